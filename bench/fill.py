@@ -1,0 +1,162 @@
+"""Fill a SQLite store fast, through receiver.persist.queries, in its own process.
+
+Three populations, all written with the same query functions the service runs:
+- stored: finished tasks with their history (submit, running, succeeded events and one
+  delivered outbox row), the bulk a long-running relay accumulates;
+- open: submitted tasks that wait for callbacks (never due for a poll during a run);
+- due: tasks whose next poll is spread over a window, for the poller benchmark;
+- outbox: finished tasks with pending deliveries to downstreams d0..d(K-1), for fan-out.
+
+Bench data only: synchronous=OFF while filling, then one checkpoint, so the file is whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from common import SIGNING_SECRET, callback_body
+
+from receiver.parse import Observation, parse_callback
+from receiver.persist import NewTask, queries
+from receiver.persist.sqlite import SqliteDb, dict_row
+from receiver.verify import CallbackSigner
+
+_SUB: dict[str, frozenset[str]] = {}
+
+
+def connect(path: Path) -> tuple[sqlite3.Connection, SqliteDb]:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.row_factory = dict_row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    db = SqliteDb(conn)
+    conn.execute("BEGIN")
+    queries.migrate(db)
+    conn.execute("COMMIT")
+    return conn, db
+
+
+def _request(kind: str, i: int) -> dict[str, Any]:
+    if kind == "video2video":
+        return {"video": f"https://example.invalid/in/{i}.mp4", "prompt": "pixel-art redraw"}
+    return {"promptImage": f"https://example.invalid/img/{i}.jpg", "promptText": "a calm move"}
+
+
+def _submitted(db: SqliteDb, kind: str, i: int, upstream_id: str, next_poll_at: float) -> str:
+    task, _ = queries.create_task(db, NewTask(kind, _request(kind, i), kind == "video2video"), 0)
+    raw = json.dumps({"code": 200, "msg": "success", "data": {"task_id": upstream_id}})
+    queries.accept_submission(db, task.id, upstream_id, raw, next_poll_at, _SUB, time.time())
+    return task.id
+
+
+def add_stored(db: SqliteDb, start: int, stop: int) -> None:
+    """Finished tasks with three events each and one delivered outbox row."""
+    now = time.time()
+    sub = {"hist": frozenset({"succeeded"})}
+    for i in range(start, stop):
+        up = f"stored-{i:07d}"
+        task_id = _submitted(db, "video2video", i, up, now + 86400)
+        for state in ("running", "succeeded"):
+            body = callback_body(up, state, f"fill-{i}")
+            _, obs = _parse(body)
+            queries.record(db, task_id, "callback", f"callback:{state}", obs, body, sub, now)
+    db.execute(
+        "UPDATE deliveries SET state = 'succeeded', attempts = 1, delivered_at = updated_at,"
+        " last_status = 200 WHERE state = 'pending' AND downstream = 'hist'"
+    )
+
+
+def _parse(body: str) -> tuple[Any, Observation]:
+    return parse_callback(body.encode())
+
+
+def add_open(db: SqliteDb, count: int, pairs: Path, signer: CallbackSigner) -> None:
+    """Submitted video2video tasks waiting for callbacks; their signed paths go to `pairs`."""
+    far = time.time() + 86400
+    lines = []
+    for i in range(count):
+        up = f"open-{i:07d}"
+        task_id = _submitted(db, "video2video", i, up, far)
+        lines.append(f"/callbacks/runway/{signer.token_for(task_id)} {up}\n")
+    pairs.write_text("".join(lines))
+
+
+def add_due(db: SqliteDb, count: int, window: float) -> None:
+    """Open tasks, half reverse and half official format, first polls spread over `window`.
+
+    A negative window parks them a day ahead: open, but not due during the run.
+    """
+    now = time.time()
+    for i in range(count):
+        kind = "video2video" if i % 2 else "image_to_video"
+        due = now + 86400 if window < 0 else now + window * i / count
+        _submitted(db, kind, i, f"poll-{i:07d}", due)
+
+
+def add_outbox(db: SqliteDb, events: int, downstreams: int) -> None:
+    """Finished tasks whose terminal event waits in the outbox for every downstream."""
+    now = time.time()
+    sub = {f"d{k}": frozenset({"succeeded"}) for k in range(downstreams)}
+    for i in range(events):
+        up = f"out-{i:07d}"
+        task_id = _submitted(db, "video2video", i, up, now + 86400)
+        body = callback_body(up, "succeeded", f"out-{i}")
+        _, obs = _parse(body)
+        queries.record(db, task_id, "callback", "callback:succeeded", obs, body, sub, now)
+
+
+def finish(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--stored", type=int, default=0, help="finished tasks with history")
+    p.add_argument(
+        "--snapshots", default="", help="comma list of stored counts to copy to <db>.<n>"
+    )
+    p.add_argument("--open", type=int, default=0, help="tasks waiting for callbacks")
+    p.add_argument("--pairs", type=Path, help="where to write `path upstream_id` lines")
+    p.add_argument("--due", type=int, default=0, help="open tasks for the poller")
+    p.add_argument("--due-window", type=float, default=-1.0)
+    p.add_argument("--outbox", type=int, default=0, help="events with pending deliveries")
+    p.add_argument("--downstreams", type=int, default=1)
+    args = p.parse_args()
+
+    conn, db = connect(args.db)
+    # Open tasks first: every snapshot then holds the same tasks, so one pairs file serves all.
+    conn.execute("BEGIN")
+    if args.open:
+        add_open(db, args.open, args.pairs, CallbackSigner([SIGNING_SECRET], 2 * 86400))
+    if args.due:
+        add_due(db, args.due, args.due_window)
+    if args.outbox:
+        add_outbox(db, args.outbox, args.downstreams)
+    conn.execute("COMMIT")
+    snapshots = sorted(int(s) for s in args.snapshots.split(",") if s)
+    done = 0
+    for target in [*snapshots, args.stored]:
+        if target <= done:
+            continue
+        conn.execute("BEGIN")
+        add_stored(db, done, target)
+        conn.execute("COMMIT")
+        done = target
+        if target in snapshots:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            shutil.copyfile(args.db, f"{args.db}.{target}")
+    finish(conn)
+
+
+if __name__ == "__main__":
+    main()

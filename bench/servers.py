@@ -1,0 +1,130 @@
+"""The benchmarks' other processes: the reference app, a fast sink and a loaded simulator.
+
+python bench/servers.py ref PORT            bare Starlette app, the relay's uvicorn settings
+python bench/servers.py sink PORT [PORT..]  bare ASGI sink, one process on many ports
+python bench/servers.py sim PORT COUNT      CometAPI simulator knowing COUNT running tasks
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from receiver.simulator import Kind, SimTask, SimulatorConfig, create_simulator_app
+
+
+def _serve_like_relay(app: Any, port: int) -> None:
+    # The same uvicorn.run call as `receiver serve`: one process, default loop and HTTP
+    # implementation, no access log, lifespan on.
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=15,
+    )
+
+
+async def _ok(request: Request) -> Response:
+    await request.body()
+    return JSONResponse({"ok": True})
+
+
+def reference(port: int) -> None:
+    """The ceiling: the callback route's shape, answering 200 with no work at all."""
+    routes = [
+        Route("/callbacks/runway/{token}", _ok, methods=["POST"]),
+        Route("/readyz", _ok, methods=["GET"]),
+    ]
+    _serve_like_relay(Starlette(routes=routes), port)
+
+
+class Sink:
+    """Counts POSTs per port and remembers when the first and the last one came.
+
+    GET answers the totals (GET /reset zeroes them first); anything else is a delivery.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.first = 0.0
+        self.last = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()  # startup
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # shutdown
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["method"] == "GET":
+            if scope["path"] == "/reset":
+                self.counts, self.first, self.last = {}, 0.0, 0.0
+            body = json.dumps(
+                {"total": sum(self.counts.values()), "first": self.first, "last": self.last}
+            ).encode()
+        else:
+            while (await receive()).get("more_body"):
+                pass
+            port = scope["server"][1]
+            self.counts[port] = self.counts.get(port, 0) + 1
+            self.last = time.time()
+            self.first = self.first or self.last
+            body = b"{}"
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def sink(ports: list[int]) -> None:
+    sockets = []
+    for port in ports:
+        # IPPROTO_TCP given explicitly: asyncio sets TCP_NODELAY only on sockets whose proto
+        # says TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sockets.append(sock)
+    config = uvicorn.Config(Sink(), log_config=None, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def simulator(port: int, count: int) -> None:
+    """Tasks poll-0000000.. as the filler names them, running for as long as the run lasts."""
+    config = SimulatorConfig(queued_seconds=0, running_seconds=1e9, not_exist_seconds=0)
+    app = create_simulator_app(config)
+    sim = app.state.sim
+    now, mono = time.time(), time.monotonic()
+    for i in range(count):
+        task_id = f"poll-{i:07d}"
+        kind: Kind = "video2video" if i % 2 else "image_to_video"
+        sim.tasks[task_id] = SimTask(task_id, kind, "bench", now, mono, 0, 1e9, None, False)
+    _serve_like_relay(app, port)
+
+
+def main() -> None:
+    role, *rest = sys.argv[1:]
+    if role == "ref":
+        reference(int(rest[0]))
+    elif role == "sink":
+        sink([int(p) for p in rest])
+    elif role == "sim":
+        simulator(int(rest[0]), int(rest[1]))
+    else:
+        raise SystemExit(f"unknown role {role}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The Starlette application: routes, error pages, and the workers' lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from receiver import api, inbound, logs
+from receiver.config import Config
+from receiver.fanout import Fanout
+from receiver.http import error
+from receiver.metrics import Metrics
+from receiver.persist import open_store
+from receiver.poller import Poller
+from receiver.service import Service
+from receiver.upstream import CometClient
+from receiver.verify import CallbackSigner
+
+
+def build_service(
+    config: Config, comet_transport: httpx.AsyncBaseTransport | None = None
+) -> Service:
+    s = config.settings
+    return Service(
+        config=config,
+        store=open_store(s.storage.url),
+        comet=CometClient(
+            str(s.upstream.base_url),
+            config.secrets.api_key,
+            s.upstream.runway_version,
+            s.upstream.timeout_seconds,
+            transport=comet_transport,
+        ),
+        signer=CallbackSigner(config.secrets.signing_keys, s.callbacks.max_age_seconds),
+        log=logs.get_logger("receiver"),
+        metrics=Metrics(),
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error(exc.status_code, "http_error", exc.detail)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    # Never a stack trace on the wire; the log line has it.
+    return error(500, "internal", "unexpected error; it has been logged")
+
+
+def create_app(service: Service) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        applied = await service.store.migrate()
+        if service.store.exclusive:
+            # Whatever the previous process had in flight when it died resumes now.
+            await service.store.release_all_leases()
+        service.log.info(
+            "service.started",
+            migrations=applied,
+            downstreams=[d.name for d in service.config.downstreams],
+            owner=service.owner,
+        )
+        # What start-up allocated lives as long as the process: keep the collector off it,
+        # so full collections stay short under load.
+        gc.collect()
+        gc.freeze()
+        stopping = asyncio.Event()
+        workers = [
+            asyncio.create_task(Fanout(service).run(stopping), name="fanout"),
+            asyncio.create_task(Poller(service).run(stopping), name="poller"),
+        ]
+        try:
+            yield
+        finally:
+            stopping.set()
+            await asyncio.gather(*workers, return_exceptions=True)
+            # Only now that no poll or delivery is in flight: others may take our rows at once.
+            try:
+                await service.store.release_leases(service.owner)
+            except Exception:
+                service.log.exception("service.release_leases_failed")
+            await service.comet.aclose()
+            await service.store.close()
+            service.log.info("service.stopped")
+
+    app = Starlette(
+        routes=[
+            Route("/callbacks/runway/{token}", inbound.callback, methods=["POST"]),
+            Route("/v1/tasks", api.create_task, methods=["POST"]),
+            Route("/v1/tasks", api.list_tasks, methods=["GET"]),
+            Route("/v1/tasks/{task_id}", api.get_task, methods=["GET"]),
+            Route("/v1/deliveries", api.list_deliveries, methods=["GET"]),
+            Route("/v1/deliveries/replay", api.replay_dead_letters, methods=["POST"]),
+            Route("/v1/deliveries/{delivery_id}/replay", api.replay_delivery, methods=["POST"]),
+            Route("/healthz", api.healthz, methods=["GET"]),
+            Route("/readyz", api.readyz, methods=["GET"]),
+            Route("/metrics", api.metrics, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _crash},
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return app

@@ -1,0 +1,237 @@
+"""The `receiver` command: serve, simulate, demo, and operator tools over the store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from receiver.config import CONFIG_ENV, ConfigError, load, read_settings
+from receiver.persist import Store, open_store
+
+T = TypeVar("T")
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"TOML config file (default: ${CONFIG_ENV}, else built-in defaults).",
+)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"receiver: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="runway-relay")
+def main() -> None:
+    """Runway task relay: submit through CometAPI, receive callbacks, fan results out."""
+
+
+@main.command()
+@_config_option
+def serve(config_path: str | None) -> None:
+    """Run the service (config from --config or $RECEIVER_CONFIG; $PORT overrides the port)."""
+    import uvicorn
+
+    from receiver import logs
+    from receiver.app import build_service, create_app
+
+    try:
+        config = load(config_path)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}")
+        return
+    # A database that is down is reported in one line here, not as a startup traceback.
+    _with_store(config_path, Store.ping, migrate=False)
+    logs.configure(config.settings.logging.level, config.log_secrets())
+    server = config.settings.server
+    uvicorn.run(
+        create_app(build_service(config)),
+        host=server.host,
+        port=server.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
+    )
+
+
+@main.command()
+@click.option("--port", type=int, default=8090, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--api-key", default=None, help="Accept only this key (default: any).")
+def simulate(port: int, host: str, api_key: str | None) -> None:
+    """Run a local CometAPI simulator to develop against."""
+    from receiver.simulator import run_simulator
+
+    run_simulator(port, host=host, api_key=api_key)
+
+
+@main.command()
+def demo() -> None:
+    """Run simulator, a downstream sink and the relay locally; show one task of each route."""
+    from receiver.demo import run_demo
+
+    sys.exit(run_demo())
+
+
+def _store(config_path: str | None) -> Store:
+    try:
+        settings = read_settings(config_path or os.environ.get(CONFIG_ENV) or None)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}")
+        raise
+    return open_store(settings.storage.url)
+
+
+def _with_store(
+    config_path: str | None, fn: Callable[[Store], Awaitable[T]], migrate: bool = True
+) -> T:
+    async def run() -> T:
+        store = _store(config_path)
+        try:
+            if migrate:
+                await store.migrate()
+            return await fn(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except ConnectionError as exc:
+        _fail(f"storage error: {exc}")
+        raise
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers], *[["-" if v is None else str(v) for v in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+@main.group()
+def tasks() -> None:
+    """Inspect stored tasks."""
+
+
+@tasks.command("list")
+@_config_option
+@click.option(
+    "--state", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"])
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def tasks_list(config_path: str | None, state: str | None, limit: int) -> None:
+    found = _with_store(config_path, lambda s: s.list_tasks(state, limit))
+    click.echo(
+        table(
+            ["id", "kind", "state", "upstream id", "created", "outputs"],
+            [
+                [t.id, t.kind, t.state, t.upstream_task_id, _when(t.created_at), len(t.outputs)]
+                for t in found
+            ],
+        )
+    )
+
+
+@tasks.command("show")
+@_config_option
+@click.argument("task_id")
+def tasks_show(config_path: str | None, task_id: str) -> None:
+    async def fetch(store: Store) -> Any:
+        task = await store.get_task(task_id)
+        return task, (await store.task_history(task_id) if task else ([], []))
+
+    task, (events, deliveries) = _with_store(config_path, fetch)
+    if task is None:
+        _fail(f"no task {task_id}")
+    for key, value in task.summary().items():
+        click.echo(f"{key:>16}: {value}")
+    click.echo("\nevents")
+    click.echo(
+        table(
+            ["id", "source", "state", "upstream status", "applied", "received"],
+            [
+                [e.id, e.source, e.state, e.upstream_status, e.applied, _when(e.received_at)]
+                for e in events
+            ],
+        )
+    )
+    click.echo("\ndeliveries")
+    _print_deliveries(deliveries)
+
+
+def _print_deliveries(deliveries: Sequence[Any]) -> None:
+    click.echo(
+        table(
+            [
+                "id",
+                "task",
+                "downstream",
+                "state",
+                "attempts",
+                "last status",
+                "next attempt",
+                "last error",
+            ],
+            [
+                [
+                    d.id,
+                    d.task_id,
+                    d.downstream,
+                    d.state,
+                    d.attempts,
+                    d.last_status,
+                    _when(d.next_attempt_at) if d.state == "pending" else "-",
+                    (d.last_error or "")[:60],
+                ]
+                for d in deliveries
+            ],
+        )
+    )
+
+
+@main.group()
+def deliveries() -> None:
+    """Inspect the delivery outbox."""
+
+
+@deliveries.command("list")
+@_config_option
+@click.option("--state", type=click.Choice(["pending", "succeeded", "dead"]))
+@click.option("--downstream")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def deliveries_list(
+    config_path: str | None, state: str | None, downstream: str | None, limit: int
+) -> None:
+    _print_deliveries(
+        _with_store(config_path, lambda s: s.list_deliveries(state, downstream, None, limit))
+    )
+
+
+@main.command()
+@_config_option
+@click.argument("delivery_ids", nargs=-1)
+@click.option("--dead-letters-of", "downstream", help="Replay every dead letter of a downstream.")
+def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: str | None) -> None:
+    """Queue deliveries for an immediate new attempt (a running service sends them)."""
+    if bool(delivery_ids) == bool(downstream):
+        _fail("give delivery ids or --dead-letters-of DOWNSTREAM (one of the two)")
+    if downstream:
+        count = _with_store(config_path, lambda s: s.replay_dead_letters(downstream))
+    else:
+        count = _with_store(config_path, lambda s: s.replay(list(delivery_ids)))
+    click.echo(f"queued {count} deliveries for replay")

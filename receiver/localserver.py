@@ -1,0 +1,105 @@
+"""Run an ASGI app under uvicorn in a daemon thread on 127.0.0.1 (demo and tests)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+_HOST = "127.0.0.1"
+_START_TIMEOUT = 10.0
+_STOP_TIMEOUT = 10.0
+
+
+class BackgroundServer:
+    """A uvicorn server on a loopback socket we bind ourselves.
+
+    Binding the socket in ``__init__`` (port 0 by default) means ``port`` and ``url`` are
+    known before ``start()`` and no other process can grab the port in between. The app may
+    be given later (``server.app = ...``, before ``start()``) when it needs to know its URL.
+    """
+
+    def __init__(
+        self, app: ASGIApp | None = None, *, port: int = 0, log_level: str = "warning"
+    ) -> None:
+        self.app = app
+        self._log_level = log_level
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are
+        # TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        # Lets a fixed port be reused right after a previous run left it in TIME_WAIT.
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._sock.bind((_HOST, port))
+        except OSError:
+            self._sock.close()
+            raise
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://{_HOST}:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        assert self._server is not None
+        try:
+            self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # uvicorn reports a failed lifespan with sys.exit()
+            self._error = exc
+
+    def start(self) -> None:
+        """Start serving; block until uvicorn reports started, or raise."""
+        if self._thread.ident is not None:
+            raise RuntimeError("BackgroundServer can only be started once")
+        if self.app is None:
+            raise RuntimeError("BackgroundServer has no app to serve")
+        config = uvicorn.Config(
+            self.app,
+            log_level=self._log_level,
+            lifespan="on",
+            # Leave the host process's logging setup alone; uvicorn records still reach root.
+            log_config=None,
+            # A handler stuck in a long sleep (e.g. a slow sink) must not block stop().
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive():
+                self._sock.close()
+                raise RuntimeError(f"server on {self.url} failed to start") from self._error
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"server on {self.url} did not start within {_START_TIMEOUT} s")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit (running lifespan shutdown) and wait for the thread."""
+        if self._server is None:
+            self._sock.close()
+            return
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(_STOP_TIMEOUT)
+            if self._thread.is_alive():
+                # Graceful shutdown is wedged; skip the remaining waits.
+                self._server.force_exit = True
+                self._thread.join(_STOP_TIMEOUT)
+        self._sock.close()
+
+    def __enter__(self) -> BackgroundServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,101 @@
+"""Structured JSON logs on stdout, with secrets scrubbed from every line.
+
+Our own lines and those of uvicorn and httpx go through one structlog formatter, so they
+share the JSON shape and the redaction. Redaction is the last step before rendering: a
+secret that slips into a message, an exception or a URL is still cut out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+_REDACTED = "[redacted]"
+# Callback tokens are itsdangerous tokens: base64 JSON payload, timestamp, signature.
+_TOKEN = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{8,}")
+_CALLBACK_PATH = re.compile(r"(/callbacks/runway/)[^/\s\"'?]+")
+
+
+class _Redactor:
+    def __init__(self) -> None:
+        self.secrets: tuple[str, ...] = ()
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, _REDACTED)
+        # The substring tests are cheap and skip the regexes for almost every value.
+        if "/callbacks/runway/" in text:
+            text = _CALLBACK_PATH.sub(r"\1" + _REDACTED, text)
+        return _TOKEN.sub(_REDACTED, text) if "eyJ" in text else text
+
+    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+        return {key: self._value(value) for key, value in event.items()}
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict | list | tuple | BaseException):
+            return self.scrub(str(value))
+        return value
+
+
+_redactor = _Redactor()
+
+
+def add_secrets(secrets: Iterable[str | None]) -> None:
+    """Values that must never appear in a log line (short strings would over-match)."""
+    known = set(_redactor.secrets) | {s for s in secrets if s and len(s) >= 6}
+    # Longest first, so a secret that contains another is removed whole.
+    _redactor.secrets = tuple(sorted(known, key=len, reverse=True))
+
+
+def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
+    add_secrets(secrets)
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_log_level,
+            timestamper,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            timestamper,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _redactor,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    # httpx logs full request URLs at INFO; Slack and Discord URLs carry secrets.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

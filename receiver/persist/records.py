@@ -1,0 +1,159 @@
+"""Plain records the store hands out; rows become these at the store's edge."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def new_id(prefix: str) -> str:
+    """Time-ordered, unique id: sorts by creation, safe to show, no coordination needed."""
+    return f"{prefix}_{time.time_ns():x}{os.urandom(6).hex()}"
+
+
+@dataclass(frozen=True)
+class NewTask:
+    kind: str
+    request: dict[str, Any]
+    has_callback: bool
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    kind: str
+    state: str
+    upstream_task_id: str | None
+    upstream_status: str | None
+    request: dict[str, Any]
+    outputs: list[str]
+    thumbnail: str | None
+    error: str | None
+    has_callback: bool
+    created_at: float
+    updated_at: float
+    terminal_at: float | None
+    next_poll_at: float | None
+    poll_attempts: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Task:
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            state=row["state"],
+            upstream_task_id=row["upstream_task_id"],
+            upstream_status=row["upstream_status"],
+            request=json.loads(row["request"]),
+            outputs=json.loads(row["outputs"]),
+            thumbnail=row["thumbnail"],
+            error=row["error"],
+            has_callback=bool(row["has_callback"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            terminal_at=row["terminal_at"],
+            next_poll_at=row["next_poll_at"],
+            poll_attempts=row["poll_attempts"],
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state,
+            "upstream_task_id": self.upstream_task_id,
+            "upstream_status": self.upstream_status,
+            "outputs": self.outputs,
+            "thumbnail": self.thumbnail,
+            "error": self.error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "terminal_at": self.terminal_at,
+            "next_poll_at": self.next_poll_at,
+            "poll_attempts": self.poll_attempts,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    task_id: str
+    source: str
+    state: str | None
+    upstream_status: str | None
+    applied: bool
+    received_at: float
+    raw: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Event:
+        fields = {name: row[name] for name in cls.__dataclass_fields__}
+        return cls(**{**fields, "applied": bool(row["applied"])})
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "state": self.state,
+            "upstream_status": self.upstream_status,
+            "applied": self.applied,
+            "received_at": self.received_at,
+        }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event_id: str
+    task_id: str
+    downstream: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Delivery:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    def summary(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """A leased delivery with the event payload it carries."""
+
+    delivery: Delivery
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PollJob:
+    task_id: str
+    kind: str
+    upstream_task_id: str
+    created_at: float
+    poll_attempts: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording one observation did."""
+
+    outcome: str  # applied | history | duplicate | unknown_task | task_mismatch
+    task: Task | None = None
+    event_id: str | None = None
+    delivery_ids: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome in ("applied", "history", "duplicate")

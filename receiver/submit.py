@@ -1,0 +1,197 @@
+"""Submitting tasks: validate against CometAPI's published limits, record, then send.
+
+The task row is committed before anything leaves, so a task that CometAPI accepted is
+never unknown to us, and a failed submission is on record with CometAPI's reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from receiver.parse import Observation
+from receiver.persist import NewTask, Task
+from receiver.service import Service
+from receiver.upstream import REVERSE_KIND, UpstreamError
+
+_RATIO = r"^[1-9][0-9]{1,4}:[1-9][0-9]{1,4}$"
+
+
+def _check_url(value: str, schemes: tuple[str, ...], allow_data: bool = False) -> str:
+    if allow_data and value.startswith("data:"):
+        if ";base64," not in value:
+            raise ValueError("data URI must be base64 (data:<type>;base64,...)")
+        return value
+    if not value.startswith(tuple(f"{s}://" for s in schemes)) or len(value) < 12:
+        allowed = " or ".join(schemes) + (" URL or a base64 data URI" if allow_data else " URL")
+        raise ValueError(f"must be an {allowed}")
+    return value
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Video2VideoRequest(_Request):
+    """Reverse format `POST /runway/pro/video2video`; the relay adds `callback_url` itself."""
+
+    kind: Literal["video2video"]
+    video: Annotated[str, Field(max_length=4096)]
+    prompt: Annotated[str, Field(min_length=1, max_length=2000)]
+    model: Annotated[str, Field(min_length=1, max_length=64)] = "gen4"
+    options: dict[str, Any] = {}
+
+    @field_validator("video")
+    @classmethod
+    def _video(cls, value: str) -> str:
+        return _check_url(value, ("https", "http"))
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        strength = value.get("structure_transformation")
+        if strength is not None and (
+            isinstance(strength, bool)
+            or not isinstance(strength, int | float)
+            or not 0 <= strength <= 1
+        ):
+            raise ValueError("structure_transformation must be a number from 0 to 1")
+        if "flip" in value and not isinstance(value["flip"], bool):
+            raise ValueError("flip must be true or false")
+        try:
+            # Sent on as JSON: NaN, Infinity and lone surrogates would fail in the client.
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
+        except (ValueError, RecursionError):
+            raise ValueError("options must be plain JSON (no NaN, Infinity or bad text)") from None
+        return value
+
+
+class Reference(_Request):
+    type: Literal["image"] = "image"
+    uri: Annotated[str, Field(max_length=4096)]
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        return _check_url(value, ("https",))
+
+
+class ContentModeration(_Request):
+    publicFigureThreshold: Literal["auto", "low"] = "auto"
+
+
+class VideoToVideoRequest(_Request):
+    """Official format `POST /runwayml/v1/video_to_video` (polled: no callback)."""
+
+    kind: Literal["video_to_video"]
+    videoUri: Annotated[str, Field(max_length=96 * 1024 * 1024)]
+    promptText: Annotated[str, Field(min_length=1, max_length=1000)]
+    seed: Annotated[int, Field(ge=0, le=4294967295, strict=True)] = 1
+    model: Literal["gen4_aleph"] = "gen4_aleph"
+    references: Annotated[list[Reference], Field(max_length=8)] = []
+    ratio: Annotated[str, Field(pattern=_RATIO)] = "1280:720"
+    contentModeration: ContentModeration = ContentModeration()
+
+    @field_validator("videoUri")
+    @classmethod
+    def _video(cls, value: str) -> str:
+        return _check_url(value, ("https",), allow_data=True)
+
+
+class ImageToVideoRequest(_Request):
+    """Official format `POST /runwayml/v1/image_to_video` (polled: no callback)."""
+
+    kind: Literal["image_to_video"]
+    promptImage: Annotated[str, Field(max_length=4096)]
+    model: Annotated[str, Field(min_length=1, max_length=64)] = "gen3a_turbo"
+    promptText: Annotated[str, Field(max_length=512)] | None = None
+    seed: Annotated[int, Field(ge=0, le=999999999, strict=True)] | None = None
+    watermark: Annotated[bool, Field(strict=True)] = False
+    duration: Literal[5, 10] = 5
+    ratio: Literal["1280:768", "768:1280", "1280:720", "720:1280"] = "1280:768"
+
+    @field_validator("promptImage")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return _check_url(value, ("https", "http"))
+
+
+TaskRequest = Annotated[
+    Video2VideoRequest | VideoToVideoRequest | ImageToVideoRequest, Field(discriminator="kind")
+]
+_ADAPTER: TypeAdapter[TaskRequest] = TypeAdapter(TaskRequest)
+
+
+class InvalidRequest(ValueError):
+    """The request breaks a documented limit; the message names every offending field."""
+
+
+def validate(payload: Any) -> Video2VideoRequest | VideoToVideoRequest | ImageToVideoRequest:
+    if not isinstance(payload, dict):
+        raise InvalidRequest("body must be a JSON object")
+    if payload.get("kind") not in ("video2video", "video_to_video", "image_to_video"):
+        raise InvalidRequest("kind: must be one of video2video, video_to_video, image_to_video")
+    try:
+        return _ADAPTER.validate_python(payload)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"][1:]) or "body"
+            problems.append(f"{where}: {err['msg']}")
+        raise InvalidRequest("; ".join(problems)) from None
+
+
+@dataclass(frozen=True)
+class Submission:
+    task: Task
+    created: bool  # False: an earlier request with the same idempotency key
+    callback_url: str | None = None
+    error: UpstreamError | None = None
+
+
+async def submit(service: Service, payload: Any, idempotency_key: str | None) -> Submission:
+    request = validate(payload)
+    fields = request.model_dump(exclude={"kind"}, exclude_none=True)
+    kind = request.kind
+    task, created = await service.store.create_task(
+        NewTask(kind, fields, has_callback=kind == REVERSE_KIND, idempotency_key=idempotency_key)
+    )
+    log = service.log.bind(task_id=task.id, kind=kind)
+    if not created:
+        log.info("submit.idempotent_replay")
+        return Submission(task, created=False)
+    callback_url = None
+    if kind == REVERSE_KIND:
+        callback_url = service.callback_url(task.id)
+        fields = {**fields, "callback_url": callback_url}
+    try:
+        submitted = await service.comet.submit(kind, fields)
+    except UpstreamError as exc:
+        if exc.timeout and callback_url:
+            # CometAPI may well have taken the task: its callback can still arrive and bind
+            # it. If none comes, the poller fails the task after the callback grace period.
+            log.warning("submit.outcome_unknown", reason=exc.message)
+            return Submission(task, True, callback_url, exc)
+        log.warning("submit.rejected", upstream_status=exc.status, reason=exc.message)
+        obs = Observation(state="failed", error=f"submit: {exc.message}")
+        recorded = await service.store.record(
+            task.id, "submit", "submit", obs, exc.message, service.subscriptions
+        )
+        service.deliveries_ready()
+        return Submission(recorded.task or task, True, callback_url, exc)
+    polling = service.config.settings.polling
+    delay = polling.callback_grace_seconds if callback_url else polling.initial_delay_seconds
+    recorded = await service.store.accept_submission(
+        task.id,
+        submitted.upstream_task_id,
+        submitted.raw,
+        time.time() + delay,
+        service.subscriptions,
+    )
+    service.deliveries_ready()
+    log.info("submit.accepted", upstream_task_id=submitted.upstream_task_id)
+    return Submission(recorded.task or task, True, callback_url)

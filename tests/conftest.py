@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receiver.localserver import BackgroundServer
+from receiver.simulator import SimulatorConfig, create_simulator_app
+from receiver.sink import create_sink_app
+from tests.harness import (
+    ADMIN_TOKEN,
+    API_KEY,
+    OLD_SIGNING_SECRET,
+    SECRETS,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    PgSchema,
+    Relay,
+    Simulator,
+    Sink,
+    free_port,
+    relay_settings,
+)
+
+# Every test that takes `storage_url` runs once per backend; RELAY_TEST_BACKENDS narrows it.
+BACKENDS = os.environ.get("RELAY_TEST_BACKENDS", "sqlite,postgres").split(",")
+
+
+@pytest.fixture(scope="session")
+def _simulator() -> Iterator[Simulator]:
+    server = BackgroundServer(create_simulator_app(SimulatorConfig(api_key=API_KEY, seed=7)))
+    server.start()
+    sim = Simulator(server)
+    yield sim
+    sim.close()
+
+
+@pytest.fixture
+def sim(_simulator: Simulator) -> Simulator:
+    _simulator.reset()
+    return _simulator
+
+
+@pytest.fixture
+def make_sink() -> Iterator[Callable[[], Sink]]:
+    sinks: list[Sink] = []
+
+    def make() -> Sink:
+        server = BackgroundServer(create_sink_app())
+        server.start()
+        sinks.append(Sink(server))
+        return sinks[-1]
+
+    yield make
+    for sink in sinks:
+        sink.close()
+
+
+@pytest.fixture
+def sink(make_sink: Callable[[], Sink]) -> Sink:
+    return make_sink()
+
+
+@pytest.fixture(params=BACKENDS)
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'relay.db'}"
+        return
+    schema = PgSchema()
+    yield schema.url
+    schema.drop()
+
+
+def relay_env(**extra: str) -> dict[str, str]:
+    return {
+        "COMETAPI_KEY": API_KEY,
+        "RECEIVER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RECEIVER_SECRET": SIGNING_SECRET,
+        "RECEIVER_SECRET_OLD": OLD_SIGNING_SECRET,
+        "HOOK_SECRET": WEBHOOK_SECRET,
+        **extra,
+    }
+
+
+def webhook(sink: Sink, name: str = "hook", **extra: Any) -> dict[str, Any]:
+    """A signed webhook downstream pointing at `sink` under /<name>."""
+    return {
+        "name": name,
+        "url": f"{sink.url}/{name}",
+        "format": "webhook",
+        "secret_env": "HOOK_SECRET",
+        "timeout": 2.0,  # below the tests' delivery lease
+        **extra,
+    }
+
+
+MakeRelay = Callable[..., Relay]
+
+
+@pytest.fixture
+def make_relay(tmp_path: Path, storage_url: str, sim: Simulator) -> Iterator[MakeRelay]:
+    """Start relays on this test's store; each log is checked for secrets at the end."""
+    relays: list[Relay] = []
+
+    def make(
+        downstreams: list[dict[str, Any]] | None = None,
+        start: bool = True,
+        env: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> Relay:
+        port = free_port()
+        settings = relay_settings(
+            storage_url,
+            f"http://127.0.0.1:{port}",
+            sim.url,
+            downstream=downstreams or [],
+            **overrides,
+        )
+        relay = Relay(tmp_path, settings, relay_env(**(env or {})))
+        relays.append(relay)
+        return relay.start() if start else relay
+
+    yield make
+    for relay in relays:
+        relay.close()
+    for relay in relays:
+        log = relay.log()
+        leaked = [s for s in SECRETS if s in log]
+        assert not leaked, f"secret in log of relay {relay.url}"
+        assert "/callbacks/runway/eyJ" not in log, "callback token in log"

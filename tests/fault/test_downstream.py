@@ -1,0 +1,132 @@
+"""Downstream outages: errors, hangs, refused connections and rate limits, then recovery.
+
+Five downstreams fail in five ways at once; four recover while their deliveries are mid-
+schedule and must then all be delivered within the retry schedule's total time. The fifth
+never recovers and must end dead-lettered, saying why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from receiver.localserver import BackgroundServer
+from receiver.sink import create_sink_app
+from tests.conftest import MakeRelay, webhook
+from tests.fault.support import Figures, backend_of, size
+from tests.harness import Sink, free_port, settled, video2video, wait_for
+
+pytestmark = pytest.mark.fault
+
+TASKS = size("FAULT_OUTAGE_TASKS", 8)
+SCHEDULE = [0.3, 0.6, 1.2, 2.4]
+TIMEOUT = 0.5  # downstream timeout; the hanging sink holds each request longer
+RECOVERING = ("errors", "hangs", "limited", "refused")
+
+
+def test_outages_recover_within_the_schedule(
+    make_relay: MakeRelay,
+    make_sink: Callable[[], Sink],
+    figures: Figures,
+    storage_url: str,
+) -> None:
+    sinks = {name: make_sink() for name in ("errors", "hangs", "limited", "dead")}
+    sinks["errors"].mode(status=500)
+    sinks["hangs"].mode(delay_seconds=3.0)
+    sinks["limited"].mode(status=429, retry_after=1)
+    sinks["dead"].mode(status=503)
+    refused_port = free_port()  # nothing listens here until the outage ends
+    downstreams = [webhook(sinks[name], name, timeout=TIMEOUT) for name in sinks]
+    downstreams.append(
+        {
+            "name": "refused",
+            "url": f"http://127.0.0.1:{refused_port}/refused",
+            "format": "webhook",
+            "secret_env": "HOOK_SECRET",
+            "timeout": TIMEOUT,
+        }
+    )
+    relay = make_relay(downstreams, delivery={"retry_schedule": SCHEDULE, "jitter": 0.1})
+    task_ids = [relay.submit(**video2video()).json()["id"] for _ in range(TASKS)]
+
+    def deliveries(name: str) -> list[dict[str, Any]]:
+        params: dict[str, str | int] = {"downstream": name, "limit": 1000}
+        found: dict[str, list[dict[str, Any]]] = relay.api.get(
+            "/v1/deliveries", params=params
+        ).json()
+        return found["deliveries"]
+
+    # Every delivery to a recovering downstream has failed twice before the outage ends.
+    wait_for(
+        lambda: all(
+            len(ds := deliveries(name)) == TASKS and all(d["attempts"] >= 2 for d in ds)
+            for name in RECOVERING
+        ),
+        timeout=20,
+    )
+    refused = BackgroundServer(create_sink_app(), port=refused_port)
+    try:
+        recovered_at = time.time()
+        for name in ("errors", "hangs", "limited"):
+            sinks[name].mode(status=200)
+        refused.start()
+        sinks["refused"] = Sink(refused)
+        for task_id in task_ids:
+            relay.wait_task(task_id, settled, timeout=3 * sum(SCHEDULE))
+        seen = {name: sinks[name].received(f"/{name}") for name in sinks}
+    finally:
+        refused.stop()
+
+    completion: dict[str, float] = {}
+    attempts: dict[str, int] = {}
+    delivered_percent: dict[str, float] = {}
+    end_to_end: dict[str, float] = {}
+    for name in RECOVERING:
+        rows = deliveries(name)
+        delivered_percent[name] = 100.0 * sum(d["state"] == "succeeded" for d in rows) / TASKS
+        assert [d["state"] for d in rows] == ["succeeded"] * TASKS, rows
+        delivered = {d["id"] for d in rows}
+        after = {h["headers"]["webhook-id"] for h in seen[name] if h["received_at"] >= recovered_at}
+        assert after == delivered  # every one of them reached the downstream once it was back
+        completion[name] = max(d["delivered_at"] for d in rows) - recovered_at
+        end_to_end[name] = max(d["delivered_at"] - d["created_at"] for d in rows)
+        attempts[name] = max(d["attempts"] for d in rows)
+        assert completion[name] <= sum(SCHEDULE), (name, completion[name])
+
+    # Retry-After: 1 is longer than the first retries of the schedule, and it is obeyed.
+    by_id: dict[str, list[float]] = defaultdict(list)
+    for hit in seen["limited"]:
+        by_id[hit["headers"]["webhook-id"]].append(hit["received_at"])
+    gaps = [b - a for times in by_id.values() for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.95, gaps
+
+    dead = deliveries("dead")
+    assert [d["state"] for d in dead] == ["dead"] * TASKS
+    for row in dead:
+        assert row["attempts"] == len(SCHEDULE) + 1
+        assert row["last_status"] == 503
+        assert row["last_error"].startswith(f"gave up after {len(SCHEDULE) + 1} attempts; last: ")
+        assert "HTTP 503" in row["last_error"]
+    assert len(seen["dead"]) == TASKS * (len(SCHEDULE) + 1)
+
+    figures.record(
+        "downstream_outages",
+        backend=backend_of(storage_url),
+        tasks=TASKS,
+        retry_schedule=SCHEDULE,
+        retry_schedule_total_seconds=sum(SCHEDULE),
+        delivered_after_recovery_percent=delivered_percent,
+        seconds_from_recovery_to_last_delivery={
+            name: round(value, 2) for name, value in completion.items()
+        },
+        seconds_from_event_to_delivery_max={k: round(v, 2) for k, v in end_to_end.items()},
+        max_attempts={**attempts, "dead": len(SCHEDULE) + 1},
+        retry_after_min_gap_seconds=round(min(gaps), 2),
+        dead_lettered=len(dead),
+        dead_letter_reason=dead[0]["last_error"][:80],
+    )

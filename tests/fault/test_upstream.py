@@ -1,0 +1,174 @@
+"""Upstream faults: CometAPI failing, timing out, answering garbage or refusing the key.
+
+On submit the caller gets a clear 502 (or 504 for a timeout) and the task is on record:
+failed with CometAPI's reason, or, for a callback task whose submit timed out, open until
+the callback that CometAPI may still send. On poll the relay backs off, interval after interval, and
+carries every task to its terminal state once CometAPI is healthy again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.conftest import MakeRelay, webhook
+from tests.fault.support import Figures, backend_of
+from tests.harness import (
+    Simulator,
+    Sink,
+    image_to_video,
+    settled,
+    video2video,
+    wait_for,
+)
+
+pytestmark = pytest.mark.fault
+
+UPSTREAM_TIMEOUT = 0.5
+SUBMIT_FAULTS: list[tuple[str, dict[str, Any], int, str]] = [
+    ("http_500", {"submit_status": 500, "submit_status_count": 1}, 502, "upstream exploded"),
+    ("http_503", {"submit_status": 503, "submit_status_count": 1}, 502, "upstream exploded"),
+    ("http_429", {"submit_status": 429, "submit_status_count": 1}, 502, "rate limit exceeded"),
+    ("http_401", {"submit_status": 401, "submit_status_count": 1}, 502, "invalid api key"),
+    ("malformed", {"submit_malformed": True}, 502, "not JSON"),
+    ("timeout", {"submit_delay_seconds": 2 * UPSTREAM_TIMEOUT}, 504, "did not answer in time"),
+]
+_CLEAR = {"submit_malformed": False, "submit_delay_seconds": 0.0}
+
+
+def test_submit_faults_answer_502_or_504_and_are_recorded(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink, figures: Figures, storage_url: str
+) -> None:
+    relay = make_relay([webhook(sink)], upstream={"timeout_seconds": UPSTREAM_TIMEOUT})
+    answers: dict[str, list[int]] = defaultdict(list)
+    failed: list[str] = []
+    late: list[str] = []
+    for (name, fault, status, reason), make in itertools.product(
+        SUBMIT_FAULTS, (video2video, image_to_video)
+    ):
+        sim.faults(**fault)
+        response = relay.submit(**make())
+        sim.faults(**_CLEAR)
+        answers[name].append(response.status_code)
+        assert response.status_code == status, (name, response.text)
+        body = response.json()
+        assert body["error"] == "upstream_error" and body["detail"].startswith("CometAPI: ")
+        assert reason in body["detail"], (name, body)
+        task = relay.task(body["task"]["id"])
+        assert task["upstream_task_id"] is None
+        if name == "timeout" and make is video2video:
+            # CometAPI may have taken it after all: the task waits for its callback.
+            assert task["state"] == "queued"
+            late.append(task["id"])
+            continue
+        assert task["state"] == "failed"
+        assert task["error"] == "submit: " + body["detail"].removeprefix("CometAPI: ")
+        assert [(e["source"], e["state"]) for e in task["events"]] == [("submit", "failed")]
+        failed.append(task["id"])
+    for task_id in failed:
+        relay.wait_task(task_id, settled)
+    notified = {h["json"]["data"]["task_id"] for h in sink.received() if h["json"]}
+    assert notified >= set(failed)  # downstreams hear about the failure too
+    # The slow answer did create the task upstream; its callback binds and finishes it.
+    for task_id in late:
+        task = relay.wait_task(task_id, settled)
+        assert task["state"] == "succeeded" and task["upstream_task_id"]
+        assert [e["source"] for e in task["events"] if e["applied"]] == ["callback"]
+    assert relay.anon.get("/readyz").status_code == 200
+    figures.record(
+        "upstream_submit_faults",
+        backend=backend_of(storage_url),
+        answers=dict(answers),
+        tasks_recorded_failed=len(failed),
+        failures_notified_downstream=len(notified & set(failed)),
+        timed_out_callback_tasks_completed_by_late_callback=len(late),
+    )
+
+
+def _poll_failures(lines: list[dict[str, Any]]) -> dict[str, list[tuple[float, Any, str]]]:
+    """Per task: (start, upstream status, reason) of every failed poll, from the relay's log."""
+    found: dict[str, list[tuple[float, Any, str]]] = defaultdict(list)
+    for line in lines:
+        if line.get("event") == "poll.failed":
+            # The line is written when the poll ends; a timeout ends later than a 500 does.
+            ended = datetime.fromisoformat(line["timestamp"]).timestamp()
+            at = ended - line["elapsed_ms"] / 1000
+            found[line["task_id"]].append((at, line.get("upstream_status"), line["reason"]))
+    return found
+
+
+def test_poll_faults_back_off_then_resume(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink, figures: Figures, storage_url: str
+) -> None:
+    sim.faults(drop_rate=1.0, poll_status=500)  # callbacks lost: polling is all there is
+    relay = make_relay(
+        [webhook(sink)],
+        upstream={"timeout_seconds": UPSTREAM_TIMEOUT},
+        polling={
+            "callback_grace_seconds": 0.2,
+            "initial_delay_seconds": 0.2,
+            "interval_seconds": 0.2,
+            "backoff_factor": 1.5,
+            "max_interval_seconds": 2,
+        },
+    )
+    makers = (image_to_video, image_to_video, video2video, video2video)
+    task_ids = [relay.submit(**make()).json()["id"] for make in makers]
+
+    def every_task_met(status: int | None) -> None:
+        """Wait until each task's polls have failed with `status` (None: a timeout)."""
+
+        def met() -> bool:
+            failures = _poll_failures(relay.log_lines())
+            return all(status in {s for _, s, _ in failures[t]} for t in task_ids)
+
+        wait_for(met, timeout=20)
+
+    # A fault lasts until every task has met it: tasks poll on their own clocks, so a
+    # global count of polls could let one task skip a fault altogether.
+    every_task_met(500)
+    sim.faults(poll_status=401)
+    every_task_met(401)
+    sim.faults(poll_status=None, poll_malformed=True)
+    every_task_met(200)  # 200: a body that is not JSON
+    sim.faults(poll_malformed=False, poll_delay_seconds=2 * UPSTREAM_TIMEOUT)
+    every_task_met(None)
+    wait_for(lambda: all(len(f) >= 7 for f in _poll_failures(relay.log_lines()).values()))
+    cleared = time.time()
+    sim.faults(poll_delay_seconds=0.0)
+    tasks = [relay.wait_task(t, settled, timeout=15) for t in task_ids]
+    resumed = [t["terminal_at"] - cleared for t in tasks]
+
+    failures = _poll_failures(relay.log_lines())
+    intervals: dict[str, list[float]] = {}
+    for task in tasks:
+        assert task["state"] == "succeeded"
+        assert [e["source"] for e in task["events"] if e["applied"]][-1] == "poll"
+        seen = failures[task["id"]]
+        kinds = {status for _, status, _ in seen}
+        assert {500, 401, 200, None} <= kinds, seen
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen)]
+        # Intervals grow (0.2 s x 1.5 per poll, capped at 2 s); a poll may start up to a
+        # tick (0.1 s) late, which can shorten the gap after it by as much.
+        assert all(b >= a - 0.25 for a, b in itertools.pairwise(gaps)), seen
+        assert gaps[-1] >= 4 * gaps[0], gaps
+        intervals[task["id"]] = [round(g, 2) for g in gaps]
+    assert len(sink.received()) == len(task_ids)
+
+    first = intervals[tasks[0]["id"]]
+    figures.record(
+        "upstream_poll_faults",
+        backend=backend_of(storage_url),
+        tasks=len(tasks),
+        fault_kinds=["http_500", "http_401", "malformed", "timeout"],
+        failed_polls=sum(len(f) for f in failures.values()),
+        poll_intervals_seconds_one_task=first,
+        interval_growth=round(first[-1] / first[0], 1),
+        seconds_from_fault_cleared_to_terminal_max=round(max(resumed), 2),
+        terminal_after_recovery=sum(t["state"] == "succeeded" for t in tasks),
+    )

@@ -1,0 +1,341 @@
+"""Real things on loopback for the tests: the relay as a process, the simulator, sinks.
+
+The relay runs as `python -m receiver serve` in its own process (so tests can SIGTERM and
+SIGKILL it); the CometAPI simulator and the downstream sinks run under uvicorn in this
+process and are steered over their HTTP control routes, as a user would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from prometheus_client.parser import text_string_to_metric_families
+
+from receiver.localserver import BackgroundServer
+from receiver.verify import _SALT
+
+API_KEY = "sk-test-" + "a1b2c3d4e5f6a7b8c9d0"
+ADMIN_TOKEN = "admin-" + "f0e1d2c3b4a5968778695a4b"
+SIGNING_SECRET = "sign-" + "0123456789abcdef0123456789abcdef"
+OLD_SIGNING_SECRET = "old-sign-" + "fedcba9876543210fedcba98"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"downstream-secret-for-tests-0001").decode()
+SECRETS = (API_KEY, ADMIN_TOKEN, SIGNING_SECRET, OLD_SIGNING_SECRET, WEBHOOK_SECRET)
+PG_URL = "postgresql://127.0.0.1:5432/test"
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05) -> T:
+    """Poll `check` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
+        time.sleep(interval)
+        value = check()
+    return value
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus exposition text (0 when absent, as for an unused label)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def mint(task_id: str, secret: str = SIGNING_SECRET, age_seconds: float = 0) -> str:
+    """A callback token as a relay with `secret` makes them, issued `age_seconds` ago."""
+
+    class Backdated(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time() - age_seconds)
+
+    token = URLSafeTimedSerializer(secret, salt=_SALT, signer=Backdated).dumps({"t": task_id})
+    assert isinstance(token, str)
+    return token
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def verify_standard_webhook(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """An independent Standard Webhooks verifier, written from the spec."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    given = [s.split(",", 1)[1] for s in headers["webhook-signature"].split() if "," in s]
+    return any(hmac.compare_digest(expected, g) for g in given)
+
+
+class Controlled:
+    """A server in this process, steered over HTTP."""
+
+    def __init__(self, server: BackgroundServer) -> None:
+        self.server = server
+        self.url = server.url
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.stop()
+
+
+class Simulator(Controlled):
+    def faults(self, **faults: Any) -> None:
+        self.http.post("/_sim/faults", json=faults).raise_for_status()
+
+    def reset(self) -> None:
+        self.http.post("/_sim/reset").raise_for_status()
+
+    def tasks(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.http.get("/_sim/tasks").json()
+        return result
+
+    def callbacks(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.http.get("/_sim/callbacks").json()
+        return result
+
+    def stats(self) -> dict[str, int]:
+        result: dict[str, int] = self.http.get("/_sim/stats").json()
+        return result
+
+
+class Sink(Controlled):
+    def mode(self, **mode: Any) -> None:
+        self.http.post("/_sink/mode", json=mode).raise_for_status()
+
+    def reset(self) -> None:
+        self.http.post("/_sink/reset").raise_for_status()
+
+    def received(self, path: str | None = None) -> list[dict[str, Any]]:
+        hits: list[dict[str, Any]] = self.http.get("/_sink/received").json()
+        return [h for h in hits if path is None or h["path"] == path]
+
+    def accepted(self, path: str | None = None) -> list[dict[str, Any]]:
+        return [h for h in self.received(path) if 200 <= h["status"] < 300]
+
+
+def relay_settings(
+    storage_url: str, public_url: str, sim_url: str, **overrides: Any
+) -> dict[str, Any]:
+    """A config for tests: fast polling and retries, everything on loopback."""
+    settings: dict[str, Any] = {
+        "server": {"host": "127.0.0.1", "public_url": public_url},
+        "upstream": {"base_url": sim_url, "timeout_seconds": 2},
+        "callbacks": {},
+        "polling": {
+            "callback_grace_seconds": 3,
+            "initial_delay_seconds": 0.3,
+            "interval_seconds": 0.3,
+            "max_interval_seconds": 1,
+            "task_not_exist_grace_seconds": 3,
+            "tick_seconds": 0.1,
+            "lease_seconds": 5,
+        },
+        "delivery": {
+            "retry_schedule": [0.2, 0.4, 0.8],
+            "jitter": 0.1,
+            "tick_seconds": 0.1,
+            "lease_seconds": 12,  # above the default downstream timeout (10 s)
+            "shutdown_grace_seconds": 3,
+        },
+        "storage": {"url": storage_url},
+        "logging": {"level": "info"},
+        "downstream": [],
+    }
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            settings[section] = {**settings.get(section, {}), **values}
+        else:
+            settings[section] = values
+    return settings
+
+
+def to_toml(settings: dict[str, Any]) -> str:
+    """Just enough TOML for our config: tables, arrays of tables, scalars and lists."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    lines = []
+    for section, body in settings.items():
+        if isinstance(body, list):
+            for item in body:
+                lines.append(f"[[{section}]]")
+                lines.extend(f"{k} = {value(v)}" for k, v in item.items())
+        else:
+            lines.append(f"[{section}]")
+            lines.extend(f"{k} = {value(v)}" for k, v in body.items())
+    return "\n".join(lines) + "\n"
+
+
+class Relay:
+    """`receiver serve` in a child process, with its JSON log kept in a file."""
+
+    def __init__(self, workdir: Path, settings: dict[str, Any], env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.port = int(settings["server"]["public_url"].rsplit(":", 1)[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_path = workdir / f"relay-{self.port}.toml"
+        self.config_path.write_text(to_toml(settings))
+        self.log_path = workdir / f"relay-{self.port}.log"
+        self.env = {**os.environ, **env, "PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.api = httpx.Client(
+            base_url=self.url, timeout=15, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        self.anon = httpx.Client(base_url=self.url, timeout=15)
+
+    def start(self, timeout: float = 20.0) -> Relay:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "receiver", "serve", "--config", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.workdir,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"relay exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self.anon.get("/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"relay did not become ready:\n{self.log()}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait: the graceful path (uvicorn then re-raises it: exit -15)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs at all."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                lines.append({"unparsed": line})
+        return lines
+
+    def submit(self, **body: Any) -> httpx.Response:
+        return self.api.post("/v1/tasks", json=body)
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        response = self.api.get(f"/v1/tasks/{task_id}")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def wait_task(
+        self, task_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+    ) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            task = self.task(task_id)
+            return task if predicate(task) else None
+
+        return wait_for(check, timeout)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+        self.api.close()
+        self.anon.close()
+
+
+def video2video(**extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "video2video",
+        "video": "https://example.invalid/in.mp4",
+        "prompt": "pixel-art redraw",
+        **extra,
+    }
+
+
+def image_to_video(**extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "image_to_video",
+        "promptImage": "https://example.invalid/cat.jpg",
+        "promptText": "a calm camera move",
+        **extra,
+    }
+
+
+def video_to_video(**extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "video_to_video",
+        "videoUri": "https://example.invalid/in.mp4",
+        "promptText": "make it cinematic",
+        "seed": 7,
+        **extra,
+    }
+
+
+def terminal(task: dict[str, Any]) -> bool:
+    return task["state"] in ("succeeded", "failed", "cancelled")
+
+
+def settled(task: dict[str, Any]) -> bool:
+    """Terminal, and no delivery still waiting for an attempt."""
+    return terminal(task) and all(d["state"] != "pending" for d in task["deliveries"])
+
+
+class PgSchema:
+    """A private schema on the shared PostgreSQL server, so tests never see each other."""
+
+    def __init__(self) -> None:
+        self.name = "t_" + uuid.uuid4().hex[:16]
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {self.name}")
+        self.url = f"{PG_URL}?options=-csearch_path%3D{self.name}"
+
+    def drop(self) -> None:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")

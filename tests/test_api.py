@@ -1,0 +1,234 @@
+"""The admin API's contract: who may call it, what it refuses before anything leaves, what
+it answers when CometAPI misbehaves, and the read, health and metrics routes."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.conftest import MakeRelay, webhook
+from tests.harness import (
+    Relay,
+    Simulator,
+    Sink,
+    image_to_video,
+    metric,
+    settled,
+    video2video,
+    video_to_video,
+    wait_for,
+)
+
+DATA_URI = "data:video/mp4;base64,AAAAIGZ0eXBpc29tAAACAGlzb21pc28y"
+TASK_KEYS = {"id", "upstream_task_id", "kind", "state"}
+
+
+def test_submit_refuses_before_anything_leaves(make_relay: MakeRelay, sim: Simulator):
+    relay = make_relay()
+    body = image_to_video()
+    assert relay.anon.post("/v1/tasks", json=body).status_code == 401
+    wrong = relay.anon.post("/v1/tasks", json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    not_json = relay.api.post("/v1/tasks", content=b"kind=image_to_video")
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["detail"]
+
+    # (request, the field the 422 must name)
+    invalid: list[tuple[dict[str, Any], str]] = [
+        ({"kind": "text_to_video", "promptText": "x"}, "kind"),
+        (video_to_video(promptText="x" * 1001), "promptText"),
+        (image_to_video(promptText="x" * 513), "promptText"),
+        (video_to_video(seed=4294967296), "seed"),
+        (image_to_video(seed=1000000000), "seed"),
+        (video_to_video(seed=-1), "seed"),
+        (image_to_video(seed=-1), "seed"),
+        (video_to_video(seed=1.5), "seed"),
+        (video_to_video(seed="7"), "seed"),
+        (image_to_video(seed=True), "seed"),
+        (video_to_video(ratio="1280x720"), "ratio"),
+        (image_to_video(ratio="1280x720"), "ratio"),
+        (image_to_video(duration=7), "duration"),
+        (video_to_video(videoUri="http://example.invalid/in.mp4"), "videoUri"),
+        (video_to_video(videoUri="ftp://example.invalid/in.mp4"), "videoUri"),
+        (
+            video_to_video(references=[{"type": "image", "uri": "http://example.invalid/a.jpg"}]),
+            "references.0.uri",
+        ),
+        (video2video(callback_url="https://example.invalid/hook"), "callback_url"),
+        (video2video(video="ftp://example.invalid/in.mp4"), "video"),
+    ]
+    for request, field in invalid:
+        response = relay.api.post("/v1/tasks", json=request)
+        assert response.status_code == 422, (request, response.text)
+        assert response.json()["error"] == "invalid_request"
+        assert response.json()["detail"].startswith(f"{field}:"), (field, response.json())
+
+    # Not JSON that CometAPI could be sent (httpx refuses NaN and lone surrogates).
+    for options in ('{"strength": NaN}', '{"note": "\\ud800"}'):
+        raw = json.dumps(video2video())[:-1] + f', "options": {options}}}'
+        response = relay.api.post("/v1/tasks", content=raw.encode())
+        assert response.status_code == 422, (options, response.text)
+        assert response.json()["detail"].startswith("options:")
+
+    assert sim.stats()["submits"] == 0
+    assert relay.api.get("/v1/tasks").json()["tasks"] == []
+
+
+def test_valid_submissions_reach_cometapi(make_relay: MakeRelay, sim: Simulator):
+    relay = make_relay()
+    valid = [
+        video_to_video(promptText="x" * 1000, seed=4294967295, ratio="720:1280"),
+        video_to_video(
+            videoUri=DATA_URI,
+            seed=0,
+            references=[{"type": "image", "uri": "https://example.invalid/a.jpg"}],
+        ),
+        image_to_video(promptText="x" * 512, seed=999999999, duration=5, ratio="1280:720"),
+        image_to_video(duration=10),
+        video2video(video="http://example.invalid/in.mp4", options={"flip": True}),
+    ]
+    for request in valid:
+        response = relay.submit(**request)
+        assert response.status_code == 202, (request, response.text)
+        body = response.json()
+        reverse = request["kind"] == "video2video"
+        assert set(body) == TASK_KEYS | ({"callback_url"} if reverse else set())
+        assert (body["kind"], body["state"]) == (request["kind"], "queued")
+        assert body["id"].startswith("tsk_") and body["upstream_task_id"]
+    # The simulator enforces the API key (and X-Runway-Version on the official routes):
+    # every task exists upstream and no request was turned away.
+    assert sim.stats()["unauthorized"] == 0
+    assert sim.stats()["tasks"] == sim.stats()["submits"] == len(valid)
+
+
+def test_upstream_failures_are_reported_and_recorded(make_relay: MakeRelay, sim: Simulator):
+    relay = make_relay()
+
+    def failed_submit(request: dict[str, Any], status: int, detail: str) -> dict[str, Any]:
+        response = relay.submit(**request)
+        assert response.status_code == status, response.text
+        assert response.json()["error"] == "upstream_error"
+        assert detail in response.json()["detail"], response.json()
+        task = relay.task(response.json()["task"]["id"])
+        assert task["state"] == "failed" and detail in task["error"], task
+        return task
+
+    sim.faults(submit_status=500, submit_status_count=2)
+    failed_submit(image_to_video(), 502, "upstream exploded")
+    failed_submit(video2video(), 502, "upstream exploded")
+    sim.faults(submit_status=401, submit_status_count=1)
+    failed_submit(video_to_video(), 502, "invalid api key")
+    sim.faults(submit_malformed=True)
+    failed_submit(image_to_video(), 502, "not JSON")
+    failed_submit(video2video(), 502, "not JSON")
+    assert sim.stats()["tasks"] == 0
+    sim.faults(submit_malformed=False, submit_delay_seconds=2.5)  # relay waits 2 s
+    failed_submit(image_to_video(), 504, "did not answer in time")
+    # CometAPI finishes the slow submit after the relay gave up; let it, before the next test.
+    wait_for(lambda: sim.stats()["tasks"] == 1)
+
+
+def test_idempotency_key(make_relay: MakeRelay, sim: Simulator):
+    relay = make_relay()
+    key = {"Idempotency-Key": "order-4711"}
+    first = relay.api.post("/v1/tasks", json=image_to_video(), headers=key)
+    second = relay.api.post("/v1/tasks", json=image_to_video(), headers=key)
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert second.json()["id"] == first.json()["id"]
+    assert second.json()["upstream_task_id"] == first.json()["upstream_task_id"]
+    assert sim.stats()["tasks"] == 1
+    other = relay.api.post("/v1/tasks", json=image_to_video(), headers={"Idempotency-Key": "b"})
+    assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
+
+    # A client retrying at the same moment (its first try timed out) gets the same task too.
+    answers: list[httpx.Response] = []
+    race = {"Idempotency-Key": "order-4712"}
+
+    def send() -> None:
+        answers.append(relay.api.post("/v1/tasks", json=image_to_video(), headers=race))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 202], answers
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sim.stats()["tasks"] == 3
+    assert len(relay.api.get("/v1/tasks").json()["tasks"]) == 3
+
+
+def test_reads_health_and_metrics(
+    make_relay: MakeRelay, sim: Simulator, make_sink: Callable[[], Sink]
+):
+    done, all_ends = make_sink(), make_sink()
+    sim.faults(drop_rate=1.0)  # the relay's callbacks below are the only ones
+    relay: Relay = make_relay(
+        [webhook(done, "done", events=["succeeded"]), webhook(all_ends, "ends")],
+        polling={"callback_grace_seconds": 60},
+    )
+    ok = relay.submit(**image_to_video()).json()["id"]
+    bad = relay.submit(**image_to_video(promptText="FAIL")).json()["id"]
+    relay.wait_task(ok, settled)
+    relay.wait_task(bad, settled)
+
+    for path in ("/v1/tasks", f"/v1/tasks/{ok}", "/v1/deliveries"):
+        assert relay.anon.get(path).status_code == 401, path
+    assert relay.api.get("/v1/tasks/tsk_nope").status_code == 404
+
+    def task_ids(**params: Any) -> list[str]:
+        response = relay.api.get("/v1/tasks", params=params)
+        assert response.status_code == 200, response.text
+        return [t["id"] for t in response.json()["tasks"]]
+
+    assert task_ids() == [bad, ok]  # newest first
+    assert task_ids(state="succeeded") == [ok]
+    assert task_ids(state="failed") == [bad]
+    assert task_ids(state="running") == []
+    assert task_ids(limit=1) == [bad]
+    for params in ({"state": "done"}, {"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}):
+        response = relay.api.get("/v1/tasks", params=params)
+        assert response.status_code == 400 and response.json()["detail"], params
+
+    def deliveries(**params: Any) -> list[tuple[str, str]]:
+        response = relay.api.get("/v1/deliveries", params=params)
+        assert response.status_code == 200, response.text
+        return sorted((d["task_id"], d["downstream"]) for d in response.json()["deliveries"])
+
+    everything = sorted([(ok, "done"), (ok, "ends"), (bad, "ends")])
+    assert deliveries() == everything
+    assert deliveries(state="succeeded") == everything
+    assert deliveries(state="dead") == []
+    assert deliveries(downstream="done") == [(ok, "done")]
+    assert deliveries(task_id=bad) == [(bad, "ends")]
+    assert deliveries(task_id=ok, downstream="ends") == [(ok, "ends")]
+    assert len(deliveries(limit=2)) == 2
+    for params in ({"state": "sent"}, {"limit": "-1"}):
+        assert relay.api.get("/v1/deliveries", params=params).status_code == 400, params
+
+    assert relay.anon.get("/healthz").json() == {"ok": True}
+    assert relay.anon.get("/readyz").json() == {"ok": True}
+
+    v2v = relay.submit(**video2video()).json()
+    callback = "/callbacks/runway/" + v2v["callback_url"].rsplit("/", 1)[1]
+    envelope = {"code": 200, "data": {"task_id": v2v["upstream_task_id"], "status": "SUCCESS"}}
+    assert relay.anon.post("/callbacks/runway/forged", json=envelope).status_code == 403
+    assert relay.anon.post(callback, content=b"not json").status_code == 400
+    assert relay.anon.post(callback, json=envelope).status_code == 200
+    assert relay.anon.post(callback, json=envelope).json()["duplicate"] is True
+
+    response = relay.anon.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    name = "relay_callbacks_total"
+    assert metric(text, name, outcome="rejected_bad_signature") == 1
+    assert metric(text, name, outcome="rejected_bad_body") == 1
+    assert metric(text, name, outcome="applied") == 1
+    assert metric(text, name, outcome="duplicate") == 1
+    assert metric(text, "relay_tasks", state="failed") == 1
+    assert metric(text, "relay_tasks", state="succeeded") == 2
+    assert metric(text, "relay_submits_total", kind="image_to_video", outcome="accepted") == 2

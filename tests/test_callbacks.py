@@ -1,0 +1,249 @@
+"""The callback route's contract: who may change a task, what bodies it takes, what it answers.
+
+Every refusal must be a 4xx with a reason and leave the task exactly as it was; every body
+CometAPI might plausibly send must be taken. The simulator's own callbacks are dropped here
+and polling is held off, so the only reports a task gets are the ones a test posts.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from receiver.verify import _SALT
+from tests.conftest import MakeRelay, webhook
+from tests.harness import (
+    OLD_SIGNING_SECRET,
+    SIGNING_SECRET,
+    Relay,
+    Simulator,
+    Sink,
+    metric,
+    mint,
+    video2video,
+    wait_for,
+)
+
+MAX_BODY = 1024 * 1024  # callbacks.max_body_bytes default
+NOT_QUEUED = ["running", "succeeded", "failed", "cancelled"]
+
+
+def token_of(callback_url: str) -> str:
+    return callback_url.rsplit("/", 1)[1]
+
+
+def tampered(token: str) -> str:
+    # A character inside the payload part: every one of them is covered by the signature.
+    i = token.index(".") // 2
+    return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
+
+
+def envelope(upstream_id: str, status: str, **data: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"task_id": upstream_id, "status": status, "msg": ""}
+    if status == "SUCCESS":
+        fields["video_url"] = f"https://cdn.test.invalid/{upstream_id}.mp4"
+    return {"code": 200, "msg": "success", "data": {**fields, **data}}
+
+
+@pytest.fixture
+def relay(make_relay: MakeRelay, sim: Simulator, sink: Sink) -> Relay:
+    sim.faults(drop_rate=1.0)
+    return make_relay(
+        [webhook(sink, events=NOT_QUEUED)],
+        callbacks={"previous_secret_envs": ["RECEIVER_SECRET_OLD"]},
+        polling={"callback_grace_seconds": 60},
+    )
+
+
+def post(relay: Relay, token: str, body: Any) -> Any:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return relay.anon.post(
+        f"/callbacks/runway/{token}", content=content, headers={"Content-Type": "application/json"}
+    )
+
+
+def test_bad_tokens_are_refused_and_change_nothing(relay: Relay, sim: Simulator, sink: Sink):
+    a = relay.submit(**video2video()).json()
+    b = relay.submit(**video2video()).json()
+    before = [relay.task(a["id"]), relay.task(b["id"])]
+    token_a = token_of(a["callback_url"])
+    done_a = envelope(a["upstream_task_id"], "SUCCESS")
+    attempts = {
+        "forged": (secrets.token_urlsafe(48), done_a),
+        "signed with an unknown key": (mint(a["id"], secret="k" * 40), done_a),
+        "tampered": (tampered(token_a), done_a),
+        "expired": (mint(a["id"], age_seconds=3 * 24 * 3600), done_a),
+        "another task's": (token_a, envelope(b["upstream_task_id"], "SUCCESS")),
+    }
+    for name, (token, body) in attempts.items():
+        response = post(relay, token, body)
+        assert response.status_code == 403, (name, response.text)
+        assert response.json()["error"] == "forbidden" and response.json()["detail"], name
+    assert [relay.task(a["id"]), relay.task(b["id"])] == before
+    assert relay.api.get("/v1/deliveries").json()["deliveries"] == []
+    # Each was refused for its own reason.
+    metrics = relay.anon.get("/metrics").text
+    outcomes = {
+        o: metric(metrics, "relay_callbacks_total", outcome=f"rejected_{o}")
+        for o in ("bad_signature", "expired", "task_mismatch")
+    }
+    assert outcomes == {"bad_signature": 3, "expired": 1, "task_mismatch": 1}
+
+    # The same body under the real token is taken: the refusals above were about the token.
+    assert post(relay, token_a, done_a).status_code == 200
+    assert relay.task(a["id"])["state"] == "succeeded"
+    assert relay.task(b["id"]) == before[1]
+    wait_for(lambda: sink.received())
+    assert [json.loads(h["body"])["data"]["task_id"] for h in sink.received()] == [a["id"]]
+
+
+def test_old_secret_verifies_and_new_secret_signs(relay: Relay):
+    task = relay.submit(**video2video()).json()
+    issued = token_of(task["callback_url"])
+    new = URLSafeTimedSerializer(SIGNING_SECRET, salt=_SALT)
+    assert new.loads(issued) == {"t": task["id"]}
+    with pytest.raises(BadSignature):
+        URLSafeTimedSerializer(OLD_SIGNING_SECRET, salt=_SALT).loads(issued)
+
+    # A token the old secret signed before the rotation is still honoured.
+    old_token = mint(task["id"], secret=OLD_SIGNING_SECRET, age_seconds=3600)
+    response = post(relay, old_token, envelope(task["upstream_task_id"], "SUCCESS"))
+    assert response.status_code == 200, response.text
+    assert relay.task(task["id"])["state"] == "succeeded"
+
+
+def test_body_size_limit(relay: Relay):
+    task = relay.submit(**video2video()).json()
+    token = token_of(task["callback_url"])
+    before = relay.task(task["id"])
+    done = envelope(task["upstream_task_id"], "SUCCESS")
+
+    def padded(size: int) -> bytes:
+        """The success envelope, with an extra key padding it to exactly `size` bytes."""
+        bare = len(json.dumps({**done, "pad": ""}).encode())
+        body = json.dumps({**done, "pad": "x" * (size - bare)}).encode()
+        assert len(body) == size
+        return body
+
+    too_big = padded(MAX_BODY + 1)
+    response = post(relay, token, too_big)
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "too_large"
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(too_big), 64 * 1024):
+            yield too_big[i : i + 64 * 1024]
+
+    # No Content-Length at all: the limit must hold while the body streams in.
+    response = relay.anon.post(f"/callbacks/runway/{token}", content=chunks())
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+    assert relay.task(task["id"]) == before
+
+    # Right at the limit is still a callback.
+    assert post(relay, token, padded(MAX_BODY)).status_code == 200
+    assert relay.task(task["id"])["state"] == "succeeded"
+
+
+def test_unreadable_bodies_are_400_with_a_reason(relay: Relay):
+    task = relay.submit(**video2video()).json()
+    token = token_of(task["callback_url"])
+    before = relay.task(task["id"])
+    deep = b'{"code": 200, "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    bodies: dict[str, tuple[bytes, str]] = {
+        "not JSON": (b"<html>502 Bad Gateway</html>", "not JSON"),
+        "truncated": (b'{"code": 200, "data": {"status": "SUCC', "not JSON"),
+        "invalid UTF-8": (b'{"code": 200, "data": {"status": "\xff\xfe"}}', "UTF-8"),
+        "a list": (b'[{"code": 200}]', "top level"),
+        "no data": (b'{"code": 200, "msg": "success"}', "data"),
+        "data a string": (b'{"code": 200, "data": "SUCCESS"}', "data"),
+        "data a list": (b'{"code": 200, "data": [{"status": "SUCCESS"}]}', "data"),
+        "too deep": (deep, "nested too deeply"),
+        # Python refuses to turn a 5000-digit number into an int; that is still a bad body.
+        "huge number": (b'{"code": 1' + b"0" * 5000 + b', "data": {}}', "number too long"),
+    }
+    for name, (body, reason) in bodies.items():
+        response = post(relay, token, body)
+        assert response.status_code == 400, (name, response.text)
+        assert response.json()["error"] == "bad_request", name
+        assert reason in response.json()["detail"], (name, response.json())
+    assert relay.task(task["id"]) == before
+
+
+def test_drifted_bodies_are_accepted_and_duplicates_ignored(relay: Relay, sink: Sink):
+    task = relay.submit(**video2video()).json()
+    token, upstream = token_of(task["callback_url"]), task["upstream_task_id"]
+    accepted = [
+        # code as a word, times as ISO strings
+        {
+            "code": "success",
+            "msg": "",
+            "data": {
+                "task_id": upstream,
+                "status": "RUNNING",
+                "create_time": "2026-03-13T01:52:46.000Z",
+                "update_time": "2026-03-13T01:52:47.000Z",
+            },
+        },
+        # almost every key missing
+        {"data": {"status": "IN_PROGRESS"}},
+        # keys nobody documented, types that drifted
+        {
+            "code": "200",
+            "message": "ok",
+            "exec_time": "0.1",
+            "trace": [1, {"x": None}],
+            "data": {
+                "task_id": upstream,
+                "state": "running",
+                "progress": 50,
+                "video_url": None,
+                "create_time": 1773366766,
+                "extra": {"deep": [1, 2]},
+                "poster": 7,
+            },
+        },
+        # text the store cannot hold as is: a NUL and a lone surrogate
+        {
+            "code": 200,
+            "data": {"task_id": upstream, "status": "RUN\u0000NING\ud800", "msg": "\ud800\u0000"},
+        },
+    ]
+    for body in accepted:
+        response = post(relay, token, body)
+        assert response.status_code == 200, (body, response.text)
+        assert response.json()["ok"] is True
+    assert relay.task(task["id"])["state"] == "running"
+
+    final = json.dumps(
+        {
+            **envelope(upstream, "SUCCESS", create_time=1773366766, update_time="1773366799"),
+            "exec_time": 0.02,
+        }
+    ).encode()
+    first = post(relay, token, final)
+    assert first.status_code == 200
+    assert (first.json()["duplicate"], first.json()["state"]) == (False, "succeeded")
+    settled = relay.wait_task(
+        task["id"],
+        lambda t: (
+            len(t["deliveries"]) == 2 and all(d["state"] == "succeeded" for d in t["deliveries"])
+        ),
+    )
+    assert settled["outputs"] == [f"https://cdn.test.invalid/{upstream}.mp4"]
+
+    again = post(relay, token, final)
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert relay.task(task["id"]) == settled
+    assert len(sink.received()) == 2  # running, succeeded: the repeat sent nothing
+
+    # A well-signed token for a task the relay never made.
+    response = post(relay, mint("tsk_nope"), final)
+    assert response.status_code == 404 and response.json()["error"] == "not_found"

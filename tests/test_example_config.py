@@ -1,0 +1,36 @@
+"""The shipped example config must load, and must stay in step with the settings model."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from receiver.config import Settings, load
+
+EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+
+
+def test_example_config_loads_with_its_env() -> None:
+    env = {
+        "COMETAPI_KEY": "sk-example-key-000",
+        "RECEIVER_ADMIN_TOKEN": "admin-example-000",
+        "RECEIVER_SECRET": "signing-secret-example-0000",
+        "ORDERS_WEBHOOK_SECRET": "whsec_c2VjcmV0LWZvci1leGFtcGxl",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.invalid/services/T/B/X",
+        "PORT": "9999",
+    }
+    config = load(str(EXAMPLE), env)
+    assert config.settings.server.port == 9999
+    assert [d.name for d in config.downstreams] == ["orders-service", "team-slack"]
+    assert config.downstreams[1].url == env["SLACK_WEBHOOK_URL"]
+
+
+def test_example_config_documents_every_key() -> None:
+    data = tomllib.loads(EXAMPLE.read_text())
+    for section, model in Settings.model_fields.items():
+        if section == "downstream":
+            continue
+        assert model.annotation is not None
+        documented = set(data.get(section, {}))
+        known = set(model.annotation.model_fields)  # type: ignore[union-attr]
+        assert documented == known, f"[{section}] differs: {documented ^ known}"

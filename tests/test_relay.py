@@ -1,0 +1,304 @@
+"""The product path end to end: submit, callback or poll, persist, fan out."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import MakeRelay, webhook
+from tests.harness import (
+    WEBHOOK_SECRET,
+    Simulator,
+    Sink,
+    image_to_video,
+    settled,
+    terminal,
+    verify_standard_webhook,
+    video2video,
+    video_to_video,
+    wait_for,
+)
+
+
+def test_video2video_round_trip_by_callback(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    relay = make_relay(
+        [
+            webhook(sink),
+            {"name": "slack", "url": f"{sink.url}/slack", "format": "slack"},
+            {"name": "discord", "url": f"{sink.url}/discord", "format": "discord"},
+        ]
+    )
+    response = relay.submit(**video2video(options={"structure_transformation": 0.4}))
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["kind"] == "video2video" and body["state"] == "queued"
+    assert body["callback_url"].startswith(f"{relay.url}/callbacks/runway/")
+    upstream = next(t for t in sim.tasks() if t["task_id"] == body["upstream_task_id"])
+    assert upstream["callback_url"] == body["callback_url"]
+
+    task = relay.wait_task(body["id"], settled)
+    assert task["state"] == "succeeded"
+    assert task["outputs"] and task["outputs"][0].startswith("https://")
+    sources = [(e["source"], e["state"], e["applied"]) for e in task["events"]]
+    assert sources == [("submit", "queued", True), ("callback", "succeeded", True)]
+    assert sorted(d["downstream"] for d in task["deliveries"]) == ["discord", "hook", "slack"]
+    assert all(d["state"] == "succeeded" and d["attempts"] == 1 for d in task["deliveries"])
+
+    [hook] = sink.received("/hook")
+    assert verify_standard_webhook(WEBHOOK_SECRET, hook["headers"], hook["body"].encode())
+    event = json.loads(hook["body"])
+    assert event["type"] == "task.succeeded"
+    assert event["data"]["task_id"] == body["id"]
+    assert event["data"]["outputs"] == task["outputs"]
+    [slack] = sink.received("/slack")
+    assert body["id"] in slack["json"]["text"] and "succeeded" in slack["json"]["text"]
+    [discord] = sink.received("/discord")
+    assert discord["json"]["embeds"][0]["url"] == task["outputs"][0]
+    # Only signed downstreams carry a signature.
+    assert "webhook-signature" not in slack["headers"]
+
+
+def test_official_tasks_complete_by_polling(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    relay = make_relay([webhook(sink, events=["running", "succeeded", "failed"])])
+    i2v = relay.submit(**image_to_video(duration=10, ratio="768:1280"))
+    v2v = relay.submit(
+        **video_to_video(references=[{"type": "image", "uri": "https://example.invalid/s.jpg"}])
+    )
+    assert i2v.status_code == v2v.status_code == 202
+    assert "callback_url" not in i2v.json()
+    for response in (i2v, v2v):
+        task = relay.wait_task(response.json()["id"], settled)
+        assert task["state"] == "succeeded"
+        assert task["outputs"]
+        assert {e["source"] for e in task["events"]} == {"submit", "poll"}
+        assert [d["state"] for d in task["deliveries"]] == ["succeeded", "succeeded"]
+    # Runway's first answers for a fresh task are task_not_exist: tolerated, then polled on.
+    assert sim.stats()["polls"] >= 4
+    states = [json.loads(h["body"])["data"]["state"] for h in sink.received("/hook")]
+    assert sorted(states) == ["running", "running", "succeeded", "succeeded"]
+
+
+def test_failed_task_is_reported_with_reason(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    relay = make_relay([webhook(sink)])
+    task_id = relay.submit(**image_to_video(promptText="FAIL please")).json()["id"]
+    task = relay.wait_task(task_id, settled)
+    assert task["state"] == "failed" and task["error"]
+    [hit] = sink.received("/hook")
+    assert json.loads(hit["body"])["data"]["error"] == task["error"]
+
+
+def test_dropped_callback_is_recovered_by_polling(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink
+):
+    sim.faults(drop_next=1)
+    relay = make_relay([webhook(sink)], polling={"callback_grace_seconds": 1.5})
+    task_id = relay.submit(**video2video()).json()["id"]
+    task = relay.wait_task(task_id, settled)
+    assert task["state"] == "succeeded"
+    assert [e["source"] for e in task["events"] if e["applied"]] == ["submit", "poll"]
+    assert [c["kind"] for c in sim.callbacks()] == ["dropped"]
+    assert len(sink.received("/hook")) == 1
+
+
+def test_duplicate_and_out_of_order_callbacks(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    sim.faults(duplicate=3, reorder=True, progress_callbacks=True)
+    relay = make_relay([webhook(sink, events=["running", "succeeded"])])
+    task_id = relay.submit(**video2video()).json()["id"]
+    wait_for(lambda: len(sim.callbacks()) >= 6)
+    task = relay.wait_task(task_id, settled)
+    assert task["state"] == "succeeded"
+    callbacks = [e for e in task["events"] if e["source"] == "callback"]
+    # running, succeeded, and the late "running" kept as history; exact repeats not stored.
+    assert [(e["state"], e["applied"]) for e in callbacks] == [
+        ("running", True),
+        ("succeeded", True),
+        ("running", False),
+    ]
+    assert all(c["status"] == 200 for c in sim.callbacks())
+    states = [json.loads(h["body"])["data"]["state"] for h in sink.received("/hook")]
+    assert states == ["running", "succeeded"]
+    time.sleep(0.5)  # nothing more trickles out later
+    assert len(sink.received("/hook")) == 2
+
+
+def test_callback_after_poll_is_a_duplicate(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    sim.faults(delay_seconds=2.5)
+    relay = make_relay([webhook(sink)], polling={"callback_grace_seconds": 0.5})
+    task_id = relay.submit(**video2video()).json()["id"]
+    relay.wait_task(task_id, settled)
+    wait_for(lambda: sim.callbacks())
+    [callback] = sim.callbacks()
+    assert callback["status"] == 200
+    task = relay.task(task_id)
+    events = task["events"]
+    assert (events[-1]["source"], events[-1]["state"], events[-1]["applied"]) == (
+        "callback",
+        "succeeded",
+        False,
+    )
+    assert [e["source"] for e in events if e["state"] == "succeeded"] == ["poll", "callback"]
+    assert len(sink.received("/hook")) == 1
+
+
+def test_downstream_fails_then_recovers(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    sink.mode(status=503, count=2)
+    relay = make_relay([webhook(sink)])
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    task = relay.wait_task(task_id, settled)
+    [delivery] = task["deliveries"]
+    assert delivery["state"] == "succeeded" and delivery["attempts"] == 3
+    hits = sink.received("/hook")
+    assert [h["status"] for h in hits] == [503, 503, 200]
+    # One message, one id: a receiver can drop repeats by webhook-id.
+    assert {h["headers"]["webhook-id"] for h in hits} == {delivery["id"]}
+    assert all(
+        verify_standard_webhook(WEBHOOK_SECRET, h["headers"], h["body"].encode()) for h in hits
+    )
+
+
+def test_retry_after_is_honoured(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    sink.mode(status=429, count=1, retry_after=2)
+    relay = make_relay([webhook(sink)])
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    relay.wait_task(task_id, settled)
+    first, second = sink.received("/hook")
+    assert (first["status"], second["status"]) == (429, 200)
+    assert second["received_at"] - first["received_at"] >= 1.9
+
+
+def test_dead_letter_after_last_attempt(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    sink.mode(status=500)
+    relay = make_relay([webhook(sink)])
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    task = relay.wait_task(task_id, settled)
+    [delivery] = task["deliveries"]
+    assert delivery["state"] == "dead"
+    assert delivery["attempts"] == 4  # first try + the three scheduled retries
+    assert "gave up after 4 attempts" in delivery["last_error"]
+    assert len(sink.received("/hook")) == 4
+    dead = relay.api.get("/v1/deliveries", params={"state": "dead"}).json()["deliveries"]
+    assert [d["id"] for d in dead] == [delivery["id"]]
+
+    # The operator fixes the downstream and replays the dead letters.
+    sink.mode(status=200)
+    replayed = relay.api.post("/v1/deliveries/replay", params={"downstream": "hook"})
+    assert replayed.json() == {"replayed": 1}
+    relay.wait_task(task_id, lambda t: t["deliveries"][0]["state"] == "succeeded")
+
+
+def test_client_error_is_not_retried(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    sink.mode(status=410)
+    relay = make_relay([webhook(sink)])
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    task = relay.wait_task(task_id, settled)
+    [delivery] = task["deliveries"]
+    assert (delivery["state"], delivery["attempts"], delivery["last_status"]) == ("dead", 1, 410)
+
+
+def test_events_filter_selects_states(make_relay: MakeRelay, sim: Simulator, make_sink):
+    done, failures = make_sink(), make_sink()
+    relay = make_relay(
+        [
+            webhook(done, "done", events=["succeeded"]),
+            webhook(failures, "failures", events=["failed"]),
+        ]
+    )
+    ok = relay.submit(**image_to_video()).json()["id"]
+    bad = relay.submit(**image_to_video(promptText="FAIL")).json()["id"]
+    relay.wait_task(ok, settled)
+    relay.wait_task(bad, settled)
+    assert [json.loads(h["body"])["data"]["task_id"] for h in done.received()] == [ok]
+    assert [json.loads(h["body"])["data"]["task_id"] for h in failures.received()] == [bad]
+
+
+def test_restart_resumes_pending_deliveries(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    sink.mode(status=500)
+    relay = make_relay([webhook(sink)], delivery={"retry_schedule": [0.2, 2, 2]})
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    relay.wait_task(task_id, lambda t: terminal(t) and t["deliveries"][0]["attempts"] >= 2)
+    relay.stop()  # SIGTERM: graceful; the delivery stays pending
+    assert "service.stopped" in relay.log()
+    sink.mode(status=200)
+    relay.start()  # the new process finds the row pending and sends it when due
+    task = relay.wait_task(task_id, settled)
+    assert task["deliveries"][0]["state"] == "succeeded"
+    assert sink.received("/hook")[-1]["status"] == 200
+
+
+def test_restart_resumes_unfinished_polls(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    relay = make_relay([webhook(sink)], polling={"initial_delay_seconds": 1.0})
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    relay.kill()  # before the first poll: nothing but the store knows about the task
+    relay.start()
+    task = relay.wait_task(task_id, settled)
+    assert task["state"] == "succeeded" and len(sink.received("/hook")) == 1
+
+
+def test_sigterm_finishes_in_flight_delivery(make_relay: MakeRelay, sim: Simulator, sink: Sink):
+    sink.mode(status=200, delay_seconds=1.0)
+    relay = make_relay([webhook(sink)])
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    wait_for(lambda: sink.received("/hook"))
+    relay.stop()
+    assert "service.stopped" in relay.log()
+    relay.start()
+    task = relay.task(task_id)
+    assert task["deliveries"][0]["state"] == "succeeded"
+    assert len(sink.received("/hook")) == 1
+
+
+def test_submit_cut_off_by_a_crash_is_failed_not_forgotten(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink
+):
+    sim.faults(submit_delay_seconds=1.5)
+    relay = make_relay([webhook(sink)], polling={"callback_grace_seconds": 1})
+    with contextlib.suppress(httpx.HTTPError):
+        relay.api.post("/v1/tasks", json=image_to_video(), timeout=0.5)
+    [task] = relay.api.get("/v1/tasks").json()["tasks"]
+    assert task["state"] == "queued" and task["upstream_task_id"] is None
+    relay.kill()  # CometAPI's answer is never read
+    sim.faults(submit_delay_seconds=0)
+    relay.start()
+    task = relay.wait_task(task["id"], settled)
+    assert task["state"] == "failed" and "submission interrupted" in task["error"]
+    assert json.loads(sink.received("/hook")[0]["body"])["data"]["state"] == "failed"
+
+
+def test_submit_timeout_keeps_a_callback_task_open(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink
+):
+    sim.faults(submit_delay_seconds=2.5)  # the relay gives up after 2 s; CometAPI goes on
+    relay = make_relay([webhook(sink)])
+    response = relay.submit(**video2video())
+    assert response.status_code == 504
+    body = response.json()
+    assert body["task"]["state"] == "queued"
+    # The task was created upstream after all: its callback binds and finishes ours.
+    task = relay.wait_task(body["task"]["id"], settled)
+    assert task["state"] == "succeeded" and task["upstream_task_id"]
+    assert [e["source"] for e in task["events"]] == ["callback"]
+    assert len(sink.received("/hook")) == 1
+
+
+def test_sqlite_restart_takes_back_a_killed_process_leases(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink, storage_url: str
+):
+    if not storage_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL replicas wait for the lease to expire (tests/test_replicas.py)")
+    sink.mode(status=200, delay_seconds=1.5)
+    relay = make_relay([webhook(sink)])  # delivery lease: 12 s
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    wait_for(lambda: sink.received("/hook"))
+    relay.kill()  # mid-attempt: the row stays leased to a dead process
+    sink.mode(status=200)
+    restarted = time.monotonic()
+    relay.start()
+    task = relay.wait_task(task_id, settled, timeout=10)
+    assert task["deliveries"][0]["state"] == "succeeded"
+    assert time.monotonic() - restarted < 6  # well inside the 12 s lease
+    ids = {h["headers"]["webhook-id"] for h in sink.received("/hook")}
+    assert ids == {task["deliveries"][0]["id"]}  # the resend is the same message

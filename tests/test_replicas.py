@@ -1,0 +1,196 @@
+"""Several `receiver serve` processes on one PostgreSQL schema, as a scaled-out deployment.
+
+The replicas share the store and the downstreams; CometAPI calls each one back on the URL
+it put in the task. Checked here: migrations applied once by replicas starting together,
+each event delivered once per downstream, each task polled by one replica at a time, and
+nothing lost when a replica is killed while it holds delivery leases.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import BACKENDS, MakeRelay, webhook
+from tests.harness import (
+    PgSchema,
+    Relay,
+    Simulator,
+    Sink,
+    image_to_video,
+    settled,
+    video2video,
+    wait_for,
+)
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif("postgres" not in BACKENDS, reason="RELAY_TEST_BACKENDS excludes postgres"),
+]
+
+
+@pytest.fixture
+def storage_url() -> Iterator[str]:
+    """Postgres only, whatever RELAY_TEST_BACKENDS says: SQLite is one process by design."""
+    schema = PgSchema()
+    yield schema.url
+    schema.drop()
+
+
+def start_together(relays: list[Relay]) -> None:
+    errors: list[BaseException] = []
+
+    def start(relay: Relay) -> None:
+        try:
+            relay.start()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(r,)) for r in relays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+
+
+def submit_round_robin(relays: list[Relay], per_replica: int) -> dict[str, list[str]]:
+    """Half reverse-format (called back), half official (polled); task ids by replica URL."""
+    submitted: dict[str, list[str]] = {r.url: [] for r in relays}
+    for i in range(per_replica * len(relays)):
+        relay = relays[i % len(relays)]
+        body = video2video(prompt=f"clip {i}") if i % 2 else image_to_video(promptText=f"{i}")
+        response = relay.submit(**body)
+        assert response.status_code == 202, response.text
+        submitted[relay.url].append(response.json()["id"])
+    return submitted
+
+
+def all_settled(relay: Relay, task_ids: list[str]) -> list[dict[str, Any]]:
+    def check() -> list[dict[str, Any]] | None:
+        tasks = [relay.task(t) for t in task_ids]
+        return tasks if all(settled(t) for t in tasks) else None
+
+    return wait_for(check, timeout=30, interval=0.2)
+
+
+def test_replicas_share_the_work_without_duplicates(
+    make_relay: MakeRelay, sim: Simulator, make_sink: Any
+):
+    hooks, audit = make_sink(), make_sink()
+    downstreams = [webhook(hooks, "hook"), webhook(audit, "audit")]
+    relays = [make_relay(downstreams, start=False) for _ in range(3)]
+    start_together(relays)  # all three migrate the fresh schema at once
+    started = [
+        line for r in relays for line in r.log_lines() if line.get("event") == "service.started"
+    ]
+    assert sorted(str(line["migrations"]) for line in started) == ["[1]", "[]", "[]"]
+
+    submitted = submit_round_robin(relays, per_replica=8)
+    task_ids = [t for ids in submitted.values() for t in ids]
+    tasks = all_settled(relays[0], task_ids)
+    assert {t["state"] for t in tasks} == {"succeeded"}
+
+    # Each callback went to, and was accepted by, the replica that submitted the task.
+    upstream = {t["upstream_task_id"]: t["id"] for t in tasks}
+    owner = {t: url for url, ids in submitted.items() for t in ids}
+    callbacks = sim.callbacks()
+    assert len(callbacks) == len(task_ids) // 2
+    for callback in callbacks:
+        assert callback["status"] == 200
+        assert callback["url"].startswith(owner[upstream[callback["task_id"]]] + "/callbacks/")
+    for relay in relays:
+        accepted = {
+            line["task_id"]
+            for line in relay.log_lines()
+            if line.get("event") == "callback.accepted"
+        }
+        mine = {t for t in submitted[relay.url] if relay.task(t)["kind"] == "video2video"}
+        assert accepted == mine and mine
+
+    # Each event reached each downstream exactly once, under its delivery id.
+    for name, sink in (("hook", hooks), ("audit", audit)):
+        ids = Counter(h["headers"]["webhook-id"] for h in sink.received())
+        expected = {d["id"] for t in tasks for d in t["deliveries"] if d["downstream"] == name}
+        assert set(ids) == expected and len(expected) == len(task_ids)
+        assert max(ids.values()) == 1, f"duplicate deliveries to {name}"
+    assert all(d["attempts"] == 1 for t in tasks for d in t["deliveries"])
+
+    # One replica at a time per task: every upstream poll was made under the lease whose
+    # holder then rescheduled the task. A second, concurrent poller's reschedule would be
+    # refused, leaving CometAPI's count above the store's.
+    polled = [t for t in tasks if t["kind"] == "image_to_video"]
+
+    def polls_accounted() -> bool:
+        counts = {s["task_id"]: s["polls"] for s in sim.tasks()}
+        return all(
+            relays[0].task(t["id"])["poll_attempts"] == counts[t["upstream_task_id"]]
+            for t in polled
+        )
+
+    wait_for(polls_accounted, timeout=5, interval=0.2)
+    assert all(s["polls"] >= 2 for s in sim.tasks() if s["kind"] == "image_to_video")
+
+
+def victim_leases(schema_url: str, owner: str) -> dict[str, float]:
+    with psycopg.connect(schema_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT id, lease_until FROM deliveries WHERE lease_owner = %s", (owner,)
+        ).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def test_killed_replica_loses_nothing(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink, storage_url: str
+):
+    sink.mode(delay_seconds=1.0)  # slow downstream: deliveries stay leased for a while
+    relays = [
+        make_relay(
+            [webhook(sink)],
+            delivery={"lease_seconds": 2.5},
+            polling={"lease_seconds": 2.5, "callback_grace_seconds": 1.5},
+        )
+        for _ in range(3)
+    ]
+    victim, survivors = relays[0], relays[1:]
+    assert victim.proc is not None
+    owner = next(
+        line["owner"] for line in victim.log_lines() if line.get("event") == "service.started"
+    )
+    first_wave = [t for ids in submit_round_robin(relays, per_replica=4).values() for t in ids]
+    wait_for(lambda: victim_leases(storage_url, owner), timeout=10)
+
+    # Reverse-format tasks whose callbacks will find the victim gone.
+    orphans = [victim.submit(**video2video()).json()["id"] for _ in range(3)]
+    victim.kill()
+    killed_at = time.time()
+    held = victim_leases(storage_url, owner)  # what the victim died holding
+    assert held
+
+    tasks = all_settled(survivors[0], first_wave + orphans)
+    assert {t["state"] for t in tasks} == {"succeeded"}
+    deliveries = {d["id"]: d for t in tasks for d in t["deliveries"]}
+    assert all(d["state"] == "succeeded" for d in deliveries.values())
+
+    hits = sink.received()
+    assert {h["headers"]["webhook-id"] for h in hits} == set(deliveries)
+    # Sent twice only what the victim held; the second send came after its lease ran out.
+    repeats = {k for k, n in Counter(h["headers"]["webhook-id"] for h in hits).items() if n > 1}
+    assert repeats <= set(held)
+    for delivery_id, lease_until in held.items():
+        last = max(h["received_at"] for h in hits if h["headers"]["webhook-id"] == delivery_id)
+        assert last >= lease_until > killed_at
+
+    # The orphans' callbacks were refused by the dead replica and recovered by polling.
+    orphan_upstream = {t["upstream_task_id"] for t in tasks if t["id"] in orphans}
+    lost = [c for c in sim.callbacks() if c["task_id"] in orphan_upstream]
+    assert lost and all(c["status"] is None for c in lost)
+    for task in tasks:
+        if task["id"] in orphans:
+            assert [e["source"] for e in task["events"] if e["applied"]] == ["submit", "poll"]

@@ -1,0 +1,203 @@
+"""The store's concurrency contract, on both backends: migrations, leases, stale owners.
+
+Every test opens several independent stores on one database, as replicas do, so on
+PostgreSQL the claims really race each other on separate connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from receiver.parse import Observation
+from receiver.persist import NewTask, Store, open_store
+
+T = TypeVar("T")
+SUBSCRIPTIONS = {"a": frozenset({"succeeded"}), "b": frozenset({"succeeded"})}
+
+
+def with_stores(url: str, count: int, fn: Callable[[list[Store]], Awaitable[T]]) -> T:
+    """Run `fn` with `count` stores on `url`, each connected, all closed afterwards."""
+
+    async def run() -> T:
+        stores = [open_store(url) for _ in range(count)]
+        try:
+            await asyncio.gather(*(s.ping() for s in stores))
+            return await fn(stores)
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    return asyncio.run(run())
+
+
+async def seed_deliveries(store: Store, tasks: int) -> list[str]:
+    """`tasks` succeeded tasks, each with one pending delivery per subscribed downstream."""
+
+    async def one(i: int) -> list[str]:
+        task, _ = await store.create_task(NewTask("video2video", {"i": i}, True))
+        obs = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x/v",))
+        recorded = await store.record(task.id, "callback", f"k{i}", obs, "{}", SUBSCRIPTIONS)
+        return recorded.delivery_ids
+
+    return [d for ids in await asyncio.gather(*(one(i) for i in range(tasks))) for d in ids]
+
+
+async def seed_polls(store: Store, tasks: int) -> list[str]:
+    """`tasks` submitted tasks whose first poll is already due."""
+
+    async def one(i: int) -> str:
+        task, _ = await store.create_task(NewTask("image_to_video", {"i": i}, False))
+        await store.accept_submission(task.id, f"up-{i}", "{}", time.time() - 1, {})
+        return task.id
+
+    return list(await asyncio.gather(*(one(i) for i in range(tasks))))
+
+
+def test_migrations_run_twice_are_a_no_op(storage_url: str):
+    async def scenario(stores: list[Store]) -> tuple[list[int], list[int]]:
+        return await stores[0].migrate(), await stores[0].migrate()
+
+    first, second = with_stores(storage_url, 1, scenario)
+    assert first == [1] and second == []
+    # A new process on the migrated database finds nothing to do either.
+    assert with_stores(storage_url, 1, lambda s: s[0].migrate()) == []
+
+
+def test_concurrent_migrations_apply_once(storage_url: str):
+    async def scenario(stores: list[Store]) -> list[list[int]]:
+        return list(await asyncio.gather(*(s.migrate() for s in stores)))
+
+    results = with_stores(storage_url, 4, scenario)
+    assert sorted(results) == [[], [], [], [1]]
+
+
+def test_concurrent_delivery_claims_never_overlap(storage_url: str):
+    async def scenario(stores: list[Store]) -> tuple[list[str], list[list[str]]]:
+        await stores[0].migrate()
+        ids = await seed_deliveries(stores[0], 30)
+
+        async def drain(store: Store, owner: str) -> list[str]:
+            got: list[str] = []
+            while batch := await store.claim_deliveries(owner, 60, 3):
+                got += [job.delivery.id for job in batch]
+            return got
+
+        claimed = await asyncio.gather(*(drain(s, f"owner-{i}") for i, s in enumerate(stores)))
+        return ids, list(claimed)
+
+    ids, claimed = with_stores(storage_url, 4, scenario)
+    every = [d for batch in claimed for d in batch]
+    assert len(ids) == 60
+    assert sorted(every) == sorted(ids), "a delivery was claimed twice or not at all"
+
+
+def test_expired_delivery_lease_is_taken_over_and_stale_owner_ignored(storage_url: str):
+    async def scenario(stores: list[Store]) -> None:
+        a, b = stores
+        await a.migrate()
+        [first, second] = await seed_deliveries(a, 1)
+        assert {j.delivery.id for j in await a.claim_deliveries("A", 0.3, 10)} == {first, second}
+        assert await b.claim_deliveries("B", 60, 10) == []  # leased
+        # A lease that runs out without a taker still lets its owner finish.
+        await asyncio.sleep(0.4)
+        assert await a.finish_attempt(second, "A", "succeeded", time.time(), 200, None)
+
+        [taken] = await b.claim_deliveries("B", 60, 10)
+        assert taken.delivery.id == first and taken.delivery.attempts == 0
+        assert taken.payload["state"] == "succeeded"
+        # A, back from a long send, must not overwrite what B now owns.
+        assert not await a.finish_attempt(first, "A", "succeeded", time.time(), 200, None)
+        [row] = await a.list_deliveries(downstream=taken.delivery.downstream)
+        assert (row.state, row.attempts) == ("pending", 0)
+        assert await b.finish_attempt(first, "B", "dead", time.time(), 410, "HTTP 410")
+        [row] = await a.list_deliveries(downstream=taken.delivery.downstream)
+        assert (row.state, row.attempts, row.last_status) == ("dead", 1, 410)
+
+    with_stores(storage_url, 2, scenario)
+
+
+def test_released_leases_are_claimable_at_once(storage_url: str):
+    async def scenario(stores: list[Store]) -> None:
+        a, b = stores
+        await a.migrate()
+        ids = await seed_deliveries(a, 1)
+        [task_id] = await seed_polls(a, 1)
+        assert len(await a.claim_deliveries("A", 60, 10)) == 2
+        assert len(await a.claim_polls("A", 60, 10)) == 1
+        await a.release_leases("A")  # graceful shutdown
+        assert sorted(j.delivery.id for j in await b.claim_deliveries("B", 60, 10)) == sorted(ids)
+        assert [j.task_id for j in await b.claim_polls("B", 60, 10)] == [task_id]
+
+    with_stores(storage_url, 2, scenario)
+
+
+def test_concurrent_poll_claims_never_overlap(storage_url: str):
+    async def scenario(stores: list[Store]) -> tuple[list[str], list[list[str]]]:
+        await stores[0].migrate()
+        ids = await seed_polls(stores[0], 40)
+
+        async def drain(store: Store, owner: str) -> list[str]:
+            got: list[str] = []
+            while batch := await store.claim_polls(owner, 60, 3):
+                got += [job.task_id for job in batch]
+            return got
+
+        claimed = await asyncio.gather(*(drain(s, f"owner-{i}") for i, s in enumerate(stores)))
+        return ids, list(claimed)
+
+    ids, claimed = with_stores(storage_url, 4, scenario)
+    assert sorted(t for batch in claimed for t in batch) == sorted(ids)
+
+
+def test_expired_poll_lease_is_taken_over_and_stale_owner_ignored(storage_url: str):
+    async def scenario(stores: list[Store]) -> None:
+        a, b = stores
+        await a.migrate()
+        [task_id] = await seed_polls(a, 1)
+        [job] = await a.claim_polls("A", 0.3, 10)
+        assert (job.task_id, job.upstream_task_id, job.poll_attempts) == (task_id, "up-0", 0)
+        assert await b.claim_polls("B", 60, 10) == []
+        await asyncio.sleep(0.4)
+        [taken] = await b.claim_polls("B", 60, 10)
+        assert taken.task_id == task_id
+
+        await a.reschedule_poll(task_id, "A", time.time() + 100)  # stale: ignored
+        task = await a.get_task(task_id)
+        assert task is not None and task.poll_attempts == 0
+        assert task.next_poll_at is not None and task.next_poll_at <= time.time()
+        later = time.time() + 100
+        await b.reschedule_poll(task_id, "B", later)
+        task = await a.get_task(task_id)
+        assert task is not None and (task.poll_attempts, task.next_poll_at) == (1, later)
+        assert await a.claim_polls("A", 60, 10) == []  # not due any more
+
+    with_stores(storage_url, 2, scenario)
+
+
+def test_state_change_keeps_the_poll_lease(storage_url: str):
+    """A poll that moves the task on (or a callback landing mid-poll) still reschedules it.
+
+    Were the lease dropped by the state change, the poller's reschedule would be ignored
+    and the task, still due, would be polled again at the next tick by any replica.
+    """
+
+    async def scenario(stores: list[Store]) -> None:
+        [a] = stores
+        await a.migrate()
+        running, done = await seed_polls(a, 2)
+        assert len(await a.claim_polls("A", 60, 10)) == 2
+        for task_id, state in ((running, "running"), (done, "succeeded")):
+            obs = Observation(state=state)  # type: ignore[arg-type]
+            recorded = await a.record(task_id, "poll", f"poll:{state}", obs, "{}", {})
+            assert recorded.outcome == "applied"
+        later = time.time() + 100
+        await a.reschedule_poll(running, "A", later)
+        await a.reschedule_poll(done, "A", later)
+        moved, finished = await a.get_task(running), await a.get_task(done)
+        assert moved is not None and (moved.poll_attempts, moved.next_poll_at) == (1, later)
+        assert finished is not None and finished.next_poll_at is None
+        assert await a.claim_polls("B", 60, 10) == []
+
+    with_stores(storage_url, 1, scenario)
