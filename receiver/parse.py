@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from receiver.states import State, map_upstream
 
 _MAX_TEXT = 2000
@@ -52,6 +54,12 @@ NOT_EXIST = "task_not_exist"
 
 def load_json(body: bytes) -> Any:
     """Decode a JSON body, turning every failure into a ParseError with a reason."""
+    try:
+        # orjson is several times faster and accepts a subset of what json does; whatever
+        # it refuses, the standard library decides, so the accepted bodies do not change.
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

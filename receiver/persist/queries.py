@@ -11,6 +11,8 @@ import json
 from dataclasses import replace
 from typing import Any, Protocol
 
+import orjson
+
 from receiver.parse import Observation
 from receiver.persist.records import (
     Delivery,
@@ -189,7 +191,7 @@ def _insert_event(
             int(applied),
             now,
             raw,
-            json.dumps(payload),
+            orjson.dumps(payload).decode(),
         ),
     )
     return event_id if inserted else None
@@ -275,7 +277,7 @@ def record(
             obs.state,
             obs.upstream_status,
             obs.upstream_task_id,
-            json.dumps(updated.outputs),
+            orjson.dumps(updated.outputs).decode(),
             updated.thumbnail,
             obs.error,
             now,
@@ -308,7 +310,7 @@ def claim_deliveries(db: Db, owner: str, now: float, lease: float, limit: int) -
             (row["id"],),
         )
         assert full is not None
-        jobs.append(DeliveryJob(Delivery.from_row(full), json.loads(full["payload"])))
+        jobs.append(DeliveryJob(Delivery.from_row(full), orjson.loads(full["payload"])))
     return jobs
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 
 def new_id(prefix: str) -> str:
@@ -48,8 +49,8 @@ class Task:
             state=row["state"],
             upstream_task_id=row["upstream_task_id"],
             upstream_status=row["upstream_status"],
-            request=json.loads(row["request"]),
-            outputs=json.loads(row["outputs"]),
+            request=orjson.loads(row["request"]),
+            outputs=orjson.loads(row["outputs"]),
             thumbnail=row["thumbnail"],
             error=row["error"],
             has_callback=bool(row["has_callback"]),
