@@ -15,6 +15,7 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import aiohttp
 import httpx
 
 from receiver import formats, sign
@@ -25,7 +26,6 @@ from receiver.service import Service
 _RETRYABLE = {408, 425, 429}
 _MAX_ERROR = 500
 _MAX_SNIPPET = 200  # of a downstream's error answer, kept in last_error
-_PER_POOL = 4  # attempts at once per httpx client (see Fanout.__init__)
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -47,33 +47,30 @@ class Fanout:
         self.service = service
         self.settings = service.config.settings.delivery
         self.downstreams: dict[str, Downstream] = {d.name: d for d in service.config.downstreams}
-        # Several small pools per downstream, each given at most _PER_POOL attempts at once:
-        # httpx's pool does work quadratic in the requests inside it, and one pool with 16
-        # at once cost 2.3 times the CPU per request of four pools with four each.
-        limit = self.settings.concurrency
-        tls = httpx.create_ssl_context()  # loading CA certificates once, not per client
-        self._pools: dict[str, list[httpx.AsyncClient]] = {
-            name: [
-                httpx.AsyncClient(
-                    follow_redirects=False,
-                    verify=tls,
-                    limits=httpx.Limits(max_connections=_PER_POOL),
-                    headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
-                )
-                for _ in range(-(-limit // _PER_POOL))
-            ]
-            for name in self.downstreams
-        }
-        self._busy = {client: 0 for pool in self._pools.values() for client in pool}
+        # One session per downstream, opened in run(): aiohttp wants a running loop.
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         # Refill once a quarter of the slots is free, not after every single attempt:
         # each claim is a store transaction, and one per delivery made claims the bottleneck.
+        limit = self.settings.concurrency
         self._refill_at = limit - max(1, limit // 4)
         self._slots = asyncio.Event()
+
+    def _open_sessions(self) -> None:
+        # The upstream client's CA bundle, loaded once rather than per downstream.
+        tls = httpx.create_ssl_context()
+        for name in self.downstreams:
+            self._sessions[name] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.settings.concurrency, ssl=tls),
+                headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
+                auto_decompress=False,
+                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, for hosts that only reach out so
+            )
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
         log = self.service.log
+        self._open_sessions()
         while not stopping.is_set():
             free = self.settings.concurrency - len(self._in_flight)
             jobs: list[DeliveryJob] = []
@@ -120,29 +117,25 @@ class Fanout:
             if unfinished:
                 await asyncio.wait(unfinished)
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
-        for client in self._busy:
-            await client.aclose()
+        for session in self._sessions.values():
+            await session.close()
 
     async def _post(
         self, downstream: Downstream, body: bytes, headers: dict[str, str]
     ) -> tuple[int, str, float | None]:
         """Status, the start of the answer (never the whole of it), and any Retry-After."""
-        client = min(self._pools[downstream.name], key=self._busy.__getitem__)
-        self._busy[client] += 1
-        try:
-            async with client.stream(
-                "POST", downstream.url, content=body, headers=headers, timeout=downstream.timeout
-            ) as response:
-                snippet = b""
-                async for chunk in response.aiter_bytes():
-                    snippet += chunk
-                    if len(snippet) >= _MAX_SNIPPET:
-                        break
-                wait = retry_after(response.headers.get("retry-after"), time.time())
-                text = snippet[:_MAX_SNIPPET].decode("utf-8", "replace")
-                return response.status_code, text, wait
-        finally:
-            self._busy[client] -= 1
+        session = self._sessions[downstream.name]
+        async with session.post(
+            downstream.url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            snippet = b""
+            while len(snippet) < _MAX_SNIPPET:
+                chunk = await response.content.read(_MAX_SNIPPET - len(snippet))
+                if not chunk:
+                    break
+                snippet += chunk
+            wait = retry_after(response.headers.get("retry-after"), time.time())
+            return response.status, snippet.decode("utf-8", "replace"), wait
 
     async def _attempt(self, job: DeliveryJob) -> None:
         delivery = job.delivery
@@ -165,8 +158,8 @@ class Fanout:
             body = formats.render(downstream.format, job.payload)
             headers = sign.headers(downstream.secret, delivery.id, int(time.time()), body)
             try:
-                # httpx's timeout is per phase; a downstream that trickles its answer would
-                # outlive it, and then the lease. Bound the whole attempt.
+                # The whole attempt is bounded: a downstream trickling its answer byte by
+                # byte would otherwise outlive the timeout, and then the lease.
                 async with asyncio.timeout(downstream.timeout):
                     status, snippet, wait = await self._post(downstream, body, headers)
                 if 200 <= status < 300:
@@ -175,9 +168,9 @@ class Fanout:
                     retryable = status in _RETRYABLE or status >= 500
                     outcome = "retry" if retryable else "dead"
                     error = f"HTTP {status}: {snippet}"
-            except (TimeoutError, httpx.TimeoutException):
+            except TimeoutError:
                 outcome, error = "retry", f"timed out after {downstream.timeout:g}s"
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 outcome, error = "retry", f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
         elapsed = time.monotonic() - started
         schedule = self.settings.retry_schedule
