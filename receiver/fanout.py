@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import urllib.request
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -42,6 +44,14 @@ def retry_after(value: str | None, now: float) -> float | None:
         return None
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy HTTP_PROXY / HTTPS_PROXY name for `url`, unless NO_PROXY exempts its host."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class Fanout:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -49,6 +59,7 @@ class Fanout:
         self.downstreams: dict[str, Downstream] = {d.name: d for d in service.config.downstreams}
         # One session per downstream, opened in run(): aiohttp wants a running loop.
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._proxies: dict[str, str | None] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         # Refill once a quarter of the slots is free, not after every single attempt:
         # each claim is a store transaction, and one per delivery made claims the bottleneck.
@@ -64,8 +75,10 @@ class Fanout:
                 connector=aiohttp.TCPConnector(limit=self.settings.concurrency, ssl=tls),
                 headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
                 auto_decompress=False,
-                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, for hosts that only reach out so
             )
+            # aiohttp's trust_env would read the environment and ~/.netrc on every request,
+            # in a thread; the proxy for a downstream is settled once, here.
+            self._proxies[name] = env_proxy(self.downstreams[name].url)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
@@ -126,7 +139,11 @@ class Fanout:
         """Status, the start of the answer (never the whole of it), and any Retry-After."""
         session = self._sessions[downstream.name]
         async with session.post(
-            downstream.url, data=body, headers=headers, allow_redirects=False
+            downstream.url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            proxy=self._proxies[downstream.name],
         ) as response:
             snippet = b""
             while len(snippet) < _MAX_SNIPPET:

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from receiver.fanout import env_proxy
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     WEBHOOK_SECRET,
@@ -168,6 +169,17 @@ def test_retry_after_is_honoured(make_relay: MakeRelay, sim: Simulator, sink: Si
     first, second = sink.received("/hook")
     assert (first["status"], second["status"]) == (429, 200)
     assert second["received_at"] - first["received_at"] >= 1.9
+
+
+def test_downstream_proxy_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert env_proxy("https://hooks.example/x") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    assert env_proxy("https://hooks.example/x") == "http://127.0.0.1:3128"
+    assert env_proxy("https://internal.example/x") is None
+    assert env_proxy("http://hooks.example/x") is None  # no HTTP_PROXY
 
 
 def test_dead_letter_after_last_attempt(make_relay: MakeRelay, sim: Simulator, sink: Sink):
