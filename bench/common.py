@@ -122,12 +122,14 @@ def relay_settings(
     downstream_urls: list[str] | None = None,
     level: str = "warning",
     polling: dict[str, Any] | None = None,
+    delivery: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Defaults except where a benchmark needs otherwise; all on loopback."""
     return {
         "server": {"host": "127.0.0.1", "public_url": f"http://127.0.0.1:{port}"},
         "upstream": {"base_url": sim_url, "timeout_seconds": 5},
         "polling": polling or {},
+        "delivery": delivery or {},
         "storage": {"url": f"sqlite:///{db}"},
         "logging": {"level": level},
         "downstream": [

@@ -37,6 +37,7 @@ from common import (
     cpu_seconds,
     metric,
     python_child,
+    relay_env,
     relay_settings,
     rss_mb,
     start_relay,
@@ -108,6 +109,26 @@ class Bench:
         finally:
             relay.stop()
             self.children.remove(relay)
+
+    @contextmanager
+    def worker(self, name: str, port: int, wanted: bool) -> Iterator[None]:
+        """`receiver deliver` on relay `name`'s config, when `wanted`."""
+        if not wanted:
+            yield
+            return
+        config = str(self.work / f"{name}.toml")
+        worker = python_child(
+            f"{name}-deliver",
+            ["-m", "receiver", "deliver", "--config", config],
+            self.work,
+            relay_env(port),
+        )
+        self.children.append(worker)
+        try:
+            yield
+        finally:
+            worker.stop()
+            self.children.remove(worker)
 
     def fresh_copy(self, source: Path, name: str) -> Path:
         """A private copy of a filled store: every run starts from the same state."""
@@ -427,7 +448,8 @@ class Bench:
             for k in self.plan.fanout_downstreams:
                 drains[str(k)] = self.drain(k, sink_ports, sink_url)
             self.results["fanout"] = {"drain": drains}
-            self.sustained(sink_ports, sink_url)
+            for worker in (False, True):
+                self.sustained(sink_ports, sink_url, worker)
         finally:
             sink.stop()
             self.children.remove(sink)
@@ -460,16 +482,21 @@ class Bench:
             "cpu_us_per_delivery": round(cpu / max(got["total"] - seen0, 1) * 1e6),
         }
 
-    def sustained(self, sink_ports: list[int], sink_url: str) -> None:
+    def sustained(self, sink_ports: list[int], sink_url: str, worker: bool) -> None:
         """Terminal callbacks at the latency stage's rate, one downstream: does the outbox
-        keep up? Sampled while the load runs, then the time to drain what is left."""
+        keep up? Sampled while the load runs, then the time to drain what is left. Run with
+        the fan-out inside `receiver serve`, then in a `receiver deliver` worker beside it."""
         rate = self.half_peak()
         seconds = self.plan.latency_seconds * 2
-        name = "sustained"
+        name = "sustained-worker" if worker else "sustained"
         db = self.fresh_copy(self.snapshot(10_000), name)
         urls = [f"http://127.0.0.1:{sink_ports[0]}/hook"]
         httpx.get(f"{sink_url}/reset")
-        with self.relay(name, db, downstream_urls=urls) as (_, port):
+        delivery = {"in_process": False, "tick_seconds": 0.1} if worker else None
+        with (
+            self.relay(name, db, downstream_urls=urls, delivery=delivery) as (_, port),
+            self.worker(name, port, worker),
+        ):
             started = time.monotonic()
             argv = ["--url", f"http://127.0.0.1:{port}", "--pairs", str(self.work / "pairs.txt")]
             argv += ["--seconds", f"{seconds:g}", "--rate", str(rate)]
@@ -492,7 +519,7 @@ class Bench:
                 lambda: httpx.get(sink_url).json(), lambda s: s["total"] >= got["ok"], 60
             )
             drain = time.monotonic() - ended
-        self.results["fanout"]["sustained"] = {
+        self.results["fanout"]["sustained_worker" if worker else "sustained"] = {
             "rate": rate,
             "seconds": seconds,
             "sent": got["sent"],
@@ -687,11 +714,13 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     verdict(f["cost_exponent"] <= 1.1),
                 )
             )
-        if "sustained" in f:
-            s = f["sustained"]
+        for key, where in (("sustained", "in serve"), ("sustained_worker", "own worker")):
+            if key not in f:
+                continue
+            s = f[key]
             out.append(
                 (
-                    f"Outbox at {s['rate']}/s terminal callbacks, 1 downstream",
+                    f"Outbox at {s['rate']}/s terminal callbacks, fan-out {where}",
                     f"delivered {s['delivered_per_s_during_load']:.0f}/s during load, max "
                     f"backlog {s['max_backlog']}, drained {s['drain_after_load_s']:.1f} s after",
                     "keeps up (drain < 2 s)",
@@ -750,9 +779,10 @@ def failures(r: dict[str, Any]) -> int:
     opened = r.get("latency", {}).get("runs", [])
     failed = sum(int(run["errors"]) for run in closed)
     failed += sum(int(run["sent"]) - int(run["ok"]) for run in opened)
-    sustained = r.get("fanout", {}).get("sustained")
-    if sustained:
-        failed += int(sustained["sent"]) - int(sustained["accepted"])
+    for key in ("sustained", "sustained_worker"):
+        sustained = r.get("fanout", {}).get(key)
+        if sustained:
+            failed += int(sustained["sent"]) - int(sustained["accepted"])
     return failed
 
 

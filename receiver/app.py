@@ -60,9 +60,11 @@ def create_app(service: Service) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         applied = await service.store.migrate()
+        delivers = service.config.settings.delivery.in_process
         if service.store.exclusive:
-            # Whatever the previous process had in flight when it died resumes now.
-            await service.store.release_all_leases()
+            # Whatever the previous process had in flight when it died resumes now; the
+            # deliveries of a separate `receiver deliver` stay its own.
+            await service.store.release_all_leases(deliveries=delivers, polls=True)
         service.log.info(
             "service.started",
             migrations=applied,
@@ -74,10 +76,9 @@ def create_app(service: Service) -> Starlette:
         gc.collect()
         gc.freeze()
         stopping = asyncio.Event()
-        workers = [
-            asyncio.create_task(Fanout(service).run(stopping), name="fanout"),
-            asyncio.create_task(Poller(service).run(stopping), name="poller"),
-        ]
+        workers = [asyncio.create_task(Poller(service).run(stopping), name="poller")]
+        if delivers:
+            workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))
         try:
             yield
         finally:

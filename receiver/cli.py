@@ -7,11 +7,11 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from receiver.config import CONFIG_ENV, ConfigError, load, read_settings
+from receiver.config import CONFIG_ENV, Config, ConfigError, load, read_settings
 from receiver.persist import Store, open_store
 
 T = TypeVar("T")
@@ -24,7 +24,7 @@ _config_option = click.option(
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"receiver: {message}", err=True)
     sys.exit(2)
 
@@ -35,23 +35,29 @@ def main() -> None:
     """Runway task relay: submit through CometAPI, receive callbacks, fan results out."""
 
 
+def _load_to_run(config_path: str | None) -> Config:
+    """The config of a long-running command, with its store reachable and logging set up."""
+    from receiver import logs
+
+    try:
+        config = load(config_path)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}")
+    # A database that is down is reported in one line here, not as a startup traceback.
+    _with_store(config_path, Store.ping, migrate=False)
+    logs.configure(config.settings.logging.level, config.log_secrets())
+    return config
+
+
 @main.command()
 @_config_option
 def serve(config_path: str | None) -> None:
     """Run the service (config from --config or $RECEIVER_CONFIG; $PORT overrides the port)."""
     import uvicorn
 
-    from receiver import logs
     from receiver.app import build_service, create_app
 
-    try:
-        config = load(config_path)
-    except ConfigError as exc:
-        _fail(f"config error: {exc}")
-        return
-    # A database that is down is reported in one line here, not as a startup traceback.
-    _with_store(config_path, Store.ping, migrate=False)
-    logs.configure(config.settings.logging.level, config.log_secrets())
+    config = _load_to_run(config_path)
     server = config.settings.server
     uvicorn.run(
         create_app(build_service(config)),
@@ -62,6 +68,33 @@ def serve(config_path: str | None) -> None:
         lifespan="on",
         timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
     )
+
+
+@main.command()
+@_config_option
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT.",
+)
+def deliver(config_path: str | None, metrics_port: int | None) -> None:
+    """Run only the fan-out, beside `receiver serve` with delivery.in_process = false."""
+    from prometheus_client import start_http_server
+
+    from receiver.app import build_service
+    from receiver.worker import deliver as run_deliveries
+
+    config = _load_to_run(config_path)
+    if config.settings.delivery.in_process:
+        _fail(
+            "config error: config key delivery.in_process: set it to false, so that"
+            " `receiver serve` leaves the deliveries to this worker"
+        )
+    service = build_service(config)
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=service.metrics.registry)
+    run_deliveries(service)
 
 
 @main.command()

@@ -71,6 +71,8 @@ class DeliveryConfig(_Section):
     tick_seconds: Annotated[float, Field(gt=0)] = 1.0
     lease_seconds: Annotated[float, Field(gt=0)] = 60.0
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
+    # False when `receiver deliver` runs the fan-out in a process of its own.
+    in_process: bool = True
 
 
 class StorageConfig(_Section):

@@ -157,14 +157,17 @@ class Fanout:
     async def _attempt(self, job: DeliveryJob) -> None:
         delivery = job.delivery
         attempt = delivery.attempts + 1
-        log = self.service.log.bind(
-            delivery_id=delivery.id,
-            event_id=delivery.event_id,
-            task_id=delivery.task_id,
-            upstream_task_id=job.payload.get("upstream_task_id"),
-            downstream=delivery.downstream,
-            attempt=attempt,
-        )
+        # Passed to the one line this attempt writes, not bound: bind() builds a logger on
+        # every attempt, and at the usual levels a success writes nothing.
+        ids = {
+            "delivery_id": delivery.id,
+            "event_id": delivery.event_id,
+            "task_id": delivery.task_id,
+            "upstream_task_id": job.payload.get("upstream_task_id"),
+            "downstream": delivery.downstream,
+            "attempt": attempt,
+        }
+        log = self.service.log
         downstream = self.downstreams.get(delivery.downstream)
         status: int | None = None
         wait: float | None = None
@@ -207,12 +210,13 @@ class Fanout:
                 delivery.id, self.service.owner, state, next_at, status, error
             )
         except Exception:
-            log.exception("delivery.record_failed")
+            log.exception("delivery.record_failed", **ids)
             return
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
         log_line = log.info if outcome == "succeeded" else log.warning
         log_line(
             event.get(outcome, "delivery.dead_lettered"),
+            **ids,
             status=status,
             error=error,
             seconds=round(elapsed, 4),

@@ -5,9 +5,10 @@ Rendering depends only on the stored event payload, so every retry sends the sam
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 _EMOJI = {"succeeded": "✅", "failed": "❌", "cancelled": "🚫", "running": "⏳", "queued": "🕒"}
 _DISCORD_COLOURS = {"succeeded": 0x2EB67D, "failed": 0xE01E5A, "cancelled": 0x9E9E9E}
@@ -53,4 +54,4 @@ RENDERERS = {"webhook": webhook, "slack": slack, "discord": discord}
 
 
 def render(fmt: str, payload: dict[str, Any]) -> bytes:
-    return json.dumps(RENDERERS[fmt](payload), separators=(",", ":")).encode()
+    return orjson.dumps(RENDERERS[fmt](payload))

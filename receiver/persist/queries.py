@@ -298,20 +298,20 @@ def claim_deliveries(db: Db, owner: str, now: float, lease: float, limit: int) -
         f" ORDER BY next_attempt_at LIMIT ?{db.skip_locked}",
         (now, now, limit),
     )
-    jobs = []
-    for row in rows:
-        db.execute(
-            "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?",
-            (owner, now + lease, row["id"]),
-        )
-        full = db.one(
-            "SELECT d.*, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id"
-            " WHERE d.id = ?",
-            (row["id"],),
-        )
-        assert full is not None
-        jobs.append(DeliveryJob(Delivery.from_row(full), orjson.loads(full["payload"])))
-    return jobs
+    if not rows:
+        return []
+    ids = tuple(row["id"] for row in rows)
+    marks = ", ".join("?" * len(ids))
+    db.execute(
+        f"UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})",
+        (owner, now + lease, *ids),
+    )
+    full = db.all(
+        "SELECT d.*, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id"
+        f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at",
+        ids,
+    )
+    return [DeliveryJob(Delivery.from_row(row), orjson.loads(row["payload"])) for row in full]
 
 
 def finish_attempt(
@@ -350,15 +350,19 @@ def release_leases(db: Db, owner: str) -> None:
     )
 
 
-def release_all_leases(db: Db) -> None:
-    """At the start of the only process on this store: every lease belongs to a dead one."""
-    db.execute(
-        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
-    )
-    db.execute(
-        "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL"
-        " WHERE poll_lease_owner IS NOT NULL"
-    )
+def release_all_leases(db: Db, deliveries: bool, polls: bool) -> None:
+    """At the start of the only process doing this work on the store (delivering, polling):
+    every such lease belongs to a dead one."""
+    if deliveries:
+        db.execute(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL"
+            " WHERE lease_owner IS NOT NULL"
+        )
+    if polls:
+        db.execute(
+            "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL"
+            " WHERE poll_lease_owner IS NOT NULL"
+        )
 
 
 def list_deliveries(

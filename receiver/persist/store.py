@@ -42,8 +42,8 @@ class Store(ABC):
     async def migrate(self) -> list[int]:
         return await self._run(queries.migrate)
 
-    async def release_all_leases(self) -> None:
-        await self._run(queries.release_all_leases)
+    async def release_all_leases(self, deliveries: bool, polls: bool) -> None:
+        await self._run(lambda db: queries.release_all_leases(db, deliveries, polls))
 
     async def ping(self) -> None:
         await self._run(lambda db: db.one("SELECT 1 AS ok"))
