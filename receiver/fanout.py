@@ -60,7 +60,8 @@ class Fanout:
         # One session per downstream, opened in run(): aiohttp wants a running loop.
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._proxies: dict[str, str | None] = {}
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()  # holding a slot
+        self._recording: set[asyncio.Task[None]] = set()  # answered, outcome being stored
         # Refill once a quarter of the slots is free, not after every single attempt:
         # each claim is a store transaction, and one per delivery made claims the bottleneck.
         limit = self.settings.concurrency
@@ -103,6 +104,10 @@ class Fanout:
         await self._drain()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
+        self._recording.discard(task)
+        self._free_slot(task)
+
+    def _free_slot(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         if len(self._in_flight) <= self._refill_at:
             self._slots.set()
@@ -129,6 +134,8 @@ class Fanout:
                 task.cancel()
             if unfinished:
                 await asyncio.wait(unfinished)
+        if self._recording:
+            await asyncio.wait(set(self._recording))
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
         for session in self._sessions.values():
             await session.close()
@@ -205,6 +212,11 @@ class Fanout:
         state = "pending" if outcome == "retry" else outcome
         self.service.metrics.deliveries.labels(delivery.downstream, outcome).inc()
         self.service.metrics.delivery_seconds.labels(delivery.downstream).observe(elapsed)
+        # The answer is in: the slot goes to the next delivery while the outcome waits for
+        # its commit (this row's lease keeps it from being claimed again meanwhile).
+        if (me := asyncio.current_task()) is not None:
+            self._recording.add(me)
+            self._free_slot(me)
         try:
             kept = await self.service.store.finish_attempt(
                 delivery.id, self.service.owner, state, next_at, status, error
