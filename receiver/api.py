@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from receiver.http import BodyTooLarge, error, is_admin, read_body
+from receiver.http import BodyTooLarge, Json, error, is_admin, read_body
 from receiver.parse import ParseError, load_json
 from receiver.service import Service
 from receiver.states import STATES
@@ -75,7 +75,7 @@ async def create_task(request: Request, service: Service) -> Response:
     if result.error is not None:
         status = 504 if result.error.timeout else 502
         return error(status, "upstream_error", f"CometAPI: {result.error.message}", task=body)
-    return JSONResponse(body, status_code=202 if result.created else 200)
+    return Json(body, status_code=202 if result.created else 200)
 
 
 @admin
@@ -84,7 +84,7 @@ async def get_task(request: Request, service: Service) -> Response:
     if task is None:
         return error(404, "not_found", "no such task")
     events, deliveries = await service.store.task_history(task.id)
-    return JSONResponse(
+    return Json(
         {
             **task.summary(),
             "request": task.request,
@@ -103,7 +103,7 @@ async def list_tasks(request: Request, service: Service) -> Response:
         return error(400, "bad_request", str(exc))
     before = request.query_params.get("before") or None
     tasks = await service.store.list_tasks(state, limit, before)
-    return JSONResponse({"tasks": [t.summary() for t in tasks]})
+    return Json({"tasks": [t.summary() for t in tasks]})
 
 
 @admin
@@ -119,7 +119,7 @@ async def list_deliveries(request: Request, service: Service) -> Response:
         request.query_params.get("task_id") or None,
         limit,
     )
-    return JSONResponse({"deliveries": [d.summary() for d in deliveries]})
+    return Json({"deliveries": [d.summary() for d in deliveries]})
 
 
 @admin
@@ -128,7 +128,7 @@ async def replay_delivery(request: Request, service: Service) -> Response:
     if not count:
         return error(404, "not_found", "no such delivery")
     service.deliveries_ready()
-    return JSONResponse({"replayed": count})
+    return Json({"replayed": count})
 
 
 @admin
@@ -138,11 +138,11 @@ async def replay_dead_letters(request: Request, service: Service) -> Response:
         return error(400, "bad_request", "downstream query parameter is required")
     count = await service.store.replay_dead_letters(downstream)
     service.deliveries_ready()
-    return JSONResponse({"replayed": count})
+    return Json({"replayed": count})
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"ok": True})
+    return Json({"ok": True})
 
 
 async def readyz(request: Request) -> Response:
@@ -152,7 +152,7 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:
         service.log.warning("readyz.store_unreachable", error=type(exc).__name__)
         return error(503, "unavailable", "store unreachable")
-    return JSONResponse({"ok": True})
+    return Json({"ok": True})
 
 
 async def metrics(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -13,8 +14,15 @@ class BodyTooLarge(Exception):
     pass
 
 
-def error(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
+class Json(JSONResponse):
+    """A JSON answer rendered by orjson (a sixth of the standard library's time)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error(status: int, code: str, detail: str, **extra: Any) -> Json:
+    return Json({"error": code, "detail": detail, **extra}, status_code=status)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

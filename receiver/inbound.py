@@ -10,9 +10,9 @@ import hashlib
 import time
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from receiver.http import BodyTooLarge, error, read_body
+from receiver.http import BodyTooLarge, Json, error, read_body
 from receiver.parse import ParseError, parse_callback
 from receiver.service import Service
 from receiver.verify import TokenRejected
@@ -83,7 +83,7 @@ async def _handle(service: Service, request: Request) -> Response:
         deliveries=len(recorded.delivery_ids),
     )
     task = recorded.task
-    return JSONResponse(
+    return Json(
         {
             "ok": True,
             "task_id": task_id,
