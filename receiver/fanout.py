@@ -164,8 +164,8 @@ class Fanout:
     async def _attempt(self, job: DeliveryJob) -> None:
         delivery = job.delivery
         attempt = delivery.attempts + 1
-        # Passed to the one line this attempt writes, not bound: bind() builds a logger on
-        # every attempt, and at the usual levels a success writes nothing.
+        # Passed to the one line this attempt writes, not bound: bind() would build a logger
+        # on every attempt, and below `info` a success writes no line at all.
         ids = {
             "delivery_id": delivery.id,
             "event_id": delivery.event_id,
