@@ -78,9 +78,12 @@ def load_json(body: bytes) -> Any:
 def _text(value: object, limit: int = _MAX_TEXT) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
+    text = value if isinstance(value, str) else str(value)
     # Stored as TEXT: PostgreSQL refuses NUL, and no backend can encode a lone surrogate.
-    text = str(value).replace("\x00", "").encode("utf-8", "replace").decode("utf-8").strip()
-    return text[:limit] or None
+    # Plain ASCII has neither problem but NUL; the usual field skips the round trip.
+    if not text.isascii() or "\x00" in text:
+        text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text.strip()[:limit] or None
 
 
 def _url(value: object) -> str | None:
