@@ -265,27 +265,25 @@ def record(
         terminal_at=now if terminal else None,
         next_poll_at=None if terminal else task.next_poll_at,
     )
-    db.execute(
-        "UPDATE tasks SET state = ?, upstream_status = ?,"
-        " upstream_task_id = COALESCE(upstream_task_id, ?), outputs = ?, thumbnail = ?,"
-        " error = ?, updated_at = ?, terminal_at = ?,"
-        " next_poll_at = CASE WHEN ? THEN NULL ELSE next_poll_at END"
+    # Only the columns that change: SQLite rewrites an index whenever the SET names one of
+    # its columns, changed or not (upstream_task_id and next_poll_at are indexed).
+    sets = {
+        "state": obs.state,
+        "upstream_status": obs.upstream_status,
+        "outputs": orjson.dumps(updated.outputs).decode(),
+        "thumbnail": updated.thumbnail,
+        "error": obs.error,
+        "updated_at": now,
+        "terminal_at": updated.terminal_at,
+    }
+    if updated.upstream_task_id != task.upstream_task_id:
+        sets["upstream_task_id"] = updated.upstream_task_id
+    if terminal:
         # The poll lease stays: its holder's reschedule_poll must still apply, or the
         # task, still due, would be polled again at once by any replica.
-        " WHERE id = ?",
-        (
-            obs.state,
-            obs.upstream_status,
-            obs.upstream_task_id,
-            orjson.dumps(updated.outputs).decode(),
-            updated.thumbnail,
-            obs.error,
-            now,
-            updated.terminal_at,
-            terminal,
-            task_id,
-        ),
-    )
+        sets["next_poll_at"] = None
+    assignments = ", ".join(f"{column} = ?" for column in sets)
+    db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*sets.values(), task_id))
     delivery_ids = _fan_out(db, task, event_id, obs.state, subscriptions, now)
     return Recorded("applied", updated, event_id, delivery_ids)
 

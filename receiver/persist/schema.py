@@ -72,4 +72,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX deliveries_state_downstream ON deliveries (state, downstream, created_at);
         """,
     ),
+    (
+        2,
+        # Each poller tick looks for tasks whose submit was cut off; with no index of its
+        # own that read every queued task (8 ms at 40,000 open, on the event loop). The
+        # partial index holds only tasks still waiting for CometAPI's answer.
+        # Two indexes no query used, each written on every insert, go: a task's events are
+        # found through the UNIQUE (task_id, dedupe_key) index, and tasks list by id, which
+        # sorts by creation.
+        """
+        CREATE INDEX tasks_orphans ON tasks (state, upstream_task_id, created_at)
+            WHERE upstream_task_id IS NULL;
+        DROP INDEX IF EXISTS events_task;
+        DROP INDEX IF EXISTS tasks_created;
+        """,
+    ),
 ]
