@@ -324,10 +324,7 @@ class Bench:
         self.results["store"] = out
 
     def ingest(self) -> None:
-        """Reference and relay side by side, both up for the whole stage, loaded in turn in
-        short slices (ABBA order: ref, relay, relay, ref, ...). This machine's speed drifts by
-        a fifth within seconds; each pair of neighbouring slices sees the same machine, and
-        the ratio is the median of the pairs' ratios."""
+        """The relay against the bare app, both up for the whole stage (see `abba`)."""
         ref_port = free_port()
         ref = self.child(
             "ref",
@@ -335,28 +332,15 @@ class Bench:
             f"http://127.0.0.1:{ref_port}/readyz",
         )
         name = "ingest-relay"
-        refs: list[dict[str, Any]] = []
-        relays: list[dict[str, Any]] = []
         seconds = self.plan.slice_seconds
         try:
             with self.relay(name, self.fresh_copy(self.snapshot(10_000), name)) as (relay, port):
                 self.closed_load(ref_port, WARMUP_SECONDS, "ref-warm-up")
-                # Every relay slice goes on through the tasks where the last one stopped:
-                # each task gets its running, then its succeeded callback, as in production.
-                sent = int(self.closed_load(port, WARMUP_SECONDS, f"{name}-warm-up")["requests"])
-                for i in range(self.plan.rounds):
-                    order = ("ref", "relay") if i % 2 == 0 else ("relay", "ref")
-                    for side in order:
-                        if side == "ref":
-                            refs.append(self.timed_slice(ref, ref_port, seconds, f"ref-{i}"))
-                            continue
-                        spy = self.start_profile(relay, seconds) if i == 0 else []
-                        got = self.timed_slice(relay, port, seconds, f"{name}-{i}", sent)
-                        self.stop_profile(spy)
-                        # wrk's threads run a little apart and some requests were still in
-                        # flight: the margin keeps the next slice off tasks already moved on.
-                        sent += int(got["requests"]) + 4 * CONNECTIONS
-                        relays.append(got)
+
+                def reference(i: int) -> dict[str, Any]:
+                    return self.timed_slice(ref, ref_port, seconds, f"ref-{i}")
+
+                refs, relays = self.abba(reference, self.relay_slices(relay, port, name))
                 outcomes = metric(port, "relay_callbacks_total")
         finally:
             ref.stop()
@@ -372,6 +356,39 @@ class Bench:
             "pair_ratios": [round(r, 3) for r in ratios],
             "ratio": round(statistics.median(ratios), 3),
         }
+
+    def abba(
+        self, first: Callable[[int], dict[str, Any]], second: Callable[[int], dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Two servers loaded in turn in short slices, in ABBA order (a, b, b, a, a, b...).
+        This machine's speed drifts by a fifth within seconds: each pair of neighbouring
+        slices sees the same machine, so a ratio is taken pair by pair, then the median."""
+        a_runs: list[dict[str, Any]] = []
+        b_runs: list[dict[str, Any]] = []
+        for i in range(self.plan.rounds):
+            turns = [(first, a_runs), (second, b_runs)]
+            for run, runs in turns if i % 2 == 0 else turns[::-1]:
+                runs.append(run(i))
+        return a_runs, b_runs
+
+    def relay_slices(self, relay: Child, port: int, name: str) -> Callable[[int], dict[str, Any]]:
+        """Slice i of a relay's load, after a warm-up. Each slice goes on through the tasks
+        where the last one stopped: every task gets its running, then its succeeded
+        callback, as in production."""
+        sent = int(self.closed_load(port, WARMUP_SECONDS, f"{name}-warm-up")["requests"])
+
+        def run(i: int) -> dict[str, Any]:
+            nonlocal sent
+            seconds = self.plan.slice_seconds
+            spy = self.start_profile(relay, seconds) if i == 0 and name == "ingest-relay" else []
+            got = self.timed_slice(relay, port, seconds, f"{name}-{i}", sent)
+            self.stop_profile(spy)
+            # wrk's threads run a little apart and some requests were still in flight: the
+            # margin keeps the next slice off tasks already moved on.
+            sent += int(got["requests"]) + 4 * CONNECTIONS
+            return got
+
+        return run
 
     def timed_slice(
         self, server: Child, port: int, seconds: float, tag: str, offset: int = 0
@@ -412,9 +429,22 @@ class Bench:
         return round(peak / 2)
 
     def info_level(self) -> None:
-        got = self.ingest_run(self.snapshot(10_000), "ingest-info", level="info")
-        got["ratio_to_warning"] = round(got["rps"] / self.results["ingest"]["relay_rps"], 3)
-        self.results["ingest_info"] = got
+        """The default log level (one line per accepted callback) against `warning`."""
+        store = self.snapshot(10_000)
+        with (
+            self.relay("quiet", self.fresh_copy(store, "quiet")) as quiet,
+            self.relay("info", self.fresh_copy(store, "info"), level="info") as info,
+        ):
+            warning_runs, info_runs = self.abba(
+                self.relay_slices(*quiet, "quiet"), self.relay_slices(*info, "info")
+            )
+        ratios = [b["rps"] / a["rps"] for a, b in zip(warning_runs, info_runs, strict=True)]
+        self.results["ingest_info"] = {
+            "warning_runs": warning_runs,
+            "info_runs": info_runs,
+            "rps": statistics.median(r["rps"] for r in info_runs),
+            "ratio_to_warning": round(statistics.median(ratios), 3),
+        }
 
     def growth(self) -> None:
         """Small to large and, in a full run, back again, so drift on a busy machine does
@@ -699,7 +729,8 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append(
             (
                 "Ingest with logging at info (the default)",
-                f"{info['rps']:.0f}/s = {100 * info['ratio_to_warning']:.0f}% of warning level",
+                f"{info['rps']:.0f}/s = {100 * info['ratio_to_warning']:.0f}% of warning level"
+                f" (median of {len(info['info_runs'])} pairs)",
                 "-",
                 "",
             )
@@ -798,7 +829,8 @@ def failures(r: dict[str, Any]) -> int:
     """Socket errors, timeouts and non-2xx answers over every load run of the relay."""
     closed = [*r.get("ingest", {}).get("relay_runs", [])]
     closed += [run for runs in r.get("growth", {}).get("runs", {}).values() for run in runs]
-    closed += [r["ingest_info"]] if "ingest_info" in r else []
+    info = r.get("ingest_info", {})
+    closed += [*info.get("warning_runs", []), *info.get("info_runs", [])]
     opened = r.get("latency", {}).get("runs", [])
     failed = sum(int(run["errors"]) for run in closed)
     failed += sum(int(run["sent"]) - int(run["ok"]) for run in opened)

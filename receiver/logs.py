@@ -68,7 +68,6 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
     # the logging module: at the default level every accepted callback writes one).
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             timestamper,
             structlog.processors.format_exc_info,
