@@ -1,0 +1,54 @@
+"""Signed callback URLs: tokens already out in CometAPI's queue must keep verifying."""
+
+from __future__ import annotations
+
+import pytest
+
+from receiver.verify import CallbackSigner, TokenRejected
+
+OLD_KEY = "old-key-for-rotation-000000"
+NEW_KEY = "current-key-1111111111111111"
+# Issued on 2026-11-22 by the signer as it was before HMAC moved to hashlib's constructor:
+# one by the newest key, one by a key since rotated out.
+BY_NEW_KEY = (
+    "eyJ0IjoidHNrXzE4ZWE3NmJlMmUxNDRjODBiZTZmZWJkM2RiMTAifQ.awNd6Q.VGZ6CgJtCK3PMzOgpj6zZpmxchU"
+)
+BY_OLD_KEY = (
+    "eyJ0IjoidHNrXzE4ZWE3NmJlMmUxNDRjODBiZTZmZWJkM2RiMTEifQ.awNd6Q.Id1wEF8CLz3bc1O__GwvePZ5qpg"
+)
+CENTURY = 100 * 365 * 86400
+
+
+def test_tokens_issued_earlier_still_verify_under_every_configured_key():
+    signer = CallbackSigner([OLD_KEY, NEW_KEY], CENTURY)
+    assert signer.verify(BY_NEW_KEY) == "tsk_18ea76be2e144c80be6febd3db10"
+    assert signer.verify(BY_OLD_KEY) == "tsk_18ea76be2e144c80be6febd3db11"
+
+
+def test_a_new_token_round_trips_and_a_key_not_configured_is_refused():
+    signer = CallbackSigner([OLD_KEY, NEW_KEY], CENTURY)
+    assert signer.verify(signer.token_for("tsk_x")) == "tsk_x"
+    with pytest.raises(TokenRejected) as refused:
+        CallbackSigner([NEW_KEY], CENTURY).verify(BY_OLD_KEY)
+    assert refused.value.reason == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        BY_NEW_KEY[:-1] + ("A" if BY_NEW_KEY[-1] != "A" else "B"),  # signature changed
+        BY_NEW_KEY.replace("eyJ0", "eyJ1", 1),  # payload changed
+        "not-a-token",
+        "",
+    ],
+)
+def test_tampered_tokens_are_refused(token: str):
+    with pytest.raises(TokenRejected) as refused:
+        CallbackSigner([OLD_KEY, NEW_KEY], CENTURY).verify(token)
+    assert refused.value.reason == "bad_signature"
+
+
+def test_an_old_token_past_the_maximum_age_is_expired():
+    with pytest.raises(TokenRejected) as refused:
+        CallbackSigner([OLD_KEY, NEW_KEY], 1).verify(BY_NEW_KEY)
+    assert refused.value.reason == "expired"
