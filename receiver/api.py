@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from receiver.http import BodyTooLarge, Json, error, is_admin, read_body
@@ -58,6 +58,9 @@ async def create_task(request: Request, service: Service) -> Response:
         result = await submit(service, payload, key)
     except BodyTooLarge:
         return error(413, "too_large", "request body is over 100 MiB")
+    except ClientDisconnect:
+        # Gone before its body was in: nothing was submitted, and nobody reads this answer.
+        return error(400, "bad_request", "the client went away before its body was in")
     except ParseError as exc:
         return error(400, "bad_request", str(exc))
     except InvalidRequest as exc:

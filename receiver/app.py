@@ -95,7 +95,7 @@ def create_app(service: Service) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/callbacks/runway/{token}", inbound.callback, methods=["POST"]),
+            Route("/callbacks/runway/{token}", inbound.Callback(), methods=["POST"]),
             Route("/v1/tasks", api.create_task, methods=["POST"]),
             Route("/v1/tasks", api.list_tasks, methods=["GET"]),
             Route("/v1/tasks/{task_id}", api.get_task, methods=["GET"]),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -149,6 +151,25 @@ def test_body_size_limit(relay: Relay):
     # Right at the limit is still a callback.
     assert post(relay, token, padded(MAX_BODY)).status_code == 200
     assert relay.task(task["id"])["state"] == "succeeded"
+
+
+def test_a_sender_hanging_up_mid_body_changes_nothing_and_logs_no_error(relay: Relay):
+    task = relay.submit(**video2video()).json()
+    token = token_of(task["callback_url"])
+    before = relay.task(task["id"])
+    body = json.dumps(envelope(task["upstream_task_id"], "SUCCESS")).encode()
+    with socket.create_connection(("127.0.0.1", relay.port)) as conn:
+        conn.sendall(
+            f"POST /callbacks/runway/{token} HTTP/1.1\r\nHost: relay\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body[: len(body) // 2]
+        )
+        time.sleep(0.3)  # the relay has the head and half the body, then the sender is gone
+    assert relay.task(task["id"]) == before
+    # The same callback in full is taken, and nothing was logged as a failure meanwhile.
+    assert post(relay, token, body).status_code == 200
+    assert relay.task(task["id"])["state"] == "succeeded"
+    assert [x for x in relay.log_lines() if x.get("level") in ("error", "critical")] == []
 
 
 def test_unreadable_bodies_are_400_with_a_reason(relay: Relay):
