@@ -912,6 +912,9 @@ def main() -> None:
         }
         for stage in STAGES:
             if stage in stages:
+                # Filling stores leaves hundreds of MB for the kernel to write back; only
+                # the relay fsyncs, so that writeback would be charged to the relay alone.
+                os.sync()
                 log(f"{stage} ...")
                 steps[stage]()
     finally:
