@@ -84,13 +84,7 @@ def create_app(service: Service) -> Starlette:
         finally:
             stopping.set()
             await asyncio.gather(*workers, return_exceptions=True)
-            # Only now that no poll or delivery is in flight: others may take our rows at once.
-            try:
-                await service.store.release_leases(service.owner)
-            except Exception:
-                service.log.exception("service.release_leases_failed")
-            await service.comet.aclose()
-            await service.store.close()
+            await service.close()  # only now that no poll or delivery is in flight
             service.log.info("service.stopped")
 
     app = Starlette(

@@ -47,3 +47,13 @@ class Service:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._deliveries_ready.wait(), timeout)
         self._deliveries_ready.clear()
+
+    async def close(self) -> None:
+        """Give this process's leases back, then close its connections. Call it only once
+        no poll or delivery is in flight: other processes may take the rows at once."""
+        try:
+            await self.store.release_leases(self.owner)
+        except Exception:
+            self.log.exception("service.release_leases_failed")
+        await self.comet.aclose()
+        await self.store.close()

@@ -31,12 +31,7 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     try:
         await Fanout(service).run(stopping)
     finally:
-        try:
-            await service.store.release_leases(service.owner)
-        except Exception:
-            log.exception("worker.release_leases_failed")
-        await service.comet.aclose()
-        await service.store.close()
+        await service.close()
         log.info("worker.stopped")
 
 
