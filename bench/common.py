@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.harness import to_toml
+from receiver.devtools.testkit import to_toml
 
 API_KEY = "sk-bench-" + "0f1e2d3c4b5a69788796"
 ADMIN_TOKEN = "admin-bench-" + "a5b4c3d2e1f00f1e2d3c"
@@ -123,6 +123,7 @@ def relay_settings(
     level: str = "warning",
     polling: dict[str, Any] | None = None,
     delivery: dict[str, Any] | None = None,
+    callbacks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Defaults except where a benchmark needs otherwise; all on loopback."""
     return {
@@ -130,6 +131,7 @@ def relay_settings(
         "upstream": {"base_url": sim_url, "timeout_seconds": 5},
         "polling": polling or {},
         "delivery": delivery or {},
+        "callbacks": callbacks or {},
         "storage": {"url": f"sqlite:///{db}"},
         "logging": {"level": level},
         "downstream": [

@@ -22,10 +22,12 @@ from typing import Any
 
 from common import SIGNING_SECRET, callback_body
 
-from receiver.parse import Observation, parse_callback
+from receiver.domain.observation import Observation
+from receiver.inbound.verify import CallbackSigner
 from receiver.persist import NewTask, queries
+from receiver.persist.migrate import migrate
 from receiver.persist.sqlite import SqliteDb, dict_row
-from receiver.verify import CallbackSigner
+from receiver.upstream.parse import parse_callback
 
 _SUB: dict[str, frozenset[str]] = {}
 
@@ -39,7 +41,7 @@ def connect(path: Path) -> tuple[sqlite3.Connection, SqliteDb]:
     conn.execute("PRAGMA synchronous=OFF")
     db = SqliteDb(conn)
     conn.execute("BEGIN")
-    queries.migrate(db)
+    migrate(db)
     conn.execute("COMMIT")
     return conn, db
 
@@ -51,7 +53,8 @@ def _request(kind: str, i: int) -> dict[str, Any]:
 
 
 def _submitted(db: SqliteDb, kind: str, i: int, upstream_id: str, next_poll_at: float) -> str:
-    task, _ = queries.create_task(db, NewTask(kind, _request(kind, i), kind == "video2video"), 0)
+    # Created now: a task created at the epoch would be given up at its first poll.
+    task, _ = queries.create_task(db, NewTask(kind, _request(kind, i)), time.time())
     raw = json.dumps({"code": 200, "msg": "success", "data": {"task_id": upstream_id}})
     queries.accept_submission(db, task.id, upstream_id, raw, next_poll_at, _SUB, time.time())
     return task.id

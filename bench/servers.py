@@ -3,6 +3,8 @@
 python bench/servers.py ref PORT            bare Starlette app, the relay's uvicorn settings
 python bench/servers.py sink PORT [PORT..]  bare ASGI sink, one process on many ports
 python bench/servers.py sim PORT COUNT      CometAPI simulator knowing COUNT running tasks
+python bench/servers.py done PORT COUNT     CometAPI simulator knowing the COUNT open tasks, done
+python bench/servers.py live PORT           CometAPI simulator whose tasks end in about a second
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from receiver.simulator import Kind, SimTask, SimulatorConfig, create_simulator_app
+from receiver.devtools.simulator import Kind, SimTask, SimulatorConfig, create_simulator_app
 
 
 def _serve_like_relay(app: Any, port: int) -> None:
@@ -101,17 +103,26 @@ def sink(ports: list[int]) -> None:
     uvicorn.Server(config).run(sockets=sockets)
 
 
-def simulator(port: int, count: int) -> None:
-    """Tasks poll-0000000.. as the filler names them, running for as long as the run lasts."""
-    config = SimulatorConfig(queued_seconds=0, running_seconds=1e9, not_exist_seconds=0)
+def simulator(port: int, count: int, prefix: str = "poll", running: float = 1e9) -> None:
+    """Tasks <prefix>-0000000.. as the filler names them: running for as long as the run
+    lasts, or (running 0) finished, with the video the benchmark's callbacks name."""
+    config = SimulatorConfig(queued_seconds=0, running_seconds=running, not_exist_seconds=0)
     app = create_simulator_app(config)
     sim = app.state.sim
     now, mono = time.time(), time.monotonic()
     for i in range(count):
-        task_id = f"poll-{i:07d}"
-        kind: Kind = "video2video" if i % 2 else "image_to_video"
-        sim.tasks[task_id] = SimTask(task_id, kind, "bench", now, mono, 0, 1e9, None, False)
+        task_id = f"{prefix}-{i:07d}"
+        kind: Kind = "video2video" if i % 2 or prefix != "poll" else "image_to_video"
+        sim.tasks[task_id] = SimTask(
+            task_id, kind, "bench", now, mono, 0, running, None, False, point=160
+        )
     _serve_like_relay(app, port)
+
+
+def live(port: int) -> None:
+    """Tasks that end soon and call back, as CometAPI does: for callback-to-delivery latency."""
+    config = SimulatorConfig(queued_seconds=0.2, running_seconds=0.8, not_exist_seconds=0.1)
+    _serve_like_relay(create_simulator_app(config), port)
 
 
 def main() -> None:
@@ -122,6 +133,10 @@ def main() -> None:
         sink([int(p) for p in rest])
     elif role == "sim":
         simulator(int(rest[0]), int(rest[1]))
+    elif role == "done":
+        simulator(int(rest[0]), int(rest[1]), prefix="open", running=0)
+    elif role == "live":
+        live(int(rest[0]))
     else:
         raise SystemExit(f"unknown role {role}")
 

@@ -1,9 +1,11 @@
-"""Group commit, measured: SqliteStore.record() from N concurrent callers, no HTTP.
+"""Group commit, measured: SqliteStore.record_callback() from N concurrent callers, no HTTP.
 
     python bench/storebench.py --db COPY --pairs FILE --concurrency 64 --seconds 3
 
-Every record is a callback the relay would answer 200 for, committed with synchronous=FULL;
-`commits` (one fsync each) over records says how many callbacks one fsync carried.
+Every record is a callback the relay would answer 200 for, stored as the route stores it
+(a claim under the default `callbacks` settings, bringing its task's poll forward) and
+committed with synchronous=FULL; `commits` (one fsync each) over records says how many
+callbacks one fsync carried.
 Prints one JSON line.
 """
 
@@ -17,9 +19,11 @@ from pathlib import Path
 
 from common import SIGNING_SECRET, callback_body
 
-from receiver.parse import parse_callback
+from receiver.config import CallbackConfig
+from receiver.inbound.verify import CallbackSigner
+from receiver.persist import ClaimPolicy
 from receiver.persist.sqlite import SqliteStore
-from receiver.verify import CallbackSigner
+from receiver.upstream.parse import parse_callback
 
 
 async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[str, float]:
@@ -27,6 +31,14 @@ async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[s
     rows = [line.split() for line in pairs.read_text().splitlines() if line.strip()]
     tasks = [(signer.verify(path.rsplit("/", 1)[1]), up) for path, up in rows]
     store = SqliteStore(str(db))
+    c = CallbackConfig()  # the defaults, as a relay with no [callbacks] section weighs them
+    policy = ClaimPolicy(
+        c.trust_body,
+        c.corroborate_seconds,
+        c.min_poll_gap_seconds,
+        c.max_history_per_task,
+        c.max_history_bytes_per_task,
+    )
     await store.migrate()
     counter = iter(range(10**9))
     done = 0
@@ -40,7 +52,7 @@ async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[s
             task_id, up = tasks[k % len(tasks)]
             body = callback_body(up, "running" if k < len(tasks) else "succeeded", f"s{k}")
             _, obs = parse_callback(body.encode())
-            await store.record(task_id, "callback", f"callback:{k}", obs, body, {})
+            await store.record_callback(task_id, f"callback:{k}", obs, body, {}, policy)
             done += 1
 
     commits0 = store.commits

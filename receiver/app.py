@@ -14,16 +14,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver import api, inbound, logs
+from receiver import api
 from receiver.config import Config
-from receiver.fanout import Fanout
+from receiver.delivery.worker import Fanout
+from receiver.errors import RelayError, Unauthorized
 from receiver.http import error
-from receiver.metrics import Metrics
+from receiver.inbound import route
+from receiver.inbound.verify import CallbackSigner
+from receiver.media.mirror import Mirror
+from receiver.observability import logs
+from receiver.observability.metrics import Metrics
 from receiver.persist import open_store
-from receiver.poller import Poller
 from receiver.service import Service
-from receiver.upstream import CometClient
-from receiver.verify import CallbackSigner
+from receiver.upstream.client import CometClient
+from receiver.upstream.poller import Poller
 
 
 def build_service(
@@ -46,9 +50,19 @@ def build_service(
     )
 
 
+async def _relay_error(request: Request, exc: Exception) -> Response:
+    """Every refusal the relay makes, as one JSON shape (receiver/errors.py)."""
+    assert isinstance(exc, RelayError)
+    response = error(exc.status, exc.code, exc.detail, None, **exc.extra)
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own (404 for no route, 405 with its Allow header): same shape, headers kept.
     assert isinstance(exc, HTTPException)
-    return error(exc.status_code, "http_error", exc.detail)
+    return error(exc.status_code, "http_error", exc.detail, headers=exc.headers)
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
@@ -79,28 +93,40 @@ def create_app(service: Service) -> Starlette:
         workers = [asyncio.create_task(Poller(service).run(stopping), name="poller")]
         if delivers:
             workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))
+        if service.config.settings.media.enabled:
+            workers.append(asyncio.create_task(Mirror(service).run(stopping), name="mirror"))
         try:
             yield
         finally:
             stopping.set()
+            service.polls_ready()  # the poller's wait ends now, not at its next tick
             await asyncio.gather(*workers, return_exceptions=True)
             await service.close()  # only now that no poll or delivery is in flight
             service.log.info("service.stopped")
 
     app = Starlette(
         routes=[
-            Route("/callbacks/runway/{token}", inbound.Callback(), methods=["POST"]),
+            Route("/callbacks/runway/{token}", route.Callback(), methods=["POST"]),
             Route("/v1/tasks", api.create_task, methods=["POST"]),
             Route("/v1/tasks", api.list_tasks, methods=["GET"]),
             Route("/v1/tasks/{task_id}", api.get_task, methods=["GET"]),
+            Route("/v1/tasks/{task_id}", api.cancel_task, methods=["DELETE"]),
             Route("/v1/deliveries", api.list_deliveries, methods=["GET"]),
             Route("/v1/deliveries/replay", api.replay_dead_letters, methods=["POST"]),
             Route("/v1/deliveries/{delivery_id}/replay", api.replay_delivery, methods=["POST"]),
+            Route("/v1/downstreams", api.list_downstreams, methods=["GET"]),
+            Route("/v1/downstreams/{name}/disable", api.disable_downstream, methods=["POST"]),
+            Route("/v1/downstreams/{name}/enable", api.enable_downstream, methods=["POST"]),
+            Route("/media/{token}", api.media, methods=["GET", "HEAD"]),
             Route("/healthz", api.healthz, methods=["GET"]),
             Route("/readyz", api.readyz, methods=["GET"]),
             Route("/metrics", api.metrics, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: _http_error, Exception: _crash},
+        exception_handlers={
+            RelayError: _relay_error,
+            HTTPException: _http_error,
+            Exception: _crash,
+        },
         lifespan=lifespan,
     )
     app.state.service = service

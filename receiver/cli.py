@@ -11,7 +11,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from receiver.config import CONFIG_ENV, Config, ConfigError, load, read_settings
+from receiver.config import CONFIG_ENV, Config, Settings, load, read_settings
+from receiver.errors import ConfigError, StoreError
 from receiver.persist import Store, open_store
 
 T = TypeVar("T")
@@ -37,15 +38,19 @@ def main() -> None:
 
 def _load_to_run(config_path: str | None) -> Config:
     """The config of a long-running command, with its store reachable and logging set up."""
-    from receiver import logs
+    from receiver.media.store import s3_keys
+    from receiver.observability import logs
 
+    media = None
     try:
         config = load(config_path)
+        if config.settings.media.enabled and config.settings.media.store == "s3":
+            media = s3_keys(config.settings.media, os.environ)
     except ConfigError as exc:
         _fail(f"config error: {exc}")
     # A database that is down is reported in one line here, not as a startup traceback.
     _with_store(config_path, Store.ping, migrate=False)
-    logs.configure(config.settings.logging.level, config.log_secrets())
+    logs.configure(config.settings.logging.level, [*config.log_secrets(), *(media or ())])
     return config
 
 
@@ -53,21 +58,11 @@ def _load_to_run(config_path: str | None) -> Config:
 @_config_option
 def serve(config_path: str | None) -> None:
     """Run the service (config from --config or $RECEIVER_CONFIG; $PORT overrides the port)."""
-    import uvicorn
-
+    from receiver import server
     from receiver.app import build_service, create_app
 
     config = _load_to_run(config_path)
-    server = config.settings.server
-    uvicorn.run(
-        create_app(build_service(config)),
-        host=server.host,
-        port=server.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
-    )
+    server.run(create_app(build_service(config)), config)
 
 
 @main.command()
@@ -83,7 +78,7 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
     from prometheus_client import start_http_server
 
     from receiver.app import build_service
-    from receiver.worker import deliver as run_deliveries
+    from receiver.delivery.process import deliver as run_deliveries
 
     config = _load_to_run(config_path)
     if config.settings.delivery.in_process:
@@ -98,12 +93,20 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
 
 
 @main.command()
+def secret() -> None:
+    """Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream."""
+    from receiver.delivery.sign import new_secret
+
+    click.echo(new_secret())
+
+
+@main.command()
 @click.option("--port", type=int, default=8090, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--api-key", default=None, help="Accept only this key (default: any).")
 def simulate(port: int, host: str, api_key: str | None) -> None:
     """Run a local CometAPI simulator to develop against."""
-    from receiver.simulator import run_simulator
+    from receiver.devtools.simulator import run_simulator
 
     run_simulator(port, host=host, api_key=api_key)
 
@@ -111,18 +114,20 @@ def simulate(port: int, host: str, api_key: str | None) -> None:
 @main.command()
 def demo() -> None:
     """Run simulator, a downstream sink and the relay locally; show one task of each route."""
-    from receiver.demo import run_demo
+    from receiver.devtools.demo import run_demo
 
     sys.exit(run_demo())
 
 
-def _store(config_path: str | None) -> Store:
+def _settings(config_path: str | None) -> Settings:
     try:
-        settings = read_settings(config_path or os.environ.get(CONFIG_ENV) or None)
+        return read_settings(config_path or os.environ.get(CONFIG_ENV) or None)
     except ConfigError as exc:
         _fail(f"config error: {exc}")
-        raise
-    return open_store(settings.storage.url)
+
+
+def _store(config_path: str | None) -> Store:
+    return open_store(_settings(config_path).storage.url)
 
 
 def _with_store(
@@ -139,7 +144,7 @@ def _with_store(
 
     try:
         return asyncio.run(run())
-    except ConnectionError as exc:
+    except StoreError as exc:
         _fail(f"storage error: {exc}")
         raise
 
@@ -268,3 +273,93 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
     else:
         count = _with_store(config_path, lambda s: s.replay(list(delivery_ids)))
     click.echo(f"queued {count} deliveries for replay")
+
+
+@main.group()
+def downstreams() -> None:
+    """See each downstream's health; disable one, or enable it and recover what it missed."""
+
+
+def _subscriptions(config_path: str | None) -> dict[str, frozenset[str]]:
+    return {d.name: frozenset(d.events) for d in _settings(config_path).downstream}
+
+
+def _known(config_path: str | None, name: str) -> dict[str, frozenset[str]]:
+    subscriptions = _subscriptions(config_path)
+    if name not in subscriptions:
+        _fail(f"no downstream named {name!r} in the configuration")
+    return subscriptions
+
+
+@downstreams.command("list")
+@_config_option
+def downstreams_list(config_path: str | None) -> None:
+    names = list(_subscriptions(config_path))
+    found = _with_store(config_path, lambda s: s.downstream_health(names))
+    click.echo(
+        table(
+            ["name", "state", "since", "reason", "failing since", "pending", "held", "dead"],
+            [
+                [
+                    h.name,
+                    "disabled" if h.disabled_at else h.breaker,
+                    _when(h.disabled_at or h.breaker_changed_at),
+                    h.disabled_reason,
+                    _when(h.failing_since),
+                    h.deliveries.get("pending", 0),
+                    h.deliveries.get("held", 0),
+                    h.deliveries.get("dead", 0),
+                ]
+                for h in found
+            ],
+        )
+    )
+
+
+@downstreams.command("disable")
+@_config_option
+@click.argument("name")
+def downstreams_disable(config_path: str | None, name: str) -> None:
+    """Stop attempting NAME: its deliveries are held until it is enabled."""
+    subscriptions = _known(config_path, name)
+    reason = "disabled by an operator"
+    changed = _with_store(config_path, lambda s: s.disable_downstream(name, reason, subscriptions))
+    click.echo(f"{name}: disabled" if changed else f"{name}: was disabled already")
+
+
+@downstreams.command("enable")
+@_config_option
+@click.argument("name")
+@click.option(
+    "--recover-since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Queue again what failed or was held since then (UTC); default: all it held.",
+)
+def downstreams_enable(config_path: str | None, name: str, recover_since: datetime | None) -> None:
+    """Attempt NAME again, and queue what it missed (a running service sends it)."""
+    _known(config_path, name)
+    since = recover_since.replace(tzinfo=UTC).timestamp() if recover_since else None
+    queued = _with_store(config_path, lambda s: s.enable_downstream(name, since))
+    click.echo(f"{name}: enabled; {queued} deliveries queued")
+
+
+@main.group()
+def media() -> None:
+    """The copies of finished renders (the [media] section)."""
+
+
+@media.command("prune")
+@_config_option
+def media_prune(config_path: str | None) -> None:
+    """Remove copies older than media.retention_days (the worker also does, hourly)."""
+    from receiver.media.store import open_media_store
+
+    settings = _settings(config_path).media
+    try:
+        pruned = open_media_store(settings).prune(settings.retention_days)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}")
+    click.echo(
+        f"removed {pruned.files} files, {pruned.bytes} bytes, older than"
+        f" {settings.retention_days:g} days; {pruned.kept_bytes} bytes kept"
+    )

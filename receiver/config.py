@@ -11,15 +11,21 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from receiver.states import TERMINAL_STATES, State
+from receiver.delivery.sign import parse_secret
+from receiver.domain.states import TERMINAL_STATES, State
+from receiver.errors import ConfigError
 
 CONFIG_ENV = "RECEIVER_CONFIG"
-
-
-class ConfigError(Exception):
-    """One line saying which key is wrong and why."""
 
 
 class _Section(BaseModel):
@@ -32,6 +38,12 @@ class ServerConfig(_Section):
     # How CometAPI reaches this service from outside; callback URLs are built on it.
     public_url: HttpUrl = HttpUrl("http://127.0.0.1:8080")
     admin_token_env: str = "RECEIVER_ADMIN_TOKEN"
+    # A request's head must arrive within this of the connection (or of the last answer on
+    # it), and its body within `body_timeout_seconds`: slow senders cannot hold sockets.
+    head_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Past this many open connections, new requests are answered 503 at once.
+    max_connections: Annotated[int, Field(gt=0)] = 1000
 
 
 class UpstreamConfig(_Section):
@@ -47,6 +59,18 @@ class CallbackConfig(_Section):
     previous_secret_envs: list[str] = []
     max_age_seconds: Annotated[int, Field(gt=0)] = 2 * 24 * 3600
     max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+    # CometAPI does not sign callbacks: by default a callback only makes the relay ask
+    # CometAPI, and only CometAPI's answer changes a task. True applies the body at once
+    # (anyone holding a callback URL can then finish its task with outputs of their choice).
+    trust_body: bool = False
+    # How long a callback's claim may wait for CometAPI to agree before it is judged.
+    corroborate_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # Callbacks bring a poll forward, but never closer than this to the previous poll.
+    min_poll_gap_seconds: Annotated[float, Field(ge=0)] = 1.0
+    # Callback bodies kept per task: past either bound a callback is answered and counted
+    # (`over_limit`) but not stored, so one leaked URL cannot grow the store without end.
+    max_history_per_task: Annotated[int, Field(gt=0)] = 100
+    max_history_bytes_per_task: Annotated[int, Field(gt=0)] = 1024 * 1024
 
 
 class PollingConfig(_Section):
@@ -77,6 +101,56 @@ class DeliveryConfig(_Section):
     in_process: bool = True
 
 
+class MediaConfig(_Section):
+    """Copies of finished renders, made before the provider's links expire (24-48 h)."""
+
+    enabled: bool = False
+    store: Literal["local", "s3"] = "local"
+    dir: str = "media"
+    # store = "s3": any S3-compatible bucket. The keys are read from the environment
+    # variables named here; both "" leaves them to the AWS chain (env, instance role).
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str = ""  # "" for AWS itself; MinIO, R2, Ceph...: their URL
+    region: str = "us-east-1"
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    # True: /media/<token> answers 307 to a presigned URL of the bucket (valid as long as the
+    # token, at most 7 days); false: the relay streams the object itself, Range included.
+    presign: bool = True
+    max_bytes: Annotated[int, Field(gt=0)] = 2 * 1024**3
+    # Downloads go to public addresses only, unless this is set (tests, the demo).
+    allow_private_networks: bool = False
+    # How long a signed /media link stays valid.
+    url_ttl_seconds: Annotated[int, Field(gt=0)] = 30 * 24 * 3600
+    # A copy that has not succeeded by then is given up: the event goes out with the
+    # original links and `"media": {"status": "failed", "reason": ...}`.
+    wait_seconds: Annotated[float, Field(gt=0)] = 600.0
+    download_timeout_seconds: Annotated[float, Field(gt=0)] = 900.0
+    retention_days: Annotated[float, Field(gt=0)] = 90.0
+    tick_seconds: Annotated[float, Field(gt=0)] = 1.0
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_endpoint(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, or empty for AWS")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> MediaConfig:
+        if self.store != "s3":
+            return self
+        if not self.bucket.strip():
+            raise ConfigError('config key media.bucket: must be set when media.store = "s3"')
+        if bool(self.access_key_id_env) != bool(self.secret_access_key_env):
+            raise ConfigError(
+                "config key media.access_key_id_env: set it and media.secret_access_key_env"
+                ' both, or both to "" for the AWS credential chain'
+            )
+        return self
+
+
 class StorageConfig(_Section):
     url: str = "sqlite:///runway-relay.db"
 
@@ -97,10 +171,21 @@ class DownstreamConfig(_Section):
     url: HttpUrl | None = None
     # Slack and Discord webhook URLs carry a secret in the path: let them come from the env.
     url_env: str | None = None
-    format: Literal["webhook", "slack", "discord"] = "webhook"
-    events: list[State] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
+    format: Literal[
+        "webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost"
+    ] = "webhook"
+    # Task states, and `downstream.disabled` for the relay's notice that it gave up on one.
+    events: list[State | Literal["downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
     secret_env: str | None = None
     timeout: Annotated[float, Field(gt=0)] = 10.0
+    # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
+    max_in_flight: Annotated[int, Field(gt=0)] = 8
+    rate_per_second: Annotated[float, Field(gt=0)] | None = None
+    # Circuit breaker: this many failed attempts in a row pause it; a probe after the cool-off.
+    breaker_failures: Annotated[int, Field(gt=0)] = 5
+    breaker_cool_off_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Failing without a break this long disables it (Svix's default: 5 days).
+    disable_after_seconds: Annotated[float, Field(gt=0)] = 5 * 24 * 3600.0
 
 
 class Settings(_Section):
@@ -110,6 +195,7 @@ class Settings(_Section):
     polling: PollingConfig = PollingConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     storage: StorageConfig = StorageConfig()
+    media: MediaConfig = MediaConfig()
     logging: LoggingConfig = LoggingConfig()
     downstream: list[DownstreamConfig] = []
 
@@ -126,6 +212,11 @@ class Downstream(BaseModel):
     secret: str | None
     timeout: float
     url_is_secret: bool  # came from url_env: Slack and Discord URLs embed a credential
+    max_in_flight: int
+    rate_per_second: float | None
+    breaker_failures: int
+    breaker_cool_off_seconds: float
+    disable_after_seconds: float
 
 
 class Secrets(BaseModel):
@@ -195,6 +286,18 @@ def _env(environ: dict[str, str] | os._Environ[str], name: str, key: str) -> str
     return value
 
 
+MIN_SECRET_LENGTH = 16
+
+
+def _check_length(value: str, key: str, env: str) -> None:
+    # A short token or key can be guessed, and is too short to scrub from logs safely.
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"config key {key}: the value of {env} must be at least {MIN_SECRET_LENGTH}"
+            " characters (make one with: openssl rand -base64 32)"
+        )
+
+
 def _check_leases(settings: Settings) -> None:
     """A lease shorter than the work it covers lets a second worker redo work in flight."""
     lease = settings.delivery.lease_seconds
@@ -224,8 +327,15 @@ def resolve(settings: Settings, environ: dict[str, str] | os._Environ[str] = os.
             _env(environ, settings.callbacks.secret_env, "callbacks.secret_env"),
         ],
     )
-    if len(secrets.signing_keys[-1]) < 16:
-        raise ConfigError("config key callbacks.secret_env: the secret must be 16+ characters")
+    _check_length(secrets.admin_token, "server.admin_token_env", settings.server.admin_token_env)
+    signing_envs = [*settings.callbacks.previous_secret_envs, settings.callbacks.secret_env]
+    for value, name in zip(secrets.signing_keys, signing_envs, strict=True):
+        key = (
+            "callbacks.secret_env"
+            if name == settings.callbacks.secret_env
+            else ("callbacks.previous_secret_envs")
+        )
+        _check_length(value, key, name)
     names = [d.name for d in settings.downstream]
     if len(set(names)) != len(names):
         raise ConfigError("config key downstream.name: names must be unique")
@@ -238,6 +348,13 @@ def resolve(settings: Settings, environ: dict[str, str] | os._Environ[str] = os.
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"config key {key}.url_env: must hold an http(s) URL")
         secret = _env(environ, d.secret_env, f"{key}.secret_env") if d.secret_env else None
+        if secret is not None:
+            try:
+                parse_secret(secret)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"config key {key}.secret_env: the secret in {d.secret_env} {exc}"
+                ) from None
         downstreams.append(
             Downstream(
                 name=d.name,
@@ -247,6 +364,11 @@ def resolve(settings: Settings, environ: dict[str, str] | os._Environ[str] = os.
                 secret=secret,
                 timeout=d.timeout,
                 url_is_secret=d.url_env is not None,
+                max_in_flight=d.max_in_flight,
+                rate_per_second=d.rate_per_second,
+                breaker_failures=d.breaker_failures,
+                breaker_cool_off_seconds=d.breaker_cool_off_seconds,
+                disable_after_seconds=d.disable_after_seconds,
             )
         )
     _check_leases(settings)

@@ -1,18 +1,14 @@
-"""Small HTTP helpers shared by the routes: JSON errors, capped body reads, admin auth."""
+"""Small HTTP helpers shared by the routes: JSON answers and errors, admin auth."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import Receive
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class Json(JSONResponse):
@@ -27,31 +23,10 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail, **extra}
 
 
-def error(status: int, code: str, detail: str, **extra: Any) -> Json:
-    return Json(error_body(code, detail, **extra), status_code=status)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing early (by Content-Length) or mid-stream once past `limit` bytes."""
-    return await read_limited(request.receive, request.headers.get("content-length"), limit)
-
-
-async def read_limited(receive: Receive, declared: str | None, limit: int) -> bytes:
-    """`read_body` on bare ASGI; ClientDisconnect when the sender goes away mid-body."""
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+def error(
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> Json:
+    return Json(error_body(code, detail, **extra), status_code=status, headers=headers)
 
 
 def is_admin(request: Request, token: str) -> bool:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from receiver.config import Config
-from receiver.metrics import Metrics
-from receiver.persist import Store
-from receiver.upstream import CometClient
-from receiver.verify import CallbackSigner
+from receiver.inbound.verify import CallbackSigner
+from receiver.media.links import MediaLinks
+from receiver.observability.metrics import Metrics
+from receiver.persist import ClaimPolicy, Store
+from receiver.upstream.client import CometClient
 
 
 @dataclass
@@ -30,11 +31,24 @@ class Service:
         default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
     )
     _deliveries_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _polls_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _mirrors_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     @functools.cached_property
     def subscriptions(self) -> dict[str, frozenset[str]]:
         """Downstream name -> the states it takes; read on every event, fixed at start."""
         return {d.name: d.events for d in self.config.downstreams}
+
+    @functools.cached_property
+    def claim_policy(self) -> ClaimPolicy:
+        c = self.config.settings.callbacks
+        return ClaimPolicy(
+            c.trust_body,
+            c.corroborate_seconds,
+            c.min_poll_gap_seconds,
+            c.max_history_per_task,
+            c.max_history_bytes_per_task,
+        )
 
     def callback_url(self, task_id: str) -> str:
         return f"{self.config.public_url}/callbacks/runway/{self.signer.token_for(task_id)}"
@@ -44,9 +58,26 @@ class Service:
         self._deliveries_ready.set()
 
     async def wait_for_deliveries(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._deliveries_ready.wait(), timeout)
-        self._deliveries_ready.clear()
+        await _wait_and_clear(self._deliveries_ready, timeout)
+
+    @functools.cached_property
+    def media_links(self) -> MediaLinks:
+        ttl = self.config.settings.media.url_ttl_seconds
+        return MediaLinks(self.config.secrets.signing_keys, self.config.public_url, ttl)
+
+    def mirrors_ready(self) -> None:
+        """Wake the mirror worker: a finished render waits to be copied."""
+        self._mirrors_ready.set()
+
+    async def wait_for_mirrors(self, timeout: float) -> None:
+        await _wait_and_clear(self._mirrors_ready, timeout)
+
+    def polls_ready(self) -> None:
+        """Wake the poller: a callback brought a task's poll forward."""
+        self._polls_ready.set()
+
+    async def wait_for_polls(self, timeout: float) -> None:
+        await _wait_and_clear(self._polls_ready, timeout)
 
     async def close(self) -> None:
         """Give this process's leases back, then close its connections. Call it only once
@@ -57,3 +88,9 @@ class Service:
             self.log.exception("service.release_leases_failed")
         await self.comet.aclose()
         await self.store.close()
+
+
+async def _wait_and_clear(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+    event.clear()

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from receiver.localserver import BackgroundServer
-from receiver.simulator import SimulatorConfig, create_simulator_app
-from receiver.sink import create_sink_app
+from receiver.devtools.localserver import BackgroundServer
+from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
+from receiver.devtools.sink import create_sink_app
+from receiver.devtools.testkit import free_port
 from tests.harness import (
     ADMIN_TOKEN,
     API_KEY,
@@ -21,7 +22,6 @@ from tests.harness import (
     Relay,
     Simulator,
     Sink,
-    free_port,
     relay_settings,
 )
 

@@ -219,6 +219,10 @@ def test_reads_health_and_metrics(
     assert relay.anon.post(callback, content=b"not json").status_code == 400
     assert relay.anon.post(callback, json=envelope).status_code == 200
     assert relay.anon.post(callback, json=envelope).json()["duplicate"] is True
+    # The claim is settled once CometAPI has finished the task too.
+    relay.wait_task(
+        v2v["id"], lambda t: t["state"] == "succeeded" and t["events"][1]["verdict"] != "pending"
+    )
 
     response = relay.anon.get("/metrics")
     assert response.status_code == 200
@@ -227,7 +231,7 @@ def test_reads_health_and_metrics(
     name = "relay_callbacks_total"
     assert metric(text, name, outcome="rejected_bad_signature") == 1
     assert metric(text, name, outcome="rejected_bad_body") == 1
-    assert metric(text, name, outcome="applied") == 1
+    assert metric(text, name, outcome="confirmed") == 1
     assert metric(text, name, outcome="duplicate") == 1
     assert metric(text, "relay_tasks", state="failed") == 1
     assert metric(text, "relay_tasks", state="succeeded") == 2

@@ -1,8 +1,16 @@
 """The callback route's contract: who may change a task, what bodies it takes, what it answers.
 
-Every refusal must be a 4xx with a reason and leave the task exactly as it was; every body
-CometAPI might plausibly send must be taken. The simulator's own callbacks are dropped here
-and polling is held off, so the only reports a task gets are the ones a test posts.
+Every refusal must be a 4xx with a reason and leave the task exactly as it was (no event,
+no poll brought forward); every body CometAPI might plausibly send must be taken. The
+simulator's own callbacks are dropped here and the polling grace is a minute, so the only
+callbacks a task gets are the ones a test posts, and only those bring a poll.
+
+CometAPI signs nothing, so a taken callback is a claim (receiver/domain/corroborate.py): it
+is stored as a `callback` event with the state it claims and a verdict, and it brings a poll
+forward; the task's state is CometAPI's answer to that poll. The hand-made bodies here claim
+a video CometAPI never made, so once CometAPI has finished the task they are contradicted.
+The one test that needs a body's own state applied and delivered runs its relay with
+`callbacks.trust_body` and says so.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from typing import Any
 import pytest
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from receiver.verify import _SALT
+from receiver.inbound.verify import _SALT
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     OLD_SIGNING_SECRET,
@@ -27,12 +35,14 @@ from tests.harness import (
     Sink,
     metric,
     mint,
+    settled,
     video2video,
     wait_for,
 )
 
 MAX_BODY = 1024 * 1024  # callbacks.max_body_bytes default
 NOT_QUEUED = ["running", "succeeded", "failed", "cancelled"]
+VERDICTS = {"pending", "confirmed", "contradicted", "unconfirmed"}
 
 
 def token_of(callback_url: str) -> str:
@@ -50,6 +60,47 @@ def envelope(upstream_id: str, status: str, **data: Any) -> dict[str, Any]:
     if status == "SUCCESS":
         fields["video_url"] = f"https://cdn.test.invalid/{upstream_id}.mp4"
     return {"code": 200, "msg": "success", "data": {**fields, **data}}
+
+
+def claims(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """The task's callback events, oldest first."""
+    return [e for e in task["events"] if e["source"] == "callback"]
+
+
+def judged(task: dict[str, Any]) -> bool:
+    """Ended, every delivery attempted to its end, every claim has its verdict, and no poll
+    is left to come. (The task and its events are two reads: the verdicts may show before
+    the task row of the poll that gave them.)"""
+    return (
+        settled(task)
+        and all(e["verdict"] != "pending" for e in claims(task))
+        and task["next_poll_at"] is None
+    )
+
+
+def upstream_state(sim: Simulator, upstream_id: str) -> str:
+    """What CometAPI (the simulator) says the task is now."""
+    [task] = [t for t in sim.tasks() if t["task_id"] == upstream_id]
+    state: str = task["status"]
+    return state
+
+
+def taken_as_claim(relay: Relay, task_id: str, claimed: str | None) -> dict[str, Any]:
+    """The task's one callback event: it claims `claimed`, and it changed nothing itself."""
+    [claim] = claims(relay.task(task_id))
+    assert (claim["state"], claim["applied"]) == (claimed, False), claim
+    assert claim["verdict"] in VERDICTS, claim
+    return claim
+
+
+def ended_by_cometapi(relay: Relay, sim: Simulator, task_id: str, upstream_id: str) -> None:
+    """The poll the callback brought (the grace period is a minute) ended the task as
+    CometAPI says, and the claim of a video CometAPI never made was contradicted."""
+    task = relay.wait_task(task_id, judged)
+    assert task["state"] == upstream_state(sim, upstream_id) == "succeeded"
+    assert task["outputs"] and not any("cdn.test.invalid" in url for url in task["outputs"])
+    assert [e["verdict"] for e in claims(task)] == ["contradicted"]
+    assert [e["source"] for e in task["events"] if e["applied"]][-1] == "poll"
 
 
 @pytest.fixture
@@ -98,13 +149,18 @@ def test_bad_tokens_are_refused_and_change_nothing(relay: Relay, sim: Simulator,
 
     # The same body under the real token is taken: the refusals above were about the token.
     assert post(relay, token_a, done_a).status_code == 200
-    assert relay.task(a["id"])["state"] == "succeeded"
+    taken_as_claim(relay, a["id"], "succeeded")
+    assert relay.task(b["id"]) == before[1]
+    ended_by_cometapi(relay, sim, a["id"], a["upstream_task_id"])
+    metrics = relay.anon.get("/metrics").text
+    assert metric(metrics, "relay_callbacks_total", outcome="contradicted") == 1
+    # b, whose callbacks were all refused, was neither polled nor delivered.
     assert relay.task(b["id"]) == before[1]
     wait_for(lambda: sink.received())
-    assert [json.loads(h["body"])["data"]["task_id"] for h in sink.received()] == [a["id"]]
+    assert {json.loads(h["body"])["data"]["task_id"] for h in sink.received()} == {a["id"]}
 
 
-def test_old_secret_verifies_and_new_secret_signs(relay: Relay):
+def test_old_secret_verifies_and_new_secret_signs(relay: Relay, sim: Simulator):
     task = relay.submit(**video2video()).json()
     issued = token_of(task["callback_url"])
     new = URLSafeTimedSerializer(SIGNING_SECRET, salt=_SALT)
@@ -116,10 +172,12 @@ def test_old_secret_verifies_and_new_secret_signs(relay: Relay):
     old_token = mint(task["id"], secret=OLD_SIGNING_SECRET, age_seconds=3600)
     response = post(relay, old_token, envelope(task["upstream_task_id"], "SUCCESS"))
     assert response.status_code == 200, response.text
-    assert relay.task(task["id"])["state"] == "succeeded"
+    assert response.json() == {"ok": True, "task_id": task["id"], "duplicate": False}
+    taken_as_claim(relay, task["id"], "succeeded")
+    ended_by_cometapi(relay, sim, task["id"], task["upstream_task_id"])
 
 
-def test_body_size_limit(relay: Relay):
+def test_body_size_limit(relay: Relay, sim: Simulator):
     task = relay.submit(**video2video()).json()
     token = token_of(task["callback_url"])
     before = relay.task(task["id"])
@@ -150,10 +208,13 @@ def test_body_size_limit(relay: Relay):
 
     # Right at the limit is still a callback.
     assert post(relay, token, padded(MAX_BODY)).status_code == 200
-    assert relay.task(task["id"])["state"] == "succeeded"
+    taken_as_claim(relay, task["id"], "succeeded")
+    ended_by_cometapi(relay, sim, task["id"], task["upstream_task_id"])
 
 
-def test_a_sender_hanging_up_mid_body_changes_nothing_and_logs_no_error(relay: Relay):
+def test_a_sender_hanging_up_mid_body_changes_nothing_and_logs_no_error(
+    relay: Relay, sim: Simulator
+):
     task = relay.submit(**video2video()).json()
     token = token_of(task["callback_url"])
     before = relay.task(task["id"])
@@ -166,9 +227,11 @@ def test_a_sender_hanging_up_mid_body_changes_nothing_and_logs_no_error(relay: R
         )
         time.sleep(0.3)  # the relay has the head and half the body, then the sender is gone
     assert relay.task(task["id"]) == before
-    # The same callback in full is taken, and nothing was logged as a failure meanwhile.
+    # The same callback in full is taken, and nothing was logged as a failure meanwhile
+    # (nor by the poll it brought).
     assert post(relay, token, body).status_code == 200
-    assert relay.task(task["id"])["state"] == "succeeded"
+    taken_as_claim(relay, task["id"], "succeeded")
+    ended_by_cometapi(relay, sim, task["id"], task["upstream_task_id"])
     assert [x for x in relay.log_lines() if x.get("level") in ("error", "critical")] == []
 
 
@@ -197,10 +260,9 @@ def test_unreadable_bodies_are_400_with_a_reason(relay: Relay):
     assert relay.task(task["id"]) == before
 
 
-def test_drifted_bodies_are_accepted_and_duplicates_ignored(relay: Relay, sink: Sink):
-    task = relay.submit(**video2video()).json()
-    token, upstream = token_of(task["callback_url"]), task["upstream_task_id"]
-    accepted = [
+def drifted(upstream: str) -> list[dict[str, Any]]:
+    """Bodies that drifted from the documented shape, but that CometAPI might still send."""
+    return [
         # code as a word, times as ISO strings
         {
             "code": "success",
@@ -230,41 +292,124 @@ def test_drifted_bodies_are_accepted_and_duplicates_ignored(relay: Relay, sink: 
                 "poster": 7,
             },
         },
-        # text the store cannot hold as is: a NUL and a lone surrogate
+        # text the store cannot hold as is: a NUL and a lone surrogate (no state in there)
         {
             "code": 200,
             "data": {"task_id": upstream, "status": "RUN\u0000NING\ud800", "msg": "\ud800\u0000"},
         },
     ]
-    for body in accepted:
-        response = post(relay, token, body)
-        assert response.status_code == 200, (body, response.text)
-        assert response.json()["ok"] is True
-    assert relay.task(task["id"])["state"] == "running"
 
-    final = json.dumps(
+
+def drifted_success(upstream: str) -> bytes:
+    return json.dumps(
         {
             **envelope(upstream, "SUCCESS", create_time=1773366766, update_time="1773366799"),
             "exec_time": 0.02,
         }
     ).encode()
+
+
+def test_drifted_bodies_are_accepted_and_duplicates_ignored(
+    relay: Relay, sim: Simulator, sink: Sink
+):
+    task = relay.submit(**video2video()).json()
+    token, upstream = token_of(task["callback_url"]), task["upstream_task_id"]
+    for body in drifted(upstream):
+        response = post(relay, token, body)
+        assert response.status_code == 200, (body, response.text)
+        assert response.json() == {"ok": True, "task_id": task["id"], "duplicate": False}
+    # Each is kept as the claim it makes, read through the drift; none changed the task.
+    stored = claims(relay.task(task["id"]))
+    assert [(e["state"], e["applied"]) for e in stored] == [
+        ("running", False),
+        ("running", False),
+        ("running", False),
+        (None, False),
+    ]
+    assert [e["upstream_status"] for e in stored] == [
+        "RUNNING",
+        "IN_PROGRESS",
+        "running",
+        "RUNNING?",
+    ]
+
+    final = drifted_success(upstream)
     first = post(relay, token, final)
     assert first.status_code == 200
-    assert (first.json()["duplicate"], first.json()["state"]) == (False, "succeeded")
-    settled = relay.wait_task(
-        task["id"],
-        lambda t: (
-            len(t["deliveries"]) == 2 and all(d["state"] == "succeeded" for d in t["deliveries"])
-        ),
-    )
-    assert settled["outputs"] == [f"https://cdn.test.invalid/{upstream}.mp4"]
+    assert first.json()["duplicate"] is False and "state" not in first.json()
+    done = relay.wait_task(task["id"], lambda t: judged(t) and len(claims(t)) == 5)
+    # The task is what CometAPI says; the claims are judged against it.
+    assert done["state"] == upstream_state(sim, upstream) == "succeeded"
+    assert done["outputs"] and f"https://cdn.test.invalid/{upstream}.mp4" not in done["outputs"]
+    assert [(e["state"], e["verdict"]) for e in claims(done)] == [
+        ("running", "confirmed"),
+        ("running", "confirmed"),
+        ("running", "confirmed"),
+        (None, "confirmed"),  # a bare "ask CometAPI": answered
+        ("succeeded", "contradicted"),  # not CometAPI's video
+    ]
+    assert {e["source"] for e in done["events"] if e["applied"]} == {"submit", "poll"}
+    assert done["deliveries"] and all(d["state"] == "succeeded" for d in done["deliveries"])
+    assert [json.loads(h["body"])["data"]["state"] for h in sink.received()][-1] == "succeeded"
 
     again = post(relay, token, final)
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
-    assert relay.task(task["id"]) == settled
-    assert len(sink.received()) == 2  # running, succeeded: the repeat sent nothing
+    assert relay.task(task["id"]) == done  # not stored again, no poll brought
+    assert len(sink.received()) == len(done["deliveries"])  # the repeat sent nothing
+    metrics = relay.anon.get("/metrics").text
+    counted = {
+        o: metric(metrics, "relay_callbacks_total", outcome=o)
+        for o in ("confirmed", "contradicted", "unconfirmed", "duplicate")
+    }
+    assert counted == {"confirmed": 4, "contradicted": 1, "unconfirmed": 0, "duplicate": 1}
 
     # A well-signed token for a task the relay never made.
     response = post(relay, mint("tsk_nope"), final)
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_trusted_drifted_bodies_are_applied_and_delivered_as_sent(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink
+):
+    """With `callbacks.trust_body` (the documented opt-out) a drifted body's state and outputs
+    are applied at once and fanned out as sent, CometAPI or not: proof that the route reads
+    them well enough to act on. CometAPI is unreachable while they are posted, so only the
+    bodies can have moved the task; the claims are judged once it answers again."""
+    sim.faults(drop_rate=1.0, poll_status=503)
+    relay = make_relay(
+        [webhook(sink, events=NOT_QUEUED)],
+        callbacks={"trust_body": True},
+        polling={"callback_grace_seconds": 60},
+    )
+    task = relay.submit(**video2video()).json()
+    token, upstream = token_of(task["callback_url"]), task["upstream_task_id"]
+    running = drifted(upstream)[0]
+    assert post(relay, token, running).status_code == 200
+    assert relay.task(task["id"])["state"] == "running"
+    final = drifted_success(upstream)
+    first = post(relay, token, final)
+    assert first.status_code == 200 and first.json()["duplicate"] is False
+    body_video = f"https://cdn.test.invalid/{upstream}.mp4"
+    now = relay.task(task["id"])
+    assert (now["state"], now["outputs"]) == ("succeeded", [body_video])
+    assert [(e["source"], e["applied"]) for e in now["events"]] == [
+        ("submit", True),
+        ("callback", True),
+        ("callback", True),
+    ]
+
+    sim.faults(poll_status=None)  # CometAPI answers again: the claims get their verdicts
+    done = relay.wait_task(task["id"], judged)
+    assert [e["verdict"] for e in claims(done)] == ["confirmed", "contradicted"]
+    assert (done["state"], done["outputs"]) == ("succeeded", [body_video])  # as trusted
+    delivered = [json.loads(h["body"])["data"] for h in sink.received()]
+    assert [(d["state"], d["outputs"]) for d in delivered] == [
+        ("running", []),
+        ("succeeded", [body_video]),
+    ]
+
+    again = post(relay, token, final)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert relay.task(task["id"]) == done
+    assert len(sink.received()) == 2  # running, succeeded: the repeat sent nothing

@@ -14,8 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from receiver.devtools.testkit import free_port, to_toml
 from tests.conftest import relay_env
-from tests.harness import SECRETS, Relay, free_port, relay_settings, to_toml, wait_for
+from tests.harness import (
+    SECRETS,
+    Relay,
+    relay_settings,
+    wait_for,
+)
 
 
 def base_settings(tmp_path: Path, port: int | None = None) -> dict[str, Any]:

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from receiver.parse import (
+from receiver.domain.observation import Observation
+from receiver.domain.states import STATES, TERMINAL_STATES, advances, map_upstream
+from receiver.upstream.parse import (
     NOT_EXIST,
-    Observation,
     ParseError,
     parse_callback,
     parse_envelope,
@@ -18,7 +19,6 @@ from receiver.parse import (
     parse_official_task,
     upstream_error_message,
 )
-from receiver.states import STATES, TERMINAL_STATES, advances, map_upstream
 
 # Every status word /work/shared/cometapi-runway.md lists, and the state it means.
 WORDS = {
@@ -130,6 +130,103 @@ def test_failure_reasons():
     # No error on success, even when a message is present.
     _, obs = parse_callback(callback(status="SUCCESS", msg="done", video_url=CDN))
     assert obs.error is None
+
+
+# The flat callback body /work/shared/cometapi-runway.md quotes from CometAPI's docs.
+DOCUMENTED_FLAT = {
+    "task_id": "d51c94db-0000-4000-8000-000000000001",
+    "status": "3",
+    "prompt": "a cat",
+    "prompt_en": "a little kitten.",
+    "video_url": "https://runwaycdn.cometapi.com/v/x.mp4",
+    "poster": "https://runwaycdn.cometapi.com/v/p.png",
+    "last_frame": "https://runwaycdn.cometapi.com/v/l.png",
+    "msg": None,
+    "point": "320",
+    "refund": "0",
+    "create_time": "1728622596",
+    "update_time": "1728622955",
+}
+
+
+def flat(**fields: Any) -> bytes:
+    return json.dumps({**DOCUMENTED_FLAT, **fields}).encode()
+
+
+def test_documented_flat_callback():
+    _, obs = parse_callback(flat())
+    assert obs == Observation(
+        state="succeeded",
+        upstream_status="3",
+        upstream_task_id="d51c94db-0000-4000-8000-000000000001",
+        outputs=("https://runwaycdn.cometapi.com/v/x.mp4",),
+        thumbnail="https://runwaycdn.cometapi.com/v/p.png",
+        error=None,
+        point=320.0,
+        refund=0.0,
+        upstream_created_at=1728622596.0,
+        upstream_updated_at=1728622955.0,
+    )
+    # The poster missing: the last frame stands in for it.
+    assert (
+        parse_callback(flat(poster=None))[1].thumbnail == "https://runwaycdn.cometapi.com/v/l.png"
+    )
+    # Numbers that drifted into numbers.
+    _, obs = parse_callback(flat(status=3, point=320, refund=12.5, create_time=1728622596))
+    assert (obs.state, obs.upstream_status) == ("succeeded", "3")
+    assert (obs.point, obs.refund, obs.upstream_created_at) == (320.0, 12.5, 1728622596.0)
+    # Numbers that are not numbers are left unknown, never guessed.
+    _, obs = parse_callback(flat(point="lots", refund=True, create_time="yesterday"))
+    assert (obs.point, obs.refund, obs.upstream_created_at) == (None, None, None)
+    _, obs = parse_callback(flat(point="NaN", refund="inf", update_time="-5"))
+    assert (obs.point, obs.refund, obs.upstream_updated_at) == (None, None, None)
+
+
+@pytest.mark.parametrize("status", ["0", "1", "2", "4", "5", " 2 ", "10", 4])
+def test_flat_numeric_statuses_other_than_3_claim_no_state(status: object):
+    """No document says what they mean: the callback is a bare "something changed, ask"."""
+    _, obs = parse_callback(flat(status=status))
+    assert (obs.state, obs.upstream_status) == (None, str(status).strip())
+    assert obs.error is None  # not taken for a failure either
+
+
+@pytest.mark.parametrize("video_url", [None, "", "ftp://x/y.mp4", 7])
+def test_flat_status_3_without_a_video_claims_no_state(video_url: object):
+    _, obs = parse_callback(flat(video_url=video_url))
+    assert (obs.state, obs.upstream_status, obs.outputs) == (None, "3", ())
+    body = dict(DOCUMENTED_FLAT)
+    del body["video_url"]
+    _, obs = parse_callback(json.dumps(body).encode())
+    assert (obs.state, obs.upstream_status) == (None, "3")
+
+
+def test_status_3_in_the_envelope():
+    _, obs = parse_callback(callback(task_id="u", status="3", video_url=CDN, point="40"))
+    assert (obs.state, obs.upstream_status, obs.outputs, obs.point) == (
+        "succeeded",
+        "3",
+        (CDN,),
+        40.0,
+    )
+    _, obs = parse_callback(callback(task_id="u", status="3"))
+    assert (obs.state, obs.upstream_status) == (None, "3")
+    _, obs = parse_callback(callback(task_id="u", status="2"))
+    assert (obs.state, obs.upstream_status) == (None, "2")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # The documented fields, less the two that make it a callback.
+        {k: v for k, v in DOCUMENTED_FLAT.items() if k not in ("task_id", "status")},
+        {"video_url": "https://runwaycdn.cometapi.com/v/x.mp4"},
+        {"prompt": "a cat", "point": "320"},
+    ],
+)
+def test_flat_body_without_task_id_and_status_is_refused(body: dict[str, Any]):
+    with pytest.raises(ParseError) as caught:
+        parse_callback(json.dumps(body).encode())
+    assert "task_id and status" in str(caught.value)
 
 
 def test_outputs_from_every_place_upstream_puts_them():

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from receiver.fanout import env_proxy
+from receiver.delivery.worker import env_proxy
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     WEBHOOK_SECRET,
@@ -44,8 +44,13 @@ def test_video2video_round_trip_by_callback(make_relay: MakeRelay, sim: Simulato
     task = relay.wait_task(body["id"], settled)
     assert task["state"] == "succeeded"
     assert task["outputs"] and task["outputs"][0].startswith("https://")
-    sources = [(e["source"], e["state"], e["applied"]) for e in task["events"]]
-    assert sources == [("submit", "queued", True), ("callback", "succeeded", True)]
+    # The callback is a claim; CometAPI's answer to the poll it brings is what is applied.
+    sources = [(e["source"], e["state"], e["applied"], e["verdict"]) for e in task["events"]]
+    assert sources == [
+        ("submit", "queued", True, None),
+        ("callback", "succeeded", False, "confirmed"),
+        ("poll", "succeeded", True, None),
+    ]
     assert sorted(d["downstream"] for d in task["deliveries"]) == ["discord", "hook", "slack"]
     assert all(d["state"] == "succeeded" and d["attempts"] == 1 for d in task["deliveries"])
 
@@ -113,12 +118,13 @@ def test_duplicate_and_out_of_order_callbacks(make_relay: MakeRelay, sim: Simula
     task = relay.wait_task(task_id, settled)
     assert task["state"] == "succeeded"
     callbacks = [e for e in task["events"] if e["source"] == "callback"]
-    # running, succeeded, and the late "running" kept as history; exact repeats not stored.
-    assert [(e["state"], e["applied"]) for e in callbacks] == [
-        ("running", True),
-        ("succeeded", True),
-        ("running", False),
-    ]
+    # Each callback is kept once as a claim (exact repeats are not stored), and each agrees
+    # with CometAPI; the states themselves come from the polls they brought.
+    # The progress callback's status "2" is a number no document defines: a bare hint.
+    assert [e["state"] for e in callbacks][:2] == [None, "succeeded"]
+    assert {(e["applied"], e["verdict"]) for e in callbacks} == {(False, "confirmed")}
+    applied = [(e["source"], e["state"]) for e in task["events"] if e["applied"]]
+    assert applied == [("submit", "queued"), ("poll", "running"), ("poll", "succeeded")]
     assert all(c["status"] == 200 for c in sim.callbacks())
     states = [json.loads(h["body"])["data"]["state"] for h in sink.received("/hook")]
     assert states == ["running", "succeeded"]
@@ -292,7 +298,10 @@ def test_submit_timeout_keeps_a_callback_task_open(
     # The task was created upstream after all: its callback binds and finishes ours.
     task = relay.wait_task(body["task"]["id"], settled)
     assert task["state"] == "succeeded" and task["upstream_task_id"]
-    assert [e["source"] for e in task["events"]] == ["callback"]
+    assert [(e["source"], e["verdict"]) for e in task["events"]] == [
+        ("callback", "confirmed"),
+        ("poll", None),
+    ]
     assert len(sink.received("/hook")) == 1
 
 

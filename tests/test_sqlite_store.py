@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from receiver.domain.observation import Observation
 from receiver.persist import NewTask, queries
+from receiver.persist.migrate import migrate
 from receiver.persist.sqlite import SqliteDb, SqliteStore, dict_row
 
 
@@ -122,11 +124,11 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
     conn = sqlite3.connect(tmp_path / "o.db", isolation_level=None)
     conn.row_factory = dict_row
     db = SqliteDb(conn)
-    queries.migrate(db)
+    migrate(db)
     conn.execute("BEGIN")
     cut_off = []
     for i in range(3000):
-        new = NewTask("image_to_video", {"promptImage": f"https://x.invalid/{i}.jpg"}, False)
+        new = NewTask("image_to_video", {"promptImage": f"https://x.invalid/{i}.jpg"})
         task, _ = queries.create_task(db, new, now=1000.0 + i)
         if i % 1000 == 7:
             cut_off.append(task.id)  # its submit never got CometAPI's answer
@@ -147,3 +149,43 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
     assert sorted(found) == sorted(cut_off)
     # Reading every queued task took over 300 calls here; the partial index takes a few.
     assert steps < 20, steps
+
+
+def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(tmp_path: Path) -> None:
+    # One hung downstream with 10,000 due rows: the claim for another reads its own rows
+    # through the per-downstream index, as many steps as with no queue behind it.
+    conn = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+    conn.row_factory = dict_row
+    db = SqliteDb(conn)
+    migrate(db)
+    subscriptions = {"hung": frozenset({"succeeded"}), "ok": frozenset({"succeeded"})}
+
+    def fill(tasks: int, only: dict[str, frozenset[str]]) -> None:
+        conn.execute("BEGIN")
+        for i in range(tasks):
+            task, _ = queries.create_task(db, NewTask("image_to_video", {"i": i}), now=1.0)
+            obs = Observation(state="succeeded", upstream_task_id=f"up-{i}-{len(only)}")
+            queries.record(db, task.id, "poll", "k", obs, "{}", only, now=2.0)
+        conn.execute("COMMIT")
+
+    def claim_steps() -> tuple[int, int]:
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        conn.execute("BEGIN")
+        conn.set_progress_handler(count, 100)
+        jobs = queries.claim_deliveries(db, "owner", 10.0, 60.0, 10, "ok")
+        conn.set_progress_handler(None, 0)
+        conn.execute("ROLLBACK")
+        return len(jobs), steps
+
+    fill(10, subscriptions)
+    alone = claim_steps()
+    fill(10_000, {"hung": subscriptions["hung"]})
+    behind_a_queue = claim_steps()
+    assert alone[0] == behind_a_queue[0] == 10
+    assert behind_a_queue[1] <= alone[1] + 2, (alone, behind_a_queue)

@@ -11,8 +11,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from receiver.parse import Observation
-from receiver.persist import NewTask, Store, open_store
+from receiver.domain.observation import Observation
+from receiver.persist import DeliveryJob, NewTask, Store, open_store
+from receiver.persist.migrate import migrations
 
 T = TypeVar("T")
 SUBSCRIPTIONS = {"a": frozenset({"succeeded"}), "b": frozenset({"succeeded"})}
@@ -36,7 +37,7 @@ async def seed_deliveries(store: Store, tasks: int) -> list[str]:
     """`tasks` succeeded tasks, each with one pending delivery per subscribed downstream."""
 
     async def one(i: int) -> list[str]:
-        task, _ = await store.create_task(NewTask("video2video", {"i": i}, True))
+        task, _ = await store.create_task(NewTask("video2video", {"i": i}))
         obs = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x/v",))
         recorded = await store.record(task.id, "callback", f"k{i}", obs, "{}", SUBSCRIPTIONS)
         return recorded.delivery_ids
@@ -44,15 +45,31 @@ async def seed_deliveries(store: Store, tasks: int) -> list[str]:
     return [d for ids in await asyncio.gather(*(one(i) for i in range(tasks))) for d in ids]
 
 
+async def claim_all(store: Store, owner: str, lease: float, limit: int) -> list[DeliveryJob]:
+    """Claims across every downstream, as the fan-out makes them (one per downstream)."""
+    jobs: list[DeliveryJob] = []
+    for downstream in SUBSCRIPTIONS:
+        jobs += await store.claim_deliveries(owner, lease, limit - len(jobs), downstream)
+    return jobs
+
+
 async def seed_polls(store: Store, tasks: int) -> list[str]:
     """`tasks` submitted tasks whose first poll is already due."""
 
     async def one(i: int) -> str:
-        task, _ = await store.create_task(NewTask("image_to_video", {"i": i}, False))
+        task, _ = await store.create_task(NewTask("image_to_video", {"i": i}))
         await store.accept_submission(task.id, f"up-{i}", "{}", time.time() - 1, {})
         return task.id
 
     return list(await asyncio.gather(*(one(i) for i in range(tasks))))
+
+
+ALL_MIGRATIONS = [m.version for m in migrations()]
+
+
+async def reschedule(store: Store, task_id: str, owner: str, at: float) -> None:
+    """A poll that got no answer, finished by `owner`: only the schedule changes."""
+    await store.finish_poll(task_id, owner, None, "", {}, at, window=120.0)
 
 
 def test_migrations_run_twice_are_a_no_op(storage_url: str):
@@ -60,7 +77,7 @@ def test_migrations_run_twice_are_a_no_op(storage_url: str):
         return await stores[0].migrate(), await stores[0].migrate()
 
     first, second = with_stores(storage_url, 1, scenario)
-    assert first == [1, 2] and second == []
+    assert first == ALL_MIGRATIONS and second == []
     # A new process on the migrated database finds nothing to do either.
     assert with_stores(storage_url, 1, lambda s: s[0].migrate()) == []
 
@@ -70,7 +87,7 @@ def test_concurrent_migrations_apply_once(storage_url: str):
         return list(await asyncio.gather(*(s.migrate() for s in stores)))
 
     results = with_stores(storage_url, 4, scenario)
-    assert sorted(results) == [[], [], [], [1, 2]]
+    assert sorted(results) == [[], [], [], ALL_MIGRATIONS]
 
 
 def test_concurrent_delivery_claims_never_overlap(storage_url: str):
@@ -80,7 +97,7 @@ def test_concurrent_delivery_claims_never_overlap(storage_url: str):
 
         async def drain(store: Store, owner: str) -> list[str]:
             got: list[str] = []
-            while batch := await store.claim_deliveries(owner, 60, 3):
+            while batch := await claim_all(store, owner, 60, 3):
                 got += [job.delivery.id for job in batch]
             return got
 
@@ -98,20 +115,23 @@ def test_expired_delivery_lease_is_taken_over_and_stale_owner_ignored(storage_ur
         a, b = stores
         await a.migrate()
         [first, second] = await seed_deliveries(a, 1)
-        assert {j.delivery.id for j in await a.claim_deliveries("A", 0.3, 10)} == {first, second}
-        assert await b.claim_deliveries("B", 60, 10) == []  # leased
+        assert {j.delivery.id for j in await claim_all(a, "A", 0.3, 10)} == {first, second}
+        assert await claim_all(b, "B", 60, 10) == []  # leased
         # A lease that runs out without a taker still lets its owner finish.
         await asyncio.sleep(0.4)
-        assert await a.finish_attempt(second, "A", "succeeded", time.time(), 200, None)
+        kept, _ = await a.finish_attempt(second, "A", "succeeded", time.time(), 200, None)
+        assert kept
 
-        [taken] = await b.claim_deliveries("B", 60, 10)
+        [taken] = await claim_all(b, "B", 60, 10)
         assert taken.delivery.id == first and taken.delivery.attempts == 0
         assert taken.payload["state"] == "succeeded"
         # A, back from a long send, must not overwrite what B now owns.
-        assert not await a.finish_attempt(first, "A", "succeeded", time.time(), 200, None)
+        kept, _ = await a.finish_attempt(first, "A", "succeeded", time.time(), 200, None)
+        assert not kept
         [row] = await a.list_deliveries(downstream=taken.delivery.downstream)
         assert (row.state, row.attempts) == ("pending", 0)
-        assert await b.finish_attempt(first, "B", "dead", time.time(), 410, "HTTP 410")
+        kept, _ = await b.finish_attempt(first, "B", "dead", time.time(), 410, "HTTP 410")
+        assert kept
         [row] = await a.list_deliveries(downstream=taken.delivery.downstream)
         assert (row.state, row.attempts, row.last_status) == ("dead", 1, 410)
 
@@ -124,10 +144,10 @@ def test_released_leases_are_claimable_at_once(storage_url: str):
         await a.migrate()
         ids = await seed_deliveries(a, 1)
         [task_id] = await seed_polls(a, 1)
-        assert len(await a.claim_deliveries("A", 60, 10)) == 2
+        assert len(await claim_all(a, "A", 60, 10)) == 2
         assert len(await a.claim_polls("A", 60, 10)) == 1
         await a.release_leases("A")  # graceful shutdown
-        assert sorted(j.delivery.id for j in await b.claim_deliveries("B", 60, 10)) == sorted(ids)
+        assert sorted(j.delivery.id for j in await claim_all(b, "B", 60, 10)) == sorted(ids)
         assert [j.task_id for j in await b.claim_polls("B", 60, 10)] == [task_id]
 
     with_stores(storage_url, 2, scenario)
@@ -163,12 +183,12 @@ def test_expired_poll_lease_is_taken_over_and_stale_owner_ignored(storage_url: s
         [taken] = await b.claim_polls("B", 60, 10)
         assert taken.task_id == task_id
 
-        await a.reschedule_poll(task_id, "A", time.time() + 100)  # stale: ignored
+        await reschedule(a, task_id, "A", time.time() + 100)  # stale: ignored
         task = await a.get_task(task_id)
         assert task is not None and task.poll_attempts == 0
         assert task.next_poll_at is not None and task.next_poll_at <= time.time()
         later = time.time() + 100
-        await b.reschedule_poll(task_id, "B", later)
+        await reschedule(b, task_id, "B", later)
         task = await a.get_task(task_id)
         assert task is not None and (task.poll_attempts, task.next_poll_at) == (1, later)
         assert await a.claim_polls("A", 60, 10) == []  # not due any more
@@ -193,8 +213,8 @@ def test_state_change_keeps_the_poll_lease(storage_url: str):
             recorded = await a.record(task_id, "poll", f"poll:{state}", obs, "{}", {})
             assert recorded.outcome == "applied"
         later = time.time() + 100
-        await a.reschedule_poll(running, "A", later)
-        await a.reschedule_poll(done, "A", later)
+        await reschedule(a, running, "A", later)
+        await reschedule(a, done, "A", later)
         moved, finished = await a.get_task(running), await a.get_task(done)
         assert moved is not None and (moved.poll_attempts, moved.next_poll_at) == (1, later)
         assert finished is not None and finished.next_poll_at is None

@@ -1,16 +1,44 @@
 """Persist: the durable store of tasks, events and the delivery outbox."""
 
-from receiver.persist.records import Delivery, DeliveryJob, Event, NewTask, PollJob, Recorded, Task
-from receiver.persist.store import Store, open_store
+from receiver.persist.downstreams import DownstreamHealth
+from receiver.persist.queries import AttemptHealth, ClaimPolicy
+from receiver.persist.records import (
+    Delivery,
+    DeliveryJob,
+    Event,
+    NewTask,
+    PollJob,
+    PollResult,
+    Recorded,
+    Settled,
+    Task,
+)
+from receiver.persist.store import Store
 
 __all__ = [
+    "AttemptHealth",
+    "ClaimPolicy",
     "Delivery",
     "DeliveryJob",
+    "DownstreamHealth",
     "Event",
     "NewTask",
     "PollJob",
+    "PollResult",
     "Recorded",
+    "Settled",
     "Store",
     "Task",
     "open_store",
 ]
+
+
+def open_store(url: str) -> Store:
+    """The backend the storage URL names; nothing is connected until first use."""
+    if url.startswith("sqlite:///"):
+        from receiver.persist.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    from receiver.persist.postgres import PostgresStore
+
+    return PostgresStore(url)

@@ -9,35 +9,49 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from receiver.errors import StoreError
+from receiver.persist.dialect import DUE_DELIVERIES, DUE_POLLS, Db, Row
 from receiver.persist.store import Store
 
 T = TypeVar("T")
 _MIGRATION_LOCK = 0x72756E77  # any constant shared by every replica
-_CONNECT_TIMEOUT = 5  # seconds
-
-
-class StoreUnreachable(ConnectionError):
-    """PostgreSQL refused or did not answer a connection; the message is one line."""
+_CONNECT_TIMEOUT = 5  # seconds, at start-up
+_OP_TIMEOUT = 2.0  # seconds a caller waits for one job while the service runs
+# libpq's own limits, so that a connection to a database that stopped answering fails
+# within seconds instead of waiting for the kernel's TCP timeout.
+_CONNECTION_LIMITS = {
+    "connect_timeout": 2,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 5000,
+}
 
 
 @functools.lru_cache(maxsize=256)
 def _pg_sql(sql: str) -> str:
-    # queries.py writes `?` placeholders (SQLite's style); psycopg wants `%s`.
+    # The shared queries write `?` (the placeholder SQLite takes); psycopg takes `%s`, and a
+    # literal `%` must be doubled. No shared statement has a `?` or `%` inside a string.
     return sql.replace("%", "%%").replace("?", "%s")
 
 
 class _PgDb:
-    skip_locked = " FOR UPDATE SKIP LOCKED"
-    for_update = " FOR UPDATE"
-    due_index = ""  # the planner has statistics
+    """The `Db` of receiver/persist/dialect.py over one psycopg connection.
+
+    Several replicas share the database: a task is locked with FOR UPDATE while a report is
+    recorded, and claims take due rows with FOR UPDATE SKIP LOCKED, so that two replicas
+    never take the same row.
+    """
 
     def __init__(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
         self._conn = conn
@@ -45,10 +59,10 @@ class _PgDb:
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return self._conn.execute(_pg_sql(sql), params).rowcount
 
-    def one(self, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
         return self._conn.execute(_pg_sql(sql), params).fetchone()
 
-    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         return self._conn.execute(_pg_sql(sql), params).fetchall()
 
     def script(self, sql: str) -> None:
@@ -59,19 +73,33 @@ class _PgDb:
     def lock_migrations(self) -> None:
         self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
 
+    def locked_task(self, task_id: str) -> Row | None:
+        return self.one("SELECT * FROM tasks WHERE id = ? FOR UPDATE", (task_id,))
+
+    def due_delivery_ids(self, now: float, limit: int, downstream: str) -> list[str]:
+        sql = DUE_DELIVERIES.format(index="") + " FOR UPDATE SKIP LOCKED"
+        return [r["id"] for r in self.all(sql, (downstream, now, now, limit))]
+
+    def due_polls(self, now: float, limit: int) -> list[Row]:
+        return self.all(DUE_POLLS + " FOR UPDATE SKIP LOCKED", (now, now, limit))
+
 
 class PostgresStore(Store):
-    def __init__(self, url: str, pool_size: int = 8) -> None:
+    """Each job runs on a pool connection in a worker thread, under a deadline: while the
+    database is away, a caller hears so within `timeout` seconds instead of queueing behind
+    stuck connections, and a job whose caller has given up is not started later."""
+
+    def __init__(self, url: str, pool_size: int = 8, timeout: float = _OP_TIMEOUT) -> None:
         self._url = url
+        self._timeout = timeout
         self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
             url,
             min_size=1,
             max_size=pool_size,
             connection_class=psycopg.Connection[dict[str, Any]],
-            kwargs={"row_factory": dict_row},
+            kwargs={"row_factory": dict_row, **_CONNECTION_LIMITS},
             open=False,
-            # Fail a request within seconds when the database is gone, rather than hang 30 s.
-            timeout=10,
+            timeout=timeout,
             name="runway-relay",
         )
         self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix="pg")
@@ -84,22 +112,42 @@ class PostgresStore(Store):
             psycopg.connect(self._url, connect_timeout=_CONNECT_TIMEOUT).close()
         except psycopg.OperationalError as exc:
             reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-            raise StoreUnreachable(f"cannot connect to PostgreSQL: {reason}") from None
+            raise StoreError(f"cannot connect to PostgreSQL: {reason}") from None
         self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT * 2)
 
-    def _run_sync(self, fn: Callable[[Any], T]) -> T:
-        with self._pool.connection() as conn, conn.transaction():
-            return fn(_PgDb(conn))
+    def _run_sync(self, fn: Callable[[Db], T], abandoned: threading.Event) -> T:
+        if abandoned.is_set():
+            raise StoreError("the caller gave up before the job started")
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                return fn(_PgDb(conn))
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise StoreError(f"PostgreSQL unavailable: {reason}") from None
 
-    async def _run(self, fn: Callable[[Any], T]) -> T:
+    async def _run(self, fn: Callable[[Db], T], timeout: float | None = 0.0) -> T:
         if not self._opened:
             await asyncio.to_thread(self._open)
             self._opened = True
+        limit = self._timeout if timeout == 0.0 else timeout
+        abandoned = threading.Event()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run_sync, fn)
+        job = loop.run_in_executor(self._executor, self._run_sync, fn, abandoned)
+        try:
+            async with asyncio.timeout(limit):
+                return await asyncio.shield(job)
+        except TimeoutError:
+            abandoned.set()
+            job.add_done_callback(_retrieve)  # its outcome has no reader any more
+            raise StoreError(f"PostgreSQL did not answer within {limit:g}s") from None
 
     async def close(self) -> None:
         if self._opened:
             await asyncio.to_thread(self._pool.close)
             self._opened = False
         self._executor.shutdown(wait=False)
+
+
+def _retrieve(job: asyncio.Future[Any]) -> None:
+    if not job.cancelled():
+        job.exception()

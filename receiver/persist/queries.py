@@ -1,65 +1,36 @@
 """Every read and write of the store, as plain functions over one open transaction.
 
-They are synchronous and backend-neutral: a backend runs each one inside a transaction on
-its own worker thread and supplies a `Db` that speaks its dialect. Keeping the logic here
-means SQLite and PostgreSQL cannot drift apart in behaviour.
+They are synchronous and backend-neutral: a backend runs each one inside a transaction and
+supplies a `Db` (receiver/persist/dialect.py) that speaks its dialect. Keeping the logic
+here means SQLite and PostgreSQL cannot drift apart in behaviour.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import cast
 
 import orjson
 
-from receiver.parse import Observation
+from receiver.domain.corroborate import PENDING, Claim, judge, retry_delay, with_cost
+from receiver.domain.document import event_document
+from receiver.domain.observation import Observation
+from receiver.domain.states import TERMINAL_STATES, State, advances
+from receiver.persist import downstreams, mirrors
+from receiver.persist.dialect import Db, Row
 from receiver.persist.records import (
     Delivery,
     DeliveryJob,
     Event,
     NewTask,
     PollJob,
+    PollResult,
     Recorded,
+    Settled,
     Task,
     new_id,
 )
-from receiver.persist.schema import MIGRATIONS
-from receiver.states import TERMINAL_STATES, advances
-
-Row = dict[str, Any]
-
-
-class Db(Protocol):
-    """One transaction on one connection, in `?` placeholder style."""
-
-    #: Appended to SELECTs that claim rows, so concurrent replicas skip each other's rows.
-    skip_locked: str
-    #: Appended to a SELECT that must lock its row for the rest of the transaction.
-    for_update: str
-    #: After `FROM deliveries` in the claim: SQLite without ANALYZE statistics would sort
-    #: every pending row through another index; this pins the due-time index.
-    due_index: str
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int: ...
-    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None: ...
-    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]: ...
-    def script(self, sql: str) -> None: ...
-    def lock_migrations(self) -> None: ...
-
-
-def migrate(db: Db) -> list[int]:
-    """Apply the migrations this database lacks; safe when two processes start at once."""
-    db.lock_migrations()
-    db.script("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-    done = {row["version"] for row in db.all("SELECT version FROM schema_migrations")}
-    applied = []
-    for version, sql in MIGRATIONS:
-        if version not in done:
-            db.script(sql)
-            db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
-            applied.append(version)
-    return applied
 
 
 def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
@@ -70,14 +41,13 @@ def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
             return Task.from_row(row), False
     task_id = new_id("tsk")
     inserted = db.execute(
-        "INSERT INTO tasks (id, kind, state, request, has_callback, idempotency_key,"
-        " created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)"
+        "INSERT INTO tasks (id, kind, state, request, idempotency_key,"
+        " created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?)"
         " ON CONFLICT (idempotency_key) DO NOTHING",
         (
             task_id,
             new.kind,
             json.dumps(new.request),
-            int(new.has_callback),
             new.idempotency_key,
             now,
             now,
@@ -126,42 +96,39 @@ def get_task(db: Db, task_id: str) -> Task | None:
     return Task.from_row(row) if row else None
 
 
-def task_history(db: Db, task_id: str) -> tuple[list[Event], list[Delivery]]:
-    events = db.all("SELECT * FROM events WHERE task_id = ? ORDER BY received_at, id", (task_id,))
-    deliveries = db.all(
-        "SELECT * FROM deliveries WHERE task_id = ? ORDER BY created_at, id", (task_id,)
+def task_history(db: Db, task_id: str, limit: int) -> tuple[list[Event], list[Delivery]]:
+    """The task's newest `limit` events and deliveries, oldest first; raw bodies stay in
+    the store (a task's history is bounded, and its reader's cost with it)."""
+    events = db.all(
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id = ?"
+        " ORDER BY received_at DESC, id DESC LIMIT ?",
+        (task_id, limit),
     )
+    deliveries = db.all(
+        "SELECT * FROM deliveries WHERE task_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+        (task_id, limit),
+    )
+    events.reverse()
+    deliveries.reverse()
     return [Event.from_row(r) for r in events], [Delivery.from_row(r) for r in deliveries]
 
 
+_EVENT_COLUMNS = (
+    "id, task_id, source, state, upstream_status, applied, received_at, verdict, verdict_at"
+)
+
+
 def list_tasks(db: Db, state: str | None, limit: int, before: str | None) -> list[Task]:
-    clauses, params = [], []
+    clauses, params = ["kind <> 'relay'"], []
     if state:
         clauses.append("state = ?")
         params.append(state)
     if before:
         clauses.append("id < ?")
         params.append(before)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where = f"WHERE {' AND '.join(clauses)}"
     rows = db.all(f"SELECT * FROM tasks {where} ORDER BY id DESC LIMIT ?", (*params, limit))
     return [Task.from_row(r) for r in rows]
-
-
-def _event_payload(task: Task, event_id: str, obs: Observation, source: str, now: float) -> Row:
-    """The document downstreams receive for this event, fixed when the event is recorded."""
-    return {
-        "event_id": event_id,
-        "task_id": task.id,
-        "upstream_task_id": task.upstream_task_id or obs.upstream_task_id,
-        "kind": task.kind,
-        "state": obs.state,
-        "upstream_status": obs.upstream_status,
-        "outputs": list(obs.outputs) or task.outputs,
-        "thumbnail": obs.thumbnail or task.thumbnail,
-        "error": obs.error,
-        "source": source,
-        "occurred_at": now,
-    }
 
 
 def _insert_event(
@@ -173,14 +140,15 @@ def _insert_event(
     raw: str,
     applied: bool,
     now: float,
+    verdict: str | None = None,
 ) -> str | None:
     """The event's id, or None when an event with this dedupe key is already stored."""
     event_id = new_id("evt")
-    payload = _event_payload(task, event_id, obs, source, now)
+    payload = event_document(task, event_id, obs, source, now)
     inserted = db.execute(
         "INSERT INTO events (id, task_id, source, dedupe_key, state, upstream_status, applied,"
-        " received_at, raw, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (task_id, dedupe_key) DO NOTHING",
+        " received_at, raw, payload, verdict, verdict_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " ?, ?) ON CONFLICT (task_id, dedupe_key) DO NOTHING",
         (
             event_id,
             task.id,
@@ -192,6 +160,8 @@ def _insert_event(
             now,
             raw,
             orjson.dumps(payload).decode(),
+            verdict,
+            None if verdict in (None, PENDING) else now,
         ),
     )
     return event_id if inserted else None
@@ -204,20 +174,44 @@ def _fan_out(
     state: str,
     subscriptions: dict[str, frozenset[str]],
     now: float,
+    hold: bool = False,
 ) -> list[str]:
-    """One outbox row per downstream subscribed to `state`, in the event's transaction."""
+    """One outbox row per downstream subscribed to `state`, in the event's transaction;
+    held, not pending, for a downstream that is disabled, and `mirroring` while the
+    event's files are being copied (`hold`)."""
     delivery_ids = []
+    disabled = downstreams.disabled_names(db) if subscriptions else set()
     for downstream, states in subscriptions.items():
         if state in states:
             delivery_id = new_id("msg")
             db.execute(
                 "INSERT INTO deliveries (id, event_id, task_id, downstream, state,"
                 " next_attempt_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-                (delivery_id, event_id, task.id, downstream, now, now, now),
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    delivery_id,
+                    event_id,
+                    task.id,
+                    downstream,
+                    "held" if downstream in disabled else ("mirroring" if hold else "pending"),
+                    now,
+                    now,
+                    now,
+                ),
             )
             delivery_ids.append(delivery_id)
     return delivery_ids
+
+
+def _locked_task(db: Db, task_id: str, obs: Observation) -> tuple[Row, Task] | Recorded:
+    """The task, locked for this transaction, or why the observation cannot be about it."""
+    row = db.locked_task(task_id)
+    if row is None:
+        return Recorded("unknown_task")
+    task = Task.from_row(row)
+    if obs.upstream_task_id and task.upstream_task_id not in (None, obs.upstream_task_id):
+        return Recorded("task_mismatch", task)
+    return row, task
 
 
 def record(
@@ -236,18 +230,32 @@ def record(
     downstream commit together or not at all. Reports that do not advance the state are
     kept as history; exact repeats (same dedupe key) change nothing.
     """
-    row = db.one(f"SELECT * FROM tasks WHERE id = ?{db.for_update}", (task_id,))
-    if row is None:
-        return Recorded("unknown_task")
-    task = Task.from_row(row)
-    if obs.upstream_task_id and task.upstream_task_id not in (None, obs.upstream_task_id):
-        return Recorded("task_mismatch", task)
-    applied = obs.state is not None and advances(task.state, obs.state)
-    event_id = _insert_event(db, task, source, dedupe_key, obs, raw, applied, now)
+    locked = _locked_task(db, task_id, obs)
+    if isinstance(locked, Recorded):
+        return locked
+    _, task = locked
+    return _record(db, task, source, dedupe_key, obs, raw, subscriptions, now, may_apply=True)
+
+
+def _record(
+    db: Db,
+    task: Task,
+    source: str,
+    dedupe_key: str,
+    obs: Observation,
+    raw: str,
+    subscriptions: dict[str, frozenset[str]],
+    now: float,
+    may_apply: bool,
+    verdict: str | None = None,
+    mirror: bool = False,
+) -> Recorded:
+    applied = may_apply and obs.state is not None and advances(task.state, obs.state)
+    event_id = _insert_event(db, task, source, dedupe_key, obs, raw, applied, now, verdict)
     if event_id is None:
         return Recorded("duplicate", task)
     if not applied or obs.state is None:
-        return Recorded("history", task, event_id)
+        return Recorded("history", task, event_id, verdict=verdict)
     terminal = obs.state in TERMINAL_STATES
     # The row as the UPDATE leaves it (it is locked, or SQLite's only writer holds it), so
     # the caller gets the new task without reading it back.
@@ -261,6 +269,8 @@ def record(
         outputs=list(obs.outputs) or task.outputs,
         thumbnail=obs.thumbnail or task.thumbnail,
         error=obs.error,
+        point=obs.point if obs.point is not None else task.point,
+        refund=obs.refund if obs.refund is not None else task.refund,
         updated_at=now,
         terminal_at=now if terminal else None,
         next_poll_at=None if terminal else task.next_poll_at,
@@ -276,40 +286,201 @@ def record(
         "updated_at": now,
         "terminal_at": updated.terminal_at,
     }
+    if (updated.point, updated.refund) != (task.point, task.refund):
+        sets["point"], sets["refund"] = updated.point, updated.refund
     if updated.upstream_task_id != task.upstream_task_id:
         sets["upstream_task_id"] = updated.upstream_task_id
     if terminal:
-        # The poll lease stays: its holder's reschedule_poll must still apply, or the
+        # The poll lease stays: its holder's finish_poll must still apply, or the
         # task, still due, would be polled again at once by any replica.
         sets["next_poll_at"] = None
     assignments = ", ".join(f"{column} = ?" for column in sets)
-    db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*sets.values(), task_id))
-    delivery_ids = _fan_out(db, task, event_id, obs.state, subscriptions, now)
-    return Recorded("applied", updated, event_id, delivery_ids)
+    db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*sets.values(), task.id))
+    files = {"outputs": updated.outputs, "thumbnail": updated.thumbnail}
+    hold = mirror and obs.state == "succeeded" and mirrors.start(db, event_id, task.id, files, now)
+    delivery_ids = _fan_out(db, task, event_id, obs.state, subscriptions, now, hold)
+    return Recorded("applied", updated, event_id, delivery_ids, verdict)
 
 
-def claim_deliveries(db: Db, owner: str, now: float, lease: float, limit: int) -> list[DeliveryJob]:
-    """Lease up to `limit` due deliveries to `owner`; expired leases are taken over."""
-    rows = db.all(
-        f"SELECT id FROM deliveries{db.due_index} WHERE state = 'pending' AND next_attempt_at <= ?"
-        " AND (lease_until IS NULL OR lease_until < ?)"
-        f" ORDER BY next_attempt_at LIMIT ?{db.skip_locked}",
-        (now, now, limit),
+@dataclass(frozen=True)
+class ClaimPolicy:
+    """How callbacks are weighed (the `callbacks` config section)."""
+
+    trust_body: bool  # apply a callback's state at once, unconfirmed (opt-in, risky)
+    window: float  # how long a claim may wait for CometAPI to agree
+    min_poll_gap: float  # the fewest seconds between two polls a callback may cause
+    max_count: int  # callback bodies kept per task...
+    max_bytes: int  # ...and their bytes; past either, a callback is a hint only
+
+
+def record_callback(
+    db: Db,
+    task_id: str,
+    dedupe_key: str,
+    obs: Observation,
+    raw: str,
+    subscriptions: dict[str, frozenset[str]],
+    now: float,
+    policy: ClaimPolicy,
+) -> Recorded:
+    """Keep a callback as a claim and have CometAPI asked about its task soon.
+
+    The claim changes the task only under `trust_body`. On a finished task it is judged at
+    once against what CometAPI already said; otherwise it waits, `pending`, for the poll it
+    brings forward (never sooner than `min_poll_gap` after the last poll, so a flood of
+    callbacks cannot become a flood of calls to CometAPI). Past the task's history bound,
+    nothing is stored: the callback only brings the poll forward (`over_limit`).
+    """
+    locked = _locked_task(db, task_id, obs)
+    if isinstance(locked, Recorded):
+        return locked
+    row, task = locked
+    size = len(raw.encode())
+    if row["callback_count"] >= policy.max_count or row["callback_bytes"] + size > policy.max_bytes:
+        if task.state not in TERMINAL_STATES:
+            _bring_poll_forward(db, task.id, obs, now, policy, claim=False)
+        return Recorded("over_limit", task)
+    verdict: str | None = PENDING
+    if task.state in TERMINAL_STATES:
+        known = Observation(state=cast(State, task.state), outputs=tuple(task.outputs))
+        claim = Claim("", obs.state, obs.outputs, now)
+        verdict = judge(claim, known, now, window=0.0)
+        if verdict == "confirmed" and (obs.point, obs.refund) != (None, None):
+            db.execute(
+                "UPDATE tasks SET point = COALESCE(point, ?), refund = COALESCE(refund, ?)"
+                " WHERE id = ?",
+                (obs.point, obs.refund, task.id),
+            )
+    recorded = _record(
+        db, task, "callback", dedupe_key, obs, raw, subscriptions, now, policy.trust_body, verdict
     )
-    if not rows:
+    if recorded.outcome == "duplicate":
+        return recorded
+    db.execute(
+        "UPDATE tasks SET callback_count = callback_count + 1,"
+        " callback_bytes = callback_bytes + ? WHERE id = ?",
+        (size, task.id),
+    )
+    if verdict == PENDING:
+        _bring_poll_forward(db, task.id, obs, now, policy, claim=True)
+    return recorded
+
+
+def _bring_poll_forward(
+    db: Db, task_id: str, obs: Observation, now: float, policy: ClaimPolicy, claim: bool
+) -> None:
+    row = db.one("SELECT last_polled_at FROM tasks WHERE id = ?", (task_id,))
+    last_polled = (row or {}).get("last_polled_at") or 0.0
+    due = max(now, last_polled + policy.min_poll_gap)
+    db.execute(
+        "UPDATE tasks SET claim_since = CASE WHEN ? THEN COALESCE(claim_since, ?)"
+        " ELSE claim_since END,"
+        " upstream_task_id = COALESCE(upstream_task_id, ?),"
+        " next_poll_at = CASE WHEN next_poll_at IS NULL OR next_poll_at > ? THEN ?"
+        " ELSE next_poll_at END"
+        " WHERE id = ?",
+        (claim, now, obs.upstream_task_id, due, due, task_id),
+    )
+
+
+def _pending_claims(db: Db, task_id: str) -> list[Claim]:
+    rows = db.all(
+        "SELECT id, state, payload, received_at FROM events"
+        " WHERE task_id = ? AND verdict = 'pending' ORDER BY received_at",
+        (task_id,),
+    )
+    claims = []
+    for r in rows:
+        document = orjson.loads(r["payload"])
+        outputs = tuple(document["outputs"])
+        point, refund = document.get("point"), document.get("refund")
+        claims.append(Claim(r["id"], r["state"], outputs, r["received_at"], point, refund))
+    return claims
+
+
+def finish_poll(
+    db: Db,
+    task_id: str,
+    owner: str,
+    answer: Observation | None,
+    raw: str,
+    subscriptions: dict[str, frozenset[str]],
+    now: float,
+    next_poll_at: float | None,
+    window: float,
+    mirror: bool = False,
+) -> PollResult:
+    """Store one poll's outcome in one transaction: the callbacks' claims it settles, the
+    answer (applied when it moves the task forward), and when to poll next (None: never);
+    then give the poll lease back."""
+    row = db.locked_task(task_id)
+    if row is None:
+        return PollResult(None, [])
+    task = Task.from_row(row)
+    settled: list[Settled] = []
+    waiting_since: float | None = None
+    if task.claim_since is not None:
+        for claim in _pending_claims(db, task_id):
+            verdict = judge(claim, answer, now, window)
+            if verdict is None and next_poll_at is None:
+                verdict = "unconfirmed"  # no further poll will come to settle it
+            if verdict is None:
+                waiting_since = waiting_since or claim.received_at
+                continue
+            db.execute(
+                "UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?",
+                (verdict, now, claim.event_id),
+            )
+            settled.append(Settled(claim, verdict))
+    recorded = None
+    if answer is not None:
+        answer = with_cost(answer, [s.claim for s in settled if s.verdict == "confirmed"])
+        key = f"poll:{answer.state}:{answer.upstream_status}"
+        recorded = _record(
+            db, task, "poll", key, answer, raw, subscriptions, now, may_apply=True, mirror=mirror
+        )
+    state = recorded.task.state if recorded and recorded.task else task.state
+    if waiting_since is not None and next_poll_at is not None:
+        next_poll_at = min(next_poll_at, now + retry_delay(now - waiting_since))
+    elif state in TERMINAL_STATES:
+        next_poll_at = None  # ended, and no claim left to settle
+    db.execute(
+        "UPDATE tasks SET next_poll_at = ?, poll_attempts = poll_attempts + 1, last_polled_at = ?,"
+        " claim_since = ?, poll_lease_owner = NULL, poll_lease_until = NULL"
+        " WHERE id = ? AND poll_lease_owner = ?",
+        (next_poll_at, now, waiting_since, task_id, owner),
+    )
+    return PollResult(recorded, settled)
+
+
+def claim_deliveries(
+    db: Db, owner: str, now: float, lease: float, limit: int, downstream: str
+) -> list[DeliveryJob]:
+    """Lease up to `limit` of a downstream's due deliveries to `owner`; expired leases are
+    taken over, and a task's later event waits for its earlier one to that downstream."""
+    ids = tuple(db.due_delivery_ids(now, limit, downstream))
+    if not ids:
         return []
-    ids = tuple(row["id"] for row in rows)
     marks = ", ".join("?" * len(ids))
     db.execute(
         f"UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})",
         (owner, now + lease, *ids),
     )
     full = db.all(
-        "SELECT d.*, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id"
+        "SELECT d.*, e.payload, c.message_id, c.media FROM deliveries d"
+        " JOIN events e ON e.id = d.event_id LEFT JOIN chat_messages c"
+        " ON c.task_id = d.task_id AND c.downstream = d.downstream"
         f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at",
         ids,
     )
-    return [DeliveryJob(Delivery.from_row(row), orjson.loads(row["payload"])) for row in full]
+    return [
+        DeliveryJob(
+            Delivery.from_row(row),
+            orjson.loads(row["payload"]),
+            (row["message_id"], bool(row["media"])) if row["message_id"] else None,
+        )
+        for row in full
+    ]
 
 
 def finish_attempt(
@@ -321,9 +492,12 @@ def finish_attempt(
     status: int | None,
     error: str | None,
     now: float,
-) -> bool:
-    """Store one attempt's outcome; ignored when the lease was lost to another worker."""
-    return bool(
+    health: AttemptHealth | None,
+    posted: tuple[str, bool] | None = None,
+) -> tuple[bool, bool]:
+    """Store one attempt's outcome (ignored when the lease was lost to another worker) and
+    what it says of the downstream's health. Returns (kept, this attempt disabled it)."""
+    kept = bool(
         db.execute(
             "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?,"
             " last_status = ?, last_error = ?, updated_at = ?, lease_owner = NULL,"
@@ -333,6 +507,31 @@ def finish_attempt(
             (state, next_attempt_at, status, error, now, state, now, delivery_id, owner),
         )
     )
+    if kept and posted is not None:
+        # The first message this task posted there: its later states edit it.
+        db.execute(
+            "INSERT INTO chat_messages (task_id, downstream, message_id, media)"
+            " SELECT task_id, downstream, ?, ? FROM deliveries WHERE id = ?"
+            " ON CONFLICT (task_id, downstream) DO NOTHING",
+            (posted[0], int(posted[1]), delivery_id),
+        )
+    if health is None:
+        return kept, False
+    disabled = downstreams.note_attempt(
+        db, health.downstream, health.ok, now, health.disable_after, health.subscriptions
+    )
+    return kept, disabled
+
+
+@dataclass(frozen=True)
+class AttemptHealth:
+    """What an attempt says of its downstream's health (None when it says nothing, as when
+    the receiver asked the relay to stop retrying one message)."""
+
+    downstream: str
+    ok: bool
+    disable_after: float
+    subscriptions: dict[str, frozenset[str]]
 
 
 def release_leases(db: Db, owner: str) -> None:
@@ -401,14 +600,7 @@ def dead_letter_ids(db: Db, downstream: str) -> list[str]:
 
 def claim_polls(db: Db, owner: str, now: float, lease: float, limit: int) -> list[PollJob]:
     """Lease up to `limit` tasks due for a poll, so one replica polls each task at a time."""
-    rows = db.all(
-        "SELECT id, kind, upstream_task_id, created_at, poll_attempts FROM tasks"
-        " WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?"
-        " AND upstream_task_id IS NOT NULL"
-        " AND (poll_lease_until IS NULL OR poll_lease_until < ?)"
-        f" ORDER BY next_poll_at LIMIT ?{db.skip_locked}",
-        (now, now, limit),
-    )
+    rows = db.due_polls(now, limit)
     for row in rows:
         db.execute(
             "UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ? WHERE id = ?",
@@ -430,22 +622,18 @@ def orphaned_submissions(db: Db, created_before: float, limit: int) -> list[str]
     return [r["id"] for r in rows]
 
 
-def reschedule_poll(db: Db, task_id: str, owner: str, next_poll_at: float | None) -> None:
-    """After a poll: when to poll next (None: never), and give the lease back."""
-    db.execute(
-        "UPDATE tasks SET next_poll_at = CASE WHEN state IN ('queued', 'running') THEN ?"
-        " ELSE NULL END, poll_attempts = poll_attempts + 1,"
-        " poll_lease_owner = NULL, poll_lease_until = NULL"
-        " WHERE id = ? AND poll_lease_owner = ?",
-        (next_poll_at, task_id, owner),
-    )
-
-
-def counts(db: Db) -> dict[str, int]:
-    """Gauges for operators: tasks by state, deliveries by state."""
-    out: dict[str, int] = {}
-    for row in db.all("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state"):
+def counts(db: Db) -> dict[str, float]:
+    """Gauges for operators: tasks by state, deliveries by state, credits."""
+    out: dict[str, float] = {}
+    for row in db.all(
+        "SELECT state, COUNT(*) AS n FROM tasks WHERE kind <> 'relay' GROUP BY state"
+    ):
         out[f"tasks_{row['state']}"] = row["n"]
     for row in db.all("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state"):
         out[f"deliveries_{row['state']}"] = row["n"]
+    credits = db.one("SELECT SUM(point) AS charged, SUM(refund) AS refunded FROM tasks")
+    for kind in ("charged", "refunded"):
+        out[f"credits_{kind}"] = (credits or {}).get(kind) or 0
+    for name in downstreams.disabled_names(db):
+        out[f"disabled:{name}"] = 1
     return out

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from receiver.domain.corroborate import Claim, Verdict
+
 
 def new_id(prefix: str) -> str:
     """Time-ordered, unique id: sorts by creation, safe to show, no coordination needed."""
@@ -19,7 +21,6 @@ def new_id(prefix: str) -> str:
 class NewTask:
     kind: str
     request: dict[str, Any]
-    has_callback: bool
     idempotency_key: str | None = None
 
 
@@ -34,12 +35,14 @@ class Task:
     outputs: list[str]
     thumbnail: str | None
     error: str | None
-    has_callback: bool
     created_at: float
     updated_at: float
     terminal_at: float | None
     next_poll_at: float | None
     poll_attempts: int
+    point: float | None = None
+    refund: float | None = None
+    claim_since: float | None = None  # a callback's claim is waiting for CometAPI's word
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Task:
@@ -53,12 +56,14 @@ class Task:
             outputs=orjson.loads(row["outputs"]),
             thumbnail=row["thumbnail"],
             error=row["error"],
-            has_callback=bool(row["has_callback"]),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             terminal_at=row["terminal_at"],
             next_poll_at=row["next_poll_at"],
             poll_attempts=row["poll_attempts"],
+            point=row["point"],
+            refund=row["refund"],
+            claim_since=row["claim_since"],
         )
 
     def summary(self) -> dict[str, Any]:
@@ -76,6 +81,8 @@ class Task:
             "terminal_at": self.terminal_at,
             "next_poll_at": self.next_poll_at,
             "poll_attempts": self.poll_attempts,
+            "point": self.point,
+            "refund": self.refund,
         }
 
 
@@ -88,7 +95,8 @@ class Event:
     upstream_status: str | None
     applied: bool
     received_at: float
-    raw: str
+    verdict: str | None  # callbacks only: pending, confirmed, contradicted, unconfirmed
+    verdict_at: float | None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Event:
@@ -103,6 +111,8 @@ class Event:
             "upstream_status": self.upstream_status,
             "applied": self.applied,
             "received_at": self.received_at,
+            "verdict": self.verdict,
+            "verdict_at": self.verdict_at,
         }
 
 
@@ -135,6 +145,9 @@ class DeliveryJob:
 
     delivery: Delivery
     payload: dict[str, Any]
+    # The task's first message at this downstream, when its platform edits in place:
+    # (message id, whether it shows a video).
+    posted: tuple[str, bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,22 @@ class PollJob:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """A callback's claim that a poll settled, with the answer it was judged against."""
+
+    claim: Claim
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What storing one poll's answer did."""
+
+    recorded: Recorded | None  # None: there was no answer to record
+    settled: list[Settled]
+
+
+@dataclass(frozen=True)
 class Recorded:
     """What recording one observation did."""
 
@@ -154,7 +183,4 @@ class Recorded:
     task: Task | None = None
     event_id: str | None = None
     delivery_ids: list[str] = field(default_factory=list)
-
-    @property
-    def accepted(self) -> bool:
-        return self.outcome in ("applied", "history", "duplicate")
+    verdict: str | None = None  # callbacks: pending, or judged at once against a final task

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -23,20 +24,25 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from receiver.errors import StoreError
+from receiver.persist.dialect import DUE_DELIVERIES, DUE_POLLS, Db, Row
 from receiver.persist.store import Store
 
 T = TypeVar("T")
 _MAX_BATCH = 256
 _CHECKPOINT_SECONDS = 1.0
 _BUSY_SECONDS = 10.0  # how long BEGIN waits for another connection's write lock
+_MIN_FREE_BYTES = 16 * 1024 * 1024  # below this, the next checkpoint may not fit
+_FAILED_SECONDS = 10.0  # a failed write keeps /readyz at 503 this long
 
 
 class SqliteDb:
-    """The `queries.Db` protocol over one sqlite3 connection (bench/fill.py uses it too)."""
+    """The `Db` of receiver/persist/dialect.py over one sqlite3 connection.
 
-    skip_locked = ""  # one writer: nothing to skip
-    for_update = ""
-    due_index = " INDEXED BY deliveries_due"
+    One process writes at a time (BEGIN IMMEDIATE holds the only write lock), so there is
+    nothing to lock row by row and nothing to skip; the claims pin their index instead,
+    since SQLite without ANALYZE statistics would sort every pending row through another.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -44,11 +50,11 @@ class SqliteDb:
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
 
-    def one(self, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
-        row: dict[str, Any] | None = self._conn.execute(sql, params).fetchone()
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params).fetchone()
         return row
 
-    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
 
     def script(self, sql: str) -> None:
@@ -60,12 +66,22 @@ class SqliteDb:
     def lock_migrations(self) -> None:
         pass  # BEGIN IMMEDIATE already holds the only write lock
 
+    def locked_task(self, task_id: str) -> Row | None:
+        return self.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+
+    def due_delivery_ids(self, now: float, limit: int, downstream: str) -> list[str]:
+        sql = DUE_DELIVERIES.format(index=" INDEXED BY deliveries_due_by_downstream")
+        return [r["id"] for r in self.all(sql, (downstream, now, now, limit))]
+
+    def due_polls(self, now: float, limit: int) -> list[Row]:
+        return self.all(DUE_POLLS, (now, now, limit))
+
 
 def dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
 
 
-_Job = tuple[Callable[[Any], Any], "asyncio.Future[Any]"]
+_Job = tuple[Callable[[Db], Any], "asyncio.Future[Any]"]
 
 
 class SqliteStore(Store):
@@ -81,6 +97,7 @@ class SqliteStore(Store):
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
         self.commits = 0  # for the benchmarks: how many fsyncs served how many transactions
+        self._failed: tuple[float, str] | None = None  # when the last transaction failed, why
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
@@ -100,7 +117,11 @@ class SqliteStore(Store):
 
     def _open(self) -> tuple[sqlite3.Connection, SqliteDb]:
         if self._conn is None or self._db is None:
-            self._conn = self._connect()
+            try:
+                self._conn = self._connect()
+            except (OSError, sqlite3.Error) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise StoreError(f"cannot open SQLite database {self.path}: {reason}") from None
             self._db = SqliteDb(self._conn)
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
             if self.path != ":memory:":
@@ -111,7 +132,8 @@ class SqliteStore(Store):
                 self._checkpointer.start()
         return self._conn, self._db
 
-    async def _run(self, fn: Callable[[Any], T]) -> T:
+    async def _run(self, fn: Callable[[Db], T], timeout: float | None = 0.0) -> T:
+        # One local file: a job waits only for the disk and for BEGIN's bounded retries.
         self._open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -129,8 +151,11 @@ class SqliteStore(Store):
             results: list[tuple[bool, Any]]
             try:
                 results = await self._transaction(batch)
+                self._failed = None
             except Exception as exc:
-                results = [(False, exc)] * len(batch)
+                error = _store_error(exc)
+                self._failed = (time.monotonic(), str(error))
+                results = [(False, error)] * len(batch)
             except BaseException:  # the loop is going away: nobody waits any more
                 for _, future in batch:
                     future.cancel()
@@ -141,7 +166,7 @@ class SqliteStore(Store):
                 if ok:
                     future.set_result(value)
                 else:
-                    future.set_exception(value)
+                    future.set_exception(_store_error(value))
 
     async def _transaction(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         conn, db = self._open()
@@ -212,6 +237,18 @@ class SqliteStore(Store):
         finally:
             conn.close()
 
+    async def ping(self, timeout: float = 1.0) -> None:
+        """Ready means writable: a disk that is full (or a write that just failed) is
+        reported here, not only by the callbacks that get 503."""
+        if self.path != ":memory:":
+            stat = os.statvfs(Path(self.path).parent)
+            free = stat.f_bavail * stat.f_frsize
+            if free < _MIN_FREE_BYTES:
+                raise StoreError(f"disk almost full where the database is: {free} bytes free")
+        if self._failed is not None and time.monotonic() - self._failed[0] < _FAILED_SECONDS:
+            raise StoreError(f"the last write failed: {self._failed[1]}")
+        await super().ping(timeout)
+
     async def close(self) -> None:
         if self._writer is not None:
             with contextlib.suppress(Exception):
@@ -231,7 +268,7 @@ class SqliteStore(Store):
 
 
 def _in_savepoint(
-    conn: sqlite3.Connection, db: SqliteDb, fn: Callable[[Any], Any]
+    conn: sqlite3.Connection, db: SqliteDb, fn: Callable[[Db], Any]
 ) -> tuple[bool, Any]:
     conn.execute("SAVEPOINT job")
     try:
@@ -241,3 +278,10 @@ def _in_savepoint(
         result = (False, exc)
     conn.execute("RELEASE job")
     return result
+
+
+def _store_error(exc: BaseException) -> BaseException:
+    """SQLite's errors become the one store error at this edge, with SQLite's words."""
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"SQLite: {exc}")
+    return exc

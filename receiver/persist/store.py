@@ -1,7 +1,8 @@
 """The store interface the service talks to: async methods over `queries`, one per need.
 
-A backend only knows how to run a function inside a transaction (`_run`); everything
-else is shared, so both backends behave the same way by construction.
+A backend only knows how to run a function inside a transaction (`_run`) and speak its SQL
+dialect (receiver/persist/dialect.py); everything else is shared, so both backends behave
+the same way by construction.
 """
 
 from __future__ import annotations
@@ -9,17 +10,22 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from receiver.parse import Observation
-from receiver.persist import queries
-from receiver.persist.queries import Db
+from receiver.domain.observation import Observation
+from receiver.persist import downstreams, mirrors, queries
+from receiver.persist.dialect import Db
+from receiver.persist.downstreams import DownstreamHealth
+from receiver.persist.migrate import migrate
+from receiver.persist.mirrors import MirrorJob
+from receiver.persist.queries import AttemptHealth, ClaimPolicy
 from receiver.persist.records import (
     Delivery,
     DeliveryJob,
     Event,
     NewTask,
     PollJob,
+    PollResult,
     Recorded,
     Task,
 )
@@ -28,29 +34,34 @@ T = TypeVar("T")
 
 
 class Store(ABC):
+    """Every method reads the clock inside its transaction, not when it is called: a job
+    that waited in a queue (a slow disk, a database coming back) must not write a lease
+    that has already run out."""
+
     #: True when one process owns the store (SQLite): at start, it may take every lease
     #: back at once instead of waiting for a killed predecessor's leases to expire.
     exclusive = False
 
     @abstractmethod
-    async def _run(self, fn: Callable[[Db], T]) -> T:
-        """Run `fn` in one committed transaction; raise if it could not commit."""
+    async def _run(self, fn: Callable[[Db], T], timeout: float | None = 0.0) -> T:
+        """Run `fn` in one committed transaction; raise StoreError if it could not commit.
+        `timeout`: seconds the caller waits (0: the backend's default; None: no limit)."""
 
     @abstractmethod
     async def close(self) -> None: ...
 
     async def migrate(self) -> list[int]:
-        return await self._run(queries.migrate)
+        # No deadline: an upgrade's migration may rewrite a large table.
+        return await self._run(migrate, timeout=None)
 
     async def release_all_leases(self, deliveries: bool, polls: bool) -> None:
         await self._run(lambda db: queries.release_all_leases(db, deliveries, polls))
 
-    async def ping(self) -> None:
-        await self._run(lambda db: db.one("SELECT 1 AS ok"))
+    async def ping(self, timeout: float = 1.0) -> None:
+        await self._run(lambda db: db.one("SELECT 1 AS ok"), timeout=timeout)
 
     async def create_task(self, new: NewTask) -> tuple[Task, bool]:
-        now = time.time()
-        return await self._run(lambda db: queries.create_task(db, new, now))
+        return await self._run(lambda db: queries.create_task(db, new, time.time()))
 
     async def accept_submission(
         self,
@@ -60,18 +71,19 @@ class Store(ABC):
         next_poll_at: float,
         subscriptions: dict[str, frozenset[str]],
     ) -> Recorded:
-        now = time.time()
         return await self._run(
             lambda db: queries.accept_submission(
-                db, task_id, upstream_task_id, raw, next_poll_at, subscriptions, now
+                db, task_id, upstream_task_id, raw, next_poll_at, subscriptions, time.time()
             )
         )
 
     async def get_task(self, task_id: str) -> Task | None:
         return await self._run(lambda db: queries.get_task(db, task_id))
 
-    async def task_history(self, task_id: str) -> tuple[list[Event], list[Delivery]]:
-        return await self._run(lambda db: queries.task_history(db, task_id))
+    async def task_history(
+        self, task_id: str, limit: int = 500
+    ) -> tuple[list[Event], list[Delivery]]:
+        return await self._run(lambda db: queries.task_history(db, task_id, limit))
 
     async def list_tasks(
         self, state: str | None = None, limit: int = 50, before: str | None = None
@@ -87,14 +99,18 @@ class Store(ABC):
         raw: str,
         subscriptions: dict[str, frozenset[str]],
     ) -> Recorded:
-        now = time.time()
         return await self._run(
-            lambda db: queries.record(db, task_id, source, dedupe_key, obs, raw, subscriptions, now)
+            lambda db: queries.record(
+                db, task_id, source, dedupe_key, obs, raw, subscriptions, time.time()
+            )
         )
 
-    async def claim_deliveries(self, owner: str, lease: float, limit: int) -> list[DeliveryJob]:
-        now = time.time()
-        return await self._run(lambda db: queries.claim_deliveries(db, owner, now, lease, limit))
+    async def claim_deliveries(
+        self, owner: str, lease: float, limit: int, downstream: str
+    ) -> list[DeliveryJob]:
+        return await self._run(
+            lambda db: queries.claim_deliveries(db, owner, time.time(), lease, limit, downstream)
+        )
 
     async def finish_attempt(
         self,
@@ -104,13 +120,45 @@ class Store(ABC):
         next_attempt_at: float,
         status: int | None,
         error: str | None,
-    ) -> bool:
-        now = time.time()
+        health: AttemptHealth | None = None,
+        posted: tuple[str, bool] | None = None,
+    ) -> tuple[bool, bool]:
         return await self._run(
             lambda db: queries.finish_attempt(
-                db, delivery_id, owner, state, next_attempt_at, status, error, now
+                db,
+                delivery_id,
+                owner,
+                state,
+                next_attempt_at,
+                status,
+                error,
+                time.time(),
+                health,
+                posted,
             )
         )
+
+    async def register_downstreams(self, names: list[str]) -> None:
+        await self._run(lambda db: downstreams.register(db, names))
+
+    async def downstream_health(self, names: list[str]) -> list[DownstreamHealth]:
+        return await self._run(lambda db: downstreams.health(db, names))
+
+    async def disabled_downstreams(self) -> set[str]:
+        return await self._run(downstreams.disabled_names)
+
+    async def disable_downstream(
+        self, name: str, reason: str, subscriptions: dict[str, frozenset[str]]
+    ) -> bool:
+        return await self._run(
+            lambda db: downstreams.disable(db, name, reason, time.time(), subscriptions)
+        )
+
+    async def enable_downstream(self, name: str, recover_since: float | None) -> int:
+        return await self._run(lambda db: downstreams.enable(db, name, recover_since, time.time()))
+
+    async def note_breaker(self, name: str, state: str) -> None:
+        await self._run(lambda db: downstreams.note_breaker(db, name, state, time.time()))
 
     async def release_leases(self, owner: str) -> None:
         await self._run(lambda db: queries.release_leases(db, owner))
@@ -127,35 +175,70 @@ class Store(ABC):
         )
 
     async def replay(self, delivery_ids: list[str]) -> int:
-        now = time.time()
-        return await self._run(lambda db: queries.replay(db, delivery_ids, now))
+        return await self._run(lambda db: queries.replay(db, delivery_ids, time.time()))
 
     async def replay_dead_letters(self, downstream: str) -> int:
-        now = time.time()
         return await self._run(
-            lambda db: queries.replay(db, queries.dead_letter_ids(db, downstream), now)
+            lambda db: queries.replay(db, queries.dead_letter_ids(db, downstream), time.time())
         )
 
     async def claim_polls(self, owner: str, lease: float, limit: int) -> list[PollJob]:
-        now = time.time()
-        return await self._run(lambda db: queries.claim_polls(db, owner, now, lease, limit))
+        return await self._run(lambda db: queries.claim_polls(db, owner, time.time(), lease, limit))
 
     async def orphaned_submissions(self, created_before: float, limit: int = 100) -> list[str]:
         return await self._run(lambda db: queries.orphaned_submissions(db, created_before, limit))
 
-    async def reschedule_poll(self, task_id: str, owner: str, next_poll_at: float | None) -> None:
-        await self._run(lambda db: queries.reschedule_poll(db, task_id, owner, next_poll_at))
+    async def record_callback(
+        self,
+        task_id: str,
+        dedupe_key: str,
+        obs: Observation,
+        raw: str,
+        subscriptions: dict[str, frozenset[str]],
+        policy: ClaimPolicy,
+    ) -> Recorded:
+        return await self._run(
+            lambda db: queries.record_callback(
+                db, task_id, dedupe_key, obs, raw, subscriptions, time.time(), policy
+            )
+        )
 
-    async def counts(self) -> dict[str, int]:
+    async def finish_poll(
+        self,
+        task_id: str,
+        owner: str,
+        answer: Observation | None,
+        raw: str,
+        subscriptions: dict[str, frozenset[str]],
+        next_poll_at: float | None,
+        window: float,
+        mirror: bool = False,
+    ) -> PollResult:
+        return await self._run(
+            lambda db: queries.finish_poll(
+                db,
+                task_id,
+                owner,
+                answer,
+                raw,
+                subscriptions,
+                time.time(),
+                next_poll_at,
+                window,
+                mirror,
+            )
+        )
+
+    async def counts(self) -> dict[str, float]:
         return await self._run(queries.counts)
 
+    async def claim_mirrors(self, owner: str, lease: float, limit: int) -> list[MirrorJob]:
+        return await self._run(lambda db: mirrors.claim(db, owner, time.time(), lease, limit))
 
-def open_store(url: str) -> Store:
-    """The backend the storage URL names; nothing is connected until first use."""
-    if url.startswith("sqlite:///"):
-        from receiver.persist.sqlite import SqliteStore
+    async def retry_mirror(
+        self, event_id: str, owner: str, at: float, reason: str, sources: list[dict[str, str]]
+    ) -> None:
+        await self._run(lambda db: mirrors.retry(db, event_id, owner, at, reason, sources))
 
-        return SqliteStore(url.removeprefix("sqlite:///"))
-    from receiver.persist.postgres import PostgresStore
-
-    return PostgresStore(url)
+    async def finish_mirror(self, event_id: str, owner: str, media: dict[str, Any]) -> list[str]:
+        return await self._run(lambda db: mirrors.finish(db, event_id, owner, media, time.time()))

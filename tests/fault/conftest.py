@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.localserver import BackgroundServer
-from receiver.simulator import SimulatorConfig, create_simulator_app
+from receiver.devtools.localserver import BackgroundServer
+from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from tests.conftest import BACKENDS, MakeRelay
 from tests.fault.support import FIGURES_ENV, LEDGER, Figures
 from tests.harness import API_KEY, SECRETS, Relay, Simulator

@@ -9,7 +9,6 @@ the store, every task is terminal, every applied terminal event reached every do
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import threading
@@ -21,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.states import map_upstream
-from receiver.verify import CallbackSigner
+from receiver.inbound.verify import CallbackSigner
+from receiver.upstream.parse import parse_callback
 from tests.conftest import MakeRelay, webhook
 from tests.fault.conftest import SimFactory
 from tests.fault.support import LEDGER, Figures, all_tasks, backend_of, pending_deliveries, size
@@ -141,17 +140,23 @@ def test_sigkill_loop_loses_nothing(
     missing = 0
     for callback in answered:
         task = tasks[signer.verify(callback["url"].rsplit("/", 1)[1])]
-        state = map_upstream(json.loads(callback["body"])["data"]["status"])
+        _, claim = parse_callback(callback["body"].encode())
+        state = claim.state
         stored = [e for e in task["events"] if e["source"] == "callback" and e["state"] == state]
         missing += len(stored) != 1
     assert missing == 0, f"{missing} acknowledged callbacks are not in the store"
 
-    # 2. Every task ended, by callback, by polling, or failed because its submit was cut off.
+    # 2. Every task ended, by a callback CometAPI confirmed, by polling, or failed because
+    # its submit was cut off.
     finals = {}
+    ended_by: Counter[str] = Counter()
     for task in tasks.values():
         assert terminal(task), task
         [final] = [e for e in task["events"] if e["applied"] and e["state"] == task["state"]]
         finals[task["id"]] = final
+        confirmed_at = {e["verdict_at"] for e in task["events"] if e["verdict"] == "confirmed"}
+        by_callback = final["source"] == "poll" and final["received_at"] in confirmed_at
+        ended_by["callback" if by_callback else final["source"]] += 1
         if final["source"] == "submit":
             assert "submission interrupted" in task["error"], task
 
@@ -196,7 +201,6 @@ def test_sigkill_loop_loses_nothing(
         if h["path"] == "/hook"
     )
 
-    ended_by = Counter(final["source"] for final in finals.values())
     in_flight = sum(any(k - SINK_DELAY < h["received_at"] <= k for h in hits) for k in kills)
     figures.record(
         "crash_safety",

@@ -15,11 +15,17 @@ from typing import Any
 
 import pytest
 
-from receiver.localserver import BackgroundServer
-from receiver.sink import create_sink_app
+from receiver.devtools.localserver import BackgroundServer
+from receiver.devtools.sink import create_sink_app
+from receiver.devtools.testkit import free_port
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of, size
-from tests.harness import Sink, free_port, settled, video2video, wait_for
+from tests.harness import (
+    Sink,
+    settled,
+    video2video,
+    wait_for,
+)
 
 pytestmark = pytest.mark.fault
 
@@ -51,6 +57,10 @@ def test_outages_recover_within_the_schedule(
             "timeout": TIMEOUT,
         }
     )
+    # The retry schedule alone: breakers would pause these downstreams for their cool-off
+    # (tests/fault/test_isolation.py covers them).
+    for d in downstreams:
+        d["breaker_failures"] = 1000
     relay = make_relay(downstreams, delivery={"retry_schedule": SCHEDULE, "jitter": 0.1})
     task_ids = [relay.submit(**video2video()).json()["id"] for _ in range(TASKS)]
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver.parse import ParseError, parse_callback
-from receiver.states import STATES
+from receiver.domain.states import STATES
+from receiver.upstream.parse import ParseError, parse_callback
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of, size
 from tests.harness import Simulator, Sink, video2video
@@ -273,6 +273,9 @@ def test_callback_route_never_answers_5xx(
         statuses={str(k): v for k, v in sorted(statuses.items())},
         answers_5xx=sum(v for k, v in statuses.items() if k >= 500),
         events_stored=len(task["events"]),
+        # Accepted bodies are claims; the polls they bring are stored apart.
+        callback_events_stored=sum(e["source"] == "callback" for e in task["events"]),
+        poll_events_stored=sum(e["source"] == "poll" for e in task["events"]),
         readyz_after=200,
         seconds=round(seconds, 1),
     )

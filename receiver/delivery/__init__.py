@@ -1,0 +1,1 @@
+"""Delivery: the fan-out worker, each downstream format's rendering, and signing."""

@@ -1,0 +1,216 @@
+"""`receiver demo`: the whole path on one machine, with no key and no config.
+
+Starts the CometAPI simulator, a downstream sink and the relay on free loopback ports with
+a temporary SQLite file, submits a video2video task (finished by callback) and an
+image_to_video task (finished by polling), and prints what happened, in order.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from receiver.app import build_service, create_app
+from receiver.config import parse_settings, resolve
+from receiver.delivery import sign
+from receiver.devtools.localserver import BackgroundServer
+from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
+from receiver.devtools.sink import create_sink_app
+from receiver.observability import logs
+
+_TIMEOUT = 60.0
+_SOURCES = {"poll": "polled", "cancel": "cancelled"}
+
+
+def _config(db: Path, relay_url: str, sim_url: str, sink_url: str) -> dict[str, Any]:
+    return {
+        "server": {"public_url": relay_url},
+        "upstream": {"base_url": sim_url, "timeout_seconds": 5},
+        "polling": {
+            "callback_grace_seconds": 8,
+            "initial_delay_seconds": 1,
+            "interval_seconds": 1,
+            "max_interval_seconds": 2,
+            "tick_seconds": 0.2,
+        },
+        "delivery": {"retry_schedule": [0.5, 1, 2], "tick_seconds": 0.2},
+        "storage": {"url": f"sqlite:///{db}"},
+        # The renders are copied before their links expire; the simulator is on loopback.
+        "media": {"enabled": True, "dir": str(db.parent / "media"), "allow_private_networks": True},
+        "logging": {"level": "warning"},
+        "downstream": [
+            {
+                "name": "webhook",
+                "url": f"{sink_url}/hooks/relay",
+                "format": "webhook",
+                "secret_env": "DEMO_WEBHOOK_SECRET",
+                "events": ["running", "succeeded", "failed"],
+            },
+            {"name": "slack", "url": f"{sink_url}/slack/T000/B000", "format": "slack"},
+            {"name": "discord", "url": f"{sink_url}/discord/123/abc", "format": "discord"},
+        ],
+    }
+
+
+def _line(t0: float, at: float, kind: str, task_id: str, text: str) -> tuple[float, str]:
+    return at, f"  +{at - t0:6.2f}s  {kind:<15} {task_id}  {text}"
+
+
+def _signatures(received: list[dict[str, Any]], secret: str) -> dict[str, str]:
+    """Check each signed request at the sink the way a downstream would: by webhook-id."""
+    checked = {}
+    for hit in received:
+        h = hit["headers"]
+        if "webhook-signature" in h:
+            expected = sign.signature(
+                secret, h["webhook-id"], int(h["webhook-timestamp"]), hit["body"].encode()
+            )
+            ok = expected == h["webhook-signature"]
+            checked[h["webhook-id"]] = "signature valid" if ok else "signature INVALID"
+    return checked
+
+
+def _event_text(event: dict[str, Any], confirmed_at: set[float], task: dict[str, Any]) -> str:
+    source, state, word = event["source"], event["state"], event["upstream_status"]
+    if source == "submit":
+        return f"submitted -> CometAPI task {task['upstream_task_id']}, persisted"
+    if source == "callback":
+        claim = f"claims {state}" if state else "no state of its own"
+        return f"callback received: status {word} ({claim}), kept; asking CometAPI"
+    if source == "poll" and event["received_at"] in confirmed_at:
+        what = "confirmed by CometAPI"
+    else:
+        what = _SOURCES.get(source, source)
+    suffix = "persisted" if event["applied"] else "kept as history (no change)"
+    return f"{what}: {word} -> {state}, {suffix}"
+
+
+def _timeline(
+    t0: float, tasks: list[dict[str, Any]], received: list[dict[str, Any]], secret: str
+) -> list[str]:
+    signatures = _signatures(received, secret)
+    lines = []
+    for task in tasks:
+        kind, tid = task["kind"], task["id"]
+        # A claim and the poll that settled it are stored in one transaction, at one time.
+        confirmed_at = {e["verdict_at"] for e in task["events"] if e["verdict"] == "confirmed"}
+        for event in task["events"]:
+            text = _event_text(event, confirmed_at, task)
+            lines.append(_line(t0, event["received_at"], kind, tid, text))
+        for d in task["deliveries"]:
+            if d["delivered_at"]:
+                check = signatures.get(d["id"], "unsigned")
+                text = (
+                    f"delivered to {d['downstream']} (HTTP {d['last_status']}, "
+                    f"attempt {d['attempts']}, {check})"
+                )
+                lines.append(_line(t0, d["delivered_at"], kind, tid, text))
+    return [text for _, text in sorted(lines)]
+
+
+def run_demo() -> int:
+    logs.configure("warning")
+    admin, webhook_secret = secrets.token_urlsafe(24), sign.new_secret()
+    env = {
+        "COMETAPI_KEY": "demo-" + secrets.token_hex(8),
+        "RECEIVER_ADMIN_TOKEN": admin,
+        "RECEIVER_SECRET": secrets.token_urlsafe(32),
+        "DEMO_WEBHOOK_SECRET": webhook_secret,
+    }
+    with tempfile.TemporaryDirectory(prefix="runway-relay-demo-") as tmp:
+        sim = BackgroundServer()  # bound first: its URL is where its renders are served
+        sim.app = create_simulator_app(
+            SimulatorConfig(
+                api_key=env["COMETAPI_KEY"],
+                queued_seconds=1,
+                running_seconds=2,
+                not_exist_seconds=1,
+                cdn_url=sim.url,
+            )
+        )
+        sink = BackgroundServer(create_sink_app())
+        relay = BackgroundServer()  # bound first: its URL goes into the callback URLs
+        settings = parse_settings(_config(Path(tmp) / "relay.db", relay.url, sim.url, sink.url))
+        relay.app = create_app(build_service(resolve(settings, env)))
+        with sim, sink, relay:
+            click.echo("runway-relay demo: everything runs on 127.0.0.1")
+            click.echo(
+                f"  CometAPI simulator {sim.url}\n  downstream sink    {sink.url}\n"
+                f"  relay              {relay.url}   (SQLite {tmp}/relay.db)\n"
+            )
+            return _drive(relay.url, sink.url, admin, webhook_secret)
+
+
+def _drive(relay_url: str, sink_url: str, admin: str, webhook_secret: str) -> int:
+    headers = {"Authorization": f"Bearer {admin}"}
+    t0 = time.time()
+    with httpx.Client(base_url=relay_url, headers=headers, timeout=10) as client:
+        submitted = [
+            client.post(
+                "/v1/tasks",
+                json={
+                    "kind": "video2video",
+                    "video": "https://example.invalid/source.mp4",
+                    "prompt": "pixel-art redraw",
+                    "options": {"structure_transformation": 0.5},
+                },
+            ),
+            client.post(
+                "/v1/tasks",
+                json={
+                    "kind": "image_to_video",
+                    "promptImage": "https://example.invalid/cat.jpg",
+                    "promptText": "a calm camera move",
+                    "duration": 5,
+                    "ratio": "1280:768",
+                },
+            ),
+        ]
+        for response in submitted:
+            if response.status_code != 202:
+                click.echo(f"submit failed: HTTP {response.status_code} {response.text}")
+                return 1
+        ids = [r.json()["id"] for r in submitted]
+        deadline = time.time() + _TIMEOUT
+        while True:
+            tasks = [client.get(f"/v1/tasks/{i}").json() for i in ids]
+            done = all(
+                t["terminal_at"]
+                and t["deliveries"]
+                and all(d["state"] != "pending" for d in t["deliveries"])
+                for t in tasks
+            )
+            if done or time.time() > deadline:
+                break
+            time.sleep(0.25)
+    received = httpx.get(f"{sink_url}/_sink/received").json()
+    click.echo(
+        "timeline (submitted -> callback received -> confirmed by CometAPI / polled"
+        " -> persisted -> delivered):"
+    )
+    for line in _timeline(t0, tasks, received, webhook_secret):
+        click.echo(line)
+    click.echo("")
+    ok = done and all(
+        t["state"] == "succeeded" and all(d["state"] == "succeeded" for d in t["deliveries"])
+        for t in tasks
+    )
+    for t in tasks:
+        click.echo(f"  {t['kind']:<15} {t['state']:<10} outputs: {', '.join(t['outputs'])}")
+    for hit in received:
+        media = (hit.get("json") or {}).get("data", {}).get("media") if hit.get("json") else None
+        if media and hit["path"] == "/hooks/relay" and media.get("files"):
+            for f in media["files"]:
+                click.echo(
+                    f"  mirrored {f['role']:<6} {f['bytes']:>6} bytes  sha256 {f['sha256'][:16]}…"
+                    f"  {f['url']}"
+                )
+            break
+    click.echo(f"\ndemo {'passed' if ok else 'FAILED'}: {len(received)} deliveries at the sink")
+    return 0 if ok else 1

@@ -1,0 +1,268 @@
+"""The simulator's HTTP face: CometAPI's reverse and official Runway routes, and /_sim/*
+control routes (no auth) that set faults, forge callbacks and show tasks, logs and stats."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from receiver.devtools.simulator.faults import Faults, error_response, merge_faults, take_status
+from receiver.devtools.simulator.limits import (
+    image_to_video_error,
+    missing,
+    video2video_error,
+    video_to_video_error,
+)
+from receiver.devtools.simulator.model import Kind, Style
+from receiver.devtools.simulator.state import Simulator, SimulatorConfig
+
+_OFFICIAL_CHECKS: dict[Kind, Callable[[dict[str, Any]], str | None]] = {
+    "video_to_video": video_to_video_error,
+    "image_to_video": image_to_video_error,
+}
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, ClientDisconnect):  # a caller that gave up during a delay fault
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _unauthorized(sim: Simulator, request: Request, counter: str, style: Style) -> Response | None:
+    """Count the call; then the 401 CometAPI gives for a wrong key, or None to go on."""
+    sim.stats[counter] += 1
+    if sim.authorized(request):
+        return None
+    sim.stats["unauthorized"] += 1
+    return error_response(style, 401, "invalid api key")
+
+
+def _sim(request: Request) -> Simulator:
+    sim: Simulator = request.app.state.sim
+    return sim
+
+
+# --- reverse format ----------------------------------------------------------------------
+
+
+def _bad_request(reason: str) -> JSONResponse:
+    return JSONResponse({"code": 400, "msg": reason, "data": None}, status_code=400)
+
+
+async def _video2video(request: Request) -> Response:
+    sim = _sim(request)
+    if (refused := _unauthorized(sim, request, "submits", "reverse")) is not None:
+        return refused
+    # Read the body first: like the real service, a slow answer still creates the task
+    # even when the client gave up waiting.
+    body = await _json_object(request)
+    if (fault := await sim.upstream_fault("submit", "reverse")) is not None:
+        return fault
+    if body is None:
+        return _bad_request("request body must be a JSON object")
+    if reason := video2video_error(body):
+        return _bad_request(reason)
+    task = sim.create_task("video2video", body["prompt"], body["callback_url"])
+    return JSONResponse(sim.envelope(task, "queued"))
+
+
+async def _feed(request: Request) -> Response:
+    sim = _sim(request)
+    if (refused := _unauthorized(sim, request, "polls", "reverse")) is not None:
+        return refused
+    if (fault := await sim.upstream_fault("poll", "reverse")) is not None:
+        return fault
+    body = await _json_object(request)
+    if body is None or missing(body, ("task_id",)):
+        return _bad_request("task_id is required")
+    task = sim.visible_task(body["task_id"])
+    if task is None:
+        return JSONResponse({"code": "task_not_exist", "message": "task_not_exist", "data": None})
+    return JSONResponse(sim.feed(task))
+
+
+# --- official format ---------------------------------------------------------------------
+
+
+async def _official_submit(request: Request, kind: Kind) -> Response:
+    sim = _sim(request)
+    if (refused := _unauthorized(sim, request, "submits", "official")) is not None:
+        return refused
+    if not request.headers.get("x-runway-version"):
+        return JSONResponse({"error": "X-Runway-Version header is required"}, status_code=400)
+    body = await _json_object(request)
+    if (fault := await sim.upstream_fault("submit", "official")) is not None:
+        return fault
+    if body is None:
+        return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
+    if reason := _OFFICIAL_CHECKS[kind](body):
+        return JSONResponse({"error": reason}, status_code=400)
+    prompt = body.get("promptText")
+    task = sim.create_task(kind, prompt if isinstance(prompt, str) else "")
+    return JSONResponse(sim.created(task))
+
+
+async def _video_to_video(request: Request) -> Response:
+    return await _official_submit(request, "video_to_video")
+
+
+async def _image_to_video(request: Request) -> Response:
+    return await _official_submit(request, "image_to_video")
+
+
+async def _get_task(request: Request) -> Response:
+    sim = _sim(request)
+    if (refused := _unauthorized(sim, request, "polls", "official")) is not None:
+        return refused
+    if (fault := await sim.upstream_fault("poll", "official")) is not None:
+        return fault
+    task = sim.visible_task(request.path_params["task_id"])
+    if task is None:
+        return _task_not_exist()
+    return JSONResponse(sim.official(task))
+
+
+async def _delete_task(request: Request) -> Response:
+    sim = _sim(request)
+    if (refused := _unauthorized(sim, request, "cancels", "official")) is not None:
+        return refused
+    if not sim.cancel(request.path_params["task_id"]):
+        return _task_not_exist()
+    return Response(status_code=204)  # no body, as Runway answers
+
+
+def _task_not_exist() -> JSONResponse:
+    return JSONResponse({"error": "task_not_exist", "code": "task_not_exist"}, status_code=404)
+
+
+# --- control (no auth) -------------------------------------------------------------------
+
+
+async def _faults(request: Request) -> Response:
+    sim = _sim(request)
+    if request.method == "POST":
+        try:
+            sim.set_faults(await _json_object(request))
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(asdict(sim.faults))
+
+
+async def _forge(request: Request) -> Response:
+    body = await _json_object(request)
+    if body is None:
+        return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
+    try:
+        status, error = await _sim(request).forge(body.get("task_id"), body.get("body"))
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    answer: dict[str, Any] = {"status": status}
+    if error is not None:
+        answer["error"] = error
+    return JSONResponse(answer)
+
+
+async def _reset(request: Request) -> Response:
+    _sim(request).reset()
+    return JSONResponse({"ok": True})
+
+
+async def _tasks(request: Request) -> Response:
+    return JSONResponse([task.describe() for task in _sim(request).tasks.values()])
+
+
+async def _callbacks(request: Request) -> Response:
+    return JSONResponse(_sim(request).callbacks)
+
+
+async def _stats(request: Request) -> Response:
+    return JSONResponse(_sim(request).stats)
+
+
+_MEDIA = Path(__file__).parent / "media"
+
+
+async def _cdn(request: Request) -> Response:
+    """A task's render or poster, as the provider's CDN serves them (see media/PROVENANCE.md);
+    the `cdn_status` fault forces an answer, e.g. 403 for a link that has expired."""
+    sim = _sim(request)
+    sim.stats["cdn_requests"] += 1
+    name: str = request.path_params["name"]
+    forced = take_status(sim.faults, "cdn")
+    if forced is not None:
+        return Response(status_code=forced)
+    if name[:36] not in sim.tasks:  # a task id is a UUID
+        return Response(status_code=404)
+    if sim.faults.cdn_html:
+        return Response(b"<html><body>Access denied</body></html>", media_type="text/html")
+    if name.endswith(".mp4"):
+        return FileResponse(_MEDIA / "render.mp4", media_type="video/mp4")
+    return FileResponse(_MEDIA / "poster.png", media_type="image/png")
+
+
+def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
+    sim = Simulator(config or SimulatorConfig())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # trust_env=False: callbacks go exactly where asked, never via an env-configured proxy.
+        async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
+            sim.client = client
+            try:
+                yield
+            finally:
+                await sim.cancel_jobs()
+                sim.client = None
+
+    app = Starlette(
+        routes=[
+            Route("/runway/pro/video2video", _video2video, methods=["POST"]),
+            Route("/runway/feed", _feed, methods=["POST"]),
+            Route("/runwayml/v1/video_to_video", _video_to_video, methods=["POST"]),
+            Route("/runwayml/v1/image_to_video", _image_to_video, methods=["POST"]),
+            Route("/runwayml/v1/tasks/{task_id}", _get_task, methods=["GET"]),
+            Route("/runwayml/v1/tasks/{task_id}", _delete_task, methods=["DELETE"]),
+            Route("/_sim/faults", _faults, methods=["GET", "POST"]),
+            Route("/_sim/forge", _forge, methods=["POST"]),
+            Route("/_sim/reset", _reset, methods=["POST"]),
+            Route("/_sim/tasks", _tasks, methods=["GET"]),
+            Route("/_sim/callbacks", _callbacks, methods=["GET"]),
+            Route("/_sim/stats", _stats, methods=["GET"]),
+            Route("/cdn/{name}", _cdn, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.sim = sim
+    return app
+
+
+def run_simulator(port: int, host: str = "127.0.0.1", **config: Any) -> None:
+    """Serve the simulator in the foreground with human-scale timings.
+
+    ``config`` takes SimulatorConfig fields and Faults fields (as initial faults). A value of
+    None means "default", so a CLI can pass its unset options straight through.
+    """
+    fault_names = {f.name for f in fields(Faults)}
+    given = {key: value for key, value in config.items() if value is not None}
+    settings: dict[str, Any] = {
+        "queued_seconds": 5.0,
+        "running_seconds": 20.0,
+        "not_exist_seconds": 3.0,
+    }
+    settings.update({k: v for k, v in given.items() if k not in fault_names})
+    initial = {k: v for k, v in given.items() if k in fault_names}
+    settings["faults"] = merge_faults(settings.get("faults", Faults()), initial)
+    uvicorn.run(create_simulator_app(SimulatorConfig(**settings)), host=host, port=port)

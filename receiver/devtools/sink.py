@@ -1,0 +1,178 @@
+"""A local downstream receiver for the demo and tests.
+
+Every ``POST`` outside ``/_sink/*`` is recorded and answered according to the current mode,
+which tests change at runtime to provoke errors, rate limits and client timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class SinkMode:
+    status: int = 200
+    count: int | None = None  # requests left at this mode; None = until changed
+    delay_seconds: float = 0.0
+    retry_after: int | None = None
+    abort: bool = False  # answer `webhook-delivery: abort-message` (stop retrying this one)
+    telegram: bool = False  # answer as the Bot API does: the message with a new message_id
+
+
+def _parse_mode(raw: object) -> SinkMode:
+    """Validate a ``POST /_sink/mode`` body; missing keys take their defaults."""
+    if not isinstance(raw, dict):
+        raise ValueError("mode must be a JSON object")
+    unknown = set(raw) - {"status", "count", "delay_seconds", "retry_after", "abort", "telegram"}
+    if unknown:
+        raise ValueError(f"unknown mode keys: {sorted(unknown)}")
+    mode = SinkMode(**raw)
+    if not _is_int(mode.status) or not 100 <= mode.status <= 599:
+        raise ValueError("status must be an HTTP status code")
+    if mode.count is not None and (not _is_int(mode.count) or mode.count < 0):
+        raise ValueError("count must be a non-negative integer or null")
+    delay: object = mode.delay_seconds
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+        raise ValueError("delay_seconds must be a non-negative number")
+    if mode.retry_after is not None and (not _is_int(mode.retry_after) or mode.retry_after < 0):
+        raise ValueError("retry_after must be a non-negative integer or null")
+    if not isinstance(mode.abort, bool) or not isinstance(mode.telegram, bool):
+        raise ValueError("abort and telegram must be true or false")
+    return mode
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass, but true/false is never a meaningful status or count.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class SinkState:
+    """Recorded requests and the answer mode; reachable as ``app.state.sink``."""
+
+    def __init__(self) -> None:
+        self.mode = SinkMode()
+        self.received: list[dict[str, Any]] = []
+        # Requests are recorded on the server's loop thread while tests wait on their own.
+        self._changed = threading.Condition()
+
+    def reset(self) -> None:
+        with self._changed:
+            self.mode = SinkMode()
+            self.received = []
+
+    def set_mode(self, mode: SinkMode) -> None:
+        with self._changed:
+            self.mode = mode
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._changed:
+            return list(self.received)
+
+    def record(self, entry: dict[str, Any]) -> SinkMode:
+        """Store one request and return the mode it is answered with (consuming a count)."""
+        with self._changed:
+            mode = self.mode
+            if mode.count is not None:
+                if mode.count <= 1:
+                    self.mode = SinkMode()
+                else:
+                    self.mode = SinkMode(**{**asdict(mode), "count": mode.count - 1})
+            entry["status"] = mode.status
+            self.received.append(entry)
+            self._changed.notify_all()
+            return mode
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block (from another thread) until ``count`` requests are recorded; return a copy."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.received) >= count, timeout):
+                raise TimeoutError(f"sink got {len(self.received)} of {count} requests")
+            return list(self.received)
+
+
+async def _capture(request: Request) -> Response:
+    sink: SinkState = request.app.state.sink
+    if request.url.path.startswith("/_sink/"):
+        return JSONResponse({"error": "unknown sink control route"}, status_code=404)
+    raw = await request.body()
+    try:
+        parsed: Any = json.loads(raw)
+    except ValueError:  # includes UnicodeDecodeError
+        parsed = None
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    mode = sink.record(
+        {
+            "path": request.url.path,
+            "query": request.url.query,
+            "headers": headers,
+            "body": raw.decode("utf-8", errors="replace"),
+            "json": parsed,
+            "received_at": time.time(),
+        }
+    )
+    if mode.delay_seconds:
+        # Stop waiting once the client gives up (its timeout) so slow handlers do not pile up.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_until_disconnect(request), mode.delay_seconds)
+    extra = {"Retry-After": str(mode.retry_after)} if mode.retry_after is not None else {}
+    if mode.abort:
+        extra["webhook-delivery"] = "abort-message"
+    body: dict[str, Any] = {"ok": True}
+    if mode.status >= 400:
+        body = {"error": f"sink answering {mode.status}"}
+    elif mode.telegram:
+        body["result"] = {"message_id": len(sink.received), "chat": {"id": -100}}
+    return JSONResponse(body, status_code=mode.status, headers=extra)
+
+
+async def _until_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _mode(request: Request) -> Response:
+    sink: SinkState = request.app.state.sink
+    if request.method == "POST":
+        try:
+            sink.set_mode(_parse_mode(json.loads(await request.body())))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(asdict(sink.mode))
+
+
+async def _received(request: Request) -> Response:
+    sink: SinkState = request.app.state.sink
+    return JSONResponse(sink.snapshot())
+
+
+async def _reset(request: Request) -> Response:
+    sink: SinkState = request.app.state.sink
+    sink.reset()
+    return JSONResponse({"ok": True})
+
+
+def create_sink_app() -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/_sink/mode", _mode, methods=["GET", "POST"]),
+            Route("/_sink/received", _received, methods=["GET"]),
+            Route("/_sink/reset", _reset, methods=["POST"]),
+            Route("/{path:path}", _capture, methods=["POST"]),
+        ]
+    )
+    app.state.sink = SinkState()
+    return app

@@ -1,0 +1,1 @@
+"""Observability: structured logs with secrets scrubbed, and Prometheus metrics."""

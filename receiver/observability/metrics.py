@@ -1,0 +1,102 @@
+"""Prometheus metrics, one registry per service so several can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.callbacks = Counter(
+            "relay_callbacks_total",
+            "Inbound callbacks by final outcome: confirmed, contradicted or unconfirmed by"
+            " CometAPI, duplicate, or refused (rejected_*, store_unavailable)",
+            ["outcome"],
+            registry=r,
+        )
+        self.callback_seconds = Histogram(
+            "relay_callback_seconds",
+            "Time to verify, parse and commit a callback",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.submits = Counter(
+            "relay_submits_total",
+            "Task submissions by kind and outcome",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "relay_deliveries_total",
+            "Delivery attempts by downstream and outcome",
+            ["downstream", "outcome"],
+            registry=r,
+        )
+        self.delivery_seconds = Histogram(
+            "relay_delivery_seconds",
+            "Time of one delivery attempt",
+            ["downstream"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.media_files = Counter(
+            "relay_media_files_total",
+            "Files copied to the media store (mirrored), or failures by reason",
+            ["outcome"],
+            registry=r,
+        )
+        self.media_bytes = Counter(
+            "relay_media_bytes_total", "Bytes copied to the media store", registry=r
+        )
+        self.media_stored = Gauge(
+            "relay_media_stored_bytes",
+            "Bytes the media store holds (counted at each hourly prune, plus copies since)",
+            registry=r,
+        )
+        self.polls = Counter("relay_polls_total", "Polls by outcome", ["outcome"], registry=r)
+        self.poll_seconds = Histogram(
+            "relay_poll_seconds", "Time of one poll", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.tasks = Gauge("relay_tasks", "Stored tasks by state", ["state"], registry=r)
+        self.credits = Gauge(
+            "relay_credits",
+            "CometAPI credits over stored tasks (charged = point, refunded = refund)",
+            ["kind"],
+            registry=r,
+        )
+        self.downstream_state = Gauge(
+            "relay_downstream_state",
+            "Each downstream: 0 closed, 1 half-open, 2 open (breaker, this process), 3 disabled",
+            ["downstream"],
+            registry=r,
+        )
+        # This process's breakers (set by the fan-out); `disabled` comes from the store.
+        self.breakers: dict[str, int] = {}
+        self.queue = Gauge(
+            "relay_outbox",
+            "Stored deliveries by state (pending = retry queue depth, dead = dead-letter size)",
+            ["state"],
+            registry=r,
+        )
+
+    def render(self, counts: dict[str, float] | None) -> bytes:
+        """The exposition text, with the store's gauges as of now (None: as last read)."""
+        if counts is not None:
+            self._set_gauges(counts)
+        return generate_latest(self.registry)
+
+    def _set_gauges(self, counts: dict[str, float]) -> None:
+        for state in ("queued", "running", "succeeded", "failed", "cancelled"):
+            self.tasks.labels(state).set(counts.get(f"tasks_{state}", 0))
+        for state in ("pending", "succeeded", "dead", "held"):
+            self.queue.labels(state).set(counts.get(f"deliveries_{state}", 0))
+        for kind in ("charged", "refunded"):
+            self.credits.labels(kind).set(counts.get(f"credits_{kind}", 0))
+        disabled = {k.removeprefix("disabled:") for k in counts if k.startswith("disabled:")}
+        for name in disabled | set(self.breakers):
+            number = 3 if name in disabled else self.breakers[name]
+            self.downstream_state.labels(name).set(number)

@@ -1,0 +1,1 @@
+"""Upstream: CometAPI's client, tolerant parsing of what it sends, submitting, polling."""

@@ -1,0 +1,90 @@
+"""Slow and incomplete requests: a head or a body that never finishes cannot hold a socket.
+
+Two hundred connections send half a request head and stop (slowloris), one declares a
+1000-byte body and sends 11 bytes; meanwhile normal callbacks keep being answered. The
+relay runs with short head and body deadlines so that the test sees them fire.
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import MakeRelay
+from tests.fault.support import Figures, backend_of
+from tests.harness import Simulator, video2video, wait_for
+
+pytestmark = pytest.mark.fault
+
+SLOW = 200
+HEAD_TIMEOUT, BODY_TIMEOUT = 1.0, 1.0
+
+
+def _closed(conn: socket.socket) -> bool:
+    """True once the relay has closed its side (what it sent first, if anything, is read)."""
+    try:
+        while chunk := conn.recv(4096):
+            del chunk
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_slow_heads_and_bodies_are_cut_and_others_are_served(
+    make_relay: MakeRelay, sim: Simulator, figures: Figures, storage_url: str
+) -> None:
+    sim.faults(drop_rate=1.0)
+    relay = make_relay(
+        server={"head_timeout_seconds": HEAD_TIMEOUT, "body_timeout_seconds": BODY_TIMEOUT},
+        polling={"callback_grace_seconds": 60},
+    )
+    task = relay.submit(**video2video()).json()
+    path = task["callback_url"].removeprefix(relay.url)
+    started = time.monotonic()
+    slow = []
+    for _ in range(SLOW):
+        conn = socket.create_connection(("127.0.0.1", relay.port))
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: relay\r\n".encode())  # and never more
+        conn.setblocking(False)
+        slow.append(conn)
+    short = socket.create_connection(("127.0.0.1", relay.port))
+    short.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n".encode()
+        + b'{"status": '
+    )
+    # Served while the slow ones hang: every answer is a real 200.
+    latencies = []
+    with httpx.Client(base_url=relay.url, timeout=10) as client:
+        for i in range(50):
+            t0 = time.monotonic()
+            answer = client.post(path, json={"task_id": task["upstream_task_id"], "n": i})
+            latencies.append(time.monotonic() - t0)
+            assert answer.status_code == 200, answer.text
+    wait_for(lambda: all(_closed(c) for c in slow), timeout=30, interval=0.1)
+    all_cut = time.monotonic() - started
+    short.settimeout(10)
+    answer = short.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert b"did not arrive within" in answer
+    for conn in [*slow, short]:
+        conn.close()
+    log = relay.log()
+    assert "Traceback" not in log
+    figures.record(
+        "slow_senders",
+        backend=backend_of(storage_url),
+        slow_connections=SLOW,
+        head_timeout_seconds=HEAD_TIMEOUT,
+        all_cut_within_seconds=round(all_cut, 2),
+        incomplete_body_answer=408,
+        callbacks_served_meanwhile=len(latencies),
+        callback_p50_ms=round(statistics.median(latencies) * 1000, 1),
+        callback_max_ms=round(max(latencies) * 1000, 1),
+    )
