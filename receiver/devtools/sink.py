@@ -93,6 +93,11 @@ class SinkState:
             self._changed.notify_all()
             return mode
 
+    def release(self, entry: dict[str, Any]) -> None:
+        """Mark when a held request ended (answered, or its client went away)."""
+        with self._changed:
+            entry["released_at"] = time.time()
+
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Block (from another thread) until ``count`` requests are recorded; return a copy."""
         with self._changed:
@@ -114,20 +119,20 @@ async def _capture(request: Request) -> Response:
     for name, value in request.headers.items():
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    mode = sink.record(
-        {
-            "path": request.url.path,
-            "query": request.url.query,
-            "headers": headers,
-            "body": raw.decode("utf-8", errors="replace"),
-            "json": parsed,
-            "received_at": time.time(),
-        }
-    )
+    entry = {
+        "path": request.url.path,
+        "query": request.url.query,
+        "headers": headers,
+        "body": raw.decode("utf-8", errors="replace"),
+        "json": parsed,
+        "received_at": time.time(),
+    }
+    mode = sink.record(entry)
     if mode.delay_seconds:
         # Stop waiting once the client gives up (its timeout) so slow handlers do not pile up.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(_until_disconnect(request), mode.delay_seconds)
+        sink.release(entry)
     extra = {"Retry-After": str(mode.retry_after)} if mode.retry_after is not None else {}
     if mode.abort:
         extra["webhook-delivery"] = "abort-message"
