@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver import api
+from receiver.api import handlers as api
 from receiver.config import Config
 from receiver.delivery.worker import Fanout
 from receiver.errors import RelayError, Unauthorized
