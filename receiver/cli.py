@@ -13,7 +13,7 @@ import click
 
 from receiver.config import CONFIG_ENV, Config, Settings, load, read_settings
 from receiver.errors import ConfigError, StoreError
-from receiver.persist import Store, open_store
+from receiver.persist import Store, TaskFilter, open_store
 
 T = TypeVar("T")
 _config_option = click.option(
@@ -173,7 +173,7 @@ def tasks() -> None:
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def tasks_list(config_path: str | None, state: str | None, limit: int) -> None:
-    found = _with_store(config_path, lambda s: s.list_tasks(state, limit))
+    found = _with_store(config_path, lambda s: s.list_tasks(TaskFilter(state=state, limit=limit)))
     click.echo(
         table(
             ["id", "kind", "state", "upstream id", "created", "outputs"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import sys
 import time
 from typing import Any
 
@@ -96,14 +97,20 @@ def run(app: Any, config: Config) -> None:
     # "socket.accept() out of system resource" comes once per loop turn while fds run out.
     logging.getLogger("asyncio").addFilter(_EveryTenSeconds())
     protocol = type("HeadDeadline", (_HeadDeadline,), {"head_timeout": server.head_timeout_seconds})
-    uvicorn.run(
-        app,
-        host=server.host,
-        port=server.port,
-        http=protocol,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        limit_concurrency=server.max_connections,
-        timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
+    listening = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=server.host,
+            port=server.port,
+            http=protocol,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            limit_concurrency=server.max_connections,
+            timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
+        )
     )
+    app.state.service.draining = lambda: listening.should_exit
+    listening.run()
+    if not listening.started:
+        sys.exit(3)  # as uvicorn.run: it never listened (the port taken, a failed start-up)

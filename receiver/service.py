@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ class Service:
     owner: str = field(
         default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
     )
+    # True once the server is shutting down: long-lived answers (the live stream) end, so
+    # they do not hold the shutdown for its whole grace period.
+    draining: Callable[[], bool] = lambda: False
     _deliveries_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _polls_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _mirrors_ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from receiver.domain.observation import Observation
-from receiver.persist import DeliveryJob, NewTask, Store, open_store
+from receiver.persist import Attempt, DeliveryJob, NewTask, Store, open_store
 from receiver.persist.migrate import migrations
+from receiver.persist.records import new_id
 
 T = TypeVar("T")
 SUBSCRIPTIONS = {"a": frozenset({"succeeded"}), "b": frozenset({"succeeded"})}
@@ -110,6 +111,13 @@ def test_concurrent_delivery_claims_never_overlap(storage_url: str):
     assert sorted(every) == sorted(ids), "a delivery was claimed twice or not at all"
 
 
+def _attempt(delivery_id: str, outcome: str, status: int, error: str | None = None) -> Attempt:
+    now = time.time()
+    return Attempt(
+        new_id("att"), delivery_id, "task", "hook", 1, now, now, 1.0, status, error, outcome
+    )
+
+
 def test_expired_delivery_lease_is_taken_over_and_stale_owner_ignored(storage_url: str):
     async def scenario(stores: list[Store]) -> None:
         a, b = stores
@@ -119,18 +127,18 @@ def test_expired_delivery_lease_is_taken_over_and_stale_owner_ignored(storage_ur
         assert await claim_all(b, "B", 60, 10) == []  # leased
         # A lease that runs out without a taker still lets its owner finish.
         await asyncio.sleep(0.4)
-        kept, _ = await a.finish_attempt(second, "A", "succeeded", time.time(), 200, None)
+        kept, _ = await a.finish_attempt(_attempt(second, "succeeded", 200), "A", time.time())
         assert kept
 
         [taken] = await claim_all(b, "B", 60, 10)
         assert taken.delivery.id == first and taken.delivery.attempts == 0
         assert taken.payload["state"] == "succeeded"
         # A, back from a long send, must not overwrite what B now owns.
-        kept, _ = await a.finish_attempt(first, "A", "succeeded", time.time(), 200, None)
+        kept, _ = await a.finish_attempt(_attempt(first, "succeeded", 200), "A", time.time())
         assert not kept
         [row] = await a.list_deliveries(downstream=taken.delivery.downstream)
         assert (row.state, row.attempts) == ("pending", 0)
-        kept, _ = await b.finish_attempt(first, "B", "dead", time.time(), 410, "HTTP 410")
+        kept, _ = await b.finish_attempt(_attempt(first, "dead", 410, "HTTP 410"), "B", time.time())
         assert kept
         [row] = await a.list_deliveries(downstream=taken.delivery.downstream)
         assert (row.state, row.attempts, row.last_status) == ("dead", 1, 410)

@@ -21,6 +21,7 @@ from receiver.errors import (
 from receiver.http import Json, is_admin
 from receiver.inbound.body import read_body
 from receiver.media.store import MediaStore, MediaStoreError, Redirect, byte_range, open_media_store
+from receiver.persist import TaskFilter
 from receiver.service import Service
 from receiver.upstream.parse import load_json
 from receiver.upstream.submit import cancel, submit
@@ -115,7 +116,7 @@ async def list_tasks(request: Request, service: Service) -> Response:
     state = _choice(request, "state", STATES)
     limit = _limit(request)
     before = request.query_params.get("before") or None
-    tasks = await service.store.list_tasks(state, limit, before)
+    tasks = await service.store.list_tasks(TaskFilter(state=state, limit=limit, before=before))
     return Json({"tasks": [t.summary() for t in tasks]})
 
 

@@ -26,7 +26,8 @@ from receiver.delivery.render.telegram import posted_message
 from receiver.domain.breaker import STATE_NUMBERS, Breaker, TokenBucket
 from receiver.domain.retry import Decision, RetryPolicy, decide
 from receiver.observability import logs
-from receiver.persist import AttemptHealth, DeliveryJob
+from receiver.persist import Attempt, AttemptHealth, DeliveryJob
+from receiver.persist.records import new_id
 from receiver.service import Service
 
 _MAX_SNIPPET = 200  # of a downstream's error answer, kept in last_error
@@ -304,7 +305,7 @@ class Fanout:
         status: int | None = None
         abort = False
         posted = None
-        started = time.monotonic()
+        started_at, started = time.time(), time.monotonic()
         if downstream is None:
             decision = Decision("dead", time.time(), "downstream is no longer configured")
         else:
@@ -332,15 +333,21 @@ class Fanout:
                 downstream.name, ok, downstream.disable_after_seconds, self.service.subscriptions
             )
         try:
+            record = Attempt(
+                id=new_id("att"),
+                delivery_id=delivery.id,
+                task_id=delivery.task_id,
+                downstream=delivery.downstream,
+                number=attempt,
+                started_at=started_at,
+                finished_at=started_at + elapsed,
+                latency_ms=round(elapsed * 1000, 2),
+                status=status,
+                error=error,
+                outcome=outcome,
+            )
             kept, disabled = await self.service.store.finish_attempt(
-                delivery.id,
-                self.service.owner,
-                decision.state,
-                next_at,
-                status,
-                error,
-                health,
-                posted,
+                record, self.service.owner, next_at, health, posted
             )
         except Exception:
             log.exception("delivery.record_failed", **ids)

@@ -3,6 +3,9 @@
 from receiver.persist.downstreams import DownstreamHealth
 from receiver.persist.queries import AttemptHealth, ClaimPolicy
 from receiver.persist.records import (
+    Activity,
+    Attempt,
+    Change,
     Delivery,
     DeliveryJob,
     Event,
@@ -12,11 +15,15 @@ from receiver.persist.records import (
     Recorded,
     Settled,
     Task,
+    TaskFilter,
 )
 from receiver.persist.store import Store
 
 __all__ = [
+    "Activity",
+    "Attempt",
     "AttemptHealth",
+    "Change",
     "ClaimPolicy",
     "Delivery",
     "DeliveryJob",
@@ -29,6 +36,7 @@ __all__ = [
     "Settled",
     "Store",
     "Task",
+    "TaskFilter",
     "open_store",
 ]
 

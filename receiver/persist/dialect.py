@@ -48,6 +48,9 @@ class Db(Protocol):
         none behind an earlier pending one of the same task, skipping rows another
         transaction is claiming."""
 
+    def hour(self, column: str) -> str:
+        """SQL for the start of the hour (epoch seconds) that an epoch-seconds column is in."""
+
     def due_polls(self, now: float, limit: int) -> list[Row]:
         """Tasks due for a poll by `now` and not leased (id, kind, upstream_task_id,
         created_at, poll_attempts), skipping rows another transaction is claiming."""

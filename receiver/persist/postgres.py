@@ -83,6 +83,9 @@ class _PgDb:
     def due_polls(self, now: float, limit: int) -> list[Row]:
         return self.all(DUE_POLLS + " FOR UPDATE SKIP LOCKED", (now, now, limit))
 
+    def hour(self, column: str) -> str:
+        return f"FLOOR({column} / 3600) * 3600"  # CAST would round to the nearest
+
 
 class PostgresStore(Store):
     """Each job runs on a pool connection in a worker thread, under a deadline: while the

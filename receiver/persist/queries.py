@@ -15,11 +15,14 @@ import orjson
 
 from receiver.domain.corroborate import PENDING, Claim, judge, retry_delay, with_cost
 from receiver.domain.document import event_document
-from receiver.domain.observation import Observation
+from receiver.domain.observation import Observation, progress_fraction
 from receiver.domain.states import TERMINAL_STATES, State, advances
 from receiver.persist import downstreams, mirrors
 from receiver.persist.dialect import Db, Row
 from receiver.persist.records import (
+    Activity,
+    Attempt,
+    Change,
     Delivery,
     DeliveryJob,
     Event,
@@ -29,6 +32,7 @@ from receiver.persist.records import (
     Recorded,
     Settled,
     Task,
+    TaskFilter,
     new_id,
 )
 
@@ -118,17 +122,34 @@ _EVENT_COLUMNS = (
 )
 
 
-def list_tasks(db: Db, state: str | None, limit: int, before: str | None) -> list[Task]:
-    clauses, params = ["kind <> 'relay'"], []
-    if state:
-        clauses.append("state = ?")
-        params.append(state)
-    if before:
+def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
+    clauses: list[str] = ["kind <> 'relay'"]
+    params: list[object] = []
+    for column, value in (("state", wanted.state), ("kind", wanted.kind)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if wanted.since is not None:
+        clauses.append("created_at >= ?")
+        params.append(wanted.since)
+    if wanted.text:
+        clauses.append("LOWER(request) LIKE ? ESCAPE '!'")
+        params.append(f"%{_like(wanted.text.lower())}%")
+    if wanted.before:
         clauses.append("id < ?")
-        params.append(before)
-    where = f"WHERE {' AND '.join(clauses)}"
-    rows = db.all(f"SELECT * FROM tasks {where} ORDER BY id DESC LIMIT ?", (*params, limit))
+        params.append(wanted.before)
+    where = " AND ".join(clauses)
+    rows = db.all(
+        f"SELECT * FROM tasks WHERE {where} ORDER BY id DESC LIMIT ?", (*params, wanted.limit)
+    )
     return [Task.from_row(r) for r in rows]
+
+
+def _like(text: str) -> str:
+    """`text` matched literally by LIKE (its wildcards escaped with `!`). The request is
+    stored as JSON, so the text is matched as JSON writes it."""
+    quoted = orjson.dumps(text).decode()[1:-1]
+    return quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 def _insert_event(
@@ -440,6 +461,11 @@ def finish_poll(
             db, task, "poll", key, answer, raw, subscriptions, now, may_apply=True, mirror=mirror
         )
     state = recorded.task.state if recorded and recorded.task else task.state
+    progress = progress_fraction(answer.progress) if answer is not None else None
+    if progress is not None and state not in TERMINAL_STATES and progress != task.progress:
+        db.execute(
+            "UPDATE tasks SET progress = ?, updated_at = ? WHERE id = ?", (progress, now, task_id)
+        )
     if waiting_since is not None and next_poll_at is not None:
         next_poll_at = min(next_poll_at, now + retry_delay(now - waiting_since))
     elif state in TERMINAL_STATES:
@@ -485,18 +511,17 @@ def claim_deliveries(
 
 def finish_attempt(
     db: Db,
-    delivery_id: str,
+    attempt: Attempt,
     owner: str,
-    state: str,
     next_attempt_at: float,
-    status: int | None,
-    error: str | None,
     now: float,
     health: AttemptHealth | None,
     posted: tuple[str, bool] | None = None,
 ) -> tuple[bool, bool]:
-    """Store one attempt's outcome (ignored when the lease was lost to another worker) and
-    what it says of the downstream's health. Returns (kept, this attempt disabled it)."""
+    """Store one attempt and its outcome (ignored when the lease was lost to another
+    worker) and what it says of the downstream's health. Returns (kept, this attempt
+    disabled it)."""
+    state = "pending" if attempt.outcome == "retry" else attempt.outcome
     kept = bool(
         db.execute(
             "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?,"
@@ -504,16 +529,33 @@ def finish_attempt(
             " lease_until = NULL,"
             " delivered_at = CASE WHEN ? = 'succeeded' THEN ? ELSE delivered_at END"
             " WHERE id = ? AND lease_owner = ? AND state = 'pending'",
-            (state, next_attempt_at, status, error, now, state, now, delivery_id, owner),
+            (
+                state,
+                next_attempt_at,
+                attempt.status,
+                attempt.error,
+                now,
+                state,
+                now,
+                attempt.delivery_id,
+                owner,
+            ),
         )
     )
+    if kept:
+        columns = ", ".join(Attempt.__dataclass_fields__)
+        marks = ", ".join("?" * len(Attempt.__dataclass_fields__))
+        db.execute(
+            f"INSERT INTO delivery_attempts ({columns}) VALUES ({marks})",
+            tuple(getattr(attempt, name) for name in Attempt.__dataclass_fields__),
+        )
     if kept and posted is not None:
         # The first message this task posted there: its later states edit it.
         db.execute(
             "INSERT INTO chat_messages (task_id, downstream, message_id, media)"
             " SELECT task_id, downstream, ?, ? FROM deliveries WHERE id = ?"
             " ON CONFLICT (task_id, downstream) DO NOTHING",
-            (posted[0], int(posted[1]), delivery_id),
+            (posted[0], int(posted[1]), attempt.delivery_id),
         )
     if health is None:
         return kept, False
@@ -637,3 +679,56 @@ def counts(db: Db) -> dict[str, float]:
     for name in downstreams.disabled_names(db):
         out[f"disabled:{name}"] = 1
     return out
+
+
+def task_attempts(db: Db, task_id: str, limit: int) -> list[Attempt]:
+    """The task's newest `limit` delivery attempts, oldest first."""
+    rows = db.all(
+        "SELECT * FROM delivery_attempts WHERE task_id = ?"
+        " ORDER BY finished_at DESC, id DESC LIMIT ?",
+        (task_id, limit),
+    )
+    rows.reverse()
+    return [Attempt.from_row(r) for r in rows]
+
+
+def changes(db: Db, since: float, task_id: str | None, limit: int) -> list[Change]:
+    """Tasks that changed and attempts that ended after `since`, oldest first."""
+    only, params = ("AND id = ?", (task_id,)) if task_id else ("AND kind <> 'relay'", ())
+    tasks = db.all(
+        f"SELECT * FROM tasks WHERE updated_at > ? {only} ORDER BY updated_at LIMIT ?",
+        (since, *params, limit),
+    )
+    only = "AND task_id = ?" if task_id else ""
+    attempts = db.all(
+        f"SELECT * FROM delivery_attempts WHERE finished_at > ? {only}"
+        " ORDER BY finished_at LIMIT ?",
+        (since, *params, limit),
+    )
+    found = [
+        *(Change("task", t.updated_at, t.id, t.id, t.summary()) for t in map(Task.from_row, tasks)),
+        *(
+            Change("attempt", a.finished_at, a.id, a.task_id, a.summary())
+            for a in map(Attempt.from_row, attempts)
+        ),
+    ]
+    found.sort(key=lambda c: (c.at, c.key))
+    return found[:limit]
+
+
+def activity(db: Db, since: float) -> Activity:
+    """Tasks ended, by hour and final state; delivery latency, by hour and downstream."""
+    tasks = db.all(
+        f"SELECT {db.hour('terminal_at')} AS hour, state, COUNT(*) AS n FROM tasks"
+        " WHERE terminal_at >= ? AND kind <> 'relay' GROUP BY 1, 2 ORDER BY 1, 2",
+        (since,),
+    )
+    latency = db.all(
+        f"SELECT {db.hour('finished_at')} AS hour, downstream, AVG(latency_ms) AS ms,"
+        " COUNT(*) AS n FROM delivery_attempts WHERE finished_at >= ? GROUP BY 1, 2 ORDER BY 1, 2",
+        (since,),
+    )
+    return Activity(
+        [(float(r["hour"]), r["state"], int(r["n"])) for r in tasks],
+        [(float(r["hour"]), r["downstream"], float(r["ms"]), int(r["n"])) for r in latency],
+    )

@@ -43,6 +43,13 @@ class Task:
     point: float | None = None
     refund: float | None = None
     claim_since: float | None = None  # a callback's claim is waiting for CometAPI's word
+    progress: float | None = None  # 0 to 1, as upstream last said
+
+    @property
+    def prompt(self) -> str | None:
+        """The prompt as submitted, whichever route's field holds it."""
+        text = self.request.get("prompt") or self.request.get("promptText")
+        return text if isinstance(text, str) else None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Task:
@@ -64,6 +71,7 @@ class Task:
             point=row["point"],
             refund=row["refund"],
             claim_since=row["claim_since"],
+            progress=row["progress"],
         )
 
     def summary(self) -> dict[str, Any]:
@@ -83,6 +91,8 @@ class Task:
             "poll_attempts": self.poll_attempts,
             "point": self.point,
             "refund": self.refund,
+            "progress": self.progress,
+            "prompt": self.prompt,
         }
 
 
@@ -184,3 +194,58 @@ class Recorded:
     event_id: str | None = None
     delivery_ids: list[str] = field(default_factory=list)
     verdict: str | None = None  # callbacks: pending, or judged at once against a final task
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt, as the console's timeline and latency chart show it."""
+
+    id: str
+    delivery_id: str
+    task_id: str
+    downstream: str
+    number: int
+    started_at: float
+    finished_at: float
+    latency_ms: float
+    status: int | None
+    error: str | None  # already scrubbed of secrets
+    outcome: str  # succeeded | retry | dead
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Attempt:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    def summary(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which tasks a list shows: newest first, a page of `limit` after the cursor `before`."""
+
+    state: str | None = None
+    kind: str | None = None
+    since: float | None = None  # created at or after
+    text: str | None = None  # in the submitted request (the prompt), any case
+    before: str | None = None  # the id of the last task of the previous page
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class Change:
+    """One item of the live stream: a task's new state, or a delivery attempt."""
+
+    kind: str  # task | attempt
+    at: float  # the task's updated_at, the attempt's finished_at
+    key: str  # the task's or the attempt's id
+    task_id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The last hours at a glance, by hour (each hour's start, epoch seconds)."""
+
+    tasks: list[tuple[float, str, int]]  # (hour, final state, tasks)
+    latency: list[tuple[float, str, float, int]]  # (hour, downstream, mean ms, attempts)

@@ -76,6 +76,9 @@ class SqliteDb:
     def due_polls(self, now: float, limit: int) -> list[Row]:
         return self.all(DUE_POLLS, (now, now, limit))
 
+    def hour(self, column: str) -> str:
+        return f"CAST({column} / 3600 AS INTEGER) * 3600"  # CAST truncates: times are > 0
+
 
 def dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}

@@ -20,6 +20,9 @@ from receiver.persist.migrate import migrate
 from receiver.persist.mirrors import MirrorJob
 from receiver.persist.queries import AttemptHealth, ClaimPolicy
 from receiver.persist.records import (
+    Activity,
+    Attempt,
+    Change,
     Delivery,
     DeliveryJob,
     Event,
@@ -28,6 +31,7 @@ from receiver.persist.records import (
     PollResult,
     Recorded,
     Task,
+    TaskFilter,
 )
 
 T = TypeVar("T")
@@ -85,10 +89,19 @@ class Store(ABC):
     ) -> tuple[list[Event], list[Delivery]]:
         return await self._run(lambda db: queries.task_history(db, task_id, limit))
 
-    async def list_tasks(
-        self, state: str | None = None, limit: int = 50, before: str | None = None
-    ) -> list[Task]:
-        return await self._run(lambda db: queries.list_tasks(db, state, limit, before))
+    async def list_tasks(self, wanted: TaskFilter) -> list[Task]:
+        return await self._run(lambda db: queries.list_tasks(db, wanted))
+
+    async def task_attempts(self, task_id: str, limit: int = 500) -> list[Attempt]:
+        return await self._run(lambda db: queries.task_attempts(db, task_id, limit))
+
+    async def changes(
+        self, since: float, task_id: str | None = None, limit: int = 500
+    ) -> list[Change]:
+        return await self._run(lambda db: queries.changes(db, since, task_id, limit))
+
+    async def activity(self, since: float) -> Activity:
+        return await self._run(lambda db: queries.activity(db, since))
 
     async def record(
         self,
@@ -114,27 +127,15 @@ class Store(ABC):
 
     async def finish_attempt(
         self,
-        delivery_id: str,
+        attempt: Attempt,
         owner: str,
-        state: str,
         next_attempt_at: float,
-        status: int | None,
-        error: str | None,
         health: AttemptHealth | None = None,
         posted: tuple[str, bool] | None = None,
     ) -> tuple[bool, bool]:
         return await self._run(
             lambda db: queries.finish_attempt(
-                db,
-                delivery_id,
-                owner,
-                state,
-                next_attempt_at,
-                status,
-                error,
-                time.time(),
-                health,
-                posted,
+                db, attempt, owner, next_attempt_at, time.time(), health, posted
             )
         )
 
