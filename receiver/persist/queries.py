@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 import orjson
 
@@ -120,6 +120,17 @@ def task_history(db: Db, task_id: str, limit: int) -> tuple[list[Event], list[De
 _EVENT_COLUMNS = (
     "id, task_id, source, state, upstream_status, applied, received_at, verdict, verdict_at"
 )
+
+
+def event_bodies(db: Db, task_id: str, limit: int) -> dict[str, tuple[dict[str, Any], str]]:
+    """The newest `limit` events' documents (with `media` once mirrored) and the raw bodies
+    they came with, by event id: what an operator reads on the console's task page."""
+    rows = db.all(
+        "SELECT id, payload, raw FROM events WHERE task_id = ?"
+        " ORDER BY received_at DESC, id DESC LIMIT ?",
+        (task_id, limit),
+    )
+    return {r["id"]: (orjson.loads(r["payload"]), r["raw"]) for r in rows}
 
 
 def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:

@@ -89,6 +89,11 @@ class Store(ABC):
     ) -> tuple[list[Event], list[Delivery]]:
         return await self._run(lambda db: queries.task_history(db, task_id, limit))
 
+    async def event_bodies(
+        self, task_id: str, limit: int = 500
+    ) -> dict[str, tuple[dict[str, Any], str]]:
+        return await self._run(lambda db: queries.event_bodies(db, task_id, limit))
+
     async def list_tasks(self, wanted: TaskFilter) -> list[Task]:
         return await self._run(lambda db: queries.list_tasks(db, wanted))
 
