@@ -166,6 +166,15 @@ class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ConsoleConfig(_Section):
+    """The operator console at /console."""
+
+    # How long a login lasts; a new admin token ends every session at once.
+    session_seconds: Annotated[int, Field(gt=0)] = 12 * 3600
+    # Failed logins from one client address within a minute before it must wait.
+    login_attempts_per_minute: Annotated[int, Field(gt=0)] = 5
+
+
 class DownstreamConfig(_Section):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     url: HttpUrl | None = None
@@ -197,6 +206,7 @@ class Settings(_Section):
     storage: StorageConfig = StorageConfig()
     media: MediaConfig = MediaConfig()
     logging: LoggingConfig = LoggingConfig()
+    console: ConsoleConfig = ConsoleConfig()
     downstream: list[DownstreamConfig] = []
 
 

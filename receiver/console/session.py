@@ -1,0 +1,189 @@
+"""Who may use the console: a signed session cookie, CSRF tokens bound to it, and a brake
+on guessing the admin token.
+
+The session lives in the cookie alone (signed with the callback keys under a salt of its
+own), so every replica accepts it and nothing is stored. It carries a random id and a MAC
+of the admin token: a new admin token ends every session at once. A form's CSRF token is
+that id signed again under another salt; a login form's is bound the same way to a
+short-lived cookie of its own, set when the form is shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
+
+from receiver.errors import Forbidden
+
+SESSION_COOKIE = "relay_console"
+LOGIN_COOKIE = "relay_console_login"
+LOGIN_FORM_SECONDS = 3600
+_SESSION_SALT = "runway-relay.console.session.v1"
+_LOGIN_SALT = "runway-relay.console.login.v1"
+_CSRF_SALT = "runway-relay.console.csrf.v1"
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    csrf: str  # the token every state-changing form of this session carries
+
+
+def _admin_mark(admin_token: str) -> str:
+    # Binds a session to the admin token without carrying anything that reveals it.
+    return hmac.new(admin_token.encode(), b"console-session", hashlib.sha256).hexdigest()[:32]
+
+
+class Sessions:
+    def __init__(self, keys: list[str], admin_token: str, max_age_seconds: int) -> None:
+        self.max_age = max_age_seconds
+        self._admin_token = admin_token
+        self._mark = _admin_mark(admin_token)
+        self._session = URLSafeTimedSerializer(keys, salt=_SESSION_SALT)
+        self._login = URLSafeTimedSerializer(keys, salt=_LOGIN_SALT)
+        self._csrf = URLSafeSerializer(keys, salt=_CSRF_SALT)
+
+    def token_matches(self, given: str) -> bool:
+        return hmac.compare_digest(given.encode(), self._admin_token.encode())
+
+    def issue(self) -> str:
+        """A fresh session's cookie value (a new id on every login: no fixation)."""
+        value = self._session.dumps({"s": secrets.token_urlsafe(16), "a": self._mark})
+        assert isinstance(value, str)
+        return value
+
+    def read(self, cookie: str | None) -> Session | None:
+        """The session a cookie holds, or None when it is absent, forged, expired, or was
+        issued under another admin token."""
+        if not cookie:
+            return None
+        try:
+            payload = self._session.loads(cookie, max_age=self.max_age)
+        except BadData:
+            return None
+        if not isinstance(payload, dict) or not isinstance(payload.get("s"), str):
+            return None
+        if not hmac.compare_digest(str(payload.get("a", "")), self._mark):
+            return None
+        return Session(payload["s"], self.csrf_for(payload["s"]))
+
+    def issue_login(self) -> tuple[str, str]:
+        """The login form's cookie, and the nonce in it that the form's CSRF token is bound
+        to before anyone is logged in."""
+        nonce = secrets.token_urlsafe(16)
+        value = self._login.dumps(nonce)
+        assert isinstance(value, str)
+        return value, nonce
+
+    def read_login(self, cookie: str | None) -> str | None:
+        if not cookie:
+            return None
+        try:
+            nonce = self._login.loads(cookie, max_age=LOGIN_FORM_SECONDS)
+        except BadData:
+            return None
+        return nonce if isinstance(nonce, str) else None
+
+    def csrf_for(self, bound_to: str) -> str:
+        token = self._csrf.dumps(bound_to)
+        assert isinstance(token, str)
+        return token
+
+    def csrf_valid(self, bound_to: str | None, given: object) -> bool:
+        if bound_to is None or not isinstance(given, str) or not given:
+            return False
+        try:
+            value = self._csrf.loads(given)
+        except BadData:
+            return False
+        return isinstance(value, str) and hmac.compare_digest(value, bound_to)
+
+
+def same_origin(headers: Mapping[str, str], own_origins: set[str]) -> bool:
+    """False when the browser says the request comes from another site or origin.
+
+    Browsers send `Sec-Fetch-Site` and, on a form POST, `Origin`; a request with neither
+    (an old browser, a script) is left to the CSRF token alone. Another port on the same
+    host is `same-site`, not `same-origin`: refused too.
+    """
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    return origin is None or origin.rstrip("/").lower() in own_origins
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_form(
+    sessions: Sessions,
+    bound_to: str | None,
+    form: Mapping[str, object],
+    headers: Mapping[str, str],
+    own_origins: set[str],
+) -> None:
+    """Refuse (403) a state-changing form that is cross-site or lacks its CSRF token."""
+    if not same_origin(headers, own_origins):
+        raise Forbidden("this form was sent from another site")
+    if not sessions.csrf_valid(bound_to, form.get("csrf")):
+        raise Forbidden("the form's security token is missing or stale: reload the page")
+
+
+class LoginLimiter:
+    """At most `per_minute` failed logins per client address in any 60 s; then it waits.
+
+    Kept in this process's memory: each replica counts on its own, which still caps a
+    guesser at `per_minute` times the replicas tries a minute. The table is bounded: past
+    `max_clients` addresses the one idle longest is forgotten.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(
+        self,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ) -> None:
+        self._limit = per_minute
+        self._clock = clock
+        self._max_clients = max_clients
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+
+    def _recent(self, client: str) -> list[float]:
+        horizon = self._clock() - self.WINDOW
+        recent = [t for t in self._failures.get(client, []) if t > horizon]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return recent
+
+    def retry_after(self, client: str) -> float | None:
+        """Seconds this client must wait before trying again, or None."""
+        recent = self._recent(client)
+        if len(recent) < self._limit:
+            return None
+        return max(1.0, recent[-self._limit] + self.WINDOW - self._clock())
+
+    def failed(self, client: str) -> None:
+        recent = self._recent(client)
+        recent.append(self._clock())
+        self._failures[client] = recent
+        self._failures.move_to_end(client)
+        while len(self._failures) > self._max_clients:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, client: str) -> None:
+        self._failures.pop(client, None)

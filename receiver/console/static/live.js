@@ -1,0 +1,90 @@
+// runway-relay console: the only script. Every page works without it; with it,
+// (1) a form marked data-confirm asks in a dialog instead of on a confirmation page, and
+// (2) the page listens to the relay's live stream and, when a task changes or a delivery
+// attempt ends, fetches itself again and swaps in the parts marked data-live, so the
+// server stays the one place that renders anything.
+(function () {
+  "use strict";
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (!question || form.querySelector("input[name=confirm]")) {
+      return;
+    }
+    if (!window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    var yes = document.createElement("input");
+    yes.type = "hidden";
+    yes.name = "confirm";
+    yes.value = "yes";
+    form.appendChild(yes);
+  });
+
+  var streamUrl = document.body.getAttribute("data-stream");
+  if (!streamUrl || !window.EventSource) {
+    return;
+  }
+  var indicator = document.getElementById("live");
+  var timer = null;
+  var busy = false;
+  var again = false;
+
+  function show(state, text) {
+    if (indicator) {
+      indicator.hidden = false;
+      indicator.className = "live " + state;
+      indicator.textContent = text;
+    }
+  }
+
+  function swap(html) {
+    var fresh = new DOMParser().parseFromString(html, "text/html");
+    document.querySelectorAll("[data-live]").forEach(function (old) {
+      var next = fresh.getElementById(old.id);
+      // Leave a part alone while someone is typing in it, and when nothing changed
+      // (so a playing video is not reset).
+      if (!next || old.contains(document.activeElement) || next.innerHTML === old.innerHTML) {
+        return;
+      }
+      old.innerHTML = next.innerHTML;
+    });
+    document.body.setAttribute("data-refreshed", String(Date.now()));
+  }
+
+  function refresh() {
+    timer = null;
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    fetch(window.location.href, { credentials: "same-origin", redirect: "error" })
+      .then(function (answer) { return answer.ok ? answer.text() : null; })
+      .then(function (html) { if (html) { swap(html); } })
+      .catch(function () { /* the next change tries again */ })
+      .then(function () {
+        busy = false;
+        if (again) {
+          again = false;
+          schedule();
+        }
+      });
+  }
+
+  function schedule() {
+    if (timer === null) {
+      timer = window.setTimeout(refresh, 300);
+    }
+  }
+
+  // EventSource reconnects by itself (the stream asks for 1 s) and sends the last event id
+  // it saw, so a restart of the relay loses nothing.
+  var source = new EventSource(streamUrl);
+  source.addEventListener("task", schedule);
+  source.addEventListener("attempt", schedule);
+  source.addEventListener("open", function () { show("on", "live"); });
+  source.addEventListener("error", function () { show("off", "reconnecting…"); });
+})();
