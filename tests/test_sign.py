@@ -22,7 +22,9 @@ PADDED = "whsec_" + base64.b64encode(KEY).decode()
 UNPADDED = "whsec_" + base64.b64encode(os.urandom(25)).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("secret", [PADDED, UNPADDED, sign.new_secret()])
+@pytest.mark.parametrize(
+    "secret", [PADDED, UNPADDED, sign.new_secret()], ids=["padded", "unpadded", "new"]
+)
 def test_signatures_verify_with_the_official_library(secret: str) -> None:
     body = json.dumps({"type": "task.succeeded", "data": {"x": "ü"}}).encode()
     headers = sign.headers(secret, "msg_1", int(time.time()), body)
