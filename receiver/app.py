@@ -12,14 +12,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from receiver.api import handlers as api
+from receiver.api.routes import routes as api_routes
 from receiver.config import Config
 from receiver.delivery.worker import Fanout
 from receiver.errors import RelayError, Unauthorized
 from receiver.http import error
-from receiver.inbound import route
 from receiver.inbound.verify import CallbackSigner
 from receiver.media.mirror import Mirror
 from receiver.observability import logs
@@ -106,21 +104,8 @@ def create_app(service: Service) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/callbacks/runway/{token}", route.Callback(), methods=["POST"]),
-            Route("/v1/tasks", api.create_task, methods=["POST"]),
-            Route("/v1/tasks", api.list_tasks, methods=["GET"]),
-            Route("/v1/tasks/{task_id}", api.get_task, methods=["GET"]),
-            Route("/v1/tasks/{task_id}", api.cancel_task, methods=["DELETE"]),
-            Route("/v1/deliveries", api.list_deliveries, methods=["GET"]),
-            Route("/v1/deliveries/replay", api.replay_dead_letters, methods=["POST"]),
-            Route("/v1/deliveries/{delivery_id}/replay", api.replay_delivery, methods=["POST"]),
-            Route("/v1/downstreams", api.list_downstreams, methods=["GET"]),
-            Route("/v1/downstreams/{name}/disable", api.disable_downstream, methods=["POST"]),
-            Route("/v1/downstreams/{name}/enable", api.enable_downstream, methods=["POST"]),
-            Route("/media/{token}", api.media, methods=["GET", "HEAD"]),
-            Route("/healthz", api.healthz, methods=["GET"]),
-            Route("/readyz", api.readyz, methods=["GET"]),
-            Route("/metrics", api.metrics, methods=["GET"]),
+            # The API's routes and their OpenAPI description come from one table.
+            *api_routes(),
         ],
         exception_handlers={
             RelayError: _relay_error,

@@ -7,12 +7,22 @@ never unknown to us, and a failed submission is on record with CometAPI's reason
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from receiver.domain.observation import Observation
 from receiver.domain.states import TERMINAL_STATES
@@ -26,29 +36,81 @@ _RATIO = r"^[1-9][0-9]{1,4}:[1-9][0-9]{1,4}$"
 _MAX_SEED = {"video_to_video": 4294967295, "image_to_video": 999999999}
 
 
+# A URL CometAPI can fetch: a host name or address, then an optional port and the rest
+# without spaces. One pattern is both the check and what the OpenAPI document says.
+_MIN_URL = 12
+_HOST_AND_REST = r"[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
+_DATA_URI = r"data:[A-Za-z0-9_.+-]+/[A-Za-z0-9_.+-]+;base64,"
+
+
+def _url_pattern(schemes: tuple[str, ...], allow_data: bool = False) -> str:
+    url = f"({'|'.join(schemes)})://{_HOST_AND_REST}"
+    return f"^({url}|{_DATA_URI})" if allow_data else f"^{url}"
+
+
 def _check_url(value: str, schemes: tuple[str, ...], allow_data: bool = False) -> str:
     if allow_data and value.startswith("data:"):
-        if ";base64," not in value:
-            raise ValueError("data URI must be base64 (data:<type>;base64,...)")
+        if not re.match(_DATA_URI, value):
+            raise ValueError("data URI must be base64 (data:<type>/<subtype>;base64,...)")
         return value
-    if not value.startswith(tuple(f"{s}://" for s in schemes)) or len(value) < 12:
+    if not re.match(_url_pattern(schemes), value) or len(value) < _MIN_URL:
         allowed = " or ".join(schemes) + (" URL or a base64 data URI" if allow_data else " URL")
         raise ValueError(f"must be an {allowed}")
     return value
+
+
+def _url_schema(schemes: tuple[str, ...], allow_data: bool = False) -> dict[str, Any]:
+    """What `_check_url` accepts, as the OpenAPI document says it."""
+    return {"pattern": _url_pattern(schemes, allow_data), "minLength": _MIN_URL}
+
+
+# A required text needs a character that is not white space as Python's str.strip counts it,
+# which is how CometAPI's side reads it; pydantic's own stripping keeps \x1c-\x1f. The
+# set is spelt out for the document, since regex engines disagree about `\S`.
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+NotBlank = Annotated[
+    str,
+    AfterValidator(_not_blank),
+    Field(min_length=1, json_schema_extra={"pattern": f"[^{SPACE}]"}),
+]
+
+
+def _whole(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A JSON integer: 425.0 is one too (as JSON Schema counts), but "425" and true are not.
+_WHOLE = BeforeValidator(_whole)
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+_OPTIONS: dict[str, Any] = {
+    "properties": {
+        "structure_transformation": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "flip": {"type": "boolean"},
+    }
+}
+
+
 class Video2VideoRequest(_Request):
     """Reverse format `POST /runway/pro/video2video`; the relay adds `callback_url` itself."""
 
     kind: Literal["video2video"]
-    video: Annotated[str, Field(max_length=4096)]
-    prompt: Annotated[str, Field(min_length=1, max_length=2000)]
-    model: Annotated[str, Field(min_length=1, max_length=64)] = "gen4"
-    options: dict[str, Any] = {}
+    video: Annotated[str, Field(max_length=4096, json_schema_extra=_url_schema(("https", "http")))]
+    prompt: Annotated[NotBlank, Field(max_length=2000)]
+    model: Annotated[NotBlank, Field(max_length=64)] = "gen4"
+    options: Annotated[dict[str, Any], Field(json_schema_extra=_OPTIONS)] = {}
 
     @field_validator("video")
     @classmethod
@@ -77,7 +139,7 @@ class Video2VideoRequest(_Request):
 
 class Reference(_Request):
     type: Literal["image"] = "image"
-    uri: Annotated[str, Field(max_length=4096)]
+    uri: Annotated[str, Field(max_length=4096, json_schema_extra=_url_schema(("https",)))]
 
     @field_validator("uri")
     @classmethod
@@ -93,11 +155,16 @@ class VideoToVideoRequest(_Request):
     """Official format `POST /runwayml/v1/video_to_video` (polled: no callback)."""
 
     kind: Literal["video_to_video"]
-    videoUri: Annotated[str, Field(max_length=96 * 1024 * 1024)]
-    promptText: Annotated[str, Field(min_length=1, max_length=1000)]
+    videoUri: Annotated[
+        str,
+        Field(max_length=96 * 1024 * 1024, json_schema_extra=_url_schema(("https",), True)),
+    ]
+    promptText: Annotated[NotBlank, Field(max_length=1000)]
     # Unset: a random seed, recorded on the task (a fixed default would make every
     # unseeded render of one prompt come out the same).
-    seed: Annotated[int, Field(ge=0, le=_MAX_SEED["video_to_video"], strict=True)] | None = None
+    seed: (
+        Annotated[int, Field(ge=0, le=_MAX_SEED["video_to_video"], strict=True), _WHOLE] | None
+    ) = None
     model: Literal["gen4_aleph"] = "gen4_aleph"
     references: Annotated[list[Reference], Field(max_length=8)] = []
     ratio: Annotated[str, Field(pattern=_RATIO)] = "1280:720"
@@ -113,10 +180,14 @@ class ImageToVideoRequest(_Request):
     """Official format `POST /runwayml/v1/image_to_video` (polled: no callback)."""
 
     kind: Literal["image_to_video"]
-    promptImage: Annotated[str, Field(max_length=4096)]
-    model: Annotated[str, Field(min_length=1, max_length=64)] = "gen3a_turbo"
+    promptImage: Annotated[
+        str, Field(max_length=4096, json_schema_extra=_url_schema(("https", "http")))
+    ]
+    model: Annotated[NotBlank, Field(max_length=64)] = "gen3a_turbo"
     promptText: Annotated[str, Field(max_length=512)] | None = None
-    seed: Annotated[int, Field(ge=0, le=_MAX_SEED["image_to_video"], strict=True)] | None = None
+    seed: (
+        Annotated[int, Field(ge=0, le=_MAX_SEED["image_to_video"], strict=True), _WHOLE] | None
+    ) = None
     watermark: Annotated[bool, Field(strict=True)] = False
     duration: Literal[5, 10] = 5
     ratio: Literal["1280:768", "768:1280", "1280:720", "720:1280"] = "1280:768"

@@ -1,0 +1,338 @@
+"""The admin API's answers and parameters as pydantic models.
+
+They are what the handlers build their answers through and validate their parameters with,
+and what `receiver/api/openapi.py` describes: the OpenAPI document cannot say one thing while
+a handler does another. Answers forbid unknown fields, so a field added to a record's
+`summary()` and not here fails the tests (and the model tells clients about it once added).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from receiver.domain.states import State
+
+Kind = Literal["video2video", "video_to_video", "image_to_video"]
+DeliveryState = Literal["pending", "mirroring", "held", "succeeded", "dead"]
+BreakerState = Literal["closed", "half_open", "open"]
+# Text the stores take as it is: PostgreSQL refuses NUL in a string, so it is refused here.
+_TEXT = r"^[^\x00]*$"
+Text = Annotated[str, Field(max_length=500, pattern=_TEXT)]
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=_TEXT)]
+Key = Annotated[str, Field(min_length=1, max_length=255, pattern=_TEXT)]
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Submitted(Answer):
+    id: str
+    upstream_task_id: str | None
+    kind: Kind
+    state: State
+    callback_url: str | None = Field(
+        None, description="video2video only: the signed URL CometAPI calls back."
+    )
+
+
+class ErrorAnswer(Answer):
+    """Every refusal: a machine-readable code and a sentence for people."""
+
+    error: str = Field(examples=["bad_request", "unauthorized", "not_found", "invalid_request"])
+    detail: str
+    task: Submitted | None = Field(
+        None, description="On a refused submit: the task as recorded (it failed)."
+    )
+
+
+class TaskSummary(Answer):
+    id: str
+    kind: Kind | Literal["relay"] = Field(
+        description="`relay`: the relay's own notices (task `tsk_relay`), never listed."
+    )
+    state: State
+    upstream_task_id: str | None
+    upstream_status: str | None
+    outputs: list[str] = Field(description="CometAPI's links to the renders (they expire).")
+    thumbnail: str | None
+    error: str | None
+    created_at: float = Field(description="Epoch seconds, as every time here.")
+    updated_at: float
+    terminal_at: float | None
+    next_poll_at: float | None
+    poll_attempts: int
+    point: float | None = Field(description="Credits charged, as CometAPI reported.")
+    refund: float | None
+    progress: float | None = Field(description="0 to 1, as CometAPI last reported.")
+    prompt: str | None
+
+
+class EventSummary(Answer):
+    id: str
+    source: str = Field(examples=["callback", "poll", "submit", "cancel", "relay"])
+    state: str | None = Field(description="The task state it reports, or the notice's type.")
+    upstream_status: str | None
+    applied: bool = Field(description="False: kept in the history only (late, or a claim).")
+    received_at: float
+    verdict: Literal["pending", "confirmed", "contradicted", "unconfirmed"] | None = Field(
+        description="Callbacks only: what CometAPI's own answer made of the claim."
+    )
+    verdict_at: float | None
+
+
+class DeliverySummary(Answer):
+    id: str
+    event_id: str
+    task_id: str
+    downstream: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+
+
+class AttemptSummary(Answer):
+    id: str
+    delivery_id: str
+    task_id: str
+    downstream: str
+    number: int = Field(description="1 for a delivery's first attempt.")
+    started_at: float
+    finished_at: float
+    latency_ms: float
+    status: int | None = Field(description="The downstream's HTTP status; null: no answer.")
+    error: str | None
+    outcome: Literal["succeeded", "retry", "dead"]
+
+
+class MediaFile(Answer):
+    role: str = Field(examples=["video", "poster"])
+    source: str = Field(description="CometAPI's link it was copied from.")
+    url: str = Field(description="The relay's signed link to its copy (`GET /media/{token}`).")
+    sha256: str
+    bytes: int
+    content_type: str
+
+
+class Media(Answer):
+    """The copies of a succeeded task's files ([media] enabled)."""
+
+    status: Literal["mirrored", "failed"]
+    files: list[MediaFile] = Field(default_factory=list)
+    reason: str | None = Field(None, description="Why no copy could be made.")
+
+
+class TaskDetail(TaskSummary):
+    request: dict[str, Any] = Field(description="The submitted fields, as sent to CometAPI.")
+    media: Media | None = Field(
+        description="Its newest event's copies of the renders; null: none made (yet)."
+    )
+    events: list[EventSummary] = Field(description="Oldest first.")
+    deliveries: list[DeliverySummary]
+    attempts: list[AttemptSummary] = Field(description="Every delivery attempt, oldest first.")
+
+
+class TaskPage(Answer):
+    tasks: list[TaskSummary] = Field(description="Newest first.")
+    next: str | None = Field(description="Pass as `before` for the next page; null: no more.")
+
+
+class DeliveryList(Answer):
+    deliveries: list[DeliverySummary] = Field(description="Newest first.")
+
+
+class Replayed(Answer):
+    replayed: int = Field(description="How many deliveries were queued again.")
+
+
+class DownstreamHealth(Answer):
+    name: str
+    disabled: bool
+    disabled_at: float | None
+    disabled_reason: str | None
+    failing_since: float | None = Field(description="Every attempt since then has failed.")
+    breaker: BreakerState = Field(description="As this replica last reported it.")
+    breaker_changed_at: float | None
+    deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
+
+
+class DownstreamList(Answer):
+    downstreams: list[DownstreamHealth]
+
+
+class Disabled(Answer):
+    downstream: str
+    disabled: Literal[True]
+    changed: bool = Field(description="False: it was disabled already.")
+
+
+class Enabled(Answer):
+    downstream: str
+    disabled: Literal[False]
+    queued: int = Field(description="Deliveries queued again: held, and failed since.")
+
+
+class CallbackAck(Answer):
+    """Says nothing about the task's state: the URL may be in the wrong hands."""
+
+    ok: Literal[True]
+    task_id: str
+    duplicate: bool = Field(description="The same bytes came before; nothing was stored.")
+
+
+class Ok(Answer):
+    ok: Literal[True]
+
+
+# Parameters. Each field is a query parameter unless marked as a path or header one.
+
+
+class InPath:
+    """Marks a parameter field as part of the path."""
+
+
+class InHeader:
+    """Marks a parameter field as a request header (named by its alias)."""
+
+
+def _moment(value: object) -> object:
+    """Epoch seconds or an ISO 8601 time (UTC unless it says otherwise), as epoch seconds."""
+    if not isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be epoch seconds or an ISO 8601 time") from None
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    return number
+
+
+Moment = Annotated[
+    float,
+    BeforeValidator(_moment),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]}),
+]
+Epoch = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class NoParams(Params):
+    pass
+
+
+class Limit(Params):
+    limit: int = Field(50, ge=1, le=1000, description="At most this many.")
+
+
+class TaskListParams(Limit):
+    state: State | None = None
+    kind: Kind | None = None
+    since: Moment | None = Field(None, description="Created at or after (epoch or ISO 8601).")
+    q: Text | None = Field(None, description="Text in the submitted request (the prompt).")
+    before: Id | None = Field(None, description="The `next` of the previous page.")
+
+
+class SubmitParams(Params):
+    idempotency_key: Annotated[Key | None, InHeader()] = Field(
+        None,
+        alias="Idempotency-Key",
+        description="A retried submit with the same key returns the first task (200).",
+    )
+
+
+class TaskIdParams(Params):
+    task_id: Annotated[Id, InPath()]
+
+
+class DeliveryListParams(Limit):
+    state: DeliveryState | None = None
+    downstream: Id | None = None
+    task_id: Id | None = None
+
+
+class DeliveryIdParams(Params):
+    delivery_id: Annotated[Id, InPath()]
+
+
+class DeadLetterParams(Params):
+    downstream: Id = Field(description="Replay every dead letter of this downstream.")
+
+
+class DownstreamParams(Params):
+    name: Annotated[Id, InPath()]
+
+
+class EnableParams(DownstreamParams):
+    recover_since: Moment | None = Field(
+        None,
+        description="Queue again what it held and what went to dead-letter since then"
+        " (epoch or ISO 8601); unset: all it held.",
+    )
+
+
+class TokenParams(Params):
+    """A signed route's token: checked by its signer, not by this model."""
+
+    token: Annotated[str, InPath()] = Field(description="Signed by the relay; expires.")
+
+
+class StreamParams(Params):
+    task_id: Id | None = Field(None, description="Only this task's changes.")
+    since: Epoch | None = Field(None, description="Start here (epoch seconds); unset: now.")
+    last_event_id: Annotated[Text | None, InHeader()] = Field(
+        None,
+        alias="Last-Event-ID",
+        description="Resume after this event (browsers send it when they reconnect).",
+    )
+
+
+# What CometAPI posts to a callback URL, as loosely as the parser (receiver/upstream/parse.py)
+# reads it: field types drift in the wild, so the fields take any JSON value, and any other
+# field is kept with the claim.
+
+
+class FlatCallback(BaseModel):
+    """CometAPI's documented callback: the task's fields at the top level (no `data`)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "anyOf": [{"required": [key]} for key in ("task_id", "status", "state")],
+            "not": {"required": ["data"]},
+        },
+    )
+
+    task_id: Any = Field(None, description="CometAPI's task id.")
+    status: Any = Field(None, description='A number in a string: "3" with a video is done.')
+    state: Any = None
+    video_url: Any = None
+
+
+class EnvelopeCallback(BaseModel):
+    """The reverse format's `<code, msg, data>` envelope around the same fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: Any = Field(None, examples=[200, "success"])
+    msg: Any = None
+    data: dict[str, Any] = Field(description="The task's fields (also read JSON-encoded).")
+
+
+CallbackBody = FlatCallback | EnvelopeCallback
