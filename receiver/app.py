@@ -12,9 +12,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 
 from receiver.api.routes import routes as api_routes
 from receiver.config import Config
+from receiver.console import console_app
 from receiver.delivery.worker import Fanout
 from receiver.errors import RelayError, Unauthorized
 from receiver.http import error
@@ -106,6 +108,7 @@ def create_app(service: Service) -> Starlette:
         routes=[
             # The API's routes and their OpenAPI description come from one table.
             *api_routes(),
+            Mount("/console", app=console_app(service)),
         ],
         exception_handlers={
             RelayError: _relay_error,

@@ -16,7 +16,7 @@ from receiver.persist import Activity
 
 HOURS = 24
 WIDTH, HEIGHT = 720, 210
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 30, 24
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 46, 24
 OUTCOMES = (("succeeded", "#16a34a"), ("failed", "#dc2626"), ("cancelled", "#94a3b8"))
 PALETTE = ("#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d")
 
@@ -60,7 +60,7 @@ class _Frame:
     def y(self, value: float) -> float:
         return TOP + self.plot_h * (1 - value / self.top)
 
-    def axes(self, title: str, unit: str) -> list[str]:
+    def axes(self, title: str) -> list[str]:
         parts = [
             f'<text x="{LEFT}" y="16" class="chart-title">{escape(title)}</text>',
         ]
@@ -73,7 +73,7 @@ class _Frame:
             )
             parts.append(
                 f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="chart-tick">'
-                f"{escape(_number(value))}{escape(unit) if fraction == 1.0 else ''}</text>"
+                f"{escape(_number(value))}</text>"
             )
         for index in range(0, HOURS, 6):
             x = self.x(index)
@@ -103,7 +103,7 @@ def tasks_chart(activity: Activity, now: float) -> Markup:
             counts[index][state] = counts[index].get(state, 0) + n
     highest = max((sum(c.values()) for c in counts.values()), default=0)
     frame = _Frame(first_hour, nice_ceiling(highest))
-    parts = frame.axes("Tasks ended per hour (UTC)", "")
+    parts = frame.axes("Tasks ended per hour (UTC)")
     bar_w = frame.slot * 0.7
     colours = dict(OUTCOMES)
     for index, by_state in sorted(counts.items()):
@@ -125,12 +125,12 @@ def tasks_chart(activity: Activity, now: float) -> Markup:
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
             "No task ended in the last 24 hours</text>"
         )
-    legend_x = WIDTH - RIGHT
+    legend_x = float(WIDTH - RIGHT)
     for state, colour in reversed(OUTCOMES):
-        legend_x -= 8 + 7 * len(state) + 22
+        legend_x -= 8 + 7.5 * len(state) + 22
         parts.append(
-            f'<rect x="{legend_x}" y="7" width="10" height="10" rx="2" fill="{colour}"/>'
-            f'<text x="{legend_x + 14}" y="16" class="chart-legend">{state}</text>'
+            f'<rect x="{legend_x:.0f}" y="7" width="10" height="10" rx="2" fill="{colour}"/>'
+            f'<text x="{legend_x + 14:.0f}" y="16" class="chart-legend">{state}</text>'
         )
     return Markup(_svg("Tasks ended per hour over the last 24 hours, by outcome", parts))
 
@@ -146,8 +146,8 @@ def latency_chart(activity: Activity, now: float) -> Markup:
             series[downstream][index] = (mean_ms, attempts)
     highest = max((ms for points in series.values() for ms, _ in points.values()), default=0.0)
     frame = _Frame(first_hour, nice_ceiling(highest))
-    parts = frame.axes("Delivery latency per downstream, mean per hour", " ms")
-    legend_x = float(LEFT + 8)
+    parts = frame.axes("Delivery latency per downstream (mean ms per hour)")
+    legend_x = float(LEFT)
     for number, (name, points) in enumerate(sorted(series.items())):
         colour = PALETTE[number % len(PALETTE)]
         centre = [
@@ -165,13 +165,14 @@ def latency_chart(activity: Activity, now: float) -> Markup:
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
                 f"<title>{escape(tip)}</title></circle>"
             )
+        label = name if len(name) <= 24 else name[:23] + "\u2026"
         if number < len(PALETTE):  # past that, the colours repeat: the tips still name them
             parts.append(
-                f'<rect x="{legend_x:.0f}" y="{TOP + 4}" width="10" height="10" rx="2"'
-                f' fill="{colour}"/><text x="{legend_x + 14:.0f}" y="{TOP + 13}"'
-                f' class="chart-legend">{escape(name)}</text>'
+                f'<rect x="{legend_x:.0f}" y="25" width="10" height="10" rx="2"'
+                f' fill="{colour}"/><text x="{legend_x + 14:.0f}" y="34"'
+                f' class="chart-legend">{escape(label)}</text>'
             )
-            legend_x += 26 + 7 * min(len(name), 24)
+            legend_x += 28 + 7.5 * len(label)
     if not series:
         parts.append(
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'

@@ -112,13 +112,15 @@ def same_origin(headers: Mapping[str, str], own_origins: set[str]) -> bool:
 
     Browsers send `Sec-Fetch-Site` and, on a form POST, `Origin`; a request with neither
     (an old browser, a script) is left to the CSRF token alone. Another port on the same
-    host is `same-site`, not `same-origin`: refused too.
+    host is `same-site`, not `same-origin`: refused too. Under the console's own
+    `Referrer-Policy: no-referrer` a browser writes `Origin: null` even on its forms, so
+    `null` says nothing and the other two checks decide.
     """
     fetch_site = headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return False
     origin = headers.get("origin")
-    return origin is None or origin.rstrip("/").lower() in own_origins
+    return origin in (None, "null") or origin.rstrip("/").lower() in own_origins
 
 
 def origin_of(url: str) -> str:

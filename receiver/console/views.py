@@ -58,7 +58,12 @@ def _event_entry(event: Event) -> Entry:
             event.verdict or "", "info"
         )
     else:
-        detail = f"{said} → {event.state}" if event.state else said
+        if event.source == "submit" and event.state == "queued":
+            detail = "accepted by CometAPI"
+        elif event.upstream_status and event.state:
+            detail = f"{event.upstream_status} → {event.state}"
+        else:
+            detail = f"→ {event.state}" if event.state else said
         if not event.applied:
             detail += " (history only: changed nothing)"
         tone = {"succeeded": "ok", "failed": "bad", "cancelled": "warn"}.get(
