@@ -1,0 +1,280 @@
+"""The API's OpenAPI description, checked against the running relay by schemathesis.
+
+One relay (SQLite, the simulator with its own CDN, media mirrored) serves every test here.
+schemathesis reads `GET /openapi.json` from it and sends each operation a few generated
+requests, valid and not, with the admin token: no answer may be a 5xx, and every answer
+must be one the document describes (status, content type, body). The document must be
+valid OpenAPI 3.1, and every route the application serves but the console's must be in it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from starlette.routing import Mount, Route
+
+from receiver.api import models as m
+from receiver.api.routes import OPERATIONS, openapi
+from receiver.devtools.localserver import BackgroundServer
+from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
+from receiver.devtools.sink import create_sink_app
+from receiver.devtools.testkit import free_port
+from receiver.errors import RelayError
+from receiver.http import error_body
+from receiver.persist import Attempt, Delivery, Event, Task
+from receiver.persist.downstreams import DownstreamHealth
+from receiver.upstream.submit import SPACE
+from tests.conftest import relay_env, webhook
+from tests.harness import (
+    ADMIN_TOKEN,
+    API_KEY,
+    SECRETS,
+    Relay,
+    Simulator,
+    Sink,
+    image_to_video,
+    relay_settings,
+    settled,
+    video2video,
+)
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+CALLBACK = "/callbacks/runway/{token}"
+STREAM = "/v1/stream"  # never ends: checked on its own below
+CASES: Counter[str] = Counter()
+SEEDED = "seeded-by-test-openapi"  # in the prompts of the two tasks made before the fuzzing
+
+
+@dataclasses.dataclass
+class World:
+    relay: Relay
+    ok: dict[str, Any]  # a video2video task that succeeded, its files mirrored
+    failed: dict[str, Any]  # an image_to_video task that failed
+    token: str  # the callback token of `ok`
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("openapi")
+    cdn = BackgroundServer()
+    cdn.app = create_simulator_app(SimulatorConfig(api_key=API_KEY, seed=3, cdn_url=cdn.url))
+    cdn.start()
+    sim = Simulator(cdn)
+    sink = Sink(BackgroundServer(create_sink_app()))
+    sink.server.start()
+    port = free_port()
+    settings = relay_settings(
+        f"sqlite:///{tmp / 'relay.db'}",
+        f"http://127.0.0.1:{port}",
+        sim.url,
+        downstream=[webhook(sink)],
+        media={"enabled": True, "dir": str(tmp / "media"), "allow_private_networks": True},
+    )
+    relay = Relay(tmp, settings, relay_env()).start()
+    try:
+        submitted = relay.submit(**video2video(prompt=f"{SEEDED} pixel-art")).json()
+        failing = relay.submit(**image_to_video(promptText=f"FAIL {SEEDED}")).json()["id"]
+        mirrored = relay.wait_task(
+            submitted["id"], lambda t: settled(t) and t["media"] is not None, timeout=30
+        )
+        token = submitted["callback_url"].rsplit("/", 1)[1]
+        yield World(relay, mirrored, relay.wait_task(failing, settled), token)
+    finally:
+        relay.close()
+        sim.close()
+        sink.close()
+    log = relay.log()
+    assert not [s for s in SECRETS if s in log], "a secret in the relay's log"
+    assert "Exception in ASGI application" not in log
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if CASES and reporter is not None:
+        reporter.write_line(
+            f"schemathesis: {sum(CASES.values())} generated requests over {len(CASES)} operations"
+        )
+
+
+# The document the relay serves is built from this code; the test below checks that the
+# running relay serves this very document. (Loaded here, at collection, rather than from a
+# fixture: schemathesis's fixture loader reaches into a pytest internal that pytest 9 removed.
+# Under pytest 9 each operation's test also gets the same id; a failure names its operation.)
+api_schema = schemathesis.openapi.from_dict(
+    openapi(),
+    config=schemathesis.Config.from_dict(
+        {
+            "generation": {"max-examples": 12, "deterministic": True, "no-shrink": True},
+            "request-timeout": 10,
+        }
+    ),
+)
+
+
+@api_schema.exclude(path=STREAM).parametrize()
+def test_every_operation_answers_as_described(case: Any, world: World) -> None:
+    if case.operation.path == CALLBACK:
+        # A made-up token only ever gets its 403 (checked below): with a real one the
+        # generated bodies reach the parser and the store.
+        case.path_parameters = {"token": world.token}
+    CASES[case.operation.label] += 1
+    # The token given here, not in the config: schemathesis then knows it as valid, and
+    # checks that the relay refuses the same request without it and with a wrong one.
+    case.call_and_validate(base_url=world.relay.url, headers=AUTH)
+
+
+def test_the_relay_serves_a_valid_openapi_3_1_document(world: World) -> None:
+    served = world.relay.anon.get("/openapi.json")
+    assert served.status_code == 200 and served.json() == openapi()
+    assert api_schema.raw_schema["openapi"] == "3.1.0"
+    api_schema.validate()
+
+
+def test_answers_to_real_data_are_as_described(world: World) -> None:
+    """What generated requests cannot reach: real ids, a mirrored file, the stream."""
+
+    def check(path: str, method: str, headers: dict[str, str] | None = None, **parts: Any) -> Any:
+        case = api_schema[path][method].Case(**parts)
+        return case.call_and_validate(base_url=world.relay.url, headers=headers or AUTH)
+
+    task_id, video = world.ok["id"], world.ok["media"]["files"][0]
+    detail = check("/v1/tasks/{task_id}", "GET", path_parameters={"task_id": task_id}).json()
+    assert detail["events"] and detail["deliveries"] and detail["attempts"]
+    assert check("/v1/tasks/{task_id}", "GET", path_parameters={"task_id": world.failed["id"]})
+    # video2video has no cancel upstream; an ended task cannot be cancelled: 409 both.
+    for ended in (task_id, world.failed["id"]):
+        gone = check("/v1/tasks/{task_id}", "DELETE", path_parameters={"task_id": ended})
+        assert gone.status_code == 409
+    page = check("/v1/tasks", "GET", query={"limit": 1, "q": SEEDED}).json()
+    assert page["next"] == world.failed["id"] and len(page["tasks"]) == 1
+    query = {"limit": 1, "q": SEEDED, "before": page["next"]}
+    rest = check("/v1/tasks", "GET", query=query).json()
+    assert [t["id"] for t in rest["tasks"]] == [task_id] and rest["next"] is None
+    query = {"q": SEEDED.upper(), "kind": "video2video", "since": "2000-01-01T00:00:00Z"}
+    assert [t["id"] for t in check("/v1/tasks", "GET", query=query).json()["tasks"]] == [task_id]
+    delivery = world.ok["deliveries"][0]["id"]
+    replayed = check(
+        "/v1/deliveries/{delivery_id}/replay", "POST", path_parameters={"delivery_id": delivery}
+    )
+    assert replayed.json() == {"replayed": 1}
+    assert check("/v1/deliveries/replay", "POST", query={"downstream": "hook"}).status_code == 200
+    for action in ("disable", "enable"):
+        answer = check(
+            f"/v1/downstreams/{{name}}/{action}", "POST", path_parameters={"name": "hook"}
+        )
+        assert answer.status_code == 200
+    token = {"token": video["url"].rsplit("/", 1)[1]}
+    assert check("/media/{token}", "GET", path_parameters=token).status_code == 200
+    assert check("/media/{token}", "HEAD", path_parameters=token).status_code == 200
+    part = check("/media/{token}", "GET", path_parameters=token, headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and len(part.content) == 10
+    past = check(
+        "/media/{token}", "GET", path_parameters=token, headers={"Range": "bytes=999999999-"}
+    )
+    assert past.status_code == 416
+    for path in ("/media/{token}", CALLBACK):
+        method = "GET" if path.startswith("/media") else "POST"
+        refused = check(path, method, path_parameters={"token": "forged.token.x"})
+        assert refused.status_code == 403
+
+
+def test_the_stream_is_as_described(world: World) -> None:
+    described = api_schema.raw_schema["paths"][STREAM]["get"]["responses"]
+    assert "text/event-stream" in described["200"]["content"]
+    assert set(described) >= {"200", "400", "401"}
+    url = f"{world.relay.url}{STREAM}"
+    refused = httpx.get(url)
+    assert refused.status_code == 401 and m.ErrorAnswer.model_validate(refused.json())
+    assert httpx.get(url, headers=AUTH, params={"since": "nan"}).status_code == 400
+    with httpx.stream(
+        "GET", url, headers=AUTH, params={"task_id": world.ok["id"], "since": 0}
+    ) as s:
+        assert s.status_code == 200
+        assert s.headers["content-type"].startswith("text/event-stream")
+        first = next(s.iter_lines())
+        assert first.startswith("retry:")
+
+
+def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from receiver.app import build_service, create_app
+    from receiver.config import load
+    from receiver.devtools.testkit import to_toml
+
+    for name, value in relay_env().items():
+        monkeypatch.setenv(name, value)
+    config_path = tmp_path / "relay.toml"
+    settings = relay_settings(f"sqlite:///{tmp_path / 'r.db'}", "http://127.0.0.1:1", "http://x")
+    config_path.write_text(to_toml(settings))
+    app = create_app(build_service(load(str(config_path))))
+    served = set()
+    for route in app.routes:
+        if isinstance(route, Mount) and route.path == "/console":
+            continue  # the console's HTML pages are not part of the API
+        assert isinstance(route, Route), route
+        served |= {(route.path, method) for method in route.methods or ()}
+    described = {(op.path, method) for op in OPERATIONS for method in op.methods}
+    # Starlette answers HEAD wherever GET is served.
+    assert served - {(p, "HEAD") for p, _ in served} == described - {
+        (p, "HEAD") for p, _ in described
+    }
+
+
+def _blank(record: type) -> Any:
+    """An instance with every field None, but the ones `summary()` reads into."""
+    values: dict[str, Any] = {f.name: None for f in dataclasses.fields(record)}
+    return record(**{**values, **({"request": {}} if "request" in values else {})})
+
+
+@pytest.mark.parametrize(
+    ("record", "model"),
+    [
+        (Task, m.TaskSummary),
+        (Event, m.EventSummary),
+        (Delivery, m.DeliverySummary),
+        (Attempt, m.AttemptSummary),
+        (DownstreamHealth, m.DownstreamHealth),
+    ],
+)
+def test_each_record_summary_is_its_model(record: type, model: type[m.Answer]) -> None:
+    """A field added to a summary and not to its model (or the reverse) fails here."""
+    assert set(_blank(record).summary()) == set(model.model_fields)
+
+
+def test_every_refusal_is_an_error_answer() -> None:
+    for kind in _subclasses(RelayError):
+        exc = kind("why")
+        m.ErrorAnswer.model_validate(error_body(exc.code, exc.detail, **exc.extra))
+    task = {"id": "tsk_1", "upstream_task_id": None, "kind": "video2video", "state": "failed"}
+    m.ErrorAnswer.model_validate(error_body("upstream_error", "CometAPI: no", task=task))
+
+
+def test_parameters_are_read_as_described() -> None:
+    read = m.TaskListParams.model_validate
+    assert read({"since": "1767225600"}).since == read({"since": "2026-01-01T00:00:00Z"}).since
+    assert read({"since": "2026-01-01T01:00:00+01:00"}).since == 1767225600
+    for wrong in ({"since": "nan"}, {"since": "soon"}, {"limit": "0"}, {"q": "a\x00b"}):
+        with pytest.raises(ValueError):
+            read(wrong)
+
+
+def test_blank_means_what_python_strips() -> None:
+    """The document's pattern for a required text, and the check behind it, agree."""
+    spaces = [c for c in map(chr, range(0x110000)) if c.isspace()]
+    assert [c for c in spaces if re.fullmatch(f"[{SPACE}]", c)] == spaces
+    assert sum(1 for c in map(chr, range(0x3100)) if re.fullmatch(f"[{SPACE}]", c)) == len(spaces)
+
+
+def _subclasses(kind: type) -> Iterator[type]:
+    for sub in kind.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
