@@ -406,6 +406,8 @@ def test_pages_carry_the_security_headers_and_errors_are_html(tmp_path: Path) ->
         assert (await c.get("/console/tasks")).status_code == 303  # to the login form
         assert (await c.get("/console/stream")).status_code == 401
         assert (await c.get("/console/static/live.js")).status_code == 200
+        described = (await c.get("/openapi.json")).json()["paths"]
+        assert not [path for path in described if "console" in path]
 
     run(tmp_path, scenario)
 

@@ -220,6 +220,19 @@ def test_a_downstream_is_disabled_and_enabled_from_the_page(
     assert not downstream_disabled(relay, "hook")
 
 
+def test_live_updates_resume_after_a_restart_of_the_relay(console: WebDriver, relay: Relay) -> None:
+    console.get(f"{relay.url}/console/tasks")
+    until(console, lambda d: d.find_element(By.ID, "live").text == "live")
+    console.execute_script("window.stillThisPage = true;")
+    relay.stop()
+    until(console, lambda d: d.find_element(By.ID, "live").text == "reconnecting…")
+    relay.start()
+    until(console, lambda d: d.find_element(By.ID, "live").text == "live")
+    task_id = relay.submit(**image_to_video(promptText="after the restart")).json()["id"]
+    until(console, lambda d: d.find_elements(By.ID, f"task-{task_id}"))
+    assert console.execute_script("return window.stillThisPage === true;")
+
+
 @pytest.fixture
 def foreign_site(relay: Relay) -> Iterator[BackgroundServer]:
     """A page on another loopback port that posts a form to the console as soon as it loads."""
