@@ -41,16 +41,24 @@ def _find(path: str) -> str | None:
     return path if os.access(path, os.X_OK) else shutil.which(Path(path).name)
 
 
+def missing() -> str | None:
+    """Why the browser tests cannot run here, in one line; None when they can."""
+    if _find(CHROMIUM) is None or _find(CHROMEDRIVER) is None:
+        return SKIP
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed for the browser tests: pip install -e '.[dev]'"
+    return None
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     browser, driver_path = _find(CHROMIUM), _find(CHROMEDRIVER)
-    if browser is None or driver_path is None:
-        pytest.skip(SKIP)
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.skip("selenium is not installed: pip install -e '.[dev]'")
+    assert browser is not None and driver_path is not None
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium reach out for anything
     profile = tempfile.mkdtemp(prefix="relay-chromium-")
     options = webdriver.ChromeOptions()

@@ -22,10 +22,12 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from receiver.devtools.localserver import BackgroundServer
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, missing
 from tests.harness import ADMIN_TOKEN, Relay, Sink, image_to_video, video2video, video_to_video
 
-pytest.importorskip("selenium")
+if missing():  # one line for the whole module
+    pytest.skip(str(missing()), allow_module_level=True)
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
