@@ -363,7 +363,11 @@ def test_times_from_the_forms() -> None:
 # -- answers, in process -------------------------------------------------------------------
 
 
-def run(tmp_path: Path, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
+def run(
+    tmp_path: Path,
+    scenario: Callable[[httpx.AsyncClient], Awaitable[None]],
+    break_store: bool = False,
+) -> None:
     settings = parse_settings(
         {
             "storage": {"url": f"sqlite:///{tmp_path / 'relay.db'}"},
@@ -375,7 +379,13 @@ def run(tmp_path: Path, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]
 
     async def go() -> None:
         await service.store.migrate()
-        transport = httpx.ASGITransport(app=create_app(service))
+        if break_store:
+
+            async def broken(since: float) -> Activity:
+                raise RuntimeError("a bug, /secret/path/in/a/trace.py")
+
+            service.store.activity = broken  # type: ignore[method-assign]
+        transport = httpx.ASGITransport(app=create_app(service), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as c:
             try:
                 await scenario(c)
@@ -451,3 +461,17 @@ def test_a_login_sets_the_session_and_forms_need_its_token(tmp_path: Path) -> No
         assert 'id="e-source"' in invalid.text
 
     run(tmp_path, scenario)
+
+
+def test_a_crash_is_an_html_page_without_a_trace(tmp_path: Path) -> None:
+    async def scenario(c: httpx.AsyncClient) -> None:
+        form = {"csrf": csrf_of(await c.get("/console/login")), "next": "/console/"}
+        await c.post("/console/login", data={**form, "token": ADMIN})
+        crashed = await c.get("/console/")
+        assert crashed.status_code == 500 and crashed.headers["content-type"].startswith(
+            "text/html"
+        )
+        assert "it has been logged" in crashed.text
+        assert "secret" not in crashed.text and "Traceback" not in crashed.text
+
+    run(tmp_path, scenario, break_store=True)
