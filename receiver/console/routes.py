@@ -183,7 +183,7 @@ class Console:
         return self.templates.TemplateResponse(
             request,
             template,
-            {"root": self.root(request), "session": session, "now": time.time(), **context},
+            {"root": self.root(request), "session": session, **context},
             status_code=status,
         )
 
