@@ -1,19 +1,35 @@
-"""The `receiver` command: serve, simulate, demo, and operator tools over the store."""
+"""The `receiver` command: serve, simulate, demo; operator tools over the store; and a
+client of a running relay's API (submit, tail)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
 from receiver.config import CONFIG_ENV, Config, Settings, load, read_settings
 from receiver.errors import ConfigError, StoreError
 from receiver.persist import Store, TaskFilter, open_store
+from receiver.remote import (
+    DEFAULT_URL,
+    TERMINAL,
+    TOKEN_ENV,
+    URL_ENV,
+    Relay,
+    RemoteError,
+    StreamUnavailable,
+    change_line,
+    output_urls,
+    progress_line,
+    submit_body,
+)
 
 T = TypeVar("T")
 _config_option = click.option(
@@ -172,38 +188,86 @@ def tasks() -> None:
     "--state", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"])
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
-def tasks_list(config_path: str | None, state: str | None, limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per task.")
+def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    """The newest tasks, from the store."""
     found = _with_store(config_path, lambda s: s.list_tasks(TaskFilter(state=state, limit=limit)))
+    if as_json:
+        for t in found:
+            click.echo(json.dumps(t.summary()))
+        return
     click.echo(
         table(
-            ["id", "kind", "state", "upstream id", "created", "outputs"],
+            ["id", "kind", "state", "progress", "created", "outputs", "prompt"],
             [
-                [t.id, t.kind, t.state, t.upstream_task_id, _when(t.created_at), len(t.outputs)]
+                [
+                    t.id,
+                    t.kind,
+                    t.state,
+                    _share(t.progress),
+                    _when(t.created_at),
+                    len(t.outputs),
+                    _short(t.prompt, 40),
+                ]
                 for t in found
             ],
         )
     )
 
 
+def _share(progress: float | None) -> str:
+    return f"{round(progress * 100)}%" if progress is not None else "-"
+
+
+def _short(text: str | None, width: int) -> str:
+    """One line of at most `width` characters."""
+    line = " ".join((text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 @tasks.command("show")
 @_config_option
 @click.argument("task_id")
-def tasks_show(config_path: str | None, task_id: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="The task, its events and deliveries.")
+def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
+    """One task with its history, from the store."""
+
     async def fetch(store: Store) -> Any:
         task = await store.get_task(task_id)
-        return task, (await store.task_history(task_id) if task else ([], []))
+        if task is None:
+            return None, [], [], []
+        events, deliveries = await store.task_history(task_id)
+        return task, events, deliveries, await store.task_attempts(task_id)
 
-    task, (events, deliveries) = _with_store(config_path, fetch)
+    task, events, deliveries, attempts = _with_store(config_path, fetch)
     if task is None:
         _fail(f"no task {task_id}")
+    if as_json:
+        document = {
+            **task.summary(),
+            "request": task.request,
+            "events": [e.summary() for e in events],
+            "deliveries": [d.summary() for d in deliveries],
+            "attempts": [a.summary() for a in attempts],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
     for key, value in task.summary().items():
-        click.echo(f"{key:>16}: {value}")
+        click.echo(f"{key:>16}: {'-' if value is None else value}")
     click.echo("\nevents")
     click.echo(
         table(
-            ["id", "source", "state", "upstream status", "applied", "received"],
+            ["id", "source", "state", "upstream status", "applied", "verdict", "received"],
             [
-                [e.id, e.source, e.state, e.upstream_status, e.applied, _when(e.received_at)]
+                [
+                    e.id,
+                    e.source,
+                    e.state,
+                    e.upstream_status,
+                    e.applied,
+                    e.verdict,
+                    _when(e.received_at),
+                ]
                 for e in events
             ],
         )
@@ -363,3 +427,148 @@ def media_prune(config_path: str | None) -> None:
         f"removed {pruned.files} files, {pruned.bytes} bytes, older than"
         f" {settings.retention_days:g} days; {pruned.kept_bytes} bytes kept"
     )
+
+
+# A client of a running relay: its HTTP API, with $RECEIVER_ADMIN_TOKEN.
+
+_url_option = click.option(
+    "--url",
+    envvar=URL_ENV,
+    default=DEFAULT_URL,
+    show_default=True,
+    help=f"The running relay (or ${URL_ENV}).",
+)
+
+
+def _relay(url: str) -> Relay:
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        _fail(f"set ${TOKEN_ENV} to the relay's admin token")
+    return Relay(url, token)
+
+
+class _Progress:
+    """The task's progress on stderr: one line redrawn on a terminal, else a line a change."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.tty = stream.isatty()
+        self.last = ""
+
+    def show(self, task: dict[str, Any], note: str = "") -> None:
+        line = f"{progress_line(task)}  {task.get('id', '')}{note}"
+        if line == self.last:
+            return
+        if self.tty:
+            click.echo("\r" + line.ljust(len(self.last)), nl=False, err=True)
+        else:
+            click.echo(line, err=True)
+        self.last = line
+
+    def end(self) -> None:
+        if self.tty and self.last:
+            click.echo(err=True)
+
+
+def _wait(relay: Relay, task_id: str, progress: _Progress, media_wait: float) -> dict[str, Any]:
+    """Follow the task until it ends (the live stream; polling on a relay without one), then
+    give the copies of its renders a while to be made."""
+    try:
+        for event in relay.follow(task_id, since=0):
+            if event.event == "task":
+                summary = json.loads(event.data)
+                progress.show(summary)
+                if summary.get("state") in TERMINAL:
+                    break
+    except StreamUnavailable:
+        while (task := relay.task(task_id))["state"] not in TERMINAL:
+            progress.show(task)
+            time.sleep(1)
+    task = relay.task(task_id)
+    deadline = time.monotonic() + media_wait
+    while (task.get("media") or {}).get("status") == "pending" and time.monotonic() < deadline:
+        progress.show(task, "  (copying the renders)")
+        time.sleep(0.5)
+        task = relay.task(task_id)
+    progress.show(task)
+    return task
+
+
+@main.command("submit")
+@click.option("--prompt", help="What to make of the source (optional for image_to_video).")
+@click.option("--video", help="The source video's URL (video2video, video_to_video).")
+@click.option("--image", help="The source image's URL (image_to_video).")
+@click.option(
+    "--kind",
+    type=click.Choice(["video2video", "video_to_video", "image_to_video"]),
+    default="video2video",
+    show_default=True,
+)
+@click.option("--model", help="The route's model (default: the relay's).")
+@click.option("--wait", is_flag=True, help="Show its progress until it ends, then its outputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the relay's JSON answer.")
+@_url_option
+def submit(
+    prompt: str | None,
+    video: str | None,
+    image: str | None,
+    kind: str,
+    model: str | None,
+    wait: bool,
+    as_json: bool,
+    url: str,
+) -> None:
+    """Submit a task through a running relay; with --wait, follow it to its end.
+
+    With --wait the output URLs are printed, one a line (the relay's copies when it makes
+    them), and the exit status is 0; a task that fails or is cancelled exits with 1.
+    """
+    try:
+        body = submit_body(kind, prompt, video, image, model)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    with _relay(url) as relay:
+        try:
+            answer = relay.submit(body)
+            if not wait:
+                click.echo(json.dumps(answer) if as_json else f"{answer['id']}  {answer['state']}")
+                return
+            progress = _Progress(sys.stderr)
+            try:
+                task = _wait(relay, answer["id"], progress, media_wait=60.0)
+            finally:
+                progress.end()
+        except RemoteError as exc:
+            _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(task, indent=2))
+    if task["state"] != "succeeded":
+        reason = task.get("error") or "no reason given"
+        click.echo(f"receiver: task {task['id']} {task['state']}: {reason}", err=True)
+        sys.exit(1)
+    if not as_json:
+        for link in output_urls(task):
+            click.echo(link)
+
+
+@main.command()
+@click.option("--task", "task_id", help="Only this task's changes.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a change.")
+@_url_option
+def tail(task_id: str | None, as_json: bool, url: str) -> None:
+    """Print each change as it happens (tasks, delivery attempts) until Ctrl-C."""
+    with _relay(url) as relay:
+        try:
+            for event in relay.follow(task_id):
+                if event.event not in ("task", "attempt"):
+                    continue
+                data = json.loads(event.data)
+                if as_json:
+                    click.echo(json.dumps({"event": event.event, "id": event.id, "data": data}))
+                else:
+                    click.echo(change_line(event, data))
+        except StreamUnavailable:
+            _fail("this relay has no live stream (GET /v1/stream)")
+        except RemoteError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            return

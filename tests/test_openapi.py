@@ -83,7 +83,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         submitted = relay.submit(**video2video(prompt=f"{SEEDED} pixel-art")).json()
         failing = relay.submit(**image_to_video(promptText=f"FAIL {SEEDED}")).json()["id"]
         mirrored = relay.wait_task(
-            submitted["id"], lambda t: settled(t) and t["media"] is not None, timeout=30
+            submitted["id"],
+            lambda t: settled(t) and (t["media"] or {}).get("status") == "mirrored",
+            timeout=30,
         )
         token = submitted["callback_url"].rsplit("/", 1)[1]
         yield World(relay, mirrored, relay.wait_task(failing, settled), token)

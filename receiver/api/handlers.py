@@ -16,7 +16,7 @@ from receiver.api.openapi import reply
 from receiver.api.stream import stream_response
 from receiver.errors import BadRequest, NotFound
 from receiver.inbound.body import read_body
-from receiver.persist import TaskFilter
+from receiver.persist import Task, TaskFilter
 from receiver.service import Service
 from receiver.upstream.parse import load_json
 from receiver.upstream.submit import cancel, submit
@@ -63,7 +63,7 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
         {
             **task.summary(),
             "request": task.request,
-            "media": await _media(service, task.id),
+            "media": await _media(service, task),
             "events": [e.summary() for e in events],
             "deliveries": [d.summary() for d in deliveries],
             "attempts": [a.summary() for a in attempts],
@@ -71,13 +71,17 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
     )
 
 
-async def _media(service: Service, task_id: str) -> dict[str, Any] | None:
-    """The newest event's `media` block: where the copies of the renders are."""
-    documents = await service.store.event_bodies(task_id, limit=20)
+async def _media(service: Service, task: Task) -> dict[str, Any] | None:
+    """Where the copies of the renders are: the newest event's `media` section, or pending
+    while the copy of a succeeded task's files is being made."""
+    documents = await service.store.event_bodies(task.id, limit=20)
     for document, _ in documents.values():  # newest first
         media = document.get("media")
         if isinstance(media, dict):
             return media
+    files = task.outputs or task.thumbnail
+    if service.config.settings.media.enabled and task.state == "succeeded" and files:
+        return {"status": "pending"}
     return None
 
 

@@ -124,9 +124,10 @@ class MediaFile(Answer):
 
 
 class Media(Answer):
-    """The copies of a succeeded task's files ([media] enabled)."""
+    """The copies of a succeeded task's files ([media] enabled); `pending` while the copy
+    is being made (deliveries wait for it)."""
 
-    status: Literal["mirrored", "failed"]
+    status: Literal["pending", "mirrored", "failed"]
     files: list[MediaFile] = Field(default_factory=list)
     reason: str | None = Field(None, description="Why no copy could be made.")
 
@@ -134,7 +135,7 @@ class Media(Answer):
 class TaskDetail(TaskSummary):
     request: dict[str, Any] = Field(description="The submitted fields, as sent to CometAPI.")
     media: Media | None = Field(
-        description="Its newest event's copies of the renders; null: none made (yet)."
+        description="The copies of its renders; null: none are made (media off, or no files)."
     )
     events: list[EventSummary] = Field(description="Oldest first.")
     deliveries: list[DeliverySummary]

@@ -1,0 +1,249 @@
+"""The CLI's side of a running relay: its admin API over HTTP, and the live stream.
+
+What can be said without a network (reading Server-Sent Events, drawing progress, the
+lines `receiver tail` prints) is kept in plain functions, unit-tested alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+URL_ENV = "RECEIVER_URL"
+TOKEN_ENV = "RECEIVER_ADMIN_TOKEN"
+DEFAULT_URL = "http://127.0.0.1:8080"
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+class RemoteError(Exception):
+    """Something the relay (or the way to it) did: one line, safe to print."""
+
+
+class StreamUnavailable(RemoteError):
+    """This relay has no live stream (an older one): poll instead."""
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    event: str
+    data: str
+    id: str | None
+
+
+@dataclass
+class EventReader:
+    """Server-Sent Events, line by line, as the HTML standard reads them.
+
+    Tiny enough to keep here rather than take a dependency for: fields `event`, `data`
+    (several lines joined), `id` and `retry`; comments (`: keep-alive`) are skipped.
+    """
+
+    last_id: str | None = None
+    retry_ms: int | None = None
+    _event: str = ""
+    _data: list[str] = field(default_factory=list)
+
+    def feed(self, line: str) -> ServerEvent | None:
+        """One line without its end; a blank line completes the event (if it has data)."""
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        elif name == "id" and "\x00" not in value:
+            self.last_id = value
+        elif name == "retry" and value.isdigit():
+            self.retry_ms = int(value)
+        return None
+
+    def _dispatch(self) -> ServerEvent | None:
+        event, data = self._event or "message", self._data
+        self._event, self._data = "", []
+        if not data:
+            return None
+        return ServerEvent(event, "\n".join(data), self.last_id)
+
+
+class Relay:
+    """A running relay's admin API, with the admin token; every failure is a RemoteError."""
+
+    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RemoteError(self._unreachable(exc)) from None
+        _check(response)
+        return response.json()
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = self.call("POST", "/v1/tasks", json=body)
+        return answer
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self.call("GET", f"/v1/tasks/{task_id}")
+        return answer
+
+    def follow(
+        self, task_id: str | None = None, since: float | None = None, give_up: float = 60.0
+    ) -> Iterator[ServerEvent]:
+        """The live stream, for ever: reconnects where it left off when the connection
+        drops, and gives up when the relay has been unreachable for `give_up` seconds."""
+        reader = EventReader()
+        params: dict[str, str] = {}
+        if task_id:
+            params["task_id"] = task_id
+        if since is not None:
+            params["since"] = repr(since)
+        lost_since: float | None = None
+        connected = False
+        while True:
+            headers = {"Last-Event-ID": reader.last_id} if reader.last_id else {}
+            try:
+                with self.http.stream(
+                    "GET",
+                    "/v1/stream",
+                    params=params,
+                    headers=headers,
+                    timeout=httpx.Timeout(self.http.timeout.connect, read=None),
+                ) as response:
+                    if response.status_code == 404:
+                        raise StreamUnavailable("this relay has no live stream")
+                    if response.status_code != 200:
+                        response.read()
+                        _check(response)
+                    connected, lost_since = True, None
+                    for line in response.iter_lines():
+                        event = reader.feed(line)
+                        if event is not None:
+                            yield event
+            except httpx.HTTPError as exc:
+                # Unreachable from the start: say so now. Lost later: the relay may be
+                # restarting, so try again for a while, from the last event seen.
+                lost_since = lost_since or time.monotonic()
+                if not connected or time.monotonic() - lost_since > give_up:
+                    raise RemoteError(self._unreachable(exc)) from None
+            time.sleep((reader.retry_ms or 1000) / 1000)
+
+    def _unreachable(self, exc: httpx.HTTPError) -> str:
+        if isinstance(exc, httpx.TimeoutException):
+            return f"the relay at {self.url} did not answer in time"
+        reason = type(exc).__name__
+        if isinstance(exc, httpx.ConnectError):
+            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+        return f"cannot reach the relay at {self.url}: {reason}"
+
+
+def _check(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    if response.status_code == 401:
+        raise RemoteError(f"the relay refused the admin token (401): check ${TOKEN_ENV}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    reason = detail if isinstance(detail, str) and detail else response.reason_phrase
+    raise RemoteError(f"the relay answered {response.status_code}: {reason}")
+
+
+def submit_body(
+    kind: str, prompt: str | None, video: str | None, image: str | None, model: str | None
+) -> dict[str, Any]:
+    """The submit body of each kind from the command's options; ValueError when one is
+    missing (the relay checks the rest)."""
+    if kind == "image_to_video":
+        if not image:
+            raise ValueError("--image is required for image_to_video")
+        body: dict[str, Any] = {"kind": kind, "promptImage": image}
+        if prompt:
+            body["promptText"] = prompt
+    else:
+        if not video:
+            raise ValueError(f"--video is required for {kind}")
+        if not prompt:
+            raise ValueError(f"--prompt is required for {kind}")
+        if kind == "video2video":
+            body = {"kind": kind, "video": video, "prompt": prompt}
+        else:
+            body = {"kind": kind, "videoUri": video, "promptText": prompt}
+    if model:
+        body["model"] = model
+    return body
+
+
+def progress_line(task: dict[str, Any], width: int = 24) -> str:
+    """`[#########...............]  37%  running` for a task summary."""
+    state = task.get("state") or "?"
+    progress = task.get("progress")
+    if state == "succeeded":
+        progress = 1.0
+    if not isinstance(progress, int | float):
+        return f"[{'.' * width}]   -   {state}"
+    share = min(max(float(progress), 0.0), 1.0)
+    done = round(share * width)
+    return f"[{'#' * done}{'.' * (width - done)}] {round(share * 100):3d}%  {state}"
+
+
+def output_urls(task: dict[str, Any]) -> list[str]:
+    """The copies' URLs when the relay made them, else CometAPI's own links."""
+    media = task.get("media") or {}
+    mirrored = [f["url"] for f in media.get("files") or [] if f.get("url")]
+    return mirrored or list(task.get("outputs") or [])
+
+
+def change_line(event: ServerEvent, data: dict[str, Any]) -> str:
+    """One line of `receiver tail` for one change."""
+    if event.event == "task":
+        at = data.get("updated_at")
+        progress = data.get("progress")
+        share = f" {round(progress * 100)}%" if isinstance(progress, int | float) else ""
+        extra = f"  {data['error']}" if data.get("error") else ""
+        return (
+            f"{_clock(at)}  task     {data.get('id')}  {data.get('kind')}"
+            f"  {data.get('state')}{share}{extra}"
+        )
+    if event.event == "attempt":
+        status = data.get("status")
+        answer = f"HTTP {status}" if status is not None else "no answer"
+        latency = data.get("latency_ms")
+        took = f"  {latency:.0f} ms" if isinstance(latency, int | float) else ""
+        extra = f"  {data['error']}" if data.get("error") else ""
+        return (
+            f"{_clock(data.get('finished_at'))}  attempt  {data.get('task_id')}"
+            f"  -> {data.get('downstream')} #{data.get('number')}  {answer}{took}"
+            f"  {data.get('outcome')}{extra}"
+        )
+    return f"{_clock(None)}  {event.event}  {event.data}"
+
+
+def _clock(at: object) -> str:
+    moment = at if isinstance(at, int | float) else time.time()
+    return time.strftime("%H:%M:%S", time.localtime(moment))
