@@ -129,8 +129,27 @@ def _marked(metadata: Iterable[object], marker: type) -> bool:
 AdminHandler = Callable[[Request, Service, P], Awaitable[Response]]
 
 
-def admin(handler: AdminHandler[P], params: type[P]) -> Handler:
-    """The endpoint of an admin operation: who asks first, then what they ask."""
+def admin_op(
+    path: str,
+    method: str,
+    handler: AdminHandler[P],
+    params: type[P],
+    tag: str,
+    summary: str,
+    description: str,
+    replies: tuple[Reply, ...],
+    body: Body | None = None,
+) -> Operation:
+    """An admin operation: its endpoint reads the parameters through the model that the
+    document describes them by."""
+    endpoint = _guarded(handler, params)
+    return Operation(
+        path, (method,), endpoint, tag, summary, description, "admin", replies, params, body
+    )
+
+
+def _guarded(handler: AdminHandler[P], params: type[P]) -> Handler:
+    """Who asks first, then what they ask."""
 
     async def guarded(request: Request) -> Response:
         service: Service = request.app.state.service

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from receiver.api import handlers as h
 from receiver.api import models as m
 from receiver.api.media import media
-from receiver.api.openapi import Body, Operation, Reply, admin, by_method, document
+from receiver.api.openapi import Body, Operation, Reply, admin_op, by_method, document
 from receiver.api.probes import healthz, metrics, readyz
 from receiver.http import Json
 from receiver.inbound.route import Callback
@@ -73,16 +73,16 @@ OPERATIONS: tuple[Operation, ...] = (
             "Loosely: the parser reads more than this, and every body is kept as sent.",
         ),
     ),
-    Operation(
+    admin_op(
         "/v1/tasks",
-        ("POST",),
-        admin(h.create_task, m.SubmitParams),
+        "POST",
+        h.create_task,
+        m.SubmitParams,
         "tasks",
         "Submit a task",
         "Checked against CometAPI's published limits, recorded, then sent to CometAPI."
         " `video2video` gets the relay's own signed callback URL; the official-format kinds"
         " are polled. A refused submit is recorded as a failed task, named in the error.",
-        "admin",
         (
             Reply(200, "An earlier submit with this Idempotency-Key: that task.", m.Submitted),
             Reply(202, "Submitted; CometAPI took it.", m.Submitted),
@@ -92,136 +92,127 @@ OPERATIONS: tuple[Operation, ...] = (
             Reply(422, "The request breaks a limit; `detail` names every field.", _ERR),
             *_UPSTREAM,
         ),
-        params=m.SubmitParams,
         body=Body(
             TypeAdapter(TaskRequest),
             "TaskRequest",
             "One of three kinds, told apart by `kind`; each has its route's own fields.",
         ),
     ),
-    Operation(
+    admin_op(
         "/v1/tasks",
-        ("GET",),
-        admin(h.list_tasks, m.TaskListParams),
+        "GET",
+        h.list_tasks,
+        m.TaskListParams,
         "tasks",
         "List tasks",
         "Newest first, a page at a time: pass the answer's `next` as `before` for the next.",
-        "admin",
         (Reply(200, "A page of tasks.", m.TaskPage),),
-        params=m.TaskListParams,
     ),
-    Operation(
+    admin_op(
         "/v1/tasks/{task_id}",
-        ("GET",),
-        admin(h.get_task, m.TaskIdParams),
+        "GET",
+        h.get_task,
+        m.TaskIdParams,
         "tasks",
         "One task with its history",
         "State, outputs and cost; every event (callbacks with CometAPI's verdict on them),"
         " every delivery per downstream and every delivery attempt.",
-        "admin",
         (Reply(200, "The task.", m.TaskDetail), _TASK_GONE),
-        params=m.TaskIdParams,
     ),
-    Operation(
+    admin_op(
         "/v1/tasks/{task_id}",
-        ("DELETE",),
-        admin(h.cancel_task, m.TaskIdParams),
+        "DELETE",
+        h.cancel_task,
+        m.TaskIdParams,
         "tasks",
         "Cancel a task",
         "Cancels an official-format task at CometAPI, then records it as cancelled."
         " CometAPI documents no cancel for `video2video`: 409, as for a task that has ended.",
-        "admin",
         (
             Reply(200, "Cancelled.", m.TaskSummary),
             _TASK_GONE,
             Reply(409, "It cannot be cancelled; `detail` says why.", _ERR),
             *_UPSTREAM,
         ),
-        params=m.TaskIdParams,
     ),
-    Operation(
+    admin_op(
         "/v1/deliveries",
-        ("GET",),
-        admin(h.list_deliveries, m.DeliveryListParams),
+        "GET",
+        h.list_deliveries,
+        m.DeliveryListParams,
         "deliveries",
         "List deliveries",
         "The outbox, newest first: one delivery per event and downstream.",
-        "admin",
         (Reply(200, "Deliveries.", m.DeliveryList),),
-        params=m.DeliveryListParams,
     ),
-    Operation(
+    admin_op(
         "/v1/deliveries/replay",
-        ("POST",),
-        admin(h.replay_dead_letters, m.DeadLetterParams),
+        "POST",
+        h.replay_dead_letters,
+        m.DeadLetterParams,
         "deliveries",
         "Replay a downstream's dead letters",
         "Queues every dead letter of the downstream for an attempt now.",
-        "admin",
         (Reply(200, "How many were queued.", m.Replayed),),
-        params=m.DeadLetterParams,
     ),
-    Operation(
+    admin_op(
         "/v1/deliveries/{delivery_id}/replay",
-        ("POST",),
-        admin(h.replay_delivery, m.DeliveryIdParams),
+        "POST",
+        h.replay_delivery,
+        m.DeliveryIdParams,
         "deliveries",
         "Replay one delivery",
         "Queues the delivery for an attempt now, whatever its state.",
-        "admin",
         (Reply(200, "Queued.", m.Replayed), Reply(404, "No such delivery.", _ERR)),
-        params=m.DeliveryIdParams,
     ),
-    Operation(
+    admin_op(
         "/v1/downstreams",
-        ("GET",),
-        admin(h.list_downstreams, m.NoParams),
+        "GET",
+        h.list_downstreams,
+        m.NoParams,
         "downstreams",
         "Each downstream's health",
         "Breaker state, disabled or not (since when, why), failing since, deliveries by state.",
-        "admin",
         (Reply(200, "Every configured downstream.", m.DownstreamList),),
     ),
-    Operation(
+    admin_op(
         "/v1/downstreams/{name}/disable",
-        ("POST",),
-        admin(h.disable_downstream, m.DownstreamParams),
+        "POST",
+        h.disable_downstream,
+        m.DownstreamParams,
         "downstreams",
         "Disable a downstream",
         "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
-        "admin",
         (
             Reply(200, "Disabled.", m.Disabled),
             Reply(404, "No downstream of that name is configured.", _ERR),
         ),
-        params=m.DownstreamParams,
     ),
-    Operation(
+    admin_op(
         "/v1/downstreams/{name}/enable",
-        ("POST",),
-        admin(h.enable_downstream, m.EnableParams),
+        "POST",
+        h.enable_downstream,
+        m.EnableParams,
         "downstreams",
         "Enable a downstream",
         "Attempts it again, and queues what it held (and, with `recover_since`, what went"
         " to dead-letter since then).",
-        "admin",
         (
             Reply(200, "Enabled.", m.Enabled),
             Reply(404, "No downstream of that name is configured.", _ERR),
         ),
-        params=m.EnableParams,
     ),
-    Operation(
+    admin_op(
         "/v1/stream",
-        ("GET",),
-        admin(h.stream, m.StreamParams),
+        "GET",
+        h.stream,
+        m.StreamParams,
         "live",
         "Live changes (Server-Sent Events)",
         "Never ends. `event: task` carries a task summary as it changes, `event: attempt` a"
         " delivery attempt as it ends; each `id` is where a reconnecting client resumes"
         " (`Last-Event-ID`), also after a restart of the relay. A `: keep-alive` comment"
         " comes every 15 s.",
-        "admin",
         (
             Reply(
                 200,
@@ -230,7 +221,6 @@ OPERATIONS: tuple[Operation, ...] = (
                 schema={"type": "string"},
             ),
         ),
-        params=m.StreamParams,
     ),
     Operation(
         "/media/{token}",
