@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,6 @@ from tests.harness import (
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CALLBACK = "/callbacks/runway/{token}"
 STREAM = "/v1/stream"  # never ends: checked on its own below
-CASES: Counter[str] = Counter()
 SEEDED = "seeded-by-test-openapi"  # in the prompts of the two tasks made before the fuzzing
 
 
@@ -98,16 +96,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     assert "Exception in ASGI application" not in log
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _report(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if CASES and reporter is not None:
-        reporter.write_line(
-            f"schemathesis: {sum(CASES.values())} generated requests over {len(CASES)} operations"
-        )
-
-
 # The document the relay serves is built from this code; the test below checks that the
 # running relay serves this very document. (Loaded here, at collection, rather than from a
 # fixture: schemathesis's fixture loader reaches into a pytest internal that pytest 9 removed.
@@ -129,7 +117,6 @@ def test_every_operation_answers_as_described(case: Any, world: World) -> None:
         # A made-up token only ever gets its 403 (checked below): with a real one the
         # generated bodies reach the parser and the store.
         case.path_parameters = {"token": world.token}
-    CASES[case.operation.label] += 1
     # The token given here, not in the config: schemathesis then knows it as valid, and
     # checks that the relay refuses the same request without it and with a wrong one.
     case.call_and_validate(base_url=world.relay.url, headers=AUTH)
