@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from receiver import operations
 from receiver.api import models as m
 from receiver.api.openapi import reply
 from receiver.api.stream import stream_response
@@ -19,7 +20,7 @@ from receiver.inbound.body import read_body
 from receiver.persist import Task, TaskFilter
 from receiver.service import Service
 from receiver.upstream.parse import load_json
-from receiver.upstream.submit import cancel, submit
+from receiver.upstream.submit import cancel
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
 MAX_SUBMIT_BYTES = 100 * 1024 * 1024
@@ -32,9 +33,8 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
     except ClientDisconnect:
         # Gone before its body was in: nothing was submitted, and nobody reads this answer.
         raise BadRequest("the client went away before its body was in") from None
-    result = await submit(service, payload, params.idempotency_key)
+    result = await operations.submit_task(service, payload, params.idempotency_key)
     task = result.task
-    service.metrics.submits.labels(task.kind, "error" if result.error else "accepted").inc()
     body = {
         "id": task.id,
         "upstream_task_id": task.upstream_task_id,
@@ -121,25 +121,15 @@ async def list_deliveries(
 async def replay_delivery(
     request: Request, service: Service, params: m.DeliveryIdParams
 ) -> Response:
-    count = await service.store.replay([params.delivery_id])
-    if not count:
-        raise NotFound("no such delivery")
-    service.deliveries_ready()
+    count = await operations.replay_delivery(service, params.delivery_id)
     return reply(m.Replayed, {"replayed": count})
 
 
 async def replay_dead_letters(
     request: Request, service: Service, params: m.DeadLetterParams
 ) -> Response:
-    count = await service.store.replay_dead_letters(params.downstream)
-    service.deliveries_ready()
+    count = await operations.replay_dead_letters(service, params.downstream)
     return reply(m.Replayed, {"replayed": count})
-
-
-def _known(service: Service, name: str) -> str:
-    if name not in service.subscriptions:
-        raise NotFound(f"no downstream named {name!r} in the configuration")
-    return name
 
 
 async def list_downstreams(request: Request, service: Service, params: m.NoParams) -> Response:
@@ -150,22 +140,13 @@ async def list_downstreams(request: Request, service: Service, params: m.NoParam
 async def disable_downstream(
     request: Request, service: Service, params: m.DownstreamParams
 ) -> Response:
-    name = _known(service, params.name)
-    changed = await service.store.disable_downstream(
-        name, "disabled by an operator", service.subscriptions
-    )
-    service.log.warning("downstream.disabled", downstream=name, reason="operator")
-    return reply(m.Disabled, {"downstream": name, "disabled": True, "changed": changed})
+    changed = await operations.disable_downstream(service, params.name)
+    return reply(m.Disabled, {"downstream": params.name, "disabled": True, "changed": changed})
 
 
 async def enable_downstream(request: Request, service: Service, params: m.EnableParams) -> Response:
-    name = _known(service, params.name)
-    queued = await service.store.enable_downstream(name, params.recover_since)
-    service.deliveries_ready()
-    service.log.info(
-        "downstream.enabled", downstream=name, recover_since=params.recover_since, queued=queued
-    )
-    return reply(m.Enabled, {"downstream": name, "disabled": False, "queued": queued})
+    queued = await operations.enable_downstream(service, params.name, params.recover_since)
+    return reply(m.Enabled, {"downstream": params.name, "disabled": False, "queued": queued})
 
 
 async def stream(request: Request, service: Service, params: m.StreamParams) -> Response:

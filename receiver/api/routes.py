@@ -153,7 +153,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "deliveries",
         "Replay a downstream's dead letters",
         "Queues every dead letter of the downstream for an attempt now.",
-        (Reply(200, "How many were queued.", m.Replayed),),
+        (
+            Reply(200, "How many were queued.", m.Replayed),
+            Reply(404, "No downstream of that name is configured.", _ERR),
+        ),
     ),
     admin_op(
         "/v1/deliveries/{delivery_id}/replay",
