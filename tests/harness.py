@@ -27,6 +27,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from receiver.devtools.localserver import BackgroundServer
+from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.testkit import to_toml
 from receiver.inbound.verify import _SALT
 
@@ -97,6 +98,16 @@ class Controlled:
 
 
 class Simulator(Controlled):
+    @classmethod
+    def with_cdn(cls, seed: int) -> Simulator:
+        """A simulator whose renders are a real MP4 and PNG served from its own /cdn route."""
+        server = BackgroundServer()
+        server.app = create_simulator_app(
+            SimulatorConfig(api_key=API_KEY, seed=seed, cdn_url=server.url)
+        )
+        server.start()
+        return cls(server)
+
     def faults(self, **faults: Any) -> None:
         self.http.post("/_sim/faults", json=faults).raise_for_status()
 

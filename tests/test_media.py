@@ -19,22 +19,16 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.devtools.localserver import BackgroundServer
-from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.testkit import to_toml
 from tests.conftest import MakeRelay, webhook
-from tests.harness import API_KEY, Relay, Simulator, Sink, image_to_video, metric
+from tests.harness import Relay, Simulator, Sink, image_to_video, metric
 
 RENDER = Path(__file__).parent.parent / "receiver/devtools/simulator/media/render.mp4"
 
 
 @pytest.fixture
 def cdn_sim() -> Iterator[Simulator]:
-    """A simulator whose tasks' files are served from its own /cdn route."""
-    server = BackgroundServer()
-    server.app = create_simulator_app(SimulatorConfig(api_key=API_KEY, seed=11, cdn_url=server.url))
-    server.start()
-    sim = Simulator(server)
+    sim = Simulator.with_cdn(seed=11)
     yield sim
     sim.close()
 

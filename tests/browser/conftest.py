@@ -16,13 +16,11 @@ from typing import Any
 import pytest
 
 from receiver.devtools.localserver import BackgroundServer
-from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.sink import create_sink_app
 from receiver.devtools.testkit import free_port
 from tests.conftest import relay_env, webhook
 from tests.harness import (
     ADMIN_TOKEN,
-    API_KEY,
     SECRETS,
     Relay,
     Simulator,
@@ -89,11 +87,7 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def cdn_sim() -> Iterator[Simulator]:
-    """A simulator whose renders are a real MP4 and PNG served from its own /cdn route."""
-    server = BackgroundServer()
-    server.app = create_simulator_app(SimulatorConfig(api_key=API_KEY, seed=5, cdn_url=server.url))
-    server.start()
-    sim = Simulator(server)
+    sim = Simulator.with_cdn(seed=5)
     yield sim
     sim.close()
 
