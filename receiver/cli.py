@@ -552,13 +552,16 @@ def submit(
 
 @main.command()
 @click.option("--task", "task_id", help="Only this task's changes.")
+@click.option(
+    "--since", type=float, default=None, help="Start at this time (epoch seconds), not now."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a change.")
 @_url_option
-def tail(task_id: str | None, as_json: bool, url: str) -> None:
+def tail(task_id: str | None, since: float | None, as_json: bool, url: str) -> None:
     """Print each change as it happens (tasks, delivery attempts) until Ctrl-C."""
     with _relay(url) as relay:
         try:
-            for event in relay.follow(task_id):
+            for event in relay.follow(task_id, since=since):
                 if event.event not in ("task", "attempt"):
                     continue
                 data = json.loads(event.data)

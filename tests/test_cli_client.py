@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,8 +115,10 @@ def test_tasks_list_and_show_in_json(relay: Relay) -> None:
 
 
 def test_tail_prints_each_change(relay: Relay) -> None:
+    # From a time before the submit: the command may connect after the task has ended.
+    since = str(time.time())
     tail = subprocess.Popen(
-        [sys.executable, "-m", "receiver", "tail", "--json"],
+        [sys.executable, "-m", "receiver", "tail", "--json", "--since", since],
         env={**_env(relay, ADMIN_TOKEN), "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -73,16 +73,13 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
 
 async def _media(service: Service, task: Task) -> dict[str, Any] | None:
     """Where the copies of the renders are: the newest event's `media` section, or pending
-    while the copy of a succeeded task's files is being made."""
+    while the copy of the task's files is being made; None when none is made."""
     documents = await service.store.event_bodies(task.id, limit=20)
     for document, _ in documents.values():  # newest first
         media = document.get("media")
         if isinstance(media, dict):
             return media
-    files = task.outputs or task.thumbnail
-    if service.config.settings.media.enabled and task.state == "succeeded" and files:
-        return {"status": "pending"}
-    return None
+    return {"status": "pending"} if await service.store.mirroring(task.id) else None
 
 
 async def cancel_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:

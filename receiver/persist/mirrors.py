@@ -46,6 +46,14 @@ def start(db: Db, event_id: str, task_id: str, document: dict[str, Any], now: fl
     return True
 
 
+def copying(db: Db, task_id: str) -> bool:
+    """Whether a copy of the task's files is still being made."""
+    row = db.one(
+        "SELECT 1 AS busy FROM mirrors WHERE task_id = ? AND state = 'pending' LIMIT 1", (task_id,)
+    )
+    return row is not None
+
+
 def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[MirrorJob]:
     rows = db.all(
         "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, t.kind,"

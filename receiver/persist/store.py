@@ -238,6 +238,9 @@ class Store(ABC):
     async def counts(self) -> dict[str, float]:
         return await self._run(queries.counts)
 
+    async def mirroring(self, task_id: str) -> bool:
+        return await self._run(lambda db: mirrors.copying(db, task_id))
+
     async def claim_mirrors(self, owner: str, lease: float, limit: int) -> list[MirrorJob]:
         return await self._run(lambda db: mirrors.claim(db, owner, time.time(), lease, limit))
 
