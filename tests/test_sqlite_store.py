@@ -189,3 +189,9 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(tmp_path
     behind_a_queue = claim_steps()
     assert alone[0] == behind_a_queue[0] == 10
     assert behind_a_queue[1] <= alone[1] + 2, (alone, behind_a_queue)
+    # Nor does its own long queue: each due row's earlier deliveries (per-task order) are
+    # looked up by task, not by reading the downstream's pending rows again.
+    fill(2_000, {"ok": subscriptions["ok"]})
+    own_queue = claim_steps()
+    assert own_queue[0] == 10
+    assert own_queue[1] <= alone[1] + 2, (alone, own_queue)

@@ -16,7 +16,7 @@ Row = dict[str, Any]
 DUE_DELIVERIES = (
     "SELECT id FROM deliveries d{index} WHERE downstream = ? AND state = 'pending'"
     " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
-    " AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.task_id = d.task_id"
+    " AND NOT EXISTS (SELECT 1 FROM deliveries e{task_index} WHERE e.task_id = d.task_id"
     " AND e.downstream = d.downstream AND e.state = 'pending' AND e.id < d.id)"
     " ORDER BY next_attempt_at LIMIT ?"
 )

@@ -77,7 +77,7 @@ class _PgDb:
         return self.one("SELECT * FROM tasks WHERE id = ? FOR UPDATE", (task_id,))
 
     def due_delivery_ids(self, now: float, limit: int, downstream: str) -> list[str]:
-        sql = DUE_DELIVERIES.format(index="") + " FOR UPDATE SKIP LOCKED"
+        sql = DUE_DELIVERIES.format(index="", task_index="") + " FOR UPDATE SKIP LOCKED"
         return [r["id"] for r in self.all(sql, (downstream, now, now, limit))]
 
     def due_polls(self, now: float, limit: int) -> list[Row]:

@@ -70,7 +70,12 @@ class SqliteDb:
         return self.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
 
     def due_delivery_ids(self, now: float, limit: int, downstream: str) -> list[str]:
-        sql = DUE_DELIVERIES.format(index=" INDEXED BY deliveries_due_by_downstream")
+        # Both pinned: left to itself, the planner checks a row's earlier deliveries through
+        # (state, downstream), reading every pending row of the downstream for each one.
+        sql = DUE_DELIVERIES.format(
+            index=" INDEXED BY deliveries_due_by_downstream",
+            task_index=" INDEXED BY deliveries_task",
+        )
         return [r["id"] for r in self.all(sql, (downstream, now, now, limit))]
 
     def due_polls(self, now: float, limit: int) -> list[Row]:
