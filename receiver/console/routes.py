@@ -477,14 +477,14 @@ class Console:
 
     async def deliveries(self, request: Request, session: Session) -> Response:
         store, now = self.service.store, time.time()
-        names = list(self.service.subscriptions)
         only = request.query_params.get("downstream") or None
-        if only is not None:
-            operations.known_downstream(self.service, only)
+        names = (
+            [operations.known_downstream(self.service, only)]
+            if only
+            else [*self.service.subscriptions]
+        )
         shown = []
         for health in await store.downstream_health(names):
-            if only is not None and health.name != only:
-                continue
             dead = await store.list_deliveries("dead", health.name, None, 50)
             pending = await store.list_deliveries("pending", health.name, None, 50)
             retrying = [d for d in pending if d.attempts > 0]

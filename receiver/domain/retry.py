@@ -32,7 +32,12 @@ class Decision:
     @property
     def state(self) -> str:
         """The outbox row's state after this attempt."""
-        return "pending" if self.outcome == "retry" else self.outcome
+        return row_state(self.outcome)
+
+
+def row_state(outcome: str) -> str:
+    """The outbox row's state after an attempt with this outcome: a retry stays pending."""
+    return "pending" if outcome == "retry" else outcome
 
 
 def retryable(status: int | None) -> bool:

@@ -16,6 +16,7 @@ import orjson
 from receiver.domain.corroborate import PENDING, Claim, judge, retry_delay, with_cost
 from receiver.domain.document import event_document
 from receiver.domain.observation import Observation, progress_fraction
+from receiver.domain.retry import row_state
 from receiver.domain.states import TERMINAL_STATES, State, advances
 from receiver.persist import downstreams, mirrors
 from receiver.persist.dialect import Db, Row
@@ -532,7 +533,7 @@ def finish_attempt(
     """Store one attempt and its outcome (ignored when the lease was lost to another
     worker) and what it says of the downstream's health. Returns (kept, this attempt
     disabled it)."""
-    state = "pending" if attempt.outcome == "retry" else attempt.outcome
+    state = row_state(attempt.outcome)
     kept = bool(
         db.execute(
             "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?,"
