@@ -6,11 +6,8 @@ Content-Type, ETag, Content-Length and Range from a local directory or S3; for S
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from itsdangerous import BadData
-from itsdangerous.encoding import base64_decode, bytes_to_int
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
@@ -21,19 +18,13 @@ from receiver.service import Service
 
 async def media(request: Request) -> Response:
     service: Service = request.app.state.service
-    token = request.path_params["token"]
-    key = service.media_links.key(token)
-    if key is None:
+    link = service.media_links.read(request.path_params["token"])
+    if link is None:
         raise Forbidden("the media link is not valid or has expired")
+    key, valid_for = link
     store: MediaStore | None = getattr(request.app.state, "media_store", None)
     if store is None:
         store = request.app.state.media_store = open_media_store(service.config.settings.media)
-    ttl = service.config.settings.media.url_ttl_seconds
-    try:
-        signed_at = bytes_to_int(base64_decode(token.rsplit(".", 2)[-2]))
-        valid_for = float(min(ttl, signed_at + ttl - time.time()))
-    except (ValueError, IndexError, BadData):
-        valid_for = float(ttl)
     try:
         found = await store.locate(key, valid_for)
     except ValueError:

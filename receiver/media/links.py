@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 _SALT = "runway-relay.media.v1"
@@ -17,10 +19,15 @@ class MediaLinks:
     def url(self, key: str) -> str:
         return f"{self._base}/media/{self._serializer.dumps(key)}"
 
-    def key(self, token: str) -> str | None:
-        """The media key a token names, or None when it is forged, tampered or expired."""
+    def read(self, token: str) -> tuple[str, float] | None:
+        """The media key a token names and how many seconds it stays valid, or None when it
+        is forged, tampered or expired."""
         try:
-            key = self._serializer.loads(token, max_age=int(self._ttl))
+            key, signed_at = self._serializer.loads(
+                token, max_age=int(self._ttl), return_timestamp=True
+            )
         except BadData:
             return None
-        return key if isinstance(key, str) else None
+        if not isinstance(key, str):
+            return None
+        return key, min(self._ttl, signed_at.timestamp() + self._ttl - time.time())
