@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
+from pathlib import Path
 from typing import Any
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port that is free now and that no outgoing connection can take before a
+    server binds it. A port from the kernel (binding port 0) lies in its ephemeral range,
+    which the next outgoing connection may also be given; so this one lies below it."""
+    low = _ephemeral_start()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def to_toml(settings: dict[str, Any]) -> str:
