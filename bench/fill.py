@@ -22,12 +22,12 @@ from typing import Any
 
 from common import SIGNING_SECRET, callback_body
 
+from receiver.adapters.comet.parse import parse_callback
+from receiver.adapters.tokens import CallbackSigner
 from receiver.domain.observation import Observation
-from receiver.inbound.verify import CallbackSigner
 from receiver.persist import NewTask, queries
 from receiver.persist.migrate import migrate
 from receiver.persist.sqlite import SqliteDb, dict_row
-from receiver.upstream.parse import parse_callback
 
 _SUB: dict[str, frozenset[str]] = {}
 

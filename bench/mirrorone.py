@@ -16,8 +16,8 @@ import time
 
 import aiohttp
 
-from receiver.media.fetch import fetch
-from receiver.media.store import LocalMediaStore
+from receiver.adapters.media.fetch import fetch
+from receiver.adapters.media.storage import LocalMediaStore
 
 
 def peak_mb() -> float:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from common import SIGNING_SECRET, callback_body
 
+from receiver.adapters.comet.parse import parse_callback
+from receiver.adapters.tokens import CallbackSigner
 from receiver.config import CallbackConfig
-from receiver.inbound.verify import CallbackSigner
 from receiver.persist import ClaimPolicy
 from receiver.persist.sqlite import SqliteStore
-from receiver.upstream.parse import parse_callback
 
 
 async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[str, float]:

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from receiver.delivery.sign import parse_secret
+from receiver.adapters.webhooks import parse_secret
 from receiver.domain.states import TERMINAL_STATES, State
 from receiver.errors import ConfigError
 

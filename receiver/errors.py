@@ -2,7 +2,7 @@
 
 Every refusal the relay can give is a `RelayError` with the HTTP status and the
 machine-readable code it maps to; the application turns them into JSON answers in one place
-(`receiver.app`), and the CLI prints their message as one line. The message is always safe
+(`receiver.web.app`), and the CLI prints their message as one line. The message is always safe
 to show: it never carries a secret or a stack trace.
 """
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from receiver.inbound.verify import _SALT
+from receiver.adapters.tokens import _SALT
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     OLD_SIGNING_SECRET,

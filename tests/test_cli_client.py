@@ -19,10 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.devtools.localserver import BackgroundServer
-from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
-from receiver.devtools.testkit import free_port
-from receiver.remote import (
+from receiver.cli.remote import (
     EventReader,
     ServerEvent,
     change_line,
@@ -30,6 +27,9 @@ from receiver.remote import (
     progress_line,
     submit_body,
 )
+from receiver.devtools.localserver import BackgroundServer
+from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
+from receiver.devtools.testkit import free_port
 from tests.conftest import relay_env
 from tests.harness import (
     ADMIN_TOKEN,

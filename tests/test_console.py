@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.app import build_service, create_app
 from receiver.config import parse_settings, resolve
-from receiver.console import chart, views
-from receiver.console.session import LoginLimiter, Sessions, check_form, same_origin
 from receiver.errors import Forbidden
 from receiver.persist import Activity, Attempt, Event, Task
+from receiver.web.app import build_service, create_app
+from receiver.web.console import chart, views
+from receiver.web.console.session import LoginLimiter, Sessions, check_form, same_origin
 
 KEYS = ["old-signing-key-0123456789", "new-signing-key-0123456789"]
 ADMIN = "admin-token-for-console-tests"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.api.stream import LOOK_BACK_SECONDS, READ_LIMIT, Feed, encode, resume_point
 from receiver.domain.observation import progress_fraction
 from receiver.errors import BadRequest
 from receiver.persist import Change
+from receiver.web.api.stream import LOOK_BACK_SECONDS, READ_LIMIT, Feed, encode, resume_point
 
 
 def change(at: float, key: str = "t1", kind: str = "task") -> Change:

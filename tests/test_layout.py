@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 SERVICE = [
-    "receiver.app",
-    "receiver.cli",
-    "receiver.server",
-    "receiver.delivery.process",
+    "receiver.web.app",
+    "receiver.cli.main",
+    "receiver.web.server",
+    "receiver.pipeline.deliver_worker",
     "receiver.persist.sqlite",
     "receiver.persist.postgres",
 ]

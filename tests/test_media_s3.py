@@ -22,10 +22,10 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
+from receiver.adapters.media.storage import MAX_PRESIGN_SECONDS, open_media_store
 from receiver.config import parse_settings
 from receiver.devtools.testkit import to_toml
 from receiver.errors import ConfigError
-from receiver.media.store import MAX_PRESIGN_SECONDS, open_media_store
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Simulator, Sink, image_to_video
 from tests.test_media import RENDER, cdn_sim, delivered, delivered_media

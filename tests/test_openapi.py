@@ -20,17 +20,17 @@ import pytest
 import schemathesis
 from starlette.routing import Mount, Route
 
-from receiver.api import models as m
-from receiver.api.routes import OPERATIONS, openapi
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.sink import create_sink_app
 from receiver.devtools.testkit import free_port
 from receiver.errors import RelayError
-from receiver.http import error_body
 from receiver.persist import Attempt, Delivery, Event, Task
 from receiver.persist.downstreams import DownstreamHealth
-from receiver.upstream.submit import SPACE
+from receiver.pipeline.submit import SPACE
+from receiver.web.api import models as m
+from receiver.web.api.routes import OPERATIONS, openapi
+from receiver.web.http import error_body
 from tests.conftest import relay_env, webhook
 from tests.harness import (
     ADMIN_TOKEN,
@@ -195,9 +195,9 @@ def test_the_stream_is_as_described(world: World) -> None:
 
 
 def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from receiver.app import build_service, create_app
     from receiver.config import load
     from receiver.devtools.testkit import to_toml
+    from receiver.web.app import build_service, create_app
 
     for name, value in relay_env().items():
         monkeypatch.setenv(name, value)

@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from receiver.domain.observation import Observation
-from receiver.domain.states import STATES, TERMINAL_STATES, advances, map_upstream
-from receiver.upstream.parse import (
+from receiver.adapters.comet.parse import (
     NOT_EXIST,
     ParseError,
     parse_callback,
@@ -19,6 +17,8 @@ from receiver.upstream.parse import (
     parse_official_task,
     upstream_error_message,
 )
+from receiver.domain.observation import Observation
+from receiver.domain.states import STATES, TERMINAL_STATES, advances, map_upstream
 
 # Every status word /work/shared/cometapi-runway.md lists, and the state it means.
 WORDS = {

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from receiver.delivery.worker import env_proxy
+from receiver.pipeline.fanout import env_proxy
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     WEBHOOK_SECRET,

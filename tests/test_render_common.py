@@ -12,8 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from receiver.config import DownstreamConfig
-from receiver.delivery.render import (
+from receiver.adapters.render import (
     FORMATS,
     Rendered,
     clip,
@@ -25,6 +24,7 @@ from receiver.delivery.render import (
     webhook,
     with_path,
 )
+from receiver.config import DownstreamConfig
 
 HOSTILE = (
     "<!channel> <https://evil.invalid|Download your render> [x](https://evil.invalid)"

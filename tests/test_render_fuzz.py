@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver.delivery.render import render
+from receiver.adapters.render import render
 from tests.test_render_common import TELEGRAM_URL, document
 from tests.test_render_delivery import SPECS
 from tests.test_render_telegram import telegram_spec

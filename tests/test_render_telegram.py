@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver.delivery.render import render, utf16_len, with_path
-from receiver.delivery.render.telegram import posted_message
+from receiver.adapters.render import render, utf16_len, with_path
+from receiver.adapters.render.telegram import posted_message
 from tests.test_render_common import (
     TELEGRAM_URL,
     VIDEO,

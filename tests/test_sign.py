@@ -11,8 +11,8 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
+from receiver.adapters import webhooks as sign
 from receiver.config import parse_settings, resolve
-from receiver.delivery import sign
 from receiver.errors import ConfigError
 from tests.conftest import MakeRelay, relay_env
 from tests.harness import Simulator, Sink, video2video, wait_for

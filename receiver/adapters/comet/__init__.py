@@ -1,0 +1,1 @@
+"""CometAPI: the HTTP client and the tolerant reading of what it sends."""

@@ -1,0 +1,120 @@
+"""Copying one file from the provider's CDN into the media store, streamed.
+
+Memory stays bounded whatever the file's size: chunks go straight to the store (a file,
+or the parts of an S3 multipart upload) while their SHA-256 is taken. Redirects are
+followed by hand (each hop passes the address guard), the size limit holds whether or not
+the server declares a length (past it the stream stops and the store keeps nothing), and
+only videos and images are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from receiver.adapters.guard import PrivateAddress, check_literal
+from receiver.adapters.media.storage import MediaStore, MediaStoreError
+
+_CHUNK = 64 * 1024
+_REDIRECTS = 5
+_EXTENSIONS = {
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+}
+
+
+class FetchError(Exception):
+    """Why a file could not be copied; `kind` for metrics, `expired` when CometAPI may give
+    a fresh link, `final` when trying again cannot help."""
+
+    def __init__(self, reason: str, kind: str, expired: bool = False, final: bool = False):
+        super().__init__(reason)
+        self.reason, self.kind, self.expired, self.final = reason, kind, expired, final
+
+
+@dataclass(frozen=True)
+class Fetched:
+    key: str
+    source: str
+    sha256: str
+    bytes: int
+    content_type: str
+
+
+async def fetch(
+    session: aiohttp.ClientSession,
+    url: str,
+    store: MediaStore,
+    name: str,
+    max_bytes: int,
+    allow_private: bool,
+) -> Fetched:
+    """Copy `url` to the store as `<name><extension>`."""
+    source = url
+    try:
+        for _ in range(_REDIRECTS + 1):
+            if not allow_private:
+                check_literal(urlsplit(url).hostname or "")
+            async with session.get(url, allow_redirects=False) as response:
+                if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    if urlsplit(url).scheme not in ("http", "https"):
+                        raise FetchError("redirected away from http(s)", "redirect", final=True)
+                    continue
+                return await _keep(response, source, store, name, max_bytes)
+        raise FetchError(f"more than {_REDIRECTS} redirects", "redirect", final=True)
+    except PrivateAddress as exc:
+        raise FetchError(str(exc), "private_address", final=True) from None
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, PrivateAddress):
+            raise FetchError(str(exc.os_error), "private_address", final=True) from None
+        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        raise FetchError(f"cannot connect: {reason}", "network") from None
+    except aiohttp.ClientError as exc:
+        raise FetchError(f"download failed: {type(exc).__name__}", "network") from None
+
+
+async def _keep(
+    response: aiohttp.ClientResponse, source: str, store: MediaStore, name: str, limit: int
+) -> Fetched:
+    if response.status in (403, 404, 410):
+        raise FetchError(f"HTTP {response.status}: the link has expired", "expired", expired=True)
+    if not 200 <= response.status < 300:
+        raise FetchError(f"HTTP {response.status}", "http")
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _EXTENSIONS:
+        shown = content_type or "none"
+        raise FetchError(
+            f"content type {shown} is not a video or an image", "content_type", final=True
+        )
+    if response.content_length is not None and response.content_length > limit:
+        raise FetchError(
+            f"the file is {response.content_length} bytes, over the limit of {limit}",
+            "too_large",
+            final=True,
+        )
+    key = f"{name}{_EXTENSIONS[content_type]}"
+    digest, size = hashlib.sha256(), 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal size
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(
+                    f"the file is over the limit of {limit} bytes", "too_large", final=True
+                )
+            digest.update(chunk)
+            yield chunk
+
+    try:
+        await store.put(key, chunks(), content_type)
+    except MediaStoreError as exc:
+        raise FetchError(f"media store: {exc}", "store") from None
+    return Fetched(key, source, digest.hexdigest(), size, content_type)

@@ -1,0 +1,56 @@
+"""Slack: Block Kit through an incoming webhook."""
+
+from __future__ import annotations
+
+from receiver.adapters.render import message
+from receiver.adapters.render.message import Payload
+from receiver.adapters.render.text import clip, cut, slack_escape
+
+# Slack Block Kit (docs.slack.dev/reference/block-kit): header text 150 chars; section
+# text 3000; each field 2000, at most 10 fields; 50 blocks a message; button text 75 and
+# url 3000; image_url 3000 and alt_text 2000. The top-level `text` is the notification
+# fallback (Slack truncates past 40,000; we keep it to one section's 3000).
+SLACK_HEADER, SLACK_SECTION, SLACK_FIELD, SLACK_FIELDS = 150, 3000, 2000, 10
+SLACK_BLOCKS, SLACK_BUTTON, SLACK_URL, SLACK_ALT = 50, 75, 3000, 2000
+SLACK_TEXT = 3000
+
+
+def _mrkdwn(text: str) -> Payload:
+    # verbatim: Slack leaves plain text as it is (no automatic parsing of names or links).
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def slack(p: Payload) -> Payload:
+    headline = message.headline(p)
+    blocks: list[Payload] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(headline, SLACK_HEADER)}}
+    ]
+    facts = [
+        _mrkdwn(clip(f"*{label}*\n{slack_escape(value)}", SLACK_FIELD))
+        for label, value in message.facts(p)[:SLACK_FIELDS]
+    ]
+    if facts:
+        blocks.append({"type": "section", "fields": facts})
+    if error := message.error(p):
+        reason = clip(f"*Reason:* {slack_escape(error)}", SLACK_SECTION)
+        blocks.append({"type": "section", "text": _mrkdwn(reason)})
+    poster = message.poster(p)
+    if poster:
+        alt = clip(f"Poster of {p.get('kind', 'the')} task {p.get('task_id', '')}", SLACK_ALT)
+        blocks.append({"type": "image", "image_url": poster, "alt_text": alt})
+    if links := message.output_list(
+        p, lambda i, url: f"<{slack_escape(url)}|Video {i}>", slack_escape
+    ):
+        blocks.append(
+            {"type": "section", "text": _mrkdwn(cut(["*Videos*", *links], SLACK_SECTION))}
+        )
+    if videos := message.videos(p):
+        button = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": clip("▶ Open video", SLACK_BUTTON)},
+            "url": videos[0],
+            "action_id": "open_video",
+        }
+        blocks.append({"type": "actions", "elements": [button]})
+    text = cut([slack_escape(line) for line in message.plain_lines(p)], SLACK_TEXT)
+    return {"text": text, "blocks": blocks[:SLACK_BLOCKS]}

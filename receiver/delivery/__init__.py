@@ -1,1 +1,0 @@
-"""Delivery: the fan-out worker, each downstream format's rendering, and signing."""

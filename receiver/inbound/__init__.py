@@ -1,1 +1,0 @@
-"""Inbound: the callback route, the check of its signed URL, and the capped body read."""

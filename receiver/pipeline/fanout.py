@@ -1,0 +1,370 @@
+"""Fan-out: deliver outbox rows to downstreams, with retries, backoff and a dead-letter state.
+
+Semantics follow Svix and Convoy: at-least-once, one stable `webhook-id` per delivery
+across retries, retry on network errors, timeouts, 408, 425, 429 and 5xx on a fixed
+schedule with jitter (a `Retry-After` stretches the wait), stop at once on any other 4xx,
+and dead-letter after the last scheduled attempt. Rows are leased, so a crashed worker's
+rows are taken over when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import httpx
+
+from receiver.adapters import render
+from receiver.adapters import webhooks as sign
+from receiver.adapters.render.telegram import posted_message
+from receiver.config import Downstream
+from receiver.domain.breaker import STATE_NUMBERS, Breaker, TokenBucket
+from receiver.domain.retry import Decision, RetryPolicy, decide
+from receiver.observability import logs
+from receiver.persist import Attempt, AttemptHealth, DeliveryJob
+from receiver.persist.records import new_id
+from receiver.pipeline.service import Service
+
+_MAX_SNIPPET = 200  # of a downstream's error answer, kept in last_error
+
+
+def describe(exc: aiohttp.ClientError) -> str:
+    """A transport failure in words that never carry the URL: aiohttp's own messages name
+    it whole, and a chat webhook's URL is its credential."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{type(exc).__name__}: {exc.message}"[:200]
+    return type(exc).__name__
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy HTTP_PROXY / HTTPS_PROXY name for `url`, unless NO_PROXY exempts its host."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
+@dataclass
+class Lane:
+    """One downstream's share of the fan-out: its own cap, rate, breaker and slots."""
+
+    downstream: Downstream
+    breaker: Breaker
+    bucket: TokenBucket | None
+    in_flight: int = 0
+    reported: str = "closed"  # the breaker state last written to the store and the gauge
+
+    @classmethod
+    def of(cls, d: Downstream) -> Lane:
+        rate = d.rate_per_second
+        bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
+        return cls(d, Breaker(d.breaker_failures, d.breaker_cool_off_seconds), bucket)
+
+    def allowance(self, now: float, free: int) -> int:
+        """How many of its due deliveries may start now."""
+        n = min(free, self.downstream.max_in_flight - self.in_flight)
+        if (probe := self.breaker.allowance(now)) is not None:
+            n = min(n, probe)
+        if self.bucket is not None:
+            n = min(n, self.bucket.available(now))
+        return max(n, 0)
+
+    def refill(self) -> bool:
+        """Worth claiming again: a quarter of its slots is free (claims are transactions)."""
+        cap = self.downstream.max_in_flight
+        return self.in_flight <= cap - max(1, cap // 4)
+
+
+class Fanout:
+    """Claims each downstream's due rows within its own share and sends them.
+
+    A downstream that hangs or fails holds at most its `max_in_flight` slots, its breaker
+    stops attempts after failures in a row, and a disabled one is not claimed at all: the
+    others keep their pace. Caps, rates and breakers are per process (each replica learns
+    a downstream's health by itself); being disabled is shared, in the store.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.settings = service.config.settings.delivery
+        self.policy = RetryPolicy(
+            tuple(self.settings.retry_schedule),
+            self.settings.jitter,
+            self.settings.max_retry_after_seconds,
+        )
+        self.downstreams: dict[str, Downstream] = {d.name: d for d in service.config.downstreams}
+        self.lanes = {d.name: Lane.of(d) for d in service.config.downstreams}
+        # One session per downstream, opened in run(): aiohttp wants a running loop.
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._proxies: dict[str, str | None] = {}
+        self._in_flight: set[asyncio.Task[None]] = set()  # holding a slot
+        self._recording: set[asyncio.Task[None]] = set()  # answered, outcome being stored
+        # Refill once a quarter of the slots is free, not after every single attempt:
+        # each claim is a store transaction, and one per delivery made claims the bottleneck.
+        limit = self.settings.concurrency
+        self._refill_at = limit - max(1, limit // 4)
+        self._slots = asyncio.Event()
+        self._lane_of: dict[asyncio.Task[None], Lane] = {}  # attempts holding a lane's slot
+        self._disabled: set[str] = set()
+        self._disabled_read = 0.0
+        for name in self.lanes:
+            service.metrics.breakers[name] = STATE_NUMBERS["closed"]
+
+    def _open_sessions(self) -> None:
+        # The upstream client's CA bundle, loaded once rather than per downstream.
+        tls = httpx.create_ssl_context()
+        for name, d in self.downstreams.items():
+            self._sessions[name] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=d.max_in_flight, ssl=tls),
+                headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
+                auto_decompress=False,
+            )
+            # aiohttp's trust_env would read the environment and ~/.netrc on every request,
+            # in a thread; the proxy for a downstream is settled once, here.
+            self._proxies[name] = env_proxy(d.url)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Claim and send until `stopping` is set; then let in-flight attempts finish."""
+        self._open_sessions()
+        await self.service.store.register_downstreams(list(self.downstreams))
+        while not stopping.is_set():
+            claimed = 0
+            try:
+                claimed = await self._claim()
+            except Exception:
+                self.service.log.exception("fanout.claim_failed")
+            if not claimed or len(self._in_flight) >= self.settings.concurrency:
+                await self._idle(stopping)
+        await self._drain()
+
+    async def _claim(self) -> int:
+        """One round: each lane claims what its share allows, all in one go."""
+        now = time.time()
+        if now - self._disabled_read >= self.settings.tick_seconds:
+            # Disabled by another replica or an operator: seen within a tick.
+            self._disabled = await self.service.store.disabled_downstreams()
+            self._disabled_read = now
+        free = self.settings.concurrency - len(self._in_flight)
+        wanted: list[tuple[Lane, int]] = []
+        for name, lane in self.lanes.items():
+            await self._report_breaker(lane, now)
+            n = 0 if name in self._disabled else lane.allowance(now, free)
+            if n > 0:
+                wanted.append((lane, n))
+                free -= n
+        store, owner, lease = self.service.store, self.service.owner, self.settings.lease_seconds
+        batches = await asyncio.gather(
+            *(store.claim_deliveries(owner, lease, n, lane.downstream.name) for lane, n in wanted)
+        )
+        for (lane, _), jobs in zip(wanted, batches, strict=True):
+            if lane.bucket is not None:
+                lane.bucket.take(len(jobs))
+            for job in jobs:
+                lane.breaker.started(now)
+                lane.in_flight += 1
+                task = asyncio.create_task(self._attempt(job, lane))
+                self._in_flight.add(task)
+                self._lane_of[task] = lane
+                task.add_done_callback(self._finished)
+        return sum(len(jobs) for jobs in batches)
+
+    async def _report_breaker(self, lane: Lane, now: float) -> None:
+        state = lane.breaker.state(now)
+        if state == lane.reported:
+            return
+        lane.reported = state
+        name = lane.downstream.name
+        self.service.metrics.breakers[name] = STATE_NUMBERS[state]
+        line = self.service.log.info if state != "open" else self.service.log.warning
+        line("downstream.breaker", downstream=name, state=state)
+        await self.service.store.note_breaker(name, state)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._recording.discard(task)
+        if (lane := self._lane_of.pop(task, None)) is not None:
+            self._free_slot(task, lane)  # it ended before its answer was in
+
+    def _free_slot(self, task: asyncio.Task[None], lane: Lane) -> None:
+        self._lane_of.pop(task, None)
+        self._in_flight.discard(task)
+        lane.in_flight -= 1
+        if len(self._in_flight) <= self._refill_at or lane.refill():
+            self._slots.set()
+
+    async def _idle(self, stopping: asyncio.Event) -> None:
+        """Sleep until new rows are committed, slots free up, a tick passes or we stop."""
+        waiters: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self.service.wait_for_deliveries(self.settings.tick_seconds)),
+            asyncio.create_task(stopping.wait()),
+        ]
+        self._slots.clear()
+        waiters.append(asyncio.create_task(self._slots.wait()))
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+
+    async def _drain(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        if self._in_flight:
+            self.service.log.info("fanout.draining", in_flight=len(self._in_flight))
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.wait(unfinished)
+        if self._recording:
+            await asyncio.wait(set(self._recording))
+        # Whatever is unfinished stays pending; the lifespan hands its lease back.
+        for session in self._sessions.values():
+            await session.close()
+
+    async def _post(
+        self, downstream: Downstream, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str, float | None, bool]:
+        """Status, the start of the answer (never the whole of it), any Retry-After, and
+        whether the receiver asked to stop retrying (Svix's `webhook-delivery` header)."""
+        session = self._sessions[downstream.name]
+        async with session.post(
+            url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            proxy=self._proxies[downstream.name],
+        ) as response:
+            snippet = b""
+            while len(snippet) < _MAX_SNIPPET:
+                chunk = await response.content.read(_MAX_SNIPPET - len(snippet))
+                if not chunk:
+                    break
+                snippet += chunk
+            wait = retry_after(response.headers.get("retry-after"), time.time())
+            abort = response.headers.get("webhook-delivery", "").lower() == "abort-message"
+            return response.status, snippet.decode("utf-8", "replace"), wait, abort
+
+    async def _send(
+        self, downstream: Downstream, job: DeliveryJob
+    ) -> tuple[int | None, str, float | None, bool, tuple[str, bool] | None]:
+        """One POST: the status (None: no answer), what went wrong, any Retry-After,
+        whether the receiver asked the relay to stop retrying this message, and the chat
+        message it created (for platforms that edit later states into it)."""
+        delivery_id, payload = job.delivery.id, job.payload
+        rendered = render.render(downstream.format, payload, downstream.url, job.posted)
+        body = rendered.body
+        headers = sign.headers(downstream.secret, delivery_id, int(time.time()), body)
+        # Telegram's Bot API method goes after the token in the path; like the URL itself
+        # (a credential), the result is never logged.
+        url = render.with_path(downstream.url, rendered.path)
+        try:
+            # The whole attempt is bounded: a downstream trickling its answer byte by
+            # byte would otherwise outlive the timeout, and then the lease.
+            async with asyncio.timeout(downstream.timeout):
+                status, snippet, wait, abort = await self._post(downstream, url, body, headers)
+        except TimeoutError:
+            return None, f"timed out after {downstream.timeout:g}s", None, False, None
+        except aiohttp.ClientError as exc:
+            return None, describe(exc), None, False, None
+        posted = posted_message(rendered.path, snippet) if 200 <= status < 300 else None
+        return status, f"HTTP {status}: {snippet}", wait, abort, posted
+
+    async def _attempt(self, job: DeliveryJob, lane: Lane) -> None:
+        delivery = job.delivery
+        attempt = delivery.attempts + 1
+        # Passed to the one line this attempt writes, not bound: bind() would build a logger
+        # on every attempt, and below `info` a success writes no line at all.
+        ids = {
+            "delivery_id": delivery.id,
+            "event_id": delivery.event_id,
+            "task_id": delivery.task_id,
+            "upstream_task_id": job.payload.get("upstream_task_id"),
+            "downstream": delivery.downstream,
+            "attempt": attempt,
+        }
+        log = self.service.log
+        downstream = self.downstreams.get(delivery.downstream)
+        status: int | None = None
+        abort = False
+        posted = None
+        started_at, started = time.time(), time.monotonic()
+        if downstream is None:
+            decision = Decision("dead", time.time(), "downstream is no longer configured")
+        else:
+            status, failure, wait, abort, posted = await self._send(downstream, job)
+            decision = decide(self.policy, attempt, status, failure, wait, time.time(), abort)
+        elapsed = time.monotonic() - started
+        outcome, next_at = decision.outcome, decision.next_attempt_at
+        # Kept in last_error and shown by the API: a downstream's answer may echo its URL.
+        error = logs.scrub(decision.error) if decision.error else None
+        self.service.metrics.deliveries.labels(delivery.downstream, outcome).inc()
+        self.service.metrics.delivery_seconds.labels(delivery.downstream).observe(elapsed)
+        # The answer is in: the slot goes to the next delivery while the outcome waits for
+        # its commit (this row's lease keeps it from being claimed again meanwhile).
+        if (me := asyncio.current_task()) is not None:
+            self._recording.add(me)
+            self._free_slot(me, lane)
+        health = None
+        if downstream is not None and not abort:
+            ok = outcome == "succeeded"
+            if ok:
+                lane.breaker.succeeded()
+            else:
+                lane.breaker.failed(time.time())
+            health = AttemptHealth(
+                downstream.name, ok, downstream.disable_after_seconds, self.service.subscriptions
+            )
+        try:
+            record = Attempt(
+                id=new_id("att"),
+                delivery_id=delivery.id,
+                task_id=delivery.task_id,
+                downstream=delivery.downstream,
+                number=attempt,
+                started_at=started_at,
+                finished_at=started_at + elapsed,
+                latency_ms=round(elapsed * 1000, 2),
+                status=status,
+                error=error,
+                outcome=outcome,
+            )
+            kept, disabled = await self.service.store.finish_attempt(
+                record, self.service.owner, next_at, health, posted
+            )
+        except Exception:
+            log.exception("delivery.record_failed", **ids)
+            return
+        if disabled:
+            log.warning("downstream.disabled", downstream=delivery.downstream, reason="failing")
+            self._disabled_read = 0.0  # re-read at once: its rows are held now
+            self.service.deliveries_ready()  # the notice to the other downstreams
+        event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
+        log_line = log.info if outcome == "succeeded" else log.warning
+        log_line(
+            event.get(outcome, "delivery.dead_lettered"),
+            **ids,
+            status=status,
+            error=error,
+            seconds=round(elapsed, 4),
+            next_attempt_in=round(next_at - time.time(), 1) if outcome == "retry" else None,
+            lease_kept=kept,
+        )

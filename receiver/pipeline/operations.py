@@ -1,0 +1,58 @@
+"""What an operator does to the relay, whichever door they come in by (the admin API, the
+console): each step once, with its wake-up call, its metric and its log line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from receiver.errors import NotFound
+from receiver.pipeline.service import Service
+from receiver.pipeline.submit import Submission, submit
+
+
+async def submit_task(service: Service, payload: Any, idempotency_key: str | None) -> Submission:
+    result = await submit(service, payload, idempotency_key)
+    outcome = "error" if result.error else "accepted"
+    service.metrics.submits.labels(result.task.kind, outcome).inc()
+    return result
+
+
+async def replay_delivery(service: Service, delivery_id: str) -> int:
+    count = await service.store.replay([delivery_id])
+    if not count:
+        raise NotFound("no such delivery")
+    service.deliveries_ready()
+    return count
+
+
+async def replay_dead_letters(service: Service, downstream: str) -> int:
+    count = await service.store.replay_dead_letters(known_downstream(service, downstream))
+    service.deliveries_ready()
+    return count
+
+
+def known_downstream(service: Service, name: str) -> str:
+    if name not in service.subscriptions:
+        raise NotFound(f"no downstream named {name!r} in the configuration")
+    return name
+
+
+async def disable_downstream(service: Service, name: str) -> bool:
+    """Stop attempting it; its new deliveries are held. False when it was already."""
+    name = known_downstream(service, name)
+    changed = await service.store.disable_downstream(
+        name, "disabled by an operator", service.subscriptions
+    )
+    service.log.warning("downstream.disabled", downstream=name, reason="operator")
+    return changed
+
+
+async def enable_downstream(service: Service, name: str, recover_since: float | None) -> int:
+    """Attempt it again; queue what it held, and what went to dead-letter since then."""
+    name = known_downstream(service, name)
+    queued = await service.store.enable_downstream(name, recover_since)
+    service.deliveries_ready()
+    service.log.info(
+        "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued
+    )
+    return queued

@@ -1,0 +1,141 @@
+"""Polling fallback: ask CometAPI about tasks whose callback has not come (or never will).
+
+Reverse-format tasks are polled once `callback_grace_seconds` pass without a terminal
+state, and at once when a callback comes: the callback is only a claim, and the poll's
+answer is what changes the task and settles the claim (receiver/domain/corroborate.py).
+Official-format tasks have no callback and are polled from the start. Intervals grow by
+`backoff_factor` up to `max_interval_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from receiver.adapters.comet.client import Polled
+from receiver.domain.observation import Observation
+from receiver.errors import UpstreamError
+from receiver.persist import PollJob, Settled
+from receiver.pipeline.service import Service
+
+
+class Poller:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.settings = service.config.settings.polling
+
+    def _interval(self, attempts: int) -> float:
+        s = self.settings
+        return float(min(s.max_interval_seconds, s.interval_seconds * s.backoff_factor**attempts))
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            jobs: list[PollJob] = []
+            try:
+                await self._fail_orphans()
+                jobs = await self.service.store.claim_polls(
+                    self.service.owner, self.settings.lease_seconds, self.settings.batch_size
+                )
+                await asyncio.gather(*(self.poll_one(job) for job in jobs))
+            except Exception:
+                self.service.log.exception("poll.batch_failed")
+            if len(jobs) < self.settings.batch_size and not stopping.is_set():
+                # A callback wakes the poller early: it asks CometAPI about that task now.
+                await self.service.wait_for_polls(self.settings.tick_seconds)
+
+    async def poll_one(self, job: PollJob) -> None:
+        service = self.service
+        log = service.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
+        age = time.time() - job.created_at
+        started = time.monotonic()
+        polled: Polled | None = None
+        try:
+            polled = await service.comet.poll(job.kind, job.upstream_task_id)
+        except UpstreamError as exc:
+            service.metrics.polls.labels("error").inc()
+            elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+            log.warning(
+                "poll.failed",
+                upstream_status=exc.upstream_status,
+                reason=exc.message,
+                elapsed_ms=elapsed_ms,
+            )
+        finally:
+            service.metrics.poll_seconds.observe(time.monotonic() - started)
+        answer = polled.observation if polled is not None else None
+        if polled is not None:
+            service.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
+        if (
+            polled is not None
+            and answer is None
+            and age > self.settings.task_not_exist_grace_seconds
+        ):
+            log.warning("poll.task_not_exist", age_seconds=round(age, 1))
+        gave_up = age > self.settings.give_up_after_seconds
+        next_at = None if gave_up else time.time() + self._interval(job.poll_attempts)
+        result = await service.store.finish_poll(
+            job.task_id,
+            service.owner,
+            answer,
+            polled.raw if polled is not None else "",
+            service.subscriptions,
+            next_at,
+            service.config.settings.callbacks.corroborate_seconds,
+            service.config.settings.media.enabled,
+        )
+        recorded = result.recorded
+        if recorded is not None and recorded.outcome == "applied":
+            service.deliveries_ready()
+            if answer is not None and answer.state == "succeeded":
+                service.mirrors_ready()
+            log.info(
+                "poll.state_changed", state=answer and answer.state, event_id=recorded.event_id
+            )
+        for settled in result.settled:
+            self._report(log, settled, answer)
+        if gave_up:
+            await self._give_up(job, age)
+
+    def _report(self, log: Any, settled: Settled, answer: Observation | None) -> None:
+        """Count a callback's verdict; a contradicted one is logged with both sides."""
+        claim, verdict = settled.claim, settled.verdict
+        self.service.metrics.callbacks.labels(verdict).inc()
+        line = log.warning if verdict == "contradicted" else log.info
+        line(
+            f"callback.{verdict}",
+            event_id=claim.event_id,
+            claimed_state=claim.state,
+            claimed_outputs=list(claim.outputs),
+            upstream_state=answer.state if answer else None,
+            upstream_status=answer.upstream_status if answer else None,
+            upstream_outputs=list(answer.outputs) if answer else None,
+        )
+
+    async def _fail_orphans(self) -> None:
+        """A task with no upstream id can't be polled: if its submit was cut off (crash or
+        kill mid-call) and no callback came either, say so instead of leaving it queued."""
+        settings = self.service.config.settings
+        wait = max(2 * settings.upstream.timeout_seconds, self.settings.callback_grace_seconds)
+        for task_id in await self.service.store.orphaned_submissions(time.time() - wait):
+            obs = Observation(
+                state="failed",
+                error="submission interrupted: the relay stopped before CometAPI answered",
+            )
+            await self.service.store.record(
+                task_id, "submit", "submit:orphaned", obs, "", self.service.subscriptions
+            )
+            self.service.deliveries_ready()
+            self.service.log.warning("submit.orphaned", task_id=task_id)
+
+    async def _give_up(self, job: PollJob, age: float) -> None:
+        """A task that never ends would be polled forever: declare it failed, once."""
+        obs = Observation(
+            state="failed", error=f"no terminal state from CometAPI after {age / 3600:.1f} h"
+        )
+        recorded = await self.service.store.record(
+            job.task_id, "poll", "poll:gave_up", obs, "", self.service.subscriptions
+        )
+        if recorded.outcome == "applied":
+            self.service.deliveries_ready()
+        self.service.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

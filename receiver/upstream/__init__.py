@@ -1,1 +1,0 @@
-"""Upstream: CometAPI's client, tolerant parsing of what it sends, submitting, polling."""

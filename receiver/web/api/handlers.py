@@ -1,0 +1,150 @@
+"""The admin API's handlers: tasks, deliveries, downstreams and the live stream.
+
+Each takes its parameters already read through its model (receiver/api/models.py) and
+answers through its answer model; `receiver/api/routes.py` says which is which.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from receiver.adapters.comet.parse import load_json
+from receiver.errors import BadRequest, NotFound
+from receiver.persist import Task, TaskFilter
+from receiver.pipeline import operations
+from receiver.pipeline.service import Service
+from receiver.pipeline.submit import cancel
+from receiver.web.api import models as m
+from receiver.web.api.openapi import reply
+from receiver.web.api.stream import stream_response
+from receiver.web.body import read_body
+
+# A base64 data URI of a 64 MB clip is about 86 MB.
+MAX_SUBMIT_BYTES = 100 * 1024 * 1024
+
+
+async def create_task(request: Request, service: Service, params: m.SubmitParams) -> Response:
+    try:
+        timeout = service.config.settings.server.body_timeout_seconds
+        payload = load_json(await read_body(request, MAX_SUBMIT_BYTES, timeout))
+    except ClientDisconnect:
+        # Gone before its body was in: nothing was submitted, and nobody reads this answer.
+        raise BadRequest("the client went away before its body was in") from None
+    result = await operations.submit_task(service, payload, params.idempotency_key)
+    task = result.task
+    body = {
+        "id": task.id,
+        "upstream_task_id": task.upstream_task_id,
+        "kind": task.kind,
+        "state": task.state,
+    }
+    if result.callback_url:
+        body["callback_url"] = result.callback_url
+    if result.error is not None:
+        # The task is on record either way: the answer says which one it is.
+        error = result.error
+        raise type(error)(
+            f"CometAPI: {error.message}", error.upstream_status, error.timeout, task=body
+        )
+    return reply(m.Submitted, body, 202 if result.created else 200)
+
+
+async def get_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
+    task = await service.store.get_task(params.task_id)
+    if task is None:
+        raise NotFound("no such task")
+    events, deliveries = await service.store.task_history(task.id)
+    attempts = await service.store.task_attempts(task.id)
+    return reply(
+        m.TaskDetail,
+        {
+            **task.summary(),
+            "request": task.request,
+            "media": await _media(service, task),
+            "events": [e.summary() for e in events],
+            "deliveries": [d.summary() for d in deliveries],
+            "attempts": [a.summary() for a in attempts],
+        },
+    )
+
+
+async def _media(service: Service, task: Task) -> dict[str, Any] | None:
+    """Where the copies of the renders are: the newest event's `media` section, or pending
+    while the copy of the task's files is being made; None when none is made."""
+    documents = await service.store.event_bodies(task.id, limit=20)
+    for document, _ in documents.values():  # newest first
+        media = document.get("media")
+        if isinstance(media, dict):
+            return media
+    return {"status": "pending"} if await service.store.mirroring(task.id) else None
+
+
+async def cancel_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
+    task = await cancel(service, params.task_id)
+    return reply(m.TaskSummary, task.summary())
+
+
+async def list_tasks(request: Request, service: Service, params: m.TaskListParams) -> Response:
+    # One more than asked says whether there is a next page.
+    wanted = TaskFilter(
+        state=params.state,
+        kind=params.kind,
+        since=params.since,
+        text=params.q or None,
+        before=params.before,
+        limit=params.limit + 1,
+    )
+    tasks = await service.store.list_tasks(wanted)
+    page = tasks[: params.limit]
+    more = len(tasks) > params.limit
+    return reply(
+        m.TaskPage,
+        {"tasks": [t.summary() for t in page], "next": page[-1].id if more else None},
+    )
+
+
+async def list_deliveries(
+    request: Request, service: Service, params: m.DeliveryListParams
+) -> Response:
+    deliveries = await service.store.list_deliveries(
+        params.state, params.downstream, params.task_id, params.limit
+    )
+    return reply(m.DeliveryList, {"deliveries": [d.summary() for d in deliveries]})
+
+
+async def replay_delivery(
+    request: Request, service: Service, params: m.DeliveryIdParams
+) -> Response:
+    count = await operations.replay_delivery(service, params.delivery_id)
+    return reply(m.Replayed, {"replayed": count})
+
+
+async def replay_dead_letters(
+    request: Request, service: Service, params: m.DeadLetterParams
+) -> Response:
+    count = await operations.replay_dead_letters(service, params.downstream)
+    return reply(m.Replayed, {"replayed": count})
+
+
+async def list_downstreams(request: Request, service: Service, params: m.NoParams) -> Response:
+    health = await service.store.downstream_health(list(service.subscriptions))
+    return reply(m.DownstreamList, {"downstreams": [h.summary() for h in health]})
+
+
+async def disable_downstream(
+    request: Request, service: Service, params: m.DownstreamParams
+) -> Response:
+    changed = await operations.disable_downstream(service, params.name)
+    return reply(m.Disabled, {"downstream": params.name, "disabled": True, "changed": changed})
+
+
+async def enable_downstream(request: Request, service: Service, params: m.EnableParams) -> Response:
+    queued = await operations.enable_downstream(service, params.name, params.recover_since)
+    return reply(m.Enabled, {"downstream": params.name, "disabled": False, "queued": queued})
+
+
+async def stream(request: Request, service: Service, params: m.StreamParams) -> Response:
+    return stream_response(request, service, params.task_id)

@@ -1,0 +1,70 @@
+"""`GET /media/{token}`: a mirrored file at its signed URL.
+
+Content-Type, ETag, Content-Length and Range from a local directory or S3; for S3 with
+`presign`, a redirect (307) to a presigned URL living as long as the token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+
+from receiver.adapters.media.storage import (
+    MediaStore,
+    MediaStoreError,
+    Redirect,
+    byte_range,
+    open_media_store,
+)
+from receiver.errors import Forbidden, NotFound, StoreError
+from receiver.pipeline.service import Service
+
+
+async def media(request: Request) -> Response:
+    service: Service = request.app.state.service
+    link = service.media_links.read(request.path_params["token"])
+    if link is None:
+        raise Forbidden("the media link is not valid or has expired")
+    key, valid_for = link
+    store: MediaStore | None = getattr(request.app.state, "media_store", None)
+    if store is None:
+        store = request.app.state.media_store = open_media_store(service.config.settings.media)
+    try:
+        found = await store.locate(key, valid_for)
+    except ValueError:
+        raise Forbidden("the media link is not valid") from None
+    except MediaStoreError as exc:
+        service.log.warning("media.store_unavailable", reason=str(exc))
+        raise StoreError("the media store cannot be reached") from None
+    if found is None:
+        raise NotFound("the file is no longer kept")
+    if isinstance(found, Path):
+        return FileResponse(found)
+    if isinstance(found, Redirect):
+        return RedirectResponse(found.url, status_code=307, headers={"Cache-Control": "no-store"})
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Type": found.content_type,
+        "ETag": found.etag,
+    }
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range != found.etag:
+        wanted = None  # the copy changed since the client's first part: send it whole
+    try:
+        span = byte_range(wanted, found.size)
+    except ValueError:
+        return Response(
+            status_code=416, headers={**headers, "Content-Range": f"bytes */{found.size}"}
+        )
+    start, end = span or (0, found.size)
+    headers["Content-Length"] = str(end - start)
+    status = 200
+    if span is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{found.size}"
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(found.read(start, end), status_code=status, headers=headers)

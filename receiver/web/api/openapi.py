@@ -1,0 +1,298 @@
+"""Routes described once: each `Operation` becomes a Starlette route and an OpenAPI operation.
+
+The document is built from the operations' own pydantic models (parameters, request body,
+answers), so it says what the handlers check and answer. An admin operation's endpoint is
+made here too: the bearer check, then its parameters read through its `Params` model.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, cast
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from receiver.errors import BadRequest, Unauthorized
+from receiver.pipeline.service import Service
+from receiver.web.api.models import ErrorAnswer, InHeader, InPath, NoParams, Params
+from receiver.web.http import Json, is_admin
+
+Auth = Literal["admin", "signed", "none"]
+Handler = Callable[[Request], Awaitable[Response]]
+Endpoint = Handler | ASGIApp
+P = TypeVar("P", bound=Params)
+A = TypeVar("A", bound=BaseModel)
+_REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented answer. JSON when `model` is set; else `media_types` with `schema`."""
+
+    status: int
+    description: str
+    model: type[BaseModel] | None = None
+    media_types: tuple[str, ...] = ()
+    schema: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # name: description
+
+
+@dataclass(frozen=True)
+class Body:
+    adapter: TypeAdapter[Any]
+    name: str  # its name under components/schemas
+    description: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    path: str
+    methods: tuple[str, ...]
+    endpoint: Endpoint
+    tag: str
+    summary: str
+    description: str
+    auth: Auth
+    replies: tuple[Reply, ...]
+    params: type[Params] = NoParams
+    body: Body | None = None
+
+    def route(self) -> Route:
+        return Route(self.path, self.endpoint, methods=list(self.methods))
+
+    def app(self) -> ASGIApp:
+        if inspect.isfunction(self.endpoint):  # a handler of requests, as Route tells them
+            return request_response(cast(Handler, self.endpoint))
+        return cast(ASGIApp, self.endpoint)
+
+
+class _ByMethod:
+    """The operations of one path, each method answered by its own (an ASGI app: Route
+    takes a plain function for a request handler)."""
+
+    def __init__(self, apps: dict[str, ASGIApp]) -> None:
+        self.apps = apps
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.apps[scope["method"]](scope, receive, send)
+
+
+def by_method(operations: Sequence[Operation]) -> Route:
+    """One route for the operations of one path: a 405 names all their methods in Allow."""
+    apps = {method: op.app() for op in operations for method in op.methods}
+    if "GET" in apps:
+        apps.setdefault("HEAD", apps["GET"])  # as Starlette does for a GET route
+    return Route(operations[0].path, _ByMethod(apps), methods=list(apps))
+
+
+def reply(model: type[A], data: dict[str, Any], status: int = 200) -> Json:
+    """An answer built through its model: a field the model does not know fails here."""
+    return Json(
+        model.model_validate(data).model_dump(mode="json", exclude_unset=True),
+        status_code=status,
+    )
+
+
+def read_params(request: Request, model: type[P]) -> P:
+    """A request's path, query and header parameters, checked by `model`; 400 if wrong."""
+    raw: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if _marked(info.metadata, InPath):
+            value = request.path_params.get(name)
+        elif _marked(info.metadata, InHeader):
+            value = request.headers.get(key)
+        else:
+            value = request.query_params.get(key)
+        if value is not None:
+            raw[key] = value
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(p) for p in err["loc"]) or "parameters"
+            problems.append(f"{where}: {err['msg']}")
+        raise BadRequest("; ".join(problems)) from None
+
+
+def _marked(metadata: Iterable[object], marker: type) -> bool:
+    return any(isinstance(m, marker) for m in metadata)
+
+
+AdminHandler = Callable[[Request, Service, P], Awaitable[Response]]
+
+
+def admin_op(
+    path: str,
+    method: str,
+    handler: AdminHandler[P],
+    params: type[P],
+    tag: str,
+    summary: str,
+    description: str,
+    replies: tuple[Reply, ...],
+    body: Body | None = None,
+) -> Operation:
+    """An admin operation: its endpoint reads the parameters through the model that the
+    document describes them by."""
+    endpoint = _guarded(handler, params)
+    return Operation(
+        path, (method,), endpoint, tag, summary, description, "admin", replies, params, body
+    )
+
+
+def _guarded(handler: AdminHandler[P], params: type[P]) -> Handler:
+    """Who asks first, then what they ask."""
+
+    async def guarded(request: Request) -> Response:
+        service: Service = request.app.state.service
+        if not is_admin(request, service.config.secrets.admin_token):
+            raise Unauthorized("missing or wrong admin token")
+        return await handler(request, service, read_params(request, params))
+
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+_AUTH_NOTE = {
+    "admin": "Needs the admin token: `Authorization: Bearer $RECEIVER_ADMIN_TOKEN`.",
+    "signed": "No header: the signed token in the path is the authorization (403 when it is"
+    " forged, tampered with or expired).",
+    "none": "Open: no authorization.",
+}
+
+
+def document(operations: Sequence[Operation], version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `operations`."""
+    answers = {r.model for op in operations for r in _replies(op) if r.model is not None}
+    inputs: list[tuple[str, Any, TypeAdapter[Any]]] = [
+        (m.__name__, "serialization", TypeAdapter(m))
+        for m in sorted(answers, key=lambda m: m.__name__)
+    ]
+    bodies = {op.body.name: op.body for op in operations if op.body is not None}
+    inputs += [(name, "validation", body.adapter) for name, body in sorted(bodies.items())]
+    found, top = TypeAdapter.json_schemas(inputs, ref_template=_REF)
+    schemas: dict[str, Any] = dict(top.get("$defs", {}))
+    for (name, _), schema in found.items():
+        if schema.get("$ref") != _REF.format(model=name):
+            schemas[name] = schema  # not a model of its own (the submit union)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        for method in op.methods:
+            paths.setdefault(op.path, {})[method.lower()] = _operation(op, method)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "runway-relay",
+            "version": version,
+            "description": "Submit Runway tasks through CometAPI, receive their callbacks, fan"
+            " the results out to downstreams. Times are epoch seconds.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {
+                "admin": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The value of $RECEIVER_ADMIN_TOKEN.",
+                }
+            },
+        },
+    }
+
+
+def _replies(op: Operation) -> list[Reply]:
+    """Its own answers, and the refusals every operation of its kind can give."""
+    replies = {r.status: r for r in op.replies}
+    if op.auth == "admin":
+        # An admin operation's parameters are read through its model (`admin` below).
+        if op.params.model_fields:
+            wrong = "A parameter is wrong; `detail` says which."
+            replies.setdefault(400, Reply(400, wrong, ErrorAnswer))
+        replies.setdefault(401, Reply(401, "No admin token, or a wrong one.", ErrorAnswer))
+        replies.setdefault(503, Reply(503, "The store cannot be reached.", ErrorAnswer))
+    return [replies[status] for status in sorted(replies)]
+
+
+def _operation(op: Operation, method: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "tags": [op.tag],
+        "summary": op.summary,
+        "description": f"{op.description}\n\n{_AUTH_NOTE[op.auth]}",
+        "operationId": f"{method.lower()}_{_slug(op.path)}",
+        "security": [{"admin": []}] if op.auth == "admin" else [],
+        "responses": {str(r.status): _response(r, method) for r in _replies(op)},
+    }
+    parameters = _parameters(op.params)
+    if parameters:
+        spec["parameters"] = parameters
+    if op.body is not None:
+        spec["requestBody"] = {
+            "required": True,
+            "description": op.body.description,
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model=op.body.name)}}},
+        }
+    return spec
+
+
+def _slug(path: str) -> str:
+    parts = [p.strip("{}") for p in path.strip("/").split("/")]
+    return "_".join(p.replace(".", "_") for p in parts) or "root"
+
+
+def _response(reply: Reply, method: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": reply.description}
+    if reply.headers:
+        out["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in reply.headers.items()
+        }
+    if method == "HEAD":
+        return out  # the headers of the GET, no body
+    if reply.model is not None:
+        out["content"] = {
+            "application/json": {"schema": {"$ref": _REF.format(model=reply.model.__name__)}}
+        }
+    elif reply.media_types:
+        out["content"] = {t: {"schema": reply.schema} for t in reply.media_types}
+    return out
+
+
+def _parameters(model: type[Params]) -> list[dict[str, Any]]:
+    properties = model.model_json_schema(ref_template=_REF)["properties"]
+    out = []
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        where = (
+            "path"
+            if _marked(info.metadata, InPath)
+            else "header"
+            if _marked(info.metadata, InHeader)
+            else "query"
+        )
+        schema = dict(properties[key])
+        schema.pop("title", None)
+        description = schema.pop("description", None)
+        if schema.get("default", 0) is None:
+            del schema["default"]
+        # Absent is how a parameter says "none": `null` is not a value a URL can carry.
+        options = [s for s in schema.pop("anyOf", []) if s != {"type": "null"}]
+        if len(options) == 1:
+            schema.update(options[0])
+        elif options:
+            schema["anyOf"] = options
+        param: dict[str, Any] = {"name": key, "in": where, "schema": schema}
+        if where == "path" or info.is_required():
+            param["required"] = True
+        if description:
+            param["description"] = description
+        out.append(param)
+    return out

@@ -1,0 +1,39 @@
+"""Health, readiness and metrics: open routes for load balancers and Prometheus."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.errors import StoreError
+from receiver.pipeline.service import Service
+from receiver.web.api.models import Ok
+from receiver.web.api.openapi import reply
+
+METRICS_TYPE = "text/plain; version=0.0.4"
+
+
+async def healthz(request: Request) -> Response:
+    return reply(Ok, {"ok": True})
+
+
+async def readyz(request: Request) -> Response:
+    service: Service = request.app.state.service
+    try:
+        await service.store.ping()
+    except StoreError as exc:
+        service.log.warning("readyz.store_unavailable", reason=exc.detail)
+        raise  # its one line says why: unreachable, a full disk, a failed write
+    except Exception as exc:
+        service.log.warning("readyz.store_unreachable", error=type(exc).__name__)
+        raise StoreError("store unreachable") from None
+    return reply(Ok, {"ok": True})
+
+
+async def metrics(request: Request) -> Response:
+    service: Service = request.app.state.service
+    try:
+        counts: dict[str, float] | None = await service.store.counts()
+    except Exception:
+        counts = None  # keep the last gauges: an outage must not look like an empty queue
+    return Response(service.metrics.render(counts), media_type=METRICS_TYPE)

@@ -1,0 +1,325 @@
+"""Every route of the relay's API, each described where it is declared.
+
+`OPERATIONS` is the one table: the application's routes and `GET /openapi.json` are both
+built from it, so a route cannot be served without being described (tests/test_openapi.py
+checks that every route but the console's is in the document).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import version
+from typing import Any
+
+from pydantic import TypeAdapter
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from receiver.pipeline.submit import TaskRequest
+from receiver.web.api import handlers as h
+from receiver.web.api import models as m
+from receiver.web.api.media import media
+from receiver.web.api.openapi import Body, Operation, Reply, admin_op, by_method, document
+from receiver.web.api.probes import healthz, metrics, readyz
+from receiver.web.callback import Callback
+from receiver.web.http import Json
+
+_ERR = m.ErrorAnswer
+_BYTES = {"type": "string", "contentMediaType": "application/octet-stream"}
+_FILE_HEADERS = {
+    "ETag": "The file's hash; send it back in If-Range.",
+    "Accept-Ranges": "`bytes`.",
+    "Content-Length": "The bytes in this answer.",
+}
+
+
+async def openapi_json(request: Request) -> Response:
+    return Json(openapi())
+
+
+_TASK_GONE = Reply(404, "No such task.", _ERR)
+_UPSTREAM = (
+    Reply(502, "CometAPI refused or failed; `detail` has its message.", _ERR),
+    Reply(504, "CometAPI did not answer in time.", _ERR),
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    # First: the busiest route, matched before any other.
+    Operation(
+        "/callbacks/runway/{token}",
+        ("POST",),
+        Callback(),
+        "inbound",
+        "CometAPI's callback",
+        "The `callback_url` the relay gives CometAPI with a `video2video` task. The body is"
+        " read tolerantly: CometAPI's flat body or the `<code, msg, data>` envelope. It is"
+        " kept as a claim and makes the relay ask CometAPI about the task; the answer says"
+        " nothing about the task's state.",
+        "signed",
+        (
+            Reply(200, "Stored (or an exact repeat).", m.CallbackAck),
+            Reply(400, "Not JSON, or neither shape; `detail` says why.", _ERR),
+            Reply(403, "The token is forged, tampered with, expired, or another task's.", _ERR),
+            Reply(404, "The task is not known here.", _ERR),
+            Reply(408, "The body did not arrive in time.", _ERR),
+            Reply(413, "The body is over callbacks.max_body_bytes.", _ERR),
+            Reply(503, "Not stored; send it again.", _ERR),
+        ),
+        params=m.TokenParams,
+        body=Body(
+            TypeAdapter(m.CallbackBody),
+            "CallbackBody",
+            "Loosely: the parser reads more than this, and every body is kept as sent.",
+        ),
+    ),
+    admin_op(
+        "/v1/tasks",
+        "POST",
+        h.create_task,
+        m.SubmitParams,
+        "tasks",
+        "Submit a task",
+        "Checked against CometAPI's published limits, recorded, then sent to CometAPI."
+        " `video2video` gets the relay's own signed callback URL; the official-format kinds"
+        " are polled. A refused submit is recorded as a failed task, named in the error.",
+        (
+            Reply(200, "An earlier submit with this Idempotency-Key: that task.", m.Submitted),
+            Reply(202, "Submitted; CometAPI took it.", m.Submitted),
+            Reply(400, "The body is not JSON, or a header is wrong.", _ERR),
+            Reply(408, "The body did not arrive in time.", _ERR),
+            Reply(413, "The body is over 100 MiB.", _ERR),
+            Reply(422, "The request breaks a limit; `detail` names every field.", _ERR),
+            *_UPSTREAM,
+        ),
+        body=Body(
+            TypeAdapter(TaskRequest),
+            "TaskRequest",
+            "One of three kinds, told apart by `kind`; each has its route's own fields.",
+        ),
+    ),
+    admin_op(
+        "/v1/tasks",
+        "GET",
+        h.list_tasks,
+        m.TaskListParams,
+        "tasks",
+        "List tasks",
+        "Newest first, a page at a time: pass the answer's `next` as `before` for the next.",
+        (Reply(200, "A page of tasks.", m.TaskPage),),
+    ),
+    admin_op(
+        "/v1/tasks/{task_id}",
+        "GET",
+        h.get_task,
+        m.TaskIdParams,
+        "tasks",
+        "One task with its history",
+        "State, outputs and cost; every event (callbacks with CometAPI's verdict on them),"
+        " every delivery per downstream and every delivery attempt.",
+        (Reply(200, "The task.", m.TaskDetail), _TASK_GONE),
+    ),
+    admin_op(
+        "/v1/tasks/{task_id}",
+        "DELETE",
+        h.cancel_task,
+        m.TaskIdParams,
+        "tasks",
+        "Cancel a task",
+        "Cancels an official-format task at CometAPI, then records it as cancelled."
+        " CometAPI documents no cancel for `video2video`: 409, as for a task that has ended.",
+        (
+            Reply(200, "Cancelled.", m.TaskSummary),
+            _TASK_GONE,
+            Reply(409, "It cannot be cancelled; `detail` says why.", _ERR),
+            *_UPSTREAM,
+        ),
+    ),
+    admin_op(
+        "/v1/deliveries",
+        "GET",
+        h.list_deliveries,
+        m.DeliveryListParams,
+        "deliveries",
+        "List deliveries",
+        "The outbox, newest first: one delivery per event and downstream.",
+        (Reply(200, "Deliveries.", m.DeliveryList),),
+    ),
+    admin_op(
+        "/v1/deliveries/replay",
+        "POST",
+        h.replay_dead_letters,
+        m.DeadLetterParams,
+        "deliveries",
+        "Replay a downstream's dead letters",
+        "Queues every dead letter of the downstream for an attempt now.",
+        (
+            Reply(200, "How many were queued.", m.Replayed),
+            Reply(404, "No downstream of that name is configured.", _ERR),
+        ),
+    ),
+    admin_op(
+        "/v1/deliveries/{delivery_id}/replay",
+        "POST",
+        h.replay_delivery,
+        m.DeliveryIdParams,
+        "deliveries",
+        "Replay one delivery",
+        "Queues the delivery for an attempt now, whatever its state.",
+        (Reply(200, "Queued.", m.Replayed), Reply(404, "No such delivery.", _ERR)),
+    ),
+    admin_op(
+        "/v1/downstreams",
+        "GET",
+        h.list_downstreams,
+        m.NoParams,
+        "downstreams",
+        "Each downstream's health",
+        "Breaker state, disabled or not (since when, why), failing since, deliveries by state.",
+        (Reply(200, "Every configured downstream.", m.DownstreamList),),
+    ),
+    admin_op(
+        "/v1/downstreams/{name}/disable",
+        "POST",
+        h.disable_downstream,
+        m.DownstreamParams,
+        "downstreams",
+        "Disable a downstream",
+        "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
+        (
+            Reply(200, "Disabled.", m.Disabled),
+            Reply(404, "No downstream of that name is configured.", _ERR),
+        ),
+    ),
+    admin_op(
+        "/v1/downstreams/{name}/enable",
+        "POST",
+        h.enable_downstream,
+        m.EnableParams,
+        "downstreams",
+        "Enable a downstream",
+        "Attempts it again, and queues what it held (and, with `recover_since`, what went"
+        " to dead-letter since then).",
+        (
+            Reply(200, "Enabled.", m.Enabled),
+            Reply(404, "No downstream of that name is configured.", _ERR),
+        ),
+    ),
+    admin_op(
+        "/v1/stream",
+        "GET",
+        h.stream,
+        m.StreamParams,
+        "live",
+        "Live changes (Server-Sent Events)",
+        "Never ends. `event: task` carries a task summary as it changes, `event: attempt` a"
+        " delivery attempt as it ends; each `id` is where a reconnecting client resumes"
+        " (`Last-Event-ID`), also after a restart of the relay. A `: keep-alive` comment"
+        " comes every 15 s.",
+        (
+            Reply(
+                200,
+                "The stream.",
+                media_types=("text/event-stream",),
+                schema={"type": "string"},
+            ),
+        ),
+    ),
+    Operation(
+        "/media/{token}",
+        ("GET", "HEAD"),
+        media,
+        "media",
+        "A mirrored file",
+        "A copy of a finished render or its poster, at the signed URL the task's event"
+        " carries (`media.files[].url`). Range requests give 206; from S3 with presigned"
+        " reads, a 307 to the object.",
+        "signed",
+        (
+            Reply(
+                200,
+                "The file.",
+                media_types=("video/*", "image/*"),
+                schema=_BYTES,
+                headers=_FILE_HEADERS,
+            ),
+            Reply(
+                206,
+                "The range asked for.",
+                media_types=("video/*", "image/*"),
+                schema=_BYTES,
+                headers={**_FILE_HEADERS, "Content-Range": "Which bytes, of how many."},
+            ),
+            Reply(307, "Fetch it from here.", headers={"Location": "A presigned URL."}),
+            Reply(403, "The token is forged, tampered with or expired.", _ERR),
+            Reply(404, "The file is no longer kept.", _ERR),
+            Reply(
+                416,
+                "The range lies past the end.",
+                headers={"Content-Range": "`bytes */SIZE`."},
+            ),
+            Reply(503, "The media store cannot be reached.", _ERR),
+        ),
+        params=m.TokenParams,
+    ),
+    Operation(
+        "/healthz",
+        ("GET",),
+        healthz,
+        "probes",
+        "Liveness",
+        "The process answers.",
+        "none",
+        (Reply(200, "Up.", m.Ok),),
+    ),
+    Operation(
+        "/readyz",
+        ("GET",),
+        readyz,
+        "probes",
+        "Readiness",
+        "The store answers: use it as a load balancer's health check.",
+        "none",
+        (Reply(200, "Ready.", m.Ok), Reply(503, "The store cannot be reached.", _ERR)),
+    ),
+    Operation(
+        "/metrics",
+        ("GET",),
+        metrics,
+        "probes",
+        "Prometheus metrics",
+        "The text exposition format.",
+        "none",
+        (Reply(200, "Metrics.", media_types=("text/plain",), schema={"type": "string"}),),
+    ),
+    Operation(
+        "/openapi.json",
+        ("GET",),
+        openapi_json,
+        "probes",
+        "This description",
+        "OpenAPI 3.1, built from the models the handlers validate with.",
+        "none",
+        (
+            Reply(
+                200,
+                "The document.",
+                media_types=("application/json",),
+                schema={"type": "object"},
+            ),
+        ),
+    ),
+)
+
+
+def routes() -> list[Route]:
+    """One route per path, so that a 405 lists in `Allow` every method the path has."""
+    by_path: dict[str, list[Operation]] = {}
+    for op in OPERATIONS:
+        by_path.setdefault(op.path, []).append(op)
+    return [ops[0].route() if len(ops) == 1 else by_method(ops) for ops in by_path.values()]
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    return document(OPERATIONS, version("runway-relay"))

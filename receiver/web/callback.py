@@ -1,0 +1,131 @@
+"""The inbound callback: verify the signed URL, then parse, then persist, then ask CometAPI.
+
+Order matters: the token is checked before the body is read, and the 200 goes out only
+after the event is committed. Every refusal is a 4xx with a reason and changes nothing.
+CometAPI does not sign callbacks, so an accepted one is kept as a claim and wakes the
+poller, whose authenticated answer is what changes the task (receiver/domain/corroborate.py).
+
+The route is a bare ASGI app, not a Starlette endpoint: on the busiest path the Request and
+Response objects and the per-route exception wrapper were a twentieth of a callback's
+work. Anything unexpected still reaches the application's exception handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
+
+from receiver.adapters.comet.parse import ParseError, parse_callback
+from receiver.adapters.tokens import TokenRejected
+from receiver.domain.corroborate import PENDING
+from receiver.errors import (
+    Forbidden,
+    NotFound,
+    RelayError,
+    RequestTimeout,
+    StoreError,
+    TooLarge,
+)
+from receiver.pipeline.service import Service
+from receiver.web.body import read_limited
+
+
+class Callback:
+    """POST /callbacks/runway/{token}."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        service: Service = scope["app"].state.service
+        started = time.perf_counter()
+        try:
+            content = await _handle(service, scope, receive)
+        except ClientDisconnect:
+            return  # the sender is gone before its body was in: nothing was stored
+        finally:
+            service.metrics.callback_seconds.observe(time.perf_counter() - started)
+        # A refusal is a RelayError, answered by the application's one handler.
+        body = orjson.dumps(content)
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == b"content-length":
+            return value.decode("latin-1")
+    return None
+
+
+def _refused(service: Service, reason: str, error: RelayError, **ids: Any) -> RelayError:
+    """Count and log a refusal; the caller raises what this returns."""
+    service.metrics.callbacks.labels(f"rejected_{reason}").inc()
+    service.log.warning("callback.rejected", reason=reason, **ids)
+    return error
+
+
+async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str, Any]:
+    try:
+        task_id = service.signer.verify(scope["path_params"]["token"])
+    except TokenRejected as exc:
+        raise _refused(service, exc.reason, exc) from None
+    # Context goes into each call rather than bind(): binding costs on every request, and
+    # at the usual levels only the rare refusals below are written at all.
+    try:
+        limit = service.config.settings.callbacks.max_body_bytes
+        timeout = service.config.settings.server.body_timeout_seconds
+        body = await read_limited(receive, _content_length(scope), limit, timeout)
+    except (TooLarge, RequestTimeout) as exc:
+        raise _refused(service, exc.code, exc, task_id=task_id) from None
+    try:
+        _, obs = parse_callback(body)
+    except ParseError as exc:
+        raise _refused(service, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
+    dedupe_key = "callback:" + hashlib.sha256(body).hexdigest()
+    try:
+        recorded = await service.store.record_callback(
+            task_id, dedupe_key, obs, body.decode(), service.subscriptions, service.claim_policy
+        )
+    except Exception:
+        # Not committed: say so, so that the sender tries again rather than forgets.
+        service.metrics.callbacks.labels("store_unavailable").inc()
+        service.log.exception("callback.store_failed", task_id=task_id)
+        raise StoreError("could not store the callback; try again") from None
+    ids = {
+        "task_id": task_id,
+        "upstream_task_id": obs.upstream_task_id,
+        "event_id": recorded.event_id,
+    }
+    if recorded.outcome == "unknown_task":
+        raise _refused(service, "unknown_task", NotFound("no such task"), **ids)
+    if recorded.outcome == "task_mismatch":
+        error = Forbidden("callback token was issued for another task")
+        raise _refused(service, "task_mismatch", error, **ids)
+    verdict = recorded.verdict
+    if recorded.outcome in ("duplicate", "over_limit"):
+        service.metrics.callbacks.labels(recorded.outcome).inc()
+        if recorded.outcome == "over_limit":
+            service.polls_ready()
+    elif verdict == PENDING:
+        service.polls_ready()  # CometAPI is asked about the task now
+    elif verdict is not None:
+        service.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
+    if recorded.delivery_ids:
+        service.deliveries_ready()  # only under callbacks.trust_body
+    line = service.log.warning if verdict == "contradicted" else service.log.info
+    line(
+        "callback.received",
+        **ids,
+        outcome=recorded.outcome,
+        verdict=verdict,
+        claimed_state=obs.state,
+        upstream_status=obs.upstream_status,
+        task_state=recorded.task.state if recorded.task else None,
+    )
+    # The answer says nothing about the task's state: the URL may be in the wrong hands.
+    return {"ok": True, "task_id": task_id, "duplicate": recorded.outcome == "duplicate"}
