@@ -1,9 +1,25 @@
-"""One exception hierarchy for the package.
+"""One exception hierarchy for the package, named by what went wrong.
 
-Every refusal the relay can give is a `RelayError` with the HTTP status and the
-machine-readable code it maps to; the application turns them into JSON answers in one place
-(`receiver.web.app`), and the CLI prints their message as one line. The message is always safe
-to show: it never carries a secret or a stack trace.
+    RelayError                  every error the relay raises on purpose
+    ├── ConfigError             the configuration is bad or incomplete
+    ├── RequestRejected         a request cannot be served as it was sent
+    │   ├── MalformedRequest    it cannot be read (not JSON, a bad parameter or form)
+    │   │   └── ParseError      a body from CometAPI's side that cannot be read
+    │   ├── InvalidRequest      it reads, but breaks a documented limit (names every field)
+    │   ├── BodyTooLarge        its body is over the size limit
+    │   ├── BodyTooSlow         its body did not arrive in time
+    │   ├── NotAuthenticated    no credentials, or wrong ones
+    │   ├── NotAllowed          credentials that do not cover this (a stale form, a token
+    │   │                       for another task, an expired link)
+    │   ├── NotFound            no such thing
+    │   └── Conflict            the thing's state forbids it now
+    ├── UpstreamError           CometAPI refused, failed or did not answer
+    │   └── UpstreamTimeout     CometAPI did not answer in time
+    └── StoreError              the store could not be opened, reached or written
+
+Nothing here knows HTTP: the web layer chooses each answer's status in one place
+(`receiver.web.errors`), and the CLI prints the message as one line. A message is always
+safe to show: it never carries a secret or a stack trace.
 """
 
 from __future__ import annotations
@@ -12,74 +28,68 @@ from __future__ import annotations
 class RelayError(Exception):
     """Base of every error the relay raises on purpose."""
 
-    status = 500
-    code = "internal"
-
     def __init__(self, detail: str, **extra: object) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.extra = extra  # more fields for the JSON answer
+        self.extra = extra  # more fields for the answer
 
 
-class BadRequest(RelayError):
-    status, code = 400, "bad_request"
+class ConfigError(RelayError):
+    """A bad or incomplete configuration: one line naming the key and why."""
 
 
-class Unauthorized(RelayError):
-    status, code = 401, "unauthorized"
+class RequestRejected(RelayError):
+    """The request cannot be served as it was sent; repeating it will not help."""
 
 
-class Forbidden(RelayError):
-    status, code = 403, "forbidden"
+class MalformedRequest(RequestRejected):
+    """The request cannot be read: not JSON, a parameter of the wrong form, a bad form."""
 
 
-class NotFound(RelayError):
-    status, code = 404, "not_found"
+class ParseError(MalformedRequest):
+    """A body in CometAPI's formats (a callback, an answer) that cannot be read."""
 
 
-class Conflict(RelayError):
-    status, code = 409, "conflict"
-
-
-class RequestTimeout(RelayError):
-    status, code = 408, "request_timeout"
-
-
-class TooLarge(RelayError):
-    status, code = 413, "too_large"
-
-
-class InvalidRequest(RelayError):
+class InvalidRequest(RequestRejected):
     """The request breaks a documented limit; the message names every offending field."""
 
-    status, code = 422, "invalid_request"
+
+class BodyTooLarge(RequestRejected):
+    """The request's body is over the size limit."""
+
+
+class BodyTooSlow(RequestRejected):
+    """The request's body did not arrive within its deadline."""
+
+
+class NotAuthenticated(RequestRejected):
+    """No credentials, or wrong ones."""
+
+
+class NotAllowed(RequestRejected):
+    """Credentials that do not cover this request."""
+
+
+class NotFound(RequestRejected):
+    """No such thing."""
+
+
+class Conflict(RequestRejected):
+    """The thing's present state forbids the request."""
 
 
 class UpstreamError(RelayError):
     """CometAPI refused, failed or did not answer; the message is CometAPI's when it gave one."""
 
-    status, code = 502, "upstream_error"
-
-    def __init__(
-        self,
-        message: str,
-        upstream_status: int | None = None,
-        timeout: bool = False,
-        **extra: object,
-    ) -> None:
+    def __init__(self, message: str, upstream_status: int | None = None, **extra: object) -> None:
         super().__init__(message, **extra)
         self.message = message
         self.upstream_status = upstream_status
-        self.timeout = timeout
-        if timeout:
-            self.status = 504
+
+
+class UpstreamTimeout(UpstreamError):
+    """CometAPI did not answer in time: it may still have acted on the request."""
 
 
 class StoreError(RelayError):
     """The store could not be opened, reached or written; one line saying why."""
-
-    status, code = 503, "unavailable"
-
-
-class ConfigError(RelayError):
-    """A bad or incomplete configuration: one line naming the key and why."""

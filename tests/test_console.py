@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from receiver.config import parse_settings, resolve
-from receiver.errors import Forbidden
+from receiver.errors import NotAllowed
 from receiver.persist import Activity, Attempt, Event, Task
 from receiver.web.app import build_service, create_app
 from receiver.web.console import chart, views
@@ -124,9 +124,9 @@ def test_check_form_refuses_with_403() -> None:
     session = s.read(s.issue())
     assert session is not None
     check_form(s, session.id, {"csrf": session.csrf}, {}, HERE)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotAllowed):
         check_form(s, session.id, {}, {}, HERE)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotAllowed):
         check_form(s, session.id, {"csrf": session.csrf}, {"origin": "http://x.test"}, HERE)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from receiver.domain.observation import progress_fraction
-from receiver.errors import BadRequest
+from receiver.errors import MalformedRequest
 from receiver.persist import Change
 from receiver.web.api.stream import LOOK_BACK_SECONDS, READ_LIMIT, Feed, encode, resume_point
 
@@ -54,9 +54,9 @@ def test_the_wire_format_carries_the_resume_point():
 def test_where_a_stream_starts():
     assert resume_point(None, None, now=7.0) == (7.0, "")
     assert resume_point(None, "5.5", now=7.0) == (5.5, "")
-    with pytest.raises(BadRequest):
+    with pytest.raises(MalformedRequest):
         resume_point("yesterday", None, now=7.0)
-    with pytest.raises(BadRequest):
+    with pytest.raises(MalformedRequest):
         resume_point(None, "soon", now=7.0)
 
 

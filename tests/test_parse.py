@@ -10,7 +10,6 @@ import pytest
 
 from receiver.adapters.comet.parse import (
     NOT_EXIST,
-    ParseError,
     parse_callback,
     parse_envelope,
     parse_feed,
@@ -19,6 +18,7 @@ from receiver.adapters.comet.parse import (
 )
 from receiver.domain.observation import Observation
 from receiver.domain.states import STATES, TERMINAL_STATES, advances, map_upstream
+from receiver.errors import ParseError
 
 # Every status word /work/shared/cometapi-runway.md lists, and the state it means.
 WORDS = {

@@ -14,12 +14,12 @@ import orjson
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import want_bytes
 
-from receiver.errors import Forbidden
+from receiver.errors import NotAllowed
 
 _SALT = "runway-relay.callback.v1"
 
 
-class TokenRejected(Forbidden):
+class TokenRejected(NotAllowed):
     """The token is forged, tampered with or expired; `reason` is for metrics and logs."""
 
     def __init__(self, reason: str) -> None:

@@ -27,7 +27,7 @@ from pydantic import (
 from receiver.adapters.comet.client import REVERSE_KIND
 from receiver.domain.observation import Observation
 from receiver.domain.states import TERMINAL_STATES
-from receiver.errors import Conflict, InvalidRequest, NotFound, UpstreamError
+from receiver.errors import Conflict, InvalidRequest, NotFound, UpstreamError, UpstreamTimeout
 from receiver.persist import NewTask, Task
 from receiver.pipeline.service import Service
 
@@ -252,7 +252,7 @@ async def submit(service: Service, payload: Any, idempotency_key: str | None) ->
     try:
         submitted = await service.comet.submit(kind, fields)
     except UpstreamError as exc:
-        if exc.timeout and callback_url:
+        if isinstance(exc, UpstreamTimeout) and callback_url:
             # CometAPI may well have taken the task: its callback can still arrive and bind
             # it. If none comes, the poller fails the task after the callback grace period.
             log.warning("submit.outcome_unknown", reason=exc.message)

@@ -17,7 +17,7 @@ from starlette.routing import Mount
 from receiver.adapters.comet.client import CometClient
 from receiver.adapters.tokens import CallbackSigner
 from receiver.config import Config
-from receiver.errors import RelayError, Unauthorized
+from receiver.errors import NotAuthenticated, RelayError
 from receiver.observability import logs
 from receiver.observability.metrics import Metrics
 from receiver.persist import open_store
@@ -27,6 +27,7 @@ from receiver.pipeline.poller import Poller
 from receiver.pipeline.service import Service
 from receiver.web.api.routes import routes as api_routes
 from receiver.web.console import console_app
+from receiver.web.errors import answer_for
 from receiver.web.http import error
 
 
@@ -53,8 +54,9 @@ def build_service(
 async def _relay_error(request: Request, exc: Exception) -> Response:
     """Every refusal the relay makes, as one JSON shape (receiver/errors.py)."""
     assert isinstance(exc, RelayError)
-    response = error(exc.status, exc.code, exc.detail, None, **exc.extra)
-    if isinstance(exc, Unauthorized):
+    status, code = answer_for(exc)
+    response = error(status, code, exc.detail, None, **exc.extra)
+    if isinstance(exc, NotAuthenticated):
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
 

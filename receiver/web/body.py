@@ -11,7 +11,7 @@ import asyncio
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive
 
-from receiver.errors import RequestTimeout, TooLarge
+from receiver.errors import BodyTooLarge, BodyTooSlow
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
@@ -24,12 +24,12 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
 async def read_limited(receive: Receive, declared: str | None, limit: int, timeout: float) -> bytes:
     """`read_body` on bare ASGI; ClientDisconnect when the sender goes away mid-body."""
     if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge("request body is over the size limit")
+        raise BodyTooLarge("request body is over the size limit")
     try:
         async with asyncio.timeout(timeout):
             return await _read(receive, limit)
     except TimeoutError:
-        raise RequestTimeout(f"the request body did not arrive within {timeout:g}s") from None
+        raise BodyTooSlow(f"the request body did not arrive within {timeout:g}s") from None
 
 
 async def _read(receive: Receive, limit: int) -> bytes:
@@ -41,7 +41,7 @@ async def _read(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise TooLarge("request body is over the size limit")
+            raise BodyTooLarge("request body is over the size limit")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

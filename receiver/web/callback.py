@@ -20,16 +20,17 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from receiver.adapters.comet.parse import ParseError, parse_callback
+from receiver.adapters.comet.parse import parse_callback
 from receiver.adapters.tokens import TokenRejected
 from receiver.domain.corroborate import PENDING
 from receiver.errors import (
-    Forbidden,
+    BodyTooLarge,
+    BodyTooSlow,
+    NotAllowed,
     NotFound,
+    ParseError,
     RelayError,
-    RequestTimeout,
     StoreError,
-    TooLarge,
 )
 from receiver.pipeline.service import Service
 from receiver.web.body import read_limited
@@ -80,8 +81,10 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
         limit = service.config.settings.callbacks.max_body_bytes
         timeout = service.config.settings.server.body_timeout_seconds
         body = await read_limited(receive, _content_length(scope), limit, timeout)
-    except (TooLarge, RequestTimeout) as exc:
-        raise _refused(service, exc.code, exc, task_id=task_id) from None
+    except BodyTooLarge as exc:
+        raise _refused(service, "too_large", exc, task_id=task_id) from None
+    except BodyTooSlow as exc:
+        raise _refused(service, "request_timeout", exc, task_id=task_id) from None
     try:
         _, obs = parse_callback(body)
     except ParseError as exc:
@@ -104,7 +107,7 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
     if recorded.outcome == "unknown_task":
         raise _refused(service, "unknown_task", NotFound("no such task"), **ids)
     if recorded.outcome == "task_mismatch":
-        error = Forbidden("callback token was issued for another task")
+        error = NotAllowed("callback token was issued for another task")
         raise _refused(service, "task_mismatch", error, **ids)
     verdict = recorded.verdict
     if recorded.outcome in ("duplicate", "over_limit"):

@@ -10,7 +10,6 @@ import httpx
 
 from receiver.adapters.comet.parse import (
     NOT_EXIST,
-    ParseError,
     load_json,
     parse_envelope,
     parse_feed,
@@ -18,7 +17,7 @@ from receiver.adapters.comet.parse import (
     upstream_error_message,
 )
 from receiver.domain.observation import Observation
-from receiver.errors import UpstreamError
+from receiver.errors import ParseError, UpstreamError, UpstreamTimeout
 
 REVERSE_KIND = "video2video"
 SUBMIT_PATHS = {
@@ -69,7 +68,7 @@ class CometClient:
         try:
             return await self._http.request(method, path, json=body)
         except httpx.TimeoutException:
-            raise UpstreamError("CometAPI did not answer in time", timeout=True) from None
+            raise UpstreamTimeout("CometAPI did not answer in time") from None
         except httpx.HTTPError as exc:
             raise UpstreamError(f"CometAPI unreachable: {type(exc).__name__}") from None
 

@@ -17,14 +17,10 @@ import orjson
 
 from receiver.domain.observation import Observation
 from receiver.domain.states import State, map_upstream
-from receiver.errors import BadRequest
+from receiver.errors import ParseError
 
 _MAX_TEXT = 2000
 _SUCCESS_CODES = {"200", "0", "success", "ok"}
-
-
-class ParseError(BadRequest):
-    """The body is not something we can read; the message is safe to return to the sender."""
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ class MediaSettings(Protocol):
     @property
     def presign(self) -> bool: ...
 
+
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 # S3's presigned URLs (SigV4) are valid for a week at most.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600

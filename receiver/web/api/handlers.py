@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from receiver.adapters.comet.parse import load_json
-from receiver.errors import BadRequest, NotFound
+from receiver.errors import MalformedRequest, NotFound
 from receiver.persist import Task, TaskFilter
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
@@ -32,7 +32,7 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
         payload = load_json(await read_body(request, MAX_SUBMIT_BYTES, timeout))
     except ClientDisconnect:
         # Gone before its body was in: nothing was submitted, and nobody reads this answer.
-        raise BadRequest("the client went away before its body was in") from None
+        raise MalformedRequest("the client went away before its body was in") from None
     result = await operations.submit_task(service, payload, params.idempotency_key)
     task = result.task
     body = {
@@ -46,9 +46,7 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
     if result.error is not None:
         # The task is on record either way: the answer says which one it is.
         error = result.error
-        raise type(error)(
-            f"CometAPI: {error.message}", error.upstream_status, error.timeout, task=body
-        )
+        raise type(error)(f"CometAPI: {error.message}", error.upstream_status, task=body)
     return reply(m.Submitted, body, 202 if result.created else 200)
 
 

@@ -18,7 +18,7 @@ from receiver.adapters.media.storage import (
     byte_range,
     open_media_store,
 )
-from receiver.errors import Forbidden, NotFound, StoreError
+from receiver.errors import NotAllowed, NotFound, StoreError
 from receiver.pipeline.service import Service
 
 
@@ -26,7 +26,7 @@ async def media(request: Request) -> Response:
     service: Service = request.app.state.service
     link = service.media_links.read(request.path_params["token"])
     if link is None:
-        raise Forbidden("the media link is not valid or has expired")
+        raise NotAllowed("the media link is not valid or has expired")
     key, valid_for = link
     store: MediaStore | None = getattr(request.app.state, "media_store", None)
     if store is None:
@@ -34,7 +34,7 @@ async def media(request: Request) -> Response:
     try:
         found = await store.locate(key, valid_for)
     except ValueError:
-        raise Forbidden("the media link is not valid") from None
+        raise NotAllowed("the media link is not valid") from None
     except MediaStoreError as exc:
         service.log.warning("media.store_unavailable", reason=str(exc))
         raise StoreError("the media store cannot be reached") from None

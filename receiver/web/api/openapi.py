@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from receiver.errors import BadRequest, Unauthorized
+from receiver.errors import MalformedRequest, NotAuthenticated
 from receiver.pipeline.service import Service
 from receiver.web.api.models import ErrorAnswer, InHeader, InPath, NoParams, Params
 from receiver.web.http import Json, is_admin
@@ -119,7 +119,7 @@ def read_params(request: Request, model: type[P]) -> P:
         for err in exc.errors(include_url=False, include_input=False):
             where = ".".join(str(p) for p in err["loc"]) or "parameters"
             problems.append(f"{where}: {err['msg']}")
-        raise BadRequest("; ".join(problems)) from None
+        raise MalformedRequest("; ".join(problems)) from None
 
 
 def _marked(metadata: Iterable[object], marker: type) -> bool:
@@ -154,7 +154,7 @@ def _guarded(handler: AdminHandler[P], params: type[P]) -> Handler:
     async def guarded(request: Request) -> Response:
         service: Service = request.app.state.service
         if not is_admin(request, service.config.secrets.admin_token):
-            raise Unauthorized("missing or wrong admin token")
+            raise NotAuthenticated("missing or wrong admin token")
         return await handler(request, service, read_params(request, params))
 
     guarded.__name__ = handler.__name__

@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from receiver.errors import BadRequest
+from receiver.errors import MalformedRequest
 from receiver.persist import Change
 from receiver.pipeline.service import Service
 
@@ -76,12 +76,12 @@ def resume_point(last_event_id: str | None, since: str | None, now: float) -> tu
         try:
             return float(at), key
         except ValueError:
-            raise BadRequest("Last-Event-ID is not one this stream sent") from None
+            raise MalformedRequest("Last-Event-ID is not one this stream sent") from None
     if since:
         try:
             return float(since), ""
         except ValueError:
-            raise BadRequest("since must be epoch seconds") from None
+            raise MalformedRequest("since must be epoch seconds") from None
     return now, ""
 
 

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from receiver.adapters.comet.client import REVERSE_KIND
 from receiver.domain.states import STATES, TERMINAL_STATES
-from receiver.errors import BadRequest, Forbidden, InvalidRequest, NotFound, RelayError
+from receiver.errors import InvalidRequest, MalformedRequest, NotAllowed, NotFound, RelayError
 from receiver.persist import TaskFilter
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
@@ -47,6 +47,7 @@ from receiver.web.console.session import (
     check_form,
     origin_of,
 )
+from receiver.web.errors import answer_for
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 25
@@ -212,7 +213,7 @@ class Console:
             session = self.session_of(request)
             form = await self.read_form(request)
             if session is None:
-                raise Forbidden("your session has ended: log in again")
+                raise NotAllowed("your session has ended: log in again")
             check_form(self.sessions, session.id, form, request.headers, self.origins(request))
             return await handler(request, session, form)
 
@@ -221,15 +222,15 @@ class Console:
     async def read_form(self, request: Request) -> Form:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
-            raise BadRequest("expected a form (application/x-www-form-urlencoded)")
+            raise MalformedRequest("expected a form (application/x-www-form-urlencoded)")
         try:
             timeout = self.service.config.settings.server.body_timeout_seconds
             body = (await read_body(request, MAX_FORM_BYTES, timeout)).decode()
             pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=50, strict_parsing=False)
         except (UnicodeDecodeError, ValueError):
-            raise BadRequest("the form could not be read") from None
+            raise MalformedRequest("the form could not be read") from None
         except ClientDisconnect:
-            raise BadRequest("the client went away before its form was in") from None
+            raise MalformedRequest("the client went away before its form was in") from None
         return dict(pairs)
 
     def confirm(
@@ -370,14 +371,14 @@ class Console:
         q = request.query_params
         shown = {name: q.get(name, "").strip() for name in ("state", "kind", "since", "q")}
         if shown["state"] and shown["state"] not in STATES:
-            raise BadRequest(f"state must be one of {', '.join(STATES)}")
+            raise MalformedRequest(f"state must be one of {', '.join(STATES)}")
         if shown["kind"] and shown["kind"] not in views.KINDS:
-            raise BadRequest(f"kind must be one of {', '.join(views.KINDS)}")
+            raise MalformedRequest(f"kind must be one of {', '.join(views.KINDS)}")
         if len(shown["q"]) > 200:
-            raise BadRequest("the search text is limited to 200 characters")
+            raise MalformedRequest("the search text is limited to 200 characters")
         before = q.get("before") or None
         if before is not None and (len(before) > 64 or not before.isprintable()):
-            raise BadRequest("before must be a task id")
+            raise MalformedRequest("before must be a task id")
         wanted = TaskFilter(
             state=shown["state"] or None,
             kind=shown["kind"] or None,
@@ -557,14 +558,14 @@ class Console:
             return Response("log in first", status_code=401, media_type="text/plain")
         task_id = request.query_params.get("task_id") or None
         if task_id is not None and len(task_id) > 64:
-            raise BadRequest("task_id is too long")
+            raise MalformedRequest("task_id is too long")
         return stream_response(request, self.service, task_id)
 
     # -- errors ---------------------------------------------------------------------------
 
     async def relay_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RelayError)
-        return self.error_page(request, exc.status, exc.detail)
+        return self.error_page(request, answer_for(exc)[0], exc.detail)
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 
-from receiver.errors import Forbidden
+from receiver.errors import NotAllowed
 
 SESSION_COOKIE = "relay_console"
 LOGIN_COOKIE = "relay_console_login"
@@ -137,9 +137,9 @@ def check_form(
 ) -> None:
     """Refuse (403) a state-changing form that is cross-site or lacks its CSRF token."""
     if not same_origin(headers, own_origins):
-        raise Forbidden("this form was sent from another site")
+        raise NotAllowed("this form was sent from another site")
     if not sessions.csrf_valid(bound_to, form.get("csrf")):
-        raise Forbidden("the form's security token is missing or stale: reload the page")
+        raise NotAllowed("the form's security token is missing or stale: reload the page")
 
 
 class LoginLimiter:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from receiver.errors import BadRequest
+from receiver.errors import MalformedRequest
 from receiver.persist import Attempt, Event, Task
 
 KINDS = ("video2video", "video_to_video", "image_to_video")
@@ -171,7 +171,7 @@ def parse_when(raw: str | None, name: str) -> float | None:
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"{name}: give a date and time, e.g. 2025-01-31T14:00") from None
+        raise MalformedRequest(f"{name}: give a date and time, e.g. 2025-01-31T14:00") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 

@@ -1,0 +1,43 @@
+"""Errors become answers here, in one place: each class of receiver/errors.py has its HTTP
+status and machine-readable code, found along the class's ancestry (the nearest wins)."""
+
+from __future__ import annotations
+
+from receiver.errors import (
+    BodyTooLarge,
+    BodyTooSlow,
+    ConfigError,
+    Conflict,
+    InvalidRequest,
+    MalformedRequest,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    RelayError,
+    StoreError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+_ANSWERS: dict[type[RelayError], tuple[int, str]] = {
+    MalformedRequest: (400, "bad_request"),
+    NotAuthenticated: (401, "unauthorized"),
+    NotAllowed: (403, "forbidden"),
+    NotFound: (404, "not_found"),
+    BodyTooSlow: (408, "request_timeout"),
+    Conflict: (409, "conflict"),
+    BodyTooLarge: (413, "too_large"),
+    InvalidRequest: (422, "invalid_request"),
+    ConfigError: (500, "internal"),
+    UpstreamError: (502, "upstream_error"),
+    StoreError: (503, "unavailable"),
+    UpstreamTimeout: (504, "upstream_error"),
+}
+
+
+def answer_for(exc: RelayError) -> tuple[int, str]:
+    """The HTTP status and error code that answer `exc`."""
+    for cls in type(exc).__mro__:
+        if cls in _ANSWERS:
+            return _ANSWERS[cls]
+    return 500, "internal"
