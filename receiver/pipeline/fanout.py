@@ -29,7 +29,7 @@ from receiver.domain.retry import Decision, RetryPolicy, decide
 from receiver.observability import logs
 from receiver.persist import Attempt, AttemptHealth, DeliveryJob
 from receiver.persist.records import new_id
-from receiver.pipeline.service import Service
+from receiver.pipeline.service import Service, Work
 
 _MAX_SNIPPET = 200  # of a downstream's error answer, kept in last_error
 
@@ -356,7 +356,7 @@ class Fanout:
         if disabled:
             log.warning("downstream.disabled", downstream=delivery.downstream, reason="failing")
             self._disabled_read = 0.0  # re-read at once: its rows are held now
-            self.service.deliveries_ready()  # the notice to the other downstreams
+            self.service.wake(Work.DELIVERIES)  # the notice to the other downstreams
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
         log_line = log.info if outcome == "succeeded" else log.warning
         log_line(

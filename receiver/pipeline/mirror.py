@@ -24,7 +24,7 @@ from receiver.adapters.media.fetch import Fetched, FetchError, fetch
 from receiver.adapters.media.storage import open_media_store
 from receiver.errors import UpstreamError
 from receiver.persist.mirrors import MirrorJob, sources_of
-from receiver.pipeline.service import Service
+from receiver.pipeline.service import Service, Work
 
 _BATCH = 8
 _PRUNE_SECONDS = 3600.0
@@ -131,7 +131,7 @@ class Mirror:
     async def _finish(self, job: MirrorJob, media: dict[str, Any]) -> None:
         released = await self.service.store.finish_mirror(job.event_id, self.service.owner, media)
         if released:
-            self.service.deliveries_ready()
+            self.service.wake(Work.DELIVERIES)
 
     async def _prune(self) -> None:
         if time.monotonic() - self._pruned < _PRUNE_SECONDS:

@@ -1,13 +1,14 @@
 """What an operator does to the relay, whichever door they come in by (the admin API, the
-console): each step once, with its wake-up call, its metric and its log line."""
+console, the command line): each action once, with its wake-up, its metric and its log line."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from receiver.errors import NotFound
-from receiver.pipeline.service import Service
-from receiver.pipeline.submit import Submission, submit
+from receiver.persist import Task
+from receiver.pipeline.service import Service, Work
+from receiver.pipeline.submit import Submission, cancel, submit
 
 
 async def submit_task(service: Service, payload: Any, idempotency_key: str | None) -> Submission:
@@ -17,17 +18,30 @@ async def submit_task(service: Service, payload: Any, idempotency_key: str | Non
     return result
 
 
+async def cancel_task(service: Service, task_id: str) -> Task:
+    """Cancel upstream (when CometAPI has the task), then record `cancelled`."""
+    return await cancel(service, task_id)
+
+
+async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:
+    """Send these deliveries again at once, whatever their state; how many were found."""
+    count = await service.store.replay(delivery_ids)
+    service.wake(Work.DELIVERIES)
+    service.log.info("delivery.replayed", deliveries=count)
+    return count
+
+
 async def replay_delivery(service: Service, delivery_id: str) -> int:
-    count = await service.store.replay([delivery_id])
+    count = await replay_deliveries(service, [delivery_id])
     if not count:
         raise NotFound("no such delivery")
-    service.deliveries_ready()
     return count
 
 
 async def replay_dead_letters(service: Service, downstream: str) -> int:
     count = await service.store.replay_dead_letters(known_downstream(service, downstream))
-    service.deliveries_ready()
+    service.wake(Work.DELIVERIES)
+    service.log.info("delivery.replayed", downstream=downstream, deliveries=count)
     return count
 
 
@@ -43,6 +57,8 @@ async def disable_downstream(service: Service, name: str) -> bool:
     changed = await service.store.disable_downstream(
         name, "disabled by an operator", service.subscriptions
     )
+    # The `downstream.disabled` notices to its subscribers are committed: send them now.
+    service.wake(Work.DELIVERIES)
     service.log.warning("downstream.disabled", downstream=name, reason="operator")
     return changed
 
@@ -51,7 +67,7 @@ async def enable_downstream(service: Service, name: str, recover_since: float | 
     """Attempt it again; queue what it held, and what went to dead-letter since then."""
     name = known_downstream(service, name)
     queued = await service.store.enable_downstream(name, recover_since)
-    service.deliveries_ready()
+    service.wake(Work.DELIVERIES)
     service.log.info(
         "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued
     )

@@ -86,9 +86,7 @@ class Poller:
         )
         recorded = result.recorded
         if recorded is not None and recorded.outcome == "applied":
-            service.deliveries_ready()
-            if answer is not None and answer.state == "succeeded":
-                service.mirrors_ready()
+            service.recorded(recorded)
             log.info(
                 "poll.state_changed", state=answer and answer.state, event_id=recorded.event_id
             )
@@ -122,10 +120,10 @@ class Poller:
                 state="failed",
                 error="submission interrupted: the relay stopped before CometAPI answered",
             )
-            await self.service.store.record(
+            recorded = await self.service.store.record(
                 task_id, "submit", "submit:orphaned", obs, "", self.service.subscriptions
             )
-            self.service.deliveries_ready()
+            self.service.recorded(recorded)
             self.service.log.warning("submit.orphaned", task_id=task_id)
 
     async def _give_up(self, job: PollJob, age: float) -> None:
@@ -136,6 +134,5 @@ class Poller:
         recorded = await self.service.store.record(
             job.task_id, "poll", "poll:gave_up", obs, "", self.service.subscriptions
         )
-        if recorded.outcome == "applied":
-            self.service.deliveries_ready()
+        self.service.recorded(recorded)
         self.service.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import functools
 import os
 from collections.abc import Callable
@@ -14,8 +15,32 @@ from receiver.adapters.comet.client import CometClient
 from receiver.adapters.media.links import MediaLinks
 from receiver.adapters.tokens import CallbackSigner
 from receiver.config import Config
+from receiver.domain.corroborate import PENDING
 from receiver.observability.metrics import Metrics
-from receiver.persist import ClaimPolicy, Store
+from receiver.persist import ClaimPolicy, Recorded, Store
+
+
+class Work(enum.Flag):
+    """The workers a committed change can have something new for."""
+
+    NONE = 0
+    DELIVERIES = enum.auto()  # outbox rows to send
+    POLLS = enum.auto()  # a task to ask CometAPI about now
+    MIRRORS = enum.auto()  # a finished render to copy
+
+
+def work_after(recorded: Recorded, mirroring: bool) -> Work:
+    """Which workers a recorded observation gives something to do: the one rule, for every
+    step that records one."""
+    work = Work.NONE
+    if recorded.delivery_ids:
+        work |= Work.DELIVERIES
+    if recorded.verdict == PENDING or recorded.outcome == "over_limit":
+        work |= Work.POLLS
+    task = recorded.task
+    if mirroring and recorded.outcome == "applied" and task and task.state == "succeeded":
+        work |= Work.MIRRORS
+    return work
 
 
 @dataclass
@@ -57,9 +82,18 @@ class Service:
     def callback_url(self, task_id: str) -> str:
         return f"{self.config.public_url}/callbacks/runway/{self.signer.token_for(task_id)}"
 
-    def deliveries_ready(self) -> None:
-        """Wake the fan-out worker: new outbox rows are committed."""
-        self._deliveries_ready.set()
+    def wake(self, work: Work) -> None:
+        """Wake the workers that have something new to do (committed already)."""
+        if Work.DELIVERIES in work:
+            self._deliveries_ready.set()
+        if Work.POLLS in work:
+            self._polls_ready.set()
+        if Work.MIRRORS in work:
+            self._mirrors_ready.set()
+
+    def recorded(self, recorded: Recorded) -> None:
+        """Wake whatever a recorded observation gives work to."""
+        self.wake(work_after(recorded, self.config.settings.media.enabled))
 
     async def wait_for_deliveries(self, timeout: float) -> None:
         await _wait_and_clear(self._deliveries_ready, timeout)
@@ -69,16 +103,8 @@ class Service:
         ttl = self.config.settings.media.url_ttl_seconds
         return MediaLinks(self.config.secrets.signing_keys, self.config.public_url, ttl)
 
-    def mirrors_ready(self) -> None:
-        """Wake the mirror worker: a finished render waits to be copied."""
-        self._mirrors_ready.set()
-
     async def wait_for_mirrors(self, timeout: float) -> None:
         await _wait_and_clear(self._mirrors_ready, timeout)
-
-    def polls_ready(self) -> None:
-        """Wake the poller: a callback brought a task's poll forward."""
-        self._polls_ready.set()
 
     async def wait_for_polls(self, timeout: float) -> None:
         await _wait_and_clear(self._polls_ready, timeout)

@@ -262,7 +262,7 @@ async def submit(service: Service, payload: Any, idempotency_key: str | None) ->
         recorded = await service.store.record(
             task.id, "submit", "submit", obs, exc.message, service.subscriptions
         )
-        service.deliveries_ready()
+        service.recorded(recorded)
         return Submission(recorded.task or task, True, callback_url, exc)
     polling = service.config.settings.polling
     delay = polling.callback_grace_seconds if callback_url else polling.initial_delay_seconds
@@ -273,7 +273,7 @@ async def submit(service: Service, payload: Any, idempotency_key: str | None) ->
         time.time() + delay,
         service.subscriptions,
     )
-    service.deliveries_ready()
+    service.recorded(recorded)
     log.info("submit.accepted", upstream_task_id=submitted.upstream_task_id)
     return Submission(recorded.task or task, True, callback_url)
 
@@ -301,6 +301,6 @@ async def cancel(service: Service, task_id: str) -> Task:
     recorded = await service.store.record(
         task.id, "cancel", "cancel", obs, "", service.subscriptions
     )
-    service.deliveries_ready()
+    service.recorded(recorded)
     service.log.info("task.cancelled", task_id=task.id, upstream_task_id=task.upstream_task_id)
     return recorded.task or task

@@ -24,7 +24,7 @@ from receiver.persist import open_store
 from receiver.pipeline.fanout import Fanout
 from receiver.pipeline.mirror import Mirror
 from receiver.pipeline.poller import Poller
-from receiver.pipeline.service import Service
+from receiver.pipeline.service import Service, Work
 from receiver.web.api.routes import routes as api_routes
 from receiver.web.console import console_app
 from receiver.web.errors import answer_for
@@ -101,7 +101,7 @@ def create_app(service: Service) -> Starlette:
             yield
         finally:
             stopping.set()
-            service.polls_ready()  # the poller's wait ends now, not at its next tick
+            service.wake(Work.POLLS)  # the poller's wait ends now, not at its next tick
             await asyncio.gather(*workers, return_exceptions=True)
             await service.close()  # only now that no poll or delivery is in flight
             service.log.info("service.stopped")

@@ -112,14 +112,10 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
     verdict = recorded.verdict
     if recorded.outcome in ("duplicate", "over_limit"):
         service.metrics.callbacks.labels(recorded.outcome).inc()
-        if recorded.outcome == "over_limit":
-            service.polls_ready()
-    elif verdict == PENDING:
-        service.polls_ready()  # CometAPI is asked about the task now
-    elif verdict is not None:
+    elif verdict not in (None, PENDING):
         service.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
-    if recorded.delivery_ids:
-        service.deliveries_ready()  # only under callbacks.trust_body
+    # A pending claim has CometAPI asked now; outbox rows come only under trust_body.
+    service.recorded(recorded)
     line = service.log.warning if verdict == "contradicted" else service.log.info
     line(
         "callback.received",

@@ -16,7 +16,6 @@ from receiver.errors import MalformedRequest, NotFound
 from receiver.persist import Task, TaskFilter
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
-from receiver.pipeline.submit import cancel
 from receiver.web.api import models as m
 from receiver.web.api.openapi import reply
 from receiver.web.api.stream import stream_response
@@ -81,7 +80,7 @@ async def _media(service: Service, task: Task) -> dict[str, Any] | None:
 
 
 async def cancel_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
-    task = await cancel(service, params.task_id)
+    task = await operations.cancel_task(service, params.task_id)
     return reply(m.TaskSummary, task.summary())
 
 

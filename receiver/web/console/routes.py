@@ -33,7 +33,6 @@ from receiver.errors import InvalidRequest, MalformedRequest, NotAllowed, NotFou
 from receiver.persist import TaskFilter
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
-from receiver.pipeline.submit import cancel
 from receiver.web.api.stream import stream_response
 from receiver.web.body import read_body
 from receiver.web.console import chart, views
@@ -473,7 +472,7 @@ class Console:
         )
         if asked:
             return asked
-        await cancel(self.service, task_id)
+        await operations.cancel_task(self.service, task_id)
         return self.done(request, form, f"/tasks/{quote(task_id)}", "cancelled")
 
     async def deliveries(self, request: Request, session: Session) -> Response:
