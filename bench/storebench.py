@@ -22,7 +22,7 @@ from common import SIGNING_SECRET, callback_body
 from receiver.adapters.comet.parse import parse_callback
 from receiver.adapters.tokens import CallbackSigner
 from receiver.config import CallbackConfig
-from receiver.persist import ClaimPolicy
+from receiver.domain.claims import ClaimPolicy
 from receiver.persist.sqlite import SqliteStore
 
 

@@ -1,7 +1,8 @@
 """Persist: the durable store of tasks, events and the delivery outbox."""
 
+from receiver.domain.claims import ClaimPolicy
 from receiver.persist.downstreams import DownstreamHealth
-from receiver.persist.queries import AttemptHealth, ClaimPolicy
+from receiver.persist.queries import AttemptHealth
 from receiver.persist.records import (
     Activity,
     Attempt,

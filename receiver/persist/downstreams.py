@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from receiver.domain.routing import notified_of
 from receiver.persist.dialect import Db
 from receiver.persist.records import new_id
 
@@ -161,14 +162,13 @@ def _notify(
             orjson.dumps(document).decode(),
         ),
     )
-    for other, events in subscriptions.items():
-        if other != name and DISABLED in events:
-            db.execute(
-                "INSERT INTO deliveries (id, event_id, task_id, downstream, state,"
-                " next_attempt_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-                (new_id("msg"), event_id, RELAY_TASK, other, now, now, now),
-            )
+    for other in notified_of(DISABLED, name, subscriptions):
+        db.execute(
+            "INSERT INTO deliveries (id, event_id, task_id, downstream, state,"
+            " next_attempt_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (new_id("msg"), event_id, RELAY_TASK, other, now, now, now),
+        )
 
 
 def enable(db: Db, name: str, recover_since: float | None, now: float) -> int:

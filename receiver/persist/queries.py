@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
-from receiver.domain.corroborate import PENDING, Claim, judge, retry_delay, with_cost
+from receiver.domain.claims import (
+    ClaimPolicy,
+    judge_on_ended,
+    next_poll,
+    over_history_bound,
+    poll_due,
+    settle,
+)
+from receiver.domain.corroborate import PENDING, Claim, with_cost
 from receiver.domain.document import event_document
 from receiver.domain.observation import Observation, progress_fraction
 from receiver.domain.retry import row_state
-from receiver.domain.states import TERMINAL_STATES, State, advances
+from receiver.domain.routing import recipients, waits_for_copy
+from receiver.domain.states import TERMINAL_STATES, advances
 from receiver.persist import downstreams, mirrors
 from receiver.persist.dialect import Db, Row
 from receiver.persist.records import (
@@ -214,25 +223,15 @@ def _fan_out(
     event's files are being copied (`hold`)."""
     delivery_ids = []
     disabled = downstreams.disabled_names(db) if subscriptions else set()
-    for downstream, states in subscriptions.items():
-        if state in states:
-            delivery_id = new_id("msg")
-            db.execute(
-                "INSERT INTO deliveries (id, event_id, task_id, downstream, state,"
-                " next_attempt_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    delivery_id,
-                    event_id,
-                    task.id,
-                    downstream,
-                    "held" if downstream in disabled else ("mirroring" if hold else "pending"),
-                    now,
-                    now,
-                    now,
-                ),
-            )
-            delivery_ids.append(delivery_id)
+    for downstream, first_state in recipients(state, subscriptions, disabled, hold):
+        delivery_id = new_id("msg")
+        db.execute(
+            "INSERT INTO deliveries (id, event_id, task_id, downstream, state,"
+            " next_attempt_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (delivery_id, event_id, task.id, downstream, first_state, now, now, now),
+        )
+        delivery_ids.append(delivery_id)
     return delivery_ids
 
 
@@ -330,20 +329,10 @@ def _record(
     assignments = ", ".join(f"{column} = ?" for column in sets)
     db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*sets.values(), task.id))
     files = {"outputs": updated.outputs, "thumbnail": updated.thumbnail}
-    hold = mirror and obs.state == "succeeded" and mirrors.start(db, event_id, task.id, files, now)
+    copy = waits_for_copy(mirror, obs.state, [s["url"] for s in mirrors.sources_of(files)])
+    hold = copy and mirrors.start(db, event_id, task.id, files, now)
     delivery_ids = _fan_out(db, task, event_id, obs.state, subscriptions, now, hold)
     return Recorded("applied", updated, event_id, delivery_ids, verdict)
-
-
-@dataclass(frozen=True)
-class ClaimPolicy:
-    """How callbacks are weighed (the `callbacks` config section)."""
-
-    trust_body: bool  # apply a callback's state at once, unconfirmed (opt-in, risky)
-    window: float  # how long a claim may wait for CometAPI to agree
-    min_poll_gap: float  # the fewest seconds between two polls a callback may cause
-    max_count: int  # callback bodies kept per task...
-    max_bytes: int  # ...and their bytes; past either, a callback is a hint only
 
 
 def record_callback(
@@ -369,15 +358,13 @@ def record_callback(
         return locked
     row, task = locked
     size = len(raw.encode())
-    if row["callback_count"] >= policy.max_count or row["callback_bytes"] + size > policy.max_bytes:
+    if over_history_bound(row["callback_count"], row["callback_bytes"], size, policy):
         if task.state not in TERMINAL_STATES:
             _bring_poll_forward(db, task.id, obs, now, policy, claim=False)
         return Recorded("over_limit", task)
     verdict: str | None = PENDING
     if task.state in TERMINAL_STATES:
-        known = Observation(state=cast(State, task.state), outputs=tuple(task.outputs))
-        claim = Claim("", obs.state, obs.outputs, now)
-        verdict = judge(claim, known, now, window=0.0)
+        verdict = judge_on_ended(task.state, task.outputs, obs, now)
         if verdict == "confirmed" and (obs.point, obs.refund) != (None, None):
             db.execute(
                 "UPDATE tasks SET point = COALESCE(point, ?), refund = COALESCE(refund, ?)"
@@ -403,8 +390,7 @@ def _bring_poll_forward(
     db: Db, task_id: str, obs: Observation, now: float, policy: ClaimPolicy, claim: bool
 ) -> None:
     row = db.one("SELECT last_polled_at FROM tasks WHERE id = ?", (task_id,))
-    last_polled = (row or {}).get("last_polled_at") or 0.0
-    due = max(now, last_polled + policy.min_poll_gap)
+    due = poll_due(now, (row or {}).get("last_polled_at"), policy)
     db.execute(
         "UPDATE tasks SET claim_since = CASE WHEN ? THEN COALESCE(claim_since, ?)"
         " ELSE claim_since END,"
@@ -450,21 +436,14 @@ def finish_poll(
     if row is None:
         return PollResult(None, [])
     task = Task.from_row(row)
-    settled: list[Settled] = []
-    waiting_since: float | None = None
-    if task.claim_since is not None:
-        for claim in _pending_claims(db, task_id):
-            verdict = judge(claim, answer, now, window)
-            if verdict is None and next_poll_at is None:
-                verdict = "unconfirmed"  # no further poll will come to settle it
-            if verdict is None:
-                waiting_since = waiting_since or claim.received_at
-                continue
-            db.execute(
-                "UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?",
-                (verdict, now, claim.event_id),
-            )
-            settled.append(Settled(claim, verdict))
+    claims = _pending_claims(db, task_id) if task.claim_since is not None else []
+    settlement = settle(claims, answer, now, window, polled_again=next_poll_at is not None)
+    settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
+    for claim, verdict in settlement.verdicts:
+        db.execute(
+            "UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?",
+            (verdict, now, claim.event_id),
+        )
     recorded = None
     if answer is not None:
         answer = with_cost(answer, [s.claim for s in settled if s.verdict == "confirmed"])
@@ -478,10 +457,8 @@ def finish_poll(
         db.execute(
             "UPDATE tasks SET progress = ?, updated_at = ? WHERE id = ?", (progress, now, task_id)
         )
-    if waiting_since is not None and next_poll_at is not None:
-        next_poll_at = min(next_poll_at, now + retry_delay(now - waiting_since))
-    elif state in TERMINAL_STATES:
-        next_poll_at = None  # ended, and no claim left to settle
+    waiting_since = settlement.waiting_since
+    next_poll_at = next_poll(now, next_poll_at, waiting_since, state in TERMINAL_STATES)
     db.execute(
         "UPDATE tasks SET next_poll_at = ?, poll_attempts = poll_attempts + 1, last_polled_at = ?,"
         " claim_since = ?, poll_lease_owner = NULL, poll_lease_until = NULL"

@@ -12,13 +12,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from receiver.domain.claims import ClaimPolicy
 from receiver.domain.observation import Observation
 from receiver.persist import downstreams, mirrors, queries
 from receiver.persist.dialect import Db
 from receiver.persist.downstreams import DownstreamHealth
 from receiver.persist.migrate import migrate
 from receiver.persist.mirrors import MirrorJob
-from receiver.persist.queries import AttemptHealth, ClaimPolicy
+from receiver.persist.queries import AttemptHealth
 from receiver.persist.records import (
     Activity,
     Attempt,

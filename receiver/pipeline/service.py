@@ -15,9 +15,10 @@ from receiver.adapters.comet.client import CometClient
 from receiver.adapters.media.links import MediaLinks
 from receiver.adapters.tokens import CallbackSigner
 from receiver.config import Config
+from receiver.domain.claims import ClaimPolicy
 from receiver.domain.corroborate import PENDING
 from receiver.observability.metrics import Metrics
-from receiver.persist import ClaimPolicy, Recorded, Store
+from receiver.persist import Recorded, Store
 
 
 class Work(enum.Flag):
