@@ -26,6 +26,7 @@ from receiver.adapters.render.telegram import posted_message
 from receiver.config import Downstream
 from receiver.domain.breaker import STATE_NUMBERS, Breaker, TokenBucket
 from receiver.domain.retry import Decision, RetryPolicy, decide
+from receiver.domain.shares import share_slots
 from receiver.observability import logs
 from receiver.persist import Attempt, AttemptHealth, DeliveryJob
 from receiver.persist.records import new_id
@@ -128,6 +129,7 @@ class Fanout:
         self._slots = asyncio.Event()
         self._lane_of: dict[asyncio.Task[None], Lane] = {}  # attempts holding a lane's slot
         self._disabled: set[str] = set()
+        self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
         for name in self.lanes:
             service.metrics.breakers[name] = STATE_NUMBERS["closed"]
@@ -167,13 +169,15 @@ class Fanout:
             self._disabled = await self.service.store.disabled_downstreams()
             self._disabled_read = now
         free = self.settings.concurrency - len(self._in_flight)
-        wanted: list[tuple[Lane, int]] = []
-        for name, lane in self.lanes.items():
+        lanes = list(self.lanes.values())
+        for lane in lanes:
             await self._report_breaker(lane, now)
-            n = 0 if name in self._disabled else lane.allowance(now, free)
-            if n > 0:
-                wanted.append((lane, n))
-                free -= n
+        ready = [lane for lane in lanes if lane.downstream.name not in self._disabled]
+        wanted = share_slots(ready, self._turn, free, lambda lane: lane.allowance(now, free))
+        # The next round starts after the last lane this one served: with more lanes than
+        # free slots, every downstream gets its turn.
+        if wanted:
+            self._turn = (ready.index(wanted[-1][0]) + 1) % len(ready)
         store, owner, lease = self.service.store, self.service.owner, self.settings.lease_seconds
         batches = await asyncio.gather(
             *(store.claim_deliveries(owner, lease, n, lane.downstream.name) for lane, n in wanted)

@@ -1,0 +1,33 @@
+"""How the fan-out's free slots are shared among downstreams in one claiming round."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+L = TypeVar("L")
+
+
+def share_slots(
+    lanes: list[L], start: int, free: int, allowance: Callable[[L], int]
+) -> list[tuple[L, int]]:
+    """How many due rows each lane may claim this round, from `free` slots in all.
+
+    Each lane gets an equal share of the free slots (at least one), bounded by its own
+    allowance, in turn from `start`. A share is reserved before anyone knows whether the
+    lane has rows due; what goes unused is free again in the next round, which starts after
+    the last lane served, so that with more lanes than slots every lane gets its turn.
+    """
+    if not lanes or free <= 0:
+        return []
+    share = max(1, free // len(lanes))
+    first = start % len(lanes)
+    wanted: list[tuple[L, int]] = []
+    for lane in lanes[first:] + lanes[:first]:
+        if free <= 0:
+            break
+        n = min(allowance(lane), share, free)
+        if n > 0:
+            wanted.append((lane, n))
+            free -= n
+    return wanted
