@@ -190,8 +190,12 @@ class DownstreamConfig(_Section):
     # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
     max_in_flight: Annotated[int, Field(gt=0)] = 8
     rate_per_second: Annotated[float, Field(gt=0)] | None = None
-    # Circuit breaker: this many failed attempts in a row pause it; a probe after the cool-off.
-    breaker_failures: Annotated[int, Field(gt=0)] = 5
+    # Circuit breaker: at least `breaker_min_attempts` attempts in the last
+    # `breaker_window_seconds`, and `breaker_failure_rate` of them failed, pause it; a probe
+    # goes after the cool-off.
+    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.7
+    breaker_min_attempts: Annotated[int, Field(gt=0)] = 10
+    breaker_window_seconds: Annotated[float, Field(gt=0)] = 60.0
     breaker_cool_off_seconds: Annotated[float, Field(gt=0)] = 30.0
     # Failing without a break this long disables it (Svix's default: 5 days).
     disable_after_seconds: Annotated[float, Field(gt=0)] = 5 * 24 * 3600.0
@@ -224,7 +228,9 @@ class Downstream(BaseModel):
     url_is_secret: bool  # came from url_env: Slack and Discord URLs embed a credential
     max_in_flight: int
     rate_per_second: float | None
-    breaker_failures: int
+    breaker_failure_rate: float
+    breaker_min_attempts: int
+    breaker_window_seconds: float
     breaker_cool_off_seconds: float
     disable_after_seconds: float
 
@@ -376,7 +382,9 @@ def resolve(settings: Settings, environ: dict[str, str] | os._Environ[str] = os.
                 url_is_secret=d.url_env is not None,
                 max_in_flight=d.max_in_flight,
                 rate_per_second=d.rate_per_second,
-                breaker_failures=d.breaker_failures,
+                breaker_failure_rate=d.breaker_failure_rate,
+                breaker_min_attempts=d.breaker_min_attempts,
+                breaker_window_seconds=d.breaker_window_seconds,
                 breaker_cool_off_seconds=d.breaker_cool_off_seconds,
                 disable_after_seconds=d.disable_after_seconds,
             )

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,13 +29,16 @@ class SinkMode:
     retry_after: int | None = None
     abort: bool = False  # answer `webhook-delivery: abort-message` (stop retrying this one)
     telegram: bool = False  # answer as the Bot API does: the message with a new message_id
+    # This share of requests is answered 503 instead (chosen by a seeded generator, so a
+    # run is repeatable): a flaky downstream.
+    flaky: float = 0.0
 
 
 def _parse_mode(raw: object) -> SinkMode:
     """Validate a ``POST /_sink/mode`` body; missing keys take their defaults."""
     if not isinstance(raw, dict):
         raise ValueError("mode must be a JSON object")
-    unknown = set(raw) - {"status", "count", "delay_seconds", "retry_after", "abort", "telegram"}
+    unknown = set(raw) - {f.name for f in fields(SinkMode)}
     if unknown:
         raise ValueError(f"unknown mode keys: {sorted(unknown)}")
     mode = SinkMode(**raw)
@@ -49,6 +53,9 @@ def _parse_mode(raw: object) -> SinkMode:
         raise ValueError("retry_after must be a non-negative integer or null")
     if not isinstance(mode.abort, bool) or not isinstance(mode.telegram, bool):
         raise ValueError("abort and telegram must be true or false")
+    flaky: object = mode.flaky
+    if isinstance(flaky, bool) or not isinstance(flaky, int | float) or not 0 <= flaky <= 1:
+        raise ValueError("flaky must be a number from 0 to 1")
     return mode
 
 
@@ -65,6 +72,7 @@ class SinkState:
         self.received: list[dict[str, Any]] = []
         # Requests are recorded on the server's loop thread while tests wait on their own.
         self._changed = threading.Condition()
+        self._chance = random.Random(7)
 
     def reset(self) -> None:
         with self._changed:
@@ -88,6 +96,8 @@ class SinkState:
                     self.mode = SinkMode()
                 else:
                     self.mode = SinkMode(**{**asdict(mode), "count": mode.count - 1})
+            if mode.flaky and self._chance.random() < mode.flaky:
+                mode = SinkMode(status=503)
             entry["status"] = mode.status
             self.received.append(entry)
             self._changed.notify_all()

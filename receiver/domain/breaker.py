@@ -1,13 +1,17 @@
 """A circuit breaker and a token bucket for one downstream, both pure: the caller passes
 the time, so their rules are tested without waiting.
 
-Breaker: after `failures` attempts in a row fail, the downstream is left alone (`open`)
-for `cool_off` seconds; then one probe is let through (`half_open`); its success closes the
-breaker, its failure opens it again.
+Breaker (Convoy's rule): it opens when, over the last `window` seconds, at least
+`min_attempts` attempts were made and at least `failure_rate` of them failed; the
+downstream is then left alone (`open`) for `cool_off` seconds; then one probe is let through
+(`half_open`); its success closes the breaker, its failure opens it again. Counting a rate
+over a window, not failures in a row, keeps a flaky downstream (one attempt in two fails)
+served: runs of failures come by chance, and each run would have paused it.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,9 +22,12 @@ STATE_NUMBERS = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
 
 @dataclass
 class Breaker:
-    failures: int  # attempts in a row that open the breaker
+    failure_rate: float  # the share of failed attempts in the window that opens it
+    min_attempts: int  # no verdict on fewer attempts than this in the window
+    window: float  # seconds of attempts that count
     cool_off: float  # seconds it stays open before a probe
-    failed_in_a_row: int = 0
+    outcomes: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, failed)
+    failed_in_window: int = 0
     opened_at: float | None = None
     probing: bool = False  # the half-open probe is in flight
 
@@ -42,14 +49,33 @@ class Breaker:
         if self.state(now) == "half_open":
             self.probing = True
 
-    def succeeded(self) -> None:
-        self.failed_in_a_row, self.opened_at, self.probing = 0, None, False
+    def succeeded(self, now: float) -> None:
+        if self.opened_at is not None:
+            self._reset(None)  # the probe (or a straggler) got through: closed again
+            return
+        self._note(now, failed=False)
 
     def failed(self, now: float) -> None:
-        self.failed_in_a_row += 1
-        if self.probing or (self.opened_at is None and self.failed_in_a_row >= self.failures):
-            self.opened_at = now
-        self.probing = False
+        if self.probing:
+            self._reset(now)  # the probe failed: open again, for a whole cool-off
+            return
+        if self.opened_at is not None:
+            return  # an attempt that started before it opened
+        self._note(now, failed=True)
+        attempts = len(self.outcomes)
+        if attempts >= self.min_attempts and self.failed_in_window >= self.failure_rate * attempts:
+            self._reset(now)
+
+    def _note(self, now: float, failed: bool) -> None:
+        self.outcomes.append((now, failed))
+        self.failed_in_window += failed
+        while self.outcomes and self.outcomes[0][0] <= now - self.window:
+            self.failed_in_window -= self.outcomes.popleft()[1]
+
+    def _reset(self, opened_at: float | None) -> None:
+        self.outcomes.clear()
+        self.failed_in_window = 0
+        self.opened_at, self.probing = opened_at, False
 
 
 @dataclass

@@ -81,7 +81,13 @@ class Lane:
     def of(cls, d: Downstream) -> Lane:
         rate = d.rate_per_second
         bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
-        return cls(d, Breaker(d.breaker_failures, d.breaker_cool_off_seconds), bucket)
+        breaker = Breaker(
+            d.breaker_failure_rate,
+            d.breaker_min_attempts,
+            d.breaker_window_seconds,
+            d.breaker_cool_off_seconds,
+        )
+        return cls(d, breaker, bucket)
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""
@@ -331,7 +337,7 @@ class Fanout:
         if downstream is not None and not abort:
             ok = outcome == "succeeded"
             if ok:
-                lane.breaker.succeeded()
+                lane.breaker.succeeded(time.time())
             else:
                 lane.breaker.failed(time.time())
             health = AttemptHealth(

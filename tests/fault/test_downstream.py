@@ -60,7 +60,7 @@ def test_outages_recover_within_the_schedule(
     # The retry schedule alone: breakers would pause these downstreams for their cool-off
     # (tests/fault/test_isolation.py covers them).
     for d in downstreams:
-        d["breaker_failures"] = 1000
+        d["breaker_min_attempts"] = 1000
     relay = make_relay(downstreams, delivery={"retry_schedule": SCHEDULE, "jitter": 0.1})
     task_ids = [relay.submit(**video2video()).json()["id"] for _ in range(TASKS)]
 

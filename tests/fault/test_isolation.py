@@ -106,7 +106,7 @@ def test_the_breaker_pauses_a_failing_downstream_and_a_probe_closes_it(
     sink.mode(status=500)
     cool_off = 1.5
     relay = make_relay(
-        [webhook(sink, "flaky", breaker_failures=3, breaker_cool_off_seconds=cool_off)],
+        [webhook(sink, "flaky", breaker_min_attempts=3, breaker_cool_off_seconds=cool_off)],
         delivery={"retry_schedule": [0.1] * 20, "jitter": 0.0},
     )
     ids = [relay.submit(**image_to_video()).json()["id"] for _ in range(6)]
@@ -148,7 +148,7 @@ def test_a_downstream_failing_for_long_is_disabled_told_and_recovered(
     down.mode(status=503)
     relay = make_relay(
         [
-            webhook(down, "down", disable_after_seconds=1.0, breaker_failures=1000),
+            webhook(down, "down", disable_after_seconds=1.0, breaker_min_attempts=1000),
             webhook(ops, "ops", events=["downstream.disabled"]),
         ],
         delivery={"retry_schedule": [0.2] * 30, "jitter": 0.0},
