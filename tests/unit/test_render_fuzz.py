@@ -1,5 +1,5 @@
 """Whatever text a document holds, every chat format renders it within its platform's
-shape and limits (the stand-ins of tests/test_render_<platform>.py)."""
+shape and limits (the stand-ins of tests/unit/test_render_<platform>.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from receiver.adapters.render import render
-from tests.test_render_common import TELEGRAM_URL, document
-from tests.test_render_delivery import SPECS
-from tests.test_render_telegram import telegram_spec
+from tests.unit.render_specs import SPECS
+from tests.unit.test_render_common import TELEGRAM_URL, document
+from tests.unit.test_render_telegram import telegram_spec
 
 MARKUP = "<>&@[]()|*_~`#!:\\\"' \n/"
 texts = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(MARKUP), max_size=3000)

@@ -11,21 +11,10 @@ import pytest
 
 from tests.conftest import MakeRelay
 from tests.harness import Sink, settled, video2video
-from tests.test_render_discord import discord_spec
-from tests.test_render_google_chat import google_chat_spec
-from tests.test_render_mattermost import mattermost_spec
-from tests.test_render_slack import slack_spec
-from tests.test_render_teams import teams_spec
-from tests.test_render_telegram import telegram_spec
+from tests.unit.render_specs import SPECS
+from tests.unit.test_render_telegram import telegram_spec
 
 TOKEN = "123456:SECRET-bot-token-for-tests"
-SPECS = {
-    "slack": slack_spec,
-    "discord": discord_spec,
-    "teams": teams_spec,
-    "google_chat": google_chat_spec,
-    "mattermost": mattermost_spec,
-}
 
 
 @pytest.fixture

@@ -309,7 +309,7 @@ def test_sqlite_restart_takes_back_a_killed_process_leases(
     make_relay: MakeRelay, sim: Simulator, sink: Sink, storage_url: str
 ):
     if not storage_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL replicas wait for the lease to expire (tests/test_replicas.py)")
+        pytest.skip("PostgreSQL replicas wait for the lease to expire (tests/e2e/test_replicas.py)")
     sink.mode(status=200, delay_seconds=1.5)
     relay = make_relay([webhook(sink)])  # delivery lease: 12 s
     task_id = relay.submit(**image_to_video()).json()["id"]

@@ -8,7 +8,7 @@ import time
 from receiver.domain.observation import Observation
 from receiver.persist import Attempt, NewTask, Store, TaskFilter
 from receiver.persist.records import new_id
-from tests.test_store import SUBSCRIPTIONS, claim_all, with_stores
+from tests.e2e.test_store import SUBSCRIPTIONS, claim_all, with_stores
 
 
 async def _task(store: Store, kind: str, prompt: str) -> str:

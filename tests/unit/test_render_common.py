@@ -288,7 +288,7 @@ def test_file_size_is_read_from_the_document_when_it_is_there() -> None:
 
 # --- config.example.toml -------------------------------------------------------------------
 
-EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
 
 
 def test_the_commented_chat_examples_in_the_example_config_are_valid() -> None:

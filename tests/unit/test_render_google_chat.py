@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from tests.test_render_common import (
+from tests.unit.test_render_common import (
     POSTER,
     VIDEO,
     body,

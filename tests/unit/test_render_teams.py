@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from tests.test_render_common import POSTER, VIDEO, body, failed, huge, notice, succeeded, wide
+from tests.unit.test_render_common import POSTER, VIDEO, body, failed, huge, notice, succeeded, wide
 
 ELEMENTS = {"TextBlock", "FactSet", "Image"}
 # Markdown links Teams would render; ours are "[Video n](url)".

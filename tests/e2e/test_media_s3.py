@@ -27,10 +27,10 @@ from receiver.config import parse_settings
 from receiver.devtools.testkit import to_toml
 from receiver.errors import ConfigError
 from tests.conftest import MakeRelay, webhook
+from tests.e2e.test_media import RENDER, cdn_sim, delivered, delivered_media
 from tests.harness import Relay, Simulator, Sink, image_to_video
-from tests.test_media import RENDER, cdn_sim, delivered, delivered_media
 
-__all__ = ["cdn_sim"]  # the fixture, shared with tests/test_media.py
+__all__ = ["cdn_sim"]  # the fixture, shared with tests/e2e/test_media.py
 
 KEYS = {"RELAY_S3_KEY_ID": "relay-test-key-id", "RELAY_S3_SECRET": "relay-test-secret-0000"}
 PREFIX = "relay/media"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.test_render_common import (
+from tests.unit.test_render_common import (
     POSTER,
     VIDEO,
     body,

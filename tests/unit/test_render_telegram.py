@@ -8,7 +8,7 @@ from typing import Any
 
 from receiver.adapters.render import render, utf16_len, with_path
 from receiver.adapters.render.telegram import posted_message
-from tests.test_render_common import (
+from tests.unit.test_render_common import (
     TELEGRAM_URL,
     VIDEO,
     failed,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.test_render_common import POSTER, VIDEO, body, failed, huge, notice, succeeded
+from tests.unit.test_render_common import POSTER, VIDEO, body, failed, huge, notice, succeeded
 
 # A Markdown link or mention that Discord would render: not preceded by our backslash.
 LIVE_LINK = re.compile(r"(?<!\\)\]\(")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from receiver.config import Settings, load
 
-EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
 
 
 def test_example_config_loads_with_its_env() -> None:

@@ -23,7 +23,7 @@ from receiver.devtools.testkit import to_toml
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Simulator, Sink, image_to_video, metric
 
-RENDER = Path(__file__).parent.parent / "receiver/devtools/simulator/media/render.mp4"
+RENDER = Path(__file__).parents[2] / "receiver/devtools/simulator/media/render.mp4"
 
 
 @pytest.fixture
