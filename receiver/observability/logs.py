@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import orjson
 import structlog
@@ -22,6 +22,9 @@ _REDACTED = "[redacted]"
 # Callback tokens are itsdangerous tokens: base64 JSON payload, timestamp, signature.
 _TOKEN = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{8,}")
 _CALLBACK_PATH = re.compile(r"(/callbacks/runway/)[^/\s\"'?]+")
+# A secret URL's path segments this long are credentials (Slack's, Discord's and Telegram's
+# are far longer); shorter ones are words like `services` or `sendVideo`.
+_MIN_PART = 16
 
 
 class _Redactor:
@@ -57,8 +60,21 @@ _redactor = _Redactor()
 
 def _spellings(secret: str) -> set[str]:
     """A secret as it may reappear: as given, percent-encoded or -decoded (a URL's `%7E`
-    comes back as `~` in a client's error text, and the other way round)."""
-    return {secret, quote(secret, safe=""), quote(secret), unquote(secret), quote_plus(secret)}
+    comes back as `~` in a client's error text, and the other way round); for a URL, also
+    its path and each long part of it, which is where a chat webhook or a bot keeps its
+    credential and what a server's "Cannot POST <path>" answer quotes."""
+    forms = {secret}
+    parts = urlsplit(secret)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        forms.add(parts.path)
+        forms.update(p for p in parts.path.split("/") if len(p) >= _MIN_PART)
+        if parts.query:
+            forms.add(parts.query)
+    return {
+        spelling
+        for form in forms
+        for spelling in (form, quote(form, safe=""), quote(form), unquote(form), quote_plus(form))
+    }
 
 
 def add_secrets(secrets: Iterable[str | None]) -> None:

@@ -13,9 +13,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 LAYERS = [
     "receiver.errors",
     "receiver.domain",
+    # Logs and metrics: everything that touches text from outside scrubs it through here.
+    "receiver.observability",
     "receiver.adapters",
     "receiver.config",
-    "receiver.observability",
     "receiver.persist",
     "receiver.pipeline",
     "receiver.web",

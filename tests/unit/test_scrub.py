@@ -19,3 +19,19 @@ def test_a_url_secret_is_scrubbed_as_given_encoded_and_decoded() -> None:
 def test_short_values_are_not_taken_as_secrets() -> None:
     logs.add_secrets(["abc"])
     assert logs.scrub("abc abc") == "abc abc"
+
+
+def test_a_secret_urls_path_and_credential_are_scrubbed_where_a_server_quotes_them() -> None:
+    bot = "https://api.telegram.invalid/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendVideo"
+    logs.add_secrets([SLACK_URL, bot])
+    express = "HTTP 404: Cannot POST /services/T0001/B0002/abc~def%7Eghi"
+    assert "T0001" not in logs.scrub(express)
+    text = logs.scrub("HTTP 404: Cannot POST /bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw")
+    assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in text
+    assert "sendVideo" in logs.scrub("method sendVideo")  # short words are not secrets
+
+
+def test_an_api_key_quoted_in_an_upstream_refusal_is_scrubbed() -> None:
+    key = "sk-live-0123456789abcdefghij"
+    logs.add_secrets([key])
+    assert key not in logs.scrub(f"Incorrect API key provided: Bearer {key}")

@@ -18,6 +18,7 @@ from receiver.adapters.comet.parse import (
 )
 from receiver.domain.observation import Observation
 from receiver.errors import ParseError, UpstreamError, UpstreamTimeout
+from receiver.observability.logs import scrub
 
 REVERSE_KIND = "video2video"
 SUBMIT_PATHS = {
@@ -26,6 +27,12 @@ SUBMIT_PATHS = {
     "image_to_video": "/runwayml/v1/image_to_video",
 }
 _MAX_RAW = 64 * 1024
+
+
+def _refusal(payload: Any, fallback: str) -> str:
+    """CometAPI's words for a refusal, safe to store and show: an answer to a wrong key can
+    quote the key ("Incorrect API key provided: Bearer sk-...")."""
+    return scrub(upstream_error_message(payload, fallback))
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class CometClient:
         payload, raw = self._json(response)
         fallback = f"CometAPI answered HTTP {response.status_code}"
         if not response.is_success:
-            raise UpstreamError(upstream_error_message(payload, fallback), response.status_code)
+            raise UpstreamError(_refusal(payload, fallback), response.status_code)
         upstream_id: object = None
         if kind == REVERSE_KIND:
             try:
@@ -99,7 +106,7 @@ class CometClient:
                     f"CometAPI answer unreadable: {exc}", response.status_code
                 ) from None
             if envelope.code and not envelope.ok:
-                raise UpstreamError(envelope.msg or fallback, response.status_code)
+                raise UpstreamError(scrub(envelope.msg) or fallback, response.status_code)
             upstream_id = envelope.data.get("task_id") or envelope.data.get("id")
         elif isinstance(payload, dict):
             upstream_id = payload.get("id")
@@ -114,7 +121,7 @@ class CometClient:
         if not response.is_success:
             payload, _ = self._json(response)
             fallback = f"CometAPI answered HTTP {response.status_code}"
-            raise UpstreamError(upstream_error_message(payload, fallback), response.status_code)
+            raise UpstreamError(_refusal(payload, fallback), response.status_code)
 
     async def poll(self, kind: str, upstream_task_id: str) -> Polled:
         if kind == REVERSE_KIND:
@@ -135,5 +142,5 @@ class CometClient:
             return Polled(None, raw)
         if not response.is_success or not isinstance(result, Observation):
             fallback = f"CometAPI answered HTTP {response.status_code}"
-            raise UpstreamError(upstream_error_message(payload, fallback), response.status_code)
+            raise UpstreamError(_refusal(payload, fallback), response.status_code)
         return Polled(result, raw)
