@@ -2,7 +2,7 @@
 
 from receiver.domain.claims import ClaimPolicy
 from receiver.persist.downstreams import DownstreamHealth
-from receiver.persist.queries import AttemptHealth
+from receiver.persist.outbox import AttemptHealth
 from receiver.persist.records import (
     Activity,
     Attempt,

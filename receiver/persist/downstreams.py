@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from receiver.domain.routing import notified_of
-from receiver.persist.dialect import Db
+from receiver.persist.db import Db
 from receiver.persist.records import new_id
 
 RELAY_TASK = "tsk_relay"  # the relay's own notices are events of this task
@@ -46,21 +46,17 @@ class DownstreamHealth:
 def register(db: Db, names: list[str]) -> None:
     """A row for every configured downstream (existing rows keep their state)."""
     for name in names:
-        db.execute(
-            "INSERT INTO downstreams (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,)
-        )
+        db.execute(db.sql.REGISTER_DOWNSTREAM, (name,))
 
 
 def disabled_names(db: Db) -> set[str]:
-    return {r["name"] for r in db.all("SELECT name FROM downstreams WHERE disabled_at IS NOT NULL")}
+    return {r["name"] for r in db.all(db.sql.DISABLED_DOWNSTREAMS)}
 
 
 def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
-    rows = {r["name"]: r for r in db.all("SELECT * FROM downstreams")}
+    rows = {r["name"]: r for r in db.all(db.sql.DOWNSTREAMS)}
     counts: dict[str, dict[str, int]] = {}
-    for r in db.all(
-        "SELECT downstream, state, COUNT(*) AS n FROM deliveries GROUP BY downstream, state"
-    ):
+    for r in db.all(db.sql.DELIVERIES_BY_DOWNSTREAM):
         counts.setdefault(r["downstream"], {})[r["state"]] = r["n"]
     out = []
     for name in names:
@@ -90,13 +86,10 @@ def note_attempt(
     """Keep when a downstream started failing; past `disable_after` of failing without a
     break, disable it (True: this call did, and told the others)."""
     if ok:
-        db.execute("UPDATE downstreams SET failing_since = NULL WHERE name = ?", (name,))
+        db.execute(db.sql.DOWNSTREAM_OK, (name,))
         return False
-    db.execute(
-        "UPDATE downstreams SET failing_since = COALESCE(failing_since, ?) WHERE name = ?",
-        (now, name),
-    )
-    row = db.one("SELECT failing_since, disabled_at FROM downstreams WHERE name = ?", (name,))
+    db.execute(db.sql.DOWNSTREAM_FAILING, (now, name))
+    row = db.one(db.sql.DOWNSTREAM_FAILURE, (name,))
     if row is None or row["disabled_at"] is not None or now - row["failing_since"] < disable_after:
         return False
     hours = (now - row["failing_since"]) / 3600
@@ -114,18 +107,10 @@ def disable(
 ) -> bool:
     """Stop attempting a downstream: its waiting deliveries are held, and the downstreams
     that subscribe to `downstream.disabled` are told. False when it was disabled already."""
-    changed = db.execute(
-        "UPDATE downstreams SET disabled_at = ?, disabled_reason = ?"
-        " WHERE name = ? AND disabled_at IS NULL",
-        (now, reason, name),
-    )
+    changed = db.execute(db.sql.DISABLE_DOWNSTREAM, (now, reason, name))
     if not changed:
         return False
-    db.execute(
-        "UPDATE deliveries SET state = 'held', lease_owner = NULL, lease_until = NULL,"
-        " updated_at = ? WHERE downstream = ? AND state = 'pending'",
-        (now, name),
-    )
+    db.execute(db.sql.HOLD_DELIVERIES, (now, name))
     _notify(db, name, reason, now, failing_since, subscriptions)
     return True
 
@@ -151,8 +136,7 @@ def _notify(
         "occurred_at": now,
     }
     db.execute(
-        "INSERT INTO events (id, task_id, source, dedupe_key, state, applied, received_at,"
-        " raw, payload) VALUES (?, ?, 'relay', ?, ?, 1, ?, '', ?)",
+        db.sql.INSERT_NOTICE,
         (
             event_id,
             RELAY_TASK,
@@ -164,10 +148,8 @@ def _notify(
     )
     for other in notified_of(DISABLED, name, subscriptions):
         db.execute(
-            "INSERT INTO deliveries (id, event_id, task_id, downstream, state,"
-            " next_attempt_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-            (new_id("msg"), event_id, RELAY_TASK, other, now, now, now),
+            db.sql.INSERT_DELIVERY,
+            (new_id("msg"), event_id, RELAY_TASK, other, "pending", now, now, now),
         )
 
 
@@ -175,29 +157,12 @@ def enable(db: Db, name: str, recover_since: float | None, now: float) -> int:
     """Attempt a downstream again. What it held since `recover_since` (None: all of it), and
     what went to dead-letter since then, is queued again; what it held from before is
     dead-lettered with the reason. Returns how many deliveries were queued."""
-    db.execute(
-        "UPDATE downstreams SET disabled_at = NULL, disabled_reason = NULL,"
-        " failing_since = NULL WHERE name = ?",
-        (name,),
-    )
+    db.execute(db.sql.ENABLE_DOWNSTREAM, (name,))
     since = recover_since if recover_since is not None else 0.0
-    queued = db.execute(
-        "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL,"
-        " lease_until = NULL, updated_at = ? WHERE downstream = ?"
-        " AND ((state = 'held' AND created_at >= ?) OR (state = 'dead' AND updated_at >= ?))",
-        (now, now, name, since, since),
-    )
-    db.execute(
-        "UPDATE deliveries SET state = 'dead', updated_at = ?,"
-        " last_error = 'held while the downstream was disabled; not recovered' "
-        " WHERE downstream = ? AND state = 'held'",
-        (now, name),
-    )
+    queued = db.execute(db.sql.REQUEUE_RECOVERED, (now, now, name, since, since))
+    db.execute(db.sql.DEAD_LETTER_HELD, (now, name))
     return queued
 
 
 def note_breaker(db: Db, name: str, state: str, now: float) -> None:
-    db.execute(
-        "UPDATE downstreams SET breaker = ?, breaker_changed_at = ? WHERE name = ?",
-        (state, now, name),
-    )
+    db.execute(db.sql.NOTE_BREAKER, (state, now, name))

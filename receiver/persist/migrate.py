@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from receiver.errors import StoreError
-from receiver.persist.dialect import Db
+from receiver.persist.db import Db
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def migrate(db: Db, available: list[Migration] | None = None) -> list[int]:
         "CREATE TABLE IF NOT EXISTS migration_checksums"
         " (version INTEGER PRIMARY KEY, checksum TEXT NOT NULL)"
     )
-    done = {row["version"] for row in db.all("SELECT version FROM schema_migrations")}
-    sums = {r["version"]: r["checksum"] for r in db.all("SELECT * FROM migration_checksums")}
+    done = {row["version"] for row in db.all(db.sql.APPLIED_MIGRATIONS)}
+    sums = {r["version"]: r["checksum"] for r in db.all(db.sql.MIGRATION_CHECKSUMS)}
     applied = []
     for migration in available if available is not None else migrations():
         if migration.version in done:
@@ -63,15 +63,12 @@ def migrate(db: Db, available: list[Migration] | None = None) -> list[int]:
                 )
             continue
         for statement in migration.statements():
-            db.execute(statement)
-        db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (migration.version,))
+            db.script(statement)  # DDL both dialects accept, with no parameters
+        db.execute(db.sql.MARK_MIGRATED, (migration.version,))
         _keep_checksum(db, migration)
         applied.append(migration.version)
     return applied
 
 
 def _keep_checksum(db: Db, migration: Migration) -> None:
-    db.execute(
-        "INSERT INTO migration_checksums (version, checksum) VALUES (?, ?)",
-        (migration.version, migration.checksum),
-    )
+    db.execute(db.sql.KEEP_CHECKSUM, (migration.version, migration.checksum))

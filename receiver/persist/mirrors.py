@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from receiver.persist.dialect import Db
+from receiver.persist.db import Db
 
 
 @dataclass(frozen=True)
@@ -38,36 +38,19 @@ def start(db: Db, event_id: str, task_id: str, document: dict[str, Any], now: fl
     sources = sources_of(document)
     if not sources:
         return False
-    db.execute(
-        "INSERT INTO mirrors (event_id, task_id, state, sources, started_at, next_attempt_at)"
-        " VALUES (?, ?, 'pending', ?, ?, ?)",
-        (event_id, task_id, orjson.dumps(sources).decode(), now, now),
-    )
+    db.execute(db.sql.INSERT_MIRROR, (event_id, task_id, orjson.dumps(sources).decode(), now, now))
     return True
 
 
 def copying(db: Db, task_id: str) -> bool:
     """Whether a copy of the task's files is still being made."""
-    row = db.one(
-        "SELECT 1 AS busy FROM mirrors WHERE task_id = ? AND state = 'pending' LIMIT 1", (task_id,)
-    )
-    return row is not None
+    return db.one(db.sql.MIRROR_PENDING, (task_id,)) is not None
 
 
 def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[MirrorJob]:
-    rows = db.all(
-        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, t.kind,"
-        " t.upstream_task_id FROM mirrors m JOIN tasks t ON t.id = m.task_id"
-        " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
-        " AND (m.lease_until IS NULL OR m.lease_until < ?) ORDER BY m.next_attempt_at LIMIT ?",
-        (now, now, limit),
-    )
     jobs = []
-    for r in rows:
-        db.execute(
-            "UPDATE mirrors SET lease_owner = ?, lease_until = ? WHERE event_id = ?",
-            (owner, now + lease, r["event_id"]),
-        )
+    for r in db.all(db.sql.DUE_MIRRORS, (now, now, limit)):
+        db.execute(db.sql.LEASE_MIRROR, (owner, now + lease, r["event_id"]))
         jobs.append(
             MirrorJob(
                 r["event_id"],
@@ -86,37 +69,20 @@ def retry(
     db: Db, event_id: str, owner: str, at: float, reason: str, sources: list[dict[str, str]]
 ) -> None:
     """Try again at `at` (with fresh links, when CometAPI gave new ones)."""
-    db.execute(
-        "UPDATE mirrors SET attempts = attempts + 1, next_attempt_at = ?, reason = ?,"
-        " sources = ?, lease_owner = NULL, lease_until = NULL"
-        " WHERE event_id = ? AND lease_owner = ?",
-        (at, reason, orjson.dumps(sources).decode(), event_id, owner),
-    )
+    db.execute(db.sql.RETRY_MIRROR, (at, reason, orjson.dumps(sources).decode(), event_id, owner))
 
 
 def finish(db: Db, event_id: str, owner: str, media: dict[str, Any], now: float) -> list[str]:
     """The job is over: its outcome goes into the event's document, and the deliveries that
     waited for it are released. Returns their ids (none when the lease was lost)."""
     state = "done" if media["status"] == "mirrored" else "failed"
-    kept = db.execute(
-        "UPDATE mirrors SET state = ?, attempts = attempts + 1, reason = ?,"
-        " lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND lease_owner = ?",
-        (state, media.get("reason"), event_id, owner),
-    )
+    kept = db.execute(db.sql.FINISH_MIRROR, (state, media.get("reason"), event_id, owner))
     if not kept:
         return []
-    row = db.one("SELECT payload FROM events WHERE id = ?", (event_id,))
+    row = db.one(db.sql.EVENT_PAYLOAD, (event_id,))
     assert row is not None
     document = {**orjson.loads(row["payload"]), "media": media}
-    db.execute(
-        "UPDATE events SET payload = ? WHERE id = ?", (orjson.dumps(document).decode(), event_id)
-    )
-    released = db.all(
-        "SELECT id FROM deliveries WHERE event_id = ? AND state = 'mirroring'", (event_id,)
-    )
-    db.execute(
-        "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?"
-        " WHERE event_id = ? AND state = 'mirroring'",
-        (now, now, event_id),
-    )
+    db.execute(db.sql.SET_EVENT_PAYLOAD, (orjson.dumps(document).decode(), event_id))
+    released = db.all(db.sql.MIRRORING_DELIVERIES, (event_id,))
+    db.execute(db.sql.RELEASE_MIRRORING, (now, now, event_id))
     return [r["id"] for r in released]

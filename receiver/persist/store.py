@@ -1,8 +1,10 @@
-"""The store interface the service talks to: async methods over `queries`, one per need.
+"""The store interface the service talks to: one async method per need, each running one
+transaction function (tasks.py, observations.py, outbox.py, reads.py, downstreams.py,
+mirrors.py).
 
-A backend only knows how to run a function inside a transaction (`_run`) and speak its SQL
-dialect (receiver/persist/dialect.py); everything else is shared, so both backends behave
-the same way by construction.
+A backend only knows how to run a function inside a transaction (`_run`) and gives it a
+`Db` (receiver/persist/db.py) with its own text of every statement; the logic is shared,
+so both backends behave the same way by construction.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any, TypeVar
 
 from receiver.domain.claims import ClaimPolicy
 from receiver.domain.observation import Observation
-from receiver.persist import downstreams, mirrors, queries
-from receiver.persist.dialect import Db
+from receiver.persist import downstreams, mirrors, observations, outbox, reads, tasks
+from receiver.persist.db import Db
 from receiver.persist.downstreams import DownstreamHealth
 from receiver.persist.migrate import migrate
 from receiver.persist.mirrors import MirrorJob
-from receiver.persist.queries import AttemptHealth
+from receiver.persist.outbox import AttemptHealth
 from receiver.persist.records import (
     Activity,
     Attempt,
@@ -60,13 +62,13 @@ class Store(ABC):
         return await self._run(migrate, timeout=None)
 
     async def release_all_leases(self, deliveries: bool, polls: bool) -> None:
-        await self._run(lambda db: queries.release_all_leases(db, deliveries, polls))
+        await self._run(lambda db: outbox.release_all_leases(db, deliveries, polls))
 
     async def ping(self, timeout: float = 1.0) -> None:
-        await self._run(lambda db: db.one("SELECT 1 AS ok"), timeout=timeout)
+        await self._run(lambda db: db.one(db.sql.PING), timeout=timeout)
 
     async def create_task(self, new: NewTask) -> tuple[Task, bool]:
-        return await self._run(lambda db: queries.create_task(db, new, time.time()))
+        return await self._run(lambda db: tasks.create_task(db, new, time.time()))
 
     async def accept_submission(
         self,
@@ -77,37 +79,37 @@ class Store(ABC):
         subscriptions: dict[str, frozenset[str]],
     ) -> Recorded:
         return await self._run(
-            lambda db: queries.accept_submission(
+            lambda db: observations.accept_submission(
                 db, task_id, upstream_task_id, raw, next_poll_at, subscriptions, time.time()
             )
         )
 
     async def get_task(self, task_id: str) -> Task | None:
-        return await self._run(lambda db: queries.get_task(db, task_id))
+        return await self._run(lambda db: tasks.get_task(db, task_id))
 
     async def task_history(
         self, task_id: str, limit: int = 500
     ) -> tuple[list[Event], list[Delivery]]:
-        return await self._run(lambda db: queries.task_history(db, task_id, limit))
+        return await self._run(lambda db: tasks.task_history(db, task_id, limit))
 
     async def event_bodies(
         self, task_id: str, limit: int = 500
     ) -> dict[str, tuple[dict[str, Any], str]]:
-        return await self._run(lambda db: queries.event_bodies(db, task_id, limit))
+        return await self._run(lambda db: tasks.event_bodies(db, task_id, limit))
 
     async def list_tasks(self, wanted: TaskFilter) -> list[Task]:
-        return await self._run(lambda db: queries.list_tasks(db, wanted))
+        return await self._run(lambda db: tasks.list_tasks(db, wanted))
 
     async def task_attempts(self, task_id: str, limit: int = 500) -> list[Attempt]:
-        return await self._run(lambda db: queries.task_attempts(db, task_id, limit))
+        return await self._run(lambda db: reads.task_attempts(db, task_id, limit))
 
     async def changes(
         self, since: float, task_id: str | None = None, limit: int = 500
     ) -> list[Change]:
-        return await self._run(lambda db: queries.changes(db, since, task_id, limit))
+        return await self._run(lambda db: reads.changes(db, since, task_id, limit))
 
     async def activity(self, since: float) -> Activity:
-        return await self._run(lambda db: queries.activity(db, since))
+        return await self._run(lambda db: reads.activity(db, since))
 
     async def record(
         self,
@@ -119,7 +121,7 @@ class Store(ABC):
         subscriptions: dict[str, frozenset[str]],
     ) -> Recorded:
         return await self._run(
-            lambda db: queries.record(
+            lambda db: observations.record(
                 db, task_id, source, dedupe_key, obs, raw, subscriptions, time.time()
             )
         )
@@ -128,7 +130,7 @@ class Store(ABC):
         self, owner: str, lease: float, limit: int, downstream: str
     ) -> list[DeliveryJob]:
         return await self._run(
-            lambda db: queries.claim_deliveries(db, owner, time.time(), lease, limit, downstream)
+            lambda db: outbox.claim_deliveries(db, owner, time.time(), lease, limit, downstream)
         )
 
     async def finish_attempt(
@@ -140,7 +142,7 @@ class Store(ABC):
         posted: tuple[str, bool] | None = None,
     ) -> tuple[bool, bool]:
         return await self._run(
-            lambda db: queries.finish_attempt(
+            lambda db: outbox.finish_attempt(
                 db, attempt, owner, next_attempt_at, time.time(), health, posted
             )
         )
@@ -168,7 +170,7 @@ class Store(ABC):
         await self._run(lambda db: downstreams.note_breaker(db, name, state, time.time()))
 
     async def release_leases(self, owner: str) -> None:
-        await self._run(lambda db: queries.release_leases(db, owner))
+        await self._run(lambda db: outbox.release_leases(db, owner))
 
     async def list_deliveries(
         self,
@@ -178,22 +180,22 @@ class Store(ABC):
         limit: int = 50,
     ) -> list[Delivery]:
         return await self._run(
-            lambda db: queries.list_deliveries(db, state, downstream, task_id, limit)
+            lambda db: outbox.list_deliveries(db, state, downstream, task_id, limit)
         )
 
     async def replay(self, delivery_ids: list[str]) -> int:
-        return await self._run(lambda db: queries.replay(db, delivery_ids, time.time()))
+        return await self._run(lambda db: outbox.replay(db, delivery_ids, time.time()))
 
     async def replay_dead_letters(self, downstream: str) -> int:
         return await self._run(
-            lambda db: queries.replay(db, queries.dead_letter_ids(db, downstream), time.time())
+            lambda db: outbox.replay(db, outbox.dead_letter_ids(db, downstream), time.time())
         )
 
     async def claim_polls(self, owner: str, lease: float, limit: int) -> list[PollJob]:
-        return await self._run(lambda db: queries.claim_polls(db, owner, time.time(), lease, limit))
+        return await self._run(lambda db: outbox.claim_polls(db, owner, time.time(), lease, limit))
 
     async def orphaned_submissions(self, created_before: float, limit: int = 100) -> list[str]:
-        return await self._run(lambda db: queries.orphaned_submissions(db, created_before, limit))
+        return await self._run(lambda db: outbox.orphaned_submissions(db, created_before, limit))
 
     async def record_callback(
         self,
@@ -205,7 +207,7 @@ class Store(ABC):
         policy: ClaimPolicy,
     ) -> Recorded:
         return await self._run(
-            lambda db: queries.record_callback(
+            lambda db: observations.record_callback(
                 db, task_id, dedupe_key, obs, raw, subscriptions, time.time(), policy
             )
         )
@@ -222,7 +224,7 @@ class Store(ABC):
         mirror: bool = False,
     ) -> PollResult:
         return await self._run(
-            lambda db: queries.finish_poll(
+            lambda db: observations.finish_poll(
                 db,
                 task_id,
                 owner,
@@ -237,7 +239,7 @@ class Store(ABC):
         )
 
     async def counts(self) -> dict[str, float]:
-        return await self._run(queries.counts)
+        return await self._run(reads.counts)
 
     async def mirroring(self, task_id: str) -> bool:
         return await self._run(lambda db: mirrors.copying(db, task_id))

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from receiver.domain.observation import Observation
-from receiver.persist import NewTask, queries
+from receiver.persist import NewTask
 from receiver.persist.migrate import migrate
+from receiver.persist.observations import accept_submission, record
+from receiver.persist.outbox import claim_deliveries, orphaned_submissions
 from receiver.persist.sqlite import SqliteDb, SqliteStore, dict_row
+from receiver.persist.tasks import create_task
 
 
 def _insert(value: str) -> Any:
@@ -129,11 +132,11 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
     cut_off = []
     for i in range(3000):
         new = NewTask("image_to_video", {"promptImage": f"https://x.invalid/{i}.jpg"})
-        task, _ = queries.create_task(db, new, now=1000.0 + i)
+        task, _ = create_task(db, new, now=1000.0 + i)
         if i % 1000 == 7:
             cut_off.append(task.id)  # its submit never got CometAPI's answer
         else:
-            queries.accept_submission(db, task.id, f"up-{i}", "{}", 9e9, {}, 2000.0)
+            accept_submission(db, task.id, f"up-{i}", "{}", 9e9, {}, 2000.0)
     conn.execute("COMMIT")
 
     steps = 0
@@ -144,7 +147,7 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
         return 0
 
     conn.set_progress_handler(count, 100)  # called every 100 virtual machine instructions
-    found = queries.orphaned_submissions(db, created_before=5000.0, limit=100)
+    found = orphaned_submissions(db, created_before=5000.0, limit=100)
     conn.set_progress_handler(None, 0)
     assert sorted(found) == sorted(cut_off)
     # Reading every queued task took over 300 calls here; the partial index takes a few.
@@ -163,9 +166,9 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(tmp_path
     def fill(tasks: int, only: dict[str, frozenset[str]]) -> None:
         conn.execute("BEGIN")
         for i in range(tasks):
-            task, _ = queries.create_task(db, NewTask("image_to_video", {"i": i}), now=1.0)
+            task, _ = create_task(db, NewTask("image_to_video", {"i": i}), now=1.0)
             obs = Observation(state="succeeded", upstream_task_id=f"up-{i}-{len(only)}")
-            queries.record(db, task.id, "poll", "k", obs, "{}", only, now=2.0)
+            record(db, task.id, "poll", "k", obs, "{}", only, now=2.0)
         conn.execute("COMMIT")
 
     def claim_steps() -> tuple[int, int]:
@@ -178,7 +181,7 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(tmp_path
 
         conn.execute("BEGIN")
         conn.set_progress_handler(count, 100)
-        jobs = queries.claim_deliveries(db, "owner", 10.0, 60.0, 10, "ok")
+        jobs = claim_deliveries(db, "owner", 10.0, 60.0, 10, "ok")
         conn.set_progress_handler(None, 0)
         conn.execute("ROLLBACK")
         return len(jobs), steps

@@ -1,16 +1,16 @@
 """PostgreSQL backend, for several replicas on one database.
 
-Runs the same `queries` functions as SQLite, on a pool of connections each used from a
-worker thread. Claims use `FOR UPDATE SKIP LOCKED` so replicas never take the same row,
+Runs the same transaction functions as SQLite, with PostgreSQL's own text of every
+statement (receiver/persist/postgres/statements.py), on a pool of connections each used from
+a worker thread. Claims use `FOR UPDATE SKIP LOCKED` so replicas never take the same row,
 and migrations take an advisory lock so replicas starting together apply them once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -19,7 +19,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from receiver.errors import StoreError
-from receiver.persist.dialect import DUE_DELIVERIES, DUE_POLLS, Db, Row
+from receiver.persist.db import Db, Row
+from receiver.persist.postgres.statements import POSTGRES
 from receiver.persist.store import Store
 
 T = TypeVar("T")
@@ -38,32 +39,23 @@ _CONNECTION_LIMITS = {
 }
 
 
-@functools.lru_cache(maxsize=256)
-def _pg_sql(sql: str) -> str:
-    # The shared queries write `?` (the placeholder SQLite takes); psycopg takes `%s`, and a
-    # literal `%` must be doubled. No shared statement has a `?` or `%` inside a string.
-    return sql.replace("%", "%%").replace("?", "%s")
+class PostgresDb:
+    """The `Db` of receiver/persist/db.py over one psycopg connection, with PostgreSQL's text
+    of every statement (receiver/persist/postgres/statements.py)."""
 
-
-class _PgDb:
-    """The `Db` of receiver/persist/dialect.py over one psycopg connection.
-
-    Several replicas share the database: a task is locked with FOR UPDATE while a report is
-    recorded, and claims take due rows with FOR UPDATE SKIP LOCKED, so that two replicas
-    never take the same row.
-    """
+    sql = POSTGRES
 
     def __init__(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
         self._conn = conn
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._conn.execute(_pg_sql(sql), params).rowcount
+        return self._conn.execute(sql, params).rowcount
 
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
-        return self._conn.execute(_pg_sql(sql), params).fetchone()
+        return self._conn.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-        return self._conn.execute(_pg_sql(sql), params).fetchall()
+        return self._conn.execute(sql, params).fetchall()
 
     def script(self, sql: str) -> None:
         for statement in sql.split(";"):
@@ -73,18 +65,8 @@ class _PgDb:
     def lock_migrations(self) -> None:
         self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
 
-    def locked_task(self, task_id: str) -> Row | None:
-        return self.one("SELECT * FROM tasks WHERE id = ? FOR UPDATE", (task_id,))
-
-    def due_delivery_ids(self, now: float, limit: int, downstream: str) -> list[str]:
-        sql = DUE_DELIVERIES.format(index="", task_index="") + " FOR UPDATE SKIP LOCKED"
-        return [r["id"] for r in self.all(sql, (downstream, now, now, limit))]
-
-    def due_polls(self, now: float, limit: int) -> list[Row]:
-        return self.all(DUE_POLLS + " FOR UPDATE SKIP LOCKED", (now, now, limit))
-
-    def hour(self, column: str) -> str:
-        return f"FLOOR({column} / 3600) * 3600"  # CAST would round to the nearest
+    def array(self, values: Sequence[str]) -> object:
+        return list(values)  # a text[] for `= ANY(%s)`
 
 
 class PostgresStore(Store):
@@ -123,7 +105,7 @@ class PostgresStore(Store):
             raise StoreError("the caller gave up before the job started")
         try:
             with self._pool.connection() as conn, conn.transaction():
-                return fn(_PgDb(conn))
+                return fn(PostgresDb(conn))
         except (psycopg.OperationalError, PoolTimeout) as exc:
             reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             raise StoreError(f"PostgreSQL unavailable: {reason}") from None

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from receiver.errors import StoreError
-from receiver.persist.dialect import DUE_DELIVERIES, DUE_POLLS, Db, Row
+from receiver.persist.db import Db, Row
+from receiver.persist.sqlite.statements import SQLITE
 from receiver.persist.store import Store
 
 T = TypeVar("T")
@@ -37,12 +39,10 @@ _FAILED_SECONDS = 10.0  # a failed write keeps /readyz at 503 this long
 
 
 class SqliteDb:
-    """The `Db` of receiver/persist/dialect.py over one sqlite3 connection.
+    """The `Db` of receiver/persist/db.py over one sqlite3 connection, with SQLite's text of
+    every statement (receiver/persist/sqlite/statements.py)."""
 
-    One process writes at a time (BEGIN IMMEDIATE holds the only write lock), so there is
-    nothing to lock row by row and nothing to skip; the claims pin their index instead,
-    since SQLite without ANALYZE statistics would sort every pending row through another.
-    """
+    sql = SQLITE
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -66,23 +66,8 @@ class SqliteDb:
     def lock_migrations(self) -> None:
         pass  # BEGIN IMMEDIATE already holds the only write lock
 
-    def locked_task(self, task_id: str) -> Row | None:
-        return self.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
-
-    def due_delivery_ids(self, now: float, limit: int, downstream: str) -> list[str]:
-        # Both pinned: left to itself, the planner checks a row's earlier deliveries through
-        # (state, downstream), reading every pending row of the downstream for each one.
-        sql = DUE_DELIVERIES.format(
-            index=" INDEXED BY deliveries_due_by_downstream",
-            task_index=" INDEXED BY deliveries_task",
-        )
-        return [r["id"] for r in self.all(sql, (downstream, now, now, limit))]
-
-    def due_polls(self, now: float, limit: int) -> list[Row]:
-        return self.all(DUE_POLLS, (now, now, limit))
-
-    def hour(self, column: str) -> str:
-        return f"CAST({column} / 3600 AS INTEGER) * 3600"  # CAST truncates: times are > 0
+    def array(self, values: Sequence[str]) -> object:
+        return json.dumps(list(values))  # read with json_each
 
 
 def dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:

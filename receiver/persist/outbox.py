@@ -1,0 +1,185 @@
+"""The work queues in the store: the delivery outbox (its rows for a recorded event, claims,
+attempts, replays, dead letters) and the polls due, each leased to one worker at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from receiver.domain.retry import row_state
+from receiver.domain.routing import recipients
+from receiver.persist import downstreams
+from receiver.persist.db import Db
+from receiver.persist.records import Attempt, Delivery, DeliveryJob, PollJob, Task, new_id
+
+
+@dataclass(frozen=True)
+class AttemptHealth:
+    """What an attempt says of its downstream's health (None when it says nothing, as when
+    the receiver asked the relay to stop retrying one message)."""
+
+    downstream: str
+    ok: bool
+    disable_after: float
+    subscriptions: dict[str, frozenset[str]]
+
+
+def fan_out(
+    db: Db,
+    task: Task,
+    event_id: str,
+    state: str,
+    subscriptions: dict[str, frozenset[str]],
+    now: float,
+    hold: bool = False,
+) -> list[str]:
+    """One outbox row per downstream subscribed to `state`, in the event's transaction;
+    held, not pending, for a downstream that is disabled, and `mirroring` while the
+    event's files are being copied (`hold`)."""
+    delivery_ids = []
+    disabled = downstreams.disabled_names(db) if subscriptions else set()
+    for downstream, first_state in recipients(state, subscriptions, disabled, hold):
+        delivery_id = new_id("msg")
+        db.execute(
+            db.sql.INSERT_DELIVERY,
+            (delivery_id, event_id, task.id, downstream, first_state, now, now, now),
+        )
+        delivery_ids.append(delivery_id)
+    return delivery_ids
+
+
+def claim_deliveries(
+    db: Db, owner: str, now: float, lease: float, limit: int, downstream: str
+) -> list[DeliveryJob]:
+    """Lease up to `limit` of a downstream's due deliveries to `owner`; expired leases are
+    taken over, and a task's later event waits for its earlier one to that downstream."""
+    due = db.all(db.sql.DUE_DELIVERIES, (downstream, now, now, limit))
+    if not due:
+        return []
+    ids = db.array([r["id"] for r in due])
+    db.execute(db.sql.LEASE_DELIVERIES, (owner, now + lease, ids))
+    return [
+        DeliveryJob(
+            Delivery.from_row(row),
+            orjson.loads(row["payload"]),
+            (row["message_id"], bool(row["media"])) if row["message_id"] else None,
+        )
+        for row in db.all(db.sql.LEASED_DELIVERIES, (ids,))
+    ]
+
+
+def finish_attempt(
+    db: Db,
+    attempt: Attempt,
+    owner: str,
+    next_attempt_at: float,
+    now: float,
+    health: AttemptHealth | None,
+    posted: tuple[str, bool] | None = None,
+) -> tuple[bool, bool]:
+    """Store one attempt and its outcome (ignored when the lease was lost to another
+    worker) and what it says of the downstream's health. Returns (kept, this attempt
+    disabled it)."""
+    state = row_state(attempt.outcome)
+    kept = bool(
+        db.execute(
+            db.sql.FINISH_DELIVERY,
+            (
+                state,
+                next_attempt_at,
+                attempt.status,
+                attempt.error,
+                now,
+                state,
+                now,
+                attempt.delivery_id,
+                owner,
+            ),
+        )
+    )
+    if kept:
+        db.execute(
+            db.sql.INSERT_ATTEMPT,
+            (
+                attempt.id,
+                attempt.delivery_id,
+                attempt.task_id,
+                attempt.downstream,
+                attempt.number,
+                attempt.started_at,
+                attempt.finished_at,
+                attempt.latency_ms,
+                attempt.status,
+                attempt.error,
+                attempt.outcome,
+            ),
+        )
+    if kept and posted is not None:
+        # The first message this task posted there: its later states edit it.
+        db.execute(db.sql.INSERT_CHAT_MESSAGE, (posted[0], int(posted[1]), attempt.delivery_id))
+    if health is None:
+        return kept, False
+    disabled = downstreams.note_attempt(
+        db, health.downstream, health.ok, now, health.disable_after, health.subscriptions
+    )
+    return kept, disabled
+
+
+def release_leases(db: Db, owner: str) -> None:
+    """Give back what `owner` holds, so another worker (or the next start) takes it at once."""
+    db.execute(db.sql.RELEASE_DELIVERY_LEASES, (owner,))
+    db.execute(db.sql.RELEASE_POLL_LEASES, (owner,))
+
+
+def release_all_leases(db: Db, deliveries: bool, polls: bool) -> None:
+    """At the start of the only process doing this work on the store (delivering, polling):
+    every such lease belongs to a dead one."""
+    if deliveries:
+        db.execute(db.sql.RELEASE_ALL_DELIVERY_LEASES)
+    if polls:
+        db.execute(db.sql.RELEASE_ALL_POLL_LEASES)
+
+
+def list_deliveries(
+    db: Db, state: str | None, downstream: str | None, task_id: str | None, limit: int
+) -> list[Delivery]:
+    """The variant is picked by what can narrow the rows through an index (a task, a state
+    and downstream); the other filters are optional parameters (NULL: no filter)."""
+    state, downstream = state or None, downstream or None
+    if task_id:
+        sql = db.sql.DELIVERIES_OF_TASK
+        params: tuple[object, ...] = (task_id, state, state, downstream, downstream)
+    elif state and downstream:
+        sql, params = db.sql.DELIVERIES_IN_STATE_TO, (state, downstream)
+    elif state:
+        sql, params = db.sql.DELIVERIES_IN_STATE, (state,)
+    else:
+        sql, params = db.sql.DELIVERIES, (downstream, downstream)
+    return [Delivery.from_row(r) for r in db.all(sql, (*params, limit))]
+
+
+def replay(db: Db, delivery_ids: list[str], now: float) -> int:
+    """Put deliveries back in the queue for an immediate attempt, whatever their state."""
+    return sum(db.execute(db.sql.REPLAY, (now, now, delivery_id)) for delivery_id in delivery_ids)
+
+
+def dead_letter_ids(db: Db, downstream: str) -> list[str]:
+    return [r["id"] for r in db.all(db.sql.DEAD_LETTERS, (downstream,))]
+
+
+def claim_polls(db: Db, owner: str, now: float, lease: float, limit: int) -> list[PollJob]:
+    """Lease up to `limit` tasks due for a poll, so one replica polls each task at a time."""
+    rows = db.all(db.sql.DUE_POLLS, (now, now, limit))
+    for row in rows:
+        db.execute(db.sql.LEASE_POLL, (owner, now + lease, row["id"]))
+    return [
+        PollJob(r["id"], r["kind"], r["upstream_task_id"], r["created_at"], r["poll_attempts"])
+        for r in rows
+    ]
+
+
+def orphaned_submissions(db: Db, created_before: float, limit: int) -> list[str]:
+    """Tasks whose submit never got CometAPI's answer (the process stopped mid-call)."""
+    rows = db.all(db.sql.ORPHANED_SUBMISSIONS, (created_before, limit))
+    return [r["id"] for r in rows]

@@ -1,0 +1,136 @@
+"""The name of every statement the store's transaction functions run, and what it does.
+
+Each backend fills in all of them in its own dialect (receiver/persist/sqlite/statements.py,
+receiver/persist/postgres/statements.py); a function runs `db.sql.NAME` and never builds
+SQL, so each text can be read, and its plan checked, as the database will see it. A name
+that one backend leaves out is a type error. Parameters are positional, in the order each
+comment gives; an optional filter takes its value twice (NULL: no filter). Only the DDL of
+the migrations is shared between the backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Every statement's text, in one backend's dialect."""
+
+    # --- liveness
+    PING: str  # one row: the database answers
+
+    # --- migrations (migrate.py)
+    APPLIED_MIGRATIONS: str  # the versions applied
+    MIGRATION_CHECKSUMS: str  # version, checksum of every applied migration
+    MARK_MIGRATED: str  # (version) is applied
+    KEEP_CHECKSUM: str  # (version, checksum) of an applied migration
+
+    # --- tasks (tasks.py)
+    TASK: str  # a task by (id)
+    TASK_BY_KEY: str  # a task by (idempotency_key)
+    INSERT_TASK: str  # (id, kind, request, idempotency_key, created_at, updated_at), queued
+    TASK_EVENTS: str  # (task_id, limit) newest events, without bodies, newest first
+    TASK_DELIVERIES: str  # (task_id, limit) newest deliveries, newest first
+    EVENT_BODIES: str  # (task_id, limit) newest events' id, payload, raw, newest first
+    # Task lists (not the relay's own), newest first: what the variant names, then (since,
+    # kind, kind, pattern, pattern, limit), kind and LIKE pattern optional. One variant per
+    # index they read through.
+    LIST_TASKS: str  # () any state, from the newest: down the primary key
+    LIST_TASKS_BEFORE: str  # (before) ids below the cursor: down the primary key from it
+    LIST_TASKS_IN_STATE: str  # (state, before, before) optional cursor: by (state, created_at)
+
+    # --- observations (observations.py)
+    LOCKED_TASK: str  # a task by (id), locked against other writers until the transaction ends
+    BIND_SUBMISSION: str  # (upstream_task_id, next_poll_at, updated_at, id): CometAPI took it
+    INSERT_EVENT: str  # (id, task_id, source, dedupe_key, state, upstream_status, applied,
+    #   received_at, raw, payload, verdict, verdict_at); nothing on a repeated dedupe key
+    ADVANCE_TASK: str  # (state, upstream_status, outputs, thumbnail, error, updated_at,
+    #   terminal_at, id): the task moves forward, not to a final state
+    END_TASK: str  # ADVANCE_TASK's parameters: to a final state, which is never polled again
+    SET_TASK_COST: str  # (point, refund, id)
+    BIND_UPSTREAM: str  # (upstream_task_id, id)
+    FILL_TASK_COST: str  # (point, refund, id): only what is not known yet
+    COUNT_CALLBACK: str  # (bytes, id): one more callback kept against the history bound
+    LAST_POLLED: str  # (id) when CometAPI was last asked about the task
+    BRING_POLL_FORWARD: str  # (claim, now, upstream_task_id, due, due, id): poll by `due`,
+    #   and when `claim`, a callback's claim waits since `now` (unless it already did)
+    PENDING_CLAIMS: str  # (task_id) the callbacks' claims waiting for a verdict, oldest first
+    SET_VERDICT: str  # (verdict, verdict_at, event id)
+    SET_PROGRESS: str  # (progress, updated_at, id)
+    FINISH_POLL: str  # (next_poll_at, last_polled_at, claim_since, id, owner): the poll is
+    #   counted and its lease given back, if `owner` still holds it
+
+    # --- the outbox (outbox.py)
+    INSERT_DELIVERY: str  # (id, event_id, task_id, downstream, state, next_attempt_at,
+    #   created_at, updated_at)
+    DUE_DELIVERIES: str  # (downstream, now, now, limit) ids of its pending deliveries due and
+    #   not leased, oldest due first, none behind an earlier pending one of its task, and
+    #   none another transaction is claiming
+    LEASE_DELIVERIES: str  # (owner, lease_until, ids)
+    LEASED_DELIVERIES: str  # (ids) each with its event's payload and the task's chat message
+    FINISH_DELIVERY: str  # (state, next_attempt_at, last_status, last_error, updated_at,
+    #   state, delivered_at, id, owner): an attempt's outcome, if `owner` holds the lease
+    INSERT_ATTEMPT: str  # (id, delivery_id, task_id, downstream, number, started_at,
+    #   finished_at, latency_ms, status, error, outcome)
+    INSERT_CHAT_MESSAGE: str  # (message_id, media, delivery id): the task's first message
+    #   at the delivery's downstream, unless it has one
+    RELEASE_DELIVERY_LEASES: str  # (owner)
+    RELEASE_POLL_LEASES: str  # (owner)
+    RELEASE_ALL_DELIVERY_LEASES: str  # every delivery lease
+    RELEASE_ALL_POLL_LEASES: str  # every poll lease
+    # Delivery lists, newest first: what the variant names, then (limit). One variant per
+    # index read.
+    DELIVERIES: str  # (downstream, downstream) optional: every row
+    DELIVERIES_OF_TASK: str  # (task_id, state, state, downstream, downstream) optional ones
+    DELIVERIES_IN_STATE: str  # (state)
+    DELIVERIES_IN_STATE_TO: str  # (state, downstream)
+    REPLAY: str  # (next_attempt_at, updated_at, id): pending again, not leased
+    DEAD_LETTERS: str  # (downstream) ids of its dead deliveries, oldest first
+    DUE_POLLS: str  # (now, now, limit) id, kind, upstream_task_id, created_at, poll_attempts
+    #   of tasks due for a poll and not leased, none another transaction is claiming
+    LEASE_POLL: str  # (owner, poll_lease_until, id)
+    ORPHANED_SUBMISSIONS: str  # (created_before, limit) queued tasks CometAPI never answered
+
+    # --- reads for operators (reads.py)
+    TASKS_BY_STATE: str  # state, n: tasks (not the relay's own)
+    DELIVERIES_BY_STATE: str  # state, n
+    CREDITS: str  # charged, refunded over every task
+    TASK_ATTEMPTS: str  # (task_id, limit) newest delivery attempts, newest first
+    CHANGED_TASKS: str  # (since, limit) tasks updated after `since`, oldest first
+    CHANGED_TASK: str  # (since, id, limit) the same, of one task
+    ENDED_ATTEMPTS: str  # (since, limit) attempts finished after `since`, oldest first
+    ENDED_ATTEMPTS_OF_TASK: str  # (since, task_id, limit) the same, of one task
+    TASKS_ENDED_BY_HOUR: str  # (since) hour, state, n: tasks ended since, by hour and state
+    LATENCY_BY_HOUR: str  # (since) hour, downstream, ms, n: mean attempt latency by hour
+
+    # --- downstreams (downstreams.py)
+    REGISTER_DOWNSTREAM: str  # (name), unless it has a row
+    DISABLED_DOWNSTREAMS: str  # names of the disabled ones
+    DOWNSTREAMS: str  # every downstream's row
+    DELIVERIES_BY_DOWNSTREAM: str  # downstream, state, n
+    DOWNSTREAM_OK: str  # (name): not failing
+    DOWNSTREAM_FAILING: str  # (failing_since, name), unless it was failing already
+    DOWNSTREAM_FAILURE: str  # (name) failing_since, disabled_at
+    DISABLE_DOWNSTREAM: str  # (disabled_at, reason, name), unless it is disabled already
+    HOLD_DELIVERIES: str  # (updated_at, downstream): its pending deliveries held
+    INSERT_NOTICE: str  # (event id, task_id, dedupe_key, state, received_at, payload): an
+    #   event of the relay's own
+    ENABLE_DOWNSTREAM: str  # (name)
+    REQUEUE_RECOVERED: str  # (next_attempt_at, updated_at, downstream, since, since): what
+    #   it held since `since`, and what went dead since then, pending again
+    DEAD_LETTER_HELD: str  # (updated_at, downstream): the rest of what it held goes dead
+    NOTE_BREAKER: str  # (breaker, breaker_changed_at, name)
+
+    # --- mirror jobs (mirrors.py)
+    INSERT_MIRROR: str  # (event_id, task_id, sources, started_at, next_attempt_at)
+    MIRROR_PENDING: str  # (task_id) a row while one of the task's copies is being made
+    DUE_MIRRORS: str  # (now, now, limit) pending jobs due and not leased, with their task's
+    #   kind and upstream id, oldest due first
+    LEASE_MIRROR: str  # (owner, lease_until, event_id)
+    RETRY_MIRROR: str  # (next_attempt_at, reason, sources, event_id, owner)
+    FINISH_MIRROR: str  # (state, reason, event_id, owner)
+    EVENT_PAYLOAD: str  # (id) an event's document
+    SET_EVENT_PAYLOAD: str  # (payload, id)
+    MIRRORING_DELIVERIES: str  # (event_id) ids of its deliveries waiting for the copy
+    RELEASE_MIRRORING: str  # (next_attempt_at, updated_at, event_id): those go pending

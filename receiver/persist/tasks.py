@@ -1,0 +1,83 @@
+"""Tasks as asked for and as read back: creating one, reading it, its history, the lists.
+
+What is learnt of a task after it was created is stored by observations.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+
+from receiver.persist.db import Db
+from receiver.persist.records import Delivery, Event, NewTask, Task, TaskFilter, new_id
+
+
+def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
+    """Insert a task in state `queued`; with an idempotency key seen before, the old task."""
+    if new.idempotency_key:
+        row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
+        if row:
+            return Task.from_row(row), False
+    task_id = new_id("tsk")
+    inserted = db.execute(
+        db.sql.INSERT_TASK,
+        (task_id, new.kind, json.dumps(new.request), new.idempotency_key, now, now),
+    )
+    if not inserted:
+        # A concurrent request with the same key committed first (PostgreSQL waited for it).
+        row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
+        assert row is not None
+        return Task.from_row(row), False
+    task = get_task(db, task_id)
+    assert task is not None
+    return task, True
+
+
+def get_task(db: Db, task_id: str) -> Task | None:
+    row = db.one(db.sql.TASK, (task_id,))
+    return Task.from_row(row) if row else None
+
+
+def task_history(db: Db, task_id: str, limit: int) -> tuple[list[Event], list[Delivery]]:
+    """The task's newest `limit` events and deliveries, oldest first; raw bodies stay in
+    the store (a task's history is bounded, and its reader's cost with it)."""
+    events = db.all(db.sql.TASK_EVENTS, (task_id, limit))
+    deliveries = db.all(db.sql.TASK_DELIVERIES, (task_id, limit))
+    events.reverse()
+    deliveries.reverse()
+    return [Event.from_row(r) for r in events], [Delivery.from_row(r) for r in deliveries]
+
+
+def event_bodies(db: Db, task_id: str, limit: int) -> dict[str, tuple[dict[str, Any], str]]:
+    """The newest `limit` events' documents (with `media` once mirrored) and the raw bodies
+    they came with, by event id: what an operator reads on the console's task page."""
+    rows = db.all(db.sql.EVENT_BODIES, (task_id, limit))
+    return {r["id"]: (orjson.loads(r["payload"]), r["raw"]) for r in rows}
+
+
+def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
+    """The variant is picked by what can narrow the rows through an index (a state, the
+    cursor); the other filters are optional parameters (NULL: no filter)."""
+    # No `since`: a bound every time is above, so the state's index is read by time either way.
+    since = wanted.since if wanted.since is not None else -math.inf
+    pattern = f"%{_like(wanted.text.lower())}%" if wanted.text else None
+    kind = wanted.kind or None
+    rest = (since, kind, kind, pattern, pattern, wanted.limit)
+    before = wanted.before or None
+    if wanted.state:
+        rows = db.all(db.sql.LIST_TASKS_IN_STATE, (wanted.state, before, before, *rest))
+    elif before:
+        rows = db.all(db.sql.LIST_TASKS_BEFORE, (before, *rest))
+    else:
+        rows = db.all(db.sql.LIST_TASKS, rest)
+    return [Task.from_row(r) for r in rows]
+
+
+def _like(text: str) -> str:
+    """`text` matched literally by LIKE (its wildcards escaped with `!`). The request is
+    stored as JSON, so the text is matched as JSON writes it."""
+    quoted = orjson.dumps(text).decode()[1:-1]
+    return quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_")
