@@ -1,4 +1,4 @@
-"""Fill a SQLite store fast, through receiver.persist.queries, in its own process.
+"""Fill a SQLite store fast, through the store's own transaction functions, in its own process.
 
 Three populations, all written with the same query functions the service runs:
 - stored: finished tasks with their history (submit, running, succeeded events and one
@@ -25,7 +25,7 @@ from common import SIGNING_SECRET, callback_body
 from receiver.adapters.comet.parse import parse_callback
 from receiver.adapters.tokens import CallbackSigner
 from receiver.domain.observation import Observation
-from receiver.persist import NewTask, queries
+from receiver.persist import NewTask, observations, tasks
 from receiver.persist.migrate import migrate
 from receiver.persist.sqlite import SqliteDb, dict_row
 
@@ -54,9 +54,9 @@ def _request(kind: str, i: int) -> dict[str, Any]:
 
 def _submitted(db: SqliteDb, kind: str, i: int, upstream_id: str, next_poll_at: float) -> str:
     # Created now: a task created at the epoch would be given up at its first poll.
-    task, _ = queries.create_task(db, NewTask(kind, _request(kind, i)), time.time())
+    task, _ = tasks.create_task(db, NewTask(kind, _request(kind, i)), time.time())
     raw = json.dumps({"code": 200, "msg": "success", "data": {"task_id": upstream_id}})
-    queries.accept_submission(db, task.id, upstream_id, raw, next_poll_at, _SUB, time.time())
+    observations.accept_submission(db, task.id, upstream_id, raw, next_poll_at, _SUB, time.time())
     return task.id
 
 
@@ -70,7 +70,7 @@ def add_stored(db: SqliteDb, start: int, stop: int) -> None:
         for state in ("running", "succeeded"):
             body = callback_body(up, state, f"fill-{i}")
             _, obs = _parse(body)
-            queries.record(db, task_id, "callback", f"callback:{state}", obs, body, sub, now)
+            observations.record(db, task_id, "callback", f"callback:{state}", obs, body, sub, now)
     db.execute(
         "UPDATE deliveries SET state = 'succeeded', attempts = 1, delivered_at = updated_at,"
         " last_status = 200 WHERE state = 'pending' AND downstream = 'hist'"
@@ -113,7 +113,7 @@ def add_outbox(db: SqliteDb, events: int, downstreams: int) -> None:
         task_id = _submitted(db, "video2video", i, up, now + 86400)
         body = callback_body(up, "succeeded", f"out-{i}")
         _, obs = _parse(body)
-        queries.record(db, task_id, "callback", "callback:succeeded", obs, body, sub, now)
+        observations.record(db, task_id, "callback", "callback:succeeded", obs, body, sub, now)
 
 
 def finish(conn: sqlite3.Connection) -> None:
