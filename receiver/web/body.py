@@ -1,7 +1,8 @@
 """Reading a request body with a cap on its size and on the time it may take to arrive.
 
-The callback route reads its body here (after the token check, so that nobody unknown can
-make the relay read anything), and so does the submit route.
+The web layer's one reader: the callback route reads its body here (after the token check,
+so that nobody unknown can make the relay read anything), and so do the submit route and the
+console's forms.
 """
 
 from __future__ import annotations

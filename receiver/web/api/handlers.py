@@ -1,7 +1,7 @@
 """The admin API's handlers: tasks, deliveries, downstreams and the live stream.
 
-Each takes its parameters already read through its model (receiver/api/models.py) and
-answers through its answer model; `receiver/api/routes.py` says which is which.
+Each takes its parameters already read through its model (web/api/models.py) and
+answers through its answer model; `web/api/routes.py` says which is which.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from receiver.adapters.comet.parse import load_json
 from receiver.errors import MalformedRequest, NotFound
 from receiver.persist import Task, TaskFilter
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
 from receiver.web.api import models as m
 from receiver.web.api.openapi import reply
-from receiver.web.api.stream import stream_response
 from receiver.web.body import read_body
+from receiver.web.http import load_json
+from receiver.web.stream import stream_response
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
 MAX_SUBMIT_BYTES = 100 * 1024 * 1024

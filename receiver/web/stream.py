@@ -1,4 +1,5 @@
 """The live stream: tasks that change and delivery attempts that end, as Server-Sent Events.
+The API's /v1/stream and the console's /console/stream both answer with it.
 
 It reads the store, not this process's memory, so it shows what every replica does and
 picks up where it left off after a restart: each event's id is its time, which a browser's

@@ -1,0 +1,100 @@
+"""The console's forms that change things: submit and cancel a task, replay deliveries,
+disable and enable a downstream.
+
+Each asks to confirm first (but submit), then calls the same operation as the admin API
+(receiver/pipeline/operations.py) and redirects back with a notice of what it did.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from receiver.errors import InvalidRequest
+from receiver.pipeline import operations
+from receiver.web.console import views
+from receiver.web.console.core import Console, Form
+from receiver.web.console.pages import Pages
+from receiver.web.console.session import Session
+
+
+class Actions:
+    def __init__(self, console: Console, pages: Pages) -> None:
+        self.console = console
+        self.service = console.service
+        self.pages = pages
+
+    async def submit(self, request: Request, session: Session, form: Form) -> Response:
+        kept = {name: form.get(name, "").strip() for name in ("kind", "prompt", "source", "model")}
+        payload = views.form_payload(kept["kind"], kept["prompt"], kept["source"], kept["model"])
+        key = form.get("idempotency_key", "")[:255] or None
+        try:
+            result = await operations.submit_task(self.service, payload, key)
+        except InvalidRequest as exc:
+            errors, general = views.field_errors(kept["kind"], exc.detail)
+            return await self.pages.tasks(request, session, kept, errors, general)
+        code = "submit_failed" if result.error else "submitted"
+        path = f"{self.console.root(request)}/tasks/{quote(result.task.id)}?done={code}"
+        return RedirectResponse(path, status_code=303)
+
+    async def cancel_task(self, request: Request, session: Session, form: Form) -> Response:
+        task_id = request.path_params["task_id"]
+        asked = self.console.confirm(
+            request, session, form, f"Cancel task {task_id} at CometAPI?", "Cancel the task"
+        )
+        if asked:
+            return asked
+        await operations.cancel_task(self.service, task_id)
+        return self.console.done(request, form, f"/tasks/{quote(task_id)}", "cancelled")
+
+    async def replay(self, request: Request, session: Session, form: Form) -> Response:
+        delivery_id = request.path_params["delivery_id"]
+        asked = self.console.confirm(
+            request, session, form, f"Send delivery {delivery_id} again now?", "Replay it"
+        )
+        if asked:
+            return asked
+        count = await operations.replay_delivery(self.service, delivery_id)
+        return self.console.done(request, form, "/deliveries", "replayed", count)
+
+    async def replay_all(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        asked = self.console.confirm(
+            request,
+            session,
+            form,
+            f"Send every dead letter of {name} again now?",
+            "Replay all dead letters",
+        )
+        if asked:
+            return asked
+        count = await operations.replay_dead_letters(self.service, name)
+        return self.console.done(request, form, "/deliveries", "replayed", count)
+
+    async def disable(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        asked = self.console.confirm(
+            request,
+            session,
+            form,
+            f"Disable {name}? Its new deliveries will be held, not attempted.",
+            "Disable it",
+        )
+        if asked:
+            return asked
+        await operations.disable_downstream(self.service, name)
+        return self.console.done(request, form, "/deliveries", "disabled")
+
+    async def enable(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        since = views.parse_when(form.get("recover_since"), "recover since")
+        question = f"Enable {name}? What it held is queued again"
+        if since is not None:
+            question += f", and what went to dead-letter since {views.when(since)}"
+        asked = self.console.confirm(request, session, form, question + ".", "Enable it")
+        if asked:
+            return asked
+        queued = await operations.enable_downstream(self.service, name, since)
+        return self.console.done(request, form, "/deliveries", "enabled", queued)

@@ -1,0 +1,185 @@
+"""The console's read-only pages: home, the task list, one task, the deliveries; and the
+live stream that keeps them current."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.adapters.comet.client import REVERSE_KIND
+from receiver.domain.states import STATES, TERMINAL_STATES
+from receiver.errors import MalformedRequest, NotFound
+from receiver.persist import TaskFilter
+from receiver.pipeline import operations
+from receiver.web.console import chart, views
+from receiver.web.console.core import Console, Form
+from receiver.web.console.session import Session
+from receiver.web.stream import stream_response
+
+PAGE_SIZE = 25
+
+
+def _pretty_raw(raw: str) -> str:
+    """A stored body as JSON people can read, or as it came when it is not JSON."""
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        return raw
+
+
+def _filters(request: Request) -> tuple[TaskFilter, dict[str, str]]:
+    q = request.query_params
+    shown = {name: q.get(name, "").strip() for name in ("state", "kind", "since", "q")}
+    if shown["state"] and shown["state"] not in STATES:
+        raise MalformedRequest(f"state must be one of {', '.join(STATES)}")
+    if shown["kind"] and shown["kind"] not in views.KINDS:
+        raise MalformedRequest(f"kind must be one of {', '.join(views.KINDS)}")
+    if len(shown["q"]) > 200:
+        raise MalformedRequest("the search text is limited to 200 characters")
+    before = q.get("before") or None
+    if before is not None and (len(before) > 64 or not before.isprintable()):
+        raise MalformedRequest("before must be a task id")
+    wanted = TaskFilter(
+        state=shown["state"] or None,
+        kind=shown["kind"] or None,
+        since=views.parse_when(shown["since"], "since"),
+        text=shown["q"] or None,
+        before=before,
+        limit=PAGE_SIZE + 1,  # one more says whether there is a next page
+    )
+    return wanted, shown
+
+
+class Pages:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.service = console.service
+
+    def _stream_url(self, request: Request, since: float, task_id: str | None = None) -> str:
+        query = {"since": f"{since:.3f}", **({"task_id": task_id} if task_id else {})}
+        return f"{self.console.root(request)}/stream?{urlencode(query)}"
+
+    async def home(self, request: Request, session: Session) -> Response:
+        store, now = self.service.store, time.time()
+        counts = await store.counts()
+        activity = await store.activity(now - chart.HOURS * 3600)
+        health = await store.downstream_health(list(self.service.subscriptions))
+        recent = await store.list_tasks(TaskFilter(limit=8))
+        return self.console.render(
+            request,
+            "home.html",
+            session,
+            nav="home",
+            stream=self._stream_url(request, now),
+            counts=counts,
+            states=STATES,
+            tasks_chart=chart.tasks_chart(activity, now),
+            latency_chart=chart.latency_chart(activity, now),
+            health=health,
+            recent=recent,
+        )
+
+    async def tasks(
+        self,
+        request: Request,
+        session: Session,
+        form: Form | None = None,
+        errors: dict[str, str] | None = None,
+        general: list[str] | None = None,
+    ) -> Response:
+        """The task list with its submit form; a refused submission shows it again, with
+        what was typed and the reasons (`errors` by field, `general` for the rest)."""
+        now = time.time()
+        wanted, shown = _filters(request)
+        found = await self.service.store.list_tasks(wanted)
+        page = found[:PAGE_SIZE]
+        older = None
+        if len(found) > PAGE_SIZE:
+            older = "?" + urlencode(
+                {**{k: v for k, v in shown.items() if v}, "before": page[-1].id}
+            )
+        newest = "?" + urlencode({k: v for k, v in shown.items() if v}) if wanted.before else None
+        return self.console.render(
+            request,
+            "tasks.html",
+            session,
+            status=422 if errors or general else 200,
+            nav="tasks",
+            stream=self._stream_url(request, now),
+            tasks=page,
+            filters=shown,
+            states=STATES,
+            kinds=views.KINDS,
+            older=older,
+            newest=newest,
+            form=form or {"kind": "video2video", "prompt": "", "source": "", "model": ""},
+            errors=errors or {},
+            general=general or [],
+            idempotency_key=secrets.token_urlsafe(16),
+        )
+
+    async def task(self, request: Request, session: Session) -> Response:
+        store, now = self.service.store, time.time()
+        task = await store.get_task(request.path_params["task_id"])
+        if task is None:
+            raise NotFound("no such task")
+        events, deliveries = await store.task_history(task.id)
+        attempts = await store.task_attempts(task.id)
+        bodies = await store.event_bodies(task.id)
+        documents = [bodies[e.id][0] for e in events if e.id in bodies]
+        raw_events = [
+            (e, bodies[e.id][0], _pretty_raw(bodies[e.id][1])) for e in events if e.id in bodies
+        ]
+        return self.console.render(
+            request,
+            "task.html",
+            session,
+            nav="tasks",
+            stream=self._stream_url(request, now, task.id),
+            task=task,
+            timeline=views.timeline(task, events, attempts),
+            offset=views.offset,
+            media=views.media_of(task, documents),
+            deliveries=deliveries,
+            raw_events=raw_events,
+            cancellable=task.kind != REVERSE_KIND and task.state not in TERMINAL_STATES,
+        )
+
+    async def deliveries(self, request: Request, session: Session) -> Response:
+        store, now = self.service.store, time.time()
+        only = request.query_params.get("downstream") or None
+        names = (
+            [operations.known_downstream(self.service, only)]
+            if only
+            else [*self.service.subscriptions]
+        )
+        shown = []
+        for health in await store.downstream_health(names):
+            dead = await store.list_deliveries("dead", health.name, None, 50)
+            pending = await store.list_deliveries("pending", health.name, None, 50)
+            retrying = [d for d in pending if d.attempts > 0]
+            shown.append((health, dead, retrying))
+        return self.console.render(
+            request,
+            "deliveries.html",
+            session,
+            nav="deliveries",
+            stream=self._stream_url(request, now),
+            downstreams=shown,
+            formats={d.name: d.format for d in self.service.config.downstreams},
+            only=only,
+        )
+
+    async def stream(self, request: Request) -> Response:
+        # Not a page: a plain 401, not the login form, so the browser's EventSource stops.
+        if self.console.session_of(request) is None:
+            return Response("log in first", status_code=401, media_type="text/plain")
+        task_id = request.query_params.get("task_id") or None
+        if task_id is not None and len(task_id) > 64:
+            raise MalformedRequest("task_id is too long")
+        return stream_response(request, self.service, task_id)
