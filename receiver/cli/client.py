@@ -1,0 +1,173 @@
+"""A client of a running relay, through its HTTP API with $RECEIVER_ADMIN_TOKEN: submit a
+task (and follow it to its end), tail the live stream of changes. The HTTP side is in
+remote.py; here are the commands and what they print."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import IO, Any
+
+import click
+
+from receiver.cli.common import fail
+from receiver.cli.remote import (
+    DEFAULT_URL,
+    TERMINAL,
+    TOKEN_ENV,
+    URL_ENV,
+    Relay,
+    RemoteError,
+    StreamUnavailable,
+    change_line,
+    output_urls,
+    progress_line,
+    submit_body,
+)
+
+url_option = click.option(
+    "--url",
+    envvar=URL_ENV,
+    default=DEFAULT_URL,
+    show_default=True,
+    help=f"The running relay (or ${URL_ENV}).",
+)
+
+
+def _relay(url: str) -> Relay:
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        fail(f"set ${TOKEN_ENV} to the relay's admin token")
+    return Relay(url, token)
+
+
+class _Progress:
+    """The task's progress on stderr: one line redrawn on a terminal, else a line a change."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.tty = stream.isatty()
+        self.last = ""
+
+    def show(self, task: dict[str, Any], note: str = "") -> None:
+        line = f"{progress_line(task)}  {task.get('id', '')}{note}"
+        if line == self.last:
+            return
+        if self.tty:
+            click.echo("\r" + line.ljust(len(self.last)), nl=False, err=True)
+        else:
+            click.echo(line, err=True)
+        self.last = line
+
+    def end(self) -> None:
+        if self.tty and self.last:
+            click.echo(err=True)
+
+
+def _wait(relay: Relay, task_id: str, progress: _Progress, media_wait: float) -> dict[str, Any]:
+    """Follow the task until it ends (the live stream; polling on a relay without one), then
+    give the copies of its renders a while to be made."""
+    try:
+        for event in relay.follow(task_id, since=0):
+            if event.event == "task":
+                summary = json.loads(event.data)
+                progress.show(summary)
+                if summary.get("state") in TERMINAL:
+                    break
+    except StreamUnavailable:
+        while (task := relay.task(task_id))["state"] not in TERMINAL:
+            progress.show(task)
+            time.sleep(1)
+    task = relay.task(task_id)
+    deadline = time.monotonic() + media_wait
+    while (task.get("media") or {}).get("status") == "pending" and time.monotonic() < deadline:
+        progress.show(task, "  (copying the renders)")
+        time.sleep(0.5)
+        task = relay.task(task_id)
+    progress.show(task)
+    return task
+
+
+@click.command("submit")
+@click.option("--prompt", help="What to make of the source (optional for image_to_video).")
+@click.option("--video", help="The source video's URL (video2video, video_to_video).")
+@click.option("--image", help="The source image's URL (image_to_video).")
+@click.option(
+    "--kind",
+    type=click.Choice(["video2video", "video_to_video", "image_to_video"]),
+    default="video2video",
+    show_default=True,
+)
+@click.option("--model", help="The route's model (default: the relay's).")
+@click.option("--wait", is_flag=True, help="Show its progress until it ends, then its outputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the relay's JSON answer.")
+@url_option
+def submit(
+    prompt: str | None,
+    video: str | None,
+    image: str | None,
+    kind: str,
+    model: str | None,
+    wait: bool,
+    as_json: bool,
+    url: str,
+) -> None:
+    """Submit a task through a running relay; with --wait, follow it to its end.
+
+    With --wait the output URLs are printed, one a line (the relay's copies when it makes
+    them), and the exit status is 0; a task that fails or is cancelled exits with 1.
+    """
+    try:
+        body = submit_body(kind, prompt, video, image, model)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    with _relay(url) as relay:
+        try:
+            answer = relay.submit(body)
+            if not wait:
+                click.echo(json.dumps(answer) if as_json else f"{answer['id']}  {answer['state']}")
+                return
+            progress = _Progress(sys.stderr)
+            try:
+                task = _wait(relay, answer["id"], progress, media_wait=60.0)
+            finally:
+                progress.end()
+        except RemoteError as exc:
+            fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(task, indent=2))
+    if task["state"] != "succeeded":
+        reason = task.get("error") or "no reason given"
+        click.echo(f"receiver: task {task['id']} {task['state']}: {reason}", err=True)
+        sys.exit(1)
+    if not as_json:
+        for link in output_urls(task):
+            click.echo(link)
+
+
+@click.command()
+@click.option("--task", "task_id", help="Only this task's changes.")
+@click.option(
+    "--since", type=float, default=None, help="Start at this time (epoch seconds), not now."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a change.")
+@url_option
+def tail(task_id: str | None, since: float | None, as_json: bool, url: str) -> None:
+    """Print each change as it happens (tasks, delivery attempts) until Ctrl-C."""
+    with _relay(url) as relay:
+        try:
+            for event in relay.follow(task_id, since=since):
+                if event.event not in ("task", "attempt"):
+                    continue
+                data = json.loads(event.data)
+                if as_json:
+                    click.echo(json.dumps({"event": event.event, "id": event.id, "data": data}))
+                else:
+                    click.echo(change_line(event, data))
+        except StreamUnavailable:
+            fail("this relay has no live stream (GET /v1/stream)")
+        except RemoteError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            return

@@ -1,0 +1,98 @@
+"""The store, or the relay's Service around it, opened for one command and closed after.
+
+The operator tools run beside the relay (or while it is down) with only its config file:
+they read and change the store, and never need a secret, so none has to be set for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import structlog
+
+from receiver.cli.common import fail, settings_of
+from receiver.config import Config, Downstream, Secrets, Settings
+from receiver.errors import NotFound, StoreError
+from receiver.persist import Store, open_store
+from receiver.pipeline import operations
+
+if TYPE_CHECKING:
+    from receiver.pipeline.service import Service
+
+T = TypeVar("T")
+
+
+def with_store(
+    config_path: str | None, fn: Callable[[Store], Awaitable[T]], migrate: bool = True
+) -> T:
+    """`fn` over the store the config names; a store that is away fails in one line."""
+    url = settings_of(config_path).storage.url
+
+    async def run() -> T:
+        store = open_store(url)
+        try:
+            if migrate:
+                await store.migrate()
+            return await fn(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except StoreError as exc:
+        fail(f"storage error: {exc}")
+
+
+def with_service(
+    config_path: str | None,
+    fn: Callable[[Service], Awaitable[T]],
+    downstream: str | None = None,
+) -> T:
+    """`fn` over a Service on the config's store: for the operator actions of
+    receiver/pipeline/operations.py, the same the admin API and the console call. The
+    `downstream` they name, if any, is refused before the store is touched when the
+    configuration has none of that name."""
+    settings = settings_of(config_path)
+
+    async def run() -> T:
+        service = _offline_service(settings)
+        try:
+            if downstream is not None:
+                operations.known_downstream(service, downstream)
+            await service.store.migrate()
+            return await fn(service)
+        finally:
+            # Not Service.close(): this process took no lease, so there is none to give back.
+            await service.comet.aclose()
+            await service.store.close()
+
+    try:
+        return asyncio.run(run())
+    except StoreError as exc:
+        fail(f"storage error: {exc}")
+    except NotFound as exc:
+        fail(exc.detail)
+
+
+def _offline_service(settings: Settings) -> Service:
+    from receiver.web.app import build_service  # the web stack loads for these commands only
+
+    # The operator actions use the store and each downstream's name and events, nothing
+    # else: the config is built from the settings alone, with a throwaway signing key (the
+    # Service wants one) and no CometAPI key, as this process never signs nor calls out.
+    config = Config.model_construct(
+        settings=settings,
+        secrets=Secrets(api_key="", admin_token="", signing_keys=[secrets.token_urlsafe(32)]),
+        downstreams=[
+            Downstream.model_construct(name=d.name, events=frozenset(d.events))
+            for d in settings.downstream
+        ],
+    )
+    service = build_service(config)
+    # The command's own line on stdout says what it did, as it always has: the service's
+    # log lines would land on stdout too, in its way.
+    service.log = structlog.wrap_logger(structlog.ReturnLogger(), processors=[])
+    return service

@@ -1,0 +1,222 @@
+"""The operator's tools over the store, run with the relay's config file beside a running
+relay or without one: tasks and deliveries to look at, deliveries to replay, downstreams to
+disable and enable, old media copies to prune.
+
+What changes something calls the same operation as the admin API and the console
+(receiver/pipeline/operations.py); a running relay then sends what it queued.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from receiver.cli.common import config_option, fail, settings_of
+from receiver.cli.offline import with_service, with_store
+from receiver.cli.tables import deliveries_table, share, short, table, when
+from receiver.errors import ConfigError
+from receiver.persist import Store, TaskFilter
+from receiver.pipeline import operations
+
+
+@click.group()
+def tasks() -> None:
+    """Inspect stored tasks."""
+
+
+@tasks.command("list")
+@config_option
+@click.option(
+    "--state", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"])
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per task.")
+def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    """The newest tasks, from the store."""
+    found = with_store(config_path, lambda s: s.list_tasks(TaskFilter(state=state, limit=limit)))
+    if as_json:
+        for t in found:
+            click.echo(json.dumps(t.summary()))
+        return
+    click.echo(
+        table(
+            ["id", "kind", "state", "progress", "created", "outputs", "prompt"],
+            [
+                [
+                    t.id,
+                    t.kind,
+                    t.state,
+                    share(t.progress),
+                    when(t.created_at),
+                    len(t.outputs),
+                    short(t.prompt, 40),
+                ]
+                for t in found
+            ],
+        )
+    )
+
+
+@tasks.command("show")
+@config_option
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True, help="The task, its events and deliveries.")
+def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
+    """One task with its history, from the store."""
+
+    async def fetch(store: Store) -> Any:
+        task = await store.get_task(task_id)
+        if task is None:
+            return None, [], [], []
+        events, deliveries = await store.task_history(task_id)
+        return task, events, deliveries, await store.task_attempts(task_id)
+
+    task, events, deliveries, attempts = with_store(config_path, fetch)
+    if task is None:
+        fail(f"no task {task_id}")
+    if as_json:
+        document = {
+            **task.summary(),
+            "request": task.request,
+            "events": [e.summary() for e in events],
+            "deliveries": [d.summary() for d in deliveries],
+            "attempts": [a.summary() for a in attempts],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    for key, value in task.summary().items():
+        click.echo(f"{key:>16}: {'-' if value is None else value}")
+    click.echo("\nevents")
+    click.echo(
+        table(
+            ["id", "source", "state", "upstream status", "applied", "verdict", "received"],
+            [
+                [
+                    e.id,
+                    e.source,
+                    e.state,
+                    e.upstream_status,
+                    e.applied,
+                    e.verdict,
+                    when(e.received_at),
+                ]
+                for e in events
+            ],
+        )
+    )
+    click.echo("\ndeliveries")
+    click.echo(deliveries_table(deliveries))
+
+
+@click.group()
+def deliveries() -> None:
+    """Inspect the delivery outbox."""
+
+
+@deliveries.command("list")
+@config_option
+@click.option("--state", type=click.Choice(["pending", "succeeded", "dead"]))
+@click.option("--downstream")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def deliveries_list(
+    config_path: str | None, state: str | None, downstream: str | None, limit: int
+) -> None:
+    found = with_store(config_path, lambda s: s.list_deliveries(state, downstream, None, limit))
+    click.echo(deliveries_table(found))
+
+
+@click.command()
+@config_option
+@click.argument("delivery_ids", nargs=-1)
+@click.option("--dead-letters-of", "downstream", help="Replay every dead letter of a downstream.")
+def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: str | None) -> None:
+    """Queue deliveries for an immediate new attempt (a running service sends them)."""
+    if bool(delivery_ids) == bool(downstream):
+        fail("give delivery ids or --dead-letters-of DOWNSTREAM (one of the two)")
+    if downstream:
+        count = with_service(
+            config_path, lambda s: operations.replay_dead_letters(s, downstream), downstream
+        )
+    else:
+        ids = list(delivery_ids)
+        count = with_service(config_path, lambda s: operations.replay_deliveries(s, ids))
+    click.echo(f"queued {count} deliveries for replay")
+
+
+@click.group()
+def downstreams() -> None:
+    """See each downstream's health; disable one, or enable it and recover what it missed."""
+
+
+@downstreams.command("list")
+@config_option
+def downstreams_list(config_path: str | None) -> None:
+    names = [d.name for d in settings_of(config_path).downstream]
+    found = with_store(config_path, lambda s: s.downstream_health(names))
+    click.echo(
+        table(
+            ["name", "state", "since", "reason", "failing since", "pending", "held", "dead"],
+            [
+                [
+                    h.name,
+                    "disabled" if h.disabled_at else h.breaker,
+                    when(h.disabled_at or h.breaker_changed_at),
+                    h.disabled_reason,
+                    when(h.failing_since),
+                    h.deliveries.get("pending", 0),
+                    h.deliveries.get("held", 0),
+                    h.deliveries.get("dead", 0),
+                ]
+                for h in found
+            ],
+        )
+    )
+
+
+@downstreams.command("disable")
+@config_option
+@click.argument("name")
+def downstreams_disable(config_path: str | None, name: str) -> None:
+    """Stop attempting NAME: its deliveries are held until it is enabled."""
+    changed = with_service(config_path, lambda s: operations.disable_downstream(s, name), name)
+    click.echo(f"{name}: disabled" if changed else f"{name}: was disabled already")
+
+
+@downstreams.command("enable")
+@config_option
+@click.argument("name")
+@click.option(
+    "--recover-since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Queue again what failed or was held since then (UTC); default: all it held.",
+)
+def downstreams_enable(config_path: str | None, name: str, recover_since: datetime | None) -> None:
+    """Attempt NAME again, and queue what it missed (a running service sends it)."""
+    since = recover_since.replace(tzinfo=UTC).timestamp() if recover_since else None
+    queued = with_service(config_path, lambda s: operations.enable_downstream(s, name, since), name)
+    click.echo(f"{name}: enabled; {queued} deliveries queued")
+
+
+@click.group()
+def media() -> None:
+    """The copies of finished renders (the [media] section)."""
+
+
+@media.command("prune")
+@config_option
+def media_prune(config_path: str | None) -> None:
+    """Remove copies older than media.retention_days (the worker also does, hourly)."""
+    from receiver.adapters.media.storage import open_media_store
+
+    settings = settings_of(config_path).media
+    try:
+        pruned = open_media_store(settings).prune(settings.retention_days)
+    except ConfigError as exc:
+        fail(f"config error: {exc}")
+    click.echo(
+        f"removed {pruned.files} files, {pruned.bytes} bytes, older than"
+        f" {settings.retention_days:g} days; {pruned.kept_bytes} bytes kept"
+    )

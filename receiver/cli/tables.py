@@ -1,0 +1,60 @@
+"""How the operator tools print: aligned tables (their dashed rule marks the columns, so a
+script can cut them), times in UTC, short cells."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from receiver.persist import Delivery
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers], *[["-" if v is None else str(v) for v in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def share(progress: float | None) -> str:
+    return f"{round(progress * 100)}%" if progress is not None else "-"
+
+
+def short(text: str | None, width: int) -> str:
+    """One line of at most `width` characters."""
+    line = " ".join((text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def deliveries_table(deliveries: Sequence[Delivery]) -> str:
+    return table(
+        [
+            "id",
+            "task",
+            "downstream",
+            "state",
+            "attempts",
+            "last status",
+            "next attempt",
+            "last error",
+        ],
+        [
+            [
+                d.id,
+                d.task_id,
+                d.downstream,
+                d.state,
+                d.attempts,
+                d.last_status,
+                when(d.next_attempt_at) if d.state == "pending" else "-",
+                (d.last_error or "")[:60],
+            ]
+            for d in deliveries
+        ],
+    )
