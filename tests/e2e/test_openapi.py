@@ -30,6 +30,7 @@ from receiver.persist.downstreams import DownstreamHealth
 from receiver.pipeline.submit import SPACE
 from receiver.web.api import models as m
 from receiver.web.api.routes import OPERATIONS, openapi
+from receiver.web.errors import answer_for
 from receiver.web.http import error_body
 from tests.conftest import relay_env, webhook
 from tests.harness import (
@@ -242,7 +243,8 @@ def test_each_record_summary_is_its_model(record: type, model: type[m.Answer]) -
 def test_every_refusal_is_an_error_answer() -> None:
     for kind in _subclasses(RelayError):
         exc = kind("why")
-        m.ErrorAnswer.model_validate(error_body(exc.code, exc.detail, **exc.extra))
+        _status, code = answer_for(exc)
+        m.ErrorAnswer.model_validate(error_body(code, exc.detail, **exc.extra))
     task = {"id": "tsk_1", "upstream_task_id": None, "kind": "video2video", "state": "failed"}
     m.ErrorAnswer.model_validate(error_body("upstream_error", "CometAPI: no", task=task))
 

@@ -8,7 +8,7 @@ import pytest
 from receiver.domain.observation import progress_fraction
 from receiver.errors import MalformedRequest
 from receiver.persist import Change
-from receiver.web.api.stream import LOOK_BACK_SECONDS, READ_LIMIT, Feed, encode, resume_point
+from receiver.web.stream import LOOK_BACK_SECONDS, READ_LIMIT, Feed, encode, resume_point
 
 
 def change(at: float, key: str = "t1", kind: str = "task") -> Change:
