@@ -1,7 +1,7 @@
 """Every route of the relay's API, each described where it is declared.
 
 `OPERATIONS` is the one table: the application's routes and `GET /openapi.json` are both
-built from it, so a route cannot be served without being described (tests/test_openapi.py
+built from it, so a route cannot be served without being described (tests/e2e/test_openapi.py
 checks that every route but the console's is in the document).
 """
 
