@@ -193,8 +193,8 @@ class DownstreamConfig(_Section):
     # Circuit breaker: at least `breaker_min_attempts` attempts in the last
     # `breaker_window_seconds`, and `breaker_failure_rate` of them failed, pause it; a probe
     # goes after the cool-off.
-    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.7
-    breaker_min_attempts: Annotated[int, Field(gt=0)] = 10
+    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.8
+    breaker_min_attempts: Annotated[int, Field(gt=0)] = 20
     breaker_window_seconds: Annotated[float, Field(gt=0)] = 60.0
     breaker_cool_off_seconds: Annotated[float, Field(gt=0)] = 30.0
     # Failing without a break this long disables it (Svix's default: 5 days).
