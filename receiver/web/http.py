@@ -4,15 +4,12 @@ admin auth."""
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-
-from receiver.errors import MalformedRequest
 
 
 class Json(JSONResponse):
@@ -38,26 +35,3 @@ def is_admin(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(
         given.strip().encode(), token.encode()
     )
-
-
-def load_json(body: bytes) -> Any:
-    """A request's JSON body; MalformedRequest (400) with the reason when it is not one."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses a little that the standard library reads (NaN, lone surrogates):
-        # it decides those, so the bodies the relay accepts stay what they were.
-        pass
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedRequest("body is not valid UTF-8") from None
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise MalformedRequest("body is nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise MalformedRequest(f"body is not JSON ({exc.msg} at line {exc.lineno})") from None
-    except ValueError:
-        # int() refuses numbers over 4300 digits (the CVE-2020-10735 limit) with a ValueError.
-        raise MalformedRequest("body has a number too long to read") from None

@@ -10,12 +10,12 @@ import httpx
 
 from receiver.adapters.comet.parse import (
     NOT_EXIST,
-    load_json,
     parse_envelope,
     parse_feed,
     parse_official_task,
     upstream_error_message,
 )
+from receiver.adapters.jsonbody import load_json
 from receiver.domain.observation import Observation
 from receiver.errors import ParseError, UpstreamError, UpstreamTimeout
 from receiver.observability.logs import scrub

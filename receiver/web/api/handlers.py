@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from receiver.adapters.jsonbody import load_json
 from receiver.errors import MalformedRequest, NotFound
 from receiver.persist import Task, TaskFilter
 from receiver.pipeline import operations
@@ -18,7 +19,6 @@ from receiver.pipeline.service import Service
 from receiver.web.api import models as m
 from receiver.web.api.openapi import reply
 from receiver.web.body import read_body
-from receiver.web.http import load_json
 from receiver.web.stream import stream_response
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
