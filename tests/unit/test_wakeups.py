@@ -1,0 +1,37 @@
+"""One rule for which workers a recorded change wakes."""
+
+from __future__ import annotations
+
+from receiver.domain.corroborate import PENDING
+from receiver.persist import Recorded, Task
+from receiver.pipeline.service import Work, work_after
+
+
+def task(state: str) -> Task:
+    return Task(
+        "tsk_1", "image_to_video", state, "up", None, {}, [], None, None, 0, 0, None, None, 0
+    )
+
+
+def test_outbox_rows_wake_the_fan_out() -> None:
+    recorded = Recorded("applied", task("running"), "evt_1", ["msg_1"])
+    assert work_after(recorded, mirroring=False) == Work.DELIVERIES
+
+
+def test_a_pending_claim_or_one_past_the_history_bound_wakes_the_poller() -> None:
+    assert work_after(Recorded("history", task("running"), "evt_1", verdict=PENDING), False) == (
+        Work.POLLS
+    )
+    assert work_after(Recorded("over_limit", task("running")), False) == Work.POLLS
+
+
+def test_a_success_wakes_the_mirror_only_while_mirroring_is_on() -> None:
+    recorded = Recorded("applied", task("succeeded"), "evt_1", ["msg_1"])
+    assert work_after(recorded, mirroring=True) == Work.DELIVERIES | Work.MIRRORS
+    assert work_after(recorded, mirroring=False) == Work.DELIVERIES
+
+
+def test_a_duplicate_or_a_judged_claim_wakes_nothing() -> None:
+    assert work_after(Recorded("duplicate", task("running")), True) == Work.NONE
+    judged = Recorded("history", task("succeeded"), "evt_1", verdict="confirmed")
+    assert work_after(judged, True) == Work.NONE
