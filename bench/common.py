@@ -124,15 +124,20 @@ def relay_settings(
     polling: dict[str, Any] | None = None,
     delivery: dict[str, Any] | None = None,
     callbacks: dict[str, Any] | None = None,
+    upstream: dict[str, Any] | None = None,
+    retention: dict[str, Any] | None = None,
+    storage_url: str | None = None,
 ) -> dict[str, Any]:
-    """Defaults except where a benchmark needs otherwise; all on loopback."""
+    """Defaults except where a benchmark needs otherwise; all on loopback. `storage_url`
+    stands in for the SQLite file `db` (PostgreSQL)."""
     return {
         "server": {"host": "127.0.0.1", "public_url": f"http://127.0.0.1:{port}"},
-        "upstream": {"base_url": sim_url, "timeout_seconds": 5},
+        "upstream": {"base_url": sim_url, "timeout_seconds": 5, **(upstream or {})},
         "polling": polling or {},
         "delivery": delivery or {},
         "callbacks": callbacks or {},
-        "storage": {"url": f"sqlite:///{db}"},
+        "storage": {"url": storage_url or f"sqlite:///{db}"},
+        "retention": retention or {},
         "logging": {"level": level},
         "downstream": [
             {"name": f"d{k}", "url": url, "secret_env": SINK_SECRET_ENV}

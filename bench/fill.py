@@ -37,6 +37,7 @@ def connect(path: Path) -> tuple[sqlite3.Connection, SqliteDb]:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.row_factory = dict_row
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # as the relay makes its files
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
     db = SqliteDb(conn)

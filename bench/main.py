@@ -26,7 +26,20 @@ from typing import Any
 
 from common import BENCH
 from harness import Bench, Plan, Row, log, verdict
-from stages import callback, fanout, growth, info, ingest, latency, media, memory, poller, store
+from stages import (
+    callback,
+    fanout,
+    growth,
+    info,
+    ingest,
+    latency,
+    media,
+    memory,
+    poller,
+    queue,
+    retention,
+    store,
+)
 
 # Run order, the keys of --only. Latency and fan-out load at half the ingest stage's peak.
 STAGES: dict[str, Callable[[Bench], None]] = {
@@ -40,7 +53,12 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "poller": poller.run,
     "callback": callback.run,
     "media": media.run,
+    "queue": queue.run,
+    "retention": retention.run,
 }
+
+# Stages that start from empty stores of their own: alone, they need no filled ones.
+OWN_STORES = {"queue"}
 
 # Table order: the headline figures first.
 ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
@@ -54,6 +72,8 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     growth.rows,
     callback.rows,
     media.rows,
+    queue.rows,
+    retention.rows,
 )
 
 # The stages that load the relay's callback endpoint, counted in the failures row.
@@ -63,6 +83,7 @@ FAILED: tuple[Callable[[dict[str, Any]], int], ...] = (
     info.failed,
     latency.failed,
     fanout.failed,
+    retention.failed,
 )
 
 
@@ -133,8 +154,9 @@ def main() -> None:
     bench.results["machine"] = machine()
     bench.results["quick"] = args.quick
     try:
-        log(f"preparing stores in {bench.work}")
-        bench.prepare()
+        if set(stages) - OWN_STORES:
+            log(f"preparing stores in {bench.work}")
+            bench.prepare()
         for stage, run in STAGES.items():
             if stage in stages:
                 # Filling stores leaves hundreds of MB for the kernel to write back; only

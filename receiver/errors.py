@@ -81,10 +81,17 @@ class Conflict(RequestRejected):
 class UpstreamError(RelayError):
     """CometAPI refused, failed or did not answer; the message is CometAPI's when it gave one."""
 
-    def __init__(self, message: str, upstream_status: int | None = None, **extra: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        upstream_status: int | None = None,
+        retry_after: float | None = None,
+        **extra: object,
+    ) -> None:
         super().__init__(message, **extra)
         self.message = message
         self.upstream_status = upstream_status
+        self.retry_after = retry_after  # seconds CometAPI asked the relay to wait, if it did
 
 
 class UpstreamTimeout(UpstreamError):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,10 @@ def make_relay(tmp_path: Path, storage_url: str, sim: Simulator) -> Iterator[Mak
         leaked = [s for s in SECRETS if s in log]
         assert not leaked, f"secret in log of relay {relay.url}"
         assert "/callbacks/runway/eyJ" not in log, "callback token in log"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Two tests with one id would pass unseen: xdist runs only one of them."""
+    repeated = [nodeid for nodeid, n in Counter(i.nodeid for i in items).items() if n > 1]
+    if repeated:
+        raise pytest.UsageError(f"{len(repeated)} test ids name more than one test: {repeated}")

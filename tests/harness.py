@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,12 +100,9 @@ class Controlled:
 
 class Simulator(Controlled):
     @classmethod
-    def with_cdn(cls, seed: int) -> Simulator:
-        """A simulator whose renders are a real MP4 and PNG served from its own /cdn route."""
-        server = BackgroundServer()
-        server.app = create_simulator_app(
-            SimulatorConfig(api_key=API_KEY, seed=seed, cdn_url=server.url)
-        )
+    def serve(cls, seed: int) -> Simulator:
+        """A simulator of one's own on loopback (its renders: a real MP4 and PNG at /cdn)."""
+        server = BackgroundServer(create_simulator_app(SimulatorConfig(api_key=API_KEY, seed=seed)))
         server.start()
         return cls(server)
 
@@ -259,6 +257,15 @@ class Relay:
     def submit(self, **body: Any) -> httpx.Response:
         return self.api.post("/v1/tasks", json=body)
 
+    def submitted(self, **body: Any) -> dict[str, Any]:
+        """Submit, and wait until the submit queue has sent the task and CometAPI took it:
+        the 202 answer, with the upstream id it now has."""
+        response = self.submit(**body)
+        assert response.status_code == 202, response.text
+        answer: dict[str, Any] = response.json()
+        task = self.wait_task(answer["id"], lambda t: t["submission"] in ("sent", "not_sent"))
+        return {**answer, "upstream_task_id": task["upstream_task_id"]}
+
     def task(self, task_id: str) -> dict[str, Any]:
         response = self.api.get(f"/v1/tasks/{task_id}")
         response.raise_for_status()
@@ -273,6 +280,30 @@ class Relay:
             return task if predicate(task) else None
 
         return wait_for(check, timeout)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`receiver <args>` as an operator runs it beside this relay: its URL and admin
+        token in the environment (the store tools take `--config` among `args`)."""
+        env = {**os.environ, "RECEIVER_URL": self.url, "RECEIVER_ADMIN_TOKEN": ADMIN_TOKEN}
+        return subprocess.run(
+            [sys.executable, "-m", "receiver", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def console(self) -> httpx.Client:
+        """A client logged in to the console with the admin token, as an operator's browser
+        would be: the login form's CSRF token, then the session cookie."""
+        client = httpx.Client(base_url=self.url, timeout=15)
+        form = client.get("/console/login")
+        found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert found is not None, form.text
+        fields = {"csrf": found.group(1), "token": ADMIN_TOKEN, "next": "/console/"}
+        done = client.post("/console/login", data=fields)
+        assert done.status_code == 303, done.text
+        return client
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -9,11 +9,11 @@ import sys
 
 import click
 
-from receiver.cli import client, store_tools
+from receiver.cli import client, maintenance, store_tools
 from receiver.cli.common import config_option, fail
 from receiver.cli.offline import with_store
 from receiver.config import Config, load
-from receiver.errors import ConfigError
+from receiver.errors import ConfigError, StoreError
 from receiver.persist import Store
 
 
@@ -25,31 +25,63 @@ def main() -> None:
 
 def _load_to_run(config_path: str | None) -> Config:
     """The config of a long-running command, with its store reachable and logging set up."""
-    from receiver.adapters.media.storage import s3_keys
-    from receiver.observability import logs
+    config, media_keys = _load_config(config_path)
+    _get_ready(config_path, config, media_keys)
+    return config
 
-    media = None
+
+def _load_config(config_path: str | None) -> tuple[Config, tuple[str, ...]]:
+    """The config, and the media store's keys (secrets to scrub), or one line and exit."""
+    from receiver.adapters.media.storage import s3_keys
+
     try:
         config = load(config_path)
         if config.settings.media.enabled and config.settings.media.store == "s3":
-            media = s3_keys(config.settings.media, os.environ)
+            return config, s3_keys(config.settings.media, os.environ) or ()
     except ConfigError as exc:
         fail(f"config error: {exc}")
-    # A database that is down is reported in one line here, not as a startup traceback.
-    with_store(config_path, Store.ping, migrate=False)
-    logs.configure(config.settings.logging.level, [*config.log_secrets(), *(media or ())])
-    return config
+    return config, ()
+
+
+def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, ...]) -> None:
+    from receiver.observability import logs
+
+    # A database that is down, or that a newer release has migrated, is reported in one
+    # line here, not as a startup traceback.
+    with_store(config_path, _ready_to_run, migrate=False)
+    logs.configure(config.settings.logging.level, [*config.log_secrets(), *media_keys])
+
+
+async def _ready_to_run(store: Store) -> None:
+    await store.ping()
+    await store.check_schema()
+
+
+def _take_workers(store: Store, deliveries: bool, polls: bool) -> None:
+    """Refuse, in one line and before any lease is touched, to run work another process
+    already runs on this store (SQLite: one process each)."""
+    try:
+        store.take_workers(deliveries=deliveries, polls=polls)
+    except StoreError as exc:
+        fail(str(exc))
 
 
 @main.command()
 @config_option
 def serve(config_path: str | None) -> None:
-    """Run the service (config from --config or $RECEIVER_CONFIG; $PORT overrides the port)."""
+    """Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port)."""
     from receiver.web import server
     from receiver.web.app import build_service, create_app
 
-    config = _load_to_run(config_path)
-    server.run(create_app(build_service(config)), config)
+    config, media_keys = _load_config(config_path)
+    try:
+        listening = server.bind(config.settings.server)  # before the store or any worker
+    except ConfigError as exc:
+        fail(exc.detail)
+    _get_ready(config_path, config, media_keys)
+    service = build_service(config)
+    _take_workers(service.store, config.settings.delivery.in_process, polls=True)
+    server.run(create_app(service), config, listening)
 
 
 @main.command()
@@ -74,6 +106,7 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
             " `receiver serve` leaves the deliveries to this worker"
         )
     service = build_service(config)
+    _take_workers(service.store, deliveries=True, polls=False)
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1", registry=service.metrics.registry)
     run_deliveries(service)
@@ -115,5 +148,7 @@ for command in (
     store_tools.media,
     client.submit,
     client.tail,
+    maintenance.prune,
+    maintenance.backup,
 ):
     main.add_command(command)

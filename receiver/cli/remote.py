@@ -200,8 +200,12 @@ def submit_body(
 
 
 def progress_line(task: dict[str, Any], width: int = 24) -> str:
-    """`[#########...............]  37%  running` for a task summary."""
+    """`[#########...............]  37%  running` for a task summary; a task still in the
+    relay's submit queue says so, with its place when the relay said it."""
     state = task.get("state") or "?"
+    if task.get("submission") == "waiting":
+        place = task.get("queue_position")
+        state = f"{state}, waiting to be sent" + (f" (#{place} in line)" if place else "")
     progress = task.get("progress")
     if state == "succeeded":
         progress = 1.0

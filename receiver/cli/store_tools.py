@@ -17,6 +17,7 @@ import click
 from receiver.cli.common import config_option, fail, settings_of
 from receiver.cli.offline import with_service, with_store
 from receiver.cli.tables import deliveries_table, share, short, table, when
+from receiver.domain.routing import DELIVERY_STATES
 from receiver.errors import ConfigError
 from receiver.persist import Store, TaskFilter
 from receiver.pipeline import operations
@@ -43,12 +44,14 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
         return
     click.echo(
         table(
-            ["id", "kind", "state", "progress", "created", "outputs", "prompt"],
+            ["id", "kind", "state", "in line", "sends", "progress", "created", "outputs", "prompt"],
             [
                 [
                     t.id,
                     t.kind,
                     t.state,
+                    t.queue_position,
+                    t.submit_attempts,
                     share(t.progress),
                     when(t.created_at),
                     len(t.outputs),
@@ -70,11 +73,12 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
     async def fetch(store: Store) -> Any:
         task = await store.get_task(task_id)
         if task is None:
-            return None, [], [], []
+            return None, [], [], [], []
         events, deliveries = await store.task_history(task_id)
-        return task, events, deliveries, await store.task_attempts(task_id)
+        attempts = await store.task_attempts(task_id)
+        return task, events, deliveries, attempts, await store.submit_attempts(task_id)
 
-    task, events, deliveries, attempts = with_store(config_path, fetch)
+    task, events, deliveries, attempts, sends = with_store(config_path, fetch)
     if task is None:
         fail(f"no task {task_id}")
     if as_json:
@@ -84,11 +88,29 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
             "events": [e.summary() for e in events],
             "deliveries": [d.summary() for d in deliveries],
             "attempts": [a.summary() for a in attempts],
+            "submits": [a.summary() for a in sends],
         }
         click.echo(json.dumps(document, indent=2))
         return
     for key, value in task.summary().items():
         click.echo(f"{key:>16}: {'-' if value is None else value}")
+    click.echo("\nsends to CometAPI")
+    click.echo(
+        table(
+            ["attempt", "started", "status", "outcome", "next try", "error"],
+            [
+                [
+                    a.number,
+                    when(a.started_at),
+                    a.status,
+                    a.outcome,
+                    when(a.retry_at),
+                    short(a.error, 60),
+                ]
+                for a in sends
+            ],
+        )
+    )
     click.echo("\nevents")
     click.echo(
         table(
@@ -118,7 +140,7 @@ def deliveries() -> None:
 
 @deliveries.command("list")
 @config_option
-@click.option("--state", type=click.Choice(["pending", "succeeded", "dead"]))
+@click.option("--state", type=click.Choice(DELIVERY_STATES))
 @click.option("--downstream")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def deliveries_list(

@@ -124,14 +124,14 @@ def run_demo() -> int:
         "DEMO_WEBHOOK_SECRET": webhook_secret,
     }
     with tempfile.TemporaryDirectory(prefix="runway-relay-demo-") as tmp:
-        sim = BackgroundServer()  # bound first: its URL is where its renders are served
-        sim.app = create_simulator_app(
-            SimulatorConfig(
-                api_key=env["COMETAPI_KEY"],
-                queued_seconds=1,
-                running_seconds=2,
-                not_exist_seconds=1,
-                cdn_url=sim.url,
+        sim = BackgroundServer(
+            create_simulator_app(
+                SimulatorConfig(
+                    api_key=env["COMETAPI_KEY"],
+                    queued_seconds=1,
+                    running_seconds=2,
+                    not_exist_seconds=1,
+                )
             )
         )
         sink = BackgroundServer(create_sink_app())

@@ -65,6 +65,9 @@ class BackgroundServer:
             log_config=None,
             # A handler stuck in a long sleep (e.g. a slow sink) must not block stop().
             timeout_graceful_shutdown=2,
+            # Nothing stands in front on loopback: the peer is the client (the demo's relay
+            # must not take X-Forwarded-For from anyone, as `receiver serve` does not).
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import random
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 
@@ -29,6 +30,9 @@ class SinkMode:
     retry_after: int | None = None
     abort: bool = False  # answer `webhook-delivery: abort-message` (stop retrying this one)
     telegram: bool = False  # answer as the Bot API does: the message with a new message_id
+    # Answer an error status as Express's default handler does: an HTML page quoting the
+    # method and the path as sent ("Cannot POST /services/..."), credential and all.
+    express: bool = False
     # This share of requests is answered 503 instead (chosen by a seeded generator, so a
     # run is repeatable): a flaky downstream.
     flaky: float = 0.0
@@ -51,8 +55,8 @@ def _parse_mode(raw: object) -> SinkMode:
         raise ValueError("delay_seconds must be a non-negative number")
     if mode.retry_after is not None and (not _is_int(mode.retry_after) or mode.retry_after < 0):
         raise ValueError("retry_after must be a non-negative integer or null")
-    if not isinstance(mode.abort, bool) or not isinstance(mode.telegram, bool):
-        raise ValueError("abort and telegram must be true or false")
+    if not all(isinstance(flag, bool) for flag in (mode.abort, mode.telegram, mode.express)):
+        raise ValueError("abort, telegram and express must be true or false")
     flaky: object = mode.flaky
     if isinstance(flaky, bool) or not isinstance(flaky, int | float) or not 0 <= flaky <= 1:
         raise ValueError("flaky must be a number from 0 to 1")
@@ -146,12 +150,28 @@ async def _capture(request: Request) -> Response:
     extra = {"Retry-After": str(mode.retry_after)} if mode.retry_after is not None else {}
     if mode.abort:
         extra["webhook-delivery"] = "abort-message"
+    if mode.express and mode.status >= 400:
+        return _express_error(request, mode.status, extra)
     body: dict[str, Any] = {"ok": True}
     if mode.status >= 400:
         body = {"error": f"sink answering {mode.status}"}
     elif mode.telegram:
         body["result"] = {"message_id": len(sink.received), "chat": {"id": -100}}
     return JSONResponse(body, status_code=mode.status, headers=extra)
+
+
+def _express_error(request: Request, status: int, headers: dict[str, str]) -> Response:
+    """Express's finalhandler page: the path as sent (no query), HTML-escaped."""
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    target = raw_path.decode("latin-1")
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        "<title>Error</title>\n</head>\n<body>\n"
+        f"<pre>Cannot {request.method} {html.escape(target, quote=False)}</pre>\n"
+        "</body>\n</html>\n"
+    )
+    headers = {**headers, "Content-Security-Policy": "default-src 'none'"}
+    return HTMLResponse(page, status_code=status, headers=headers)
 
 
 async def _until_disconnect(request: Request) -> None:

@@ -35,9 +35,6 @@ class Claim:
     state: str | None
     outputs: tuple[str, ...]
     received_at: float
-    # The credits it reports: kept on the task once CometAPI confirms the claim.
-    point: float | None = None
-    refund: float | None = None
 
 
 def _where(url: str) -> tuple[str, str, str]:
@@ -70,15 +67,12 @@ def judge(claim: Claim, answer: Observation | None, now: float, window: float) -
     return "contradicted" if expired else None
 
 
-def with_cost(answer: Observation, confirmed: list[Claim]) -> Observation:
-    """CometAPI's answer, with the credits a confirmed callback reported where the answer
-    gives none (the feed does not say what a task cost; the callback does)."""
-    point = answer.point
-    refund = answer.refund
-    for claim in confirmed:
-        point = point if point is not None else claim.point
-        refund = refund if refund is not None else claim.refund
-    return replace(answer, point=point, refund=refund)
+def claim_of(callback: Observation) -> Observation:
+    """What a callback's body may claim: a state and its outputs, never credits. Cost, like
+    the state, is CometAPI's authenticated answer's; a callback's `point` and `refund` stay
+    in its raw body. So under `trust_body` too: that setting skips waiting for CometAPI's
+    word on the state, it does not make anyone's figures count in `relay_credits`."""
+    return replace(callback, point=None, refund=None)
 
 
 def retry_delay(claim_age: float) -> float:

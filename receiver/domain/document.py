@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from receiver.domain.observation import Observation
+from receiver.domain.queue import failure_message
 
 
 class TaskFacts(Protocol):
@@ -35,6 +36,7 @@ def event_document(
 ) -> dict[str, Any]:
     """The public event: what this observation says, with the task's earlier facts where it
     says nothing (an answer without outputs keeps the outputs already known)."""
+    failed = obs.state == "failed"
     return {
         "event_id": event_id,
         "task_id": task.id,
@@ -51,4 +53,8 @@ def event_document(
         "upstream_updated_at": obs.upstream_updated_at,
         "source": source,
         "occurred_at": now,
+        # Runway advises against showing its raw failure text (`error`) to end users: the
+        # code says what failed, the message is safe to show.
+        "failure_code": obs.failure_code if failed else None,
+        "failure_message": failure_message(obs.failure_code) if failed else None,
     }

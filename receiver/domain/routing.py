@@ -11,6 +11,9 @@ from typing import Literal
 
 RowState = Literal["pending", "held", "mirroring"]
 
+# Every state an outbox row can be in: the first ones above, and where attempts leave it.
+DELIVERY_STATES = ("pending", "mirroring", "held", "succeeded", "dead")
+
 
 def recipients(
     state: str,

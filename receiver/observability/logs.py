@@ -88,9 +88,13 @@ def add_secrets(secrets: Iterable[str | None]) -> None:
     _redactor.secrets = tuple(sorted(known, key=len, reverse=True))
 
 
-def scrub(text: str) -> str:
-    """`text` with every known secret cut out: for what is stored or answered, not logged."""
-    return _redactor.scrub(text)
+def scrub(text: str, limit: int | None = None) -> str:
+    """`text` with every known secret cut out, then cut to `limit` characters: in this
+    order, for a secret cut in half would no longer be recognised. For what is stored or
+    answered (log lines are scrubbed on their own); give it more than it will keep, at
+    least `limit` plus the longest secret, so a secret across the end is still whole."""
+    scrubbed = _redactor.scrub(text)
+    return scrubbed if limit is None else scrubbed[:limit]
 
 
 def _dumps(event: EventDict, **kwargs: Any) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from receiver.domain.routing import DELIVERY_STATES
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -26,7 +28,7 @@ class Metrics:
         )
         self.submits = Counter(
             "relay_submits_total",
-            "Task submissions by kind and outcome",
+            "Tasks CometAPI took (accepted) or refused for good, by kind",
             ["kind", "outcome"],
             registry=r,
         )
@@ -78,8 +80,43 @@ class Metrics:
         self.breakers: dict[str, int] = {}
         self.queue = Gauge(
             "relay_outbox",
-            "Stored deliveries by state (pending = retry queue depth, dead = dead-letter size)",
+            "Stored deliveries by state (pending = retry queue depth, dead = dead-letter size,"
+            " mirroring = waiting for a copy of the renders)",
             ["state"],
+            registry=r,
+        )
+        # Retention (receiver/pipeline/retention.py).
+        self.pruned = Counter(
+            "relay_pruned_total",
+            "Rows removed by retention, by kind: tasks, events (with their raw bodies),"
+            " deliveries, attempts, mirrors, chat_messages",
+            ["kind"],
+            registry=r,
+        )
+        self.store_bytes = Gauge(
+            "relay_store_bytes",
+            "What the store takes on disk (SQLite: the database file; PostgreSQL: its tables)",
+            registry=r,
+        )
+        self.store_free_bytes = Gauge(
+            "relay_store_free_bytes",
+            "Of it, free pages a SQLite file keeps for new rows (0 on PostgreSQL)",
+            registry=r,
+        )
+
+        self.submit_attempts = Counter(
+            "relay_submit_attempts_total",
+            "Sends to CometAPI by outcome: accepted, retry (queued again), failed",
+            ["outcome"],
+            registry=r,
+        )
+        self.submit_queue = Gauge(
+            "relay_submit_queue", "Tasks waiting in the submit queue to be sent", registry=r
+        )
+        self.upstream_running = Gauge(
+            "relay_upstream_running",
+            "Tasks sent to CometAPI (or being sent) and not ended: what"
+            " upstream.max_concurrent_tasks caps",
             registry=r,
         )
 
@@ -92,10 +129,14 @@ class Metrics:
     def _set_gauges(self, counts: dict[str, float]) -> None:
         for state in ("queued", "running", "succeeded", "failed", "cancelled"):
             self.tasks.labels(state).set(counts.get(f"tasks_{state}", 0))
-        for state in ("pending", "succeeded", "dead", "held"):
+        for state in DELIVERY_STATES:
             self.queue.labels(state).set(counts.get(f"deliveries_{state}", 0))
         for kind in ("charged", "refunded"):
             self.credits.labels(kind).set(counts.get(f"credits_{kind}", 0))
+        self.submit_queue.set(counts.get("submit_waiting", 0))
+        self.upstream_running.set(counts.get("upstream_running", 0))
+        self.store_bytes.set(counts.get("store_bytes", 0))
+        self.store_free_bytes.set(counts.get("store_free_bytes", 0))
         disabled = {k.removeprefix("disabled:") for k in counts if k.startswith("disabled:")}
         for name in disabled | set(self.breakers):
             number = 3 if name in disabled else self.breakers[name]

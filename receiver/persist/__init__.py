@@ -15,6 +15,8 @@ from receiver.persist.records import (
     PollResult,
     Recorded,
     Settled,
+    SubmitAttempt,
+    SubmitJob,
     Task,
     TaskFilter,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "Recorded",
     "Settled",
     "Store",
+    "SubmitAttempt",
+    "SubmitJob",
     "Task",
     "TaskFilter",
     "open_store",

@@ -1,8 +1,9 @@
 """What a backend gives the transaction functions: one open transaction, and its own SQL.
 
-The functions of tasks.py, observations.py, outbox.py, reads.py, downstreams.py, mirrors.py
-and migrate.py are written once, for both backends, and hold no SQL of their own: each runs
-the statements its backend wrote out in full (`db.sql`, receiver/persist/statements.py).
+The functions of tasks.py, observations.py, outbox.py, reads.py, downstreams.py, mirrors.py,
+sessions.py and migrate.py are written once, for both backends, and hold no SQL of their
+own: each runs the statements its backend wrote out in full (`db.sql`,
+receiver/persist/statements.py).
 How the dialects differ (placeholders, row locks, claiming past other replicas, index hints,
 date arithmetic) is in each backend's text, not patched into shared text at run time.
 """

@@ -2,7 +2,9 @@
 
 Each applied migration's SHA-256 is kept. A file whose text no longer matches what was
 applied stops start-up: the database was built by other SQL than the file now says, so the
-fix is a new migration, not an edit.
+fix is a new migration, not an edit. So does a database that holds a migration this release
+does not ship: a newer release migrated it, and this code may write what that schema no
+longer has.
 """
 
 from __future__ import annotations
@@ -42,16 +44,11 @@ def migrations() -> list[Migration]:
 
 def migrate(db: Db, available: list[Migration] | None = None) -> list[int]:
     """Apply the migrations this database lacks; safe when two processes start at once."""
-    db.lock_migrations()
-    db.script("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-    db.script(
-        "CREATE TABLE IF NOT EXISTS migration_checksums"
-        " (version INTEGER PRIMARY KEY, checksum TEXT NOT NULL)"
-    )
-    done = {row["version"] for row in db.all(db.sql.APPLIED_MIGRATIONS)}
+    shipped = available if available is not None else migrations()
+    done = _known_schema(db, shipped)
     sums = {r["version"]: r["checksum"] for r in db.all(db.sql.MIGRATION_CHECKSUMS)}
     applied = []
-    for migration in available if available is not None else migrations():
+    for migration in shipped:
         if migration.version in done:
             if migration.version not in sums:
                 # Applied before checksums were kept: what is shipped now is taken as is.
@@ -68,6 +65,40 @@ def migrate(db: Db, available: list[Migration] | None = None) -> list[int]:
         _keep_checksum(db, migration)
         applied.append(migration.version)
     return applied
+
+
+def check_schema(db: Db, available: list[Migration] | None = None) -> None:
+    """Refuse a database a newer release has migrated, applying nothing: what a process
+    checks before it starts, so that it can say so in one line."""
+    _known_schema(db, available if available is not None else migrations())
+
+
+def _known_schema(db: Db, shipped: list[Migration]) -> set[int]:
+    """The versions applied to this database, under the migration lock; StoreError when it
+    holds one this release does not ship."""
+    db.lock_migrations()
+    db.script("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+    db.script(
+        "CREATE TABLE IF NOT EXISTS migration_checksums"
+        " (version INTEGER PRIMARY KEY, checksum TEXT NOT NULL)"
+    )
+    done = {row["version"] for row in db.all(db.sql.APPLIED_MIGRATIONS)}
+    refusal = newer_schema(done, [m.version for m in shipped])
+    if refusal:
+        raise StoreError(refusal)
+    return done
+
+
+def newer_schema(applied: set[int], shipped: list[int]) -> str | None:
+    """Why this release must not run on a database with these migrations applied, if so."""
+    unknown = applied - set(shipped)
+    if not unknown:
+        return None
+    return (
+        f"the database schema is at version {max(applied)}, newer than this release knows"
+        f" (up to {max(shipped, default=0)}); run the release that migrated it, or a newer"
+        " one (docs/operations.md, upgrades)"
+    )
 
 
 def _keep_checksum(db: Db, migration: Migration) -> None:

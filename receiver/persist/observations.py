@@ -19,9 +19,10 @@ from receiver.domain.claims import (
     poll_due,
     settle,
 )
-from receiver.domain.corroborate import PENDING, Claim, with_cost
+from receiver.domain.corroborate import PENDING, Claim, claim_of
 from receiver.domain.document import event_document
 from receiver.domain.observation import Observation, progress_fraction
+from receiver.domain.queue import resubmit
 from receiver.domain.routing import waits_for_copy
 from receiver.domain.states import TERMINAL_STATES, advances
 from receiver.persist import mirrors, outbox
@@ -38,14 +39,16 @@ def accept_submission(
     next_poll_at: float,
     subscriptions: dict[str, frozenset[str]],
     now: float,
+    dedupe_key: str = "submit",
 ) -> Recorded:
-    """CometAPI took the task: bind its id, schedule the first poll, announce `queued`."""
+    """CometAPI took the task: bind its id, schedule the first poll, announce `queued`
+    (a task sent again after a retryable failure announces nothing new)."""
     db.execute(db.sql.BIND_SUBMISSION, (upstream_task_id, next_poll_at, now, task_id))
     task = get_task(db, task_id)
     if task is None:
         return Recorded("unknown_task")
     obs = Observation(state="queued", upstream_task_id=upstream_task_id)
-    event_id = _insert_event(db, task, "submit", "submit", obs, raw, task.state == "queued", now)
+    event_id = _insert_event(db, task, "submit", dedupe_key, obs, raw, task.state == "queued", now)
     if event_id is None or task.state != "queued":
         return Recorded("history", task, event_id)
     return Recorded(
@@ -93,7 +96,11 @@ def _locked_task(db: Db, task_id: str, obs: Observation) -> tuple[Row, Task] | R
     if row is None:
         return Recorded("unknown_task")
     task = Task.from_row(row)
-    if obs.upstream_task_id and task.upstream_task_id not in (None, obs.upstream_task_id):
+    if obs.upstream_task_id and (
+        task.upstream_task_id not in (None, obs.upstream_task_id)
+        or obs.upstream_task_id in orjson.loads(row["replaced_upstream_ids"])
+    ):
+        # Another task's report, or a late one of an upstream task this one has replaced.
         return Recorded("task_mismatch", task)
     return row, task
 
@@ -181,6 +188,8 @@ def _record(
         db.execute(db.sql.SET_TASK_COST, (updated.point, updated.refund, task.id))
     if updated.upstream_task_id != task.upstream_task_id:
         db.execute(db.sql.BIND_UPSTREAM, (updated.upstream_task_id, task.id))
+    if terminal and task.next_submit_at is not None:
+        db.execute(db.sql.LEAVE_QUEUE, (task.id,))  # ended while it waited to be sent
     files = {"outputs": updated.outputs, "thumbnail": updated.thumbnail}
     copy = waits_for_copy(mirror, obs.state, [s["url"] for s in mirrors.sources_of(files)])
     hold = copy and mirrors.start(db, event_id, task.id, files, now)
@@ -206,6 +215,7 @@ def record_callback(
     callbacks cannot become a flood of calls to CometAPI). Past the task's history bound,
     nothing is stored: the callback only brings the poll forward (`over_limit`).
     """
+    obs = claim_of(obs)  # its credits are never taken: only CometAPI's answer prices a task
     locked = _locked_task(db, task_id, obs)
     if isinstance(locked, Recorded):
         return locked
@@ -218,8 +228,6 @@ def record_callback(
     verdict: str | None = PENDING
     if task.state in TERMINAL_STATES:
         verdict = judge_on_ended(task.state, task.outputs, obs, now)
-        if verdict == "confirmed" and (obs.point, obs.refund) != (None, None):
-            db.execute(db.sql.FILL_TASK_COST, (obs.point, obs.refund, task.id))
     recorded = _record(
         db, task, "callback", dedupe_key, obs, raw, subscriptions, now, policy.trust_body, verdict
     )
@@ -228,6 +236,9 @@ def record_callback(
     db.execute(db.sql.COUNT_CALLBACK, (size, task.id))
     if verdict == PENDING:
         _bring_poll_forward(db, task.id, obs, now, policy, claim=True)
+        if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
+            # CometAPI has it (a send that timed out got through): it is not sent again.
+            db.execute(db.sql.LEAVE_QUEUE, (task.id,))
     return recorded
 
 
@@ -239,13 +250,21 @@ def _bring_poll_forward(
     db.execute(db.sql.BRING_POLL_FORWARD, (claim, now, obs.upstream_task_id, due, due, task_id))
 
 
+def _keep_cost(db: Db, task: Task, answer: Observation) -> None:
+    """CometAPI's credits for a task whose state its answer does not move: the cost is its
+    answer's whenever it gives one (under `trust_body` a callback may have ended the task
+    before any poll did, and the callback's own figures are never taken)."""
+    point = answer.point if answer.point is not None else task.point
+    refund = answer.refund if answer.refund is not None else task.refund
+    if (point, refund) != (task.point, task.refund):
+        db.execute(db.sql.SET_TASK_COST, (point, refund, task.id))
+
+
 def _pending_claims(db: Db, task_id: str) -> list[Claim]:
     claims = []
     for r in db.all(db.sql.PENDING_CLAIMS, (task_id,)):
-        document = orjson.loads(r["payload"])
-        outputs = tuple(document["outputs"])
-        point, refund = document.get("point"), document.get("refund")
-        claims.append(Claim(r["id"], r["state"], outputs, r["received_at"], point, refund))
+        outputs = tuple(orjson.loads(r["payload"])["outputs"])
+        claims.append(Claim(r["id"], r["state"], outputs, r["received_at"]))
     return claims
 
 
@@ -260,10 +279,12 @@ def finish_poll(
     next_poll_at: float | None,
     window: float,
     mirror: bool = False,
+    resubmits_allowed: int = 0,
 ) -> PollResult:
     """Store one poll's outcome in one transaction: the callbacks' claims it settles, the
     answer (applied when it moves the task forward), and when to poll next (None: never);
-    then give the poll lease back."""
+    then give the poll lease back. A failure worth another try, while `resubmits_allowed`
+    are left, is kept as history and the task goes back to the submit queue instead."""
     row = db.one(db.sql.LOCKED_TASK, (task_id,))
     if row is None:
         return PollResult(None, [])
@@ -275,11 +296,23 @@ def finish_poll(
         db.execute(db.sql.SET_VERDICT, (verdict, now, claim.event_id))
     recorded = None
     if answer is not None:
-        answer = with_cost(answer, [s.claim for s in settled if s.verdict == "confirmed"])
         key = f"poll:{answer.state}:{answer.upstream_status}"
-        recorded = _record(
-            db, task, "poll", key, answer, raw, subscriptions, now, may_apply=True, mirror=mirror
+        if task.resubmits:
+            key = f"poll:{task.resubmits}:{answer.state}:{answer.upstream_status}"  # new upstream
+        again = (
+            answer.state == "failed"
+            and task.state not in TERMINAL_STATES
+            and resubmit(answer.failure_code, task.resubmits, resubmits_allowed)
         )
+        recorded = _record(
+            db, task, "poll", key, answer, raw, subscriptions, now, not again, mirror=mirror
+        )
+        if again and recorded.outcome != "duplicate":
+            _requeue(db, row, task, now)
+            db.execute(db.sql.FINISH_POLL, (None, now, None, task_id, owner))
+            return PollResult(recorded, settled, resubmitted=True)
+        if recorded.outcome != "applied":
+            _keep_cost(db, task, answer)
     state = recorded.task.state if recorded and recorded.task else task.state
     progress = progress_fraction(answer.progress) if answer is not None else None
     if progress is not None and state not in TERMINAL_STATES and progress != task.progress:
@@ -288,3 +321,10 @@ def finish_poll(
     next_poll_at = next_poll(now, next_poll_at, waiting_since, state in TERMINAL_STATES)
     db.execute(db.sql.FINISH_POLL, (next_poll_at, now, waiting_since, task_id, owner))
     return PollResult(recorded, settled)
+
+
+def _requeue(db: Db, row: Row, task: Task, now: float) -> None:
+    """Back to the submit queue, to be sent as a new upstream task; the failed one's id is
+    set aside, so that its late reports cannot bind the task again."""
+    replaced = [*orjson.loads(row["replaced_upstream_ids"]), task.upstream_task_id]
+    db.execute(db.sql.REQUEUE_FAILED, (orjson.dumps(replaced).decode(), now, now, now, task.id))

@@ -177,9 +177,3 @@ def claim_polls(db: Db, owner: str, now: float, lease: float, limit: int) -> lis
         PollJob(r["id"], r["kind"], r["upstream_task_id"], r["created_at"], r["poll_attempts"])
         for r in rows
     ]
-
-
-def orphaned_submissions(db: Db, created_before: float, limit: int) -> list[str]:
-    """Tasks whose submit never got CometAPI's answer (the process stopped mid-call)."""
-    rows = db.all(db.sql.ORPHANED_SUBMISSIONS, (created_before, limit))
-    return [r["id"] for r in rows]

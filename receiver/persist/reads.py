@@ -3,7 +3,7 @@ live stream's changes and the hourly activity chart."""
 
 from __future__ import annotations
 
-from receiver.persist import downstreams
+from receiver.persist import downstreams, queue, retention
 from receiver.persist.db import Db
 from receiver.persist.records import Activity, Attempt, Change, Task
 
@@ -20,6 +20,11 @@ def counts(db: Db) -> dict[str, float]:
         out[f"credits_{kind}"] = (credits or {}).get(kind) or 0
     for name in downstreams.disabled_names(db):
         out[f"disabled:{name}"] = 1
+    out.update(queue.counts(db))
+
+    # What the store takes on disk (receiver/persist/retention.py).
+    size = retention.size(db)
+    out["store_bytes"], out["store_free_bytes"] = size.bytes, size.free_bytes
     return out
 
 

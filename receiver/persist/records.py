@@ -22,6 +22,8 @@ class NewTask:
     kind: str
     request: dict[str, Any]
     idempotency_key: str | None = None
+    # What the key's request must match: a digest of the body as validated.
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,22 @@ class Task:
     refund: float | None = None
     claim_since: float | None = None  # a callback's claim is waiting for CometAPI's word
     progress: float | None = None  # 0 to 1, as upstream last said
+    # The submit queue: when the next send is due (None: not waiting), sends so far, one
+    # in flight now, new upstream tasks after retryable failures, the place in the queue.
+    next_submit_at: float | None = None
+    submit_attempts: int = 0
+    sending: bool = False
+    resubmits: int = 0
+    queue_position: int | None = None
+
+    @property
+    def submission(self) -> str:
+        """Where the task is on its way to CometAPI."""
+        if self.next_submit_at is not None:
+            return "waiting"
+        if self.sending:
+            return "sending"
+        return "sent" if self.upstream_task_id is not None else "not_sent"
 
     @property
     def prompt(self) -> str | None:
@@ -72,6 +90,10 @@ class Task:
             refund=row["refund"],
             claim_since=row["claim_since"],
             progress=row["progress"],
+            next_submit_at=row["submit_due_at"],
+            submit_attempts=row["submit_count"],
+            sending=row["submit_owner"] is not None and row["upstream_task_id"] is None,
+            resubmits=row["resubmits"],
         )
 
     def summary(self) -> dict[str, Any]:
@@ -93,6 +115,11 @@ class Task:
             "refund": self.refund,
             "progress": self.progress,
             "prompt": self.prompt,
+            "submission": self.submission,
+            "queue_position": self.queue_position,
+            "next_submit_at": self.next_submit_at,
+            "submit_attempts": self.submit_attempts,
+            "resubmits": self.resubmits,
         }
 
 
@@ -183,6 +210,7 @@ class PollResult:
 
     recorded: Recorded | None  # None: there was no answer to record
     settled: list[Settled]
+    resubmitted: bool = False  # the task failed upstream and went back to the submit queue
 
 
 @dataclass(frozen=True)
@@ -249,3 +277,38 @@ class Activity:
 
     tasks: list[tuple[float, str, int]]  # (hour, final state, tasks)
     latency: list[tuple[float, str, float, int]]  # (hour, downstream, mean ms, attempts)
+
+
+@dataclass(frozen=True)
+class SubmitJob:
+    """A task being sent to CometAPI by this process."""
+
+    task_id: str
+    kind: str
+    request: dict[str, Any]
+    attempt: int  # 1 for its first send
+    queued_since: float  # when it joined the queue: its give-up clock
+    resubmits: int
+    started_at: float
+
+
+@dataclass(frozen=True)
+class SubmitAttempt:
+    """One send to CometAPI and what came of it."""
+
+    id: str
+    task_id: str
+    number: int
+    started_at: float
+    finished_at: float
+    status: int | None  # CometAPI's HTTP status; None: no answer
+    error: str | None  # CometAPI's words (scrubbed); None when it took the task
+    outcome: str  # accepted | retry | failed
+    retry_at: float | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SubmitAttempt:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    def summary(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -29,7 +29,8 @@ class Statements:
     # --- tasks (tasks.py)
     TASK: str  # a task by (id)
     TASK_BY_KEY: str  # a task by (idempotency_key)
-    INSERT_TASK: str  # (id, kind, request, idempotency_key, created_at, updated_at), queued
+    INSERT_TASK: str  # (id, kind, request, idempotency_key, request_hash, submit_due_at,
+    #   submit_since, created_at, updated_at), queued and waiting to be sent
     TASK_EVENTS: str  # (task_id, limit) newest events, without bodies, newest first
     TASK_DELIVERIES: str  # (task_id, limit) newest deliveries, newest first
     EVENT_BODIES: str  # (task_id, limit) newest events' id, payload, raw, newest first
@@ -50,7 +51,6 @@ class Statements:
     END_TASK: str  # ADVANCE_TASK's parameters: to a final state, which is never polled again
     SET_TASK_COST: str  # (point, refund, id)
     BIND_UPSTREAM: str  # (upstream_task_id, id)
-    FILL_TASK_COST: str  # (point, refund, id): only what is not known yet
     COUNT_CALLBACK: str  # (bytes, id): one more callback kept against the history bound
     LAST_POLLED: str  # (id) when CometAPI was last asked about the task
     BRING_POLL_FORWARD: str  # (claim, now, upstream_task_id, due, due, id): poll by `due`,
@@ -90,7 +90,8 @@ class Statements:
     DUE_POLLS: str  # (now, now, limit) id, kind, upstream_task_id, created_at, poll_attempts
     #   of tasks due for a poll and not leased, none another transaction is claiming
     LEASE_POLL: str  # (owner, poll_lease_until, id)
-    ORPHANED_SUBMISSIONS: str  # (created_before, limit) queued tasks CometAPI never answered
+    ORPHANED_SUBMISSIONS: str  # (started_before, limit) unfinished tasks with no upstream id
+    #   whose send has been in flight since before then (cut off: CometAPI never answered)
 
     # --- reads for operators (reads.py)
     TASKS_BY_STATE: str  # state, n: tasks (not the relay's own)
@@ -126,7 +127,8 @@ class Statements:
     INSERT_MIRROR: str  # (event_id, task_id, sources, started_at, next_attempt_at)
     MIRROR_PENDING: str  # (task_id) a row while one of the task's copies is being made
     DUE_MIRRORS: str  # (now, now, limit) pending jobs due and not leased, with their task's
-    #   kind and upstream id, oldest due first
+    #   kind and upstream id and their last error, oldest due first, none another
+    #   transaction is claiming
     LEASE_MIRROR: str  # (owner, lease_until, event_id)
     RETRY_MIRROR: str  # (next_attempt_at, reason, sources, event_id, owner)
     FINISH_MIRROR: str  # (state, reason, event_id, owner)
@@ -134,3 +136,53 @@ class Statements:
     SET_EVENT_PAYLOAD: str  # (payload, id)
     MIRRORING_DELIVERIES: str  # (event_id) ids of its deliveries waiting for the copy
     RELEASE_MIRRORING: str  # (next_attempt_at, updated_at, event_id): those go pending
+
+    # --- console sessions (sessions.py)
+    REVOKE_SESSION: str  # (session_id, expires_at), unless it is revoked already
+    SESSION_REVOKED: str  # (session_id) a row when it is
+    PURGE_REVOCATIONS: str  # (now) revocations of cookies that have expired anyway
+    # --- media copies: leases and the jobs given up (mirrors.py)
+    RELEASE_MIRROR_LEASES: str  # (owner) the pending jobs it holds, not leased
+    RELEASE_ALL_MIRROR_LEASES: str  # every pending job's lease
+    RENEW_MIRROR_LEASE: str  # (lease_until, event_id, owner), if `owner` holds it
+    OVERDUE_MIRRORS: str  # (started_before, now, limit) event_id, task_id, reason of pending
+    #   jobs started before then and not leased, none another transaction is claiming
+    PENDING_MIRRORS: str  # (limit) event_id, task_id, reason of pending jobs, leased or not
+    GIVE_UP_MIRROR: str  # (reason, event_id): failed, unless it has ended already
+    # --- the submit queue (queue.py)
+    SUBMIT_GATE: str  # () paused_until, reason: the one gate row, locked until the end of the
+    #   transaction, so replicas claim one at a time
+    PAUSE_SUBMITS: str  # (paused_until, reason, paused_until): every send waits, never less
+    RUNNING_UPSTREAM: str  # () n: unfinished tasks sent to CometAPI or being sent
+    WAITING_SUBMITS: str  # () n: tasks waiting to be sent
+    DUE_SUBMITS: str  # (now, limit) id, kind, request, state, upstream_task_id, submit_count,
+    #   submit_since, resubmits of waiting tasks due, oldest first, none another transaction
+    #   is claiming
+    START_SUBMIT: str  # (owner, started_at, id): out of the queue, in flight, counted
+    LEAVE_QUEUE: str  # (id): not waiting any more
+    END_SUBMIT: str  # (submit_due_at, updated_at, id, owner): the send is over; waiting again
+    #   from `submit_due_at` (NULL: not), if `owner` is sending it
+    ABANDON_SUBMIT: str  # (id): a send cut off is given up
+    INSERT_SUBMIT_ATTEMPT: str  # (id, task_id, number, started_at, finished_at, status, error,
+    #   outcome, retry_at)
+    SUBMIT_ATTEMPTS: str  # (task_id, limit) the task's newest sends, newest first
+    QUEUE_POSITION: str  # (id) n: waiting tasks up to this waiting one (1: sent next)
+    REQUEUE_FAILED: str  # (replaced_upstream_ids, submit_due_at, submit_since, updated_at, id):
+    #   a new upstream task is to be made; the failed one's id is set aside, polls stop
+    # --- retention: pruning ended tasks, the store's size (retention.py)
+    PRUNE_CANDIDATES: str  # (ended_before, after_at, after_id, limit) ended tasks past the
+    #   cursor, oldest ended first: id, state, terminal_at, unfinished (deliveries pending,
+    #   held or mirroring), last_dead_at (when its newest dead letter died)
+    PRUNE_COUNTS: str  # (ids, ids, ids, ids, ids) attempts, chat_messages, mirrors,
+    #   deliveries, events of those tasks: what deleting them removes
+    PRUNE_ATTEMPTS: str  # (ids) delete the tasks' delivery attempts
+    PRUNE_SUBMIT_ATTEMPTS: str  # (ids) delete the tasks' sends to CometAPI
+    PRUNE_CHAT_MESSAGES: str  # (ids) their chat messages
+    PRUNE_MIRRORS: str  # (ids) their mirror jobs
+    PRUNE_DELIVERIES: str  # (ids) their outbox rows
+    PRUNE_EVENTS: str  # (ids) their events and raw bodies
+    PRUNE_TASKS: str  # (ids) the tasks, idempotency keys with them
+    TAKE_MAINTENANCE_LEASE: str  # (owner, until, name, owner, now): held by `owner` until
+    #   `until`, unless another holds it; one row when taken
+    RELEASE_MAINTENANCE_LEASE: str  # (name, owner)
+    STORE_SIZE: str  # bytes, free_bytes: what the store takes on disk, and of it what is free

@@ -1,6 +1,6 @@
 """The store interface the service talks to: one async method per need, each running one
 transaction function (tasks.py, observations.py, outbox.py, reads.py, downstreams.py,
-mirrors.py).
+mirrors.py, sessions.py).
 
 A backend only knows how to run a function inside a transaction (`_run`) and gives it a
 `Db` (receiver/persist/db.py) with its own text of every statement; the logic is shared,
@@ -16,11 +16,23 @@ from typing import Any, TypeVar
 
 from receiver.domain.claims import ClaimPolicy
 from receiver.domain.observation import Observation
-from receiver.persist import downstreams, mirrors, observations, outbox, reads, tasks
+from receiver.domain.queue import Refused
+from receiver.domain.retention import Cursor, RetentionPolicy
+from receiver.persist import (
+    downstreams,
+    mirrors,
+    observations,
+    outbox,
+    queue,
+    reads,
+    retention,
+    sessions,
+    tasks,
+)
 from receiver.persist.db import Db
 from receiver.persist.downstreams import DownstreamHealth
-from receiver.persist.migrate import migrate
-from receiver.persist.mirrors import MirrorJob
+from receiver.persist.migrate import check_schema, migrate
+from receiver.persist.mirrors import GivenUp, MirrorJob
 from receiver.persist.outbox import AttemptHealth
 from receiver.persist.records import (
     Activity,
@@ -33,9 +45,12 @@ from receiver.persist.records import (
     PollJob,
     PollResult,
     Recorded,
+    SubmitAttempt,
+    SubmitJob,
     Task,
     TaskFilter,
 )
+from receiver.persist.retention import PruneStep
 
 T = TypeVar("T")
 
@@ -61,14 +76,33 @@ class Store(ABC):
         # No deadline: an upgrade's migration may rewrite a large table.
         return await self._run(migrate, timeout=None)
 
-    async def release_all_leases(self, deliveries: bool, polls: bool) -> None:
-        await self._run(lambda db: outbox.release_all_leases(db, deliveries, polls))
+    async def check_schema(self) -> None:
+        # No deadline either: it waits for the migration lock while another process migrates.
+        await self._run(check_schema, timeout=None)
+
+    @abstractmethod
+    def take_workers(self, deliveries: bool, polls: bool) -> None:
+        """Make sure no other process does this work (delivering; polling and the rest of
+        what `receiver serve` runs) on this store while this one lives, or raise StoreError,
+        before any lease is touched."""
+
+    async def release_all_leases(self, deliveries: bool, polls: bool, copies: bool = False) -> None:
+        def release(db: Db) -> None:
+            outbox.release_all_leases(db, deliveries, polls)
+            if copies:
+                mirrors.release_all_leases(db)
+
+        await self._run(release)
 
     async def ping(self, timeout: float = 1.0) -> None:
         await self._run(lambda db: db.one(db.sql.PING), timeout=timeout)
 
     async def create_task(self, new: NewTask) -> tuple[Task, bool]:
-        return await self._run(lambda db: tasks.create_task(db, new, time.time()))
+        def create(db: Db) -> tuple[Task, bool]:
+            task, created = tasks.create_task(db, new, time.time())
+            return queue.placed(db, [task])[0], created
+
+        return await self._run(create)
 
     async def accept_submission(
         self,
@@ -85,7 +119,11 @@ class Store(ABC):
         )
 
     async def get_task(self, task_id: str) -> Task | None:
-        return await self._run(lambda db: tasks.get_task(db, task_id))
+        def read(db: Db) -> Task | None:
+            task = tasks.get_task(db, task_id)
+            return queue.placed(db, [task])[0] if task is not None else None
+
+        return await self._run(read)
 
     async def task_history(
         self, task_id: str, limit: int = 500
@@ -98,7 +136,7 @@ class Store(ABC):
         return await self._run(lambda db: tasks.event_bodies(db, task_id, limit))
 
     async def list_tasks(self, wanted: TaskFilter) -> list[Task]:
-        return await self._run(lambda db: tasks.list_tasks(db, wanted))
+        return await self._run(lambda db: queue.placed(db, tasks.list_tasks(db, wanted)))
 
     async def task_attempts(self, task_id: str, limit: int = 500) -> list[Attempt]:
         return await self._run(lambda db: reads.task_attempts(db, task_id, limit))
@@ -170,7 +208,11 @@ class Store(ABC):
         await self._run(lambda db: downstreams.note_breaker(db, name, state, time.time()))
 
     async def release_leases(self, owner: str) -> None:
-        await self._run(lambda db: outbox.release_leases(db, owner))
+        def release(db: Db) -> None:
+            outbox.release_leases(db, owner)
+            mirrors.release_leases(db, owner)
+
+        await self._run(release)
 
     async def list_deliveries(
         self,
@@ -194,8 +236,15 @@ class Store(ABC):
     async def claim_polls(self, owner: str, lease: float, limit: int) -> list[PollJob]:
         return await self._run(lambda db: outbox.claim_polls(db, owner, time.time(), lease, limit))
 
-    async def orphaned_submissions(self, created_before: float, limit: int = 100) -> list[str]:
-        return await self._run(lambda db: outbox.orphaned_submissions(db, created_before, limit))
+    async def orphaned_submissions(self, started_before: float, limit: int = 100) -> list[str]:
+        return await self._run(lambda db: queue.orphaned(db, started_before, limit))
+
+    async def fail_orphaned_submission(
+        self, task_id: str, subscriptions: dict[str, frozenset[str]]
+    ) -> Recorded:
+        return await self._run(
+            lambda db: queue.fail_orphan(db, task_id, subscriptions, time.time())
+        )
 
     async def record_callback(
         self,
@@ -222,6 +271,7 @@ class Store(ABC):
         next_poll_at: float | None,
         window: float,
         mirror: bool = False,
+        resubmits_allowed: int = 0,
     ) -> PollResult:
         return await self._run(
             lambda db: observations.finish_poll(
@@ -235,6 +285,7 @@ class Store(ABC):
                 next_poll_at,
                 window,
                 mirror,
+                resubmits_allowed,
             )
         )
 
@@ -254,3 +305,110 @@ class Store(ABC):
 
     async def finish_mirror(self, event_id: str, owner: str, media: dict[str, Any]) -> list[str]:
         return await self._run(lambda db: mirrors.finish(db, event_id, owner, media, time.time()))
+
+    async def revoke_session(self, session_id: str, expires_at: float) -> None:
+        """End a console session on every replica (logging out)."""
+        await self._run(lambda db: sessions.revoke(db, session_id, expires_at, time.time()))
+
+    async def session_revoked(self, session_id: str) -> bool:
+        return await self._run(lambda db: sessions.revoked(db, session_id))
+
+    async def renew_mirror_leases(self, owner: str, event_ids: list[str], lease: float) -> int:
+        return await self._run(lambda db: mirrors.renew(db, owner, event_ids, time.time() + lease))
+
+    async def give_up_overdue_mirrors(
+        self, wait: float, reason: Callable[[str | None], str], limit: int
+    ) -> list[GivenUp]:
+        """Fail the copies whose deliveries have waited `wait` seconds, unless a live worker
+        holds them (its attempt ends by then)."""
+
+        def give_up(db: Db) -> list[GivenUp]:
+            now = time.time()
+            return mirrors.give_up_overdue(db, now - wait, reason, now, limit)
+
+        return await self._run(give_up)
+
+    async def give_up_mirrors(self, reason: str, limit: int) -> list[GivenUp]:
+        return await self._run(lambda db: mirrors.give_up_all(db, reason, time.time(), limit))
+
+    # --- the submit queue
+
+    async def claim_submits(self, owner: str, cap: int | None, limit: int) -> list[SubmitJob]:
+        return await self._run(lambda db: queue.claim(db, owner, time.time(), cap, limit))
+
+    async def submit_accepted(
+        self,
+        job: SubmitJob,
+        owner: str,
+        upstream_task_id: str,
+        raw: str,
+        next_poll_at: float,
+        attempt: SubmitAttempt,
+        subscriptions: dict[str, frozenset[str]],
+    ) -> Recorded:
+        return await self._run(
+            lambda db: queue.accepted(
+                db,
+                job,
+                owner,
+                upstream_task_id,
+                raw,
+                next_poll_at,
+                attempt,
+                subscriptions,
+                time.time(),
+            )
+        )
+
+    async def submit_refused(
+        self,
+        job: SubmitJob,
+        owner: str,
+        refusal: Refused,
+        attempt: SubmitAttempt,
+        subscriptions: dict[str, frozenset[str]],
+    ) -> Recorded | None:
+        return await self._run(
+            lambda db: queue.refused(db, job, owner, refusal, attempt, subscriptions, time.time())
+        )
+
+    async def cancel_waiting(
+        self, task_id: str, subscriptions: dict[str, frozenset[str]]
+    ) -> Recorded | None:
+        return await self._run(
+            lambda db: queue.cancel_waiting(db, task_id, subscriptions, time.time())
+        )
+
+    async def submit_attempts(self, task_id: str, limit: int = 500) -> list[SubmitAttempt]:
+        return await self._run(lambda db: queue.attempts(db, task_id, limit))
+
+    # --- retention (receiver/persist/retention.py)
+
+    async def prune_step(
+        self, policy: RetentionPolicy, cursor: Cursor, owner: str, lease: float
+    ) -> PruneStep | None:
+        """Delete the next batch of prunable tasks, holding the prune's lease for `lease`
+        seconds more; None when another replica holds it."""
+
+        def run(db: Db) -> PruneStep | None:
+            now = time.time()
+            if not retention.take_lease(db, owner, now, lease):
+                return None
+            return retention.step(db, policy, now, cursor, apply=True)
+
+        return await self._run(run)
+
+    async def preview_prune(self, policy: RetentionPolicy, cursor: Cursor) -> PruneStep:
+        """What the batch past `cursor` would remove, counted, nothing deleted."""
+        return await self._run(
+            lambda db: retention.step(db, policy, time.time(), cursor, apply=False)
+        )
+
+    async def release_prune_lease(self, owner: str) -> None:
+        await self._run(lambda db: retention.release_lease(db, owner))
+
+    @abstractmethod
+    async def reclaim_space(self, pruned: int, stopping: Callable[[], bool] = lambda: False) -> int:
+        """After a prune that removed `pruned` tasks (0: none, this time): let the space of
+        deleted rows be used again, and give what can be back to the file system; returns
+        the bytes given back."""

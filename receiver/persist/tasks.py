@@ -11,29 +11,53 @@ from typing import Any
 
 import orjson
 
-from receiver.persist.db import Db
+from receiver.errors import Conflict
+from receiver.persist.db import Db, Row
 from receiver.persist.records import Delivery, Event, NewTask, Task, TaskFilter, new_id
 
 
 def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
-    """Insert a task in state `queued`; with an idempotency key seen before, the old task."""
+    """Insert a task in state `queued`, waiting in the submit queue; with an idempotency key
+    seen before, the old task (Conflict when it came with another body)."""
     if new.idempotency_key:
         row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
         if row:
-            return Task.from_row(row), False
+            return _same_request(row, new), False
     task_id = new_id("tsk")
     inserted = db.execute(
         db.sql.INSERT_TASK,
-        (task_id, new.kind, json.dumps(new.request), new.idempotency_key, now, now),
+        (
+            task_id,
+            new.kind,
+            json.dumps(new.request),
+            new.idempotency_key,
+            new.request_hash,
+            now,
+            now,
+            now,
+            now,
+        ),
     )
     if not inserted:
         # A concurrent request with the same key committed first (PostgreSQL waited for it).
         row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
         assert row is not None
-        return Task.from_row(row), False
+        return _same_request(row, new), False
     task = get_task(db, task_id)
     assert task is not None
     return task, True
+
+
+def _same_request(row: Row, new: NewTask) -> Task:
+    """The key's task, if this request is the one it was made for (a task stored before
+    requests were fingerprinted is taken as the same)."""
+    task = Task.from_row(row)
+    if row["request_hash"] not in (None, new.request_hash):
+        raise Conflict(
+            f"Idempotency-Key {new.idempotency_key!r} was used for task {task.id} with a"
+            " different request; send a new key for a new task"
+        )
+    return task
 
 
 def get_task(db: Db, task_id: str) -> Task | None:

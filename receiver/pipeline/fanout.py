@@ -13,7 +13,6 @@ import asyncio
 import time
 import urllib.request
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ import httpx
 
 from receiver.adapters import render
 from receiver.adapters import webhooks as sign
+from receiver.adapters.headers import retry_after
 from receiver.adapters.render.telegram import posted_message
 from receiver.config import Downstream
 from receiver.domain.breaker import STATE_NUMBERS, Breaker, TokenBucket
@@ -32,7 +32,11 @@ from receiver.persist import Attempt, AttemptHealth, DeliveryJob
 from receiver.persist.records import new_id
 from receiver.pipeline.service import Service, Work
 
-_MAX_SNIPPET = 200  # of a downstream's error answer, kept in last_error
+# What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start), and
+# how much of the answer is read for it: more, so that a secret the answer quotes across the
+# kept part's end (a Discord token after an HTML page's head) is whole when it is scrubbed.
+_MAX_ERROR = 210
+_READ_ANSWER = 4096
 
 
 def describe(exc: aiohttp.ClientError) -> str:
@@ -41,22 +45,8 @@ def describe(exc: aiohttp.ClientError) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
     if isinstance(exc, aiohttp.ClientResponseError):
-        return f"{type(exc).__name__}: {exc.message}"[:200]
+        return f"{type(exc).__name__}: {exc.message}"
     return type(exc).__name__
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
 
 
 def env_proxy(url: str) -> str | None:
@@ -264,8 +254,8 @@ class Fanout:
             proxy=self._proxies[downstream.name],
         ) as response:
             snippet = b""
-            while len(snippet) < _MAX_SNIPPET:
-                chunk = await response.content.read(_MAX_SNIPPET - len(snippet))
+            while len(snippet) < _READ_ANSWER:
+                chunk = await response.content.read(_READ_ANSWER - len(snippet))
                 if not chunk:
                     break
                 snippet += chunk
@@ -325,7 +315,7 @@ class Fanout:
         elapsed = time.monotonic() - started
         outcome, next_at = decision.outcome, decision.next_attempt_at
         # Kept in last_error and shown by the API: a downstream's answer may echo its URL.
-        error = logs.scrub(decision.error) if decision.error else None
+        error = logs.scrub(decision.error, _MAX_ERROR) if decision.error else None
         self.service.metrics.deliveries.labels(delivery.downstream, outcome).inc()
         self.service.metrics.delivery_seconds.labels(delivery.downstream).observe(elapsed)
         # The answer is in: the slot goes to the next delivery while the outcome waits for

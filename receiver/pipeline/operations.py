@@ -12,14 +12,12 @@ from receiver.pipeline.submit import Submission, cancel, submit
 
 
 async def submit_task(service: Service, payload: Any, idempotency_key: str | None) -> Submission:
-    result = await submit(service, payload, idempotency_key)
-    outcome = "error" if result.error else "accepted"
-    service.metrics.submits.labels(result.task.kind, outcome).inc()
-    return result
+    """Store the task in the submit queue (its sending is counted by the submit worker)."""
+    return await submit(service, payload, idempotency_key)
 
 
 async def cancel_task(service: Service, task_id: str) -> Task:
-    """Cancel upstream (when CometAPI has the task), then record `cancelled`."""
+    """Cancel here while it waits to be sent; else upstream, then record `cancelled`."""
     return await cancel(service, task_id)
 
 

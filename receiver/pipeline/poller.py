@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 from receiver.adapters.comet.client import Polled
-from receiver.domain.observation import Observation
+from receiver.domain.observation import Observation, sane_credits
 from receiver.errors import UpstreamError
 from receiver.persist import PollJob, Settled
-from receiver.pipeline.service import Service
+from receiver.pipeline.service import Service, Work
 
 
 class Poller:
@@ -64,6 +64,10 @@ class Poller:
         finally:
             service.metrics.poll_seconds.observe(time.monotonic() - started)
         answer = polled.observation if polled is not None else None
+        if answer is not None:
+            answer, refused = sane_credits(answer)
+            if refused:
+                log.warning("poll.credits_refused", **refused)
         if polled is not None:
             service.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
         if (
@@ -83,7 +87,15 @@ class Poller:
             next_at,
             service.config.settings.callbacks.corroborate_seconds,
             service.config.settings.media.enabled,
+            service.config.settings.upstream.resubmit_failed,
         )
+        if result.resubmitted:
+            service.wake(Work.SUBMITS)
+            log.warning(
+                "task.resubmitted",
+                failure_code=answer and answer.failure_code,
+                reason=answer and answer.error,
+            )
         recorded = result.recorded
         if recorded is not None and recorded.outcome == "applied":
             service.recorded(recorded)
@@ -111,17 +123,14 @@ class Poller:
         )
 
     async def _fail_orphans(self) -> None:
-        """A task with no upstream id can't be polled: if its submit was cut off (crash or
-        kill mid-call) and no callback came either, say so instead of leaving it queued."""
+        """A task with no upstream id can't be polled: if its send was cut off (crash or
+        kill mid-call) and no callback came either, say so instead of leaving it queued.
+        It is not sent again: CometAPI may have taken it, and would run it twice."""
         settings = self.service.config.settings
         wait = max(2 * settings.upstream.timeout_seconds, self.settings.callback_grace_seconds)
         for task_id in await self.service.store.orphaned_submissions(time.time() - wait):
-            obs = Observation(
-                state="failed",
-                error="submission interrupted: the relay stopped before CometAPI answered",
-            )
-            recorded = await self.service.store.record(
-                task_id, "submit", "submit:orphaned", obs, "", self.service.subscriptions
+            recorded = await self.service.store.fail_orphaned_submission(
+                task_id, self.service.subscriptions
             )
             self.service.recorded(recorded)
             self.service.log.warning("submit.orphaned", task_id=task_id)

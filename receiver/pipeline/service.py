@@ -17,6 +17,7 @@ from receiver.adapters.tokens import CallbackSigner
 from receiver.config import Config
 from receiver.domain.claims import ClaimPolicy
 from receiver.domain.corroborate import PENDING
+from receiver.domain.states import TERMINAL_STATES
 from receiver.observability.metrics import Metrics
 from receiver.persist import Recorded, Store
 
@@ -28,6 +29,7 @@ class Work(enum.Flag):
     DELIVERIES = enum.auto()  # outbox rows to send
     POLLS = enum.auto()  # a task to ask CometAPI about now
     MIRRORS = enum.auto()  # a finished render to copy
+    SUBMITS = enum.auto()  # a task to send to CometAPI, or room for one under the cap
 
 
 def work_after(recorded: Recorded, mirroring: bool) -> Work:
@@ -41,6 +43,8 @@ def work_after(recorded: Recorded, mirroring: bool) -> Work:
     task = recorded.task
     if mirroring and recorded.outcome == "applied" and task and task.state == "succeeded":
         work |= Work.MIRRORS
+    if recorded.outcome == "applied" and task and task.state in TERMINAL_STATES:
+        work |= Work.SUBMITS  # it ran upstream, and no longer counts against the cap
     return work
 
 
@@ -63,6 +67,7 @@ class Service:
     _deliveries_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _polls_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _mirrors_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _submits_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     @functools.cached_property
     def subscriptions(self) -> dict[str, frozenset[str]]:
@@ -91,6 +96,8 @@ class Service:
             self._polls_ready.set()
         if Work.MIRRORS in work:
             self._mirrors_ready.set()
+        if Work.SUBMITS in work:
+            self._submits_ready.set()
 
     def recorded(self, recorded: Recorded) -> None:
         """Wake whatever a recorded observation gives work to."""
@@ -109,6 +116,9 @@ class Service:
 
     async def wait_for_polls(self, timeout: float) -> None:
         await _wait_and_clear(self._polls_ready, timeout)
+
+    async def wait_for_submits(self, timeout: float) -> None:
+        await _wait_and_clear(self._submits_ready, timeout)
 
     async def close(self) -> None:
         """Give this process's leases back, then close its connections. Call it only once

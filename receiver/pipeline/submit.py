@@ -1,15 +1,16 @@
-"""Submitting tasks: validate against CometAPI's published limits, record, then send.
+"""Submitting tasks: validate against CometAPI's published limits, then store the task in
+the submit queue; and cancelling them.
 
 The task row is committed before anything leaves, so a task that CometAPI accepted is
-never unknown to us, and a failed submission is on record with CometAPI's reason.
+never unknown to us; the submit worker sends it when CometAPI has room.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -27,9 +28,9 @@ from pydantic import (
 from receiver.adapters.comet.client import REVERSE_KIND
 from receiver.domain.observation import Observation
 from receiver.domain.states import TERMINAL_STATES
-from receiver.errors import Conflict, InvalidRequest, NotFound, UpstreamError, UpstreamTimeout
+from receiver.errors import Conflict, InvalidRequest, NotFound
 from receiver.persist import NewTask, Task
-from receiver.pipeline.service import Service
+from receiver.pipeline.service import Service, Work
 
 _RATIO = r"^[1-9][0-9]{1,4}:[1-9][0-9]{1,4}$"
 # CometAPI's published seed ranges, per official-format route.
@@ -229,57 +230,41 @@ class Submission:
     task: Task
     created: bool  # False: an earlier request with the same idempotency key
     callback_url: str | None = None
-    error: UpstreamError | None = None
+
+
+def request_hash(kind: str, fields: dict[str, Any]) -> str:
+    """What an Idempotency-Key's request must match: the request as validated (defaults
+    filled in), before the relay picks a random seed."""
+    canonical = json.dumps({"kind": kind, **fields}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def submit(service: Service, payload: Any, idempotency_key: str | None) -> Submission:
+    """Validate and store the task, waiting in the submit queue; the submit worker sends
+    it (receiver/pipeline/queue.py). Nothing leaves here, so CometAPI's limits never reach
+    the caller."""
     request = validate(payload)
     fields = request.model_dump(exclude={"kind"}, exclude_none=True)
     kind = request.kind
+    fingerprint = request_hash(kind, fields) if idempotency_key else None
     if kind in _MAX_SEED and "seed" not in fields:
         fields["seed"] = secrets.randbelow(_MAX_SEED[kind] + 1)
     task, created = await service.store.create_task(
-        NewTask(kind, fields, idempotency_key=idempotency_key)
+        NewTask(kind, fields, idempotency_key=idempotency_key, request_hash=fingerprint)
     )
     log = service.log.bind(task_id=task.id, kind=kind)
+    callback_url = service.callback_url(task.id) if kind == REVERSE_KIND else None
     if not created:
         log.info("submit.idempotent_replay")
-        return Submission(task, created=False)
-    callback_url = None
-    if kind == REVERSE_KIND:
-        callback_url = service.callback_url(task.id)
-        fields = {**fields, "callback_url": callback_url}
-    try:
-        submitted = await service.comet.submit(kind, fields)
-    except UpstreamError as exc:
-        if isinstance(exc, UpstreamTimeout) and callback_url:
-            # CometAPI may well have taken the task: its callback can still arrive and bind
-            # it. If none comes, the poller fails the task after the callback grace period.
-            log.warning("submit.outcome_unknown", reason=exc.message)
-            return Submission(task, True, callback_url, exc)
-        log.warning("submit.rejected", upstream_status=exc.upstream_status, reason=exc.message)
-        obs = Observation(state="failed", error=f"submit: {exc.message}")
-        recorded = await service.store.record(
-            task.id, "submit", "submit", obs, exc.message, service.subscriptions
-        )
-        service.recorded(recorded)
-        return Submission(recorded.task or task, True, callback_url, exc)
-    polling = service.config.settings.polling
-    delay = polling.callback_grace_seconds if callback_url else polling.initial_delay_seconds
-    recorded = await service.store.accept_submission(
-        task.id,
-        submitted.upstream_task_id,
-        submitted.raw,
-        time.time() + delay,
-        service.subscriptions,
-    )
-    service.recorded(recorded)
-    log.info("submit.accepted", upstream_task_id=submitted.upstream_task_id)
-    return Submission(recorded.task or task, True, callback_url)
+        return Submission(task, False, callback_url)
+    service.wake(Work.SUBMITS)
+    log.info("submit.queued")
+    return Submission(task, True, callback_url)
 
 
 async def cancel(service: Service, task_id: str) -> Task:
-    """Cancel a task upstream, then record `cancelled`.
+    """Cancel a task: here and at once while it waits in the submit queue (it never reaches
+    CometAPI); else upstream, then record `cancelled`.
 
     Only the official format has a cancel route; CometAPI documents none for the reverse
     format. The state changes only once CometAPI has accepted the cancel.
@@ -287,6 +272,17 @@ async def cancel(service: Service, task_id: str) -> Task:
     task = await service.store.get_task(task_id)
     if task is None:
         raise NotFound("no such task")
+    if task.state in TERMINAL_STATES:
+        raise Conflict(f"the task has already ended ({task.state})")
+    if task.submission == "waiting":
+        recorded = await service.store.cancel_waiting(task.id, service.subscriptions)
+        if recorded is not None:
+            service.recorded(recorded)
+            service.log.info("task.cancelled", task_id=task.id, sent=False)
+            return recorded.task or task
+        task = await service.store.get_task(task_id) or task  # sent meanwhile
+    if task.submission == "sending":
+        raise Conflict("the task is being sent to CometAPI right now: cancel it again shortly")
     if task.kind == REVERSE_KIND:
         raise Conflict(
             "CometAPI documents no cancel for video2video (reverse-format) tasks:"

@@ -22,8 +22,10 @@ from receiver.observability import logs
 from receiver.observability.metrics import Metrics
 from receiver.persist import open_store
 from receiver.pipeline.fanout import Fanout
-from receiver.pipeline.mirror import Mirror
+from receiver.pipeline.mirror import Mirror, give_up_copies
 from receiver.pipeline.poller import Poller
+from receiver.pipeline.queue import Submitter
+from receiver.pipeline.retention import Retention
 from receiver.pipeline.service import Service, Work
 from receiver.web.api.routes import routes as api_routes
 from receiver.web.console import console_app
@@ -77,10 +79,13 @@ def create_app(service: Service) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         applied = await service.store.migrate()
         delivers = service.config.settings.delivery.in_process
+        copies = service.config.settings.media.enabled
         if service.store.exclusive:
             # Whatever the previous process had in flight when it died resumes now; the
             # deliveries of a separate `receiver deliver` stay its own.
-            await service.store.release_all_leases(deliveries=delivers, polls=True)
+            await service.store.release_all_leases(deliveries=delivers, polls=True, copies=True)
+        if not copies and (given_up := await give_up_copies(service)):
+            service.log.warning("media.off", copies_given_up=given_up)
         service.log.info(
             "service.started",
             migrations=applied,
@@ -92,16 +97,23 @@ def create_app(service: Service) -> Starlette:
         gc.collect()
         gc.freeze()
         stopping = asyncio.Event()
-        workers = [asyncio.create_task(Poller(service).run(stopping), name="poller")]
+        workers = [
+            asyncio.create_task(Poller(service).run(stopping), name="poller"),
+            asyncio.create_task(Submitter(service).run(stopping), name="submitter"),
+        ]
         if delivers:
             workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))
-        if service.config.settings.media.enabled:
+        if copies:
             workers.append(asyncio.create_task(Mirror(service).run(stopping), name="mirror"))
+        if service.config.settings.retention.enabled:
+            prune = Retention(service).run(stopping)
+            workers.append(asyncio.create_task(prune, name="retention"))
         try:
             yield
         finally:
             stopping.set()
-            service.wake(Work.POLLS)  # the poller's wait ends now, not at its next tick
+            # The poller's and the submitter's waits end now, not at their next tick.
+            service.wake(Work.POLLS | Work.SUBMITS)
             await asyncio.gather(*workers, return_exceptions=True)
             await service.close()  # only now that no poll or delivery is in flight
             service.log.info("service.stopped")

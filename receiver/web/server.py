@@ -1,41 +1,89 @@
 """How the service listens: uvicorn, with limits on what one caller can hold.
 
-uvicorn (with h11) times out idle keep-alive connections but not a request whose head or
-body never finishes, so a few hundred slow senders could hold every file descriptor. Here
-a request head must arrive within `head_timeout_seconds` of the connection (or of the
-previous answer), the body within `body_timeout_seconds` (the routes' own reads), and
-past `max_connections` new requests get 503. The open-file soft limit is raised to the
-hard limit, and the event loop's accept errors are logged at a bounded rate.
+uvicorn times out idle keep-alive connections but not a request whose head or body never
+finishes, so a few hundred slow senders could hold every file descriptor. Here a request
+head must arrive within `head_timeout_seconds` of the connection (or of the previous
+answer), the body within `body_timeout_seconds` (the routes' own reads), and past
+`max_connections` new requests get 503. The open-file soft limit is raised to the hard
+limit, and the event loop's accept errors are logged at a bounded rate.
+
+The head deadline is ours because uvicorn has none: `timeout_keep_alive` starts only once a
+first answer is out and any byte cancels it, and `h11_max_incomplete_event_size` bounds a
+head's size, not its time. It is built from public parts only: uvicorn's protocol for each
+connection is wrapped (composition over the asyncio Protocol interface, no subclass of a
+private class), and the wrapper rides in the connection's ASGI lifespan state (which uvicorn
+copies into every request's `scope["state"]`, as the ASGI spec says) to the small ASGI
+middleware below, which tells it when a request's head is in and when its answer is out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
+import socket
 import sys
 import time
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from receiver.config import Config
+from receiver.config import Config, ServerConfig
+from receiver.errors import ConfigError
+
+_CONNECTION = "runway_relay.connection"  # the key of the wrapper in the lifespan state
 
 
-class _HeadDeadline(H11Protocol):
-    """h11's protocol, closing a connection whose request head is not in on time."""
+class _HeadDeadline(asyncio.Protocol):
+    """One connection: uvicorn's protocol inside, closed when a request head is not in on
+    time. The deadline runs from the connection, and from each answer on it, until the
+    next request reaches the application."""
 
-    head_timeout = 10.0
+    inner_class: type[asyncio.Protocol]
+    seconds: float
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def __init__(self, **uvicorn_arguments: Any) -> None:
+        state = {**uvicorn_arguments.pop("app_state"), _CONNECTION: self}
+        self._inner = self.inner_class(app_state=state, **uvicorn_arguments)  # type: ignore[call-arg]
+        self._transport: asyncio.BaseTransport | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._in_flight = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
         self._arm()
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def head_in(self) -> None:
+        self._in_flight += 1
+        self._disarm()
+
+    def answered(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight and self._transport and not self._transport.is_closing():
+            self._arm()  # the next request on this connection gets a deadline of its own
 
     def _arm(self) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(self.head_timeout, self._too_slow)
+        self._deadline = asyncio.get_running_loop().call_later(self.seconds, self._too_slow)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -44,22 +92,30 @@ class _HeadDeadline(H11Protocol):
 
     def _too_slow(self) -> None:
         self._deadline = None
-        if self.cycle is None or self.cycle.response_complete:
-            self.transport.close()
+        if not self._in_flight and self._transport is not None:
+            self._transport.close()
 
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.cycle is not None and not self.cycle.response_complete:
-            self._disarm()  # the head is in: the route's own body timeout takes over
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm()  # the next request on this connection gets a deadline of its own
+def _with_head_deadline(inner: type[asyncio.Protocol], seconds: float) -> type[asyncio.Protocol]:
+    return type("HeadDeadline", (_HeadDeadline,), {"inner_class": inner, "seconds": seconds})
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+
+class _RequestCycle:
+    """Tells each request's connection when its head is in and when its answer is out."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection = scope.get("state", {}).get(_CONNECTION) if scope["type"] == "http" else None
+        if connection is None:
+            await self.app(scope, receive, send)
+            return
+        connection.head_in()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            connection.answered()
 
 
 class _EveryTenSeconds(logging.Filter):
@@ -91,26 +147,48 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-def run(app: Any, config: Config) -> None:
+def bind(server: ServerConfig) -> socket.socket:
+    """The listening socket, bound before the store is reached or any worker starts, so that
+    a port that is taken stops start-up in one line with nothing touched (uvicorn binds only
+    after the application's start-up has run)."""
+    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+    try:
+        return socket.create_server((server.host, server.port), family=family)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {server.port} is already in use") from None
+        raise ConfigError(f"cannot listen on {server.host}:{server.port}: {exc.strerror}") from None
+
+
+def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
     server = config.settings.server
     raise_open_file_limit()
     # "socket.accept() out of system resource" comes once per loop turn while fds run out.
     logging.getLogger("asyncio").addFilter(_EveryTenSeconds())
-    protocol = type("HeadDeadline", (_HeadDeadline,), {"head_timeout": server.head_timeout_seconds})
-    listening = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=server.host,
-            port=server.port,
-            http=protocol,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            limit_concurrency=server.max_connections,
-            timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
-        )
+    uvicorn_config = uvicorn.Config(
+        _RequestCycle(app),
+        host=server.host,
+        port=server.port,
+        http="h11",
+        ws="none",
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        limit_concurrency=server.max_connections,
+        # X-Forwarded-* only from the proxies named in the config: uvicorn would believe
+        # them from 127.0.0.1 (or $FORWARDED_ALLOW_IPS) otherwise.
+        proxy_headers=bool(server.trusted_proxies),
+        forwarded_allow_ips=server.trusted_proxies,
+        timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
     )
+    uvicorn_config.load()  # picks uvicorn's protocol class, which the deadline then wraps
+    uvicorn_config.http_protocol_class = _with_head_deadline(
+        uvicorn_config.http_protocol_class, server.head_timeout_seconds
+    )
+    listening = uvicorn.Server(uvicorn_config)
     app.state.service.draining = lambda: listening.should_exit
-    listening.run()
+    host, port = listening_socket.getsockname()[:2]
+    app.state.service.log.info("server.listening", address=f"{host}:{port}")
+    listening.run(sockets=[listening_socket])
     if not listening.started:
-        sys.exit(3)  # as uvicorn.run: it never listened (the port taken, a failed start-up)
+        sys.exit(3)  # as uvicorn.run: it never served (its start-up failed)

@@ -87,7 +87,7 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def cdn_sim() -> Iterator[Simulator]:
-    sim = Simulator.with_cdn(seed=5)
+    sim = Simulator.serve(seed=5)
     yield sim
     sim.close()
 

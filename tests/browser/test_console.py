@@ -141,7 +141,7 @@ def test_the_task_page_plays_the_mirrored_video(
     failed = relay.submit(**image_to_video(promptText="Storm clouds over a wheat field")).json()
     relay.wait_task(failed["id"], lambda t: t["state"] == "failed", timeout=20)
     cdn_sim.faults(fail_rate=0.0)
-    stopped = relay.submit(**video_to_video(promptText="A drone shot over pine forests")).json()
+    stopped = relay.submitted(**video_to_video(promptText="A drone shot over pine forests"))
     assert relay.api.delete(f"/v1/tasks/{stopped['id']}").status_code == 200
     for body in (
         image_to_video(promptText="Paper boats drifting down a rainy street, macro lens"),

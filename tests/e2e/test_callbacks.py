@@ -121,8 +121,8 @@ def post(relay: Relay, token: str, body: Any) -> Any:
 
 
 def test_bad_tokens_are_refused_and_change_nothing(relay: Relay, sim: Simulator, sink: Sink):
-    a = relay.submit(**video2video()).json()
-    b = relay.submit(**video2video()).json()
+    a = relay.submitted(**video2video())
+    b = relay.submitted(**video2video())
     before = [relay.task(a["id"]), relay.task(b["id"])]
     token_a = token_of(a["callback_url"])
     done_a = envelope(a["upstream_task_id"], "SUCCESS")
@@ -161,7 +161,7 @@ def test_bad_tokens_are_refused_and_change_nothing(relay: Relay, sim: Simulator,
 
 
 def test_old_secret_verifies_and_new_secret_signs(relay: Relay, sim: Simulator):
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     issued = token_of(task["callback_url"])
     new = URLSafeTimedSerializer(SIGNING_SECRET, salt=_SALT)
     assert new.loads(issued) == {"t": task["id"]}
@@ -178,7 +178,7 @@ def test_old_secret_verifies_and_new_secret_signs(relay: Relay, sim: Simulator):
 
 
 def test_body_size_limit(relay: Relay, sim: Simulator):
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     token = token_of(task["callback_url"])
     before = relay.task(task["id"])
     done = envelope(task["upstream_task_id"], "SUCCESS")
@@ -215,7 +215,7 @@ def test_body_size_limit(relay: Relay, sim: Simulator):
 def test_a_sender_hanging_up_mid_body_changes_nothing_and_logs_no_error(
     relay: Relay, sim: Simulator
 ):
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     token = token_of(task["callback_url"])
     before = relay.task(task["id"])
     body = json.dumps(envelope(task["upstream_task_id"], "SUCCESS")).encode()
@@ -236,7 +236,7 @@ def test_a_sender_hanging_up_mid_body_changes_nothing_and_logs_no_error(
 
 
 def test_unreadable_bodies_are_400_with_a_reason(relay: Relay):
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     token = token_of(task["callback_url"])
     before = relay.task(task["id"])
     deep = b'{"code": 200, "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
@@ -312,7 +312,7 @@ def drifted_success(upstream: str) -> bytes:
 def test_drifted_bodies_are_accepted_and_duplicates_ignored(
     relay: Relay, sim: Simulator, sink: Sink
 ):
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     token, upstream = token_of(task["callback_url"]), task["upstream_task_id"]
     for body in drifted(upstream):
         response = post(relay, token, body)
@@ -382,7 +382,7 @@ def test_trusted_drifted_bodies_are_applied_and_delivered_as_sent(
         callbacks={"trust_body": True},
         polling={"callback_grace_seconds": 60},
     )
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     token, upstream = token_of(task["callback_url"]), task["upstream_task_id"]
     running = drifted(upstream)[0]
     assert post(relay, token, running).status_code == 200

@@ -44,7 +44,7 @@ def test_a_forged_success_delivers_nothing_forged_and_the_genuine_result_once(
     make_relay: MakeRelay, sim: Simulator, sink: Sink
 ):
     relay = make_relay([webhook(sink)])
-    submitted = relay.submit(**video2video()).json()
+    submitted = relay.submitted(**video2video())
     upstream = submitted["upstream_task_id"]
 
     # Before the render is done, the forger claims it is, with their own video.
@@ -65,7 +65,8 @@ def test_a_forged_success_delivers_nothing_forged_and_the_genuine_result_once(
     assert {source for source, _ in applied} == {"submit", "poll"}
     assert applied[-1] == ("poll", "succeeded")
 
-    # The credits the genuine callback reported are kept, once CometAPI confirmed it.
+    # The credits are CometAPI's answer's (the same the genuine callback reported: only
+    # the answer counts, so a forger's figures never do; tests/fault/test_forged_credits.py).
     [sent] = [c for c in sim.callbacks() if c["kind"] == "normal"]
     cost = json.loads(sent["body"])
     assert (task["point"], task["refund"]) == (float(cost["point"]), float(cost["refund"]))
@@ -91,7 +92,7 @@ def test_a_forged_success_on_a_task_that_fails_never_shows_as_success(
 ):
     sim.faults(drop_rate=1.0)  # no genuine callback: the forger's is the only one
     relay = make_relay([webhook(sink)], polling={"callback_grace_seconds": 60})
-    submitted = relay.submit(**video2video(prompt="FAIL on purpose")).json()
+    submitted = relay.submitted(**video2video(prompt="FAIL on purpose"))
     assert forge(submitted["callback_url"]).status_code == 200
 
     task = relay.wait_task(submitted["id"], settled, timeout=30)
@@ -106,7 +107,7 @@ def test_corroboration_retries_while_cometapi_is_unreachable(
     make_relay: MakeRelay, sim: Simulator, sink: Sink
 ):
     relay = make_relay([webhook(sink)], polling={"callback_grace_seconds": 60})
-    submitted = relay.submit(**video2video()).json()
+    submitted = relay.submitted(**video2video())
     # CometAPI fails the next three polls: the ones the genuine callback brings forward.
     sim.faults(poll_status=503, poll_status_count=3)
     task = relay.wait_task(submitted["id"], settled, timeout=30)
@@ -127,7 +128,7 @@ def test_trust_body_applies_the_callback_at_once_and_still_judges_it(
     """The documented opt-out and its risk: the body's state and outputs are applied."""
     sim.faults(drop_rate=1.0)
     relay = make_relay([webhook(sink)], callbacks={"trust_body": True})
-    submitted = relay.submit(**video2video()).json()
+    submitted = relay.submitted(**video2video())
     assert forge(submitted["callback_url"]).status_code == 200
     task = relay.task(submitted["id"])
     assert (task["state"], task["outputs"]) == ("succeeded", [EVIL])
@@ -141,7 +142,7 @@ def test_cancel_an_official_task_upstream_and_refuse_what_cannot_be(
     make_relay: MakeRelay, sim: Simulator, sink: Sink
 ):
     relay = make_relay([webhook(sink, events=["cancelled"])])
-    task = relay.submit(**image_to_video()).json()
+    task = relay.submitted(**image_to_video())
     answer = relay.api.delete(f"/v1/tasks/{task['id']}")
     assert answer.status_code == 200, answer.text
     assert answer.json()["state"] == "cancelled"
@@ -151,7 +152,7 @@ def test_cancel_an_official_task_upstream_and_refuse_what_cannot_be(
 
     again = relay.api.delete(f"/v1/tasks/{task['id']}")
     assert again.status_code == 409 and "ended" in again.json()["detail"]
-    reverse = relay.submit(**video2video()).json()
+    reverse = relay.submitted(**video2video())
     refused = relay.api.delete(f"/v1/tasks/{reverse['id']}")
     assert refused.status_code == 409 and "no cancel" in refused.json()["detail"]
     assert relay.api.delete("/v1/tasks/tsk_nope").status_code == 404
@@ -179,7 +180,7 @@ def test_a_flood_of_callbacks_does_not_become_a_flood_of_polls(
     make_relay: MakeRelay, sim: Simulator, sink: Sink
 ):
     relay = _relay_for_floods(make_relay, sim, sink)
-    submitted = relay.submit(**video2video()).json()
+    submitted = relay.submitted(**video2video())
     polls_before = sim.stats()["polls"]
     for i in range(200):
         assert forge(submitted["callback_url"], n=i).status_code == 200

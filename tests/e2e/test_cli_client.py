@@ -27,15 +27,13 @@ from receiver.cli.remote import (
     progress_line,
     submit_body,
 )
-from receiver.devtools.localserver import BackgroundServer
-from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.testkit import free_port
 from tests.conftest import relay_env
 from tests.harness import (
     ADMIN_TOKEN,
-    API_KEY,
     SECRETS,
     Relay,
+    Simulator,
     image_to_video,
     relay_settings,
     wait_for,
@@ -48,14 +46,12 @@ Done = subprocess.CompletedProcess[str]
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
     tmp = tmp_path_factory.mktemp("cli")
-    cdn = BackgroundServer()
-    cdn.app = create_simulator_app(SimulatorConfig(api_key=API_KEY, seed=5, cdn_url=cdn.url))
-    cdn.start()
+    sim = Simulator.serve(seed=5)
     port = free_port()
     settings = relay_settings(
         f"sqlite:///{tmp / 'relay.db'}",
         f"http://127.0.0.1:{port}",
-        cdn.url,
+        sim.url,
         media={"enabled": True, "dir": str(tmp / "media"), "allow_private_networks": True},
     )
     started = Relay(tmp, settings, relay_env())
@@ -63,7 +59,7 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
         yield started.start()
     finally:
         started.close()
-        cdn.stop()
+        sim.close()
     assert not [s for s in SECRETS if s in started.log()]
 
 
@@ -142,7 +138,7 @@ def test_tail_prints_each_change(relay: Relay) -> None:
         wait_for(seen, timeout=20)
     finally:
         tail.send_signal(signal.SIGINT)
-        tail.wait(10)
+        tail.wait(30)
     assert tail.returncode == 0
     assert "Traceback" not in (tail.stderr.read() if tail.stderr else "")
 
@@ -199,6 +195,10 @@ def test_progress_and_change_lines() -> None:
         "[#####.....]  50%  running"
     )
     assert progress_line({"state": "queued", "progress": None}, width=4) == "[....]   -   queued"
+    waiting = {"state": "queued", "progress": None, "submission": "waiting", "queue_position": 3}
+    assert progress_line(waiting, width=4) == (
+        "[....]   -   queued, waiting to be sent (#3 in line)"
+    )
     assert progress_line({"state": "succeeded", "progress": 0.9}, width=4) == (
         "[####] 100%  succeeded"
     )

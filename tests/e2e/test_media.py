@@ -28,7 +28,7 @@ RENDER = Path(__file__).parents[2] / "receiver/devtools/simulator/media/render.m
 
 @pytest.fixture
 def cdn_sim() -> Iterator[Simulator]:
-    sim = Simulator.with_cdn(seed=11)
+    sim = Simulator.serve(seed=11)
     yield sim
     sim.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import subprocess
 import sys
 import uuid
@@ -26,7 +27,7 @@ from receiver.adapters.media.storage import MAX_PRESIGN_SECONDS, open_media_stor
 from receiver.config import parse_settings
 from receiver.devtools.testkit import to_toml
 from receiver.errors import ConfigError
-from tests.conftest import MakeRelay, webhook
+from tests.conftest import MakeRelay, relay_env, webhook
 from tests.e2e.test_media import RENDER, cdn_sim, delivered, delivered_media
 from tests.harness import Relay, Simulator, Sink, image_to_video
 
@@ -202,6 +203,7 @@ def test_s3_config_mistakes_are_one_line(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=30,
+        env={**os.environ, **relay_env()},  # the bucket is the one thing missing
     )
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [

@@ -84,13 +84,19 @@ def test_cli_inspects_and_replays(make_relay: MakeRelay, sim: Simulator, make_si
     assert [r["id"] for r in listed] == ids[::-1]  # newest first
     assert [r["state"] for r in listed] == ["succeeded", "failed", "succeeded"]
     assert {r["kind"] for r in listed} == {"image_to_video"}
+    assert {(r["in line"], r["sends"]) for r in listed} == {("-", "1")}
     assert [r["id"] for r in parse_table(ok(relay, "tasks", "list", "--state", "failed"))] == [
         ids[1]
     ]
 
     summary, rest = ok(relay, "tasks", "show", ids[0]).split("\nevents\n")
+    summary, sends = summary.split("\nsends to CometAPI\n")
     events, deliveries = rest.split("\ndeliveries\n")
     assert re.search(r"^\s+state: succeeded$", summary, re.M)
+    assert re.search(r"^\s+submission: sent$", summary, re.M)
+    assert [(r["attempt"], r["status"], r["outcome"]) for r in parse_table(sends)] == [
+        ("1", "200", "accepted")
+    ]
     assert [(e["source"], e["state"]) for e in parse_table(events)][-1] == ("poll", "succeeded")
     shown = {d["downstream"]: d for d in parse_table(deliveries)}
     assert (shown["hook"]["state"], shown["hook"]["last status"]) == ("dead", "410")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
-import httpx
 import pytest
 
 from receiver.pipeline.fanout import env_proxy
@@ -38,12 +36,13 @@ def test_video2video_round_trip_by_callback(make_relay: MakeRelay, sim: Simulato
     body = response.json()
     assert body["kind"] == "video2video" and body["state"] == "queued"
     assert body["callback_url"].startswith(f"{relay.url}/callbacks/runway/")
-    upstream = next(t for t in sim.tasks() if t["task_id"] == body["upstream_task_id"])
+    sent = relay.wait_task(body["id"], lambda t: t["submission"] == "sent")
+    upstream = next(t for t in sim.tasks() if t["task_id"] == sent["upstream_task_id"])
     assert upstream["callback_url"] == body["callback_url"]
 
     task = relay.wait_task(body["id"], settled)
     assert task["state"] == "succeeded"
-    assert task["outputs"] and task["outputs"][0].startswith("https://")
+    assert task["outputs"] == [f"{sim.url}/cdn/{sent['upstream_task_id']}.mp4"]
     # The callback is a claim; CometAPI's answer to the poll it brings is what is applied.
     sources = [(e["source"], e["state"], e["applied"], e["verdict"]) for e in task["events"]]
     assert sources == [
@@ -249,7 +248,7 @@ def test_restart_resumes_pending_deliveries(make_relay: MakeRelay, sim: Simulato
 
 def test_restart_resumes_unfinished_polls(make_relay: MakeRelay, sim: Simulator, sink: Sink):
     relay = make_relay([webhook(sink)], polling={"initial_delay_seconds": 1.0})
-    task_id = relay.submit(**image_to_video()).json()["id"]
+    task_id = relay.submitted(**image_to_video())["id"]
     relay.kill()  # before the first poll: nothing but the store knows about the task
     relay.start()
     task = relay.wait_task(task_id, settled)
@@ -274,35 +273,41 @@ def test_submit_cut_off_by_a_crash_is_failed_not_forgotten(
 ):
     sim.faults(submit_delay_seconds=1.5)
     relay = make_relay([webhook(sink)], polling={"callback_grace_seconds": 1})
-    with contextlib.suppress(httpx.HTTPError):
-        relay.api.post("/v1/tasks", json=image_to_video(), timeout=0.5)
-    [task] = relay.api.get("/v1/tasks").json()["tasks"]
-    assert task["state"] == "queued" and task["upstream_task_id"] is None
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    relay.wait_task(task_id, lambda t: t["submission"] == "sending")
     relay.kill()  # CometAPI's answer is never read
     sim.faults(submit_delay_seconds=0)
     relay.start()
-    task = relay.wait_task(task["id"], settled)
+    task = relay.wait_task(task_id, settled)
     assert task["state"] == "failed" and "submission interrupted" in task["error"]
     assert json.loads(sink.received("/hook")[0]["body"])["data"]["state"] == "failed"
+    # CometAPI took it after all; the relay cannot know, and does not send it twice.
+    assert sim.stats()["submits"] == sim.stats()["tasks"] == 1
+    assert [s["outcome"] for s in task["submits"]] == []  # the send never got an answer
 
 
-def test_submit_timeout_keeps_a_callback_task_open(
+def test_a_timed_out_send_bound_by_its_callback_is_not_sent_again(
     make_relay: MakeRelay, sim: Simulator, sink: Sink
 ):
     sim.faults(submit_delay_seconds=2.5)  # the relay gives up after 2 s; CometAPI goes on
-    relay = make_relay([webhook(sink)])
+    # The next try is due after the callback of the task CometAPI made after all.
+    relay = make_relay([webhook(sink)], upstream={"submit_retry_initial_seconds": 6})
     response = relay.submit(**video2video())
-    assert response.status_code == 504
-    body = response.json()
-    assert body["task"]["state"] == "queued"
-    # The task was created upstream after all: its callback binds and finishes ours.
-    task = relay.wait_task(body["task"]["id"], settled)
+    assert response.status_code == 202
+    task_id = response.json()["id"]
+    # That callback binds the waiting task, so the next try never goes.
+    task = relay.wait_task(task_id, settled)
     assert task["state"] == "succeeded" and task["upstream_task_id"]
     assert [(e["source"], e["verdict"]) for e in task["events"]] == [
         ("callback", "confirmed"),
         ("poll", None),
     ]
+    [send] = task["submits"]
+    assert (send["outcome"], send["status"]) == ("retry", None)
+    assert "did not answer in time" in send["error"]
+    assert task["submission"] == "sent" and task["next_submit_at"] is None
     assert len(sink.received("/hook")) == 1
+    assert sim.stats()["tasks"] == 1
 
 
 def test_sqlite_restart_takes_back_a_killed_process_leases(

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from receiver.devtools.localserver import BackgroundServer
+from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from tests.conftest import MakeRelay
-from tests.harness import Sink, settled, video2video
+from tests.harness import API_KEY, Simulator, Sink, settled, video2video
 from tests.unit.render_specs import SPECS
 from tests.unit.test_render_telegram import telegram_spec
 
@@ -21,6 +23,18 @@ TOKEN = "123456:SECRET-bot-token-for-tests"
 def storage_url(tmp_path: Path) -> Iterator[str]:
     """Rendering does not depend on the store: the embedded one is enough here."""
     yield f"sqlite:///{tmp_path / 'relay.db'}"
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    """Renders named at https links, as CometAPI's are and as the platforms want them; the
+    relay makes no copies here, so nothing looks those names up."""
+    config = SimulatorConfig(api_key=API_KEY, seed=7, files_url="https://cdn.test.invalid/runway")
+    server = BackgroundServer(create_simulator_app(config))
+    server.start()
+    made = Simulator(server)
+    yield made
+    made.close()
 
 
 def test_each_chat_format_is_delivered_in_its_platforms_shape(

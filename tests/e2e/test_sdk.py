@@ -59,7 +59,10 @@ def retrieve(client: RunwayML, task_id: str) -> Any:
 def test_every_task_answer_validates_under_the_sdk_models() -> None:
     sim = Simulator(SimulatorConfig(seed=5))
     adapter: TypeAdapter[Any] = TypeAdapter(TaskRetrieveResponse)
-    tasks = {status: sim.create_task("image_to_video", "a cat") for status in range(7)}
+    tasks = {
+        status: sim.create_task("image_to_video", "a cat", "http://127.0.0.1:9")
+        for status in range(7)
+    }
     tasks[0].throttled, tasks[1].throttled = True, False
     tasks[5].failure = ("The source could not be decoded", "INPUT_PREPROCESSING.INTERNAL")
     for task, seconds in zip(tasks.values(), (0, 0, 0.5, 0.5, 5, 5, 0), strict=True):

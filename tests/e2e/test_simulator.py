@@ -10,8 +10,10 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +32,7 @@ from receiver.devtools.simulator import (
 from tests.harness import API_KEY, wait_for
 from tests.harness import Simulator as SimControl
 
+MEDIA = Path(__file__).parents[2] / "receiver/devtools/simulator/media"
 AUTH = {"Authorization": f"Bearer {API_KEY}", "X-Runway-Version": "2024-11-06"}
 FLAT_KEYS = {
     "task_id",
@@ -204,6 +207,9 @@ def test_image_to_video_refuses_values_out_of_range(body: dict[str, Any], reason
 # --- callback bodies -----------------------------------------------------------------------
 
 
+HERE = "http://127.0.0.1:9"  # where an offline simulator's files would be: nobody fetches
+
+
 def offline(seed: int = 3) -> Simulator:
     """A Simulator with no server around it; tasks without callback_url need no event loop."""
     return Simulator(SimulatorConfig(seed=seed))
@@ -211,7 +217,7 @@ def offline(seed: int = 3) -> Simulator:
 
 def test_callbacks_are_flat_by_default() -> None:
     sim = offline()
-    task = sim.create_task("video2video", "a cat")
+    task = sim.create_task("video2video", "a cat", HERE)
     body = sim.callback_body(task, "succeeded")
     assert set(body) == FLAT_KEYS
     assert body["task_id"] == task.task_id and body["status"] == "3"
@@ -225,7 +231,7 @@ def test_callbacks_are_flat_by_default() -> None:
 
 def test_flat_failure_and_progress_bodies() -> None:
     sim = offline()
-    task = sim.create_task("video2video", "please FAIL")
+    task = sim.create_task("video2video", "please FAIL", HERE)
     assert task.failure is not None
     failed = sim.flat(task, "failed")
     assert (failed["status"], failed["msg"], failed["video_url"]) == ("4", task.failure[0], "")
@@ -237,7 +243,7 @@ def test_flat_failure_and_progress_bodies() -> None:
 
 def test_callback_shape_switches_to_the_envelope() -> None:
     sim = offline()
-    task = sim.create_task("video2video", "a cat")
+    task = sim.create_task("video2video", "a cat", HERE)
     sim.set_faults({"callback_shape": "envelope"})
     body = sim.callback_body(task, "succeeded")
     assert set(body) == {"code", "msg", "data", "exec_time"}
@@ -256,7 +262,7 @@ def test_callback_shape_takes_only_flat_or_envelope(value: object) -> None:
 
 def test_forged_body_claims_success_with_attacker_files() -> None:
     sim = offline()
-    task = sim.create_task("video2video", "a cat")
+    task = sim.create_task("video2video", "a cat", HERE)
     body = sim.forged(task)
     assert set(body) == FLAT_KEYS
     assert (body["task_id"], body["status"]) == (task.task_id, "3")
@@ -271,7 +277,7 @@ def age(task: SimTask, seconds: float) -> None:
 
 def test_cancel_freezes_an_unfinished_task_and_forgets_a_finished_one() -> None:
     sim = offline()
-    queued, running, done = (sim.create_task("image_to_video", "a cat") for _ in range(3))
+    queued, running, done = (sim.create_task("image_to_video", "a cat", HERE) for _ in range(3))
     age(running, 0.5)
     age(done, 5)
     assert [sim.cancel(t.task_id) for t in (queued, running, done)] == [True] * 3
@@ -345,7 +351,7 @@ def test_forge_posts_a_claim_to_the_callback_url(sim: SimControl, hook: Hook) ->
     wait_for(lambda: len(hook.bodies) == 3, timeout=5)
     real = hook.json()[2]
     assert set(real) == FLAT_KEYS and real["status"] == "3"
-    assert real["video_url"].startswith("https://cdn.sim.invalid/")
+    assert real["video_url"] == f"{sim.url}/cdn/{task_id}.mp4"
     assert [c["kind"] for c in sim.callbacks()] == ["forged", "forged", "normal"]
 
     i2v_task = sim.http.post("/runwayml/v1/image_to_video", json=i2v(), headers=AUTH).json()["id"]
@@ -385,3 +391,19 @@ def test_delete_cancels_or_forgets_over_http(sim: SimControl, hook: Hook) -> Non
     time.sleep(0.3)
     assert hook.bodies == [] and sim.callbacks() == []
     assert get(v2v_task).json()["status"] == "CANCELLED"
+
+
+def test_renders_are_served_by_the_simulator_itself(sim: SimControl) -> None:
+    """Its output links name the address it was reached at, so fetching a render (as the
+    relay does with media copies on) looks no name up beyond loopback."""
+    task_id = sim.http.post("/runwayml/v1/image_to_video", json=i2v(), headers=AUTH).json()["id"]
+
+    def succeeded() -> Any:
+        answer = sim.http.get(f"/runwayml/v1/tasks/{task_id}", headers=AUTH)
+        return answer.status_code == 200 and answer.json()["status"] == "SUCCEEDED" and answer
+
+    [video] = wait_for(succeeded).json()["output"]
+    assert video == f"{sim.url}/cdn/{task_id}.mp4"
+    fetched = httpx.get(video)
+    assert (fetched.status_code, fetched.headers["content-type"]) == (200, "video/mp4")
+    assert fetched.content == (MEDIA / "render.mp4").read_bytes()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import MakeRelay, webhook
-from tests.harness import Relay, Sink, settled, video2video
+from tests.harness import Relay, Sink, settled, video2video, wait_for
 
 SEPARATE = {"in_process": False, "tick_seconds": 0.1}
 
@@ -71,3 +72,68 @@ def test_deliver_refuses_a_config_that_delivers_in_serve(make_relay: MakeRelay) 
     assert done.returncode == 2
     assert "delivery.in_process" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _run_beside(relay: Relay, command: str, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Another `receiver <command>` on the relay's config, with a log of its own."""
+    log = relay.workdir / f"{name}.log"
+    return relay._spawn(command, log), log
+
+
+def _refused_or_started(proc: subprocess.Popen[bytes], log: Path, started: str) -> str:
+    """Wait until the process exits or logs its start; the one line it was refused with."""
+    wait_for(lambda: proc.poll() is not None or started in log.read_text(), timeout=60)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+        return ""
+    assert proc.returncode == 2
+    return log.read_text().strip()
+
+
+def test_one_process_per_kind_of_work_on_sqlite_and_any_number_on_postgres(
+    make_relay: MakeRelay, storage_url: str, sink: Sink
+) -> None:
+    """SQLite: one `serve` and one delivering process at most, refused in one line before
+    they touch a lease; the operator tools keep working beside them. PostgreSQL: replicas."""
+    sqlite = storage_url.startswith("sqlite")
+    database = storage_url.removeprefix("sqlite:///")
+    relay = make_relay([webhook(sink)], delivery=SEPARATE)
+    worker = relay.start_worker()
+    wait_for(lambda: "worker.started" in relay.worker_log_path.read_text(), timeout=60)
+    [task] = _run_tasks(relay, 1)
+    task = relay.wait_task(task["id"], settled)
+
+    second_worker, log = _run_beside(relay, "deliver", "second-worker")
+    line = _refused_or_started(second_worker, log, "worker.started")
+    expected = f"another relay process (pid {worker.pid}) is already delivering from {database}"
+    assert line == (f"receiver: {expected}" if sqlite else "")
+
+    # A `serve` that delivers in process: refused for the work `serve` runs already.
+    delivering = make_relay(start=False)
+    second_serve, log = _run_beside(delivering, "serve", "second-serve")
+    line = _refused_or_started(second_serve, log, "service.started")
+    assert relay.proc is not None
+    expected = f"another relay process (pid {relay.proc.pid}) is already running on {database}"
+    assert line == (f"receiver: {expected}" if sqlite else "")
+
+    # The operator's tools read and write beside the running processes.
+    config = str(relay.config_path)
+    delivery_id = task["deliveries"][0]["id"]
+    for args in (["tasks", "list"], ["deliveries", "list"], ["replay", delivery_id]):
+        done = subprocess.run(
+            [sys.executable, "-m", "receiver", *args, "--config", config],
+            capture_output=True,
+            text=True,
+            env=relay.env,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    # kill -9 leaves no stale lock: a new worker takes the deliveries over at once.
+    worker.kill()
+    worker.wait(10)
+    relay.worker_log_path.unlink()
+    relay.start_worker()
+    wait_for(lambda: "worker.started" in relay.worker_log_path.read_text(), timeout=60)

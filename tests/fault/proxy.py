@@ -1,7 +1,9 @@
 """A TCP proxy of the tests' own, to take a database away and bring it back.
 
 `cut()` makes it a black hole: connections are accepted and held, bytes go nowhere, as when
-a network path dies. `restore()` drops what the cut held and forwards again.
+a network path dies. `cut(refuse=True)` is a database that went down: every connection is
+closed at once, and new ones as soon as they arrive. `restore()` drops what the cut held and
+forwards again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ class Proxy:
         self.target_port = target_port
         self.port = 0
         self._cut = False
+        self._refusing = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -34,6 +37,9 @@ class Proxy:
         self._loop.run_forever()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._refusing:
+            writer.close()
+            return
         self._writers.add(writer)
         if self._cut:
             await self._hold(reader)
@@ -64,15 +70,24 @@ class Proxy:
     def _call(self, coro: Coroutine[Any, Any, None]) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
-    def cut(self) -> None:
+    def cut(self, refuse: bool = False) -> None:
         self._cut = True
+        if refuse:
+
+            async def drop_all() -> None:
+                self._refusing = True
+                for writer in list(self._writers):
+                    writer.close()
+                self._writers.clear()
+
+            self._call(drop_all())
 
     def restore(self) -> None:
         async def drop_held() -> None:
             for writer in list(self._writers):
                 writer.close()
             self._writers.clear()
-            self._cut = False
+            self._cut = self._refusing = False
 
         self._call(drop_held())
 

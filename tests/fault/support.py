@@ -57,16 +57,13 @@ class Ledger:
             self.tokens.add(url.rsplit("/", 1)[1])
 
     def note_response(self, response: httpx.Response) -> None:
-        """Callback URLs in a submit answer (202, or a 502/504 that still names the task)."""
+        """Callback URLs in a submit answer."""
         try:
             body = response.json()
         except ValueError:
             return
         if isinstance(body, dict):
             self.note_url(body.get("callback_url"))
-            task = body.get("task")
-            if isinstance(task, dict):
-                self.note_url(task.get("callback_url"))
 
     def note_sim_tasks(self, tasks: list[dict[str, Any]]) -> None:
         for task in tasks:

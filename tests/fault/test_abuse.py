@@ -51,7 +51,7 @@ def _flip(token: str, at: int) -> str:
 
 
 def _submit_queued(relay: Relay) -> tuple[str, str, str]:
-    body = relay.submit(**video2video()).json()
+    body = relay.submitted(**video2video())
     return body["id"], body["upstream_task_id"], body["callback_url"].rsplit("/", 1)[1]
 
 

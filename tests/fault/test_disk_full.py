@@ -56,7 +56,7 @@ def test_readyz_reports_a_full_disk_and_recovers(
         pytest.skip("a local disk is SQLite's: once is enough")
     sim.faults(drop_rate=1.0)
     relay = make_relay(storage={"url": f"sqlite:///{small_disk / 'relay.db'}"})
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     assert relay.anon.get("/readyz").status_code == 200
 
     filler = small_disk / "filler"

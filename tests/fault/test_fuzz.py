@@ -229,7 +229,7 @@ def test_callback_route_never_answers_5xx(
         polling={"callback_grace_seconds": 600},
         callbacks={"max_body_bytes": MAX_BODY},
     )
-    submitted = relay.submit(**video2video()).json()
+    submitted = relay.submitted(**video2video())
     upstream_id, url = submitted["upstream_task_id"], submitted["callback_url"]
     path = url.removeprefix(relay.url)
     statuses: Counter[int] = Counter()

@@ -40,7 +40,7 @@ def test_a_flood_of_large_bodies_on_one_url_is_bounded(
 ) -> None:
     sim.faults(drop_rate=1.0)
     relay = make_relay(polling={"callback_grace_seconds": 60})
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     before = _db_bytes(storage_url)
     statuses = []
     with httpx.Client(timeout=30) as client:

@@ -44,7 +44,7 @@ def test_slow_heads_and_bodies_are_cut_and_others_are_served(
         server={"head_timeout_seconds": HEAD_TIMEOUT, "body_timeout_seconds": BODY_TIMEOUT},
         polling={"callback_grace_seconds": 60},
     )
-    task = relay.submit(**video2video()).json()
+    task = relay.submitted(**video2video())
     path = task["callback_url"].removeprefix(relay.url)
     started = time.monotonic()
     slow = []
@@ -88,3 +88,26 @@ def test_slow_heads_and_bodies_are_cut_and_others_are_served(
         callback_p50_ms=round(statistics.median(latencies) * 1000, 1),
         callback_max_ms=round(max(latencies) * 1000, 1),
     )
+
+
+def test_the_head_deadline_spares_slow_answers_and_returns_after_each_answer(
+    make_relay: MakeRelay, sim: Simulator, storage_url: str
+) -> None:
+    """An answer slower than the head deadline is not cut; once it is out, the next head on
+    the same connection has a deadline of its own (no byte-by-byte trickle afterwards)."""
+    sim.faults(submit_delay_seconds=5 * HEAD_TIMEOUT)
+    relay = make_relay(server={"head_timeout_seconds": HEAD_TIMEOUT})
+    started = time.monotonic()
+    slow = relay.submit(**video2video())  # CometAPI too slow: 504 at upstream.timeout_seconds
+    assert slow.status_code == 504 and time.monotonic() - started > 2 * HEAD_TIMEOUT
+    conn = socket.create_connection(("127.0.0.1", relay.port))
+    conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+    conn.settimeout(10)
+    answer = b""
+    while not answer.endswith(b'{"ok":true}'):
+        answer += conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200")
+    conn.sendall(b"GET /healthz HTTP/1.1\r\n")  # and never more
+    conn.setblocking(False)
+    wait_for(lambda: _closed(conn), timeout=30, interval=0.1)
+    conn.close()

@@ -1,9 +1,10 @@
 """Upstream faults: CometAPI failing, timing out, answering garbage or refusing the key.
 
-On submit the caller gets a clear 502 (or 504 for a timeout) and the task is on record:
-failed with CometAPI's reason, or, for a callback task whose submit timed out, open until
-the callback that CometAPI may still send. On poll the relay backs off, interval after interval, and
-carries every task to its terminal state once CometAPI is healthy again.
+On submit the caller gets 202 at once, whatever CometAPI will say: a refusal that will not
+change fails the task with CometAPI's reason; a busy answer (429, 503) or no answer puts it
+back in the submit queue until CometAPI takes it; a callback task whose send timed out is
+bound by the callback CometAPI still sends. On poll the relay backs off, interval after
+interval, and carries every task to its terminal state once CometAPI is healthy again.
 """
 
 from __future__ import annotations
@@ -30,57 +31,69 @@ from tests.harness import (
 pytestmark = pytest.mark.fault
 
 UPSTREAM_TIMEOUT = 0.5
-SUBMIT_FAULTS: list[tuple[str, dict[str, Any], int, str]] = [
-    ("http_500", {"submit_status": 500, "submit_status_count": 1}, 502, "upstream exploded"),
-    ("http_503", {"submit_status": 503, "submit_status_count": 1}, 502, "upstream exploded"),
-    ("http_429", {"submit_status": 429, "submit_status_count": 1}, 502, "rate limit exceeded"),
-    ("http_401", {"submit_status": 401, "submit_status_count": 1}, 502, "invalid api key"),
-    ("malformed", {"submit_malformed": True}, 502, "not JSON"),
-    ("timeout", {"submit_delay_seconds": 2 * UPSTREAM_TIMEOUT}, 504, "did not answer in time"),
+# (name, fault, the status the first send gets (None: no answer), CometAPI's words, and
+# whether the refusal lasts: a lasting one fails the task, a passing one is tried again)
+SUBMIT_FAULTS: list[tuple[str, dict[str, Any], int | None, str, bool]] = [
+    ("http_500", {"submit_status": 500, "submit_status_count": 1}, 500, "exploded", True),
+    (
+        "http_401",
+        {"submit_status": 401, "submit_status_count": 1},
+        401,
+        "Incorrect API key provided: Bearer [redacted]",
+        True,
+    ),
+    ("malformed", {"submit_malformed": True}, 200, "not JSON", True),
+    ("http_503", {"submit_status": 503, "submit_status_count": 1}, 503, "exploded", False),
+    ("http_429", {"submit_status": 429, "submit_status_count": 1}, 429, "rate limit", False),
+    ("timeout", {"submit_delay_seconds": 2 * UPSTREAM_TIMEOUT}, None, "in time", False),
 ]
 _CLEAR = {"submit_malformed": False, "submit_delay_seconds": 0.0}
 
 
-def test_submit_faults_answer_502_or_504_and_are_recorded(
+def test_submit_faults_never_reach_the_caller_and_are_recorded(
     make_relay: MakeRelay, sim: Simulator, sink: Sink, figures: Figures, storage_url: str
 ) -> None:
-    relay = make_relay([webhook(sink)], upstream={"timeout_seconds": UPSTREAM_TIMEOUT})
+    # The next try waits 3 s: long enough for a timed-out callback task's callback to come.
+    upstream = {"timeout_seconds": UPSTREAM_TIMEOUT, "submit_retry_initial_seconds": 3}
+    relay = make_relay([webhook(sink)], upstream=upstream)
     answers: dict[str, list[int]] = defaultdict(list)
     failed: list[str] = []
+    retried: list[str] = []
     late: list[str] = []
-    for (name, fault, status, reason), make in itertools.product(
+    for (name, fault, status, reason, lasting), make in itertools.product(
         SUBMIT_FAULTS, (video2video, image_to_video)
     ):
         sim.faults(**fault)
         response = relay.submit(**make())
-        sim.faults(**_CLEAR)
         answers[name].append(response.status_code)
-        assert response.status_code == status, (name, response.text)
-        body = response.json()
-        assert body["error"] == "upstream_error" and body["detail"].startswith("CometAPI: ")
-        assert reason in body["detail"], (name, body)
-        task = relay.task(body["task"]["id"])
-        assert task["upstream_task_id"] is None
-        if name == "timeout" and make is video2video:
-            # CometAPI may have taken it after all: the task waits for its callback.
-            assert task["state"] == "queued"
-            late.append(task["id"])
+        assert response.status_code == 202, (name, response.text)
+        task_id = response.json()["id"]
+        task = relay.wait_task(task_id, lambda t: t["submits"])  # the fault met its send
+        sim.faults(**_CLEAR)
+        first = task["submits"][0]
+        assert (first["status"], reason in first["error"]) == (status, True), (name, first)
+        if lasting:
+            assert first["outcome"] == "failed"
+            task = relay.wait_task(task_id, settled)
+            assert task["state"] == "failed" and task["error"] == f"submit: {first['error']}"
+            assert [(e["source"], e["state"]) for e in task["events"]] == [("submit", "failed")]
+            failed.append(task_id)
             continue
-        assert task["state"] == "failed"
-        assert task["error"] == "submit: " + body["detail"].removeprefix("CometAPI: ")
-        assert [(e["source"], e["state"]) for e in task["events"]] == [("submit", "failed")]
-        failed.append(task["id"])
-    for task_id in failed:
-        relay.wait_task(task_id, settled)
-    notified = {h["json"]["data"]["task_id"] for h in sink.received() if h["json"]}
-    assert notified >= set(failed)  # downstreams hear about the failure too
-    # The slow answer did create the task upstream; its callback binds and finishes it.
-    for task_id in late:
+        assert first["outcome"] == "retry"
         task = relay.wait_task(task_id, settled)
         assert task["state"] == "succeeded" and task["upstream_task_id"]
-        # The late callback binds the task; the poll it brings finishes it.
-        assert [e["source"] for e in task["events"]] == ["callback", "poll"]
-        assert task["events"][0]["verdict"] == "confirmed"
+        sends = [s["outcome"] for s in task["submits"]]
+        if name == "timeout" and make is video2video:
+            # CometAPI took it after all: its callback bound the task, which is not sent again.
+            assert sends == ["retry"], task["submits"]
+            assert [e["source"] for e in task["events"]] == ["callback", "poll"]
+            assert task["events"][0]["verdict"] == "confirmed"
+            late.append(task_id)
+            continue
+        assert sends == ["retry", "accepted"], task["submits"]
+        retried.append(task_id)
+    notified = {h["json"]["data"]["task_id"] for h in sink.received() if h["json"]}
+    assert notified >= set(failed)  # downstreams hear about the failure too
     assert relay.anon.get("/readyz").status_code == 200
     figures.record(
         "upstream_submit_faults",
@@ -88,6 +101,7 @@ def test_submit_faults_answer_502_or_504_and_are_recorded(
         answers=dict(answers),
         tasks_recorded_failed=len(failed),
         failures_notified_downstream=len(notified & set(failed)),
+        tasks_retried_then_taken=len(retried),
         timed_out_callback_tasks_completed_by_late_callback=len(late),
     )
 

@@ -16,10 +16,11 @@ import pytest
 
 from receiver.config import parse_settings, resolve
 from receiver.errors import NotAllowed
-from receiver.persist import Activity, Attempt, Event, Task
+from receiver.persist import Activity, Attempt, Event, SubmitAttempt, Task
 from receiver.web.app import build_service, create_app
 from receiver.web.console import chart, views
-from receiver.web.console.session import LoginLimiter, Sessions, check_form, same_origin
+from receiver.web.console.brake import LoginBrake
+from receiver.web.console.session import Sessions, check_form, same_origin
 
 KEYS = ["old-signing-key-0123456789", "new-signing-key-0123456789"]
 ADMIN = "admin-token-for-console-tests"
@@ -53,6 +54,30 @@ def test_a_tampered_forged_or_foreign_cookie_is_no_session() -> None:
     # The login form's cookie is not a session, and a session is not a login cookie.
     login_cookie, _ = s.issue_login()
     assert s.read(login_cookie) is None and s.read_login(cookie) is None
+
+
+def test_a_session_ends_when_it_said_even_if_session_seconds_grows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cookie = sessions(max_age=600).issue()
+    session = sessions(max_age=600).read(cookie)
+    now = time.time()
+    assert session is not None and now + 590 < session.expires_at <= now + 600
+    monkeypatch.setattr(time, "time", lambda: now + 610)
+    # A revocation is kept only until then, so a longer setting must not revive it.
+    assert sessions(max_age=6000).read(cookie) is None
+
+
+def test_a_known_browser_cookie_names_the_browser_under_this_admin_token() -> None:
+    s = sessions()
+    cookie = s.issue_browser(None)
+    browser = s.read_browser(cookie)
+    assert browser is not None and s.read_browser(s.issue_browser(browser)) == browser
+    assert s.read_browser(s.issue_browser(None)) != browser
+    assert s.read(cookie) is None and s.read_browser(s.issue()) is None  # not a session
+    assert s.read_browser(cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")) is None
+    assert sessions(admin="a-new-admin-token-000000").read_browser(cookie) is None
+    assert s.read_browser(None) is None and s.read_browser("x.y.z") is None
 
 
 def test_a_session_outlives_a_key_rotation_and_expires_on_time(
@@ -143,28 +168,64 @@ class Clock:
 
 def test_failed_logins_are_limited_per_client_per_minute() -> None:
     clock = Clock()
-    limiter = LoginLimiter(5, clock)
+    brake = LoginBrake(5, 100, clock)
     for _ in range(5):
-        assert limiter.retry_after("10.0.0.1") is None
-        limiter.failed("10.0.0.1")
+        assert brake.retry_after("10.0.0.1") is None
+        brake.failed("10.0.0.1")
         clock.now += 1
-    wait = limiter.retry_after("10.0.0.1")
+    wait = brake.retry_after("10.0.0.1")
     assert wait is not None and 55 <= wait <= 60
-    assert limiter.retry_after("10.0.0.2") is None  # others are not held back
+    assert brake.retry_after("10.0.0.2") is None  # others are not held back
     clock.now += wait
-    assert limiter.retry_after("10.0.0.1") is None  # the oldest failure left the window
-    limiter.failed("10.0.0.1")
-    assert limiter.retry_after("10.0.0.1") is not None
-    limiter.succeeded("10.0.0.1")
-    assert limiter.retry_after("10.0.0.1") is None
+    assert brake.retry_after("10.0.0.1") is None  # the oldest failure left the window
+    brake.failed("10.0.0.1")
+    assert brake.retry_after("10.0.0.1") is not None
+    brake.succeeded("10.0.0.1")
+    assert brake.retry_after("10.0.0.1") is None
 
 
-def test_the_limiter_forgets_the_longest_idle_clients_past_its_bound() -> None:
-    limiter = LoginLimiter(1, Clock(), max_clients=3)
+def test_the_brake_forgets_the_longest_idle_clients_past_its_bound() -> None:
+    brake = LoginBrake(1, 100, Clock(), max_clients=3)
     for client in ("a", "b", "c", "d"):
-        limiter.failed(client)
-    assert limiter.retry_after("a") is None
-    assert all(limiter.retry_after(c) is not None for c in "bcd")
+        brake.failed(client)
+    assert brake.retry_after("a") is None
+    assert all(brake.retry_after(c) is not None for c in "bcd")
+
+
+def test_a_known_browser_is_braked_apart_from_its_address() -> None:
+    brake = LoginBrake(5, 100, Clock())
+    for _ in range(5):
+        brake.failed("10.0.0.1")  # an attacker behind the operator's proxy
+    assert brake.retry_after("10.0.0.1") is not None
+    assert brake.retry_after("10.0.0.1", "operators-browser") is None
+    for _ in range(5):
+        brake.failed("10.0.0.1", "operators-browser")
+    assert brake.retry_after("10.0.0.1", "operators-browser") is not None  # braked too
+    assert brake.retry_after("10.0.0.1", "another-browser") is None
+    brake.succeeded("10.0.0.1", "operators-browser")
+    assert brake.retry_after("10.0.0.1", "operators-browser") is None
+    assert brake.retry_after("10.0.0.1") is not None  # its address stays held
+
+
+def test_past_the_global_bound_an_address_that_failed_waits_and_a_clean_one_is_heard() -> None:
+    clock = Clock()
+    brake = LoginBrake(5, 10, clock)
+    for n in range(9):
+        brake.failed(f"10.1.0.{n}")
+        clock.now += 1
+    assert not brake.under_pressure()
+    assert brake.retry_after("10.1.0.0") is None  # one failure of five: still heard
+    brake.failed("10.1.0.9")
+    assert brake.under_pressure()
+    wait = brake.retry_after("10.1.0.9")  # one failure is now the allowance
+    assert wait is not None and 59 <= wait <= 60
+    assert brake.retry_after("10.1.0.0") is not None
+    assert brake.retry_after("192.0.2.1") is None  # an address that has not failed
+    assert brake.retry_after("10.1.0.0", "operators-browser") is None  # a known browser
+    # Pressure ends when the oldest of the last ten failures leaves the window.
+    clock.now += 51
+    assert not brake.under_pressure()
+    assert brake.retry_after("10.1.0.9") is None
 
 
 # -- the chart -------------------------------------------------------------------------------
@@ -298,6 +359,39 @@ def test_the_timeline_merges_events_and_attempts_by_time() -> None:
     assert delivered.title == "Delivery to hook, attempt 2" and delivered.tone == "ok"
     assert contradicted.tone == "bad" and "changed nothing" in contradicted.detail
     assert entries[1].detail == "accepted by CometAPI"
+
+
+def test_the_timeline_shows_each_send_to_cometapi_and_the_page_where_the_task_waits() -> None:
+    sends = [
+        SubmitAttempt("sub_1", "tsk_1", 1, 100.0, 100.5, 429, "rate limit", "retry", 102.5),
+        SubmitAttempt("sub_2", "tsk_1", 2, 102.5, 102.75, 200, None, "accepted", None),
+    ]
+    entries = views.timeline(
+        task(), [event("e1", "submit", 102.75, state="queued", upstream_status=None)], [], sends
+    )
+    assert [(e.kind, e.at) for e in entries] == [
+        ("created", 100.0),
+        ("send", 100.5),
+        ("send", 102.75),
+        ("submit", 102.75),
+    ]
+    refused, taken = entries[1], entries[2]
+    assert (refused.title, refused.status, refused.tone) == (
+        "Sent to CometAPI, attempt 1",
+        429,
+        "warn",
+    )
+    assert refused.detail == ("CometAPI had no room; next try 1970-01-01 00:01:42 UTC: rate limit")
+    assert (taken.tone, taken.detail, taken.latency_ms) == ("ok", "CometAPI took it", 250.0)
+    waiting = task(state="queued", upstream_task_id=None, next_submit_at=160.0, queue_position=3)
+    assert views.submission(waiting) == (
+        "waiting to be sent, #3 in line; next try 1970-01-01 00:02:40 UTC"
+    )
+    assert views.submission(task(state="queued", upstream_task_id=None, sending=True)) == (
+        "being sent to CometAPI"
+    )
+    assert views.submission(task()) == "sent: CometAPI has it"
+    assert views.submission(task(state="cancelled", upstream_task_id=None)) == "never sent"
 
 
 def test_the_video_is_the_mirrored_copy_when_there_is_one() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from receiver.domain.corroborate import Claim, judge, retry_delay, with_cost
-from receiver.domain.observation import Observation
+from receiver.domain.corroborate import Claim, claim_of, judge, retry_delay
+from receiver.domain.observation import MAX_CREDITS, Observation, sane_credits
 
 VIDEO = "https://cdn.test.invalid/out/v.mp4?sig=first"
 WINDOW = 60.0
@@ -86,9 +88,34 @@ def test_retry_delay_backs_off_with_the_claims_age_within_bounds() -> None:
     assert delays[0] == 0.25 and delays[-1] == 10.0
 
 
-def test_a_confirmed_claims_credits_fill_what_the_answer_leaves_out() -> None:
-    claimed = Claim("evt_1", "succeeded", (VIDEO,), 100.0, point=320.0, refund=0.0)
-    assert with_cost(answer("succeeded", VIDEO), [claimed]).point == 320.0
-    priced = Observation(state="succeeded", point=100.0)
-    assert with_cost(priced, [claimed]).point == 100.0  # CometAPI's own answer wins
-    assert with_cost(answer("succeeded"), []).point is None
+def test_a_callback_claims_a_state_and_outputs_but_never_credits() -> None:
+    forged = Observation(state="succeeded", outputs=(VIDEO,), point=-1e300, refund=1e300)
+    claimed = claim_of(forged)
+    assert (claimed.state, claimed.outputs) == ("succeeded", (VIDEO,))
+    assert (claimed.point, claimed.refund) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("point", "refund", "kept", "refused"),
+    [
+        (320.0, 0.0, (320.0, 0.0), {}),
+        (None, None, (None, None), {}),
+        (0.0, MAX_CREDITS, (0.0, MAX_CREDITS), {}),
+        (-1e300, 1e300, (None, None), {"point": "-1e+300", "refund": "1e+300"}),
+        (math.nan, 5.0, (None, 5.0), {"point": "nan"}),
+        (320.0, math.inf, (320.0, None), {"refund": "inf"}),
+        (-320.0, -math.inf, (None, None), {"point": "-320.0", "refund": "-inf"}),
+        (MAX_CREDITS + 1, 0.0, (None, 0.0), {"point": "1000001.0"}),
+    ],
+)
+def test_only_a_figure_that_can_be_a_price_is_kept(
+    point: float | None,
+    refund: float | None,
+    kept: tuple[float | None, float | None],
+    refused: dict[str, str],
+) -> None:
+    answered = Observation(state="succeeded", point=point, refund=refund)
+    checked, dropped = sane_credits(answered)
+    assert (checked.point, checked.refund) == kept
+    assert dropped == refused
+    assert checked.state == "succeeded"

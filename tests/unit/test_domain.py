@@ -94,8 +94,27 @@ def test_the_event_document_is_the_observation_over_what_the_task_already_knew()
         "upstream_updated_at": None,
         "source": "poll",
         "occurred_at": NOW,
+        "failure_code": None,
+        "failure_message": None,
     }
     fresh = Observation(state="succeeded", outputs=("https://cdn.invalid/new.mp4",))
     assert event_document(FakeTask(), "evt_2", fresh, "poll", NOW)["outputs"] == [
         "https://cdn.invalid/new.mp4"
     ]
+
+
+def test_a_failed_event_carries_runways_code_and_a_message_safe_for_end_users() -> None:
+    obs = Observation(
+        state="failed",
+        upstream_status="FAILED",
+        error="NSFW classifier score 0.98 on frame 12",
+        failure_code="SAFETY.OUTPUT.VIDEO",
+    )
+    doc = event_document(FakeTask(), "evt_3", obs, "poll", NOW)
+    assert doc["error"] == "NSFW classifier score 0.98 on frame 12"  # the raw reason, kept
+    assert doc["failure_code"] == "SAFETY.OUTPUT.VIDEO"
+    assert doc["failure_message"] == "The result was withheld by content moderation."
+    assert "NSFW" not in doc["failure_message"]
+    unknown = event_document(FakeTask(), "evt_4", Observation(state="failed"), "poll", NOW)
+    assert unknown["failure_code"] is None
+    assert unknown["failure_message"] == "The render could not be completed."

@@ -4,6 +4,7 @@ tasks, hostile bodies. Nothing here may raise anything but ParseError."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -179,7 +180,11 @@ def test_documented_flat_callback():
     _, obs = parse_callback(flat(point="lots", refund=True, create_time="yesterday"))
     assert (obs.point, obs.refund, obs.upstream_created_at) == (None, None, None)
     _, obs = parse_callback(flat(point="NaN", refund="inf", update_time="-5"))
-    assert (obs.point, obs.refund, obs.upstream_updated_at) == (None, None, None)
+    assert obs.upstream_updated_at is None
+    # Credits are read as given, not finite or not: sane_credits refuses (and has logged)
+    # whatever cannot be a price.
+    assert math.isnan(obs.point or 0.0) and obs.refund == math.inf
+    assert parse_callback(flat(point=10**400))[1].point == math.inf
 
 
 @pytest.mark.parametrize("status", ["0", "1", "2", "4", "5", " 2 ", "10", 4])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from receiver.adapters.media import storage
 from receiver.observability import logs
 
 SLACK_URL = "https://hooks.slack.invalid/services/T0001/B0002/abc~def%7Eghi"
@@ -35,3 +36,26 @@ def test_an_api_key_quoted_in_an_upstream_refusal_is_scrubbed() -> None:
     key = "sk-live-0123456789abcdefghij"
     logs.add_secrets([key])
     assert key not in logs.scrub(f"Incorrect API key provided: Bearer {key}")
+
+
+def test_a_secret_across_the_kept_parts_end_is_scrubbed_before_the_cut() -> None:
+    token = "Qw3rTy7UiOp1AsDfGh5JkLzXcVbN9mQaWsEdRfTgYhUjIkOlP2mNbVcX"
+    logs.add_secrets([f"https://discord.invalid/api/webhooks/1190234567890123456/{token}"])
+    answer = "HTTP 404: " + "<p>" * 50 + f"Cannot POST /api/webhooks/1190234567890123456/{token}"
+    for limit in range(150, len(answer) + 1, 7):
+        kept = logs.scrub(answer, limit)
+        assert len(kept) <= limit
+        assert token[:8] not in kept, limit  # not even the start of it
+    assert logs.scrub(answer, None).endswith("Cannot POST [redacted]")
+
+
+def test_an_s3_refusal_quoting_the_access_key_id_is_scrubbed_before_it_is_kept() -> None:
+    key_id = "AKIAQWERTYUIOPASDFGH"
+    logs.add_secrets([key_id])
+    refusal = RuntimeError(
+        "Generic S3 error: Server returned non-2XX status code: 403 Forbidden: <Error><Code>"
+        f"InvalidAccessKeyId</Code><AWSAccessKeyId>{key_id}</AWSAccessKeyId></Error>\n"
+        "  Backtrace: ..."
+    )
+    reason = storage._reason(refusal)
+    assert key_id not in reason and "InvalidAccessKeyId" in reason

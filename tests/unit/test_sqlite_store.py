@@ -12,7 +12,8 @@ from receiver.domain.observation import Observation
 from receiver.persist import NewTask
 from receiver.persist.migrate import migrate
 from receiver.persist.observations import accept_submission, record
-from receiver.persist.outbox import claim_deliveries, orphaned_submissions
+from receiver.persist.outbox import claim_deliveries
+from receiver.persist.queue import orphaned
 from receiver.persist.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.persist.tasks import create_task
 
@@ -122,20 +123,24 @@ def test_in_memory_store_runs_without_a_checkpointer() -> None:
 
 
 def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path) -> None:
-    # The poller asks this every tick; with thousands of tasks waiting for their callbacks
-    # it must cost about the same as with none.
+    # The poller asks this every tick; with thousands of tasks waiting for their callbacks,
+    # and thousands waiting in the submit queue, it must cost about the same as with none.
     conn = sqlite3.connect(tmp_path / "o.db", isolation_level=None)
     conn.row_factory = dict_row
     db = SqliteDb(conn)
     migrate(db)
     conn.execute("BEGIN")
     cut_off = []
-    for i in range(3000):
+    for i in range(6000):
         new = NewTask("image_to_video", {"promptImage": f"https://x.invalid/{i}.jpg"})
         task, _ = create_task(db, new, now=1000.0 + i)
+        if i >= 3000:
+            continue  # still waiting to be sent
+        db.execute(db.sql.START_SUBMIT, ("owner", 1000.0 + i, task.id))
         if i % 1000 == 7:
-            cut_off.append(task.id)  # its submit never got CometAPI's answer
+            cut_off.append(task.id)  # its send never got CometAPI's answer
         else:
+            db.execute(db.sql.END_SUBMIT, (None, 2000.0, task.id, "owner"))
             accept_submission(db, task.id, f"up-{i}", "{}", 9e9, {}, 2000.0)
     conn.execute("COMMIT")
 
@@ -147,7 +152,7 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
         return 0
 
     conn.set_progress_handler(count, 100)  # called every 100 virtual machine instructions
-    found = orphaned_submissions(db, created_before=5000.0, limit=100)
+    found = orphaned(db, started_before=5000.0, limit=100)
     conn.set_progress_handler(None, 0)
     assert sorted(found) == sorted(cut_off)
     # Reading every queued task took over 300 calls here; the partial index takes a few.

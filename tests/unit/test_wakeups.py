@@ -27,8 +27,16 @@ def test_a_pending_claim_or_one_past_the_history_bound_wakes_the_poller() -> Non
 
 def test_a_success_wakes_the_mirror_only_while_mirroring_is_on() -> None:
     recorded = Recorded("applied", task("succeeded"), "evt_1", ["msg_1"])
-    assert work_after(recorded, mirroring=True) == Work.DELIVERIES | Work.MIRRORS
-    assert work_after(recorded, mirroring=False) == Work.DELIVERIES
+    assert work_after(recorded, mirroring=True) == Work.DELIVERIES | Work.MIRRORS | Work.SUBMITS
+    assert work_after(recorded, mirroring=False) == Work.DELIVERIES | Work.SUBMITS
+
+
+def test_a_task_that_ends_wakes_the_submit_worker_for_it_left_room_under_the_cap() -> None:
+    for state in ("succeeded", "failed", "cancelled"):
+        assert Work.SUBMITS in work_after(Recorded("applied", task(state), "evt_1"), False)
+    assert Work.SUBMITS not in work_after(Recorded("applied", task("running"), "evt_1"), False)
+    ended_before = Recorded("history", task("failed"), "evt_1")
+    assert Work.SUBMITS not in work_after(ended_before, False)
 
 
 def test_a_duplicate_or_a_judged_claim_wakes_nothing() -> None:

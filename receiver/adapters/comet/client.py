@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from receiver.adapters.comet.parse import (
     parse_official_task,
     upstream_error_message,
 )
+from receiver.adapters.headers import retry_after
 from receiver.adapters.jsonbody import load_json
 from receiver.domain.observation import Observation
 from receiver.errors import ParseError, UpstreamError, UpstreamTimeout
@@ -27,18 +29,25 @@ SUBMIT_PATHS = {
     "image_to_video": "/runwayml/v1/image_to_video",
 }
 _MAX_RAW = 64 * 1024
+_MAX_WORDS = 500  # of CometAPI's words in an error: stored on a task, answered, logged
+
+
+def _words(text: str) -> str:
+    """CometAPI's words, safe to store and show: an answer to a wrong key can quote the key
+    ("Incorrect API key provided: Bearer sk-..."). Every error text made of them goes
+    through here; scrub() cuts it after the key is out."""
+    return scrub(text, _MAX_WORDS)
 
 
 def _refusal(payload: Any, fallback: str) -> str:
-    """CometAPI's words for a refusal, safe to store and show: an answer to a wrong key can
-    quote the key ("Incorrect API key provided: Bearer sk-...")."""
-    return scrub(upstream_error_message(payload, fallback))
+    return _words(upstream_error_message(payload, fallback))
 
 
 @dataclass(frozen=True)
 class Submitted:
     upstream_task_id: str
     raw: str
+    status: int  # CometAPI's HTTP status
 
 
 @dataclass(frozen=True)
@@ -96,23 +105,25 @@ class CometClient:
         payload, raw = self._json(response)
         fallback = f"CometAPI answered HTTP {response.status_code}"
         if not response.is_success:
-            raise UpstreamError(_refusal(payload, fallback), response.status_code)
+            # A throttled account is told how long to wait: the submit queue honours it.
+            wait = retry_after(response.headers.get("retry-after"), time.time())
+            raise UpstreamError(_refusal(payload, fallback), response.status_code, wait)
         upstream_id: object = None
         if kind == REVERSE_KIND:
             try:
                 envelope = parse_envelope(payload)
             except ParseError as exc:
                 raise UpstreamError(
-                    f"CometAPI answer unreadable: {exc}", response.status_code
+                    _words(f"CometAPI answer unreadable: {exc}"), response.status_code
                 ) from None
             if envelope.code and not envelope.ok:
-                raise UpstreamError(scrub(envelope.msg) or fallback, response.status_code)
+                raise UpstreamError(_words(envelope.msg) or fallback, response.status_code)
             upstream_id = envelope.data.get("task_id") or envelope.data.get("id")
         elif isinstance(payload, dict):
             upstream_id = payload.get("id")
         if not isinstance(upstream_id, str | int) or not str(upstream_id).strip():
             raise UpstreamError("CometAPI accepted the task but sent no task id", 200)
-        return Submitted(str(upstream_id).strip(), raw)
+        return Submitted(str(upstream_id).strip(), raw, response.status_code)
 
     async def cancel(self, upstream_task_id: str) -> None:
         """Cancel an official-format task (`DELETE /runwayml/v1/tasks/{id}`)."""
@@ -136,7 +147,8 @@ class CometClient:
             result = parse(payload) if payload is not None else None
         except ParseError as exc:
             if response.is_success:
-                raise UpstreamError(f"CometAPI poll answer unreadable: {exc}", 200) from None
+                unreadable = _words(f"CometAPI poll answer unreadable: {exc}")
+                raise UpstreamError(unreadable, 200) from None
             result = None
         if result == NOT_EXIST:
             return Polled(None, raw)

@@ -54,15 +54,23 @@ def _url(value: object) -> str | None:
     return text if text and text.startswith(("http://", "https://")) else None
 
 
-def _number(value: object) -> float | None:
-    """A finite number, given as a number or as a string of one (`"320"`, `"0.5"`)."""
+def _figure(value: object) -> float | None:
+    """A number as given, or as a string of one (`"320"`, `"0.5"`), finite or not: what a
+    figure that is not finite means is for its reader to say."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
-        number = float(value)
-    except (ValueError, OverflowError):
+        return float(value)
+    except OverflowError:
+        return math.inf  # an integer past a float's range
+    except ValueError:
         return None
-    return number if math.isfinite(number) else None
+
+
+def _number(value: object) -> float | None:
+    """A finite number, given as a number or as a string of one."""
+    number = _figure(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _epoch(value: object) -> float | None:
@@ -167,10 +175,13 @@ def _reverse(
         thumbnail=_url(data.get("poster")) or _url(data.get("last_frame")),
         error=error,
         progress=_text(data.get("progress"), 16),
-        point=_number(data.get("point")),
-        refund=_number(data.get("refund")),
+        # As given: receiver/domain/observation.py's sane_credits refuses, and has the
+        # refusal logged, what cannot be a price (not finite, negative, absurdly large).
+        point=_figure(data.get("point")),
+        refund=_figure(data.get("refund")),
         upstream_created_at=_epoch(data.get(times[0])),
         upstream_updated_at=_epoch(data.get(times[1])),
+        failure_code=_failure_code(state, data, nested),
     )
 
 
@@ -227,7 +238,8 @@ def parse_feed(payload: Any) -> Observation | str:
         raise ParseError("feed answer is not a JSON object")
     code = (_text(payload.get("code"), 64) or "").lower()
     if code == NOT_EXIST or not isinstance(payload.get("data"), dict):
-        message = _text(payload.get("message") or payload.get("msg"), 200) or code
+        # Not cut short here: the client scrubs CometAPI's words of secrets before cutting.
+        message = _text(payload.get("message") or payload.get("msg")) or code
         if NOT_EXIST in (code, message):
             return NOT_EXIST
         raise ParseError(f"feed answer without data: {message or 'no message'}")
@@ -258,7 +270,15 @@ def parse_official_task(payload: Any) -> Observation | str:
         error=_error(state, task),
         progress=_text(progress, 16),
         upstream_created_at=_epoch(task.get("createdAt")),
+        failure_code=_failure_code(state, task),
     )
+
+
+def _failure_code(state: State | None, *sources: dict[str, Any]) -> str | None:
+    """Runway's `failureCode` of a failed task (the reverse format nests Runway's task)."""
+    if state != "failed":
+        return None
+    return next((c for src in sources if (c := _text(src.get("failureCode"), 100))), None)
 
 
 def upstream_error_message(payload: Any, fallback: str) -> str:
@@ -268,7 +288,7 @@ def upstream_error_message(payload: Any, fallback: str) -> str:
         if isinstance(err, dict):
             err = err.get("message") or err.get("code")
         for candidate in (err, payload.get("msg"), payload.get("message")):
-            text = _text(candidate, 500)
+            text = _text(candidate)  # cut by the client, once it has scrubbed the text
             if text:
                 return text
     return fallback

@@ -24,6 +24,7 @@ from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import S3Store
 
 from receiver.errors import ConfigError
+from receiver.observability.logs import scrub
 
 if TYPE_CHECKING:
     from obstore.store import S3Config
@@ -181,9 +182,11 @@ class LocalMediaStore:
 
 
 def _reason(exc: Exception) -> str:
-    """obstore's errors run over many lines (a Rust debug dump); the first one says it."""
+    """obstore's errors run over many lines (a Rust debug dump); the first one says it. It
+    is kept on the copy and shown, so it is scrubbed: an S3 server's refusal quotes the
+    access key id it was given (`<AWSAccessKeyId>...`)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return first[:300]
+    return scrub(first, 300)
 
 
 class S3MediaStore:

@@ -45,6 +45,17 @@ class Faults:
     cdn_status_count: int | None = None
     # Serve the files as text/html, as a CDN error page would be.
     cdn_html: bool = False
+    # The feed's `point` as this text instead of the task's cost ("1e300", "NaN", "-5"):
+    # a figure from CometAPI itself that cannot be a price.
+    feed_point: str = ""
+    # Above 0: every file trickles out in small pieces spread over this many seconds (a
+    # task whose prompt holds "TRICKLE" has its files trickle over an hour whatever this is).
+    cdn_trickle_seconds: float = 0.0
+    # A forced 429 says how long to wait (Retry-After, seconds).
+    retry_after_seconds: float = 1.0
+    # An account's concurrency limit: a submit while this many tasks are unfinished is
+    # answered 429, as over a Runway tier's limit. None: no limit.
+    concurrency_limit: int | None = None
 
 
 def merge_faults(base: Faults, updates: object) -> Faults:
@@ -68,7 +79,7 @@ def merge_faults(base: Faults, updates: object) -> Faults:
             ok = ok and (not name.endswith("_rate") or value <= 1)
             value = float(value) if ok else value
         elif isinstance(default, str):
-            ok = value in _CHOICES[name]
+            ok = value in _CHOICES[name] if name in _CHOICES else isinstance(value, str)
         elif name.endswith("_status"):
             ok = value is None or (is_int(value) and 100 <= value <= 599)
         else:
@@ -84,11 +95,16 @@ def merge_faults(base: Faults, updates: object) -> Faults:
 # call sees the faults set while it waited.
 
 
-def forced_answer(faults: Faults, rng: random.Random, op: Op, style: Style) -> Response | None:
-    """The forced status or malformed body ``faults`` give this submit/poll, or None."""
+def forced_answer(
+    faults: Faults, rng: random.Random, op: Op, style: Style, authorization: str
+) -> Response | None:
+    """The forced status or malformed body ``faults`` give this submit/poll, or None;
+    `authorization` is the request's header, which a forced 401 quotes."""
     status = take_status(faults, op)
     if status is not None:
-        return error_response(style, status, _reason(status))
+        return error_response(
+            style, status, _reason(status, authorization), faults.retry_after_seconds
+        )
     if getattr(faults, f"{op}_malformed"):
         if rng.random() < 0.5:
             return Response(b'{"code": 200, "msg": "succ', media_type="application/json")
@@ -108,9 +124,15 @@ def take_status(faults: Faults, op: Op) -> int | None:
     return status if count >= 1 else None
 
 
-def _reason(status: int) -> str:
+def key_refused(authorization: str) -> str:
+    """The answer to a key that is refused quotes what was sent, as API gateways do
+    ("Incorrect API key provided: Bearer sk-..."): a client must not echo it on."""
+    return f"Incorrect API key provided: {authorization}"
+
+
+def _reason(status: int, authorization: str) -> str:
     if status == 401:
-        return "invalid api key"
+        return key_refused(authorization)
     if status == 429:
         return "rate limit exceeded"
     if status >= 500:
@@ -118,9 +140,12 @@ def _reason(status: int) -> str:
     return "simulated upstream error"
 
 
-def error_response(style: Style, status: int, reason: str) -> JSONResponse:
-    """An error in each format's own shape (reverse 401s use a string code upstream)."""
-    headers = {"Retry-After": "1"} if status == 429 else None
+def error_response(
+    style: Style, status: int, reason: str, retry_after: float = 1.0
+) -> JSONResponse:
+    """An error in each format's own shape (reverse 401s use a string code upstream); a
+    429 says when to come back."""
+    headers = {"Retry-After": f"{retry_after:g}"} if status == 429 else None
     body: dict[str, Any]
     if style == "official":
         body = {"error": reason}

@@ -8,6 +8,7 @@ seconds) because the real service does, and clients must parse tolerantly.
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,6 @@ CallbackShape = Literal["flat", "envelope"]
 Style = Literal["reverse", "official"]
 Op = Literal["submit", "poll", "cdn"]
 
-_CDN = "https://cdn.sim.invalid/runway"
 _ATTACKER = "https://attacker.invalid"
 TERMINAL: tuple[Phase, ...] = ("succeeded", "failed", "cancelled")
 _REVERSE_STATUS: dict[Phase, str] = {
@@ -62,10 +62,13 @@ _FAILURES = [
 
 
 def failure_of(prompt: str, rng: random.Random) -> tuple[str, str]:
-    """A failure picked at random, or the prompt's own words after `FAIL:` (so that tests
-    can make upstream say anything, e.g. text that must be escaped in chat)."""
+    """A failure picked at random, the prompt's own words after `FAIL:` (so that tests can
+    make upstream say anything, e.g. text that must be escaped in chat), or the failure
+    code it names in `FAIL[CODE]`."""
     if "FAIL:" in prompt:
         return prompt.split("FAIL:", 1)[1], "INTERNAL"
+    if named := re.search(r"FAIL\[([A-Z0-9_.]+)\]", prompt):
+        return f"failed upstream ({named[1]})", named[1]
     return rng.choice(_FAILURES)
 
 
@@ -87,12 +90,12 @@ class SimTask:
     failure: tuple[str, str] | None  # (reason, failureCode) when the task will fail
     throttled: bool  # official format shows THROTTLED instead of PENDING while queued
     point: int  # credits the task costs
+    # Where its files are: the simulator's own /cdn route, at the address it was asked on.
+    cdn: str
     callback_url: str | None = None
     polls: int = 0
     cancelled_at: float | None = None  # wall clock
     cancelled_mono: float | None = None  # freezes the task's clock where it was cancelled
-    # Where its files are: an address nobody can fetch, or the simulator's own /cdn route.
-    cdn: str = _CDN
 
     @property
     def started_at(self) -> float:
@@ -267,6 +270,11 @@ def feed(task: SimTask) -> dict[str, Any]:
         outputs = _outputs(task)
         data["video_url"], data["poster"] = outputs["video_url"], outputs["poster"]
         inner["output"] = [data["video_url"]]
+    if phase in TERMINAL:
+        # A finished task's cost, spelt as the callback spells it. CometAPI publishes the
+        # feed's answer only for a queued task, which has none: this is an assumption.
+        data["point"] = str(task.point)
+        data["refund"] = str(task.point - task.charged())
     return {"code": "success", "message": "", "data": data}
 
 

@@ -3,6 +3,7 @@ control routes (no auth) that set faults, forge callbacks and show tasks, logs a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -14,10 +15,16 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from receiver.devtools.simulator.faults import Faults, error_response, merge_faults, take_status
+from receiver.devtools.simulator.faults import (
+    Faults,
+    error_response,
+    key_refused,
+    merge_faults,
+    take_status,
+)
 from receiver.devtools.simulator.limits import (
     image_to_video_error,
     missing,
@@ -47,7 +54,7 @@ def _unauthorized(sim: Simulator, request: Request, counter: str, style: Style) 
     if sim.authorized(request):
         return None
     sim.stats["unauthorized"] += 1
-    return error_response(style, 401, "invalid api key")
+    return error_response(style, 401, key_refused(request.headers.get("authorization", "")))
 
 
 def _sim(request: Request) -> Simulator:
@@ -69,13 +76,15 @@ async def _video2video(request: Request) -> Response:
     # Read the body first: like the real service, a slow answer still creates the task
     # even when the client gave up waiting.
     body = await _json_object(request)
-    if (fault := await sim.upstream_fault("submit", "reverse")) is not None:
+    if (fault := await sim.upstream_fault("submit", "reverse", request)) is not None:
         return fault
     if body is None:
         return _bad_request("request body must be a JSON object")
     if reason := video2video_error(body):
         return _bad_request(reason)
-    task = sim.create_task("video2video", body["prompt"], body["callback_url"])
+    task = sim.create_task(
+        "video2video", body["prompt"], str(request.base_url), body["callback_url"]
+    )
     return JSONResponse(sim.envelope(task, "queued"))
 
 
@@ -83,7 +92,7 @@ async def _feed(request: Request) -> Response:
     sim = _sim(request)
     if (refused := _unauthorized(sim, request, "polls", "reverse")) is not None:
         return refused
-    if (fault := await sim.upstream_fault("poll", "reverse")) is not None:
+    if (fault := await sim.upstream_fault("poll", "reverse", request)) is not None:
         return fault
     body = await _json_object(request)
     if body is None or missing(body, ("task_id",)):
@@ -91,7 +100,10 @@ async def _feed(request: Request) -> Response:
     task = sim.visible_task(body["task_id"])
     if task is None:
         return JSONResponse({"code": "task_not_exist", "message": "task_not_exist", "data": None})
-    return JSONResponse(sim.feed(task))
+    answer = sim.feed(task)
+    if sim.faults.feed_point:
+        answer["data"]["point"] = sim.faults.feed_point
+    return JSONResponse(answer)
 
 
 # --- official format ---------------------------------------------------------------------
@@ -104,14 +116,14 @@ async def _official_submit(request: Request, kind: Kind) -> Response:
     if not request.headers.get("x-runway-version"):
         return JSONResponse({"error": "X-Runway-Version header is required"}, status_code=400)
     body = await _json_object(request)
-    if (fault := await sim.upstream_fault("submit", "official")) is not None:
+    if (fault := await sim.upstream_fault("submit", "official", request)) is not None:
         return fault
     if body is None:
         return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
     if reason := _OFFICIAL_CHECKS[kind](body):
         return JSONResponse({"error": reason}, status_code=400)
     prompt = body.get("promptText")
-    task = sim.create_task(kind, prompt if isinstance(prompt, str) else "")
+    task = sim.create_task(kind, prompt if isinstance(prompt, str) else "", str(request.base_url))
     return JSONResponse(sim.created(task))
 
 
@@ -127,7 +139,7 @@ async def _get_task(request: Request) -> Response:
     sim = _sim(request)
     if (refused := _unauthorized(sim, request, "polls", "official")) is not None:
         return refused
-    if (fault := await sim.upstream_fault("poll", "official")) is not None:
+    if (fault := await sim.upstream_fault("poll", "official", request)) is not None:
         return fault
     task = sim.visible_task(request.path_params["task_id"])
     if task is None:
@@ -197,20 +209,51 @@ _MEDIA = Path(__file__).parent / "media"
 
 async def _cdn(request: Request) -> Response:
     """A task's render or poster, as the provider's CDN serves them (see media/PROVENANCE.md);
-    the `cdn_status` fault forces an answer, e.g. 403 for a link that has expired."""
+    the `cdn_status` fault forces an answer, e.g. 403 for a link that has expired, and
+    `cdn_trickle_seconds` (or "TRICKLE" in the task's prompt) makes the file trickle."""
     sim = _sim(request)
     sim.stats["cdn_requests"] += 1
     name: str = request.path_params["name"]
     forced = take_status(sim.faults, "cdn")
     if forced is not None:
         return Response(status_code=forced)
-    if name[:36] not in sim.tasks:  # a task id is a UUID
+    task = sim.tasks.get(name[:36])  # a task id is a UUID
+    if task is None:
         return Response(status_code=404)
     if sim.faults.cdn_html:
         return Response(b"<html><body>Access denied</body></html>", media_type="text/html")
-    if name.endswith(".mp4"):
-        return FileResponse(_MEDIA / "render.mp4", media_type="video/mp4")
-    return FileResponse(_MEDIA / "poster.png", media_type="image/png")
+    path, media_type = (
+        (_MEDIA / "render.mp4", "video/mp4")
+        if name.endswith(".mp4")
+        else (_MEDIA / "poster.png", "image/png")
+    )
+    spread = _TRICKLE_SECONDS if "TRICKLE" in task.prompt else sim.faults.cdn_trickle_seconds
+    if spread > 0:
+        body = path.read_bytes()
+        return StreamingResponse(
+            _trickle(sim.stats, body, spread),
+            media_type=media_type,
+            headers={"content-length": str(len(body))},
+        )
+    return FileResponse(path, media_type=media_type)
+
+
+_TRICKLE_SECONDS = 3600.0
+_TRICKLE_PIECE = 256
+
+
+async def _trickle(stats: dict[str, int], body: bytes, spread: float) -> AsyncIterator[bytes]:
+    """`body` in small pieces, the first at once and the last after `spread` seconds, as a
+    congested or throttled CDN sends it; counted in `cdn_trickling` while it lasts."""
+    pieces = [body[i : i + _TRICKLE_PIECE] for i in range(0, len(body), _TRICKLE_PIECE)]
+    stats["cdn_trickling"] += 1
+    try:
+        for i, piece in enumerate(pieces):
+            if i:
+                await asyncio.sleep(spread / (len(pieces) - 1))
+            yield piece
+    finally:
+        stats["cdn_trickling"] -= 1
 
 
 def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:

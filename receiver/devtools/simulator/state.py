@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.devtools.simulator import model
-from receiver.devtools.simulator.faults import Faults, forced_answer, merge_faults
+from receiver.devtools.simulator.faults import Faults, error_response, forced_answer, merge_faults
 from receiver.devtools.simulator.model import (
     TERMINAL,
     CallbackPhase,
@@ -41,9 +41,9 @@ class SimulatorConfig:
     not_exist_seconds: float = 0.5  # a younger task answers task_not_exist, as upstream does
     seed: int | None = None
     faults: Faults = field(default_factory=Faults)
-    # The simulator's own address: set, and its tasks' files are served from <cdn_url>/cdn/
-    # (a real MP4 and PNG, for mirroring); unset, they point at an address nobody can fetch.
-    cdn_url: str | None = None
+    # Where its answers say the renders are. None: its own address, where it serves them.
+    # Set it only where nothing fetches them (a test that needs https links in messages).
+    files_url: str | None = None
 
 
 def _new_stats() -> dict[str, int]:
@@ -61,6 +61,8 @@ def _new_stats() -> dict[str, int]:
             "callbacks_failed",  # answered non-2xx or transport error
             "callbacks_dropped",  # withheld on purpose by drop_rate / drop_next
             "cdn_requests",  # files fetched from /cdn
+            "cdn_trickling",  # files trickling out of /cdn now (not a count of all)
+            "running_max",  # the most tasks unfinished at once
         ),
         0,
     )
@@ -109,17 +111,31 @@ class Simulator:
             return False
         return self.config.api_key is None or key == self.config.api_key
 
-    async def upstream_fault(self, op: Op, style: Style) -> Response | None:
+    async def upstream_fault(self, op: Op, style: Style, request: Request) -> Response | None:
         """Apply the submit/poll faults: delay, then a forced status or a malformed body."""
         delay: float = getattr(self.faults, f"{op}_delay_seconds")
         if delay:
             await asyncio.sleep(delay)
-        answer = forced_answer(self.faults, self.rng, op, style)
+        authorization = request.headers.get("authorization", "")
+        answer = forced_answer(self.faults, self.rng, op, style, authorization)
+        limit = self.faults.concurrency_limit
+        if answer is None and op == "submit" and limit is not None and self.running() >= limit:
+            reason = f"concurrency limit of {limit} tasks reached"
+            answer = error_response(style, 429, reason, self.faults.retry_after_seconds)
         if answer is not None:
             self.stats[f"{op}_faults"] += 1
         return answer
 
-    def create_task(self, kind: Kind, prompt: str, callback_url: str | None = None) -> SimTask:
+    def running(self) -> int:
+        """Tasks not yet ended (queued or running): what an account's limit counts."""
+        return sum(task.phase() not in TERMINAL for task in self.tasks.values())
+
+    def create_task(
+        self, kind: Kind, prompt: str, own_url: str, callback_url: str | None = None
+    ) -> SimTask:
+        """A new task; its files are served at `own_url`/cdn/ (a real MP4 and PNG), so that
+        whoever reached the simulator can fetch them, and no name is looked up elsewhere."""
+        files_url = self.config.files_url or f"{own_url.rstrip('/')}/cdn"
         fails = "FAIL" in prompt or self.rng.random() < self.faults.fail_rate
         bits = self.rng.getrandbits(128)
         task = SimTask(
@@ -134,12 +150,13 @@ class Simulator:
             throttled=self.rng.random() < 0.25,
             # From the id's bits, not a draw of its own: seeded runs keep their sequences.
             point=10 * (16 + bits % 49),
+            cdn=files_url,
             callback_url=callback_url,
         )
-        if self.config.cdn_url:
-            task.cdn = f"{self.config.cdn_url.rstrip('/')}/cdn"
         self.tasks[task.task_id] = task
         self.stats["tasks"] += 1
+        # The most at once is reached when one starts: counting here sees every peak.
+        self.stats["running_max"] = max(self.stats["running_max"], self.running())
         if callback_url is not None:
             job = asyncio.get_running_loop().create_task(self._deliver(task))
             self._jobs.add(job)

@@ -20,8 +20,10 @@ POSTGRES = Statements(
     TASK="SELECT * FROM tasks WHERE id = %s",
     TASK_BY_KEY="SELECT * FROM tasks WHERE idempotency_key = %s",
     INSERT_TASK=(
-        "INSERT INTO tasks (id, kind, state, request, idempotency_key, created_at, updated_at)"
-        " VALUES (%s, %s, 'queued', %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING"
+        "INSERT INTO tasks (id, kind, state, request, idempotency_key, request_hash,"
+        " submit_due_at, submit_since, created_at, updated_at)"
+        " VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (idempotency_key) DO NOTHING"
     ),
     TASK_EVENTS=(
         "SELECT id, task_id, source, state, upstream_status, applied, received_at, verdict,"
@@ -74,9 +76,6 @@ POSTGRES = Statements(
     ),
     SET_TASK_COST="UPDATE tasks SET point = %s, refund = %s WHERE id = %s",
     BIND_UPSTREAM="UPDATE tasks SET upstream_task_id = %s WHERE id = %s",
-    FILL_TASK_COST=(
-        "UPDATE tasks SET point = COALESCE(point, %s), refund = COALESCE(refund, %s) WHERE id = %s"
-    ),
     COUNT_CALLBACK=(
         "UPDATE tasks SET callback_count = callback_count + 1,"
         " callback_bytes = callback_bytes + %s WHERE id = %s"
@@ -180,8 +179,9 @@ POSTGRES = Statements(
     ),
     LEASE_POLL="UPDATE tasks SET poll_lease_owner = %s, poll_lease_until = %s WHERE id = %s",
     ORPHANED_SUBMISSIONS=(
-        "SELECT id FROM tasks WHERE upstream_task_id IS NULL AND state = 'queued'"
-        " AND created_at < %s ORDER BY created_at LIMIT %s"
+        "SELECT id FROM tasks WHERE submit_owner IS NOT NULL AND submit_started_at < %s"
+        " AND upstream_task_id IS NULL AND state IN ('queued', 'running')"
+        " ORDER BY submit_started_at LIMIT %s"
     ),
     TASKS_BY_STATE="SELECT state, COUNT(*) AS n FROM tasks WHERE kind <> 'relay' GROUP BY state",
     DELIVERIES_BY_STATE="SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state",
@@ -257,10 +257,11 @@ POSTGRES = Statements(
     ),
     MIRROR_PENDING="SELECT 1 AS busy FROM mirrors WHERE task_id = %s AND state = 'pending' LIMIT 1",
     DUE_MIRRORS=(
-        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, t.kind,"
-        " t.upstream_task_id FROM mirrors m JOIN tasks t ON t.id = m.task_id"
+        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
+        " t.kind, t.upstream_task_id FROM mirrors m JOIN tasks t ON t.id = m.task_id"
         " WHERE m.state = 'pending' AND m.next_attempt_at <= %s"
-        " AND (m.lease_until IS NULL OR m.lease_until < %s) ORDER BY m.next_attempt_at LIMIT %s"
+        " AND (m.lease_until IS NULL OR m.lease_until < %s) ORDER BY m.next_attempt_at"
+        " LIMIT %s FOR UPDATE OF m SKIP LOCKED"
     ),
     LEASE_MIRROR="UPDATE mirrors SET lease_owner = %s, lease_until = %s WHERE event_id = %s",
     RETRY_MIRROR=(
@@ -278,5 +279,121 @@ POSTGRES = Statements(
     RELEASE_MIRRORING=(
         "UPDATE deliveries SET state = 'pending', next_attempt_at = %s, updated_at = %s"
         " WHERE event_id = %s AND state = 'mirroring'"
+    ),
+    # console sessions
+    REVOKE_SESSION=(
+        "INSERT INTO console_revocations (session_id, expires_at) VALUES (%s, %s)"
+        " ON CONFLICT (session_id) DO NOTHING"
+    ),
+    SESSION_REVOKED="SELECT 1 AS revoked FROM console_revocations WHERE session_id = %s",
+    PURGE_REVOCATIONS="DELETE FROM console_revocations WHERE expires_at < %s",
+    # --- media copies: leases and the jobs given up
+    RELEASE_MIRROR_LEASES=(
+        "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
+        " WHERE state = 'pending' AND lease_owner = %s"
+    ),
+    RELEASE_ALL_MIRROR_LEASES=(
+        "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
+        " WHERE state = 'pending' AND lease_owner IS NOT NULL"
+    ),
+    RENEW_MIRROR_LEASE=(
+        "UPDATE mirrors SET lease_until = %s"
+        " WHERE event_id = %s AND lease_owner = %s AND state = 'pending'"
+    ),
+    OVERDUE_MIRRORS=(
+        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+        " AND started_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
+        " ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED"
+    ),
+    PENDING_MIRRORS=(
+        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+        " ORDER BY next_attempt_at LIMIT %s"
+    ),
+    GIVE_UP_MIRROR=(
+        "UPDATE mirrors SET state = 'failed', reason = %s, lease_owner = NULL, lease_until = NULL"
+        " WHERE event_id = %s AND state = 'pending'"
+    ),
+    # --- the submit queue
+    # Locked: a replica claiming at the same time waits here, then counts what this one sent.
+    SUBMIT_GATE="SELECT paused_until, reason FROM submit_gate WHERE id = 1 FOR UPDATE",
+    PAUSE_SUBMITS=(
+        "UPDATE submit_gate SET paused_until = %s, reason = %s WHERE id = 1 AND paused_until < %s"
+    ),
+    RUNNING_UPSTREAM=(
+        "SELECT COUNT(*) AS n FROM tasks WHERE state IN ('queued', 'running')"
+        " AND (upstream_task_id IS NOT NULL OR submit_owner IS NOT NULL)"
+    ),
+    WAITING_SUBMITS="SELECT COUNT(*) AS n FROM tasks WHERE submit_due_at IS NOT NULL",
+    DUE_SUBMITS=(
+        "SELECT id, kind, request, state, upstream_task_id, submit_count, submit_since, resubmits"
+        " FROM tasks WHERE submit_due_at IS NOT NULL AND submit_due_at <= %s"
+        " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+    ),
+    START_SUBMIT=(
+        "UPDATE tasks SET submit_owner = %s, submit_started_at = %s, submit_due_at = NULL,"
+        " submit_count = submit_count + 1 WHERE id = %s"
+    ),
+    LEAVE_QUEUE="UPDATE tasks SET submit_due_at = NULL WHERE id = %s",
+    END_SUBMIT=(
+        "UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL, submit_due_at = %s,"
+        " updated_at = %s WHERE id = %s AND submit_owner = %s"
+    ),
+    ABANDON_SUBMIT=("UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL WHERE id = %s"),
+    INSERT_SUBMIT_ATTEMPT=(
+        "INSERT INTO submit_attempts (id, task_id, number, started_at, finished_at, status,"
+        " error, outcome, retry_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    ),
+    SUBMIT_ATTEMPTS=(
+        "SELECT * FROM submit_attempts WHERE task_id = %s"
+        " ORDER BY finished_at DESC, id DESC LIMIT %s"
+    ),
+    # Counted down the queue's index to the task: cheaper than numbering the whole queue.
+    QUEUE_POSITION=("SELECT COUNT(*) AS n FROM tasks WHERE submit_due_at IS NOT NULL AND id <= %s"),
+    REQUEUE_FAILED=(
+        "UPDATE tasks SET upstream_task_id = NULL, upstream_status = NULL, progress = NULL,"
+        " next_poll_at = NULL, claim_since = NULL, replaced_upstream_ids = %s,"
+        " submit_due_at = %s, submit_since = %s, resubmits = resubmits + 1, updated_at = %s"
+        " WHERE id = %s"
+    ),
+    # --- retention: pruning ended tasks, the store's size
+    # Each candidate is locked, and one being recorded just now is skipped: no event can
+    # land on a task while it is being deleted.
+    PRUNE_CANDIDATES=(
+        "SELECT t.id, t.state, t.terminal_at,"
+        " (SELECT COUNT(*) FROM deliveries d WHERE d.task_id = t.id"
+        " AND d.state IN ('pending', 'held', 'mirroring')) AS unfinished,"
+        " (SELECT MAX(d.updated_at) FROM deliveries d WHERE d.task_id = t.id"
+        " AND d.state = 'dead') AS last_dead_at"
+        " FROM tasks t WHERE t.terminal_at IS NOT NULL"
+        " AND t.terminal_at < %s AND (t.terminal_at, t.id) > (%s, %s)"
+        " ORDER BY t.terminal_at, t.id LIMIT %s FOR UPDATE OF t SKIP LOCKED"
+    ),
+    PRUNE_COUNTS=(
+        "SELECT (SELECT COUNT(*) FROM delivery_attempts WHERE task_id = ANY(%s)) AS attempts,"
+        " (SELECT COUNT(*) FROM chat_messages WHERE task_id = ANY(%s)) AS chat_messages,"
+        " (SELECT COUNT(*) FROM mirrors WHERE task_id = ANY(%s)) AS mirrors,"
+        " (SELECT COUNT(*) FROM deliveries WHERE task_id = ANY(%s)) AS deliveries,"
+        " (SELECT COUNT(*) FROM events WHERE task_id = ANY(%s)) AS events"
+    ),
+    PRUNE_ATTEMPTS="DELETE FROM delivery_attempts WHERE task_id = ANY(%s)",
+    PRUNE_SUBMIT_ATTEMPTS="DELETE FROM submit_attempts WHERE task_id = ANY(%s)",
+    PRUNE_CHAT_MESSAGES="DELETE FROM chat_messages WHERE task_id = ANY(%s)",
+    PRUNE_MIRRORS="DELETE FROM mirrors WHERE task_id = ANY(%s)",
+    PRUNE_DELIVERIES="DELETE FROM deliveries WHERE task_id = ANY(%s)",
+    PRUNE_EVENTS="DELETE FROM events WHERE task_id = ANY(%s)",
+    PRUNE_TASKS="DELETE FROM tasks WHERE id = ANY(%s)",
+    TAKE_MAINTENANCE_LEASE=(
+        "UPDATE maintenance_leases SET owner = %s, until = %s"
+        " WHERE name = %s AND (owner IS NULL OR owner = %s OR until < %s)"
+    ),
+    RELEASE_MAINTENANCE_LEASE=(
+        "UPDATE maintenance_leases SET owner = NULL, until = 0 WHERE name = %s AND owner = %s"
+    ),
+    # The relay's tables in its schema, with their indexes and TOAST; PostgreSQL keeps no
+    # free-page count to report (autovacuum marks dead rows' space for reuse in place).
+    STORE_SIZE=(
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT AS bytes,"
+        " 0 AS free_bytes FROM pg_class c"
+        " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
     ),
 )

@@ -9,7 +9,9 @@ and migrations take an advisory lock so replicas starting together apply them on
 from __future__ import annotations
 
 import asyncio
+import select
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -19,14 +21,26 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from receiver.errors import StoreError
+from receiver.observability import logs
 from receiver.persist.db import Db, Row
 from receiver.persist.postgres.statements import POSTGRES
 from receiver.persist.store import Store
 
 T = TypeVar("T")
 _MIGRATION_LOCK = 0x72756E77  # any constant shared by every replica
+# The tables a prune deletes from (receiver/persist/retention.py), for a plain VACUUM: never
+# FULL, which would lock them; a plain one lets reads and writes go on.
+_VACUUM_PRUNED = (
+    "VACUUM (ANALYZE) tasks, events, deliveries, delivery_attempts, mirrors, chat_messages"
+)
 _CONNECT_TIMEOUT = 5  # seconds, at start-up
 _OP_TIMEOUT = 2.0  # seconds a caller waits for one job while the service runs
+# The pool retries a failed connect with a doubling wait (1 s, 2 s, 4 s ...) for this long,
+# then gives up until a job asks for a connection again, which starts a new attempt at once.
+# Kept short, a database that comes back is found within half a second (a callback refused
+# then is one CometAPI never sends again), at the cost of a few connects a second while it
+# is away; with the default (5 minutes) the relay refused callbacks for seconds after.
+_RECONNECT_SECONDS = 0.5
 # libpq's own limits, so that a connection to a database that stopped answering fails
 # within seconds instead of waiting for the kernel's TCP timeout.
 _CONNECTION_LIMITS = {
@@ -85,10 +99,29 @@ class PostgresStore(Store):
             kwargs={"row_factory": dict_row, **_CONNECTION_LIMITS},
             open=False,
             timeout=timeout,
+            reconnect_timeout=_RECONNECT_SECONDS,
+            check=self._check,
             name="runway-relay",
         )
         self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix="pg")
         self._opened = False
+
+    def _check(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        """Called by the pool before it hands out a connection. An idle connection has
+        nothing to read: anything there is the server's goodbye (a restart, a terminated
+        backend), and only then is a round trip spent on it, not on every job."""
+        idle = select.poll()  # not select(): a busy server's descriptors pass 1024
+        idle.register(conn.fileno(), select.POLLIN)
+        if not idle.poll(0):
+            return
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            # A server that closed one idle connection closed them all: the pool replaces
+            # them now, instead of each failing its next check in turn (the pool waits
+            # longer after each failed check).
+            self._pool.drain()
+            raise
 
     def _open(self) -> None:
         # One plain connection first: the pool would retry quietly for its whole timeout,
@@ -99,6 +132,11 @@ class PostgresStore(Store):
             reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             raise StoreError(f"cannot connect to PostgreSQL: {reason}") from None
         self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT * 2)
+
+    def take_workers(self, deliveries: bool, polls: bool) -> None:
+        """Nothing to take: replicas share the work by design. Each lease names its owner
+        (host, pid and a random part), a replica gives back only its own, and none takes
+        every lease back at start (`exclusive` is False)."""
 
     def _run_sync(self, fn: Callable[[Db], T], abandoned: threading.Event) -> T:
         if abandoned.is_set():
@@ -125,6 +163,34 @@ class PostgresStore(Store):
             abandoned.set()
             job.add_done_callback(_retrieve)  # its outcome has no reader any more
             raise StoreError(f"PostgreSQL did not answer within {limit:g}s") from None
+
+    async def reclaim_space(self, pruned: int, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Autovacuum makes pruned rows' space reusable, so that the tables stay the same size;
+        where it is off (the server's `autovacuum`), nothing would, and the relay vacuums the
+        tables it pruned itself. PostgreSQL gives no space back to the file system either way."""
+        if pruned:
+            await asyncio.to_thread(self._vacuum_unless_autovacuum)
+        return 0
+
+    def _vacuum_unless_autovacuum(self) -> None:
+        # VACUUM cannot run inside a transaction: a connection of its own, in autocommit.
+        try:
+            with psycopg.connect(
+                self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT
+            ) as conn:
+                row = conn.execute("SHOW autovacuum").fetchone()
+                if row is not None and row[0] == "on":
+                    return
+                started = time.monotonic()
+                conn.execute(_VACUUM_PRUNED)
+        except psycopg.Error as exc:
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise StoreError(f"PostgreSQL: vacuuming after a prune: {reason}") from None
+        logs.get_logger("receiver").info(
+            "store.vacuumed",
+            reason="autovacuum is off",
+            seconds=round(time.monotonic() - started, 3),
+        )
 
     async def close(self) -> None:
         if self._opened:

@@ -19,8 +19,10 @@ SQLITE = Statements(
     TASK="SELECT * FROM tasks WHERE id = ?",
     TASK_BY_KEY="SELECT * FROM tasks WHERE idempotency_key = ?",
     INSERT_TASK=(
-        "INSERT INTO tasks (id, kind, state, request, idempotency_key, created_at, updated_at)"
-        " VALUES (?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING"
+        "INSERT INTO tasks (id, kind, state, request, idempotency_key, request_hash,"
+        " submit_due_at, submit_since, created_at, updated_at)"
+        " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (idempotency_key) DO NOTHING"
     ),
     TASK_EVENTS=(
         "SELECT id, task_id, source, state, upstream_status, applied, received_at, verdict,"
@@ -72,9 +74,6 @@ SQLITE = Statements(
     ),
     SET_TASK_COST="UPDATE tasks SET point = ?, refund = ? WHERE id = ?",
     BIND_UPSTREAM="UPDATE tasks SET upstream_task_id = ? WHERE id = ?",
-    FILL_TASK_COST=(
-        "UPDATE tasks SET point = COALESCE(point, ?), refund = COALESCE(refund, ?) WHERE id = ?"
-    ),
     COUNT_CALLBACK=(
         "UPDATE tasks SET callback_count = callback_count + 1,"
         " callback_bytes = callback_bytes + ? WHERE id = ?"
@@ -181,8 +180,9 @@ SQLITE = Statements(
     ),
     LEASE_POLL="UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ? WHERE id = ?",
     ORPHANED_SUBMISSIONS=(
-        "SELECT id FROM tasks WHERE upstream_task_id IS NULL AND state = 'queued'"
-        " AND created_at < ? ORDER BY created_at LIMIT ?"
+        "SELECT id FROM tasks WHERE submit_owner IS NOT NULL AND submit_started_at < ?"
+        " AND upstream_task_id IS NULL AND state IN ('queued', 'running')"
+        " ORDER BY submit_started_at LIMIT ?"
     ),
     TASKS_BY_STATE="SELECT state, COUNT(*) AS n FROM tasks WHERE kind <> 'relay' GROUP BY state",
     DELIVERIES_BY_STATE="SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state",
@@ -256,8 +256,8 @@ SQLITE = Statements(
     ),
     MIRROR_PENDING="SELECT 1 AS busy FROM mirrors WHERE task_id = ? AND state = 'pending' LIMIT 1",
     DUE_MIRRORS=(
-        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, t.kind,"
-        " t.upstream_task_id FROM mirrors m JOIN tasks t ON t.id = m.task_id"
+        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
+        " t.kind, t.upstream_task_id FROM mirrors m JOIN tasks t ON t.id = m.task_id"
         " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
         " AND (m.lease_until IS NULL OR m.lease_until < ?) ORDER BY m.next_attempt_at LIMIT ?"
     ),
@@ -276,5 +276,126 @@ SQLITE = Statements(
     RELEASE_MIRRORING=(
         "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?"
         " WHERE event_id = ? AND state = 'mirroring'"
+    ),
+    # console sessions
+    REVOKE_SESSION=(
+        "INSERT INTO console_revocations (session_id, expires_at) VALUES (?, ?)"
+        " ON CONFLICT (session_id) DO NOTHING"
+    ),
+    SESSION_REVOKED="SELECT 1 AS revoked FROM console_revocations WHERE session_id = ?",
+    PURGE_REVOCATIONS="DELETE FROM console_revocations WHERE expires_at < ?",
+    # --- media copies: leases and the jobs given up
+    RELEASE_MIRROR_LEASES=(
+        "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
+        " WHERE state = 'pending' AND lease_owner = ?"
+    ),
+    RELEASE_ALL_MIRROR_LEASES=(
+        "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
+        " WHERE state = 'pending' AND lease_owner IS NOT NULL"
+    ),
+    RENEW_MIRROR_LEASE=(
+        "UPDATE mirrors SET lease_until = ?"
+        " WHERE event_id = ? AND lease_owner = ? AND state = 'pending'"
+    ),
+    OVERDUE_MIRRORS=(
+        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+        " AND started_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+        " ORDER BY next_attempt_at LIMIT ?"
+    ),
+    PENDING_MIRRORS=(
+        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+        " ORDER BY next_attempt_at LIMIT ?"
+    ),
+    GIVE_UP_MIRROR=(
+        "UPDATE mirrors SET state = 'failed', reason = ?, lease_owner = NULL, lease_until = NULL"
+        " WHERE event_id = ? AND state = 'pending'"
+    ),
+    # --- the submit queue
+    # BEGIN IMMEDIATE already holds the only write lock: a plain read.
+    SUBMIT_GATE="SELECT paused_until, reason FROM submit_gate WHERE id = 1",
+    PAUSE_SUBMITS=(
+        "UPDATE submit_gate SET paused_until = ?, reason = ? WHERE id = 1 AND paused_until < ?"
+    ),
+    RUNNING_UPSTREAM=(
+        "SELECT COUNT(*) AS n FROM tasks WHERE state IN ('queued', 'running')"
+        " AND (upstream_task_id IS NOT NULL OR submit_owner IS NOT NULL)"
+    ),
+    WAITING_SUBMITS="SELECT COUNT(*) AS n FROM tasks WHERE submit_due_at IS NOT NULL",
+    DUE_SUBMITS=(
+        "SELECT id, kind, request, state, upstream_task_id, submit_count, submit_since, resubmits"
+        " FROM tasks WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?"
+        " ORDER BY id LIMIT ?"
+    ),
+    START_SUBMIT=(
+        "UPDATE tasks SET submit_owner = ?, submit_started_at = ?, submit_due_at = NULL,"
+        " submit_count = submit_count + 1 WHERE id = ?"
+    ),
+    LEAVE_QUEUE="UPDATE tasks SET submit_due_at = NULL WHERE id = ?",
+    END_SUBMIT=(
+        "UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL, submit_due_at = ?,"
+        " updated_at = ? WHERE id = ? AND submit_owner = ?"
+    ),
+    ABANDON_SUBMIT=("UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL WHERE id = ?"),
+    INSERT_SUBMIT_ATTEMPT=(
+        "INSERT INTO submit_attempts (id, task_id, number, started_at, finished_at, status,"
+        " error, outcome, retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    SUBMIT_ATTEMPTS=(
+        "SELECT * FROM submit_attempts WHERE task_id = ? ORDER BY finished_at DESC, id DESC LIMIT ?"
+    ),
+    # Counted down the queue's index to the task: cheaper than numbering the whole queue.
+    QUEUE_POSITION=("SELECT COUNT(*) AS n FROM tasks WHERE submit_due_at IS NOT NULL AND id <= ?"),
+    REQUEUE_FAILED=(
+        "UPDATE tasks SET upstream_task_id = NULL, upstream_status = NULL, progress = NULL,"
+        " next_poll_at = NULL, claim_since = NULL, replaced_upstream_ids = ?,"
+        " submit_due_at = ?, submit_since = ?, resubmits = resubmits + 1, updated_at = ?"
+        " WHERE id = ?"
+    ),
+    # --- retention: pruning ended tasks, the store's size
+    PRUNE_CANDIDATES=(
+        "SELECT t.id, t.state, t.terminal_at,"
+        " (SELECT COUNT(*) FROM deliveries d WHERE d.task_id = t.id"
+        " AND d.state IN ('pending', 'held', 'mirroring')) AS unfinished,"
+        " (SELECT MAX(d.updated_at) FROM deliveries d WHERE d.task_id = t.id"
+        " AND d.state = 'dead') AS last_dead_at"
+        " FROM tasks t INDEXED BY tasks_ended WHERE t.terminal_at IS NOT NULL"
+        " AND t.terminal_at < ? AND (t.terminal_at, t.id) > (?, ?)"
+        " ORDER BY t.terminal_at, t.id LIMIT ?"
+    ),
+    PRUNE_COUNTS=(
+        "SELECT (SELECT COUNT(*) FROM delivery_attempts"
+        " WHERE task_id IN (SELECT value FROM json_each(?))) AS attempts,"
+        " (SELECT COUNT(*) FROM chat_messages"
+        " WHERE task_id IN (SELECT value FROM json_each(?))) AS chat_messages,"
+        " (SELECT COUNT(*) FROM mirrors"
+        " WHERE task_id IN (SELECT value FROM json_each(?))) AS mirrors,"
+        " (SELECT COUNT(*) FROM deliveries"
+        " WHERE task_id IN (SELECT value FROM json_each(?))) AS deliveries,"
+        " (SELECT COUNT(*) FROM events WHERE task_id IN (SELECT value FROM json_each(?))) AS events"
+    ),
+    PRUNE_ATTEMPTS=(
+        "DELETE FROM delivery_attempts WHERE task_id IN (SELECT value FROM json_each(?))"
+    ),
+    PRUNE_SUBMIT_ATTEMPTS=(
+        "DELETE FROM submit_attempts WHERE task_id IN (SELECT value FROM json_each(?))"
+    ),
+    PRUNE_CHAT_MESSAGES=(
+        "DELETE FROM chat_messages WHERE task_id IN (SELECT value FROM json_each(?))"
+    ),
+    PRUNE_MIRRORS="DELETE FROM mirrors WHERE task_id IN (SELECT value FROM json_each(?))",
+    PRUNE_DELIVERIES="DELETE FROM deliveries WHERE task_id IN (SELECT value FROM json_each(?))",
+    PRUNE_EVENTS="DELETE FROM events WHERE task_id IN (SELECT value FROM json_each(?))",
+    PRUNE_TASKS="DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))",
+    TAKE_MAINTENANCE_LEASE=(
+        "UPDATE maintenance_leases SET owner = ?, until = ?"
+        " WHERE name = ? AND (owner IS NULL OR owner = ? OR until < ?)"
+    ),
+    RELEASE_MAINTENANCE_LEASE=(
+        "UPDATE maintenance_leases SET owner = NULL, until = 0 WHERE name = ? AND owner = ?"
+    ),
+    # The main file only: the WAL is emptied by the checkpoints.
+    STORE_SIZE=(
+        "SELECT c.page_count * s.page_size AS bytes, f.freelist_count * s.page_size AS free_bytes"
+        " FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s"
     ),
 )

@@ -25,9 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from receiver.domain.retention import pages_to_free
 from receiver.errors import StoreError
+from receiver.observability import logs
 from receiver.persist.db import Db, Row
 from receiver.persist.sqlite.statements import SQLITE
+from receiver.persist.sqlite.worklock import WorkLock
 from receiver.persist.store import Store
 
 T = TypeVar("T")
@@ -36,6 +39,8 @@ _CHECKPOINT_SECONDS = 1.0
 _BUSY_SECONDS = 10.0  # how long BEGIN waits for another connection's write lock
 _MIN_FREE_BYTES = 16 * 1024 * 1024  # below this, the next checkpoint may not fit
 _FAILED_SECONDS = 10.0  # a failed write keeps /readyz at 503 this long
+_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+_RECLAIM_PAGES = 128  # pages given back per transaction: the writer waits only that long
 
 
 class SqliteDb:
@@ -91,12 +96,19 @@ class SqliteStore(Store):
         self._stopping = threading.Event()
         self.commits = 0  # for the benchmarks: how many fsyncs served how many transactions
         self._failed: tuple[float, str] | None = None  # when the last transaction failed, why
+        # What `receiver serve` always runs (polls, mirrors), and the deliveries (in `serve`,
+        # or in `receiver deliver`): one process each (receiver/persist/sqlite/worklock.py).
+        self._serving = WorkLock(path, "serve", "running on")
+        self._delivering = WorkLock(path, "deliveries", "delivering from")
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = dict_row
+        # A new file gives the pages of pruned rows back (an older one is converted once,
+        # by migrate()); it must be set before the first table is made.
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before we answer; NORMAL could lose it on power loss.
         conn.execute("PRAGMA synchronous=FULL")
@@ -230,6 +242,95 @@ class SqliteStore(Store):
         finally:
             conn.close()
 
+    def take_workers(self, deliveries: bool, polls: bool) -> None:
+        if self.path == ":memory:":
+            return  # no other process can open it
+        newly = polls and not self._serving.held
+        if polls:
+            self._serving.take()
+        if deliveries:
+            try:
+                self._delivering.take()
+            except StoreError:
+                if newly:  # a refused process holds nothing
+                    self._serving.release()
+                raise
+
+    async def release_all_leases(self, deliveries: bool, polls: bool, copies: bool = False) -> None:
+        # Every lease is this process's to take back only while no other process works here
+        # (copies are made by `receiver serve`, so the lock for polls covers them).
+        self.take_workers(deliveries, polls or copies)
+        await super().release_all_leases(deliveries, polls, copies)
+
+    async def migrate(self) -> list[int]:
+        applied = await super().migrate()
+        if self.path != ":memory:":
+            await asyncio.to_thread(self._convert_to_incremental_vacuum)
+        return applied
+
+    def _convert_to_incremental_vacuum(self) -> None:
+        """A file made before retention keeps every freed page for ever: switching it to
+        incremental vacuum takes one VACUUM (a rewrite of the whole file, which cannot run
+        inside a migration's transaction), once."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+                return
+            started, size = time.monotonic(), os.path.getsize(self.path)
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            logs.get_logger("receiver").info(
+                "store.converted_to_incremental_vacuum",
+                seconds=round(time.monotonic() - started, 3),
+                bytes_before=size,
+                bytes_after=os.path.getsize(self.path),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: converting to incremental vacuum: {exc}") from None
+        finally:
+            conn.close()
+
+    async def reclaim_space(self, pruned: int, stopping: Callable[[], bool] = lambda: False) -> int:
+        # Whatever `pruned`: a pass cut short by a shutdown leaves its free pages to the next.
+        if self.path == ":memory:":
+            return 0
+        return await asyncio.to_thread(self._give_back, stopping)
+
+    def _give_back(self, stopping: Callable[[], bool]) -> int:
+        """Free pages back to the file system, a few at a time on a connection of its own,
+        until at most a twentieth of the file is free (new rows reuse those): each chunk
+        holds the write lock for milliseconds, and a pause as long lets the writer in."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA synchronous=FULL")
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                return 0
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            first = last = conn.execute("PRAGMA page_count").fetchone()[0]
+            while not stopping():
+                free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+                wanted = min(pages_to_free(free, last), _RECLAIM_PAGES)
+                if wanted == 0:
+                    break
+                started = time.monotonic()
+                # executescript steps the pragma to its end (execute frees one page only).
+                conn.executescript(f"PRAGMA incremental_vacuum({int(wanted)})")
+                count = conn.execute("PRAGMA page_count").fetchone()[0]
+                if count >= last:
+                    break  # nothing was given back: another writer took the pages
+                last = count
+                time.sleep(time.monotonic() - started)
+            # The file shrinks when the checkpoint reaches the end of the WAL.
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return int((first - last) * page_size)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: giving free pages back: {exc}") from None
+        finally:
+            conn.close()
+
     async def ping(self, timeout: float = 1.0) -> None:
         """Ready means writable: a disk that is full (or a write that just failed) is
         reported here, not only by the callbacks that get 503."""
@@ -247,6 +348,8 @@ class SqliteStore(Store):
             with contextlib.suppress(Exception):
                 await self._writer
             self._writer = None
+        self._serving.release()
+        self._delivering.release()
         if self._conn is None:
             return
         self._stopping.set()

@@ -34,7 +34,7 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
         raise MalformedRequest("the client went away before its body was in") from None
     result = await operations.submit_task(service, payload, params.idempotency_key)
     task = result.task
-    body = {
+    body: dict[str, Any] = {
         "id": task.id,
         "upstream_task_id": task.upstream_task_id,
         "kind": task.kind,
@@ -42,10 +42,8 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
     }
     if result.callback_url:
         body["callback_url"] = result.callback_url
-    if result.error is not None:
-        # The task is on record either way: the answer says which one it is.
-        error = result.error
-        raise type(error)(f"CometAPI: {error.message}", error.upstream_status, task=body)
+    if task.queue_position is not None:
+        body["queue_position"] = task.queue_position
     return reply(m.Submitted, body, 202 if result.created else 200)
 
 
@@ -55,6 +53,7 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
         raise NotFound("no such task")
     events, deliveries = await service.store.task_history(task.id)
     attempts = await service.store.task_attempts(task.id)
+    sends = await service.store.submit_attempts(task.id)
     return reply(
         m.TaskDetail,
         {
@@ -64,6 +63,7 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
             "events": [e.summary() for e in events],
             "deliveries": [d.summary() for d in deliveries],
             "attempts": [a.summary() for a in attempts],
+            "submits": [a.summary() for a in sends],
         },
     )
 

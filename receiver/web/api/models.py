@@ -38,6 +38,9 @@ class Submitted(Answer):
     callback_url: str | None = Field(
         None, description="video2video only: the signed URL CometAPI calls back."
     )
+    queue_position: int | None = Field(
+        None, description="Its place in the submit queue (1: sent next), while it waits."
+    )
 
 
 class ErrorAnswer(Answer):
@@ -45,9 +48,6 @@ class ErrorAnswer(Answer):
 
     error: str = Field(examples=["bad_request", "unauthorized", "not_found", "invalid_request"])
     detail: str
-    task: Submitted | None = Field(
-        None, description="On a refused submit: the task as recorded (it failed)."
-    )
 
 
 class TaskSummary(Answer):
@@ -70,6 +70,19 @@ class TaskSummary(Answer):
     refund: float | None
     progress: float | None = Field(description="0 to 1, as CometAPI last reported.")
     prompt: str | None
+    submission: Literal["waiting", "sending", "sent", "not_sent"] = Field(
+        description="On its way to CometAPI: waiting in the submit queue, being sent now,"
+        " sent (CometAPI took it), or never sent (cancelled or refused first)."
+    )
+    queue_position: int | None = Field(
+        description="Its place in the submit queue (1: sent next); null: not waiting."
+    )
+    next_submit_at: float | None = Field(description="While waiting: when it is sent next.")
+    submit_attempts: int = Field(description="Sends to CometAPI so far (see `submits`).")
+    resubmits: int = Field(
+        description="New upstream tasks made after a failure worth another try"
+        " (`upstream.resubmit_failed`)."
+    )
 
 
 class EventSummary(Answer):
@@ -114,6 +127,20 @@ class AttemptSummary(Answer):
     outcome: Literal["succeeded", "retry", "dead"]
 
 
+class SubmitAttemptSummary(Answer):
+    id: str
+    task_id: str
+    number: int = Field(description="1 for the task's first send.")
+    started_at: float
+    finished_at: float
+    status: int | None = Field(description="CometAPI's HTTP status; null: no answer.")
+    error: str | None = Field(description="CometAPI's words, or why there was no answer.")
+    outcome: Literal["accepted", "retry", "failed"] = Field(
+        description="`retry`: back in the queue until `retry_at`."
+    )
+    retry_at: float | None
+
+
 class MediaFile(Answer):
     role: str = Field(examples=["video", "poster"])
     source: str = Field(description="CometAPI's link it was copied from.")
@@ -140,6 +167,7 @@ class TaskDetail(TaskSummary):
     events: list[EventSummary] = Field(description="Oldest first.")
     deliveries: list[DeliverySummary]
     attempts: list[AttemptSummary] = Field(description="Every delivery attempt, oldest first.")
+    submits: list[SubmitAttemptSummary] = Field(description="Every send to CometAPI, oldest first.")
 
 
 class TaskPage(Answer):
@@ -254,7 +282,9 @@ class SubmitParams(Params):
     idempotency_key: Annotated[Key | None, InHeader()] = Field(
         None,
         alias="Idempotency-Key",
-        description="A retried submit with the same key returns the first task (200).",
+        description="A retried submit with the same key and body returns the first task"
+        " (200), also while it waits to be sent; the same key with another body is refused"
+        " (409). Keys are kept as long as their task.",
     )
 
 

@@ -80,17 +80,19 @@ OPERATIONS: tuple[Operation, ...] = (
         m.SubmitParams,
         "tasks",
         "Submit a task",
-        "Checked against CometAPI's published limits, recorded, then sent to CometAPI."
+        "Checked against CometAPI's published limits and stored in the submit queue, at"
+        " once: a submit worker sends it when CometAPI has room (`upstream.max_concurrent_"
+        "tasks`), and tries again while CometAPI is busy (429, 502, 503, 504, no answer)."
         " `video2video` gets the relay's own signed callback URL; the official-format kinds"
-        " are polled. A refused submit is recorded as a failed task, named in the error.",
+        " are polled. A refusal that will not change fails the task, as its events say.",
         (
             Reply(200, "An earlier submit with this Idempotency-Key: that task.", m.Submitted),
-            Reply(202, "Submitted; CometAPI took it.", m.Submitted),
+            Reply(202, "Queued (`state: queued`); it is sent to CometAPI next.", m.Submitted),
             Reply(400, "The body is not JSON, or a header is wrong.", _ERR),
             Reply(408, "The body did not arrive in time.", _ERR),
+            Reply(409, "This Idempotency-Key came with another body.", _ERR),
             Reply(413, "The body is over 100 MiB.", _ERR),
             Reply(422, "The request breaks a limit; `detail` names every field.", _ERR),
-            *_UPSTREAM,
         ),
         body=Body(
             TypeAdapter(TaskRequest),
@@ -115,8 +117,9 @@ OPERATIONS: tuple[Operation, ...] = (
         m.TaskIdParams,
         "tasks",
         "One task with its history",
-        "State, outputs and cost; every event (callbacks with CometAPI's verdict on them),"
-        " every delivery per downstream and every delivery attempt.",
+        "State, outputs and cost; its place in the submit queue and every send to CometAPI;"
+        " every event (callbacks with CometAPI's verdict on them), every delivery per"
+        " downstream and every delivery attempt.",
         (Reply(200, "The task.", m.TaskDetail), _TASK_GONE),
     ),
     admin_op(
@@ -126,8 +129,10 @@ OPERATIONS: tuple[Operation, ...] = (
         m.TaskIdParams,
         "tasks",
         "Cancel a task",
-        "Cancels an official-format task at CometAPI, then records it as cancelled."
-        " CometAPI documents no cancel for `video2video`: 409, as for a task that has ended.",
+        "A task still waiting in the submit queue is cancelled here, at once: it never"
+        " reaches CometAPI. Else an official-format task is cancelled at CometAPI, then"
+        " recorded as cancelled; CometAPI documents no cancel for `video2video`: 409, as for"
+        " a task that has ended or is being sent at this moment.",
         (
             Reply(200, "Cancelled.", m.TaskSummary),
             _TASK_GONE,

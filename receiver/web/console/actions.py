@@ -35,8 +35,7 @@ class Actions:
         except InvalidRequest as exc:
             errors, general = views.field_errors(kept["kind"], exc.detail)
             return await self.pages.tasks(request, session, kept, errors, general)
-        code = "submit_failed" if result.error else "submitted"
-        path = f"{self.console.root(request)}/tasks/{quote(result.task.id)}?done={code}"
+        path = f"{self.console.root(request)}/tasks/{quote(result.task.id)}?done=submitted"
         return RedirectResponse(path, status_code=303)
 
     async def cancel_task(self, request: Request, session: Session, form: Form) -> Response:

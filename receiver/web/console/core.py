@@ -20,9 +20,9 @@ from receiver.errors import MalformedRequest, NotAllowed
 from receiver.pipeline.service import Service
 from receiver.web.body import read_body
 from receiver.web.console import views
+from receiver.web.console.brake import LoginBrake
 from receiver.web.console.session import (
     SESSION_COOKIE,
-    LoginLimiter,
     Session,
     Sessions,
     check_form,
@@ -37,8 +37,7 @@ NOTICES = {
     "disabled": "Downstream disabled: its new deliveries are held until it is enabled.",
     "enabled": "Downstream enabled; {n} delivery(ies) queued again.",
     "cancelled": "Task cancelled.",
-    "submit_failed": "CometAPI refused the task; its reason is below. The task is on record.",
-    "submitted": "Task submitted.",
+    "submitted": "Task submitted: it is sent to CometAPI as soon as CometAPI has room.",
 }
 
 Form = dict[str, str]
@@ -86,7 +85,9 @@ class Console:
             service.config.secrets.admin_token,
             settings.session_seconds,
         )
-        self.limiter = LoginLimiter(settings.login_attempts_per_minute)
+        self.brake = LoginBrake(
+            settings.login_attempts_per_minute, settings.global_login_failures_per_minute
+        )
         self.templates = Jinja2Templates(env=_environment())
 
     def root(self, request: Request) -> str:
@@ -120,19 +121,25 @@ class Console:
         )
 
     def error_page(self, request: Request, status: int, detail: str) -> Response:
-        return self.render(
-            request, "error.html", self.session_of(request), status, code=status, detail=detail
-        )
+        # The cookie alone decides the menu of an error page: it may be the store that
+        # failed, and the menu's links and forms check the session again anyway.
+        session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
+        return self.render(request, "error.html", session, status, code=status, detail=detail)
 
-    def session_of(self, request: Request) -> Session | None:
-        return self.sessions.read(request.cookies.get(SESSION_COOKIE))
+    async def session_of(self, request: Request) -> Session | None:
+        """The request's session: its cookie valid, and not ended by a logout on any
+        replica (one primary-key read of the store)."""
+        session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
+        if session is None or await self.service.store.session_revoked(session.id):
+            return None
+        return session
 
     def page(self, handler: PageHandler) -> Endpoint:
         """A page for the logged-in; anyone else is sent to the login form, and back."""
 
         @wraps(handler)
         async def guarded(request: Request) -> Response:
-            session = self.session_of(request)
+            session = await self.session_of(request)
             if session is None:
                 here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 login = f"{self.root(request)}/login?next={quote(here, safe='')}"
@@ -146,7 +153,7 @@ class Console:
 
         @wraps(handler)
         async def guarded(request: Request) -> Response:
-            session = self.session_of(request)
+            session = await self.session_of(request)
             form = await self.read_form(request)
             if session is None:
                 raise NotAllowed("your session has ended: log in again")

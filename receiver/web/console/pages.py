@@ -82,7 +82,12 @@ class Pages:
             latency_chart=chart.latency_chart(activity, now),
             health=health,
             recent=recent,
+            retention_days=self._retention_days(),
         )
+
+    def _retention_days(self) -> float | None:
+        retention = self.service.config.settings.retention
+        return retention.task_days if retention.enabled else None
 
     async def tasks(
         self,
@@ -130,6 +135,7 @@ class Pages:
             raise NotFound("no such task")
         events, deliveries = await store.task_history(task.id)
         attempts = await store.task_attempts(task.id)
+        sends = await store.submit_attempts(task.id)
         bodies = await store.event_bodies(task.id)
         documents = [bodies[e.id][0] for e in events if e.id in bodies]
         raw_events = [
@@ -142,12 +148,16 @@ class Pages:
             nav="tasks",
             stream=self._stream_url(request, now, task.id),
             task=task,
-            timeline=views.timeline(task, events, attempts),
+            timeline=views.timeline(task, events, attempts, sends),
+            submission=views.submission(task),
             offset=views.offset,
             media=views.media_of(task, documents),
             deliveries=deliveries,
             raw_events=raw_events,
-            cancellable=task.kind != REVERSE_KIND and task.state not in TERMINAL_STATES,
+            # A waiting task is cancelled here, whatever its kind; CometAPI cancels only
+            # official-format tasks.
+            cancellable=task.state not in TERMINAL_STATES
+            and (task.submission == "waiting" or task.kind != REVERSE_KIND),
         )
 
     async def deliveries(self, request: Request, session: Session) -> Response:
@@ -177,7 +187,7 @@ class Pages:
 
     async def stream(self, request: Request) -> Response:
         # Not a page: a plain 401, not the login form, so the browser's EventSource stops.
-        if self.console.session_of(request) is None:
+        if await self.console.session_of(request) is None:
             return Response("log in first", status_code=401, media_type="text/plain")
         task_id = request.query_params.get("task_id") or None
         if task_id is not None and len(task_id) > 64:

@@ -1,11 +1,12 @@
-"""Who may use the console: a signed session cookie, CSRF tokens bound to it, and a brake
-on guessing the admin token.
+"""Who may use the console: a signed session cookie, CSRF tokens bound to it, and the
+cookie that marks a browser as one the operator has logged in from.
 
-The session lives in the cookie alone (signed with the callback keys under a salt of its
-own), so every replica accepts it and nothing is stored. It carries a random id and a MAC
-of the admin token: a new admin token ends every session at once. A form's CSRF token is
-that id signed again under another salt; a login form's is bound the same way to a
-short-lived cookie of its own, set when the form is shown.
+The session lives in the cookie (signed with the callback keys under a salt of its own),
+so every replica can read it. It carries a random id, the time it ends, and a MAC of the
+admin token: a new admin token ends every session at once. Logging out records the id as
+revoked in the store, which `Console.session_of` asks on every request. A form's CSRF
+token is that id signed again under another salt; a login form's is bound the same way to
+a short-lived cookie of its own, set when the form is shown.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -25,16 +25,21 @@ from receiver.errors import NotAllowed
 
 SESSION_COOKIE = "relay_console"
 LOGIN_COOKIE = "relay_console_login"
+BROWSER_COOKIE = "relay_console_browser"
 LOGIN_FORM_SECONDS = 3600
+# A browser the operator logged in from is known this long after its last login.
+KNOWN_BROWSER_SECONDS = 30 * 24 * 3600
 _SESSION_SALT = "runway-relay.console.session.v1"
 _LOGIN_SALT = "runway-relay.console.login.v1"
 _CSRF_SALT = "runway-relay.console.csrf.v1"
+_BROWSER_SALT = "runway-relay.console.browser.v1"
 
 
 @dataclass(frozen=True)
 class Session:
     id: str
     csrf: str  # the token every state-changing form of this session carries
+    expires_at: float  # (Unix time) no later than this the cookie is refused anyway
 
 
 def _admin_mark(admin_token: str) -> str:
@@ -50,19 +55,23 @@ class Sessions:
         self._session = URLSafeTimedSerializer(keys, salt=_SESSION_SALT)
         self._login = URLSafeTimedSerializer(keys, salt=_LOGIN_SALT)
         self._csrf = URLSafeSerializer(keys, salt=_CSRF_SALT)
+        self._browser = URLSafeTimedSerializer(keys, salt=_BROWSER_SALT)
 
     def token_matches(self, given: str) -> bool:
         return hmac.compare_digest(given.encode(), self._admin_token.encode())
 
     def issue(self) -> str:
-        """A fresh session's cookie value (a new id on every login: no fixation)."""
-        value = self._session.dumps({"s": secrets.token_urlsafe(16), "a": self._mark})
+        """A fresh session's cookie value (a new id on every login: no fixation). Its end is
+        written in it, so that a revocation need be kept only until then, whatever
+        `session_seconds` later becomes."""
+        payload = {"s": secrets.token_urlsafe(16), "a": self._mark, "e": time.time() + self.max_age}
+        value = self._session.dumps(payload)
         assert isinstance(value, str)
         return value
 
     def read(self, cookie: str | None) -> Session | None:
         """The session a cookie holds, or None when it is absent, forged, expired, or was
-        issued under another admin token."""
+        issued under another admin token. Whether it was revoked is the store's to say."""
         if not cookie:
             return None
         try:
@@ -73,7 +82,30 @@ class Sessions:
             return None
         if not hmac.compare_digest(str(payload.get("a", "")), self._mark):
             return None
-        return Session(payload["s"], self.csrf_for(payload["s"]))
+        ends = payload.get("e")
+        if not isinstance(ends, (int, float)) or ends <= time.time():
+            return None
+        return Session(payload["s"], self.csrf_for(payload["s"]), float(ends))
+
+    def issue_browser(self, known: str | None) -> str:
+        """The known-browser cookie, keeping the browser's id when it had one."""
+        value = self._browser.dumps({"b": known or secrets.token_urlsafe(16), "a": self._mark})
+        assert isinstance(value, str)
+        return value
+
+    def read_browser(self, cookie: str | None) -> str | None:
+        """The id of the browser a known-browser cookie names, or None."""
+        if not cookie:
+            return None
+        try:
+            payload = self._browser.loads(cookie, max_age=KNOWN_BROWSER_SECONDS)
+        except BadData:
+            return None
+        if not isinstance(payload, dict) or not isinstance(payload.get("b"), str):
+            return None
+        if not hmac.compare_digest(str(payload.get("a", "")), self._mark):
+            return None
+        return str(payload["b"])
 
     def issue_login(self) -> tuple[str, str]:
         """The login form's cookie, and the nonce in it that the form's CSRF token is bound
@@ -140,52 +172,3 @@ def check_form(
         raise NotAllowed("this form was sent from another site")
     if not sessions.csrf_valid(bound_to, form.get("csrf")):
         raise NotAllowed("the form's security token is missing or stale: reload the page")
-
-
-class LoginLimiter:
-    """At most `per_minute` failed logins per client address in any 60 s; then it waits.
-
-    Kept in this process's memory: each replica counts on its own, which still caps a
-    guesser at `per_minute` times the replicas tries a minute. The table is bounded: past
-    `max_clients` addresses the one idle longest is forgotten.
-    """
-
-    WINDOW = 60.0
-
-    def __init__(
-        self,
-        per_minute: int,
-        clock: Callable[[], float] = time.monotonic,
-        max_clients: int = 10_000,
-    ) -> None:
-        self._limit = per_minute
-        self._clock = clock
-        self._max_clients = max_clients
-        self._failures: OrderedDict[str, list[float]] = OrderedDict()
-
-    def _recent(self, client: str) -> list[float]:
-        horizon = self._clock() - self.WINDOW
-        recent = [t for t in self._failures.get(client, []) if t > horizon]
-        if recent:
-            self._failures[client] = recent
-        else:
-            self._failures.pop(client, None)
-        return recent
-
-    def retry_after(self, client: str) -> float | None:
-        """Seconds this client must wait before trying again, or None."""
-        recent = self._recent(client)
-        if len(recent) < self._limit:
-            return None
-        return max(1.0, recent[-self._limit] + self.WINDOW - self._clock())
-
-    def failed(self, client: str) -> None:
-        recent = self._recent(client)
-        recent.append(self._clock())
-        self._failures[client] = recent
-        self._failures.move_to_end(client)
-        while len(self._failures) > self._max_clients:
-            self._failures.popitem(last=False)
-
-    def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.errors import MalformedRequest
-from receiver.persist import Attempt, Event, Task
+from receiver.persist import Attempt, Event, SubmitAttempt, Task
 
 KINDS = ("video2video", "video_to_video", "image_to_video")
 # The form's fields, and what each kind of task calls them (README, "Submitting").
@@ -92,16 +92,62 @@ def _attempt_entry(attempt: Attempt) -> Entry:
     )
 
 
-def timeline(task: Task, events: list[Event], attempts: list[Attempt]) -> list[Entry]:
-    """Everything that happened to a task, oldest first: its creation, each event (submit,
-    callbacks with their verdict, polls, cancel) and each delivery attempt."""
+def _send_entry(send: SubmitAttempt) -> Entry:
+    if send.outcome == "accepted":
+        tone, said = "ok", "CometAPI took it"
+    elif send.outcome == "retry":
+        tone, said = "warn", f"CometAPI had no room; next try {when(send.retry_at)}"
+    else:
+        tone, said = "bad", "refused for good"
+    detail = said if not send.error else f"{said}: {send.error}"
+    return Entry(
+        send.finished_at,
+        "send",
+        f"Sent to CometAPI, attempt {send.number}",
+        detail,
+        tone,
+        status=send.status,
+        latency_ms=(send.finished_at - send.started_at) * 1000,
+    )
+
+
+def timeline(
+    task: Task,
+    events: list[Event],
+    attempts: list[Attempt],
+    sends: list[SubmitAttempt] | None = None,
+) -> list[Entry]:
+    """Everything that happened to a task, oldest first: its creation, each send to
+    CometAPI, each event (submit, callbacks with their verdict, polls, cancel) and each
+    delivery attempt."""
     entries = [
         Entry(task.created_at, "created", "Recorded", f"{task.kind} task created", "info"),
+        *map(_send_entry, sends or []),
         *map(_event_entry, events),
         *map(_attempt_entry, attempts),
     ]
-    order = {"created": 0, "submit": 1, "callback": 2, "poll": 3, "cancel": 4, "attempt": 5}
+    order = {
+        "created": 0,
+        "send": 1,
+        "submit": 2,
+        "callback": 3,
+        "poll": 4,
+        "cancel": 5,
+        "attempt": 6,
+    }
     return sorted(entries, key=lambda e: (e.at, order.get(e.kind, 9)))
+
+
+def submission(task: Task) -> str:
+    """Where the task is on its way to CometAPI, as the task page says it."""
+    if task.submission == "waiting":
+        place = f"#{task.queue_position} in line" if task.queue_position else "in line"
+        return f"waiting to be sent, {place}; next try {when(task.next_submit_at)}"
+    if task.submission == "sending":
+        return "being sent to CometAPI"
+    if task.submission == "sent":
+        return "sent: CometAPI has it"
+    return "never sent"
 
 
 @dataclass(frozen=True)

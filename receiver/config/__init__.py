@@ -1,0 +1,56 @@
+"""Configuration: a TOML file for shape, environment variables for secrets.
+
+Secrets never live in the file; the file names the environment variables that hold them.
+A bad or incomplete configuration raises `ConfigError`: one line naming every key that is
+wrong and every environment variable missing, so that one start-up shows them all.
+"""
+
+from __future__ import annotations
+
+from receiver.config.load import (
+    Config,
+    Downstream,
+    Secrets,
+    load,
+    parse_settings,
+    read_settings,
+    resolve,
+)
+from receiver.config.sections import (
+    CONFIG_ENV,
+    CallbackConfig,
+    ConsoleConfig,
+    DeliveryConfig,
+    DownstreamConfig,
+    LoggingConfig,
+    MediaConfig,
+    PollingConfig,
+    RetentionConfig,
+    ServerConfig,
+    Settings,
+    StorageConfig,
+    UpstreamConfig,
+)
+
+__all__ = [
+    "CONFIG_ENV",
+    "CallbackConfig",
+    "Config",
+    "ConsoleConfig",
+    "DeliveryConfig",
+    "Downstream",
+    "DownstreamConfig",
+    "LoggingConfig",
+    "MediaConfig",
+    "PollingConfig",
+    "RetentionConfig",
+    "Secrets",
+    "ServerConfig",
+    "Settings",
+    "StorageConfig",
+    "UpstreamConfig",
+    "load",
+    "parse_settings",
+    "read_settings",
+    "resolve",
+]

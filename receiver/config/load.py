@@ -1,0 +1,247 @@
+"""From a file and the environment to a `Config`: every problem gathered into one
+`ConfigError` line, secrets read from the variables the file names."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+)
+
+from receiver.adapters.webhooks import parse_secret
+from receiver.config.sections import (
+    CONFIG_ENV,
+    DownstreamConfig,
+    Settings,
+)
+from receiver.errors import ConfigError
+
+
+class Downstream(BaseModel):
+    """A downstream with its URL and secret resolved from the environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    url: str
+    format: str
+    events: frozenset[str]
+    secret: str | None
+    timeout: float
+    url_is_secret: bool  # came from url_env: Slack and Discord URLs embed a credential
+    max_in_flight: int
+    rate_per_second: float | None
+    breaker_failure_rate: float
+    breaker_min_attempts: int
+    breaker_window_seconds: float
+    breaker_cool_off_seconds: float
+    disable_after_seconds: float
+
+
+class Secrets(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    api_key: str
+    admin_token: str
+    # Newest last: itsdangerous signs with the last key and verifies with all of them.
+    signing_keys: list[str]
+
+    def all(self) -> list[str]:
+        return [self.api_key, self.admin_token, *self.signing_keys]
+
+
+class Config(BaseModel):
+    """Everything the service needs to run, secrets resolved."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    settings: Settings
+    secrets: Secrets
+    downstreams: list[Downstream]
+
+    def log_secrets(self) -> list[str]:
+        """Every value that must never appear in a log line."""
+        downstream = [d.secret for d in self.downstreams if d.secret]
+        urls = [d.url for d in self.downstreams if d.url_is_secret]
+        return [*self.secrets.all(), *downstream, *urls]
+
+    @property
+    def public_url(self) -> str:
+        return str(self.settings.server.public_url).rstrip("/")
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    """Every error pydantic found, as `config key <where>: <why>`."""
+    messages = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        cause = err.get("ctx", {}).get("error")  # our validators' own words, unprefixed
+        why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
+        messages.append(f"config key {where}: {why}")
+    return messages
+
+
+def _validate(data: dict[str, object]) -> tuple[Settings, set[str], list[str]]:
+    """The settings (wrong sections left at their defaults), the wrong sections, the errors."""
+    try:
+        return Settings.model_validate(data), set(), []
+    except ValidationError as exc:
+        wrong = {str(err["loc"][0]) for err in exc.errors()}
+        kept = {key: value for key, value in data.items() if key not in wrong}
+        return Settings.model_validate(kept), wrong, _messages(exc)
+
+
+def parse_settings(data: dict[str, object]) -> Settings:
+    settings, _, problems = _validate(data)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
+def _read_toml(path: str | os.PathLike[str] | None) -> dict[str, object]:
+    if path is None:
+        return {}
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+
+
+def read_settings(path: str | os.PathLike[str] | None) -> Settings:
+    """Read the TOML file (or defaults when no path) into validated settings."""
+    return parse_settings(_read_toml(path))
+
+
+MIN_SECRET_LENGTH = 16
+
+
+class _Environment:
+    """Reads the variables the settings name, noting each problem, but none in a section
+    that is wrong already (what it names is not known)."""
+
+    def __init__(self, environ: Mapping[str, str], problems: list[str], wrong: set[str]) -> None:
+        self.environ, self.problems, self.wrong = environ, problems, wrong
+
+    def note(self, key: str, problem: str) -> None:
+        if key.split(".", 1)[0] not in self.wrong:
+            self.problems.append(f"config key {key}: {problem}")
+
+    def get(self, name: str, key: str) -> str:
+        value = self.environ.get(name, "").strip()
+        if not value:
+            self.note(key, f"environment variable {name} is not set")
+        return value
+
+    def secret(self, name: str, key: str) -> str:
+        value = self.get(name, key)
+        # A short token or key can be guessed, and is too short to scrub from logs safely.
+        if value and len(value) < MIN_SECRET_LENGTH:
+            at_least = f"at least {MIN_SECRET_LENGTH} characters"
+            make_one = "make one with: openssl rand -base64 32"
+            self.note(key, f"the value of {name} must be {at_least} ({make_one})")
+        return value
+
+
+def _check_leases(settings: Settings, env: _Environment) -> None:
+    """A lease shorter than the work it covers lets a second worker redo work in flight."""
+    if env.wrong & {"delivery", "polling", "upstream", "downstream"}:
+        return  # the values compared are not known
+    lease = settings.delivery.lease_seconds
+    for i, d in enumerate(settings.downstream):
+        if d.timeout >= lease:
+            env.note(
+                f"downstream.{i}.timeout",
+                f"must be below delivery.lease_seconds ({lease:g}), or a delivery still in"
+                " flight would be sent again",
+            )
+    if settings.upstream.timeout_seconds >= settings.polling.lease_seconds:
+        env.note(
+            "polling.lease_seconds",
+            f"must exceed upstream.timeout_seconds ({settings.upstream.timeout_seconds:g}),"
+            " or a poll in flight would be repeated",
+        )
+
+
+def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
+    if (d.url is None) == (d.url_env is None):
+        env.note(key, "set exactly one of url and url_env")
+    url = str(d.url) if d.url is not None else env.get(d.url_env or "", f"{key}.url_env")
+    if url and not url.startswith(("http://", "https://")):
+        env.note(f"{key}.url_env", "must hold an http(s) URL")
+    secret = env.get(d.secret_env, f"{key}.secret_env") if d.secret_env else None
+    if secret:
+        try:
+            parse_secret(secret)
+        except ValueError as exc:
+            env.note(f"{key}.secret_env", f"the secret in {d.secret_env} {exc}")
+    return Downstream(
+        **d.model_dump(exclude={"url", "url_env", "events", "secret_env"}),
+        url=url,
+        events=frozenset(d.events),
+        secret=secret,
+        url_is_secret=d.url_env is not None,
+    )
+
+
+def resolve(
+    settings: Settings,
+    environ: Mapping[str, str] = os.environ,
+    problems: list[str] | None = None,
+    wrong: set[str] | None = None,
+) -> Config:
+    """Pull every secret the settings name out of the environment; raise every problem
+    found here and in `problems` (those of the sections in `wrong`) at once."""
+    env = _Environment(environ, problems or [], wrong or set())
+    callbacks, media = settings.callbacks, settings.media
+    api_key = env.get(settings.upstream.api_key_env, "upstream.api_key_env")
+    admin = env.secret(settings.server.admin_token_env, "server.admin_token_env")
+    signing = [
+        *(env.secret(n, "callbacks.previous_secret_envs") for n in callbacks.previous_secret_envs),
+        env.secret(callbacks.secret_env, "callbacks.secret_env"),
+    ]
+    if media.enabled and media.store == "s3" and media.access_key_id_env:
+        env.get(media.access_key_id_env, "media.access_key_id_env")
+        env.get(media.secret_access_key_env, "media.secret_access_key_env")
+    names = [d.name for d in settings.downstream]
+    if len(set(names)) != len(names):
+        env.note("downstream.name", "names must be unique")
+    downstreams = [
+        _downstream(d, f"downstream.{i}", env) for i, d in enumerate(settings.downstream)
+    ]
+    _check_leases(settings, env)
+    if env.problems:
+        raise ConfigError("; ".join(env.problems))
+    secrets = Secrets(api_key=api_key, admin_token=admin, signing_keys=signing)
+    return Config(settings=settings, secrets=secrets, downstreams=downstreams)
+
+
+def _with_port(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> Settings:
+    """$PORT as 12-factor hosts set it: it wins over `server.port`, and with no `server.host`
+    the relay listens on every interface, for the platform's router (gunicorn's convention)."""
+    port = environ.get("PORT")
+    if not port:
+        return settings
+    if not port.isdigit() or int(port) > 65535:
+        problems.append(f"environment variable PORT: {port!r} is not a port number")
+        return settings
+    update: dict[str, object] = {"port": int(port)}
+    if "host" not in settings.server.model_fields_set:
+        update["host"] = "0.0.0.0"
+    return settings.model_copy(update={"server": settings.server.model_copy(update=update)})
+
+
+def load(path: str | None, environ: Mapping[str, str] = os.environ) -> Config:
+    """Settings from `path` (or $RECEIVER_CONFIG), $PORT, secrets from the environment;
+    every problem with them in one ConfigError."""
+    settings, wrong, problems = _validate(_read_toml(path or environ.get(CONFIG_ENV) or None))
+    return resolve(_with_port(settings, environ, problems), environ, problems, wrong)

@@ -1,0 +1,260 @@
+"""The settings model: the TOML file's sections as pydantic models, each refusing keys it
+would not use (a typo is an error, not a silently ignored line)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    field_validator,
+)
+
+from receiver.domain.states import TERMINAL_STATES, State
+
+CONFIG_ENV = "RECEIVER_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    # How CometAPI reaches this service from outside; callback URLs are built on it.
+    public_url: HttpUrl = HttpUrl("http://127.0.0.1:8080")
+    admin_token_env: str = "RECEIVER_ADMIN_TOKEN"
+    # A request's head must arrive within this of the connection (or of the last answer on
+    # it), and its body within `body_timeout_seconds`: slow senders cannot hold sockets.
+    head_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Past this many open connections, new requests are answered 503 at once.
+    max_connections: Annotated[int, Field(gt=0)] = 1000
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs);
+    # none by default, so no client can name its own address to the login brake.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(item.strip(), strict=False)) for item in value]
+        except ValueError as exc:
+            raise ValueError(f"must be IP addresses or CIDR networks ({exc})") from None
+
+
+class UpstreamConfig(_Section):
+    base_url: HttpUrl = HttpUrl("https://api.cometapi.com")
+    api_key_env: str = "COMETAPI_KEY"
+    runway_version: str = "2024-11-06"
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Tasks running at CometAPI at once (sent and not ended), counted over every replica;
+    # the rest wait in the submit queue, in submission order. 0: no cap.
+    max_concurrent_tasks: Annotated[int, Field(ge=0)] = 0
+    # A refused send (429, 502, 503, 504, no answer) is tried again after a wait that
+    # doubles from the first to the last value; a Retry-After can only lengthen it.
+    submit_retry_initial_seconds: Annotated[float, Field(gt=0)] = 2.0
+    submit_retry_max_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # A task CometAPI has had no room for this long since it was queued fails, with the
+    # last reason.
+    submit_give_up_seconds: Annotated[float, Field(gt=0)] = 6 * 3600.0
+    # A task that failed upstream with a code Runway calls worth another try
+    # (INTERNAL.BAD_OUTPUT.*, INTERNAL) is sent again as a new upstream task, at most this
+    # many times.
+    resubmit_failed: Annotated[int, Field(ge=0)] = 0
+
+
+class CallbackConfig(_Section):
+    secret_env: str = "RECEIVER_SECRET"
+    # Older secrets still verify tokens they signed; the current one signs new tokens.
+    previous_secret_envs: list[str] = []
+    max_age_seconds: Annotated[int, Field(gt=0)] = 2 * 24 * 3600
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+    # CometAPI does not sign callbacks: by default a callback only makes the relay ask
+    # CometAPI, and only CometAPI's answer changes a task. True applies the body at once
+    # (anyone holding a callback URL can then finish its task with outputs of their choice).
+    trust_body: bool = False
+    # How long a callback's claim may wait for CometAPI to agree before it is judged.
+    corroborate_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # Callbacks bring a poll forward, but never closer than this to the previous poll.
+    min_poll_gap_seconds: Annotated[float, Field(ge=0)] = 1.0
+    # Callback bodies kept per task: past either bound a callback is answered and counted
+    # (`over_limit`) but not stored, so one leaked URL cannot grow the store without end.
+    max_history_per_task: Annotated[int, Field(gt=0)] = 100
+    max_history_bytes_per_task: Annotated[int, Field(gt=0)] = 1024 * 1024
+
+
+class PollingConfig(_Section):
+    callback_grace_seconds: Annotated[float, Field(ge=0)] = 600.0
+    initial_delay_seconds: Annotated[float, Field(ge=0)] = 5.0
+    interval_seconds: Annotated[float, Field(gt=0)] = 10.0
+    max_interval_seconds: Annotated[float, Field(gt=0)] = 120.0
+    backoff_factor: Annotated[float, Field(ge=1)] = 1.5
+    task_not_exist_grace_seconds: Annotated[float, Field(ge=0)] = 60.0
+    give_up_after_seconds: Annotated[float, Field(gt=0)] = 6 * 3600.0
+    tick_seconds: Annotated[float, Field(gt=0)] = 1.0
+    batch_size: Annotated[int, Field(gt=0)] = 50
+    lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+
+
+class DeliveryConfig(_Section):
+    # Seconds to wait before each retry; the first attempt is immediate.
+    retry_schedule: list[Annotated[float, Field(ge=0)]] = [5, 30, 120, 600, 1800, 7200]
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
+    max_retry_after_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    # Under load each attempt spans several turns of a busy event loop: at 16 in flight the
+    # outbox fell behind 1,800 callbacks/s in the bench, at 64 it kept up.
+    concurrency: Annotated[int, Field(gt=0)] = 64
+    tick_seconds: Annotated[float, Field(gt=0)] = 1.0
+    lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
+    # False when `receiver deliver` runs the fan-out in a process of its own.
+    in_process: bool = True
+
+
+class MediaConfig(_Section):
+    """Copies of finished renders, made before the provider's links expire (24-48 h)."""
+
+    enabled: bool = False
+    store: Literal["local", "s3"] = "local"
+    dir: str = "media"
+    # store = "s3": any S3-compatible bucket. The keys are read from the environment
+    # variables named here; both "" leaves them to the AWS chain (env, instance role).
+    bucket: Annotated[str, Field(validate_default=True)] = ""
+    prefix: str = ""
+    endpoint_url: str = ""  # "" for AWS itself; MinIO, R2, Ceph...: their URL
+    region: str = "us-east-1"
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: Annotated[str, Field(validate_default=True)] = "AWS_SECRET_ACCESS_KEY"
+    # True: /media/<token> answers 307 to a presigned URL of the bucket (valid as long as the
+    # token, at most 7 days); false: the relay streams the object itself, Range included.
+    presign: bool = True
+    max_bytes: Annotated[int, Field(gt=0)] = 2 * 1024**3
+    # Downloads go to public addresses only, unless this is set (tests, the demo).
+    allow_private_networks: bool = False
+    # How long a signed /media link stays valid.
+    url_ttl_seconds: Annotated[int, Field(gt=0)] = 30 * 24 * 3600
+    # A copy that has not succeeded by then is given up: the event goes out with the
+    # original links and `"media": {"status": "failed", "reason": ...}`.
+    wait_seconds: Annotated[float, Field(gt=0)] = 600.0
+    # One attempt at a copy (every file of it), cut short at `wait_seconds`.
+    download_timeout_seconds: Annotated[float, Field(gt=0)] = 900.0
+    # A worker's claim on a copy, renewed while the copy goes on: a killed worker's copies
+    # are taken up again within this.
+    lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    retention_days: Annotated[float, Field(gt=0)] = 90.0
+    tick_seconds: Annotated[float, Field(gt=0)] = 1.0
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_endpoint(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, or empty for AWS")
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_for_s3(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("store") == "s3" and not value.strip():
+            raise ValueError('must be set when media.store = "s3"')
+        return value
+
+    @field_validator("secret_access_key_env")
+    @classmethod
+    def _both_key_names_or_neither(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("store") == "s3" and bool(value) != bool(
+            info.data.get("access_key_id_env")
+        ):
+            raise ValueError(
+                'set it and media.access_key_id_env both, or both to ""'
+                " for the AWS credential chain"
+            )
+        return value
+
+
+class StorageConfig(_Section):
+    url: str = "sqlite:///runway-relay.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ConsoleConfig(_Section):
+    """The operator console at /console."""
+
+    # How long a login lasts; a new admin token ends every session at once.
+    session_seconds: Annotated[int, Field(gt=0)] = 12 * 3600
+    # Failed logins from one client address within a minute before it must wait.
+    login_attempts_per_minute: Annotated[int, Field(gt=0)] = 5
+    # Failed logins from every address together within a minute past which each address
+    # that has failed must wait (one failure a minute each); clean ones are still heard.
+    global_login_failures_per_minute: Annotated[int, Field(gt=0)] = 20
+
+
+class RetentionConfig(_Section):
+    """How long ended tasks are kept (receiver/domain/retention.py has the rules)."""
+
+    enabled: bool = True
+    # A task that ended this long ago goes, with its events, raw bodies, outbox rows,
+    # attempts and media records; one that has not ended is never pruned.
+    task_days: Annotated[float, Field(gt=0)] = 90.0
+    # A dead letter keeps its task this long after it died (for replay), if that is longer.
+    dead_letter_days: Annotated[float, Field(gt=0)] = 90.0
+    # How often a replica looks for what to prune; only one prunes at a time.
+    interval_seconds: Annotated[float, Field(gt=0)] = 600.0
+    # Tasks deleted per transaction: small, so that callbacks never wait long behind one.
+    batch_size: Annotated[int, Field(gt=0, le=10_000)] = 100
+
+
+class DownstreamConfig(_Section):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    url: HttpUrl | None = None
+    # Slack and Discord webhook URLs carry a secret in the path: let them come from the env.
+    url_env: str | None = None
+    format: Literal[
+        "webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost"
+    ] = "webhook"
+    # Task states, and `downstream.disabled` for the relay's notice that it gave up on one.
+    events: list[State | Literal["downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
+    secret_env: str | None = None
+    timeout: Annotated[float, Field(gt=0)] = 10.0
+    # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
+    max_in_flight: Annotated[int, Field(gt=0)] = 8
+    rate_per_second: Annotated[float, Field(gt=0)] | None = None
+    # Circuit breaker: at least `breaker_min_attempts` attempts in the last
+    # `breaker_window_seconds`, and `breaker_failure_rate` of them failed, pause it; a probe
+    # goes after the cool-off.
+    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.8
+    breaker_min_attempts: Annotated[int, Field(gt=0)] = 20
+    breaker_window_seconds: Annotated[float, Field(gt=0)] = 60.0
+    breaker_cool_off_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Failing without a break this long disables it (Svix's default: 5 days).
+    disable_after_seconds: Annotated[float, Field(gt=0)] = 5 * 24 * 3600.0
+
+
+class Settings(_Section):
+    server: ServerConfig = ServerConfig()
+    upstream: UpstreamConfig = UpstreamConfig()
+    callbacks: CallbackConfig = CallbackConfig()
+    polling: PollingConfig = PollingConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    storage: StorageConfig = StorageConfig()
+    media: MediaConfig = MediaConfig()
+    logging: LoggingConfig = LoggingConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    retention: RetentionConfig = RetentionConfig()
+    downstream: list[DownstreamConfig] = []

@@ -1,0 +1,236 @@
+"""Retention in the store, on both backends: what a prune removes and what it keeps, the
+dry run that counts the same, and the lease that lets one replica prune at a time.
+
+Tasks are aged by moving their end (and their dead letters' death) back in the database:
+the rules compare those times with now, whatever wrote them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+
+from receiver.domain.observation import Observation
+from receiver.domain.retention import DAY, START, RetentionPolicy
+from receiver.persist import Attempt, NewTask, Store, open_store
+from receiver.persist.records import new_id
+from receiver.pipeline import retention
+from tests.harness import PgSchema
+
+T = TypeVar("T")
+SUBS = {"hook": frozenset({"succeeded", "failed"})}
+OWNER = "test-owner"
+POLICY = RetentionPolicy(task_days=90, dead_letter_days=180, batch_size=2)
+TABLES = {
+    "tasks": ("tasks", "id"),
+    "events": ("events", "task_id"),
+    "deliveries": ("deliveries", "task_id"),
+    "attempts": ("delivery_attempts", "task_id"),
+    "mirrors": ("mirrors", "task_id"),
+    "chat_messages": ("chat_messages", "task_id"),
+}
+
+
+def raw(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """A statement on the test's database, outside the store (written with `?`)."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return conn.execute(sql, params).fetchall()
+    with psycopg.connect(url, autocommit=True) as pg:
+        cursor = pg.execute(sql.replace("?", "%s").encode(), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def age(url: str, task_id: str, ended_days_ago: float, died_days_ago: float | None = None) -> None:
+    """Move the task's end back; and its dead letters' death, when given."""
+    raw(
+        url,
+        "UPDATE tasks SET terminal_at = ? WHERE id = ?",
+        (time.time() - ended_days_ago * DAY, task_id),
+    )
+    if died_days_ago is not None:
+        died = time.time() - died_days_ago * DAY
+        raw(
+            url,
+            "UPDATE deliveries SET updated_at = ? WHERE task_id = ? AND state = 'dead'",
+            (died, task_id),
+        )
+
+
+def rows_of(url: str, task_id: str) -> dict[str, int]:
+    return {
+        kind: raw(url, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (task_id,))[0][0]
+        for kind, (table, column) in TABLES.items()
+    }
+
+
+def with_store(url: str, fn: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = open_store(url)
+        try:
+            await store.migrate()
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+async def submitted(store: Store, n: int) -> str:
+    task, _ = await store.create_task(NewTask("video2video", {"prompt": f"t{n}"}, f"key-{n}"))
+    await store.accept_submission(task.id, f"up-{n}", "{}", time.time() + 3600, SUBS)
+    return task.id
+
+
+async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = False) -> str:
+    """A succeeded task whose delivery to `hook` had `outcome` (None: not tried yet);
+    `mirrored`: its files were copied first, and it posted a chat message."""
+    task_id = await submitted(store, n)
+    answer = Observation(state="succeeded", upstream_task_id=f"up-{n}", outputs=("https://x/v",))
+    if mirrored:
+        await store.finish_poll(task_id, "", answer, "{}", SUBS, None, 120.0, mirror=True)
+        [job] = await store.claim_mirrors(OWNER, 60, 10)
+        await store.finish_mirror(job.event_id, OWNER, {"status": "mirrored", "files": []})
+    else:
+        await store.record(task_id, "poll", "poll:done", answer, '{"raw": "body"}', SUBS)
+    if outcome is not None:
+        jobs = await store.claim_deliveries(OWNER, 60, 50, "hook")
+        [job] = [j for j in jobs if j.delivery.task_id == task_id]
+        now = time.time()
+        status = {"succeeded": 200, "dead": 410, "retry": 503}[outcome]
+        attempt = Attempt(
+            new_id("att"), job.delivery.id, task_id, "hook", 1, now, now, 1.0, status, None, outcome
+        )
+        posted = ("chat-1", False) if mirrored else None
+        await store.finish_attempt(attempt, OWNER, now + 3600, None, posted)
+        await store.release_leases(OWNER)
+    return task_id
+
+
+async def population(store: Store) -> dict[str, str]:
+    await store.register_downstreams(["hook"])
+    return {
+        "old_delivered": await ended(store, 1, "succeeded", mirrored=True),
+        "old_dead_long_ago": await ended(store, 2, "dead"),
+        "old_dead_recently": await ended(store, 3, "dead"),
+        "old_still_retrying": await ended(store, 4, "retry"),
+        "old_never_tried": await ended(store, 5, None),
+        "old_but_running": await submitted(store, 6),
+        "recent": await ended(store, 7, "succeeded"),
+        "old_delivered_too": await ended(store, 8, "succeeded"),
+    }
+
+
+def setup(url: str) -> dict[str, str]:
+    tasks = with_store(url, population)
+    for name, task_id in tasks.items():
+        if name.startswith("old"):
+            age(url, task_id, 400, died_days_ago=200 if name == "old_dead_long_ago" else 10)
+    # A task that never ended keeps no end time, however old it is: its age is its creation.
+    raw(
+        url,
+        "UPDATE tasks SET created_at = ?, updated_at = ? WHERE id = ?",
+        (1.0, 1.0, tasks["old_but_running"]),
+    )
+    return tasks
+
+
+def test_a_prune_removes_ended_tasks_with_all_they_hold_and_keeps_the_rest(storage_url: str):
+    tasks = setup(storage_url)
+    gone = {"old_delivered", "old_dead_long_ago", "old_delivered_too"}
+    before = {name: rows_of(storage_url, task_id) for name, task_id in tasks.items()}
+    assert before["old_delivered"] == {
+        "tasks": 1,
+        "events": 2,
+        "deliveries": 1,
+        "attempts": 1,
+        "mirrors": 1,
+        "chat_messages": 1,
+    }
+
+    preview = with_store(storage_url, lambda s: retention.preview(s, POLICY))
+    removed = with_store(storage_url, lambda s: retention.prune(s, POLICY, OWNER))
+
+    expected = {kind: sum(before[name][kind] for name in gone) for kind in TABLES}
+    assert removed == expected
+    assert preview == expected  # the dry run counted what the prune then removed
+    for name, task_id in tasks.items():
+        after = rows_of(storage_url, task_id)
+        if name in gone:
+            assert after == dict.fromkeys(TABLES, 0), name
+        else:
+            assert after == before[name], name
+    # Its idempotency key went with it: the key can name a new task.
+    keys = raw(storage_url, "SELECT idempotency_key FROM tasks WHERE idempotency_key IS NOT NULL")
+    assert "key-1" not in {k for (k,) in keys} and "key-7" in {k for (k,) in keys}
+    again = with_store(storage_url, lambda s: retention.preview(s, POLICY))
+    assert again == dict.fromkeys(TABLES, 0)
+
+
+def test_one_replica_prunes_at_a_time(storage_url: str):
+    setup(storage_url)
+
+    async def scenario(stores: list[Store]) -> None:
+        first, second = stores
+        step = await first.prune_step(POLICY, START, "replica-a", 60)
+        assert step is not None and step.batch.task_ids  # holds the lease mid-walk
+        assert await second.prune_step(POLICY, START, "replica-b", 60) is None
+        assert await retention.prune(second, POLICY, "replica-b") is None
+        # The holder goes on from where it was, then lets go at the end of its walk.
+        rest = await retention.prune(first, POLICY, "replica-a")
+        assert rest is not None
+        assert await retention.prune(second, POLICY, "replica-b") == dict.fromkeys(TABLES, 0)
+
+    async def run() -> None:
+        stores = [open_store(storage_url), open_store(storage_url)]
+        try:
+            await stores[0].migrate()
+            await scenario(stores)
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    asyncio.run(run())
+
+
+def test_a_dead_replicas_lease_runs_out(storage_url: str):
+    setup(storage_url)
+
+    async def scenario(store: Store) -> None:
+        assert await store.prune_step(POLICY, START, "dead-replica", 0.2) is not None
+        assert await store.prune_step(POLICY, START, "live-replica", 60) is None
+        deadline = time.monotonic() + 10
+        while await store.prune_step(POLICY, START, "live-replica", 60) is None:
+            assert time.monotonic() < deadline, "the lease never ran out"
+            await asyncio.sleep(0.05)
+        await store.release_prune_lease("live-replica")
+
+    with_store(storage_url, scenario)
+
+
+def test_postgres_tables_are_vacuumed_after_a_prune_when_autovacuum_is_off():
+    schema = PgSchema()
+    try:
+        setup(schema.url)
+        [(autovacuum,)] = raw(schema.url, "SHOW autovacuum")
+
+        async def scenario(store: Store) -> int:
+            removed = await retention.prune(store, POLICY, OWNER)
+            assert removed is not None and removed["tasks"] == 3
+            return await store.reclaim_space(removed["tasks"])
+
+        assert with_store(schema.url, scenario) == 0  # PostgreSQL gives no space back
+        [(manual,)] = raw(
+            schema.url,
+            "SELECT vacuum_count FROM pg_stat_user_tables"
+            " WHERE schemaname = ? AND relname = 'tasks'",
+            (schema.name,),
+        )
+        # Off (as on the test server): the relay vacuums what it pruned; on: autovacuum does.
+        assert manual == (1 if autovacuum == "off" else 0)
+    finally:
+        schema.drop()

@@ -1,0 +1,221 @@
+"""The README and docs/ say what the code does: the formats, the number of migrations, every
+config key with its default, the variables the example config needs, and every path and
+link they name. A change to the code that the docs miss fails here."""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from receiver.adapters.render import FORMATS
+from receiver.config import DownstreamConfig, Settings, load
+from receiver.errors import ConfigError
+
+ROOT = Path(__file__).parents[2]
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
+NUMBER = {word: n for n, word in enumerate(WORDS)}
+TICKED = re.compile(r"`([^`]+)`")
+
+
+def text(name: str) -> str:
+    return (ROOT / name).read_text()
+
+
+def section(doc: str, heading: str) -> str:
+    """The text under a markdown heading, up to the next heading of any level."""
+    start = doc.index(f"{heading}\n")
+    following = re.search(r"^#", doc[start + len(heading) :], re.MULTILINE)
+    return doc[start : start + len(heading) + following.start()] if following else doc[start:]
+
+
+def test_the_formats_named_are_the_renderers() -> None:
+    assert set(typing.get_args(DownstreamConfig.model_fields["format"].annotation)) == set(FORMATS)
+    listed = re.search(
+        r"fans results out\*\* to your downstreams in (\w+) formats: (.+?);",
+        README.read_text(),
+        re.DOTALL,
+    )
+    assert listed is not None
+    assert NUMBER[listed[1]] == len(FORMATS)
+    assert set(TICKED.findall(listed[2])) == set(FORMATS)
+    delivery = section(text("docs/delivery.md"), f"## The {listed[1]} formats")
+    assert {row[0] for row in _rows(delivery)} == {f"`{f}`" for f in FORMATS}
+    [row] = [
+        r
+        for r in _rows(section(text("docs/configuration.md"), "## Downstreams"))
+        if r[0] == "format"
+    ]
+    assert set(TICKED.findall(row[2])) == set(FORMATS)
+
+
+def test_the_migrations_counted_are_the_files() -> None:
+    files = sorted((ROOT / "receiver/persist/migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    said = re.search(r"`receiver/persist/migrations/`,\s+(\w+) today", text("docs/operations.md"))
+    assert said is not None and NUMBER[said[1]] == len(files), [f.name for f in files]
+
+
+def _rows(markdown: str) -> list[list[str]]:
+    """The cells of every table row, but the tables' headers."""
+    rows: list[list[str]] = []
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if all(set(c) <= set("-:") for c in cells):
+            rows.pop()  # the header above this rule
+        else:
+            rows.append(cells)
+    return rows
+
+
+def _shown(value: Any) -> str:
+    """A default as the docs show it: TOML's spelling, without the trailing `.0` of a float."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return value or '""'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_quoted(v) for v in value) + "]"
+    return str(value).rstrip("/")  # a URL
+
+
+def _quoted(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else _shown(value)
+
+
+def _documented(rows: list[list[str]]) -> dict[str, str]:
+    """key -> documented default, from rows of `key[ / key…] | default[ / default…] | …`."""
+    found = {}
+    for keys, defaults in rows:
+        names, values = keys.split(" / "), defaults.split(" / ")
+        if len(values) != len(names):
+            values = [defaults] * len(names)  # one value said for all of them
+        for name, value in zip(names, values, strict=True):
+            found[name] = value.strip("`")
+    return found
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, str]:
+    return {
+        name: _shown(field.default) if not field.is_required() else "required"
+        for name, field in model.model_fields.items()
+    }
+
+
+def test_every_config_key_is_documented_with_its_default() -> None:
+    doc = text("docs/configuration.md")
+    rows, section_name = [], ""
+    for cells in _rows(section(doc, "## Every key")):
+        section_name = cells[0] or section_name
+        rows.append((section_name, cells[1], cells[2]))
+    for name, field in Settings.model_fields.items():
+        if name == "downstream":
+            continue
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        documented = _documented([[k, d] for s, k, d in rows if s == name])
+        assert documented == _defaults(model), f"[{name}]"
+    assert {s for s, _, _ in rows} == set(Settings.model_fields) - {"downstream"}
+    downstream = _documented([r[:2] for r in _rows(section(doc, "## Downstreams"))])
+    expected = _defaults(DownstreamConfig)
+    # Spelled out in words where there is no value to show.
+    expected |= {"url": "one of them required", "url_env": "one of them required"}
+    expected |= {k: "none" for k, v in expected.items() if v == "None"}
+    assert downstream == expected
+
+
+def test_the_readme_exports_what_the_example_config_needs() -> None:
+    block = section(README.read_text(), "## Running it for real")
+    shaped = {  # values of the form these need; any 16+ characters do for the others
+        "ORDERS_WEBHOOK_SECRET": "whsec_" + "c2VjcmV0LWZvci1leGFtcGxlcw==",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.invalid/services/T/B/X",
+    }
+    names = re.findall(r"^export (\w+)=", block, re.MULTILINE)
+    exported = {name: shaped.get(name, "x" * 32) for name in names}
+    example = str(ROOT / "config.example.toml")
+    load(example, exported)
+    for name in exported:
+        with pytest.raises(ConfigError, match=f"{name} is not set"):
+            load(example, {k: v for k, v in exported.items() if k != name})
+    required = section(text("docs/configuration.md"), "## Environment variables")
+    named = {row[0].strip("`") for row in _rows(required)}
+    assert named == set(exported)
+
+
+def _named() -> list[tuple[str, str, str]]:
+    """(doc, kind, path): every relative link, and every repository path named in backticks."""
+    named = set()
+    for doc in DOCS:
+        body = doc.read_text()
+        for link in re.findall(r"\]\(([^)\s]+)\)", body):
+            if not link.startswith(("http://", "https://")):
+                named.add((doc.name, "link", link))
+        for token in TICKED.findall(body):
+            if "..." in token:
+                continue  # a pattern (`receiver/x/...`), not a path
+            if ("/" in token and re.fullmatch(r"\.?[\w-]+(/[\w.-]+)*/?", token)) or re.fullmatch(
+                r"[\w.-]+\.(py|sql|md|toml|txt|png)", token
+            ):
+                named.add((doc.name, "path", token))
+    return sorted(named)
+
+
+FILES = [
+    p.relative_to(ROOT).as_posix()
+    for p in ROOT.rglob("*")
+    if not {".git", ".venv", "__pycache__"} & set(p.relative_to(ROOT).parts)
+    and ".egg-info" not in p.as_posix()
+]
+
+
+@pytest.mark.parametrize(("doc", "kind", "path"), _named(), ids=[":".join(n) for n in _named()])
+def test_every_link_and_path_the_docs_name_exists(doc: str, kind: str, path: str) -> None:
+    where = next(d for d in DOCS if d.name == doc).parent
+    if kind == "link":
+        target, _, anchor = path.partition("#")
+        target = target or doc  # `#heading`: a heading of the same page
+        assert (where / target).exists(), f"{doc} links to {path}"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", (where / target).read_text(), re.MULTILINE)
+            assert anchor in {_slug(h) for h in headings}, f"{doc} links to {path}"
+        return
+    # From the root, or a part of the tree named by its tail (`adapters/render/` in a walk
+    # through receiver/, `store.py` among the store's files).
+    tail = path.rstrip("/")
+    assert any(f == tail or f.endswith(f"/{tail}") for f in FILES), f"{doc} names {path}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")

@@ -1,0 +1,153 @@
+"""The submit queue's rules: room under the cap, what follows a refused send, and what a
+failed render's code allows and may tell an end user."""
+
+from __future__ import annotations
+
+import pytest
+
+from receiver.domain.queue import (
+    DEFAULT_FAILURE_MESSAGE,
+    Refused,
+    SubmitPolicy,
+    after_refusal,
+    failure_message,
+    free_slots,
+    resubmit,
+    retryable_submit,
+    worth_resubmitting,
+)
+
+POLICY = SubmitPolicy(
+    max_concurrent=2,
+    give_up_seconds=3600,
+    initial_backoff=2,
+    max_backoff=60,
+    jitter=0.2,
+    max_retry_after=3600,
+)
+NOW = 10_000.0
+
+
+def no_jitter(low: float, high: float) -> float:
+    return high
+
+
+def refused(
+    attempt: int,
+    status: int | None,
+    retry_after: float | None = None,
+    queued_since: float = NOW,
+) -> Refused:
+    reason = f"HTTP {status}" if status else "CometAPI did not answer in time"
+    return after_refusal(
+        POLICY, attempt, queued_since, status, reason, retry_after, NOW, uniform=no_jitter
+    )
+
+
+def test_no_cap_lets_every_waiting_task_go() -> None:
+    assert free_slots(None, running=500, paused_until=0, now=NOW) is None
+
+
+def test_the_cap_leaves_room_for_what_is_not_running_and_never_less_than_none() -> None:
+    assert free_slots(2, running=0, paused_until=0, now=NOW) == 2
+    assert free_slots(2, running=1, paused_until=0, now=NOW) == 1
+    assert free_slots(2, running=2, paused_until=0, now=NOW) == 0
+    # Lowered while more ran (a new config on a busy store): wait, do not go negative.
+    assert free_slots(2, running=5, paused_until=0, now=NOW) == 0
+
+
+def test_nothing_goes_while_cometapi_asked_every_sender_to_wait() -> None:
+    assert free_slots(None, running=0, paused_until=NOW + 1, now=NOW) == 0
+    assert free_slots(5, running=0, paused_until=NOW + 1, now=NOW) == 0
+    assert free_slots(5, running=0, paused_until=NOW, now=NOW) == 5
+
+
+@pytest.mark.parametrize("status", [None, 429, 502, 503, 504])
+def test_busy_answers_and_no_answer_wait_with_a_doubling_backoff(status: int | None) -> None:
+    assert retryable_submit(status)
+    waits = [refused(n, status).retry_at for n in range(1, 8)]
+    assert [w - NOW for w in waits if w is not None] == [2, 4, 8, 16, 32, 60, 60]
+    assert all(refused(n, status).outcome == "retry" for n in range(1, 8))
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 422, 500, 200])
+def test_a_refusal_that_will_not_change_fails_at_once_with_cometapis_words(status: int) -> None:
+    # 200: CometAPI answered but refused inside the envelope (a moderation refusal).
+    decision = after_refusal(POLICY, 1, NOW, status, "prompt rejected", None, NOW)
+    assert decision == Refused("failed", None, None, "prompt rejected")
+
+
+def test_retry_after_lengthens_the_wait_and_holds_every_send_back() -> None:
+    decision = refused(1, 503, retry_after=30)
+    assert decision.retry_at == decision.pause_until == NOW + 30
+    assert refused(1, 503, retry_after=0.5).retry_at == NOW + 2  # never shortens it
+    assert refused(1, 503).pause_until is None  # a gateway's trouble: only this task waits
+
+
+def test_a_429_holds_every_send_back_even_without_retry_after() -> None:
+    decision = refused(3, 429)
+    assert decision.retry_at == decision.pause_until == NOW + 8
+
+
+def test_jitter_only_shortens_the_wait_within_its_share() -> None:
+    waits = {after_refusal(POLICY, 4, NOW, 503, "x", None, NOW).retry_at for _ in range(200)}
+    assert all(w is not None and NOW + 16 * 0.8 <= w <= NOW + 16 for w in waits)
+    assert len(waits) > 1
+
+
+def test_a_task_gives_up_when_its_next_try_would_pass_the_give_up_time() -> None:
+    queued = NOW - 3590  # 10 s left of the hour
+    assert refused(2, 503, queued_since=queued).outcome == "retry"  # 4 s: in time
+    late = refused(5, 503, queued_since=queued)  # 32 s: past it
+    assert late.outcome == "failed" and late.retry_at is None
+    assert late.error == "CometAPI had no room for 60 min (5 attempts); last: HTTP 503"
+
+
+def test_a_retry_after_past_the_give_up_time_fails_now_but_still_holds_the_others() -> None:
+    decision = refused(1, 429, retry_after=7200)
+    assert decision.outcome == "failed"
+    assert decision.pause_until == NOW + 3600  # capped at max_retry_after
+    assert "last: HTTP 429" in decision.error
+
+
+@pytest.mark.parametrize(
+    ("code", "worth"),
+    [
+        ("INTERNAL.BAD_OUTPUT.CODE01", True),
+        ("INTERNAL", True),
+        ("SAFETY.INPUT.TEXT", False),
+        ("SAFETY.OUTPUT.VIDEO", False),
+        ("INPUT_PREPROCESSING.SAFETY.TEXT", False),
+        ("INPUT_PREPROCESSING.INTERNAL", False),
+        ("ASSET.INVALID", False),
+        ("INTERNALS", False),
+        (None, False),
+    ],
+)
+def test_only_the_codes_runway_calls_worth_another_try_are_resubmitted(
+    code: str | None, worth: bool
+) -> None:
+    assert worth_resubmitting(code) is worth
+    assert resubmit(code, resubmits_done=0, allowed=2) is worth
+    assert resubmit(code, resubmits_done=2, allowed=2) is False
+    assert resubmit(code, resubmits_done=0, allowed=0) is False
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("SAFETY.INPUT.TEXT", "declined by content moderation"),
+        ("SAFETY.OUTPUT.VIDEO", "withheld by content moderation"),
+        ("INPUT_PREPROCESSING.SAFETY.TEXT", "declined by content moderation"),
+        ("INPUT_PREPROCESSING.INTERNAL", "input could not be processed"),
+        ("ASSET.INVALID", "input file is not valid"),
+        ("INTERNAL.BAD_OUTPUT.CODE01", "did not come out right"),
+        ("INTERNAL", "internal error"),
+    ],
+)
+def test_each_failure_code_has_a_message_an_end_user_may_read(code: str, words: str) -> None:
+    assert words in failure_message(code)
+
+
+def test_an_unknown_or_missing_code_gets_the_plain_message() -> None:
+    assert failure_message(None) == failure_message("NEW.CODE") == DEFAULT_FAILURE_MESSAGE
