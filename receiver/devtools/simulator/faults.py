@@ -40,6 +40,8 @@ class Faults:
     poll_status_count: int | None = None
     poll_delay_seconds: float = 0.0
     poll_malformed: bool = False
+    # A cancel (`DELETE /v1/tasks/{id}`) takes effect at once and answers this much later.
+    cancel_delay_seconds: float = 0.0
     # The simulator's own CDN (`/cdn/...`): a forced status, e.g. 403 for an expired link.
     cdn_status: int | None = None
     cdn_status_count: int | None = None

@@ -153,6 +153,8 @@ async def _delete_task(request: Request) -> Response:
         return refused
     if not sim.cancel(request.path_params["task_id"]):
         return _task_not_exist()
+    if sim.faults.cancel_delay_seconds:
+        await asyncio.sleep(sim.faults.cancel_delay_seconds)
     return Response(status_code=204)  # no body, as Runway answers
 
 
