@@ -26,13 +26,14 @@ BENCH = Path(__file__).resolve().parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # A reverse-format callback as CometAPI sends it; `%s` slots work in Python and in Lua.
+# Its links point at a closed loopback port: nothing in a benchmark resolves a name.
 # Slots: upstream id, state, STATUS, upstream id, upstream id, a tag that makes it unique.
 TEMPLATE = (
     '{"code":200,"msg":"success","data":{"task_id":"%s","state":"%s","status":"%s",'
     '"prompt":"pixel-art redraw of a harbour at dusk","prompt_en":"pixel-art redraw of a harbour",'
-    '"video_url":"https://cdn.sim.invalid/runway/%s.mp4","last_frame":"","msg":"",'
+    '"video_url":"http://127.0.0.1:9/runway/%s.mp4","last_frame":"","msg":"",'
     '"create_time":"2025-01-01T00:00:00.000Z","update_time":1735689630,'
-    '"poster":"https://cdn.sim.invalid/runway/%s-poster.jpg"},"exec_time":0.042,"trace":"%s"}'
+    '"poster":"http://127.0.0.1:9/runway/%s-poster.jpg"},"exec_time":0.042,"trace":"%s"}'
 )
 STATUS = {"running": "RUNNING", "succeeded": "SUCCESS"}
 
