@@ -11,6 +11,7 @@ import click
 
 from receiver.config import CONFIG_ENV, Settings, read_settings
 from receiver.errors import ConfigError
+from receiver.observability.logs import add_secrets, scrub
 
 config_option = click.option(
     "--config",
@@ -22,13 +23,16 @@ config_option = click.option(
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"receiver: {message}", err=True)
+    """One line on stderr, every secret the process knows cut out of it."""
+    click.echo(f"receiver: {scrub(message)}", err=True)
     sys.exit(2)
 
 
 def settings_of(config_path: str | None) -> Settings:
     """The settings alone, without the secrets: what the tools over the store need."""
     try:
-        return read_settings(config_path or os.environ.get(CONFIG_ENV) or None)
+        settings = read_settings(config_path or os.environ.get(CONFIG_ENV) or None)
     except ConfigError as exc:
         fail(f"config error: {exc}")
+    add_secrets([settings.storage.password])
+    return settings

@@ -69,7 +69,7 @@ class Config(BaseModel):
         """Every value that must never appear in a log line."""
         downstream = [d.secret for d in self.downstreams if d.secret]
         urls = [d.url for d in self.downstreams if d.url_is_secret]
-        return [*self.secrets.all(), *downstream, *urls]
+        return [*self.secrets.all(), *downstream, *urls, self.settings.storage.password or ""]
 
     @property
     def public_url(self) -> str:

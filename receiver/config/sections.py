@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -187,6 +188,14 @@ class StorageConfig(_Section):
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
+
+    @property
+    def password(self) -> str | None:
+        """The database password the URL holds, in its user part or as `?password=`: a
+        secret like the others, kept out of every line and answer."""
+        parts = urlsplit(self.url)
+        given = parse_qs(parts.query).get("password", [])
+        return parts.password or (given[0] if given else None)
 
 
 class LoggingConfig(_Section):

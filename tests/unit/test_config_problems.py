@@ -74,3 +74,19 @@ def test_port_sets_the_port_and_every_interface_unless_a_host_is_set(
 ) -> None:
     config = load(config_file(tmp_path, f"[server]\n{server}"), {**ENV, **env})
     assert (config.settings.server.host, config.settings.server.port) == address
+
+
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("postgresql://relay:pg-pass-in-userinfo@127.0.0.1:5432/test", "pg-pass-in-userinfo"),
+        ("postgresql://127.0.0.1/test?user=relay&password=pg-pass-in-query", "pg-pass-in-query"),
+        ("postgresql://127.0.0.1:5432/test", None),
+        ("sqlite:///relay.db", None),
+    ],
+)
+def test_the_database_password_is_a_secret(tmp_path: Path, url: str, password: str | None):
+    config = load(config_file(tmp_path, f'[storage]\nurl = "{url}"\n'), ENV)
+    assert config.settings.storage.password == password
+    if password is not None:
+        assert password in config.log_secrets()
