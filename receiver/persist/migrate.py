@@ -46,18 +46,13 @@ def migrate(db: Db, available: list[Migration] | None = None) -> list[int]:
     """Apply the migrations this database lacks; safe when two processes start at once."""
     shipped = available if available is not None else migrations()
     done = _known_schema(db, shipped)
-    sums = {r["version"]: r["checksum"] for r in db.all(db.sql.MIGRATION_CHECKSUMS)}
+    sums = _unedited(db, shipped, done)
     applied = []
     for migration in shipped:
         if migration.version in done:
             if migration.version not in sums:
                 # Applied before checksums were kept: what is shipped now is taken as is.
                 _keep_checksum(db, migration)
-            elif sums[migration.version] != migration.checksum:
-                raise StoreError(
-                    f"migration {migration.name} was edited after it was applied to this"
-                    " database; restore it and put the change in a new migration"
-                )
             continue
         for statement in migration.statements():
             db.script(statement)  # DDL both dialects accept, with no parameters
@@ -70,7 +65,22 @@ def migrate(db: Db, available: list[Migration] | None = None) -> list[int]:
 def check_schema(db: Db, available: list[Migration] | None = None) -> None:
     """Refuse a database a newer release has migrated, applying nothing: what a process
     checks before it starts, so that it can say so in one line."""
-    _known_schema(db, available if available is not None else migrations())
+    shipped = available if available is not None else migrations()
+    _unedited(db, shipped, _known_schema(db, shipped))
+
+
+def _unedited(db: Db, shipped: list[Migration], done: set[int]) -> dict[int, str]:
+    """The checksums kept for the applied migrations; StoreError when a shipped file no
+    longer matches the one that was applied."""
+    sums: dict[int, str] = {r["version"]: r["checksum"] for r in db.all(db.sql.MIGRATION_CHECKSUMS)}
+    for migration in shipped:
+        kept = sums.get(migration.version)
+        if migration.version in done and kept is not None and kept != migration.checksum:
+            raise StoreError(
+                f"migration {migration.name} was edited after it was applied to this"
+                " database; restore it and put the change in a new migration"
+            )
+    return sums
 
 
 def _known_schema(db: Db, shipped: list[Migration]) -> set[int]:
