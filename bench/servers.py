@@ -109,12 +109,13 @@ def simulator(port: int, count: int, prefix: str = "poll", running: float = 1e9)
     config = SimulatorConfig(queued_seconds=0, running_seconds=running, not_exist_seconds=0)
     app = create_simulator_app(config)
     sim = app.state.sim
+    cdn = f"http://127.0.0.1:{port}"  # it serves its own files
     now, mono = time.time(), time.monotonic()
     for i in range(count):
         task_id = f"{prefix}-{i:07d}"
         kind: Kind = "video2video" if i % 2 or prefix != "poll" else "image_to_video"
         sim.tasks[task_id] = SimTask(
-            task_id, kind, "bench", now, mono, 0, running, None, False, point=160
+            task_id, kind, "bench", now, mono, 0, running, None, False, 160, cdn
         )
     _serve_like_relay(app, port)
 
