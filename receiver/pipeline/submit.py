@@ -152,10 +152,10 @@ class ContentModeration(_Request):
     publicFigureThreshold: Literal["auto", "low"] = "auto"
 
 
-class VideoToVideoRequest(_Request):
-    """Official format `POST /runwayml/v1/video_to_video` (polled: no callback)."""
+class VideoToVideoFields(_Request):
+    """Official format `POST /runwayml/v1/video_to_video` (polled: no callback): Runway's
+    own fields, as its SDK sends them to the relay's front door too."""
 
-    kind: Literal["video_to_video"]
     videoUri: Annotated[
         str,
         Field(max_length=96 * 1024 * 1024, json_schema_extra=_url_schema(("https",), True)),
@@ -166,7 +166,9 @@ class VideoToVideoRequest(_Request):
     seed: (
         Annotated[int, Field(ge=0, le=_MAX_SEED["video_to_video"], strict=True), _WHOLE] | None
     ) = None
-    model: Literal["gen4_aleph"] = "gen4_aleph"
+    # Which models and ratios exist is CometAPI's to judge (Runway adds them often): an
+    # unknown one is passed on, and CometAPI's refusal fails the task.
+    model: Annotated[NotBlank, Field(max_length=64)] = "gen4_aleph"
     references: Annotated[list[Reference], Field(max_length=8)] = []
     ratio: Annotated[str, Field(pattern=_RATIO)] = "1280:720"
     contentModeration: ContentModeration = ContentModeration()
@@ -177,10 +179,9 @@ class VideoToVideoRequest(_Request):
         return _check_url(value, ("https",), allow_data=True)
 
 
-class ImageToVideoRequest(_Request):
+class ImageToVideoFields(_Request):
     """Official format `POST /runwayml/v1/image_to_video` (polled: no callback)."""
 
-    kind: Literal["image_to_video"]
     promptImage: Annotated[
         str, Field(max_length=4096, json_schema_extra=_url_schema(("https", "http")))
     ]
@@ -190,13 +191,22 @@ class ImageToVideoRequest(_Request):
         Annotated[int, Field(ge=0, le=_MAX_SEED["image_to_video"], strict=True), _WHOLE] | None
     ) = None
     watermark: Annotated[bool, Field(strict=True)] = False
-    duration: Literal[5, 10] = 5
-    ratio: Literal["1280:768", "768:1280", "1280:720", "720:1280"] = "1280:768"
+    duration: Annotated[int, Field(ge=1, le=60, strict=True), _WHOLE] = 5
+    ratio: Annotated[str, Field(pattern=_RATIO)] = "1280:768"
+    contentModeration: ContentModeration | None = None
 
     @field_validator("promptImage")
     @classmethod
     def _image(cls, value: str) -> str:
         return _check_url(value, ("https", "http"))
+
+
+class VideoToVideoRequest(VideoToVideoFields):
+    kind: Literal["video_to_video"]
+
+
+class ImageToVideoRequest(ImageToVideoFields):
+    kind: Literal["image_to_video"]
 
 
 TaskRequest = Annotated[

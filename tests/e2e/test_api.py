@@ -50,7 +50,7 @@ def test_submit_refuses_before_anything_leaves(make_relay: MakeRelay, sim: Simul
         (image_to_video(seed=True), "seed"),
         (video_to_video(ratio="1280x720"), "ratio"),
         (image_to_video(ratio="1280x720"), "ratio"),
-        (image_to_video(duration=7), "duration"),
+        (image_to_video(duration=0), "duration"),
         (video_to_video(videoUri="http://example.invalid/in.mp4"), "videoUri"),
         (video_to_video(videoUri="ftp://example.invalid/in.mp4"), "videoUri"),
         (

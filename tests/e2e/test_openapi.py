@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.routing import Mount, Route
 
 from receiver.devtools.localserver import BackgroundServer
@@ -47,6 +48,7 @@ from tests.harness import (
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CALLBACK = "/callbacks/runway/{token}"
 STREAM = "/v1/stream"  # never ends: checked on its own below
+RUNWAY_CREATE = ("/runwayml/v1/image_to_video", "/runwayml/v1/video_to_video")
 SEEDED = "seeded-by-test-openapi"  # in the prompts of the two tasks made before the fuzzing
 
 
@@ -127,7 +129,15 @@ def test_every_operation_answers_as_described(
         case.path_parameters = {"token": world.token}
     # The token given here, not in the config: schemathesis then knows it as valid, and
     # checks that the relay refuses the same request without it and with a wrong one.
-    case.call_and_validate(base_url=world.relay.url, headers=headers)
+    # Runway's shape answers a create that CometAPI refuses with a 400, as Runway does:
+    # which models and ratios exist is CometAPI's to judge, so a schema-valid body may be
+    # refused by design there.
+    judged_upstream = case.operation.path.startswith(RUNWAY_CREATE)
+    case.call_and_validate(
+        base_url=world.relay.url,
+        headers=headers,
+        excluded_checks=[positive_data_acceptance] if judged_upstream else None,
+    )
 
 
 def test_the_relay_serves_a_valid_openapi_3_1_document(world: World) -> None:

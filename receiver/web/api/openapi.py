@@ -62,6 +62,8 @@ class Operation:
     replies: tuple[Reply, ...]
     params: type[Params] = NoParams
     body: Body | None = None
+    # The shape of the refusals every operation of its kind can give (400, 401, 503).
+    refusal: type[BaseModel] = ErrorAnswer
 
     def route(self) -> Route:
         return Route(self.path, self.endpoint, methods=list(self.methods))
@@ -216,9 +218,9 @@ def _replies(op: Operation) -> list[Reply]:
         # An admin operation's parameters are read through its model (`admin` below).
         if op.params.model_fields:
             wrong = "A parameter is wrong; `detail` says which."
-            replies.setdefault(400, Reply(400, wrong, ErrorAnswer))
-        replies.setdefault(401, Reply(401, "No admin token, or a wrong one.", ErrorAnswer))
-        replies.setdefault(503, Reply(503, "The store cannot be reached.", ErrorAnswer))
+            replies.setdefault(400, Reply(400, wrong, op.refusal))
+        replies.setdefault(401, Reply(401, "No admin token, or a wrong one.", op.refusal))
+        replies.setdefault(503, Reply(503, "The store cannot be reached.", op.refusal))
     return [replies[status] for status in sorted(replies)]
 
 

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from receiver.pipeline.submit import TaskRequest
 from receiver.web.api import handlers as h
 from receiver.web.api import models as m
+from receiver.web.api import runwayml
 from receiver.web.api.media import media
 from receiver.web.api.openapi import Body, Operation, Reply, admin_op, by_method, document
 from receiver.web.api.probes import healthz, metrics, readyz
@@ -140,6 +141,7 @@ OPERATIONS: tuple[Operation, ...] = (
             *_UPSTREAM,
         ),
     ),
+    *runwayml.OPERATIONS,
     admin_op(
         "/v1/deliveries",
         "GET",
