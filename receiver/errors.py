@@ -15,6 +15,7 @@
     │   └── Conflict            the thing's state forbids it now
     ├── UpstreamError           CometAPI refused, failed or did not answer
     │   └── UpstreamTimeout     CometAPI did not answer in time
+    ├── DownstreamError         a downstream (a broker) refused a delivery or cannot be reached
     └── StoreError              the store could not be opened, reached or written
 
 Nothing here knows HTTP: the web layer chooses each answer's status in one place
@@ -100,3 +101,8 @@ class UpstreamTimeout(UpstreamError):
 
 class StoreError(RelayError):
     """The store could not be opened, reached or written; one line saying why."""
+
+
+class DownstreamError(RelayError):
+    """A downstream refused a delivery or cannot be reached (a broker destination: the
+    delivery is retried, then dead-lettered, with this as its reason)."""

@@ -7,6 +7,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -14,11 +15,13 @@ from pydantic import (
     ValidationError,
 )
 
+from receiver.adapters.brokers import TARGET_FIELD, BrokerTarget
 from receiver.adapters.webhooks import parse_secret
 from receiver.config.sections import (
     CONFIG_ENV,
     DownstreamConfig,
     Settings,
+    check_downstream_url,
 )
 from receiver.errors import ConfigError
 
@@ -42,6 +45,23 @@ class Downstream(BaseModel):
     breaker_window_seconds: float
     breaker_cool_off_seconds: float
     disable_after_seconds: float
+    # Broker formats only (receiver/adapters/brokers).
+    exchange: str | None = None
+    routing_key: str | None = None
+    subject: str | None = None
+    topic: str | None = None
+    stream: str | None = None
+    maxlen: int | None = None
+
+    @property
+    def broker(self) -> BrokerTarget | None:
+        """Where a broker downstream's messages go; None for the HTTP formats."""
+        field = TARGET_FIELD.get(self.format)
+        if field is None:
+            return None
+        name = getattr(self, field)
+        exchange = self.exchange or ""
+        return BrokerTarget(self.format, self.url, name, exchange, self.maxlen, self.timeout)
 
 
 class Secrets(BaseModel):
@@ -69,7 +89,15 @@ class Config(BaseModel):
         """Every value that must never appear in a log line."""
         downstream = [d.secret for d in self.downstreams if d.secret]
         urls = [d.url for d in self.downstreams if d.url_is_secret]
-        return [*self.secrets.all(), *downstream, *urls, self.settings.storage.password or ""]
+        # A broker URL's password, wherever the URL came from.
+        passwords = [p for d in self.downstreams if (p := urlsplit(d.url).password)]
+        return [
+            *self.secrets.all(),
+            *downstream,
+            *urls,
+            *passwords,
+            self.settings.storage.password or "",
+        ]
 
     @property
     def public_url(self) -> str:
@@ -175,9 +203,12 @@ def _check_leases(settings: Settings, env: _Environment) -> None:
 def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
     if (d.url is None) == (d.url_env is None):
         env.note(key, "set exactly one of url and url_env")
-    url = str(d.url) if d.url is not None else env.get(d.url_env or "", f"{key}.url_env")
-    if url and not url.startswith(("http://", "https://")):
-        env.note(f"{key}.url_env", "must hold an http(s) URL")
+    url = d.url if d.url is not None else env.get(d.url_env or "", f"{key}.url_env")
+    if url and d.url is None:
+        try:
+            url = check_downstream_url(d.format, url)
+        except ValueError as exc:
+            env.note(f"{key}.url_env", f"the value of {d.url_env}: {exc}")
     secret = env.get(d.secret_env, f"{key}.secret_env") if d.secret_env else None
     if secret:
         try:

@@ -12,10 +12,15 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
+from receiver.adapters.brokers import BROKER_SCHEMES, TARGET_FIELD
+from receiver.adapters.brokers.message import PLACEHOLDERS, placeholders
 from receiver.domain.states import TERMINAL_STATES, State
 
 CONFIG_ENV = "RECEIVER_CONFIG"
@@ -229,14 +234,51 @@ class RetentionConfig(_Section):
     batch_size: Annotated[int, Field(gt=0, le=10_000)] = 100
 
 
+HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def check_downstream_url(fmt: str, url: str) -> str:
+    """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's."""
+    if fmt in BROKER_SCHEMES:
+        schemes = BROKER_SCHEMES[fmt]
+        parts = urlsplit(url)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"a {fmt} downstream needs a {' or '.join(schemes)}:// URL")
+        return url
+    try:
+        return str(_HTTP_URL.validate_python(url))
+    except ValidationError:
+        raise ValueError("must be an http(s) URL") from None
+
+
 class DownstreamConfig(_Section):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-    url: HttpUrl | None = None
-    # Slack and Discord webhook URLs carry a secret in the path: let them come from the env.
-    url_env: str | None = None
     format: Literal[
-        "webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost"
+        "webhook",
+        "slack",
+        "discord",
+        "teams",
+        "telegram",
+        "google_chat",
+        "mattermost",
+        "amqp",
+        "nats",
+        "mqtt",
+        "redis",
     ] = "webhook"
+    url: str | None = None
+    # Slack and Discord webhook URLs carry a secret in the path, broker URLs a password:
+    # let them come from the env.
+    url_env: str | None = None
+    # Broker formats: where messages go. The routing key, subject, topic or stream may hold
+    # {state}, {kind} and {task_id}, filled per event.
+    exchange: str | None = None  # amqp; unset: the default exchange
+    routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # amqp
+    subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # nats
+    topic: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # mqtt
+    stream: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # redis
+    maxlen: Annotated[int, Field(gt=0)] | None = None  # redis: XADD MAXLEN ~
     # Task states, and `downstream.disabled` for the relay's notice that it gave up on one.
     events: list[State | Literal["downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
     secret_env: str | None = None
@@ -253,6 +295,40 @@ class DownstreamConfig(_Section):
     breaker_cool_off_seconds: Annotated[float, Field(gt=0)] = 30.0
     # Failing without a break this long disables it (Svix's default: 5 days).
     disable_after_seconds: Annotated[float, Field(gt=0)] = 5 * 24 * 3600.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        fmt = info.data.get("format")
+        return value if value is None or fmt is None else check_downstream_url(fmt, value)
+
+    @model_validator(mode="after")
+    def _target(self) -> DownstreamConfig:
+        """A broker format names where its messages go, and only that."""
+        wanted = TARGET_FIELD.get(self.format)
+        for key in (*TARGET_FIELD.values(), "exchange", "maxlen"):
+            given = getattr(self, key) is not None
+            belongs = key == wanted or (key, self.format) in (
+                ("exchange", "amqp"),
+                ("maxlen", "redis"),
+            )
+            if given and not belongs:
+                raise ValueError(f"{key} is not a setting of a {self.format} downstream")
+        if wanted is None:
+            return self
+        template = getattr(self, wanted)
+        if template is None:
+            raise ValueError(f"a {self.format} downstream needs {wanted}")
+        try:
+            unknown = placeholders(template) - PLACEHOLDERS
+        except ValueError as exc:
+            raise ValueError(f"{wanted}: {exc}") from None
+        if unknown:
+            raise ValueError(
+                f"{wanted}: unknown placeholder {{{sorted(unknown)[0]}}} (known: {{state}},"
+                " {kind}, {task_id})"
+            )
+        return self
 
 
 class Settings(_Section):

@@ -54,11 +54,13 @@ def decide(
     now: float,
     abort: bool = False,
     uniform: Callable[[float, float], float] = random.uniform,
+    confirmed: bool = False,
 ) -> Decision:
     """What follows attempt number `attempt` (1 for the first), which got `status` (None:
     no answer) or failed as `failure` says, with the downstream's Retry-After in seconds;
-    `abort`: the receiver answered `webhook-delivery: abort-message`."""
-    if status is not None and 200 <= status < 300:
+    `abort`: the receiver answered `webhook-delivery: abort-message`; `confirmed`: a broker
+    confirmed the message (brokers answer no HTTP status)."""
+    if confirmed or (status is not None and 200 <= status < 300):
         return Decision("succeeded", now, None)
     if abort:
         return Decision("dead", now, f"the receiver asked to stop retrying; {failure}")

@@ -21,12 +21,14 @@ import httpx
 
 from receiver.adapters import render
 from receiver.adapters import webhooks as sign
+from receiver.adapters.brokers import Message, Publisher, fill, open_publisher
 from receiver.adapters.headers import retry_after
 from receiver.adapters.render.telegram import posted_message
 from receiver.config import Downstream
 from receiver.domain.breaker import STATE_NUMBERS, Breaker, TokenBucket
 from receiver.domain.retry import Decision, RetryPolicy, decide
 from receiver.domain.shares import share_slots
+from receiver.errors import DownstreamError
 from receiver.observability import logs
 from receiver.persist import Attempt, AttemptHealth, DeliveryJob
 from receiver.persist.records import new_id
@@ -115,6 +117,7 @@ class Fanout:
         self.lanes = {d.name: Lane.of(d) for d in service.config.downstreams}
         # One session per downstream, opened in run(): aiohttp wants a running loop.
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._publishers: dict[str, Publisher] = {}  # broker downstreams
         self._proxies: dict[str, str | None] = {}
         self._in_flight: set[asyncio.Task[None]] = set()  # holding a slot
         self._recording: set[asyncio.Task[None]] = set()  # answered, outcome being stored
@@ -134,6 +137,9 @@ class Fanout:
         # The upstream client's CA bundle, loaded once rather than per downstream.
         tls = httpx.create_ssl_context()
         for name, d in self.downstreams.items():
+            if d.broker is not None:
+                self._publishers[name] = open_publisher(d.broker, name, d.max_in_flight)
+                continue
             self._sessions[name] = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=d.max_in_flight, ssl=tls),
                 headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
@@ -239,6 +245,8 @@ class Fanout:
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
         for session in self._sessions.values():
             await session.close()
+        for publisher in self._publishers.values():
+            await publisher.close()
 
     async def _post(
         self, downstream: Downstream, url: str, body: bytes, headers: dict[str, str]
@@ -288,6 +296,26 @@ class Fanout:
         posted = posted_message(rendered.path, snippet) if 200 <= status < 300 else None
         return status, f"HTTP {status}: {snippet}", wait, abort, posted
 
+    async def _publish(self, downstream: Downstream, job: DeliveryJob) -> str | None:
+        """One message to a broker: None once the broker confirmed it, else why not. The
+        body is the `webhook` format's event; the headers are Standard Webhooks' with the
+        event's type."""
+        payload = job.payload
+        body = render.render("webhook", payload).body
+        headers = sign.headers(downstream.secret, job.delivery.id, int(time.time()), body)
+        headers["webhook-type"] = payload.get("type") or f"task.{payload.get('state')}"
+        target = downstream.broker
+        assert target is not None
+        message = Message(body, headers, fill(target.name, payload))
+        try:
+            async with asyncio.timeout(downstream.timeout):
+                await self._publishers[downstream.name].publish(message)
+        except TimeoutError:
+            return f"no confirm within {downstream.timeout:g}s"
+        except DownstreamError as exc:
+            return exc.detail
+        return None
+
     async def _attempt(self, job: DeliveryJob, lane: Lane) -> None:
         delivery = job.delivery
         attempt = delivery.attempts + 1
@@ -309,6 +337,11 @@ class Fanout:
         started_at, started = time.time(), time.monotonic()
         if downstream is None:
             decision = Decision("dead", time.time(), "downstream is no longer configured")
+        elif downstream.broker is not None:
+            failure = await self._publish(downstream, job)
+            decision = decide(
+                self.policy, attempt, None, failure, None, time.time(), confirmed=not failure
+            )
         else:
             status, failure, wait, abort, posted = await self._send(downstream, job)
             decision = decide(self.policy, attempt, status, failure, wait, time.time(), abort)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from receiver.adapters.brokers import BROKER_SCHEMES
 from receiver.adapters.render import FORMATS
 from receiver.config import DownstreamConfig, Settings, load
 from receiver.errors import ConfigError
@@ -57,8 +58,9 @@ def section(doc: str, heading: str) -> str:
     return doc[start : start + len(heading) + following.start()] if following else doc[start:]
 
 
-def test_the_formats_named_are_the_renderers() -> None:
-    assert set(typing.get_args(DownstreamConfig.model_fields["format"].annotation)) == set(FORMATS)
+def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
+    configurable = set(typing.get_args(DownstreamConfig.model_fields["format"].annotation))
+    assert configurable == set(FORMATS) | set(BROKER_SCHEMES)
     listed = re.search(
         r"fans results out\*\* to your downstreams in (\w+) formats: (.+?);",
         README.read_text(),
@@ -74,7 +76,9 @@ def test_the_formats_named_are_the_renderers() -> None:
         for r in _rows(section(text("docs/configuration.md"), "## Downstreams"))
         if r[0] == "format"
     ]
-    assert set(TICKED.findall(row[2])) == set(FORMATS)
+    assert set(TICKED.findall(row[2])) == configurable
+    brokers = section(text("docs/delivery.md"), "## Brokers")
+    assert {row[0] for row in _rows(brokers)} == {f"`{f}`" for f in BROKER_SCHEMES}
 
 
 def test_the_migrations_counted_are_the_files() -> None:

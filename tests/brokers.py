@@ -1,0 +1,174 @@
+"""The real brokers on loopback, as a consumer sees them: a queue, a stream, a topic, each
+made for one test under a name of its own and read back as the relay's messages."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import aio_pika
+import nats
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from redis import Redis
+
+T = TypeVar("T")
+PORTS = {"amqp": 5672, "nats": 4222, "mqtt": 1883, "redis": 6379}
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def unique() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class RabbitQueue:
+    """A durable queue on the default exchange: the routing key is its name."""
+
+    def __init__(self, port: int = PORTS["amqp"]) -> None:
+        self.name = f"relay-test-{unique()}"
+        self.url = f"amqp://guest:guest@127.0.0.1:{port}/"
+        run(self._declare())
+
+    async def _declare(self) -> None:
+        conn = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:{PORTS['amqp']}/")
+        async with conn:
+            channel = await conn.channel()
+            await channel.declare_queue(self.name, durable=True)
+
+    def messages(self) -> list[tuple[dict[str, Any], bytes]]:
+        """Every message in the queue (taken off it): headers with properties, and body."""
+
+        async def drain() -> list[tuple[dict[str, Any], bytes]]:
+            conn = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:{PORTS['amqp']}/")
+            async with conn:
+                channel = await conn.channel()
+                queue = await channel.get_queue(self.name)
+                out = []
+                while (message := await queue.get(fail=False)) is not None:
+                    await message.ack()
+                    props = {
+                        "message_id": message.message_id,
+                        "type": message.type,
+                        "persistent": message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT,
+                    }
+                    out.append(({**dict(message.headers), **props}, message.body))
+                return out
+
+        return run(drain())
+
+    def delete(self) -> None:
+        async def delete() -> None:
+            conn = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:{PORTS['amqp']}/")
+            async with conn:
+                channel = await conn.channel()
+                await channel.queue_delete(self.name)
+
+        run(delete())
+
+
+class NatsStream:
+    """A JetStream stream taking `relaytest.<id>.>`."""
+
+    def __init__(self) -> None:
+        self.id = unique()
+        self.stream = f"RELAYTEST_{self.id}"
+        self.subjects = f"relaytest.{self.id}"
+        run(self._create())
+
+    async def _create(self) -> None:
+        nc = await nats.connect(f"nats://127.0.0.1:{PORTS['nats']}")
+        try:
+            await nc.jetstream().add_stream(name=self.stream, subjects=[f"{self.subjects}.>"])
+        finally:
+            await nc.close()
+
+    def messages(self) -> list[tuple[dict[str, str], bytes, str]]:
+        async def read() -> list[tuple[dict[str, str], bytes, str]]:
+            nc = await nats.connect(f"nats://127.0.0.1:{PORTS['nats']}")
+            try:
+                js = nc.jetstream()
+                info = await js.stream_info(self.stream)
+                out = []
+                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                    if info.state.messages == 0:
+                        break
+                    msg = await js.get_msg(self.stream, seq)
+                    out.append((dict(msg.headers or {}), msg.data or b"", msg.subject or ""))
+                return out
+            finally:
+                await nc.close()
+
+        return run(read())
+
+    def delete(self) -> None:
+        async def delete() -> None:
+            nc = await nats.connect(f"nats://127.0.0.1:{PORTS['nats']}")
+            try:
+                await nc.jetstream().delete_stream(self.stream)
+            finally:
+                await nc.close()
+
+        run(delete())
+
+
+class MqttTopic:
+    """A subscriber to `relaytest/<id>/#` at QoS 1, connected before anything is sent."""
+
+    def __init__(self) -> None:
+        self.id = unique()
+        self.prefix = f"relaytest/{self.id}"
+        self._lock = threading.Lock()
+        self._seen: list[tuple[dict[str, str], bytes, str]] = []
+        self._subscribed = threading.Event()
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"relaytest-{self.id}",
+            protocol=paho.MQTTv5,
+        )
+        self.client.on_connect = self._connected
+        self.client.on_subscribe = lambda *args: self._subscribed.set()
+        self.client.on_message = self._message
+        self.client.connect("127.0.0.1", PORTS["mqtt"])
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise RuntimeError("the MQTT subscription was not confirmed")
+
+    def _connected(self, client: paho.Client, *args: Any) -> None:
+        client.subscribe(f"{self.prefix}/#", qos=1)
+
+    def _message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        props = dict(getattr(msg.properties, "UserProperty", []) or [])
+        with self._lock:
+            self._seen.append((props, msg.payload, msg.topic))
+
+    def messages(self) -> list[tuple[dict[str, str], bytes, str]]:
+        with self._lock:
+            return list(self._seen)
+
+    def delete(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class RedisStream:
+    def __init__(self) -> None:
+        self.name = f"relaytest:{unique()}"
+        self.client = Redis(host="127.0.0.1", port=PORTS["redis"])
+
+    def messages(self) -> list[tuple[dict[str, str], bytes]]:
+        out = []
+        for _, fields in self.client.xrange(self.name):
+            decoded = {k.decode(): v for k, v in fields.items()}
+            body = decoded.pop("body")
+            out.append(({k: v.decode() for k, v in decoded.items()}, body))
+        return out
+
+    def delete(self) -> None:
+        self.client.delete(self.name)
+        self.client.close()

@@ -1,0 +1,136 @@
+"""Broker destinations against the real brokers on loopback (RabbitMQ, NATS JetStream,
+Mosquitto, Redis): each delivers a task's event, a consumer reads exactly the document a
+webhook receiver gets, and what a broker does not take is a failure, never delivered."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from standardwebhooks import Webhook
+
+from tests.brokers import MqttTopic, NatsStream, RabbitQueue, RedisStream, unique
+from tests.conftest import MakeRelay, webhook
+from tests.harness import WEBHOOK_SECRET, Sink, image_to_video, wait_for
+
+
+@pytest.fixture
+def brokers() -> Iterator[tuple[RabbitQueue, NatsStream, MqttTopic, RedisStream]]:
+    made = (RabbitQueue(), NatsStream(), MqttTopic(), RedisStream())
+    yield made
+    for broker in made:
+        broker.delete()
+
+
+def broker_downstreams(
+    queue: RabbitQueue, stream: NatsStream, topic: MqttTopic, redis: RedisStream
+) -> list[dict[str, Any]]:
+    common = {"timeout": 2.0, "secret_env": "HOOK_SECRET"}
+    return [
+        {**common, "name": "rabbit", "format": "amqp", "url": queue.url, "routing_key": queue.name},
+        {
+            **common,
+            "name": "jetstream",
+            "format": "nats",
+            "url": "nats://127.0.0.1:4222",
+            "subject": f"{stream.subjects}.{{kind}}.{{state}}",
+        },
+        {
+            **common,
+            "name": "mosquitto",
+            "format": "mqtt",
+            "url": "mqtt://127.0.0.1:1883",
+            "topic": f"{topic.prefix}/{{state}}",
+        },
+        {
+            **common,
+            "name": "redis",
+            "format": "redis",
+            "url": "redis://127.0.0.1:6379/0",
+            "stream": redis.name,
+            "maxlen": 1000,
+        },
+    ]
+
+
+def signed(headers: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """The event, once the official Standard Webhooks library has verified its signature."""
+    wanted = ("webhook-id", "webhook-timestamp", "webhook-signature")
+    verified: dict[str, Any] = Webhook(WEBHOOK_SECRET).verify(
+        body, {k: str(headers[k]) for k in wanted}
+    )
+    return verified
+
+
+def test_each_broker_gets_the_document_a_webhook_gets(
+    make_relay: MakeRelay,
+    sink: Sink,
+    brokers: tuple[RabbitQueue, NatsStream, MqttTopic, RedisStream],
+) -> None:
+    queue, stream, topic, redis = brokers
+    relay = make_relay([webhook(sink), *broker_downstreams(*brokers)])
+    task = relay.submitted(**image_to_video())
+    [hit] = wait_for(lambda: sink.accepted("/hook") or None)
+    expected = json.loads(hit["body"])
+    assert expected["data"]["task_id"] == task["id"]
+
+    def one(read: Any) -> Any:
+        return wait_for(lambda: read() or None)
+
+    [(amqp_headers, amqp_body)] = one(queue.messages)
+    assert signed(amqp_headers, amqp_body) == expected
+    assert amqp_headers["persistent"] and amqp_headers["type"] == "task.succeeded"
+    assert amqp_headers["message_id"] == amqp_headers["webhook-id"]
+    [(nats_headers, nats_body, subject)] = one(stream.messages)
+    assert signed(nats_headers, nats_body) == expected
+    assert subject == f"{stream.subjects}.image_to_video.succeeded"
+    assert nats_headers["Nats-Msg-Id"] == nats_headers["webhook-id"]
+    [(mqtt_props, mqtt_body, mqtt_topic)] = one(topic.messages)
+    assert signed(mqtt_props, mqtt_body) == expected
+    assert mqtt_topic == f"{topic.prefix}/succeeded"
+    [(redis_fields, redis_body)] = one(redis.messages)
+    assert signed(redis_fields, redis_body) == expected
+    deliveries = relay.api.get("/v1/deliveries", params={"task_id": task["id"]}).json()
+    states = {d["downstream"]: d["state"] for d in deliveries["deliveries"]}
+    assert states == dict.fromkeys(
+        ["hook", "rabbit", "jetstream", "mosquitto", "redis"], "succeeded"
+    )
+
+
+def test_what_no_queue_or_stream_takes_is_retried_then_dead_never_delivered(
+    make_relay: MakeRelay,
+) -> None:
+    nowhere = unique()
+    relay = make_relay(
+        [
+            {
+                "name": "no-queue",
+                "format": "amqp",
+                "url": "amqp://guest:guest@127.0.0.1:5672/",
+                "routing_key": f"relay-test-nowhere-{nowhere}",
+                "timeout": 2.0,
+            },
+            {
+                "name": "no-stream",
+                "format": "nats",
+                "url": "nats://127.0.0.1:4222",
+                "subject": f"relaytest-nowhere.{nowhere}.{{state}}",
+                "timeout": 2.0,
+            },
+        ]
+    )
+    task = relay.submitted(**image_to_video())
+
+    def dead() -> list[dict[str, Any]] | None:
+        found = relay.api.get("/v1/deliveries", params={"task_id": task["id"]}).json()
+        rows: list[dict[str, Any]] = found["deliveries"]
+        return rows if len(rows) == 2 and all(d["state"] == "dead" for d in rows) else None
+
+    rows = {d["downstream"]: d for d in wait_for(dead, timeout=30)}
+    assert rows["no-queue"]["attempts"] == rows["no-stream"]["attempts"] == 4  # 1 + 3 retries
+    assert "no queue takes routing key" in rows["no-queue"]["last_error"]
+    assert "no stream takes subject" in rows["no-stream"]["last_error"]
+    detail = relay.task(task["id"])
+    assert all(a["outcome"] != "succeeded" for a in detail["attempts"])

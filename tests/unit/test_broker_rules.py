@@ -1,0 +1,67 @@
+"""Broker downstreams: their URLs, targets and templates, and the reconnect backoff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from receiver.adapters.brokers import fill
+from receiver.adapters.brokers.connection import MAX_BACKOFF, next_backoff
+from receiver.config import DownstreamConfig
+
+
+def downstream(**fields: Any) -> DownstreamConfig:
+    return DownstreamConfig.model_validate({"name": "q", **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "target"),
+    [
+        ({"format": "amqp", "url": "amqp://guest:guest@127.0.0.1/", "routing_key": "r"}, "r"),
+        ({"format": "nats", "url": "nats://127.0.0.1:4222", "subject": "s.{state}"}, "s.{state}"),
+        ({"format": "mqtt", "url": "mqtt://127.0.0.1", "topic": "t/{kind}"}, "t/{kind}"),
+        ({"format": "redis", "url": "rediss://:pw@127.0.0.1/0", "stream": "x"}, "x"),
+    ],
+)
+def test_each_broker_takes_its_own_scheme_and_target(fields: dict[str, str], target: str) -> None:
+    d = downstream(**fields)
+    assert d.url == fields["url"]  # a broker URL is kept as written
+    with pytest.raises(ValidationError, match="needs"):
+        downstream(**{k: v for k, v in fields.items() if k == "format" or k == "url"})
+    with pytest.raises(ValidationError, match=r"://"):
+        downstream(**{**fields, "url": "https://127.0.0.1/"})
+
+
+def test_a_setting_of_another_format_is_refused() -> None:
+    with pytest.raises(ValidationError, match="subject is not a setting of a amqp"):
+        downstream(format="amqp", url="amqp://127.0.0.1/", routing_key="r", subject="s")
+    with pytest.raises(ValidationError, match="maxlen is not a setting of a webhook"):
+        downstream(url="https://127.0.0.1/", maxlen=10)
+    with pytest.raises(ValidationError, match="exchange is not a setting of a nats"):
+        downstream(format="nats", url="nats://127.0.0.1", subject="s", exchange="x")
+
+
+def test_an_http_format_still_needs_an_http_url() -> None:
+    assert downstream(url="https://127.0.0.1").url == "https://127.0.0.1/"
+    with pytest.raises(ValidationError, match="http"):
+        downstream(url="amqp://127.0.0.1/")
+
+
+def test_templates_name_only_what_an_event_has() -> None:
+    with pytest.raises(ValidationError, match=r"unknown placeholder \{prompt\}"):
+        downstream(format="nats", url="nats://127.0.0.1", subject="runway.{prompt}")
+    with pytest.raises(ValidationError, match="subject"):
+        downstream(format="nats", url="nats://127.0.0.1", subject="runway.{state")
+    event = {"state": "succeeded", "kind": "image_to_video", "task_id": "tsk_1"}
+    assert fill("runway.{kind}.{state}.{task_id}", event) == "runway.image_to_video.succeeded.tsk_1"
+    assert fill("runway.{state}", {"type": "downstream.disabled"}) == "runway."
+
+
+def test_reconnects_back_off_by_doubling_up_to_a_ceiling() -> None:
+    waits = [next_backoff(None)]
+    for _ in range(10):
+        waits.append(next_backoff(waits[-1]))
+    assert waits[:4] == [0.5, 1.0, 2.0, 4.0]
+    assert max(waits) == MAX_BACKOFF == waits[-1]
