@@ -291,13 +291,15 @@ def test_file_size_is_read_from_the_document_when_it_is_there() -> None:
 EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
 
 
-def test_the_commented_chat_examples_in_the_example_config_are_valid() -> None:
+def test_the_commented_examples_in_the_example_config_are_valid() -> None:
     """They are commented out, so that the example loads without their secrets; with the
     `# ` taken off, each is a valid [[downstream]] of its format."""
     example = re.compile(r"# (\[\[downstream\]\]|[a-z_]+ = )")
     lines = [line[2:] for line in EXAMPLE.read_text().splitlines() if example.match(line)]
     examples = tomllib.loads("\n".join(lines))["downstream"]
-    assert [e["format"] for e in examples] == ["teams", "telegram", "google_chat", "mattermost"]
+    chats = ["teams", "telegram", "google_chat", "mattermost"]
+    assert [e["format"] for e in examples] == [*chats, "amqp", "nats", "mqtt", "redis"]
     for entry in examples:
         DownstreamConfig(**entry)
-        assert "url_env" in entry and "url" not in entry  # every chat URL holds a credential
+        if entry["format"] in chats:
+            assert "url_env" in entry and "url" not in entry  # every chat URL holds a credential
