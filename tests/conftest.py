@@ -135,7 +135,11 @@ def make_relay(tmp_path: Path, storage_url: str, sim: Simulator) -> Iterator[Mak
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Two tests with one id would pass unseen: xdist runs only one of them."""
+    """Two tests with one id would pass unseen: xdist runs only one of them. And every test
+    under tests/fault/ is a fault test, marked or not, so .ci/run runs it in the fault step."""
+    for item in items:
+        if item.nodeid.startswith("tests/fault/"):
+            item.add_marker(pytest.mark.fault)
     repeated = [nodeid for nodeid, n in Counter(i.nodeid for i in items).items() if n > 1]
     if repeated:
         raise pytest.UsageError(f"{len(repeated)} test ids name more than one test: {repeated}")

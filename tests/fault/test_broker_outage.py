@@ -22,6 +22,8 @@ from tests.fault.proxy import Proxy
 from tests.fault.support import Figures
 from tests.harness import Sink, image_to_video, terminal, wait_for
 
+pytestmark = pytest.mark.fault
+
 TASKS = 12
 CUT_SECONDS = 3.0
 # Long enough to outlast the cut: the last retry comes 12 s after the first attempt.
