@@ -16,6 +16,7 @@
     ├── UpstreamError           CometAPI refused, failed or did not answer
     │   └── UpstreamTimeout     CometAPI did not answer in time
     ├── DownstreamError         a downstream (a broker) refused a delivery or cannot be reached
+    ├── Overloaded              a limit on what one process serves at once is reached
     └── StoreError              the store could not be opened, reached or written
 
 Nothing here knows HTTP: the web layer chooses each answer's status in one place
@@ -106,3 +107,8 @@ class StoreError(RelayError):
 class DownstreamError(RelayError):
     """A downstream refused a delivery or cannot be reached (a broker destination: the
     delivery is retried, then dead-lettered, with this as its reason)."""
+
+
+class Overloaded(RelayError):
+    """A limit on what this process serves at once is reached (open live streams, overall or
+    from one client): try again later."""

@@ -145,7 +145,8 @@ def relay_settings(
 ) -> dict[str, Any]:
     """A config for tests: fast polling and retries, everything on loopback."""
     settings: dict[str, Any] = {
-        "server": {"host": "127.0.0.1", "public_url": public_url},
+        # Gauges counted at each scrape: a test reads what it just did.
+        "server": {"host": "127.0.0.1", "public_url": public_url, "metrics_count_seconds": 0},
         "upstream": {"base_url": sim_url, "timeout_seconds": 2},
         "callbacks": {},
         "polling": {

@@ -71,9 +71,10 @@ class Secrets(BaseModel):
     admin_token: str
     # Newest last: itsdangerous signs with the last key and verifies with all of them.
     signing_keys: list[str]
+    metrics_token: str | None = None  # /metrics asks for it when set
 
     def all(self) -> list[str]:
-        return [self.api_key, self.admin_token, *self.signing_keys]
+        return [self.api_key, self.admin_token, *self.signing_keys, self.metrics_token or ""]
 
 
 class Config(BaseModel):
@@ -240,6 +241,8 @@ def resolve(
         *(env.secret(n, "callbacks.previous_secret_envs") for n in callbacks.previous_secret_envs),
         env.secret(callbacks.secret_env, "callbacks.secret_env"),
     ]
+    metrics_env = settings.server.metrics_token_env
+    metrics_token = env.secret(metrics_env, "server.metrics_token_env") if metrics_env else None
     if media.enabled and media.store == "s3" and media.access_key_id_env:
         env.get(media.access_key_id_env, "media.access_key_id_env")
         env.get(media.secret_access_key_env, "media.secret_access_key_env")
@@ -252,7 +255,9 @@ def resolve(
     _check_leases(settings, env)
     if env.problems:
         raise ConfigError("; ".join(env.problems))
-    secrets = Secrets(api_key=api_key, admin_token=admin, signing_keys=signing)
+    secrets = Secrets(
+        api_key=api_key, admin_token=admin, signing_keys=signing, metrics_token=metrics_token
+    )
     return Config(settings=settings, secrets=secrets, downstreams=downstreams)
 
 

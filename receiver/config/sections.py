@@ -45,6 +45,19 @@ class ServerConfig(_Section):
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs);
     # none by default, so no client can name its own address to the login brake.
     trusted_proxies: list[str] = []
+    # Live streams (/v1/stream, /console/stream) open at once in this process, and from one
+    # client address: past either, a new one is answered 503, so streams cannot take every
+    # connection.
+    max_streams: Annotated[int, Field(gt=0)] = 500
+    max_streams_per_client: Annotated[int, Field(gt=0)] = 20
+    # /metrics's gauges of the store (tasks by state, the outbox, the submit queue) come
+    # from a count this often, whatever the scrapers do; 0: a count at every scrape.
+    metrics_count_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # A text search (`q`) reads at most this many tasks a page, newest first: no index serves
+    # a substring of the request, so this is what bounds a search's cost.
+    search_window: Annotated[int, Field(gt=0)] = 5000
+    # The env var holding a bearer token that /metrics then requires; "": /metrics is open.
+    metrics_token_env: str = ""
 
     @field_validator("trusted_proxies")
     @classmethod

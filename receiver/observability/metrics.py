@@ -64,6 +64,9 @@ class Metrics:
             "relay_poll_seconds", "Time of one poll", buckets=_LATENCY_BUCKETS, registry=r
         )
         self.tasks = Gauge("relay_tasks", "Stored tasks by state", ["state"], registry=r)
+        self.streams_open = Gauge(
+            "relay_streams_open", "Live streams open in this process", registry=r
+        )
         self.credits = Gauge(
             "relay_credits",
             "CometAPI credits over stored tasks (charged = point, refunded = refund)",
@@ -123,10 +126,10 @@ class Metrics:
     def render(self, counts: dict[str, float] | None) -> bytes:
         """The exposition text, with the store's gauges as of now (None: as last read)."""
         if counts is not None:
-            self._set_gauges(counts)
+            self.set_store_gauges(counts)
         return generate_latest(self.registry)
 
-    def _set_gauges(self, counts: dict[str, float]) -> None:
+    def set_store_gauges(self, counts: dict[str, float]) -> None:
         for state in ("queued", "running", "succeeded", "failed", "cancelled"):
             self.tasks.labels(state).set(counts.get(f"tasks_{state}", 0))
         for state in DELIVERY_STATES:

@@ -258,6 +258,7 @@ class TaskFilter:
     text: str | None = None  # in the submitted request (the prompt), any case
     before: str | None = None  # the id of the last task of the previous page
     limit: int = 50
+    floor: str | None = None  # the lowest id looked at (a search's window), inclusive
 
 
 @dataclass(frozen=True)

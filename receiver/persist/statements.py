@@ -40,6 +40,8 @@ class Statements:
     LIST_TASKS: str  # () any state, from the newest: down the primary key
     LIST_TASKS_BEFORE: str  # (before) ids below the cursor: down the primary key from it
     LIST_TASKS_IN_STATE: str  # (state, before, before) optional cursor: by (state, created_at)
+    # (before, before, n) the id n tasks down from the cursor: where a search's window ends
+    SEARCH_WINDOW_END: str
 
     # --- observations (observations.py)
     LOCKED_TASK: str  # a task by (id), locked against other writers until the transaction ends

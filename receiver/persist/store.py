@@ -138,6 +138,9 @@ class Store(ABC):
     async def list_tasks(self, wanted: TaskFilter) -> list[Task]:
         return await self._run(lambda db: queue.placed(db, tasks.list_tasks(db, wanted)))
 
+    async def search_window_end(self, before: str | None, size: int) -> str | None:
+        return await self._run(lambda db: tasks.search_window_end(db, before, size))
+
     async def task_attempts(self, task_id: str, limit: int = 500) -> list[Attempt]:
         return await self._run(lambda db: reads.task_attempts(db, task_id, limit))
 

@@ -89,7 +89,8 @@ def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
     since = wanted.since if wanted.since is not None else -math.inf
     pattern = f"%{_like(wanted.text.lower())}%" if wanted.text else None
     kind = wanted.kind or None
-    rest = (since, kind, kind, pattern, pattern, wanted.limit)
+    floor = wanted.floor
+    rest = (since, kind, kind, pattern, pattern, floor, floor, wanted.limit)
     before = wanted.before or None
     if wanted.state:
         rows = db.all(db.sql.LIST_TASKS_IN_STATE, (wanted.state, before, before, *rest))
@@ -98,6 +99,13 @@ def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
     else:
         rows = db.all(db.sql.LIST_TASKS, rest)
     return [Task.from_row(r) for r in rows]
+
+
+def search_window_end(db: Db, before: str | None, size: int) -> str | None:
+    """The id `size` tasks down from the cursor (None: fewer are left): a text search reads
+    no further than this, so one search costs the same with a thousand tasks or millions."""
+    row = db.one(db.sql.SEARCH_WINDOW_END, (before, before, size - 1))
+    return str(row["id"]) if row else None
 
 
 def _like(text: str) -> str:

@@ -3,10 +3,11 @@ console, the command line): each action once, with its wake-up, its metric and i
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from receiver.errors import NotFound
-from receiver.persist import Task
+from receiver.persist import Task, TaskFilter
 from receiver.pipeline.service import Service, Work
 from receiver.pipeline.submit import Submission, cancel, submit
 
@@ -19,6 +20,32 @@ async def submit_task(service: Service, payload: Any, idempotency_key: str | Non
 async def cancel_task(service: Service, task_id: str) -> Task:
     """Cancel here while it waits to be sent; else upstream, then record `cancelled`."""
     return await cancel(service, task_id)
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    next: str | None  # where the next page starts (`before`); None: no more
+    # A search stopped at its window before the page filled: `next` goes on below it.
+    window_reached: bool = False
+
+
+async def list_tasks(service: Service, wanted: TaskFilter, page_size: int) -> TaskPage:
+    """A page of tasks, newest first. A text search scans no more than
+    `server.search_window` tasks (no index serves a substring of the request), so one costs
+    the same however many tasks are stored; a page cut short by the window says so and
+    where to go on."""
+    floor = None
+    if wanted.text:
+        window = service.config.settings.server.search_window
+        floor = await service.store.search_window_end(wanted.before, window)
+    found = await service.store.list_tasks(replace(wanted, floor=floor, limit=page_size + 1))
+    page = found[:page_size]
+    if len(found) > page_size:
+        return TaskPage(page, page[-1].id)
+    if floor is not None:
+        return TaskPage(page, floor, window_reached=True)
+    return TaskPage(page, None)
 
 
 async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:

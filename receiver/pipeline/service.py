@@ -20,6 +20,7 @@ from receiver.domain.corroborate import PENDING
 from receiver.domain.states import TERMINAL_STATES
 from receiver.observability.metrics import Metrics
 from receiver.persist import Recorded, Store
+from receiver.pipeline.changes import Caps, ChangeHub
 
 
 class Work(enum.Flag):
@@ -84,6 +85,13 @@ class Service:
             c.max_history_per_task,
             c.max_history_bytes_per_task,
         )
+
+    @functools.cached_property
+    def changes(self) -> ChangeHub:
+        """The process's one reader of the change feed, for the live streams."""
+        server = self.config.settings.server
+        caps = Caps(server.max_streams, server.max_streams_per_client)
+        return ChangeHub(self.store, self.log, self.metrics, caps, lambda: self.draining())
 
     def callback_url(self, task_id: str) -> str:
         return f"{self.config.public_url}/callbacks/runway/{self.signer.token_for(task_id)}"

@@ -22,6 +22,7 @@ from receiver.observability import logs
 from receiver.observability.metrics import Metrics
 from receiver.persist import open_store
 from receiver.pipeline.fanout import Fanout
+from receiver.pipeline.gauges import count_store
 from receiver.pipeline.mirror import Mirror, give_up_copies
 from receiver.pipeline.poller import Poller
 from receiver.pipeline.queue import Submitter
@@ -100,6 +101,8 @@ def create_app(service: Service) -> Starlette:
         workers = [
             asyncio.create_task(Poller(service).run(stopping), name="poller"),
             asyncio.create_task(Submitter(service).run(stopping), name="submitter"),
+            asyncio.create_task(service.changes.run(stopping), name="changes"),
+            asyncio.create_task(count_store(service, stopping), name="gauges"),
         ]
         if delivers:
             workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))

@@ -13,6 +13,7 @@ from receiver.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    Overloaded,
     RelayError,
     StoreError,
     UpstreamError,
@@ -31,6 +32,7 @@ _ANSWERS: dict[type[RelayError], tuple[int, str]] = {
     ConfigError: (500, "internal"),
     UpstreamError: (502, "upstream_error"),
     StoreError: (503, "unavailable"),
+    Overloaded: (503, "overloaded"),
     UpstreamTimeout: (504, "upstream_error"),
 }
 

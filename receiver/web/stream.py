@@ -3,7 +3,9 @@ The API's /v1/stream and the console's /console/stream both answer with it.
 
 It reads the store, not this process's memory, so it shows what every replica does and
 picks up where it left off after a restart: each event's id is its time, which a browser's
-EventSource sends back as `Last-Event-ID` when it reconnects.
+EventSource sends back as `Last-Event-ID` when it reconnects. A stream reads the store
+itself only to catch up to now; after that it takes what the process's one reader of the
+change feed hands it (receiver/pipeline/changes.py), so an idle stream reads nothing.
 """
 
 from __future__ import annotations
@@ -18,46 +20,11 @@ from starlette.responses import Response, StreamingResponse
 
 from receiver.errors import MalformedRequest
 from receiver.persist import Change
+from receiver.pipeline.changes import READ_LIMIT, ChangeHub, Feed, Subscription
 from receiver.pipeline.service import Service
 
-POLL_SECONDS = 0.5
 KEEP_ALIVE_SECONDS = 15.0
-# A change is stamped before its transaction commits, so one that commits late (a slow
-# write, another replica) can carry a time the stream has already passed: each read looks
-# back this far and leaves out what it already sent.
-LOOK_BACK_SECONDS = 5.0
-READ_LIMIT = 500
 RECONNECT_MS = 1000
-
-
-class Feed:
-    """Which changes are new to this stream; no I/O, so its rules are unit-tested."""
-
-    def __init__(self, since: float, resume_key: str = "") -> None:
-        self.cursor = since
-        self._resume = (since, resume_key)  # what the client saw before it reconnected
-        self._sent: dict[tuple[str, str, float], float] = {}
-        self._behind = False
-
-    @property
-    def read_from(self) -> float:
-        # Behind (the last read was full): catch up from the cursor before looking back.
-        return self.cursor if self._behind else self.cursor - LOOK_BACK_SECONDS
-
-    def take(self, found: list[Change]) -> list[Change]:
-        """The changes of one read (at most READ_LIMIT, oldest first) not sent before."""
-        self._behind = len(found) >= READ_LIMIT
-        fresh = []
-        for change in found:
-            mark = (change.kind, change.key, change.at)
-            if mark in self._sent or (change.at, change.key) <= self._resume:
-                continue
-            self._sent[mark] = change.at
-            fresh.append(change)
-            self.cursor = max(self.cursor, change.at)
-        horizon = self.cursor - LOOK_BACK_SECONDS
-        self._sent = {mark: at for mark, at in self._sent.items() if at >= horizon}
-        return fresh
 
 
 def encode(change: Change) -> bytes:
@@ -86,34 +53,61 @@ def resume_point(last_event_id: str | None, since: str | None, now: float) -> tu
     return now, ""
 
 
-def stream_response(request: Request, service: Service, task_id: str | None) -> Response:
-    """The stream of every change, or of one task's; the caller has checked who asks."""
+def stream_response(
+    request: Request, service: Service, hub: ChangeHub, task_id: str | None
+) -> Response:
+    """The stream of every change, or of one task's; the caller has checked who asks.
+    503 (Overloaded) past the caps on open streams."""
     since, key = resume_point(
         request.headers.get("last-event-id"), request.query_params.get("since"), time.time()
     )
+    client = request.client.host if request.client else "unknown"
+    sub = hub.subscribe(client)  # before the catch-up read: nothing falls in between
     return StreamingResponse(
-        _events(service, Feed(since, key), task_id),
+        _events(service, hub, sub, Feed(since, key), task_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(service: Service, feed: Feed, task_id: str | None) -> AsyncIterator[bytes]:
-    yield f"retry: {RECONNECT_MS}\n\n".encode()
-    quiet_since = time.monotonic()
-    while not service.draining():
+async def _events(
+    service: Service, hub: ChangeHub, sub: Subscription, feed: Feed, task_id: str | None
+) -> AsyncIterator[bytes]:
+    try:
+        yield f"retry: {RECONNECT_MS}\n\n".encode()
+        async for chunk in _catch_up(service, feed, task_id):
+            yield chunk
+        # Nothing to do but wait: the shared reader hands over each change, and a None
+        # when the server shuts down.
+        quiet_since = time.monotonic()
+        while not sub.dropped:
+            quiet_for = time.monotonic() - quiet_since
+            try:
+                change = await asyncio.wait_for(sub.queue.get(), KEEP_ALIVE_SECONDS - quiet_for)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                quiet_since = time.monotonic()
+                continue
+            if change is None:
+                return
+            if task_id is None or change.task_id == task_id:
+                for fresh in feed.take([change]):
+                    yield encode(fresh)
+                    quiet_since = time.monotonic()
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def _catch_up(service: Service, feed: Feed, task_id: str | None) -> AsyncIterator[bytes]:
+    """What changed since the stream's starting point, read from the store until a read
+    comes back short: from then on the shared reader hands over what is new."""
+    while True:
         try:
             found = await service.store.changes(feed.read_from, task_id, READ_LIMIT)
         except Exception:
-            # The store is away for a while: the client keeps its connection and its place.
             service.log.warning("stream.store_unavailable")
-            found = []
-        fresh = feed.take(found)
-        for change in fresh:
+            return  # the shared reader takes over; a reconnect catches up again
+        for change in feed.take(found):
             yield encode(change)
-        if fresh:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= KEEP_ALIVE_SECONDS:
-            yield b": keep-alive\n\n"
-            quiet_since = time.monotonic()
-        await asyncio.sleep(POLL_SECONDS)
+        if len(found) < READ_LIMIT:
+            return

@@ -8,7 +8,8 @@ import pytest
 from receiver.domain.observation import progress_fraction
 from receiver.errors import MalformedRequest
 from receiver.persist import Change
-from receiver.web.stream import LOOK_BACK_SECONDS, READ_LIMIT, Feed, encode, resume_point
+from receiver.pipeline.changes import LOOK_BACK_SECONDS, READ_LIMIT, Feed
+from receiver.web.stream import encode, resume_point
 
 
 def change(at: float, key: str = "t1", kind: str = "task") -> Change:

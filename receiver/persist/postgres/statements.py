@@ -41,17 +41,24 @@ POSTGRES = Statements(
     LIST_TASKS=(
         "SELECT * FROM tasks WHERE kind <> 'relay'"
         " AND created_at >= %s AND (%s::text IS NULL OR kind = %s)"
-        " AND (%s::text IS NULL OR LOWER(request) LIKE %s ESCAPE '!') ORDER BY id DESC LIMIT %s"
+        " AND (%s::text IS NULL OR LOWER(request) LIKE %s ESCAPE '!')"
+        " AND (%s::text IS NULL OR id >= %s) ORDER BY id DESC LIMIT %s"
     ),
     LIST_TASKS_BEFORE=(
         "SELECT * FROM tasks WHERE kind <> 'relay' AND id < %s"
         " AND created_at >= %s AND (%s::text IS NULL OR kind = %s)"
-        " AND (%s::text IS NULL OR LOWER(request) LIKE %s ESCAPE '!') ORDER BY id DESC LIMIT %s"
+        " AND (%s::text IS NULL OR LOWER(request) LIKE %s ESCAPE '!')"
+        " AND (%s::text IS NULL OR id >= %s) ORDER BY id DESC LIMIT %s"
     ),
     LIST_TASKS_IN_STATE=(
         "SELECT * FROM tasks WHERE kind <> 'relay' AND state = %s AND (%s::text IS NULL OR id < %s)"
         " AND created_at >= %s AND (%s::text IS NULL OR kind = %s)"
-        " AND (%s::text IS NULL OR LOWER(request) LIKE %s ESCAPE '!') ORDER BY id DESC LIMIT %s"
+        " AND (%s::text IS NULL OR LOWER(request) LIKE %s ESCAPE '!')"
+        " AND (%s::text IS NULL OR id >= %s) ORDER BY id DESC LIMIT %s"
+    ),
+    SEARCH_WINDOW_END=(
+        "SELECT id FROM tasks WHERE kind <> 'relay' AND (%s::text IS NULL OR id < %s)"
+        " ORDER BY id DESC LIMIT 1 OFFSET %s"
     ),
     # Locked: a replica recording a report on the same task waits for this one to commit.
     LOCKED_TASK="SELECT * FROM tasks WHERE id = %s FOR UPDATE",

@@ -40,17 +40,24 @@ SQLITE = Statements(
     LIST_TASKS=(
         "SELECT * FROM tasks WHERE kind <> 'relay'"
         " AND created_at >= ? AND (? IS NULL OR kind = ?)"
-        " AND (? IS NULL OR LOWER(request) LIKE ? ESCAPE '!') ORDER BY id DESC LIMIT ?"
+        " AND (? IS NULL OR LOWER(request) LIKE ? ESCAPE '!') AND (? IS NULL OR id >= ?)"
+        " ORDER BY id DESC LIMIT ?"
     ),
     LIST_TASKS_BEFORE=(
         "SELECT * FROM tasks WHERE kind <> 'relay' AND id < ?"
         " AND created_at >= ? AND (? IS NULL OR kind = ?)"
-        " AND (? IS NULL OR LOWER(request) LIKE ? ESCAPE '!') ORDER BY id DESC LIMIT ?"
+        " AND (? IS NULL OR LOWER(request) LIKE ? ESCAPE '!') AND (? IS NULL OR id >= ?)"
+        " ORDER BY id DESC LIMIT ?"
     ),
     LIST_TASKS_IN_STATE=(
         "SELECT * FROM tasks WHERE kind <> 'relay' AND state = ?"
         " AND (? IS NULL OR id < ?) AND created_at >= ? AND (? IS NULL OR kind = ?)"
-        " AND (? IS NULL OR LOWER(request) LIKE ? ESCAPE '!') ORDER BY id DESC LIMIT ?"
+        " AND (? IS NULL OR LOWER(request) LIKE ? ESCAPE '!') AND (? IS NULL OR id >= ?)"
+        " ORDER BY id DESC LIMIT ?"
+    ),
+    SEARCH_WINDOW_END=(
+        "SELECT id FROM tasks WHERE kind <> 'relay' AND (? IS NULL OR id < ?)"
+        " ORDER BY id DESC LIMIT 1 OFFSET ?"
     ),
     # BEGIN IMMEDIATE already holds the only write lock: a plain read.
     LOCKED_TASK="SELECT * FROM tasks WHERE id = ?",

@@ -85,22 +85,18 @@ async def cancel_task(request: Request, service: Service, params: m.TaskIdParams
 
 
 async def list_tasks(request: Request, service: Service, params: m.TaskListParams) -> Response:
-    # One more than asked says whether there is a next page.
     wanted = TaskFilter(
         state=params.state,
         kind=params.kind,
         since=params.since,
         text=params.q or None,
         before=params.before,
-        limit=params.limit + 1,
     )
-    tasks = await service.store.list_tasks(wanted)
-    page = tasks[: params.limit]
-    more = len(tasks) > params.limit
-    return reply(
-        m.TaskPage,
-        {"tasks": [t.summary() for t in page], "next": page[-1].id if more else None},
-    )
+    found = await operations.list_tasks(service, wanted, params.limit)
+    body: dict[str, Any] = {"tasks": [t.summary() for t in found.tasks], "next": found.next}
+    if found.window_reached:
+        body["search_window_reached"] = True
+    return reply(m.TaskPage, body)
 
 
 async def list_deliveries(
@@ -144,4 +140,4 @@ async def enable_downstream(request: Request, service: Service, params: m.Enable
 
 
 async def stream(request: Request, service: Service, params: m.StreamParams) -> Response:
-    return stream_response(request, service, params.task_id)
+    return stream_response(request, service, service.changes, params.task_id)

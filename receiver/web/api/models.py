@@ -173,6 +173,12 @@ class TaskDetail(TaskSummary):
 class TaskPage(Answer):
     tasks: list[TaskSummary] = Field(description="Newest first.")
     next: str | None = Field(description="Pass as `before` for the next page; null: no more.")
+    search_window_reached: bool | None = Field(
+        None,
+        description="A text search (`q`) reads at most `server.search_window` tasks (5,000)"
+        " a page, from `before` down; true when it stopped there before the page filled:"
+        " pass `next` as `before` to search on.",
+    )
 
 
 class DeliveryList(Answer):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.errors import StoreError
+from receiver.errors import NotAuthenticated, StoreError
 from receiver.pipeline.service import Service
 from receiver.web.api.models import Ok
 from receiver.web.api.openapi import reply
+from receiver.web.http import is_admin
 
 METRICS_TYPE = "text/plain; version=0.0.4"
 
@@ -32,8 +33,13 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     service: Service = request.app.state.service
-    try:
-        counts: dict[str, float] | None = await service.store.counts()
-    except Exception:
-        counts = None  # keep the last gauges: an outage must not look like an empty queue
+    token = service.config.secrets.metrics_token
+    if token is not None and not is_admin(request, token):
+        raise NotAuthenticated("missing or wrong metrics token (server.metrics_token_env)")
+    counts: dict[str, float] | None = None
+    if service.config.settings.server.metrics_count_seconds <= 0:
+        try:
+            counts = await service.store.counts()
+        except Exception:
+            counts = None  # keep the last gauges: an outage must not look like an empty queue
     return Response(service.metrics.render(counts), media_type=METRICS_TYPE)

@@ -50,7 +50,6 @@ def _filters(request: Request) -> tuple[TaskFilter, dict[str, str]]:
         since=views.parse_when(shown["since"], "since"),
         text=shown["q"] or None,
         before=before,
-        limit=PAGE_SIZE + 1,  # one more says whether there is a next page
     )
     return wanted, shown
 
@@ -101,13 +100,11 @@ class Pages:
         what was typed and the reasons (`errors` by field, `general` for the rest)."""
         now = time.time()
         wanted, shown = _filters(request)
-        found = await self.service.store.list_tasks(wanted)
-        page = found[:PAGE_SIZE]
+        found = await operations.list_tasks(self.service, wanted, PAGE_SIZE)
+        page = found.tasks
         older = None
-        if len(found) > PAGE_SIZE:
-            older = "?" + urlencode(
-                {**{k: v for k, v in shown.items() if v}, "before": page[-1].id}
-            )
+        if found.next is not None:
+            older = "?" + urlencode({**{k: v for k, v in shown.items() if v}, "before": found.next})
         newest = "?" + urlencode({k: v for k, v in shown.items() if v}) if wanted.before else None
         return self.console.render(
             request,
@@ -122,6 +119,8 @@ class Pages:
             kinds=views.KINDS,
             older=older,
             newest=newest,
+            window_reached=found.window_reached,
+            search_window=f"{self.service.config.settings.server.search_window:,}",
             form=form or {"kind": "video2video", "prompt": "", "source": "", "model": ""},
             errors=errors or {},
             general=general or [],
@@ -192,4 +191,4 @@ class Pages:
         task_id = request.query_params.get("task_id") or None
         if task_id is not None and len(task_id) > 64:
             raise MalformedRequest("task_id is too long")
-        return stream_response(request, self.service, task_id)
+        return stream_response(request, self.service, self.service.changes, task_id)
