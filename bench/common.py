@@ -128,11 +128,12 @@ def relay_settings(
     upstream: dict[str, Any] | None = None,
     retention: dict[str, Any] | None = None,
     storage_url: str | None = None,
+    server: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Defaults except where a benchmark needs otherwise; all on loopback. `storage_url`
     stands in for the SQLite file `db` (PostgreSQL)."""
     return {
-        "server": {"host": "127.0.0.1", "public_url": f"http://127.0.0.1:{port}"},
+        "server": {"host": "127.0.0.1", "public_url": f"http://127.0.0.1:{port}", **(server or {})},
         "upstream": {"base_url": sim_url, "timeout_seconds": 5, **(upstream or {})},
         "polling": polling or {},
         "delivery": delivery or {},

@@ -28,6 +28,7 @@ from common import BENCH
 from harness import Bench, Plan, Row, log, verdict
 from stages import (
     callback,
+    cheap,
     fanout,
     growth,
     info,
@@ -55,6 +56,7 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "media": media.run,
     "queue": queue.run,
     "retention": retention.run,
+    "cheap": cheap.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
@@ -74,6 +76,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     media.rows,
     queue.rows,
     retention.rows,
+    cheap.rows,
 )
 
 # The stages that load the relay's callback endpoint, counted in the failures row.
@@ -84,6 +87,7 @@ FAILED: tuple[Callable[[dict[str, Any]], int], ...] = (
     latency.failed,
     fanout.failed,
     retention.failed,
+    cheap.failed,
 )
 
 
