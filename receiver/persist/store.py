@@ -9,6 +9,8 @@ so both backends behave the same way by construction.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -71,6 +73,16 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    async def _read_apart(self, fn: Callable[[Db], T]) -> T:
+        """A read that may scan many rows (a text search): one at a time per process, so
+        searches cannot take every connection. SQLite runs it off the event loop."""
+        async with self._searching:
+            return await self._run(fn)
+
+    @functools.cached_property
+    def _searching(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(1)
 
     async def migrate(self) -> list[int]:
         # No deadline: an upgrade's migration may rewrite a large table.
@@ -136,7 +148,10 @@ class Store(ABC):
         return await self._run(lambda db: tasks.event_bodies(db, task_id, limit))
 
     async def list_tasks(self, wanted: TaskFilter) -> list[Task]:
-        return await self._run(lambda db: queue.placed(db, tasks.list_tasks(db, wanted)))
+        def read(db: Db) -> list[Task]:
+            return queue.placed(db, tasks.list_tasks(db, wanted))
+
+        return await (self._read_apart(read) if wanted.text else self._run(read))
 
     async def search_window_end(self, before: str | None, size: int) -> str | None:
         return await self._run(lambda db: tasks.search_window_end(db, before, size))

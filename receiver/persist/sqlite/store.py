@@ -137,6 +137,29 @@ class SqliteStore(Store):
                 self._checkpointer.start()
         return self._conn, self._db
 
+    async def _read_apart(self, fn: Callable[[Db], T]) -> T:
+        """In a thread, on a read-only connection of its own: SQLite lets go of the GIL while
+        it scans, so callbacks go on meanwhile, and WAL lets it read beside the writer."""
+        if self.path == ":memory:":
+            return await super()._read_apart(fn)  # no other connection sees that database
+        async with self._searching:
+            return await asyncio.to_thread(self._read_in_thread, fn)
+
+    def _read_in_thread(self, fn: Callable[[Db], T]) -> T:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from None
+        try:
+            conn.row_factory = dict_row
+            conn.execute("PRAGMA query_only=1")
+            conn.execute("BEGIN")  # one snapshot for the whole read
+            return fn(SqliteDb(conn))
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {exc}") from None
+        finally:
+            conn.close()
+
     async def _run(self, fn: Callable[[Db], T], timeout: float | None = 0.0) -> T:
         # One local file: a job waits only for the disk and for BEGIN's bounded retries.
         self._open()
