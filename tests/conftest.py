@@ -18,6 +18,7 @@ from tests.harness import (
     OLD_SIGNING_SECRET,
     SECRETS,
     SIGNING_SECRET,
+    TASK_HOOK_SECRET,
     WEBHOOK_SECRET,
     PgSchema,
     Relay,
@@ -82,6 +83,7 @@ def relay_env(**extra: str) -> dict[str, str]:
         "RECEIVER_SECRET": SIGNING_SECRET,
         "RECEIVER_SECRET_OLD": OLD_SIGNING_SECRET,
         "HOOK_SECRET": WEBHOOK_SECRET,
+        "RECEIVER_WEBHOOK_SECRET": TASK_HOOK_SECRET,
         **extra,
     }
 

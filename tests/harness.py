@@ -37,7 +37,15 @@ ADMIN_TOKEN = "admin-" + "f0e1d2c3b4a5968778695a4b"
 SIGNING_SECRET = "sign-" + "0123456789abcdef0123456789abcdef"
 OLD_SIGNING_SECRET = "old-sign-" + "fedcba9876543210fedcba98"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"downstream-secret-for-tests-0001").decode()
-SECRETS = (API_KEY, ADMIN_TOKEN, SIGNING_SECRET, OLD_SIGNING_SECRET, WEBHOOK_SECRET)
+TASK_HOOK_SECRET = "whsec_" + base64.b64encode(b"task-webhook-secret-for-tests-01").decode()
+SECRETS = (
+    API_KEY,
+    ADMIN_TOKEN,
+    SIGNING_SECRET,
+    OLD_SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    TASK_HOOK_SECRET,
+)
 PG_URL = "postgresql://127.0.0.1:5432/test"
 
 T = TypeVar("T")
@@ -164,6 +172,8 @@ def relay_settings(
             "tick_seconds": 0.1,
             "lease_seconds": 12,  # above the default downstream timeout (10 s)
             "shutdown_grace_seconds": 3,
+            # Everything here is on 127.0.0.1, tasks' webhooks included.
+            "allow_private_networks": True,
         },
         "storage": {"url": storage_url},
         "logging": {"level": "info"},

@@ -45,6 +45,7 @@ class Downstream(BaseModel):
     breaker_window_seconds: float
     breaker_cool_off_seconds: float
     disable_after_seconds: float
+    channels: list[str] = []
     # Broker formats only (receiver/adapters/brokers).
     exchange: str | None = None
     routing_key: str | None = None
@@ -72,9 +73,11 @@ class Secrets(BaseModel):
     # Newest last: itsdangerous signs with the last key and verifies with all of them.
     signing_keys: list[str]
     metrics_token: str | None = None  # /metrics asks for it when set
+    task_webhook_secret: str | None = None  # signs every task's own webhook
 
     def all(self) -> list[str]:
-        return [self.api_key, self.admin_token, *self.signing_keys, self.metrics_token or ""]
+        optional = [self.metrics_token or "", self.task_webhook_secret or ""]
+        return [self.api_key, self.admin_token, *self.signing_keys, *optional]
 
 
 class Config(BaseModel):
@@ -243,6 +246,14 @@ def resolve(
     ]
     metrics_env = settings.server.metrics_token_env
     metrics_token = env.secret(metrics_env, "server.metrics_token_env") if metrics_env else None
+    # Optional: only tasks that ask for a webhook need it (they are refused without).
+    hook_env = settings.delivery.task_webhook_secret_env
+    task_webhook_secret = environ.get(hook_env) or None if hook_env else None
+    if task_webhook_secret:
+        try:
+            parse_secret(task_webhook_secret)
+        except ValueError as exc:
+            env.note("delivery.task_webhook_secret_env", f"the secret in {hook_env} {exc}")
     if media.enabled and media.store == "s3" and media.access_key_id_env:
         env.get(media.access_key_id_env, "media.access_key_id_env")
         env.get(media.secret_access_key_env, "media.secret_access_key_env")
@@ -256,7 +267,11 @@ def resolve(
     if env.problems:
         raise ConfigError("; ".join(env.problems))
     secrets = Secrets(
-        api_key=api_key, admin_token=admin, signing_keys=signing, metrics_token=metrics_token
+        api_key=api_key,
+        admin_token=admin,
+        signing_keys=signing,
+        metrics_token=metrics_token,
+        task_webhook_secret=task_webhook_secret,
     )
     return Config(settings=settings, secrets=secrets, downstreams=downstreams)
 

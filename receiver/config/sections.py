@@ -24,6 +24,7 @@ from receiver.adapters.brokers.message import PLACEHOLDERS, placeholders
 from receiver.domain.states import TERMINAL_STATES, State
 
 CONFIG_ENV = "RECEIVER_CONFIG"
+CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
 
 
 class _Section(BaseModel):
@@ -135,6 +136,14 @@ class DeliveryConfig(_Section):
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
     # False when `receiver deliver` runs the fan-out in a process of its own.
     in_process: bool = True
+    # Each task's own webhook (`webhook` on submit): signed with the secret in this env var
+    # (a task that asks for a webhook is refused while it is unset), its attempts bounded.
+    task_webhook_secret_env: str = "RECEIVER_WEBHOOK_SECRET"
+    task_webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
+    task_webhook_max_in_flight: Annotated[int, Field(gt=0)] = 32
+    # URLs that come in through the API (a task's webhook) may reach private, loopback,
+    # link-local or metadata addresses only when this is true (tests, a demo on one host).
+    allow_private_networks: bool = False
 
 
 class MediaConfig(_Section):
@@ -292,6 +301,8 @@ class DownstreamConfig(_Section):
     topic: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # mqtt
     stream: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # redis
     maxlen: Annotated[int, Field(gt=0)] | None = None  # redis: XADD MAXLEN ~
+    # Only the tasks that name one of these in `channels` when submitted; none: every task.
+    channels: list[Annotated[str, Field(pattern=CHANNEL)]] = []
     # Task states, and `downstream.disabled` for the relay's notice that it gave up on one.
     events: list[State | Literal["downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
     secret_env: str | None = None

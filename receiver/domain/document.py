@@ -29,6 +29,8 @@ class TaskFacts(Protocol):
     def point(self) -> float | None: ...
     @property
     def refund(self) -> float | None: ...
+    @property
+    def metadata(self) -> dict[str, Any] | None: ...
 
 
 def event_document(
@@ -57,4 +59,6 @@ def event_document(
         # code says what failed, the message is safe to show.
         "failure_code": obs.failure_code if failed else None,
         "failure_message": failure_message(obs.failure_code) if failed else None,
+        # The caller's own data, as given on submit: every event of the task carries it.
+        "metadata": task.metadata,
     }

@@ -7,9 +7,41 @@ copied, and writes one row per answer of `recipients`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 RowState = Literal["pending", "held", "mirroring"]
+
+# The lane of every task's own webhook (`webhook` on submit): one name, never a downstream's.
+TASK_WEBHOOK = "task-webhook"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a downstream takes: task states (and relay notices), and, when it names
+    channels, only the tasks that name one of them."""
+
+    events: frozenset[str]
+    channels: frozenset[str] = frozenset()
+
+
+Subscriptions = Mapping[str, Subscription]
+
+
+@dataclass(frozen=True)
+class TaskRoute:
+    """What a task asked for itself: its channels, and its own webhook's states (None: no
+    webhook)."""
+
+    channels: frozenset[str] = frozenset()
+    webhook_events: frozenset[str] | None = None
+
+
+def takes(sub: Subscription, state: str, route: TaskRoute) -> bool:
+    """Whether a downstream gets this task's event: it takes the state, and it names no
+    channels or one of the task's."""
+    return state in sub.events and (not sub.channels or bool(sub.channels & route.channels))
+
 
 # Every state an outbox row can be in: the first ones above, and where attempts leave it.
 DELIVERY_STATES = ("pending", "mirroring", "held", "succeeded", "dead")
@@ -17,22 +49,22 @@ DELIVERY_STATES = ("pending", "mirroring", "held", "succeeded", "dead")
 
 def recipients(
     state: str,
-    subscriptions: Mapping[str, frozenset[str]],
+    subscriptions: Subscriptions,
     disabled: set[str],
     copying: bool,
+    route: TaskRoute = TaskRoute(),
 ) -> list[tuple[str, RowState]]:
-    """Each downstream subscribed to `state`, with its row's first state: `held` while the
+    """Each downstream that takes the event, with its row's first state: `held` while the
     downstream is disabled, `mirroring` while the event's files are being copied, else
-    `pending`."""
-    out: list[tuple[str, RowState]] = []
-    for downstream, states in subscriptions.items():
-        if state in states:
-            out.append(
-                (
-                    downstream,
-                    "held" if downstream in disabled else "mirroring" if copying else "pending",
-                )
-            )
+    `pending`; and the task's own webhook when it takes the state."""
+    waiting: RowState = "mirroring" if copying else "pending"
+    out: list[tuple[str, RowState]] = [
+        (name, "held" if name in disabled else waiting)
+        for name, sub in subscriptions.items()
+        if takes(sub, state, route)
+    ]
+    if route.webhook_events is not None and state in route.webhook_events:
+        out.append((TASK_WEBHOOK, waiting))
     return out
 
 
@@ -42,6 +74,6 @@ def waits_for_copy(mirroring: bool, state: str, files: list[str]) -> bool:
     return mirroring and state == "succeeded" and bool(files)
 
 
-def notified_of(event: str, about: str, subscriptions: Mapping[str, frozenset[str]]) -> list[str]:
+def notified_of(event: str, about: str, subscriptions: Subscriptions) -> list[str]:
     """The downstreams told of a relay event (`downstream.disabled`) about another one."""
-    return [name for name, events in subscriptions.items() if name != about and event in events]
+    return [name for name, sub in subscriptions.items() if name != about and event in sub.events]

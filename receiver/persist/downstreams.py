@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from receiver.domain.routing import notified_of
+from receiver.domain.routing import Subscriptions, notified_of
 from receiver.persist.db import Db
 from receiver.persist.records import new_id
 
@@ -81,7 +81,7 @@ def note_attempt(
     ok: bool,
     now: float,
     disable_after: float,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
 ) -> bool:
     """Keep when a downstream started failing; past `disable_after` of failing without a
     break, disable it (True: this call did, and told the others)."""
@@ -102,7 +102,7 @@ def disable(
     name: str,
     reason: str,
     now: float,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     failing_since: float | None = None,
 ) -> bool:
     """Stop attempting a downstream: its waiting deliveries are held, and the downstreams
@@ -121,7 +121,7 @@ def _notify(
     reason: str,
     now: float,
     failing_since: float | None,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
 ) -> None:
     event_id = new_id("evt")
     document = {

@@ -23,7 +23,7 @@ from receiver.domain.corroborate import PENDING, Claim, claim_of
 from receiver.domain.document import event_document
 from receiver.domain.observation import Observation, progress_fraction
 from receiver.domain.queue import resubmit
-from receiver.domain.routing import waits_for_copy
+from receiver.domain.routing import Subscriptions, waits_for_copy
 from receiver.domain.states import TERMINAL_STATES, advances
 from receiver.persist import mirrors, outbox
 from receiver.persist.db import Db, Row
@@ -37,7 +37,7 @@ def accept_submission(
     upstream_task_id: str,
     raw: str,
     next_poll_at: float,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     now: float,
     dedupe_key: str = "submit",
 ) -> Recorded:
@@ -112,7 +112,7 @@ def record(
     dedupe_key: str,
     obs: Observation,
     raw: str,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     now: float,
 ) -> Recorded:
     """Record one observation of a task and, when it moves the task forward, its deliveries.
@@ -135,7 +135,7 @@ def _record(
     dedupe_key: str,
     obs: Observation,
     raw: str,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     now: float,
     may_apply: bool,
     verdict: str | None = None,
@@ -203,7 +203,7 @@ def record_callback(
     dedupe_key: str,
     obs: Observation,
     raw: str,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     now: float,
     policy: ClaimPolicy,
 ) -> Recorded:
@@ -274,7 +274,7 @@ def finish_poll(
     owner: str,
     answer: Observation | None,
     raw: str,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     now: float,
     next_poll_at: float | None,
     window: float,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 
 from receiver.domain.retry import row_state
-from receiver.domain.routing import recipients
+from receiver.domain.routing import TASK_WEBHOOK, Subscriptions, recipients
 from receiver.persist import downstreams
 from receiver.persist.db import Db
 from receiver.persist.records import Attempt, Delivery, DeliveryJob, PollJob, Task, new_id
@@ -22,7 +22,7 @@ class AttemptHealth:
     downstream: str
     ok: bool
     disable_after: float
-    subscriptions: dict[str, frozenset[str]]
+    subscriptions: Subscriptions
 
 
 def fan_out(
@@ -30,7 +30,7 @@ def fan_out(
     task: Task,
     event_id: str,
     state: str,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     now: float,
     hold: bool = False,
 ) -> list[str]:
@@ -39,7 +39,7 @@ def fan_out(
     event's files are being copied (`hold`)."""
     delivery_ids = []
     disabled = downstreams.disabled_names(db) if subscriptions else set()
-    for downstream, first_state in recipients(state, subscriptions, disabled, hold):
+    for downstream, first_state in recipients(state, subscriptions, disabled, hold, task.route):
         delivery_id = new_id("msg")
         db.execute(
             db.sql.INSERT_DELIVERY,
@@ -59,13 +59,20 @@ def claim_deliveries(
         return []
     ids = db.array([r["id"] for r in due])
     db.execute(db.sql.LEASE_DELIVERIES, (owner, now + lease, ids))
+    rows = db.all(db.sql.LEASED_DELIVERIES, (ids,))
+    hooks: dict[str, str] = {}
+    if downstream == TASK_WEBHOOK:
+        tasks = db.array(sorted({r["task_id"] for r in rows}))
+        for task in db.all(db.sql.TASK_WEBHOOKS, (tasks,)):
+            hooks[task["id"]] = orjson.loads(task["routing"] or "{}").get("webhook", "")
     return [
         DeliveryJob(
             Delivery.from_row(row),
             orjson.loads(row["payload"]),
             (row["message_id"], bool(row["media"])) if row["message_id"] else None,
+            hooks.get(row["task_id"]),
         )
-        for row in db.all(db.sql.LEASED_DELIVERIES, (ids,))
+        for row in rows
     ]
 
 

@@ -15,6 +15,7 @@ import orjson
 
 from receiver.domain.observation import Observation
 from receiver.domain.queue import Refused, free_slots
+from receiver.domain.routing import Subscriptions
 from receiver.domain.states import TERMINAL_STATES
 from receiver.persist import observations
 from receiver.persist.db import Db
@@ -78,7 +79,7 @@ def accepted(
     raw: str,
     next_poll_at: float,
     attempt: SubmitAttempt,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     now: float,
 ) -> Recorded:
     """CometAPI took the task: the send is over, its id is bound, the first poll is due."""
@@ -96,7 +97,7 @@ def refused(
     owner: str,
     refusal: Refused,
     attempt: SubmitAttempt,
-    subscriptions: dict[str, frozenset[str]],
+    subscriptions: Subscriptions,
     now: float,
 ) -> Recorded | None:
     """CometAPI did not take the task: back in the queue until `retry_at`, or failed with
@@ -117,7 +118,7 @@ def refused(
 
 
 def cancel_waiting(
-    db: Db, task_id: str, subscriptions: dict[str, frozenset[str]], now: float
+    db: Db, task_id: str, subscriptions: Subscriptions, now: float
 ) -> Recorded | None:
     """Cancel a task that is still waiting in the queue, here and at once: it never reaches
     CometAPI. None when it is not waiting (sent, being sent, or ended)."""
@@ -129,9 +130,7 @@ def cancel_waiting(
     return observations.record(db, task_id, "cancel", "cancel", obs, "", subscriptions, now)
 
 
-def fail_orphan(
-    db: Db, task_id: str, subscriptions: dict[str, frozenset[str]], now: float
-) -> Recorded:
+def fail_orphan(db: Db, task_id: str, subscriptions: Subscriptions, now: float) -> Recorded:
     """A send cut off (the process stopped mid-call) and never bound by a callback: failed,
     for whether CometAPI took it cannot be known, and sending it again could run it twice."""
     db.execute(db.sql.ABANDON_SUBMIT, (task_id,))

@@ -6,10 +6,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from receiver.domain.corroborate import Claim, Verdict
+from receiver.domain.routing import TaskRoute
+
+
+def webhook_origin(url: str | None) -> str | None:
+    """A task's webhook as shown: its scheme and host, never a path or query that may hold
+    the receiver's own token."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def new_id(prefix: str) -> str:
@@ -24,6 +35,8 @@ class NewTask:
     idempotency_key: str | None = None
     # What the key's request must match: a digest of the body as validated.
     request_hash: str | None = None
+    # The caller's webhook, its states, metadata and channels (never sent to CometAPI).
+    routing: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,24 @@ class Task:
     sending: bool = False
     resubmits: int = 0
     queue_position: int | None = None
+    routing: dict[str, Any] = field(default_factory=dict)  # webhook, metadata, channels
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """The caller's own data, echoed in every event of the task."""
+        found = self.routing.get("metadata")
+        return found if isinstance(found, dict) else None
+
+    @property
+    def route(self) -> TaskRoute:
+        """Its channels and its own webhook's states, for the routing rules."""
+        # A webhook that answered 410 Gone takes nothing more.
+        live = self.routing.get("webhook") and not self.routing.get("webhook_gone_at")
+        events = self.routing.get("webhook_events") if live else None
+        return TaskRoute(
+            frozenset(self.routing.get("channels") or ()),
+            frozenset(events) if events is not None else None,
+        )
 
     @property
     def submission(self) -> str:
@@ -94,6 +125,7 @@ class Task:
             submit_attempts=row["submit_count"],
             sending=row["submit_owner"] is not None and row["upstream_task_id"] is None,
             resubmits=row["resubmits"],
+            routing=orjson.loads(row["routing"]) if row.get("routing") else {},
         )
 
     def summary(self) -> dict[str, Any]:
@@ -120,6 +152,9 @@ class Task:
             "next_submit_at": self.next_submit_at,
             "submit_attempts": self.submit_attempts,
             "resubmits": self.resubmits,
+            "metadata": self.metadata,
+            "channels": self.routing.get("channels", []),
+            "webhook": webhook_origin(self.routing.get("webhook")),
         }
 
 
@@ -185,6 +220,7 @@ class DeliveryJob:
     # The task's first message at this downstream, when its platform edits in place:
     # (message id, whether it shows a video).
     posted: tuple[str, bool] | None = None
+    webhook: str | None = None  # the task's own webhook, for its lane's deliveries
 
 
 @dataclass(frozen=True)

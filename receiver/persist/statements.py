@@ -70,6 +70,9 @@ class Statements:
     #   not leased, oldest due first, none behind an earlier pending one of its task, and
     #   none another transaction is claiming
     LEASE_DELIVERIES: str  # (owner, lease_until, ids)
+    SET_TASK_ROUTING: str  # (routing JSON, task id)
+    END_TASK_DELIVERIES: str  # (reason, now, task_id, downstream, except_id)
+    TASK_WEBHOOKS: str  # (task ids) their routing, for their own webhooks' deliveries
     LEASED_DELIVERIES: str  # (ids) each with its event's payload and the task's chat message
     FINISH_DELIVERY: str  # (state, next_attempt_at, last_status, last_error, updated_at,
     #   state, delivered_at, id, owner): an attempt's outcome, if `owner` holds the lease

@@ -20,6 +20,7 @@ from receiver.domain.claims import ClaimPolicy
 from receiver.domain.observation import Observation
 from receiver.domain.queue import Refused
 from receiver.domain.retention import Cursor, RetentionPolicy
+from receiver.domain.routing import Subscriptions
 from receiver.persist import (
     downstreams,
     mirrors,
@@ -122,7 +123,7 @@ class Store(ABC):
         upstream_task_id: str,
         raw: str,
         next_poll_at: float,
-        subscriptions: dict[str, frozenset[str]],
+        subscriptions: Subscriptions,
     ) -> Recorded:
         return await self._run(
             lambda db: observations.accept_submission(
@@ -174,7 +175,7 @@ class Store(ABC):
         dedupe_key: str,
         obs: Observation,
         raw: str,
-        subscriptions: dict[str, frozenset[str]],
+        subscriptions: Subscriptions,
     ) -> Recorded:
         return await self._run(
             lambda db: observations.record(
@@ -213,10 +214,17 @@ class Store(ABC):
         return await self._run(downstreams.disabled_names)
 
     async def disable_downstream(
-        self, name: str, reason: str, subscriptions: dict[str, frozenset[str]]
+        self, name: str, reason: str, subscriptions: Subscriptions
     ) -> bool:
         return await self._run(
             lambda db: downstreams.disable(db, name, reason, time.time(), subscriptions)
+        )
+
+    async def task_webhook_gone(self, task_id: str, reason: str, except_id: str) -> int:
+        """The task's own webhook answered 410: it takes nothing more of this task. Its
+        other unfinished deliveries there end; how many."""
+        return await self._run(
+            lambda db: tasks.webhook_gone(db, task_id, reason, except_id, time.time())
         )
 
     async def enable_downstream(self, name: str, recover_since: float | None) -> int:
@@ -258,7 +266,7 @@ class Store(ABC):
         return await self._run(lambda db: queue.orphaned(db, started_before, limit))
 
     async def fail_orphaned_submission(
-        self, task_id: str, subscriptions: dict[str, frozenset[str]]
+        self, task_id: str, subscriptions: Subscriptions
     ) -> Recorded:
         return await self._run(
             lambda db: queue.fail_orphan(db, task_id, subscriptions, time.time())
@@ -270,7 +278,7 @@ class Store(ABC):
         dedupe_key: str,
         obs: Observation,
         raw: str,
-        subscriptions: dict[str, frozenset[str]],
+        subscriptions: Subscriptions,
         policy: ClaimPolicy,
     ) -> Recorded:
         return await self._run(
@@ -285,7 +293,7 @@ class Store(ABC):
         owner: str,
         answer: Observation | None,
         raw: str,
-        subscriptions: dict[str, frozenset[str]],
+        subscriptions: Subscriptions,
         next_poll_at: float | None,
         window: float,
         mirror: bool = False,
@@ -362,7 +370,7 @@ class Store(ABC):
         raw: str,
         next_poll_at: float,
         attempt: SubmitAttempt,
-        subscriptions: dict[str, frozenset[str]],
+        subscriptions: Subscriptions,
     ) -> Recorded:
         return await self._run(
             lambda db: queue.accepted(
@@ -384,15 +392,13 @@ class Store(ABC):
         owner: str,
         refusal: Refused,
         attempt: SubmitAttempt,
-        subscriptions: dict[str, frozenset[str]],
+        subscriptions: Subscriptions,
     ) -> Recorded | None:
         return await self._run(
             lambda db: queue.refused(db, job, owner, refusal, attempt, subscriptions, time.time())
         )
 
-    async def cancel_waiting(
-        self, task_id: str, subscriptions: dict[str, frozenset[str]]
-    ) -> Recorded | None:
+    async def cancel_waiting(self, task_id: str, subscriptions: Subscriptions) -> Recorded | None:
         return await self._run(
             lambda db: queue.cancel_waiting(db, task_id, subscriptions, time.time())
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from receiver.domain.routing import TASK_WEBHOOK
 from receiver.errors import Conflict
 from receiver.persist.db import Db, Row
 from receiver.persist.records import Delivery, Event, NewTask, Task, TaskFilter, new_id
@@ -36,6 +37,7 @@ def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
             now,
             now,
             now,
+            json.dumps(new.routing) if new.routing else None,
         ),
     )
     if not inserted:
@@ -113,3 +115,15 @@ def _like(text: str) -> str:
     stored as JSON, so the text is matched as JSON writes it."""
     quoted = orjson.dumps(text).decode()[1:-1]
     return quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+def webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
+    """Mark the task's own webhook gone (its later events make no row for it) and end its
+    unfinished deliveries there but `except_id`, the one that heard the 410."""
+    row = db.one(db.sql.LOCKED_TASK, (task_id,))
+    if row is None:
+        return 0
+    routing = orjson.loads(row["routing"]) if row["routing"] else {}
+    routing["webhook_gone_at"] = now
+    db.execute(db.sql.SET_TASK_ROUTING, (orjson.dumps(routing).decode(), task_id))
+    return db.execute(db.sql.END_TASK_DELIVERIES, (reason, now, task_id, TASK_WEBHOOK, except_id))

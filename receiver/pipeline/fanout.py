@@ -11,33 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
 
-from receiver.adapters import render
+from receiver.adapters import guard, render
 from receiver.adapters import webhooks as sign
 from receiver.adapters.brokers import Message, Publisher, fill, open_publisher
 from receiver.adapters.headers import retry_after
 from receiver.adapters.render.telegram import posted_message
 from receiver.config import Downstream
-from receiver.domain.breaker import STATE_NUMBERS, Breaker, TokenBucket
+from receiver.domain.breaker import STATE_NUMBERS
 from receiver.domain.retry import Decision, RetryPolicy, decide
+from receiver.domain.routing import TASK_WEBHOOK
 from receiver.domain.shares import share_slots
 from receiver.errors import DownstreamError
 from receiver.observability import logs
-from receiver.persist import Attempt, AttemptHealth, DeliveryJob
+from receiver.persist import Attempt, AttemptHealth, Delivery, DeliveryJob
 from receiver.persist.records import new_id
+from receiver.pipeline.lanes import Lane, env_proxy, task_webhooks
 from receiver.pipeline.service import Service, Work
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start), and
 # how much of the answer is read for it: more, so that a secret the answer quotes across the
 # kept part's end (a Discord token after an HTML page's head) is whole when it is scrubbed.
 _MAX_ERROR = 210
+GONE = 410
 _READ_ANSWER = 4096
 
 
@@ -49,51 +50,6 @@ def describe(exc: aiohttp.ClientError) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"{type(exc).__name__}: {exc.message}"
     return type(exc).__name__
-
-
-def env_proxy(url: str) -> str | None:
-    """The proxy HTTP_PROXY / HTTPS_PROXY name for `url`, unless NO_PROXY exempts its host."""
-    parts = urlsplit(url)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
-
-
-@dataclass
-class Lane:
-    """One downstream's share of the fan-out: its own cap, rate, breaker and slots."""
-
-    downstream: Downstream
-    breaker: Breaker
-    bucket: TokenBucket | None
-    in_flight: int = 0
-    reported: str = "closed"  # the breaker state last written to the store and the gauge
-
-    @classmethod
-    def of(cls, d: Downstream) -> Lane:
-        rate = d.rate_per_second
-        bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
-        breaker = Breaker(
-            d.breaker_failure_rate,
-            d.breaker_min_attempts,
-            d.breaker_window_seconds,
-            d.breaker_cool_off_seconds,
-        )
-        return cls(d, breaker, bucket)
-
-    def allowance(self, now: float, free: int) -> int:
-        """How many of its due deliveries may start now."""
-        n = min(free, self.downstream.max_in_flight - self.in_flight)
-        if (probe := self.breaker.allowance(now)) is not None:
-            n = min(n, probe)
-        if self.bucket is not None:
-            n = min(n, self.bucket.available(now))
-        return max(n, 0)
-
-    def refill(self) -> bool:
-        """Worth claiming again: a quarter of its slots is free (claims are transactions)."""
-        cap = self.downstream.max_in_flight
-        return self.in_flight <= cap - max(1, cap // 4)
 
 
 class Fanout:
@@ -114,7 +70,9 @@ class Fanout:
             self.settings.max_retry_after_seconds,
         )
         self.downstreams: dict[str, Downstream] = {d.name: d for d in service.config.downstreams}
-        self.lanes = {d.name: Lane.of(d) for d in service.config.downstreams}
+        if (task_lane := task_webhooks(service)) is not None:
+            self.downstreams[TASK_WEBHOOK] = task_lane
+        self.lanes = {name: Lane.of(d) for name, d in self.downstreams.items()}
         # One session per downstream, opened in run(): aiohttp wants a running loop.
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._publishers: dict[str, Publisher] = {}  # broker downstreams
@@ -130,6 +88,7 @@ class Fanout:
         self._disabled: set[str] = set()
         self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
+        self._private_ok = self.settings.allow_private_networks
         for name in self.lanes:
             service.metrics.breakers[name] = STATE_NUMBERS["closed"]
 
@@ -140,14 +99,17 @@ class Fanout:
             if d.broker is not None:
                 self._publishers[name] = open_publisher(d.broker, name, d.max_in_flight)
                 continue
+            # URLs from the API (tasks' webhooks) reach public addresses only: the resolver
+            # refuses a name that resolves to a private one, at connect time.
+            resolver = guard.resolver(name != TASK_WEBHOOK or self._private_ok)
             self._sessions[name] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=d.max_in_flight, ssl=tls),
+                connector=aiohttp.TCPConnector(limit=d.max_in_flight, ssl=tls, resolver=resolver),
                 headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
                 auto_decompress=False,
             )
             # aiohttp's trust_env would read the environment and ~/.netrc on every request,
             # in a thread; the proxy for a downstream is settled once, here.
-            self._proxies[name] = env_proxy(d.url)
+            self._proxies[name] = env_proxy(d.url) if name != TASK_WEBHOOK else None
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
@@ -283,7 +245,13 @@ class Fanout:
         headers = sign.headers(downstream.secret, delivery_id, int(time.time()), body)
         # Telegram's Bot API method goes after the token in the path; like the URL itself
         # (a credential), the result is never logged.
-        url = render.with_path(downstream.url, rendered.path)
+        url = render.with_path(job.webhook or downstream.url, rendered.path)
+        if downstream.name == TASK_WEBHOOK and not self._private_ok:
+            try:
+                # An address written in the URL is never resolved: checked here instead.
+                guard.check_literal(urlsplit(url).hostname or "")
+            except guard.PrivateAddress as exc:
+                return None, f"refused: {exc}", None, False, None
         try:
             # The whole attempt is bounded: a downstream trickling its answer byte by
             # byte would otherwise outlive the timeout, and then the lease.
@@ -293,8 +261,23 @@ class Fanout:
             return None, f"timed out after {downstream.timeout:g}s", None, False, None
         except aiohttp.ClientError as exc:
             return None, describe(exc), None, False, None
+        except guard.PrivateAddress as exc:
+            return None, f"refused: {exc}", None, False, None
         posted = posted_message(rendered.path, snippet) if 200 <= status < 300 else None
         return status, f"HTTP {status}: {snippet}", wait, abort, posted
+
+    async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:
+        """The receiver answered 410 Gone (Standard Webhooks: stop sending). A task's own
+        webhook takes nothing more of that task; a downstream is disabled, with the reason,
+        until an operator enables it. True when a downstream was disabled."""
+        reason = "the receiver answered 410 Gone"
+        store, log, name = self.service.store, self.service.log, downstream.name
+        if name == TASK_WEBHOOK:
+            ended = await store.task_webhook_gone(delivery.task_id, reason, delivery.id)
+            log.warning("task_webhook.gone", task_id=delivery.task_id, deliveries_ended=ended)
+            return False
+        await store.disable_downstream(name, reason, self.service.subscriptions)
+        return True
 
     async def _publish(self, downstream: Downstream, job: DeliveryJob) -> str | None:
         """One message to a broker: None once the broker confirmed it, else why not. The
@@ -357,7 +340,7 @@ class Fanout:
             self._recording.add(me)
             self._free_slot(me, lane)
         health = None
-        if downstream is not None and not abort:
+        if downstream is not None and not abort and downstream.name != TASK_WEBHOOK:
             ok = outcome == "succeeded"
             if ok:
                 lane.breaker.succeeded(time.time())
@@ -366,6 +349,11 @@ class Fanout:
             health = AttemptHealth(
                 downstream.name, ok, downstream.disable_after_seconds, self.service.subscriptions
             )
+        why, gone = "failing", False
+        if status == GONE and downstream is not None:
+            # Before this attempt is recorded: the task's next event there becomes due the
+            # moment this one ends, and must already be ended too.
+            gone = await self._gone(delivery, downstream)
         try:
             record = Attempt(
                 id=new_id("att"),
@@ -386,8 +374,10 @@ class Fanout:
         except Exception:
             log.exception("delivery.record_failed", **ids)
             return
+        if gone:
+            disabled, why = True, "gone"
         if disabled:
-            log.warning("downstream.disabled", downstream=delivery.downstream, reason="failing")
+            log.warning("downstream.disabled", downstream=delivery.downstream, reason=why)
             self._disabled_read = 0.0  # re-read at once: its rows are held now
             self.service.wake(Work.DELIVERIES)  # the notice to the other downstreams
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}

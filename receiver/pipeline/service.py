@@ -17,6 +17,7 @@ from receiver.adapters.tokens import CallbackSigner
 from receiver.config import Config
 from receiver.domain.claims import ClaimPolicy
 from receiver.domain.corroborate import PENDING
+from receiver.domain.routing import Subscription
 from receiver.domain.states import TERMINAL_STATES
 from receiver.observability.metrics import Metrics
 from receiver.persist import Recorded, Store
@@ -71,9 +72,12 @@ class Service:
     _submits_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     @functools.cached_property
-    def subscriptions(self) -> dict[str, frozenset[str]]:
-        """Downstream name -> the states it takes; read on every event, fixed at start."""
-        return {d.name: d.events for d in self.config.downstreams}
+    def subscriptions(self) -> dict[str, Subscription]:
+        """Downstream name -> the states and channels it takes; read on every event, fixed
+        at start."""
+        return {
+            d.name: Subscription(d.events, frozenset(d.channels)) for d in self.config.downstreams
+        }
 
     @functools.cached_property
     def claim_policy(self) -> ClaimPolicy:

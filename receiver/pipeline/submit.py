@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -26,8 +27,10 @@ from pydantic import (
 )
 
 from receiver.adapters.comet.client import REVERSE_KIND
+from receiver.adapters.guard import PrivateAddress, check_literal
+from receiver.config.sections import CHANNEL
 from receiver.domain.observation import Observation
-from receiver.domain.states import TERMINAL_STATES
+from receiver.domain.states import TERMINAL_STATES, State
 from receiver.errors import Conflict, InvalidRequest, NotFound
 from receiver.persist import NewTask, Task
 from receiver.pipeline.service import Service, Work
@@ -104,7 +107,54 @@ _OPTIONS: dict[str, Any] = {
 }
 
 
-class Video2VideoRequest(_Request):
+MAX_METADATA_KEYS = 50
+MAX_METADATA_BYTES = 16 * 1024
+ROUTING_FIELDS = ("webhook", "webhook_events", "metadata", "channels")
+
+
+class Routing(_Request):
+    """Where the task's events go besides the downstreams, and the caller's own data: kept by
+    the relay, never sent to CometAPI."""
+
+    webhook: Annotated[
+        str | None, Field(max_length=2048, json_schema_extra=_url_schema(("https", "http")))
+    ] = None
+    webhook_events: Annotated[list[State], Field(min_length=1, max_length=5)] | None = None
+    metadata: Annotated[dict[str, Any], Field(max_length=MAX_METADATA_KEYS)] | None = None
+    channels: Annotated[list[Annotated[str, Field(pattern=CHANNEL)]], Field(max_length=20)] = []
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value, ("https", "http"))
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            size = len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode())
+        except (ValueError, RecursionError):
+            raise ValueError("must be plain JSON (no NaN, Infinity or bad text)") from None
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"is {size} bytes as JSON, over {MAX_METADATA_BYTES}")
+        return value
+
+    def routing(self) -> dict[str, Any] | None:
+        """What the relay keeps of these fields (None: nothing asked)."""
+        kept: dict[str, Any] = {}
+        if self.webhook is not None:
+            kept["webhook"] = self.webhook
+            kept["webhook_events"] = sorted(self.webhook_events or TERMINAL_STATES)
+        if self.metadata is not None:
+            kept["metadata"] = self.metadata
+        if self.channels:
+            kept["channels"] = sorted(set(self.channels))
+        return kept or None
+
+
+class Video2VideoRequest(Routing):
     """Reverse format `POST /runway/pro/video2video`; the relay adds `callback_url` itself."""
 
     kind: Literal["video2video"]
@@ -201,11 +251,11 @@ class ImageToVideoFields(_Request):
         return _check_url(value, ("https", "http"))
 
 
-class VideoToVideoRequest(VideoToVideoFields):
+class VideoToVideoRequest(VideoToVideoFields, Routing):
     kind: Literal["video_to_video"]
 
 
-class ImageToVideoRequest(ImageToVideoFields):
+class ImageToVideoRequest(ImageToVideoFields, Routing):
     kind: Literal["image_to_video"]
 
 
@@ -254,13 +304,19 @@ async def submit(service: Service, payload: Any, idempotency_key: str | None) ->
     it (receiver/pipeline/queue.py). Nothing leaves here, so CometAPI's limits never reach
     the caller."""
     request = validate(payload)
-    fields = request.model_dump(exclude={"kind"}, exclude_none=True)
+    routing = request.routing()
+    if routing and "webhook" in routing:
+        check_webhook(service, routing["webhook"])
+    fields = request.model_dump(exclude={"kind", *ROUTING_FIELDS}, exclude_none=True)
     kind = request.kind
-    fingerprint = request_hash(kind, fields) if idempotency_key else None
+    asked = {**fields, **({"routing": routing} if routing else {})}
+    fingerprint = request_hash(kind, asked) if idempotency_key else None
     if kind in _MAX_SEED and "seed" not in fields:
         fields["seed"] = secrets.randbelow(_MAX_SEED[kind] + 1)
     task, created = await service.store.create_task(
-        NewTask(kind, fields, idempotency_key=idempotency_key, request_hash=fingerprint)
+        NewTask(
+            kind, fields, idempotency_key=idempotency_key, request_hash=fingerprint, routing=routing
+        )
     )
     log = service.log.bind(task_id=task.id, kind=kind)
     callback_url = service.callback_url(task.id) if kind == REVERSE_KIND else None
@@ -270,6 +326,24 @@ async def submit(service: Service, payload: Any, idempotency_key: str | None) ->
     service.wake(Work.SUBMITS)
     log.info("submit.queued")
     return Submission(task, True, callback_url)
+
+
+def check_webhook(service: Service, url: str) -> None:
+    """A task's webhook came through the API: it may not name a private, loopback,
+    link-local or metadata address (checked again after DNS, when the delivery connects),
+    and it is signed, so the secret must be there."""
+    if service.config.secrets.task_webhook_secret is None:
+        env = service.config.settings.delivery.task_webhook_secret_env
+        raise InvalidRequest(f"webhook: task webhooks are off here ({env} is not set)")
+    if service.config.settings.delivery.allow_private_networks:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        check_literal(host)
+    except PrivateAddress as exc:
+        raise InvalidRequest(f"webhook: {exc}; it must be a public address") from None
+    if host == "localhost" or host.endswith(".localhost"):
+        raise InvalidRequest("webhook: localhost is a local address; it must be a public one")
 
 
 async def cancel(service: Service, task_id: str) -> Task:

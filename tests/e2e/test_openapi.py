@@ -239,7 +239,8 @@ def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def _blank(record: type) -> Any:
     """An instance with every field None, but the ones `summary()` reads into."""
     values: dict[str, Any] = {f.name: None for f in dataclasses.fields(record)}
-    return record(**{**values, **({"request": {}} if "request" in values else {})})
+    dicts = {name: {} for name in ("request", "routing") if name in values}
+    return record(**{**values, **dicts})
 
 
 @pytest.mark.parametrize(

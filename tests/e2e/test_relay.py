@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from receiver.pipeline.fanout import env_proxy
+from receiver.pipeline.lanes import env_proxy
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     WEBHOOK_SECRET,
@@ -208,12 +208,12 @@ def test_dead_letter_after_last_attempt(make_relay: MakeRelay, sim: Simulator, s
 
 
 def test_client_error_is_not_retried(make_relay: MakeRelay, sim: Simulator, sink: Sink):
-    sink.mode(status=410)
+    sink.mode(status=404)  # (410 is heard as "stop sending": tests/e2e/test_task_routing.py)
     relay = make_relay([webhook(sink)])
     task_id = relay.submit(**image_to_video()).json()["id"]
     task = relay.wait_task(task_id, settled)
     [delivery] = task["deliveries"]
-    assert (delivery["state"], delivery["attempts"], delivery["last_status"]) == ("dead", 1, 410)
+    assert (delivery["state"], delivery["attempts"], delivery["last_status"]) == ("dead", 1, 404)
 
 
 def test_events_filter_selects_states(make_relay: MakeRelay, sim: Simulator, make_sink):

@@ -17,13 +17,14 @@ import psycopg
 
 from receiver.domain.observation import Observation
 from receiver.domain.retention import DAY, START, RetentionPolicy
+from receiver.domain.routing import Subscription
 from receiver.persist import Attempt, NewTask, Store, open_store
 from receiver.persist.records import new_id
 from receiver.pipeline import retention
 from tests.harness import PgSchema
 
 T = TypeVar("T")
-SUBS = {"hook": frozenset({"succeeded", "failed"})}
+SUBS = {"hook": Subscription(frozenset({"succeeded", "failed"}))}
 OWNER = "test-owner"
 POLICY = RetentionPolicy(task_days=90, dead_letter_days=180, batch_size=2)
 TABLES = {

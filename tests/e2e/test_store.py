@@ -12,12 +12,16 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from receiver.domain.observation import Observation
+from receiver.domain.routing import Subscription
 from receiver.persist import Attempt, DeliveryJob, NewTask, Store, open_store
 from receiver.persist.migrate import migrations
 from receiver.persist.records import new_id
 
 T = TypeVar("T")
-SUBSCRIPTIONS = {"a": frozenset({"succeeded"}), "b": frozenset({"succeeded"})}
+SUBSCRIPTIONS = {
+    "a": Subscription(frozenset({"succeeded"})),
+    "b": Subscription(frozenset({"succeeded"})),
+}
 
 
 def with_stores(url: str, count: int, fn: Callable[[list[Store]], Awaitable[T]]) -> T:

@@ -10,10 +10,11 @@ import asyncio
 import time
 
 from receiver.domain.observation import Observation
+from receiver.domain.routing import Subscription
 from receiver.persist import NewTask, Store
 from tests.e2e.test_store import with_stores
 
-SUBSCRIPTIONS = {"hook": frozenset({"succeeded"})}
+SUBSCRIPTIONS = {"hook": Subscription(frozenset({"succeeded"}))}
 
 
 async def seed_copies(store: Store, tasks: int) -> list[str]:

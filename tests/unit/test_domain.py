@@ -73,6 +73,7 @@ class FakeTask:
     thumbnail: str | None = "https://cdn.invalid/old.png"
     point: float | None = 320.0
     refund: float | None = None
+    metadata: dict[str, str] | None = None
 
 
 def test_the_event_document_is_the_observation_over_what_the_task_already_knew() -> None:
@@ -96,6 +97,7 @@ def test_the_event_document_is_the_observation_over_what_the_task_already_knew()
         "occurred_at": NOW,
         "failure_code": None,
         "failure_message": None,
+        "metadata": None,
     }
     fresh = Observation(state="succeeded", outputs=("https://cdn.invalid/new.mp4",))
     assert event_document(FakeTask(), "evt_2", fresh, "poll", NOW)["outputs"] == [

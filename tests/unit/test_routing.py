@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from receiver.domain.routing import notified_of, recipients, waits_for_copy
+from receiver.domain.routing import (
+    TASK_WEBHOOK,
+    Subscription,
+    TaskRoute,
+    notified_of,
+    recipients,
+    waits_for_copy,
+)
 
 SUBS = {
-    "hooks": frozenset({"succeeded", "failed"}),
-    "chat": frozenset({"succeeded"}),
-    "ops": frozenset({"downstream.disabled"}),
+    "hooks": Subscription(frozenset({"succeeded", "failed"})),
+    "chat": Subscription(frozenset({"succeeded"})),
+    "ops": Subscription(frozenset({"downstream.disabled"})),
 }
 
 
@@ -29,6 +36,24 @@ def test_deliveries_wait_for_a_copy_only_for_a_success_with_files_while_mirrorin
 
 
 def test_a_disabled_notice_goes_to_its_subscribers_but_never_to_the_disabled_one() -> None:
-    subs = {**SUBS, "hooks": frozenset({"downstream.disabled"})}
+    subs = {**SUBS, "hooks": Subscription(frozenset({"downstream.disabled"}))}
     assert notified_of("downstream.disabled", "hooks", subs) == ["ops"]
     assert notified_of("downstream.disabled", "chat", subs) == ["hooks", "ops"]
+
+
+def test_a_downstream_with_channels_gets_only_the_tasks_that_name_one() -> None:
+    subs = {**SUBS, "orders": Subscription(frozenset({"succeeded"}), frozenset({"orders"}))}
+    plain = recipients("succeeded", subs, set(), copying=False)
+    assert [name for name, _ in plain] == ["hooks", "chat"]
+    named = TaskRoute(channels=frozenset({"orders", "other"}))
+    routed = recipients("succeeded", subs, set(), copying=False, route=named)
+    assert [name for name, _ in routed] == ["hooks", "chat", "orders"]
+
+
+def test_a_tasks_own_webhook_gets_the_states_it_asked_for_and_is_never_held() -> None:
+    route = TaskRoute(webhook_events=frozenset({"running", "succeeded"}))
+    assert recipients("running", SUBS, set(), False, route) == [(TASK_WEBHOOK, "pending")]
+    rows = recipients("succeeded", SUBS, {TASK_WEBHOOK, "chat"}, True, route)
+    assert rows == [("hooks", "mirroring"), ("chat", "held"), (TASK_WEBHOOK, "mirroring")]
+    assert recipients("failed", SUBS, set(), False, route) == [("hooks", "pending")]
+    assert (TASK_WEBHOOK, "pending") not in recipients("running", SUBS, set(), False)

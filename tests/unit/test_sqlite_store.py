@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from receiver.domain.observation import Observation
+from receiver.domain.routing import Subscription
 from receiver.persist import NewTask
 from receiver.persist.migrate import migrate
 from receiver.persist.observations import accept_submission, record
@@ -166,9 +167,12 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(tmp_path
     conn.row_factory = dict_row
     db = SqliteDb(conn)
     migrate(db)
-    subscriptions = {"hung": frozenset({"succeeded"}), "ok": frozenset({"succeeded"})}
+    subscriptions = {
+        "hung": Subscription(frozenset({"succeeded"})),
+        "ok": Subscription(frozenset({"succeeded"})),
+    }
 
-    def fill(tasks: int, only: dict[str, frozenset[str]]) -> None:
+    def fill(tasks: int, only: dict[str, Subscription]) -> None:
         conn.execute("BEGIN")
         for i in range(tasks):
             task, _ = create_task(db, NewTask("image_to_video", {"i": i}), now=1.0)

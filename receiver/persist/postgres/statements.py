@@ -21,8 +21,8 @@ POSTGRES = Statements(
     TASK_BY_KEY="SELECT * FROM tasks WHERE idempotency_key = %s",
     INSERT_TASK=(
         "INSERT INTO tasks (id, kind, state, request, idempotency_key, request_hash,"
-        " submit_due_at, submit_since, created_at, updated_at)"
-        " VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s)"
+        " submit_due_at, submit_since, created_at, updated_at, routing)"
+        " VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (idempotency_key) DO NOTHING"
     ),
     TASK_EVENTS=(
@@ -120,6 +120,15 @@ POSTGRES = Statements(
     ),
     # The ids as one array parameter: one fixed statement for any number of them.
     LEASE_DELIVERIES="UPDATE deliveries SET lease_owner = %s, lease_until = %s WHERE id = ANY(%s)",
+    SET_TASK_ROUTING="UPDATE tasks SET routing = %s WHERE id = %s",
+    # A receiver that answered 410 Gone for one task: its other deliveries there end.
+    END_TASK_DELIVERIES=(
+        "UPDATE deliveries SET state = 'dead', last_error = %s, updated_at = %s,"
+        " lease_owner = NULL, lease_until = NULL WHERE task_id = %s AND downstream = %s"
+        " AND state IN ('pending', 'mirroring', 'held') AND id <> %s"
+    ),
+    # The tasks' own webhooks, for the deliveries of that lane only.
+    TASK_WEBHOOKS="SELECT id, routing FROM tasks WHERE id = ANY(%s)",
     LEASED_DELIVERIES=(
         "SELECT d.*, e.payload, c.message_id, c.media FROM deliveries d"
         " JOIN events e ON e.id = d.event_id"

@@ -20,8 +20,8 @@ SQLITE = Statements(
     TASK_BY_KEY="SELECT * FROM tasks WHERE idempotency_key = ?",
     INSERT_TASK=(
         "INSERT INTO tasks (id, kind, state, request, idempotency_key, request_hash,"
-        " submit_due_at, submit_since, created_at, updated_at)"
-        " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
+        " submit_due_at, submit_since, created_at, updated_at, routing)"
+        " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (idempotency_key) DO NOTHING"
     ),
     TASK_EVENTS=(
@@ -122,6 +122,15 @@ SQLITE = Statements(
         "UPDATE deliveries SET lease_owner = ?, lease_until = ?"
         " WHERE id IN (SELECT value FROM json_each(?))"
     ),
+    SET_TASK_ROUTING="UPDATE tasks SET routing = ? WHERE id = ?",
+    # A receiver that answered 410 Gone for one task: its other deliveries there end.
+    END_TASK_DELIVERIES=(
+        "UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ?,"
+        " lease_owner = NULL, lease_until = NULL WHERE task_id = ? AND downstream = ?"
+        " AND state IN ('pending', 'mirroring', 'held') AND id <> ?"
+    ),
+    # The tasks' own webhooks, for the deliveries of that lane only.
+    TASK_WEBHOOKS="SELECT id, routing FROM tasks WHERE id IN (SELECT value FROM json_each(?))",
     LEASED_DELIVERIES=(
         "SELECT d.*, e.payload, c.message_id, c.media FROM deliveries d"
         " JOIN events e ON e.id = d.event_id"

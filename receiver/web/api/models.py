@@ -78,6 +78,15 @@ class TaskSummary(Answer):
         description="Its place in the submit queue (1: sent next); null: not waiting."
     )
     next_submit_at: float | None = Field(description="While waiting: when it is sent next.")
+    metadata: dict[str, Any] | None = Field(
+        description="The caller's own data, as submitted; every event of the task carries it"
+        " as `data.metadata`."
+    )
+    channels: list[str] = Field(description="The channels it was submitted with.")
+    webhook: str | None = Field(
+        description="Its own webhook's scheme and host (the path is never shown: it may hold"
+        " the receiver's token); null: none."
+    )
     submit_attempts: int = Field(description="Sends to CometAPI so far (see `submits`).")
     resubmits: int = Field(
         description="New upstream tasks made after a failure worth another try"

@@ -170,13 +170,20 @@ async def delete(request: Request, service: Service, params: RunwayTaskParams) -
     task = await service.store.get_task(params.task_id)
     if task is None:
         raise NotFound("task not found")
-    if task.state not in ("succeeded", "failed", "cancelled"):
+    deadline = time.monotonic() + CREATE_WAIT_SECONDS
+    while task.state not in ("succeeded", "failed", "cancelled"):
         try:
             await operations.cancel_task(service, task.id)
+            break
         except Conflict:
-            ended = await service.store.get_task(task.id)
-            if ended is None or ended.state == task.state:
+            # A send in flight this moment (the queue retrying it): Runway's DELETE has no
+            # such state, so wait for the send's answer and cancel then.
+            task = await service.store.get_task(task.id) or task
+            if task.submission != "sending" or time.monotonic() > deadline:
+                if task.state in ("succeeded", "failed", "cancelled"):
+                    break
                 raise
+            await asyncio.sleep(_CREATE_WAIT_STEP)
     return Response(status_code=204)
 
 

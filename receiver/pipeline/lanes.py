@@ -1,0 +1,83 @@
+"""One downstream's share of the fan-out (its lane), and the lane of the tasks' own webhooks."""
+
+from __future__ import annotations
+
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from receiver.config import Downstream
+from receiver.domain.breaker import Breaker, TokenBucket
+from receiver.domain.routing import TASK_WEBHOOK
+from receiver.pipeline.service import Service
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy HTTP_PROXY / HTTPS_PROXY name for `url`, unless NO_PROXY exempts its host."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
+def task_webhooks(service: Service) -> Downstream | None:
+    """The lane of every task's own webhook: signed with the task webhook secret, its URL
+    taken from each delivery's task. No breaker and never disabled as a whole: one tenant's
+    webhook failing says nothing of another's. None while no secret is configured."""
+    secret = service.config.secrets.task_webhook_secret
+    if secret is None:
+        return None
+    d = service.config.settings.delivery
+    return Downstream(
+        name=TASK_WEBHOOK,
+        url="",
+        format="webhook",
+        events=frozenset(),
+        secret=secret,
+        timeout=d.task_webhook_timeout,
+        url_is_secret=True,
+        max_in_flight=d.task_webhook_max_in_flight,
+        rate_per_second=None,
+        breaker_failure_rate=1.0,
+        breaker_min_attempts=2**31,
+        breaker_window_seconds=60.0,
+        breaker_cool_off_seconds=1.0,
+        disable_after_seconds=float("inf"),
+    )
+
+
+@dataclass
+class Lane:
+    """One downstream's share of the fan-out: its own cap, rate, breaker and slots."""
+
+    downstream: Downstream
+    breaker: Breaker
+    bucket: TokenBucket | None
+    in_flight: int = 0
+    reported: str = "closed"  # the breaker state last written to the store and the gauge
+
+    @classmethod
+    def of(cls, d: Downstream) -> Lane:
+        rate = d.rate_per_second
+        bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
+        breaker = Breaker(
+            d.breaker_failure_rate,
+            d.breaker_min_attempts,
+            d.breaker_window_seconds,
+            d.breaker_cool_off_seconds,
+        )
+        return cls(d, breaker, bucket)
+
+    def allowance(self, now: float, free: int) -> int:
+        """How many of its due deliveries may start now."""
+        n = min(free, self.downstream.max_in_flight - self.in_flight)
+        if (probe := self.breaker.allowance(now)) is not None:
+            n = min(n, probe)
+        if self.bucket is not None:
+            n = min(n, self.bucket.available(now))
+        return max(n, 0)
+
+    def refill(self) -> bool:
+        """Worth claiming again: a quarter of its slots is free (claims are transactions)."""
+        cap = self.downstream.max_in_flight
+        return self.in_flight <= cap - max(1, cap // 4)
