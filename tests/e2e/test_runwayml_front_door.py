@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from runwayml import AuthenticationError, BadRequestError, DefaultHttpxClient, RunwayML
 
 from tests.conftest import MakeRelay, webhook
+from tests.e2e.test_sdk import create_i2v as create  # one image_to_video the SDK way
 from tests.harness import ADMIN_TOKEN, Relay, Simulator, Sink, wait_for
 
 Client = Callable[..., RunwayML]
@@ -42,19 +42,6 @@ def runway() -> Iterator[Client]:
     yield make
     for client in made:
         client.close()
-
-
-def create(client: RunwayML, **extra: Any) -> Any:
-    params: dict[str, Any] = {
-        "model": "gen4_turbo",
-        "prompt_image": "https://example.invalid/cat.jpg",
-        "prompt_text": "a calm camera move",
-        "ratio": "1280:720",
-        "duration": 5,
-        "seed": 7,
-        **extra,
-    }
-    return client.image_to_video.create(**params)
 
 
 def test_an_sdk_create_is_a_relay_task_waited_for_and_delivered(
