@@ -99,6 +99,10 @@ def test_forged_credits_are_never_stored_counted_or_delivered(
     status = "3" if trust_body else "7"
     submitted = [relay.submit(**video2video()).json() for _ in FORGED]
     ids = [t["id"] for t in submitted]
+    # Each sent by the submit queue (the submit answers before that), so CometAPI knows its
+    # price before the forgeries are checked against it.
+    for task_id in ids:
+        relay.wait_task(task_id, lambda t: t["upstream_task_id"] is not None)
     priced = {t["task_id"]: float(t["point"]) for t in upstream.tasks()}
     for task, (point, refund) in zip(submitted, FORGED, strict=True):
         _forge(task, point, refund, status, "while running")
