@@ -167,8 +167,9 @@ class ChangeHub:
                 found = []
             for change in feed.take(found):
                 fan_out(change, self.subscriptions)
-            if len(found) < READ_LIMIT:  # behind: read again at once
-                await _first(asyncio.sleep(POLL_SECONDS), stopping.wait())
+            if len(found) >= READ_LIMIT:
+                continue  # a full read: more is waiting, read again at once
+            await _first(asyncio.sleep(POLL_SECONDS), stopping.wait())
 
 
 async def _first(*waits: Awaitable[object]) -> None:
