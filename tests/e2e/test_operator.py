@@ -60,9 +60,10 @@ def parse_table(text: str) -> list[dict[str, str]]:
 def dead_letter_setup(
     make_relay: MakeRelay, make_sink: Any
 ) -> tuple[Relay, Sink, list[dict[str, Any]]]:
-    """Three finished tasks (one failed); `hook` answered 410 (dead), `audit` 200."""
+    """Three finished tasks (one failed); `hook` answered 404 (dead), `audit` 200.
+    (410 Gone would disable it: tests/e2e/test_task_routing.py.)"""
     gone, fine = make_sink(), make_sink()
-    gone.mode(status=410)
+    gone.mode(status=404)
     relay = make_relay([webhook(gone, "hook"), webhook(fine, "audit")])
     prompts = ["one", "FAIL two", "three"]
     ids = [relay.submit(**image_to_video(promptText=p)).json()["id"] for p in prompts]
@@ -98,8 +99,8 @@ def test_cli_inspects_and_replays(make_relay: MakeRelay, sim: Simulator, make_si
     ]
     assert [(e["source"], e["state"]) for e in parse_table(events)][-1] == ("poll", "succeeded")
     shown = {d["downstream"]: d for d in parse_table(deliveries)}
-    assert (shown["hook"]["state"], shown["hook"]["last status"]) == ("dead", "410")
-    assert shown["hook"]["last error"].startswith("HTTP 410")
+    assert (shown["hook"]["state"], shown["hook"]["last status"]) == ("dead", "404")
+    assert shown["hook"]["last error"].startswith("HTTP 404")
     assert shown["audit"]["state"] == "succeeded"
 
     dead = parse_table(ok(relay, "deliveries", "list", "--state", "dead", "--downstream", "hook"))
@@ -114,7 +115,7 @@ def test_cli_inspects_and_replays(make_relay: MakeRelay, sim: Simulator, make_si
     assert ok(relay, "replay", first).strip() == "queued 1 deliveries for replay"
     relay.wait_task(ids[0], lambda t: hook_delivery(t)["state"] == "succeeded")
     assert [h["status"] for h in gone.received() if h["headers"]["webhook-id"] == first] == [
-        410,
+        404,
         200,
     ]
     assert len(parse_table(ok(relay, "deliveries", "list", "--state", "dead"))) == 2
@@ -181,7 +182,7 @@ def scrape(relay: Relay) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def test_metrics_follow_a_scenario(make_relay: MakeRelay, sim: Simulator, make_sink: Any):
     fine, gone, flaky = make_sink(), make_sink(), make_sink()
-    gone.mode(status=410)
+    gone.mode(status=404)
     flaky.mode(status=503)
     relay = make_relay(
         [webhook(fine, "ok"), webhook(gone, "gone"), webhook(flaky, "flaky")],
