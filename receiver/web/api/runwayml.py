@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from receiver.adapters.jsonbody import load_json
+from receiver.domain.states import TERMINAL_STATES
 from receiver.errors import (
     Conflict,
     InvalidRequest,
@@ -171,17 +172,17 @@ async def delete(request: Request, service: Service, params: RunwayTaskParams) -
     if task is None:
         raise NotFound("task not found")
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
-    while task.state not in ("succeeded", "failed", "cancelled"):
+    while task.state not in TERMINAL_STATES:
         try:
             await operations.cancel_task(service, task.id)
             break
         except Conflict:
+            task = await service.store.get_task(task.id) or task
+            if task.state in TERMINAL_STATES:
+                break  # it ended meanwhile: nothing to cancel
             # A send in flight this moment (the queue retrying it): Runway's DELETE has no
             # such state, so wait for the send's answer and cancel then.
-            task = await service.store.get_task(task.id) or task
             if task.submission != "sending" or time.monotonic() > deadline:
-                if task.state in ("succeeded", "failed", "cancelled"):
-                    break
                 raise
             await asyncio.sleep(_CREATE_WAIT_STEP)
     return Response(status_code=204)
