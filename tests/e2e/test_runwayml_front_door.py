@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from runwayml import AuthenticationError, BadRequestError, DefaultHttpxClient, RunwayML
+from runwayml import AuthenticationError, BadRequestError, RunwayML
 
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_sdk import create_i2v as create  # one image_to_video the SDK way
+from tests.e2e.test_sdk import sdk_client
 from tests.harness import ADMIN_TOKEN, Relay, Simulator, Sink, wait_for
 
 Client = Callable[..., RunwayML]
@@ -27,15 +28,7 @@ def runway() -> Iterator[Client]:
     made: list[RunwayML] = []
 
     def make(relay: Relay, api_key: str = ADMIN_TOKEN) -> RunwayML:
-        client = RunwayML(
-            api_key=api_key,
-            base_url=f"{relay.url}/runwayml",  # never the SDK's default host
-            max_retries=0,
-            timeout=15,
-            # trust_env=False: no proxy from the environment between the SDK and loopback.
-            http_client=DefaultHttpxClient(trust_env=False),
-            _strict_response_validation=True,
-        )
+        client = sdk_client(relay.url, api_key)
         made.append(client)
         return client
 

@@ -21,17 +21,22 @@ from tests.harness import API_KEY, wait_for
 from tests.harness import Simulator as SimControl
 
 
-@pytest.fixture
-def client(sim: SimControl) -> Iterator[RunwayML]:
-    with RunwayML(
-        api_key=API_KEY,
-        base_url=f"{sim.url}/runwayml",  # never the SDK's default host
+def sdk_client(base_url: str, api_key: str) -> RunwayML:
+    """The SDK as its users call it, strict and with no retries, at `base_url`/runwayml."""
+    return RunwayML(
+        api_key=api_key,
+        base_url=f"{base_url}/runwayml",  # never the SDK's default host
         max_retries=0,
-        timeout=10,
+        timeout=15,
         # trust_env=False: no proxy from the environment between the SDK and loopback.
         http_client=DefaultHttpxClient(trust_env=False),
         _strict_response_validation=True,
-    ) as client:
+    )
+
+
+@pytest.fixture
+def client(sim: SimControl) -> Iterator[RunwayML]:
+    with sdk_client(sim.url, API_KEY) as client:
         yield client
 
 
