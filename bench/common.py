@@ -36,9 +36,20 @@ TEMPLATE = (
     '"poster":"http://127.0.0.1:9/runway/%s-poster.jpg"},"exec_time":0.042,"trace":"%s"}'
 )
 STATUS = {"running": "RUNNING", "succeeded": "SUCCESS"}
+# The flat body CometAPI documents for callbacks (a number as a string for `status`).
+# Slots: upstream id, status number, a tag that makes it unique, upstream id, upstream id.
+FLAT_TEMPLATE = (
+    '{"task_id":"%s","status":"%s","prompt":"pixel-art redraw of a harbour at dusk",'
+    '"prompt_en":"%s","video_url":"http://127.0.0.1:9/runway/%s.mp4",'
+    '"poster":"http://127.0.0.1:9/runway/%s-poster.png","last_frame":"","msg":null,'
+    '"point":"320","refund":"0","create_time":"1735689600","update_time":"1735689630"}'
+)
+FLAT_STATUS = {"running": "2", "succeeded": "3"}
 
 
-def callback_body(upstream_id: str, state: str, tag: str) -> str:
+def callback_body(upstream_id: str, state: str, tag: str, flat: bool = False) -> str:
+    if flat:
+        return FLAT_TEMPLATE % (upstream_id, FLAT_STATUS[state], tag, upstream_id, upstream_id)
     return TEMPLATE % (upstream_id, state, STATUS[state], upstream_id, upstream_id, tag)
 
 

@@ -20,16 +20,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from common import SIGNING_SECRET, callback_body
+from psycopg.rows import dict_row as pg_dict_row
 
 from receiver.adapters.comet.parse import parse_callback
 from receiver.adapters.tokens import CallbackSigner
 from receiver.domain.observation import Observation
+from receiver.domain.routing import Subscription
 from receiver.persist import NewTask, observations, tasks
+from receiver.persist.db import Db
 from receiver.persist.migrate import migrate
+from receiver.persist.postgres.store import PostgresDb
 from receiver.persist.sqlite import SqliteDb, dict_row
 
-_SUB: dict[str, frozenset[str]] = {}
+_SUB: dict[str, Subscription] = {}
 
 
 def connect(path: Path) -> tuple[sqlite3.Connection, SqliteDb]:
@@ -53,7 +58,7 @@ def _request(kind: str, i: int) -> dict[str, Any]:
     return {"promptImage": f"https://example.invalid/img/{i}.jpg", "promptText": "a calm move"}
 
 
-def _submitted(db: SqliteDb, kind: str, i: int, upstream_id: str, next_poll_at: float) -> str:
+def _submitted(db: Db, kind: str, i: int, upstream_id: str, next_poll_at: float) -> str:
     # Created now: a task created at the epoch would be given up at its first poll.
     task, _ = tasks.create_task(db, NewTask(kind, _request(kind, i)), time.time())
     raw = json.dumps({"code": 200, "msg": "success", "data": {"task_id": upstream_id}})
@@ -64,7 +69,7 @@ def _submitted(db: SqliteDb, kind: str, i: int, upstream_id: str, next_poll_at: 
 def add_stored(db: SqliteDb, start: int, stop: int) -> None:
     """Finished tasks with three events each and one delivered outbox row."""
     now = time.time()
-    sub = {"hist": frozenset({"succeeded"})}
+    sub = {"hist": Subscription(frozenset({"succeeded"}))}
     for i in range(start, stop):
         up = f"stored-{i:07d}"
         task_id = _submitted(db, "video2video", i, up, now + 86400)
@@ -82,7 +87,7 @@ def _parse(body: str) -> tuple[Any, Observation]:
     return parse_callback(body.encode())
 
 
-def add_open(db: SqliteDb, count: int, pairs: Path, signer: CallbackSigner) -> None:
+def add_open(db: Db, count: int, pairs: Path, signer: CallbackSigner) -> None:
     """Submitted video2video tasks waiting for callbacks; their signed paths go to `pairs`."""
     far = time.time() + 86400
     lines = []
@@ -108,7 +113,7 @@ def add_due(db: SqliteDb, count: int, window: float) -> None:
 def add_outbox(db: SqliteDb, events: int, downstreams: int) -> None:
     """Finished tasks whose terminal event waits in the outbox for every downstream."""
     now = time.time()
-    sub = {f"d{k}": frozenset({"succeeded"}) for k in range(downstreams)}
+    sub = {f"d{k}": Subscription(frozenset({"succeeded"})) for k in range(downstreams)}
     for i in range(events):
         up = f"out-{i:07d}"
         task_id = _submitted(db, "video2video", i, up, now + 86400)
@@ -122,9 +127,19 @@ def finish(conn: sqlite3.Connection) -> None:
     conn.close()
 
 
+def fill_postgres(url: str, count: int, pairs: Path) -> None:
+    """Open tasks waiting for callbacks in a PostgreSQL store (migrated here), for the
+    replicas stage; their signed paths go to `pairs`."""
+    with psycopg.connect(url, row_factory=pg_dict_row) as conn:
+        db = PostgresDb(conn)
+        migrate(db)
+        add_open(db, count, pairs, CallbackSigner([SIGNING_SECRET], 2 * 86400))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--postgres", help="fill this PostgreSQL store's open tasks instead")
+    p.add_argument("--db", type=Path)
     p.add_argument("--stored", type=int, default=0, help="finished tasks with history")
     p.add_argument(
         "--snapshots", default="", help="comma list of stored counts to copy to <db>.<n>"
@@ -136,7 +151,9 @@ def main() -> None:
     p.add_argument("--outbox", type=int, default=0, help="events with pending deliveries")
     p.add_argument("--downstreams", type=int, default=1)
     args = p.parse_args()
-
+    if args.postgres:
+        fill_postgres(args.postgres, args.open, args.pairs)
+        return
     conn, db = connect(args.db)
     # Open tasks first: every snapshot then holds the same tasks, so one pairs file serves all.
     conn.execute("BEGIN")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import STATUS, TEMPLATE
+from common import STATUS, callback_body
 
 
 class Conn(asyncio.Protocol):
@@ -113,7 +113,7 @@ class Pool:
 
 
 def request_maker(
-    url: str, pairs: Path, tag: str, first_state: str, offset: int = 0
+    url: str, pairs: Path, tag: str, first_state: str, offset: int = 0, flat: bool = False
 ) -> Callable[[int], bytes]:
     """Request k goes to task (offset + k) mod n; a task's first callback says
     `first_state`, later ones succeeded. The tag makes every body unique, so none is an
@@ -127,9 +127,7 @@ def request_maker(
         k += offset
         path, upstream_id = rows[k % n]
         state = first_state if k < n else "succeeded"
-        body = (
-            TEMPLATE % (upstream_id, state, STATUS[state], upstream_id, upstream_id, f"{tag}-{k}")
-        ).encode()
+        body = callback_body(upstream_id, state, f"{tag}-{k}", flat).encode()
         return (
             b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (path.encode(), host, len(body), body)
@@ -227,9 +225,10 @@ def main() -> None:
     p.add_argument("--tag", default=str(time.time_ns()))
     p.add_argument("--first-state", choices=sorted(STATUS), default="running")
     p.add_argument("--offset", type=int, default=0, help="start at this request number")
+    p.add_argument("--flat", action="store_true", help="CometAPI's documented flat body")
     args = p.parse_args()
     parts = urlsplit(args.url)
-    make = request_maker(args.url, args.pairs, args.tag, args.first_state, args.offset)
+    make = request_maker(args.url, args.pairs, args.tag, args.first_state, args.offset, args.flat)
 
     async def run() -> str:
         host, port = parts.hostname or "127.0.0.1", parts.port or 80

@@ -29,6 +29,7 @@ from harness import Bench, Plan, Row, log, verdict
 from stages import (
     callback,
     cheap,
+    endtoend,
     fanout,
     growth,
     info,
@@ -38,6 +39,7 @@ from stages import (
     memory,
     poller,
     queue,
+    replicas,
     retention,
     store,
 )
@@ -57,6 +59,8 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "queue": queue.run,
     "retention": retention.run,
     "cheap": cheap.run,
+    "endtoend": endtoend.run,
+    "replicas": replicas.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
@@ -64,6 +68,8 @@ OWN_STORES = {"queue"}
 
 # Table order: the headline figures first.
 ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
+    endtoend.rows,
+    replicas.rows,
     ingest.rows,
     latency.rows,
     info.rows,
@@ -88,6 +94,8 @@ FAILED: tuple[Callable[[dict[str, Any]], int], ...] = (
     fanout.failed,
     retention.failed,
     cheap.failed,
+    endtoend.failed,
+    replicas.failed,
 )
 
 

@@ -2,6 +2,7 @@
 
 python bench/servers.py ref PORT            bare Starlette app, the relay's uvicorn settings
 python bench/servers.py sink PORT [PORT..]  bare ASGI sink, one process on many ports
+python bench/servers.py timed-sink PORT     the same, keeping each task's first arrival
 python bench/servers.py sim PORT COUNT      CometAPI simulator knowing COUNT running tasks
 python bench/servers.py done PORT COUNT     CometAPI simulator knowing the COUNT open tasks, done
 python bench/servers.py live PORT           CometAPI simulator whose tasks end in about a second
@@ -90,7 +91,41 @@ class Sink:
         await send({"type": "http.response.body", "body": body})
 
 
-def sink(ports: list[int]) -> None:
+class TimedSink(Sink):
+    """A sink that also keeps when each task's first delivery arrived (GET /times): the end
+    of a callback's way through the relay, as the downstream sees it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: dict[str, float] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            if scope.get("path") == "/reset":
+                self.times = {}
+            if scope.get("path") == "/times":
+                body = json.dumps(self.times).encode()
+                headers = [(b"content-type", b"application/json")]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await super().__call__(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        now = time.time()
+        self.times.setdefault(json.loads(body)["data"]["task_id"], now)
+        self.counts[0] = self.counts.get(0, 0) + 1
+        self.first, self.last = self.first or now, now
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def sink(ports: list[int], app: Sink | None = None) -> None:
     sockets = []
     for port in ports:
         # IPPROTO_TCP given explicitly: asyncio sets TCP_NODELAY only on sockets whose proto
@@ -99,7 +134,7 @@ def sink(ports: list[int]) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         sockets.append(sock)
-    config = uvicorn.Config(Sink(), log_config=None, log_level="warning", access_log=False)
+    config = uvicorn.Config(app or Sink(), log_config=None, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=sockets)
 
 
@@ -132,6 +167,8 @@ def main() -> None:
         reference(int(rest[0]))
     elif role == "sink":
         sink([int(p) for p in rest])
+    elif role == "timed-sink":
+        sink([int(rest[0])], TimedSink())
     elif role == "sim":
         simulator(int(rest[0]), int(rest[1]))
     elif role == "done":

@@ -47,6 +47,14 @@ SECRETS = (
     TASK_HOOK_SECRET,
 )
 PG_URL = "postgresql://127.0.0.1:5432/test"
+# URLs a caller may not give the relay (a task's webhook, a downstream made through the
+# API): loopback, private, cloud metadata, a local name. None is ever contacted.
+PRIVATE_URLS = (
+    "http://127.0.0.1:9/hook",
+    "http://10.1.2.3/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "http://localhost:8080/hook",
+)
 
 T = TypeVar("T")
 

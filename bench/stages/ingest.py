@@ -91,10 +91,12 @@ def relay_slices(bench: Bench, relay: Child, port: int, name: str) -> Slice:
     return one
 
 
-def start_profile(bench: Bench, relay: Child, seconds: float) -> list[subprocess.Popen[bytes]]:
-    """py-spy on the relay's first ingest slice: every busy thread (wall), and only the
-    thread holding the GIL (the Python work that competes for one core), as collapsed
-    stacks."""
+def start_profile(
+    bench: Bench, relay: Child, seconds: float, name: str = "ingest"
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the relay's first ingest slice (or another stage's run, as `name`): every
+    busy thread (wall), and only the thread holding the GIL (the Python work that competes
+    for one core), as collapsed stacks."""
     if bench.profile is None:
         return []
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -103,7 +105,7 @@ def start_profile(bench: Bench, relay: Child, seconds: float) -> list[subprocess
     argv += ["-d", f"{seconds:g}", "-f", "raw"]
     return [
         subprocess.Popen(
-            [*argv, *extra, "-o", str(bench.profile / f"ingest-{kind}.txt")],
+            [*argv, *extra, "-o", str(bench.profile / f"{name}-{kind}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -111,14 +113,14 @@ def start_profile(bench: Bench, relay: Child, seconds: float) -> list[subprocess
     ]
 
 
-def stop_profile(bench: Bench, spies: list[subprocess.Popen[bytes]]) -> None:
+def stop_profile(bench: Bench, spies: list[subprocess.Popen[bytes]], name: str = "ingest") -> None:
     if not spies or bench.profile is None:
         return
     for spy in spies:
         spy.wait(60)
     for kind in ("wall", "gil"):
-        summary = profile_summary(bench.profile / f"ingest-{kind}.txt")
-        (bench.profile / f"ingest-{kind}-summary.txt").write_text(summary)
+        summary = profile_summary(bench.profile / f"{name}-{kind}.txt")
+        (bench.profile / f"{name}-{kind}-summary.txt").write_text(summary)
 
 
 def profile_summary(path: Path, top: int = 25) -> str:

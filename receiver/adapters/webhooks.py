@@ -56,9 +56,11 @@ def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str | None, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers; the id stays the same across retries."""
+def headers(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers; the id stays the same across retries. Several
+    secrets (a rotation's overlap) give several signatures, space-separated, as the spec
+    allows: a receiver that knows any one of the secrets verifies."""
     out = {"webhook-id": msg_id, "webhook-timestamp": str(timestamp)}
-    if secret:
-        out["webhook-signature"] = signature(secret, msg_id, timestamp, body)
+    if secrets:
+        out["webhook-signature"] = " ".join(signature(s, msg_id, timestamp, body) for s in secrets)
     return out

@@ -37,7 +37,7 @@ url_option = click.option(
 )
 
 
-def _relay(url: str) -> Relay:
+def relay_of(url: str) -> Relay:
     token = os.environ.get(TOKEN_ENV)
     if not token:
         fail(f"set ${TOKEN_ENV} to the relay's admin token")
@@ -123,7 +123,7 @@ def submit(
         body = submit_body(kind, prompt, video, image, model)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    with _relay(url) as relay:
+    with relay_of(url) as relay:
         try:
             answer = relay.submit(body)
             if not wait:
@@ -157,7 +157,7 @@ def submit(
 def tail(task_id: str | None, since: float | None, as_json: bool, url: str) -> None:
     """Print each change as it happens (tasks, delivery attempts) until Ctrl-C."""
     signal.signal(signal.SIGINT, _quit_reading)
-    with _relay(url) as relay:
+    with relay_of(url) as relay:
         try:
             for event in relay.follow(task_id, since=since):
                 if event.event not in ("task", "attempt"):

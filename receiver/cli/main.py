@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from receiver.cli import client, maintenance, store_tools
+from receiver.cli import client, maintenance, managed, store_tools
 from receiver.cli.common import config_option, fail
 from receiver.cli.offline import with_store
 from receiver.config import Config, load
@@ -152,3 +152,5 @@ for command in (
     maintenance.backup,
 ):
     main.add_command(command)
+for command in (managed.create, managed.change, managed.rotate, managed.remove):
+    store_tools.downstreams.add_command(command)

@@ -53,16 +53,17 @@ def with_service(
 ) -> T:
     """`fn` over a Service on the config's store: for the operator actions of
     receiver/pipeline/operations.py, the same the admin API and the console call. The
-    `downstream` they name, if any, is refused before the store is touched when the
-    configuration has none of that name."""
+    `downstream` they name, if any, is refused before anything changes when there is
+    none of that name."""
     settings = settings_of(config_path)
 
     async def run() -> T:
         service = _offline_service(settings)
         try:
-            if downstream is not None:
-                operations.known_downstream(service, downstream)
             await service.store.migrate()
+            if downstream is not None:
+                await service.directory.refresh()  # the names made through the API too
+                operations.known_downstream(service, downstream)
             return await fn(service)
         finally:
             # Not Service.close(): this process took no lease, so there is none to give back.

@@ -19,7 +19,7 @@ from receiver.cli.offline import with_service, with_store
 from receiver.cli.tables import deliveries_table, share, short, table, when
 from receiver.domain.routing import DELIVERY_STATES
 from receiver.errors import ConfigError
-from receiver.persist import Store, TaskFilter
+from receiver.persist import DownstreamHealth, Store, TaskFilter
 from receiver.pipeline import operations
 
 
@@ -170,14 +170,20 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
 
 @click.group()
 def downstreams() -> None:
-    """See each downstream's health; disable one, or enable it and recover what it missed."""
+    """See each downstream's health; disable one, or enable it and recover what it missed;
+    make, change, rotate the secret of and remove downstreams through a running relay."""
 
 
 @downstreams.command("list")
 @config_option
 def downstreams_list(config_path: str | None) -> None:
-    names = [d.name for d in settings_of(config_path).downstream]
-    found = with_store(config_path, lambda s: s.downstream_health(names))
+    configured = [d.name for d in settings_of(config_path).downstream]
+
+    async def every(store: Store) -> list[DownstreamHealth]:
+        managed = [row.name for row in await store.managed_downstreams()]
+        return await store.downstream_health(configured + managed)
+
+    found = with_store(config_path, every)
     click.echo(
         table(
             ["name", "state", "since", "reason", "failing since", "pending", "held", "dead"],

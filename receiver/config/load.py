@@ -20,6 +20,7 @@ from receiver.adapters.webhooks import parse_secret
 from receiver.config.sections import (
     CONFIG_ENV,
     DownstreamConfig,
+    ManagedDownstreamConfig,
     Settings,
     check_downstream_url,
 )
@@ -53,6 +54,19 @@ class Downstream(BaseModel):
     topic: str | None = None
     stream: str | None = None
     maxlen: int | None = None
+    # Made through the API: its URL came from a caller, and its secret may be rotating.
+    managed: bool = False
+    previous_secret: str | None = None  # signs beside `secret` until `previous_until`
+    previous_until: float = 0.0
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """The secrets a delivery is signed with now: during a rotation's overlap, the new
+        one and the one it replaces (Standard Webhooks: space-separated signatures)."""
+        if not self.secret:
+            return []
+        if self.previous_secret and now < self.previous_until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
     @property
     def broker(self) -> BrokerTarget | None:
@@ -108,15 +122,20 @@ class Config(BaseModel):
         return str(self.settings.server.public_url).rstrip("/")
 
 
-def _messages(exc: ValidationError) -> list[str]:
-    """Every error pydantic found, as `config key <where>: <why>`."""
-    messages = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        cause = err.get("ctx", {}).get("error")  # our validators' own words, unprefixed
+def problems(exc: ValidationError, whole: str) -> list[str]:
+    """Every error pydantic found, as `<where>: <why>` (`whole` where it is the whole input),
+    our validators' words unprefixed; never the input itself (it may hold a secret)."""
+    found = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or whole
+        cause = err.get("ctx", {}).get("error")
         why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
-        messages.append(f"config key {where}: {why}")
-    return messages
+        found.append(f"{where}: {why}")
+    return found
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    return [f"config key {problem}" for problem in problems(exc, "(top level)")]
 
 
 def _validate(data: dict[str, object]) -> tuple[Settings, set[str], list[str]]:
@@ -184,18 +203,25 @@ class _Environment:
         return value
 
 
+def timeout_problem(timeout: float, lease: float) -> str | None:
+    """Why a downstream's timeout is refused, if it is: a lease shorter than an attempt
+    lets another worker send the delivery again while it is in flight."""
+    if timeout < lease:
+        return None
+    return (
+        f"must be below delivery.lease_seconds ({lease:g}), or a delivery still in flight"
+        " would be sent again"
+    )
+
+
 def _check_leases(settings: Settings, env: _Environment) -> None:
     """A lease shorter than the work it covers lets a second worker redo work in flight."""
     if env.wrong & {"delivery", "polling", "upstream", "downstream"}:
         return  # the values compared are not known
     lease = settings.delivery.lease_seconds
     for i, d in enumerate(settings.downstream):
-        if d.timeout >= lease:
-            env.note(
-                f"downstream.{i}.timeout",
-                f"must be below delivery.lease_seconds ({lease:g}), or a delivery still in"
-                " flight would be sent again",
-            )
+        if (problem := timeout_problem(d.timeout, lease)) is not None:
+            env.note(f"downstream.{i}.timeout", problem)
     if settings.upstream.timeout_seconds >= settings.polling.lease_seconds:
         env.note(
             "polling.lease_seconds",
@@ -225,6 +251,24 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
         events=frozenset(d.events),
         secret=secret,
         url_is_secret=d.url_env is not None,
+    )
+
+
+def managed_downstream(
+    settings: ManagedDownstreamConfig,
+    secret: str,
+    previous_secret: str | None,
+    previous_until: float | None,
+) -> Downstream:
+    """A downstream made through the API, with its secrets opened."""
+    return Downstream(
+        **settings.model_dump(exclude={"events"}),
+        events=frozenset(settings.events),
+        secret=secret,
+        url_is_secret=settings.format not in ("webhook", *TARGET_FIELD),
+        managed=True,
+        previous_secret=previous_secret,
+        previous_until=previous_until or 0.0,
     )
 
 

@@ -4,7 +4,7 @@ would not use (a typo is an error, not a silently ignored line)."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self, cast
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
@@ -15,6 +15,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -141,9 +142,13 @@ class DeliveryConfig(_Section):
     task_webhook_secret_env: str = "RECEIVER_WEBHOOK_SECRET"
     task_webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
     task_webhook_max_in_flight: Annotated[int, Field(gt=0)] = 32
-    # URLs that come in through the API (a task's webhook) may reach private, loopback,
-    # link-local or metadata addresses only when this is true (tests, a demo on one host).
+    # URLs that come in through the API (a task's webhook, a downstream made through the
+    # API) may reach private, loopback, link-local or metadata addresses only when this is
+    # true (tests, a demo on one host).
     allow_private_networks: bool = False
+    # After `rotate-secret`, deliveries to a downstream made through the API carry the old
+    # signature beside the new one this long (Svix's overlap), so receivers can switch.
+    rotation_overlap_seconds: Annotated[float, Field(ge=0)] = 24 * 3600.0
 
 
 class MediaConfig(_Section):
@@ -274,7 +279,9 @@ def check_downstream_url(fmt: str, url: str) -> str:
         raise ValueError("must be an http(s) URL") from None
 
 
-class DownstreamConfig(_Section):
+class _DownstreamSettings(_Section):
+    """What a downstream is, wherever it is declared (the config file, or the API)."""
+
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     format: Literal[
         "webhook",
@@ -290,9 +297,6 @@ class DownstreamConfig(_Section):
         "redis",
     ] = "webhook"
     url: str | None = None
-    # Slack and Discord webhook URLs carry a secret in the path, broker URLs a password:
-    # let them come from the env.
-    url_env: str | None = None
     # Broker formats: where messages go. The routing key, subject, topic or stream may hold
     # {state}, {kind} and {task_id}, filled per event.
     exchange: str | None = None  # amqp; unset: the default exchange
@@ -305,7 +309,6 @@ class DownstreamConfig(_Section):
     channels: list[Annotated[str, Field(pattern=CHANNEL)]] = []
     # Task states, and `downstream.disabled` for the relay's notice that it gave up on one.
     events: list[State | Literal["downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
-    secret_env: str | None = None
     timeout: Annotated[float, Field(gt=0)] = 10.0
     # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
     max_in_flight: Annotated[int, Field(gt=0)] = 8
@@ -327,7 +330,7 @@ class DownstreamConfig(_Section):
         return value if value is None or fmt is None else check_downstream_url(fmt, value)
 
     @model_validator(mode="after")
-    def _target(self) -> DownstreamConfig:
+    def _target(self) -> Self:
         """A broker format names where its messages go, and only that."""
         wanted = TARGET_FIELD.get(self.format)
         for key in (*TARGET_FIELD.values(), "exchange", "maxlen"):
@@ -353,6 +356,34 @@ class DownstreamConfig(_Section):
                 " {kind}, {task_id})"
             )
         return self
+
+
+class DownstreamConfig(_DownstreamSettings):
+    """One `[[downstream]]` of the config file: the operator's, trusted as written."""
+
+    # Slack and Discord webhook URLs carry a secret in the path, broker URLs a password:
+    # let them come from the env.
+    url_env: str | None = None
+    secret_env: str | None = None
+
+
+class ManagedDownstreamConfig(_DownstreamSettings):
+    """A downstream made through the API (`POST /v1/downstreams`): its URL is given, and its
+    secret is the relay's to make."""
+
+    url: Annotated[str, Field(max_length=2048)]
+
+
+# Every setting but the name, each optional: what `PATCH /v1/downstreams/{name}` takes.
+DownstreamChange: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "DownstreamChange",
+    __base__=_Section,
+    **{
+        name: (cast(Any, info.annotation) | None, None)
+        for name, info in ManagedDownstreamConfig.model_fields.items()
+        if name != "name"
+    },
+)
 
 
 class Settings(_Section):

@@ -206,6 +206,7 @@ def record_callback(
     subscriptions: Subscriptions,
     now: float,
     policy: ClaimPolicy,
+    take_poll: tuple[str, float] | None = None,
 ) -> Recorded:
     """Keep a callback as a claim and have CometAPI asked about its task soon.
 
@@ -214,6 +215,8 @@ def record_callback(
     brings forward (never sooner than `min_poll_gap` after the last poll, so a flood of
     callbacks cannot become a flood of calls to CometAPI). Past the task's history bound,
     nothing is stored: the callback only brings the poll forward (`over_limit`).
+    With `take_poll` (owner, lease seconds), a poll due at once is leased here to that
+    owner and returned, so that it runs without a claim transaction of its own.
     """
     obs = claim_of(obs)  # its credits are never taken: only CometAPI's answer prices a task
     locked = _locked_task(db, task_id, obs)
@@ -239,6 +242,9 @@ def record_callback(
         if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
             # CometAPI has it (a send that timed out got through): it is not sent again.
             db.execute(db.sql.LEAVE_QUEUE, (task.id,))
+        if take_poll is not None:
+            owner, lease = take_poll
+            recorded = replace(recorded, poll=outbox.claim_poll(db, task.id, owner, now, lease))
     return recorded
 
 

@@ -10,7 +10,7 @@ import orjson
 from receiver.domain.retry import row_state
 from receiver.domain.routing import TASK_WEBHOOK, Subscriptions, recipients
 from receiver.persist import downstreams
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Row
 from receiver.persist.records import Attempt, Delivery, DeliveryJob, PollJob, Task, new_id
 
 
@@ -177,7 +177,17 @@ def dead_letter_ids(db: Db, downstream: str) -> list[str]:
 
 def claim_polls(db: Db, owner: str, now: float, lease: float, limit: int) -> list[PollJob]:
     """Lease up to `limit` tasks due for a poll, so one replica polls each task at a time."""
-    rows = db.all(db.sql.DUE_POLLS, (now, now, limit))
+    return _lease_polls(db, db.all(db.sql.DUE_POLLS, (now, now, limit)), owner, now, lease)
+
+
+def claim_poll(db: Db, task_id: str, owner: str, now: float, lease: float) -> PollJob | None:
+    """Lease one task's poll if it is due now and nobody holds it (a callback's own
+    transaction takes it, so that no claim of its own is needed)."""
+    rows = _lease_polls(db, db.all(db.sql.DUE_POLL, (task_id, now, now)), owner, now, lease)
+    return rows[0] if rows else None
+
+
+def _lease_polls(db: Db, rows: list[Row], owner: str, now: float, lease: float) -> list[PollJob]:
     for row in rows:
         db.execute(db.sql.LEASE_POLL, (owner, now + lease, row["id"]))
     return [

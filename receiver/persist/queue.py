@@ -27,14 +27,18 @@ def claim(db: Db, owner: str, now: float, cap: int | None, limit: int) -> list[S
     leaves room for, and mark them in flight for `owner`. The gate row is locked first, so
     replicas count and claim one at a time and never pass the cap together."""
     gate = db.one(db.sql.SUBMIT_GATE)
-    running = db.one(db.sql.RUNNING_UPSTREAM)
     paused_until = gate["paused_until"] if gate else 0.0
-    slots = free_slots(cap, running["n"] if running else 0, paused_until, now)
-    wanted = limit if slots is None else min(slots, limit)
-    if wanted <= 0:
+    if free_slots(cap, 0, paused_until, now) == 0:
         return []
+    due = db.all(db.sql.DUE_SUBMITS, (now, limit))
+    if due and cap is not None:
+        # Counted only when a cap applies and something waits: it reads every open task,
+        # and every task that ends wakes this claim.
+        running = db.one(db.sql.RUNNING_UPSTREAM)
+        slots = free_slots(cap, running["n"] if running else 0, paused_until, now)
+        due = due[: slots or 0]
     jobs = []
-    for row in db.all(db.sql.DUE_SUBMITS, (now, wanted)):
+    for row in due:
         if row["state"] in TERMINAL_STATES or row["upstream_task_id"] is not None:
             # Ended while it waited, or bound by its callback after a send that timed out.
             db.execute(db.sql.LEAVE_QUEUE, (row["id"],))

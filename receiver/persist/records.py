@@ -258,6 +258,7 @@ class Recorded:
     event_id: str | None = None
     delivery_ids: list[str] = field(default_factory=list)
     verdict: str | None = None  # callbacks: pending, or judged at once against a final task
+    poll: PollJob | None = None  # callbacks: the poll it leased to this process, to run now
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ class Statements:
     DEAD_LETTERS: str  # (downstream) ids of its dead deliveries, oldest first
     DUE_POLLS: str  # (now, now, limit) id, kind, upstream_task_id, created_at, poll_attempts
     #   of tasks due for a poll and not leased, none another transaction is claiming
+    DUE_POLL: str  # (id, now, now) the DUE_POLLS columns of that one task if it is due
+    #   and not leased
     LEASE_POLL: str  # (owner, poll_lease_until, id)
     ORPHANED_SUBMISSIONS: str  # (started_before, limit) unfinished tasks with no upstream id
     #   whose send has been in flight since before then (cut off: CometAPI never answered)
@@ -126,6 +128,17 @@ class Statements:
     REQUEUE_RECOVERED: str  # (next_attempt_at, updated_at, downstream, since, since): what
     #   it held since `since`, and what went dead since then, pending again
     DEAD_LETTER_HELD: str  # (updated_at, downstream): the rest of what it held goes dead
+
+    # --- downstreams made through the API (managed.py)
+    MANAGED_VERSIONS: str  # name, changed_at of each
+    MANAGED_DOWNSTREAMS: str  # every one's row
+    MANAGED_DOWNSTREAM: str  # (name) its row, if it is one
+    CREATE_MANAGED: str  # (spec, sealed_secret, created_at, changed_at, name): its row made one
+    CHANGE_MANAGED: str  # (spec, changed_at, name)
+    ROTATE_MANAGED: str  # (sealed_secret, sealed_previous, previous_until, changed_at, name)
+    RESEAL_MANAGED: str  # (sealed_secret, sealed_previous, name)
+    REMOVE_MANAGED: str  # (name): its row gone
+    END_DOWNSTREAM_DELIVERIES: str  # (last_error, updated_at, downstream): what waits, dead
     NOTE_BREAKER: str  # (breaker, breaker_changed_at, name)
 
     # --- mirror jobs (mirrors.py)

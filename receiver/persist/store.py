@@ -1,6 +1,6 @@
 """The store interface the service talks to: one async method per need, each running one
 transaction function (tasks.py, observations.py, outbox.py, reads.py, downstreams.py,
-mirrors.py, sessions.py).
+managed.py, mirrors.py, sessions.py); the downstreams' methods are in downstream_store.py.
 
 A backend only knows how to run a function inside a transaction (`_run`) and gives it a
 `Db` (receiver/persist/db.py) with its own text of every statement; the logic is shared,
@@ -22,7 +22,6 @@ from receiver.domain.queue import Refused
 from receiver.domain.retention import Cursor, RetentionPolicy
 from receiver.domain.routing import Subscriptions
 from receiver.persist import (
-    downstreams,
     mirrors,
     observations,
     outbox,
@@ -33,7 +32,7 @@ from receiver.persist import (
     tasks,
 )
 from receiver.persist.db import Db
-from receiver.persist.downstreams import DownstreamHealth
+from receiver.persist.downstream_store import DownstreamMethods
 from receiver.persist.migrate import check_schema, migrate
 from receiver.persist.mirrors import GivenUp, MirrorJob
 from receiver.persist.outbox import AttemptHealth
@@ -58,7 +57,7 @@ from receiver.persist.retention import PruneStep
 T = TypeVar("T")
 
 
-class Store(ABC):
+class Store(DownstreamMethods, ABC):
     """Every method reads the clock inside its transaction, not when it is called: a job
     that waited in a queue (a slow disk, a database coming back) must not write a lease
     that has already run out."""
@@ -68,9 +67,15 @@ class Store(ABC):
     exclusive = False
 
     @abstractmethod
-    async def _run(self, fn: Callable[[Db], T], timeout: float | None = 0.0) -> T:
+    async def _run(
+        self, fn: Callable[[Db], T], timeout: float | None = 0.0, durable: bool = True
+    ) -> T:
         """Run `fn` in one committed transaction; raise StoreError if it could not commit.
-        `timeout`: seconds the caller waits (0: the backend's default; None: no limit)."""
+        `timeout`: seconds the caller waits (0: the backend's default; None: no limit).
+        `durable=False`: the commit need not reach the disk before it returns (a power loss
+        may undo it, and every commit after it, never a crash of the process): for what
+        losing costs only a repeat, a lease or an attempt's outcome, never a callback or a
+        task's state. The next durable commit makes it durable too."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -186,8 +191,10 @@ class Store(ABC):
     async def claim_deliveries(
         self, owner: str, lease: float, limit: int, downstream: str
     ) -> list[DeliveryJob]:
+        # Not durable: a lease lost to a power cut only lets the delivery be sent again.
         return await self._run(
-            lambda db: outbox.claim_deliveries(db, owner, time.time(), lease, limit, downstream)
+            lambda db: outbox.claim_deliveries(db, owner, time.time(), lease, limit, downstream),
+            durable=False,
         )
 
     async def finish_attempt(
@@ -198,26 +205,13 @@ class Store(ABC):
         health: AttemptHealth | None = None,
         posted: tuple[str, bool] | None = None,
     ) -> tuple[bool, bool]:
+        # Not durable: an outcome lost to a power cut makes the delivery due again, and
+        # deliveries are at least once.
         return await self._run(
             lambda db: outbox.finish_attempt(
                 db, attempt, owner, next_attempt_at, time.time(), health, posted
-            )
-        )
-
-    async def register_downstreams(self, names: list[str]) -> None:
-        await self._run(lambda db: downstreams.register(db, names))
-
-    async def downstream_health(self, names: list[str]) -> list[DownstreamHealth]:
-        return await self._run(lambda db: downstreams.health(db, names))
-
-    async def disabled_downstreams(self) -> set[str]:
-        return await self._run(downstreams.disabled_names)
-
-    async def disable_downstream(
-        self, name: str, reason: str, subscriptions: Subscriptions
-    ) -> bool:
-        return await self._run(
-            lambda db: downstreams.disable(db, name, reason, time.time(), subscriptions)
+            ),
+            durable=False,
         )
 
     async def task_webhook_gone(self, task_id: str, reason: str, except_id: str) -> int:
@@ -226,12 +220,6 @@ class Store(ABC):
         return await self._run(
             lambda db: tasks.webhook_gone(db, task_id, reason, except_id, time.time())
         )
-
-    async def enable_downstream(self, name: str, recover_since: float | None) -> int:
-        return await self._run(lambda db: downstreams.enable(db, name, recover_since, time.time()))
-
-    async def note_breaker(self, name: str, state: str) -> None:
-        await self._run(lambda db: downstreams.note_breaker(db, name, state, time.time()))
 
     async def release_leases(self, owner: str) -> None:
         def release(db: Db) -> None:
@@ -260,7 +248,9 @@ class Store(ABC):
         )
 
     async def claim_polls(self, owner: str, lease: float, limit: int) -> list[PollJob]:
-        return await self._run(lambda db: outbox.claim_polls(db, owner, time.time(), lease, limit))
+        return await self._run(
+            lambda db: outbox.claim_polls(db, owner, time.time(), lease, limit), durable=False
+        )
 
     async def orphaned_submissions(self, started_before: float, limit: int = 100) -> list[str]:
         return await self._run(lambda db: queue.orphaned(db, started_before, limit))
@@ -280,10 +270,11 @@ class Store(ABC):
         raw: str,
         subscriptions: Subscriptions,
         policy: ClaimPolicy,
+        take_poll: tuple[str, float] | None = None,
     ) -> Recorded:
         return await self._run(
             lambda db: observations.record_callback(
-                db, task_id, dedupe_key, obs, raw, subscriptions, time.time(), policy
+                db, task_id, dedupe_key, obs, raw, subscriptions, time.time(), policy, take_poll
             )
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from receiver.adapters import speed
 from receiver.pipeline.fanout import Fanout
 from receiver.pipeline.service import Service
 
@@ -23,13 +24,13 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     if service.store.exclusive:
         # The only deliverer on this store: what a killed predecessor held is free again.
         await service.store.release_all_leases(deliveries=True, polls=False)
-    log.info(
-        "worker.started",
-        downstreams=[d.name for d in service.config.downstreams],
-        owner=service.owner,
-    )
+    await service.directory.start()
+    log.info("worker.started", downstreams=list(service.directory.every), owner=service.owner)
+    tick = service.config.settings.delivery.tick_seconds
+    following = asyncio.create_task(service.directory.run(stopping, tick))
     try:
         await Fanout(service).run(stopping)
+        await following
     finally:
         await service.close()
         log.info("worker.stopped")
@@ -45,4 +46,4 @@ def deliver(service: Service) -> None:
             loop.add_signal_handler(sig, stopping.set)
         await run_worker(service, stopping)
 
-    asyncio.run(main())
+    speed.run(main())

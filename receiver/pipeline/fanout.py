@@ -15,11 +15,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import httpx
 
 from receiver.adapters import guard, render
 from receiver.adapters import webhooks as sign
-from receiver.adapters.brokers import Message, Publisher, fill, open_publisher
+from receiver.adapters.brokers import Message, fill
 from receiver.adapters.headers import retry_after
 from receiver.adapters.render.telegram import posted_message
 from receiver.config import Downstream
@@ -31,7 +30,8 @@ from receiver.errors import DownstreamError
 from receiver.observability import logs
 from receiver.persist import Attempt, AttemptHealth, Delivery, DeliveryJob
 from receiver.persist.records import new_id
-from receiver.pipeline.lanes import Lane, env_proxy, task_webhooks
+from receiver.pipeline.connections import Connections
+from receiver.pipeline.lanes import Lane
 from receiver.pipeline.service import Service, Work
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start), and
@@ -46,10 +46,19 @@ def describe(exc: aiohttp.ClientError) -> str:
     """A transport failure in words that never carry the URL: aiohttp's own messages name
     it whole, and a chat webhook's URL is its credential."""
     if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, guard.PrivateAddress):
+            return f"refused: {exc.os_error}"  # it names the host alone, never the path
         return f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"{type(exc).__name__}: {exc.message}"
     return type(exc).__name__
+
+
+def _signed(downstream: Downstream, message_id: str, body: bytes) -> dict[str, str]:
+    """Standard Webhooks headers for `body`, signed with every secret in use now (two during
+    a rotation's overlap)."""
+    now = time.time()
+    return sign.headers(downstream.signing_secrets(now), message_id, int(now), body)
 
 
 class Fanout:
@@ -69,14 +78,7 @@ class Fanout:
             self.settings.jitter,
             self.settings.max_retry_after_seconds,
         )
-        self.downstreams: dict[str, Downstream] = {d.name: d for d in service.config.downstreams}
-        if (task_lane := task_webhooks(service)) is not None:
-            self.downstreams[TASK_WEBHOOK] = task_lane
-        self.lanes = {name: Lane.of(d) for name, d in self.downstreams.items()}
-        # One session per downstream, opened in run(): aiohttp wants a running loop.
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._publishers: dict[str, Publisher] = {}  # broker downstreams
-        self._proxies: dict[str, str | None] = {}
+        self.out = Connections(service, self.settings.allow_private_networks)
         self._in_flight: set[asyncio.Task[None]] = set()  # holding a slot
         self._recording: set[asyncio.Task[None]] = set()  # answered, outcome being stored
         # Refill once a quarter of the slots is free, not after every single attempt:
@@ -88,52 +90,34 @@ class Fanout:
         self._disabled: set[str] = set()
         self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
-        self._private_ok = self.settings.allow_private_networks
-        for name in self.lanes:
-            service.metrics.breakers[name] = STATE_NUMBERS["closed"]
-
-    def _open_sessions(self) -> None:
-        # The upstream client's CA bundle, loaded once rather than per downstream.
-        tls = httpx.create_ssl_context()
-        for name, d in self.downstreams.items():
-            if d.broker is not None:
-                self._publishers[name] = open_publisher(d.broker, name, d.max_in_flight)
-                continue
-            # URLs from the API (tasks' webhooks) reach public addresses only: the resolver
-            # refuses a name that resolves to a private one, at connect time.
-            resolver = guard.resolver(name != TASK_WEBHOOK or self._private_ok)
-            self._sessions[name] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=d.max_in_flight, ssl=tls, resolver=resolver),
-                headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
-                auto_decompress=False,
-            )
-            # aiohttp's trust_env would read the environment and ~/.netrc on every request,
-            # in a thread; the proxy for a downstream is settled once, here.
-            self._proxies[name] = env_proxy(d.url) if name != TASK_WEBHOOK else None
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
-        self._open_sessions()
-        await self.service.store.register_downstreams(list(self.downstreams))
+        self.out.follow()
+        await self.service.store.register_downstreams(list(self.out.downstreams))
         while not stopping.is_set():
             claimed = 0
             try:
                 claimed = await self._claim()
             except Exception:
                 self.service.log.exception("fanout.claim_failed")
-            if not claimed or len(self._in_flight) >= self.settings.concurrency:
-                await self._idle(stopping)
+            # Rows may still wait only in a lane whose last claim came back full.
+            more = any(not lane.drained for lane in self.out.lanes.values())
+            if not (claimed and more) or len(self._in_flight) >= self.settings.concurrency:
+                await self._idle(stopping, slots=more)
         await self._drain()
 
     async def _claim(self) -> int:
-        """One round: each lane claims what its share allows, all in one go."""
+        """One round: each lane claims what its share allows, all in one go; a lane that
+        gets less than it asked for is drained."""
+        self.out.follow()
         now = time.time()
         if now - self._disabled_read >= self.settings.tick_seconds:
             # Disabled by another replica or an operator: seen within a tick.
             self._disabled = await self.service.store.disabled_downstreams()
             self._disabled_read = now
         free = self.settings.concurrency - len(self._in_flight)
-        lanes = list(self.lanes.values())
+        lanes = list(self.out.lanes.values())
         for lane in lanes:
             await self._report_breaker(lane, now)
         ready = [lane for lane in lanes if lane.downstream.name not in self._disabled]
@@ -146,7 +130,8 @@ class Fanout:
         batches = await asyncio.gather(
             *(store.claim_deliveries(owner, lease, n, lane.downstream.name) for lane, n in wanted)
         )
-        for (lane, _), jobs in zip(wanted, batches, strict=True):
+        for (lane, asked), jobs in zip(wanted, batches, strict=True):
+            lane.drained = len(jobs) < asked
             if lane.bucket is not None:
                 lane.bucket.take(len(jobs))
             for job in jobs:
@@ -181,17 +166,21 @@ class Fanout:
         if len(self._in_flight) <= self._refill_at or lane.refill():
             self._slots.set()
 
-    async def _idle(self, stopping: asyncio.Event) -> None:
-        """Sleep until new rows are committed, slots free up, a tick passes or we stop."""
-        waiters: list[asyncio.Task[Any]] = [
-            asyncio.create_task(self.service.wait_for_deliveries(self.settings.tick_seconds)),
-            asyncio.create_task(stopping.wait()),
-        ]
+    async def _idle(self, stopping: asyncio.Event, slots: bool) -> None:
+        """Sleep until new rows are committed, a tick passes or we stop; and, while rows
+        may still wait (`slots`), until slots free up. A slot freed once every queue was
+        emptied is no reason to claim: each claim is a transaction."""
+        rows = asyncio.create_task(self.service.wait_for_deliveries(self.settings.tick_seconds))
+        waiters: list[asyncio.Task[Any]] = [rows, asyncio.create_task(stopping.wait())]
         self._slots.clear()
-        waiters.append(asyncio.create_task(self._slots.wait()))
-        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if slots:
+            waiters.append(asyncio.create_task(self._slots.wait()))
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
             waiter.cancel()
+        if rows in done:  # new rows, or a tick: any lane may have work again
+            for lane in self.out.lanes.values():
+                lane.drained = False
 
     async def _drain(self) -> None:
         grace = self.settings.shutdown_grace_seconds
@@ -205,23 +194,22 @@ class Fanout:
         if self._recording:
             await asyncio.wait(set(self._recording))
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
-        for session in self._sessions.values():
-            await session.close()
-        for publisher in self._publishers.values():
-            await publisher.close()
+        await self.out.close()
 
     async def _post(
         self, downstream: Downstream, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, str, float | None, bool]:
         """Status, the start of the answer (never the whole of it), any Retry-After, and
         whether the receiver asked to stop retrying (Svix's `webhook-delivery` header)."""
-        session = self._sessions[downstream.name]
+        session = self.out.sessions.get(downstream.name)
+        if session is None or session.closed:
+            raise aiohttp.ClientConnectionError("the downstream was changed or removed")
         async with session.post(
             url,
             data=body,
             headers=headers,
             allow_redirects=False,
-            proxy=self._proxies[downstream.name],
+            proxy=self.out.proxies[downstream.name],
         ) as response:
             snippet = b""
             while len(snippet) < _READ_ANSWER:
@@ -242,11 +230,11 @@ class Fanout:
         delivery_id, payload = job.delivery.id, job.payload
         rendered = render.render(downstream.format, payload, downstream.url, job.posted)
         body = rendered.body
-        headers = sign.headers(downstream.secret, delivery_id, int(time.time()), body)
+        headers = _signed(downstream, delivery_id, body)
         # Telegram's Bot API method goes after the token in the path; like the URL itself
         # (a credential), the result is never logged.
         url = render.with_path(job.webhook or downstream.url, rendered.path)
-        if downstream.name == TASK_WEBHOOK and not self._private_ok:
+        if self.out.from_the_api(downstream):
             try:
                 # An address written in the URL is never resolved: checked here instead.
                 guard.check_literal(urlsplit(url).hostname or "")
@@ -285,18 +273,25 @@ class Fanout:
         event's type."""
         payload = job.payload
         body = render.render("webhook", payload).body
-        headers = sign.headers(downstream.secret, job.delivery.id, int(time.time()), body)
+        headers = _signed(downstream, job.delivery.id, body)
         headers["webhook-type"] = payload.get("type") or f"task.{payload.get('state')}"
         target = downstream.broker
         assert target is not None
         message = Message(body, headers, fill(target.name, payload))
         try:
             async with asyncio.timeout(downstream.timeout):
-                await self._publishers[downstream.name].publish(message)
+                publisher = self.out.publishers.get(downstream.name)
+                if publisher is None:
+                    return "the downstream was changed or removed"
+                if (check := self.out.broker_checks.get(downstream.name)) is not None:
+                    await check
+                await publisher.publish(message)
         except TimeoutError:
             return f"no confirm within {downstream.timeout:g}s"
         except DownstreamError as exc:
             return exc.detail
+        except guard.PrivateAddress as exc:
+            return f"refused: {exc}"
         return None
 
     async def _attempt(self, job: DeliveryJob, lane: Lane) -> None:
@@ -313,7 +308,7 @@ class Fanout:
             "attempt": attempt,
         }
         log = self.service.log
-        downstream = self.downstreams.get(delivery.downstream)
+        downstream = self.out.downstreams.get(delivery.downstream)
         status: int | None = None
         abort = False
         posted = None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import urllib.request
+import asyncio
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Protocol
 
 from receiver.config import Downstream
 from receiver.domain.breaker import Breaker, TokenBucket
@@ -12,12 +12,17 @@ from receiver.domain.routing import TASK_WEBHOOK
 from receiver.pipeline.service import Service
 
 
-def env_proxy(url: str) -> str | None:
-    """The proxy HTTP_PROXY / HTTPS_PROXY name for `url`, unless NO_PROXY exempts its host."""
-    parts = urlsplit(url)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+async def close_later(closing: Closable, after: float) -> None:
+    """Close a changed or removed downstream's connections once the attempts that started
+    on them have had their whole timeout (at once when cancelled, at shutdown)."""
+    try:
+        await asyncio.sleep(after)
+    finally:
+        await closing.close()
 
 
 def task_webhooks(service: Service) -> Downstream | None:
@@ -55,6 +60,9 @@ class Lane:
     bucket: TokenBucket | None
     in_flight: int = 0
     reported: str = "closed"  # the breaker state last written to the store and the gauge
+    # Its last claim got less than it asked for: nothing more waits until new rows are
+    # committed or a tick passes (a retry comes due).
+    drained: bool = False
 
     @classmethod
     def of(cls, d: Downstream) -> Lane:

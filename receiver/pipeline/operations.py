@@ -71,8 +71,8 @@ async def replay_dead_letters(service: Service, downstream: str) -> int:
 
 
 def known_downstream(service: Service, name: str) -> str:
-    if name not in service.subscriptions:
-        raise NotFound(f"no downstream named {name!r} in the configuration")
+    if not service.directory.knows(name):
+        raise NotFound(f"no downstream named {name!r}")
     return name
 
 

@@ -10,6 +10,7 @@ Official-format tasks have no callback and are polled from the start. Intervals 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -24,16 +25,55 @@ class Poller:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.settings = service.config.settings.polling
+        self._orphans_read = 0.0  # when cut-off submits were last looked for
 
     def _interval(self, attempts: int) -> float:
         s = self.settings
         return float(min(s.max_interval_seconds, s.interval_seconds * s.backoff_factor**attempts))
 
     async def run(self, stopping: asyncio.Event) -> None:
+        handoff = self.service.polls
+        handoff.limit = self.settings.batch_size
+        handed = asyncio.create_task(self._run_handed(), name="handed-polls")
+        try:
+            await self._run_claimed(stopping)
+        finally:
+            handoff.limit = 0  # callbacks leave their polls to the claims from here on
+            handed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await handed
+
+    async def _run_handed(self) -> None:
+        """Run each poll a callback leased as it is handed over. Cancelled at stop, it lets
+        the polls already running finish; one handed but not begun keeps its lease until
+        the leases are given back at close."""
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                job = await self.service.polls.take()
+                poll = asyncio.create_task(self._poll_handed(job))
+                running.add(poll)
+                poll.add_done_callback(running.discard)
+        finally:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _poll_handed(self, job: PollJob) -> None:
+        try:
+            await self.poll_one(job)
+        except Exception:
+            self.service.log.exception("poll.handed_failed", task_id=job.task_id)
+        finally:
+            self.service.polls.done()
+
+    async def _run_claimed(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             jobs: list[PollJob] = []
             try:
-                await self._fail_orphans()
+                # Once a tick, not at every wake-up: each callback wakes the poller, and
+                # an orphan waits minutes anyway.
+                if time.monotonic() - self._orphans_read >= self.settings.tick_seconds:
+                    self._orphans_read = time.monotonic()
+                    await self._fail_orphans()
                 jobs = await self.service.store.claim_polls(
                     self.service.owner, self.settings.lease_seconds, self.settings.batch_size
                 )

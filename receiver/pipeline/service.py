@@ -13,6 +13,7 @@ from typing import Any
 
 from receiver.adapters.comet.client import CometClient
 from receiver.adapters.media.links import MediaLinks
+from receiver.adapters.sealing import Sealer
 from receiver.adapters.tokens import CallbackSigner
 from receiver.config import Config
 from receiver.domain.claims import ClaimPolicy
@@ -22,6 +23,8 @@ from receiver.domain.states import TERMINAL_STATES
 from receiver.observability.metrics import Metrics
 from receiver.persist import Recorded, Store
 from receiver.pipeline.changes import Caps, ChangeHub
+from receiver.pipeline.directory import Directory
+from receiver.pipeline.handoff import PollHandoff
 
 
 class Work(enum.Flag):
@@ -34,18 +37,19 @@ class Work(enum.Flag):
     SUBMITS = enum.auto()  # a task to send to CometAPI, or room for one under the cap
 
 
-def work_after(recorded: Recorded, mirroring: bool) -> Work:
+def work_after(recorded: Recorded, mirroring: bool, capped: bool = True) -> Work:
     """Which workers a recorded observation gives something to do: the one rule, for every
-    step that records one."""
+    step that records one. `capped`: a cap on the tasks running upstream is set, so a task
+    that ends may make room for a waiting one."""
     work = Work.NONE
     if recorded.delivery_ids:
         work |= Work.DELIVERIES
-    if recorded.verdict == PENDING or recorded.outcome == "over_limit":
-        work |= Work.POLLS
+    if (recorded.verdict == PENDING and recorded.poll is None) or recorded.outcome == "over_limit":
+        work |= Work.POLLS  # a poll the callback leased is handed to the poller instead
     task = recorded.task
     if mirroring and recorded.outcome == "applied" and task and task.state == "succeeded":
         work |= Work.MIRRORS
-    if recorded.outcome == "applied" and task and task.state in TERMINAL_STATES:
+    if capped and recorded.outcome == "applied" and task and task.state in TERMINAL_STATES:
         work |= Work.SUBMITS  # it ran upstream, and no longer counts against the cap
     return work
 
@@ -70,14 +74,18 @@ class Service:
     _polls_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _mirrors_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _submits_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    polls: PollHandoff = field(default_factory=PollHandoff)  # leased by callbacks, run at once
 
     @functools.cached_property
+    def directory(self) -> Directory:
+        """Every downstream: the config file's and those made through the API."""
+        sealer = Sealer(self.config.secrets.signing_keys)
+        return Directory(self.config, self.store, sealer, self.log)
+
+    @property
     def subscriptions(self) -> dict[str, Subscription]:
-        """Downstream name -> the states and channels it takes; read on every event, fixed
-        at start."""
-        return {
-            d.name: Subscription(d.events, frozenset(d.channels)) for d in self.config.downstreams
-        }
+        """Downstream name -> the states and channels it takes; read on every event."""
+        return self.directory.subscriptions
 
     @functools.cached_property
     def claim_policy(self) -> ClaimPolicy:
@@ -113,7 +121,9 @@ class Service:
 
     def recorded(self, recorded: Recorded) -> None:
         """Wake whatever a recorded observation gives work to."""
-        self.wake(work_after(recorded, self.config.settings.media.enabled))
+        settings = self.config.settings
+        capped = settings.upstream.max_concurrent_tasks > 0
+        self.wake(work_after(recorded, settings.media.enabled, capped))
 
     async def wait_for_deliveries(self, timeout: float) -> None:
         await _wait_and_clear(self._deliveries_ready, timeout)

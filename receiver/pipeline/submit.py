@@ -13,7 +13,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -27,7 +26,7 @@ from pydantic import (
 )
 
 from receiver.adapters.comet.client import REVERSE_KIND
-from receiver.adapters.guard import PrivateAddress, check_literal
+from receiver.adapters.guard import check_api_url
 from receiver.config.sections import CHANNEL
 from receiver.domain.observation import Observation
 from receiver.domain.states import TERMINAL_STATES, State
@@ -335,15 +334,8 @@ def check_webhook(service: Service, url: str) -> None:
     if service.config.secrets.task_webhook_secret is None:
         env = service.config.settings.delivery.task_webhook_secret_env
         raise InvalidRequest(f"webhook: task webhooks are off here ({env} is not set)")
-    if service.config.settings.delivery.allow_private_networks:
-        return
-    host = urlsplit(url).hostname or ""
-    try:
-        check_literal(host)
-    except PrivateAddress as exc:
-        raise InvalidRequest(f"webhook: {exc}; it must be a public address") from None
-    if host == "localhost" or host.endswith(".localhost"):
-        raise InvalidRequest("webhook: localhost is a local address; it must be a public one")
+    if not service.config.settings.delivery.allow_private_networks:
+        check_api_url(url, "webhook")
 
 
 async def cancel(service: Service, task_id: str) -> Task:

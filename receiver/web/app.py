@@ -7,7 +7,6 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -34,9 +33,7 @@ from receiver.web.errors import answer_for
 from receiver.web.http import error
 
 
-def build_service(
-    config: Config, comet_transport: httpx.AsyncBaseTransport | None = None
-) -> Service:
+def build_service(config: Config) -> Service:
     s = config.settings
     return Service(
         config=config,
@@ -46,7 +43,6 @@ def build_service(
             config.secrets.api_key,
             s.upstream.runway_version,
             s.upstream.timeout_seconds,
-            transport=comet_transport,
         ),
         signer=CallbackSigner(config.secrets.signing_keys, s.callbacks.max_age_seconds),
         log=logs.get_logger("receiver"),
@@ -87,10 +83,11 @@ def create_app(service: Service) -> Starlette:
             await service.store.release_all_leases(deliveries=delivers, polls=True, copies=True)
         if not copies and (given_up := await give_up_copies(service)):
             service.log.warning("media.off", copies_given_up=given_up)
+        await service.directory.start()
         service.log.info(
             "service.started",
             migrations=applied,
-            downstreams=[d.name for d in service.config.downstreams],
+            downstreams=list(service.directory.every),
             owner=service.owner,
         )
         # What start-up allocated lives as long as the process: keep the collector off it,
@@ -98,11 +95,13 @@ def create_app(service: Service) -> Starlette:
         gc.collect()
         gc.freeze()
         stopping = asyncio.Event()
+        tick = service.config.settings.delivery.tick_seconds
         workers = [
             asyncio.create_task(Poller(service).run(stopping), name="poller"),
             asyncio.create_task(Submitter(service).run(stopping), name="submitter"),
             asyncio.create_task(service.changes.run(stopping), name="changes"),
             asyncio.create_task(count_store(service, stopping), name="gauges"),
+            asyncio.create_task(service.directory.run(stopping, tick), name="directory"),
         ]
         if delivers:
             workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))

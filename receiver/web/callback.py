@@ -91,8 +91,15 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
         raise _refused(service, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
     dedupe_key = "callback:" + hashlib.sha256(body).hexdigest()
     try:
+        lease = service.config.settings.polling.lease_seconds
         recorded = await service.store.record_callback(
-            task_id, dedupe_key, obs, body.decode(), service.subscriptions, service.claim_policy
+            task_id,
+            dedupe_key,
+            obs,
+            body.decode(),
+            service.subscriptions,
+            service.claim_policy,
+            service.polls.lease_for(service.owner, lease),
         )
     except Exception:
         # Not committed: say so, so that the sender tries again rather than forgets.
@@ -115,6 +122,8 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
     elif verdict not in (None, PENDING):
         service.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
     # A pending claim has CometAPI asked now; outbox rows come only under trust_body.
+    if recorded.poll is not None:
+        service.polls.give(recorded.poll)
     service.recorded(recorded)
     line = service.log.warning if verdict == "contradicted" else service.log.info
     line(

@@ -287,3 +287,50 @@ def test_a_cross_site_form_post_is_refused(
     assert [r.status_code for r in refused] == [403, 403, 403]
     assert all(r.headers["content-type"].startswith("text/html") for r in refused)
     assert not downstream_disabled(relay, "hook")
+
+
+def test_a_downstream_is_made_rotated_and_removed_from_the_page(
+    console: WebDriver, relay: Relay, sinks: dict[str, Sink]
+) -> None:
+    sink = sinks["hook"]
+    console.get(f"{relay.url}/console/deliveries")
+    console.find_element(By.CSS_SELECTOR, "#new-downstream summary").click()
+    form = console.find_element(By.CSS_SELECTOR, "#new-downstream form")
+    form.find_element(By.NAME, "name").send_keys("from-page")
+    form.find_element(By.NAME, "url").send_keys(f"{sink.url}/from-page")
+    form.find_element(By.CSS_SELECTOR, "button[value='create']").click()
+    first = until(console, lambda d: d.find_elements(By.ID, "secret-value"))[0].text
+    assert first.startswith("whsec_")
+    assert relay.api.get("/v1/downstreams/from-page").json()["source"] == "api"
+    # Shown on the answer to the form only: the page itself never shows it again.
+    console.get(f"{relay.url}/console/deliveries")
+    assert first not in console.page_source
+
+    console.find_element(By.CSS_SELECTOR, "form[action$='/from-page/rotate'] button").click()
+    accept_dialog(console)
+    second = until(console, lambda d: d.find_elements(By.ID, "secret-value"))[0].text
+    assert second.startswith("whsec_") and second != first
+    assert relay.api.get("/v1/downstreams/from-page").json()["previous_secret_until"]
+
+    console.find_element(By.CSS_SELECTOR, "form[action$='/from-page/remove'] button").click()
+    accept_dialog(console)
+    until(console, lambda d: "removed" in d.find_element(By.CLASS_NAME, "notice").text)
+    assert relay.api.get("/v1/downstreams/from-page").status_code == 404
+    assert not console.find_elements(By.ID, "downstream-from-page")
+
+
+def test_the_task_page_shows_the_callers_metadata_channels_and_webhook(
+    console: WebDriver, relay: Relay, sinks: dict[str, Sink]
+) -> None:
+    sink = sinks["hook"]
+    task = relay.submitted(
+        **image_to_video(),
+        webhook=f"{sink.url}/mine?token=never-shown",
+        metadata={"order_id": "A-17"},
+        channels=["shop"],
+    )
+    console.get(f"{relay.url}/console/tasks/{task['id']}")
+    assert '"order_id": "A-17"' in console.find_element(By.ID, "task-metadata").text
+    assert console.find_element(By.ID, "task-channels").text == "shop"
+    assert console.find_element(By.ID, "task-webhook").text.startswith(sink.url)
+    assert "never-shown" not in console.page_source

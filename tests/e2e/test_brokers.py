@@ -134,3 +134,26 @@ def test_what_no_queue_or_stream_takes_is_retried_then_dead_never_delivered(
     assert "no stream takes subject" in rows["no-stream"]["last_error"]
     detail = relay.task(task["id"])
     assert all(a["outcome"] != "succeeded" for a in detail["attempts"])
+
+
+def test_a_broker_downstream_made_through_the_api_is_signed_with_its_own_secret(
+    make_relay: MakeRelay, brokers: tuple[RabbitQueue, NatsStream, MqttTopic, RedisStream]
+) -> None:
+    redis = brokers[3]
+    relay = make_relay()
+    made = relay.api.post(
+        "/v1/downstreams",
+        json={
+            "name": "redis-runtime",
+            "format": "redis",
+            "url": "redis://127.0.0.1:6379/0",
+            "stream": redis.name,
+            "timeout": 2.0,
+        },
+    )
+    assert made.status_code == 201, made.text
+    task = relay.submitted(**image_to_video())
+    [(fields, body)] = wait_for(lambda: redis.messages() or None)
+    wanted = ("webhook-id", "webhook-timestamp", "webhook-signature")
+    event = Webhook(made.json()["secret"]).verify(body, {k: fields[k] for k in wanted})
+    assert event["data"]["task_id"] == task["id"]

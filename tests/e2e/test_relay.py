@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from receiver.pipeline.lanes import env_proxy
+from receiver.adapters.outbound import env_proxy
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     WEBHOOK_SECRET,

@@ -27,8 +27,17 @@ UNPADDED = "whsec_" + base64.b64encode(os.urandom(25)).decode().rstrip("=")
 )
 def test_signatures_verify_with_the_official_library(secret: str) -> None:
     body = json.dumps({"type": "task.succeeded", "data": {"x": "ü"}}).encode()
-    headers = sign.headers(secret, "msg_1", int(time.time()), body)
+    headers = sign.headers([secret], "msg_1", int(time.time()), body)
     assert Webhook(secret).verify(body, headers) == json.loads(body)
+
+
+def test_both_signatures_of_an_overlap_verify_with_either_secret() -> None:
+    new, old = sign.new_secret(), sign.new_secret()
+    body = b'{"type":"task.succeeded"}'
+    headers = sign.headers([new, old], "msg_2", int(time.time()), body)
+    assert headers["webhook-signature"].count(" ") == 1
+    for secret in (new, old):
+        assert Webhook(secret).verify(body, headers) == json.loads(body)
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,17 @@ the API are held to public addresses, and a receiver that answers 410 Gone is he
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from standardwebhooks import Webhook
 
 from tests.conftest import MakeRelay, webhook
-from tests.harness import TASK_HOOK_SECRET, Sink, image_to_video, terminal, wait_for
+from tests.harness import PRIVATE_URLS, TASK_HOOK_SECRET, Sink, image_to_video, terminal, wait_for
 
 
 def documents(sink: Sink, path: str) -> list[dict[str, Any]]:
@@ -87,16 +90,50 @@ def test_limits_on_what_a_task_may_ask(make_relay: MakeRelay, sink: Sink) -> Non
 
 def test_webhooks_through_the_api_reach_public_addresses_only(make_relay: MakeRelay) -> None:
     relay = make_relay(delivery={"allow_private_networks": False})
-    for url in (
-        "http://127.0.0.1:9/hook",
-        "http://10.1.2.3/hook",
-        "http://169.254.169.254/latest/meta-data",
-        "http://localhost:8080/hook",
-    ):
+    for url in PRIVATE_URLS:
         answer = relay.submit(**image_to_video(), webhook=url)
         assert answer.status_code == 422, url
         assert "address" in answer.json()["detail"]
     assert relay.api.get("/v1/tasks").json()["tasks"] == []  # nothing was stored
+
+
+def local_name_from_hosts_file() -> str | None:
+    """A name this machine's /etc/hosts maps to a loopback or private address, other than
+    `localhost` (refused by name at submit): it resolves with no DNS leaving the machine."""
+    try:
+        lines = Path("/etc/hosts").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        address, *names = line.split("#", 1)[0].split() or [""]
+        try:
+            local = not ipaddress.ip_address(address).is_global
+        except ValueError:
+            continue
+        for name in names if local else []:
+            if name != "localhost" and not name.endswith(".localhost") and "." not in name:
+                return name
+    return None
+
+
+def test_a_name_that_resolves_to_a_local_address_is_refused_when_connecting(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    name = local_name_from_hosts_file()
+    if name is None:
+        pytest.skip("/etc/hosts names no local address but localhost")
+    relay = make_relay(delivery={"allow_private_networks": False})
+    by_name = sink.url.replace("127.0.0.1", name)
+    task = relay.submitted(**image_to_video(), webhook=f"{by_name}/mine")
+
+    def refused() -> dict[str, Any] | None:
+        shown = relay.task(task["id"])
+        mine = [d for d in shown["deliveries"] if d["downstream"] == "task-webhook"]
+        return mine[0] if mine and mine[0]["last_error"] else None
+
+    attempt = wait_for(refused)  # the attempt was made, and stopped at resolution
+    assert "resolves to a private or local address" in attempt["last_error"], attempt
+    assert sink.received("/mine") == []
 
 
 def test_a_410_ends_a_tasks_webhook_and_disables_a_downstream(

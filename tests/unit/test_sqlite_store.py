@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from receiver.domain.claims import ClaimPolicy
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscription
-from receiver.persist import NewTask
+from receiver.persist import NewTask, Recorded
 from receiver.persist.migrate import migrate
-from receiver.persist.observations import accept_submission, record
-from receiver.persist.outbox import claim_deliveries
+from receiver.persist.observations import accept_submission, record, record_callback
+from receiver.persist.outbox import claim_deliveries, claim_polls
 from receiver.persist.queue import orphaned
 from receiver.persist.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.persist.tasks import create_task
@@ -59,6 +60,25 @@ def test_jobs_queued_together_share_one_commit_and_a_failing_one_loses_only_its_
     assert results[0] == 1 and results[2] == 1
     assert isinstance(results[1], RuntimeError)
     assert _rows(path) == ["a", "c"]
+
+
+def test_only_a_batch_of_jobs_that_may_be_lost_commits_without_an_fsync(tmp_path: Path) -> None:
+    def mode(db: Any) -> int:
+        row = db.one("PRAGMA synchronous")
+        return int(next(iter(row.values())))
+
+    async def run() -> tuple[int, int, list[int], int]:
+        store = SqliteStore(str(tmp_path / "s.db"))
+        relaxed = await store._run(mode, durable=False)
+        full = await store._run(mode)
+        # Queued in one turn: one transaction, durable as its most demanding job wants.
+        mixed = await asyncio.gather(store._run(mode, durable=False), store._run(mode))
+        after = await store._run(mode)
+        await store.close()
+        return relaxed, full, list(mixed), after
+
+    normal_mode, full_mode = 1, 2  # SQLite's numbers for NORMAL and FULL
+    assert asyncio.run(run()) == (normal_mode, full_mode, [full_mode, full_mode], full_mode)
 
 
 def test_a_held_write_lock_delays_jobs_without_blocking_the_loop(tmp_path: Path) -> None:
@@ -207,3 +227,29 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(tmp_path
     own_queue = claim_steps()
     assert own_queue[0] == 10
     assert own_queue[1] <= alone[1] + 2, (alone, own_queue)
+
+
+def test_a_callback_leases_its_due_poll_in_its_own_transaction_once(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    conn.row_factory = dict_row
+    db = SqliteDb(conn)
+    migrate(db)
+    policy = ClaimPolicy(False, 600.0, 0.5, 100, 1_000_000)
+    task, _ = create_task(db, NewTask("video2video", {"video": "https://x.invalid/v.mp4"}), 100.0)
+    accept_submission(db, task.id, "up-1", "{}", 9e9, {}, 100.0)
+    claim = Observation(state="succeeded", upstream_task_id="up-1")
+
+    def callback(key: str, now: float, take: tuple[str, float] | None) -> Recorded:
+        return record_callback(db, task.id, key, claim, "{}", {}, now, policy, take)
+
+    first = callback("callback:1", 200.0, ("me", 30.0))
+    assert first.verdict == "pending" and first.poll is not None
+    assert (first.poll.task_id, first.poll.upstream_task_id) == (task.id, "up-1")
+    assert claim_polls(db, "other", 200.0, 30.0, 10) == []  # leased already: no one claims it
+    # Another callback while the poll is leased brings nothing to run twice.
+    assert callback("callback:2", 200.1, ("me", 30.0)).poll is None
+    # Without the offer, the poll is left to the poller's claim, as before.
+    db.execute(db.sql.RELEASE_POLL_LEASES, ("me",))
+    assert callback("callback:3", 300.0, None).poll is None
+    [claimed] = claim_polls(db, "other", 300.0, 30.0, 10)
+    assert claimed.task_id == task.id

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from receiver.domain.corroborate import PENDING
-from receiver.persist import Recorded, Task
+from receiver.persist import PollJob, Recorded, Task
+from receiver.pipeline.handoff import PollHandoff
 from receiver.pipeline.service import Work, work_after
 
 
@@ -25,6 +26,12 @@ def test_a_pending_claim_or_one_past_the_history_bound_wakes_the_poller() -> Non
     assert work_after(Recorded("over_limit", task("running")), False) == Work.POLLS
 
 
+def test_a_claim_that_leased_its_poll_hands_it_over_and_wakes_no_claim() -> None:
+    job = PollJob("tsk_1", "video2video", "up", 0.0, 0)
+    recorded = Recorded("history", task("running"), "evt_1", verdict=PENDING, poll=job)
+    assert work_after(recorded, False) == Work.NONE
+
+
 def test_a_success_wakes_the_mirror_only_while_mirroring_is_on() -> None:
     recorded = Recorded("applied", task("succeeded"), "evt_1", ["msg_1"])
     assert work_after(recorded, mirroring=True) == Work.DELIVERIES | Work.MIRRORS | Work.SUBMITS
@@ -39,7 +46,25 @@ def test_a_task_that_ends_wakes_the_submit_worker_for_it_left_room_under_the_cap
     assert Work.SUBMITS not in work_after(ended_before, False)
 
 
+def test_without_a_cap_an_ending_task_leaves_the_submit_worker_asleep() -> None:
+    ended = Recorded("applied", task("succeeded"), "evt_1", ["msg_1"])
+    assert work_after(ended, mirroring=False, capped=False) == Work.DELIVERIES
+
+
 def test_a_duplicate_or_a_judged_claim_wakes_nothing() -> None:
     assert work_after(Recorded("duplicate", task("running")), True) == Work.NONE
     judged = Recorded("history", task("succeeded"), "evt_1", verdict="confirmed")
     assert work_after(judged, True) == Work.NONE
+
+
+def test_a_handoff_offers_leases_only_while_a_poller_runs_and_has_room() -> None:
+    handoff = PollHandoff()
+    assert handoff.lease_for("me", 30.0) is None  # no poller in this process
+    handoff.limit = 2
+    job = PollJob("tsk_1", "video2video", "up", 0.0, 0)
+    handoff.give(job)
+    assert handoff.lease_for("me", 30.0) == ("me", 30.0)
+    handoff.give(job)
+    assert handoff.lease_for("me", 30.0) is None  # full: the poller's claims take over
+    handoff.done()
+    assert handoff.lease_for("me", 30.0) == ("me", 30.0)

@@ -193,6 +193,11 @@ POSTGRES = Statements(
         " AND (poll_lease_until IS NULL OR poll_lease_until < %s) ORDER BY next_poll_at LIMIT %s"
         " FOR UPDATE SKIP LOCKED"
     ),
+    DUE_POLL=(
+        "SELECT id, kind, upstream_task_id, created_at, poll_attempts FROM tasks WHERE id = %s"
+        " AND next_poll_at <= %s AND upstream_task_id IS NOT NULL"
+        " AND (poll_lease_until IS NULL OR poll_lease_until < %s)"
+    ),
     LEASE_POLL="UPDATE tasks SET poll_lease_owner = %s, poll_lease_until = %s WHERE id = %s",
     ORPHANED_SUBMISSIONS=(
         "SELECT id FROM tasks WHERE submit_owner IS NOT NULL AND submit_started_at < %s"
@@ -265,6 +270,29 @@ POSTGRES = Statements(
         "UPDATE deliveries SET state = 'dead', updated_at = %s,"
         " last_error = 'held while the downstream was disabled; not recovered'"
         " WHERE downstream = %s AND state = 'held'"
+    ),
+    MANAGED_VERSIONS="SELECT name, changed_at FROM downstreams WHERE spec IS NOT NULL",
+    MANAGED_DOWNSTREAMS="SELECT * FROM downstreams WHERE spec IS NOT NULL ORDER BY name",
+    MANAGED_DOWNSTREAM="SELECT * FROM downstreams WHERE name = %s AND spec IS NOT NULL",
+    CREATE_MANAGED=(
+        "UPDATE downstreams SET spec = %s, sealed_secret = %s, sealed_previous = NULL,"
+        " previous_until = NULL, created_at = %s, changed_at = %s WHERE name = %s"
+    ),
+    CHANGE_MANAGED=(
+        "UPDATE downstreams SET spec = %s, changed_at = %s WHERE name = %s AND spec IS NOT NULL"
+    ),
+    ROTATE_MANAGED=(
+        "UPDATE downstreams SET sealed_secret = %s, sealed_previous = %s, previous_until = %s,"
+        " changed_at = %s WHERE name = %s AND spec IS NOT NULL"
+    ),
+    RESEAL_MANAGED=(
+        "UPDATE downstreams SET sealed_secret = %s, sealed_previous = %s WHERE name = %s"
+    ),
+    REMOVE_MANAGED="DELETE FROM downstreams WHERE name = %s AND spec IS NOT NULL",
+    END_DOWNSTREAM_DELIVERIES=(
+        "UPDATE deliveries SET state = 'dead', last_error = %s, updated_at = %s,"
+        " lease_owner = NULL, lease_until = NULL WHERE downstream = %s"
+        " AND state IN ('pending', 'mirroring', 'held')"
     ),
     NOTE_BREAKER="UPDATE downstreams SET breaker = %s, breaker_changed_at = %s WHERE name = %s",
     INSERT_MIRROR=(

@@ -138,24 +138,29 @@ class PostgresStore(Store):
         (host, pid and a random part), a replica gives back only its own, and none takes
         every lease back at start (`exclusive` is False)."""
 
-    def _run_sync(self, fn: Callable[[Db], T], abandoned: threading.Event) -> T:
+    def _run_sync(self, fn: Callable[[Db], T], abandoned: threading.Event, durable: bool) -> T:
         if abandoned.is_set():
             raise StoreError("the caller gave up before the job started")
         try:
             with self._pool.connection() as conn, conn.transaction():
+                if not durable:
+                    # This transaction's commit does not wait for its WAL flush.
+                    conn.execute("SET LOCAL synchronous_commit = off")
                 return fn(PostgresDb(conn))
         except (psycopg.OperationalError, PoolTimeout) as exc:
             reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             raise StoreError(f"PostgreSQL unavailable: {reason}") from None
 
-    async def _run(self, fn: Callable[[Db], T], timeout: float | None = 0.0) -> T:
+    async def _run(
+        self, fn: Callable[[Db], T], timeout: float | None = 0.0, durable: bool = True
+    ) -> T:
         if not self._opened:
             await asyncio.to_thread(self._open)
             self._opened = True
         limit = self._timeout if timeout == 0.0 else timeout
         abandoned = threading.Event()
         loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(self._executor, self._run_sync, fn, abandoned)
+        job = loop.run_in_executor(self._executor, self._run_sync, fn, abandoned, durable)
         try:
             async with asyncio.timeout(limit):
                 return await asyncio.shield(job)

@@ -194,6 +194,11 @@ SQLITE = Statements(
         " WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? AND upstream_task_id IS NOT NULL"
         " AND (poll_lease_until IS NULL OR poll_lease_until < ?) ORDER BY next_poll_at LIMIT ?"
     ),
+    DUE_POLL=(
+        "SELECT id, kind, upstream_task_id, created_at, poll_attempts FROM tasks WHERE id = ?"
+        " AND next_poll_at <= ? AND upstream_task_id IS NOT NULL"
+        " AND (poll_lease_until IS NULL OR poll_lease_until < ?)"
+    ),
     LEASE_POLL="UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ? WHERE id = ?",
     ORPHANED_SUBMISSIONS=(
         "SELECT id FROM tasks WHERE submit_owner IS NOT NULL AND submit_started_at < ?"
@@ -264,6 +269,27 @@ SQLITE = Statements(
         "UPDATE deliveries SET state = 'dead', updated_at = ?,"
         " last_error = 'held while the downstream was disabled; not recovered'"
         " WHERE downstream = ? AND state = 'held'"
+    ),
+    MANAGED_VERSIONS="SELECT name, changed_at FROM downstreams WHERE spec IS NOT NULL",
+    MANAGED_DOWNSTREAMS="SELECT * FROM downstreams WHERE spec IS NOT NULL ORDER BY name",
+    MANAGED_DOWNSTREAM="SELECT * FROM downstreams WHERE name = ? AND spec IS NOT NULL",
+    CREATE_MANAGED=(
+        "UPDATE downstreams SET spec = ?, sealed_secret = ?, sealed_previous = NULL,"
+        " previous_until = NULL, created_at = ?, changed_at = ? WHERE name = ?"
+    ),
+    CHANGE_MANAGED=(
+        "UPDATE downstreams SET spec = ?, changed_at = ? WHERE name = ? AND spec IS NOT NULL"
+    ),
+    ROTATE_MANAGED=(
+        "UPDATE downstreams SET sealed_secret = ?, sealed_previous = ?, previous_until = ?,"
+        " changed_at = ? WHERE name = ? AND spec IS NOT NULL"
+    ),
+    RESEAL_MANAGED=("UPDATE downstreams SET sealed_secret = ?, sealed_previous = ? WHERE name = ?"),
+    REMOVE_MANAGED="DELETE FROM downstreams WHERE name = ? AND spec IS NOT NULL",
+    END_DOWNSTREAM_DELIVERIES=(
+        "UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ?,"
+        " lease_owner = NULL, lease_until = NULL WHERE downstream = ?"
+        " AND state IN ('pending', 'mirroring', 'held')"
     ),
     NOTE_BREAKER="UPDATE downstreams SET breaker = ?, breaker_changed_at = ? WHERE name = ?",
     INSERT_MIRROR=(

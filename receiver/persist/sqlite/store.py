@@ -79,7 +79,7 @@ def dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
 
 
-_Job = tuple[Callable[[Db], Any], "asyncio.Future[Any]"]
+_Job = tuple[Callable[[Db], Any], "asyncio.Future[Any]", bool]  # fn, its future, durable
 
 
 class SqliteStore(Store):
@@ -90,6 +90,7 @@ class SqliteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._db: SqliteDb | None = None
         self._queue: list[_Job] = []
+        self._sync_mode = "FULL"  # the writer connection's, as opened
         self._writer: asyncio.Task[None] | None = None
         self._committer: ThreadPoolExecutor | None = None
         self._checkpointer: threading.Thread | None = None
@@ -111,6 +112,8 @@ class SqliteStore(Store):
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before we answer; NORMAL could lose it on power loss.
+        # Only the jobs that may be lost so (a lease, an attempt's outcome) commit under
+        # NORMAL, one transaction at a time (_transaction).
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         # No busy wait inside SQLite: it would stall the event loop. _begin retries instead.
@@ -124,6 +127,7 @@ class SqliteStore(Store):
         if self._conn is None or self._db is None:
             try:
                 self._conn = self._connect()
+                self._sync_mode = "FULL"
             except (OSError, sqlite3.Error) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
                 raise StoreError(f"cannot open SQLite database {self.path}: {reason}") from None
@@ -160,12 +164,14 @@ class SqliteStore(Store):
         finally:
             conn.close()
 
-    async def _run(self, fn: Callable[[Db], T], timeout: float | None = 0.0) -> T:
+    async def _run(
+        self, fn: Callable[[Db], T], timeout: float | None = 0.0, durable: bool = True
+    ) -> T:
         # One local file: a job waits only for the disk and for BEGIN's bounded retries.
         self._open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.append((fn, future))
+        self._queue.append((fn, future, durable))
         if self._writer is None or self._writer.done():
             # Started on the next turn of the loop: jobs queued meanwhile share its first
             # transaction, and those queued during each commit share the next one.
@@ -185,10 +191,10 @@ class SqliteStore(Store):
                 self._failed = (time.monotonic(), str(error))
                 results = [(False, error)] * len(batch)
             except BaseException:  # the loop is going away: nobody waits any more
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.cancel()
                 raise
-            for (_, future), (ok, value) in zip(batch, results, strict=True):
+            for (_, future, _), (ok, value) in zip(batch, results, strict=True):
                 if future.done():  # its caller gave up; the work stands all the same
                     continue
                 if ok:
@@ -198,24 +204,37 @@ class SqliteStore(Store):
 
     async def _transaction(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         conn, db = self._open()
+        # A batch of jobs that need no durability of their own commits without an fsync (WAL
+        # keeps the commit order, so it is durable with the next synced commit); set outside
+        # the transaction, as SQLite wants it.
+        durable = any(wanted for _, _, wanted in batch)
+        self._synchronous(conn, "FULL" if durable else "NORMAL")
         await self._begin(conn)
         try:
             try:
                 # Usually no job fails: run them all without per-job savepoints.
-                results = [(True, fn(db)) for fn, _ in batch]
+                results = [(True, fn(db)) for fn, _, _ in batch]
             except Exception:
                 # One did: undo the batch and run it again with a savepoint per job, so only
                 # the failing job's work is lost (jobs only read and write the store).
                 conn.execute("ROLLBACK")
                 await self._begin(conn)
-                results = [_in_savepoint(conn, db, fn) for fn, _ in batch]
-            await self._commit(conn)
+                results = [_in_savepoint(conn, db, fn) for fn, _, _ in batch]
+            if durable:
+                await self._commit(conn)
+            else:
+                conn.execute("COMMIT")  # no fsync to wait for: no thread to wait in
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         self.commits += 1
         return results
+
+    def _synchronous(self, conn: sqlite3.Connection, mode: str) -> None:
+        if mode != self._sync_mode:
+            conn.execute(f"PRAGMA synchronous={mode}")
+            self._sync_mode = mode
 
     async def _begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting without blocking the loop while another connection (the

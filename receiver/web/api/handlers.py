@@ -1,4 +1,4 @@
-"""The admin API's handlers: tasks, deliveries, downstreams and the live stream.
+"""The admin API's handlers: tasks, deliveries and the live stream (downstreams: downstreams.py).
 
 Each takes its parameters already read through its model (web/api/models.py) and
 answers through its answer model; `web/api/routes.py` says which is which.
@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.adapters.jsonbody import load_json
-from receiver.errors import MalformedRequest, NotFound
+from receiver.errors import NotFound
 from receiver.persist import Task, TaskFilter
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
 from receiver.web.api import models as m
 from receiver.web.api.openapi import reply
-from receiver.web.body import read_body
+from receiver.web.body import read_json
 from receiver.web.stream import stream_response
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
@@ -26,12 +25,8 @@ MAX_SUBMIT_BYTES = 100 * 1024 * 1024
 
 
 async def create_task(request: Request, service: Service, params: m.SubmitParams) -> Response:
-    try:
-        timeout = service.config.settings.server.body_timeout_seconds
-        payload = load_json(await read_body(request, MAX_SUBMIT_BYTES, timeout))
-    except ClientDisconnect:
-        # Gone before its body was in: nothing was submitted, and nobody reads this answer.
-        raise MalformedRequest("the client went away before its body was in") from None
+    timeout = service.config.settings.server.body_timeout_seconds
+    payload = await read_json(request, MAX_SUBMIT_BYTES, timeout)
     result = await operations.submit_task(service, payload, params.idempotency_key)
     task = result.task
     body: dict[str, Any] = {
@@ -120,23 +115,6 @@ async def replay_dead_letters(
 ) -> Response:
     count = await operations.replay_dead_letters(service, params.downstream)
     return reply(m.Replayed, {"replayed": count})
-
-
-async def list_downstreams(request: Request, service: Service, params: m.NoParams) -> Response:
-    health = await service.store.downstream_health(list(service.subscriptions))
-    return reply(m.DownstreamList, {"downstreams": [h.summary() for h in health]})
-
-
-async def disable_downstream(
-    request: Request, service: Service, params: m.DownstreamParams
-) -> Response:
-    changed = await operations.disable_downstream(service, params.name)
-    return reply(m.Disabled, {"downstream": params.name, "disabled": True, "changed": changed})
-
-
-async def enable_downstream(request: Request, service: Service, params: m.EnableParams) -> Response:
-    queued = await operations.enable_downstream(service, params.name, params.recover_since)
-    return reply(m.Enabled, {"downstream": params.name, "disabled": False, "queued": queued})
 
 
 async def stream(request: Request, service: Service, params: m.StreamParams) -> Response:

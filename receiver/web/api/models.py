@@ -209,8 +209,58 @@ class DownstreamHealth(Answer):
     deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
 
 
+class DownstreamDetail(DownstreamHealth):
+    """What a downstream is and how it fares; never its secret."""
+
+    source: Literal["config", "api"] = Field(
+        description="`config`: the operator's file (read-only here); `api`: made through it."
+    )
+    url: str = Field(description="A chat URL (a credential) shows only its origin.")
+    format: str
+    events: list[str]
+    channels: list[str]
+    signed: bool = Field(description="Its deliveries carry Standard Webhooks signatures.")
+    timeout: float
+    max_in_flight: int
+    rate_per_second: float | None = None
+    breaker_failure_rate: float
+    breaker_min_attempts: int
+    breaker_window_seconds: float
+    breaker_cool_off_seconds: float
+    disable_after_seconds: float
+    exchange: str | None = None
+    routing_key: str | None = None
+    subject: str | None = None
+    topic: str | None = None
+    stream: str | None = None
+    maxlen: int | None = None
+    created_at: float | None = None
+    changed_at: float | None = None
+    previous_secret_until: float | None = Field(
+        None, description="While set, deliveries carry the old secret's signature too."
+    )
+
+
+class DownstreamCreated(DownstreamDetail):
+    secret: str = Field(description="Its signing secret (`whsec_`): shown this once only.")
+
+
+class SecretRotated(Answer):
+    downstream: str
+    secret: str = Field(description="The new signing secret: shown this once only.")
+    previous_secret_until: float = Field(
+        description="Until then every delivery carries both signatures, space-separated."
+    )
+
+
+class Removed(Answer):
+    downstream: str
+    removed: Literal[True]
+    deliveries_ended: int = Field(description="Deliveries that waited, now dead letters.")
+
+
 class DownstreamList(Answer):
-    downstreams: list[DownstreamHealth]
+    downstreams: list[DownstreamDetail]
 
 
 class Disabled(Answer):

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from receiver.config import problems
 from receiver.errors import MalformedRequest, NotAuthenticated
 from receiver.pipeline.service import Service
 from receiver.web.api.models import ErrorAnswer, InHeader, InPath, NoParams, Params
@@ -117,11 +118,7 @@ def read_params(request: Request, model: type[P]) -> P:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False):
-            where = ".".join(str(p) for p in err["loc"]) or "parameters"
-            problems.append(f"{where}: {err['msg']}")
-        raise MalformedRequest("; ".join(problems)) from None
+        raise MalformedRequest("; ".join(problems(exc, "parameters"))) from None
 
 
 def _marked(metadata: Iterable[object], marker: type) -> bool:

@@ -16,7 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from receiver.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.pipeline.submit import TaskRequest
+from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
 from receiver.web.api import models as m
 from receiver.web.api import runwayml
@@ -40,6 +42,8 @@ async def openapi_json(request: Request) -> Response:
 
 
 _TASK_GONE = Reply(404, "No such task.", _ERR)
+_NO_DOWNSTREAM = Reply(404, "No downstream of that name.", _ERR)
+_FROM_CONFIG = Reply(409, "It comes from the config file: change it there.", _ERR)
 _UPSTREAM = (
     Reply(502, "CometAPI refused or failed; `detail` has its message.", _ERR),
     Reply(504, "CometAPI did not answer in time.", _ERR),
@@ -162,7 +166,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Queues every dead letter of the downstream for an attempt now.",
         (
             Reply(200, "How many were queued.", m.Replayed),
-            Reply(404, "No downstream of that name is configured.", _ERR),
+            _NO_DOWNSTREAM,
         ),
     ),
     admin_op(
@@ -178,39 +182,114 @@ OPERATIONS: tuple[Operation, ...] = (
     admin_op(
         "/v1/downstreams",
         "GET",
-        h.list_downstreams,
+        d.list_downstreams,
         m.NoParams,
         "downstreams",
-        "Each downstream's health",
-        "Breaker state, disabled or not (since when, why), failing since, deliveries by state.",
-        (Reply(200, "Every configured downstream.", m.DownstreamList),),
+        "Every downstream, with its health",
+        "The config file's and those made through the API: settings (never a secret),"
+        " breaker state, disabled or not (since when, why), failing since, deliveries by"
+        " state.",
+        (Reply(200, "Every downstream.", m.DownstreamList),),
+    ),
+    admin_op(
+        "/v1/downstreams",
+        "POST",
+        d.create_downstream,
+        m.NoParams,
+        "downstreams",
+        "Make a downstream",
+        "In use on every replica within a tick, and kept across restarts. Its signing secret"
+        " is made here, shown in this answer only, and stored sealed. A URL must reach a"
+        " public address (unless `delivery.allow_private_networks`), also after DNS at"
+        " connect time.",
+        (
+            Reply(201, "Made; `secret` is shown this once.", m.DownstreamCreated),
+            Reply(400, "The body is not JSON.", _ERR),
+            Reply(409, "The name is taken (by the config file or the API).", _ERR),
+            Reply(413, "The body is over 64 KiB.", _ERR),
+            Reply(422, "A setting breaks a rule; `detail` names every field.", _ERR),
+        ),
+        body=Body(
+            TypeAdapter(ManagedDownstreamConfig),
+            "DownstreamSettings",
+            "The settings of a `[[downstream]]` in the config file, with `url` given here.",
+        ),
+    ),
+    admin_op(
+        "/v1/downstreams/{name}",
+        "GET",
+        d.get_downstream,
+        m.DownstreamParams,
+        "downstreams",
+        "One downstream",
+        "Its settings (never its secret) and health.",
+        (Reply(200, "The downstream.", m.DownstreamDetail), _NO_DOWNSTREAM),
+    ),
+    admin_op(
+        "/v1/downstreams/{name}",
+        "PATCH",
+        d.change_downstream,
+        m.DownstreamParams,
+        "downstreams",
+        "Change a downstream made through the API",
+        "The fields given replace its settings (the name stays); the whole is checked again.",
+        (
+            Reply(200, "Changed.", m.DownstreamDetail),
+            Reply(400, "The body is not JSON.", _ERR),
+            _NO_DOWNSTREAM,
+            _FROM_CONFIG,
+            Reply(413, "The body is over 64 KiB.", _ERR),
+            Reply(422, "A setting breaks a rule; `detail` names every field.", _ERR),
+        ),
+        body=Body(
+            TypeAdapter(DownstreamChange),
+            "DownstreamChange",
+            "Any settings of `DownstreamSettings` but `name`.",
+        ),
+    ),
+    admin_op(
+        "/v1/downstreams/{name}",
+        "DELETE",
+        d.remove_downstream,
+        m.DownstreamParams,
+        "downstreams",
+        "Remove a downstream made through the API",
+        "At once, on every replica within a tick: what it still had to deliver ends as dead"
+        " letters, with the reason.",
+        (Reply(200, "Removed.", m.Removed), _NO_DOWNSTREAM, _FROM_CONFIG),
+    ),
+    admin_op(
+        "/v1/downstreams/{name}/rotate-secret",
+        "POST",
+        d.rotate_secret,
+        m.DownstreamParams,
+        "downstreams",
+        "Rotate a downstream's secret",
+        "A new secret, shown once. For `delivery.rotation_overlap_seconds` (24 h by default)"
+        " every delivery carries both signatures, space-separated in `webhook-signature`, so"
+        " a receiver that knows either secret verifies.",
+        (Reply(200, "Rotated.", m.SecretRotated), _NO_DOWNSTREAM, _FROM_CONFIG),
     ),
     admin_op(
         "/v1/downstreams/{name}/disable",
         "POST",
-        h.disable_downstream,
+        d.disable_downstream,
         m.DownstreamParams,
         "downstreams",
         "Disable a downstream",
         "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
-        (
-            Reply(200, "Disabled.", m.Disabled),
-            Reply(404, "No downstream of that name is configured.", _ERR),
-        ),
+        (Reply(200, "Disabled.", m.Disabled), _NO_DOWNSTREAM),
     ),
     admin_op(
         "/v1/downstreams/{name}/enable",
         "POST",
-        h.enable_downstream,
+        d.enable_downstream,
         m.EnableParams,
         "downstreams",
         "Enable a downstream",
         "Attempts it again, and queues what it held (and, with `recover_since`, what went"
         " to dead-letter since then).",
-        (
-            Reply(200, "Enabled.", m.Enabled),
-            Reply(404, "No downstream of that name is configured.", _ERR),
-        ),
+        (Reply(200, "Enabled.", m.Enabled), _NO_DOWNSTREAM),
     ),
     admin_op(
         "/v1/stream",

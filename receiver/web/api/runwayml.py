@@ -15,15 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, TypeAdapter
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.adapters.jsonbody import load_json
 from receiver.domain.states import TERMINAL_STATES
 from receiver.errors import (
     Conflict,
     InvalidRequest,
-    MalformedRequest,
     NotAuthenticated,
     NotFound,
     RelayError,
@@ -35,7 +33,7 @@ from receiver.pipeline.submit import ImageToVideoFields, VideoToVideoFields
 from receiver.web.api import runway_shape as shape
 from receiver.web.api.models import Answer, Id, InHeader, InPath, Key, Params
 from receiver.web.api.openapi import Body, Handler, Operation, Reply, read_params, reply
-from receiver.web.body import read_body
+from receiver.web.body import read_json
 from receiver.web.errors import answer_for
 from receiver.web.http import Json, is_admin
 
@@ -128,11 +126,8 @@ def _creates(kind: str) -> RunwayHandler[RunwayParams]:
 
 
 async def create(kind: str, request: Request, service: Service) -> Response:
-    try:
-        timeout = service.config.settings.server.body_timeout_seconds
-        body = load_json(await read_body(request, MAX_CREATE_BYTES, timeout))
-    except ClientDisconnect:
-        raise MalformedRequest("the client went away before its body was in") from None
+    timeout = service.config.settings.server.body_timeout_seconds
+    body = await read_json(request, MAX_CREATE_BYTES, timeout)
     if isinstance(body, dict) and "kind" in body:
         raise InvalidRequest("kind: not a field of Runway's API (the route names the kind)")
     submitted = await operations.submit_task(service, shape.relay_payload(kind, body), None)

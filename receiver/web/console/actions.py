@@ -1,5 +1,5 @@
 """The console's forms that change things: submit and cancel a task, replay deliveries,
-disable and enable a downstream.
+disable and enable a downstream; make, rotate the secret of and remove one through the API.
 
 Each asks to confirm first (but submit), then calls the same operation as the admin API
 (receiver/pipeline/operations.py) and redirects back with a notice of what it did.
@@ -12,8 +12,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from receiver.errors import InvalidRequest
-from receiver.pipeline import operations
+from receiver.errors import Conflict, InvalidRequest
+from receiver.pipeline import downstreams, operations
 from receiver.web.console import views
 from receiver.web.console.core import Console, Form
 from receiver.web.console.pages import Pages
@@ -97,3 +97,39 @@ class Actions:
             return asked
         queued = await operations.enable_downstream(self.service, name, since)
         return self.console.done(request, form, "/deliveries", "enabled", queued)
+
+    async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
+        """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
+        kept = {k: form.get(k, "").strip() for k in ("name", "url", "format", "events", "channels")}
+        payload = {
+            "name": kept["name"],
+            "url": kept["url"],
+            "format": kept["format"] or "webhook",
+            "events": views.listed(kept["events"]),
+            "channels": views.listed(kept["channels"]),
+        }
+        try:
+            made, secret = await downstreams.create_downstream(self.service, payload)
+        except (InvalidRequest, Conflict) as exc:
+            return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)
+        shown = {"name": made["name"], "value": secret, "rotated": False}
+        return await self.pages.deliveries(request, session, secret=shown)
+
+    async def rotate(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        question = f"Rotate the secret of {name}? The old one keeps signing beside the new."
+        asked = self.console.confirm(request, session, form, question, "Rotate it")
+        if asked:
+            return asked
+        secret, until = await downstreams.rotate_secret(self.service, name)
+        shown = {"name": name, "value": secret, "rotated": True, "until": until}
+        return await self.pages.deliveries(request, session, secret=shown)
+
+    async def remove(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        question = f"Remove {name}? What it still has to deliver ends as dead letters."
+        asked = self.console.confirm(request, session, form, question, "Remove it")
+        if asked:
+            return asked
+        ended = await downstreams.remove_downstream(self.service, name)
+        return self.console.done(request, form, "/deliveries", "removed", ended)

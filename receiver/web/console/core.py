@@ -37,6 +37,7 @@ NOTICES = {
     "disabled": "Downstream disabled: its new deliveries are held until it is enabled.",
     "enabled": "Downstream enabled; {n} delivery(ies) queued again.",
     "cancelled": "Task cancelled.",
+    "removed": "Downstream removed; {n} waiting delivery(ies) ended as dead letters.",
     "submitted": "Task submitted: it is sent to CometAPI as soon as CometAPI has room.",
 }
 

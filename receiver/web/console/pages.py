@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -159,14 +160,18 @@ class Pages:
             and (task.submission == "waiting" or task.kind != REVERSE_KIND),
         )
 
-    async def deliveries(self, request: Request, session: Session) -> Response:
+    async def deliveries(
+        self,
+        request: Request,
+        session: Session,
+        secret: dict[str, Any] | None = None,
+        kept: dict[str, str] | None = None,
+        create_error: str = "",
+    ) -> Response:
         store, now = self.service.store, time.time()
         only = request.query_params.get("downstream") or None
-        names = (
-            [operations.known_downstream(self.service, only)]
-            if only
-            else [*self.service.subscriptions]
-        )
+        every = self.service.directory.every
+        names = [operations.known_downstream(self.service, only)] if only else [*every]
         shown = []
         for health in await store.downstream_health(names):
             dead = await store.list_deliveries("dead", health.name, None, 50)
@@ -177,11 +182,16 @@ class Pages:
             request,
             "deliveries.html",
             session,
+            status=422 if create_error else 200,
             nav="deliveries",
             stream=self._stream_url(request, now),
             downstreams=shown,
-            formats={d.name: d.format for d in self.service.config.downstreams},
+            formats={name: d.format for name, d in every.items()},
+            managed={name for name, d in every.items() if d.managed},
             only=only,
+            secret=secret,
+            kept=kept or {},
+            create_error=create_error,
         )
 
     async def stream(self, request: Request) -> Response:

@@ -3,7 +3,8 @@ the live stream, the static files.
 
 Mounted at /console as an application of its own, so that its refusals are HTML pages
 rather than the API's JSON, and its pages carry their own security headers. Every change
-it makes goes through the same functions as the admin API (receiver/pipeline/operations.py).
+it makes goes through the same functions as the admin API (receiver/pipeline/operations.py,
+receiver/pipeline/downstreams.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def console_app(service: Service) -> Starlette:
             Route("/tasks/{task_id}/cancel", action(actions.cancel_task), methods=["POST"]),
             Route("/deliveries", page(pages.deliveries), methods=["GET"]),
             Route("/deliveries/{delivery_id}/replay", action(actions.replay), methods=["POST"]),
+            Route("/downstreams", action(actions.create_downstream), methods=["POST"]),
+            Route("/downstreams/{name}/rotate", action(actions.rotate), methods=["POST"]),
+            Route("/downstreams/{name}/remove", action(actions.remove), methods=["POST"]),
             Route("/downstreams/{name}/replay", action(actions.replay_all), methods=["POST"]),
             Route("/downstreams/{name}/disable", action(actions.disable), methods=["POST"]),
             Route("/downstreams/{name}/enable", action(actions.enable), methods=["POST"]),

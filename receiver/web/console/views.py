@@ -246,3 +246,8 @@ def offset(epoch: float, start: float) -> str:
     """`+1.23 s` from the task's creation: how the timeline reads at a glance."""
     seconds = epoch - start
     return f"+{seconds:.2f} s" if seconds < 120 else f"+{seconds / 60:.1f} min"
+
+
+def listed(text: str) -> list[str]:
+    """A form's comma-separated list: its items, trimmed, the empty ones left out."""
+    return [item.strip() for item in text.split(",") if item.strip()]

@@ -1,0 +1,134 @@
+"""A corroborated callback end to end: CometAPI's flat callbacks for finished video2video
+tasks arriving at 150/s on kept-alive connections, each confirmed by a poll and delivered
+to one webhook downstream, logging as shipped (`info`).
+
+Measured in one run against the same load on a bare Starlette app (the relay's server
+stack, no work): the relay's CPU per callback from its arrival to its delivery's 2xx (all
+its threads, until the last delivery is in), the bare app's CPU per request, their ratio,
+and each callback's way to the downstream (its arrival at the relay, as the relay stored
+it, to its delivery's arrival at the sink). With --profile, py-spy records the relay's
+first run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common import BENCH, cpu_seconds
+from harness import Bench, Row, verdict, wait_until
+
+from receiver.devtools.testkit import free_port
+from stages.ingest import start_profile, stop_profile
+
+RATE = 150
+ROUNDS = 2
+
+
+def run(bench: Bench) -> None:
+    seconds = bench.plan.latency_seconds * 2
+    ref_port, sink_port = free_port(), free_port()
+    sink_url = f"http://127.0.0.1:{sink_port}"
+    ref = bench.child(
+        "e2e-ref",
+        [str(BENCH / "servers.py"), "ref", str(ref_port)],
+        f"http://127.0.0.1:{ref_port}/readyz",
+    )
+    sink = bench.child(
+        "e2e-sink", [str(BENCH / "servers.py"), "timed-sink", str(sink_port)], f"{sink_url}/"
+    )
+    refs, relays = [], []
+    try:
+        for i in range(ROUNDS):
+            refs.append(reference(bench, ref, ref_port, seconds, i))
+            relays.append(relay_run(bench, sink_url, seconds, i))
+    finally:
+        for child in (ref, sink):
+            child.stop()
+            bench.children.remove(child)
+    ref_us = statistics.median(r["cpu_us_per_request"] for r in refs)
+    relay_us = statistics.median(r["cpu_us_per_callback"] for r in relays)
+    middle = sorted(relays, key=lambda r: r["p99_ms"])[len(relays) // 2]
+    bench.results["endtoend"] = {
+        "rate": RATE,
+        "seconds": seconds,
+        "reference_us": ref_us,
+        "relay_us": relay_us,
+        "ratio": round(relay_us / ref_us, 2),
+        "p50_ms": middle["p50_ms"],
+        "p99_ms": middle["p99_ms"],
+        "reference_runs": refs,
+        "relay_runs": relays,
+    }
+
+
+def reference(bench: Bench, ref: Any, port: int, seconds: float, i: int) -> dict[str, Any]:
+    cpu0 = cpu_seconds(ref.pid)
+    got = bench.loadgen(port, ["--rate", str(RATE), "--flat"], seconds, f"e2e-ref-{i}", "succeeded")
+    cpu = cpu_seconds(ref.pid) - cpu0
+    return {"requests": got["ok"], "cpu_us_per_request": round(cpu / max(got["ok"], 1) * 1e6)}
+
+
+def relay_run(bench: Bench, sink_url: str, seconds: float, i: int) -> dict[str, Any]:
+    name = f"e2e-{i}"
+    db = bench.fresh_copy(bench.snapshot(10_000), name)
+    httpx.get(f"{sink_url}/reset")
+    urls = [f"{sink_url}/hook"]
+    with bench.relay(name, db, downstream_urls=urls, level="info") as (relay, port):
+        spies = start_profile(bench, relay, seconds, "endtoend") if i == 0 else []
+        cpu0 = cpu_seconds(relay.pid)
+        got = bench.loadgen(port, ["--rate", str(RATE), "--flat"], seconds, name, "succeeded")
+        done = wait_until(
+            lambda: httpx.get(sink_url).json(), lambda s: s["total"] >= got["ok"], 120
+        )
+        cpu = cpu_seconds(relay.pid) - cpu0
+        stop_profile(bench, spies, "endtoend")
+        arrived = httpx.get(f"{sink_url}/times").json()
+    ms = sorted(1000 * (arrived[t] - at) for t, at in callbacks(db).items() if t in arrived)
+    return {
+        "callbacks": got["ok"],
+        "delivered": done["total"],
+        "cpu_us_per_callback": round(cpu / max(got["ok"], 1) * 1e6),
+        "callback_p99_ms": got["p99_ms"],
+        "p50_ms": round(ms[len(ms) // 2], 1),
+        "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1),
+        "max_ms": round(ms[-1], 1),
+    }
+
+
+def callbacks(db: Path) -> dict[str, float]:
+    """Each task's first callback, when the relay took it in (its stored `received_at`)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT task_id, MIN(received_at) FROM events WHERE source = 'callback'"
+            " GROUP BY task_id"
+        ).fetchall()
+    return {task: at for task, at in rows}
+
+
+def rows(r: dict[str, Any]) -> list[Row]:
+    if "endtoend" not in r:
+        return []
+    e = r["endtoend"]
+    return [
+        (
+            f"Corroborated callback end to end, {e['rate']}/s: relay CPU per callback",
+            f"{e['relay_us']} us = {e['ratio']:.1f}x the bare app's {e['reference_us']} us",
+            "<= 4x",
+            verdict(e["ratio"] <= 4),
+        ),
+        (
+            f"... callback -> delivery at the sink, {e['rate']}/s",
+            f"p50 {e['p50_ms']:.1f} ms, p99 {e['p99_ms']:.1f} ms",
+            "p50 <= 20 ms, p99 <= 100 ms",
+            verdict(e["p50_ms"] <= 20 and e["p99_ms"] <= 100),
+        ),
+    ]
+
+
+def failed(r: dict[str, Any]) -> int:
+    runs = r.get("endtoend", {}).get("relay_runs", [])
+    return sum(int(run["callbacks"]) - int(run["delivered"]) for run in runs if run)

@@ -1,0 +1,71 @@
+"""Secrets sealed at rest: AES-GCM (`cryptography`), keyed from the relay's own secret.
+
+A downstream made through the API has a signing secret the relay must read back to sign
+with, so it cannot be hashed; it is encrypted instead, and what the store holds is
+`v1.<key id>.<base64url of nonce and ciphertext>`, bound to the downstream's name (a sealed
+secret copied onto another row does not open). The key is derived with HKDF from each of
+the relay's callback secrets (`callbacks.secret_env`, then `previous_secret_envs`): the
+newest seals, every one of them opens. After a rotation of that secret, each process
+re-seals under the new key at start, so the old one may go once every replica has
+restarted with both.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_VERSION = "v1"
+_INFO = b"runway-relay sealed downstream secrets v1"
+_NONCE_BYTES = 12
+
+
+class Unsealable(ValueError):
+    """No key this relay has opens the sealed value (its key is gone, or it was altered)."""
+
+
+def _derive(secret: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret.encode())
+
+
+def _key_id(key: bytes) -> str:
+    return hashlib.sha256(b"key id:" + key).hexdigest()[:8]
+
+
+class Sealer:
+    """Seals with the newest key, opens with any (`secrets` newest last, as configured)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        if not secrets:
+            raise ValueError("a sealer needs at least one secret")
+        keys = [_derive(s) for s in secrets]
+        self._current = _key_id(keys[-1])
+        self._by_id = {_key_id(k): AESGCM(k) for k in keys}
+
+    def seal(self, value: str, bound_to: str) -> str:
+        nonce = os.urandom(_NONCE_BYTES)
+        box = self._by_id[self._current].encrypt(nonce, value.encode(), bound_to.encode())
+        return f"{_VERSION}.{self._current}.{base64.urlsafe_b64encode(nonce + box).decode()}"
+
+    def open(self, sealed: str, bound_to: str) -> str:
+        version, key_id, body = [*sealed.split(".", 2), "", ""][:3]
+        cipher = self._by_id.get(key_id)
+        if version != _VERSION or cipher is None:
+            raise Unsealable("sealed under a key this relay does not have")
+        try:
+            raw = base64.urlsafe_b64decode(body)
+            return cipher.decrypt(
+                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound_to.encode()
+            ).decode()
+        except (InvalidTag, ValueError):
+            raise Unsealable("the sealed value does not open: altered, or another row's") from None
+
+    def is_current(self, sealed: str) -> bool:
+        """Sealed under the newest key: nothing to re-seal."""
+        return sealed.startswith(f"{_VERSION}.{self._current}.")

@@ -1,0 +1,40 @@
+"""The fastest event loop and HTTP parser the platform has: uvloop and httptools where they
+install (Linux and macOS wheels), asyncio's own loop and h11 where not. Every process of
+the relay (`receiver serve`, `receiver deliver`) runs on the same choice."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def loop_name() -> str:
+    """uvicorn's name for the loop: `uvloop`, else `asyncio`."""
+    return "uvloop" if _has("uvloop") else "asyncio"
+
+
+def http_name() -> str:
+    """uvicorn's name for the HTTP/1.1 parser: `httptools`, else `h11`."""
+    return "httptools" if _has("httptools") else "h11"
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if loop_name() == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on the fastest loop."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)

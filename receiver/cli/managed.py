@@ -1,0 +1,122 @@
+"""`receiver downstreams create|change|rotate|remove`: downstreams made at runtime, through a
+running relay's API (it seals their secrets, and every replica follows within a tick)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from receiver.adapters.brokers import TARGET_FIELD
+from receiver.cli.client import relay_of, url_option
+from receiver.cli.common import fail
+from receiver.cli.remote import RemoteError
+
+
+def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    try:
+        with relay_of(url) as relay:
+            return relay.call(method, path, json=body)  # None: no body
+    except RemoteError as exc:
+        fail(str(exc))
+
+
+def _settings(
+    fmt: str | None,
+    events: tuple[str, ...],
+    channels: tuple[str, ...],
+    target: str | None,
+    timeout: float | None,
+    max_in_flight: int | None,
+) -> dict[str, Any]:
+    """The options given, as the API's fields (a broker's target under its format's name)."""
+    body: dict[str, Any] = {}
+    if fmt is not None:
+        body["format"] = fmt
+    if events:
+        body["events"] = list(events)
+    if channels:
+        body["channels"] = list(channels)
+    if target is not None:
+        field = TARGET_FIELD.get(fmt or "")
+        if field is None:
+            fail("--target is for the broker formats (amqp, nats, mqtt, redis): give --format")
+        body[field] = target
+    if timeout is not None:
+        body["timeout"] = timeout
+    if max_in_flight is not None:
+        body["max_in_flight"] = max_in_flight
+    return body
+
+
+def _show_once(secret: str) -> None:
+    """The secret on stdout (for a pipe), the warning on stderr."""
+    click.echo(f"secret: {secret}")
+    click.echo("keep the secret now: it is not shown again", err=True)
+
+
+def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(
+        (
+            click.option("--format", "fmt", help="webhook (default), a chat format or a broker."),
+            click.option("--event", "events", multiple=True, help="A state it takes (repeat)."),
+            click.option(
+                "--channel", "channels", multiple=True, help="Only tasks naming it (repeat)."
+            ),
+            click.option(
+                "--target", help="A broker's routing key, subject, topic or stream (by format)."
+            ),
+            click.option("--timeout", type=float, help="Seconds an attempt may take."),
+            click.option("--max-in-flight", type=int, help="Its share of the fan-out."),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+@click.command("create")
+@url_option
+@click.argument("name")
+@click.argument("target_url", metavar="URL")
+@_setting_options
+def create(url: str, name: str, target_url: str, **options: Any) -> None:
+    """Make downstream NAME, delivering to URL; prints its secret, this once."""
+    body = {"name": name, "url": target_url, **_settings(**options)}
+    made = _call(url, "POST", "/v1/downstreams", body)
+    click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])})")
+    _show_once(made["secret"])
+
+
+@click.command("change")
+@url_option
+@click.argument("name")
+@click.option("--to", "target_url", help="A new URL.")
+@_setting_options
+def change(url: str, name: str, target_url: str | None, **options: Any) -> None:
+    """Change downstream NAME (one made through the API)."""
+    body = _settings(**options)
+    if target_url is not None:
+        body["url"] = target_url
+    if not body:
+        fail("nothing to change: give --to or a setting")
+    _call(url, "PATCH", f"/v1/downstreams/{name}", body)
+    click.echo(f"{name}: changed ({', '.join(sorted(body))})")
+
+
+@click.command("rotate")
+@url_option
+@click.argument("name")
+def rotate(url: str, name: str) -> None:
+    """A new secret for NAME; the old one still signs, beside it, for the overlap."""
+    rotated = _call(url, "POST", f"/v1/downstreams/{name}/rotate-secret")
+    _show_once(rotated["secret"])
+
+
+@click.command("remove")
+@url_option
+@click.argument("name")
+def remove(url: str, name: str) -> None:
+    """Remove NAME: what it still had to deliver ends as dead letters."""
+    removed = _call(url, "DELETE", f"/v1/downstreams/{name}")
+    click.echo(f"{name}: removed; {removed['deliveries_ended']} waiting deliveries ended")

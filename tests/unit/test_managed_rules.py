@@ -1,0 +1,97 @@
+"""Downstreams made through the API: their secrets sealed (and re-sealed after the relay's
+secret rotates), the signatures of a rotation's overlap, how they are shown, the change
+rules."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from receiver.adapters.guard import PrivateAddress, check_host
+from receiver.adapters.sealing import Sealer, Unsealable
+from receiver.config import DownstreamChange, ManagedDownstreamConfig, managed_downstream
+from receiver.pipeline.downstreams import shown_url
+
+OLD, NEW = "relay-secret-before-rotation-0001", "relay-secret-after-rotation-00002"
+HOOK_SECRET = "whsec_" + "A" * 32
+
+
+def test_a_sealed_secret_opens_only_for_its_own_row_and_never_shows_in_clear() -> None:
+    sealer = Sealer([NEW])
+    sealed = sealer.seal(HOOK_SECRET, "orders")
+    assert HOOK_SECRET not in sealed and "A" * 8 not in sealed
+    assert sealer.open(sealed, "orders") == HOOK_SECRET
+    assert sealer.seal(HOOK_SECRET, "orders") != sealed  # a fresh nonce each time
+    with pytest.raises(Unsealable):
+        sealer.open(sealed, "billing")  # copied onto another row
+    tampered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
+    with pytest.raises(Unsealable):
+        sealer.open(tampered, "orders")
+
+
+def test_after_the_relays_secret_rotates_old_seals_open_and_are_resealed() -> None:
+    before = Sealer([OLD]).seal(HOOK_SECRET, "orders")
+    after = Sealer([OLD, NEW])  # newest last, as the config lists them
+    assert after.open(before, "orders") == HOOK_SECRET
+    assert not after.is_current(before)
+    resealed = after.seal(after.open(before, "orders"), "orders")
+    assert after.is_current(resealed)
+    assert Sealer([NEW]).open(resealed, "orders") == HOOK_SECRET
+    with pytest.raises(Unsealable):
+        Sealer([NEW]).open(before, "orders")  # the old key dropped too early
+
+
+def managed(**extra: object) -> ManagedDownstreamConfig:
+    return ManagedDownstreamConfig.model_validate(
+        {"name": "d", "url": "https://hooks.example.com/x", **extra}
+    )
+
+
+def test_during_the_overlap_both_secrets_sign_and_after_it_only_the_new() -> None:
+    d = managed_downstream(managed(), "whsec_new", "whsec_old", previous_until=100.0)
+    assert d.signing_secrets(now=99.0) == ["whsec_new", "whsec_old"]
+    assert d.signing_secrets(now=100.0) == ["whsec_new"]
+    assert managed_downstream(managed(), "whsec_new", None, None).signing_secrets(0) == [
+        "whsec_new"
+    ]
+
+
+def test_urls_are_shown_without_their_credentials() -> None:
+    hook = managed_downstream(managed(), "s", None, None)
+    assert shown_url(hook) == "https://hooks.example.com/x"
+    slack = managed_downstream(
+        managed(format="slack", url="https://hooks.example.com/services/T0/B0/tok"), "s", None, None
+    )
+    assert shown_url(slack) == "https://hooks.example.com/…"
+    broker = managed_downstream(
+        managed(format="amqp", url="amqp://relay:hunter2@mq.example.com:5672/", routing_key="k"),
+        "s",
+        None,
+        None,
+    )
+    assert "hunter2" not in shown_url(broker) and "mq.example.com:5672" in shown_url(broker)
+
+
+def test_a_change_takes_any_setting_but_the_name_and_nothing_unknown() -> None:
+    assert DownstreamChange.model_validate({"timeout": 3}).model_dump(exclude_unset=True) == {
+        "timeout": 3.0
+    }
+    for wrong in ({"name": "other"}, {"secret_env": "X"}, {"url_env": "X"}):
+        with pytest.raises(ValidationError):
+            DownstreamChange.model_validate(wrong)
+    with pytest.raises(ValidationError):
+        managed(secret_env="HOOK_SECRET")  # the API makes the secret
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "10.0.0.8", "169.254.169.254", "[::1]", "224.0.0.1", "localhost", "a.localhost."],
+)
+def test_hosts_from_the_api_that_are_local_by_address_or_name_are_refused(host: str) -> None:
+    with pytest.raises(PrivateAddress):
+        check_host(host)
+
+
+def test_public_hosts_and_names_pass_before_dns() -> None:
+    for host in ("93.184.215.14", "hooks.example.com", "[2606:4700::1111]"):
+        check_host(host)
