@@ -25,24 +25,29 @@ import resource
 import socket
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from receiver.adapters import speed
 from receiver.config import Config, ServerConfig
 from receiver.errors import ConfigError
+
+if TYPE_CHECKING:
+    from receiver.web.head_size import HeadSize
 
 _CONNECTION = "runway_relay.connection"  # the key of the wrapper in the lifespan state
 
 
 class _HeadDeadline(asyncio.Protocol):
     """One connection: uvicorn's protocol inside, closed when a request head is not in on
-    time. The deadline runs from the connection, and from each answer on it, until the
-    next request reaches the application."""
+    time, or (on httptools) grows past `head_size.MAX_HEAD_BYTES`. The deadline runs from the
+    connection, and from each answer on it, until the next request reaches the application."""
 
     inner_class: type[asyncio.Protocol]
     seconds: float
+    head_size: type[HeadSize] | None  # where uvicorn parses with httptools
 
     def __init__(self, **uvicorn_arguments: Any) -> None:
         state = {**uvicorn_arguments.pop("app_state"), _CONNECTION: self}
@@ -50,6 +55,7 @@ class _HeadDeadline(asyncio.Protocol):
         self._transport: asyncio.BaseTransport | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._in_flight = 0
+        self._head_size = self.head_size() if self.head_size else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -57,6 +63,10 @@ class _HeadDeadline(asyncio.Protocol):
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._head_size is not None and self._head_size.too_large(data):
+            if self._transport is not None:
+                self._transport.close()
+            return
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -96,8 +106,14 @@ class _HeadDeadline(asyncio.Protocol):
             self._transport.close()
 
 
-def _with_head_deadline(inner: type[asyncio.Protocol], seconds: float) -> type[asyncio.Protocol]:
-    return type("HeadDeadline", (_HeadDeadline,), {"inner_class": inner, "seconds": seconds})
+def _with_head_limits(inner: type[asyncio.Protocol], seconds: float) -> type[asyncio.Protocol]:
+    head_size = None
+    if speed.http_name() == "httptools":  # h11 bounds a head's size itself
+        from receiver.web.head_size import HeadSize
+
+        head_size = HeadSize
+    attributes = {"inner_class": inner, "seconds": seconds, "head_size": head_size}
+    return type("HeadDeadline", (_HeadDeadline,), attributes)
 
 
 class _RequestCycle:
@@ -173,7 +189,9 @@ def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
         _RequestCycle(app),
         host=server.host,
         port=server.port,
-        http="h11",
+        # uvloop and httptools where the platform has them (receiver/adapters/speed.py).
+        loop=speed.loop_name(),
+        http=speed.http_name(),
         ws="none",
         log_config=None,
         access_log=False,
@@ -186,13 +204,18 @@ def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
         timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
     )
     uvicorn_config.load()  # picks uvicorn's protocol class, which the deadline then wraps
-    uvicorn_config.http_protocol_class = _with_head_deadline(
+    uvicorn_config.http_protocol_class = _with_head_limits(
         uvicorn_config.http_protocol_class, server.head_timeout_seconds
     )
     listening = uvicorn.Server(uvicorn_config)
     app.state.service.draining = lambda: listening.should_exit
     host, port = listening_socket.getsockname()[:2]
-    app.state.service.log.info("server.listening", address=f"{host}:{port}")
+    app.state.service.log.info(
+        "server.listening",
+        address=f"{host}:{port}",
+        loop=speed.loop_name(),
+        http=speed.http_name(),
+    )
     listening.run(sockets=[listening_socket])
     if not listening.started:
         sys.exit(3)  # as uvicorn.run: it never served (its start-up failed)

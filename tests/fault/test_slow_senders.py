@@ -7,6 +7,7 @@ relay runs with short head and body deadlines so that the test sees them fire.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import statistics
 import time
@@ -14,6 +15,7 @@ import time
 import httpx
 import pytest
 
+from receiver.web.head_size import MAX_HEAD_BYTES
 from tests.conftest import MakeRelay
 from tests.fault.support import Figures, backend_of
 from tests.harness import Simulator, image_to_video, video2video, wait_for
@@ -112,3 +114,46 @@ def test_the_head_deadline_spares_slow_answers_and_returns_after_each_answer(
     conn.setblocking(False)
     wait_for(lambda: _closed(conn), timeout=30, interval=0.1)
     conn.close()
+
+
+def test_a_head_past_its_size_cap_closes_its_connection_and_a_big_body_still_goes_in(
+    make_relay: MakeRelay, sim: Simulator
+) -> None:
+    relay = make_relay(polling={"callback_grace_seconds": 60})
+    task = relay.submitted(**video2video())
+    path = task["callback_url"].removeprefix(relay.url)
+    endless = socket.create_connection(("127.0.0.1", relay.port))
+    endless.sendall(f"POST {path} HTTP/1.1\r\nHost: relay\r\n".encode())
+    sent = 0
+    # Closed by the relay while sending (a reset): what the cap is for.
+    with contextlib.suppress(OSError):
+        while sent < 4 * MAX_HEAD_BYTES:  # header lines, never the blank line that ends them
+            endless.sendall(b"X-Filler: " + b"a" * 990 + b"\r\n")
+            sent += 1002
+    endless.settimeout(10)
+    with contextlib.suppress(ConnectionResetError):
+        assert endless.recv(4096) == b""  # closed, with no answer
+    endless.close()
+    # A head within the cap with a body far over it (under callbacks.max_body_bytes).
+    with httpx.Client(base_url=relay.url, timeout=10) as client:
+        filler = "x" * (8 * MAX_HEAD_BYTES)
+        answer = client.post(path, json={"task_id": task["upstream_task_id"], "note": filler})
+        assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["sized", "chunked"])
+def test_a_body_refused_before_its_end_is_answered_whole_and_the_connection_goes_on(
+    make_relay: MakeRelay, sim: Simulator, chunked: bool
+) -> None:
+    # The refusal goes out while the client still sends: the rest of the body is not a head.
+    relay = make_relay(callbacks={"max_body_bytes": MAX_HEAD_BYTES})
+    task = relay.submitted(**video2video())
+    path = task["callback_url"].removeprefix(relay.url)
+    body = b" " * (16 * MAX_HEAD_BYTES)
+    content = (body[at : at + 16384] for at in range(0, len(body), 16384)) if chunked else body
+    with httpx.Client(base_url=relay.url, timeout=10) as client:
+        refused = client.post(path, content=content)
+        assert refused.status_code == 413, refused.text
+        again = client.get("/healthz")
+        assert again.status_code == 200
+        assert refused.extensions["network_stream"] is again.extensions["network_stream"]
