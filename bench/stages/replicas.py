@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from common import BENCH
+from common import BENCH, cpu_seconds
 from harness import Bench, Row, slope, verdict, wait_until
 
 from receiver.devtools.testkit import free_port
@@ -61,7 +61,7 @@ def one_round(
 ) -> dict[str, Any]:
     httpx.get(f"{sink_url}/reset")
     with contextlib.ExitStack() as stack:
-        ports = [
+        relays = [
             stack.enter_context(
                 bench.relay(
                     f"replica-{k}-{i}",
@@ -70,10 +70,12 @@ def one_round(
                     downstream_urls=[f"{sink_url}/hook"],
                     level="info",
                 )
-            )[1]
+            )
             for i in range(k)
         ]
+        ports = [port for _, port in relays]
         started, busy0 = time.monotonic(), machine_busy()
+        cpu0 = sum(cpu_seconds(relay.pid) for relay, _ in relays)
         loads = [
             subprocess.Popen(
                 [
@@ -94,6 +96,7 @@ def one_round(
         done = wait_until(lambda: httpx.get(sink_url).json(), lambda s: s["total"] >= accepted, 180)
         took = time.monotonic() - started
         busy = machine_busy()
+        cpu = sum(cpu_seconds(relay.pid) for relay, _ in relays) - cpu0
     return {
         "replicas": k,
         "callbacks": accepted,
@@ -101,6 +104,10 @@ def one_round(
         "seconds": round(took, 2),
         "per_s": round(accepted / took, 1),
         "callback_p99_ms": max(r["p99_ms"] for r in results),
+        # The relays' own CPU: flat from 1 to 4 replicas means they add no work to each
+        # other, and the throughput is bounded by the cores they get.
+        "relay_cpu_us_per_callback": round(1e6 * cpu / max(accepted, 1)),
+        "relays_cores": round(cpu / took, 2),
         # Of every core, how busy the machine was (relays, PostgreSQL, the load, the rest).
         "machine_busy": round((busy[0] - busy0[0]) / max(busy[1] - busy0[1], 1), 3),
     }
@@ -119,7 +126,9 @@ def rows(r: dict[str, Any]) -> list[Row]:
         return []
     rep = r["replicas"]
     measured = ", ".join(
-        f"{k}: {v['per_s']:.0f}/s ({100 * v['machine_busy']:.0f}% busy)"
+        f"{k}: {v['per_s']:.0f}/s ({100 * v['machine_busy']:.0f}% busy, relays"
+        f" {v.get('relay_cpu_us_per_callback', 0):,} us CPU/callback on"
+        f" {v.get('relays_cores', 0):.2f} cores)"
         for k, v in rep["rounds"].items()
     )
     return [
