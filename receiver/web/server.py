@@ -3,8 +3,9 @@
 uvicorn times out idle keep-alive connections but not a request whose head or body never
 finishes, so a few hundred slow senders could hold every file descriptor. Here a request
 head must arrive within `head_timeout_seconds` of the connection (or of the previous
-answer), the body within `body_timeout_seconds` (the routes' own reads), and past
-`max_connections` new requests get 503. The open-file soft limit is raised to the hard
+answer), the body within `body_timeout_seconds` (the routes' own reads), a head larger
+than 64 KiB closes its connection (`head_size.py`, where uvicorn parses with httptools), and
+past `max_connections` new requests get 503. The open-file soft limit is raised to the hard
 limit, and the event loop's accept errors are logged at a bounded rate.
 
 The head deadline is ours because uvicorn has none: `timeout_keep_alive` starts only once a
