@@ -29,11 +29,10 @@ class HeadSize:
         inside_from_the_start, size_before, self._began = self._in_head, self._size, False
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._parser = None  # uvicorn's own parser answers these bytes its own way
-            return False
-        except httptools.HttpParserUpgrade:
-            self._parser = None  # no protocol upgrade is served: uvicorn ignores the rest
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            # Not a request, or an upgrade (none is served): uvicorn's own parser meets the
+            # same bytes and answers or drops them its own way.
+            self._parser = None
             return False
         if inside_from_the_start and self._in_head and not self._began:
             self._size = size_before + len(data)  # every byte of it is of one head

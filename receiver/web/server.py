@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 _CONNECTION = "runway_relay.connection"  # the key of the wrapper in the lifespan state
 
 
-class _HeadDeadline(asyncio.Protocol):
+class _HeadLimits(asyncio.Protocol):
     """One connection: uvicorn's protocol inside, closed when a request head is not in on
     time, or (on httptools) grows past `head_size.MAX_HEAD_BYTES`. The deadline runs from the
     connection, and from each answer on it, until the next request reaches the application."""
@@ -107,14 +107,16 @@ class _HeadDeadline(asyncio.Protocol):
             self._transport.close()
 
 
-def _with_head_limits(inner: type[asyncio.Protocol], seconds: float) -> type[asyncio.Protocol]:
+def _with_head_limits(
+    inner: type[asyncio.Protocol], seconds: float, parser: str
+) -> type[asyncio.Protocol]:
     head_size = None
-    if speed.http_name() == "httptools":  # h11 bounds a head's size itself
+    if parser == "httptools":  # h11 bounds a head's size itself
         from receiver.web.head_size import HeadSize
 
         head_size = HeadSize
     attributes = {"inner_class": inner, "seconds": seconds, "head_size": head_size}
-    return type("HeadDeadline", (_HeadDeadline,), attributes)
+    return type("HeadLimits", (_HeadLimits,), attributes)
 
 
 class _RequestCycle:
@@ -186,13 +188,14 @@ def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
     raise_open_file_limit()
     # "socket.accept() out of system resource" comes once per loop turn while fds run out.
     logging.getLogger("asyncio").addFilter(_EveryTenSeconds())
+    loop, parser = speed.loop_name(), speed.http_name()
     uvicorn_config = uvicorn.Config(
         _RequestCycle(app),
         host=server.host,
         port=server.port,
         # uvloop and httptools where the platform has them (receiver/adapters/speed.py).
-        loop=speed.loop_name(),
-        http=speed.http_name(),
+        loop=loop,
+        http=parser,
         ws="none",
         log_config=None,
         access_log=False,
@@ -204,9 +207,9 @@ def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
         forwarded_allow_ips=server.trusted_proxies,
         timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
     )
-    uvicorn_config.load()  # picks uvicorn's protocol class, which the deadline then wraps
+    uvicorn_config.load()  # picks uvicorn's protocol class, which the limits then wrap
     uvicorn_config.http_protocol_class = _with_head_limits(
-        uvicorn_config.http_protocol_class, server.head_timeout_seconds
+        uvicorn_config.http_protocol_class, server.head_timeout_seconds, parser
     )
     listening = uvicorn.Server(uvicorn_config)
     app.state.service.draining = lambda: listening.should_exit
@@ -214,8 +217,8 @@ def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
     app.state.service.log.info(
         "server.listening",
         address=f"{host}:{port}",
-        loop=speed.loop_name(),
-        http=speed.http_name(),
+        loop=loop,
+        http=parser,
     )
     listening.run(sockets=[listening_socket])
     if not listening.started:
