@@ -1,6 +1,7 @@
 """The benchmarks' other processes: the reference app, a fast sink and a loaded simulator.
 
 python bench/servers.py ref PORT            bare Starlette app, the relay's uvicorn settings
+python bench/servers.py floor PORT SIM SINK the three exchanges of a callback and nothing else
 python bench/servers.py sink PORT [PORT..]  bare ASGI sink, one process on many ports
 python bench/servers.py timed-sink PORT     the same, keeping each task's first arrival
 python bench/servers.py sim PORT COUNT      CometAPI simulator knowing COUNT running tasks
@@ -10,12 +11,15 @@ python bench/servers.py live PORT           CometAPI simulator whose tasks end i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sys
 import time
 from typing import Any
 
+import aiohttp
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,6 +53,46 @@ def reference(port: int) -> None:
     """The ceiling: the callback route's shape, answering 200 with no work at all."""
     routes = [
         Route("/callbacks/runway/{token}", _ok, methods=["POST"]),
+        Route("/readyz", _ok, methods=["GET"]),
+    ]
+    _serve_like_relay(Starlette(routes=routes), port)
+
+
+class Floor:
+    """What a corroborated callback cannot do without, and nothing more: take the callback
+    in and answer it, ask the simulator about its task (one pooled aiohttp POST, as the
+    relay polls), and POST a small event to the sink (one pooled aiohttp POST, as the
+    relay delivers). No store, no signature, no log line: its CPU per callback against the
+    bare app's is the least any relay on this stack could reach."""
+
+    def __init__(self, sim_url: str, sink_url: str) -> None:
+        self.sim_url, self.sink_url = sim_url, sink_url
+        self.http: aiohttp.ClientSession | None = None
+        self.running: set[asyncio.Task[None]] = set()
+
+    async def callback(self, request: Request) -> Response:
+        task_id = orjson.loads(await request.body())["task_id"]
+        job = asyncio.create_task(self.relay(task_id))
+        self.running.add(job)
+        job.add_done_callback(self.running.discard)
+        return JSONResponse({"ok": True})
+
+    async def relay(self, task_id: str) -> None:
+        if self.http is None:
+            headers = {"Authorization": "Bearer floor"}
+            self.http = aiohttp.ClientSession(headers=headers)
+        feed = orjson.dumps({"task_id": task_id})
+        async with self.http.post(f"{self.sim_url}/runway/feed", data=feed) as answer:
+            state = orjson.loads(await answer.read())["data"]["status"]
+        event = orjson.dumps({"type": "task.succeeded", "data": {"task_id": task_id, "s": state}})
+        async with self.http.post(f"{self.sink_url}/hook", data=event) as answer:
+            await answer.read()
+
+
+def floor(port: int, sim_url: str, sink_url: str) -> None:
+    app = Floor(sim_url, sink_url)
+    routes = [
+        Route("/callbacks/runway/{token}", app.callback, methods=["POST"]),
         Route("/readyz", _ok, methods=["GET"]),
     ]
     _serve_like_relay(Starlette(routes=routes), port)
@@ -144,7 +188,9 @@ def simulator(port: int, count: int, prefix: str = "poll", running: float = 1e9)
     config = SimulatorConfig(queued_seconds=0, running_seconds=running, not_exist_seconds=0)
     app = create_simulator_app(config)
     sim = app.state.sim
-    cdn = f"http://127.0.0.1:{port}"  # it serves its own files
+    # A running task's files are its own; a finished one's are where the benchmark's
+    # callbacks say they are (common.py), so that the poll confirms those callbacks.
+    cdn = f"http://127.0.0.1:{port}" if running else "http://127.0.0.1:9/runway"
     now, mono = time.time(), time.monotonic()
     for i in range(count):
         task_id = f"{prefix}-{i:07d}"
@@ -165,6 +211,8 @@ def main() -> None:
     role, *rest = sys.argv[1:]
     if role == "ref":
         reference(int(rest[0]))
+    elif role == "floor":
+        floor(int(rest[0]), rest[1], rest[2])
     elif role == "sink":
         sink([int(p) for p in rest])
     elif role == "timed-sink":

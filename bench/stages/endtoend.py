@@ -6,8 +6,9 @@ Measured in one run against the same load on a bare Starlette app (the relay's s
 stack, no work): the relay's CPU per callback from its arrival to its delivery's 2xx (all
 its threads, until the last delivery is in), the bare app's CPU per request, their ratio,
 and each callback's way to the downstream (its arrival at the relay, as the relay stored
-it, to its delivery's arrival at the sink). With --profile, py-spy records the relay's
-first run.
+it, to its delivery's arrival at the sink). The floor (bench/servers.py) makes the same
+three exchanges per callback with nothing else, under the same load: what no relay on
+this stack could go below. With --profile, py-spy records the relay's first run.
 """
 
 from __future__ import annotations
@@ -40,16 +41,24 @@ def run(bench: Bench) -> None:
     sink = bench.child(
         "e2e-sink", [str(BENCH / "servers.py"), "timed-sink", str(sink_port)], f"{sink_url}/"
     )
-    refs, relays = [], []
+    floor_port = free_port()
+    floor = bench.child(
+        "e2e-floor",
+        [str(BENCH / "servers.py"), "floor", str(floor_port), bench.upstream(), sink_url],
+        f"http://127.0.0.1:{floor_port}/readyz",
+    )
+    refs, floors, relays = [], [], []
     try:
         for i in range(ROUNDS):
             refs.append(reference(bench, ref, ref_port, seconds, i))
+            floors.append(floor_run(bench, floor, floor_port, sink_url, seconds, i))
             relays.append(relay_run(bench, sink_url, seconds, i))
     finally:
-        for child in (ref, sink):
+        for child in (ref, floor, sink):
             child.stop()
             bench.children.remove(child)
     ref_us = statistics.median(r["cpu_us_per_request"] for r in refs)
+    floor_us = statistics.median(r["cpu_us_per_callback"] for r in floors)
     relay_us = statistics.median(r["cpu_us_per_callback"] for r in relays)
     middle = sorted(relays, key=lambda r: r["p99_ms"])[len(relays) // 2]
     bench.results["endtoend"] = {
@@ -58,9 +67,12 @@ def run(bench: Bench) -> None:
         "reference_us": ref_us,
         "relay_us": relay_us,
         "ratio": round(relay_us / ref_us, 2),
+        "floor_us": floor_us,
+        "floor_ratio": round(floor_us / ref_us, 2),
         "p50_ms": middle["p50_ms"],
         "p99_ms": middle["p99_ms"],
         "reference_runs": refs,
+        "floor_runs": floors,
         "relay_runs": relays,
     }
 
@@ -70,6 +82,19 @@ def reference(bench: Bench, ref: Any, port: int, seconds: float, i: int) -> dict
     got = bench.loadgen(port, ["--rate", str(RATE), "--flat"], seconds, f"e2e-ref-{i}", "succeeded")
     cpu = cpu_seconds(ref.pid) - cpu0
     return {"requests": got["ok"], "cpu_us_per_request": round(cpu / max(got["ok"], 1) * 1e6)}
+
+
+def floor_run(
+    bench: Bench, floor: Any, port: int, sink_url: str, seconds: float, i: int
+) -> dict[str, Any]:
+    httpx.get(f"{sink_url}/reset")
+    cpu0 = cpu_seconds(floor.pid)
+    got = bench.loadgen(
+        port, ["--rate", str(RATE), "--flat"], seconds, f"e2e-floor-{i}", "succeeded"
+    )
+    wait_until(lambda: httpx.get(sink_url).json(), lambda s: s["total"] >= got["ok"], 120)
+    cpu = cpu_seconds(floor.pid) - cpu0
+    return {"callbacks": got["ok"], "cpu_us_per_callback": round(cpu / max(got["ok"], 1) * 1e6)}
 
 
 def relay_run(bench: Bench, sink_url: str, seconds: float, i: int) -> dict[str, Any]:
@@ -119,6 +144,12 @@ def rows(r: dict[str, Any]) -> list[Row]:
             f"{e['relay_us']} us = {e['ratio']:.1f}x the bare app's {e['reference_us']} us",
             "<= 4x",
             verdict(e["ratio"] <= 4),
+        ),
+        (
+            "... the floor: the same three exchanges and nothing else",
+            f"{e.get('floor_us', '-')} us = {e.get('floor_ratio', 0):.1f}x the bare app",
+            "-",
+            "",
         ),
         (
             f"... callback -> delivery at the sink, {e['rate']}/s",
