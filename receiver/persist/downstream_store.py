@@ -20,7 +20,11 @@ T = TypeVar("T")
 class DownstreamMethods(ABC):
     @abstractmethod
     async def _run(
-        self, fn: Callable[[Db], T], timeout: float | None = 0.0, durable: bool = True
+        self,
+        fn: Callable[[Db], T],
+        timeout: float | None = 0.0,
+        durable: bool = True,
+        urgent: bool = True,
     ) -> T: ...
 
     async def register_downstreams(self, names: list[str]) -> None:

@@ -27,7 +27,7 @@ from receiver.domain.routing import Subscriptions, waits_for_copy
 from receiver.domain.states import TERMINAL_STATES, advances
 from receiver.persist import mirrors, outbox
 from receiver.persist.db import Db, Row
-from receiver.persist.records import PollResult, Recorded, Settled, Task, new_id
+from receiver.persist.records import DeliveryJob, PollResult, Recorded, Settled, Task, new_id
 from receiver.persist.tasks import get_task
 
 
@@ -286,11 +286,14 @@ def finish_poll(
     window: float,
     mirror: bool = False,
     resubmits_allowed: int = 0,
+    take_deliveries: tuple[frozenset[str], float] | None = None,
 ) -> PollResult:
     """Store one poll's outcome in one transaction: the callbacks' claims it settles, the
     answer (applied when it moves the task forward), and when to poll next (None: never);
     then give the poll lease back. A failure worth another try, while `resubmits_allowed`
-    are left, is kept as history and the task goes back to the submit queue instead."""
+    are left, is kept as history and the task goes back to the submit queue instead.
+    `take_deliveries` (downstreams, lease seconds): the new event's deliveries to those
+    downstreams are leased to `owner` here, to be sent at once."""
     row = db.one(db.sql.LOCKED_TASK, (task_id,))
     if row is None:
         return PollResult(None, [])
@@ -326,7 +329,13 @@ def finish_poll(
     waiting_since = settlement.waiting_since
     next_poll_at = next_poll(now, next_poll_at, waiting_since, state in TERMINAL_STATES)
     db.execute(db.sql.FINISH_POLL, (next_poll_at, now, waiting_since, task_id, owner))
-    return PollResult(recorded, settled)
+    handed: list[DeliveryJob] = []
+    if take_deliveries is not None and recorded is not None:
+        downstreams, lease = take_deliveries
+        handed = outbox.lease_new_deliveries(
+            db, recorded.delivery_ids, downstreams, owner, now, lease
+        )
+    return PollResult(recorded, settled, handed=handed)
 
 
 def _requeue(db: Db, row: Row, task: Task, now: float) -> None:

@@ -55,22 +55,38 @@ def claim_deliveries(
     """Lease up to `limit` of a downstream's due deliveries to `owner`; expired leases are
     taken over, and a task's later event waits for its earlier one to that downstream."""
     due = db.all(db.sql.DUE_DELIVERIES, (downstream, now, now, limit))
+    return _lease(db, [r["id"] for r in due], owner, now + lease)
+
+
+def lease_new_deliveries(
+    db: Db, ids: list[str], downstreams: frozenset[str], owner: str, now: float, lease: float
+) -> list[DeliveryJob]:
+    """Lease, in the transaction that inserted them, those of an event's deliveries that
+    are due now and go to one of `downstreams` (those with a free slot in this process):
+    they are sent at once, with no claim of their own."""
+    if not ids or not downstreams:
+        return []
+    due = db.all(db.sql.DUE_NEW_DELIVERIES, (db.array(ids), now))
+    return _lease(db, [r["id"] for r in due if r["downstream"] in downstreams], owner, now + lease)
+
+
+def _lease(db: Db, due: list[str], owner: str, until: float) -> list[DeliveryJob]:
     if not due:
         return []
-    ids = db.array([r["id"] for r in due])
-    db.execute(db.sql.LEASE_DELIVERIES, (owner, now + lease, ids))
+    ids = db.array(due)
+    db.execute(db.sql.LEASE_DELIVERIES, (owner, until, ids))
     rows = db.all(db.sql.LEASED_DELIVERIES, (ids,))
+    # A task's own webhook: its URL is the task's, read for that lane's rows only.
     hooks: dict[str, str] = {}
-    if downstream == TASK_WEBHOOK:
-        tasks = db.array(sorted({r["task_id"] for r in rows}))
-        for task in db.all(db.sql.TASK_WEBHOOKS, (tasks,)):
+    if webhook_tasks := sorted({r["task_id"] for r in rows if r["downstream"] == TASK_WEBHOOK}):
+        for task in db.all(db.sql.TASK_WEBHOOKS, (db.array(webhook_tasks),)):
             hooks[task["id"]] = orjson.loads(task["routing"] or "{}").get("webhook", "")
     return [
         DeliveryJob(
             Delivery.from_row(row),
             orjson.loads(row["payload"]),
             (row["message_id"], bool(row["media"])) if row["message_id"] else None,
-            hooks.get(row["task_id"]),
+            hooks.get(row["task_id"]) if row["downstream"] == TASK_WEBHOOK else None,
         )
         for row in rows
     ]

@@ -247,6 +247,7 @@ class PollResult:
     recorded: Recorded | None  # None: there was no answer to record
     settled: list[Settled]
     resubmitted: bool = False  # the task failed upstream and went back to the submit queue
+    handed: list[DeliveryJob] = field(default_factory=list)  # leased to be sent at once
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,8 @@ class Statements:
     DUE_DELIVERIES: str  # (downstream, now, now, limit) ids of its pending deliveries due and
     #   not leased, oldest due first, none behind an earlier pending one of its task, and
     #   none another transaction is claiming
+    DUE_NEW_DELIVERIES: str  # (ids, now) of these just-inserted deliveries, id and downstream
+    #   of those pending, due and none behind an earlier pending one of its task
     LEASE_DELIVERIES: str  # (owner, lease_until, ids)
     SET_TASK_ROUTING: str  # (routing JSON, task id)
     END_TASK_DELIVERIES: str  # (reason, now, task_id, downstream, except_id)

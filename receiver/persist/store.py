@@ -68,14 +68,21 @@ class Store(DownstreamMethods, ABC):
 
     @abstractmethod
     async def _run(
-        self, fn: Callable[[Db], T], timeout: float | None = 0.0, durable: bool = True
+        self,
+        fn: Callable[[Db], T],
+        timeout: float | None = 0.0,
+        durable: bool = True,
+        urgent: bool = True,
     ) -> T:
         """Run `fn` in one committed transaction; raise StoreError if it could not commit.
         `timeout`: seconds the caller waits (0: the backend's default; None: no limit).
         `durable=False`: the commit need not reach the disk before it returns (a power loss
         may undo it, and every commit after it, never a crash of the process): for what
         losing costs only a repeat, a lease or an attempt's outcome, never a callback or a
-        task's state. The next durable commit makes it durable too."""
+        task's state. The next durable commit makes it durable too.
+        `urgent=False`: its caller does not wait on it to go on (an attempt's outcome, its
+        slot already free); the backend may hold it a few milliseconds to share the next
+        transaction instead of paying for one of its own."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -212,6 +219,7 @@ class Store(DownstreamMethods, ABC):
                 db, attempt, owner, next_attempt_at, time.time(), health, posted
             ),
             durable=False,
+            urgent=False,
         )
 
     async def task_webhook_gone(self, task_id: str, reason: str, except_id: str) -> int:
@@ -289,6 +297,7 @@ class Store(DownstreamMethods, ABC):
         window: float,
         mirror: bool = False,
         resubmits_allowed: int = 0,
+        take_deliveries: tuple[frozenset[str], float] | None = None,
     ) -> PollResult:
         return await self._run(
             lambda db: observations.finish_poll(
@@ -303,6 +312,7 @@ class Store(DownstreamMethods, ABC):
                 window,
                 mirror,
                 resubmits_allowed,
+                take_deliveries,
             )
         )
 

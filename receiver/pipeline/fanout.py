@@ -31,6 +31,7 @@ from receiver.observability import logs
 from receiver.persist import Attempt, AttemptHealth, Delivery, DeliveryJob
 from receiver.persist.records import new_id
 from receiver.pipeline.connections import Connections
+from receiver.pipeline.handoff import NOTHING_RESERVED, Reservation
 from receiver.pipeline.lanes import Lane
 from receiver.pipeline.service import Service, Work
 
@@ -90,22 +91,67 @@ class Fanout:
         self._disabled: set[str] = set()
         self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
+        self._reserved = 0  # slots held for deliveries a poll's transaction is leasing
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
         self.out.follow()
         await self.service.store.register_downstreams(list(self.out.downstreams))
-        while not stopping.is_set():
-            claimed = 0
-            try:
-                claimed = await self._claim()
-            except Exception:
-                self.service.log.exception("fanout.claim_failed")
-            # Rows may still wait only in a lane whose last claim came back full.
-            more = any(not lane.drained for lane in self.out.lanes.values())
-            if not (claimed and more) or len(self._in_flight) >= self.settings.concurrency:
-                await self._idle(stopping, slots=more)
+        self.service.deliveries.taker = self
+        try:
+            while not stopping.is_set():
+                claimed = 0
+                try:
+                    claimed = await self._claim()
+                except Exception:
+                    self.service.log.exception("fanout.claim_failed")
+                # Rows may still wait only in a lane whose last claim came back full.
+                more = any(not lane.drained for lane in self.out.lanes.values())
+                if not (claimed and more) or self._free() <= 0:
+                    await self._idle(stopping, slots=more)
+        finally:
+            self.service.deliveries.taker = None
         await self._drain()
+
+    def _free(self) -> int:
+        return self.settings.concurrency - len(self._in_flight) - self._reserved
+
+    def reserve(self) -> Reservation:
+        """A slot in each downstream with room, for one new event's delivery there, while
+        no downstream has rows waiting: with a backlog anywhere, the claims' fair shares
+        decide what goes next. A downstream with a rate limit always goes through the
+        claims, which take its tokens."""
+        lanes = list(self.out.lanes.values())
+        if any(not lane.drained for lane in lanes):
+            return NOTHING_RESERVED
+        now, free = time.time(), self._free()
+        held: list[Lane] = []
+        for lane in lanes:
+            if len(held) >= free:
+                break
+            name = lane.downstream.name
+            if name in self._disabled or lane.bucket is not None or lane.allowance(now, 1) < 1:
+                continue
+            lane.in_flight += 1
+            held.append(lane)
+        if not held:
+            return NOTHING_RESERVED
+        self._reserved += len(held)
+
+        def release() -> None:
+            self._reserved -= len(held)
+            for lane in held:
+                lane.in_flight -= 1
+
+        return Reservation(frozenset(lane.downstream.name for lane in held), release)
+
+    def start(self, jobs: list[DeliveryJob]) -> None:
+        """Send deliveries a poll's transaction leased to this process (a lane changed or
+        removed meanwhile leaves its job to the lease's end)."""
+        now = time.time()
+        for job in jobs:
+            if (lane := self.out.lanes.get(job.delivery.downstream)) is not None:
+                self._start(job, lane, now)
 
     async def _claim(self) -> int:
         """One round: each lane claims what its share allows, all in one go; a lane that
@@ -116,7 +162,7 @@ class Fanout:
             # Disabled by another replica or an operator: seen within a tick.
             self._disabled = await self.service.store.disabled_downstreams()
             self._disabled_read = now
-        free = self.settings.concurrency - len(self._in_flight)
+        free = self._free()
         lanes = list(self.out.lanes.values())
         for lane in lanes:
             await self._report_breaker(lane, now)
@@ -132,16 +178,19 @@ class Fanout:
         )
         for (lane, asked), jobs in zip(wanted, batches, strict=True):
             lane.drained = len(jobs) < asked
-            if lane.bucket is not None:
-                lane.bucket.take(len(jobs))
             for job in jobs:
-                lane.breaker.started(now)
-                lane.in_flight += 1
-                task = asyncio.create_task(self._attempt(job, lane))
-                self._in_flight.add(task)
-                self._lane_of[task] = lane
-                task.add_done_callback(self._finished)
+                self._start(job, lane, now)
         return sum(len(jobs) for jobs in batches)
+
+    def _start(self, job: DeliveryJob, lane: Lane, now: float) -> None:
+        if lane.bucket is not None:
+            lane.bucket.take(1)
+        lane.breaker.started(now)
+        lane.in_flight += 1
+        task = asyncio.create_task(self._attempt(job, lane))
+        self._in_flight.add(task)
+        self._lane_of[task] = lane
+        task.add_done_callback(self._finished)
 
     async def _report_breaker(self, lane: Lane, now: float) -> None:
         state = lane.breaker.state(now)

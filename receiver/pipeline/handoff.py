@@ -1,12 +1,16 @@
-"""Polls handed over by callbacks: a callback whose poll is due at once leases it in its own
-transaction (receiver/persist/observations.py), and this process's poller runs it as soon
-as it is handed over, with no claim transaction and no wait for the poller's next turn."""
+"""Work handed over inside the process, with the lease taken in the transaction that made
+the work: a callback leases its poll (receiver/persist/observations.py) and this process's
+poller runs it at once; a poll leases its new event's deliveries and this process's fan-out
+sends them at once. Either way, no claim transaction and no wait for the worker's next turn."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
-from receiver.persist import PollJob
+from receiver.persist import DeliveryJob, PollJob
 
 
 class PollHandoff:
@@ -31,3 +35,42 @@ class PollHandoff:
 
     def done(self) -> None:
         self._busy -= 1
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Slots held in this process's fan-out for one new event's deliveries, one in each of
+    `downstreams`; `release` gives back those that were not used."""
+
+    downstreams: frozenset[str]
+    release: Callable[[], None]
+
+
+NOTHING_RESERVED = Reservation(frozenset(), lambda: None)
+
+
+class DeliveryTaker(Protocol):
+    def reserve(self) -> Reservation: ...
+
+    def start(self, jobs: list[DeliveryJob]) -> None: ...
+
+
+class DeliveryHandoff:
+    """Deliveries handed over by polls: a poll's transaction leases its new event's
+    deliveries to the downstreams that have a free slot reserved here, and the fan-out of
+    this process sends them as soon as the transaction commits, with no claim transaction
+    and no wake-up of its own. With no fan-out in this process (`receiver deliver` runs it),
+    nothing is reserved and the rows wait for the claims."""
+
+    def __init__(self) -> None:
+        self.taker: DeliveryTaker | None = None
+
+    def reserve(self) -> Reservation:
+        return self.taker.reserve() if self.taker is not None else NOTHING_RESERVED
+
+    def hand_over(self, reserved: Reservation, jobs: list[DeliveryJob]) -> None:
+        """Give back the unused slots, then start the jobs. Jobs no fan-out takes any more
+        (it stopped meanwhile) keep their leases until the leases are given back at close."""
+        reserved.release()
+        if jobs and self.taker is not None:
+            self.taker.start(jobs)

@@ -17,7 +17,7 @@ from typing import Any
 from receiver.adapters.comet.client import Polled
 from receiver.domain.observation import Observation, sane_credits
 from receiver.errors import UpstreamError
-from receiver.persist import PollJob, Settled
+from receiver.persist import DeliveryJob, PollJob, Settled
 from receiver.pipeline.service import Service, Work
 
 
@@ -118,17 +118,26 @@ class Poller:
             log.warning("poll.task_not_exist", age_seconds=round(age, 1))
         gave_up = age > self.settings.give_up_after_seconds
         next_at = None if gave_up else time.time() + self._interval(job.poll_attempts)
-        result = await service.store.finish_poll(
-            job.task_id,
-            service.owner,
-            answer,
-            polled.raw if polled is not None else "",
-            service.subscriptions,
-            next_at,
-            service.config.settings.callbacks.corroborate_seconds,
-            service.config.settings.media.enabled,
-            service.config.settings.upstream.resubmit_failed,
-        )
+        settings = service.config.settings
+        reserved = service.deliveries.reserve()
+        take = (reserved.downstreams, settings.delivery.lease_seconds)
+        handed: list[DeliveryJob] = []
+        try:
+            result = await service.store.finish_poll(
+                job.task_id,
+                service.owner,
+                answer,
+                polled.raw if polled is not None else "",
+                service.subscriptions,
+                next_at,
+                settings.callbacks.corroborate_seconds,
+                settings.media.enabled,
+                settings.upstream.resubmit_failed,
+                take if reserved.downstreams else None,
+            )
+            handed = result.handed
+        finally:
+            service.deliveries.hand_over(reserved, handed)
         if result.resubmitted:
             service.wake(Work.SUBMITS)
             log.warning(
@@ -138,7 +147,7 @@ class Poller:
             )
         recorded = result.recorded
         if recorded is not None and recorded.outcome == "applied":
-            service.recorded(recorded)
+            service.recorded(recorded, frozenset(job.delivery.id for job in handed))
             log.info(
                 "poll.state_changed", state=answer and answer.state, event_id=recorded.event_id
             )

@@ -24,7 +24,7 @@ from receiver.observability.metrics import Metrics
 from receiver.persist import Recorded, Store
 from receiver.pipeline.changes import Caps, ChangeHub
 from receiver.pipeline.directory import Directory
-from receiver.pipeline.handoff import PollHandoff
+from receiver.pipeline.handoff import DeliveryHandoff, PollHandoff
 
 
 class Work(enum.Flag):
@@ -37,12 +37,15 @@ class Work(enum.Flag):
     SUBMITS = enum.auto()  # a task to send to CometAPI, or room for one under the cap
 
 
-def work_after(recorded: Recorded, mirroring: bool, capped: bool = True) -> Work:
+def work_after(
+    recorded: Recorded, mirroring: bool, capped: bool = True, handed: frozenset[str] = frozenset()
+) -> Work:
     """Which workers a recorded observation gives something to do: the one rule, for every
     step that records one. `capped`: a cap on the tasks running upstream is set, so a task
-    that ends may make room for a waiting one."""
+    that ends may make room for a waiting one. `handed`: deliveries already handed to this
+    process's fan-out, which need no claim."""
     work = Work.NONE
-    if recorded.delivery_ids:
+    if set(recorded.delivery_ids) - handed:
         work |= Work.DELIVERIES
     if (recorded.verdict == PENDING and recorded.poll is None) or recorded.outcome == "over_limit":
         work |= Work.POLLS  # a poll the callback leased is handed to the poller instead
@@ -75,6 +78,8 @@ class Service:
     _mirrors_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _submits_ready: asyncio.Event = field(default_factory=asyncio.Event)
     polls: PollHandoff = field(default_factory=PollHandoff)  # leased by callbacks, run at once
+    # Leased by polls, sent at once.
+    deliveries: DeliveryHandoff = field(default_factory=DeliveryHandoff)
 
     @functools.cached_property
     def directory(self) -> Directory:
@@ -119,11 +124,12 @@ class Service:
         if Work.SUBMITS in work:
             self._submits_ready.set()
 
-    def recorded(self, recorded: Recorded) -> None:
-        """Wake whatever a recorded observation gives work to."""
+    def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
+        """Wake whatever a recorded observation gives work to (`handed`: its deliveries
+        already handed to this process's fan-out)."""
         settings = self.config.settings
         capped = settings.upstream.max_concurrent_tasks > 0
-        self.wake(work_after(recorded, settings.media.enabled, capped))
+        self.wake(work_after(recorded, settings.media.enabled, capped, handed))
 
     async def wait_for_deliveries(self, timeout: float) -> None:
         await _wait_and_clear(self._deliveries_ready, timeout)

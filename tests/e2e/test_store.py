@@ -233,3 +233,44 @@ def test_state_change_keeps_the_poll_lease(storage_url: str):
         assert await a.claim_polls("B", 60, 10) == []
 
     with_stores(storage_url, 1, scenario)
+
+
+def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storage_url: str):
+    """The deliveries a poll hands to its own process's fan-out: those of the new event, to
+    the downstreams given, and none behind an earlier pending event of its task there.
+    Every other delivery stays for the claims; a handed one is no other worker's."""
+    subscriptions = {
+        "a": Subscription(frozenset({"running", "succeeded"})),
+        "b": Subscription(frozenset({"succeeded"})),
+        "c": Subscription(frozenset({"succeeded"})),
+    }
+
+    async def scenario(stores: list[Store]) -> None:
+        a, b = stores
+        await a.migrate()
+        [task_id] = await seed_polls(a, 1)
+        assert len(await a.claim_polls("A", 60, 10)) == 1
+        running = Observation(state="running", upstream_status="RUNNING")
+        first = await a.finish_poll(task_id, "A", running, "{}", subscriptions, time.time(), 120.0)
+        assert first.handed == [] and first.recorded is not None
+        [running_delivery] = first.recorded.delivery_ids
+        done = Observation(state="succeeded", upstream_status="SUCCEEDED", outputs=("https://x/v",))
+        take = (frozenset({"a", "b"}), 60.0)
+        result = await a.finish_poll(
+            task_id, "A", done, "{}", subscriptions, None, 120.0, take_deliveries=take
+        )
+        assert result.recorded is not None and len(result.recorded.delivery_ids) == 3
+        # "a" waits behind its running event, "c" was not offered: only "b" is handed.
+        assert [(j.delivery.downstream, j.delivery.event_id) for j in result.handed] == [
+            ("b", result.recorded.event_id)
+        ]
+        assert result.handed[0].payload["state"] == "succeeded"
+        claimed: dict[str, list[str]] = {}
+        for name in subscriptions:
+            jobs = await b.claim_deliveries("B", 60, 10, name)
+            claimed[name] = [job.delivery.id for job in jobs]
+        assert claimed["a"] == [running_delivery]
+        assert claimed["b"] == []
+        assert len(claimed["c"]) == 1
+
+    with_stores(storage_url, 2, scenario)

@@ -62,6 +62,30 @@ def test_jobs_queued_together_share_one_commit_and_a_failing_one_loses_only_its_
     assert _rows(path) == ["a", "c"]
 
 
+def test_a_job_nobody_waits_on_rides_in_the_next_transaction(tmp_path: Path) -> None:
+    async def run() -> tuple[int, int, bool]:
+        store = SqliteStore(str(tmp_path / "s.db"))
+        await store._run(lambda db: db.script("CREATE TABLE t (v TEXT)"))
+        before = store.commits
+        outcome = asyncio.ensure_future(store._run(_insert("outcome"), urgent=False))
+        await asyncio.sleep(0)  # it is queued, and held for company
+        held = not outcome.done()
+        # The next job, queued a turn later, takes it along: one transaction for both.
+        await store._run(_insert("callback"))
+        await outcome
+        shared = store.commits - before
+        # Alone, it still commits once its wait is over.
+        await store._run(_insert("alone"), urgent=False)
+        alone = store.commits - before - shared
+        await store.close()
+        return shared, alone, held
+
+    shared, alone, held = asyncio.run(run())
+    assert held
+    assert (shared, alone) == (1, 1)
+    assert _rows(tmp_path / "s.db") == ["alone", "callback", "outcome"]
+
+
 def test_only_a_batch_of_jobs_that_may_be_lost_commits_without_an_fsync(tmp_path: Path) -> None:
     def mode(db: Any) -> int:
         row = db.one("PRAGMA synchronous")

@@ -19,6 +19,12 @@ def test_outbox_rows_wake_the_fan_out() -> None:
     assert work_after(recorded, mirroring=False) == Work.DELIVERIES
 
 
+def test_deliveries_handed_to_the_fan_out_wake_no_claim_but_the_others_do() -> None:
+    recorded = Recorded("applied", task("running"), "evt_1", ["msg_1", "msg_2"])
+    assert work_after(recorded, False, handed=frozenset({"msg_1", "msg_2"})) == Work.NONE
+    assert work_after(recorded, False, handed=frozenset({"msg_1"})) == Work.DELIVERIES
+
+
 def test_a_pending_claim_or_one_past_the_history_bound_wakes_the_poller() -> None:
     assert work_after(Recorded("history", task("running"), "evt_1", verdict=PENDING), False) == (
         Work.POLLS

@@ -118,6 +118,13 @@ POSTGRES = Statements(
         " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
         " AND e.id < d.id) ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED"
     ),
+    DUE_NEW_DELIVERIES=(
+        "SELECT id, downstream FROM deliveries d"
+        " WHERE id = ANY(%s) AND state = 'pending' AND next_attempt_at <= %s"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries e"
+        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
+        " AND e.id < d.id)"
+    ),
     # The ids as one array parameter: one fixed statement for any number of them.
     LEASE_DELIVERIES="UPDATE deliveries SET lease_owner = %s, lease_until = %s WHERE id = ANY(%s)",
     SET_TASK_ROUTING="UPDATE tasks SET routing = %s WHERE id = %s",

@@ -152,7 +152,11 @@ class PostgresStore(Store):
             raise StoreError(f"PostgreSQL unavailable: {reason}") from None
 
     async def _run(
-        self, fn: Callable[[Db], T], timeout: float | None = 0.0, durable: bool = True
+        self,
+        fn: Callable[[Db], T],
+        timeout: float | None = 0.0,
+        durable: bool = True,
+        urgent: bool = True,
     ) -> T:
         if not self._opened:
             await asyncio.to_thread(self._open)

@@ -117,6 +117,13 @@ SQLITE = Statements(
         " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
         " AND e.id < d.id) ORDER BY next_attempt_at LIMIT ?"
     ),
+    DUE_NEW_DELIVERIES=(
+        "SELECT id, downstream FROM deliveries d WHERE id IN (SELECT value FROM json_each(?))"
+        " AND state = 'pending' AND next_attempt_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries e INDEXED BY deliveries_task"
+        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
+        " AND e.id < d.id)"
+    ),
     # The ids as one JSON array: one fixed statement for any number of them.
     LEASE_DELIVERIES=(
         "UPDATE deliveries SET lease_owner = ?, lease_until = ?"

@@ -41,6 +41,7 @@ _MIN_FREE_BYTES = 16 * 1024 * 1024  # below this, the next checkpoint may not fi
 _FAILED_SECONDS = 10.0  # a failed write keeps /readyz at 503 this long
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 _RECLAIM_PAGES = 128  # pages given back per transaction: the writer waits only that long
+_UNURGENT_SECONDS = 0.02  # how long a job nobody waits on may wait for company
 
 
 class SqliteDb:
@@ -92,6 +93,7 @@ class SqliteStore(Store):
         self._queue: list[_Job] = []
         self._sync_mode = "FULL"  # the writer connection's, as opened
         self._writer: asyncio.Task[None] | None = None
+        self._later: asyncio.TimerHandle | None = None  # the writer's start, held for company
         self._committer: ThreadPoolExecutor | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -165,7 +167,11 @@ class SqliteStore(Store):
             conn.close()
 
     async def _run(
-        self, fn: Callable[[Db], T], timeout: float | None = 0.0, durable: bool = True
+        self,
+        fn: Callable[[Db], T],
+        timeout: float | None = 0.0,
+        durable: bool = True,
+        urgent: bool = True,
     ) -> T:
         # One local file: a job waits only for the disk and for BEGIN's bounded retries.
         self._open()
@@ -173,10 +179,22 @@ class SqliteStore(Store):
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append((fn, future, durable))
         if self._writer is None or self._writer.done():
+            if urgent:
+                self._start_writer()
+            elif self._later is None:
+                # Another job is usually queued within a few milliseconds (the next
+                # callback, the next poll's answer): this one rides in its transaction.
+                self._later = loop.call_later(_UNURGENT_SECONDS, self._start_writer)
+        return await future
+
+    def _start_writer(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        if self._queue and (self._writer is None or self._writer.done()):
             # Started on the next turn of the loop: jobs queued meanwhile share its first
             # transaction, and those queued during each commit share the next one.
-            self._writer = loop.create_task(self._write())
-        return await future
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
         """Run the queued jobs, a transaction at a time, until none are left."""
@@ -386,6 +404,7 @@ class SqliteStore(Store):
         await super().ping(timeout)
 
     async def close(self) -> None:
+        self._start_writer()  # a job held for company goes now
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 await self._writer
