@@ -2,7 +2,9 @@
 -- BENCH_PAIRS: file of "path upstream_id" lines; BENCH_TEMPLATE: the body with %s slots;
 -- BENCH_THREADS: wrk's -t; BENCH_TAG: makes bodies unique across runs on the same store;
 -- BENCH_OFFSET: the request number to start at (after a warm-up on the same store).
--- A task's first callback says running, its second succeeded; later ones are history.
+-- Tasks go in blocks: each of a block's tasks gets its running callback, then each its
+-- succeeded one, so every stretch of a second or more has the same mix of the two (as
+-- loadgen.py's task_and_state); later callbacks are history.
 
 local paths, ids = {}, {}
 for line in io.lines(os.getenv("BENCH_PAIRS")) do
@@ -16,6 +18,7 @@ local nthreads = tonumber(os.getenv("BENCH_THREADS"))
 local tag = os.getenv("BENCH_TAG") or "wrk"
 local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
 local headers = { ["Content-Type"] = "application/json" }
+local BLOCK = 1000 -- tasks a block
 local next_tid = 0
 local count = 0
 
@@ -27,9 +30,12 @@ end
 function request()
   local k = offset + tid + nthreads * count
   count = count + 1
-  local i = k % n + 1
+  local block = math.floor(k / (2 * BLOCK))
+  local j = k % (2 * BLOCK)
+  local task = block * BLOCK + j % BLOCK
+  local i = task % n + 1
   local state, status = "running", "RUNNING"
-  if k >= n then
+  if j >= BLOCK or task >= n then
     state, status = "succeeded", "SUCCESS"
   end
   local id = ids[i]

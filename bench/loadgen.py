@@ -112,12 +112,29 @@ class Pool:
             waiter.set_exception(exc)
 
 
+# Tasks a block, when a task's first callback says running: the block's tasks each get
+# their running callback, then each its succeeded one (callback.lua does the same).
+BLOCK = 1_000
+
+
+def task_and_state(k: int, n: int, first_state: str) -> tuple[int, str]:
+    """Request k's task (of n) and the state it claims. From `running`, tasks go in blocks,
+    each task's running callback a block ahead of its succeeded one, as in production: so
+    every stretch of a second or more carries the same mix of the two (the running claim
+    brings a poll, the succeeded one is judged by that poll's stored answer). From another
+    state, request k is task k's first callback. Beyond a task's first two: history."""
+    if first_state != "running":
+        return k % n, first_state if k < n else "succeeded"
+    block, j = divmod(k, 2 * BLOCK)
+    task = block * BLOCK + j % BLOCK
+    return task % n, "running" if j < BLOCK and task < n else "succeeded"
+
+
 def request_maker(
     url: str, pairs: Path, tag: str, first_state: str, offset: int = 0, flat: bool = False
 ) -> Callable[[int], bytes]:
-    """Request k goes to task (offset + k) mod n; a task's first callback says
-    `first_state`, later ones succeeded. The tag makes every body unique, so none is an
-    exact duplicate; the offset lets consecutive runs start on tasks not yet called."""
+    """Request k + offset by `task_and_state`. The tag makes every body unique, so none is
+    an exact duplicate; the offset lets consecutive runs start on tasks not yet called."""
     parts = urlsplit(url)
     host = parts.netloc.encode()
     rows = [line.split() for line in pairs.read_text().splitlines() if line.strip()]
@@ -125,8 +142,8 @@ def request_maker(
 
     def make(k: int) -> bytes:
         k += offset
-        path, upstream_id = rows[k % n]
-        state = first_state if k < n else "succeeded"
+        task, state = task_and_state(k, n, first_state)
+        path, upstream_id = rows[task]
         body = callback_body(upstream_id, state, f"{tag}-{k}", flat).encode()
         return (
             b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
