@@ -7,7 +7,8 @@ import subprocess
 import sys
 from typing import Any
 
-from harness import BENCH, Bench, Row, verdict
+from common import BENCH
+from harness import Bench, Row, verdict
 
 from receiver.devtools.testkit import free_port
 

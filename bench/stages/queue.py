@@ -80,7 +80,7 @@ def run(bench: Bench) -> None:
     burst = 1000
     sim_url = _sim(bench)
     # No poll in the window: its CPU is the poller's stage's figure, not this one's.
-    polling = {"initial_delay_seconds": 600, "callback_grace_seconds": 600}
+    polling: dict[str, float] = {"initial_delay_seconds": 600, "callback_grace_seconds": 600}
     with bench.relay(
         "queue-a", _fresh(bench.work / "queue-a.db"), sim_url=sim_url, polling=polling
     ) as (relay, port):

@@ -356,5 +356,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
 
 def failed(r: dict[str, Any]) -> int:
     ret = r.get("retention", {})
-    steady_failed = sum(ret.get(f"steady_{b}", {}).get("failed", 0) for b in ("sqlite", "postgres"))
+    steady_failed = sum(
+        int(ret.get(f"steady_{b}", {}).get("failed", 0)) for b in ("sqlite", "postgres")
+    )
     return int(ret.get("prune", {}).get("failed", 0)) + steady_failed
