@@ -32,7 +32,7 @@ from receiver.persist import Attempt, AttemptHealth, Delivery, DeliveryJob
 from receiver.persist.records import new_id
 from receiver.pipeline.connections import Connections
 from receiver.pipeline.handoff import NOTHING_RESERVED, Reservation
-from receiver.pipeline.lanes import Lane
+from receiver.pipeline.lanes import Lane, reservable
 from receiver.pipeline.service import Service, Work
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start), and
@@ -117,25 +117,13 @@ class Fanout:
         return self.settings.concurrency - len(self._in_flight) - self._reserved
 
     def reserve(self) -> Reservation:
-        """A slot in each downstream with room, for one new event's delivery there, while
-        no downstream has rows waiting: with a backlog anywhere, the claims' fair shares
-        decide what goes next. A downstream with a rate limit always goes through the
-        claims, which take its tokens."""
-        lanes = list(self.out.lanes.values())
-        if any(not lane.drained for lane in lanes):
-            return NOTHING_RESERVED
-        now, free = time.time(), self._free()
-        held: list[Lane] = []
-        for lane in lanes:
-            if len(held) >= free:
-                break
-            name = lane.downstream.name
-            if name in self._disabled or lane.bucket is not None or lane.allowance(now, 1) < 1:
-                continue
-            lane.in_flight += 1
-            held.append(lane)
+        """A slot in each lane `reservable` names, for one new event's delivery there,
+        held until the poll's transaction has leased what it could."""
+        held = reservable(list(self.out.lanes.values()), self._disabled, self._free(), time.time())
         if not held:
             return NOTHING_RESERVED
+        for lane in held:
+            lane.in_flight += 1
         self._reserved += len(held)
 
         def release() -> None:

@@ -120,7 +120,6 @@ class Poller:
         next_at = None if gave_up else time.time() + self._interval(job.poll_attempts)
         settings = service.config.settings
         reserved = service.deliveries.reserve()
-        take = (reserved.downstreams, settings.delivery.lease_seconds)
         handed: list[DeliveryJob] = []
         try:
             result = await service.store.finish_poll(
@@ -133,7 +132,7 @@ class Poller:
                 settings.callbacks.corroborate_seconds,
                 settings.media.enabled,
                 settings.upstream.resubmit_failed,
-                take if reserved.downstreams else None,
+                (reserved.downstreams, settings.delivery.lease_seconds),
             )
             handed = result.handed
         finally:

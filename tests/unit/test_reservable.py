@@ -1,0 +1,57 @@
+"""Which downstreams a poll may hand its new event's deliveries to at once, without a claim."""
+
+from __future__ import annotations
+
+from receiver.config import Downstream
+from receiver.pipeline.lanes import Lane, reservable
+
+
+def lane(name: str, max_in_flight: int = 4, rate: float | None = None) -> Lane:
+    made = Lane.of(
+        Downstream(
+            name=name,
+            url=f"http://127.0.0.1:9/{name}",
+            format="webhook",
+            events=frozenset({"succeeded"}),
+            secret=None,
+            timeout=5.0,
+            url_is_secret=False,
+            max_in_flight=max_in_flight,
+            rate_per_second=rate,
+            breaker_failure_rate=0.5,
+            breaker_min_attempts=2,
+            breaker_window_seconds=60.0,
+            breaker_cool_off_seconds=10.0,
+            disable_after_seconds=600.0,
+        )
+    )
+    made.drained = True
+    return made
+
+
+def names(lanes: list[Lane]) -> list[str]:
+    return [one.downstream.name for one in lanes]
+
+
+def test_every_drained_lane_with_room_is_reserved_up_to_the_free_slots() -> None:
+    lanes = [lane("a"), lane("b"), lane("c")]
+    assert names(reservable(lanes, set(), 8, 0.0)) == ["a", "b", "c"]
+    assert names(reservable(lanes, set(), 2, 0.0)) == ["a", "b"]
+    assert reservable(lanes, set(), 0, 0.0) == []
+
+
+def test_a_backlog_anywhere_leaves_every_lane_to_the_claims() -> None:
+    lanes = [lane("a"), lane("b")]
+    lanes[1].drained = False
+    assert reservable(lanes, set(), 8, 0.0) == []
+
+
+def test_disabled_rate_limited_full_or_broken_lanes_are_never_reserved() -> None:
+    full = lane("full", max_in_flight=1)
+    full.in_flight = 1
+    broken = lane("broken")
+    broken.breaker.failed(0.0)
+    broken.breaker.failed(0.0)
+    lanes = [lane("off"), lane("rated", rate=10.0), full, broken, lane("ok")]
+    assert broken.breaker.allowance(1.0) == 0  # open: the claims would not send either
+    assert names(reservable(lanes, {"off"}, 8, 1.0)) == ["ok"]
