@@ -28,11 +28,13 @@ from receiver.adapters.comet.parse import parse_callback
 from receiver.adapters.tokens import CallbackSigner
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscription
-from receiver.persist import NewTask, observations, tasks
+from receiver.persist import NewTask, tasks
 from receiver.persist.db import Db
 from receiver.persist.migrate import migrate
 from receiver.persist.postgres.store import PostgresDb
 from receiver.persist.sqlite import SqliteDb, dict_row
+from receiver.transitions.observe import Audience, Report, observed
+from receiver.transitions.submit import Accepted, bind
 
 _SUB: dict[str, Subscription] = {}
 
@@ -62,7 +64,8 @@ def _submitted(db: Db, kind: str, i: int, upstream_id: str, next_poll_at: float)
     # Created now: a task created at the epoch would be given up at its first poll.
     task, _ = tasks.create_task(db, NewTask(kind, _request(kind, i)), time.time())
     raw = json.dumps({"code": 200, "msg": "success", "data": {"task_id": upstream_id}})
-    observations.accept_submission(db, task.id, upstream_id, raw, next_poll_at, _SUB, time.time())
+    accepted = Accepted(upstream_id, raw, next_poll_at)
+    bind(db, task.id, accepted, Audience(_SUB), "submit", time.time())
     return task.id
 
 
@@ -76,7 +79,8 @@ def add_stored(db: SqliteDb, start: int, stop: int) -> None:
         for state in ("running", "succeeded"):
             body = callback_body(up, state, f"fill-{i}")
             _, obs = _parse(body)
-            observations.record(db, task_id, "callback", f"callback:{state}", obs, body, sub, now)
+            report = Report("callback", f"callback:{state}", obs, body)
+            observed(db, task_id, report, Audience(sub), now)
     db.execute(
         "UPDATE deliveries SET state = 'succeeded', attempts = 1, delivered_at = updated_at,"
         " last_status = 200 WHERE state = 'pending' AND downstream = 'hist'"
@@ -119,7 +123,8 @@ def add_outbox(db: SqliteDb, events: int, downstreams: int) -> None:
         task_id = _submitted(db, "video2video", i, up, now + 86400)
         body = callback_body(up, "succeeded", f"out-{i}")
         _, obs = _parse(body)
-        observations.record(db, task_id, "callback", "callback:succeeded", obs, body, sub, now)
+        report = Report("callback", "callback:succeeded", obs, body)
+        observed(db, task_id, report, Audience(sub), now)
 
 
 def finish(conn: sqlite3.Connection) -> None:

@@ -38,9 +38,11 @@ from stages import (
     media,
     memory,
     poller,
+    polllag,
     queue,
     replicas,
     retention,
+    revocation,
     store,
 )
 
@@ -61,21 +63,25 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "cheap": cheap.run,
     "endtoend": endtoend.run,
     "replicas": replicas.run,
+    "polllag": polllag.run,
+    "revocation": revocation.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
-OWN_STORES = {"queue"}
+OWN_STORES = {"queue", "polllag", "revocation"}
 
 # Table order: the headline figures first.
 ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     endtoend.rows,
     replicas.rows,
+    revocation.rows,
     ingest.rows,
     latency.rows,
     info.rows,
     store.rows,
     fanout.rows,
     poller.rows,
+    polllag.rows,
     memory.rows,
     growth.rows,
     callback.rows,

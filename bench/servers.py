@@ -7,6 +7,7 @@ python bench/servers.py timed-sink PORT     the same, keeping each task's first 
 python bench/servers.py sim PORT COUNT      CometAPI simulator knowing COUNT running tasks
 python bench/servers.py done PORT COUNT     CometAPI simulator knowing the COUNT open tasks, done
 python bench/servers.py live PORT           CometAPI simulator whose tasks end in about a second
+python bench/servers.py timed PORT          CometAPI simulator, each task as long as its prompt says
 """
 
 from __future__ import annotations
@@ -207,6 +208,13 @@ def live(port: int) -> None:
     _serve_like_relay(create_simulator_app(config), port)
 
 
+def timed(port: int) -> None:
+    """Tasks that take the time their prompts ask for (receiver/devtools/simulator/timing.py)
+    and are unknown for their first second, as CometAPI's are for a while."""
+    config = SimulatorConfig(queued_seconds=2, running_seconds=20, not_exist_seconds=1)
+    _serve_like_relay(create_simulator_app(config), port)
+
+
 def main() -> None:
     role, *rest = sys.argv[1:]
     if role == "ref":
@@ -223,6 +231,8 @@ def main() -> None:
         simulator(int(rest[0]), int(rest[1]), prefix="open", running=0)
     elif role == "live":
         live(int(rest[0]))
+    elif role == "timed":
+        timed(int(rest[0]))
     else:
         raise SystemExit(f"unknown role {role}")
 

@@ -24,6 +24,8 @@ from receiver.adapters.tokens import CallbackSigner
 from receiver.config import CallbackConfig
 from receiver.domain.claims import ClaimPolicy
 from receiver.persist.sqlite import SqliteStore
+from receiver.transitions import callback
+from receiver.transitions.observe import Report
 
 
 async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[str, float]:
@@ -52,7 +54,9 @@ async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[s
             task_id, up = tasks[k % len(tasks)]
             body = callback_body(up, "running" if k < len(tasks) else "succeeded", f"s{k}")
             _, obs = parse_callback(body.encode())
-            await store.record_callback(task_id, f"callback:{k}", obs, body, {}, policy)
+            await callback.arrive(
+                store, Report("callback", f"callback:{k}", obs, body), task_id, {}, policy
+            )
             done += 1
 
     commits0 = store.commits

@@ -12,16 +12,20 @@
     │   ├── NotAllowed          credentials that do not cover this (a stale form, a token
     │   │                       for another task, an expired link)
     │   ├── NotFound            no such thing
-    │   └── Conflict            the thing's state forbids it now
+    │   ├── Conflict            the thing's state forbids it now
+    │   └── LimitReached        the caller's own limit is reached: ask again later
     ├── UpstreamError           CometAPI refused, failed or did not answer
     │   └── UpstreamTimeout     CometAPI did not answer in time
-    ├── DownstreamError         a downstream (a broker) refused a delivery or cannot be reached
+    ├── DownstreamError         a downstream refused a delivery or cannot be reached
+    ├── MirrorError          a finished render's file could not be copied
     ├── Overloaded              a limit on what one process serves at once is reached
     └── StoreError              the store could not be opened, reached or written
 
-Nothing here knows HTTP: the web layer chooses each answer's status in one place
-(`receiver.web.errors`), and the CLI prints the message as one line. A message is always
-safe to show: it never carries a secret or a stack trace.
+What an outgoing call raises (aiohttp, asyncio, the OS, SSL, DNS) is mapped into this tree
+in one place, `receiver.adapters.transport_errors`. Nothing here knows HTTP: the web layer
+chooses each answer's status in one place (`receiver.web.errors`), and the CLI prints the
+message as one line. A message is always safe to show: it never carries a secret or a
+stack trace.
 """
 
 from __future__ import annotations
@@ -80,6 +84,16 @@ class Conflict(RequestRejected):
     """The thing's present state forbids the request."""
 
 
+class LimitReached(RequestRejected):
+    """The caller's own limit is reached (an API key's `max_queued` or `max_per_day`):
+    `limit` names it, `retry_after` is when to ask again, in whole seconds."""
+
+    def __init__(self, detail: str, limit: str, retry_after: int) -> None:
+        super().__init__(detail, limit=limit)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
 class UpstreamError(RelayError):
     """CometAPI refused, failed or did not answer; the message is CometAPI's when it gave one."""
 
@@ -105,8 +119,17 @@ class StoreError(RelayError):
 
 
 class DownstreamError(RelayError):
-    """A downstream refused a delivery or cannot be reached (a broker destination: the
-    delivery is retried, then dead-lettered, with this as its reason)."""
+    """A downstream refused a delivery or cannot be reached: the delivery is retried, then
+    dead-lettered, with this as its reason."""
+
+
+class MirrorError(RelayError):
+    """A file of a finished render could not be copied; `kind` for metrics, `expired` when
+    CometAPI may give a fresh link, `final` when trying again cannot help."""
+
+    def __init__(self, reason: str, kind: str, expired: bool = False, final: bool = False):
+        super().__init__(reason)
+        self.reason, self.kind, self.expired, self.final = reason, kind, expired, final
 
 
 class Overloaded(RelayError):

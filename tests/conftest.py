@@ -4,7 +4,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,6 +26,9 @@ from tests.harness import (
     Sink,
     relay_settings,
 )
+
+if TYPE_CHECKING:
+    from tests.otlp import Collector
 
 # Every test that takes `storage_url` runs once per backend; RELAY_TEST_BACKENDS narrows it.
 BACKENDS = os.environ.get("RELAY_TEST_BACKENDS", "sqlite,postgres").split(",")
@@ -64,6 +67,16 @@ def make_sink() -> Iterator[Callable[[], Sink]]:
 @pytest.fixture
 def sink(make_sink: Callable[[], Sink]) -> Sink:
     return make_sink()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    """An OTLP/HTTP trace receiver on loopback (`collector.env()` points a relay at it)."""
+    from tests.otlp import Collector  # the otel extra: the unit tests run without it
+
+    receiver = Collector()
+    yield receiver
+    receiver.close()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -28,6 +28,7 @@ CLIENTS = 32
 def _body(i: int) -> dict[str, Any]:
     return {
         "kind": "image_to_video",
+        "model": "gen4_turbo",
         "promptImage": "https://example.invalid/still.jpg",
         "promptText": f"bench shot {i}",
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -69,3 +70,37 @@ class Sealer:
     def is_current(self, sealed: str) -> bool:
         """Sealed under the newest key: nothing to re-seal."""
         return sealed.startswith(f"{_VERSION}.{self._current}.")
+
+
+# A downstream's URL, as stored: it may carry a broker's password or token, or be a chat
+# webhook's credential, so it is sealed like the secret, bound to the downstream's name.
+SEALED_URL = "sealed_url"
+
+
+def _url_binding(name: str) -> str:
+    return f"{name}#url"
+
+
+def seal_url(sealer: Sealer, spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """The settings as stored: `url` replaced by its sealed form."""
+    if "url" not in spec:
+        return spec
+    stored = {key: value for key, value in spec.items() if key != "url"}
+    stored[SEALED_URL] = sealer.seal(str(spec["url"]), _url_binding(name))
+    return stored
+
+
+def open_url(sealer: Sealer, stored: dict[str, Any], name: str) -> dict[str, Any]:
+    """The settings with their URL opened; Unsealable when its key is gone. Settings stored
+    before URLs were sealed are taken as they are."""
+    if SEALED_URL not in stored:
+        return stored
+    spec = {key: value for key, value in stored.items() if key != SEALED_URL}
+    spec["url"] = sealer.open(str(stored[SEALED_URL]), _url_binding(name))
+    return spec
+
+
+def url_is_current(sealer: Sealer, stored: dict[str, Any]) -> bool:
+    """The URL is sealed, under the newest key."""
+    sealed = stored.get(SEALED_URL)
+    return "url" not in stored and (sealed is None or sealer.is_current(str(sealed)))

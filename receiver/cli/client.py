@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, TypedDict, Unpack
 
 import click
 
@@ -27,6 +27,7 @@ from receiver.cli.remote import (
     progress_line,
     submit_body,
 )
+from receiver.domain.kinds import KIND_NAMES
 
 url_option = click.option(
     "--url",
@@ -90,37 +91,72 @@ def _wait(relay: Relay, task_id: str, progress: _Progress, media_wait: float) ->
     return task
 
 
+class _SubmitOptions(TypedDict):
+    """The submit command's options, as click passes them."""
+
+    prompt: str | None
+    video: str | None
+    image: str | None
+    audio: str | None
+    kind: str
+    model: str | None
+    fields: str | None
+    wait: bool
+    as_json: bool
+    url: str
+
+
+def _read_fields(fields: str | None) -> str | None:
+    """`--body`'s JSON, or the text of the file it names after an @."""
+    if not fields or not fields.startswith("@"):
+        return fields
+    try:
+        with open(fields[1:], encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        raise click.UsageError(f"--body: cannot read {fields[1:]}: {exc.strerror}") from None
+
+
 @click.command("submit")
-@click.option("--prompt", help="What to make of the source (optional for image_to_video).")
-@click.option("--video", help="The source video's URL (video2video, video_to_video).")
-@click.option("--image", help="The source image's URL (image_to_video).")
 @click.option(
     "--kind",
-    type=click.Choice(["video2video", "video_to_video", "image_to_video"]),
+    type=click.Choice(KIND_NAMES),
     default="video2video",
     show_default=True,
+    help="A kind of the relay's table: its CometAPI route.",
 )
-@click.option("--model", help="The route's model (default: the relay's).")
+@click.option("--prompt", help="The prompt, in the kind's field for it (promptText, prompt).")
+@click.option("--video", help="The source video's URL, in the kind's field for its source.")
+@click.option("--image", help="The source image's URL, in the kind's field for its source.")
+@click.option("--audio", help="The source sound's URL, in the kind's field for its source.")
+@click.option("--model", help="The route's model (required by Runway's own routes).")
+@click.option(
+    "--body",
+    "fields",
+    help="The kind's other fields as a JSON object, passed on as given, e.g."
+    ' \'{"ratio": "1280:720", "duration": 5}\'; @FILE reads it from a file.',
+)
 @click.option("--wait", is_flag=True, help="Show its progress until it ends, then its outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the relay's JSON answer.")
 @url_option
-def submit(
-    prompt: str | None,
-    video: str | None,
-    image: str | None,
-    kind: str,
-    model: str | None,
-    wait: bool,
-    as_json: bool,
-    url: str,
-) -> None:
+def submit(**given: Unpack[_SubmitOptions]) -> None:
     """Submit a task through a running relay; with --wait, follow it to its end.
 
     With --wait the output URLs are printed, one a line (the relay's copies when it makes
     them), and the exit status is 0; a task that fails or is cancelled exits with 1.
     """
+    wait, as_json, url = given["wait"], given["as_json"], given["url"]
+    sources = [given[name] for name in ("video", "image", "audio") if given[name]]
+    if len(sources) > 1:
+        raise click.UsageError("give one source: --video, --image or --audio")
     try:
-        body = submit_body(kind, prompt, video, image, model)
+        body = submit_body(
+            given["kind"],
+            given["prompt"],
+            sources[0] if sources else None,
+            given["model"],
+            _read_fields(given["fields"]),
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     with relay_of(url) as relay:

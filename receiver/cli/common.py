@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
 
+from receiver.adapters.extras import require_configured
 from receiver.config import CONFIG_ENV, Settings, read_settings
+from receiver.domain.moments import epoch_seconds
 from receiver.errors import ConfigError
 from receiver.observability.logs import add_secrets, scrub
 
@@ -22,10 +25,26 @@ config_option = click.option(
 )
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, status: int = 2) -> NoReturn:
     """One line on stderr, every secret the process knows cut out of it."""
     click.echo(f"receiver: {scrub(message)}", err=True)
-    sys.exit(2)
+    sys.exit(status)
+
+
+def not_found(message: str) -> NoReturn:
+    """What was asked for is not there: exit status 1, as a failed task's."""
+    fail(message, status=1)
+
+
+def moment(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """An option's time as the API takes it: epoch seconds, or ISO 8601 (UTC unless it
+    says otherwise)."""
+    if value is None:
+        return None
+    try:
+        return epoch_seconds(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} {exc}", ctx, param) from None
 
 
 def settings_of(config_path: str | None) -> Settings:
@@ -35,4 +54,31 @@ def settings_of(config_path: str | None) -> Settings:
     except ConfigError as exc:
         fail(f"config error: {exc}")
     add_secrets([settings.storage.password])
+    installed_for(settings)
     return settings
+
+
+def installed_for(settings: Settings) -> None:
+    """Exit in one line when a configured feature's extra of the package is missing."""
+    media = settings.media.store if settings.media.enabled else None
+    try:
+        require_configured(settings.storage.url, media, {d.format for d in settings.downstream})
+    except ConfigError as exc:
+        fail(f"config error: {exc}")
+
+
+def store_url(config_path: str | None, settings: Settings) -> str:
+    """The storage URL of a command that reads the store: a SQLite file that is not there
+    is refused in one line (opening it would make an empty one, and show nothing)."""
+    url = settings.storage.url
+    if not url.startswith("sqlite:///"):
+        return url
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.exists():
+        given = config_path or os.environ.get(CONFIG_ENV)
+        source = f"the storage.url of {given}" if given else "the default storage.url (no config)"
+        fail(
+            f"no store at {path.resolve()}, {source}: give the relay's config"
+            f" (--config or ${CONFIG_ENV})"
+        )
+    return url

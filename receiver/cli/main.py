@@ -9,8 +9,8 @@ import sys
 
 import click
 
-from receiver.cli import client, maintenance, managed, store_tools
-from receiver.cli.common import config_option, fail
+from receiver.cli import client, keys, maintenance, managed, store_tools
+from receiver.cli.common import config_option, fail, installed_for
 from receiver.cli.offline import with_store
 from receiver.config import Config, load
 from receiver.errors import ConfigError, StoreError
@@ -33,9 +33,15 @@ def _load_to_run(config_path: str | None) -> Config:
 def _load_config(config_path: str | None) -> tuple[Config, tuple[str, ...]]:
     """The config, and the media store's keys (secrets to scrub), or one line and exit."""
     from receiver.adapters.media.storage import s3_keys
+    from receiver.observability import tracing
 
     try:
         config = load(config_path)
+        tracing.configure()
+    except ConfigError as exc:
+        fail(f"config error: {exc}")
+    installed_for(config.settings)
+    try:
         if config.settings.media.enabled and config.settings.media.store == "s3":
             return config, s3_keys(config.settings.media, os.environ) or ()
     except ConfigError as exc:
@@ -48,8 +54,10 @@ def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, .
 
     # A database that is down, or that a newer release has migrated, is reported in one
     # line here, not as a startup traceback.
-    with_store(config_path, _ready_to_run, migrate=False)
+    with_store(config_path, _ready_to_run, to_run=True)
     logs.configure(config.settings.logging.level, [*config.log_secrets(), *media_keys])
+    for line in config.deprecations:
+        logs.get_logger("receiver.config").warning("config.deprecated", detail=line)
 
 
 async def _ready_to_run(store: Store) -> None:
@@ -70,8 +78,8 @@ def _take_workers(store: Store, deliveries: bool, polls: bool) -> None:
 @config_option
 def serve(config_path: str | None) -> None:
     """Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port)."""
+    from receiver.process.app import build_service, create_app
     from receiver.web import server
-    from receiver.web.app import build_service, create_app
 
     config, media_keys = _load_config(config_path)
     try:
@@ -96,8 +104,8 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
     """Run only the fan-out, beside `receiver serve` with delivery.in_process = false."""
     from prometheus_client import start_http_server
 
-    from receiver.pipeline.deliver_worker import deliver as run_deliveries
-    from receiver.web.app import build_service
+    from receiver.process.app import build_service
+    from receiver.process.deliver import deliver as run_deliveries
 
     config = _load_to_run(config_path)
     if config.settings.delivery.in_process:
@@ -148,6 +156,7 @@ for command in (
     store_tools.media,
     client.submit,
     client.tail,
+    keys.keys,
     maintenance.prune,
     maintenance.backup,
 ):

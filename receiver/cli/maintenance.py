@@ -9,11 +9,12 @@ import os
 
 import click
 
-from receiver.cli.common import config_option, fail, settings_of
+from receiver.cli.common import config_option, fail, settings_of, store_url
 from receiver.cli.offline import with_store
+from receiver.domain.retention import pages_to_free
 from receiver.errors import StoreError
 from receiver.persist import Store
-from receiver.pipeline import retention
+from receiver.pipeline.workers import retention
 
 _WHAT = {
     "tasks": "tasks",
@@ -34,7 +35,7 @@ def _megabytes(size: float) -> str:
 @click.option("--dry-run", is_flag=True, help="Only say what a prune now would remove.")
 def prune(config_path: str | None, dry_run: bool) -> None:
     """Remove ended tasks past retention.task_days (the relay also does, every
-    retention.interval_seconds), with everything that hangs on them."""
+    advanced.retention.prune_interval_seconds), with everything that hangs on them."""
     settings = settings_of(config_path)
     policy = retention.policy_of(settings.retention)
 
@@ -45,7 +46,7 @@ def prune(config_path: str | None, dry_run: bool) -> None:
         removed = await retention.prune(store, policy, owner)
         if removed is None:
             return None, 0
-        return removed, await store.reclaim_space(removed["tasks"])
+        return removed, await store.reclaim_space(removed["tasks"], pages_to_free)
 
     removed, given_back = with_store(config_path, run)
     if removed is None:
@@ -67,7 +68,7 @@ def backup(config_path: str | None, path: str) -> None:
     it holds. (PostgreSQL: use pg_dump, see docs/operations.md.)"""
     from receiver.persist.sqlite.backup import backup as take
 
-    url = settings_of(config_path).storage.url
+    url = store_url(config_path, settings_of(config_path))
     if not url.startswith("sqlite:///"):
         fail(
             "backup copies a SQLite store; for PostgreSQL run"
@@ -84,7 +85,8 @@ def backup(config_path: str | None, path: str) -> None:
     )
     deliveries = ", ".join(
         f"{int(counts.get(f'deliveries_{s}', 0)):,} {s}"
-        for s in ("pending", "held", "mirroring", "succeeded", "dead")
+        for s in ("pending", "held", "mirroring", "succeeded", "dead", "superseded")
+        if s != "superseded" or counts.get(f"deliveries_{s}")
     )
     click.echo(f"backup {report.path}: {_megabytes(report.bytes)}, schema {report.schema_version}")
     click.echo(f"integrity: {report.integrity}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from receiver.cli.common import fail, settings_of
+from receiver.cli.common import fail, settings_of, store_url
 from receiver.config import Config, Downstream, Secrets, Settings
 from receiver.errors import NotFound, StoreError
 from receiver.persist import Store, open_store
@@ -26,15 +26,18 @@ T = TypeVar("T")
 
 
 def with_store(
-    config_path: str | None, fn: Callable[[Store], Awaitable[T]], migrate: bool = True
+    config_path: str | None, fn: Callable[[Store], Awaitable[T]], to_run: bool = False
 ) -> T:
-    """`fn` over the store the config names; a store that is away fails in one line."""
-    url = settings_of(config_path).storage.url
+    """`fn` over the store the config names; a store that is away fails in one line. Only
+    the relay's own processes (`to_run`) make a SQLite file that is not there yet; the
+    tools over the store migrate it to this release's schema."""
+    settings = settings_of(config_path)
+    url = settings.storage.url if to_run else store_url(config_path, settings)
 
     async def run() -> T:
         store = open_store(url)
         try:
-            if migrate:
+            if not to_run:
                 await store.migrate()
             return await fn(store)
         finally:
@@ -56,6 +59,7 @@ def with_service(
     `downstream` they name, if any, is refused before anything changes when there is
     none of that name."""
     settings = settings_of(config_path)
+    store_url(config_path, settings)
 
     async def run() -> T:
         service = _offline_service(settings)
@@ -79,7 +83,7 @@ def with_service(
 
 
 def _offline_service(settings: Settings) -> Service:
-    from receiver.web.app import build_service  # the web stack loads for these commands only
+    from receiver.process.app import build_service  # the web stack loads for these commands only
 
     # The operator actions use the store and each downstream's name and events, nothing
     # else: the config is built from the settings alone, with a throwaway signing key (the

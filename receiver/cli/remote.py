@@ -6,12 +6,15 @@ lines `receiver tail` prints) is kept in plain functions, unit-tested alone.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from receiver.domain.kinds import KIND_NAMES, kind_of
 
 URL_ENV = "RECEIVER_URL"
 TOKEN_ENV = "RECEIVER_ADMIN_TOKEN"
@@ -175,25 +178,30 @@ def _check(response: httpx.Response) -> None:
 
 
 def submit_body(
-    kind: str, prompt: str | None, video: str | None, image: str | None, model: str | None
+    kind: str, prompt: str | None, source: str | None, model: str | None, fields: str | None
 ) -> dict[str, Any]:
-    """The submit body of each kind from the command's options; ValueError when one is
-    missing (the relay checks the rest)."""
-    if kind == "image_to_video":
-        if not image:
-            raise ValueError("--image is required for image_to_video")
-        body: dict[str, Any] = {"kind": kind, "promptImage": image}
-        if prompt:
-            body["promptText"] = prompt
-    else:
-        if not video:
-            raise ValueError(f"--video is required for {kind}")
-        if not prompt:
-            raise ValueError(f"--prompt is required for {kind}")
-        if kind == "video2video":
-            body = {"kind": kind, "video": video, "prompt": prompt}
-        else:
-            body = {"kind": kind, "videoUri": video, "promptText": prompt}
+    """The submit body from the command's options: the kind's own fields as a JSON object
+    (`fields`), then the prompt and the source in the fields the table of kinds names for
+    them, and the model. ValueError when an option does not fit the kind; the relay checks
+    the rest."""
+    found = kind_of(kind)
+    if found is None:
+        raise ValueError(f"--kind must be one of {', '.join(KIND_NAMES)}")
+    body: dict[str, Any] = {"kind": kind}
+    if fields:
+        try:
+            given = json.loads(fields)
+        except ValueError as exc:
+            raise ValueError(f"--body is not JSON: {exc}") from None
+        if not isinstance(given, dict):
+            raise ValueError("--body must be a JSON object of the kind's fields")
+        body.update({k: v for k, v in given.items() if k != "kind"})
+    for what, value, name in (("prompt", prompt, found.prompt), ("source", source, found.source)):
+        if not value:
+            continue
+        if name is None:
+            raise ValueError(f"{kind} has no {what} field of its own: give its fields in --body")
+        body[name] = value
     if model:
         body["model"] = model
     return body

@@ -9,18 +9,18 @@ What changes something calls the same operation as the admin API and the console
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
 
 import click
 
-from receiver.cli.common import config_option, fail, settings_of
+from receiver.cli.common import config_option, fail, moment, not_found, settings_of
 from receiver.cli.offline import with_service, with_store
-from receiver.cli.tables import deliveries_table, share, short, table, when
+from receiver.cli.tables import deliveries_table, share, short, shown, table, when
 from receiver.domain.routing import DELIVERY_STATES
 from receiver.errors import ConfigError
 from receiver.persist import DownstreamHealth, Store, TaskFilter
 from receiver.pipeline import operations
+from receiver.transitions import downstreams as downstream_rows
+from receiver.transitions import queries
 
 
 @click.group()
@@ -37,7 +37,9 @@ def tasks() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per task.")
 def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """The newest tasks, from the store."""
-    found = with_store(config_path, lambda s: s.list_tasks(TaskFilter(state=state, limit=limit)))
+    found = with_store(
+        config_path, lambda s: queries.task_list(s, TaskFilter(state=state, limit=limit))
+    )
     if as_json:
         for t in found:
             click.echo(json.dumps(t.summary()))
@@ -70,17 +72,11 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
 def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
     """One task with its history, from the store."""
 
-    async def fetch(store: Store) -> Any:
-        task = await store.get_task(task_id)
-        if task is None:
-            return None, [], [], [], []
-        events, deliveries = await store.task_history(task_id)
-        attempts = await store.task_attempts(task_id)
-        return task, events, deliveries, attempts, await store.submit_attempts(task_id)
-
-    task, events, deliveries, attempts, sends = with_store(config_path, fetch)
-    if task is None:
-        fail(f"no task {task_id}")
+    detail = with_store(config_path, lambda store: queries.task_detail(store, task_id))
+    if detail is None:
+        not_found(f"no task {task_id}")
+    task, events, deliveries = detail.task, detail.events, detail.deliveries
+    attempts, sends = detail.attempts, detail.sends
     if as_json:
         document = {
             **task.summary(),
@@ -93,7 +89,7 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
         click.echo(json.dumps(document, indent=2))
         return
     for key, value in task.summary().items():
-        click.echo(f"{key:>16}: {'-' if value is None else value}")
+        click.echo(f"{key:>16}: {shown(key, value)}")
     click.echo("\nsends to CometAPI")
     click.echo(
         table(
@@ -146,7 +142,7 @@ def deliveries() -> None:
 def deliveries_list(
     config_path: str | None, state: str | None, downstream: str | None, limit: int
 ) -> None:
-    found = with_store(config_path, lambda s: s.list_deliveries(state, downstream, None, limit))
+    found = with_store(config_path, lambda s: queries.deliveries(s, state, downstream, None, limit))
     click.echo(deliveries_table(found))
 
 
@@ -166,6 +162,13 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
         ids = list(delivery_ids)
         count = with_service(config_path, lambda s: operations.replay_deliveries(s, ids))
     click.echo(f"queued {count} deliveries for replay")
+    if delivery_ids and count < len(set(delivery_ids)):
+        missing = len(set(delivery_ids)) - count
+        not_found(
+            f"{missing} of the ids given is no delivery"
+            if missing == 1
+            else f"{missing} of the ids given are no deliveries"
+        )
 
 
 @click.group()
@@ -180,8 +183,8 @@ def downstreams_list(config_path: str | None) -> None:
     configured = [d.name for d in settings_of(config_path).downstream]
 
     async def every(store: Store) -> list[DownstreamHealth]:
-        managed = [row.name for row in await store.managed_downstreams()]
-        return await store.downstream_health(configured + managed)
+        managed = [row.name for row in await downstream_rows.made(store)]
+        return await queries.health(store, configured + managed)
 
     found = with_store(config_path, every)
     click.echo(
@@ -218,12 +221,13 @@ def downstreams_disable(config_path: str | None, name: str) -> None:
 @click.argument("name")
 @click.option(
     "--recover-since",
-    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
-    help="Queue again what failed or was held since then (UTC); default: all it held.",
+    callback=moment,
+    help="Queue again what failed or was held since then (epoch seconds or ISO 8601, UTC"
+    " unless it says); default: all it held.",
 )
-def downstreams_enable(config_path: str | None, name: str, recover_since: datetime | None) -> None:
+def downstreams_enable(config_path: str | None, name: str, recover_since: float | None) -> None:
     """Attempt NAME again, and queue what it missed (a running service sends it)."""
-    since = recover_since.replace(tzinfo=UTC).timestamp() if recover_since else None
+    since = recover_since
     queued = with_service(config_path, lambda s: operations.enable_downstream(s, name, since), name)
     click.echo(f"{name}: enabled; {queued} deliveries queued")
 

@@ -26,6 +26,17 @@ def share(progress: float | None) -> str:
     return f"{round(progress * 100)}%" if progress is not None else "-"
 
 
+def shown(key: str, value: object) -> str:
+    """One field of a record as the tables print it: times in UTC, progress in percent."""
+    if value is None:
+        return "-"
+    if key.endswith("_at") and isinstance(value, int | float):
+        return when(value)
+    if key == "progress" and isinstance(value, int | float):
+        return share(value)
+    return str(value)
+
+
 def short(text: str | None, width: int) -> str:
     """One line of at most `width` characters."""
     line = " ".join((text or "").split())

@@ -7,6 +7,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -17,6 +18,7 @@ from pydantic import (
 
 from receiver.adapters.brokers import TARGET_FIELD, BrokerTarget
 from receiver.adapters.webhooks import parse_secret
+from receiver.config.keys import Normalised, unknown
 from receiver.config.sections import (
     CONFIG_ENV,
     DownstreamConfig,
@@ -102,6 +104,8 @@ class Config(BaseModel):
     settings: Settings
     secrets: Secrets
     downstreams: list[Downstream]
+    # One line per old key the file still uses, logged at start.
+    deprecations: tuple[str, ...] = ()
 
     def log_secrets(self) -> list[str]:
         """Every value that must never appear in a log line."""
@@ -122,34 +126,61 @@ class Config(BaseModel):
         return str(self.settings.server.public_url).rstrip("/")
 
 
-def problems(exc: ValidationError, whole: str) -> list[str]:
-    """Every error pydantic found, as `<where>: <why>` (`whole` where it is the whole input),
-    our validators' words unprefixed; never the input itself (it may hold a secret)."""
+def problems(exc: ValidationError, whole: str, skip: int = 0) -> list[str]:
+    """Every error pydantic found, as `<where>: <why>` (`whole` where it is the whole input;
+    the first `skip` parts of a location left out, such as a tagged union's tag), in the
+    relay's words: our validators' unprefixed, an unknown field said so; never the input
+    itself (it may hold a secret)."""
     found = []
     for err in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in err["loc"]) or whole
+        where = ".".join(str(p) for p in err["loc"][skip:]) or whole
         cause = err.get("ctx", {}).get("error")
-        why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
+        if err["type"] == "extra_forbidden":
+            why = "unknown field, leave it out"
+        else:
+            why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
         found.append(f"{where}: {why}")
     return found
 
 
+def _known_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the settings model knows where `loc`'s last part was found."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field is not None else None
+        model = get_args(annotation)[0] if get_args(annotation) else annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
+
+
 def _messages(exc: ValidationError) -> list[str]:
-    return [f"config key {problem}" for problem in problems(exc, "(top level)")]
+    found = []
+    for err, problem in zip(exc.errors(), problems(exc, "(top level)"), strict=True):
+        if err["type"] == "extra_forbidden":
+            problem = unknown(".".join(map(str, err["loc"])), _known_beside(err["loc"]))
+        found.append(problem if err["type"] == "extra_forbidden" else f"config key {problem}")
+    return found
 
 
-def _validate(data: dict[str, object]) -> tuple[Settings, set[str], list[str]]:
-    """The settings (wrong sections left at their defaults), the wrong sections, the errors."""
+def _validate(raw: dict[str, object]) -> tuple[Settings, set[str], list[str], list[str]]:
+    """The settings (wrong sections left at their defaults), the wrong sections, the errors,
+    the deprecation lines."""
+    given = Normalised(raw)
+    data, said = given.data, given.deprecations
     try:
-        return Settings.model_validate(data), set(), []
+        return Settings.model_validate(data), set(), given.problems, said
     except ValidationError as exc:
         wrong = {str(err["loc"][0]) for err in exc.errors()}
         kept = {key: value for key, value in data.items() if key not in wrong}
-        return Settings.model_validate(kept), wrong, _messages(exc)
+        return Settings.model_validate(kept), wrong, [*given.problems, *_messages(exc)], said
 
 
 def parse_settings(data: dict[str, object]) -> Settings:
-    settings, _, problems = _validate(data)
+    settings, _, problems, _ = _validate(data)
     if problems:
         raise ConfigError("; ".join(problems))
     return settings
@@ -209,7 +240,8 @@ def timeout_problem(timeout: float, lease: float) -> str | None:
     if timeout < lease:
         return None
     return (
-        f"must be below delivery.lease_seconds ({lease:g}), or a delivery still in flight"
+        f"must be below advanced.delivery.attempt_lease_seconds ({lease:g}), or a delivery"
+        " still in flight"
         " would be sent again"
     )
 
@@ -218,13 +250,13 @@ def _check_leases(settings: Settings, env: _Environment) -> None:
     """A lease shorter than the work it covers lets a second worker redo work in flight."""
     if env.wrong & {"delivery", "polling", "upstream", "downstream"}:
         return  # the values compared are not known
-    lease = settings.delivery.lease_seconds
+    lease = settings.delivery.attempt_lease_seconds
     for i, d in enumerate(settings.downstream):
         if (problem := timeout_problem(d.timeout, lease)) is not None:
             env.note(f"downstream.{i}.timeout", problem)
-    if settings.upstream.timeout_seconds >= settings.polling.lease_seconds:
+    if settings.upstream.timeout_seconds >= settings.polling.poll_lease_seconds:
         env.note(
-            "polling.lease_seconds",
+            "advanced.polling.poll_lease_seconds",
             f"must exceed upstream.timeout_seconds ({settings.upstream.timeout_seconds:g}),"
             " or a poll in flight would be repeated",
         )
@@ -338,5 +370,7 @@ def _with_port(settings: Settings, environ: Mapping[str, str], problems: list[st
 def load(path: str | None, environ: Mapping[str, str] = os.environ) -> Config:
     """Settings from `path` (or $RECEIVER_CONFIG), $PORT, secrets from the environment;
     every problem with them in one ConfigError."""
-    settings, wrong, problems = _validate(_read_toml(path or environ.get(CONFIG_ENV) or None))
-    return resolve(_with_port(settings, environ, problems), environ, problems, wrong)
+    data = _read_toml(path or environ.get(CONFIG_ENV) or None)
+    settings, wrong, problems, deprecations = _validate(data)
+    config = resolve(_with_port(settings, environ, problems), environ, problems, wrong)
+    return config.model_copy(update={"deprecations": tuple(deprecations)})

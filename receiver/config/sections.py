@@ -21,7 +21,8 @@ from pydantic import (
 )
 
 from receiver.adapters.brokers import BROKER_SCHEMES, TARGET_FIELD
-from receiver.adapters.brokers.message import PLACEHOLDERS, placeholders
+from receiver.adapters.brokers.message import PLACEHOLDERS, WILDCARDS, placeholders
+from receiver.domain.poll_timing import PollRule
 from receiver.domain.states import TERMINAL_STATES, State
 
 CONFIG_ENV = "RECEIVER_CONFIG"
@@ -85,6 +86,9 @@ class UpstreamConfig(_Section):
     # A task CometAPI has had no room for this long since it was queued fails, with the
     # last reason.
     submit_give_up_seconds: Annotated[float, Field(gt=0)] = 6 * 3600.0
+    # CometAPI's Retry-After is honoured up to this: a wait it asks for beyond it (or an
+    # unreadable one, such as `inf`) is cut to it, for this task and every other send.
+    max_retry_after_seconds: Annotated[float, Field(ge=0)] = 15 * 60.0
     # A task that failed upstream with a code Runway calls worth another try
     # (INTERNAL.BAD_OUTPUT.*, INTERNAL) is sent again as a new upstream task, at most this
     # many times.
@@ -119,21 +123,45 @@ class PollingConfig(_Section):
     backoff_factor: Annotated[float, Field(ge=1)] = 1.5
     task_not_exist_grace_seconds: Annotated[float, Field(ge=0)] = 60.0
     give_up_after_seconds: Annotated[float, Field(gt=0)] = 6 * 3600.0
-    tick_seconds: Annotated[float, Field(gt=0)] = 1.0
+    scan_seconds: Annotated[float, Field(gt=0)] = 1.0
     batch_size: Annotated[int, Field(gt=0)] = 50
-    lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    poll_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # CometAPI is asked at most this often over every replica, the callbacks' own polls
+    # included; the due polls nearest their task's end go first. 0: no budget (only
+    # CometAPI's 429 holds polls), since the account's rate is CometAPI's to say.
+    max_per_second: Annotated[float, Field(ge=0)] = 0.0
+    # The polls of a task CometAPI is working on (receiver/domain/poll_timing.py): every
+    # near_gap across the window where its end is expected, at most running_gap apart
+    # while it runs, waiting_gap while it has not started, never past the ceiling.
+    near_gap_seconds: Annotated[float, Field(gt=0)] = 2.0
+    running_gap_seconds: Annotated[float, Field(gt=0)] = 12.0
+    waiting_gap_seconds: Annotated[float, Field(gt=0)] = 5.0
+    ceiling_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # A callback-route task whose callback has not come by where such tasks usually end
+    # is polled this many times, this far apart, before the grace period holds again.
+    lost_callback_polls: Annotated[int, Field(ge=0)] = 3
+    lost_callback_gap_seconds: Annotated[float, Field(gt=0)] = 8.0
+
+    def rule(self) -> PollRule:
+        """The poll timing rule this section sets."""
+        return PollRule(
+            near_gap=self.near_gap_seconds,
+            waiting_gap=self.waiting_gap_seconds,
+            ceiling=self.ceiling_seconds,
+            running_gap=min(self.running_gap_seconds, self.ceiling_seconds),
+        )
 
 
 class DeliveryConfig(_Section):
     # Seconds to wait before each retry; the first attempt is immediate.
     retry_schedule: list[Annotated[float, Field(ge=0)]] = [5, 30, 120, 600, 1800, 7200]
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
-    max_retry_after_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    max_downstream_retry_after_seconds: Annotated[float, Field(ge=0)] = 3600.0
     # Under load each attempt spans several turns of a busy event loop: at 16 in flight the
     # outbox fell behind 1,800 callbacks/s in the bench, at 64 it kept up.
     concurrency: Annotated[int, Field(gt=0)] = 64
-    tick_seconds: Annotated[float, Field(gt=0)] = 1.0
-    lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    outbox_scan_seconds: Annotated[float, Field(gt=0)] = 1.0
+    attempt_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
     # False when `receiver deliver` runs the fan-out in a process of its own.
     in_process: bool = True
@@ -142,6 +170,8 @@ class DeliveryConfig(_Section):
     task_webhook_secret_env: str = "RECEIVER_WEBHOOK_SECRET"
     task_webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
     task_webhook_max_in_flight: Annotated[int, Field(gt=0)] = 32
+    # At most one `progress` event per task this often: a newer figure waits for the next.
+    progress_interval_seconds: Annotated[float, Field(ge=0)] = 10.0
     # URLs that come in through the API (a task's webhook, a downstream made through the
     # API) may reach private, loopback, link-local or metadata addresses only when this is
     # true (tests, a demo on one host).
@@ -170,7 +200,7 @@ class MediaConfig(_Section):
     presign: bool = True
     max_bytes: Annotated[int, Field(gt=0)] = 2 * 1024**3
     # Downloads go to public addresses only, unless this is set (tests, the demo).
-    allow_private_networks: bool = False
+    allow_private_sources: bool = False
     # How long a signed /media link stays valid.
     url_ttl_seconds: Annotated[int, Field(gt=0)] = 30 * 24 * 3600
     # A copy that has not succeeded by then is given up: the event goes out with the
@@ -180,9 +210,9 @@ class MediaConfig(_Section):
     download_timeout_seconds: Annotated[float, Field(gt=0)] = 900.0
     # A worker's claim on a copy, renewed while the copy goes on: a killed worker's copies
     # are taken up again within this.
-    lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    mirror_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
     retention_days: Annotated[float, Field(gt=0)] = 90.0
-    tick_seconds: Annotated[float, Field(gt=0)] = 1.0
+    mirror_scan_seconds: Annotated[float, Field(gt=0)] = 1.0
 
     @field_validator("endpoint_url")
     @classmethod
@@ -256,9 +286,9 @@ class RetentionConfig(_Section):
     # A dead letter keeps its task this long after it died (for replay), if that is longer.
     dead_letter_days: Annotated[float, Field(gt=0)] = 90.0
     # How often a replica looks for what to prune; only one prunes at a time.
-    interval_seconds: Annotated[float, Field(gt=0)] = 600.0
+    prune_interval_seconds: Annotated[float, Field(gt=0)] = 600.0
     # Tasks deleted per transaction: small, so that callbacks never wait long behind one.
-    batch_size: Annotated[int, Field(gt=0, le=10_000)] = 100
+    tasks_per_batch: Annotated[int, Field(gt=0, le=10_000)] = 100
 
 
 HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
@@ -282,7 +312,10 @@ def check_downstream_url(fmt: str, url: str) -> str:
 class _DownstreamSettings(_Section):
     """What a downstream is, wherever it is declared (the config file, or the API)."""
 
-    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
+    name: Annotated[
+        str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    ]
     format: Literal[
         "webhook",
         "slack",
@@ -307,8 +340,10 @@ class _DownstreamSettings(_Section):
     maxlen: Annotated[int, Field(gt=0)] | None = None  # redis: XADD MAXLEN ~
     # Only the tasks that name one of these in `channels` when submitted; none: every task.
     channels: list[Annotated[str, Field(pattern=CHANNEL)]] = []
-    # Task states, and `downstream.disabled` for the relay's notice that it gave up on one.
-    events: list[State | Literal["downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
+    # Task states, `progress` for a running task's progress events (throttled by
+    # `delivery.progress_interval_seconds`), and `downstream.disabled` for the relay's
+    # notice that it gave up on one.
+    events: list[State | Literal["progress", "downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
     timeout: Annotated[float, Field(gt=0)] = 10.0
     # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
     max_in_flight: Annotated[int, Field(gt=0)] = 8
@@ -354,6 +389,10 @@ class _DownstreamSettings(_Section):
             raise ValueError(
                 f"{wanted}: unknown placeholder {{{sorted(unknown)[0]}}} (known: {{state}},"
                 " {kind}, {task_id})"
+            )
+        if wildcards := sorted(set(template) & set(WILDCARDS.get(self.format, ""))):
+            raise ValueError(
+                f"{wanted}: {' '.join(wildcards)} is a wildcard to {self.format}, not a name"
             )
         return self
 

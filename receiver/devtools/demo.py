@@ -22,7 +22,7 @@ from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.sink import create_sink_app
 from receiver.observability import logs
-from receiver.web.app import build_service, create_app
+from receiver.process.app import build_service, create_app
 
 _TIMEOUT = 60.0
 _SOURCES = {"poll": "polled", "cancel": "cancelled"}
@@ -32,17 +32,20 @@ def _config(db: Path, relay_url: str, sim_url: str, sink_url: str) -> dict[str, 
     return {
         "server": {"public_url": relay_url},
         "upstream": {"base_url": sim_url, "timeout_seconds": 5},
-        "polling": {
-            "callback_grace_seconds": 8,
-            "initial_delay_seconds": 1,
-            "interval_seconds": 1,
-            "max_interval_seconds": 2,
-            "tick_seconds": 0.2,
+        "polling": {"callback_grace_seconds": 8},
+        "delivery": {"retry_schedule": [0.5, 1, 2]},
+        "advanced": {
+            "polling": {
+                "initial_delay_seconds": 1,
+                "interval_seconds": 1,
+                "max_interval_seconds": 2,
+                "scan_seconds": 0.2,
+            },
+            "delivery": {"outbox_scan_seconds": 0.2},
         },
-        "delivery": {"retry_schedule": [0.5, 1, 2], "tick_seconds": 0.2},
         "storage": {"url": f"sqlite:///{db}"},
         # The renders are copied before their links expire; the simulator is on loopback.
-        "media": {"enabled": True, "dir": str(db.parent / "media"), "allow_private_networks": True},
+        "media": {"enabled": True, "dir": str(db.parent / "media"), "allow_private_sources": True},
         "logging": {"level": "warning"},
         "downstream": [
             {
@@ -165,6 +168,7 @@ def _drive(relay_url: str, sink_url: str, admin: str, webhook_secret: str) -> in
                 "/v1/tasks",
                 json={
                     "kind": "image_to_video",
+                    "model": "gen4_turbo",
                     "promptImage": "https://example.invalid/cat.jpg",
                     "promptText": "a calm camera move",
                     "duration": 5,
@@ -183,7 +187,8 @@ def _drive(relay_url: str, sink_url: str, admin: str, webhook_secret: str) -> in
             done = all(
                 t["terminal_at"]
                 and t["deliveries"]
-                and all(d["state"] != "pending" for d in t["deliveries"])
+                # A delivery waiting for the media copies (`mirroring`) is not done either.
+                and all(d["state"] not in ("pending", "mirroring") for d in t["deliveries"])
                 for t in tasks
             )
             if done or time.time() > deadline:

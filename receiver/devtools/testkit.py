@@ -33,7 +33,8 @@ def _ephemeral_start() -> int:
 
 
 def to_toml(settings: dict[str, Any]) -> str:
-    """Just enough TOML for our config: tables, arrays of tables, scalars and lists."""
+    """Just enough TOML for our config: tables (nested too), arrays of tables, scalars and
+    lists."""
 
     def value(v: Any) -> str:
         if isinstance(v, bool):
@@ -44,13 +45,20 @@ def to_toml(settings: dict[str, Any]) -> str:
             return "[" + ", ".join(value(x) for x in v) + "]"
         return repr(v)
 
-    lines = []
+    lines: list[str] = []
+
+    def table(name: str, body: dict[str, Any]) -> None:
+        lines.append(f"[{name}]")
+        lines.extend(f"{k} = {value(v)}" for k, v in body.items() if not isinstance(v, dict))
+        for k, v in body.items():
+            if isinstance(v, dict):
+                table(f"{name}.{k}", v)
+
     for section, body in settings.items():
         if isinstance(body, list):
             for item in body:
                 lines.append(f"[[{section}]]")
                 lines.extend(f"{k} = {value(v)}" for k, v in item.items())
         else:
-            lines.append(f"[{section}]")
-            lines.extend(f"{k} = {value(v)}" for k, v in body.items())
+            table(section, body)
     return "\n".join(lines) + "\n"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from receiver.domain.kinds import output_of
 from receiver.domain.observation import Observation
-from receiver.domain.queue import failure_message
+from receiver.domain.submit_queue import failure_message
 
 
 class TaskFacts(Protocol):
@@ -47,6 +48,8 @@ def event_document(
         "state": obs.state,
         "upstream_status": obs.upstream_status,
         "outputs": list(obs.outputs) or task.outputs,
+        # Every output of a kind is of one type (receiver/domain/kinds.py).
+        "output_type": output_of(task.kind),
         "thumbnail": obs.thumbnail or task.thumbnail,
         "error": obs.error,
         "point": obs.point if obs.point is not None else task.point,

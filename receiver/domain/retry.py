@@ -45,24 +45,30 @@ def retryable(status: int | None) -> bool:
     return status is None or status in RETRYABLE_STATUSES or status >= 500
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt got back: `status` (None: no answer) or the `failure`, with the
+    downstream's Retry-After in seconds."""
+
+    status: int | None = None
+    failure: str | None = None
+    retry_after: float | None = None
+    abort: bool = False  # the receiver answered `webhook-delivery: abort-message`
+    confirmed: bool = False  # a broker confirmed the message (brokers answer no HTTP status)
+
+
 def decide(
     policy: RetryPolicy,
     attempt: int,
-    status: int | None,
-    failure: str | None,
-    retry_after: float | None,
+    answer: Answer,
     now: float,
-    abort: bool = False,
     uniform: Callable[[float, float], float] = random.uniform,
-    confirmed: bool = False,
 ) -> Decision:
-    """What follows attempt number `attempt` (1 for the first), which got `status` (None:
-    no answer) or failed as `failure` says, with the downstream's Retry-After in seconds;
-    `abort`: the receiver answered `webhook-delivery: abort-message`; `confirmed`: a broker
-    confirmed the message (brokers answer no HTTP status)."""
-    if confirmed or (status is not None and 200 <= status < 300):
+    """What follows attempt number `attempt` (1 for the first), which got `answer`."""
+    status, failure, retry_after = answer.status, answer.failure, answer.retry_after
+    if answer.confirmed or (status is not None and 200 <= status < 300):
         return Decision("succeeded", now, None)
-    if abort:
+    if answer.abort:
         return Decision("dead", now, f"the receiver asked to stop retrying; {failure}")
     if not retryable(status):
         return Decision("dead", now, failure)

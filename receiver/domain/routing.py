@@ -12,6 +12,10 @@ from typing import Literal
 
 RowState = Literal["pending", "held", "mirroring"]
 
+# Why the rows of a downstream made through the API wait, when its secret (or URL) was
+# sealed under a key this relay no longer has; they go out once it can be opened again.
+SECRET_HELD = "its secret cannot be opened: set previous_secret_envs or rotate the secret"
+
 # The lane of every task's own webhook (`webhook` on submit): one name, never a downstream's.
 TASK_WEBHOOK = "task-webhook"
 
@@ -23,6 +27,8 @@ class Subscription:
 
     events: frozenset[str]
     channels: frozenset[str] = frozenset()
+    # Why its rows wait `held` whatever the state (None: they do not): it cannot be used.
+    held: str | None = None
 
 
 Subscriptions = Mapping[str, Subscription]
@@ -43,8 +49,9 @@ def takes(sub: Subscription, state: str, route: TaskRoute) -> bool:
     return state in sub.events and (not sub.channels or bool(sub.channels & route.channels))
 
 
-# Every state an outbox row can be in: the first ones above, and where attempts leave it.
-DELIVERY_STATES = ("pending", "mirroring", "held", "succeeded", "dead")
+# Every state an outbox row can be in: the first ones above, where attempts leave it, and
+# `superseded`: a progress event not yet sent when the task ended.
+DELIVERY_STATES = ("pending", "mirroring", "held", "succeeded", "dead", "superseded")
 
 
 def recipients(
@@ -55,11 +62,11 @@ def recipients(
     route: TaskRoute = TaskRoute(),
 ) -> list[tuple[str, RowState]]:
     """Each downstream that takes the event, with its row's first state: `held` while the
-    downstream is disabled, `mirroring` while the event's files are being copied, else
-    `pending`; and the task's own webhook when it takes the state."""
+    downstream is disabled or cannot be used, `mirroring` while the event's files are being
+    copied, else `pending`; and the task's own webhook when it takes the state."""
     waiting: RowState = "mirroring" if copying else "pending"
     out: list[tuple[str, RowState]] = [
-        (name, "held" if name in disabled else waiting)
+        (name, "held" if name in disabled or sub.held else waiting)
         for name, sub in subscriptions.items()
         if takes(sub, state, route)
     ]
@@ -68,7 +75,12 @@ def recipients(
     return out
 
 
-def waits_for_copy(mirroring: bool, state: str, files: list[str]) -> bool:
+def held_reasons(subscriptions: Subscriptions) -> dict[str, str]:
+    """Why each downstream that cannot be used has its rows held, kept on each row."""
+    return {name: sub.held for name, sub in subscriptions.items() if sub.held}
+
+
+def waits_for_mirror(mirroring: bool, state: str, files: list[str]) -> bool:
     """Whether an event's deliveries wait for a copy of its files: only a success that has
     files, and only while mirroring is on."""
     return mirroring and state == "succeeded" and bool(files)

@@ -57,3 +57,14 @@ def advances(current: str | None, new: str) -> bool:
     if current is None:
         return True
     return _RANK[new] > _RANK[current]
+
+
+def shown_progress(state: str, progress: float | None) -> float | None:
+    """The progress a task keeps once it reaches `state`: whole once it succeeded
+    (CometAPI's last figure before the end is often short of it), none once it ended
+    otherwise (no partial figure for an ended task), as last reported while it runs."""
+    if state == "succeeded":
+        return 1.0
+    if state in TERMINAL_STATES:
+        return None
+    return progress

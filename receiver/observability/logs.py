@@ -102,14 +102,19 @@ def _dumps(event: EventDict, **kwargs: Any) -> str:
 
 
 def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
+    from receiver.observability import tracing
+
     add_secrets(secrets)
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    # With traces exported, each line names the span it was written in.
+    traced = [tracing.log_ids] if tracing.enabled() else []
     # Our own lines go straight from structlog to stdout (10 us a line against 29 us through
     # the logging module: at the default level every accepted callback writes one).
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             timestamper,
+            *traced,
             structlog.processors.format_exc_info,
             _redactor,
             structlog.processors.JSONRenderer(serializer=_dumps),
@@ -126,6 +131,7 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             timestamper,
+            *traced,
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,

@@ -88,7 +88,7 @@ class Metrics:
             ["state"],
             registry=r,
         )
-        # Retention (receiver/pipeline/retention.py).
+        # Retention (receiver/pipeline/workers/retention.py).
         self.pruned = Counter(
             "relay_pruned_total",
             "Rows removed by retention, by kind: tasks, events (with their raw bodies),"
@@ -111,6 +111,19 @@ class Metrics:
             "relay_submit_attempts_total",
             "Sends to CometAPI by outcome: accepted, retry (queued again), failed",
             ["outcome"],
+            registry=r,
+        )
+        self.directory_rows = Counter(
+            "relay_directory_rows_read_total",
+            "Rows of downstreams made through the API read to follow their changes (only the"
+            " changed ones: a tick with nothing new reads none)",
+            registry=r,
+        )
+        self.item_failures = Counter(
+            "relay_item_failures_total",
+            "Items a worker could not handle (an exception of that item alone: it was failed or"
+            " set aside with the reason, and the worker went on), by worker",
+            ["worker"],
             registry=r,
         )
         self.submit_queue = Gauge(

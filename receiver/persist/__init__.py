@@ -1,8 +1,8 @@
 """Persist: the durable store of tasks, events and the delivery outbox."""
 
+from receiver.adapters.extras import require
 from receiver.domain.claims import ClaimPolicy
 from receiver.persist.downstreams import DownstreamHealth
-from receiver.persist.outbox import AttemptHealth
 from receiver.persist.records import (
     Activity,
     Attempt,
@@ -25,7 +25,6 @@ from receiver.persist.store import Store
 __all__ = [
     "Activity",
     "Attempt",
-    "AttemptHealth",
     "Change",
     "ClaimPolicy",
     "Delivery",
@@ -52,6 +51,7 @@ def open_store(url: str) -> Store:
         from receiver.persist.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
-    from receiver.persist.postgres import PostgresStore
+    require("postgres", "storage.url (PostgreSQL)")
+    from receiver.persist.postgres.store import PostgresStore
 
     return PostgresStore(url)

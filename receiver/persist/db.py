@@ -2,10 +2,10 @@
 
 The functions of tasks.py, observations.py, outbox.py, reads.py, downstreams.py, mirrors.py,
 sessions.py and migrate.py are written once, for both backends, and hold no SQL of their
-own: each runs the statements its backend wrote out in full (`db.sql`,
-receiver/persist/statements.py).
-How the dialects differ (placeholders, row locks, claiming past other replicas, index hints,
-date arithmetic) is in each backend's text, not patched into shared text at run time.
+own: each runs the statements of its backend (`db.sql`, receiver/persist/statements.py).
+Each text is written once for both (receiver/persist/sql/), read in the driver's
+placeholder style when the backend is loaded; where the dialects really differ (row locks,
+claiming past other replicas, index hints, date arithmetic), both texts are written there.
 """
 
 from __future__ import annotations

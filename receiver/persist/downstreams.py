@@ -12,9 +12,7 @@ from typing import Any
 
 import orjson
 
-from receiver.domain.routing import Subscriptions, notified_of
 from receiver.persist.db import Db
-from receiver.persist.records import new_id
 
 RELAY_TASK = "tsk_relay"  # the relay's own notices are events of this task
 DISABLED = "downstream.disabled"
@@ -53,6 +51,16 @@ def disabled_names(db: Db) -> set[str]:
     return {r["name"] for r in db.all(db.sql.DISABLED_DOWNSTREAMS)}
 
 
+def hold_unopened(db: Db, names: list[str], reason: str, now: float) -> int:
+    """The pending rows of downstreams that cannot be used wait, held, with the reason."""
+    return db.execute(db.sql.HOLD_UNOPENED, (reason, now, db.array(names)))
+
+
+def release_unopened(db: Db, names: list[str], reason: str, now: float) -> int:
+    """The rows those downstreams held for `reason` go out, now that they can be used."""
+    return db.execute(db.sql.RELEASE_UNOPENED, (now, now, db.array(names), reason))
+
+
 def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
     rows = {r["name"]: r for r in db.all(db.sql.DOWNSTREAMS)}
     counts: dict[str, dict[str, int]] = {}
@@ -75,82 +83,40 @@ def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
     return out
 
 
-def note_attempt(
-    db: Db,
-    name: str,
-    ok: bool,
-    now: float,
-    disable_after: float,
-    subscriptions: Subscriptions,
-) -> bool:
-    """Keep when a downstream started failing; past `disable_after` of failing without a
-    break, disable it (True: this call did, and told the others)."""
-    if ok:
-        db.execute(db.sql.DOWNSTREAM_OK, (name,))
-        return False
+def mark_ok(db: Db, name: str) -> None:
+    db.execute(db.sql.DOWNSTREAM_OK, (name,))
+
+
+def mark_failing(db: Db, name: str, now: float) -> tuple[float, bool] | None:
+    """Keep when the downstream started failing: (since when, whether it is disabled)."""
     db.execute(db.sql.DOWNSTREAM_FAILING, (now, name))
     row = db.one(db.sql.DOWNSTREAM_FAILURE, (name,))
-    if row is None or row["disabled_at"] is not None or now - row["failing_since"] < disable_after:
-        return False
-    hours = (now - row["failing_since"]) / 3600
-    reason = f"every attempt failed for {hours:.1f} h"
-    return disable(db, name, reason, now, subscriptions, failing_since=row["failing_since"])
+    return (row["failing_since"], row["disabled_at"] is not None) if row else None
 
 
-def disable(
-    db: Db,
-    name: str,
-    reason: str,
-    now: float,
-    subscriptions: Subscriptions,
-    failing_since: float | None = None,
-) -> bool:
-    """Stop attempting a downstream: its waiting deliveries are held, and the downstreams
-    that subscribe to `downstream.disabled` are told. False when it was disabled already."""
-    changed = db.execute(db.sql.DISABLE_DOWNSTREAM, (now, reason, name))
-    if not changed:
+def disable(db: Db, name: str, reason: str, now: float) -> bool:
+    """Stop attempting a downstream: its waiting deliveries are held. False when it was
+    disabled already (nothing written)."""
+    if not db.execute(db.sql.DISABLE_DOWNSTREAM, (now, reason, name)):
         return False
     db.execute(db.sql.HOLD_DELIVERIES, (now, name))
-    _notify(db, name, reason, now, failing_since, subscriptions)
     return True
 
 
-def _notify(
-    db: Db,
-    name: str,
-    reason: str,
-    now: float,
-    failing_since: float | None,
-    subscriptions: Subscriptions,
-) -> None:
-    event_id = new_id("evt")
-    document = {
-        "event_id": event_id,
-        "type": DISABLED,
-        "task_id": RELAY_TASK,
-        "kind": "relay",
-        "state": DISABLED,
-        "downstream": name,
-        "reason": reason,
-        "failing_since": failing_since,
-        "occurred_at": now,
-    }
+def insert_notice(db: Db, document: dict[str, Any], dedupe_key: str) -> None:
+    """One of the relay's own notices (its `event_id`, `state`, `occurred_at`), an event of
+    the relay's task."""
     db.execute(
         db.sql.INSERT_NOTICE,
         (
-            event_id,
+            document["event_id"],
             RELAY_TASK,
-            f"disabled:{name}:{now}",
-            DISABLED,
-            now,
+            dedupe_key,
+            document["state"],
+            document["occurred_at"],
             orjson.dumps(document).decode(),
         ),
     )
-    for other in notified_of(DISABLED, name, subscriptions):
-        db.execute(
-            db.sql.INSERT_DELIVERY,
-            (new_id("msg"), event_id, RELAY_TASK, other, "pending", now, now, now),
-        )
 
 
 def enable(db: Db, name: str, recover_since: float | None, now: float) -> int:

@@ -36,10 +36,39 @@ def _row(r: dict[str, Any]) -> ManagedRow:
     )
 
 
-def versions(db: Db) -> list[tuple[str, float]]:
-    """Each managed downstream's name and when it last changed: what a replica compares to
-    know whether to read them again."""
-    return [(r["name"], r["changed_at"]) for r in db.all(db.sql.MANAGED_VERSIONS)]
+@dataclass(frozen=True)
+class Changes:
+    """What changed among the managed downstreams after a change number, in order."""
+
+    last: int  # the newest change number: read from there next time
+    rows: list[ManagedRow]  # made or changed since, as they are now
+    removed: list[tuple[int, str]]  # (change number, name) removed since
+
+
+def last_change(db: Db) -> int:
+    row = db.one(db.sql.LAST_DOWNSTREAM_CHANGE)
+    return int(row["seq"]) if row else 0
+
+
+def changes_since(db: Db, seq: int) -> Changes:
+    """The managed downstreams made, changed or removed after change `seq`; every one with
+    `seq` -1 (a first look, which has nothing to remove)."""
+    last = last_change(db)
+    if last == seq:
+        return Changes(last, [], [])
+    rows = [_row(r) for r in db.all(db.sql.MANAGED_CHANGED_SINCE, (seq,))]
+    removed = db.all(db.sql.MANAGED_REMOVED_SINCE, (seq,)) if seq >= 0 else []
+    return Changes(last, rows, [(int(r["change_seq"]), r["name"]) for r in removed])
+
+
+def _changed(db: Db, name: str, removed: bool = False) -> None:
+    """The change takes the next number (the counter stays locked until it commits)."""
+    db.execute(db.sql.NEXT_DOWNSTREAM_CHANGE)
+    seq = last_change(db)
+    if removed:
+        db.execute(db.sql.NOTE_MANAGED_REMOVAL, (seq, name))
+    else:
+        db.execute(db.sql.MARK_MANAGED_CHANGE, (seq, name))
 
 
 def every(db: Db) -> list[ManagedRow]:
@@ -61,12 +90,14 @@ def create(db: Db, name: str, spec: dict[str, Any], sealed_secret: str, now: flo
         raise Conflict(f"a downstream named {name!r} exists already")
     db.execute(db.sql.REGISTER_DOWNSTREAM, (name,))
     db.execute(db.sql.CREATE_MANAGED, (orjson.dumps(spec).decode(), sealed_secret, now, now, name))
+    _changed(db, name)
     return one(db, name)
 
 
 def change(db: Db, name: str, spec: dict[str, Any], now: float) -> ManagedRow:
     if not db.execute(db.sql.CHANGE_MANAGED, (orjson.dumps(spec).decode(), now, name)):
         raise NotFound(f"no downstream named {name!r}")
+    _changed(db, name)
     return one(db, name)
 
 
@@ -77,6 +108,7 @@ def rotate(
     changed = db.execute(db.sql.ROTATE_MANAGED, (sealed_secret, sealed_previous, until, now, name))
     if not changed:
         raise NotFound(f"no downstream named {name!r}")
+    _changed(db, name)
 
 
 def reseal(db: Db, name: str, sealed_secret: str, sealed_previous: str | None) -> None:
@@ -89,6 +121,7 @@ def remove(db: Db, name: str, reason: str, now: float) -> int:
     """Gone: whatever it still had to deliver ends as a dead letter with `reason`; how many."""
     if not db.execute(db.sql.REMOVE_MANAGED, (name,)):
         raise NotFound(f"no downstream named {name!r}")
+    _changed(db, name, removed=True)
     return end_deliveries(db, name, reason, now)
 
 

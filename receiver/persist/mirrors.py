@@ -24,14 +24,16 @@ class MirrorJob:
     task_id: str
     kind: str
     upstream_task_id: str | None
-    sources: list[dict[str, str]]  # {"role": "video" | "poster", "url": ...}
+    sources: list[dict[str, str]]  # {"role": "video" | "image" | "audio" | "poster", "url": ...}
     attempts: int
     started_at: float
     last_error: str | None  # why the last attempt failed
+    trace_context: str | None = None  # the task's trace
 
 
 def sources_of(document: dict[str, Any]) -> list[dict[str, str]]:
-    found = [{"role": "video", "url": url} for url in document.get("outputs") or []]
+    role = document.get("output_type") or "video"  # documents before output_type: videos
+    found = [{"role": role, "url": url} for url in document.get("outputs") or []]
     if document.get("thumbnail"):
         found.append({"role": "poster", "url": document["thumbnail"]})
     return found
@@ -65,6 +67,7 @@ def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[Mirr
                 r["attempts"],
                 r["started_at"],
                 r["reason"],
+                r["trace_context"],
             )
         )
     return jobs

@@ -3,50 +3,56 @@ attempts, replays, dead letters) and the polls due, each leased to one worker at
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
 
-from receiver.domain.retry import row_state
-from receiver.domain.routing import TASK_WEBHOOK, Subscriptions, recipients
-from receiver.persist import downstreams
+from receiver.domain.progress import Waiting
+from receiver.domain.routing import TASK_WEBHOOK
 from receiver.persist.db import Db, Row
-from receiver.persist.records import Attempt, Delivery, DeliveryJob, PollJob, Task, new_id
+from receiver.persist.records import Attempt, Delivery, DeliveryJob, PollJob, new_id
 
 
-@dataclass(frozen=True)
-class AttemptHealth:
-    """What an attempt says of its downstream's health (None when it says nothing, as when
-    the receiver asked the relay to stop retrying one message)."""
-
-    downstream: str
-    ok: bool
-    disable_after: float
-    subscriptions: Subscriptions
-
-
-def fan_out(
+def insert_deliveries(
     db: Db,
-    task: Task,
+    task_id: str,
     event_id: str,
-    state: str,
-    subscriptions: Subscriptions,
+    recipients: list[tuple[str, str]],
     now: float,
-    hold: bool = False,
+    reasons: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """One outbox row per downstream subscribed to `state`, in the event's transaction;
-    held, not pending, for a downstream that is disabled, and `mirroring` while the
-    event's files are being copied (`hold`)."""
+    """One outbox row per (downstream, first state), in the event's transaction; `reasons`:
+    why a downstream's rows are held, kept as each row's last error."""
     delivery_ids = []
-    disabled = downstreams.disabled_names(db) if subscriptions else set()
-    for downstream, first_state in recipients(state, subscriptions, disabled, hold, task.route):
+    for downstream, first_state in recipients:
         delivery_id = new_id("msg")
+        reason = (reasons or {}).get(downstream) if first_state == "held" else None
         db.execute(
             db.sql.INSERT_DELIVERY,
-            (delivery_id, event_id, task.id, downstream, first_state, now, now, now),
+            (delivery_id, event_id, task_id, downstream, first_state, reason, now, now, now),
         )
         delivery_ids.append(delivery_id)
     return delivery_ids
+
+
+def waiting_progress(db: Db, task_id: str) -> list[Waiting]:
+    """The task's progress deliveries not yet sent (pending or held)."""
+    return [
+        Waiting(r["id"], r["downstream"], r["state"], r["attempts"], r["lease_until"])
+        for r in db.all(db.sql.WAITING_PROGRESS, (task_id,))
+    ]
+
+
+def repoint(db: Db, delivery_ids: list[str], event_id: str, now: float) -> None:
+    """These rows now carry `event_id`'s document in place of their own event's."""
+    if delivery_ids:
+        db.execute(db.sql.REPOINT_DELIVERIES, (event_id, now, db.array(delivery_ids)))
+
+
+def supersede_progress(db: Db, task_id: str, now: float) -> int:
+    """The task's progress deliveries not yet sent end as `superseded`; how many."""
+    return db.execute(db.sql.SUPERSEDE_PROGRESS, (now, task_id, task_id))
 
 
 def claim_deliveries(
@@ -87,66 +93,67 @@ def _lease(db: Db, due: list[str], owner: str, until: float) -> list[DeliveryJob
             orjson.loads(row["payload"]),
             (row["message_id"], bool(row["media"])) if row["message_id"] else None,
             hooks.get(row["task_id"]) if row["downstream"] == TASK_WEBHOOK else None,
+            row["trace_context"],
         )
         for row in rows
     ]
 
 
-def finish_attempt(
-    db: Db,
-    attempt: Attempt,
-    owner: str,
-    next_attempt_at: float,
-    now: float,
-    health: AttemptHealth | None,
-    posted: tuple[str, bool] | None = None,
-) -> tuple[bool, bool]:
-    """Store one attempt and its outcome (ignored when the lease was lost to another
-    worker) and what it says of the downstream's health. Returns (kept, this attempt
-    disabled it)."""
-    state = row_state(attempt.outcome)
+@dataclass(frozen=True)
+class AttemptEnd:
+    """An attempt kept with the delivery's new row state, as the owner of its lease."""
+
+    attempt: Attempt
+    owner: str
+    state: str  # the delivery's row state after it
+    next_attempt_at: float
+    posted: tuple[str, bool] | None  # the chat message it posted first: (id, with media)
+
+
+def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
+    """Store one attempt and its outcome; False (nothing written) when the lease was lost
+    to another worker."""
+    attempt = end.attempt
     kept = bool(
         db.execute(
             db.sql.FINISH_DELIVERY,
             (
-                state,
-                next_attempt_at,
+                end.state,
+                end.next_attempt_at,
                 attempt.status,
                 attempt.error,
                 now,
-                state,
+                end.state,
                 now,
                 attempt.delivery_id,
-                owner,
+                end.owner,
             ),
         )
     )
-    if kept:
-        db.execute(
-            db.sql.INSERT_ATTEMPT,
-            (
-                attempt.id,
-                attempt.delivery_id,
-                attempt.task_id,
-                attempt.downstream,
-                attempt.number,
-                attempt.started_at,
-                attempt.finished_at,
-                attempt.latency_ms,
-                attempt.status,
-                attempt.error,
-                attempt.outcome,
-            ),
-        )
-    if kept and posted is not None:
+    if not kept:
+        return False
+    db.execute(
+        db.sql.INSERT_ATTEMPT,
+        (
+            attempt.id,
+            attempt.delivery_id,
+            attempt.task_id,
+            attempt.downstream,
+            attempt.number,
+            attempt.started_at,
+            attempt.finished_at,
+            attempt.latency_ms,
+            attempt.status,
+            attempt.error,
+            attempt.outcome,
+        ),
+    )
+    if end.posted is not None:
         # The first message this task posted there: its later states edit it.
-        db.execute(db.sql.INSERT_CHAT_MESSAGE, (posted[0], int(posted[1]), attempt.delivery_id))
-    if health is None:
-        return kept, False
-    disabled = downstreams.note_attempt(
-        db, health.downstream, health.ok, now, health.disable_after, health.subscriptions
-    )
-    return kept, disabled
+        db.execute(
+            db.sql.INSERT_CHAT_MESSAGE, (end.posted[0], int(end.posted[1]), attempt.delivery_id)
+        )
+    return True
 
 
 def release_leases(db: Db, owner: str) -> None:
@@ -191,9 +198,30 @@ def dead_letter_ids(db: Db, downstream: str) -> list[str]:
     return [r["id"] for r in db.all(db.sql.DEAD_LETTERS, (downstream,))]
 
 
-def claim_polls(db: Db, owner: str, now: float, lease: float, limit: int) -> list[PollJob]:
-    """Lease up to `limit` tasks due for a poll, so one replica polls each task at a time."""
-    return _lease_polls(db, db.all(db.sql.DUE_POLLS, (now, now, limit)), owner, now, lease)
+def claim_polls(
+    db: Db, owner: str, now: float, lease: tuple[float, float], limit: int
+) -> list[PollJob]:
+    """Lease up to `limit` tasks due for a poll, so one replica polls each task at a time,
+    nearest their end first; `lease` is (its seconds, the polls' ceiling)."""
+    seconds, ceiling = lease
+    rows = db.all(db.sql.DUE_POLLS, (now, now, ceiling, ceiling, limit))
+    return _lease_polls(db, rows, owner, now, seconds)
+
+
+def poll_budget(db: Db) -> tuple[float, float]:
+    """The replicas' poll budget, locked until the transaction ends: (tokens, refilled_at)."""
+    row = db.one(db.sql.POLL_BUDGET, ())
+    return (row["tokens"], row["refilled_at"]) if row else (0.0, 0.0)
+
+
+def polls_held_until(db: Db) -> float:
+    """Till when a 429 holds every poll, read without the budget's lock."""
+    row = db.one(db.sql.POLLS_HELD_UNTIL, ())
+    return float(row["refilled_at"]) if row else 0.0
+
+
+def set_poll_budget(db: Db, tokens: float, refilled_at: float) -> None:
+    db.execute(db.sql.SET_POLL_BUDGET, (tokens, refilled_at))
 
 
 def claim_poll(db: Db, task_id: str, owner: str, now: float, lease: float) -> PollJob | None:
@@ -207,6 +235,13 @@ def _lease_polls(db: Db, rows: list[Row], owner: str, now: float, lease: float) 
     for row in rows:
         db.execute(db.sql.LEASE_POLL, (owner, now + lease, row["id"]))
     return [
-        PollJob(r["id"], r["kind"], r["upstream_task_id"], r["created_at"], r["poll_attempts"])
+        PollJob(
+            r["id"],
+            r["kind"],
+            r["upstream_task_id"],
+            r["created_at"],
+            r["poll_attempts"],
+            r["trace_context"],
+        )
         for r in rows
     ]

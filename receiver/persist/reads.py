@@ -3,7 +3,7 @@ live stream's changes and the hourly activity chart."""
 
 from __future__ import annotations
 
-from receiver.persist import downstreams, queue, retention
+from receiver.persist import downstreams, retention, submit_queue
 from receiver.persist.db import Db
 from receiver.persist.records import Activity, Attempt, Change, Task
 
@@ -20,7 +20,7 @@ def counts(db: Db) -> dict[str, float]:
         out[f"credits_{kind}"] = (credits or {}).get(kind) or 0
     for name in downstreams.disabled_names(db):
         out[f"disabled:{name}"] = 1
-    out.update(queue.counts(db))
+    out.update(submit_queue.counts(db))
 
     # What the store takes on disk (receiver/persist/retention.py).
     size = retention.size(db)
@@ -45,7 +45,10 @@ def changes(db: Db, since: float, task_id: str | None, limit: int) -> list[Chang
         tasks = db.all(db.sql.CHANGED_TASKS, (since, limit))
         attempts = db.all(db.sql.ENDED_ATTEMPTS, (since, limit))
     found = [
-        *(Change("task", t.updated_at, t.id, t.id, t.summary()) for t in map(Task.from_row, tasks)),
+        *(
+            Change("task", t.updated_at, t.id, t.id, t.summary(), t.owner_key)
+            for t in map(Task.from_row, tasks)
+        ),
         *(
             Change("attempt", a.finished_at, a.id, a.task_id, a.summary())
             for a in map(Attempt.from_row, attempts)

@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from receiver.adapters.jsonbody import check_depth
 from receiver.domain.corroborate import Claim, Verdict
 from receiver.domain.routing import TaskRoute
+from receiver.errors import ParseError
 
 
 def webhook_origin(url: str | None) -> str | None:
@@ -37,6 +39,10 @@ class NewTask:
     request_hash: str | None = None
     # The caller's webhook, its states, metadata and channels (never sent to CometAPI).
     routing: dict[str, Any] | None = None
+    trace_context: str | None = None  # receiver/observability/tracing.py keeps it
+    owner_key: str | None = None  # the API key that made it (None: the admin token)
+    # The data URIs `request` refers to, by digest: kept apart, once (task_inputs).
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,11 @@ class Task:
     refund: float | None = None
     claim_since: float | None = None  # a callback's claim is waiting for CometAPI's word
     progress: float | None = None  # 0 to 1, as upstream last said
+    started_at: float | None = None  # when the relay first saw it running
+    expected_end_at: float | None = None  # the end its polls aim at
+    # Its latest progress event's figure and time (None: none yet).
+    progress_sent: float | None = None
+    progress_sent_at: float | None = None
     # The submit queue: when the next send is due (None: not waiting), sends so far, one
     # in flight now, new upstream tasks after retryable failures, the place in the queue.
     next_submit_at: float | None = None
@@ -67,6 +78,8 @@ class Task:
     resubmits: int = 0
     queue_position: int | None = None
     routing: dict[str, Any] = field(default_factory=dict)  # webhook, metadata, channels
+    trace_context: str | None = None  # the task's trace, when traces are exported
+    owner_key: str | None = None  # the API key that made it (None: the admin token)
 
     @property
     def metadata(self) -> dict[str, Any] | None:
@@ -121,11 +134,17 @@ class Task:
             refund=row["refund"],
             claim_since=row["claim_since"],
             progress=row["progress"],
+            started_at=row.get("started_at"),
+            expected_end_at=row.get("expected_end_at"),
+            progress_sent=row.get("progress_sent"),
+            progress_sent_at=row.get("progress_sent_at"),
             next_submit_at=row["submit_due_at"],
             submit_attempts=row["submit_count"],
             sending=row["submit_owner"] is not None and row["upstream_task_id"] is None,
             resubmits=row["resubmits"],
             routing=orjson.loads(row["routing"]) if row.get("routing") else {},
+            trace_context=row.get("trace_context"),
+            owner_key=row.get("owner_key"),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -146,16 +165,27 @@ class Task:
             "point": self.point,
             "refund": self.refund,
             "progress": self.progress,
+            "expected_end_at": self.expected_end_at,
             "prompt": self.prompt,
             "submission": self.submission,
             "queue_position": self.queue_position,
             "next_submit_at": self.next_submit_at,
             "submit_attempts": self.submit_attempts,
             "resubmits": self.resubmits,
-            "metadata": self.metadata,
+            "metadata": _answerable(self.metadata),
             "channels": self.routing.get("channels", []),
             "webhook": webhook_origin(self.routing.get("webhook")),
         }
+
+
+def _answerable(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Metadata an older release let in nested past what can be written is shown as a note,
+    so that its task (and every list it is in) can still be answered."""
+    try:
+        check_depth(metadata)
+    except ParseError as exc:
+        return {"unreadable": exc.detail}
+    return metadata
 
 
 @dataclass(frozen=True)
@@ -221,6 +251,7 @@ class DeliveryJob:
     # (message id, whether it shows a video).
     posted: tuple[str, bool] | None = None
     webhook: str | None = None  # the task's own webhook, for its lane's deliveries
+    trace_context: str | None = None  # the task's trace
 
 
 @dataclass(frozen=True)
@@ -230,6 +261,7 @@ class PollJob:
     upstream_task_id: str
     created_at: float
     poll_attempts: int
+    trace_context: str | None = None  # the task's trace
 
 
 @dataclass(frozen=True)
@@ -297,6 +329,7 @@ class TaskFilter:
     before: str | None = None  # the id of the last task of the previous page
     limit: int = 50
     floor: str | None = None  # the lowest id looked at (a search's window), inclusive
+    owner_key: str | None = None  # only the tasks this key made (None: every task)
 
 
 @dataclass(frozen=True)
@@ -308,6 +341,7 @@ class Change:
     key: str  # the task's or the attempt's id
     task_id: str
     data: dict[str, Any]
+    owner_key: str | None = None  # a task's: the key that made it
 
 
 @dataclass(frozen=True)
@@ -329,6 +363,7 @@ class SubmitJob:
     queued_since: float  # when it joined the queue: its give-up clock
     resubmits: int
     started_at: float
+    trace_context: str | None = None  # the task's trace
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,12 @@
 """Pruning ended tasks, one small batch per transaction, and the lease that lets one
-replica at a time do it. The rules of what goes are receiver/domain/retention.py's."""
+replica at a time do it. What goes is decided in receiver/transitions/prune.py, by
+receiver/domain/retention.py's rules."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from receiver.domain.retention import (
-    KINDS,
-    Batch,
-    Candidate,
-    Cursor,
-    RetentionPolicy,
-    next_batch,
-)
+from receiver.domain.retention import KINDS, Batch, Candidate, Cursor, RetentionPolicy
 from receiver.persist.db import Db
 
 PRUNE_LEASE = "prune"
@@ -33,25 +27,21 @@ class StoreSize:
     free_bytes: int  # of it, free pages a SQLite file could give back (PostgreSQL: 0)
 
 
-def step(db: Db, policy: RetentionPolicy, now: float, cursor: Cursor, apply: bool) -> PruneStep:
-    """The next batch past `cursor`: deleted with everything that hangs on each task when
-    `apply`, else only counted (a dry run)."""
+def candidates(db: Db, policy: RetentionPolicy, now: float, cursor: Cursor) -> list[Candidate]:
+    """The ended tasks past `cursor` that the policy's age lets go, oldest first."""
     rows = db.all(
         db.sql.PRUNE_CANDIDATES,
         (policy.ended_before(now), cursor.ended_at, cursor.task_id, policy.batch_size),
     )
-    candidates = [
+    return [
         Candidate(r["id"], r["state"], r["terminal_at"], int(r["unfinished"]), r["last_dead_at"])
         for r in rows
     ]
-    batch = next_batch(candidates, policy, now, cursor)
-    if not batch.task_ids:
-        return PruneStep(batch)
-    ids = db.array(batch.task_ids)
-    if not apply:
-        counts = db.one(db.sql.PRUNE_COUNTS, (ids,) * 5) or {}
-        removed = {kind: int(counts.get(kind) or 0) for kind in KINDS if kind != "tasks"}
-        return PruneStep(batch, {**removed, "tasks": len(batch.task_ids)})
+
+
+def remove(db: Db, task_ids: list[str]) -> dict[str, int]:
+    """Delete the tasks with everything that hangs on each; how many rows, by kind."""
+    ids = db.array(task_ids)
     deletes = {
         "attempts": db.sql.PRUNE_ATTEMPTS,
         "chat_messages": db.sql.PRUNE_CHAT_MESSAGES,
@@ -60,9 +50,17 @@ def step(db: Db, policy: RetentionPolicy, now: float, cursor: Cursor, apply: boo
         "events": db.sql.PRUNE_EVENTS,
         "tasks": db.sql.PRUNE_TASKS,
     }
-    # A task's sends to CometAPI go with it (its history; not a kind of its own).
+    # A task's sends to CometAPI and its data URIs go with it (not kinds of their own).
     db.execute(db.sql.PRUNE_SUBMIT_ATTEMPTS, (ids,))
-    return PruneStep(batch, {kind: db.execute(deletes[kind], (ids,)) for kind in KINDS})
+    db.execute(db.sql.PRUNE_TASK_INPUTS, (ids,))
+    return {kind: db.execute(deletes[kind], (ids,)) for kind in KINDS}
+
+
+def count(db: Db, task_ids: list[str]) -> dict[str, int]:
+    """What `remove` would delete, counted, nothing deleted."""
+    counts = db.one(db.sql.PRUNE_COUNTS, (db.array(task_ids),) * 5) or {}
+    removed = {kind: int(counts.get(kind) or 0) for kind in KINDS if kind != "tasks"}
+    return {**removed, "tasks": len(task_ids)}
 
 
 def take_lease(db: Db, owner: str, now: float, seconds: float) -> bool:

@@ -1,11 +1,12 @@
 """The name of every statement the store's transaction functions run, and what it does.
 
-Each backend fills in all of them in its own dialect (receiver/persist/sqlite/statements.py,
-receiver/persist/postgres/statements.py); a function runs `db.sql.NAME` and never builds
-SQL, so each text can be read, and its plan checked, as the database will see it. A name
-that one backend leaves out is a type error. Parameters are positional, in the order each
-comment gives; an optional filter takes its value twice (NULL: no filter). Only the DDL of
-the migrations is shared between the backends.
+Each statement's text is written once, for both backends, in receiver/persist/sql/ (only
+where the dialects really differ are both texts written out there), and each backend reads
+them in its driver's placeholder style when it is loaded (receiver/persist/sqlite/statements.py,
+receiver/persist/postgres/statements.py). A function runs `db.sql.NAME` and never builds
+SQL, so each text can be read, and its plan checked, as the database will see it. Parameters
+are positional, in the order each comment gives; an optional filter takes its value twice
+(NULL: no filter).
 """
 
 from __future__ import annotations
@@ -30,18 +31,24 @@ class Statements:
     TASK: str  # a task by (id)
     TASK_BY_KEY: str  # a task by (idempotency_key)
     INSERT_TASK: str  # (id, kind, request, idempotency_key, request_hash, submit_due_at,
-    #   submit_since, created_at, updated_at), queued and waiting to be sent
+    #   submit_since, created_at, updated_at, routing, trace_context, owner_key): queued
+    INSERT_TASK_INPUT: str  # (task_id, sha256, part, body, created_at): a part of a data URI
+    TASK_INPUTS: str  # (task_id) sha256, parts: each data URI the task's request refers to
+    TASK_INPUT_PART: str  # (task_id, sha256, part) body: one part of one
     TASK_EVENTS: str  # (task_id, limit) newest events, without bodies, newest first
     TASK_DELIVERIES: str  # (task_id, limit) newest deliveries, newest first
     EVENT_BODIES: str  # (task_id, limit) newest events' id, payload, raw, newest first
     # Task lists (not the relay's own), newest first: what the variant names, then (since,
-    # kind, kind, pattern, pattern, limit), kind and LIKE pattern optional. One variant per
-    # index they read through.
+    # kind, kind, pattern, pattern, floor, floor, owner_key, owner_key, limit), kind, LIKE
+    # pattern, floor and owner optional. One variant per index they read through.
     LIST_TASKS: str  # () any state, from the newest: down the primary key
     LIST_TASKS_BEFORE: str  # (before) ids below the cursor: down the primary key from it
     LIST_TASKS_IN_STATE: str  # (state, before, before) optional cursor: by (state, created_at)
     # (before, before, n) the id n tasks down from the cursor: where a search's window ends
     SEARCH_WINDOW_END: str
+    # (error, terminal_at, updated_at, id) a task a worker could not handle: failed with the
+    # reason if unfinished, and out of every queue (no poll, no send)
+    SET_TASK_ASIDE: str
 
     # --- observations (observations.py)
     LOCKED_TASK: str  # a task by (id), locked against other writers until the transaction ends
@@ -60,12 +67,20 @@ class Statements:
     PENDING_CLAIMS: str  # (task_id) the callbacks' claims waiting for a verdict, oldest first
     SET_VERDICT: str  # (verdict, verdict_at, event id)
     SET_PROGRESS: str  # (progress, updated_at, id)
+    SET_PROGRESS_SENT: str  # (progress_sent, progress_sent_at, id): its last progress event
     FINISH_POLL: str  # (next_poll_at, last_polled_at, claim_since, id, owner): the poll is
     #   counted and its lease given back, if `owner` still holds it
+    SET_POLL_TIMING: str  # (started_at, expected_end_at, id): first seen running, end aimed at
+    RECENT_DURATIONS: str  # (timing_key, limit) seconds from submit to end, newest first
+    KEEP_DURATION: str  # (timing_key, seconds, ended_at)
+    TRIM_DURATIONS: str  # (timing_key, timing_key, keep) all but the newest `keep` of a key
 
     # --- the outbox (outbox.py)
-    INSERT_DELIVERY: str  # (id, event_id, task_id, downstream, state, next_attempt_at,
-    #   created_at, updated_at)
+    WAITING_PROGRESS: str  # (task_id) its progress deliveries pending or held
+    REPOINT_DELIVERIES: str  # (event_id, updated_at, ids): rows that now carry that event
+    SUPERSEDE_PROGRESS: str  # (updated_at, task_id, task_id): its waiting progress rows end
+    INSERT_DELIVERY: str  # (id, event_id, task_id, downstream, state, last_error,
+    #   next_attempt_at, created_at, updated_at)
     DUE_DELIVERIES: str  # (downstream, now, now, limit) ids of its pending deliveries due and
     #   not leased, oldest due first, none behind an earlier pending one of its task, and
     #   none another transaction is claiming
@@ -94,11 +109,15 @@ class Statements:
     DELIVERIES_IN_STATE_TO: str  # (state, downstream)
     REPLAY: str  # (next_attempt_at, updated_at, id): pending again, not leased
     DEAD_LETTERS: str  # (downstream) ids of its dead deliveries, oldest first
-    DUE_POLLS: str  # (now, now, limit) id, kind, upstream_task_id, created_at, poll_attempts
-    #   of tasks due for a poll and not leased, none another transaction is claiming
+    DUE_POLLS: str  # (now, now, ceiling, ceiling, limit) id, kind, upstream_task_id,
+    #   created_at, poll_attempts of tasks due for a poll and not leased, none another
+    #   transaction is claiming, nearest their end first
     DUE_POLL: str  # (id, now, now) the DUE_POLLS columns of that one task if it is due
     #   and not leased
     LEASE_POLL: str  # (owner, poll_lease_until, id)
+    POLL_BUDGET: str  # tokens, refilled_at of the replicas' one poll budget, locked
+    POLLS_HELD_UNTIL: str  # refilled_at of the poll budget, not locked
+    SET_POLL_BUDGET: str  # (tokens, refilled_at)
     ORPHANED_SUBMISSIONS: str  # (started_before, limit) unfinished tasks with no upstream id
     #   whose send has been in flight since before then (cut off: CometAPI never answered)
 
@@ -132,7 +151,6 @@ class Statements:
     DEAD_LETTER_HELD: str  # (updated_at, downstream): the rest of what it held goes dead
 
     # --- downstreams made through the API (managed.py)
-    MANAGED_VERSIONS: str  # name, changed_at of each
     MANAGED_DOWNSTREAMS: str  # every one's row
     MANAGED_DOWNSTREAM: str  # (name) its row, if it is one
     CREATE_MANAGED: str  # (spec, sealed_secret, created_at, changed_at, name): its row made one
@@ -141,6 +159,15 @@ class Statements:
     RESEAL_MANAGED: str  # (sealed_secret, sealed_previous, name)
     REMOVE_MANAGED: str  # (name): its row gone
     END_DOWNSTREAM_DELIVERIES: str  # (last_error, updated_at, downstream): what waits, dead
+    NEXT_DOWNSTREAM_CHANGE: str  # () the change counter's next number, its row locked
+    LAST_DOWNSTREAM_CHANGE: str  # () seq: the counter's number
+    MARK_MANAGED_CHANGE: str  # (change_seq, name): the managed downstream's last change
+    NOTE_MANAGED_REMOVAL: str  # (change_seq, name): it was removed at that change
+    MANAGED_CHANGED_SINCE: str  # (change_seq) managed rows changed after it, in order
+    MANAGED_REMOVED_SINCE: str  # (change_seq) change_seq, name: removals after it, in order
+    HOLD_UNOPENED: str  # (reason, updated_at, names): their pending rows held, with why
+    RELEASE_UNOPENED: str  # (next_attempt_at, updated_at, names, reason): rows held for that
+    #   reason pending again, unless the downstream is disabled
     NOTE_BREAKER: str  # (breaker, breaker_changed_at, name)
 
     # --- mirror jobs (mirrors.py)
@@ -161,6 +188,20 @@ class Statements:
     REVOKE_SESSION: str  # (session_id, expires_at), unless it is revoked already
     SESSION_REVOKED: str  # (session_id) a row when it is
     PURGE_REVOCATIONS: str  # (now) revocations of cookies that have expired anyway
+    # --- API keys (keys.py)
+    # (id, name, digest, scopes, created_at, weight, max_queued, max_per_day), unless a
+    # live key has the name
+    INSERT_KEY: str
+    KEY_BY_DIGEST: str  # (digests) the live key with one of these hashes
+    LIVE_KEYS: str  # () every key not revoked, by name
+    REVOKE_KEY: str  # (revoked_at, name) the live key of that name
+    REHASH_KEY: str  # (digest, id): hashed under the relay's newest secret
+    KEY_USED: str  # (last_used_at, id)
+    KEY_LIVE: str  # (id) a row while the key is not revoked
+    LOCKED_KEY_LIMITS: str  # (id) its limits, the key locked against other submits
+    KEY_OPEN_TASKS: str  # (owner_key) how many of its tasks have not ended
+    KEY_TASKS_SINCE: str  # (owner_key, since) how many it made after `since`
+    KEY_TASK_MADE_AT: str  # (owner_key, since, offset) when the offset-th of those was made
     # --- media copies: leases and the jobs given up (mirrors.py)
     RELEASE_MIRROR_LEASES: str  # (owner) the pending jobs it holds, not leased
     RELEASE_ALL_MIRROR_LEASES: str  # every pending job's lease
@@ -175,9 +216,13 @@ class Statements:
     PAUSE_SUBMITS: str  # (paused_until, reason, paused_until): every send waits, never less
     RUNNING_UPSTREAM: str  # () n: unfinished tasks sent to CometAPI or being sent
     WAITING_SUBMITS: str  # () n: tasks waiting to be sent
-    DUE_SUBMITS: str  # (now, limit) id, kind, request, state, upstream_task_id, submit_count,
-    #   submit_since, resubmits of waiting tasks due, oldest first, none another transaction
-    #   is claiming
+    DUE_LINES: str  # (now, depth) id, owner ('' for the admin token's), weight of each key's
+    #   oldest `depth` waiting tasks that are due
+    DUE_SUBMITS: str  # (ids) id, kind, request, state, upstream_task_id, submit_count,
+    #   submit_since, resubmits, trace_context of those still waiting, none another
+    #   transaction is claiming
+    LAST_TURN: str  # () last_turn: the key whose task was claimed last
+    SET_LAST_TURN: str  # (last_turn)
     START_SUBMIT: str  # (owner, started_at, id): out of the queue, in flight, counted
     LEAVE_QUEUE: str  # (id): not waiting any more
     END_SUBMIT: str  # (submit_due_at, updated_at, id, owner): the send is over; waiting again
@@ -197,6 +242,7 @@ class Statements:
     #   deliveries, events of those tasks: what deleting them removes
     PRUNE_ATTEMPTS: str  # (ids) delete the tasks' delivery attempts
     PRUNE_SUBMIT_ATTEMPTS: str  # (ids) delete the tasks' sends to CometAPI
+    PRUNE_TASK_INPUTS: str  # (ids) their data URIs
     PRUNE_CHAT_MESSAGES: str  # (ids) their chat messages
     PRUNE_MIRRORS: str  # (ids) their mirror jobs
     PRUNE_DELIVERIES: str  # (ids) their outbox rows

@@ -16,14 +16,16 @@ from receiver.errors import Conflict
 from receiver.persist.db import Db, Row
 from receiver.persist.records import Delivery, Event, NewTask, Task, TaskFilter, new_id
 
+# A data URI is kept in parts of this many characters: no buffer holds a whole one.
+INPUT_PART_CHARS = 4 * 1024 * 1024
+
 
 def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
     """Insert a task in state `queued`, waiting in the submit queue; with an idempotency key
     seen before, the old task (Conflict when it came with another body)."""
-    if new.idempotency_key:
-        row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
-        if row:
-            return _same_request(row, new), False
+    earlier = replayed(db, new)
+    if earlier is not None:
+        return earlier, False
     task_id = new_id("tsk")
     inserted = db.execute(
         db.sql.INSERT_TASK,
@@ -38,6 +40,8 @@ def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
             now,
             now,
             json.dumps(new.routing) if new.routing else None,
+            new.trace_context,
+            new.owner_key,
         ),
     )
     if not inserted:
@@ -45,9 +49,22 @@ def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
         row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
         assert row is not None
         return _same_request(row, new), False
+    for sha, body in new.inputs.items():
+        for part, start in enumerate(range(0, len(body), INPUT_PART_CHARS)):
+            text = body[start : start + INPUT_PART_CHARS]
+            db.execute(db.sql.INSERT_TASK_INPUT, (task_id, sha, part, text, now))
     task = get_task(db, task_id)
     assert task is not None
     return task, True
+
+
+def replayed(db: Db, new: NewTask) -> Task | None:
+    """The task an earlier request with this idempotency key made, if any (Conflict when it
+    came with another body)."""
+    if not new.idempotency_key:
+        return None
+    row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
+    return _same_request(row, new) if row else None
 
 
 def _same_request(row: Row, new: NewTask) -> Task:
@@ -65,6 +82,17 @@ def _same_request(row: Row, new: NewTask) -> Task:
 def get_task(db: Db, task_id: str) -> Task | None:
     row = db.one(db.sql.TASK, (task_id,))
     return Task.from_row(row) if row else None
+
+
+def input_parts(db: Db, task_id: str) -> dict[str, int]:
+    """How many parts each data URI kept for the task has, by digest."""
+    return {row["sha256"]: int(row["parts"]) for row in db.all(db.sql.TASK_INPUTS, (task_id,))}
+
+
+def input_part(db: Db, task_id: str, sha256: str, part: int) -> str:
+    """One part of one data URI kept for the task ("" once pruned)."""
+    found = db.one(db.sql.TASK_INPUT_PART, (task_id, sha256, part))
+    return str(found["body"]) if found else ""
 
 
 def task_history(db: Db, task_id: str, limit: int) -> tuple[list[Event], list[Delivery]]:
@@ -92,7 +120,8 @@ def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
     pattern = f"%{_like(wanted.text.lower())}%" if wanted.text else None
     kind = wanted.kind or None
     floor = wanted.floor
-    rest = (since, kind, kind, pattern, pattern, floor, floor, wanted.limit)
+    owner = wanted.owner_key
+    rest = (since, kind, kind, pattern, pattern, floor, floor, owner, owner, wanted.limit)
     before = wanted.before or None
     if wanted.state:
         rows = db.all(db.sql.LIST_TASKS_IN_STATE, (wanted.state, before, before, *rest))
@@ -127,3 +156,10 @@ def webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) 
     routing["webhook_gone_at"] = now
     db.execute(db.sql.SET_TASK_ROUTING, (orjson.dumps(routing).decode(), task_id))
     return db.execute(db.sql.END_TASK_DELIVERIES, (reason, now, task_id, TASK_WEBHOOK, except_id))
+
+
+def set_aside(db: Db, task_id: str, reason: str, now: float) -> None:
+    """A task a worker could not handle: failed with `reason` if it was unfinished, and out
+    of every queue, so that it never stops the worker again. It writes no event: the task's
+    own data may be what could not be written."""
+    db.execute(db.sql.SET_TASK_ASIDE, (reason, now, now, task_id))

@@ -4,14 +4,16 @@ console, the command line), each action is here once."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
+from receiver.adapters.extras import EXTRAS, installed
 from receiver.adapters.guard import check_api_url
-from receiver.adapters.sealing import Unsealable
+from receiver.adapters.sealing import SEALED_URL, Unsealable, open_url, seal_url
 from receiver.adapters.webhooks import new_secret
 from receiver.config import (
     Downstream,
@@ -23,8 +25,10 @@ from receiver.config import (
 from receiver.domain.routing import TASK_WEBHOOK
 from receiver.errors import Conflict, InvalidRequest, NotFound
 from receiver.persist.managed import ManagedRow
-from receiver.pipeline.directory import REMOVED
+from receiver.pipeline.fanout.directory import REMOVED
 from receiver.pipeline.service import Service, Work
+from receiver.transitions import downstreams as downstream_rows
+from receiver.transitions import queries
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,11 +46,16 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
     settings = _read(ManagedDownstreamConfig, spec)
-    lease = service.config.settings.delivery.lease_seconds
+    if settings.format in EXTRAS and not installed(settings.format):
+        raise InvalidRequest(
+            f"format: {settings.format} needs the relay installed with its extra:"
+            f" pip install 'runway-relay[{settings.format}]'"
+        )
+    lease = service.config.settings.delivery.attempt_lease_seconds
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
-    if not service.config.settings.delivery.allow_private_networks:
-        check_api_url(settings.url, "url")
+    allow = service.config.settings.delivery.allow_private_networks
+    check_api_url(settings.url, "url", allow)
     return settings
 
 
@@ -77,8 +86,11 @@ async def create_downstream(service: Service, payload: Any) -> tuple[dict[str, A
     settings = _checked(service, payload)
     name = _managed_name(service, settings.name)
     secret = new_secret()
-    sealed = service.directory.sealer.seal(secret, name)
-    await service.store.create_managed(name, _spec(settings), sealed)
+    sealer = service.directory.sealer
+    sealed = sealer.seal(secret, name)
+    await downstream_rows.create(
+        service.store, name, seal_url(sealer, _spec(settings), name), sealed
+    )
     await _changed(service)
     service.log.info("downstream.created", downstream=name, format=settings.format)
     return await describe_downstream(service, name), secret
@@ -87,9 +99,20 @@ async def create_downstream(service: Service, payload: Any) -> tuple[dict[str, A
 async def change_downstream(service: Service, name: str, payload: Any) -> dict[str, Any]:
     _managed_name(service, name)
     change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
-    row = await service.store.managed_downstream(name)
-    settings = _checked(service, {**row.spec, **change, "name": name})
-    await service.store.change_managed(name, _spec(settings))
+    row = await downstream_rows.one_made(service.store, name)
+    sealer = service.directory.sealer
+    try:
+        spec = open_url(sealer, row.spec, name)
+    except Unsealable:
+        if "url" in change:  # given again: the one that does not open is not needed
+            spec = {key: value for key, value in row.spec.items() if key != SEALED_URL}
+        else:
+            raise Conflict(
+                f"{name!r} was sealed under a key this relay no longer has: give its URL"
+                " again in the change, or put the previous secret back"
+            ) from None
+    settings = _checked(service, {**spec, **change, "name": name})
+    await downstream_rows.change(service.store, name, seal_url(sealer, _spec(settings), name))
     await _changed(service)
     service.log.info("downstream.changed", downstream=name, fields=sorted(change))
     return await describe_downstream(service, name)
@@ -98,7 +121,7 @@ async def change_downstream(service: Service, name: str, payload: Any) -> dict[s
 async def rotate_secret(service: Service, name: str) -> tuple[str, float]:
     """A new secret; the old one signs beside it until the overlap ends (returned)."""
     _managed_name(service, name)
-    row = await service.store.managed_downstream(name)
+    row = await downstream_rows.one_made(service.store, name)
     sealer = service.directory.sealer
     secret = new_secret()
     overlap = service.config.settings.delivery.rotation_overlap_seconds
@@ -107,9 +130,9 @@ async def rotate_secret(service: Service, name: str) -> tuple[str, float]:
         previous: str | None = row.sealed_secret
     except Unsealable:
         previous = None  # its key is gone: nothing to keep signing with
-    await service.store.rotate_managed(name, sealer.seal(secret, name), previous, overlap)
+    await downstream_rows.rotate(service.store, name, sealer.seal(secret, name), previous, overlap)
     await _changed(service)
-    rotated = await service.store.managed_downstream(name)
+    rotated = await downstream_rows.one_made(service.store, name)
     service.log.info("downstream.secret_rotated", downstream=name, overlap_seconds=overlap)
     return secret, rotated.previous_until or rotated.changed_at
 
@@ -117,24 +140,61 @@ async def rotate_secret(service: Service, name: str) -> tuple[str, float]:
 async def remove_downstream(service: Service, name: str) -> int:
     """Gone at once: what it still had to deliver ends as dead letters; how many."""
     _managed_name(service, name)
-    ended = await service.store.remove_managed(name, REMOVED)
+    ended = await downstream_rows.remove(service.store, name, REMOVED)
     await _changed(service)
     service.log.warning("downstream.removed", downstream=name, deliveries_ended=ended)
     return ended
 
 
+# Query parameters that carry a credential in the brokers' URLs (Redis' `password`, NATS'
+# `token`, and the like): their values are never shown.
+_CREDENTIAL_PARAM = re.compile(r"pass|pwd|token|secret|auth|key|cred|sig", re.IGNORECASE)
+
+
 def shown_url(d: Downstream) -> str:
     """The URL as the API may show it: a chat webhook's URL is its credential (only its
-    origin is shown), a broker URL's password is left out."""
+    origin is shown); of a broker URL, the password, a user part standing alone (NATS reads
+    it as a token) and every credential in the query are masked."""
     parts = urlsplit(d.url)
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     if d.url_is_secret:
         return f"{parts.scheme}://{host}/…"
     if parts.password is not None:
-        return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
-    return d.url
+        host = f"{parts.username or ''}:***@{host}"
+    elif parts.username is not None:
+        host = f"***@{host}"
+    query = urlencode(
+        [
+            (key, "***" if _CREDENTIAL_PARAM.search(key) else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+_SHOWN = {
+    "format",
+    "channels",
+    "timeout",
+    "max_in_flight",
+    "rate_per_second",
+    "breaker_failure_rate",
+    "breaker_min_attempts",
+    "breaker_window_seconds",
+    "breaker_cool_off_seconds",
+    "disable_after_seconds",
+    "exchange",
+    "routing_key",
+    "subject",
+    "topic",
+    "stream",
+    "maxlen",
+}
 
 
 def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any]:
@@ -143,30 +203,40 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
         "name": d.name,
         "source": "api" if d.managed else "config",
         "url": shown_url(d),
-        **d.model_dump(
-            include={
-                "format",
-                "channels",
-                "timeout",
-                "max_in_flight",
-                "rate_per_second",
-                "breaker_failure_rate",
-                "breaker_min_attempts",
-                "breaker_window_seconds",
-                "breaker_cool_off_seconds",
-                "disable_after_seconds",
-                "exchange",
-                "routing_key",
-                "subject",
-                "topic",
-                "stream",
-                "maxlen",
-            },
-            exclude_none=True,
-        ),
+        **d.model_dump(include=_SHOWN, exclude_none=True),
         "events": sorted(d.events),
         "signed": bool(d.secret),
     }
+    return _made(out, row, now)
+
+
+def describe_unusable(
+    settings: ManagedDownstreamConfig, reason: str, row: ManagedRow | None, now: float
+) -> dict[str, Any]:
+    """A downstream made through the API whose secret or URL does not open: its settings
+    but the URL, and why its deliveries wait."""
+    out: dict[str, Any] = {
+        "name": settings.name,
+        "source": "api",
+        "url": "(sealed under a key this relay does not have)",
+        **settings.model_dump(include=_SHOWN, exclude_none=True),
+        "events": sorted(settings.events),
+        "signed": True,
+        "unusable": reason,
+    }
+    return _made(out, row, now)
+
+
+def describe_any(service: Service, name: str, row: ManagedRow | None, now: float) -> dict[str, Any]:
+    """`describe` or `describe_unusable`, whichever the downstream is."""
+    d = service.directory.get(name)
+    if d is not None:
+        return describe(d, row, now)
+    settings, reason = service.directory.unusable[name]
+    return describe_unusable(settings, reason, row, now)
+
+
+def _made(out: dict[str, Any], row: ManagedRow | None, now: float) -> dict[str, Any]:
     if row is not None:
         out["created_at"] = row.created_at
         out["changed_at"] = row.changed_at
@@ -178,8 +248,9 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
 async def describe_downstream(service: Service, name: str) -> dict[str, Any]:
     """One downstream, config or API, with its health."""
     d = service.directory.get(name)
-    if d is None:
+    if d is None and name not in service.directory.unusable:
         raise NotFound(f"no downstream named {name!r}")
-    row = await service.store.managed_downstream(name) if d.managed else None
-    (health,) = await service.store.downstream_health([name])
-    return {**health.summary(), **describe(d, row, time.time())}
+    managed = d is None or d.managed
+    row = await downstream_rows.one_made(service.store, name) if managed else None
+    (health,) = await queries.health(service.store, [name])
+    return {**health.summary(), **describe_any(service, name, row, time.time())}

@@ -3,22 +3,44 @@ console, the command line): each action once, with its wake-up, its metric and i
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from receiver.domain.access import BOOTSTRAP, Caller
 from receiver.errors import NotFound
-from receiver.persist import Task, TaskFilter
+from receiver.persist import Store, Task, TaskFilter, sessions
+from receiver.pipeline.cancelling import cancel
 from receiver.pipeline.service import Service, Work
-from receiver.pipeline.submit import Submission, cancel, submit
+from receiver.pipeline.submit import Submission, submit
+from receiver.transitions import delivery, queries
+from receiver.transitions import downstreams as downstream_rows
 
 
-async def submit_task(service: Service, payload: Any, idempotency_key: str | None) -> Submission:
-    """Store the task in the submit queue (its sending is counted by the submit worker)."""
-    return await submit(service, payload, idempotency_key)
+async def submit_task(
+    service: Service,
+    payload: Any,
+    idempotency_key: str | None,
+    trace: str | None = None,
+    caller: Caller = BOOTSTRAP,
+) -> Submission:
+    """Store the task in the submit queue, the caller's (its sending is counted by the
+    submit worker); `trace` is the trace context the request came with."""
+    return await submit(service, payload, idempotency_key, trace, caller.key_id, caller.limits)
 
 
-async def cancel_task(service: Service, task_id: str) -> Task:
+async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
+    """The task, if the caller may see it: another key's is no such task (404, not 403),
+    so ids cannot be probed."""
+    task = await queries.task(service.store, task_id)
+    if task is None or not caller.owns(task.owner_key):
+        raise NotFound("no such task")
+    return task
+
+
+async def cancel_task(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
     """Cancel here while it waits to be sent; else upstream, then record `cancelled`."""
+    await task_of(service, task_id, caller)
     return await cancel(service, task_id)
 
 
@@ -38,8 +60,10 @@ async def list_tasks(service: Service, wanted: TaskFilter, page_size: int) -> Ta
     floor = None
     if wanted.text:
         window = service.config.settings.server.search_window
-        floor = await service.store.search_window_end(wanted.before, window)
-    found = await service.store.list_tasks(replace(wanted, floor=floor, limit=page_size + 1))
+        floor = await queries.search_window_end(service.store, wanted.before, window)
+    found = await queries.task_list(
+        service.store, replace(wanted, floor=floor, limit=page_size + 1)
+    )
     page = found[:page_size]
     if len(found) > page_size:
         return TaskPage(page, page[-1].id)
@@ -79,8 +103,8 @@ def known_downstream(service: Service, name: str) -> str:
 async def disable_downstream(service: Service, name: str) -> bool:
     """Stop attempting it; its new deliveries are held. False when it was already."""
     name = known_downstream(service, name)
-    changed = await service.store.disable_downstream(
-        name, "disabled by an operator", service.subscriptions
+    changed = await delivery.disable(
+        service.store, name, "disabled by an operator", service.subscriptions
     )
     # The `downstream.disabled` notices to its subscribers are committed: send them now.
     service.wake(Work.DELIVERIES)
@@ -91,9 +115,26 @@ async def disable_downstream(service: Service, name: str) -> bool:
 async def enable_downstream(service: Service, name: str, recover_since: float | None) -> int:
     """Attempt it again; queue what it held, and what went to dead-letter since then."""
     name = known_downstream(service, name)
-    queued = await service.store.enable_downstream(name, recover_since)
+    queued = await downstream_rows.enable(service.store, name, recover_since)
+    if name in service.directory.unusable:
+        # Enabled, it still cannot be used: what was queued waits held, with the reason.
+        await downstream_rows.follow_unopened(service.store, [name], [])
     service.wake(Work.DELIVERIES)
     service.log.info(
         "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued
     )
     return queued
+
+
+async def ready(service: Service) -> None:
+    """Raise StoreError, saying why, unless the store takes writes now."""
+    await service.store.ping()
+
+
+async def end_session(store: Store, session_id: str, expires_at: float) -> None:
+    """A console logout: the session ends on every replica."""
+    await store.run(lambda db: sessions.revoke(db, session_id, expires_at, time.time()))
+
+
+async def session_ended(store: Store, session_id: str) -> bool:
+    return await store.read(lambda db: sessions.revoked(db, session_id))

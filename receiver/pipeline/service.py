@@ -14,6 +14,7 @@ from typing import Any
 from receiver.adapters.comet.client import CometClient
 from receiver.adapters.media.links import MediaLinks
 from receiver.adapters.sealing import Sealer
+from receiver.adapters.sharelinks import ShareSigner
 from receiver.adapters.tokens import CallbackSigner
 from receiver.config import Config
 from receiver.domain.claims import ClaimPolicy
@@ -22,9 +23,11 @@ from receiver.domain.routing import Subscription
 from receiver.domain.states import TERMINAL_STATES
 from receiver.observability.metrics import Metrics
 from receiver.persist import Recorded, Store
-from receiver.pipeline.changes import Caps, ChangeHub
-from receiver.pipeline.directory import Directory
-from receiver.pipeline.handoff import DeliveryHandoff, PollHandoff
+from receiver.pipeline.fanout.directory import Directory
+from receiver.pipeline.fanout.handoff import DeliveryHandoff, PollHandoff
+from receiver.pipeline.keys import Keys
+from receiver.pipeline.workers.changes import Caps, ChangeHub
+from receiver.transitions.poll_budget import PollLease
 
 
 class Work(enum.Flag):
@@ -85,7 +88,17 @@ class Service:
     def directory(self) -> Directory:
         """Every downstream: the config file's and those made through the API."""
         sealer = Sealer(self.config.secrets.signing_keys)
-        return Directory(self.config, self.store, sealer, self.log)
+        return Directory(self.config, self.store, sealer, self.log, self.metrics.directory_rows)
+
+    @functools.cached_property
+    def share_signer(self) -> ShareSigner:
+        return ShareSigner(self.config.secrets.signing_keys)
+
+    @functools.cached_property
+    def keys(self) -> Keys:
+        """The API keys, and who a bearer token is."""
+        secrets = self.config.secrets
+        return Keys(self.store, secrets.signing_keys, secrets.admin_token)
 
     @property
     def subscriptions(self) -> dict[str, Subscription]:
@@ -101,6 +114,14 @@ class Service:
             c.min_poll_gap_seconds,
             c.max_history_per_task,
             c.max_history_bytes_per_task,
+        )
+
+    @functools.cached_property
+    def poll_lease(self) -> PollLease:
+        """How this process leases the polls it makes, and the budget they come out of."""
+        p = self.config.settings.polling
+        return PollLease(
+            self.owner, p.poll_lease_seconds, p.ceiling_seconds, p.max_per_second or None
         )
 
     @functools.cached_property

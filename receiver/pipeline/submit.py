@@ -1,5 +1,6 @@
-"""Submitting tasks: validate against CometAPI's published limits, then store the task in
-the submit queue; and cancelling them.
+"""Submitting tasks: check what the relay must (a known kind, a `model` for Runway's own
+routes, the routing fields it keeps, JSON it can send on), then store the task in the
+submit queue. Everything else in a body is CometAPI's to judge, and goes on as sent.
 
 The task row is committed before anything leaves, so a task that CometAPI accepted is
 never unknown to us; the submit worker sends it when CometAPI has room.
@@ -10,61 +11,50 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     field_validator,
 )
 
-from receiver.adapters.comet.client import REVERSE_KIND
 from receiver.adapters.guard import check_api_url
+from receiver.config import problems
 from receiver.config.sections import CHANNEL
-from receiver.domain.observation import Observation
+from receiver.domain.inputs import MAX_DATA_URI_CHARS, TakenOut
+from receiver.domain.key_limits import NO_LIMITS, KeyLimits
+from receiver.domain.kinds import KIND_NAMES, is_callback, kind_of
 from receiver.domain.states import TERMINAL_STATES, State
-from receiver.errors import Conflict, InvalidRequest, NotFound
+from receiver.errors import InvalidRequest, LimitReached
+from receiver.observability import tracing
 from receiver.persist import NewTask, Task
 from receiver.pipeline.service import Service, Work
-
-_RATIO = r"^[1-9][0-9]{1,4}:[1-9][0-9]{1,4}$"
-# CometAPI's published seed ranges, per official-format route.
-_MAX_SEED = {"video_to_video": 4294967295, "image_to_video": 999999999}
-
+from receiver.transitions import intake
 
 # A URL CometAPI can fetch: a host name or address, then an optional port and the rest
 # without spaces. One pattern is both the check and what the OpenAPI document says.
 _MIN_URL = 12
 _HOST_AND_REST = r"[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
-_DATA_URI = r"data:[A-Za-z0-9_.+-]+/[A-Za-z0-9_.+-]+;base64,"
 
 
-def _url_pattern(schemes: tuple[str, ...], allow_data: bool = False) -> str:
-    url = f"({'|'.join(schemes)})://{_HOST_AND_REST}"
-    return f"^({url}|{_DATA_URI})" if allow_data else f"^{url}"
+def _url_pattern(schemes: tuple[str, ...]) -> str:
+    return f"^({'|'.join(schemes)})://{_HOST_AND_REST}"
 
 
-def _check_url(value: str, schemes: tuple[str, ...], allow_data: bool = False) -> str:
-    if allow_data and value.startswith("data:"):
-        if not re.match(_DATA_URI, value):
-            raise ValueError("data URI must be base64 (data:<type>/<subtype>;base64,...)")
-        return value
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
     if not re.match(_url_pattern(schemes), value) or len(value) < _MIN_URL:
-        allowed = " or ".join(schemes) + (" URL or a base64 data URI" if allow_data else " URL")
-        raise ValueError(f"must be an {allowed}")
+        raise ValueError(f"must be an {' or '.join(schemes)} URL")
     return value
 
 
-def _url_schema(schemes: tuple[str, ...], allow_data: bool = False) -> dict[str, Any]:
+def _url_schema(schemes: tuple[str, ...]) -> dict[str, Any]:
     """What `_check_url` accepts, as the OpenAPI document says it."""
-    return {"pattern": _url_pattern(schemes, allow_data), "minLength": _MIN_URL}
+    return {"pattern": _url_pattern(schemes), "minLength": _MIN_URL}
 
 
 # A required text needs a character that is not white space as Python's str.strip counts it,
@@ -84,14 +74,6 @@ NotBlank = Annotated[
     AfterValidator(_not_blank),
     Field(min_length=1, json_schema_extra={"pattern": f"[^{SPACE}]"}),
 ]
-
-
-def _whole(value: object) -> object:
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-# A JSON integer: 425.0 is one too (as JSON Schema counts), but "425" and true are not.
-_WHOLE = BeforeValidator(_whole)
 
 
 class _Request(BaseModel):
@@ -118,7 +100,10 @@ class Routing(_Request):
     webhook: Annotated[
         str | None, Field(max_length=2048, json_schema_extra=_url_schema(("https", "http")))
     ] = None
-    webhook_events: Annotated[list[State], Field(min_length=1, max_length=5)] | None = None
+    # Task states, and `progress` for the running task's progress events (never by default).
+    webhook_events: (
+        Annotated[list[State | Literal["progress"]], Field(min_length=1, max_length=6)] | None
+    ) = None
     metadata: Annotated[dict[str, Any], Field(max_length=MAX_METADATA_KEYS)] | None = None
     channels: Annotated[list[Annotated[str, Field(pattern=CHANNEL)]], Field(max_length=20)] = []
 
@@ -187,101 +172,90 @@ class Video2VideoRequest(Routing):
         return value
 
 
-class Reference(_Request):
-    type: Literal["image"] = "image"
-    uri: Annotated[str, Field(max_length=4096, json_schema_extra=_url_schema(("https",)))]
-
-    @field_validator("uri")
-    @classmethod
-    def _uri(cls, value: str) -> str:
-        return _check_url(value, ("https",))
+# The kinds with a model of their own (Video2VideoRequest): every other kind of the table
+# is taken as CometAPI's own body, passed on as sent.
+_MODELLED = ("video2video",)
+_PASSED_ON = [kind_of(name) for name in KIND_NAMES if name not in _MODELLED]
+_OFFICIAL_PASSED_ON = tuple(k.name for k in _PASSED_ON if k and k.form == "official")
+_CALLBACK_PASSED_ON = tuple(k.name for k in _PASSED_ON if k and k.form == "reverse")
 
 
-class ContentModeration(_Request):
-    publicFigureThreshold: Literal["auto", "low"] = "auto"
+class PassedOnRequest(Routing):
+    """Any other callback kind of the table (`generate`, `act_one`): its body goes to
+    CometAPI as the caller sent it; the relay adds its signed `callback_url`."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+    kind: Annotated[str, Field(json_schema_extra={"enum": list(_CALLBACK_PASSED_ON)})]
 
 
-class VideoToVideoFields(_Request):
-    """Official format `POST /runwayml/v1/video_to_video` (polled: no callback): Runway's
-    own fields, as its SDK sends them to the relay's front door too."""
+class OfficialPassedOnRequest(Routing):
+    """Any other of Runway's own routes: its body goes to CometAPI as the caller sent it
+    (models, ratios, durations and new fields are CometAPI's to judge); the relay needs only
+    the routing fields and a `model`."""
 
-    videoUri: Annotated[
-        str,
-        Field(max_length=96 * 1024 * 1024, json_schema_extra=_url_schema(("https",), True)),
-    ]
-    promptText: Annotated[NotBlank, Field(max_length=1000)]
-    # Unset: a random seed, recorded on the task (a fixed default would make every
-    # unseeded render of one prompt come out the same).
-    seed: (
-        Annotated[int, Field(ge=0, le=_MAX_SEED["video_to_video"], strict=True), _WHOLE] | None
-    ) = None
-    # Which models and ratios exist is CometAPI's to judge (Runway adds them often): an
-    # unknown one is passed on, and CometAPI's refusal fails the task.
-    model: Annotated[NotBlank, Field(max_length=64)] = "gen4_aleph"
-    references: Annotated[list[Reference], Field(max_length=8)] = []
-    ratio: Annotated[str, Field(pattern=_RATIO)] = "1280:720"
-    contentModeration: ContentModeration = ContentModeration()
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
 
-    @field_validator("videoUri")
-    @classmethod
-    def _video(cls, value: str) -> str:
-        return _check_url(value, ("https",), allow_data=True)
+    kind: Annotated[str, Field(json_schema_extra={"enum": list(_OFFICIAL_PASSED_ON)})]
+    model: Annotated[NotBlank, Field(max_length=64)]
 
 
-class ImageToVideoFields(_Request):
-    """Official format `POST /runwayml/v1/image_to_video` (polled: no callback)."""
-
-    promptImage: Annotated[
-        str, Field(max_length=4096, json_schema_extra=_url_schema(("https", "http")))
-    ]
-    model: Annotated[NotBlank, Field(max_length=64)] = "gen3a_turbo"
-    promptText: Annotated[str, Field(max_length=512)] | None = None
-    seed: (
-        Annotated[int, Field(ge=0, le=_MAX_SEED["image_to_video"], strict=True), _WHOLE] | None
-    ) = None
-    watermark: Annotated[bool, Field(strict=True)] = False
-    duration: Annotated[int, Field(ge=1, le=60, strict=True), _WHOLE] = 5
-    ratio: Annotated[str, Field(pattern=_RATIO)] = "1280:768"
-    contentModeration: ContentModeration | None = None
-
-    @field_validator("promptImage")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        return _check_url(value, ("https", "http"))
+AnyTaskRequest = Video2VideoRequest | OfficialPassedOnRequest | PassedOnRequest
 
 
-class VideoToVideoRequest(VideoToVideoFields, Routing):
-    kind: Literal["video_to_video"]
-
-
-class ImageToVideoRequest(ImageToVideoFields, Routing):
-    kind: Literal["image_to_video"]
-
-
-TaskRequest = Annotated[
-    Video2VideoRequest | VideoToVideoRequest | ImageToVideoRequest, Field(discriminator="kind")
-]
-_ADAPTER: TypeAdapter[TaskRequest] = TypeAdapter(TaskRequest)
-
-
-def validate(payload: Any) -> Video2VideoRequest | VideoToVideoRequest | ImageToVideoRequest:
+def validate(payload: Any) -> AnyTaskRequest:
+    """The request, or InvalidRequest naming every field that is wrong at once."""
     if not isinstance(payload, dict):
         raise InvalidRequest("body must be a JSON object")
+    found = []
     if "callback_url" in payload:
-        raise InvalidRequest(
-            "callback_url: leave it out; the relay sets its own signed callback URL on every"
+        found.append(
+            "callback_url: leave it out: the relay sets its own signed callback URL on every"
             " task, which is how it knows which task a callback is about"
         )
-    if payload.get("kind") not in ("video2video", "video_to_video", "image_to_video"):
-        raise InvalidRequest("kind: must be one of video2video, video_to_video, image_to_video")
+        payload = {k: v for k, v in payload.items() if k != "callback_url"}
+    kind = kind_of(payload.get("kind"))
+    if kind is None:
+        found.append(f"kind: must be one of {', '.join(KIND_NAMES)}")
+        raise InvalidRequest("; ".join(found))
+    request: AnyTaskRequest | None = None
+    model: type[AnyTaskRequest] = (
+        Video2VideoRequest
+        if kind.name in _MODELLED
+        else OfficialPassedOnRequest
+        if kind.form == "official"
+        else PassedOnRequest
+    )
     try:
-        return _ADAPTER.validate_python(payload)
+        request = model.model_validate(payload)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"][1:]) or "body"
-            problems.append(f"{where}: {err['msg']}")
-        raise InvalidRequest("; ".join(problems)) from None
+        found += problems(exc, "body")
+    if model is not Video2VideoRequest:
+        found += _not_plain_json(payload)
+    if found or request is None:
+        raise InvalidRequest("; ".join(found))
+    return request
+
+
+def _not_plain_json(payload: dict[str, Any]) -> list[str]:
+    """A passed-on body is sent on and stored as JSON: a field holding NaN, Infinity or a
+    lone surrogate would fail there, so it is refused here, by name."""
+    found = []
+    for key, value in payload.items():
+        if key in ROUTING_FIELDS:
+            continue  # checked by their own fields
+        try:
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
+        except (ValueError, RecursionError):
+            found.append(f"{key}: must be plain JSON (no NaN, Infinity or bad text)")
+    return found
+
+
+def _sent_fields(request: AnyTaskRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    """What goes to CometAPI: a passed-on kind's body exactly as given."""
+    if isinstance(request, PassedOnRequest | OfficialPassedOnRequest):
+        return {k: v for k, v in payload.items() if k not in ("kind", *ROUTING_FIELDS)}
+    return request.model_dump(exclude={"kind", *ROUTING_FIELDS}, exclude_none=True)
 
 
 @dataclass(frozen=True)
@@ -293,32 +267,81 @@ class Submission:
 
 def request_hash(kind: str, fields: dict[str, Any]) -> str:
     """What an Idempotency-Key's request must match: the request as validated (defaults
-    filled in), before the relay picks a random seed."""
+    filled in)."""
     canonical = json.dumps({"kind": kind, **fields}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def submit(service: Service, payload: Any, idempotency_key: str | None) -> Submission:
-    """Validate and store the task, waiting in the submit queue; the submit worker sends
-    it (receiver/pipeline/queue.py). Nothing leaves here, so CometAPI's limits never reach
-    the caller."""
+async def submit(
+    service: Service,
+    payload: Any,
+    idempotency_key: str | None,
+    caller: str | None = None,
+    owner_key: str | None = None,
+    limits: KeyLimits = NO_LIMITS,
+) -> Submission:
+    """Validate and store the task, waiting in the submit queue; the submit worker
+    (receiver/pipeline/workers/submitter.py) sends it. Nothing leaves here, so CometAPI's
+    limits never reach the caller. The task's trace is a child of `caller`'s (a context
+    read from the request), else a trace of its own. `limits` are the key's own
+    (LimitReached when one more task would break one)."""
+    with tracing.span("task.submit", caller) as span:
+        submission = await _submit(service, payload, idempotency_key, span, owner_key, limits)
+        task = submission.task
+        span.set(task_id=task.id, kind=task.kind, model=task.request.get("model"))
+        span.set(created=submission.created, state=task.state)
+        return submission
+
+
+async def _submit(
+    service: Service,
+    payload: Any,
+    idempotency_key: str | None,
+    span: tracing.Span,
+    owner_key: str | None,
+    limits: KeyLimits,
+) -> Submission:
+    # Each data URI is kept apart, once, and never copied on the way: the request, its
+    # validation and its fingerprint see a short stand-in, then a reference to it.
+    taken = TakenOut()
+    if isinstance(payload, dict):
+        payload = {
+            key: value if key in ("kind", *ROUTING_FIELDS) else taken.take(value)
+            for key, value in payload.items()
+        }
+    if taken.too_large:
+        raise InvalidRequest(
+            f"a data URI is {max(taken.too_large)} characters, over {MAX_DATA_URI_CHARS}"
+        )
     request = validate(payload)
     routing = request.routing()
     if routing and "webhook" in routing:
         check_webhook(service, routing["webhook"])
-    fields = request.model_dump(exclude={"kind", *ROUTING_FIELDS}, exclude_none=True)
+    fields = taken.references(_sent_fields(request, payload))
+    inputs = taken.uris
     kind = request.kind
     asked = {**fields, **({"routing": routing} if routing else {})}
     fingerprint = request_hash(kind, asked) if idempotency_key else None
-    if kind in _MAX_SEED and "seed" not in fields:
-        fields["seed"] = secrets.randbelow(_MAX_SEED[kind] + 1)
-    task, created = await service.store.create_task(
-        NewTask(
-            kind, fields, idempotency_key=idempotency_key, request_hash=fingerprint, routing=routing
-        )
+    if idempotency_key and owner_key:
+        # One key's Idempotency-Keys never meet another's task.
+        idempotency_key = f"{owner_key}:{idempotency_key}"
+    new = NewTask(
+        kind,
+        fields,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        routing=routing,
+        trace_context=span.context(),
+        owner_key=owner_key,
+        inputs=inputs,
     )
+    try:
+        task, created = await intake.queue(service.store, new, limits)
+    except LimitReached as exc:
+        service.log.info("submit.limit_reached", key=owner_key, limit=exc.limit)
+        raise
     log = service.log.bind(task_id=task.id, kind=kind)
-    callback_url = service.callback_url(task.id) if kind == REVERSE_KIND else None
+    callback_url = service.callback_url(task.id) if is_callback(kind) else None
     if not created:
         log.info("submit.idempotent_replay")
         return Submission(task, False, callback_url)
@@ -334,45 +357,5 @@ def check_webhook(service: Service, url: str) -> None:
     if service.config.secrets.task_webhook_secret is None:
         env = service.config.settings.delivery.task_webhook_secret_env
         raise InvalidRequest(f"webhook: task webhooks are off here ({env} is not set)")
-    if not service.config.settings.delivery.allow_private_networks:
-        check_api_url(url, "webhook")
-
-
-async def cancel(service: Service, task_id: str) -> Task:
-    """Cancel a task: here and at once while it waits in the submit queue (it never reaches
-    CometAPI); else upstream, then record `cancelled`.
-
-    Only the official format has a cancel route; CometAPI documents none for the reverse
-    format. The state changes only once CometAPI has accepted the cancel.
-    """
-    task = await service.store.get_task(task_id)
-    if task is None:
-        raise NotFound("no such task")
-    if task.state in TERMINAL_STATES:
-        raise Conflict(f"the task has already ended ({task.state})")
-    if task.submission == "waiting":
-        recorded = await service.store.cancel_waiting(task.id, service.subscriptions)
-        if recorded is not None:
-            service.recorded(recorded)
-            service.log.info("task.cancelled", task_id=task.id, sent=False)
-            return recorded.task or task
-        task = await service.store.get_task(task_id) or task  # sent meanwhile
-    if task.submission == "sending":
-        raise Conflict("the task is being sent to CometAPI right now: cancel it again shortly")
-    if task.kind == REVERSE_KIND:
-        raise Conflict(
-            "CometAPI documents no cancel for video2video (reverse-format) tasks:"
-            " the task runs to its end"
-        )
-    if task.state in TERMINAL_STATES:
-        raise Conflict(f"the task has already ended ({task.state})")
-    if task.upstream_task_id is None:
-        raise Conflict("CometAPI has not accepted the task yet: nothing to cancel")
-    await service.comet.cancel(task.upstream_task_id)
-    obs = Observation(state="cancelled", upstream_status="CANCELLED")
-    recorded = await service.store.record(
-        task.id, "cancel", "cancel", obs, "", service.subscriptions
-    )
-    service.recorded(recorded)
-    service.log.info("task.cancelled", task_id=task.id, upstream_task_id=task.upstream_task_id)
-    return recorded.task or task
+    allow = service.config.settings.delivery.allow_private_networks
+    check_api_url(url, "webhook", allow)

@@ -32,7 +32,10 @@ from receiver.errors import (
     RelayError,
     StoreError,
 )
+from receiver.observability import tracing
 from receiver.pipeline.service import Service
+from receiver.transitions import callback
+from receiver.transitions.observe import Report
 from receiver.web.body import read_limited
 
 
@@ -71,6 +74,7 @@ def _refused(service: Service, reason: str, error: RelayError, **ids: Any) -> Re
 
 
 async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str, Any]:
+    started = time.time()
     try:
         task_id = service.signer.verify(scope["path_params"]["token"])
     except TokenRejected as exc:
@@ -91,15 +95,13 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
         raise _refused(service, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
     dedupe_key = "callback:" + hashlib.sha256(body).hexdigest()
     try:
-        lease = service.config.settings.polling.lease_seconds
-        recorded = await service.store.record_callback(
+        recorded = await callback.arrive(
+            service.store,
+            Report("callback", dedupe_key, obs, body.decode()),
             task_id,
-            dedupe_key,
-            obs,
-            body.decode(),
             service.subscriptions,
             service.claim_policy,
-            service.polls.lease_for(service.owner, lease),
+            service.polls.lease_for(service.poll_lease),
         )
     except Exception:
         # Not committed: say so, so that the sender tries again rather than forgets.
@@ -117,23 +119,35 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
         error = NotAllowed("callback token was issued for another task")
         raise _refused(service, "task_mismatch", error, **ids)
     verdict = recorded.verdict
-    if recorded.outcome in ("duplicate", "over_limit"):
-        service.metrics.callbacks.labels(recorded.outcome).inc()
-    elif verdict not in (None, PENDING):
-        service.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
-    # A pending claim has CometAPI asked now; outbox rows come only under trust_body.
-    if recorded.poll is not None:
-        service.polls.give(recorded.poll)
-    service.recorded(recorded)
-    line = service.log.warning if verdict == "contradicted" else service.log.info
-    line(
-        "callback.received",
+    task = recorded.task
+    # Backdated to the request's start: the task's context is known once it is read.
+    with tracing.span(
+        "callback",
+        task.trace_context if task else None,
+        started,
         **ids,
         outcome=recorded.outcome,
         verdict=verdict,
         claimed_state=obs.state,
-        upstream_status=obs.upstream_status,
-        task_state=recorded.task.state if recorded.task else None,
-    )
+        state=task.state if task else None,
+    ):
+        if recorded.outcome in ("duplicate", "over_limit"):
+            service.metrics.callbacks.labels(recorded.outcome).inc()
+        elif verdict not in (None, PENDING):
+            service.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
+        # A pending claim has CometAPI asked now; outbox rows come only under trust_body.
+        if recorded.poll is not None:
+            service.polls.give(recorded.poll)
+        service.recorded(recorded)
+        line = service.log.warning if verdict == "contradicted" else service.log.info
+        line(
+            "callback.received",
+            **ids,
+            outcome=recorded.outcome,
+            verdict=verdict,
+            claimed_state=obs.state,
+            upstream_status=obs.upstream_status,
+            task_state=task.state if task else None,
+        )
     # The answer says nothing about the task's state: the URL may be in the wrong hands.
     return {"ok": True, "task_id": task_id, "duplicate": recorded.outcome == "duplicate"}

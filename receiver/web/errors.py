@@ -9,6 +9,7 @@ from receiver.errors import (
     ConfigError,
     Conflict,
     InvalidRequest,
+    LimitReached,
     MalformedRequest,
     NotAllowed,
     NotAuthenticated,
@@ -29,12 +30,22 @@ _ANSWERS: dict[type[RelayError], tuple[int, str]] = {
     Conflict: (409, "conflict"),
     BodyTooLarge: (413, "too_large"),
     InvalidRequest: (422, "invalid_request"),
+    LimitReached: (429, "limit_reached"),
     ConfigError: (500, "internal"),
     UpstreamError: (502, "upstream_error"),
     StoreError: (503, "unavailable"),
     Overloaded: (503, "overloaded"),
     UpstreamTimeout: (504, "upstream_error"),
 }
+
+
+def headers_for(exc: RelayError) -> dict[str, str] | None:
+    """The headers its answer carries besides the body: how to authenticate, when to retry."""
+    if isinstance(exc, NotAuthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, LimitReached):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 def answer_for(exc: RelayError) -> tuple[int, str]:

@@ -5,7 +5,7 @@ It reads the store, not this process's memory, so it shows what every replica do
 picks up where it left off after a restart: each event's id is its time, which a browser's
 EventSource sends back as `Last-Event-ID` when it reconnects. A stream reads the store
 itself only to catch up to now; after that it takes what the process's one reader of the
-change feed hands it (receiver/pipeline/changes.py), so an idle stream reads nothing.
+change feed hands it (receiver/pipeline/workers/changes.py), so an idle stream reads nothing.
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from receiver.domain.access import BOOTSTRAP, Caller
 from receiver.errors import MalformedRequest
 from receiver.persist import Change
-from receiver.pipeline.changes import READ_LIMIT, ChangeHub, Feed, Subscription
 from receiver.pipeline.service import Service
+from receiver.pipeline.workers.changes import READ_LIMIT, ChangeHub, Feed, Subscription
+from receiver.transitions import queries
 
 KEEP_ALIVE_SECONDS = 15.0
 RECONNECT_MS = 1000
@@ -54,28 +57,49 @@ def resume_point(last_event_id: str | None, since: str | None, now: float) -> tu
 
 
 def stream_response(
-    request: Request, service: Service, hub: ChangeHub, task_id: str | None
+    request: Request,
+    service: Service,
+    hub: ChangeHub,
+    task_id: str | None,
+    caller: Caller = BOOTSTRAP,
 ) -> Response:
-    """The stream of every change, or of one task's; the caller has checked who asks.
-    503 (Overloaded) past the caps on open streams."""
+    """The stream of every change, or of one task's; the caller has checked who asks (a
+    key without `admin` gets only its own tasks' changes). 503 (Overloaded) past the caps
+    on open streams."""
     since, key = resume_point(
         request.headers.get("last-event-id"), request.query_params.get("since"), time.time()
     )
     client = request.client.host if request.client else "unknown"
     sub = hub.subscribe(client)  # before the catch-up read: nothing falls in between
     return StreamingResponse(
-        _events(service, hub, sub, Feed(since, key), task_id),
+        _events(service, hub, sub, Feed(since, key), _Wanted(task_id, caller)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """Which changes a stream carries: one task's or all, of those its caller may see."""
+
+    task_id: str | None
+    caller: Caller
+
+    def __call__(self, change: Change) -> bool:
+        if self.task_id is not None and change.task_id != self.task_id:
+            return False
+        # A key's own tasks only; delivery attempts concern the downstreams: admin's.
+        return self.caller.sees_all or (
+            change.kind == "task" and self.caller.owns(change.owner_key)
+        )
+
+
 async def _events(
-    service: Service, hub: ChangeHub, sub: Subscription, feed: Feed, task_id: str | None
+    service: Service, hub: ChangeHub, sub: Subscription, feed: Feed, wanted: _Wanted
 ) -> AsyncIterator[bytes]:
     try:
         yield f"retry: {RECONNECT_MS}\n\n".encode()
-        async for chunk in _catch_up(service, feed, task_id):
+        async for chunk in _catch_up(service, feed, wanted):
             yield chunk
         # Nothing to do but wait: the shared reader hands over each change, and a None
         # when the server shuts down.
@@ -90,7 +114,7 @@ async def _events(
                 continue
             if change is None:
                 return
-            if task_id is None or change.task_id == task_id:
+            if wanted(change):
                 for fresh in feed.take([change]):
                     yield encode(fresh)
                     quiet_since = time.monotonic()
@@ -98,16 +122,17 @@ async def _events(
         hub.unsubscribe(sub)
 
 
-async def _catch_up(service: Service, feed: Feed, task_id: str | None) -> AsyncIterator[bytes]:
+async def _catch_up(service: Service, feed: Feed, wanted: _Wanted) -> AsyncIterator[bytes]:
     """What changed since the stream's starting point, read from the store until a read
     comes back short: from then on the shared reader hands over what is new."""
     while True:
         try:
-            found = await service.store.changes(feed.read_from, task_id, READ_LIMIT)
+            found = await queries.changes(service.store, feed.read_from, wanted.task_id, READ_LIMIT)
         except Exception:
             service.log.warning("stream.store_unavailable")
             return  # the shared reader takes over; a reconnect catches up again
         for change in feed.take(found):
-            yield encode(change)
+            if wanted(change):
+                yield encode(change)
         if len(found) < READ_LIMIT:
             return

@@ -90,7 +90,7 @@ def test_a_backup_needs_a_store_and_never_overwrites_a_file(tmp_path: Path):
         return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
     missing = backup(tmp_path / "new.db")
-    assert missing.returncode == 2 and "no SQLite database at" in missing.stderr
+    assert missing.returncode == 2 and f"no store at {store}" in missing.stderr
     assert not (tmp_path / "new.db").exists() and not store.exists()  # nothing was made
     with sqlite3.connect(store) as conn:
         conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")

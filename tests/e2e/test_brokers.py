@@ -13,7 +13,9 @@ from standardwebhooks import Webhook
 
 from tests.brokers import MqttTopic, NatsStream, RabbitQueue, RedisStream, unique
 from tests.conftest import MakeRelay, webhook
+from tests.e2e.test_tracing import spans_until
 from tests.harness import WEBHOOK_SECRET, Sink, image_to_video, wait_for
+from tests.otlp import Collector
 
 
 @pytest.fixture
@@ -157,3 +159,26 @@ def test_a_broker_downstream_made_through_the_api_is_signed_with_its_own_secret(
     wanted = ("webhook-id", "webhook-timestamp", "webhook-signature")
     event = Webhook(made.json()["secret"]).verify(body, {k: fields[k] for k in wanted})
     assert event["data"]["task_id"] == task["id"]
+
+
+def test_each_broker_message_carries_the_task_trace(
+    make_relay: MakeRelay,
+    brokers: tuple[RabbitQueue, NatsStream, MqttTopic, RedisStream],
+    collector: Collector,
+) -> None:
+    queue, stream, topic, redis = brokers
+    relay = make_relay(broker_downstreams(*brokers), env=collector.env())
+    task = relay.submitted(**image_to_video())
+    names = ["delivery.attempt"] * 4
+    spans = spans_until(collector, task["id"], "task.submit", *names)
+    [submit] = [s for s in spans if s.name == "task.submit"]
+    attempt = {s.attr("downstream"): s.span_id for s in spans if s.name == "delivery.attempt"}
+    headers = {
+        "rabbit": wait_for(lambda: queue.messages() or None)[0][0],
+        "jetstream": wait_for(lambda: stream.messages() or None)[0][0],
+        "mosquitto": wait_for(lambda: topic.messages() or None)[0][0],
+        "redis": wait_for(lambda: redis.messages() or None)[0][0],
+    }
+    for name, carried in headers.items():
+        _, trace_id, parent_id, _ = str(carried["traceparent"]).split("-")
+        assert (trace_id, parent_id) == (submit.trace_id, attempt[name]), name

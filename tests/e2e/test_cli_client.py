@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -91,12 +92,65 @@ def test_submit_waits_and_prints_the_copies(relay: Relay) -> None:
 
 def test_a_failed_task_exits_1_with_its_reason(relay: Relay) -> None:
     done = receiver(
-        relay, "submit", "--kind", "image_to_video", "--image", VIDEO, "--prompt", "FAIL", "--wait"
+        relay,
+        "submit",
+        "--kind",
+        "image_to_video",
+        "--image",
+        VIDEO,
+        "--model",
+        "gen4_turbo",
+        "--prompt",
+        "FAIL",
+        "--wait",
     )
     assert done.returncode == 1
     assert done.stdout == ""
     [last] = done.stderr.splitlines()[-1:]
     assert last.startswith("receiver: task tsk_") and " failed: " in last
+
+
+@pytest.mark.parametrize(
+    ("args", "content_type"),
+    [
+        (
+            [
+                "--kind",
+                "text_to_image",
+                "--prompt",
+                "a lighthouse format=webp",
+                "--body",
+                '{"ratio": "1024:1024", "seedance": {"style": "flat"}}',
+            ],
+            "image/webp",
+        ),
+        (["--kind", "voice_isolation", "--audio", "https://example.invalid/v.mp3"], "audio/wav"),
+    ],
+    ids=["image", "audio"],
+)
+def test_submit_takes_every_kind_of_the_table(
+    relay: Relay, args: list[str], content_type: str, tmp_path: Path
+) -> None:
+    if "--body" in args:  # from a file, as @FILE
+        spec = tmp_path / "body.json"
+        spec.write_text(args[args.index("--body") + 1])
+        args[args.index("--body") + 1] = f"@{spec}"
+    done = receiver(relay, "submit", *args, "--model", "m1", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    task = json.loads(done.stdout)
+    assert task["kind"] == args[1] and task["state"] == "succeeded"
+    if args[1] == "text_to_image":
+        assert task["request"] == {
+            "ratio": "1024:1024",
+            "seedance": {"style": "flat"},
+            "promptText": "a lighthouse format=webp",
+            "model": "m1",
+        }
+    else:
+        assert task["request"] == {"audioUri": "https://example.invalid/v.mp3", "model": "m1"}
+    [link] = output_urls(task)
+    copy = httpx.get(link)
+    assert copy.status_code == 200 and copy.headers["content-type"] == content_type
 
 
 def test_tasks_list_and_show_in_json(relay: Relay) -> None:
@@ -164,6 +218,29 @@ def test_errors_are_one_line(relay: Relay) -> None:
     assert line.startswith("receiver: cannot reach the relay at http://127.0.0.1:")
 
 
+def test_keys_made_listed_and_revoked(relay: Relay) -> None:
+    made = receiver(relay, "keys", "create", "cli-app", "--scope", "tasks:read")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("rr_") and "not shown again" in made.stderr
+    listed = receiver(relay, "keys", "list")
+    assert "cli-app" in listed.stdout and "tasks:read" in listed.stdout
+    assert key not in listed.stdout
+    # The app's key may not make or list keys.
+    refused = receiver(relay, "keys", "list", token=key)
+    assert refused.returncode != 0 and "403" in refused.stderr
+    assert receiver(relay, "keys", "revoke", "cli-app").returncode == 0
+    gone = receiver(relay, "keys", "list", token=key)
+    assert gone.returncode != 0 and "401" in gone.stderr
+
+    limited = ("keys", "create", "cli-limited", "--scope", "tasks:submit", "--max-queued", "3")
+    made = receiver(relay, *limited, "--max-per-day", "50")
+    assert made.returncode == 0 and "max_queued 3, max_per_day 50" in made.stderr, made.stderr
+    assert "max_queued 3, max_per_day 50" in receiver(relay, "keys", "list").stdout
+    zero = receiver(relay, "keys", "create", "cli-zero", "--scope", "admin", "--max-queued", "0")
+    assert zero.returncode != 0 and "--max-queued" in zero.stderr
+
+
 # Without a network.
 
 
@@ -222,7 +299,7 @@ def test_progress_and_change_lines() -> None:
 
 
 def test_submit_bodies_and_outputs() -> None:
-    assert submit_body("video2video", "p", VIDEO, None, "gen4") == {
+    assert submit_body("video2video", "p", VIDEO, "gen4", None) == {
         "kind": "video2video",
         "video": VIDEO,
         "prompt": "p",
@@ -233,14 +310,26 @@ def test_submit_bodies_and_outputs() -> None:
         "videoUri": VIDEO,
         "promptText": "p",
     }
-    assert submit_body("image_to_video", None, None, VIDEO, None) == {
-        "kind": "image_to_video",
-        "promptImage": VIDEO,
+    # The kind's own fields as JSON, then the options in the fields the table names.
+    fields = '{"kind": "x", "ratio": "1:1", "referenceImages": [{"uri": "https://a.invalid/r"}]}'
+    assert submit_body("text_to_image", "a cat", None, "gen4_image", fields) == {
+        "kind": "text_to_image",
+        "ratio": "1:1",
+        "referenceImages": [{"uri": "https://a.invalid/r"}],
+        "promptText": "a cat",
+        "model": "gen4_image",
     }
-    with pytest.raises(ValueError, match="--image"):
-        submit_body("image_to_video", "p", VIDEO, None, None)
-    with pytest.raises(ValueError, match="--video"):
-        submit_body("video2video", "p", None, None, None)
+    assert submit_body("voice_isolation", None, VIDEO, "m", None)["audioUri"] == VIDEO
+    with pytest.raises(ValueError, match="no prompt field of its own"):
+        submit_body("voice_isolation", "p", None, None, None)
+    with pytest.raises(ValueError, match="no source field of its own"):
+        submit_body("text_to_image", None, VIDEO, None, None)
+    with pytest.raises(ValueError, match="--body is not JSON"):
+        submit_body("text_to_image", None, None, None, "{ratio")
+    with pytest.raises(ValueError, match="JSON object"):
+        submit_body("text_to_image", None, None, None, "[1]")
+    with pytest.raises(ValueError, match="--kind"):
+        submit_body("text_to_hologram", None, None, None, None)
     copied: dict[str, Any] = {
         "outputs": ["https://cdn/x.mp4"],
         "media": {"status": "mirrored", "files": [{"url": "http://relay/media/a"}]},

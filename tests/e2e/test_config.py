@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from receiver.config.keys import ADVANCED
 from receiver.devtools.testkit import free_port, to_toml
 from tests.conftest import relay_env
 from tests.harness import (
@@ -58,7 +59,16 @@ def drop(name: str) -> Callable[[dict[str, str]], None]:
 
 
 def setting(section: str, **values: Any) -> Callable[[dict[str, Any]], None]:
-    return lambda settings: settings[section].update(values)
+    """A change to keys of a section, each written where a current file has it."""
+
+    def change(settings: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if key in ADVANCED.get(section, ()):
+                settings["advanced"][section][key] = value
+            else:
+                settings[section][key] = value
+
+    return change
 
 
 # (id, change to the settings, change to the env, raw TOML appended, what stderr must say)
@@ -68,7 +78,7 @@ BAD: list[tuple[str, Any, Any, str, tuple[str, ...]]] = [
         setting("server", bogus=1),
         None,
         "",
-        ("config key server.bogus", "not permitted"),
+        ("unknown key `server.bogus`",),
     ),
     (
         "wrong type",
@@ -121,7 +131,7 @@ BAD: list[tuple[str, Any, Any, str, tuple[str, ...]]] = [
         ),
         None,
         "",
-        ("config key downstream.0.timeout", "below delivery.lease_seconds"),
+        ("config key downstream.0.timeout", "below advanced.delivery.attempt_lease_seconds"),
     ),
     (
         "PORT not a number",
@@ -175,7 +185,7 @@ def test_bad_config_named_by_receiver_config(tmp_path: Path):
     path.write_text(to_toml(settings))
     # No --config: the file must come from the environment.
     result = serve([], clean_env(RECEIVER_CONFIG=str(path)), tmp_path)
-    assert_one_line(result, "config key server.bogus", "not permitted")
+    assert_one_line(result, "unknown key `server.bogus`")
 
 
 def test_port_env_overrides_the_configured_port(tmp_path: Path):
@@ -225,3 +235,25 @@ def test_receiver_config_env_is_used_without_config_option(tmp_path: Path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_old_key_names_still_start_the_relay_with_one_warning_each(tmp_path: Path):
+    port = free_port()
+    settings = base_settings(tmp_path, port)
+    settings.pop("advanced")
+    settings["polling"] = {"tick_seconds": 0.1, "lease_seconds": 5}
+    settings["delivery"] = {"lease_seconds": 12, "max_retry_after_seconds": 60}
+    relay = Relay(tmp_path, settings, relay_env()).start()
+    try:
+        assert httpx.get(f"{relay.url}/healthz").status_code == 200
+    finally:
+        relay.close()
+    said = [line["detail"] for line in relay.log_lines() if line["event"] == "config.deprecated"]
+    assert sorted(said) == [
+        "config key delivery.lease_seconds is deprecated: use"
+        " advanced.delivery.attempt_lease_seconds",
+        "config key delivery.max_retry_after_seconds is deprecated: use"
+        " advanced.delivery.max_downstream_retry_after_seconds",
+        "config key polling.lease_seconds is deprecated: use advanced.polling.poll_lease_seconds",
+        "config key polling.tick_seconds is deprecated: use advanced.polling.scan_seconds",
+    ]

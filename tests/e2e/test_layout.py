@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 SERVICE = [
-    "receiver.web.app",
+    "receiver.process.app",
     "receiver.cli.main",
     "receiver.web.server",
-    "receiver.pipeline.deliver_worker",
+    "receiver.process.deliver",
     "receiver.persist.sqlite",
-    "receiver.persist.postgres",
+    "receiver.persist.postgres.store",
 ]
 IO = ("httpx", "aiohttp", "sqlite3", "psycopg", "starlette", "uvicorn", "socket")
 
@@ -31,6 +31,13 @@ def imported_after(*modules: str) -> list[str]:
 def test_the_service_never_imports_the_development_tools() -> None:
     loaded = imported_after(*SERVICE)
     assert [m for m in loaded if m.startswith("receiver.devtools")] == []
+
+
+def test_the_default_relay_loads_no_library_of_an_extra() -> None:
+    """SQLite, webhooks, chat and local media: the core install, with no extra."""
+    loaded = imported_after(*(m for m in SERVICE if "postgres" not in m))
+    optional = ("psycopg", "psycopg_pool", "obstore", "aio_pika", "nats", "aiomqtt", "redis")
+    assert [m for m in loaded if m.split(".")[0] in optional] == []
 
 
 def test_the_domain_rules_import_no_io() -> None:

@@ -1,7 +1,8 @@
 """Finished renders are copied before their links expire, and served back signed.
 
-A simulator serving a real MP4 and PNG from its own address (receiver/devtools/simulator/
-media/) stands in for the provider's CDN; the relay copies them to a local directory.
+A simulator serving a real MP4 and PNG, and images and sounds of every other format Runway
+returns, from its own address (receiver/devtools/simulator/files.py) stands in for the
+provider's CDN; the relay copies them to a local directory.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from receiver.devtools.simulator.files import served
 from receiver.devtools.testkit import to_toml
+from receiver.domain.kinds import KINDS
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Simulator, Sink, image_to_video, metric
 
@@ -91,6 +94,51 @@ def test_a_render_is_mirrored_byte_for_byte_and_served_with_range(
     assert metric(text, "relay_media_stored_bytes") == stored
 
 
+# Each image and sound format Runway's routes return: the kind that makes it, the prompt
+# that has the simulator serve it, and its content type.
+FORMATS = {
+    "png": ("text_to_image", "image/png"),
+    "jpg": ("text_to_image", "image/jpeg"),
+    "webp": ("text_to_image", "image/webp"),
+    "mp3": ("sound_effect", "audio/mpeg"),
+    "wav": ("sound_effect", "audio/wav"),
+    "ogg": ("sound_effect", "audio/ogg"),
+}
+
+
+def test_every_image_and_sound_format_is_mirrored_and_served_with_its_type_and_range(
+    make_relay: MakeRelay, cdn_sim: Simulator, sink: Sink, tmp_path: Path
+) -> None:
+    relay = relay_with_media(make_relay, cdn_sim, sink, tmp_path)
+    made = {
+        suffix: relay.submit(kind=kind, model="m1", promptText=f"x format={suffix}").json()["id"]
+        for suffix, (kind, _) in FORMATS.items()
+    }
+    for suffix, task_id in made.items():
+        kind, content_type = FORMATS[suffix]
+        task = relay.wait_task(task_id, delivered, timeout=30)
+        role = KINDS[kind].output
+        [copy] = [f for f in task["media"]["files"] if f["role"] == role]
+        original, served_as = served(f"x.{suffix}")
+        assert (copy["content_type"], copy["bytes"], served_as) == (
+            content_type,
+            len(original),
+            content_type,
+        ), suffix
+        whole = httpx.get(copy["url"])
+        assert whole.status_code == 200 and whole.content == original, suffix
+        assert whole.headers["content-type"] == content_type, suffix
+        part = httpx.get(copy["url"], headers={"Range": "bytes=4-11"})
+        assert part.status_code == 206 and part.content == original[4:12], suffix
+        assert part.headers["content-range"] == f"bytes 4-11/{len(original)}", suffix
+        assert part.headers["content-type"] == content_type, suffix
+        # The relay's own copy is what the event and Runway's task object name.
+        runway = relay.api.get(
+            f"/runwayml/v1/tasks/{task_id}", headers={"X-Runway-Version": "2024-11-06"}
+        ).json()
+        assert runway["output"] == [copy["url"]], suffix
+
+
 def test_an_expired_link_is_renewed_from_cometapi_then_copied(
     make_relay: MakeRelay, cdn_sim: Simulator, sink: Sink, tmp_path: Path
 ) -> None:
@@ -156,5 +204,5 @@ def test_a_file_that_is_not_a_video_or_image_is_not_kept(
     relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered, timeout=30)
     media = delivered_media(sink)
     assert media["status"] == "failed"
-    assert media["reason"] == "content type text/html is not a video or an image"
+    assert media["reason"] == "content type text/html is not a video, an image or audio"
     assert not list((tmp_path / "media").glob("*/*"))  # nothing kept, not even a part

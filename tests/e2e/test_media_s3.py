@@ -23,7 +23,8 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from receiver.adapters.media.storage import MAX_PRESIGN_SECONDS, open_media_store
+from receiver.adapters.media.s3 import MAX_PRESIGN_SECONDS
+from receiver.adapters.media.storage import open_media_store
 from receiver.config import parse_settings
 from receiver.devtools.testkit import to_toml
 from receiver.errors import ConfigError

@@ -93,6 +93,10 @@ def test_cli_inspects_and_replays(make_relay: MakeRelay, sim: Simulator, make_si
     summary, sends = summary.split("\nsends to CometAPI\n")
     events, deliveries = rest.split("\ndeliveries\n")
     assert re.search(r"^\s+state: succeeded$", summary, re.M)
+    # Times and progress print as `tasks list` prints them.
+    assert re.search(r"^\s+created_at: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", summary, re.M)
+    assert re.search(r"^\s+progress: 100%$", summary, re.M)
+    assert listed[-1]["created"] in summary
     assert re.search(r"^\s+submission: sent$", summary, re.M)
     assert [(r["attempt"], r["status"], r["outcome"]) for r in parse_table(sends)] == [
         ("1", "200", "accepted")
@@ -129,8 +133,39 @@ def test_cli_inspects_and_replays(make_relay: MakeRelay, sim: Simulator, make_si
 
     usage = cli(relay, "replay")
     assert usage.returncode == 2 and "--dead-letters-of" in usage.stderr
+    # An id that is not there is an error: exit status 1, one line.
     missing = cli(relay, "tasks", "show", "tsk_missing")
-    assert missing.returncode == 2 and "no task tsk_missing" in missing.stderr
+    assert missing.returncode == 1 and "no task tsk_missing" in missing.stderr
+    nope = cli(relay, "replay", "msg_nope")
+    assert nope.returncode == 1
+    assert nope.stderr.splitlines() == ["receiver: 1 of the ids given is no delivery"]
+    # The same time forms as the API: epoch seconds, or ISO 8601.
+    for since in ("0", "2026-01-01T00:00:00Z"):
+        assert ok(relay, "downstreams", "enable", "hook", "--recover-since", since).startswith(
+            "hook: enabled; "
+        )
+
+
+def test_a_command_that_reads_the_store_never_makes_one(tmp_path: Path) -> None:
+    config = tmp_path / "relay.toml"
+    absent = tmp_path / "nowhere.db"
+    config.write_text(to_toml({"storage": {"url": f"sqlite:///{absent}"}}))
+    env = {k: v for k, v in os.environ.items() if k != "RECEIVER_CONFIG"}
+    for command in (["tasks", "list"], ["replay", "msg_x"], ["deliveries", "list"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "receiver", *command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            check=False,
+        )
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr.splitlines() == [
+            f"receiver: no store at {absent}, the storage.url of {config}: give the relay's"
+            " config (--config or $RECEIVER_CONFIG)"
+        ]
+    assert not absent.exists()
 
 
 def test_admin_delivery_routes(make_relay: MakeRelay, sim: Simulator, make_sink: Any):

@@ -8,6 +8,7 @@ import tomllib
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from receiver.devtools.localserver import BackgroundServer
@@ -287,3 +288,30 @@ def test_a_cometapi_that_refuses_connections_keeps_the_task_queued_until_it_is_b
     done = relay.wait_task(task_id, settled)
     assert done["state"] == "succeeded" and accepted_once(done)
     assert sim.stats()["tasks"] == 1
+
+
+def test_keys_take_turns_so_a_batch_does_not_hold_another_apps_task_behind_it(
+    make_relay: MakeRelay, slow_sim: Simulator
+):
+    relay = make_relay(upstream={"base_url": slow_sim.url, "max_concurrent_tasks": 2, **FAST})
+    clients = {}
+    for name in ("app-a", "app-b"):
+        made = relay.api.post("/v1/keys", json={"name": name, "scopes": ["tasks:submit"]})
+        key = made.json()["key"]
+        clients[name] = httpx.Client(
+            base_url=relay.url, timeout=15, headers={"Authorization": f"Bearer {key}"}
+        )
+    batch = [
+        clients["app-a"].post("/v1/tasks", json=image_to_video(promptText=f"a {i}")).json()["id"]
+        for i in range(200)
+    ]
+    single = clients["app-b"].post("/v1/tasks", json=image_to_video(promptText="b")).json()
+    asked_at = relay.api.get(f"/v1/tasks/{single['id']}").json()["created_at"]
+    sent = relay.wait_task(single["id"], lambda t: t["submission"] == "sent", timeout=60)
+    sent_at = sent["submits"][0]["started_at"]
+    # Sends of the batch's tasks after app B asked and before its task went.
+    ahead = 0
+    for task_id in batch:
+        task = relay.api.get(f"/v1/tasks/{task_id}").json()
+        ahead += any(asked_at < s["started_at"] < sent_at for s in task["submits"])
+    assert ahead <= 2, ahead

@@ -211,3 +211,17 @@ def test_killed_replica_loses_nothing(
     for task in tasks:
         if task["id"] in orphans:
             assert [e["source"] for e in task["events"] if e["applied"]] == ["submit", "poll"]
+
+
+def test_a_key_revoked_on_one_replica_is_refused_by_the_other(make_relay: MakeRelay):
+    first, second = (make_relay(start=False) for _ in range(2))
+    start_together([first, second])
+    made = first.api.post("/v1/keys", json={"name": "app", "scopes": ["tasks:read"]})
+    key = made.json()["key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    # Both replicas know the key (each remembers it a moment), then it is revoked on one.
+    for relay in (first, second):
+        assert relay.anon.get("/v1/tasks", headers=headers).status_code == 200
+    assert first.api.delete("/v1/keys/app").status_code == 200
+    assert first.anon.get("/v1/tasks", headers=headers).status_code == 401
+    wait_for(lambda: second.anon.get("/v1/tasks", headers=headers).status_code == 401)

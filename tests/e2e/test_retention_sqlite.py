@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 from receiver.domain.observation import Observation
-from receiver.domain.retention import DAY, RetentionPolicy
+from receiver.domain.retention import DAY, RetentionPolicy, pages_to_free
 from receiver.persist import NewTask
 from receiver.persist.sqlite import SqliteStore
-from receiver.pipeline import retention
+from receiver.pipeline.workers import retention
+from receiver.transitions.observe import Audience, Report, observe
 
 BODY = "x" * 8000  # a raw callback body of a size seen in the wild, with its outputs
 
@@ -22,7 +23,7 @@ async def fill(store: SqliteStore, tasks: int) -> None:
     async def one(i: int) -> None:
         task, _ = await store.create_task(NewTask("video2video", {"prompt": f"t{i}"}))
         answer = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x",))
-        await store.record(task.id, "callback", "cb", answer, BODY, {})
+        await observe(store, task.id, Report("callback", "cb", answer, BODY), Audience({}))
 
     for start in range(0, tasks, 200):
         await asyncio.gather(*(one(i) for i in range(start, min(start + 200, tasks))))
@@ -49,7 +50,7 @@ def test_a_prune_gives_the_space_back_and_the_file_shrinks(tmp_path: Path):
             removed = await retention.prune(store, policy, "test")
             assert removed is not None and removed["tasks"] == 1500
             freed = pragma(path, "freelist_count")
-            given_back = await store.reclaim_space(removed["tasks"])
+            given_back = await store.reclaim_space(removed["tasks"], pages_to_free)
             return full, freed, given_back
         finally:
             await store.close()

@@ -77,19 +77,22 @@ def test_video_to_video_through_the_sdk_and_a_wrong_key(
 def test_what_cometapi_refuses_is_a_400_in_runways_shape_and_a_failed_task(
     make_relay: MakeRelay, sim: Simulator, runway: Client
 ) -> None:
-    """Which ratios exist is CometAPI's to judge: an unknown one is passed on, not refused
-    here; CometAPI's refusal comes back as Runway gives it."""
+    """Which ratios and seeds exist is CometAPI's to judge: an unknown one is passed on, not
+    refused here; CometAPI's refusal comes back as Runway gives it."""
     relay = make_relay()
     with pytest.raises(BadRequestError) as refused:
         create(runway(relay), ratio="999:999")
     assert "ratio" in refused.value.body["error"]
     [task] = relay.api.get("/v1/tasks", params={"state": "failed"}).json()["tasks"]
     assert task["submission"] == "not_sent" and sim.stats()["submits"] == 1
-    # What holds for every model is still checked here, before anything leaves.
-    with pytest.raises(BadRequestError) as invalid:
+    with pytest.raises(BadRequestError) as refused:
         create(runway(relay), seed=-1)
-    assert "seed" in invalid.value.body["error"]
-    assert sim.stats()["submits"] == 1
+    assert "seed" in refused.value.body["error"] and sim.stats()["submits"] == 2
+    # What holds for every route is still checked here, before anything leaves.
+    with pytest.raises(BadRequestError) as invalid:
+        create(runway(relay), model=" ")
+    assert invalid.value.body["error"].startswith("model:")
+    assert sim.stats()["submits"] == 2
 
 
 def test_a_task_the_queue_holds_is_throttled_and_deleted_without_reaching_cometapi(
@@ -117,6 +120,11 @@ def test_the_headers_runway_requires_and_its_error_shape(make_relay: MakeRelay) 
     assert gone.status_code == 404 and gone.json() == {"error": "task not found"}
     unsigned = httpx.get(url, headers={"X-Runway-Version": "2024-11-06"})
     assert unsigned.status_code == 401 and unsigned.headers["www-authenticate"] == "Bearer"
+    # A route the front door does not have is refused in the same shape.
+    for method, path in (("GET", "/runwayml/v1/nope"), ("PUT", "/runwayml/v1/image_to_video")):
+        answer = httpx.request(method, f"{relay.url}{path}", headers=bearer)
+        assert answer.status_code in (404, 405)
+        assert list(answer.json()) == ["error"] and isinstance(answer.json()["error"], str)
 
 
 def test_output_lists_the_relays_own_copies_once_made(

@@ -9,19 +9,37 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscription
-from receiver.persist import Attempt, DeliveryJob, NewTask, Store, open_store
+from receiver.persist import (
+    Attempt,
+    DeliveryJob,
+    NewTask,
+    PollJob,
+    Store,
+    observations,
+    open_store,
+)
+from receiver.persist.db import Db
 from receiver.persist.migrate import migrations
 from receiver.persist.records import new_id
+from receiver.transitions import delivery, poll, poll_budget, queries
+from receiver.transitions.observe import Audience, Report, observe
+from tests import stories
 
 T = TypeVar("T")
 SUBSCRIPTIONS = {
     "a": Subscription(frozenset({"succeeded"})),
     "b": Subscription(frozenset({"succeeded"})),
 }
+
+
+async def claim_polls(store: Store, owner: str, seconds: float, limit: int) -> list[PollJob]:
+    lease = poll_budget.PollLease(owner, seconds, 60.0, None)
+    return await poll_budget.claim(store, lease, limit)
 
 
 def with_stores(url: str, count: int, fn: Callable[[list[Store]], Awaitable[T]]) -> T:
@@ -44,7 +62,9 @@ async def seed_deliveries(store: Store, tasks: int) -> list[str]:
     async def one(i: int) -> list[str]:
         task, _ = await store.create_task(NewTask("video2video", {"i": i}))
         obs = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x/v",))
-        recorded = await store.record(task.id, "callback", f"k{i}", obs, "{}", SUBSCRIPTIONS)
+        recorded = await observe(
+            store, task.id, Report("callback", f"k{i}", obs, "{}"), Audience(SUBSCRIPTIONS)
+        )
         return recorded.delivery_ids
 
     return [d for ids in await asyncio.gather(*(one(i) for i in range(tasks))) for d in ids]
@@ -63,7 +83,7 @@ async def seed_polls(store: Store, tasks: int) -> list[str]:
 
     async def one(i: int) -> str:
         task, _ = await store.create_task(NewTask("image_to_video", {"i": i}))
-        await store.accept_submission(task.id, f"up-{i}", "{}", time.time() - 1, {})
+        await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
         return task.id
 
     return list(await asyncio.gather(*(one(i) for i in range(tasks))))
@@ -74,7 +94,9 @@ ALL_MIGRATIONS = [m.version for m in migrations()]
 
 async def reschedule(store: Store, task_id: str, owner: str, at: float) -> None:
     """A poll that got no answer, finished by `owner`: only the schedule changes."""
-    await store.finish_poll(task_id, owner, None, "", {}, at, window=120.0)
+    await poll.answered(
+        store, poll.Answer(task_id, owner, None, "", at), poll.PollPolicy({}, 120.0)
+    )
 
 
 def test_migrations_run_twice_are_a_no_op(storage_url: str):
@@ -131,20 +153,22 @@ def test_expired_delivery_lease_is_taken_over_and_stale_owner_ignored(storage_ur
         assert await claim_all(b, "B", 60, 10) == []  # leased
         # A lease that runs out without a taker still lets its owner finish.
         await asyncio.sleep(0.4)
-        kept, _ = await a.finish_attempt(_attempt(second, "succeeded", 200), "A", time.time())
+        kept, _ = await delivery.ended(a, _attempt(second, "succeeded", 200), "A", time.time())
         assert kept
 
         [taken] = await claim_all(b, "B", 60, 10)
         assert taken.delivery.id == first and taken.delivery.attempts == 0
         assert taken.payload["state"] == "succeeded"
         # A, back from a long send, must not overwrite what B now owns.
-        kept, _ = await a.finish_attempt(_attempt(first, "succeeded", 200), "A", time.time())
+        kept, _ = await delivery.ended(a, _attempt(first, "succeeded", 200), "A", time.time())
         assert not kept
-        [row] = await a.list_deliveries(downstream=taken.delivery.downstream)
+        [row] = await queries.deliveries(a, downstream=taken.delivery.downstream)
         assert (row.state, row.attempts) == ("pending", 0)
-        kept, _ = await b.finish_attempt(_attempt(first, "dead", 410, "HTTP 410"), "B", time.time())
+        kept, _ = await delivery.ended(
+            b, _attempt(first, "dead", 410, "HTTP 410"), "B", time.time()
+        )
         assert kept
-        [row] = await a.list_deliveries(downstream=taken.delivery.downstream)
+        [row] = await queries.deliveries(a, downstream=taken.delivery.downstream)
         assert (row.state, row.attempts, row.last_status) == ("dead", 1, 410)
 
     with_stores(storage_url, 2, scenario)
@@ -157,10 +181,10 @@ def test_released_leases_are_claimable_at_once(storage_url: str):
         ids = await seed_deliveries(a, 1)
         [task_id] = await seed_polls(a, 1)
         assert len(await claim_all(a, "A", 60, 10)) == 2
-        assert len(await a.claim_polls("A", 60, 10)) == 1
+        assert len(await claim_polls(a, "A", 60, 10)) == 1
         await a.release_leases("A")  # graceful shutdown
         assert sorted(j.delivery.id for j in await claim_all(b, "B", 60, 10)) == sorted(ids)
-        assert [j.task_id for j in await b.claim_polls("B", 60, 10)] == [task_id]
+        assert [j.task_id for j in await claim_polls(b, "B", 60, 10)] == [task_id]
 
     with_stores(storage_url, 2, scenario)
 
@@ -172,7 +196,7 @@ def test_concurrent_poll_claims_never_overlap(storage_url: str):
 
         async def drain(store: Store, owner: str) -> list[str]:
             got: list[str] = []
-            while batch := await store.claim_polls(owner, 60, 3):
+            while batch := await claim_polls(store, owner, 60, 3):
                 got += [job.task_id for job in batch]
             return got
 
@@ -188,22 +212,22 @@ def test_expired_poll_lease_is_taken_over_and_stale_owner_ignored(storage_url: s
         a, b = stores
         await a.migrate()
         [task_id] = await seed_polls(a, 1)
-        [job] = await a.claim_polls("A", 0.3, 10)
+        [job] = await claim_polls(a, "A", 0.3, 10)
         assert (job.task_id, job.upstream_task_id, job.poll_attempts) == (task_id, "up-0", 0)
-        assert await b.claim_polls("B", 60, 10) == []
+        assert await claim_polls(b, "B", 60, 10) == []
         await asyncio.sleep(0.4)
-        [taken] = await b.claim_polls("B", 60, 10)
+        [taken] = await claim_polls(b, "B", 60, 10)
         assert taken.task_id == task_id
 
         await reschedule(a, task_id, "A", time.time() + 100)  # stale: ignored
-        task = await a.get_task(task_id)
+        task = await queries.task(a, task_id)
         assert task is not None and task.poll_attempts == 0
         assert task.next_poll_at is not None and task.next_poll_at <= time.time()
         later = time.time() + 100
         await reschedule(b, task_id, "B", later)
-        task = await a.get_task(task_id)
+        task = await queries.task(a, task_id)
         assert task is not None and (task.poll_attempts, task.next_poll_at) == (1, later)
-        assert await a.claim_polls("A", 60, 10) == []  # not due any more
+        assert await claim_polls(a, "A", 60, 10) == []  # not due any more
 
     with_stores(storage_url, 2, scenario)
 
@@ -219,18 +243,20 @@ def test_state_change_keeps_the_poll_lease(storage_url: str):
         [a] = stores
         await a.migrate()
         running, done = await seed_polls(a, 2)
-        assert len(await a.claim_polls("A", 60, 10)) == 2
+        assert len(await claim_polls(a, "A", 60, 10)) == 2
         for task_id, state in ((running, "running"), (done, "succeeded")):
             obs = Observation(state=state)  # type: ignore[arg-type]
-            recorded = await a.record(task_id, "poll", f"poll:{state}", obs, "{}", {})
+            recorded = await observe(
+                a, task_id, Report("poll", f"poll:{state}", obs, "{}"), Audience({})
+            )
             assert recorded.outcome == "applied"
         later = time.time() + 100
         await reschedule(a, running, "A", later)
         await reschedule(a, done, "A", later)
-        moved, finished = await a.get_task(running), await a.get_task(done)
+        moved, finished = await queries.task(a, running), await queries.task(a, done)
         assert moved is not None and (moved.poll_attempts, moved.next_poll_at) == (1, later)
         assert finished is not None and finished.next_poll_at is None
-        assert await a.claim_polls("B", 60, 10) == []
+        assert await claim_polls(a, "B", 60, 10) == []
 
     with_stores(storage_url, 1, scenario)
 
@@ -249,15 +275,22 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         a, b = stores
         await a.migrate()
         [task_id] = await seed_polls(a, 1)
-        assert len(await a.claim_polls("A", 60, 10)) == 1
+        assert len(await claim_polls(a, "A", 60, 10)) == 1
         running = Observation(state="running", upstream_status="RUNNING")
-        first = await a.finish_poll(task_id, "A", running, "{}", subscriptions, time.time(), 120.0)
+        first = await poll.answered(
+            a,
+            poll.Answer(task_id, "A", running, "{}", time.time()),
+            poll.PollPolicy(subscriptions, 120.0),
+        )
         assert first.handed == [] and first.recorded is not None
         [running_delivery] = first.recorded.delivery_ids
         done = Observation(state="succeeded", upstream_status="SUCCEEDED", outputs=("https://x/v",))
         take = (frozenset({"a", "b"}), 60.0)
-        result = await a.finish_poll(
-            task_id, "A", done, "{}", subscriptions, None, 120.0, take_deliveries=take
+        result = await poll.answered(
+            a,
+            poll.Answer(task_id, "A", done, "{}", None),
+            poll.PollPolicy(subscriptions, 120.0),
+            take,
         )
         assert result.recorded is not None and len(result.recorded.delivery_ids) == 3
         # "a" waits behind its running event, "c" was not offered: only "b" is handed.
@@ -274,3 +307,43 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         assert len(claimed["c"]) == 1
 
     with_stores(storage_url, 2, scenario)
+
+
+def test_due_polls_go_nearest_their_end_first(storage_url: str):
+    async def scenario(stores: list[Store]) -> tuple[list[str], list[str]]:
+        [store] = stores
+        await store.migrate()
+        none, far, near, past, called = await seed_polls(store, 5)
+        now = time.time()
+
+        def shape(db: Db) -> None:
+            due = now - 1  # when seed_polls made them due
+            observations.set_poll_timing(db, far, now - 5, due + 30)
+            observations.set_poll_timing(db, near, now - 5, due + 5)
+            observations.set_poll_timing(db, past, now - 50, due - 10)
+            observations.bring_poll_forward(db, called, None, due, now, True)
+
+        await store.run(shape)
+        order = [(await claim_polls(store, "A", 60, 1))[0].task_id for _ in range(5)]
+        return order, [past, called, near, far, none]
+
+    order, expected = with_stores(storage_url, 1, scenario)
+    assert order == expected
+
+
+def test_replicas_share_one_poll_budget_and_a_429_holds_them_all(storage_url: str):
+    async def scenario(stores: list[Store]) -> tuple[int, int, int, int]:
+        a, b = stores
+        await a.migrate()
+        await seed_polls(a, 30)
+        budget = poll_budget.PollLease("A", 60, 60, 5.0)
+        first = len(await poll_budget.claim(a, budget, 50))
+        # The other replica right after: the second's worth is spent.
+        second = len(await poll_budget.claim(b, replace(budget, owner="B"), 50))
+        await poll_budget.hold(b, 30.0)
+        await asyncio.sleep(0.3)
+        held_budgeted = len(await poll_budget.claim(a, budget, 50))
+        held_unbudgeted = len(await claim_polls(a, "A", 60, 50))
+        return first, second, held_budgeted, held_unbudgeted
+
+    assert with_stores(storage_url, 2, scenario) == (5, 0, 0, 0)

@@ -11,7 +11,9 @@ import time
 
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscription
-from receiver.persist import NewTask, Store
+from receiver.persist import NewTask, Store, tasks
+from receiver.transitions import poll, poll_budget, queries
+from tests import stories
 from tests.e2e.test_store import with_stores
 
 SUBSCRIPTIONS = {"hook": Subscription(frozenset({"succeeded"}))}
@@ -22,20 +24,22 @@ async def seed_copies(store: Store, tasks: int) -> list[str]:
     ids = []
     for i in range(tasks):
         task, _ = await store.create_task(NewTask("image_to_video", {"i": i}))
-        await store.accept_submission(task.id, f"up-{i}", "{}", time.time() - 1, {})
-        [poll] = await store.claim_polls("seeder", 60, 1)
+        await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
+        [due] = await poll_budget.claim(store, poll_budget.PollLease("seeder", 60, 60, None), 1)
         done = Observation(
             state="succeeded", upstream_task_id=f"up-{i}", outputs=(f"https://cdn.test/{i}.mp4",)
         )
-        await store.finish_poll(
-            poll.task_id, "seeder", done, "{}", SUBSCRIPTIONS, None, 120.0, True
+        await poll.answered(
+            store,
+            poll.Answer(due.task_id, "seeder", done, "{}", None),
+            poll.PollPolicy(SUBSCRIPTIONS, 120.0, True),
         )
         ids.append(task.id)
     return ids
 
 
 async def delivery_states(store: Store, task_id: str) -> list[str]:
-    return [d.state for d in await store.list_deliveries(task_id=task_id)]
+    return [d.state for d in await queries.deliveries(store, task_id=task_id)]
 
 
 def test_copy_leases_are_given_back_by_their_owner_only(storage_url: str) -> None:
@@ -61,7 +65,7 @@ def test_a_start_that_owns_the_store_takes_every_copy_lease_back(storage_url: st
         assert len(await a.claim_mirrors("killed", 3600, 8)) == 1
         await a.release_all_leases(deliveries=True, polls=True)  # a delivery worker's start
         assert await a.claim_mirrors("next", 60, 8) == []
-        await a.release_all_leases(deliveries=True, polls=True, copies=True)
+        await a.release_all_leases(deliveries=True, polls=True, mirroring=True)
         assert [j.task_id for j in await a.claim_mirrors("next", 60, 8)] == [task_id]
 
     with_stores(storage_url, 1, scenario)
@@ -101,8 +105,12 @@ def test_copies_past_the_wait_are_given_up_unless_a_live_worker_holds_them(
         assert (gone.task_id, gone.reason) == (held, "late (HTTP 503)")
         assert gone.delivery_ids and await delivery_states(a, held) == ["pending"]
         assert await delivery_states(a, idle) == ["mirroring"]  # A is copying it
-        [event] = [e for e in (await a.task_history(held))[0] if e.state == "succeeded"]
-        bodies = await a.event_bodies(held)
+        [event] = [
+            e
+            for e in (await a.read(lambda db: tasks.task_history(db, held, 500)))[0]
+            if e.state == "succeeded"
+        ]
+        bodies = await a.read(lambda db: tasks.event_bodies(db, held, 500))
         assert bodies[event.id][0]["media"] == {"status": "failed", "reason": "late (HTTP 503)"}
         # Copying turned off: the held one goes too, and the job's owner can no longer end it.
         [off] = await a.give_up_mirrors("media copies are turned off", 100)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 
 from receiver.domain.observation import Observation
-from receiver.persist import Attempt, NewTask, Store, TaskFilter
+from receiver.persist import Attempt, NewTask, Store, TaskFilter, reads
 from receiver.persist.records import new_id
+from receiver.transitions import delivery, poll, poll_budget, queries
+from receiver.transitions.observe import Audience, Report, observe
+from tests import stories
 from tests.e2e.test_store import SUBSCRIPTIONS, claim_all, with_stores
 
 
@@ -26,7 +29,7 @@ def test_tasks_are_listed_newest_first_by_filter_and_cursor(storage_url: str):
         fox = await _task(store, "video2video", "a fox")
 
         async def ids(**wanted: object) -> list[str]:
-            return [t.id for t in await store.list_tasks(TaskFilter(**wanted))]  # type: ignore[arg-type]
+            return [t.id for t in await queries.task_list(store, TaskFilter(**wanted))]  # type: ignore[arg-type]
 
         assert await ids() == [fox, dog, cat]
         assert await ids(kind="video2video") == [fox, cat]
@@ -37,7 +40,7 @@ def test_tasks_are_listed_newest_first_by_filter_and_cursor(storage_url: str):
         assert await ids(limit=2) == [fox, dog]
         assert await ids(limit=2, before=dog) == [cat]
         assert await ids(since=time.time() + 60) == []
-        [listed] = await store.list_tasks(TaskFilter(text="fox"))
+        [listed] = await queries.task_list(store, TaskFilter(text="fox"))
         assert listed.summary()["prompt"] == "a fox"
 
     with_stores(storage_url, 1, scenario)
@@ -50,14 +53,14 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         start = time.time()
         task, _ = await store.create_task(NewTask("video2video", {"prompt": "p"}))
         obs = Observation(state="succeeded", upstream_task_id="up", outputs=("https://x/v",))
-        await store.record(task.id, "poll", "k", obs, "{}", SUBSCRIPTIONS)
+        await observe(store, task.id, Report("poll", "k", obs, "{}"), Audience(SUBSCRIPTIONS))
         [job, _other] = await claim_all(store, "me", 60, 10)
         now = time.time()
         failed = Attempt(
             new_id("att"), job.delivery.id, task.id, job.delivery.downstream, 1,
             now, now + 0.05, 50.0, 503, "HTTP 503: busy", "retry",
         )  # fmt: skip
-        assert (await store.finish_attempt(failed, "me", now))[0]
+        assert (await delivery.ended(store, failed, "me", now))[0]
         [again] = [
             j for j in await claim_all(store, "me", 60, 10) if j.delivery.id == job.delivery.id
         ]
@@ -65,16 +68,16 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
             new_id("att"), job.delivery.id, task.id, job.delivery.downstream, 2,
             now + 1, now + 1.01, 10.0, 200, None, "succeeded",
         )  # fmt: skip
-        assert (await store.finish_attempt(ok, "me", now))[0]
+        assert (await delivery.ended(store, ok, "me", now))[0]
         # A stale owner's attempt is not kept, in the deliveries or the attempts.
         stale = Attempt(
             new_id("att"), again.delivery.id, task.id, again.delivery.downstream, 3,
             now, now, 1.0, 200, None, "succeeded",
         )  # fmt: skip
-        assert not (await store.finish_attempt(stale, "me", now))[0]
+        assert not (await delivery.ended(store, stale, "me", now))[0]
 
-        assert await store.task_attempts(task.id) == [failed, ok]
-        changes = await store.changes(start - 1)
+        assert await store.read(lambda db: reads.task_attempts(db, task.id, 500)) == [failed, ok]
+        changes = await queries.changes(store, start - 1)
         assert [(c.kind, c.key) for c in changes] == [
             ("task", task.id),
             ("attempt", failed.id),
@@ -82,10 +85,10 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         ]
         assert changes[1].data["status"] == 503
         assert changes[0].data["state"] == "succeeded"
-        assert await store.changes(now + 0.5, task_id="other") == []
-        assert [c.key for c in await store.changes(now + 0.5, task_id=task.id)] == [ok.id]
+        assert await queries.changes(store, now + 0.5, task_id="other") == []
+        assert [c.key for c in await queries.changes(store, now + 0.5, task_id=task.id)] == [ok.id]
 
-        activity = await store.activity(start - 3600)
+        activity = await store.read(lambda db: reads.activity(db, start - 3600))
         hour = float(int(now // 3600) * 3600)
         assert (hour, "succeeded", 1) in activity.tasks
         [(h, downstream, mean, n)] = [r for r in activity.latency if r[0] <= now + 1]
@@ -100,12 +103,18 @@ def test_a_polls_progress_is_kept_until_the_task_ends(storage_url: str):
         [store] = stores
         await store.migrate()
         task, _ = await store.create_task(NewTask("image_to_video", {"promptText": "p"}))
-        await store.accept_submission(task.id, "up", "{}", time.time() - 1, {})
-        [job] = await store.claim_polls("me", 60, 10)
+        await stories.accept_for(store, task.id, "up", "{}", time.time() - 1, {})
+        [job] = await poll_budget.claim(store, poll_budget.PollLease("me", 60, 60, None), 10)
         running = Observation(state="running", upstream_status="RUNNING", progress="0.4")
-        await store.finish_poll(job.task_id, "me", running, "{}", {}, time.time() - 1, 120.0)
-        seen = await store.get_task(task.id)
+        await poll.answered(
+            store,
+            poll.Answer(job.task_id, "me", running, "{}", time.time() - 1),
+            poll.PollPolicy({}, 120.0),
+        )
+        seen = await queries.task(store, task.id)
         assert seen is not None and seen.progress == 0.4
-        assert [c.data["progress"] for c in await store.changes(seen.updated_at - 0.001)] == [0.4]
+        assert [
+            c.data["progress"] for c in await queries.changes(store, seen.updated_at - 0.001)
+        ] == [0.4]
 
     with_stores(storage_url, 1, scenario)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from tests.harness import SECRETS, Relay
 
@@ -116,3 +118,14 @@ def callback_body(upstream_id: str, status: str = "SUCCESS", **data: Any) -> byt
     if status == "SUCCESS":
         fields["video_url"] = f"https://cdn.test.invalid/{upstream_id}.mp4"
     return json.dumps({"code": 200, "msg": "success", "data": {**fields, **data}}).encode()
+
+
+def store_sql(storage_url: str, sql: str, *params: Any) -> list[Any]:
+    """Run one statement (with `?` placeholders) on a test's store, as an older release or
+    a hand in the database could have left it; the rows it returns."""
+    if storage_url.startswith("sqlite"):
+        with sqlite3.connect(storage_url.removeprefix("sqlite:///")) as conn:
+            return conn.execute(sql, params).fetchall()
+    with psycopg.connect(storage_url, autocommit=True) as pg:
+        cursor = pg.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description else []

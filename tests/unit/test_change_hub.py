@@ -9,7 +9,7 @@ import pytest
 
 from receiver.errors import Overloaded
 from receiver.persist import Change
-from receiver.pipeline.changes import BEHIND_LIMIT, Caps, Subscription, fan_out
+from receiver.pipeline.workers.changes import BEHIND_LIMIT, Caps, Subscription, fan_out
 
 
 def change(n: int) -> Change:

@@ -9,18 +9,22 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from receiver.config import parse_settings, resolve
-from receiver.errors import NotAllowed
+from receiver.domain.kinds import KINDS
+from receiver.errors import InvalidRequest, NotAllowed
 from receiver.persist import Activity, Attempt, Event, SubmitAttempt, Task
-from receiver.web.app import build_service, create_app
+from receiver.persist.db import Db
+from receiver.process.app import build_service, create_app
 from receiver.web.console import chart, views
 from receiver.web.console.brake import LoginBrake
 from receiver.web.console.session import Sessions, check_form, same_origin
+
+T = TypeVar("T")
 
 KEYS = ["old-signing-key-0123456789", "new-signing-key-0123456789"]
 ADMIN = "admin-token-for-console-tests"
@@ -419,27 +423,50 @@ def test_the_video_is_the_mirrored_copy_when_there_is_one() -> None:
 
 
 def test_the_submit_form_maps_onto_each_route_and_back() -> None:
-    assert views.form_payload("video_to_video", "p", "https://x/v.mp4", "") == {
+    assert views.form_payload("video_to_video", "p", "https://x/v.mp4", "", "") == {
         "kind": "video_to_video",
         "videoUri": "https://x/v.mp4",
         "promptText": "p",
     }
-    assert views.form_payload("image_to_video", "", "https://x/i.png", "gen4_turbo") == {
+    assert views.form_payload("image_to_video", "", "https://x/i.png", "gen4_turbo", "") == {
         "kind": "image_to_video",
         "promptImage": "https://x/i.png",
         "model": "gen4_turbo",
     }
+    # Every kind of the table, its other fields as JSON, passed on as given.
+    options = '{"kind": "video2video", "ratio": "1:1", "new": [1]}'
+    assert views.form_payload("text_to_image", "a cat", "", "gen4_image", options) == {
+        "kind": "text_to_image",
+        "ratio": "1:1",
+        "new": [1],
+        "promptText": "a cat",
+        "model": "gen4_image",
+    }
+    assert views.form_payload("voice_isolation", "", "https://x/a.mp3", "m", "")["audioUri"]
+    for args, field in (
+        (("voice_isolation", "p", "", "m", ""), "prompt: voice_isolation has no prompt field"),
+        (("text_to_image", "", "https://x/i.png", "m", ""), "source: text_to_image has no"),
+        (("text_to_image", "p", "", "m", "{ratio"), "options: not JSON"),
+        (("text_to_image", "p", "", "m", "[1]"), "options: give a JSON object"),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            views.form_payload(*args)
+        assert refused.value.detail.startswith(field), refused.value.detail
+    assert {k.name for _, group in views.KIND_GROUPS for k in group} == set(KINDS)
+
     fields, general = views.field_errors(
         "video2video",
-        "video: Value error, must be an https or http URL; prompt: String should have at"
-        " least 1 character; options.flip: flip must be true or false",
+        "video: must be an https or http URL; prompt: String should have at"
+        " least 1 character; options.flip: flip must be true or false; colour: unknown field",
     )
     assert fields == {
-        "source": "Value error, must be an https or http URL",
-        "prompt": "String should have at least 1 character; options.flip: flip must be true"
-        " or false",
+        "source": "must be an https or http URL",
+        "prompt": "String should have at least 1 character",
+        "options": "flip must be true or false; colour: unknown field",
     }
     assert general == []
+    fields, _ = views.field_errors("image_to_video", "promptImage: bad; promptText: long")
+    assert fields == {"source": "bad", "prompt": "long"}
     assert views.field_errors("video2video", "body must be a JSON object") == (
         {},
         ["body must be a JSON object"],
@@ -475,10 +502,10 @@ def run(
         await service.store.migrate()
         if break_store:
 
-            async def broken(since: float) -> Activity:
+            async def broken(read: Callable[[Db], T]) -> T:
                 raise RuntimeError("a bug, /secret/path/in/a/trace.py")
 
-            service.store.activity = broken  # type: ignore[method-assign]
+            service.store.read = broken  # type: ignore[method-assign]
         transport = httpx.ASGITransport(app=create_app(service), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as c:
             try:
@@ -569,3 +596,41 @@ def test_a_crash_is_an_html_page_without_a_trace(tmp_path: Path) -> None:
         assert "secret" not in crashed.text and "Traceback" not in crashed.text
 
     run(tmp_path, scenario, break_store=True)
+
+
+def test_media_of_an_image_or_a_sound_is_its_mirrored_copy_and_type() -> None:
+    for kind, made in (("text_to_image", "image"), ("sound_effect", "audio")):
+        files = [{"role": made, "url": f"http://relay/media/{made}"}]
+        mirrored = {"state": "succeeded", "media": {"status": "mirrored", "files": files}}
+        media = views.media_of(task(kind=kind), [mirrored])
+        assert (media.video, media.made, media.mirrored) == (
+            f"http://relay/media/{made}",
+            made,
+            True,
+        )
+    assert views.media_of(task(), []).made == "video"
+
+
+def test_the_key_form_becomes_the_body_of_post_v1_keys() -> None:
+    from receiver.web.console.keys import key_payload
+
+    form = {
+        "name": " shop ",
+        "scope.tasks:read": "on",
+        "scope.tasks:submit": "on",
+        "scope.nonsense": "on",
+        "weight": "2",
+        "max_queued": "",
+        "max_per_day": "300",
+        "csrf": "x",
+    }
+    assert key_payload(form) == {
+        "name": "shop",
+        "scopes": ["tasks:submit", "tasks:read"],
+        "weight": 2,
+        "max_per_day": 300,
+    }
+    # What is not a whole number goes on as typed, for the API's check to name the field.
+    assert key_payload({"name": "a", "max_queued": "-1"})["max_queued"] == "-1"
+    assert key_payload({"name": "a", "weight": "9" * 20})["weight"] == "9" * 20
+    assert key_payload({})["scopes"] == []

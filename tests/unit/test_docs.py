@@ -42,6 +42,7 @@ WORDS = [
     "eighteen",
     "nineteen",
     "twenty",
+    *(f"twenty-{unit}" for unit in ("one", "two", "three", "four", "five", "six", "seven")),
 ]
 NUMBER = {word: n for n, word in enumerate(WORDS)}
 TICKED = re.compile(r"`([^`]+)`")
@@ -83,7 +84,8 @@ def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
 
 def test_the_migrations_counted_are_the_files() -> None:
     files = sorted((ROOT / "receiver/persist/migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
-    said = re.search(r"`receiver/persist/migrations/`,\s+(\w+) today", text("docs/operations.md"))
+    counted = r"`receiver/persist/migrations/`,\s+([\w-]+) today"
+    said = re.search(counted, text("docs/operations.md"))
     assert said is not None and NUMBER[said[1]] == len(files), [f.name for f in files]
 
 
@@ -139,10 +141,12 @@ def _defaults(model: type[BaseModel]) -> dict[str, str]:
 
 def test_every_config_key_is_documented_with_its_default() -> None:
     doc = text("docs/configuration.md")
-    rows, section_name = [], ""
-    for cells in _rows(section(doc, "## Every key")):
-        section_name = cells[0] or section_name
-        rows.append((section_name, cells[1], cells[2]))
+    rows = []
+    for heading in ("## Every key", "## Advanced keys"):
+        section_name = ""
+        for cells in _rows(section(doc, heading)):
+            section_name = cells[0].removeprefix("advanced.") or section_name
+            rows.append((section_name, cells[1], cells[2]))
     for name, field in Settings.model_fields.items():
         if name == "downstream":
             continue
@@ -223,3 +227,86 @@ def test_every_link_and_path_the_docs_name_exists(doc: str, kind: str, path: str
 def _slug(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def _metric_rows() -> list[str]:
+    """The first cell of every row of operations.md's metrics table."""
+    doc = text("docs/operations.md")
+    start = doc.index("| metric | what |")
+    table = doc[start : doc.index("\n\n", start)]
+    return [row[0] for row in _rows(table)]
+
+
+def _exposed() -> dict[str, set[str]]:
+    """Every metric /metrics exposes, by its name in the exposition, with its labels."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from receiver.observability.metrics import Metrics
+
+    found: dict[str, set[str]] = {}
+    for metric in vars(Metrics()).values():
+        if isinstance(metric, MetricWrapperBase):
+            suffix = "_total" if metric._type == "counter" else ""
+            found[metric._name + suffix] = set(metric._labelnames)
+    return found
+
+
+def test_every_metric_row_is_unique_and_matches_what_metrics_exposes() -> None:
+    documented: dict[str, set[str]] = {}
+    for cell in _metric_rows():
+        for name, labels in re.findall(r"`(relay_[a-z_]+)(?:\{([a-z_,]*)\})?`", cell):
+            assert name not in documented, f"{name} is documented twice"
+            documented[name] = set(filter(None, labels.split(",")))
+    assert documented == _exposed()
+
+
+SCHEMA_QUOTE = re.compile(r"at version (\d+), newer than this release\s+knows \(up to (\d+)\)")
+
+
+def test_the_schema_numbers_quoted_follow_the_newest_migration() -> None:
+    files = sorted((ROOT / "receiver/persist/migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    newest = int(files[-1].name[:4])
+    quotes = [(doc.name, m) for doc in DOCS for m in SCHEMA_QUOTE.findall(doc.read_text())]
+    assert quotes
+    for name, (at, known) in quotes:
+        assert (int(known), int(at) > newest) == (newest, True), name
+
+
+FENCE = re.compile(r"^```[a-z]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+COMMAND = re.compile(r"^(?:\$ )?(?:\.venv/bin/)?receiver( [^`]*)?$")
+
+
+def _sample_commands() -> list[tuple[str, str]]:
+    """Every `receiver ...` the docs show: a line of a code block, or an inline span."""
+    found: list[tuple[str, str]] = []
+    for doc in DOCS:
+        content = doc.read_text()
+        lines = [line for block in FENCE.findall(content) for line in block.splitlines()]
+        spans = TICKED.findall(FENCE.sub("", content))
+        found += [(doc.name, s.strip()) for s in [*lines, *spans] if COMMAND.match(s.strip())]
+    return sorted(set(found))
+
+
+def _check_command(words: list[str]) -> None:
+    import click
+
+    from receiver.cli.main import main
+
+    command: click.Command = main
+    while words and isinstance(command, click.Group) and not words[0].startswith("-"):
+        names = re.split(r"[/|]", words.pop(0))  # `tasks list/show`: both
+        for name in names:
+            assert name in command.commands, f"no command {name!r} under {command.name!r}"
+        command = command.commands[names[0]]
+    options = {o for p in command.params for o in [*p.opts, *p.secondary_opts]}
+    for word in words:
+        option = word.strip("[]").split("=")[0]
+        if option.startswith("--"):
+            assert option in {*options, "--help"}, f"{command.name} has no option {option}"
+
+
+@pytest.mark.parametrize(("doc", "line"), _sample_commands())
+def test_every_sample_command_is_a_known_command_with_known_options(doc: str, line: str) -> None:
+    shown = re.split(r"\s(?:#|&|\|\|?)\s?|\s&$", line.removeprefix("$ "))[0]
+    words = shown.split()[1:]
+    _check_command(words)

@@ -8,7 +8,8 @@ import pytest
 
 from receiver.domain.document import event_document
 from receiver.domain.observation import Observation
-from receiver.domain.retry import Decision, RetryPolicy, decide
+from receiver.domain.retry import Answer, Decision, RetryPolicy, decide
+from receiver.domain.states import shown_progress
 
 POLICY = RetryPolicy(schedule=(5, 30, 120), jitter=0.2, max_retry_after=3600)
 NOW = 1_000.0
@@ -20,7 +21,7 @@ def no_jitter(low: float, high: float) -> float:
 
 def attempt(n: int, status: int | None, retry_after: float | None = None) -> Decision:
     failure = f"HTTP {status}" if status else "cannot connect: Connection refused"
-    return decide(POLICY, n, status, failure, retry_after, NOW, uniform=no_jitter)
+    return decide(POLICY, n, Answer(status, failure, retry_after), NOW, uniform=no_jitter)
 
 
 @pytest.mark.parametrize("status", [200, 201, 204, 299])
@@ -59,7 +60,7 @@ def test_retry_after_stretches_the_wait_up_to_the_cap_but_never_shortens_it() ->
 
 
 def test_jitter_only_shortens_the_wait_within_its_share() -> None:
-    waits = [decide(POLICY, 2, 500, "x", None, NOW).next_attempt_at - NOW for _ in range(200)]
+    waits = [decide(POLICY, 2, Answer(500, "x"), NOW).next_attempt_at - NOW for _ in range(200)]
     assert all(30 * 0.8 <= w <= 30 for w in waits)
     assert len(set(waits)) > 1
 
@@ -87,6 +88,7 @@ def test_the_event_document_is_the_observation_over_what_the_task_already_knew()
         "state": "succeeded",
         "upstream_status": "SUCCESS",
         "outputs": ["https://cdn.invalid/old.mp4"],
+        "output_type": "video",
         "thumbnail": "https://cdn.invalid/old.png",
         "error": None,
         "point": 320.0,
@@ -120,3 +122,12 @@ def test_a_failed_event_carries_runways_code_and_a_message_safe_for_end_users() 
     unknown = event_document(FakeTask(), "evt_4", Observation(state="failed"), "poll", NOW)
     assert unknown["failure_code"] is None
     assert unknown["failure_message"] == "The render could not be completed."
+
+
+def test_a_succeeded_task_shows_whole_progress_and_no_other_ended_task_a_figure() -> None:
+    assert shown_progress("succeeded", 0.75) == 1.0
+    assert shown_progress("succeeded", None) == 1.0
+    assert shown_progress("failed", 0.4) is None
+    assert shown_progress("cancelled", 0.1) is None
+    assert shown_progress("running", 0.73) == 0.73
+    assert shown_progress("queued", None) is None

@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 
 from receiver.config import Settings, load
+from receiver.config.keys import ADVANCED
 
 EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
 
@@ -31,6 +32,21 @@ def test_example_config_documents_every_key() -> None:
         if section == "downstream":
             continue
         assert model.annotation is not None
-        documented = set(data.get(section, {}))
+        documented = set(data.get(section, {})) | set(data["advanced"].get(section, {}))
         known = set(model.annotation.model_fields)  # type: ignore[union-attr]
+        advanced = set(data["advanced"].get(section, {}))
+        assert advanced == ADVANCED.get(section, set()), f"[advanced.{section}] differs"
         assert documented == known, f"[{section}] differs: {documented ^ known}"
+
+
+def test_example_config_listens_on_loopback_and_reads_no_old_name() -> None:
+    env = {
+        "COMETAPI_KEY": "sk-example-key-000",
+        "RECEIVER_ADMIN_TOKEN": "admin-example-000",
+        "RECEIVER_SECRET": "signing-secret-example-0000",
+        "ORDERS_WEBHOOK_SECRET": "whsec_c2VjcmV0LWZvci1leGFtcGxl",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.invalid/services/T/B/X",
+    }
+    config = load(str(EXAMPLE), env)
+    assert config.settings.server.host == "127.0.0.1"
+    assert config.deprecations == ()

@@ -8,7 +8,7 @@ import pytest
 from receiver.domain.observation import progress_fraction
 from receiver.errors import MalformedRequest
 from receiver.persist import Change
-from receiver.pipeline.changes import LOOK_BACK_SECONDS, READ_LIMIT, Feed
+from receiver.pipeline.workers.changes import LOOK_BACK_SECONDS, READ_LIMIT, Feed
 from receiver.web.stream import encode, resume_point
 
 

@@ -5,6 +5,8 @@ reader can hold."""
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
@@ -18,8 +20,12 @@ LAYERS = [
     "receiver.adapters",
     "receiver.config",
     "receiver.persist",
+    # How a task changes, one story per module: the rules applied, the store told to write.
+    "receiver.transitions",
     "receiver.pipeline",
     "receiver.web",
+    # The process assembled: the service built, the web application and the workers started.
+    "receiver.process",
     # Not the service: the simulator, sink and demo, which the command line can start.
     "receiver.devtools",
     "receiver.cli",
@@ -99,3 +105,66 @@ def test_no_module_of_the_service_is_too_long_to_read() -> None:
         if "devtools" not in path.parts and (n := len(path.read_text().splitlines())) > MAX_LINES
     )
     assert long == []
+
+
+def _imported_from(folder: Path, prefix: str) -> set[tuple[str, str, str]]:
+    """(file, module, name) for every name imported from `prefix` under `folder` (`*`: the
+    module itself)."""
+    found = set()
+    for path in folder.rglob("*.py"):
+        rel = str(path.relative_to(PACKAGE.parent))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix):
+                found.update((rel, node.module, alias.name) for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update((rel, a.name, "*") for a in node.names if a.name.startswith(prefix))
+    return found
+
+
+def test_the_store_takes_no_decision_of_the_domain() -> None:
+    """The store only stores: of the domain it may use records (dataclasses, enums) and
+    constants, never a rule; the decisions are made in receiver/transitions/."""
+    rules = sorted(
+        f"{path} imports {module}.{name}"
+        for path, module, name in _imported_from(PACKAGE / "persist", "receiver.domain")
+        if name == "*"
+        or inspect.isfunction(obj := getattr(importlib.import_module(module), name))
+        or inspect.ismodule(obj)
+    )
+    assert rules == []
+
+
+def test_the_web_layer_asks_the_pipeline_not_the_store() -> None:
+    """No `store.` under receiver/web/: a page or an answer asks the pipeline, or a query
+    of receiver/transitions/queries.py, which reads in one snapshot."""
+    found = sorted(
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for path in (PACKAGE / "web").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and (
+            (isinstance(node.value, ast.Name) and node.value.id == "store")
+            or (isinstance(node.value, ast.Attribute) and node.value.attr == "store")
+        )
+    )
+    assert found == []
+
+
+MAX_PARAMETERS = 7
+
+
+def test_no_function_takes_more_than_seven_parameters() -> None:
+    """Settings travel as their section or a small frozen policy, not one by one (`self`
+    and `cls` are not counted; `*args` and `**kwargs` count one each)."""
+    crowded = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            given = node.args
+            names = [a.arg for a in (*given.posonlyargs, *given.args, *given.kwonlyargs)]
+            count = len(names) + (given.vararg is not None) + (given.kwarg is not None)
+            count -= bool(names) and names[0] in ("self", "cls")
+            if count > MAX_PARAMETERS:
+                crowded.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
+    assert sorted(crowded) == []

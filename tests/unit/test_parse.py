@@ -184,7 +184,9 @@ def test_documented_flat_callback():
     # Credits are read as given, not finite or not: sane_credits refuses (and has logged)
     # whatever cannot be a price.
     assert math.isnan(obs.point or 0.0) and obs.refund == math.inf
-    assert parse_callback(flat(point=10**400))[1].point == math.inf
+    # A callback is read by the rule of every door: no integer beyond 64 bits.
+    with pytest.raises(ParseError, match="64 bits"):
+        parse_callback(flat(point=10**400))
 
 
 @pytest.mark.parametrize("status", ["0", "1", "2", "4", "5", " 2 ", "10", 4])
@@ -325,9 +327,35 @@ def test_official_refuses_what_it_cannot_read(answer: object):
         parse_official_task(answer)
 
 
-def test_official_unknown_status_is_kept_without_a_state():
+def test_official_unknown_status_is_still_running():
     obs = observed(parse_official_task({"id": "u", "status": 3}))
-    assert (obs.state, obs.upstream_status) == (None, "3")
+    assert (obs.state, obs.upstream_status) == ("running", "3")
+    obs = observed(parse_official_task({"id": "u", "status": "WARMING_UP"}))
+    assert (obs.state, obs.upstream_status) == ("running", "WARMING_UP")
+
+
+@pytest.mark.parametrize(
+    ("word", "state"),
+    [
+        ("QUEUED", "queued"),
+        ("PENDING", "queued"),
+        ("THROTTLED", "queued"),
+        ("RUNNING", "running"),
+        ("SUCCEEDED", "succeeded"),
+        ("FAILED", "failed"),
+        ("CANCELLED", "cancelled"),
+    ],
+)
+def test_official_task_plain_or_wrapped(word: str, state: str):
+    task = {"id": "u", "status": word, "createdAt": "2026-01-01T00:00:00Z"}
+    if word == "SUCCEEDED":
+        task["output"] = ["https://cdn.example/u.png"]
+    plain = observed(parse_official_task(task))
+    wrapped = observed(parse_official_task({"code": "success", "message": "", "data": task}))
+    assert plain == wrapped
+    assert (plain.state, plain.upstream_status) == (state, word)
+    if word == "SUCCEEDED":
+        assert plain.outputs == ("https://cdn.example/u.png",)
 
 
 @pytest.mark.parametrize(

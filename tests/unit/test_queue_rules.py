@@ -3,10 +3,13 @@ failed render's code allows and may tell an end user."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from receiver.domain.queue import (
+from receiver.domain.submit_queue import (
     DEFAULT_FAILURE_MESSAGE,
+    Refusal,
     Refused,
     SubmitPolicy,
     after_refusal,
@@ -39,9 +42,8 @@ def refused(
     queued_since: float = NOW,
 ) -> Refused:
     reason = f"HTTP {status}" if status else "CometAPI did not answer in time"
-    return after_refusal(
-        POLICY, attempt, queued_since, status, reason, retry_after, NOW, uniform=no_jitter
-    )
+    answer = Refusal(status, reason, retry_after)
+    return after_refusal(POLICY, attempt, queued_since, answer, NOW, uniform=no_jitter)
 
 
 def test_no_cap_lets_every_waiting_task_go() -> None:
@@ -73,7 +75,7 @@ def test_busy_answers_and_no_answer_wait_with_a_doubling_backoff(status: int | N
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 422, 500, 200])
 def test_a_refusal_that_will_not_change_fails_at_once_with_cometapis_words(status: int) -> None:
     # 200: CometAPI answered but refused inside the envelope (a moderation refusal).
-    decision = after_refusal(POLICY, 1, NOW, status, "prompt rejected", None, NOW)
+    decision = after_refusal(POLICY, 1, NOW, Refusal(status, "prompt rejected"), NOW)
     assert decision == Refused("failed", None, None, "prompt rejected")
 
 
@@ -90,24 +92,27 @@ def test_a_429_holds_every_send_back_even_without_retry_after() -> None:
 
 
 def test_jitter_only_shortens_the_wait_within_its_share() -> None:
-    waits = {after_refusal(POLICY, 4, NOW, 503, "x", None, NOW).retry_at for _ in range(200)}
+    waits = {after_refusal(POLICY, 4, NOW, Refusal(503, "x"), NOW).retry_at for _ in range(200)}
     assert all(w is not None and NOW + 16 * 0.8 <= w <= NOW + 16 for w in waits)
     assert len(waits) > 1
 
 
-def test_a_task_gives_up_when_its_next_try_would_pass_the_give_up_time() -> None:
+def test_a_task_fails_only_once_its_give_up_time_has_passed() -> None:
     queued = NOW - 3590  # 10 s left of the hour
-    assert refused(2, 503, queued_since=queued).outcome == "retry"  # 4 s: in time
-    late = refused(5, 503, queued_since=queued)  # 32 s: past it
+    assert refused(2, 503, queued_since=queued).retry_at == NOW + 4  # in time
+    last = refused(5, 503, queued_since=queued)  # 32 s would pass it: a last try at the end
+    assert last.outcome == "retry" and last.retry_at == queued + 3600
+    late = refused(6, 503, queued_since=NOW - 3600)
     assert late.outcome == "failed" and late.retry_at is None
-    assert late.error == "CometAPI had no room for 60 min (5 attempts); last: HTTP 503"
+    assert late.error == "CometAPI had no room for 1.0 h (6 attempts); last: HTTP 503"
 
 
-def test_a_retry_after_past_the_give_up_time_fails_now_but_still_holds_the_others() -> None:
-    decision = refused(1, 429, retry_after=7200)
-    assert decision.outcome == "failed"
+@pytest.mark.parametrize("asked", [7200, 1e9, math.inf])
+def test_a_huge_retry_after_is_capped_and_never_fails_a_first_refusal(asked: float) -> None:
+    decision = refused(1, 429, retry_after=asked)
+    assert decision.outcome == "retry"
     assert decision.pause_until == NOW + 3600  # capped at max_retry_after
-    assert "last: HTTP 429" in decision.error
+    assert decision.retry_at == NOW + 3600
 
 
 @pytest.mark.parametrize(

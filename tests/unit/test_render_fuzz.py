@@ -21,7 +21,7 @@ urls = st.builds(
     st.text(alphabet="abc/?=&%-._~", max_size=200),
     st.sampled_from(["", ".mp4", "|x>", ")", " y", "\"'", "[1]"]),
 )
-documents = st.builds(
+video_documents = st.builds(
     lambda error, prompt, model, up, outs, thumb, state, point: document(
         error=error or None,
         prompt=prompt,
@@ -40,6 +40,12 @@ documents = st.builds(
     st.none() | urls | texts,
     st.sampled_from(["succeeded", "failed", "cancelled", "running"]),
     st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
+)
+# Any output type a document may say, an unknown or missing one included.
+documents = st.builds(
+    lambda doc, made: {**doc, "output_type": made},
+    video_documents,
+    st.sampled_from(["video", "image", "audio", None, "model"]),
 )
 
 

@@ -37,7 +37,7 @@ ATTACHMENT_KEYS = {
 }
 # What Mattermost would turn into a ping or a link of someone else's making.
 PING = re.compile(r"@(channel|all|here|everyone|[a-z])|<!|<https?:|<[a-z0-9]{26}>")
-OUR_LINK = re.compile(r"\[Video \d+\]\(https://[^\s()]+\)")
+OUR_LINK = re.compile(r"\[(Video|Image|Audio) \d+\]\(https://[^\s()]+\)")
 LIVE_LINK = re.compile(r"(?<!\\)\]\(|(?<!\\)\]\[|(?<!\\)\]:")
 
 

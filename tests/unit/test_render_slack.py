@@ -17,7 +17,7 @@ from tests.unit.test_render_common import (
     succeeded,
 )
 
-OUR_LINK = re.compile(r"<https?://[^\s<>|]+\|Video \d+>")
+OUR_LINK = re.compile(r"<https?://[^\s<>|]+\|(Video|Image|Audio) \d+>")
 
 
 def _text(obj: Any, limit: int, types: tuple[str, ...] = ("plain_text", "mrkdwn")) -> str:

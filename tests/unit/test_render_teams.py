@@ -12,9 +12,9 @@ import orjson
 from tests.unit.test_render_common import POSTER, VIDEO, body, failed, huge, notice, succeeded, wide
 
 ELEMENTS = {"TextBlock", "FactSet", "Image"}
-# Markdown links Teams would render; ours are "[Video n](url)".
+# Markdown links Teams would render; ours are "[Video n](url)", "[Image n](url)", "[Audio n](url)".
 LINK = re.compile(r"\]\(|\]\[|\]:")
-OUR_LINK = re.compile(r"\[Video \d+\]\(https://[^\s()]+\)")
+OUR_LINK = re.compile(r"\[(Video|Image|Audio) \d+\]\(https://[^\s()]+\)")
 
 
 def teams_spec(message: Any) -> list[str]:

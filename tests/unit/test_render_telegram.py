@@ -1,5 +1,6 @@
-"""Telegram: the Bot API's sendVideo by URL, or sendMessage, checked against the documented
-parameters and limits (core.telegram.org/bots/api#sendvideo, #sendmessage, #sending-files)."""
+"""Telegram: the Bot API's sendVideo, sendPhoto or sendAudio by URL, or sendMessage, checked
+against the documented parameters and limits (core.telegram.org/bots/api#sendvideo,
+#sendphoto, #sendaudio, #sendmessage, #sending-files)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ from tests.unit.test_render_common import (
 
 METHODS = {
     "/sendVideo": ({"chat_id", "video"}, {"caption", "supports_streaming", "message_thread_id"}),
+    "/sendPhoto": ({"chat_id", "photo"}, {"caption", "message_thread_id"}),
+    "/sendAudio": ({"chat_id", "audio"}, {"caption", "message_thread_id"}),
     "/sendMessage": ({"chat_id", "text"}, {"message_thread_id"}),
 }
+SENT_FILE = {"/sendVideo": "video", "/sendPhoto": "photo", "/sendAudio": "audio"}
 
 
 def telegram_spec(path: str, params: Any) -> str:
@@ -30,8 +34,8 @@ def telegram_spec(path: str, params: Any) -> str:
     assert required <= set(params) <= required | optional, set(params)
     assert isinstance(params["chat_id"], int) or str(params["chat_id"]).startswith("@")
     assert "parse_mode" not in params  # plain text: no entity can be a link or a mention
-    if path == "/sendVideo":
-        assert params["video"].startswith("https://")
+    if path in SENT_FILE:
+        assert params[SENT_FILE[path]].startswith("https://")
         text = params.get("caption", "")
         assert utf16_len(text) <= 1024
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from receiver.config import Downstream
-from receiver.pipeline.lanes import Lane, reservable
+from receiver.pipeline.fanout.lanes import Lane, reservable
 
 
 def lane(name: str, max_in_flight: int = 4, rate: float | None = None) -> Lane:

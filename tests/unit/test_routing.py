@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from receiver.domain.routing import (
+    SECRET_HELD,
     TASK_WEBHOOK,
     Subscription,
     TaskRoute,
+    held_reasons,
     notified_of,
     recipients,
-    waits_for_copy,
+    waits_for_mirror,
 )
 
 SUBS = {
@@ -28,11 +30,20 @@ def test_a_disabled_downstream_holds_and_a_copy_in_progress_makes_the_others_wai
     assert rows == [("hooks", "mirroring"), ("chat", "held")]
 
 
+def test_a_downstream_that_cannot_be_used_holds_its_rows_with_the_reason() -> None:
+    subs = {**SUBS, "chat": Subscription(frozenset({"succeeded"}), held=SECRET_HELD)}
+    assert recipients("succeeded", subs, set(), copying=True) == [
+        ("hooks", "mirroring"),
+        ("chat", "held"),
+    ]
+    assert held_reasons(subs) == {"chat": SECRET_HELD}
+
+
 def test_deliveries_wait_for_a_copy_only_for_a_success_with_files_while_mirroring() -> None:
-    assert waits_for_copy(True, "succeeded", ["https://cdn/x.mp4"])
-    assert not waits_for_copy(True, "succeeded", [])
-    assert not waits_for_copy(True, "failed", ["https://cdn/x.mp4"])
-    assert not waits_for_copy(False, "succeeded", ["https://cdn/x.mp4"])
+    assert waits_for_mirror(True, "succeeded", ["https://cdn/x.mp4"])
+    assert not waits_for_mirror(True, "succeeded", [])
+    assert not waits_for_mirror(True, "failed", ["https://cdn/x.mp4"])
+    assert not waits_for_mirror(False, "succeeded", ["https://cdn/x.mp4"])
 
 
 def test_a_disabled_notice_goes_to_its_subscribers_but_never_to_the_disabled_one() -> None:

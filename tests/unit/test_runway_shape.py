@@ -7,7 +7,13 @@ from dataclasses import replace
 import pytest
 
 from receiver.persist import Task
-from receiver.web.api.runway_shape import copied_videos, relay_payload, runway_status, runway_task
+from receiver.web.api.runway_shape import (
+    copied_outputs,
+    organization,
+    relay_payload,
+    runway_status,
+    runway_task,
+)
 
 TASK = Task(
     id="tsk_1",
@@ -68,11 +74,16 @@ def test_a_failure_carries_its_code_when_known() -> None:
     assert "failureCode" not in runway_task(replace(TASK, state="failed"))
 
 
-def test_only_mirrored_videos_are_copies() -> None:
-    files = [{"role": "video", "url": "v"}, {"role": "poster", "url": "p"}]
-    assert copied_videos({"status": "mirrored", "files": files}) == ["v"]
-    assert copied_videos({"status": "failed", "files": files}) == []
-    assert copied_videos(None) == []
+def test_only_mirrored_outputs_are_copies() -> None:
+    files = [
+        {"role": "video", "url": "v"},
+        {"role": "image", "url": "i"},
+        {"role": "audio", "url": "a"},
+        {"role": "poster", "url": "p"},
+    ]
+    assert copied_outputs({"status": "mirrored", "files": files}) == ["v", "i", "a"]
+    assert copied_outputs({"status": "failed", "files": files}) == []
+    assert copied_outputs(None) == []
 
 
 def test_a_create_body_becomes_a_submit_of_the_routes_kind() -> None:
@@ -81,3 +92,23 @@ def test_a_create_body_becomes_a_submit_of_the_routes_kind() -> None:
         "kind": "image_to_video",
     }
     assert relay_payload("image_to_video", [1]) == [1]
+
+
+def test_the_organization_counts_todays_tasks_and_credits_by_model() -> None:
+    tasks = [
+        replace(TASK, request={"model": "gen4.5"}, state="succeeded", point=320.0, refund=0.0),
+        replace(TASK, request={"model": "gen4.5"}, state="failed", point=320.0, refund=320.0),
+        replace(TASK, kind="sound_effect", request={"model": "seed_audio"}, point=None),
+        replace(TASK, kind="generate", request={}),
+    ]
+    org = organization(tasks, 4)
+    assert org["usage"]["models"] == {
+        "gen4.5": {"dailyGenerations": 2, "creditsSpent": 320},
+        "seed_audio": {"dailyGenerations": 1, "creditsSpent": 0},
+        "generate": {"dailyGenerations": 1, "creditsSpent": 0},
+    }
+    limits = {"maxConcurrentGenerations": 4, "maxDailyGenerations": None}
+    assert org["tier"]["models"] == dict.fromkeys(["gen4.5", "seed_audio", "generate"], limits)
+    assert (org["creditBalance"], org["tier"]["maxMonthlyCreditSpend"]) == (0, 0)
+    uncapped = organization(tasks[:1], 0)["tier"]["models"]["gen4.5"]
+    assert uncapped["maxConcurrentGenerations"] is None

@@ -57,5 +57,5 @@ def test_an_s3_refusal_quoting_the_access_key_id_is_scrubbed_before_it_is_kept()
         f"InvalidAccessKeyId</Code><AWSAccessKeyId>{key_id}</AWSAccessKeyId></Error>\n"
         "  Backtrace: ..."
     )
-    reason = storage._reason(refusal)
+    reason = storage.failure_reason(refusal)
     assert key_id not in reason and "InvalidAccessKeyId" in reason

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from receiver.domain.corroborate import PENDING
 from receiver.persist import PollJob, Recorded, Task
-from receiver.pipeline.handoff import PollHandoff
+from receiver.pipeline.fanout.handoff import PollHandoff
 from receiver.pipeline.service import Work, work_after
+from receiver.transitions.poll_budget import PollLease
 
 
 def task(state: str) -> Task:
@@ -64,13 +65,13 @@ def test_a_duplicate_or_a_judged_claim_wakes_nothing() -> None:
 
 
 def test_a_handoff_offers_leases_only_while_a_poller_runs_and_has_room() -> None:
-    handoff = PollHandoff()
-    assert handoff.lease_for("me", 30.0) is None  # no poller in this process
+    handoff, lease = PollHandoff(), PollLease("me", 30.0, 60.0, None)
+    assert handoff.lease_for(lease) is None  # no poller in this process
     handoff.limit = 2
     job = PollJob("tsk_1", "video2video", "up", 0.0, 0)
     handoff.give(job)
-    assert handoff.lease_for("me", 30.0) == ("me", 30.0)
+    assert handoff.lease_for(lease) == lease
     handoff.give(job)
-    assert handoff.lease_for("me", 30.0) is None  # full: the poller's claims take over
+    assert handoff.lease_for(lease) is None  # full: the poller's claims take over
     handoff.done()
-    assert handoff.lease_for("me", 30.0) == ("me", 30.0)
+    assert handoff.lease_for(lease) == lease

@@ -6,6 +6,8 @@ import string
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from receiver.domain.progress import PROGRESS, PROGRESS_TYPE
+
 # The URL schemes each broker format takes (the second: over TLS).
 BROKER_SCHEMES: dict[str, tuple[str, ...]] = {
     "amqp": ("amqp", "amqps"),
@@ -16,6 +18,9 @@ BROKER_SCHEMES: dict[str, tuple[str, ...]] = {
 # The config key that names where a format's messages go.
 TARGET_FIELD = {"amqp": "routing_key", "nats": "subject", "mqtt": "topic", "redis": "stream"}
 PLACEHOLDERS = frozenset({"state", "kind", "task_id"})
+# Characters a broker reads as a wildcard in a name it publishes to: a message sent there
+# would be refused, or taken as going to many.
+WILDCARDS = {"nats": "*>", "mqtt": "+#"}
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,23 @@ class Publisher(Protocol):
 
 
 def placeholders(template: str) -> set[str]:
-    """The names a template uses; ValueError when it is not a valid template."""
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    """The names a template uses; ValueError when it is not a valid template, or a
+    placeholder is not bare (a format spec such as `{task_id:>40000000}` would make each
+    message that long)."""
+    names = set()
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if spec or conversion:
+            raise ValueError(f"{{{name}}} takes no format spec or conversion")
+        names.add(name)
+    return names
 
 
 def fill(template: str, document: dict[str, Any]) -> str:
-    """The template with the event's state, kind and task id."""
+    """The template with the event's state, kind and task id; a progress event's state is
+    `progress`, so that it never lands where the task's `running` event does."""
     values = {key: str(document.get(key) or "") for key in PLACEHOLDERS}
+    if document.get("type") == PROGRESS_TYPE:
+        values["state"] = PROGRESS
     return template.format_map(values)

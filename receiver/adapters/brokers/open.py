@@ -6,9 +6,12 @@ from __future__ import annotations
 import uuid
 
 from receiver.adapters.brokers.message import BrokerTarget, Publisher
+from receiver.adapters.extras import EXTRAS, require
 
 
 def open_publisher(target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    if target.format in EXTRAS:
+        require(target.format, f'downstream {name} (format = "{target.format}")')
     if target.format == "amqp":
         from receiver.adapters.brokers.rabbitmq import RabbitMQ
 

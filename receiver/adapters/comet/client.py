@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -21,16 +21,12 @@ from receiver.adapters.comet.parse import (
 from receiver.adapters.headers import retry_after
 from receiver.adapters.jsonbody import load_json
 from receiver.adapters.outbound import env_proxy, tls_context
+from receiver.adapters.transport_errors import Failure, transport_errors
+from receiver.domain.kinds import KINDS, is_callback
 from receiver.domain.observation import Observation
 from receiver.errors import ParseError, UpstreamError, UpstreamTimeout
 from receiver.observability.logs import scrub
 
-REVERSE_KIND = "video2video"
-SUBMIT_PATHS = {
-    REVERSE_KIND: "/runway/pro/video2video",
-    "video_to_video": "/runwayml/v1/video_to_video",
-    "image_to_video": "/runwayml/v1/image_to_video",
-}
 _MAX_RAW = 64 * 1024
 _MAX_WORDS = 500  # of CometAPI's words in an error: stored on a task, answered, logged
 
@@ -46,6 +42,12 @@ def _refusal(payload: Any, fallback: str) -> str:
     return _words(upstream_error_message(payload, fallback))
 
 
+def _unanswered(failure: Failure) -> UpstreamError:
+    if failure.kind == "timeout":
+        return UpstreamTimeout("CometAPI did not answer in time")
+    return UpstreamError(f"CometAPI unreachable: {failure.reason}")
+
+
 @dataclass(frozen=True)
 class Submitted:
     upstream_task_id: str
@@ -57,6 +59,15 @@ class Submitted:
 class Polled:
     observation: Observation | None  # None: CometAPI does not know the task (yet)
     raw: str
+
+
+@dataclass(frozen=True)
+class StreamedBody:
+    """A JSON body too large to hold at once: its length in bytes, and its bytes in order
+    (a fresh iterator for each send)."""
+
+    length: int
+    chunks: Callable[[], AsyncIterator[bytes]]
 
 
 @dataclass(frozen=True)
@@ -104,10 +115,19 @@ class CometClient:
         if self._http is not None:
             await self._http.close()
 
-    async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> _Answer:
-        data = orjson.dumps(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if body is not None else None
-        try:
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | StreamedBody | None
+    ) -> _Answer:
+        data: bytes | AsyncIterator[bytes] | None = None
+        headers: dict[str, str] | None = None
+        if isinstance(body, StreamedBody):
+            # A stated length: sent as one body, never in HTTP chunks.
+            data = body.chunks()
+            headers = {"Content-Type": "application/json", "Content-Length": str(body.length)}
+        elif body is not None:
+            data = orjson.dumps(body)
+            headers = {"Content-Type": "application/json"}
+        with transport_errors(_unanswered):
             async with self._session().request(
                 method,
                 self._base + path,
@@ -117,16 +137,12 @@ class CometClient:
                 allow_redirects=False,
             ) as response:
                 return _Answer(response.status, response.headers, await response.read())
-        except TimeoutError:
-            raise UpstreamTimeout("CometAPI did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"CometAPI unreachable: {type(exc).__name__}") from None
 
     @staticmethod
     def _json(response: _Answer) -> tuple[Any, str]:
         raw = response.text[:_MAX_RAW]
         try:
-            return load_json(response.content), raw
+            return load_json(response.content, exact_numbers=False), raw
         except ParseError:
             if response.is_success:
                 raise UpstreamError(
@@ -134,8 +150,8 @@ class CometClient:
                 ) from None
             return None, raw
 
-    async def submit(self, kind: str, body: dict[str, Any]) -> Submitted:
-        response = await self._send("POST", SUBMIT_PATHS[kind], body)
+    async def submit(self, kind: str, body: dict[str, Any] | StreamedBody) -> Submitted:
+        response = await self._send("POST", KINDS[kind].route, body)
         payload, raw = self._json(response)
         fallback = f"CometAPI answered HTTP {response.status}"
         if not response.is_success:
@@ -143,7 +159,7 @@ class CometClient:
             wait = retry_after(response.headers.get("retry-after"), time.time())
             raise UpstreamError(_refusal(payload, fallback), response.status, wait)
         upstream_id: object = None
-        if kind == REVERSE_KIND:
+        if is_callback(kind):
             try:
                 envelope = parse_envelope(payload)
             except ParseError as exc:
@@ -154,7 +170,9 @@ class CometClient:
                 raise UpstreamError(_words(envelope.msg) or fallback, response.status)
             upstream_id = envelope.data.get("task_id") or envelope.data.get("id")
         elif isinstance(payload, dict):
-            upstream_id = payload.get("id")
+            # Plain (`{id}`) or wrapped in CometAPI's `{code, message, data}`.
+            data = payload.get("data")
+            upstream_id = data.get("id") if isinstance(data, dict) else payload.get("id")
         if not isinstance(upstream_id, str | int) or not str(upstream_id).strip():
             raise UpstreamError("CometAPI accepted the task but sent no task id", 200)
         return Submitted(str(upstream_id).strip(), raw, response.status)
@@ -169,14 +187,15 @@ class CometClient:
             raise UpstreamError(_refusal(payload, fallback), response.status)
 
     async def poll(self, kind: str, upstream_task_id: str) -> Polled:
-        if kind == REVERSE_KIND:
+        reverse = is_callback(kind)
+        if reverse:
             response = await self._send("POST", "/runway/feed", {"task_id": upstream_task_id})
         else:
             # The id comes from upstream; quote it so it can only ever be one path segment.
             path = f"/runwayml/v1/tasks/{quote(upstream_task_id, safe='')}"
             response = await self._send("GET", path, None)
         payload, raw = self._json(response)
-        parse = parse_feed if kind == REVERSE_KIND else parse_official_task
+        parse = parse_feed if reverse else parse_official_task
         try:
             result = parse(payload) if payload is not None else None
         except ParseError as exc:
@@ -188,5 +207,7 @@ class CometClient:
             return Polled(None, raw)
         if not response.is_success or not isinstance(result, Observation):
             fallback = f"CometAPI answered HTTP {response.status}"
-            raise UpstreamError(_refusal(payload, fallback), response.status)
+            # A throttled account is told how long to wait: the poller holds its polls.
+            wait = retry_after(response.headers.get("retry-after"), time.time())
+            raise UpstreamError(_refusal(payload, fallback), response.status, wait)
         return Polled(result, raw)

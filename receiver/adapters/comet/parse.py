@@ -7,7 +7,6 @@ The raw body is always kept by the caller; these functions only extract meaning.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +16,10 @@ from receiver.adapters.jsonbody import load_json
 from receiver.domain.observation import Observation
 from receiver.domain.states import State, map_upstream
 from receiver.errors import ParseError
+from receiver.observability.logs import get_logger
+
+_log = get_logger("receiver.comet")
+_UNKNOWN_SEEN: set[str] = set()
 
 _MAX_TEXT = 2000
 _SUCCESS_CODES = {"200", "0", "success", "ok"}
@@ -89,6 +92,17 @@ def _epoch(value: object) -> float | None:
     return None
 
 
+def _still_running(state: State | None, word: str | None) -> State | None:
+    """CometAPI's own answer with a status word no table knows yet: the task is still
+    under way (a new word is logged once, so that the table can learn it)."""
+    if state is not None or word is None:
+        return state
+    if word not in _UNKNOWN_SEEN and len(_UNKNOWN_SEEN) < 100:
+        _UNKNOWN_SEEN.add(word)
+        _log.warning("comet.unknown_status", status=word)
+    return "running"
+
+
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -150,8 +164,8 @@ def _data_object(payload: dict[str, Any]) -> object:
     if isinstance(data, str):
         # Some senders double-encode `data`.
         try:
-            return json.loads(data)
-        except (ValueError, RecursionError):
+            return load_json(data.encode())
+        except ParseError:
             return None
     return data
 
@@ -246,6 +260,7 @@ def parse_feed(payload: Any) -> Observation | str:
     data = payload["data"]
     nested = _dict(data.get("data"))
     state, word = _first_state(data.get("status"), data.get("state"), nested.get("status"))
+    state = _still_running(state, word)
     error = _error(state, data, nested)
     task_id = data.get("task_id") or nested.get("id")
     return _reverse(data, nested, state, word, error, task_id, ("submit_time", "finish_time"))
@@ -261,6 +276,7 @@ def parse_official_task(payload: Any) -> Observation | str:
     state, word = _first_state(task.get("status"), task.get("state"))
     if word is None:
         raise ParseError("task answer has no status")
+    state = _still_running(state, word)
     progress = task.get("progress")
     return Observation(
         state=state,

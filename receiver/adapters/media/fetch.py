@@ -16,26 +16,20 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from receiver.adapters.guard import PrivateAddress, check_literal
+from receiver.adapters.guard import check_literal
 from receiver.adapters.media.storage import MediaStore, MediaStoreError
+from receiver.adapters.transport_errors import Failure, transport_errors
+from receiver.domain.kinds import CONTENT_TYPES
+from receiver.errors import MirrorError
 
 _CHUNK = 64 * 1024
 _REDIRECTS = 5
-_EXTENSIONS = {
-    "video/mp4": ".mp4",
-    "video/webm": ".webm",
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-}
 
 
-class FetchError(Exception):
-    """Why a file could not be copied; `kind` for metrics, `expired` when CometAPI may give
-    a fresh link, `final` when trying again cannot help."""
-
-    def __init__(self, reason: str, kind: str, expired: bool = False, final: bool = False):
-        super().__init__(reason)
-        self.reason, self.kind, self.expired, self.final = reason, kind, expired, final
+def _failed(failure: Failure) -> MirrorError:
+    # A refused address stays refused; anything else may pass on a later attempt.
+    final = failure.kind in ("private_address", "invalid_url")
+    return MirrorError(failure.reason, failure.kind, final=final)
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,7 @@ async def fetch(
 ) -> Fetched:
     """Copy `url` to the store as `<name><extension>`."""
     source = url
-    try:
+    with transport_errors(_failed):
         for _ in range(_REDIRECTS + 1):
             if not allow_private:
                 check_literal(urlsplit(url).hostname or "")
@@ -65,41 +59,32 @@ async def fetch(
                 if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
                     url = urljoin(url, response.headers["location"])
                     if urlsplit(url).scheme not in ("http", "https"):
-                        raise FetchError("redirected away from http(s)", "redirect", final=True)
+                        raise MirrorError("redirected away from http(s)", "redirect", final=True)
                     continue
                 return await _keep(response, source, store, name, max_bytes)
-        raise FetchError(f"more than {_REDIRECTS} redirects", "redirect", final=True)
-    except PrivateAddress as exc:
-        raise FetchError(str(exc), "private_address", final=True) from None
-    except aiohttp.ClientConnectorError as exc:
-        if isinstance(exc.os_error, PrivateAddress):
-            raise FetchError(str(exc.os_error), "private_address", final=True) from None
-        reason = exc.os_error.strerror or type(exc.os_error).__name__
-        raise FetchError(f"cannot connect: {reason}", "network") from None
-    except aiohttp.ClientError as exc:
-        raise FetchError(f"download failed: {type(exc).__name__}", "network") from None
+        raise MirrorError(f"more than {_REDIRECTS} redirects", "redirect", final=True)
 
 
 async def _keep(
     response: aiohttp.ClientResponse, source: str, store: MediaStore, name: str, limit: int
 ) -> Fetched:
     if response.status in (403, 404, 410):
-        raise FetchError(f"HTTP {response.status}: the link has expired", "expired", expired=True)
+        raise MirrorError(f"HTTP {response.status}: the link has expired", "expired", expired=True)
     if not 200 <= response.status < 300:
-        raise FetchError(f"HTTP {response.status}", "http")
+        raise MirrorError(f"HTTP {response.status}", "http")
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in _EXTENSIONS:
+    if content_type not in CONTENT_TYPES:
         shown = content_type or "none"
-        raise FetchError(
-            f"content type {shown} is not a video or an image", "content_type", final=True
+        raise MirrorError(
+            f"content type {shown} is not a video, an image or audio", "content_type", final=True
         )
     if response.content_length is not None and response.content_length > limit:
-        raise FetchError(
+        raise MirrorError(
             f"the file is {response.content_length} bytes, over the limit of {limit}",
             "too_large",
             final=True,
         )
-    key = f"{name}{_EXTENSIONS[content_type]}"
+    key = f"{name}{CONTENT_TYPES[content_type][1]}"
     digest, size = hashlib.sha256(), 0
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -107,7 +92,7 @@ async def _keep(
         async for chunk in response.content.iter_chunked(_CHUNK):
             size += len(chunk)
             if size > limit:
-                raise FetchError(
+                raise MirrorError(
                     f"the file is over the limit of {limit} bytes", "too_large", final=True
                 )
             digest.update(chunk)
@@ -116,5 +101,5 @@ async def _keep(
     try:
         await store.put(key, chunks(), content_type)
     except MediaStoreError as exc:
-        raise FetchError(f"media store: {exc}", "store") from None
+        raise MirrorError(f"media store: {exc}", "store") from None
     return Fetched(key, source, digest.hexdigest(), size, content_type)

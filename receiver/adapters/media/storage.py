@@ -3,8 +3,9 @@
 Both sit behind one narrow interface, `MediaStore`: `put` streams a file in from an async
 iterator of chunks, `locate` tells the /media route how to serve a key, `prune` removes
 old copies. A file is never visible under its key until it is complete: the local store
-writes a temporary file and renames it into place, S3 completes a multipart upload only
-once every part is in (and aborts it when the chunks stop with an error).
+writes a temporary file and renames it into place, S3 (`s3.py`, loaded only when configured)
+completes a multipart upload only once every part is in (and aborts it when the chunks
+stop with an error).
 """
 
 from __future__ import annotations
@@ -15,19 +16,16 @@ import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-import obstore
-from obstore.exceptions import BaseError, NotFoundError
-from obstore.store import S3Store
-
+from receiver.adapters.extras import require
+from receiver.domain.kinds import content_type_of
 from receiver.errors import ConfigError
 from receiver.observability.logs import scrub
 
 if TYPE_CHECKING:
-    from obstore.store import S3Config
+    from receiver.adapters.media.s3 import S3MediaStore
 
 
 class MediaSettings(Protocol):
@@ -53,13 +51,7 @@ class MediaSettings(Protocol):
     def presign(self) -> bool: ...
 
 
-_KEY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-# S3's presigned URLs (SigV4) are valid for a week at most.
-MAX_PRESIGN_SECONDS = 7 * 24 * 3600
-# Multipart parts in flight for one upload: memory stays near _PART * (_PARTS_IN_FLIGHT + 1).
-_PART = 5 * 1024 * 1024  # S3's smallest part
-_PARTS_IN_FLIGHT = 2
-_READ_CHUNK = 256 * 1024
+MEDIA_KEY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class Pruned(NamedTuple):
@@ -74,7 +66,7 @@ class MediaStoreError(Exception):
 
 def check_key(key: str) -> str:
     """Keys are `<task id>/<name>`, and never leave the store's folder or prefix."""
-    if not _KEY.fullmatch(key) or ".." in key:
+    if not MEDIA_KEY.fullmatch(key) or ".." in key:
         raise ValueError(f"not a media key: {key!r}")
     return key
 
@@ -181,98 +173,16 @@ class LocalMediaStore:
         return Pruned(files, size, kept)
 
 
-def _reason(exc: Exception) -> str:
-    """obstore's errors run over many lines (a Rust debug dump); the first one says it. It
-    is kept on the copy and shown, so it is scrubbed: an S3 server's refusal quotes the
+def failure_reason(exc: Exception) -> str:
+    """An S3 store's errors run over many lines (a Rust debug dump); the first one says it.
+    It is kept on the copy and shown, so it is scrubbed: an S3 server's refusal quotes the
     access key id it was given (`<AWSAccessKeyId>...`)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return scrub(first, 300)
 
 
-class S3MediaStore:
-    """Any S3-compatible bucket, through obstore (one Rust HTTP client, connections reused).
-
-    Uploads are multipart and streamed: parts of 5 MB, two in flight, whatever the file's
-    size. With `presign`, the /media route redirects to a presigned GET URL; without, the
-    relay streams the object itself, Range included.
-    """
-
-    def __init__(self, store: S3Store, presign: bool = True) -> None:
-        self._store = store
-        self.presign = presign
-
-    async def put(self, key: str, chunks: AsyncIterable[bytes], content_type: str) -> None:
-        try:
-            await obstore.put_async(
-                self._store,
-                check_key(key),
-                chunks,
-                attributes={"Content-Type": content_type},
-                chunk_size=_PART,
-                max_concurrency=_PARTS_IN_FLIGHT,
-            )
-        except BaseError as exc:
-            raise MediaStoreError(f"cannot upload {key}: {_reason(exc)}") from None
-
-    async def _head(self, key: str) -> tuple[int, str] | None:
-        try:
-            meta = await obstore.head_async(self._store, check_key(key))
-        except (FileNotFoundError, NotFoundError):
-            return None
-        except BaseError as exc:
-            raise MediaStoreError(f"cannot reach {key}: {_reason(exc)}") from None
-        return meta["size"], meta["e_tag"] or ""
-
-    async def locate(self, key: str, valid_for: float) -> Located | None:
-        head = await self._head(key)
-        if head is None:
-            return None
-        if self.presign:
-            seconds = max(1, min(int(valid_for), MAX_PRESIGN_SECONDS))
-            try:
-                url = await obstore.sign_async(self._store, "GET", key, timedelta(seconds=seconds))
-            except BaseError as exc:
-                raise MediaStoreError(f"cannot sign {key}: {_reason(exc)}") from None
-            return Redirect(url)
-        size, etag = head
-        return StoredObject(size, etag, _content_type(key), lambda a, b: self._read(key, a, b))
-
-    async def _read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        if end <= start:
-            return
-        got = await obstore.get_async(self._store, key, options={"range": (start, end)})
-        async for chunk in got.stream(min_chunk_size=_READ_CHUNK):
-            yield bytes(chunk)
-
-    def prune(self, older_than_days: float, now: float | None = None) -> Pruned:
-        """Remove media keys (`<task>/<name>`) older than the retention; other objects that
-        share the bucket or prefix are left alone."""
-
-        cutoff = (now if now is not None else time.time()) - older_than_days * 86400
-        old: list[str] = []
-        size = kept = 0
-        try:
-            for batch in obstore.list(self._store, chunk_size=1000):
-                for meta in batch:
-                    if not _KEY.fullmatch(meta["path"]):
-                        continue
-                    if meta["last_modified"].timestamp() < cutoff:
-                        old.append(meta["path"])
-                        size += meta["size"]
-                    else:
-                        kept += meta["size"]
-            for i in range(0, len(old), 1000):
-                obstore.delete(self._store, old[i : i + 1000])
-        except BaseError as exc:
-            raise MediaStoreError(f"cannot prune: {_reason(exc)}") from None
-        return Pruned(len(old), size, kept)
-
-
-_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".png": "image/png", ".jpg": "image/jpeg"}
-
-
-def _content_type(key: str) -> str:
-    return _TYPES.get(os.path.splitext(key)[1], "application/octet-stream")
+def content_type(key: str) -> str:
+    return content_type_of(os.path.splitext(key)[1])
 
 
 def _env(environ: Mapping[str, str], name: str, key: str) -> str:
@@ -300,22 +210,10 @@ def open_media_store(
     """The store `[media]` names; the S3 keys are read from the environment here."""
     if settings.store == "local":
         return LocalMediaStore(settings.dir)
-    config: S3Config = {"region": settings.region}
-    keys = s3_keys(settings, environ)
-    if keys is not None:
-        config["access_key_id"], config["secret_access_key"] = keys
-    endpoint = settings.endpoint_url.rstrip("/")
-    if endpoint:
-        # S3-compatible servers (MinIO, R2, Ceph, moto) take the bucket in the path.
-        config["endpoint"] = endpoint
-        config["virtual_hosted_style_request"] = False
-    store = S3Store(
-        settings.bucket,
-        prefix=settings.prefix.strip("/") or None,
-        config=config,
-        client_options={"allow_http": endpoint.startswith("http://")},
-    )
-    return S3MediaStore(store, presign=settings.presign)
+    require("s3", 'media.store = "s3"')
+    from receiver.adapters.media.s3 import open_s3
+
+    return open_s3(settings, s3_keys(settings, environ))
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -41,8 +41,8 @@ def discord(p: Payload) -> Payload:
     ]
     if fields:
         embed["fields"] = fields
-    if poster := message.poster(p):
-        embed["image"] = {"url": poster}
+    if picture := message.picture(p):
+        embed["image"] = {"url": picture}
     footer = f"runway-relay · {p.get('event_id', '')}"
     embed["footer"] = {"text": clip(footer, DISCORD_FOOTER)}
     if occurred := message.iso(p.get("occurred_at")):

@@ -13,8 +13,8 @@ from receiver.adapters.render.text import clip, cut, google_chat_escape
 GOOGLE_CHAT_BYTES = 32_000
 
 
-def _google_chat_link(i: int, url: str) -> str:
-    return f'<a href="{html.escape(url)}">Video {i}</a>'
+def _google_chat_link(label: str, url: str) -> str:
+    return f'<a href="{html.escape(url)}">{label}</a>'
 
 
 def _google_chat_card(p: Payload, budget: int) -> Payload:
@@ -32,8 +32,9 @@ def _google_chat_card(p: Payload, budget: int) -> Payload:
     facts = [f for f in facts if f["decoratedText"]["text"]]
     if facts:
         sections.append({"widgets": facts})
-    if poster := message.poster(p):
-        sections.append({"widgets": [{"image": {"imageUrl": poster, "altText": "Poster"}}]})
+    if picture := message.picture(p):
+        alt = "Poster" if picture == message.poster(p) else message.noun(p)
+        sections.append({"widgets": [{"image": {"imageUrl": picture, "altText": alt}}]})
     listed = message.output_list(p, _google_chat_link, google_chat_escape)
     lines = []
     if (error := message.error(p)) and budget:
@@ -41,8 +42,8 @@ def _google_chat_card(p: Payload, budget: int) -> Payload:
         lines.append(clip(reason, budget // 2 if listed else budget))
     if text := cut(lines + listed, budget):
         sections.append({"widgets": [{"textParagraph": {"text": text.replace("\n", "<br>")}}]})
-    if videos := message.videos(p):
-        button = {"text": "▶ Open video", "onClick": {"openLink": {"url": videos[0]}}}
+    if links := message.links(p):
+        button = {"text": message.open_label(p), "onClick": {"openLink": {"url": links[0]}}}
         sections.append({"widgets": [{"buttonList": {"buttons": [button]}}]})
     if not sections:
         sections.append(

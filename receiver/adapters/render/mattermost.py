@@ -17,10 +17,9 @@ def _mattermost_post(p: Payload, budget: int) -> Payload:
         "fallback": headline,
         "color": f"#{message.COLOURS.get(p.get('state', ''), message.NEUTRAL):06X}",
     }
-    videos = message.videos(p)
-    if videos:
-        attachment["title"] = "▶ Open video"
-        attachment["title_link"] = videos[0]
+    if links := message.links(p):
+        attachment["title"] = message.open_label(p)
+        attachment["title_link"] = links[0]
     fields = [
         {
             "title": label,
@@ -32,9 +31,9 @@ def _mattermost_post(p: Payload, budget: int) -> Payload:
     fields = [f for f in fields if f["value"]]
     if fields:
         attachment["fields"] = fields
-    if poster := message.poster(p):
-        attachment["image_url"] = poster
-    listed = message.output_list(p, lambda i, url: f"[Video {i}]({url})", mattermost_escape)
+    if picture := message.picture(p):
+        attachment["image_url"] = picture
+    listed = message.output_list(p, lambda label, url: f"[{label}]({url})", mattermost_escape)
     lines = []
     if (error := message.error(p)) and budget:
         reason = f"**Reason:** {mattermost_escape(error)}"

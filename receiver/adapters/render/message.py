@@ -33,7 +33,9 @@ def _notice(p: Payload) -> bool:
 def headline(p: Payload) -> str:
     if _notice(p):
         return f"⚠️ runway-relay stopped delivering to {p['downstream']}: {p['reason']}"
-    return f"{_EMOJI.get(p['state'], '•')} Runway {p['kind']} task {p['task_id']} {p['state']}"
+    line = f"{_EMOJI.get(p['state'], '•')} Runway {p['kind']} task {p['task_id']} {p['state']}"
+    share = _number(p.get("progress")) if p.get("type") == "task.progress" else None
+    return line if share is None else f"{line} {round(min(max(share, 0.0), 1.0) * 100)}%"
 
 
 def iso(seconds: Any) -> str | None:
@@ -93,7 +95,7 @@ def _originals(p: Payload) -> list[str]:
     return [u for u in listed if isinstance(u, str)] if isinstance(listed, list) else []
 
 
-def _copies(p: Payload) -> dict[str, str]:
+def _mirrored(p: Payload) -> dict[str, str]:
     """Original link -> the relay's lasting copy, for each file the mirror kept (the
     document's `"media": {"status": "mirrored", "files": [{"role", "source", "url"}]}`).
     CDN links expire in 24 to 48 hours; a message read later should still play."""
@@ -107,7 +109,7 @@ def _copies(p: Payload) -> dict[str, str]:
     # A link renewed while copying differs from the document's: pair by role and order.
     thumbnail = p.get("thumbnail")
     posters = [thumbnail] if isinstance(thumbnail, str) else []
-    for role, originals in (("video", _originals(p)), ("poster", posters)):
+    for role, originals in ((output_type(p), _originals(p)), ("poster", posters)):
         kept = [f["url"] for f in files if f.get("role") == role]
         if len(kept) == len(originals):
             for original, copy in zip(originals, kept, strict=True):
@@ -115,9 +117,37 @@ def _copies(p: Payload) -> dict[str, str]:
     return copies
 
 
+# What each kind of output is called in a message, and its button.
+_NOUNS = {"video": "Video", "image": "Image", "audio": "Audio"}
+_PLURALS = {"video": "Videos", "image": "Images", "audio": "Audio"}
+_OPEN = {"video": "▶ Open video", "image": "🖼 Open image", "audio": "🔊 Listen"}
+
+
+def output_type(p: Payload) -> str:
+    """`video`, `image` or `audio`: what the task made (documents before `output_type`
+    were all videos; an unknown value is shown as a video's link is, never as an image)."""
+    kind = p.get("output_type")
+    return kind if isinstance(kind, str) and kind in _NOUNS else "video"
+
+
+def noun(p: Payload) -> str:
+    """ "Video", "Image" or "Audio": the label of one output ("Image 2")."""
+    return _NOUNS[output_type(p)]
+
+
+def plural(p: Payload) -> str:
+    """The heading of a list of outputs: "Videos", "Images", "Audio"."""
+    return _PLURALS[output_type(p)]
+
+
+def open_label(p: Payload) -> str:
+    """The text of the button that opens (or plays) the first output."""
+    return _OPEN[output_type(p)]
+
+
 def outputs(p: Payload) -> list[str]:
-    """The video links to show: the relay's copies where there are some."""
-    copies = _copies(p)
+    """The output links to show: the relay's copies where there are some."""
+    copies = _mirrored(p)
     return [copies.get(url, url) for url in _originals(p)]
 
 
@@ -125,27 +155,39 @@ def linkable(url: Any, limit: int = MAX_LINK) -> bool:
     return isinstance(url, str) and len(url) <= limit and LINKABLE.fullmatch(url) is not None
 
 
+def picture(p: Payload) -> str | None:
+    """The image a message shows: the first output of an image task, else the poster."""
+    if output_type(p) == "image" and (shown := links(p)):
+        return shown[0]
+    return poster(p)
+
+
 def poster(p: Payload) -> str | None:
     thumbnail = p.get("thumbnail")
     if isinstance(thumbnail, str):
-        thumbnail = _copies(p).get(thumbnail, thumbnail)
+        thumbnail = _mirrored(p).get(thumbnail, thumbnail)
     return thumbnail if linkable(thumbnail) else None
 
 
-def videos(p: Payload) -> list[str]:
+def links(p: Payload) -> list[str]:
     """The outputs that can be a link target or a button."""
     return [u for u in outputs(p) if linkable(u)]
 
 
 def output_list(
-    p: Payload, link: Callable[[int, str], str], escape: Callable[[str], str]
+    p: Payload, link: Callable[[str, str], str], escape: Callable[[str], str]
 ) -> list[str]:
-    """Each output as a link of ours ("Video 2"), or as escaped text when it cannot be a
-    link; nothing when the one output is the message's button already."""
+    """Each output as a link of ours ("Video 2", "Image 2", "Audio 2": `link` is given
+    the label), or as escaped text when it cannot be a link; nothing when the one output is
+    the message's button already."""
     shown = outputs(p)
     if len(shown) == 1 and linkable(shown[0]):
         return []
-    return [link(i, url) if linkable(url) else escape(url) for i, url in enumerate(shown, 1)]
+    label = noun(p)
+    return [
+        link(f"{label} {i}", url) if linkable(url) else escape(url)
+        for i, url in enumerate(shown, 1)
+    ]
 
 
 def plain_lines(p: Payload) -> list[str]:

@@ -34,22 +34,21 @@ def slack(p: Payload) -> Payload:
     if error := message.error(p):
         reason = clip(f"*Reason:* {slack_escape(error)}", SLACK_SECTION)
         blocks.append({"type": "section", "text": _mrkdwn(reason)})
-    poster = message.poster(p)
-    if poster:
-        alt = clip(f"Poster of {p.get('kind', 'the')} task {p.get('task_id', '')}", SLACK_ALT)
-        blocks.append({"type": "image", "image_url": poster, "alt_text": alt})
-    if links := message.output_list(
-        p, lambda i, url: f"<{slack_escape(url)}|Video {i}>", slack_escape
+    if picture := message.picture(p):
+        shown = "Output" if picture != message.poster(p) else "Poster"
+        alt = f"{shown} of {p.get('kind', 'the')} task {p.get('task_id', '')}"
+        blocks.append({"type": "image", "image_url": picture, "alt_text": clip(alt, SLACK_ALT)})
+    if listed := message.output_list(
+        p, lambda label, url: f"<{slack_escape(url)}|{label}>", slack_escape
     ):
-        blocks.append(
-            {"type": "section", "text": _mrkdwn(cut(["*Videos*", *links], SLACK_SECTION))}
-        )
-    if videos := message.videos(p):
+        title = f"*{message.plural(p)}*"
+        blocks.append({"type": "section", "text": _mrkdwn(cut([title, *listed], SLACK_SECTION))})
+    if links := message.links(p):
         button = {
             "type": "button",
-            "text": {"type": "plain_text", "text": clip("▶ Open video", SLACK_BUTTON)},
-            "url": videos[0],
-            "action_id": "open_video",
+            "text": {"type": "plain_text", "text": clip(message.open_label(p), SLACK_BUTTON)},
+            "url": links[0],
+            "action_id": f"open_{message.output_type(p)}",
         }
         blocks.append({"type": "actions", "elements": [button]})
     text = cut([slack_escape(line) for line in message.plain_lines(p)], SLACK_TEXT)

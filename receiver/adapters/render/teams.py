@@ -28,9 +28,10 @@ def _teams_card(p: Payload, budget: int) -> Payload:
     facts = [f for f in facts if f["value"]]
     if facts:
         body.append({"type": "FactSet", "facts": facts})
-    if poster := message.poster(p):
-        body.append({"type": "Image", "url": poster, "altText": "Poster", "size": "Stretch"})
-    listed = message.output_list(p, lambda i, url: f"[Video {i}]({url})", teams_escape)
+    if picture := message.picture(p):
+        alt = "Poster" if picture == message.poster(p) else message.noun(p)
+        body.append({"type": "Image", "url": picture, "altText": alt, "size": "Stretch"})
+    listed = message.output_list(p, lambda label, url: f"[{label}]({url})", teams_escape)
     lines = []
     if (error := message.error(p)) and budget:
         lines.append(clip(f"Reason: {teams_escape(error)}", budget // 2 if listed else budget))
@@ -44,8 +45,9 @@ def _teams_card(p: Payload, budget: int) -> Payload:
         "body": body,
         "msteams": {"width": "Full"},
     }
-    if videos := message.videos(p):
-        card["actions"] = [{"type": "Action.OpenUrl", "title": "▶ Open video", "url": videos[0]}]
+    if links := message.links(p):
+        open_first = {"type": "Action.OpenUrl", "title": message.open_label(p), "url": links[0]}
+        card["actions"] = [open_first]
     return {
         "type": "message",
         "attachments": [

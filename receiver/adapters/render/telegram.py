@@ -1,5 +1,6 @@
-"""Telegram: the Bot API's sendVideo by URL, or sendMessage, to the chat (and forum topic)
-named in the downstream's URL."""
+"""Telegram: the Bot API's sendVideo, sendPhoto or sendAudio by URL (as the task made a
+video, an image or a sound), or sendMessage, to the chat (and forum topic) named in the
+downstream's URL."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ from receiver.adapters.render.text import cut, utf16_len
 # UTF-16 code units, as Telegram's entity offsets do: never more than it counts). A file
 # sent by URL is fetched by Telegram only up to 20 MB.
 TELEGRAM_CAPTION, TELEGRAM_TEXT, TELEGRAM_FETCH_BYTES = 1024, 4096, 20 * 1024 * 1024
+# A photo by URL only up to 5 MB; sendAudio takes MP3 and M4A only (other sounds go as links).
+TELEGRAM_PHOTO_BYTES = 5 * 1024 * 1024
+_SEND = {
+    "video": ("/sendVideo", "video", TELEGRAM_FETCH_BYTES),
+    "image": ("/sendPhoto", "photo", TELEGRAM_PHOTO_BYTES),
+    "audio": ("/sendAudio", "audio", TELEGRAM_FETCH_BYTES),
+}
+_SENT_WITH_CAPTION = tuple(method for method, _, _ in _SEND.values())
+_SENDABLE_AUDIO = re.compile(r"audio/(mpeg|mp3|mp4|x-m4a)|.*\.(mp3|m4a)", re.IGNORECASE)
 
 
 def telegram_chat(url: str) -> tuple[int | str | None, int | None]:
@@ -44,19 +54,26 @@ def _sizes(value: Any, depth: int = 0) -> Iterator[Payload]:
             yield from _sizes(item, depth + 1)
 
 
-def file_bytes(p: Payload, url: str) -> int | None:
-    """The size of the file at `url` when the document says it (a `media`, `mirror` or
-    `files` entry naming that URL, or else its only video entry: the mirror writes
-    `"media": {"files": [{"role", "source", "url", "bytes", ...}]}`); else None."""
+def _entries(p: Payload, url: str) -> list[Payload]:
+    """The document's entries of the file at `url` (a `media`, `mirror` or `files` entry
+    naming that URL, or else its only output entry: the mirror writes
+    `"media": {"files": [{"role", "source", "url", "bytes", "content_type", ...}]}`)."""
     entries = [e for key in ("media", "mirror", "files") for e in _sizes(p.get(key))]
     named = [e for e in entries if url in message.strings(e)]
-    if not named:
-        named = [
-            e
-            for e in entries
-            if e.get("role") == "video" or str(e.get("content_type", "")).startswith("video/")
-        ]
-        named = named if len(named) == 1 else []
+    if named:
+        return named
+    kind = message.output_type(p)
+    named = [
+        e
+        for e in entries
+        if e.get("role") == kind or str(e.get("content_type", "")).startswith(f"{kind}/")
+    ]
+    return named if len(named) == 1 else []
+
+
+def file_bytes(p: Payload, url: str) -> int | None:
+    """The size of the file at `url` when the document says it; else None."""
+    named = _entries(p, url)
     sizes = [e.get("bytes", e.get("size")) for e in named]
     return max((s for s in sizes if isinstance(s, int)), default=None)
 
@@ -81,26 +98,38 @@ def telegram(
     if error := message.error(p):
         lines.append(f"Reason: {error}")
     outputs = message.outputs(p)
-    videos = message.videos(p)
-    video = videos[0] if videos else None
-    size = file_bytes(p, video) if video else None
-    if video and (size is None or size <= TELEGRAM_FETCH_BYTES):
-        rest = [f"Output: {url}" for url in outputs if url != video]
+    links = message.links(p)
+    first = links[0] if links else None
+    method, field, most = _SEND[message.output_type(p)]
+    size = file_bytes(p, first) if first else None
+    if first and (size is None or size <= most) and _sendable(p, first):
+        rest = [f"Output: {url}" for url in outputs if url != first]
         caption = cut(lines + rest, TELEGRAM_CAPTION, utf16_len)
-        return "/sendVideo", {
-            **target,
-            "video": video,
-            "caption": caption,
-            "supports_streaming": True,
-        }
-    if size is not None:
-        lines.append(f"The video is {size / 1_048_576:.0f} MB, over the 20 MB Telegram fetches:")
+        params: Payload = {**target, field: first, "caption": caption}
+        if field == "video":
+            params["supports_streaming"] = True
+        return method, params
+    if size is not None and size > most:
+        noun = message.noun(p).lower()
+        lines.append(
+            f"The {noun} is {size / 1_048_576:.0f} MB, over the "
+            f"{most // 1_048_576} MB Telegram fetches:"
+        )
     lines.extend(f"Output: {url}" for url in outputs)
     return "/sendMessage", {**target, "text": cut(lines, TELEGRAM_TEXT, utf16_len)}
 
 
+def _sendable(p: Payload, url: str) -> bool:
+    """Whether Telegram takes this output by its send method: any video or image; a sound
+    only as MP3 or M4A (by its content type, else by its name)."""
+    if message.output_type(p) != "audio":
+        return True
+    types = [str(e.get("content_type", "")) for e in _entries(p, url)]
+    return any(_SENDABLE_AUDIO.fullmatch(t) for t in [*types, urlsplit(url).path] if t)
+
+
 def _edit(p: Payload, chat_id: int | str | None, posted: tuple[str, bool]) -> tuple[str, Payload]:
-    """editMessageCaption for a video message, editMessageText for a text one."""
+    """editMessageCaption for a video, photo or audio message, editMessageText for a text one."""
     message_id, media = posted
     lines = [message.headline(p), *(f"{label}: {value}" for label, value in message.facts(p))]
     if error := message.error(p):
@@ -117,9 +146,9 @@ _MESSAGE_ID = re.compile(r'"message_id"\s*:\s*(\d+)')
 
 
 def posted_message(path: str, answer: str) -> tuple[str, bool] | None:
-    """The message a successful send created (id, shows a video), from the Bot API's answer;
-    None for an edit, or when the answer does not say."""
-    if path not in ("/sendVideo", "/sendMessage"):
+    """The message a successful send created (id, has a caption rather than a text), from
+    the Bot API's answer; None for an edit, or when the answer does not say."""
+    if path not in (*_SENT_WITH_CAPTION, "/sendMessage"):
         return None
     found = _MESSAGE_ID.search(answer)
-    return (found.group(1), path == "/sendVideo") if found else None
+    return (found.group(1), path in _SENT_WITH_CAPTION) if found else None

@@ -58,6 +58,10 @@ class Faults:
     # An account's concurrency limit: a submit while this many tasks are unfinished is
     # answered 429, as over a Runway tier's limit. None: no limit.
     concurrency_limit: int | None = None
+    # Kinds (comma-separated) whose create route CometAPI does not serve: answered 404.
+    unserved_routes: str = ""
+    # Official answers wrapped in `{code, message, data}`, as some of CometAPI's pages show.
+    wrapped_answers: bool = False
 
 
 def merge_faults(base: Faults, updates: object) -> Faults:

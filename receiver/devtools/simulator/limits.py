@@ -40,6 +40,20 @@ def video2video_error(body: dict[str, Any]) -> str | None:
     return _options_error(body.get("options"))
 
 
+def official_kind_error(body: dict[str, Any]) -> str | None:
+    """Any other official route: the simulator checks only that a model is named."""
+    return missing(body, ("model",))
+
+
+def callback_kind_error(body: dict[str, Any]) -> str | None:
+    """``POST /runway/pro/generate`` and ``/runway/pro/act_one``."""
+    if missing(body, ("callback_url",)):
+        return "callback_url_empty"  # CometAPI's own answer
+    if not _is_url(body["callback_url"]):
+        return "callback_url must be an http(s) URL"
+    return None
+
+
 def video_to_video_error(body: dict[str, Any]) -> str | None:
     """``POST /runwayml/v1/video_to_video``."""
     uri = body.get("videoUri")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import random
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Kind = Literal["video2video", "video_to_video", "image_to_video"]
+Kind = str  # a kind of receiver/domain/kinds.py
 Outcome = Literal["succeeded", "failed"]
 CallbackPhase = Literal["running", "succeeded", "failed"]
 Phase = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -48,11 +48,7 @@ _RUNWAY_STATUS: dict[Phase, str] = {
 # The flat callback's `status`. CometAPI documents only "3" (finished, with a video_url);
 # "2" (running) and "4" (failed) are this simulator's assumption, not documented values.
 _FLAT_STATUS: dict[CallbackPhase, str] = {"running": "2", "succeeded": "3", "failed": "4"}
-_ACTION: dict[Kind, str] = {
-    "video2video": "VIDEO_TO_VIDEO",
-    "video_to_video": "VIDEO_TO_VIDEO",
-    "image_to_video": "IMAGE_TO_VIDEO",
-}
+_ACTION: dict[Kind, str] = {"video2video": "VIDEO_TO_VIDEO", "act_one": "ACT_ONE"}
 # (failure text, Runway failureCode) pairs a failed task picks from.
 _FAILURES = [
     ("Internal error while rendering the video", "INTERNAL.BAD_OUTPUT.CODE01"),
@@ -92,8 +88,14 @@ class SimTask:
     point: int  # credits the task costs
     # Where its files are: the simulator's own /cdn route, at the address it was asked on.
     cdn: str
+    suffix: str = ".mp4"  # its render's format (files.py)
     callback_url: str | None = None
+    body: dict[str, Any] = field(default_factory=dict)  # the create's body, as received
+    curve: float = 1.0  # progress is the share of the run gone, to this power
+    planned_seconds: float = 0.0  # that run, when it fails before its end (0: it does not)
+    shows_progress: bool = True
     polls: int = 0
+    polled_at: list[float] = field(default_factory=list)  # wall clock of each poll
     cancelled_at: float | None = None  # wall clock
     cancelled_mono: float | None = None  # freezes the task's clock where it was cancelled
 
@@ -145,7 +147,8 @@ class SimTask:
             return 0.0
         if phase != "running" or self.running_seconds <= 0:
             return 1.0
-        return min(1.0, (self.elapsed() - self.queued_seconds) / self.running_seconds)
+        run = self.planned_seconds or self.running_seconds
+        return float(min(1.0, (self.elapsed() - self.queued_seconds) / run) ** self.curve)
 
     def charged(self) -> int:
         """Credits kept once terminal: failures are refunded, and so are tasks cancelled
@@ -164,17 +167,25 @@ class SimTask:
             "prompt": self.prompt,
             "callback_url": self.callback_url,
             "created_at": self.created_at,
+            "finished_at": self.finished_at,  # when it ends (or ended) unless cancelled
             "polls": self.polls,
+            "polled_at": self.polled_at,
             "point": self.point,
+            "body": self.body,
         }
 
 
 # --- bodies ------------------------------------------------------------------------------
 
 
+def output_url(task: SimTask) -> str:
+    """The task's render: a video, an image or a sound, as its kind makes."""
+    return f"{task.cdn}/{task.task_id}{task.suffix}"
+
+
 def _outputs(task: SimTask) -> dict[str, str]:
     return {
-        "video_url": f"{task.cdn}/{task.task_id}.mp4",
+        "video_url": output_url(task),
         "poster": f"{task.cdn}/{task.task_id}-poster.png",
         "last_frame": f"{task.cdn}/{task.task_id}-last.png",
     }
@@ -257,13 +268,13 @@ def feed(task: SimTask) -> dict[str, Any]:
     }
     data: dict[str, Any] = {
         "task_id": task.task_id,
-        "action": _ACTION[task.kind],
+        "action": _ACTION.get(task.kind, task.kind.upper()),
         "status": _FEED_STATUS[phase],
         "fail_reason": task.failure[0] if phase == "failed" and task.failure else "",
         "submit_time": int(task.created_at),
         "start_time": 0 if task.reached() == "queued" else int(task.started_at),
         "finish_time": int(task.updated_at(phase)) if phase in TERMINAL else 0,
-        "progress": f"{int(task.progress(phase) * 100)}%",
+        "progress": f"{int(task.progress(phase) * 100) if task.shows_progress else 0}%",
         "data": inner,
     }
     if phase == "succeeded":
@@ -292,10 +303,10 @@ def official(task: SimTask) -> dict[str, Any]:
         body["cost"] = {"credits": task.charged()}
     else:
         body["estimatedCost"] = {"credits": float(task.point)}
-    if phase == "running":
+    if phase == "running" and task.shows_progress:
         body["progress"] = round(task.progress(phase), 2)
     elif phase == "succeeded":
-        body["output"] = [_outputs(task)["video_url"]]
+        body["output"] = [output_url(task)]
     elif phase == "failed" and task.failure:
         body["failure"], body["failureCode"] = task.failure
     return body
@@ -304,3 +315,8 @@ def official(task: SimTask) -> dict[str, Any]:
 def created(task: SimTask) -> dict[str, Any]:
     """The answer of an official create route."""
     return {"id": task.task_id, "estimatedCost": {"credits": float(task.point)}}
+
+
+def wrapped(body: dict[str, Any]) -> dict[str, Any]:
+    """An official answer as some of CometAPI's pages show it: in `{code, message, data}`."""
+    return {"code": "success", "message": "", "data": body}

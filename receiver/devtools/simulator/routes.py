@@ -8,14 +8,13 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, fields
-from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from receiver.devtools.simulator.faults import (
@@ -25,19 +24,26 @@ from receiver.devtools.simulator.faults import (
     merge_faults,
     take_status,
 )
+from receiver.devtools.simulator.files import served
 from receiver.devtools.simulator.limits import (
+    callback_kind_error,
     image_to_video_error,
     missing,
+    official_kind_error,
     video2video_error,
     video_to_video_error,
 )
-from receiver.devtools.simulator.model import Kind, Style
+from receiver.devtools.simulator.model import Kind, Style, wrapped
 from receiver.devtools.simulator.state import Simulator, SimulatorConfig
+from receiver.domain.kinds import KINDS, TaskKind
 
-_OFFICIAL_CHECKS: dict[Kind, Callable[[dict[str, Any]], str | None]] = {
+Check = Callable[[dict[str, Any]], str | None]
+# Routes whose published limits the simulator holds; every other route needs its `model`.
+_OFFICIAL_CHECKS: dict[Kind, Check] = {
     "video_to_video": video_to_video_error,
     "image_to_video": image_to_video_error,
 }
+_REVERSE_CHECKS: dict[Kind, Check] = {"video2video": video2video_error}
 
 
 async def _json_object(request: Request) -> dict[str, Any] | None:
@@ -70,6 +76,10 @@ def _bad_request(reason: str) -> JSONResponse:
 
 
 async def _video2video(request: Request) -> Response:
+    return await _reverse_submit(request, "video2video")
+
+
+async def _reverse_submit(request: Request, kind: Kind) -> Response:
     sim = _sim(request)
     if (refused := _unauthorized(sim, request, "submits", "reverse")) is not None:
         return refused
@@ -80,12 +90,28 @@ async def _video2video(request: Request) -> Response:
         return fault
     if body is None:
         return _bad_request("request body must be a JSON object")
-    if reason := video2video_error(body):
+    if (unserved := _unserved(sim, kind)) is not None:
+        return unserved
+    if reason := _REVERSE_CHECKS.get(kind, callback_kind_error)(body):
         return _bad_request(reason)
-    task = sim.create_task(
-        "video2video", body["prompt"], str(request.base_url), body["callback_url"]
-    )
+    prompt = body.get("prompt")
+    prompt = prompt if isinstance(prompt, str) else ""
+    task = sim.create_task(kind, prompt, str(request.base_url), body["callback_url"], body)
     return JSONResponse(sim.envelope(task, "queued"))
+
+
+def _unserved(sim: Simulator, kind: Kind) -> Response | None:
+    """CometAPI's answer for a route it does not serve (the `unserved_routes` fault)."""
+    if kind not in {k.strip() for k in sim.faults.unserved_routes.split(",")}:
+        return None
+    return JSONResponse(
+        {"error": f"Invalid URL (POST {KINDS[kind].route})", "code": "not_found"},
+        status_code=404,
+    )
+
+
+def _answer(sim: Simulator, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(wrapped(body) if sim.faults.wrapped_answers else body)
 
 
 async def _feed(request: Request) -> Response:
@@ -120,19 +146,23 @@ async def _official_submit(request: Request, kind: Kind) -> Response:
         return fault
     if body is None:
         return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
-    if reason := _OFFICIAL_CHECKS[kind](body):
+    if (unserved := _unserved(sim, kind)) is not None:
+        return unserved
+    if reason := _OFFICIAL_CHECKS.get(kind, official_kind_error)(body):
         return JSONResponse({"error": reason}, status_code=400)
     prompt = body.get("promptText")
-    task = sim.create_task(kind, prompt if isinstance(prompt, str) else "", str(request.base_url))
-    return JSONResponse(sim.created(task))
+    prompt = prompt if isinstance(prompt, str) else ""
+    task = sim.create_task(kind, prompt, str(request.base_url), body=body)
+    return _answer(sim, sim.created(task))
 
 
-async def _video_to_video(request: Request) -> Response:
-    return await _official_submit(request, "video_to_video")
+def _creates(kind: TaskKind) -> Route:
+    async def create(request: Request) -> Response:
+        if kind.form == "reverse":
+            return await _reverse_submit(request, kind.name)
+        return await _official_submit(request, kind.name)
 
-
-async def _image_to_video(request: Request) -> Response:
-    return await _official_submit(request, "image_to_video")
+    return Route(kind.route, create, methods=["POST"])
 
 
 async def _get_task(request: Request) -> Response:
@@ -144,7 +174,7 @@ async def _get_task(request: Request) -> Response:
     task = sim.visible_task(request.path_params["task_id"])
     if task is None:
         return _task_not_exist()
-    return JSONResponse(sim.official(task))
+    return _answer(sim, sim.official(task))
 
 
 async def _delete_task(request: Request) -> Response:
@@ -206,11 +236,8 @@ async def _stats(request: Request) -> Response:
     return JSONResponse(_sim(request).stats)
 
 
-_MEDIA = Path(__file__).parent / "media"
-
-
 async def _cdn(request: Request) -> Response:
-    """A task's render or poster, as the provider's CDN serves them (see media/PROVENANCE.md);
+    """A task's render or poster, as the provider's CDN serves them (files.py);
     the `cdn_status` fault forces an answer, e.g. 403 for a link that has expired, and
     `cdn_trickle_seconds` (or "TRICKLE" in the task's prompt) makes the file trickle."""
     sim = _sim(request)
@@ -224,20 +251,15 @@ async def _cdn(request: Request) -> Response:
         return Response(status_code=404)
     if sim.faults.cdn_html:
         return Response(b"<html><body>Access denied</body></html>", media_type="text/html")
-    path, media_type = (
-        (_MEDIA / "render.mp4", "video/mp4")
-        if name.endswith(".mp4")
-        else (_MEDIA / "poster.png", "image/png")
-    )
+    body, media_type = served(name)
     spread = _TRICKLE_SECONDS if "TRICKLE" in task.prompt else sim.faults.cdn_trickle_seconds
     if spread > 0:
-        body = path.read_bytes()
         return StreamingResponse(
             _trickle(sim.stats, body, spread),
             media_type=media_type,
             headers={"content-length": str(len(body))},
         )
-    return FileResponse(path, media_type=media_type)
+    return Response(body, media_type=media_type)
 
 
 _TRICKLE_SECONDS = 3600.0
@@ -274,10 +296,8 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/runway/pro/video2video", _video2video, methods=["POST"]),
+            *(_creates(kind) for kind in KINDS.values()),
             Route("/runway/feed", _feed, methods=["POST"]),
-            Route("/runwayml/v1/video_to_video", _video_to_video, methods=["POST"]),
-            Route("/runwayml/v1/image_to_video", _image_to_video, methods=["POST"]),
             Route("/runwayml/v1/tasks/{task_id}", _get_task, methods=["GET"]),
             Route("/runwayml/v1/tasks/{task_id}", _delete_task, methods=["DELETE"]),
             Route("/_sim/faults", _faults, methods=["GET", "POST"]),

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from receiver.devtools.simulator import model
 from receiver.devtools.simulator.faults import Faults, error_response, forced_answer, merge_faults
+from receiver.devtools.simulator.files import suffix_for
 from receiver.devtools.simulator.model import (
     TERMINAL,
     CallbackPhase,
@@ -31,6 +32,8 @@ from receiver.devtools.simulator.model import (
     Style,
     failure_of,
 )
+from receiver.devtools.simulator.timing import timing_of
+from receiver.domain.kinds import output_of
 
 
 @dataclass
@@ -131,12 +134,19 @@ class Simulator:
         return sum(task.phase() not in TERMINAL for task in self.tasks.values())
 
     def create_task(
-        self, kind: Kind, prompt: str, own_url: str, callback_url: str | None = None
+        self,
+        kind: Kind,
+        prompt: str,
+        own_url: str,
+        callback_url: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> SimTask:
-        """A new task; its files are served at `own_url`/cdn/ (a real MP4 and PNG), so that
-        whoever reached the simulator can fetch them, and no name is looked up elsewhere."""
+        """A new task, keeping the `body` it was created with; its files are served at
+        `own_url`/cdn/ (files.py), so that whoever reached the simulator can fetch them, and
+        no name is looked up elsewhere."""
         files_url = self.config.files_url or f"{own_url.rstrip('/')}/cdn"
-        fails = "FAIL" in prompt or self.rng.random() < self.faults.fail_rate
+        timing = timing_of(prompt, self.config.queued_seconds, self.config.running_seconds)
+        fails = timing.fails_midway or "FAIL" in prompt or self.rng.random() < self.faults.fail_rate
         bits = self.rng.getrandbits(128)
         task = SimTask(
             task_id=str(uuid.UUID(int=bits, version=4)),
@@ -144,14 +154,19 @@ class Simulator:
             prompt=prompt,
             created_at=time.time(),
             created_mono=time.monotonic(),
-            queued_seconds=self.config.queued_seconds,
-            running_seconds=self.config.running_seconds,
+            queued_seconds=timing.queued_seconds,
+            running_seconds=timing.running_seconds,
+            curve=timing.curve,
+            shows_progress=timing.shows_progress,
+            planned_seconds=timing.planned_seconds,
             failure=failure_of(prompt, self.rng) if fails else None,
             throttled=self.rng.random() < 0.25,
             # From the id's bits, not a draw of its own: seeded runs keep their sequences.
             point=10 * (16 + bits % 49),
             cdn=files_url,
+            suffix=suffix_for(output_of(kind), prompt),
             callback_url=callback_url,
+            body=body or {},
         )
         self.tasks[task.task_id] = task
         self.stats["tasks"] += 1
@@ -180,6 +195,7 @@ class Simulator:
         if task is None:
             return None
         task.polls += 1
+        task.polled_at.append(time.time())
         # The real age, not elapsed(): that one stops when the task is cancelled.
         young = time.monotonic() - task.created_mono < self.config.not_exist_seconds
         return None if young else task

@@ -24,14 +24,15 @@ from receiver.errors import StoreError
 from receiver.observability import logs
 from receiver.persist.db import Db, Row
 from receiver.persist.postgres.statements import POSTGRES
-from receiver.persist.store import Store
+from receiver.persist.store import PagesToFree, Store
 
 T = TypeVar("T")
 _MIGRATION_LOCK = 0x72756E77  # any constant shared by every replica
 # The tables a prune deletes from (receiver/persist/retention.py), for a plain VACUUM: never
 # FULL, which would lock them; a plain one lets reads and writes go on.
 _VACUUM_PRUNED = (
-    "VACUUM (ANALYZE) tasks, events, deliveries, delivery_attempts, mirrors, chat_messages"
+    "VACUUM (ANALYZE) tasks, events, deliveries, delivery_attempts, mirrors, chat_messages,"
+    " task_inputs"
 )
 _CONNECT_TIMEOUT = 5  # seconds, at start-up
 _OP_TIMEOUT = 2.0  # seconds a caller waits for one job while the service runs
@@ -151,7 +152,7 @@ class PostgresStore(Store):
             reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             raise StoreError(f"PostgreSQL unavailable: {reason}") from None
 
-    async def _run(
+    async def run(
         self,
         fn: Callable[[Db], T],
         timeout: float | None = 0.0,
@@ -173,7 +174,9 @@ class PostgresStore(Store):
             job.add_done_callback(_retrieve)  # its outcome has no reader any more
             raise StoreError(f"PostgreSQL did not answer within {limit:g}s") from None
 
-    async def reclaim_space(self, pruned: int, stopping: Callable[[], bool] = lambda: False) -> int:
+    async def reclaim_space(
+        self, pruned: int, to_free: PagesToFree, stopping: Callable[[], bool] = lambda: False
+    ) -> int:
         """Autovacuum makes pruned rows' space reusable, so that the tables stay the same size;
         where it is off (the server's `autovacuum`), nothing would, and the relay vacuums the
         tables it pruned itself. PostgreSQL gives no space back to the file system either way."""

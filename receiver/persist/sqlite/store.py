@@ -25,13 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from receiver.domain.retention import pages_to_free
 from receiver.errors import StoreError
 from receiver.observability import logs
 from receiver.persist.db import Db, Row
 from receiver.persist.sqlite.statements import SQLITE
 from receiver.persist.sqlite.worklock import WorkLock
-from receiver.persist.store import Store
+from receiver.persist.store import PagesToFree, Store
 
 T = TypeVar("T")
 _MAX_BATCH = 256
@@ -143,11 +142,11 @@ class SqliteStore(Store):
                 self._checkpointer.start()
         return self._conn, self._db
 
-    async def _read_apart(self, fn: Callable[[Db], T]) -> T:
+    async def read_apart(self, fn: Callable[[Db], T]) -> T:
         """In a thread, on a read-only connection of its own: SQLite lets go of the GIL while
         it scans, so callbacks go on meanwhile, and WAL lets it read beside the writer."""
         if self.path == ":memory:":
-            return await super()._read_apart(fn)  # no other connection sees that database
+            return await super().read_apart(fn)  # no other connection sees that database
         async with self._searching:
             return await asyncio.to_thread(self._read_in_thread, fn)
 
@@ -166,7 +165,7 @@ class SqliteStore(Store):
         finally:
             conn.close()
 
-    async def _run(
+    async def run(
         self,
         fn: Callable[[Db], T],
         timeout: float | None = 0.0,
@@ -316,11 +315,13 @@ class SqliteStore(Store):
                     self._serving.release()
                 raise
 
-    async def release_all_leases(self, deliveries: bool, polls: bool, copies: bool = False) -> None:
+    async def release_all_leases(
+        self, deliveries: bool, polls: bool, mirroring: bool = False
+    ) -> None:
         # Every lease is this process's to take back only while no other process works here
-        # (copies are made by `receiver serve`, so the lock for polls covers them).
-        self.take_workers(deliveries, polls or copies)
-        await super().release_all_leases(deliveries, polls, copies)
+        # (mirrors are made by `receiver serve`, so the lock for polls covers them).
+        self.take_workers(deliveries, polls or mirroring)
+        await super().release_all_leases(deliveries, polls, mirroring)
 
     async def migrate(self) -> list[int]:
         applied = await super().migrate()
@@ -352,13 +353,15 @@ class SqliteStore(Store):
         finally:
             conn.close()
 
-    async def reclaim_space(self, pruned: int, stopping: Callable[[], bool] = lambda: False) -> int:
+    async def reclaim_space(
+        self, pruned: int, to_free: PagesToFree, stopping: Callable[[], bool] = lambda: False
+    ) -> int:
         # Whatever `pruned`: a pass cut short by a shutdown leaves its free pages to the next.
         if self.path == ":memory:":
             return 0
-        return await asyncio.to_thread(self._give_back, stopping)
+        return await asyncio.to_thread(self._give_back, to_free, stopping)
 
-    def _give_back(self, stopping: Callable[[], bool]) -> int:
+    def _give_back(self, to_free: PagesToFree, stopping: Callable[[], bool]) -> int:
         """Free pages back to the file system, a few at a time on a connection of its own,
         until at most a twentieth of the file is free (new rows reuse those): each chunk
         holds the write lock for milliseconds, and a pause as long lets the writer in."""
@@ -372,7 +375,7 @@ class SqliteStore(Store):
             first = last = conn.execute("PRAGMA page_count").fetchone()[0]
             while not stopping():
                 free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-                wanted = min(pages_to_free(free, last), _RECLAIM_PAGES)
+                wanted = min(to_free(free, last), _RECLAIM_PAGES)
                 if wanted == 0:
                     break
                 started = time.monotonic()

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from receiver.pipeline import downstreams as managed
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
+from receiver.transitions import queries
 from receiver.web.api import models as m
 from receiver.web.api.openapi import reply
 from receiver.web.body import read_json
@@ -24,12 +25,13 @@ async def _payload(request: Request, service: Service) -> Any:
 
 
 async def list_downstreams(request: Request, service: Service, params: m.NoParams) -> Response:
-    every = service.directory.every
-    rows = {row.name: row for row in await service.store.managed_downstreams()}
+    names = [*service.directory.every, *service.directory.unusable]
+    made, health = await queries.downstreams_made(service.store, names)
+    rows = {row.name: row for row in made}
     now = time.time()
-    health = await service.store.downstream_health(list(every))
     listed = [
-        {**h.summary(), **managed.describe(every[h.name], rows.get(h.name), now)} for h in health
+        {**h.summary(), **managed.describe_any(service, h.name, rows.get(h.name), now)}
+        for h in health
     ]
     return reply(m.DownstreamList, {"downstreams": listed})
 

@@ -12,9 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.errors import NotFound
-from receiver.persist import Task, TaskFilter
+from receiver.observability import tracing
+from receiver.persist import TaskFilter
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
+from receiver.transitions import queries
+from receiver.web.access import caller_of
 from receiver.web.api import models as m
 from receiver.web.api.openapi import reply
 from receiver.web.body import read_json
@@ -27,7 +30,8 @@ MAX_SUBMIT_BYTES = 100 * 1024 * 1024
 async def create_task(request: Request, service: Service, params: m.SubmitParams) -> Response:
     timeout = service.config.settings.server.body_timeout_seconds
     payload = await read_json(request, MAX_SUBMIT_BYTES, timeout)
-    result = await operations.submit_task(service, payload, params.idempotency_key)
+    trace, caller = tracing.caller(request.headers), caller_of(request)
+    result = await operations.submit_task(service, payload, params.idempotency_key, trace, caller)
     task = result.task
     body: dict[str, Any] = {
         "id": task.id,
@@ -43,39 +47,27 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
 
 
 async def get_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
-    task = await service.store.get_task(params.task_id)
-    if task is None:
+    # The newest events' documents say where the copies of the renders are.
+    detail = await queries.task_detail(service.store, params.task_id, documents=20)
+    if detail is None or not caller_of(request).owns(detail.task.owner_key):
         raise NotFound("no such task")
-    events, deliveries = await service.store.task_history(task.id)
-    attempts = await service.store.task_attempts(task.id)
-    sends = await service.store.submit_attempts(task.id)
+    task = detail.task
     return reply(
         m.TaskDetail,
         {
             **task.summary(),
             "request": task.request,
-            "media": await _media(service, task),
-            "events": [e.summary() for e in events],
-            "deliveries": [d.summary() for d in deliveries],
-            "attempts": [a.summary() for a in attempts],
-            "submits": [a.summary() for a in sends],
+            "media": detail.media(),
+            "events": [e.summary() for e in detail.events],
+            "deliveries": [d.summary() for d in detail.deliveries],
+            "attempts": [a.summary() for a in detail.attempts],
+            "submits": [a.summary() for a in detail.sends],
         },
     )
 
 
-async def _media(service: Service, task: Task) -> dict[str, Any] | None:
-    """Where the copies of the renders are: the newest event's `media` section, or pending
-    while the copy of the task's files is being made; None when none is made."""
-    documents = await service.store.event_bodies(task.id, limit=20)
-    for document, _ in documents.values():  # newest first
-        media = document.get("media")
-        if isinstance(media, dict):
-            return media
-    return {"status": "pending"} if await service.store.mirroring(task.id) else None
-
-
 async def cancel_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
-    task = await operations.cancel_task(service, params.task_id)
+    task = await operations.cancel_task(service, params.task_id, caller_of(request))
     return reply(m.TaskSummary, task.summary())
 
 
@@ -86,6 +78,7 @@ async def list_tasks(request: Request, service: Service, params: m.TaskListParam
         since=params.since,
         text=params.q or None,
         before=params.before,
+        owner_key=caller_of(request).owner_filter,
     )
     found = await operations.list_tasks(service, wanted, params.limit)
     body: dict[str, Any] = {"tasks": [t.summary() for t in found.tasks], "next": found.next}
@@ -97,8 +90,8 @@ async def list_tasks(request: Request, service: Service, params: m.TaskListParam
 async def list_deliveries(
     request: Request, service: Service, params: m.DeliveryListParams
 ) -> Response:
-    deliveries = await service.store.list_deliveries(
-        params.state, params.downstream, params.task_id, params.limit
+    deliveries = await queries.deliveries(
+        service.store, params.state, params.downstream, params.task_id, params.limit
     )
     return reply(m.DeliveryList, {"deliveries": [d.summary() for d in deliveries]})
 
@@ -118,4 +111,7 @@ async def replay_dead_letters(
 
 
 async def stream(request: Request, service: Service, params: m.StreamParams) -> Response:
-    return stream_response(request, service, service.changes, params.task_id)
+    caller = caller_of(request)
+    if params.task_id is not None:
+        await operations.task_of(service, params.task_id, caller)
+    return stream_response(request, service, service.changes, params.task_id, caller)

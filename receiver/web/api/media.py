@@ -18,6 +18,7 @@ from receiver.adapters.media.storage import (
     byte_range,
     open_media_store,
 )
+from receiver.domain.kinds import content_type_of
 from receiver.errors import NotAllowed, NotFound, StoreError
 from receiver.pipeline.service import Service
 
@@ -28,11 +29,11 @@ async def media(request: Request) -> Response:
     if link is None:
         raise NotAllowed("the media link is not valid or has expired")
     key, valid_for = link
-    store: MediaStore | None = getattr(request.app.state, "media_store", None)
-    if store is None:
-        store = request.app.state.media_store = open_media_store(service.config.settings.media)
+    storage: MediaStore | None = getattr(request.app.state, "media_store", None)
+    if storage is None:
+        storage = request.app.state.media_store = open_media_store(service.config.settings.media)
     try:
-        found = await store.locate(key, valid_for)
+        found = await storage.locate(key, valid_for)
     except ValueError:
         raise NotAllowed("the media link is not valid") from None
     except MediaStoreError as exc:
@@ -41,7 +42,8 @@ async def media(request: Request) -> Response:
     if found is None:
         raise NotFound("the file is no longer kept")
     if isinstance(found, Path):
-        return FileResponse(found)
+        # The type the copy was stored as, not the platform's guess from its suffix.
+        return FileResponse(found, media_type=content_type_of(found.suffix))
     if isinstance(found, Redirect):
         return RedirectResponse(found.url, status_code=307, headers={"Cache-Control": "no-store"})
     headers = {

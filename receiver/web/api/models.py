@@ -8,16 +8,26 @@ a handler does another. Answers forbid unknown fields, so a field added to a rec
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from receiver.domain.kinds import KIND_NAMES
+from receiver.domain.moments import epoch_seconds
 from receiver.domain.states import State
 
-Kind = Literal["video2video", "video_to_video", "image_to_video"]
-DeliveryState = Literal["pending", "mirroring", "held", "succeeded", "dead"]
+
+def _known_kind(value: str) -> str:
+    if value not in KIND_NAMES:
+        raise ValueError(f"must be one of {', '.join(KIND_NAMES)}")
+    return value
+
+
+# Every kind of the table (receiver/domain/kinds.py): one row there adds it here.
+Kind = Annotated[
+    str, AfterValidator(_known_kind), WithJsonSchema({"type": "string", "enum": list(KIND_NAMES)})
+]
+DeliveryState = Literal["pending", "mirroring", "held", "succeeded", "dead", "superseded"]
 BreakerState = Literal["closed", "half_open", "open"]
 # Text the stores take as it is: PostgreSQL refuses NUL in a string, so it is refused here.
 _TEXT = r"^[^\x00]*$"
@@ -36,7 +46,7 @@ class Submitted(Answer):
     kind: Kind
     state: State
     callback_url: str | None = Field(
-        None, description="video2video only: the signed URL CometAPI calls back."
+        None, description="Callback kinds only: the signed URL CometAPI calls back."
     )
     queue_position: int | None = Field(
         None, description="Its place in the submit queue (1: sent next), while it waits."
@@ -48,6 +58,7 @@ class ErrorAnswer(Answer):
 
     error: str = Field(examples=["bad_request", "unauthorized", "not_found", "invalid_request"])
     detail: str
+    limit: str | None = Field(None, description="`limit_reached`: `max_queued` or `max_per_day`.")
 
 
 class TaskSummary(Answer):
@@ -68,7 +79,14 @@ class TaskSummary(Answer):
     poll_attempts: int
     point: float | None = Field(description="Credits charged, as CometAPI reported.")
     refund: float | None
-    progress: float | None = Field(description="0 to 1, as CometAPI last reported.")
+    progress: float | None = Field(
+        description="0 to 1, as CometAPI last reported while the task ran; 1 once it"
+        " succeeded, null once it failed or was cancelled."
+    )
+    expected_end_at: float | None = Field(
+        description="When the relay expects CometAPI to end it (from its progress, or how long"
+        " tasks of its kind, model and duration took), which its polls aim at; null: no estimate."
+    )
     prompt: str | None
     submission: Literal["waiting", "sending", "sent", "not_sent"] = Field(
         description="On its way to CometAPI: waiting in the submit queue, being sent now,"
@@ -169,7 +187,10 @@ class Media(Answer):
 
 
 class TaskDetail(TaskSummary):
-    request: dict[str, Any] = Field(description="The submitted fields, as sent to CometAPI.")
+    request: dict[str, Any] = Field(
+        description="The fields sent to CometAPI; each `data:` URI as"
+        ' `{"data_uri": {"type", "bytes", "sha256"}}`: kept apart, never answered.'
+    )
     media: Media | None = Field(
         description="The copies of its renders; null: none are made (media off, or no files)."
     )
@@ -239,6 +260,13 @@ class DownstreamDetail(DownstreamHealth):
     previous_secret_until: float | None = Field(
         None, description="While set, deliveries carry the old secret's signature too."
     )
+    unusable: str | None = Field(
+        None,
+        description="Made through the API, its secret or URL was sealed under a key this relay"
+        " no longer has: why. Its deliveries are still made, held, until the key is back"
+        " (`callbacks.previous_secret_envs`) or its secret is rotated (and its URL given"
+        " again, if that is what does not open).",
+    )
 
 
 class DownstreamCreated(DownstreamDetail):
@@ -300,19 +328,7 @@ class InHeader:
 
 def _moment(value: object) -> object:
     """Epoch seconds or an ISO 8601 time (UTC unless it says otherwise), as epoch seconds."""
-    if not isinstance(value, str):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError("must be epoch seconds or an ISO 8601 time") from None
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-    if not math.isfinite(number):
-        raise ValueError("must be a finite number")
-    return number
+    return epoch_seconds(value) if isinstance(value, str) else value
 
 
 Moment = Annotated[

@@ -16,13 +16,16 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, request_response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from receiver.config import problems
-from receiver.errors import MalformedRequest, NotAuthenticated
+from receiver.domain.access import Scope
+from receiver.errors import MalformedRequest, RelayError
 from receiver.pipeline.service import Service
+from receiver.web.access import authorize
 from receiver.web.api.models import ErrorAnswer, InHeader, InPath, NoParams, Params
-from receiver.web.http import Json, is_admin
+from receiver.web.http import Json
 
 Auth = Literal["admin", "signed", "none"]
 Handler = Callable[[Request], Awaitable[Response]]
@@ -42,6 +45,10 @@ class Reply:
     media_types: tuple[str, ...] = ()
     schema: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # name: description
+
+
+# The header of a 429 for an API key's limits, at either door.
+LIMIT_RETRY_AFTER = {"Retry-After": "Seconds until a place frees (for `max_queued`, a guess)."}
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,9 @@ class Operation:
     body: Body | None = None
     # The shape of the refusals every operation of its kind can give (400, 401, 503).
     refusal: type[BaseModel] = ErrorAnswer
+    # What a key must hold to be let through (`auth` "admin": a bearer token); None for
+    # the signed and open routes.
+    scope: Scope | None = None
 
     def route(self) -> Route:
         return Route(self.path, self.endpoint, methods=list(self.methods))
@@ -82,7 +92,7 @@ class _ByMethod:
     def __init__(self, apps: dict[str, ASGIApp]) -> None:
         self.apps = apps
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         await self.apps[scope["method"]](scope, receive, send)
 
 
@@ -128,40 +138,83 @@ def _marked(metadata: Iterable[object], marker: type) -> bool:
 AdminHandler = Callable[[Request, Service, P], Awaitable[Response]]
 
 
-def admin_op(
-    path: str,
-    method: str,
+@dataclass(frozen=True)
+class Doc:
+    """What the document says of an operation: its group, what it does, its answers."""
+
+    tag: str
+    summary: str
+    description: str
+    replies: tuple[Reply, ...]
+
+
+@dataclass(frozen=True)
+class Door:
+    """The operations behind one door, and how they refuse: the model the document names,
+    and the answer made of an error there (None: the edge's one map, receiver/web/errors.py).
+    """
+
+    refusal: type[BaseModel] = ErrorAnswer
+    answer: Callable[[RelayError], Response] | None = None
+
+    def op(
+        self,
+        path: str,
+        method: str,
+        handler: AdminHandler[P],
+        params: type[P],
+        doc: Doc,
+        body: Body | None = None,
+        *,
+        scope: Scope,
+    ) -> Operation:
+        """An operation behind a bearer token that must hold `scope`: its endpoint reads the
+        parameters through the model that the document describes them by."""
+        endpoint = _guarded(handler, params, scope, self.answer)
+        return Operation(
+            path,
+            (method,),
+            endpoint,
+            doc.tag,
+            doc.summary,
+            doc.description,
+            "admin",
+            doc.replies,
+            params,
+            body,
+            refusal=self.refusal,
+            scope=scope,
+        )
+
+
+admin_op = Door().op
+
+
+def _guarded(
     handler: AdminHandler[P],
     params: type[P],
-    tag: str,
-    summary: str,
-    description: str,
-    replies: tuple[Reply, ...],
-    body: Body | None = None,
-) -> Operation:
-    """An admin operation: its endpoint reads the parameters through the model that the
-    document describes them by."""
-    endpoint = _guarded(handler, params)
-    return Operation(
-        path, (method,), endpoint, tag, summary, description, "admin", replies, params, body
-    )
-
-
-def _guarded(handler: AdminHandler[P], params: type[P]) -> Handler:
-    """Who asks first, then what they ask."""
+    scope: Scope,
+    refuse: Callable[[RelayError], Response] | None,
+) -> Handler:
+    """Who asks first, then what they ask; a refusal in the door's own shape if it has one."""
 
     async def guarded(request: Request) -> Response:
         service: Service = request.app.state.service
-        if not is_admin(request, service.config.secrets.admin_token):
-            raise NotAuthenticated("missing or wrong admin token")
-        return await handler(request, service, read_params(request, params))
+        try:
+            await authorize(request, service, scope)
+            return await handler(request, service, read_params(request, params))
+        except RelayError as exc:
+            if refuse is None:
+                raise
+            return refuse(exc)
 
     guarded.__name__ = handler.__name__
     return guarded
 
 
 _AUTH_NOTE = {
-    "admin": "Needs the admin token: `Authorization: Bearer $RECEIVER_ADMIN_TOKEN`.",
+    "admin": "Needs an API key holding the scope `{scope}` (or `admin`), or the admin token:"
+    " `Authorization: Bearer rr_...`. Without the scope: 403.",
     "signed": "No header: the signed token in the path is the authorization (403 when it is"
     " forged, tampered with or expired).",
     "none": "Open: no authorization.",
@@ -201,7 +254,9 @@ def document(operations: Sequence[Operation], version: str) -> dict[str, Any]:
                 "admin": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "The value of $RECEIVER_ADMIN_TOKEN.",
+                    "description": "An API key (`rr_...`, made with `POST /v1/keys`), or the"
+                    " value of $RECEIVER_ADMIN_TOKEN, which holds every scope. Each"
+                    " operation names the scope it needs.",
                 }
             },
         },
@@ -216,7 +271,8 @@ def _replies(op: Operation) -> list[Reply]:
         if op.params.model_fields:
             wrong = "A parameter is wrong; `detail` says which."
             replies.setdefault(400, Reply(400, wrong, op.refusal))
-        replies.setdefault(401, Reply(401, "No admin token, or a wrong one.", op.refusal))
+        replies.setdefault(401, Reply(401, "No key, or a wrong or revoked one.", op.refusal))
+        replies.setdefault(403, Reply(403, f"The key lacks the scope `{op.scope}`.", op.refusal))
         replies.setdefault(503, Reply(503, "The store cannot be reached.", op.refusal))
     return [replies[status] for status in sorted(replies)]
 
@@ -225,9 +281,9 @@ def _operation(op: Operation, method: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "tags": [op.tag],
         "summary": op.summary,
-        "description": f"{op.description}\n\n{_AUTH_NOTE[op.auth]}",
+        "description": f"{op.description}\n\n{_AUTH_NOTE[op.auth].format(scope=op.scope)}",
         "operationId": f"{method.lower()}_{_slug(op.path)}",
-        "security": [{"admin": []}] if op.auth == "admin" else [],
+        "security": [{"admin": [op.scope]}] if op.auth == "admin" else [],
         "responses": {str(r.status): _response(r, method) for r in _replies(op)},
     }
     parameters = _parameters(op.params)

@@ -1,4 +1,5 @@
-"""Health, readiness and metrics: open routes for load balancers and Prometheus."""
+"""Health, readiness and metrics: open routes for load balancers and Prometheus, and how
+the route table describes them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.errors import NotAuthenticated, StoreError
+from receiver.pipeline import operations
 from receiver.pipeline.service import Service
-from receiver.web.api.models import Ok
-from receiver.web.api.openapi import reply
+from receiver.transitions import queries
+from receiver.web.api.models import ErrorAnswer, Ok
+from receiver.web.api.openapi import Operation, Reply, reply
 from receiver.web.http import is_admin
 
 METRICS_TYPE = "text/plain; version=0.0.4"
@@ -21,7 +24,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     service: Service = request.app.state.service
     try:
-        await service.store.ping()
+        await operations.ready(service)
     except StoreError as exc:
         service.log.warning("readyz.store_unavailable", reason=exc.detail)
         raise  # its one line says why: unreachable, a full disk, a failed write
@@ -39,7 +42,41 @@ async def metrics(request: Request) -> Response:
     counts: dict[str, float] | None = None
     if service.config.settings.server.metrics_count_seconds <= 0:
         try:
-            counts = await service.store.counts()
+            counts = await queries.counts(service.store)
         except Exception:
             counts = None  # keep the last gauges: an outage must not look like an empty queue
     return Response(service.metrics.render(counts), media_type=METRICS_TYPE)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "/healthz",
+        ("GET",),
+        healthz,
+        "probes",
+        "Liveness",
+        "The process answers.",
+        "none",
+        (Reply(200, "Up.", Ok),),
+    ),
+    Operation(
+        "/readyz",
+        ("GET",),
+        readyz,
+        "probes",
+        "Readiness",
+        "The store answers: use it as a load balancer's health check.",
+        "none",
+        (Reply(200, "Ready.", Ok), Reply(503, "The store cannot be reached.", ErrorAnswer)),
+    ),
+    Operation(
+        "/metrics",
+        ("GET",),
+        metrics,
+        "probes",
+        "Prometheus metrics",
+        "The text exposition format.",
+        "none",
+        (Reply(200, "Metrics.", media_types=("text/plain",), schema={"type": "string"}),),
+    ),
+)

@@ -17,14 +17,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig
-from receiver.pipeline.submit import TaskRequest
+from receiver.pipeline.submit import AnyTaskRequest
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
+from receiver.web.api import keys, probes, runwayml, shares
 from receiver.web.api import models as m
-from receiver.web.api import runwayml
 from receiver.web.api.media import media
-from receiver.web.api.openapi import Body, Operation, Reply, admin_op, by_method, document
-from receiver.web.api.probes import healthz, metrics, readyz
+from receiver.web.api.openapi import (
+    LIMIT_RETRY_AFTER,
+    Body,
+    Doc,
+    Operation,
+    Reply,
+    admin_op,
+    by_method,
+    document,
+)
 from receiver.web.callback import Callback
 from receiver.web.http import Json
 
@@ -83,233 +91,292 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         h.create_task,
         m.SubmitParams,
-        "tasks",
-        "Submit a task",
-        "Checked against CometAPI's published limits and stored in the submit queue, at"
-        " once: a submit worker sends it when CometAPI has room (`upstream.max_concurrent_"
-        "tasks`), and tries again while CometAPI is busy (429, 502, 503, 504, no answer)."
-        " `video2video` gets the relay's own signed callback URL; the official-format kinds"
-        " are polled. A refusal that will not change fails the task, as its events say.",
-        (
-            Reply(200, "An earlier submit with this Idempotency-Key: that task.", m.Submitted),
-            Reply(202, "Queued (`state: queued`); it is sent to CometAPI next.", m.Submitted),
-            Reply(400, "The body is not JSON, or a header is wrong.", _ERR),
-            Reply(408, "The body did not arrive in time.", _ERR),
-            Reply(409, "This Idempotency-Key came with another body.", _ERR),
-            Reply(413, "The body is over 100 MiB.", _ERR),
-            Reply(422, "The request breaks a limit; `detail` names every field.", _ERR),
+        Doc(
+            "tasks",
+            "Submit a task",
+            "Checked against CometAPI's published limits and stored in the submit queue, at"
+            " once: a submit worker sends it when CometAPI has room (`upstream.max_concurrent_"
+            "tasks`), and tries again while CometAPI is busy (429, 502, 503, 504, no answer)."
+            " The callback kinds (`video2video`, `generate`, `act_one`) get the relay's own"
+            " signed callback URL; the official-format kinds are polled. A refusal that will"
+            " not change fails the task, as its events say.",
+            (
+                Reply(200, "An earlier submit with this Idempotency-Key: that task.", m.Submitted),
+                Reply(202, "Queued (`state: queued`); it is sent to CometAPI next.", m.Submitted),
+                Reply(400, "The body is not JSON, or a header is wrong.", _ERR),
+                Reply(408, "The body did not arrive in time.", _ERR),
+                Reply(409, "This Idempotency-Key came with another body.", _ERR),
+                Reply(413, "The body is over 100 MiB.", _ERR),
+                Reply(422, "The request breaks a limit; `detail` names every field.", _ERR),
+                Reply(
+                    429,
+                    "The API key's `max_queued` or `max_per_day` is reached; `limit` says which.",
+                    _ERR,
+                    headers=LIMIT_RETRY_AFTER,
+                ),
+            ),
         ),
         body=Body(
-            TypeAdapter(TaskRequest),
+            TypeAdapter(AnyTaskRequest),
             "TaskRequest",
-            "One of three kinds, told apart by `kind`; each has its route's own fields.",
+            "A kind of the relay's table, named by `kind`: video2video has fields of its own;"
+            " every other kind's body is CometAPI's own, passed on as sent (Runway's own"
+            " routes need a `model`).",
         ),
+        scope="tasks:submit",
     ),
     admin_op(
         "/v1/tasks",
         "GET",
         h.list_tasks,
         m.TaskListParams,
-        "tasks",
-        "List tasks",
-        "Newest first, a page at a time: pass the answer's `next` as `before` for the next.",
-        (Reply(200, "A page of tasks.", m.TaskPage),),
+        Doc(
+            "tasks",
+            "List tasks",
+            "Newest first, a page at a time: pass the answer's `next` as `before` for the next.",
+            (Reply(200, "A page of tasks.", m.TaskPage),),
+        ),
+        scope="tasks:read",
     ),
     admin_op(
         "/v1/tasks/{task_id}",
         "GET",
         h.get_task,
         m.TaskIdParams,
-        "tasks",
-        "One task with its history",
-        "State, outputs and cost; its place in the submit queue and every send to CometAPI;"
-        " every event (callbacks with CometAPI's verdict on them), every delivery per"
-        " downstream and every delivery attempt.",
-        (Reply(200, "The task.", m.TaskDetail), _TASK_GONE),
+        Doc(
+            "tasks",
+            "One task with its history",
+            "State, outputs and cost; its place in the submit queue and every send to CometAPI;"
+            " every event (callbacks with CometAPI's verdict on them), every delivery per"
+            " downstream and every delivery attempt.",
+            (Reply(200, "The task.", m.TaskDetail), _TASK_GONE),
+        ),
+        scope="tasks:read",
     ),
     admin_op(
         "/v1/tasks/{task_id}",
         "DELETE",
         h.cancel_task,
         m.TaskIdParams,
-        "tasks",
-        "Cancel a task",
-        "A task still waiting in the submit queue is cancelled here, at once: it never"
-        " reaches CometAPI. Else an official-format task is cancelled at CometAPI, then"
-        " recorded as cancelled; CometAPI documents no cancel for `video2video`: 409, as for"
-        " a task that has ended or is being sent at this moment.",
-        (
-            Reply(200, "Cancelled.", m.TaskSummary),
-            _TASK_GONE,
-            Reply(409, "It cannot be cancelled; `detail` says why.", _ERR),
-            *_UPSTREAM,
+        Doc(
+            "tasks",
+            "Cancel a task",
+            "A task still waiting in the submit queue is cancelled here, at once: it never"
+            " reaches CometAPI. Else an official-format task is cancelled at CometAPI, then"
+            " recorded as cancelled; CometAPI documents no cancel for `video2video`: 409, as for"
+            " a task that has ended or is being sent at this moment.",
+            (
+                Reply(200, "Cancelled.", m.TaskSummary),
+                _TASK_GONE,
+                Reply(409, "It cannot be cancelled; `detail` says why.", _ERR),
+                *_UPSTREAM,
+            ),
         ),
+        scope="tasks:cancel",
     ),
     *runwayml.OPERATIONS,
+    *keys.OPERATIONS,
+    *shares.OPERATIONS,
     admin_op(
         "/v1/deliveries",
         "GET",
         h.list_deliveries,
         m.DeliveryListParams,
-        "deliveries",
-        "List deliveries",
-        "The outbox, newest first: one delivery per event and downstream.",
-        (Reply(200, "Deliveries.", m.DeliveryList),),
+        Doc(
+            "deliveries",
+            "List deliveries",
+            "The outbox, newest first: one delivery per event and downstream.",
+            (Reply(200, "Deliveries.", m.DeliveryList),),
+        ),
+        scope="admin",
     ),
     admin_op(
         "/v1/deliveries/replay",
         "POST",
         h.replay_dead_letters,
         m.DeadLetterParams,
-        "deliveries",
-        "Replay a downstream's dead letters",
-        "Queues every dead letter of the downstream for an attempt now.",
-        (
-            Reply(200, "How many were queued.", m.Replayed),
-            _NO_DOWNSTREAM,
+        Doc(
+            "deliveries",
+            "Replay a downstream's dead letters",
+            "Queues every dead letter of the downstream for an attempt now.",
+            (
+                Reply(200, "How many were queued.", m.Replayed),
+                _NO_DOWNSTREAM,
+            ),
         ),
+        scope="admin",
     ),
     admin_op(
         "/v1/deliveries/{delivery_id}/replay",
         "POST",
         h.replay_delivery,
         m.DeliveryIdParams,
-        "deliveries",
-        "Replay one delivery",
-        "Queues the delivery for an attempt now, whatever its state.",
-        (Reply(200, "Queued.", m.Replayed), Reply(404, "No such delivery.", _ERR)),
+        Doc(
+            "deliveries",
+            "Replay one delivery",
+            "Queues the delivery for an attempt now, whatever its state.",
+            (Reply(200, "Queued.", m.Replayed), Reply(404, "No such delivery.", _ERR)),
+        ),
+        scope="admin",
     ),
     admin_op(
         "/v1/downstreams",
         "GET",
         d.list_downstreams,
         m.NoParams,
-        "downstreams",
-        "Every downstream, with its health",
-        "The config file's and those made through the API: settings (never a secret),"
-        " breaker state, disabled or not (since when, why), failing since, deliveries by"
-        " state.",
-        (Reply(200, "Every downstream.", m.DownstreamList),),
+        Doc(
+            "downstreams",
+            "Every downstream, with its health",
+            "The config file's and those made through the API: settings (never a secret),"
+            " breaker state, disabled or not (since when, why), failing since, deliveries by"
+            " state.",
+            (Reply(200, "Every downstream.", m.DownstreamList),),
+        ),
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams",
         "POST",
         d.create_downstream,
         m.NoParams,
-        "downstreams",
-        "Make a downstream",
-        "In use on every replica within a tick, and kept across restarts. Its signing secret"
-        " is made here, shown in this answer only, and stored sealed. A URL must reach a"
-        " public address (unless `delivery.allow_private_networks`), also after DNS at"
-        " connect time.",
-        (
-            Reply(201, "Made; `secret` is shown this once.", m.DownstreamCreated),
-            Reply(400, "The body is not JSON.", _ERR),
-            Reply(409, "The name is taken (by the config file or the API).", _ERR),
-            Reply(413, "The body is over 64 KiB.", _ERR),
-            Reply(422, "A setting breaks a rule; `detail` names every field.", _ERR),
+        Doc(
+            "downstreams",
+            "Make a downstream",
+            "In use on every replica within a tick, and kept across restarts. Its signing secret"
+            " is made here, shown in this answer only, and stored sealed. A URL must reach a"
+            " public address (unless `delivery.allow_private_networks`), also after DNS at"
+            " connect time.",
+            (
+                Reply(201, "Made; `secret` is shown this once.", m.DownstreamCreated),
+                Reply(400, "The body is not JSON.", _ERR),
+                Reply(409, "The name is taken (by the config file or the API).", _ERR),
+                Reply(413, "The body is over 64 KiB.", _ERR),
+                Reply(422, "A setting breaks a rule; `detail` names every field.", _ERR),
+            ),
         ),
         body=Body(
             TypeAdapter(ManagedDownstreamConfig),
             "DownstreamSettings",
             "The settings of a `[[downstream]]` in the config file, with `url` given here.",
         ),
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams/{name}",
         "GET",
         d.get_downstream,
         m.DownstreamParams,
-        "downstreams",
-        "One downstream",
-        "Its settings (never its secret) and health.",
-        (Reply(200, "The downstream.", m.DownstreamDetail), _NO_DOWNSTREAM),
+        Doc(
+            "downstreams",
+            "One downstream",
+            "Its settings (never its secret) and health.",
+            (Reply(200, "The downstream.", m.DownstreamDetail), _NO_DOWNSTREAM),
+        ),
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams/{name}",
         "PATCH",
         d.change_downstream,
         m.DownstreamParams,
-        "downstreams",
-        "Change a downstream made through the API",
-        "The fields given replace its settings (the name stays); the whole is checked again.",
-        (
-            Reply(200, "Changed.", m.DownstreamDetail),
-            Reply(400, "The body is not JSON.", _ERR),
-            _NO_DOWNSTREAM,
-            _FROM_CONFIG,
-            Reply(413, "The body is over 64 KiB.", _ERR),
-            Reply(422, "A setting breaks a rule; `detail` names every field.", _ERR),
+        Doc(
+            "downstreams",
+            "Change a downstream made through the API",
+            "The fields given replace its settings (the name stays); the whole is checked again.",
+            (
+                Reply(200, "Changed.", m.DownstreamDetail),
+                Reply(400, "The body is not JSON.", _ERR),
+                _NO_DOWNSTREAM,
+                _FROM_CONFIG,
+                Reply(413, "The body is over 64 KiB.", _ERR),
+                Reply(422, "A setting breaks a rule; `detail` names every field.", _ERR),
+            ),
         ),
         body=Body(
             TypeAdapter(DownstreamChange),
             "DownstreamChange",
             "Any settings of `DownstreamSettings` but `name`.",
         ),
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams/{name}",
         "DELETE",
         d.remove_downstream,
         m.DownstreamParams,
-        "downstreams",
-        "Remove a downstream made through the API",
-        "At once, on every replica within a tick: what it still had to deliver ends as dead"
-        " letters, with the reason.",
-        (Reply(200, "Removed.", m.Removed), _NO_DOWNSTREAM, _FROM_CONFIG),
+        Doc(
+            "downstreams",
+            "Remove a downstream made through the API",
+            "At once, on every replica within a tick: what it still had to deliver ends as dead"
+            " letters, with the reason.",
+            (Reply(200, "Removed.", m.Removed), _NO_DOWNSTREAM, _FROM_CONFIG),
+        ),
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams/{name}/rotate-secret",
         "POST",
         d.rotate_secret,
         m.DownstreamParams,
-        "downstreams",
-        "Rotate a downstream's secret",
-        "A new secret, shown once. For `delivery.rotation_overlap_seconds` (24 h by default)"
-        " every delivery carries both signatures, space-separated in `webhook-signature`, so"
-        " a receiver that knows either secret verifies.",
-        (Reply(200, "Rotated.", m.SecretRotated), _NO_DOWNSTREAM, _FROM_CONFIG),
+        Doc(
+            "downstreams",
+            "Rotate a downstream's secret",
+            "A new secret, shown once. For `delivery.rotation_overlap_seconds` (24 h by default)"
+            " every delivery carries both signatures, space-separated in `webhook-signature`, so"
+            " a receiver that knows either secret verifies.",
+            (Reply(200, "Rotated.", m.SecretRotated), _NO_DOWNSTREAM, _FROM_CONFIG),
+        ),
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams/{name}/disable",
         "POST",
         d.disable_downstream,
         m.DownstreamParams,
-        "downstreams",
-        "Disable a downstream",
-        "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
-        (Reply(200, "Disabled.", m.Disabled), _NO_DOWNSTREAM),
+        Doc(
+            "downstreams",
+            "Disable a downstream",
+            "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
+            (Reply(200, "Disabled.", m.Disabled), _NO_DOWNSTREAM),
+        ),
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams/{name}/enable",
         "POST",
         d.enable_downstream,
         m.EnableParams,
-        "downstreams",
-        "Enable a downstream",
-        "Attempts it again, and queues what it held (and, with `recover_since`, what went"
-        " to dead-letter since then).",
-        (Reply(200, "Enabled.", m.Enabled), _NO_DOWNSTREAM),
+        Doc(
+            "downstreams",
+            "Enable a downstream",
+            "Attempts it again, and queues what it held (and, with `recover_since`, what went"
+            " to dead-letter since then).",
+            (Reply(200, "Enabled.", m.Enabled), _NO_DOWNSTREAM),
+        ),
+        scope="downstreams",
     ),
     admin_op(
         "/v1/stream",
         "GET",
         h.stream,
         m.StreamParams,
-        "live",
-        "Live changes (Server-Sent Events)",
-        "Never ends. `event: task` carries a task summary as it changes, `event: attempt` a"
-        " delivery attempt as it ends; each `id` is where a reconnecting client resumes"
-        " (`Last-Event-ID`), also after a restart of the relay. A `: keep-alive` comment"
-        " comes every 15 s.",
-        (
-            Reply(
-                200,
-                "The stream.",
-                media_types=("text/event-stream",),
-                schema={"type": "string"},
+        Doc(
+            "live",
+            "Live changes (Server-Sent Events)",
+            "Never ends. `event: task` carries a task summary as it changes, `event: attempt` a"
+            " delivery attempt as it ends; each `id` is where a reconnecting client resumes"
+            " (`Last-Event-ID`), also after a restart of the relay. A `: keep-alive` comment"
+            " comes every 15 s.",
+            (
+                Reply(
+                    200,
+                    "The stream.",
+                    media_types=("text/event-stream",),
+                    schema={"type": "string"},
+                ),
             ),
         ),
+        scope="tasks:read",
     ),
     Operation(
         "/media/{token}",
@@ -348,36 +415,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         params=m.TokenParams,
     ),
-    Operation(
-        "/healthz",
-        ("GET",),
-        healthz,
-        "probes",
-        "Liveness",
-        "The process answers.",
-        "none",
-        (Reply(200, "Up.", m.Ok),),
-    ),
-    Operation(
-        "/readyz",
-        ("GET",),
-        readyz,
-        "probes",
-        "Readiness",
-        "The store answers: use it as a load balancer's health check.",
-        "none",
-        (Reply(200, "Ready.", m.Ok), Reply(503, "The store cannot be reached.", _ERR)),
-    ),
-    Operation(
-        "/metrics",
-        ("GET",),
-        metrics,
-        "probes",
-        "Prometheus metrics",
-        "The text exposition format.",
-        "none",
-        (Reply(200, "Metrics.", media_types=("text/plain",), schema={"type": "string"}),),
-    ),
+    *probes.OPERATIONS,
     Operation(
         "/openapi.json",
         ("GET",),

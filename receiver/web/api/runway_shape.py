@@ -12,7 +12,7 @@ from typing import Any
 
 from receiver.persist import Task
 
-RUNWAY_KINDS = ("image_to_video", "video_to_video")
+OUTPUT_ROLES = ("video", "image", "audio")
 
 
 def relay_payload(kind: str, body: Any) -> Any:
@@ -78,9 +78,31 @@ def runway_task(
     return body
 
 
-def copied_videos(media: Any) -> list[str]:
-    """The relay's links to the copied videos, from an event's `media` section."""
+def copied_outputs(media: Any) -> list[str]:
+    """The relay's links to the copied outputs (videos, images or audio; not the posters),
+    from an event's `media` section."""
     if not isinstance(media, dict) or media.get("status") != "mirrored":
         return []
     files = media.get("files") or []
-    return [f["url"] for f in files if isinstance(f, dict) and f.get("role") == "video"]
+    return [f["url"] for f in files if isinstance(f, dict) and f.get("role") in OUTPUT_ROLES]
+
+
+def organization(tasks: list[Task], concurrency_cap: int) -> dict[str, Any]:
+    """Runway's `GET /v1/organization`, from what the relay knows: the concurrency cap it
+    keeps for every model (null: none), and per model the tasks made today (UTC) and the
+    credits CometAPI confirmed for them. The balance and monthly spend are CometAPI's
+    account's, which the relay cannot see: 0."""
+    usage: dict[str, dict[str, int]] = {}
+    for task in tasks:
+        model = task.request.get("model")
+        name = model if isinstance(model, str) and model else task.kind
+        used = usage.setdefault(name, {"dailyGenerations": 0, "creditsSpent": 0})
+        used["dailyGenerations"] += 1
+        used["creditsSpent"] += charged(task)
+    cap = concurrency_cap or None
+    limits = {"maxConcurrentGenerations": cap, "maxDailyGenerations": None}
+    return {
+        "creditBalance": 0,
+        "tier": {"maxMonthlyCreditSpend": 0, "models": dict.fromkeys(usage, limits)},
+        "usage": {"models": usage},
+    }

@@ -27,10 +27,13 @@ class Actions:
         self.pages = pages
 
     async def submit(self, request: Request, session: Session, form: Form) -> Response:
-        kept = {name: form.get(name, "").strip() for name in ("kind", "prompt", "source", "model")}
-        payload = views.form_payload(kept["kind"], kept["prompt"], kept["source"], kept["model"])
+        names = ("kind", "prompt", "source", "model", "options")
+        kept = {name: form.get(name, "").strip() for name in names}
         key = form.get("idempotency_key", "")[:255] or None
         try:
+            payload = views.form_payload(
+                kept["kind"], kept["prompt"], kept["source"], kept["model"], kept["options"]
+            )
             result = await operations.submit_task(self.service, payload, key)
         except InvalidRequest as exc:
             errors, general = views.field_errors(kept["kind"], exc.detail)

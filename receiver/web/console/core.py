@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from receiver.errors import MalformedRequest, NotAllowed
+from receiver.pipeline import operations
 from receiver.pipeline.service import Service
 from receiver.web.body import read_body
 from receiver.web.console import views
@@ -39,6 +40,7 @@ NOTICES = {
     "cancelled": "Task cancelled.",
     "removed": "Downstream removed; {n} waiting delivery(ies) ended as dead letters.",
     "submitted": "Task submitted: it is sent to CometAPI as soon as CometAPI has room.",
+    "revoked": "Key revoked: every replica refuses it within seconds, its share links too.",
 }
 
 Form = dict[str, str]
@@ -131,7 +133,7 @@ class Console:
         """The request's session: its cookie valid, and not ended by a logout on any
         replica (one primary-key read of the store)."""
         session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
-        if session is None or await self.service.store.session_revoked(session.id):
+        if session is None or await operations.session_ended(self.service.store, session.id):
             return None
         return session
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from receiver.pipeline import operations
 from receiver.web.console.core import Console, Form, local
 from receiver.web.console.session import (
     BROWSER_COOKIE,
@@ -104,7 +105,7 @@ class Login:
 
     async def logout(self, request: Request, session: Session, form: Form) -> Response:
         # Revoked in the store first: a copy of the cookie kept elsewhere ends too.
-        await self.console.service.store.revoke_session(session.id, session.expires_at)
+        await operations.end_session(self.console.service.store, session.id, session.expires_at)
         root = self.console.root(request)
         response = RedirectResponse(f"{root}/login", status_code=303)
         response.delete_cookie(

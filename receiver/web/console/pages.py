@@ -12,11 +12,12 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.adapters.comet.client import REVERSE_KIND
+from receiver.domain.kinds import is_callback
 from receiver.domain.states import STATES, TERMINAL_STATES
 from receiver.errors import MalformedRequest, NotFound
 from receiver.persist import TaskFilter
 from receiver.pipeline import operations
+from receiver.transitions import queries
 from receiver.web.console import chart, views
 from receiver.web.console.core import Console, Form
 from receiver.web.console.session import Session
@@ -65,23 +66,21 @@ class Pages:
         return f"{self.console.root(request)}/stream?{urlencode(query)}"
 
     async def home(self, request: Request, session: Session) -> Response:
-        store, now = self.service.store, time.time()
-        counts = await store.counts()
-        activity = await store.activity(now - chart.HOURS * 3600)
-        health = await store.downstream_health(list(self.service.subscriptions))
-        recent = await store.list_tasks(TaskFilter(limit=8))
+        now = time.time()
+        since, names = now - chart.HOURS * 3600, list(self.service.subscriptions)
+        seen = await queries.overview(self.service.store, since, names, recent=8)
         return self.console.render(
             request,
             "home.html",
             session,
             nav="home",
             stream=self._stream_url(request, now),
-            counts=counts,
+            counts=seen.counts,
             states=STATES,
-            tasks_chart=chart.tasks_chart(activity, now),
-            latency_chart=chart.latency_chart(activity, now),
-            health=health,
-            recent=recent,
+            tasks_chart=chart.tasks_chart(seen.activity, now),
+            latency_chart=chart.latency_chart(seen.activity, now),
+            health=seen.health,
+            recent=seen.recent,
             retention_days=self._retention_days(),
         )
 
@@ -122,21 +121,21 @@ class Pages:
             newest=newest,
             window_reached=found.window_reached,
             search_window=f"{self.service.config.settings.server.search_window:,}",
-            form=form or {"kind": "video2video", "prompt": "", "source": "", "model": ""},
+            kind_groups=views.KIND_GROUPS,
+            form=form
+            or {"kind": "video2video", "prompt": "", "source": "", "model": "", "options": ""},
             errors=errors or {},
             general=general or [],
             idempotency_key=secrets.token_urlsafe(16),
         )
 
     async def task(self, request: Request, session: Session) -> Response:
-        store, now = self.service.store, time.time()
-        task = await store.get_task(request.path_params["task_id"])
-        if task is None:
+        now = time.time()
+        task_id = request.path_params["task_id"]
+        detail = await queries.task_detail(self.service.store, task_id, queries.HISTORY)
+        if detail is None:
             raise NotFound("no such task")
-        events, deliveries = await store.task_history(task.id)
-        attempts = await store.task_attempts(task.id)
-        sends = await store.submit_attempts(task.id)
-        bodies = await store.event_bodies(task.id)
+        task, events, bodies = detail.task, detail.events, detail.documents
         documents = [bodies[e.id][0] for e in events if e.id in bodies]
         raw_events = [
             (e, bodies[e.id][0], _pretty_raw(bodies[e.id][1])) for e in events if e.id in bodies
@@ -148,16 +147,16 @@ class Pages:
             nav="tasks",
             stream=self._stream_url(request, now, task.id),
             task=task,
-            timeline=views.timeline(task, events, attempts, sends),
+            timeline=views.timeline(task, events, detail.attempts, detail.sends),
             submission=views.submission(task),
             offset=views.offset,
             media=views.media_of(task, documents),
-            deliveries=deliveries,
+            deliveries=detail.deliveries,
             raw_events=raw_events,
             # A waiting task is cancelled here, whatever its kind; CometAPI cancels only
             # official-format tasks.
             cancellable=task.state not in TERMINAL_STATES
-            and (task.submission == "waiting" or task.kind != REVERSE_KIND),
+            and (task.submission == "waiting" or not is_callback(task.kind)),
         )
 
     async def deliveries(
@@ -168,16 +167,12 @@ class Pages:
         kept: dict[str, str] | None = None,
         create_error: str = "",
     ) -> Response:
-        store, now = self.service.store, time.time()
+        now = time.time()
         only = request.query_params.get("downstream") or None
-        every = self.service.directory.every
-        names = [operations.known_downstream(self.service, only)] if only else [*every]
-        shown = []
-        for health in await store.downstream_health(names):
-            dead = await store.list_deliveries("dead", health.name, None, 50)
-            pending = await store.list_deliveries("pending", health.name, None, 50)
-            retrying = [d for d in pending if d.attempts > 0]
-            shown.append((health, dead, retrying))
+        every, unusable = self.service.directory.every, self.service.directory.unusable
+        names = [operations.known_downstream(self.service, only)] if only else [*every, *unusable]
+        found = await queries.backlogs(self.service.store, names, 50)
+        shown = [(b.health, b.dead, b.retrying) for b in found]
         return self.console.render(
             request,
             "deliveries.html",
@@ -187,7 +182,8 @@ class Pages:
             stream=self._stream_url(request, now),
             downstreams=shown,
             formats={name: d.format for name, d in every.items()},
-            managed={name for name, d in every.items() if d.managed},
+            managed={name for name, d in every.items() if d.managed} | set(unusable),
+            unusable={name: reason for name, (_, reason) in unusable.items()},
             only=only,
             secret=secret,
             kept=kept or {},

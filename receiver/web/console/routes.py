@@ -20,6 +20,7 @@ from receiver.pipeline.service import Service
 from receiver.web.console.actions import Actions
 from receiver.web.console.core import HERE, Console
 from receiver.web.console.error_pages import ErrorPages
+from receiver.web.console.keys import KeyPages
 from receiver.web.console.login import Login
 from receiver.web.console.pages import Pages
 from receiver.web.console.security import SecurityHeaders
@@ -29,7 +30,7 @@ from receiver.web.console.session import origin_of
 def console_app(service: Service) -> Starlette:
     console = Console(service)
     login, pages, errors = Login(console), Pages(console), ErrorPages(console)
-    actions = Actions(console, pages)
+    actions, keys = Actions(console, pages), KeyPages(console)
     page, action = console.page, console.action
     app = Starlette(
         routes=[
@@ -49,6 +50,9 @@ def console_app(service: Service) -> Starlette:
             Route("/downstreams/{name}/replay", action(actions.replay_all), methods=["POST"]),
             Route("/downstreams/{name}/disable", action(actions.disable), methods=["POST"]),
             Route("/downstreams/{name}/enable", action(actions.enable), methods=["POST"]),
+            Route("/keys", page(keys.page), methods=["GET"]),
+            Route("/keys", action(keys.create), methods=["POST"]),
+            Route("/keys/{name}/revoke", action(keys.revoke), methods=["POST"]),
             Route("/stream", pages.stream, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static")),
         ],

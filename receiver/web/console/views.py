@@ -3,22 +3,24 @@ timeline, its video, the submit form's fields and errors, times as people read t
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from receiver.errors import MalformedRequest
+from receiver.domain.kinds import KIND_NAMES, Output, TaskKind, kind_of, output_of
+from receiver.domain.kinds import KINDS as TABLE
+from receiver.errors import InvalidRequest, MalformedRequest
 from receiver.persist import Attempt, Event, SubmitAttempt, Task
 
-KINDS = ("video2video", "video_to_video", "image_to_video")
-# The form's fields, and what each kind of task calls them (README, "Submitting").
-FORM_FIELDS = {
-    "video2video": {"prompt": "prompt", "source": "video", "model": "model"},
-    "video_to_video": {"prompt": "promptText", "source": "videoUri", "model": "model"},
-    "image_to_video": {"prompt": "promptText", "source": "promptImage", "model": "model"},
-}
+KINDS = KIND_NAMES
+# The submit form's kinds, by what they make, for the groups of its select.
+KIND_GROUPS: tuple[tuple[Output, tuple[TaskKind, ...]], ...] = tuple(
+    (made, tuple(k for k in TABLE.values() if k.output == made))
+    for made in ("video", "image", "audio")
+)
 _SOURCE_LABEL = {
     "submit": "Submitted",
     "callback": "Callback",
@@ -152,57 +154,89 @@ def submission(task: Task) -> str:
 
 @dataclass(frozen=True)
 class Media:
-    video: str | None
+    video: str | None  # the first output, whatever its type
     poster: str | None
     mirrored: bool
     note: str | None  # why the original links are shown, when they are
+    made: str = "video"  # the output's type: the page plays, shows or plays it as audio
 
 
 def media_of(task: Task, documents: list[dict[str, Any]]) -> Media:
     """The video to play: the mirrored copy from the newest succeeded event's document,
     else the task's original outputs (which expire within a day or two)."""
     note = None
+    made = output_of(task.kind)
     for document in reversed(documents):
         media = document.get("media")
         if document.get("state") != "succeeded" or not isinstance(media, dict):
             continue
         files = [f for f in media.get("files") or [] if isinstance(f, dict)]
-        video = next((f.get("url") for f in files if f.get("role") == "video"), None)
+        video = next((f.get("url") for f in files if f.get("role") == made), None)
         poster = next((f.get("url") for f in files if f.get("role") == "poster"), None)
         if media.get("status") == "mirrored" and isinstance(video, str):
-            return Media(video, poster if isinstance(poster, str) else task.thumbnail, True, None)
+            poster = poster if isinstance(poster, str) else task.thumbnail
+            return Media(video, poster, True, None, made)
         note = f"not mirrored: {media.get('reason') or media.get('status') or 'unknown'}"
         break
     if task.state == "succeeded" and task.outputs and note is None:
         note = "the copy is not made yet, or mirroring is off"
-    return Media(task.outputs[0] if task.outputs else None, task.thumbnail, False, note)
+    return Media(task.outputs[0] if task.outputs else None, task.thumbnail, False, note, made)
 
 
-def form_payload(kind: str, prompt: str, source: str, model: str) -> dict[str, Any]:
-    """The submit form as the body POST /v1/tasks takes for that kind."""
-    if kind not in FORM_FIELDS:
-        return {"kind": kind}
-    names = FORM_FIELDS[kind]
-    payload: dict[str, Any] = {"kind": kind, names["source"]: source, names["prompt"]: prompt}
-    if kind == "image_to_video" and not prompt:
-        del payload[names["prompt"]]  # optional for that route
+def form_payload(kind: str, prompt: str, source: str, model: str, options: str) -> dict[str, Any]:
+    """The submit form as the body POST /v1/tasks takes: the kind's other fields given as a
+    JSON object (`options`), then the prompt and the source in the fields the table of kinds
+    names for them, and the model. InvalidRequest, on the form's own fields, when one does
+    not fit the kind; the relay checks the rest."""
+    found = kind_of(kind)
+    if found is None:
+        return {"kind": kind}  # the relay names the kinds it takes
+    payload: dict[str, Any] = {"kind": kind}
+    problems = []
+    if options:
+        try:
+            given = json.loads(options)
+        except ValueError as exc:
+            given, reason = None, f"options: not JSON ({exc})"
+        else:
+            reason = "options: give a JSON object of the kind's fields"
+        if isinstance(given, dict):
+            payload.update({k: v for k, v in given.items() if k != "kind"})
+        else:
+            problems.append(reason)
+    for what, value, name in (("prompt", prompt, found.prompt), ("source", source, found.source)):
+        if value and name is None:
+            problems.append(f"{what}: {kind} has no {what} field of its own; give it in Options")
+        elif value and name is not None:
+            payload[name] = value
     if model:
-        payload[names["model"]] = model
+        payload["model"] = model
+    if problems:
+        raise InvalidRequest("; ".join(problems))
     return payload
 
 
 def field_errors(kind: str, detail: str) -> tuple[dict[str, str], list[str]]:
-    """An InvalidRequest's message ("field: why; field: why") split onto the form's fields;
-    what names no field of the form stays general."""
-    by_name = {api: form for form, api in FORM_FIELDS.get(kind, {}).items()}
-    by_name["kind"] = "kind"
-    pattern = r"(?:^|; )(" + "|".join(map(re.escape, sorted(by_name, key=len, reverse=True)))
-    parts = re.split(pattern + r")(?:\.[\w.]+)?: ", detail)
+    """An InvalidRequest's message ("field: why; field: why") split onto the form's fields
+    (a field of the body that has none of its own is the Options field's); what names no
+    field stays general."""
+    found = kind_of(kind)
+    by_name = {"kind": "kind", "model": "model", "options": "options"}
+    by_name |= {"prompt": "prompt", "source": "source"}  # the form's own refusals
+    if found is not None:
+        by_name |= {
+            name: form
+            for form, name in (("prompt", found.prompt), ("source", found.source))
+            if name
+        }
+    pattern = r"(?:^|; )([A-Za-z_][\w]*)(?:\.[\w.]+)?: "
+    parts = re.split(pattern, detail)
     fields: dict[str, str] = {}
     general = [parts[0]] if parts[0] else []
     for name, message in zip(parts[1::2], parts[2::2], strict=True):
-        form = by_name[name]
-        fields[form] = f"{fields[form]}; {message}" if form in fields else message
+        form = by_name.get(name, "options")
+        said = message if form != "options" or name == "options" else f"{name}: {message}"
+        fields[form] = f"{fields[form]}; {said}" if form in fields else said
     return fields, general
 
 

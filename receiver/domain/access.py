@@ -1,0 +1,55 @@
+"""Who may do what: the fixed set of scopes an API key can hold, and the caller a request
+was authenticated as.
+
+`admin` covers every scope and every task; any other caller sees only the tasks it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from receiver.domain.key_limits import NO_LIMITS, KeyLimits
+
+Scope = Literal["tasks:submit", "tasks:read", "tasks:cancel", "downstreams", "admin"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request comes from: the bootstrap admin token (`key_id` None) or an API key."""
+
+    key_id: str | None
+    name: str
+    scopes: frozenset[Scope]
+    limits: KeyLimits = NO_LIMITS  # on what it submits; the admin token has none
+
+    def allows(self, scope: Scope) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+    @property
+    def sees_all(self) -> bool:
+        """Every task, not only its own."""
+        return "admin" in self.scopes
+
+    def owns(self, task_owner: str | None) -> bool:
+        return self.sees_all or (task_owner is not None and task_owner == self.key_id)
+
+    @property
+    def owner_filter(self) -> str | None:
+        """The owner a task list is narrowed to (None: every task)."""
+        return None if self.sees_all else self.key_id or ""
+
+
+BOOTSTRAP = Caller(None, "admin token", frozenset(SCOPES))
+
+
+def parse_scopes(given: list[str]) -> frozenset[Scope]:
+    """The scopes named, or ValueError naming the first unknown one."""
+    known = set(SCOPES)
+    for scope in given:
+        if scope not in known:
+            raise ValueError(f"unknown scope {scope!r}; the scopes are {', '.join(SCOPES)}")
+    if not given:
+        raise ValueError("at least one scope is needed")
+    return frozenset(s for s in SCOPES if s in given)

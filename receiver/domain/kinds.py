@@ -1,0 +1,118 @@
+"""Every kind of task the relay takes, in one table: where CometAPI takes it, at which doors
+the relay takes it, whether CometAPI calls back or is only polled, how its answers read, and
+what it makes.
+
+A route Runway ships next month is one row here (and one test): the doors, the client, the
+parser, the mirror and the simulator all read this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Output = Literal["video", "image", "audio"]
+# `official`: Runway's own format (`/runwayml/v1/...`, answered `{id}`, polled at
+# `GET /runwayml/v1/tasks/{id}`). `reverse`: CometAPI's callback routes (`/runway/pro/...`,
+# answered in the `{code, msg, data}` envelope, polled at `POST /runway/feed`).
+Form = Literal["official", "reverse"]
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str
+    route: str  # CometAPI's path for a create
+    form: Form
+    output: Output
+    front_door: bool  # taken at `/runwayml/v1/<name>` as well as `POST /v1/tasks`
+    # The body's field for a text prompt, and for the one URL of its source (a video, image
+    # or sound), where the route has them: what the console's form and the command line
+    # fill in. Every other field is given as the body's JSON.
+    prompt: str | None = None
+    source: str | None = None
+
+    @property
+    def callback(self) -> bool:
+        """CometAPI calls back (the relay sends its signed `callback_url`)."""
+        return self.form == "reverse"
+
+    @property
+    def cancellable(self) -> bool:
+        """CometAPI documents a cancel (`DELETE /runwayml/v1/tasks/{id}`) only for these."""
+        return self.form == "official"
+
+
+def _official(
+    name: str, output: Output, prompt: str | None = None, source: str | None = None
+) -> TaskKind:
+    route = f"/runwayml/v1/{name}"
+    return TaskKind(name, route, "official", output, True, prompt, source)
+
+
+def _reverse(name: str, prompt: str | None = None, source: str | None = None) -> TaskKind:
+    return TaskKind(name, f"/runway/pro/{name}", "reverse", "video", False, prompt, source)
+
+
+KINDS: dict[str, TaskKind] = {
+    kind.name: kind
+    for kind in (
+        _official("image_to_video", "video", "promptText", "promptImage"),
+        _official("video_to_video", "video", "promptText", "videoUri"),
+        _official("text_to_video", "video", "promptText"),
+        _official("text_to_image", "image", "promptText"),
+        _official("character_performance", "video"),
+        _official("video_upscale", "video", source="videoUri"),
+        _official("image_upscale", "image", source="imageUri"),
+        _official("sound_effect", "audio", "promptText"),
+        _official("text_to_speech", "audio", "promptText"),
+        _official("speech_to_speech", "audio"),
+        _official("voice_dubbing", "audio", source="audioUri"),
+        _official("voice_isolation", "audio", source="audioUri"),
+        _official("video_to_audio", "audio", "promptText", "videoUri"),
+        _reverse("video2video", "prompt", "video"),
+        _reverse("generate", "prompt"),
+        _reverse("act_one"),
+    )
+}
+KIND_NAMES: tuple[str, ...] = tuple(KINDS)
+FRONT_DOOR: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kind.front_door)
+# The file the relay may copy for each output type, by content type, and the suffix it
+# stores each under. A render of another type is not copied.
+CONTENT_TYPES: dict[str, tuple[Output, str]] = {
+    "video/mp4": ("video", ".mp4"),
+    "video/webm": ("video", ".webm"),
+    "image/png": ("image", ".png"),
+    "image/jpeg": ("image", ".jpg"),
+    "image/webp": ("image", ".webp"),
+    "audio/mpeg": ("audio", ".mp3"),
+    "audio/wav": ("audio", ".wav"),
+    "audio/x-wav": ("audio", ".wav"),
+    "audio/wave": ("audio", ".wav"),
+    "audio/ogg": ("audio", ".ogg"),
+}
+
+
+def kind_of(name: object) -> TaskKind | None:
+    return KINDS.get(name) if isinstance(name, str) else None
+
+
+def is_callback(name: str) -> bool:
+    kind = KINDS.get(name)
+    return kind is not None and kind.callback
+
+
+def output_of(name: str) -> Output:
+    """What a task of this kind makes; a kind the table no longer has made a video."""
+    kind = KINDS.get(name)
+    return kind.output if kind is not None else "video"
+
+
+def content_type_of(suffix: str) -> str:
+    """The content type a stored copy is served with, by its suffix."""
+    found = (ct for ct, (_, ext) in CONTENT_TYPES.items() if ext == suffix.lower())
+    return next(found, "application/octet-stream")
+
+
+def output_type_of(content_type: str) -> Output | None:
+    known = CONTENT_TYPES.get(content_type.split(";")[0].strip().lower())
+    return known[0] if known else None

@@ -1,0 +1,148 @@
+"""When to ask CometAPI about a task next: dense around its estimated end, sparse before.
+
+Pure: the store reads what it knows of the task (its state, the progress CometAPI last
+reported, when the relay first saw it running, how long finished tasks of the same kind
+usually took) and writes back the time this decides, in the poll's own transaction.
+
+The end is estimated from `progress` when CometAPI reports it (the time since the task was
+first seen running, divided by the fraction done), else from the relay's history of tasks
+of the same kind, model and requested duration, else from a prior. Polls head for the
+estimate in halving steps, come every `near_gap` across the window where the end is
+expected, and thin out past it; no gap is ever longer than `ceiling`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# A fraction this small says nothing yet about the rate (a first tick of "1%").
+_MIN_PROGRESS = 0.03
+# Fewest finished tasks before their durations count as history, and the most kept.
+MIN_HISTORY = 3
+HISTORY_SIZE = 50
+
+
+@dataclass(frozen=True)
+class PollRule:
+    """The shape of the polls (the `polling` config section)."""
+
+    near_gap: float = 2.0  # across the window where the end is expected
+    waiting_gap: float = 5.0  # the longest gap while CometAPI has not started the task
+    ceiling: float = 60.0  # never a longer gap, so a wrong estimate still ends
+    # The longest gap while a task runs: a task may fail at any point of its run.
+    running_gap: float = 12.0
+    # Half the window around an estimate from progress: this many seconds plus a share of
+    # the task's estimated run (progress ticks unevenly, in whole percents).
+    window_seconds: float = 3.0
+    window_share: float = 0.02
+    # With neither progress nor history, each gap is this share of the task's age, and
+    # while it runs no longer than Runway's SDK waits between polls: a kind's first tasks
+    # are polled at the SDK's pace until they give it a history.
+    prior_share: float = 0.08
+    unknown_gap: float = 6.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a task's end is expected, in seconds after its submit."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the relay knows of an unfinished task when it schedules the next poll."""
+
+    now: float
+    created_at: float
+    started: bool  # CometAPI said RUNNING (not PENDING, THROTTLED or QUEUED)
+    started_at: float | None = None  # when the relay first saw it running
+    progress: float | None = None  # 0 to 1, the latest CometAPI reported
+    usual: Window | None = None  # from the history of its kind
+
+
+@dataclass(frozen=True)
+class Next:
+    """The next poll, and the end it aims at (None when nothing estimates it)."""
+
+    at: float
+    expected_end: float | None
+
+
+def timing_key(kind: str, request: Mapping[str, Any]) -> str:
+    """Tasks that take about as long: the same kind, model and requested duration."""
+    return f"{kind}|{request.get('model', '')}|{request.get('duration', '')}"
+
+
+def usual_window(durations: Sequence[float]) -> Window | None:
+    """The window where tasks of one kind end, from the durations (submit to end) of the
+    last of them that finished: their 10th to 90th percentile, or None with too few."""
+    if len(durations) < MIN_HISTORY:
+        return None
+    ordered = sorted(durations)
+    return Window(_percentile(ordered, 0.1), _percentile(ordered, 0.9))
+
+
+def _percentile(ordered: Sequence[float], share: float) -> float:
+    rank = share * (len(ordered) - 1)
+    below = math.floor(rank)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (rank - below)
+
+
+def end_from_progress(started_at: float, now: float, progress: float) -> float | None:
+    """The end the progress so far points to, at the rate seen since the task started."""
+    if progress < _MIN_PROGRESS or now <= started_at:
+        return None
+    return started_at + (now - started_at) / min(progress, 1.0)
+
+
+def expected_window(seen: Seen, rule: PollRule) -> Window | None:
+    """Where the task's end is expected: around the end its progress points to, else where
+    tasks of its kind usually end, else unknown."""
+    if seen.started and seen.started_at is not None and seen.progress is not None:
+        end = end_from_progress(seen.started_at, seen.now, seen.progress)
+        if end is not None:
+            half = rule.window_seconds + rule.window_share * (end - seen.started_at)
+            return Window(end - half - seen.created_at, end + half - seen.created_at)
+    return seen.usual
+
+
+def next_poll(seen: Seen, rule: PollRule) -> Next:
+    """When to poll an unfinished task next, and the end that time aims at."""
+    age = max(0.0, seen.now - seen.created_at)
+    window = expected_window(seen, rule)
+    if window is None:
+        gap = max(rule.waiting_gap, rule.prior_share * age)
+        if seen.started:
+            gap = min(gap, rule.unknown_gap)
+        end = None
+    else:
+        gap = _gap(age, window, rule)
+        end = seen.created_at + (window.low + window.high) / 2
+    # A task not yet begun is not near its end; a running one may fail at any time.
+    gap = min(gap, rule.running_gap) if seen.started else rule.waiting_gap
+    return Next(seen.now + min(max(gap, rule.near_gap), rule.ceiling), end)
+
+
+def _gap(age: float, window: Window, rule: PollRule) -> float:
+    """Half the way to the window, `near_gap` inside it, then growing by a quarter of the
+    time overdue."""
+    if age < window.low:
+        return (window.low - age) / 2
+    if age <= window.high:
+        return rule.near_gap
+    return rule.near_gap + (age - window.high) / 4
+
+
+def lost_callback_check(created_at: float, usual: Window | None, rule: PollRule) -> float | None:
+    """When a callback-route task is first polled in case its callback is lost: just past
+    the end tasks of its kind usually reach, by when the callback has normally come; None
+    before any history (the grace period alone holds)."""
+    if usual is None:
+        return None
+    return created_at + usual.high + rule.window_seconds

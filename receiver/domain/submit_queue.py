@@ -1,0 +1,145 @@
+"""The submit queue's rules: how many waiting tasks may go to CometAPI now, what follows a
+send CometAPI refused, and what a failed render's code allows and may tell an end user.
+
+Pure: the store counts, these functions decide, the submit worker acts. Waiting tasks go
+in submission order (the store reads them oldest first); this module says how many.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+# What CometAPI (and Runway behind it) answers when it has no room now: throttled, or a
+# gateway in trouble. No answer at all (refused, reset, timed out) is retried too.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class SubmitPolicy:
+    max_concurrent: int | None  # tasks running upstream at once (sent, not ended); None: no cap
+    give_up_seconds: float  # a task still not taken this long after it was queued fails
+    initial_backoff: float  # the wait after the first refusal; it doubles each time
+    max_backoff: float
+    jitter: float  # each wait is shortened by a random share up to this
+    max_retry_after: float  # CometAPI's Retry-After is honoured up to this
+
+
+def free_slots(cap: int | None, running: int, paused_until: float, now: float) -> int | None:
+    """How many waiting tasks may be sent now (None: as many as are waiting) under `cap`,
+    given how many run upstream (sent and not ended, counted over every replica) and until
+    when CometAPI asked every sender to wait."""
+    if now < paused_until:
+        return 0
+    if cap is None:
+        return None
+    return max(0, cap - running)
+
+
+def retryable_submit(status: int | None) -> bool:
+    """None: no answer (refused, reset, timed out)."""
+    return status is None or status in RETRY_STATUSES
+
+
+@dataclass(frozen=True)
+class Refused:
+    """What follows a send that CometAPI did not take."""
+
+    outcome: Literal["retry", "failed"]
+    retry_at: float | None  # retry: when the task is sent again
+    pause_until: float | None  # every send waits until then (CometAPI throttles the account)
+    error: str  # the attempt's reason; failed: the task's error
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What CometAPI answered a send it did not take: its `status` (None: no answer), the
+    `reason`, and its Retry-After in seconds."""
+
+    status: int | None
+    reason: str
+    retry_after: float | None = None
+
+
+def after_refusal(
+    policy: SubmitPolicy,
+    attempt: int,
+    queued_since: float,
+    refusal: Refusal,
+    now: float,
+    uniform: Callable[[float, float], float] = random.uniform,
+) -> Refused:
+    """Send number `attempt` (1 for the first) of a task queued at `queued_since` got
+    `refusal`.
+
+    A refusal that will not change fails the task at once with CometAPI's words. Otherwise
+    it waits, doubling from `initial_backoff` up to `max_backoff`, never less than
+    Retry-After asks (up to `max_retry_after`); a 429 or a Retry-After holds every send back
+    as long, since the limit is the account's. The task fails only once its own give-up time
+    (`give_up_seconds` after it was queued) has passed; a wait that would end later is cut
+    to that time, for a last try.
+    """
+    status, reason, retry_after = refusal.status, refusal.reason, refusal.retry_after
+    if not retryable_submit(status):
+        return Refused("failed", None, None, reason)
+    backoff = min(policy.max_backoff, policy.initial_backoff * 2 ** (attempt - 1))
+    delay = backoff * uniform(1 - policy.jitter, 1)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, policy.max_retry_after))
+    pause = now + delay if status == 429 or retry_after is not None else None
+    give_up_at = queued_since + policy.give_up_seconds
+    if now >= give_up_at:
+        waited = now - queued_since
+        return Refused(
+            "failed",
+            None,
+            pause,
+            f"CometAPI had no room for {_duration(waited)} ({attempt} attempts); last: {reason}",
+        )
+    return Refused("retry", min(now + delay, give_up_at), pause, reason)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+# --- failed renders ----------------------------------------------------------------------
+# Runway's failure codes: `INTERNAL.BAD_OUTPUT.*` and `INTERNAL` may come out right when run
+# again; `SAFETY.*` never will, nor will input errors (`INPUT_PREPROCESSING.*`, `ASSET.*`).
+
+
+def worth_resubmitting(code: str | None) -> bool:
+    return code is not None and (code == "INTERNAL" or code.startswith("INTERNAL.BAD_OUTPUT."))
+
+
+def resubmit(code: str | None, resubmits_done: int, allowed: int) -> bool:
+    """Whether a task that failed upstream with `code` is sent again as a new upstream task."""
+    return resubmits_done < allowed and worth_resubmitting(code)
+
+
+# Most specific first: a code takes the message of the first prefix it starts with. Runway
+# advises against showing its raw failure text to end users; these say what they can do.
+_MESSAGES: tuple[tuple[str, str], ...] = (
+    ("SAFETY.OUTPUT.", "The result was withheld by content moderation."),
+    ("SAFETY.", "The request was declined by content moderation."),
+    ("INPUT_PREPROCESSING.SAFETY.", "The request was declined by content moderation."),
+    ("INPUT_PREPROCESSING.", "The input could not be processed. Check the source and retry."),
+    ("ASSET.", "The input file is not valid. Check its format, length and size."),
+    ("INTERNAL.BAD_OUTPUT.", "The render did not come out right. Trying again may work."),
+    ("INTERNAL", "The provider had an internal error. Trying again may work."),
+)
+DEFAULT_FAILURE_MESSAGE = "The render could not be completed."
+
+
+def failure_message(code: str | None) -> str:
+    """A short message about a failed task, safe to show an end user."""
+    for prefix, message in _MESSAGES:
+        if code is not None and code.startswith(prefix):
+            return message
+    return DEFAULT_FAILURE_MESSAGE

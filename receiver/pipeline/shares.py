@@ -1,0 +1,68 @@
+"""Share links: made for one task by a key that may read it, opened by anyone holding one,
+for as long as it has not expired and the key that made it is not revoked."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from receiver.adapters.sharelinks import ShareRefused
+from receiver.domain.access import Caller
+from receiver.domain.poll_timing import end_from_progress
+from receiver.errors import NotFound
+from receiver.pipeline.operations import task_of
+from receiver.pipeline.service import Service
+from receiver.transitions import queries
+from receiver.transitions.queries import TaskDetail
+
+
+@dataclass(frozen=True)
+class ShareLink:
+    url: str
+    expires_at: float
+
+
+async def make_link(service: Service, caller: Caller, task_id: str, ttl: float) -> ShareLink:
+    task = await task_of(service, task_id, caller)
+    expires_at = time.time() + ttl
+    token = service.share_signer.token_for(task.id, caller.key_id, expires_at)
+    return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
+
+
+async def opened(service: Service, token: str) -> TaskDetail:
+    """The task a link opens, with what shows where its renders' copies are; ShareRefused
+    when the link does not open (any more)."""
+    task_id, key_id = service.share_signer.open(token, time.time())
+    if key_id is not None and not await service.keys.live(key_id):
+        raise ShareRefused("the key that made this share link was revoked")
+    detail = await queries.task_detail(service.store, task_id, documents=20)
+    if detail is None:
+        raise NotFound("the task is no longer kept")
+    return detail
+
+
+def shared_view(detail: TaskDetail) -> dict[str, Any]:
+    """What a share link shows: the task's progress and its renders, nothing of its request."""
+    task, media = detail.task, detail.media()
+    files = [
+        {"url": f["url"], "content_type": f["content_type"], "role": f["role"]}
+        for f in (media or {}).get("files", [])
+    ]
+    end = None
+    if task.state == "running" and task.progress:
+        end = end_from_progress(task.created_at, time.time(), task.progress)
+    return {
+        "id": task.id,
+        "kind": task.kind,
+        "state": task.state,
+        "progress": 1.0 if task.state == "succeeded" else task.progress,
+        "estimated_end": end,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "files": files,
+        # Before (or without) copies: CometAPI's own links, which expire in a day or two.
+        "outputs": [] if files else task.outputs,
+        "copying": (media or {}).get("status") == "pending",
+        "error": task.error,
+    }

@@ -1,0 +1,39 @@
+"""An API key's life in the store: made (its hash, never the key), found by its hash,
+rehashed under the relay's newest secret, its use noted, listed and revoked."""
+
+from __future__ import annotations
+
+import time
+
+from receiver.persist import Store, keys
+from receiver.persist.keys import KeyRow, NewKey
+
+
+async def create(store: Store, new: NewKey) -> KeyRow:
+    """A new key's row; Conflict when a live key has the name."""
+    return await store.run(lambda db: keys.create(db, new, time.time()))
+
+
+async def by_digest(store: Store, digests: list[str]) -> KeyRow | None:
+    return await store.read(lambda db: keys.by_digest(db, digests))
+
+
+async def live(store: Store) -> list[KeyRow]:
+    return await store.read(keys.live)
+
+
+async def revoke(store: Store, name: str) -> None:
+    """NotFound when no live key has the name."""
+    await store.run(lambda db: keys.revoke(db, name, time.time()))
+
+
+async def rehash(store: Store, key_id: str, digest: str) -> None:
+    await store.run(lambda db: keys.rehash(db, key_id, digest))
+
+
+async def used(store: Store, key_id: str) -> None:
+    await store.run(lambda db: keys.used(db, key_id, time.time()), durable=False)
+
+
+async def is_live(store: Store, key_id: str) -> bool:
+    return await store.read(lambda db: keys.is_live(db, key_id))

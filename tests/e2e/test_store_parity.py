@@ -1,0 +1,471 @@
+"""One script of store calls, run on SQLite and on PostgreSQL, gives the same rows on both.
+
+The statements are written once for both backends (receiver/persist/sql/); this follows a
+task from its send to its prune through the store, as the workers and the API call it, and
+compares what every call returned, ids and times aside (an id is named by the order it first
+appears in, a time only said to be there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receiver.domain.claims import ClaimPolicy
+from receiver.domain.observation import Observation
+from receiver.domain.retention import START, RetentionPolicy
+from receiver.domain.routing import Subscription
+from receiver.domain.submit_queue import Refused
+from receiver.persist import (
+    Attempt,
+    DeliveryJob,
+    NewTask,
+    Store,
+    TaskFilter,
+    mirrors,
+    open_store,
+    reads,
+    submit_queue,
+)
+from receiver.persist.records import SubmitAttempt, new_id
+from receiver.pipeline import operations
+from receiver.transitions import (
+    callback,
+    cancel,
+    delivery,
+    poll,
+    poll_budget,
+    pruning,
+    queries,
+    submit,
+)
+from receiver.transitions import downstreams as downstream_rows
+from receiver.transitions.delivery import AttemptHealth
+from receiver.transitions.observe import Report
+from tests.conftest import BACKENDS
+from tests.harness import PgSchema
+
+# Both backends, whatever RELAY_TEST_BACKENDS says: the comparison needs PostgreSQL too.
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif("postgres" not in BACKENDS, reason="RELAY_TEST_BACKENDS excludes postgres"),
+]
+SUBS = {
+    "hook": Subscription(frozenset({"succeeded", "failed"})),
+    "chat": Subscription(frozenset({"succeeded"})),
+}
+POLICY = ClaimPolicy(trust_body=False, window=60.0, min_poll_gap=0.0, max_count=8, max_bytes=4096)
+# Under a budget, so that the script also draws from it and writes it back.
+POLL_LEASE = poll_budget.PollLease("P", 60.0, 60.0, 1000.0)
+CALLBACK_LEASE = poll_budget.PollLease("C", 60.0, 60.0, None)  # no budget: it leases its own
+ID = re.compile(r"^[a-z]+_[0-9a-f]{20,}$")
+# Epoch seconds: any number this large is a time, which differs from run to run.
+A_TIME = 1e9
+
+
+class Script:
+    """The store's answers, in call order, as plain values."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.answers: list[tuple[str, Any]] = []
+        self._ids: dict[str, str] = {}
+
+    async def __call__(self, label: str, call: Awaitable[Any]) -> Any:
+        answer = await call
+        self.answers.append((label, self._plain(answer)))
+        return answer
+
+    def _plain(self, value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            return {self._plain(k): self._plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._plain(v) for v in value]
+        if isinstance(value, set | frozenset):
+            return sorted(self._plain(v) for v in value)
+        if isinstance(value, str) and ID.match(value):
+            return self._ids.setdefault(value, f"{value.split('_')[0]}#{len(self._ids)}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > A_TIME:
+            return "<time>"
+        return value
+
+
+def attempt(job: Any, number: int, status: int | None, outcome: str) -> Attempt:
+    now = time.time()
+    d = job.delivery
+    error = None if outcome == "succeeded" else f"HTTP {status}"
+    return Attempt(
+        new_id("att"),
+        d.id,
+        d.task_id,
+        d.downstream,
+        number,
+        now,
+        now + 0.01,
+        10.0,
+        status,
+        error,
+        outcome,
+    )
+
+
+def sent(job: Any, status: int | None, outcome: str, retry_at: float | None) -> SubmitAttempt:
+    now = time.time()
+    error = None if outcome == "accepted" else "busy"
+    return SubmitAttempt(
+        new_id("sub"), job.task_id, job.attempt, now, now, status, error, outcome, retry_at
+    )
+
+
+async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob]]:
+    """Three tasks sent (one refused for good, one retried), polled and called back."""
+    store = run.store
+    cat, _ = await run(
+        "create",
+        store.create_task(
+            NewTask(
+                "video2video",
+                {"prompt": "A Cat 100%_sure"},
+                "key-1",
+                "hash-1",
+                {"metadata": {"m": 1}, "channels": ["chat"]},
+            )
+        ),
+    )
+    await run("create again", store.create_task(NewTask("video2video", {}, "key-1", "hash-1")))
+    dog, _ = await run(
+        "create", store.create_task(NewTask("image_to_video", {"promptText": "dog"}))
+    )
+    fox, _ = await run("create", store.create_task(NewTask("video2video", {"prompt": "a fox"})))
+    await run("position", queries.task(store, fox.id))
+    await run("orphans none", submit.orphaned(store, time.time() + 60))
+    jobs = await run("claim submits", submit.claim(store, "S", None, 10))
+    by_task = {j.task_id: j for j in jobs}
+    await run("orphans", submit.orphaned(store, time.time() + 60))
+    await run(
+        "accepted",
+        submit.accepted(
+            store,
+            by_task[cat.id],
+            "S",
+            submit.Accepted("up-cat", "{}", time.time() - 1),
+            sent(by_task[cat.id], 200, "accepted", None),
+            SUBS,
+        ),
+    )
+    retry_at = time.time() - 1
+    await run(
+        "refused retry",
+        submit.refused(
+            store,
+            by_task[dog.id],
+            "S",
+            Refused("retry", retry_at, retry_at, "busy"),
+            sent(by_task[dog.id], 503, "retry", retry_at),
+            SUBS,
+        ),
+    )
+    await run(
+        "refused failed",
+        submit.refused(
+            store,
+            by_task[fox.id],
+            "S",
+            Refused("failed", None, None, "prompt rejected"),
+            sent(by_task[fox.id], 400, "failed", None),
+            SUBS,
+        ),
+    )
+    [again] = await run("claim retry", submit.claim(store, "S", 5, 10))
+    await run(
+        "accepted retry",
+        submit.accepted(
+            store,
+            again,
+            "S",
+            submit.Accepted("up-dog", "{}", time.time() - 1),
+            sent(again, 200, "accepted", None),
+            SUBS,
+        ),
+    )
+    await run("sends", store.read(lambda db: submit_queue.attempts(db, dog.id, 500)))
+    waiting, _ = await run("create", store.create_task(NewTask("video2video", {"prompt": "w"})))
+    await run("cancel waiting", cancel.while_waiting(store, waiting.id, SUBS))
+
+    # A callback's claim, then the polls that confirm it.
+    await run(
+        "callback",
+        callback.arrive(
+            store,
+            Report(
+                "callback",
+                "cb-1",
+                Observation(
+                    state="succeeded",
+                    upstream_task_id="up-cat",
+                    outputs=("https://cdn.test/cat.mp4",),
+                ),
+                '{"status":"SUCCESS"}',
+            ),
+            cat.id,
+            SUBS,
+            POLICY,
+        ),
+    )
+    polls = await run("claim polls", poll_budget.claim(store, POLL_LEASE, 10))
+    assert sorted(p.task_id for p in polls) == sorted([cat.id, dog.id])
+    running = Observation(state="running", upstream_task_id="up-dog", progress="50%")
+    await run(
+        "poll running",
+        poll.answered(
+            store,
+            poll.Answer(dog.id, "P", running, "{}", time.time() - 1),
+            poll.PollPolicy(SUBS, 120.0),
+        ),
+    )
+    done = Observation(
+        state="succeeded",
+        upstream_task_id="up-cat",
+        outputs=("https://cdn.test/cat.mp4",),
+        point=5,
+        refund=0,
+    )
+    chat_now = (frozenset({"chat"}), 60.0)
+    handed = await run(
+        "poll done",
+        poll.answered(
+            store,
+            poll.Answer(cat.id, "P", done, "{}", None),
+            poll.PollPolicy(SUBS, 120.0),
+            chat_now,
+        ),
+    )
+    assert len(handed.handed) == 1
+    [due] = await run("claim poll again", poll_budget.claim(store, POLL_LEASE, 10))
+    done_dog = Observation(
+        state="succeeded", upstream_task_id="up-dog", outputs=("https://cdn.test/dog.mp4",)
+    )
+    await run(
+        "poll copy",
+        poll.answered(
+            store,
+            poll.Answer(due.task_id, "P", done_dog, "{}", None),
+            poll.PollPolicy(SUBS, 120.0, True),
+        ),
+    )
+    return {"cat": cat.id, "dog": dog.id, "fox": fox.id}, handed.handed
+
+
+async def resubmit_and_orphan(run: Script) -> None:
+    """A callback that takes its task's poll at once; a failure upstream sent again; a send
+    cut off given up."""
+    store = run.store
+    eel, _ = await run("create", store.create_task(NewTask("video2video", {"prompt": "eel"})))
+    [job] = await run("claim submits", submit.claim(store, "S", None, 10))
+    await run(
+        "accepted",
+        submit.accepted(
+            store,
+            job,
+            "S",
+            submit.Accepted("up-eel", "{}", time.time() - 1),
+            sent(job, 200, "accepted", None),
+            SUBS,
+        ),
+    )
+    claim = Observation(state="failed", upstream_task_id="up-eel", error="bad output")
+    taken = await run(
+        "callback takes poll",
+        callback.arrive(
+            store,
+            Report("callback", "cb-eel", claim, "{}"),
+            eel.id,
+            SUBS,
+            POLICY,
+            CALLBACK_LEASE,
+        ),
+    )
+    assert taken.poll is not None
+    failed = Observation(
+        state="failed",
+        upstream_task_id="up-eel",
+        error="bad output",
+        failure_code="INTERNAL.BAD_OUTPUT.CODE01",
+    )
+    await run(
+        "poll failed",
+        poll.answered(
+            store,
+            poll.Answer(eel.id, "C", failed, "{}", time.time() + 60),
+            poll.PollPolicy(SUBS, 120.0, False, 1),
+        ),
+    )
+    await run("requeued", queries.task(store, eel.id))
+    [job] = await run("claim resubmit", submit.claim(store, "S", None, 10))
+    await run("orphans", submit.orphaned(store, time.time() + 60))
+    await run("orphan failed", submit.fail_orphan(store, eel.id, SUBS))
+
+
+async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -> None:
+    """Deliveries claimed and attempted; a failing downstream disabled and enabled again."""
+    store = run.store
+    await run("register", downstream_rows.register(store, ["hook", "chat"]))
+    hooks = await run("claim hook", store.claim_deliveries("D", 60, 10, "hook"))
+    chats = await run("claim chat", store.claim_deliveries("D", 60, 10, "chat"))
+    await run("nothing twice", store.claim_deliveries("E", 60, 10, "hook"))
+    assert chats == []  # handed to the poll that found the cat done
+    for job in handed:
+        await run(
+            "chat sent",
+            delivery.ended(
+                store,
+                attempt(job, 1, 200, "succeeded"),
+                "P",
+                time.time(),
+                AttemptHealth("chat", True, 3600.0, SUBS),
+                ("m-1", True),
+            ),
+        )
+    failing = AttemptHealth("hook", False, 0.0, SUBS)
+    for job in hooks:
+        await run(
+            "hook fails",
+            delivery.ended(store, attempt(job, 1, 503, "retry"), "D", time.time() - 1, failing),
+        )
+    await run("health", queries.health(store, ["hook", "chat"]))
+    await run("disabled", downstream_rows.disabled(store))
+    await run("enable", downstream_rows.enable(store, "hook", time.time() - 60))
+    for job in await run("claim again", store.claim_deliveries("D", 60, 10, "hook")):
+        await run(
+            "hook dead", delivery.ended(store, attempt(job, 2, 410, "dead"), "D", time.time())
+        )
+    await run("breaker", downstream_rows.note_breaker(store, "hook", "open"))
+    await run("dead letters", queries.deliveries(store, state="dead", downstream="hook"))
+    await run("replay dead", store.replay_dead_letters("hook"))
+    await run("of task", queries.deliveries(store, task_id=ids["cat"], state="pending"))
+    await run(
+        "every",
+        queries.deliveries(
+            store,
+        ),
+    )
+    await run("pending", queries.deliveries(store, state="pending"))
+    await run("to hook", queries.deliveries(store, downstream="hook"))
+    replayed = await run("claim replayed", store.claim_deliveries("D", 60, 10, "hook"))
+    task_id = replayed[0].delivery.task_id
+    await run("webhook gone", delivery.webhook_gone(store, task_id, "gone", "none"))
+    await run("release", store.release_leases("D"))
+    await run("release all", store.release_all_leases(True, True, True))
+
+
+async def copy(run: Script, ids: dict[str, str]) -> None:
+    """The dog's copy retried, renewed and finished; the deliveries it held go."""
+    store = run.store
+    await run("copying", store.read(lambda db: mirrors.copying(db, ids["dog"])))
+    [job] = await run("claim copy", store.claim_mirrors("M", 60, 4))
+    await run("retry copy", store.retry_mirror(job.event_id, "M", time.time() - 1, "slow", []))
+    [job] = await run("claim copy again", store.claim_mirrors("M", 60, 4))
+    await run("renew", store.renew_mirror_leases("M", [job.event_id], 60))
+    await run("overdue", store.give_up_overdue_mirrors(3600, lambda e: f"late: {e}", 4))
+    media = {"status": "mirrored", "files": [{"role": "video", "url": "https://c.test/d.mp4"}]}
+    await run("copied", store.finish_mirror(job.event_id, "M", media))
+    await run("give up none", store.give_up_mirrors("stopping", 4))
+
+
+async def read_and_prune(run: Script, ids: dict[str, str]) -> None:
+    """What the console and the CLI read, then the ended tasks pruned."""
+    store = run.store
+    since = time.time() - 3600
+    for i, wanted in enumerate(
+        (
+            TaskFilter(),
+            TaskFilter(kind="video2video"),
+            TaskFilter(text="100%_s"),
+            TaskFilter(text="100%_x"),
+            TaskFilter(state="succeeded"),
+            TaskFilter(limit=1),
+            TaskFilter(before=ids["fox"]),
+            TaskFilter(state="failed", before=ids["fox"]),
+            TaskFilter(floor=ids["dog"]),
+        )
+    ):
+        await run(f"list {i}", queries.task_list(store, wanted))
+    await run("window", queries.search_window_end(store, None, 2))
+    await run("window before", queries.search_window_end(store, ids["fox"], 1))
+    for name, task_id in ids.items():
+        await run(f"task {name}", queries.task(store, task_id))
+        await run(f"detail {name}", queries.task_detail(store, task_id, queries.HISTORY))
+        await run(f"changes {name}", queries.changes(store, since, task_id))
+    await run("changes", queries.changes(store, since))
+    await run("activity", store.read(lambda db: reads.activity(db, since)))
+    counts = await queries.counts(store)
+    run.answers.append(("counts", {k: v for k, v in counts.items() if not k.startswith("store")}))
+    await run("revoke", operations.end_session(store, "sess-1", time.time() + 60))
+    await run("revoke again", operations.end_session(store, "sess-1", time.time() + 60))
+    await run("revoked", operations.session_ended(store, "sess-1"))
+    await run("not revoked", operations.session_ended(store, "sess-2"))
+    await run("managed", downstream_rows.create(store, "hook", {"url": "https://x.test"}, "sealed"))
+    await run("changed", downstream_rows.change(store, "hook", {"url": "https://y.test"}))
+    await run("rotate", downstream_rows.rotate(store, "hook", "sealed-2", "sealed", 60))
+    await run("reseal", downstream_rows.reseal(store, "hook", "sealed-3", None))
+    await run("changes", downstream_rows.changes_since(store, -1))
+    await run("changes after the first", downstream_rows.changes_since(store, 1))
+    await run("nothing new", downstream_rows.changes_since(store, 3))
+    await run("held", downstream_rows.follow_unopened(store, ["hook"], []))
+    await run("released", downstream_rows.follow_unopened(store, [], ["hook"]))
+    await run("every managed", downstream_rows.made(store))
+    await run("end", downstream_rows.end_deliveries(store, "hook", "removed"))
+    await run("remove", downstream_rows.remove(store, "hook", "removed"))
+    await run("removed since", downstream_rows.changes_since(store, 3))
+    policy = RetentionPolicy(task_days=0, dead_letter_days=0, batch_size=10)
+    await run("preview", pruning.preview(store, policy, START))
+    await run("prune", pruning.step(store, policy, START, "R", 60))
+    await run("prune again", pruning.step(store, policy, START, "R", 60))
+    await run("release prune", pruning.release(store, "R"))
+    await run("left", queries.task_list(store, TaskFilter()))
+
+
+async def script(store: Store) -> list[tuple[str, Any]]:
+    run = Script(store)
+    await run("migrate", store.migrate())
+    await run("ping", store.ping())
+    ids, handed = await submit_and_poll(run)
+    await resubmit_and_orphan(run)
+    await deliver(run, ids, handed)
+    await copy(run, ids)
+    await read_and_prune(run, ids)
+    return run.answers
+
+
+def run_on(url: str, fn: Callable[[Store], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        store = open_store(url)
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def test_the_same_calls_give_the_same_rows_on_both_backends(tmp_path: Path) -> None:
+    on_sqlite = run_on(f"sqlite:///{tmp_path / 'relay.db'}", script)
+    schema = PgSchema()
+    try:
+        on_postgres = run_on(schema.url, script)
+    finally:
+        schema.drop()
+    assert [label for label, _ in on_sqlite] == [label for label, _ in on_postgres]
+    for (label, sqlite_answer), (_, postgres_answer) in zip(on_sqlite, on_postgres, strict=True):
+        assert (label, sqlite_answer) == (label, postgres_answer)
+    # The script went where it means to: four ended tasks pruned, the dog's copy kept.
+    assert dict(on_sqlite)["prune"]["removed"]["tasks"] == 4

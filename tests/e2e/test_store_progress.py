@@ -1,0 +1,81 @@
+"""Progress events in the store, on both backends: a newer figure takes the place of one
+not yet sent, a figure being sent is left alone, and the end supersedes what still waits
+so that it is claimed at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from receiver.domain.observation import Observation
+from receiver.domain.routing import Subscription
+from receiver.persist import Attempt, Delivery, NewTask, Store, open_store, outbox
+from receiver.persist.records import new_id
+from receiver.transitions import delivery, poll
+from tests import stories
+
+SUBSCRIPTIONS = {
+    "hook": Subscription(frozenset({"progress", "succeeded"})),
+    "chat": Subscription(frozenset({"running", "succeeded"})),  # running is not progress
+}
+EVERY_FIGURE = poll.PollPolicy(SUBSCRIPTIONS, 120.0, progress_every=0.0)
+
+
+async def report(store: Store, task_id: str, obs: Observation) -> None:
+    await poll.answered(store, poll.Answer(task_id, "A", obs, "{}", time.time()), EVERY_FIGURE)
+
+
+def running(figure: str) -> Observation:
+    return Observation(state="running", upstream_status="RUNNING", progress=figure)
+
+
+async def rows(store: Store, task_id: str, downstream: str) -> list[Delivery]:
+    found = await store.read(lambda db: outbox.list_deliveries(db, None, downstream, task_id, 50))
+    return sorted(found, key=lambda d: d.created_at)
+
+
+async def scenario(store: Store) -> None:
+    await store.migrate()
+    task, _ = await store.create_task(NewTask("image_to_video", {"promptText": "p"}))
+    await stories.accept_for(store, task.id, "up-1", "{}", time.time() - 1, {})
+
+    await report(store, task.id, running("0.2"))
+    await report(store, task.id, running("0.4"))
+    # One row waits at the hook, carrying the newer figure; the chat downstream, which
+    # asked for `running`, got that state once and no progress.
+    [waiting] = await rows(store, task.id, "hook")
+    [job] = await store.claim_deliveries("F", 60, 10, "hook")
+    assert job.delivery.id == waiting.id
+    assert (job.payload["type"], job.payload["progress"]) == ("task.progress", 0.4)
+    assert len(await rows(store, task.id, "chat")) == 1
+
+    # Leased (being sent): a newer figure makes a row of its own; a lower one makes none.
+    await report(store, task.id, running("0.6"))
+    await report(store, task.id, running("0.5"))
+    first, second = await rows(store, task.id, "hook")
+    assert first.id == waiting.id and second.state == "pending"
+    # The send fails, and its retry is an hour away: the newer row waits behind it.
+    now = time.time()
+    failed = Attempt(
+        new_id("att"), first.id, task.id, "hook", 1, now, now, 1.0, 503, "busy", "retry"
+    )
+    assert (await delivery.ended(store, failed, "F", now + 3600))[0]
+    assert await store.claim_deliveries("F", 60, 10, "hook") == []
+
+    done = Observation(state="succeeded", upstream_status="SUCCEEDED", outputs=("https://x/v",))
+    await report(store, task.id, done)
+    states = [d.state for d in await rows(store, task.id, "hook")]
+    assert states == ["superseded", "superseded", "pending"]
+    [end] = await store.claim_deliveries("F", 60, 10, "hook")
+    assert end.payload["state"] == "succeeded" and "type" not in end.payload
+
+
+def test_progress_rows_coalesce_and_the_end_supersedes_them(storage_url: str) -> None:
+    async def run() -> None:
+        store = open_store(storage_url)
+        try:
+            await scenario(store)
+        finally:
+            await store.close()
+
+    asyncio.run(run())

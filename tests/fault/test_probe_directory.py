@@ -1,0 +1,69 @@
+"""A thousand downstreams made through the API: each change is read once, by itself. The
+directory follows the store's change numbers, so a refresh (at a create, or each tick on
+every replica) reads only the rows changed since the last one, and a tick with nothing new
+reads none; the time of the 1,000th create is recorded."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import MakeRelay
+from tests.fault.support import Figures, backend_of, size
+from tests.harness import Relay, Sink, metric, wait_for
+
+pytestmark = pytest.mark.fault
+
+COUNT = size("FAULT_DIRECTORY_DOWNSTREAMS", 1000)
+ROWS_READ = "relay_directory_rows_read_total"
+
+
+def _rows_read(relay: Relay) -> float:
+    return metric(relay.anon.get("/metrics").text, ROWS_READ)
+
+
+def _create(relay: Relay, sink: Sink, name: str) -> float:
+    started = time.perf_counter()
+    made = relay.api.post("/v1/downstreams", json={"name": name, "url": f"{sink.url}/{name}"})
+    took = time.perf_counter() - started
+    assert made.status_code == 201, made.text
+    return took
+
+
+def test_a_thousand_runtime_downstreams_are_read_once_each(
+    make_relay: MakeRelay, sink: Sink, figures: Figures, storage_url: str
+) -> None:
+    relay = make_relay()
+    took = [_create(relay, sink, f"d{i:04d}") for i in range(10)]
+    assert _rows_read(relay) == 10
+    took += [_create(relay, sink, f"d{i:04d}") for i in range(10, COUNT)]
+    # Read once each, however many refreshes ran meanwhile (one per create, one per tick).
+    assert _rows_read(relay) == COUNT
+    listed = relay.api.get("/v1/downstreams").json()["downstreams"]
+    assert len([d for d in listed if d["source"] == "api"]) == COUNT
+
+    _create(relay, sink, "one-more")
+    assert relay.api.post("/v1/downstreams/d0001/rotate-secret").status_code == 200
+    changed = relay.api.patch("/v1/downstreams/d0002", json={"url": f"{sink.url}/moved"})
+    assert changed.status_code == 200, changed.text
+    assert relay.api.delete("/v1/downstreams/d0003").status_code == 200
+    assert _rows_read(relay) == COUNT + 4
+    assert relay.api.get("/v1/downstreams/d0003").status_code == 404
+    assert relay.api.get("/v1/downstreams/d0002").json()["url"].endswith("/moved")
+
+    # Another process on the store reads them all once at its start, then only changes.
+    relay.stop()
+    again = make_relay()
+    assert _rows_read(again) == COUNT
+    _create(again, sink, "after-restart")
+    wait_for(lambda: _rows_read(again) == COUNT + 1 or None)
+    figures.record(
+        "directory_thousand_downstreams",
+        backend=backend_of(storage_url),
+        downstreams=COUNT,
+        first_create_ms=round(took[0] * 1000, 1),
+        thousandth_create_ms=round(took[-1] * 1000, 1),
+        median_create_ms=round(sorted(took)[len(took) // 2] * 1000, 1),
+        rows_read_for_one_create=1,
+    )

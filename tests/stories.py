@@ -1,0 +1,25 @@
+"""The stories of receiver/transitions/ as the store tests call them, with a task's steps
+that no worker takes alone (CometAPI's answer to a send, bound without a claimed send)."""
+
+from __future__ import annotations
+
+import time
+
+from receiver.domain.routing import Subscriptions
+from receiver.persist import Recorded, Store
+from receiver.transitions.observe import Audience
+from receiver.transitions.submit import Accepted, bind
+
+
+async def accept_for(
+    store: Store,
+    task_id: str,
+    upstream_task_id: str,
+    raw: str,
+    next_poll_at: float,
+    subscriptions: Subscriptions,
+) -> Recorded:
+    """CometAPI took the task: its id bound and the first poll due at `next_poll_at`."""
+    accepted = Accepted(upstream_task_id, raw, next_poll_at)
+    audience = Audience(subscriptions)
+    return await store.run(lambda db: bind(db, task_id, accepted, audience, "submit", time.time()))

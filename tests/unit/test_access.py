@@ -1,0 +1,85 @@
+"""Who may do what: the scopes, the callers, the keys' hashes, and the route table, which
+names the scope of every route behind a bearer token."""
+
+from __future__ import annotations
+
+import pytest
+
+from receiver.adapters.apikeys import KeyHasher, looks_like_key, new_key
+from receiver.domain.access import BOOTSTRAP, SCOPES, Caller, parse_scopes
+from receiver.web.api.routes import OPERATIONS
+
+
+def test_every_route_behind_a_token_names_its_scope() -> None:
+    guarded = [op for op in OPERATIONS if op.auth == "admin"]
+    assert guarded
+    for op in OPERATIONS:
+        if op.auth == "admin":
+            assert op.scope in SCOPES, (op.path, op.methods)
+        else:
+            assert op.scope is None, (op.path, op.methods)
+    keys = [op for op in guarded if op.path.startswith("/v1/keys")]
+    assert keys and all(op.scope == "admin" for op in keys)
+
+
+def test_the_documented_security_names_the_scope() -> None:
+    from receiver.web.api.routes import openapi
+
+    paths = openapi()["paths"]
+    for op in OPERATIONS:
+        for method in op.methods:
+            spec = paths[op.path][method.lower()]
+            if op.auth == "admin":
+                assert spec["security"] == [{"admin": [op.scope]}]
+                assert "403" in spec["responses"]
+
+
+def test_admin_holds_every_scope_and_sees_every_task() -> None:
+    admin = Caller("key_1", "ops", frozenset({"admin"}))
+    for scope in SCOPES:
+        assert admin.allows(scope) and BOOTSTRAP.allows(scope)
+    assert admin.owns("key_2") and admin.owns(None) and admin.owner_filter is None
+
+
+def test_an_app_key_holds_its_scopes_and_owns_its_own_tasks() -> None:
+    app = Caller("key_1", "app", frozenset({"tasks:submit", "tasks:read"}))
+    assert app.allows("tasks:read") and not app.allows("tasks:cancel")
+    assert not app.allows("admin") and not app.allows("downstreams")
+    assert app.owns("key_1") and not app.owns("key_2") and not app.owns(None)
+    assert app.owner_filter == "key_1"
+
+
+def test_scopes_are_a_fixed_set() -> None:
+    assert parse_scopes(["tasks:read", "admin"]) == {"tasks:read", "admin"}
+    with pytest.raises(ValueError, match="unknown scope 'tasks:write'"):
+        parse_scopes(["tasks:write"])
+    with pytest.raises(ValueError, match="at least one"):
+        parse_scopes([])
+
+
+def test_a_key_is_recognisable_and_hashed_under_every_relay_secret() -> None:
+    key = new_key()
+    assert key.startswith("rr_") and looks_like_key(key) and not looks_like_key("rr_x")
+    assert new_key() != key
+    old, new = KeyHasher(["s1"]), KeyHasher(["s1", "s2"])
+    assert new.digest(key) != old.digest(key) and key not in new.digest(key)
+    # After a rotation the key is still found by its hash under the previous secret.
+    assert new.digests(key)[1] == old.digest(key)
+    assert KeyHasher(["s1"]).digest(key) == old.digest(key)
+    assert old.digest(key) != old.digest(new_key())
+
+
+def test_a_keys_stream_carries_only_its_own_tasks() -> None:
+    from receiver.persist import Change
+    from receiver.web.stream import _Wanted
+
+    app = Caller("key_1", "app", frozenset({"tasks:read"}))
+    own = Change("task", 1.0, "t1", "t1", {}, "key_1")
+    other = Change("task", 1.0, "t2", "t2", {}, "key_2")
+    admins = Change("task", 1.0, "t3", "t3", {}, None)
+    attempt = Change("attempt", 1.0, "a1", "t1", {})
+    every = (own, other, admins, attempt)
+    assert [c.key for c in every if _Wanted(None, app)(c)] == ["t1"]
+    assert [c.key for c in every if _Wanted(None, BOOTSTRAP)(c)] == ["t1", "t2", "t3", "a1"]
+    assert [c.key for c in every if _Wanted("t2", BOOTSTRAP)(c)] == ["t2"]
+    assert [c.key for c in every if _Wanted("t2", app)(c)] == []

@@ -1,0 +1,50 @@
+"""The install's extras: each optional feature names an extra that pyproject.toml has, and
+a configured feature whose extra is missing is refused in one line naming it."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from receiver.adapters import extras
+from receiver.errors import ConfigError
+
+PYPROJECT = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+OPTIONAL = PYPROJECT["project"]["optional-dependencies"]
+
+
+def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> None:
+    assert set(extras.EXTRAS) <= set(OPTIONAL)
+    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,otel]"]
+    assert OPTIONAL["brokers"] == ["runway-relay[amqp,nats,mqtt,redis]"]
+    assert "runway-relay[all]" in OPTIONAL["dev"]
+
+
+def test_the_core_needs_none_of_the_optional_libraries() -> None:
+    core = " ".join(PYPROJECT["project"]["dependencies"])
+    for name in ("psycopg", "obstore", "aio-pika", "nats-py", "aiomqtt", "redis", "opentelemetry"):
+        assert name not in core
+
+
+@pytest.mark.parametrize(
+    ("extra", "storage", "media", "formats"),
+    [
+        ("postgres", "postgresql://relay@127.0.0.1/relay", None, set()),
+        ("s3", "sqlite:///relay.db", "s3", set()),
+        ("mqtt", "sqlite:///relay.db", None, {"webhook", "mqtt"}),
+    ],
+)
+def test_a_configured_feature_without_its_extra_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, extra: str, storage: str, media: str | None, formats: set[str]
+) -> None:
+    monkeypatch.setitem(extras.EXTRAS, extra, ("a_module_that_is_not_installed",))
+    with pytest.raises(ConfigError, match=rf"pip install 'runway-relay\[{extra}\]'$"):
+        extras.require_configured(storage, media, formats)
+
+
+def test_the_default_relay_needs_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for extra in list(extras.EXTRAS):
+        monkeypatch.setitem(extras.EXTRAS, extra, ("a_module_that_is_not_installed",))
+    extras.require_configured("sqlite:///relay.db", "local", {"webhook", "slack", "discord"})

@@ -1,0 +1,58 @@
+"""The private-address rule judges an address however it is spelled."""
+
+from __future__ import annotations
+
+import pytest
+
+from receiver.adapters.guard import BadHost, PrivateAddress, check_host, is_public, literal_address
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("2130706433", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("0x7f000001", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("8.8.8.8", "8.8.8.8"),
+        ("example.com", None),
+        ("1.2.3.4.5", None),
+    ],
+)
+def test_every_spelling_of_an_address_is_read(host: str, address: str | None) -> None:
+    assert literal_address(host) == address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::",
+        "::7f00:1",
+        "::ffff:10.0.0.1",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+    ],
+)
+def test_ipv6_carrying_a_private_ipv4_is_private(address: str) -> None:
+    assert not is_public(address)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::", "8.8.8.8"])
+def test_ipv6_carrying_a_public_ipv4_is_public(address: str) -> None:
+    assert is_public(address)
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".com", "abc." * 70 + "com", "999.1.1.1", "", "a..b"])
+def test_hosts_no_client_can_encode_are_refused(host: str) -> None:
+    with pytest.raises(BadHost):
+        check_host(host)
+
+
+@pytest.mark.parametrize("host", ["2130706433", "[::ffff:127.0.0.1]", "localhost", "x.localhost"])
+def test_local_hosts_are_refused(host: str) -> None:
+    with pytest.raises(PrivateAddress):
+        check_host(host)
