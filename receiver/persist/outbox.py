@@ -55,6 +55,11 @@ def supersede_progress(db: Db, task_id: str, now: float) -> int:
     return db.execute(db.sql.SUPERSEDE_PROGRESS, (now, task_id, task_id))
 
 
+def due_downstreams(db: Db, now: float) -> set[str]:
+    """The downstreams with a delivery due and not leased."""
+    return {r["name"] for r in db.all(db.sql.DUE_DOWNSTREAMS, (now, now))}
+
+
 def claim_deliveries(
     db: Db, owner: str, now: float, lease: float, limit: int, downstream: str
 ) -> list[DeliveryJob]:

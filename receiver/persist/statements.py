@@ -81,6 +81,8 @@ class Statements:
     SUPERSEDE_PROGRESS: str  # (updated_at, task_id, task_id): its waiting progress rows end
     INSERT_DELIVERY: str  # (id, event_id, task_id, downstream, state, last_error,
     #   next_attempt_at, created_at, updated_at)
+    DUE_DOWNSTREAMS: str  # (now, now) names of the downstreams with a pending delivery due
+    #   and not leased
     DUE_DELIVERIES: str  # (downstream, now, now, limit) ids of its pending deliveries due and
     #   not leased, oldest due first, none behind an earlier pending one of its task, and
     #   none another transaction is claiming

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from receiver.domain.routing import SECRET_HELD
-from receiver.persist import Store, downstreams, managed
+from receiver.persist import Store, downstreams, managed, outbox
 from receiver.persist.db import Db
 from receiver.persist.managed import ManagedRow
 
@@ -21,6 +21,11 @@ async def register(store: Store, names: list[str]) -> None:
 
 async def disabled(store: Store) -> set[str]:
     return await store.read(downstreams.disabled_names)
+
+
+async def due(store: Store) -> set[str]:
+    """The downstreams with deliveries to claim now."""
+    return await store.read(lambda db: outbox.due_downstreams(db, time.time()))
 
 
 async def enable(store: Store, name: str, recover_since: float | None) -> int:

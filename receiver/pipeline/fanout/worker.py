@@ -140,12 +140,23 @@ class Fanout:
         lanes = list(self.out.lanes.values())
         for lane in lanes:
             await self._report_breaker(lane, now)
-        ready = [lane for lane in lanes if lane.downstream.name not in self._disabled]
-        wanted = share_slots(ready, self._turn, free, lambda lane: lane.allowance(now, free))
+        if free <= 0:
+            return 0
+        # Only the lanes with rows due claim: with many downstreams, an idle one costs no
+        # transaction.
+        due = await downstream_rows.due(self.service.store) - self._disabled
+        for lane in lanes:
+            if lane.downstream.name not in due:
+                lane.drained = True
+        places = [i for i, lane in enumerate(lanes) if lane.downstream.name in due]
+        ready = [lanes[i] for i in places]
+        # The turn is a place among all lanes, so that it holds while the due ones change.
+        start = sum(1 for i in places if i < self._turn)
+        wanted = share_slots(ready, start, free, lambda lane: lane.allowance(now, free))
         # The next round starts after the last lane this one served: with more lanes than
         # free slots, every downstream gets its turn.
         if wanted:
-            self._turn = (ready.index(wanted[-1][0]) + 1) % len(ready)
+            self._turn = places[ready.index(wanted[-1][0])] + 1
         store, owner = self.service.store, self.service.owner
         lease = self.settings.attempt_lease_seconds
         batches = await asyncio.gather(
