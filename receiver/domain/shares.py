@@ -31,3 +31,19 @@ def share_slots(
             wanted.append((lane, n))
             free -= n
     return wanted
+
+
+def claim_round(
+    lanes: list[L], due: Callable[[L], bool], turn: int, free: int, allowance: Callable[[L], int]
+) -> tuple[list[tuple[L, int]], int]:
+    """The shares of the lanes with rows due, and the turn of the next round.
+
+    The turn is a place among all lanes, not among the due ones, so that it keeps its
+    meaning while the due lanes change from one round to the next.
+    """
+    places = [i for i, lane in enumerate(lanes) if due(lane)]
+    ready = [lanes[i] for i in places]
+    wanted = share_slots(ready, sum(1 for i in places if i < turn), free, allowance)
+    if not wanted:
+        return wanted, turn
+    return wanted, places[ready.index(wanted[-1][0])] + 1

@@ -23,7 +23,7 @@ from receiver.config import Downstream
 from receiver.domain.breaker import STATE_NUMBERS
 from receiver.domain.retry import Answer, Decision, RetryPolicy, decide
 from receiver.domain.routing import TASK_WEBHOOK
-from receiver.domain.shares import share_slots
+from receiver.domain.shares import claim_round
 from receiver.errors import DownstreamError
 from receiver.observability import logs, tracing
 from receiver.persist import Attempt, Delivery, DeliveryJob
@@ -148,15 +148,13 @@ class Fanout:
         for lane in lanes:
             if lane.downstream.name not in due:
                 lane.drained = True
-        places = [i for i, lane in enumerate(lanes) if lane.downstream.name in due]
-        ready = [lanes[i] for i in places]
-        # The turn is a place among all lanes, so that it holds while the due ones change.
-        start = sum(1 for i in places if i < self._turn)
-        wanted = share_slots(ready, start, free, lambda lane: lane.allowance(now, free))
-        # The next round starts after the last lane this one served: with more lanes than
-        # free slots, every downstream gets its turn.
-        if wanted:
-            self._turn = places[ready.index(wanted[-1][0])] + 1
+        wanted, self._turn = claim_round(
+            lanes,
+            lambda lane: lane.downstream.name in due,
+            self._turn,
+            free,
+            lambda lane: lane.allowance(now, free),
+        )
         store, owner = self.service.store, self.service.owner
         lease = self.settings.attempt_lease_seconds
         batches = await asyncio.gather(
