@@ -7,7 +7,9 @@ relay from 0.2 % to 67-87 % of a core and callback p99 from 5 ms to over a secon
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import statistics
 import threading
 import time
@@ -62,46 +64,56 @@ def callback_latencies(relay: Relay, task_ids: list[str]) -> list[float]:
     return out
 
 
+class Streams:
+    """Idle streams held open from threads, all on one client (one TLS context, one pool).
+
+    Closing shuts each socket down: a plain close from another thread would wait for the
+    reader's blocked recv, which returns only with the relay's next keep-alive."""
+
+    def __init__(self) -> None:
+        limits = httpx.Limits(max_connections=STREAMS + 10, max_keepalive_connections=0)
+        self.client = httpx.Client(timeout=httpx.Timeout(10, read=None), limits=limits)
+        self.sockets: list[socket.socket] = []
+
+    def _hold(self, url: str, opened: list[int]) -> None:
+        try:
+            with self.client.stream("GET", f"{url}/v1/stream", headers=AUTH) as r:
+                self.sockets.append(r.extensions["network_stream"].get_extra_info("socket"))
+                opened.append(r.status_code)
+                for _ in r.iter_lines():
+                    pass
+        except httpx.HTTPError:
+            pass  # shut down by the test
+
+    def open_all(self, relay: Relay) -> None:
+        opened: list[int] = []
+        for _ in range(STREAMS):
+            threading.Thread(target=self._hold, args=(relay.url, opened), daemon=True).start()
+        wait_for(lambda: len(opened) == STREAMS or None, timeout=60)
+        assert set(opened) == {200}
+        assert metric(relay.anon.get("/metrics").text, "relay_streams_open") == STREAMS
+
+    def shut(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.sockets.clear()
+
+    def close_all(self, relay: Relay) -> None:
+        self.shut()
+        wait_for(lambda: metric(relay.anon.get("/metrics").text, "relay_streams_open") == 0 or None)
+
+
 @pytest.fixture
-def streams() -> Iterator[list[httpx.Client]]:
-    clients: list[httpx.Client] = []
-    yield clients
-    for client in clients:
-        client.close()
-
-
-def open_stream(url: str, clients: list[httpx.Client], opened: list[int]) -> None:
-    client = httpx.Client(timeout=httpx.Timeout(10, read=None))
-    clients.append(client)
-    try:
-        with client.stream(
-            "GET", f"{url}/v1/stream", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        ) as r:
-            opened.append(r.status_code)
-            for _ in r.iter_lines():
-                pass
-    except httpx.HTTPError:
-        pass  # closed by the test
-
-
-def open_all(relay: Relay, clients: list[httpx.Client]) -> None:
-    opened: list[int] = []
-    for _ in range(STREAMS):
-        threading.Thread(target=open_stream, args=(relay.url, clients, opened), daemon=True).start()
-    wait_for(lambda: len(opened) == STREAMS or None, timeout=60)
-    assert set(opened) == {200}
-    assert metric(relay.anon.get("/metrics").text, "relay_streams_open") == STREAMS
-
-
-def close_all(relay: Relay, clients: list[httpx.Client]) -> None:
-    for client in list(clients):
-        client.close()
-    clients.clear()
-    wait_for(lambda: metric(relay.anon.get("/metrics").text, "relay_streams_open") == 0 or None)
+def streams() -> Iterator[Streams]:
+    held = Streams()
+    yield held
+    held.shut()
+    held.client.close()
 
 
 def test_300_idle_streams_cost_next_to_nothing_and_the_301st_is_refused(
-    make_relay: MakeRelay, streams: list[httpx.Client], figures: Figures, storage_url: str
+    make_relay: MakeRelay, streams: Streams, figures: Figures, storage_url: str
 ) -> None:
     if not storage_url.startswith("sqlite"):
         pytest.skip("the shared reader is the same on both backends: once is enough")
@@ -113,16 +125,16 @@ def test_300_idle_streams_cost_next_to_nothing_and_the_301st_is_refused(
     baseline_cpu, baseline_rss = idle_cpu(pid), rss_mb(pid)
     baseline_ms = callback_latencies(relay, tasks)
 
-    open_all(relay, streams)
+    streams.open_all(relay)
     over = relay.api.get("/v1/stream")
     assert over.status_code == 503 and over.json()["error"] == "overloaded"
     streams_cpu, streams_rss = idle_cpu(pid), rss_mb(pid)
     streams_ms = callback_latencies(relay, tasks)
-    close_all(relay, streams)
+    streams.close_all(relay)
     closed_rss = rss_mb(pid)
     # A second round reuses what the first one freed: the process does not grow again.
-    open_all(relay, streams)
-    close_all(relay, streams)
+    streams.open_all(relay)
+    streams.close_all(relay)
     second_rss = rss_mb(pid)
 
     # Idle streams read nothing: what they cost is a timer each, far below one store read
