@@ -10,6 +10,7 @@ from receiver.config import Downstream
 from receiver.domain.breaker import Breaker, TokenBucket
 from receiver.domain.routing import TASK_WEBHOOK
 from receiver.pipeline.service import Service
+from receiver.transitions import downstreams as downstream_rows
 
 
 class Closable(Protocol):
@@ -63,6 +64,8 @@ class Lane:
     # Its last claim got less than it asked for: nothing more waits until new rows are
     # committed or a tick passes (a retry comes due).
     drained: bool = False
+    # Its last claim came back full: more rows wait, whatever woke the fan-out since.
+    backlog: bool = False
 
     @classmethod
     def of(cls, d: Downstream) -> Lane:
@@ -85,10 +88,28 @@ class Lane:
             n = min(n, self.bucket.available(now))
         return max(n, 0)
 
+    def claimed(self, got: int, asked: int) -> None:
+        self.drained = got < asked
+        self.backlog = not self.drained
+
     def refill(self) -> bool:
         """Worth claiming again: a quarter of its slots is free (claims are transactions)."""
         cap = self.downstream.max_in_flight
         return self.in_flight <= cap - max(1, cap // 4)
+
+
+async def with_rows_due(service: Service, lanes: list[Lane], disabled: set[str]) -> set[str]:
+    """The lanes that claim this round: with many downstreams, an idle one costs no
+    transaction. The store is asked of the lanes not known to have a backlog; those with
+    nothing due are drained until new rows come or a tick passes."""
+    due = {lane.downstream.name for lane in lanes if lane.backlog}
+    if len(due) < len(lanes):
+        due |= await downstream_rows.due(service.store)
+    due -= disabled
+    for lane in lanes:
+        if lane.downstream.name not in due:
+            lane.drained, lane.backlog = True, False
+    return due
 
 
 def reservable(lanes: list[Lane], disabled: set[str], free: int, now: float) -> list[Lane]:

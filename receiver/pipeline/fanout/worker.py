@@ -30,7 +30,7 @@ from receiver.persist import Attempt, Delivery, DeliveryJob
 from receiver.persist.records import new_id
 from receiver.pipeline.fanout.connections import Connections
 from receiver.pipeline.fanout.handoff import NOTHING_RESERVED, Reservation
-from receiver.pipeline.fanout.lanes import Lane, reservable
+from receiver.pipeline.fanout.lanes import Lane, reservable, with_rows_due
 from receiver.pipeline.fanout.outgoing import signed_headers
 from receiver.pipeline.service import Service, Work
 from receiver.transitions import delivery as delivery_story
@@ -142,12 +142,7 @@ class Fanout:
             await self._report_breaker(lane, now)
         if free <= 0:
             return 0
-        # Only the lanes with rows due claim: with many downstreams, an idle one costs no
-        # transaction.
-        due = await downstream_rows.due(self.service.store) - self._disabled
-        for lane in lanes:
-            if lane.downstream.name not in due:
-                lane.drained = True
+        due = await with_rows_due(self.service, lanes, self._disabled)
         wanted, self._turn = claim_round(
             lanes,
             lambda lane: lane.downstream.name in due,
@@ -169,7 +164,7 @@ class Fanout:
                     "fanout.lane_claim_failed", downstream=lane.downstream.name, exc_info=jobs
                 )
                 continue
-            lane.drained = len(jobs) < asked
+            lane.claimed(len(jobs), asked)
             for job in jobs:
                 self._start(job, lane, now)
         return sum(len(jobs) for jobs in batches if not isinstance(jobs, BaseException))
