@@ -1,7 +1,7 @@
 """The optional parts of the install: the core runs the default relay (SQLite, webhooks,
-chat, media on local disk); PostgreSQL, S3 and each broker come with an extra of the
-package (pyproject.toml). A feature that is configured without its extra is refused in one
-line naming what to install, before anything starts."""
+chat, media on local disk); PostgreSQL, S3, each broker and the AWS destinations come with
+an extra of the package (pyproject.toml). A feature that is configured without its extra is
+refused in one line naming what to install, before anything starts."""
 
 from __future__ import annotations
 
@@ -17,7 +17,17 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "nats": ("nats",),
     "mqtt": ("aiomqtt",),
     "redis": ("redis",),
+    "aws": ("aiobotocore",),
 }
+# The downstream formats whose extra is not named after them: the four AWS ones share one.
+_FORMAT_EXTRA = {"sqs": "aws", "sns": "aws", "eventbridge": "aws", "s3": "aws"}
+
+
+def extra_of(fmt: str) -> str | None:
+    """The extra a downstream format needs; None: the core has it."""
+    if fmt in _FORMAT_EXTRA:
+        return _FORMAT_EXTRA[fmt]
+    return fmt if fmt in EXTRAS and fmt not in ("postgres", "s3", "aws") else None
 
 
 def installed(extra: str) -> bool:
@@ -39,5 +49,6 @@ def require_configured(storage_url: str, media_store: str | None, formats: set[s
         require("postgres", "storage.url (PostgreSQL)")
     if media_store == "s3":
         require("s3", 'media.store = "s3"')
-    for fmt in sorted(formats & EXTRAS.keys()):
-        require(fmt, f'a downstream with format = "{fmt}"')
+    for fmt in sorted(formats):
+        if (extra := extra_of(fmt)) is not None:
+            require(extra, f'a downstream with format = "{fmt}"')

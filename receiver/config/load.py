@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from receiver.adapters.brokers import TARGET_FIELD, BrokerTarget
+from receiver.adapters.brokers.aws_target import AWS_FORMATS, DEFAULT_KEY
 from receiver.adapters.webhooks import parse_secret
 from receiver.config.keys import Normalised, unknown
 from receiver.config.sections import (
@@ -56,6 +57,10 @@ class Downstream(BaseModel):
     topic: str | None = None
     stream: str | None = None
     maxlen: int | None = None
+    # The AWS formats only (receiver/config/aws.py).
+    region: str | None = None
+    endpoint_url: str | None = None
+    key: str | None = None
     # Made through the API: its URL came from a caller, and its secret may be rotating.
     managed: bool = False
     previous_secret: str | None = None  # signs beside `secret` until `previous_until`
@@ -73,6 +78,16 @@ class Downstream(BaseModel):
     @property
     def broker(self) -> BrokerTarget | None:
         """Where a broker downstream's messages go; None for the HTTP formats."""
+        if self.format in AWS_FORMATS:
+            return BrokerTarget(
+                self.format,
+                self.url,
+                "",
+                timeout=self.timeout,
+                key=self.key or DEFAULT_KEY,
+                region=self.region,
+                endpoint_url=self.endpoint_url,
+            )
         field = TARGET_FIELD.get(self.format)
         if field is None:
             return None
@@ -297,7 +312,7 @@ def managed_downstream(
         **settings.model_dump(exclude={"events"}),
         events=frozenset(settings.events),
         secret=secret,
-        url_is_secret=settings.format not in ("webhook", *TARGET_FIELD),
+        url_is_secret=settings.format not in ("webhook", *TARGET_FIELD, *AWS_FORMATS),
         managed=True,
         previous_secret=previous_secret,
         previous_until=previous_until or 0.0,

@@ -22,6 +22,7 @@ from pydantic import (
 
 from receiver.adapters.brokers import BROKER_SCHEMES, TARGET_FIELD
 from receiver.adapters.brokers.message import PLACEHOLDERS, WILDCARDS, placeholders
+from receiver.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
 from receiver.domain.poll_timing import PollRule
 from receiver.domain.states import TERMINAL_STATES, State
 
@@ -296,7 +297,10 @@ _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 def check_downstream_url(fmt: str, url: str) -> str:
-    """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's."""
+    """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's, an AWS
+    format's own address (receiver/config/aws.py)."""
+    if (aws := check_aws_downstream_url(fmt, url)) is not None:
+        return aws
     if fmt in BROKER_SCHEMES:
         schemes = BROKER_SCHEMES[fmt]
         parts = urlsplit(url)
@@ -309,26 +313,14 @@ def check_downstream_url(fmt: str, url: str) -> str:
         raise ValueError("must be an http(s) URL") from None
 
 
-class _DownstreamSettings(_Section):
+class _DownstreamSettings(AwsSettings, _Section):
     """What a downstream is, wherever it is declared (the config file, or the API)."""
 
     # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
     name: Annotated[
         str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
     ]
-    format: Literal[
-        "webhook",
-        "slack",
-        "discord",
-        "teams",
-        "telegram",
-        "google_chat",
-        "mattermost",
-        "amqp",
-        "nats",
-        "mqtt",
-        "redis",
-    ] = "webhook"
+    format: DownstreamFormat = "webhook"
     url: str | None = None
     # Broker formats: where messages go. The routing key, subject, topic or stream may hold
     # {state}, {kind} and {task_id}, filled per event.

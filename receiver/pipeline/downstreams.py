@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
-from receiver.adapters.extras import EXTRAS, installed
+from receiver.adapters.brokers.aws_target import AWS_FORMATS
+from receiver.adapters.extras import extra_of, installed
 from receiver.adapters.guard import check_api_url
 from receiver.adapters.sealing import SEALED_URL, Unsealable, open_url, seal_url
 from receiver.adapters.webhooks import new_secret
@@ -22,6 +23,7 @@ from receiver.config import (
     problems,
     timeout_problem,
 )
+from receiver.config.aws import AWS_SETTINGS
 from receiver.domain.routing import TASK_WEBHOOK
 from receiver.errors import Conflict, InvalidRequest, NotFound
 from receiver.persist.managed import ManagedRow
@@ -46,16 +48,20 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
     settings = _read(ManagedDownstreamConfig, spec)
-    if settings.format in EXTRAS and not installed(settings.format):
+    if (extra := extra_of(settings.format)) is not None and not installed(extra):
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
-            f" pip install 'runway-relay[{settings.format}]'"
+            f" pip install 'runway-relay[{extra}]'"
         )
     lease = service.config.settings.delivery.attempt_lease_seconds
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
     allow = service.config.settings.delivery.allow_private_networks
-    check_api_url(settings.url, "url", allow)
+    if settings.format not in AWS_FORMATS:
+        check_api_url(settings.url, "url", allow)
+    elif settings.endpoint_url is not None:
+        # An AWS format goes to AWS's own endpoint, or to this one.
+        check_api_url(settings.endpoint_url, "endpoint_url", allow)
     return settings
 
 
@@ -194,6 +200,7 @@ _SHOWN = {
     "topic",
     "stream",
     "maxlen",
+    *AWS_SETTINGS,
 }
 
 

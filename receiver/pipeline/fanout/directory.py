@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from receiver.adapters.brokers import BROKER_SCHEMES
+from receiver.adapters.brokers.aws_target import STAND_INS
 from receiver.adapters.sealing import (
     SEALED_URL,
     Sealer,
@@ -44,9 +45,11 @@ def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = Non
 def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, str] | None:
     """The settings of a row whose URL may not open, read with a stand-in URL."""
     spec = {key: value for key, value in row.spec.items() if key not in ("url", SEALED_URL)}
-    scheme = BROKER_SCHEMES.get(str(spec.get("format", "webhook")), ("https",))[0]
+    fmt = str(spec.get("format", "webhook"))
+    scheme = BROKER_SCHEMES.get(fmt, ("https",))[0]
+    url = STAND_INS.get(fmt, f"{scheme}://sealed.invalid/")
     try:
-        stand_in = {**spec, "url": f"{scheme}://sealed.invalid/", "name": row.name}
+        stand_in = {**spec, "url": url, "name": row.name}
         return ManagedDownstreamConfig.model_validate(stand_in), reason
     except ValidationError:
         return None

@@ -313,7 +313,7 @@ class Fanout:
         headers["webhook-type"] = payload.get("type") or f"task.{payload.get('state')}"
         target = downstream.broker
         assert target is not None
-        message = Message(body, headers, fill(target.name, payload))
+        message = Message(body, headers, fill(target.name, payload), payload)
         try:
             async with asyncio.timeout(downstream.timeout):
                 publisher = self.out.publishers.get(downstream.name)

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from receiver.domain.kinds import KIND_NAMES
 from receiver.domain.moments import epoch_seconds
 from receiver.domain.states import State
+from receiver.web.api.targets import DownstreamTargets
 
 
 def _known_kind(value: str) -> str:
@@ -230,7 +231,7 @@ class DownstreamHealth(Answer):
     deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
 
 
-class DownstreamDetail(DownstreamHealth):
+class DownstreamDetail(DownstreamHealth, DownstreamTargets):
     """What a downstream is and how it fares; never its secret."""
 
     source: Literal["config", "api"] = Field(
@@ -249,12 +250,6 @@ class DownstreamDetail(DownstreamHealth):
     breaker_window_seconds: float
     breaker_cool_off_seconds: float
     disable_after_seconds: float
-    exchange: str | None = None
-    routing_key: str | None = None
-    subject: str | None = None
-    topic: str | None = None
-    stream: str | None = None
-    maxlen: int | None = None
     created_at: float | None = None
     changed_at: float | None = None
     previous_secret_until: float | None = Field(
