@@ -73,9 +73,14 @@ class Throttle:
         self.answers = 0  # throttling answers met, for the tests and the logs
 
     def hit(self) -> None:
+        """A throttling answer. Sends in flight together meet the same throttle: only one
+        met after the last pause ended doubles the backoff."""
         self.answers += 1
+        now = time.monotonic()
+        if now < self.until:
+            return
         self.backoff = FIRST_BACKOFF if self.backoff is None else min(MAX_BACKOFF, self.backoff * 2)
-        self.until = max(self.until, time.monotonic() + self.backoff * random.uniform(0.8, 1.0))
+        self.until = now + self.backoff * random.uniform(0.8, 1.0)
 
     def passed(self) -> None:
         self.backoff = None
@@ -116,7 +121,10 @@ class AwsPublisher:
             endpoint_url=target.endpoint_url or None,
             config=config,
         )
-        return await creating.__aenter__()
+        try:
+            return await creating.__aenter__()
+        except (NoCredentialsError, NoRegionError) as exc:
+            raise DownstreamError(_setup_problem(exc)) from None
 
     @staticmethod
     async def _shut(client: Any) -> None:
@@ -157,7 +165,7 @@ class AwsPublisher:
 
 def _setup_problem(exc: Exception) -> str:
     if isinstance(exc, NoRegionError):
-        return "no AWS region: set region on the downstream, or AWS_REGION"
+        return "no AWS region: set region on the downstream, or AWS_DEFAULT_REGION"
     return "no AWS credentials found (environment, profile or container role)"
 
 
