@@ -7,6 +7,7 @@ FIFO queue keeps a task's order; a throttled queue drains after the backoff."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from standardwebhooks import Webhook
 
 from tests.aws import SECRET_KEY, Aws, aws_env, running_aws
 from tests.conftest import MakeRelay
-from tests.harness import WEBHOOK_SECRET, Relay, image_to_video, settled, wait_for
+from tests.e2e.test_console_keys import _csrf
+from tests.e2e.test_tracing import spans_until
+from tests.harness import WEBHOOK_SECRET, Relay, image_to_video, metric, settled, wait_for
+from tests.otlp import Collector
 
 SIGNED = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
@@ -222,3 +226,115 @@ def test_a_throttled_queue_drains_after_the_backoff(
     assert aws.proxy.throttled - before == 4
     got = collect(aws, queue, len(tasks))
     assert sorted(json.loads(m["Body"])["data"]["task_id"] for m in got) == sorted(tasks)
+
+
+def test_aws_downstreams_are_made_through_the_api_and_the_console(
+    make_relay: MakeRelay, aws: Aws, tmp_path: Path
+) -> None:
+    queue, _ = aws.queue()
+    bucket = aws.bucket()
+    relay = make_relay(env=aws_env(tmp_path))
+    made = relay.api.post(
+        "/v1/downstreams",
+        json={
+            "name": "api-queue",
+            "format": "sqs",
+            "url": queue,
+            "endpoint_url": aws.proxy.url,
+            "region": "us-east-1",
+            "timeout": 8.0,
+        },
+    )
+    assert made.status_code == 201, made.text
+    shown = relay.api.get("/v1/downstreams/api-queue").json()
+    assert (shown["format"], shown["url"]) == ("sqs", queue)
+    assert (shown["region"], shown["endpoint_url"]) == ("us-east-1", aws.proxy.url)
+    wrong = relay.api.post(
+        "/v1/downstreams", json={"name": "x", "format": "sns", "url": "https://sns.example/"}
+    )
+    assert wrong.status_code == 422 and "topic ARN" in wrong.text, wrong.text
+
+    console = relay.console()
+    page = console.get("/console/deliveries")
+    for fmt in ("sqs", "sns", "eventbridge", "s3"):
+        assert f'<option value="{fmt}"' in page.text
+    csrf = _csrf(page)
+    archive = {"name": "page-archive", "format": "s3", "url": f"s3://{bucket}/from-page"}
+    fields = {**archive, "endpoint_url": aws.proxy.url, "key": "{task_id}/{event_id}.json"}
+    answer = console.post(
+        "/console/downstreams",
+        data={"csrf": csrf, "action": "create", "events": "succeeded", **fields},
+    )
+    assert answer.status_code == 200 and 'id="secret-value"' in answer.text, answer.text
+
+    task = relay.submitted(**image_to_video())
+    done = relay.wait_task(task["id"], settled, timeout=30)
+    assert {d["downstream"]: d["state"] for d in done["deliveries"]} == {
+        "api-queue": "succeeded",
+        "page-archive": "succeeded",
+    }
+    [message] = collect(aws, queue, 1)
+    assert json.loads(message["Body"])["data"]["task_id"] == task["id"]
+    [key] = aws.objects(bucket)
+    assert key.startswith(f"from-page/{task['id']}/evt_") and key.endswith(".json")
+
+
+def test_a_queue_that_is_not_there_dead_letters_then_replays_counted_per_downstream(
+    make_relay: MakeRelay, aws: Aws, tmp_path: Path
+) -> None:
+    """SQS refusing the send (no such queue) is a failed attempt, retried, then a dead
+    letter; once the queue exists, the replay delivers it. The metrics count each outcome
+    under the downstream's name."""
+    name = f"relay-later-{uuid.uuid4().hex[:8]}"
+    later = f"{aws.moto_url}/123456789012/{name}"
+    downstream = {
+        "name": "later",
+        "format": "sqs",
+        "url": later,
+        "endpoint_url": aws.proxy.url,
+        "timeout": 8.0,
+    }
+    relay = make_relay([downstream], env=aws_env(tmp_path))
+    task = relay.submitted(**image_to_video())
+    done = relay.wait_task(task["id"], lambda t: settled(t) and t["deliveries"], timeout=30)
+    [dead] = done["deliveries"]
+    assert (dead["state"], dead["attempts"]) == ("dead", 4)  # 1 + 3 retries
+    assert "not delivered" in dead["last_error"] and "NonExistentQueue" in dead["last_error"]
+
+    created = aws.sqs.create_queue(QueueName=name)["QueueUrl"]
+    replayed = relay.api.post("/v1/deliveries/replay", params={"downstream": "later"})
+    assert replayed.status_code == 200 and replayed.json()["replayed"] == 1
+    relay.wait_task(task["id"], lambda t: t["deliveries"][0]["state"] == "succeeded")
+    [message] = collect(aws, created, 1)
+    assert json.loads(message["Body"])["data"]["task_id"] == task["id"]
+
+    text = relay.anon.get("/metrics").text
+    counted = {
+        outcome: metric(text, "relay_deliveries_total", downstream="later", outcome=outcome)
+        for outcome in ("retry", "dead", "succeeded")
+    }
+    assert counted == {"retry": 3, "dead": 1, "succeeded": 1}
+
+
+def test_each_aws_message_carries_the_task_trace(
+    make_relay: MakeRelay, aws: Aws, tmp_path: Path, collector: Collector
+) -> None:
+    where = Destinations(aws)
+    chosen = [d for d in where.downstreams() if d["name"] in ("sqs", "sns", "archive")]
+    relay = make_relay(chosen, env={**aws_env(tmp_path), **collector.env()})
+    task = relay.submitted(**image_to_video())
+    spans = spans_until(collector, task["id"], "task.submit", *["delivery.attempt"] * 3)
+    [submit] = [s for s in spans if s.name == "task.submit"]
+    attempt = {s.attr("downstream"): s.span_id for s in spans if s.name == "delivery.attempt"}
+    [plain] = collect(aws, where.queue, 1)
+    [notified] = collect(aws, where.topic_queue, 1)
+    [(key, _)] = aws.objects(where.bucket).items()
+    stored = aws.s3.head_object(Bucket=where.bucket, Key=key)["Metadata"]
+    carried = {
+        "sqs": sqs_attributes(plain)["traceparent"],
+        "sns": sns_attributes(json.loads(notified["Body"]))["traceparent"],
+        "archive": stored["traceparent"],
+    }
+    for name, traceparent in carried.items():
+        _, trace_id, parent_id, _ = traceparent.split("-")
+        assert (trace_id, parent_id) == (submit.trace_id, attempt[name]), name
