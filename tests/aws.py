@@ -48,6 +48,7 @@ class Proxy:
         self.throttled = 0  # throttling answers given
         self.passed = 0  # requests the service took
         self._to_throttle = 0
+        self._entry_errors: list[str] = []  # PutEvents answered 200, its entry refused
         self._held = threading.Event()
         self._held.set()
         self._lock = threading.Lock()
@@ -61,8 +62,12 @@ class Proxy:
 
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                target = self.headers.get("x-amz-target")
                 if proxy._take_throttle():
-                    self._answer(*throttling_answer(self.headers.get("x-amz-target")))
+                    self._answer(*throttling_answer(target))
+                    return
+                if target == "AWSEvents.PutEvents" and (code := proxy._take_entry_error()):
+                    self._answer(*refused_entry(code))
                     return
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
@@ -102,6 +107,15 @@ class Proxy:
             self.throttled += 1
             return True
 
+    def _take_entry_error(self) -> str | None:
+        with self._lock:
+            return self._entry_errors.pop(0) if self._entry_errors else None
+
+    def refuse_entries(self, *codes: str) -> None:
+        """The next PutEvents calls answer 200 with their one entry refused, by code."""
+        with self._lock:
+            self._entry_errors = list(codes)
+
     def throttle(self, requests: int) -> None:
         with self._lock:
             self._to_throttle = requests
@@ -111,6 +125,11 @@ class Proxy:
 
     def release(self) -> None:
         self._held.set()
+
+    def reset(self) -> None:
+        self.release()
+        self.throttle(0)
+        self.refuse_entries()
 
     def close(self) -> None:
         self.release()
@@ -133,6 +152,12 @@ def throttling_answer(target: str | None) -> tuple[int, list[tuple[str, str]], b
         "<Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"
     )
     return 400, [("Content-Type", "text/xml")], xml.encode()
+
+
+def refused_entry(code: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """EventBridge's partial failure: the call succeeds, the entry does not."""
+    body = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": code, "ErrorMessage": "refused"}]}
+    return 200, [("Content-Type", "application/x-amz-json-1.1")], json.dumps(body).encode()
 
 
 class Aws:

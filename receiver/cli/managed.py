@@ -39,9 +39,9 @@ def _settings(
     if channels:
         body["channels"] = list(channels)
     if target is not None:
-        field = TARGET_FIELD.get(fmt or "")
+        field = TARGET_FIELD.get(fmt or "") or ("key" if fmt == "s3" else None)
         if field is None:
-            fail("--target is for the broker formats (amqp, nats, mqtt, redis): give --format")
+            fail("--target is for a broker format (amqp, nats, mqtt, redis) or s3: give --format")
         body[field] = target
     if timeout is not None:
         body["timeout"] = timeout
@@ -65,7 +65,8 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
                 "--channel", "channels", multiple=True, help="Only tasks naming it (repeat)."
             ),
             click.option(
-                "--target", help="A broker's routing key, subject, topic or stream (by format)."
+                "--target",
+                help="A broker's routing key, subject, topic or stream, or s3's key template.",
             ),
             click.option("--timeout", type=float, help="Seconds an attempt may take."),
             click.option("--max-in-flight", type=int, help="Its share of the fan-out."),

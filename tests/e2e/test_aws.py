@@ -34,8 +34,7 @@ def aws() -> Iterator[Aws]:
 @pytest.fixture
 def proxy_reset(aws: Aws) -> Iterator[None]:
     yield
-    aws.proxy.release()
-    aws.proxy.throttle(0)
+    aws.proxy.reset()
 
 
 class Destinations:
@@ -338,3 +337,28 @@ def test_each_aws_message_carries_the_task_trace(
     for name, traceparent in carried.items():
         _, trace_id, parent_id, _ = traceparent.split("-")
         assert (trace_id, parent_id) == (submit.trace_id, attempt[name]), name
+
+
+def test_a_refused_eventbridge_entry_fails_that_event_alone(
+    make_relay: MakeRelay, aws: Aws, tmp_path: Path, proxy_reset: None
+) -> None:
+    """PutEvents answers 200 with the entry refused: that event's attempt failed (and is
+    retried), the same event to SQS is not touched; an entry refused for throttling is
+    backed off within its attempt."""
+    where = Destinations(aws)
+    chosen = [d for d in where.downstreams() if d["name"] in ("sqs", "bus")]
+    relay = make_relay(chosen, env=aws_env(tmp_path))
+    aws.proxy.refuse_entries("InternalFailure", "ThrottlingException")
+    task = relay.submitted(**image_to_video())
+    relay.wait_task(task["id"], settled, timeout=30)
+    assert states(relay, task["id"]) == {"sqs": ("succeeded", 1), "bus": ("succeeded", 2)}
+    [first, second] = _bus_attempts(relay, task["id"])
+    assert first["outcome"] == "retry" and "InternalFailure" in first["error"]
+    assert second["outcome"] == "succeeded"
+    assert len(collect(aws, where.bus_queue, 1)) == 1
+    assert len(collect(aws, where.queue, 1)) == 1
+
+
+def _bus_attempts(relay: Relay, task_id: str) -> list[dict[str, Any]]:
+    attempts = [a for a in relay.task(task_id)["attempts"] if a["downstream"] == "bus"]
+    return sorted(attempts, key=lambda a: a["number"])
