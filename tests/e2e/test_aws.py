@@ -145,7 +145,10 @@ def test_a_relay_killed_between_send_and_record_delivers_each_event_once_per_des
     again, it sends them again: the FIFO queue and S3 keep one, the standard queue, topic
     and bus carry the one repeat docs/delivery.md announces, with the same webhook-id."""
     where = Destinations(aws)
-    relay = make_relay(where.downstreams(), env=aws_env(tmp_path))
+    # Time enough for all five sends to be taken before any attempt times out; on
+    # PostgreSQL the relay started again takes the rows over when their lease ends.
+    downstreams = where.downstreams(timeout=15.0)
+    relay = make_relay(downstreams, env=aws_env(tmp_path), delivery={"lease_seconds": 20})
     aws.proxy.hold()
     before = aws.proxy.passed
     task = relay.submitted(**image_to_video())
@@ -153,7 +156,7 @@ def test_a_relay_killed_between_send_and_record_delivers_each_event_once_per_des
     relay.kill()  # every service has the message; no attempt is recorded
     aws.proxy.release()
     relay.start()
-    relay.wait_task(task["id"], settled, timeout=40)
+    relay.wait_task(task["id"], settled, timeout=60)
     # One attempt each: the killed one was never recorded.
     assert states(relay, task["id"]) == dict.fromkeys(
         ["sqs", "sqs-fifo", "sns", "bus", "archive"], ("succeeded", 1)
