@@ -65,7 +65,11 @@ def test_a_fresh_venv_runs_the_demo(dist: Path, tmp_path: Path, kind: str) -> No
     )
     # Run outside the source tree, so only the installed package can be imported.
     demo = subprocess.run(
-        [venv / "bin" / "receiver", "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [venv / "bin" / "receiver", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "demo passed" in demo.stdout
