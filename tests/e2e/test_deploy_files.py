@@ -50,7 +50,8 @@ def test_containerfile_is_clean_under_hadolint() -> None:
 
 def test_containerfile_says_what_operators_need() -> None:
     text = (ROOT / "Containerfile").read_text()
-    assert text.count("\nFROM ${BASE_IMAGE}") == 2 and "ARG BASE_IMAGE=" in text
+    assert "\nFROM ${BUILD_IMAGE} AS build\n" in text and "\nFROM ${BASE_IMAGE}\n" in text
+    assert "ARG BASE_IMAGE=" in text and "ARG BUILD_IMAGE=" in text
     assert "USER 10001" in text and 'CMD ["receiver", "serve"]' in text
     assert "HEALTHCHECK" in text and "/livez" in text and "python3" in text
     for label in ("version", "source", "licenses"):
