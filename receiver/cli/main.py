@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from receiver.cli import client, keys, maintenance, managed, store_tools
+from receiver.cli import client, config_show, keys, maintenance, managed, store_tools
 from receiver.cli.common import config_option, fail, installed_for
 from receiver.cli.offline import with_store
 from receiver.config import Config, load
@@ -159,6 +159,7 @@ for command in (
     keys.keys,
     maintenance.prune,
     maintenance.backup,
+    config_show.config,
 ):
     main.add_command(command)
 for command in (managed.create, managed.change, managed.rotate, managed.remove):

@@ -19,6 +19,7 @@ from pydantic import (
 from receiver.adapters.brokers import TARGET_FIELD, BrokerTarget
 from receiver.adapters.brokers.aws_target import AWS_FORMATS, DEFAULT_KEY
 from receiver.adapters.webhooks import parse_secret
+from receiver.config.environ import overlay
 from receiver.config.keys import Normalised, unknown
 from receiver.config.sections import (
     CONFIG_ENV,
@@ -214,9 +215,16 @@ def _read_toml(path: str | os.PathLike[str] | None) -> dict[str, object]:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
 
 
-def read_settings(path: str | os.PathLike[str] | None) -> Settings:
-    """Read the TOML file (or defaults when no path) into validated settings."""
-    return parse_settings(_read_toml(path))
+def read_settings(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str] = os.environ
+) -> Settings:
+    """Read the TOML file (or defaults when no path), with the `RECEIVER__*` variables over
+    it, into validated settings."""
+    given = overlay(_read_toml(path), environ)
+    settings, _, found, _ = _validate(given.data)
+    if problems := [*given.problems, *map(given.source, found)]:
+        raise ConfigError("; ".join(problems))
+    return settings
 
 
 MIN_SECRET_LENGTH = 16
@@ -382,10 +390,22 @@ def _with_port(settings: Settings, environ: Mapping[str, str], problems: list[st
     return settings.model_copy(update={"server": settings.server.model_copy(update=update)})
 
 
+def effective_settings(path: str | None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings a process started here would run with, secrets left unread: what
+    `receiver config show` prints."""
+    problems: list[str] = []
+    path = path or environ.get(CONFIG_ENV) or None
+    settings = _with_port(read_settings(path, environ), environ, problems)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
 def load(path: str | None, environ: Mapping[str, str] = os.environ) -> Config:
-    """Settings from `path` (or $RECEIVER_CONFIG), $PORT, secrets from the environment;
-    every problem with them in one ConfigError."""
-    data = _read_toml(path or environ.get(CONFIG_ENV) or None)
-    settings, wrong, problems, deprecations = _validate(data)
+    """Settings from `path` (or $RECEIVER_CONFIG) with the `RECEIVER__*` variables over it,
+    $PORT, secrets from the environment; every problem with them in one ConfigError."""
+    given = overlay(_read_toml(path or environ.get(CONFIG_ENV) or None), environ)
+    settings, wrong, found, deprecations = _validate(given.data)
+    problems = [*given.problems, *map(given.source, found)]
     config = resolve(_with_port(settings, environ, problems), environ, problems, wrong)
     return config.model_copy(update={"deprecations": tuple(deprecations)})

@@ -62,6 +62,9 @@ class ServerConfig(_Section):
     search_window: Annotated[int, Field(gt=0)] = 5000
     # The env var holding a bearer token that /metrics then requires; "": /metrics is open.
     metrics_token_env: str = ""
+    # On SIGTERM /readyz answers 503 at once, and requests are served this long more before
+    # the socket closes: the time a load balancer takes to stop sending here. 0: at once.
+    drain_seconds: Annotated[float, Field(ge=0, le=300)] = 0.0
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -25,7 +25,7 @@ from receiver.persist import (
     tasks,
 )
 from receiver.persist.db import Db
-from receiver.persist.migrate import check_schema, migrate
+from receiver.persist.migrate import check_schema, migrate, missing
 from receiver.persist.mirrors import GivenUp, MirrorJob
 from receiver.persist.records import (
     DeliveryJob,
@@ -108,6 +108,9 @@ class Store(ABC):
 
     async def ping(self, timeout: float = 1.0) -> None:
         await self.run(lambda db: db.one(db.sql.PING), timeout=timeout)
+
+    async def missing_migrations(self, timeout: float = 1.0) -> list[int]:
+        return await self.run(missing, timeout=timeout)
 
     async def create_task(self, new: NewTask) -> tuple[Task, bool]:
         def create(db: Db) -> tuple[Task, bool]:
