@@ -181,8 +181,9 @@ OPERATIONS: tuple[Operation, ...] = (
             "A share link to one of the key's tasks",
             "A signed link that opens this one task, read only, for the app's own user: a"
             " page (progress, then the render), `/task` (JSON) and `/stream` (SSE), both open"
-            " to any origin. It expires (7 days unless `ttl_seconds` says otherwise) and stops"
-            " opening when the key that made it is revoked.",
+            " to any origin. Its token is opaque. It expires (7 days unless `ttl_seconds` says"
+            " otherwise) and stops opening, its streams ending, when the key that made it is"
+            " revoked (a link of the admin token's: when the admin token changes).",
             (Reply(201, "The link.", ShareCreated), Reply(404, "No such task.", ErrorAnswer)),
         ),
         scope="tasks:read",
@@ -220,7 +221,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "share",
         "A shared task, live (Server-Sent Events)",
         "`event: task` with the task as `/task` shows it, now and at each change, until it"
-        " has ended and its files are copied; open to any origin (CORS).",
+        " has ended and its files are copied, or the link stops opening (its key revoked);"
+        " open to any origin (CORS).",
         "signed",
         (
             Reply(
@@ -228,6 +230,13 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
             _REFUSED,
             _GONE,
+            Reply(
+                503,
+                "Share links' streams are full (`server.max_share_streams`), or this link's"
+                " (`server.max_streams_per_share_link`).",
+                ErrorAnswer,
+                headers={"Retry-After": "Seconds to wait before trying again."},
+            ),
         ),
         params=TokenParams,
     ),
