@@ -134,4 +134,6 @@ class MirrorError(RelayError):
 
 class Overloaded(RelayError):
     """A limit on what this process serves at once is reached (open live streams, overall or
-    from one client): try again later."""
+    from one client): try again later, `retry_after` whole seconds being a fair guess."""
+
+    retry_after = 5

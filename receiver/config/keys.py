@@ -16,6 +16,9 @@ ADVANCED: dict[str, frozenset[str]] = {
             "max_connections",
             "max_streams",
             "max_streams_per_client",
+            "max_share_streams",
+            "max_streams_per_share_link",
+            "share_frame_ancestors",
             "metrics_count_seconds",
             "search_window",
         }

@@ -54,6 +54,14 @@ class ServerConfig(_Section):
     # connection.
     max_streams: Annotated[int, Field(gt=0)] = 500
     max_streams_per_client: Annotated[int, Field(gt=0)] = 20
+    # Share links' streams (anyone with a link) come out of a pool of their own, at most this
+    # many of it per link: anonymous viewers never take the operators' room.
+    max_share_streams: Annotated[int, Field(gt=0)] = 200
+    max_streams_per_share_link: Annotated[int, Field(gt=0)] = 20
+    # The origins whose pages may frame a share link's page; none unless listed.
+    share_frame_ancestors: list[
+        Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9.:\[\]-]+$")]
+    ] = []
     # /metrics's gauges of the store (tasks by state, the outbox, the submit queue) come
     # from a count this often, whatever the scrapers do; 0: a count at every scrape.
     metrics_count_seconds: Annotated[float, Field(ge=0)] = 30.0

@@ -72,8 +72,10 @@ def _same_request(row: Row, new: NewTask) -> Task:
     requests were fingerprinted is taken as the same)."""
     task = Task.from_row(row)
     if row["request_hash"] not in (None, new.request_hash):
+        # Stored under its caller's namespace (`<key id>:`, `admin:`); the caller sent the rest.
+        sent = (new.idempotency_key or "").partition(":")[2]
         raise Conflict(
-            f"Idempotency-Key {new.idempotency_key!r} was used for task {task.id} with a"
+            f"Idempotency-Key {sent!r} was used for task {task.id} with a"
             " different request; send a new key for a new task"
         )
     return task

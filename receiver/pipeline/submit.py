@@ -322,9 +322,10 @@ async def _submit(
     kind = request.kind
     asked = {**fields, **({"routing": routing} if routing else {})}
     fingerprint = request_hash(kind, asked) if idempotency_key else None
-    if idempotency_key and owner_key:
-        # One key's Idempotency-Keys never meet another's task.
-        idempotency_key = f"{owner_key}:{idempotency_key}"
+    if idempotency_key:
+        # Each caller's Idempotency-Keys never meet another's task: a key's under its id
+        # (`key_...:`), the admin token's under `admin:`, which no key id is.
+        idempotency_key = f"{owner_key or 'admin'}:{idempotency_key}"
     new = NewTask(
         kind,
         fields,

@@ -120,6 +120,7 @@ async def list_keys(request: Request, service: Service, params: NoParams) -> Res
 
 async def revoke_key(request: Request, service: Service, params: KeyNameParams) -> Response:
     await service.keys.revoke(params.name)
+    service.changes.recheck()  # its open streams here end now, elsewhere within seconds
     return reply(KeyRevoked, {"revoked": params.name})
 
 
