@@ -28,7 +28,7 @@ async def run(db: Path | str, uris: int) -> dict[str, float]:
     if isinstance(db, str):
         from receiver.persist.postgres.store import PostgresStore  # the postgres extra
 
-        store = PostgresStore(db)
+        store = PostgresStore(db, timeout=60)
     else:
         store = SqliteStore(str(db))
     await store.migrate()

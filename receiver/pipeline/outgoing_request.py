@@ -15,14 +15,15 @@ from receiver.domain.inputs import json_pieces, json_string_part, next_batch
 from receiver.persist import Store
 
 SEND_CHARS = 256 * 1024
+HOLD_CHARS = 8 * 1024 * 1024  # URIs up to this in all: the body is built once, and held
 
 
 async def outgoing_request(
     store: Store, task_id: str, fields: dict[str, Any]
 ) -> dict[str, Any] | StreamedBody:
     """`fields` as they go out: as they are when the task keeps no data URI, else streamed.
-    The parts are read twice, once for the body's length and once to send it: the store,
-    not the process, holds the URIs between the two."""
+    Past HOLD_CHARS the parts are read twice, once for the body's length and once to send
+    it: the store, not the process, holds the URIs between the two."""
     sizes = await store.input_parts(task_id)
     if not sizes:
         return fields
@@ -59,6 +60,14 @@ async def outgoing_request(
                 text = await store.input_part(task_id, piece, part)
                 yield json_string_part(text, first=part == 0, last=part == count - 1)
 
+    if sum(chars for _, chars in sizes.values()) <= HOLD_CHARS:
+        # Small enough to hold: read once, and whole before the send starts.
+        whole = b"".join([chunk async for chunk in chunks()])
+
+        async def held() -> AsyncIterator[bytes]:
+            yield whole
+
+        return StreamedBody(len(whole), held)
     length = 0
     async for chunk in chunks():
         length += len(chunk)
