@@ -195,7 +195,8 @@ def next_batch(
     send reads next in one go. A URI in several parts is read a part at a time instead."""
     chosen: dict[str, None] = {}
     held = 0
-    for piece in pieces[start:]:
+    for index in range(start, len(pieces)):  # no copy of the rest: a batch costs its own
+        piece = pieces[index]
         if isinstance(piece, bytes) or piece in chosen:
             continue
         parts, chars = sizes.get(piece, (1, 0))
