@@ -33,7 +33,8 @@ class Statements:
     INSERT_TASK: str  # (id, kind, request, idempotency_key, request_hash, submit_due_at,
     #   submit_since, created_at, updated_at, routing, trace_context, owner_key): queued
     INSERT_TASK_INPUT: str  # (task_id, sha256, part, body, created_at): a part of a data URI
-    TASK_INPUTS: str  # (task_id) sha256, parts: each data URI the task's request refers to
+    TASK_INPUTS: str  # (task_id) sha256, parts, chars: each data URI the request refers to
+    TASK_INPUT_WHOLES: str  # (task_id, [sha256]) sha256, body: the first part of each
     TASK_INPUT_PART: str  # (task_id, sha256, part) body: one part of one
     TASK_EVENTS: str  # (task_id, limit) newest events, without bodies, newest first
     TASK_DELIVERIES: str  # (task_id, limit) newest deliveries, newest first

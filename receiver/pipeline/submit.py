@@ -36,10 +36,13 @@ from receiver.persist import NewTask, Task
 from receiver.pipeline.service import Service, Work
 from receiver.transitions import intake
 
-# A URL CometAPI can fetch: a host name or address, then an optional port and the rest
-# without spaces. One pattern is both the check and what the OpenAPI document says.
+# A URL CometAPI can fetch: a host name or address (an IPv6 one in brackets), then an
+# optional port and the rest without spaces. One pattern is both the check and what the
+# OpenAPI document says; whether the address is public is the guard's to judge.
 _MIN_URL = 12
-_HOST_AND_REST = r"[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
+_HOST_AND_REST = (
+    r"([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
+)
 
 
 def _url_pattern(schemes: tuple[str, ...]) -> str:
@@ -305,14 +308,13 @@ async def _submit(
     # validation and its fingerprint see a short stand-in, then a reference to it.
     taken = TakenOut()
     if isinstance(payload, dict):
-        payload = {
-            key: value if key in ("kind", *ROUTING_FIELDS) else taken.take(value)
-            for key, value in payload.items()
-        }
+        payload = taken.take_fields(payload, ("kind", *ROUTING_FIELDS))
     if taken.too_large:
         raise InvalidRequest(
             f"a data URI is {max(taken.too_large)} characters, over {MAX_DATA_URI_CHARS}"
         )
+    if (too_much := taken.too_much()) is not None:
+        raise InvalidRequest(too_much)
     request = validate(payload)
     routing = request.routing()
     if routing and "webhook" in routing:
