@@ -5,15 +5,17 @@ limits as tool errors, cannot see another key's task, and is refused once revoke
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
@@ -277,5 +279,54 @@ def test_a_task_resource_announces_its_changes_and_kinds_are_a_resource(
             read = await session.read_resource(uri)
             now = json.loads(read.contents[0].text)  # type: ignore[union-attr]
             assert now["id"] == task["id"] and now["state"] == "succeeded"
+
+    run(story)
+
+
+def test_a_client_of_the_newest_protocol_era_calls_the_same_tools(make_relay: MakeRelay) -> None:
+    """`mcp.Client` probes `server/discover` first (the per-request era): same auth, tools
+    and refusals."""
+    relay = make_relay()
+    key = make_key(relay, "modern", ["tasks:read"])
+
+    async def story() -> None:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+        transport = streamable_http_client(f"{relay.url}/mcp", http_client=http)
+        async with http, Client(transport) as client:
+            assert client.protocol_version == "2026-07-28"
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names == {"get_task", "wait_for_task", "list_tasks", "share_task"}
+            listed = await client.call_tool("list_tasks", {})
+            assert not listed.is_error and listed.structured_content == {
+                "tasks": [],
+                "next": None,
+            }
+            missing = await client.call_tool("get_task", {"task_id": "none-such"})
+            assert missing.is_error
+
+    run(story)
+
+
+def test_a_small_finished_image_comes_back_as_image_content(
+    make_relay: MakeRelay, tmp_path: Path
+) -> None:
+    relay = make_relay(
+        media={"enabled": True, "dir": str(tmp_path / "media"), "allow_private_networks": True}
+    )
+    key = make_key(relay, "painter", ALL_TASKS)
+
+    async def story() -> None:
+        async with connected(relay, key) as session:
+            request = {"kind": "text_to_image", "model": "m1", "promptText": "x format=png"}
+            task = await call(session, "submit_task", request=request)
+            ended = await session.call_tool("wait_for_task", {"task_id": task["id"]})
+            view = ended.structured_content
+            assert isinstance(view, dict) and view["state"] == "succeeded", view
+            # The relay's copy: its link and its type, and the picture itself.
+            assert [f["content_type"] for f in view["files"]] == ["image/png"]
+            assert view["files"][0]["url"].startswith(f"{relay.url}/media/")
+            images = [c for c in ended.content if c.type == "image"]
+            assert len(images) == 1 and images[0].mime_type == "image/png"
+            assert base64.b64decode(images[0].data).startswith(b"\x89PNG")
 
     run(story)

@@ -58,7 +58,7 @@ def subscriber_name(caller: Caller) -> str:
     return f"mcp:{caller.key_id or 'admin'}"
 
 
-class _Reporter:
+class Reporter:
     """Progress notifications that only ever rise, as the protocol asks, each saying what
     the task is doing."""
 
@@ -86,7 +86,7 @@ async def wait_until_ended(
 ) -> dict[str, Any]:
     """The task's view once it has settled, or when `bound` seconds have passed (then
     `waited_out` says so); progress is reported at each change meanwhile."""
-    reporter = _Reporter(progress)
+    reporter = Reporter(progress)
     deadline = time.monotonic() + bound
     sub = service.changes.subscribe(subscriber_name(caller))  # before the first read
     try:
