@@ -208,6 +208,9 @@ def test_another_keys_task_is_not_found_and_cancel_works(make_relay: MakeRelay) 
                 await session.read_resource(f"task://{task['id']}")
             assert (await call(session, "list_tasks"))["tasks"] == []
         async with connected(relay, owner) as session:
+            # A wait is bounded: back with the state so far, saying so.
+            waited = await call(session, "wait_for_task", task_id=task["id"], timeout_seconds=0.5)
+            assert waited["waited_out"] and waited["state"] in ("queued", "running")
             assert (await call(session, "cancel_task", task_id=task["id"]))["cancelled"]
             ended = await call(session, "wait_for_task", task_id=task["id"])
             assert ended["state"] == "cancelled"
@@ -323,6 +326,7 @@ def test_a_small_finished_image_comes_back_as_image_content(
             view = ended.structured_content
             assert isinstance(view, dict) and view["state"] == "succeeded", view
             # The relay's copy: its link and its type, and the picture itself.
+            assert view["copies"] == {"status": "mirrored"}, (view, relay.log()[-4000:])
             assert [f["content_type"] for f in view["files"]] == ["image/png"]
             assert view["files"][0]["url"].startswith(f"{relay.url}/media/")
             images = [c for c in ended.content if c.type == "image"]

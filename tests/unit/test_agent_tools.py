@@ -9,13 +9,17 @@ import ast
 import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from receiver.adapters import extras
+from receiver.cli.common import installed_for
+from receiver.config import Settings
 from receiver.domain.access import SCOPES, Caller, Scope
 from receiver.domain.kinds import KIND_NAMES
 from receiver.errors import InvalidRequest, LimitReached, NotFound
-from receiver.web.agents import resources
+from receiver.web.agents import agents_door, resources
 from receiver.web.agents.calls import refusal
 from receiver.web.agents.tools import TOOLS, schemas, tools_for
 from receiver.web.agents.watch import Reporter
@@ -133,3 +137,22 @@ def test_only_the_server_module_imports_the_sdk() -> None:
         }
         sdk = imported & {"mcp", "mcp_types"}
         assert not sdk or path.name == "server.py", path.name
+
+
+def _settings_of(mode: str) -> SimpleNamespace:
+    return SimpleNamespace(config=SimpleNamespace(settings=Settings(mcp={"enabled": mode})))
+
+
+def test_the_door_is_mounted_as_its_switch_and_the_install_say(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert agents_door(_settings_of("off")) is None  # type: ignore[arg-type]
+    monkeypatch.setitem(extras.EXTRAS, "mcp", ("a_module_that_is_not_installed",))
+    # "auto" on an install without the extra: no door, and nothing of the SDK imported.
+    assert agents_door(_settings_of("auto")) is None  # type: ignore[arg-type]
+    installed_for(Settings(mcp={"enabled": "auto"}))
+    # "on" without it: start-up refuses in one line naming the extra.
+    with pytest.raises(SystemExit):
+        installed_for(Settings(mcp={"enabled": "on"}))
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and "pip install 'runway-relay[mcp]'" in said[0]

@@ -39,9 +39,11 @@ async def task_view(service: Service, caller: Caller, task_id: str) -> dict[str,
     if detail is None:
         raise NotFound("no such task")
     view = shared_view(detail)
-    task = detail.task
+    task, media = detail.task, detail.media() or {}
     view.update(
         output_type=output_of(task.kind),
+        # The copies' status (pending, mirrored, failed with its reason); null: none made.
+        copies={k: media[k] for k in ("status", "reason") if k in media} or None,
         queue_position=task.queue_position,
         metadata=task.summary()["metadata"],
     )
