@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -334,3 +335,28 @@ def test_a_small_finished_image_comes_back_as_image_content(
             assert base64.b64decode(images[0].data).startswith(b"\x89PNG")
 
     run(story)
+
+
+def test_a_body_that_never_arrives_is_dropped(make_relay: MakeRelay) -> None:
+    """The SDK reads a body with no deadline of its own: the door holds it to the API's."""
+    relay = make_relay(server={"body_timeout_seconds": 1})
+    key = make_key(relay, "slow", ALL_TASKS)
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=30) as conn:
+        conn.sendall(head.encode() + b'{"jsonrpc": "2.0", ')
+        answer = conn.recv(65536)  # the relay ends the request without waiting for the rest
+    assert answer == b"" or not answer.startswith(b"HTTP/1.1 200"), answer
+    # And the door still serves.
+    run(_lists_tools(relay, key))
+
+
+def _lists_tools(relay: Relay, key: str) -> Callable[[], Awaitable[None]]:
+    async def story() -> None:
+        async with connected(relay, key) as session:
+            assert (await session.list_tools()).tools
+
+    return story

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version
@@ -26,7 +27,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from receiver.domain.access import Caller
 from receiver.errors import RelayError
@@ -130,7 +131,9 @@ class AgentsDoor:
         session = request.headers.get("mcp-session-id")
         if request.method == "DELETE" and session:
             self._stop_follows(session)
-        await self.manager.handle_request(scope, receive, send)
+        # The SDK reads the body with no deadline: hold it to the API's.
+        timeout = self.service.config.settings.server.body_timeout_seconds
+        await self.manager.handle_request(scope, _BodyDeadline(receive, timeout), send)
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -255,6 +258,29 @@ class AgentsDoor:
     def _stop_follows(self, session: str) -> None:
         for key in [k for k in self._follows if k[0] == session]:
             self._follows.pop(key).cancel()
+
+
+class _BodyDeadline:
+    """`receive`, with the request's body due within `seconds`: a body still arriving then
+    reads as the client gone, as the API's capped reads answer it (web/body.py)."""
+
+    def __init__(self, receive: Receive, seconds: float) -> None:
+        self._receive = receive
+        self._until = time.monotonic() + seconds
+        self._body_in = False
+
+    async def __call__(self) -> Message:
+        if self._body_in:
+            return await self._receive()
+        try:
+            left = max(self._until - time.monotonic(), 0.0)
+            message = await asyncio.wait_for(self._receive(), left)
+        except TimeoutError:
+            self._body_in = True
+            return {"type": "http.disconnect"}
+        if message["type"] != "http.request" or not message.get("more_body"):
+            self._body_in = True
+        return message
 
 
 def _read(uri: str, text: str) -> types.ReadResourceResult:
