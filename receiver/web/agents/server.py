@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version
@@ -25,18 +24,19 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from receiver.domain.access import Caller
-from receiver.errors import RelayError
+from receiver.errors import BodyTooLarge, BodyTooSlow, RelayError
 from receiver.pipeline.service import Service
 from receiver.web.access import bearer
 from receiver.web.agents import resources
 from receiver.web.agents.calls import Outcome, call
 from receiver.web.agents.tools import schemas, tools_for
 from receiver.web.agents.watch import follow, task_view
+from receiver.web.body import read_body
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 CALLER = "receiver.caller"  # where the authenticated caller rides on the request's scope
@@ -112,14 +112,15 @@ class AgentsDoor:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        asgi = (scope, receive, send)
         try:
             caller = await self.service.keys.caller(bearer(request))
         except RelayError as exc:
-            await _refuse(503, f"unavailable: {exc.detail}", scope, receive, send)
+            await _refuse(503, f"unavailable: {exc.detail}", *asgi)
             return
         if caller is None:
             detail = "not authenticated: missing, wrong or revoked API key"
-            await _refuse(401, detail, scope, receive, send)
+            await _refuse(401, detail, *asgi)
             return
         token = AccessToken(
             token="-",  # the key itself stays out of every structure that could be shown
@@ -131,9 +132,19 @@ class AgentsDoor:
         session = request.headers.get("mcp-session-id")
         if request.method == "DELETE" and session:
             self._stop_follows(session)
-        # The SDK reads the body with no deadline: hold it to the API's.
-        timeout = self.service.config.settings.server.body_timeout_seconds
-        await self.manager.handle_request(scope, _BodyDeadline(receive, timeout), send)
+        if request.method == "POST":
+            # The SDK reads a body with no deadline: the relay's one capped reader reads it,
+            # under the API's caps on size and time.
+            timeout = self.service.config.settings.server.body_timeout_seconds
+            try:
+                body = await read_body(request, MAX_BODY_BYTES, timeout)
+            except ClientDisconnect:
+                return
+            except (BodyTooLarge, BodyTooSlow) as exc:
+                await _refuse(413 if isinstance(exc, BodyTooLarge) else 408, exc.detail, *asgi)
+                return
+            receive = _replay(body, receive)
+        await self.manager.handle_request(scope, receive, send)
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -260,27 +271,19 @@ class AgentsDoor:
             self._follows.pop(key).cancel()
 
 
-class _BodyDeadline:
-    """`receive`, with the request's body due within `seconds`: a body still arriving then
-    reads as the client gone, as the API's capped reads answer it (web/body.py)."""
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body already read handed over first; then the client's own
+    messages (its disconnect, which ends a stream)."""
+    handed = False
 
-    def __init__(self, receive: Receive, seconds: float) -> None:
-        self._receive = receive
-        self._until = time.monotonic() + seconds
-        self._body_in = False
+    async def replayed() -> Message:
+        nonlocal handed
+        if not handed:
+            handed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
 
-    async def __call__(self) -> Message:
-        if self._body_in:
-            return await self._receive()
-        try:
-            left = max(self._until - time.monotonic(), 0.0)
-            message = await asyncio.wait_for(self._receive(), left)
-        except TimeoutError:
-            self._body_in = True
-            return {"type": "http.disconnect"}
-        if message["type"] != "http.request" or not message.get("more_body"):
-            self._body_in = True
-        return message
+    return replayed
 
 
 def _read(uri: str, text: str) -> types.ReadResourceResult:
