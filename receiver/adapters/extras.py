@@ -12,6 +12,7 @@ from receiver.errors import ConfigError
 # The extra each optional feature needs, with the modules it imports.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "postgres": ("psycopg", "psycopg_pool"),
+    "mcp": ("mcp",),
     "s3": ("obstore",),
     "amqp": ("aio_pika",),
     "nats": ("nats",),
