@@ -22,8 +22,8 @@ from pydantic import (
 
 from receiver.adapters.brokers import BROKER_SCHEMES, TARGET_FIELD
 from receiver.adapters.brokers.message import PLACEHOLDERS, WILDCARDS, placeholders
-from receiver.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
 from receiver.config.agents import McpConfig
+from receiver.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
 from receiver.domain.poll_timing import PollRule
 from receiver.domain.states import TERMINAL_STATES, State
 
