@@ -58,6 +58,12 @@ def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, .
     logs.configure(config.settings.logging.level, [*config.log_secrets(), *media_keys])
     for line in config.deprecations:
         logs.get_logger("receiver.config").warning("config.deprecated", detail=line)
+    from receiver.observability import tracing
+
+    if (where := tracing.exports_to()) is not None:
+        logs.get_logger("receiver.tracing").info(
+            "tracing.on", exports_to=where, flush_at_most_seconds=tracing.FLUSH_SECONDS
+        )
 
 
 async def _ready_to_run(store: Store) -> None:
