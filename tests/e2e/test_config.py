@@ -134,6 +134,15 @@ BAD: list[tuple[str, Any, Any, str, tuple[str, ...]]] = [
         ("config key downstream.0.timeout", "below advanced.delivery.attempt_lease_seconds"),
     ),
     (
+        "an old name beside its new one",
+        lambda s: s.setdefault("media", {}).update(
+            allow_private_networks=True, allow_private_sources=False
+        ),
+        None,
+        "",
+        ("config keys media.allow_private_networks and media.allow_private_sources",),
+    ),
+    (
         "PORT not a number",
         None,
         lambda env: env.update(PORT="http"),
