@@ -238,7 +238,7 @@ def test_receiver_config_env_is_used_without_config_option(tmp_path: Path):
             return False
 
     try:
-        wait_for(healthy, timeout=20)
+        wait_for(healthy)
         assert (tmp_path / "relay.db").exists()  # the store the file names, not the default
     finally:
         proc.send_signal(signal.SIGTERM)
