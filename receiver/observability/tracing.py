@@ -75,7 +75,8 @@ def configure(environ: Mapping[str, str] | None = None) -> bool:
     except ImportError:
         raise ConfigError(
             "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: install"
-            f" the relay with its `{EXTRA}` extra (pip install 'runway-relay[{EXTRA}]')"
+            f" the relay with its `{EXTRA}` extra (in the relay's clone: pip install -c"
+            f" constraints.txt -e '.[{EXTRA}]')"
         ) from None
     resource = Resource.create()
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):

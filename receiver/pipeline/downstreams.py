@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
-from receiver.adapters.extras import EXTRAS, installed
+from receiver.adapters.extras import EXTRAS, install_command, installed
 from receiver.adapters.guard import check_api_url
 from receiver.adapters.sealing import SEALED_URL, Unsealable, open_url, seal_url
 from receiver.adapters.webhooks import new_secret
@@ -49,7 +49,7 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     if settings.format in EXTRAS and not installed(settings.format):
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
-            f" pip install 'runway-relay[{settings.format}]'"
+            f" {install_command(settings.format)}"
         )
     lease = service.config.settings.delivery.attempt_lease_seconds
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
