@@ -146,6 +146,26 @@ def simulate(port: int, host: str, api_key: str | None) -> None:
 
 
 @main.command()
+@click.option("--port", type=int, default=8070, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--secret",
+    envvar="RECEIVER_SINK_SECRET",
+    default=None,
+    help="The downstream's whsec_ secret: signatures are checked, a bad one answered 401"
+    " (or set $RECEIVER_SINK_SECRET, which stays out of the process list).",
+)
+def sink(port: int, host: str, secret: str | None) -> None:
+    """Run a downstream that prints each webhook it gets and checks its signature."""
+    from receiver.devtools.printing_sink import run_printing_sink
+
+    try:
+        run_printing_sink(port, host, secret)
+    except ValueError as exc:
+        fail(f"--secret: {exc}")
+
+
+@main.command()
 def demo() -> None:
     """Run simulator, a downstream sink and the relay locally; show one task of each route."""
     from receiver.devtools.demo import run_demo
