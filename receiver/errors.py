@@ -61,7 +61,10 @@ class InvalidRequest(RequestRejected):
 
 
 class BodyTooLarge(RequestRejected):
-    """The request's body is over the size limit."""
+    """The request's body is over the size limit. `rest_unread`: what was left of it was
+    not all read (too much, or too slow), so the connection cannot carry another request."""
+
+    rest_unread: bool = True
 
 
 class BodyTooSlow(RequestRejected):

@@ -31,6 +31,12 @@ def extra_of(fmt: str) -> str | None:
     return fmt if fmt in EXTRAS and fmt not in ("postgres", "s3", "aws") else None
 
 
+def install_command(extra: str) -> str:
+    """What installs an extra: the package is on no index, so it is installed from its clone
+    (the directory with pyproject.toml), at the pinned versions."""
+    return f"pip install -c constraints.txt -e '.[{extra}]' (in the relay's clone)"
+
+
 def installed(extra: str) -> bool:
     """Whether every module of the extra can be imported (found, not loaded)."""
     return all(importlib.util.find_spec(module) is not None for module in EXTRAS[extra])
@@ -39,7 +45,7 @@ def installed(extra: str) -> bool:
 def require(extra: str, feature: str) -> None:
     """ConfigError naming the extra when `feature` (as the config says it) lacks it."""
     if not installed(extra):
-        raise ConfigError(f"{feature} needs the {extra} extra: pip install 'runway-relay[{extra}]'")
+        raise ConfigError(f"{feature} needs the {extra} extra: {install_command(extra)}")
 
 
 def require_configured(storage_url: str, media_store: str | None, formats: set[str]) -> None:

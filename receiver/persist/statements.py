@@ -224,8 +224,9 @@ class Statements:
     DUE_SUBMITS: str  # (ids) id, kind, request, state, upstream_task_id, submit_count,
     #   submit_since, resubmits, trace_context of those still waiting, none another
     #   transaction is claiming
-    LAST_TURN: str  # () last_turn: the key whose task was claimed last
-    SET_LAST_TURN: str  # (last_turn)
+    LAST_TURN: str  # () last_turn, turn_left: the key whose task was claimed last, and how
+    #   many more its turn has
+    SET_LAST_TURN: str  # (last_turn, turn_left)
     START_SUBMIT: str  # (owner, started_at, id): out of the queue, in flight, counted
     LEAVE_QUEUE: str  # (id): not waiting any more
     END_SUBMIT: str  # (submit_due_at, updated_at, id, owner): the send is over; waiting again

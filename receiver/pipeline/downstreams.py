@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ValidationError
 
 from receiver.adapters.brokers.aws_target import AWS_FORMATS
-from receiver.adapters.extras import extra_of, installed
+from receiver.adapters.extras import extra_of, install_command, installed
 from receiver.adapters.guard import check_api_url
 from receiver.adapters.sealing import SEALED_URL, Unsealable, open_url, seal_url
 from receiver.adapters.webhooks import new_secret
@@ -51,7 +51,7 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     if (extra := extra_of(settings.format)) is not None and not installed(extra):
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
-            f" pip install 'runway-relay[{extra}]'"
+            f" {install_command(extra)}"
         )
     lease = service.config.settings.delivery.attempt_lease_seconds
     if (problem := timeout_problem(settings.timeout, lease)) is not None:

@@ -45,6 +45,9 @@ def headers_for(exc: RelayError) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, (LimitReached, Overloaded)):
         return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, BodyTooLarge) and exc.rest_unread:
+        # The rest of the body was not read: the connection cannot carry another request.
+        return {"Connection": "close"}
     return None
 
 

@@ -158,11 +158,14 @@ def test_every_operation_answers_as_described(case: Any, who: str, world: World)
         "POST",
         "PATCH",
     )
+    # A key's `weight` and limits are integers as written: JSON Schema's `integer` takes 18.0
+    # too, which the relay refuses on purpose (`"3"`, `true` and `2.0` were read as counts).
+    integers_as_written = case.operation.path == "/v1/keys" and case.method == "POST"
     case.call_and_validate(
         base_url=world.relay.url,
         headers=headers,
         excluded_checks=[positive_data_acceptance]
-        if judged_upstream or across_fields or scoped_out
+        if judged_upstream or across_fields or scoped_out or integers_as_written
         else None,
     )
 

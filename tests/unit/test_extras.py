@@ -43,7 +43,9 @@ def test_a_configured_feature_without_its_extra_is_refused_naming_it(
     monkeypatch: pytest.MonkeyPatch, extra: str, storage: str, media: str | None, formats: set[str]
 ) -> None:
     monkeypatch.setitem(extras.EXTRAS, extra, ("a_module_that_is_not_installed",))
-    with pytest.raises(ConfigError, match=rf"pip install 'runway-relay\[{extra}\]'$"):
+    # The package is on no index: the command is the one that works from a clone.
+    wanted = rf"pip install -c constraints.txt -e '\.\[{extra}\]' \(in the relay's clone\)$"
+    with pytest.raises(ConfigError, match=wanted):
         extras.require_configured(storage, media, formats)
 
 

@@ -187,20 +187,6 @@ class Media(Answer):
     reason: str | None = Field(None, description="Why no copy could be made.")
 
 
-class TaskDetail(TaskSummary):
-    request: dict[str, Any] = Field(
-        description="The fields sent to CometAPI; each `data:` URI as"
-        ' `{"data_uri": {"type", "bytes", "sha256"}}`: kept apart, never answered.'
-    )
-    media: Media | None = Field(
-        description="The copies of its renders; null: none are made (media off, or no files)."
-    )
-    events: list[EventSummary] = Field(description="Oldest first.")
-    deliveries: list[DeliverySummary]
-    attempts: list[AttemptSummary] = Field(description="Every delivery attempt, oldest first.")
-    submits: list[SubmitAttemptSummary] = Field(description="Every send to CometAPI, oldest first.")
-
-
 class TaskPage(Answer):
     tasks: list[TaskSummary] = Field(description="Newest first.")
     next: str | None = Field(description="Pass as `before` for the next page; null: no more.")

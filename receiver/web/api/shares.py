@@ -42,7 +42,8 @@ class ShareParams(Params):
         DEFAULT_TTL_SECONDS,
         ge=60,
         le=MAX_TTL_SECONDS,
-        description="How long the link opens the task (7 days unless given; at most 90).",
+        description="Seconds the link opens the task: 7 days unless given; 60 to 7,776,000"
+        " (90 days).",
     )
 
 

@@ -153,6 +153,7 @@ class Pages:
             offset=views.offset,
             media=views.media_of(task, documents),
             deliveries=detail.deliveries,
+            events_by_id={e.id: e for e in events},  # each delivery's event, by its id
             raw_events=raw_events,
             # A waiting task is cancelled here, whatever its kind; CometAPI cancels only
             # official-format tasks.
