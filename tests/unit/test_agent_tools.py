@@ -155,4 +155,4 @@ def test_the_door_is_mounted_as_its_switch_and_the_install_say(
     with pytest.raises(SystemExit):
         installed_for(Settings(mcp={"enabled": "on"}))
     said = capsys.readouterr().err.strip().splitlines()
-    assert len(said) == 1 and "pip install 'runway-relay[mcp]'" in said[0]
+    assert len(said) == 1 and "-e '.[mcp]'" in said[0]
