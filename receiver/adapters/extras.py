@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "nats": ("nats",),
     "mqtt": ("aiomqtt",),
     "redis": ("redis",),
+    "cel": ("cel",),
 }
 
 

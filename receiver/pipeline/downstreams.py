@@ -42,6 +42,9 @@ def _read(model: type[M], payload: Any) -> M:
         raise InvalidRequest("; ".join(problems(exc, "body"))) from None
 
 
+read_checked = _read
+
+
 def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
@@ -194,7 +197,14 @@ _SHOWN = {
     "topic",
     "stream",
     "maxlen",
+    "filter",
+    "transform",
 }
+
+
+def masked(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as any answer, page or log shows them: the names, never a value."""
+    return dict.fromkeys(headers, "***")
 
 
 def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any]:
@@ -206,6 +216,7 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
         **d.model_dump(include=_SHOWN, exclude_none=True),
         "events": sorted(d.events),
         "signed": bool(d.secret),
+        "headers": masked(d.headers),
     }
     return _made(out, row, now)
 
@@ -221,6 +232,7 @@ def describe_unusable(
         "url": "(sealed under a key this relay does not have)",
         **settings.model_dump(include=_SHOWN, exclude_none=True),
         "events": sorted(settings.events),
+        "headers": masked(settings.headers),
         "signed": True,
         "unusable": reason,
     }

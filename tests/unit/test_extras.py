@@ -17,14 +17,15 @@ OPTIONAL = PYPROJECT["project"]["optional-dependencies"]
 
 def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> None:
     assert set(extras.EXTRAS) <= set(OPTIONAL)
-    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,otel]"]
+    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,otel,cel]"]
     assert OPTIONAL["brokers"] == ["runway-relay[amqp,nats,mqtt,redis]"]
     assert "runway-relay[all]" in OPTIONAL["dev"]
 
 
 def test_the_core_needs_none_of_the_optional_libraries() -> None:
     core = " ".join(PYPROJECT["project"]["dependencies"])
-    for name in ("psycopg", "obstore", "aio-pika", "nats-py", "aiomqtt", "redis", "opentelemetry"):
+    libraries = ("psycopg", "obstore", "aio-pika", "nats-py", "aiomqtt", "redis", "opentelemetry")
+    for name in (*libraries, "common-expression-language"):
         assert name not in core
 
 

@@ -155,6 +155,7 @@ class Directory:
         settings no longer pass."""
         try:
             spec = open_url(self.sealer, row.spec, row.name)
+            logs.add_secrets(dict(spec.get("headers") or {}).values())  # before any error
             settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
             secret = self.sealer.open(row.sealed_secret, row.name)
             previous = (

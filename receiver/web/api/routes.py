@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.pipeline.submit import AnyTaskRequest
+from receiver.web.api import catalog, keys, probes, runwayml, shares
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
-from receiver.web.api import keys, probes, runwayml, shares
 from receiver.web.api import models as m
 from receiver.web.api.media import media
 from receiver.web.api.openapi import (
@@ -416,6 +416,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=m.TokenParams,
     ),
     *probes.OPERATIONS,
+    *catalog.OPERATIONS,
     Operation(
         "/openapi.json",
         ("GET",),
