@@ -131,3 +131,27 @@ def test_each_event_type_has_a_schema_its_example_and_the_renderer_meet(event_ty
     rendered = webhook(events.example_document(event_type))
     rendered["timestamp"] = "2026-01-01T00:00:00Z"
     assert rendered == events.example(event_type)
+
+
+def test_only_the_fields_the_expressions_read_are_converted_and_they_answer_alike() -> None:
+    assert expressions.wanted('event.type == "a"', "{'k': event.data.metadata.tier}") == (
+        frozenset({"data", "type"}),
+        frozenset({"metadata"}),
+    )
+    assert expressions.wanted('"event.data" == event.data.kind') == (
+        frozenset({"data"}),
+        frozenset({"kind"}),
+    )
+    for whole in ("event", "event.data", "event.data['state']", "has(event.data) && true"):
+        assert expressions.wanted(whole) is None, whole
+    envelope = events.example("task.failed")
+    for source in (GOLD_CHECK, 'event.data.state == "failed" && size(event.data.outputs) == 0'):
+        full = expressions.verdict(expressions.compiled(source), expressions.context(envelope))
+        pruned = expressions.context(envelope, source)
+        assert expressions.verdict(expressions.compiled(source), pruned) == full
+    missing = expressions.context(envelope, "event.data.nope == 1")
+    reason = expressions.verdict(expressions.compiled("event.data.nope == 1"), missing).reason
+    assert reason == "filter failed: no field 'nope'"
+
+
+GOLD_CHECK = 'has(event.data.metadata.tier) && event.data.metadata.tier == "gold"'

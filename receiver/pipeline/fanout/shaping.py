@@ -42,7 +42,8 @@ def prepare(
     if source is None and transform is None:  # the common case: nothing to evaluate
         shaped = default()
     else:
-        context = expressions.context(event(job.payload))
+        sources = [s for s in (source, transform) if s is not None]
+        context = expressions.context(event(job.payload), *sources)
         if source is not None:
             verdict = expressions.verdict(expressions.compiled(source), context)
             if not verdict.matched:
