@@ -35,8 +35,9 @@ class _Strict(BaseModel):
 
 
 class MediaFile(BaseModel):
-    role: str
-    url: str
+    role: str = Field(description="`video`, `poster`...")
+    source: str | None = Field(None, description="The URL it was copied from.")
+    url: str = Field(description="The relay's own signed link to its copy.")
     sha256: str | None = None
     bytes: int | None = None
     content_type: str | None = None
