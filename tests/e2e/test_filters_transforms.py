@@ -17,8 +17,10 @@ import jsonschema
 import pytest
 from standardwebhooks import Webhook
 
+from receiver.devtools.testkit import to_toml
 from tests.brokers import RedisStream
 from tests.conftest import MakeRelay, webhook
+from tests.e2e.test_config import assert_one_line, base_settings, clean_env, serve
 from tests.e2e.test_managed_downstreams import stored_bytes
 from tests.harness import (
     ADMIN_TOKEN,
@@ -291,3 +293,13 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
     assert summary["document"]["channels"] == ["webhook", "downstream-bus_main"]
     assert len(summary["document"]["messages"]) == 8
     assert ADMIN_TOKEN not in document.text
+
+
+def test_a_bad_filter_in_the_config_file_is_one_start_up_line(tmp_path: Path) -> None:
+    settings = base_settings(tmp_path)
+    hook = {"name": "crm", "url": "https://hooks.example.com/crm", "filter": "event.type =="}
+    settings["downstream"] = [hook]
+    path = tmp_path / "relay.toml"
+    path.write_text(to_toml(settings))
+    result = serve(["--config", str(path)], clean_env(), tmp_path)
+    assert_one_line(result, "downstream 'crm': filter is not valid CEL", "at 1:14")
