@@ -152,6 +152,16 @@ def test_through_the_api_headers_are_sealed_and_bad_expressions_are_422(
     listed = relay.api.get("/v1/downstreams").text
     assert LINEAR_KEY not in listed and LINEAR_KEY not in relay.log()
 
+    # The command line takes them too.
+    argv = ["downstreams", "create", "cli", f"{sink.url}/cli", "--filter", "event.data.point > 0"]
+    argv += ["--header", "x-team=render", "--transform", '{"id": event.data.task_id}']
+    made_by_cli = relay.cli(*argv)
+    assert made_by_cli.returncode == 0, made_by_cli.stderr
+    shown = relay.api.get("/v1/downstreams/cli").json()
+    assert shown["filter"] == "event.data.point > 0" and shown["headers"] == {"x-team": "***"}
+    refused = relay.cli("downstreams", "change", "cli", "--filter", "(")
+    assert refused.returncode != 0 and "filter is not valid CEL" in refused.stderr
+
 
 def test_a_tasks_own_webhook_carries_its_filter(make_relay: MakeRelay, sink: Sink) -> None:
     relay = make_relay()

@@ -261,7 +261,8 @@ class Fanout:
             return None, f"timed out after {downstream.timeout:g}s", None, False, None
         except DownstreamError as exc:
             return None, exc.detail, None, False, None
-        posted = posted_message(shaped.path, snippet) if 200 <= status < 300 else None
+        telegram = downstream.format == "telegram" and 200 <= status < 300
+        posted = posted_message(shaped.path, snippet) if telegram else None
         return status, f"HTTP {status}: {snippet}", wait, abort, posted
 
     async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:

@@ -261,6 +261,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         scope="downstreams",
     ),
+    *catalog.OPERATIONS,  # before /v1/downstreams/{name}, which would take "preview"
     admin_op(
         "/v1/downstreams/{name}",
         "GET",
@@ -416,7 +417,6 @@ OPERATIONS: tuple[Operation, ...] = (
         params=m.TokenParams,
     ),
     *probes.OPERATIONS,
-    *catalog.OPERATIONS,
     Operation(
         "/openapi.json",
         ("GET",),
