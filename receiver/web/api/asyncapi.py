@@ -79,7 +79,7 @@ def _server(d: Downstream) -> dict[str, Any]:
     host = f"[{host}]" if ":" in host else host
     return {
         "host": f"{host}:{parts.port}" if parts.port else host,
-        "protocol": _PROTOCOLS[d.format],
+        "protocol": _PROTOCOLS.get(d.format, d.format),  # a new broker: its own name
         "description": f"Downstream {d.name!r}.",
     }
 
