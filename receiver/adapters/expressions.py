@@ -193,7 +193,16 @@ def _without_strings(source: str) -> str:
     return _STRING.sub('""', source)
 
 
-def _why(exc: Exception) -> str:
+def evaluation_error(exc: BaseException) -> BaseException:
+    """What an evaluation raised, unless it was not the expression's doing: a panic of the
+    Rust core (pyo3's PanicException is a BaseException) is the expression's failure too;
+    a cancellation or an exit goes on."""
+    if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+        return exc
+    raise exc
+
+
+def _why(exc: BaseException) -> str:
     text = str(exc).split(". ", 1)[0].strip()
     if isinstance(exc, KeyError):
         text = f"no field {text}"
@@ -213,8 +222,8 @@ def verdict(program: Any, context: Any) -> Verdict:
     """Whether the event passes; never raises."""
     try:
         result = program.execute(context)
-    except Exception as exc:
-        return Verdict(False, f"filter failed: {_why(exc)}")
+    except BaseException as exc:
+        return Verdict(False, f"filter failed: {_why(evaluation_error(exc))}")
     if result is True:
         return MATCHED
     if result is False:
@@ -247,8 +256,8 @@ def shape(program: Any, context: Any) -> Shaped:
     nothing else) says those too."""
     try:
         result = program.execute(context)
-    except Exception as exc:
-        raise ExpressionFailed(f"transform failed: {_why(exc)}") from None
+    except BaseException as exc:
+        raise ExpressionFailed(f"transform failed: {_why(evaluation_error(exc))}") from None
     if not isinstance(result, dict):
         raise ExpressionFailed(f"transform gave a {type(result).__name__}, not a map")
     if "body" in result and result.keys() <= ENVELOPE_KEYS:

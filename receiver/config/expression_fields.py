@@ -53,7 +53,8 @@ def _gives_a_map(program: object) -> None:
     sample = expressions.variables(example("task.succeeded"))
     try:
         result = program.execute(sample)  # type: ignore[attr-defined]
-    except Exception:
+    except BaseException as exc:
+        expressions.evaluation_error(exc)  # a cancellation goes on
         return
     if not isinstance(result, dict):
         raise expressions.ExpressionError(
