@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from receiver.adapters.extras import EXTRAS, installed
 from receiver.adapters.guard import check_api_url
-from receiver.adapters.sealing import SEALED_URL, Unsealable, open_url, seal_url
+from receiver.adapters.sealing import SEALED_HEADERS, SEALED_URL, Unsealable, open_url, seal_url
 from receiver.adapters.webhooks import new_secret
 from receiver.config import (
     Downstream,
@@ -108,7 +108,8 @@ async def change_downstream(service: Service, name: str, payload: Any) -> dict[s
         spec = open_url(sealer, row.spec, name)
     except Unsealable:
         if "url" in change:  # given again: the one that does not open is not needed
-            spec = {key: value for key, value in row.spec.items() if key != SEALED_URL}
+            # The headers' values were sealed under the same key: gone with it.
+            spec = {k: v for k, v in row.spec.items() if k not in (SEALED_URL, SEALED_HEADERS)}
         else:
             raise Conflict(
                 f"{name!r} was sealed under a key this relay no longer has: give its URL"

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from receiver.adapters.brokers import BROKER_SCHEMES
 from receiver.adapters.sealing import (
+    SEALED_HEADERS,
     SEALED_URL,
     Sealer,
     Unsealable,
@@ -43,7 +44,8 @@ def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = Non
 
 def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, str] | None:
     """The settings of a row whose URL may not open, read with a stand-in URL."""
-    spec = {key: value for key, value in row.spec.items() if key not in ("url", SEALED_URL)}
+    sealed = ("url", SEALED_URL, SEALED_HEADERS)  # its headers' values are sealed too
+    spec = {key: value for key, value in row.spec.items() if key not in sealed}
     scheme = BROKER_SCHEMES.get(str(spec.get("format", "webhook")), ("https",))[0]
     try:
         stand_in = {**spec, "url": f"{scheme}://sealed.invalid/", "name": row.name}
