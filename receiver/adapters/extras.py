@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "mqtt": ("aiomqtt",),
     "redis": ("redis",),
     "aws": ("aiobotocore",),
+    "cel": ("cel",),
 }
 # The downstream formats whose extra is not named after them: the four AWS ones share one.
 _FORMAT_EXTRA = {"sqs": "aws", "sns": "aws", "eventbridge": "aws", "s3": "aws"}

@@ -50,6 +50,21 @@ def _settings(
     return body
 
 
+def _expressions(options: dict[str, Any]) -> dict[str, Any]:
+    """--filter, --transform and each --header NAME=VALUE, taken out of `options`."""
+    body: dict[str, Any] = {}
+    for key in ("filter", "transform"):
+        if (value := options.pop(key, None)) is not None:
+            body[key] = value
+    headers = options.pop("headers", ())
+    for header in headers:
+        name, equals, value = header.partition("=")
+        if not equals or not name:
+            fail(f"--header takes NAME=VALUE, not {name!r}")
+        body.setdefault("headers", {})[name.strip()] = value
+    return body
+
+
 def _show_once(secret: str) -> None:
     """The secret on stdout (for a pipe), the warning on stderr."""
     click.echo(f"secret: {secret}")
@@ -70,6 +85,11 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
             ),
             click.option("--timeout", type=float, help="Seconds an attempt may take."),
             click.option("--max-in-flight", type=int, help="Its share of the fan-out."),
+            click.option("--filter", help="CEL: the events it takes (docs/delivery.md)."),
+            click.option("--transform", help="CEL: the body it is sent (webhook, brokers)."),
+            click.option(
+                "--header", "headers", multiple=True, help="NAME=VALUE sent with each (repeat)."
+            ),
         )
     ):
         fn = option(fn)
@@ -83,7 +103,8 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
 @_setting_options
 def create(url: str, name: str, target_url: str, **options: Any) -> None:
     """Make downstream NAME, delivering to URL; prints its secret, this once."""
-    body = {"name": name, "url": target_url, **_settings(**options)}
+    expressions = _expressions(options)
+    body = {"name": name, "url": target_url, **_settings(**options), **expressions}
     made = _call(url, "POST", "/v1/downstreams", body)
     click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])})")
     _show_once(made["secret"])
@@ -96,7 +117,8 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
 @_setting_options
 def change(url: str, name: str, target_url: str | None, **options: Any) -> None:
     """Change downstream NAME (one made through the API)."""
-    body = _settings(**options)
+    expressions = _expressions(options)
+    body = {**_settings(**options), **expressions}
     if target_url is not None:
         body["url"] = target_url
     if not body:

@@ -18,6 +18,7 @@ from pydantic import (
 
 from receiver.adapters.brokers import TARGET_FIELD, BrokerTarget
 from receiver.adapters.brokers.aws_target import AWS_FORMATS, DEFAULT_KEY
+from receiver.adapters.expressions import header_problem
 from receiver.adapters.webhooks import parse_secret
 from receiver.config.environ import overlay
 from receiver.config.keys import Normalised, unknown
@@ -62,6 +63,11 @@ class Downstream(BaseModel):
     region: str | None = None
     endpoint_url: str | None = None
     key: str | None = None
+    # CEL over the event (receiver/adapters/expressions.py), and headers sent with each
+    # delivery (their values are kept out of every log line, answer and page).
+    filter: str | None = None
+    transform: str | None = None
+    headers: dict[str, str] = {}
     # Made through the API: its URL came from a caller, and its secret may be rotating.
     managed: bool = False
     previous_secret: str | None = None  # signs beside `secret` until `previous_until`
@@ -129,7 +135,9 @@ class Config(BaseModel):
         urls = [d.url for d in self.downstreams if d.url_is_secret]
         # A broker URL's password, wherever the URL came from.
         passwords = [p for d in self.downstreams if (p := urlsplit(d.url).password)]
+        headers = [v for d in self.downstreams for v in d.headers.values()]
         return [
+            *headers,
             *self.secrets.all(),
             *downstream,
             *urls,
@@ -300,8 +308,16 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
             parse_secret(secret)
         except ValueError as exc:
             env.note(f"{key}.secret_env", f"the secret in {d.secret_env} {exc}")
+    headers = dict(d.headers)
+    for header, name in d.headers_env.items():
+        headers[header] = env.get(name, f"{key}.headers_env")
+    if problem := header_problem(headers):
+        env.note(f"{key}.headers_env", problem)
     return Downstream(
-        **d.model_dump(exclude={"url", "url_env", "events", "secret_env"}),
+        **d.model_dump(
+            exclude={"url", "url_env", "events", "secret_env", "headers_env", "headers"}
+        ),
+        headers=headers,
         url=url,
         events=frozenset(d.events),
         secret=secret,

@@ -24,6 +24,7 @@ from receiver.adapters.brokers import BROKER_SCHEMES, TARGET_FIELD
 from receiver.adapters.brokers.message import PLACEHOLDERS, WILDCARDS, placeholders
 from receiver.config.agents import McpConfig
 from receiver.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
+from receiver.config.expression_fields import DownstreamExpressions
 from receiver.domain.poll_timing import PollRule
 from receiver.domain.states import TERMINAL_STATES, State
 
@@ -325,7 +326,7 @@ def check_downstream_url(fmt: str, url: str) -> str:
         raise ValueError("must be an http(s) URL") from None
 
 
-class _DownstreamSettings(AwsSettings, _Section):
+class _DownstreamSettings(AwsSettings, _Section, DownstreamExpressions):
     """What a downstream is, wherever it is declared (the config file, or the API)."""
 
     # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
@@ -408,6 +409,7 @@ class DownstreamConfig(_DownstreamSettings):
     # let them come from the env.
     url_env: str | None = None
     secret_env: str | None = None
+    headers_env: dict[str, str] = {}  # a header's value from the environment (an API key)
 
 
 class ManagedDownstreamConfig(_DownstreamSettings):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from receiver.adapters.brokers.aws_target import AWS_FORMATS
 from receiver.adapters.extras import extra_of, install_command, installed
 from receiver.adapters.guard import check_api_url
-from receiver.adapters.sealing import SEALED_URL, Unsealable, open_url, seal_url
+from receiver.adapters.sealing import SEALED_HEADERS, SEALED_URL, Unsealable, open_url, seal_url
 from receiver.adapters.webhooks import new_secret
 from receiver.config import (
     Downstream,
@@ -42,6 +42,9 @@ def _read(model: type[M], payload: Any) -> M:
         return model.model_validate(payload)
     except ValidationError as exc:
         raise InvalidRequest("; ".join(problems(exc, "body"))) from None
+
+
+read_checked = _read
 
 
 def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
@@ -111,7 +114,8 @@ async def change_downstream(service: Service, name: str, payload: Any) -> dict[s
         spec = open_url(sealer, row.spec, name)
     except Unsealable:
         if "url" in change:  # given again: the one that does not open is not needed
-            spec = {key: value for key, value in row.spec.items() if key != SEALED_URL}
+            # The headers' values were sealed under the same key: gone with it.
+            spec = {k: v for k, v in row.spec.items() if k not in (SEALED_URL, SEALED_HEADERS)}
         else:
             raise Conflict(
                 f"{name!r} was sealed under a key this relay no longer has: give its URL"
@@ -201,7 +205,14 @@ _SHOWN = {
     "stream",
     "maxlen",
     *AWS_SETTINGS,
+    "filter",
+    "transform",
 }
+
+
+def masked(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as any answer, page or log shows them: the names, never a value."""
+    return dict.fromkeys(headers, "***")
 
 
 def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any]:
@@ -213,6 +224,7 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
         **d.model_dump(include=_SHOWN, exclude_none=True),
         "events": sorted(d.events),
         "signed": bool(d.secret),
+        "headers": masked(d.headers),
     }
     return _made(out, row, now)
 
@@ -228,6 +240,7 @@ def describe_unusable(
         "url": "(sealed under a key this relay does not have)",
         **settings.model_dump(include=_SHOWN, exclude_none=True),
         "events": sorted(settings.events),
+        "headers": masked(settings.headers),
         "signed": True,
         "unusable": reason,
     }

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.adapters import expressions
 from receiver.adapters.guard import check_api_url
 from receiver.config import problems
 from receiver.config.sections import CHANNEL
@@ -93,7 +94,7 @@ _OPTIONS: dict[str, Any] = {
 
 MAX_METADATA_KEYS = 50
 MAX_METADATA_BYTES = 16 * 1024
-ROUTING_FIELDS = ("webhook", "webhook_events", "metadata", "channels")
+ROUTING_FIELDS = ("webhook", "webhook_events", "webhook_filter", "metadata", "channels")
 
 
 class Routing(_Request):
@@ -107,6 +108,8 @@ class Routing(_Request):
     webhook_events: (
         Annotated[list[State | Literal["progress"]], Field(min_length=1, max_length=6)] | None
     ) = None
+    # CEL over the event, as a downstream's `filter` (receiver/adapters/expressions.py).
+    webhook_filter: Annotated[str, Field(min_length=1)] | None = None
     metadata: Annotated[dict[str, Any], Field(max_length=MAX_METADATA_KEYS)] | None = None
     channels: Annotated[list[Annotated[str, Field(pattern=CHANNEL)]], Field(max_length=20)] = []
 
@@ -114,6 +117,16 @@ class Routing(_Request):
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
         return None if value is None else _check_url(value, ("https", "http"))
+
+    @field_validator("webhook_filter")
+    @classmethod
+    def _webhook_filter(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                expressions.check(value, "webhook_filter")
+            except expressions.ExpressionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("metadata")
     @classmethod
@@ -134,6 +147,8 @@ class Routing(_Request):
         if self.webhook is not None:
             kept["webhook"] = self.webhook
             kept["webhook_events"] = sorted(self.webhook_events or TERMINAL_STATES)
+            if self.webhook_filter is not None:
+                kept["webhook_filter"] = self.webhook_filter
         if self.metadata is not None:
             kept["metadata"] = self.metadata
         if self.channels:

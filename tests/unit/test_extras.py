@@ -17,7 +17,7 @@ OPTIONAL = PYPROJECT["project"]["optional-dependencies"]
 
 def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> None:
     assert set(extras.EXTRAS) <= set(OPTIONAL)
-    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,aws,otel,mcp]"]
+    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,aws,otel,cel,mcp]"]
     assert OPTIONAL["brokers"] == ["runway-relay[amqp,nats,mqtt,redis]"]
     assert "runway-relay[all]" in OPTIONAL["dev"]
 
@@ -25,7 +25,7 @@ def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> Non
 def test_the_core_needs_none_of_the_optional_libraries() -> None:
     core = " ".join(PYPROJECT["project"]["dependencies"])
     optional = ("psycopg", "obstore", "aio-pika", "nats-py", "aiomqtt", "redis", "aiobotocore")
-    for name in (*optional, "opentelemetry", "mcp"):
+    for name in (*optional, "opentelemetry", "mcp", "common-expression-language"):
         assert name not in core
 
 

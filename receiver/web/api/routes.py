@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.pipeline.submit import AnyTaskRequest
+from receiver.web.api import catalog, keys, probes, runwayml, shares, task_detail
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
-from receiver.web.api import keys, probes, runwayml, shares, task_detail
 from receiver.web.api import models as m
 from receiver.web.api.media import media
 from receiver.web.api.openapi import (
@@ -261,6 +261,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         scope="downstreams",
     ),
+    *catalog.OPERATIONS,  # before /v1/downstreams/{name}, which would take "preview"
     admin_op(
         "/v1/downstreams/{name}",
         "GET",

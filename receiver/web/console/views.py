@@ -80,6 +80,8 @@ def _attempt_entry(attempt: Attempt) -> Entry:
         tone, said = "ok", "delivered"
     elif attempt.outcome == "dead":
         tone, said = "bad", "failed for good (dead letter)"
+    elif attempt.outcome == "filtered":
+        tone, said = "info", "not sent: its filter did not take the event"
     else:
         tone, said = "warn", "failed, will retry"
     detail = said if not attempt.error else f"{said}: {attempt.error}"
