@@ -9,11 +9,12 @@ from pydantic import BaseModel, Field, model_validator
 
 from receiver.adapters import expressions
 from receiver.adapters.brokers import TARGET_FIELD
+from receiver.adapters.brokers.aws_target import AWS_FORMATS
 from receiver.domain.events import example
 
 # The formats whose body is the relay's JSON event, which a transform may replace; chat
 # formats render a message of their own and take a filter only.
-TRANSFORMABLE = frozenset({"webhook", *TARGET_FIELD})
+TRANSFORMABLE = frozenset({"webhook", *TARGET_FIELD, *AWS_FORMATS})
 
 
 class DownstreamExpressions(BaseModel):

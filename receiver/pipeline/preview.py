@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from receiver.adapters import expressions, render
 from receiver.adapters.brokers import TARGET_FIELD
+from receiver.adapters.brokers.aws_target import AWS_FORMATS
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.domain.events import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.errors import InvalidRequest, NotFound
@@ -46,6 +47,10 @@ class PreviewRequest(DownstreamExpressions):
         "nats",
         "mqtt",
         "redis",
+        "sqs",
+        "sns",
+        "eventbridge",
+        "s3",
     ] = "webhook"
     type: Literal[EVENT_TYPES] | None = None  # type: ignore[valid-type]
     task_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
@@ -83,10 +88,11 @@ async def preview(service: Service, payload: Any) -> dict[str, Any]:
     except expressions.ExpressionFailed as exc:
         return answer | {"request": None, "transform_error": str(exc)}
     headers = {**masked(asked.headers), **shaped.headers, **_SIGNED}
-    if asked.format in TARGET_FIELD:
+    published = asked.format in TARGET_FIELD or asked.format in AWS_FORMATS
+    if published:
         headers["webhook-type"] = envelope["type"]
     request = {
-        "method": "PUBLISH" if asked.format in TARGET_FIELD else shaped.method,
+        "method": "PUBLISH" if published else shaped.method,
         "path": shaped.path,
         "headers": headers,
         "body": orjson.loads(shaped.body),
@@ -97,5 +103,6 @@ async def preview(service: Service, payload: Any) -> dict[str, Any]:
 def _shaped(asked: PreviewRequest, document: dict[str, Any], context: Any) -> expressions.Shaped:
     if asked.transform is not None:
         return expressions.shape(expressions.compiled(asked.transform), context)
-    fmt = "webhook" if asked.format in TARGET_FIELD else asked.format
+    published = asked.format in TARGET_FIELD or asked.format in AWS_FORMATS
+    fmt = "webhook" if published else asked.format
     return expressions.Shaped(render.render(fmt, document).body)

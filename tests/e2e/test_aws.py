@@ -365,3 +365,37 @@ def test_a_refused_eventbridge_entry_fails_that_event_alone(
 def _bus_attempts(relay: Relay, task_id: str) -> list[dict[str, Any]]:
     attempts = [a for a in relay.task(task_id)["attempts"] if a["downstream"] == "bus"]
     return sorted(attempts, key=lambda a: a["number"])
+
+
+def test_aws_destinations_take_filters_transforms_and_headers(
+    make_relay: MakeRelay, aws: Aws, tmp_path: Path
+) -> None:
+    """A filter picks the events, a transform gives the message, and the signature is over
+    the message as sent: the same for an AWS format as for a webhook."""
+    queue, _ = aws.queue()
+    bucket = aws.bucket()
+    shaping = {
+        "endpoint_url": aws.proxy.url,
+        "secret_env": "HOOK_SECRET",
+        "events": ["queued", "running", "succeeded"],
+        "filter": 'event.data.state == "succeeded"',
+        "transform": '{"task": event.data.task_id, "kind": event.data.kind}',
+        "timeout": 8.0,
+    }
+    downstreams = [
+        {**shaping, "name": "sqs", "format": "sqs", "url": queue},
+        {**shaping, "name": "archive", "format": "s3", "url": f"s3://{bucket}/shaped"},
+    ]
+    relay = make_relay(downstreams, env=aws_env(tmp_path))
+    task = relay.submitted(**image_to_video())
+    done = relay.wait_task(task["id"], settled, timeout=30)
+    by_state: dict[str, set[str]] = {}
+    for d in done["deliveries"]:
+        by_state.setdefault(d["downstream"], set()).add(d["state"])
+    assert by_state == {"sqs": {"filtered", "succeeded"}, "archive": {"filtered", "succeeded"}}
+
+    [message] = collect(aws, queue, 1)
+    shaped = {"task": task["id"], "kind": "image_to_video"}
+    assert verified(sqs_attributes(message), message["Body"]) == shaped
+    [(_, body)] = aws.objects(bucket).items()
+    assert json.loads(body) == shaped
