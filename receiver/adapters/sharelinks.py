@@ -4,8 +4,9 @@ users.
 The token is sealed (AES-GCM, keyed with HKDF from each of the relay's callback secrets:
 the newest seals, every one opens), so whoever holds a link reads nothing in it. Inside:
 the task's id, the key that made the link (revoking the key ends its links), when it
-expires, a random id of the link (its streams' cap counts by it) and, for a link the admin
-token made, a mark of that token: a new admin token ends those links.
+expires, a random id of the link (its streams' cap counts by it), what its page shows (the
+name of the app that made it, and whether the task's prompt may show) and, for a link the
+admin token made, a mark of that token: a new admin token ends those links.
 
 Links of the earlier format (signed, not sealed: the key's id readable) still open until
 they expire when a key made them; the admin token's no longer open, as nothing could end
@@ -20,6 +21,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -38,8 +40,16 @@ _KEY_ID_BYTES = 4
 _OLD_SALT = "runway-relay.share.v1"
 
 
+Why = Literal["forged", "expired", "revoked", "gone"]
+
+
 class ShareRefused(NotAllowed):
-    """The link is forged, tampered with or expired."""
+    """The link does not open: `why` says whether it never did (forged, tampered with) or
+    no longer does (expired, its key revoked, its task gone), for the page's status."""
+
+    def __init__(self, detail: str, why: Why = "forged") -> None:
+        super().__init__(detail)
+        self.why: Why = why
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class SharedLink:
     key_id: str | None  # None: the admin token made it
     expires_at: float
     link_id: str
+    app: str = ""  # the name of the app (key) that made it; "": the admin token
+    show_prompt: bool = False  # its maker let the page show the task's prompt
 
 
 def _derive(secret: str) -> bytes:
@@ -81,14 +93,26 @@ class ShareSigner:
             keys, salt=_OLD_SALT, signer_kwargs={"digest_method": hashlib.sha256}
         )
 
-    def token_for(self, task_id: str, key_id: str | None, expires_at: float) -> str:
-        payload = {
+    def token_for(
+        self,
+        task_id: str,
+        key_id: str | None,
+        expires_at: float,
+        app: str = "",
+        show_prompt: bool = False,
+    ) -> str:
+        payload: dict[str, object] = {
             "t": task_id,
             "k": key_id or "",
             "e": int(expires_at),
             "i": os.urandom(8).hex(),
             "a": "" if key_id else self._admin,
         }
+        # Only when set: links without them stay as short as before.
+        if app:
+            payload["n"] = app
+        if show_prompt:
+            payload["p"] = 1
         nonce = os.urandom(_NONCE_BYTES)
         box = self._ciphers[self._current].encrypt(nonce, orjson.dumps(payload), _BOUND)
         raw = self._current + nonce + box
@@ -103,10 +127,19 @@ class ShareSigner:
         if not isinstance(task_id, str) or not isinstance(key_id, str):
             raise _forged()
         if not isinstance(expires_at, int) or expires_at <= now:
-            raise ShareRefused("the share link has expired")
+            raise ShareRefused("the share link has expired", "expired")
         if not key_id and not hmac.compare_digest(str(found.get("a", "")), self._admin):
-            raise ShareRefused("the admin token that made this share link is no longer the relay's")
-        return SharedLink(task_id, key_id or None, float(expires_at), str(link_id))
+            raise ShareRefused(
+                "the admin token that made this share link is no longer the relay's", "revoked"
+            )
+        return SharedLink(
+            task_id,
+            key_id or None,
+            float(expires_at),
+            str(link_id),
+            str(found.get("n") or ""),
+            found.get("p") == 1,
+        )
 
     def _unseal(self, token: str) -> dict[str, object]:
         body = token[len(_PREFIX) :]

@@ -25,6 +25,7 @@ from receiver.adapters.brokers.message import PLACEHOLDERS, WILDCARDS, placehold
 from receiver.config.agents import McpConfig
 from receiver.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
 from receiver.config.expression_fields import DownstreamExpressions
+from receiver.config.share import FrameOrigin, ShareLook
 from receiver.domain.poll_timing import PollRule
 from receiver.domain.states import TERMINAL_STATES, State
 
@@ -61,9 +62,9 @@ class ServerConfig(_Section):
     max_share_streams: Annotated[int, Field(gt=0)] = 200
     max_streams_per_share_link: Annotated[int, Field(gt=0)] = 20
     # The origins whose pages may frame a share link's page; none unless listed.
-    share_frame_ancestors: list[
-        Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9.:\[\]-]+$")]
-    ] = []
+    share_frame_ancestors: list[FrameOrigin] = []
+    # A share page's logo and accent colour, by the name of the app (key) that made the link.
+    share_apps: dict[str, ShareLook] = {}
     # /metrics's gauges of the store (tasks by state, the outbox, the submit queue) come
     # from a count this often, whatever the scrapers do; 0: a count at every scrape.
     metrics_count_seconds: Annotated[float, Field(ge=0)] = 30.0

@@ -10,8 +10,10 @@ from typing import Any
 
 from receiver.adapters.sharelinks import SharedLink, ShareRefused
 from receiver.domain.access import Caller
+from receiver.domain.kinds import kind_of, output_of
 from receiver.domain.poll_timing import end_from_progress
 from receiver.errors import NotFound
+from receiver.persist import Task
 from receiver.pipeline.operations import task_of
 from receiver.pipeline.service import Service
 from receiver.pipeline.workers.stream_caps import Holder
@@ -25,10 +27,15 @@ class ShareLink:
     expires_at: float
 
 
-async def make_link(service: Service, caller: Caller, task_id: str, ttl: float) -> ShareLink:
+async def make_link(
+    service: Service, caller: Caller, task_id: str, ttl: float, show_prompt: bool = False
+) -> ShareLink:
+    """A link to the caller's task; its page names the caller's app (a key's name; none for
+    the admin token) and shows the prompt only when `show_prompt`."""
     task = await task_of(service, task_id, caller)
     expires_at = time.time() + ttl
-    token = service.share_signer.token_for(task.id, caller.key_id, expires_at)
+    app = caller.name if caller.key_id is not None else ""
+    token = service.share_signer.token_for(task.id, caller.key_id, expires_at, app, show_prompt)
     return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
 
 
@@ -42,7 +49,7 @@ async def opened_link(service: Service, token: str) -> tuple[SharedLink, TaskDet
     """The link (for its stream's holder) and the task it opens, as `opened`."""
     link = service.share_signer.open(token, time.time())
     if link.key_id is not None and not await service.keys.live(link.key_id):
-        raise ShareRefused("the key that made this share link was revoked")
+        raise ShareRefused("the key that made this share link was revoked", "revoked")
     detail = await queries.task_detail(service.store, link.task_id, documents=20)
     if detail is None:
         raise NotFound("the task is no longer kept")
@@ -54,8 +61,10 @@ def stream_holder(link: SharedLink) -> Holder:
     return Holder(key_id=link.key_id, until=link.expires_at, link=link.link_id)
 
 
-def shared_view(detail: TaskDetail) -> dict[str, Any]:
-    """What a share link shows: the task's progress and its renders, nothing of its request."""
+def shared_view(detail: TaskDetail, link: SharedLink | None = None) -> dict[str, Any]:
+    """What a share link shows: the task's progress and its renders, the app that made the
+    link, and of its request only the prompt, when the link allows it. A failure is told
+    in the words safe for an end user (the webhook's `failure_message`), never CometAPI's."""
     task, media = detail.task, detail.media()
     files = [
         {"url": f["url"], "content_type": f["content_type"], "role": f["role"]}
@@ -67,6 +76,9 @@ def shared_view(detail: TaskDetail) -> dict[str, Any]:
     return {
         "id": task.id,
         "kind": task.kind,
+        "made": output_of(task.kind),
+        "app": (link.app or None) if link else None,
+        "prompt": prompt_of(task) if link and link.show_prompt else None,
         "state": task.state,
         "progress": 1.0 if task.state == "succeeded" else task.progress,
         "estimated_end": end,
@@ -76,5 +88,12 @@ def shared_view(detail: TaskDetail) -> dict[str, Any]:
         # Before (or without) copies: CometAPI's own links, which expire in a day or two.
         "outputs": [] if files else task.outputs,
         "copying": (media or {}).get("status") == "pending",
-        "error": task.error,
+        "error": detail.failure()["failure_message"],
     }
+
+
+def prompt_of(task: Task) -> str | None:
+    """The task's text prompt as it was sent (its kind's prompt field), if it has one."""
+    kind = kind_of(task.kind)
+    found = task.request.get(kind.prompt) if kind is not None and kind.prompt else None
+    return found if isinstance(found, str) and found else None

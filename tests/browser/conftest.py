@@ -50,8 +50,9 @@ def missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def start_chromium(**capabilities: Any) -> tuple[Any, str]:
+    """Debian's Chromium, headless, driven by its own driver, with a profile of its own (its
+    directory is returned for removal); `capabilities` are added (e.g. its network log)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -78,8 +79,16 @@ def chromium() -> Iterator[Any]:
         options.add_argument(flag)
     # JavaScript dialogs (the confirmations) stay open for the test to answer.
     options.set_capability("unhandledPromptBehavior", "ignore")
+    for name, value in capabilities.items():
+        options.set_capability(name, value)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     driver.set_page_load_timeout(20)
+    return driver, profile
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    driver, profile = start_chromium()
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)

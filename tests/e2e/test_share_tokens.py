@@ -75,6 +75,7 @@ def test_a_new_admin_token_ends_the_links_the_old_one_made(make_relay: MakeRelay
     relay.start()
     gone = relay.anon.get(f"/share/{admins}/task")
     assert gone.status_code == 403 and "admin token" in gone.json()["detail"]
+    assert relay.anon.get(f"/share/{admins}").status_code == 410  # its page says so
     assert relay.anon.get(f"/share/{apps}/task").status_code == 200  # its key still lives
 
 

@@ -45,6 +45,8 @@ def test_a_share_link_opens_its_one_task_and_nothing_else(make_relay: MakeRelay)
     assert as_api_key.status_code == 401
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     assert relay.anon.get(f"/share/{tampered}/task").status_code == 403
+    forged_page = relay.anon.get(f"/share/{tampered}")  # a person reads it: a page, not JSON
+    assert forged_page.status_code == 404 and "This link does not work" in forged_page.text
     assert relay.anon.get(f"/share/{token}/task/{other}").status_code == 404
     assert relay.anon.get(f"/v1/tasks/{mine}", params={"share": token}).status_code == 401
 
@@ -52,4 +54,8 @@ def test_a_share_link_opens_its_one_task_and_nothing_else(make_relay: MakeRelay)
     assert relay.api.delete("/v1/keys/render-app").status_code == 200
     gone = relay.anon.get(f"/share/{token}/task")
     assert gone.status_code == 403 and "revoked" in gone.json()["detail"]
-    assert relay.anon.get(f"/share/{token}").status_code == 403
+    withdrawn = relay.anon.get(f"/share/{token}")
+    assert withdrawn.status_code == 410 and withdrawn.headers["content-type"].startswith(
+        "text/html"
+    )
+    assert "This link was withdrawn" in withdrawn.text

@@ -115,7 +115,7 @@ async def _run(
         task = await operations.cancel_task(service, args.task_id, caller)
         return Outcome({"id": task.id, "state": task.state, "cancelled": True})
     if name == "share_task":
-        link = await make_link(service, caller, args.task_id, args.ttl_seconds)
+        link = await make_link(service, caller, args.task_id, args.ttl_seconds, args.show_prompt)
         return Outcome({"task_id": args.task_id, "url": link.url, "expires_at": link.expires_at})
     if name == "list_tasks":
         return await _list(service, caller, args)

@@ -41,6 +41,8 @@ async def task_view(service: Service, caller: Caller, task_id: str) -> dict[str,
     view = shared_view(detail)
     task, media = detail.task, detail.media() or {}
     view.update(
+        # The key's own task: CometAPI's words too, not only those safe for an end user.
+        error=task.error,
         output_type=output_of(task.kind),
         # The copies' status (pending, mirrored, failed with its reason); null: none made.
         copies={k: media[k] for k in ("status", "reason") if k in media} or None,

@@ -1,8 +1,10 @@
 """Share links' routes: one task, read only, for an app's own users, with no key.
 
-`/share/{token}` is a small page (a progress bar, then the video, image or audio);
-`/share/{token}/task` the same as JSON and `/share/{token}/stream` as Server-Sent Events,
-both open to any origin (CORS), so a browser app can use them directly. The token opens
+`/share/{token}` is a page for the app's end user (share_page.py: the state in words, a
+ticking estimate, then the video, image or audio with a download button; its own page for
+a link that no longer opens); `/share/{token}/task` the task as JSON and
+`/share/{token}/stream` as Server-Sent Events, both open to any origin (CORS), so a browser
+app can use them directly. The token opens
 that one task and nothing else; it is no API key.
 """
 
@@ -11,24 +13,30 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
-from receiver.config.sections import ServerConfig
+from receiver.adapters.sharelinks import ShareRefused
 from receiver.domain.states import TERMINAL_STATES
-from receiver.errors import RelayError
+from receiver.errors import NotFound, RelayError
 from receiver.persist import Change
 from receiver.pipeline.service import Service
-from receiver.pipeline.shares import make_link, opened, opened_link, shared_view, stream_holder
+from receiver.pipeline.shares import make_link, opened_link, shared_view, stream_holder
 from receiver.pipeline.workers.changes import Subscription
 from receiver.web.access import caller_of
 from receiver.web.api.models import Answer, ErrorAnswer, Id, InPath, Params, TokenParams
 from receiver.web.api.openapi import Doc, Operation, Reply, admin_op, reply
-from receiver.web.api.share_page import PAGE
+from receiver.web.api.share_page import (
+    look_of,
+    new_nonce,
+    page_headers,
+    render_closed,
+    render_page,
+)
 
 KEEP_ALIVE_SECONDS = 15.0
 DEFAULT_TTL_SECONDS = 7 * 86400
@@ -45,6 +53,10 @@ class ShareParams(Params):
         description="Seconds the link opens the task: 7 days unless given; 60 to 7,776,000"
         " (90 days).",
     )
+    show_prompt: bool = Field(
+        False,
+        description="The page (and `/task`) shows the task's prompt; off unless asked for.",
+    )
 
 
 class ShareCreated(Answer):
@@ -59,10 +71,14 @@ class SharedFile(Answer):
 
 
 class SharedTask(Answer):
-    """What a share link shows: progress and renders, nothing of the request."""
+    """What a share link shows: progress and renders; of the request, only the prompt when
+    the link was made with `show_prompt`."""
 
     id: str
     kind: str
+    made: Literal["video", "image", "audio"] = Field(description="What the task makes.")
+    app: str | None = Field(description="The app (key) that made the link; null: the admin's.")
+    prompt: str | None = Field(description="The task's prompt; null unless the link shows it.")
     state: str
     progress: float | None
     estimated_end: float | None = Field(description="From the progress so far; null: unknown.")
@@ -71,24 +87,40 @@ class SharedTask(Answer):
     files: list[SharedFile] = Field(description="The relay's copies of the renders.")
     outputs: list[str] = Field(description="CometAPI's links, while there are no copies.")
     copying: bool = Field(description="The copies are being made.")
-    error: str | None
+    error: str | None = Field(
+        description="Once failed: the message safe to show an end user (the webhook's"
+        " `failure_message`), never CometAPI's own text."
+    )
 
 
 async def create_share(request: Request, service: Service, params: ShareParams) -> Response:
-    link = await make_link(service, caller_of(request), params.task_id, params.ttl_seconds)
+    link = await make_link(
+        service, caller_of(request), params.task_id, params.ttl_seconds, params.show_prompt
+    )
     return reply(ShareCreated, {"url": link.url, "expires_at": link.expires_at}, 201)
 
 
 async def share_page(request: Request) -> Response:
+    """The page, or a page saying why the link no longer opens (never JSON: a person reads
+    it): 404 for a forged link, 410 for one expired, withdrawn, or whose task is gone."""
     service: Service = request.app.state.service
-    await opened(service, request.path_params["token"])
-    return HTMLResponse(PAGE, headers=page_headers(service.config.settings.server))
+    settings, nonce = service.config.settings, new_nonce()
+    try:
+        link, detail = await opened_link(service, request.path_params["token"])
+    except (ShareRefused, NotFound) as exc:
+        why = exc.why if isinstance(exc, ShareRefused) else "gone"
+        status, page = render_closed(why, settings.server, nonce)
+        headers = page_headers(settings.server, settings.media, nonce)
+        return HTMLResponse(page, status, headers=headers)
+    page = render_page(shared_view(detail, link), link, settings.server, nonce)
+    look = look_of(settings.server, link.app)
+    return HTMLResponse(page, headers=page_headers(settings.server, settings.media, nonce, look))
 
 
 async def share_task(request: Request) -> Response:
     service: Service = request.app.state.service
-    detail = await opened(service, request.path_params["token"])
-    answer = reply(SharedTask, shared_view(detail))
+    link, detail = await opened_link(service, request.path_params["token"])
+    answer = reply(SharedTask, shared_view(detail, link))
     answer.headers.update(_OPEN)
     return answer
 
@@ -117,10 +149,10 @@ async def _views(
         quiet_since = time.monotonic()
         while sub.open:
             try:
-                detail = await opened(service, token)
+                link, detail = await opened_link(service, token)
             except RelayError:
                 return  # expired, or its key revoked, meanwhile
-            view = shared_view(detail)
+            view = shared_view(detail, link)
             if view != last:
                 yield b"event: task\ndata: " + orjson.dumps(view) + b"\n\n"
                 last, quiet_since = view, time.monotonic()
@@ -152,20 +184,6 @@ async def _next_change(
             return True
 
 
-def page_headers(server: ServerConfig) -> dict[str, str]:
-    """The page's headers: framed by no page unless `server.share_frame_ancestors` lists
-    the origins that may."""
-    ancestors = " ".join(server.share_frame_ancestors) or "'none'"
-    return {
-        "Cache-Control": "no-store",
-        "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline';"
-        " style-src 'unsafe-inline'; connect-src 'self'; img-src * data:; media-src *;"
-        f" frame-ancestors {ancestors}",
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-    }
-
-
 _REFUSED = Reply(
     403, "The link is forged, tampered with, expired, or its key revoked.", ErrorAnswer
 )
@@ -195,12 +213,26 @@ OPERATIONS: tuple[Operation, ...] = (
         share_page,
         "share",
         "A shared task's page",
-        "A progress bar while it runs, then its video, image or audio.",
+        "For the app's end user: the app's name (logo and accent colour from"
+        " `server.share_apps`), the prompt when the link shows it, the state in words and a"
+        " ticking estimate while it runs, then its video, image or audio with a poster and a"
+        " download button, or the failure in words safe to show. A link that does not open"
+        " gets a page too, never JSON.",
         "signed",
         (
             Reply(200, "The page.", media_types=("text/html",), schema={"type": "string"}),
-            _REFUSED,
-            _GONE,
+            Reply(
+                404,
+                "A page: the link is forged or tampered with.",
+                media_types=("text/html",),
+                schema={"type": "string"},
+            ),
+            Reply(
+                410,
+                "A page: the link expired, its key was revoked, or its task is no longer kept.",
+                media_types=("text/html",),
+                schema={"type": "string"},
+            ),
         ),
         params=TokenParams,
     ),
