@@ -63,7 +63,9 @@ DESKTOP = (1100, 800)
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
     """Chromium with its network log on: every request the page makes is seen."""
-    driver, profile = start_chromium(**{"goog:loggingPrefs": {"performance": "ALL"}})
+    driver, profile = start_chromium(
+        **{"goog:loggingPrefs": {"performance": "ALL", "browser": "ALL"}}
+    )
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
@@ -126,6 +128,11 @@ def _only_loopback(driver: WebDriver) -> list[str]:
         and urlsplit(u).hostname != "127.0.0.1"
     ]
     assert not away, f"requests beyond 127.0.0.1: {away}"
+    # And nothing the page holds was refused by its own CSP (a style, a script, a file).
+    refused = [
+        e["message"] for e in driver.get_log("browser") if "Content Security" in e["message"]
+    ]
+    assert not refused, refused
     return urls
 
 
