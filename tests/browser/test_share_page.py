@@ -143,6 +143,8 @@ def _downloaded(relay: Relay, driver: WebDriver) -> httpx.Response:
     got = httpx.get(str(button.get_attribute("href")), timeout=30)
     assert got.status_code == 200
     assert got.headers["content-type"].split(";")[0] == button.get_attribute("data-type")
+    name = button.get_attribute("download")
+    assert got.headers["content-disposition"] == f'attachment; filename="{name}"'
     return got
 
 

@@ -1,13 +1,17 @@
 """`GET /media/{token}`: a mirrored file at its signed URL.
 
 Content-Type, ETag, Content-Length and Range from a local directory or S3; for S3 with
-`presign`, a redirect (307) to a presigned URL living as long as the token.
+`presign`, a redirect (307) to a presigned URL living as long as the token. `?download=NAME`
+answers it as an attachment of that name (a share page's Download button), so a browser
+saves it rather than plays it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
@@ -21,6 +25,27 @@ from receiver.adapters.media.storage import (
 from receiver.domain.kinds import content_type_of
 from receiver.errors import NotAllowed, NotFound, StoreError
 from receiver.pipeline.service import Service
+from receiver.web.api.models import TokenParams
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class MediaParams(TokenParams):
+    download: str | None = Field(
+        None,
+        max_length=200,
+        description="Answer it as an attachment (`Content-Disposition`) of this file name;"
+        " characters other than letters, digits, `.`, `_` and `-` become `_`.",
+    )
+
+
+def _attachment(request: Request) -> dict[str, str]:
+    """The header that makes a browser save the file, when `?download=` names it."""
+    wanted = request.query_params.get("download")
+    if not wanted:
+        return {}
+    name = _UNSAFE_IN_NAME.sub("_", wanted)[:200].strip("._") or "download"
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
 async def media(request: Request) -> Response:
@@ -43,13 +68,16 @@ async def media(request: Request) -> Response:
         raise NotFound("the file is no longer kept")
     if isinstance(found, Path):
         # The type the copy was stored as, not the platform's guess from its suffix.
-        return FileResponse(found, media_type=content_type_of(found.suffix))
+        return FileResponse(
+            found, media_type=content_type_of(found.suffix), headers=_attachment(request)
+        )
     if isinstance(found, Redirect):
         return RedirectResponse(found.url, status_code=307, headers={"Cache-Control": "no-store"})
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Type": found.content_type,
         "ETag": found.etag,
+        **_attachment(request),
     }
     wanted = request.headers.get("range")
     if_range = request.headers.get("if-range")

@@ -22,7 +22,7 @@ from receiver.web.api import catalog, keys, probes, runwayml, shares, task_detai
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
 from receiver.web.api import models as m
-from receiver.web.api.media import media
+from receiver.web.api.media import MediaParams, media
 from receiver.web.api.openapi import (
     LIMIT_RETRY_AFTER,
     Body,
@@ -414,7 +414,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
             Reply(503, "The media store cannot be reached.", _ERR),
         ),
-        params=m.TokenParams,
+        params=MediaParams,
     ),
     *probes.OPERATIONS,
     Operation(
