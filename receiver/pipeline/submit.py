@@ -28,7 +28,7 @@ from receiver.config import problems
 from receiver.config.sections import CHANNEL
 from receiver.domain.inputs import MAX_DATA_URI_CHARS, TakenOut
 from receiver.domain.key_limits import NO_LIMITS, KeyLimits
-from receiver.domain.kinds import KIND_NAMES, is_callback, kind_of
+from receiver.domain.kinds import KIND_NAMES, is_callback, kind_of, passed_through
 from receiver.domain.states import TERMINAL_STATES, State
 from receiver.errors import InvalidRequest, LimitReached
 from receiver.observability import tracing
@@ -200,11 +200,24 @@ class OfficialPassedOnRequest(Routing):
     model: Annotated[NotBlank, Field(max_length=64)]
 
 
+class ThroughRequest(Routing):
+    """A create of a Runway route the table does not know, taken at the front door: its
+    body goes to CometAPI's same path as sent (not even a `model` is required: Runway's
+    model router takes none)."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+    kind: str
+
+
+# What `POST /v1/tasks` takes (its OpenAPI body); the front door takes ThroughRequest too.
 AnyTaskRequest = Video2VideoRequest | OfficialPassedOnRequest | PassedOnRequest
+Validated = AnyTaskRequest | ThroughRequest
 
 
-def validate(payload: Any) -> AnyTaskRequest:
-    """The request, or InvalidRequest naming every field that is wrong at once."""
+def validate(payload: Any, through: bool = False) -> Validated:
+    """The request, or InvalidRequest naming every field that is wrong at once. `through`:
+    a route the table does not know is taken too, passed through (the front door's)."""
     if not isinstance(payload, dict):
         raise InvalidRequest("body must be a JSON object")
     found = []
@@ -214,13 +227,17 @@ def validate(payload: Any) -> AnyTaskRequest:
             " task, which is how it knows which task a callback is about"
         )
         payload = {k: v for k, v in payload.items() if k != "callback_url"}
-    kind = kind_of(payload.get("kind"))
+    kind = kind_of(payload.get("kind")) or (
+        passed_through(payload.get("kind")) if through else None
+    )
     if kind is None:
         found.append(f"kind: must be one of {', '.join(KIND_NAMES)}")
         raise InvalidRequest("; ".join(found))
-    request: AnyTaskRequest | None = None
-    model: type[AnyTaskRequest] = (
-        Video2VideoRequest
+    request: Validated | None = None
+    model: type[Validated] = (
+        ThroughRequest
+        if kind_of(kind.name) is None
+        else Video2VideoRequest
         if kind.name in _MODELLED
         else OfficialPassedOnRequest
         if kind.form == "official"
@@ -251,9 +268,9 @@ def _not_plain_json(payload: dict[str, Any]) -> list[str]:
     return found
 
 
-def _sent_fields(request: AnyTaskRequest, payload: dict[str, Any]) -> dict[str, Any]:
+def _sent_fields(request: Validated, payload: dict[str, Any]) -> dict[str, Any]:
     """What goes to CometAPI: a passed-on kind's body exactly as given."""
-    if isinstance(request, PassedOnRequest | OfficialPassedOnRequest):
+    if isinstance(request, PassedOnRequest | OfficialPassedOnRequest | ThroughRequest):
         return {k: v for k, v in payload.items() if k not in ("kind", *ROUTING_FIELDS)}
     return request.model_dump(exclude={"kind", *ROUTING_FIELDS}, exclude_none=True)
 
@@ -279,14 +296,17 @@ async def submit(
     caller: str | None = None,
     owner_key: str | None = None,
     limits: KeyLimits = NO_LIMITS,
+    through: bool = False,
 ) -> Submission:
     """Validate and store the task, waiting in the submit queue; the submit worker
     (receiver/pipeline/workers/submitter.py) sends it. Nothing leaves here, so CometAPI's
     limits never reach the caller. The task's trace is a child of `caller`'s (a context
     read from the request), else a trace of its own. `limits` are the key's own
-    (LimitReached when one more task would break one)."""
+    (LimitReached when one more task would break one). `through`: a Runway route the table
+    does not know is taken, passed through (the front door's)."""
     with tracing.span("task.submit", caller) as span:
-        submission = await _submit(service, payload, idempotency_key, span, owner_key, limits)
+        given = (payload, idempotency_key, through)
+        submission = await _submit(service, given, span, owner_key, limits)
         task = submission.task
         span.set(task_id=task.id, kind=task.kind, model=task.request.get("model"))
         span.set(created=submission.created, state=task.state)
@@ -295,12 +315,12 @@ async def submit(
 
 async def _submit(
     service: Service,
-    payload: Any,
-    idempotency_key: str | None,
+    given: tuple[Any, str | None, bool],
     span: tracing.Span,
     owner_key: str | None,
     limits: KeyLimits,
 ) -> Submission:
+    payload, idempotency_key, through = given
     # Each data URI is kept apart, once, and never copied on the way: the request, its
     # validation and its fingerprint see a short stand-in, then a reference to it.
     taken = TakenOut()
@@ -313,7 +333,7 @@ async def _submit(
         raise InvalidRequest(
             f"a data URI is {max(taken.too_large)} characters, over {MAX_DATA_URI_CHARS}"
         )
-    request = validate(payload)
+    request = validate(payload, through)
     routing = request.routing()
     if routing and "webhook" in routing:
         check_webhook(service, routing["webhook"])

@@ -14,7 +14,7 @@ from starlette.routing import Mount
 
 from receiver.errors import RelayError
 from receiver.pipeline.service import Service
-from receiver.web.api import runwayml
+from receiver.web.api import runway_more, runwayml
 from receiver.web.api.routes import routes as api_routes
 from receiver.web.console import console_app
 from receiver.web.errors import answer_for, headers_for
@@ -59,6 +59,7 @@ def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
         routes=[
             # The API's routes and their OpenAPI description come from one table.
             *api_routes(),
+            *runway_more.ROUTES,  # after them: what they do not match
             Mount("/console", app=console_app(service)),
         ],
         exception_handlers={

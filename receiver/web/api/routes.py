@@ -20,7 +20,7 @@ from receiver.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.pipeline.submit import AnyTaskRequest
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
-from receiver.web.api import keys, probes, runwayml, shares
+from receiver.web.api import keys, probes, runway_more, runwayml, shares
 from receiver.web.api import models as m
 from receiver.web.api.media import media
 from receiver.web.api.openapi import (
@@ -175,6 +175,7 @@ OPERATIONS: tuple[Operation, ...] = (
         scope="tasks:cancel",
     ),
     *runwayml.OPERATIONS,
+    *runway_more.OPERATIONS,
     *keys.OPERATIONS,
     *shares.OPERATIONS,
     admin_op(

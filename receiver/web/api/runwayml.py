@@ -125,14 +125,18 @@ def _creates(kind: str) -> RunwayHandler[RunwayParams]:
     return handler
 
 
-async def create(kind: str, request: Request, service: Service) -> Response:
-    task = await _sent_or_held(service, await _submitted(kind, request, service))
+async def create(kind: str, request: Request, service: Service, through: bool = False) -> Response:
+    """`through`: a route the table does not know, passed through to CometAPI's same path;
+    when CometAPI does not serve it, no task is left of the call."""
+    task = await _sent_or_held(service, await _submitted(kind, request, service, through))
     if task.state == "failed" and task.upstream_task_id is None:
+        if through and await operations.withdraw_unserved(service, task.id):
+            raise NotFound(f"CometAPI does not serve {kind}")
         raise InvalidRequest(task.error or "CometAPI refused the task")
     return reply(RunwayCreated, {"id": task.id, "estimatedCost": shape.estimate(task)})
 
 
-async def _submitted(kind: str, request: Request, service: Service) -> Task:
+async def _submitted(kind: str, request: Request, service: Service, through: bool) -> Task:
     """The task stored; the body, which may be a hundred megabytes, is not held while its
     send is awaited."""
     timeout = service.config.settings.server.body_timeout_seconds
@@ -140,7 +144,8 @@ async def _submitted(kind: str, request: Request, service: Service) -> Task:
     if isinstance(body, dict) and "kind" in body:
         raise InvalidRequest("kind: not a field of Runway's API (the route names the kind)")
     payload, trace = shape.relay_payload(kind, body), tracing.caller(request.headers)
-    submitted = await operations.submit_task(service, payload, None, trace, caller_of(request))
+    caller = caller_of(request)
+    submitted = await operations.submit_task(service, payload, None, trace, caller, through)
     return submitted.task
 
 
