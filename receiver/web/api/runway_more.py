@@ -24,6 +24,7 @@ from receiver.pipeline import operations
 from receiver.pipeline.service import Service
 from receiver.web.access import authorize, caller_of
 from receiver.web.api import runway_shape as shape
+from receiver.web.api import runway_uploads
 from receiver.web.api.models import Answer
 from receiver.web.api.openapi import Body, Doc, Operation, Reply, reply
 from receiver.web.api.runwayml import RUNWAY, RunwayError, RunwayParams, create, refusal
@@ -158,11 +159,13 @@ _USAGE_DOC = Doc(
 _USAGE = "/runwayml/v1/organization/usage"
 _DATES_BODY = Body(_DATES, "Runway_usage", "The window: `startDate`, `beforeDate` (both optional).")
 OPERATIONS: tuple[Operation, ...] = (
+    *runway_uploads.OPERATIONS,
     RUNWAY.op(_USAGE, "POST", usage, RunwayParams, _USAGE_DOC, _DATES_BODY, scope="tasks:read"),
     RUNWAY.op(_USAGE, "GET", usage, RunwayUsageParams, _USAGE_DOC, scope="tasks:read"),
 )
 # After every documented route: what they do not match falls here.
 ROUTES = (
+    *runway_uploads.ROUTES,  # the upload's file, at its signed URL
     Route(
         "/runwayml/v1/{route:path}",
         _elsewhere,

@@ -35,6 +35,7 @@ from receiver.pipeline import operations
 from receiver.pipeline.service import Service
 from receiver.transitions import queries
 from receiver.web.access import caller_of
+from receiver.web.api import runway_files
 from receiver.web.api import runway_shape as shape
 from receiver.web.api.models import Answer, Id, InHeader, InPath, Key, Params
 from receiver.web.api.openapi import LIMIT_RETRY_AFTER, Body, Doc, Door, Operation, Reply, reply
@@ -143,6 +144,7 @@ async def _submitted(kind: str, request: Request, service: Service, through: boo
     body = await read_json(request, MAX_CREATE_BYTES, timeout)
     if isinstance(body, dict) and "kind" in body:
         raise InvalidRequest("kind: not a field of Runway's API (the route names the kind)")
+    body = await runway_files.resolved(request, service, body)  # its `runway://` uploads
     payload, trace = shape.relay_payload(kind, body), tracing.caller(request.headers)
     caller = caller_of(request)
     submitted = await operations.submit_task(service, payload, None, trace, caller, through)
