@@ -6,6 +6,7 @@ post. Pure functions: no I/O.
 from __future__ import annotations
 
 import base64
+import re
 from email import message_from_bytes
 from email.message import Message
 from email.policy import HTTP
@@ -30,10 +31,17 @@ TYPES: dict[str, str] = {
 }
 
 
+_SUFFIXES = "|".join(s[1:] for s in TYPES) + "|" + "|".join(s[1:].upper() for s in TYPES)
+# A name Runway takes, as a JSON Schema pattern too: its suffix in lower or upper case.
+FILENAME_PATTERN = rf"^.*\.({_SUFFIXES})$"
+_FILENAME = re.compile(FILENAME_PATTERN)
+
+
 def type_of(filename: str) -> str | None:
     """The content type an upload of this name is kept as; None: not a type Runway takes."""
-    dot = filename.rfind(".")
-    return TYPES.get(filename[dot:].lower()) if dot >= 0 else None
+    if not _FILENAME.match(filename):
+        return None
+    return TYPES.get(filename[filename.rfind(".") :].lower())
 
 
 def looks_like(content_type: str, head: bytes) -> bool:

@@ -69,6 +69,10 @@ def test_a_route_the_table_does_not_know_is_passed_through(
 
     types = wait_for(delivered)
     assert types[hdr.id] == "video" and types[stock.id] == "image"
+    # The console shows such a kind as passed through, in the list and on its page.
+    console = relay.console()
+    assert "passed through" in console.get("/console/tasks").text
+    assert "passed through to CometAPI" in console.get(f"/console/tasks/{hdr.id}").text
     image_to_video = relay.api.get("/v1/tasks", params={"kind": "image_to_video"}).json()
     assert all(not t["passed_through"] for t in image_to_video["tasks"])
 

@@ -17,6 +17,7 @@ def test_a_file_is_taken_by_its_name_and_its_first_bytes() -> None:
         assert uploads.type_of(name.upper()) == content_type
         assert uploads.looks_like(content_type, data[:16]), name
     assert uploads.type_of("notes.txt") is None and uploads.type_of("noext") is None
+    assert uploads.type_of("a.Png") is None and uploads.type_of("a.png\n") is None
     assert not uploads.looks_like("image/png", b"#!/bin/sh\n")
     assert not uploads.looks_like("text/plain", b"hello")
 

@@ -40,7 +40,7 @@ class UploadAsked(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    filename: str = Field(min_length=1, max_length=255)
+    filename: str = Field(min_length=1, max_length=255, pattern=uploads.FILENAME_PATTERN)
     type: Literal["ephemeral"] = "ephemeral"
 
 

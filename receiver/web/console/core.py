@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from receiver.domain.kinds import is_passed_through
 from receiver.errors import MalformedRequest, NotAllowed
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
@@ -63,6 +64,7 @@ def _environment() -> jinja2.Environment:
         when_input=views.when_input,
         pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
     )
+    env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
     return env
 
 
