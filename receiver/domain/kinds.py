@@ -138,6 +138,10 @@ def is_route_name(name: str) -> bool:
     return _ROUTE_NAME.fullmatch(name) is not None
 
 
+# CometAPI's statuses for a create on a route it does not serve.
+NOT_SERVED = (404, 405)
+
+
 def is_passed_through(name: str) -> bool:
     return passed_through(name) is not None
 

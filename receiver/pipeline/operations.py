@@ -13,7 +13,7 @@ from receiver.persist import Store, Task, TaskFilter, sessions
 from receiver.pipeline.cancelling import cancel
 from receiver.pipeline.service import Service, Work
 from receiver.pipeline.submit import Submission, submit
-from receiver.transitions import delivery, intake, queries
+from receiver.transitions import delivery, queries
 from receiver.transitions import downstreams as downstream_rows
 
 
@@ -30,11 +30,6 @@ async def submit_task(
     route the table does not know is taken, passed through."""
     limits = caller.limits
     return await submit(service, payload, idempotency_key, trace, caller.key_id, limits, through)
-
-
-async def withdraw_unserved(service: Service, task_id: str) -> bool:
-    """Remove a passed-through task CometAPI refused for not serving its route."""
-    return await intake.withdraw_unserved(service.store, task_id)
 
 
 async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:

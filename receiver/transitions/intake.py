@@ -13,7 +13,7 @@ import time
 
 from receiver.domain.key_limits import KeyLimits, Usage, day_start, freeing_offset, over_limit
 from receiver.errors import LimitReached
-from receiver.persist import NewTask, Store, Task, keys, retention, submit_queue, tasks
+from receiver.persist import NewTask, Store, Task, keys, submit_queue, tasks
 from receiver.persist.db import Db
 
 
@@ -45,25 +45,3 @@ def _refuse_over_limit(db: Db, key_id: str, limits: KeyLimits, now: float) -> No
     refused = over_limit(limits, usage, now)
     if refused is not None:
         raise LimitReached(refused.reason, refused.limit, refused.retry_after)
-
-
-# CometAPI's statuses for a route it does not serve.
-NOT_SERVED = (404, 405)
-
-
-async def withdraw_unserved(store: Store, task_id: str) -> bool:
-    """A passed-through task CometAPI refused because it does not serve its route, removed
-    with everything that hangs on it: no task is left of a call that could never be made.
-    False (nothing removed) when it was not that."""
-
-    def write(db: Db) -> bool:
-        task = tasks.get_task(db, task_id)
-        if task is None or task.state != "failed" or task.upstream_task_id is not None:
-            return False
-        sends = submit_queue.attempts(db, task_id, 1)
-        if not sends or sends[-1].status not in NOT_SERVED:
-            return False
-        retention.remove(db, [task_id])
-        return True
-
-    return await store.run(write)

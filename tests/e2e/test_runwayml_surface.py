@@ -77,8 +77,8 @@ def test_a_route_the_table_does_not_know_is_passed_through(
     assert all(not t["passed_through"] for t in image_to_video["tasks"])
 
 
-def test_a_route_cometapi_does_not_serve_leaves_no_task(make_relay: MakeRelay) -> None:
-    relay = make_relay()
+def test_a_route_cometapi_does_not_serve_leaves_no_task(make_relay: MakeRelay, sink: Sink) -> None:
+    relay = make_relay([webhook(sink)])
     with sdk_client(relay.url, ADMIN_TOKEN) as client:
         with pytest.raises(NotFoundError) as refused:
             client.avatar_videos.create(
@@ -88,6 +88,19 @@ def test_a_route_cometapi_does_not_serve_leaves_no_task(make_relay: MakeRelay) -
             )
         assert refused.value.body == {"error": "CometAPI does not serve avatar_videos"}
         assert relay.api.get("/v1/tasks").json()["tasks"] == []
+        # Nothing of it reached a downstream: a later task's events arrive alone.
+        served = client.video_to_hdr.create(model="ruby", video_uri=VIDEO).wait_for_task_output()
+        documents = wait_for(
+            lambda: (
+                [json.loads(h["body"])["data"] for h in sink.accepted("/hook")]
+                if any(
+                    json.loads(h["body"])["data"]["state"] == "succeeded"
+                    for h in sink.accepted("/hook")
+                )
+                else None
+            )
+        )
+        assert {d["task_id"] for d in documents} == {served.id}
         # A route that makes no task: the relay says it does not offer it.
         with pytest.raises(NotFoundError) as absent:
             client.voices.list(limit=10)

@@ -130,9 +130,9 @@ async def create(kind: str, request: Request, service: Service, through: bool = 
     """`through`: a route the table does not know, passed through to CometAPI's same path;
     when CometAPI does not serve it, no task is left of the call."""
     task = await _sent_or_held(service, await _submitted(kind, request, service, through))
+    if task is None:  # removed by the submit: CometAPI does not serve its route
+        raise NotFound(f"CometAPI does not serve {kind}")
     if task.state == "failed" and task.upstream_task_id is None:
-        if through and await operations.withdraw_unserved(service, task.id):
-            raise NotFound(f"CometAPI does not serve {kind}")
         raise InvalidRequest(task.error or "CometAPI refused the task")
     return reply(RunwayCreated, {"id": task.id, "estimatedCost": shape.estimate(task)})
 
@@ -151,13 +151,17 @@ async def _submitted(kind: str, request: Request, service: Service, through: boo
     return submitted.task
 
 
-async def _sent_or_held(service: Service, task: Task) -> Task:
+async def _sent_or_held(service: Service, task: Task) -> Task | None:
     """The task once CometAPI has answered its send, or as it is after CREATE_WAIT_SECONDS
-    (the queue holds it: no room at CometAPI, or CometAPI asked to wait)."""
+    (the queue holds it: no room at CometAPI, or CometAPI asked to wait); None when the
+    send removed it (a route passed through that CometAPI does not serve)."""
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.submission in ("waiting", "sending") and time.monotonic() < deadline:
         await asyncio.sleep(_CREATE_WAIT_STEP)
-        task = await queries.task(service.store, task.id) or task
+        found = await queries.task(service.store, task.id)
+        if found is None:
+            return None
+        task = found
     return task
 
 
