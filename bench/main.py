@@ -43,6 +43,7 @@ from stages import (
     replicas,
     retention,
     revocation,
+    shaping,
     store,
 )
 
@@ -65,10 +66,11 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "replicas": replicas.run,
     "polllag": polllag.run,
     "revocation": revocation.run,
+    "shaping": shaping.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
-OWN_STORES = {"queue", "polllag", "revocation"}
+OWN_STORES = {"queue", "polllag", "revocation", "shaping"}
 
 # Table order: the headline figures first.
 ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
@@ -80,6 +82,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     info.rows,
     store.rows,
     fanout.rows,
+    shaping.rows,
     poller.rows,
     polllag.rows,
     memory.rows,

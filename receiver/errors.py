@@ -61,7 +61,10 @@ class InvalidRequest(RequestRejected):
 
 
 class BodyTooLarge(RequestRejected):
-    """The request's body is over the size limit."""
+    """The request's body is over the size limit. `rest_unread`: what was left of it was
+    not all read (too much, or too slow), so the connection cannot carry another request."""
+
+    rest_unread: bool = True
 
 
 class BodyTooSlow(RequestRejected):
@@ -134,4 +137,6 @@ class MirrorError(RelayError):
 
 class Overloaded(RelayError):
     """A limit on what this process serves at once is reached (open live streams, overall or
-    from one client): try again later."""
+    from one client): try again later, `retry_after` whole seconds being a fair guess."""
+
+    retry_after = 5

@@ -6,12 +6,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.sink import create_sink_app
 from receiver.devtools.testkit import free_port
+from tests.event_schemas import assert_events_match_their_schemas
 from tests.harness import (
     ADMIN_TOKEN,
     API_KEY,
@@ -61,7 +63,12 @@ def make_sink() -> Iterator[Callable[[], Sink]]:
 
     yield make
     for sink in sinks:
+        try:
+            received = sink.received()
+        except (httpx.HTTPError, RuntimeError):
+            received = []  # the test stopped it
         sink.close()
+        assert_events_match_their_schemas(received)
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ Whatever this accepts can be stored, answered and delivered: it is nested at mos
 `MAX_DEPTH` deep (orjson writes at most 255 levels, and the deepest event document adds a
 few around the caller's data), its integers fit in 64 bits (orjson reads bigger ones as
 floats and refuses to write them), and it holds no NaN or infinity (JSON has no word for
-them, and PostgreSQL refuses them in jsonb).
+them, and PostgreSQL refuses them in jsonb), and none of its strings, keys included, holds
+the NUL character (PostgreSQL's text and jsonb cannot store it): such a body is refused
+with a 422 naming the field.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from receiver.errors import ParseError
+from receiver.errors import InvalidRequest, ParseError
 
 MAX_DEPTH = 32
 _SMALLEST = -(2**63)
@@ -24,14 +26,26 @@ _LARGEST = 2**64 - 1
 # such a float is read again by the standard library, which keeps every integer exact for
 # the range check. The depth check's walk finds such floats: the bytes are never scanned.
 _INEXACT = 2.0**63
+# JSON can only carry NUL escaped (a raw control character is not JSON), so a body without
+# this text holds none, and only a body with it is walked to name the field.
+_ESCAPED_NUL = b"\\u0000"
+_NUL = "\x00"
 
 
-def load_json(body: bytes, *, exact_numbers: bool = True) -> Any:
+def load_json(body: bytes, *, exact_numbers: bool = True, keep_nul: bool = False) -> Any:
     """Decode a JSON body, turning every failure into a ParseError with a reason.
 
     `exact_numbers=False` is for CometAPI's own answers, whose numbers are only read, never
     stored or sent on as parsed: a huge one there is the parser's to judge, not a reason to
-    lose the answer."""
+    lose the answer. `keep_nul` (and `exact_numbers=False`) leave NUL in for CometAPI's
+    parser, which makes the text it keeps storable (receiver/adapters/comet/parse.py)."""
+    value = _load(body, exact_numbers)
+    if exact_numbers and not keep_nul and _ESCAPED_NUL in body:
+        refuse_nul(value)
+    return value
+
+
+def _load(body: bytes, exact_numbers: bool) -> Any:
     try:
         # orjson is several times faster and accepts a subset of what json does; whatever
         # it refuses, the standard library decides under the same rules.
@@ -43,6 +57,31 @@ def load_json(body: bytes, *, exact_numbers: bool = True) -> Any:
     if check_depth(value) and exact_numbers:
         value = _decode(body, exact_numbers)
     return value
+
+
+def refuse_nul(value: Any, root: str = "body", *, inside: bool = False) -> None:
+    """InvalidRequest naming the first field whose text (a key or a string) holds NUL, as
+    `a.b.0.c` from the top (`root` when it is the whole value; `inside`: `root.a.b.0.c`)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, (root,) if inside else ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _NUL in item:
+                raise InvalidRequest(f"{_where(path, root)}: must not contain NUL (\\u0000)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _NUL in key:
+                    where = _where((*path, key), root)
+                    raise InvalidRequest(f"{where}: a key must not contain NUL (\\u0000)")
+                stack.append((child, (*path, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*path, str(index))) for index, child in enumerate(item))
+
+
+def _where(path: tuple[str, ...], root: str) -> str:
+    """A field's path, safe to show: each part short, NUL written as its escape."""
+    parts = [part[:64].replace(_NUL, "\\u0000") for part in path]
+    return ".".join(parts) or root
 
 
 def check_depth(value: Any, limit: int = MAX_DEPTH) -> bool:

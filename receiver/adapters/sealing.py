@@ -17,6 +17,7 @@ import hashlib
 import os
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -75,6 +76,11 @@ class Sealer:
 # A downstream's URL, as stored: it may carry a broker's password or token, or be a chat
 # webhook's credential, so it is sealed like the secret, bound to the downstream's name.
 SEALED_URL = "sealed_url"
+SEALED_HEADERS = "sealed_headers"
+
+
+def _headers_binding(name: str) -> str:
+    return f"{name}#headers"
 
 
 def _url_binding(name: str) -> str:
@@ -82,25 +88,32 @@ def _url_binding(name: str) -> str:
 
 
 def seal_url(sealer: Sealer, spec: dict[str, Any], name: str) -> dict[str, Any]:
-    """The settings as stored: `url` replaced by its sealed form."""
-    if "url" not in spec:
-        return spec
-    stored = {key: value for key, value in spec.items() if key != "url"}
-    stored[SEALED_URL] = sealer.seal(str(spec["url"]), _url_binding(name))
+    """The settings as stored: `url` and the `headers`' values replaced by their sealed
+    form (a header may carry an API key)."""
+    stored = {key: value for key, value in spec.items() if key not in ("url", "headers")}
+    if "url" in spec:
+        stored[SEALED_URL] = sealer.seal(str(spec["url"]), _url_binding(name))
+    if spec.get("headers"):
+        sealed = sealer.seal(orjson.dumps(spec["headers"]).decode(), _headers_binding(name))
+        stored[SEALED_HEADERS] = sealed
     return stored
 
 
 def open_url(sealer: Sealer, stored: dict[str, Any], name: str) -> dict[str, Any]:
     """The settings with their URL opened; Unsealable when its key is gone. Settings stored
     before URLs were sealed are taken as they are."""
-    if SEALED_URL not in stored:
-        return stored
-    spec = {key: value for key, value in stored.items() if key != SEALED_URL}
-    spec["url"] = sealer.open(str(stored[SEALED_URL]), _url_binding(name))
+    spec = {key: value for key, value in stored.items() if key not in (SEALED_URL, SEALED_HEADERS)}
+    if SEALED_URL in stored:
+        spec["url"] = sealer.open(str(stored[SEALED_URL]), _url_binding(name))
+    if SEALED_HEADERS in stored:
+        spec["headers"] = orjson.loads(
+            sealer.open(str(stored[SEALED_HEADERS]), _headers_binding(name))
+        )
     return spec
 
 
 def url_is_current(sealer: Sealer, stored: dict[str, Any]) -> bool:
     """The URL is sealed, under the newest key."""
-    sealed = stored.get(SEALED_URL)
-    return "url" not in stored and (sealed is None or sealer.is_current(str(sealed)))
+    sealed = [stored.get(SEALED_URL), stored.get(SEALED_HEADERS)]
+    plain = "url" in stored or "headers" in stored
+    return not plain and all(s is None or sealer.is_current(str(s)) for s in sealed)

@@ -193,20 +193,53 @@ def submit(**given: Unpack[_SubmitOptions]) -> None:
 def tail(task_id: str | None, since: float | None, as_json: bool, url: str) -> None:
     """Print each change as it happens (tasks, delivery attempts) until Ctrl-C."""
     signal.signal(signal.SIGINT, _quit_reading)
+    started = time.time()
     with relay_of(url) as relay:
         try:
             for event in relay.follow(task_id, since=since):
                 if event.event not in ("task", "attempt"):
                     continue
                 data = json.loads(event.data)
-                if as_json:
-                    click.echo(json.dumps({"event": event.event, "id": event.id, "data": data}))
-                else:
-                    click.echo(change_line(event, data))
+                changes = [data]
+                if event.event == "task" and since is not None and _replayed(data, started):
+                    changes = _every_change(relay, data, since)
+                for change in changes:
+                    if as_json:
+                        click.echo(
+                            json.dumps({"event": event.event, "id": event.id, "data": change})
+                        )
+                    else:
+                        click.echo(change_line(event, change))
         except StreamUnavailable:
             fail("this relay has no live stream (GET /v1/stream)")
         except RemoteError as exc:
             fail(str(exc))
+
+
+def _replayed(data: dict[str, Any], started: float) -> bool:
+    """A task as it was before `tail` started: the stream sends each such task once, as it
+    is now, so its earlier changes are read from its history."""
+    at = data.get("updated_at")
+    return isinstance(at, int | float) and at < started
+
+
+def _every_change(relay: Relay, data: dict[str, Any], since: float) -> list[dict[str, Any]]:
+    """Each state the task took after `since` (its applied events), oldest first, as the
+    stream's task data; the newest is the task as it is now."""
+    try:
+        events = relay.task(str(data.get("id")))["events"]
+    except (RemoteError, KeyError):
+        return [data]
+    moves = [
+        e
+        for e in events
+        if e.get("applied") and e.get("state") and float(e.get("received_at") or 0) >= since
+    ]
+    cleared = {"progress": None, "error": None}
+    earlier = [
+        {**data, **cleared, "state": e["state"], "updated_at": e["received_at"]} for e in moves[:-1]
+    ]
+    return [*earlier, data]
 
 
 def _quit_reading(signum: int, frame: object) -> None:

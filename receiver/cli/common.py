@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from receiver.adapters.extras import require_configured
+from receiver.adapters.extras import require, require_configured
 from receiver.config import CONFIG_ENV, Settings, read_settings
 from receiver.domain.moments import epoch_seconds
 from receiver.errors import ConfigError
@@ -63,6 +63,8 @@ def installed_for(settings: Settings) -> None:
     media = settings.media.store if settings.media.enabled else None
     try:
         require_configured(settings.storage.url, media, {d.format for d in settings.downstream})
+        if settings.mcp.enabled == "on":
+            require("mcp", '[mcp] enabled = "on"')
     except ConfigError as exc:
         fail(f"config error: {exc}")
 

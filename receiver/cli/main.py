@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from receiver.cli import client, keys, maintenance, managed, store_tools
+from receiver.cli import client, config_show, keys, maintenance, managed, store_tools
 from receiver.cli.common import config_option, fail, installed_for
 from receiver.cli.offline import with_store
 from receiver.config import Config, load
@@ -58,6 +58,12 @@ def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, .
     logs.configure(config.settings.logging.level, [*config.log_secrets(), *media_keys])
     for line in config.deprecations:
         logs.get_logger("receiver.config").warning("config.deprecated", detail=line)
+    from receiver.observability import tracing
+
+    if (where := tracing.exports_to()) is not None:
+        logs.get_logger("receiver.tracing").info(
+            "tracing.on", exports_to=where, flush_at_most_seconds=tracing.FLUSH_SECONDS
+        )
 
 
 async def _ready_to_run(store: Store) -> None:
@@ -140,6 +146,26 @@ def simulate(port: int, host: str, api_key: str | None) -> None:
 
 
 @main.command()
+@click.option("--port", type=int, default=8070, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--secret",
+    envvar="RECEIVER_SINK_SECRET",
+    default=None,
+    help="The downstream's whsec_ secret: signatures are checked, a bad one answered 401"
+    " (or set $RECEIVER_SINK_SECRET, which stays out of the process list).",
+)
+def sink(port: int, host: str, secret: str | None) -> None:
+    """Run a downstream that prints each webhook it gets and checks its signature."""
+    from receiver.devtools.printing_sink import run_printing_sink
+
+    try:
+        run_printing_sink(port, host, secret)
+    except ValueError as exc:
+        fail(f"--secret: {exc}")
+
+
+@main.command()
 def demo() -> None:
     """Run simulator, a downstream sink and the relay locally; show one task of each route."""
     from receiver.devtools.demo import run_demo
@@ -159,6 +185,7 @@ for command in (
     keys.keys,
     maintenance.prune,
     maintenance.backup,
+    config_show.config,
 ):
     main.add_command(command)
 for command in (managed.create, managed.change, managed.rotate, managed.remove):

@@ -85,8 +85,8 @@ def backup(config_path: str | None, path: str) -> None:
     )
     deliveries = ", ".join(
         f"{int(counts.get(f'deliveries_{s}', 0)):,} {s}"
-        for s in ("pending", "held", "mirroring", "succeeded", "dead", "superseded")
-        if s != "superseded" or counts.get(f"deliveries_{s}")
+        for s in ("pending", "held", "mirroring", "succeeded", "dead", "superseded", "filtered")
+        if s not in ("superseded", "filtered") or counts.get(f"deliveries_{s}")
     )
     click.echo(f"backup {report.path}: {_megabytes(report.bytes)}, schema {report.schema_version}")
     click.echo(f"integrity: {report.integrity}")

@@ -39,14 +39,29 @@ def _settings(
     if channels:
         body["channels"] = list(channels)
     if target is not None:
-        field = TARGET_FIELD.get(fmt or "")
+        field = TARGET_FIELD.get(fmt or "") or ("key" if fmt == "s3" else None)
         if field is None:
-            fail("--target is for the broker formats (amqp, nats, mqtt, redis): give --format")
+            fail("--target is for a broker format (amqp, nats, mqtt, redis) or s3: give --format")
         body[field] = target
     if timeout is not None:
         body["timeout"] = timeout
     if max_in_flight is not None:
         body["max_in_flight"] = max_in_flight
+    return body
+
+
+def _expressions(options: dict[str, Any]) -> dict[str, Any]:
+    """--filter, --transform and each --header NAME=VALUE, taken out of `options`."""
+    body: dict[str, Any] = {}
+    for key in ("filter", "transform"):
+        if (value := options.pop(key, None)) is not None:
+            body[key] = value
+    headers = options.pop("headers", ())
+    for header in headers:
+        name, equals, value = header.partition("=")
+        if not equals or not name:
+            fail(f"--header takes NAME=VALUE, not {name!r}")
+        body.setdefault("headers", {})[name.strip()] = value
     return body
 
 
@@ -65,10 +80,16 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
                 "--channel", "channels", multiple=True, help="Only tasks naming it (repeat)."
             ),
             click.option(
-                "--target", help="A broker's routing key, subject, topic or stream (by format)."
+                "--target",
+                help="A broker's routing key, subject, topic or stream, or s3's key template.",
             ),
             click.option("--timeout", type=float, help="Seconds an attempt may take."),
             click.option("--max-in-flight", type=int, help="Its share of the fan-out."),
+            click.option("--filter", help="CEL: the events it takes (docs/delivery.md)."),
+            click.option("--transform", help="CEL: the body it is sent (webhook, brokers)."),
+            click.option(
+                "--header", "headers", multiple=True, help="NAME=VALUE sent with each (repeat)."
+            ),
         )
     ):
         fn = option(fn)
@@ -82,7 +103,8 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
 @_setting_options
 def create(url: str, name: str, target_url: str, **options: Any) -> None:
     """Make downstream NAME, delivering to URL; prints its secret, this once."""
-    body = {"name": name, "url": target_url, **_settings(**options)}
+    expressions = _expressions(options)
+    body = {"name": name, "url": target_url, **_settings(**options), **expressions}
     made = _call(url, "POST", "/v1/downstreams", body)
     click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])})")
     _show_once(made["secret"])
@@ -95,7 +117,8 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
 @_setting_options
 def change(url: str, name: str, target_url: str | None, **options: Any) -> None:
     """Change downstream NAME (one made through the API)."""
-    body = _settings(**options)
+    expressions = _expressions(options)
+    body = {**_settings(**options), **expressions}
     if target_url is not None:
         body["url"] = target_url
     if not body:

@@ -65,6 +65,22 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
     )
 
 
+def _overview(detail: queries.TaskDetail) -> dict[str, object]:
+    """The task's fields as `tasks show` prints them: the relay's copies of the renders as
+    its outputs when it made them (CometAPI's links expire), then CometAPI's; and, once it
+    failed, the failure code and the message safe to show an end user."""
+    fields: dict[str, object] = dict(detail.task.summary())
+    copies = detail.copies()
+    if copies:
+        fields["outputs"] = " ".join(copies)
+        fields["cometapi links"] = " ".join(detail.task.outputs)
+    elif isinstance(fields.get("outputs"), list):
+        fields["outputs"] = " ".join(detail.task.outputs) or None
+    if detail.task.state == "failed":
+        fields.update(detail.failure())
+    return fields
+
+
 @tasks.command("show")
 @config_option
 @click.argument("task_id")
@@ -72,7 +88,8 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
 def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
     """One task with its history, from the store."""
 
-    detail = with_store(config_path, lambda store: queries.task_detail(store, task_id))
+    # The newest events' documents say where the copies are and why it failed.
+    detail = with_store(config_path, lambda store: queries.task_detail(store, task_id, 20))
     if detail is None:
         not_found(f"no task {task_id}")
     task, events, deliveries = detail.task, detail.events, detail.deliveries
@@ -81,6 +98,8 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
         document = {
             **task.summary(),
             "request": task.request,
+            "media": detail.media(),
+            **detail.failure(),
             "events": [e.summary() for e in events],
             "deliveries": [d.summary() for d in deliveries],
             "attempts": [a.summary() for a in attempts],
@@ -88,7 +107,7 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
         }
         click.echo(json.dumps(document, indent=2))
         return
-    for key, value in task.summary().items():
+    for key, value in _overview(detail).items():
         click.echo(f"{key:>16}: {shown(key, value)}")
     click.echo("\nsends to CometAPI")
     click.echo(

@@ -16,6 +16,9 @@ ADVANCED: dict[str, frozenset[str]] = {
             "max_connections",
             "max_streams",
             "max_streams_per_client",
+            "max_share_streams",
+            "max_streams_per_share_link",
+            "share_frame_ancestors",
             "metrics_count_seconds",
             "search_window",
         }
@@ -107,6 +110,8 @@ class Normalised:
         self.data: dict[str, object] = dict(data)
         self.deprecations: list[str] = []
         self.problems: list[str] = []
+        # Where each setting was written, to refuse one written twice under two names.
+        self._written: dict[tuple[str, str], str] = {}
         advanced = self.data.pop("advanced", {})
         if not isinstance(advanced, dict):
             self.problems.append("config key advanced: must be a table of sections")
@@ -126,8 +131,21 @@ class Normalised:
                 self.deprecations.append(
                     f"config key {section}.{key} is deprecated: use {place(section, new)}"
                 )
-            kept[new] = value
+            if self._once(section, new, f"{section}.{key}"):
+                kept[new] = value
         return kept
+
+    def _once(self, section: str, key: str, where: str) -> bool:
+        """Whether this is the first time the setting is written; else a problem naming
+        both places, for the file would say two things and one would be dropped unseen."""
+        first = self._written.setdefault((section, key), where)
+        if first == where:
+            return True
+        self.problems.append(
+            f"config keys {first} and {where} are the same setting under two names:"
+            f" keep only {place(section, key)}"
+        )
+        return False
 
     def _merge_advanced(self, section: str, table: object) -> None:
         if section not in ADVANCED:
@@ -149,4 +167,5 @@ class Normalised:
                 self.deprecations.append(
                     f"config key advanced.{section}.{key} is deprecated: use {place(section, new)}"
                 )
-            into[new] = value
+            if self._once(section, new, f"advanced.{section}.{key}"):
+                into[new] = value

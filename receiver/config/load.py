@@ -17,7 +17,10 @@ from pydantic import (
 )
 
 from receiver.adapters.brokers import TARGET_FIELD, BrokerTarget
+from receiver.adapters.brokers.aws_target import AWS_FORMATS, DEFAULT_KEY
+from receiver.adapters.expressions import header_problem
 from receiver.adapters.webhooks import parse_secret
+from receiver.config.environ import overlay
 from receiver.config.keys import Normalised, unknown
 from receiver.config.sections import (
     CONFIG_ENV,
@@ -56,6 +59,15 @@ class Downstream(BaseModel):
     topic: str | None = None
     stream: str | None = None
     maxlen: int | None = None
+    # The AWS formats only (receiver/config/aws.py).
+    region: str | None = None
+    endpoint_url: str | None = None
+    key: str | None = None
+    # CEL over the event (receiver/adapters/expressions.py), and headers sent with each
+    # delivery (their values are kept out of every log line, answer and page).
+    filter: str | None = None
+    transform: str | None = None
+    headers: dict[str, str] = {}
     # Made through the API: its URL came from a caller, and its secret may be rotating.
     managed: bool = False
     previous_secret: str | None = None  # signs beside `secret` until `previous_until`
@@ -73,6 +85,16 @@ class Downstream(BaseModel):
     @property
     def broker(self) -> BrokerTarget | None:
         """Where a broker downstream's messages go; None for the HTTP formats."""
+        if self.format in AWS_FORMATS:
+            return BrokerTarget(
+                self.format,
+                self.url,
+                "",
+                timeout=self.timeout,
+                key=self.key or DEFAULT_KEY,
+                region=self.region,
+                endpoint_url=self.endpoint_url,
+            )
         field = TARGET_FIELD.get(self.format)
         if field is None:
             return None
@@ -113,7 +135,9 @@ class Config(BaseModel):
         urls = [d.url for d in self.downstreams if d.url_is_secret]
         # A broker URL's password, wherever the URL came from.
         passwords = [p for d in self.downstreams if (p := urlsplit(d.url).password)]
+        headers = [v for d in self.downstreams for v in d.headers.values()]
         return [
+            *headers,
             *self.secrets.all(),
             *downstream,
             *urls,
@@ -199,9 +223,16 @@ def _read_toml(path: str | os.PathLike[str] | None) -> dict[str, object]:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
 
 
-def read_settings(path: str | os.PathLike[str] | None) -> Settings:
-    """Read the TOML file (or defaults when no path) into validated settings."""
-    return parse_settings(_read_toml(path))
+def read_settings(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str] = os.environ
+) -> Settings:
+    """Read the TOML file (or defaults when no path), with the `RECEIVER__*` variables over
+    it, into validated settings."""
+    given = overlay(_read_toml(path), environ)
+    settings, _, found, _ = _validate(given.data)
+    if problems := [*given.problems, *map(given.source, found)]:
+        raise ConfigError("; ".join(problems))
+    return settings
 
 
 MIN_SECRET_LENGTH = 16
@@ -277,8 +308,16 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
             parse_secret(secret)
         except ValueError as exc:
             env.note(f"{key}.secret_env", f"the secret in {d.secret_env} {exc}")
+    headers = dict(d.headers)
+    for header, name in d.headers_env.items():
+        headers[header] = env.get(name, f"{key}.headers_env")
+    if problem := header_problem(headers):
+        env.note(f"{key}.headers_env", problem)
     return Downstream(
-        **d.model_dump(exclude={"url", "url_env", "events", "secret_env"}),
+        **d.model_dump(
+            exclude={"url", "url_env", "events", "secret_env", "headers_env", "headers"}
+        ),
+        headers=headers,
         url=url,
         events=frozenset(d.events),
         secret=secret,
@@ -297,7 +336,7 @@ def managed_downstream(
         **settings.model_dump(exclude={"events"}),
         events=frozenset(settings.events),
         secret=secret,
-        url_is_secret=settings.format not in ("webhook", *TARGET_FIELD),
+        url_is_secret=settings.format not in ("webhook", *TARGET_FIELD, *AWS_FORMATS),
         managed=True,
         previous_secret=previous_secret,
         previous_until=previous_until or 0.0,
@@ -367,10 +406,22 @@ def _with_port(settings: Settings, environ: Mapping[str, str], problems: list[st
     return settings.model_copy(update={"server": settings.server.model_copy(update=update)})
 
 
+def effective_settings(path: str | None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings a process started here would run with, secrets left unread: what
+    `receiver config show` prints."""
+    problems: list[str] = []
+    path = path or environ.get(CONFIG_ENV) or None
+    settings = _with_port(read_settings(path, environ), environ, problems)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
 def load(path: str | None, environ: Mapping[str, str] = os.environ) -> Config:
-    """Settings from `path` (or $RECEIVER_CONFIG), $PORT, secrets from the environment;
-    every problem with them in one ConfigError."""
-    data = _read_toml(path or environ.get(CONFIG_ENV) or None)
-    settings, wrong, problems, deprecations = _validate(data)
+    """Settings from `path` (or $RECEIVER_CONFIG) with the `RECEIVER__*` variables over it,
+    $PORT, secrets from the environment; every problem with them in one ConfigError."""
+    given = overlay(_read_toml(path or environ.get(CONFIG_ENV) or None), environ)
+    settings, wrong, found, deprecations = _validate(given.data)
+    problems = [*given.problems, *map(given.source, found)]
     config = resolve(_with_port(settings, environ, problems), environ, problems, wrong)
     return config.model_copy(update={"deprecations": tuple(deprecations)})

@@ -22,6 +22,9 @@ from pydantic import (
 
 from receiver.adapters.brokers import BROKER_SCHEMES, TARGET_FIELD
 from receiver.adapters.brokers.message import PLACEHOLDERS, WILDCARDS, placeholders
+from receiver.config.agents import McpConfig
+from receiver.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
+from receiver.config.expression_fields import DownstreamExpressions
 from receiver.domain.poll_timing import PollRule
 from receiver.domain.states import TERMINAL_STATES, State
 
@@ -53,6 +56,14 @@ class ServerConfig(_Section):
     # connection.
     max_streams: Annotated[int, Field(gt=0)] = 500
     max_streams_per_client: Annotated[int, Field(gt=0)] = 20
+    # Share links' streams (anyone with a link) come out of a pool of their own, at most this
+    # many of it per link: anonymous viewers never take the operators' room.
+    max_share_streams: Annotated[int, Field(gt=0)] = 200
+    max_streams_per_share_link: Annotated[int, Field(gt=0)] = 20
+    # The origins whose pages may frame a share link's page; none unless listed.
+    share_frame_ancestors: list[
+        Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9.:\[\]-]+$")]
+    ] = []
     # /metrics's gauges of the store (tasks by state, the outbox, the submit queue) come
     # from a count this often, whatever the scrapers do; 0: a count at every scrape.
     metrics_count_seconds: Annotated[float, Field(ge=0)] = 30.0
@@ -61,6 +72,9 @@ class ServerConfig(_Section):
     search_window: Annotated[int, Field(gt=0)] = 5000
     # The env var holding a bearer token that /metrics then requires; "": /metrics is open.
     metrics_token_env: str = ""
+    # On SIGTERM /readyz answers 503 at once, and requests are served this long more before
+    # the socket closes: the time a load balancer takes to stop sending here. 0: at once.
+    drain_seconds: Annotated[float, Field(ge=0, le=300)] = 0.0
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -296,7 +310,10 @@ _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 def check_downstream_url(fmt: str, url: str) -> str:
-    """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's."""
+    """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's, an AWS
+    format's own address (receiver/config/aws.py)."""
+    if (aws := check_aws_downstream_url(fmt, url)) is not None:
+        return aws
     if fmt in BROKER_SCHEMES:
         schemes = BROKER_SCHEMES[fmt]
         parts = urlsplit(url)
@@ -309,26 +326,14 @@ def check_downstream_url(fmt: str, url: str) -> str:
         raise ValueError("must be an http(s) URL") from None
 
 
-class _DownstreamSettings(_Section):
+class _DownstreamSettings(AwsSettings, _Section, DownstreamExpressions):
     """What a downstream is, wherever it is declared (the config file, or the API)."""
 
     # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
     name: Annotated[
         str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
     ]
-    format: Literal[
-        "webhook",
-        "slack",
-        "discord",
-        "teams",
-        "telegram",
-        "google_chat",
-        "mattermost",
-        "amqp",
-        "nats",
-        "mqtt",
-        "redis",
-    ] = "webhook"
+    format: DownstreamFormat = "webhook"
     url: str | None = None
     # Broker formats: where messages go. The routing key, subject, topic or stream may hold
     # {state}, {kind} and {task_id}, filled per event.
@@ -404,6 +409,7 @@ class DownstreamConfig(_DownstreamSettings):
     # let them come from the env.
     url_env: str | None = None
     secret_env: str | None = None
+    headers_env: dict[str, str] = {}  # a header's value from the environment (an API key)
 
 
 class ManagedDownstreamConfig(_DownstreamSettings):
@@ -436,4 +442,5 @@ class Settings(_Section):
     logging: LoggingConfig = LoggingConfig()
     console: ConsoleConfig = ConsoleConfig()
     retention: RetentionConfig = RetentionConfig()
+    mcp: McpConfig = McpConfig()
     downstream: list[DownstreamConfig] = []

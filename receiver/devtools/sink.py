@@ -134,6 +134,7 @@ async def _capture(request: Request) -> Response:
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     entry = {
+        "method": request.method,  # a transform may send PUT or PATCH
         "path": request.url.path,
         "query": request.url.query,
         "headers": headers,
@@ -206,7 +207,7 @@ def create_sink_app() -> Starlette:
             Route("/_sink/mode", _mode, methods=["GET", "POST"]),
             Route("/_sink/received", _received, methods=["GET"]),
             Route("/_sink/reset", _reset, methods=["POST"]),
-            Route("/{path:path}", _capture, methods=["POST"]),
+            Route("/{path:path}", _capture, methods=["POST", "PUT", "PATCH"]),
         ]
     )
     app.state.sink = SinkState()

@@ -33,8 +33,8 @@ def _ephemeral_start() -> int:
 
 
 def to_toml(settings: dict[str, Any]) -> str:
-    """Just enough TOML for our config: tables (nested too), arrays of tables, scalars and
-    lists."""
+    """Just enough TOML for our config: tables (nested too), arrays of tables (their maps
+    inline), scalars and lists."""
 
     def value(v: Any) -> str:
         if isinstance(v, bool):
@@ -43,6 +43,8 @@ def to_toml(settings: dict[str, Any]) -> str:
             return json.dumps(v)
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):  # an inline table: a downstream's headers
+            return "{" + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + "}"
         return repr(v)
 
     lines: list[str] = []

@@ -25,7 +25,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: Literal["succeeded", "retry", "dead"]
+    outcome: Literal["succeeded", "retry", "dead", "filtered"]
     next_attempt_at: float  # when to try again (retry), else when decided
     error: str | None  # why it failed, kept in last_error
 

@@ -51,7 +51,16 @@ def takes(sub: Subscription, state: str, route: TaskRoute) -> bool:
 
 # Every state an outbox row can be in: the first ones above, where attempts leave it, and
 # `superseded`: a progress event not yet sent when the task ended.
-DELIVERY_STATES = ("pending", "mirroring", "held", "succeeded", "dead", "superseded")
+# `filtered`: its downstream's filter did not take the event (last_error says why).
+DELIVERY_STATES = (
+    "pending",
+    "mirroring",
+    "held",
+    "succeeded",
+    "dead",
+    "superseded",
+    "filtered",
+)
 
 
 def recipients(

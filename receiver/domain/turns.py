@@ -1,9 +1,12 @@
 """Fair turns between API keys in the submit queue: which waiting tasks are sent next.
 
 Each key's waiting tasks form a line, oldest first. The lines take turns in a fixed order
-(by key), each sending up to its weight per round, and the next claim goes on after the
-key served last, so one key's batch of hundreds cannot hold another key's single task
-behind it. The admin token's tasks are a line of their own.
+(by key), each sending up to its weight per turn, so one key's batch of hundreds cannot
+hold another key's single task behind it, and a key of weight 3 sends three tasks for each
+one of a key of weight 1. A turn outlives the claim that began it: a claim with room for
+one task (a cap of 1, or a slot freed) takes one, and the next claim goes on with the same
+key while its turn has tasks left (`left`), then with the key after it. The admin token's
+tasks are a line of their own.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Turns(Generic[T]):
     chosen: list[T]  # in the order they are sent
-    last: str | None  # the key served last: the next claim starts after it
+    last: str | None  # the key served last
+    left: int = 0  # how many more `last` may send in its turn before the key after it
 
 
 def take_turns(
@@ -26,27 +30,32 @@ def take_turns(
     after: str | None,
     slots: int,
     weights: Mapping[str, int] | None = None,
+    left: int = 0,
 ) -> Turns[T]:
-    """Up to `slots` of the waiting tasks, key by key in turn from the key after `after`,
-    each key's oldest first, up to its weight (at least 1) a round."""
+    """Up to `slots` of the waiting tasks, key by key in turn, each key's oldest first, up
+    to its weight (at least 1) a turn: `after` goes on first if `left` of its turn remain,
+    else the key after it starts."""
+
+    def weight(key: str) -> int:
+        return max(1, (weights or {}).get(key, 1))
+
     keys = sorted(k for k, line in lines.items() if line)
     if not keys or slots <= 0:
-        return Turns([], after)
-    start = next((i for i, k in enumerate(keys) if after is not None and k > after), 0)
-    order = keys[start:] + keys[:start]
-    taken = dict.fromkeys(order, 0)
+        return Turns([], after, left)
+    if after in keys and left > 0:
+        at, used = keys.index(after), max(0, weight(after) - left)
+    else:
+        at, used = next((i for i, k in enumerate(keys) if after is not None and k > after), 0), 0
+    taken = dict.fromkeys(keys, 0)
     chosen: list[T] = []
-    last = after
-    while len(chosen) < slots and any(taken[k] < len(lines[k]) for k in order):
-        for key in order:
-            weight = max(1, (weights or {}).get(key, 1))
-            line = lines[key]
-            for _ in range(weight):
-                if len(chosen) >= slots or taken[key] >= len(line):
-                    break
-                chosen.append(line[taken[key]])
-                taken[key] += 1
-                last = key
-            if len(chosen) >= slots:
-                break
-    return Turns(chosen, last)
+    last, last_left = after, left
+    while len(chosen) < slots and any(taken[k] < len(lines[k]) for k in keys):
+        key = keys[at]
+        if used < weight(key) and taken[key] < len(lines[key]):
+            chosen.append(lines[key][taken[key]])
+            taken[key] += 1
+            used += 1
+            last, last_left = key, weight(key) - used
+            continue
+        at, used = (at + 1) % len(keys), 0
+    return Turns(chosen, last, last_left)

@@ -38,6 +38,13 @@ class Metrics:
             ["downstream", "outcome"],
             registry=r,
         )
+        # Deliveries a downstream's filter did not take: refused (false), or failed on.
+        self.filtered = Counter(
+            "relay_deliveries_filtered_total",
+            "Deliveries a downstream's filter did not take, by downstream and whether it failed",
+            ["downstream", "failed"],
+            registry=r,
+        )
         self.delivery_seconds = Histogram(
             "relay_delivery_seconds",
             "Time of one delivery attempt",

@@ -11,10 +11,12 @@ life of a task is one trace. Attributes are scrubbed like log lines.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from structlog.typing import EventDict, WrappedLogger
@@ -29,8 +31,10 @@ _HEADERS = ("traceparent", "tracestate")
 
 _tracer: Any = None  # the SDK's tracer once configured; None: tracing is off
 _provider: Any = None
-# How long a stopping process waits for its last spans to be sent.
-FLUSH_MILLIS = 5000
+_exports_to: str | None = None
+# The longest a stopping process waits for its last spans to be sent (or its shutdown grace,
+# when shorter): a collector that is down or never answers must not hold the exit.
+FLUSH_SECONDS = 5.0
 
 
 def wanted(environ: Mapping[str, str]) -> bool:
@@ -47,7 +51,7 @@ def configure(environ: Mapping[str, str] | None = None) -> bool:
     """Export traces if the environment asks for it (True); else change nothing. A
     ConfigError names what is wrong: a protocol other than http/protobuf, or the extra
     not installed."""
-    global _tracer, _provider
+    global _tracer, _provider, _exports_to
     environ = os.environ if environ is None else environ
     if not wanted(environ):
         return False
@@ -71,24 +75,63 @@ def configure(environ: Mapping[str, str] | None = None) -> bool:
     except ImportError:
         raise ConfigError(
             "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: install"
-            f" the relay with its `{EXTRA}` extra (pip install 'runway-relay[{EXTRA}]')"
+            f" the relay with its `{EXTRA}` extra (in the relay's clone: pip install -c"
+            f" constraints.txt -e '.[{EXTRA}]')"
         ) from None
     resource = Resource.create()
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": "runway-relay"}))
     # The sampler comes from OTEL_TRACES_SAMPLER, the endpoint and headers from the
     # exporter's own variables.
-    provider = TracerProvider(resource=resource)
+    # No exit handler: the SDK's waits up to 30 s on a collector that does not answer.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     _tracer, _provider = provider.get_tracer("runway-relay"), provider
+    _exports_to = _where(environ)
     return True
 
 
-def flush() -> None:
-    """Send the spans still waiting (blocking): a stopping process calls it last, since
-    uvicorn ends on the re-raised SIGTERM, where no exit handler runs."""
-    if _provider is not None:
-        _provider.force_flush(FLUSH_MILLIS)
+def _where(environ: Mapping[str, str]) -> str:
+    """Where spans go, as the exporter reads the variables, without any user, password or
+    query the address may hold."""
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if not endpoint:
+        base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+        endpoint = base if base.endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
+    try:
+        parts = urlsplit(endpoint.strip())
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an address that could not be read)"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def exports_to() -> str | None:
+    """Where spans are exported (None: tracing is off), safe to log."""
+    return _exports_to if _tracer is not None else None
+
+
+def flush(timeout_seconds: float = FLUSH_SECONDS) -> bool:
+    """Send the spans still waiting, for at most `timeout_seconds` (capped at
+    FLUSH_SECONDS): a stopping process calls it last. True when they went (or none were
+    waiting); False when the time ran out and they were left behind. The SDK's own flush
+    takes no notice of its timeout (each export retries for up to 10 s), so it runs in a
+    daemon thread that the exit does not wait for."""
+    if _provider is None:
+        return True
+    done = threading.Event()
+    provider = _provider
+
+    def send() -> None:
+        try:
+            provider.force_flush()
+        finally:
+            done.set()
+
+    threading.Thread(target=send, name="trace-flush", daemon=True).start()
+    return done.wait(max(0.0, min(timeout_seconds, FLUSH_SECONDS)))
 
 
 def enabled() -> bool:

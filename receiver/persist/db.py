@@ -26,6 +26,9 @@ class Db(Protocol):
         """This backend's text of every statement."""
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int: ...
+    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """`sql` once per row, in one round trip where the driver can (many small rows)."""
+
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None: ...
     def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]: ...
 

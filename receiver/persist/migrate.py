@@ -69,6 +69,13 @@ def check_schema(db: Db, available: list[Migration] | None = None) -> None:
     _unedited(db, shipped, _known_schema(db, shipped))
 
 
+def missing(db: Db) -> list[int]:
+    """The shipped migrations this database lacks: none once this release has migrated it
+    (or a newer one has, expanding only)."""
+    applied = {row["version"] for row in db.all(db.sql.APPLIED_MIGRATIONS)}
+    return [m.version for m in migrations() if m.version not in applied]
+
+
 def _unedited(db: Db, shipped: list[Migration], done: set[int]) -> dict[int, str]:
     """The checksums kept for the applied migrations; StoreError when a shipped file no
     longer matches the one that was applied."""

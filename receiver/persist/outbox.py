@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -88,20 +89,23 @@ def _lease(db: Db, due: list[str], owner: str, until: float) -> list[DeliveryJob
     db.execute(db.sql.LEASE_DELIVERIES, (owner, until, ids))
     rows = db.all(db.sql.LEASED_DELIVERIES, (ids,))
     # A task's own webhook: its URL is the task's, read for that lane's rows only.
-    hooks: dict[str, str] = {}
+    hooks: dict[str, dict[str, Any]] = {}
     if webhook_tasks := sorted({r["task_id"] for r in rows if r["downstream"] == TASK_WEBHOOK}):
         for task in db.all(db.sql.TASK_WEBHOOKS, (db.array(webhook_tasks),)):
-            hooks[task["id"]] = orjson.loads(task["routing"] or "{}").get("webhook", "")
-    return [
-        DeliveryJob(
-            Delivery.from_row(row),
-            orjson.loads(row["payload"]),
-            (row["message_id"], bool(row["media"])) if row["message_id"] else None,
-            hooks.get(row["task_id"]) if row["downstream"] == TASK_WEBHOOK else None,
-            row["trace_context"],
-        )
-        for row in rows
-    ]
+            hooks[task["id"]] = orjson.loads(task["routing"] or "{}")
+    return [_job(row, hooks.get(row["task_id"], {})) for row in rows]
+
+
+def _job(row: dict[str, Any], routing: dict[str, Any]) -> DeliveryJob:
+    own = row["downstream"] == TASK_WEBHOOK  # the task's own webhook: its URL and filter
+    return DeliveryJob(
+        Delivery.from_row(row),
+        orjson.loads(row["payload"]),
+        (row["message_id"], bool(row["media"])) if row["message_id"] else None,
+        routing.get("webhook", "") if own else None,
+        row["trace_context"],
+        routing.get("webhook_filter") if own else None,
+    )
 
 
 @dataclass(frozen=True)

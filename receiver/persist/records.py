@@ -252,6 +252,7 @@ class DeliveryJob:
     posted: tuple[str, bool] | None = None
     webhook: str | None = None  # the task's own webhook, for its lane's deliveries
     trace_context: str | None = None  # the task's trace
+    webhook_filter: str | None = None  # the CEL filter of the task's own webhook
 
 
 @dataclass(frozen=True)

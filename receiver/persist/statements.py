@@ -33,7 +33,8 @@ class Statements:
     INSERT_TASK: str  # (id, kind, request, idempotency_key, request_hash, submit_due_at,
     #   submit_since, created_at, updated_at, routing, trace_context, owner_key): queued
     INSERT_TASK_INPUT: str  # (task_id, sha256, part, body, created_at): a part of a data URI
-    TASK_INPUTS: str  # (task_id) sha256, parts: each data URI the task's request refers to
+    TASK_INPUTS: str  # (task_id) sha256, parts, chars: each data URI the request refers to
+    TASK_INPUT_WHOLES: str  # (task_id, [sha256]) sha256, body: the first part of each
     TASK_INPUT_PART: str  # (task_id, sha256, part) body: one part of one
     TASK_EVENTS: str  # (task_id, limit) newest events, without bodies, newest first
     TASK_DELIVERIES: str  # (task_id, limit) newest deliveries, newest first
@@ -223,8 +224,9 @@ class Statements:
     DUE_SUBMITS: str  # (ids) id, kind, request, state, upstream_task_id, submit_count,
     #   submit_since, resubmits, trace_context of those still waiting, none another
     #   transaction is claiming
-    LAST_TURN: str  # () last_turn: the key whose task was claimed last
-    SET_LAST_TURN: str  # (last_turn)
+    LAST_TURN: str  # () last_turn, turn_left: the key whose task was claimed last, and how
+    #   many more its turn has
+    SET_LAST_TURN: str  # (last_turn, turn_left)
     START_SUBMIT: str  # (owner, started_at, id): out of the queue, in flight, counted
     LEAVE_QUEUE: str  # (id): not waiting any more
     END_SUBMIT: str  # (submit_due_at, updated_at, id, owner): the send is over; waiting again

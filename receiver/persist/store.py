@@ -25,7 +25,7 @@ from receiver.persist import (
     tasks,
 )
 from receiver.persist.db import Db
-from receiver.persist.migrate import check_schema, migrate
+from receiver.persist.migrate import check_schema, migrate, missing
 from receiver.persist.mirrors import GivenUp, MirrorJob
 from receiver.persist.records import (
     DeliveryJob,
@@ -109,6 +109,9 @@ class Store(ABC):
     async def ping(self, timeout: float = 1.0) -> None:
         await self.run(lambda db: db.one(db.sql.PING), timeout=timeout)
 
+    async def missing_migrations(self, timeout: float = 1.0) -> list[int]:
+        return await self.run(missing, timeout=timeout)
+
     async def create_task(self, new: NewTask) -> tuple[Task, bool]:
         def create(db: Db) -> tuple[Task, bool]:
             task, created = tasks.create_task(db, new, time.time())
@@ -116,9 +119,15 @@ class Store(ABC):
 
         return await self.run(create)
 
-    async def input_parts(self, task_id: str) -> dict[str, int]:
-        """How many parts each data URI kept for the task has (receiver/domain/inputs.py)."""
-        return await self.run(lambda db: tasks.input_parts(db, task_id))
+    async def input_parts(self, task_id: str) -> dict[str, tuple[int, int]]:
+        """How many parts each data URI kept for the task has, and its characters
+        (receiver/domain/inputs.py)."""
+        # Off SQLite's writer: the lengths are read from the parts themselves.
+        return await self.read_apart(lambda db: tasks.input_parts(db, task_id))
+
+    async def input_wholes(self, task_id: str, digests: list[str]) -> dict[str, str]:
+        """Data URIs of the task kept in one part each, by digest, in one read."""
+        return await self.read_apart(lambda db: tasks.input_wholes(db, task_id, digests))
 
     async def input_part(self, task_id: str, sha256: str, part: int) -> str:
         """One part of one of the task's data URIs."""

@@ -48,13 +48,14 @@ def due(db: Db, task_ids: list[str]) -> list[Row]:
     return [by_id[i] for i in task_ids if i in by_id]
 
 
-def last_turn(db: Db) -> str | None:
+def last_turn(db: Db) -> tuple[str | None, int]:
+    """The key served last and how many more tasks its turn has."""
     row = db.one(db.sql.LAST_TURN)
-    return row["last_turn"] if row else None
+    return (row["last_turn"], int(row["turn_left"] or 0)) if row else (None, 0)
 
 
-def set_last_turn(db: Db, key: str | None) -> None:
-    db.execute(db.sql.SET_LAST_TURN, (key,))
+def set_last_turn(db: Db, key: str | None, left: int) -> None:
+    db.execute(db.sql.SET_LAST_TURN, (key, left))
 
 
 def start(db: Db, row: Row, owner: str, now: float) -> SubmitJob:

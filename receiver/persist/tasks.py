@@ -49,10 +49,17 @@ def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
         row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
         assert row is not None
         return _same_request(row, new), False
+    # The URIs kept in one part go in together (the rows hold the URIs themselves, not
+    # copies); a larger one a slice at a time, so that no copy of it is made at once.
+    whole = [(task_id, sha, 0, body, now) for sha, body in new.inputs.items()]
+    db.execute_many(
+        db.sql.INSERT_TASK_INPUT, [row for row in whole if len(row[3]) <= INPUT_PART_CHARS]
+    )
     for sha, body in new.inputs.items():
-        for part, start in enumerate(range(0, len(body), INPUT_PART_CHARS)):
-            text = body[start : start + INPUT_PART_CHARS]
-            db.execute(db.sql.INSERT_TASK_INPUT, (task_id, sha, part, text, now))
+        if len(body) > INPUT_PART_CHARS:
+            for part, start in enumerate(range(0, len(body), INPUT_PART_CHARS)):
+                text = body[start : start + INPUT_PART_CHARS]
+                db.execute(db.sql.INSERT_TASK_INPUT, (task_id, sha, part, text, now))
     task = get_task(db, task_id)
     assert task is not None
     return task, True
@@ -72,8 +79,10 @@ def _same_request(row: Row, new: NewTask) -> Task:
     requests were fingerprinted is taken as the same)."""
     task = Task.from_row(row)
     if row["request_hash"] not in (None, new.request_hash):
+        # Stored under its caller's namespace (`<key id>:`, `admin:`); the caller sent the rest.
+        sent = (new.idempotency_key or "").partition(":")[2]
         raise Conflict(
-            f"Idempotency-Key {new.idempotency_key!r} was used for task {task.id} with a"
+            f"Idempotency-Key {sent!r} was used for task {task.id} with a"
             " different request; send a new key for a new task"
         )
     return task
@@ -84,9 +93,19 @@ def get_task(db: Db, task_id: str) -> Task | None:
     return Task.from_row(row) if row else None
 
 
-def input_parts(db: Db, task_id: str) -> dict[str, int]:
-    """How many parts each data URI kept for the task has, by digest."""
-    return {row["sha256"]: int(row["parts"]) for row in db.all(db.sql.TASK_INPUTS, (task_id,))}
+def input_parts(db: Db, task_id: str) -> dict[str, tuple[int, int]]:
+    """How many parts each data URI kept for the task has, and its characters, by digest."""
+    return {
+        row["sha256"]: (int(row["parts"]), int(row["chars"] or 0))
+        for row in db.all(db.sql.TASK_INPUTS, (task_id,))
+    }
+
+
+def input_wholes(db: Db, task_id: str, digests: list[str]) -> dict[str, str]:
+    """The first part of each of these data URIs (the whole of one kept in one part), by
+    digest: many small URIs in one read."""
+    rows = db.all(db.sql.TASK_INPUT_WHOLES, (task_id, db.array(digests)))
+    return {row["sha256"]: str(row["body"]) for row in rows}
 
 
 def input_part(db: Db, task_id: str, sha256: str, part: int) -> str:

@@ -11,9 +11,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
-from receiver.adapters.extras import EXTRAS, installed
+from receiver.adapters.brokers.aws_target import AWS_FORMATS
+from receiver.adapters.extras import extra_of, install_command, installed
 from receiver.adapters.guard import check_api_url
-from receiver.adapters.sealing import SEALED_URL, Unsealable, open_url, seal_url
+from receiver.adapters.sealing import SEALED_HEADERS, SEALED_URL, Unsealable, open_url, seal_url
 from receiver.adapters.webhooks import new_secret
 from receiver.config import (
     Downstream,
@@ -22,6 +23,7 @@ from receiver.config import (
     problems,
     timeout_problem,
 )
+from receiver.config.aws import AWS_SETTINGS
 from receiver.domain.routing import TASK_WEBHOOK
 from receiver.errors import Conflict, InvalidRequest, NotFound
 from receiver.persist.managed import ManagedRow
@@ -42,20 +44,27 @@ def _read(model: type[M], payload: Any) -> M:
         raise InvalidRequest("; ".join(problems(exc, "body"))) from None
 
 
+read_checked = _read
+
+
 def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
     settings = _read(ManagedDownstreamConfig, spec)
-    if settings.format in EXTRAS and not installed(settings.format):
+    if (extra := extra_of(settings.format)) is not None and not installed(extra):
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
-            f" pip install 'runway-relay[{settings.format}]'"
+            f" {install_command(extra)}"
         )
     lease = service.config.settings.delivery.attempt_lease_seconds
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
     allow = service.config.settings.delivery.allow_private_networks
-    check_api_url(settings.url, "url", allow)
+    if settings.format not in AWS_FORMATS:
+        check_api_url(settings.url, "url", allow)
+    elif settings.endpoint_url is not None:
+        # An AWS format goes to AWS's own endpoint, or to this one.
+        check_api_url(settings.endpoint_url, "endpoint_url", allow)
     return settings
 
 
@@ -105,7 +114,8 @@ async def change_downstream(service: Service, name: str, payload: Any) -> dict[s
         spec = open_url(sealer, row.spec, name)
     except Unsealable:
         if "url" in change:  # given again: the one that does not open is not needed
-            spec = {key: value for key, value in row.spec.items() if key != SEALED_URL}
+            # The headers' values were sealed under the same key: gone with it.
+            spec = {k: v for k, v in row.spec.items() if k not in (SEALED_URL, SEALED_HEADERS)}
         else:
             raise Conflict(
                 f"{name!r} was sealed under a key this relay no longer has: give its URL"
@@ -194,7 +204,15 @@ _SHOWN = {
     "topic",
     "stream",
     "maxlen",
+    *AWS_SETTINGS,
+    "filter",
+    "transform",
 }
+
+
+def masked(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as any answer, page or log shows them: the names, never a value."""
+    return dict.fromkeys(headers, "***")
 
 
 def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any]:
@@ -206,6 +224,7 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
         **d.model_dump(include=_SHOWN, exclude_none=True),
         "events": sorted(d.events),
         "signed": bool(d.secret),
+        "headers": masked(d.headers),
     }
     return _made(out, row, now)
 
@@ -221,6 +240,7 @@ def describe_unusable(
         "url": "(sealed under a key this relay does not have)",
         **settings.model_dump(include=_SHOWN, exclude_none=True),
         "events": sorted(settings.events),
+        "headers": masked(settings.headers),
         "signed": True,
         "unusable": reason,
     }

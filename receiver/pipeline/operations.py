@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from receiver.domain.access import BOOTSTRAP, Caller
-from receiver.errors import NotFound
+from receiver.errors import NotFound, Overloaded, StoreError
 from receiver.persist import Store, Task, TaskFilter, sessions
 from receiver.pipeline.cancelling import cancel
 from receiver.pipeline.service import Service, Work
@@ -130,8 +130,14 @@ async def enable_downstream(service: Service, name: str, recover_since: float | 
 
 
 async def ready(service: Service) -> None:
-    """Raise StoreError, saying why, unless the store takes writes now."""
+    """Raise, saying why, unless this process takes work now: not draining after SIGTERM
+    (Overloaded), the store answers and holds every migration this release ships
+    (StoreError)."""
+    if service.draining():
+        raise Overloaded("draining: this process is shutting down")
     await service.store.ping()
+    if lacking := await service.store.missing_migrations():
+        raise StoreError(f"migrations not applied yet: {', '.join(map(str, lacking))}")
 
 
 async def end_session(store: Store, session_id: str, expires_at: float) -> None:

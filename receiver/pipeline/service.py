@@ -26,7 +26,8 @@ from receiver.persist import Recorded, Store
 from receiver.pipeline.fanout.directory import Directory
 from receiver.pipeline.fanout.handoff import DeliveryHandoff, PollHandoff
 from receiver.pipeline.keys import Keys
-from receiver.pipeline.workers.changes import Caps, ChangeHub
+from receiver.pipeline.workers.changes import ChangeHub
+from receiver.pipeline.workers.stream_caps import Caps, Pools
 from receiver.transitions.poll_budget import PollLease
 
 
@@ -92,7 +93,7 @@ class Service:
 
     @functools.cached_property
     def share_signer(self) -> ShareSigner:
-        return ShareSigner(self.config.secrets.signing_keys)
+        return ShareSigner(self.config.secrets.signing_keys, self.config.secrets.admin_token)
 
     @functools.cached_property
     def keys(self) -> Keys:
@@ -128,8 +129,16 @@ class Service:
     def changes(self) -> ChangeHub:
         """The process's one reader of the change feed, for the live streams."""
         server = self.config.settings.server
-        caps = Caps(server.max_streams, server.max_streams_per_client)
-        return ChangeHub(self.store, self.log, self.metrics, caps, lambda: self.draining())
+        pools = Pools(
+            Caps(server.max_streams, server.max_streams_per_client),
+            Caps(
+                server.max_share_streams,
+                server.max_streams_per_client,
+                ("server.max_share_streams", "server.max_streams_per_client"),
+            ),
+            server.max_streams_per_share_link,
+        )
+        return ChangeHub(self.store, self.log, self.metrics, pools, lambda: self.draining())
 
     def callback_url(self, task_id: str) -> str:
         return f"{self.config.public_url}/callbacks/runway/{self.signer.token_for(task_id)}"

@@ -1,5 +1,6 @@
 """Share links: made for one task by a key that may read it, opened by anyone holding one,
-for as long as it has not expired and the key that made it is not revoked."""
+for as long as it has not expired and the key that made it is not revoked (or, for the
+admin token's, while the admin token is the same). Their live streams end with the link."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from receiver.adapters.sharelinks import ShareRefused
+from receiver.adapters.sharelinks import SharedLink, ShareRefused
 from receiver.domain.access import Caller
 from receiver.domain.poll_timing import end_from_progress
 from receiver.errors import NotFound
 from receiver.pipeline.operations import task_of
 from receiver.pipeline.service import Service
+from receiver.pipeline.workers.stream_caps import Holder
 from receiver.transitions import queries
 from receiver.transitions.queries import TaskDetail
 
@@ -33,13 +35,23 @@ async def make_link(service: Service, caller: Caller, task_id: str, ttl: float) 
 async def opened(service: Service, token: str) -> TaskDetail:
     """The task a link opens, with what shows where its renders' copies are; ShareRefused
     when the link does not open (any more)."""
-    task_id, key_id = service.share_signer.open(token, time.time())
-    if key_id is not None and not await service.keys.live(key_id):
+    return (await opened_link(service, token))[1]
+
+
+async def opened_link(service: Service, token: str) -> tuple[SharedLink, TaskDetail]:
+    """The link (for its stream's holder) and the task it opens, as `opened`."""
+    link = service.share_signer.open(token, time.time())
+    if link.key_id is not None and not await service.keys.live(link.key_id):
         raise ShareRefused("the key that made this share link was revoked")
-    detail = await queries.task_detail(service.store, task_id, documents=20)
+    detail = await queries.task_detail(service.store, link.task_id, documents=20)
     if detail is None:
         raise NotFound("the task is no longer kept")
-    return detail
+    return link, detail
+
+
+def stream_holder(link: SharedLink) -> Holder:
+    """What a link's live stream rests on: it ends with the key, or at the link's end."""
+    return Holder(key_id=link.key_id, until=link.expires_at, link=link.link_id)
 
 
 def shared_view(detail: TaskDetail) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.adapters import expressions
 from receiver.adapters.guard import check_api_url
 from receiver.config import problems
 from receiver.config.sections import CHANNEL
@@ -36,10 +37,13 @@ from receiver.persist import NewTask, Task
 from receiver.pipeline.service import Service, Work
 from receiver.transitions import intake
 
-# A URL CometAPI can fetch: a host name or address, then an optional port and the rest
-# without spaces. One pattern is both the check and what the OpenAPI document says.
+# A URL CometAPI can fetch: a host name or address (an IPv6 one in brackets), then an
+# optional port and the rest without spaces. One pattern is both the check and what the
+# OpenAPI document says; whether the address is public is the guard's to judge.
 _MIN_URL = 12
-_HOST_AND_REST = r"[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
+_HOST_AND_REST = (
+    r"([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
+)
 
 
 def _url_pattern(schemes: tuple[str, ...]) -> str:
@@ -90,7 +94,7 @@ _OPTIONS: dict[str, Any] = {
 
 MAX_METADATA_KEYS = 50
 MAX_METADATA_BYTES = 16 * 1024
-ROUTING_FIELDS = ("webhook", "webhook_events", "metadata", "channels")
+ROUTING_FIELDS = ("webhook", "webhook_events", "webhook_filter", "metadata", "channels")
 
 
 class Routing(_Request):
@@ -104,6 +108,8 @@ class Routing(_Request):
     webhook_events: (
         Annotated[list[State | Literal["progress"]], Field(min_length=1, max_length=6)] | None
     ) = None
+    # CEL over the event, as a downstream's `filter` (receiver/adapters/expressions.py).
+    webhook_filter: Annotated[str, Field(min_length=1)] | None = None
     metadata: Annotated[dict[str, Any], Field(max_length=MAX_METADATA_KEYS)] | None = None
     channels: Annotated[list[Annotated[str, Field(pattern=CHANNEL)]], Field(max_length=20)] = []
 
@@ -111,6 +117,16 @@ class Routing(_Request):
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
         return None if value is None else _check_url(value, ("https", "http"))
+
+    @field_validator("webhook_filter")
+    @classmethod
+    def _webhook_filter(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                expressions.check(value, "webhook_filter")
+            except expressions.ExpressionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("metadata")
     @classmethod
@@ -131,6 +147,8 @@ class Routing(_Request):
         if self.webhook is not None:
             kept["webhook"] = self.webhook
             kept["webhook_events"] = sorted(self.webhook_events or TERMINAL_STATES)
+            if self.webhook_filter is not None:
+                kept["webhook_filter"] = self.webhook_filter
         if self.metadata is not None:
             kept["metadata"] = self.metadata
         if self.channels:
@@ -276,6 +294,16 @@ def _sent_fields(request: Validated, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """One request to submit: its body, its Idempotency-Key, and whether a Runway route the
+    kinds table does not know is taken, passed through (the front door's)."""
+
+    payload: Any
+    idempotency_key: str | None
+    through: bool = False
+
+
+@dataclass(frozen=True)
 class Submission:
     task: Task
     created: bool  # False: an earlier request with the same idempotency key
@@ -305,7 +333,7 @@ async def submit(
     (LimitReached when one more task would break one). `through`: a Runway route the table
     does not know is taken, passed through (the front door's)."""
     with tracing.span("task.submit", caller) as span:
-        given = (payload, idempotency_key, through)
+        given = Asked(payload, idempotency_key, through)
         submission = await _submit(service, given, span, owner_key, limits)
         task = submission.task
         span.set(task_id=task.id, kind=task.kind, model=task.request.get("model"))
@@ -315,24 +343,23 @@ async def submit(
 
 async def _submit(
     service: Service,
-    given: tuple[Any, str | None, bool],
+    given: Asked,
     span: tracing.Span,
     owner_key: str | None,
     limits: KeyLimits,
 ) -> Submission:
-    payload, idempotency_key, through = given
+    payload, idempotency_key, through = given.payload, given.idempotency_key, given.through
     # Each data URI is kept apart, once, and never copied on the way: the request, its
     # validation and its fingerprint see a short stand-in, then a reference to it.
     taken = TakenOut()
     if isinstance(payload, dict):
-        payload = {
-            key: value if key in ("kind", *ROUTING_FIELDS) else taken.take(value)
-            for key, value in payload.items()
-        }
+        payload = taken.take_fields(payload, ("kind", *ROUTING_FIELDS))
     if taken.too_large:
         raise InvalidRequest(
             f"a data URI is {max(taken.too_large)} characters, over {MAX_DATA_URI_CHARS}"
         )
+    if (too_much := taken.too_much()) is not None:
+        raise InvalidRequest(too_much)
     request = validate(payload, through)
     routing = request.routing()
     if routing and "webhook" in routing:
@@ -342,9 +369,10 @@ async def _submit(
     kind = request.kind
     asked = {**fields, **({"routing": routing} if routing else {})}
     fingerprint = request_hash(kind, asked) if idempotency_key else None
-    if idempotency_key and owner_key:
-        # One key's Idempotency-Keys never meet another's task.
-        idempotency_key = f"{owner_key}:{idempotency_key}"
+    if idempotency_key:
+        # Each caller's Idempotency-Keys never meet another's task: a key's under its id
+        # (`key_...:`), the admin token's under `admin:`, which no key id is.
+        idempotency_key = f"{owner_key or 'admin'}:{idempotency_key}"
     new = NewTask(
         kind,
         fields,

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from receiver.adapters.comet.client import CometClient
 from receiver.adapters.tokens import CallbackSigner
 from receiver.config import Config
-from receiver.observability import logs, tracing
+from receiver.observability import logs
 from receiver.observability.metrics import Metrics
 from receiver.persist import open_store
 from receiver.pipeline.fanout.worker import Fanout
@@ -23,6 +23,7 @@ from receiver.pipeline.workers.mirror import Mirror, give_up_mirrors
 from receiver.pipeline.workers.poller import Poller
 from receiver.pipeline.workers.retention import Retention
 from receiver.pipeline.workers.submitter import Submitter
+from receiver.process.stopping import flush_traces
 from receiver.web.app import create_app as create_web_app
 
 
@@ -93,6 +94,6 @@ def create_app(service: Service) -> Starlette:
             await asyncio.gather(*workers, return_exceptions=True)
             await service.close()  # only now that no poll or delivery is in flight
             service.log.info("service.stopped")
-            await asyncio.to_thread(tracing.flush)
+            await flush_traces(service)
 
     return create_web_app(service, lifespan)

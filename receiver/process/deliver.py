@@ -13,9 +13,9 @@ import asyncio
 import signal
 
 from receiver.adapters import speed
-from receiver.observability import tracing
 from receiver.pipeline.fanout.worker import Fanout
 from receiver.pipeline.service import Service
+from receiver.process.stopping import flush_traces
 
 
 async def run_worker(service: Service, stopping: asyncio.Event) -> None:
@@ -35,7 +35,7 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     finally:
         await service.close()
         log.info("worker.stopped")
-        await asyncio.to_thread(tracing.flush)
+        await flush_traces(service)
 
 
 def deliver(service: Service) -> None:

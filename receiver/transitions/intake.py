@@ -16,11 +16,16 @@ from receiver.errors import LimitReached
 from receiver.persist import NewTask, Store, Task, keys, submit_queue, tasks
 from receiver.persist.db import Db
 
+INPUTS_SECONDS = 30.0
+
 
 async def queue(store: Store, new: NewTask, limits: KeyLimits) -> tuple[Task, bool]:
     """The task, with its place in the queue, and whether it is new (False: a repeat);
     LimitReached when the key that makes it is at one of its limits."""
-    return await store.run(lambda db: _queue(db, new, limits, time.time()))
+    # Thousands of data URIs, or tens of MiB of one, take longer to write than the store's
+    # usual deadline, which is made for the rows of one task.
+    timeout = INPUTS_SECONDS if new.inputs else 0.0
+    return await store.run(lambda db: _queue(db, new, limits, time.time()), timeout=timeout)
 
 
 def _queue(db: Db, new: NewTask, limits: KeyLimits, now: float) -> tuple[Task, bool]:

@@ -1,11 +1,13 @@
 """An API key's life in the store: made (its hash, never the key), found by its hash,
-rehashed under the relay's newest secret, its use noted, listed and revoked."""
+rehashed under the relay's newest secret, its use noted, listed and revoked; and which of
+the keys and console sessions live streams were opened with have ended since."""
 
 from __future__ import annotations
 
 import time
 
-from receiver.persist import Store, keys
+from receiver.persist import Store, keys, sessions
+from receiver.persist.db import Db
 from receiver.persist.keys import KeyRow, NewKey
 
 
@@ -37,3 +39,16 @@ async def used(store: Store, key_id: str) -> None:
 
 async def is_live(store: Store, key_id: str) -> bool:
     return await store.read(lambda db: keys.is_live(db, key_id))
+
+
+async def gone(store: Store, key_ids: set[str], session_ids: set[str]) -> tuple[set[str], set[str]]:
+    """Of these, the keys revoked (or never made) and the console sessions logged out; one
+    snapshot, a primary-key read each."""
+    if not key_ids and not session_ids:
+        return set(), set()
+
+    def read(db: Db) -> tuple[set[str], set[str]]:
+        dead = {k for k in key_ids if not keys.is_live(db, k)}
+        return dead, {s for s in session_ids if sessions.revoked(db, s)}
+
+    return await store.read(read)

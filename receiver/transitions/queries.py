@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from receiver.domain.submit_queue import failure_message
 from receiver.persist import (
     Activity,
     Attempt,
@@ -54,6 +55,23 @@ class TaskDetail:
             if isinstance(media, dict):
                 return media
         return {"status": "pending"} if self.copying else None
+
+    def failure(self) -> dict[str, str | None]:
+        """Once the task failed: CometAPI's failure code and the message safe to show an end
+        user, as its webhook carried them (the newest failed event's document); else none."""
+        if self.task.state != "failed":
+            return {"failure_code": None, "failure_message": None}
+        for document, _ in self.documents.values():
+            if document.get("state") == "failed":
+                code = document.get("failure_code")
+                return {"failure_code": code, "failure_message": failure_message(code)}
+        return {"failure_code": None, "failure_message": failure_message(None)}
+
+    def copies(self) -> list[str]:
+        """The relay's links to its copies of the renders (none while they are not made)."""
+        media = self.media() or {}
+        files = media.get("files") if media.get("status") == "mirrored" else None
+        return [f["url"] for f in files or [] if isinstance(f, dict) and f.get("url")]
 
 
 async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskDetail | None:

@@ -50,10 +50,11 @@ def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[
         slots = min(
             limit, free_slots(cap, submit_queue.running_upstream(db), paused_until, now) or 0
         )
-    turns = take_turns(lines, submit_queue.last_turn(db), slots, weights)
+    after, left = submit_queue.last_turn(db)
+    turns = take_turns(lines, after, slots, weights, left)
     if not turns.chosen:
         return []
-    submit_queue.set_last_turn(db, turns.last)
+    submit_queue.set_last_turn(db, turns.last, turns.left)
     due = submit_queue.due(db, turns.chosen)
     jobs = []
     for row in due:

@@ -10,10 +10,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from receiver.errors import RelayError
 from receiver.pipeline.service import Service
+from receiver.web.agents import PATH as AGENTS_PATH
+from receiver.web.agents import agents_door
 from receiver.web.api import runway_more, runwayml
 from receiver.web.api.routes import routes as api_routes
 from receiver.web.console import console_app
@@ -55,13 +57,19 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
     """The application over `service`; `lifespan` runs the workers beside it (receiver/process)."""
+    routes = [
+        # The API's routes and their OpenAPI description come from one table.
+        *api_routes(),
+        *runway_more.ROUTES,  # after them: what they do not match
+        Mount("/console", app=console_app(service)),
+    ]
+    door = agents_door(service)
+    if door is not None:
+        # The agents' door (MCP over Streamable HTTP): its sessions run inside the lifespan.
+        routes.append(Route(AGENTS_PATH, door, methods=["GET", "POST", "DELETE"]))
+        lifespan = door.around(lifespan)
     app = Starlette(
-        routes=[
-            # The API's routes and their OpenAPI description come from one table.
-            *api_routes(),
-            *runway_more.ROUTES,  # after them: what they do not match
-            Mount("/console", app=console_app(service)),
-        ],
+        routes=routes,
         exception_handlers={
             RelayError: _relay_error,
             HTTPException: _http_error,

@@ -58,10 +58,10 @@ class Callback:
         await send({"type": "http.response.body", "body": body})
 
 
-def _content_length(scope: Scope) -> str | None:
+def _header(scope: Scope, wanted: bytes) -> str | None:
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     for name, value in headers:
-        if name == b"content-length":
+        if name == wanted:
             return value.decode("latin-1")
     return None
 
@@ -84,7 +84,9 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
     try:
         limit = service.config.settings.callbacks.max_body_bytes
         timeout = service.config.settings.server.body_timeout_seconds
-        body = await read_limited(receive, _content_length(scope), limit, timeout)
+        continues = (_header(scope, b"expect") or "").lower() == "100-continue"
+        declared = _header(scope, b"content-length")
+        body = await read_limited(receive, declared, limit, timeout, continues)
     except BodyTooLarge as exc:
         raise _refused(service, "too_large", exc, task_id=task_id) from None
     except BodyTooSlow as exc:

@@ -43,8 +43,11 @@ def headers_for(exc: RelayError) -> dict[str, str] | None:
     """The headers its answer carries besides the body: how to authenticate, when to retry."""
     if isinstance(exc, NotAuthenticated):
         return {"WWW-Authenticate": "Bearer"}
-    if isinstance(exc, LimitReached):
+    if isinstance(exc, (LimitReached, Overloaded)):
         return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, BodyTooLarge) and exc.rest_unread:
+        # The rest of the body was not read: the connection cannot carry another request.
+        return {"Connection": "close"}
     return None
 
 

@@ -23,6 +23,7 @@ import asyncio
 import errno
 import logging
 import resource
+import signal
 import socket
 import sys
 import time
@@ -183,6 +184,40 @@ def bind(server: ServerConfig) -> socket.socket:
     return listening
 
 
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server, which on SIGTERM first drains: `/readyz` answers 503 at once while
+    requests are still served for `server.drain_seconds`, so a load balancer (a Kubernetes
+    Service, whose endpoints follow readiness) stops sending before the socket closes; only
+    then the graceful shutdown: no new connections, in-flight requests and deliveries
+    finish. A second SIGTERM, or SIGINT, ends the drain at once."""
+
+    def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self.drain_until: float | None = None
+        self.on_drain: Any = None  # called once, on the loop, when the drain begins
+
+    @property
+    def draining(self) -> bool:
+        return self.drain_until is not None or self.should_exit
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if sig == signal.SIGTERM and self.drain_seconds > 0 and self.drain_until is None:
+            # Only noted here: a signal handler must not log (the lock may be held).
+            self.drain_until = time.monotonic() + self.drain_seconds
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_until is not None and self.on_drain is not None:
+            self.on_drain()
+            self.on_drain = None
+        ended = self.drain_until is not None and time.monotonic() >= self.drain_until
+        if ended and not self.should_exit:
+            super().handle_exit(signal.SIGTERM, None)  # re-raised at exit, as uvicorn does
+        return await super().on_tick(counter)
+
+
 def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
     server = config.settings.server
     raise_open_file_limit()
@@ -211,8 +246,10 @@ def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
     uvicorn_config.http_protocol_class = _with_head_limits(
         uvicorn_config.http_protocol_class, server.head_timeout_seconds, parser
     )
-    listening = uvicorn.Server(uvicorn_config)
-    app.state.service.draining = lambda: listening.should_exit
+    drain = server.drain_seconds
+    listening = _DrainingServer(uvicorn_config, drain)
+    app.state.service.draining = lambda: listening.draining
+    listening.on_drain = lambda: app.state.service.log.info("server.draining", seconds=drain)
     host, port = listening_socket.getsockname()[:2]
     app.state.service.log.info(
         "server.listening",

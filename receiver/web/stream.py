@@ -24,6 +24,7 @@ from receiver.errors import MalformedRequest
 from receiver.persist import Change
 from receiver.pipeline.service import Service
 from receiver.pipeline.workers.changes import READ_LIMIT, ChangeHub, Feed, Subscription
+from receiver.pipeline.workers.stream_caps import Holder
 from receiver.transitions import queries
 
 KEEP_ALIVE_SECONDS = 15.0
@@ -62,15 +63,18 @@ def stream_response(
     hub: ChangeHub,
     task_id: str | None,
     caller: Caller = BOOTSTRAP,
+    holder: Holder | None = None,
 ) -> Response:
     """The stream of every change, or of one task's; the caller has checked who asks (a
-    key without `admin` gets only its own tasks' changes). 503 (Overloaded) past the caps
-    on open streams."""
+    key without `admin` gets only its own tasks' changes), and the stream ends when the
+    right it was opened with does (`holder`: the caller's key unless given, e.g. a console
+    session). 503 (Overloaded) past the caps on open streams."""
     since, key = resume_point(
         request.headers.get("last-event-id"), request.query_params.get("since"), time.time()
     )
     client = request.client.host if request.client else "unknown"
-    sub = hub.subscribe(client)  # before the catch-up read: nothing falls in between
+    holder = holder or Holder(key_id=caller.key_id)
+    sub = hub.subscribe(client, holder)  # before the catch-up read: nothing falls in between
     return StreamingResponse(
         _events(service, hub, sub, Feed(since, key), _Wanted(task_id, caller)),
         media_type="text/event-stream",
@@ -100,11 +104,13 @@ async def _events(
     try:
         yield f"retry: {RECONNECT_MS}\n\n".encode()
         async for chunk in _catch_up(service, feed, wanted):
+            if not sub.open:
+                return  # its key was revoked (or its session ended) meanwhile
             yield chunk
         # Nothing to do but wait: the shared reader hands over each change, and a None
         # when the server shuts down.
         quiet_since = time.monotonic()
-        while not sub.dropped:
+        while sub.open:
             quiet_for = time.monotonic() - quiet_since
             try:
                 change = await asyncio.wait_for(sub.queue.get(), KEEP_ALIVE_SECONDS - quiet_for)

@@ -135,7 +135,7 @@ def log_in(driver: Any, relay: Relay) -> Any:
         field = driver.find_element(By.ID, "token")
         field.send_keys(ADMIN_TOKEN)
         field.submit()
-        wait_for(lambda: driver.get_cookie("relay_console"), timeout=10)
+        wait_for(lambda: driver.get_cookie("relay_console"))
     return driver
 
 

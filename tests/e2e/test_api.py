@@ -246,6 +246,7 @@ def test_reads_health_and_metrics(
         assert relay.api.get("/v1/deliveries", params=params).status_code == 400, params
 
     assert relay.anon.get("/healthz").json() == {"ok": True}
+    assert relay.anon.get("/livez").json() == {"ok": True}
     assert relay.anon.get("/readyz").json() == {"ok": True}
 
     v2v = relay.submitted(**video2video())

@@ -74,7 +74,7 @@ def test_a_backup_taken_while_serving_restores_and_pending_deliveries_go_out(
     sink.mode(status=200)
     relay.start()
 
-    wait_for(lambda: pending <= delivered(sink), timeout=30)
+    wait_for(lambda: pending <= delivered(sink))
     for task_id in ids:
         [delivery] = relay.task(task_id)["deliveries"]
         assert delivery["state"] == "succeeded"

@@ -95,7 +95,7 @@ def test_a_forged_success_on_a_task_that_fails_never_shows_as_success(
     submitted = relay.submitted(**video2video(prompt="FAIL on purpose"))
     assert forge(submitted["callback_url"]).status_code == 200
 
-    task = relay.wait_task(submitted["id"], settled, timeout=30)
+    task = relay.wait_task(submitted["id"], settled)
     assert task["state"] == "failed"
     assert [e["verdict"] for e in callbacks(task)] == ["contradicted"]
     assert [e["type"] for e in delivered(sink)] == ["task.failed"]
@@ -110,7 +110,7 @@ def test_corroboration_retries_while_cometapi_is_unreachable(
     submitted = relay.submitted(**video2video())
     # CometAPI fails the next three polls: the ones the genuine callback brings forward.
     sim.faults(poll_status=503, poll_status_count=3)
-    task = relay.wait_task(submitted["id"], settled, timeout=30)
+    task = relay.wait_task(submitted["id"], settled)
     assert task["state"] == "succeeded"
     [genuine] = callbacks(task)
     assert genuine["verdict"] == "confirmed"
@@ -184,7 +184,7 @@ def test_a_flood_of_callbacks_does_not_become_a_flood_of_polls(
     polls_before = sim.stats()["polls"]
     for i in range(200):
         assert forge(submitted["callback_url"], n=i).status_code == 200
-    task = relay.wait_task(submitted["id"], settled, timeout=30)
+    task = relay.wait_task(submitted["id"], settled)
     assert task["state"] == "succeeded"
     elapsed = task["terminal_at"] - task["created_at"]
     polls = sim.stats()["polls"] - polls_before

@@ -191,7 +191,7 @@ def test_tail_prints_each_change(relay: Relay) -> None:
                 for c in changes
             )
 
-        wait_for(seen, timeout=20)
+        wait_for(seen)
     finally:
         tail.send_signal(signal.SIGINT)
         tail.wait(30)

@@ -134,6 +134,15 @@ BAD: list[tuple[str, Any, Any, str, tuple[str, ...]]] = [
         ("config key downstream.0.timeout", "below advanced.delivery.attempt_lease_seconds"),
     ),
     (
+        "an old name beside its new one",
+        lambda s: s.setdefault("media", {}).update(
+            allow_private_networks=True, allow_private_sources=False
+        ),
+        None,
+        "",
+        ("config keys media.allow_private_networks and media.allow_private_sources",),
+    ),
+    (
         "PORT not a number",
         None,
         lambda env: env.update(PORT="http"),
@@ -229,7 +238,7 @@ def test_receiver_config_env_is_used_without_config_option(tmp_path: Path):
             return False
 
     try:
-        wait_for(healthy, timeout=20)
+        wait_for(healthy)
         assert (tmp_path / "relay.db").exists()  # the store the file names, not the default
     finally:
         proc.send_signal(signal.SIGTERM)

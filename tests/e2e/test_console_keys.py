@@ -84,3 +84,12 @@ def test_keys_are_made_listed_and_revoked_from_the_console(make_relay: MakeRelay
     assert "Key revoked" in after.text and 'id="key-shop"' not in after.text
     gone = console.post(target, data={"csrf": csrf, "confirm": "yes"})
     assert gone.status_code == 404
+
+
+def test_nul_in_a_console_form_is_refused_naming_the_field(make_relay: MakeRelay):
+    relay = make_relay()
+    console = relay.console()
+    answer = _make(console, name="ci\x00bot", scopes="tasks:write")
+    assert answer.status_code == 422, answer.text[:500]
+    assert "name: must not contain NUL" in answer.text
+    assert "ci\x00bot" not in _live(relay)

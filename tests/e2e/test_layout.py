@@ -36,7 +36,7 @@ def test_the_service_never_imports_the_development_tools() -> None:
 def test_the_default_relay_loads_no_library_of_an_extra() -> None:
     """SQLite, webhooks, chat and local media: the core install, with no extra."""
     loaded = imported_after(*(m for m in SERVICE if "postgres" not in m))
-    optional = ("psycopg", "psycopg_pool", "obstore", "aio_pika", "nats", "aiomqtt", "redis")
+    optional = ("psycopg", "psycopg_pool", "obstore", "aio_pika", "nats", "aiomqtt", "redis", "mcp")
     assert [m for m in loaded if m.split(".")[0] in optional] == []
 
 

@@ -64,7 +64,7 @@ def test_a_render_is_mirrored_byte_for_byte_and_served_with_range(
     make_relay: MakeRelay, cdn_sim: Simulator, sink: Sink, tmp_path: Path
 ) -> None:
     relay = relay_with_media(make_relay, cdn_sim, sink, tmp_path)
-    task = relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered, timeout=30)
+    task = relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered)
     media = delivered_media(sink)
     assert media["status"] == "mirrored"
     [video] = [f for f in media["files"] if f["role"] == "video"]
@@ -119,7 +119,7 @@ def test_every_image_and_sound_format_is_mirrored_and_served_with_its_type_and_r
     }
     for suffix, task_id in made.items():
         kind, content_type = FORMATS[suffix]
-        task = relay.wait_task(task_id, delivered, timeout=30)
+        task = relay.wait_task(task_id, delivered)
         role = KINDS[kind].output
         [copy] = [f for f in task["media"]["files"] if f["role"] == role]
         original, served_as = served(f"x.{suffix}")
@@ -161,7 +161,7 @@ def test_too_large_goes_out_with_the_original_links_and_the_reason(
     make_relay: MakeRelay, cdn_sim: Simulator, sink: Sink, tmp_path: Path
 ) -> None:
     relay = relay_with_media(make_relay, cdn_sim, sink, tmp_path, max_bytes=1000)
-    task = relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered, timeout=30)
+    task = relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered)
     media = delivered_media(sink)
     assert media["status"] == "failed" and "over the limit of 1000" in media["reason"]
     event = json.loads(sink.accepted("/hook")[0]["body"])["data"]
@@ -172,7 +172,7 @@ def test_private_addresses_are_refused_unless_allowed(
     make_relay: MakeRelay, cdn_sim: Simulator, sink: Sink, tmp_path: Path
 ) -> None:
     relay = relay_with_media(make_relay, cdn_sim, sink, tmp_path, allow_private_networks=False)
-    relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered, timeout=30)
+    relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered)
     media = delivered_media(sink)
     assert media["status"] == "failed" and "private or local address" in media["reason"]
     assert cdn_sim.stats()["cdn_requests"] == 0  # refused before any connection
@@ -204,7 +204,7 @@ def test_a_file_that_is_not_a_video_or_image_is_not_kept(
 ) -> None:
     cdn_sim.faults(cdn_html=True)  # an error page where the render should be
     relay = relay_with_media(make_relay, cdn_sim, sink, tmp_path)
-    relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered, timeout=30)
+    relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered)
     media = delivered_media(sink)
     assert media["status"] == "failed"
     assert media["reason"] == "content type text/html is not a video, an image or audio"

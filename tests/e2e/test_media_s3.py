@@ -88,7 +88,7 @@ def mirrored_video(
     make_relay: MakeRelay, sim: Simulator, sink: Sink, media: dict[str, Any]
 ) -> tuple[Relay, dict[str, Any], dict[str, Any]]:
     relay = make_relay([webhook(sink)], env=KEYS, upstream={"base_url": sim.url}, media=media)
-    relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered, timeout=30)
+    relay.wait_task(relay.submit(**image_to_video()).json()["id"], delivered)
     files = delivered_media(sink)
     assert files["status"] == "mirrored", files
     [video] = [f for f in files["files"] if f["role"] == "video"]

@@ -46,7 +46,7 @@ def test_progress_makes_the_polls_aim_at_the_end(
     relay = make_relay([webhook(sink)], polling=POLLING)
     response = relay.submit(**image_to_video(promptText="queue=1 run=20 curve=1.2"))
     task_id = response.json()["id"]
-    running = relay.wait_task(task_id, lambda t: t["expected_end_at"] is not None, timeout=30)
+    running = relay.wait_task(task_id, lambda t: t["expected_end_at"] is not None)
     task = relay.wait_task(task_id, settled, timeout=60)
     assert task["state"] == "succeeded"
     upstream = sim_task(sim, task["upstream_task_id"])
@@ -71,7 +71,7 @@ def test_without_progress_the_history_of_the_kind_sets_the_window(
         run(relay, **alike)
     response = relay.submit(**alike)
     task_id = response.json()["id"]
-    aimed = relay.wait_task(task_id, lambda t: t["expected_end_at"] is not None, timeout=30)
+    aimed = relay.wait_task(task_id, lambda t: t["expected_end_at"] is not None)
     # Three tasks of its kind ended about 3.3 s after their submit (plus the poll's lag).
     assert 3.0 < aimed["expected_end_at"] - aimed["created_at"] < 8.0
     other = run(relay, **image_to_video(promptText="queue=0.3 run=3 noprogress", duration=10))
@@ -106,7 +106,7 @@ def test_a_429_on_a_poll_holds_the_polls_not_the_submits(
     held_from = time.time()
     second = relay.submit(**image_to_video(promptText="queue=0.3 run=0.5")).json()["id"]
     sent = relay.wait_task(second, lambda t: t["upstream_task_id"] is not None)
-    task = relay.wait_task(first, settled, timeout=40)
+    task = relay.wait_task(first, settled)
     assert task["state"] == "succeeded"
     # Its next poll came after CometAPI's Retry-After; the other task's submit did not wait.
     assert min(e["received_at"] for e in task["events"] if e["source"] == "poll") > held_from + 9

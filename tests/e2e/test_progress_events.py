@@ -58,7 +58,7 @@ def test_a_webhook_that_asks_gets_throttled_rising_progress_then_the_end(
     def estimated(t: dict[str, Any]) -> bool:
         return t["state"] == "running" and (t["progress"] or 0) > 0 and bool(t["expected_end_at"])
 
-    running = relay.wait_task(task["id"], estimated, timeout=30)
+    running = relay.wait_task(task["id"], estimated)
     assert 0 < running["progress"] < 1
     front = relay.api.get(
         f"/runwayml/v1/tasks/{task['id']}", headers={"X-Runway-Version": "2024-11-06"}
@@ -109,11 +109,11 @@ def test_a_failing_progress_delivery_never_holds_the_terminal_event(
     def failed_once(t: dict[str, Any]) -> bool:
         return any(d["attempts"] >= 1 and d["state"] == "pending" for d in t["deliveries"])
 
-    relay.wait_task(task["id"], failed_once, timeout=30)
+    relay.wait_task(task["id"], failed_once)
     sink.mode(status=200)
     ended = relay.wait_task(task["id"], settled, timeout=60)
     assert ended["state"] == "succeeded"
-    [done] = wait_for(lambda: events(sink, "/task") or None, timeout=30)
+    [done] = wait_for(lambda: events(sink, "/task") or None)
     assert done["type"] == "task.succeeded"
     # Every progress row still waiting when it ended is superseded, never sent afterwards.
     states = {d["state"] for d in relay.task(task["id"])["deliveries"]}

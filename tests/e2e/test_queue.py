@@ -164,13 +164,13 @@ def test_idempotency_keys_while_queued_and_while_retried(
     )
     # Refused for now by CometAPI and waiting for its next try: still the same task.
     slow_sim.faults(submit_status=503)
-    relay.wait_task(busy["id"], settled, timeout=30)
+    relay.wait_task(busy["id"], settled)
     retried = relay.wait_task(first.json()["id"], lambda t: len(t["submits"]) >= 2)
     assert retried["submission"] in ("waiting", "sending")
     during = relay.api.post("/v1/tasks", json=video_to_video(), headers=key)
     assert (during.status_code, during.json()["id"]) == (200, first.json()["id"])
     slow_sim.faults(submit_status=None)
-    done = relay.wait_task(first.json()["id"], settled, timeout=30)
+    done = relay.wait_task(first.json()["id"], settled)
     assert done["state"] == "succeeded" and accepted_once(done)
     assert slow_sim.stats()["tasks"] == 2
 
@@ -190,7 +190,7 @@ def test_a_waiting_task_cancelled_never_reaches_cometapi(
     assert answer.status_code == 200, answer.text
     assert answer.json()["state"] == "cancelled"  # at once, not after CometAPI's word
     # The task behind it is sent next: the cancelled one had its turn and did not go.
-    sent = relay.wait_task(after["id"], settled, timeout=30)
+    sent = relay.wait_task(after["id"], settled)
     assert sent["state"] == "succeeded"
     cancelled = relay.task(waiting["id"])
     assert (cancelled["submission"], cancelled["submits"]) == ("not_sent", [])

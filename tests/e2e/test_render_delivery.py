@@ -57,7 +57,7 @@ def test_each_chat_format_is_delivered_in_its_platforms_shape(
 ) -> None:
     relay = _chat_relay(make_relay, sink)
     task = relay.submit(**video2video()).json()
-    done = relay.wait_task(task["id"], settled, timeout=30)
+    done = relay.wait_task(task["id"], settled)
     assert done["state"] == "succeeded" and done["outputs"]
     assert {d["downstream"]: d["state"] for d in done["deliveries"]} == {
         name: "succeeded" for name in [*SPECS, "telegram"]
@@ -130,7 +130,7 @@ def test_chat_shows_an_image_and_links_a_sound(
 ) -> None:
     relay = _chat_relay(make_relay, sink)
     task = relay.submit(kind=kind, model=models_of(kind)[0], promptText=prompt).json()
-    done = relay.wait_task(task["id"], settled, timeout=30)
+    done = relay.wait_task(task["id"], settled)
     assert done["state"] == "succeeded"
     [url] = done["outputs"]
     assert url.endswith(".jpg" if made == "image" else ".mp3")

@@ -78,7 +78,7 @@ def all_settled(relay: Relay, task_ids: list[str]) -> list[dict[str, Any]]:
         tasks = [relay.task(t) for t in task_ids]
         return tasks if all(settled(t) for t in tasks) else None
 
-    return wait_for(check, timeout=30, interval=0.2)
+    return wait_for(check, interval=0.2)
 
 
 def test_replicas_share_the_work_without_duplicates(
@@ -138,7 +138,7 @@ def test_replicas_share_the_work_without_duplicates(
             for t in polled
         )
 
-    wait_for(polls_accounted, timeout=5, interval=0.2)
+    wait_for(polls_accounted, interval=0.2)
     assert all(s["polls"] >= 2 for s in sim.tasks() if s["kind"] == "image_to_video")
 
 
@@ -168,7 +168,7 @@ def test_killed_replica_loses_nothing(
         line["owner"] for line in victim.log_lines() if line.get("event") == "service.started"
     )
     first_wave = [t for ids in submit_round_robin(relays, per_replica=4).values() for t in ids]
-    wait_for(lambda: victim_leases(storage_url, owner), timeout=10)
+    wait_for(lambda: victim_leases(storage_url, owner))
 
     # Reverse-format tasks whose callbacks will find the victim gone: those its own submit
     # worker sent. Woken by its submits, it is mostly first to them, but another replica's

@@ -123,7 +123,7 @@ def test_sdk_cancels_a_video_to_video_task(client: RunwayML) -> None:
         seed=7,
     )
     client.tasks.delete(task.id)
-    cancelled = wait_for(lambda: retrieve(client, task.id), timeout=5)
+    cancelled = wait_for(lambda: retrieve(client, task.id))
     assert cancelled.status == "CANCELLED"
 
 

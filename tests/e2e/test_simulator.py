@@ -348,7 +348,7 @@ def test_forge_posts_a_claim_to_the_callback_url(sim: SimControl, hook: Hook) ->
     assert hook.json()[1] == custom
 
     # The real callback follows, flat, once the task is done.
-    wait_for(lambda: len(hook.bodies) == 3, timeout=5)
+    wait_for(lambda: len(hook.bodies) == 3)
     real = hook.json()[2]
     assert set(real) == FLAT_KEYS and real["status"] == "3"
     assert real["video_url"] == f"{sim.url}/cdn/{task_id}.mp4"
@@ -376,7 +376,7 @@ def test_delete_cancels_or_forgets_over_http(sim: SimControl, hook: Hook) -> Non
     cancelled = delete(v2v_task)
     assert (cancelled.status_code, cancelled.content) == (204, b"")
 
-    shown = wait_for(lambda: (r := get(v2v_task)).status_code == 200 and r.json(), timeout=5)
+    shown = wait_for(lambda: (r := get(v2v_task)).status_code == 200 and r.json())
     assert shown["status"] == "CANCELLED"
     feed = sim.http.post("/runway/feed", json={"task_id": v2v_task}, headers=AUTH).json()
     assert feed["data"]["status"] == "CANCELLED"

@@ -14,7 +14,15 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.conftest import MakeRelay, webhook
-from tests.harness import PRIVATE_URLS, TASK_HOOK_SECRET, Sink, image_to_video, terminal, wait_for
+from tests.harness import (
+    PRIVATE_URLS,
+    TASK_HOOK_SECRET,
+    Simulator,
+    Sink,
+    image_to_video,
+    terminal,
+    wait_for,
+)
 
 
 def documents(sink: Sink, path: str) -> list[dict[str, Any]]:
@@ -95,6 +103,28 @@ def test_webhooks_through_the_api_reach_public_addresses_only(make_relay: MakeRe
         assert answer.status_code == 422, url
         assert "address" in answer.json()["detail"]
     assert relay.api.get("/v1/tasks").json()["tasks"] == []  # nothing was stored
+
+
+def test_a_public_ipv6_literal_is_a_task_webhook_and_a_private_one_is_not(
+    make_relay: MakeRelay, sim: Simulator
+) -> None:
+    relay = make_relay(delivery={"allow_private_networks": False})
+    for url in ("https://[::1]/hook", "https://[fd00::1]/hook", "http://[::ffff:10.0.0.1]/h"):
+        answer = relay.submit(**image_to_video(), webhook=url)
+        assert answer.status_code == 422, (url, answer.text)
+        assert "address" in answer.json()["detail"], answer.text
+    # Taken, and never called: CometAPI refuses the task, and the webhook asked for
+    # `succeeded` only (no test sends traffic beyond loopback).
+    sim.faults(submit_status=400, submit_status_count=1)
+    public = "https://[2606:4700::1111]/hook"
+    answer = relay.submit(**image_to_video(), webhook=public, webhook_events=["succeeded"])
+    assert answer.status_code == 202, answer.text
+    done = relay.wait_task(answer.json()["id"], terminal)
+    assert done["state"] == "failed"
+    assert relay.task(done["id"])["webhook"] == "https://[2606:4700::1111]"
+    assert (
+        relay.api.get("/v1/deliveries", params={"task_id": done["id"]}).json()["deliveries"] == []
+    )
 
 
 def local_name_from_hosts_file() -> str | None:

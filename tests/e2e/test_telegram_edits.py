@@ -27,7 +27,7 @@ def test_later_states_edit_the_first_message(
         ],
         env={"TELEGRAM_BOT_URL": f"{sink.url}/bot{TOKEN}?chat_id=-100"},
     )
-    task = relay.wait_task(relay.submit(**image_to_video()).json()["id"], settled, timeout=30)
+    task = relay.wait_task(relay.submit(**image_to_video()).json()["id"], settled)
     assert task["state"] == "succeeded"
     hits = sink.accepted()
     methods = [h["path"].rsplit("/", 1)[1] for h in hits]

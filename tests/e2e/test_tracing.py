@@ -43,7 +43,7 @@ def spans_until(collector: Collector, task_id: str, *names: str) -> list[Span]:
         return spans if all(seen.count(n) >= names.count(n) for n in names) else None
 
     try:
-        return wait_for(check, timeout=20)
+        return wait_for(check)
     except AssertionError:
         raise AssertionError(f"spans of {task_id}: {seen}, wanted {names}") from None
 

@@ -41,7 +41,7 @@ def test_spans_of_two_replicas_land_in_one_trace(
     second = make_relay(
         [webhook(sink)], env=collector.env(OTEL_RESOURCE_ATTRIBUTES="service.instance.id=b")
     )
-    task = second.wait_task(task_id, settled, timeout=30)
+    task = second.wait_task(task_id, settled)
     assert task["state"] == "succeeded"
     spans = spans_until(
         collector, task_id, "task.submit", "comet.submit", "comet.poll", "delivery.attempt"

@@ -216,7 +216,7 @@ def test_callback_racing_poll_delivers_each_state_once(
     for _ in range(RACE_TASKS):
         task_ids.append(relay.submit(**video2video()).json()["id"])
         time.sleep(0.013)  # spread submissions over the poller's tick
-    tasks = {t: relay.wait_task(t, settled, timeout=20) for t in task_ids}
+    tasks = {t: relay.wait_task(t, settled) for t in task_ids}
     wait_for(lambda: len(sim.callbacks()) >= 3 * RACE_TASKS)
     time.sleep(0.5)
     tasks = {t: relay.task(t) for t in task_ids}

@@ -26,7 +26,7 @@ def test_failure_text_from_upstream_is_escaped_in_slack_and_discord(
         ]
     )
     task = relay.submit(**video2video(prompt=f"FAIL:{HOSTILE}")).json()
-    done = relay.wait_task(task["id"], settled, timeout=30)
+    done = relay.wait_task(task["id"], settled)
     assert done["state"] == "failed" and "<!channel>" in done["error"]
     [slack] = [json.loads(h["body"]) for h in sink.accepted("/slack")]
     [discord] = [json.loads(h["body"]) for h in sink.accepted("/discord")]

@@ -77,7 +77,7 @@ def test_readyz_reports_a_full_disk_and_recovers(
 
     filler.unlink()
     freed = time.monotonic()
-    wait_for(lambda: relay.anon.get("/readyz").status_code == 200, timeout=30)
+    wait_for(lambda: relay.anon.get("/readyz").status_code == 200)
     figures.record(
         "disk_full",
         backend="sqlite",

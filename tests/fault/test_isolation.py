@@ -143,7 +143,7 @@ def test_the_breaker_pauses_a_failing_downstream_and_a_probe_closes_it(
     assert health["breaker"] == "open"
     sink.mode(status=200)
     for task_id in ids:
-        relay.wait_task(task_id, settled, timeout=30)
+        relay.wait_task(task_id, settled)
     hits = sink.received("/flaky")
     # Nothing went out while the breaker was open: the next request, the probe, came a
     # whole cool-off after the last failure.
@@ -176,7 +176,7 @@ def test_a_downstream_failing_for_long_is_disabled_told_and_recovered(
         delivery={"retry_schedule": [0.2] * 30, "jitter": 0.0},
     )
     first = relay.submit(**image_to_video()).json()["id"]
-    wait_for(lambda: ops.accepted("/ops"), timeout=30)
+    wait_for(lambda: ops.accepted("/ops"))
     [notice] = [json.loads(h["body"]) for h in ops.accepted("/ops")]
     assert notice["type"] == "downstream.disabled"
     assert notice["data"]["downstream"] == "down"
@@ -202,7 +202,7 @@ def test_a_downstream_failing_for_long_is_disabled_told_and_recovered(
     enabled = relay.api.post("/v1/downstreams/down/enable")
     assert enabled.status_code == 200 and enabled.json()["queued"] == 2
     for task_id in (first, held):
-        relay.wait_task(task_id, settled, timeout=30)
+        relay.wait_task(task_id, settled)
         assert relay.task(task_id)["deliveries"][0]["state"] == "succeeded"
     off = subprocess.run([*cli, "disable", "down", *config], capture_output=True, text=True)
     assert off.returncode == 0 and "disabled" in off.stdout
@@ -224,7 +224,7 @@ def test_a_receiver_can_stop_the_retries_of_one_message(
     sink.mode(status=500, abort=True, count=1)
     relay = make_relay([webhook(sink)], delivery={"retry_schedule": [0.1, 0.1]})
     task_id = relay.submit(**image_to_video()).json()["id"]
-    task = relay.wait_task(task_id, settled, timeout=30)
+    task = relay.wait_task(task_id, settled)
     [delivery] = task["deliveries"]
     assert (delivery["state"], delivery["attempts"]) == ("dead", 1)
     assert "asked to stop retrying" in delivery["last_error"]
@@ -241,6 +241,6 @@ def test_a_tasks_events_reach_a_downstream_in_order(
         delivery={"retry_schedule": [1.0], "jitter": 0.0},
     )
     task_id = relay.submit(**image_to_video()).json()["id"]
-    relay.wait_task(task_id, settled, timeout=30)
+    relay.wait_task(task_id, settled)
     states = [json.loads(h["body"])["data"]["state"] for h in sink.accepted()]
     assert states == ["running", "succeeded"]

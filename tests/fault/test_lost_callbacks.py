@@ -37,7 +37,7 @@ def test_every_dropped_callback_is_recovered_by_polling(
         response = relay.submit(**video2video())
         assert response.status_code == 202, response.text
         submitted[response.json()["id"]] = time.time()
-    tasks = {task_id: relay.wait_task(task_id, settled, timeout=30) for task_id in submitted}
+    tasks = {task_id: relay.wait_task(task_id, settled) for task_id in submitted}
     wait_for(lambda: len(sim.callbacks()) == TASKS)
     assert {c["kind"] for c in sim.callbacks()} == {"dropped"}
     time.sleep(0.5)  # anything late would show up now

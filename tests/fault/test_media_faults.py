@@ -115,7 +115,7 @@ def test_a_trickling_source_times_out_and_holds_no_other_copy(
 ) -> None:
     relay = media_relay(make_relay, cdn_sim, sink, tmp_path / "media")
     slow = relay.submit(**image_to_video(promptText="a slow TRICKLE pan")).json()["id"]
-    wait_for(lambda: trickling(cdn_sim), timeout=30)  # its copy is under way
+    wait_for(lambda: trickling(cdn_sim))  # its copy is under way
     healthy = [relay.submit(**image_to_video()).json()["id"] for _ in range(4)]
     done = [relay.wait_task(task_id, delivered, timeout=60) for task_id in healthy]
     # Every healthy copy landed while the trickling download was still going: none waited.
@@ -161,7 +161,7 @@ def test_sigterm_mid_copy_stops_within_the_grace_and_the_copy_resumes_at_next_st
     relay = media_relay(make_relay, cdn_sim, sink, tmp_path / "media", download_timeout_seconds=60)
     cdn_sim.faults(cdn_trickle_seconds=120)
     task_id = relay.submit(**image_to_video()).json()["id"]
-    wait_for(lambda: trickling(cdn_sim), timeout=30)
+    wait_for(lambda: trickling(cdn_sim))
     asked = time.monotonic()
     relay.stop(timeout=90)
     stopped = time.monotonic() - asked
@@ -202,7 +202,7 @@ def test_a_copy_cut_by_kill_9_resumes_at_once_after_the_restart(
     )
     cdn_sim.faults(cdn_trickle_seconds=120)
     task_id = relay.submit(**image_to_video()).json()["id"]
-    wait_for(lambda: trickling(cdn_sim), timeout=30)
+    wait_for(lambda: trickling(cdn_sim))
     relay.kill()
     wait_for(lambda: not trickling(cdn_sim))
     cdn_sim.faults(cdn_trickle_seconds=0)
@@ -231,8 +231,8 @@ def test_deliveries_waiting_for_a_copy_go_out_when_the_relay_restarts_with_media
 ) -> None:
     relay = media_relay(make_relay, cdn_sim, sink, tmp_path / "media")
     task_id = relay.submit(**image_to_video(promptText="a slow TRICKLE pan")).json()["id"]
-    relay.wait_task(task_id, mirroring, timeout=30)
-    wait_for(lambda: trickling(cdn_sim), timeout=30)
+    relay.wait_task(task_id, mirroring)
+    wait_for(lambda: trickling(cdn_sim))
     gauge = metric(relay.anon.get("/metrics").text, "relay_outbox", state="mirroring")
     assert gauge == 1
     relay.kill()

@@ -56,7 +56,7 @@ def test_a_second_relay_on_one_sqlite_file_is_refused_and_nothing_goes_out_twice
     first = make_relay([hook])
     sink.mode(delay_seconds=SINK_DELAY)
     task_ids = [first.submit(**video2video()).json()["id"] for _ in range(TASKS)]
-    wait_for(lambda: len(sink.received()) >= TASKS // 2, timeout=30)
+    wait_for(lambda: len(sink.received()) >= TASKS // 2)
     in_flight = sum("released_at" not in h for h in sink.received())
 
     second = make_relay([hook], start=False)
@@ -65,7 +65,7 @@ def test_a_second_relay_on_one_sqlite_file_is_refused_and_nothing_goes_out_twice
     wait_for(lambda: _exited_or_ready(second.proc, second), timeout=60)
     for task_id in task_ids:
         first.wait_task(task_id, settled, timeout=60)
-    wait_for(lambda: _quiet(sink), timeout=30)
+    wait_for(lambda: _quiet(sink))
     ids = _webhook_ids(sink)
     refusal = second.log().strip()
     figures.record(
@@ -90,6 +90,6 @@ def test_a_second_relay_on_one_sqlite_file_is_refused_and_nothing_goes_out_twice
     third = make_relay([hook])
     more = [third.submit(**video2video()).json()["id"] for _ in range(3)]
     for task_id in more:
-        third.wait_task(task_id, settled, timeout=30)
-    wait_for(lambda: len(_webhook_ids(sink)) == TASKS + 3, timeout=30)
+        third.wait_task(task_id, settled)
+    wait_for(lambda: len(_webhook_ids(sink)) == TASKS + 3)
     assert set(_webhook_ids(sink).values()) == {1}

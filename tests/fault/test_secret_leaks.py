@@ -64,7 +64,7 @@ def test_a_secret_url_never_shows_in_errors_answers_or_logs(
         delivery={"retry_schedule": [0.2]},
     )
     task = relay.submit(**video2video()).json()
-    done = relay.wait_task(task["id"], settled, timeout=30)
+    done = relay.wait_task(task["id"], settled)
     [delivery] = done["deliveries"]
     assert delivery["state"] == "dead" and delivery["last_error"]
     answers = [
@@ -152,13 +152,13 @@ def test_echoed_keys_and_paths_show_in_no_answer_page_log_or_cli_output(
             for line in relay.log_lines()
         )
 
-    wait_for(refused_poll, timeout=20)
+    wait_for(refused_poll)
     sim.faults(poll_status=None)
 
     tasks = relay.api.get("/v1/tasks").json()["tasks"]
     assert len(tasks) == 4
     for task in tasks:
-        relay.wait_task(task["id"], settled, timeout=30)
+        relay.wait_task(task["id"], settled)
     deliveries = relay.api.get("/v1/deliveries").json()["deliveries"]
     # The echoes happened: each place below had the chance to show a secret.
     assert len(deliveries) == 3 * 4 and {d["state"] for d in deliveries} == {"dead"}

@@ -143,7 +143,7 @@ def test_poll_faults_back_off_then_resume(
             failures = _poll_failures(relay.log_lines())
             return all(status in {s for _, s, _ in failures[t]} for t in task_ids)
 
-        wait_for(met, timeout=20)
+        wait_for(met)
 
     # A fault lasts until every task has met it: tasks poll on their own clocks, so a
     # global count of polls could let one task skip a fault altogether.
@@ -157,7 +157,7 @@ def test_poll_faults_back_off_then_resume(
     wait_for(lambda: all(len(f) >= 7 for f in _poll_failures(relay.log_lines()).values()))
     cleared = time.time()
     sim.faults(poll_delay_seconds=0.0)
-    tasks = [relay.wait_task(t, settled, timeout=15) for t in task_ids]
+    tasks = [relay.wait_task(t, settled) for t in task_ids]
     resumed = [t["terminal_at"] - cleared for t in tasks]
 
     failures = _poll_failures(relay.log_lines())

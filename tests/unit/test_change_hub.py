@@ -9,7 +9,8 @@ import pytest
 
 from receiver.errors import Overloaded
 from receiver.persist import Change
-from receiver.pipeline.workers.changes import BEHIND_LIMIT, Caps, Subscription, fan_out
+from receiver.pipeline.workers.changes import BEHIND_LIMIT, Subscription, fan_out
+from receiver.pipeline.workers.stream_caps import Caps
 
 
 def change(n: int) -> Change:

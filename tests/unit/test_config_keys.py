@@ -35,6 +35,34 @@ def test_every_old_name_is_read_as_its_new_one(tmp_path: object, section: str, o
     )
 
 
+@pytest.mark.parametrize(("section", "old"), sorted(RENAMED))
+def test_an_old_name_beside_its_new_one_is_refused_naming_both(
+    tmp_path: object, section: str, old: str
+) -> None:
+    new = RENAMED[(section, old)]
+    value = "true" if old == "allow_private_networks" else "70"
+    if new in ADVANCED[section]:
+        text = f"[{section}]\n{old} = {value}\n[advanced.{section}]\n{new} = {value}\n"
+    else:
+        text = f"[{section}]\n{new} = {value}\n{old} = {value}\n"
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, text)
+    said = str(refused.value)
+    named = {f"{section}.{old}", f"{section}.{new}", f"advanced.{section}.{new}"}
+    assert sum(f" {name} " in said for name in named) == 2 and "same setting" in said, said
+
+
+def test_an_advanced_key_in_both_places_is_refused(tmp_path: object) -> None:
+    text = (
+        "[delivery]\nshutdown_grace_seconds = 1\n[advanced.delivery]\nshutdown_grace_seconds = 2\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, text)
+    assert "keys delivery.shutdown_grace_seconds and advanced.delivery.shutdown" in str(
+        refused.value
+    )
+
+
 def test_an_advanced_key_in_its_plain_section_still_reads(tmp_path: object) -> None:
     config = _load(tmp_path, "[server]\nmax_connections = 9\n")
     assert config.settings.server.max_connections == 9  # type: ignore[attr-defined]

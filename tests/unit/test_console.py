@@ -448,6 +448,10 @@ def test_the_submit_form_maps_onto_each_route_and_back() -> None:
         (("text_to_image", "", "https://x/i.png", "m", ""), "source: text_to_image has no"),
         (("text_to_image", "p", "", "m", "{ratio"), "options: not JSON"),
         (("text_to_image", "p", "", "m", "[1]"), "options: give a JSON object"),
+        (
+            ("text_to_image", "p", "", "m", '{"a": ["\\u0000"]}'),
+            "options.a.0: must not contain NUL",
+        ),
     ):
         with pytest.raises(InvalidRequest) as refused:
             views.form_payload(*args)

@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from receiver.adapters.brokers import BROKER_SCHEMES
+from receiver.adapters.brokers.aws_target import AWS_FORMATS
 from receiver.adapters.render import FORMATS
 from receiver.config import DownstreamConfig, Settings, load
 from receiver.errors import ConfigError
@@ -61,7 +62,7 @@ def section(doc: str, heading: str) -> str:
 
 def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     configurable = set(typing.get_args(DownstreamConfig.model_fields["format"].annotation))
-    assert configurable == set(FORMATS) | set(BROKER_SCHEMES)
+    assert configurable == set(FORMATS) | set(BROKER_SCHEMES) | set(AWS_FORMATS)
     listed = re.search(
         r"fans results out\*\* to your downstreams in (\w+) formats: (.+?);",
         README.read_text(),
@@ -80,6 +81,8 @@ def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     assert set(TICKED.findall(row[2])) == configurable
     brokers = section(text("docs/delivery.md"), "## Brokers")
     assert {row[0] for row in _rows(brokers)} == {f"`{f}`" for f in BROKER_SCHEMES}
+    aws = section(text("docs/delivery.md"), "## AWS: SQS, SNS, EventBridge and S3")
+    assert {row[0] for row in _rows(aws)} == {f"`{f}`" for f in AWS_FORMATS}
 
 
 def test_the_migrations_counted_are_the_files() -> None:

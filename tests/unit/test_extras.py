@@ -17,14 +17,15 @@ OPTIONAL = PYPROJECT["project"]["optional-dependencies"]
 
 def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> None:
     assert set(extras.EXTRAS) <= set(OPTIONAL)
-    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,otel]"]
+    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,aws,otel,cel,mcp]"]
     assert OPTIONAL["brokers"] == ["runway-relay[amqp,nats,mqtt,redis]"]
     assert "runway-relay[all]" in OPTIONAL["dev"]
 
 
 def test_the_core_needs_none_of_the_optional_libraries() -> None:
     core = " ".join(PYPROJECT["project"]["dependencies"])
-    for name in ("psycopg", "obstore", "aio-pika", "nats-py", "aiomqtt", "redis", "opentelemetry"):
+    optional = ("psycopg", "obstore", "aio-pika", "nats-py", "aiomqtt", "redis", "aiobotocore")
+    for name in (*optional, "opentelemetry", "mcp", "common-expression-language"):
         assert name not in core
 
 
@@ -34,13 +35,17 @@ def test_the_core_needs_none_of_the_optional_libraries() -> None:
         ("postgres", "postgresql://relay@127.0.0.1/relay", None, set()),
         ("s3", "sqlite:///relay.db", "s3", set()),
         ("mqtt", "sqlite:///relay.db", None, {"webhook", "mqtt"}),
+        ("aws", "sqlite:///relay.db", None, {"webhook", "sqs"}),
+        ("aws", "sqlite:///relay.db", None, {"s3"}),  # the s3 *format* needs aws, not s3
     ],
 )
 def test_a_configured_feature_without_its_extra_is_refused_naming_it(
     monkeypatch: pytest.MonkeyPatch, extra: str, storage: str, media: str | None, formats: set[str]
 ) -> None:
     monkeypatch.setitem(extras.EXTRAS, extra, ("a_module_that_is_not_installed",))
-    with pytest.raises(ConfigError, match=rf"pip install 'runway-relay\[{extra}\]'$"):
+    # The package is on no index: the command is the one that works from a clone.
+    wanted = rf"pip install -c constraints.txt -e '\.\[{extra}\]' \(in the relay's clone\)$"
+    with pytest.raises(ConfigError, match=wanted):
         extras.require_configured(storage, media, formats)
 
 

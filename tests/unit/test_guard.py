@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.adapters.guard import BadHost, PrivateAddress, check_host, is_public, literal_address
+from receiver.adapters.guard import (
+    BadHost,
+    PrivateAddress,
+    check_api_url,
+    check_host,
+    is_public,
+    literal_address,
+)
+from receiver.errors import InvalidRequest
+from receiver.pipeline.submit import validate
 
 pytestmark = pytest.mark.unit
 
@@ -56,3 +65,25 @@ def test_hosts_no_client_can_encode_are_refused(host: str) -> None:
 def test_local_hosts_are_refused(host: str) -> None:
     with pytest.raises(PrivateAddress):
         check_host(host)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://[2606:4700::1111]/hook", "http://[2606:4700::1111]:8443/a?b=c", "https://[::1]/h"],
+)
+def test_an_ipv6_literal_is_a_url_and_the_guard_judges_its_address(url: str) -> None:
+    request = validate({"kind": "text_to_image", "model": "m", "webhook": url})
+    assert request.webhook == url
+    if "::1]" in url:
+        with pytest.raises(InvalidRequest, match="private or local"):
+            check_api_url(url, "webhook")
+    else:
+        check_api_url(url, "webhook")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://[2606:4700::1111/hook", "https://[zz::1]/hook", "https://[]/hook"]
+)
+def test_a_broken_bracketed_host_is_no_url(url: str) -> None:
+    with pytest.raises(InvalidRequest, match="webhook: must be an https or http URL"):
+        validate({"kind": "text_to_image", "model": "m", "webhook": url})

@@ -10,9 +10,12 @@ import pytest
 
 from receiver.domain.inputs import (
     MAX_DATA_URI_CHARS,
+    MAX_DATA_URIS,
+    MAX_INLINE_CHARS,
     TakenOut,
     json_pieces,
     json_string_part,
+    next_batch,
     reference,
 )
 
@@ -74,3 +77,62 @@ def test_an_oversized_data_uri_is_noted() -> None:
     taken = TakenOut()
     taken.take({"v": "data:," + "a" * MAX_DATA_URI_CHARS})
     assert taken.too_large == [MAX_DATA_URI_CHARS + 6]
+
+
+def test_small_uris_are_read_in_batches_each_once_and_large_ones_apart() -> None:
+    sizes = {"a": (1, 10), "b": (1, 10), "big": (3, 9_000_000), "c": (1, 10)}
+    pieces: list[bytes | str] = [b"{", "a", b",", "big", b",", "b", "a", "c", b"}"]
+    assert next_batch(pieces, 0, sizes, budget=100) == ["a", "b", "c"]
+    assert next_batch(pieces, 5, sizes, budget=100) == ["b", "a", "c"]
+    # As many as the budget holds, and always the first, however large.
+    assert next_batch(pieces, 0, sizes, budget=20) == ["a", "b"]
+    assert next_batch(pieces, 0, {**sizes, "a": (1, 500)}, budget=20) == ["a"]
+    assert next_batch(pieces, 8, sizes) == []
+
+
+def test_a_read_per_batch_puts_back_20000_uris_byte_for_byte() -> None:
+    taken = TakenOut()
+    body = {"images": [{"uri": f"data:image/png;base64,{index:08d}"} for index in range(20_000)]}
+    fields = taken.references(taken.take(body))
+    sizes = {sha: (1, len(uri)) for sha, uri in taken.uris.items()}
+    pieces = json_pieces(fields, sizes)
+    out, held, reads = b"", {}, 0
+    for index, piece in enumerate(pieces):
+        if isinstance(piece, bytes):
+            out += piece
+            continue
+        if piece not in held:
+            held = {sha: taken.uris[sha] for sha in next_batch(pieces, index, sizes)}
+            reads += 1
+        out += json_string_part(held[piece], first=True, last=True)
+    assert out == orjson.dumps(body)
+    assert reads == 1  # 20,000 URIs of 30 characters: one read, not 20,000
+
+
+def test_text_kept_inline_is_capped_naming_the_largest_field() -> None:
+    taken = TakenOut()
+    long_header = "data:image/png;name=" + "x" * 5000 + ",AAAA"
+    taken.take_fields({"kind": "k" * 10, "promptText": "a cat", "header": long_header}, ("kind",))
+    assert taken.inline["header"] == len("header") + len(long_header)
+    assert taken.inline["promptText"] == len("promptText") + len("a cat")
+    assert "kind" not in taken.inline and taken.too_much() is None
+    big = TakenOut()
+    big.take_fields({"x": "a", "unknown": {"deep": ["b" * MAX_INLINE_CHARS]}}, ())
+    reason = big.too_much()
+    assert reason is not None and reason.startswith("unknown: holds")
+    # Any spelling counts: numbers and keys as well as strings.
+    many = TakenOut()
+    many.take_fields({"n": list(range(MAX_INLINE_CHARS))}, ())
+    assert (many.too_much() or "").startswith("n: holds")
+    # Data URIs are kept apart, not inline, and not counted there.
+    uris = TakenOut()
+    uris.take_fields({"v": "data:," + "a" * (2 * MAX_INLINE_CHARS)}, ())
+    assert uris.too_much() is None and uris.inline == {"v": len("v")}
+
+
+def test_a_request_holds_at_most_max_data_uris() -> None:
+    taken = TakenOut()
+    taken.take_fields({"u": ["data:,a"] * MAX_DATA_URIS}, ())
+    assert taken.too_much() is None
+    taken.take_fields({"w": ["data:,b"]}, ())
+    assert f"{MAX_DATA_URIS + 1} data: URIs, over {MAX_DATA_URIS}" in (taken.too_much() or "")

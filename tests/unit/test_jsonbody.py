@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from receiver.adapters.jsonbody import MAX_DEPTH, load_json
-from receiver.errors import ParseError
+from receiver.adapters.jsonbody import MAX_DEPTH, load_json, refuse_nul
+from receiver.errors import InvalidRequest, ParseError
 
 pytestmark = pytest.mark.unit
 
@@ -41,3 +41,28 @@ def test_integers_of_64_bits_are_kept_exactly(number: int) -> None:
 def test_numbers_the_relay_could_not_send_on_are_refused(body: bytes) -> None:
     with pytest.raises(ParseError, match="refused"):
         load_json(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"model": "gen4\\u0000"}', "model: must not contain NUL"),
+        (b'{"a": [1, {"b": "x\\u0000y"}]}', "a.1.b: must not contain NUL"),
+        (b'{"m": {"k\\u0000": 1}}', "m.k\\u0000: a key must not contain NUL"),
+        (b'"\\u0000"', "body: must not contain NUL"),
+    ],
+)
+def test_nul_anywhere_is_refused_naming_the_field(body: bytes, field: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        load_json(body)
+    assert refused.value.detail.startswith(field), refused.value.detail
+    assert "\x00" not in refused.value.detail
+
+
+def test_nul_is_left_to_cometapis_parser_where_asked() -> None:
+    assert load_json(b'{"msg": "a\\u0000"}', keep_nul=True) == {"msg": "a\x00"}
+    assert load_json(b'{"msg": "a\\u0000"}', exact_numbers=False) == {"msg": "a\x00"}
+    # An escaped backslash before `u0000` is no NUL.
+    assert load_json(b'{"msg": "a\\\\u0000"}') == {"msg": "a\\u0000"}
+    with pytest.raises(InvalidRequest):
+        refuse_nul({"form": "x\x00"}, "form")

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.adapters.guard import PrivateAddress, check_host
-from receiver.adapters.sealing import Sealer, Unsealable
+from receiver.adapters.sealing import Sealer, Unsealable, open_url, seal_url, url_is_current
 from receiver.config import DownstreamChange, ManagedDownstreamConfig, managed_downstream
 from receiver.pipeline.downstreams import shown_url
 
@@ -95,3 +95,19 @@ def test_hosts_from_the_api_that_are_local_by_address_or_name_are_refused(host: 
 def test_public_hosts_and_names_pass_before_dns() -> None:
     for host in ("93.184.215.14", "hooks.example.com", "[2606:4700::1111]"):
         check_host(host)
+
+
+def test_header_values_are_sealed_bound_to_their_row_and_resealed() -> None:
+    old, new = (
+        Sealer(["first-secret-0123456789"]),
+        Sealer(["first-secret-0123456789", "second-0123456789abc"]),
+    )
+    spec = {"url": "https://x.example/h", "headers": {"Authorization": "Bearer key-0123456789"}}
+    stored = seal_url(old, spec, "crm")
+    assert "headers" not in stored and "key-0123456789" not in str(stored)
+    assert open_url(old, stored, "crm") == spec
+    with pytest.raises(Unsealable):
+        open_url(old, stored, "other")
+    assert not url_is_current(new, stored)
+    assert url_is_current(new, seal_url(new, open_url(new, stored, "crm"), "crm"))
+    assert seal_url(old, {"url": "https://x.example/h"}, "crm").keys() == {"sealed_url"}

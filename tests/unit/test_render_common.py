@@ -298,7 +298,17 @@ def test_the_commented_examples_in_the_example_config_are_valid() -> None:
     lines = [line[2:] for line in EXAMPLE.read_text().splitlines() if example.match(line)]
     examples = tomllib.loads("\n".join(lines))["downstream"]
     chats = ["teams", "telegram", "google_chat", "mattermost"]
-    assert [e["format"] for e in examples] == [*chats, "amqp", "nats", "mqtt", "redis"]
+    assert [e["format"] for e in examples] == [
+        *chats,
+        "amqp",
+        "nats",
+        "mqtt",
+        "redis",
+        "sqs",
+        "sns",
+        "eventbridge",
+        "s3",
+    ]
     for entry in examples:
         DownstreamConfig(**entry)
         if entry["format"] in chats:

@@ -57,7 +57,7 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ConfigError) as caught:
         tracing.configure(ENDPOINT)
-    assert "runway-relay[otel]" in str(caught.value)
+    assert "pip install -c constraints.txt -e '.[otel]'" in str(caught.value)
     assert not tracing.enabled()
 
 

@@ -56,3 +56,58 @@ def test_every_key_with_waiting_tasks_is_served_before_any_is_served_twice(
     for key in waiting:  # oldest first within a key
         own = [i for k, i in chosen if k == key]
         assert own == sorted(own) and own == list(range(len(own)))
+
+
+def _sends(
+    lines: dict[str, list[str]], weights: dict[str, int], slots: int, count: int
+) -> list[str]:
+    """`count` sends, claim after claim of `slots` each, the turn carried between claims as
+    the store carries it; every send ends before the next claim (a cap of `slots`)."""
+    waiting = {k: list(v) for k, v in lines.items()}
+    after: str | None = None
+    left = 0
+    sent: list[str] = []
+    while len(sent) < count:
+        turns = take_turns(waiting, after, slots, weights, left)
+        assert turns.chosen
+        for task in turns.chosen:
+            waiting[task[0]].remove(task)
+        sent += turns.chosen
+        after, left = turns.last, turns.left
+    return sent[:count]
+
+
+def test_weight_gives_turns_in_proportion_when_each_claim_takes_one() -> None:
+    # The probe's case: a weight-3 key and a weight-1 key, at a cap of 1 and of 3.
+    lines = {"h": [f"h{i}" for i in range(40)], "l": [f"l{i}" for i in range(40)]}
+    for slots in (1, 2, 3):
+        first = _sends(lines, {"h": 3, "l": 1}, slots, 16)
+        heavy = sum(task[0] == "h" for task in first)
+        assert heavy == 12, (slots, first)
+    one_by_one = _sends(lines, {"h": 3, "l": 1}, 1, 8)
+    assert one_by_one == ["h0", "h1", "h2", "l0", "h3", "h4", "h5", "l1"]
+
+
+def test_a_turn_goes_on_across_claims_and_passes_when_its_key_has_nothing_left() -> None:
+    lines = {"a": ["a0", "a1", "a2"], "b": ["b0"]}
+    first = take_turns(lines, None, 1, {"a": 3})
+    assert first.chosen == ["a0"] and (first.last, first.left) == ("a", 2)
+    assert take_turns(lines, "a", 2, {"a": 3}, left=2).chosen == ["a0", "a1"]
+    # Its turn used up: the next key starts.
+    assert take_turns(lines, "a", 1, {"a": 3}, left=0).chosen == ["b0"]
+    # A key with turns left but nothing waiting: the turn passes on.
+    assert take_turns({"b": ["b0"], "c": ["c0"]}, "a", 1, {"a": 3}, left=2).chosen == ["b0"]
+    # Its weight lowered since: never more than the weight a turn.
+    assert take_turns(lines, "a", 5, {"a": 1}, left=9).chosen[:2] == ["a0", "b0"]
+
+
+@given(
+    st.dictionaries(st.sampled_from("abcd"), st.integers(1, 4), min_size=1),
+    st.integers(1, 4),
+)
+def test_long_runs_send_in_proportion_to_weight(weights: dict[str, int], slots: int) -> None:
+    lines = {k: [f"{k}{i}" for i in range(200)] for k in weights}
+    rounds = 5
+    sent = _sends(lines, weights, slots, rounds * sum(weights.values()))
+    for key, weight in weights.items():
+        assert abs(sum(task[0] == key for task in sent) - rounds * weight) <= weight, sent

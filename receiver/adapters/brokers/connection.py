@@ -76,7 +76,10 @@ class Reconnecting(Generic[C]):
 
 def describe(exc: BaseException) -> str:
     """A client library's failure in words that never carry the URL (it may hold a
-    password): the exception's class and, for OS errors, the system's reason."""
+    password): the exception's class and, for OS errors, the system's reason; the
+    relay's own DownstreamError says what it says."""
+    if isinstance(exc, DownstreamError):
+        return exc.detail
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     if isinstance(exc, TimeoutError):

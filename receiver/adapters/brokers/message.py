@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from receiver.domain.progress import PROGRESS, PROGRESS_TYPE
@@ -33,6 +34,10 @@ class BrokerTarget:
     exchange: str = ""
     maxlen: int | None = None
     timeout: float = 10.0
+    # The AWS formats (receiver/adapters/brokers/aws.py): None, the AWS default applies.
+    region: str | None = None
+    endpoint_url: str | None = None
+    key: str = ""  # s3: the object key template
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Message:
     body: bytes  # the `webhook` format's JSON event
     headers: dict[str, str]  # webhook-id, webhook-timestamp, webhook-type, webhook-signature
     name: str  # the routing key, subject, topic or stream, placeholders filled
+    # The event document: what the AWS formats read their group, dedup id and key from.
+    event: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Publisher(Protocol):

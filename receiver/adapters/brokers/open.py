@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 
+from receiver.adapters.brokers.aws_target import AWS_FORMATS
 from receiver.adapters.brokers.message import BrokerTarget, Publisher
-from receiver.adapters.extras import EXTRAS, require
+from receiver.adapters.extras import extra_of, require
 
 
 def open_publisher(target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
-    if target.format in EXTRAS:
-        require(target.format, f'downstream {name} (format = "{target.format}")')
+    if (extra := extra_of(target.format)) is not None:
+        require(extra, f'downstream {name} (format = "{target.format}")')
     if target.format == "amqp":
         from receiver.adapters.brokers.rabbitmq import RabbitMQ
 
@@ -29,4 +30,24 @@ def open_publisher(target: BrokerTarget, name: str, max_in_flight: int) -> Publi
         from receiver.adapters.brokers.redis_streams import RedisStreams
 
         return RedisStreams(target, connections=max_in_flight)
+    if target.format in AWS_FORMATS:
+        return _aws_publisher(target, max_in_flight)
     raise ValueError(f"not a broker format: {target.format}")
+
+
+def _aws_publisher(target: BrokerTarget, max_in_flight: int) -> Publisher:
+    if target.format == "sqs":
+        from receiver.adapters.brokers.sqs import Sqs
+
+        return Sqs(target, max_in_flight)
+    if target.format == "sns":
+        from receiver.adapters.brokers.sns import Sns
+
+        return Sns(target, max_in_flight)
+    if target.format == "eventbridge":
+        from receiver.adapters.brokers.eventbridge import EventBridge
+
+        return EventBridge(target, max_in_flight)
+    from receiver.adapters.brokers.s3_archive import S3Archive
+
+    return S3Archive(target, max_in_flight)

@@ -164,7 +164,7 @@ def _data_object(payload: dict[str, Any]) -> object:
     if isinstance(data, str):
         # Some senders double-encode `data`.
         try:
-            return load_json(data.encode())
+            return load_json(data.encode(), keep_nul=True)
         except ParseError:
             return None
     return data
@@ -231,7 +231,7 @@ def _callback_envelope(payload: Any) -> Envelope:
 
 def parse_callback(body: bytes) -> tuple[Envelope, Observation]:
     """An inbound callback, flat or enveloped: the envelope, and what it claims."""
-    envelope = _callback_envelope(load_json(body))
+    envelope = _callback_envelope(load_json(body, keep_nul=True))
     data = envelope.data
     nested = _dict(data.get("data"))
     state, word = _callback_state(data, nested)

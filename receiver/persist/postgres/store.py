@@ -66,6 +66,10 @@ class PostgresDb:
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
 
+    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(sql, rows)  # pipelined: one round trip, not one per row
+
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
         return self._conn.execute(sql, params).fetchone()
 

@@ -38,8 +38,8 @@ TEXTS: Texts = {
             " FOR UPDATE SKIP LOCKED"
         ),
     ),
-    "LAST_TURN": "SELECT last_turn FROM submit_gate WHERE id = 1",
-    "SET_LAST_TURN": "UPDATE submit_gate SET last_turn = ? WHERE id = 1",
+    "LAST_TURN": "SELECT last_turn, turn_left FROM submit_gate WHERE id = 1",
+    "SET_LAST_TURN": "UPDATE submit_gate SET last_turn = ?, turn_left = ? WHERE id = 1",
     "START_SUBMIT": (
         "UPDATE tasks SET submit_owner = ?, submit_started_at = ?, submit_due_at = NULL,"
         " submit_count = submit_count + 1 WHERE id = ?"

@@ -18,7 +18,11 @@ TEXTS: Texts = {
         " ON CONFLICT (task_id, sha256, part) DO NOTHING"
     ),
     "TASK_INPUTS": (
-        "SELECT sha256, COUNT(*) AS parts FROM task_inputs WHERE task_id = ? GROUP BY sha256"
+        "SELECT sha256, COUNT(*) AS parts, SUM(LENGTH(body)) AS chars FROM task_inputs"
+        " WHERE task_id = ? GROUP BY sha256"
+    ),
+    "TASK_INPUT_WHOLES": (
+        "SELECT sha256, body FROM task_inputs WHERE task_id = ? AND part = 0 AND sha256 = ANY(?)"
     ),
     "TASK_INPUT_PART": (
         "SELECT body FROM task_inputs WHERE task_id = ? AND sha256 = ? AND part = ?"

@@ -28,13 +28,13 @@ from typing import Any, TypeVar
 from receiver.errors import StoreError
 from receiver.observability import logs
 from receiver.persist.db import Db, Row
+from receiver.persist.sqlite.checkpoints import WAL_KEEP_BYTES, run_checkpoints
 from receiver.persist.sqlite.statements import SQLITE
 from receiver.persist.sqlite.worklock import WorkLock
 from receiver.persist.store import PagesToFree, Store
 
 T = TypeVar("T")
 _MAX_BATCH = 256
-_CHECKPOINT_SECONDS = 1.0
 _BUSY_SECONDS = 10.0  # how long BEGIN waits for another connection's write lock
 _MIN_FREE_BYTES = 16 * 1024 * 1024  # below this, the next checkpoint may not fit
 _FAILED_SECONDS = 10.0  # a failed write keeps /readyz at 503 this long
@@ -54,6 +54,9 @@ class SqliteDb:
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
+
+    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        self._conn.executemany(sql, rows)
 
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
         row: Row | None = self._conn.execute(sql, params).fetchone()
@@ -119,9 +122,10 @@ class SqliteStore(Store):
         conn.execute("PRAGMA foreign_keys=ON")
         # No busy wait inside SQLite: it would stall the event loop. _begin retries instead.
         conn.execute("PRAGMA busy_timeout=0")
-        # Checkpoints run in their own thread (_checkpoints): done by the committing
+        # Checkpoints run in their own thread (checkpoints.py): done by the committing
         # connection, one would hold up every callback queued behind it.
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
         return conn
 
     def _open(self) -> tuple[sqlite3.Connection, SqliteDb]:
@@ -137,7 +141,10 @@ class SqliteStore(Store):
             if self.path != ":memory:":
                 self._stopping.clear()
                 self._checkpointer = threading.Thread(
-                    target=self._checkpoints, name="sqlite-checkpoint", daemon=True
+                    target=run_checkpoints,
+                    args=(self.path, self._stopping, lambda: self.commits),
+                    name="sqlite-checkpoint",
+                    daemon=True,
                 )
                 self._checkpointer.start()
         return self._conn, self._db
@@ -278,28 +285,6 @@ class SqliteStore(Store):
             with contextlib.suppress(Exception):
                 done.result()
             raise
-
-    def _checkpoints(self) -> None:
-        """Move committed WAL frames into the database file, beside the writer.
-
-        PASSIVE copies and syncs the bulk without holding anyone up; RESTART then copies
-        the few frames committed meanwhile, holding the writer only for that, so that the
-        next transaction starts the WAL over (under steady load it would grow forever).
-        Commits are durable either way: each one fsyncs the WAL.
-        """
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            done = self.commits
-            while not self._stopping.wait(_CHECKPOINT_SECONDS):
-                if self.commits != done:
-                    done = self.commits
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                        conn.execute("PRAGMA wal_checkpoint(RESTART)")
-        finally:
-            conn.close()
 
     def take_workers(self, deliveries: bool, polls: bool) -> None:
         if self.path == ":memory:":

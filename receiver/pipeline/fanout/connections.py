@@ -11,6 +11,7 @@ import aiohttp
 
 from receiver.adapters import guard
 from receiver.adapters.brokers import Publisher, open_publisher
+from receiver.adapters.brokers.aws_target import AWS_FORMATS
 from receiver.adapters.outbound import env_proxy, tls_context
 from receiver.config import Downstream
 from receiver.domain.breaker import STATE_NUMBERS
@@ -70,8 +71,10 @@ class Connections:
         if d.broker is not None:
             self.publishers[name] = open_publisher(d.broker, name, d.max_in_flight)
             if self.from_the_api(d):
-                host = urlsplit(d.url).hostname or ""
-                self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host))
+                # An AWS format's host is its endpoint_url's; none: AWS's own endpoint.
+                host = urlsplit(d.endpoint_url or "" if d.format in AWS_FORMATS else d.url).hostname
+                if d.format not in AWS_FORMATS or host:
+                    self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host or ""))
             return
         # The resolver refuses a name that resolves to a private address, at connect time.
         resolver = guard.resolver(not self.from_the_api(d))

@@ -17,7 +17,9 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from receiver.adapters.brokers import BROKER_SCHEMES
+from receiver.adapters.brokers.aws_target import STAND_INS
 from receiver.adapters.sealing import (
+    SEALED_HEADERS,
     SEALED_URL,
     Sealer,
     Unsealable,
@@ -43,10 +45,13 @@ def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = Non
 
 def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, str] | None:
     """The settings of a row whose URL may not open, read with a stand-in URL."""
-    spec = {key: value for key, value in row.spec.items() if key not in ("url", SEALED_URL)}
-    scheme = BROKER_SCHEMES.get(str(spec.get("format", "webhook")), ("https",))[0]
+    sealed = ("url", SEALED_URL, SEALED_HEADERS)  # its headers' values are sealed too
+    spec = {key: value for key, value in row.spec.items() if key not in sealed}
+    fmt = str(spec.get("format", "webhook"))
+    scheme = BROKER_SCHEMES.get(fmt, ("https",))[0]
+    url = STAND_INS.get(fmt, f"{scheme}://sealed.invalid/")
     try:
-        stand_in = {**spec, "url": f"{scheme}://sealed.invalid/", "name": row.name}
+        stand_in = {**spec, "url": url, "name": row.name}
         return ManagedDownstreamConfig.model_validate(stand_in), reason
     except ValidationError:
         return None
@@ -155,6 +160,7 @@ class Directory:
         settings no longer pass."""
         try:
             spec = open_url(self.sealer, row.spec, row.name)
+            logs.add_secrets(dict(spec.get("headers") or {}).values())  # before any error
             settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
             secret = self.sealer.open(row.sealed_secret, row.name)
             previous = (

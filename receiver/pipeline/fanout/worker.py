@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from receiver.adapters import guard, render
 from receiver.adapters.brokers import Message, fill
-from receiver.adapters.headers import retry_after
 from receiver.adapters.render.telegram import posted_message
 from receiver.adapters.transport_errors import Failure, transport_errors
 from receiver.config import Downstream
@@ -31,17 +30,15 @@ from receiver.persist.records import new_id
 from receiver.pipeline.fanout.connections import Connections
 from receiver.pipeline.fanout.handoff import NOTHING_RESERVED, Reservation
 from receiver.pipeline.fanout.lanes import Lane, reservable, with_rows_due
-from receiver.pipeline.fanout.outgoing import signed_headers
+from receiver.pipeline.fanout.outgoing import Request, default_body, post, signed_headers
+from receiver.pipeline.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.pipeline.service import Service, Work
 from receiver.transitions import delivery as delivery_story
 from receiver.transitions import downstreams as downstream_rows
 
-# What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start), and
-# how much of the answer is read for it: more, so that a secret the answer quotes across the
-# kept part's end (a Discord token after an HTML page's head) is whole when it is scrubbed.
+# What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
 GONE = 410
-_READ_ANSWER = 4096
 
 
 def _undelivered(failure: Failure) -> DownstreamError:
@@ -233,44 +230,18 @@ class Fanout:
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
         await self.out.close()
 
-    async def _post(
-        self, downstream: Downstream, url: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, str, float | None, bool]:
-        """Status, the start of the answer (never the whole of it), any Retry-After, and
-        whether the receiver asked to stop retrying (Svix's `webhook-delivery` header)."""
-        session = self.out.sessions.get(downstream.name)
-        if session is None or session.closed:
-            raise DownstreamError("the downstream was changed or removed")
-        async with session.post(
-            url,
-            data=body,
-            headers=headers,
-            allow_redirects=False,
-            proxy=self.out.proxies[downstream.name],
-        ) as response:
-            snippet = b""
-            while len(snippet) < _READ_ANSWER:
-                chunk = await response.content.read(_READ_ANSWER - len(snippet))
-                if not chunk:
-                    break
-                snippet += chunk
-            wait = retry_after(response.headers.get("retry-after"), time.time())
-            abort = response.headers.get("webhook-delivery", "").lower() == "abort-message"
-            return response.status, snippet.decode("utf-8", "replace"), wait, abort
-
     async def _send(
-        self, downstream: Downstream, job: DeliveryJob
+        self, downstream: Downstream, job: DeliveryJob, shaped: Shaped
     ) -> tuple[int | None, str, float | None, bool, tuple[str, bool] | None]:
-        """One POST: the status (None: no answer), what went wrong, any Retry-After,
+        """One request: the status (None: no answer), what went wrong, any Retry-After,
         whether the receiver asked the relay to stop retrying this message, and the chat
         message it created (for platforms that edit later states into it)."""
-        delivery_id, payload = job.delivery.id, job.payload
-        rendered = render.render(downstream.format, payload, downstream.url, job.posted)
-        body = rendered.body
-        headers = signed_headers(downstream, delivery_id, body)
+        body = shaped.body
+        # Signed over the body as sent: the format's own, or what the transform made.
+        headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
         # Telegram's Bot API method goes after the token in the path; like the URL itself
         # (a credential), the result is never logged.
-        url = render.with_path(job.webhook or downstream.url, rendered.path)
+        url = render.with_path(job.webhook or downstream.url, shaped.path)
         if self.out.from_the_api(downstream):
             try:
                 # An address written in the URL is never resolved: checked here instead.
@@ -282,12 +253,16 @@ class Fanout:
             # byte would otherwise outlive the timeout, and then the lease.
             async with asyncio.timeout(downstream.timeout):
                 with transport_errors(_undelivered):
-                    status, snippet, wait, abort = await self._post(downstream, url, body, headers)
+                    session = self.out.sessions.get(downstream.name)
+                    proxy = self.out.proxies.get(downstream.name)
+                    request = Request(shaped.method, url, body, headers, proxy)
+                    status, snippet, wait, abort = await post(session, request)
         except TimeoutError:
             return None, f"timed out after {downstream.timeout:g}s", None, False, None
         except DownstreamError as exc:
             return None, exc.detail, None, False, None
-        posted = posted_message(rendered.path, snippet) if 200 <= status < 300 else None
+        telegram = downstream.format == "telegram" and 200 <= status < 300
+        posted = posted_message(shaped.path, snippet) if telegram else None
         return status, f"HTTP {status}: {snippet}", wait, abort, posted
 
     async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:
@@ -303,17 +278,18 @@ class Fanout:
         await delivery_story.disable(store, name, reason, self.service.subscriptions)
         return True
 
-    async def _publish(self, downstream: Downstream, job: DeliveryJob) -> str | None:
+    async def _publish(
+        self, downstream: Downstream, job: DeliveryJob, shaped: Shaped
+    ) -> str | None:
         """One message to a broker: None once the broker confirmed it, else why not. The
-        body is the `webhook` format's event; the headers are Standard Webhooks' with the
-        event's type."""
-        payload = job.payload
-        body = render.render("webhook", payload).body
-        headers = signed_headers(downstream, job.delivery.id, body)
+        body is the `webhook` format's event (or the transform's); the headers are Standard
+        Webhooks' with the event's type, and the downstream's own."""
+        payload, body = job.payload, shaped.body
+        headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
         headers["webhook-type"] = payload.get("type") or f"task.{payload.get('state')}"
         target = downstream.broker
         assert target is not None
-        message = Message(body, headers, fill(target.name, payload))
+        message = Message(body, headers, fill(target.name, payload), payload)
         try:
             async with asyncio.timeout(downstream.timeout):
                 publisher = self.out.publishers.get(downstream.name)
@@ -359,15 +335,23 @@ class Fanout:
             decision = Decision("dead", time.time(), "downstream is no longer configured")
         else:
             try:
-                if downstream.broker is not None:
-                    failure = await self._publish(downstream, job)
+                shaped = prepare(downstream, job, lambda: default_body(downstream, job))
+                if isinstance(shaped, Refused):
+                    self.service.metrics.filtered.labels(
+                        downstream.name, str(shaped.failed).lower()
+                    ).inc()
+                    decision = Decision("filtered", time.time(), shaped.reason)
+                elif downstream.broker is not None:
+                    failure = await self._publish(downstream, job, shaped)
                     now = time.time()
                     answer = Answer(failure=failure, confirmed=not failure)
                     decision = decide(self.policy, attempt, answer, now)
                 else:
-                    status, failure, wait, abort, posted = await self._send(downstream, job)
+                    status, failure, wait, abort, posted = await self._send(downstream, job, shaped)
                     answer = Answer(status, failure, wait, abort)
                     decision = decide(self.policy, attempt, answer, time.time())
+            except ExpressionFailed as exc:  # the same every time: no retry helps
+                decision = Decision("dead", time.time(), str(exc))
             except Exception as exc:
                 # Whatever this attempt raised is its own failure, retried and then
                 # dead-lettered like any other: never a row left pending with no reason.
@@ -390,7 +374,8 @@ class Fanout:
             self._recording.add(me)
             self._free_slot(me, lane)
         health = None
-        if downstream is not None and not abort and downstream.name != TASK_WEBHOOK:
+        judged = downstream is not None and not abort and outcome != "filtered"
+        if judged and downstream is not None and downstream.name != TASK_WEBHOOK:
             ok = outcome == "succeeded"
             if ok:
                 lane.breaker.succeeded(time.time())
@@ -431,7 +416,8 @@ class Fanout:
             self._disabled_read = 0.0  # re-read at once: its rows are held now
             self.service.wake(Work.DELIVERIES)  # the notice to the other downstreams
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
-        log_line = log.info if outcome == "succeeded" else log.warning
+        event["filtered"] = "delivery.filtered"
+        log_line = log.info if outcome in ("succeeded", "filtered") else log.warning
         log_line(
             event.get(outcome, "delivery.dead_lettered"),
             **ids,

@@ -5,24 +5,29 @@ is open (and not at all while none is), and hands each new change to every strea
 a bounded queue. A stream that falls too far behind (a client that stops reading) is ended
 rather than left to grow: its client reconnects with `Last-Event-ID` and catches up from
 the store. The caps keep streams from taking every connection: per process, and per client
-address, so one client cannot fill `server.max_connections` by itself.
+address, so one client cannot fill `server.max_connections` by itself; share links' streams
+have a pool of their own (stream_caps.py). The reader also ends the streams whose key was
+revoked, or whose console session or share link ended, on any replica.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.errors import Overloaded
 from receiver.observability.metrics import Metrics
 from receiver.persist import Change, Store
-from receiver.transitions import queries
+from receiver.pipeline.workers.stream_caps import BY_ADMIN_TOKEN, Holder, Pools, lapsed
+from receiver.transitions import keys, queries
 
 POLL_SECONDS = 0.5
+# How often the holders of the open streams are checked against the store: a key revoked,
+# or a session logged out, on another replica ends its streams here within this and a tick.
+RIGHTS_SECONDS = 1.0
 # A change is stamped before its transaction commits, so one that commits late (a slow
 # write, another replica) can carry a time a reader has already passed: each read looks
 # back this far and leaves out what it already sent.
@@ -65,41 +70,27 @@ class Feed:
 @dataclass(eq=False)
 class Subscription:
     client: str
-    # None, last: the server is shutting down and the stream ends.
+    holder: Holder = BY_ADMIN_TOKEN
+    # None, last: the server is shutting down, or the holder's right ended: the stream ends.
     queue: asyncio.Queue[Change | None] = field(default_factory=lambda: asyncio.Queue(BEHIND_LIMIT))
     dropped: bool = False  # fell BEHIND_LIMIT changes behind: the stream ends
+    ended: bool = False  # its key revoked, its session or link ended: the stream ends
 
+    @property
+    def open(self) -> bool:
+        return not (self.dropped or self.ended)
 
-class Caps:
-    """Who may open one more stream: no I/O, unit-tested."""
-
-    def __init__(self, total: int, per_client: int) -> None:
-        self.total, self.per_client = total, per_client
-        self.open: Counter[str] = Counter()
-
-    def take(self, client: str) -> None:
-        if sum(self.open.values()) >= self.total:
-            raise Overloaded(f"{self.total} live streams are open (server.max_streams)")
-        if self.open[client] >= self.per_client:
-            raise Overloaded(
-                f"this client has {self.per_client} live streams open"
-                " (server.max_streams_per_client)"
-            )
-        self.open[client] += 1
-
-    def give_back(self, client: str) -> None:
-        self.open[client] -= 1
-        if self.open[client] <= 0:
-            del self.open[client]  # nothing kept for a client that is gone
-
-    def __len__(self) -> int:
-        return sum(self.open.values())
+    def end(self) -> None:
+        self.ended = True
+        # Wakes the stream waiting on its queue; one reading a backlog checks `open` first.
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
 
 
 def fan_out(change: Change, subscriptions: set[Subscription]) -> None:
     """Hand `change` to every stream; one whose queue is full is marked dropped."""
     for sub in subscriptions:
-        if sub.dropped:
+        if not sub.open:
             continue
         try:
             sub.queue.put_nowait(change)
@@ -122,42 +113,54 @@ class ChangeHub:
         store: Store,
         log: Any,
         metrics: Metrics,
-        caps: Caps,
+        pools: Pools,
         draining: Callable[[], bool],
     ) -> None:
-        self.store, self.log, self.metrics, self.caps = store, log, metrics, caps
+        self.store, self.log, self.metrics, self.pools = store, log, metrics, pools
         self._draining = draining
         self.subscriptions: set[Subscription] = set()
         self._wanted = asyncio.Event()
+        self._recheck = asyncio.Event()
         self._ended = False
 
-    def subscribe(self, client: str) -> Subscription:
-        self.caps.take(client)
-        sub = Subscription(client)
+    def subscribe(self, client: str, holder: Holder = BY_ADMIN_TOKEN) -> Subscription:
+        """Overloaded past the holder's pool's caps."""
+        self.pools.take(client, holder)
+        sub = Subscription(client, holder)
         self.subscriptions.add(sub)
         self._wanted.set()
-        self.metrics.streams_open.set(len(self.caps))
+        self.metrics.streams_open.set(len(self.pools))
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self.subscriptions:
             self.subscriptions.discard(sub)
-            self.caps.give_back(sub.client)
-            self.metrics.streams_open.set(len(self.caps))
+            self.pools.give_back(sub.client, sub.holder)
+            self.metrics.streams_open.set(len(self.pools))
+
+    def recheck(self) -> None:
+        """A key was revoked or a session ended here: check the streams' holders now."""
+        self._recheck.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Read the feed once a tick while any stream is open; sleep while none is."""
         feed: Feed | None = None
+        checked = 0.0
         while not stopping.is_set():
             if not self.subscriptions:
                 feed = None  # the next stream starts a new read from its own moment
                 self._wanted.clear()
+                self._recheck.clear()  # no stream to check
                 await _first(self._wanted.wait(), stopping.wait())
                 continue
             if self._draining() and not self._ended:
                 # Streams would otherwise hold the shutdown for its whole grace period.
                 end_all(self.subscriptions)
                 self._ended = True
+            if self._recheck.is_set() or time.monotonic() - checked >= RIGHTS_SECONDS:
+                self._recheck.clear()
+                checked = time.monotonic()
+                await self._end_lapsed()
             if feed is None:
                 feed = Feed(time.time() - LOOK_BACK_SECONDS)
             try:
@@ -170,7 +173,25 @@ class ChangeHub:
                 fan_out(change, self.subscriptions)
             if len(found) >= READ_LIMIT:
                 continue  # a full read: more is waiting, read again at once
-            await _first(asyncio.sleep(POLL_SECONDS), stopping.wait())
+            await _first(asyncio.sleep(POLL_SECONDS), stopping.wait(), self._recheck.wait())
+
+    async def _end_lapsed(self) -> None:
+        """End every stream whose key was revoked, or whose session or link has ended."""
+        subs = [s for s in self.subscriptions if s.open]
+        key_ids = {s.holder.key_id for s in subs if s.holder.key_id is not None}
+        session_ids = {s.holder.session_id for s in subs if s.holder.session_id is not None}
+        try:
+            gone_keys, gone_sessions = await keys.gone(self.store, key_ids, session_ids)
+        except Exception:
+            # Checked again next time; the times (a session's end) are checked anyway.
+            self.log.warning("stream.store_unavailable")
+            gone_keys, gone_sessions = set(), set()
+        now = time.time()
+        ended = [s for s in subs if lapsed(s.holder, now, gone_keys, gone_sessions)]
+        for sub in ended:
+            sub.end()
+        if ended:
+            self.log.info("stream.rights_ended", streams=len(ended))
 
 
 async def _first(*waits: Awaitable[object]) -> None:

@@ -14,10 +14,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from receiver.adapters.comet.client import Submitted
 from receiver.domain.kinds import is_callback
 from receiver.domain.poll_timing import PollRule
 from receiver.domain.submit_queue import Refusal, SubmitPolicy, after_refusal
-from receiver.errors import StoreError, UpstreamError
+from receiver.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.observability import tracing
 from receiver.persist import SubmitAttempt, SubmitJob
 from receiver.persist.records import new_id
@@ -110,8 +111,7 @@ class Submitter:
             fields["callback_url"] = service.callback_url(job.task_id)
         started = time.time()
         try:
-            body = await outgoing_request(service.store, job.task_id, fields)
-            submitted = await service.comet.submit(job.kind, body)
+            submitted = await self._submitted(job, fields)
         except UpstreamError as exc:
             span.set(status=exc.upstream_status)
             span.failed(exc.message)
@@ -152,6 +152,26 @@ class Submitter:
         if recorded is not None:
             service.recorded(recorded)
         log.info("submit.accepted", upstream_task_id=submitted.upstream_task_id)
+
+    async def _submitted(self, job: SubmitJob, fields: dict[str, Any]) -> Submitted:
+        """CometAPI's answer to the task's body, built and sent within the upstream timeout
+        as a whole: a send never outlives it, so the sweep of sends cut off by a stop (after
+        twice the timeout) never takes one still going for one (an UpstreamTimeout, sent
+        again later, when it would)."""
+        service = self.service
+        timeout = service.config.settings.upstream.timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    body = await outgoing_request(service.store, job.task_id, fields)
+                except StoreError as exc:
+                    # Nothing left yet: sent again later, like a send CometAPI refused.
+                    raise UpstreamError(f"the request could not be read: {exc.detail}") from None
+                return await service.comet.submit(job.kind, body)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"the request was not built and sent within upstream.timeout_seconds ({timeout:g})"
+            ) from None
 
     async def _refused(self, job: SubmitJob, exc: UpstreamError, started: float, log: Any) -> None:
         service = self.service

@@ -20,6 +20,7 @@ from receiver.transitions import queries
 from receiver.web.access import caller_of
 from receiver.web.api import models as m
 from receiver.web.api.openapi import reply
+from receiver.web.api.task_detail import TaskDetail
 from receiver.web.body import read_json
 from receiver.web.stream import stream_response
 
@@ -53,11 +54,12 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
         raise NotFound("no such task")
     task = detail.task
     return reply(
-        m.TaskDetail,
+        TaskDetail,
         {
             **task.summary(),
             "request": task.request,
             "media": detail.media(),
+            **detail.failure(),
             "events": [e.summary() for e in detail.events],
             "deliveries": [d.summary() for d in detail.deliveries],
             "attempts": [a.summary() for a in detail.attempts],

@@ -27,8 +27,10 @@ KeyName = Annotated[
 class NewKey(Answer):
     name: KeyName = Field(description="Unique among the live keys: letters, digits, `_.-`.")
     scopes: list[Scope] = Field(min_length=1, description="What it may do; `admin`: all.")
+    # Strict: a JSON integer, not "3", true or 2.0 read as one.
     weight: int = Field(
         1,
+        strict=True,
         ge=1,
         le=100,
         description="Its share of the submit queue's turns: this many of its waiting tasks"
@@ -36,6 +38,7 @@ class NewKey(Answer):
     )
     max_queued: int | None = Field(
         None,
+        strict=True,
         ge=1,
         le=1_000_000,
         description="At most this many of its tasks not ended at once (waiting in the submit"
@@ -44,6 +47,7 @@ class NewKey(Answer):
     )
     max_per_day: int | None = Field(
         None,
+        strict=True,
         ge=1,
         le=10_000_000,
         description="At most this many tasks made in any 24 hours (a rolling window); one more"
@@ -120,6 +124,7 @@ async def list_keys(request: Request, service: Service, params: NoParams) -> Res
 
 async def revoke_key(request: Request, service: Service, params: KeyNameParams) -> Response:
     await service.keys.revoke(params.name)
+    service.changes.recheck()  # its open streams here end now, elsewhere within seconds
     return reply(KeyRevoked, {"revoked": params.name})
 
 

@@ -12,6 +12,14 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from receiver.domain.kinds import KIND_NAMES, PASSED_PATTERN, is_passed_through, is_route_name
 from receiver.domain.moments import epoch_seconds
 from receiver.domain.states import State
+from receiver.web.api.answer import Answer as Answer
+from receiver.web.api.answer import BreakerState as BreakerState
+from receiver.web.api.downstream_models import DownstreamCreated as DownstreamCreated
+from receiver.web.api.downstream_models import DownstreamDetail as DownstreamDetail
+from receiver.web.api.downstream_models import DownstreamHealth as DownstreamHealth
+from receiver.web.api.downstream_models import DownstreamList as DownstreamList
+from receiver.web.api.downstream_models import Removed as Removed
+from receiver.web.api.downstream_models import SecretRotated as SecretRotated
 
 
 def _known_kind(value: str) -> str:
@@ -23,17 +31,14 @@ def _known_kind(value: str) -> str:
 # Every kind of the table (kinds.py), or a Runway route it does not know, passed through.
 _KIND_SCHEMA = {"type": "string", "pattern": PASSED_PATTERN, "examples": list(KIND_NAMES)}
 Kind = Annotated[str, AfterValidator(_known_kind), WithJsonSchema(_KIND_SCHEMA)]
-DeliveryState = Literal["pending", "mirroring", "held", "succeeded", "dead", "superseded"]
-BreakerState = Literal["closed", "half_open", "open"]
+DeliveryState = Literal[
+    "pending", "mirroring", "held", "succeeded", "dead", "superseded", "filtered"
+]
 # Text the stores take as it is: PostgreSQL refuses NUL in a string, so it is refused here.
 _TEXT = r"^[^\x00]*$"
 Text = Annotated[str, Field(max_length=500, pattern=_TEXT)]
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=_TEXT)]
 Key = Annotated[str, Field(min_length=1, max_length=255, pattern=_TEXT)]
-
-
-class Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Submitted(Answer):
@@ -152,7 +157,7 @@ class AttemptSummary(Answer):
     latency_ms: float
     status: int | None = Field(description="The downstream's HTTP status; null: no answer.")
     error: str | None
-    outcome: Literal["succeeded", "retry", "dead"]
+    outcome: Literal["succeeded", "retry", "dead", "filtered"]
 
 
 class SubmitAttemptSummary(Answer):
@@ -186,20 +191,6 @@ class Media(Answer):
     reason: str | None = Field(None, description="Why no copy could be made.")
 
 
-class TaskDetail(TaskSummary):
-    request: dict[str, Any] = Field(
-        description="The fields sent to CometAPI; each `data:` URI as"
-        ' `{"data_uri": {"type", "bytes", "sha256"}}`: kept apart, never answered.'
-    )
-    media: Media | None = Field(
-        description="The copies of its renders; null: none are made (media off, or no files)."
-    )
-    events: list[EventSummary] = Field(description="Oldest first.")
-    deliveries: list[DeliverySummary]
-    attempts: list[AttemptSummary] = Field(description="Every delivery attempt, oldest first.")
-    submits: list[SubmitAttemptSummary] = Field(description="Every send to CometAPI, oldest first.")
-
-
 class TaskPage(Answer):
     tasks: list[TaskSummary] = Field(description="Newest first.")
     next: str | None = Field(description="Pass as `before` for the next page; null: no more.")
@@ -217,78 +208,6 @@ class DeliveryList(Answer):
 
 class Replayed(Answer):
     replayed: int = Field(description="How many deliveries were queued again.")
-
-
-class DownstreamHealth(Answer):
-    name: str
-    disabled: bool
-    disabled_at: float | None
-    disabled_reason: str | None
-    failing_since: float | None = Field(description="Every attempt since then has failed.")
-    breaker: BreakerState = Field(description="As this replica last reported it.")
-    breaker_changed_at: float | None
-    deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
-
-
-class DownstreamDetail(DownstreamHealth):
-    """What a downstream is and how it fares; never its secret."""
-
-    source: Literal["config", "api"] = Field(
-        description="`config`: the operator's file (read-only here); `api`: made through it."
-    )
-    url: str = Field(description="A chat URL (a credential) shows only its origin.")
-    format: str
-    events: list[str]
-    channels: list[str]
-    signed: bool = Field(description="Its deliveries carry Standard Webhooks signatures.")
-    timeout: float
-    max_in_flight: int
-    rate_per_second: float | None = None
-    breaker_failure_rate: float
-    breaker_min_attempts: int
-    breaker_window_seconds: float
-    breaker_cool_off_seconds: float
-    disable_after_seconds: float
-    exchange: str | None = None
-    routing_key: str | None = None
-    subject: str | None = None
-    topic: str | None = None
-    stream: str | None = None
-    maxlen: int | None = None
-    created_at: float | None = None
-    changed_at: float | None = None
-    previous_secret_until: float | None = Field(
-        None, description="While set, deliveries carry the old secret's signature too."
-    )
-    unusable: str | None = Field(
-        None,
-        description="Made through the API, its secret or URL was sealed under a key this relay"
-        " no longer has: why. Its deliveries are still made, held, until the key is back"
-        " (`callbacks.previous_secret_envs`) or its secret is rotated (and its URL given"
-        " again, if that is what does not open).",
-    )
-
-
-class DownstreamCreated(DownstreamDetail):
-    secret: str = Field(description="Its signing secret (`whsec_`): shown this once only.")
-
-
-class SecretRotated(Answer):
-    downstream: str
-    secret: str = Field(description="The new signing secret: shown this once only.")
-    previous_secret_until: float = Field(
-        description="Until then every delivery carries both signatures, space-separated."
-    )
-
-
-class Removed(Answer):
-    downstream: str
-    removed: Literal[True]
-    deliveries_ended: int = Field(description="Deliveries that waited, now dead letters.")
-
-
-class DownstreamList(Answer):
-    downstreams: list[DownstreamDetail]
 
 
 class Disabled(Answer):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.errors import NotAuthenticated, StoreError
+from receiver.errors import NotAuthenticated, Overloaded, StoreError
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
 from receiver.transitions import queries
@@ -17,7 +17,9 @@ from receiver.web.http import is_admin
 METRICS_TYPE = "text/plain; version=0.0.4"
 
 
-async def healthz(request: Request) -> Response:
+async def livez(request: Request) -> Response:
+    """The process answers: nothing else is asked, so an outage of the store never gets a
+    healthy process restarted (readiness takes it out of rotation instead)."""
     return reply(Ok, {"ok": True})
 
 
@@ -25,6 +27,8 @@ async def readyz(request: Request) -> Response:
     service: Service = request.app.state.service
     try:
         await operations.ready(service)
+    except Overloaded:
+        raise  # draining after SIGTERM: expected, not worth a warning per probe
     except StoreError as exc:
         service.log.warning("readyz.store_unavailable", reason=exc.detail)
         raise  # its one line says why: unreachable, a full disk, a failed write
@@ -50,12 +54,22 @@ async def metrics(request: Request) -> Response:
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
-        "/healthz",
+        "/livez",
         ("GET",),
-        healthz,
+        livez,
         "probes",
         "Liveness",
-        "The process answers.",
+        "The process answers; no dependency is checked.",
+        "none",
+        (Reply(200, "Up.", Ok),),
+    ),
+    Operation(
+        "/healthz",
+        ("GET",),
+        livez,
+        "probes",
+        "Liveness (the older name of /livez)",
+        "The process answers; no dependency is checked.",
         "none",
         (Reply(200, "Up.", Ok),),
     ),
@@ -65,9 +79,13 @@ OPERATIONS: tuple[Operation, ...] = (
         readyz,
         "probes",
         "Readiness",
-        "The store answers: use it as a load balancer's health check.",
+        "The store answers, every migration is applied, and the process is not draining"
+        " after SIGTERM: use it as a load balancer's health check.",
         "none",
-        (Reply(200, "Ready.", Ok), Reply(503, "The store cannot be reached.", ErrorAnswer)),
+        (
+            Reply(200, "Ready.", Ok),
+            Reply(503, "The store cannot be reached, or the process is draining.", ErrorAnswer),
+        ),
     ),
     Operation(
         "/metrics",

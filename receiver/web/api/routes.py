@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.pipeline.submit import AnyTaskRequest
+from receiver.web.api import catalog, keys, probes, runway_more, runwayml, shares, task_detail
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
-from receiver.web.api import keys, probes, runway_more, runwayml, shares
 from receiver.web.api import models as m
 from receiver.web.api.media import media
 from receiver.web.api.openapi import (
@@ -149,7 +149,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "State, outputs and cost; its place in the submit queue and every send to CometAPI;"
             " every event (callbacks with CometAPI's verdict on them), every delivery per"
             " downstream and every delivery attempt.",
-            (Reply(200, "The task.", m.TaskDetail), _TASK_GONE),
+            (Reply(200, "The task.", task_detail.TaskDetail), _TASK_GONE),
         ),
         scope="tasks:read",
     ),
@@ -262,6 +262,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         scope="downstreams",
     ),
+    *catalog.OPERATIONS,  # before /v1/downstreams/{name}, which would take "preview"
     admin_op(
         "/v1/downstreams/{name}",
         "GET",

@@ -18,11 +18,13 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
+from receiver.config.sections import ServerConfig
 from receiver.domain.states import TERMINAL_STATES
 from receiver.errors import RelayError
 from receiver.persist import Change
 from receiver.pipeline.service import Service
-from receiver.pipeline.shares import make_link, opened, shared_view
+from receiver.pipeline.shares import make_link, opened, opened_link, shared_view, stream_holder
+from receiver.pipeline.workers.changes import Subscription
 from receiver.web.access import caller_of
 from receiver.web.api.models import Answer, ErrorAnswer, Id, InPath, Params, TokenParams
 from receiver.web.api.openapi import Doc, Operation, Reply, admin_op, reply
@@ -40,7 +42,8 @@ class ShareParams(Params):
         DEFAULT_TTL_SECONDS,
         ge=60,
         le=MAX_TTL_SECONDS,
-        description="How long the link opens the task (7 days unless given; at most 90).",
+        description="Seconds the link opens the task: 7 days unless given; 60 to 7,776,000"
+        " (90 days).",
     )
 
 
@@ -79,7 +82,7 @@ async def create_share(request: Request, service: Service, params: ShareParams) 
 async def share_page(request: Request) -> Response:
     service: Service = request.app.state.service
     await opened(service, request.path_params["token"])
-    return HTMLResponse(PAGE, headers=_PAGE_HEADERS)
+    return HTMLResponse(PAGE, headers=page_headers(service.config.settings.server))
 
 
 async def share_task(request: Request) -> Response:
@@ -93,24 +96,26 @@ async def share_task(request: Request) -> Response:
 async def share_stream(request: Request) -> Response:
     service: Service = request.app.state.service
     token = request.path_params["token"]
-    detail = await opened(service, token)
+    link, detail = await opened_link(service, token)
+    client = request.client.host if request.client else "unknown"
+    # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
+    sub = service.changes.subscribe(client, stream_holder(link))
     return StreamingResponse(
-        _views(
-            service, token, detail.task.id, request.client.host if request.client else "unknown"
-        ),
+        _views(service, token, detail.task.id, sub),
         media_type="text/event-stream",
         headers={**_OPEN, "X-Accel-Buffering": "no"},
     )
 
 
-async def _views(service: Service, token: str, task_id: str, client: str) -> AsyncIterator[bytes]:
+async def _views(
+    service: Service, token: str, task_id: str, sub: Subscription
+) -> AsyncIterator[bytes]:
     """The task's view now, then each time it changes, until it has ended and its copies
-    are made (or the link stops opening)."""
-    sub = service.changes.subscribe(client)
+    are made (or the link stops opening: expired, its key revoked)."""
     try:
         last: dict[str, Any] | None = None
         quiet_since = time.monotonic()
-        while not sub.dropped:
+        while sub.open:
             try:
                 detail = await opened(service, token)
             except RelayError:
@@ -147,14 +152,18 @@ async def _next_change(
             return True
 
 
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline';"
-    " style-src 'unsafe-inline'; connect-src 'self'; img-src * data:; media-src *;"
-    " frame-ancestors *",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
+def page_headers(server: ServerConfig) -> dict[str, str]:
+    """The page's headers: framed by no page unless `server.share_frame_ancestors` lists
+    the origins that may."""
+    ancestors = " ".join(server.share_frame_ancestors) or "'none'"
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline';"
+        " style-src 'unsafe-inline'; connect-src 'self'; img-src * data:; media-src *;"
+        f" frame-ancestors {ancestors}",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
 
 
 _REFUSED = Reply(
@@ -173,8 +182,9 @@ OPERATIONS: tuple[Operation, ...] = (
             "A share link to one of the key's tasks",
             "A signed link that opens this one task, read only, for the app's own user: a"
             " page (progress, then the render), `/task` (JSON) and `/stream` (SSE), both open"
-            " to any origin. It expires (7 days unless `ttl_seconds` says otherwise) and stops"
-            " opening when the key that made it is revoked.",
+            " to any origin. Its token is opaque. It expires (7 days unless `ttl_seconds` says"
+            " otherwise) and stops opening, its streams ending, when the key that made it is"
+            " revoked (a link of the admin token's: when the admin token changes).",
             (Reply(201, "The link.", ShareCreated), Reply(404, "No such task.", ErrorAnswer)),
         ),
         scope="tasks:read",
@@ -212,7 +222,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "share",
         "A shared task, live (Server-Sent Events)",
         "`event: task` with the task as `/task` shows it, now and at each change, until it"
-        " has ended and its files are copied; open to any origin (CORS).",
+        " has ended and its files are copied, or the link stops opening (its key revoked);"
+        " open to any origin (CORS).",
         "signed",
         (
             Reply(
@@ -220,6 +231,13 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
             _REFUSED,
             _GONE,
+            Reply(
+                503,
+                "Share links' streams are full (`server.max_share_streams`), or this link's"
+                " (`server.max_streams_per_share_link`).",
+                ErrorAnswer,
+                headers={"Retry-After": "Seconds to wait before trying again."},
+            ),
         ),
         params=TokenParams,
     ),

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from receiver.config.aws import AWS_SETTINGS
 from receiver.errors import Conflict, InvalidRequest
 from receiver.pipeline import downstreams, operations
 from receiver.web.console import views
@@ -103,13 +104,15 @@ class Actions:
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
-        kept = {k: form.get(k, "").strip() for k in ("name", "url", "format", "events", "channels")}
+        fields = ("name", "url", "format", "events", "channels", *AWS_SETTINGS)
+        kept = {k: form.get(k, "").strip() for k in fields}
         payload = {
             "name": kept["name"],
             "url": kept["url"],
             "format": kept["format"] or "webhook",
             "events": views.listed(kept["events"]),
             "channels": views.listed(kept["channels"]),
+            **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
         }
         try:
             made, secret = await downstreams.create_downstream(self.service, payload)

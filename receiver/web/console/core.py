@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from receiver.domain.kinds import is_passed_through
+from receiver.adapters.jsonbody import refuse_nul
 from receiver.errors import MalformedRequest, NotAllowed
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
@@ -179,7 +180,9 @@ class Console:
             raise MalformedRequest("the form could not be read") from None
         except ClientDisconnect:
             raise MalformedRequest("the client went away before its form was in") from None
-        return dict(pairs)
+        form = dict(pairs)
+        refuse_nul(form, "form")  # the same rule as a JSON body's: the store cannot keep it
+        return form
 
     def confirm(
         self, request: Request, session: Session, form: Form, question: str, answer: str

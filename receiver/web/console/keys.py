@@ -87,4 +87,5 @@ class KeyPages:
         if asked:
             return asked
         await self.service.keys.revoke(name)
+        self.service.changes.recheck()  # its open streams end
         return self.console.done(request, form, "/keys", "revoked")

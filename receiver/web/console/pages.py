@@ -17,6 +17,7 @@ from receiver.domain.states import STATES, TERMINAL_STATES
 from receiver.errors import MalformedRequest, NotFound
 from receiver.persist import TaskFilter
 from receiver.pipeline import operations
+from receiver.pipeline.workers.stream_caps import Holder
 from receiver.transitions import queries
 from receiver.web.console import chart, views
 from receiver.web.console.core import Console, Form
@@ -152,6 +153,7 @@ class Pages:
             offset=views.offset,
             media=views.media_of(task, documents),
             deliveries=detail.deliveries,
+            events_by_id={e.id: e for e in events},  # each delivery's event, by its id
             raw_events=raw_events,
             # A waiting task is cancelled here, whatever its kind; CometAPI cancels only
             # official-format tasks.
@@ -192,9 +194,13 @@ class Pages:
 
     async def stream(self, request: Request) -> Response:
         # Not a page: a plain 401, not the login form, so the browser's EventSource stops.
-        if await self.console.session_of(request) is None:
+        session = await self.console.session_of(request)
+        if session is None:
             return Response("log in first", status_code=401, media_type="text/plain")
         task_id = request.query_params.get("task_id") or None
         if task_id is not None and len(task_id) > 64:
             raise MalformedRequest("task_id is too long")
-        return stream_response(request, self.service, self.service.changes, task_id)
+        # Ends with the session: at its logout (on any replica) or at its end.
+        holder = Holder(session_id=session.id, until=session.expires_at)
+        changes = self.service.changes
+        return stream_response(request, self.service, changes, task_id, holder=holder)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from receiver.adapters.jsonbody import refuse_nul
 from receiver.domain.kinds import KIND_NAMES, Output, TaskKind, kind_of, output_of
 from receiver.domain.kinds import KINDS as TABLE
 from receiver.errors import InvalidRequest, MalformedRequest
@@ -79,6 +80,8 @@ def _attempt_entry(attempt: Attempt) -> Entry:
         tone, said = "ok", "delivered"
     elif attempt.outcome == "dead":
         tone, said = "bad", "failed for good (dead letter)"
+    elif attempt.outcome == "filtered":
+        tone, said = "info", "not sent: its filter did not take the event"
     else:
         tone, said = "warn", "failed, will retry"
     detail = said if not attempt.error else f"{said}: {attempt.error}"
@@ -201,6 +204,7 @@ def form_payload(kind: str, prompt: str, source: str, model: str, options: str) 
         else:
             reason = "options: give a JSON object of the kind's fields"
         if isinstance(given, dict):
+            refuse_nul(given, "options", inside=True)
             payload.update({k: v for k, v in given.items() if k != "kind"})
         else:
             problems.append(reason)

@@ -1,0 +1,82 @@
+"""`receiver sink`: a downstream to wire against, which prints what arrives.
+
+Each `POST` is printed (when, path, the Standard Webhooks headers, whether the signature
+holds, then the body, its JSON indented) and answered `200`. Given the downstream's secret
+(`whsec_...`), it checks each signature as a receiver must (an HMAC of `id.timestamp.body`,
+a timestamp within five minutes) and answers `401` to one that fails, so the relay's
+delivery shows what a real receiver would do. Not part of the service: the command loads it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from receiver.adapters.webhooks import parse_secret, signature
+
+TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks libraries' default
+
+
+def verdict(secret: str | None, headers: dict[str, str], body: bytes, now: float) -> str:
+    """`ok`, `not checked` (no secret given) or why the signature fails."""
+    if secret is None:
+        return "not checked (no --secret)"
+    msg_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp", "")
+    signatures = headers.get("webhook-signature", "").split()
+    if not msg_id or not stamp.isdigit() or not signatures:
+        return "BAD: webhook-id, webhook-timestamp or webhook-signature missing"
+    if abs(now - int(stamp)) > TOLERANCE_SECONDS:
+        return f"BAD: webhook-timestamp is {now - int(stamp):.0f} s away from now"
+    expected = signature(secret, msg_id, int(stamp), body)
+    if any(hmac.compare_digest(expected, given) for given in signatures):
+        return "ok"
+    return "BAD: no signature matches the secret"
+
+
+def _shown(body: bytes) -> str:
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body.decode("utf-8", errors="replace")
+
+
+def create_printing_sink(
+    secret: str | None, out: TextIO = sys.stdout, clock: Callable[[], float] = time.time
+) -> Starlette:
+    """The app: every POST printed to `out`, checked against `secret` when given."""
+    if secret is not None:
+        parse_secret(secret)  # ValueError saying why it cannot work
+
+    async def arrived(request: Request) -> Response:
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        said = verdict(secret, headers, body, clock())
+        stamp = time.strftime("%H:%M:%S", time.localtime(clock()))
+        print(f"--- {stamp}  POST {request.url.path}  {len(body)} bytes", file=out)
+        for name in ("webhook-id", "webhook-timestamp", "content-type", "traceparent"):
+            if name in headers:
+                print(f"{name}: {headers[name]}", file=out)
+        print(f"signature: {said}", file=out)
+        print(_shown(body), file=out, flush=True)
+        if said.startswith("BAD"):
+            return JSONResponse({"error": "signature does not verify"}, status_code=401)
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/{path:path}", arrived, methods=["POST"])])
+
+
+def run_printing_sink(port: int, host: str, secret: str | None) -> None:
+    app = create_printing_sink(secret)
+    checked = "checking signatures" if secret else "not checking signatures (no --secret)"
+    print(f"receiver sink: listening on http://{host}:{port}/, {checked}", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

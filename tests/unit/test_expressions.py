@@ -1,0 +1,159 @@
+"""Filters and transforms in CEL: what is refused before it is stored (with the field and
+the position), what an expression that fails on an event becomes, the six worked examples
+of docs/delivery.md, and the event catalog's schemas and examples."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from receiver.adapters import expressions
+from receiver.adapters.render import webhook
+from receiver.config import DownstreamConfig, ManagedDownstreamConfig, problems
+from receiver.domain import events
+
+pytestmark = pytest.mark.unit
+# Filters and transforms need the cel extra; the core install refuses them (tested below).
+pytest.importorskip("cel", reason="the cel extra is not installed")
+jsonschema = pytest.importorskip("jsonschema")
+DOC = Path(__file__).parents[2] / "docs" / "delivery.md"
+
+
+def refusal(**spec: Any) -> str:
+    with pytest.raises(ValidationError) as caught:
+        ManagedDownstreamConfig.model_validate(
+            {"name": "crm", "url": "https://x.example/h", **spec}
+        )
+    [line] = problems(caught.value, "body")
+    return line
+
+
+def test_a_bad_expression_is_refused_naming_the_downstream_field_and_position() -> None:
+    assert refusal(filter="event.type ==").startswith(
+        "body: downstream 'crm': filter is not valid CEL"
+    )
+    assert refusal(filter="event.type ==").endswith("at 1:14")
+    assert refusal(transform="{'a': 1}\n  + ").endswith("at 2:5")
+
+
+def test_size_cost_and_a_transform_that_is_no_map_are_refused() -> None:
+    assert "filter is 4100 bytes, over 4096 at 1:4097" in refusal(filter="1 == 1" + " " * 4094)
+    nested = "[1].all(a, [2].all(b, [3].all(c, c > 0)))"
+    assert "filter may cost" in refusal(filter=nested)
+    assert refusal(filter=nested).endswith("at 1:30")
+    assert (
+        ManagedDownstreamConfig.model_validate(
+            {"name": "crm", "url": "https://x.example/h", "filter": "[1].all(a, [2].all(b, b > a))"}
+        ).filter
+        == "[1].all(a, [2].all(b, b > a))"
+    )
+    assert "transform must give a map, and gives a str" in refusal(transform='"text"')
+    assert "takes a filter only" in refusal(format="slack", transform="{}")
+    assert "Webhook-Signature is the relay's to set" in refusal(headers={"Webhook-Signature": "x"})
+
+
+def test_a_filter_that_fails_is_not_matched_with_the_reason() -> None:
+    context = expressions.context(events.example("task.succeeded"))
+    check = expressions.verdict
+    assert check(expressions.compiled('event.data.kind == "image_to_video"'), context).matched
+    assert check(expressions.compiled("event.data.point > 1"), context).reason is None
+    refused = check(expressions.compiled("event.data.state == 'failed'"), context)
+    assert refused == expressions.Verdict(False, "filter refused the event")
+    failed = check(expressions.compiled("event.data.nope == 1"), context)
+    assert not failed.matched and failed.reason == "filter failed: no field 'nope'"
+    typed = check(expressions.compiled("event.data.point + 'x' == 'y'"), context)
+    assert not typed.matched and typed.reason and typed.reason.startswith("filter failed")
+    assert not check(expressions.compiled("'yes'"), context).matched
+
+
+def test_a_transform_gives_the_body_and_may_say_method_path_and_headers() -> None:
+    context = expressions.context(events.example("task.failed"))
+    plain = expressions.shape(expressions.compiled('{"id": event.data.task_id}'), context)
+    assert plain == expressions.Shaped(b'{"id":"tsk_example"}')
+    program = expressions.compiled(
+        '{"body": {"t": event.type}, "method": "put", "path": "/i/" + event.data.task_id,'
+        ' "headers": {"x-kind": event.data.kind}}'
+    )
+    shaped = expressions.shape(program, context)
+    assert shaped.body == b'{"t":"task.failed"}' and shaped.method == "PUT"
+    assert shaped.path == "/i/tsk_example" and shaped.headers == {"x-kind": "image_to_video"}
+    for bad, why in [
+        ('{"body": 1, "method": "DELETE"}', "method must be one of"),
+        ('{"body": 1, "path": "/../admin"}', "path must start with /"),
+        ('{"body": 1, "headers": {"host": "x"}}', "host is the relay's to set"),
+        ("event.data.nope", "transform failed: no field 'nope'"),
+        ("[1, 2]", "transform gave a list, not a map"),
+    ]:
+        with pytest.raises(expressions.ExpressionFailed, match=re.escape(why)):
+            expressions.shape(expressions.compiled(bad), context)
+
+
+def test_the_cost_estimate_weighs_terms_by_the_macros_around_them() -> None:
+    flat, nowhere = expressions.cost("a && b || c")
+    one, where = expressions.cost("xs.map(x, x + 1)")
+    assert flat == 7 and nowhere is None
+    assert one > 100 and where == (1, 7)
+
+
+def _worked_examples() -> list[dict[str, Any]]:
+    text = DOC.read_text().split("### Six worked examples", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    return [tomllib.loads(block)["downstream"][0] for block in blocks]
+
+
+def test_the_six_worked_examples_are_valid_and_do_what_they_say() -> None:
+    examples = {d["name"]: DownstreamConfig.model_validate(d) for d in _worked_examples()}
+    assert len(examples) == 6
+    gold = events.example("task.succeeded")
+    silver = events.envelope(
+        {**events.example_document("task.succeeded"), "metadata": None}, "2026-01-01T00:00:00Z"
+    )
+    compiled = expressions.compiled
+    gold_filter = compiled(examples["gold"].filter or "")
+    assert expressions.verdict(gold_filter, expressions.context(gold)).matched
+    assert not expressions.verdict(gold_filter, expressions.context(silver)).matched
+    failed = expressions.context(events.example("task.failed"))
+    for name in ("linear", "airtable", "n8n", "audit"):
+        shaped = expressions.shape(compiled(examples[name].transform or ""), failed)
+        assert shaped.body.startswith(b"{"), name
+    audit = expressions.shape(compiled(examples["audit"].transform or ""), failed)
+    assert b"outputs" not in audit.body and b"cdn.example.com" not in audit.body
+
+
+@pytest.mark.parametrize("event_type", events.EVENT_TYPES)
+def test_each_event_type_has_a_schema_its_example_and_the_renderer_meet(event_type: str) -> None:
+    schema = events.schema(event_type)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(events.example(event_type), schema)
+    rendered = webhook(events.example_document(event_type))
+    rendered["timestamp"] = "2026-01-01T00:00:00Z"
+    assert rendered == events.example(event_type)
+
+
+def test_only_the_fields_the_expressions_read_are_converted_and_they_answer_alike() -> None:
+    assert expressions.wanted('event.type == "a"', "{'k': event.data.metadata.tier}") == (
+        frozenset({"data", "type"}),
+        frozenset({"metadata"}),
+    )
+    assert expressions.wanted('"event.data" == event.data.kind') == (
+        frozenset({"data"}),
+        frozenset({"kind"}),
+    )
+    for whole in ("event", "event.data", "event.data['state']", "has(event.data) && true"):
+        assert expressions.wanted(whole) is None, whole
+    envelope = events.example("task.failed")
+    for source in (GOLD_CHECK, 'event.data.state == "failed" && size(event.data.outputs) == 0'):
+        full = expressions.verdict(expressions.compiled(source), expressions.context(envelope))
+        pruned = expressions.context(envelope, source)
+        assert expressions.verdict(expressions.compiled(source), pruned) == full
+    missing = expressions.context(envelope, "event.data.nope == 1")
+    reason = expressions.verdict(expressions.compiled("event.data.nope == 1"), missing).reason
+    assert reason == "filter failed: no field 'nope'"
+
+
+GOLD_CHECK = 'has(event.data.metadata.tier) && event.data.metadata.tier == "gold"'

@@ -1,0 +1,27 @@
+"""Without the cel extra, a filter or transform is refused in words naming the extra, never
+with an import error (the core install runs this too)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from receiver.adapters import expressions
+from receiver.config import ManagedDownstreamConfig, problems
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_filter_without_the_cel_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(expressions, "installed", lambda extra: False)
+    with pytest.raises(ValidationError) as caught:
+        ManagedDownstreamConfig.model_validate(
+            {"name": "crm", "url": "https://x.example/h", "filter": "true"}
+        )
+    [line] = problems(caught.value, "body")
+    assert line == (
+        "body: downstream 'crm': filter needs the relay installed with its cel extra:"
+        " pip install 'runway-relay[cel]'"
+    )
+    plain = ManagedDownstreamConfig.model_validate({"name": "crm", "url": "https://x.example/h"})
+    assert plain.filter is None and plain.headers == {}
