@@ -16,8 +16,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from receiver.domain.kinds import is_passed_through
 from receiver.adapters.jsonbody import refuse_nul
+from receiver.domain.kinds import is_passed_through
 from receiver.errors import MalformedRequest, NotAllowed
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
