@@ -126,6 +126,18 @@ api_schema = schemathesis.openapi.from_dict(
 )
 
 
+def _holds_wide_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -(2**63) <= value < 2**64
+    if isinstance(value, dict):
+        return any(_holds_wide_integer(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_wide_integer(v) for v in value)
+    return False
+
+
 # The `headers` parametrization is what gives each operation a test id of its own: without
 # one, schemathesis names its items `test[GET /v1/tasks]` but pytest 9.2 builds their ids
 # from the bare function name, so all of them share one and xdist runs a single one.
@@ -163,6 +175,9 @@ def test_every_operation_answers_as_described(case: Any, who: str, world: World)
     # A key's `weight` and limits are integers as written: JSON Schema's `integer` takes 18.0
     # too, which the relay refuses on purpose (`"3"`, `true` and `2.0` were read as counts).
     integers_as_written = case.operation.path == "/v1/keys" and case.method == "POST"
+    # Every door refuses an integer past 64 bits anywhere in a body (docs/api-and-cli.md),
+    # which no JSON Schema of an open object can say.
+    integers_as_written = integers_as_written or _holds_wide_integer(case.body)
     case.call_and_validate(
         base_url=world.relay.url,
         headers=headers,
