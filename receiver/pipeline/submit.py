@@ -41,9 +41,22 @@ from receiver.transitions import intake
 # optional port and the rest without spaces. One pattern is both the check and what the
 # OpenAPI document says; whether the address is public is the guard's to judge.
 _MIN_URL = 12
-_HOST_AND_REST = (
-    r"([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
+# An IPv6 literal as RFC 4291 writes it (eight groups, one `::` for a run of zeros, an IPv4
+# tail), so that what the pattern admits is an address: the document's promise is kept.
+_HEX = "[0-9a-fA-F]{1,4}"
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"({_OCTET}\.){{3}}{_OCTET}"
+_IPV6 = "|".join(
+    (
+        rf"({_HEX}:){{7}}{_HEX}",
+        rf"({_HEX}:){{1,7}}:",
+        *(rf"({_HEX}:){{1,{n}}}(:{_HEX}){{1,{7 - n}}}" for n in range(6, 0, -1)),
+        rf":((:{_HEX}){{1,7}}|:)",
+        rf"({_HEX}:){{6}}{_IPV4}",
+        rf"::(ffff:)?{_IPV4}",
+    )
 )
+_HOST_AND_REST = rf"([A-Za-z0-9][A-Za-z0-9.-]*|\[({_IPV6})\])(:[0-9]{{1,5}})?([/?#][^\x00-\x20]*)?$"
 
 
 def _url_pattern(schemes: tuple[str, ...]) -> str:
