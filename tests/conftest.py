@@ -52,7 +52,7 @@ def sim(_simulator: Simulator) -> Simulator:
 
 
 @pytest.fixture
-def make_sink() -> Iterator[Callable[[], Sink]]:
+def make_sink(request: pytest.FixtureRequest) -> Iterator[Callable[[], Sink]]:
     sinks: list[Sink] = []
 
     def make() -> Sink:
@@ -68,7 +68,9 @@ def make_sink() -> Iterator[Callable[[], Sink]]:
         except (httpx.HTTPError, RuntimeError):
             received = []  # the test stopped it
         sink.close()
-        assert_events_match_their_schemas(received)
+        # An earlier release's events are checked by that release, not against today's schemas.
+        if request.node.get_closest_marker("older_release_events") is None:
+            assert_events_match_their_schemas(received)
 
 
 @pytest.fixture

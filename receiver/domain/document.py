@@ -48,8 +48,9 @@ def event_document(
         "state": obs.state,
         "upstream_status": obs.upstream_status,
         "outputs": list(obs.outputs) or task.outputs,
-        # Every output of a kind is of one type (receiver/domain/kinds.py).
-        "output_type": output_of(task.kind),
+        # Every output of a kind is of one type (receiver/domain/kinds.py; a passed-through
+        # kind's is read from its outputs).
+        "output_type": output_of(task.kind, list(obs.outputs) or task.outputs),
         "thumbnail": obs.thumbnail or task.thumbnail,
         "error": obs.error,
         "point": obs.point if obs.point is not None else task.point,

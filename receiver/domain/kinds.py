@@ -8,8 +8,10 @@ parser, the mirror and the simulator all read this table.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 Output = Literal["video", "image", "audio"]
 # `official`: Runway's own format (`/runwayml/v1/...`, answered `{id}`, polled at
@@ -96,15 +98,81 @@ def kind_of(name: object) -> TaskKind | None:
     return KINDS.get(name) if isinstance(name, str) else None
 
 
+# A route of Runway's own format the table does not know yet (`video_to_hdr`,
+# `generate/video`, `recipes/product_ad`): its creates are passed through to CometAPI's same
+# path as sent, and its tasks are of that route's name.
+ROUTE_PATTERN = r"[a-z][a-z0-9_]{0,47}(?:/[a-z][a-z0-9_]{0,47}){0,2}"
+_ROUTE_NAME = re.compile(ROUTE_PATTERN)
+# Runway's routes that make no task (management, sessions, reads): never passed through.
+NOT_TASK_ROUTES = (
+    "tasks",
+    "uploads",
+    "organization",
+    "workflows",
+    "workflow_invocations",
+    "realtime_sessions",
+    "voices",
+    "avatars",
+    "avatar_conversations",
+    "avatar_usage",
+    "documents",
+    "routers",
+)
+# The names passed-through kinds may have, as a JSON Schema pattern (the shape of a route:
+# a name of NOT_TASK_ROUTES fits it, and is never a task's kind).
+PASSED_PATTERN = f"^{ROUTE_PATTERN}$"
+
+
+def passed_through(name: object) -> TaskKind | None:
+    """The kind of a route the table does not know, taken at the front door and passed
+    through; None for a name of the table, a route that makes no task, or no route name."""
+    if not isinstance(name, str) or name in KINDS or not _ROUTE_NAME.fullmatch(name):
+        return None
+    if name.split("/", 1)[0] in NOT_TASK_ROUTES:
+        return None
+    return TaskKind(name, f"/runwayml/v1/{name}", "official", "video", True)
+
+
+def is_route_name(name: str) -> bool:
+    """Shaped as a route of Runway's (what a passed-through kind's name may be)."""
+    return _ROUTE_NAME.fullmatch(name) is not None
+
+
+# CometAPI's statuses for a create on a route it does not serve.
+NOT_SERVED = (404, 405)
+
+
+def is_passed_through(name: str) -> bool:
+    return passed_through(name) is not None
+
+
+def route_of(name: str) -> str:
+    """CometAPI's path for a create of this kind (KeyError: no such kind)."""
+    kind = KINDS.get(name) or passed_through(name)
+    if kind is None:
+        raise KeyError(name)
+    return kind.route
+
+
 def is_callback(name: str) -> bool:
     kind = KINDS.get(name)
     return kind is not None and kind.callback
 
 
-def output_of(name: str) -> Output:
-    """What a task of this kind makes; a kind the table no longer has made a video."""
+def output_of(name: str, outputs: tuple[str, ...] | list[str] = ()) -> Output:
+    """What a task of this kind makes. A passed-through kind's is read from its answer (the
+    first output's suffix); a kind the table no longer has, or no answer yet: a video."""
     kind = KINDS.get(name)
-    return kind.output if kind is not None else "video"
+    if kind is not None:
+        return kind.output
+    for url in outputs[:1]:
+        try:
+            path = urlsplit(url).path.lower()
+        except ValueError:
+            break
+        found = (made for _, (made, ext) in CONTENT_TYPES.items() if path.endswith(ext))
+        return next(found, "video")
+    return "video"
 
 
 def content_type_of(suffix: str) -> str:

@@ -23,10 +23,13 @@ async def submit_task(
     idempotency_key: str | None,
     trace: str | None = None,
     caller: Caller = BOOTSTRAP,
+    through: bool = False,
 ) -> Submission:
     """Store the task in the submit queue, the caller's (its sending is counted by the
-    submit worker); `trace` is the trace context the request came with."""
-    return await submit(service, payload, idempotency_key, trace, caller.key_id, caller.limits)
+    submit worker); `trace` is the trace context the request came with. `through`: a Runway
+    route the table does not know is taken, passed through."""
+    limits = caller.limits
+    return await submit(service, payload, idempotency_key, trace, caller.key_id, limits, through)
 
 
 async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:

@@ -29,7 +29,7 @@ from receiver.config import problems
 from receiver.config.sections import CHANNEL
 from receiver.domain.inputs import MAX_DATA_URI_CHARS, TakenOut
 from receiver.domain.key_limits import NO_LIMITS, KeyLimits
-from receiver.domain.kinds import KIND_NAMES, is_callback, kind_of
+from receiver.domain.kinds import KIND_NAMES, is_callback, kind_of, passed_through
 from receiver.domain.states import TERMINAL_STATES, State
 from receiver.errors import InvalidRequest, LimitReached
 from receiver.observability import tracing
@@ -41,9 +41,22 @@ from receiver.transitions import intake
 # optional port and the rest without spaces. One pattern is both the check and what the
 # OpenAPI document says; whether the address is public is the guard's to judge.
 _MIN_URL = 12
-_HOST_AND_REST = (
-    r"([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?([/?#][^\x00-\x20]*)?$"
+# An IPv6 literal as RFC 4291 writes it (eight groups, one `::` for a run of zeros, an IPv4
+# tail), so that what the pattern admits is an address: the document's promise is kept.
+_HEX = "[0-9a-fA-F]{1,4}"
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"({_OCTET}\.){{3}}{_OCTET}"
+_IPV6 = "|".join(
+    (
+        rf"({_HEX}:){{7}}{_HEX}",
+        rf"({_HEX}:){{1,7}}:",
+        *(rf"({_HEX}:){{1,{n}}}(:{_HEX}){{1,{7 - n}}}" for n in range(6, 0, -1)),
+        rf":((:{_HEX}){{1,7}}|:)",
+        rf"({_HEX}:){{6}}{_IPV4}",
+        rf"::(ffff:)?{_IPV4}",
+    )
 )
+_HOST_AND_REST = rf"([A-Za-z0-9][A-Za-z0-9.-]*|\[({_IPV6})\])(:[0-9]{{1,5}})?([/?#][^\x00-\x20]*)?$"
 
 
 def _url_pattern(schemes: tuple[str, ...]) -> str:
@@ -218,11 +231,24 @@ class OfficialPassedOnRequest(Routing):
     model: Annotated[NotBlank, Field(max_length=64)]
 
 
+class ThroughRequest(Routing):
+    """A create of a Runway route the table does not know, taken at the front door: its
+    body goes to CometAPI's same path as sent (not even a `model` is required: Runway's
+    model router takes none)."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+    kind: str
+
+
+# What `POST /v1/tasks` takes (its OpenAPI body); the front door takes ThroughRequest too.
 AnyTaskRequest = Video2VideoRequest | OfficialPassedOnRequest | PassedOnRequest
+Validated = AnyTaskRequest | ThroughRequest
 
 
-def validate(payload: Any) -> AnyTaskRequest:
-    """The request, or InvalidRequest naming every field that is wrong at once."""
+def validate(payload: Any, through: bool = False) -> Validated:
+    """The request, or InvalidRequest naming every field that is wrong at once. `through`:
+    a route the table does not know is taken too, passed through (the front door's)."""
     if not isinstance(payload, dict):
         raise InvalidRequest("body must be a JSON object")
     found = []
@@ -232,13 +258,17 @@ def validate(payload: Any) -> AnyTaskRequest:
             " task, which is how it knows which task a callback is about"
         )
         payload = {k: v for k, v in payload.items() if k != "callback_url"}
-    kind = kind_of(payload.get("kind"))
+    kind = kind_of(payload.get("kind")) or (
+        passed_through(payload.get("kind")) if through else None
+    )
     if kind is None:
         found.append(f"kind: must be one of {', '.join(KIND_NAMES)}")
         raise InvalidRequest("; ".join(found))
-    request: AnyTaskRequest | None = None
-    model: type[AnyTaskRequest] = (
-        Video2VideoRequest
+    request: Validated | None = None
+    model: type[Validated] = (
+        ThroughRequest
+        if kind_of(kind.name) is None
+        else Video2VideoRequest
         if kind.name in _MODELLED
         else OfficialPassedOnRequest
         if kind.form == "official"
@@ -269,11 +299,21 @@ def _not_plain_json(payload: dict[str, Any]) -> list[str]:
     return found
 
 
-def _sent_fields(request: AnyTaskRequest, payload: dict[str, Any]) -> dict[str, Any]:
+def _sent_fields(request: Validated, payload: dict[str, Any]) -> dict[str, Any]:
     """What goes to CometAPI: a passed-on kind's body exactly as given."""
-    if isinstance(request, PassedOnRequest | OfficialPassedOnRequest):
+    if isinstance(request, PassedOnRequest | OfficialPassedOnRequest | ThroughRequest):
         return {k: v for k, v in payload.items() if k not in ("kind", *ROUTING_FIELDS)}
     return request.model_dump(exclude={"kind", *ROUTING_FIELDS}, exclude_none=True)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One request to submit: its body, its Idempotency-Key, and whether a Runway route the
+    kinds table does not know is taken, passed through (the front door's)."""
+
+    payload: Any
+    idempotency_key: str | None
+    through: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,14 +337,17 @@ async def submit(
     caller: str | None = None,
     owner_key: str | None = None,
     limits: KeyLimits = NO_LIMITS,
+    through: bool = False,
 ) -> Submission:
     """Validate and store the task, waiting in the submit queue; the submit worker
     (receiver/pipeline/workers/submitter.py) sends it. Nothing leaves here, so CometAPI's
     limits never reach the caller. The task's trace is a child of `caller`'s (a context
     read from the request), else a trace of its own. `limits` are the key's own
-    (LimitReached when one more task would break one)."""
+    (LimitReached when one more task would break one). `through`: a Runway route the table
+    does not know is taken, passed through (the front door's)."""
     with tracing.span("task.submit", caller) as span:
-        submission = await _submit(service, payload, idempotency_key, span, owner_key, limits)
+        given = Asked(payload, idempotency_key, through)
+        submission = await _submit(service, given, span, owner_key, limits)
         task = submission.task
         span.set(task_id=task.id, kind=task.kind, model=task.request.get("model"))
         span.set(created=submission.created, state=task.state)
@@ -313,12 +356,12 @@ async def submit(
 
 async def _submit(
     service: Service,
-    payload: Any,
-    idempotency_key: str | None,
+    given: Asked,
     span: tracing.Span,
     owner_key: str | None,
     limits: KeyLimits,
 ) -> Submission:
+    payload, idempotency_key, through = given.payload, given.idempotency_key, given.through
     # Each data URI is kept apart, once, and never copied on the way: the request, its
     # validation and its fingerprint see a short stand-in, then a reference to it.
     taken = TakenOut()
@@ -330,7 +373,7 @@ async def _submit(
         )
     if (too_much := taken.too_much()) is not None:
         raise InvalidRequest(too_much)
-    request = validate(payload)
+    request = validate(payload, through)
     routing = request.routing()
     if routing and "webhook" in routing:
         check_webhook(service, routing["webhook"])

@@ -96,7 +96,7 @@ def record(
     files = {
         "outputs": updated.outputs,
         "thumbnail": updated.thumbnail,
-        "output_type": output_of(task.kind),
+        "output_type": output_of(task.kind, updated.outputs),
     }
     sources = [s["url"] for s in mirrors.sources_of(files)]
     hold = waits_for_mirror(audience.mirror, obs.state, sources)

@@ -11,13 +11,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from receiver.domain.kinds import NOT_SERVED, is_passed_through
 from receiver.domain.observation import Observation
 from receiver.domain.poll_timing import PollRule
 from receiver.domain.routing import Subscriptions
 from receiver.domain.states import TERMINAL_STATES
 from receiver.domain.submit_queue import Refused, free_slots
 from receiver.domain.turns import take_turns
-from receiver.persist import Recorded, Store, SubmitAttempt, SubmitJob, observations, submit_queue
+from receiver.persist import (
+    Recorded,
+    Store,
+    SubmitAttempt,
+    SubmitJob,
+    observations,
+    retention,
+    submit_queue,
+)
 from receiver.persist.db import Db
 from receiver.persist.tasks import get_task
 from receiver.transitions import schedule
@@ -134,6 +143,11 @@ async def refused(
         if refusal.pause_until is not None:
             submit_queue.pause(db, refusal.pause_until, f"CometAPI: {refusal.error}")
         if refusal.outcome == "retry":
+            return None
+        if is_passed_through(job.kind) and attempt.status in NOT_SERVED:
+            # A route passed through that CometAPI does not serve: the call could never be
+            # made, so nothing of it is kept or delivered (the front door says so).
+            retention.remove(db, [job.task_id])
             return None
         failed = Observation(state="failed", error=f"submit: {refusal.error}")
         report = Report("submit", "submit:refused", failed, refusal.error)

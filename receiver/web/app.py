@@ -16,7 +16,7 @@ from receiver.errors import RelayError
 from receiver.pipeline.service import Service
 from receiver.web.agents import PATH as AGENTS_PATH
 from receiver.web.agents import agents_door
-from receiver.web.api import runwayml
+from receiver.web.api import runway_more, runwayml
 from receiver.web.api.routes import routes as api_routes
 from receiver.web.console import console_app
 from receiver.web.errors import answer_for, headers_for
@@ -60,6 +60,7 @@ def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
     routes = [
         # The API's routes and their OpenAPI description come from one table.
         *api_routes(),
+        *runway_more.ROUTES,  # after them: what they do not match
         Mount("/console", app=console_app(service)),
     ]
     door = agents_door(service)

@@ -23,6 +23,7 @@ import pytest
 from receiver.devtools.simulator.files import served
 from receiver.devtools.testkit import to_toml
 from receiver.domain.kinds import KINDS
+from receiver.domain.runway_models import models_of
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Simulator, Sink, image_to_video, metric
 
@@ -111,7 +112,9 @@ def test_every_image_and_sound_format_is_mirrored_and_served_with_its_type_and_r
 ) -> None:
     relay = relay_with_media(make_relay, cdn_sim, sink, tmp_path)
     made = {
-        suffix: relay.submit(kind=kind, model="m1", promptText=f"x format={suffix}").json()["id"]
+        suffix: relay.submit(
+            kind=kind, model=models_of(kind)[0], promptText=f"x format={suffix}"
+        ).json()["id"]
         for suffix, (kind, _) in FORMATS.items()
     }
     for suffix, task_id in made.items():

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
+# One worker builds once: two builds at a time in one source tree share its build/ folder.
+pytestmark = pytest.mark.xdist_group("packaging")
 
 
 def _package_data() -> set[str]:

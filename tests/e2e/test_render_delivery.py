@@ -12,6 +12,7 @@ import pytest
 
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
+from receiver.domain.runway_models import models_of
 from tests.conftest import MakeRelay
 from tests.harness import API_KEY, Relay, Simulator, Sink, settled, video2video
 from tests.unit.render_specs import SPECS
@@ -128,7 +129,7 @@ def test_chat_shows_an_image_and_links_a_sound(
     make_relay: MakeRelay, sink: Sink, kind: str, prompt: str, made: str
 ) -> None:
     relay = _chat_relay(make_relay, sink)
-    task = relay.submit(kind=kind, model="m1", promptText=prompt).json()
+    task = relay.submit(kind=kind, model=models_of(kind)[0], promptText=prompt).json()
     done = relay.wait_task(task["id"], settled)
     assert done["state"] == "succeeded"
     [url] = done["outputs"]

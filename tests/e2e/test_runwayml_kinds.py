@@ -34,7 +34,7 @@ CREATES: dict[str, Callable[[RunwayML], Any]] = {
         model="gen4.5", prompt_image=IMAGE, prompt_text="a slow pan", ratio="1280:720", duration=5
     ),
     "video_to_video": lambda c: c.video_to_video.create(
-        model="gen4_aleph", video_uri=VIDEO, prompt_text="make it snow"
+        model="aleph2", video_uri=VIDEO, prompt_text="make it snow"
     ),
     "text_to_video": lambda c: c.text_to_video.create(
         model="gen4.5", prompt_text="a lighthouse at dusk", ratio="1280:720", duration=5

@@ -116,7 +116,7 @@ def test_sdk_cancels_a_running_task(client: RunwayML) -> None:
 
 def test_sdk_cancels_a_video_to_video_task(client: RunwayML) -> None:
     task = client.video_to_video.create(
-        model="gen4_aleph",  # CometAPI's model name; newer SDKs type other names
+        model="aleph2",  # the SDK's own first model (CometAPI still takes gen4_aleph)
         video_uri="https://example.invalid/in.mp4",
         prompt_text="make it cinematic",
         ratio="1280:720",

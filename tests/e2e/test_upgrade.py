@@ -9,6 +9,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from receiver.devtools.testkit import free_port
 from receiver.persist.migrate import migrations
 from tests.conftest import relay_env, webhook
@@ -38,6 +40,7 @@ def delivery_states(path: Path) -> dict[object, object]:
     return dict(read(path, "SELECT id, state FROM deliveries"))
 
 
+@pytest.mark.older_release_events
 def test_a_store_of_the_previous_release_upgrades_and_loses_nothing(
     tmp_path: Path, sim: Simulator, make_sink: Callable[[], Sink]
 ):

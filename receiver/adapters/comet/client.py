@@ -22,7 +22,7 @@ from receiver.adapters.headers import retry_after
 from receiver.adapters.jsonbody import load_json
 from receiver.adapters.outbound import env_proxy, tls_context
 from receiver.adapters.transport_errors import Failure, transport_errors
-from receiver.domain.kinds import KINDS, is_callback
+from receiver.domain.kinds import is_callback, route_of
 from receiver.domain.observation import Observation
 from receiver.errors import ParseError, UpstreamError, UpstreamTimeout
 from receiver.observability.logs import scrub
@@ -151,7 +151,7 @@ class CometClient:
             return None, raw
 
     async def submit(self, kind: str, body: dict[str, Any] | StreamedBody) -> Submitted:
-        response = await self._send("POST", KINDS[kind].route, body)
+        response = await self._send("POST", route_of(kind), body)
         payload, raw = self._json(response)
         fallback = f"CometAPI answered HTTP {response.status}"
         if not response.is_success:

@@ -287,7 +287,16 @@ def parse_official_task(payload: Any) -> Observation | str:
         progress=_text(progress, 16),
         upstream_created_at=_epoch(task.get("createdAt")),
         failure_code=_failure_code(state, task),
+        point=_charged(state, task.get("cost")),
     )
+
+
+def _charged(state: State | None, cost: object) -> float | None:
+    """An ended task's `cost.credits`: what Runway's format says it charged (an unfinished
+    task's `estimatedCost` is only an estimate, not a charge)."""
+    if state not in ("succeeded", "failed", "cancelled") or not isinstance(cost, dict):
+        return None
+    return _figure(cost.get("credits"))
 
 
 def _failure_code(state: State | None, *sources: dict[str, Any]) -> str | None:

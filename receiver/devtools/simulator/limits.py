@@ -7,6 +7,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from receiver.domain.runway_models import model_error
+
 _RATIO = re.compile(r"\d+:\d+")
 _DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+;base64,")
 _I2V_RATIOS = ("1280:768", "768:1280", "1280:720", "720:1280")
@@ -63,8 +65,8 @@ def video_to_video_error(body: dict[str, Any]) -> str | None:
         return reason
     if reason := _int_error(body, "seed", 4294967295):
         return reason
-    if body.get("model") != "gen4_aleph":
-        return "model must be gen4_aleph"
+    if reason := model_error("video_to_video", body.get("model")):
+        return reason  # Runway's SDK's names and CometAPI's (receiver/domain/runway_models.py)
     ratio = body.get("ratio")
     if ratio is not None and (not isinstance(ratio, str) or not _RATIO.fullmatch(ratio)):
         return "ratio must be colon-separated, e.g. 1280:720"

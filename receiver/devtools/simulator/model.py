@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Kind = str  # a kind of receiver/domain/kinds.py
+Kind = str  # a kind of receiver/domain/kinds.py, or a route of SERVED_THROUGH
+# Runway routes the relay's table does not know that this CometAPI serves, and what each
+# makes (the relay passes them through; `avatar_videos`, say, it does not serve).
+SERVED_THROUGH: dict[Kind, Literal["video", "image", "audio"]] = {
+    "video_to_hdr": "video",
+    "recipes/marketing_stock_image": "image",
+}
 Outcome = Literal["succeeded", "failed"]
 CallbackPhase = Literal["running", "succeeded", "failed"]
 Phase = Literal["queued", "running", "succeeded", "failed", "cancelled"]

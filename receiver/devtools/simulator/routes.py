@@ -33,9 +33,10 @@ from receiver.devtools.simulator.limits import (
     video2video_error,
     video_to_video_error,
 )
-from receiver.devtools.simulator.model import Kind, Style, wrapped
+from receiver.devtools.simulator.model import SERVED_THROUGH, Kind, Style, wrapped
 from receiver.devtools.simulator.state import Simulator, SimulatorConfig
-from receiver.domain.kinds import KINDS, TaskKind
+from receiver.domain.kinds import KINDS, TaskKind, route_of
+from receiver.domain.runway_models import model_error
 
 Check = Callable[[dict[str, Any]], str | None]
 # Routes whose published limits the simulator holds; every other route needs its `model`.
@@ -105,7 +106,7 @@ def _unserved(sim: Simulator, kind: Kind) -> Response | None:
     if kind not in {k.strip() for k in sim.faults.unserved_routes.split(",")}:
         return None
     return JSONResponse(
-        {"error": f"Invalid URL (POST {KINDS[kind].route})", "code": "not_found"},
+        {"error": f"Invalid URL (POST {route_of(kind)})", "code": "not_found"},
         status_code=404,
     )
 
@@ -148,12 +149,27 @@ async def _official_submit(request: Request, kind: Kind) -> Response:
         return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
     if (unserved := _unserved(sim, kind)) is not None:
         return unserved
-    if reason := _OFFICIAL_CHECKS.get(kind, official_kind_error)(body):
+    # The route's published limits, then its models (Runway's SDK's and CometAPI's names).
+    check = _OFFICIAL_CHECKS.get(
+        kind, _served_through if kind in SERVED_THROUGH else official_kind_error
+    )
+    if reason := check(body) or model_error(kind, body.get("model")):
         return JSONResponse({"error": reason}, status_code=400)
     prompt = body.get("promptText")
     prompt = prompt if isinstance(prompt, str) else ""
     task = sim.create_task(kind, prompt, str(request.base_url), body=body)
     return _answer(sim, sim.created(task))
+
+
+def _served_through(body: dict[str, Any]) -> str | None:
+    return None  # its model, where it has one, is the table's to check
+
+
+def _through(kind: Kind) -> Route:
+    async def create(request: Request) -> Response:
+        return await _official_submit(request, kind)
+
+    return Route(route_of(kind), create, methods=["POST"])
 
 
 def _creates(kind: TaskKind) -> Route:
@@ -297,6 +313,7 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
     app = Starlette(
         routes=[
             *(_creates(kind) for kind in KINDS.values()),
+            *(_through(kind) for kind in SERVED_THROUGH),
             Route("/runway/feed", _feed, methods=["POST"]),
             Route("/runwayml/v1/tasks/{task_id}", _get_task, methods=["GET"]),
             Route("/runwayml/v1/tasks/{task_id}", _delete_task, methods=["DELETE"]),

@@ -164,7 +164,7 @@ class Simulator:
             # From the id's bits, not a draw of its own: seeded runs keep their sequences.
             point=10 * (16 + bits % 49),
             cdn=files_url,
-            suffix=suffix_for(output_of(kind), prompt),
+            suffix=suffix_for(model.SERVED_THROUGH.get(kind) or output_of(kind), prompt),
             callback_url=callback_url,
             body=body or {},
         )

@@ -261,7 +261,7 @@ class Mirror:
             {
                 "outputs": list(obs.outputs),
                 "thumbnail": obs.thumbnail,
-                "output_type": output_of(job.kind),
+                "output_type": output_of(job.kind, list(obs.outputs)),
             }
         )
 

@@ -160,6 +160,7 @@ class Submitter:
         again later, when it would)."""
         service = self.service
         timeout = service.config.settings.upstream.timeout_seconds
+        built = False
         try:
             async with asyncio.timeout(timeout):
                 try:
@@ -167,10 +168,13 @@ class Submitter:
                 except StoreError as exc:
                     # Nothing left yet: sent again later, like a send CometAPI refused.
                     raise UpstreamError(f"the request could not be read: {exc.detail}") from None
+                built = True
                 return await service.comet.submit(job.kind, body)
         except TimeoutError:
+            # Which side the time went to: the body's reading, or CometAPI's answer.
+            where = "CometAPI did not answer in time" if built else "the request was not built"
             raise UpstreamTimeout(
-                f"the request was not built and sent within upstream.timeout_seconds ({timeout:g})"
+                f"{where} within upstream.timeout_seconds ({timeout:g})"
             ) from None
 
     async def _refused(self, job: SubmitJob, exc: UpstreamError, started: float, log: Any) -> None:

@@ -25,7 +25,8 @@ from receiver.adapters.media.storage import (
 from receiver.domain.kinds import content_type_of
 from receiver.errors import NotAllowed, NotFound, StoreError
 from receiver.pipeline.service import Service
-from receiver.web.api.models import TokenParams
+from receiver.web.api.models import ErrorAnswer, TokenParams
+from receiver.web.api.openapi import Operation, Reply
 
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -98,3 +99,52 @@ async def media(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
     return StreamingResponse(found.read(start, end), status_code=status, headers=headers)
+
+
+_BYTES = {"type": "string", "contentMediaType": "application/octet-stream"}
+_FILE_HEADERS = {
+    "ETag": "The file's hash; send it back in If-Range.",
+    "Accept-Ranges": "`bytes`.",
+    "Content-Length": "The bytes in this answer.",
+}
+
+# Its place in the API's route table (receiver/web/api/routes.py) and OpenAPI document.
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "/media/{token}",
+        ("GET", "HEAD"),
+        media,
+        "media",
+        "A mirrored file",
+        "A copy of a finished render or its poster, at the signed URL the task's event"
+        " carries (`media.files[].url`). Range requests give 206; from S3 with presigned"
+        " reads, a 307 to the object.",
+        "signed",
+        (
+            Reply(
+                200,
+                "The file.",
+                media_types=("video/*", "image/*"),
+                schema=_BYTES,
+                headers=_FILE_HEADERS,
+            ),
+            Reply(
+                206,
+                "The range asked for.",
+                media_types=("video/*", "image/*"),
+                schema=_BYTES,
+                headers={**_FILE_HEADERS, "Content-Range": "Which bytes, of how many."},
+            ),
+            Reply(307, "Fetch it from here.", headers={"Location": "A presigned URL."}),
+            Reply(403, "The token is forged, tampered with or expired.", ErrorAnswer),
+            Reply(404, "The file is no longer kept.", ErrorAnswer),
+            Reply(
+                416,
+                "The range lies past the end.",
+                headers={"Content-Range": "`bytes */SIZE`."},
+            ),
+            Reply(503, "The media store cannot be reached.", ErrorAnswer),
+        ),
+        params=MediaParams,
+    ),
+)

@@ -1,18 +1,15 @@
-"""The admin API's answers and parameters as pydantic models.
-
-They are what the handlers build their answers through and validate their parameters with,
-and what `receiver/api/openapi.py` describes: the OpenAPI document cannot say one thing while
-a handler does another. Answers forbid unknown fields, so a field added to a record's
-`summary()` and not here fails the tests (and the model tells clients about it once added).
-"""
+"""The admin API's answers and parameters as pydantic models: what the handlers build their
+answers through, validate parameters with, and `openapi.py` describes (one truth). Answers
+forbid unknown fields: a field added to a record's `summary()` and not here fails the tests."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from receiver.domain.kinds import KIND_NAMES
+from receiver.domain.kinds import KIND_NAMES, PASSED_PATTERN, is_passed_through, is_route_name
 from receiver.domain.moments import epoch_seconds
 from receiver.domain.states import State
 from receiver.web.api.answer import Answer as Answer
@@ -26,15 +23,14 @@ from receiver.web.api.downstream_models import SecretRotated as SecretRotated
 
 
 def _known_kind(value: str) -> str:
-    if value not in KIND_NAMES:
-        raise ValueError(f"must be one of {', '.join(KIND_NAMES)}")
+    if not is_route_name(value):  # every kind of the table is shaped so too
+        raise ValueError(f"must be one of {', '.join(KIND_NAMES)}, or a route passed through")
     return value
 
 
-# Every kind of the table (receiver/domain/kinds.py): one row there adds it here.
-Kind = Annotated[
-    str, AfterValidator(_known_kind), WithJsonSchema({"type": "string", "enum": list(KIND_NAMES)})
-]
+# Every kind of the table (kinds.py), or a Runway route it does not know, passed through.
+_KIND_SCHEMA = {"type": "string", "pattern": PASSED_PATTERN, "examples": list(KIND_NAMES)}
+Kind = Annotated[str, AfterValidator(_known_kind), WithJsonSchema(_KIND_SCHEMA)]
 DeliveryState = Literal[
     "pending", "mirroring", "held", "succeeded", "dead", "superseded", "filtered"
 ]
@@ -74,6 +70,11 @@ class TaskSummary(Answer):
     state: State
     upstream_task_id: str | None
     upstream_status: str | None
+
+    @pydantic.computed_field(description="A Runway route its table lacks, passed through.")
+    def passed_through(self) -> bool:
+        return is_passed_through(self.kind)
+
     outputs: list[str] = Field(description="CometAPI's links to the renders (they expire).")
     thumbnail: str | None
     error: str | None
@@ -183,8 +184,7 @@ class MediaFile(Answer):
 
 
 class Media(Answer):
-    """The copies of a succeeded task's files ([media] enabled); `pending` while the copy
-    is being made (deliveries wait for it)."""
+    """Copies of a succeeded task's files ([media] on); `pending`: being made (deliveries wait)."""
 
     status: Literal["pending", "mirrored", "failed"]
     files: list[MediaFile] = Field(default_factory=list)

@@ -18,11 +18,11 @@ from starlette.routing import Route
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.pipeline.submit import AnyTaskRequest
-from receiver.web.api import catalog, keys, probes, runwayml, shares, task_detail
+from receiver.web.api import catalog, keys, probes, runway_more, runwayml, shares, task_detail
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
+from receiver.web.api import media as media_routes
 from receiver.web.api import models as m
-from receiver.web.api.media import MediaParams, media
 from receiver.web.api.openapi import (
     LIMIT_RETRY_AFTER,
     Body,
@@ -37,12 +37,6 @@ from receiver.web.callback import Callback
 from receiver.web.http import Json
 
 _ERR = m.ErrorAnswer
-_BYTES = {"type": "string", "contentMediaType": "application/octet-stream"}
-_FILE_HEADERS = {
-    "ETag": "The file's hash; send it back in If-Range.",
-    "Accept-Ranges": "`bytes`.",
-    "Content-Length": "The bytes in this answer.",
-}
 
 
 async def openapi_json(request: Request) -> Response:
@@ -175,6 +169,7 @@ OPERATIONS: tuple[Operation, ...] = (
         scope="tasks:cancel",
     ),
     *runwayml.OPERATIONS,
+    *runway_more.OPERATIONS,
     *keys.OPERATIONS,
     *shares.OPERATIONS,
     admin_op(
@@ -379,43 +374,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         scope="tasks:read",
     ),
-    Operation(
-        "/media/{token}",
-        ("GET", "HEAD"),
-        media,
-        "media",
-        "A mirrored file",
-        "A copy of a finished render or its poster, at the signed URL the task's event"
-        " carries (`media.files[].url`). Range requests give 206; from S3 with presigned"
-        " reads, a 307 to the object.",
-        "signed",
-        (
-            Reply(
-                200,
-                "The file.",
-                media_types=("video/*", "image/*"),
-                schema=_BYTES,
-                headers=_FILE_HEADERS,
-            ),
-            Reply(
-                206,
-                "The range asked for.",
-                media_types=("video/*", "image/*"),
-                schema=_BYTES,
-                headers={**_FILE_HEADERS, "Content-Range": "Which bytes, of how many."},
-            ),
-            Reply(307, "Fetch it from here.", headers={"Location": "A presigned URL."}),
-            Reply(403, "The token is forged, tampered with or expired.", _ERR),
-            Reply(404, "The file is no longer kept.", _ERR),
-            Reply(
-                416,
-                "The range lies past the end.",
-                headers={"Content-Range": "`bytes */SIZE`."},
-            ),
-            Reply(503, "The media store cannot be reached.", _ERR),
-        ),
-        params=MediaParams,
-    ),
+    *media_routes.OPERATIONS,
     *probes.OPERATIONS,
     Operation(
         "/openapi.json",

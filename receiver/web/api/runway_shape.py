@@ -7,7 +7,7 @@ task ends and a whole number of credits after.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from receiver.persist import Task
@@ -106,3 +106,40 @@ def organization(tasks: list[Task], concurrency_cap: int) -> dict[str, Any]:
         "tier": {"maxMonthlyCreditSpend": 0, "models": dict.fromkeys(usage, limits)},
         "usage": {"models": usage},
     }
+
+
+MAX_USAGE_DAYS = 90  # Runway's own bound on one usage query
+DEFAULT_USAGE_DAYS = 30
+
+
+def usage_window(start: date | None, before: date | None, today: date) -> tuple[date, date]:
+    """The days asked, as Runway reads them: `startDate` 30 days back and `beforeDate` 30
+    days after it unless given; ValueError when the window is empty or over 90 days."""
+    first = start or (today - timedelta(days=DEFAULT_USAGE_DAYS))
+    end = before or (first + timedelta(days=DEFAULT_USAGE_DAYS))
+    if end <= first:
+        raise ValueError("beforeDate must be after startDate")
+    if (end - first).days > MAX_USAGE_DAYS:
+        raise ValueError(f"beforeDate must be at most {MAX_USAGE_DAYS} days after startDate")
+    return first, end
+
+
+def usage(tasks: list[Task], first: date, end: date, known: frozenset[str]) -> dict[str, Any]:
+    """Runway's `POST /v1/organization/usage`: the credits the tasks spent (as CometAPI
+    confirmed them) per model per day (UTC), every day of the window listed. A model
+    Runway's SDK does not name is left out: its strict mode refuses any other name."""
+    days: dict[date, dict[str, int]] = {}
+    for task in tasks:
+        model = task.request.get("model")
+        day = datetime.fromtimestamp(task.created_at, UTC).date()
+        if isinstance(model, str) and model in known and first <= day < end:
+            spent = days.setdefault(day, {})
+            spent[model] = spent.get(model, 0) + charged(task)
+    results = []
+    for offset in range((end - first).days):
+        day = first + timedelta(days=offset)
+        spent = days.get(day, {})
+        used = [{"amount": amount, "model": model} for model, amount in sorted(spent.items())]
+        results.append({"date": day.isoformat(), "usedCredits": used})
+    models = sorted({model for spent in days.values() for model in spent})
+    return {"models": models, "results": results}

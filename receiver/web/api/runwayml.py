@@ -35,6 +35,7 @@ from receiver.pipeline import operations
 from receiver.pipeline.service import Service
 from receiver.transitions import queries
 from receiver.web.access import caller_of
+from receiver.web.api import runway_files
 from receiver.web.api import runway_shape as shape
 from receiver.web.api.models import Answer, Id, InHeader, InPath, Key, Params
 from receiver.web.api.openapi import LIMIT_RETRY_AFTER, Body, Doc, Door, Operation, Reply, reply
@@ -125,32 +126,42 @@ def _creates(kind: str) -> RunwayHandler[RunwayParams]:
     return handler
 
 
-async def create(kind: str, request: Request, service: Service) -> Response:
-    task = await _sent_or_held(service, await _submitted(kind, request, service))
+async def create(kind: str, request: Request, service: Service, through: bool = False) -> Response:
+    """`through`: a route the table does not know, passed through to CometAPI's same path;
+    when CometAPI does not serve it, no task is left of the call."""
+    task = await _sent_or_held(service, await _submitted(kind, request, service, through))
+    if task is None:  # removed by the submit: CometAPI does not serve its route
+        raise NotFound(f"CometAPI does not serve {kind}")
     if task.state == "failed" and task.upstream_task_id is None:
         raise InvalidRequest(task.error or "CometAPI refused the task")
     return reply(RunwayCreated, {"id": task.id, "estimatedCost": shape.estimate(task)})
 
 
-async def _submitted(kind: str, request: Request, service: Service) -> Task:
+async def _submitted(kind: str, request: Request, service: Service, through: bool) -> Task:
     """The task stored; the body, which may be a hundred megabytes, is not held while its
     send is awaited."""
     timeout = service.config.settings.server.body_timeout_seconds
     body = await read_json(request, MAX_CREATE_BYTES, timeout)
     if isinstance(body, dict) and "kind" in body:
         raise InvalidRequest("kind: not a field of Runway's API (the route names the kind)")
+    body = await runway_files.resolved(request, service, body)  # its `runway://` uploads
     payload, trace = shape.relay_payload(kind, body), tracing.caller(request.headers)
-    submitted = await operations.submit_task(service, payload, None, trace, caller_of(request))
+    caller = caller_of(request)
+    submitted = await operations.submit_task(service, payload, None, trace, caller, through)
     return submitted.task
 
 
-async def _sent_or_held(service: Service, task: Task) -> Task:
+async def _sent_or_held(service: Service, task: Task) -> Task | None:
     """The task once CometAPI has answered its send, or as it is after CREATE_WAIT_SECONDS
-    (the queue holds it: no room at CometAPI, or CometAPI asked to wait)."""
+    (the queue holds it: no room at CometAPI, or CometAPI asked to wait); None when the
+    send removed it (a route passed through that CometAPI does not serve)."""
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.submission in ("waiting", "sending") and time.monotonic() < deadline:
         await asyncio.sleep(_CREATE_WAIT_STEP)
-        task = await queries.task(service.store, task.id) or task
+        found = await queries.task(service.store, task.id)
+        if found is None:
+            return None
+        task = found
     return task
 
 

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from receiver.adapters.jsonbody import refuse_nul
+from receiver.domain.kinds import is_passed_through
 from receiver.errors import MalformedRequest, NotAllowed
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
@@ -64,6 +65,7 @@ def _environment() -> jinja2.Environment:
         when_input=views.when_input,
         pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
     )
+    env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
     return env
 
 

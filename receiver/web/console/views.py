@@ -168,7 +168,7 @@ def media_of(task: Task, documents: list[dict[str, Any]]) -> Media:
     """The video to play: the mirrored copy from the newest succeeded event's document,
     else the task's original outputs (which expire within a day or two)."""
     note = None
-    made = output_of(task.kind)
+    made = output_of(task.kind, task.outputs)
     for document in reversed(documents):
         media = document.get("media")
         if document.get("state") != "succeeded" or not isinstance(media, dict):
