@@ -183,7 +183,7 @@ def test_a_running_task_shows_the_app_the_prompt_and_a_ticking_estimate(
 ) -> None:
     body = {
         "kind": "text_to_video",
-        "model": "gen4_turbo",
+        "model": "gen4.5",
         "promptText": "A lighthouse at dusk, waves rolling in queue=0 run=90",
     }
     browser.get(_share(relay, app_key, body, show_prompt="true"))
@@ -358,7 +358,7 @@ def test_a_page_left_open_says_when_its_link_is_withdrawn(browser: WebDriver, re
         "/v1/keys", json={"name": "short-lived", "scopes": ["tasks:submit", "tasks:read"]}
     )
     headers = {"Authorization": f"Bearer {made.json()['key']}"}
-    body = {"kind": "text_to_video", "model": "gen4_turbo", "promptText": "clouds queue=0 run=90"}
+    body = {"kind": "text_to_video", "model": "gen4.5", "promptText": "clouds queue=0 run=90"}
     url = _share(relay, headers, body)
     browser.get(url)
     wait_for(lambda: _state(browser) == "running")

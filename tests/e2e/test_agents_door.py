@@ -324,7 +324,7 @@ def test_a_small_finished_image_comes_back_as_image_content(
 
     async def story() -> None:
         async with connected(relay, key) as session:
-            request = {"kind": "text_to_image", "model": "m1", "promptText": "x format=png"}
+            request = {"kind": "text_to_image", "model": "gen4_image", "promptText": "x format=png"}
             task = await call(session, "submit_task", request=request)
             ended = await session.call_tool("wait_for_task", {"task_id": task["id"]})
             view = ended.structured_content
