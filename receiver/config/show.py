@@ -29,6 +29,9 @@ def _masked_url(url: str) -> str:
 
 
 def _masked_downstream(downstream: dict[str, Any]) -> dict[str, Any]:
+    # A header's value is a credential as often as not (an API key): shown as set, never read.
+    if isinstance(headers := downstream.get("headers"), dict) and headers:
+        downstream = {**downstream, "headers": dict.fromkeys(headers, MASK)}
     url = downstream.get("url")
     if not isinstance(url, str):
         return downstream

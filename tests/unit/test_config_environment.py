@@ -120,11 +120,15 @@ def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("RECEIVER__STORAGE__URL", "postgresql://relay:pg-secret-0000@db/relay")
     monkeypatch.setenv("RECEIVER__ADVANCED__POLLING__SCAN_SECONDS", "2.5")
     chat = '{"name": "chat", "format": "slack", "url": "https://hooks.example/T0/slack-secret"}'
-    monkeypatch.setenv("RECEIVER__DOWNSTREAM", f"[{chat}]")
+    keyed = (
+        '{"name": "crm", "url": "https://crm.example/hook",'
+        ' "headers": {"Authorization": "Bearer header-secret-0000"}}'
+    )
+    monkeypatch.setenv("RECEIVER__DOWNSTREAM", f"[{chat}, {keyed}]")
     result = CliRunner().invoke(main, ["config", "show"])
     assert result.exit_code == 0, result.output
     out = result.output
-    for secret in ["pg-secret-0000", "slack-secret", *SECRETS.values()]:
+    for secret in ["pg-secret-0000", "slack-secret", "header-secret-0000", *SECRETS.values()]:
         assert secret not in out
     assert 'url = "postgresql://relay:********@db/relay"' in out
     assert "[advanced.polling]" in out and "scan_seconds = 2.5" in out
@@ -132,6 +136,7 @@ def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
     assert "# $RECEIVER_WEBHOOK_SECRET: NOT SET" in out
     shown = tomllib.loads(out)
     assert shown["downstream"][0]["name"] == "chat"
+    assert shown["downstream"][1]["headers"] == {"Authorization": "********"}
 
 
 def test_config_show_refuses_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
