@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from receiver.adapters.extras import installed, require
+from receiver.adapters.extras import install_command, installed, require
 
 MAX_EXPRESSION_BYTES = 4096
 # Each list macro may walk a whole list (a task's outputs, a metadata list: tens of items at
@@ -108,7 +108,7 @@ def check(source: str, field_name: str) -> Any:
     if not installed("cel"):
         raise ExpressionError(
             f"{field_name} needs the relay installed with its cel extra:"
-            " pip install 'runway-relay[cel]'"
+            f" {install_command('cel')}"
         )
     size = len(source.encode())
     if size > MAX_EXPRESSION_BYTES:

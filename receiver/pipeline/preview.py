@@ -78,7 +78,10 @@ async def preview(service: Service, payload: Any) -> dict[str, Any]:
     asked = read_checked(PreviewRequest, payload)
     document = await _document(service, asked)
     envelope = render.webhook(document)
-    context = expressions.context(envelope)
+    # Converted for CEL only when there is an expression: without one (or without the cel
+    # extra) the preview still shows the request the format would make.
+    has_expression = asked.filter is not None or asked.transform is not None
+    context = expressions.context(envelope) if has_expression else None
     answer: dict[str, Any] = {"event": envelope, "matched": True, "reason": None}
     if asked.filter is not None:
         verdict = expressions.verdict(expressions.compiled(asked.filter), context)
