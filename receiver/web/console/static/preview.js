@@ -44,8 +44,10 @@
       say("failed", (body && body.detail) || "the preview could not be made (HTTP " + status + ")");
       return;
     }
+    panel.setAttribute("data-event", body.event.type);
+    var verdict = body.matched ? "Matched" : "Not matched: " + (body.reason || "the filter refused it");
     if (body.transform_error) {
-      say("failed", "matched, but the transform failed on this event: " + body.transform_error);
+      say("failed", verdict + "; the transform failed on this event: " + body.transform_error);
     } else if (body.matched) {
       say("matched", "Matched: this request would go.");
     } else {
