@@ -78,6 +78,7 @@ def test_the_preview_follows_the_typing_and_the_form_makes_the_downstream(
     # The example event (task.succeeded) is a gold customer's: matched, the event as body.
     filter_field.send_keys(GOLD)
     until(console, lambda d: _status(d)[0] == "matched")
+    assert _shown(console).startswith("POST (its URL)\n")
     assert '"type": "task.succeeded"' in _shown(console)
 
     transform_field.send_keys(TRANSFORM)

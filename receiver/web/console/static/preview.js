@@ -30,7 +30,8 @@
   }
 
   function request(r) {
-    var lines = [r.method + " " + (r.path || "/")];
+    // The path is what the transform adds to the downstream's URL; none: the URL itself.
+    var lines = [r.method + " " + (r.path || "(its URL)")];
     Object.keys(r.headers).forEach(function (name) {
       lines.push(name + ": " + r.headers[name]);
     });
