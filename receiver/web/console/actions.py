@@ -18,6 +18,7 @@ from receiver.pipeline import downstreams, operations
 from receiver.web.console import views
 from receiver.web.console.core import Console, Form
 from receiver.web.console.pages import Pages
+from receiver.web.console.preview import expression_fields
 from receiver.web.console.session import Session
 
 
@@ -104,17 +105,20 @@ class Actions:
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
-        fields = ("name", "url", "format", "events", "channels", *AWS_SETTINGS)
-        kept = {k: form.get(k, "").strip() for k in fields}
-        payload = {
-            "name": kept["name"],
-            "url": kept["url"],
-            "format": kept["format"] or "webhook",
-            "events": views.listed(kept["events"]),
-            "channels": views.listed(kept["channels"]),
-            **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
-        }
+        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
+        kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS)}
+        # The headers' values may be secrets: never written back into the page.
+        kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
+            payload = {
+                "name": kept["name"],
+                "url": kept["url"],
+                "format": kept["format"] or "webhook",
+                "events": views.listed(kept["events"]),
+                "channels": views.listed(kept["channels"]),
+                **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
+                **expression_fields(form),  # filter, transform, headers (sealed when stored)
+            }
             made, secret = await downstreams.create_downstream(self.service, payload)
         except (InvalidRequest, Conflict) as exc:
             return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)

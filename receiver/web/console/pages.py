@@ -21,6 +21,7 @@ from receiver.pipeline.workers.stream_caps import Holder
 from receiver.transitions import queries
 from receiver.web.console import chart, views
 from receiver.web.console.core import Console, Form
+from receiver.web.console.preview import EXAMPLE_TYPES
 from receiver.web.console.session import Session
 from receiver.web.stream import stream_response
 
@@ -190,6 +191,7 @@ class Pages:
             secret=secret,
             kept=kept or {},
             create_error=create_error,
+            example_types=EXAMPLE_TYPES,
         )
 
     async def stream(self, request: Request) -> Response:

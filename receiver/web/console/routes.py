@@ -23,6 +23,7 @@ from receiver.web.console.error_pages import ErrorPages
 from receiver.web.console.keys import KeyPages
 from receiver.web.console.login import Login
 from receiver.web.console.pages import Pages
+from receiver.web.console.preview import PreviewRoute
 from receiver.web.console.security import SecurityHeaders
 from receiver.web.console.session import origin_of
 
@@ -45,6 +46,7 @@ def console_app(service: Service) -> Starlette:
             Route("/deliveries", page(pages.deliveries), methods=["GET"]),
             Route("/deliveries/{delivery_id}/replay", action(actions.replay), methods=["POST"]),
             Route("/downstreams", action(actions.create_downstream), methods=["POST"]),
+            Route("/downstreams/preview", PreviewRoute(console).answer, methods=["POST"]),
             Route("/downstreams/{name}/rotate", action(actions.rotate), methods=["POST"]),
             Route("/downstreams/{name}/remove", action(actions.remove), methods=["POST"]),
             Route("/downstreams/{name}/replay", action(actions.replay_all), methods=["POST"]),

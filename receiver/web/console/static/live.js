@@ -1,4 +1,5 @@
-// runway-relay console: the only script. Every page works without it; with it,
+// runway-relay console: the script of every page (the deliveries page adds preview.js).
+// Every page works without it; with it,
 // (1) a form marked data-confirm asks in a dialog instead of on a confirmation page, and
 // (2) the page listens to the relay's live stream and, when a task changes or a delivery
 // attempt ends, fetches itself again and swaps in the parts marked data-live, so the

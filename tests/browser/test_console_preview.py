@@ -1,0 +1,116 @@
+"""The new-downstream form's live preview in a real browser: a filter and a transform typed
+into the console's form, the preview beside them following (matched, not matched, the
+shaped body, a header's value masked), a bad expression shown with its position; then the
+form sent, and the downstream made with its filter, as the API describes it. Nothing the
+page loads is refused by the console's CSP (its scripts are the relay's own files)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import missing, start_chromium
+from tests.browser.test_console import screenshot
+from tests.harness import Relay, Sink
+
+if missing():
+    pytest.skip(str(missing()), allow_module_level=True)
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+pytestmark = pytest.mark.xdist_group("console-preview-browser")
+
+GOLD = 'event.data.metadata.tier == "gold"'
+TRANSFORM = '{"body": {"fields": {"Task": event.data.task_id}}, "path": "/rows"}'
+API_KEY = "airtable_" + "5a4b3c2d1e0f9a8b7c6d"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """The module's browser, keeping its console log (to find any CSP refusal)."""
+    driver, profile = start_chromium(**{"goog:loggingPrefs": {"browser": "ALL"}})
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def until(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 30) -> Any:
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(check)
+
+
+def _status(driver: WebDriver) -> tuple[str | None, str]:
+    panel = driver.find_element(By.ID, "preview")
+    if panel.get_attribute("data-busy"):
+        return None, ""
+    return panel.get_attribute("data-state"), driver.find_element(By.ID, "preview-status").text
+
+
+def _event(driver: WebDriver) -> str | None:
+    return driver.find_element(By.ID, "preview").get_attribute("data-event")
+
+
+def _shown(driver: WebDriver) -> str:
+    return str(driver.find_element(By.ID, "preview-request").text)
+
+
+def _retype(field: Any, text: str) -> None:
+    field.clear()
+    field.send_keys(text)
+
+
+def test_the_preview_follows_the_typing_and_the_form_makes_the_downstream(
+    console: WebDriver, relay: Relay, sinks: dict[str, Sink]
+) -> None:
+    console.get(f"{relay.url}/console/deliveries")
+    console.find_element(By.CSS_SELECTOR, "#new-downstream summary").click()
+    form = console.find_element(By.CSS_SELECTOR, "#new-downstream form")
+    assert console.find_element(By.ID, "preview").is_displayed()  # the script showed it
+    form.find_element(By.NAME, "name").send_keys("rows")
+    form.find_element(By.NAME, "url").send_keys(f"{sinks['hook'].url}/rows")
+    filter_field = form.find_element(By.NAME, "filter")
+    transform_field = form.find_element(By.NAME, "transform")
+
+    # The example event (task.succeeded) is a gold customer's: matched, the event as body.
+    filter_field.send_keys(GOLD)
+    until(console, lambda d: _status(d)[0] == "matched")
+    assert _shown(console).startswith("POST (its URL)\n")
+    assert '"type": "task.succeeded"' in _shown(console)
+
+    transform_field.send_keys(TRANSFORM)
+    until(console, lambda d: '"Task": "tsk_example"' in _shown(d))
+    assert _shown(console).startswith("POST /rows")
+    screenshot(console, "console-preview.png", 1400)
+
+    _retype(filter_field, 'event.data.metadata.tier == "silver"')
+    until(console, lambda d: _status(d)[0] == "refused")
+    assert _status(console)[1].startswith("Not matched")
+
+    _retype(filter_field, "event.data +")
+    until(console, lambda d: _status(d)[0] == "failed" and _status(d)[1].endswith("at 1:13"))
+    assert "filter is not valid CEL" in _status(console)[1]
+    assert not console.find_element(By.ID, "preview-request").is_displayed()
+
+    _retype(filter_field, GOLD)
+    form.find_element(By.NAME, "headers").send_keys(f"Authorization: Bearer {API_KEY}")
+    until(console, lambda d: "Authorization: ***" in _shown(d))
+    assert _status(console)[0] == "matched" and API_KEY not in _shown(console)
+    # Another example event: a failure is a gold customer's too.
+    form.find_element(By.CSS_SELECTOR, "select[name='type'] option[value='task.failed']").click()
+    until(console, lambda d: _event(d) == "task.failed" and _status(d)[0] == "matched")
+
+    form.find_element(By.CSS_SELECTOR, "button[value='create']").click()
+    until(console, lambda d: d.find_elements(By.ID, "secret-value"))
+    made = relay.api.get("/v1/downstreams/rows").json()
+    assert made["filter"] == GOLD and made["transform"] == TRANSFORM
+    assert made["headers"] == {"Authorization": "***"}
+    assert API_KEY not in console.page_source
+
+    refused = [
+        e["message"] for e in console.get_log("browser") if "Content Security" in e["message"]
+    ]
+    assert not refused, refused
