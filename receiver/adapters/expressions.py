@@ -107,8 +107,7 @@ def check(source: str, field_name: str) -> Any:
     """The compiled program of `source`; ExpressionError saying what is wrong and where."""
     if not installed("cel"):
         raise ExpressionError(
-            f"{field_name} needs the relay installed with its cel extra:"
-            f" {install_command('cel')}"
+            f"{field_name} needs the relay installed with its cel extra: {install_command('cel')}"
         )
     size = len(source.encode())
     if size > MAX_EXPRESSION_BYTES:
