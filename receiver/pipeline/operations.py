@@ -26,7 +26,7 @@ async def submit_task(
 ) -> Submission:
     """Store the task in the submit queue, the caller's (its sending is counted by the
     submit worker); `trace` is the trace context the request came with."""
-    return await submit(service, payload, idempotency_key, trace, caller.key_id, caller.limits)
+    return await submit(service, payload, idempotency_key, trace, caller.owner, caller.limits)
 
 
 async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.pipeline.submit import AnyTaskRequest
-from receiver.web.api import catalog, keys, probes, runwayml, shares, task_detail
+from receiver.web.api import apps, catalog, probes, runwayml, shares, task_detail
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
 from receiver.web.api import models as m
@@ -175,7 +175,7 @@ OPERATIONS: tuple[Operation, ...] = (
         scope="tasks:cancel",
     ),
     *runwayml.OPERATIONS,
-    *keys.OPERATIONS,
+    *apps.OPERATIONS,  # the keys' and the apps'
     *shares.OPERATIONS,
     admin_op(
         "/v1/deliveries",
