@@ -158,9 +158,14 @@ def test_every_operation_answers_as_described(case: Any, who: str, world: World)
         "POST",
         "PATCH",
     )
-    # A key's `weight` and limits are integers as written: JSON Schema's `integer` takes 18.0
-    # too, which the relay refuses on purpose (`"3"`, `true` and `2.0` were read as counts).
-    integers_as_written = case.operation.path == "/v1/keys" and case.method == "POST"
+    # A key's and an app's `weight` and limits are integers as written: JSON Schema's
+    # `integer` takes 18.0 too, which the relay refuses on purpose (`"3"`, `true` and `2.0`
+    # were read as counts).
+    integers_as_written = (case.operation.path, case.method) in (
+        ("/v1/keys", "POST"),
+        ("/v1/apps", "POST"),
+        ("/v1/apps/{app}", "PATCH"),
+    )
     case.call_and_validate(
         base_url=world.relay.url,
         headers=headers,
