@@ -96,6 +96,7 @@ class Task:
         return TaskRoute(
             frozenset(self.routing.get("channels") or ()),
             frozenset(events) if events is not None else None,
+            self.owner_key,
         )
 
     @property

@@ -1,0 +1,119 @@
+"""Downstreams per app, on both backends: one made with an app's key is that app's and
+takes only its tasks' events; names are unique per app; another app's downstream (or a
+global one) is no such downstream on every downstream route; the config file's and the
+admin's global ones take every task's events and are not shown to apps; the admin makes
+one for an app with `owner` and sees every one with its app."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from tests.conftest import MakeRelay, webhook
+from tests.e2e.test_apps import app_key, make_app
+from tests.e2e.test_keys import as_key
+from tests.harness import Relay, Sink, image_to_video, settled, wait_for
+
+TASKS_EACH = 5
+SCOPES = ["tasks:submit", "tasks:read", "downstreams"]
+
+
+def _succeeded(sink: Sink, path: str) -> set[str]:
+    return {
+        json.loads(h["body"])["data"]["task_id"]
+        for h in sink.accepted(path)
+        if json.loads(h["body"])["type"] == "task.succeeded"
+    }
+
+
+def _app(relay: Relay, name: str) -> httpx.Client:
+    make_app(relay, name)
+    return as_key(relay, app_key(relay, name, f"{name}-key", SCOPES))
+
+
+def _made(client: httpx.Client, **settings: Any) -> dict[str, Any]:
+    answer = client.post("/v1/downstreams", json=settings)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def test_each_apps_downstream_takes_exactly_its_own_apps_events(make_relay: MakeRelay, sink: Sink):
+    relay = make_relay([webhook(sink, "global")])
+    alpha, beta = _app(relay, "alpha"), _app(relay, "beta")
+    # The same name in two apps: two downstreams.
+    made = _made(alpha, name="hooks", url=f"{sink.url}/alpha", events=["succeeded"])
+    assert made["name"] == "hooks" and "app" not in made
+    _made(beta, name="hooks", url=f"{sink.url}/beta", events=["succeeded"])
+    assert (
+        alpha.post("/v1/downstreams", json={"name": "hooks", "url": f"{sink.url}/x"}).status_code
+        == 409
+    )
+
+    ids: dict[str, set[str]] = {"alpha": set(), "beta": set()}
+    for _ in range(TASKS_EACH):
+        for name, client in (("alpha", alpha), ("beta", beta)):
+            answer = client.post("/v1/tasks", json=image_to_video())
+            assert answer.status_code == 202, answer.text
+            ids[name].add(answer.json()["id"])
+    every = ids["alpha"] | ids["beta"]
+    for task_id in every:
+        relay.wait_task(task_id, settled)
+    wait_for(lambda: _succeeded(sink, "/global") >= every)
+    wait_for(lambda: _succeeded(sink, "/alpha") >= ids["alpha"])
+    wait_for(lambda: _succeeded(sink, "/beta") >= ids["beta"])
+    assert _succeeded(sink, "/alpha") == ids["alpha"]
+    assert _succeeded(sink, "/beta") == ids["beta"]
+    assert _succeeded(sink, "/global") == every
+
+
+def test_another_apps_downstream_is_no_such_downstream(make_relay: MakeRelay, sink: Sink):
+    relay = make_relay([webhook(sink, "global")])
+    alpha, beta = _app(relay, "alpha"), _app(relay, "beta")
+    _made(alpha, name="mine", url=f"{sink.url}/alpha", events=["succeeded"])
+    _made(beta, name="theirs", url=f"{sink.url}/beta", events=["succeeded"])
+    admin_made = relay.api.post(
+        "/v1/downstreams", json={"name": "shared", "url": f"{sink.url}/shared"}
+    )
+    assert admin_made.status_code == 201, admin_made.text
+
+    listed = [d["name"] for d in alpha.get("/v1/downstreams").json()["downstreams"]]
+    assert listed == ["mine"]
+    for name in ("theirs", "global", "shared", "none-such"):
+        path = f"/v1/downstreams/{name}"
+        for method, url, body in (
+            ("GET", path, None),
+            ("PATCH", path, {"events": ["failed"]}),
+            ("POST", f"{path}/rotate-secret", None),
+            ("POST", f"{path}/disable", None),
+            ("POST", f"{path}/enable", None),
+            ("DELETE", path, None),
+        ):
+            answer = alpha.request(method, url, json=body)
+            assert answer.status_code == 404, (method, url, answer.text)
+            assert "app_" not in answer.text and "key_" not in answer.text
+    # Still there, untouched, for their owners.
+    assert beta.get("/v1/downstreams/theirs").status_code == 200
+    for own in ("GET", "PATCH"):
+        body = {"events": ["succeeded", "failed"]} if own == "PATCH" else None
+        assert alpha.request(own, "/v1/downstreams/mine", json=body).status_code == 200
+    assert alpha.post("/v1/downstreams/mine/disable").status_code == 200
+    assert alpha.post("/v1/downstreams/mine/enable").status_code == 200
+    assert alpha.post("/v1/downstreams/mine/rotate-secret").status_code == 200
+
+    # The admin sees every one, an app's with its app, and makes one for an app.
+    every = {d["name"]: d for d in relay.api.get("/v1/downstreams").json()["downstreams"]}
+    apps = sorted(d.get("app") or "" for d in every.values())
+    assert apps == ["", "", "alpha", "beta"]
+    for_beta = relay.api.post(
+        "/v1/downstreams", json={"name": "given", "url": f"{sink.url}/g", "owner": "beta"}
+    )
+    assert for_beta.status_code == 201 and for_beta.json()["app"] == "beta", for_beta.text
+    assert beta.get("/v1/downstreams/given").status_code == 200
+    assert alpha.get("/v1/downstreams/given").status_code == 404
+    refused = alpha.post("/v1/downstreams", json={"name": "x", "url": sink.url, "owner": "beta"})
+    assert refused.status_code == 422
+    no_app = relay.api.post("/v1/downstreams", json={"name": "y", "url": sink.url, "owner": "zz"})
+    assert no_app.status_code == 422
+    assert alpha.delete("/v1/downstreams/mine").status_code == 200
