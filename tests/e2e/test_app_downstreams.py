@@ -117,3 +117,15 @@ def test_another_apps_downstream_is_no_such_downstream(make_relay: MakeRelay, si
     no_app = relay.api.post("/v1/downstreams", json={"name": "y", "url": sink.url, "owner": "zz"})
     assert no_app.status_code == 422
     assert alpha.delete("/v1/downstreams/mine").status_code == 200
+
+
+def test_an_apps_downstreams_go_with_it(make_relay: MakeRelay, sink: Sink):
+    relay = make_relay()
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="mine", url=f"{sink.url}/alpha")
+    assert len(relay.api.get("/v1/downstreams").json()["downstreams"]) == 1
+    assert relay.api.delete("/v1/apps/alpha").status_code == 200
+    assert relay.api.get("/v1/downstreams").json()["downstreams"] == []
+    # A new app of the name starts with none.
+    again = _app(relay, "alpha")
+    assert again.get("/v1/downstreams").json()["downstreams"] == []

@@ -12,8 +12,10 @@ from starlette.responses import Response
 
 from receiver.config import problems
 from receiver.domain.access import Scope
+from receiver.domain.routing import owner_of
 from receiver.errors import InvalidRequest
 from receiver.persist.apps import AppRow, AppSettings
+from receiver.pipeline import downstreams as managed
 from receiver.pipeline.service import Service
 from receiver.web.api import keys
 from receiver.web.api.keys import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
@@ -136,8 +138,12 @@ async def change_app(request: Request, service: Service, params: AppParams) -> R
 
 
 async def delete_app(request: Request, service: Service, params: AppParams) -> Response:
-    await service.keys.delete_app(params.app)
+    deleted = await service.keys.delete_app(params.app)
     service.changes.recheck()  # its open streams here end now, elsewhere within seconds
+    # Its downstreams go with it: no later app of its name takes them over.
+    for name in [*service.directory.every, *service.directory.unusable]:
+        if owner_of(name) == deleted.id:
+            await managed.remove_downstream(service, name)
     return reply(AppDeleted, {"deleted": params.app})
 
 
@@ -237,9 +243,9 @@ OPERATIONS: tuple[Operation, ...] = (
         Doc(
             "apps",
             "Delete an app",
-            "Its keys are revoked (refused by every replica within a second) and its open"
-            " streams end; its tasks stay as they are. Its name may be given to a new app,"
-            " which does not see them.",
+            "Its keys are revoked (refused by every replica within a second), its open"
+            " streams end and its downstreams are removed; its tasks stay as they are. Its"
+            " name may be given to a new app, which does not see them.",
             (Reply(200, "Deleted.", AppDeleted), _NO_APP),
         ),
         scope="admin",
