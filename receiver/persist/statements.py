@@ -108,6 +108,9 @@ class Statements:
     # index read.
     DELIVERIES: str  # (downstream, downstream) optional: every row
     DELIVERIES_OF_TASK: str  # (task_id, state, state, downstream, downstream) optional ones
+    APP_DELIVERIES: str  # (prefix length, prefix, app id, state, state, downstream, downstream,
+    #   task_id, task_id, id, id, limit) an app's deliveries: its downstreams' and its tasks'
+    #   own webhooks', newest first
     DELIVERIES_IN_STATE: str  # (state)
     DELIVERIES_IN_STATE_TO: str  # (state, downstream)
     REPLAY: str  # (next_attempt_at, updated_at, id): pending again, not leased

@@ -129,3 +129,49 @@ def test_an_apps_downstreams_go_with_it(make_relay: MakeRelay, sink: Sink):
     # A new app of the name starts with none.
     again = _app(relay, "alpha")
     assert again.get("/v1/downstreams").json()["downstreams"] == []
+
+
+def test_an_app_reads_and_replays_only_its_own_deliveries(make_relay: MakeRelay, sink: Sink):
+    relay = make_relay([webhook(sink, "global")])
+    alpha, beta = _app(relay, "alpha"), _app(relay, "beta")
+    _made(alpha, name="hooks", url=f"{sink.url}/alpha", events=["succeeded"])
+    _made(beta, name="hooks", url=f"{sink.url}/beta", events=["succeeded"])
+    mine = alpha.post("/v1/tasks", json=image_to_video(webhook=f"{sink.url}/alpha-own"))
+    theirs = beta.post("/v1/tasks", json=image_to_video())
+    assert mine.status_code == theirs.status_code == 202, (mine.text, theirs.text)
+    mine_id, theirs_id = mine.json()["id"], theirs.json()["id"]
+    for task_id in (mine_id, theirs_id):
+        relay.wait_task(task_id, settled)
+    wait_for(lambda: _succeeded(sink, "/alpha") == {mine_id})
+    wait_for(lambda: _succeeded(sink, "/alpha-own") == {mine_id})
+    wait_for(lambda: _succeeded(sink, "/beta") == {theirs_id})
+
+    def delivered(client: httpx.Client, query: str = "") -> list[dict[str, Any]]:
+        answer = client.get(f"/v1/deliveries{query}")
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["deliveries"])
+
+    wait_for(lambda: {d["downstream"] for d in delivered(alpha)} == {"hooks", "task-webhook"})
+    own = delivered(alpha)
+    assert {d["task_id"] for d in own} == {mine_id}
+    assert {d["task_id"] for d in delivered(alpha, "?downstream=hooks")} == {mine_id}
+    assert delivered(alpha, f"?task_id={theirs_id}") == []
+    assert delivered(alpha, "?downstream=global") == []
+    everyone = delivered(relay.api)
+    assert {d["task_id"] for d in everyone} == {mine_id, theirs_id}
+
+    # The task's attempts: its own downstreams' and webhook's, with status and latency.
+    detail = alpha.get(f"/v1/tasks/{mine_id}").json()
+    assert {a["downstream"] for a in detail["attempts"]} == {"hooks", "task-webhook"}
+    assert all(a["status"] == 200 and a["latency_ms"] >= 0 for a in detail["attempts"])
+    assert {d["downstream"] for d in detail["deliveries"]} == {"hooks", "task-webhook"}
+
+    # Replays: its own, yes; another app's delivery or downstream, no such thing.
+    theirs_delivery = next(d["id"] for d in everyone if d["task_id"] == theirs_id)
+    assert alpha.post(f"/v1/deliveries/{theirs_delivery}/replay").status_code == 404
+    assert alpha.post(f"/v1/deliveries/{own[0]['id']}/replay").status_code == 200
+    assert alpha.post("/v1/deliveries/replay?downstream=global").status_code == 404
+    assert alpha.post("/v1/deliveries/replay?downstream=hooks").status_code == 200
+    assert beta.post(f"/v1/deliveries/{own[0]['id']}/replay").status_code == 404
+    # Recovery since a time, on its own downstream only.
+    assert alpha.post("/v1/downstreams/hooks/enable?recover_since=0").status_code == 200

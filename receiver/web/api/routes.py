@@ -185,10 +185,10 @@ OPERATIONS: tuple[Operation, ...] = (
         Doc(
             "deliveries",
             "List deliveries",
-            "The outbox, newest first: one delivery per event and downstream.",
+            "The outbox, newest first, one delivery per event and downstream; an app's own.",
             (Reply(200, "Deliveries.", m.DeliveryList),),
         ),
-        scope="admin",
+        scope="downstreams",
     ),
     admin_op(
         "/v1/deliveries/replay",
@@ -204,7 +204,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 _NO_DOWNSTREAM,
             ),
         ),
-        scope="admin",
+        scope="downstreams",
     ),
     admin_op(
         "/v1/deliveries/{delivery_id}/replay",
@@ -217,7 +217,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "Queues the delivery for an attempt now, whatever its state.",
             (Reply(200, "Queued.", m.Replayed), Reply(404, "No such delivery.", _ERR)),
         ),
-        scope="admin",
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams",
