@@ -175,3 +175,39 @@ def test_an_app_reads_and_replays_only_its_own_deliveries(make_relay: MakeRelay,
     assert beta.post(f"/v1/deliveries/{own[0]['id']}/replay").status_code == 404
     # Recovery since a time, on its own downstream only.
     assert alpha.post("/v1/downstreams/hooks/enable?recover_since=0").status_code == 200
+
+
+def test_a_test_event_is_signed_marked_and_answered(make_relay: MakeRelay, sink: Sink):
+    from standardwebhooks import Webhook
+
+    from tests.harness import WEBHOOK_SECRET
+
+    relay = make_relay([webhook(sink, "global")])
+    alpha, beta = _app(relay, "alpha"), _app(relay, "beta")
+    secret = _made(alpha, name="hooks", url=f"{sink.url}/alpha", events=["succeeded"])["secret"]
+
+    sent = alpha.post("/v1/downstreams/hooks/test", json={"type": "task.succeeded"})
+    assert sent.status_code == 200, sent.text
+    answer = sent.json()
+    assert answer["status"] == 200 and answer["seconds"] >= 0 and answer["error"] is None
+    (hit,) = wait_for(lambda: sink.received("/alpha") or None)
+    assert hit["headers"]["webhook-test"] == "true"
+    assert hit["headers"]["webhook-id"] == answer["event_id"]
+    event = Webhook(secret).verify(hit["body"], hit["headers"])
+    assert event["type"] == "task.succeeded" and event["data"]["test"] is True
+    assert secret not in sent.text
+
+    # The admin tests a global one, signed with its secret; an app cannot reach it.
+    assert (
+        relay.api.post("/v1/downstreams/global/test", json={"type": "task.failed"}).status_code
+        == 200
+    )
+    (global_hit,) = wait_for(lambda: sink.received("/global") or None)
+    failed = Webhook(WEBHOOK_SECRET).verify(global_hit["body"], global_hit["headers"])
+    assert failed["type"] == "task.failed" and failed["data"]["test"] is True
+    for client, name in ((beta, "hooks"), (alpha, "global"), (alpha, "none-such")):
+        refused = client.post(f"/v1/downstreams/{name}/test", json={"type": "task.succeeded"})
+        assert refused.status_code == 404, (name, refused.text)
+    for bad in ({"type": "task.exploded"}, {"type": 3}, {"type": "downstream.disabled"}):
+        assert alpha.post("/v1/downstreams/hooks/test", json=bad).status_code == 422, bad
+    assert len(sink.received("/alpha")) == 1

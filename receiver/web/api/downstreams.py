@@ -43,7 +43,7 @@ async def _seen(service: Service, caller: Caller, described: dict[str, Any]) -> 
     return {**described, "app": (await service.keys.app_names([owner])).get(owner)}
 
 
-def _kept(request: Request, service: Service, name: str) -> str:
+def own_name(request: Request, service: Service, name: str) -> str:
     """The name the caller's downstream is kept under; 404 (by the name the caller gave)
     when there is none of its own."""
     caller = caller_of(request)
@@ -77,7 +77,7 @@ async def list_downstreams(request: Request, service: Service, params: m.NoParam
 async def get_downstream(
     request: Request, service: Service, params: m.DownstreamParams
 ) -> Response:
-    described = await managed.describe_downstream(service, _kept(request, service, params.name))
+    described = await managed.describe_downstream(service, own_name(request, service, params.name))
     return reply(m.DownstreamDetail, await _seen(service, caller_of(request), described))
 
 
@@ -92,7 +92,7 @@ async def create_downstream(request: Request, service: Service, params: m.NoPara
 async def change_downstream(
     request: Request, service: Service, params: m.DownstreamParams
 ) -> Response:
-    kept = _kept(request, service, params.name)
+    kept = own_name(request, service, params.name)
     payload = await _payload(request, service)
     described = await managed.change_downstream(service, kept, payload)
     return reply(m.DownstreamDetail, await _seen(service, caller_of(request), described))
@@ -101,12 +101,12 @@ async def change_downstream(
 async def remove_downstream(
     request: Request, service: Service, params: m.DownstreamParams
 ) -> Response:
-    ended = await managed.remove_downstream(service, _kept(request, service, params.name))
+    ended = await managed.remove_downstream(service, own_name(request, service, params.name))
     return reply(m.Removed, {"downstream": params.name, "removed": True, "deliveries_ended": ended})
 
 
 async def rotate_secret(request: Request, service: Service, params: m.DownstreamParams) -> Response:
-    secret, until = await managed.rotate_secret(service, _kept(request, service, params.name))
+    secret, until = await managed.rotate_secret(service, own_name(request, service, params.name))
     body = {"downstream": params.name, "secret": secret, "previous_secret_until": until}
     return reply(m.SecretRotated, body)
 
@@ -114,12 +114,12 @@ async def rotate_secret(request: Request, service: Service, params: m.Downstream
 async def disable_downstream(
     request: Request, service: Service, params: m.DownstreamParams
 ) -> Response:
-    kept = _kept(request, service, params.name)
+    kept = own_name(request, service, params.name)
     changed = await operations.disable_downstream(service, kept)
     return reply(m.Disabled, {"downstream": params.name, "disabled": True, "changed": changed})
 
 
 async def enable_downstream(request: Request, service: Service, params: m.EnableParams) -> Response:
-    kept = _kept(request, service, params.name)
+    kept = own_name(request, service, params.name)
     queued = await operations.enable_downstream(service, kept, params.recover_since)
     return reply(m.Enabled, {"downstream": params.name, "disabled": False, "queued": queued})
