@@ -211,3 +211,12 @@ def test_a_test_event_is_signed_marked_and_answered(make_relay: MakeRelay, sink:
     for bad in ({"type": "task.exploded"}, {"type": 3}, {"type": "downstream.disabled"}):
         assert alpha.post("/v1/downstreams/hooks/test", json=bad).status_code == 422, bad
     assert len(sink.received("/alpha")) == 1
+
+
+def test_the_console_shows_a_downstreams_app(make_relay: MakeRelay, sink: Sink):
+    relay = make_relay([webhook(sink, "global")])
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="hooks", url=f"{sink.url}/alpha")
+    page = relay.console().get("/console/deliveries")
+    assert page.status_code == 200 and "app: alpha</span>" in page.text
+    assert page.text.count("app: ") == 1  # the global one has none

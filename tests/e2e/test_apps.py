@@ -216,3 +216,20 @@ def test_keys_of_a_store_before_apps_become_apps_owning_what_they_made(
     assert relay.api.delete("/v1/apps/render/keys/render").status_code == 200
     assert new.get(f"/v1/tasks/{task_id}").status_code == 200
     assert [k["name"] for k in relay.api.get("/v1/keys").json()["keys"]] == ["render-new"]
+
+
+def test_the_console_shows_a_tasks_app_and_filters_by_it(make_relay: MakeRelay):
+    relay = make_relay()
+    for name in ("alpha", "beta"):
+        make_app(relay, name)
+    alpha = as_key(relay, app_key(relay, "alpha", "alpha-1"))
+    beta = as_key(relay, app_key(relay, "beta", "beta-1"))
+    mine = alpha.post("/v1/tasks", json=image_to_video()).json()["id"]
+    theirs = beta.post("/v1/tasks", json=image_to_video()).json()["id"]
+    console = relay.console()
+    listed = console.get("/console/tasks?app=alpha")
+    assert listed.status_code == 200 and mine in listed.text and theirs not in listed.text
+    assert '<option value="beta">' in listed.text
+    assert console.get("/console/tasks?app=none-such").status_code == 400
+    page = console.get(f"/console/tasks/{mine}")
+    assert page.status_code == 200 and '<dd id="task-app">alpha</dd>' in page.text
