@@ -16,7 +16,7 @@ from tests.e2e.test_apps import app_key, make_app
 from tests.e2e.test_keys import as_key
 from tests.harness import Relay, Sink, image_to_video, settled, wait_for
 
-TASKS_EACH = 5
+TASKS_EACH = 100  # as the issue asks: 100 tasks an app
 SCOPES = ["tasks:submit", "tasks:read", "downstreams"]
 
 
