@@ -220,3 +220,39 @@ def test_the_console_shows_a_downstreams_app(make_relay: MakeRelay, sink: Sink):
     page = relay.console().get("/console/deliveries")
     assert page.status_code == 200 and "app: alpha</span>" in page.text
     assert page.text.count("app: ") == 1  # the global one has none
+
+
+def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink: Sink):
+    """The matrix comes from the route table: a route added with a task, downstream or
+    delivery in its path is in it the day it is added."""
+    from receiver.web.api.routes import OPERATIONS
+
+    relay = make_relay()
+    make_app(relay, "alpha")
+    alpha = as_key(relay, app_key(relay, "alpha", "alpha-all", [*SCOPES, "tasks:cancel"]))
+    beta = _app(relay, "beta")
+    _made(beta, name="theirs", url=f"{sink.url}/beta", events=["succeeded"])
+    task_id = beta.post("/v1/tasks", json=image_to_video()).json()["id"]
+    relay.wait_task(task_id, settled)
+    delivery = wait_for(lambda: beta.get("/v1/deliveries").json()["deliveries"] or None)[0]
+    ids = {"task_id": task_id, "name": "theirs", "delivery_id": delivery["id"]}
+    bodies = {"PATCH": {"events": ["failed"]}, "POST": {"type": "task.succeeded"}}
+    tried = 0
+    for op in OPERATIONS:
+        if op.auth != "admin" or op.scope == "admin" or "{" not in op.path:
+            continue
+        url = op.path.format(**{k: v for k, v in ids.items() if "{" + k + "}" in op.path})
+        for method in op.methods:
+            answer = alpha.request(
+                method, url, json=bodies.get(method), headers={"X-Runway-Version": "2024-11-06"}
+            )
+            assert answer.status_code == 404, (method, url, answer.text)
+            tried += 1
+    assert tried >= 13  # tasks, runwayml, share, replay, and the seven of a downstream
+    for query in (f"/v1/stream?task_id={task_id}", "/v1/deliveries/replay?downstream=theirs"):
+        method = "GET" if query.startswith("/v1/stream") else "POST"
+        assert alpha.request(method, query).status_code == 404, query
+    assert alpha.get(f"/v1/deliveries?task_id={task_id}").json()["deliveries"] == []
+    # Nothing of beta's was touched.
+    assert beta.get(f"/v1/tasks/{task_id}").json()["state"] == "succeeded"
+    assert beta.get("/v1/downstreams/theirs").json()["events"] == ["succeeded"]
