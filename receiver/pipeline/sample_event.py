@@ -54,12 +54,13 @@ async def send_test(service: Service, name: str, event_type: str) -> dict[str, A
     if d.broker is not None:
         raise InvalidRequest("format: test events go to HTTP downstreams (webhook and chats)")
     document = sample(event_type)
-    body = render.render(d.format, document, d.url).body
+    rendered = render.render(d.format, document, d.url)
+    body = rendered.body
     message_id = str(document["event_id"])
     headers = signed_headers(d, message_id, body) | {TEST_HEADER: "true"}
     private_ok = service.config.settings.delivery.allow_private_networks
     guarded = d.managed and not private_ok
-    url = d.url
+    url = render.with_path(d.url, rendered.path)  # Telegram's method after its token
     started = time.monotonic()
     status: int | None = None
     excerpt, error = "", None
