@@ -77,6 +77,11 @@ class TaskEventData(_Strict):
     # A progress event, and the test event, say their type.
     type: Literal["task.progress", "relay.test"] | None = None
     progress: float | None = Field(None, description="0 to 1, on `task.progress`.")
+    test: bool | None = Field(
+        None,
+        description="`true` on a test event (`POST /v1/downstreams/{name}/test`, with the"
+        " header `webhook-test: true`): a sample, of no real task.",
+    )
     estimated_end: str | None = Field(None, description="ISO 8601, on `task.progress`.")
 
 

@@ -6,6 +6,7 @@ copied, and writes one row per answer of `recipients`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -20,6 +21,35 @@ SECRET_HELD = "its secret cannot be opened: set previous_secret_envs or rotate t
 TASK_WEBHOOK = "task-webhook"
 
 
+# A downstream made with an app's key is the app's: its name is kept as `<app id>.<name>`,
+# so that names are unique per app (one app's `hooks` is not another's) while every table,
+# lane and outbox row keeps one name per downstream. No other downstream may be named so.
+_OWNED = re.compile(r"^((?:app|key)_[0-9a-f]{24})\.(.+)$")
+NAME_MAX = 64  # as every downstream's
+
+
+def owned_name(app_id: str, name: str) -> str:
+    """The name an app's downstream `name` is kept under."""
+    return f"{app_id}.{name}"
+
+
+def owner_of(kept: str) -> str | None:
+    """The app a downstream belongs to (None: global, every task's)."""
+    found = _OWNED.match(kept)
+    return found[1] if found else None
+
+
+def shown_name(kept: str) -> str:
+    """The name its app knows it by."""
+    found = _OWNED.match(kept)
+    return found[2] if found else kept
+
+
+def looks_owned(name: str) -> bool:
+    """A name only an app's downstream may be kept under."""
+    return _OWNED.match(name) is not None
+
+
 @dataclass(frozen=True)
 class Subscription:
     """What a downstream takes: task states (and relay notices), and, when it names
@@ -29,6 +59,7 @@ class Subscription:
     channels: frozenset[str] = frozenset()
     # Why its rows wait `held` whatever the state (None: they do not): it cannot be used.
     held: str | None = None
+    owner: str | None = None  # the app whose tasks alone it takes (None: every task)
 
 
 Subscriptions = Mapping[str, Subscription]
@@ -41,11 +72,14 @@ class TaskRoute:
 
     channels: frozenset[str] = frozenset()
     webhook_events: frozenset[str] | None = None
+    owner: str | None = None  # the app that made the task (None: the admin token)
 
 
 def takes(sub: Subscription, state: str, route: TaskRoute) -> bool:
-    """Whether a downstream gets this task's event: it takes the state, and it names no
-    channels or one of the task's."""
+    """Whether a downstream gets this task's event: it is global or the task's app's, it
+    takes the state, and it names no channels or one of the task's."""
+    if sub.owner is not None and sub.owner != route.owner:
+        return False
     return state in sub.events and (not sub.channels or bool(sub.channels & route.channels))
 
 
@@ -97,4 +131,10 @@ def waits_for_mirror(mirroring: bool, state: str, files: list[str]) -> bool:
 
 def notified_of(event: str, about: str, subscriptions: Subscriptions) -> list[str]:
     """The downstreams told of a relay event (`downstream.disabled`) about another one."""
-    return [name for name, sub in subscriptions.items() if name != about and event in sub.events]
+    return [
+        name
+        for name, sub in subscriptions.items()
+        if name != about
+        and event in sub.events
+        and (sub.owner is None or sub.owner == owner_of(about))  # an app hears of its own
+    ]

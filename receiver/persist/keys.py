@@ -21,6 +21,7 @@ class NewKey:
     weight: int
     max_queued: int | None = None
     max_per_day: int | None = None
+    app_id: str = ""  # the app it is a credential of
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class KeyRow:
     weight: int  # its tasks' share of the submit queue's turns
     max_queued: int | None = None  # its tasks open at once (None: no limit)
     max_per_day: int | None = None  # the tasks it makes in 24 hours (None: no limit)
+    app_id: str = ""  # the app whose credential it is: weight and limits are the app's
+    app: str = ""  # that app's name
 
 
 def _row(r: dict[str, Any]) -> KeyRow:
@@ -47,6 +50,8 @@ def _row(r: dict[str, Any]) -> KeyRow:
         weight=r["weight"],
         max_queued=r["max_queued"],
         max_per_day=r["max_per_day"],
+        app_id=r["app_id"],
+        app=r["app"],
     )
 
 
@@ -55,7 +60,17 @@ def create(db: Db, new: NewKey, now: float) -> KeyRow:
     scopes = orjson.dumps(new.scopes).decode()
     made = db.execute(
         db.sql.INSERT_KEY,
-        (key_id, new.name, new.digest, scopes, now, new.weight, new.max_queued, new.max_per_day),
+        (
+            key_id,
+            new.name,
+            new.digest,
+            scopes,
+            now,
+            new.weight,
+            new.max_queued,
+            new.max_per_day,
+            new.app_id,
+        ),
     )
     if not made:
         raise Conflict(f"a key named {new.name!r} exists; revoke it first, or choose another name")
@@ -69,6 +84,7 @@ def create(db: Db, new: NewKey, now: float) -> KeyRow:
         new.weight,
         new.max_queued,
         new.max_per_day,
+        new.app_id,
     )
 
 
@@ -77,13 +93,27 @@ def by_digest(db: Db, digests: list[str]) -> KeyRow | None:
     return None if found is None else _row(found)
 
 
-def live(db: Db) -> list[KeyRow]:
-    return [_row(r) for r in db.all(db.sql.LIVE_KEYS)]
+def live(db: Db, app_id: str | None = None) -> list[KeyRow]:
+    """Every live key of a live app; of one app if given."""
+    return [_row(r) for r in db.all(db.sql.LIVE_KEYS, (app_id, app_id))]
 
 
-def revoke(db: Db, name: str, now: float) -> None:
-    if not db.execute(db.sql.REVOKE_KEY, (now, name)):
+@dataclass(frozen=True)
+class Revoked:
+    key_id: str
+    app_id: str
+    app: str  # its app's name
+    keys_left: int  # the app's live keys after this one
+
+
+def revoke(db: Db, name: str, now: float, app_id: str | None = None) -> Revoked:
+    """Revoke the live key of that name (of that app, if given); NotFound when none is."""
+    found = db.one(db.sql.LIVE_KEY_NAMED, (name, app_id, app_id))
+    if found is None:
         raise NotFound("no key of that name")
+    db.execute(db.sql.REVOKE_KEY, (now, found["id"]))
+    left = len(db.all(db.sql.LIVE_KEYS, (found["app_id"], found["app_id"])))
+    return Revoked(found["id"], found["app_id"], found["app"], left)
 
 
 def rehash(db: Db, key_id: str, digest: str) -> None:
@@ -99,7 +129,7 @@ def is_live(db: Db, key_id: str) -> bool:
 
 
 def locked_limits(db: Db, key_id: str) -> tuple[int | None, int | None]:
-    """The key's (max_queued, max_per_day), the key locked until the transaction ends: its
+    """The app's (max_queued, max_per_day), the app locked until the transaction ends: its
     submits on every replica count and insert one at a time."""
     row = db.one(db.sql.LOCKED_KEY_LIMITS, (key_id,))
     return (row["max_queued"], row["max_per_day"]) if row else (None, None)

@@ -198,6 +198,23 @@ def list_deliveries(
     return [Delivery.from_row(r) for r in db.all(sql, (*params, limit))]
 
 
+def app_deliveries(
+    db: Db,
+    app_id: str,
+    state: str | None,
+    downstream: str | None,
+    task_id: str | None,
+    delivery_id: str | None,
+    limit: int,
+) -> list[Delivery]:
+    """An app's deliveries, newest first: to the downstreams kept under `<app id>.` and to
+    its own tasks' webhooks; each other filter optional (None: any)."""
+    prefix = app_id + "."
+    params = (len(prefix), prefix, app_id, state, state, downstream, downstream, task_id)
+    rows = db.all(db.sql.APP_DELIVERIES, (*params, task_id, delivery_id, delivery_id, limit))
+    return [Delivery.from_row(r) for r in rows]
+
+
 def replay(db: Db, delivery_ids: list[str], now: float) -> int:
     """Put deliveries back in the queue for an immediate attempt, whatever their state."""
     return sum(db.execute(db.sql.REPLAY, (now, now, delivery_id)) for delivery_id in delivery_ids)

@@ -40,7 +40,7 @@ class NewTask:
     # The caller's webhook, its states, metadata and channels (never sent to CometAPI).
     routing: dict[str, Any] | None = None
     trace_context: str | None = None  # receiver/observability/tracing.py keeps it
-    owner_key: str | None = None  # the API key that made it (None: the admin token)
+    owner_key: str | None = None  # the app whose key made it (None: the admin token)
     # The data URIs `request` refers to, by digest: kept apart, once (task_inputs).
     inputs: dict[str, str] = field(default_factory=dict)
 
@@ -79,7 +79,7 @@ class Task:
     queue_position: int | None = None
     routing: dict[str, Any] = field(default_factory=dict)  # webhook, metadata, channels
     trace_context: str | None = None  # the task's trace, when traces are exported
-    owner_key: str | None = None  # the API key that made it (None: the admin token)
+    owner_key: str | None = None  # the app whose key made it (None: the admin token)
 
     @property
     def metadata(self) -> dict[str, Any] | None:
@@ -96,6 +96,7 @@ class Task:
         return TaskRoute(
             frozenset(self.routing.get("channels") or ()),
             frozenset(events) if events is not None else None,
+            self.owner_key,
         )
 
     @property

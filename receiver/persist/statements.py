@@ -108,6 +108,9 @@ class Statements:
     # index read.
     DELIVERIES: str  # (downstream, downstream) optional: every row
     DELIVERIES_OF_TASK: str  # (task_id, state, state, downstream, downstream) optional ones
+    APP_DELIVERIES: str  # (prefix length, prefix, app id, state, state, downstream, downstream,
+    #   task_id, task_id, id, id, limit) an app's deliveries: its downstreams' and its tasks'
+    #   own webhooks', newest first
     DELIVERIES_IN_STATE: str  # (state)
     DELIVERIES_IN_STATE_TO: str  # (state, downstream)
     REPLAY: str  # (next_attempt_at, updated_at, id): pending again, not leased
@@ -191,20 +194,31 @@ class Statements:
     REVOKE_SESSION: str  # (session_id, expires_at), unless it is revoked already
     SESSION_REVOKED: str  # (session_id) a row when it is
     PURGE_REVOCATIONS: str  # (now) revocations of cookies that have expired anyway
-    # --- API keys (keys.py)
-    # (id, name, digest, scopes, created_at, weight, max_queued, max_per_day), unless a
-    # live key has the name
+    # --- API keys (keys.py): a key's limits and weight are its app's
+    # (id, name, digest, scopes, created_at, weight, max_queued, max_per_day, app_id),
+    # unless a live key has the name
     INSERT_KEY: str
-    KEY_BY_DIGEST: str  # (digests) the live key with one of these hashes
-    LIVE_KEYS: str  # () every key not revoked, by name
-    REVOKE_KEY: str  # (revoked_at, name) the live key of that name
+    KEY_BY_DIGEST: str  # (digests) the live key of a live app with one of these hashes
+    LIVE_KEYS: str  # (app_id, app_id) every key not revoked, by name; of one app if given
+    REVOKE_KEY: str  # (revoked_at, id) unless it is revoked already
     REHASH_KEY: str  # (digest, id): hashed under the relay's newest secret
     KEY_USED: str  # (last_used_at, id)
     KEY_LIVE: str  # (id) a row while the key is not revoked
-    LOCKED_KEY_LIMITS: str  # (id) its limits, the key locked against other submits
-    KEY_OPEN_TASKS: str  # (owner_key) how many of its tasks have not ended
+    LOCKED_KEY_LIMITS: str  # (app_id) its limits, the app locked against other submits
+    KEY_OPEN_TASKS: str  # (owner_key: the app) how many of its tasks have not ended
     KEY_TASKS_SINCE: str  # (owner_key, since) how many it made after `since`
     KEY_TASK_MADE_AT: str  # (owner_key, since, offset) when the offset-th of those was made
+    # --- apps (apps.py)
+    INSERT_APP: str  # (id, name, weight, max_queued, max_per_day, created_at), unless a
+    #   live app has the name
+    APP_NAMED: str  # (name) the live app, with how many live keys it has
+    LIVE_APPS: str  # () every app not deleted, by name
+    APP_NAMES: str  # (ids) id, name of each, deleted or not
+    CHANGE_APP: str  # (weight, max_queued, max_per_day, id)
+    DELETE_APP: str  # (deleted_at, id) unless it is deleted already
+    REVOKE_APP_KEYS: str  # (revoked_at, app_id) its every live key
+    LIVE_KEY_NAMED: str  # (name, app_id, app_id) id, app_id, app of the live key; in one app
+    #   if given
     # --- media copies: leases and the jobs given up (mirrors.py)
     RELEASE_MIRROR_LEASES: str  # (owner) the pending jobs it holds, not leased
     RELEASE_ALL_MIRROR_LEASES: str  # every pending job's lease

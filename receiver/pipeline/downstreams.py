@@ -24,7 +24,8 @@ from receiver.config import (
     timeout_problem,
 )
 from receiver.config.aws import AWS_SETTINGS
-from receiver.domain.routing import TASK_WEBHOOK
+from receiver.domain.access import Caller
+from receiver.domain.routing import NAME_MAX, TASK_WEBHOOK, looks_owned, owned_name, owner_of
 from receiver.errors import Conflict, InvalidRequest, NotFound
 from receiver.persist.managed import ManagedRow
 from receiver.pipeline.fanout.directory import REMOVED
@@ -84,16 +85,57 @@ def _managed_name(service: Service, name: str) -> str:
     return name
 
 
+def kept_name(caller: Caller, name: str) -> str:
+    """The name the caller's downstream `name` is kept under: an app's own (so another
+    app's, or a global one, is no such downstream), or as given for the admin."""
+    return name if caller.sees_all else owned_name(caller.app_id or "", name)
+
+
+def sees(caller: Caller, kept: str) -> bool:
+    """Whether the caller may see or change that downstream: the admin any, an app its own."""
+    return caller.sees_all or (caller.app_id is not None and owner_of(kept) == caller.app_id)
+
+
+async def _owner(service: Service, caller: Caller, payload: Any) -> tuple[str | None, Any]:
+    """The app a new downstream is for, and the payload without `owner`: an app's key makes
+    its app's; the admin a global one, or an app's named by `owner`."""
+    if not isinstance(payload, dict) or "owner" not in payload:
+        return (None if caller.sees_all else caller.app_id), payload
+    rest = {k: v for k, v in payload.items() if k != "owner"}
+    if not caller.sees_all:
+        raise InvalidRequest("owner: only the admin names the app a downstream is for")
+    if not isinstance(payload["owner"], str):
+        raise InvalidRequest("owner: the name of an app")
+    try:
+        return (await service.keys.app(payload["owner"])).id, rest
+    except NotFound:
+        raise InvalidRequest(f"owner: no app named {payload['owner']!r}") from None
+
+
 async def _changed(service: Service) -> None:
     """In use in this process at once; the other replicas follow within a tick."""
     await service.directory.refresh()
     service.wake(Work.DELIVERIES)
 
 
-async def create_downstream(service: Service, payload: Any) -> tuple[dict[str, Any], str]:
-    """A new downstream and its freshly made secret (shown this once)."""
+async def create_downstream(
+    service: Service, payload: Any, caller: Caller
+) -> tuple[dict[str, Any], str]:
+    """A new downstream and its freshly made secret (shown this once): the app's when the
+    caller is an app's key (or the admin names one in `owner`), else global."""
+    owner, payload = await _owner(service, caller, payload)
     settings = _checked(service, payload)
-    name = _managed_name(service, settings.name)
+    if owner is None:
+        if looks_owned(settings.name):
+            raise InvalidRequest("name: `<app id>.` begins only the names of apps' downstreams")
+        name = _managed_name(service, settings.name)
+    else:
+        name = owned_name(owner, settings.name)
+        if len(name) > NAME_MAX:
+            short = NAME_MAX - len(name) + len(settings.name)
+            raise InvalidRequest(f"name: an app's downstream has at most {short} characters")
+        if name in service.directory.every or name in service.directory.unusable:
+            raise Conflict(f"a downstream named {settings.name!r} exists")
     secret = new_secret()
     sealer = service.directory.sealer
     sealed = sealer.seal(secret, name)

@@ -1,5 +1,6 @@
-"""API keys at run time: made (shown once), listed, revoked, and the caller a bearer token
-authenticates as.
+"""API keys and their apps at run time: apps made, changed and deleted; keys made (shown
+once) as an app's credentials, listed, revoked; and the caller a bearer token authenticates
+as (the key's app owns what it makes).
 
 What a key authenticates as is remembered for a second at most, so a key revoked on any
 replica is refused by every replica within that second; a token that is no key is never
@@ -17,8 +18,9 @@ from receiver.domain.access import BOOTSTRAP, SCOPES, Caller, Scope, parse_scope
 from receiver.domain.key_limits import NO_LIMITS, KeyLimits
 from receiver.errors import InvalidRequest
 from receiver.persist import Store
+from receiver.persist.apps import AppRow, AppSettings
 from receiver.persist.keys import KeyRow, NewKey
-from receiver.transitions import keys
+from receiver.transitions import apps, keys
 
 REMEMBER_SECONDS = 1.0
 _MAX_REMEMBERED = 10_000
@@ -43,32 +45,57 @@ class Keys:
     async def create(
         self, name: str, scopes: list[str], weight: int = 1, limits: KeyLimits = NO_LIMITS
     ) -> tuple[KeyRow, str]:
-        """The new key's row and the key itself, which is never seen again."""
+        """`POST /v1/keys`: a key alone, the only key of a new app of its name. The new key's
+        row and the key itself, which is never seen again."""
+        new, key = self._new_key(name, scopes, AppSettings(weight, *_limits(limits)))
+        return await apps.key_alone(self._store, new), key
+
+    async def add(self, app: str, name: str, scopes: list[str]) -> tuple[KeyRow, str]:
+        """A new key of the app: its row and the key itself, never seen again."""
+        new, key = self._new_key(name, scopes, AppSettings())
+        return await apps.add_key(self._store, app, new), key
+
+    def _new_key(self, name: str, scopes: list[str], settings: AppSettings) -> tuple[NewKey, str]:
         try:
             chosen: frozenset[Scope] = parse_scopes(scopes)
         except ValueError as exc:
             raise InvalidRequest(f"scopes: {exc}") from None
         key = new_key()
         ordered: list[str] = [s for s in SCOPES if s in chosen]
-        row = await keys.create(
-            self._store,
-            NewKey(
-                name,
-                self._hasher.digest(key),
-                ordered,
-                weight,
-                limits.max_queued,
-                limits.max_per_day,
-            ),
-        )
-        return row, key
+        digest = self._hasher.digest(key)
+        return NewKey(name, digest, ordered, settings.weight, *_limits_of(settings)), key
 
-    async def listed(self) -> list[KeyRow]:
-        return await keys.live(self._store)
+    async def listed(self, app_id: str | None = None) -> list[KeyRow]:
+        return await keys.live(self._store, app_id)
 
-    async def revoke(self, name: str) -> None:
-        await keys.revoke(self._store, name)
+    async def revoke(self, name: str, app: str | None = None) -> None:
+        """A key of that app, or (None) the key of `DELETE /v1/keys`, whose app of the same
+        name goes with it when it was its last key."""
+        await apps.revoke_key(self._store, name, app)
         self._known.clear()  # at once on this replica; the others within REMEMBER_SECONDS
+
+    async def make_app(self, name: str, settings: AppSettings) -> AppRow:
+        return await apps.create(self._store, name, settings)
+
+    async def app(self, name: str) -> AppRow:
+        return await apps.named(self._store, name)
+
+    async def apps(self) -> list[AppRow]:
+        return await apps.live(self._store)
+
+    async def app_names(self, app_ids: list[str]) -> dict[str, str]:
+        return await apps.names(self._store, app_ids)
+
+    async def change_app(self, name: str, settings: AppSettings) -> AppRow:
+        changed = await apps.change(self._store, name, settings)
+        self._known.clear()  # its keys' limits, here at once
+        return changed
+
+    async def delete_app(self, name: str) -> AppRow:
+        """The app deleted, its keys revoked: refused everywhere within REMEMBER_SECONDS."""
+        deleted = await apps.delete(self._store, name)
+        self._known.clear()
+        return deleted
 
     async def caller(self, token: str) -> Caller | None:
         """Who `token` is: the admin token, a live key, or no one (None)."""
@@ -90,7 +117,7 @@ class Keys:
             # are configured, so the key outlives that secret's removal.
             await keys.rehash(self._store, row.id, digests[0])
         limits = KeyLimits(row.max_queued, row.max_per_day)
-        caller = Caller(row.id, row.name, parse_scopes(row.scopes), limits)
+        caller = Caller(row.id, row.name, parse_scopes(row.scopes), limits, row.app_id, row.app)
         if len(self._known) >= _MAX_REMEMBERED:
             self._known.clear()
         self._known[digests[0]] = _Known(caller, now + REMEMBER_SECONDS)
@@ -107,3 +134,11 @@ class Keys:
                 self._used.clear()
             self._used[key_id] = now
             await keys.used(self._store, key_id)
+
+
+def _limits(limits: KeyLimits) -> tuple[int | None, int | None]:
+    return limits.max_queued, limits.max_per_day
+
+
+def _limits_of(settings: AppSettings) -> tuple[int | None, int | None]:
+    return settings.max_queued, settings.max_per_day

@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from receiver.domain.access import BOOTSTRAP, Caller
+from receiver.domain.routing import TASK_WEBHOOK, owned_name
 from receiver.errors import NotFound, Overloaded, StoreError
-from receiver.persist import Store, Task, TaskFilter, sessions
+from receiver.persist import Delivery, Store, Task, TaskFilter, sessions
 from receiver.pipeline.cancelling import cancel
 from receiver.pipeline.service import Service, Work
 from receiver.pipeline.submit import Submission, submit
@@ -28,8 +29,9 @@ async def submit_task(
     """Store the task in the submit queue, the caller's (its sending is counted by the
     submit worker); `trace` is the trace context the request came with. `through`: a Runway
     route the table does not know is taken, passed through."""
-    limits = caller.limits
-    return await submit(service, payload, idempotency_key, trace, caller.key_id, limits, through)
+    return await submit(
+        service, payload, idempotency_key, trace, caller.owner, caller.limits, through
+    )
 
 
 async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
@@ -83,15 +85,50 @@ async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:
     return count
 
 
-async def replay_delivery(service: Service, delivery_id: str) -> int:
+async def deliveries_for(
+    service: Service,
+    caller: Caller,
+    wanted: tuple[str | None, str | None, str | None],
+    limit: int,
+) -> list[Delivery]:
+    """The deliveries the caller may read, newest first, narrowed by (state, downstream,
+    task_id): the admin's, every one; an app's, those to its own downstreams (by the names
+    it gave them) and to its own tasks' webhooks, nothing of another app's."""
+    state, downstream, task_id = wanted
+    if caller.sees_all:
+        return await queries.deliveries(service.store, state, downstream, task_id, limit)
+    app_id = caller.app_id or ""
+    if downstream is not None and downstream != TASK_WEBHOOK:
+        downstream = owned_name(app_id, downstream)
+    return await queries.app_deliveries(
+        service.store, app_id, state, downstream, task_id, None, limit
+    )
+
+
+async def _app_may_replay(service: Service, caller: Caller, delivery_id: str) -> None:
+    if caller.sees_all:
+        return
+    found = await queries.app_deliveries(
+        service.store, caller.app_id or "", None, None, None, delivery_id, 1
+    )
+    if not found:
+        raise NotFound("no such delivery")
+
+
+async def replay_delivery(service: Service, delivery_id: str, caller: Caller = BOOTSTRAP) -> int:
+    await _app_may_replay(service, caller, delivery_id)
     count = await replay_deliveries(service, [delivery_id])
     if not count:
         raise NotFound("no such delivery")
     return count
 
 
-async def replay_dead_letters(service: Service, downstream: str) -> int:
-    count = await service.store.replay_dead_letters(known_downstream(service, downstream))
+async def replay_dead_letters(service: Service, downstream: str, caller: Caller = BOOTSTRAP) -> int:
+    """Every dead letter of the downstream queued again; an app names its own."""
+    kept = downstream if caller.sees_all else owned_name(caller.app_id or "", downstream)
+    if not service.directory.knows(kept):
+        raise NotFound(f"no downstream named {downstream!r}")
+    count = await service.store.replay_dead_letters(kept)
     service.wake(Work.DELIVERIES)
     service.log.info("delivery.replayed", downstream=downstream, deliveries=count)
     return count

@@ -34,7 +34,7 @@ async def make_link(
     the admin token) and shows the prompt only when `show_prompt`."""
     task = await task_of(service, task_id, caller)
     expires_at = time.time() + ttl
-    app = caller.name if caller.key_id is not None else ""
+    app = (caller.app or caller.name) if caller.key_id is not None else ""
     token = service.share_signer.token_for(task.id, caller.key_id, expires_at, app, show_prompt)
     return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
 

@@ -1,5 +1,5 @@
-"""An API key's life in the store: made (its hash, never the key), found by its hash,
-rehashed under the relay's newest secret, its use noted, listed and revoked; and which of
+"""An API key's life in the store (made and revoked with its app: apps.py): found by its
+hash, rehashed under the relay's newest secret, its use noted, listed and revoked; and which of
 the keys and console sessions live streams were opened with have ended since."""
 
 from __future__ import annotations
@@ -8,25 +8,15 @@ import time
 
 from receiver.persist import Store, keys, sessions
 from receiver.persist.db import Db
-from receiver.persist.keys import KeyRow, NewKey
-
-
-async def create(store: Store, new: NewKey) -> KeyRow:
-    """A new key's row; Conflict when a live key has the name."""
-    return await store.run(lambda db: keys.create(db, new, time.time()))
+from receiver.persist.keys import KeyRow
 
 
 async def by_digest(store: Store, digests: list[str]) -> KeyRow | None:
     return await store.read(lambda db: keys.by_digest(db, digests))
 
 
-async def live(store: Store) -> list[KeyRow]:
-    return await store.read(keys.live)
-
-
-async def revoke(store: Store, name: str) -> None:
-    """NotFound when no live key has the name."""
-    await store.run(lambda db: keys.revoke(db, name, time.time()))
+async def live(store: Store, app_id: str | None = None) -> list[KeyRow]:
+    return await store.read(lambda db: keys.live(db, app_id))
 
 
 async def rehash(store: Store, key_id: str, digest: str) -> None:

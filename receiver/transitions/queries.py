@@ -142,6 +142,21 @@ async def deliveries(
     )
 
 
+async def app_deliveries(
+    store: Store,
+    app_id: str,
+    state: str | None,
+    downstream: str | None,
+    task_id: str | None,
+    delivery_id: str | None = None,
+    limit: int = 50,
+) -> list[Delivery]:
+    """An app's deliveries: its downstreams' and its own tasks' webhooks'."""
+    return await store.read(
+        lambda db: outbox.app_deliveries(db, app_id, state, downstream, task_id, delivery_id, limit)
+    )
+
+
 async def changes(
     store: Store, since: float, task_id: str | None = None, limit: int = 500
 ) -> list[Change]:

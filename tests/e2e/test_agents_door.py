@@ -102,8 +102,8 @@ def test_each_key_lists_only_the_tools_its_scopes_allow(make_relay: MakeRelay) -
                     assert "no tool named" in text
         assert listed["reader"] == {"get_task", "wait_for_task", "list_tasks", "share_task"}
         assert listed["worker"] == TASK_TOOLS
-        # Deliveries are the admin API's (GET /v1/deliveries asks for `admin`): so here.
-        assert listed["ops"] == set()
+        # An app's deliveries are read with `downstreams` (GET /v1/deliveries): so here.
+        assert listed["ops"] == {"list_deliveries", "replay_delivery"}
         assert listed["admin"] == TASK_TOOLS | {"list_deliveries", "replay_delivery"}
 
     run(story)

@@ -176,9 +176,14 @@ def test_every_operation_answers_as_described(case: Any, who: str, world: World)
     )
     # Runway's usage window: `beforeDate` after `startDate`, at most 90 days on.
     across_fields = across_fields or case.operation.path == "/runwayml/v1/organization/usage"
-    # A key's `weight` and limits are integers as written: JSON Schema's `integer` takes 18.0
-    # too, which the relay refuses on purpose (`"3"`, `true` and `2.0` were read as counts).
-    integers_as_written = case.operation.path == "/v1/keys" and case.method == "POST"
+    # A key's and an app's `weight` and limits are integers as written: JSON Schema's
+    # `integer` takes 18.0 too, which the relay refuses on purpose (`"3"`, `true` and `2.0`
+    # were read as counts).
+    integers_as_written = (case.operation.path, case.method) in (
+        ("/v1/keys", "POST"),
+        ("/v1/apps", "POST"),
+        ("/v1/apps/{app}", "PATCH"),
+    )
     refused_anywhere = _refused_at_every_door(case.body)
     # A CEL expression is text to JSON Schema; whether it parses is the relay's to judge.
     refused_anywhere |= isinstance(case.body, dict) and case.body.get("webhook_filter") is not None

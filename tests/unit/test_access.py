@@ -42,11 +42,20 @@ def test_admin_holds_every_scope_and_sees_every_task() -> None:
 
 
 def test_an_app_key_holds_its_scopes_and_owns_its_own_tasks() -> None:
-    app = Caller("key_1", "app", frozenset({"tasks:submit", "tasks:read"}))
+    app = Caller("key_1", "app", frozenset({"tasks:submit", "tasks:read"}), app_id="key_1")
     assert app.allows("tasks:read") and not app.allows("tasks:cancel")
     assert not app.allows("admin") and not app.allows("downstreams")
     assert app.owns("key_1") and not app.owns("key_2") and not app.owns(None)
     assert app.owner_filter == "key_1"
+
+
+def test_every_key_of_an_app_owns_the_apps_tasks() -> None:
+    """A key rotated loses nothing: what any key of the app made is the app's."""
+    old = Caller("key_1", "old", frozenset({"tasks:read"}), app_id="app_1", app="render")
+    new = Caller("key_2", "new", frozenset({"tasks:read"}), app_id="app_1", app="render")
+    other = Caller("key_3", "b", frozenset({"tasks:read"}), app_id="app_2", app="b")
+    assert old.owner == new.owner == "app_1" and new.owns("app_1") and not other.owns("app_1")
+    assert new.owner_filter == "app_1" and not new.owns("key_1")
 
 
 def test_scopes_are_a_fixed_set() -> None:
@@ -73,7 +82,7 @@ def test_a_keys_stream_carries_only_its_own_tasks() -> None:
     from receiver.persist import Change
     from receiver.web.stream import _Wanted
 
-    app = Caller("key_1", "app", frozenset({"tasks:read"}))
+    app = Caller("key_1", "app", frozenset({"tasks:read"}), app_id="key_1")
     own = Change("task", 1.0, "t1", "t1", {}, "key_1")
     other = Change("task", 1.0, "t2", "t2", {}, "key_2")
     admins = Change("task", 1.0, "t3", "t3", {}, None)

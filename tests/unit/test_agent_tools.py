@@ -47,7 +47,7 @@ def test_a_key_lists_exactly_the_tools_its_scope_allows(scope: Scope) -> None:
     if scope == "tasks:read":
         assert listed == {"get_task", "wait_for_task", "list_tasks", "share_task"}
     if scope == "downstreams":
-        assert listed == set()  # the deliveries are the admin API's
+        assert listed == {"list_deliveries", "replay_delivery"}  # an app's own deliveries
 
 
 def test_every_input_schema_is_an_object_and_submit_names_every_kind() -> None:

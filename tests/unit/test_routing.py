@@ -68,3 +68,43 @@ def test_a_tasks_own_webhook_gets_the_states_it_asked_for_and_is_never_held() ->
     assert rows == [("hooks", "mirroring"), ("chat", "held"), (TASK_WEBHOOK, "mirroring")]
     assert recipients("failed", SUBS, set(), False, route) == [("hooks", "pending")]
     assert (TASK_WEBHOOK, "pending") not in recipients("running", SUBS, set(), False)
+
+
+def test_an_apps_downstream_takes_only_its_apps_tasks() -> None:
+    from receiver.domain.routing import (
+        Subscription,
+        TaskRoute,
+        looks_owned,
+        owned_name,
+        owner_of,
+        recipients,
+        shown_name,
+    )
+
+    alpha, beta = "app_" + "a" * 24, "key_" + "b" * 24
+    kept = owned_name(alpha, "hooks")
+    assert owner_of(kept) == alpha and shown_name(kept) == "hooks" and looks_owned(kept)
+    assert owner_of("hooks") is None and shown_name("hooks") == "hooks"
+    assert owner_of("app_short.hooks") is None  # not an app's id: a global name
+    subs = {
+        kept: Subscription(frozenset({"succeeded"}), owner=alpha),
+        owned_name(beta, "hooks"): Subscription(frozenset({"succeeded"}), owner=beta),
+        "global": Subscription(frozenset({"succeeded"})),
+    }
+    got = recipients("succeeded", subs, set(), False, TaskRoute(owner=alpha))
+    assert sorted(n for n, _ in got) == sorted([kept, "global"])
+    admins = recipients("succeeded", subs, set(), False, TaskRoute())
+    assert [n for n, _ in admins] == ["global"]
+
+
+def test_an_app_hears_only_of_its_own_downstreams() -> None:
+    from receiver.domain.routing import Subscription, notified_of, owned_name
+
+    alpha, beta = "app_" + "a" * 24, "app_" + "b" * 24
+    subs = {
+        owned_name(alpha, "watch"): Subscription(frozenset({"downstream.disabled"}), owner=alpha),
+        "ops": Subscription(frozenset({"downstream.disabled"})),
+    }
+    assert notified_of("downstream.disabled", owned_name(beta, "x"), subs) == ["ops"]
+    told = notified_of("downstream.disabled", owned_name(alpha, "x"), subs)
+    assert sorted(told) == sorted([owned_name(alpha, "watch"), "ops"])

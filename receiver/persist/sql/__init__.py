@@ -8,6 +8,7 @@ Each backend loads these texts once, in its driver's placeholder style
 from __future__ import annotations
 
 from receiver.persist.sql import (
+    apps,
     attempts,
     downstreams,
     keys,
@@ -35,6 +36,7 @@ MODULES = (
     mirrors,
     sessions,
     keys,
+    apps,
     retention,
 )
 

@@ -102,6 +102,17 @@ TEXTS: Texts = {
         "SELECT * FROM deliveries WHERE task_id = ? AND (CAST(? AS TEXT) IS NULL OR state = ?)"
         " AND (CAST(? AS TEXT) IS NULL OR downstream = ?) ORDER BY created_at DESC, id DESC LIMIT ?"
     ),
+    # An app's: to its own downstreams (kept under its id's prefix) and its tasks' own
+    # webhooks (the 'task-webhook' lane); each other filter optional.
+    "APP_DELIVERIES": (
+        "SELECT * FROM deliveries WHERE (SUBSTR(downstream, 1, ?) = ?"
+        " OR (downstream = 'task-webhook' AND task_id IN"
+        " (SELECT id FROM tasks WHERE owner_key = ?)))"
+        " AND (CAST(? AS TEXT) IS NULL OR state = ?)"
+        " AND (CAST(? AS TEXT) IS NULL OR downstream = ?)"
+        " AND (CAST(? AS TEXT) IS NULL OR task_id = ?) AND (CAST(? AS TEXT) IS NULL OR id = ?)"
+        " ORDER BY created_at DESC, id DESC LIMIT ?"
+    ),
     "DELIVERIES_IN_STATE": (
         "SELECT * FROM deliveries WHERE state = ? ORDER BY created_at DESC, id DESC LIMIT ?"
     ),

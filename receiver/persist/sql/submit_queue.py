@@ -19,13 +19,13 @@ TEXTS: Texts = {
         " AND (upstream_task_id IS NOT NULL OR submit_owner IS NOT NULL)"
     ),
     "WAITING_SUBMITS": "SELECT COUNT(*) AS n FROM tasks WHERE submit_due_at IS NOT NULL",
-    # Each key's oldest waiting tasks, its line in the fair turns (receiver/domain/turns.py).
+    # Each app's oldest waiting tasks, its line in the fair turns (receiver/domain/turns.py).
     "DUE_LINES": (
         "SELECT due.id, due.owner, COALESCE(k.weight, 1) AS weight FROM ("
         "SELECT id, COALESCE(owner_key, '') AS owner,"
         " ROW_NUMBER() OVER (PARTITION BY owner_key ORDER BY id) AS place"
         " FROM tasks WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?) AS due"
-        " LEFT JOIN api_keys k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
+        " LEFT JOIN apps k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
     ),
     "DUE_SUBMITS": PerBackend(
         sqlite=(

@@ -28,7 +28,7 @@ from receiver.adapters.sealing import (
     url_is_current,
 )
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
-from receiver.domain.routing import SECRET_HELD, Subscription
+from receiver.domain.routing import SECRET_HELD, Subscription, owner_of
 from receiver.observability import logs
 from receiver.persist import Store
 from receiver.persist.managed import ManagedRow
@@ -40,7 +40,7 @@ _STRAGGLER_TICKS = 3
 
 
 def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = None) -> Subscription:
-    return Subscription(frozenset(d.events), frozenset(d.channels), held)
+    return Subscription(frozenset(d.events), frozenset(d.channels), held, owner_of(d.name))
 
 
 def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, str] | None:

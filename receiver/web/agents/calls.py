@@ -15,12 +15,12 @@ from pydantic import ValidationError
 
 from receiver.domain.access import Caller
 from receiver.domain.kinds import output_of
+from receiver.domain.routing import shown_name
 from receiver.errors import LimitReached, NotFound, RelayError
 from receiver.persist import TaskFilter
 from receiver.pipeline import operations
 from receiver.pipeline.service import Service
 from receiver.pipeline.shares import make_link
-from receiver.transitions import queries
 from receiver.web.agents.tools import BY_NAME, SubmitArgs
 from receiver.web.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.web.api import models as m
@@ -120,11 +120,14 @@ async def _run(
     if name == "list_tasks":
         return await _list(service, caller, args)
     if name == "list_deliveries":
-        found = await queries.deliveries(
-            service.store, args.state, args.downstream, args.task_id, args.limit
+        wanted = (args.state, args.downstream, args.task_id)
+        found = await operations.deliveries_for(service, caller, wanted, args.limit)
+        # An app knows its downstreams by the names it gave them.
+        shown = [{**d.summary(), "downstream": shown_name(d.downstream)} for d in found]
+        return Outcome(
+            {"deliveries": shown if not caller.sees_all else [d.summary() for d in found]}
         )
-        return Outcome({"deliveries": [d.summary() for d in found]})
-    count = await operations.replay_delivery(service, args.delivery_id)
+    count = await operations.replay_delivery(service, args.delivery_id, caller)
     return Outcome({"replayed": count})
 
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from receiver.domain.events import catalog
 from receiver.pipeline import preview as previews
 from receiver.pipeline.service import Service
-from receiver.web.api import asyncapi
+from receiver.web.api import asyncapi, trials
 from receiver.web.api.answer import Answer
 from receiver.web.api.models import ErrorAnswer, NoParams
 from receiver.web.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
@@ -131,4 +131,5 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         scope="downstreams",
     ),
+    *trials.OPERATIONS,  # a sample event of the catalog sent to a downstream
 )

@@ -27,6 +27,11 @@ class DownstreamDetail(DownstreamHealth, DownstreamTargets):
     source: Literal["config", "api"] = Field(
         description="`config`: the operator's file (read-only here); `api`: made through it."
     )
+    app: str | None = Field(
+        None,
+        description="The app it belongs to, whose tasks alone it takes (unset: global, every"
+        " task's); shown to the admin, whose `name` for it is `<app id>.<name>`.",
+    )
     url: str = Field(description="A chat URL (a credential) shows only its origin.")
     format: str
     events: list[str]

@@ -11,6 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from receiver.domain.access import Caller
+from receiver.domain.routing import TASK_WEBHOOK, owner_of, shown_name
 from receiver.errors import NotFound
 from receiver.observability import tracing
 from receiver.persist import TaskFilter
@@ -50,7 +52,8 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
 async def get_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
     # The newest events' documents say where the copies of the renders are.
     detail = await queries.task_detail(service.store, params.task_id, documents=20)
-    if detail is None or not caller_of(request).owns(detail.task.owner_key):
+    caller = caller_of(request)
+    if detail is None or not caller.owns(detail.task.owner_key):
         raise NotFound("no such task")
     task = detail.task
     return reply(
@@ -61,8 +64,8 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
             "media": detail.media(),
             **detail.failure(),
             "events": [e.summary() for e in detail.events],
-            "deliveries": [d.summary() for d in detail.deliveries],
-            "attempts": [a.summary() for a in detail.attempts],
+            "deliveries": _own(caller, [d.summary() for d in detail.deliveries]),
+            "attempts": _own(caller, [a.summary() for a in detail.attempts]),
             "submits": [a.summary() for a in detail.sends],
         },
     )
@@ -89,26 +92,41 @@ async def list_tasks(request: Request, service: Service, params: m.TaskListParam
     return reply(m.TaskPage, body)
 
 
+def _own(caller: Caller, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of a task's deliveries or attempts, those the caller may see: the admin every one; an
+    app those to its own downstreams (by the names it gave them) and to the task's webhook,
+    none to the operator's global downstreams."""
+    if caller.sees_all:
+        return rows
+    return [
+        {**row, "downstream": shown_name(row["downstream"])}
+        for row in rows
+        if row["downstream"] == TASK_WEBHOOK or owner_of(row["downstream"]) == caller.app_id
+    ]
+
+
 async def list_deliveries(
     request: Request, service: Service, params: m.DeliveryListParams
 ) -> Response:
-    deliveries = await queries.deliveries(
-        service.store, params.state, params.downstream, params.task_id, params.limit
-    )
-    return reply(m.DeliveryList, {"deliveries": [d.summary() for d in deliveries]})
+    caller = caller_of(request)
+    wanted = (params.state, params.downstream, params.task_id)
+    found = await operations.deliveries_for(service, caller, wanted, params.limit)
+    listed = _own(caller, [d.summary() for d in found])
+    return reply(m.DeliveryList, {"deliveries": listed})
 
 
 async def replay_delivery(
     request: Request, service: Service, params: m.DeliveryIdParams
 ) -> Response:
-    count = await operations.replay_delivery(service, params.delivery_id)
+    count = await operations.replay_delivery(service, params.delivery_id, caller_of(request))
     return reply(m.Replayed, {"replayed": count})
 
 
 async def replay_dead_letters(
     request: Request, service: Service, params: m.DeadLetterParams
 ) -> Response:
-    count = await operations.replay_dead_letters(service, params.downstream)
+    caller = caller_of(request)
+    count = await operations.replay_dead_letters(service, params.downstream, caller)
     return reply(m.Replayed, {"replayed": count})
 
 

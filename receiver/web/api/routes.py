@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.pipeline.submit import AnyTaskRequest
-from receiver.web.api import catalog, keys, probes, runway_more, runwayml, shares, task_detail
+from receiver.web.api import apps, catalog, probes, runway_more, runwayml, shares, task_detail
 from receiver.web.api import downstreams as d
 from receiver.web.api import handlers as h
 from receiver.web.api import media as media_routes
@@ -170,7 +170,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     *runwayml.OPERATIONS,
     *runway_more.OPERATIONS,
-    *keys.OPERATIONS,
+    *apps.OPERATIONS,  # the keys' and the apps'
     *shares.OPERATIONS,
     admin_op(
         "/v1/deliveries",
@@ -180,10 +180,10 @@ OPERATIONS: tuple[Operation, ...] = (
         Doc(
             "deliveries",
             "List deliveries",
-            "The outbox, newest first: one delivery per event and downstream.",
+            "The outbox, newest first, one delivery per event and downstream; an app's own.",
             (Reply(200, "Deliveries.", m.DeliveryList),),
         ),
-        scope="admin",
+        scope="downstreams",
     ),
     admin_op(
         "/v1/deliveries/replay",
@@ -199,7 +199,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 _NO_DOWNSTREAM,
             ),
         ),
-        scope="admin",
+        scope="downstreams",
     ),
     admin_op(
         "/v1/deliveries/{delivery_id}/replay",
@@ -212,7 +212,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "Queues the delivery for an attempt now, whatever its state.",
             (Reply(200, "Queued.", m.Replayed), Reply(404, "No such delivery.", _ERR)),
         ),
-        scope="admin",
+        scope="downstreams",
     ),
     admin_op(
         "/v1/downstreams",

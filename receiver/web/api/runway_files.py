@@ -56,7 +56,7 @@ async def resolved(request: Request, service: Service, body: Any) -> Any:
     except BadData:
         raise InvalidRequest("a runway:// URI is not valid here, or has expired") from None
     caller = caller_of(request)
-    if not caller.sees_all and named["owner"] != caller.key_id:
+    if not caller.sees_all and named["owner"] != caller.owner:
         raise InvalidRequest("a runway:// URI is another API key's upload")
     return uploads.data_uri(named["type"], await _read(request, service, named["key"]))
 

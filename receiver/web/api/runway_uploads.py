@@ -63,7 +63,7 @@ async def start(request: Request, service: Service, params: RunwayParams) -> Res
         raise InvalidRequest(f"filename: Runway takes {known} files")
     suffix = asked.filename[asked.filename.rfind(".") :].lower()
     key = f"{_FOLDER}/{uuid.uuid4().hex}{suffix}"
-    named = {"key": key, "owner": caller_of(request).key_id, "type": content_type}
+    named = {"key": key, "owner": caller_of(request).owner, "type": content_type}
     token = signer(service, UPLOAD_SALT).dumps(named)
     answer = {
         "runwayUri": uploads.URI_PREFIX + signer(service, URI_SALT).dumps(named),

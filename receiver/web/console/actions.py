@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from receiver.config.aws import AWS_SETTINGS
+from receiver.domain.access import BOOTSTRAP
 from receiver.errors import Conflict, InvalidRequest
 from receiver.pipeline import downstreams, operations
 from receiver.web.console import views
@@ -119,7 +120,7 @@ class Actions:
                 **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
                 **expression_fields(form),  # filter, transform, headers (sealed when stored)
             }
-            made, secret = await downstreams.create_downstream(self.service, payload)
+            made, secret = await downstreams.create_downstream(self.service, payload, BOOTSTRAP)
         except (InvalidRequest, Conflict) as exc:
             return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)
         shown = {"name": made["name"], "value": secret, "rotated": False}

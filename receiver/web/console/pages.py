@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.domain.kinds import is_callback
+from receiver.domain.routing import owner_of
 from receiver.domain.states import STATES, TERMINAL_STATES
 from receiver.errors import MalformedRequest, NotFound
 from receiver.persist import TaskFilter
@@ -36,9 +37,12 @@ def _pretty_raw(raw: str) -> str:
         return raw
 
 
-def _filters(request: Request) -> tuple[TaskFilter, dict[str, str]]:
+def _filters(request: Request, apps: dict[str, str]) -> tuple[TaskFilter, dict[str, str]]:
+    """The list's filters; `apps`: each live app's id by its name, for the app filter."""
     q = request.query_params
-    shown = {name: q.get(name, "").strip() for name in ("state", "kind", "since", "q")}
+    shown = {name: q.get(name, "").strip() for name in ("state", "kind", "since", "q", "app")}
+    if shown["app"] and shown["app"] not in apps:
+        raise MalformedRequest("app must be the name of a live app")
     if shown["state"] and shown["state"] not in STATES:
         raise MalformedRequest(f"state must be one of {', '.join(STATES)}")
     if shown["kind"] and shown["kind"] not in views.KINDS:
@@ -54,6 +58,7 @@ def _filters(request: Request) -> tuple[TaskFilter, dict[str, str]]:
         since=views.parse_when(shown["since"], "since"),
         text=shown["q"] or None,
         before=before,
+        owner_key=apps[shown["app"]] if shown["app"] else None,
     )
     return wanted, shown
 
@@ -101,7 +106,8 @@ class Pages:
         """The task list with its submit form; a refused submission shows it again, with
         what was typed and the reasons (`errors` by field, `general` for the rest)."""
         now = time.time()
-        wanted, shown = _filters(request)
+        apps = {app.name: app.id for app in await self.service.keys.apps()}
+        wanted, shown = _filters(request, apps)
         found = await operations.list_tasks(self.service, wanted, PAGE_SIZE)
         page = found.tasks
         older = None
@@ -119,6 +125,7 @@ class Pages:
             filters=shown,
             states=STATES,
             kinds=views.KINDS,
+            apps=sorted(apps),
             older=older,
             newest=newest,
             window_reached=found.window_reached,
@@ -138,6 +145,8 @@ class Pages:
         if detail is None:
             raise NotFound("no such task")
         task, events, bodies = detail.task, detail.events, detail.documents
+        owner = task.owner_key
+        app = (await self.service.keys.app_names([owner])).get(owner) if owner else None
         documents = [bodies[e.id][0] for e in events if e.id in bodies]
         raw_events = [
             (e, bodies[e.id][0], _pretty_raw(bodies[e.id][1])) for e in events if e.id in bodies
@@ -149,6 +158,7 @@ class Pages:
             nav="tasks",
             stream=self._stream_url(request, now, task.id),
             task=task,
+            app=app,
             timeline=views.timeline(task, events, detail.attempts, detail.sends),
             submission=views.submission(task),
             offset=views.offset,
@@ -176,6 +186,9 @@ class Pages:
         names = [operations.known_downstream(self.service, only)] if only else [*every, *unusable]
         found = await queries.backlogs(self.service.store, names, 50)
         shown = [(b.health, b.dead, b.retrying) for b in found]
+        # An app's downstream is shown with its app (and under `<app id>.<name>`).
+        owners = {n: o for n in names if (o := owner_of(n)) is not None}
+        app_names = await self.service.keys.app_names(sorted(set(owners.values())))
         return self.console.render(
             request,
             "deliveries.html",
@@ -185,6 +198,7 @@ class Pages:
             stream=self._stream_url(request, now),
             downstreams=shown,
             formats={name: d.format for name, d in every.items()},
+            apps={n: app_names.get(o, "") for n, o in owners.items()},
             managed={name for name, d in every.items() if d.managed} | set(unusable),
             unusable={name: reason for name, (_, reason) in unusable.items()},
             only=only,

@@ -1,0 +1,235 @@
+"""Apps against a running relay, on both backends: an app owns what its keys make, so a key
+rotated (a new one made, the old revoked) keeps the app's tasks in flight, its limits and its
+weight; deleting an app revokes its keys and ends their streams; `POST /v1/keys` still makes
+a key alone (the only key of an app of its name); and the keys of a store from before apps
+become apps of the same name owning what they made."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+
+from receiver.adapters.apikeys import KeyHasher, new_key
+from receiver.persist import NewTask, open_store
+from receiver.persist.db import Db
+from receiver.persist.migrate import migrate, migrations
+from receiver.persist.tasks import create_task
+from tests.conftest import MakeRelay
+from tests.e2e.test_keys import as_key, make_key
+from tests.harness import SIGNING_SECRET, Relay, image_to_video, wait_for
+
+SCOPES = ["tasks:submit", "tasks:read", "tasks:cancel"]
+
+
+def make_app(relay: Relay, name: str, **settings: object) -> dict[str, object]:
+    made = relay.api.post("/v1/apps", json={"name": name, **settings})
+    assert made.status_code == 201, made.text
+    return dict(made.json())
+
+
+def app_key(relay: Relay, app: str, name: str, scopes: list[str] = SCOPES) -> str:
+    made = relay.api.post(f"/v1/apps/{app}/keys", json={"name": name, "scopes": scopes})
+    assert made.status_code == 201, made.text
+    return str(made.json()["key"])
+
+
+def test_an_app_is_made_listed_changed_and_refuses_bad_input(make_relay: MakeRelay):
+    relay = make_relay()
+    made = make_app(relay, "render", weight=3, max_queued=5)
+    assert made["keys"] == 0 and made["weight"] == 3 and made["max_per_day"] is None
+    assert relay.api.post("/v1/apps", json={"name": "render"}).status_code == 409
+    for bad in ({"name": "no spaces"}, {"name": "x", "weight": 0}, {"name": "x", "weight": "3"}):
+        answer = relay.api.post("/v1/apps", json=bad)
+        assert answer.status_code == 422 and "detail" in answer.json(), (bad, answer.text)
+    assert relay.api.post("/v1/apps", content=b"[").status_code == 400
+
+    changed = relay.api.patch("/v1/apps/render", json={"max_queued": None, "max_per_day": 9})
+    assert changed.status_code == 200, changed.text
+    shown = relay.api.get("/v1/apps/render").json()
+    assert (shown["weight"], shown["max_queued"], shown["max_per_day"]) == (3, None, 9)
+    assert relay.api.patch("/v1/apps/render", json={"weight": 0}).status_code == 422
+    assert relay.api.get("/v1/apps/none-such").status_code == 404
+    assert relay.api.patch("/v1/apps/none-such", json={}).status_code == 404
+    assert [a["name"] for a in relay.api.get("/v1/apps").json()["apps"]] == ["render"]
+
+    key = app_key(relay, "render", "render-prod")
+    assert as_key(relay, key).get("/v1/apps").status_code == 403
+    assert relay.api.get("/v1/apps/render").json()["keys"] == 1
+    (listed,) = relay.api.get("/v1/apps/render/keys").json()["keys"]
+    assert listed["name"] == "render-prod" and key not in relay.api.get("/v1/apps/render/keys").text
+    assert (
+        relay.api.post("/v1/apps/none-such/keys", json={"name": "k", "scopes": SCOPES}).status_code
+        == 404
+    )
+
+
+def test_a_key_rotated_keeps_the_apps_tasks_and_limits(make_relay: MakeRelay):
+    relay = make_relay()
+    make_app(relay, "render", max_per_day=2, weight=2)
+    old = as_key(relay, app_key(relay, "render", "render-2025"))
+    first = old.post("/v1/tasks", json=image_to_video())
+    assert first.status_code == 202, first.text
+    task_id = first.json()["id"]
+
+    # Rotation: a new key first, then the old one revoked.
+    new = as_key(relay, app_key(relay, "render", "render-2026"))
+    revoked = relay.api.delete("/v1/apps/render/keys/render-2025")
+    assert revoked.status_code == 200, revoked.text
+    wait_for(lambda: old.get("/v1/tasks").status_code == 401)
+
+    assert new.get(f"/v1/tasks/{task_id}").status_code == 200
+    assert [t["id"] for t in new.get("/v1/tasks").json()["tasks"]] == [task_id]
+    # The day's limit counts what the old key made: one more fits, then 429.
+    assert new.post("/v1/tasks", json=image_to_video()).status_code == 202
+    refused = new.post("/v1/tasks", json=image_to_video())
+    assert refused.status_code == 429 and refused.json()["limit"] == "max_per_day"
+    shown = relay.api.get("/v1/apps/render").json()
+    assert (shown["weight"], shown["keys"]) == (2, 1)
+    # The app's last key revoked: the app stays, ready for a new key, which sees it all.
+    assert relay.api.delete("/v1/apps/render/keys/render-2026").status_code == 200
+    assert relay.api.delete("/v1/apps/render/keys/render-2026").status_code == 404
+    third = as_key(relay, app_key(relay, "render", "render-2027"))
+    assert len(third.get("/v1/tasks").json()["tasks"]) == 2
+
+
+def test_another_apps_tasks_are_no_such_tasks(make_relay: MakeRelay):
+    relay = make_relay()
+    for name in ("alpha", "beta"):
+        make_app(relay, name)
+    alpha = as_key(relay, app_key(relay, "alpha", "alpha-1"))
+    beta = as_key(relay, app_key(relay, "beta", "beta-1"))
+    theirs = beta.post("/v1/tasks", json=image_to_video()).json()["id"]
+    mine = alpha.post("/v1/tasks", json=image_to_video()).json()["id"]
+    assert alpha.get(f"/v1/tasks/{theirs}").status_code == 404
+    assert alpha.delete(f"/v1/tasks/{theirs}").status_code == 404
+    assert [t["id"] for t in alpha.get("/v1/tasks").json()["tasks"]] == [mine]
+    # A key's name is not its app: revoking beta's key through alpha's app is no such key.
+    assert relay.api.delete("/v1/apps/alpha/keys/beta-1").status_code == 404
+    assert beta.get(f"/v1/tasks/{theirs}").status_code == 200
+
+
+def _ends(client: httpx.Client) -> threading.Event:
+    """Set once the stream opened with `client` ends."""
+    ended, opened = threading.Event(), threading.Event()
+
+    def follow() -> None:
+        try:
+            with client.stream("GET", "/v1/stream", timeout=None) as stream:
+                opened.set()
+                for _ in stream.iter_lines():
+                    pass
+        except httpx.HTTPError:
+            pass  # cut when the relay stops at the test's end
+        finally:
+            ended.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    assert opened.wait(30)
+    return ended
+
+
+def test_deleting_an_app_revokes_its_keys_and_ends_their_streams(make_relay: MakeRelay):
+    relay = make_relay()
+    make_app(relay, "gone")
+    make_app(relay, "kept")
+    gone = as_key(relay, app_key(relay, "gone", "gone-1", ["tasks:read"]))
+    kept = as_key(relay, app_key(relay, "kept", "kept-1", ["tasks:read"]))
+    gone_ended, kept_ended = _ends(gone), _ends(kept)
+    assert relay.api.delete("/v1/apps/gone").status_code == 200
+    wait_for(gone_ended.is_set)
+    assert gone.get("/v1/tasks").status_code == 401
+    assert not kept_ended.is_set() and kept.get("/v1/tasks").status_code == 200
+    assert relay.api.get("/v1/apps/gone").status_code == 404
+    assert relay.api.delete("/v1/apps/gone").status_code == 404
+    # Its name can be given again, to a new app that sees none of the old one's.
+    make_app(relay, "gone")
+    assert relay.api.get("/v1/apps/gone").json()["keys"] == 0
+
+
+def test_a_key_made_alone_is_the_only_key_of_an_app_of_its_name(make_relay: MakeRelay):
+    relay = make_relay()
+    key = as_key(relay, make_key(relay, "legacy", "tasks:submit", "tasks:read"))
+    task_id = key.post("/v1/tasks", json=image_to_video()).json()["id"]
+    shown = relay.api.get("/v1/apps/legacy").json()
+    assert shown["keys"] == 1 and shown["weight"] == 1
+    assert (
+        relay.api.post("/v1/keys", json={"name": "legacy", "scopes": ["tasks:read"]}).status_code
+        == 409
+    )
+    make_app(relay, "taken")
+    assert (
+        relay.api.post("/v1/keys", json={"name": "taken", "scopes": ["tasks:read"]}).status_code
+        == 409
+    )
+
+    assert relay.api.delete("/v1/keys/legacy").status_code == 200
+    assert relay.api.get("/v1/apps/legacy").status_code == 404  # went with its only key
+    again = as_key(relay, make_key(relay, "legacy", "tasks:read"))
+    assert again.get(f"/v1/tasks/{task_id}").status_code == 404  # as a new key before apps
+
+
+def _store_before_apps(url: str, key: str) -> str:
+    """A store at migration 24 (before apps) holding a key named `render` and a task it
+    made, written as that release wrote them; the task's id."""
+    before = [m for m in migrations() if m.version <= 24]
+
+    def write(db: Db) -> str:
+        migrate(db, before)
+        digest = KeyHasher([SIGNING_SECRET]).digest(key)
+        db.script(
+            "INSERT INTO api_keys (id, name, digest, scopes, created_at, weight, max_queued,"
+            f" max_per_day) VALUES ('key_old', 'render', '{digest}',"
+            ' \'["tasks:submit", "tasks:read"]\', 1.0, 3, NULL, 1)'
+        )
+        request = {k: v for k, v in image_to_video().items() if k != "kind"}
+        new = NewTask("image_to_video", request, owner_key="key_old")
+        task, _ = create_task(db, new, time.time())
+        return task.id
+
+    async def run() -> str:
+        store = open_store(url)
+        try:
+            return await store.run(write, timeout=None)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_keys_of_a_store_before_apps_become_apps_owning_what_they_made(
+    make_relay: MakeRelay, storage_url: str
+):
+    key = new_key()
+    task_id = _store_before_apps(storage_url, key)
+    relay = make_relay()
+    shown = relay.api.get("/v1/apps/render").json()
+    assert (shown["weight"], shown["max_per_day"], shown["keys"]) == (3, 1, 1), shown
+    old = as_key(relay, key)
+    assert old.get(f"/v1/tasks/{task_id}").status_code == 200
+    # The day's limit, now the app's, counts the task the key made before the upgrade.
+    assert old.post("/v1/tasks", json=image_to_video()).status_code == 429
+    # Rotated: a new key of the app sees the old key's task.
+    new = as_key(relay, app_key(relay, "render", "render-new"))
+    assert relay.api.delete("/v1/apps/render/keys/render").status_code == 200
+    assert new.get(f"/v1/tasks/{task_id}").status_code == 200
+    assert [k["name"] for k in relay.api.get("/v1/keys").json()["keys"]] == ["render-new"]
+
+
+def test_the_console_shows_a_tasks_app_and_filters_by_it(make_relay: MakeRelay):
+    relay = make_relay()
+    for name in ("alpha", "beta"):
+        make_app(relay, name)
+    alpha = as_key(relay, app_key(relay, "alpha", "alpha-1"))
+    beta = as_key(relay, app_key(relay, "beta", "beta-1"))
+    mine = alpha.post("/v1/tasks", json=image_to_video()).json()["id"]
+    theirs = beta.post("/v1/tasks", json=image_to_video()).json()["id"]
+    console = relay.console()
+    listed = console.get("/console/tasks?app=alpha")
+    assert listed.status_code == 200 and mine in listed.text and theirs not in listed.text
+    assert '<option value="beta">' in listed.text
+    assert console.get("/console/tasks?app=none-such").status_code == 400
+    page = console.get(f"/console/tasks/{mine}")
+    assert page.status_code == 200 and '<dd id="task-app">alpha</dd>' in page.text
