@@ -21,7 +21,7 @@ def test_a_filter_without_the_cel_extra_names_the_extra(monkeypatch: pytest.Monk
     [line] = problems(caught.value, "body")
     assert line == (
         "body: downstream 'crm': filter needs the relay installed with its cel extra:"
-        " pip install 'runway-relay[cel]'"
+        " pip install -c constraints.txt -e '.[cel]' (in the relay's clone)"
     )
     plain = ManagedDownstreamConfig.model_validate({"name": "crm", "url": "https://x.example/h"})
     assert plain.filter is None and plain.headers == {}
