@@ -44,7 +44,9 @@ def test_a_forged_success_delivers_nothing_forged_and_the_genuine_result_once(
     make_relay: MakeRelay, sim: Simulator, sink: Sink
 ):
     relay = make_relay([webhook(sink)])
-    submitted = relay.submitted(**video2video())
+    # A render of some seconds, so that the forger's claim surely comes before the genuine
+    # callback, even on a loaded machine (the two are told apart by when they came).
+    submitted = relay.submitted(**video2video(prompt="pixel-art redraw queue=1 run=5"))
     upstream = submitted["upstream_task_id"]
 
     # Before the render is done, the forger claims it is, with their own video.
