@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, model_validator
 from receiver.adapters import expressions, render
 from receiver.adapters.brokers import TARGET_FIELD
 from receiver.adapters.brokers.aws_target import AWS_FORMATS
+from receiver.config.aws import DownstreamFormat
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.domain.events import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.errors import InvalidRequest, NotFound
@@ -36,22 +37,7 @@ class PreviewRequest(DownstreamExpressions):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal[
-        "webhook",
-        "slack",
-        "discord",
-        "teams",
-        "google_chat",
-        "mattermost",
-        "amqp",
-        "nats",
-        "mqtt",
-        "redis",
-        "sqs",
-        "sns",
-        "eventbridge",
-        "s3",
-    ] = "webhook"
+    format: DownstreamFormat = "webhook"
     type: Literal[EVENT_TYPES] | None = None  # type: ignore[valid-type]
     task_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
@@ -59,6 +45,9 @@ class PreviewRequest(DownstreamExpressions):
     def _one_event(self) -> PreviewRequest:
         if self.type is not None and self.task_id is not None:
             raise ValueError("give type or task_id, not both")
+        if self.format == "telegram":
+            # Its message is addressed to a chat its URL names, which a preview has not.
+            raise ValueError("format: telegram cannot be previewed; try another chat format")
         return self
 
 
