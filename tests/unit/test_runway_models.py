@@ -9,6 +9,7 @@ import typing
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,21 +26,23 @@ from receiver.domain.runway_models import MODELS_BY_ROUTE, USAGE_MODELS, model_e
 from receiver.web.api import runway_shape as shape
 from tests.unit.test_runway_shape import TASK
 
-# Runway's SDK is a test tool of the dev install; the core install's unit run skips these.
-sdk_types = pytest.importorskip("runwayml.types")
-usage_types = pytest.importorskip("runwayml.types.organization_retrieve_usage_response")
-OrganizationRetrieveUsageResponse = usage_types.OrganizationRetrieveUsageResponse
-ResultUsedCredit = usage_types.ResultUsedCredit
-
 pytestmark = pytest.mark.unit
 
-_SDK_TYPES = Path(sdk_types.__file__).parent
+
+def _sdk_types() -> Any:
+    """Runway's SDK types: a test tool of the dev install, so the core install's unit run
+    skips the tests that read them (each test, so that each is counted)."""
+    return pytest.importorskip("runwayml.types")
+
+
+def _usage_types() -> Any:
+    return pytest.importorskip("runwayml.types.organization_retrieve_usage_response")
 
 
 def _sdk_models(route: str) -> set[str]:
     """The `model` literals of the SDK's create parameters for a route."""
     stem = {"avatar_videos": "avatar_video"}.get(route, route)  # the SDK's singular
-    source = (_SDK_TYPES / f"{stem}_create_params.py").read_text()
+    source = (Path(_sdk_types().__file__).parent / f"{stem}_create_params.py").read_text()
     found: set[str] = set()
     for literal in re.finditer(r"model: (?:Required\[)?Literal\[([^\]]*)\]", source):
         found |= set(re.findall(r'"([^"]+)"', literal[1]))
@@ -67,7 +70,7 @@ def test_a_model_neither_knows_is_refused_and_an_unlisted_route_is_not_judged() 
 
 
 def test_usage_models_are_the_sdks_strict_list() -> None:
-    annotation = ResultUsedCredit.model_fields["model"].annotation
+    annotation = _usage_types().ResultUsedCredit.model_fields["model"].annotation
     assert set(typing.get_args(annotation)) == USAGE_MODELS
 
 
@@ -103,7 +106,8 @@ def test_usage_lists_every_day_and_the_credits_per_model() -> None:
     ]
     first, end = shape.usage_window(date(2026, 3, 2), date(2026, 3, 5), date(2026, 3, 9))
     answer = shape.usage(tasks, first, end, USAGE_MODELS)
-    OrganizationRetrieveUsageResponse.model_validate(answer)  # the SDK's strict model
+    # The SDK's own strict model.
+    _usage_types().OrganizationRetrieveUsageResponse.model_validate(answer)
     assert answer["models"] == ["gen4.5", "seed_audio"]
     assert [d["date"] for d in answer["results"]] == ["2026-03-02", "2026-03-03", "2026-03-04"]
     assert answer["results"][0]["usedCredits"] == [{"amount": 50, "model": "gen4.5"}]
