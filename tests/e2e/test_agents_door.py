@@ -266,7 +266,7 @@ def test_a_task_resource_announces_its_changes_and_kinds_are_a_resource(
         ):
             await session.initialize()
             listed = await session.list_resources()
-            assert "relay://kinds" in {str(r.uri) for r in listed.resources}
+            assert {"relay://kinds", "relay://events"} <= {str(r.uri) for r in listed.resources}
             kinds = await session.read_resource("relay://kinds")
             table = json.loads(kinds.contents[0].text)  # type: ignore[union-attr]
             outputs = {row["kind"]: row["output"] for row in table["kinds"]}

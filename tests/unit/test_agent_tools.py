@@ -119,6 +119,8 @@ def test_task_uris_and_the_kinds_resource() -> None:
     table = json.loads(resources.kinds_table())
     assert [row["kind"] for row in table["kinds"]] == list(KIND_NAMES)
     assert resources.static("relay://kinds") == resources.kinds_table()
+    catalog = json.loads(resources.static("relay://events") or "")
+    assert {t["type"] for t in catalog["event_types"]} >= {"task.succeeded", "task.failed"}
     assert resources.static("relay://none") is None
 
 

@@ -1,5 +1,5 @@
 """The door's resources: the kinds table, a task as `task://{id}` (whose changes are announced
-to subscribers: watch.py), and the place the event catalog joins them.
+to subscribers: watch.py), and the event catalog (each event type's JSON Schema and example).
 
 Plain data, no `mcp` import: server.py turns these into the SDK's types.
 """
@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from receiver.domain import events
 from receiver.domain.kinds import KINDS
 
 TASK_SCHEME = "task://"
@@ -42,6 +43,10 @@ def kinds_table() -> str:
     return json.dumps({"kinds": rows}, ensure_ascii=False)
 
 
+def event_catalog() -> str:
+    return json.dumps({"event_types": events.catalog()}, ensure_ascii=False)
+
+
 STATIC: tuple[StaticResource, ...] = (
     StaticResource(
         "relay://kinds",
@@ -49,8 +54,13 @@ STATIC: tuple[StaticResource, ...] = (
         "Every kind of task submit_task takes: its output (video, image, audio) and fields.",
         kinds_table,
     ),
-    # EVENT CATALOG: the integrator adds the event catalog's resource here (relay://events)
-    # when the catalog work lands; nothing else needs to change.
+    StaticResource(
+        "relay://events",
+        "events",
+        "Every event type the relay delivers to webhooks and brokers (task.succeeded, ...):"
+        " its JSON Schema and an example, as GET /v1/event-types lists them.",
+        event_catalog,
+    ),
 )
 
 
