@@ -6,10 +6,11 @@ key an event is written under. The config and the API check with these; the publ
 from __future__ import annotations
 
 import re
-import string
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from receiver.adapters.brokers.message import placeholders
 
 AWS_FORMATS = ("sqs", "sns", "eventbridge", "s3")
 DEFAULT_KEY = "{date}/{task_id}/{event_id}.json"
@@ -93,24 +94,11 @@ def is_fifo(fmt: str, url: str) -> bool:
     return fmt in ("sqs", "sns") and url.rstrip("/").endswith(".fifo")
 
 
-def key_placeholders(template: str) -> set[str]:
-    """The names a key template uses; ValueError when it is no template, or a placeholder
-    carries a format spec or conversion."""
-    names = set()
-    for _, name, spec, conversion in string.Formatter().parse(template):
-        if name is None:
-            continue
-        if spec or conversion:
-            raise ValueError(f"{{{name}}} takes no format spec or conversion")
-        names.add(name)
-    return names
-
-
 def check_key(template: str) -> str:
     """A key template that names the event (so that each event has its own object, and a
     replay the same one) and only known placeholders."""
     try:
-        names = key_placeholders(template)
+        names = placeholders(template)
     except ValueError as exc:
         raise ValueError(f"key: {exc}") from None
     if unknown := names - KEY_PLACEHOLDERS:
