@@ -17,16 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from receiver.domain.inputs import TakenOut
-from receiver.persist import NewTask, Store
-from receiver.persist.sqlite import SqliteStore
-from receiver.pipeline.outgoing_request import outgoing_request
+from receiver.kernel.store import NewTask, Store
+from receiver.kernel.store.sqlite import SqliteStore
+from receiver.tasks.outgoing import outgoing_request
+from receiver.tasks.rules.inputs import TakenOut
 
 
 async def run(db: Path | str, uris: int) -> dict[str, float]:
     store: Store
     if isinstance(db, str):
-        from receiver.persist.postgres.store import PostgresStore  # the postgres extra
+        from receiver.kernel.store.postgres.store import PostgresStore
 
         store = PostgresStore(db, timeout=60)
     else:

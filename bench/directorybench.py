@@ -20,13 +20,13 @@ from typing import cast
 
 import structlog
 
-from receiver.adapters.sealing import Sealer, seal_url
-from receiver.adapters.webhooks import new_secret
-from receiver.config import Config
-from receiver.observability.metrics import Metrics
-from receiver.persist.sqlite import SqliteStore
-from receiver.pipeline.fanout.directory import Directory
-from receiver.transitions import downstreams as downstream_rows
+from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams.directory import Directory
+from receiver.kernel.config import Config
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.secrets.sealing import Sealer, seal_url
+from receiver.kernel.secrets.webhooks import new_secret
+from receiver.kernel.store.sqlite import SqliteStore
 
 SECRET = "bench-signing-secret-" + "9" * 32
 

@@ -24,17 +24,18 @@ import psycopg
 from common import SIGNING_SECRET, callback_body
 from psycopg.rows import dict_row as pg_dict_row
 
-from receiver.adapters.comet.parse import parse_callback
-from receiver.adapters.tokens import CallbackSigner
-from receiver.domain.observation import Observation
-from receiver.domain.routing import Subscription
-from receiver.persist import NewTask, tasks
-from receiver.persist.db import Db
-from receiver.persist.migrate import migrate
-from receiver.persist.postgres.store import PostgresDb
-from receiver.persist.sqlite import SqliteDb, dict_row
-from receiver.transitions.observe import Audience, Report, observed
-from receiver.transitions.submit import Accepted, bind
+from receiver.kernel.comet.parse import parse_callback
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.routing import Subscription
+from receiver.kernel.events.stories.observe import Audience, Report, observed
+from receiver.kernel.secrets.tokens import CallbackSigner
+from receiver.kernel.store import NewTask
+from receiver.kernel.store.db import Db
+from receiver.kernel.store.migrate import migrate
+from receiver.kernel.store.postgres.store import PostgresDb
+from receiver.kernel.store.sqlite import SqliteDb, dict_row
+from receiver.tasks.rows import tasks
+from receiver.tasks.stories.submit import Accepted, bind
 
 _SUB: dict[str, Subscription] = {}
 

@@ -16,8 +16,8 @@ import time
 
 import aiohttp
 
-from receiver.adapters.media.fetch import fetch
-from receiver.adapters.media.storage import LocalMediaStore
+from receiver.media.storage.fetch import fetch
+from receiver.media.storage.local import LocalMediaStore
 
 
 def peak_mb() -> float:

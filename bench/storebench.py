@@ -19,13 +19,13 @@ from pathlib import Path
 
 from common import SIGNING_SECRET, callback_body
 
-from receiver.adapters.comet.parse import parse_callback
-from receiver.adapters.tokens import CallbackSigner
-from receiver.config import CallbackConfig
-from receiver.domain.claims import ClaimPolicy
-from receiver.persist.sqlite import SqliteStore
-from receiver.transitions import callback
-from receiver.transitions.observe import Report
+from receiver.callbacks.rules.claims import ClaimPolicy
+from receiver.callbacks.stories import callback
+from receiver.kernel.comet.parse import parse_callback
+from receiver.kernel.config import CallbackConfig
+from receiver.kernel.events.stories.observe import Report
+from receiver.kernel.secrets.tokens import CallbackSigner
+from receiver.kernel.store.sqlite import SqliteStore
 
 
 async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[str, float]:

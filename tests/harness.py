@@ -26,11 +26,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from receiver.adapters.tokens import _SALT
-from receiver.config.keys import ADVANCED, RENAMED
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.testkit import to_toml
+from receiver.kernel.config.names import ADVANCED, RENAMED
+from receiver.kernel.secrets.tokens import _SALT
 
 API_KEY = "sk-test-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN_TOKEN = "admin-" + "f0e1d2c3b4a5968778695a4b"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-from receiver.domain.routing import Subscriptions
-from receiver.persist import Recorded, Store
-from receiver.transitions.observe import Audience
-from receiver.transitions.submit import Accepted, bind
+from receiver.kernel.events.rules.routing import Subscriptions
+from receiver.kernel.events.stories.observe import Audience
+from receiver.kernel.store import Recorded, Store
+from receiver.tasks.stories.submit import Accepted, bind
 
 
 async def accept_for(

@@ -31,8 +31,8 @@ from fill import add_stored
 from harness import Bench, Row, log, verdict
 
 from receiver.devtools.testkit import free_port
-from receiver.domain.retention import DAY
-from receiver.persist.sqlite import SqliteDb, SqliteStore, dict_row
+from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
+from receiver.retention.rules import DAY
 
 PG_URL = "postgresql://127.0.0.1:5432/test"
 STEADY_RATE = 50.0  # tasks submitted per second

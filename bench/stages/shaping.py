@@ -17,11 +17,11 @@ from typing import Any
 
 from harness import Bench, Row, log, verdict
 
-from receiver.config import Downstream
-from receiver.domain.events import TASK_TYPES, example_document
-from receiver.persist import Delivery, DeliveryJob
-from receiver.pipeline.fanout.outgoing import default_body
-from receiver.pipeline.fanout.shaping import prepare
+from receiver.catalog.events import TASK_TYPES, example_document
+from receiver.deliveries.fanout.outgoing import default_body
+from receiver.deliveries.fanout.shaping import prepare
+from receiver.kernel.config import Downstream
+from receiver.kernel.store import Delivery, DeliveryJob
 
 TARGET_US = 50.0
 ROUNDS = 31

@@ -10,11 +10,11 @@ from typing import NoReturn
 
 import click
 
-from receiver.adapters.extras import require, require_configured
-from receiver.config import CONFIG_ENV, Settings, read_settings
-from receiver.domain.moments import epoch_seconds
-from receiver.errors import ConfigError
-from receiver.observability.logs import add_secrets, scrub
+from receiver.kernel.config import CONFIG_ENV, Settings, read_settings
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.extras import require, require_configured
+from receiver.kernel.moments import epoch_seconds
+from receiver.kernel.observability.logs import add_secrets, scrub
 
 config_option = click.option(
     "--config",

@@ -12,9 +12,9 @@ import click
 from receiver.cli import client, config_show, keys, maintenance, managed, store_tools
 from receiver.cli.common import config_option, fail, installed_for
 from receiver.cli.offline import with_store
-from receiver.config import Config, load
-from receiver.errors import ConfigError, StoreError
-from receiver.persist import Store
+from receiver.kernel.config import Config, load
+from receiver.kernel.errors import ConfigError, StoreError
+from receiver.kernel.store import Store
 
 
 @click.group()
@@ -32,8 +32,8 @@ def _load_to_run(config_path: str | None) -> Config:
 
 def _load_config(config_path: str | None) -> tuple[Config, tuple[str, ...]]:
     """The config, and the media store's keys (secrets to scrub), or one line and exit."""
-    from receiver.adapters.media.storage import s3_keys
-    from receiver.observability import tracing
+    from receiver.kernel.observability import tracing
+    from receiver.media.storage.local import s3_keys
 
     try:
         config = load(config_path)
@@ -50,15 +50,15 @@ def _load_config(config_path: str | None) -> tuple[Config, tuple[str, ...]]:
 
 
 def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, ...]) -> None:
-    from receiver.observability import logs
+    from receiver.kernel.observability import logs
 
     # A database that is down, or that a newer release has migrated, is reported in one
     # line here, not as a startup traceback.
     with_store(config_path, _ready_to_run, to_run=True)
     logs.configure(config.settings.logging.level, [*config.log_secrets(), *media_keys])
     for line in config.deprecations:
-        logs.get_logger("receiver.config").warning("config.deprecated", detail=line)
-    from receiver.observability import tracing
+        logs.get_logger("receiver.kernel.config").warning("config.deprecated", detail=line)
+    from receiver.kernel.observability import tracing
 
     if (where := tracing.exports_to()) is not None:
         logs.get_logger("receiver.tracing").info(
@@ -84,8 +84,8 @@ def _take_workers(store: Store, deliveries: bool, polls: bool) -> None:
 @config_option
 def serve(config_path: str | None) -> None:
     """Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port)."""
-    from receiver.process.app import build_service, create_app
-    from receiver.web import server
+    from receiver.app import server
+    from receiver.app.build import build_service, create_app
 
     config, media_keys = _load_config(config_path)
     try:
@@ -110,8 +110,8 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
     """Run only the fan-out, beside `receiver serve` with delivery.in_process = false."""
     from prometheus_client import start_http_server
 
-    from receiver.process.app import build_service
-    from receiver.process.deliver import deliver as run_deliveries
+    from receiver.app.build import build_service
+    from receiver.deliveries.process import deliver as run_deliveries
 
     config = _load_to_run(config_path)
     if config.settings.delivery.in_process:
@@ -129,7 +129,7 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
 @main.command()
 def secret() -> None:
     """Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream."""
-    from receiver.adapters.webhooks import new_secret
+    from receiver.kernel.secrets.webhooks import new_secret
 
     click.echo(new_secret())
 

@@ -11,10 +11,10 @@ import click
 
 from receiver.cli.common import config_option, fail, settings_of, store_url
 from receiver.cli.offline import with_store
-from receiver.domain.retention import pages_to_free
-from receiver.errors import StoreError
-from receiver.persist import Store
-from receiver.pipeline.workers import retention
+from receiver.kernel.errors import StoreError
+from receiver.kernel.store import Store
+from receiver.retention import worker as retention
+from receiver.retention.rules import pages_to_free
 
 _WHAT = {
     "tasks": "tasks",
@@ -66,7 +66,7 @@ def prune(config_path: str | None, dry_run: bool) -> None:
 def backup(config_path: str | None, path: str) -> None:
     """Copy the SQLite store to PATH while the relay serves, check the copy, and say what
     it holds. (PostgreSQL: use pg_dump, see docs/operations.md.)"""
-    from receiver.persist.sqlite.backup import backup as take
+    from receiver.kernel.store.sqlite.backup import backup as take
 
     url = store_url(config_path, settings_of(config_path))
     if not url.startswith("sqlite:///"):

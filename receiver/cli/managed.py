@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from receiver.adapters.brokers import TARGET_FIELD
 from receiver.cli.client import relay_of, url_option
 from receiver.cli.common import fail
 from receiver.cli.remote import RemoteError
+from receiver.downstreams.brokers import TARGET_FIELD
 
 
 def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, TypeVar
 import structlog
 
 from receiver.cli.common import fail, settings_of, store_url
-from receiver.config import Config, Downstream, Secrets, Settings
-from receiver.errors import NotFound, StoreError
-from receiver.persist import Store, open_store
-from receiver.pipeline import operations
+from receiver.kernel.config import Config, Downstream, Secrets, Settings
+from receiver.kernel.errors import NotFound, StoreError
+from receiver.kernel.store import Store, open_store
+from receiver.operator import actions as operations
 
 if TYPE_CHECKING:
-    from receiver.pipeline.service import Service
+    from receiver.service import Service
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ def with_service(
     downstream: str | None = None,
 ) -> T:
     """`fn` over a Service on the config's store: for the operator actions of
-    receiver/pipeline/operations.py, the same the admin API and the console call. The
+    receiver/operator/actions.py, the same the admin API and the console call. The
     `downstream` they name, if any, is refused before anything changes when there is
     none of that name."""
     settings = settings_of(config_path)
@@ -83,7 +83,7 @@ def with_service(
 
 
 def _offline_service(settings: Settings) -> Service:
-    from receiver.process.app import build_service  # the web stack loads for these commands only
+    from receiver.app.build import build_service
 
     # The operator actions use the store and each downstream's name and events, nothing
     # else: the config is built from the settings alone, with a throwaway signing key (the

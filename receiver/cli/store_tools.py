@@ -3,7 +3,7 @@ relay or without one: tasks and deliveries to look at, deliveries to replay, dow
 disable and enable, old media copies to prune.
 
 What changes something calls the same operation as the admin API and the console
-(receiver/pipeline/operations.py); a running relay then sends what it queued.
+(receiver/operator/actions.py); a running relay then sends what it queued.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import click
 from receiver.cli.common import config_option, fail, moment, not_found, settings_of
 from receiver.cli.offline import with_service, with_store
 from receiver.cli.tables import deliveries_table, share, short, shown, table, when
-from receiver.domain.routing import DELIVERY_STATES
-from receiver.errors import ConfigError
-from receiver.persist import DownstreamHealth, Store, TaskFilter
-from receiver.pipeline import operations
-from receiver.transitions import downstreams as downstream_rows
-from receiver.transitions import queries
+from receiver.downstreams import stories as downstream_rows
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.events.rules.routing import DELIVERY_STATES
+from receiver.kernel.store import DownstreamHealth, Store, TaskFilter
+from receiver.operator import actions as operations
+from receiver.operator import queries
 
 
 @click.group()
@@ -260,7 +260,7 @@ def media() -> None:
 @config_option
 def media_prune(config_path: str | None) -> None:
     """Remove copies older than media.retention_days (the worker also does, hourly)."""
-    from receiver.adapters.media.storage import open_media_store
+    from receiver.media.storage.local import open_media_store
 
     settings = settings_of(config_path).media
     try:

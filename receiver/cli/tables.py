@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from receiver.persist import Delivery
+from receiver.kernel.store import Delivery
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -16,13 +16,13 @@ from typing import Any
 import click
 import httpx
 
-from receiver.adapters import webhooks as sign
-from receiver.config import parse_settings, resolve
+from receiver.app.build import build_service, create_app
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.sink import create_sink_app
-from receiver.observability import logs
-from receiver.process.app import build_service, create_app
+from receiver.kernel.config import parse_settings, resolve
+from receiver.kernel.observability import logs
+from receiver.kernel.secrets import webhooks as sign
 
 _TIMEOUT = 60.0
 _SOURCES = {"poll": "polled", "cancel": "cancelled"}

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from receiver.adapters.webhooks import parse_secret, signature
+from receiver.kernel.secrets.webhooks import parse_secret, signature
 
 TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks libraries' default
 

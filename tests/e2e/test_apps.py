@@ -12,11 +12,11 @@ import time
 
 import httpx
 
-from receiver.adapters.apikeys import KeyHasher, new_key
-from receiver.persist import NewTask, open_store
-from receiver.persist.db import Db
-from receiver.persist.migrate import migrate, migrations
-from receiver.persist.tasks import create_task
+from receiver.kernel.store import NewTask, open_store
+from receiver.kernel.store.db import Db
+from receiver.kernel.store.migrate import migrate, migrations
+from receiver.keys.rules.apikeys import KeyHasher, new_key
+from receiver.tasks.rows.tasks import create_task
 from tests.conftest import MakeRelay
 from tests.e2e.test_keys import as_key, make_key
 from tests.harness import SIGNING_SECRET, Relay, image_to_video, wait_for

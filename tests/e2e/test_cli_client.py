@@ -29,7 +29,7 @@ from receiver.cli.remote import (
     submit_body,
 )
 from receiver.devtools.testkit import free_port
-from receiver.domain.runway_models import models_of
+from receiver.frontdoor.models import models_of
 from tests.conftest import relay_env
 from tests.harness import (
     ADMIN_TOKEN,

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.config.keys import ADVANCED
 from receiver.devtools.testkit import free_port, to_toml
+from receiver.kernel.config.names import ADVANCED
 from tests.conftest import relay_env
 from tests.harness import (
     SECRETS,

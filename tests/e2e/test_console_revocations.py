@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from receiver.persist import Store
-from receiver.pipeline import operations
+from receiver.kernel.store import Store
+from receiver.operator import actions as operations
 from tests.e2e.test_store import with_stores
 
 

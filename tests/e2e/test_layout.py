@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 SERVICE = [
-    "receiver.process.app",
+    "receiver.app.build",
     "receiver.cli.main",
-    "receiver.web.server",
-    "receiver.process.deliver",
-    "receiver.persist.sqlite",
-    "receiver.persist.postgres.store",
+    "receiver.app.server",
+    "receiver.deliveries.process",
+    "receiver.kernel.store.sqlite",
+    "receiver.kernel.store.postgres.store",
 ]
 IO = ("httpx", "aiohttp", "sqlite3", "psycopg", "starlette", "uvicorn", "socket")
 
@@ -42,10 +42,10 @@ def test_the_default_relay_loads_no_library_of_an_extra() -> None:
 
 def test_the_domain_rules_import_no_io() -> None:
     loaded = imported_after(
-        "receiver.domain.states",
-        "receiver.domain.corroborate",
-        "receiver.domain.document",
-        "receiver.domain.retry",
+        "receiver.kernel.events.rules.states",
+        "receiver.kernel.events.rules.corroborate",
+        "receiver.kernel.events.rules.document",
+        "receiver.deliveries.rules.retry",
     )
     assert [m for m in loaded if m.split(".")[0] in IO] == []
     assert [m for m in loaded if m.startswith("receiver.") and ".domain" not in m] == []

@@ -22,8 +22,8 @@ import pytest
 
 from receiver.devtools.simulator.files import served
 from receiver.devtools.testkit import to_toml
-from receiver.domain.kinds import KINDS
-from receiver.domain.runway_models import models_of
+from receiver.frontdoor.models import models_of
+from receiver.kernel.events.rules.kinds import KINDS
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Simulator, Sink, image_to_video, metric
 

@@ -23,11 +23,11 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from receiver.adapters.media.s3 import MAX_PRESIGN_SECONDS
-from receiver.adapters.media.storage import open_media_store
-from receiver.config import parse_settings
 from receiver.devtools.testkit import to_toml
-from receiver.errors import ConfigError
+from receiver.kernel.config import parse_settings
+from receiver.kernel.errors import ConfigError
+from receiver.media.storage.local import open_media_store
+from receiver.media.storage.s3 import MAX_PRESIGN_SECONDS
 from tests.conftest import MakeRelay, relay_env, webhook
 from tests.e2e.test_media import RENDER, cdn_sim, delivered, delivered_media
 from tests.harness import Relay, Simulator, Sink, image_to_video

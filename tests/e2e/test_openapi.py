@@ -22,19 +22,19 @@ import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.routing import Mount, Route
 
+from receiver.app.api import models as m
+from receiver.app.api.routes import OPERATIONS, openapi
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
 from receiver.devtools.testkit import free_port
-from receiver.domain.access import SCOPES
-from receiver.domain.kinds import FRONT_DOOR, KINDS
-from receiver.errors import RelayError
-from receiver.persist import Attempt, Delivery, Event, SubmitAttempt, Task
-from receiver.persist.downstreams import DownstreamHealth
-from receiver.pipeline.submit import SPACE
-from receiver.web.api import models as m
-from receiver.web.api.routes import OPERATIONS, openapi
-from receiver.web.errors import answer_for
-from receiver.web.http import error_body
+from receiver.downstreams.rows.health import DownstreamHealth
+from receiver.kernel.errors import RelayError
+from receiver.kernel.events.rules.kinds import FRONT_DOOR, KINDS
+from receiver.kernel.http.answers import error_body
+from receiver.kernel.http.errors import answer_for
+from receiver.kernel.store import Attempt, Delivery, Event, SubmitAttempt, Task
+from receiver.keys.rules.access import SCOPES
+from receiver.tasks.submit import SPACE
 from tests.conftest import relay_env, webhook
 from tests.harness import (
     ADMIN_TOKEN,
@@ -53,7 +53,7 @@ CALLBACK = "/callbacks/runway/{token}"
 STREAM = "/v1/stream"  # never ends: checked on its own below
 RUNWAY_CREATE = tuple(f"/runwayml/v1/{kind}" for kind in FRONT_DOOR)
 # Kinds whose bodies go to CometAPI as sent: any JSON in them is described, but the relay's
-# one rule for every body (receiver/adapters/jsonbody.py) still refuses an integer past 64
+# one rule for every body (receiver/kernel/http/jsonbody.py) still refuses an integer past 64
 # bits or a nesting past 32 levels, which JSON Schema cannot say of any value at all.
 PASSED_ON = {name for name in KINDS if name != "video2video"}
 SEEDED = "seeded-by-test-openapi"  # in the prompts of the two tasks made before the fuzzing
@@ -269,9 +269,9 @@ def test_the_stream_is_as_described(world: World) -> None:
 
 
 def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from receiver.config import load
+    from receiver.app.build import build_service, create_app
     from receiver.devtools.testkit import to_toml
-    from receiver.process.app import build_service, create_app
+    from receiver.kernel.config import load
 
     for name, value in relay_env().items():
         monkeypatch.setenv(name, value)

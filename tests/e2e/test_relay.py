@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from receiver.adapters.outbound import env_proxy
-from receiver.adapters.tokens import CallbackSigner
+from receiver.kernel.net.outbound import env_proxy
+from receiver.kernel.secrets.tokens import CallbackSigner
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     SIGNING_SECRET,

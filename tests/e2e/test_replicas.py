@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from receiver.persist.migrate import migrations
+from receiver.kernel.store.migrate import migrations
 from tests.conftest import BACKENDS, MakeRelay, webhook
 from tests.harness import (
     PgSchema,

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from receiver.domain.retention import DAY
+from receiver.retention.rules import DAY
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_operator import ok
 from tests.harness import (

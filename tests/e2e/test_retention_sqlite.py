@@ -9,12 +9,12 @@ import sqlite3
 import time
 from pathlib import Path
 
-from receiver.domain.observation import Observation
-from receiver.domain.retention import DAY, RetentionPolicy, pages_to_free
-from receiver.persist import NewTask
-from receiver.persist.sqlite import SqliteStore
-from receiver.pipeline.workers import retention
-from receiver.transitions.observe import Audience, Report, observe
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.stories.observe import Audience, Report, observe
+from receiver.kernel.store import NewTask
+from receiver.kernel.store.sqlite import SqliteStore
+from receiver.retention import worker as retention
+from receiver.retention.rules import DAY, RetentionPolicy, pages_to_free
 
 BODY = "x" * 8000  # a raw callback body of a size seen in the wild, with its outputs
 

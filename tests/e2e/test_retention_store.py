@@ -17,16 +17,18 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from receiver.domain.observation import Observation
-from receiver.domain.retention import DAY, START, RetentionPolicy, pages_to_free
-from receiver.domain.routing import Subscription
-from receiver.observability.metrics import Metrics
-from receiver.persist import Attempt, NewTask, Store, open_store
-from receiver.persist.records import new_id
-from receiver.pipeline.workers import retention
-from receiver.transitions import delivery, poll, pruning
-from receiver.transitions import downstreams as downstream_rows
-from receiver.transitions.observe import Audience, Report, observe
+from receiver.callbacks.stories import poll
+from receiver.deliveries import stories as delivery
+from receiver.downstreams import stories as downstream_rows
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.routing import Subscription
+from receiver.kernel.events.stories.observe import Audience, Report, observe
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.store import Attempt, NewTask, Store, open_store
+from receiver.kernel.store.records import new_id
+from receiver.retention import stories as pruning
+from receiver.retention import worker as retention
+from receiver.retention.rules import DAY, START, RetentionPolicy, pages_to_free
 from tests import stories
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema, metric

@@ -11,9 +11,9 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
-from receiver.adapters import webhooks as sign
-from receiver.config import parse_settings, resolve
-from receiver.errors import ConfigError
+from receiver.kernel.config import parse_settings, resolve
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.secrets import webhooks as sign
 from tests.conftest import MakeRelay, relay_env
 from tests.harness import Simulator, Sink, video2video, wait_for
 

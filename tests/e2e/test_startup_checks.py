@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from receiver.config import Settings, resolve
 from receiver.devtools.testkit import to_toml
-from receiver.errors import ConfigError
-from receiver.persist import open_store
-from receiver.persist.migrate import Migration, migrate, migrations
+from receiver.kernel.config import Settings, resolve
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.store import open_store
+from receiver.kernel.store.migrate import Migration, migrate, migrations
 from tests.conftest import MakeRelay, relay_env
 from tests.e2e.test_config import assert_one_line, base_settings, clean_env, serve
 from tests.harness import Relay

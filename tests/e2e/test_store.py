@@ -12,22 +12,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from receiver.domain.observation import Observation
-from receiver.domain.routing import Subscription
-from receiver.persist import (
-    Attempt,
-    DeliveryJob,
-    NewTask,
-    PollJob,
-    Store,
-    observations,
-    open_store,
-)
-from receiver.persist.db import Db
-from receiver.persist.migrate import migrations
-from receiver.persist.records import new_id
-from receiver.transitions import delivery, poll, poll_budget, queries
-from receiver.transitions.observe import Audience, Report, observe
+from receiver.callbacks.stories import poll, poll_budget
+from receiver.deliveries import stories as delivery
+from receiver.kernel.events.rows import observations
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.routing import Subscription
+from receiver.kernel.events.stories.observe import Audience, Report, observe
+from receiver.kernel.store import Attempt, DeliveryJob, NewTask, PollJob, Store, open_store
+from receiver.kernel.store.db import Db
+from receiver.kernel.store.migrate import migrations
+from receiver.kernel.store.records import new_id
+from receiver.operator import queries
 from tests import stories
 
 T = TypeVar("T")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from receiver.domain.observation import Observation
-from receiver.domain.routing import Subscription
-from receiver.persist import NewTask, Store, tasks
-from receiver.transitions import poll, poll_budget, queries
+from receiver.callbacks.stories import poll, poll_budget
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.routing import Subscription
+from receiver.kernel.store import NewTask, Store
+from receiver.operator import queries
+from receiver.tasks.rows import tasks
 from tests import stories
 from tests.e2e.test_store import with_stores
 

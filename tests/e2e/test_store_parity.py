@@ -1,6 +1,6 @@
 """One script of store calls, run on SQLite and on PostgreSQL, gives the same rows on both.
 
-The statements are written once for both backends (receiver/persist/sql/); this follows a
+The statements are written once for both backends (receiver/kernel/store/sql/); this follows a
 task from its send to its prune through the store, as the workers and the API call it, and
 compares what every call returned, ids and times aside (an id is named by the order it first
 appears in, a time only said to be there).
@@ -18,37 +18,25 @@ from typing import Any
 
 import pytest
 
-from receiver.domain.claims import ClaimPolicy
-from receiver.domain.observation import Observation
-from receiver.domain.retention import START, RetentionPolicy
-from receiver.domain.routing import Subscription
-from receiver.domain.submit_queue import Refused
-from receiver.persist import (
-    Attempt,
-    DeliveryJob,
-    NewTask,
-    Store,
-    TaskFilter,
-    mirrors,
-    open_store,
-    reads,
-    submit_queue,
-)
-from receiver.persist.records import SubmitAttempt, new_id
-from receiver.pipeline import operations
-from receiver.transitions import (
-    callback,
-    cancel,
-    delivery,
-    poll,
-    poll_budget,
-    pruning,
-    queries,
-    submit,
-)
-from receiver.transitions import downstreams as downstream_rows
-from receiver.transitions.delivery import AttemptHealth
-from receiver.transitions.observe import Report
+from receiver.callbacks.rules.claims import ClaimPolicy
+from receiver.callbacks.stories import callback, poll, poll_budget
+from receiver.deliveries import stories as delivery
+from receiver.deliveries.stories import AttemptHealth
+from receiver.downstreams import stories as downstream_rows
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.routing import Subscription
+from receiver.kernel.events.stories.observe import Report
+from receiver.kernel.store import Attempt, DeliveryJob, NewTask, Store, TaskFilter, open_store
+from receiver.kernel.store.records import SubmitAttempt, new_id
+from receiver.media import rows as mirrors
+from receiver.operator import actions as operations
+from receiver.operator import queries
+from receiver.operator import rows as reads
+from receiver.retention import stories as pruning
+from receiver.retention.rules import START, RetentionPolicy
+from receiver.tasks.rows import queue as submit_queue
+from receiver.tasks.rules.queue import Refused
+from receiver.tasks.stories import cancel, submit
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from receiver.domain.observation import Observation
-from receiver.domain.routing import Subscription
-from receiver.persist import Attempt, Delivery, NewTask, Store, open_store, outbox
-from receiver.persist.records import new_id
-from receiver.transitions import delivery, poll
+from receiver.callbacks.stories import poll
+from receiver.deliveries import stories as delivery
+from receiver.kernel.events.rows import outbox
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.routing import Subscription
+from receiver.kernel.store import Attempt, Delivery, NewTask, Store, open_store
+from receiver.kernel.store.records import new_id
 from tests import stories
 
 SUBSCRIPTIONS = {

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 
-from receiver.domain.observation import Observation
-from receiver.persist import Attempt, NewTask, Store, TaskFilter, reads
-from receiver.persist.records import new_id
-from receiver.transitions import delivery, poll, poll_budget, queries
-from receiver.transitions.observe import Audience, Report, observe
+from receiver.callbacks.stories import poll, poll_budget
+from receiver.deliveries import stories as delivery
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.stories.observe import Audience, Report, observe
+from receiver.kernel.store import Attempt, NewTask, Store, TaskFilter
+from receiver.kernel.store.records import new_id
+from receiver.operator import queries
+from receiver.operator import rows as reads
 from tests import stories
 from tests.e2e.test_store import SUBSCRIPTIONS, claim_all, with_stores
 

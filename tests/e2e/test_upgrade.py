@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from receiver.devtools.testkit import free_port
-from receiver.persist.migrate import migrations
+from receiver.kernel.store.migrate import migrations
 from tests.conftest import relay_env, webhook
 from tests.harness import Relay, Simulator, Sink, relay_settings, wait_for
 

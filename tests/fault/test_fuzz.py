@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver.adapters.comet.parse import parse_callback
-from receiver.domain.states import STATES
-from receiver.errors import ParseError
+from receiver.kernel.comet.parse import parse_callback
+from receiver.kernel.errors import ParseError
+from receiver.kernel.events.rules.states import STATES
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of, size
 from tests.harness import Simulator, Sink, video2video

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.adapters.apikeys import KeyHasher, looks_like_key, new_key
-from receiver.domain.access import BOOTSTRAP, SCOPES, Caller, parse_scopes
-from receiver.web.api.routes import OPERATIONS
+from receiver.app.api.routes import OPERATIONS
+from receiver.keys.rules.access import BOOTSTRAP, SCOPES, Caller, parse_scopes
+from receiver.keys.rules.apikeys import KeyHasher, looks_like_key, new_key
 
 
 def test_every_route_behind_a_token_names_its_scope() -> None:
@@ -23,7 +23,7 @@ def test_every_route_behind_a_token_names_its_scope() -> None:
 
 
 def test_the_documented_security_names_the_scope() -> None:
-    from receiver.web.api.routes import openapi
+    from receiver.app.api.routes import openapi
 
     paths = openapi()["paths"]
     for op in OPERATIONS:
@@ -79,8 +79,8 @@ def test_a_key_is_recognisable_and_hashed_under_every_relay_secret() -> None:
 
 
 def test_a_keys_stream_carries_only_its_own_tasks() -> None:
-    from receiver.persist import Change
-    from receiver.web.stream import _Wanted
+    from receiver.kernel.store import Change
+    from receiver.stream.route import _Wanted
 
     app = Caller("key_1", "app", frozenset({"tasks:read"}), app_id="key_1")
     own = Change("task", 1.0, "t1", "t1", {}, "key_1")

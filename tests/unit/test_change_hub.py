@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from receiver.errors import Overloaded
-from receiver.persist import Change
-from receiver.pipeline.workers.changes import BEHIND_LIMIT, Subscription, fan_out
-from receiver.pipeline.workers.stream_caps import Caps
+from receiver.kernel.errors import Overloaded
+from receiver.kernel.store import Change
+from receiver.stream.caps import Caps
+from receiver.stream.changes import BEHIND_LIMIT, Subscription, fan_out
 
 
 def change(n: int) -> Change:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.domain.claims import (
+from receiver.callbacks.rules.claims import (
     ClaimPolicy,
     judge_on_ended,
     next_poll,
@@ -10,8 +10,8 @@ from receiver.domain.claims import (
     poll_due,
     settle,
 )
-from receiver.domain.corroborate import Claim
-from receiver.domain.observation import Observation
+from receiver.kernel.events.rules.corroborate import Claim
+from receiver.kernel.events.rules.observation import Observation
 
 POLICY = ClaimPolicy(False, window=120.0, min_poll_gap=2.0, max_count=3, max_bytes=100)
 VIDEO = "https://cdn.example/v.mp4"

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 
 from receiver.cli.main import main
-from receiver.config import Settings, effective_settings, load, read_settings
-from receiver.config.environ import PREFIX, overlay, places
-from receiver.config.keys import ADVANCED
-from receiver.errors import ConfigError
+from receiver.kernel.config import Settings, effective_settings, load, read_settings
+from receiver.kernel.config.environ import PREFIX, overlay, places
+from receiver.kernel.config.names import ADVANCED
+from receiver.kernel.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 

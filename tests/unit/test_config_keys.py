@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.config import load, parse_settings
-from receiver.config.keys import ADVANCED, RENAMED
-from receiver.errors import ConfigError
+from receiver.kernel.config import load, parse_settings
+from receiver.kernel.config.names import ADVANCED, RENAMED
+from receiver.kernel.errors import ConfigError
 
 ENV = {
     "COMETAPI_KEY": "sk-example-key-000",
@@ -81,7 +81,7 @@ def test_advanced_keys_add_to_their_section_without_a_word(tmp_path: object) -> 
 
 def test_no_key_name_means_two_things() -> None:
     """A key name is in one section only, unless it means the same everywhere."""
-    from receiver.config import Settings
+    from receiver.kernel.config import Settings
 
     same_everywhere = {"enabled", "timeout_seconds"}
     seen: dict[str, str] = {}

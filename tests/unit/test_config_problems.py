@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from receiver.config import load
-from receiver.errors import ConfigError
+from receiver.kernel.config import load
+from receiver.kernel.errors import ConfigError
 
 ENV = {
     "COMETAPI_KEY": "sk-unit-key-0000",

@@ -14,15 +14,15 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from receiver.config import parse_settings, resolve
-from receiver.domain.kinds import KINDS
-from receiver.errors import InvalidRequest, NotAllowed
-from receiver.persist import Activity, Attempt, Event, SubmitAttempt, Task
-from receiver.persist.db import Db
-from receiver.process.app import build_service, create_app
-from receiver.web.console import chart, views
-from receiver.web.console.brake import LoginBrake
-from receiver.web.console.session import Sessions, check_form, same_origin
+from receiver.app.build import build_service, create_app
+from receiver.console import chart, views
+from receiver.console.brake import LoginBrake
+from receiver.console.session import Sessions, check_form, same_origin
+from receiver.kernel.config import parse_settings, resolve
+from receiver.kernel.errors import InvalidRequest, NotAllowed
+from receiver.kernel.events.rules.kinds import KINDS
+from receiver.kernel.store import Activity, Attempt, Event, SubmitAttempt, Task
+from receiver.kernel.store.db import Db
 
 T = TypeVar("T")
 
@@ -616,7 +616,7 @@ def test_media_of_an_image_or_a_sound_is_its_mirrored_copy_and_type() -> None:
 
 
 def test_the_key_form_becomes_the_body_of_post_v1_keys() -> None:
-    from receiver.web.console.keys import key_payload
+    from receiver.console.keys_page import key_payload
 
     form = {
         "name": " shop ",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.domain.events import EVENT_TYPES
-from receiver.errors import InvalidRequest
-from receiver.web.console.preview import EXAMPLE_TYPES, header_lines, preview_payload
+from receiver.catalog.events import EVENT_TYPES
+from receiver.console.preview import EXAMPLE_TYPES, header_lines, preview_payload
+from receiver.kernel.errors import InvalidRequest
 
 pytestmark = pytest.mark.unit
 

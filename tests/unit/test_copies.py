@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.domain.mirroring import attempt_seconds, overdue_reason, retry_in
+from receiver.media.rules.mirroring import attempt_seconds, overdue_reason, retry_in
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from receiver.domain.corroborate import Claim, claim_of, judge, retry_delay
-from receiver.domain.observation import MAX_CREDITS, Observation, sane_credits
+from receiver.kernel.events.rules.corroborate import Claim, claim_of, judge, retry_delay
+from receiver.kernel.events.rules.observation import MAX_CREDITS, Observation, sane_credits
 
 VIDEO = "https://cdn.test.invalid/out/v.mp4?sig=first"
 WINDOW = 60.0

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from receiver.adapters.brokers import BROKER_SCHEMES
-from receiver.adapters.brokers.aws_target import AWS_FORMATS
-from receiver.adapters.render import FORMATS
-from receiver.config import DownstreamConfig, Settings, load
-from receiver.errors import ConfigError
+from receiver.downstreams.brokers import BROKER_SCHEMES
+from receiver.downstreams.brokers.aws_target import AWS_FORMATS
+from receiver.downstreams.render import FORMATS
+from receiver.kernel.config import DownstreamConfig, Settings, load
+from receiver.kernel.errors import ConfigError
 
 ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"
@@ -86,8 +86,8 @@ def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
 
 
 def test_the_migrations_counted_are_the_files() -> None:
-    files = sorted((ROOT / "receiver/persist/migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
-    counted = r"`receiver/persist/migrations/`,\s+([\w-]+) today"
+    files = sorted((ROOT / "receiver/kernel/store/migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    counted = r"`receiver/kernel/store/migrations/`,\s+([\w-]+) today"
     said = re.search(counted, text("docs/operations.md"))
     assert said is not None and NUMBER[said[1]] == len(files), [f.name for f in files]
 
@@ -244,7 +244,7 @@ def _exposed() -> dict[str, set[str]]:
     """Every metric /metrics exposes, by its name in the exposition, with its labels."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from receiver.observability.metrics import Metrics
+    from receiver.kernel.observability.metrics import Metrics
 
     found: dict[str, set[str]] = {}
     for metric in vars(Metrics()).values():
@@ -267,7 +267,7 @@ SCHEMA_QUOTE = re.compile(r"at version (\d+), newer than this release\s+knows \(
 
 
 def test_the_schema_numbers_quoted_follow_the_newest_migration() -> None:
-    files = sorted((ROOT / "receiver/persist/migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    files = sorted((ROOT / "receiver/kernel/store/migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
     newest = int(files[-1].name[:4])
     quotes = [(doc.name, m) for doc in DOCS for m in SCHEMA_QUOTE.findall(doc.read_text())]
     assert quotes

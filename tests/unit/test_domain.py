@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from receiver.domain.document import event_document
-from receiver.domain.observation import Observation
-from receiver.domain.retry import Answer, Decision, RetryPolicy, decide
-from receiver.domain.states import shown_progress
+from receiver.deliveries.rules.retry import Answer, Decision, RetryPolicy, decide
+from receiver.kernel.events.rules.document import event_document
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.states import shown_progress
 
 POLICY = RetryPolicy(schedule=(5, 30, 120), jitter=0.2, max_retry_after=3600)
 NOW = 1_000.0

@@ -9,7 +9,7 @@ import time
 import pytest
 import uvicorn
 
-from receiver.web.server import _DrainingServer
+from receiver.app.server import _DrainingServer
 
 pytestmark = pytest.mark.unit
 

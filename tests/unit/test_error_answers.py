@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from receiver import errors
-from receiver.web.errors import answer_for
+from receiver.kernel import errors
+from receiver.kernel.http.errors import answer_for
 
 
 def test_each_error_has_its_status_and_code() -> None:

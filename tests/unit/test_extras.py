@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from receiver.adapters import extras
-from receiver.errors import ConfigError
+from receiver.kernel import extras
+from receiver.kernel.errors import ConfigError
 
 PYPROJECT = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
 OPTIONAL = PYPROJECT["project"]["optional-dependencies"]

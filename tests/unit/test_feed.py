@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.domain.observation import progress_fraction
-from receiver.errors import MalformedRequest
-from receiver.persist import Change
-from receiver.pipeline.workers.changes import LOOK_BACK_SECONDS, READ_LIMIT, Feed
-from receiver.web.stream import encode, resume_point
+from receiver.kernel.errors import MalformedRequest
+from receiver.kernel.events.rules.observation import progress_fraction
+from receiver.kernel.store import Change
+from receiver.stream.changes import LOOK_BACK_SECONDS, READ_LIMIT, Feed
+from receiver.stream.route import encode, resume_point
 
 
 def change(at: float, key: str = "t1", kind: str = "task") -> Change:

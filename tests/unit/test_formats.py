@@ -6,7 +6,7 @@ import html
 import json
 from typing import Any
 
-from receiver.adapters.render import cut, discord_escape, render, slack_escape
+from receiver.downstreams.render import cut, discord_escape, render, slack_escape
 
 VIDEO = "https://cdn.test.invalid/out/" + "v" * 80 + ".mp4?sig=abc&exp=1"
 

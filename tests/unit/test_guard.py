@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.adapters.guard import (
+from receiver.kernel.errors import InvalidRequest
+from receiver.kernel.net.guard import (
     BadHost,
     PrivateAddress,
     check_api_url,
@@ -12,8 +13,7 @@ from receiver.adapters.guard import (
     is_public,
     literal_address,
 )
-from receiver.errors import InvalidRequest
-from receiver.pipeline.submit import validate
+from receiver.tasks.submit import validate
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Data URIs taken out of a request and put back for its send (receiver/domain/inputs.py)."""
+"""Data URIs taken out of a request and put back for its send (receiver/tasks/rules/inputs.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hashlib
 import orjson
 import pytest
 
-from receiver.domain.inputs import (
+from receiver.tasks.rules.inputs import (
     MAX_DATA_URI_CHARS,
     MAX_DATA_URIS,
     MAX_INLINE_CHARS,

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from receiver.adapters.jsonbody import MAX_DEPTH, load_json, refuse_nul
-from receiver.errors import InvalidRequest, ParseError
+from receiver.kernel.errors import InvalidRequest, ParseError
+from receiver.kernel.http.jsonbody import MAX_DEPTH, load_json, refuse_nul
 
 pytestmark = pytest.mark.unit
 

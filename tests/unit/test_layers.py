@@ -13,13 +13,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 
 # Bottom first. A folder (or top-level module) may import only what stands before it.
 LAYERS = [
-    "receiver.errors",
+    "receiver.kernel.errors",
     "receiver.domain",
     # Logs and metrics: everything that touches text from outside scrubs it through here.
-    "receiver.observability",
+    "receiver.kernel.observability",
     "receiver.adapters",
-    "receiver.config",
-    "receiver.persist",
+    "receiver.kernel.config",
+    "receiver.kernel.store",
     # How a task changes, one story per module: the rules applied, the store told to write.
     "receiver.transitions",
     "receiver.pipeline",
@@ -136,7 +136,7 @@ def test_the_store_takes_no_decision_of_the_domain() -> None:
 
 def test_the_web_layer_asks_the_pipeline_not_the_store() -> None:
     """No `store.` under receiver/web/: a page or an answer asks the pipeline, or a query
-    of receiver/transitions/queries.py, which reads in one snapshot."""
+    of receiver/operator/queries.py, which reads in one snapshot."""
     found = sorted(
         f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
         for path in (PACKAGE / "web").rglob("*.py")

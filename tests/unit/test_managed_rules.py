@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from receiver.adapters.guard import PrivateAddress, check_host
-from receiver.adapters.sealing import Sealer, Unsealable, open_url, seal_url, url_is_current
-from receiver.config import DownstreamChange, ManagedDownstreamConfig, managed_downstream
-from receiver.pipeline.downstreams import shown_url
+from receiver.downstreams.manage import shown_url
+from receiver.kernel.config import DownstreamChange, ManagedDownstreamConfig, managed_downstream
+from receiver.kernel.net.guard import PrivateAddress, check_host
+from receiver.kernel.secrets.sealing import Sealer, Unsealable, open_url, seal_url, url_is_current
 
 OLD, NEW = "relay-secret-before-rotation-0001", "relay-secret-after-rotation-00002"
 HOOK_SECRET = "whsec_" + "A" * 32

@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from receiver.errors import StoreError
-from receiver.persist.migrate import Migration, check_schema, migrate, migrations, newer_schema
-from receiver.persist.sqlite import SqliteDb, dict_row
+from receiver.kernel.errors import StoreError
+from receiver.kernel.store.migrate import Migration, check_schema, migrate, migrations, newer_schema
+from receiver.kernel.store.sqlite import SqliteDb, dict_row
 
 
 def open_db() -> tuple[sqlite3.Connection, SqliteDb]:

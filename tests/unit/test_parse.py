@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from receiver.adapters.comet.parse import (
+from receiver.kernel.comet.parse import (
     NOT_EXIST,
     parse_callback,
     parse_envelope,
@@ -17,9 +17,9 @@ from receiver.adapters.comet.parse import (
     parse_official_task,
     upstream_error_message,
 )
-from receiver.domain.observation import Observation
-from receiver.domain.states import STATES, TERMINAL_STATES, advances, map_upstream
-from receiver.errors import ParseError
+from receiver.kernel.errors import ParseError
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.states import STATES, TERMINAL_STATES, advances, map_upstream
 
 # Every status word /work/shared/cometapi-runway.md lists, and the state it means.
 WORDS = {

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from receiver.domain.poll_timing import (
+from receiver.callbacks.rules.poll_timing import (
     PollRule,
     Seen,
     Window,

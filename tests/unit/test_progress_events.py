@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from receiver.adapters.brokers.message import fill
-from receiver.adapters.render import webhook
-from receiver.adapters.render.message import headline
-from receiver.config import DownstreamConfig
-from receiver.config.sections import ManagedDownstreamConfig
-from receiver.domain.progress import (
+from receiver.downstreams.brokers.message import fill
+from receiver.downstreams.render import webhook
+from receiver.downstreams.render.message import headline
+from receiver.kernel.config import DownstreamConfig
+from receiver.kernel.config.sections import ManagedDownstreamConfig
+from receiver.kernel.events.rules.progress import (
     PROGRESS,
     Coalesced,
     LastSent,
@@ -22,8 +22,8 @@ from receiver.domain.progress import (
     replaceable,
     supersedes,
 )
-from receiver.domain.routing import TASK_WEBHOOK, Subscription, TaskRoute, recipients
-from receiver.pipeline.submit import Routing
+from receiver.kernel.events.rules.routing import TASK_WEBHOOK, Subscription, TaskRoute, recipients
+from receiver.tasks.submit import Routing
 
 NOW = 1_000.0
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from receiver.domain.submit_queue import (
+from receiver.tasks.rules.queue import (
     DEFAULT_FAILURE_MESSAGE,
     Refusal,
     Refused,

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from receiver.adapters.render import (
+from receiver.downstreams.render import (
     FORMATS,
     Rendered,
     clip,
@@ -24,7 +24,7 @@ from receiver.adapters.render import (
     webhook,
     with_path,
 )
-from receiver.config import DownstreamConfig
+from receiver.kernel.config import DownstreamConfig
 
 HOSTILE = (
     "<!channel> <https://evil.invalid|Download your render> [x](https://evil.invalid)"

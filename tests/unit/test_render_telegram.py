@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver.adapters.render import render, utf16_len, with_path
-from receiver.adapters.render.telegram import posted_message
+from receiver.downstreams.render import render, utf16_len, with_path
+from receiver.downstreams.render.telegram import posted_message
 from tests.unit.test_render_common import (
     TELEGRAM_URL,
     VIDEO,

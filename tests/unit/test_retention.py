@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.domain.retention import (
+from receiver.retention.rules import (
     DAY,
     START,
     Candidate,

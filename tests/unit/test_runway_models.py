@@ -1,5 +1,5 @@
-"""Runway's models per route (receiver/domain/runway_models.py) against the installed SDK's
-own type definitions, the routes passed through (receiver/domain/kinds.py), and the usage
+"""Runway's models per route (receiver/frontdoor/models.py) against the installed SDK's
+own type definitions, the routes passed through (receiver/kernel/events/rules/kinds.py), and the usage
 answer built from the relay's records."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from receiver.domain.kinds import (
+from receiver.frontdoor import shape
+from receiver.frontdoor.models import MODELS_BY_ROUTE, USAGE_MODELS, model_error, models_of
+from receiver.kernel.events.rules.kinds import (
     KINDS,
     NOT_TASK_ROUTES,
     PASSED_PATTERN,
@@ -22,8 +24,6 @@ from receiver.domain.kinds import (
     passed_through,
     route_of,
 )
-from receiver.domain.runway_models import MODELS_BY_ROUTE, USAGE_MODELS, model_error, models_of
-from receiver.web.api import runway_shape as shape
 from tests.unit.test_runway_shape import TASK
 
 pytestmark = pytest.mark.unit

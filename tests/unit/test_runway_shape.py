@@ -6,14 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from receiver.persist import Task
-from receiver.web.api.runway_shape import (
+from receiver.frontdoor.shape import (
     copied_outputs,
     organization,
     relay_payload,
     runway_status,
     runway_task,
 )
+from receiver.kernel.store import Task
 
 TASK = Task(
     id="tsk_1",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.domain.events import MODELS, envelope
-from receiver.errors import InvalidRequest
-from receiver.pipeline.sample_event import SENDABLE, sample
+from receiver.catalog.events import MODELS, envelope
+from receiver.deliveries.sample_event import SENDABLE, sample
+from receiver.kernel.errors import InvalidRequest
 
 
 @pytest.mark.parametrize("event_type", SENDABLE)

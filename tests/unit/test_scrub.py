@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from receiver.adapters.media import storage
-from receiver.observability import logs
+from receiver.kernel.observability import logs
+from receiver.media.storage import local as storage
 
 SLACK_URL = "https://hooks.slack.invalid/services/T0001/B0002/abc~def%7Eghi"
 

@@ -7,19 +7,19 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from receiver.domain.claims import ClaimPolicy
-from receiver.domain.observation import Observation
-from receiver.domain.routing import Subscription
-from receiver.persist import NewTask, Recorded
-from receiver.persist.migrate import migrate
-from receiver.persist.outbox import claim_deliveries, claim_polls
-from receiver.persist.sqlite import SqliteDb, SqliteStore, dict_row
-from receiver.persist.submit_queue import orphaned
-from receiver.persist.tasks import create_task
-from receiver.transitions.callback import arrived
-from receiver.transitions.observe import Audience, Report, observed
-from receiver.transitions.poll_budget import PollLease
-from receiver.transitions.submit import Accepted, bind
+from receiver.callbacks.rules.claims import ClaimPolicy
+from receiver.callbacks.stories.callback import arrived
+from receiver.callbacks.stories.poll_budget import PollLease
+from receiver.kernel.events.rows.outbox import claim_deliveries, claim_polls
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.routing import Subscription
+from receiver.kernel.events.stories.observe import Audience, Report, observed
+from receiver.kernel.store import NewTask, Recorded
+from receiver.kernel.store.migrate import migrate
+from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
+from receiver.tasks.rows.queue import orphaned
+from receiver.tasks.rows.tasks import create_task
+from receiver.tasks.stories.submit import Accepted, bind
 
 
 def _insert(value: str) -> Any:

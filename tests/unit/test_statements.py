@@ -8,13 +8,13 @@ import re
 import sqlite3
 from pathlib import Path
 
-from receiver.persist.migrate import migrate
-from receiver.persist.postgres.statements import POSTGRES, in_psycopg
-from receiver.persist.sql import TEXTS
-from receiver.persist.sql.text import PerBackend
-from receiver.persist.sqlite import SqliteDb, dict_row
-from receiver.persist.sqlite.statements import SQLITE, in_sqlite
-from receiver.persist.statements import Statements
+from receiver.kernel.store.migrate import migrate
+from receiver.kernel.store.postgres.statements import POSTGRES, in_psycopg
+from receiver.kernel.store.sql import TEXTS
+from receiver.kernel.store.sql.text import PerBackend
+from receiver.kernel.store.sqlite import SqliteDb, dict_row
+from receiver.kernel.store.sqlite.statements import SQLITE, in_sqlite
+from receiver.kernel.store.statements import Statements
 
 NAMES = [f.name for f in dataclasses.fields(Statements)]
 PER_BACKEND = {name: text for name, text in TEXTS.items() if isinstance(text, PerBackend)}

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from receiver.adapters.sharelinks import ShareRefused, ShareSigner
-from receiver.errors import Overloaded
-from receiver.pipeline.workers.stream_caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
+from receiver.kernel.errors import Overloaded
+from receiver.shares.links import ShareRefused, ShareSigner
+from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""The tracing switch and what a span may carry (receiver/observability/tracing.py)."""
+"""The tracing switch and what a span may carry (receiver/kernel/observability/tracing.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from receiver.errors import ConfigError
-from receiver.observability import logs, tracing
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.observability import logs, tracing
 
 ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
 

@@ -1,4 +1,4 @@
-"""Runway's ephemeral uploads as the relay keeps them (receiver/domain/uploads.py)."""
+"""Runway's ephemeral uploads as the relay keeps them (receiver/media/rules/uploads.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from receiver.devtools.simulator.files import served
-from receiver.domain import uploads
+from receiver.media.rules import uploads
 
 pytestmark = pytest.mark.unit
 

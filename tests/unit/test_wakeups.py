@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from receiver.domain.corroborate import PENDING
-from receiver.persist import PollJob, Recorded, Task
-from receiver.pipeline.fanout.handoff import PollHandoff
-from receiver.pipeline.service import Work, work_after
-from receiver.transitions.poll_budget import PollLease
+from receiver.callbacks.handoff import PollHandoff
+from receiver.callbacks.stories.poll_budget import PollLease
+from receiver.kernel.events.rules.corroborate import PENDING
+from receiver.kernel.store import PollJob, Recorded, Task
+from receiver.service import Work, work_after
 
 
 def task(state: str) -> Task:

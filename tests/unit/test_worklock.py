@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from receiver.errors import StoreError
-from receiver.persist.sqlite.worklock import WorkLock
+from receiver.kernel.errors import StoreError
+from receiver.kernel.store.sqlite.worklock import WorkLock
 
 
 def test_a_second_holder_is_refused_with_the_holders_pid(tmp_path: Path) -> None:

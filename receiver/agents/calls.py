@@ -1,0 +1,156 @@
+"""What each tool does: the same pipeline actions the HTTP API's handlers call, for the
+caller the bearer key authenticated as; never the store. A refusal (a limit, no such task, a
+bad request) is an outcome with `error` set, which the door answers as a tool error a model
+can act on, never as a protocol failure.
+
+Nothing here imports the `mcp` SDK (server.py turns outcomes into its types).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from receiver.agents.tools import BY_NAME, SubmitArgs
+from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
+from receiver.app.api import models as m
+from receiver.kernel.errors import LimitReached, NotFound, RelayError
+from receiver.kernel.events.rules.kinds import output_of
+from receiver.kernel.events.rules.routing import shown_name
+from receiver.kernel.store import TaskFilter
+from receiver.keys.rules.access import Caller
+from receiver.operator import actions as operations
+from receiver.service import Service
+from receiver.shares.share import make_link
+
+
+@dataclass(frozen=True)
+class Image:
+    data: bytes
+    content_type: str
+
+
+@dataclass
+class Outcome:
+    """A tool's answer: its JSON, images to show inline, or the refusal's words."""
+
+    data: dict[str, Any]
+    images: list[Image] = field(default_factory=list)
+    error: str | None = None
+
+
+def refusal(exc: RelayError) -> Outcome:
+    """A refusal as a model reads it: what went wrong, and for a limit when to retry."""
+    data: dict[str, Any] = {"error": type(exc).__name__, "detail": exc.detail}
+    text = exc.detail
+    if isinstance(exc, LimitReached):
+        data.update(error="limit_reached", limit=exc.limit, retry_after=exc.retry_after)
+        text = (
+            f"limit {exc.limit} reached: {exc.detail}. Do not submit again before"
+            f" {exc.retry_after} seconds; meanwhile wait for your open tasks to end."
+        )
+    elif isinstance(exc, NotFound):
+        data["error"] = "not_found"
+    return Outcome(data, error=text)
+
+
+async def _submit(service: Service, caller: Caller, args: SubmitArgs) -> Outcome:
+    result = await operations.submit_task(service, args.request, args.idempotency_key, None, caller)
+    task = result.task
+    data = {"id": task.id, "kind": task.kind, "state": task.state, "created": result.created}
+    if task.queue_position is not None:
+        data["queue_position"] = task.queue_position
+    data["output_type"] = output_of(task.kind)
+    data["next"] = "call wait_for_task with this id"
+    return Outcome(data)
+
+
+async def _with_images(service: Service, view: dict[str, Any]) -> Outcome:
+    images = []
+    cap = service.config.settings.mcp.inline_image_bytes
+    for file in view["files"] if cap else ():
+        if file["content_type"].startswith("image/"):
+            data = await small_image(service, file["url"], cap)
+            if data is not None:
+                images.append(Image(data, file["content_type"]))
+    return Outcome(view, images)
+
+
+async def call(
+    service: Service, caller: Caller, name: str, arguments: dict[str, Any], progress: Progress
+) -> Outcome:
+    """Run tool `name` for `caller`; a refusal comes back as an Outcome with `error`."""
+    tool = BY_NAME.get(name)
+    if tool is None or not caller.allows(tool.scope):
+        # A tool the key may not call is not even listed: it does not exist for it.
+        return Outcome({"error": "unknown_tool"}, error=f"no tool named {name!r}")
+    try:
+        args = tool.args.model_validate(arguments)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+        )
+        return Outcome({"error": "invalid_arguments", "detail": problems}, error=problems)
+    try:
+        return await _run(service, caller, name, args, progress)
+    except RelayError as exc:
+        return refusal(exc)
+
+
+async def _run(
+    service: Service, caller: Caller, name: str, args: Any, progress: Progress
+) -> Outcome:
+    """The tool's work, through the pipeline as the API does it (web/api/handlers.py)."""
+    if name == "submit_task":
+        return await _submit(service, caller, args)
+    if name == "get_task":
+        return await _with_images(service, await task_view(service, caller, args.task_id))
+    if name == "wait_for_task":
+        bound = min(args.timeout_seconds, service.config.settings.mcp.max_wait_seconds)
+        view = await wait_until_ended(service, caller, args.task_id, bound, progress)
+        return await _with_images(service, view)
+    if name == "cancel_task":
+        task = await operations.cancel_task(service, args.task_id, caller)
+        return Outcome({"id": task.id, "state": task.state, "cancelled": True})
+    if name == "share_task":
+        link = await make_link(service, caller, args.task_id, args.ttl_seconds, args.show_prompt)
+        return Outcome({"task_id": args.task_id, "url": link.url, "expires_at": link.expires_at})
+    if name == "list_tasks":
+        return await _list(service, caller, args)
+    if name == "list_deliveries":
+        wanted = (args.state, args.downstream, args.task_id)
+        found = await operations.deliveries_for(service, caller, wanted, args.limit)
+        # An app knows its downstreams by the names it gave them.
+        shown = [{**d.summary(), "downstream": shown_name(d.downstream)} for d in found]
+        return Outcome(
+            {"deliveries": shown if not caller.sees_all else [d.summary() for d in found]}
+        )
+    count = await operations.replay_delivery(service, args.delivery_id, caller)
+    return Outcome({"replayed": count})
+
+
+async def _list(service: Service, caller: Caller, args: m.TaskListParams) -> Outcome:
+    wanted = TaskFilter(
+        state=args.state,
+        kind=args.kind,
+        since=args.since,
+        text=args.q or None,
+        before=args.before,
+        owner_key=caller.owner_filter,
+    )
+    page = await operations.list_tasks(service, wanted, args.limit)
+    tasks = [
+        {
+            "id": t.id,
+            "kind": t.kind,
+            "state": t.state,
+            "progress": t.progress,
+            "created_at": t.created_at,
+            "prompt": t.prompt,
+            "error": t.error,
+        }
+        for t in page.tasks
+    ]
+    return Outcome({"tasks": tasks, "next": page.next})

@@ -1,0 +1,308 @@
+"""`/mcp`: the relay as a Model Context Protocol server over Streamable HTTP, on the official
+SDK's low-level `Server` and its `StreamableHTTPSessionManager` (the only module that imports
+`mcp`; it is loaded only when the door is mounted: see __init__.py).
+
+Every HTTP request is authenticated here, before the SDK sees it, by the relay's own API
+keys as bearer tokens (pipeline/keys.py): a key revoked mid-session is refused at its next
+request. The caller rides on the request's scope to the handlers; the SDK's session owner
+check keeps one key from using another's session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.types import Message, Receive, Scope, Send
+
+from receiver.agents import resources
+from receiver.agents.calls import Outcome, call
+from receiver.agents.tools import schemas, tools_for
+from receiver.agents.watch import follow, task_view
+from receiver.kernel.errors import BodyTooLarge, BodyTooSlow, RelayError
+from receiver.kernel.http.access import bearer
+from receiver.kernel.http.body import read_body
+from receiver.keys.rules.access import Caller
+from receiver.service import Service
+
+Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+CALLER = "receiver.caller"  # where the authenticated caller rides on the request's scope
+# A submit's body may carry data: URIs (as POST /v1/tasks takes them).
+MAX_BODY_BYTES = 100 * 1024 * 1024
+INSTRUCTIONS = (
+    "The relay submits Runway generations (video, image, audio) through its queue under this"
+    " key's limits, follows them, copies the renders and shares them. Submit with"
+    " submit_task, then wait_for_task until it ends; share_task gives a link for a person."
+    " Read relay://kinds for what each kind makes and takes."
+)
+JSON = "application/json"
+NOT_FOUND = -32002  # the protocol's code for an unknown resource
+
+
+def _caller(ctx: ServerRequestContext[Any, Any]) -> Caller:
+    caller = ctx.request.scope.get(CALLER) if ctx.request is not None else None
+    if not isinstance(caller, Caller):
+        raise MCPError(types.INVALID_REQUEST, "not authenticated")
+    return caller
+
+
+def _result(outcome: Outcome) -> types.CallToolResult:
+    text = outcome.error or json.dumps(outcome.data, ensure_ascii=False)
+    content: list[types.ContentBlock] = [types.TextContent(text=text)]
+    for image in outcome.images:
+        data = base64.b64encode(image.data).decode()
+        content.append(types.ImageContent(data=data, mime_type=image.content_type))
+    return types.CallToolResult(
+        content=content, structured_content=outcome.data, is_error=outcome.error is not None
+    )
+
+
+class AgentsDoor:
+    """The ASGI app mounted at /mcp, and what must run beside it (`around`)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        # (MCP session id, task id) -> the task announcing that task's changes to it.
+        self._follows: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self.server: Server[Any] = Server(
+            "runway-relay",
+            version=version("runway-relay"),
+            instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource,
+            on_subscribe_resource=self._subscribe,
+            on_unsubscribe_resource=self._unsubscribe,
+        )
+        # No DNS-rebinding check: nothing here rides on ambient credentials (cookies); every
+        # request carries its bearer key.
+        self.manager = StreamableHTTPSessionManager(
+            self.server, max_request_body_size=MAX_BODY_BYTES
+        )
+
+    def around(self, inner: Lifespan | None) -> Lifespan:
+        """The application's lifespan with the session manager inside it: sessions end
+        before the workers stop."""
+
+        @asynccontextmanager
+        async def both(app: Any) -> AsyncIterator[None]:
+            async with _maybe(inner, app), self.manager.run():
+                try:
+                    yield
+                finally:
+                    for task in self._follows.values():
+                        task.cancel()
+
+        return both
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        asgi = (scope, receive, send)
+        try:
+            caller = await self.service.keys.caller(bearer(request))
+        except RelayError as exc:
+            await _refuse(503, f"unavailable: {exc.detail}", *asgi)
+            return
+        if caller is None:
+            detail = "not authenticated: missing, wrong or revoked API key"
+            await _refuse(401, detail, *asgi)
+            return
+        token = AccessToken(
+            token="-",  # the key itself stays out of every structure that could be shown
+            client_id=caller.key_id or "admin-token",
+            scopes=sorted(caller.scopes),
+        )
+        scope["user"] = AuthenticatedUser(token)
+        scope[CALLER] = caller
+        session = request.headers.get("mcp-session-id")
+        if request.method == "DELETE" and session:
+            self._stop_follows(session)
+        if request.method == "POST":
+            # The SDK reads a body with no deadline: the relay's one capped reader reads it,
+            # under the API's caps on size and time.
+            timeout = self.service.config.settings.server.body_timeout_seconds
+            try:
+                body = await read_body(request, MAX_BODY_BYTES, timeout)
+            except ClientDisconnect:
+                return
+            except (BodyTooLarge, BodyTooSlow) as exc:
+                await _refuse(413 if isinstance(exc, BodyTooLarge) else 408, exc.detail, *asgi)
+                return
+            receive = _replay(body, receive)
+        await self.manager.handle_request(scope, receive, send)
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        every = schemas()
+        tools = [
+            types.Tool(
+                name=tool.name,
+                description=tool.description,
+                input_schema=every[tool.name],
+                annotations=types.ToolAnnotations(
+                    read_only_hint=tool.read_only, open_world_hint=tool.name == "submit_task"
+                ),
+            )
+            for tool in tools_for(_caller(ctx))
+        ]
+        return types.ListToolsResult(tools=tools)
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        caller = _caller(ctx)
+        try:
+            arguments = params.arguments or {}
+            progress = ctx.session.report_progress
+            outcome = await call(self.service, caller, params.name, arguments, progress)
+        except Exception:
+            self.service.log.exception("mcp.tool_failed", tool=params.name, key=caller.name)
+            outcome = Outcome({"error": "internal"}, error="unexpected error; it has been logged")
+        self.service.log.info(
+            "mcp.tool", tool=params.name, key=caller.name, refused=outcome.error is not None
+        )
+        return _result(outcome)
+
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        _caller(ctx)
+        listed = [
+            types.Resource(uri=r.uri, name=r.name, description=r.description, mime_type=JSON)
+            for r in resources.STATIC
+        ]
+        return types.ListResourcesResult(resources=listed)
+
+    async def _list_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        _caller(ctx)
+        template = types.ResourceTemplate(
+            uri_template=resources.TASK_TEMPLATE,
+            name="task",
+            description="One of your tasks now (as get_task); subscribe to hear of each change.",
+            mime_type=JSON,
+        )
+        return types.ListResourceTemplatesResult(resource_templates=[template])
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        caller = _caller(ctx)
+        task_id = resources.task_id_of(params.uri)
+        if task_id is None:
+            text = resources.static(params.uri)
+            if text is None:
+                raise MCPError(NOT_FOUND, f"no resource {params.uri}")
+            return _read(params.uri, text)
+        if not caller.allows("tasks:read"):
+            raise MCPError(NOT_FOUND, f"no resource {params.uri}")
+        view = await self._visible(caller, task_id, params.uri)
+        return _read(params.uri, json.dumps(view, ensure_ascii=False))
+
+    async def _visible(self, caller: Caller, task_id: str, uri: str) -> dict[str, Any]:
+        try:
+            return await task_view(self.service, caller, task_id)
+        except RelayError:
+            raise MCPError(NOT_FOUND, f"no resource {uri}") from None
+
+    async def _subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        caller, uri = _caller(ctx), params.uri
+        task_id = resources.task_id_of(uri)
+        session = ctx.request.headers.get("mcp-session-id") if ctx.request else None
+        if task_id is None or session is None or not caller.allows("tasks:read"):
+            raise MCPError(NOT_FOUND, f"no resource to subscribe to at {uri}")
+        await self._visible(caller, task_id, uri)
+        key = (session, task_id)
+        if key not in self._follows:
+            notify = ctx.session
+
+            async def announce() -> None:
+                await notify.send_resource_updated(uri)
+
+            task = asyncio.create_task(self._follow(caller, task_id, announce, key))
+            self._follows[key] = task
+        return types.EmptyResult()
+
+    async def _follow(
+        self, caller: Caller, task_id: str, announce: Callable[[], Any], key: tuple[str, str]
+    ) -> None:
+        try:
+            await follow(self.service, caller, task_id, announce)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the session went away, or the store did: stop following
+            self.service.log.info("mcp.follow_ended", task_id=task_id, reason=type(exc).__name__)
+        finally:
+            self._follows.pop(key, None)
+
+    async def _unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        _caller(ctx)
+        task_id = resources.task_id_of(params.uri)
+        session = ctx.request.headers.get("mcp-session-id") if ctx.request else None
+        if task_id is not None and session is not None:
+            task = self._follows.pop((session, task_id), None)
+            if task is not None:
+                task.cancel()
+        return types.EmptyResult()
+
+    def _stop_follows(self, session: str) -> None:
+        for key in [k for k in self._follows if k[0] == session]:
+            self._follows.pop(key).cancel()
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body already read handed over first; then the client's own
+    messages (its disconnect, which ends a stream)."""
+    handed = False
+
+    async def replayed() -> Message:
+        nonlocal handed
+        if not handed:
+            handed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+def _read(uri: str, text: str) -> types.ReadResourceResult:
+    contents = types.TextResourceContents(uri=uri, mime_type=JSON, text=text)
+    return types.ReadResourceResult(contents=[contents])
+
+
+@asynccontextmanager
+async def _maybe(inner: Lifespan | None, app: Any) -> AsyncIterator[None]:
+    if inner is None:
+        yield
+    else:
+        async with inner(app):
+            yield
+
+
+async def _refuse(status: int, detail: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """A refusal before the SDK: a JSON-RPC error the official client shows as it is."""
+    error = {"code": types.INVALID_REQUEST, "message": detail}
+    body = {"jsonrpc": "2.0", "id": None, "error": error}
+    headers = {"WWW-Authenticate": 'Bearer realm="runway-relay"'} if status == 401 else None
+    await JSONResponse(body, status, headers=headers)(scope, receive, send)

@@ -1,0 +1,99 @@
+"""The relay's process: the service built from the config, and the web application whose
+lifespan runs the workers beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from receiver.app.asgi import create_app as create_web_app
+from receiver.app.stopping import flush_traces
+from receiver.callbacks.poller import Poller
+from receiver.deliveries.fanout.worker import Fanout
+from receiver.kernel.comet.client import CometClient
+from receiver.kernel.config import Config
+from receiver.kernel.observability import logs
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.secrets.tokens import CallbackSigner
+from receiver.kernel.store import open_store
+from receiver.media.mirror import Mirror, give_up_mirrors
+from receiver.operator.gauges import count_store
+from receiver.retention.worker import Retention
+from receiver.service import Service, Work
+from receiver.tasks.submitter import Submitter
+
+
+def build_service(config: Config) -> Service:
+    s = config.settings
+    return Service(
+        config=config,
+        store=open_store(s.storage.url),
+        comet=CometClient(
+            str(s.upstream.base_url),
+            config.secrets.api_key,
+            s.upstream.runway_version,
+            s.upstream.timeout_seconds,
+        ),
+        signer=CallbackSigner(config.secrets.signing_keys, s.callbacks.max_age_seconds),
+        log=logs.get_logger("receiver"),
+        metrics=Metrics(),
+    )
+
+
+def create_app(service: Service) -> Starlette:
+    """The web application with every worker of `service` running beside it."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        applied = await service.store.migrate()
+        delivers = service.config.settings.delivery.in_process
+        mirrors = service.config.settings.media.enabled
+        if service.store.exclusive:
+            # Whatever the previous process had in flight when it died resumes now; the
+            # deliveries of a separate `receiver deliver` stay its own.
+            await service.store.release_all_leases(deliveries=delivers, polls=True, mirroring=True)
+        if not mirrors and (given_up := await give_up_mirrors(service)):
+            service.log.warning("media.off", mirrors_given_up=given_up)
+        await service.directory.start()
+        service.log.info(
+            "service.started",
+            migrations=applied,
+            downstreams=list(service.directory.every),
+            owner=service.owner,
+        )
+        # What start-up allocated lives as long as the process: keep the collector off it,
+        # so full collections stay short under load.
+        gc.collect()
+        gc.freeze()
+        stopping = asyncio.Event()
+        tick = service.config.settings.delivery.outbox_scan_seconds
+        workers = [
+            asyncio.create_task(Poller(service).run(stopping), name="poller"),
+            asyncio.create_task(Submitter(service).run(stopping), name="submitter"),
+            asyncio.create_task(service.changes.run(stopping), name="changes"),
+            asyncio.create_task(count_store(service, stopping), name="gauges"),
+            asyncio.create_task(service.directory.run(stopping, tick), name="directory"),
+        ]
+        if delivers:
+            workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))
+        if mirrors:
+            workers.append(asyncio.create_task(Mirror(service).run(stopping), name="mirror"))
+        if service.config.settings.retention.enabled:
+            prune = Retention(service).run(stopping)
+            workers.append(asyncio.create_task(prune, name="retention"))
+        try:
+            yield
+        finally:
+            stopping.set()
+            # The poller's and the submitter's waits end now, not at their next tick.
+            service.wake(Work.POLLS | Work.SUBMITS)
+            await asyncio.gather(*workers, return_exceptions=True)
+            await service.close()  # only now that no poll or delivery is in flight
+            service.log.info("service.stopped")
+            await flush_traces(service)
+
+    return create_web_app(service, lifespan)

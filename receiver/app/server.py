@@ -1,0 +1,262 @@
+"""How the service listens: uvicorn, with limits on what one caller can hold.
+
+uvicorn times out idle keep-alive connections but not a request whose head or body never
+finishes, so a few hundred slow senders could hold every file descriptor. Here a request
+head must arrive within `head_timeout_seconds` of the connection (or of the previous
+answer), the body within `body_timeout_seconds` (the routes' own reads), a head larger
+than 64 KiB closes its connection (`head_size.py`, where uvicorn parses with httptools), and
+past `max_connections` new requests get 503. The open-file soft limit is raised to the hard
+limit, and the event loop's accept errors are logged at a bounded rate.
+
+The head deadline is ours because uvicorn has none: `timeout_keep_alive` starts only once a
+first answer is out and any byte cancels it, and `h11_max_incomplete_event_size` bounds a
+head's size, not its time. It is built from public parts only: uvicorn's protocol for each
+connection is wrapped (composition over the asyncio Protocol interface, no subclass of a
+private class), and the wrapper rides in the connection's ASGI lifespan state (which uvicorn
+copies into every request's `scope["state"]`, as the ASGI spec says) to the small ASGI
+middleware below, which tells it when a request's head is in and when its answer is out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import resource
+import signal
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from receiver.kernel.config import Config, ServerConfig
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.net import speed
+
+if TYPE_CHECKING:
+    from receiver.kernel.http.head_size import HeadSize
+
+_CONNECTION = "runway_relay.connection"  # the key of the wrapper in the lifespan state
+
+
+class _HeadLimits(asyncio.Protocol):
+    """One connection: uvicorn's protocol inside, closed when a request head is not in on
+    time, or (on httptools) grows past `head_size.MAX_HEAD_BYTES`. The deadline runs from the
+    connection, and from each answer on it, until the next request reaches the application."""
+
+    inner_class: type[asyncio.Protocol]
+    seconds: float
+    head_size: type[HeadSize] | None  # where uvicorn parses with httptools
+
+    def __init__(self, **uvicorn_arguments: Any) -> None:
+        state = {**uvicorn_arguments.pop("app_state"), _CONNECTION: self}
+        self._inner = self.inner_class(app_state=state, **uvicorn_arguments)  # type: ignore[call-arg]
+        self._transport: asyncio.BaseTransport | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._in_flight = 0
+        self._head_size = self.head_size() if self.head_size else None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._arm()
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_size is not None and self._head_size.too_large(data):
+            if self._transport is not None:
+                self._transport.close()
+            return
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def head_in(self) -> None:
+        self._in_flight += 1
+        self._disarm()
+
+    def answered(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight and self._transport and not self._transport.is_closing():
+            self._arm()  # the next request on this connection gets a deadline of its own
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = asyncio.get_running_loop().call_later(self.seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self._in_flight and self._transport is not None:
+            self._transport.close()
+
+
+def _with_head_limits(
+    inner: type[asyncio.Protocol], seconds: float, parser: str
+) -> type[asyncio.Protocol]:
+    head_size = None
+    if parser == "httptools":  # h11 bounds a head's size itself
+        from receiver.kernel.http.head_size import HeadSize
+
+        head_size = HeadSize
+    attributes = {"inner_class": inner, "seconds": seconds, "head_size": head_size}
+    return type("HeadLimits", (_HeadLimits,), attributes)
+
+
+class _RequestCycle:
+    """Tells each request's connection when its head is in and when its answer is out."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection = scope.get("state", {}).get(_CONNECTION) if scope["type"] == "http" else None
+        if connection is None:
+            await self.app(scope, receive, send)
+            return
+        connection.head_in()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            connection.answered()
+
+
+class _EveryTenSeconds(logging.Filter):
+    """At most one line per message per ten seconds; the rest are counted in the next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)
+        now = time.monotonic()
+        last, dropped = self._last.get(key, (0.0, 0))
+        if now - last < 10.0:
+            self._last[key] = (last, dropped + 1)
+            return False
+        self._last[key] = (now, 0)
+        if dropped:
+            record.msg = f"{record.msg} ({dropped} more like it not logged)"
+        return True
+
+
+def raise_open_file_limit() -> int:
+    """The soft limit on open files raised to the hard one; returns the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
+def bind(server: ServerConfig) -> socket.socket:
+    """The listening socket, bound before the store is reached or any worker starts, so that
+    a port that is taken stops start-up in one line with nothing touched (uvicorn binds only
+    after the application's start-up has run)."""
+    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+    try:
+        listening = socket.create_server((server.host, server.port), family=family)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {server.port} is already in use") from None
+        raise ConfigError(f"cannot listen on {server.host}:{server.port}: {exc.strerror}") from None
+    # Answers go out at once: without it, an answer written in two parts on a kept-alive
+    # connection waits for the client's delayed ACK (Nagle). Accepted sockets inherit it.
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return listening
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server, which on SIGTERM first drains: `/readyz` answers 503 at once while
+    requests are still served for `server.drain_seconds`, so a load balancer (a Kubernetes
+    Service, whose endpoints follow readiness) stops sending before the socket closes; only
+    then the graceful shutdown: no new connections, in-flight requests and deliveries
+    finish. A second SIGTERM, or SIGINT, ends the drain at once."""
+
+    def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self.drain_until: float | None = None
+        self.on_drain: Any = None  # called once, on the loop, when the drain begins
+
+    @property
+    def draining(self) -> bool:
+        return self.drain_until is not None or self.should_exit
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if sig == signal.SIGTERM and self.drain_seconds > 0 and self.drain_until is None:
+            # Only noted here: a signal handler must not log (the lock may be held).
+            self.drain_until = time.monotonic() + self.drain_seconds
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_until is not None and self.on_drain is not None:
+            self.on_drain()
+            self.on_drain = None
+        ended = self.drain_until is not None and time.monotonic() >= self.drain_until
+        if ended and not self.should_exit:
+            super().handle_exit(signal.SIGTERM, None)  # re-raised at exit, as uvicorn does
+        return await super().on_tick(counter)
+
+
+def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
+    server = config.settings.server
+    raise_open_file_limit()
+    # "socket.accept() out of system resource" comes once per loop turn while fds run out.
+    logging.getLogger("asyncio").addFilter(_EveryTenSeconds())
+    loop, parser = speed.loop_name(), speed.http_name()
+    uvicorn_config = uvicorn.Config(
+        _RequestCycle(app),
+        host=server.host,
+        port=server.port,
+        # uvloop and httptools where the platform has them (receiver/kernel/net/speed.py).
+        loop=loop,
+        http=parser,
+        ws="none",
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        limit_concurrency=server.max_connections,
+        # X-Forwarded-* only from the proxies named in the config: uvicorn would believe
+        # them from 127.0.0.1 (or $FORWARDED_ALLOW_IPS) otherwise.
+        proxy_headers=bool(server.trusted_proxies),
+        forwarded_allow_ips=server.trusted_proxies,
+        timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
+    )
+    uvicorn_config.load()  # picks uvicorn's protocol class, which the limits then wrap
+    uvicorn_config.http_protocol_class = _with_head_limits(
+        uvicorn_config.http_protocol_class, server.head_timeout_seconds, parser
+    )
+    drain = server.drain_seconds
+    listening = _DrainingServer(uvicorn_config, drain)
+    app.state.service.draining = lambda: listening.draining
+    listening.on_drain = lambda: app.state.service.log.info("server.draining", seconds=drain)
+    host, port = listening_socket.getsockname()[:2]
+    app.state.service.log.info(
+        "server.listening",
+        address=f"{host}:{port}",
+        loop=loop,
+        http=parser,
+    )
+    listening.run(sockets=[listening_socket])
+    if not listening.started:
+        sys.exit(3)  # as uvicorn.run: it never served (its start-up failed)

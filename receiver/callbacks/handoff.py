@@ -1,0 +1,77 @@
+"""Work handed over inside the process, with the lease taken in the transaction that made
+the work: a callback leases its poll (receiver/kernel/events/rows/observations.py) and this process's
+poller runs it at once; a poll leases its new event's deliveries and this process's fan-out
+sends them at once. Either way, no claim transaction and no wait for the worker's next turn."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from receiver.callbacks.stories.poll_budget import PollLease
+from receiver.kernel.store import DeliveryJob, PollJob
+
+
+class PollHandoff:
+    """At most `limit` handed polls waiting or running; past it, or while no poller runs in
+    this process (`limit` 0), a callback leaves its poll to the poller's own claim."""
+
+    def __init__(self) -> None:
+        self._jobs: asyncio.Queue[PollJob] = asyncio.Queue()
+        self._busy = 0
+        self.limit = 0
+
+    def lease_for(self, lease: PollLease) -> PollLease | None:
+        """What a callback's transaction should lease its poll with, if there is room."""
+        return lease if self._busy < self.limit else None
+
+    def give(self, job: PollJob) -> None:
+        self._busy += 1
+        self._jobs.put_nowait(job)
+
+    async def take(self) -> PollJob:
+        return await self._jobs.get()
+
+    def done(self) -> None:
+        self._busy -= 1
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Slots held in this process's fan-out for one new event's deliveries, one in each of
+    `downstreams`; `release` gives back those that were not used."""
+
+    downstreams: frozenset[str]
+    release: Callable[[], None]
+
+
+NOTHING_RESERVED = Reservation(frozenset(), lambda: None)
+
+
+class DeliveryTaker(Protocol):
+    def reserve(self) -> Reservation: ...
+
+    def start(self, jobs: list[DeliveryJob]) -> None: ...
+
+
+class DeliveryHandoff:
+    """Deliveries handed over by polls: a poll's transaction leases its new event's
+    deliveries to the downstreams that have a free slot reserved here, and the fan-out of
+    this process sends them as soon as the transaction commits, with no claim transaction
+    and no wake-up of its own. With no fan-out in this process (`receiver deliver` runs it),
+    nothing is reserved and the rows wait for the claims."""
+
+    def __init__(self) -> None:
+        self.taker: DeliveryTaker | None = None
+
+    def reserve(self) -> Reservation:
+        return self.taker.reserve() if self.taker is not None else NOTHING_RESERVED
+
+    def hand_over(self, reserved: Reservation, jobs: list[DeliveryJob]) -> None:
+        """Give back the unused slots, then start the jobs. Jobs no fan-out takes any more
+        (it stopped meanwhile) keep their leases until the leases are given back at close."""
+        reserved.release()
+        if jobs and self.taker is not None:
+            self.taker.start(jobs)

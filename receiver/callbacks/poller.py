@@ -1,0 +1,276 @@
+"""Polling: ask CometAPI about tasks whose callback has not come (or never will).
+
+Official-format tasks have no callback and are polled from the start, when the rule of
+receiver/callbacks/rules/poll_timing.py says: dense around the end it estimates, sparse before.
+Reverse-format tasks are polled at once when a callback comes (the callback is only a
+claim, and the poll's answer is what changes the task and settles the claim:
+receiver/kernel/events/rules/corroborate.py); without one, a few times around where such tasks usually
+end (a lost callback), then once `callback_grace_seconds` pass, at intervals growing by
+`backoff_factor` up to `max_interval_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import replace
+from typing import Any
+
+from receiver.callbacks.rules.poll_timing import PollRule
+from receiver.callbacks.stories import poll, poll_budget
+from receiver.kernel.comet.client import Polled
+from receiver.kernel.errors import UpstreamError
+from receiver.kernel.events.rules.kinds import is_callback
+from receiver.kernel.events.rules.observation import Observation, sane_credits
+from receiver.kernel.observability import tracing
+from receiver.kernel.store import DeliveryJob, PollJob, Settled
+from receiver.service import Service, Work
+from receiver.tasks.aside import set_aside
+from receiver.tasks.stories import submit
+
+
+class Poller:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.settings = service.config.settings.polling
+        self._orphans_read = 0.0  # when cut-off submits were last looked for
+        self.rule = self.settings.rule()
+        self._held_until = 0.0  # monotonic: till then CometAPI asked for no polls
+        gap = self.settings.lost_callback_gap_seconds
+        self.lost_callback_rule = replace(
+            self.rule, near_gap=gap, running_gap=max(gap, self.rule.running_gap)
+        )
+
+    @property
+    def policy(self) -> poll.PollPolicy:
+        """Read at each poll: the directory's subscriptions are replaced whenever a
+        downstream is made, changed or removed through the API."""
+        settings = self.service.config.settings
+        return poll.PollPolicy(
+            self.service.subscriptions,
+            settings.callbacks.corroborate_seconds,
+            settings.media.enabled,
+            settings.upstream.resubmit_failed,
+            settings.delivery.progress_interval_seconds,
+        )
+
+    async def _hold(self, retry_after: float | None) -> None:
+        """CometAPI's 429 on a poll holds every poll (not the submits) of every replica for
+        its Retry-After, at most the polls' ceiling, so that no task waits longer: this
+        process's at once, the others' through the budget they share."""
+        wait = min(retry_after or self.settings.waiting_gap_seconds, self.rule.ceiling)
+        self._held_until = max(self._held_until, time.monotonic() + wait)
+        await poll_budget.hold(self.service.store, wait)
+
+    async def _held(self) -> None:
+        wait = self._held_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _interval(self, attempts: int) -> float:
+        s = self.settings
+        return float(min(s.max_interval_seconds, s.interval_seconds * s.backoff_factor**attempts))
+
+    def _next(self, job: PollJob, now: float, failed: bool) -> float | PollRule:
+        """The rule for a task with no callback coming, and for the first polls of one
+        whose callback may be lost; then the grace period and the backoff, as before.
+        A poll CometAPI failed says nothing of the task: the next backs off, up to the
+        ceiling."""
+        if not is_callback(job.kind):
+            if failed:
+                return now + min(self._interval(job.poll_attempts), self.rule.ceiling)
+            return self.rule
+        grace_at = job.created_at + self.settings.callback_grace_seconds
+        if now < grace_at and job.poll_attempts + 1 < self.settings.lost_callback_polls:
+            return self.lost_callback_rule
+        return max(grace_at, now + self._interval(job.poll_attempts))
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        handoff = self.service.polls
+        handoff.limit = self.settings.batch_size
+        handed = asyncio.create_task(self._run_handed(), name="handed-polls")
+        try:
+            await self._run_claimed(stopping)
+        finally:
+            handoff.limit = 0  # callbacks leave their polls to the claims from here on
+            handed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await handed
+
+    async def _run_handed(self) -> None:
+        """Run each poll a callback leased as it is handed over. Cancelled at stop, it lets
+        the polls already running finish; one handed but not begun keeps its lease until
+        the leases are given back at close."""
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                job = await self.service.polls.take()
+                poll = asyncio.create_task(self._poll_handed(job))
+                running.add(poll)
+                poll.add_done_callback(running.discard)
+        finally:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _poll_handed(self, job: PollJob) -> None:
+        try:
+            await self._poll_isolated(job)
+        finally:
+            self.service.polls.done()
+
+    async def _poll_isolated(self, job: PollJob) -> None:
+        """`poll_one`, with whatever it raises kept to that task."""
+        try:
+            await self.poll_one(job)
+        except Exception as exc:
+            await set_aside(self.service, "poll", job.task_id, exc)
+
+    async def _run_claimed(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            jobs: list[PollJob] = []
+            # Once a tick, not at every wake-up: each callback wakes the poller, and an
+            # orphan waits minutes anyway. Apart from the claim: neither stops the other.
+            if time.monotonic() - self._orphans_read >= self.settings.scan_seconds:
+                self._orphans_read = time.monotonic()
+                try:
+                    await self._fail_orphans()
+                except Exception:
+                    self.service.log.exception("submit.orphans_failed")
+            await self._held()
+            try:
+                jobs = await poll_budget.claim(
+                    self.service.store, self.service.poll_lease, self.settings.batch_size
+                )
+            except Exception:
+                self.service.log.exception("poll.claim_failed")
+            await asyncio.gather(*(self._poll_isolated(job) for job in jobs))
+            if len(jobs) < self.settings.batch_size and not stopping.is_set():
+                # A callback wakes the poller early: it asks CometAPI about that task now.
+                await self.service.wait_for_polls(self.settings.scan_seconds)
+
+    async def poll_one(self, job: PollJob) -> None:
+        with tracing.span(
+            "comet.poll",
+            job.trace_context,
+            task_id=job.task_id,
+            kind=job.kind,
+            upstream_task_id=job.upstream_task_id,
+            attempt=job.poll_attempts + 1,
+        ) as span:
+            await self._poll_one(job, span)
+
+    async def _poll_one(self, job: PollJob, span: tracing.Span) -> None:
+        service = self.service
+        log = service.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
+        age = time.time() - job.created_at
+        started = time.monotonic()
+        polled: Polled | None = None
+        try:
+            await self._held()
+            polled = await service.comet.poll(job.kind, job.upstream_task_id)
+        except UpstreamError as exc:
+            if exc.upstream_status == 429:
+                await self._hold(exc.retry_after)
+            span.set(status=exc.upstream_status)
+            span.failed(exc.message)
+            service.metrics.polls.labels("error").inc()
+            elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+            log.warning(
+                "poll.failed",
+                upstream_status=exc.upstream_status,
+                reason=exc.message,
+                elapsed_ms=elapsed_ms,
+            )
+        finally:
+            service.metrics.poll_seconds.observe(time.monotonic() - started)
+        answer = polled.observation if polled is not None else None
+        if answer is not None:
+            answer, refused = sane_credits(answer)
+            if refused:
+                log.warning("poll.credits_refused", **refused)
+        if polled is not None:
+            service.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
+            span.set(state=answer.state if answer else "not_exist")
+        if (
+            polled is not None
+            and answer is None
+            and age > self.settings.task_not_exist_grace_seconds
+        ):
+            log.warning("poll.task_not_exist", age_seconds=round(age, 1))
+        gave_up = age > self.settings.give_up_after_seconds
+        next_at = None if gave_up else self._next(job, time.time(), failed=polled is None)
+        settings = service.config.settings
+        reserved = service.deliveries.reserve()
+        handed: list[DeliveryJob] = []
+        try:
+            result = await poll.answered(
+                service.store,
+                poll.Answer(
+                    job.task_id,
+                    service.owner,
+                    answer,
+                    polled.raw if polled is not None else "",
+                    next_at,
+                ),
+                self.policy,
+                (reserved.downstreams, settings.delivery.attempt_lease_seconds),
+            )
+            handed = result.handed
+        finally:
+            service.deliveries.hand_over(reserved, handed)
+        if result.resubmitted:
+            service.wake(Work.SUBMITS)
+            log.warning(
+                "task.resubmitted",
+                failure_code=answer and answer.failure_code,
+                reason=answer and answer.error,
+            )
+        recorded = result.recorded
+        if recorded is not None and recorded.outcome == "applied":
+            service.recorded(recorded, frozenset(job.delivery.id for job in handed))
+            log.info(
+                "poll.state_changed", state=answer and answer.state, event_id=recorded.event_id
+            )
+        for settled in result.settled:
+            span.set(verdict=settled.verdict, claim_event_id=settled.claim.event_id)
+            self._report(log, settled, answer)
+        if gave_up:
+            await self._give_up(job, age)
+
+    def _report(self, log: Any, settled: Settled, answer: Observation | None) -> None:
+        """Count a callback's verdict; a contradicted one is logged with both sides."""
+        claim, verdict = settled.claim, settled.verdict
+        self.service.metrics.callbacks.labels(verdict).inc()
+        line = log.warning if verdict == "contradicted" else log.info
+        line(
+            f"callback.{verdict}",
+            event_id=claim.event_id,
+            claimed_state=claim.state,
+            claimed_outputs=list(claim.outputs),
+            upstream_state=answer.state if answer else None,
+            upstream_status=answer.upstream_status if answer else None,
+            upstream_outputs=list(answer.outputs) if answer else None,
+        )
+
+    async def _fail_orphans(self) -> None:
+        """A task with no upstream id can't be polled: if its send was cut off (crash or
+        kill mid-call) and no callback came either, say so instead of leaving it queued.
+        It is not sent again: CometAPI may have taken it, and would run it twice."""
+        settings = self.service.config.settings
+        wait = max(2 * settings.upstream.timeout_seconds, self.settings.callback_grace_seconds)
+        store = self.service.store
+        for task_id in await submit.orphaned(store, time.time() - wait):
+            try:
+                recorded = await submit.fail_orphan(store, task_id, self.service.subscriptions)
+            except Exception as exc:
+                await set_aside(self.service, "orphan_sweep", task_id, exc)
+                continue
+            self.service.recorded(recorded)
+            self.service.log.warning("submit.orphaned", task_id=task_id)
+
+    async def _give_up(self, job: PollJob, age: float) -> None:
+        """A task that never ends would be polled forever: declare it failed, once."""
+        store, subscriptions = self.service.store, self.service.subscriptions
+        recorded = await poll.give_up(store, job.task_id, age, subscriptions)
+        self.service.recorded(recorded)
+        self.service.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

@@ -1,0 +1,155 @@
+"""The inbound callback: verify the signed URL, then parse, then persist, then ask CometAPI.
+
+Order matters: the token is checked before the body is read, and the 200 goes out only
+after the event is committed. Every refusal is a 4xx with a reason and changes nothing.
+CometAPI does not sign callbacks, so an accepted one is kept as a claim and wakes the
+poller, whose authenticated answer is what changes the task (receiver/kernel/events/rules/corroborate.py).
+
+The route is a bare ASGI app, not a Starlette endpoint: on the busiest path the Request and
+Response objects and the per-route exception wrapper were a twentieth of a callback's
+work. Anything unexpected still reaches the application's exception handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
+
+from receiver.callbacks.stories import callback
+from receiver.kernel.comet.parse import parse_callback
+from receiver.kernel.errors import (
+    BodyTooLarge,
+    BodyTooSlow,
+    NotAllowed,
+    NotFound,
+    ParseError,
+    RelayError,
+    StoreError,
+)
+from receiver.kernel.events.rules.corroborate import PENDING
+from receiver.kernel.events.stories.observe import Report
+from receiver.kernel.http.body import read_limited
+from receiver.kernel.observability import tracing
+from receiver.kernel.secrets.tokens import TokenRejected
+from receiver.service import Service
+
+
+class Callback:
+    """POST /callbacks/runway/{token}."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        service: Service = scope["app"].state.service
+        started = time.perf_counter()
+        try:
+            content = await _handle(service, scope, receive)
+        except ClientDisconnect:
+            return  # the sender is gone before its body was in: nothing was stored
+        finally:
+            service.metrics.callback_seconds.observe(time.perf_counter() - started)
+        # A refusal is a RelayError, answered by the application's one handler.
+        body = orjson.dumps(content)
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def _refused(service: Service, reason: str, error: RelayError, **ids: Any) -> RelayError:
+    """Count and log a refusal; the caller raises what this returns."""
+    service.metrics.callbacks.labels(f"rejected_{reason}").inc()
+    service.log.warning("callback.rejected", reason=reason, **ids)
+    return error
+
+
+async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str, Any]:
+    started = time.time()
+    try:
+        task_id = service.signer.verify(scope["path_params"]["token"])
+    except TokenRejected as exc:
+        raise _refused(service, exc.reason, exc) from None
+    # Context goes into each call rather than bind(): binding costs on every request, and
+    # at the usual levels only the rare refusals below are written at all.
+    try:
+        limit = service.config.settings.callbacks.max_body_bytes
+        timeout = service.config.settings.server.body_timeout_seconds
+        continues = (_header(scope, b"expect") or "").lower() == "100-continue"
+        declared = _header(scope, b"content-length")
+        body = await read_limited(receive, declared, limit, timeout, continues)
+    except BodyTooLarge as exc:
+        raise _refused(service, "too_large", exc, task_id=task_id) from None
+    except BodyTooSlow as exc:
+        raise _refused(service, "request_timeout", exc, task_id=task_id) from None
+    try:
+        _, obs = parse_callback(body)
+    except ParseError as exc:
+        raise _refused(service, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
+    dedupe_key = "callback:" + hashlib.sha256(body).hexdigest()
+    try:
+        recorded = await callback.arrive(
+            service.store,
+            Report("callback", dedupe_key, obs, body.decode()),
+            task_id,
+            service.subscriptions,
+            service.claim_policy,
+            service.polls.lease_for(service.poll_lease),
+        )
+    except Exception:
+        # Not committed: say so, so that the sender tries again rather than forgets.
+        service.metrics.callbacks.labels("store_unavailable").inc()
+        service.log.exception("callback.store_failed", task_id=task_id)
+        raise StoreError("could not store the callback; try again") from None
+    ids = {
+        "task_id": task_id,
+        "upstream_task_id": obs.upstream_task_id,
+        "event_id": recorded.event_id,
+    }
+    if recorded.outcome == "unknown_task":
+        raise _refused(service, "unknown_task", NotFound("no such task"), **ids)
+    if recorded.outcome == "task_mismatch":
+        error = NotAllowed("callback token was issued for another task")
+        raise _refused(service, "task_mismatch", error, **ids)
+    verdict = recorded.verdict
+    task = recorded.task
+    # Backdated to the request's start: the task's context is known once it is read.
+    with tracing.span(
+        "callback",
+        task.trace_context if task else None,
+        started,
+        **ids,
+        outcome=recorded.outcome,
+        verdict=verdict,
+        claimed_state=obs.state,
+        state=task.state if task else None,
+    ):
+        if recorded.outcome in ("duplicate", "over_limit"):
+            service.metrics.callbacks.labels(recorded.outcome).inc()
+        elif verdict not in (None, PENDING):
+            service.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
+        # A pending claim has CometAPI asked now; outbox rows come only under trust_body.
+        if recorded.poll is not None:
+            service.polls.give(recorded.poll)
+        service.recorded(recorded)
+        line = service.log.warning if verdict == "contradicted" else service.log.info
+        line(
+            "callback.received",
+            **ids,
+            outcome=recorded.outcome,
+            verdict=verdict,
+            claimed_state=obs.state,
+            upstream_status=obs.upstream_status,
+            task_state=task.state if task else None,
+        )
+    # The answer says nothing about the task's state: the URL may be in the wrong hands.
+    return {"ok": True, "task_id": task_id, "duplicate": recorded.outcome == "duplicate"}

@@ -1,0 +1,152 @@
+"""A poll answers: CometAPI's authenticated word on a task, the only report that changes
+its state (unless callbacks are trusted), in one transaction with the callbacks' claims it
+settles, when to ask next, and the poll's lease given back.
+
+A failure worth another try, while resubmits are left, is kept as history and the task goes
+back to the submit queue, to be sent as a new upstream task.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from receiver.callbacks.rules.claims import next_poll, settle
+from receiver.callbacks.rules.poll_timing import PollRule
+from receiver.kernel.events.rows import observations, outbox
+from receiver.kernel.events.rows.observations import Locked, PollEnd
+from receiver.kernel.events.rules.observation import Observation, progress_fraction
+from receiver.kernel.events.rules.routing import Subscriptions
+from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.stories.observe import Audience, Report, observe, record
+from receiver.kernel.events.stories.progress import told
+from receiver.kernel.store import DeliveryJob, PollResult, Recorded, Settled, Store, Task
+from receiver.kernel.store.db import Db
+from receiver.tasks.rules.queue import resubmit
+from receiver.tasks.stories import schedule
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one poll of a task brought: CometAPI's answer (None: none, or it knows no such
+    task) and its body, and when to poll next: a time, the rule that chooses it, or None
+    (never)."""
+
+    task_id: str
+    owner: str  # the poll's lease holder
+    observation: Observation | None
+    raw: str
+    next_poll_at: float | PollRule | None
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """The settings a poll's outcome is recorded under."""
+
+    subscriptions: Subscriptions
+    window: float  # how long a claim may wait for CometAPI to agree (corroborate_seconds)
+    mirror: bool = False  # copy a success's files before its deliveries go
+    resubmits_allowed: int = 0
+    progress_every: float = 10.0  # at most one progress event per task this often
+
+
+async def answered(
+    store: Store,
+    answer: Answer,
+    policy: PollPolicy,
+    take_deliveries: tuple[frozenset[str], float] | None = None,
+) -> PollResult:
+    """`take_deliveries` (downstreams, lease seconds): the new event's deliveries to those
+    downstreams are leased to the poll's owner here, to be sent at once."""
+    return await store.run(lambda db: finish(db, answer, policy, take_deliveries, time.time()))
+
+
+def finish(
+    db: Db,
+    answer: Answer,
+    policy: PollPolicy,
+    take_deliveries: tuple[frozenset[str], float] | None,
+    now: float,
+) -> PollResult:
+    locked = observations.lock_task(db, answer.task_id)
+    if locked is None:
+        return PollResult(None, [])
+    task, obs = locked.task, answer.observation
+    claims = observations.pending_claims(db, task.id) if task.claim_since is not None else []
+    polled_again = answer.next_poll_at is not None
+    settlement = settle(claims, obs, now, policy.window, polled_again)
+    for claim, verdict in settlement.verdicts:
+        observations.set_verdict(db, claim.event_id, verdict, now)
+    settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
+    recorded = None
+    if obs is not None:
+        again = (
+            obs.state == "failed"
+            and task.state not in TERMINAL_STATES
+            and resubmit(obs.failure_code, task.resubmits, policy.resubmits_allowed)
+        )
+        report = Report("poll", _dedupe_key(task, obs), obs, answer.raw)
+        audience = Audience(policy.subscriptions, policy.mirror)
+        recorded = record(db, task, report, audience, now, may_apply=not again)
+        if again and recorded.outcome != "duplicate":
+            _requeue(db, locked, now)
+            observations.finish_poll(db, PollEnd(task.id, answer.owner, None, now, None))
+            return PollResult(recorded, settled, resubmitted=True)
+        if recorded.outcome != "applied":
+            _keep_cost(db, task, obs)
+    state = recorded.task.state if recorded and recorded.task else task.state
+    ended = state in TERMINAL_STATES
+    progress = progress_fraction(obs.progress) if obs is not None else None
+    if progress is not None and not ended and progress != task.progress:
+        observations.set_progress(db, task.id, progress, now)
+    progressed: list[str] = []
+    if obs is not None and not ended:
+        current = recorded.task if recorded is not None and recorded.task else task
+        listeners = (policy.subscriptions, policy.progress_every)
+        progressed = told(db, current, obs, progress, listeners, now)
+    if recorded is not None and recorded.outcome == "applied" and ended:
+        schedule.ended(db, task, state, now)
+    next_at = answer.next_poll_at
+    if isinstance(next_at, PollRule):
+        # An ended task is asked again only to settle a claim (next_poll decides when).
+        rule, seen = next_at, (state, progress)
+        next_at = now + rule.ceiling if ended else schedule.scheduled(db, task, seen, now, rule)
+    waiting = settlement.waiting_since
+    next_at = next_poll(now, next_at, waiting, ended)
+    observations.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
+    handed: list[DeliveryJob] = []
+    new_ids = [*(recorded.delivery_ids if recorded is not None else []), *progressed]
+    if take_deliveries is not None and new_ids:
+        downstreams, lease = take_deliveries
+        handed = outbox.lease_new_deliveries(db, new_ids, downstreams, answer.owner, now, lease)
+    return PollResult(recorded, settled, handed=handed)
+
+
+def _dedupe_key(task: Task, obs: Observation) -> str:
+    if task.resubmits:  # a new upstream task: its answers are new too
+        return f"poll:{task.resubmits}:{obs.state}:{obs.upstream_status}"
+    return f"poll:{obs.state}:{obs.upstream_status}"
+
+
+def _keep_cost(db: Db, task: Task, obs: Observation) -> None:
+    """CometAPI's credits for a task whose state its answer does not move: the cost is its
+    answer's whenever it gives one (under `trust_body` a callback may have ended the task
+    before any poll did, and the callback's own figures are never taken)."""
+    point = obs.point if obs.point is not None else task.point
+    refund = obs.refund if obs.refund is not None else task.refund
+    if (point, refund) != (task.point, task.refund):
+        observations.set_cost(db, task.id, point, refund)
+
+
+def _requeue(db: Db, locked: Locked, now: float) -> None:
+    """Back to the submit queue, to be sent as a new upstream task; the failed one's id is
+    set aside, so that its late reports cannot bind the task again."""
+    replaced = [*locked.replaced_upstream_ids, locked.task.upstream_task_id]
+    observations.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
+
+
+async def give_up(store: Store, task_id: str, age: float, subscriptions: Subscriptions) -> Recorded:
+    """A task that never ends would be polled forever: declared failed, once."""
+    error = f"no terminal state from CometAPI after {age / 3600:.1f} h"
+    report = Report("poll", "poll:gave_up", Observation(state="failed", error=error))
+    return await observe(store, task_id, report, Audience(subscriptions))

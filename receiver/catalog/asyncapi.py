@@ -1,0 +1,151 @@
+"""The AsyncAPI 3 document of what the relay sends: the webhook channel and each broker
+downstream's channel (its subject, topic, stream or routing key, with the template's
+placeholders as parameters), every event type as a message with its JSON Schema.
+
+Built from the event models (receiver/catalog/events.py) and the downstreams in use; a
+server shows a host and port only, never a credential or a path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from receiver.catalog.events import DESCRIPTIONS, EVENT_TYPES, MODELS, example
+from receiver.downstreams.brokers import TARGET_FIELD
+from receiver.downstreams.brokers.message import PLACEHOLDERS, placeholders
+from receiver.kernel.config import Downstream
+from receiver.kernel.events.rules.kinds import KIND_NAMES
+from receiver.kernel.events.rules.states import STATES
+
+_REF = "#/components/schemas/{model}"
+_PROTOCOLS = {"webhook": "https", "amqp": "amqp", "nats": "nats", "mqtt": "mqtt", "redis": "redis"}
+_SIGNATURE_HEADERS = {
+    "type": "object",
+    "properties": {
+        "webhook-id": {"type": "string", "description": "One per delivery, kept on retries."},
+        "webhook-timestamp": {"type": "string", "description": "Epoch seconds when signed."},
+        "webhook-signature": {
+            "type": "string",
+            "description": "Standard Webhooks: `v1,<base64 HMAC-SHA256>` of"
+            " `id.timestamp.body`, over the body as sent; space-separated during a rotation.",
+        },
+        "webhook-type": {"type": "string", "description": "The event's type (brokers)."},
+    },
+}
+_PARAMETERS = {
+    "state": {
+        "description": "The task's state; `progress` for a progress event.",
+        "enum": [*STATES, "progress", "downstream.disabled"],
+    },
+    "kind": {"description": "The kind of task.", "enum": [*KIND_NAMES, "relay"]},
+    "task_id": {"description": "The relay's id of the task."},
+}
+
+
+def _key(name: str) -> str:
+    """A downstream's name as an AsyncAPI key (letters, digits, `_` and `-`)."""
+    return "downstream-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def message_name(event_type: str) -> str:
+    return "".join(part.title() for part in event_type.split("."))
+
+
+def _components() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for event_type in EVENT_TYPES:
+        schema = MODELS[event_type].model_json_schema(ref_template=_REF)
+        schemas.update(schema.pop("$defs", {}))
+        name = message_name(event_type)
+        schemas[f"{name}Event"] = schema
+        messages[name] = {
+            "name": event_type,
+            "title": event_type,
+            "summary": DESCRIPTIONS[event_type],
+            "contentType": "application/json",
+            "headers": _SIGNATURE_HEADERS,
+            "payload": {"$ref": _REF.format(model=f"{name}Event")},
+            "examples": [{"name": "example", "payload": example(event_type)}],
+        }
+    return {"schemas": schemas, "messages": messages}
+
+
+def _server(d: Downstream) -> dict[str, Any]:
+    parts = urlsplit(d.url)
+    host = parts.hostname or "unknown"
+    host = f"[{host}]" if ":" in host else host
+    return {
+        "host": f"{host}:{parts.port}" if parts.port else host,
+        "protocol": _PROTOCOLS.get(d.format, d.format),  # a new broker: its own name
+        "description": f"Downstream {d.name!r}.",
+    }
+
+
+def _channel(d: Downstream, messages: dict[str, Any]) -> dict[str, Any]:
+    template = str(getattr(d, TARGET_FIELD[d.format]))
+    used = placeholders(template) & PLACEHOLDERS
+    channel: dict[str, Any] = {
+        "address": template,
+        "title": d.name,
+        "description": f"Downstream {d.name!r}: {TARGET_FIELD[d.format]} `{template}`, each"
+        " placeholder filled from the event.",
+        "servers": [{"$ref": f"#/servers/{_key(d.name)}"}],
+        "messages": messages,
+    }
+    if used:
+        channel["parameters"] = {name: _PARAMETERS[name] for name in sorted(used)}
+    if d.format == "amqp" and d.exchange:
+        channel["bindings"] = {"amqp": {"is": "routingKey", "exchange": {"name": d.exchange}}}
+    return channel
+
+
+def document(downstreams: list[Downstream], version: str) -> dict[str, Any]:
+    components = _components()
+    refs = {name: {"$ref": f"#/components/messages/{name}"} for name in components["messages"]}
+    servers: dict[str, Any] = {}
+    channels: dict[str, Any] = {
+        "webhook": {
+            "address": None,
+            "title": "Webhooks",
+            "description": "Each `webhook` downstream's URL, and each task's own `webhook`:"
+            " a POST of the event as JSON, signed (Standard Webhooks). A transform may replace"
+            " the body; the signature is over the body as sent.",
+            "messages": refs,
+        }
+    }
+    hooks = []
+    for d in sorted(downstreams, key=lambda d: d.name):
+        if d.format == "webhook" and d.url:
+            servers[_key(d.name)] = _server(d)
+            hooks.append({"$ref": f"#/servers/{_key(d.name)}"})
+        elif d.format in TARGET_FIELD:
+            servers[_key(d.name)] = _server(d)
+            channels[_key(d.name)] = _channel(d, refs)
+    if hooks:
+        channels["webhook"]["servers"] = hooks
+    operations = {
+        f"send-{name}": {
+            "action": "send",
+            "title": f"Events to {channel['title']}",
+            "channel": {"$ref": f"#/channels/{name}"},
+            "messages": [{"$ref": f"#/channels/{name}/messages/{m}"} for m in refs],
+        }
+        for name, channel in channels.items()
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "runway-relay events",
+            "version": version,
+            "description": "What the relay sends its downstreams: one message per event"
+            " type, each with its JSON Schema (GET /v1/event-types lists them too).",
+        },
+        "defaultContentType": "application/json",
+        "servers": servers,
+        "channels": channels,
+        "operations": operations,
+        "components": components,
+    }

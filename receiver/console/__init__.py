@@ -1,0 +1,5 @@
+"""The operator console at /console: tasks, their videos and deliveries, live, in a browser."""
+
+from receiver.console.routes import console_app
+
+__all__ = ["console_app"]

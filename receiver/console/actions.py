@@ -1,0 +1,147 @@
+"""The console's forms that change things: submit and cancel a task, replay deliveries,
+disable and enable a downstream; make, rotate the secret of and remove one through the API.
+
+Each asks to confirm first (but submit), then calls the same operation as the admin API
+(receiver/operator/actions.py) and redirects back with a notice of what it did.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from receiver.console import views
+from receiver.console.core import Console, Form
+from receiver.console.pages import Pages
+from receiver.console.preview import expression_fields
+from receiver.console.session import Session
+from receiver.downstreams import manage as downstreams
+from receiver.kernel.config.aws import AWS_SETTINGS
+from receiver.kernel.errors import Conflict, InvalidRequest
+from receiver.keys.rules.access import BOOTSTRAP
+from receiver.operator import actions as operations
+
+
+class Actions:
+    def __init__(self, console: Console, pages: Pages) -> None:
+        self.console = console
+        self.service = console.service
+        self.pages = pages
+
+    async def submit(self, request: Request, session: Session, form: Form) -> Response:
+        names = ("kind", "prompt", "source", "model", "options")
+        kept = {name: form.get(name, "").strip() for name in names}
+        key = form.get("idempotency_key", "")[:255] or None
+        try:
+            payload = views.form_payload(
+                kept["kind"], kept["prompt"], kept["source"], kept["model"], kept["options"]
+            )
+            result = await operations.submit_task(self.service, payload, key)
+        except InvalidRequest as exc:
+            errors, general = views.field_errors(kept["kind"], exc.detail)
+            return await self.pages.tasks(request, session, kept, errors, general)
+        path = f"{self.console.root(request)}/tasks/{quote(result.task.id)}?done=submitted"
+        return RedirectResponse(path, status_code=303)
+
+    async def cancel_task(self, request: Request, session: Session, form: Form) -> Response:
+        task_id = request.path_params["task_id"]
+        asked = self.console.confirm(
+            request, session, form, f"Cancel task {task_id} at CometAPI?", "Cancel the task"
+        )
+        if asked:
+            return asked
+        await operations.cancel_task(self.service, task_id)
+        return self.console.done(request, form, f"/tasks/{quote(task_id)}", "cancelled")
+
+    async def replay(self, request: Request, session: Session, form: Form) -> Response:
+        delivery_id = request.path_params["delivery_id"]
+        asked = self.console.confirm(
+            request, session, form, f"Send delivery {delivery_id} again now?", "Replay it"
+        )
+        if asked:
+            return asked
+        count = await operations.replay_delivery(self.service, delivery_id)
+        return self.console.done(request, form, "/deliveries", "replayed", count)
+
+    async def replay_all(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        asked = self.console.confirm(
+            request,
+            session,
+            form,
+            f"Send every dead letter of {name} again now?",
+            "Replay all dead letters",
+        )
+        if asked:
+            return asked
+        count = await operations.replay_dead_letters(self.service, name)
+        return self.console.done(request, form, "/deliveries", "replayed", count)
+
+    async def disable(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        asked = self.console.confirm(
+            request,
+            session,
+            form,
+            f"Disable {name}? Its new deliveries will be held, not attempted.",
+            "Disable it",
+        )
+        if asked:
+            return asked
+        await operations.disable_downstream(self.service, name)
+        return self.console.done(request, form, "/deliveries", "disabled")
+
+    async def enable(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        since = views.parse_when(form.get("recover_since"), "recover since")
+        question = f"Enable {name}? What it held is queued again"
+        if since is not None:
+            question += f", and what went to dead-letter since {views.when(since)}"
+        asked = self.console.confirm(request, session, form, question + ".", "Enable it")
+        if asked:
+            return asked
+        queued = await operations.enable_downstream(self.service, name, since)
+        return self.console.done(request, form, "/deliveries", "enabled", queued)
+
+    async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
+        """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
+        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
+        kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS)}
+        # The headers' values may be secrets: never written back into the page.
+        kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
+        try:
+            payload = {
+                "name": kept["name"],
+                "url": kept["url"],
+                "format": kept["format"] or "webhook",
+                "events": views.listed(kept["events"]),
+                "channels": views.listed(kept["channels"]),
+                **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
+                **expression_fields(form),  # filter, transform, headers (sealed when stored)
+            }
+            made, secret = await downstreams.create_downstream(self.service, payload, BOOTSTRAP)
+        except (InvalidRequest, Conflict) as exc:
+            return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)
+        shown = {"name": made["name"], "value": secret, "rotated": False}
+        return await self.pages.deliveries(request, session, secret=shown)
+
+    async def rotate(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        question = f"Rotate the secret of {name}? The old one keeps signing beside the new."
+        asked = self.console.confirm(request, session, form, question, "Rotate it")
+        if asked:
+            return asked
+        secret, until = await downstreams.rotate_secret(self.service, name)
+        shown = {"name": name, "value": secret, "rotated": True, "until": until}
+        return await self.pages.deliveries(request, session, secret=shown)
+
+    async def remove(self, request: Request, session: Session, form: Form) -> Response:
+        name = operations.known_downstream(self.service, request.path_params["name"])
+        question = f"Remove {name}? What it still has to deliver ends as dead letters."
+        asked = self.console.confirm(request, session, form, question, "Remove it")
+        if asked:
+            return asked
+        ended = await downstreams.remove_downstream(self.service, name)
+        return self.console.done(request, form, "/deliveries", "removed", ended)

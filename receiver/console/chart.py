@@ -1,0 +1,181 @@
+"""The home page's chart, drawn on the server as SVG: no script, no library, no request.
+
+A pure function of the store's `Activity` and the clock, so it is tested alone. Every
+text in it (downstream names above all: they come from the config) is escaped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+
+from markupsafe import Markup, escape
+
+from receiver.kernel.store import Activity
+
+HOURS = 24
+WIDTH, HEIGHT = 720, 210
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 46, 24
+OUTCOMES = (("succeeded", "#16a34a"), ("failed", "#dc2626"), ("cancelled", "#94a3b8"))
+PALETTE = ("#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d")
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2 or 5 times 10^k at or above `value` (an axis's top)."""
+    if value <= 0:
+        return 1.0
+    step = 10 ** math.floor(math.log10(value))
+    for factor in (1, 2, 5, 10):
+        if value <= factor * step:
+            return float(factor * step)
+    return float(10 * step)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+def _hour_label(epoch: float) -> str:
+    return time.strftime("%H:00", time.gmtime(epoch))
+
+
+class _Frame:
+    """One panel: hour slots across, a value axis up."""
+
+    def __init__(self, first_hour: float, top: float) -> None:
+        self.first_hour = first_hour
+        self.top = top
+        self.plot_w = WIDTH - LEFT - RIGHT
+        self.plot_h = HEIGHT - TOP - BOTTOM
+        self.slot = self.plot_w / HOURS
+
+    def slot_of(self, hour: float) -> int | None:
+        index = round((hour - self.first_hour) / 3600)
+        return index if 0 <= index < HOURS else None
+
+    def x(self, index: float) -> float:
+        return LEFT + index * self.slot
+
+    def y(self, value: float) -> float:
+        return TOP + self.plot_h * (1 - value / self.top)
+
+    def axes(self, title: str) -> list[str]:
+        parts = [
+            f'<text x="{LEFT}" y="16" class="chart-title">{escape(title)}</text>',
+        ]
+        for fraction in (0.0, 0.5, 1.0):
+            value = self.top * fraction
+            y = self.y(value)
+            parts.append(
+                f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"'
+                ' class="chart-grid"/>'
+            )
+            parts.append(
+                f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="chart-tick">'
+                f"{escape(_number(value))}</text>"
+            )
+        for index in range(0, HOURS, 6):
+            x = self.x(index)
+            parts.append(
+                f'<text x="{x:.1f}" y="{HEIGHT - 6}" class="chart-tick">'
+                f"{_hour_label(self.first_hour + index * 3600)}</text>"
+            )
+        return parts
+
+
+def _svg(label: str, parts: list[str]) -> str:
+    return (
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}"'
+        ' class="chart" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{escape(label)}</title>" + "".join(parts) + "</svg>"
+    )
+
+
+def tasks_chart(activity: Activity, now: float) -> Markup:
+    """Tasks that ended in each of the last 24 hours, stacked by outcome."""
+    first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    probe = _Frame(first_hour, 1)
+    for hour, state, n in activity.tasks:
+        index = probe.slot_of(hour)
+        if index is not None:
+            counts[index][state] = counts[index].get(state, 0) + n
+    highest = max((sum(c.values()) for c in counts.values()), default=0)
+    frame = _Frame(first_hour, nice_ceiling(highest))
+    parts = frame.axes("Tasks ended per hour (UTC)")
+    bar_w = frame.slot * 0.7
+    colours = dict(OUTCOMES)
+    for index, by_state in sorted(counts.items()):
+        base = 0
+        known = [s for s, _ in OUTCOMES if s in by_state]
+        others = sorted(s for s in by_state if s not in colours)
+        for state in [*known, *others]:
+            n = by_state[state]
+            y_top, y_base = frame.y(base + n), frame.y(base)
+            tip = f"{_hour_label(first_hour + index * 3600)} UTC: {n} {state}"
+            parts.append(
+                f'<rect x="{frame.x(index) + (frame.slot - bar_w) / 2:.1f}" y="{y_top:.1f}"'
+                f' width="{bar_w:.1f}" height="{max(y_base - y_top, 0.5):.1f}"'
+                f' fill="{colours.get(state, "#64748b")}"><title>{escape(tip)}</title></rect>'
+            )
+            base += n
+    if not counts:
+        parts.append(
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
+            "No task ended in the last 24 hours</text>"
+        )
+    legend_x = float(WIDTH - RIGHT)
+    for state, colour in reversed(OUTCOMES):
+        legend_x -= 8 + 7.5 * len(state) + 22
+        parts.append(
+            f'<rect x="{legend_x:.0f}" y="7" width="10" height="10" rx="2" fill="{colour}"/>'
+            f'<text x="{legend_x + 14:.0f}" y="16" class="chart-legend">{state}</text>'
+        )
+    return Markup(_svg("Tasks ended per hour over the last 24 hours, by outcome", parts))
+
+
+def latency_chart(activity: Activity, now: float) -> Markup:
+    """Mean delivery latency per downstream in each of the last 24 hours."""
+    first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
+    probe = _Frame(first_hour, 1)
+    series: dict[str, dict[int, tuple[float, int]]] = defaultdict(dict)
+    for hour, downstream, mean_ms, attempts in activity.latency:
+        index = probe.slot_of(hour)
+        if index is not None:
+            series[downstream][index] = (mean_ms, attempts)
+    highest = max((ms for points in series.values() for ms, _ in points.values()), default=0.0)
+    frame = _Frame(first_hour, nice_ceiling(highest))
+    parts = frame.axes("Delivery latency per downstream (mean ms per hour)")
+    legend_x = float(LEFT)
+    for number, (name, points) in enumerate(sorted(series.items())):
+        colour = PALETTE[number % len(PALETTE)]
+        centre = [
+            (frame.x(i) + frame.slot / 2, frame.y(ms), ms, n)
+            for i, (ms, n) in sorted(points.items())
+        ]
+        if len(centre) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in centre)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
+        for (x, y, ms, n), index in zip(centre, sorted(points), strict=True):
+            tip = f"{name}, {_hour_label(first_hour + index * 3600)} UTC: {ms:.0f} ms, {n} attempts"
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+        label = name if len(name) <= 24 else name[:23] + "\u2026"
+        if number < len(PALETTE):  # past that, the colours repeat: the tips still name them
+            parts.append(
+                f'<rect x="{legend_x:.0f}" y="25" width="10" height="10" rx="2"'
+                f' fill="{colour}"/><text x="{legend_x + 14:.0f}" y="34"'
+                f' class="chart-legend">{escape(label)}</text>'
+            )
+            legend_x += 28 + 7.5 * len(label)
+    if not series:
+        parts.append(
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
+            "No delivery attempt in the last 24 hours</text>"
+        )
+    return Markup(_svg("Mean delivery latency per downstream over the last 24 hours", parts))

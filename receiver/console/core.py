@@ -1,0 +1,205 @@
+"""What every console route shares: the templates, the sessions, and the guards that say
+who may see a page or send a form; reading a form, asking to confirm, and the redirect that
+says a change is done."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+import jinja2
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from receiver.console import views
+from receiver.console.brake import LoginBrake
+from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
+from receiver.kernel.errors import MalformedRequest, NotAllowed
+from receiver.kernel.events.rules.kinds import is_passed_through
+from receiver.kernel.http.body import read_body
+from receiver.kernel.http.jsonbody import refuse_nul
+from receiver.operator import actions as operations
+from receiver.service import Service
+
+HERE = Path(__file__).parent
+MAX_FORM_BYTES = 64 * 1024
+# Fixed texts for what a redirect after a change says: a link can name one, never write one.
+NOTICES = {
+    "replayed": "{n} delivery(ies) queued again.",
+    "disabled": "Downstream disabled: its new deliveries are held until it is enabled.",
+    "enabled": "Downstream enabled; {n} delivery(ies) queued again.",
+    "cancelled": "Task cancelled.",
+    "removed": "Downstream removed; {n} waiting delivery(ies) ended as dead letters.",
+    "submitted": "Task submitted: it is sent to CometAPI as soon as CometAPI has room.",
+    "revoked": "Key revoked: every replica refuses it within seconds, its share links too.",
+}
+
+Form = dict[str, str]
+Endpoint = Callable[[Request], Awaitable[Response]]
+PageHandler = Callable[[Request, Session], Awaitable[Response]]
+ActionHandler = Callable[[Request, Session, Form], Awaitable[Response]]
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        when=views.when,
+        ago=views.ago,
+        when_input=views.when_input,
+        pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
+    )
+    env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
+    return env
+
+
+def local(target: str | None, root: str, fallback: str) -> str:
+    """Where to go after a login or an action: a console path, never another site."""
+    if (
+        target
+        and target.startswith(root + "/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(c.isprintable() for c in target)
+    ):
+        return target
+    return fallback
+
+
+class Console:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        settings = service.config.settings.console
+        self.sessions = Sessions(
+            service.config.secrets.signing_keys,
+            service.config.secrets.admin_token,
+            settings.session_seconds,
+        )
+        self.brake = LoginBrake(
+            settings.login_attempts_per_minute, settings.global_login_failures_per_minute
+        )
+        self.templates = Jinja2Templates(env=_environment())
+
+    def root(self, request: Request) -> str:
+        return str(request.scope.get("root_path", ""))
+
+    def secure(self, request: Request) -> bool:
+        return request.url.scheme == "https" or self.service.config.public_url.startswith("https:")
+
+    def origins(self, request: Request) -> set[str]:
+        return {origin_of(str(request.base_url)), origin_of(self.service.config.public_url)}
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        session: Session | None,
+        status: int = 200,
+        **context: Any,
+    ) -> Response:
+        done = request.query_params.get("done")
+        notice = NOTICES.get(done or "", "")
+        count = request.query_params.get("n", "")
+        context.setdefault("notice", notice.format(n=count if count.isdigit() else "some"))
+        context.setdefault("stream", None)
+        context.setdefault("nav", "")
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            {"root": self.root(request), "session": session, **context},
+            status_code=status,
+        )
+
+    def error_page(self, request: Request, status: int, detail: str) -> Response:
+        # The cookie alone decides the menu of an error page: it may be the store that
+        # failed, and the menu's links and forms check the session again anyway.
+        session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
+        return self.render(request, "error.html", session, status, code=status, detail=detail)
+
+    async def session_of(self, request: Request) -> Session | None:
+        """The request's session: its cookie valid, and not ended by a logout on any
+        replica (one primary-key read of the store)."""
+        session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
+        if session is None or await operations.session_ended(self.service.store, session.id):
+            return None
+        return session
+
+    def page(self, handler: PageHandler) -> Endpoint:
+        """A page for the logged-in; anyone else is sent to the login form, and back."""
+
+        @wraps(handler)
+        async def guarded(request: Request) -> Response:
+            session = await self.session_of(request)
+            if session is None:
+                here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                login = f"{self.root(request)}/login?next={quote(here, safe='')}"
+                return RedirectResponse(login, status_code=303)
+            return await handler(request, session)
+
+        return guarded
+
+    def action(self, handler: ActionHandler) -> Endpoint:
+        """A state-changing form: logged in, same origin, its CSRF token valid, else 403."""
+
+        @wraps(handler)
+        async def guarded(request: Request) -> Response:
+            session = await self.session_of(request)
+            form = await self.read_form(request)
+            if session is None:
+                raise NotAllowed("your session has ended: log in again")
+            check_form(self.sessions, session.id, form, request.headers, self.origins(request))
+            return await handler(request, session, form)
+
+        return guarded
+
+    async def read_form(self, request: Request) -> Form:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise MalformedRequest("expected a form (application/x-www-form-urlencoded)")
+        try:
+            timeout = self.service.config.settings.server.body_timeout_seconds
+            body = (await read_body(request, MAX_FORM_BYTES, timeout)).decode()
+            pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=50, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError):
+            raise MalformedRequest("the form could not be read") from None
+        except ClientDisconnect:
+            raise MalformedRequest("the client went away before its form was in") from None
+        form = dict(pairs)
+        refuse_nul(form, "form")  # the same rule as a JSON body's: the store cannot keep it
+        return form
+
+    def confirm(
+        self, request: Request, session: Session, form: Form, question: str, answer: str
+    ) -> Response | None:
+        """The confirmation step of a change, unless the form already says yes (a browser
+        with JavaScript asks in a dialog and says so; without, this page asks)."""
+        if form.get("confirm") == "yes":
+            return None
+        kept = {k: v for k, v in form.items() if k not in ("csrf", "confirm")}
+        return self.render(
+            request,
+            "confirm.html",
+            session,
+            question=question,
+            answer=answer,
+            action=request.url.path,
+            kept=kept,
+            back=local(form.get("back"), self.root(request), f"{self.root(request)}/"),
+        )
+
+    def done(self, request: Request, form: Form, fallback: str, code: str, n: int = 0) -> Response:
+        target = local(form.get("back"), self.root(request), f"{self.root(request)}{fallback}")
+        target = target.split("#")[0]
+        joiner = "&" if "?" in target else "?"
+        query = urlencode({"done": code, "n": n})
+        return RedirectResponse(f"{target}{joiner}{query}", status_code=303)

@@ -1,0 +1,91 @@
+"""The console's API keys page: every live key (its name, scopes, turns' weight, limits,
+when made and last used; never the key), a form to make one, whose key is shown on the
+answer page alone, once, and a button to revoke one. The same functions as the admin API
+make and revoke them (receiver/keys/api.py, receiver/keys/bearers.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.console.core import Console, Form
+from receiver.console.session import Session
+from receiver.kernel.errors import Conflict, InvalidRequest
+from receiver.keys.api import key_info, make_key
+from receiver.keys.rules.access import SCOPES
+
+FIELDS = ("name", "weight", "max_queued", "max_per_day")
+
+
+def _number(form: Form, name: str) -> int | str | None:
+    """A number field as the API takes it: empty is unset; what is not a whole number is
+    passed on as typed, for the API's check to name it."""
+    typed = form.get(name, "").strip()
+    if not typed:
+        return None
+    return int(typed) if typed.isdigit() and len(typed) <= 12 else typed
+
+
+def key_payload(form: Form) -> dict[str, Any]:
+    """What the form asks for, as the body of `POST /v1/keys`."""
+    payload: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "scopes": [s for s in SCOPES if form.get(f"scope.{s}")],
+    }
+    for name in FIELDS[1:]:
+        value = _number(form, name)
+        if value is not None:
+            payload[name] = value
+    return payload
+
+
+class KeyPages:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.service = console.service
+
+    async def page(
+        self,
+        request: Request,
+        session: Session,
+        made: dict[str, Any] | None = None,
+        kept: Form | None = None,
+        create_error: str = "",
+    ) -> Response:
+        keys = [key_info(row) for row in await self.service.keys.listed()]
+        return self.console.render(
+            request,
+            "keys.html",
+            session,
+            status=422 if create_error else 200,
+            nav="keys",
+            keys=keys,
+            scopes=SCOPES,
+            made=made,
+            kept=kept or {},
+            create_error=create_error,
+        )
+
+    async def create(self, request: Request, session: Session, form: Form) -> Response:
+        """Make one; its key is shown on the answer itself, this once (never in a URL)."""
+        kept = {k: v for k, v in form.items() if k in FIELDS or k.startswith("scope.")}
+        try:
+            info, key = await make_key(self.service, key_payload(form))
+        except (InvalidRequest, Conflict) as exc:
+            return await self.page(request, session, kept=kept, create_error=exc.detail)
+        return await self.page(request, session, made={**info, "key": key})
+
+    async def revoke(self, request: Request, session: Session, form: Form) -> Response:
+        name = request.path_params["name"]
+        question = (
+            f"Revoke the key {name}? Every replica refuses it within seconds, and the share"
+            " links it made stop opening."
+        )
+        asked = self.console.confirm(request, session, form, question, "Revoke it")
+        if asked:
+            return asked
+        await self.service.keys.revoke(name)
+        self.service.changes.recheck()  # its open streams end
+        return self.console.done(request, form, "/keys", "revoked")

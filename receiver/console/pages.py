@@ -1,0 +1,222 @@
+"""The console's read-only pages: home, the task list, one task, the deliveries; and the
+live stream that keeps them current."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.console import chart, views
+from receiver.console.core import Console, Form
+from receiver.console.preview import EXAMPLE_TYPES
+from receiver.console.session import Session
+from receiver.kernel.errors import MalformedRequest, NotFound
+from receiver.kernel.events.rules.kinds import is_callback
+from receiver.kernel.events.rules.routing import owner_of
+from receiver.kernel.events.rules.states import STATES, TERMINAL_STATES
+from receiver.kernel.store import TaskFilter
+from receiver.operator import actions as operations
+from receiver.operator import queries
+from receiver.stream.caps import Holder
+from receiver.stream.route import stream_response
+
+PAGE_SIZE = 25
+
+
+def _pretty_raw(raw: str) -> str:
+    """A stored body as JSON people can read, or as it came when it is not JSON."""
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        return raw
+
+
+def _filters(request: Request, apps: dict[str, str]) -> tuple[TaskFilter, dict[str, str]]:
+    """The list's filters; `apps`: each live app's id by its name, for the app filter."""
+    q = request.query_params
+    shown = {name: q.get(name, "").strip() for name in ("state", "kind", "since", "q", "app")}
+    if shown["app"] and shown["app"] not in apps:
+        raise MalformedRequest("app must be the name of a live app")
+    if shown["state"] and shown["state"] not in STATES:
+        raise MalformedRequest(f"state must be one of {', '.join(STATES)}")
+    if shown["kind"] and shown["kind"] not in views.KINDS:
+        raise MalformedRequest(f"kind must be one of {', '.join(views.KINDS)}")
+    if len(shown["q"]) > 200:
+        raise MalformedRequest("the search text is limited to 200 characters")
+    before = q.get("before") or None
+    if before is not None and (len(before) > 64 or not before.isprintable()):
+        raise MalformedRequest("before must be a task id")
+    wanted = TaskFilter(
+        state=shown["state"] or None,
+        kind=shown["kind"] or None,
+        since=views.parse_when(shown["since"], "since"),
+        text=shown["q"] or None,
+        before=before,
+        owner_key=apps[shown["app"]] if shown["app"] else None,
+    )
+    return wanted, shown
+
+
+class Pages:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.service = console.service
+
+    def _stream_url(self, request: Request, since: float, task_id: str | None = None) -> str:
+        query = {"since": f"{since:.3f}", **({"task_id": task_id} if task_id else {})}
+        return f"{self.console.root(request)}/stream?{urlencode(query)}"
+
+    async def home(self, request: Request, session: Session) -> Response:
+        now = time.time()
+        since, names = now - chart.HOURS * 3600, list(self.service.subscriptions)
+        seen = await queries.overview(self.service.store, since, names, recent=8)
+        return self.console.render(
+            request,
+            "home.html",
+            session,
+            nav="home",
+            stream=self._stream_url(request, now),
+            counts=seen.counts,
+            states=STATES,
+            tasks_chart=chart.tasks_chart(seen.activity, now),
+            latency_chart=chart.latency_chart(seen.activity, now),
+            health=seen.health,
+            recent=seen.recent,
+            retention_days=self._retention_days(),
+        )
+
+    def _retention_days(self) -> float | None:
+        retention = self.service.config.settings.retention
+        return retention.task_days if retention.enabled else None
+
+    async def tasks(
+        self,
+        request: Request,
+        session: Session,
+        form: Form | None = None,
+        errors: dict[str, str] | None = None,
+        general: list[str] | None = None,
+    ) -> Response:
+        """The task list with its submit form; a refused submission shows it again, with
+        what was typed and the reasons (`errors` by field, `general` for the rest)."""
+        now = time.time()
+        apps = {app.name: app.id for app in await self.service.keys.apps()}
+        wanted, shown = _filters(request, apps)
+        found = await operations.list_tasks(self.service, wanted, PAGE_SIZE)
+        page = found.tasks
+        older = None
+        if found.next is not None:
+            older = "?" + urlencode({**{k: v for k, v in shown.items() if v}, "before": found.next})
+        newest = "?" + urlencode({k: v for k, v in shown.items() if v}) if wanted.before else None
+        return self.console.render(
+            request,
+            "tasks.html",
+            session,
+            status=422 if errors or general else 200,
+            nav="tasks",
+            stream=self._stream_url(request, now),
+            tasks=page,
+            filters=shown,
+            states=STATES,
+            kinds=views.KINDS,
+            apps=sorted(apps),
+            older=older,
+            newest=newest,
+            window_reached=found.window_reached,
+            search_window=f"{self.service.config.settings.server.search_window:,}",
+            kind_groups=views.KIND_GROUPS,
+            form=form
+            or {"kind": "video2video", "prompt": "", "source": "", "model": "", "options": ""},
+            errors=errors or {},
+            general=general or [],
+            idempotency_key=secrets.token_urlsafe(16),
+        )
+
+    async def task(self, request: Request, session: Session) -> Response:
+        now = time.time()
+        task_id = request.path_params["task_id"]
+        detail = await queries.task_detail(self.service.store, task_id, queries.HISTORY)
+        if detail is None:
+            raise NotFound("no such task")
+        task, events, bodies = detail.task, detail.events, detail.documents
+        owner = task.owner_key
+        app = (await self.service.keys.app_names([owner])).get(owner) if owner else None
+        documents = [bodies[e.id][0] for e in events if e.id in bodies]
+        raw_events = [
+            (e, bodies[e.id][0], _pretty_raw(bodies[e.id][1])) for e in events if e.id in bodies
+        ]
+        return self.console.render(
+            request,
+            "task.html",
+            session,
+            nav="tasks",
+            stream=self._stream_url(request, now, task.id),
+            task=task,
+            app=app,
+            timeline=views.timeline(task, events, detail.attempts, detail.sends),
+            submission=views.submission(task),
+            offset=views.offset,
+            media=views.media_of(task, documents),
+            deliveries=detail.deliveries,
+            events_by_id={e.id: e for e in events},  # each delivery's event, by its id
+            raw_events=raw_events,
+            # A waiting task is cancelled here, whatever its kind; CometAPI cancels only
+            # official-format tasks.
+            cancellable=task.state not in TERMINAL_STATES
+            and (task.submission == "waiting" or not is_callback(task.kind)),
+        )
+
+    async def deliveries(
+        self,
+        request: Request,
+        session: Session,
+        secret: dict[str, Any] | None = None,
+        kept: dict[str, str] | None = None,
+        create_error: str = "",
+    ) -> Response:
+        now = time.time()
+        only = request.query_params.get("downstream") or None
+        every, unusable = self.service.directory.every, self.service.directory.unusable
+        names = [operations.known_downstream(self.service, only)] if only else [*every, *unusable]
+        found = await queries.backlogs(self.service.store, names, 50)
+        shown = [(b.health, b.dead, b.retrying) for b in found]
+        # An app's downstream is shown with its app (and under `<app id>.<name>`).
+        owners = {n: o for n in names if (o := owner_of(n)) is not None}
+        app_names = await self.service.keys.app_names(sorted(set(owners.values())))
+        return self.console.render(
+            request,
+            "deliveries.html",
+            session,
+            status=422 if create_error else 200,
+            nav="deliveries",
+            stream=self._stream_url(request, now),
+            downstreams=shown,
+            formats={name: d.format for name, d in every.items()},
+            apps={n: app_names.get(o, "") for n, o in owners.items()},
+            managed={name for name, d in every.items() if d.managed} | set(unusable),
+            unusable={name: reason for name, (_, reason) in unusable.items()},
+            only=only,
+            secret=secret,
+            kept=kept or {},
+            create_error=create_error,
+            example_types=EXAMPLE_TYPES,
+        )
+
+    async def stream(self, request: Request) -> Response:
+        # Not a page: a plain 401, not the login form, so the browser's EventSource stops.
+        session = await self.console.session_of(request)
+        if session is None:
+            return Response("log in first", status_code=401, media_type="text/plain")
+        task_id = request.query_params.get("task_id") or None
+        if task_id is not None and len(task_id) > 64:
+            raise MalformedRequest("task_id is too long")
+        # Ends with the session: at its logout (on any replica) or at its end.
+        holder = Holder(session_id=session.id, until=session.expires_at)
+        changes = self.service.changes
+        return stream_response(request, self.service, changes, task_id, holder=holder)

@@ -1,0 +1,69 @@
+"""The console's routes, assembled: pages rendered on the server, forms that POST back,
+the live stream, the static files.
+
+Mounted at /console as an application of its own, so that its refusals are HTML pages
+rather than the API's JSON, and its pages carry their own security headers. Every change
+it makes goes through the same functions as the admin API (receiver/operator/actions.py,
+receiver/downstreams/manage.py).
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from receiver.console.actions import Actions
+from receiver.console.core import HERE, Console
+from receiver.console.error_pages import ErrorPages
+from receiver.console.keys_page import KeyPages
+from receiver.console.login import Login
+from receiver.console.pages import Pages
+from receiver.console.preview import PreviewRoute
+from receiver.console.security import SecurityHeaders
+from receiver.console.session import origin_of
+from receiver.kernel.errors import RelayError
+from receiver.service import Service
+
+
+def console_app(service: Service) -> Starlette:
+    console = Console(service)
+    login, pages, errors = Login(console), Pages(console), ErrorPages(console)
+    actions, keys = Actions(console, pages), KeyPages(console)
+    page, action = console.page, console.action
+    app = Starlette(
+        routes=[
+            Route("/", page(pages.home)),
+            Route("/login", login.form, methods=["GET"]),
+            Route("/login", login.login, methods=["POST"]),
+            Route("/logout", action(login.logout), methods=["POST"]),
+            Route("/tasks", page(pages.tasks), methods=["GET"]),
+            Route("/tasks", action(actions.submit), methods=["POST"]),
+            Route("/tasks/{task_id}", page(pages.task), methods=["GET"]),
+            Route("/tasks/{task_id}/cancel", action(actions.cancel_task), methods=["POST"]),
+            Route("/deliveries", page(pages.deliveries), methods=["GET"]),
+            Route("/deliveries/{delivery_id}/replay", action(actions.replay), methods=["POST"]),
+            Route("/downstreams", action(actions.create_downstream), methods=["POST"]),
+            Route("/downstreams/preview", PreviewRoute(console).answer, methods=["POST"]),
+            Route("/downstreams/{name}/rotate", action(actions.rotate), methods=["POST"]),
+            Route("/downstreams/{name}/remove", action(actions.remove), methods=["POST"]),
+            Route("/downstreams/{name}/replay", action(actions.replay_all), methods=["POST"]),
+            Route("/downstreams/{name}/disable", action(actions.disable), methods=["POST"]),
+            Route("/downstreams/{name}/enable", action(actions.enable), methods=["POST"]),
+            Route("/keys", page(keys.page), methods=["GET"]),
+            Route("/keys", action(keys.create), methods=["POST"]),
+            Route("/keys/{name}/revoke", action(keys.revoke), methods=["POST"]),
+            Route("/stream", pages.stream, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=HERE / "static")),
+        ],
+        middleware=[Middleware(SecurityHeaders, media_origin=origin_of(service.config.public_url))],
+        exception_handlers={
+            RelayError: errors.relay_error,
+            HTTPException: errors.http_error,
+            Exception: errors.crash,
+        },
+    )
+    app.state.service = service
+    return app

@@ -1,0 +1,174 @@
+"""Who may use the console: a signed session cookie, CSRF tokens bound to it, and the
+cookie that marks a browser as one the operator has logged in from.
+
+The session lives in the cookie (signed with the callback keys under a salt of its own),
+so every replica can read it. It carries a random id, the time it ends, and a MAC of the
+admin token: a new admin token ends every session at once. Logging out records the id as
+revoked in the store, which `Console.session_of` asks on every request. A form's CSRF
+token is that id signed again under another salt; a login form's is bound the same way to
+a short-lived cookie of its own, set when the form is shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
+
+from receiver.kernel.errors import NotAllowed
+
+SESSION_COOKIE = "relay_console"
+LOGIN_COOKIE = "relay_console_login"
+BROWSER_COOKIE = "relay_console_browser"
+LOGIN_FORM_SECONDS = 3600
+# A browser the operator logged in from is known this long after its last login.
+KNOWN_BROWSER_SECONDS = 30 * 24 * 3600
+_SESSION_SALT = "runway-relay.console.session.v1"
+_LOGIN_SALT = "runway-relay.console.login.v1"
+_CSRF_SALT = "runway-relay.console.csrf.v1"
+_BROWSER_SALT = "runway-relay.console.browser.v1"
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    csrf: str  # the token every state-changing form of this session carries
+    expires_at: float  # (Unix time) no later than this the cookie is refused anyway
+
+
+def _admin_mark(admin_token: str) -> str:
+    # Binds a session to the admin token without carrying anything that reveals it.
+    return hmac.new(admin_token.encode(), b"console-session", hashlib.sha256).hexdigest()[:32]
+
+
+class Sessions:
+    def __init__(self, keys: list[str], admin_token: str, max_age_seconds: int) -> None:
+        self.max_age = max_age_seconds
+        self._admin_token = admin_token
+        self._mark = _admin_mark(admin_token)
+        self._session = URLSafeTimedSerializer(keys, salt=_SESSION_SALT)
+        self._login = URLSafeTimedSerializer(keys, salt=_LOGIN_SALT)
+        self._csrf = URLSafeSerializer(keys, salt=_CSRF_SALT)
+        self._browser = URLSafeTimedSerializer(keys, salt=_BROWSER_SALT)
+
+    def token_matches(self, given: str) -> bool:
+        return hmac.compare_digest(given.encode(), self._admin_token.encode())
+
+    def issue(self) -> str:
+        """A fresh session's cookie value (a new id on every login: no fixation). Its end is
+        written in it, so that a revocation need be kept only until then, whatever
+        `session_seconds` later becomes."""
+        payload = {"s": secrets.token_urlsafe(16), "a": self._mark, "e": time.time() + self.max_age}
+        value = self._session.dumps(payload)
+        assert isinstance(value, str)
+        return value
+
+    def read(self, cookie: str | None) -> Session | None:
+        """The session a cookie holds, or None when it is absent, forged, expired, or was
+        issued under another admin token. Whether it was revoked is the store's to say."""
+        if not cookie:
+            return None
+        try:
+            payload = self._session.loads(cookie, max_age=self.max_age)
+        except BadData:
+            return None
+        if not isinstance(payload, dict) or not isinstance(payload.get("s"), str):
+            return None
+        if not hmac.compare_digest(str(payload.get("a", "")), self._mark):
+            return None
+        ends = payload.get("e")
+        if not isinstance(ends, (int, float)) or ends <= time.time():
+            return None
+        return Session(payload["s"], self.csrf_for(payload["s"]), float(ends))
+
+    def issue_browser(self, known: str | None) -> str:
+        """The known-browser cookie, keeping the browser's id when it had one."""
+        value = self._browser.dumps({"b": known or secrets.token_urlsafe(16), "a": self._mark})
+        assert isinstance(value, str)
+        return value
+
+    def read_browser(self, cookie: str | None) -> str | None:
+        """The id of the browser a known-browser cookie names, or None."""
+        if not cookie:
+            return None
+        try:
+            payload = self._browser.loads(cookie, max_age=KNOWN_BROWSER_SECONDS)
+        except BadData:
+            return None
+        if not isinstance(payload, dict) or not isinstance(payload.get("b"), str):
+            return None
+        if not hmac.compare_digest(str(payload.get("a", "")), self._mark):
+            return None
+        return str(payload["b"])
+
+    def issue_login(self) -> tuple[str, str]:
+        """The login form's cookie, and the nonce in it that the form's CSRF token is bound
+        to before anyone is logged in."""
+        nonce = secrets.token_urlsafe(16)
+        value = self._login.dumps(nonce)
+        assert isinstance(value, str)
+        return value, nonce
+
+    def read_login(self, cookie: str | None) -> str | None:
+        if not cookie:
+            return None
+        try:
+            nonce = self._login.loads(cookie, max_age=LOGIN_FORM_SECONDS)
+        except BadData:
+            return None
+        return nonce if isinstance(nonce, str) else None
+
+    def csrf_for(self, bound_to: str) -> str:
+        token = self._csrf.dumps(bound_to)
+        assert isinstance(token, str)
+        return token
+
+    def csrf_valid(self, bound_to: str | None, given: object) -> bool:
+        if bound_to is None or not isinstance(given, str) or not given:
+            return False
+        try:
+            value = self._csrf.loads(given)
+        except BadData:
+            return False
+        return isinstance(value, str) and hmac.compare_digest(value, bound_to)
+
+
+def same_origin(headers: Mapping[str, str], own_origins: set[str]) -> bool:
+    """False when the browser says the request comes from another site or origin.
+
+    Browsers send `Sec-Fetch-Site` and, on a form POST, `Origin`; a request with neither
+    (an old browser, a script) is left to the CSRF token alone. Another port on the same
+    host is `same-site`, not `same-origin`: refused too. Under the console's own
+    `Referrer-Policy: no-referrer` a browser writes `Origin: null` even on its forms, so
+    `null` says nothing and the other two checks decide.
+    """
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    return origin in (None, "null") or origin.rstrip("/").lower() in own_origins
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_form(
+    sessions: Sessions,
+    bound_to: str | None,
+    form: Mapping[str, object],
+    headers: Mapping[str, str],
+    own_origins: set[str],
+) -> None:
+    """Refuse (403) a state-changing form that is cross-site or lacks its CSRF token."""
+    if not same_origin(headers, own_origins):
+        raise NotAllowed("this form was sent from another site")
+    if not sessions.csrf_valid(bound_to, form.get("csrf")):
+        raise NotAllowed("the form's security token is missing or stale: reload the page")

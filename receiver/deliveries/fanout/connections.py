@@ -1,0 +1,111 @@
+"""Each downstream's lane and its way out (an HTTP session, or a broker's publisher), kept
+as the directory has them: one made through the API gets its own, a changed one new ones,
+and a removed one's close once its attempts in flight have had their time."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
+from receiver.deliveries.rules.breaker import STATE_NUMBERS
+from receiver.downstreams.brokers import Publisher, open_publisher
+from receiver.downstreams.brokers.aws_target import AWS_FORMATS
+from receiver.kernel.config import Downstream
+from receiver.kernel.events.rules.routing import TASK_WEBHOOK
+from receiver.kernel.net import guard
+from receiver.kernel.net.outbound import env_proxy, tls_context
+from receiver.service import Service
+
+
+def _came_through_the_api(d: Downstream) -> bool:
+    """A task's webhook, or a downstream made through the API (not the operator's file)."""
+    return d.name == TASK_WEBHOOK or d.managed
+
+
+class Connections:
+    def __init__(self, service: Service, private_ok: bool) -> None:
+        self.service = service
+        self._private_ok = private_ok
+        self._task_lane = task_webhooks(service)
+        self.downstreams: dict[str, Downstream] = {}
+        self.lanes: dict[str, Lane] = {}
+        self._generation = -1  # of the directory, when the lanes were last made from it
+        # Opened in the fan-out's run(): aiohttp wants a running loop.
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
+        self.publishers: dict[str, Publisher] = {}  # broker downstreams
+        self.proxies: dict[str, str | None] = {}
+        # A broker made through the API: its host's addresses checked before its first send.
+        self.broker_checks: dict[str, asyncio.Task[None]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()  # old sessions, closing once idle
+
+    def from_the_api(self, d: Downstream) -> bool:
+        """Its URL came through the API: it may reach public addresses only, unless the
+        operator allows private ones."""
+        return _came_through_the_api(d) and not self._private_ok
+
+    def follow(self) -> None:
+        """Lanes for the downstreams as the directory has them now: one made through the
+        API gets its lane and connections, a changed one new ones, a removed one none (its
+        in-flight attempts finish on the old)."""
+        directory = self.service.directory
+        if directory.generation == self._generation:
+            return
+        self._generation = directory.generation
+        wanted = dict(directory.every)
+        if self._task_lane is not None:
+            wanted[TASK_WEBHOOK] = self._task_lane
+        for name in [n for n, d in self.downstreams.items() if wanted.get(n) != d]:
+            self._retire(name)
+        for name, d in wanted.items():
+            if self.downstreams.get(name) != d:
+                self._open(d)
+
+    def _open(self, d: Downstream) -> None:
+        name = d.name
+        self.downstreams[name] = d
+        self.lanes[name] = Lane.of(d)
+        self.service.metrics.breakers[name] = STATE_NUMBERS["closed"]
+        if d.broker is not None:
+            self.publishers[name] = open_publisher(d.broker, name, d.max_in_flight)
+            if self.from_the_api(d):
+                # An AWS format's host is its endpoint_url's; none: AWS's own endpoint.
+                host = urlsplit(d.endpoint_url or "" if d.format in AWS_FORMATS else d.url).hostname
+                if d.format not in AWS_FORMATS or host:
+                    self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host or ""))
+            return
+        # The resolver refuses a name that resolves to a private address, at connect time.
+        resolver = guard.resolver(not self.from_the_api(d))
+        self.sessions[name] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=d.max_in_flight, ssl=tls_context(), resolver=resolver
+            ),
+            headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
+            auto_decompress=False,
+        )
+        # aiohttp's trust_env would read the environment and ~/.netrc on every request, in
+        # a thread; the proxy for a downstream is settled once, here. A URL from the API
+        # goes direct: a proxy would resolve it past the guard.
+        self.proxies[name] = None if _came_through_the_api(d) else env_proxy(d.url)
+
+    def _retire(self, name: str) -> None:
+        d = self.downstreams.pop(name)
+        self.lanes.pop(name, None)
+        self.service.metrics.breakers.pop(name, None)
+        self.broker_checks.pop(name, None)
+        closing = self.sessions.pop(name, None) or self.publishers.pop(name, None)
+        if closing is not None:
+            task = asyncio.create_task(close_later(closing, d.timeout + 1))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+        for publisher in self.publishers.values():
+            await publisher.close()
+        for task in self._retiring:
+            task.cancel()  # closes at once
+        await asyncio.gather(*self._retiring, return_exceptions=True)

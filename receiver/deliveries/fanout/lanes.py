@@ -1,0 +1,130 @@
+"""One downstream's share of the fan-out (its lane), and the lane of the tasks' own webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from receiver.deliveries.rules.breaker import Breaker, TokenBucket
+from receiver.downstreams import stories as downstream_rows
+from receiver.kernel.config import Downstream
+from receiver.kernel.events.rules.routing import TASK_WEBHOOK
+from receiver.service import Service
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+async def close_later(closing: Closable, after: float) -> None:
+    """Close a changed or removed downstream's connections once the attempts that started
+    on them have had their whole timeout (at once when cancelled, at shutdown)."""
+    try:
+        await asyncio.sleep(after)
+    finally:
+        await closing.close()
+
+
+def task_webhooks(service: Service) -> Downstream | None:
+    """The lane of every task's own webhook: signed with the task webhook secret, its URL
+    taken from each delivery's task. No breaker and never disabled as a whole: one tenant's
+    webhook failing says nothing of another's. None while no secret is configured."""
+    secret = service.config.secrets.task_webhook_secret
+    if secret is None:
+        return None
+    d = service.config.settings.delivery
+    return Downstream(
+        name=TASK_WEBHOOK,
+        url="",
+        format="webhook",
+        events=frozenset(),
+        secret=secret,
+        timeout=d.task_webhook_timeout,
+        url_is_secret=True,
+        max_in_flight=d.task_webhook_max_in_flight,
+        rate_per_second=None,
+        breaker_failure_rate=1.0,
+        breaker_min_attempts=2**31,
+        breaker_window_seconds=60.0,
+        breaker_cool_off_seconds=1.0,
+        disable_after_seconds=float("inf"),
+    )
+
+
+@dataclass
+class Lane:
+    """One downstream's share of the fan-out: its own cap, rate, breaker and slots."""
+
+    downstream: Downstream
+    breaker: Breaker
+    bucket: TokenBucket | None
+    in_flight: int = 0
+    reported: str = "closed"  # the breaker state last written to the store and the gauge
+    # Its last claim got less than it asked for: nothing more waits until new rows are
+    # committed or a tick passes (a retry comes due).
+    drained: bool = False
+    # Its last claim came back full: more rows wait, whatever woke the fan-out since.
+    backlog: bool = False
+
+    @classmethod
+    def of(cls, d: Downstream) -> Lane:
+        rate = d.rate_per_second
+        bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
+        breaker = Breaker(
+            d.breaker_failure_rate,
+            d.breaker_min_attempts,
+            d.breaker_window_seconds,
+            d.breaker_cool_off_seconds,
+        )
+        return cls(d, breaker, bucket)
+
+    def allowance(self, now: float, free: int) -> int:
+        """How many of its due deliveries may start now."""
+        n = min(free, self.downstream.max_in_flight - self.in_flight)
+        if (probe := self.breaker.allowance(now)) is not None:
+            n = min(n, probe)
+        if self.bucket is not None:
+            n = min(n, self.bucket.available(now))
+        return max(n, 0)
+
+    def claimed(self, got: int, asked: int) -> None:
+        self.drained = got < asked
+        self.backlog = not self.drained
+
+    def refill(self) -> bool:
+        """Worth claiming again: a quarter of its slots is free (claims are transactions)."""
+        cap = self.downstream.max_in_flight
+        return self.in_flight <= cap - max(1, cap // 4)
+
+
+async def with_rows_due(service: Service, lanes: list[Lane], disabled: set[str]) -> set[str]:
+    """The lanes that claim this round: with many downstreams, an idle one costs no
+    transaction. The store is asked of the lanes not known to have a backlog; those with
+    nothing due are drained until new rows come or a tick passes."""
+    due = {lane.downstream.name for lane in lanes if lane.backlog}
+    if len(due) < len(lanes):
+        due |= await downstream_rows.due(service.store)
+    due -= disabled
+    for lane in lanes:
+        if lane.downstream.name not in due:
+            lane.drained, lane.backlog = True, False
+    return due
+
+
+def reservable(lanes: list[Lane], disabled: set[str], free: int, now: float) -> list[Lane]:
+    """The lanes that may each take one new event's delivery at once, at most `free` of
+    them: none while any lane has rows waiting (then the claims' fair shares decide what
+    goes next), and never a disabled lane, one with a rate limit (the claims take its
+    tokens) or one without room (its cap reached, or its breaker holding attempts back)."""
+    if any(not lane.drained for lane in lanes):
+        return []
+    held: list[Lane] = []
+    for lane in lanes:
+        if len(held) >= free:
+            break
+        if lane.downstream.name in disabled or lane.bucket is not None:
+            continue
+        if lane.allowance(now, 1) >= 1:
+            held.append(lane)
+    return held

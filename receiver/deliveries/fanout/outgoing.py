@@ -1,0 +1,75 @@
+"""What one delivery attempt sends besides its body (its transport failures are told by
+receiver/kernel/net/transport_errors.py), the format's own body, and the request itself."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from receiver.downstreams import render
+from receiver.kernel.config import Downstream
+from receiver.kernel.errors import DownstreamError
+from receiver.kernel.expressions import Shaped
+from receiver.kernel.net.headers import retry_after
+from receiver.kernel.observability import tracing
+from receiver.kernel.secrets import webhooks as sign
+from receiver.kernel.store import DeliveryJob
+
+# How much of an answer is read for last_error: more than it keeps, so that a secret the
+# answer quotes across the kept part's end (a Discord token after an HTML page's head) is
+# whole when it is scrubbed.
+READ_ANSWER = 4096
+
+
+def signed_headers(downstream: Downstream, message_id: str, body: bytes) -> dict[str, str]:
+    """Standard Webhooks headers for `body`, signed with every secret in use now (two during
+    a rotation's overlap), and the attempt's `traceparent`: the receiver's own tracing goes
+    on in the task's trace."""
+    now = time.time()
+    signed = sign.headers(downstream.signing_secrets(now), message_id, int(now), body)
+    return signed | tracing.current_headers()
+
+
+def default_body(downstream: Downstream, job: DeliveryJob) -> Shaped:
+    """The format's own body: the `webhook` event (every broker publishes it too), or a chat
+    platform's message, with the path to append (Telegram's Bot API method)."""
+    fmt = "webhook" if downstream.broker is not None else downstream.format
+    rendered = render.render(fmt, job.payload, downstream.url, job.posted)
+    return Shaped(rendered.body, path=rendered.path)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    proxy: str | None
+
+
+async def post(
+    session: aiohttp.ClientSession | None, request: Request
+) -> tuple[int, str, float | None, bool]:
+    """Status, the start of the answer (never the whole of it), any Retry-After, and
+    whether the receiver asked to stop retrying (Svix's `webhook-delivery` header)."""
+    if session is None or session.closed:
+        raise DownstreamError("the downstream was changed or removed")
+    async with session.request(
+        request.method,
+        request.url,
+        data=request.body,
+        headers=request.headers,
+        allow_redirects=False,
+        proxy=request.proxy,
+    ) as response:
+        snippet = b""
+        while len(snippet) < READ_ANSWER:
+            chunk = await response.content.read(READ_ANSWER - len(snippet))
+            if not chunk:
+                break
+            snippet += chunk
+        wait = retry_after(response.headers.get("retry-after"), time.time())
+        abort = response.headers.get("webhook-delivery", "").lower() == "abort-message"
+        return response.status, snippet.decode("utf-8", "replace"), wait, abort

@@ -1,0 +1,66 @@
+"""What one delivery sends, before it is signed: whether its downstream's filter takes the
+event, and the body (the format's own, or what its transform makes of the event), with the
+method, a path and the headers to add.
+
+Every format goes through `prepare`, the HTTP formats and each broker's alike, so a new
+format gets filters and transforms by building its default body here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from receiver.downstreams.render import webhook
+from receiver.kernel import expressions
+from receiver.kernel.config import Downstream
+from receiver.kernel.expressions import ExpressionFailed, Shaped
+from receiver.kernel.store import DeliveryJob
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The filter did not take the event (or failed on it): why, kept on the delivery."""
+
+    reason: str
+    failed: bool  # the expression failed, rather than answering false
+
+
+def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
+    """A task's own webhook carries the task's filter; any other downstream its own."""
+    return job.webhook_filter if job.webhook is not None else downstream.filter
+
+
+def prepare(
+    downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
+) -> Shaped | Refused:
+    """The request's parts, or why it is not sent. A transform that fails raises
+    ExpressionFailed: sending it again cannot help until the transform changes."""
+    source = filter_of(downstream, job)
+    transform = downstream.transform
+    if source is None and transform is None:  # the common case: nothing to evaluate
+        shaped = default()
+    else:
+        sources = [s for s in (source, transform) if s is not None]
+        context = expressions.context(event(job.payload), *sources)
+        if source is not None:
+            verdict = expressions.verdict(expressions.compiled(source), context)
+            if not verdict.matched:
+                reason = verdict.reason or "filter refused the event"
+                return Refused(reason, failed=reason.startswith("filter failed"))
+        if transform is None:
+            shaped = default()
+        else:
+            shaped = expressions.shape(expressions.compiled(transform), context)
+    if not downstream.headers:
+        return shaped
+    return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})
+
+
+def event(payload: dict[str, Any]) -> dict[str, Any]:
+    """The event as the `webhook` format delivers it: what an expression sees."""
+    return webhook(payload)
+
+
+__all__ = ["ExpressionFailed", "Refused", "Shaped", "filter_of", "prepare"]

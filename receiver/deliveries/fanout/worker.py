@@ -1,0 +1,430 @@
+"""Fan-out: deliver outbox rows to downstreams, with retries, backoff and a dead-letter state.
+
+Semantics follow Svix and Convoy: at-least-once, one stable `webhook-id` per delivery
+across retries, retry on network errors, timeouts, 408, 425, 429 and 5xx on a fixed
+schedule with jitter (a `Retry-After` stretches the wait), stop at once on any other 4xx,
+and dead-letter after the last scheduled attempt. Rows are leased, so a crashed worker's
+rows are taken over when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from receiver.callbacks.handoff import NOTHING_RESERVED, Reservation
+from receiver.deliveries import stories as delivery_story
+from receiver.deliveries.fanout.connections import Connections
+from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
+from receiver.deliveries.fanout.outgoing import Request, default_body, post, signed_headers
+from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
+from receiver.deliveries.rules.breaker import STATE_NUMBERS
+from receiver.deliveries.rules.retry import Answer, Decision, RetryPolicy, decide
+from receiver.downstreams import render
+from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams.brokers import Message, fill
+from receiver.downstreams.render.telegram import posted_message
+from receiver.kernel.config import Downstream
+from receiver.kernel.errors import DownstreamError
+from receiver.kernel.events.rules.routing import TASK_WEBHOOK
+from receiver.kernel.net import guard
+from receiver.kernel.net.transport_errors import Failure, transport_errors
+from receiver.kernel.observability import logs, tracing
+from receiver.kernel.store import Attempt, Delivery, DeliveryJob
+from receiver.kernel.store.records import new_id
+from receiver.service import Service, Work
+from receiver.shares.rules import claim_round
+
+# What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
+_MAX_ERROR = 210
+GONE = 410
+
+
+def _undelivered(failure: Failure) -> DownstreamError:
+    return DownstreamError(failure.reason)
+
+
+class Fanout:
+    """Claims each downstream's due rows within its own share and sends them.
+
+    A downstream that hangs or fails holds at most its `max_in_flight` slots, its breaker
+    stops attempts after failures in a row, and a disabled one is not claimed at all: the
+    others keep their pace. Caps, rates and breakers are per process (each replica learns
+    a downstream's health by itself); being disabled is shared, in the store.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.settings = service.config.settings.delivery
+        self.policy = RetryPolicy(
+            tuple(self.settings.retry_schedule),
+            self.settings.jitter,
+            self.settings.max_downstream_retry_after_seconds,
+        )
+        self.out = Connections(service, self.settings.allow_private_networks)
+        self._in_flight: set[asyncio.Task[None]] = set()  # holding a slot
+        self._recording: set[asyncio.Task[None]] = set()  # answered, outcome being stored
+        # Refill once a quarter of the slots is free, not after every single attempt:
+        # each claim is a store transaction, and one per delivery made claims the bottleneck.
+        limit = self.settings.concurrency
+        self._refill_at = limit - max(1, limit // 4)
+        self._slots = asyncio.Event()
+        self._lane_of: dict[asyncio.Task[None], Lane] = {}  # attempts holding a lane's slot
+        self._disabled: set[str] = set()
+        self._turn = 0  # which lane claims first in the next round
+        self._disabled_read = 0.0
+        self._reserved = 0  # slots held for deliveries a poll's transaction is leasing
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Claim and send until `stopping` is set; then let in-flight attempts finish."""
+        self.out.follow()
+        await downstream_rows.register(self.service.store, list(self.out.downstreams))
+        self.service.deliveries.taker = self
+        try:
+            while not stopping.is_set():
+                claimed = 0
+                try:
+                    claimed = await self._claim()
+                except Exception:
+                    self.service.log.exception("fanout.claim_failed")
+                # Rows may still wait only in a lane whose last claim came back full.
+                more = any(not lane.drained for lane in self.out.lanes.values())
+                if not (claimed and more) or self._free() <= 0:
+                    await self._idle(stopping, slots=more)
+        finally:
+            self.service.deliveries.taker = None
+        await self._drain()
+
+    def _free(self) -> int:
+        return self.settings.concurrency - len(self._in_flight) - self._reserved
+
+    def reserve(self) -> Reservation:
+        """A slot in each lane `reservable` names, for one new event's delivery there,
+        held until the poll's transaction has leased what it could."""
+        held = reservable(list(self.out.lanes.values()), self._disabled, self._free(), time.time())
+        if not held:
+            return NOTHING_RESERVED
+        for lane in held:
+            lane.in_flight += 1
+        self._reserved += len(held)
+
+        def release() -> None:
+            self._reserved -= len(held)
+            for lane in held:
+                lane.in_flight -= 1
+
+        return Reservation(frozenset(lane.downstream.name for lane in held), release)
+
+    def start(self, jobs: list[DeliveryJob]) -> None:
+        """Send deliveries a poll's transaction leased to this process (a lane changed or
+        removed meanwhile leaves its job to the lease's end)."""
+        now = time.time()
+        for job in jobs:
+            if (lane := self.out.lanes.get(job.delivery.downstream)) is not None:
+                self._start(job, lane, now)
+
+    async def _claim(self) -> int:
+        """One round: each lane claims what its share allows, all in one go; a lane that
+        gets less than it asked for is drained."""
+        self.out.follow()
+        now = time.time()
+        if now - self._disabled_read >= self.settings.outbox_scan_seconds:
+            # Disabled by another replica or an operator: seen within a tick.
+            self._disabled = await downstream_rows.disabled(self.service.store)
+            self._disabled_read = now
+        free = self._free()
+        lanes = list(self.out.lanes.values())
+        for lane in lanes:
+            await self._report_breaker(lane, now)
+        if free <= 0:
+            return 0
+        due = await with_rows_due(self.service, lanes, self._disabled)
+        wanted, self._turn = claim_round(
+            lanes,
+            lambda lane: lane.downstream.name in due,
+            self._turn,
+            free,
+            lambda lane: lane.allowance(now, free),
+        )
+        store, owner = self.service.store, self.service.owner
+        lease = self.settings.attempt_lease_seconds
+        batches = await asyncio.gather(
+            *(store.claim_deliveries(owner, lease, n, lane.downstream.name) for lane, n in wanted),
+            return_exceptions=True,
+        )
+        for (lane, asked), jobs in zip(wanted, batches, strict=True):
+            if isinstance(jobs, BaseException):
+                # One lane's claim failing (a row it could not read) leaves the others be.
+                self.service.metrics.item_failures.labels("fanout").inc()
+                self.service.log.error(
+                    "fanout.lane_claim_failed", downstream=lane.downstream.name, exc_info=jobs
+                )
+                continue
+            lane.claimed(len(jobs), asked)
+            for job in jobs:
+                self._start(job, lane, now)
+        return sum(len(jobs) for jobs in batches if not isinstance(jobs, BaseException))
+
+    def _start(self, job: DeliveryJob, lane: Lane, now: float) -> None:
+        if lane.bucket is not None:
+            lane.bucket.take(1)
+        lane.breaker.started(now)
+        lane.in_flight += 1
+        task = asyncio.create_task(self._attempt(job, lane))
+        self._in_flight.add(task)
+        self._lane_of[task] = lane
+        task.add_done_callback(self._finished)
+
+    async def _report_breaker(self, lane: Lane, now: float) -> None:
+        state = lane.breaker.state(now)
+        if state == lane.reported:
+            return
+        lane.reported = state
+        name = lane.downstream.name
+        self.service.metrics.breakers[name] = STATE_NUMBERS[state]
+        line = self.service.log.info if state != "open" else self.service.log.warning
+        line("downstream.breaker", downstream=name, state=state)
+        await downstream_rows.note_breaker(self.service.store, name, state)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._recording.discard(task)
+        if (lane := self._lane_of.pop(task, None)) is not None:
+            self._free_slot(task, lane)  # it ended before its answer was in
+
+    def _free_slot(self, task: asyncio.Task[None], lane: Lane) -> None:
+        self._lane_of.pop(task, None)
+        self._in_flight.discard(task)
+        lane.in_flight -= 1
+        if len(self._in_flight) <= self._refill_at or lane.refill():
+            self._slots.set()
+
+    async def _idle(self, stopping: asyncio.Event, slots: bool) -> None:
+        """Sleep until new rows are committed, a tick passes or we stop; and, while rows
+        may still wait (`slots`), until slots free up. A slot freed once every queue was
+        emptied is no reason to claim: each claim is a transaction."""
+        scan = self.settings.outbox_scan_seconds
+        rows = asyncio.create_task(self.service.wait_for_deliveries(scan))
+        waiters: list[asyncio.Task[Any]] = [rows, asyncio.create_task(stopping.wait())]
+        self._slots.clear()
+        if slots:
+            waiters.append(asyncio.create_task(self._slots.wait()))
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        if rows in done:  # new rows, or a tick: any lane may have work again
+            for lane in self.out.lanes.values():
+                lane.drained = False
+
+    async def _drain(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        if self._in_flight:
+            self.service.log.info("fanout.draining", in_flight=len(self._in_flight))
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.wait(unfinished)
+        if self._recording:
+            await asyncio.wait(set(self._recording))
+        # Whatever is unfinished stays pending; the lifespan hands its lease back.
+        await self.out.close()
+
+    async def _send(
+        self, downstream: Downstream, job: DeliveryJob, shaped: Shaped
+    ) -> tuple[int | None, str, float | None, bool, tuple[str, bool] | None]:
+        """One request: the status (None: no answer), what went wrong, any Retry-After,
+        whether the receiver asked the relay to stop retrying this message, and the chat
+        message it created (for platforms that edit later states into it)."""
+        body = shaped.body
+        # Signed over the body as sent: the format's own, or what the transform made.
+        headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
+        # Telegram's Bot API method goes after the token in the path; like the URL itself
+        # (a credential), the result is never logged.
+        url = render.with_path(job.webhook or downstream.url, shaped.path)
+        if self.out.from_the_api(downstream):
+            try:
+                # An address written in the URL is never resolved: checked here instead.
+                guard.check_literal(urlsplit(url).hostname or "")
+            except guard.PrivateAddress as exc:
+                return None, f"refused: {exc}", None, False, None
+        try:
+            # The whole attempt is bounded: a downstream trickling its answer byte by
+            # byte would otherwise outlive the timeout, and then the lease.
+            async with asyncio.timeout(downstream.timeout):
+                with transport_errors(_undelivered):
+                    session = self.out.sessions.get(downstream.name)
+                    proxy = self.out.proxies.get(downstream.name)
+                    request = Request(shaped.method, url, body, headers, proxy)
+                    status, snippet, wait, abort = await post(session, request)
+        except TimeoutError:
+            return None, f"timed out after {downstream.timeout:g}s", None, False, None
+        except DownstreamError as exc:
+            return None, exc.detail, None, False, None
+        telegram = downstream.format == "telegram" and 200 <= status < 300
+        posted = posted_message(shaped.path, snippet) if telegram else None
+        return status, f"HTTP {status}: {snippet}", wait, abort, posted
+
+    async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:
+        """The receiver answered 410 Gone (Standard Webhooks: stop sending). A task's own
+        webhook takes nothing more of that task; a downstream is disabled, with the reason,
+        until an operator enables it. True when a downstream was disabled."""
+        reason = "the receiver answered 410 Gone"
+        store, log, name = self.service.store, self.service.log, downstream.name
+        if name == TASK_WEBHOOK:
+            ended = await delivery_story.webhook_gone(store, delivery.task_id, reason, delivery.id)
+            log.warning("task_webhook.gone", task_id=delivery.task_id, deliveries_ended=ended)
+            return False
+        await delivery_story.disable(store, name, reason, self.service.subscriptions)
+        return True
+
+    async def _publish(
+        self, downstream: Downstream, job: DeliveryJob, shaped: Shaped
+    ) -> str | None:
+        """One message to a broker: None once the broker confirmed it, else why not. The
+        body is the `webhook` format's event (or the transform's); the headers are Standard
+        Webhooks' with the event's type, and the downstream's own."""
+        payload, body = job.payload, shaped.body
+        headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
+        headers["webhook-type"] = payload.get("type") or f"task.{payload.get('state')}"
+        target = downstream.broker
+        assert target is not None
+        message = Message(body, headers, fill(target.name, payload), payload)
+        try:
+            async with asyncio.timeout(downstream.timeout):
+                publisher = self.out.publishers.get(downstream.name)
+                if publisher is None:
+                    return "the downstream was changed or removed"
+                with transport_errors(_undelivered):
+                    if (check := self.out.broker_checks.get(downstream.name)) is not None:
+                        await check
+                    await publisher.publish(message)
+        except TimeoutError:
+            return f"no confirm within {downstream.timeout:g}s"
+        except DownstreamError as exc:
+            return exc.detail
+        return None
+
+    async def _attempt(self, job: DeliveryJob, lane: Lane) -> None:
+        delivery = job.delivery
+        # Passed to the one line this attempt writes, not bound: bind() would build a logger
+        # on every attempt, and below `info` a success writes no line at all.
+        ids = {
+            "delivery_id": delivery.id,
+            "event_id": delivery.event_id,
+            "task_id": delivery.task_id,
+            "upstream_task_id": job.payload.get("upstream_task_id"),
+            "downstream": delivery.downstream,
+            "attempt": delivery.attempts + 1,
+        }
+        document = {"kind": job.payload.get("kind"), "state": job.payload.get("state")}
+        with tracing.span("delivery.attempt", job.trace_context, **ids, **document) as span:
+            await self._attempt_traced(job, lane, span, ids)
+
+    async def _attempt_traced(
+        self, job: DeliveryJob, lane: Lane, span: tracing.Span, ids: dict[str, Any]
+    ) -> None:
+        delivery, attempt = job.delivery, ids["attempt"]
+        log = self.service.log
+        downstream = self.out.downstreams.get(delivery.downstream)
+        status: int | None = None
+        abort = False
+        posted = None
+        started_at, started = time.time(), time.monotonic()
+        if downstream is None:
+            decision = Decision("dead", time.time(), "downstream is no longer configured")
+        else:
+            try:
+                shaped = prepare(downstream, job, lambda: default_body(downstream, job))
+                if isinstance(shaped, Refused):
+                    self.service.metrics.filtered.labels(
+                        downstream.name, str(shaped.failed).lower()
+                    ).inc()
+                    decision = Decision("filtered", time.time(), shaped.reason)
+                elif downstream.broker is not None:
+                    failure = await self._publish(downstream, job, shaped)
+                    now = time.time()
+                    answer = Answer(failure=failure, confirmed=not failure)
+                    decision = decide(self.policy, attempt, answer, now)
+                else:
+                    status, failure, wait, abort, posted = await self._send(downstream, job, shaped)
+                    answer = Answer(status, failure, wait, abort)
+                    decision = decide(self.policy, attempt, answer, time.time())
+            except ExpressionFailed as exc:  # the same every time: no retry helps
+                decision = Decision("dead", time.time(), str(exc))
+            except Exception as exc:
+                # Whatever this attempt raised is its own failure, retried and then
+                # dead-lettered like any other: never a row left pending with no reason.
+                log.exception("delivery.attempt_raised", **ids)
+                self.service.metrics.item_failures.labels("fanout").inc()
+                failure = f"the attempt failed: {type(exc).__name__}"
+                decision = decide(self.policy, attempt, Answer(failure=failure), time.time())
+        elapsed = time.monotonic() - started
+        outcome, next_at = decision.outcome, decision.next_attempt_at
+        span.set(status=status, outcome=outcome)
+        # Kept in last_error and shown by the API: a downstream's answer may echo its URL.
+        error = logs.scrub(decision.error, _MAX_ERROR) if decision.error else None
+        if error is not None:
+            span.failed(error)
+        self.service.metrics.deliveries.labels(delivery.downstream, outcome).inc()
+        self.service.metrics.delivery_seconds.labels(delivery.downstream).observe(elapsed)
+        # The answer is in: the slot goes to the next delivery while the outcome waits for
+        # its commit (this row's lease keeps it from being claimed again meanwhile).
+        if (me := asyncio.current_task()) is not None:
+            self._recording.add(me)
+            self._free_slot(me, lane)
+        health = None
+        judged = downstream is not None and not abort and outcome != "filtered"
+        if judged and downstream is not None and downstream.name != TASK_WEBHOOK:
+            ok = outcome == "succeeded"
+            if ok:
+                lane.breaker.succeeded(time.time())
+            else:
+                lane.breaker.failed(time.time())
+            health = delivery_story.AttemptHealth(
+                downstream.name, ok, downstream.disable_after_seconds, self.service.subscriptions
+            )
+        why, gone = "failing", False
+        if status == GONE and downstream is not None:
+            # Before this attempt is recorded: the task's next event there becomes due the
+            # moment this one ends, and must already be ended too.
+            gone = await self._gone(delivery, downstream)
+        try:
+            record = Attempt(
+                id=new_id("att"),
+                delivery_id=delivery.id,
+                task_id=delivery.task_id,
+                downstream=delivery.downstream,
+                number=attempt,
+                started_at=started_at,
+                finished_at=started_at + elapsed,
+                latency_ms=round(elapsed * 1000, 2),
+                status=status,
+                error=error,
+                outcome=outcome,
+            )
+            kept, disabled = await delivery_story.ended(
+                self.service.store, record, self.service.owner, next_at, health, posted
+            )
+        except Exception:
+            log.exception("delivery.record_failed", **ids)
+            return
+        if gone:
+            disabled, why = True, "gone"
+        if disabled:
+            log.warning("downstream.disabled", downstream=delivery.downstream, reason=why)
+            self._disabled_read = 0.0  # re-read at once: its rows are held now
+            self.service.wake(Work.DELIVERIES)  # the notice to the other downstreams
+        event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
+        event["filtered"] = "delivery.filtered"
+        log_line = log.info if outcome in ("succeeded", "filtered") else log.warning
+        log_line(
+            event.get(outcome, "delivery.dead_lettered"),
+            **ids,
+            status=status,
+            error=error,
+            seconds=round(elapsed, 4),
+            next_attempt_in=round(next_at - time.time(), 1) if outcome == "retry" else None,
+            lease_kept=kept,
+        )

@@ -1,0 +1,181 @@
+"""What the four AWS publishers share: one aiobotocore client per downstream on the relay's
+own HTTP stack (aiohttp), credentials found the way every AWS tool finds them, and the
+service's answers read into delivered, failed, or throttled.
+
+botocore's own retries are off: the relay's retry schedule, breaker and dead letters govern
+a delivery as they do every other destination's. A throttling answer is no failure: every
+send of the downstream waits out a shared backoff (doubling, up to 20 s) and tries again
+within the attempt's time; only a throttle that outlasts the attempt fails it, retryably.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+from receiver.downstreams.brokers.aws_target import region_in
+from receiver.downstreams.brokers.connection import Reconnecting, describe
+from receiver.downstreams.brokers.message import BrokerTarget, Message
+from receiver.kernel.errors import DownstreamError
+
+# The error codes AWS services answer when they throttle (SQS, SNS, EventBridge, S3, STS).
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "KMSThrottlingException",
+        "ProvisionedThroughputExceededException",
+    }
+)
+FIRST_BACKOFF = 0.2
+MAX_BACKOFF = 20.0
+# SNS and SQS take at most ten message attributes; the event's own come first.
+MAX_ATTRIBUTES = 10
+
+
+class Throttled(Exception):
+    """A throttling answer that came back as an entry's error, not as an HTTP error."""
+
+
+def throttled(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error.get("Code") in THROTTLING_CODES or status == 429
+
+
+def refused(exc: ClientError) -> DownstreamError:
+    """The service's refusal in its own words: its error code and the start of its message
+    (which names the queue, topic or bucket, never a credential)."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code") or "error"
+    message = str(error.get("Message") or "")[:160]
+    return DownstreamError(f"not delivered: {code}: {message}".rstrip(": "))
+
+
+class Throttle:
+    """One downstream's backoff after a throttling answer, shared by all its sends."""
+
+    def __init__(self) -> None:
+        self.backoff: float | None = None
+        self.until = 0.0
+        self.answers = 0  # throttling answers met, for the tests and the logs
+
+    def hit(self) -> None:
+        """A throttling answer. Sends in flight together meet the same throttle: only one
+        met after the last pause ended doubles the backoff."""
+        self.answers += 1
+        now = time.monotonic()
+        if now < self.until:
+            return
+        self.backoff = FIRST_BACKOFF if self.backoff is None else min(MAX_BACKOFF, self.backoff * 2)
+        self.until = now + self.backoff * random.uniform(0.8, 1.0)
+
+    def passed(self) -> None:
+        self.backoff = None
+
+    async def wait(self, deadline: float) -> None:
+        """Wait out the backoff; DownstreamError when it ends past `deadline`."""
+        pause = self.until - time.monotonic()
+        if pause <= 0:
+            return
+        if time.monotonic() + pause > deadline:
+            raise DownstreamError(f"throttled by the service (backing off {pause:.1f} s)")
+        await asyncio.sleep(pause)
+
+
+class AwsPublisher:
+    """A publisher for one AWS service. Subclasses say which service and send a message."""
+
+    service = ""
+
+    def __init__(self, target: BrokerTarget, max_in_flight: int) -> None:
+        self.target = target
+        self.max_in_flight = max_in_flight
+        self.throttle = Throttle()
+        self._client = Reconnecting(self._open, self._shut, target.timeout)
+
+    async def _open(self) -> Any:
+        target = self.target
+        config = AioConfig(
+            retries={"max_attempts": 1, "mode": "standard"},  # the relay retries, not botocore
+            connect_timeout=target.timeout,
+            read_timeout=target.timeout,
+            max_pool_connections=self.max_in_flight,
+            user_agent_extra="runway-relay",
+        )
+        creating = get_session().create_client(
+            self.service,
+            region_name=target.region or region_in(target.format, target.url),
+            endpoint_url=target.endpoint_url or None,
+            config=config,
+        )
+        try:
+            return await creating.__aenter__()
+        except (NoCredentialsError, NoRegionError) as exc:
+            raise DownstreamError(_setup_problem(exc)) from None
+
+    @staticmethod
+    async def _shut(client: Any) -> None:
+        await client.__aexit__(None, None, None)
+
+    async def publish(self, message: Message) -> None:
+        client = await self._client.get()
+        deadline = time.monotonic() + self.target.timeout
+        while True:
+            await self.throttle.wait(deadline)
+            try:
+                await self.send(client, message)
+            except Throttled:
+                self.throttle.hit()
+                continue
+            except ClientError as exc:
+                if throttled(exc):
+                    self.throttle.hit()
+                    continue
+                raise refused(exc) from None
+            except DownstreamError:
+                raise
+            except (NoCredentialsError, NoRegionError) as exc:
+                raise DownstreamError(_setup_problem(exc)) from None
+            except Exception as exc:
+                await self._client.drop(client)
+                raise DownstreamError(f"publish failed: {describe(exc)}") from None
+            self.throttle.passed()
+            return
+
+    async def send(self, client: Any, message: Message) -> None:
+        """One call; returns once the service accepted the message."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _setup_problem(exc: Exception) -> str:
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: set region on the downstream, or AWS_DEFAULT_REGION"
+    return "no AWS credentials found (environment, profile or container role)"
+
+
+def attributes(message: Message, extra: dict[str, str]) -> dict[str, str]:
+    """The message attributes: `extra` (the event's type, state, kind), then the Standard
+    Webhooks headers and the trace context, at most ten and none empty."""
+    every = {**extra, **message.headers}
+    kept = [(name, value) for name, value in every.items() if value]
+    return dict(kept[:MAX_ATTRIBUTES])
+
+
+def as_string_attributes(values: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {name: {"DataType": "String", "StringValue": v} for name, v in values.items()}

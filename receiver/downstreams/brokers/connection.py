@@ -1,0 +1,87 @@
+"""One connection per downstream, opened on first use, reused, and opened again with
+backoff after the broker went away: a broker that is down costs each attempt one refused
+connect at most, and never more than one connect at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from receiver.kernel.errors import DownstreamError
+
+C = TypeVar("C")
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+
+
+def next_backoff(previous: float | None) -> float:
+    """The wait before the next connect after one more failed."""
+    return FIRST_BACKOFF if previous is None else min(MAX_BACKOFF, previous * 2)
+
+
+class Reconnecting(Generic[C]):
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[C]],
+        close: Callable[[C], Awaitable[None]],
+        timeout: float,
+    ) -> None:
+        self._connect, self._close, self._timeout = connect, close, timeout
+        self._conn: C | None = None
+        self._lock = asyncio.Lock()
+        self._backoff: float | None = None
+        self._next_try = 0.0
+        self._last_error = ""
+
+    async def get(self) -> C:
+        if self._conn is not None:
+            return self._conn
+        async with self._lock:
+            if self._conn is not None:
+                return self._conn
+            wait = self._next_try - time.monotonic()
+            if wait > 0:
+                raise DownstreamError(f"{self._last_error} (next connect in {wait:.1f} s)")
+            try:
+                async with asyncio.timeout(self._timeout):
+                    self._conn = await self._connect()
+            except Exception as exc:
+                self._last_error = f"cannot connect: {describe(exc)}"
+                self._backoff = next_backoff(self._backoff)
+                self._next_try = time.monotonic() + self._backoff
+                raise DownstreamError(self._last_error) from None
+            self._backoff = None
+            return self._conn
+
+    async def drop(self, conn: C) -> None:
+        """Forget a connection that failed; the next publish opens a new one."""
+        if self._conn is conn:
+            self._conn = None
+            await self._quietly_close(conn)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._quietly_close(conn)
+
+    async def _quietly_close(self, conn: C) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._close(conn)
+        except Exception:  # closing what is already broken: nothing to tell
+            return
+
+
+def describe(exc: BaseException) -> str:
+    """A client library's failure in words that never carry the URL (it may hold a
+    password): the exception's class and, for OS errors, the system's reason; the
+    relay's own DownstreamError says what it says."""
+    if isinstance(exc, DownstreamError):
+        return exc.detail
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return type(exc).__name__

@@ -1,0 +1,52 @@
+"""`format = "nats"`: NATS JetStream, delivered once the stream acknowledges the message.
+`Nats-Msg-Id` is the delivery's `webhook-id`, so JetStream drops a repeat within its
+duplicate window; a subject that no stream takes is a failure, never delivered."""
+
+from __future__ import annotations
+
+import nats
+from nats.aio.client import Client
+from nats.js.errors import NoStreamResponseError
+
+from receiver.downstreams.brokers.connection import Reconnecting, describe
+from receiver.downstreams.brokers.message import BrokerTarget, Message
+from receiver.kernel.errors import DownstreamError
+
+
+async def _quiet(exc: Exception) -> None:
+    """nats-py reports connection trouble here; the publish that meets it says why."""
+
+
+class JetStream:
+    def __init__(self, target: BrokerTarget) -> None:
+        self.target = target
+        self._conn = Reconnecting(self._open, self._shut, target.timeout)
+
+    async def _open(self) -> Client:
+        return await nats.connect(
+            self.target.url,
+            connect_timeout=self.target.timeout,
+            allow_reconnect=False,  # Reconnecting opens a new one, with its own backoff
+            error_cb=_quiet,
+        )
+
+    @staticmethod
+    async def _shut(client: Client) -> None:
+        await client.close()
+
+    async def publish(self, message: Message) -> None:
+        client = await self._conn.get()
+        headers = {**message.headers, "Nats-Msg-Id": message.headers["webhook-id"]}
+        try:
+            await client.jetstream().publish(
+                message.name, message.body, timeout=self.target.timeout, headers=headers
+            )
+        except NoStreamResponseError:
+            why = f"not delivered: no stream takes subject {message.name!r}"
+            raise DownstreamError(why) from None
+        except Exception as exc:
+            await self._conn.drop(client)
+            raise DownstreamError(f"publish failed: {describe(exc)}") from None
+
+    async def close(self) -> None:
+        await self._conn.close()

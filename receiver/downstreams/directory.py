@@ -1,0 +1,223 @@
+"""Every downstream the relay delivers to: the config file's, fixed at start, and those made
+through the API, read from the store.
+
+Each process keeps its own copy and compares, every tick, when each managed downstream last
+changed: a change made through any replica is in use everywhere within a tick, and one made
+here at once. Their secrets are opened here, from the sealed values the store keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams.brokers import BROKER_SCHEMES
+from receiver.downstreams.brokers.aws_target import STAND_INS
+from receiver.downstreams.rows.managed import ManagedRow
+from receiver.kernel.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
+from receiver.kernel.events.rules.routing import SECRET_HELD, Subscription, owner_of
+from receiver.kernel.observability import logs
+from receiver.kernel.secrets.sealing import (
+    SEALED_HEADERS,
+    SEALED_URL,
+    Sealer,
+    Unsealable,
+    open_url,
+    seal_url,
+    url_is_current,
+)
+from receiver.kernel.store import Store
+
+REMOVED = "the downstream was removed"
+# Ticks after a removal during which rows a slower replica still made for it are ended too.
+_STRAGGLER_TICKS = 3
+
+
+def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = None) -> Subscription:
+    return Subscription(frozenset(d.events), frozenset(d.channels), held, owner_of(d.name))
+
+
+def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, str] | None:
+    """The settings of a row whose URL may not open, read with a stand-in URL."""
+    sealed = ("url", SEALED_URL, SEALED_HEADERS)  # its headers' values are sealed too
+    spec = {key: value for key, value in row.spec.items() if key not in sealed}
+    fmt = str(spec.get("format", "webhook"))
+    scheme = BROKER_SCHEMES.get(fmt, ("https",))[0]
+    url = STAND_INS.get(fmt, f"{scheme}://sealed.invalid/")
+    try:
+        stand_in = {**spec, "url": url, "name": row.name}
+        return ManagedDownstreamConfig.model_validate(stand_in), reason
+    except ValidationError:
+        return None
+
+
+class Directory:
+    def __init__(
+        self, config: Config, store: Store, sealer: Sealer, log: Any, rows_read: Counter
+    ) -> None:
+        self.configured = {d.name: d for d in config.downstreams}
+        self._store, self.sealer, self._log = store, sealer, log
+        self._rows_read = rows_read
+        self._managed: dict[str, Downstream] = {}
+        # Made through the API, with a secret (or URL) sealed under a key this relay no longer
+        # has: its settings as far as they can be read, and why it cannot be used.
+        self.unusable: dict[str, tuple[ManagedDownstreamConfig, str]] = {}
+        self._made: set[str] = set()  # every managed row read, usable or not
+        self._last_change = -1  # the store's change number last followed (-1: none yet)
+        self._refreshing = asyncio.Lock()
+        self.generation = 0  # grows with every change the fan-out must follow
+        self._gone: dict[str, int] = {}  # removed lately -> ticks left to end stragglers
+        self._subscriptions = {n: subscription(d) for n, d in self.configured.items()}
+
+    @property
+    def every(self) -> dict[str, Downstream]:
+        return {**self.configured, **self._managed}
+
+    @property
+    def subscriptions(self) -> dict[str, Subscription]:
+        """Downstream name -> the states and channels it takes; read on every event."""
+        return self._subscriptions
+
+    def knows(self, name: str) -> bool:
+        """A downstream of this name exists (usable or not: a managed one whose secret does
+        not open can still be disabled, enabled or removed)."""
+        return name in self.configured or name in self._made
+
+    def get(self, name: str) -> Downstream | None:
+        return self.configured.get(name) or self._managed.get(name)
+
+    async def refresh(self) -> bool:
+        """Follow what changed among the managed downstreams since the last look: only the
+        rows changed since are read; True when one did. One look at a time (a create's and
+        the tick's), so that a change is read once."""
+        async with self._refreshing:
+            return await self._refresh()
+
+    async def _refresh(self) -> bool:
+        await self._end_stragglers()
+        changes = await downstream_rows.changes_since(self._store, self._last_change)
+        first = self._last_change < 0
+        self._last_change = changes.last
+        if not (changes.rows or changes.removed):
+            return False
+        self._rows_read.inc(len(changes.rows) + len(changes.removed))
+        remade = {row.name for row in changes.rows}
+        for _, name in changes.removed:
+            # Made again after it was removed: the new row stands.
+            if name not in remade:
+                self._forget(name)
+                self._gone[name] = _STRAGGLER_TICKS
+        usable, unusable = [], []
+        for row in changes.rows:
+            was_unusable = row.name in self.unusable
+            self._forget(row.name)
+            self._made.add(row.name)
+            opened = self._open(row)
+            if isinstance(opened, Downstream):
+                self._managed[row.name] = opened
+                self._gone.pop(row.name, None)
+                if first or was_unusable:
+                    usable.append(row.name)
+            elif opened is not None:
+                self.unusable[row.name] = opened
+                if first or not was_unusable:
+                    unusable.append(row.name)
+        self._subscriptions = {n: subscription(d) for n, d in self.every.items()}
+        # Its rows are still made, held with the reason, until its key is back or its secret
+        # is rotated, and then go out.
+        for name, (settings, _) in self.unusable.items():
+            self._subscriptions[name] = subscription(settings, SECRET_HELD)
+        if usable or unusable:
+            await downstream_rows.follow_unopened(self._store, unusable, usable)
+        self.generation += 1
+        return True
+
+    def _forget(self, name: str) -> None:
+        self._managed.pop(name, None)
+        self.unusable.pop(name, None)
+        self._made.discard(name)
+
+    async def _end_stragglers(self) -> None:
+        """A replica that had not seen a removal yet may have queued deliveries for it:
+        they end as dead letters too, for a few ticks after."""
+        for name, left in list(self._gone.items()):
+            if name not in self._managed:
+                await downstream_rows.end_deliveries(self._store, name, REMOVED)
+            if left <= 1:
+                del self._gone[name]
+            else:
+                self._gone[name] = left - 1
+
+    def _open(self, row: ManagedRow) -> Downstream | tuple[ManagedDownstreamConfig, str] | None:
+        """A row as a downstream; when its secret or URL was sealed under a key this relay
+        no longer has, its other settings and the reason (and a log line); None when its
+        settings no longer pass."""
+        try:
+            spec = open_url(self.sealer, row.spec, row.name)
+            logs.add_secrets(dict(spec.get("headers") or {}).values())  # before any error
+            settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
+            secret = self.sealer.open(row.sealed_secret, row.name)
+            previous = (
+                self.sealer.open(row.sealed_previous, row.name) if row.sealed_previous else None
+            )
+        except Unsealable as exc:
+            reason = f"{SECRET_HELD} (its secret or URL does not open: {exc})"
+            self._log.error("downstream.unusable", downstream=row.name, reason=reason)
+            return _unopened(row, reason)
+        except ValidationError as exc:
+            self._log.error("downstream.unusable", downstream=row.name, reason=str(exc)[:200])
+            return None
+        d = managed_downstream(settings, secret, previous, row.previous_until)
+        # Never in a log line, nor in an error kept from a receiver's answer.
+        parts = urlsplit(d.url)
+        token = parts.username if parts.password is None else None  # NATS: a token alone
+        url_secrets = [d.url if d.url_is_secret else None, parts.password, token]
+        logs.add_secrets([secret, previous, *url_secrets])
+        return d
+
+    async def reseal(self) -> int:
+        """Seal again, under the newest key, every secret sealed under an older one (after
+        the relay's secret was rotated); how many downstreams."""
+        count = 0
+        for row in await downstream_rows.made(self._store):
+            sealed = [row.sealed_secret, row.sealed_previous]
+            secrets_current = all(s is None or self.sealer.is_current(s) for s in sealed)
+            if secrets_current and url_is_current(self.sealer, row.spec):
+                continue
+            try:
+                opened = [self.sealer.open(s, row.name) if s else None for s in sealed]
+                spec = open_url(self.sealer, row.spec, row.name)
+            except Unsealable:
+                continue  # refresh() says so
+            if not url_is_current(self.sealer, row.spec):
+                await downstream_rows.change(
+                    self._store, row.name, seal_url(self.sealer, spec, row.name)
+                )
+            if not secrets_current:
+                secret, previous = (self.sealer.seal(s, row.name) if s else None for s in opened)
+                assert secret is not None
+                await downstream_rows.reseal(self._store, row.name, secret, previous)
+            count += 1
+        return count
+
+    async def start(self) -> None:
+        """At a process's start: re-seal what an older key sealed, then read them all."""
+        if resealed := await self.reseal():
+            self._log.info("downstream.resealed", downstreams=resealed)
+        await self.refresh()
+
+    async def run(self, stopping: asyncio.Event, every: float) -> None:
+        """Follow the store's changes until `stopping` is set."""
+        while not stopping.is_set():
+            try:
+                await self.refresh()
+            except Exception:
+                self._log.exception("directory.refresh_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), every)

@@ -1,0 +1,330 @@
+"""Downstreams made through the API: create, change, rotate the secret of, remove, and how any
+downstream is described. Whichever door the operator comes in by (the admin API, the
+console, the command line), each action is here once."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ValidationError
+
+from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams.brokers.aws_target import AWS_FORMATS
+from receiver.downstreams.directory import REMOVED
+from receiver.downstreams.rows.managed import ManagedRow
+from receiver.kernel.config import (
+    Downstream,
+    DownstreamChange,
+    ManagedDownstreamConfig,
+    problems,
+    timeout_problem,
+)
+from receiver.kernel.config.aws import AWS_SETTINGS
+from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
+from receiver.kernel.events.rules.routing import (
+    NAME_MAX,
+    TASK_WEBHOOK,
+    looks_owned,
+    owned_name,
+    owner_of,
+)
+from receiver.kernel.extras import extra_of, install_command, installed
+from receiver.kernel.net.guard import check_api_url
+from receiver.kernel.secrets.sealing import (
+    SEALED_HEADERS,
+    SEALED_URL,
+    Unsealable,
+    open_url,
+    seal_url,
+)
+from receiver.kernel.secrets.webhooks import new_secret
+from receiver.keys.rules.access import Caller
+from receiver.operator import queries
+from receiver.service import Service, Work
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read(model: type[M], payload: Any) -> M:
+    if not isinstance(payload, dict):
+        raise InvalidRequest("body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest("; ".join(problems(exc, "body"))) from None
+
+
+read_checked = _read
+
+
+def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
+    """Settings that pass the same rules as the config file's, with a URL from the API:
+    public addresses only, unless the operator allows private ones."""
+    settings = _read(ManagedDownstreamConfig, spec)
+    if (extra := extra_of(settings.format)) is not None and not installed(extra):
+        raise InvalidRequest(
+            f"format: {settings.format} needs the relay installed with its extra:"
+            f" {install_command(extra)}"
+        )
+    lease = service.config.settings.delivery.attempt_lease_seconds
+    if (problem := timeout_problem(settings.timeout, lease)) is not None:
+        raise InvalidRequest(f"timeout: {problem}")
+    allow = service.config.settings.delivery.allow_private_networks
+    if settings.format not in AWS_FORMATS:
+        check_api_url(settings.url, "url", allow)
+    elif settings.endpoint_url is not None:
+        # An AWS format goes to AWS's own endpoint, or to this one.
+        check_api_url(settings.endpoint_url, "endpoint_url", allow)
+    return settings
+
+
+def _spec(settings: ManagedDownstreamConfig) -> dict[str, Any]:
+    return settings.model_dump(exclude={"name"}, exclude_none=True)
+
+
+def _managed_name(service: Service, name: str) -> str:
+    """A name the API may change: not the config file's, nor the tasks' webhooks'."""
+    if name in service.directory.configured:
+        raise Conflict(
+            f"{name!r} comes from the config file: change or remove it there (the API"
+            " manages only the downstreams it made)"
+        )
+    if name == TASK_WEBHOOK:
+        raise Conflict(f"{TASK_WEBHOOK!r} is the name of the tasks' own webhooks")
+    return name
+
+
+def kept_name(caller: Caller, name: str) -> str:
+    """The name the caller's downstream `name` is kept under: an app's own (so another
+    app's, or a global one, is no such downstream), or as given for the admin."""
+    return name if caller.sees_all else owned_name(caller.app_id or "", name)
+
+
+def sees(caller: Caller, kept: str) -> bool:
+    """Whether the caller may see or change that downstream: the admin any, an app its own."""
+    return caller.sees_all or (caller.app_id is not None and owner_of(kept) == caller.app_id)
+
+
+async def _owner(service: Service, caller: Caller, payload: Any) -> tuple[str | None, Any]:
+    """The app a new downstream is for, and the payload without `owner`: an app's key makes
+    its app's; the admin a global one, or an app's named by `owner`."""
+    if not isinstance(payload, dict) or "owner" not in payload:
+        return (None if caller.sees_all else caller.app_id), payload
+    rest = {k: v for k, v in payload.items() if k != "owner"}
+    if not caller.sees_all:
+        raise InvalidRequest("owner: only the admin names the app a downstream is for")
+    if not isinstance(payload["owner"], str):
+        raise InvalidRequest("owner: the name of an app")
+    try:
+        return (await service.keys.app(payload["owner"])).id, rest
+    except NotFound:
+        raise InvalidRequest(f"owner: no app named {payload['owner']!r}") from None
+
+
+async def _changed(service: Service) -> None:
+    """In use in this process at once; the other replicas follow within a tick."""
+    await service.directory.refresh()
+    service.wake(Work.DELIVERIES)
+
+
+async def create_downstream(
+    service: Service, payload: Any, caller: Caller
+) -> tuple[dict[str, Any], str]:
+    """A new downstream and its freshly made secret (shown this once): the app's when the
+    caller is an app's key (or the admin names one in `owner`), else global."""
+    owner, payload = await _owner(service, caller, payload)
+    settings = _checked(service, payload)
+    if owner is None:
+        if looks_owned(settings.name):
+            raise InvalidRequest("name: `<app id>.` begins only the names of apps' downstreams")
+        name = _managed_name(service, settings.name)
+    else:
+        name = owned_name(owner, settings.name)
+        if len(name) > NAME_MAX:
+            short = NAME_MAX - len(name) + len(settings.name)
+            raise InvalidRequest(f"name: an app's downstream has at most {short} characters")
+        if name in service.directory.every or name in service.directory.unusable:
+            raise Conflict(f"a downstream named {settings.name!r} exists")
+    secret = new_secret()
+    sealer = service.directory.sealer
+    sealed = sealer.seal(secret, name)
+    await downstream_rows.create(
+        service.store, name, seal_url(sealer, _spec(settings), name), sealed
+    )
+    await _changed(service)
+    service.log.info("downstream.created", downstream=name, format=settings.format)
+    return await describe_downstream(service, name), secret
+
+
+async def change_downstream(service: Service, name: str, payload: Any) -> dict[str, Any]:
+    _managed_name(service, name)
+    change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
+    row = await downstream_rows.one_made(service.store, name)
+    sealer = service.directory.sealer
+    try:
+        spec = open_url(sealer, row.spec, name)
+    except Unsealable:
+        if "url" in change:  # given again: the one that does not open is not needed
+            # The headers' values were sealed under the same key: gone with it.
+            spec = {k: v for k, v in row.spec.items() if k not in (SEALED_URL, SEALED_HEADERS)}
+        else:
+            raise Conflict(
+                f"{name!r} was sealed under a key this relay no longer has: give its URL"
+                " again in the change, or put the previous secret back"
+            ) from None
+    settings = _checked(service, {**spec, **change, "name": name})
+    await downstream_rows.change(service.store, name, seal_url(sealer, _spec(settings), name))
+    await _changed(service)
+    service.log.info("downstream.changed", downstream=name, fields=sorted(change))
+    return await describe_downstream(service, name)
+
+
+async def rotate_secret(service: Service, name: str) -> tuple[str, float]:
+    """A new secret; the old one signs beside it until the overlap ends (returned)."""
+    _managed_name(service, name)
+    row = await downstream_rows.one_made(service.store, name)
+    sealer = service.directory.sealer
+    secret = new_secret()
+    overlap = service.config.settings.delivery.rotation_overlap_seconds
+    try:
+        sealer.open(row.sealed_secret, name)
+        previous: str | None = row.sealed_secret
+    except Unsealable:
+        previous = None  # its key is gone: nothing to keep signing with
+    await downstream_rows.rotate(service.store, name, sealer.seal(secret, name), previous, overlap)
+    await _changed(service)
+    rotated = await downstream_rows.one_made(service.store, name)
+    service.log.info("downstream.secret_rotated", downstream=name, overlap_seconds=overlap)
+    return secret, rotated.previous_until or rotated.changed_at
+
+
+async def remove_downstream(service: Service, name: str) -> int:
+    """Gone at once: what it still had to deliver ends as dead letters; how many."""
+    _managed_name(service, name)
+    ended = await downstream_rows.remove(service.store, name, REMOVED)
+    await _changed(service)
+    service.log.warning("downstream.removed", downstream=name, deliveries_ended=ended)
+    return ended
+
+
+# Query parameters that carry a credential in the brokers' URLs (Redis' `password`, NATS'
+# `token`, and the like): their values are never shown.
+_CREDENTIAL_PARAM = re.compile(r"pass|pwd|token|secret|auth|key|cred|sig", re.IGNORECASE)
+
+
+def shown_url(d: Downstream) -> str:
+    """The URL as the API may show it: a chat webhook's URL is its credential (only its
+    origin is shown); of a broker URL, the password, a user part standing alone (NATS reads
+    it as a token) and every credential in the query are masked."""
+    parts = urlsplit(d.url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if d.url_is_secret:
+        return f"{parts.scheme}://{host}/…"
+    if parts.password is not None:
+        host = f"{parts.username or ''}:***@{host}"
+    elif parts.username is not None:
+        host = f"***@{host}"
+    query = urlencode(
+        [
+            (key, "***" if _CREDENTIAL_PARAM.search(key) else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+_SHOWN = {
+    "format",
+    "channels",
+    "timeout",
+    "max_in_flight",
+    "rate_per_second",
+    "breaker_failure_rate",
+    "breaker_min_attempts",
+    "breaker_window_seconds",
+    "breaker_cool_off_seconds",
+    "disable_after_seconds",
+    "exchange",
+    "routing_key",
+    "subject",
+    "topic",
+    "stream",
+    "maxlen",
+    *AWS_SETTINGS,
+    "filter",
+    "transform",
+}
+
+
+def masked(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as any answer, page or log shows them: the names, never a value."""
+    return dict.fromkeys(headers, "***")
+
+
+def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any]:
+    """What a downstream is, never its secret."""
+    out: dict[str, Any] = {
+        "name": d.name,
+        "source": "api" if d.managed else "config",
+        "url": shown_url(d),
+        **d.model_dump(include=_SHOWN, exclude_none=True),
+        "events": sorted(d.events),
+        "signed": bool(d.secret),
+        "headers": masked(d.headers),
+    }
+    return _made(out, row, now)
+
+
+def describe_unusable(
+    settings: ManagedDownstreamConfig, reason: str, row: ManagedRow | None, now: float
+) -> dict[str, Any]:
+    """A downstream made through the API whose secret or URL does not open: its settings
+    but the URL, and why its deliveries wait."""
+    out: dict[str, Any] = {
+        "name": settings.name,
+        "source": "api",
+        "url": "(sealed under a key this relay does not have)",
+        **settings.model_dump(include=_SHOWN, exclude_none=True),
+        "events": sorted(settings.events),
+        "headers": masked(settings.headers),
+        "signed": True,
+        "unusable": reason,
+    }
+    return _made(out, row, now)
+
+
+def describe_any(service: Service, name: str, row: ManagedRow | None, now: float) -> dict[str, Any]:
+    """`describe` or `describe_unusable`, whichever the downstream is."""
+    d = service.directory.get(name)
+    if d is not None:
+        return describe(d, row, now)
+    settings, reason = service.directory.unusable[name]
+    return describe_unusable(settings, reason, row, now)
+
+
+def _made(out: dict[str, Any], row: ManagedRow | None, now: float) -> dict[str, Any]:
+    if row is not None:
+        out["created_at"] = row.created_at
+        out["changed_at"] = row.changed_at
+        rotating = row.previous_until is not None and now < row.previous_until
+        out["previous_secret_until"] = row.previous_until if rotating else None
+    return out
+
+
+async def describe_downstream(service: Service, name: str) -> dict[str, Any]:
+    """One downstream, config or API, with its health."""
+    d = service.directory.get(name)
+    if d is None and name not in service.directory.unusable:
+        raise NotFound(f"no downstream named {name!r}")
+    managed = d is None or d.managed
+    row = await downstream_rows.one_made(service.store, name) if managed else None
+    (health,) = await queries.health(service.store, [name])
+    return {**health.summary(), **describe_any(service, name, row, time.time())}

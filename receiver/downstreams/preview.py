@@ -1,0 +1,101 @@
+"""`POST /v1/downstreams/preview`: what a filter, a transform and headers would make of one
+event (an example of a type, or a task's newest event), before any of them is stored.
+
+The answer is the request as it would go, with every header value the caller gave masked
+and the signature left out: a preview never shows a secret, and sends nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import ConfigDict, Field, model_validator
+
+from receiver.catalog.events import EVENT_TYPES, TEST_TYPE, example_document
+from receiver.downstreams import render
+from receiver.downstreams.brokers import TARGET_FIELD
+from receiver.downstreams.brokers.aws_target import AWS_FORMATS
+from receiver.downstreams.manage import masked, read_checked
+from receiver.kernel import expressions
+from receiver.kernel.config.aws import DownstreamFormat
+from receiver.kernel.config.expression_fields import DownstreamExpressions
+from receiver.kernel.errors import InvalidRequest, NotFound
+from receiver.operator import queries
+from receiver.service import Service
+
+# What the relay adds to every request (values shown as placeholders).
+_SIGNED = {
+    "content-type": "application/json",
+    "webhook-id": "msg_…",
+    "webhook-timestamp": "…",
+    "webhook-signature": "v1,***",
+}
+
+
+class PreviewRequest(DownstreamExpressions):
+    """A filter and transform to try, with the format they would serve, on an event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: DownstreamFormat = "webhook"
+    type: Literal[EVENT_TYPES] | None = None  # type: ignore[valid-type]
+    task_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _one_event(self) -> PreviewRequest:
+        if self.type is not None and self.task_id is not None:
+            raise ValueError("give type or task_id, not both")
+        if self.format == "telegram":
+            # Its message is addressed to a chat its URL names, which a preview has not.
+            raise ValueError("format: telegram cannot be previewed; try another chat format")
+        return self
+
+
+async def _document(service: Service, asked: PreviewRequest) -> dict[str, Any]:
+    if asked.task_id is None:
+        return example_document(asked.type or TEST_TYPE)
+    found = await queries.task_documents(service.store, asked.task_id, 1)
+    if found is None:
+        raise NotFound(f"no task {asked.task_id!r}")
+    documents = [document for document, _ in found[1].values() if document]
+    if not documents:
+        raise InvalidRequest(f"task_id: task {asked.task_id!r} has no event yet")
+    return documents[0]
+
+
+async def preview(service: Service, payload: Any) -> dict[str, Any]:
+    asked = read_checked(PreviewRequest, payload)
+    document = await _document(service, asked)
+    envelope = render.webhook(document)
+    # Converted for CEL only when there is an expression: without one (or without the cel
+    # extra) the preview still shows the request the format would make.
+    has_expression = asked.filter is not None or asked.transform is not None
+    context = expressions.context(envelope) if has_expression else None
+    answer: dict[str, Any] = {"event": envelope, "matched": True, "reason": None}
+    if asked.filter is not None:
+        verdict = expressions.verdict(expressions.compiled(asked.filter), context)
+        answer |= {"matched": verdict.matched, "reason": verdict.reason}
+    try:
+        shaped = _shaped(asked, document, context)
+    except expressions.ExpressionFailed as exc:
+        return answer | {"request": None, "transform_error": str(exc)}
+    headers = {**masked(asked.headers), **shaped.headers, **_SIGNED}
+    published = asked.format in TARGET_FIELD or asked.format in AWS_FORMATS
+    if published:
+        headers["webhook-type"] = envelope["type"]
+    request = {
+        "method": "PUBLISH" if published else shaped.method,
+        "path": shaped.path,
+        "headers": headers,
+        "body": orjson.loads(shaped.body),
+    }
+    return answer | {"request": request, "transform_error": None}
+
+
+def _shaped(asked: PreviewRequest, document: dict[str, Any], context: Any) -> expressions.Shaped:
+    if asked.transform is not None:
+        return expressions.shape(expressions.compiled(asked.transform), context)
+    published = asked.format in TARGET_FIELD or asked.format in AWS_FORMATS
+    fmt = "webhook" if published else asked.format
+    return expressions.Shaped(render.render(fmt, document).body)

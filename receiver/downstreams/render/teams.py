@@ -1,0 +1,64 @@
+"""Microsoft Teams: an Adaptive Card through a Workflows webhook."""
+
+from __future__ import annotations
+
+from receiver.downstreams.render import message
+from receiver.downstreams.render.message import Payload
+from receiver.downstreams.render.text import clip, cut, teams_escape
+
+# Microsoft Teams (learn.microsoft.com, "Create incoming webhooks" and the Workflows
+# connector's known limits): a message is at most about 28 KB, or the post fails with 413.
+TEAMS_BYTES = 28_000
+
+
+def _teams_card(p: Payload, budget: int) -> Payload:
+    body: list[Payload] = [
+        {
+            "type": "TextBlock",
+            "text": teams_escape(message.headline(p)),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+        }
+    ]
+    facts = [
+        {"title": label, "value": clip(teams_escape(value), min(message.FACT, budget))}
+        for label, value in message.facts(p)
+    ]
+    facts = [f for f in facts if f["value"]]
+    if facts:
+        body.append({"type": "FactSet", "facts": facts})
+    if picture := message.picture(p):
+        alt = "Poster" if picture == message.poster(p) else message.noun(p)
+        body.append({"type": "Image", "url": picture, "altText": alt, "size": "Stretch"})
+    listed = message.output_list(p, lambda label, url: f"[{label}]({url})", teams_escape)
+    lines = []
+    if (error := message.error(p)) and budget:
+        lines.append(clip(f"Reason: {teams_escape(error)}", budget // 2 if listed else budget))
+    if text := cut(lines + listed, budget):
+        # Teams keeps a Markdown line break only between paragraphs.
+        body.append({"type": "TextBlock", "text": text.replace("\n", "\n\n"), "wrap": True})
+    card: Payload = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.4",
+        "body": body,
+        "msteams": {"width": "Full"},
+    }
+    if links := message.links(p):
+        open_first = {"type": "Action.OpenUrl", "title": message.open_label(p), "url": links[0]}
+        card["actions"] = [open_first]
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+def teams(p: Payload) -> Payload:
+    return message.fit(lambda budget: _teams_card(p, budget), message.json_bytes, TEAMS_BYTES)

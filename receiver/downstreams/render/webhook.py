@@ -1,0 +1,14 @@
+"""The `webhook` format: the stored event document as a signed JSON event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from receiver.downstreams.render.message import Payload
+
+
+def webhook(p: Payload) -> Payload:
+    # Standard Webhooks' recommended shape: a type, a timestamp and the data.
+    occurred = datetime.fromtimestamp(p["occurred_at"], UTC).isoformat().replace("+00:00", "Z")
+    kind = p.get("type") or f"task.{p['state']}"  # the relay's own notices carry their type
+    return {"type": kind, "timestamp": occurred, "data": p}

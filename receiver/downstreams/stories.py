@@ -1,0 +1,101 @@
+"""A downstream's life in the store: registered, its breaker noted, enabled again (what it
+held queued anew), and the downstreams made through the API created, changed, rotated,
+resealed and removed. Shared by every replica; disabling one is an attempt's outcome, in
+delivery.py."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from receiver.downstreams.rows import health as downstreams
+from receiver.downstreams.rows import managed
+from receiver.downstreams.rows.managed import ManagedRow
+from receiver.kernel.events.rows import outbox
+from receiver.kernel.events.rules.routing import SECRET_HELD
+from receiver.kernel.store import Store
+from receiver.kernel.store.db import Db
+
+
+async def register(store: Store, names: list[str]) -> None:
+    """A row for every configured downstream (existing rows keep their state)."""
+    await store.run(lambda db: downstreams.register(db, names))
+
+
+async def disabled(store: Store) -> set[str]:
+    return await store.read(downstreams.disabled_names)
+
+
+async def due(store: Store) -> set[str]:
+    """The downstreams with deliveries to claim now."""
+    return await store.read(lambda db: outbox.due_downstreams(db, time.time()))
+
+
+async def enable(store: Store, name: str, recover_since: float | None) -> int:
+    """Attempt it again; how many deliveries were queued anew."""
+    return await store.run(lambda db: downstreams.enable(db, name, recover_since, time.time()))
+
+
+async def note_breaker(store: Store, name: str, state: str) -> None:
+    await store.run(lambda db: downstreams.note_breaker(db, name, state, time.time()))
+
+
+async def changes_since(store: Store, seq: int) -> managed.Changes:
+    """The downstreams made through the API made, changed or removed after change `seq`
+    (-1: all of them; one row read when nothing changed)."""
+    return await store.read(lambda db: managed.changes_since(db, seq))
+
+
+async def made(store: Store) -> list[ManagedRow]:
+    return await store.read(managed.every)
+
+
+async def one_made(store: Store, name: str) -> ManagedRow:
+    return await store.read(lambda db: managed.one(db, name))
+
+
+async def create(store: Store, name: str, spec: dict[str, Any], sealed: str) -> ManagedRow:
+    return await store.run(lambda db: managed.create(db, name, spec, sealed, time.time()))
+
+
+async def change(store: Store, name: str, spec: dict[str, Any]) -> ManagedRow:
+    return await store.run(lambda db: managed.change(db, name, spec, time.time()))
+
+
+async def rotate(
+    store: Store, name: str, sealed: str, sealed_previous: str | None, overlap: float
+) -> None:
+    """A new secret; the previous one still signs for `overlap` seconds."""
+
+    def write(db: Db) -> None:
+        now = time.time()
+        managed.rotate(db, name, sealed, sealed_previous, now + overlap, now)
+
+    await store.run(write)
+
+
+async def reseal(store: Store, name: str, sealed: str, sealed_previous: str | None) -> None:
+    await store.run(lambda db: managed.reseal(db, name, sealed, sealed_previous))
+
+
+async def remove(store: Store, name: str, reason: str) -> int:
+    return await store.run(lambda db: managed.remove(db, name, reason, time.time()))
+
+
+async def end_deliveries(store: Store, downstream: str, reason: str) -> int:
+    return await store.run(lambda db: managed.end_deliveries(db, downstream, reason, time.time()))
+
+
+async def follow_unopened(store: Store, unusable: list[str], usable: list[str]) -> None:
+    """Downstreams made through the API that can no longer be used have their waiting rows
+    held, with the reason; those that can again (the key is back, the secret rotated) send
+    what they held for it."""
+
+    def write(db: Db) -> None:
+        now = time.time()
+        if unusable:
+            downstreams.hold_unopened(db, unusable, SECRET_HELD, now)
+        if usable:
+            downstreams.release_unopened(db, usable, SECRET_HELD, now)
+
+    await store.run(write)

@@ -1,0 +1,71 @@
+"""Runway's `runway://` URIs of the relay's own uploads (receiver/frontdoor/uploads.py):
+where their files are kept, and a create's body with each URI replaced by its file as a data
+URI, which the relay keeps once with the task (receiver/tasks/rules/inputs.py): no private
+address of the relay's ever reaches CometAPI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+from starlette.requests import Request
+
+from receiver.kernel.errors import InvalidRequest, NotFound, StoreError
+from receiver.kernel.http.access import caller_of
+from receiver.media.rules import uploads
+from receiver.media.storage.local import MediaStore, MediaStoreError, Redirect, open_media_store
+from receiver.service import Service
+
+UPLOAD_SALT = "runway-relay.runway-upload.v1"
+URI_SALT = "runway-relay.runway-uri.v1"
+
+
+def signer(service: Service, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(service.config.secrets.signing_keys, salt=salt)
+
+
+def media_store(request: Request, service: Service) -> MediaStore:
+    if not service.config.settings.media.enabled:
+        raise NotFound("uploads need the relay's media store ([media] enabled), which is off")
+    store: MediaStore | None = getattr(request.app.state, "media_store", None)
+    if store is None:
+        store = request.app.state.media_store = open_media_store(service.config.settings.media)
+    return store
+
+
+async def resolved(request: Request, service: Service, body: Any) -> Any:
+    """The create's body with each `runway://` URI of the relay's replaced by its file as a
+    data URI; InvalidRequest for one that is not valid, not the caller's, or expired."""
+    if isinstance(body, dict):
+        return {key: await resolved(request, service, value) for key, value in body.items()}
+    if isinstance(body, list):
+        return [await resolved(request, service, value) for value in body]
+    if not isinstance(body, str) or not body.startswith(uploads.URI_PREFIX):
+        return body
+    try:
+        named = signer(service, URI_SALT).loads(
+            body[len(uploads.URI_PREFIX) :], max_age=uploads.EPHEMERAL_SECONDS
+        )
+    except BadData:
+        raise InvalidRequest("a runway:// URI is not valid here, or has expired") from None
+    caller = caller_of(request)
+    if not caller.sees_all and named["owner"] != caller.owner:
+        raise InvalidRequest("a runway:// URI is another API key's upload")
+    return uploads.data_uri(named["type"], await _read(request, service, named["key"]))
+
+
+async def _read(request: Request, service: Service, key: str) -> bytes:
+    try:
+        found = await media_store(request, service).locate(key, 60)
+        if isinstance(found, Path):
+            return found.read_bytes()
+        if found is not None and not isinstance(found, Redirect):
+            return b"".join([chunk async for chunk in found.read(0, found.size)])
+    except MediaStoreError as exc:
+        service.log.warning("uploads.store_unavailable", reason=str(exc))
+        raise StoreError("the media store cannot be reached") from None
+    if found is None:
+        raise InvalidRequest("a runway:// URI names a file that was never uploaded")
+    raise InvalidRequest("uploads are not read from a presigned store ([media] presign)")

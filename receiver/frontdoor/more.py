@@ -1,0 +1,174 @@
+"""The rest of Runway's SDK surface under `/runwayml`: a create of a route the kinds table
+does not know, passed through to CometAPI's same path (its task is of that route's name);
+a clear 404 for the routes that make no task (workflows, voices, avatars, documents,
+routers, realtime sessions...), which the relay does not offer; and the organization's
+usage from the relay's own records.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route
+
+from receiver.app.api.models import Answer
+from receiver.app.api.openapi import Body, Doc, Operation, Reply, reply
+from receiver.frontdoor import shape
+from receiver.frontdoor import uploads as runway_uploads
+from receiver.frontdoor.models import USAGE_MODELS
+from receiver.frontdoor.tasks import RUNWAY, RunwayError, RunwayParams, create, refusal
+from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
+from receiver.kernel.events.rules.kinds import passed_through
+from receiver.kernel.http.access import authorize, caller_of
+from receiver.kernel.http.answers import Json
+from receiver.kernel.http.body import read_json
+from receiver.kernel.store import Task, TaskFilter
+from receiver.operator import actions as operations
+from receiver.service import Service
+
+_USAGE_BODY_BYTES = 4096
+_PAGE = 1000
+_PAGES = 100  # a window past 100,000 tasks is counted in its newest 100,000
+
+
+class RunwayUsedCredit(Answer):
+    amount: int = Field(description="Credits CometAPI confirmed for the model's tasks.")
+    model: str
+
+
+class RunwayUsageDay(Answer):
+    date: str = Field(description="YYYY-MM-DD, UTC.")
+    usedCredits: list[RunwayUsedCredit]
+
+
+class RunwayUsage(Answer):
+    """Runway's usage answer, from the relay's own records."""
+
+    models: list[str] = Field(description="The models with usage in the window.")
+    results: list[RunwayUsageDay] = Field(description="Every day of the window, oldest first.")
+
+
+def _iso_day(value: object) -> object:
+    """Only a day written YYYY-MM-DD, as Runway takes it (no epoch number, no time)."""
+    if isinstance(value, str) and not _DAY.fullmatch(value):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    if not isinstance(value, str | date):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    return value
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+Day = Annotated[date, BeforeValidator(_iso_day)]
+
+
+class UsageDates(BaseModel):
+    """The window asked: Runway's SDK sends it as the body of a POST."""
+
+    startDate: Day | None = Field(None, description="First day (UTC); 30 days back if not given.")
+    beforeDate: Day | None = Field(
+        None, description="The day after the last (UTC); 30 days after `startDate` if not given."
+    )
+
+
+class RunwayUsageParams(RunwayParams, UsageDates):
+    """The same window in the query, for a GET."""
+
+
+_DATES: TypeAdapter[UsageDates] = TypeAdapter(UsageDates)
+
+
+async def _asked_dates(request: Request, params: RunwayParams) -> UsageDates:
+    """The window's dates: the query's (GET), or the JSON body's, as the Python SDK sends."""
+    if isinstance(params, UsageDates):
+        return params
+    timeout = request.app.state.service.config.settings.server.body_timeout_seconds
+    body = await read_json(request, _USAGE_BODY_BYTES, timeout)  # `{}` at least, as the SDK
+    if not isinstance(body, dict):
+        raise InvalidRequest("body must be a JSON object")
+    try:
+        return _DATES.validate_python(body)
+    except ValidationError:
+        raise InvalidRequest("startDate and beforeDate must be dates, YYYY-MM-DD") from None
+
+
+async def usage(request: Request, service: Service, params: RunwayParams) -> Response:
+    asked = await _asked_dates(request, params)
+    try:
+        first, end = shape.usage_window(asked.startDate, asked.beforeDate, datetime.now(UTC).date())
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()
+    found: list[Task] = []
+    cursor = None
+    for _ in range(_PAGES):
+        wanted = TaskFilter(since=since, before=cursor, owner_key=caller_of(request).owner_filter)
+        page = await operations.list_tasks(service, wanted, _PAGE)
+        found.extend(page.tasks)
+        if page.next is None:
+            break
+        cursor = page.next
+    return reply(RunwayUsage, shape.usage(found, first, end, USAGE_MODELS))
+
+
+async def _elsewhere(request: Request) -> Response:
+    """Every other path under `/runwayml/v1/`: a create of a route the table does not know
+    is passed through; anything else is a 404 saying the relay does not offer it."""
+    service: Service = request.app.state.service
+    name, method = request.path_params["route"], request.method
+    if allowed := _methods_of_its_route(request):  # a documented path, another method
+        headers = {"Allow": ", ".join(sorted(allowed))}
+        return Json({"error": f"{method} is not allowed on /v1/{name}"}, 405, headers=headers)
+    try:
+        await authorize(request, service, "tasks:submit" if method == "POST" else "tasks:read")
+        if method != "POST" or passed_through(name) is None:
+            raise NotFound(f"the relay does not offer {method} /v1/{name}")
+        if not request.headers.get("x-runway-version"):
+            raise InvalidRequest("X-Runway-Version header is required")
+        return await create(name, request, service, through=True)
+    except RelayError as exc:
+        return refusal(exc)
+
+
+def _methods_of_its_route(request: Request) -> set[str]:
+    """The methods of the documented route whose path this is (none: no such route)."""
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route not in ROUTES:
+            match, _ = route.matches(request.scope)
+            if match is Match.PARTIAL:
+                return set(route.methods or ())
+    return set()
+
+
+_USAGE_DOC = Doc(
+    "runwayml",
+    "Credits per model per day (Runway's shape)",
+    "Runway's `POST /v1/organization/usage` (as its Python SDK's `retrieve_usage` sends it;"
+    " `GET` with the dates in the query as well): the credits CometAPI confirmed for the"
+    " tasks made each day (UTC) of the window, per model (an API key's own tasks only). A"
+    " model Runway's SDK does not name is left out, as its strict mode would refuse it.",
+    (
+        Reply(200, "The usage.", RunwayUsage),
+        Reply(400, "A date is wrong, or the window is over 90 days.", RunwayError),
+    ),
+)
+_USAGE = "/runwayml/v1/organization/usage"
+_DATES_BODY = Body(_DATES, "Runway_usage", "The window: `startDate`, `beforeDate` (both optional).")
+OPERATIONS: tuple[Operation, ...] = (
+    *runway_uploads.OPERATIONS,
+    RUNWAY.op(_USAGE, "POST", usage, RunwayParams, _USAGE_DOC, _DATES_BODY, scope="tasks:read"),
+    RUNWAY.op(_USAGE, "GET", usage, RunwayUsageParams, _USAGE_DOC, scope="tasks:read"),
+)
+# After every documented route: what they do not match falls here.
+ROUTES = (
+    *runway_uploads.ROUTES,  # the upload's file, at its signed URL
+    Route(
+        "/runwayml/v1/{route:path}",
+        _elsewhere,
+        methods=["POST", "GET", "PUT", "PATCH", "DELETE"],
+    ),
+)

@@ -1,0 +1,346 @@
+"""Runway's API shape under `/runwayml`: code written for Runway's SDK points its base URL
+at the relay, and each create becomes an ordinary relay task (the same id answers
+`GET /v1/tasks/{id}`) that goes through the submit queue, polling, corroboration, fan-out
+and copies like any other.
+
+An API key of the relay (or its admin token) is the Runway API key, holding the
+scopes each route names; a key without `admin` reaches only the tasks it made. Refusals
+come in Runway's shape (`{"error": ...}`) with Runway's statuses: 400 where the relay's
+own API says 422.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.app.api.models import Answer, Id, InHeader, InPath, Key, Params
+from receiver.app.api.openapi import LIMIT_RETRY_AFTER, Body, Doc, Door, Operation, Reply, reply
+from receiver.frontdoor import files as runway_files
+from receiver.frontdoor import shape
+from receiver.kernel.errors import Conflict, InvalidRequest, NotFound, RelayError
+from receiver.kernel.events.rules.kinds import FRONT_DOOR
+from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.http.access import caller_of
+from receiver.kernel.http.answers import Json
+from receiver.kernel.http.body import read_json
+from receiver.kernel.http.errors import answer_for, headers_for
+from receiver.kernel.observability import tracing
+from receiver.kernel.store import Task, TaskFilter
+from receiver.operator import actions as operations
+from receiver.operator import queries
+from receiver.service import Service
+
+# How long a create waits for CometAPI's answer, so that a refusal comes back as Runway's
+# own API gives it (a 400); a task the queue holds longer is answered as THROTTLED.
+CREATE_WAIT_SECONDS = 5.0
+_CREATE_WAIT_STEP = 0.05
+MAX_CREATE_BYTES = 100 * 1024 * 1024  # a base64 data URI of a 64 MB clip is about 86 MB
+
+P = TypeVar("P", bound=Params)
+RunwayHandler = Callable[[Request, Service, P], Awaitable[Response]]
+
+
+class RunwayBody(BaseModel):
+    """Runway's own fields for the route, passed on to CometAPI as sent."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=64, description="The Runway model to run.")
+
+
+class RunwayError(Answer):
+    """Runway's refusal: one sentence."""
+
+    error: str
+
+
+class RunwayCost(Answer):
+    credits: float
+
+
+class RunwayCreated(Answer):
+    id: str = Field(description="The relay's task id: `GET /v1/tasks/{id}` answers it too.")
+    estimatedCost: RunwayCost = Field(
+        description="The credits CometAPI reported for it so far (0 if none yet)."
+    )
+
+
+class RunwayTask(Answer):
+    """A task as Runway's `GET /v1/tasks/{id}` shows it."""
+
+    id: str
+    status: Literal["PENDING", "THROTTLED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+    createdAt: str = Field(description="ISO 8601, UTC.")
+    estimatedCost: RunwayCost | None = Field(
+        None, description="Until it ends: the credits CometAPI reported so far (0 if none)."
+    )
+    cost: RunwayCost | None = Field(None, description="Once it ended: credits charged.")
+    progress: float | None = Field(None, description="RUNNING: 0 to 1.")
+    output: list[str] | None = Field(
+        None,
+        description="SUCCEEDED: the relay's own copies when it made them (they outlive the"
+        " provider's links), CometAPI's links otherwise.",
+    )
+    failure: str | None = None
+    failureCode: str | None = None
+
+
+class RunwayParams(Params):
+    runway_version: Annotated[Key, InHeader()] = Field(
+        alias="X-Runway-Version",
+        description="Runway's API version, e.g. `2024-11-06`; required, as Runway requires it.",
+    )
+
+
+class RunwayTaskParams(RunwayParams):
+    task_id: Annotated[Id, InPath()]
+
+
+def refusal(exc: RelayError) -> Json:
+    """A refusal in Runway's shape, as its SDKs read it."""
+    status = answer_for(exc)[0]
+    return Json(
+        {"error": exc.detail},
+        status_code=400 if status == 422 else status,
+        headers=headers_for(exc),
+    )
+
+
+def _creates(kind: str) -> RunwayHandler[RunwayParams]:
+    async def handler(request: Request, service: Service, params: RunwayParams) -> Response:
+        return await create(kind, request, service)
+
+    return handler
+
+
+async def create(kind: str, request: Request, service: Service, through: bool = False) -> Response:
+    """`through`: a route the table does not know, passed through to CometAPI's same path;
+    when CometAPI does not serve it, no task is left of the call."""
+    task = await _sent_or_held(service, await _submitted(kind, request, service, through))
+    if task is None:  # removed by the submit: CometAPI does not serve its route
+        raise NotFound(f"CometAPI does not serve {kind}")
+    if task.state == "failed" and task.upstream_task_id is None:
+        raise InvalidRequest(task.error or "CometAPI refused the task")
+    return reply(RunwayCreated, {"id": task.id, "estimatedCost": shape.estimate(task)})
+
+
+async def _submitted(kind: str, request: Request, service: Service, through: bool) -> Task:
+    """The task stored; the body, which may be a hundred megabytes, is not held while its
+    send is awaited."""
+    timeout = service.config.settings.server.body_timeout_seconds
+    body = await read_json(request, MAX_CREATE_BYTES, timeout)
+    if isinstance(body, dict) and "kind" in body:
+        raise InvalidRequest("kind: not a field of Runway's API (the route names the kind)")
+    body = await runway_files.resolved(request, service, body)  # its `runway://` uploads
+    payload, trace = shape.relay_payload(kind, body), tracing.caller(request.headers)
+    caller = caller_of(request)
+    submitted = await operations.submit_task(service, payload, None, trace, caller, through)
+    return submitted.task
+
+
+async def _sent_or_held(service: Service, task: Task) -> Task | None:
+    """The task once CometAPI has answered its send, or as it is after CREATE_WAIT_SECONDS
+    (the queue holds it: no room at CometAPI, or CometAPI asked to wait); None when the
+    send removed it (a route passed through that CometAPI does not serve)."""
+    deadline = time.monotonic() + CREATE_WAIT_SECONDS
+    while task.submission in ("waiting", "sending") and time.monotonic() < deadline:
+        await asyncio.sleep(_CREATE_WAIT_STEP)
+        found = await queries.task(service.store, task.id)
+        if found is None:
+            return None
+        task = found
+    return task
+
+
+async def retrieve(request: Request, service: Service, params: RunwayTaskParams) -> Response:
+    found = await queries.task_documents(service.store, params.task_id, 20)
+    if found is None or not caller_of(request).owns(found[0].owner_key):
+        raise NotFound("task not found")
+    task, documents = found
+    copies: list[str] = []
+    failure_code = None
+    for document, _ in documents.values():  # newest first
+        copies = copies or shape.copied_outputs(document.get("media"))
+        failure_code = failure_code or document.get("failure_code")
+    return reply(RunwayTask, shape.runway_task(task, copies, failure_code))
+
+
+async def _task(request: Request, service: Service, task_id: str) -> Task:
+    try:
+        return await operations.task_of(service, task_id, caller_of(request))
+    except NotFound:
+        raise NotFound("task not found") from None
+
+
+async def delete(request: Request, service: Service, params: RunwayTaskParams) -> Response:
+    """Runway's DELETE cancels a task that has not ended; on one that has, there is nothing
+    to cancel (the relay keeps its record until retention removes it)."""
+    task = await _task(request, service, params.task_id)
+    deadline = time.monotonic() + CREATE_WAIT_SECONDS
+    while task.state not in TERMINAL_STATES:
+        try:
+            await operations.cancel_task(service, task.id, caller_of(request))
+            break
+        except Conflict:
+            task = await queries.task(service.store, task.id) or task
+            if task.state in TERMINAL_STATES:
+                break  # it ended meanwhile: nothing to cancel
+            # A send in flight this moment (the queue retrying it): Runway's DELETE has no
+            # such state, so wait for the send's answer and cancel then.
+            if task.submission != "sending" or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(_CREATE_WAIT_STEP)
+    return Response(status_code=204)
+
+
+class RunwayModelLimits(Answer):
+    maxConcurrentGenerations: int | None = Field(
+        description="The relay's cap on tasks running at CometAPI at once; null: none."
+    )
+    maxDailyGenerations: int | None = Field(description="None kept by the relay: null.")
+
+
+class RunwayTier(Answer):
+    maxMonthlyCreditSpend: int = Field(description="CometAPI's account's: not known here, 0.")
+    models: dict[str, RunwayModelLimits] = Field(description="Each model used today.")
+
+
+class RunwayModelUsage(Answer):
+    dailyGenerations: int = Field(description="Tasks made today (UTC) with this model.")
+    creditsSpent: int = Field(description="Credits CometAPI confirmed for them.")
+
+
+class RunwayUsage(Answer):
+    models: dict[str, RunwayModelUsage]
+
+
+class RunwayOrganization(Answer):
+    """Runway's organization, as far as the relay knows it."""
+
+    creditBalance: int = Field(description="CometAPI's account's: not known here, 0.")
+    tier: RunwayTier
+    usage: RunwayUsage
+
+
+_PAGE = 1000
+_DAY_PAGES = 50  # a day past 50,000 tasks is counted in its newest 50,000
+
+
+async def organization(request: Request, service: Service, params: RunwayParams) -> Response:
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today: list[Task] = []
+    before = None
+    for _ in range(_DAY_PAGES):
+        wanted = TaskFilter(
+            since=midnight.timestamp(), before=before, owner_key=caller_of(request).owner_filter
+        )
+        page = await operations.list_tasks(service, wanted, _PAGE)
+        today.extend(page.tasks)
+        if page.next is None:
+            break
+        before = page.next
+    cap = service.config.settings.upstream.max_concurrent_tasks
+    return reply(RunwayOrganization, shape.organization(today, cap))
+
+
+_ERR = RunwayError
+_CREATE_REPLIES = (
+    Reply(200, "Created: the task's id.", RunwayCreated),
+    Reply(
+        400,
+        "The body breaks a limit, or CometAPI refused the task (which is then failed).",
+        _ERR,
+    ),
+    Reply(408, "The body did not arrive in time.", _ERR),
+    Reply(413, "The body is over 100 MiB.", _ERR),
+    Reply(
+        429,
+        "The API key's `max_queued` or `max_per_day` is reached; `error` says which.",
+        _ERR,
+        headers=LIMIT_RETRY_AFTER,
+    ),
+)
+
+
+# Every refusal under /runwayml in Runway's shape, as its SDKs read it.
+RUNWAY = Door(RunwayError, refusal)
+
+
+def _create_op(kind: str) -> Operation:
+    return RUNWAY.op(
+        f"/runwayml/v1/{kind}",
+        "POST",
+        _creates(kind),
+        RunwayParams,
+        Doc(
+            "runwayml",
+            f"Create a {kind} task (Runway's shape)",
+            f"Runway's `POST /v1/{kind}`. The task is stored and queued like `POST /v1/tasks`;"
+            f" the answer waits up to {CREATE_WAIT_SECONDS:g} s for CometAPI to take it, so that"
+            " CometAPI's refusal is a 400 here, as Runway gives it.",
+            _CREATE_REPLIES,
+        ),
+        Body(TypeAdapter(RunwayBody), f"Runway_{kind}", "Runway's own fields, passed on as sent."),
+        scope="tasks:submit",
+    )
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    *(_create_op(kind) for kind in FRONT_DOOR),
+    RUNWAY.op(
+        "/runwayml/v1/organization",
+        "GET",
+        organization,
+        RunwayParams,
+        Doc(
+            "runwayml",
+            "The organization (Runway's shape)",
+            "What the relay knows of Runway's organization: the concurrency cap it keeps, and"
+            " per model the tasks made today (UTC) and the credits CometAPI confirmed for them"
+            " (an API key's own tasks only).",
+            (Reply(200, "The organization.", RunwayOrganization),),
+        ),
+        scope="tasks:read",
+    ),
+    RUNWAY.op(
+        "/runwayml/v1/tasks/{task_id}",
+        "GET",
+        retrieve,
+        RunwayTaskParams,
+        Doc(
+            "runwayml",
+            "A task (Runway's shape)",
+            "Any relay task, as Runway's `GET /v1/tasks/{id}` shows one.",
+            (Reply(200, "The task.", RunwayTask), Reply(404, "No such task.", _ERR)),
+        ),
+        scope="tasks:read",
+    ),
+    RUNWAY.op(
+        "/runwayml/v1/tasks/{task_id}",
+        "DELETE",
+        delete,
+        RunwayTaskParams,
+        Doc(
+            "runwayml",
+            "Cancel a task (Runway's shape)",
+            "Cancels it: at once while it waits in the submit queue, else at CometAPI. A task"
+            " that has ended is left as it is (204: nothing to cancel).",
+            (
+                Reply(204, "Cancelled, or it had ended."),
+                Reply(404, "No such task.", _ERR),
+                Reply(409, "It cannot be cancelled now; `error` says why.", _ERR),
+                Reply(502, "CometAPI refused or failed the cancel.", _ERR),
+                Reply(504, "CometAPI did not answer in time.", _ERR),
+            ),
+        ),
+        scope="tasks:cancel",
+    ),
+)

@@ -1,0 +1,319 @@
+"""Tolerant parsing of what CometAPI sends: callbacks, poll answers and submit answers.
+
+Field types drift in the wild (`code` as 200 or "success", times as strings or integers,
+keys missing), so every reader here accepts what it can and says precisely what it can't.
+The raw body is always kept by the caller; these functions only extract meaning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from receiver.kernel.errors import ParseError
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.states import State, map_upstream
+from receiver.kernel.http.jsonbody import load_json
+from receiver.kernel.observability.logs import get_logger
+
+_log = get_logger("receiver.comet")
+_UNKNOWN_SEEN: set[str] = set()
+
+_MAX_TEXT = 2000
+_SUCCESS_CODES = {"200", "0", "success", "ok"}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The `<code, msg, data>` envelope of the reverse format."""
+
+    code: str
+    msg: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.code.lower() in _SUCCESS_CODES
+
+
+NOT_EXIST = "task_not_exist"
+
+
+def _text(value: object, limit: int = _MAX_TEXT) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    # Stored as TEXT: PostgreSQL refuses NUL, and no backend can encode a lone surrogate.
+    # Plain ASCII has neither problem but NUL; the usual field skips the round trip.
+    if not text.isascii() or "\x00" in text:
+        text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text.strip()[:limit] or None
+
+
+def _url(value: object) -> str | None:
+    text = _text(value, 4096)
+    return text if text and text.startswith(("http://", "https://")) else None
+
+
+def _figure(value: object) -> float | None:
+    """A number as given, or as a string of one (`"320"`, `"0.5"`), finite or not: what a
+    figure that is not finite means is for its reader to say."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf  # an integer past a float's range
+    except ValueError:
+        return None
+
+
+def _number(value: object) -> float | None:
+    """A finite number, given as a number or as a string of one."""
+    number = _figure(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _epoch(value: object) -> float | None:
+    """A time as epoch seconds: a number, a string of one, or an ISO 8601 string."""
+    number = _number(value)
+    if number is not None:
+        return number if number > 0 else None
+    if isinstance(value, str) and value.strip():
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    return None
+
+
+def _still_running(state: State | None, word: str | None) -> State | None:
+    """CometAPI's own answer with a status word no table knows yet: the task is still
+    under way (a new word is logged once, so that the table can learn it)."""
+    if state is not None or word is None:
+        return state
+    if word not in _UNKNOWN_SEEN and len(_UNKNOWN_SEEN) < 100:
+        _UNKNOWN_SEEN.add(word)
+        _log.warning("comet.unknown_status", status=word)
+    return "running"
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _first_state(*words: object) -> tuple[State | None, str | None]:
+    """The first word that maps to a canonical state, with the word itself."""
+    for word in words:
+        state = map_upstream(word)
+        if state is not None:
+            return state, _text(word, 64)
+    return None, next((_text(w, 64) for w in words if _text(w, 64)), None)
+
+
+# CometAPI's callback writes its status as a number in a string. Its documents show only
+# "3", on a finished task that carries a `video_url`; no other number is published, so
+# every other number (and "3" without a video) is left unknown: "something changed, ask".
+_FINISHED_NUMBER = "3"
+
+
+def _callback_state(
+    data: dict[str, Any], nested: dict[str, Any]
+) -> tuple[State | None, str | None]:
+    status = data.get("status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        status = str(status)
+    if isinstance(status, str) and status.strip().isdigit():
+        word = status.strip()
+        finished = word == _FINISHED_NUMBER and _url(data.get("video_url")) is not None
+        return ("succeeded" if finished else None), word
+    return _first_state(status, data.get("state"), nested.get("status"))
+
+
+def _outputs(*sources: dict[str, Any]) -> tuple[str, ...]:
+    urls: list[str] = []
+    for src in sources:
+        candidates = [src.get("video_url"), src.get("url")]
+        output = src.get("output")
+        candidates.extend(output if isinstance(output, list) else [output])
+        for candidate in candidates:
+            url = _url(candidate)
+            if url and url not in urls:
+                urls.append(url)
+    return tuple(urls)
+
+
+def _error(state: State | None, *sources: dict[str, Any]) -> str | None:
+    if state not in ("failed", "cancelled"):
+        return None
+    for src in sources:
+        for key in ("fail_reason", "failure", "failureCode", "error", "msg", "message"):
+            text = _text(src.get(key))
+            if text:
+                return text
+    return None
+
+
+def _data_object(payload: dict[str, Any]) -> object:
+    data = payload.get("data")
+    if isinstance(data, str):
+        # Some senders double-encode `data`.
+        try:
+            return load_json(data.encode(), keep_nul=True)
+        except ParseError:
+            return None
+    return data
+
+
+def _reverse(
+    data: dict[str, Any],
+    nested: dict[str, Any],
+    state: State | None,
+    word: str | None,
+    error: str | None,
+    task_id: object,
+    times: tuple[str, str],
+) -> Observation:
+    """What a reverse-format body says (a callback's or a feed answer's `data`); `times`
+    names its created and updated fields, which differ between the two."""
+    return Observation(
+        state=state,
+        upstream_status=word,
+        upstream_task_id=_text(task_id, 200),
+        outputs=_outputs(data, nested),
+        thumbnail=_url(data.get("poster")) or _url(data.get("last_frame")),
+        error=error,
+        progress=_text(data.get("progress"), 16),
+        # As given: receiver/kernel/events/rules/observation.py's sane_credits refuses, and has the
+        # refusal logged, what cannot be a price (not finite, negative, absurdly large).
+        point=_figure(data.get("point")),
+        refund=_figure(data.get("refund")),
+        upstream_created_at=_epoch(data.get(times[0])),
+        upstream_updated_at=_epoch(data.get(times[1])),
+        failure_code=_failure_code(state, data, nested),
+    )
+
+
+def parse_envelope(payload: Any) -> Envelope:
+    """Read the `<code, msg, data>` envelope; `data` must be an object."""
+    if not isinstance(payload, dict):
+        raise ParseError("not an envelope: top level must be a JSON object")
+    data = _data_object(payload)
+    if not isinstance(data, dict):
+        raise ParseError("not an envelope: `data` must be a JSON object")
+    code = _text(payload.get("code"), 64) or ""
+    msg = _text(payload.get("msg") if "msg" in payload else payload.get("message")) or ""
+    return Envelope(code=code, msg=msg, data=data)
+
+
+_FLAT_KEYS = ("task_id", "status", "state")
+
+
+def _callback_envelope(payload: Any) -> Envelope:
+    """The documented flat body (the task's fields at the top level) or the envelope."""
+    if not isinstance(payload, dict):
+        raise ParseError("not a callback: top level must be a JSON object")
+    if "data" in payload or not any(key in payload for key in _FLAT_KEYS):
+        try:
+            return parse_envelope(payload)
+        except ParseError:
+            raise ParseError(
+                "not a callback: neither a flat body with task_id and status"
+                " nor an envelope with a `data` object"
+            ) from None
+    return Envelope(code="", msg="", data=payload)
+
+
+def parse_callback(body: bytes) -> tuple[Envelope, Observation]:
+    """An inbound callback, flat or enveloped: the envelope, and what it claims."""
+    envelope = _callback_envelope(load_json(body, keep_nul=True))
+    data = envelope.data
+    nested = _dict(data.get("data"))
+    state, word = _callback_state(data, nested)
+    if state is None and envelope.code and not envelope.ok:
+        # A callback is only sent when a task ends: an error code without a status is a failure.
+        state = "failed"
+    error = _error(state, data, nested)
+    if state == "failed" and error is None:
+        error = envelope.msg or None
+    task_id = data.get("task_id") or data.get("id")
+    times = ("create_time", "update_time")
+    return envelope, _reverse(data, nested, state, word, error, task_id, times)
+
+
+def parse_feed(payload: Any) -> Observation | str:
+    """An answer of `POST /runway/feed`: an observation, or NOT_EXIST for an unknown task."""
+    if not isinstance(payload, dict):
+        raise ParseError("feed answer is not a JSON object")
+    code = (_text(payload.get("code"), 64) or "").lower()
+    if code == NOT_EXIST or not isinstance(payload.get("data"), dict):
+        # Not cut short here: the client scrubs CometAPI's words of secrets before cutting.
+        message = _text(payload.get("message") or payload.get("msg")) or code
+        if NOT_EXIST in (code, message):
+            return NOT_EXIST
+        raise ParseError(f"feed answer without data: {message or 'no message'}")
+    data = payload["data"]
+    nested = _dict(data.get("data"))
+    state, word = _first_state(data.get("status"), data.get("state"), nested.get("status"))
+    state = _still_running(state, word)
+    error = _error(state, data, nested)
+    task_id = data.get("task_id") or nested.get("id")
+    return _reverse(data, nested, state, word, error, task_id, ("submit_time", "finish_time"))
+
+
+def parse_official_task(payload: Any) -> Observation | str:
+    """An answer of `GET /runwayml/v1/tasks/{id}`, bare or wrapped in an envelope."""
+    if not isinstance(payload, dict):
+        raise ParseError("task answer is not a JSON object")
+    if NOT_EXIST in (_text(payload.get("code"), 64), _text(payload.get("error"), 64)):
+        return NOT_EXIST
+    task = payload["data"] if isinstance(payload.get("data"), dict) else payload
+    state, word = _first_state(task.get("status"), task.get("state"))
+    if word is None:
+        raise ParseError("task answer has no status")
+    state = _still_running(state, word)
+    progress = task.get("progress")
+    return Observation(
+        state=state,
+        upstream_status=word,
+        upstream_task_id=_text(task.get("id"), 200),
+        outputs=_outputs(task),
+        error=_error(state, task),
+        progress=_text(progress, 16),
+        upstream_created_at=_epoch(task.get("createdAt")),
+        failure_code=_failure_code(state, task),
+        point=_charged(state, task.get("cost")),
+    )
+
+
+def _charged(state: State | None, cost: object) -> float | None:
+    """An ended task's `cost.credits`: what Runway's format says it charged (an unfinished
+    task's `estimatedCost` is only an estimate, not a charge)."""
+    if state not in ("succeeded", "failed", "cancelled") or not isinstance(cost, dict):
+        return None
+    return _figure(cost.get("credits"))
+
+
+def _failure_code(state: State | None, *sources: dict[str, Any]) -> str | None:
+    """Runway's `failureCode` of a failed task (the reverse format nests Runway's task)."""
+    if state != "failed":
+        return None
+    return next((c for src in sources if (c := _text(src.get("failureCode"), 100))), None)
+
+
+def upstream_error_message(payload: Any, fallback: str) -> str:
+    """CometAPI's own words for an error, wherever in the body it put them."""
+    if isinstance(payload, dict):
+        err = payload.get("error")
+        if isinstance(err, dict):
+            err = err.get("message") or err.get("code")
+        for candidate in (err, payload.get("msg"), payload.get("message")):
+            text = _text(candidate)  # cut by the client, once it has scrubbed the text
+            if text:
+                return text
+    return fallback

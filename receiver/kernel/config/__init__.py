@@ -1,0 +1,68 @@
+"""Configuration: a TOML file for shape, environment variables for secrets.
+
+Secrets never live in the file; the file names the environment variables that hold them.
+A bad or incomplete configuration raises `ConfigError`: one line naming every key that is
+wrong and every environment variable missing, so that one start-up shows them all.
+"""
+
+from __future__ import annotations
+
+from receiver.kernel.config.load import (
+    Config,
+    Downstream,
+    Secrets,
+    effective_settings,
+    load,
+    managed_downstream,
+    parse_settings,
+    problems,
+    read_settings,
+    resolve,
+    timeout_problem,
+)
+from receiver.kernel.config.sections import (
+    CONFIG_ENV,
+    CallbackConfig,
+    ConsoleConfig,
+    DeliveryConfig,
+    DownstreamChange,
+    DownstreamConfig,
+    LoggingConfig,
+    ManagedDownstreamConfig,
+    MediaConfig,
+    PollingConfig,
+    RetentionConfig,
+    ServerConfig,
+    Settings,
+    StorageConfig,
+    UpstreamConfig,
+)
+
+__all__ = [
+    "CONFIG_ENV",
+    "CallbackConfig",
+    "Config",
+    "ConsoleConfig",
+    "DeliveryConfig",
+    "Downstream",
+    "DownstreamChange",
+    "DownstreamConfig",
+    "LoggingConfig",
+    "ManagedDownstreamConfig",
+    "MediaConfig",
+    "PollingConfig",
+    "RetentionConfig",
+    "Secrets",
+    "ServerConfig",
+    "Settings",
+    "StorageConfig",
+    "UpstreamConfig",
+    "effective_settings",
+    "load",
+    "managed_downstream",
+    "parse_settings",
+    "problems",
+    "read_settings",
+    "resolve",
+    "timeout_problem",
+]

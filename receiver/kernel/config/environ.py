@@ -1,0 +1,123 @@
+"""Every key of the file from the environment: `RECEIVER__<SECTION>__<KEY>` (tuning knobs
+`RECEIVER__ADVANCED__<SECTION>__<KEY>`, as the file nests them), over what the file says, so
+that a container needs no file at all.
+
+The names are derived from the settings model each time, so a key added to a section can be
+set this way with no change here. A variable naming no key is a problem with the nearest
+name suggested, as an unknown key of the file is. A list or table value (`trusted_proxies`,
+`retry_schedule`, the whole `downstream` array) is written as JSON, as pydantic-settings
+reads complex values; every other value is the text pydantic converts (`8080`, `1.5`,
+`true`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from receiver.kernel.config.names import ADVANCED
+from receiver.kernel.config.sections import Settings
+
+PREFIX = "RECEIVER__"
+_COMPLEX = (list, dict, set, frozenset, tuple)
+
+
+def _is_complex(annotation: Any) -> bool:
+    """True when a field's value is a list, a table or a model: given as JSON."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_complex(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return any(_is_complex(a) for a in get_args(annotation) if a is not type(None))
+    if origin in _COMPLEX or annotation in _COMPLEX:
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a variable's value goes in the file's shape, and whether it is JSON."""
+
+    path: tuple[str, ...]  # ("storage", "url"), ("advanced", "polling", "scan_seconds")
+    is_json: bool
+
+    @property
+    def key(self) -> str:
+        """The key as the settings model (and its error messages) name it: section.key."""
+        return ".".join(self.path[-2:]) if len(self.path) > 1 else self.path[0]
+
+
+def places() -> dict[str, Place]:
+    """Every variable the settings model knows, by its name."""
+    known: dict[str, Place] = {}
+    for section, section_field in Settings.model_fields.items():
+        model = section_field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            known[f"{PREFIX}{section.upper()}"] = Place((section,), True)  # the downstreams
+            continue
+        for key, key_field in model.model_fields.items():
+            advanced = key in ADVANCED.get(section, ())
+            path = ("advanced", section, key) if advanced else (section, key)
+            name = PREFIX + "__".join(part.upper() for part in path)
+            known[name] = Place(path, _is_complex(key_field.annotation))
+    return known
+
+
+@dataclass
+class Overlay:
+    """The file's data with the environment's values put over it, and what went wrong."""
+
+    data: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    given: dict[str, str] = field(default_factory=dict)  # settings key -> variable name
+
+    def source(self, problem: str) -> str:
+        """A problem about a key the environment set, saying which variable set it."""
+        for key, name in self.given.items():
+            if problem.startswith(f"config key {key}:"):
+                return problem.replace(f"config key {key}:", f"config key {key} (${name}):", 1)
+        return problem
+
+
+def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    table = data
+    for part in path[:-1]:
+        inner = table.get(part)
+        if not isinstance(inner, dict):
+            inner = table[part] = {}
+        else:
+            inner = table[part] = dict(inner)  # never change the caller's tables
+        table = inner
+    table[path[-1]] = value
+
+
+def overlay(data: Mapping[str, Any], environ: Mapping[str, str]) -> Overlay:
+    """`data` (the file's, in its own shape) with every `RECEIVER__*` variable over it."""
+    result = Overlay(dict(data))
+    known = places()
+    for name in sorted(n for n in environ if n.upper().startswith(PREFIX)):
+        place = known.get(name.upper())
+        if place is None:
+            nearest = difflib.get_close_matches(name.upper(), list(known), n=1, cutoff=0.75)
+            hint = f"; did you mean {nearest[0]}?" if nearest else ""
+            result.problems.append(f"environment variable {name} names no config key{hint}")
+            continue
+        value: Any = environ[name]
+        if place.is_json:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                result.problems.append(
+                    f"environment variable {name}: a list or table, written as JSON"
+                    ' (e.g. ["10.0.0.0/8"])'
+                )
+                continue
+        _put(result.data, place.path, value)
+        result.given[place.key] = name
+    return result

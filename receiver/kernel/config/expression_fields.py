@@ -1,0 +1,63 @@
+"""A downstream's filter, transform and static headers, wherever it is declared: checked
+before they are stored (receiver/kernel/expressions.py says what CEL may do here)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import BaseModel, Field, model_validator
+
+from receiver.catalog.events import example
+from receiver.downstreams.brokers import TARGET_FIELD
+from receiver.downstreams.brokers.aws_target import AWS_FORMATS
+from receiver.kernel import expressions
+
+# The formats whose body is the relay's JSON event, which a transform may replace; chat
+# formats render a message of their own and take a filter only.
+TRANSFORMABLE = frozenset({"webhook", *TARGET_FIELD, *AWS_FORMATS})
+
+
+class DownstreamExpressions(BaseModel):
+    # CEL over `event` (the webhook format's event): true delivers it, anything else does not.
+    filter: Annotated[str, Field(min_length=1)] | None = None
+    # CEL giving the body sent (a map), or {body, method, path, headers}.
+    transform: Annotated[str, Field(min_length=1)] | None = None
+    # Sent with every delivery (an API key, say). Made through the API, each value is sealed
+    # at rest and never shown again.
+    headers: Annotated[dict[str, str], Field(max_length=20)] = {}
+
+    @model_validator(mode="after")
+    def _expressions(self) -> Self:
+        name = getattr(self, "name", None)
+        fmt = str(getattr(self, "format", "webhook"))
+        who = f"downstream {name!r}: " if name else ""
+        if self.transform is not None and fmt not in TRANSFORMABLE:
+            raise ValueError(
+                f"{who}transform: a {fmt} downstream sends a chat message; it takes a filter only"
+            )
+        if problem := expressions.header_problem(self.headers):
+            raise ValueError(f"{who}{problem}")
+        try:
+            if self.filter is not None:
+                expressions.check(self.filter, "filter")
+            if self.transform is not None:
+                program = expressions.check(self.transform, "transform")
+                _gives_a_map(program)
+        except expressions.ExpressionError as exc:
+            raise ValueError(f"{who}{exc}") from None
+        return self
+
+
+def _gives_a_map(program: object) -> None:
+    """A transform whose result on the example event is not a map is refused (one that
+    fails there may still suit the events it is meant for)."""
+    sample = expressions.variables(example("task.succeeded"))
+    try:
+        result = program.execute(sample)  # type: ignore[attr-defined]
+    except BaseException as exc:
+        expressions.evaluation_error(exc)  # a cancellation goes on
+        return
+    if not isinstance(result, dict):
+        raise expressions.ExpressionError(
+            f"transform must give a map, and gives a {type(result).__name__}", (1, 1)
+        )

@@ -1,0 +1,427 @@
+"""From a file and the environment to a `Config`: every problem gathered into one
+`ConfigError` line, secrets read from the variables the file names."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, get_args
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+)
+
+from receiver.downstreams.brokers import TARGET_FIELD, BrokerTarget
+from receiver.downstreams.brokers.aws_target import AWS_FORMATS, DEFAULT_KEY
+from receiver.kernel.config.environ import overlay
+from receiver.kernel.config.names import Normalised, unknown
+from receiver.kernel.config.sections import (
+    CONFIG_ENV,
+    DownstreamConfig,
+    ManagedDownstreamConfig,
+    Settings,
+    check_downstream_url,
+)
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.expressions import header_problem
+from receiver.kernel.secrets.webhooks import parse_secret
+
+
+class Downstream(BaseModel):
+    """A downstream with its URL and secret resolved from the environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    url: str
+    format: str
+    events: frozenset[str]
+    secret: str | None
+    timeout: float
+    url_is_secret: bool  # came from url_env: Slack and Discord URLs embed a credential
+    max_in_flight: int
+    rate_per_second: float | None
+    breaker_failure_rate: float
+    breaker_min_attempts: int
+    breaker_window_seconds: float
+    breaker_cool_off_seconds: float
+    disable_after_seconds: float
+    channels: list[str] = []
+    # Broker formats only (receiver/downstreams/brokers).
+    exchange: str | None = None
+    routing_key: str | None = None
+    subject: str | None = None
+    topic: str | None = None
+    stream: str | None = None
+    maxlen: int | None = None
+    # The AWS formats only (receiver/kernel/config/aws.py).
+    region: str | None = None
+    endpoint_url: str | None = None
+    key: str | None = None
+    # CEL over the event (receiver/kernel/expressions.py), and headers sent with each
+    # delivery (their values are kept out of every log line, answer and page).
+    filter: str | None = None
+    transform: str | None = None
+    headers: dict[str, str] = {}
+    # Made through the API: its URL came from a caller, and its secret may be rotating.
+    managed: bool = False
+    previous_secret: str | None = None  # signs beside `secret` until `previous_until`
+    previous_until: float = 0.0
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """The secrets a delivery is signed with now: during a rotation's overlap, the new
+        one and the one it replaces (Standard Webhooks: space-separated signatures)."""
+        if not self.secret:
+            return []
+        if self.previous_secret and now < self.previous_until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    @property
+    def broker(self) -> BrokerTarget | None:
+        """Where a broker downstream's messages go; None for the HTTP formats."""
+        if self.format in AWS_FORMATS:
+            return BrokerTarget(
+                self.format,
+                self.url,
+                "",
+                timeout=self.timeout,
+                key=self.key or DEFAULT_KEY,
+                region=self.region,
+                endpoint_url=self.endpoint_url,
+            )
+        field = TARGET_FIELD.get(self.format)
+        if field is None:
+            return None
+        name = getattr(self, field)
+        exchange = self.exchange or ""
+        return BrokerTarget(self.format, self.url, name, exchange, self.maxlen, self.timeout)
+
+
+class Secrets(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    api_key: str
+    admin_token: str
+    # Newest last: itsdangerous signs with the last key and verifies with all of them.
+    signing_keys: list[str]
+    metrics_token: str | None = None  # /metrics asks for it when set
+    task_webhook_secret: str | None = None  # signs every task's own webhook
+
+    def all(self) -> list[str]:
+        optional = [self.metrics_token or "", self.task_webhook_secret or ""]
+        return [self.api_key, self.admin_token, *self.signing_keys, *optional]
+
+
+class Config(BaseModel):
+    """Everything the service needs to run, secrets resolved."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    settings: Settings
+    secrets: Secrets
+    downstreams: list[Downstream]
+    # One line per old key the file still uses, logged at start.
+    deprecations: tuple[str, ...] = ()
+
+    def log_secrets(self) -> list[str]:
+        """Every value that must never appear in a log line."""
+        downstream = [d.secret for d in self.downstreams if d.secret]
+        urls = [d.url for d in self.downstreams if d.url_is_secret]
+        # A broker URL's password, wherever the URL came from.
+        passwords = [p for d in self.downstreams if (p := urlsplit(d.url).password)]
+        headers = [v for d in self.downstreams for v in d.headers.values()]
+        return [
+            *headers,
+            *self.secrets.all(),
+            *downstream,
+            *urls,
+            *passwords,
+            self.settings.storage.password or "",
+        ]
+
+    @property
+    def public_url(self) -> str:
+        return str(self.settings.server.public_url).rstrip("/")
+
+
+def problems(exc: ValidationError, whole: str, skip: int = 0) -> list[str]:
+    """Every error pydantic found, as `<where>: <why>` (`whole` where it is the whole input;
+    the first `skip` parts of a location left out, such as a tagged union's tag), in the
+    relay's words: our validators' unprefixed, an unknown field said so; never the input
+    itself (it may hold a secret)."""
+    found = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"][skip:]) or whole
+        cause = err.get("ctx", {}).get("error")
+        if err["type"] == "extra_forbidden":
+            why = "unknown field, leave it out"
+        else:
+            why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
+        found.append(f"{where}: {why}")
+    return found
+
+
+def _known_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the settings model knows where `loc`'s last part was found."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field is not None else None
+        model = get_args(annotation)[0] if get_args(annotation) else annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    found = []
+    for err, problem in zip(exc.errors(), problems(exc, "(top level)"), strict=True):
+        if err["type"] == "extra_forbidden":
+            problem = unknown(".".join(map(str, err["loc"])), _known_beside(err["loc"]))
+        found.append(problem if err["type"] == "extra_forbidden" else f"config key {problem}")
+    return found
+
+
+def _validate(raw: dict[str, object]) -> tuple[Settings, set[str], list[str], list[str]]:
+    """The settings (wrong sections left at their defaults), the wrong sections, the errors,
+    the deprecation lines."""
+    given = Normalised(raw)
+    data, said = given.data, given.deprecations
+    try:
+        return Settings.model_validate(data), set(), given.problems, said
+    except ValidationError as exc:
+        wrong = {str(err["loc"][0]) for err in exc.errors()}
+        kept = {key: value for key, value in data.items() if key not in wrong}
+        return Settings.model_validate(kept), wrong, [*given.problems, *_messages(exc)], said
+
+
+def parse_settings(data: dict[str, object]) -> Settings:
+    settings, _, problems, _ = _validate(data)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
+def _read_toml(path: str | os.PathLike[str] | None) -> dict[str, object]:
+    if path is None:
+        return {}
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+
+
+def read_settings(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str] = os.environ
+) -> Settings:
+    """Read the TOML file (or defaults when no path), with the `RECEIVER__*` variables over
+    it, into validated settings."""
+    given = overlay(_read_toml(path), environ)
+    settings, _, found, _ = _validate(given.data)
+    if problems := [*given.problems, *map(given.source, found)]:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
+MIN_SECRET_LENGTH = 16
+
+
+class _Environment:
+    """Reads the variables the settings name, noting each problem, but none in a section
+    that is wrong already (what it names is not known)."""
+
+    def __init__(self, environ: Mapping[str, str], problems: list[str], wrong: set[str]) -> None:
+        self.environ, self.problems, self.wrong = environ, problems, wrong
+
+    def note(self, key: str, problem: str) -> None:
+        if key.split(".", 1)[0] not in self.wrong:
+            self.problems.append(f"config key {key}: {problem}")
+
+    def get(self, name: str, key: str) -> str:
+        value = self.environ.get(name, "").strip()
+        if not value:
+            self.note(key, f"environment variable {name} is not set")
+        return value
+
+    def secret(self, name: str, key: str) -> str:
+        value = self.get(name, key)
+        # A short token or key can be guessed, and is too short to scrub from logs safely.
+        if value and len(value) < MIN_SECRET_LENGTH:
+            at_least = f"at least {MIN_SECRET_LENGTH} characters"
+            make_one = "make one with: openssl rand -base64 32"
+            self.note(key, f"the value of {name} must be {at_least} ({make_one})")
+        return value
+
+
+def timeout_problem(timeout: float, lease: float) -> str | None:
+    """Why a downstream's timeout is refused, if it is: a lease shorter than an attempt
+    lets another worker send the delivery again while it is in flight."""
+    if timeout < lease:
+        return None
+    return (
+        f"must be below advanced.delivery.attempt_lease_seconds ({lease:g}), or a delivery"
+        " still in flight"
+        " would be sent again"
+    )
+
+
+def _check_leases(settings: Settings, env: _Environment) -> None:
+    """A lease shorter than the work it covers lets a second worker redo work in flight."""
+    if env.wrong & {"delivery", "polling", "upstream", "downstream"}:
+        return  # the values compared are not known
+    lease = settings.delivery.attempt_lease_seconds
+    for i, d in enumerate(settings.downstream):
+        if (problem := timeout_problem(d.timeout, lease)) is not None:
+            env.note(f"downstream.{i}.timeout", problem)
+    if settings.upstream.timeout_seconds >= settings.polling.poll_lease_seconds:
+        env.note(
+            "advanced.polling.poll_lease_seconds",
+            f"must exceed upstream.timeout_seconds ({settings.upstream.timeout_seconds:g}),"
+            " or a poll in flight would be repeated",
+        )
+
+
+def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
+    if (d.url is None) == (d.url_env is None):
+        env.note(key, "set exactly one of url and url_env")
+    url = d.url if d.url is not None else env.get(d.url_env or "", f"{key}.url_env")
+    if url and d.url is None:
+        try:
+            url = check_downstream_url(d.format, url)
+        except ValueError as exc:
+            env.note(f"{key}.url_env", f"the value of {d.url_env}: {exc}")
+    secret = env.get(d.secret_env, f"{key}.secret_env") if d.secret_env else None
+    if secret:
+        try:
+            parse_secret(secret)
+        except ValueError as exc:
+            env.note(f"{key}.secret_env", f"the secret in {d.secret_env} {exc}")
+    headers = dict(d.headers)
+    for header, name in d.headers_env.items():
+        headers[header] = env.get(name, f"{key}.headers_env")
+    if problem := header_problem(headers):
+        env.note(f"{key}.headers_env", problem)
+    return Downstream(
+        **d.model_dump(
+            exclude={"url", "url_env", "events", "secret_env", "headers_env", "headers"}
+        ),
+        headers=headers,
+        url=url,
+        events=frozenset(d.events),
+        secret=secret,
+        url_is_secret=d.url_env is not None,
+    )
+
+
+def managed_downstream(
+    settings: ManagedDownstreamConfig,
+    secret: str,
+    previous_secret: str | None,
+    previous_until: float | None,
+) -> Downstream:
+    """A downstream made through the API, with its secrets opened."""
+    return Downstream(
+        **settings.model_dump(exclude={"events"}),
+        events=frozenset(settings.events),
+        secret=secret,
+        url_is_secret=settings.format not in ("webhook", *TARGET_FIELD, *AWS_FORMATS),
+        managed=True,
+        previous_secret=previous_secret,
+        previous_until=previous_until or 0.0,
+    )
+
+
+def resolve(
+    settings: Settings,
+    environ: Mapping[str, str] = os.environ,
+    problems: list[str] | None = None,
+    wrong: set[str] | None = None,
+) -> Config:
+    """Pull every secret the settings name out of the environment; raise every problem
+    found here and in `problems` (those of the sections in `wrong`) at once."""
+    env = _Environment(environ, problems or [], wrong or set())
+    callbacks, media = settings.callbacks, settings.media
+    api_key = env.get(settings.upstream.api_key_env, "upstream.api_key_env")
+    admin = env.secret(settings.server.admin_token_env, "server.admin_token_env")
+    signing = [
+        *(env.secret(n, "callbacks.previous_secret_envs") for n in callbacks.previous_secret_envs),
+        env.secret(callbacks.secret_env, "callbacks.secret_env"),
+    ]
+    metrics_env = settings.server.metrics_token_env
+    metrics_token = env.secret(metrics_env, "server.metrics_token_env") if metrics_env else None
+    # Optional: only tasks that ask for a webhook need it (they are refused without).
+    hook_env = settings.delivery.task_webhook_secret_env
+    task_webhook_secret = environ.get(hook_env) or None if hook_env else None
+    if task_webhook_secret:
+        try:
+            parse_secret(task_webhook_secret)
+        except ValueError as exc:
+            env.note("delivery.task_webhook_secret_env", f"the secret in {hook_env} {exc}")
+    if media.enabled and media.store == "s3" and media.access_key_id_env:
+        env.get(media.access_key_id_env, "media.access_key_id_env")
+        env.get(media.secret_access_key_env, "media.secret_access_key_env")
+    names = [d.name for d in settings.downstream]
+    if len(set(names)) != len(names):
+        env.note("downstream.name", "names must be unique")
+    downstreams = [
+        _downstream(d, f"downstream.{i}", env) for i, d in enumerate(settings.downstream)
+    ]
+    _check_leases(settings, env)
+    if env.problems:
+        raise ConfigError("; ".join(env.problems))
+    secrets = Secrets(
+        api_key=api_key,
+        admin_token=admin,
+        signing_keys=signing,
+        metrics_token=metrics_token,
+        task_webhook_secret=task_webhook_secret,
+    )
+    return Config(settings=settings, secrets=secrets, downstreams=downstreams)
+
+
+def _with_port(settings: Settings, environ: Mapping[str, str], problems: list[str]) -> Settings:
+    """$PORT as 12-factor hosts set it: it wins over `server.port`, and with no `server.host`
+    the relay listens on every interface, for the platform's router (gunicorn's convention)."""
+    port = environ.get("PORT")
+    if not port:
+        return settings
+    if not port.isdigit() or int(port) > 65535:
+        problems.append(f"environment variable PORT: {port!r} is not a port number")
+        return settings
+    update: dict[str, object] = {"port": int(port)}
+    if "host" not in settings.server.model_fields_set:
+        update["host"] = "0.0.0.0"
+    return settings.model_copy(update={"server": settings.server.model_copy(update=update)})
+
+
+def effective_settings(path: str | None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings a process started here would run with, secrets left unread: what
+    `receiver config show` prints."""
+    problems: list[str] = []
+    path = path or environ.get(CONFIG_ENV) or None
+    settings = _with_port(read_settings(path, environ), environ, problems)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
+def load(path: str | None, environ: Mapping[str, str] = os.environ) -> Config:
+    """Settings from `path` (or $RECEIVER_CONFIG) with the `RECEIVER__*` variables over it,
+    $PORT, secrets from the environment; every problem with them in one ConfigError."""
+    given = overlay(_read_toml(path or environ.get(CONFIG_ENV) or None), environ)
+    settings, wrong, found, deprecations = _validate(given.data)
+    problems = [*given.problems, *map(given.source, found)]
+    config = resolve(_with_port(settings, environ, problems), environ, problems, wrong)
+    return config.model_copy(update={"deprecations": tuple(deprecations)})

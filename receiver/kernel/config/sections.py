@@ -1,0 +1,447 @@
+"""The settings model: the TOML file's sections as pydantic models, each refusing keys it
+would not use (a typo is an error, not a silently ignored line)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal, Self, cast
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from receiver.callbacks.rules.poll_timing import PollRule
+from receiver.downstreams.brokers import BROKER_SCHEMES, TARGET_FIELD
+from receiver.downstreams.brokers.message import PLACEHOLDERS, WILDCARDS, placeholders
+from receiver.kernel.config.agents import McpConfig
+from receiver.kernel.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
+from receiver.kernel.config.expression_fields import DownstreamExpressions
+from receiver.kernel.config.share import FrameOrigin, ShareLook
+from receiver.kernel.events.rules.states import TERMINAL_STATES, State
+
+CONFIG_ENV = "RECEIVER_CONFIG"
+CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    # How CometAPI reaches this service from outside; callback URLs are built on it.
+    public_url: HttpUrl = HttpUrl("http://127.0.0.1:8080")
+    admin_token_env: str = "RECEIVER_ADMIN_TOKEN"
+    # A request's head must arrive within this of the connection (or of the last answer on
+    # it), and its body within `body_timeout_seconds`: slow senders cannot hold sockets.
+    head_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Past this many open connections, new requests are answered 503 at once.
+    max_connections: Annotated[int, Field(gt=0)] = 1000
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs);
+    # none by default, so no client can name its own address to the login brake.
+    trusted_proxies: list[str] = []
+    # Live streams (/v1/stream, /console/stream) open at once in this process, and from one
+    # client address: past either, a new one is answered 503, so streams cannot take every
+    # connection.
+    max_streams: Annotated[int, Field(gt=0)] = 500
+    max_streams_per_client: Annotated[int, Field(gt=0)] = 20
+    # Share links' streams (anyone with a link) come out of a pool of their own, at most this
+    # many of it per link: anonymous viewers never take the operators' room.
+    max_share_streams: Annotated[int, Field(gt=0)] = 200
+    max_streams_per_share_link: Annotated[int, Field(gt=0)] = 20
+    # The origins whose pages may frame a share link's page; none unless listed.
+    share_frame_ancestors: list[FrameOrigin] = []
+    # A share page's logo and accent colour, by the name of the app (key) that made the link.
+    share_apps: dict[str, ShareLook] = {}
+    # /metrics's gauges of the store (tasks by state, the outbox, the submit queue) come
+    # from a count this often, whatever the scrapers do; 0: a count at every scrape.
+    metrics_count_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # A text search (`q`) reads at most this many tasks a page, newest first: no index serves
+    # a substring of the request, so this is what bounds a search's cost.
+    search_window: Annotated[int, Field(gt=0)] = 5000
+    # The env var holding a bearer token that /metrics then requires; "": /metrics is open.
+    metrics_token_env: str = ""
+    # On SIGTERM /readyz answers 503 at once, and requests are served this long more before
+    # the socket closes: the time a load balancer takes to stop sending here. 0: at once.
+    drain_seconds: Annotated[float, Field(ge=0, le=300)] = 0.0
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(item.strip(), strict=False)) for item in value]
+        except ValueError as exc:
+            raise ValueError(f"must be IP addresses or CIDR networks ({exc})") from None
+
+
+class UpstreamConfig(_Section):
+    base_url: HttpUrl = HttpUrl("https://api.cometapi.com")
+    api_key_env: str = "COMETAPI_KEY"
+    runway_version: str = "2024-11-06"
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Tasks running at CometAPI at once (sent and not ended), counted over every replica;
+    # the rest wait in the submit queue, in submission order. 0: no cap.
+    max_concurrent_tasks: Annotated[int, Field(ge=0)] = 0
+    # A refused send (429, 502, 503, 504, no answer) is tried again after a wait that
+    # doubles from the first to the last value; a Retry-After can only lengthen it.
+    submit_retry_initial_seconds: Annotated[float, Field(gt=0)] = 2.0
+    submit_retry_max_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # A task CometAPI has had no room for this long since it was queued fails, with the
+    # last reason.
+    submit_give_up_seconds: Annotated[float, Field(gt=0)] = 6 * 3600.0
+    # CometAPI's Retry-After is honoured up to this: a wait it asks for beyond it (or an
+    # unreadable one, such as `inf`) is cut to it, for this task and every other send.
+    max_retry_after_seconds: Annotated[float, Field(ge=0)] = 15 * 60.0
+    # A task that failed upstream with a code Runway calls worth another try
+    # (INTERNAL.BAD_OUTPUT.*, INTERNAL) is sent again as a new upstream task, at most this
+    # many times.
+    resubmit_failed: Annotated[int, Field(ge=0)] = 0
+
+
+class CallbackConfig(_Section):
+    secret_env: str = "RECEIVER_SECRET"
+    # Older secrets still verify tokens they signed; the current one signs new tokens.
+    previous_secret_envs: list[str] = []
+    max_age_seconds: Annotated[int, Field(gt=0)] = 2 * 24 * 3600
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+    # CometAPI does not sign callbacks: by default a callback only makes the relay ask
+    # CometAPI, and only CometAPI's answer changes a task. True applies the body at once
+    # (anyone holding a callback URL can then finish its task with outputs of their choice).
+    trust_body: bool = False
+    # How long a callback's claim may wait for CometAPI to agree before it is judged.
+    corroborate_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # Callbacks bring a poll forward, but never closer than this to the previous poll.
+    min_poll_gap_seconds: Annotated[float, Field(ge=0)] = 1.0
+    # Callback bodies kept per task: past either bound a callback is answered and counted
+    # (`over_limit`) but not stored, so one leaked URL cannot grow the store without end.
+    max_history_per_task: Annotated[int, Field(gt=0)] = 100
+    max_history_bytes_per_task: Annotated[int, Field(gt=0)] = 1024 * 1024
+
+
+class PollingConfig(_Section):
+    callback_grace_seconds: Annotated[float, Field(ge=0)] = 600.0
+    initial_delay_seconds: Annotated[float, Field(ge=0)] = 5.0
+    interval_seconds: Annotated[float, Field(gt=0)] = 10.0
+    max_interval_seconds: Annotated[float, Field(gt=0)] = 120.0
+    backoff_factor: Annotated[float, Field(ge=1)] = 1.5
+    task_not_exist_grace_seconds: Annotated[float, Field(ge=0)] = 60.0
+    give_up_after_seconds: Annotated[float, Field(gt=0)] = 6 * 3600.0
+    scan_seconds: Annotated[float, Field(gt=0)] = 1.0
+    batch_size: Annotated[int, Field(gt=0)] = 50
+    poll_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # CometAPI is asked at most this often over every replica, the callbacks' own polls
+    # included; the due polls nearest their task's end go first. 0: no budget (only
+    # CometAPI's 429 holds polls), since the account's rate is CometAPI's to say.
+    max_per_second: Annotated[float, Field(ge=0)] = 0.0
+    # The polls of a task CometAPI is working on (receiver/callbacks/rules/poll_timing.py): every
+    # near_gap across the window where its end is expected, at most running_gap apart
+    # while it runs, waiting_gap while it has not started, never past the ceiling.
+    near_gap_seconds: Annotated[float, Field(gt=0)] = 2.0
+    running_gap_seconds: Annotated[float, Field(gt=0)] = 12.0
+    waiting_gap_seconds: Annotated[float, Field(gt=0)] = 5.0
+    ceiling_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # A callback-route task whose callback has not come by where such tasks usually end
+    # is polled this many times, this far apart, before the grace period holds again.
+    lost_callback_polls: Annotated[int, Field(ge=0)] = 3
+    lost_callback_gap_seconds: Annotated[float, Field(gt=0)] = 8.0
+
+    def rule(self) -> PollRule:
+        """The poll timing rule this section sets."""
+        return PollRule(
+            near_gap=self.near_gap_seconds,
+            waiting_gap=self.waiting_gap_seconds,
+            ceiling=self.ceiling_seconds,
+            running_gap=min(self.running_gap_seconds, self.ceiling_seconds),
+        )
+
+
+class DeliveryConfig(_Section):
+    # Seconds to wait before each retry; the first attempt is immediate.
+    retry_schedule: list[Annotated[float, Field(ge=0)]] = [5, 30, 120, 600, 1800, 7200]
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
+    max_downstream_retry_after_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    # Under load each attempt spans several turns of a busy event loop: at 16 in flight the
+    # outbox fell behind 1,800 callbacks/s in the bench, at 64 it kept up.
+    concurrency: Annotated[int, Field(gt=0)] = 64
+    outbox_scan_seconds: Annotated[float, Field(gt=0)] = 1.0
+    attempt_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
+    # False when `receiver deliver` runs the fan-out in a process of its own.
+    in_process: bool = True
+    # Each task's own webhook (`webhook` on submit): signed with the secret in this env var
+    # (a task that asks for a webhook is refused while it is unset), its attempts bounded.
+    task_webhook_secret_env: str = "RECEIVER_WEBHOOK_SECRET"
+    task_webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
+    task_webhook_max_in_flight: Annotated[int, Field(gt=0)] = 32
+    # At most one `progress` event per task this often: a newer figure waits for the next.
+    progress_interval_seconds: Annotated[float, Field(ge=0)] = 10.0
+    # URLs that come in through the API (a task's webhook, a downstream made through the
+    # API) may reach private, loopback, link-local or metadata addresses only when this is
+    # true (tests, a demo on one host).
+    allow_private_networks: bool = False
+    # After `rotate-secret`, deliveries to a downstream made through the API carry the old
+    # signature beside the new one this long (Svix's overlap), so receivers can switch.
+    rotation_overlap_seconds: Annotated[float, Field(ge=0)] = 24 * 3600.0
+
+
+class MediaConfig(_Section):
+    """Copies of finished renders, made before the provider's links expire (24-48 h)."""
+
+    enabled: bool = False
+    store: Literal["local", "s3"] = "local"
+    dir: str = "media"
+    # store = "s3": any S3-compatible bucket. The keys are read from the environment
+    # variables named here; both "" leaves them to the AWS chain (env, instance role).
+    bucket: Annotated[str, Field(validate_default=True)] = ""
+    prefix: str = ""
+    endpoint_url: str = ""  # "" for AWS itself; MinIO, R2, Ceph...: their URL
+    region: str = "us-east-1"
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: Annotated[str, Field(validate_default=True)] = "AWS_SECRET_ACCESS_KEY"
+    # True: /media/<token> answers 307 to a presigned URL of the bucket (valid as long as the
+    # token, at most 7 days); false: the relay streams the object itself, Range included.
+    presign: bool = True
+    max_bytes: Annotated[int, Field(gt=0)] = 2 * 1024**3
+    # Downloads go to public addresses only, unless this is set (tests, the demo).
+    allow_private_sources: bool = False
+    # How long a signed /media link stays valid.
+    url_ttl_seconds: Annotated[int, Field(gt=0)] = 30 * 24 * 3600
+    # A copy that has not succeeded by then is given up: the event goes out with the
+    # original links and `"media": {"status": "failed", "reason": ...}`.
+    wait_seconds: Annotated[float, Field(gt=0)] = 600.0
+    # One attempt at a copy (every file of it), cut short at `wait_seconds`.
+    download_timeout_seconds: Annotated[float, Field(gt=0)] = 900.0
+    # A worker's claim on a copy, renewed while the copy goes on: a killed worker's copies
+    # are taken up again within this.
+    mirror_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+    retention_days: Annotated[float, Field(gt=0)] = 90.0
+    mirror_scan_seconds: Annotated[float, Field(gt=0)] = 1.0
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_endpoint(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, or empty for AWS")
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_for_s3(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("store") == "s3" and not value.strip():
+            raise ValueError('must be set when media.store = "s3"')
+        return value
+
+    @field_validator("secret_access_key_env")
+    @classmethod
+    def _both_key_names_or_neither(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("store") == "s3" and bool(value) != bool(
+            info.data.get("access_key_id_env")
+        ):
+            raise ValueError(
+                'set it and media.access_key_id_env both, or both to ""'
+                " for the AWS credential chain"
+            )
+        return value
+
+
+class StorageConfig(_Section):
+    url: str = "sqlite:///runway-relay.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @property
+    def password(self) -> str | None:
+        """The database password the URL holds, in its user part or as `?password=`: a
+        secret like the others, kept out of every line and answer."""
+        parts = urlsplit(self.url)
+        given = parse_qs(parts.query).get("password", [])
+        return parts.password or (given[0] if given else None)
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ConsoleConfig(_Section):
+    """The operator console at /console."""
+
+    # How long a login lasts; a new admin token ends every session at once.
+    session_seconds: Annotated[int, Field(gt=0)] = 12 * 3600
+    # Failed logins from one client address within a minute before it must wait.
+    login_attempts_per_minute: Annotated[int, Field(gt=0)] = 5
+    # Failed logins from every address together within a minute past which each address
+    # that has failed must wait (one failure a minute each); clean ones are still heard.
+    global_login_failures_per_minute: Annotated[int, Field(gt=0)] = 20
+
+
+class RetentionConfig(_Section):
+    """How long ended tasks are kept (receiver/retention/rules.py has the rules)."""
+
+    enabled: bool = True
+    # A task that ended this long ago goes, with its events, raw bodies, outbox rows,
+    # attempts and media records; one that has not ended is never pruned.
+    task_days: Annotated[float, Field(gt=0)] = 90.0
+    # A dead letter keeps its task this long after it died (for replay), if that is longer.
+    dead_letter_days: Annotated[float, Field(gt=0)] = 90.0
+    # How often a replica looks for what to prune; only one prunes at a time.
+    prune_interval_seconds: Annotated[float, Field(gt=0)] = 600.0
+    # Tasks deleted per transaction: small, so that callbacks never wait long behind one.
+    tasks_per_batch: Annotated[int, Field(gt=0, le=10_000)] = 100
+
+
+HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def check_downstream_url(fmt: str, url: str) -> str:
+    """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's, an AWS
+    format's own address (receiver/kernel/config/aws.py)."""
+    if (aws := check_aws_downstream_url(fmt, url)) is not None:
+        return aws
+    if fmt in BROKER_SCHEMES:
+        schemes = BROKER_SCHEMES[fmt]
+        parts = urlsplit(url)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"a {fmt} downstream needs a {' or '.join(schemes)}:// URL")
+        return url
+    try:
+        return str(_HTTP_URL.validate_python(url))
+    except ValidationError:
+        raise ValueError("must be an http(s) URL") from None
+
+
+class _DownstreamSettings(AwsSettings, _Section, DownstreamExpressions):
+    """What a downstream is, wherever it is declared (the config file, or the API)."""
+
+    # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
+    name: Annotated[
+        str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    ]
+    format: DownstreamFormat = "webhook"
+    url: str | None = None
+    # Broker formats: where messages go. The routing key, subject, topic or stream may hold
+    # {state}, {kind} and {task_id}, filled per event.
+    exchange: str | None = None  # amqp; unset: the default exchange
+    routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # amqp
+    subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # nats
+    topic: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # mqtt
+    stream: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # redis
+    maxlen: Annotated[int, Field(gt=0)] | None = None  # redis: XADD MAXLEN ~
+    # Only the tasks that name one of these in `channels` when submitted; none: every task.
+    channels: list[Annotated[str, Field(pattern=CHANNEL)]] = []
+    # Task states, `progress` for a running task's progress events (throttled by
+    # `delivery.progress_interval_seconds`), and `downstream.disabled` for the relay's
+    # notice that it gave up on one.
+    events: list[State | Literal["progress", "downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
+    timeout: Annotated[float, Field(gt=0)] = 10.0
+    # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
+    max_in_flight: Annotated[int, Field(gt=0)] = 8
+    rate_per_second: Annotated[float, Field(gt=0)] | None = None
+    # Circuit breaker: at least `breaker_min_attempts` attempts in the last
+    # `breaker_window_seconds`, and `breaker_failure_rate` of them failed, pause it; a probe
+    # goes after the cool-off.
+    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.8
+    breaker_min_attempts: Annotated[int, Field(gt=0)] = 20
+    breaker_window_seconds: Annotated[float, Field(gt=0)] = 60.0
+    breaker_cool_off_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Failing without a break this long disables it (Svix's default: 5 days).
+    disable_after_seconds: Annotated[float, Field(gt=0)] = 5 * 24 * 3600.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        fmt = info.data.get("format")
+        return value if value is None or fmt is None else check_downstream_url(fmt, value)
+
+    @model_validator(mode="after")
+    def _target(self) -> Self:
+        """A broker format names where its messages go, and only that."""
+        wanted = TARGET_FIELD.get(self.format)
+        for key in (*TARGET_FIELD.values(), "exchange", "maxlen"):
+            given = getattr(self, key) is not None
+            belongs = key == wanted or (key, self.format) in (
+                ("exchange", "amqp"),
+                ("maxlen", "redis"),
+            )
+            if given and not belongs:
+                raise ValueError(f"{key} is not a setting of a {self.format} downstream")
+        if wanted is None:
+            return self
+        template = getattr(self, wanted)
+        if template is None:
+            raise ValueError(f"a {self.format} downstream needs {wanted}")
+        try:
+            unknown = placeholders(template) - PLACEHOLDERS
+        except ValueError as exc:
+            raise ValueError(f"{wanted}: {exc}") from None
+        if unknown:
+            raise ValueError(
+                f"{wanted}: unknown placeholder {{{sorted(unknown)[0]}}} (known: {{state}},"
+                " {kind}, {task_id})"
+            )
+        if wildcards := sorted(set(template) & set(WILDCARDS.get(self.format, ""))):
+            raise ValueError(
+                f"{wanted}: {' '.join(wildcards)} is a wildcard to {self.format}, not a name"
+            )
+        return self
+
+
+class DownstreamConfig(_DownstreamSettings):
+    """One `[[downstream]]` of the config file: the operator's, trusted as written."""
+
+    # Slack and Discord webhook URLs carry a secret in the path, broker URLs a password:
+    # let them come from the env.
+    url_env: str | None = None
+    secret_env: str | None = None
+    headers_env: dict[str, str] = {}  # a header's value from the environment (an API key)
+
+
+class ManagedDownstreamConfig(_DownstreamSettings):
+    """A downstream made through the API (`POST /v1/downstreams`): its URL is given, and its
+    secret is the relay's to make."""
+
+    url: Annotated[str, Field(max_length=2048)]
+
+
+# Every setting but the name, each optional: what `PATCH /v1/downstreams/{name}` takes.
+DownstreamChange: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "DownstreamChange",
+    __base__=_Section,
+    **{
+        name: (cast(Any, info.annotation) | None, None)
+        for name, info in ManagedDownstreamConfig.model_fields.items()
+        if name != "name"
+    },
+)
+
+
+class Settings(_Section):
+    server: ServerConfig = ServerConfig()
+    upstream: UpstreamConfig = UpstreamConfig()
+    callbacks: CallbackConfig = CallbackConfig()
+    polling: PollingConfig = PollingConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    storage: StorageConfig = StorageConfig()
+    media: MediaConfig = MediaConfig()
+    logging: LoggingConfig = LoggingConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    retention: RetentionConfig = RetentionConfig()
+    mcp: McpConfig = McpConfig()
+    downstream: list[DownstreamConfig] = []

@@ -1,0 +1,109 @@
+"""The effective configuration as a file would say it (`receiver config show`): every key
+with its value from the file, the environment or the default, tuning knobs under
+`[advanced.<section>]`, and no secret: a URL's password and a chat webhook's URL (its path is
+the credential) are masked, and the variables holding secrets are only said to be set."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from receiver.downstreams.brokers import TARGET_FIELD
+from receiver.kernel.config.names import ADVANCED
+from receiver.kernel.config.sections import Settings
+
+MASK = "********"
+
+
+def _masked_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None and "password=" not in parts.query:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}:{MASK}@" if parts.username else f":{MASK}@"
+    netloc = user + host + (f":{parts.port}" if parts.port else "")
+    query = MASK if "password=" in parts.query else parts.query
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _masked_downstream(downstream: dict[str, Any]) -> dict[str, Any]:
+    # A header's value is a credential as often as not (an API key): shown as set, never read.
+    if isinstance(headers := downstream.get("headers"), dict) and headers:
+        downstream = {**downstream, "headers": dict.fromkeys(headers, MASK)}
+    url = downstream.get("url")
+    if not isinstance(url, str):
+        return downstream
+    if downstream.get("format") in ("webhook", *TARGET_FIELD):
+        return {**downstream, "url": _masked_url(url)}
+    parts = urlsplit(url)  # Slack, Discord, Telegram: the path or query is the credential
+    return {**downstream, "url": urlunsplit((parts.scheme, parts.netloc, f"/{MASK}", "", ""))}
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """The settings in the file's shape, secrets masked."""
+    dumped = settings.model_dump(mode="json")
+    shaped: dict[str, Any] = {}
+    advanced: dict[str, dict[str, Any]] = {}
+    for section, values in dumped.items():
+        if isinstance(values, list):
+            shaped[section] = [_masked_downstream(d) for d in values]
+            continue
+        knobs = ADVANCED.get(section, frozenset())
+        shaped[section] = {k: v for k, v in values.items() if k not in knobs}
+        if tuning := {k: v for k, v in values.items() if k in knobs}:
+            advanced[section] = tuning
+    shaped["storage"]["url"] = _masked_url(settings.storage.url)
+    return {**shaped, "advanced": advanced}
+
+
+def secret_variables(settings: Settings) -> list[str]:
+    """The environment variables the settings read secrets (or secret URLs) from."""
+    s = settings
+    names = [
+        s.upstream.api_key_env,
+        s.server.admin_token_env,
+        s.server.metrics_token_env,
+        s.callbacks.secret_env,
+        *s.callbacks.previous_secret_envs,
+        s.delivery.task_webhook_secret_env,
+    ]
+    if s.media.enabled and s.media.store == "s3":
+        names += [s.media.access_key_id_env, s.media.secret_access_key_env]
+    for d in s.downstream:
+        names += [d.secret_env or "", d.url_env or ""]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)  # strings quoted and escaped as TOML's basic strings are
+
+
+def _table(name: str, body: Mapping[str, Any]) -> list[str]:
+    lines = [f"[{name}]"]
+    lines += [f"{k} = {_value(v)}" for k, v in body.items() if v is not None]
+    return lines
+
+
+def as_toml(shaped: Mapping[str, Any], environ: Mapping[str, str], secrets: list[str]) -> str:
+    """The effective settings as TOML, then which secret variables are set."""
+    lines: list[str] = []
+    for section, body in shaped.items():
+        if section == "advanced":
+            for inner, knobs in body.items():
+                lines += ["", *_table(f"advanced.{inner}", knobs)]
+        elif isinstance(body, list):
+            for item in body:
+                lines += ["", f"[[{section}]]", *_table(section, item)[1:]]
+        else:
+            lines += ["", *_table(section, body)]
+    lines += ["", "# The secrets, read from the environment (their values are never shown):"]
+    lines += [f"# ${name}: {'set' if environ.get(name) else 'NOT SET'}" for name in secrets]
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -1,0 +1,174 @@
+"""The step every story ends with: one report of a task (a callback, a poll's answer, a
+submit's outcome, a cancel) kept as an event, and, when it moves the task forward, the
+task's new state and one delivery per downstream that takes it, in the story's transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from receiver.downstreams.rows import health as downstream_rows
+from receiver.kernel.events.rows import observations, outbox
+from receiver.kernel.events.rows.observations import Locked, NewEvent
+from receiver.kernel.events.rules.corroborate import PENDING
+from receiver.kernel.events.rules.document import event_document
+from receiver.kernel.events.rules.kinds import output_of
+from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.progress import supersedes
+from receiver.kernel.events.rules.routing import (
+    Subscriptions,
+    held_reasons,
+    recipients,
+    waits_for_mirror,
+)
+from receiver.kernel.events.rules.states import TERMINAL_STATES, advances, shown_progress
+from receiver.kernel.store import Recorded, Store, Task
+from receiver.kernel.store.db import Db
+from receiver.kernel.store.records import new_id
+from receiver.media import rows as mirrors
+
+
+@dataclass(frozen=True)
+class Report:
+    """One observation of a task, as it came: from where (`source`), the key that makes a
+    repeat of it change nothing, and its body."""
+
+    source: str
+    dedupe_key: str
+    obs: Observation
+    raw: str = ""
+    verdict: str | None = None  # a callback's: pending, or judged at once
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who hears of a change: the downstreams' subscriptions, and whether a success's files
+    are copied before they hear of it."""
+
+    subscriptions: Subscriptions
+    mirror: bool = False
+
+
+def lock(db: Db, task_id: str, obs: Observation) -> Locked | Recorded:
+    """The task, locked for this transaction, or why the observation cannot be about it."""
+    locked = observations.lock_task(db, task_id)
+    if locked is None:
+        return Recorded("unknown_task")
+    upstream = obs.upstream_task_id
+    if upstream and (
+        locked.task.upstream_task_id not in (None, upstream)
+        or upstream in locked.replaced_upstream_ids
+    ):
+        # Another task's report, or a late one of an upstream task this one has replaced.
+        return Recorded("task_mismatch", locked.task)
+    return locked
+
+
+def observed(db: Db, task_id: str, report: Report, audience: Audience, now: float) -> Recorded:
+    """A report that may move the task, about a task locked here (a cancel, a give-up, a
+    refused submit): the transaction of a story that has no other step."""
+    locked = lock(db, task_id, report.obs)
+    if isinstance(locked, Recorded):
+        return locked
+    return record(db, locked.task, report, audience, now)
+
+
+async def observe(store: Store, task_id: str, report: Report, audience: Audience) -> Recorded:
+    return await store.run(lambda db: observed(db, task_id, report, audience, time.time()))
+
+
+def record(
+    db: Db, task: Task, report: Report, audience: Audience, now: float, may_apply: bool = True
+) -> Recorded:
+    """Keep the report as an event; apply it when it moves the task forward. Reports that
+    do not are history; an exact repeat (the same dedupe key) changes nothing."""
+    obs = report.obs
+    applied = may_apply and obs.state is not None and advances(task.state, obs.state)
+    event_id = insert_event(db, task, report, applied, now)
+    if event_id is None:
+        return Recorded("duplicate", task)
+    if not applied or obs.state is None:
+        return Recorded("history", task, event_id, verdict=report.verdict)
+    updated = advanced(task, obs, now)
+    # The row as the writes leave it (it is locked, or SQLite's only writer holds it), so
+    # the caller gets the new task without reading it back.
+    observations.write_state(db, task, updated)
+    if updated.terminal_at is not None and task.next_submit_at is not None:
+        observations.leave_queue(db, task.id)  # ended while it waited to be sent
+    if supersedes(obs.state):
+        # Its progress deliveries not yet sent end here: deliveries go in order per
+        # downstream, and the terminal event must never wait behind them.
+        outbox.supersede_progress(db, task.id, now)
+    files = {
+        "outputs": updated.outputs,
+        "thumbnail": updated.thumbnail,
+        "output_type": output_of(task.kind, updated.outputs),
+    }
+    sources = [s["url"] for s in mirrors.sources_of(files)]
+    hold = waits_for_mirror(audience.mirror, obs.state, sources)
+    hold = hold and mirrors.start(db, event_id, task.id, files, now)
+    delivery_ids = fan_out(db, task, event_id, obs.state, audience.subscriptions, now, hold)
+    return Recorded("applied", updated, event_id, delivery_ids, report.verdict)
+
+
+def insert_event(db: Db, task: Task, report: Report, applied: bool, now: float) -> str | None:
+    """The event's id, or None when an event with this dedupe key is already stored."""
+    event_id = new_id("evt")
+    obs, verdict = report.obs, report.verdict
+    event = NewEvent(
+        id=event_id,
+        task_id=task.id,
+        source=report.source,
+        dedupe_key=report.dedupe_key,
+        state=obs.state,
+        upstream_status=obs.upstream_status,
+        applied=applied,
+        at=now,
+        raw=report.raw,
+        document=event_document(task, event_id, obs, report.source, now),
+        verdict=verdict,
+        verdict_at=None if verdict in (None, PENDING) else now,
+    )
+    return event_id if observations.insert_event(db, event) else None
+
+
+def advanced(task: Task, obs: Observation, now: float) -> Task:
+    """The task once `obs` (which moves it forward) is applied: files and credits are
+    kept when the report has none."""
+    assert obs.state is not None
+    terminal = obs.state in TERMINAL_STATES
+    return replace(
+        task,
+        state=obs.state,
+        upstream_status=obs.upstream_status,
+        upstream_task_id=task.upstream_task_id
+        if task.upstream_task_id is not None
+        else obs.upstream_task_id,
+        outputs=list(obs.outputs) or task.outputs,
+        thumbnail=obs.thumbnail or task.thumbnail,
+        error=obs.error,
+        point=obs.point if obs.point is not None else task.point,
+        refund=obs.refund if obs.refund is not None else task.refund,
+        updated_at=now,
+        terminal_at=now if terminal else None,
+        next_poll_at=None if terminal else task.next_poll_at,
+        progress=shown_progress(obs.state, task.progress),
+    )
+
+
+def fan_out(
+    db: Db,
+    task: Task,
+    event_id: str,
+    state: str,
+    subscriptions: Subscriptions,
+    now: float,
+    hold: bool = False,
+) -> list[str]:
+    """One delivery per downstream subscribed to `state`: held, not pending, for one that
+    is disabled, and `mirroring` while the event's files are being copied (`hold`)."""
+    disabled = downstream_rows.disabled_names(db) if subscriptions else set()
+    wanted = recipients(state, subscriptions, disabled, hold, task.route)
+    reasons = held_reasons(subscriptions)
+    return outbox.insert_deliveries(db, task.id, event_id, list(wanted), now, reasons)

@@ -1,0 +1,304 @@
+"""Filters and transforms in CEL (Common Expression Language): what a downstream takes, and
+the body it is sent.
+
+CEL always ends (no loops, no recursion), and what one expression may cost is bounded
+here before it is stored: its size, and how deeply its list macros nest (each may walk a
+whole list). Expressions are compiled once per distinct text (a downstream's change), never
+per event; evaluating one is a call into the Rust core of `common-expression-language`.
+
+An expression that fails on an event (a field it lacks, a wrong type) never raises past
+`Filter.verdict` or `Transform.shape`: a filter that fails is "not matched", with the
+reason; a transform that fails is an `ExpressionFailed` the caller records on the delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from receiver.kernel.extras import install_command, installed, require
+
+MAX_EXPRESSION_BYTES = 4096
+# Each list macro may walk a whole list (a task's outputs, a metadata list: tens of items at
+# most); the cost of a term is taken as LIST_BOUND to the power of the macros around it.
+LIST_BOUND = 100
+MAX_COST = 1_000_000
+_MACRO = re.compile(r"\.\s*(all|exists_one|exists|map|filter)\s*\(")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|\w+|[^\s\w]')
+# What a transform may say besides the body.
+ENVELOPE_KEYS = frozenset({"body", "method", "path", "headers"})
+METHODS = frozenset({"POST", "PUT", "PATCH"})
+_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+# Headers the relay sets itself: a transform or a downstream's `headers` may not replace
+# them (the signature is the receiver's only proof; the length is the body's).
+RESERVED_HEADERS = frozenset(
+    {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "webhook-type",
+        "traceparent",
+        "tracestate",
+        "content-length",
+        "content-type",
+        "host",
+        "transfer-encoding",
+        "connection",
+    }
+)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+
+
+class ExpressionError(ValueError):
+    """An expression refused before it is stored: what is wrong, and where (`line:column`)."""
+
+    def __init__(self, problem: str, position: tuple[int, int] | None = None) -> None:
+        self.problem = problem
+        self.position = position
+        where = f" at {position[0]}:{position[1]}" if position else ""
+        super().__init__(f"{problem}{where}")
+
+
+class ExpressionFailed(Exception):
+    """An expression that failed on one event: why, safe to keep on the delivery."""
+
+
+@lru_cache(maxsize=1)
+def _cel() -> Any:
+    require("cel", "a downstream's filter or transform")
+    import cel
+
+    return cel
+
+
+def _position(source: str, offset: int) -> tuple[int, int]:
+    line = source.count("\n", 0, offset) + 1
+    return line, offset - (source.rfind("\n", 0, offset) + 1) + 1
+
+
+def cost(source: str) -> tuple[int, tuple[int, int] | None]:
+    """The estimated cost (terms, each weighted by the list macros around it) and where
+    the deepest macro opens."""
+    total, depth, deepest, where = 0, 0, 0, None
+    opened: list[int] = []  # the depth each open parenthesis returns to
+    macros = {m.end() - 1 for m in _MACRO.finditer(source)}
+    for token in _TOKEN.finditer(source):
+        text = token.group()
+        total += LIST_BOUND**depth
+        if text in "([":
+            inside = token.start() in macros
+            opened.append(depth)
+            if inside:
+                depth += 1
+                if depth > deepest:
+                    deepest, where = depth, _position(source, token.start())
+        elif text in ")]" and opened:
+            depth = opened.pop()
+    return total, where
+
+
+def check(source: str, field_name: str) -> Any:
+    """The compiled program of `source`; ExpressionError saying what is wrong and where."""
+    if not installed("cel"):
+        raise ExpressionError(
+            f"{field_name} needs the relay installed with its cel extra: {install_command('cel')}"
+        )
+    size = len(source.encode())
+    if size > MAX_EXPRESSION_BYTES:
+        cut = len(source.encode()[:MAX_EXPRESSION_BYTES].decode("utf-8", "ignore"))
+        raise ExpressionError(
+            f"{field_name} is {size} bytes, over {MAX_EXPRESSION_BYTES}", _position(source, cut)
+        )
+    spent, where = cost(source)
+    if spent > MAX_COST:
+        raise ExpressionError(
+            f"{field_name} may cost {spent:,} steps, over {MAX_COST:,}: list macros nest too"
+            " deeply",
+            where,
+        )
+    try:
+        return compiled(source)
+    except ValueError as exc:
+        raise _syntax(str(exc), field_name) from None
+
+
+def _syntax(message: str, field_name: str) -> ExpressionError:
+    found = re.search(r"<input>:(\d+):(\d+): (?:Syntax error: )?([^\n]*)", message)
+    if found is None:
+        return ExpressionError(f"{field_name} is not valid CEL")
+    line, column, what = found.groups()
+    return ExpressionError(f"{field_name} is not valid CEL: {what[:160]}", (int(line), int(column)))
+
+
+@lru_cache(maxsize=1024)
+def compiled(source: str) -> Any:
+    """One program per distinct text: a downstream's change compiles, an event does not."""
+    return _cel().compile(source)
+
+
+def variables(envelope: dict[str, Any], wanted: Wanted | None = None) -> dict[str, Any]:
+    """What an expression sees: `event`, the event as the `webhook` format delivers it (only
+    the fields `wanted` names, when the expressions name each one they read). A task
+    without metadata has `{}` there, so that `has(event.data.metadata.tier)` works."""
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        return {"event": envelope}
+    if wanted is not None:
+        top, fields = wanted
+        envelope = {key: envelope[key] for key in top if key in envelope}
+        data = {key: data[key] for key in fields if key in data}
+    else:
+        envelope = dict(envelope)
+    if data.get("metadata") is None and (wanted is None or "metadata" in wanted[1]):
+        data = {**data, "metadata": {}}
+    envelope["data"] = data
+    return {"event": envelope}
+
+
+# The fields of `event` and of `event.data` that some expressions read.
+Wanted = tuple[frozenset[str], frozenset[str]]
+_EVENT_USE = re.compile(r"\bevent\b(\s*\.\s*(\w+)(\s*\.\s*(\w+))?)?")
+
+
+@lru_cache(maxsize=1024)
+def wanted(*sources: str) -> Wanted | None:
+    """What `sources` read of the event, when each use names its field (`event.type`,
+    `event.data.state`); None when any uses more (`event` alone, `event.data` alone or
+    indexed), so that the whole event is converted: converting only the fields read is
+    most of what a filter and a transform cost."""
+    top, fields = {"data"}, set()
+    for source in sources:
+        for use in _EVENT_USE.finditer(_without_strings(source)):
+            first, second = use.group(2), use.group(4)
+            if first is None or (first == "data" and second is None):
+                return None
+            if first == "data":
+                fields.add(second)
+            else:
+                top.add(first)
+    return frozenset(top), frozenset(fields)
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+
+
+def _without_strings(source: str) -> str:
+    return _STRING.sub('""', source)
+
+
+def evaluation_error(exc: BaseException) -> BaseException:
+    """What an evaluation raised, unless it was not the expression's doing: a panic of the
+    Rust core (pyo3's PanicException is a BaseException) is the expression's failure too;
+    a cancellation or an exit goes on."""
+    if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+        return exc
+    raise exc
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).split(". ", 1)[0].strip()
+    if isinstance(exc, KeyError):
+        text = f"no field {text}"
+    return text[:160] or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Verdict:
+    matched: bool
+    reason: str | None = None  # why not: refused, or the expression failed
+
+
+MATCHED = Verdict(True)
+
+
+def verdict(program: Any, context: Any) -> Verdict:
+    """Whether the event passes; never raises."""
+    try:
+        result = program.execute(context)
+    except BaseException as exc:
+        return Verdict(False, f"filter failed: {_why(evaluation_error(exc))}")
+    if result is True:
+        return MATCHED
+    if result is False:
+        return Verdict(False, "filter refused the event")
+    return Verdict(False, f"filter gave a {type(result).__name__}, not a bool")
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """What a transform made of one event."""
+
+    body: bytes
+    method: str = "POST"
+    path: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g}s"
+    raise TypeError(type(value).__name__)
+
+
+def shape(program: Any, context: Any) -> Shaped:
+    """The body a transform makes of an event; ExpressionFailed with the reason.
+
+    A map is the body; a map of `body` with any of `method`, `path` and `headers` (and
+    nothing else) says those too."""
+    try:
+        result = program.execute(context)
+    except BaseException as exc:
+        raise ExpressionFailed(f"transform failed: {_why(evaluation_error(exc))}") from None
+    if not isinstance(result, dict):
+        raise ExpressionFailed(f"transform gave a {type(result).__name__}, not a map")
+    if "body" in result and result.keys() <= ENVELOPE_KEYS:
+        return _enveloped(result)
+    return Shaped(_dumps(result))
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, default=_plain)
+    except TypeError as exc:
+        raise ExpressionFailed(f"transform gave a value JSON cannot hold: {exc}") from None
+
+
+def _enveloped(result: dict[str, Any]) -> Shaped:
+    method = result.get("method", "POST")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise ExpressionFailed(f"transform: method must be one of {', '.join(sorted(METHODS))}")
+    path = result.get("path", "")
+    if not isinstance(path, str) or (path and (not _PATH.match(path) or ".." in path)):
+        raise ExpressionFailed("transform: path must start with / and hold only URL path text")
+    headers = result.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ExpressionFailed("transform: headers must be a map of strings")
+    if problem := header_problem(headers):
+        raise ExpressionFailed(f"transform: {problem}")
+    return Shaped(_dumps(result["body"]), method.upper(), path, dict(headers))
+
+
+def header_problem(headers: dict[str, Any]) -> str | None:
+    """Why these headers may not be sent, if they may not."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            return f"headers: {str(name)[:64]!r} is not a header name"
+        if name.lower() in RESERVED_HEADERS:
+            return f"headers: {name} is the relay's to set"
+        if not isinstance(value, str) or "\n" in value or "\r" in value or len(value) > 4096:
+            return f"headers: the value of {name} must be one line of text (at most 4096)"
+    return None
+
+
+def context(envelope: dict[str, Any], *sources: str) -> Any:
+    """The variables converted once, for a filter and a transform of one event: only what
+    `sources` read of it, when that can be told."""
+    return _cel().Context(variables(envelope, wanted(*sources) if sources else None))

@@ -1,0 +1,62 @@
+"""The optional parts of the install: the core runs the default relay (SQLite, webhooks,
+chat, media on local disk); PostgreSQL, S3, each broker and the AWS destinations come with
+an extra of the package (pyproject.toml). A feature that is configured without its extra is
+refused in one line naming what to install, before anything starts."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from receiver.kernel.errors import ConfigError
+
+# The extra each optional feature needs, with the modules it imports.
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "postgres": ("psycopg", "psycopg_pool"),
+    "mcp": ("mcp",),
+    "s3": ("obstore",),
+    "amqp": ("aio_pika",),
+    "nats": ("nats",),
+    "mqtt": ("aiomqtt",),
+    "redis": ("redis",),
+    "aws": ("aiobotocore",),
+    "cel": ("cel",),
+}
+# The downstream formats whose extra is not named after them: the four AWS ones share one.
+_FORMAT_EXTRA = {"sqs": "aws", "sns": "aws", "eventbridge": "aws", "s3": "aws"}
+
+
+def extra_of(fmt: str) -> str | None:
+    """The extra a downstream format needs; None: the core has it."""
+    if fmt in _FORMAT_EXTRA:
+        return _FORMAT_EXTRA[fmt]
+    return fmt if fmt in EXTRAS and fmt not in ("postgres", "s3", "aws") else None
+
+
+def install_command(extra: str) -> str:
+    """What installs an extra: the package is on no index, so it is installed from its clone
+    (the directory with pyproject.toml), at the pinned versions."""
+    return f"pip install -c constraints.txt -e '.[{extra}]' (in the relay's clone)"
+
+
+def installed(extra: str) -> bool:
+    """Whether every module of the extra can be imported (found, not loaded)."""
+    return all(importlib.util.find_spec(module) is not None for module in EXTRAS[extra])
+
+
+def require(extra: str, feature: str) -> None:
+    """ConfigError naming the extra when `feature` (as the config says it) lacks it."""
+    if not installed(extra):
+        raise ConfigError(f"{feature} needs the {extra} extra: {install_command(extra)}")
+
+
+def require_configured(storage_url: str, media_store: str | None, formats: set[str]) -> None:
+    """Refuse, in one line, the first configured feature whose extra is missing: the
+    storage URL's backend, the `[media]` store when copies are on, each broker format of
+    a downstream."""
+    if not storage_url.startswith("sqlite:"):
+        require("postgres", "storage.url (PostgreSQL)")
+    if media_store == "s3":
+        require("s3", 'media.store = "s3"')
+    for fmt in sorted(formats):
+        if (extra := extra_of(fmt)) is not None:
+            require(extra, f'a downstream with format = "{fmt}"')

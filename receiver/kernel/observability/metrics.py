@@ -1,0 +1,166 @@
+"""Prometheus metrics, one registry per service so several can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from receiver.kernel.events.rules.routing import DELIVERY_STATES
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.callbacks = Counter(
+            "relay_callbacks_total",
+            "Inbound callbacks by final outcome: confirmed, contradicted or unconfirmed by"
+            " CometAPI, duplicate, or refused (rejected_*, store_unavailable)",
+            ["outcome"],
+            registry=r,
+        )
+        self.callback_seconds = Histogram(
+            "relay_callback_seconds",
+            "Time to verify, parse and commit a callback",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.submits = Counter(
+            "relay_submits_total",
+            "Tasks CometAPI took (accepted) or refused for good, by kind",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "relay_deliveries_total",
+            "Delivery attempts by downstream and outcome",
+            ["downstream", "outcome"],
+            registry=r,
+        )
+        # Deliveries a downstream's filter did not take: refused (false), or failed on.
+        self.filtered = Counter(
+            "relay_deliveries_filtered_total",
+            "Deliveries a downstream's filter did not take, by downstream and whether it failed",
+            ["downstream", "failed"],
+            registry=r,
+        )
+        self.delivery_seconds = Histogram(
+            "relay_delivery_seconds",
+            "Time of one delivery attempt",
+            ["downstream"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.media_files = Counter(
+            "relay_media_files_total",
+            "Files copied to the media store (mirrored), or failures by reason",
+            ["outcome"],
+            registry=r,
+        )
+        self.media_bytes = Counter(
+            "relay_media_bytes_total", "Bytes copied to the media store", registry=r
+        )
+        self.media_stored = Gauge(
+            "relay_media_stored_bytes",
+            "Bytes the media store holds (counted at each hourly prune, plus copies since)",
+            registry=r,
+        )
+        self.polls = Counter("relay_polls_total", "Polls by outcome", ["outcome"], registry=r)
+        self.poll_seconds = Histogram(
+            "relay_poll_seconds", "Time of one poll", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.tasks = Gauge("relay_tasks", "Stored tasks by state", ["state"], registry=r)
+        self.streams_open = Gauge(
+            "relay_streams_open", "Live streams open in this process", registry=r
+        )
+        self.credits = Gauge(
+            "relay_credits",
+            "CometAPI credits over stored tasks (charged = point, refunded = refund)",
+            ["kind"],
+            registry=r,
+        )
+        self.downstream_state = Gauge(
+            "relay_downstream_state",
+            "Each downstream: 0 closed, 1 half-open, 2 open (breaker, this process), 3 disabled",
+            ["downstream"],
+            registry=r,
+        )
+        # This process's breakers (set by the fan-out); `disabled` comes from the store.
+        self.breakers: dict[str, int] = {}
+        self.queue = Gauge(
+            "relay_outbox",
+            "Stored deliveries by state (pending = retry queue depth, dead = dead-letter size,"
+            " mirroring = waiting for a copy of the renders)",
+            ["state"],
+            registry=r,
+        )
+        # Retention (receiver/retention/worker.py).
+        self.pruned = Counter(
+            "relay_pruned_total",
+            "Rows removed by retention, by kind: tasks, events (with their raw bodies),"
+            " deliveries, attempts, mirrors, chat_messages",
+            ["kind"],
+            registry=r,
+        )
+        self.store_bytes = Gauge(
+            "relay_store_bytes",
+            "What the store takes on disk (SQLite: the database file; PostgreSQL: its tables)",
+            registry=r,
+        )
+        self.store_free_bytes = Gauge(
+            "relay_store_free_bytes",
+            "Of it, free pages a SQLite file keeps for new rows (0 on PostgreSQL)",
+            registry=r,
+        )
+
+        self.submit_attempts = Counter(
+            "relay_submit_attempts_total",
+            "Sends to CometAPI by outcome: accepted, retry (queued again), failed",
+            ["outcome"],
+            registry=r,
+        )
+        self.directory_rows = Counter(
+            "relay_directory_rows_read_total",
+            "Rows of downstreams made through the API read to follow their changes (only the"
+            " changed ones: a tick with nothing new reads none)",
+            registry=r,
+        )
+        self.item_failures = Counter(
+            "relay_item_failures_total",
+            "Items a worker could not handle (an exception of that item alone: it was failed or"
+            " set aside with the reason, and the worker went on), by worker",
+            ["worker"],
+            registry=r,
+        )
+        self.submit_queue = Gauge(
+            "relay_submit_queue", "Tasks waiting in the submit queue to be sent", registry=r
+        )
+        self.upstream_running = Gauge(
+            "relay_upstream_running",
+            "Tasks sent to CometAPI (or being sent) and not ended: what"
+            " upstream.max_concurrent_tasks caps",
+            registry=r,
+        )
+
+    def render(self, counts: dict[str, float] | None) -> bytes:
+        """The exposition text, with the store's gauges as of now (None: as last read)."""
+        if counts is not None:
+            self.set_store_gauges(counts)
+        return generate_latest(self.registry)
+
+    def set_store_gauges(self, counts: dict[str, float]) -> None:
+        for state in ("queued", "running", "succeeded", "failed", "cancelled"):
+            self.tasks.labels(state).set(counts.get(f"tasks_{state}", 0))
+        for state in DELIVERY_STATES:
+            self.queue.labels(state).set(counts.get(f"deliveries_{state}", 0))
+        for kind in ("charged", "refunded"):
+            self.credits.labels(kind).set(counts.get(f"credits_{kind}", 0))
+        self.submit_queue.set(counts.get("submit_waiting", 0))
+        self.upstream_running.set(counts.get("upstream_running", 0))
+        self.store_bytes.set(counts.get("store_bytes", 0))
+        self.store_free_bytes.set(counts.get("store_free_bytes", 0))
+        disabled = {k.removeprefix("disabled:") for k in counts if k.startswith("disabled:")}
+        for name in disabled | set(self.breakers):
+            number = 3 if name in disabled else self.breakers[name]
+            self.downstream_state.labels(name).set(number)

@@ -1,0 +1,266 @@
+"""OpenTelemetry traces, one per task, exported over OTLP/HTTP when the standard variables
+ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+
+Without them nothing of OpenTelemetry is imported and every span is one shared object that
+does nothing. A task's context (W3C `traceparent` and `tracestate`, as JSON) is stored on
+its row when it is submitted: work that comes later without any context (a callback, a
+poll, a delivery attempt, on any replica) starts its span as a child of it, so the whole
+life of a task is one trace. Attributes are scrubbed like log lines.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+from structlog.typing import EventDict, WrappedLogger
+
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.observability.logs import scrub
+
+EXTRA = "otel"
+# The attribute names that have a standard spelling; the others are the relay's own.
+_STANDARD = {"status": "http.response.status_code"}
+_HEADERS = ("traceparent", "tracestate")
+
+_tracer: Any = None  # the SDK's tracer once configured; None: tracing is off
+_provider: Any = None
+_exports_to: str | None = None
+# The longest a stopping process waits for its last spans to be sent (or its shutdown grace,
+# when shorter): a collector that is down or never answers must not hold the exit.
+FLUSH_SECONDS = 5.0
+
+
+def wanted(environ: Mapping[str, str]) -> bool:
+    """Whether the standard variables ask for traces to be exported."""
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    disabled = environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
+    return bool(endpoint) and not disabled and exporter != "none"
+
+
+def configure(environ: Mapping[str, str] | None = None) -> bool:
+    """Export traces if the environment asks for it (True); else change nothing. A
+    ConfigError names what is wrong: a protocol other than http/protobuf, or the extra
+    not installed."""
+    global _tracer, _provider, _exports_to
+    environ = os.environ if environ is None else environ
+    if not wanted(environ):
+        return False
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if protocol != "http/protobuf":
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not supported; use http/protobuf"
+        )
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
+    if exporter != "otlp":
+        raise ConfigError(f"OTEL_TRACES_EXPORTER: {exporter!r} is not supported; use otlp")
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        raise ConfigError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: install"
+            f" the relay with its `{EXTRA}` extra (in the relay's clone: pip install -c"
+            f" constraints.txt -e '.[{EXTRA}]')"
+        ) from None
+    resource = Resource.create()
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "runway-relay"}))
+    # The sampler comes from OTEL_TRACES_SAMPLER, the endpoint and headers from the
+    # exporter's own variables.
+    # No exit handler: the SDK's waits up to 30 s on a collector that does not answer.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    _tracer, _provider = provider.get_tracer("runway-relay"), provider
+    _exports_to = _where(environ)
+    return True
+
+
+def _where(environ: Mapping[str, str]) -> str:
+    """Where spans go, as the exporter reads the variables, without any user, password or
+    query the address may hold."""
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if not endpoint:
+        base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+        endpoint = base if base.endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
+    try:
+        parts = urlsplit(endpoint.strip())
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an address that could not be read)"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def exports_to() -> str | None:
+    """Where spans are exported (None: tracing is off), safe to log."""
+    return _exports_to if _tracer is not None else None
+
+
+def flush(timeout_seconds: float = FLUSH_SECONDS) -> bool:
+    """Send the spans still waiting, for at most `timeout_seconds` (capped at
+    FLUSH_SECONDS): a stopping process calls it last. True when they went (or none were
+    waiting); False when the time ran out and they were left behind. The SDK's own flush
+    takes no notice of its timeout (each export retries for up to 10 s), so it runs in a
+    daemon thread that the exit does not wait for."""
+    if _provider is None:
+        return True
+    done = threading.Event()
+    provider = _provider
+
+    def send() -> None:
+        try:
+            provider.force_flush()
+        finally:
+            done.set()
+
+    threading.Thread(target=send, name="trace-flush", daemon=True).start()
+    return done.wait(max(0.0, min(timeout_seconds, FLUSH_SECONDS)))
+
+
+def enabled() -> bool:
+    return _tracer is not None
+
+
+def caller(headers: Mapping[str, str]) -> str | None:
+    """The caller's context from a request's headers, in the form a task keeps it."""
+    if _tracer is None or "traceparent" not in headers:
+        return None
+    return orjson.dumps({name: headers[name] for name in _HEADERS if name in headers}).decode()
+
+
+class _Null:
+    """The span when tracing is off: every call does nothing."""
+
+    def set(self, **attributes: object) -> None:
+        pass
+
+    def failed(self, why: str) -> None:
+        pass
+
+    def context(self) -> str | None:
+        return None
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def __enter__(self) -> _Null:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NULL = _Null()
+
+
+class _Live:
+    def __init__(self, span: Any) -> None:
+        self._span = span
+
+    def set(self, **attributes: object) -> None:
+        for key, value in attributes.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                value = scrub(value)
+            elif not isinstance(value, bool | int | float):
+                value = scrub(str(value))
+            self._span.set_attribute(_STANDARD.get(key, f"relay.{key}"), value)
+
+    def failed(self, why: str) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        self._span.set_status(Status(StatusCode.ERROR, scrub(why)))
+
+    def context(self) -> str | None:
+        return orjson.dumps(self.headers()).decode()
+
+    def headers(self) -> dict[str, str]:
+        from opentelemetry import trace
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        carrier: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(carrier, trace.set_span_in_context(self._span))
+        return carrier
+
+
+Span = _Null | _Live
+
+
+def span(
+    name: str, parent: str | None, started: float | None = None, /, **attributes: object
+) -> AbstractContextManager[Span]:
+    """A span, current while the block runs, as a child of `parent` (a stored context; None:
+    a trace of its own); `started` (epoch seconds) backdates it to work already done."""
+    if _tracer is None:
+        return _NULL
+    return _live(name, parent, started, attributes)
+
+
+@contextmanager
+def _live(
+    name: str, parent: str | None, started: float | None, attributes: dict[str, object]
+) -> Iterator[Span]:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Status, StatusCode
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    # The stored context was written by this module; a caller's bad traceparent was
+    # dropped by the propagator then, so the task started a trace of its own.
+    context = TraceContextTextMapPropagator().extract(orjson.loads(parent)) if parent else Context()
+    start = int(started * 1e9) if started is not None else time.time_ns()
+    with _tracer.start_as_current_span(
+        name,
+        context=context,
+        start_time=start,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as raw:
+        live = _Live(raw)
+        live.set(**attributes)
+        try:
+            yield live
+        except BaseException as exc:
+            # The exception's text may quote a URL or a key: its type and scrubbed words only.
+            raw.set_attribute("exception.type", type(exc).__name__)
+            raw.set_status(Status(StatusCode.ERROR, scrub(str(exc))))
+            raise
+
+
+def current_headers() -> dict[str, str]:
+    """The current span's context as W3C headers, to send on ({} when tracing is off)."""
+    if _tracer is None:
+        return {}
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier
+
+
+def log_ids(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    """structlog processor: the current span's trace and span ids on every line."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
+    return event

@@ -1,0 +1,300 @@
+"""The apps' routes (admin): an app made, listed, shown, changed and deleted, and its keys
+made (each shown in that answer only), listed and revoked. An app owns the tasks its keys
+make, its turns in the submit queue and its limits, so a key rotated loses nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.app.api.models import Answer, ErrorAnswer, InPath, NoParams, Params
+from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
+from receiver.downstreams import manage as managed
+from receiver.kernel.config import problems
+from receiver.kernel.errors import InvalidRequest
+from receiver.kernel.events.rules.routing import owner_of
+from receiver.kernel.http.body import read_json
+from receiver.keys import api as keys
+from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
+from receiver.keys.rows.apps import AppRow, AppSettings
+from receiver.keys.rules.access import Scope
+from receiver.service import Service
+
+MAX_APP_BODY_BYTES = 16 * 1024
+_ERR = ErrorAnswer
+
+Weight = Annotated[int, Field(strict=True, ge=1, le=100)]
+MaxQueued = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+MaxPerDay = Annotated[int, Field(strict=True, ge=1, le=10_000_000)]
+
+
+class AppChange(Answer):
+    weight: Weight = Field(
+        1,
+        description="Its share of the submit queue's turns: this many of its waiting tasks"
+        " go to CometAPI for each one of an app of weight 1.",
+    )
+    max_queued: MaxQueued | None = Field(
+        None,
+        description="At most this many of its tasks not ended at once; one more is refused"
+        " with 429 and `Retry-After`. Null: no limit.",
+    )
+    max_per_day: MaxPerDay | None = Field(
+        None,
+        description="At most this many tasks made in any 24 hours (a rolling window); one more"
+        " is refused with 429 and `Retry-After`. Null: no limit.",
+    )
+
+
+class NewApp(AppChange):
+    name: KeyName = Field(description="Unique among the live apps: letters, digits, `_.-`.")
+
+
+class AppInfo(Answer):
+    name: str
+    weight: int
+    max_queued: int | None
+    max_per_day: int | None
+    created_at: float
+    keys: int = Field(description="How many live keys it has.")
+
+
+class AppList(Answer):
+    apps: list[AppInfo]
+
+
+class AppDeleted(Answer):
+    deleted: str
+
+
+class NewAppKey(Answer):
+    name: KeyName = Field(description="Unique among the live keys: letters, digits, `_.-`.")
+    scopes: list[Scope] = Field(min_length=1, description="What it may do; `admin`: all.")
+
+
+class AppParams(Params):
+    app: Annotated[str, InPath()] = Field(max_length=64)
+
+
+class AppKeyParams(AppParams):
+    name: Annotated[str, InPath()] = Field(max_length=64)
+
+
+def app_info(row: AppRow) -> dict[str, Any]:
+    s = row.settings
+    return {
+        "name": row.name,
+        "weight": s.weight,
+        "max_queued": s.max_queued,
+        "max_per_day": s.max_per_day,
+        "created_at": row.created_at,
+        "keys": row.keys,
+    }
+
+
+def _checked(model: type[Answer], payload: object) -> Any:
+    if not isinstance(payload, dict):
+        raise InvalidRequest("body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest("; ".join(problems(exc, "body"))) from None
+
+
+async def _body(request: Request, service: Service) -> object:
+    timeout = service.config.settings.server.body_timeout_seconds
+    return await read_json(request, MAX_APP_BODY_BYTES, timeout)
+
+
+async def create_app(request: Request, service: Service, params: NoParams) -> Response:
+    wanted: NewApp = _checked(NewApp, await _body(request, service))
+    settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
+    return reply(AppInfo, app_info(await service.keys.make_app(wanted.name, settings)), 201)
+
+
+async def list_apps(request: Request, service: Service, params: NoParams) -> Response:
+    return reply(AppList, {"apps": [app_info(a) for a in await service.keys.apps()]})
+
+
+async def show_app(request: Request, service: Service, params: AppParams) -> Response:
+    return reply(AppInfo, app_info(await service.keys.app(params.app)))
+
+
+async def change_app(request: Request, service: Service, params: AppParams) -> Response:
+    payload = await _body(request, service)
+    current = (await service.keys.app(params.app)).settings
+    given = _checked(AppChange, payload)
+    # Only the fields given change; a limit given as null is lifted.
+    merged = {
+        "weight": current.weight,
+        "max_queued": current.max_queued,
+        "max_per_day": current.max_per_day,
+    } | {f: getattr(given, f) for f in given.model_fields_set}
+    changed = await service.keys.change_app(params.app, AppSettings(**merged))
+    return reply(AppInfo, app_info(changed))
+
+
+async def delete_app(request: Request, service: Service, params: AppParams) -> Response:
+    deleted = await service.keys.delete_app(params.app)
+    service.changes.recheck()  # its open streams here end now, elsewhere within seconds
+    # Its downstreams go with it: no later app of its name takes them over.
+    for name in [*service.directory.every, *service.directory.unusable]:
+        if owner_of(name) == deleted.id:
+            await managed.remove_downstream(service, name)
+    return reply(AppDeleted, {"deleted": params.app})
+
+
+async def create_app_key(request: Request, service: Service, params: AppParams) -> Response:
+    wanted: NewAppKey = _checked(NewAppKey, await _body(request, service))
+    row, key = await service.keys.add(params.app, wanted.name, list(wanted.scopes))
+    return reply(KeyCreated, {**key_info(row), "key": key}, 201)
+
+
+async def list_app_keys(request: Request, service: Service, params: AppParams) -> Response:
+    app = await service.keys.app(params.app)
+    rows = await service.keys.listed(app.id)
+    return reply(KeyList, {"keys": [key_info(r) for r in rows]})
+
+
+async def revoke_app_key(request: Request, service: Service, params: AppKeyParams) -> Response:
+    await service.keys.revoke(params.name, params.app)
+    service.changes.recheck()
+    return reply(KeyRevoked, {"revoked": params.name})
+
+
+_NO_APP = Reply(404, "No live app of that name.", _ERR)
+_BAD_BODY = (
+    Reply(400, "The body is not JSON.", _ERR),
+    Reply(413, "The body is over 16 KiB.", _ERR),
+    Reply(422, "A bad field; `detail` says which.", _ERR),
+)
+
+# The keys' routes, then the apps' whose credentials they are.
+OPERATIONS: tuple[Operation, ...] = (
+    *keys.OPERATIONS,
+    admin_op(
+        "/v1/apps",
+        "POST",
+        create_app,
+        NoParams,
+        Doc(
+            "apps",
+            "Make an app",
+            "An app owns the tasks its keys make, its turns in the submit queue (`weight`) and"
+            " its limits; its keys (`POST /v1/apps/{app}/keys`) are only its credentials.",
+            (
+                Reply(201, "Made.", AppInfo),
+                Reply(409, "A live app has this name.", _ERR),
+                *_BAD_BODY,
+            ),
+        ),
+        Body(TypeAdapter(NewApp), "NewApp", "The app's name, weight and limits."),
+        scope="admin",
+    ),
+    admin_op(
+        "/v1/apps",
+        "GET",
+        list_apps,
+        NoParams,
+        Doc(
+            "apps",
+            "Every live app",
+            "Names, weights, limits, live keys.",
+            (Reply(200, "The apps.", AppList),),
+        ),
+        scope="admin",
+    ),
+    admin_op(
+        "/v1/apps/{app}",
+        "GET",
+        show_app,
+        AppParams,
+        Doc(
+            "apps",
+            "One app",
+            "Its weight, limits and live keys.",
+            (Reply(200, "The app.", AppInfo), _NO_APP),
+        ),
+        scope="admin",
+    ),
+    admin_op(
+        "/v1/apps/{app}",
+        "PATCH",
+        change_app,
+        AppParams,
+        Doc(
+            "apps",
+            "Change an app",
+            "The fields given replace its weight or limits (null lifts a limit); its keys hold"
+            " the new ones within a second.",
+            (Reply(200, "Changed.", AppInfo), _NO_APP, *_BAD_BODY),
+        ),
+        Body(TypeAdapter(AppChange), "AppChange", "Any of `weight`, `max_queued`, `max_per_day`."),
+        scope="admin",
+    ),
+    admin_op(
+        "/v1/apps/{app}",
+        "DELETE",
+        delete_app,
+        AppParams,
+        Doc(
+            "apps",
+            "Delete an app",
+            "Its keys are revoked (refused by every replica within a second), its open"
+            " streams end and its downstreams are removed; its tasks stay as they are. Its"
+            " name may be given to a new app, which does not see them.",
+            (Reply(200, "Deleted.", AppDeleted), _NO_APP),
+        ),
+        scope="admin",
+    ),
+    admin_op(
+        "/v1/apps/{app}/keys",
+        "POST",
+        create_app_key,
+        AppParams,
+        Doc(
+            "apps",
+            "Make a key of an app",
+            "A credential of the app, holding only the scopes given; what it makes is the"
+            " app's. Only a keyed hash of it is stored: the key is in this answer alone.",
+            (
+                Reply(201, "Made; `key` is shown this once.", KeyCreated),
+                _NO_APP,
+                Reply(409, "A live key has this name.", _ERR),
+                *_BAD_BODY,
+            ),
+        ),
+        Body(TypeAdapter(NewAppKey), "NewAppKey", "The key's name and scopes."),
+        scope="admin",
+    ),
+    admin_op(
+        "/v1/apps/{app}/keys",
+        "GET",
+        list_app_keys,
+        AppParams,
+        Doc(
+            "apps",
+            "An app's live keys",
+            "Never a key.",
+            (Reply(200, "Its keys.", KeyList), _NO_APP),
+        ),
+        scope="admin",
+    ),
+    admin_op(
+        "/v1/apps/{app}/keys/{name}",
+        "DELETE",
+        revoke_app_key,
+        AppKeyParams,
+        Doc(
+            "apps",
+            "Revoke a key of an app",
+            "Refused by every replica within a second and its streams end; the app and all"
+            " it owns stay, so a new key made before this one is revoked loses nothing.",
+            (Reply(200, "Revoked.", KeyRevoked), Reply(404, "No such app or live key.", _ERR)),
+        ),
+        scope="admin",
+    ),
+)

@@ -1,0 +1,151 @@
+"""API keys' rows: the store keeps what it is given (a hash, never a key); what a key may
+do is decided above it (receiver/keys/rules/access.py)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from receiver.kernel.errors import Conflict, NotFound
+from receiver.kernel.store.db import Db
+
+
+@dataclass(frozen=True)
+class NewKey:
+    name: str
+    digest: str
+    scopes: list[str]
+    weight: int
+    max_queued: int | None = None
+    max_per_day: int | None = None
+    app_id: str = ""  # the app it is a credential of
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    id: str
+    name: str
+    digest: str
+    scopes: list[str]
+    created_at: float
+    last_used_at: float | None
+    weight: int  # its tasks' share of the submit queue's turns
+    max_queued: int | None = None  # its tasks open at once (None: no limit)
+    max_per_day: int | None = None  # the tasks it makes in 24 hours (None: no limit)
+    app_id: str = ""  # the app whose credential it is: weight and limits are the app's
+    app: str = ""  # that app's name
+
+
+def _row(r: dict[str, Any]) -> KeyRow:
+    return KeyRow(
+        id=r["id"],
+        name=r["name"],
+        digest=r["digest"],
+        scopes=orjson.loads(r["scopes"]),
+        created_at=r["created_at"],
+        last_used_at=r["last_used_at"],
+        weight=r["weight"],
+        max_queued=r["max_queued"],
+        max_per_day=r["max_per_day"],
+        app_id=r["app_id"],
+        app=r["app"],
+    )
+
+
+def create(db: Db, new: NewKey, now: float) -> KeyRow:
+    key_id = "key_" + os.urandom(12).hex()
+    scopes = orjson.dumps(new.scopes).decode()
+    made = db.execute(
+        db.sql.INSERT_KEY,
+        (
+            key_id,
+            new.name,
+            new.digest,
+            scopes,
+            now,
+            new.weight,
+            new.max_queued,
+            new.max_per_day,
+            new.app_id,
+        ),
+    )
+    if not made:
+        raise Conflict(f"a key named {new.name!r} exists; revoke it first, or choose another name")
+    return KeyRow(
+        key_id,
+        new.name,
+        new.digest,
+        new.scopes,
+        now,
+        None,
+        new.weight,
+        new.max_queued,
+        new.max_per_day,
+        new.app_id,
+    )
+
+
+def by_digest(db: Db, digests: list[str]) -> KeyRow | None:
+    found = db.one(db.sql.KEY_BY_DIGEST, (db.array(digests),))
+    return None if found is None else _row(found)
+
+
+def live(db: Db, app_id: str | None = None) -> list[KeyRow]:
+    """Every live key of a live app; of one app if given."""
+    return [_row(r) for r in db.all(db.sql.LIVE_KEYS, (app_id, app_id))]
+
+
+@dataclass(frozen=True)
+class Revoked:
+    key_id: str
+    app_id: str
+    app: str  # its app's name
+    keys_left: int  # the app's live keys after this one
+
+
+def revoke(db: Db, name: str, now: float, app_id: str | None = None) -> Revoked:
+    """Revoke the live key of that name (of that app, if given); NotFound when none is."""
+    found = db.one(db.sql.LIVE_KEY_NAMED, (name, app_id, app_id))
+    if found is None:
+        raise NotFound("no key of that name")
+    db.execute(db.sql.REVOKE_KEY, (now, found["id"]))
+    left = len(db.all(db.sql.LIVE_KEYS, (found["app_id"], found["app_id"])))
+    return Revoked(found["id"], found["app_id"], found["app"], left)
+
+
+def rehash(db: Db, key_id: str, digest: str) -> None:
+    db.execute(db.sql.REHASH_KEY, (digest, key_id))
+
+
+def used(db: Db, key_id: str, now: float) -> None:
+    db.execute(db.sql.KEY_USED, (now, key_id))
+
+
+def is_live(db: Db, key_id: str) -> bool:
+    return db.one(db.sql.KEY_LIVE, (key_id,)) is not None
+
+
+def locked_limits(db: Db, key_id: str) -> tuple[int | None, int | None]:
+    """The app's (max_queued, max_per_day), the app locked until the transaction ends: its
+    submits on every replica count and insert one at a time."""
+    row = db.one(db.sql.LOCKED_KEY_LIMITS, (key_id,))
+    return (row["max_queued"], row["max_per_day"]) if row else (None, None)
+
+
+def open_tasks(db: Db, key_id: str) -> int:
+    row = db.one(db.sql.KEY_OPEN_TASKS, (key_id,))
+    return int(row["n"]) if row else 0
+
+
+def tasks_since(db: Db, key_id: str, since: float) -> int:
+    row = db.one(db.sql.KEY_TASKS_SINCE, (key_id, since))
+    return int(row["n"]) if row else 0
+
+
+def task_made_at(db: Db, key_id: str, since: float, offset: int) -> float | None:
+    """When the `offset`-th (0: the oldest) of the tasks it made after `since` was made."""
+    row = db.one(db.sql.KEY_TASK_MADE_AT, (key_id, since, offset))
+    return float(row["created_at"]) if row else None

@@ -1,0 +1,126 @@
+"""An app's life in the store: made, changed, deleted (its keys revoked with it in the same
+transaction, so its streams end as a revoked key's do), and the keys made and revoked as its
+credentials. A key made through `POST /v1/keys` is the only key of an app of its own name:
+made together, and revoked together when that key goes."""
+
+from __future__ import annotations
+
+import time
+
+from receiver.kernel.store import Store
+from receiver.kernel.store.db import Db
+from receiver.keys.rows import apps, keys
+from receiver.keys.rows.apps import AppRow, AppSettings
+from receiver.keys.rows.keys import KeyRow, NewKey
+
+
+async def create(store: Store, name: str, settings: AppSettings) -> AppRow:
+    """Conflict when a live app has the name."""
+    return await store.run(lambda db: apps.create(db, name, settings, time.time()))
+
+
+async def named(store: Store, name: str) -> AppRow:
+    """NotFound when no live app has the name."""
+    return await store.read(lambda db: apps.must(db, name))
+
+
+async def live(store: Store) -> list[AppRow]:
+    return await store.read(apps.live)
+
+
+async def names(store: Store, app_ids: list[str]) -> dict[str, str]:
+    return await store.read(lambda db: apps.names(db, app_ids))
+
+
+async def change(store: Store, name: str, settings: AppSettings) -> AppRow:
+    def write(db: Db) -> AppRow:
+        app = apps.must(db, name)
+        apps.change(db, app.id, settings)
+        return apps.must(db, name)
+
+    return await store.run(write)
+
+
+async def delete(store: Store, name: str) -> AppRow:
+    """The app deleted and its keys revoked; NotFound when no live app has the name."""
+
+    def write(db: Db) -> AppRow:
+        app = apps.must(db, name)
+        apps.delete(db, app.id, time.time())
+        return app
+
+    return await store.run(write)
+
+
+async def add_key(store: Store, app_name: str, new: NewKey) -> KeyRow:
+    """A new key of the app; NotFound (no app), Conflict (a live key has the name)."""
+
+    def write(db: Db) -> KeyRow:
+        app = apps.must(db, app_name)
+        s = app.settings
+        made = keys.create(
+            db,
+            NewKey(new.name, new.digest, new.scopes, s.weight, s.max_queued, s.max_per_day, app.id),
+            time.time(),
+        )
+        return _with_app(made, app)
+
+    return await store.run(write)
+
+
+async def key_alone(store: Store, new: NewKey) -> KeyRow:
+    """`POST /v1/keys`: an app of the key's name, with its weight and limits, whose only key
+    it is; Conflict when a live app or key has the name."""
+
+    def write(db: Db) -> KeyRow:
+        now = time.time()
+        settings = AppSettings(new.weight, new.max_queued, new.max_per_day)
+        app = apps.create(db, new.name, settings, now)
+        made = keys.create(
+            db,
+            NewKey(
+                new.name,
+                new.digest,
+                new.scopes,
+                new.weight,
+                new.max_queued,
+                new.max_per_day,
+                app.id,
+            ),
+            now,
+        )
+        return _with_app(made, app)
+
+    return await store.run(write)
+
+
+async def revoke_key(store: Store, name: str, app_name: str | None) -> None:
+    """Revoke the live key of that name: of that app (`DELETE /v1/apps/{app}/keys/{name}`),
+    whose app stays; or any app's (`DELETE /v1/keys/{name}`), whose app of the same name is
+    deleted with its last key, as the key alone was before apps. NotFound when none is."""
+
+    def write(db: Db) -> None:
+        now = time.time()
+        app_id = None if app_name is None else apps.must(db, app_name).id
+        revoked = keys.revoke(db, name, now, app_id)
+        if app_name is None and revoked.keys_left == 0 and revoked.app == name:
+            apps.delete(db, revoked.app_id, now)
+
+    await store.run(write)
+
+
+def _with_app(row: KeyRow, app: AppRow) -> KeyRow:
+    s = app.settings
+    return KeyRow(
+        row.id,
+        row.name,
+        row.digest,
+        row.scopes,
+        row.created_at,
+        row.last_used_at,
+        s.weight,
+        s.max_queued,
+        s.max_per_day,
+        app.id,
+        app.name,
+    )

@@ -1,0 +1,288 @@
+"""The mirror worker: copies each finished render before its links expire.
+
+A succeeded event with files waits, its deliveries `mirroring`, while the worker copies
+the video and the poster into the media store (a local directory or an S3 bucket, see
+`receiver.media.storage.local`). When every file is in, the event's
+document gains `"media": {"status": "mirrored", "files": [...]}` (a signed relay URL,
+`sha256`, `bytes`, `content_type` for each) and the deliveries go out. A link that has
+expired is asked of CometAPI again (it gives fresh ones); other failures are retried with
+backoff. After `media.wait_seconds`, or at once when trying again cannot help (too large,
+not a video or image, a private address), the event goes out with its original links and
+`"media": {"status": "failed", "reason": ...}`: a failed copy never holds delivery for ever.
+
+Each attempt has a deadline (`media.download_timeout_seconds`, cut short where the deliveries
+stop waiting), so a source that trickles fails like any other. The worker copies up to eight
+jobs at once and claims a new one as soon as a slot frees: a slow copy holds its own slot
+only. A job's lease is short and renewed while its copy goes on; on SIGTERM, copies get
+`delivery.shutdown_grace_seconds`, then are cut and their leases given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from receiver.kernel.errors import MirrorError, UpstreamError
+from receiver.kernel.events.rules.kinds import output_of
+from receiver.kernel.net.guard import resolver
+from receiver.kernel.observability import tracing
+from receiver.media.rows import GivenUp, MirrorJob, sources_of
+from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_reason, retry_in
+from receiver.media.storage.fetch import Fetched, fetch
+from receiver.media.storage.local import open_media_store
+from receiver.service import Service, Work
+
+_SLOTS = 8
+_GIVE_UP_BATCH = 100
+_PRUNE_SECONDS = 3600.0
+
+
+async def give_up_mirrors(service: Service) -> int:
+    """With copying turned off, no copy still to be made ever will be: their deliveries go
+    out now, without them. Returns how many copies were given up."""
+    count = 0
+    while True:
+        given_up = await service.store.give_up_mirrors(TURNED_OFF, _GIVE_UP_BATCH)
+        _note_given_up(service, given_up)
+        count += len(given_up)
+        if len(given_up) < _GIVE_UP_BATCH:
+            return count
+
+
+def _note_given_up(service: Service, given_up: list[GivenUp]) -> None:
+    for job in given_up:
+        service.log.warning("media.failed", task_id=job.task_id, reason=job.reason)
+    if given_up:
+        service.wake(Work.DELIVERIES)
+
+
+class Mirror:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.settings = service.config.settings.media
+        self.store = open_media_store(self.settings)
+        self._in_flight: dict[asyncio.Task[None], MirrorJob] = {}
+        self._freed = asyncio.Event()  # a copy ended: its slot can take another job
+        self._renewed = 0.0
+        self._pruned = 0.0
+        self._pruning: asyncio.Task[None] | None = None
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Copy until `stopping` is set, then give in-flight copies the shutdown grace."""
+        connector = aiohttp.TCPConnector(
+            resolver=resolver(self.settings.allow_private_sources), limit=_SLOTS
+        )
+        # No session-wide timeout: each attempt has a deadline of its own (`mirror_one`).
+        timeout = aiohttp.ClientTimeout(total=None)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            while not stopping.is_set():
+                try:
+                    await self._round(session)
+                except Exception:
+                    self.service.log.exception("media.round_failed")
+                await self._idle(stopping)
+            await self._drain()
+
+    async def _round(self, session: aiohttp.ClientSession) -> None:
+        store, settings = self.service.store, self.settings
+        self._freed.clear()  # before claiming: a copy ending from now on starts a new round
+        await self._keep_leases()
+        overdue = await store.give_up_overdue_mirrors(
+            settings.wait_seconds,
+            lambda last: overdue_reason(settings.wait_seconds, last),
+            _GIVE_UP_BATCH,
+        )
+        _note_given_up(self.service, overdue)
+        free = _SLOTS - len(self._in_flight)
+        if free > 0:
+            for job in await store.claim_mirrors(
+                self.service.owner, settings.mirror_lease_seconds, free
+            ):
+                copy = asyncio.create_task(
+                    self._mirror_one(session, job), name=f"copy {job.task_id}"
+                )
+                self._in_flight[copy] = job
+                copy.add_done_callback(self._ended)
+        self._prune_hourly()
+
+    def _ended(self, copy: asyncio.Task[None]) -> None:
+        self._in_flight.pop(copy, None)
+        self._freed.set()
+
+    async def _idle(self, stopping: asyncio.Event) -> None:
+        """Until a finished render is committed, a copy ends, a tick passes or we stop."""
+        tick = min(self.settings.mirror_scan_seconds, self.settings.mirror_lease_seconds / 3)
+        waiters: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self.service.wait_for_mirrors(tick)),
+            asyncio.create_task(stopping.wait()),
+            asyncio.create_task(self._freed.wait()),
+        ]
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of the copies in flight, a third of a lease before they run out:
+        a lease outlives a dead worker by `mirror_lease_seconds` at most, whatever a download
+        takes."""
+        lease = self.settings.mirror_lease_seconds
+        if not self._in_flight or time.monotonic() - self._renewed < lease / 3:
+            return
+        self._renewed = time.monotonic()
+        ids = [job.event_id for job in self._in_flight.values()]
+        await self.service.store.renew_mirror_leases(self.service.owner, ids, lease)
+
+    async def _drain(self) -> None:
+        """Copies in flight get `delivery.shutdown_grace_seconds`; the rest are cut (their
+        leases are given back with the others', so the next start copies them at once)."""
+        if self._pruning is not None:
+            self._pruning.cancel()
+        if not self._in_flight:
+            return
+        grace = self.service.config.settings.delivery.shutdown_grace_seconds
+        self.service.log.info("media.draining", copies=len(self._in_flight))
+        _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
+        for copy in unfinished:
+            copy.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished)
+
+    async def _mirror_one(self, session: aiohttp.ClientSession, job: MirrorJob) -> None:
+        try:
+            with tracing.span(
+                "media.copy",
+                job.trace_context,
+                task_id=job.task_id,
+                kind=job.kind,
+                upstream_task_id=job.upstream_task_id,
+                attempt=job.attempts + 1,
+                files=len(job.sources),
+            ) as span:
+                await self.mirror_one(session, job, span)
+        except Exception:
+            # Not a failed download (that is a MirrorError): the store, or a bug. The lease is
+            # no longer renewed, so the copy is tried again once it runs out.
+            self.service.log.exception("media.mirror_crashed", task_id=job.task_id)
+            self.service.metrics.item_failures.labels("mirror").inc()
+
+    async def mirror_one(
+        self, session: aiohttp.ClientSession, job: MirrorJob, span: tracing.Span
+    ) -> None:
+        log, metrics, settings = self.service.log, self.service.metrics, self.settings
+        seconds = attempt_seconds(
+            job.started_at, time.time(), settings.wait_seconds, settings.download_timeout_seconds
+        )
+        files: list[tuple[str, Fetched]] = []
+        try:
+            try:
+                async with asyncio.timeout(max(seconds, 0.0)):
+                    for i, source in enumerate(job.sources):
+                        name = f"{job.task_id}/{source['role']}-{i}"
+                        got = await fetch(
+                            session,
+                            source["url"],
+                            self.store,
+                            name,
+                            settings.max_bytes,
+                            settings.allow_private_sources,
+                        )
+                        files.append((source["role"], got))
+                        metrics.media_files.labels("mirrored").inc()
+                        metrics.media_bytes.inc(got.bytes)
+                        metrics.media_stored.inc(got.bytes)
+            except TimeoutError:
+                raise self._too_slow(job, seconds) from None
+        except MirrorError as exc:
+            metrics.media_files.labels(exc.kind).inc()
+            span.failed(exc.reason)
+            await self._failed(job, exc)
+            return
+        media = {
+            "status": "mirrored",
+            "files": [self._document(role, got) for role, got in files],
+        }
+        await self._finish(job, media)
+        log.info("media.mirrored", task_id=job.task_id, files=len(files))
+
+    def _too_slow(self, job: MirrorJob, seconds: float) -> MirrorError:
+        settings = self.settings
+        if seconds < settings.download_timeout_seconds:
+            # Cut where the deliveries stop waiting: they go out now, without the copy.
+            reason = overdue_reason(settings.wait_seconds, job.last_error)
+            return MirrorError(reason, "timeout", final=True)
+        reason = f"the download took longer than {seconds:g} s (media.download_timeout_seconds)"
+        return MirrorError(reason, "timeout")
+
+    def _document(self, role: str, got: Fetched) -> dict[str, Any]:
+        return {
+            "role": role,
+            "source": got.source,
+            "url": self.service.media_links.url(got.key),
+            "sha256": got.sha256,
+            "bytes": got.bytes,
+            "content_type": got.content_type,
+        }
+
+    async def _failed(self, job: MirrorJob, exc: MirrorError) -> None:
+        log, wait = self.service.log, self.settings.wait_seconds
+        delay = retry_in(job.attempts, job.started_at, time.time(), wait, exc.final)
+        if delay is None:
+            log.warning("media.failed", task_id=job.task_id, reason=exc.reason)
+            await self._finish(job, {"status": "failed", "reason": exc.reason})
+            return
+        fresh = await self._fresh_links(job) if exc.expired else None
+        sources = fresh or job.sources
+        log.info(
+            "media.retry",
+            task_id=job.task_id,
+            reason=exc.reason,
+            in_seconds=delay,
+            links_renewed=fresh is not None,
+        )
+        await self.service.store.retry_mirror(
+            job.event_id, self.service.owner, time.time() + delay, exc.reason, sources
+        )
+
+    async def _fresh_links(self, job: MirrorJob) -> list[dict[str, str]] | None:
+        """CometAPI's links are signed for a while; asking for the task again renews them."""
+        if job.upstream_task_id is None:
+            return None
+        try:
+            polled = await self.service.comet.poll(job.kind, job.upstream_task_id)
+        except UpstreamError:
+            return None
+        obs = polled.observation
+        if obs is None or not obs.outputs:
+            return None
+        return sources_of(
+            {
+                "outputs": list(obs.outputs),
+                "thumbnail": obs.thumbnail,
+                "output_type": output_of(job.kind, list(obs.outputs)),
+            }
+        )
+
+    async def _finish(self, job: MirrorJob, media: dict[str, Any]) -> None:
+        released = await self.service.store.finish_mirror(job.event_id, self.service.owner, media)
+        if released:
+            self.service.wake(Work.DELIVERIES)
+
+    def _prune_hourly(self) -> None:
+        """Beside the copies, not in the claiming loop: a large bucket takes a while to list."""
+        if time.monotonic() - self._pruned < _PRUNE_SECONDS:
+            return
+        self._pruned = time.monotonic()
+        self._pruning = asyncio.create_task(self._prune(), name="media prune")
+
+    async def _prune(self) -> None:
+        try:
+            pruned = await asyncio.to_thread(self.store.prune, self.settings.retention_days)
+        except Exception:
+            self.service.log.exception("media.prune_failed")
+            return
+        self.service.metrics.media_stored.set(pruned.kept_bytes)
+        if pruned.files:
+            self.service.log.info("media.pruned", files=pruned.files, bytes=pruned.bytes)

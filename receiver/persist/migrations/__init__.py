@@ -1,1 +1,0 @@
-"""The schema as numbered SQL files, applied in order by `receiver.persist.migrate`."""

@@ -1,1 +1,0 @@
-"""The workers that move a task: submit, poll, mirror, prune, and the background gauges."""

@@ -1,0 +1,195 @@
+"""The running service's parts, wired once at start-up and shared by every step."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from receiver.callbacks.handoff import DeliveryHandoff, PollHandoff
+from receiver.callbacks.rules.claims import ClaimPolicy
+from receiver.callbacks.stories.poll_budget import PollLease
+from receiver.downstreams.directory import Directory
+from receiver.kernel.comet.client import CometClient
+from receiver.kernel.config import Config
+from receiver.kernel.events.rules.corroborate import PENDING
+from receiver.kernel.events.rules.routing import Subscription
+from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.secrets.sealing import Sealer
+from receiver.kernel.secrets.tokens import CallbackSigner
+from receiver.kernel.store import Recorded, Store
+from receiver.keys.bearers import Keys
+from receiver.media.storage.links import MediaLinks
+from receiver.shares.links import ShareSigner
+from receiver.stream.caps import Caps, Pools
+from receiver.stream.changes import ChangeHub
+
+
+class Work(enum.Flag):
+    """The workers a committed change can have something new for."""
+
+    NONE = 0
+    DELIVERIES = enum.auto()  # outbox rows to send
+    POLLS = enum.auto()  # a task to ask CometAPI about now
+    MIRRORS = enum.auto()  # a finished render to copy
+    SUBMITS = enum.auto()  # a task to send to CometAPI, or room for one under the cap
+
+
+def work_after(
+    recorded: Recorded, mirroring: bool, capped: bool = True, handed: frozenset[str] = frozenset()
+) -> Work:
+    """Which workers a recorded observation gives something to do: the one rule, for every
+    step that records one. `capped`: a cap on the tasks running upstream is set, so a task
+    that ends may make room for a waiting one. `handed`: deliveries already handed to this
+    process's fan-out, which need no claim."""
+    work = Work.NONE
+    if set(recorded.delivery_ids) - handed:
+        work |= Work.DELIVERIES
+    if (recorded.verdict == PENDING and recorded.poll is None) or recorded.outcome == "over_limit":
+        work |= Work.POLLS  # a poll the callback leased is handed to the poller instead
+    task = recorded.task
+    if mirroring and recorded.outcome == "applied" and task and task.state == "succeeded":
+        work |= Work.MIRRORS
+    if capped and recorded.outcome == "applied" and task and task.state in TERMINAL_STATES:
+        work |= Work.SUBMITS  # it ran upstream, and no longer counts against the cap
+    return work
+
+
+@dataclass
+class Service:
+    config: Config
+    store: Store
+    comet: CometClient
+    signer: CallbackSigner
+    log: Any
+    metrics: Metrics
+    # Identifies this process in leases, so replicas can tell their rows apart; the random
+    # part keeps two containers with the same hostname and pid apart.
+    owner: str = field(
+        default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
+    )
+    # True once the server is shutting down: long-lived answers (the live stream) end, so
+    # they do not hold the shutdown for its whole grace period.
+    draining: Callable[[], bool] = lambda: False
+    _deliveries_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _polls_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _mirrors_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _submits_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    polls: PollHandoff = field(default_factory=PollHandoff)  # leased by callbacks, run at once
+    # Leased by polls, sent at once.
+    deliveries: DeliveryHandoff = field(default_factory=DeliveryHandoff)
+
+    @functools.cached_property
+    def directory(self) -> Directory:
+        """Every downstream: the config file's and those made through the API."""
+        sealer = Sealer(self.config.secrets.signing_keys)
+        return Directory(self.config, self.store, sealer, self.log, self.metrics.directory_rows)
+
+    @functools.cached_property
+    def share_signer(self) -> ShareSigner:
+        return ShareSigner(self.config.secrets.signing_keys, self.config.secrets.admin_token)
+
+    @functools.cached_property
+    def keys(self) -> Keys:
+        """The API keys, and who a bearer token is."""
+        secrets = self.config.secrets
+        return Keys(self.store, secrets.signing_keys, secrets.admin_token)
+
+    @property
+    def subscriptions(self) -> dict[str, Subscription]:
+        """Downstream name -> the states and channels it takes; read on every event."""
+        return self.directory.subscriptions
+
+    @functools.cached_property
+    def claim_policy(self) -> ClaimPolicy:
+        c = self.config.settings.callbacks
+        return ClaimPolicy(
+            c.trust_body,
+            c.corroborate_seconds,
+            c.min_poll_gap_seconds,
+            c.max_history_per_task,
+            c.max_history_bytes_per_task,
+        )
+
+    @functools.cached_property
+    def poll_lease(self) -> PollLease:
+        """How this process leases the polls it makes, and the budget they come out of."""
+        p = self.config.settings.polling
+        return PollLease(
+            self.owner, p.poll_lease_seconds, p.ceiling_seconds, p.max_per_second or None
+        )
+
+    @functools.cached_property
+    def changes(self) -> ChangeHub:
+        """The process's one reader of the change feed, for the live streams."""
+        server = self.config.settings.server
+        pools = Pools(
+            Caps(server.max_streams, server.max_streams_per_client),
+            Caps(
+                server.max_share_streams,
+                server.max_streams_per_client,
+                ("server.max_share_streams", "server.max_streams_per_client"),
+            ),
+            server.max_streams_per_share_link,
+        )
+        return ChangeHub(self.store, self.log, self.metrics, pools, lambda: self.draining())
+
+    def callback_url(self, task_id: str) -> str:
+        return f"{self.config.public_url}/callbacks/runway/{self.signer.token_for(task_id)}"
+
+    def wake(self, work: Work) -> None:
+        """Wake the workers that have something new to do (committed already)."""
+        if Work.DELIVERIES in work:
+            self._deliveries_ready.set()
+        if Work.POLLS in work:
+            self._polls_ready.set()
+        if Work.MIRRORS in work:
+            self._mirrors_ready.set()
+        if Work.SUBMITS in work:
+            self._submits_ready.set()
+
+    def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
+        """Wake whatever a recorded observation gives work to (`handed`: its deliveries
+        already handed to this process's fan-out)."""
+        settings = self.config.settings
+        capped = settings.upstream.max_concurrent_tasks > 0
+        self.wake(work_after(recorded, settings.media.enabled, capped, handed))
+
+    async def wait_for_deliveries(self, timeout: float) -> None:
+        await _wait_and_clear(self._deliveries_ready, timeout)
+
+    @functools.cached_property
+    def media_links(self) -> MediaLinks:
+        ttl = self.config.settings.media.url_ttl_seconds
+        return MediaLinks(self.config.secrets.signing_keys, self.config.public_url, ttl)
+
+    async def wait_for_mirrors(self, timeout: float) -> None:
+        await _wait_and_clear(self._mirrors_ready, timeout)
+
+    async def wait_for_polls(self, timeout: float) -> None:
+        await _wait_and_clear(self._polls_ready, timeout)
+
+    async def wait_for_submits(self, timeout: float) -> None:
+        await _wait_and_clear(self._submits_ready, timeout)
+
+    async def close(self) -> None:
+        """Give this process's leases back, then close its connections. Call it only once
+        no poll or delivery is in flight: other processes may take the rows at once."""
+        try:
+            await self.store.release_leases(self.owner)
+        except Exception:
+            self.log.exception("service.release_leases_failed")
+        await self.comet.aclose()
+        await self.store.close()
+
+
+async def _wait_and_clear(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+    event.clear()

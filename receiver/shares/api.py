@@ -1,0 +1,270 @@
+"""Share links' routes: one task, read only, for an app's own users, with no key.
+
+`/share/{token}` is a page for the app's end user (share_page.py: the state in words, a
+ticking estimate, then the video, image or audio with a download button; its own page for
+a link that no longer opens); `/share/{token}/task` the task as JSON and
+`/share/{token}/stream` as Server-Sent Events, both open to any origin (CORS), so a browser
+app can use them directly. The token opens
+that one task and nothing else; it is no API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+
+from receiver.app.api.models import Answer, ErrorAnswer, Id, InPath, Params, TokenParams
+from receiver.app.api.openapi import Doc, Operation, Reply, admin_op, reply
+from receiver.kernel.errors import NotFound, RelayError
+from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.http.access import caller_of
+from receiver.kernel.store import Change
+from receiver.service import Service
+from receiver.shares.links import ShareRefused
+from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
+from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
+from receiver.stream.changes import Subscription
+
+KEEP_ALIVE_SECONDS = 15.0
+DEFAULT_TTL_SECONDS = 7 * 86400
+MAX_TTL_SECONDS = 90 * 86400
+_OPEN = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+
+
+class ShareParams(Params):
+    task_id: Annotated[Id, InPath()]
+    ttl_seconds: int = Field(
+        DEFAULT_TTL_SECONDS,
+        ge=60,
+        le=MAX_TTL_SECONDS,
+        description="Seconds the link opens the task: 7 days unless given; 60 to 7,776,000"
+        " (90 days).",
+    )
+    show_prompt: bool = Field(
+        False,
+        description="The page (and `/task`) shows the task's prompt; off unless asked for.",
+    )
+
+
+class ShareCreated(Answer):
+    url: str = Field(description="The page; `/task` after it: JSON, `/stream`: live (SSE).")
+    expires_at: float
+
+
+class SharedFile(Answer):
+    url: str
+    content_type: str
+    role: str
+
+
+class SharedTask(Answer):
+    """What a share link shows: progress and renders; of the request, only the prompt when
+    the link was made with `show_prompt`."""
+
+    id: str
+    kind: str
+    made: Literal["video", "image", "audio"] = Field(description="What the task makes.")
+    app: str | None = Field(description="The app (key) that made the link; null: the admin's.")
+    prompt: str | None = Field(description="The task's prompt; null unless the link shows it.")
+    state: str
+    progress: float | None
+    estimated_end: float | None = Field(description="From the progress so far; null: unknown.")
+    created_at: float
+    updated_at: float
+    files: list[SharedFile] = Field(description="The relay's copies of the renders.")
+    outputs: list[str] = Field(description="CometAPI's links, while there are no copies.")
+    copying: bool = Field(description="The copies are being made.")
+    error: str | None = Field(
+        description="Once failed: the message safe to show an end user (the webhook's"
+        " `failure_message`), never CometAPI's own text."
+    )
+
+
+async def create_share(request: Request, service: Service, params: ShareParams) -> Response:
+    link = await make_link(
+        service, caller_of(request), params.task_id, params.ttl_seconds, params.show_prompt
+    )
+    return reply(ShareCreated, {"url": link.url, "expires_at": link.expires_at}, 201)
+
+
+async def share_page(request: Request) -> Response:
+    """The page, or a page saying why the link no longer opens (never JSON: a person reads
+    it): 404 for a forged link, 410 for one expired, withdrawn, or whose task is gone."""
+    service: Service = request.app.state.service
+    settings, nonce = service.config.settings, new_nonce()
+    try:
+        link, detail = await opened_link(service, request.path_params["token"])
+    except (ShareRefused, NotFound) as exc:
+        why = exc.why if isinstance(exc, ShareRefused) else "gone"
+        status, page = render_closed(why, settings.server, nonce)
+        headers = page_headers(settings.server, settings.media, nonce)
+        return HTMLResponse(page, status, headers=headers)
+    page = render_page(shared_view(detail, link), link, settings.server, nonce)
+    look = look_of(settings.server, link.app)
+    return HTMLResponse(page, headers=page_headers(settings.server, settings.media, nonce, look))
+
+
+async def share_task(request: Request) -> Response:
+    service: Service = request.app.state.service
+    link, detail = await opened_link(service, request.path_params["token"])
+    answer = reply(SharedTask, shared_view(detail, link))
+    answer.headers.update(_OPEN)
+    return answer
+
+
+async def share_stream(request: Request) -> Response:
+    service: Service = request.app.state.service
+    token = request.path_params["token"]
+    link, detail = await opened_link(service, token)
+    client = request.client.host if request.client else "unknown"
+    # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
+    sub = service.changes.subscribe(client, stream_holder(link))
+    return StreamingResponse(
+        _views(service, token, detail.task.id, sub),
+        media_type="text/event-stream",
+        headers={**_OPEN, "X-Accel-Buffering": "no"},
+    )
+
+
+async def _views(
+    service: Service, token: str, task_id: str, sub: Subscription
+) -> AsyncIterator[bytes]:
+    """The task's view now, then each time it changes, until it has ended and its copies
+    are made (or the link stops opening: expired, its key revoked)."""
+    try:
+        last: dict[str, Any] | None = None
+        quiet_since = time.monotonic()
+        while sub.open:
+            try:
+                link, detail = await opened_link(service, token)
+            except RelayError:
+                return  # expired, or its key revoked, meanwhile
+            view = shared_view(detail, link)
+            if view != last:
+                yield b"event: task\ndata: " + orjson.dumps(view) + b"\n\n"
+                last, quiet_since = view, time.monotonic()
+            if detail.task.state in TERMINAL_STATES and not view["copying"]:
+                return
+            change = await _next_change(sub.queue, task_id, quiet_since)
+            if change is False:
+                yield b": keep-alive\n\n"
+                quiet_since = time.monotonic()
+            elif change is None:
+                return
+    finally:
+        service.changes.unsubscribe(sub)
+
+
+async def _next_change(
+    queue: asyncio.Queue[Change | None], task_id: str, quiet_since: float
+) -> bool | None:
+    """True when the task changed, False after the keep-alive time, None at shutdown."""
+    while True:
+        wait = KEEP_ALIVE_SECONDS - (time.monotonic() - quiet_since)
+        try:
+            change = await asyncio.wait_for(queue.get(), max(wait, 0.0))
+        except TimeoutError:
+            return False
+        if change is None:
+            return None
+        if change.task_id == task_id:
+            return True
+
+
+_REFUSED = Reply(
+    403, "The link is forged, tampered with, expired, or its key revoked.", ErrorAnswer
+)
+_GONE = Reply(404, "The task is no longer kept.", ErrorAnswer)
+
+OPERATIONS: tuple[Operation, ...] = (
+    admin_op(
+        "/v1/tasks/{task_id}/share",
+        "POST",
+        create_share,
+        ShareParams,
+        Doc(
+            "tasks",
+            "A share link to one of the key's tasks",
+            "A signed link that opens this one task, read only, for the app's own user: a"
+            " page (progress, then the render), `/task` (JSON) and `/stream` (SSE), both open"
+            " to any origin. Its token is opaque. It expires (7 days unless `ttl_seconds` says"
+            " otherwise) and stops opening, its streams ending, when the key that made it is"
+            " revoked (a link of the admin token's: when the admin token changes).",
+            (Reply(201, "The link.", ShareCreated), Reply(404, "No such task.", ErrorAnswer)),
+        ),
+        scope="tasks:read",
+    ),
+    Operation(
+        "/share/{token}",
+        ("GET",),
+        share_page,
+        "share",
+        "A shared task's page",
+        "For the app's end user: the app's name (logo and accent colour from"
+        " `server.share_apps`), the prompt when the link shows it, the state in words and a"
+        " ticking estimate while it runs, then its video, image or audio with a poster and a"
+        " download button, or the failure in words safe to show. A link that does not open"
+        " gets a page too, never JSON.",
+        "signed",
+        (
+            Reply(200, "The page.", media_types=("text/html",), schema={"type": "string"}),
+            Reply(
+                404,
+                "A page: the link is forged or tampered with.",
+                media_types=("text/html",),
+                schema={"type": "string"},
+            ),
+            Reply(
+                410,
+                "A page: the link expired, its key was revoked, or its task is no longer kept.",
+                media_types=("text/html",),
+                schema={"type": "string"},
+            ),
+        ),
+        params=TokenParams,
+    ),
+    Operation(
+        "/share/{token}/task",
+        ("GET",),
+        share_task,
+        "share",
+        "A shared task",
+        "Its state, progress, estimated end and renders; open to any origin (CORS).",
+        "signed",
+        (Reply(200, "The task.", SharedTask), _REFUSED, _GONE),
+        params=TokenParams,
+    ),
+    Operation(
+        "/share/{token}/stream",
+        ("GET",),
+        share_stream,
+        "share",
+        "A shared task, live (Server-Sent Events)",
+        "`event: task` with the task as `/task` shows it, now and at each change, until it"
+        " has ended and its files are copied, or the link stops opening (its key revoked);"
+        " open to any origin (CORS).",
+        "signed",
+        (
+            Reply(
+                200, "The stream.", media_types=("text/event-stream",), schema={"type": "string"}
+            ),
+            _REFUSED,
+            _GONE,
+            Reply(
+                503,
+                "Share links' streams are full (`server.max_share_streams`), or this link's"
+                " (`server.max_streams_per_share_link`).",
+                ErrorAnswer,
+                headers={"Retry-After": "Seconds to wait before trying again."},
+            ),
+        ),
+        params=TokenParams,
+    ),
+)

@@ -1,0 +1,99 @@
+"""Share links: made for one task by a key that may read it, opened by anyone holding one,
+for as long as it has not expired and the key that made it is not revoked (or, for the
+admin token's, while the admin token is the same). Their live streams end with the link."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from receiver.callbacks.rules.poll_timing import end_from_progress
+from receiver.kernel.errors import NotFound
+from receiver.kernel.events.rules.kinds import kind_of, output_of
+from receiver.kernel.store import Task
+from receiver.keys.rules.access import Caller
+from receiver.operator import queries
+from receiver.operator.actions import task_of
+from receiver.operator.queries import TaskDetail
+from receiver.service import Service
+from receiver.shares.links import SharedLink, ShareRefused
+from receiver.stream.caps import Holder
+
+
+@dataclass(frozen=True)
+class ShareLink:
+    url: str
+    expires_at: float
+
+
+async def make_link(
+    service: Service, caller: Caller, task_id: str, ttl: float, show_prompt: bool = False
+) -> ShareLink:
+    """A link to the caller's task; its page names the caller's app (a key's name; none for
+    the admin token) and shows the prompt only when `show_prompt`."""
+    task = await task_of(service, task_id, caller)
+    expires_at = time.time() + ttl
+    app = (caller.app or caller.name) if caller.key_id is not None else ""
+    token = service.share_signer.token_for(task.id, caller.key_id, expires_at, app, show_prompt)
+    return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
+
+
+async def opened(service: Service, token: str) -> TaskDetail:
+    """The task a link opens, with what shows where its renders' copies are; ShareRefused
+    when the link does not open (any more)."""
+    return (await opened_link(service, token))[1]
+
+
+async def opened_link(service: Service, token: str) -> tuple[SharedLink, TaskDetail]:
+    """The link (for its stream's holder) and the task it opens, as `opened`."""
+    link = service.share_signer.open(token, time.time())
+    if link.key_id is not None and not await service.keys.live(link.key_id):
+        raise ShareRefused("the key that made this share link was revoked", "revoked")
+    detail = await queries.task_detail(service.store, link.task_id, documents=20)
+    if detail is None:
+        raise NotFound("the task is no longer kept")
+    return link, detail
+
+
+def stream_holder(link: SharedLink) -> Holder:
+    """What a link's live stream rests on: it ends with the key, or at the link's end."""
+    return Holder(key_id=link.key_id, until=link.expires_at, link=link.link_id)
+
+
+def shared_view(detail: TaskDetail, link: SharedLink | None = None) -> dict[str, Any]:
+    """What a share link shows: the task's progress and its renders, the app that made the
+    link, and of its request only the prompt, when the link allows it. A failure is told
+    in the words safe for an end user (the webhook's `failure_message`), never CometAPI's."""
+    task, media = detail.task, detail.media()
+    files = [
+        {"url": f["url"], "content_type": f["content_type"], "role": f["role"]}
+        for f in (media or {}).get("files", [])
+    ]
+    end = None
+    if task.state == "running" and task.progress:
+        end = end_from_progress(task.created_at, time.time(), task.progress)
+    return {
+        "id": task.id,
+        "kind": task.kind,
+        "made": output_of(task.kind),
+        "app": (link.app or None) if link else None,
+        "prompt": prompt_of(task) if link and link.show_prompt else None,
+        "state": task.state,
+        "progress": 1.0 if task.state == "succeeded" else task.progress,
+        "estimated_end": end,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "files": files,
+        # Before (or without) copies: CometAPI's own links, which expire in a day or two.
+        "outputs": [] if files else task.outputs,
+        "copying": (media or {}).get("status") == "pending",
+        "error": detail.failure()["failure_message"],
+    }
+
+
+def prompt_of(task: Task) -> str | None:
+    """The task's text prompt as it was sent (its kind's prompt field), if it has one."""
+    kind = kind_of(task.kind)
+    found = task.request.get(kind.prompt) if kind is not None and kind.prompt else None
+    return found if isinstance(found, str) and found else None

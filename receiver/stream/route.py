@@ -1,0 +1,144 @@
+"""The live stream: tasks that change and delivery attempts that end, as Server-Sent Events.
+The API's /v1/stream and the console's /console/stream both answer with it.
+
+It reads the store, not this process's memory, so it shows what every replica does and
+picks up where it left off after a restart: each event's id is its time, which a browser's
+EventSource sends back as `Last-Event-ID` when it reconnects. A stream reads the store
+itself only to catch up to now; after that it takes what the process's one reader of the
+change feed hands it (receiver/stream/changes.py), so an idle stream reads nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from receiver.kernel.errors import MalformedRequest
+from receiver.kernel.store import Change
+from receiver.keys.rules.access import BOOTSTRAP, Caller
+from receiver.operator import queries
+from receiver.service import Service
+from receiver.stream.caps import Holder
+from receiver.stream.changes import READ_LIMIT, ChangeHub, Feed, Subscription
+
+KEEP_ALIVE_SECONDS = 15.0
+RECONNECT_MS = 1000
+
+
+def encode(change: Change) -> bytes:
+    """One change as an SSE event; its id is where a reconnecting client resumes."""
+    return (
+        f"id: {change.at!r} {change.key}\nevent: {change.kind}\n".encode()
+        + b"data: "
+        + orjson.dumps(change.data)
+        + b"\n\n"
+    )
+
+
+def resume_point(last_event_id: str | None, since: str | None, now: float) -> tuple[float, str]:
+    """Where a stream starts: after the last event the client saw, else at `since`, else now."""
+    if last_event_id:
+        at, _, key = last_event_id.partition(" ")
+        try:
+            return float(at), key
+        except ValueError:
+            raise MalformedRequest("Last-Event-ID is not one this stream sent") from None
+    if since:
+        try:
+            return float(since), ""
+        except ValueError:
+            raise MalformedRequest("since must be epoch seconds") from None
+    return now, ""
+
+
+def stream_response(
+    request: Request,
+    service: Service,
+    hub: ChangeHub,
+    task_id: str | None,
+    caller: Caller = BOOTSTRAP,
+    holder: Holder | None = None,
+) -> Response:
+    """The stream of every change, or of one task's; the caller has checked who asks (a
+    key without `admin` gets only its own tasks' changes), and the stream ends when the
+    right it was opened with does (`holder`: the caller's key unless given, e.g. a console
+    session). 503 (Overloaded) past the caps on open streams."""
+    since, key = resume_point(
+        request.headers.get("last-event-id"), request.query_params.get("since"), time.time()
+    )
+    client = request.client.host if request.client else "unknown"
+    holder = holder or Holder(key_id=caller.key_id)
+    sub = hub.subscribe(client, holder)  # before the catch-up read: nothing falls in between
+    return StreamingResponse(
+        _events(service, hub, sub, Feed(since, key), _Wanted(task_id, caller)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """Which changes a stream carries: one task's or all, of those its caller may see."""
+
+    task_id: str | None
+    caller: Caller
+
+    def __call__(self, change: Change) -> bool:
+        if self.task_id is not None and change.task_id != self.task_id:
+            return False
+        # A key's own tasks only; delivery attempts concern the downstreams: admin's.
+        return self.caller.sees_all or (
+            change.kind == "task" and self.caller.owns(change.owner_key)
+        )
+
+
+async def _events(
+    service: Service, hub: ChangeHub, sub: Subscription, feed: Feed, wanted: _Wanted
+) -> AsyncIterator[bytes]:
+    try:
+        yield f"retry: {RECONNECT_MS}\n\n".encode()
+        async for chunk in _catch_up(service, feed, wanted):
+            if not sub.open:
+                return  # its key was revoked (or its session ended) meanwhile
+            yield chunk
+        # Nothing to do but wait: the shared reader hands over each change, and a None
+        # when the server shuts down.
+        quiet_since = time.monotonic()
+        while sub.open:
+            quiet_for = time.monotonic() - quiet_since
+            try:
+                change = await asyncio.wait_for(sub.queue.get(), KEEP_ALIVE_SECONDS - quiet_for)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                quiet_since = time.monotonic()
+                continue
+            if change is None:
+                return
+            if wanted(change):
+                for fresh in feed.take([change]):
+                    yield encode(fresh)
+                    quiet_since = time.monotonic()
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def _catch_up(service: Service, feed: Feed, wanted: _Wanted) -> AsyncIterator[bytes]:
+    """What changed since the stream's starting point, read from the store until a read
+    comes back short: from then on the shared reader hands over what is new."""
+    while True:
+        try:
+            found = await queries.changes(service.store, feed.read_from, wanted.task_id, READ_LIMIT)
+        except Exception:
+            service.log.warning("stream.store_unavailable")
+            return  # the shared reader takes over; a reconnect catches up again
+        for change in feed.take(found):
+            if wanted(change):
+                yield encode(change)
+        if len(found) < READ_LIMIT:
+            return

@@ -1,0 +1,25 @@
+"""One bad row never stops a worker: a task whose handling raised is set aside.
+
+Each worker hands what one item raised here. The task is failed with the reason (if it was
+unfinished) and taken out of every queue in one statement that writes nothing of the task's
+own data (that data may be what could not be written), the failure is counted by worker,
+and it is logged once: set aside, the task is never picked up again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from receiver.service import Service
+from receiver.tasks.rows import tasks
+
+
+async def set_aside(service: Service, worker: str, task_id: str, exc: BaseException) -> None:
+    reason = f"the relay could not handle this task ({type(exc).__name__}); set aside"
+    service.metrics.item_failures.labels(worker).inc()
+    service.log.error(f"{worker}.item_set_aside", task_id=task_id, reason=reason, exc_info=exc)
+    try:
+        await service.store.run(lambda db: tasks.set_aside(db, task_id, reason, time.time()))
+    except Exception:
+        # The store itself is failing: the worker's own retry finds the task again.
+        service.log.exception(f"{worker}.set_aside_failed", task_id=task_id)

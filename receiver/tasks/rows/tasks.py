@@ -1,0 +1,184 @@
+"""Tasks as asked for and as read back: creating one, reading it, its history, the lists.
+
+What is learnt of a task after it was created is stored by observations.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+
+from receiver.kernel.errors import Conflict
+from receiver.kernel.events.rules.routing import TASK_WEBHOOK
+from receiver.kernel.store.db import Db, Row
+from receiver.kernel.store.records import Delivery, Event, NewTask, Task, TaskFilter, new_id
+
+# A data URI is kept in parts of this many characters: no buffer holds a whole one.
+INPUT_PART_CHARS = 4 * 1024 * 1024
+
+
+def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
+    """Insert a task in state `queued`, waiting in the submit queue; with an idempotency key
+    seen before, the old task (Conflict when it came with another body)."""
+    earlier = replayed(db, new)
+    if earlier is not None:
+        return earlier, False
+    task_id = new_id("tsk")
+    inserted = db.execute(
+        db.sql.INSERT_TASK,
+        (
+            task_id,
+            new.kind,
+            json.dumps(new.request),
+            new.idempotency_key,
+            new.request_hash,
+            now,
+            now,
+            now,
+            now,
+            json.dumps(new.routing) if new.routing else None,
+            new.trace_context,
+            new.owner_key,
+        ),
+    )
+    if not inserted:
+        # A concurrent request with the same key committed first (PostgreSQL waited for it).
+        row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
+        assert row is not None
+        return _same_request(row, new), False
+    # The URIs kept in one part go in together (the rows hold the URIs themselves, not
+    # copies); a larger one a slice at a time, so that no copy of it is made at once.
+    whole = [(task_id, sha, 0, body, now) for sha, body in new.inputs.items()]
+    db.execute_many(
+        db.sql.INSERT_TASK_INPUT, [row for row in whole if len(row[3]) <= INPUT_PART_CHARS]
+    )
+    for sha, body in new.inputs.items():
+        if len(body) > INPUT_PART_CHARS:
+            for part, start in enumerate(range(0, len(body), INPUT_PART_CHARS)):
+                text = body[start : start + INPUT_PART_CHARS]
+                db.execute(db.sql.INSERT_TASK_INPUT, (task_id, sha, part, text, now))
+    task = get_task(db, task_id)
+    assert task is not None
+    return task, True
+
+
+def replayed(db: Db, new: NewTask) -> Task | None:
+    """The task an earlier request with this idempotency key made, if any (Conflict when it
+    came with another body)."""
+    if not new.idempotency_key:
+        return None
+    row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
+    return _same_request(row, new) if row else None
+
+
+def _same_request(row: Row, new: NewTask) -> Task:
+    """The key's task, if this request is the one it was made for (a task stored before
+    requests were fingerprinted is taken as the same)."""
+    task = Task.from_row(row)
+    if row["request_hash"] not in (None, new.request_hash):
+        # Stored under its caller's namespace (`<key id>:`, `admin:`); the caller sent the rest.
+        sent = (new.idempotency_key or "").partition(":")[2]
+        raise Conflict(
+            f"Idempotency-Key {sent!r} was used for task {task.id} with a"
+            " different request; send a new key for a new task"
+        )
+    return task
+
+
+def get_task(db: Db, task_id: str) -> Task | None:
+    row = db.one(db.sql.TASK, (task_id,))
+    return Task.from_row(row) if row else None
+
+
+def input_parts(db: Db, task_id: str) -> dict[str, tuple[int, int]]:
+    """How many parts each data URI kept for the task has, and its characters, by digest."""
+    return {
+        row["sha256"]: (int(row["parts"]), int(row["chars"] or 0))
+        for row in db.all(db.sql.TASK_INPUTS, (task_id,))
+    }
+
+
+def input_wholes(db: Db, task_id: str, digests: list[str]) -> dict[str, str]:
+    """The first part of each of these data URIs (the whole of one kept in one part), by
+    digest: many small URIs in one read."""
+    rows = db.all(db.sql.TASK_INPUT_WHOLES, (task_id, db.array(digests)))
+    return {row["sha256"]: str(row["body"]) for row in rows}
+
+
+def input_part(db: Db, task_id: str, sha256: str, part: int) -> str:
+    """One part of one data URI kept for the task ("" once pruned)."""
+    found = db.one(db.sql.TASK_INPUT_PART, (task_id, sha256, part))
+    return str(found["body"]) if found else ""
+
+
+def task_history(db: Db, task_id: str, limit: int) -> tuple[list[Event], list[Delivery]]:
+    """The task's newest `limit` events and deliveries, oldest first; raw bodies stay in
+    the store (a task's history is bounded, and its reader's cost with it)."""
+    events = db.all(db.sql.TASK_EVENTS, (task_id, limit))
+    deliveries = db.all(db.sql.TASK_DELIVERIES, (task_id, limit))
+    events.reverse()
+    deliveries.reverse()
+    return [Event.from_row(r) for r in events], [Delivery.from_row(r) for r in deliveries]
+
+
+def event_bodies(db: Db, task_id: str, limit: int) -> dict[str, tuple[dict[str, Any], str]]:
+    """The newest `limit` events' documents (with `media` once mirrored) and the raw bodies
+    they came with, by event id: what an operator reads on the console's task page."""
+    rows = db.all(db.sql.EVENT_BODIES, (task_id, limit))
+    return {r["id"]: (orjson.loads(r["payload"]), r["raw"]) for r in rows}
+
+
+def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
+    """The variant is picked by what can narrow the rows through an index (a state, the
+    cursor); the other filters are optional parameters (NULL: no filter)."""
+    # No `since`: a bound every time is above, so the state's index is read by time either way.
+    since = wanted.since if wanted.since is not None else -math.inf
+    pattern = f"%{_like(wanted.text.lower())}%" if wanted.text else None
+    kind = wanted.kind or None
+    floor = wanted.floor
+    owner = wanted.owner_key
+    rest = (since, kind, kind, pattern, pattern, floor, floor, owner, owner, wanted.limit)
+    before = wanted.before or None
+    if wanted.state:
+        rows = db.all(db.sql.LIST_TASKS_IN_STATE, (wanted.state, before, before, *rest))
+    elif before:
+        rows = db.all(db.sql.LIST_TASKS_BEFORE, (before, *rest))
+    else:
+        rows = db.all(db.sql.LIST_TASKS, rest)
+    return [Task.from_row(r) for r in rows]
+
+
+def search_window_end(db: Db, before: str | None, size: int) -> str | None:
+    """The id `size` tasks down from the cursor (None: fewer are left): a text search reads
+    no further than this, so one search costs the same with a thousand tasks or millions."""
+    row = db.one(db.sql.SEARCH_WINDOW_END, (before, before, size - 1))
+    return str(row["id"]) if row else None
+
+
+def _like(text: str) -> str:
+    """`text` matched literally by LIKE (its wildcards escaped with `!`). The request is
+    stored as JSON, so the text is matched as JSON writes it."""
+    quoted = orjson.dumps(text).decode()[1:-1]
+    return quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+def webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
+    """Mark the task's own webhook gone (its later events make no row for it) and end its
+    unfinished deliveries there but `except_id`, the one that heard the 410."""
+    row = db.one(db.sql.LOCKED_TASK, (task_id,))
+    if row is None:
+        return 0
+    routing = orjson.loads(row["routing"]) if row["routing"] else {}
+    routing["webhook_gone_at"] = now
+    db.execute(db.sql.SET_TASK_ROUTING, (orjson.dumps(routing).decode(), task_id))
+    return db.execute(db.sql.END_TASK_DELIVERIES, (reason, now, task_id, TASK_WEBHOOK, except_id))
+
+
+def set_aside(db: Db, task_id: str, reason: str, now: float) -> None:
+    """A task a worker could not handle: failed with `reason` if it was unfinished, and out
+    of every queue, so that it never stops the worker again. It writes no event: the task's
+    own data may be what could not be written."""
+    db.execute(db.sql.SET_TASK_ASIDE, (reason, now, now, task_id))

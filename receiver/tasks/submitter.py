@@ -1,0 +1,229 @@
+"""The submit worker: sends waiting tasks to CometAPI, as many as the concurrency cap allows.
+
+`POST /v1/tasks` only stores a task; this worker, on every replica, claims due tasks from
+the store (receiver/tasks/rows/queue.py) and sends each once. CometAPI's refusals that pass
+(429, 502, 503, 504, no answer) put the task back in the queue with a growing wait; the
+others fail it with CometAPI's words (receiver/tasks/rules/queue.py decides which). Every send
+is kept in the task's submit history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from receiver.callbacks.rules.poll_timing import PollRule
+from receiver.kernel.comet.client import Submitted
+from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
+from receiver.kernel.events.rules.kinds import is_callback
+from receiver.kernel.observability import tracing
+from receiver.kernel.store import SubmitAttempt, SubmitJob
+from receiver.kernel.store.records import new_id
+from receiver.service import Service, Work
+from receiver.tasks.aside import set_aside
+from receiver.tasks.outgoing import outgoing_request
+from receiver.tasks.rules.queue import Refusal, SubmitPolicy, after_refusal
+from receiver.tasks.stories import submit
+
+T = TypeVar("T")
+# Sends in flight from one process. Few: the HTTP client's pool spends CPU on every call in
+# proportion to its open connections, and CometAPI's task creation, not the sending, is
+# what a queue waits for. Polls keep the rest of the client's connections.
+IN_FLIGHT = 8
+JITTER = 0.2
+# Recording what CometAPI answered is retried through a short store outage: a task it took
+# and the relay did not record would be failed later as cut off.
+_STORE_RETRIES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def submit_policy(service: Service) -> SubmitPolicy:
+    u = service.config.settings.upstream
+    return SubmitPolicy(
+        max_concurrent=u.max_concurrent_tasks or None,
+        give_up_seconds=u.submit_give_up_seconds,
+        initial_backoff=u.submit_retry_initial_seconds,
+        max_backoff=u.submit_retry_max_seconds,
+        jitter=JITTER,
+        max_retry_after=u.max_retry_after_seconds,
+    )
+
+
+class Submitter:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.policy = submit_policy(service)
+        self.tick = service.config.settings.polling.scan_seconds
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Claim and send until `stopping`; then let the sends in flight finish, so that
+        none is cut off by a graceful stop."""
+        service = self.service
+        while not stopping.is_set():
+            room = IN_FLIGHT - len(self._sending)
+            jobs: list[SubmitJob] = []
+            if room > 0:
+                try:
+                    jobs = await submit.claim(
+                        service.store, service.owner, self.policy.max_concurrent, room
+                    )
+                except Exception:
+                    service.log.exception("submit.claim_failed")
+            for job in jobs:
+                sending = asyncio.create_task(self.send(job), name=f"submit {job.task_id}")
+                self._sending.add(sending)
+                sending.add_done_callback(self._sent)
+            if not jobs or len(jobs) < room:
+                # Woken by a new task, a task that ended (room under the cap), a send that
+                # finished (room in this process); else the next tick finds retries due.
+                await service.wait_for_submits(self.tick)
+        await asyncio.gather(*self._sending, return_exceptions=True)
+
+    def _sent(self, sending: asyncio.Task[None]) -> None:
+        self._sending.discard(sending)
+        if not sending.cancelled() and sending.exception() is not None:
+            self.service.log.error("submit.crashed", error=repr(sending.exception()))
+        self.service.wake(Work.SUBMITS)
+
+    async def send(self, job: SubmitJob) -> None:
+        """`_send` in the task's trace, with whatever it raises kept to that task."""
+        with tracing.span(
+            "comet.submit",
+            job.trace_context,
+            task_id=job.task_id,
+            kind=job.kind,
+            model=job.request.get("model"),
+            attempt=job.attempt,
+        ) as span:
+            try:
+                await self._send(job, span)
+            except Exception as exc:
+                span.failed(f"set aside: {type(exc).__name__}")
+                await set_aside(self.service, "submit", job.task_id, exc)
+
+    async def _send(self, job: SubmitJob, span: tracing.Span) -> None:
+        service = self.service
+        log = service.log.bind(task_id=job.task_id, kind=job.kind, attempt=job.attempt)
+        fields = dict(job.request)
+        if is_callback(job.kind):
+            fields["callback_url"] = service.callback_url(job.task_id)
+        started = time.time()
+        try:
+            submitted = await self._submitted(job, fields)
+        except UpstreamError as exc:
+            span.set(status=exc.upstream_status)
+            span.failed(exc.message)
+            await self._refused(job, exc, started, log)
+            return
+        span.set(status=submitted.status, upstream_task_id=submitted.upstream_task_id)
+        polling = service.config.settings.polling
+        # A callback is coming for a callback kind: polls wait for it, but for a look where
+        # such tasks usually end in case it is lost (the poller's rule).
+        next_poll_at: float | tuple[float, PollRule] = time.time() + polling.initial_delay_seconds
+        if is_callback(job.kind):
+            next_poll_at = (time.time() + polling.callback_grace_seconds, polling.rule())
+        attempt = SubmitAttempt(
+            new_id("sub"),
+            job.task_id,
+            job.attempt,
+            started,
+            time.time(),
+            submitted.status,
+            None,
+            "accepted",
+            None,
+        )
+        recorded = await self._stored(
+            lambda: submit.accepted(
+                service.store,
+                job,
+                service.owner,
+                submit.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
+                attempt,
+                service.subscriptions,
+            ),
+            log,
+            upstream_task_id=submitted.upstream_task_id,
+        )
+        service.metrics.submit_attempts.labels("accepted").inc()
+        service.metrics.submits.labels(job.kind, "accepted").inc()
+        if recorded is not None:
+            service.recorded(recorded)
+        log.info("submit.accepted", upstream_task_id=submitted.upstream_task_id)
+
+    async def _submitted(self, job: SubmitJob, fields: dict[str, Any]) -> Submitted:
+        """CometAPI's answer to the task's body, built and sent within the upstream timeout
+        as a whole: a send never outlives it, so the sweep of sends cut off by a stop (after
+        twice the timeout) never takes one still going for one (an UpstreamTimeout, sent
+        again later, when it would)."""
+        service = self.service
+        timeout = service.config.settings.upstream.timeout_seconds
+        built = False
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    body = await outgoing_request(service.store, job.task_id, fields)
+                except StoreError as exc:
+                    # Nothing left yet: sent again later, like a send CometAPI refused.
+                    raise UpstreamError(f"the request could not be read: {exc.detail}") from None
+                built = True
+                return await service.comet.submit(job.kind, body)
+        except TimeoutError:
+            # Which side the time went to: the body's reading, or CometAPI's answer.
+            where = "CometAPI did not answer in time" if built else "the request was not built"
+            raise UpstreamTimeout(
+                f"{where} within upstream.timeout_seconds ({timeout:g})"
+            ) from None
+
+    async def _refused(self, job: SubmitJob, exc: UpstreamError, started: float, log: Any) -> None:
+        service = self.service
+        now = time.time()
+        answer = Refusal(exc.upstream_status, exc.message, exc.retry_after)
+        refusal = after_refusal(self.policy, job.attempt, job.queued_since, answer, now)
+        attempt = SubmitAttempt(
+            new_id("sub"),
+            job.task_id,
+            job.attempt,
+            started,
+            now,
+            exc.upstream_status,
+            exc.message,
+            refusal.outcome,
+            refusal.retry_at,
+        )
+        recorded = await self._stored(
+            lambda: submit.refused(
+                service.store, job, service.owner, refusal, attempt, service.subscriptions
+            ),
+            log,
+        )
+        service.metrics.submit_attempts.labels(refusal.outcome).inc()
+        line = log.info if refusal.outcome == "retry" else log.warning
+        line(
+            f"submit.{'retry' if refusal.outcome == 'retry' else 'refused'}",
+            upstream_status=exc.upstream_status,
+            reason=exc.message,
+            retry_at=refusal.retry_at,
+            paused_until=refusal.pause_until,
+        )
+        if refusal.outcome == "failed":
+            service.metrics.submits.labels(job.kind, "refused").inc()
+        if recorded is not None:
+            service.recorded(recorded)
+
+    async def _stored(
+        self, write: Callable[[], Awaitable[T]], log: Any, **context: Any
+    ) -> T | None:
+        """The write's result, tried again through a short store outage; None if it never
+        went in (logged with what it was about, for an operator to reconcile)."""
+        for wait in (*_STORE_RETRIES, None):
+            try:
+                return await write()
+            except StoreError as exc:
+                if wait is None:
+                    log.error("submit.unrecorded", reason=exc.detail, **context)
+                    return None
+                await asyncio.sleep(wait)
+        return None

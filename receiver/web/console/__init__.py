@@ -1,5 +1,0 @@
-"""The operator console at /console: tasks, their videos and deliveries, live, in a browser."""
-
-from receiver.web.console.routes import console_app
-
-__all__ = ["console_app"]
