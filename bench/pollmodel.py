@@ -8,8 +8,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from receiver.callbacks.rules.poll_timing import PollRule, Seen, next_poll, timing_key, usual_window
 from receiver.kernel.config import PollingConfig
+from receiver.kernel.events.rules.poll_timing import (
+    PollRule,
+    Seen,
+    next_poll,
+    timing_key,
+    usual_window,
+)
 
 # Tasks of one model and duration take about as long: these are their typical totals.
 KINDS = (25.0, 45.0, 90.0, 180.0, 360.0, 560.0)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from common import SIGNING_SECRET, callback_body
 
-from receiver.callbacks.rules.claims import ClaimPolicy
 from receiver.callbacks.stories import callback
 from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.config import CallbackConfig
+from receiver.kernel.events.rules.claims import ClaimPolicy
 from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore

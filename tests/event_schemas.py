@@ -1,12 +1,12 @@
 """Every event a sink received, checked against its type's JSON Schema from the event
-catalog (receiver/catalog/events.py): run at the end of each test that used a sink, so the
+catalog (receiver/kernel/events/rules/catalog.py): run at the end of each test that used a sink, so the
 catalog cannot drift from what the relay really sends."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from receiver.catalog.events import EVENT_TYPES, schema
+from receiver.kernel.events.rules.catalog import EVENT_TYPES, schema
 
 _ENVELOPE = {"type", "timestamp", "data"}
 

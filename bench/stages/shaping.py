@@ -17,10 +17,10 @@ from typing import Any
 
 from harness import Bench, Row, log, verdict
 
-from receiver.catalog.events import TASK_TYPES, example_document
 from receiver.deliveries.fanout.outgoing import default_body
 from receiver.deliveries.fanout.shaping import prepare
 from receiver.kernel.config import Downstream
+from receiver.kernel.events.rules.catalog import TASK_TYPES, example_document
 from receiver.kernel.store import Delivery, DeliveryJob
 
 TARGET_US = 50.0

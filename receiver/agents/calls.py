@@ -19,10 +19,10 @@ from receiver.app.api import models as m
 from receiver.kernel.errors import LimitReached, NotFound, RelayError
 from receiver.kernel.events.rules.kinds import output_of
 from receiver.kernel.events.rules.routing import shown_name
+from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
 from receiver.keys.rules.access import Caller
 from receiver.operator import actions as operations
-from receiver.service import Service
 from receiver.shares.share import make_link
 
 

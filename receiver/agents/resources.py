@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from receiver.catalog import events
+from receiver.kernel.events.rules import catalog as events
 from receiver.kernel.events.rules.kinds import KINDS
 
 TASK_SCHEME = "task://"

@@ -33,10 +33,11 @@ from receiver.agents.calls import Outcome, call
 from receiver.agents.tools import schemas, tools_for
 from receiver.agents.watch import follow, task_view
 from receiver.kernel.errors import BodyTooLarge, BodyTooSlow, RelayError
-from receiver.kernel.http.access import bearer
 from receiver.kernel.http.body import read_body
+from receiver.kernel.service import Service
+from receiver.keys.access import bearer
+from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import Caller
-from receiver.service import Service
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 CALLER = "receiver.caller"  # where the authenticated caller rides on the request's scope
@@ -114,7 +115,7 @@ class AgentsDoor:
         request = Request(scope, receive)
         asgi = (scope, receive, send)
         try:
-            caller = await self.service.keys.caller(bearer(request))
+            caller = await keys_of(self.service).caller(bearer(request))
         except RelayError as exc:
             await _refuse(503, f"unavailable: {exc.detail}", *asgi)
             return

@@ -15,13 +15,14 @@ from typing import Any
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.kinds import output_of
 from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.service import Service
 from receiver.keys.rules.access import Caller
+from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import MediaStoreError, Redirect, open_media_store
 from receiver.operator import actions as operations
 from receiver.operator import queries
-from receiver.service import Service
 from receiver.shares.share import shared_view
-from receiver.stream.changes import Subscription
+from receiver.stream.changes import Subscription, change_hub
 
 # (progress, total, message): sent as MCP progress notifications when the caller asked.
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -88,7 +89,7 @@ async def wait_until_ended(
     `waited_out` says so); progress is reported at each change meanwhile."""
     reporter = Reporter(progress)
     deadline = time.monotonic() + bound
-    sub = service.changes.subscribe(subscriber_name(caller))  # before the first read
+    sub = change_hub(service).subscribe(subscriber_name(caller))  # before the first read
     try:
         while True:
             view = await task_view(service, caller, task_id)
@@ -101,7 +102,7 @@ async def wait_until_ended(
                 view["next"] = "not ended yet: call wait_for_task again to keep waiting"
                 return view
     finally:
-        service.changes.unsubscribe(sub)
+        change_hub(service).unsubscribe(sub)
 
 
 async def next_change(sub: Subscription, task_id: str, within: float) -> bool:
@@ -125,21 +126,21 @@ async def follow(
 ) -> None:
     """Announce each change of the task to a subscriber until it has settled; the caller
     cancels it on unsubscribe or when the session ends."""
-    sub = service.changes.subscribe(subscriber_name(caller))
+    sub = change_hub(service).subscribe(subscriber_name(caller))
     try:
         while not settled(await task_view(service, caller, task_id)):
             if await next_change(sub, task_id, 60.0):
                 await announce()
         await announce()
     finally:
-        service.changes.unsubscribe(sub)
+        change_hub(service).unsubscribe(sub)
 
 
 async def small_image(service: Service, url: str, cap: int) -> bytes | None:
     """The bytes of the relay's copy at `url` when it is at most `cap` bytes, else None:
     read from the media store, as `GET /media/{token}` serves it."""
     base = f"{service.config.public_url}/media/"
-    link = service.media_links.read(url[len(base) :]) if url.startswith(base) else None
+    link = media_links_of(service).read(url[len(base) :]) if url.startswith(base) else None
     if link is None:
         return None
     try:

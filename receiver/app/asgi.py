@@ -21,7 +21,7 @@ from receiver.frontdoor import tasks as runwayml
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http.answers import error
 from receiver.kernel.http.errors import answer_for, headers_for
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 

@@ -14,16 +14,18 @@ from receiver.app.asgi import create_app as create_web_app
 from receiver.app.stopping import flush_traces
 from receiver.callbacks.poller import Poller
 from receiver.deliveries.fanout.worker import Fanout
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.client import CometClient
 from receiver.kernel.config import Config
 from receiver.kernel.observability import logs
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
+from receiver.kernel.service import Service, Work
 from receiver.kernel.store import open_store
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.gauges import count_store
 from receiver.retention.worker import Retention
-from receiver.service import Service, Work
+from receiver.stream.changes import change_hub
 from receiver.tasks.submitter import Submitter
 
 
@@ -58,11 +60,11 @@ def create_app(service: Service) -> Starlette:
             await service.store.release_all_leases(deliveries=delivers, polls=True, mirroring=True)
         if not mirrors and (given_up := await give_up_mirrors(service)):
             service.log.warning("media.off", mirrors_given_up=given_up)
-        await service.directory.start()
+        await directory_of(service).start()
         service.log.info(
             "service.started",
             migrations=applied,
-            downstreams=list(service.directory.every),
+            downstreams=list(directory_of(service).every),
             owner=service.owner,
         )
         # What start-up allocated lives as long as the process: keep the collector off it,
@@ -74,9 +76,9 @@ def create_app(service: Service) -> Starlette:
         workers = [
             asyncio.create_task(Poller(service).run(stopping), name="poller"),
             asyncio.create_task(Submitter(service).run(stopping), name="submitter"),
-            asyncio.create_task(service.changes.run(stopping), name="changes"),
+            asyncio.create_task(change_hub(service).run(stopping), name="changes"),
             asyncio.create_task(count_store(service, stopping), name="gauges"),
-            asyncio.create_task(service.directory.run(stopping, tick), name="directory"),
+            asyncio.create_task(directory_of(service).run(stopping, tick), name="directory"),
         ]
         if delivers:
             workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from receiver.kernel.observability import tracing
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 
 async def flush_traces(service: Service) -> None:

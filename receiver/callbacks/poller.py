@@ -1,7 +1,7 @@
 """Polling: ask CometAPI about tasks whose callback has not come (or never will).
 
 Official-format tasks have no callback and are polled from the start, when the rule of
-receiver/callbacks/rules/poll_timing.py says: dense around the end it estimates, sparse before.
+receiver/kernel/events/rules/poll_timing.py says: dense around the end it estimates, sparse before.
 Reverse-format tasks are polled at once when a callback comes (the callback is only a
 claim, and the poll's answer is what changes the task and settles the claim:
 receiver/kernel/events/rules/corroborate.py); without one, a few times around where such tasks usually
@@ -17,15 +17,16 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from receiver.callbacks.rules.poll_timing import PollRule
 from receiver.callbacks.stories import poll, poll_budget
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.client import Polled
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.events.rules.kinds import is_callback
 from receiver.kernel.events.rules.observation import Observation, sane_credits
+from receiver.kernel.events.rules.poll_timing import PollRule
 from receiver.kernel.observability import tracing
+from receiver.kernel.service import Service, Work
 from receiver.kernel.store import DeliveryJob, PollJob, Settled
-from receiver.service import Service, Work
 from receiver.tasks.aside import set_aside
 from receiver.tasks.stories import submit
 
@@ -48,7 +49,7 @@ class Poller:
         downstream is made, changed or removed through the API."""
         settings = self.service.config.settings
         return poll.PollPolicy(
-            self.service.subscriptions,
+            directory_of(self.service).subscriptions,
             settings.callbacks.corroborate_seconds,
             settings.media.enabled,
             settings.upstream.resubmit_failed,
@@ -261,7 +262,9 @@ class Poller:
         store = self.service.store
         for task_id in await submit.orphaned(store, time.time() - wait):
             try:
-                recorded = await submit.fail_orphan(store, task_id, self.service.subscriptions)
+                recorded = await submit.fail_orphan(
+                    store, task_id, directory_of(self.service).subscriptions
+                )
             except Exception as exc:
                 await set_aside(self.service, "orphan_sweep", task_id, exc)
                 continue
@@ -270,7 +273,7 @@ class Poller:
 
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""
-        store, subscriptions = self.service.store, self.service.subscriptions
+        store, subscriptions = self.service.store, directory_of(self.service).subscriptions
         recorded = await poll.give_up(store, job.task_id, age, subscriptions)
         self.service.recorded(recorded)
         self.service.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from receiver.callbacks.stories import callback
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.errors import (
     BodyTooLarge,
@@ -36,7 +37,7 @@ from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets.tokens import TokenRejected
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 
 class Callback:
@@ -101,7 +102,7 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
             service.store,
             Report("callback", dedupe_key, obs, body.decode()),
             task_id,
-            service.subscriptions,
+            directory_of(service).subscriptions,
             service.claim_policy,
             service.polls.lease_for(service.poll_lease),
         )

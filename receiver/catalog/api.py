@@ -15,12 +15,13 @@ from receiver.app.api.answer import Answer
 from receiver.app.api.models import ErrorAnswer, NoParams
 from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
 from receiver.catalog import asyncapi
-from receiver.catalog.events import catalog
 from receiver.deliveries import trials
 from receiver.downstreams import preview as previews
+from receiver.downstreams.directory import directory_of
+from receiver.kernel.events.rules.catalog import catalog
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -64,7 +65,7 @@ async def preview(request: Request, service: Service, params: NoParams) -> Respo
 
 
 async def asyncapi_json(request: Request, service: Service, params: NoParams) -> Response:
-    downstreams = list(service.directory.every.values())
+    downstreams = list(directory_of(service).every.values())
     return Json(asyncapi.document(downstreams, version("runway-relay")))
 
 

@@ -2,7 +2,7 @@
 downstream's channel (its subject, topic, stream or routing key, with the template's
 placeholders as parameters), every event type as a message with its JSON Schema.
 
-Built from the event models (receiver/catalog/events.py) and the downstreams in use; a
+Built from the event models (receiver/kernel/events/rules/catalog.py) and the downstreams in use; a
 server shows a host and port only, never a credential or a path.
 """
 
@@ -12,10 +12,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.catalog.events import DESCRIPTIONS, EVENT_TYPES, MODELS, example
 from receiver.downstreams.brokers import TARGET_FIELD
-from receiver.downstreams.brokers.message import PLACEHOLDERS, placeholders
 from receiver.kernel.config import Downstream
+from receiver.kernel.config.targets import PLACEHOLDERS, placeholders
+from receiver.kernel.events.rules.catalog import DESCRIPTIONS, EVENT_TYPES, MODELS, example
 from receiver.kernel.events.rules.kinds import KIND_NAMES
 from receiver.kernel.events.rules.states import STATES
 

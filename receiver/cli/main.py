@@ -111,7 +111,7 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
     from prometheus_client import start_http_server
 
     from receiver.app.build import build_service
-    from receiver.deliveries.process import deliver as run_deliveries
+    from receiver.app.deliver import deliver as run_deliveries
 
     config = _load_to_run(config_path)
     if config.settings.delivery.in_process:

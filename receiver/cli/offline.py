@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, TypeVar
 import structlog
 
 from receiver.cli.common import fail, settings_of, store_url
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.config import Config, Downstream, Secrets, Settings
 from receiver.kernel.errors import NotFound, StoreError
 from receiver.kernel.store import Store, open_store
 from receiver.operator import actions as operations
 
 if TYPE_CHECKING:
-    from receiver.service import Service
+    from receiver.kernel.service import Service
 
 T = TypeVar("T")
 
@@ -66,7 +67,7 @@ def with_service(
         try:
             await service.store.migrate()
             if downstream is not None:
-                await service.directory.refresh()  # the names made through the API too
+                await directory_of(service).refresh()  # the names made through the API too
                 operations.known_downstream(service, downstream)
             return await fn(service)
         finally:

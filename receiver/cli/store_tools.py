@@ -17,8 +17,9 @@ from receiver.cli.offline import with_service, with_store
 from receiver.cli.tables import deliveries_table, share, short, shown, table, when
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import ConfigError
+from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rules.routing import DELIVERY_STATES
-from receiver.kernel.store import DownstreamHealth, Store, TaskFilter
+from receiver.kernel.store import Store, TaskFilter
 from receiver.operator import actions as operations
 from receiver.operator import queries
 

@@ -23,8 +23,8 @@ from receiver.kernel.errors import MalformedRequest, NotAllowed
 from receiver.kernel.events.rules.kinds import is_passed_through
 from receiver.kernel.http.body import read_body
 from receiver.kernel.http.jsonbody import refuse_nul
+from receiver.kernel.service import Service
 from receiver.operator import actions as operations
-from receiver.service import Service
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 64 * 1024

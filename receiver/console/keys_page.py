@@ -14,6 +14,7 @@ from receiver.console.core import Console, Form
 from receiver.console.session import Session
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.api import key_info, make_key
+from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import SCOPES
 
 FIELDS = ("name", "weight", "max_queued", "max_per_day")
@@ -54,7 +55,7 @@ class KeyPages:
         kept: Form | None = None,
         create_error: str = "",
     ) -> Response:
-        keys = [key_info(row) for row in await self.service.keys.listed()]
+        keys = [key_info(row) for row in await keys_of(self.service).listed()]
         return self.console.render(
             request,
             "keys.html",
@@ -86,6 +87,6 @@ class KeyPages:
         asked = self.console.confirm(request, session, form, question, "Revoke it")
         if asked:
             return asked
-        await self.service.keys.revoke(name)
-        self.service.changes.recheck()  # its open streams end
+        await keys_of(self.service).revoke(name)
+        self.service.access_changed()  # its open streams end
         return self.console.done(request, form, "/keys", "revoked")

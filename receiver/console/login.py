@@ -106,7 +106,7 @@ class Login:
     async def logout(self, request: Request, session: Session, form: Form) -> Response:
         # Revoked in the store first: a copy of the cookie kept elsewhere ends too.
         await operations.end_session(self.console.service.store, session.id, session.expires_at)
-        self.console.service.changes.recheck()  # its open streams end
+        self.console.service.access_changed()  # its open streams end
         root = self.console.root(request)
         response = RedirectResponse(f"{root}/login", status_code=303)
         response.delete_cookie(

@@ -16,14 +16,17 @@ from receiver.console import chart, views
 from receiver.console.core import Console, Form
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.events.rules.kinds import is_callback
 from receiver.kernel.events.rules.routing import owner_of
 from receiver.kernel.events.rules.states import STATES, TERMINAL_STATES
 from receiver.kernel.store import TaskFilter
+from receiver.keys.bearers import keys_of
 from receiver.operator import actions as operations
 from receiver.operator import queries
 from receiver.stream.caps import Holder
+from receiver.stream.changes import change_hub
 from receiver.stream.route import stream_response
 
 PAGE_SIZE = 25
@@ -74,7 +77,7 @@ class Pages:
 
     async def home(self, request: Request, session: Session) -> Response:
         now = time.time()
-        since, names = now - chart.HOURS * 3600, list(self.service.subscriptions)
+        since, names = now - chart.HOURS * 3600, list(directory_of(self.service).subscriptions)
         seen = await queries.overview(self.service.store, since, names, recent=8)
         return self.console.render(
             request,
@@ -106,7 +109,7 @@ class Pages:
         """The task list with its submit form; a refused submission shows it again, with
         what was typed and the reasons (`errors` by field, `general` for the rest)."""
         now = time.time()
-        apps = {app.name: app.id for app in await self.service.keys.apps()}
+        apps = {app.name: app.id for app in await keys_of(self.service).apps()}
         wanted, shown = _filters(request, apps)
         found = await operations.list_tasks(self.service, wanted, PAGE_SIZE)
         page = found.tasks
@@ -146,7 +149,7 @@ class Pages:
             raise NotFound("no such task")
         task, events, bodies = detail.task, detail.events, detail.documents
         owner = task.owner_key
-        app = (await self.service.keys.app_names([owner])).get(owner) if owner else None
+        app = (await keys_of(self.service).app_names([owner])).get(owner) if owner else None
         documents = [bodies[e.id][0] for e in events if e.id in bodies]
         raw_events = [
             (e, bodies[e.id][0], _pretty_raw(bodies[e.id][1])) for e in events if e.id in bodies
@@ -182,13 +185,13 @@ class Pages:
     ) -> Response:
         now = time.time()
         only = request.query_params.get("downstream") or None
-        every, unusable = self.service.directory.every, self.service.directory.unusable
+        every, unusable = directory_of(self.service).every, directory_of(self.service).unusable
         names = [operations.known_downstream(self.service, only)] if only else [*every, *unusable]
         found = await queries.backlogs(self.service.store, names, 50)
         shown = [(b.health, b.dead, b.retrying) for b in found]
         # An app's downstream is shown with its app (and under `<app id>.<name>`).
         owners = {n: o for n in names if (o := owner_of(n)) is not None}
-        app_names = await self.service.keys.app_names(sorted(set(owners.values())))
+        app_names = await keys_of(self.service).app_names(sorted(set(owners.values())))
         return self.console.render(
             request,
             "deliveries.html",
@@ -218,5 +221,5 @@ class Pages:
             raise MalformedRequest("task_id is too long")
         # Ends with the session: at its logout (on any replica) or at its end.
         holder = Holder(session_id=session.id, until=session.expires_at)
-        changes = self.service.changes
+        changes = change_hub(self.service)
         return stream_response(request, self.service, changes, task_id, holder=holder)

@@ -16,11 +16,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.catalog.events import EVENT_TYPES
 from receiver.console.core import Console
 from receiver.console.session import check_form
 from receiver.downstreams import preview as previews
 from receiver.kernel.errors import InvalidRequest, MalformedRequest, NotAllowed, RelayError
+from receiver.kernel.events.rules.catalog import EVENT_TYPES
 from receiver.kernel.http.answers import Json, error_body
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for

@@ -1,5 +1,5 @@
 """A test event sent to a downstream now (`POST /v1/downstreams/{name}/test`): a sample
-event of a type of the catalog (receiver/catalog/events.py), signed as every delivery is,
+event of a type of the catalog (receiver/kernel/events/rules/catalog.py), signed as every delivery is,
 marked as a test in its body (`data.test`) and in a header (`webhook-test: true`), sent once
 outside the outbox (no retry, nothing stored), and the attempt answered: its status, how
 long it took, and the start of the answer, scrubbed of secrets.
@@ -17,15 +17,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from receiver.catalog.events import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.deliveries.fanout.outgoing import Request, post, signed_headers
 from receiver.downstreams import render
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
+from receiver.kernel.events.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import tls_context
 from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.kernel.observability.logs import scrub
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 TEST_HEADER = "webhook-test"
 EXCERPT_CHARS = 500
@@ -49,7 +50,7 @@ def _undelivered(failure: Failure) -> DownstreamError:
 
 async def send_test(service: Service, name: str, event_type: str) -> dict[str, Any]:
     """Send a test event of `event_type` to the downstream kept under `name` now."""
-    d = service.directory.get(name)
+    d = directory_of(service).get(name)
     if d is None:
         raise NotFound("no usable downstream of that name")
     if d.broker is not None:

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 
 from receiver.deliveries.rules.retry import row_state
-from receiver.downstreams.rows import health as downstreams
-from receiver.downstreams.rows.health import DISABLED, RELAY_TASK
+from receiver.kernel.events.rows import health as downstreams
 from receiver.kernel.events.rows import outbox
+from receiver.kernel.events.rows.health import DISABLED, RELAY_TASK
 from receiver.kernel.events.rows.outbox import AttemptEnd
 from receiver.kernel.events.rules.routing import Subscriptions, held_reasons, notified_of
 from receiver.kernel.store import Attempt, Store

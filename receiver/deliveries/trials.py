@@ -15,7 +15,7 @@ from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.downstreams.api import own_name
 from receiver.downstreams.manage import read_checked
 from receiver.kernel.http.body import read_json
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 MAX_TEST_BODY_BYTES = 4 * 1024
 

@@ -15,14 +15,16 @@ from starlette.responses import Response
 from receiver.app.api import models as m
 from receiver.app.api.openapi import reply
 from receiver.downstreams import manage as managed
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import owner_of, shown_name
-from receiver.kernel.http.access import caller_of
 from receiver.kernel.http.body import read_json
+from receiver.kernel.service import Service
+from receiver.keys.access import caller_of
+from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import Caller
 from receiver.operator import actions as operations
 from receiver.operator import queries
-from receiver.service import Service
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -40,7 +42,7 @@ async def _seen(service: Service, caller: Caller, described: dict[str, Any]) -> 
         return described
     if not caller.sees_all:
         return {**described, "name": shown_name(kept)}
-    return {**described, "app": (await service.keys.app_names([owner])).get(owner)}
+    return {**described, "app": (await keys_of(service).app_names([owner])).get(owner)}
 
 
 def own_name(request: Request, service: Service, name: str) -> str:
@@ -48,7 +50,7 @@ def own_name(request: Request, service: Service, name: str) -> str:
     when there is none of its own."""
     caller = caller_of(request)
     kept = managed.kept_name(caller, name)
-    if not service.directory.knows(kept) or not managed.sees(caller, kept):
+    if not directory_of(service).knows(kept) or not managed.sees(caller, kept):
         raise NotFound(f"no downstream named {name!r}")
     return kept
 
@@ -57,7 +59,7 @@ async def list_downstreams(request: Request, service: Service, params: m.NoParam
     caller = caller_of(request)
     names = [
         n
-        for n in (*service.directory.every, *service.directory.unusable)
+        for n in (*directory_of(service).every, *directory_of(service).unusable)
         if managed.sees(caller, n)
     ]
     made, health = await queries.downstreams_made(service.store, names)

@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.brokers import BROKER_SCHEMES
-from receiver.downstreams.brokers.aws_target import STAND_INS
 from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
+from receiver.kernel.config.aws_targets import STAND_INS
 from receiver.kernel.events.rules.routing import SECRET_HELD, Subscription, owner_of
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
@@ -32,6 +32,7 @@ from receiver.kernel.secrets.sealing import (
     seal_url,
     url_is_current,
 )
+from receiver.kernel.service import Service
 from receiver.kernel.store import Store
 
 REMOVED = "the downstream was removed"
@@ -221,3 +222,15 @@ class Directory:
                 self._log.exception("directory.refresh_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), every)
+
+
+def _new_directory(service: Service) -> Directory:
+    sealer = Sealer(service.config.secrets.signing_keys)
+    return Directory(
+        service.config, service.store, sealer, service.log, service.metrics.directory_rows
+    )
+
+
+def directory_of(service: Service) -> Directory:
+    """Every downstream: the config file's and those made through the API, one per process."""
+    return service.part(_new_directory)

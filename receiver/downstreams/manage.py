@@ -12,8 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ValidationError
 
 from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.brokers.aws_target import AWS_FORMATS
-from receiver.downstreams.directory import REMOVED
+from receiver.downstreams.directory import REMOVED, directory_of
 from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.config import (
     Downstream,
@@ -23,6 +22,7 @@ from receiver.kernel.config import (
     timeout_problem,
 )
 from receiver.kernel.config.aws import AWS_SETTINGS
+from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.events.rules.routing import (
     NAME_MAX,
@@ -41,9 +41,10 @@ from receiver.kernel.secrets.sealing import (
     seal_url,
 )
 from receiver.kernel.secrets.webhooks import new_secret
+from receiver.kernel.service import Service, Work
+from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import Caller
 from receiver.operator import queries
-from receiver.service import Service, Work
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,7 +88,7 @@ def _spec(settings: ManagedDownstreamConfig) -> dict[str, Any]:
 
 def _managed_name(service: Service, name: str) -> str:
     """A name the API may change: not the config file's, nor the tasks' webhooks'."""
-    if name in service.directory.configured:
+    if name in directory_of(service).configured:
         raise Conflict(
             f"{name!r} comes from the config file: change or remove it there (the API"
             " manages only the downstreams it made)"
@@ -119,14 +120,14 @@ async def _owner(service: Service, caller: Caller, payload: Any) -> tuple[str | 
     if not isinstance(payload["owner"], str):
         raise InvalidRequest("owner: the name of an app")
     try:
-        return (await service.keys.app(payload["owner"])).id, rest
+        return (await keys_of(service).app(payload["owner"])).id, rest
     except NotFound:
         raise InvalidRequest(f"owner: no app named {payload['owner']!r}") from None
 
 
 async def _changed(service: Service) -> None:
     """In use in this process at once; the other replicas follow within a tick."""
-    await service.directory.refresh()
+    await directory_of(service).refresh()
     service.wake(Work.DELIVERIES)
 
 
@@ -146,10 +147,10 @@ async def create_downstream(
         if len(name) > NAME_MAX:
             short = NAME_MAX - len(name) + len(settings.name)
             raise InvalidRequest(f"name: an app's downstream has at most {short} characters")
-        if name in service.directory.every or name in service.directory.unusable:
+        if name in directory_of(service).every or name in directory_of(service).unusable:
             raise Conflict(f"a downstream named {settings.name!r} exists")
     secret = new_secret()
-    sealer = service.directory.sealer
+    sealer = directory_of(service).sealer
     sealed = sealer.seal(secret, name)
     await downstream_rows.create(
         service.store, name, seal_url(sealer, _spec(settings), name), sealed
@@ -163,7 +164,7 @@ async def change_downstream(service: Service, name: str, payload: Any) -> dict[s
     _managed_name(service, name)
     change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
     row = await downstream_rows.one_made(service.store, name)
-    sealer = service.directory.sealer
+    sealer = directory_of(service).sealer
     try:
         spec = open_url(sealer, row.spec, name)
     except Unsealable:
@@ -186,7 +187,7 @@ async def rotate_secret(service: Service, name: str) -> tuple[str, float]:
     """A new secret; the old one signs beside it until the overlap ends (returned)."""
     _managed_name(service, name)
     row = await downstream_rows.one_made(service.store, name)
-    sealer = service.directory.sealer
+    sealer = directory_of(service).sealer
     secret = new_secret()
     overlap = service.config.settings.delivery.rotation_overlap_seconds
     try:
@@ -303,10 +304,10 @@ def describe_unusable(
 
 def describe_any(service: Service, name: str, row: ManagedRow | None, now: float) -> dict[str, Any]:
     """`describe` or `describe_unusable`, whichever the downstream is."""
-    d = service.directory.get(name)
+    d = directory_of(service).get(name)
     if d is not None:
         return describe(d, row, now)
-    settings, reason = service.directory.unusable[name]
+    settings, reason = directory_of(service).unusable[name]
     return describe_unusable(settings, reason, row, now)
 
 
@@ -321,8 +322,8 @@ def _made(out: dict[str, Any], row: ManagedRow | None, now: float) -> dict[str, 
 
 async def describe_downstream(service: Service, name: str) -> dict[str, Any]:
     """One downstream, config or API, with its health."""
-    d = service.directory.get(name)
-    if d is None and name not in service.directory.unusable:
+    d = directory_of(service).get(name)
+    if d is None and name not in directory_of(service).unusable:
         raise NotFound(f"no downstream named {name!r}")
     managed = d is None or d.managed
     row = await downstream_rows.one_made(service.store, name) if managed else None

@@ -12,17 +12,17 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import ConfigDict, Field, model_validator
 
-from receiver.catalog.events import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.downstreams import render
 from receiver.downstreams.brokers import TARGET_FIELD
-from receiver.downstreams.brokers.aws_target import AWS_FORMATS
 from receiver.downstreams.manage import masked, read_checked
 from receiver.kernel import expressions
 from receiver.kernel.config.aws import DownstreamFormat
+from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.config.expression_fields import DownstreamExpressions
 from receiver.kernel.errors import InvalidRequest, NotFound
+from receiver.kernel.events.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
+from receiver.kernel.service import Service
 from receiver.operator import queries
-from receiver.service import Service
 
 # What the relay adds to every request (values shown as placeholders).
 _SIGNED = {

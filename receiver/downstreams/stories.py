@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from receiver.downstreams.rows import health as downstreams
 from receiver.downstreams.rows import managed
 from receiver.downstreams.rows.managed import ManagedRow
+from receiver.kernel.events.rows import health as downstreams
 from receiver.kernel.events.rows import outbox
 from receiver.kernel.events.rules.routing import SECRET_HELD
 from receiver.kernel.store import Store

@@ -24,12 +24,12 @@ from receiver.frontdoor.models import USAGE_MODELS
 from receiver.frontdoor.tasks import RUNWAY, RunwayError, RunwayParams, create, refusal
 from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
 from receiver.kernel.events.rules.kinds import passed_through
-from receiver.kernel.http.access import authorize, caller_of
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
+from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
+from receiver.keys.access import authorize, caller_of
 from receiver.operator import actions as operations
-from receiver.service import Service
 
 _USAGE_BODY_BYTES = 4096
 _PAGE = 1000

@@ -28,15 +28,15 @@ from receiver.frontdoor import shape
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound, RelayError
 from receiver.kernel.events.rules.kinds import FRONT_DOOR
 from receiver.kernel.events.rules.states import TERMINAL_STATES
-from receiver.kernel.http.access import caller_of
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for, headers_for
 from receiver.kernel.observability import tracing
+from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
+from receiver.keys.access import caller_of
 from receiver.operator import actions as operations
 from receiver.operator import queries
-from receiver.service import Service
 
 # How long a create waits for CometAPI's answer, so that a refusal comes back as Runway's
 # own API gives it (a 400); a task the queue holds longer is answered as THROTTLED.

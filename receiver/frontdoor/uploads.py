@@ -24,11 +24,11 @@ from receiver.app.api.openapi import Body, Doc, Operation, Reply, reply
 from receiver.frontdoor.files import UPLOAD_SALT, URI_SALT, media_store, signer
 from receiver.frontdoor.tasks import RUNWAY, RunwayError, RunwayParams, refusal
 from receiver.kernel.errors import InvalidRequest, NotAllowed, RelayError, StoreError
-from receiver.kernel.http.access import caller_of
 from receiver.kernel.http.body import read_body, read_json
+from receiver.kernel.service import Service
+from receiver.keys.access import caller_of
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStoreError
-from receiver.service import Service
 
 _FOLDER = "runway-uploads"  # the media store's folder for them (keys are `<folder>/<name>`)
 

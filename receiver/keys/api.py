@@ -13,10 +13,11 @@ from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, repl
 from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
+from receiver.kernel.service import Service
+from receiver.keys.bearers import keys_of
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules.access import Scope
 from receiver.keys.rules.limits import KeyLimits
-from receiver.service import Service
 
 MAX_KEY_BODY_BYTES = 16 * 1024
 KeyName = Annotated[
@@ -108,7 +109,9 @@ async def make_key(service: Service, payload: object) -> tuple[dict[str, Any], s
     except ValidationError as exc:
         raise InvalidRequest("; ".join(problems(exc, "body"))) from None
     limits = KeyLimits(wanted.max_queued, wanted.max_per_day)
-    row, key = await service.keys.create(wanted.name, list(wanted.scopes), wanted.weight, limits)
+    row, key = await keys_of(service).create(
+        wanted.name, list(wanted.scopes), wanted.weight, limits
+    )
     return key_info(row), key
 
 
@@ -119,12 +122,12 @@ async def create_key(request: Request, service: Service, params: NoParams) -> Re
 
 
 async def list_keys(request: Request, service: Service, params: NoParams) -> Response:
-    return reply(KeyList, {"keys": [key_info(r) for r in await service.keys.listed()]})
+    return reply(KeyList, {"keys": [key_info(r) for r in await keys_of(service).listed()]})
 
 
 async def revoke_key(request: Request, service: Service, params: KeyNameParams) -> Response:
-    await service.keys.revoke(params.name)
-    service.changes.recheck()  # its open streams here end now, elsewhere within seconds
+    await keys_of(service).revoke(params.name)
+    service.access_changed()  # its open streams here end now, elsewhere within seconds
     return reply(KeyRevoked, {"revoked": params.name})
 
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from receiver.kernel.errors import InvalidRequest
+from receiver.kernel.service import Service
 from receiver.kernel.store import Store
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rows.keys import KeyRow, NewKey
@@ -142,3 +143,13 @@ def _limits(limits: KeyLimits) -> tuple[int | None, int | None]:
 
 def _limits_of(settings: AppSettings) -> tuple[int | None, int | None]:
     return settings.max_queued, settings.max_per_day
+
+
+def _new_keys(service: Service) -> Keys:
+    secrets = service.config.secrets
+    return Keys(service.store, secrets.signing_keys, secrets.admin_token)
+
+
+def keys_of(service: Service) -> Keys:
+    """The API keys, and who a bearer token is, one per process."""
+    return service.part(_new_keys)

@@ -19,6 +19,8 @@ from receiver.app.api.models import ErrorAnswer, TokenParams
 from receiver.app.api.openapi import Operation, Reply
 from receiver.kernel.errors import NotAllowed, NotFound, StoreError
 from receiver.kernel.events.rules.kinds import content_type_of
+from receiver.kernel.service import Service
+from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import (
     MediaStore,
     MediaStoreError,
@@ -26,7 +28,6 @@ from receiver.media.storage.local import (
     byte_range,
     open_media_store,
 )
-from receiver.service import Service
 
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -51,7 +52,7 @@ def _attachment(request: Request) -> dict[str, str]:
 
 async def media(request: Request) -> Response:
     service: Service = request.app.state.service
-    link = service.media_links.read(request.path_params["token"])
+    link = media_links_of(service).read(request.path_params["token"])
     if link is None:
         raise NotAllowed("the media link is not valid or has expired")
     key, valid_for = link

@@ -29,11 +29,12 @@ from receiver.kernel.errors import MirrorError, UpstreamError
 from receiver.kernel.events.rules.kinds import output_of
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
+from receiver.kernel.service import Service, Work
 from receiver.media.rows import GivenUp, MirrorJob, sources_of
 from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_reason, retry_in
 from receiver.media.storage.fetch import Fetched, fetch
+from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import open_media_store
-from receiver.service import Service, Work
 
 _SLOTS = 8
 _GIVE_UP_BATCH = 100
@@ -220,7 +221,7 @@ class Mirror:
         return {
             "role": role,
             "source": got.source,
-            "url": self.service.media_links.url(got.key),
+            "url": media_links_of(self.service).url(got.key),
             "sha256": got.sha256,
             "bytes": got.bytes,
             "content_type": got.content_type,

@@ -9,13 +9,14 @@ from typing import Any
 
 from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import NotFound, Overloaded, StoreError
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owned_name
+from receiver.kernel.service import Service, Work
 from receiver.kernel.store import Delivery, Store, Task, TaskFilter
 from receiver.keys.rows import sessions
 from receiver.keys.rules.access import BOOTSTRAP, Caller
 from receiver.operator import queries
-from receiver.service import Service, Work
 from receiver.tasks.cancelling import cancel
 from receiver.tasks.submit import Submission, submit
 
@@ -128,7 +129,7 @@ async def replay_delivery(service: Service, delivery_id: str, caller: Caller = B
 async def replay_dead_letters(service: Service, downstream: str, caller: Caller = BOOTSTRAP) -> int:
     """Every dead letter of the downstream queued again; an app names its own."""
     kept = downstream if caller.sees_all else owned_name(caller.app_id or "", downstream)
-    if not service.directory.knows(kept):
+    if not directory_of(service).knows(kept):
         raise NotFound(f"no downstream named {downstream!r}")
     count = await service.store.replay_dead_letters(kept)
     service.wake(Work.DELIVERIES)
@@ -137,7 +138,7 @@ async def replay_dead_letters(service: Service, downstream: str, caller: Caller 
 
 
 def known_downstream(service: Service, name: str) -> str:
-    if not service.directory.knows(name):
+    if not directory_of(service).knows(name):
         raise NotFound(f"no downstream named {name!r}")
     return name
 
@@ -146,7 +147,7 @@ async def disable_downstream(service: Service, name: str) -> bool:
     """Stop attempting it; its new deliveries are held. False when it was already."""
     name = known_downstream(service, name)
     changed = await delivery.disable(
-        service.store, name, "disabled by an operator", service.subscriptions
+        service.store, name, "disabled by an operator", directory_of(service).subscriptions
     )
     # The `downstream.disabled` notices to its subscribers are committed: send them now.
     service.wake(Work.DELIVERIES)
@@ -158,7 +159,7 @@ async def enable_downstream(service: Service, name: str, recover_since: float | 
     """Attempt it again; queue what it held, and what went to dead-letter since then."""
     name = known_downstream(service, name)
     queued = await downstream_rows.enable(service.store, name, recover_since)
-    if name in service.directory.unusable:
+    if name in directory_of(service).unusable:
         # Enabled, it still cannot be used: what was queued waits held, with the reason.
         await downstream_rows.follow_unopened(service.store, [name], [])
     service.wake(Work.DELIVERIES)

@@ -10,9 +10,9 @@ from receiver.app.api.models import ErrorAnswer, Ok
 from receiver.app.api.openapi import Operation, Reply, reply
 from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError
 from receiver.kernel.http.answers import is_admin
+from receiver.kernel.service import Service
 from receiver.operator import actions as operations
 from receiver.operator import queries
-from receiver.service import Service
 
 METRICS_TYPE = "text/plain; version=0.0.4"
 

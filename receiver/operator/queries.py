@@ -7,16 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.downstreams.rows import health as downstreams
 from receiver.downstreams.rows import managed
 from receiver.downstreams.rows.managed import ManagedRow
+from receiver.kernel.events.rows import health as downstreams
+from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rows import outbox
+from receiver.kernel.events.rules.queue import failure_message
 from receiver.kernel.store import (
     Activity,
     Attempt,
     Change,
     Delivery,
-    DownstreamHealth,
     Event,
     Store,
     SubmitAttempt,
@@ -28,7 +29,6 @@ from receiver.media import rows as mirrors
 from receiver.operator import rows as reads
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks
-from receiver.tasks.rules.queue import failure_message
 
 HISTORY = 500  # events, deliveries and attempts shown of one task, the newest
 

@@ -3,7 +3,7 @@ live stream's changes and the hourly activity chart."""
 
 from __future__ import annotations
 
-from receiver.downstreams.rows import health as downstreams
+from receiver.kernel.events.rows import health as downstreams
 from receiver.kernel.store.db import Db
 from receiver.kernel.store.records import Activity, Attempt, Change, Task
 from receiver.retention import rows as retention

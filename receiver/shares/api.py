@@ -24,13 +24,13 @@ from receiver.app.api.models import Answer, ErrorAnswer, Id, InPath, Params, Tok
 from receiver.app.api.openapi import Doc, Operation, Reply, admin_op, reply
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.events.rules.states import TERMINAL_STATES
-from receiver.kernel.http.access import caller_of
+from receiver.kernel.service import Service
 from receiver.kernel.store import Change
-from receiver.service import Service
+from receiver.keys.access import caller_of
 from receiver.shares.links import ShareRefused
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
-from receiver.stream.changes import Subscription
+from receiver.stream.changes import Subscription, change_hub
 
 KEEP_ALIVE_SECONDS = 15.0
 DEFAULT_TTL_SECONDS = 7 * 86400
@@ -125,7 +125,7 @@ async def share_stream(request: Request) -> Response:
     link, detail = await opened_link(service, token)
     client = request.client.host if request.client else "unknown"
     # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
-    sub = service.changes.subscribe(client, stream_holder(link))
+    sub = change_hub(service).subscribe(client, stream_holder(link))
     return StreamingResponse(
         _views(service, token, detail.task.id, sub),
         media_type="text/event-stream",
@@ -159,7 +159,7 @@ async def _views(
             elif change is None:
                 return
     finally:
-        service.changes.unsubscribe(sub)
+        change_hub(service).unsubscribe(sub)
 
 
 async def _next_change(

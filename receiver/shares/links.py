@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.kernel.errors import NotAllowed
+from receiver.kernel.service import Service
 
 _PREFIX = "s2."
 _INFO = b"runway-relay share links v2"
@@ -172,3 +173,11 @@ class ShareSigner:
         # The earlier format carried no mark of the admin token: such a link of the admin
         # token's could never be ended, so it no longer opens.
         return {k: v for k, v in found.items() if k in ("t", "k", "e")}
+
+
+def _new_signer(service: Service) -> ShareSigner:
+    return ShareSigner(service.config.secrets.signing_keys, service.config.secrets.admin_token)
+
+
+def share_signer(service: Service) -> ShareSigner:
+    return service.part(_new_signer)

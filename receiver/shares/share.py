@@ -8,16 +8,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from receiver.callbacks.rules.poll_timing import end_from_progress
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.kinds import kind_of, output_of
+from receiver.kernel.events.rules.poll_timing import end_from_progress
+from receiver.kernel.service import Service
 from receiver.kernel.store import Task
+from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import Caller
 from receiver.operator import queries
 from receiver.operator.actions import task_of
 from receiver.operator.queries import TaskDetail
-from receiver.service import Service
-from receiver.shares.links import SharedLink, ShareRefused
+from receiver.shares.links import SharedLink, ShareRefused, share_signer
 from receiver.stream.caps import Holder
 
 
@@ -35,7 +36,7 @@ async def make_link(
     task = await task_of(service, task_id, caller)
     expires_at = time.time() + ttl
     app = (caller.app or caller.name) if caller.key_id is not None else ""
-    token = service.share_signer.token_for(task.id, caller.key_id, expires_at, app, show_prompt)
+    token = share_signer(service).token_for(task.id, caller.key_id, expires_at, app, show_prompt)
     return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
 
 
@@ -47,8 +48,8 @@ async def opened(service: Service, token: str) -> TaskDetail:
 
 async def opened_link(service: Service, token: str) -> tuple[SharedLink, TaskDetail]:
     """The link (for its stream's holder) and the task it opens, as `opened`."""
-    link = service.share_signer.open(token, time.time())
-    if link.key_id is not None and not await service.keys.live(link.key_id):
+    link = share_signer(service).open(token, time.time())
+    if link.key_id is not None and not await keys_of(service).live(link.key_id):
         raise ShareRefused("the key that made this share link was revoked", "revoked")
     detail = await queries.task_detail(service.store, link.task_id, documents=20)
     if detail is None:

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.service import Service
 from receiver.kernel.store import Change, Store
 from receiver.keys.stories import keys
 from receiver.operator import queries
-from receiver.stream.caps import BY_ADMIN_TOKEN, Holder, Pools, lapsed
+from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
 
 POLL_SECONDS = 0.5
 # How often the holders of the open streams are checked against the store: a key revoked,
@@ -201,3 +202,24 @@ async def _first(*waits: Awaitable[object]) -> None:
     _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
+
+
+def _new_hub(service: Service) -> ChangeHub:
+    server = service.config.settings.server
+    pools = Pools(
+        Caps(server.max_streams, server.max_streams_per_client),
+        Caps(
+            server.max_share_streams,
+            server.max_streams_per_client,
+            ("server.max_share_streams", "server.max_streams_per_client"),
+        ),
+        server.max_streams_per_share_link,
+    )
+    hub = ChangeHub(service.store, service.log, service.metrics, pools, lambda: service.draining())
+    service.on_access_change(hub.recheck)
+    return hub
+
+
+def change_hub(service: Service) -> ChangeHub:
+    """The process's one reader of the change feed, for the live streams."""
+    return service.part(_new_hub)

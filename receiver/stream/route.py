@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from receiver.kernel.errors import MalformedRequest
+from receiver.kernel.service import Service
 from receiver.kernel.store import Change
 from receiver.keys.rules.access import BOOTSTRAP, Caller
 from receiver.operator import queries
-from receiver.service import Service
 from receiver.stream.caps import Holder
 from receiver.stream.changes import READ_LIMIT, ChangeHub, Feed, Subscription
 

@@ -15,14 +15,15 @@ from receiver.app.api import models as m
 from receiver.app.api.openapi import reply
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owner_of, shown_name
-from receiver.kernel.http.access import caller_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.observability import tracing
+from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
+from receiver.keys.access import caller_of
 from receiver.keys.rules.access import Caller
 from receiver.operator import actions as operations
 from receiver.operator import queries
-from receiver.service import Service
+from receiver.stream.changes import change_hub
 from receiver.stream.route import stream_response
 from receiver.tasks.detail import TaskDetail
 
@@ -134,4 +135,4 @@ async def stream(request: Request, service: Service, params: m.StreamParams) -> 
     caller = caller_of(request)
     if params.task_id is not None:
         await operations.task_of(service, params.task_id, caller)
-    return stream_response(request, service, service.changes, params.task_id, caller)
+    return stream_response(request, service, change_hub(service), params.task_id, caller)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from receiver.service import Service
+from receiver.kernel.service import Service
 from receiver.tasks.rows import tasks
 
 

@@ -3,12 +3,13 @@ CometAPI for the kinds that have a cancel route."""
 
 from __future__ import annotations
 
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import Conflict, NotFound
 from receiver.kernel.events.rules.kinds import is_callback
 from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.service import Service
 from receiver.kernel.store import Task
 from receiver.operator import queries
-from receiver.service import Service
 from receiver.tasks.stories import cancel as cancel_story
 
 
@@ -25,7 +26,9 @@ async def cancel(service: Service, task_id: str) -> Task:
     if task.state in TERMINAL_STATES:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.submission == "waiting":
-        recorded = await cancel_story.while_waiting(service.store, task.id, service.subscriptions)
+        recorded = await cancel_story.while_waiting(
+            service.store, task.id, directory_of(service).subscriptions
+        )
         if recorded is not None:
             service.recorded(recorded)
             service.log.info("task.cancelled", task_id=task.id, sent=False)
@@ -43,7 +46,9 @@ async def cancel(service: Service, task_id: str) -> Task:
     if task.upstream_task_id is None:
         raise Conflict("CometAPI has not accepted the task yet: nothing to cancel")
     await service.comet.cancel(task.upstream_task_id)
-    recorded = await cancel_story.upstream(service.store, task.id, service.subscriptions)
+    recorded = await cancel_story.upstream(
+        service.store, task.id, directory_of(service).subscriptions
+    )
     service.recorded(recorded)
     service.log.info("task.cancelled", task_id=task.id, upstream_task_id=task.upstream_task_id)
     return recorded.task or task

@@ -31,9 +31,9 @@ from receiver.kernel.events.rules.kinds import KIND_NAMES, is_callback, kind_of,
 from receiver.kernel.events.rules.states import TERMINAL_STATES, State
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
+from receiver.kernel.service import Service, Work
 from receiver.kernel.store import NewTask, Task
 from receiver.keys.rules.limits import NO_LIMITS, KeyLimits
-from receiver.service import Service, Work
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
 from receiver.tasks.stories import intake
 

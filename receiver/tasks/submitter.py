@@ -3,7 +3,7 @@
 `POST /v1/tasks` only stores a task; this worker, on every replica, claims due tasks from
 the store (receiver/tasks/rows/queue.py) and sends each once. CometAPI's refusals that pass
 (429, 502, 503, 504, no answer) put the task back in the queue with a growing wait; the
-others fail it with CometAPI's words (receiver/tasks/rules/queue.py decides which). Every send
+others fail it with CometAPI's words (receiver/kernel/events/rules/queue.py decides which). Every send
 is kept in the task's submit history.
 """
 
@@ -14,17 +14,18 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from receiver.callbacks.rules.poll_timing import PollRule
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.client import Submitted
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.kernel.events.rules.kinds import is_callback
+from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rules.queue import Refusal, SubmitPolicy, after_refusal
 from receiver.kernel.observability import tracing
+from receiver.kernel.service import Service, Work
 from receiver.kernel.store import SubmitAttempt, SubmitJob
 from receiver.kernel.store.records import new_id
-from receiver.service import Service, Work
 from receiver.tasks.aside import set_aside
 from receiver.tasks.outgoing import outgoing_request
-from receiver.tasks.rules.queue import Refusal, SubmitPolicy, after_refusal
 from receiver.tasks.stories import submit
 
 T = TypeVar("T")
@@ -142,7 +143,7 @@ class Submitter:
                 service.owner,
                 submit.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
                 attempt,
-                service.subscriptions,
+                directory_of(service).subscriptions,
             ),
             log,
             upstream_task_id=submitted.upstream_task_id,
@@ -195,7 +196,12 @@ class Submitter:
         )
         recorded = await self._stored(
             lambda: submit.refused(
-                service.store, job, service.owner, refusal, attempt, service.subscriptions
+                service.store,
+                job,
+                service.owner,
+                refusal,
+                attempt,
+                directory_of(service).subscriptions,
             ),
             log,
         )

@@ -22,8 +22,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
+from receiver.kernel.events.rules.queue import failure_message
 from receiver.shares.links import ShareSigner
-from receiver.tasks.rules.queue import failure_message
 from tests.browser.conftest import missing, start_chromium
 from tests.conftest import relay_env
 from tests.harness import (

@@ -10,7 +10,7 @@ SERVICE = [
     "receiver.app.build",
     "receiver.cli.main",
     "receiver.app.server",
-    "receiver.deliveries.process",
+    "receiver.app.deliver",
     "receiver.kernel.store.sqlite",
     "receiver.kernel.store.postgres.store",
 ]

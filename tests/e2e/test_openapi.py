@@ -27,8 +27,8 @@ from receiver.app.api.routes import OPERATIONS, openapi
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
 from receiver.devtools.testkit import free_port
-from receiver.downstreams.rows.health import DownstreamHealth
 from receiver.kernel.errors import RelayError
+from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rules.kinds import FRONT_DOOR, KINDS
 from receiver.kernel.http.answers import error_body
 from receiver.kernel.http.errors import answer_for

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from receiver.callbacks.rules.claims import ClaimPolicy
 from receiver.callbacks.stories import callback, poll, poll_budget
 from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
 from receiver.downstreams import stories as downstream_rows
+from receiver.kernel.events.rules.claims import ClaimPolicy
 from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.queue import Refused
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.store import Attempt, DeliveryJob, NewTask, Store, TaskFilter, open_store
@@ -35,7 +36,6 @@ from receiver.operator import rows as reads
 from receiver.retention import stories as pruning
 from receiver.retention.rules import START, RetentionPolicy
 from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.rules.queue import Refused
 from receiver.tasks.stories import cancel, submit
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from receiver.downstreams.brokers.aws_target import (
+from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig
+from receiver.kernel.config.aws_targets import (
     DEFAULT_KEY,
     STAND_INS,
     check_aws_url,
@@ -19,7 +20,6 @@ from receiver.downstreams.brokers.aws_target import (
     s3_location,
     xray_trace_header,
 )
-from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/render-jobs"
 TOPIC = "arn:aws:sns:us-east-2:123456789012:renders.fifo"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.callbacks.rules.claims import (
+from receiver.kernel.events.rules.claims import (
     ClaimPolicy,
     judge_on_ended,
     next_poll,

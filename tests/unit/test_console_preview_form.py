@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.catalog.events import EVENT_TYPES
 from receiver.console.preview import EXAMPLE_TYPES, header_lines, preview_payload
 from receiver.kernel.errors import InvalidRequest
+from receiver.kernel.events.rules.catalog import EVENT_TYPES
 
 pytestmark = pytest.mark.unit
 

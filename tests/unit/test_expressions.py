@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from receiver.catalog import events
 from receiver.downstreams.render import webhook
 from receiver.kernel import expressions
 from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig, problems
+from receiver.kernel.events.rules import catalog as events
 
 # Filters and transforms need the cel extra; the core install refuses them
 # (test_expressions_extra.py). Skipped test by test, so that each is counted.

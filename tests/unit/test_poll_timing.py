@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from receiver.callbacks.rules.poll_timing import (
+from receiver.kernel.events.rules.poll_timing import (
     PollRule,
     Seen,
     Window,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from receiver.downstreams.brokers.message import fill
 from receiver.downstreams.render import webhook
 from receiver.downstreams.render.message import headline
 from receiver.kernel.config import DownstreamConfig
 from receiver.kernel.config.sections import ManagedDownstreamConfig
+from receiver.kernel.config.targets import fill
 from receiver.kernel.events.rules.progress import (
     PROGRESS,
     Coalesced,

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from receiver.tasks.rules.queue import (
+from receiver.kernel.events.rules.queue import (
     DEFAULT_FAILURE_MESSAGE,
     Refusal,
     Refused,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.catalog.events import MODELS, envelope
 from receiver.deliveries.sample_event import SENDABLE, sample
 from receiver.kernel.errors import InvalidRequest
+from receiver.kernel.events.rules.catalog import MODELS, envelope
 
 
 @pytest.mark.parametrize("event_type", SENDABLE)

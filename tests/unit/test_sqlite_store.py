@@ -7,13 +7,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from receiver.callbacks.rules.claims import ClaimPolicy
 from receiver.callbacks.stories.callback import arrived
-from receiver.callbacks.stories.poll_budget import PollLease
 from receiver.kernel.events.rows.outbox import claim_deliveries, claim_polls
+from receiver.kernel.events.rules.claims import ClaimPolicy
 from receiver.kernel.events.rules.observation import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observed
+from receiver.kernel.handoff import PollLease
 from receiver.kernel.store import NewTask, Recorded
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row

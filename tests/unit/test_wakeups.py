@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from receiver.callbacks.handoff import PollHandoff
-from receiver.callbacks.stories.poll_budget import PollLease
 from receiver.kernel.events.rules.corroborate import PENDING
+from receiver.kernel.handoff import PollHandoff, PollLease
+from receiver.kernel.service import Work, work_after
 from receiver.kernel.store import PollJob, Recorded, Task
-from receiver.service import Work, work_after
 
 
 def task(state: str) -> Task:

@@ -22,10 +22,10 @@ from starlette.types import Scope as AsgiScope
 from receiver.app.api.models import ErrorAnswer, InHeader, InPath, NoParams, Params
 from receiver.kernel.config import problems
 from receiver.kernel.errors import MalformedRequest, RelayError
-from receiver.kernel.http.access import authorize
 from receiver.kernel.http.answers import Json
+from receiver.kernel.service import Service
+from receiver.keys.access import authorize
 from receiver.keys.rules.access import Scope
-from receiver.service import Service
 
 Auth = Literal["admin", "signed", "none"]
 Handler = Callable[[Request], Awaitable[Response]]

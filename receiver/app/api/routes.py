@@ -27,6 +27,7 @@ from receiver.app.api.openapi import (
     by_method,
     document,
 )
+from receiver.apps import api as apps
 from receiver.callbacks.route import Callback
 from receiver.catalog import api as catalog
 from receiver.downstreams import api as d
@@ -34,7 +35,6 @@ from receiver.frontdoor import more as runway_more
 from receiver.frontdoor import tasks as runwayml
 from receiver.kernel.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.kernel.http.answers import Json
-from receiver.keys import apps_api as apps
 from receiver.media import api as media_routes
 from receiver.operator import probes
 from receiver.shares import api as shares

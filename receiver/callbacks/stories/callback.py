@@ -12,19 +12,20 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from receiver.callbacks.rules.claims import (
+from receiver.callbacks.stories.poll_budget import claim_one
+from receiver.kernel.events.rows import observations
+from receiver.kernel.events.rules.claims import (
     ClaimPolicy,
     judge_on_ended,
     over_history_bound,
     poll_due,
 )
-from receiver.callbacks.stories.poll_budget import PollLease, claim_one
-from receiver.kernel.events.rows import observations
 from receiver.kernel.events.rules.corroborate import PENDING, claim_of
 from receiver.kernel.events.rules.observation import Observation
 from receiver.kernel.events.rules.routing import Subscriptions
 from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.events.stories.observe import Audience, Report, lock, record
+from receiver.kernel.handoff import PollLease
 from receiver.kernel.store import Recorded, Store
 from receiver.kernel.store.db import Db
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from receiver.callbacks.rules.claims import next_poll, settle
-from receiver.callbacks.rules.poll_timing import PollRule
 from receiver.kernel.events.rows import observations, outbox
 from receiver.kernel.events.rows.observations import Locked, PollEnd
+from receiver.kernel.events.rules.claims import next_poll, settle
 from receiver.kernel.events.rules.observation import Observation, progress_fraction
+from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rules.queue import resubmit
 from receiver.kernel.events.rules.routing import Subscriptions
 from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.events.stories.observe import Audience, Report, observe, record
 from receiver.kernel.events.stories.progress import told
 from receiver.kernel.store import DeliveryJob, PollResult, Recorded, Settled, Store, Task
 from receiver.kernel.store.db import Db
-from receiver.tasks.rules.queue import resubmit
 from receiver.tasks.stories import schedule
 
 

@@ -5,20 +5,12 @@ allows (receiver/callbacks/rules/poll_budget.py), each leased to the process tha
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from receiver.callbacks.rules.poll_budget import Bucket, give_back, held, take
 from receiver.kernel.events.rows import outbox
+from receiver.kernel.handoff import PollLease
 from receiver.kernel.store import PollJob, Store
 from receiver.kernel.store.db import Db
-
-
-@dataclass(frozen=True)
-class PollLease:
-    owner: str
-    seconds: float
-    ceiling: float  # no due poll is put further back than this
-    max_per_second: float | None  # None: no budget, only CometAPI's 429 holds polls
 
 
 def _settle(db: Db, lease: PollLease, before: Bucket, after: Bucket, unused: int) -> None:

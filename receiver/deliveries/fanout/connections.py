@@ -12,12 +12,13 @@ import aiohttp
 from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
 from receiver.downstreams.brokers import Publisher, open_publisher
-from receiver.downstreams.brokers.aws_target import AWS_FORMATS
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.config import Downstream
+from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import env_proxy, tls_context
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 
 def _came_through_the_api(d: Downstream) -> bool:
@@ -50,7 +51,7 @@ class Connections:
         """Lanes for the downstreams as the directory has them now: one made through the
         API gets its lane and connections, a changed one new ones, a removed one none (its
         in-flight attempts finish on the old)."""
-        directory = self.service.directory
+        directory = directory_of(self.service)
         if directory.generation == self._generation:
             return
         self._generation = directory.generation

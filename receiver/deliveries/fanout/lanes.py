@@ -10,7 +10,7 @@ from receiver.deliveries.rules.breaker import Breaker, TokenBucket
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.config import Downstream
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 
 class Closable(Protocol):

@@ -14,28 +14,29 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.callbacks.handoff import NOTHING_RESERVED, Reservation
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
 from receiver.deliveries.fanout.outgoing import Request, default_body, post, signed_headers
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
+from receiver.deliveries.rules.fair_shares import claim_round
 from receiver.deliveries.rules.retry import Answer, Decision, RetryPolicy, decide
 from receiver.downstreams import render
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.brokers import Message, fill
+from receiver.downstreams.directory import directory_of
 from receiver.downstreams.render.telegram import posted_message
 from receiver.kernel.config import Downstream
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK
+from receiver.kernel.handoff import NOTHING_RESERVED, Reservation
 from receiver.kernel.net import guard
 from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.kernel.observability import logs, tracing
+from receiver.kernel.service import Service, Work
 from receiver.kernel.store import Attempt, Delivery, DeliveryJob
 from receiver.kernel.store.records import new_id
-from receiver.service import Service, Work
-from receiver.shares.rules import claim_round
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
@@ -276,7 +277,7 @@ class Fanout:
             ended = await delivery_story.webhook_gone(store, delivery.task_id, reason, delivery.id)
             log.warning("task_webhook.gone", task_id=delivery.task_id, deliveries_ended=ended)
             return False
-        await delivery_story.disable(store, name, reason, self.service.subscriptions)
+        await delivery_story.disable(store, name, reason, directory_of(self.service).subscriptions)
         return True
 
     async def _publish(
@@ -383,7 +384,10 @@ class Fanout:
             else:
                 lane.breaker.failed(time.time())
             health = delivery_story.AttemptHealth(
-                downstream.name, ok, downstream.disable_after_seconds, self.service.subscriptions
+                downstream.name,
+                ok,
+                downstream.disable_after_seconds,
+                directory_of(self.service).subscriptions,
             )
         why, gone = "failing", False
         if status == GONE and downstream is not None:

@@ -8,7 +8,8 @@ connection, reused across deliveries, and reconnects with backoff when the broke
 
 from __future__ import annotations
 
-from receiver.downstreams.brokers.message import (
+from receiver.downstreams.brokers.open import open_publisher
+from receiver.kernel.config.targets import (
     BROKER_SCHEMES,
     TARGET_FIELD,
     BrokerTarget,
@@ -16,7 +17,6 @@ from receiver.downstreams.brokers.message import (
     Publisher,
     fill,
 )
-from receiver.downstreams.brokers.open import open_publisher
 
 __all__ = [
     "BROKER_SCHEMES",

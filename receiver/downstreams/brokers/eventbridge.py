@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.downstreams.brokers.aws import THROTTLING_CODES, AwsPublisher, Throttled
-from receiver.downstreams.brokers.aws_target import xray_trace_header
-from receiver.downstreams.brokers.message import Message
+from receiver.kernel.config.aws_targets import xray_trace_header
+from receiver.kernel.config.targets import Message
 from receiver.kernel.errors import DownstreamError
 
 SOURCE = "runway-relay"

@@ -9,7 +9,7 @@ from nats.aio.client import Client
 from nats.js.errors import NoStreamResponseError
 
 from receiver.downstreams.brokers.connection import Reconnecting, describe
-from receiver.downstreams.brokers.message import BrokerTarget, Message
+from receiver.kernel.config.targets import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 

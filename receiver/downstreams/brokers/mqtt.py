@@ -10,7 +10,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from receiver.downstreams.brokers.connection import Reconnecting, describe
-from receiver.downstreams.brokers.message import BrokerTarget, Message
+from receiver.kernel.config.targets import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from receiver.downstreams.brokers.aws_target import AWS_FORMATS
-from receiver.downstreams.brokers.message import BrokerTarget, Publisher
+from receiver.kernel.config.aws_targets import AWS_FORMATS
+from receiver.kernel.config.targets import BrokerTarget, Publisher
 from receiver.kernel.extras import extra_of, require
 
 

@@ -10,7 +10,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aio_pika.exceptions import DeliveryError
 
 from receiver.downstreams.brokers.connection import Reconnecting, describe
-from receiver.downstreams.brokers.message import BrokerTarget, Message
+from receiver.kernel.config.targets import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from receiver.downstreams.brokers.connection import Reconnecting, describe
-from receiver.downstreams.brokers.message import BrokerTarget, Message
+from receiver.kernel.config.targets import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 

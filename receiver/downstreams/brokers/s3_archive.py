@@ -10,8 +10,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from receiver.downstreams.brokers.aws import AwsPublisher
-from receiver.downstreams.brokers.aws_target import object_key, s3_location
-from receiver.downstreams.brokers.message import Message
+from receiver.kernel.config.aws_targets import object_key, s3_location
+from receiver.kernel.config.targets import Message
 from receiver.kernel.errors import DownstreamError
 
 ALREADY_THERE = 412

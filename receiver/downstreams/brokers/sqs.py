@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.downstreams.brokers.aws import AwsPublisher, as_string_attributes, attributes
-from receiver.downstreams.brokers.aws_target import is_fifo
-from receiver.downstreams.brokers.message import Message
+from receiver.kernel.config.aws_targets import is_fifo
+from receiver.kernel.config.targets import Message
 from receiver.kernel.errors import DownstreamError
 
 

@@ -16,8 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
-from receiver.downstreams.brokers import TARGET_FIELD, BrokerTarget
-from receiver.downstreams.brokers.aws_target import AWS_FORMATS, DEFAULT_KEY
+from receiver.kernel.config.aws_targets import AWS_FORMATS, DEFAULT_KEY
 from receiver.kernel.config.environ import overlay
 from receiver.kernel.config.names import Normalised, unknown
 from receiver.kernel.config.sections import (
@@ -27,6 +26,7 @@ from receiver.kernel.config.sections import (
     Settings,
     check_downstream_url,
 )
+from receiver.kernel.config.targets import TARGET_FIELD, BrokerTarget
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.expressions import header_problem
 from receiver.kernel.secrets.webhooks import parse_secret

@@ -20,13 +20,18 @@ from pydantic import (
     model_validator,
 )
 
-from receiver.callbacks.rules.poll_timing import PollRule
-from receiver.downstreams.brokers import BROKER_SCHEMES, TARGET_FIELD
-from receiver.downstreams.brokers.message import PLACEHOLDERS, WILDCARDS, placeholders
 from receiver.kernel.config.agents import McpConfig
 from receiver.kernel.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
 from receiver.kernel.config.expression_fields import DownstreamExpressions
 from receiver.kernel.config.share import FrameOrigin, ShareLook
+from receiver.kernel.config.targets import (
+    BROKER_SCHEMES,
+    PLACEHOLDERS,
+    TARGET_FIELD,
+    WILDCARDS,
+    placeholders,
+)
+from receiver.kernel.events.rules.poll_timing import PollRule
 from receiver.kernel.events.rules.states import TERMINAL_STATES, State
 
 CONFIG_ENV = "RECEIVER_CONFIG"
@@ -145,7 +150,7 @@ class PollingConfig(_Section):
     # included; the due polls nearest their task's end go first. 0: no budget (only
     # CometAPI's 429 holds polls), since the account's rate is CometAPI's to say.
     max_per_second: Annotated[float, Field(ge=0)] = 0.0
-    # The polls of a task CometAPI is working on (receiver/callbacks/rules/poll_timing.py): every
+    # The polls of a task CometAPI is working on (receiver/kernel/events/rules/poll_timing.py): every
     # near_gap across the window where its end is expected, at most running_gap apart
     # while it runs, waiting_gap while it has not started, never past the ceiling.
     near_gap_seconds: Annotated[float, Field(gt=0)] = 2.0

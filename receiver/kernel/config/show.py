@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from receiver.downstreams.brokers import TARGET_FIELD
 from receiver.kernel.config.names import ADVANCED
 from receiver.kernel.config.sections import Settings
+from receiver.kernel.config.targets import TARGET_FIELD
 
 MASK = "********"
 

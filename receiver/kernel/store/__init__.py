@@ -1,7 +1,6 @@
 """Persist: the durable store of tasks, events and the delivery outbox."""
 
-from receiver.callbacks.rules.claims import ClaimPolicy
-from receiver.downstreams.rows.health import DownstreamHealth
+from receiver.kernel.events.rules.claims import ClaimPolicy
 from receiver.kernel.extras import require
 from receiver.kernel.store.records import (
     Activity,
@@ -29,7 +28,6 @@ __all__ = [
     "ClaimPolicy",
     "Delivery",
     "DeliveryJob",
-    "DownstreamHealth",
     "Event",
     "NewTask",
     "PollJob",

@@ -7,6 +7,8 @@ import time
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
+from receiver.kernel.service import Service
+
 _SALT = "runway-relay.media.v1"
 
 
@@ -31,3 +33,12 @@ class MediaLinks:
         if not isinstance(key, str):
             return None
         return key, min(self._ttl, signed_at.timestamp() + self._ttl - time.time())
+
+
+def _new_links(service: Service) -> MediaLinks:
+    ttl = service.config.settings.media.url_ttl_seconds
+    return MediaLinks(service.config.secrets.signing_keys, service.config.public_url, ttl)
+
+
+def media_links_of(service: Service) -> MediaLinks:
+    return service.part(_new_links)

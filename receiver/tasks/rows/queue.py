@@ -4,7 +4,7 @@ cap by one replica at a time, each send and its outcome, and waiting tasks cance
 A task waits while `submit_due_at` is set. A claim takes it out of the queue and marks it
 in flight (`submit_owner`) in one commit, right before the call: a send in flight is never
 taken over, for no one can tell whether CometAPI took it. What is written is decided in
-receiver/tasks/stories/submit.py, by receiver/tasks/rules/queue.py's rules.
+receiver/tasks/stories/submit.py, by receiver/kernel/events/rules/queue.py's rules.
 """
 
 from __future__ import annotations

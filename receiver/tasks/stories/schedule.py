@@ -1,11 +1,12 @@
-"""When a task is polled next: the rule of receiver/callbacks/rules/poll_timing.py fed with what the
+"""When a task is polled next: the rule of receiver/kernel/events/rules/poll_timing.py fed with what the
 store keeps (when the task was first seen running, the history of tasks like it), inside a
 poll's or a submit's transaction.
 """
 
 from __future__ import annotations
 
-from receiver.callbacks.rules.poll_timing import (
+from receiver.kernel.events.rows import observations
+from receiver.kernel.events.rules.poll_timing import (
     HISTORY_SIZE,
     PollRule,
     Seen,
@@ -16,7 +17,6 @@ from receiver.callbacks.rules.poll_timing import (
     timing_key,
     usual_window,
 )
-from receiver.kernel.events.rows import observations
 from receiver.kernel.store import Task
 from receiver.kernel.store.db import Db
 

@@ -3,7 +3,7 @@ refused by CometAPI, or cut off.
 
 A claim takes a task out of the queue and marks it in flight in one commit, right before
 the call: a send in flight is never taken over, for no one can tell whether CometAPI took
-it. What follows a refusal (wait and send again, or fail) is receiver/tasks/rules/queue.py's.
+it. What follows a refusal (wait and send again, or fail) is receiver/kernel/events/rules/queue.py's.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from receiver.callbacks.rules.poll_timing import PollRule
 from receiver.kernel.events.rows import observations
 from receiver.kernel.events.rules.kinds import NOT_SERVED, is_passed_through
 from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rules.queue import Refused, free_slots
 from receiver.kernel.events.rules.routing import Subscriptions
 from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.events.stories.observe import Audience, Report, fan_out, insert_event, observed
@@ -23,7 +24,6 @@ from receiver.kernel.store.db import Db
 from receiver.retention import rows as retention
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows.tasks import get_task
-from receiver.tasks.rules.queue import Refused, free_slots
 from receiver.tasks.rules.turns import take_turns
 from receiver.tasks.stories import schedule
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from receiver.kernel.events.rules.kinds import output_of
 from receiver.kernel.events.rules.observation import Observation
-from receiver.tasks.rules.queue import failure_message
+from receiver.kernel.events.rules.queue import failure_message
 
 
 class TaskFacts(Protocol):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from receiver.callbacks.rules.poll_timing import end_from_progress
+from receiver.kernel.events.rules.poll_timing import end_from_progress
 from receiver.kernel.events.rules.routing import RowState
 from receiver.kernel.events.rules.states import TERMINAL_STATES
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.downstreams.rows import health as downstream_rows
+from receiver.kernel.events.rows import health as downstream_rows
 from receiver.kernel.events.rows import observations, outbox
 from receiver.kernel.events.rows.observations import Locked, NewEvent
 from receiver.kernel.events.rules.corroborate import PENDING

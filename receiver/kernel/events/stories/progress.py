@@ -5,7 +5,7 @@ sent, in the poll's transaction.
 
 from __future__ import annotations
 
-from receiver.downstreams.rows import health as downstream_rows
+from receiver.kernel.events.rows import health as downstream_rows
 from receiver.kernel.events.rows import observations, outbox
 from receiver.kernel.events.rows.observations import NewEvent
 from receiver.kernel.events.rules.document import event_document

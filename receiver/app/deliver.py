@@ -14,8 +14,9 @@ import signal
 
 from receiver.app.stopping import flush_traces
 from receiver.deliveries.fanout.worker import Fanout
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.net import speed
-from receiver.service import Service
+from receiver.kernel.service import Service
 
 
 async def run_worker(service: Service, stopping: asyncio.Event) -> None:
@@ -25,10 +26,10 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     if service.store.exclusive:
         # The only deliverer on this store: what a killed predecessor held is free again.
         await service.store.release_all_leases(deliveries=True, polls=False)
-    await service.directory.start()
-    log.info("worker.started", downstreams=list(service.directory.every), owner=service.owner)
+    await directory_of(service).start()
+    log.info("worker.started", downstreams=list(directory_of(service).every), owner=service.owner)
     tick = service.config.settings.delivery.outbox_scan_seconds
-    following = asyncio.create_task(service.directory.run(stopping, tick))
+    following = asyncio.create_task(directory_of(service).run(stopping, tick))
     try:
         await Fanout(service).run(stopping)
         await following

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.downstreams.brokers.message import placeholders
+from receiver.kernel.config.targets import placeholders
 
 AWS_FORMATS = ("sqs", "sns", "eventbridge", "s3")
 DEFAULT_KEY = "{date}/{task_id}/{event_id}.json"

@@ -13,15 +13,17 @@ from starlette.responses import Response
 from receiver.app.api.models import Answer, ErrorAnswer, InPath, NoParams, Params
 from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
 from receiver.downstreams import manage as managed
+from receiver.downstreams.directory import directory_of
 from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.events.rules.routing import owner_of
 from receiver.kernel.http.body import read_json
+from receiver.kernel.service import Service
 from receiver.keys import api as keys
 from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
+from receiver.keys.bearers import keys_of
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules.access import Scope
-from receiver.service import Service
 
 MAX_APP_BODY_BYTES = 16 * 1024
 _ERR = ErrorAnswer
@@ -112,20 +114,20 @@ async def _body(request: Request, service: Service) -> object:
 async def create_app(request: Request, service: Service, params: NoParams) -> Response:
     wanted: NewApp = _checked(NewApp, await _body(request, service))
     settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
-    return reply(AppInfo, app_info(await service.keys.make_app(wanted.name, settings)), 201)
+    return reply(AppInfo, app_info(await keys_of(service).make_app(wanted.name, settings)), 201)
 
 
 async def list_apps(request: Request, service: Service, params: NoParams) -> Response:
-    return reply(AppList, {"apps": [app_info(a) for a in await service.keys.apps()]})
+    return reply(AppList, {"apps": [app_info(a) for a in await keys_of(service).apps()]})
 
 
 async def show_app(request: Request, service: Service, params: AppParams) -> Response:
-    return reply(AppInfo, app_info(await service.keys.app(params.app)))
+    return reply(AppInfo, app_info(await keys_of(service).app(params.app)))
 
 
 async def change_app(request: Request, service: Service, params: AppParams) -> Response:
     payload = await _body(request, service)
-    current = (await service.keys.app(params.app)).settings
+    current = (await keys_of(service).app(params.app)).settings
     given = _checked(AppChange, payload)
     # Only the fields given change; a limit given as null is lifted.
     merged = {
@@ -133,15 +135,15 @@ async def change_app(request: Request, service: Service, params: AppParams) -> R
         "max_queued": current.max_queued,
         "max_per_day": current.max_per_day,
     } | {f: getattr(given, f) for f in given.model_fields_set}
-    changed = await service.keys.change_app(params.app, AppSettings(**merged))
+    changed = await keys_of(service).change_app(params.app, AppSettings(**merged))
     return reply(AppInfo, app_info(changed))
 
 
 async def delete_app(request: Request, service: Service, params: AppParams) -> Response:
-    deleted = await service.keys.delete_app(params.app)
-    service.changes.recheck()  # its open streams here end now, elsewhere within seconds
+    deleted = await keys_of(service).delete_app(params.app)
+    service.access_changed()  # its open streams here end now, elsewhere within seconds
     # Its downstreams go with it: no later app of its name takes them over.
-    for name in [*service.directory.every, *service.directory.unusable]:
+    for name in [*directory_of(service).every, *directory_of(service).unusable]:
         if owner_of(name) == deleted.id:
             await managed.remove_downstream(service, name)
     return reply(AppDeleted, {"deleted": params.app})
@@ -149,19 +151,19 @@ async def delete_app(request: Request, service: Service, params: AppParams) -> R
 
 async def create_app_key(request: Request, service: Service, params: AppParams) -> Response:
     wanted: NewAppKey = _checked(NewAppKey, await _body(request, service))
-    row, key = await service.keys.add(params.app, wanted.name, list(wanted.scopes))
+    row, key = await keys_of(service).add(params.app, wanted.name, list(wanted.scopes))
     return reply(KeyCreated, {**key_info(row), "key": key}, 201)
 
 
 async def list_app_keys(request: Request, service: Service, params: AppParams) -> Response:
-    app = await service.keys.app(params.app)
-    rows = await service.keys.listed(app.id)
+    app = await keys_of(service).app(params.app)
+    rows = await keys_of(service).listed(app.id)
     return reply(KeyList, {"keys": [key_info(r) for r in rows]})
 
 
 async def revoke_app_key(request: Request, service: Service, params: AppKeyParams) -> Response:
-    await service.keys.revoke(params.name, params.app)
-    service.changes.recheck()
+    await keys_of(service).revoke(params.name, params.app)
+    service.access_changed()
     return reply(KeyRevoked, {"revoked": params.name})
 
 

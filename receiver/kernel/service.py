@@ -9,26 +9,19 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from receiver.callbacks.handoff import DeliveryHandoff, PollHandoff
-from receiver.callbacks.rules.claims import ClaimPolicy
-from receiver.callbacks.stories.poll_budget import PollLease
-from receiver.downstreams.directory import Directory
 from receiver.kernel.comet.client import CometClient
 from receiver.kernel.config import Config
+from receiver.kernel.events.rules.claims import ClaimPolicy
 from receiver.kernel.events.rules.corroborate import PENDING
-from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.handoff import DeliveryHandoff, PollHandoff, PollLease
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.secrets.sealing import Sealer
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Recorded, Store
-from receiver.keys.bearers import Keys
-from receiver.media.storage.links import MediaLinks
-from receiver.shares.links import ShareSigner
-from receiver.stream.caps import Caps, Pools
-from receiver.stream.changes import ChangeHub
+
+T = TypeVar("T")
 
 
 class Work(enum.Flag):
@@ -84,27 +77,27 @@ class Service:
     polls: PollHandoff = field(default_factory=PollHandoff)  # leased by callbacks, run at once
     # Leased by polls, sent at once.
     deliveries: DeliveryHandoff = field(default_factory=DeliveryHandoff)
+    # What each feature wires once per process (its directory, its caches): see `part`.
+    _parts: dict[Callable[[Service], Any], Any] = field(default_factory=dict)
+    # Told when a key is revoked or a session ends here (the live streams check their holders).
+    _access_listeners: list[Callable[[], None]] = field(default_factory=list)
 
-    @functools.cached_property
-    def directory(self) -> Directory:
-        """Every downstream: the config file's and those made through the API."""
-        sealer = Sealer(self.config.secrets.signing_keys)
-        return Directory(self.config, self.store, sealer, self.log, self.metrics.directory_rows)
+    def on_access_change(self, listener: Callable[[], None]) -> None:
+        self._access_listeners.append(listener)
 
-    @functools.cached_property
-    def share_signer(self) -> ShareSigner:
-        return ShareSigner(self.config.secrets.signing_keys, self.config.secrets.admin_token)
+    def access_changed(self) -> None:
+        """A key was revoked, an app deleted or a session ended in this process."""
+        for listener in self._access_listeners:
+            listener()
 
-    @functools.cached_property
-    def keys(self) -> Keys:
-        """The API keys, and who a bearer token is."""
-        secrets = self.config.secrets
-        return Keys(self.store, secrets.signing_keys, secrets.admin_token)
-
-    @property
-    def subscriptions(self) -> dict[str, Subscription]:
-        """Downstream name -> the states and channels it takes; read on every event."""
-        return self.directory.subscriptions
+    def part(self, make: Callable[[Service], T]) -> T:
+        """The one `make(self)` of this process, made on first use: a feature keeps what it
+        wires here instead of the service knowing every feature."""
+        try:
+            made: T = self._parts[make]
+        except KeyError:
+            made = self._parts[make] = make(self)
+        return made
 
     @functools.cached_property
     def claim_policy(self) -> ClaimPolicy:
@@ -124,21 +117,6 @@ class Service:
         return PollLease(
             self.owner, p.poll_lease_seconds, p.ceiling_seconds, p.max_per_second or None
         )
-
-    @functools.cached_property
-    def changes(self) -> ChangeHub:
-        """The process's one reader of the change feed, for the live streams."""
-        server = self.config.settings.server
-        pools = Pools(
-            Caps(server.max_streams, server.max_streams_per_client),
-            Caps(
-                server.max_share_streams,
-                server.max_streams_per_client,
-                ("server.max_share_streams", "server.max_streams_per_client"),
-            ),
-            server.max_streams_per_share_link,
-        )
-        return ChangeHub(self.store, self.log, self.metrics, pools, lambda: self.draining())
 
     def callback_url(self, task_id: str) -> str:
         return f"{self.config.public_url}/callbacks/runway/{self.signer.token_for(task_id)}"
@@ -163,11 +141,6 @@ class Service:
 
     async def wait_for_deliveries(self, timeout: float) -> None:
         await _wait_and_clear(self._deliveries_ready, timeout)
-
-    @functools.cached_property
-    def media_links(self) -> MediaLinks:
-        ttl = self.config.settings.media.url_ttl_seconds
-        return MediaLinks(self.config.secrets.signing_keys, self.config.public_url, ttl)
 
     async def wait_for_mirrors(self, timeout: float) -> None:
         await _wait_and_clear(self._mirrors_ready, timeout)

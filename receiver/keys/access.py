@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from receiver.kernel.errors import NotAllowed, NotAuthenticated
+from receiver.kernel.service import Service
+from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import Caller, Scope
-from receiver.service import Service
 
 
 def bearer(request: Request) -> str:
@@ -16,7 +17,7 @@ def bearer(request: Request) -> str:
 
 async def authorize(request: Request, service: Service, scope: Scope) -> Caller:
     """The caller, kept on the request for the handler; 401 when no one, 403 without `scope`."""
-    caller = await service.keys.caller(bearer(request))
+    caller = await keys_of(service).caller(bearer(request))
     if caller is None:
         raise NotAuthenticated("missing or wrong API key or admin token")
     if not caller.allows(scope):
