@@ -1,5 +1,6 @@
 """Every event a sink received, checked against its type's JSON Schema from the event
-catalog (receiver/kernel/events/rules/catalog.py): run at the end of each test that used a sink, so the
+catalog (receiver/kernel/events/rules/catalog.py): run at the end of each test that used a sink, so
+the
 catalog cannot drift from what the relay really sends."""
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Official-format tasks have no callback and are polled from the start, when the r
 receiver/kernel/events/rules/poll_timing.py says: dense around the end it estimates, sparse before.
 Reverse-format tasks are polled at once when a callback comes (the callback is only a
 claim, and the poll's answer is what changes the task and settles the claim:
-receiver/kernel/events/rules/corroborate.py); without one, a few times around where such tasks usually
+receiver/kernel/events/rules/corroborate.py); without one, a few times around where such tasks
+usually
 end (a lost callback), then once `callback_grace_seconds` pass, at intervals growing by
 `backoff_factor` up to `max_interval_seconds`.
 """

@@ -3,7 +3,8 @@
 Order matters: the token is checked before the body is read, and the 200 goes out only
 after the event is committed. Every refusal is a 4xx with a reason and changes nothing.
 CometAPI does not sign callbacks, so an accepted one is kept as a claim and wakes the
-poller, whose authenticated answer is what changes the task (receiver/kernel/events/rules/corroborate.py).
+poller, whose authenticated answer is what changes the task
+(receiver/kernel/events/rules/corroborate.py).
 
 The route is a bare ASGI app, not a Starlette endpoint: on the busiest path the Request and
 Response objects and the per-route exception wrapper were a twentieth of a callback's

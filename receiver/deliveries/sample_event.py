@@ -1,5 +1,6 @@
 """A test event sent to a downstream now (`POST /v1/downstreams/{name}/test`): a sample
-event of a type of the catalog (receiver/kernel/events/rules/catalog.py), signed as every delivery is,
+event of a type of the catalog (receiver/kernel/events/rules/catalog.py), signed as every delivery
+is,
 marked as a test in its body (`data.test`) and in a header (`webhook-test: true`), sent once
 outside the outbox (no retry, nothing stored), and the attempt answered: its status, how
 long it took, and the start of the answer, scrubbed of secrets.

@@ -10,8 +10,8 @@ from typing import Any
 from receiver.downstreams.rows import managed
 from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.events.rows import health as downstreams
-from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rows import outbox
+from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rules.queue import failure_message
 from receiver.kernel.store import (
     Activity,

@@ -3,7 +3,8 @@
 `POST /v1/tasks` only stores a task; this worker, on every replica, claims due tasks from
 the store (receiver/tasks/rows/queue.py) and sends each once. CometAPI's refusals that pass
 (429, 502, 503, 504, no answer) put the task back in the queue with a growing wait; the
-others fail it with CometAPI's words (receiver/kernel/events/rules/queue.py decides which). Every send
+others fail it with CometAPI's words (receiver/kernel/events/rules/queue.py decides which). Every
+send
 is kept in the task's submit history.
 """
 

@@ -3,7 +3,8 @@ call them (the official Python SDK, strict response validation, no retries): eac
 a relay task, waited for with the SDK's own `wait_for_task_output`, its output read, and its
 result delivered downstream with the output copied under its own content type.
 
-The same table of kinds (receiver/kernel/events/rules/kinds.py) drives the front door, the client and the
+The same table of kinds (receiver/kernel/events/rules/kinds.py) drives the front door, the client
+and the
 simulator, so a kind added there and to `CREATES` here is covered end to end.
 """
 

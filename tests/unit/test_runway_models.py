@@ -1,5 +1,6 @@
 """Runway's models per route (receiver/frontdoor/models.py) against the installed SDK's
-own type definitions, the routes passed through (receiver/kernel/events/rules/kinds.py), and the usage
+own type definitions, the routes passed through (receiver/kernel/events/rules/kinds.py), and the
+usage
 answer built from the relay's records."""
 
 from __future__ import annotations

@@ -151,7 +151,8 @@ class Doc:
 @dataclass(frozen=True)
 class Door:
     """The operations behind one door, and how they refuse: the model the document names,
-    and the answer made of an error there (None: the edge's one map, receiver/kernel/http/errors.py).
+    and the answer made of an error there (None: the edge's one map,
+    receiver/kernel/http/errors.py).
     """
 
     refusal: type[BaseModel] = ErrorAnswer

@@ -150,7 +150,8 @@ class PollingConfig(_Section):
     # included; the due polls nearest their task's end go first. 0: no budget (only
     # CometAPI's 429 holds polls), since the account's rate is CometAPI's to say.
     max_per_second: Annotated[float, Field(ge=0)] = 0.0
-    # The polls of a task CometAPI is working on (receiver/kernel/events/rules/poll_timing.py): every
+    # The polls of a task CometAPI is working on (receiver/kernel/events/rules/poll_timing.py):
+    # every
     # near_gap across the window where its end is expected, at most running_gap apart
     # while it runs, waiting_gap while it has not started, never past the ceiling.
     near_gap_seconds: Annotated[float, Field(gt=0)] = 2.0

@@ -2,7 +2,8 @@
 
 Each statement's text is written once, for both backends, in receiver/kernel/store/sql/ (only
 where the dialects really differ are both texts written out there), and each backend reads
-them in its driver's placeholder style when it is loaded (receiver/kernel/store/sqlite/statements.py,
+them in its driver's placeholder style when it is loaded
+(receiver/kernel/store/sqlite/statements.py,
 receiver/kernel/store/postgres/statements.py). A function runs `db.sql.NAME` and never builds
 SQL, so each text can be read, and its plan checked, as the database will see it. Parameters
 are positional, in the order each comment gives; an optional filter takes its value twice

@@ -1,4 +1,5 @@
-"""When a task is polled next: the rule of receiver/kernel/events/rules/poll_timing.py fed with what the
+"""When a task is polled next: the rule of receiver/kernel/events/rules/poll_timing.py fed with
+what the
 store keeps (when the task was first seen running, the history of tasks like it), inside a
 poll's or a submit's transaction.
 """

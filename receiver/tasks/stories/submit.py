@@ -3,7 +3,8 @@ refused by CometAPI, or cut off.
 
 A claim takes a task out of the queue and marks it in flight in one commit, right before
 the call: a send in flight is never taken over, for no one can tell whether CometAPI took
-it. What follows a refusal (wait and send again, or fail) is receiver/kernel/events/rules/queue.py's.
+it. What follows a refusal (wait and send again, or fail) is
+receiver/kernel/events/rules/queue.py's.
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ def event_document(
         "state": obs.state,
         "upstream_status": obs.upstream_status,
         "outputs": list(obs.outputs) or task.outputs,
-        # Every output of a kind is of one type (receiver/kernel/events/rules/kinds.py; a passed-through
+        # Every output of a kind is of one type (receiver/kernel/events/rules/kinds.py; a
+        # passed-through
         # kind's is read from its outputs).
         "output_type": output_of(task.kind, list(obs.outputs) or task.outputs),
         "thumbnail": obs.thumbnail or task.thumbnail,
