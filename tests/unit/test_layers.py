@@ -11,26 +11,32 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 
-# Bottom first. A folder (or top-level module) may import only what stands before it.
-LAYERS = [
-    "receiver.kernel.errors",
-    "receiver.domain",
-    # Logs and metrics: everything that touches text from outside scrubs it through here.
-    "receiver.kernel.observability",
-    "receiver.adapters",
-    "receiver.kernel.config",
-    "receiver.kernel.store",
-    # How a task changes, one story per module: the rules applied, the store told to write.
-    "receiver.transitions",
-    "receiver.pipeline",
-    "receiver.web",
-    # The process assembled: the service built, the web application and the workers started.
-    "receiver.process",
-    # Not the service: the simulator, sink and demo, which the command line can start.
-    "receiver.devtools",
-    "receiver.cli",
-    "receiver.__main__",
-]
+# One folder a feature, each over the kernel. A feature may use the kernel and the features
+# it declares here, nothing else: a new arrow between features is a decision made here, in
+# review, and the declarations must stay free of cycles.
+KERNEL = "kernel"
+FEATURES: dict[str, set[str]] = {
+    "keys": set(),  # API keys, who a bearer is, console sessions, apps' rows
+    "downstreams": {"keys"},  # where events go: the file's and the API's, checked and opened
+    "retention": set(),  # what is kept how long, and pruned
+    "tasks": {"keys", "downstreams", "retention"},  # intake, the submit queue, sends, cancels
+    "callbacks": {"keys", "downstreams", "tasks"},  # CometAPI's callbacks and the polls
+    "deliveries": {"keys", "downstreams", "tasks"},  # the fan-out: attempts, retries, replays
+    "media": {"keys", "tasks", "deliveries"},  # outputs copied before their links expire
+    "stream": {"keys", "tasks"},  # the live change feed and its streams
+    "shares": {"keys", "tasks", "stream"},  # share links and the page behind them
+    "apps": {"keys", "downstreams", "stream"},  # apps and their keys, through the API
+    "catalog": {"downstreams", "deliveries"},  # the event types, their schemas, AsyncAPI
+    "operator": {"keys", "downstreams", "retention", "tasks", "deliveries", "media"},
+    "frontdoor": {"keys", "tasks", "media", "operator"},  # Runway's API for its SDKs
+}
+# Above every feature: the operator's console and the agents' door use any of them; `app`
+# assembles the process; the development tools and the command line stand on top.
+TOP = ["console", "agents", "app", "devtools", "cli", "__main__"]
+# Inside a feature (and in the kernel's shared recording of an event, kernel/events/): its
+# pure rules, its rows (SQL beside the function that runs it), its stories (one transaction
+# each), then its edges (routes, workers): each may use only what stands before it.
+ROLES = ["rules", "rows", "stories", "edges"]
 MAX_TOP_LEVEL_MODULES = 5
 MAX_LINES = 450
 
@@ -41,8 +47,23 @@ def _module_name(path: Path) -> str:
 
 
 def _unit(module: str) -> str:
-    """What the layering counts: `receiver.x` for anything in receiver/x/..."""
-    return ".".join(module.split(".")[:2])
+    """The folder a module belongs to: `kernel`, a feature, or one of the top."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "receiver"
+
+
+def _role(module: str) -> int:
+    """Where a module stands inside its unit. The kernel's infrastructure (configuration,
+    the store, observability, the HTTP edge) stands between the rules of an event and their
+    rows: it uses those rules, and the rows and stories use it."""
+    parts = module.split(".")
+    if _unit(module) == KERNEL:
+        if len(parts) > 3 and parts[2] == "events" and parts[3] in ROLES:
+            return {"rules": 0, "rows": 2, "stories": 3}[parts[3]]
+        return 1
+    if len(parts) > 2 and parts[2] in ROLES[:3]:
+        return {"rules": 0, "rows": 2, "stories": 3}[parts[2]]
+    return 4
 
 
 def _imports(path: Path) -> set[str]:
@@ -52,43 +73,75 @@ def _imports(path: Path) -> set[str]:
             if node.module == "receiver":
                 found.update(f"receiver.{alias.name}" for alias in node.names)
             else:
-                found.add(node.module)
+                for alias in node.names:  # a submodule by name, or a name of the module
+                    full = f"{node.module}.{alias.name}"
+                    found.add(
+                        full
+                        if (PACKAGE.parent / full.replace(".", "/")).exists()
+                        or (PACKAGE.parent / f"{full.replace('.', '/')}.py").exists()
+                        else node.module
+                    )
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {name for name in found if name.startswith("receiver.")}
+    known = {_module_name(p) for p in PACKAGE.rglob("*.py")}
+    return {name for name in found if name in known}
 
 
-def _edges() -> set[tuple[str, str, str]]:
-    """(importing unit, imported unit, importing module) across units."""
-    edges = set()
-    for path in PACKAGE.rglob("*.py"):
-        module = _module_name(path)
-        for target in _imports(path):
-            if _unit(target) != _unit(module):
-                edges.add((_unit(module), _unit(target), module))
-    return edges
+def _edges() -> set[tuple[str, str]]:
+    """(importing module, imported module) for every import of the package's own modules."""
+    return {
+        (_module_name(path), target)
+        for path in PACKAGE.rglob("*.py")
+        for target in _imports(path)
+        if target != _module_name(path)
+    }
 
 
-def test_every_unit_has_a_layer() -> None:
+def test_every_folder_is_the_kernel_a_feature_or_the_top() -> None:
     units = {_unit(_module_name(p)) for p in PACKAGE.rglob("*.py")} - {"receiver"}
-    assert sorted(units - set(LAYERS)) == []
+    assert sorted(units - {KERNEL, *FEATURES, *TOP}) == []
 
 
-def test_units_import_only_downwards() -> None:
-    rank = {unit: i for i, unit in enumerate(LAYERS)}
-    upward = sorted(
-        f"{module} imports {target}"
-        for source, target, module in _edges()
-        if rank[target] >= rank[source]
-    )
+def test_the_declared_dependencies_have_no_cycle() -> None:
+    done: set[str] = set()
+
+    def visit(feature: str, path: tuple[str, ...]) -> None:
+        assert feature not in path, " -> ".join((*path, feature))
+        if feature not in done:
+            for used in FEATURES[feature]:
+                visit(used, (*path, feature))
+            done.add(feature)
+
+    for feature in FEATURES:
+        visit(feature, ())
+
+
+def _allowed(source: str, target: str) -> bool:
+    a, b = _unit(source), _unit(target)
+    if "receiver" in (a, b):
+        return True
+    if a in TOP:
+        return b not in TOP or TOP.index(b) <= TOP.index(a)
+    if b in TOP:
+        return False
+    if a == b:
+        return _role(target) <= _role(source)
+    if b == KERNEL:
+        return True  # the kernel is beneath every feature
+    if a == KERNEL:
+        return False
+    # another feature, declared; and no higher in its feature than the importer in its own
+    return b in FEATURES[a] and _role(target) <= _role(source)
+
+
+def test_imports_only_go_down() -> None:
+    upward = sorted(f"{s} imports {t}" for s, t in _edges() if not _allowed(s, t))
     assert upward == []
 
 
 def test_the_service_never_imports_the_development_tools() -> None:
     offenders = sorted(
-        module
-        for source, target, module in _edges()
-        if target == "receiver.devtools" and source not in ("receiver.cli",)
+        s for s, t in _edges() if _unit(t) == "devtools" and _unit(s) not in ("cli", "devtools")
     )
     assert offenders == []
 
@@ -107,39 +160,49 @@ def test_no_module_of_the_service_is_too_long_to_read() -> None:
     assert long == []
 
 
-def _imported_from(folder: Path, prefix: str) -> set[tuple[str, str, str]]:
-    """(file, module, name) for every name imported from `prefix` under `folder` (`*`: the
-    module itself)."""
-    found = set()
-    for path in folder.rglob("*.py"):
-        rel = str(path.relative_to(PACKAGE.parent))
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix):
-                found.update((rel, node.module, alias.name) for alias in node.names)
-            elif isinstance(node, ast.Import):
-                found.update((rel, a.name, "*") for a in node.names if a.name.startswith(prefix))
-    return found
-
-
-def test_the_store_takes_no_decision_of_the_domain() -> None:
-    """The store only stores: of the domain it may use records (dataclasses, enums) and
-    constants, never a rule; the decisions are made in receiver/transitions/."""
-    rules = sorted(
-        f"{path} imports {module}.{name}"
-        for path, module, name in _imported_from(PACKAGE / "persist", "receiver.domain")
-        if name == "*"
-        or inspect.isfunction(obj := getattr(importlib.import_module(module), name))
-        or inspect.ismodule(obj)
+def _is_rows(module: str) -> bool:
+    parts = module.split(".")
+    return (len(parts) > 2 and parts[2] == "rows") or module.startswith(
+        ("receiver.kernel.events.rows", "receiver.kernel.store")
     )
-    assert rules == []
 
 
-def test_the_web_layer_asks_the_pipeline_not_the_store() -> None:
-    """No `store.` under receiver/web/: a page or an answer asks the pipeline, or a query
-    of receiver/operator/queries.py, which reads in one snapshot."""
+def _is_rules(module: str) -> bool:
+    parts = module.split(".")
+    return (len(parts) > 2 and parts[2] == "rules") or module.startswith(
+        "receiver.kernel.events.rules"
+    )
+
+
+def test_the_rows_take_no_decision() -> None:
+    """The store only stores: of the rules, rows may use records (dataclasses, enums) and
+    constants, never a rule; the decisions are made in the stories."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if not _is_rows(_module_name(path)):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and _is_rules(node.module):
+                for alias in node.names:
+                    obj = getattr(importlib.import_module(node.module), alias.name)
+                    if inspect.isfunction(obj) or inspect.ismodule(obj):
+                        found.append(f"{_module_name(path)} imports {node.module}.{alias.name}")
+    assert sorted(found) == []
+
+
+# What answers a request: the console, the agents' door, Runway's front door, and each
+# feature's routes.
+ANSWERING_UNITS = ("console", "agents", "frontdoor")
+ANSWERING_MODULES = ("api", "route", "page")
+
+
+def test_what_answers_a_request_asks_a_story_not_the_store() -> None:
+    """No `store.` where a request is answered: a page or an answer asks a story, or a
+    read of its feature, which reads in one snapshot."""
     found = sorted(
         f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
-        for path in (PACKAGE / "web").rglob("*.py")
+        for path in PACKAGE.rglob("*.py")
+        if _unit(_module_name(path)) in ANSWERING_UNITS or path.stem in ANSWERING_MODULES
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Attribute)
         and (
