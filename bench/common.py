@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from receiver.devtools.testkit import to_toml
+from tests.testkit import to_toml
 
 API_KEY = "sk-bench-" + "0f1e2d3c4b5a69788796"
 ADMIN_TOKEN = "admin-bench-" + "a5b4c3d2e1f00f1e2d3c"

@@ -31,7 +31,7 @@ from common import (
     start_relay,
 )
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 WRK_THREADS = 2
 CONNECTIONS = 64

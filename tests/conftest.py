@@ -12,7 +12,6 @@ import pytest
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.sink import create_sink_app
-from receiver.devtools.testkit import free_port
 from tests.event_schemas import assert_events_match_their_schemas
 from tests.harness import (
     ADMIN_TOKEN,
@@ -28,6 +27,7 @@ from tests.harness import (
     Sink,
     relay_settings,
 )
+from tests.testkit import free_port
 
 if TYPE_CHECKING:
     from tests.otlp import Collector

@@ -28,9 +28,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
-from receiver.devtools.testkit import to_toml
 from receiver.kernel.config.names import ADVANCED, RENAMED
 from receiver.kernel.secrets.tokens import _SALT
+from tests.testkit import to_toml
 
 API_KEY = "sk-test-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN_TOKEN = "admin-" + "f0e1d2c3b4a5968778695a4b"

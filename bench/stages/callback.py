@@ -10,7 +10,7 @@ import httpx
 from common import ADMIN_TOKEN, BENCH
 from harness import Bench, Row, verdict
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 MODES = (("corroborated", False), ("trusted", True))
 

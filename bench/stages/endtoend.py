@@ -22,8 +22,8 @@ import httpx
 from common import BENCH, cpu_seconds
 from harness import Bench, Row, verdict, wait_until
 
-from receiver.devtools.testkit import free_port
 from stages.ingest import start_profile, stop_profile
+from tests.testkit import free_port
 
 RATE = 150
 ROUNDS = 2

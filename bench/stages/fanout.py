@@ -15,7 +15,7 @@ import httpx
 from common import BENCH, cpu_seconds
 from harness import Bench, Row, slope, verdict, wait_until
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 SUSTAINED = (("sustained", "in serve"), ("sustained_worker", "own worker"))
 # Terminal callbacks a second for the sustained outbox: the rate the figures have always been

@@ -16,7 +16,7 @@ from typing import Any
 from common import BENCH, Child, metric
 from harness import CONNECTIONS, WARMUP_SECONDS, Bench, Row, verdict
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 Slice = Callable[[int], dict[str, Any]]
 

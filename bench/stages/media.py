@@ -10,7 +10,7 @@ from typing import Any
 from common import BENCH
 from harness import Bench, Row, verdict
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 SIZE = 500 * 1024 * 1024
 

@@ -10,7 +10,7 @@ import httpx
 from common import BENCH
 from harness import Bench, Row, cpu_window, verdict
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 
 def run(bench: Bench) -> None:

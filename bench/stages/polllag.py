@@ -25,7 +25,7 @@ import pollmodel
 from common import ADMIN_TOKEN, BENCH
 from harness import Bench, Row, verdict, wait_until
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 MODELS = ("gen4_turbo", "gen3a_turbo")
 SDK_HEADERS = {"Authorization": "Bearer reference", "X-Runway-Version": "2024-11-06"}

@@ -20,7 +20,7 @@ import httpx
 from common import ADMIN_TOKEN, BENCH, cpu_seconds, metric
 from harness import Bench, Row, verdict, wait_until
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 CLIENTS = 32
 

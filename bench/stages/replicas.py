@@ -21,7 +21,7 @@ import psycopg
 from common import BENCH, cpu_seconds
 from harness import Bench, Row, slope, verdict, wait_until
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 PG_URL = "postgresql://127.0.0.1:5432/test"
 REPLICAS = (1, 2, 4)

@@ -30,9 +30,9 @@ from common import ADMIN_TOKEN, BENCH, metric
 from fill import add_stored
 from harness import Bench, Row, log, verdict
 
-from receiver.devtools.testkit import free_port
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.retention.rules import DAY
+from tests.testkit import free_port
 
 PG_URL = "postgresql://127.0.0.1:5432/test"
 STEADY_RATE = 50.0  # tasks submitted per second

@@ -17,7 +17,6 @@ import pytest
 
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
-from receiver.devtools.testkit import free_port
 from tests.conftest import relay_env, webhook
 from tests.harness import (
     ADMIN_TOKEN,
@@ -28,6 +27,7 @@ from tests.harness import (
     relay_settings,
     wait_for,
 )
+from tests.testkit import free_port
 
 CHROMIUM = os.environ.get("RELAY_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RELAY_CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -43,7 +43,7 @@ if missing():
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from receiver.devtools.testkit import free_port
+from tests.testkit import free_port
 
 pytestmark = pytest.mark.xdist_group("console-browser")
 

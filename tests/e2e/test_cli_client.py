@@ -28,7 +28,6 @@ from receiver.cli.remote import (
     progress_line,
     submit_body,
 )
-from receiver.devtools.testkit import free_port
 from receiver.frontdoor.models import models_of
 from tests.conftest import relay_env
 from tests.harness import (
@@ -40,6 +39,7 @@ from tests.harness import (
     relay_settings,
     wait_for,
 )
+from tests.testkit import free_port
 
 VIDEO = "https://example.invalid/in.mp4"
 Done = subprocess.CompletedProcess[str]

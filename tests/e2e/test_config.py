@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.devtools.testkit import free_port, to_toml
 from receiver.kernel.config.names import ADVANCED
 from tests.conftest import relay_env
 from tests.harness import (
@@ -23,6 +22,7 @@ from tests.harness import (
     relay_settings,
     wait_for,
 )
+from tests.testkit import free_port, to_toml
 
 
 def base_settings(tmp_path: Path, port: int | None = None) -> dict[str, Any]:

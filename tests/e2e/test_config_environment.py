@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from receiver.devtools.testkit import free_port
 from tests.conftest import relay_env
 from tests.harness import SECRETS, relay_settings, wait_for
+from tests.testkit import free_port
 
 
 def _text(value: Any) -> str:

@@ -17,7 +17,6 @@ import jsonschema
 import pytest
 from standardwebhooks import Webhook
 
-from receiver.devtools.testkit import to_toml
 from tests.brokers import RedisStream
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_config import assert_one_line, base_settings, clean_env, serve
@@ -33,6 +32,7 @@ from tests.harness import (
     settled,
     wait_for,
 )
+from tests.testkit import to_toml
 
 PARSER = Path(__file__).parents[1] / "asyncapi_node"
 LINEAR_KEY = "lin_api_" + "9f8e7d6c5b4a39281706f5e4"

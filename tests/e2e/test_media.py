@@ -21,11 +21,11 @@ import httpx
 import pytest
 
 from receiver.devtools.simulator.files import served
-from receiver.devtools.testkit import to_toml
 from receiver.frontdoor.models import models_of
 from receiver.kernel.events.rules.kinds import KINDS
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Simulator, Sink, image_to_video, metric
+from tests.testkit import to_toml
 
 RENDER = Path(__file__).parents[2] / "receiver/devtools/simulator/media/render.mp4"
 

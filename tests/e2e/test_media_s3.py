@@ -23,7 +23,6 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from receiver.devtools.testkit import to_toml
 from receiver.kernel.config import parse_settings
 from receiver.kernel.errors import ConfigError
 from receiver.media.storage.local import open_media_store
@@ -31,6 +30,7 @@ from receiver.media.storage.s3 import MAX_PRESIGN_SECONDS
 from tests.conftest import MakeRelay, relay_env, webhook
 from tests.e2e.test_media import RENDER, cdn_sim, delivered, delivered_media
 from tests.harness import Relay, Simulator, Sink, image_to_video
+from tests.testkit import to_toml
 
 __all__ = ["cdn_sim"]  # the fixture, shared with tests/e2e/test_media.py
 

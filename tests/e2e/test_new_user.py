@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 
-from receiver.devtools.testkit import free_port
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     ADMIN_TOKEN,
@@ -29,6 +28,7 @@ from tests.harness import (
     settled,
     wait_for,
 )
+from tests.testkit import free_port
 
 FAILING = "FAIL[SAFETY.INPUT.TEXT] a cat"
 

@@ -26,7 +26,6 @@ from receiver.app.api import models as m
 from receiver.app.api.routes import OPERATIONS, openapi
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
-from receiver.devtools.testkit import free_port
 from receiver.kernel.errors import RelayError
 from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rules.kinds import FRONT_DOOR, KINDS
@@ -47,6 +46,7 @@ from tests.harness import (
     settled,
     video2video,
 )
+from tests.testkit import free_port
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CALLBACK = "/callbacks/runway/{token}"
@@ -270,8 +270,8 @@ def test_the_stream_is_as_described(world: World) -> None:
 
 def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from receiver.app.build import build_service, create_app
-    from receiver.devtools.testkit import to_toml
     from receiver.kernel.config import load
+    from tests.testkit import to_toml
 
     for name, value in relay_env().items():
         monkeypatch.setenv(name, value)

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from receiver.devtools.testkit import free_port, to_toml
 from tests.conftest import MakeRelay, relay_env, webhook
 from tests.harness import (
     Relay,
@@ -28,6 +27,7 @@ from tests.harness import (
     video2video,
     wait_for,
 )
+from tests.testkit import free_port, to_toml
 
 
 def cli(relay: Relay, *args: str) -> subprocess.CompletedProcess[str]:

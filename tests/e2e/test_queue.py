@@ -13,7 +13,6 @@ import pytest
 
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
-from receiver.devtools.testkit import free_port, to_toml
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_operator import ok, parse_table
 from tests.harness import (
@@ -29,6 +28,7 @@ from tests.harness import (
     video_to_video,
     wait_for,
 )
+from tests.testkit import free_port, to_toml
 
 # Fast retries for tests; the defaults are 2 s doubling up to 2 min.
 FAST = {"submit_retry_initial_seconds": 0.2, "submit_retry_max_seconds": 1}

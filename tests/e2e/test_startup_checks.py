@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from receiver.devtools.testkit import to_toml
 from receiver.kernel.config import Settings, resolve
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.store import open_store
@@ -22,6 +21,7 @@ from receiver.kernel.store.migrate import Migration, migrate, migrations
 from tests.conftest import MakeRelay, relay_env
 from tests.e2e.test_config import assert_one_line, base_settings, clean_env, serve
 from tests.harness import Relay
+from tests.testkit import to_toml
 
 
 @pytest.mark.parametrize(

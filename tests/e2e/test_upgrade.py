@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from receiver.devtools.testkit import free_port
 from receiver.kernel.store.migrate import migrations
 from tests.conftest import relay_env, webhook
 from tests.harness import Relay, Simulator, Sink, relay_settings, wait_for
+from tests.testkit import free_port
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "previous_release.sql"
 KEYS = {

@@ -17,7 +17,6 @@ import pytest
 
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
-from receiver.devtools.testkit import free_port
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of, size
 from tests.harness import (
@@ -26,6 +25,7 @@ from tests.harness import (
     video2video,
     wait_for,
 )
+from tests.testkit import free_port
 
 pytestmark = pytest.mark.fault
 

@@ -1,6 +1,6 @@
 """A picture of what the chat messages look like, for the README.
 
-    python -m receiver.devtools.preview OUT.html
+    python -m tests.chat_preview OUT.html
 
 Renders one finished task's Slack and Discord messages with the relay's own renderers and
 lays them out roughly as each client shows them (a preview, not the clients themselves).
