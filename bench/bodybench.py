@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 from receiver.domain.inputs import TakenOut
+from receiver.domain.key_limits import NO_LIMITS
 from receiver.persist import NewTask, Store
 from receiver.persist.sqlite import SqliteStore
 from receiver.pipeline.outgoing_request import outgoing_request
+from receiver.transitions import intake
 
 
 async def run(db: Path | str, uris: int) -> dict[str, float]:
@@ -39,7 +41,8 @@ async def run(db: Path | str, uris: int) -> dict[str, float]:
     taken = TakenOut()
     fields = taken.references(taken.take({"model": "gen4_image", "referenceImages": images}))
     started = time.perf_counter()
-    task, _ = await store.create_task(NewTask("text_to_image", fields, inputs=taken.uris))
+    new = NewTask("text_to_image", fields, inputs=taken.uris)
+    task, _ = await intake.queue(store, new, NO_LIMITS)
     stored = time.perf_counter() - started
     started = time.perf_counter()
     body = await outgoing_request(store, task.id, fields)

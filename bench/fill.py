@@ -29,7 +29,7 @@ from receiver.adapters.tokens import CallbackSigner
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscription
 from receiver.persist import NewTask, tasks
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.migrate import migrate
 from receiver.persist.postgres.store import PostgresDb
 from receiver.persist.sqlite import SqliteDb, dict_row
@@ -69,6 +69,12 @@ def _submitted(db: Db, kind: str, i: int, upstream_id: str, next_poll_at: float)
     return task.id
 
 
+_DELIVERED = Sql(
+    "UPDATE deliveries SET state = 'succeeded', attempts = 1, delivered_at = updated_at,"
+    " last_status = 200 WHERE state = 'pending' AND downstream = 'hist'"
+)
+
+
 def add_stored(db: SqliteDb, start: int, stop: int) -> None:
     """Finished tasks with three events each and one delivered outbox row."""
     now = time.time()
@@ -81,10 +87,7 @@ def add_stored(db: SqliteDb, start: int, stop: int) -> None:
             _, obs = _parse(body)
             report = Report("callback", f"callback:{state}", obs, body)
             observed(db, task_id, report, Audience(sub), now)
-    db.execute(
-        "UPDATE deliveries SET state = 'succeeded', attempts = 1, delivered_at = updated_at,"
-        " last_status = 200 WHERE state = 'pending' AND downstream = 'hist'"
-    )
+    db.execute(_DELIVERED)
 
 
 def _parse(body: str) -> tuple[Any, Observation]:

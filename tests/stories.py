@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 
+from receiver.domain.key_limits import NO_LIMITS
 from receiver.domain.routing import Subscriptions
-from receiver.persist import Recorded, Store
+from receiver.persist import NewTask, Recorded, Store, Task
+from receiver.transitions import intake
 from receiver.transitions.observe import Audience
 from receiver.transitions.submit import Accepted, bind
 
@@ -23,3 +25,8 @@ async def accept_for(
     accepted = Accepted(upstream_task_id, raw, next_poll_at)
     audience = Audience(subscriptions)
     return await store.run(lambda db: bind(db, task_id, accepted, audience, "submit", time.time()))
+
+
+async def make_task(store: Store, new: NewTask) -> tuple[Task, bool]:
+    """A task made as the API makes one, through the intake story, under no key's limits."""
+    return await intake.queue(store, new, NO_LIMITS)

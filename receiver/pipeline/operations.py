@@ -3,35 +3,23 @@ console, the command line): each action once, with its wake-up, its metric and i
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
-from typing import Any
 
 from receiver.domain.access import BOOTSTRAP, Caller
 from receiver.domain.routing import TASK_WEBHOOK, owned_name
 from receiver.errors import NotFound, Overloaded, StoreError
-from receiver.persist import Delivery, Store, Task, TaskFilter, sessions
+from receiver.persist import Delivery, Task, TaskFilter
 from receiver.pipeline.cancelling import cancel
 from receiver.pipeline.service import Service, Work
-from receiver.pipeline.submit import Submission, submit
-from receiver.transitions import delivery, queries
+from receiver.pipeline.submit import submit
+from receiver.transitions import delivery, queries, sessions
 from receiver.transitions import downstreams as downstream_rows
 
-
-async def submit_task(
-    service: Service,
-    payload: Any,
-    idempotency_key: str | None,
-    trace: str | None = None,
-    caller: Caller = BOOTSTRAP,
-    through: bool = False,
-) -> Submission:
-    """Store the task in the submit queue, the caller's (its sending is counted by the
-    submit worker); `trace` is the trace context the request came with. `through`: a Runway
-    route the table does not know is taken, passed through."""
-    return await submit(
-        service, payload, idempotency_key, trace, caller.owner, caller.limits, through
-    )
+# The names the doors call (receiver/web/), kept while they move: each is the story or the
+# submit itself, nothing in between.
+submit_task = submit
+end_session = sessions.end
+session_ended = sessions.ended
 
 
 async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
@@ -79,7 +67,7 @@ async def list_tasks(service: Service, wanted: TaskFilter, page_size: int) -> Ta
 
 async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:
     """Send these deliveries again at once, whatever their state; how many were found."""
-    count = await service.store.replay(delivery_ids)
+    count = await delivery.replay(service.store, delivery_ids)
     service.wake(Work.DELIVERIES)
     service.log.info("delivery.replayed", deliveries=count)
     return count
@@ -128,7 +116,7 @@ async def replay_dead_letters(service: Service, downstream: str, caller: Caller 
     kept = downstream if caller.sees_all else owned_name(caller.app_id or "", downstream)
     if not service.directory.knows(kept):
         raise NotFound(f"no downstream named {downstream!r}")
-    count = await service.store.replay_dead_letters(kept)
+    count = await delivery.replay_dead_letters(service.store, kept)
     service.wake(Work.DELIVERIES)
     service.log.info("delivery.replayed", downstream=downstream, deliveries=count)
     return count
@@ -172,15 +160,5 @@ async def ready(service: Service) -> None:
     (StoreError)."""
     if service.draining():
         raise Overloaded("draining: this process is shutting down")
-    await service.store.ping()
-    if lacking := await service.store.missing_migrations():
+    if lacking := await service.store.ready():
         raise StoreError(f"migrations not applied yet: {', '.join(map(str, lacking))}")
-
-
-async def end_session(store: Store, session_id: str, expires_at: float) -> None:
-    """A console logout: the session ends on every replica."""
-    await store.run(lambda db: sessions.revoke(db, session_id, expires_at, time.time()))
-
-
-async def session_ended(store: Store, session_id: str) -> bool:
-    return await store.read(lambda db: sessions.revoked(db, session_id))

@@ -28,6 +28,7 @@ from receiver.pipeline.fanout.handoff import DeliveryHandoff, PollHandoff
 from receiver.pipeline.keys import Keys
 from receiver.pipeline.workers.changes import ChangeHub
 from receiver.pipeline.workers.stream_caps import Caps, Pools
+from receiver.transitions import leases
 from receiver.transitions.poll_budget import PollLease
 
 
@@ -182,7 +183,7 @@ class Service:
         """Give this process's leases back, then close its connections. Call it only once
         no poll or delivery is in flight: other processes may take the rows at once."""
         try:
-            await self.store.release_leases(self.owner)
+            await leases.release(self.store, self.owner)
         except Exception:
             self.log.exception("service.release_leases_failed")
         await self.comet.aclose()

@@ -24,6 +24,7 @@ from receiver.pipeline.workers.poller import Poller
 from receiver.pipeline.workers.retention import Retention
 from receiver.pipeline.workers.submitter import Submitter
 from receiver.process.stopping import flush_traces
+from receiver.transitions import leases
 from receiver.web.app import create_app as create_web_app
 
 
@@ -55,7 +56,7 @@ def create_app(service: Service) -> Starlette:
         if service.store.exclusive:
             # Whatever the previous process had in flight when it died resumes now; the
             # deliveries of a separate `receiver deliver` stay its own.
-            await service.store.release_all_leases(deliveries=delivers, polls=True, mirroring=True)
+            await leases.release_all(service.store, deliveries=delivers, polls=True, mirroring=True)
         if not mirrors and (given_up := await give_up_mirrors(service)):
             service.log.warning("media.off", mirrors_given_up=given_up)
         await service.directory.start()

@@ -16,6 +16,7 @@ from receiver.adapters import speed
 from receiver.pipeline.fanout.worker import Fanout
 from receiver.pipeline.service import Service
 from receiver.process.stopping import flush_traces
+from receiver.transitions import leases
 
 
 async def run_worker(service: Service, stopping: asyncio.Event) -> None:
@@ -24,7 +25,7 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     await service.store.migrate()
     if service.store.exclusive:
         # The only deliverer on this store: what a killed predecessor held is free again.
-        await service.store.release_all_leases(deliveries=True, polls=False)
+        await leases.release_all(service.store, deliveries=True, polls=False)
     await service.directory.start()
     log.info("worker.started", downstreams=list(service.directory.every), owner=service.owner)
     tick = service.config.settings.delivery.outbox_scan_seconds

@@ -17,7 +17,7 @@ from receiver.domain.corroborate import PENDING, claim_of
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscriptions
 from receiver.domain.states import TERMINAL_STATES
-from receiver.persist import Recorded, Store, observations
+from receiver.persist import Recorded, Store, observations, polls, submit_queue
 from receiver.persist.db import Db
 from receiver.transitions.observe import Audience, Report, lock, record
 from receiver.transitions.poll_budget import PollLease, claim_one
@@ -73,7 +73,7 @@ def arrived(
     _bring_poll_forward(db, task.id, obs, policy, claim=True, now=now)
     if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
         # CometAPI has it (a send that timed out got through): it is not sent again.
-        observations.leave_queue(db, task.id)
+        submit_queue.leave_queue(db, task.id)
     if take_poll is not None:
         recorded = replace(recorded, poll=claim_one(db, task.id, take_poll, now))
     return recorded
@@ -82,5 +82,5 @@ def arrived(
 def _bring_poll_forward(
     db: Db, task_id: str, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
 ) -> None:
-    due = poll_due(now, observations.last_polled_at(db, task_id), policy)
-    observations.bring_poll_forward(db, task_id, obs.upstream_task_id, due, now, claim)
+    due = poll_due(now, polls.last_polled_at(db, task_id), policy)
+    polls.bring_poll_forward(db, task_id, obs.upstream_task_id, due, now, claim)

@@ -8,7 +8,7 @@ import time
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscriptions
 from receiver.domain.states import TERMINAL_STATES
-from receiver.persist import Recorded, Store, observations
+from receiver.persist import Recorded, Store, observations, submit_queue
 from receiver.persist.db import Db
 from receiver.transitions.observe import Audience, Report, observe, observed
 
@@ -25,7 +25,7 @@ async def while_waiting(
         task = locked.task if locked else None
         if task is None or task.next_submit_at is None or task.state in TERMINAL_STATES:
             return None
-        observations.leave_queue(db, task_id)
+        submit_queue.leave_queue(db, task_id)
         report = Report("cancel", "cancel", Observation(state="cancelled", error=_NEVER_SENT))
         return observed(db, task_id, report, Audience(subscriptions), time.time())
 

@@ -1,6 +1,7 @@
 """A delivery attempt ends: its outcome kept (unless another worker took the lease), what it
 says of its downstream's health, and a downstream that failed too long, or answered 410
-Gone, disabled for every replica, with a notice to the downstreams that subscribe to it.
+Gone, disabled for every replica, with a notice to the downstreams that subscribe to it. Besides,
+the deliveries claimed for an attempt, and replayed.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 
 from receiver.domain.retry import row_state
 from receiver.domain.routing import Subscriptions, held_reasons, notified_of
-from receiver.persist import Attempt, Store, downstreams, outbox, tasks
-from receiver.persist.db import Db
+from receiver.persist import Attempt, DeliveryJob, Store, downstreams, outbox, tasks
+from receiver.persist.db import Db, Sql
 from receiver.persist.downstreams import DISABLED, RELAY_TASK
 from receiver.persist.outbox import AttemptEnd
 from receiver.persist.records import new_id
@@ -107,4 +108,44 @@ async def webhook_gone(store: Store, task_id: str, reason: str, except_id: str) 
     unfinished deliveries there end; how many."""
     return await store.run(
         lambda db: tasks.webhook_gone(db, task_id, reason, except_id, time.time())
+    )
+
+
+async def claim(
+    store: Store, owner: str, lease: float, limit: int, downstream: str
+) -> list[DeliveryJob]:
+    """Lease up to `limit` of the downstream's deliveries due now. Not durable: a lease lost
+    to a power cut only lets the delivery be sent again."""
+    return await store.run(
+        lambda db: outbox.claim_deliveries(db, owner, time.time(), lease, limit, downstream),
+        durable=False,
+    )
+
+
+REPLAY = Sql(
+    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated_at = ? WHERE id = ?"
+)
+
+
+def _replay(db: Db, delivery_ids: list[str]) -> int:
+    now = time.time()
+    return sum(db.execute(REPLAY, (now, now, delivery_id)) for delivery_id in delivery_ids)
+
+
+async def replay(store: Store, delivery_ids: list[str]) -> int:
+    """Put deliveries back in the queue for an immediate attempt, whatever their state;
+    how many there were."""
+    return await store.run(lambda db: _replay(db, delivery_ids))
+
+
+DEAD_LETTERS = Sql(
+    "SELECT id FROM deliveries WHERE state = 'dead' AND downstream = ? ORDER BY created_at"
+)
+
+
+async def replay_dead_letters(store: Store, downstream: str) -> int:
+    """Every dead delivery to the downstream, pending again."""
+    return await store.run(
+        lambda db: _replay(db, [r["id"] for r in db.all(DEAD_LETTERS, (downstream,))])
     )

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
-from receiver.persist import Store, keys, sessions
+from receiver.persist import Store, keys
 from receiver.persist.db import Db
 from receiver.persist.keys import KeyRow
+from receiver.transitions.sessions import revoked
 
 
 async def by_digest(store: Store, digests: list[str]) -> KeyRow | None:
@@ -39,6 +40,6 @@ async def gone(store: Store, key_ids: set[str], session_ids: set[str]) -> tuple[
 
     def read(db: Db) -> tuple[set[str], set[str]]:
         dead = {k for k in key_ids if not keys.is_live(db, k)}
-        return dead, {s for s in session_ids if sessions.revoked(db, s)}
+        return dead, {s for s in session_ids if revoked(db, s)}
 
     return await store.read(read)

@@ -15,7 +15,7 @@ from receiver.domain.observation import Observation
 from receiver.domain.progress import supersedes
 from receiver.domain.routing import Subscriptions, held_reasons, recipients, waits_for_mirror
 from receiver.domain.states import TERMINAL_STATES, advances, shown_progress
-from receiver.persist import Recorded, Store, Task, mirrors, observations, outbox
+from receiver.persist import Recorded, Store, Task, mirrors, observations, outbox, submit_queue
 from receiver.persist import downstreams as downstream_rows
 from receiver.persist.db import Db
 from receiver.persist.observations import Locked, NewEvent
@@ -88,7 +88,7 @@ def record(
     # the caller gets the new task without reading it back.
     observations.write_state(db, task, updated)
     if updated.terminal_at is not None and task.next_submit_at is not None:
-        observations.leave_queue(db, task.id)  # ended while it waited to be sent
+        submit_queue.leave_queue(db, task.id)  # ended while it waited to be sent
     if supersedes(obs.state):
         # Its progress deliveries not yet sent end here: deliveries go in order per
         # downstream, and the terminal event must never wait behind them.

@@ -26,9 +26,12 @@ from receiver.persist import (
     Task,
     observations,
     outbox,
+    polls,
+    submit_queue,
 )
 from receiver.persist.db import Db
-from receiver.persist.observations import Locked, PollEnd
+from receiver.persist.observations import Locked
+from receiver.persist.polls import PollEnd
 from receiver.transitions import schedule
 from receiver.transitions.observe import Audience, Report, observe, record
 from receiver.transitions.progress import told
@@ -80,7 +83,7 @@ def finish(
     if locked is None:
         return PollResult(None, [])
     task, obs = locked.task, answer.observation
-    claims = observations.pending_claims(db, task.id) if task.claim_since is not None else []
+    claims = polls.pending_claims(db, task.id) if task.claim_since is not None else []
     polled_again = answer.next_poll_at is not None
     settlement = settle(claims, obs, now, policy.window, polled_again)
     for claim, verdict in settlement.verdicts:
@@ -98,7 +101,7 @@ def finish(
         recorded = record(db, task, report, audience, now, may_apply=not again)
         if again and recorded.outcome != "duplicate":
             _requeue(db, locked, now)
-            observations.finish_poll(db, PollEnd(task.id, answer.owner, None, now, None))
+            polls.finish_poll(db, PollEnd(task.id, answer.owner, None, now, None))
             return PollResult(recorded, settled, resubmitted=True)
         if recorded.outcome != "applied":
             _keep_cost(db, task, obs)
@@ -121,7 +124,7 @@ def finish(
         next_at = now + rule.ceiling if ended else schedule.scheduled(db, task, seen, now, rule)
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
-    observations.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
+    polls.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
     handed: list[DeliveryJob] = []
     new_ids = [*(recorded.delivery_ids if recorded is not None else []), *progressed]
     if take_deliveries is not None and new_ids:
@@ -150,7 +153,7 @@ def _requeue(db: Db, locked: Locked, now: float) -> None:
     """Back to the submit queue, to be sent as a new upstream task; the failed one's id is
     set aside, so that its late reports cannot bind the task again."""
     replaced = [*locked.replaced_upstream_ids, locked.task.upstream_task_id]
-    observations.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
+    submit_queue.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
 
 
 async def give_up(store: Store, task_id: str, age: float, subscriptions: Subscriptions) -> Recorded:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from receiver.domain.poll_budget import Bucket, give_back, held, take
-from receiver.persist import PollJob, Store, outbox
+from receiver.persist import PollJob, Store, polls
 from receiver.persist.db import Db
 
 
@@ -23,14 +23,14 @@ class PollLease:
 def _settle(db: Db, lease: PollLease, before: Bucket, after: Bucket, unused: int) -> None:
     left = give_back(after, unused, lease.max_per_second)
     if left != before:
-        outbox.set_poll_budget(db, left.tokens, left.at)
+        polls.set_poll_budget(db, left.tokens, left.at)
 
 
 def claim_due(db: Db, lease: PollLease, limit: int, now: float) -> list[PollJob]:
     """Lease up to `limit` due polls within the budget, in one transaction."""
-    before = Bucket(*outbox.poll_budget(db))
+    before = Bucket(*polls.poll_budget(db))
     granted, after = take(before, now, lease.max_per_second, limit)
-    jobs = outbox.claim_polls(db, lease.owner, now, (lease.seconds, lease.ceiling), granted)
+    jobs = polls.claim_polls(db, lease.owner, now, (lease.seconds, lease.ceiling), granted)
     _settle(db, lease, before, after, granted - len(jobs))
     return jobs
 
@@ -39,9 +39,9 @@ def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | N
     """A callback's own poll, leased in its transaction unless a 429 holds polls. Under a
     budget it is left to the next claim, which takes the polls of callbacks first: taking
     the budget's lock in every callback's transaction would queue the callbacks behind it."""
-    if lease.max_per_second is not None or now < outbox.polls_held_until(db):
+    if lease.max_per_second is not None or now < polls.polls_held_until(db):
         return None
-    return outbox.claim_poll(db, task_id, lease.owner, now, lease.seconds)
+    return polls.claim_poll(db, task_id, lease.owner, now, lease.seconds)
 
 
 async def claim(store: Store, lease: PollLease, limit: int) -> list[PollJob]:
@@ -52,8 +52,8 @@ async def hold(store: Store, wait: float) -> None:
     """CometAPI's 429 on a poll: every replica's polls wait `wait` seconds."""
 
     def empty(db: Db) -> None:
-        bucket = Bucket(*outbox.poll_budget(db))
+        bucket = Bucket(*polls.poll_budget(db))
         after = held(bucket, time.time(), wait)
-        outbox.set_poll_budget(db, after.tokens, after.at)
+        polls.set_poll_budget(db, after.tokens, after.at)
 
     await store.run(empty, durable=False)

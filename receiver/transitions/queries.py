@@ -123,7 +123,24 @@ async def task_list(store: Store, wanted: TaskFilter) -> list[Task]:
     def read(db: Db) -> list[Task]:
         return submit_queue.placed(db, tasks.list_tasks(db, wanted))
 
-    return await (store.read_apart(read) if wanted.text else store.read(read))
+    return await store.read(read, apart=bool(wanted.text))
+
+
+async def input_parts(store: Store, task_id: str) -> dict[str, tuple[int, int]]:
+    """How many parts each data URI kept for the task has, and its characters
+    (receiver/domain/inputs.py); read apart: the lengths are read from the parts."""
+    return await store.read(lambda db: tasks.input_parts(db, task_id), apart=True)
+
+
+async def input_wholes(store: Store, task_id: str, digests: list[str]) -> dict[str, str]:
+    """Data URIs of the task kept in one part each, by digest, in one read."""
+    return await store.read(lambda db: tasks.input_wholes(db, task_id, digests), apart=True)
+
+
+async def input_part(store: Store, task_id: str, sha256: str, part: int) -> str:
+    """One part of one of the task's data URIs (off SQLite's event loop: a part is
+    megabytes)."""
+    return await store.read(lambda db: tasks.input_part(db, task_id, sha256, part), apart=True)
 
 
 async def search_window_end(store: Store, before: str | None, size: int) -> str | None:

@@ -23,7 +23,7 @@ from receiver.persist import (
     Store,
     SubmitAttempt,
     SubmitJob,
-    observations,
+    polls,
     retention,
     submit_queue,
 )
@@ -60,7 +60,7 @@ def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[
     for row in due:
         if row["state"] in TERMINAL_STATES or row["upstream_task_id"] is not None:
             # Ended while it waited, or bound by its callback after a send that timed out.
-            observations.leave_queue(db, row["id"])
+            submit_queue.leave_queue(db, row["id"])
             continue
         jobs.append(submit_queue.start(db, row, owner, now))
     return jobs
@@ -106,13 +106,13 @@ def bind(
     upstream = accepted.upstream_task_id
     when = accepted.next_poll_at
     grace_at, rule = when if isinstance(when, tuple) else (when, None)
-    observations.bind_submission(db, task_id, upstream, grace_at, now)
+    submit_queue.bind_submission(db, task_id, upstream, grace_at, now)
     task = get_task(db, task_id)
     if task is None:
         return Recorded("unknown_task")
     if rule is not None:
         due = schedule.first_poll(db, task, grace_at, rule)
-        observations.bring_poll_forward(db, task_id, None, due, now, claim=False)
+        polls.bring_poll_forward(db, task_id, None, due, now, claim=False)
     obs = Observation(state="queued", upstream_task_id=upstream)
     first = task.state == "queued"
     event_id = insert_event(db, task, Report("submit", key, obs, accepted.raw), first, now)

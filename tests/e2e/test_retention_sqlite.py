@@ -15,13 +15,14 @@ from receiver.persist import NewTask
 from receiver.persist.sqlite import SqliteStore
 from receiver.pipeline.workers import retention
 from receiver.transitions.observe import Audience, Report, observe
+from tests.stories import make_task
 
 BODY = "x" * 8000  # a raw callback body of a size seen in the wild, with its outputs
 
 
 async def fill(store: SqliteStore, tasks: int) -> None:
     async def one(i: int) -> None:
-        task, _ = await store.create_task(NewTask("video2video", {"prompt": f"t{i}"}))
+        task, _ = await make_task(store, NewTask("video2video", {"prompt": f"t{i}"}))
         answer = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x",))
         await observe(store, task.id, Report("callback", "cb", answer, BODY), Audience({}))
 

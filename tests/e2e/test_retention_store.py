@@ -24,12 +24,13 @@ from receiver.observability.metrics import Metrics
 from receiver.persist import Attempt, NewTask, Store, open_store
 from receiver.persist.records import new_id
 from receiver.pipeline.workers import retention
-from receiver.transitions import delivery, poll, pruning
+from receiver.transitions import copies, delivery, leases, poll, pruning
 from receiver.transitions import downstreams as downstream_rows
 from receiver.transitions.observe import Audience, Report, observe
 from tests import stories
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema, metric
+from tests.stories import make_task
 
 T = TypeVar("T")
 SUBS = {"hook": Subscription(frozenset({"succeeded", "failed"}))}
@@ -91,7 +92,7 @@ def with_store(url: str, fn: Callable[[Store], Awaitable[T]]) -> T:
 
 
 async def submitted(store: Store, n: int) -> str:
-    task, _ = await store.create_task(NewTask("video2video", {"prompt": f"t{n}"}, f"key-{n}"))
+    task, _ = await make_task(store, NewTask("video2video", {"prompt": f"t{n}"}, f"key-{n}"))
     await stories.accept_for(store, task.id, f"up-{n}", "{}", time.time() + 3600, SUBS)
     return task.id
 
@@ -105,14 +106,14 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
         await poll.answered(
             store, poll.Answer(task_id, "", answer, "{}", None), poll.PollPolicy(SUBS, 120.0, True)
         )
-        [job] = await store.claim_mirrors(OWNER, 60, 10)
-        await store.finish_mirror(job.event_id, OWNER, {"status": "mirrored", "files": []})
+        [job] = await copies.claim(store, OWNER, 60, 10)
+        await copies.finish(store, job.event_id, OWNER, {"status": "mirrored", "files": []})
     else:
         await observe(
             store, task_id, Report("poll", "poll:done", answer, '{"raw": "body"}'), Audience(SUBS)
         )
     if outcome is not None:
-        jobs = await store.claim_deliveries(OWNER, 60, 50, "hook")
+        jobs = await delivery.claim(store, OWNER, 60, 50, "hook")
         [job] = [j for j in jobs if j.delivery.task_id == task_id]
         now = time.time()
         status = {"succeeded": 200, "dead": 410, "retry": 503}[outcome]
@@ -121,7 +122,7 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
         )
         posted = ("chat-1", False) if mirrored else None
         await delivery.ended(store, attempt, OWNER, now + 3600, None, posted)
-        await store.release_leases(OWNER)
+        await leases.release(store, OWNER)
     return task_id
 
 

@@ -20,15 +20,16 @@ from receiver.persist import (
     NewTask,
     PollJob,
     Store,
-    observations,
     open_store,
+    polls,
 )
 from receiver.persist.db import Db
 from receiver.persist.migrate import migrations
 from receiver.persist.records import new_id
-from receiver.transitions import delivery, poll, poll_budget, queries
+from receiver.transitions import delivery, leases, poll, poll_budget, queries
 from receiver.transitions.observe import Audience, Report, observe
 from tests import stories
+from tests.stories import make_task
 
 T = TypeVar("T")
 SUBSCRIPTIONS = {
@@ -48,7 +49,7 @@ def with_stores(url: str, count: int, fn: Callable[[list[Store]], Awaitable[T]])
     async def run() -> T:
         stores = [open_store(url) for _ in range(count)]
         try:
-            await asyncio.gather(*(s.ping() for s in stores))
+            await asyncio.gather(*(s.ready(schema=False) for s in stores))
             return await fn(stores)
         finally:
             await asyncio.gather(*(s.close() for s in stores))
@@ -60,7 +61,7 @@ async def seed_deliveries(store: Store, tasks: int) -> list[str]:
     """`tasks` succeeded tasks, each with one pending delivery per subscribed downstream."""
 
     async def one(i: int) -> list[str]:
-        task, _ = await store.create_task(NewTask("video2video", {"i": i}))
+        task, _ = await make_task(store, NewTask("video2video", {"i": i}))
         obs = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x/v",))
         recorded = await observe(
             store, task.id, Report("callback", f"k{i}", obs, "{}"), Audience(SUBSCRIPTIONS)
@@ -74,7 +75,7 @@ async def claim_all(store: Store, owner: str, lease: float, limit: int) -> list[
     """Claims across every downstream, as the fan-out makes them (one per downstream)."""
     jobs: list[DeliveryJob] = []
     for downstream in SUBSCRIPTIONS:
-        jobs += await store.claim_deliveries(owner, lease, limit - len(jobs), downstream)
+        jobs += await delivery.claim(store, owner, lease, limit - len(jobs), downstream)
     return jobs
 
 
@@ -82,7 +83,7 @@ async def seed_polls(store: Store, tasks: int) -> list[str]:
     """`tasks` submitted tasks whose first poll is already due."""
 
     async def one(i: int) -> str:
-        task, _ = await store.create_task(NewTask("image_to_video", {"i": i}))
+        task, _ = await make_task(store, NewTask("image_to_video", {"i": i}))
         await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
         return task.id
 
@@ -182,7 +183,7 @@ def test_released_leases_are_claimable_at_once(storage_url: str):
         [task_id] = await seed_polls(a, 1)
         assert len(await claim_all(a, "A", 60, 10)) == 2
         assert len(await claim_polls(a, "A", 60, 10)) == 1
-        await a.release_leases("A")  # graceful shutdown
+        await leases.release(a, "A")  # graceful shutdown
         assert sorted(j.delivery.id for j in await claim_all(b, "B", 60, 10)) == sorted(ids)
         assert [j.task_id for j in await claim_polls(b, "B", 60, 10)] == [task_id]
 
@@ -300,7 +301,7 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         assert result.handed[0].payload["state"] == "succeeded"
         claimed: dict[str, list[str]] = {}
         for name in subscriptions:
-            jobs = await b.claim_deliveries("B", 60, 10, name)
+            jobs = await delivery.claim(b, "B", 60, 10, name)
             claimed[name] = [job.delivery.id for job in jobs]
         assert claimed["a"] == [running_delivery]
         assert claimed["b"] == []
@@ -318,10 +319,10 @@ def test_due_polls_go_nearest_their_end_first(storage_url: str):
 
         def shape(db: Db) -> None:
             due = now - 1  # when seed_polls made them due
-            observations.set_poll_timing(db, far, now - 5, due + 30)
-            observations.set_poll_timing(db, near, now - 5, due + 5)
-            observations.set_poll_timing(db, past, now - 50, due - 10)
-            observations.bring_poll_forward(db, called, None, due, now, True)
+            polls.set_poll_timing(db, far, now - 5, due + 30)
+            polls.set_poll_timing(db, near, now - 5, due + 5)
+            polls.set_poll_timing(db, past, now - 50, due - 10)
+            polls.bring_poll_forward(db, called, None, due, now, True)
 
         await store.run(shape)
         order = [(await claim_polls(store, "A", 60, 1))[0].task_id for _ in range(5)]

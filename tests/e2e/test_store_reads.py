@@ -12,11 +12,12 @@ from receiver.transitions import delivery, poll, poll_budget, queries
 from receiver.transitions.observe import Audience, Report, observe
 from tests import stories
 from tests.e2e.test_store import SUBSCRIPTIONS, claim_all, with_stores
+from tests.stories import make_task
 
 
 async def _task(store: Store, kind: str, prompt: str) -> str:
     field = "prompt" if kind == "video2video" else "promptText"
-    task, _ = await store.create_task(NewTask(kind, {field: prompt}))
+    task, _ = await make_task(store, NewTask(kind, {field: prompt}))
     return task.id
 
 
@@ -51,7 +52,7 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         [store] = stores
         await store.migrate()
         start = time.time()
-        task, _ = await store.create_task(NewTask("video2video", {"prompt": "p"}))
+        task, _ = await make_task(store, NewTask("video2video", {"prompt": "p"}))
         obs = Observation(state="succeeded", upstream_task_id="up", outputs=("https://x/v",))
         await observe(store, task.id, Report("poll", "k", obs, "{}"), Audience(SUBSCRIPTIONS))
         [job, _other] = await claim_all(store, "me", 60, 10)
@@ -102,7 +103,7 @@ def test_a_polls_progress_is_kept_until_the_task_ends(storage_url: str):
     async def scenario(stores: list[Store]) -> None:
         [store] = stores
         await store.migrate()
-        task, _ = await store.create_task(NewTask("image_to_video", {"promptText": "p"}))
+        task, _ = await make_task(store, NewTask("image_to_video", {"promptText": "p"}))
         await stories.accept_for(store, task.id, "up", "{}", time.time() - 1, {})
         [job] = await poll_budget.claim(store, poll_budget.PollLease("me", 60, 60, None), 10)
         running = Observation(state="running", upstream_status="RUNNING", progress="0.4")

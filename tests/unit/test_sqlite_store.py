@@ -11,12 +11,15 @@ from receiver.domain.claims import ClaimPolicy
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscription
 from receiver.persist import NewTask, Recorded
+from receiver.persist.db import Sql
 from receiver.persist.migrate import migrate
-from receiver.persist.outbox import claim_deliveries, claim_polls
+from receiver.persist.outbox import claim_deliveries
+from receiver.persist.polls import SET_POLL_BUDGET, claim_polls
 from receiver.persist.sqlite import SqliteDb, SqliteStore, dict_row
-from receiver.persist.submit_queue import orphaned
+from receiver.persist.submit_queue import END_SUBMIT, START_SUBMIT, orphaned
 from receiver.persist.tasks import create_task
 from receiver.transitions.callback import arrived
+from receiver.transitions.leases import RELEASE_POLL_LEASES
 from receiver.transitions.observe import Audience, Report, observed
 from receiver.transitions.poll_budget import PollLease
 from receiver.transitions.submit import Accepted, bind
@@ -24,14 +27,14 @@ from receiver.transitions.submit import Accepted, bind
 
 def _insert(value: str) -> Any:
     def job(db: Any) -> int:
-        return db.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        return db.execute(Sql("INSERT INTO t (v) VALUES (?)"), (value,))
 
     return job
 
 
 def _insert_then_fail(value: str) -> Any:
     def job(db: Any) -> int:
-        db.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        db.execute(Sql("INSERT INTO t (v) VALUES (?)"), (value,))
         raise RuntimeError("job failed after writing")
 
     return job
@@ -90,7 +93,7 @@ def test_a_job_nobody_waits_on_rides_in_the_next_transaction(tmp_path: Path) -> 
 
 def test_only_a_batch_of_jobs_that_may_be_lost_commits_without_an_fsync(tmp_path: Path) -> None:
     def mode(db: Any) -> int:
-        row = db.one("PRAGMA synchronous")
+        row = db.one(Sql("PRAGMA synchronous"))
         return int(next(iter(row.values())))
 
     async def run() -> tuple[int, int, list[int], int]:
@@ -176,11 +179,11 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
         task, _ = create_task(db, new, now=1000.0 + i)
         if i >= 3000:
             continue  # still waiting to be sent
-        db.execute(db.sql.START_SUBMIT, ("owner", 1000.0 + i, task.id))
+        db.execute(START_SUBMIT, ("owner", 1000.0 + i, task.id))
         if i % 1000 == 7:
             cut_off.append(task.id)  # its send never got CometAPI's answer
         else:
-            db.execute(db.sql.END_SUBMIT, (None, 2000.0, task.id, "owner"))
+            db.execute(END_SUBMIT, (None, 2000.0, task.id, "owner"))
             bind(db, task.id, Accepted(f"up-{i}", "{}", 9e9), Audience({}), "submit", 2000.0)
     conn.execute("COMMIT")
 
@@ -270,13 +273,13 @@ def test_a_callback_leases_its_due_poll_in_its_own_transaction_once(tmp_path: Pa
     # Another callback while the poll is leased brings nothing to run twice.
     assert callback("callback:2", 200.1, PollLease("me", 30.0, 60.0, None)).poll is None
     # Without the offer, the poll is left to the poller's claim, as before.
-    db.execute(db.sql.RELEASE_POLL_LEASES, ("me",))
+    db.execute(RELEASE_POLL_LEASES, ("me",))
     assert callback("callback:3", 300.0, None).poll is None
     [claimed] = claim_polls(db, "other", 300.0, (30.0, 60.0), 10)
     assert claimed.task_id == task.id
-    db.execute(db.sql.RELEASE_POLL_LEASES, ("other",))
+    db.execute(RELEASE_POLL_LEASES, ("other",))
     # Under a budget, or while a 429 holds every poll, the claim takes it in its turn.
     assert callback("callback:4", 400.0, PollLease("me", 30.0, 60.0, 5.0)).poll is None
-    db.execute(db.sql.SET_POLL_BUDGET, (0.0, 500.0))
+    db.execute(SET_POLL_BUDGET, (0.0, 500.0))
     assert callback("callback:5", 450.0, PollLease("me", 30.0, 60.0, None)).poll is None
     assert callback("callback:6", 501.0, PollLease("me", 30.0, 60.0, None)).poll is not None

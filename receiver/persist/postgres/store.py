@@ -22,8 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from receiver.errors import StoreError
 from receiver.observability import logs
-from receiver.persist.db import Db, Row
-from receiver.persist.postgres.statements import POSTGRES
+from receiver.persist.db import Db, Row, Sql
 from receiver.persist.store import PagesToFree, Store
 
 T = TypeVar("T")
@@ -55,26 +54,24 @@ _CONNECTION_LIMITS = {
 
 
 class PostgresDb:
-    """The `Db` of receiver/persist/db.py over one psycopg connection, with PostgreSQL's text
-    of every statement (receiver/persist/postgres/statements.py)."""
-
-    sql = POSTGRES
+    """The `Db` of receiver/persist/db.py over one psycopg connection, running each
+    statement's PostgreSQL text (`Sql.postgres`)."""
 
     def __init__(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
         self._conn = conn
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._conn.execute(sql, params).rowcount
+    def execute(self, sql: Sql, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql.postgres, params).rowcount
 
-    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    def execute_many(self, sql: Sql, rows: Sequence[tuple[Any, ...]]) -> None:
         with self._conn.cursor() as cursor:
-            cursor.executemany(sql, rows)  # pipelined: one round trip, not one per row
+            cursor.executemany(sql.postgres, rows)  # pipelined: one round trip, not one per row
 
-    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
-        return self._conn.execute(sql, params).fetchone()
+    def one(self, sql: Sql, params: tuple[Any, ...] = ()) -> Row | None:
+        return self._conn.execute(sql.postgres, params).fetchone()
 
-    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-        return self._conn.execute(sql, params).fetchall()
+    def all(self, sql: Sql, params: tuple[Any, ...] = ()) -> list[Row]:
+        return self._conn.execute(sql.postgres, params).fetchall()
 
     def script(self, sql: str) -> None:
         for statement in sql.split(";"):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from receiver.errors import StoreError
 from receiver.persist import reads
+from receiver.persist.migrate import APPLIED_MIGRATIONS
 from receiver.persist.sqlite.store import SqliteDb, dict_row
 
 
@@ -52,7 +53,7 @@ def inspect(path: str) -> BackupReport:
     try:
         found = [r["integrity_check"] for r in conn.execute("PRAGMA integrity_check")]
         db = SqliteDb(conn)
-        versions = [int(r["version"]) for r in db.all(db.sql.APPLIED_MIGRATIONS)]
+        versions = [int(r["version"]) for r in db.all(APPLIED_MIGRATIONS)]
         counts = reads.counts(db)
     except sqlite3.Error as exc:
         raise StoreError(f"SQLite: checking {path}: {exc}") from None

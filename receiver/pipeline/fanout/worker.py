@@ -33,6 +33,7 @@ from receiver.pipeline.fanout.lanes import Lane, reservable, with_rows_due
 from receiver.pipeline.fanout.outgoing import Request, default_body, post, signed_headers
 from receiver.pipeline.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.pipeline.service import Service, Work
+from receiver.transitions import delivery
 from receiver.transitions import delivery as delivery_story
 from receiver.transitions import downstreams as downstream_rows
 
@@ -150,7 +151,7 @@ class Fanout:
         store, owner = self.service.store, self.service.owner
         lease = self.settings.attempt_lease_seconds
         batches = await asyncio.gather(
-            *(store.claim_deliveries(owner, lease, n, lane.downstream.name) for lane, n in wanted),
+            *(delivery.claim(store, owner, lease, n, lane.downstream.name) for lane, n in wanted),
             return_exceptions=True,
         )
         for (lane, asked), jobs in zip(wanted, batches, strict=True):

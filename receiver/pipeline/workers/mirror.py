@@ -34,6 +34,7 @@ from receiver.errors import MirrorError, UpstreamError
 from receiver.observability import tracing
 from receiver.persist.mirrors import GivenUp, MirrorJob, sources_of
 from receiver.pipeline.service import Service, Work
+from receiver.transitions import copies
 
 _SLOTS = 8
 _GIVE_UP_BATCH = 100
@@ -45,7 +46,7 @@ async def give_up_mirrors(service: Service) -> int:
     out now, without them. Returns how many copies were given up."""
     count = 0
     while True:
-        given_up = await service.store.give_up_mirrors(TURNED_OFF, _GIVE_UP_BATCH)
+        given_up = await copies.give_up_all(service.store, TURNED_OFF, _GIVE_UP_BATCH)
         _note_given_up(service, given_up)
         count += len(given_up)
         if len(given_up) < _GIVE_UP_BATCH:
@@ -90,7 +91,8 @@ class Mirror:
         store, settings = self.service.store, self.settings
         self._freed.clear()  # before claiming: a copy ending from now on starts a new round
         await self._keep_leases()
-        overdue = await store.give_up_overdue_mirrors(
+        overdue = await copies.give_up_overdue(
+            store,
             settings.wait_seconds,
             lambda last: overdue_reason(settings.wait_seconds, last),
             _GIVE_UP_BATCH,
@@ -98,8 +100,8 @@ class Mirror:
         _note_given_up(self.service, overdue)
         free = _SLOTS - len(self._in_flight)
         if free > 0:
-            for job in await store.claim_mirrors(
-                self.service.owner, settings.mirror_lease_seconds, free
+            for job in await copies.claim(
+                store, self.service.owner, settings.mirror_lease_seconds, free
             ):
                 copy = asyncio.create_task(
                     self._mirror_one(session, job), name=f"copy {job.task_id}"
@@ -133,7 +135,7 @@ class Mirror:
             return
         self._renewed = time.monotonic()
         ids = [job.event_id for job in self._in_flight.values()]
-        await self.service.store.renew_mirror_leases(self.service.owner, ids, lease)
+        await copies.renew(self.service.store, self.service.owner, ids, lease)
 
     async def _drain(self) -> None:
         """Copies in flight get `delivery.shutdown_grace_seconds`; the rest are cut (their
@@ -242,8 +244,13 @@ class Mirror:
             in_seconds=delay,
             links_renewed=fresh is not None,
         )
-        await self.service.store.retry_mirror(
-            job.event_id, self.service.owner, time.time() + delay, exc.reason, sources
+        await copies.retry(
+            self.service.store,
+            job.event_id,
+            self.service.owner,
+            time.time() + delay,
+            exc.reason,
+            sources,
         )
 
     async def _fresh_links(self, job: MirrorJob) -> list[dict[str, str]] | None:
@@ -266,7 +273,7 @@ class Mirror:
         )
 
     async def _finish(self, job: MirrorJob, media: dict[str, Any]) -> None:
-        released = await self.service.store.finish_mirror(job.event_id, self.service.owner, media)
+        released = await copies.finish(self.service.store, job.event_id, self.service.owner, media)
         if released:
             self.service.wake(Work.DELIVERIES)
 
