@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from receiver.persist.db import Db, Sql
 
 RELAY_TASK = "tsk_relay"  # the relay's own notices are events of this task
@@ -57,29 +55,6 @@ def disabled_names(db: Db) -> set[str]:
     return {r["name"] for r in db.all(DISABLED_DOWNSTREAMS)}
 
 
-HOLD_UNOPENED = Sql(
-    "UPDATE deliveries SET state = 'held', last_error = ?, lease_owner = NULL,"
-    " lease_until = NULL, updated_at = ? WHERE downstream = ANY(?) AND state = 'pending'"
-)
-
-
-def hold_unopened(db: Db, names: list[str], reason: str, now: float) -> int:
-    """The pending rows of downstreams that cannot be used wait, held, with the reason."""
-    return db.execute(HOLD_UNOPENED, (reason, now, db.array(names)))
-
-
-RELEASE_UNOPENED = Sql(
-    "UPDATE deliveries SET state = 'pending', last_error = NULL, next_attempt_at = ?,"
-    " updated_at = ? WHERE downstream = ANY(?) AND state = 'held' AND last_error = ?"
-    " AND downstream NOT IN (SELECT name FROM downstreams WHERE disabled_at IS NOT NULL)"
-)
-
-
-def release_unopened(db: Db, names: list[str], reason: str, now: float) -> int:
-    """The rows those downstreams held for `reason` go out, now that they can be used."""
-    return db.execute(RELEASE_UNOPENED, (now, now, db.array(names), reason))
-
-
 DOWNSTREAMS = Sql("SELECT * FROM downstreams")
 
 DELIVERIES_BY_DOWNSTREAM = Sql(
@@ -107,13 +82,6 @@ def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
             )
         )
     return out
-
-
-DOWNSTREAM_OK = Sql("UPDATE downstreams SET failing_since = NULL WHERE name = ?")
-
-
-def mark_ok(db: Db, name: str) -> None:
-    db.execute(DOWNSTREAM_OK, (name,))
 
 
 DOWNSTREAM_FAILING = Sql(
@@ -150,28 +118,6 @@ def disable(db: Db, name: str, reason: str, now: float) -> bool:
     return True
 
 
-INSERT_NOTICE = Sql(
-    "INSERT INTO events (id, task_id, source, dedupe_key, state, applied, received_at, raw,"
-    " payload) VALUES (?, ?, 'relay', ?, ?, 1, ?, '', ?)"
-)
-
-
-def insert_notice(db: Db, document: dict[str, Any], dedupe_key: str) -> None:
-    """One of the relay's own notices (its `event_id`, `state`, `occurred_at`), an event of
-    the relay's task."""
-    db.execute(
-        INSERT_NOTICE,
-        (
-            document["event_id"],
-            RELAY_TASK,
-            dedupe_key,
-            document["state"],
-            document["occurred_at"],
-            orjson.dumps(document).decode(),
-        ),
-    )
-
-
 ENABLE_DOWNSTREAM = Sql(
     "UPDATE downstreams SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL"
     " WHERE name = ?"
@@ -199,10 +145,3 @@ def enable(db: Db, name: str, recover_since: float | None, now: float) -> int:
     queued = db.execute(REQUEUE_RECOVERED, (now, now, name, since, since))
     db.execute(DEAD_LETTER_HELD, (now, name))
     return queued
-
-
-NOTE_BREAKER = Sql("UPDATE downstreams SET breaker = ?, breaker_changed_at = ? WHERE name = ?")
-
-
-def note_breaker(db: Db, name: str, state: str, now: float) -> None:
-    db.execute(NOTE_BREAKER, (state, now, name))

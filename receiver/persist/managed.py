@@ -156,15 +156,6 @@ def rotate(
     _changed(db, name)
 
 
-RESEAL_MANAGED = Sql("UPDATE downstreams SET sealed_secret = ?, sealed_previous = ? WHERE name = ?")
-
-
-def reseal(db: Db, name: str, sealed_secret: str, sealed_previous: str | None) -> None:
-    """The same secrets under the newest key (changed_at stays: nothing a replica uses
-    changed)."""
-    db.execute(RESEAL_MANAGED, (sealed_secret, sealed_previous, name))
-
-
 REMOVE_MANAGED = Sql("DELETE FROM downstreams WHERE name = ? AND spec IS NOT NULL")
 
 

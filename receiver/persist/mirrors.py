@@ -105,19 +105,6 @@ def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[Mirr
     return jobs
 
 
-RETRY_MIRROR = Sql(
-    "UPDATE mirrors SET attempts = attempts + 1, next_attempt_at = ?, reason = ?, sources = ?,"
-    " lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND lease_owner = ?"
-)
-
-
-def retry(
-    db: Db, event_id: str, owner: str, at: float, reason: str, sources: list[dict[str, str]]
-) -> None:
-    """Try again at `at` (with fresh links, when CometAPI gave new ones)."""
-    db.execute(RETRY_MIRROR, (at, reason, orjson.dumps(sources).decode(), event_id, owner))
-
-
 FINISH_MIRROR = Sql(
     "UPDATE mirrors SET state = ?, attempts = attempts + 1, reason = ?, lease_owner = NULL,"
     " lease_until = NULL WHERE event_id = ? AND lease_owner = ?"

@@ -140,33 +140,8 @@ def set_cost(db: Db, task_id: str, point: float | None, refund: float | None) ->
     db.execute(SET_TASK_COST, (point, refund, task_id))
 
 
-COUNT_CALLBACK = Sql(
-    "UPDATE tasks SET callback_count = callback_count + 1,"
-    " callback_bytes = callback_bytes + ? WHERE id = ?"
-)
-
-
-def count_callback(db: Db, task_id: str, size: int) -> None:
-    db.execute(COUNT_CALLBACK, (size, task_id))
-
-
-SET_VERDICT = Sql("UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?")
-
-
-def set_verdict(db: Db, event_id: str, verdict: str, now: float) -> None:
-    db.execute(SET_VERDICT, (verdict, now, event_id))
-
-
 SET_PROGRESS = Sql("UPDATE tasks SET progress = ?, updated_at = ? WHERE id = ?")
 
 
 def set_progress(db: Db, task_id: str, progress: float | None, now: float) -> None:
     db.execute(SET_PROGRESS, (progress, now, task_id))
-
-
-SET_PROGRESS_SENT = Sql("UPDATE tasks SET progress_sent = ?, progress_sent_at = ? WHERE id = ?")
-
-
-def set_progress_sent(db: Db, task_id: str, progress: float, now: float) -> None:
-    """The figure and time of the task's latest progress event."""
-    db.execute(SET_PROGRESS_SENT, (progress, now, task_id))

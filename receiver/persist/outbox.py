@@ -69,18 +69,6 @@ def repoint(db: Db, delivery_ids: list[str], event_id: str, now: float) -> None:
         db.execute(REPOINT_DELIVERIES, (event_id, now, db.array(delivery_ids)))
 
 
-SUPERSEDE_PROGRESS = Sql(
-    "UPDATE deliveries SET state = 'superseded', lease_owner = NULL, lease_until = NULL,"
-    " updated_at = ? WHERE task_id = ? AND state IN ('pending', 'held', 'mirroring')"
-    " AND event_id IN (SELECT id FROM events WHERE task_id = ? AND source = 'progress')"
-)
-
-
-def supersede_progress(db: Db, task_id: str, now: float) -> int:
-    """The task's progress deliveries not yet sent end as `superseded`; how many."""
-    return db.execute(SUPERSEDE_PROGRESS, (now, task_id, task_id))
-
-
 # A loose scan of the pending index: each downstream with pending rows is found by one
 # index seek, so a fan-out with many downstreams and few due asks only those that are.
 DUE_DOWNSTREAMS = Sql(

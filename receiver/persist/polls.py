@@ -60,13 +60,6 @@ def polls_held_until(db: Db) -> float:
     return float(row["refilled_at"]) if row else 0.0
 
 
-SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
-
-
-def set_poll_budget(db: Db, tokens: float, refilled_at: float) -> None:
-    db.execute(SET_POLL_BUDGET, (tokens, refilled_at))
-
-
 DUE_POLL = Sql(
     "SELECT id, kind, upstream_task_id, created_at, poll_attempts, trace_context"
     " FROM tasks WHERE id = ? AND next_poll_at <= ? AND upstream_task_id IS NOT NULL"

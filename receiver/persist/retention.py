@@ -127,15 +127,6 @@ def take_lease(db: Db, owner: str, now: float, seconds: float) -> bool:
     return taken == 1
 
 
-RELEASE_MAINTENANCE_LEASE = Sql(
-    "UPDATE maintenance_leases SET owner = NULL, until = 0 WHERE name = ? AND owner = ?"
-)
-
-
-def release_lease(db: Db, owner: str) -> None:
-    db.execute(RELEASE_MAINTENANCE_LEASE, (PRUNE_LEASE, owner))
-
-
 STORE_SIZE = Sql(
     # The main file only: the WAL is emptied by the checkpoints.
     sqlite=(

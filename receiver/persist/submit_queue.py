@@ -93,13 +93,6 @@ def last_turn(db: Db) -> tuple[str | None, int]:
     return (row["last_turn"], int(row["turn_left"] or 0)) if row else (None, 0)
 
 
-SET_LAST_TURN = Sql("UPDATE submit_gate SET last_turn = ?, turn_left = ? WHERE id = 1")
-
-
-def set_last_turn(db: Db, key: str | None, left: int) -> None:
-    db.execute(SET_LAST_TURN, (key, left))
-
-
 START_SUBMIT = Sql(
     "UPDATE tasks SET submit_owner = ?, submit_started_at = ?, submit_due_at = NULL,"
     " submit_count = submit_count + 1 WHERE id = ?"
@@ -121,29 +114,6 @@ def start(db: Db, row: Row, owner: str, now: float) -> SubmitJob:
     )
 
 
-INSERT_SUBMIT_ATTEMPT = Sql(
-    "INSERT INTO submit_attempts (id, task_id, number, started_at, finished_at, status,"
-    " error, outcome, retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def keep(db: Db, attempt: SubmitAttempt) -> None:
-    db.execute(
-        INSERT_SUBMIT_ATTEMPT,
-        (
-            attempt.id,
-            attempt.task_id,
-            attempt.number,
-            attempt.started_at,
-            attempt.finished_at,
-            attempt.status,
-            attempt.error,
-            attempt.outcome,
-            attempt.retry_at,
-        ),
-    )
-
-
 END_SUBMIT = Sql(
     "UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL, submit_due_at = ?,"
     " updated_at = ? WHERE id = ? AND submit_owner = ?"
@@ -154,24 +124,6 @@ def end_send(db: Db, job: SubmitJob, owner: str, retry_at: float | None, now: fl
     """The send is over (back in the queue at `retry_at`, if set); False when it is not
     `owner`'s send any more, and nothing was written."""
     return bool(db.execute(END_SUBMIT, (retry_at, now, job.task_id, owner)))
-
-
-PAUSE_SUBMITS = Sql(
-    "UPDATE submit_gate SET paused_until = ?, reason = ? WHERE id = 1 AND paused_until < ?"
-)
-
-
-def pause(db: Db, until: float, reason: str) -> None:
-    """Every replica's sends wait until then."""
-    db.execute(PAUSE_SUBMITS, (until, reason, until))
-
-
-ABANDON_SUBMIT = Sql("UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL WHERE id = ?")
-
-
-def abandon(db: Db, task_id: str) -> None:
-    """A send cut off: no longer in flight, and not sent again."""
-    db.execute(ABANDON_SUBMIT, (task_id,))
 
 
 ORPHANED_SUBMISSIONS = Sql(
@@ -225,19 +177,6 @@ def counts(db: Db) -> dict[str, float]:
     }
 
 
-BIND_SUBMISSION = Sql(
-    "UPDATE tasks SET upstream_task_id = COALESCE(upstream_task_id, ?),"
-    " next_poll_at = CASE WHEN state IN ('queued', 'running') THEN ? ELSE NULL END,"
-    " updated_at = ? WHERE id = ?"
-)
-
-
-def bind_submission(
-    db: Db, task_id: str, upstream_task_id: str, next_poll_at: float, now: float
-) -> None:
-    db.execute(BIND_SUBMISSION, (upstream_task_id, next_poll_at, now, task_id))
-
-
 LEAVE_QUEUE = Sql("UPDATE tasks SET submit_due_at = NULL WHERE id = ?")
 
 
@@ -258,3 +197,26 @@ def requeue(db: Db, task_id: str, replaced_upstream_ids: list[str], now: float) 
     """Back to the submit queue, with the upstream ids it must no longer be bound to."""
     replaced = orjson.dumps(replaced_upstream_ids).decode()
     db.execute(REQUEUE_FAILED, (replaced, now, now, now, task_id))
+
+
+INSERT_SUBMIT_ATTEMPT = Sql(
+    "INSERT INTO submit_attempts (id, task_id, number, started_at, finished_at, status,"
+    " error, outcome, retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def keep(db: Db, attempt: SubmitAttempt) -> None:
+    db.execute(
+        INSERT_SUBMIT_ATTEMPT,
+        (
+            attempt.id,
+            attempt.task_id,
+            attempt.number,
+            attempt.started_at,
+            attempt.finished_at,
+            attempt.status,
+            attempt.error,
+            attempt.outcome,
+            attempt.retry_at,
+        ),
+    )

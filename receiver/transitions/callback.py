@@ -17,8 +17,8 @@ from receiver.domain.corroborate import PENDING, claim_of
 from receiver.domain.observation import Observation
 from receiver.domain.routing import Subscriptions
 from receiver.domain.states import TERMINAL_STATES
-from receiver.persist import Recorded, Store, observations, polls, submit_queue
-from receiver.persist.db import Db
+from receiver.persist import Recorded, Store, polls, submit_queue
+from receiver.persist.db import Db, Sql
 from receiver.transitions.observe import Audience, Report, lock, record
 from receiver.transitions.poll_budget import PollLease, claim_one
 
@@ -39,6 +39,12 @@ async def arrive(
     return await store.run(
         lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
     )
+
+
+COUNT_CALLBACK = Sql(
+    "UPDATE tasks SET callback_count = callback_count + 1,"
+    " callback_bytes = callback_bytes + ? WHERE id = ?"
+)
 
 
 def arrived(
@@ -67,7 +73,7 @@ def arrived(
     recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
     if recorded.outcome == "duplicate":
         return recorded
-    observations.count_callback(db, task.id, size)
+    db.execute(COUNT_CALLBACK, (size, task.id))
     if verdict != PENDING:
         return recorded
     _bring_poll_forward(db, task.id, obs, policy, claim=True, now=now)

@@ -9,8 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from receiver.persist import Store, mirrors
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.mirrors import GivenUp, MirrorJob
 
 
@@ -18,10 +20,20 @@ async def claim(store: Store, owner: str, lease: float, limit: int) -> list[Mirr
     return await store.run(lambda db: mirrors.claim(db, owner, time.time(), lease, limit))
 
 
+RETRY_MIRROR = Sql(
+    "UPDATE mirrors SET attempts = attempts + 1, next_attempt_at = ?, reason = ?, sources = ?,"
+    " lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND lease_owner = ?"
+)
+
+
 async def retry(
     store: Store, event_id: str, owner: str, at: float, reason: str, sources: list[dict[str, str]]
 ) -> None:
-    await store.run(lambda db: mirrors.retry(db, event_id, owner, at, reason, sources))
+    await store.run(
+        lambda db: db.execute(
+            RETRY_MIRROR, (at, reason, orjson.dumps(sources).decode(), event_id, owner)
+        )
+    )
 
 
 async def finish(store: Store, event_id: str, owner: str, media: dict[str, Any]) -> list[str]:

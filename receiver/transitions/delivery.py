@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import orjson
+
 from receiver.domain.retry import row_state
 from receiver.domain.routing import Subscriptions, held_reasons, notified_of
 from receiver.persist import Attempt, DeliveryJob, Store, downstreams, outbox, tasks
@@ -45,12 +47,15 @@ async def ended(
     )
 
 
+DOWNSTREAM_OK = Sql("UPDATE downstreams SET failing_since = NULL WHERE name = ?")
+
+
 def _ended(db: Db, end: AttemptEnd, health: AttemptHealth | None, now: float) -> tuple[bool, bool]:
     kept = outbox.finish_attempt(db, end, now)
     if health is None:
         return kept, False
     if health.ok:
-        downstreams.mark_ok(db, health.downstream)
+        db.execute(DOWNSTREAM_OK, (health.downstream,))
         return kept, False
     failing = downstreams.mark_failing(db, health.downstream, now)
     if failing is None:
@@ -67,6 +72,12 @@ async def disable(store: Store, name: str, reason: str, subscriptions: Subscript
     return await store.run(
         lambda db: disable_now(db, name, reason, subscriptions, None, time.time())
     )
+
+
+INSERT_NOTICE = Sql(
+    "INSERT INTO events (id, task_id, source, dedupe_key, state, applied, received_at, raw,"
+    " payload) VALUES (?, ?, 'relay', ?, ?, 1, ?, '', ?)"
+)
 
 
 def disable_now(
@@ -93,7 +104,17 @@ def disable_now(
         "failing_since": failing_since,
         "occurred_at": now,
     }
-    downstreams.insert_notice(db, document, f"disabled:{name}:{now}")
+    db.execute(
+        INSERT_NOTICE,
+        (
+            document["event_id"],
+            RELAY_TASK,
+            f"disabled:{name}:{now}",
+            document["state"],
+            document["occurred_at"],
+            orjson.dumps(document).decode(),
+        ),
+    )
     reasons = held_reasons(subscriptions)
     told = [
         (other, "held" if other in reasons else "pending")

@@ -17,7 +17,7 @@ from receiver.domain.routing import Subscriptions, held_reasons, recipients, wai
 from receiver.domain.states import TERMINAL_STATES, advances, shown_progress
 from receiver.persist import Recorded, Store, Task, mirrors, observations, outbox, submit_queue
 from receiver.persist import downstreams as downstream_rows
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.observations import Locked, NewEvent
 from receiver.persist.records import new_id
 
@@ -71,6 +71,13 @@ async def observe(store: Store, task_id: str, report: Report, audience: Audience
     return await store.run(lambda db: observed(db, task_id, report, audience, time.time()))
 
 
+SUPERSEDE_PROGRESS = Sql(
+    "UPDATE deliveries SET state = 'superseded', lease_owner = NULL, lease_until = NULL,"
+    " updated_at = ? WHERE task_id = ? AND state IN ('pending', 'held', 'mirroring')"
+    " AND event_id IN (SELECT id FROM events WHERE task_id = ? AND source = 'progress')"
+)
+
+
 def record(
     db: Db, task: Task, report: Report, audience: Audience, now: float, may_apply: bool = True
 ) -> Recorded:
@@ -92,7 +99,7 @@ def record(
     if supersedes(obs.state):
         # Its progress deliveries not yet sent end here: deliveries go in order per
         # downstream, and the terminal event must never wait behind them.
-        outbox.supersede_progress(db, task.id, now)
+        db.execute(SUPERSEDE_PROGRESS, (now, task.id, task.id))
     files = {
         "outputs": updated.outputs,
         "thumbnail": updated.thumbnail,

@@ -29,7 +29,7 @@ from receiver.persist import (
     polls,
     submit_queue,
 )
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.observations import Locked
 from receiver.persist.polls import PollEnd
 from receiver.transitions import schedule
@@ -72,6 +72,9 @@ async def answered(
     return await store.run(lambda db: finish(db, answer, policy, take_deliveries, time.time()))
 
 
+SET_VERDICT = Sql("UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?")
+
+
 def finish(
     db: Db,
     answer: Answer,
@@ -87,7 +90,7 @@ def finish(
     polled_again = answer.next_poll_at is not None
     settlement = settle(claims, obs, now, policy.window, polled_again)
     for claim, verdict in settlement.verdicts:
-        observations.set_verdict(db, claim.event_id, verdict, now)
+        db.execute(SET_VERDICT, (verdict, now, claim.event_id))
     settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
     recorded = None
     if obs is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from receiver.domain.poll_budget import Bucket, give_back, held, take
 from receiver.persist import PollJob, Store, polls
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,13 @@ class PollLease:
     max_per_second: float | None  # None: no budget, only CometAPI's 429 holds polls
 
 
+SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
+
+
 def _settle(db: Db, lease: PollLease, before: Bucket, after: Bucket, unused: int) -> None:
     left = give_back(after, unused, lease.max_per_second)
     if left != before:
-        polls.set_poll_budget(db, left.tokens, left.at)
+        db.execute(SET_POLL_BUDGET, (left.tokens, left.at))
 
 
 def claim_due(db: Db, lease: PollLease, limit: int, now: float) -> list[PollJob]:
@@ -54,6 +57,6 @@ async def hold(store: Store, wait: float) -> None:
     def empty(db: Db) -> None:
         bucket = Bucket(*polls.poll_budget(db))
         after = held(bucket, time.time(), wait)
-        polls.set_poll_budget(db, after.tokens, after.at)
+        db.execute(SET_POLL_BUDGET, (after.tokens, after.at))
 
     await store.run(empty, durable=False)

@@ -18,9 +18,11 @@ from receiver.domain.progress import (
 from receiver.domain.routing import Subscriptions, held_reasons, recipients
 from receiver.persist import Task, observations, outbox
 from receiver.persist import downstreams as downstream_rows
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.observations import NewEvent
 from receiver.persist.records import new_id
+
+SET_PROGRESS_SENT = Sql("UPDATE tasks SET progress_sent = ?, progress_sent_at = ? WHERE id = ?")
 
 
 def told(
@@ -70,5 +72,5 @@ def told(
     outbox.repoint(db, plan.replaced, event_id, now)
     reasons = held_reasons(subscriptions)
     inserted = outbox.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
-    observations.set_progress_sent(db, task.id, progress, now)
+    db.execute(SET_PROGRESS_SENT, (progress, now, task.id))
     return [*inserted, *plan.replaced]

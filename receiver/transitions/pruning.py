@@ -9,7 +9,7 @@ from functools import partial
 
 from receiver.domain.retention import Cursor, RetentionPolicy, next_batch
 from receiver.persist import Store, retention
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.retention import PruneStep
 
 
@@ -61,8 +61,15 @@ async def preview(store: Store, policy: RetentionPolicy, cursor: Cursor) -> Prun
     return await store.run(lambda db: _next(db, policy, cursor, time.time(), apply=False))
 
 
+RELEASE_MAINTENANCE_LEASE = Sql(
+    "UPDATE maintenance_leases SET owner = NULL, until = 0 WHERE name = ? AND owner = ?"
+)
+
+
 async def release(store: Store, owner: str) -> None:
-    await store.run(lambda db: retention.release_lease(db, owner))
+    await store.run(
+        lambda db: db.execute(RELEASE_MAINTENANCE_LEASE, (retention.PRUNE_LEASE, owner))
+    )
 
 
 def _next(db: Db, policy: RetentionPolicy, cursor: Cursor, now: float, apply: bool) -> PruneStep:

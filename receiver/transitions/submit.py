@@ -27,7 +27,7 @@ from receiver.persist import (
     retention,
     submit_queue,
 )
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.tasks import get_task
 from receiver.transitions import schedule
 from receiver.transitions.observe import Audience, Report, fan_out, insert_event, observed
@@ -37,6 +37,9 @@ async def claim(store: Store, owner: str, cap: int | None, limit: int) -> list[S
     """Up to `limit` waiting tasks that are due, as many as the cap leaves room for, in
     flight for `owner`: key by key in turn, each key's oldest first."""
     return await store.run(lambda db: _claim(db, owner, cap, limit, time.time()))
+
+
+SET_LAST_TURN = Sql("UPDATE submit_gate SET last_turn = ?, turn_left = ? WHERE id = 1")
 
 
 def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[SubmitJob]:
@@ -54,7 +57,7 @@ def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[
     turns = take_turns(lines, after, slots, weights, left)
     if not turns.chosen:
         return []
-    submit_queue.set_last_turn(db, turns.last, turns.left)
+    db.execute(SET_LAST_TURN, (turns.last, turns.left))
     due = submit_queue.due(db, turns.chosen)
     jobs = []
     for row in due:
@@ -98,6 +101,13 @@ async def accepted(
     return await store.run(write)
 
 
+BIND_SUBMISSION = Sql(
+    "UPDATE tasks SET upstream_task_id = COALESCE(upstream_task_id, ?),"
+    " next_poll_at = CASE WHEN state IN ('queued', 'running') THEN ? ELSE NULL END,"
+    " updated_at = ? WHERE id = ?"
+)
+
+
 def bind(
     db: Db, task_id: str, accepted: Accepted, audience: Audience, key: str, now: float
 ) -> Recorded:
@@ -106,7 +116,7 @@ def bind(
     upstream = accepted.upstream_task_id
     when = accepted.next_poll_at
     grace_at, rule = when if isinstance(when, tuple) else (when, None)
-    submit_queue.bind_submission(db, task_id, upstream, grace_at, now)
+    db.execute(BIND_SUBMISSION, (upstream, grace_at, now, task_id))
     task = get_task(db, task_id)
     if task is None:
         return Recorded("unknown_task")
@@ -120,6 +130,11 @@ def bind(
         return Recorded("history", task, event_id)
     delivery_ids = fan_out(db, task, event_id, "queued", audience.subscriptions, now)
     return Recorded("applied", task, event_id, delivery_ids)
+
+
+PAUSE_SUBMITS = Sql(
+    "UPDATE submit_gate SET paused_until = ?, reason = ? WHERE id = 1 AND paused_until < ?"
+)
 
 
 async def refused(
@@ -141,7 +156,10 @@ async def refused(
             return None
         submit_queue.keep(db, attempt)
         if refusal.pause_until is not None:
-            submit_queue.pause(db, refusal.pause_until, f"CometAPI: {refusal.error}")
+            db.execute(
+                PAUSE_SUBMITS,
+                (refusal.pause_until, f"CometAPI: {refusal.error}", refusal.pause_until),
+            )
         if refusal.outcome == "retry":
             return None
         if is_passed_through(job.kind) and attempt.status in NOT_SERVED:
@@ -161,6 +179,9 @@ async def orphaned(store: Store, started_before: float, limit: int = 100) -> lis
     return await store.run(lambda db: submit_queue.orphaned(db, started_before, limit))
 
 
+ABANDON_SUBMIT = Sql("UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL WHERE id = ?")
+
+
 async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
     """A send cut off (the process stopped mid-call) and never bound by a callback: failed,
     for whether CometAPI took it cannot be known, and sending it again could run it twice."""
@@ -168,7 +189,7 @@ async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) 
     report = Report("submit", "submit:orphaned", Observation(state="failed", error=error))
 
     def write(db: Db) -> Recorded:
-        submit_queue.abandon(db, task_id)
+        db.execute(ABANDON_SUBMIT, (task_id,))
         return observed(db, task_id, report, Audience(subscriptions), time.time())
 
     return await store.run(write)

@@ -14,14 +14,14 @@ from receiver.persist import NewTask, Recorded
 from receiver.persist.db import Sql
 from receiver.persist.migrate import migrate
 from receiver.persist.outbox import claim_deliveries
-from receiver.persist.polls import SET_POLL_BUDGET, claim_polls
+from receiver.persist.polls import claim_polls
 from receiver.persist.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.persist.submit_queue import END_SUBMIT, START_SUBMIT, orphaned
 from receiver.persist.tasks import create_task
 from receiver.transitions.callback import arrived
 from receiver.transitions.leases import RELEASE_POLL_LEASES
 from receiver.transitions.observe import Audience, Report, observed
-from receiver.transitions.poll_budget import PollLease
+from receiver.transitions.poll_budget import SET_POLL_BUDGET, PollLease
 from receiver.transitions.submit import Accepted, bind
 
 
