@@ -89,19 +89,6 @@ def names(db: Db, app_ids: list[str]) -> dict[str, str]:
     return {r["id"]: r["name"] for r in db.all(APP_NAMES, (db.array(app_ids),))}
 
 
-CHANGE_APP = Sql(
-    "UPDATE apps SET weight = ?, max_queued = ?, max_per_day = ?"
-    " WHERE id = ? AND deleted_at IS NULL"
-)
-
-
-def change(db: Db, app_id: str, settings: AppSettings) -> None:
-    db.execute(
-        CHANGE_APP,
-        (settings.weight, settings.max_queued, settings.max_per_day, app_id),
-    )
-
-
 DELETE_APP = Sql("UPDATE apps SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
 
 REVOKE_APP_KEYS = Sql("UPDATE api_keys SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL")

@@ -148,20 +148,6 @@ def revoke(db: Db, name: str, now: float, app_id: str | None = None) -> Revoked:
     return Revoked(found["id"], found["app_id"], found["app"], left)
 
 
-REHASH_KEY = Sql("UPDATE api_keys SET digest = ? WHERE id = ?")
-
-
-def rehash(db: Db, key_id: str, digest: str) -> None:
-    db.execute(REHASH_KEY, (digest, key_id))
-
-
-KEY_USED = Sql("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
-
-
-def used(db: Db, key_id: str, now: float) -> None:
-    db.execute(KEY_USED, (now, key_id))
-
-
 KEY_LIVE = Sql("SELECT 1 AS live FROM api_keys WHERE id = ? AND revoked_at IS NULL")
 
 

@@ -9,7 +9,7 @@ import time
 
 from receiver.persist import Store, apps, keys
 from receiver.persist.apps import AppRow, AppSettings
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.keys import KeyRow, NewKey
 
 
@@ -31,10 +31,16 @@ async def names(store: Store, app_ids: list[str]) -> dict[str, str]:
     return await store.read(lambda db: apps.names(db, app_ids))
 
 
+CHANGE_APP = Sql(
+    "UPDATE apps SET weight = ?, max_queued = ?, max_per_day = ?"
+    " WHERE id = ? AND deleted_at IS NULL"
+)
+
+
 async def change(store: Store, name: str, settings: AppSettings) -> AppRow:
     def write(db: Db) -> AppRow:
         app = apps.must(db, name)
-        apps.change(db, app.id, settings)
+        db.execute(CHANGE_APP, (settings.weight, settings.max_queued, settings.max_per_day, app.id))
         return apps.must(db, name)
 
     return await store.run(write)

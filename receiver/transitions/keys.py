@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from receiver.persist import Store, keys
-from receiver.persist.db import Db
+from receiver.persist.db import Db, Sql
 from receiver.persist.keys import KeyRow
 from receiver.transitions.sessions import revoked
 
@@ -20,12 +20,18 @@ async def live(store: Store, app_id: str | None = None) -> list[KeyRow]:
     return await store.read(lambda db: keys.live(db, app_id))
 
 
+REHASH_KEY = Sql("UPDATE api_keys SET digest = ? WHERE id = ?")
+
+
 async def rehash(store: Store, key_id: str, digest: str) -> None:
-    await store.run(lambda db: keys.rehash(db, key_id, digest))
+    await store.run(lambda db: db.execute(REHASH_KEY, (digest, key_id)))
+
+
+KEY_USED = Sql("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
 
 
 async def used(store: Store, key_id: str) -> None:
-    await store.run(lambda db: keys.used(db, key_id, time.time()), durable=False)
+    await store.run(lambda db: db.execute(KEY_USED, (time.time(), key_id)), durable=False)
 
 
 async def is_live(store: Store, key_id: str) -> bool:

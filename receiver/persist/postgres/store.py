@@ -1,7 +1,7 @@
 """PostgreSQL backend, for several replicas on one database.
 
-Runs the same transaction functions as SQLite, with PostgreSQL's own text of every
-statement (receiver/persist/postgres/statements.py), on a pool of connections each used from
+Runs the same transaction functions as SQLite, with PostgreSQL's own text of each
+statement (`Sql.postgres`), on a pool of connections each used from
 a worker thread. Claims use `FOR UPDATE SKIP LOCKED` so replicas never take the same row,
 and migrations take an advisory lock so replicas starting together apply them once.
 """

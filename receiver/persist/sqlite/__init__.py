@@ -1,5 +1,5 @@
 """The SQLite backend: one process owns the file (receiver/persist/sqlite/store.py), with
-SQLite's text of every statement (receiver/persist/sqlite/statements.py)."""
+SQLite's text of each statement (`Sql.sqlite`, receiver/persist/db.py)."""
 
 from receiver.persist.sqlite.store import SqliteDb, SqliteStore, dict_row
 
