@@ -1,6 +1,7 @@
 """What is learnt of a task, written: its events, its new state, the verdicts on callbacks'
-claims, when it is polled next. What to write is decided by the stories in
-receiver/transitions/, with the domain's rules; these functions only read and write rows.
+claims (when it is polled next: polls.py; its place in the queue: submit_queue.py). What to
+write is decided by the stories in receiver/transitions/, with the domain's rules; these
+functions only read and write rows.
 """
 
 from __future__ import annotations

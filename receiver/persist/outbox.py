@@ -1,5 +1,6 @@
-"""The work queues in the store: the delivery outbox (its rows for a recorded event, claims,
-attempts, replays, dead letters) and the polls due, each leased to one worker at a time."""
+"""The delivery outbox in the store: its rows for a recorded event, claimed under a lease by
+one worker at a time, each attempt's outcome, and the lists of them (the polls due are
+polls.py's; replays are receiver/transitions/delivery.py's)."""
 
 from __future__ import annotations
 

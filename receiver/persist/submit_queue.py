@@ -1,5 +1,6 @@
 """The submit queue in the store: tasks waiting for CometAPI, claimed under the concurrency
-cap by one replica at a time, each send and its outcome, and waiting tasks cancelled here.
+cap by one replica at a time, each send and its outcome, waiting tasks cancelled here, and the
+queue's moves (out of it, back into it for a new upstream task).
 
 A task waits while `submit_due_at` is set. A claim takes it out of the queue and marks it
 in flight (`submit_owner`) in one commit, right before the call: a send in flight is never
