@@ -19,8 +19,10 @@ from pathlib import Path
 
 from receiver.kernel.store import NewTask, Store
 from receiver.kernel.store.sqlite import SqliteStore
+from receiver.keys.rules.limits import NO_LIMITS
 from receiver.tasks.outgoing import outgoing_request
 from receiver.tasks.rules.inputs import TakenOut
+from receiver.tasks.stories import intake
 
 
 async def run(db: Path | str, uris: int) -> dict[str, float]:
@@ -39,7 +41,8 @@ async def run(db: Path | str, uris: int) -> dict[str, float]:
     taken = TakenOut()
     fields = taken.references(taken.take({"model": "gen4_image", "referenceImages": images}))
     started = time.perf_counter()
-    task, _ = await store.create_task(NewTask("text_to_image", fields, inputs=taken.uris))
+    new = NewTask("text_to_image", fields, inputs=taken.uris)
+    task, _ = await intake.queue(store, new, NO_LIMITS)
     stored = time.perf_counter() - started
     started = time.perf_counter()
     body = await outgoing_request(store, task.id, fields)

@@ -30,7 +30,7 @@ from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observed
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import NewTask
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.postgres.store import PostgresDb
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
@@ -70,6 +70,12 @@ def _submitted(db: Db, kind: str, i: int, upstream_id: str, next_poll_at: float)
     return task.id
 
 
+_DELIVERED = Sql(
+    "UPDATE deliveries SET state = 'succeeded', attempts = 1, delivered_at = updated_at,"
+    " last_status = 200 WHERE state = 'pending' AND downstream = 'hist'"
+)
+
+
 def add_stored(db: SqliteDb, start: int, stop: int) -> None:
     """Finished tasks with three events each and one delivered outbox row."""
     now = time.time()
@@ -82,10 +88,7 @@ def add_stored(db: SqliteDb, start: int, stop: int) -> None:
             _, obs = _parse(body)
             report = Report("callback", f"callback:{state}", obs, body)
             observed(db, task_id, report, Audience(sub), now)
-    db.execute(
-        "UPDATE deliveries SET state = 'succeeded', attempts = 1, delivered_at = updated_at,"
-        " last_status = 200 WHERE state = 'pending' AND downstream = 'hist'"
-    )
+    db.execute(_DELIVERED)
 
 
 def _parse(body: str) -> tuple[Any, Observation]:

@@ -7,7 +7,9 @@ import time
 
 from receiver.kernel.events.rules.routing import Subscriptions
 from receiver.kernel.events.stories.observe import Audience
-from receiver.kernel.store import Recorded, Store
+from receiver.kernel.store import NewTask, Recorded, Store, Task
+from receiver.keys.rules.limits import NO_LIMITS
+from receiver.tasks.stories import intake
 from receiver.tasks.stories.submit import Accepted, bind
 
 
@@ -23,3 +25,8 @@ async def accept_for(
     accepted = Accepted(upstream_task_id, raw, next_poll_at)
     audience = Audience(subscriptions)
     return await store.run(lambda db: bind(db, task_id, accepted, audience, "submit", time.time()))
+
+
+async def make_task(store: Store, new: NewTask) -> tuple[Task, bool]:
+    """A task made as the API makes one, through the intake story, under no key's limits."""
+    return await intake.queue(store, new, NO_LIMITS)

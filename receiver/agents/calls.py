@@ -16,14 +16,16 @@ from pydantic import ValidationError
 from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.app.api import models as m
+from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import LimitReached, NotFound, RelayError
 from receiver.kernel.events.rules.kinds import output_of
 from receiver.kernel.events.rules.routing import shown_name
 from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
 from receiver.keys.rules.access import Caller
-from receiver.operator import actions as operations
 from receiver.shares.share import make_link
+from receiver.tasks import actions as task_actions
+from receiver.tasks import submit
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def refusal(exc: RelayError) -> Outcome:
 
 
 async def _submit(service: Service, caller: Caller, args: SubmitArgs) -> Outcome:
-    result = await operations.submit_task(service, args.request, args.idempotency_key, None, caller)
+    result = await submit.submit(service, args.request, args.idempotency_key, None, caller)
     task = result.task
     data = {"id": task.id, "kind": task.kind, "state": task.state, "created": result.created}
     if task.queue_position is not None:
@@ -112,7 +114,7 @@ async def _run(
         view = await wait_until_ended(service, caller, args.task_id, bound, progress)
         return await _with_images(service, view)
     if name == "cancel_task":
-        task = await operations.cancel_task(service, args.task_id, caller)
+        task = await task_actions.cancel_task(service, args.task_id, caller)
         return Outcome({"id": task.id, "state": task.state, "cancelled": True})
     if name == "share_task":
         link = await make_link(service, caller, args.task_id, args.ttl_seconds, args.show_prompt)
@@ -121,13 +123,13 @@ async def _run(
         return await _list(service, caller, args)
     if name == "list_deliveries":
         wanted = (args.state, args.downstream, args.task_id)
-        found = await operations.deliveries_for(service, caller, wanted, args.limit)
+        found = await delivery_actions.deliveries_for(service, caller, wanted, args.limit)
         # An app knows its downstreams by the names it gave them.
         shown = [{**d.summary(), "downstream": shown_name(d.downstream)} for d in found]
         return Outcome(
             {"deliveries": shown if not caller.sees_all else [d.summary() for d in found]}
         )
-    count = await operations.replay_delivery(service, args.delivery_id, caller)
+    count = await delivery_actions.replay_delivery(service, args.delivery_id, caller)
     return Outcome({"replayed": count})
 
 
@@ -140,7 +142,7 @@ async def _list(service: Service, caller: Caller, args: m.TaskListParams) -> Out
         before=args.before,
         owner_key=caller.owner_filter,
     )
-    page = await operations.list_tasks(service, wanted, args.limit)
+    page = await task_actions.list_tasks(service, wanted, args.limit)
     tasks = [
         {
             "id": t.id,

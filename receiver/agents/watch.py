@@ -19,10 +19,10 @@ from receiver.kernel.service import Service
 from receiver.keys.rules.access import Caller
 from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import MediaStoreError, Redirect, open_media_store
-from receiver.operator import actions as operations
-from receiver.operator import queries
 from receiver.shares.share import shared_view
 from receiver.stream.changes import Subscription, change_hub
+from receiver.tasks import actions as task_actions
+from receiver.tasks import reads as task_reads
 
 # (progress, total, message): sent as MCP progress notifications when the caller asked.
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -31,8 +31,8 @@ Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 async def task_view(service: Service, caller: Caller, task_id: str) -> dict[str, Any]:
     """The task as an agent needs it: state, progress, its renders' links and their types.
     Another key's task is no such task, as at the API."""
-    await operations.task_of(service, task_id, caller)
-    detail = await queries.task_detail(service.store, task_id, documents=20)
+    await task_actions.task_of(service, task_id, caller)
+    detail = await task_reads.task_detail(service.store, task_id, documents=20)
     if detail is None:
         raise NotFound("no such task")
     view = shared_view(detail)

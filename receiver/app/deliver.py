@@ -17,6 +17,7 @@ from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.net import speed
 from receiver.kernel.service import Service
+from receiver.kernel.store import leases
 
 
 async def run_worker(service: Service, stopping: asyncio.Event) -> None:
@@ -25,7 +26,7 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     await service.store.migrate()
     if service.store.exclusive:
         # The only deliverer on this store: what a killed predecessor held is free again.
-        await service.store.release_all_leases(deliveries=True, polls=False)
+        await leases.release_all(service.store, deliveries=True, polls=False)
     await directory_of(service).start()
     log.info("worker.started", downstreams=list(directory_of(service).every), owner=service.owner)
     tick = service.config.settings.delivery.outbox_scan_seconds

@@ -15,8 +15,8 @@ from receiver.app.api.answer import Answer
 from receiver.app.api.models import ErrorAnswer, NoParams
 from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
 from receiver.catalog import asyncapi
+from receiver.deliveries import preview as previews
 from receiver.deliveries import trials
-from receiver.downstreams import preview as previews
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.events.rules.catalog import catalog
 from receiver.kernel.http.answers import Json

@@ -67,7 +67,7 @@ def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, .
 
 
 async def _ready_to_run(store: Store) -> None:
-    await store.ping()
+    await store.ready(schema=False)
     await store.check_schema()
 
 

@@ -66,7 +66,7 @@ def prune(config_path: str | None, dry_run: bool) -> None:
 def backup(config_path: str | None, path: str) -> None:
     """Copy the SQLite store to PATH while the relay serves, check the copy, and say what
     it holds. (PostgreSQL: use pg_dump, see docs/operations.md.)"""
-    from receiver.kernel.store.sqlite.backup import backup as take
+    from receiver.operator.backup import backup as take
 
     url = store_url(config_path, settings_of(config_path))
     if not url.startswith("sqlite:///"):

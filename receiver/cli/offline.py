@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, TypeVar
 import structlog
 
 from receiver.cli.common import fail, settings_of, store_url
+from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.config import Config, Downstream, Secrets, Settings
 from receiver.kernel.errors import NotFound, StoreError
 from receiver.kernel.store import Store, open_store
-from receiver.operator import actions as operations
 
 if TYPE_CHECKING:
     from receiver.kernel.service import Service
@@ -68,7 +68,7 @@ def with_service(
             await service.store.migrate()
             if downstream is not None:
                 await directory_of(service).refresh()  # the names made through the API too
-                operations.known_downstream(service, downstream)
+                delivery_actions.known_downstream(service, downstream)
             return await fn(service)
         finally:
             # Not Service.close(): this process took no lease, so there is none to give back.

@@ -15,13 +15,15 @@ import click
 from receiver.cli.common import config_option, fail, moment, not_found, settings_of
 from receiver.cli.offline import with_service, with_store
 from receiver.cli.tables import deliveries_table, share, short, shown, table, when
+from receiver.deliveries import actions as delivery_actions
+from receiver.deliveries import reads as delivery_reads
+from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rules.routing import DELIVERY_STATES
 from receiver.kernel.store import Store, TaskFilter
-from receiver.operator import actions as operations
-from receiver.operator import queries
+from receiver.tasks import reads as task_reads
 
 
 @click.group()
@@ -39,7 +41,7 @@ def tasks() -> None:
 def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """The newest tasks, from the store."""
     found = with_store(
-        config_path, lambda s: queries.task_list(s, TaskFilter(state=state, limit=limit))
+        config_path, lambda s: task_reads.task_list(s, TaskFilter(state=state, limit=limit))
     )
     if as_json:
         for t in found:
@@ -66,7 +68,7 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
     )
 
 
-def _overview(detail: queries.TaskDetail) -> dict[str, object]:
+def _overview(detail: task_reads.TaskDetail) -> dict[str, object]:
     """The task's fields as `tasks show` prints them: the relay's copies of the renders as
     its outputs when it made them (CometAPI's links expire), then CometAPI's; and, once it
     failed, the failure code and the message safe to show an end user."""
@@ -90,7 +92,7 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
     """One task with its history, from the store."""
 
     # The newest events' documents say where the copies are and why it failed.
-    detail = with_store(config_path, lambda store: queries.task_detail(store, task_id, 20))
+    detail = with_store(config_path, lambda store: task_reads.task_detail(store, task_id, 20))
     if detail is None:
         not_found(f"no task {task_id}")
     task, events, deliveries = detail.task, detail.events, detail.deliveries
@@ -162,7 +164,9 @@ def deliveries() -> None:
 def deliveries_list(
     config_path: str | None, state: str | None, downstream: str | None, limit: int
 ) -> None:
-    found = with_store(config_path, lambda s: queries.deliveries(s, state, downstream, None, limit))
+    found = with_store(
+        config_path, lambda s: delivery_reads.deliveries(s, state, downstream, None, limit)
+    )
     click.echo(deliveries_table(found))
 
 
@@ -176,11 +180,11 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
         fail("give delivery ids or --dead-letters-of DOWNSTREAM (one of the two)")
     if downstream:
         count = with_service(
-            config_path, lambda s: operations.replay_dead_letters(s, downstream), downstream
+            config_path, lambda s: delivery_actions.replay_dead_letters(s, downstream), downstream
         )
     else:
         ids = list(delivery_ids)
-        count = with_service(config_path, lambda s: operations.replay_deliveries(s, ids))
+        count = with_service(config_path, lambda s: delivery_actions.replay_deliveries(s, ids))
     click.echo(f"queued {count} deliveries for replay")
     if delivery_ids and count < len(set(delivery_ids)):
         missing = len(set(delivery_ids)) - count
@@ -204,7 +208,7 @@ def downstreams_list(config_path: str | None) -> None:
 
     async def every(store: Store) -> list[DownstreamHealth]:
         managed = [row.name for row in await downstream_rows.made(store)]
-        return await queries.health(store, configured + managed)
+        return await downstream_reads.health(store, configured + managed)
 
     found = with_store(config_path, every)
     click.echo(
@@ -232,7 +236,9 @@ def downstreams_list(config_path: str | None) -> None:
 @click.argument("name")
 def downstreams_disable(config_path: str | None, name: str) -> None:
     """Stop attempting NAME: its deliveries are held until it is enabled."""
-    changed = with_service(config_path, lambda s: operations.disable_downstream(s, name), name)
+    changed = with_service(
+        config_path, lambda s: delivery_actions.disable_downstream(s, name), name
+    )
     click.echo(f"{name}: disabled" if changed else f"{name}: was disabled already")
 
 
@@ -248,7 +254,9 @@ def downstreams_disable(config_path: str | None, name: str) -> None:
 def downstreams_enable(config_path: str | None, name: str, recover_since: float | None) -> None:
     """Attempt NAME again, and queue what it missed (a running service sends it)."""
     since = recover_since
-    queued = with_service(config_path, lambda s: operations.enable_downstream(s, name, since), name)
+    queued = with_service(
+        config_path, lambda s: delivery_actions.enable_downstream(s, name, since), name
+    )
     click.echo(f"{name}: enabled; {queued} deliveries queued")
 
 

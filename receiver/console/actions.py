@@ -17,11 +17,13 @@ from receiver.console.core import Console, Form
 from receiver.console.pages import Pages
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
+from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.config.aws import AWS_SETTINGS
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules.access import BOOTSTRAP
-from receiver.operator import actions as operations
+from receiver.tasks import actions as task_actions
+from receiver.tasks import submit
 
 
 class Actions:
@@ -38,7 +40,7 @@ class Actions:
             payload = views.form_payload(
                 kept["kind"], kept["prompt"], kept["source"], kept["model"], kept["options"]
             )
-            result = await operations.submit_task(self.service, payload, key)
+            result = await submit.submit(self.service, payload, key)
         except InvalidRequest as exc:
             errors, general = views.field_errors(kept["kind"], exc.detail)
             return await self.pages.tasks(request, session, kept, errors, general)
@@ -52,7 +54,7 @@ class Actions:
         )
         if asked:
             return asked
-        await operations.cancel_task(self.service, task_id)
+        await task_actions.cancel_task(self.service, task_id)
         return self.console.done(request, form, f"/tasks/{quote(task_id)}", "cancelled")
 
     async def replay(self, request: Request, session: Session, form: Form) -> Response:
@@ -62,11 +64,11 @@ class Actions:
         )
         if asked:
             return asked
-        count = await operations.replay_delivery(self.service, delivery_id)
+        count = await delivery_actions.replay_delivery(self.service, delivery_id)
         return self.console.done(request, form, "/deliveries", "replayed", count)
 
     async def replay_all(self, request: Request, session: Session, form: Form) -> Response:
-        name = operations.known_downstream(self.service, request.path_params["name"])
+        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
         asked = self.console.confirm(
             request,
             session,
@@ -76,11 +78,11 @@ class Actions:
         )
         if asked:
             return asked
-        count = await operations.replay_dead_letters(self.service, name)
+        count = await delivery_actions.replay_dead_letters(self.service, name)
         return self.console.done(request, form, "/deliveries", "replayed", count)
 
     async def disable(self, request: Request, session: Session, form: Form) -> Response:
-        name = operations.known_downstream(self.service, request.path_params["name"])
+        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
         asked = self.console.confirm(
             request,
             session,
@@ -90,11 +92,11 @@ class Actions:
         )
         if asked:
             return asked
-        await operations.disable_downstream(self.service, name)
+        await delivery_actions.disable_downstream(self.service, name)
         return self.console.done(request, form, "/deliveries", "disabled")
 
     async def enable(self, request: Request, session: Session, form: Form) -> Response:
-        name = operations.known_downstream(self.service, request.path_params["name"])
+        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
         since = views.parse_when(form.get("recover_since"), "recover since")
         question = f"Enable {name}? What it held is queued again"
         if since is not None:
@@ -102,7 +104,7 @@ class Actions:
         asked = self.console.confirm(request, session, form, question + ".", "Enable it")
         if asked:
             return asked
-        queued = await operations.enable_downstream(self.service, name, since)
+        queued = await delivery_actions.enable_downstream(self.service, name, since)
         return self.console.done(request, form, "/deliveries", "enabled", queued)
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
@@ -128,7 +130,7 @@ class Actions:
         return await self.pages.deliveries(request, session, secret=shown)
 
     async def rotate(self, request: Request, session: Session, form: Form) -> Response:
-        name = operations.known_downstream(self.service, request.path_params["name"])
+        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
         question = f"Rotate the secret of {name}? The old one keeps signing beside the new."
         asked = self.console.confirm(request, session, form, question, "Rotate it")
         if asked:
@@ -138,7 +140,7 @@ class Actions:
         return await self.pages.deliveries(request, session, secret=shown)
 
     async def remove(self, request: Request, session: Session, form: Form) -> Response:
-        name = operations.known_downstream(self.service, request.path_params["name"])
+        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
         question = f"Remove {name}? What it still has to deliver ends as dead letters."
         asked = self.console.confirm(request, session, form, question, "Remove it")
         if asked:

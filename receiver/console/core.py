@@ -24,7 +24,7 @@ from receiver.kernel.events.rules.kinds import is_passed_through
 from receiver.kernel.http.body import read_body
 from receiver.kernel.http.jsonbody import refuse_nul
 from receiver.kernel.service import Service
-from receiver.operator import actions as operations
+from receiver.keys.stories import sessions
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 64 * 1024
@@ -130,7 +130,7 @@ class Console:
         """The request's session: its cookie valid, and not ended by a logout on any
         replica (one primary-key read of the store)."""
         session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
-        if session is None or await operations.session_ended(self.service.store, session.id):
+        if session is None or await sessions.ended(self.service.store, session.id):
             return None
         return session
 

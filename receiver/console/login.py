@@ -20,7 +20,7 @@ from receiver.console.session import (
     Session,
     check_form,
 )
-from receiver.operator import actions as operations
+from receiver.keys.stories import sessions
 
 
 class Login:
@@ -105,7 +105,7 @@ class Login:
 
     async def logout(self, request: Request, session: Session, form: Form) -> Response:
         # Revoked in the store first: a copy of the cookie kept elsewhere ends too.
-        await operations.end_session(self.console.service.store, session.id, session.expires_at)
+        await sessions.end(self.console.service.store, session.id, session.expires_at)
         self.console.service.access_changed()  # its open streams end
         root = self.console.root(request)
         response = RedirectResponse(f"{root}/login", status_code=303)

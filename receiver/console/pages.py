@@ -16,6 +16,7 @@ from receiver.console import chart, views
 from receiver.console.core import Console, Form
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
+from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.events.rules.kinds import is_callback
@@ -23,11 +24,12 @@ from receiver.kernel.events.rules.routing import owner_of
 from receiver.kernel.events.rules.states import STATES, TERMINAL_STATES
 from receiver.kernel.store import TaskFilter
 from receiver.keys.bearers import keys_of
-from receiver.operator import actions as operations
 from receiver.operator import queries
 from receiver.stream.caps import Holder
 from receiver.stream.changes import change_hub
 from receiver.stream.route import stream_response
+from receiver.tasks import actions as task_actions
+from receiver.tasks import reads as task_reads
 
 PAGE_SIZE = 25
 
@@ -111,7 +113,7 @@ class Pages:
         now = time.time()
         apps = {app.name: app.id for app in await keys_of(self.service).apps()}
         wanted, shown = _filters(request, apps)
-        found = await operations.list_tasks(self.service, wanted, PAGE_SIZE)
+        found = await task_actions.list_tasks(self.service, wanted, PAGE_SIZE)
         page = found.tasks
         older = None
         if found.next is not None:
@@ -144,7 +146,7 @@ class Pages:
     async def task(self, request: Request, session: Session) -> Response:
         now = time.time()
         task_id = request.path_params["task_id"]
-        detail = await queries.task_detail(self.service.store, task_id, queries.HISTORY)
+        detail = await task_reads.task_detail(self.service.store, task_id, task_reads.HISTORY)
         if detail is None:
             raise NotFound("no such task")
         task, events, bodies = detail.task, detail.events, detail.documents
@@ -186,7 +188,9 @@ class Pages:
         now = time.time()
         only = request.query_params.get("downstream") or None
         every, unusable = directory_of(self.service).every, directory_of(self.service).unusable
-        names = [operations.known_downstream(self.service, only)] if only else [*every, *unusable]
+        names = (
+            [delivery_actions.known_downstream(self.service, only)] if only else [*every, *unusable]
+        )
         found = await queries.backlogs(self.service.store, names, 50)
         shown = [(b.health, b.dead, b.retrying) for b in found]
         # An app's downstream is shown with its app (and under `<app id>.<name>`).

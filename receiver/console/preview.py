@@ -3,7 +3,7 @@ beside them: `POST /console/downstreams/preview`, which static/preview.js asks a
 operator types.
 
 The route answers JSON, never a page: what `POST /v1/downstreams/preview` answers
-(receiver/downstreams/preview.py, called here the same way), or the API's `{error, detail}` with
+(receiver/deliveries/preview.py, called here the same way), or the API's `{error, detail}` with
 its status. It takes a session, the session's CSRF token in the body, a same-origin
 request and a JSON body (which a form on another site cannot send without a preflight the
 console never grants).
@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from receiver.console.core import Console
 from receiver.console.session import check_form
-from receiver.downstreams import preview as previews
+from receiver.deliveries import preview as previews
 from receiver.kernel.errors import InvalidRequest, MalformedRequest, NotAllowed, RelayError
 from receiver.kernel.events.rules.catalog import EVENT_TYPES
 from receiver.kernel.http.answers import Json, error_body

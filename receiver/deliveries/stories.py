@@ -1,6 +1,7 @@
 """A delivery attempt ends: its outcome kept (unless another worker took the lease), what it
 says of its downstream's health, and a downstream that failed too long, or answered 410
-Gone, disabled for every replica, with a notice to the downstreams that subscribe to it.
+Gone, disabled for every replica, with a notice to the downstreams that subscribe to it. Besides,
+the deliveries claimed for an attempt, and replayed.
 """
 
 from __future__ import annotations
@@ -8,14 +9,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import orjson
+
 from receiver.deliveries.rules.retry import row_state
 from receiver.kernel.events.rows import health as downstreams
 from receiver.kernel.events.rows import outbox
 from receiver.kernel.events.rows.health import DISABLED, RELAY_TASK
 from receiver.kernel.events.rows.outbox import AttemptEnd
 from receiver.kernel.events.rules.routing import Subscriptions, held_reasons, notified_of
-from receiver.kernel.store import Attempt, Store
-from receiver.kernel.store.db import Db
+from receiver.kernel.store import Attempt, DeliveryJob, Store
+from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import new_id
 from receiver.tasks.rows import tasks
 
@@ -47,12 +50,15 @@ async def ended(
     )
 
 
+DOWNSTREAM_OK = Sql("UPDATE downstreams SET failing_since = NULL WHERE name = ?")
+
+
 def _ended(db: Db, end: AttemptEnd, health: AttemptHealth | None, now: float) -> tuple[bool, bool]:
     kept = outbox.finish_attempt(db, end, now)
     if health is None:
         return kept, False
     if health.ok:
-        downstreams.mark_ok(db, health.downstream)
+        db.execute(DOWNSTREAM_OK, (health.downstream,))
         return kept, False
     failing = downstreams.mark_failing(db, health.downstream, now)
     if failing is None:
@@ -69,6 +75,12 @@ async def disable(store: Store, name: str, reason: str, subscriptions: Subscript
     return await store.run(
         lambda db: disable_now(db, name, reason, subscriptions, None, time.time())
     )
+
+
+INSERT_NOTICE = Sql(
+    "INSERT INTO events (id, task_id, source, dedupe_key, state, applied, received_at, raw,"
+    " payload) VALUES (?, ?, 'relay', ?, ?, 1, ?, '', ?)"
+)
 
 
 def disable_now(
@@ -95,7 +107,17 @@ def disable_now(
         "failing_since": failing_since,
         "occurred_at": now,
     }
-    downstreams.insert_notice(db, document, f"disabled:{name}:{now}")
+    db.execute(
+        INSERT_NOTICE,
+        (
+            document["event_id"],
+            RELAY_TASK,
+            f"disabled:{name}:{now}",
+            document["state"],
+            document["occurred_at"],
+            orjson.dumps(document).decode(),
+        ),
+    )
     reasons = held_reasons(subscriptions)
     told = [
         (other, "held" if other in reasons else "pending")
@@ -110,4 +132,44 @@ async def webhook_gone(store: Store, task_id: str, reason: str, except_id: str) 
     unfinished deliveries there end; how many."""
     return await store.run(
         lambda db: tasks.webhook_gone(db, task_id, reason, except_id, time.time())
+    )
+
+
+async def claim(
+    store: Store, owner: str, lease: float, limit: int, downstream: str
+) -> list[DeliveryJob]:
+    """Lease up to `limit` of the downstream's deliveries due now. Not durable: a lease lost
+    to a power cut only lets the delivery be sent again."""
+    return await store.run(
+        lambda db: outbox.claim_deliveries(db, owner, time.time(), lease, limit, downstream),
+        durable=False,
+    )
+
+
+REPLAY = Sql(
+    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated_at = ? WHERE id = ?"
+)
+
+
+def _replay(db: Db, delivery_ids: list[str]) -> int:
+    now = time.time()
+    return sum(db.execute(REPLAY, (now, now, delivery_id)) for delivery_id in delivery_ids)
+
+
+async def replay(store: Store, delivery_ids: list[str]) -> int:
+    """Put deliveries back in the queue for an immediate attempt, whatever their state;
+    how many there were."""
+    return await store.run(lambda db: _replay(db, delivery_ids))
+
+
+DEAD_LETTERS = Sql(
+    "SELECT id FROM deliveries WHERE state = 'dead' AND downstream = ? ORDER BY created_at"
+)
+
+
+async def replay_dead_letters(store: Store, downstream: str) -> int:
+    """Every dead delivery to the downstream, pending again."""
+    return await store.run(
+        lambda db: _replay(db, [r["id"] for r in db.all(DEAD_LETTERS, (downstream,))])
     )

@@ -14,7 +14,9 @@ from starlette.responses import Response
 
 from receiver.app.api import models as m
 from receiver.app.api.openapi import reply
+from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams import manage as managed
+from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import owner_of, shown_name
@@ -23,8 +25,6 @@ from receiver.kernel.service import Service
 from receiver.keys.access import caller_of
 from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import Caller
-from receiver.operator import actions as operations
-from receiver.operator import queries
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -62,7 +62,7 @@ async def list_downstreams(request: Request, service: Service, params: m.NoParam
         for n in (*directory_of(service).every, *directory_of(service).unusable)
         if managed.sees(caller, n)
     ]
-    made, health = await queries.downstreams_made(service.store, names)
+    made, health = await downstream_reads.downstreams_made(service.store, names)
     rows = {row.name: row for row in made}
     now = time.time()
     listed = [
@@ -117,11 +117,11 @@ async def disable_downstream(
     request: Request, service: Service, params: m.DownstreamParams
 ) -> Response:
     kept = own_name(request, service, params.name)
-    changed = await operations.disable_downstream(service, kept)
+    changed = await delivery_actions.disable_downstream(service, kept)
     return reply(m.Disabled, {"downstream": params.name, "disabled": True, "changed": changed})
 
 
 async def enable_downstream(request: Request, service: Service, params: m.EnableParams) -> Response:
     kept = own_name(request, service, params.name)
-    queued = await operations.enable_downstream(service, kept, params.recover_since)
+    queued = await delivery_actions.enable_downstream(service, kept, params.recover_since)
     return reply(m.Enabled, {"downstream": params.name, "disabled": False, "queued": queued})

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
+from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.directory import REMOVED, directory_of
 from receiver.downstreams.rows.managed import ManagedRow
@@ -44,7 +45,6 @@ from receiver.kernel.secrets.webhooks import new_secret
 from receiver.kernel.service import Service, Work
 from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import Caller
-from receiver.operator import queries
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -327,5 +327,5 @@ async def describe_downstream(service: Service, name: str) -> dict[str, Any]:
         raise NotFound(f"no downstream named {name!r}")
     managed = d is None or d.managed
     row = await downstream_rows.one_made(service.store, name) if managed else None
-    (health,) = await queries.health(service.store, [name])
+    (health,) = await downstream_reads.health(service.store, [name])
     return {**health.summary(), **describe_any(service, name, row, time.time())}

@@ -14,7 +14,7 @@ from receiver.kernel.events.rows import health as downstreams
 from receiver.kernel.events.rows import outbox
 from receiver.kernel.events.rules.routing import SECRET_HELD
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 
 
 async def register(store: Store, names: list[str]) -> None:
@@ -36,8 +36,11 @@ async def enable(store: Store, name: str, recover_since: float | None) -> int:
     return await store.run(lambda db: downstreams.enable(db, name, recover_since, time.time()))
 
 
+NOTE_BREAKER = Sql("UPDATE downstreams SET breaker = ?, breaker_changed_at = ? WHERE name = ?")
+
+
 async def note_breaker(store: Store, name: str, state: str) -> None:
-    await store.run(lambda db: downstreams.note_breaker(db, name, state, time.time()))
+    await store.run(lambda db: db.execute(NOTE_BREAKER, (state, time.time(), name)))
 
 
 async def changes_since(store: Store, seq: int) -> managed.Changes:
@@ -74,8 +77,11 @@ async def rotate(
     await store.run(write)
 
 
+RESEAL_MANAGED = Sql("UPDATE downstreams SET sealed_secret = ?, sealed_previous = ? WHERE name = ?")
+
+
 async def reseal(store: Store, name: str, sealed: str, sealed_previous: str | None) -> None:
-    await store.run(lambda db: managed.reseal(db, name, sealed, sealed_previous))
+    await store.run(lambda db: db.execute(RESEAL_MANAGED, (sealed, sealed_previous, name)))
 
 
 async def remove(store: Store, name: str, reason: str) -> int:
@@ -86,6 +92,19 @@ async def end_deliveries(store: Store, downstream: str, reason: str) -> int:
     return await store.run(lambda db: managed.end_deliveries(db, downstream, reason, time.time()))
 
 
+HOLD_UNOPENED = Sql(
+    "UPDATE deliveries SET state = 'held', last_error = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated_at = ? WHERE downstream = ANY(?) AND state = 'pending'"
+)
+
+
+RELEASE_UNOPENED = Sql(
+    "UPDATE deliveries SET state = 'pending', last_error = NULL, next_attempt_at = ?,"
+    " updated_at = ? WHERE downstream = ANY(?) AND state = 'held' AND last_error = ?"
+    " AND downstream NOT IN (SELECT name FROM downstreams WHERE disabled_at IS NOT NULL)"
+)
+
+
 async def follow_unopened(store: Store, unusable: list[str], usable: list[str]) -> None:
     """Downstreams made through the API that can no longer be used have their waiting rows
     held, with the reason; those that can again (the key is back, the secret rotated) send
@@ -94,8 +113,8 @@ async def follow_unopened(store: Store, unusable: list[str], usable: list[str]) 
     def write(db: Db) -> None:
         now = time.time()
         if unusable:
-            downstreams.hold_unopened(db, unusable, SECRET_HELD, now)
+            db.execute(HOLD_UNOPENED, (SECRET_HELD, now, db.array(unusable)))
         if usable:
-            downstreams.release_unopened(db, usable, SECRET_HELD, now)
+            db.execute(RELEASE_UNOPENED, (now, now, db.array(usable), SECRET_HELD))
 
     await store.run(write)

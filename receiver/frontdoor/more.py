@@ -29,7 +29,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.access import authorize, caller_of
-from receiver.operator import actions as operations
+from receiver.tasks import actions as task_actions
 
 _USAGE_BODY_BYTES = 4096
 _PAGE = 1000
@@ -107,7 +107,7 @@ async def usage(request: Request, service: Service, params: RunwayParams) -> Res
     cursor = None
     for _ in range(_PAGES):
         wanted = TaskFilter(since=since, before=cursor, owner_key=caller_of(request).owner_filter)
-        page = await operations.list_tasks(service, wanted, _PAGE)
+        page = await task_actions.list_tasks(service, wanted, _PAGE)
         found.extend(page.tasks)
         if page.next is None:
             break

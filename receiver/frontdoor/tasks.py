@@ -35,8 +35,9 @@ from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.access import caller_of
-from receiver.operator import actions as operations
-from receiver.operator import queries
+from receiver.tasks import actions as task_actions
+from receiver.tasks import reads as task_reads
+from receiver.tasks import submit
 
 # How long a create waits for CometAPI's answer, so that a refusal comes back as Runway's
 # own API gives it (a 400); a task the queue holds longer is answered as THROTTLED.
@@ -142,7 +143,7 @@ async def _submitted(kind: str, request: Request, service: Service, through: boo
     body = await runway_files.resolved(request, service, body)  # its `runway://` uploads
     payload, trace = shape.relay_payload(kind, body), tracing.caller(request.headers)
     caller = caller_of(request)
-    submitted = await operations.submit_task(service, payload, None, trace, caller, through)
+    submitted = await submit.submit(service, payload, None, trace, caller, through)
     return submitted.task
 
 
@@ -153,7 +154,7 @@ async def _sent_or_held(service: Service, task: Task) -> Task | None:
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.submission in ("waiting", "sending") and time.monotonic() < deadline:
         await asyncio.sleep(_CREATE_WAIT_STEP)
-        found = await queries.task(service.store, task.id)
+        found = await task_reads.task(service.store, task.id)
         if found is None:
             return None
         task = found
@@ -161,7 +162,7 @@ async def _sent_or_held(service: Service, task: Task) -> Task | None:
 
 
 async def retrieve(request: Request, service: Service, params: RunwayTaskParams) -> Response:
-    found = await queries.task_documents(service.store, params.task_id, 20)
+    found = await task_reads.task_documents(service.store, params.task_id, 20)
     if found is None or not caller_of(request).owns(found[0].owner_key):
         raise NotFound("task not found")
     task, documents = found
@@ -175,7 +176,7 @@ async def retrieve(request: Request, service: Service, params: RunwayTaskParams)
 
 async def _task(request: Request, service: Service, task_id: str) -> Task:
     try:
-        return await operations.task_of(service, task_id, caller_of(request))
+        return await task_actions.task_of(service, task_id, caller_of(request))
     except NotFound:
         raise NotFound("task not found") from None
 
@@ -187,10 +188,10 @@ async def delete(request: Request, service: Service, params: RunwayTaskParams) -
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.state not in TERMINAL_STATES:
         try:
-            await operations.cancel_task(service, task.id, caller_of(request))
+            await task_actions.cancel_task(service, task.id, caller_of(request))
             break
         except Conflict:
-            task = await queries.task(service.store, task.id) or task
+            task = await task_reads.task(service.store, task.id) or task
             if task.state in TERMINAL_STATES:
                 break  # it ended meanwhile: nothing to cancel
             # A send in flight this moment (the queue retrying it): Runway's DELETE has no
@@ -242,7 +243,7 @@ async def organization(request: Request, service: Service, params: RunwayParams)
         wanted = TaskFilter(
             since=midnight.timestamp(), before=before, owner_key=caller_of(request).owner_filter
         )
-        page = await operations.list_tasks(service, wanted, _PAGE)
+        page = await task_actions.list_tasks(service, wanted, _PAGE)
         today.extend(page.tasks)
         if page.next is None:
             break

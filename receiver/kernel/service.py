@@ -19,7 +19,7 @@ from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.handoff import DeliveryHandoff, PollHandoff, PollLease
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
-from receiver.kernel.store import Recorded, Store
+from receiver.kernel.store import Recorded, Store, leases
 
 T = TypeVar("T")
 
@@ -155,7 +155,7 @@ class Service:
         """Give this process's leases back, then close its connections. Call it only once
         no poll or delivery is in flight: other processes may take the rows at once."""
         try:
-            await self.store.release_leases(self.owner)
+            await leases.release(self.store, self.owner)
         except Exception:
             self.log.exception("service.release_leases_failed")
         await self.comet.aclose()

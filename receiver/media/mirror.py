@@ -26,11 +26,13 @@ from typing import Any
 import aiohttp
 
 from receiver.kernel.errors import MirrorError, UpstreamError
+from receiver.kernel.events.rows.copies import sources_of
 from receiver.kernel.events.rules.kinds import output_of
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
-from receiver.media.rows import GivenUp, MirrorJob, sources_of
+from receiver.media import stories as copies
+from receiver.media.rows import GivenUp, MirrorJob
 from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_reason, retry_in
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.links import media_links_of
@@ -46,7 +48,7 @@ async def give_up_mirrors(service: Service) -> int:
     out now, without them. Returns how many copies were given up."""
     count = 0
     while True:
-        given_up = await service.store.give_up_mirrors(TURNED_OFF, _GIVE_UP_BATCH)
+        given_up = await copies.give_up_all(service.store, TURNED_OFF, _GIVE_UP_BATCH)
         _note_given_up(service, given_up)
         count += len(given_up)
         if len(given_up) < _GIVE_UP_BATCH:
@@ -91,7 +93,8 @@ class Mirror:
         store, settings = self.service.store, self.settings
         self._freed.clear()  # before claiming: a copy ending from now on starts a new round
         await self._keep_leases()
-        overdue = await store.give_up_overdue_mirrors(
+        overdue = await copies.give_up_overdue(
+            store,
             settings.wait_seconds,
             lambda last: overdue_reason(settings.wait_seconds, last),
             _GIVE_UP_BATCH,
@@ -99,8 +102,8 @@ class Mirror:
         _note_given_up(self.service, overdue)
         free = _SLOTS - len(self._in_flight)
         if free > 0:
-            for job in await store.claim_mirrors(
-                self.service.owner, settings.mirror_lease_seconds, free
+            for job in await copies.claim(
+                store, self.service.owner, settings.mirror_lease_seconds, free
             ):
                 copy = asyncio.create_task(
                     self._mirror_one(session, job), name=f"copy {job.task_id}"
@@ -134,7 +137,7 @@ class Mirror:
             return
         self._renewed = time.monotonic()
         ids = [job.event_id for job in self._in_flight.values()]
-        await self.service.store.renew_mirror_leases(self.service.owner, ids, lease)
+        await copies.renew(self.service.store, self.service.owner, ids, lease)
 
     async def _drain(self) -> None:
         """Copies in flight get `delivery.shutdown_grace_seconds`; the rest are cut (their
@@ -243,8 +246,13 @@ class Mirror:
             in_seconds=delay,
             links_renewed=fresh is not None,
         )
-        await self.service.store.retry_mirror(
-            job.event_id, self.service.owner, time.time() + delay, exc.reason, sources
+        await copies.retry(
+            self.service.store,
+            job.event_id,
+            self.service.owner,
+            time.time() + delay,
+            exc.reason,
+            sources,
         )
 
     async def _fresh_links(self, job: MirrorJob) -> list[dict[str, str]] | None:
@@ -267,7 +275,7 @@ class Mirror:
         )
 
     async def _finish(self, job: MirrorJob, media: dict[str, Any]) -> None:
-        released = await self.service.store.finish_mirror(job.event_id, self.service.owner, media)
+        released = await copies.finish(self.service.store, job.event_id, self.service.owner, media)
         if released:
             self.service.wake(Work.DELIVERIES)
 

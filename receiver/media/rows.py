@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 
 
 @dataclass(frozen=True)
@@ -31,32 +31,31 @@ class MirrorJob:
     trace_context: str | None = None  # the task's trace
 
 
-def sources_of(document: dict[str, Any]) -> list[dict[str, str]]:
-    role = document.get("output_type") or "video"  # documents before output_type: videos
-    found = [{"role": role, "url": url} for url in document.get("outputs") or []]
-    if document.get("thumbnail"):
-        found.append({"role": "poster", "url": document["thumbnail"]})
-    return found
+DUE_MIRRORS = Sql(
+    sqlite=(
+        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
+        " t.kind, t.upstream_task_id, t.trace_context"
+        " FROM mirrors m JOIN tasks t ON t.id = m.task_id"
+        " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
+        " AND (m.lease_until IS NULL OR m.lease_until < ?) ORDER BY m.next_attempt_at LIMIT ?"
+    ),
+    postgres=(
+        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
+        " t.kind, t.upstream_task_id, t.trace_context"
+        " FROM mirrors m JOIN tasks t ON t.id = m.task_id"
+        " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
+        " AND (m.lease_until IS NULL OR m.lease_until < ?) ORDER BY m.next_attempt_at"
+        " LIMIT ? FOR UPDATE OF m SKIP LOCKED"
+    ),
+)
 
-
-def start(db: Db, event_id: str, task_id: str, document: dict[str, Any], now: float) -> bool:
-    """A job for this event's files; False when it has none to copy."""
-    sources = sources_of(document)
-    if not sources:
-        return False
-    db.execute(db.sql.INSERT_MIRROR, (event_id, task_id, orjson.dumps(sources).decode(), now, now))
-    return True
-
-
-def copying(db: Db, task_id: str) -> bool:
-    """Whether a copy of the task's files is still being made."""
-    return db.one(db.sql.MIRROR_PENDING, (task_id,)) is not None
+LEASE_MIRROR = Sql("UPDATE mirrors SET lease_owner = ?, lease_until = ? WHERE event_id = ?")
 
 
 def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[MirrorJob]:
     jobs = []
-    for r in db.all(db.sql.DUE_MIRRORS, (now, now, limit)):
-        db.execute(db.sql.LEASE_MIRROR, (owner, now + lease, r["event_id"]))
+    for r in db.all(DUE_MIRRORS, (now, now, limit)):
+        db.execute(LEASE_MIRROR, (owner, now + lease, r["event_id"]))
         jobs.append(
             MirrorJob(
                 r["event_id"],
@@ -73,45 +72,52 @@ def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[Mirr
     return jobs
 
 
-def retry(
-    db: Db, event_id: str, owner: str, at: float, reason: str, sources: list[dict[str, str]]
-) -> None:
-    """Try again at `at` (with fresh links, when CometAPI gave new ones)."""
-    db.execute(db.sql.RETRY_MIRROR, (at, reason, orjson.dumps(sources).decode(), event_id, owner))
+FINISH_MIRROR = Sql(
+    "UPDATE mirrors SET state = ?, attempts = attempts + 1, reason = ?, lease_owner = NULL,"
+    " lease_until = NULL WHERE event_id = ? AND lease_owner = ?"
+)
 
 
 def finish(db: Db, event_id: str, owner: str, media: dict[str, Any], now: float) -> list[str]:
     """The job is over: its outcome goes into the event's document, and the deliveries that
     waited for it are released. Returns their ids (none when the lease was lost)."""
     state = "done" if media["status"] == "mirrored" else "failed"
-    kept = db.execute(db.sql.FINISH_MIRROR, (state, media.get("reason"), event_id, owner))
+    kept = db.execute(FINISH_MIRROR, (state, media.get("reason"), event_id, owner))
     return _publish(db, event_id, media, now) if kept else []
+
+
+EVENT_PAYLOAD = Sql("SELECT payload FROM events WHERE id = ?")
+
+SET_EVENT_PAYLOAD = Sql("UPDATE events SET payload = ? WHERE id = ?")
+
+MIRRORING_DELIVERIES = Sql("SELECT id FROM deliveries WHERE event_id = ? AND state = 'mirroring'")
+
+RELEASE_MIRRORING = Sql(
+    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?"
+    " WHERE event_id = ? AND state = 'mirroring'"
+)
 
 
 def _publish(db: Db, event_id: str, media: dict[str, Any], now: float) -> list[str]:
     """The job's outcome goes into the event's document, and its deliveries go out."""
-    row = db.one(db.sql.EVENT_PAYLOAD, (event_id,))
+    row = db.one(EVENT_PAYLOAD, (event_id,))
     assert row is not None
     document = {**orjson.loads(row["payload"]), "media": media}
-    db.execute(db.sql.SET_EVENT_PAYLOAD, (orjson.dumps(document).decode(), event_id))
-    released = db.all(db.sql.MIRRORING_DELIVERIES, (event_id,))
-    db.execute(db.sql.RELEASE_MIRRORING, (now, now, event_id))
+    db.execute(SET_EVENT_PAYLOAD, (orjson.dumps(document).decode(), event_id))
+    released = db.all(MIRRORING_DELIVERIES, (event_id,))
+    db.execute(RELEASE_MIRRORING, (now, now, event_id))
     return [r["id"] for r in released]
+
+
+RENEW_MIRROR_LEASE = Sql(
+    "UPDATE mirrors SET lease_until = ?"
+    " WHERE event_id = ? AND lease_owner = ? AND state = 'pending'"
+)
 
 
 def renew(db: Db, owner: str, event_ids: list[str], until: float) -> int:
     """Extend `owner`'s leases on these jobs (those it still holds); returns how many."""
-    return sum(db.execute(db.sql.RENEW_MIRROR_LEASE, (until, e, owner)) for e in event_ids)
-
-
-def release_leases(db: Db, owner: str) -> None:
-    """Give back the jobs `owner` holds, so they are copied again at once."""
-    db.execute(db.sql.RELEASE_MIRROR_LEASES, (owner,))
-
-
-def release_all_leases(db: Db) -> None:
-    """At the start of the only process copying on the store: every lease is a dead one's."""
-    db.execute(db.sql.RELEASE_ALL_MIRROR_LEASES)
+    return sum(db.execute(RENEW_MIRROR_LEASE, (until, e, owner)) for e in event_ids)
 
 
 @dataclass(frozen=True)
@@ -121,18 +127,44 @@ class GivenUp:
     delivery_ids: list[str]  # released without the copy
 
 
+OVERDUE_MIRRORS = Sql(
+    sqlite=(
+        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+        " AND started_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+        " ORDER BY next_attempt_at LIMIT ?"
+    ),
+    postgres=(
+        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+        " AND started_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+        " ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED"
+    ),
+)
+
+
 def give_up_overdue(
     db: Db, started_before: float, reason: Callable[[str | None], str], now: float, limit: int
 ) -> list[GivenUp]:
     """Fail the jobs started before `started_before` that no live worker holds (their
     deliveries could wait no longer); `reason` says why from the last error."""
-    rows = db.all(db.sql.OVERDUE_MIRRORS, (started_before, now, limit))
+    rows = db.all(OVERDUE_MIRRORS, (started_before, now, limit))
     return _give_up(db, rows, reason, now)
+
+
+PENDING_MIRRORS = Sql(
+    "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+    " ORDER BY next_attempt_at LIMIT ?"
+)
 
 
 def give_up_all(db: Db, reason: str, now: float, limit: int) -> list[GivenUp]:
     """Fail up to `limit` pending jobs, held or not: no copy will be made."""
-    return _give_up(db, db.all(db.sql.PENDING_MIRRORS, (limit,)), lambda _: reason, now)
+    return _give_up(db, db.all(PENDING_MIRRORS, (limit,)), lambda _: reason, now)
+
+
+GIVE_UP_MIRROR = Sql(
+    "UPDATE mirrors SET state = 'failed', reason = ?, lease_owner = NULL, lease_until = NULL"
+    " WHERE event_id = ? AND state = 'pending'"
+)
 
 
 def _give_up(
@@ -141,7 +173,7 @@ def _give_up(
     given_up = []
     for row in rows:
         why = reason(row["reason"])
-        if db.execute(db.sql.GIVE_UP_MIRROR, (why, row["event_id"])):
+        if db.execute(GIVE_UP_MIRROR, (why, row["event_id"])):
             media = {"status": "failed", "reason": why}
             given_up.append(GivenUp(row["task_id"], why, _publish(db, row["event_id"], media, now)))
     return given_up

@@ -3,170 +3,16 @@ console, the command line): each action once, with its wake-up, its metric and i
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
-from typing import Any
+from receiver.kernel.errors import Overloaded, StoreError
+from receiver.kernel.service import Service
+from receiver.keys.stories import sessions
+from receiver.tasks.submit import submit
 
-from receiver.deliveries import stories as delivery
-from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.directory import directory_of
-from receiver.kernel.errors import NotFound, Overloaded, StoreError
-from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owned_name
-from receiver.kernel.service import Service, Work
-from receiver.kernel.store import Delivery, Store, Task, TaskFilter
-from receiver.keys.rows import sessions
-from receiver.keys.rules.access import BOOTSTRAP, Caller
-from receiver.operator import queries
-from receiver.tasks.cancelling import cancel
-from receiver.tasks.submit import Submission, submit
-
-
-async def submit_task(
-    service: Service,
-    payload: Any,
-    idempotency_key: str | None,
-    trace: str | None = None,
-    caller: Caller = BOOTSTRAP,
-    through: bool = False,
-) -> Submission:
-    """Store the task in the submit queue, the caller's (its sending is counted by the
-    submit worker); `trace` is the trace context the request came with. `through`: a Runway
-    route the table does not know is taken, passed through."""
-    return await submit(
-        service, payload, idempotency_key, trace, caller.owner, caller.limits, through
-    )
-
-
-async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
-    """The task, if the caller may see it: another key's is no such task (404, not 403),
-    so ids cannot be probed."""
-    task = await queries.task(service.store, task_id)
-    if task is None or not caller.owns(task.owner_key):
-        raise NotFound("no such task")
-    return task
-
-
-async def cancel_task(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
-    """Cancel here while it waits to be sent; else upstream, then record `cancelled`."""
-    await task_of(service, task_id, caller)
-    return await cancel(service, task_id)
-
-
-@dataclass(frozen=True)
-class TaskPage:
-    tasks: list[Task]
-    next: str | None  # where the next page starts (`before`); None: no more
-    # A search stopped at its window before the page filled: `next` goes on below it.
-    window_reached: bool = False
-
-
-async def list_tasks(service: Service, wanted: TaskFilter, page_size: int) -> TaskPage:
-    """A page of tasks, newest first. A text search scans no more than
-    `server.search_window` tasks (no index serves a substring of the request), so one costs
-    the same however many tasks are stored; a page cut short by the window says so and
-    where to go on."""
-    floor = None
-    if wanted.text:
-        window = service.config.settings.server.search_window
-        floor = await queries.search_window_end(service.store, wanted.before, window)
-    found = await queries.task_list(
-        service.store, replace(wanted, floor=floor, limit=page_size + 1)
-    )
-    page = found[:page_size]
-    if len(found) > page_size:
-        return TaskPage(page, page[-1].id)
-    if floor is not None:
-        return TaskPage(page, floor, window_reached=True)
-    return TaskPage(page, None)
-
-
-async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:
-    """Send these deliveries again at once, whatever their state; how many were found."""
-    count = await service.store.replay(delivery_ids)
-    service.wake(Work.DELIVERIES)
-    service.log.info("delivery.replayed", deliveries=count)
-    return count
-
-
-async def deliveries_for(
-    service: Service,
-    caller: Caller,
-    wanted: tuple[str | None, str | None, str | None],
-    limit: int,
-) -> list[Delivery]:
-    """The deliveries the caller may read, newest first, narrowed by (state, downstream,
-    task_id): the admin's, every one; an app's, those to its own downstreams (by the names
-    it gave them) and to its own tasks' webhooks, nothing of another app's."""
-    state, downstream, task_id = wanted
-    if caller.sees_all:
-        return await queries.deliveries(service.store, state, downstream, task_id, limit)
-    app_id = caller.app_id or ""
-    if downstream is not None and downstream != TASK_WEBHOOK:
-        downstream = owned_name(app_id, downstream)
-    return await queries.app_deliveries(
-        service.store, app_id, state, downstream, task_id, None, limit
-    )
-
-
-async def _app_may_replay(service: Service, caller: Caller, delivery_id: str) -> None:
-    if caller.sees_all:
-        return
-    found = await queries.app_deliveries(
-        service.store, caller.app_id or "", None, None, None, delivery_id, 1
-    )
-    if not found:
-        raise NotFound("no such delivery")
-
-
-async def replay_delivery(service: Service, delivery_id: str, caller: Caller = BOOTSTRAP) -> int:
-    await _app_may_replay(service, caller, delivery_id)
-    count = await replay_deliveries(service, [delivery_id])
-    if not count:
-        raise NotFound("no such delivery")
-    return count
-
-
-async def replay_dead_letters(service: Service, downstream: str, caller: Caller = BOOTSTRAP) -> int:
-    """Every dead letter of the downstream queued again; an app names its own."""
-    kept = downstream if caller.sees_all else owned_name(caller.app_id or "", downstream)
-    if not directory_of(service).knows(kept):
-        raise NotFound(f"no downstream named {downstream!r}")
-    count = await service.store.replay_dead_letters(kept)
-    service.wake(Work.DELIVERIES)
-    service.log.info("delivery.replayed", downstream=downstream, deliveries=count)
-    return count
-
-
-def known_downstream(service: Service, name: str) -> str:
-    if not directory_of(service).knows(name):
-        raise NotFound(f"no downstream named {name!r}")
-    return name
-
-
-async def disable_downstream(service: Service, name: str) -> bool:
-    """Stop attempting it; its new deliveries are held. False when it was already."""
-    name = known_downstream(service, name)
-    changed = await delivery.disable(
-        service.store, name, "disabled by an operator", directory_of(service).subscriptions
-    )
-    # The `downstream.disabled` notices to its subscribers are committed: send them now.
-    service.wake(Work.DELIVERIES)
-    service.log.warning("downstream.disabled", downstream=name, reason="operator")
-    return changed
-
-
-async def enable_downstream(service: Service, name: str, recover_since: float | None) -> int:
-    """Attempt it again; queue what it held, and what went to dead-letter since then."""
-    name = known_downstream(service, name)
-    queued = await downstream_rows.enable(service.store, name, recover_since)
-    if name in directory_of(service).unusable:
-        # Enabled, it still cannot be used: what was queued waits held, with the reason.
-        await downstream_rows.follow_unopened(service.store, [name], [])
-    service.wake(Work.DELIVERIES)
-    service.log.info(
-        "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued
-    )
-    return queued
+# The names the doors call (receiver/web/), kept while they move: each is the story or the
+# submit itself, nothing in between.
+submit_task = submit
+end_session = sessions.end
+session_ended = sessions.ended
 
 
 async def ready(service: Service) -> None:
@@ -175,15 +21,5 @@ async def ready(service: Service) -> None:
     (StoreError)."""
     if service.draining():
         raise Overloaded("draining: this process is shutting down")
-    await service.store.ping()
-    if lacking := await service.store.missing_migrations():
+    if lacking := await service.store.ready():
         raise StoreError(f"migrations not applied yet: {', '.join(map(str, lacking))}")
-
-
-async def end_session(store: Store, session_id: str, expires_at: float) -> None:
-    """A console logout: the session ends on every replica."""
-    await store.run(lambda db: sessions.revoke(db, session_id, expires_at, time.time()))
-
-
-async def session_ended(store: Store, session_id: str) -> bool:
-    return await store.read(lambda db: sessions.revoked(db, session_id))

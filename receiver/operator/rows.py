@@ -4,20 +4,26 @@ live stream's changes and the hourly activity chart."""
 from __future__ import annotations
 
 from receiver.kernel.events.rows import health as downstreams
-from receiver.kernel.store.db import Db
-from receiver.kernel.store.records import Activity, Attempt, Change, Task
+from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.records import Activity
 from receiver.retention import rows as retention
 from receiver.tasks.rows import queue as submit_queue
+
+TASKS_BY_STATE = Sql("SELECT state, COUNT(*) AS n FROM tasks WHERE kind <> 'relay' GROUP BY state")
+
+DELIVERIES_BY_STATE = Sql("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+
+CREDITS = Sql("SELECT SUM(point) AS charged, SUM(refund) AS refunded FROM tasks")
 
 
 def counts(db: Db) -> dict[str, float]:
     """Gauges for operators: tasks by state, deliveries by state, credits."""
     out: dict[str, float] = {}
-    for row in db.all(db.sql.TASKS_BY_STATE):
+    for row in db.all(TASKS_BY_STATE):
         out[f"tasks_{row['state']}"] = row["n"]
-    for row in db.all(db.sql.DELIVERIES_BY_STATE):
+    for row in db.all(DELIVERIES_BY_STATE):
         out[f"deliveries_{row['state']}"] = row["n"]
-    credits = db.one(db.sql.CREDITS)
+    credits = db.one(CREDITS)
     for kind in ("charged", "refunded"):
         out[f"credits_{kind}"] = (credits or {}).get(kind) or 0
     for name in downstreams.disabled_names(db):
@@ -30,40 +36,37 @@ def counts(db: Db) -> dict[str, float]:
     return out
 
 
-def task_attempts(db: Db, task_id: str, limit: int) -> list[Attempt]:
-    """The task's newest `limit` delivery attempts, oldest first."""
-    rows = db.all(db.sql.TASK_ATTEMPTS, (task_id, limit))
-    rows.reverse()
-    return [Attempt.from_row(r) for r in rows]
+TASKS_ENDED_BY_HOUR = Sql(
+    # CAST truncates (times are positive): the start of the hour.
+    sqlite=(
+        "SELECT CAST(terminal_at / 3600 AS INTEGER) * 3600 AS hour, state, COUNT(*) AS n"
+        " FROM tasks WHERE terminal_at >= ? AND kind <> 'relay' GROUP BY 1, 2 ORDER BY 1, 2"
+    ),
+    # FLOOR: the start of the hour (CAST to an integer would round to the nearest).
+    postgres=(
+        "SELECT FLOOR(terminal_at / 3600) * 3600 AS hour, state, COUNT(*) AS n FROM tasks"
+        " WHERE terminal_at >= ? AND kind <> 'relay' GROUP BY 1, 2 ORDER BY 1, 2"
+    ),
+)
 
-
-def changes(db: Db, since: float, task_id: str | None, limit: int) -> list[Change]:
-    """Tasks that changed and attempts that ended after `since`, oldest first (of one task,
-    or of every task but the relay's own)."""
-    if task_id:
-        tasks = db.all(db.sql.CHANGED_TASK, (since, task_id, limit))
-        attempts = db.all(db.sql.ENDED_ATTEMPTS_OF_TASK, (since, task_id, limit))
-    else:
-        tasks = db.all(db.sql.CHANGED_TASKS, (since, limit))
-        attempts = db.all(db.sql.ENDED_ATTEMPTS, (since, limit))
-    found = [
-        *(
-            Change("task", t.updated_at, t.id, t.id, t.summary(), t.owner_key)
-            for t in map(Task.from_row, tasks)
-        ),
-        *(
-            Change("attempt", a.finished_at, a.id, a.task_id, a.summary())
-            for a in map(Attempt.from_row, attempts)
-        ),
-    ]
-    found.sort(key=lambda c: (c.at, c.key))
-    return found[:limit]
+LATENCY_BY_HOUR = Sql(
+    sqlite=(
+        "SELECT CAST(finished_at / 3600 AS INTEGER) * 3600 AS hour, downstream,"
+        " AVG(latency_ms) AS ms, COUNT(*) AS n FROM delivery_attempts WHERE finished_at >= ?"
+        " GROUP BY 1, 2 ORDER BY 1, 2"
+    ),
+    postgres=(
+        "SELECT FLOOR(finished_at / 3600) * 3600 AS hour, downstream,"
+        " AVG(latency_ms) AS ms, COUNT(*) AS n FROM delivery_attempts WHERE finished_at >= ?"
+        " GROUP BY 1, 2 ORDER BY 1, 2"
+    ),
+)
 
 
 def activity(db: Db, since: float) -> Activity:
     """Tasks ended, by hour and final state; delivery latency, by hour and downstream."""
-    tasks = db.all(db.sql.TASKS_ENDED_BY_HOUR, (since,))
-    latency = db.all(db.sql.LATENCY_BY_HOUR, (since,))
+    tasks = db.all(TASKS_ENDED_BY_HOUR, (since,))
+    latency = db.all(LATENCY_BY_HOUR, (since,))
     return Activity(
         [(float(r["hour"]), r["state"], int(r["n"])) for r in tasks],
         [(float(r["hour"]), r["downstream"], float(r["ms"]), int(r["n"])) for r in latency],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 from receiver.retention.rules import KINDS, Batch, Candidate, Cursor, RetentionPolicy
 
 PRUNE_LEASE = "prune"
@@ -27,10 +27,36 @@ class StoreSize:
     free_bytes: int  # of it, free pages a SQLite file could give back (PostgreSQL: 0)
 
 
+PRUNE_CANDIDATES = Sql(
+    sqlite=(
+        "SELECT t.id, t.state, t.terminal_at,"
+        " (SELECT COUNT(*) FROM deliveries d WHERE d.task_id = t.id"
+        " AND d.state IN ('pending', 'held', 'mirroring')) AS unfinished,"
+        " (SELECT MAX(d.updated_at) FROM deliveries d WHERE d.task_id = t.id"
+        " AND d.state = 'dead') AS last_dead_at"
+        " FROM tasks t INDEXED BY tasks_ended WHERE t.terminal_at IS NOT NULL"
+        " AND t.terminal_at < ? AND (t.terminal_at, t.id) > (?, ?)"
+        " ORDER BY t.terminal_at, t.id LIMIT ?"
+    ),
+    # Each candidate is locked, and one being recorded just now is skipped: no event can
+    # land on a task while it is being deleted.
+    postgres=(
+        "SELECT t.id, t.state, t.terminal_at,"
+        " (SELECT COUNT(*) FROM deliveries d WHERE d.task_id = t.id"
+        " AND d.state IN ('pending', 'held', 'mirroring')) AS unfinished,"
+        " (SELECT MAX(d.updated_at) FROM deliveries d WHERE d.task_id = t.id"
+        " AND d.state = 'dead') AS last_dead_at"
+        " FROM tasks t WHERE t.terminal_at IS NOT NULL"
+        " AND t.terminal_at < ? AND (t.terminal_at, t.id) > (?, ?)"
+        " ORDER BY t.terminal_at, t.id LIMIT ? FOR UPDATE OF t SKIP LOCKED"
+    ),
+)
+
+
 def candidates(db: Db, policy: RetentionPolicy, now: float, cursor: Cursor) -> list[Candidate]:
     """The ended tasks past `cursor` that the policy's age lets go, oldest first."""
     rows = db.all(
-        db.sql.PRUNE_CANDIDATES,
+        PRUNE_CANDIDATES,
         (policy.ended_before(now), cursor.ended_at, cursor.task_id, policy.batch_size),
     )
     return [
@@ -39,42 +65,85 @@ def candidates(db: Db, policy: RetentionPolicy, now: float, cursor: Cursor) -> l
     ]
 
 
+PRUNE_ATTEMPTS = Sql("DELETE FROM delivery_attempts WHERE task_id = ANY(?)")
+
+PRUNE_CHAT_MESSAGES = Sql("DELETE FROM chat_messages WHERE task_id = ANY(?)")
+
+PRUNE_MIRRORS = Sql("DELETE FROM mirrors WHERE task_id = ANY(?)")
+
+PRUNE_DELIVERIES = Sql("DELETE FROM deliveries WHERE task_id = ANY(?)")
+
+PRUNE_EVENTS = Sql("DELETE FROM events WHERE task_id = ANY(?)")
+
+PRUNE_TASKS = Sql("DELETE FROM tasks WHERE id = ANY(?)")
+
+PRUNE_SUBMIT_ATTEMPTS = Sql("DELETE FROM submit_attempts WHERE task_id = ANY(?)")
+
+PRUNE_TASK_INPUTS = Sql("DELETE FROM task_inputs WHERE task_id = ANY(?)")
+
+
 def remove(db: Db, task_ids: list[str]) -> dict[str, int]:
     """Delete the tasks with everything that hangs on each; how many rows, by kind."""
     ids = db.array(task_ids)
     deletes = {
-        "attempts": db.sql.PRUNE_ATTEMPTS,
-        "chat_messages": db.sql.PRUNE_CHAT_MESSAGES,
-        "mirrors": db.sql.PRUNE_MIRRORS,
-        "deliveries": db.sql.PRUNE_DELIVERIES,
-        "events": db.sql.PRUNE_EVENTS,
-        "tasks": db.sql.PRUNE_TASKS,
+        "attempts": PRUNE_ATTEMPTS,
+        "chat_messages": PRUNE_CHAT_MESSAGES,
+        "mirrors": PRUNE_MIRRORS,
+        "deliveries": PRUNE_DELIVERIES,
+        "events": PRUNE_EVENTS,
+        "tasks": PRUNE_TASKS,
     }
     # A task's sends to CometAPI and its data URIs go with it (not kinds of their own).
-    db.execute(db.sql.PRUNE_SUBMIT_ATTEMPTS, (ids,))
-    db.execute(db.sql.PRUNE_TASK_INPUTS, (ids,))
+    db.execute(PRUNE_SUBMIT_ATTEMPTS, (ids,))
+    db.execute(PRUNE_TASK_INPUTS, (ids,))
     return {kind: db.execute(deletes[kind], (ids,)) for kind in KINDS}
+
+
+PRUNE_COUNTS = Sql(
+    "SELECT (SELECT COUNT(*) FROM delivery_attempts WHERE task_id = ANY(?)) AS attempts,"
+    " (SELECT COUNT(*) FROM chat_messages WHERE task_id = ANY(?)) AS chat_messages,"
+    " (SELECT COUNT(*) FROM mirrors WHERE task_id = ANY(?)) AS mirrors,"
+    " (SELECT COUNT(*) FROM deliveries WHERE task_id = ANY(?)) AS deliveries,"
+    " (SELECT COUNT(*) FROM events WHERE task_id = ANY(?)) AS events"
+)
 
 
 def count(db: Db, task_ids: list[str]) -> dict[str, int]:
     """What `remove` would delete, counted, nothing deleted."""
-    counts = db.one(db.sql.PRUNE_COUNTS, (db.array(task_ids),) * 5) or {}
+    counts = db.one(PRUNE_COUNTS, (db.array(task_ids),) * 5) or {}
     removed = {kind: int(counts.get(kind) or 0) for kind in KINDS if kind != "tasks"}
     return {**removed, "tasks": len(task_ids)}
 
 
+TAKE_MAINTENANCE_LEASE = Sql(
+    "UPDATE maintenance_leases SET owner = ?, until = ?"
+    " WHERE name = ? AND (owner IS NULL OR owner = ? OR until < ?)"
+)
+
+
 def take_lease(db: Db, owner: str, now: float, seconds: float) -> bool:
     """Hold the prune's lease for `seconds` more, unless another replica holds it."""
-    taken = db.execute(
-        db.sql.TAKE_MAINTENANCE_LEASE, (owner, now + seconds, PRUNE_LEASE, owner, now)
-    )
+    taken = db.execute(TAKE_MAINTENANCE_LEASE, (owner, now + seconds, PRUNE_LEASE, owner, now))
     return taken == 1
 
 
-def release_lease(db: Db, owner: str) -> None:
-    db.execute(db.sql.RELEASE_MAINTENANCE_LEASE, (PRUNE_LEASE, owner))
+STORE_SIZE = Sql(
+    # The main file only: the WAL is emptied by the checkpoints.
+    sqlite=(
+        "SELECT c.page_count * s.page_size AS bytes,"
+        " f.freelist_count * s.page_size AS free_bytes"
+        " FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s"
+    ),
+    # The relay's tables in its schema, with their indexes and TOAST; PostgreSQL keeps no
+    # free-page count to report (autovacuum marks dead rows' space for reuse in place).
+    postgres=(
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT AS bytes,"
+        " 0 AS free_bytes FROM pg_class c"
+        " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
+    ),
+)
 
 
 def size(db: Db) -> StoreSize:
-    row = db.one(db.sql.STORE_SIZE) or {}
+    row = db.one(STORE_SIZE) or {}
     return StoreSize(int(row.get("bytes") or 0), int(row.get("free_bytes") or 0))

@@ -8,7 +8,7 @@ from collections import Counter
 from functools import partial
 
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 from receiver.retention import rows as retention
 from receiver.retention.rows import PruneStep
 from receiver.retention.rules import Cursor, RetentionPolicy, next_batch
@@ -62,8 +62,15 @@ async def preview(store: Store, policy: RetentionPolicy, cursor: Cursor) -> Prun
     return await store.run(lambda db: _next(db, policy, cursor, time.time(), apply=False))
 
 
+RELEASE_MAINTENANCE_LEASE = Sql(
+    "UPDATE maintenance_leases SET owner = NULL, until = 0 WHERE name = ? AND owner = ?"
+)
+
+
 async def release(store: Store, owner: str) -> None:
-    await store.run(lambda db: retention.release_lease(db, owner))
+    await store.run(
+        lambda db: db.execute(RELEASE_MAINTENANCE_LEASE, (retention.PRUNE_LEASE, owner))
+    )
 
 
 def _next(db: Db, policy: RetentionPolicy, cursor: Cursor, now: float, apply: bool) -> PruneStep:

@@ -15,11 +15,11 @@ from receiver.kernel.service import Service
 from receiver.kernel.store import Task
 from receiver.keys.bearers import keys_of
 from receiver.keys.rules.access import Caller
-from receiver.operator import queries
-from receiver.operator.actions import task_of
-from receiver.operator.queries import TaskDetail
 from receiver.shares.links import SharedLink, ShareRefused, share_signer
 from receiver.stream.caps import Holder
+from receiver.tasks import reads as task_reads
+from receiver.tasks.actions import task_of
+from receiver.tasks.reads import TaskDetail
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ async def opened_link(service: Service, token: str) -> tuple[SharedLink, TaskDet
     link = share_signer(service).open(token, time.time())
     if link.key_id is not None and not await keys_of(service).live(link.key_id):
         raise ShareRefused("the key that made this share link was revoked", "revoked")
-    detail = await queries.task_detail(service.store, link.task_id, documents=20)
+    detail = await task_reads.task_detail(service.store, link.task_id, documents=20)
     if detail is None:
         raise NotFound("the task is no longer kept")
     return link, detail

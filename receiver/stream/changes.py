@@ -23,7 +23,7 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.service import Service
 from receiver.kernel.store import Change, Store
 from receiver.keys.stories import keys
-from receiver.operator import queries
+from receiver.stream import reads as stream_reads
 from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
 
 POLL_SECONDS = 0.5
@@ -166,7 +166,7 @@ class ChangeHub:
             if feed is None:
                 feed = Feed(time.time() - LOOK_BACK_SECONDS)
             try:
-                found = await queries.changes(self.store, feed.read_from, None, READ_LIMIT)
+                found = await stream_reads.changes(self.store, feed.read_from, None, READ_LIMIT)
             except Exception:
                 # The store is away for a while: streams keep their connections and places.
                 self.log.warning("stream.store_unavailable")

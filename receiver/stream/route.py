@@ -23,7 +23,7 @@ from receiver.kernel.errors import MalformedRequest
 from receiver.kernel.service import Service
 from receiver.kernel.store import Change
 from receiver.keys.rules.access import BOOTSTRAP, Caller
-from receiver.operator import queries
+from receiver.stream import reads as stream_reads
 from receiver.stream.caps import Holder
 from receiver.stream.changes import READ_LIMIT, ChangeHub, Feed, Subscription
 
@@ -133,7 +133,9 @@ async def _catch_up(service: Service, feed: Feed, wanted: _Wanted) -> AsyncItera
     comes back short: from then on the shared reader hands over what is new."""
     while True:
         try:
-            found = await queries.changes(service.store, feed.read_from, wanted.task_id, READ_LIMIT)
+            found = await stream_reads.changes(
+                service.store, feed.read_from, wanted.task_id, READ_LIMIT
+            )
         except Exception:
             service.log.warning("stream.store_unavailable")
             return  # the shared reader takes over; a reconnect catches up again

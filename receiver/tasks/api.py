@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from receiver.app.api import models as m
 from receiver.app.api.openapi import reply
+from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owner_of, shown_name
 from receiver.kernel.http.body import read_json
@@ -21,10 +22,11 @@ from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
 from receiver.keys.access import caller_of
 from receiver.keys.rules.access import Caller
-from receiver.operator import actions as operations
-from receiver.operator import queries
 from receiver.stream.changes import change_hub
 from receiver.stream.route import stream_response
+from receiver.tasks import actions as task_actions
+from receiver.tasks import reads as task_reads
+from receiver.tasks import submit
 from receiver.tasks.detail import TaskDetail
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
@@ -35,7 +37,7 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
     timeout = service.config.settings.server.body_timeout_seconds
     payload = await read_json(request, MAX_SUBMIT_BYTES, timeout)
     trace, caller = tracing.caller(request.headers), caller_of(request)
-    result = await operations.submit_task(service, payload, params.idempotency_key, trace, caller)
+    result = await submit.submit(service, payload, params.idempotency_key, trace, caller)
     task = result.task
     body: dict[str, Any] = {
         "id": task.id,
@@ -52,7 +54,7 @@ async def create_task(request: Request, service: Service, params: m.SubmitParams
 
 async def get_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
     # The newest events' documents say where the copies of the renders are.
-    detail = await queries.task_detail(service.store, params.task_id, documents=20)
+    detail = await task_reads.task_detail(service.store, params.task_id, documents=20)
     caller = caller_of(request)
     if detail is None or not caller.owns(detail.task.owner_key):
         raise NotFound("no such task")
@@ -73,7 +75,7 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
 
 
 async def cancel_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
-    task = await operations.cancel_task(service, params.task_id, caller_of(request))
+    task = await task_actions.cancel_task(service, params.task_id, caller_of(request))
     return reply(m.TaskSummary, task.summary())
 
 
@@ -86,7 +88,7 @@ async def list_tasks(request: Request, service: Service, params: m.TaskListParam
         before=params.before,
         owner_key=caller_of(request).owner_filter,
     )
-    found = await operations.list_tasks(service, wanted, params.limit)
+    found = await task_actions.list_tasks(service, wanted, params.limit)
     body: dict[str, Any] = {"tasks": [t.summary() for t in found.tasks], "next": found.next}
     if found.window_reached:
         body["search_window_reached"] = True
@@ -111,7 +113,7 @@ async def list_deliveries(
 ) -> Response:
     caller = caller_of(request)
     wanted = (params.state, params.downstream, params.task_id)
-    found = await operations.deliveries_for(service, caller, wanted, params.limit)
+    found = await delivery_actions.deliveries_for(service, caller, wanted, params.limit)
     listed = _own(caller, [d.summary() for d in found])
     return reply(m.DeliveryList, {"deliveries": listed})
 
@@ -119,7 +121,7 @@ async def list_deliveries(
 async def replay_delivery(
     request: Request, service: Service, params: m.DeliveryIdParams
 ) -> Response:
-    count = await operations.replay_delivery(service, params.delivery_id, caller_of(request))
+    count = await delivery_actions.replay_delivery(service, params.delivery_id, caller_of(request))
     return reply(m.Replayed, {"replayed": count})
 
 
@@ -127,12 +129,12 @@ async def replay_dead_letters(
     request: Request, service: Service, params: m.DeadLetterParams
 ) -> Response:
     caller = caller_of(request)
-    count = await operations.replay_dead_letters(service, params.downstream, caller)
+    count = await delivery_actions.replay_dead_letters(service, params.downstream, caller)
     return reply(m.Replayed, {"replayed": count})
 
 
 async def stream(request: Request, service: Service, params: m.StreamParams) -> Response:
     caller = caller_of(request)
     if params.task_id is not None:
-        await operations.task_of(service, params.task_id, caller)
+        await task_actions.task_of(service, params.task_id, caller)
     return stream_response(request, service, change_hub(service), params.task_id, caller)

@@ -9,7 +9,7 @@ from receiver.kernel.events.rules.kinds import is_callback
 from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task
-from receiver.operator import queries
+from receiver.tasks import reads as task_reads
 from receiver.tasks.stories import cancel as cancel_story
 
 
@@ -20,7 +20,7 @@ async def cancel(service: Service, task_id: str) -> Task:
     Only the official format has a cancel route; CometAPI documents none for the reverse
     format. The state changes only once CometAPI has accepted the cancel.
     """
-    task = await queries.task(service.store, task_id)
+    task = await task_reads.task(service.store, task_id)
     if task is None:
         raise NotFound("no such task")
     if task.state in TERMINAL_STATES:
@@ -33,7 +33,7 @@ async def cancel(service: Service, task_id: str) -> Task:
             service.recorded(recorded)
             service.log.info("task.cancelled", task_id=task.id, sent=False)
             return recorded.task or task
-        task = await queries.task(service.store, task_id) or task  # sent meanwhile
+        task = await task_reads.task(service.store, task_id) or task  # sent meanwhile
     if task.submission == "sending":
         raise Conflict("the task is being sent to CometAPI right now: cancel it again shortly")
     if is_callback(task.kind):

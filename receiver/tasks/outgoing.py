@@ -12,6 +12,7 @@ from typing import Any
 
 from receiver.kernel.comet.client import StreamedBody
 from receiver.kernel.store import Store
+from receiver.tasks import reads as task_reads
 from receiver.tasks.rules.inputs import json_pieces, json_string_part, next_batch
 
 SEND_CHARS = 256 * 1024
@@ -24,7 +25,7 @@ async def outgoing_request(
     """`fields` as they go out: as they are when the task keeps no data URI, else streamed.
     Past HOLD_CHARS the parts are read twice, once for the body's length and once to send
     it: the store, not the process, holds the URIs between the two."""
-    sizes = await store.input_parts(task_id)
+    sizes = await task_reads.input_parts(store, task_id)
     if not sizes:
         return fields
     pieces = json_pieces(fields, sizes)
@@ -53,11 +54,13 @@ async def outgoing_request(
             count = sizes[piece][0]
             if count == 1:
                 if piece not in held:
-                    held = await store.input_wholes(task_id, next_batch(pieces, index, sizes))
+                    held = await task_reads.input_wholes(
+                        store, task_id, next_batch(pieces, index, sizes)
+                    )
                 yield json_string_part(held.get(piece, ""), first=True, last=True)
                 continue
             for part in range(count):
-                text = await store.input_part(task_id, piece, part)
+                text = await task_reads.input_part(store, task_id, piece, part)
                 yield json_string_part(text, first=part == 0, last=part == count - 1)
 
     if sum(chars for _, chars in sizes.values()) <= HOLD_CHARS:

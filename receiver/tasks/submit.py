@@ -33,7 +33,8 @@ from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import NewTask, Task
-from receiver.keys.rules.limits import NO_LIMITS, KeyLimits
+from receiver.keys.rules.access import BOOTSTRAP, Caller
+from receiver.keys.rules.limits import KeyLimits
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
 from receiver.tasks.stories import intake
 
@@ -334,20 +335,19 @@ async def submit(
     service: Service,
     payload: Any,
     idempotency_key: str | None,
-    caller: str | None = None,
-    owner_key: str | None = None,
-    limits: KeyLimits = NO_LIMITS,
+    trace: str | None = None,
+    caller: Caller = BOOTSTRAP,
     through: bool = False,
 ) -> Submission:
-    """Validate and store the task, waiting in the submit queue; the submit worker
-    (receiver/tasks/submitter.py) sends it. Nothing leaves here, so CometAPI's
-    limits never reach the caller. The task's trace is a child of `caller`'s (a context
-    read from the request), else a trace of its own. `limits` are the key's own
-    (LimitReached when one more task would break one). `through`: a Runway route the table
-    does not know is taken, passed through (the front door's)."""
-    with tracing.span("task.submit", caller) as span:
+    """Validate and store the task, the caller's, waiting in the submit queue; the submit
+    worker (receiver/tasks/submitter.py) sends it. Nothing leaves here, so
+    CometAPI's limits never reach the caller. The task's trace is a child of `trace` (the
+    context the request came with), else a trace of its own. The caller's key's limits
+    hold (LimitReached when one more task would break one). `through`: a Runway route the
+    table does not know is taken, passed through (the front door's)."""
+    with tracing.span("task.submit", trace) as span:
         given = Asked(payload, idempotency_key, through)
-        submission = await _submit(service, given, span, owner_key, limits)
+        submission = await _submit(service, given, span, caller.owner, caller.limits)
         task = submission.task
         span.set(task_id=task.id, kind=task.kind, model=task.request.get("model"))
         span.set(created=submission.created, state=task.state)

@@ -15,13 +15,14 @@ from receiver.kernel.store import NewTask
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.retention import worker as retention
 from receiver.retention.rules import DAY, RetentionPolicy, pages_to_free
+from tests.stories import make_task
 
 BODY = "x" * 8000  # a raw callback body of a size seen in the wild, with its outputs
 
 
 async def fill(store: SqliteStore, tasks: int) -> None:
     async def one(i: int) -> None:
-        task, _ = await store.create_task(NewTask("video2video", {"prompt": f"t{i}"}))
+        task, _ = await make_task(store, NewTask("video2video", {"prompt": f"t{i}"}))
         answer = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x",))
         await observe(store, task.id, Report("callback", "cb", answer, BODY), Audience({}))
 

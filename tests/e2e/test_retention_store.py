@@ -24,14 +24,16 @@ from receiver.kernel.events.rules.observation import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.store import Attempt, NewTask, Store, open_store
+from receiver.kernel.store import Attempt, NewTask, Store, leases, open_store
 from receiver.kernel.store.records import new_id
+from receiver.media import stories as copies
 from receiver.retention import stories as pruning
 from receiver.retention import worker as retention
 from receiver.retention.rules import DAY, START, RetentionPolicy, pages_to_free
 from tests import stories
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema, metric
+from tests.stories import make_task
 
 T = TypeVar("T")
 SUBS = {"hook": Subscription(frozenset({"succeeded", "failed"}))}
@@ -93,7 +95,7 @@ def with_store(url: str, fn: Callable[[Store], Awaitable[T]]) -> T:
 
 
 async def submitted(store: Store, n: int) -> str:
-    task, _ = await store.create_task(NewTask("video2video", {"prompt": f"t{n}"}, f"key-{n}"))
+    task, _ = await make_task(store, NewTask("video2video", {"prompt": f"t{n}"}, f"key-{n}"))
     await stories.accept_for(store, task.id, f"up-{n}", "{}", time.time() + 3600, SUBS)
     return task.id
 
@@ -107,14 +109,14 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
         await poll.answered(
             store, poll.Answer(task_id, "", answer, "{}", None), poll.PollPolicy(SUBS, 120.0, True)
         )
-        [job] = await store.claim_mirrors(OWNER, 60, 10)
-        await store.finish_mirror(job.event_id, OWNER, {"status": "mirrored", "files": []})
+        [job] = await copies.claim(store, OWNER, 60, 10)
+        await copies.finish(store, job.event_id, OWNER, {"status": "mirrored", "files": []})
     else:
         await observe(
             store, task_id, Report("poll", "poll:done", answer, '{"raw": "body"}'), Audience(SUBS)
         )
     if outcome is not None:
-        jobs = await store.claim_deliveries(OWNER, 60, 50, "hook")
+        jobs = await delivery.claim(store, OWNER, 60, 50, "hook")
         [job] = [j for j in jobs if j.delivery.task_id == task_id]
         now = time.time()
         status = {"succeeded": 200, "dead": 410, "retry": 503}[outcome]
@@ -123,7 +125,7 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
         )
         posted = ("chat-1", False) if mirrored else None
         await delivery.ended(store, attempt, OWNER, now + 3600, None, posted)
-        await store.release_leases(OWNER)
+        await leases.release(store, OWNER)
     return task_id
 
 

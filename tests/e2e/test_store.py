@@ -13,17 +13,27 @@ from dataclasses import replace
 from typing import TypeVar
 
 from receiver.callbacks.stories import poll, poll_budget
+from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
-from receiver.kernel.events.rows import observations
+from receiver.kernel.events.rows import polls
 from receiver.kernel.events.rules.observation import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observe
-from receiver.kernel.store import Attempt, DeliveryJob, NewTask, PollJob, Store, open_store
+from receiver.kernel.store import (
+    Attempt,
+    DeliveryJob,
+    NewTask,
+    PollJob,
+    Store,
+    leases,
+    open_store,
+)
 from receiver.kernel.store.db import Db
 from receiver.kernel.store.migrate import migrations
 from receiver.kernel.store.records import new_id
-from receiver.operator import queries
+from receiver.tasks import reads as task_reads
 from tests import stories
+from tests.stories import make_task
 
 T = TypeVar("T")
 SUBSCRIPTIONS = {
@@ -43,7 +53,7 @@ def with_stores(url: str, count: int, fn: Callable[[list[Store]], Awaitable[T]])
     async def run() -> T:
         stores = [open_store(url) for _ in range(count)]
         try:
-            await asyncio.gather(*(s.ping() for s in stores))
+            await asyncio.gather(*(s.ready(schema=False) for s in stores))
             return await fn(stores)
         finally:
             await asyncio.gather(*(s.close() for s in stores))
@@ -55,7 +65,7 @@ async def seed_deliveries(store: Store, tasks: int) -> list[str]:
     """`tasks` succeeded tasks, each with one pending delivery per subscribed downstream."""
 
     async def one(i: int) -> list[str]:
-        task, _ = await store.create_task(NewTask("video2video", {"i": i}))
+        task, _ = await make_task(store, NewTask("video2video", {"i": i}))
         obs = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x/v",))
         recorded = await observe(
             store, task.id, Report("callback", f"k{i}", obs, "{}"), Audience(SUBSCRIPTIONS)
@@ -69,7 +79,7 @@ async def claim_all(store: Store, owner: str, lease: float, limit: int) -> list[
     """Claims across every downstream, as the fan-out makes them (one per downstream)."""
     jobs: list[DeliveryJob] = []
     for downstream in SUBSCRIPTIONS:
-        jobs += await store.claim_deliveries(owner, lease, limit - len(jobs), downstream)
+        jobs += await delivery.claim(store, owner, lease, limit - len(jobs), downstream)
     return jobs
 
 
@@ -77,7 +87,7 @@ async def seed_polls(store: Store, tasks: int) -> list[str]:
     """`tasks` submitted tasks whose first poll is already due."""
 
     async def one(i: int) -> str:
-        task, _ = await store.create_task(NewTask("image_to_video", {"i": i}))
+        task, _ = await make_task(store, NewTask("image_to_video", {"i": i}))
         await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
         return task.id
 
@@ -157,13 +167,13 @@ def test_expired_delivery_lease_is_taken_over_and_stale_owner_ignored(storage_ur
         # A, back from a long send, must not overwrite what B now owns.
         kept, _ = await delivery.ended(a, _attempt(first, "succeeded", 200), "A", time.time())
         assert not kept
-        [row] = await queries.deliveries(a, downstream=taken.delivery.downstream)
+        [row] = await delivery_reads.deliveries(a, downstream=taken.delivery.downstream)
         assert (row.state, row.attempts) == ("pending", 0)
         kept, _ = await delivery.ended(
             b, _attempt(first, "dead", 410, "HTTP 410"), "B", time.time()
         )
         assert kept
-        [row] = await queries.deliveries(a, downstream=taken.delivery.downstream)
+        [row] = await delivery_reads.deliveries(a, downstream=taken.delivery.downstream)
         assert (row.state, row.attempts, row.last_status) == ("dead", 1, 410)
 
     with_stores(storage_url, 2, scenario)
@@ -177,7 +187,7 @@ def test_released_leases_are_claimable_at_once(storage_url: str):
         [task_id] = await seed_polls(a, 1)
         assert len(await claim_all(a, "A", 60, 10)) == 2
         assert len(await claim_polls(a, "A", 60, 10)) == 1
-        await a.release_leases("A")  # graceful shutdown
+        await leases.release(a, "A")  # graceful shutdown
         assert sorted(j.delivery.id for j in await claim_all(b, "B", 60, 10)) == sorted(ids)
         assert [j.task_id for j in await claim_polls(b, "B", 60, 10)] == [task_id]
 
@@ -215,12 +225,12 @@ def test_expired_poll_lease_is_taken_over_and_stale_owner_ignored(storage_url: s
         assert taken.task_id == task_id
 
         await reschedule(a, task_id, "A", time.time() + 100)  # stale: ignored
-        task = await queries.task(a, task_id)
+        task = await task_reads.task(a, task_id)
         assert task is not None and task.poll_attempts == 0
         assert task.next_poll_at is not None and task.next_poll_at <= time.time()
         later = time.time() + 100
         await reschedule(b, task_id, "B", later)
-        task = await queries.task(a, task_id)
+        task = await task_reads.task(a, task_id)
         assert task is not None and (task.poll_attempts, task.next_poll_at) == (1, later)
         assert await claim_polls(a, "A", 60, 10) == []  # not due any more
 
@@ -248,7 +258,7 @@ def test_state_change_keeps_the_poll_lease(storage_url: str):
         later = time.time() + 100
         await reschedule(a, running, "A", later)
         await reschedule(a, done, "A", later)
-        moved, finished = await queries.task(a, running), await queries.task(a, done)
+        moved, finished = await task_reads.task(a, running), await task_reads.task(a, done)
         assert moved is not None and (moved.poll_attempts, moved.next_poll_at) == (1, later)
         assert finished is not None and finished.next_poll_at is None
         assert await claim_polls(a, "B", 60, 10) == []
@@ -295,7 +305,7 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         assert result.handed[0].payload["state"] == "succeeded"
         claimed: dict[str, list[str]] = {}
         for name in subscriptions:
-            jobs = await b.claim_deliveries("B", 60, 10, name)
+            jobs = await delivery.claim(b, "B", 60, 10, name)
             claimed[name] = [job.delivery.id for job in jobs]
         assert claimed["a"] == [running_delivery]
         assert claimed["b"] == []
@@ -313,10 +323,10 @@ def test_due_polls_go_nearest_their_end_first(storage_url: str):
 
         def shape(db: Db) -> None:
             due = now - 1  # when seed_polls made them due
-            observations.set_poll_timing(db, far, now - 5, due + 30)
-            observations.set_poll_timing(db, near, now - 5, due + 5)
-            observations.set_poll_timing(db, past, now - 50, due - 10)
-            observations.bring_poll_forward(db, called, None, due, now, True)
+            polls.set_poll_timing(db, far, now - 5, due + 30)
+            polls.set_poll_timing(db, near, now - 5, due + 5)
+            polls.set_poll_timing(db, past, now - 50, due - 10)
+            polls.bring_poll_forward(db, called, None, due, now, True)
 
         await store.run(shape)
         order = [(await claim_polls(store, "A", 60, 1))[0].task_id for _ in range(5)]

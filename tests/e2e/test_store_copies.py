@@ -10,13 +10,15 @@ import asyncio
 import time
 
 from receiver.callbacks.stories import poll, poll_budget
+from receiver.deliveries import reads as delivery_reads
 from receiver.kernel.events.rules.observation import Observation
 from receiver.kernel.events.rules.routing import Subscription
-from receiver.kernel.store import NewTask, Store
-from receiver.operator import queries
+from receiver.kernel.store import NewTask, Store, leases
+from receiver.media import stories as copies
 from receiver.tasks.rows import tasks
 from tests import stories
 from tests.e2e.test_store import with_stores
+from tests.stories import make_task
 
 SUBSCRIPTIONS = {"hook": Subscription(frozenset({"succeeded"}))}
 
@@ -25,7 +27,7 @@ async def seed_copies(store: Store, tasks: int) -> list[str]:
     """`tasks` renders confirmed by a poll, each with a copy to make; returns the task ids."""
     ids = []
     for i in range(tasks):
-        task, _ = await store.create_task(NewTask("image_to_video", {"i": i}))
+        task, _ = await make_task(store, NewTask("image_to_video", {"i": i}))
         await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
         [due] = await poll_budget.claim(store, poll_budget.PollLease("seeder", 60, 60, None), 1)
         done = Observation(
@@ -41,7 +43,7 @@ async def seed_copies(store: Store, tasks: int) -> list[str]:
 
 
 async def delivery_states(store: Store, task_id: str) -> list[str]:
-    return [d.state for d in await queries.deliveries(store, task_id=task_id)]
+    return [d.state for d in await delivery_reads.deliveries(store, task_id=task_id)]
 
 
 def test_copy_leases_are_given_back_by_their_owner_only(storage_url: str) -> None:
@@ -49,12 +51,12 @@ def test_copy_leases_are_given_back_by_their_owner_only(storage_url: str) -> Non
         a, b = stores
         await a.migrate()
         ids = await seed_copies(a, 2)
-        assert sorted(j.task_id for j in await a.claim_mirrors("A", 60, 8)) == sorted(ids)
-        assert await b.claim_mirrors("B", 60, 8) == []
-        await b.release_leases("B")  # another process's stop: A's copies stay A's
-        assert await b.claim_mirrors("B", 60, 8) == []
-        await a.release_leases("A")  # A stops gracefully
-        assert sorted(j.task_id for j in await b.claim_mirrors("B", 60, 8)) == sorted(ids)
+        assert sorted(j.task_id for j in await copies.claim(a, "A", 60, 8)) == sorted(ids)
+        assert await copies.claim(b, "B", 60, 8) == []
+        await leases.release(b, "B")  # another process's stop: A's copies stay A's
+        assert await copies.claim(b, "B", 60, 8) == []
+        await leases.release(a, "A")  # A stops gracefully
+        assert sorted(j.task_id for j in await copies.claim(b, "B", 60, 8)) == sorted(ids)
 
     with_stores(storage_url, 2, scenario)
 
@@ -64,11 +66,11 @@ def test_a_start_that_owns_the_store_takes_every_copy_lease_back(storage_url: st
         [a] = stores
         await a.migrate()
         [task_id] = await seed_copies(a, 1)
-        assert len(await a.claim_mirrors("killed", 3600, 8)) == 1
-        await a.release_all_leases(deliveries=True, polls=True)  # a delivery worker's start
-        assert await a.claim_mirrors("next", 60, 8) == []
-        await a.release_all_leases(deliveries=True, polls=True, mirroring=True)
-        assert [j.task_id for j in await a.claim_mirrors("next", 60, 8)] == [task_id]
+        assert len(await copies.claim(a, "killed", 3600, 8)) == 1
+        await leases.release_all(a, deliveries=True, polls=True)  # a delivery worker's start
+        assert await copies.claim(a, "next", 60, 8) == []
+        await leases.release_all(a, deliveries=True, polls=True, mirroring=True)
+        assert [j.task_id for j in await copies.claim(a, "next", 60, 8)] == [task_id]
 
     with_stores(storage_url, 1, scenario)
 
@@ -80,12 +82,12 @@ def test_a_renewed_copy_lease_outlives_its_first_term_and_a_dead_ones_does_not(
         a, b = stores
         await a.migrate()
         first, second = await seed_copies(a, 2)
-        jobs = {j.task_id: j for j in await a.claim_mirrors("A", 0.3, 8)}
+        jobs = {j.task_id: j for j in await copies.claim(a, "A", 0.3, 8)}
         # A keeps copying the first, and has died for the second (nothing renews it).
-        assert await a.renew_mirror_leases("A", [jobs[first].event_id], 60) == 1
-        assert await b.renew_mirror_leases("B", [jobs[second].event_id], 60) == 0
+        assert await copies.renew(a, "A", [jobs[first].event_id], 60) == 1
+        assert await copies.renew(b, "B", [jobs[second].event_id], 60) == 0
         await asyncio.sleep(0.4)
-        assert [j.task_id for j in await b.claim_mirrors("B", 60, 8)] == [second]
+        assert [j.task_id for j in await copies.claim(b, "B", 60, 8)] == [second]
 
     with_stores(storage_url, 2, scenario)
 
@@ -97,13 +99,13 @@ def test_copies_past_the_wait_are_given_up_unless_a_live_worker_holds_them(
         [a] = stores
         await a.migrate()
         held, idle = await seed_copies(a, 2)
-        jobs = {j.task_id: j for j in await a.claim_mirrors("A", 60, 8)}
+        jobs = {j.task_id: j for j in await copies.claim(a, "A", 60, 8)}
         # `held` failed once and waits an hour for its next attempt; A is copying `idle`.
         retried = jobs[held]
-        await a.retry_mirror(retried.event_id, "A", time.time() + 3600, "HTTP 503", [])
+        await copies.retry(a, retried.event_id, "A", time.time() + 3600, "HTTP 503", [])
         # Not past the wait yet: nothing is given up.
-        assert await a.give_up_overdue_mirrors(3600, lambda last: f"late ({last})", 100) == []
-        [gone] = await a.give_up_overdue_mirrors(0, lambda last: f"late ({last})", 100)
+        assert await copies.give_up_overdue(a, 3600, lambda last: f"late ({last})", 100) == []
+        [gone] = await copies.give_up_overdue(a, 0, lambda last: f"late ({last})", 100)
         assert (gone.task_id, gone.reason) == (held, "late (HTTP 503)")
         assert gone.delivery_ids and await delivery_states(a, held) == ["pending"]
         assert await delivery_states(a, idle) == ["mirroring"]  # A is copying it
@@ -115,10 +117,10 @@ def test_copies_past_the_wait_are_given_up_unless_a_live_worker_holds_them(
         bodies = await a.read(lambda db: tasks.event_bodies(db, held, 500))
         assert bodies[event.id][0]["media"] == {"status": "failed", "reason": "late (HTTP 503)"}
         # Copying turned off: the held one goes too, and the job's owner can no longer end it.
-        [off] = await a.give_up_mirrors("media copies are turned off", 100)
+        [off] = await copies.give_up_all(a, "media copies are turned off", 100)
         assert off.task_id == idle and await delivery_states(a, idle) == ["pending"]
         copied = {"status": "mirrored", "files": []}
-        assert await a.finish_mirror(jobs[idle].event_id, "A", copied) == []
-        assert await a.give_up_mirrors("media copies are turned off", 100) == []
+        assert await copies.finish(a, jobs[idle].event_id, "A", copied) == []
+        assert await copies.give_up_all(a, "media copies are turned off", 100) == []
 
     with_stores(storage_url, 1, scenario)

@@ -19,26 +19,48 @@ from typing import Any
 import pytest
 
 from receiver.callbacks.stories import callback, poll, poll_budget
+from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
+from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
+from receiver.kernel.errors import LimitReached
+from receiver.kernel.events.rows import copies as copy_rows
 from receiver.kernel.events.rules.claims import ClaimPolicy
 from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.poll_timing import PollRule
 from receiver.kernel.events.rules.queue import Refused
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Report
-from receiver.kernel.store import Attempt, DeliveryJob, NewTask, Store, TaskFilter, open_store
+from receiver.kernel.store import (
+    Attempt,
+    DeliveryJob,
+    NewTask,
+    Store,
+    Task,
+    TaskFilter,
+    leases,
+    open_store,
+)
 from receiver.kernel.store.records import SubmitAttempt, new_id
-from receiver.media import rows as mirrors
-from receiver.operator import actions as operations
+from receiver.keys.rows.apps import AppSettings
+from receiver.keys.rows.keys import NewKey
+from receiver.keys.rules.limits import NO_LIMITS, KeyLimits
+from receiver.keys.stories import apps as apps_story
+from receiver.keys.stories import keys as keys_story
+from receiver.keys.stories import sessions
+from receiver.media import stories as copies
 from receiver.operator import queries
 from receiver.operator import rows as reads
 from receiver.retention import stories as pruning
 from receiver.retention.rules import START, RetentionPolicy
+from receiver.stream import reads as stream_reads
+from receiver.tasks import reads as task_reads
 from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.stories import cancel, submit
+from receiver.tasks.stories import aside, cancel, intake, submit
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema
+from tests.statements import every_statement, statements_run
 
 # Both backends, whatever RELAY_TEST_BACKENDS says: the comparison needs PostgreSQL too.
 pytestmark = [
@@ -114,27 +136,31 @@ def sent(job: Any, status: int | None, outcome: str, retry_at: float | None) -> 
     )
 
 
+def create(store: Store, new: NewTask) -> Awaitable[tuple[Task, bool]]:
+    """A task made as the API makes one: the intake story, here under no key's limits."""
+    return intake.queue(store, new, NO_LIMITS)
+
+
 async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob]]:
     """Three tasks sent (one refused for good, one retried), polled and called back."""
     store = run.store
     cat, _ = await run(
         "create",
-        store.create_task(
+        create(
+            store,
             NewTask(
                 "video2video",
                 {"prompt": "A Cat 100%_sure"},
                 "key-1",
                 "hash-1",
                 {"metadata": {"m": 1}, "channels": ["chat"]},
-            )
+            ),
         ),
     )
-    await run("create again", store.create_task(NewTask("video2video", {}, "key-1", "hash-1")))
-    dog, _ = await run(
-        "create", store.create_task(NewTask("image_to_video", {"promptText": "dog"}))
-    )
-    fox, _ = await run("create", store.create_task(NewTask("video2video", {"prompt": "a fox"})))
-    await run("position", queries.task(store, fox.id))
+    await run("create again", create(store, NewTask("video2video", {}, "key-1", "hash-1")))
+    dog, _ = await run("create", create(store, NewTask("image_to_video", {"promptText": "dog"})))
+    fox, _ = await run("create", create(store, NewTask("video2video", {"prompt": "a fox"})))
+    await run("position", task_reads.task(store, fox.id))
     await run("orphans none", submit.orphaned(store, time.time() + 60))
     jobs = await run("claim submits", submit.claim(store, "S", None, 10))
     by_task = {j.task_id: j for j in jobs}
@@ -186,7 +212,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         ),
     )
     await run("sends", store.read(lambda db: submit_queue.attempts(db, dog.id, 500)))
-    waiting, _ = await run("create", store.create_task(NewTask("video2video", {"prompt": "w"})))
+    waiting, _ = await run("create", create(store, NewTask("video2video", {"prompt": "w"})))
     await run("cancel waiting", cancel.while_waiting(store, waiting.id, SUBS))
 
     # A callback's claim, then the polls that confirm it.
@@ -257,7 +283,7 @@ async def resubmit_and_orphan(run: Script) -> None:
     """A callback that takes its task's poll at once; a failure upstream sent again; a send
     cut off given up."""
     store = run.store
-    eel, _ = await run("create", store.create_task(NewTask("video2video", {"prompt": "eel"})))
+    eel, _ = await run("create", create(store, NewTask("video2video", {"prompt": "eel"})))
     [job] = await run("claim submits", submit.claim(store, "S", None, 10))
     await run(
         "accepted",
@@ -297,7 +323,7 @@ async def resubmit_and_orphan(run: Script) -> None:
             poll.PollPolicy(SUBS, 120.0, False, 1),
         ),
     )
-    await run("requeued", queries.task(store, eel.id))
+    await run("requeued", task_reads.task(store, eel.id))
     [job] = await run("claim resubmit", submit.claim(store, "S", None, 10))
     await run("orphans", submit.orphaned(store, time.time() + 60))
     await run("orphan failed", submit.fail_orphan(store, eel.id, SUBS))
@@ -307,9 +333,9 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
     """Deliveries claimed and attempted; a failing downstream disabled and enabled again."""
     store = run.store
     await run("register", downstream_rows.register(store, ["hook", "chat"]))
-    hooks = await run("claim hook", store.claim_deliveries("D", 60, 10, "hook"))
-    chats = await run("claim chat", store.claim_deliveries("D", 60, 10, "chat"))
-    await run("nothing twice", store.claim_deliveries("E", 60, 10, "hook"))
+    hooks = await run("claim hook", delivery.claim(store, "D", 60, 10, "hook"))
+    chats = await run("claim chat", delivery.claim(store, "D", 60, 10, "chat"))
+    await run("nothing twice", delivery.claim(store, "E", 60, 10, "hook"))
     assert chats == []  # handed to the poll that found the cat done
     for job in handed:
         await run(
@@ -329,44 +355,44 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
             "hook fails",
             delivery.ended(store, attempt(job, 1, 503, "retry"), "D", time.time() - 1, failing),
         )
-    await run("health", queries.health(store, ["hook", "chat"]))
+    await run("health", downstream_reads.health(store, ["hook", "chat"]))
     await run("disabled", downstream_rows.disabled(store))
     await run("enable", downstream_rows.enable(store, "hook", time.time() - 60))
-    for job in await run("claim again", store.claim_deliveries("D", 60, 10, "hook")):
+    for job in await run("claim again", delivery.claim(store, "D", 60, 10, "hook")):
         await run(
             "hook dead", delivery.ended(store, attempt(job, 2, 410, "dead"), "D", time.time())
         )
     await run("breaker", downstream_rows.note_breaker(store, "hook", "open"))
-    await run("dead letters", queries.deliveries(store, state="dead", downstream="hook"))
-    await run("replay dead", store.replay_dead_letters("hook"))
-    await run("of task", queries.deliveries(store, task_id=ids["cat"], state="pending"))
+    await run("dead letters", delivery_reads.deliveries(store, state="dead", downstream="hook"))
+    await run("replay dead", delivery.replay_dead_letters(store, "hook"))
+    await run("of task", delivery_reads.deliveries(store, task_id=ids["cat"], state="pending"))
     await run(
         "every",
-        queries.deliveries(
+        delivery_reads.deliveries(
             store,
         ),
     )
-    await run("pending", queries.deliveries(store, state="pending"))
-    await run("to hook", queries.deliveries(store, downstream="hook"))
-    replayed = await run("claim replayed", store.claim_deliveries("D", 60, 10, "hook"))
+    await run("pending", delivery_reads.deliveries(store, state="pending"))
+    await run("to hook", delivery_reads.deliveries(store, downstream="hook"))
+    replayed = await run("claim replayed", delivery.claim(store, "D", 60, 10, "hook"))
     task_id = replayed[0].delivery.task_id
     await run("webhook gone", delivery.webhook_gone(store, task_id, "gone", "none"))
-    await run("release", store.release_leases("D"))
-    await run("release all", store.release_all_leases(True, True, True))
+    await run("release", leases.release(store, "D"))
+    await run("release all", leases.release_all(store, True, True, True))
 
 
 async def copy(run: Script, ids: dict[str, str]) -> None:
     """The dog's copy retried, renewed and finished; the deliveries it held go."""
     store = run.store
-    await run("copying", store.read(lambda db: mirrors.copying(db, ids["dog"])))
-    [job] = await run("claim copy", store.claim_mirrors("M", 60, 4))
-    await run("retry copy", store.retry_mirror(job.event_id, "M", time.time() - 1, "slow", []))
-    [job] = await run("claim copy again", store.claim_mirrors("M", 60, 4))
-    await run("renew", store.renew_mirror_leases("M", [job.event_id], 60))
-    await run("overdue", store.give_up_overdue_mirrors(3600, lambda e: f"late: {e}", 4))
+    await run("copying", store.read(lambda db: copy_rows.copying(db, ids["dog"])))
+    [job] = await run("claim copy", copies.claim(store, "M", 60, 4))
+    await run("retry copy", copies.retry(store, job.event_id, "M", time.time() - 1, "slow", []))
+    [job] = await run("claim copy again", copies.claim(store, "M", 60, 4))
+    await run("renew", copies.renew(store, "M", [job.event_id], 60))
+    await run("overdue", copies.give_up_overdue(store, 3600, lambda e: f"late: {e}", 4))
     media = {"status": "mirrored", "files": [{"role": "video", "url": "https://c.test/d.mp4"}]}
-    await run("copied", store.finish_mirror(job.event_id, "M", media))
-    await run("give up none", store.give_up_mirrors("stopping", 4))
+    await run("copied", copies.finish(store, job.event_id, "M", media))
+    await run("give up none", copies.give_up_all(store, "stopping", 4))
 
 
 async def read_and_prune(run: Script, ids: dict[str, str]) -> None:
@@ -386,21 +412,21 @@ async def read_and_prune(run: Script, ids: dict[str, str]) -> None:
             TaskFilter(floor=ids["dog"]),
         )
     ):
-        await run(f"list {i}", queries.task_list(store, wanted))
-    await run("window", queries.search_window_end(store, None, 2))
-    await run("window before", queries.search_window_end(store, ids["fox"], 1))
+        await run(f"list {i}", task_reads.task_list(store, wanted))
+    await run("window", task_reads.search_window_end(store, None, 2))
+    await run("window before", task_reads.search_window_end(store, ids["fox"], 1))
     for name, task_id in ids.items():
-        await run(f"task {name}", queries.task(store, task_id))
-        await run(f"detail {name}", queries.task_detail(store, task_id, queries.HISTORY))
-        await run(f"changes {name}", queries.changes(store, since, task_id))
-    await run("changes", queries.changes(store, since))
+        await run(f"task {name}", task_reads.task(store, task_id))
+        await run(f"detail {name}", task_reads.task_detail(store, task_id, task_reads.HISTORY))
+        await run(f"changes {name}", stream_reads.changes(store, since, task_id))
+    await run("changes", stream_reads.changes(store, since))
     await run("activity", store.read(lambda db: reads.activity(db, since)))
     counts = await queries.counts(store)
     run.answers.append(("counts", {k: v for k, v in counts.items() if not k.startswith("store")}))
-    await run("revoke", operations.end_session(store, "sess-1", time.time() + 60))
-    await run("revoke again", operations.end_session(store, "sess-1", time.time() + 60))
-    await run("revoked", operations.session_ended(store, "sess-1"))
-    await run("not revoked", operations.session_ended(store, "sess-2"))
+    await run("revoke", sessions.end(store, "sess-1", time.time() + 60))
+    await run("revoke again", sessions.end(store, "sess-1", time.time() + 60))
+    await run("revoked", sessions.ended(store, "sess-1"))
+    await run("not revoked", sessions.ended(store, "sess-2"))
     await run("managed", downstream_rows.create(store, "hook", {"url": "https://x.test"}, "sealed"))
     await run("changed", downstream_rows.change(store, "hook", {"url": "https://y.test"}))
     await run("rotate", downstream_rows.rotate(store, "hook", "sealed-2", "sealed", 60))
@@ -419,18 +445,119 @@ async def read_and_prune(run: Script, ids: dict[str, str]) -> None:
     await run("prune", pruning.step(store, policy, START, "R", 60))
     await run("prune again", pruning.step(store, policy, START, "R", 60))
     await run("release prune", pruning.release(store, "R"))
-    await run("left", queries.task_list(store, TaskFilter()))
+    await run("left", task_reads.task_list(store, TaskFilter()))
+
+
+async def refused(call: Awaitable[Any]) -> str:
+    try:
+        await call
+    except LimitReached as e:
+        return f"{e.limit}: {e.retry_after > 0}"
+    return "taken"
+
+
+async def apps_and_limits(run: Script) -> None:
+    """An app and its key, made, found, used and revoked; tasks made under its limits."""
+    store = run.store
+    app = await run("app", apps_story.create(store, "studio", AppSettings(2, 1, 2)))
+    await run("app named", apps_story.named(store, "studio"))
+    await run("apps", apps_story.live(store))
+    await run("app names", apps_story.names(store, [app.id, "app_none"]))
+    await run("app changed", apps_story.change(store, "studio", AppSettings(3, 1, 2)))
+    key = await run(
+        "key", apps_story.add_key(store, "studio", NewKey("k1", "digest-1", ["tasks:read"], 1))
+    )
+    await run("key by digest", keys_story.by_digest(store, ["digest-0", "digest-1"]))
+    await run("rehash", keys_story.rehash(store, key.id, "digest-2"))
+    await run("used", keys_story.used(store, key.id))
+    await run("keys", keys_story.live(store))
+    await run("keys of the app", keys_story.live(store, app.id))
+    await run("key live", keys_story.is_live(store, key.id))
+    limits = KeyLimits(1, 2)
+    first, _ = await run(
+        "limited", intake.queue(store, NewTask("video2video", {"p": 1}, owner_key=app.id), limits)
+    )
+    await run(
+        "queued limit",
+        refused(intake.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
+    )
+    await run("cancel limited", cancel.while_waiting(store, first.id, SUBS))
+    await run(
+        "limited again",
+        intake.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
+    )
+    await run(
+        "day limit",
+        refused(intake.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
+    )
+    await run("revoke key", apps_story.revoke_key(store, "k1", "studio"))
+    await run("key gone", keys_story.is_live(store, key.id))
+    await run("delete app", apps_story.delete(store, "studio"))
+
+
+async def inputs_progress_and_copies(run: Script) -> None:
+    """A task's data URI read back; a running task's progress told, twice; a task bound to
+    its upstream id by a poll; an own webhook's delivery leased; a copy given up."""
+    store = run.store
+    uri = "data:image/png;base64," + "A" * 64
+    task, _ = await run(
+        "with input",
+        create(
+            store,
+            NewTask(
+                "image_to_video",
+                {"promptImage": "sha-1"},
+                routing={"webhook": "https://own.test/hook", "webhook_events": ["running"]},
+                inputs={"sha-1": uri},
+            ),
+        ),
+    )
+    await run("input parts", task_reads.input_parts(store, task.id))
+    await run("input wholes", task_reads.input_wholes(store, task.id, ["sha-1", "sha-2"]))
+    await run("input part", task_reads.input_part(store, task.id, "sha-1", 0))
+    jobs = await run("claim submit", submit.claim(store, "S", None, 10))
+    listening = {**SUBS, "progress": Subscription(frozenset({"progress", "running"}))}
+    rule = PollRule()
+    for progress in ("10%", "20%"):
+        running = Observation(state="running", upstream_task_id="up-in", progress=progress)
+        await run(
+            f"running {progress}",
+            poll.answered(
+                store,
+                poll.Answer(task.id, "P", running, "{}", rule),
+                poll.PollPolicy(listening, 120.0, progress_every=0.0),
+            ),
+        )
+    await run("due downstreams", downstream_rows.due(store))
+    await run("own webhook", delivery.claim(store, "D", 60, 10, "task-webhook"))
+    done = Observation(state="succeeded", upstream_task_id="up-in", outputs=("https://c/x.mp4",))
+    await run(
+        "copy wanted",
+        poll.answered(
+            store,
+            poll.Answer(task.id, "P", done, "{}", rule),
+            poll.PollPolicy(listening, 120.0, mirror=True),
+        ),
+    )
+    await run("give up copies", copies.give_up_all(store, "stopping", 4))
+    await run("aside", aside.set_aside(store, jobs[0].task_id, "broken"))
+    await run(
+        "app deliveries",
+        delivery_reads.app_deliveries(store, "app_none", None, None, None, None, 10),
+    )
 
 
 async def script(store: Store) -> list[tuple[str, Any]]:
     run = Script(store)
     await run("migrate", store.migrate())
-    await run("ping", store.ping())
+    await run("ping", store.ready())
     ids, handed = await submit_and_poll(run)
     await resubmit_and_orphan(run)
     await deliver(run, ids, handed)
     await copy(run, ids)
     await read_and_prune(run, ids)
+    await apps_and_limits(run)
+    await inputs_progress_and_copies(run)
     return run.answers
 
 
@@ -446,12 +573,20 @@ def run_on(url: str, fn: Callable[[Store], Awaitable[Any]]) -> Any:
 
 
 def test_the_same_calls_give_the_same_rows_on_both_backends(tmp_path: Path) -> None:
-    on_sqlite = run_on(f"sqlite:///{tmp_path / 'relay.db'}", script)
+    with statements_run() as ran_on_sqlite:
+        on_sqlite = run_on(f"sqlite:///{tmp_path / 'relay.db'}", script)
     schema = PgSchema()
     try:
-        on_postgres = run_on(schema.url, script)
+        with statements_run() as ran_on_postgres:
+            on_postgres = run_on(schema.url, script)
     finally:
         schema.drop()
+    # Every statement written in the relay's modules ran on both (found where it is written,
+    # not from a list): one the script misses is one whose answers nobody compared.
+    every = every_statement()
+    for ran in (ran_on_sqlite, ran_on_postgres):
+        missed = sorted(name for name, sql in every.items() if id(sql) not in ran)
+        assert missed == [], "\n".join(missed)
     assert [label for label, _ in on_sqlite] == [label for label, _ in on_postgres]
     for (label, sqlite_answer), (_, postgres_answer) in zip(on_sqlite, on_postgres, strict=True):
         assert (label, sqlite_answer) == (label, postgres_answer)

@@ -15,6 +15,7 @@ from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.store import Attempt, Delivery, NewTask, Store, open_store
 from receiver.kernel.store.records import new_id
 from tests import stories
+from tests.stories import make_task
 
 SUBSCRIPTIONS = {
     "hook": Subscription(frozenset({"progress", "succeeded"})),
@@ -38,7 +39,7 @@ async def rows(store: Store, task_id: str, downstream: str) -> list[Delivery]:
 
 async def scenario(store: Store) -> None:
     await store.migrate()
-    task, _ = await store.create_task(NewTask("image_to_video", {"promptText": "p"}))
+    task, _ = await make_task(store, NewTask("image_to_video", {"promptText": "p"}))
     await stories.accept_for(store, task.id, "up-1", "{}", time.time() - 1, {})
 
     await report(store, task.id, running("0.2"))
@@ -46,7 +47,7 @@ async def scenario(store: Store) -> None:
     # One row waits at the hook, carrying the newer figure; the chat downstream, which
     # asked for `running`, got that state once and no progress.
     [waiting] = await rows(store, task.id, "hook")
-    [job] = await store.claim_deliveries("F", 60, 10, "hook")
+    [job] = await delivery.claim(store, "F", 60, 10, "hook")
     assert job.delivery.id == waiting.id
     assert (job.payload["type"], job.payload["progress"]) == ("task.progress", 0.4)
     assert len(await rows(store, task.id, "chat")) == 1
@@ -62,13 +63,13 @@ async def scenario(store: Store) -> None:
         new_id("att"), first.id, task.id, "hook", 1, now, now, 1.0, 503, "busy", "retry"
     )
     assert (await delivery.ended(store, failed, "F", now + 3600))[0]
-    assert await store.claim_deliveries("F", 60, 10, "hook") == []
+    assert await delivery.claim(store, "F", 60, 10, "hook") == []
 
     done = Observation(state="succeeded", upstream_status="SUCCEEDED", outputs=("https://x/v",))
     await report(store, task.id, done)
     states = [d.state for d in await rows(store, task.id, "hook")]
     assert states == ["superseded", "superseded", "pending"]
-    [end] = await store.claim_deliveries("F", 60, 10, "hook")
+    [end] = await delivery.claim(store, "F", 60, 10, "hook")
     assert end.payload["state"] == "succeeded" and "type" not in end.payload
 
 

@@ -7,19 +7,22 @@ import time
 
 from receiver.callbacks.stories import poll, poll_budget
 from receiver.deliveries import stories as delivery
+from receiver.kernel.events.rows import outbox
 from receiver.kernel.events.rules.observation import Observation
 from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.store import Attempt, NewTask, Store, TaskFilter
 from receiver.kernel.store.records import new_id
-from receiver.operator import queries
 from receiver.operator import rows as reads
+from receiver.stream import reads as stream_reads
+from receiver.tasks import reads as task_reads
 from tests import stories
 from tests.e2e.test_store import SUBSCRIPTIONS, claim_all, with_stores
+from tests.stories import make_task
 
 
 async def _task(store: Store, kind: str, prompt: str) -> str:
     field = "prompt" if kind == "video2video" else "promptText"
-    task, _ = await store.create_task(NewTask(kind, {field: prompt}))
+    task, _ = await make_task(store, NewTask(kind, {field: prompt}))
     return task.id
 
 
@@ -32,7 +35,7 @@ def test_tasks_are_listed_newest_first_by_filter_and_cursor(storage_url: str):
         fox = await _task(store, "video2video", "a fox")
 
         async def ids(**wanted: object) -> list[str]:
-            return [t.id for t in await queries.task_list(store, TaskFilter(**wanted))]  # type: ignore[arg-type]
+            return [t.id for t in await task_reads.task_list(store, TaskFilter(**wanted))]  # type: ignore[arg-type]
 
         assert await ids() == [fox, dog, cat]
         assert await ids(kind="video2video") == [fox, cat]
@@ -43,7 +46,7 @@ def test_tasks_are_listed_newest_first_by_filter_and_cursor(storage_url: str):
         assert await ids(limit=2) == [fox, dog]
         assert await ids(limit=2, before=dog) == [cat]
         assert await ids(since=time.time() + 60) == []
-        [listed] = await queries.task_list(store, TaskFilter(text="fox"))
+        [listed] = await task_reads.task_list(store, TaskFilter(text="fox"))
         assert listed.summary()["prompt"] == "a fox"
 
     with_stores(storage_url, 1, scenario)
@@ -54,7 +57,7 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         [store] = stores
         await store.migrate()
         start = time.time()
-        task, _ = await store.create_task(NewTask("video2video", {"prompt": "p"}))
+        task, _ = await make_task(store, NewTask("video2video", {"prompt": "p"}))
         obs = Observation(state="succeeded", upstream_task_id="up", outputs=("https://x/v",))
         await observe(store, task.id, Report("poll", "k", obs, "{}"), Audience(SUBSCRIPTIONS))
         [job, _other] = await claim_all(store, "me", 60, 10)
@@ -79,8 +82,8 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         )  # fmt: skip
         assert not (await delivery.ended(store, stale, "me", now))[0]
 
-        assert await store.read(lambda db: reads.task_attempts(db, task.id, 500)) == [failed, ok]
-        changes = await queries.changes(store, start - 1)
+        assert await store.read(lambda db: outbox.task_attempts(db, task.id, 500)) == [failed, ok]
+        changes = await stream_reads.changes(store, start - 1)
         assert [(c.kind, c.key) for c in changes] == [
             ("task", task.id),
             ("attempt", failed.id),
@@ -88,8 +91,10 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         ]
         assert changes[1].data["status"] == 503
         assert changes[0].data["state"] == "succeeded"
-        assert await queries.changes(store, now + 0.5, task_id="other") == []
-        assert [c.key for c in await queries.changes(store, now + 0.5, task_id=task.id)] == [ok.id]
+        assert await stream_reads.changes(store, now + 0.5, task_id="other") == []
+        assert [c.key for c in await stream_reads.changes(store, now + 0.5, task_id=task.id)] == [
+            ok.id
+        ]
 
         activity = await store.read(lambda db: reads.activity(db, start - 3600))
         hour = float(int(now // 3600) * 3600)
@@ -105,7 +110,7 @@ def test_a_polls_progress_is_kept_until_the_task_ends(storage_url: str):
     async def scenario(stores: list[Store]) -> None:
         [store] = stores
         await store.migrate()
-        task, _ = await store.create_task(NewTask("image_to_video", {"promptText": "p"}))
+        task, _ = await make_task(store, NewTask("image_to_video", {"promptText": "p"}))
         await stories.accept_for(store, task.id, "up", "{}", time.time() - 1, {})
         [job] = await poll_budget.claim(store, poll_budget.PollLease("me", 60, 60, None), 10)
         running = Observation(state="running", upstream_status="RUNNING", progress="0.4")
@@ -114,10 +119,10 @@ def test_a_polls_progress_is_kept_until_the_task_ends(storage_url: str):
             poll.Answer(job.task_id, "me", running, "{}", time.time() - 1),
             poll.PollPolicy({}, 120.0),
         )
-        seen = await queries.task(store, task.id)
+        seen = await task_reads.task(store, task.id)
         assert seen is not None and seen.progress == 0.4
         assert [
-            c.data["progress"] for c in await queries.changes(store, seen.updated_at - 0.001)
+            c.data["progress"] for c in await stream_reads.changes(store, seen.updated_at - 0.001)
         ] == [0.4]
 
     with_stores(storage_url, 1, scenario)

@@ -231,3 +231,23 @@ def test_no_function_takes_more_than_seven_parameters() -> None:
             if count > MAX_PARAMETERS:
                 crowded.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
     assert sorted(crowded) == []
+
+
+MAX_STORE_METHODS = 8
+
+
+def test_the_store_is_run_read_migrations_and_leases() -> None:
+    """Every write is a story of receiver/transitions/ run through `store.run`: the store's
+    own methods are only the transaction, the snapshot, migrations and readiness, the work a
+    process takes, space given back and closing, on each backend alike."""
+    from receiver.kernel.store.postgres.store import PostgresStore
+    from receiver.kernel.store.sqlite.store import SqliteStore
+    from receiver.kernel.store.store import Store
+
+    for cls in (Store, SqliteStore, PostgresStore):
+        public = sorted(
+            name
+            for name, value in inspect.getmembers(cls)
+            if not name.startswith("_") and inspect.isfunction(value)
+        )
+        assert len(public) <= MAX_STORE_METHODS, (cls.__name__, public)

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from receiver.kernel.errors import StoreError
+from receiver.kernel.store.db import Sql
 from receiver.kernel.store.migrate import Migration, check_schema, migrate, migrations, newer_schema
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
 
@@ -26,7 +27,7 @@ def test_files_are_numbered_in_order_and_apply_once() -> None:
     _, db = open_db()
     assert migrate(db) == [m.version for m in shipped]
     assert migrate(db) == []
-    sums = {r["version"]: r["checksum"] for r in db.all("SELECT * FROM migration_checksums")}
+    sums = {r["version"]: r["checksum"] for r in db.all(Sql("SELECT * FROM migration_checksums"))}
     assert sums == {m.version: m.checksum for m in shipped}
 
 
@@ -43,9 +44,9 @@ def test_an_applied_migration_that_was_edited_stops_start_up() -> None:
 def test_a_database_from_before_checksums_adopts_the_shipped_ones() -> None:
     _, db = open_db()
     migrate(db)
-    db.execute("DELETE FROM migration_checksums")
+    db.execute(Sql("DELETE FROM migration_checksums"))
     assert migrate(db) == []
-    assert len(db.all("SELECT * FROM migration_checksums")) == len(migrations())
+    assert len(db.all(Sql("SELECT * FROM migration_checksums"))) == len(migrations())
 
 
 def test_a_database_a_newer_release_migrated_stops_start_up_naming_both_versions() -> None:
@@ -59,7 +60,7 @@ def test_a_database_a_newer_release_migrated_stops_start_up_naming_both_versions
     with pytest.raises(StoreError, match=expected):
         check_schema(db)
     # Nothing of the older release was applied over it.
-    assert db.all("SELECT version FROM schema_migrations ORDER BY version")[-1] == {
+    assert db.all(Sql("SELECT version FROM schema_migrations ORDER BY version"))[-1] == {
         "version": newer.version
     }
 
@@ -67,10 +68,10 @@ def test_a_database_a_newer_release_migrated_stops_start_up_naming_both_versions
 def test_the_schema_check_accepts_what_this_release_knows_and_applies_nothing() -> None:
     _, db = open_db()
     check_schema(db)  # an empty database
-    assert db.all("SELECT version FROM schema_migrations") == []
+    assert db.all(Sql("SELECT version FROM schema_migrations")) == []
     migrate(db, migrations()[:3])
     check_schema(db)  # an older schema: this release will migrate it
-    assert len(db.all("SELECT version FROM schema_migrations")) == 3
+    assert len(db.all(Sql("SELECT version FROM schema_migrations"))) == 3
 
 
 def test_newer_schema_names_the_newest_applied_and_the_newest_shipped() -> None:

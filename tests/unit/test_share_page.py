@@ -14,10 +14,10 @@ from receiver.kernel.config.sections import MediaConfig, ServerConfig
 from receiver.kernel.config.share import ShareLook
 from receiver.kernel.events.rules.queue import failure_message
 from receiver.kernel.store import Task
-from receiver.operator.queries import TaskDetail
 from receiver.shares.links import SharedLink, ShareRefused, ShareSigner
 from receiver.shares.page import CLOSED, favicon, page_headers, render_closed, render_page
 from receiver.shares.share import prompt_of, shared_view
+from receiver.tasks.reads import TaskDetail
 
 pytestmark = pytest.mark.unit
 RAW = "Internal error while rendering the video"

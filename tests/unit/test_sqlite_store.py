@@ -8,30 +8,34 @@ from pathlib import Path
 from typing import Any
 
 from receiver.callbacks.stories.callback import arrived
-from receiver.kernel.events.rows.outbox import claim_deliveries, claim_polls
+from receiver.callbacks.stories.poll_budget import SET_POLL_BUDGET
+from receiver.kernel.events.rows.outbox import claim_deliveries
+from receiver.kernel.events.rows.polls import claim_polls
 from receiver.kernel.events.rules.claims import ClaimPolicy
 from receiver.kernel.events.rules.observation import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observed
 from receiver.kernel.handoff import PollLease
 from receiver.kernel.store import NewTask, Recorded
+from receiver.kernel.store.db import Sql
+from receiver.kernel.store.leases import RELEASE_POLL_LEASES
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
-from receiver.tasks.rows.queue import orphaned
+from receiver.tasks.rows.queue import END_SUBMIT, START_SUBMIT, orphaned
 from receiver.tasks.rows.tasks import create_task
 from receiver.tasks.stories.submit import Accepted, bind
 
 
 def _insert(value: str) -> Any:
     def job(db: Any) -> int:
-        return db.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        return db.execute(Sql("INSERT INTO t (v) VALUES (?)"), (value,))
 
     return job
 
 
 def _insert_then_fail(value: str) -> Any:
     def job(db: Any) -> int:
-        db.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        db.execute(Sql("INSERT INTO t (v) VALUES (?)"), (value,))
         raise RuntimeError("job failed after writing")
 
     return job
@@ -90,7 +94,7 @@ def test_a_job_nobody_waits_on_rides_in_the_next_transaction(tmp_path: Path) -> 
 
 def test_only_a_batch_of_jobs_that_may_be_lost_commits_without_an_fsync(tmp_path: Path) -> None:
     def mode(db: Any) -> int:
-        row = db.one("PRAGMA synchronous")
+        row = db.one(Sql("PRAGMA synchronous"))
         return int(next(iter(row.values())))
 
     async def run() -> tuple[int, int, list[int], int]:
@@ -176,11 +180,11 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
         task, _ = create_task(db, new, now=1000.0 + i)
         if i >= 3000:
             continue  # still waiting to be sent
-        db.execute(db.sql.START_SUBMIT, ("owner", 1000.0 + i, task.id))
+        db.execute(START_SUBMIT, ("owner", 1000.0 + i, task.id))
         if i % 1000 == 7:
             cut_off.append(task.id)  # its send never got CometAPI's answer
         else:
-            db.execute(db.sql.END_SUBMIT, (None, 2000.0, task.id, "owner"))
+            db.execute(END_SUBMIT, (None, 2000.0, task.id, "owner"))
             bind(db, task.id, Accepted(f"up-{i}", "{}", 9e9), Audience({}), "submit", 2000.0)
     conn.execute("COMMIT")
 
@@ -270,13 +274,13 @@ def test_a_callback_leases_its_due_poll_in_its_own_transaction_once(tmp_path: Pa
     # Another callback while the poll is leased brings nothing to run twice.
     assert callback("callback:2", 200.1, PollLease("me", 30.0, 60.0, None)).poll is None
     # Without the offer, the poll is left to the poller's claim, as before.
-    db.execute(db.sql.RELEASE_POLL_LEASES, ("me",))
+    db.execute(RELEASE_POLL_LEASES, ("me",))
     assert callback("callback:3", 300.0, None).poll is None
     [claimed] = claim_polls(db, "other", 300.0, (30.0, 60.0), 10)
     assert claimed.task_id == task.id
-    db.execute(db.sql.RELEASE_POLL_LEASES, ("other",))
+    db.execute(RELEASE_POLL_LEASES, ("other",))
     # Under a budget, or while a 429 holds every poll, the claim takes it in its turn.
     assert callback("callback:4", 400.0, PollLease("me", 30.0, 60.0, 5.0)).poll is None
-    db.execute(db.sql.SET_POLL_BUDGET, (0.0, 500.0))
+    db.execute(SET_POLL_BUDGET, (0.0, 500.0))
     assert callback("callback:5", 450.0, PollLease("me", 30.0, 60.0, None)).poll is None
     assert callback("callback:6", 501.0, PollLease("me", 30.0, 60.0, None)).poll is not None

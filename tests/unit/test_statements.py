@@ -1,23 +1,19 @@
-"""The statements are written once for both backends: only those whose dialects really differ
-are written per backend, and each backend has a text of every name the store runs."""
+"""The statements are written once for both backends, beside the functions that run them: only
+those whose dialects really differ are written per backend, side by side."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sqlite3
 from pathlib import Path
 
+from receiver.kernel.store.db import Sql, in_psycopg, in_sqlite
 from receiver.kernel.store.migrate import migrate
-from receiver.kernel.store.postgres.statements import POSTGRES, in_psycopg
-from receiver.kernel.store.sql import TEXTS
-from receiver.kernel.store.sql.text import PerBackend
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
-from receiver.kernel.store.sqlite.statements import SQLITE, in_sqlite
-from receiver.kernel.store.statements import Statements
+from tests.statements import every_statement
 
-NAMES = [f.name for f in dataclasses.fields(Statements)]
-PER_BACKEND = {name: text for name, text in TEXTS.items() if isinstance(text, PerBackend)}
+EVERY = every_statement()
+PER_BACKEND = {name: sql for name, sql in EVERY.items() if sql.per_backend}
 # What only one of the dialects reads: its placeholders, casts, row locks, index hints, lists
 # and catalogue.
 ONE_DIALECT = re.compile(
@@ -25,27 +21,35 @@ ONE_DIALECT = re.compile(
 )
 
 
-def test_every_name_has_a_text_on_both_backends() -> None:
-    assert sorted(TEXTS) == sorted(NAMES)
-    for backend in (SQLITE, POSTGRES):
-        assert [name for name in NAMES if not getattr(backend, name).strip()] == []
+def test_the_statements_are_found_beside_the_code_that_runs_them() -> None:
+    assert len(EVERY) > 150
+    assert [name for name in EVERY if not name.startswith("receiver.")] == []
 
 
 def test_at_most_fifteen_statements_are_written_per_backend() -> None:
     assert len(PER_BACKEND) <= 15, sorted(PER_BACKEND)
     # Each really differs: a statement the same on both would be written once.
-    assert [name for name, text in PER_BACKEND.items() if text.sqlite == text.postgres] == []
+    assert [name for name, sql in PER_BACKEND.items() if sql.sqlite == sql.postgres] == []
 
 
 def test_a_text_written_once_reads_the_same_on_both_dialects() -> None:
-    shared = {name: text for name, text in TEXTS.items() if isinstance(text, str)}
+    shared = {name: sql.written for name, sql in EVERY.items() if isinstance(sql.written, str)}
     assert [name for name, text in shared.items() if ONE_DIALECT.search(text)] == []
 
 
 def test_both_backends_take_the_same_parameters_for_each_statement() -> None:
-    differ = [n for n in NAMES if getattr(SQLITE, n).count("?") != getattr(POSTGRES, n).count("%s")]
+    differ = [n for n, sql in EVERY.items() if sql.sqlite.count("?") != sql.postgres.count("%s")]
     assert differ == []
-    assert [n for n in NAMES if "?" in getattr(POSTGRES, n)] == []
+    assert [n for n, sql in EVERY.items() if "?" in sql.postgres] == []
+
+
+def test_a_statement_takes_one_text_or_both() -> None:
+    for wrong in ({}, {"sqlite": "SELECT 1"}, {"text": "SELECT 1", "postgres": "SELECT 1"}):
+        try:
+            Sql(**wrong)
+        except TypeError:
+            continue
+        raise AssertionError(f"Sql({wrong}) was taken")
 
 
 def test_placeholders_are_converted_outside_quoted_text_only() -> None:
@@ -63,6 +67,5 @@ def test_sqlite_accepts_every_statement_on_the_migrated_schema(tmp_path: Path) -
     conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
     conn.row_factory = dict_row
     migrate(SqliteDb(conn))
-    for name in NAMES:
-        text = getattr(SQLITE, name)
-        conn.execute(f"EXPLAIN {text}", (None,) * text.count("?"))
+    for sql in EVERY.values():
+        conn.execute(f"EXPLAIN {sql.sqlite}", (None,) * sql.sqlite.count("?"))

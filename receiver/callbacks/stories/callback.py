@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 
 from receiver.callbacks.stories.poll_budget import claim_one
-from receiver.kernel.events.rows import observations
+from receiver.kernel.events.rows import observations, polls
 from receiver.kernel.events.rules.claims import (
     ClaimPolicy,
     judge_on_ended,
@@ -27,7 +27,7 @@ from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.events.stories.observe import Audience, Report, lock, record
 from receiver.kernel.handoff import PollLease
 from receiver.kernel.store import Recorded, Store
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 
 
 async def arrive(
@@ -46,6 +46,12 @@ async def arrive(
     return await store.run(
         lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
     )
+
+
+COUNT_CALLBACK = Sql(
+    "UPDATE tasks SET callback_count = callback_count + 1,"
+    " callback_bytes = callback_bytes + ? WHERE id = ?"
+)
 
 
 def arrived(
@@ -74,7 +80,7 @@ def arrived(
     recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
     if recorded.outcome == "duplicate":
         return recorded
-    observations.count_callback(db, task.id, size)
+    db.execute(COUNT_CALLBACK, (size, task.id))
     if verdict != PENDING:
         return recorded
     _bring_poll_forward(db, task.id, obs, policy, claim=True, now=now)
@@ -89,5 +95,5 @@ def arrived(
 def _bring_poll_forward(
     db: Db, task_id: str, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
 ) -> None:
-    due = poll_due(now, observations.last_polled_at(db, task_id), policy)
-    observations.bring_poll_forward(db, task_id, obs.upstream_task_id, due, now, claim)
+    due = poll_due(now, polls.last_polled_at(db, task_id), policy)
+    polls.bring_poll_forward(db, task_id, obs.upstream_task_id, due, now, claim)

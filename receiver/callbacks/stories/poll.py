@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from receiver.kernel.events.rows import observations, outbox
-from receiver.kernel.events.rows.observations import Locked, PollEnd
+from receiver.kernel.events.rows import observations, outbox, polls
+from receiver.kernel.events.rows.observations import Locked
+from receiver.kernel.events.rows.polls import PollEnd
 from receiver.kernel.events.rules.claims import next_poll, settle
 from receiver.kernel.events.rules.observation import Observation, progress_fraction
 from receiver.kernel.events.rules.poll_timing import PollRule
@@ -22,7 +23,8 @@ from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.events.stories.observe import Audience, Report, observe, record
 from receiver.kernel.events.stories.progress import told
 from receiver.kernel.store import DeliveryJob, PollResult, Recorded, Settled, Store, Task
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
+from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.stories import schedule
 
 
@@ -61,6 +63,9 @@ async def answered(
     return await store.run(lambda db: finish(db, answer, policy, take_deliveries, time.time()))
 
 
+SET_VERDICT = Sql("UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?")
+
+
 def finish(
     db: Db,
     answer: Answer,
@@ -72,11 +77,11 @@ def finish(
     if locked is None:
         return PollResult(None, [])
     task, obs = locked.task, answer.observation
-    claims = observations.pending_claims(db, task.id) if task.claim_since is not None else []
+    claims = polls.pending_claims(db, task.id) if task.claim_since is not None else []
     polled_again = answer.next_poll_at is not None
     settlement = settle(claims, obs, now, policy.window, polled_again)
     for claim, verdict in settlement.verdicts:
-        observations.set_verdict(db, claim.event_id, verdict, now)
+        db.execute(SET_VERDICT, (verdict, now, claim.event_id))
     settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
     recorded = None
     if obs is not None:
@@ -90,7 +95,7 @@ def finish(
         recorded = record(db, task, report, audience, now, may_apply=not again)
         if again and recorded.outcome != "duplicate":
             _requeue(db, locked, now)
-            observations.finish_poll(db, PollEnd(task.id, answer.owner, None, now, None))
+            polls.finish_poll(db, PollEnd(task.id, answer.owner, None, now, None))
             return PollResult(recorded, settled, resubmitted=True)
         if recorded.outcome != "applied":
             _keep_cost(db, task, obs)
@@ -113,7 +118,7 @@ def finish(
         next_at = now + rule.ceiling if ended else schedule.scheduled(db, task, seen, now, rule)
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
-    observations.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
+    polls.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
     handed: list[DeliveryJob] = []
     new_ids = [*(recorded.delivery_ids if recorded is not None else []), *progressed]
     if take_deliveries is not None and new_ids:
@@ -142,7 +147,7 @@ def _requeue(db: Db, locked: Locked, now: float) -> None:
     """Back to the submit queue, to be sent as a new upstream task; the failed one's id is
     set aside, so that its late reports cannot bind the task again."""
     replaced = [*locked.replaced_upstream_ids, locked.task.upstream_task_id]
-    observations.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
+    submit_queue.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
 
 
 async def give_up(store: Store, task_id: str, age: float, subscriptions: Subscriptions) -> Recorded:

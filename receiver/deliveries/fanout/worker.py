@@ -14,6 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from receiver.deliveries import stories as delivery
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
@@ -152,7 +153,7 @@ class Fanout:
         store, owner = self.service.store, self.service.owner
         lease = self.settings.attempt_lease_seconds
         batches = await asyncio.gather(
-            *(store.claim_deliveries(owner, lease, n, lane.downstream.name) for lane, n in wanted),
+            *(delivery.claim(store, owner, lease, n, lane.downstream.name) for lane, n in wanted),
             return_exceptions=True,
         )
         for (lane, asked), jobs in zip(wanted, batches, strict=True):

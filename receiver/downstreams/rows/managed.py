@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.store.db import Db
+from receiver.kernel.events.rows.health import REGISTER_DOWNSTREAM
+from receiver.kernel.store.db import Db, Sql
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,21 @@ class Changes:
     removed: list[tuple[int, str]]  # (change number, name) removed since
 
 
+LAST_DOWNSTREAM_CHANGE = Sql("SELECT seq FROM downstream_changes WHERE id = 1")
+
+
 def last_change(db: Db) -> int:
-    row = db.one(db.sql.LAST_DOWNSTREAM_CHANGE)
+    row = db.one(LAST_DOWNSTREAM_CHANGE)
     return int(row["seq"]) if row else 0
+
+
+MANAGED_CHANGED_SINCE = Sql(
+    "SELECT * FROM downstreams WHERE spec IS NOT NULL AND change_seq > ? ORDER BY change_seq"
+)
+
+MANAGED_REMOVED_SINCE = Sql(
+    "SELECT change_seq, name FROM downstream_removals WHERE change_seq > ? ORDER BY change_seq"
+)
 
 
 def changes_since(db: Db, seq: int) -> Changes:
@@ -56,76 +69,112 @@ def changes_since(db: Db, seq: int) -> Changes:
     last = last_change(db)
     if last == seq:
         return Changes(last, [], [])
-    rows = [_row(r) for r in db.all(db.sql.MANAGED_CHANGED_SINCE, (seq,))]
-    removed = db.all(db.sql.MANAGED_REMOVED_SINCE, (seq,)) if seq >= 0 else []
+    rows = [_row(r) for r in db.all(MANAGED_CHANGED_SINCE, (seq,))]
+    removed = db.all(MANAGED_REMOVED_SINCE, (seq,)) if seq >= 0 else []
     return Changes(last, rows, [(int(r["change_seq"]), r["name"]) for r in removed])
+
+
+# The counter's row stays locked until the change commits (PostgreSQL's row lock,
+# SQLite's one writer): numbers are seen in the order they were taken.
+NEXT_DOWNSTREAM_CHANGE = Sql("UPDATE downstream_changes SET seq = seq + 1 WHERE id = 1")
+
+NOTE_MANAGED_REMOVAL = Sql("INSERT INTO downstream_removals (change_seq, name) VALUES (?, ?)")
+
+MARK_MANAGED_CHANGE = Sql("UPDATE downstreams SET change_seq = ? WHERE name = ?")
 
 
 def _changed(db: Db, name: str, removed: bool = False) -> None:
     """The change takes the next number (the counter stays locked until it commits)."""
-    db.execute(db.sql.NEXT_DOWNSTREAM_CHANGE)
+    db.execute(NEXT_DOWNSTREAM_CHANGE)
     seq = last_change(db)
     if removed:
-        db.execute(db.sql.NOTE_MANAGED_REMOVAL, (seq, name))
+        db.execute(NOTE_MANAGED_REMOVAL, (seq, name))
     else:
-        db.execute(db.sql.MARK_MANAGED_CHANGE, (seq, name))
+        db.execute(MARK_MANAGED_CHANGE, (seq, name))
+
+
+MANAGED_DOWNSTREAMS = Sql("SELECT * FROM downstreams WHERE spec IS NOT NULL ORDER BY name")
 
 
 def every(db: Db) -> list[ManagedRow]:
-    return [_row(r) for r in db.all(db.sql.MANAGED_DOWNSTREAMS)]
+    return [_row(r) for r in db.all(MANAGED_DOWNSTREAMS)]
+
+
+MANAGED_DOWNSTREAM = Sql("SELECT * FROM downstreams WHERE name = ? AND spec IS NOT NULL")
 
 
 def one(db: Db, name: str) -> ManagedRow:
-    r = db.one(db.sql.MANAGED_DOWNSTREAM, (name,))
+    r = db.one(MANAGED_DOWNSTREAM, (name,))
     if r is None:
         raise NotFound(f"no downstream named {name!r}")
     return _row(r)
 
 
+CREATE_MANAGED = Sql(
+    "UPDATE downstreams SET spec = ?, sealed_secret = ?, sealed_previous = NULL,"
+    " previous_until = NULL, created_at = ?, changed_at = ? WHERE name = ?"
+)
+
+
 def create(db: Db, name: str, spec: dict[str, Any], sealed_secret: str, now: float) -> ManagedRow:
     """A new one; a name taken already is a conflict. The health row of a name no longer in
     the config file is taken over, with its state."""
-    taken = db.one(db.sql.MANAGED_DOWNSTREAM, (name,))
+    taken = db.one(MANAGED_DOWNSTREAM, (name,))
     if taken is not None:
         raise Conflict(f"a downstream named {name!r} exists already")
-    db.execute(db.sql.REGISTER_DOWNSTREAM, (name,))
-    db.execute(db.sql.CREATE_MANAGED, (orjson.dumps(spec).decode(), sealed_secret, now, now, name))
+    db.execute(REGISTER_DOWNSTREAM, (name,))
+    db.execute(CREATE_MANAGED, (orjson.dumps(spec).decode(), sealed_secret, now, now, name))
     _changed(db, name)
     return one(db, name)
+
+
+CHANGE_MANAGED = Sql(
+    "UPDATE downstreams SET spec = ?, changed_at = ? WHERE name = ? AND spec IS NOT NULL"
+)
 
 
 def change(db: Db, name: str, spec: dict[str, Any], now: float) -> ManagedRow:
-    if not db.execute(db.sql.CHANGE_MANAGED, (orjson.dumps(spec).decode(), now, name)):
+    if not db.execute(CHANGE_MANAGED, (orjson.dumps(spec).decode(), now, name)):
         raise NotFound(f"no downstream named {name!r}")
     _changed(db, name)
     return one(db, name)
+
+
+ROTATE_MANAGED = Sql(
+    "UPDATE downstreams SET sealed_secret = ?, sealed_previous = ?, previous_until = ?,"
+    " changed_at = ? WHERE name = ? AND spec IS NOT NULL"
+)
 
 
 def rotate(
     db: Db, name: str, sealed_secret: str, sealed_previous: str | None, until: float, now: float
 ) -> None:
     """A new secret; the one it replaces keeps signing beside it until `until`."""
-    changed = db.execute(db.sql.ROTATE_MANAGED, (sealed_secret, sealed_previous, until, now, name))
+    changed = db.execute(ROTATE_MANAGED, (sealed_secret, sealed_previous, until, now, name))
     if not changed:
         raise NotFound(f"no downstream named {name!r}")
     _changed(db, name)
 
 
-def reseal(db: Db, name: str, sealed_secret: str, sealed_previous: str | None) -> None:
-    """The same secrets under the newest key (changed_at stays: nothing a replica uses
-    changed)."""
-    db.execute(db.sql.RESEAL_MANAGED, (sealed_secret, sealed_previous, name))
+REMOVE_MANAGED = Sql("DELETE FROM downstreams WHERE name = ? AND spec IS NOT NULL")
 
 
 def remove(db: Db, name: str, reason: str, now: float) -> int:
     """Gone: whatever it still had to deliver ends as a dead letter with `reason`; how many."""
-    if not db.execute(db.sql.REMOVE_MANAGED, (name,)):
+    if not db.execute(REMOVE_MANAGED, (name,)):
         raise NotFound(f"no downstream named {name!r}")
     _changed(db, name, removed=True)
     return end_deliveries(db, name, reason, now)
 
 
+END_DOWNSTREAM_DELIVERIES = Sql(
+    "UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ?,"
+    " lease_owner = NULL, lease_until = NULL WHERE downstream = ?"
+    " AND state IN ('pending', 'mirroring', 'held')"
+)
+
+
 def end_deliveries(db: Db, name: str, reason: str, now: float) -> int:
     """Every delivery of a downstream that still waits ends as a dead letter with `reason`
     (its lease is taken back, so an attempt in flight cannot put it back in the queue)."""
-    return db.execute(db.sql.END_DOWNSTREAM_DELIVERIES, (reason, now, name))
+    return db.execute(END_DOWNSTREAM_DELIVERIES, (reason, now, name))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from receiver.kernel.errors import StoreError
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ def migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
+MARK_MIGRATED = Sql("INSERT INTO schema_migrations (version) VALUES (?)")
+
+
 def migrate(db: Db, available: list[Migration] | None = None) -> list[int]:
     """Apply the migrations this database lacks; safe when two processes start at once."""
     shipped = available if available is not None else migrations()
@@ -56,7 +59,7 @@ def migrate(db: Db, available: list[Migration] | None = None) -> list[int]:
             continue
         for statement in migration.statements():
             db.script(statement)  # DDL both dialects accept, with no parameters
-        db.execute(db.sql.MARK_MIGRATED, (migration.version,))
+        db.execute(MARK_MIGRATED, (migration.version,))
         _keep_checksum(db, migration)
         applied.append(migration.version)
     return applied
@@ -69,17 +72,23 @@ def check_schema(db: Db, available: list[Migration] | None = None) -> None:
     _unedited(db, shipped, _known_schema(db, shipped))
 
 
+APPLIED_MIGRATIONS = Sql("SELECT version FROM schema_migrations")
+
+
 def missing(db: Db) -> list[int]:
     """The shipped migrations this database lacks: none once this release has migrated it
     (or a newer one has, expanding only)."""
-    applied = {row["version"] for row in db.all(db.sql.APPLIED_MIGRATIONS)}
+    applied = {row["version"] for row in db.all(APPLIED_MIGRATIONS)}
     return [m.version for m in migrations() if m.version not in applied]
+
+
+MIGRATION_CHECKSUMS = Sql("SELECT * FROM migration_checksums")
 
 
 def _unedited(db: Db, shipped: list[Migration], done: set[int]) -> dict[int, str]:
     """The checksums kept for the applied migrations; StoreError when a shipped file no
     longer matches the one that was applied."""
-    sums: dict[int, str] = {r["version"]: r["checksum"] for r in db.all(db.sql.MIGRATION_CHECKSUMS)}
+    sums: dict[int, str] = {r["version"]: r["checksum"] for r in db.all(MIGRATION_CHECKSUMS)}
     for migration in shipped:
         kept = sums.get(migration.version)
         if migration.version in done and kept is not None and kept != migration.checksum:
@@ -99,7 +108,7 @@ def _known_schema(db: Db, shipped: list[Migration]) -> set[int]:
         "CREATE TABLE IF NOT EXISTS migration_checksums"
         " (version INTEGER PRIMARY KEY, checksum TEXT NOT NULL)"
     )
-    done = {row["version"] for row in db.all(db.sql.APPLIED_MIGRATIONS)}
+    done = {row["version"] for row in db.all(APPLIED_MIGRATIONS)}
     refusal = newer_schema(done, [m.version for m in shipped])
     if refusal:
         raise StoreError(refusal)
@@ -118,5 +127,8 @@ def newer_schema(applied: set[int], shipped: list[int]) -> str | None:
     )
 
 
+KEEP_CHECKSUM = Sql("INSERT INTO migration_checksums (version, checksum) VALUES (?, ?)")
+
+
 def _keep_checksum(db: Db, migration: Migration) -> None:
-    db.execute(db.sql.KEEP_CHECKSUM, (migration.version, migration.checksum))
+    db.execute(KEEP_CHECKSUM, (migration.version, migration.checksum))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,17 @@ def _row(r: dict[str, Any]) -> AppRow:
     return AppRow(r["id"], r["name"], settings, r["created_at"], int(r["keys"]))
 
 
+INSERT_APP = Sql(
+    "INSERT INTO apps (id, name, weight, max_queued, max_per_day, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
 def create(db: Db, name: str, settings: AppSettings, now: float) -> AppRow:
     """A new app; Conflict when a live app has the name."""
     app_id = "app_" + os.urandom(12).hex()
     made = db.execute(
-        db.sql.INSERT_APP,
+        INSERT_APP,
         (app_id, name, settings.weight, settings.max_queued, settings.max_per_day, now),
     )
     if not made:
@@ -45,8 +51,17 @@ def create(db: Db, name: str, settings: AppSettings, now: float) -> AppRow:
     return AppRow(app_id, name, settings, now, 0)
 
 
+_APP_COLUMNS = (
+    "SELECT a.id, a.name, a.weight, a.max_queued, a.max_per_day, a.created_at,"
+    " (SELECT COUNT(*) FROM api_keys k WHERE k.app_id = a.id AND k.revoked_at IS NULL) AS keys"
+    " FROM apps a"
+)
+
+APP_NAMED = Sql(_APP_COLUMNS + " WHERE a.name = ? AND a.deleted_at IS NULL")
+
+
 def named(db: Db, name: str) -> AppRow | None:
-    found = db.one(db.sql.APP_NAMED, (name,))
+    found = db.one(APP_NAMED, (name,))
     return None if found is None else _row(found)
 
 
@@ -57,25 +72,29 @@ def must(db: Db, name: str) -> AppRow:
     return found
 
 
+LIVE_APPS = Sql(_APP_COLUMNS + " WHERE a.deleted_at IS NULL ORDER BY a.name")
+
+
 def live(db: Db) -> list[AppRow]:
-    return [_row(r) for r in db.all(db.sql.LIVE_APPS)]
+    return [_row(r) for r in db.all(LIVE_APPS)]
+
+
+APP_NAMES = Sql("SELECT id, name FROM apps WHERE id = ANY(?)")
 
 
 def names(db: Db, app_ids: list[str]) -> dict[str, str]:
     """Each app's name by its id, deleted ones too."""
     if not app_ids:
         return {}
-    return {r["id"]: r["name"] for r in db.all(db.sql.APP_NAMES, (db.array(app_ids),))}
+    return {r["id"]: r["name"] for r in db.all(APP_NAMES, (db.array(app_ids),))}
 
 
-def change(db: Db, app_id: str, settings: AppSettings) -> None:
-    db.execute(
-        db.sql.CHANGE_APP,
-        (settings.weight, settings.max_queued, settings.max_per_day, app_id),
-    )
+DELETE_APP = Sql("UPDATE apps SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+
+REVOKE_APP_KEYS = Sql("UPDATE api_keys SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL")
 
 
 def delete(db: Db, app_id: str, now: float) -> None:
     """The app deleted and its every key revoked, in the caller's transaction."""
-    db.execute(db.sql.DELETE_APP, (now, app_id))
-    db.execute(db.sql.REVOKE_APP_KEYS, (now, app_id))
+    db.execute(DELETE_APP, (now, app_id))
+    db.execute(REVOKE_APP_KEYS, (now, app_id))

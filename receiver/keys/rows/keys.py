@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,18 @@ def _row(r: dict[str, Any]) -> KeyRow:
     )
 
 
+INSERT_KEY = Sql(
+    "INSERT INTO api_keys (id, name, digest, scopes, created_at, weight, max_queued,"
+    " max_per_day, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+
+
 def create(db: Db, new: NewKey, now: float) -> KeyRow:
     key_id = "key_" + os.urandom(12).hex()
     scopes = orjson.dumps(new.scopes).decode()
     made = db.execute(
-        db.sql.INSERT_KEY,
+        INSERT_KEY,
         (
             key_id,
             new.name,
@@ -88,14 +95,31 @@ def create(db: Db, new: NewKey, now: float) -> KeyRow:
     )
 
 
+_KEY_COLUMNS = (
+    "SELECT k.id, k.name, k.digest, k.scopes, k.created_at, k.last_used_at, a.weight,"
+    " a.max_queued, a.max_per_day, k.app_id, a.name AS app"
+    " FROM api_keys k JOIN apps a ON a.id = k.app_id"
+)
+
+KEY_BY_DIGEST = Sql(
+    _KEY_COLUMNS + " WHERE k.digest = ANY(?) AND k.revoked_at IS NULL AND a.deleted_at IS NULL"
+)
+
+
 def by_digest(db: Db, digests: list[str]) -> KeyRow | None:
-    found = db.one(db.sql.KEY_BY_DIGEST, (db.array(digests),))
+    found = db.one(KEY_BY_DIGEST, (db.array(digests),))
     return None if found is None else _row(found)
+
+
+LIVE_KEYS = Sql(
+    _KEY_COLUMNS + " WHERE k.revoked_at IS NULL AND a.deleted_at IS NULL"
+    " AND (CAST(? AS TEXT) IS NULL OR k.app_id = ?) ORDER BY k.name"
+)
 
 
 def live(db: Db, app_id: str | None = None) -> list[KeyRow]:
     """Every live key of a live app; of one app if given."""
-    return [_row(r) for r in db.all(db.sql.LIVE_KEYS, (app_id, app_id))]
+    return [_row(r) for r in db.all(LIVE_KEYS, (app_id, app_id))]
 
 
 @dataclass(frozen=True)
@@ -106,46 +130,69 @@ class Revoked:
     keys_left: int  # the app's live keys after this one
 
 
+LIVE_KEY_NAMED = Sql(
+    "SELECT k.id, k.app_id, a.name AS app FROM api_keys k JOIN apps a ON a.id = k.app_id"
+    " WHERE k.name = ? AND k.revoked_at IS NULL AND (CAST(? AS TEXT) IS NULL OR k.app_id = ?)"
+)
+
+REVOKE_KEY = Sql("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+
+
 def revoke(db: Db, name: str, now: float, app_id: str | None = None) -> Revoked:
     """Revoke the live key of that name (of that app, if given); NotFound when none is."""
-    found = db.one(db.sql.LIVE_KEY_NAMED, (name, app_id, app_id))
+    found = db.one(LIVE_KEY_NAMED, (name, app_id, app_id))
     if found is None:
         raise NotFound("no key of that name")
-    db.execute(db.sql.REVOKE_KEY, (now, found["id"]))
-    left = len(db.all(db.sql.LIVE_KEYS, (found["app_id"], found["app_id"])))
+    db.execute(REVOKE_KEY, (now, found["id"]))
+    left = len(db.all(LIVE_KEYS, (found["app_id"], found["app_id"])))
     return Revoked(found["id"], found["app_id"], found["app"], left)
 
 
-def rehash(db: Db, key_id: str, digest: str) -> None:
-    db.execute(db.sql.REHASH_KEY, (digest, key_id))
-
-
-def used(db: Db, key_id: str, now: float) -> None:
-    db.execute(db.sql.KEY_USED, (now, key_id))
+KEY_LIVE = Sql("SELECT 1 AS live FROM api_keys WHERE id = ? AND revoked_at IS NULL")
 
 
 def is_live(db: Db, key_id: str) -> bool:
-    return db.one(db.sql.KEY_LIVE, (key_id,)) is not None
+    return db.one(KEY_LIVE, (key_id,)) is not None
+
+
+LOCKED_KEY_LIMITS = Sql(
+    # BEGIN IMMEDIATE already holds the only write lock: a plain read.
+    sqlite="SELECT max_queued, max_per_day FROM apps WHERE id = ?",
+    # Locked: the app's other submits, on any replica, wait here, then count this one.
+    postgres="SELECT max_queued, max_per_day FROM apps WHERE id = ? FOR UPDATE",
+)
 
 
 def locked_limits(db: Db, key_id: str) -> tuple[int | None, int | None]:
     """The app's (max_queued, max_per_day), the app locked until the transaction ends: its
     submits on every replica count and insert one at a time."""
-    row = db.one(db.sql.LOCKED_KEY_LIMITS, (key_id,))
+    row = db.one(LOCKED_KEY_LIMITS, (key_id,))
     return (row["max_queued"], row["max_per_day"]) if row else (None, None)
 
 
+KEY_OPEN_TASKS = Sql("SELECT COUNT(*) AS n FROM tasks WHERE owner_key = ? AND terminal_at IS NULL")
+
+
 def open_tasks(db: Db, key_id: str) -> int:
-    row = db.one(db.sql.KEY_OPEN_TASKS, (key_id,))
+    row = db.one(KEY_OPEN_TASKS, (key_id,))
     return int(row["n"]) if row else 0
+
+
+KEY_TASKS_SINCE = Sql("SELECT COUNT(*) AS n FROM tasks WHERE owner_key = ? AND created_at > ?")
 
 
 def tasks_since(db: Db, key_id: str, since: float) -> int:
-    row = db.one(db.sql.KEY_TASKS_SINCE, (key_id, since))
+    row = db.one(KEY_TASKS_SINCE, (key_id, since))
     return int(row["n"]) if row else 0
+
+
+KEY_TASK_MADE_AT = Sql(
+    "SELECT created_at FROM tasks WHERE owner_key = ? AND created_at > ?"
+    " ORDER BY created_at LIMIT 1 OFFSET ?"
+)
 
 
 def task_made_at(db: Db, key_id: str, since: float, offset: int) -> float | None:
     """When the `offset`-th (0: the oldest) of the tasks it made after `since` was made."""
-    row = db.one(db.sql.KEY_TASK_MADE_AT, (key_id, since, offset))
+    row = db.one(KEY_TASK_MADE_AT, (key_id, since, offset))
     return float(row["created_at"]) if row else None

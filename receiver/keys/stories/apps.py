@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import apps, keys
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rows.keys import KeyRow, NewKey
@@ -32,10 +32,16 @@ async def names(store: Store, app_ids: list[str]) -> dict[str, str]:
     return await store.read(lambda db: apps.names(db, app_ids))
 
 
+CHANGE_APP = Sql(
+    "UPDATE apps SET weight = ?, max_queued = ?, max_per_day = ?"
+    " WHERE id = ? AND deleted_at IS NULL"
+)
+
+
 async def change(store: Store, name: str, settings: AppSettings) -> AppRow:
     def write(db: Db) -> AppRow:
         app = apps.must(db, name)
-        apps.change(db, app.id, settings)
+        db.execute(CHANGE_APP, (settings.weight, settings.max_queued, settings.max_per_day, app.id))
         return apps.must(db, name)
 
     return await store.run(write)

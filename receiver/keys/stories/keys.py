@@ -7,9 +7,10 @@ from __future__ import annotations
 import time
 
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db
-from receiver.keys.rows import keys, sessions
+from receiver.kernel.store.db import Db, Sql
+from receiver.keys.rows import keys
 from receiver.keys.rows.keys import KeyRow
+from receiver.keys.stories.sessions import revoked
 
 
 async def by_digest(store: Store, digests: list[str]) -> KeyRow | None:
@@ -20,12 +21,18 @@ async def live(store: Store, app_id: str | None = None) -> list[KeyRow]:
     return await store.read(lambda db: keys.live(db, app_id))
 
 
+REHASH_KEY = Sql("UPDATE api_keys SET digest = ? WHERE id = ?")
+
+
 async def rehash(store: Store, key_id: str, digest: str) -> None:
-    await store.run(lambda db: keys.rehash(db, key_id, digest))
+    await store.run(lambda db: db.execute(REHASH_KEY, (digest, key_id)))
+
+
+KEY_USED = Sql("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
 
 
 async def used(store: Store, key_id: str) -> None:
-    await store.run(lambda db: keys.used(db, key_id, time.time()), durable=False)
+    await store.run(lambda db: db.execute(KEY_USED, (time.time(), key_id)), durable=False)
 
 
 async def is_live(store: Store, key_id: str) -> bool:
@@ -40,6 +47,6 @@ async def gone(store: Store, key_ids: set[str], session_ids: set[str]) -> tuple[
 
     def read(db: Db) -> tuple[set[str], set[str]]:
         dead = {k for k in key_ids if not keys.is_live(db, k)}
-        return dead, {s for s in session_ids if sessions.revoked(db, s)}
+        return dead, {s for s in session_ids if revoked(db, s)}
 
     return await store.read(read)

@@ -1,5 +1,6 @@
 """The submit queue in the store: tasks waiting for CometAPI, claimed under the concurrency
-cap by one replica at a time, each send and its outcome, and waiting tasks cancelled here.
+cap by one replica at a time, each send and its outcome, waiting tasks cancelled here, and the
+queue's moves (out of it, back into it for a new upstream task).
 
 A task waits while `submit_due_at` is set. A claim takes it out of the queue and marks it
 in flight (`submit_owner`) in one commit, right before the call: a send in flight is never
@@ -13,21 +14,44 @@ from dataclasses import replace
 
 import orjson
 
-from receiver.kernel.store.db import Db, Row
+from receiver.kernel.store.db import Db, Row, Sql
 from receiver.kernel.store.records import SubmitAttempt, SubmitJob, Task
+
+SUBMIT_GATE = Sql(
+    # BEGIN IMMEDIATE already holds the only write lock: a plain read.
+    sqlite="SELECT paused_until, reason FROM submit_gate WHERE id = 1",
+    # Locked: a replica claiming at the same time waits here, then counts what this one sent.
+    postgres="SELECT paused_until, reason FROM submit_gate WHERE id = 1 FOR UPDATE",
+)
 
 
 def paused_until(db: Db) -> float:
     """Until when CometAPI asked every sender to wait; the gate row is locked, so replicas
     count and claim one at a time and never pass the cap together."""
-    gate = db.one(db.sql.SUBMIT_GATE)
+    gate = db.one(SUBMIT_GATE)
     return float(gate["paused_until"]) if gate else 0.0
+
+
+RUNNING_UPSTREAM = Sql(
+    "SELECT COUNT(*) AS n FROM tasks WHERE state IN ('queued', 'running')"
+    " AND (upstream_task_id IS NOT NULL OR submit_owner IS NOT NULL)"
+)
 
 
 def running_upstream(db: Db) -> int:
     """Tasks sent and not ended (what the cap counts): it reads every open task."""
-    row = db.one(db.sql.RUNNING_UPSTREAM)
+    row = db.one(RUNNING_UPSTREAM)
     return int(row["n"]) if row else 0
+
+
+# Each app's oldest waiting tasks, its line in the fair turns (receiver/tasks/rules/turns.py).
+DUE_LINES = Sql(
+    "SELECT due.id, due.owner, COALESCE(k.weight, 1) AS weight FROM ("
+    "SELECT id, COALESCE(owner_key, '') AS owner,"
+    " ROW_NUMBER() OVER (PARTITION BY owner_key ORDER BY id) AS place"
+    " FROM tasks WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?) AS due"
+    " LEFT JOIN apps k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
+)
 
 
 def due_lines(db: Db, now: float, depth: int) -> tuple[dict[str, list[str]], dict[str, int]]:
@@ -35,32 +59,50 @@ def due_lines(db: Db, now: float, depth: int) -> tuple[dict[str, list[str]], dic
     and each key's weight."""
     lines: dict[str, list[str]] = {}
     weights: dict[str, int] = {}
-    for row in db.all(db.sql.DUE_LINES, (now, depth)):
+    for row in db.all(DUE_LINES, (now, depth)):
         lines.setdefault(row["owner"], []).append(row["id"])
         weights[row["owner"]] = int(row["weight"])
     return lines, weights
 
 
+DUE_SUBMITS = Sql(
+    sqlite=(
+        "SELECT id, kind, request, state, upstream_task_id, submit_count, submit_since,"
+        " resubmits, trace_context FROM tasks WHERE id = ANY(?) AND submit_due_at IS NOT NULL"
+    ),
+    postgres=(
+        "SELECT id, kind, request, state, upstream_task_id, submit_count, submit_since,"
+        " resubmits, trace_context FROM tasks WHERE id = ANY(?) AND submit_due_at IS NOT NULL"
+        " FOR UPDATE SKIP LOCKED"
+    ),
+)
+
+
 def due(db: Db, task_ids: list[str]) -> list[Row]:
     """Those of these tasks still waiting, in the order given, none another transaction
     is claiming."""
-    by_id = {row["id"]: row for row in db.all(db.sql.DUE_SUBMITS, (db.array(task_ids),))}
+    by_id = {row["id"]: row for row in db.all(DUE_SUBMITS, (db.array(task_ids),))}
     return [by_id[i] for i in task_ids if i in by_id]
+
+
+LAST_TURN = Sql("SELECT last_turn, turn_left FROM submit_gate WHERE id = 1")
 
 
 def last_turn(db: Db) -> tuple[str | None, int]:
     """The key served last and how many more tasks its turn has."""
-    row = db.one(db.sql.LAST_TURN)
+    row = db.one(LAST_TURN)
     return (row["last_turn"], int(row["turn_left"] or 0)) if row else (None, 0)
 
 
-def set_last_turn(db: Db, key: str | None, left: int) -> None:
-    db.execute(db.sql.SET_LAST_TURN, (key, left))
+START_SUBMIT = Sql(
+    "UPDATE tasks SET submit_owner = ?, submit_started_at = ?, submit_due_at = NULL,"
+    " submit_count = submit_count + 1 WHERE id = ?"
+)
 
 
 def start(db: Db, row: Row, owner: str, now: float) -> SubmitJob:
     """Out of the queue and in flight for `owner`, in one commit, right before the call."""
-    db.execute(db.sql.START_SUBMIT, (owner, now, row["id"]))
+    db.execute(START_SUBMIT, (owner, now, row["id"]))
     return SubmitJob(
         row["id"],
         row["kind"],
@@ -73,9 +115,93 @@ def start(db: Db, row: Row, owner: str, now: float) -> SubmitJob:
     )
 
 
+END_SUBMIT = Sql(
+    "UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL, submit_due_at = ?,"
+    " updated_at = ? WHERE id = ? AND submit_owner = ?"
+)
+
+
+def end_send(db: Db, job: SubmitJob, owner: str, retry_at: float | None, now: float) -> bool:
+    """The send is over (back in the queue at `retry_at`, if set); False when it is not
+    `owner`'s send any more, and nothing was written."""
+    return bool(db.execute(END_SUBMIT, (retry_at, now, job.task_id, owner)))
+
+
+ORPHANED_SUBMISSIONS = Sql(
+    "SELECT id FROM tasks WHERE submit_owner IS NOT NULL AND submit_started_at < ?"
+    " AND upstream_task_id IS NULL AND state IN ('queued', 'running')"
+    " ORDER BY submit_started_at LIMIT ?"
+)
+
+
+def orphaned(db: Db, started_before: float, limit: int) -> list[str]:
+    """Tasks whose send has been in flight since before `started_before`: cut off."""
+    return [r["id"] for r in db.all(ORPHANED_SUBMISSIONS, (started_before, limit))]
+
+
+SUBMIT_ATTEMPTS = Sql(
+    "SELECT * FROM submit_attempts WHERE task_id = ? ORDER BY finished_at DESC, id DESC LIMIT ?"
+)
+
+
+def attempts(db: Db, task_id: str, limit: int) -> list[SubmitAttempt]:
+    """The task's newest `limit` sends, oldest first."""
+    rows = db.all(SUBMIT_ATTEMPTS, (task_id, limit))
+    rows.reverse()
+    return [SubmitAttempt.from_row(r) for r in rows]
+
+
+def placed(db: Db, tasks: list[Task]) -> list[Task]:
+    """The tasks with their place in the queue (1: sent next), those that are waiting."""
+    return [_placed(db, t) if t.next_submit_at is not None else t for t in tasks]
+
+
+# Counted down the queue's index to the task: cheaper than numbering the whole queue.
+QUEUE_POSITION = Sql("SELECT COUNT(*) AS n FROM tasks WHERE submit_due_at IS NOT NULL AND id <= ?")
+
+
+def _placed(db: Db, task: Task) -> Task:
+    row = db.one(QUEUE_POSITION, (task.id,))
+    return replace(task, queue_position=int(row["n"])) if row else task
+
+
+WAITING_SUBMITS = Sql("SELECT COUNT(*) AS n FROM tasks WHERE submit_due_at IS NOT NULL")
+
+
+def counts(db: Db) -> dict[str, float]:
+    """Gauges: tasks waiting to be sent, and tasks running upstream (what the cap counts)."""
+    waiting = db.one(WAITING_SUBMITS)
+    running = db.one(RUNNING_UPSTREAM)
+    return {
+        "submit_waiting": waiting["n"] if waiting else 0,
+        "upstream_running": running["n"] if running else 0,
+    }
+
+
+REQUEUE_FAILED = Sql(
+    "UPDATE tasks SET upstream_task_id = NULL, upstream_status = NULL, progress = NULL,"
+    " progress_sent = NULL, progress_sent_at = NULL, next_poll_at = NULL, claim_since = NULL,"
+    " replaced_upstream_ids = ?,"
+    " submit_due_at = ?, submit_since = ?, resubmits = resubmits + 1, updated_at = ?"
+    " WHERE id = ?"
+)
+
+
+def requeue(db: Db, task_id: str, replaced_upstream_ids: list[str], now: float) -> None:
+    """Back to the submit queue, with the upstream ids it must no longer be bound to."""
+    replaced = orjson.dumps(replaced_upstream_ids).decode()
+    db.execute(REQUEUE_FAILED, (replaced, now, now, now, task_id))
+
+
+INSERT_SUBMIT_ATTEMPT = Sql(
+    "INSERT INTO submit_attempts (id, task_id, number, started_at, finished_at, status,"
+    " error, outcome, retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def keep(db: Db, attempt: SubmitAttempt) -> None:
     db.execute(
-        db.sql.INSERT_SUBMIT_ATTEMPT,
+        INSERT_SUBMIT_ATTEMPT,
         (
             attempt.id,
             attempt.task_id,
@@ -88,51 +214,3 @@ def keep(db: Db, attempt: SubmitAttempt) -> None:
             attempt.retry_at,
         ),
     )
-
-
-def end_send(db: Db, job: SubmitJob, owner: str, retry_at: float | None, now: float) -> bool:
-    """The send is over (back in the queue at `retry_at`, if set); False when it is not
-    `owner`'s send any more, and nothing was written."""
-    return bool(db.execute(db.sql.END_SUBMIT, (retry_at, now, job.task_id, owner)))
-
-
-def pause(db: Db, until: float, reason: str) -> None:
-    """Every replica's sends wait until then."""
-    db.execute(db.sql.PAUSE_SUBMITS, (until, reason, until))
-
-
-def abandon(db: Db, task_id: str) -> None:
-    """A send cut off: no longer in flight, and not sent again."""
-    db.execute(db.sql.ABANDON_SUBMIT, (task_id,))
-
-
-def orphaned(db: Db, started_before: float, limit: int) -> list[str]:
-    """Tasks whose send has been in flight since before `started_before`: cut off."""
-    return [r["id"] for r in db.all(db.sql.ORPHANED_SUBMISSIONS, (started_before, limit))]
-
-
-def attempts(db: Db, task_id: str, limit: int) -> list[SubmitAttempt]:
-    """The task's newest `limit` sends, oldest first."""
-    rows = db.all(db.sql.SUBMIT_ATTEMPTS, (task_id, limit))
-    rows.reverse()
-    return [SubmitAttempt.from_row(r) for r in rows]
-
-
-def placed(db: Db, tasks: list[Task]) -> list[Task]:
-    """The tasks with their place in the queue (1: sent next), those that are waiting."""
-    return [_placed(db, t) if t.next_submit_at is not None else t for t in tasks]
-
-
-def _placed(db: Db, task: Task) -> Task:
-    row = db.one(db.sql.QUEUE_POSITION, (task.id,))
-    return replace(task, queue_position=int(row["n"])) if row else task
-
-
-def counts(db: Db) -> dict[str, float]:
-    """Gauges: tasks waiting to be sent, and tasks running upstream (what the cap counts)."""
-    waiting = db.one(db.sql.WAITING_SUBMITS)
-    running = db.one(db.sql.RUNNING_UPSTREAM)
-    return {
-        "submit_waiting": waiting["n"] if waiting else 0,
-        "upstream_running": running["n"] if running else 0,
-    }

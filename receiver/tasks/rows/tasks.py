@@ -12,12 +12,28 @@ from typing import Any
 import orjson
 
 from receiver.kernel.errors import Conflict
+from receiver.kernel.events.rows.observations import LOCKED_TASK
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK
-from receiver.kernel.store.db import Db, Row
+from receiver.kernel.store.db import Db, Row, Sql
 from receiver.kernel.store.records import Delivery, Event, NewTask, Task, TaskFilter, new_id
 
 # A data URI is kept in parts of this many characters: no buffer holds a whole one.
 INPUT_PART_CHARS = 4 * 1024 * 1024
+
+
+INSERT_TASK = Sql(
+    "INSERT INTO tasks (id, kind, state, request, idempotency_key, request_hash,"
+    " submit_due_at, submit_since, created_at, updated_at, routing, trace_context, owner_key)"
+    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+)
+
+TASK_BY_KEY = Sql("SELECT * FROM tasks WHERE idempotency_key = ?")
+
+INSERT_TASK_INPUT = Sql(
+    "INSERT INTO task_inputs (task_id, sha256, part, body, created_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (task_id, sha256, part) DO NOTHING"
+)
 
 
 def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
@@ -28,7 +44,7 @@ def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
         return earlier, False
     task_id = new_id("tsk")
     inserted = db.execute(
-        db.sql.INSERT_TASK,
+        INSERT_TASK,
         (
             task_id,
             new.kind,
@@ -46,20 +62,18 @@ def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
     )
     if not inserted:
         # A concurrent request with the same key committed first (PostgreSQL waited for it).
-        row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
+        row = db.one(TASK_BY_KEY, (new.idempotency_key,))
         assert row is not None
         return _same_request(row, new), False
     # The URIs kept in one part go in together (the rows hold the URIs themselves, not
     # copies); a larger one a slice at a time, so that no copy of it is made at once.
     whole = [(task_id, sha, 0, body, now) for sha, body in new.inputs.items()]
-    db.execute_many(
-        db.sql.INSERT_TASK_INPUT, [row for row in whole if len(row[3]) <= INPUT_PART_CHARS]
-    )
+    db.execute_many(INSERT_TASK_INPUT, [row for row in whole if len(row[3]) <= INPUT_PART_CHARS])
     for sha, body in new.inputs.items():
         if len(body) > INPUT_PART_CHARS:
             for part, start in enumerate(range(0, len(body), INPUT_PART_CHARS)):
                 text = body[start : start + INPUT_PART_CHARS]
-                db.execute(db.sql.INSERT_TASK_INPUT, (task_id, sha, part, text, now))
+                db.execute(INSERT_TASK_INPUT, (task_id, sha, part, text, now))
     task = get_task(db, task_id)
     assert task is not None
     return task, True
@@ -70,7 +84,7 @@ def replayed(db: Db, new: NewTask) -> Task | None:
     came with another body)."""
     if not new.idempotency_key:
         return None
-    row = db.one(db.sql.TASK_BY_KEY, (new.idempotency_key,))
+    row = db.one(TASK_BY_KEY, (new.idempotency_key,))
     return _same_request(row, new) if row else None
 
 
@@ -88,47 +102,111 @@ def _same_request(row: Row, new: NewTask) -> Task:
     return task
 
 
+TASK = Sql("SELECT * FROM tasks WHERE id = ?")
+
+
 def get_task(db: Db, task_id: str) -> Task | None:
-    row = db.one(db.sql.TASK, (task_id,))
+    row = db.one(TASK, (task_id,))
     return Task.from_row(row) if row else None
+
+
+TASK_INPUTS = Sql(
+    "SELECT sha256, COUNT(*) AS parts, SUM(LENGTH(body)) AS chars FROM task_inputs"
+    " WHERE task_id = ? GROUP BY sha256"
+)
 
 
 def input_parts(db: Db, task_id: str) -> dict[str, tuple[int, int]]:
     """How many parts each data URI kept for the task has, and its characters, by digest."""
     return {
         row["sha256"]: (int(row["parts"]), int(row["chars"] or 0))
-        for row in db.all(db.sql.TASK_INPUTS, (task_id,))
+        for row in db.all(TASK_INPUTS, (task_id,))
     }
+
+
+TASK_INPUT_WHOLES = Sql(
+    "SELECT sha256, body FROM task_inputs WHERE task_id = ? AND part = 0 AND sha256 = ANY(?)"
+)
 
 
 def input_wholes(db: Db, task_id: str, digests: list[str]) -> dict[str, str]:
     """The first part of each of these data URIs (the whole of one kept in one part), by
     digest: many small URIs in one read."""
-    rows = db.all(db.sql.TASK_INPUT_WHOLES, (task_id, db.array(digests)))
+    rows = db.all(TASK_INPUT_WHOLES, (task_id, db.array(digests)))
     return {row["sha256"]: str(row["body"]) for row in rows}
+
+
+TASK_INPUT_PART = Sql("SELECT body FROM task_inputs WHERE task_id = ? AND sha256 = ? AND part = ?")
 
 
 def input_part(db: Db, task_id: str, sha256: str, part: int) -> str:
     """One part of one data URI kept for the task ("" once pruned)."""
-    found = db.one(db.sql.TASK_INPUT_PART, (task_id, sha256, part))
+    found = db.one(TASK_INPUT_PART, (task_id, sha256, part))
     return str(found["body"]) if found else ""
+
+
+TASK_EVENTS = Sql(
+    "SELECT id, task_id, source, state, upstream_status, applied, received_at, verdict,"
+    " verdict_at FROM events WHERE task_id = ? ORDER BY received_at DESC, id DESC LIMIT ?"
+)
+
+TASK_DELIVERIES = Sql(
+    "SELECT * FROM deliveries WHERE task_id = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+)
 
 
 def task_history(db: Db, task_id: str, limit: int) -> tuple[list[Event], list[Delivery]]:
     """The task's newest `limit` events and deliveries, oldest first; raw bodies stay in
     the store (a task's history is bounded, and its reader's cost with it)."""
-    events = db.all(db.sql.TASK_EVENTS, (task_id, limit))
-    deliveries = db.all(db.sql.TASK_DELIVERIES, (task_id, limit))
+    events = db.all(TASK_EVENTS, (task_id, limit))
+    deliveries = db.all(TASK_DELIVERIES, (task_id, limit))
     events.reverse()
     deliveries.reverse()
     return [Event.from_row(r) for r in events], [Delivery.from_row(r) for r in deliveries]
 
 
+EVENT_BODIES = Sql(
+    "SELECT id, payload, raw FROM events WHERE task_id = ?"
+    " ORDER BY received_at DESC, id DESC LIMIT ?"
+)
+
+
 def event_bodies(db: Db, task_id: str, limit: int) -> dict[str, tuple[dict[str, Any], str]]:
     """The newest `limit` events' documents (with `media` once mirrored) and the raw bodies
     they came with, by event id: what an operator reads on the console's task page."""
-    rows = db.all(db.sql.EVENT_BODIES, (task_id, limit))
+    rows = db.all(EVENT_BODIES, (task_id, limit))
     return {r["id"]: (orjson.loads(r["payload"]), r["raw"]) for r in rows}
+
+
+LIST_TASKS_IN_STATE = Sql(
+    "SELECT * FROM tasks WHERE kind <> 'relay' AND state = ?"
+    " AND (CAST(? AS TEXT) IS NULL OR id < ?)"
+    " AND created_at >= ? AND (CAST(? AS TEXT) IS NULL OR kind = ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR LOWER(request) LIKE ? ESCAPE '!')"
+    " AND (CAST(? AS TEXT) IS NULL OR id >= ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR owner_key = ?)"
+    " ORDER BY id DESC LIMIT ?"
+)
+
+LIST_TASKS_BEFORE = Sql(
+    "SELECT * FROM tasks WHERE kind <> 'relay' AND id < ?"
+    " AND created_at >= ? AND (CAST(? AS TEXT) IS NULL OR kind = ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR LOWER(request) LIKE ? ESCAPE '!')"
+    " AND (CAST(? AS TEXT) IS NULL OR id >= ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR owner_key = ?)"
+    " ORDER BY id DESC LIMIT ?"
+)
+
+# An optional filter is `(CAST(? AS TEXT) IS NULL OR ...)`: no index is read for it, so
+# each index that narrows the rows has its variant.
+LIST_TASKS = Sql(
+    "SELECT * FROM tasks WHERE kind <> 'relay'"
+    " AND created_at >= ? AND (CAST(? AS TEXT) IS NULL OR kind = ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR LOWER(request) LIKE ? ESCAPE '!')"
+    " AND (CAST(? AS TEXT) IS NULL OR id >= ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR owner_key = ?)"
+    " ORDER BY id DESC LIMIT ?"
+)
 
 
 def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
@@ -143,18 +221,24 @@ def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
     rest = (since, kind, kind, pattern, pattern, floor, floor, owner, owner, wanted.limit)
     before = wanted.before or None
     if wanted.state:
-        rows = db.all(db.sql.LIST_TASKS_IN_STATE, (wanted.state, before, before, *rest))
+        rows = db.all(LIST_TASKS_IN_STATE, (wanted.state, before, before, *rest))
     elif before:
-        rows = db.all(db.sql.LIST_TASKS_BEFORE, (before, *rest))
+        rows = db.all(LIST_TASKS_BEFORE, (before, *rest))
     else:
-        rows = db.all(db.sql.LIST_TASKS, rest)
+        rows = db.all(LIST_TASKS, rest)
     return [Task.from_row(r) for r in rows]
+
+
+SEARCH_WINDOW_END = Sql(
+    "SELECT id FROM tasks WHERE kind <> 'relay' AND (CAST(? AS TEXT) IS NULL OR id < ?)"
+    " ORDER BY id DESC LIMIT 1 OFFSET ?"
+)
 
 
 def search_window_end(db: Db, before: str | None, size: int) -> str | None:
     """The id `size` tasks down from the cursor (None: fewer are left): a text search reads
     no further than this, so one search costs the same with a thousand tasks or millions."""
-    row = db.one(db.sql.SEARCH_WINDOW_END, (before, before, size - 1))
+    row = db.one(SEARCH_WINDOW_END, (before, before, size - 1))
     return str(row["id"]) if row else None
 
 
@@ -165,20 +249,23 @@ def _like(text: str) -> str:
     return quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
+SET_TASK_ROUTING = Sql("UPDATE tasks SET routing = ? WHERE id = ?")
+
+# A receiver that answered 410 Gone for one task: its other deliveries there end.
+END_TASK_DELIVERIES = Sql(
+    "UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ?,"
+    " lease_owner = NULL, lease_until = NULL WHERE task_id = ? AND downstream = ?"
+    " AND state IN ('pending', 'mirroring', 'held') AND id <> ?"
+)
+
+
 def webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
     """Mark the task's own webhook gone (its later events make no row for it) and end its
     unfinished deliveries there but `except_id`, the one that heard the 410."""
-    row = db.one(db.sql.LOCKED_TASK, (task_id,))
+    row = db.one(LOCKED_TASK, (task_id,))
     if row is None:
         return 0
     routing = orjson.loads(row["routing"]) if row["routing"] else {}
     routing["webhook_gone_at"] = now
-    db.execute(db.sql.SET_TASK_ROUTING, (orjson.dumps(routing).decode(), task_id))
-    return db.execute(db.sql.END_TASK_DELIVERIES, (reason, now, task_id, TASK_WEBHOOK, except_id))
-
-
-def set_aside(db: Db, task_id: str, reason: str, now: float) -> None:
-    """A task a worker could not handle: failed with `reason` if it was unfinished, and out
-    of every queue, so that it never stops the worker again. It writes no event: the task's
-    own data may be what could not be written."""
-    db.execute(db.sql.SET_TASK_ASIDE, (reason, now, now, task_id))
+    db.execute(SET_TASK_ROUTING, (orjson.dumps(routing).decode(), task_id))
+    return db.execute(END_TASK_DELIVERIES, (reason, now, task_id, TASK_WEBHOOK, except_id))

@@ -6,7 +6,7 @@ poll's or a submit's transaction.
 
 from __future__ import annotations
 
-from receiver.kernel.events.rows import observations
+from receiver.kernel.events.rows import polls
 from receiver.kernel.events.rules.poll_timing import (
     HISTORY_SIZE,
     PollRule,
@@ -25,7 +25,7 @@ from receiver.kernel.store.db import Db
 def usual(db: Db, task: Task) -> Window | None:
     """Where tasks like this one usually end, from the store's history of them."""
     key = timing_key(task.kind, task.request)
-    return usual_window(observations.recent_durations(db, key, HISTORY_SIZE))
+    return usual_window(polls.recent_durations(db, key, HISTORY_SIZE))
 
 
 def scheduled(
@@ -41,7 +41,7 @@ def scheduled(
     history = usual(db, task) if running and not says_end else None
     chosen = next_poll(Seen(now, task.created_at, running, started_at, progress, history), rule)
     if (started_at, chosen.expected_end) != (task.started_at, task.expected_end_at):
-        observations.set_poll_timing(db, task.id, started_at, chosen.expected_end)
+        polls.set_poll_timing(db, task.id, started_at, chosen.expected_end)
     return chosen.at
 
 
@@ -56,4 +56,4 @@ def ended(db: Db, task: Task, state: str, now: float) -> None:
     """A task that succeeded joins the history of its kind (failures end anywhere)."""
     if state == "succeeded":
         key = timing_key(task.kind, task.request)
-        observations.keep_duration(db, key, now - task.created_at, now, HISTORY_SIZE)
+        polls.keep_duration(db, key, now - task.created_at, now, HISTORY_SIZE)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from receiver.kernel.events.rows import observations
+from receiver.kernel.events.rows import observations, polls
 from receiver.kernel.events.rules.kinds import NOT_SERVED, is_passed_through
 from receiver.kernel.events.rules.observation import Observation
 from receiver.kernel.events.rules.poll_timing import PollRule
@@ -21,7 +21,7 @@ from receiver.kernel.events.rules.routing import Subscriptions
 from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.events.stories.observe import Audience, Report, fan_out, insert_event, observed
 from receiver.kernel.store import Recorded, Store, SubmitAttempt, SubmitJob
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 from receiver.retention import rows as retention
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows.tasks import get_task
@@ -33,6 +33,9 @@ async def claim(store: Store, owner: str, cap: int | None, limit: int) -> list[S
     """Up to `limit` waiting tasks that are due, as many as the cap leaves room for, in
     flight for `owner`: key by key in turn, each key's oldest first."""
     return await store.run(lambda db: _claim(db, owner, cap, limit, time.time()))
+
+
+SET_LAST_TURN = Sql("UPDATE submit_gate SET last_turn = ?, turn_left = ? WHERE id = 1")
 
 
 def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[SubmitJob]:
@@ -50,7 +53,7 @@ def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[
     turns = take_turns(lines, after, slots, weights, left)
     if not turns.chosen:
         return []
-    submit_queue.set_last_turn(db, turns.last, turns.left)
+    db.execute(SET_LAST_TURN, (turns.last, turns.left))
     due = submit_queue.due(db, turns.chosen)
     jobs = []
     for row in due:
@@ -94,6 +97,13 @@ async def accepted(
     return await store.run(write)
 
 
+BIND_SUBMISSION = Sql(
+    "UPDATE tasks SET upstream_task_id = COALESCE(upstream_task_id, ?),"
+    " next_poll_at = CASE WHEN state IN ('queued', 'running') THEN ? ELSE NULL END,"
+    " updated_at = ? WHERE id = ?"
+)
+
+
 def bind(
     db: Db, task_id: str, accepted: Accepted, audience: Audience, key: str, now: float
 ) -> Recorded:
@@ -102,13 +112,13 @@ def bind(
     upstream = accepted.upstream_task_id
     when = accepted.next_poll_at
     grace_at, rule = when if isinstance(when, tuple) else (when, None)
-    observations.bind_submission(db, task_id, upstream, grace_at, now)
+    db.execute(BIND_SUBMISSION, (upstream, grace_at, now, task_id))
     task = get_task(db, task_id)
     if task is None:
         return Recorded("unknown_task")
     if rule is not None:
         due = schedule.first_poll(db, task, grace_at, rule)
-        observations.bring_poll_forward(db, task_id, None, due, now, claim=False)
+        polls.bring_poll_forward(db, task_id, None, due, now, claim=False)
     obs = Observation(state="queued", upstream_task_id=upstream)
     first = task.state == "queued"
     event_id = insert_event(db, task, Report("submit", key, obs, accepted.raw), first, now)
@@ -116,6 +126,11 @@ def bind(
         return Recorded("history", task, event_id)
     delivery_ids = fan_out(db, task, event_id, "queued", audience.subscriptions, now)
     return Recorded("applied", task, event_id, delivery_ids)
+
+
+PAUSE_SUBMITS = Sql(
+    "UPDATE submit_gate SET paused_until = ?, reason = ? WHERE id = 1 AND paused_until < ?"
+)
 
 
 async def refused(
@@ -137,7 +152,10 @@ async def refused(
             return None
         submit_queue.keep(db, attempt)
         if refusal.pause_until is not None:
-            submit_queue.pause(db, refusal.pause_until, f"CometAPI: {refusal.error}")
+            db.execute(
+                PAUSE_SUBMITS,
+                (refusal.pause_until, f"CometAPI: {refusal.error}", refusal.pause_until),
+            )
         if refusal.outcome == "retry":
             return None
         if is_passed_through(job.kind) and attempt.status in NOT_SERVED:
@@ -157,6 +175,9 @@ async def orphaned(store: Store, started_before: float, limit: int = 100) -> lis
     return await store.run(lambda db: submit_queue.orphaned(db, started_before, limit))
 
 
+ABANDON_SUBMIT = Sql("UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL WHERE id = ?")
+
+
 async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
     """A send cut off (the process stopped mid-call) and never bound by a callback: failed,
     for whether CometAPI took it cannot be known, and sending it again could run it twice."""
@@ -164,7 +185,7 @@ async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) 
     report = Report("submit", "submit:orphaned", Observation(state="failed", error=error))
 
     def write(db: Db) -> Recorded:
-        submit_queue.abandon(db, task_id)
+        db.execute(ABANDON_SUBMIT, (task_id,))
         return observed(db, task_id, report, Audience(subscriptions), time.time())
 
     return await store.run(write)

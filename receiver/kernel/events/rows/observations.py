@@ -1,6 +1,7 @@
 """What is learnt of a task, written: its events, its new state, the verdicts on callbacks'
-claims, when it is polled next. What to write is decided by the stories in
-receiver/transitions/, with the domain's rules; these functions only read and write rows.
+claims (when it is polled next: polls.py; its place in the queue: submit_queue.py). What to
+write is decided by the stories in receiver/transitions/, with the domain's rules; these
+functions only read and write rows.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from typing import Any
 
 import orjson
 
-from receiver.kernel.events.rules.corroborate import Claim
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import Task
 
 
@@ -43,9 +43,17 @@ class NewEvent:
     verdict_at: float | None
 
 
+LOCKED_TASK = Sql(
+    # BEGIN IMMEDIATE already holds the only write lock: a plain read.
+    sqlite="SELECT * FROM tasks WHERE id = ?",
+    # Locked: a replica recording a report on the same task waits for this one to commit.
+    postgres="SELECT * FROM tasks WHERE id = ? FOR UPDATE",
+)
+
+
 def lock_task(db: Db, task_id: str) -> Locked | None:
     """The task, locked against other writers until the transaction ends."""
-    row = db.one(db.sql.LOCKED_TASK, (task_id,))
+    row = db.one(LOCKED_TASK, (task_id,))
     if row is None:
         return None
     return Locked(
@@ -56,11 +64,18 @@ def lock_task(db: Db, task_id: str) -> Locked | None:
     )
 
 
+INSERT_EVENT = Sql(
+    "INSERT INTO events (id, task_id, source, dedupe_key, state, upstream_status, applied,"
+    " received_at, raw, payload, verdict, verdict_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, dedupe_key) DO NOTHING"
+)
+
+
 def insert_event(db: Db, event: NewEvent) -> bool:
     """False when an event with this dedupe key is already stored (nothing is written)."""
     return bool(
         db.execute(
-            db.sql.INSERT_EVENT,
+            INSERT_EVENT,
             (
                 event.id,
                 event.task_id,
@@ -79,6 +94,19 @@ def insert_event(db: Db, event: NewEvent) -> bool:
     )
 
 
+ADVANCE_TASK = Sql(
+    "UPDATE tasks SET state = ?, upstream_status = ?, outputs = ?, thumbnail = ?, error = ?,"
+    " updated_at = ?, terminal_at = ? WHERE id = ?"
+)
+
+END_TASK = Sql(
+    "UPDATE tasks SET state = ?, upstream_status = ?, outputs = ?, thumbnail = ?, error = ?,"
+    " updated_at = ?, terminal_at = ?, next_poll_at = NULL WHERE id = ?"
+)
+
+BIND_UPSTREAM = Sql("UPDATE tasks SET upstream_task_id = ? WHERE id = ?")
+
+
 def write_state(db: Db, before: Task, after: Task) -> None:
     """The task as `after` has it, from `before`. SQLite rewrites an index whenever the SET
     names one of its columns, changed or not (upstream_task_id and next_poll_at are
@@ -86,7 +114,7 @@ def write_state(db: Db, before: Task, after: Task) -> None:
     those has its own UPDATE when it does. A final state also ends the polls; the poll
     lease stays, for its holder's finish must still apply."""
     db.execute(
-        db.sql.ADVANCE_TASK if after.terminal_at is None else db.sql.END_TASK,
+        ADVANCE_TASK if after.terminal_at is None else END_TASK,
         (
             after.state,
             after.upstream_status,
@@ -103,96 +131,26 @@ def write_state(db: Db, before: Task, after: Task) -> None:
     if after.progress != before.progress:
         set_progress(db, after.id, after.progress, after.updated_at)
     if after.upstream_task_id != before.upstream_task_id:
-        db.execute(db.sql.BIND_UPSTREAM, (after.upstream_task_id, after.id))
+        db.execute(BIND_UPSTREAM, (after.upstream_task_id, after.id))
+
+
+SET_TASK_COST = Sql("UPDATE tasks SET point = ?, refund = ? WHERE id = ?")
 
 
 def set_cost(db: Db, task_id: str, point: float | None, refund: float | None) -> None:
-    db.execute(db.sql.SET_TASK_COST, (point, refund, task_id))
+    db.execute(SET_TASK_COST, (point, refund, task_id))
 
 
-def bind_submission(
-    db: Db, task_id: str, upstream_task_id: str, next_poll_at: float, now: float
-) -> None:
-    db.execute(db.sql.BIND_SUBMISSION, (upstream_task_id, next_poll_at, now, task_id))
-
-
-def leave_queue(db: Db, task_id: str) -> None:
-    db.execute(db.sql.LEAVE_QUEUE, (task_id,))
-
-
-def count_callback(db: Db, task_id: str, size: int) -> None:
-    db.execute(db.sql.COUNT_CALLBACK, (size, task_id))
-
-
-def last_polled_at(db: Db, task_id: str) -> float | None:
-    row = db.one(db.sql.LAST_POLLED, (task_id,))
-    return row["last_polled_at"] if row else None
-
-
-def bring_poll_forward(
-    db: Db, task_id: str, upstream_task_id: str | None, due: float, now: float, claim: bool
-) -> None:
-    """Poll by `due`; `claim`: a callback's claim now waits for the poll's answer."""
-    db.execute(db.sql.BRING_POLL_FORWARD, (claim, now, upstream_task_id, due, due, task_id))
-
-
-def pending_claims(db: Db, task_id: str) -> list[Claim]:
-    claims = []
-    for r in db.all(db.sql.PENDING_CLAIMS, (task_id,)):
-        outputs = tuple(orjson.loads(r["payload"])["outputs"])
-        claims.append(Claim(r["id"], r["state"], outputs, r["received_at"]))
-    return claims
-
-
-def set_verdict(db: Db, event_id: str, verdict: str, now: float) -> None:
-    db.execute(db.sql.SET_VERDICT, (verdict, now, event_id))
+SET_PROGRESS = Sql("UPDATE tasks SET progress = ?, updated_at = ? WHERE id = ?")
 
 
 def set_progress(db: Db, task_id: str, progress: float | None, now: float) -> None:
-    db.execute(db.sql.SET_PROGRESS, (progress, now, task_id))
+    db.execute(SET_PROGRESS, (progress, now, task_id))
 
 
-def set_progress_sent(db: Db, task_id: str, progress: float, now: float) -> None:
-    """The figure and time of the task's latest progress event."""
-    db.execute(db.sql.SET_PROGRESS_SENT, (progress, now, task_id))
+LEAVE_QUEUE = Sql("UPDATE tasks SET submit_due_at = NULL WHERE id = ?")
 
 
-def set_poll_timing(
-    db: Db, task_id: str, started_at: float | None, expected_end_at: float | None
-) -> None:
-    db.execute(db.sql.SET_POLL_TIMING, (started_at, expected_end_at, task_id))
-
-
-def recent_durations(db: Db, timing_key: str, limit: int) -> list[float]:
-    """Seconds from submit to end of the last finished tasks like this one, newest first."""
-    return [r["seconds"] for r in db.all(db.sql.RECENT_DURATIONS, (timing_key, limit))]
-
-
-def keep_duration(db: Db, timing_key: str, seconds: float, now: float, keep: int) -> None:
-    """One more finished task in the history of its kind, of which the newest `keep` stay."""
-    db.execute(db.sql.KEEP_DURATION, (timing_key, seconds, now))
-    db.execute(db.sql.TRIM_DURATIONS, (timing_key, timing_key, keep - 1))
-
-
-@dataclass(frozen=True)
-class PollEnd:
-    """A poll's lease given back, with when the task is polled next (None: never)."""
-
-    task_id: str
-    owner: str
-    next_poll_at: float | None
-    polled_at: float
-    claim_since: float | None  # the oldest claim still waiting for CometAPI's word
-
-
-def finish_poll(db: Db, end: PollEnd) -> None:
-    db.execute(
-        db.sql.FINISH_POLL,
-        (end.next_poll_at, end.polled_at, end.claim_since, end.task_id, end.owner),
-    )
-
-
-def requeue(db: Db, task_id: str, replaced_upstream_ids: list[str], now: float) -> None:
-    """Back to the submit queue, with the upstream ids it must no longer be bound to."""
-    replaced = orjson.dumps(replaced_upstream_ids).decode()
-    db.execute(db.sql.REQUEUE_FAILED, (replaced, now, now, now, task_id))
+def leave_queue(db: Db, task_id: str) -> None:
+    """A task that ended, or was taken back, no longer waits to be sent."""
+    db.execute(LEAVE_QUEUE, (task_id,))

@@ -1,5 +1,6 @@
-"""The work queues in the store: the delivery outbox (its rows for a recorded event, claims,
-attempts, replays, dead letters) and the polls due, each leased to one worker at a time."""
+"""The delivery outbox in the store: its rows for a recorded event, claimed under a lease by
+one worker at a time, each attempt's outcome, and the lists of them (the polls due are
+polls.py's; replays are receiver/deliveries/stories.py's)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ import orjson
 
 from receiver.kernel.events.rules.progress import Waiting
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK
-from receiver.kernel.store.db import Db, Row
-from receiver.kernel.store.records import Attempt, Delivery, DeliveryJob, PollJob, new_id
+from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.records import Attempt, Delivery, DeliveryJob, new_id
+
+INSERT_DELIVERY = Sql(
+    "INSERT INTO deliveries (id, event_id, task_id, downstream, state, last_error,"
+    " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def insert_deliveries(
@@ -30,35 +36,80 @@ def insert_deliveries(
         delivery_id = new_id("msg")
         reason = (reasons or {}).get(downstream) if first_state == "held" else None
         db.execute(
-            db.sql.INSERT_DELIVERY,
+            INSERT_DELIVERY,
             (delivery_id, event_id, task_id, downstream, first_state, reason, now, now, now),
         )
         delivery_ids.append(delivery_id)
     return delivery_ids
 
 
+# Progress events (source 'progress'): a task's deliveries of them not yet sent, a
+# newer event put in place of an older one on rows not yet sent, and the rows a
+# terminal event ends so that it never waits behind them.
+WAITING_PROGRESS = Sql(
+    "SELECT d.id, d.downstream, d.state, d.attempts, d.lease_until FROM deliveries d"
+    " JOIN events e ON e.id = d.event_id WHERE d.task_id = ?"
+    " AND d.state IN ('pending', 'held') AND e.source = 'progress'"
+)
+
+
 def waiting_progress(db: Db, task_id: str) -> list[Waiting]:
     """The task's progress deliveries not yet sent (pending or held)."""
     return [
         Waiting(r["id"], r["downstream"], r["state"], r["attempts"], r["lease_until"])
-        for r in db.all(db.sql.WAITING_PROGRESS, (task_id,))
+        for r in db.all(WAITING_PROGRESS, (task_id,))
     ]
+
+
+REPOINT_DELIVERIES = Sql("UPDATE deliveries SET event_id = ?, updated_at = ? WHERE id = ANY(?)")
 
 
 def repoint(db: Db, delivery_ids: list[str], event_id: str, now: float) -> None:
     """These rows now carry `event_id`'s document in place of their own event's."""
     if delivery_ids:
-        db.execute(db.sql.REPOINT_DELIVERIES, (event_id, now, db.array(delivery_ids)))
+        db.execute(REPOINT_DELIVERIES, (event_id, now, db.array(delivery_ids)))
 
 
-def supersede_progress(db: Db, task_id: str, now: float) -> int:
-    """The task's progress deliveries not yet sent end as `superseded`; how many."""
-    return db.execute(db.sql.SUPERSEDE_PROGRESS, (now, task_id, task_id))
+# A loose scan of the pending index: each downstream with pending rows is found by one
+# index seek, so a fan-out with many downstreams and few due asks only those that are.
+DUE_DOWNSTREAMS = Sql(
+    "WITH RECURSIVE pending (name) AS ("
+    " SELECT MIN(downstream) FROM deliveries WHERE state = 'pending'"
+    " UNION ALL SELECT (SELECT MIN(downstream) FROM deliveries"
+    " WHERE state = 'pending' AND downstream > pending.name)"
+    " FROM pending WHERE pending.name IS NOT NULL)"
+    " SELECT name FROM pending WHERE name IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries"
+    " WHERE downstream = pending.name AND state = 'pending' AND next_attempt_at <= ?"
+    " AND (lease_until IS NULL OR lease_until < ?))"
+)
 
 
 def due_downstreams(db: Db, now: float) -> set[str]:
     """The downstreams with a delivery due and not leased."""
-    return {r["name"] for r in db.all(db.sql.DUE_DOWNSTREAMS, (now, now))}
+    return {r["name"] for r in db.all(DUE_DOWNSTREAMS, (now, now))}
+
+
+DUE_DELIVERIES = Sql(
+    # Both indexes named: left to itself, the planner checks a row's earlier deliveries
+    # through (state, downstream), reading every pending row of the downstream for each one.
+    sqlite=(
+        "SELECT id FROM deliveries d INDEXED BY deliveries_due_by_downstream"
+        " WHERE downstream = ? AND state = 'pending' AND next_attempt_at <= ?"
+        " AND (lease_until IS NULL OR lease_until < ?)"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries e INDEXED BY deliveries_task"
+        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
+        " AND e.id < d.id) ORDER BY next_attempt_at LIMIT ?"
+    ),
+    # SKIP LOCKED: replicas claiming at once each take other rows, none waits.
+    postgres=(
+        "SELECT id FROM deliveries d"
+        " WHERE downstream = ? AND state = 'pending' AND next_attempt_at <= ?"
+        " AND (lease_until IS NULL OR lease_until < ?)"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries e"
+        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
+        " AND e.id < d.id) ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED"
+    ),
+)
 
 
 def claim_deliveries(
@@ -66,8 +117,26 @@ def claim_deliveries(
 ) -> list[DeliveryJob]:
     """Lease up to `limit` of a downstream's due deliveries to `owner`; expired leases are
     taken over, and a task's later event waits for its earlier one to that downstream."""
-    due = db.all(db.sql.DUE_DELIVERIES, (downstream, now, now, limit))
+    due = db.all(DUE_DELIVERIES, (downstream, now, now, limit))
     return _lease(db, [r["id"] for r in due], owner, now + lease)
+
+
+DUE_NEW_DELIVERIES = Sql(
+    sqlite=(
+        "SELECT id, downstream FROM deliveries d"
+        " WHERE id = ANY(?) AND state = 'pending' AND next_attempt_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries e INDEXED BY deliveries_task"
+        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
+        " AND e.id < d.id)"
+    ),
+    postgres=(
+        "SELECT id, downstream FROM deliveries d"
+        " WHERE id = ANY(?) AND state = 'pending' AND next_attempt_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries e"
+        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
+        " AND e.id < d.id)"
+    ),
+)
 
 
 def lease_new_deliveries(
@@ -78,20 +147,34 @@ def lease_new_deliveries(
     they are sent at once, with no claim of their own."""
     if not ids or not downstreams:
         return []
-    due = db.all(db.sql.DUE_NEW_DELIVERIES, (db.array(ids), now))
+    due = db.all(DUE_NEW_DELIVERIES, (db.array(ids), now))
     return _lease(db, [r["id"] for r in due if r["downstream"] in downstreams], owner, now + lease)
+
+
+# The ids as one list parameter: one fixed statement for any number of them.
+LEASE_DELIVERIES = Sql("UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ANY(?)")
+
+LEASED_DELIVERIES = Sql(
+    "SELECT d.*, e.payload, c.message_id, c.media, t.trace_context FROM deliveries d"
+    " JOIN events e ON e.id = d.event_id LEFT JOIN tasks t ON t.id = d.task_id"
+    " LEFT JOIN chat_messages c ON c.task_id = d.task_id AND c.downstream = d.downstream"
+    " WHERE d.id = ANY(?) ORDER BY d.next_attempt_at"
+)
+
+# The tasks' own webhooks, for the deliveries of that lane only.
+TASK_WEBHOOKS = Sql("SELECT id, routing FROM tasks WHERE id = ANY(?)")
 
 
 def _lease(db: Db, due: list[str], owner: str, until: float) -> list[DeliveryJob]:
     if not due:
         return []
     ids = db.array(due)
-    db.execute(db.sql.LEASE_DELIVERIES, (owner, until, ids))
-    rows = db.all(db.sql.LEASED_DELIVERIES, (ids,))
+    db.execute(LEASE_DELIVERIES, (owner, until, ids))
+    rows = db.all(LEASED_DELIVERIES, (ids,))
     # A task's own webhook: its URL is the task's, read for that lane's rows only.
     hooks: dict[str, dict[str, Any]] = {}
     if webhook_tasks := sorted({r["task_id"] for r in rows if r["downstream"] == TASK_WEBHOOK}):
-        for task in db.all(db.sql.TASK_WEBHOOKS, (db.array(webhook_tasks),)):
+        for task in db.all(TASK_WEBHOOKS, (db.array(webhook_tasks),)):
             hooks[task["id"]] = orjson.loads(task["routing"] or "{}")
     return [_job(row, hooks.get(row["task_id"], {})) for row in rows]
 
@@ -119,13 +202,33 @@ class AttemptEnd:
     posted: tuple[str, bool] | None  # the chat message it posted first: (id, with media)
 
 
+FINISH_DELIVERY = Sql(
+    "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?,"
+    " last_status = ?, last_error = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL,"
+    " delivered_at = CASE WHEN ? = 'succeeded' THEN ? ELSE delivered_at END"
+    " WHERE id = ? AND lease_owner = ? AND state = 'pending'"
+)
+
+INSERT_ATTEMPT = Sql(
+    "INSERT INTO delivery_attempts (id, delivery_id, task_id, downstream, number, started_at,"
+    " finished_at, latency_ms, status, error, outcome)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+INSERT_CHAT_MESSAGE = Sql(
+    "INSERT INTO chat_messages (task_id, downstream, message_id, media)"
+    " SELECT task_id, downstream, ?, ? FROM deliveries WHERE id = ?"
+    " ON CONFLICT (task_id, downstream) DO NOTHING"
+)
+
+
 def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
     """Store one attempt and its outcome; False (nothing written) when the lease was lost
     to another worker."""
     attempt = end.attempt
     kept = bool(
         db.execute(
-            db.sql.FINISH_DELIVERY,
+            FINISH_DELIVERY,
             (
                 end.state,
                 end.next_attempt_at,
@@ -142,7 +245,7 @@ def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
     if not kept:
         return False
     db.execute(
-        db.sql.INSERT_ATTEMPT,
+        INSERT_ATTEMPT,
         (
             attempt.id,
             attempt.delivery_id,
@@ -159,25 +262,28 @@ def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
     )
     if end.posted is not None:
         # The first message this task posted there: its later states edit it.
-        db.execute(
-            db.sql.INSERT_CHAT_MESSAGE, (end.posted[0], int(end.posted[1]), attempt.delivery_id)
-        )
+        db.execute(INSERT_CHAT_MESSAGE, (end.posted[0], int(end.posted[1]), attempt.delivery_id))
     return True
 
 
-def release_leases(db: Db, owner: str) -> None:
-    """Give back what `owner` holds, so another worker (or the next start) takes it at once."""
-    db.execute(db.sql.RELEASE_DELIVERY_LEASES, (owner,))
-    db.execute(db.sql.RELEASE_POLL_LEASES, (owner,))
+DELIVERIES_OF_TASK = Sql(
+    "SELECT * FROM deliveries WHERE task_id = ? AND (CAST(? AS TEXT) IS NULL OR state = ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR downstream = ?) ORDER BY created_at DESC, id DESC LIMIT ?"
+)
 
+DELIVERIES_IN_STATE_TO = Sql(
+    "SELECT * FROM deliveries WHERE state = ? AND downstream = ?"
+    " ORDER BY created_at DESC, id DESC LIMIT ?"
+)
 
-def release_all_leases(db: Db, deliveries: bool, polls: bool) -> None:
-    """At the start of the only process doing this work on the store (delivering, polling):
-    every such lease belongs to a dead one."""
-    if deliveries:
-        db.execute(db.sql.RELEASE_ALL_DELIVERY_LEASES)
-    if polls:
-        db.execute(db.sql.RELEASE_ALL_POLL_LEASES)
+DELIVERIES_IN_STATE = Sql(
+    "SELECT * FROM deliveries WHERE state = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+)
+
+DELIVERIES = Sql(
+    "SELECT * FROM deliveries WHERE (CAST(? AS TEXT) IS NULL OR downstream = ?)"
+    " ORDER BY created_at DESC, id DESC LIMIT ?"
+)
 
 
 def list_deliveries(
@@ -187,15 +293,28 @@ def list_deliveries(
     and downstream); the other filters are optional parameters (NULL: no filter)."""
     state, downstream = state or None, downstream or None
     if task_id:
-        sql = db.sql.DELIVERIES_OF_TASK
+        sql = DELIVERIES_OF_TASK
         params: tuple[object, ...] = (task_id, state, state, downstream, downstream)
     elif state and downstream:
-        sql, params = db.sql.DELIVERIES_IN_STATE_TO, (state, downstream)
+        sql, params = DELIVERIES_IN_STATE_TO, (state, downstream)
     elif state:
-        sql, params = db.sql.DELIVERIES_IN_STATE, (state,)
+        sql, params = DELIVERIES_IN_STATE, (state,)
     else:
-        sql, params = db.sql.DELIVERIES, (downstream, downstream)
+        sql, params = DELIVERIES, (downstream, downstream)
     return [Delivery.from_row(r) for r in db.all(sql, (*params, limit))]
+
+
+# An app's: to its own downstreams (kept under its id's prefix) and its tasks' own
+# webhooks (the 'task-webhook' lane); each other filter optional.
+APP_DELIVERIES = Sql(
+    "SELECT * FROM deliveries WHERE (SUBSTR(downstream, 1, ?) = ?"
+    " OR (downstream = 'task-webhook' AND task_id IN"
+    " (SELECT id FROM tasks WHERE owner_key = ?)))"
+    " AND (CAST(? AS TEXT) IS NULL OR state = ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR downstream = ?)"
+    " AND (CAST(? AS TEXT) IS NULL OR task_id = ?) AND (CAST(? AS TEXT) IS NULL OR id = ?)"
+    " ORDER BY created_at DESC, id DESC LIMIT ?"
+)
 
 
 def app_deliveries(
@@ -211,63 +330,17 @@ def app_deliveries(
     its own tasks' webhooks; each other filter optional (None: any)."""
     prefix = app_id + "."
     params = (len(prefix), prefix, app_id, state, state, downstream, downstream, task_id)
-    rows = db.all(db.sql.APP_DELIVERIES, (*params, task_id, delivery_id, delivery_id, limit))
+    rows = db.all(APP_DELIVERIES, (*params, task_id, delivery_id, delivery_id, limit))
     return [Delivery.from_row(r) for r in rows]
 
 
-def replay(db: Db, delivery_ids: list[str], now: float) -> int:
-    """Put deliveries back in the queue for an immediate attempt, whatever their state."""
-    return sum(db.execute(db.sql.REPLAY, (now, now, delivery_id)) for delivery_id in delivery_ids)
+TASK_ATTEMPTS = Sql(
+    "SELECT * FROM delivery_attempts WHERE task_id = ? ORDER BY finished_at DESC, id DESC LIMIT ?"
+)
 
 
-def dead_letter_ids(db: Db, downstream: str) -> list[str]:
-    return [r["id"] for r in db.all(db.sql.DEAD_LETTERS, (downstream,))]
-
-
-def claim_polls(
-    db: Db, owner: str, now: float, lease: tuple[float, float], limit: int
-) -> list[PollJob]:
-    """Lease up to `limit` tasks due for a poll, so one replica polls each task at a time,
-    nearest their end first; `lease` is (its seconds, the polls' ceiling)."""
-    seconds, ceiling = lease
-    rows = db.all(db.sql.DUE_POLLS, (now, now, ceiling, ceiling, limit))
-    return _lease_polls(db, rows, owner, now, seconds)
-
-
-def poll_budget(db: Db) -> tuple[float, float]:
-    """The replicas' poll budget, locked until the transaction ends: (tokens, refilled_at)."""
-    row = db.one(db.sql.POLL_BUDGET, ())
-    return (row["tokens"], row["refilled_at"]) if row else (0.0, 0.0)
-
-
-def polls_held_until(db: Db) -> float:
-    """Till when a 429 holds every poll, read without the budget's lock."""
-    row = db.one(db.sql.POLLS_HELD_UNTIL, ())
-    return float(row["refilled_at"]) if row else 0.0
-
-
-def set_poll_budget(db: Db, tokens: float, refilled_at: float) -> None:
-    db.execute(db.sql.SET_POLL_BUDGET, (tokens, refilled_at))
-
-
-def claim_poll(db: Db, task_id: str, owner: str, now: float, lease: float) -> PollJob | None:
-    """Lease one task's poll if it is due now and nobody holds it (a callback's own
-    transaction takes it, so that no claim of its own is needed)."""
-    rows = _lease_polls(db, db.all(db.sql.DUE_POLL, (task_id, now, now)), owner, now, lease)
-    return rows[0] if rows else None
-
-
-def _lease_polls(db: Db, rows: list[Row], owner: str, now: float, lease: float) -> list[PollJob]:
-    for row in rows:
-        db.execute(db.sql.LEASE_POLL, (owner, now + lease, row["id"]))
-    return [
-        PollJob(
-            r["id"],
-            r["kind"],
-            r["upstream_task_id"],
-            r["created_at"],
-            r["poll_attempts"],
-            r["trace_context"],
-        )
-        for r in rows
-    ]
+def task_attempts(db: Db, task_id: str, limit: int) -> list[Attempt]:
+    """The task's newest `limit` delivery attempts, oldest first."""
+    rows = db.all(TASK_ATTEMPTS, (task_id, limit))
+    rows.reverse()
+    return [Attempt.from_row(r) for r in rows]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from receiver.kernel.events.rows import copies, observations, outbox
 from receiver.kernel.events.rows import health as downstream_rows
-from receiver.kernel.events.rows import observations, outbox
 from receiver.kernel.events.rows.observations import Locked, NewEvent
 from receiver.kernel.events.rules.corroborate import PENDING
 from receiver.kernel.events.rules.document import event_document
@@ -24,9 +24,8 @@ from receiver.kernel.events.rules.routing import (
 )
 from receiver.kernel.events.rules.states import TERMINAL_STATES, advances, shown_progress
 from receiver.kernel.store import Recorded, Store, Task
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import new_id
-from receiver.media import rows as mirrors
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,13 @@ async def observe(store: Store, task_id: str, report: Report, audience: Audience
     return await store.run(lambda db: observed(db, task_id, report, audience, time.time()))
 
 
+SUPERSEDE_PROGRESS = Sql(
+    "UPDATE deliveries SET state = 'superseded', lease_owner = NULL, lease_until = NULL,"
+    " updated_at = ? WHERE task_id = ? AND state IN ('pending', 'held', 'mirroring')"
+    " AND event_id IN (SELECT id FROM events WHERE task_id = ? AND source = 'progress')"
+)
+
+
 def record(
     db: Db, task: Task, report: Report, audience: Audience, now: float, may_apply: bool = True
 ) -> Recorded:
@@ -99,15 +105,15 @@ def record(
     if supersedes(obs.state):
         # Its progress deliveries not yet sent end here: deliveries go in order per
         # downstream, and the terminal event must never wait behind them.
-        outbox.supersede_progress(db, task.id, now)
+        db.execute(SUPERSEDE_PROGRESS, (now, task.id, task.id))
     files = {
         "outputs": updated.outputs,
         "thumbnail": updated.thumbnail,
         "output_type": output_of(task.kind, updated.outputs),
     }
-    sources = [s["url"] for s in mirrors.sources_of(files)]
+    sources = [s["url"] for s in copies.sources_of(files)]
     hold = waits_for_mirror(audience.mirror, obs.state, sources)
-    hold = hold and mirrors.start(db, event_id, task.id, files, now)
+    hold = hold and copies.start(db, event_id, task.id, files, now)
     delivery_ids = fan_out(db, task, event_id, obs.state, audience.subscriptions, now, hold)
     return Recorded("applied", updated, event_id, delivery_ids, report.verdict)
 

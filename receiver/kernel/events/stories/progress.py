@@ -20,8 +20,10 @@ from receiver.kernel.events.rules.progress import (
 )
 from receiver.kernel.events.rules.routing import Subscriptions, held_reasons, recipients
 from receiver.kernel.store import Task
-from receiver.kernel.store.db import Db
+from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import new_id
+
+SET_PROGRESS_SENT = Sql("UPDATE tasks SET progress_sent = ?, progress_sent_at = ? WHERE id = ?")
 
 
 def told(
@@ -71,5 +73,5 @@ def told(
     outbox.repoint(db, plan.replaced, event_id, now)
     reasons = held_reasons(subscriptions)
     inserted = outbox.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
-    observations.set_progress_sent(db, task.id, progress, now)
+    db.execute(SET_PROGRESS_SENT, (progress, now, task.id))
     return [*inserted, *plan.replaced]

@@ -1,7 +1,7 @@
 """PostgreSQL backend, for several replicas on one database.
 
-Runs the same transaction functions as SQLite, with PostgreSQL's own text of every
-statement (receiver/kernel/store/postgres/statements.py), on a pool of connections each used from
+Runs the same transaction functions as SQLite, with PostgreSQL's own text of each
+statement (`Sql.postgres`), on a pool of connections each used from
 a worker thread. Claims use `FOR UPDATE SKIP LOCKED` so replicas never take the same row,
 and migrations take an advisory lock so replicas starting together apply them once.
 """
@@ -22,8 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from receiver.kernel.errors import StoreError
 from receiver.kernel.observability import logs
-from receiver.kernel.store.db import Db, Row
-from receiver.kernel.store.postgres.statements import POSTGRES
+from receiver.kernel.store.db import Db, Row, Sql
 from receiver.kernel.store.store import PagesToFree, Store
 
 T = TypeVar("T")
@@ -55,26 +54,24 @@ _CONNECTION_LIMITS = {
 
 
 class PostgresDb:
-    """The `Db` of receiver/kernel/store/db.py over one psycopg connection, with PostgreSQL's text
-    of every statement (receiver/kernel/store/postgres/statements.py)."""
-
-    sql = POSTGRES
+    """The `Db` of receiver/kernel/store/db.py over one psycopg connection, running each
+    statement's PostgreSQL text (`Sql.postgres`)."""
 
     def __init__(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
         self._conn = conn
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._conn.execute(sql, params).rowcount
+    def execute(self, sql: Sql, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql.postgres, params).rowcount
 
-    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    def execute_many(self, sql: Sql, rows: Sequence[tuple[Any, ...]]) -> None:
         with self._conn.cursor() as cursor:
-            cursor.executemany(sql, rows)  # pipelined: one round trip, not one per row
+            cursor.executemany(sql.postgres, rows)  # pipelined: one round trip, not one per row
 
-    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
-        return self._conn.execute(sql, params).fetchone()
+    def one(self, sql: Sql, params: tuple[Any, ...] = ()) -> Row | None:
+        return self._conn.execute(sql.postgres, params).fetchone()
 
-    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-        return self._conn.execute(sql, params).fetchall()
+    def all(self, sql: Sql, params: tuple[Any, ...] = ()) -> list[Row]:
+        return self._conn.execute(sql.postgres, params).fetchall()
 
     def script(self, sql: str) -> None:
         for statement in sql.split(";"):

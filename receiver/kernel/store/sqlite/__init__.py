@@ -1,5 +1,5 @@
 """The SQLite backend: one process owns the file (receiver/kernel/store/sqlite/store.py), with
-SQLite's text of every statement (receiver/kernel/store/sqlite/statements.py)."""
+SQLite's text of each statement (`Sql.sqlite`, receiver/kernel/store/db.py)."""
 
 from receiver.kernel.store.sqlite.store import SqliteDb, SqliteStore, dict_row
 

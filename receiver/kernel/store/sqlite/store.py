@@ -27,9 +27,8 @@ from typing import Any, TypeVar
 
 from receiver.kernel.errors import StoreError
 from receiver.kernel.observability import logs
-from receiver.kernel.store.db import Db, Row
+from receiver.kernel.store.db import Db, Row, Sql
 from receiver.kernel.store.sqlite.checkpoints import WAL_KEEP_BYTES, run_checkpoints
-from receiver.kernel.store.sqlite.statements import SQLITE
 from receiver.kernel.store.sqlite.worklock import WorkLock
 from receiver.kernel.store.store import PagesToFree, Store
 
@@ -44,26 +43,24 @@ _UNURGENT_SECONDS = 0.02  # how long a job nobody waits on may wait for company
 
 
 class SqliteDb:
-    """The `Db` of receiver/kernel/store/db.py over one sqlite3 connection, with SQLite's text of
-    every statement (receiver/kernel/store/sqlite/statements.py)."""
-
-    sql = SQLITE
+    """The `Db` of receiver/kernel/store/db.py over one sqlite3 connection, running each
+    statement's SQLite text (`Sql.sqlite`)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._conn.execute(sql, params).rowcount
+    def execute(self, sql: Sql, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql.sqlite, params).rowcount
 
-    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._conn.executemany(sql, rows)
+    def execute_many(self, sql: Sql, rows: Sequence[tuple[Any, ...]]) -> None:
+        self._conn.executemany(sql.sqlite, rows)
 
-    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
-        row: Row | None = self._conn.execute(sql, params).fetchone()
+    def one(self, sql: Sql, params: tuple[Any, ...] = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql.sqlite, params).fetchone()
         return row
 
-    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-        return self._conn.execute(sql, params).fetchall()
+    def all(self, sql: Sql, params: tuple[Any, ...] = ()) -> list[Row]:
+        return self._conn.execute(sql.sqlite, params).fetchall()
 
     def script(self, sql: str) -> None:
         # executescript() would COMMIT the open transaction; run statement by statement.
@@ -149,13 +146,12 @@ class SqliteStore(Store):
                 self._checkpointer.start()
         return self._conn, self._db
 
-    async def read_apart(self, fn: Callable[[Db], T]) -> T:
+    async def _read_apart(self, fn: Callable[[Db], T]) -> T:
         """In a thread, on a read-only connection of its own: SQLite lets go of the GIL while
         it scans, so callbacks go on meanwhile, and WAL lets it read beside the writer."""
         if self.path == ":memory:":
-            return await super().read_apart(fn)  # no other connection sees that database
-        async with self._searching:
-            return await asyncio.to_thread(self._read_in_thread, fn)
+            return await self.run(fn)  # no other connection sees that database
+        return await asyncio.to_thread(self._read_in_thread, fn)
 
     def _read_in_thread(self, fn: Callable[[Db], T]) -> T:
         try:
@@ -300,14 +296,6 @@ class SqliteStore(Store):
                     self._serving.release()
                 raise
 
-    async def release_all_leases(
-        self, deliveries: bool, polls: bool, mirroring: bool = False
-    ) -> None:
-        # Every lease is this process's to take back only while no other process works here
-        # (mirrors are made by `receiver serve`, so the lock for polls covers them).
-        self.take_workers(deliveries, polls or mirroring)
-        await super().release_all_leases(deliveries, polls, mirroring)
-
     async def migrate(self) -> list[int]:
         applied = await super().migrate()
         if self.path != ":memory:":
@@ -379,7 +367,7 @@ class SqliteStore(Store):
         finally:
             conn.close()
 
-    async def ping(self, timeout: float = 1.0) -> None:
+    async def ready(self, timeout: float = 1.0, schema: bool = True) -> list[int]:
         """Ready means writable: a disk that is full (or a write that just failed) is
         reported here, not only by the callbacks that get 503."""
         if self.path != ":memory:":
@@ -389,7 +377,7 @@ class SqliteStore(Store):
                 raise StoreError(f"disk almost full where the database is: {free} bytes free")
         if self._failed is not None and time.monotonic() - self._failed[0] < _FAILED_SECONDS:
             raise StoreError(f"the last write failed: {self._failed[1]}")
-        await super().ping(timeout)
+        return await super().ready(timeout, schema)
 
     async def close(self) -> None:
         self._start_writer()  # a job held for company goes now

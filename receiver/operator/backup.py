@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from receiver.kernel.errors import StoreError
+from receiver.kernel.store.migrate import APPLIED_MIGRATIONS
 from receiver.kernel.store.sqlite.store import SqliteDb, dict_row
 from receiver.operator import rows as reads
 
@@ -52,7 +53,7 @@ def inspect(path: str) -> BackupReport:
     try:
         found = [r["integrity_check"] for r in conn.execute("PRAGMA integrity_check")]
         db = SqliteDb(conn)
-        versions = [int(r["version"]) for r in db.all(db.sql.APPLIED_MIGRATIONS)]
+        versions = [int(r["version"]) for r in db.all(APPLIED_MIGRATIONS)]
         counts = reads.counts(db)
     except sqlite3.Error as exc:
         raise StoreError(f"SQLite: checking {path}: {exc}") from None

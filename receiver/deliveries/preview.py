@@ -22,7 +22,7 @@ from receiver.kernel.config.expression_fields import DownstreamExpressions
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.events.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.kernel.service import Service
-from receiver.operator import queries
+from receiver.tasks import reads as task_reads
 
 # What the relay adds to every request (values shown as placeholders).
 _SIGNED = {
@@ -55,7 +55,7 @@ class PreviewRequest(DownstreamExpressions):
 async def _document(service: Service, asked: PreviewRequest) -> dict[str, Any]:
     if asked.task_id is None:
         return example_document(asked.type or TEST_TYPE)
-    found = await queries.task_documents(service.store, asked.task_id, 1)
+    found = await task_reads.task_documents(service.store, asked.task_id, 1)
     if found is None:
         raise NotFound(f"no task {asked.task_id!r}")
     documents = [document for document, _ in found[1].values() if document]

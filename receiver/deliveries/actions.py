@@ -1,0 +1,107 @@
+"""What an operator or an app does to what is sent, whichever door they come in by: read
+the deliveries it may see, replay one or a downstream's dead letters, disable and enable a
+downstream; each once, with its wake-up and its log line."""
+
+from __future__ import annotations
+
+from receiver.deliveries import reads as delivery_reads
+from receiver.deliveries import stories as delivery
+from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams.directory import directory_of
+from receiver.kernel.errors import NotFound
+from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owned_name
+from receiver.kernel.service import Service, Work
+from receiver.kernel.store import Delivery
+from receiver.keys.rules.access import BOOTSTRAP, Caller
+
+# The names the doors call (receiver/web/), kept while they move: each is the story or the
+# submit itself, nothing in between.
+
+
+async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:
+    """Send these deliveries again at once, whatever their state; how many were found."""
+    count = await delivery.replay(service.store, delivery_ids)
+    service.wake(Work.DELIVERIES)
+    service.log.info("delivery.replayed", deliveries=count)
+    return count
+
+
+async def deliveries_for(
+    service: Service,
+    caller: Caller,
+    wanted: tuple[str | None, str | None, str | None],
+    limit: int,
+) -> list[Delivery]:
+    """The deliveries the caller may read, newest first, narrowed by (state, downstream,
+    task_id): the admin's, every one; an app's, those to its own downstreams (by the names
+    it gave them) and to its own tasks' webhooks, nothing of another app's."""
+    state, downstream, task_id = wanted
+    if caller.sees_all:
+        return await delivery_reads.deliveries(service.store, state, downstream, task_id, limit)
+    app_id = caller.app_id or ""
+    if downstream is not None and downstream != TASK_WEBHOOK:
+        downstream = owned_name(app_id, downstream)
+    return await delivery_reads.app_deliveries(
+        service.store, app_id, state, downstream, task_id, None, limit
+    )
+
+
+async def _app_may_replay(service: Service, caller: Caller, delivery_id: str) -> None:
+    if caller.sees_all:
+        return
+    found = await delivery_reads.app_deliveries(
+        service.store, caller.app_id or "", None, None, None, delivery_id, 1
+    )
+    if not found:
+        raise NotFound("no such delivery")
+
+
+async def replay_delivery(service: Service, delivery_id: str, caller: Caller = BOOTSTRAP) -> int:
+    await _app_may_replay(service, caller, delivery_id)
+    count = await replay_deliveries(service, [delivery_id])
+    if not count:
+        raise NotFound("no such delivery")
+    return count
+
+
+async def replay_dead_letters(service: Service, downstream: str, caller: Caller = BOOTSTRAP) -> int:
+    """Every dead letter of the downstream queued again; an app names its own."""
+    kept = downstream if caller.sees_all else owned_name(caller.app_id or "", downstream)
+    if not directory_of(service).knows(kept):
+        raise NotFound(f"no downstream named {downstream!r}")
+    count = await delivery.replay_dead_letters(service.store, kept)
+    service.wake(Work.DELIVERIES)
+    service.log.info("delivery.replayed", downstream=downstream, deliveries=count)
+    return count
+
+
+def known_downstream(service: Service, name: str) -> str:
+    if not directory_of(service).knows(name):
+        raise NotFound(f"no downstream named {name!r}")
+    return name
+
+
+async def disable_downstream(service: Service, name: str) -> bool:
+    """Stop attempting it; its new deliveries are held. False when it was already."""
+    name = known_downstream(service, name)
+    changed = await delivery.disable(
+        service.store, name, "disabled by an operator", directory_of(service).subscriptions
+    )
+    # The `downstream.disabled` notices to its subscribers are committed: send them now.
+    service.wake(Work.DELIVERIES)
+    service.log.warning("downstream.disabled", downstream=name, reason="operator")
+    return changed
+
+
+async def enable_downstream(service: Service, name: str, recover_since: float | None) -> int:
+    """Attempt it again; queue what it held, and what went to dead-letter since then."""
+    name = known_downstream(service, name)
+    queued = await downstream_rows.enable(service.store, name, recover_since)
+    if name in directory_of(service).unusable:
+        # Enabled, it still cannot be used: what was queued waits held, with the reason.
+        await downstream_rows.follow_unopened(service.store, [name], [])
+    service.wake(Work.DELIVERIES)
+    service.log.info(
+        "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued
+    )
+    return queued

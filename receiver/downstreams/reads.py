@@ -1,0 +1,22 @@
+"""The downstreams' health and those made through the API, in one snapshot."""
+
+from __future__ import annotations
+
+from receiver.downstreams.rows import managed
+from receiver.downstreams.rows.managed import ManagedRow
+from receiver.kernel.events.rows import health as downstreams
+from receiver.kernel.events.rows.health import DownstreamHealth
+from receiver.kernel.store import (
+    Store,
+)
+
+
+async def health(store: Store, names: list[str]) -> list[DownstreamHealth]:
+    return await store.read(lambda db: downstreams.health(db, names))
+
+
+async def downstreams_made(
+    store: Store, names: list[str]
+) -> tuple[list[ManagedRow], list[DownstreamHealth]]:
+    """The downstreams made through the API, and the health of those `names`."""
+    return await store.read(lambda db: (managed.every(db), downstreams.health(db, names)))

@@ -1,0 +1,189 @@
+"""The polls kept on each task: when the next is due, who holds it (its lease), what it
+found, how long tasks of a kind take, and the replicas' one poll budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from receiver.kernel.events.rules.corroborate import Claim
+from receiver.kernel.store.db import Db, Row, Sql
+from receiver.kernel.store.records import PollJob
+
+# Due polls nearest their task's end first: a callback's claim (its task says it has ended)
+# at the claim's time, a task whose end is estimated at that end, and one with no estimate a
+# ceiling past when it fell due; never later than that, so that nothing waits for ever.
+_DUE_POLLS = (
+    "SELECT id, kind, upstream_task_id, created_at, poll_attempts, trace_context FROM tasks"
+    " WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? AND upstream_task_id IS NOT NULL"
+    " AND (poll_lease_until IS NULL OR poll_lease_until < ?)"
+    " ORDER BY CASE WHEN claim_since IS NOT NULL THEN claim_since"
+    " WHEN expected_end_at IS NULL OR expected_end_at > next_poll_at + CAST(? AS DOUBLE PRECISION)"
+    " THEN next_poll_at + CAST(? AS DOUBLE PRECISION)"
+    " WHEN expected_end_at > next_poll_at THEN expected_end_at ELSE next_poll_at END,"
+    " next_poll_at LIMIT ?"
+)
+
+
+DUE_POLLS = Sql(sqlite=_DUE_POLLS, postgres=f"{_DUE_POLLS} FOR UPDATE SKIP LOCKED")
+
+
+def claim_polls(
+    db: Db, owner: str, now: float, lease: tuple[float, float], limit: int
+) -> list[PollJob]:
+    """Lease up to `limit` tasks due for a poll, so one replica polls each task at a time,
+    nearest their end first; `lease` is (its seconds, the polls' ceiling)."""
+    seconds, ceiling = lease
+    rows = db.all(DUE_POLLS, (now, now, ceiling, ceiling, limit))
+    return _lease_polls(db, rows, owner, now, seconds)
+
+
+POLL_BUDGET = Sql(
+    sqlite="SELECT tokens, refilled_at FROM poll_budget WHERE id = 1",
+    postgres="SELECT tokens, refilled_at FROM poll_budget WHERE id = 1 FOR UPDATE",
+)
+
+
+def poll_budget(db: Db) -> tuple[float, float]:
+    """The replicas' poll budget, locked until the transaction ends: (tokens, refilled_at)."""
+    row = db.one(POLL_BUDGET, ())
+    return (row["tokens"], row["refilled_at"]) if row else (0.0, 0.0)
+
+
+POLLS_HELD_UNTIL = Sql("SELECT refilled_at FROM poll_budget WHERE id = 1")
+
+
+def polls_held_until(db: Db) -> float:
+    """Till when a 429 holds every poll, read without the budget's lock."""
+    row = db.one(POLLS_HELD_UNTIL, ())
+    return float(row["refilled_at"]) if row else 0.0
+
+
+DUE_POLL = Sql(
+    "SELECT id, kind, upstream_task_id, created_at, poll_attempts, trace_context"
+    " FROM tasks WHERE id = ? AND next_poll_at <= ? AND upstream_task_id IS NOT NULL"
+    " AND (poll_lease_until IS NULL OR poll_lease_until < ?)"
+)
+
+
+def claim_poll(db: Db, task_id: str, owner: str, now: float, lease: float) -> PollJob | None:
+    """Lease one task's poll if it is due now and nobody holds it (a callback's own
+    transaction takes it, so that no claim of its own is needed)."""
+    rows = _lease_polls(db, db.all(DUE_POLL, (task_id, now, now)), owner, now, lease)
+    return rows[0] if rows else None
+
+
+LEASE_POLL = Sql("UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ? WHERE id = ?")
+
+
+def _lease_polls(db: Db, rows: list[Row], owner: str, now: float, lease: float) -> list[PollJob]:
+    for row in rows:
+        db.execute(LEASE_POLL, (owner, now + lease, row["id"]))
+    return [
+        PollJob(
+            r["id"],
+            r["kind"],
+            r["upstream_task_id"],
+            r["created_at"],
+            r["poll_attempts"],
+            r["trace_context"],
+        )
+        for r in rows
+    ]
+
+
+LAST_POLLED = Sql("SELECT last_polled_at FROM tasks WHERE id = ?")
+
+
+def last_polled_at(db: Db, task_id: str) -> float | None:
+    row = db.one(LAST_POLLED, (task_id,))
+    return row["last_polled_at"] if row else None
+
+
+BRING_POLL_FORWARD = Sql(
+    "UPDATE tasks SET claim_since = CASE WHEN ? THEN COALESCE(claim_since, ?)"
+    " ELSE claim_since END, upstream_task_id = COALESCE(upstream_task_id, ?),"
+    " next_poll_at = CASE WHEN next_poll_at IS NULL OR next_poll_at > ? THEN ?"
+    " ELSE next_poll_at END WHERE id = ?"
+)
+
+
+def bring_poll_forward(
+    db: Db, task_id: str, upstream_task_id: str | None, due: float, now: float, claim: bool
+) -> None:
+    """Poll by `due`; `claim`: a callback's claim now waits for the poll's answer."""
+    db.execute(BRING_POLL_FORWARD, (claim, now, upstream_task_id, due, due, task_id))
+
+
+PENDING_CLAIMS = Sql(
+    "SELECT id, state, payload, received_at FROM events WHERE task_id = ?"
+    " AND verdict = 'pending' ORDER BY received_at"
+)
+
+
+def pending_claims(db: Db, task_id: str) -> list[Claim]:
+    claims = []
+    for r in db.all(PENDING_CLAIMS, (task_id,)):
+        outputs = tuple(orjson.loads(r["payload"])["outputs"])
+        claims.append(Claim(r["id"], r["state"], outputs, r["received_at"]))
+    return claims
+
+
+SET_POLL_TIMING = Sql("UPDATE tasks SET started_at = ?, expected_end_at = ? WHERE id = ?")
+
+
+def set_poll_timing(
+    db: Db, task_id: str, started_at: float | None, expected_end_at: float | None
+) -> None:
+    db.execute(SET_POLL_TIMING, (started_at, expected_end_at, task_id))
+
+
+RECENT_DURATIONS = Sql(
+    "SELECT seconds FROM task_durations WHERE timing_key = ? ORDER BY ended_at DESC LIMIT ?"
+)
+
+
+def recent_durations(db: Db, timing_key: str, limit: int) -> list[float]:
+    """Seconds from submit to end of the last finished tasks like this one, newest first."""
+    return [r["seconds"] for r in db.all(RECENT_DURATIONS, (timing_key, limit))]
+
+
+KEEP_DURATION = Sql("INSERT INTO task_durations (timing_key, seconds, ended_at) VALUES (?, ?, ?)")
+
+
+TRIM_DURATIONS = Sql(
+    "DELETE FROM task_durations WHERE timing_key = ? AND ended_at < (SELECT ended_at"
+    " FROM task_durations WHERE timing_key = ? ORDER BY ended_at DESC LIMIT 1 OFFSET ?)"
+)
+
+
+def keep_duration(db: Db, timing_key: str, seconds: float, now: float, keep: int) -> None:
+    """One more finished task in the history of its kind, of which the newest `keep` stay."""
+    db.execute(KEEP_DURATION, (timing_key, seconds, now))
+    db.execute(TRIM_DURATIONS, (timing_key, timing_key, keep - 1))
+
+
+@dataclass(frozen=True)
+class PollEnd:
+    """A poll's lease given back, with when the task is polled next (None: never)."""
+
+    task_id: str
+    owner: str
+    next_poll_at: float | None
+    polled_at: float
+    claim_since: float | None  # the oldest claim still waiting for CometAPI's word
+
+
+FINISH_POLL = Sql(
+    "UPDATE tasks SET next_poll_at = ?, poll_attempts = poll_attempts + 1, last_polled_at = ?,"
+    " claim_since = ?, poll_lease_owner = NULL, poll_lease_until = NULL"
+    " WHERE id = ? AND poll_lease_owner = ?"
+)
+
+
+def finish_poll(db: Db, end: PollEnd) -> None:
+    db.execute(
+        FINISH_POLL,
+        (end.next_poll_at, end.polled_at, end.claim_since, end.task_id, end.owner),
+    )

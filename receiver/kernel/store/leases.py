@@ -1,0 +1,60 @@
+"""The leases a process holds on the store's work, given back: its own when it stops (so
+another worker takes the work at once), or every one at the start of the only process doing
+that work (SQLite: what a killed predecessor held)."""
+
+from __future__ import annotations
+
+from receiver.kernel.store import Store
+from receiver.kernel.store.db import Db, Sql
+
+RELEASE_DELIVERY_LEASES = Sql(
+    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?"
+)
+RELEASE_POLL_LEASES = Sql(
+    "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL WHERE poll_lease_owner = ?"
+)
+RELEASE_MIRROR_LEASES = Sql(
+    "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
+    " WHERE state = 'pending' AND lease_owner = ?"
+)
+
+
+async def release(store: Store, owner: str) -> None:
+    """Give back what `owner` holds: deliveries, polls and copies."""
+
+    def write(db: Db) -> None:
+        db.execute(RELEASE_DELIVERY_LEASES, (owner,))
+        db.execute(RELEASE_POLL_LEASES, (owner,))
+        db.execute(RELEASE_MIRROR_LEASES, (owner,))
+
+    await store.run(write)
+
+
+RELEASE_ALL_DELIVERY_LEASES = Sql(
+    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
+)
+RELEASE_ALL_POLL_LEASES = Sql(
+    "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL"
+    " WHERE poll_lease_owner IS NOT NULL"
+)
+RELEASE_ALL_MIRROR_LEASES = Sql(
+    "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
+    " WHERE state = 'pending' AND lease_owner IS NOT NULL"
+)
+
+
+async def release_all(store: Store, deliveries: bool, polls: bool, mirroring: bool = False) -> None:
+    """Every lease of that work, taken back: only while no other process does it, which
+    `take_workers` makes sure of first (copies are made by `receiver serve`, so the lock
+    for polls covers them)."""
+    store.take_workers(deliveries, polls or mirroring)
+
+    def write(db: Db) -> None:
+        if deliveries:
+            db.execute(RELEASE_ALL_DELIVERY_LEASES)
+        if polls:
+            db.execute(RELEASE_ALL_POLL_LEASES)
+        if mirroring:
+            db.execute(RELEASE_ALL_MIRROR_LEASES)
+
+    await store.run(write)

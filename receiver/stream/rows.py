@@ -1,0 +1,50 @@
+"""The change feed: tasks that changed and attempts that ended after a moment, oldest
+first, for the live streams."""
+
+from __future__ import annotations
+
+from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.records import Attempt, Change, Task
+
+CHANGED_TASK = Sql(
+    "SELECT * FROM tasks WHERE updated_at > ? AND id = ? ORDER BY updated_at LIMIT ?"
+)
+
+
+ENDED_ATTEMPTS_OF_TASK = Sql(
+    "SELECT * FROM delivery_attempts WHERE finished_at > ? AND task_id = ?"
+    " ORDER BY finished_at LIMIT ?"
+)
+
+
+CHANGED_TASKS = Sql(
+    "SELECT * FROM tasks WHERE updated_at > ? AND kind <> 'relay' ORDER BY updated_at LIMIT ?"
+)
+
+
+ENDED_ATTEMPTS = Sql(
+    "SELECT * FROM delivery_attempts WHERE finished_at > ? ORDER BY finished_at LIMIT ?"
+)
+
+
+def changes(db: Db, since: float, task_id: str | None, limit: int) -> list[Change]:
+    """Tasks that changed and attempts that ended after `since`, oldest first (of one task,
+    or of every task but the relay's own)."""
+    if task_id:
+        tasks = db.all(CHANGED_TASK, (since, task_id, limit))
+        attempts = db.all(ENDED_ATTEMPTS_OF_TASK, (since, task_id, limit))
+    else:
+        tasks = db.all(CHANGED_TASKS, (since, limit))
+        attempts = db.all(ENDED_ATTEMPTS, (since, limit))
+    found = [
+        *(
+            Change("task", t.updated_at, t.id, t.id, t.summary(), t.owner_key)
+            for t in map(Task.from_row, tasks)
+        ),
+        *(
+            Change("attempt", a.finished_at, a.id, a.task_id, a.summary())
+            for a in map(Attempt.from_row, attempts)
+        ),
+    ]
+    found.sort(key=lambda c: (c.at, c.key))
+    return found[:limit]

@@ -1,0 +1,139 @@
+"""What the service reads of a task, each answer in one snapshot of the store (one read
+transaction): the API, the console and the command line ask the same questions here, so a
+task's page never mixes two moments of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from receiver.kernel.events.rows import copies, outbox
+from receiver.kernel.events.rules.queue import failure_message
+from receiver.kernel.store import (
+    Attempt,
+    Delivery,
+    Event,
+    Store,
+    SubmitAttempt,
+    Task,
+    TaskFilter,
+)
+from receiver.kernel.store.db import Db
+from receiver.tasks.rows import queue as submit_queue
+from receiver.tasks.rows import tasks
+
+HISTORY = 500  # events, deliveries and attempts shown of one task, the newest
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """A task with its history, as one moment of the store saw it."""
+
+    task: Task
+    events: list[Event]
+    deliveries: list[Delivery]
+    attempts: list[Attempt]
+    sends: list[SubmitAttempt]
+    # The newest events' documents and the raw bodies they came with, by event id, newest
+    # first (as many as asked for).
+    documents: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    copying: bool = False  # a copy of its files is being made
+
+    def media(self) -> dict[str, Any] | None:
+        """Where the copies of the renders are: the newest event's `media` section, or
+        pending while they are being made; None when none is made."""
+        for document, _ in self.documents.values():
+            media = document.get("media")
+            if isinstance(media, dict):
+                return media
+        return {"status": "pending"} if self.copying else None
+
+    def failure(self) -> dict[str, str | None]:
+        """Once the task failed: CometAPI's failure code and the message safe to show an end
+        user, as its webhook carried them (the newest failed event's document); else none."""
+        if self.task.state != "failed":
+            return {"failure_code": None, "failure_message": None}
+        for document, _ in self.documents.values():
+            if document.get("state") == "failed":
+                code = document.get("failure_code")
+                return {"failure_code": code, "failure_message": failure_message(code)}
+        return {"failure_code": None, "failure_message": failure_message(None)}
+
+    def copies(self) -> list[str]:
+        """The relay's links to its copies of the renders (none while they are not made)."""
+        media = self.media() or {}
+        files = media.get("files") if media.get("status") == "mirrored" else None
+        return [f["url"] for f in files or [] if isinstance(f, dict) and f.get("url")]
+
+
+async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskDetail | None:
+    """The task and its history; with the newest `documents` events' bodies."""
+
+    def read(db: Db) -> TaskDetail | None:
+        task = _placed(db, task_id)
+        if task is None:
+            return None
+        events, deliveries = tasks.task_history(db, task_id, HISTORY)
+        return TaskDetail(
+            task,
+            events,
+            deliveries,
+            outbox.task_attempts(db, task_id, HISTORY),
+            submit_queue.attempts(db, task_id, HISTORY),
+            tasks.event_bodies(db, task_id, documents) if documents else {},
+            copies.copying(db, task_id),
+        )
+
+    return await store.read(read)
+
+
+async def task(store: Store, task_id: str) -> Task | None:
+    """The task, with its place in the submit queue while it waits."""
+    return await store.read(lambda db: _placed(db, task_id))
+
+
+def _placed(db: Db, task_id: str) -> Task | None:
+    found = tasks.get_task(db, task_id)
+    return submit_queue.placed(db, [found])[0] if found is not None else None
+
+
+async def task_documents(
+    store: Store, task_id: str, limit: int
+) -> tuple[Task, dict[str, tuple[dict[str, Any], str]]] | None:
+    """The task and its newest `limit` events' documents, newest first."""
+
+    def read(db: Db) -> tuple[Task, dict[str, tuple[dict[str, Any], str]]] | None:
+        found = _placed(db, task_id)
+        return (found, tasks.event_bodies(db, task_id, limit)) if found is not None else None
+
+    return await store.read(read)
+
+
+async def task_list(store: Store, wanted: TaskFilter) -> list[Task]:
+    """A page of tasks; a text search reads apart (it may scan many rows)."""
+
+    def read(db: Db) -> list[Task]:
+        return submit_queue.placed(db, tasks.list_tasks(db, wanted))
+
+    return await store.read(read, apart=bool(wanted.text))
+
+
+async def input_parts(store: Store, task_id: str) -> dict[str, tuple[int, int]]:
+    """How many parts each data URI kept for the task has, and its characters
+    (receiver/tasks/rules/inputs.py); read apart: the lengths are read from the parts."""
+    return await store.read(lambda db: tasks.input_parts(db, task_id), apart=True)
+
+
+async def input_wholes(store: Store, task_id: str, digests: list[str]) -> dict[str, str]:
+    """Data URIs of the task kept in one part each, by digest, in one read."""
+    return await store.read(lambda db: tasks.input_wholes(db, task_id, digests), apart=True)
+
+
+async def input_part(store: Store, task_id: str, sha256: str, part: int) -> str:
+    """One part of one of the task's data URIs (off SQLite's event loop: a part is
+    megabytes)."""
+    return await store.read(lambda db: tasks.input_part(db, task_id, sha256, part), apart=True)
+
+
+async def search_window_end(store: Store, before: str | None, size: int) -> str | None:
+    return await store.read(lambda db: tasks.search_window_end(db, before, size))
