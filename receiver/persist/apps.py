@@ -26,11 +26,27 @@ class AppRow:
     settings: AppSettings
     created_at: float
     keys: int  # its live keys
+    frame_ancestors: tuple[str, ...] = ()  # the origins that may frame its portal
+
+
+@dataclass(frozen=True)
+class PortalApp:
+    """The app a portal session rests on, and a live key of it made before that session."""
+
+    id: str
+    name: str
+    frame_ancestors: tuple[str, ...]
+    key_id: str
+
+
+def _origins(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split()) if value else ()
 
 
 def _row(r: dict[str, Any]) -> AppRow:
     settings = AppSettings(r["weight"], r["max_queued"], r["max_per_day"])
-    return AppRow(r["id"], r["name"], settings, r["created_at"], int(r["keys"]))
+    framing = _origins(r["portal_frame_ancestors"])
+    return AppRow(r["id"], r["name"], settings, r["created_at"], int(r["keys"]), framing)
 
 
 def create(db: Db, name: str, settings: AppSettings, now: float) -> AppRow:
@@ -66,6 +82,19 @@ def names(db: Db, app_ids: list[str]) -> dict[str, str]:
     if not app_ids:
         return {}
     return {r["id"]: r["name"] for r in db.all(db.sql.APP_NAMES, (db.array(app_ids),))}
+
+
+def set_framing(db: Db, app_id: str, origins: tuple[str, ...]) -> None:
+    db.execute(db.sql.SET_PORTAL_FRAMING, (" ".join(origins) or None, app_id))
+
+
+def portal_app(db: Db, app_id: str, since: float) -> PortalApp | None:
+    """The live app, if a key of it made at or before `since` is live still."""
+    found = db.one(db.sql.PORTAL_APP, (since, app_id))
+    if found is None or found["key_id"] is None:
+        return None
+    framing = _origins(found["portal_frame_ancestors"])
+    return PortalApp(found["id"], found["name"], framing, found["key_id"])
 
 
 def change(db: Db, app_id: str, settings: AppSettings) -> None:

@@ -18,3 +18,10 @@ def revoke(db: Db, session_id: str, expires_at: float, now: float) -> None:
 
 def revoked(db: Db, session_id: str) -> bool:
     return db.one(db.sql.SESSION_REVOKED, (session_id,)) is not None
+
+
+def claim(db: Db, once_id: str, expires_at: float, now: float) -> bool:
+    """Mark something usable once (a portal link) as used: True the first time only. Kept,
+    as a revocation is, until `expires_at`."""
+    db.execute(db.sql.PURGE_REVOCATIONS, (now,))
+    return db.execute(db.sql.REVOKE_SESSION, (once_id, max(expires_at, now + 1))) > 0

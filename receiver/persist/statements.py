@@ -217,6 +217,9 @@ class Statements:
     CHANGE_APP: str  # (weight, max_queued, max_per_day, id)
     DELETE_APP: str  # (deleted_at, id) unless it is deleted already
     REVOKE_APP_KEYS: str  # (revoked_at, app_id) its every live key
+    SET_PORTAL_FRAMING: str  # (origins or NULL, id) who may frame its portal
+    PORTAL_APP: str  # (since, id) id, name, portal_frame_ancestors, key_id: the live app and
+    #   its oldest live key made at or before `since` (NULL: none)
     LIVE_KEY_NAMED: str  # (name, app_id, app_id) id, app_id, app of the live key; in one app
     #   if given
     # --- media copies: leases and the jobs given up (mirrors.py)

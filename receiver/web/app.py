@@ -21,6 +21,7 @@ from receiver.web.api.routes import routes as api_routes
 from receiver.web.console import console_app
 from receiver.web.errors import answer_for, headers_for
 from receiver.web.http import error
+from receiver.web.portal import portal_app
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 
@@ -62,6 +63,7 @@ def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
         *api_routes(),
         *runway_more.ROUTES,  # after them: what they do not match
         Mount("/console", app=console_app(service)),
+        Mount("/portal", app=portal_app(service)),
     ]
     door = agents_door(service)
     if door is not None:

@@ -33,6 +33,7 @@ from receiver.web.api.openapi import (
     by_method,
     document,
 )
+from receiver.web.api.portal_links import OPERATIONS as PORTAL_LINKS
 from receiver.web.callback import Callback
 from receiver.web.http import Json
 
@@ -171,6 +172,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *runwayml.OPERATIONS,
     *runway_more.OPERATIONS,
     *apps.OPERATIONS,  # the keys' and the apps'
+    *PORTAL_LINKS,
     *shares.OPERATIONS,
     admin_op(
         "/v1/deliveries",

@@ -51,9 +51,11 @@ PageHandler = Callable[[Request, Session], Awaitable[Response]]
 ActionHandler = Callable[[Request, Session, Form], Awaitable[Response]]
 
 
-def _environment() -> jinja2.Environment:
+def environment(*template_dirs: Path) -> jinja2.Environment:
+    """The console's templates and filters; a page of `template_dirs` (the portal's) is
+    taken before the console's page of the same name."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        loader=jinja2.FileSystemLoader([*template_dirs, HERE / "templates"]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -83,6 +85,8 @@ def local(target: str | None, root: str, fallback: str) -> str:
 
 
 class Console:
+    notices = NOTICES
+
     def __init__(self, service: Service) -> None:
         self.service = service
         settings = service.config.settings.console
@@ -94,7 +98,7 @@ class Console:
         self.brake = LoginBrake(
             settings.login_attempts_per_minute, settings.global_login_failures_per_minute
         )
-        self.templates = Jinja2Templates(env=_environment())
+        self.templates = Jinja2Templates(env=environment())
 
     def root(self, request: Request) -> str:
         return str(request.scope.get("root_path", ""))
@@ -114,7 +118,7 @@ class Console:
         **context: Any,
     ) -> Response:
         done = request.query_params.get("done")
-        notice = NOTICES.get(done or "", "")
+        notice = self.notices.get(done or "", "")
         count = request.query_params.get("n", "")
         context.setdefault("notice", notice.format(n=count if count.isdigit() else "some"))
         context.setdefault("stream", None)

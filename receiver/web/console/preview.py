@@ -21,7 +21,7 @@ from receiver.errors import InvalidRequest, MalformedRequest, NotAllowed, RelayE
 from receiver.pipeline import preview as previews
 from receiver.web.body import read_json
 from receiver.web.console.core import Console
-from receiver.web.console.session import check_form
+from receiver.web.console.session import Session, check_form
 from receiver.web.errors import answer_for
 from receiver.web.http import Json, error_body
 
@@ -103,4 +103,10 @@ class PreviewRoute:
         if not isinstance(fields, dict):
             raise MalformedRequest("body must be a JSON object")
         check_form(console.sessions, session.id, fields, request.headers, console.origins(request))
-        return await previews.preview(console.service, preview_payload(fields))
+        payload = preview_payload(fields)
+        if "task_id" in payload:
+            await self.may_read(session, payload["task_id"])
+        return await previews.preview(console.service, payload)
+
+    async def may_read(self, session: Session, task_id: str) -> None:
+        """NotFound unless the session may read that task (the operator, any)."""
