@@ -125,7 +125,7 @@ def test_the_portal_is_framed_only_by_the_origins_allowed_for_its_app(make_relay
     relay = make_relay()
     make_app(relay, "render")
     render = as_key(relay, app_key(relay, "render", "render-hooks", ["downstreams"]))
-    session, opened = _open(relay, str(_link(render)["url"]))
+    session, _ = _open(relay, str(_link(render)["url"]))
     page = session.get("/portal/")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
@@ -142,7 +142,10 @@ def test_the_portal_is_framed_only_by_the_origins_allowed_for_its_app(make_relay
     for bad in (["https://x.example/path"], ["javascript:alert(1)"], ["*"], "https://x.example"):
         answer = relay.api.patch("/v1/apps/render", json={"portal_frame_ancestors": bad})
         assert answer.status_code == 422, bad
-    assert relay.api.patch("/v1/apps/render", json={"portal_frame_ancestors": []}).json()[
-        "portal_frame_ancestors"
-    ] == []
+    assert (
+        relay.api.patch("/v1/apps/render", json={"portal_frame_ancestors": []}).json()[
+            "portal_frame_ancestors"
+        ]
+        == []
+    )
     assert "frame-ancestors 'none'" in session.get("/portal/").headers["content-security-policy"]
