@@ -86,6 +86,7 @@ def local(target: str | None, root: str, fallback: str) -> str:
 
 class Console:
     notices = NOTICES
+    ended = "your session has ended: log in again"
 
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -151,12 +152,16 @@ class Console:
         async def guarded(request: Request) -> Response:
             session = await self.session_of(request)
             if session is None:
-                here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                login = f"{self.root(request)}/login?next={quote(here, safe='')}"
-                return RedirectResponse(login, status_code=303)
+                return self.without_session(request)
             return await handler(request, session)
 
         return guarded
+
+    def without_session(self, request: Request) -> Response:
+        """What a page answers to a request without a live session: the login form."""
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        login = f"{self.root(request)}/login?next={quote(here, safe='')}"
+        return RedirectResponse(login, status_code=303)
 
     def action(self, handler: ActionHandler) -> Endpoint:
         """A state-changing form: logged in, same origin, its CSRF token valid, else 403."""
@@ -166,7 +171,7 @@ class Console:
             session = await self.session_of(request)
             form = await self.read_form(request)
             if session is None:
-                raise NotAllowed("your session has ended: log in again")
+                raise NotAllowed(self.ended)
             check_form(self.sessions, session.id, form, request.headers, self.origins(request))
             return await handler(request, session, form)
 

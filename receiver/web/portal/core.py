@@ -7,7 +7,6 @@ allowed for that app (receiver/web/console/security.py)."""
 
 from __future__ import annotations
 
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from receiver.errors import NotAllowed
 from receiver.pipeline import operations, portal
 from receiver.pipeline.service import Service
-from receiver.web.console.core import NOTICES, ActionHandler, Console, Endpoint, PageHandler
+from receiver.web.console.core import NOTICES, Console
 from receiver.web.console.core import environment as console_environment
 from receiver.web.console.security import FRAMED_BY
-from receiver.web.console.session import Session, check_form
+from receiver.web.console.session import Session
 from receiver.web.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
 
 HERE = Path(__file__).parent
@@ -38,6 +36,7 @@ PORTAL_NOTICES = {
 
 class Portal(Console):
     notices = PORTAL_NOTICES
+    ended = ENDED
 
     def __init__(self, service: Service) -> None:
         super().__init__(service)
@@ -81,31 +80,8 @@ class Portal(Console):
         # Framing was set (or not) by the session read before the refusal.
         return self.render(request, "error.html", None, status, code=status, detail=detail)
 
-    def page(self, handler: PageHandler) -> Endpoint:
-        """A page of the app's session; without one, a page saying the session ended."""
-
-        @wraps(handler)
-        async def guarded(request: Request) -> Response:
-            session = await self.session_of(request)
-            if session is None:
-                return self.error_page(request, 403, ENDED)
-            return await handler(request, session)
-
-        return guarded
-
-    def action(self, handler: ActionHandler) -> Endpoint:
-        """A state-changing form: a live session, same origin, its CSRF token valid."""
-
-        @wraps(handler)
-        async def guarded(request: Request) -> Response:
-            session = await self.session_of(request)
-            form = await self.read_form(request)
-            if session is None:
-                raise NotAllowed(ENDED)
-            check_form(self.sessions, session.id, form, request.headers, self.origins(request))
-            return await handler(request, session, form)
-
-        return guarded
+    def without_session(self, request: Request) -> Response:
+        return self.error_page(request, 403, ENDED)
 
 
 def caller_of(session: Session) -> PortalSession:
