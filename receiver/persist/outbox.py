@@ -155,6 +155,7 @@ def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
             attempt.status,
             attempt.error,
             attempt.outcome,
+            attempt.excerpt,
         ),
     )
     if end.posted is not None:

@@ -97,7 +97,7 @@ class Statements:
     FINISH_DELIVERY: str  # (state, next_attempt_at, last_status, last_error, updated_at,
     #   state, delivered_at, id, owner): an attempt's outcome, if `owner` holds the lease
     INSERT_ATTEMPT: str  # (id, delivery_id, task_id, downstream, number, started_at,
-    #   finished_at, latency_ms, status, error, outcome)
+    #   finished_at, latency_ms, status, error, outcome, excerpt)
     INSERT_CHAT_MESSAGE: str  # (message_id, media, delivery id): the task's first message
     #   at the delivery's downstream, unless it has one
     RELEASE_DELIVERY_LEASES: str  # (owner)

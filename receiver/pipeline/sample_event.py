@@ -23,11 +23,10 @@ from receiver.adapters.transport_errors import Failure, transport_errors
 from receiver.domain.events import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.errors import DownstreamError, InvalidRequest, NotFound
 from receiver.observability.logs import scrub
-from receiver.pipeline.fanout.outgoing import Request, post, signed_headers
+from receiver.pipeline.fanout.outgoing import EXCERPT_CHARS, Request, post, signed_headers
 from receiver.pipeline.service import Service
 
 TEST_HEADER = "webhook-test"
-EXCERPT_CHARS = 500
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)
 
 

@@ -84,6 +84,8 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         assert mine["delivery"] in ids and theirs["delivery"] not in ids
         driver.get(f"{relay.url}/portal/deliveries/{mine['delivery']}")
         assert driver.find_elements(By.CSS_SELECTOR, "#attempts tr.attempt")
+        excerpt = driver.find_element(By.CSS_SELECTOR, "#attempts pre.excerpt").text
+        assert excerpt == '{"ok":true}'  # the start of the endpoint's answer
 
         driver.get(f"{relay.url}/portal/tasks")
         assert driver.find_elements(By.ID, f"task-{mine['task']}")

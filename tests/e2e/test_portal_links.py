@@ -64,6 +64,7 @@ def test_who_may_make_a_portal_link_and_for_how_long(make_relay: MakeRelay):
         answer = render.post("/v1/portal-links", json={"ttl_seconds": ttl})
         assert answer.status_code == 422 and "ttl_seconds" in answer.json()["detail"], ttl
     assert render.post("/v1/portal-links", content=b"[").status_code == 400
+    assert render.post("/v1/portal-links").status_code == 400  # `{}` for the defaults
     # An app with no live key has no portal to open.
     make_app(relay, "keyless")
     assert relay.api.post("/v1/portal-links", json={"app": "keyless"}).status_code == 409

@@ -7,8 +7,8 @@ from receiver.persist.sql.text import PerBackend, Texts
 TEXTS: Texts = {
     "INSERT_ATTEMPT": (
         "INSERT INTO delivery_attempts (id, delivery_id, task_id, downstream, number, started_at,"
-        " finished_at, latency_ms, status, error, outcome)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " finished_at, latency_ms, status, error, outcome, excerpt)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "TASK_ATTEMPTS": (
         "SELECT * FROM delivery_attempts WHERE task_id = ?"

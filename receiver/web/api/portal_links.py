@@ -48,7 +48,9 @@ class PortalLinkMade(Answer):
 
 
 def _wanted(raw: bytes) -> NewPortalLink:
-    payload: Any = load_json(raw) if raw.strip() else {}
+    if not raw.strip():
+        raise MalformedRequest("body must be a JSON object: `{}` for a link to the key's app")
+    payload: Any = load_json(raw)
     if not isinstance(payload, dict):
         raise MalformedRequest("body must be a JSON object")
     try:
@@ -79,7 +81,7 @@ OPERATIONS: tuple[Operation, ...] = (
             " app's last such key, or deleting the app, ends its sessions on every replica.",
             (
                 Reply(201, "Made.", PortalLinkMade),
-                Reply(400, "The body is not JSON.", _ERR),
+                Reply(400, "The body is not a JSON object.", _ERR),
                 Reply(404, "No live app of that name (or another app's).", _ERR),
                 Reply(409, "The app has no live key: its portal would not open.", _ERR),
                 Reply(413, "The body is over 4 KiB.", _ERR),
