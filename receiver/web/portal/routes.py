@@ -52,7 +52,7 @@ def portal_app(service: Service) -> Starlette:
             Route("/endpoints/{name}/enable", action(actions.enable), methods=["POST"]),
             Route("/endpoints/{name}/rotate", action(actions.rotate), methods=["POST"]),
             Route("/endpoints/{name}/test", action(actions.test), methods=["POST"]),
-            Route("/endpoints/{name}/delete", action(actions.delete), methods=["POST"]),
+            Route("/endpoints/{name}/delete", action(actions.remove), methods=["POST"]),
             Route("/deliveries", page(pages.deliveries), methods=["GET"]),
             Route("/deliveries/{delivery_id}", page(pages.delivery), methods=["GET"]),
             Route("/deliveries/{delivery_id}/replay", action(actions.replay), methods=["POST"]),
