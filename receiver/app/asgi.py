@@ -22,6 +22,7 @@ from receiver.kernel.errors import RelayError
 from receiver.kernel.http.answers import error
 from receiver.kernel.http.errors import answer_for, headers_for
 from receiver.kernel.service import Service
+from receiver.portal import portal_app
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 
@@ -63,6 +64,7 @@ def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
         *api_routes(),
         *runway_more.ROUTES,  # after them: what they do not match
         Mount("/console", app=console_app(service)),
+        Mount("/portal", app=portal_app(service)),
     ]
     door = agents_door(service)
     if door is not None:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from receiver.app.api.models import Answer, ErrorAnswer, InPath, NoParams, Params
 from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
+from receiver.apps import portal
 from receiver.downstreams import manage as managed
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.config import problems
@@ -51,6 +52,24 @@ class AppChange(Answer):
     )
 
 
+Origin = Annotated[
+    str,
+    Field(
+        max_length=253,
+        pattern=r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?$",
+    ),
+]
+
+
+class AppChangeFields(AppChange):
+    portal_frame_ancestors: list[Origin] | None = Field(
+        None,
+        max_length=10,
+        description="The origins (`https://app.example.com`, `https://*.example.com`) whose"
+        " pages may frame the app's portal (`frame-ancestors`); empty or null: none may.",
+    )
+
+
 class NewApp(AppChange):
     name: KeyName = Field(description="Unique among the live apps: letters, digits, `_.-`.")
 
@@ -62,6 +81,9 @@ class AppInfo(Answer):
     max_per_day: int | None
     created_at: float
     keys: int = Field(description="How many live keys it has.")
+    portal_frame_ancestors: list[str] = Field(
+        description="The origins that may frame its portal; empty: none."
+    )
 
 
 class AppList(Answer):
@@ -94,6 +116,7 @@ def app_info(row: AppRow) -> dict[str, Any]:
         "max_per_day": s.max_per_day,
         "created_at": row.created_at,
         "keys": row.keys,
+        "portal_frame_ancestors": list(row.frame_ancestors),
     }
 
 
@@ -128,14 +151,17 @@ async def show_app(request: Request, service: Service, params: AppParams) -> Res
 async def change_app(request: Request, service: Service, params: AppParams) -> Response:
     payload = await _body(request, service)
     current = (await keys_of(service).app(params.app)).settings
-    given = _checked(AppChange, payload)
+    given = _checked(AppChangeFields, payload)
     # Only the fields given change; a limit given as null is lifted.
     merged = {
         "weight": current.weight,
         "max_queued": current.max_queued,
         "max_per_day": current.max_per_day,
-    } | {f: getattr(given, f) for f in given.model_fields_set}
+    } | {f: getattr(given, f) for f in given.model_fields_set if f in AppChange.model_fields}
     changed = await keys_of(service).change_app(params.app, AppSettings(**merged))
+    if "portal_frame_ancestors" in given.model_fields_set:
+        origins = tuple(dict.fromkeys(o.lower() for o in given.portal_frame_ancestors or []))
+        changed = await portal.set_framing(service, params.app, origins)
     return reply(AppInfo, app_info(changed))
 
 
@@ -234,7 +260,11 @@ OPERATIONS: tuple[Operation, ...] = (
             " the new ones within a second.",
             (Reply(200, "Changed.", AppInfo), _NO_APP, *_BAD_BODY),
         ),
-        Body(TypeAdapter(AppChange), "AppChange", "Any of `weight`, `max_queued`, `max_per_day`."),
+        Body(
+            TypeAdapter(AppChangeFields),
+            "AppChange",
+            "Any of `weight`, `max_queued`, `max_per_day`, `portal_frame_ancestors`.",
+        ),
         scope="admin",
     ),
     admin_op(

@@ -7,6 +7,7 @@ Each asks to confirm first (but submit), then calls the same operation as the ad
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -21,16 +22,106 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.config.aws import AWS_SETTINGS
 from receiver.kernel.errors import Conflict, InvalidRequest
-from receiver.keys.rules.access import BOOTSTRAP
+from receiver.keys.rules.access import BOOTSTRAP, Caller
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 
 
-class Actions:
-    def __init__(self, console: Console, pages: Pages) -> None:
+class DownstreamForms:
+    """The forms that change a downstream or replay a delivery, for whoever `caller` and
+    `downstream` say (the console: the operator, any downstream; an app's portal: the app,
+    its own)."""
+
+    home = "/deliveries"  # where a change to a downstream sends the browser back
+
+    def __init__(self, console: Console) -> None:
         self.console = console
         self.service = console.service
+
+    def downstream(self, request: Request, session: Session) -> tuple[str, str]:
+        """The downstream a form's path names: as shown, and as kept (the same here)."""
+        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
+        return name, name
+
+    def caller(self, session: Session) -> Caller:
+        """Whom the forms act as: the operator, for every app."""
+        return BOOTSTRAP
+
+    async def with_secret(
+        self, request: Request, session: Session, shown: dict[str, Any]
+    ) -> Response:
+        """The page that shows a secret made or rotated, this once."""
+        raise NotImplementedError
+
+    async def replay(self, request: Request, session: Session, form: Form) -> Response:
+        delivery_id = request.path_params["delivery_id"]
+        asked = self.console.confirm(
+            request, session, form, f"Send delivery {delivery_id} again now?", "Replay it"
+        )
+        if asked:
+            return asked
+        count = await delivery_actions.replay_delivery(
+            self.service, delivery_id, self.caller(session)
+        )
+        return self.console.done(request, form, "/deliveries", "replayed", count)
+
+    async def disable(self, request: Request, session: Session, form: Form) -> Response:
+        name, kept = self.downstream(request, session)
+        asked = self.console.confirm(
+            request,
+            session,
+            form,
+            f"Disable {name}? Its new deliveries will be held, not attempted.",
+            "Disable it",
+        )
+        if asked:
+            return asked
+        await delivery_actions.disable_downstream(self.service, kept)
+        return self.console.done(request, form, self.home, "disabled")
+
+    async def enable(self, request: Request, session: Session, form: Form) -> Response:
+        name, kept = self.downstream(request, session)
+        since = views.parse_when(form.get("recover_since"), "recover since")
+        question = f"Enable {name}? What it held is queued again"
+        if since is not None:
+            question += f", and what went to dead-letter since {views.when(since)}"
+        asked = self.console.confirm(request, session, form, question + ".", "Enable it")
+        if asked:
+            return asked
+        queued = await delivery_actions.enable_downstream(self.service, kept, since)
+        return self.console.done(request, form, self.home, "enabled", queued)
+
+    async def rotate(self, request: Request, session: Session, form: Form) -> Response:
+        name, kept = self.downstream(request, session)
+        question = f"Rotate the secret of {name}? The old one keeps signing beside the new."
+        asked = self.console.confirm(request, session, form, question, "Rotate it")
+        if asked:
+            return asked
+        secret, until = await downstreams.rotate_secret(self.service, kept)
+        shown = {"name": name, "value": secret, "rotated": True, "until": until}
+        return await self.with_secret(request, session, shown)
+
+    async def remove(self, request: Request, session: Session, form: Form) -> Response:
+        name, kept = self.downstream(request, session)
+        question = f"Remove {name}? What it still has to deliver ends as dead letters."
+        asked = self.console.confirm(request, session, form, question, "Remove it")
+        if asked:
+            return asked
+        ended = await downstreams.remove_downstream(self.service, kept)
+        return self.console.done(request, form, self.home, "removed", ended)
+
+
+class Actions(DownstreamForms):
+    """The console's forms: the operator's, on every downstream and task."""
+
+    def __init__(self, console: Console, pages: Pages) -> None:
+        super().__init__(console)
         self.pages = pages
+
+    async def with_secret(
+        self, request: Request, session: Session, shown: dict[str, Any]
+    ) -> Response:
+        return await self.pages.deliveries(request, session, secret=shown)
 
     async def submit(self, request: Request, session: Session, form: Form) -> Response:
         names = ("kind", "prompt", "source", "model", "options")
@@ -57,16 +148,6 @@ class Actions:
         await task_actions.cancel_task(self.service, task_id)
         return self.console.done(request, form, f"/tasks/{quote(task_id)}", "cancelled")
 
-    async def replay(self, request: Request, session: Session, form: Form) -> Response:
-        delivery_id = request.path_params["delivery_id"]
-        asked = self.console.confirm(
-            request, session, form, f"Send delivery {delivery_id} again now?", "Replay it"
-        )
-        if asked:
-            return asked
-        count = await delivery_actions.replay_delivery(self.service, delivery_id)
-        return self.console.done(request, form, "/deliveries", "replayed", count)
-
     async def replay_all(self, request: Request, session: Session, form: Form) -> Response:
         name = delivery_actions.known_downstream(self.service, request.path_params["name"])
         asked = self.console.confirm(
@@ -80,32 +161,6 @@ class Actions:
             return asked
         count = await delivery_actions.replay_dead_letters(self.service, name)
         return self.console.done(request, form, "/deliveries", "replayed", count)
-
-    async def disable(self, request: Request, session: Session, form: Form) -> Response:
-        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
-        asked = self.console.confirm(
-            request,
-            session,
-            form,
-            f"Disable {name}? Its new deliveries will be held, not attempted.",
-            "Disable it",
-        )
-        if asked:
-            return asked
-        await delivery_actions.disable_downstream(self.service, name)
-        return self.console.done(request, form, "/deliveries", "disabled")
-
-    async def enable(self, request: Request, session: Session, form: Form) -> Response:
-        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
-        since = views.parse_when(form.get("recover_since"), "recover since")
-        question = f"Enable {name}? What it held is queued again"
-        if since is not None:
-            question += f", and what went to dead-letter since {views.when(since)}"
-        asked = self.console.confirm(request, session, form, question + ".", "Enable it")
-        if asked:
-            return asked
-        queued = await delivery_actions.enable_downstream(self.service, name, since)
-        return self.console.done(request, form, "/deliveries", "enabled", queued)
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
@@ -128,22 +183,3 @@ class Actions:
             return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)
         shown = {"name": made["name"], "value": secret, "rotated": False}
         return await self.pages.deliveries(request, session, secret=shown)
-
-    async def rotate(self, request: Request, session: Session, form: Form) -> Response:
-        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
-        question = f"Rotate the secret of {name}? The old one keeps signing beside the new."
-        asked = self.console.confirm(request, session, form, question, "Rotate it")
-        if asked:
-            return asked
-        secret, until = await downstreams.rotate_secret(self.service, name)
-        shown = {"name": name, "value": secret, "rotated": True, "until": until}
-        return await self.pages.deliveries(request, session, secret=shown)
-
-    async def remove(self, request: Request, session: Session, form: Form) -> Response:
-        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
-        question = f"Remove {name}? What it still has to deliver ends as dead letters."
-        asked = self.console.confirm(request, session, form, question, "Remove it")
-        if asked:
-            return asked
-        ended = await downstreams.remove_downstream(self.service, name)
-        return self.console.done(request, form, "/deliveries", "removed", ended)

@@ -45,9 +45,11 @@ PageHandler = Callable[[Request, Session], Awaitable[Response]]
 ActionHandler = Callable[[Request, Session, Form], Awaitable[Response]]
 
 
-def _environment() -> jinja2.Environment:
+def environment(*template_dirs: Path) -> jinja2.Environment:
+    """The console's templates and filters; a page of `template_dirs` (the portal's) is
+    taken before the console's page of the same name."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        loader=jinja2.FileSystemLoader([*template_dirs, HERE / "templates"]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -77,6 +79,9 @@ def local(target: str | None, root: str, fallback: str) -> str:
 
 
 class Console:
+    notices = NOTICES
+    ended = "your session has ended: log in again"
+
     def __init__(self, service: Service) -> None:
         self.service = service
         settings = service.config.settings.console
@@ -88,7 +93,7 @@ class Console:
         self.brake = LoginBrake(
             settings.login_attempts_per_minute, settings.global_login_failures_per_minute
         )
-        self.templates = Jinja2Templates(env=_environment())
+        self.templates = Jinja2Templates(env=environment())
 
     def root(self, request: Request) -> str:
         return str(request.scope.get("root_path", ""))
@@ -108,7 +113,7 @@ class Console:
         **context: Any,
     ) -> Response:
         done = request.query_params.get("done")
-        notice = NOTICES.get(done or "", "")
+        notice = self.notices.get(done or "", "")
         count = request.query_params.get("n", "")
         context.setdefault("notice", notice.format(n=count if count.isdigit() else "some"))
         context.setdefault("stream", None)
@@ -141,12 +146,16 @@ class Console:
         async def guarded(request: Request) -> Response:
             session = await self.session_of(request)
             if session is None:
-                here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                login = f"{self.root(request)}/login?next={quote(here, safe='')}"
-                return RedirectResponse(login, status_code=303)
+                return self.without_session(request)
             return await handler(request, session)
 
         return guarded
+
+    def without_session(self, request: Request) -> Response:
+        """What a page answers to a request without a live session: the login form."""
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        login = f"{self.root(request)}/login?next={quote(here, safe='')}"
+        return RedirectResponse(login, status_code=303)
 
     def action(self, handler: ActionHandler) -> Endpoint:
         """A state-changing form: logged in, same origin, its CSRF token valid, else 403."""
@@ -156,7 +165,7 @@ class Console:
             session = await self.session_of(request)
             form = await self.read_form(request)
             if session is None:
-                raise NotAllowed("your session has ended: log in again")
+                raise NotAllowed(self.ended)
             check_form(self.sessions, session.id, form, request.headers, self.origins(request))
             return await handler(request, session, form)
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.console.core import Console
-from receiver.console.session import check_form
+from receiver.console.session import Session, check_form
 from receiver.deliveries import preview as previews
 from receiver.kernel.errors import InvalidRequest, MalformedRequest, NotAllowed, RelayError
 from receiver.kernel.events.rules.catalog import EVENT_TYPES
@@ -103,4 +103,10 @@ class PreviewRoute:
         if not isinstance(fields, dict):
             raise MalformedRequest("body must be a JSON object")
         check_form(console.sessions, session.id, fields, request.headers, console.origins(request))
-        return await previews.preview(console.service, preview_payload(fields))
+        payload = preview_payload(fields)
+        if "task_id" in payload:
+            await self.may_read(session, payload["task_id"])
+        return await previews.preview(console.service, payload)
+
+    async def may_read(self, session: Session, task_id: str) -> None:
+        """NotFound unless the session may read that task (the operator, any)."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from receiver.deliveries.fanout.outgoing import Request, post, signed_headers
+from receiver.deliveries.fanout.outgoing import EXCERPT_CHARS, Request, post, signed_headers
 from receiver.downstreams import render
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
@@ -30,7 +30,6 @@ from receiver.kernel.observability.logs import scrub
 from receiver.kernel.service import Service
 
 TEST_HEADER = "webhook-test"
-EXCERPT_CHARS = 500
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)
 
 

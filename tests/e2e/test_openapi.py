@@ -176,6 +176,9 @@ def test_every_operation_answers_as_described(case: Any, who: str, world: World)
     )
     # Runway's usage window: `beforeDate` after `startDate`, at most 90 days on.
     across_fields = across_fields or case.operation.path == "/runwayml/v1/organization/usage"
+    # A portal link: the admin must name the app, which an app's key needs not (one body,
+    # two callers); and its `ttl_seconds` is an integer as written.
+    across_fields = across_fields or case.operation.path == "/v1/portal-links"
     # A key's and an app's `weight` and limits are integers as written: JSON Schema's
     # `integer` takes 18.0 too, which the relay refuses on purpose (`"3"`, `true` and `2.0`
     # were read as counts).
@@ -281,8 +284,8 @@ def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     app = create_app(build_service(load(str(config_path))))
     served = set()
     for route in app.routes:
-        if isinstance(route, Mount) and route.path == "/console":
-            continue  # the console's HTML pages are not part of the API
+        if isinstance(route, Mount) and route.path in ("/console", "/portal"):
+            continue  # the console's and the apps' portal's HTML pages are not the API
         if route.path == "/mcp":
             continue  # the agents' door speaks MCP (JSON-RPC), described in docs/agents.md
         assert isinstance(route, Route), route

@@ -30,9 +30,10 @@ FEATURES: dict[str, set[str]] = {
     "operator": {"keys", "downstreams", "retention", "tasks", "deliveries", "media"},
     "frontdoor": {"keys", "tasks", "media", "operator"},  # Runway's API for its SDKs
 }
-# Above every feature: the operator's console and the agents' door use any of them; `app`
+# Above every feature: the operator's console, an app's portal and the agents' door use any
+# of them; `app`
 # assembles the process; the development tools and the command line stand on top.
-TOP = ["console", "agents", "app", "devtools", "cli", "__main__"]
+TOP = ["console", "portal", "agents", "app", "devtools", "cli", "__main__"]
 # Inside a feature (and in the kernel's shared recording of an event, kernel/events/): its
 # pure rules, its rows (SQL beside the function that runs it), its stories (one transaction
 # each), then its edges (routes, workers): each may use only what stands before it.

@@ -163,6 +163,11 @@ class AttemptSummary(Answer):
     status: int | None = Field(description="The downstream's HTTP status; null: no answer.")
     error: str | None
     outcome: Literal["succeeded", "retry", "dead", "filtered"]
+    excerpt: str | None = Field(
+        None,
+        description="The start of the downstream's answer body (at most 500 characters),"
+        " scrubbed of secrets; null: no answer (or an attempt from before excerpts were kept).",
+    )
 
 
 class SubmitAttemptSummary(Answer):

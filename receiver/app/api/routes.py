@@ -28,6 +28,7 @@ from receiver.app.api.openapi import (
     document,
 )
 from receiver.apps import api as apps
+from receiver.apps.portal_links import OPERATIONS as PORTAL_LINKS
 from receiver.callbacks.route import Callback
 from receiver.catalog import api as catalog
 from receiver.downstreams import api as d
@@ -177,6 +178,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *runwayml.OPERATIONS,
     *runway_more.OPERATIONS,
     *apps.OPERATIONS,  # the keys' and the apps'
+    *PORTAL_LINKS,
     *shares.OPERATIONS,
     admin_op(
         "/v1/deliveries",

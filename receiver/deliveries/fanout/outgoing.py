@@ -21,6 +21,8 @@ from receiver.kernel.store import DeliveryJob
 # answer quotes across the kept part's end (a Discord token after an HTML page's head) is
 # whole when it is scrubbed.
 READ_ANSWER = 4096
+# How much of an answer's body is kept with an attempt (and a test event's), scrubbed.
+EXCERPT_CHARS = 500
 
 
 def signed_headers(downstream: Downstream, message_id: str, body: bytes) -> dict[str, str]:

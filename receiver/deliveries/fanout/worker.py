@@ -18,7 +18,13 @@ from receiver.deliveries import stories as delivery
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
-from receiver.deliveries.fanout.outgoing import Request, default_body, post, signed_headers
+from receiver.deliveries.fanout.outgoing import (
+    EXCERPT_CHARS,
+    Request,
+    default_body,
+    post,
+    signed_headers,
+)
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
 from receiver.deliveries.rules.fair_shares import claim_round
@@ -235,10 +241,11 @@ class Fanout:
 
     async def _send(
         self, downstream: Downstream, job: DeliveryJob, shaped: Shaped
-    ) -> tuple[int | None, str, float | None, bool, tuple[str, bool] | None]:
+    ) -> tuple[int | None, str, float | None, bool, tuple[str, bool] | None, str | None]:
         """One request: the status (None: no answer), what went wrong, any Retry-After,
-        whether the receiver asked the relay to stop retrying this message, and the chat
-        message it created (for platforms that edit later states into it)."""
+        whether the receiver asked the relay to stop retrying this message, the chat
+        message it created (for platforms that edit later states into it), and the start
+        of the answer's body, scrubbed of secrets."""
         body = shaped.body
         # Signed over the body as sent: the format's own, or what the transform made.
         headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
@@ -250,7 +257,7 @@ class Fanout:
                 # An address written in the URL is never resolved: checked here instead.
                 guard.check_literal(urlsplit(url).hostname or "")
             except guard.PrivateAddress as exc:
-                return None, f"refused: {exc}", None, False, None
+                return None, f"refused: {exc}", None, False, None, None
         try:
             # The whole attempt is bounded: a downstream trickling its answer byte by
             # byte would otherwise outlive the timeout, and then the lease.
@@ -261,12 +268,13 @@ class Fanout:
                     request = Request(shaped.method, url, body, headers, proxy)
                     status, snippet, wait, abort = await post(session, request)
         except TimeoutError:
-            return None, f"timed out after {downstream.timeout:g}s", None, False, None
+            return None, f"timed out after {downstream.timeout:g}s", None, False, None, None
         except DownstreamError as exc:
-            return None, exc.detail, None, False, None
+            return None, exc.detail, None, False, None, None
         telegram = downstream.format == "telegram" and 200 <= status < 300
         posted = posted_message(shaped.path, snippet) if telegram else None
-        return status, f"HTTP {status}: {snippet}", wait, abort, posted
+        excerpt = logs.scrub(snippet, EXCERPT_CHARS)
+        return status, f"HTTP {status}: {snippet}", wait, abort, posted, excerpt
 
     async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:
         """The receiver answered 410 Gone (Standard Webhooks: stop sending). A task's own
@@ -332,7 +340,7 @@ class Fanout:
         downstream = self.out.downstreams.get(delivery.downstream)
         status: int | None = None
         abort = False
-        posted = None
+        posted = excerpt = None
         started_at, started = time.time(), time.monotonic()
         if downstream is None:
             decision = Decision("dead", time.time(), "downstream is no longer configured")
@@ -350,7 +358,8 @@ class Fanout:
                     answer = Answer(failure=failure, confirmed=not failure)
                     decision = decide(self.policy, attempt, answer, now)
                 else:
-                    status, failure, wait, abort, posted = await self._send(downstream, job, shaped)
+                    sent = await self._send(downstream, job, shaped)
+                    status, failure, wait, abort, posted, excerpt = sent
                     answer = Answer(status, failure, wait, abort)
                     decision = decide(self.policy, attempt, answer, time.time())
             except ExpressionFailed as exc:  # the same every time: no retry helps
@@ -408,6 +417,7 @@ class Fanout:
                 status=status,
                 error=error,
                 outcome=outcome,
+                excerpt=excerpt,
             )
             kept, disabled = await delivery_story.ended(
                 self.service.store, record, self.service.owner, next_at, health, posted

@@ -290,6 +290,8 @@ class ConsoleConfig(_Section):
 
     # How long a login lasts; a new admin token ends every session at once.
     session_seconds: Annotated[int, Field(gt=0)] = 12 * 3600
+    # How long an app's portal session lasts once its link is opened (docs/apps.md).
+    portal_session_seconds: Annotated[int, Field(gt=0)] = 3600
     # Failed logins from one client address within a minute before it must wait.
     login_attempts_per_minute: Annotated[int, Field(gt=0)] = 5
     # Failed logins from every address together within a minute past which each address

@@ -311,6 +311,7 @@ class Attempt:
     status: int | None
     error: str | None  # already scrubbed of secrets
     outcome: str  # succeeded | retry | dead
+    excerpt: str | None = None  # the start of the answer's body, scrubbed of secrets
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Attempt:

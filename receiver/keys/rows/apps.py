@@ -26,11 +26,27 @@ class AppRow:
     settings: AppSettings
     created_at: float
     keys: int  # its live keys
+    frame_ancestors: tuple[str, ...] = ()  # the origins that may frame its portal
+
+
+@dataclass(frozen=True)
+class PortalApp:
+    """The app a portal session rests on, and a live key of it made before that session."""
+
+    id: str
+    name: str
+    frame_ancestors: tuple[str, ...]
+    key_id: str
+
+
+def _origins(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split()) if value else ()
 
 
 def _row(r: dict[str, Any]) -> AppRow:
     settings = AppSettings(r["weight"], r["max_queued"], r["max_per_day"])
-    return AppRow(r["id"], r["name"], settings, r["created_at"], int(r["keys"]))
+    framing = _origins(r["portal_frame_ancestors"])
+    return AppRow(r["id"], r["name"], settings, r["created_at"], int(r["keys"]), framing)
 
 
 INSERT_APP = Sql(
@@ -53,6 +69,7 @@ def create(db: Db, name: str, settings: AppSettings, now: float) -> AppRow:
 
 _APP_COLUMNS = (
     "SELECT a.id, a.name, a.weight, a.max_queued, a.max_per_day, a.created_at,"
+    " a.portal_frame_ancestors,"
     " (SELECT COUNT(*) FROM api_keys k WHERE k.app_id = a.id AND k.revoked_at IS NULL) AS keys"
     " FROM apps a"
 )
@@ -92,6 +109,33 @@ def names(db: Db, app_ids: list[str]) -> dict[str, str]:
 DELETE_APP = Sql("UPDATE apps SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
 
 REVOKE_APP_KEYS = Sql("UPDATE api_keys SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL")
+
+SET_PORTAL_FRAMING = Sql(
+    "UPDATE apps SET portal_frame_ancestors = ? WHERE id = ? AND deleted_at IS NULL"
+)
+
+
+def set_framing(db: Db, app_id: str, origins: tuple[str, ...]) -> None:
+    db.execute(SET_PORTAL_FRAMING, (" ".join(origins) or None, app_id))
+
+
+# The app a portal session or link rests on: live, with its framing and the oldest of its
+# live keys made at or before the session began (NULL: none, so the session has ended).
+PORTAL_APP = Sql(
+    "SELECT a.id, a.name, a.portal_frame_ancestors, (SELECT k.id FROM api_keys k"
+    " WHERE k.app_id = a.id AND k.revoked_at IS NULL AND k.created_at <= ?"
+    " ORDER BY k.created_at, k.id LIMIT 1) AS key_id"
+    " FROM apps a WHERE a.id = ? AND a.deleted_at IS NULL"
+)
+
+
+def portal_app(db: Db, app_id: str, since: float) -> PortalApp | None:
+    """The live app, if a key of it made at or before `since` is live still."""
+    found = db.one(PORTAL_APP, (since, app_id))
+    if found is None or found["key_id"] is None:
+        return None
+    framing = _origins(found["portal_frame_ancestors"])
+    return PortalApp(found["id"], found["name"], framing, found["key_id"])
 
 
 def delete(db: Db, app_id: str, now: float) -> None:

@@ -40,3 +40,10 @@ def revoked(db: Db, session_id: str) -> bool:
 
 async def ended(store: Store, session_id: str) -> bool:
     return await store.read(lambda db: revoked(db, session_id))
+
+
+def claim(db: Db, once_id: str, expires_at: float, now: float) -> bool:
+    """Mark something usable once (a portal link) as used: True the first time only. Kept,
+    as a revocation is, until `expires_at`."""
+    db.execute(PURGE_REVOCATIONS, (now,))
+    return db.execute(REVOKE_SESSION, (once_id, max(expires_at, now + 1))) > 0

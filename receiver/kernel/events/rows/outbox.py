@@ -211,8 +211,8 @@ FINISH_DELIVERY = Sql(
 
 INSERT_ATTEMPT = Sql(
     "INSERT INTO delivery_attempts (id, delivery_id, task_id, downstream, number, started_at,"
-    " finished_at, latency_ms, status, error, outcome)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " finished_at, latency_ms, status, error, outcome, excerpt)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 INSERT_CHAT_MESSAGE = Sql(
@@ -258,6 +258,7 @@ def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
             attempt.status,
             attempt.error,
             attempt.outcome,
+            attempt.excerpt,
         ),
     )
     if end.posted is not None:

@@ -1,0 +1,127 @@
+"""An app's portal: a link made for one app (by a key of it with the `downstreams` scope,
+or by the admin), opened once, within its short life, while the app has a key made before
+the link; and the app a portal session rests on, asked on each of its requests.
+
+The link is signed with the callback keys under a salt of its own and names the app, the
+time it was made and the time it ends; its id is recorded in the store when it is opened,
+so it opens once on any replica. A session rests on the keys the app had when the link was
+made: once none of them is live (revoked, or the app deleted) the session ends, on every
+replica at its next request, and a key made later does not bring it back.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from receiver.apps import stories as portal
+from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
+from receiver.kernel.service import Service
+from receiver.keys.bearers import keys_of
+from receiver.keys.rows.apps import AppRow, PortalApp
+from receiver.keys.rules.access import Caller, Scope
+
+DEFAULT_TTL_SECONDS = 15 * 60
+MAX_TTL_SECONDS = 24 * 3600
+MIN_TTL_SECONDS = 10
+_LINK_SALT = "runway-relay.portal.link.v1"
+PORTAL_PATH = "/portal"
+
+Why = Literal["forged", "expired", "used", "revoked"]
+
+
+class LinkRefused(Exception):
+    """The link does not open; `why` says which of the reasons, for the page."""
+
+    def __init__(self, why: Why) -> None:
+        super().__init__(why)
+        self.why: Why = why
+
+
+@dataclass(frozen=True)
+class PortalLink:
+    url: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A link opened: the app, and when the link was made (what the session rests on)."""
+
+    app: PortalApp
+    since: float
+
+
+def _serializer(service: Service) -> URLSafeSerializer:
+    return URLSafeSerializer(service.config.secrets.signing_keys, salt=_LINK_SALT)
+
+
+async def _app_asked(service: Service, caller: Caller, app: str | None) -> AppRow:
+    """The app a link is for: the caller's own; the admin's must be named. Another app's
+    name, from an app's key, is no such app (404)."""
+    if caller.key_id is None or caller.app_id is None:  # the admin token
+        if app is None:
+            raise InvalidRequest("app: name the app the portal is for")
+        return await keys_of(service).app(app)
+    if caller.sees_all and app is not None:  # an admin-scoped key: any app
+        return await keys_of(service).app(app)
+    if app is not None and app != caller.app:
+        raise NotFound("no app of that name")
+    return await keys_of(service).app(caller.app)
+
+
+async def make_link(service: Service, caller: Caller, app: str | None, ttl: float) -> PortalLink:
+    """A link to the portal of the caller's app (or the one the admin names)."""
+    if not MIN_TTL_SECONDS <= ttl <= MAX_TTL_SECONDS:
+        raise InvalidRequest(
+            f"ttl_seconds: from {MIN_TTL_SECONDS} to {MAX_TTL_SECONDS} (a day); {ttl:g} given"
+        )
+    row = await _app_asked(service, caller, app)
+    now = time.time()
+    if await portal.app_of(service.store, row.id, now) is None:
+        raise Conflict(f"the app {row.name!r} has no live key: its portal would not open")
+    expires_at = now + ttl
+    claims = {"l": secrets.token_urlsafe(12), "a": row.id, "i": now, "e": expires_at}
+    token = _serializer(service).dumps(claims)
+    return PortalLink(f"{service.config.public_url}{PORTAL_PATH}/open/{token}", expires_at)
+
+
+async def open_link(service: Service, token: str) -> Opened:
+    """The app a link opens, the link used up; LinkRefused saying why it does not open."""
+    try:
+        claims = _serializer(service).loads(token)
+    except BadData:
+        raise LinkRefused("forged") from None
+    if not isinstance(claims, dict) or not {"l", "a", "i", "e"} <= claims.keys():
+        raise LinkRefused("forged")
+    link_id, app_id, since, ends = claims["l"], claims["a"], claims["i"], claims["e"]
+    if not isinstance(ends, (int, float)) or not isinstance(since, (int, float)):
+        raise LinkRefused("forged")
+    if ends <= time.time():
+        raise LinkRefused("expired")
+    found = await portal.app_of(service.store, str(app_id), float(since))
+    if found is None:
+        raise LinkRefused("revoked")
+    if not await portal.use_once(service.store, f"portal-link:{link_id}", float(ends)):
+        raise LinkRefused("used")
+    return Opened(found, float(since))
+
+
+async def app_of(service: Service, app_id: str, since: float) -> PortalApp | None:
+    """The app a session rests on, or None once the session has ended with its keys."""
+    return await portal.app_of(service.store, app_id, since)
+
+
+def caller_for(app: PortalApp) -> Caller:
+    """Who a portal session acts as: its app, with what the `downstreams` and `tasks:read`
+    scopes allow, through a live key of the app (so share links it makes end with it)."""
+    scopes: frozenset[Scope] = frozenset({"downstreams", "tasks:read"})
+    return Caller(app.key_id, f"portal of {app.name}", scopes, app_id=app.id, app=app.name)
+
+
+async def set_framing(service: Service, name: str, origins: tuple[str, ...]) -> AppRow:
+    return await portal.set_framing(service.store, name, origins)

@@ -1,0 +1,5 @@
+"""An app's portal at /portal: its endpoints, deliveries and tasks, opened by a link."""
+
+from receiver.portal.routes import portal_app
+
+__all__ = ["portal_app"]

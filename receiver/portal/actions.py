@@ -1,0 +1,100 @@
+"""The portal's forms: the console's own (disable, enable with recovery, rotate the secret,
+remove, replay; receiver/console/actions.py), acting as the app on the app's endpoints
+by the names it gave them; and its own: an endpoint made (its secret shown on that answer
+alone), its states and channels changed, a test event sent, a task's share link made. Each
+goes through the same operations as the API, as the app's keys would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.console import views
+from receiver.console.actions import DownstreamForms
+from receiver.console.core import Form
+from receiver.console.preview import expression_fields
+from receiver.console.session import Session
+from receiver.deliveries.sample_event import SENDABLE, send_test
+from receiver.downstreams import manage as managed
+from receiver.kernel.errors import Conflict, InvalidRequest
+from receiver.keys.rules.access import Caller
+from receiver.portal.core import Portal, caller_of
+from receiver.portal.pages import Pages, own_name
+from receiver.shares import share as shares
+
+SHARE_TTL_SECONDS = 7 * 86400
+FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
+
+
+class Actions(DownstreamForms):
+    home = "/"
+
+    def __init__(self, portal: Portal, pages: Pages) -> None:
+        super().__init__(portal)
+        self.portal = portal
+        self.portal_pages = pages
+
+    def downstream(self, request: Request, session: Session) -> tuple[str, str]:
+        name = request.path_params["name"]
+        return name, own_name(self.service, session, name)
+
+    def caller(self, session: Session) -> Caller:
+        return caller_of(session).caller
+
+    async def with_secret(
+        self, request: Request, session: Session, shown: dict[str, Any]
+    ) -> Response:
+        return await self.portal_pages.endpoints(request, session, secret=shown)
+
+    async def create(self, request: Request, session: Session, form: Form) -> Response:
+        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
+        kept = {k: form.get(k, "").strip() for k in fields}
+        kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
+        try:
+            if (kept["format"] or "webhook") not in FORMATS:
+                raise InvalidRequest(f"format: one of {', '.join(FORMATS)}")
+            payload: dict[str, Any] = {
+                "name": kept["name"],
+                "url": kept["url"],
+                "format": kept["format"] or "webhook",
+                "events": views.listed(kept["events"]),
+                "channels": views.listed(kept["channels"]),
+                **expression_fields(form),
+            }
+            _, secret = await managed.create_downstream(self.service, payload, self.caller(session))
+        except (InvalidRequest, Conflict) as exc:
+            return await self.portal_pages.endpoints(request, session, kept=kept, error=exc.detail)
+        return await self.with_secret(
+            request, session, {"name": kept["name"], "value": secret, "rotated": False}
+        )
+
+    async def edit(self, request: Request, session: Session, form: Form) -> Response:
+        name, kept = self.downstream(request, session)
+        change = {
+            "events": views.listed(form.get("events", "")),
+            "channels": views.listed(form.get("channels", "")),
+        }
+        try:
+            await managed.change_downstream(self.service, kept, change)
+        except (InvalidRequest, Conflict) as exc:
+            error = f"{name}: {exc.detail}"
+            return await self.portal_pages.endpoints(request, session, error=error)
+        return self.portal.done(request, form, self.home, "changed")
+
+    async def test(self, request: Request, session: Session, form: Form) -> Response:
+        name, kept = self.downstream(request, session)
+        event_type = form.get("type") or "task.succeeded"
+        if event_type not in SENDABLE:
+            raise InvalidRequest(f"type: one of {', '.join(SENDABLE)}")
+        sent = await send_test(self.service, kept, event_type)
+        return await self.portal_pages.endpoints(request, session, tested={"name": name, **sent})
+
+    async def share(self, request: Request, session: Session, form: Form) -> Response:
+        task_id = request.path_params["task_id"]
+        link = await shares.make_link(
+            self.service, self.caller(session), task_id, SHARE_TTL_SECONDS
+        )
+        shared = {"task_id": task_id, "url": link.url, "expires_at": link.expires_at}
+        return await self.portal_pages.tasks(request, session, shared=shared)

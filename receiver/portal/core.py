@@ -1,0 +1,90 @@
+"""What every portal route shares: the console's templates, forms and confirmations (the
+portal's own pages taken first), with a session for one app instead of the operator's.
+
+A page or form with no live session, or whose app's keys were revoked since the link was
+made, is refused with an HTML page; every answer is framed only by the origins the admin
+allowed for that app (receiver/console/security.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from receiver.apps import portal
+from receiver.console.core import NOTICES, Console
+from receiver.console.core import environment as console_environment
+from receiver.console.security import FRAMED_BY
+from receiver.console.session import Session
+from receiver.kernel.service import Service
+from receiver.keys.stories import sessions
+from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
+
+HERE = Path(__file__).parent
+ENDED = "Your portal session has ended: open a new portal link from the app."
+
+PORTAL_NOTICES = {
+    **NOTICES,
+    "removed": "Endpoint deleted; {n} waiting delivery(ies) ended as dead letters.",
+    "disabled": "Endpoint disabled: its new deliveries are held until it is enabled.",
+    "enabled": "Endpoint enabled; {n} delivery(ies) queued again.",
+    "changed": "Endpoint changed.",
+}
+
+
+class Portal(Console):
+    notices = PORTAL_NOTICES
+    ended = ENDED
+
+    def __init__(self, service: Service) -> None:
+        super().__init__(service)
+        self.templates = Jinja2Templates(env=console_environment(HERE / "templates"))
+        self.portal_sessions = PortalSessions(
+            self.sessions,
+            service.config.secrets.signing_keys,
+            service.config.settings.console.portal_session_seconds,
+        )
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        session: Session | None,
+        status: int = 200,
+        **context: Any,
+    ) -> Response:
+        app = session.app.name if isinstance(session, PortalSession) else ""
+        context.setdefault("app", app)
+        return super().render(request, template, session, status, **context)
+
+    def frame_for(self, request: Request, origins: tuple[str, ...]) -> None:
+        """This answer may be framed by `origins` (the app's), and by no other."""
+        setattr(request.state, FRAMED_BY, list(origins))
+
+    async def session_of(self, request: Request) -> PortalSession | None:
+        """The request's session: its cookie valid, not logged out, and its app live with a
+        key made before the session's link (two reads of the store)."""
+        started = self.portal_sessions.read(request.cookies.get(PORTAL_COOKIE))
+        if started is None or await sessions.ended(self.service.store, started.id):
+            return None
+        app = await portal.app_of(self.service, started.app_id, started.since)
+        if app is None:
+            return None
+        self.frame_for(request, app.frame_ancestors)
+        csrf = self.sessions.csrf_for(started.id)
+        return PortalSession(started.id, csrf, started.expires_at, app, portal.caller_for(app))
+
+    def error_page(self, request: Request, status: int, detail: str) -> Response:
+        # Framing was set (or not) by the session read before the refusal.
+        return self.render(request, "error.html", None, status, code=status, detail=detail)
+
+    def without_session(self, request: Request) -> Response:
+        return self.error_page(request, 403, ENDED)
+
+
+def caller_of(session: Session) -> PortalSession:
+    assert isinstance(session, PortalSession)
+    return session

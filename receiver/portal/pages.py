@@ -1,0 +1,154 @@
+"""The portal's pages for one app: its endpoints (with the form that makes one, and its
+live preview), its delivery log with each delivery's attempts, and its tasks. Each shows
+only what the app's own keys with `downstreams` and `tasks:read` would see through the API:
+another app's ids are no such thing (404)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.console.preview import EXAMPLE_TYPES
+from receiver.console.session import Session
+from receiver.deliveries import actions as delivery_actions
+from receiver.deliveries import reads as delivery_reads
+from receiver.deliveries.sample_event import SENDABLE
+from receiver.downstreams import manage as managed
+from receiver.downstreams import reads as downstream_reads
+from receiver.downstreams.directory import directory_of
+from receiver.kernel.errors import MalformedRequest, NotFound
+from receiver.kernel.events.rules.routing import shown_name
+from receiver.kernel.events.rules.states import STATES
+from receiver.kernel.service import Service
+from receiver.kernel.store import TaskFilter
+from receiver.portal.core import Portal, caller_of
+from receiver.tasks import actions as task_actions
+from receiver.tasks import reads as task_reads
+
+PAGE_SIZE = 25
+DELIVERY_STATES = ("pending", "succeeded", "dead", "held", "filtered", "superseded", "mirroring")
+
+
+def own_name(service: Service, session: Session, name: str) -> str:
+    """The name the app's endpoint is kept under; 404 when the app has none of that name."""
+    caller = caller_of(session).caller
+    kept = managed.kept_name(caller, name)
+    if not directory_of(service).knows(kept) or not managed.sees(caller, kept):
+        raise NotFound(f"no endpoint named {name!r}")
+    return kept
+
+
+class Pages:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+        self.service = portal.service
+
+    async def endpoints(
+        self,
+        request: Request,
+        session: Session,
+        secret: dict[str, Any] | None = None,
+        kept: dict[str, str] | None = None,
+        error: str = "",
+        tested: dict[str, Any] | None = None,
+    ) -> Response:
+        service, caller = self.service, caller_of(session).caller
+        every, unusable = directory_of(service).every, directory_of(service).unusable
+        names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
+        made, health = await downstream_reads.downstreams_made(service.store, names)
+        rows = {row.name: row for row in made}
+        now = time.time()
+        shown = [
+            {
+                **h.summary(),
+                **managed.describe_any(service, h.name, rows.get(h.name), now),
+                "name": shown_name(h.name),
+            }
+            for h in health
+        ]
+        return self.portal.render(
+            request,
+            "endpoints.html",
+            session,
+            status=422 if error else 200,
+            nav="endpoints",
+            endpoints=shown,
+            secret=secret,
+            kept=kept or {},
+            error=error,
+            tested=tested,
+            example_types=EXAMPLE_TYPES,
+            test_types=sorted(SENDABLE),
+        )
+
+    async def deliveries(self, request: Request, session: Session) -> Response:
+        q = request.query_params
+        state = q.get("state") or None
+        if state is not None and state not in DELIVERY_STATES:
+            raise MalformedRequest(f"state must be one of {', '.join(DELIVERY_STATES)}")
+        endpoint = q.get("endpoint") or None
+        if endpoint is not None:
+            own_name(self.service, session, endpoint)
+        caller = caller_of(session).caller
+        found = await delivery_actions.deliveries_for(
+            self.service, caller, (state, endpoint, None), PAGE_SIZE * 2
+        )
+        listed = [{**d.summary(), "downstream": shown_name(d.downstream)} for d in found]
+        return self.portal.render(
+            request,
+            "deliveries.html",
+            session,
+            nav="deliveries",
+            deliveries=listed,
+            state=state or "",
+            endpoint=endpoint or "",
+            states=DELIVERY_STATES,
+        )
+
+    async def delivery(self, request: Request, session: Session) -> Response:
+        delivery_id = request.path_params["delivery_id"]
+        caller = caller_of(session).caller
+        found = await delivery_reads.app_deliveries(
+            self.service.store, caller.app_id or "", None, None, None, delivery_id, 1
+        )
+        if not found:
+            raise NotFound("no such delivery")
+        d = found[0]
+        detail = await task_reads.task_detail(self.service.store, d.task_id)
+        attempts = [a for a in (detail.attempts if detail else []) if a.delivery_id == d.id]
+        return self.portal.render(
+            request,
+            "delivery.html",
+            session,
+            nav="deliveries",
+            delivery={**d.summary(), "downstream": shown_name(d.downstream)},
+            attempts=sorted(attempts, key=lambda a: a.number),
+        )
+
+    async def tasks(
+        self, request: Request, session: Session, shared: dict[str, Any] | None = None
+    ) -> Response:
+        q = request.query_params
+        state = q.get("state") or None
+        if state is not None and state not in STATES:
+            raise MalformedRequest(f"state must be one of {', '.join(STATES)}")
+        before = q.get("before") or None
+        if before is not None and (len(before) > 64 or not before.isprintable()):
+            raise MalformedRequest("before must be a task id")
+        caller = caller_of(session).caller
+        wanted = TaskFilter(state=state, before=before, owner_key=caller.app_id or "")
+        page = await task_actions.list_tasks(self.service, wanted, PAGE_SIZE)
+        return self.portal.render(
+            request,
+            "tasks.html",
+            session,
+            nav="tasks",
+            tasks=page.tasks,
+            next=page.next,
+            state=state or "",
+            states=STATES,
+            shared=shared,
+        )

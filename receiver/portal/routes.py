@@ -1,0 +1,75 @@
+"""The portal's routes, assembled: an app's endpoints, deliveries and tasks, for a session
+started by opening a portal link (`POST /v1/portal-links`).
+
+Mounted at /portal as an application of its own, like the console (whose templates, forms,
+CSRF tokens, preview and static files it shares): its refusals are HTML pages, and its
+answers carry the console's security headers, with the framing the admin allowed the app.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from receiver.console.core import HERE as CONSOLE_HERE
+from receiver.console.error_pages import ErrorPages
+from receiver.console.preview import PreviewRoute
+from receiver.console.security import SecurityHeaders
+from receiver.console.session import Session, origin_of
+from receiver.kernel.errors import RelayError
+from receiver.kernel.service import Service
+from receiver.portal.actions import Actions
+from receiver.portal.core import Portal, caller_of
+from receiver.portal.opening import Opening
+from receiver.portal.pages import Pages
+from receiver.tasks import actions as task_actions
+
+
+class PortalPreview(PreviewRoute):
+    """The console's live preview, a task id read as the app's keys may read it."""
+
+    async def may_read(self, session: Session, task_id: str) -> None:
+        await task_actions.task_of(self.console.service, task_id, caller_of(session).caller)
+
+
+def portal_app(service: Service) -> Starlette:
+    portal = Portal(service)
+    pages, opening, errors = Pages(portal), Opening(portal), ErrorPages(portal)
+    actions = Actions(portal, pages)
+    page, action = portal.page, portal.action
+    app = Starlette(
+        routes=[
+            Route("/open/{token}", opening.open, methods=["GET"]),
+            Route("/logout", action(opening.logout), methods=["POST"]),
+            Route("/", page(pages.endpoints), methods=["GET"]),
+            Route("/endpoints", action(actions.create), methods=["POST"]),
+            Route("/endpoints/preview", PortalPreview(portal).answer, methods=["POST"]),
+            Route("/endpoints/{name}/edit", action(actions.edit), methods=["POST"]),
+            Route("/endpoints/{name}/disable", action(actions.disable), methods=["POST"]),
+            Route("/endpoints/{name}/enable", action(actions.enable), methods=["POST"]),
+            Route("/endpoints/{name}/rotate", action(actions.rotate), methods=["POST"]),
+            Route("/endpoints/{name}/test", action(actions.test), methods=["POST"]),
+            Route("/endpoints/{name}/delete", action(actions.remove), methods=["POST"]),
+            Route("/deliveries", page(pages.deliveries), methods=["GET"]),
+            Route("/deliveries/{delivery_id}", page(pages.delivery), methods=["GET"]),
+            Route("/deliveries/{delivery_id}/replay", action(actions.replay), methods=["POST"]),
+            Route("/tasks", page(pages.tasks), methods=["GET"]),
+            Route("/tasks/{task_id}/share", action(actions.share), methods=["POST"]),
+            Mount("/static", StaticFiles(directory=CONSOLE_HERE / "static")),
+        ],
+        middleware=[
+            Middleware(
+                SecurityHeaders, media_origin=origin_of(service.config.public_url), framing=True
+            )
+        ],
+        exception_handlers={
+            RelayError: errors.relay_error,
+            HTTPException: errors.http_error,
+            Exception: errors.crash,
+        },
+    )
+    app.state.service = service
+    return app

@@ -1,0 +1,76 @@
+"""Who may use an app's portal: a signed session cookie for one app, started by opening a
+portal link (receiver/apps/portal.py), with CSRF tokens as the console's.
+
+The cookie carries a random id, the app's id, the time the link was made (the session rests
+on the app's keys made by then) and the time it ends. Logging out records the id as the
+console's logouts are recorded; revoking the app's keys or deleting the app ends it through
+the store, which `Portal.session_of` asks on every request.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from receiver.console.session import Session, Sessions
+from receiver.keys.rows.apps import PortalApp
+from receiver.keys.rules.access import Caller
+
+PORTAL_COOKIE = "relay_portal"
+_SESSION_SALT = "runway-relay.portal.session.v1"
+
+
+@dataclass(frozen=True)
+class PortalSession(Session):
+    app: PortalApp
+    caller: Caller  # the app, as its keys with `downstreams` and `tasks:read` are
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a portal cookie says before the store is asked."""
+
+    id: str
+    app_id: str
+    since: float
+    expires_at: float
+
+
+class PortalSessions:
+    def __init__(self, sessions: Sessions, keys: list[str], max_age_seconds: int) -> None:
+        self.csrf = sessions  # the console's CSRF tokens, bound to this session's id
+        self.max_age = max_age_seconds
+        self._session = URLSafeTimedSerializer(keys, salt=_SESSION_SALT)
+
+    def issue(self, app_id: str, since: float) -> str:
+        payload = {
+            "s": secrets.token_urlsafe(16),
+            "a": app_id,
+            "i": since,
+            "e": time.time() + self.max_age,
+        }
+        value = self._session.dumps(payload)
+        assert isinstance(value, str)
+        return value
+
+    def read(self, cookie: str | None) -> Started | None:
+        """What a cookie holds, or None when it is absent, forged or past its end."""
+        if not cookie:
+            return None
+        try:
+            payload = self._session.loads(cookie, max_age=self.max_age)
+        except BadData:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        sid, app_id, since, ends = (payload.get(k) for k in ("s", "a", "i", "e"))
+        if not isinstance(sid, str) or not isinstance(app_id, str):
+            return None
+        if not isinstance(since, (int, float)) or not isinstance(ends, (int, float)):
+            return None
+        if ends <= time.time():
+            return None
+        return Started(sid, app_id, float(since), float(ends))

@@ -1,0 +1,152 @@
+"""Two apps' portals in a real browser: each portal link opens a session for its app
+alone, which shows and changes only that app's endpoints, deliveries and tasks (never the
+other app's, nor the operator's global downstreams); the other app's ids are 404 pages; the
+new-endpoint form previews its filter as it is typed (the console's preview); a link opened
+twice is refused with a page; and the portal's pages may not be framed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import missing
+from tests.e2e.test_apps import app_key, make_app
+from tests.e2e.test_keys import as_key
+from tests.harness import Relay, Sink, image_to_video, wait_for
+
+if missing():
+    pytest.skip(str(missing()), allow_module_level=True)
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+pytestmark = pytest.mark.xdist_group("portal-browser")
+SCOPES = ["downstreams", "tasks:submit", "tasks:read"]
+
+
+@pytest.fixture(scope="module")
+def apps(relay: Relay, sinks: dict[str, Sink]) -> Iterator[dict[str, Any]]:
+    """Two apps, each with a key, an endpoint of its own and a task delivered to it."""
+    made: dict[str, Any] = {}
+    for name in ("alpha", "beta"):
+        make_app(relay, name)
+        client = as_key(relay, app_key(relay, name, f"{name}-key", SCOPES))
+        endpoint = {"name": f"{name}-hook", "url": f"{sinks['hook'].url}/{name}"}
+        assert client.post("/v1/downstreams", json=endpoint).status_code == 201
+        task = client.post("/v1/tasks", json=image_to_video(promptText=f"{name} prompt"))
+        assert task.status_code == 202, task.text
+        task_id = task.json()["id"]
+
+        def delivered(client: Any = client, task_id: str = task_id) -> Any:
+            found = client.get("/v1/deliveries", params={"task_id": task_id}).json()
+            return [d for d in found["deliveries"] if d["state"] == "succeeded"]
+
+        made[name] = {
+            "client": client,
+            "task": task_id,
+            "delivery": wait_for(delivered)[0]["id"],
+        }
+    yield made
+    for app in made.values():
+        app["client"].close()
+
+
+def _open(driver: WebDriver, relay: Relay, app: dict[str, Any]) -> str:
+    url = str(app["client"].post("/v1/portal-links", json={}).json()["url"])
+    driver.get(url)
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "app-name"))
+    return url
+
+
+def _text(driver: WebDriver) -> str:
+    return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def test_each_apps_portal_shows_and_changes_only_its_own(
+    chromium: WebDriver, relay: Relay, apps: dict[str, Any]
+):
+    driver = chromium
+    for me, them in (("alpha", "beta"), ("beta", "alpha")):
+        mine, theirs = apps[me], apps[them]
+        url = _open(driver, relay, mine)
+        assert driver.find_element(By.ID, "app-name").text == me
+        shown = [
+            e.get_attribute("data-name") for e in driver.find_elements(By.CSS_SELECTOR, ".endpoint")
+        ]
+        assert shown == [f"{me}-hook"]  # not the other app's, nor the operator's `hook`
+
+        driver.get(f"{relay.url}/portal/deliveries")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#deliveries tr[id^='delivery-']")
+        ids = {r.get_attribute("id").removeprefix("delivery-") for r in rows}
+        assert mine["delivery"] in ids and theirs["delivery"] not in ids
+        driver.get(f"{relay.url}/portal/deliveries/{mine['delivery']}")
+        assert driver.find_elements(By.CSS_SELECTOR, "#attempts tr.attempt")
+        excerpt = driver.find_element(By.CSS_SELECTOR, "#attempts pre.excerpt").text
+        assert excerpt == '{"ok":true}'  # the start of the endpoint's answer
+
+        driver.get(f"{relay.url}/portal/tasks")
+        assert driver.find_elements(By.ID, f"task-{mine['task']}")
+        assert not driver.find_elements(By.ID, f"task-{theirs['task']}")
+        driver.find_element(By.CSS_SELECTOR, f"#task-{mine['task']} button").click()
+        link = WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "share-url"))
+        assert "/share/" in str(link[0].get_attribute("href"))
+
+        # The other app's ids are no such thing here.
+        for path in (
+            f"/portal/deliveries/{theirs['delivery']}",
+            f"/portal/deliveries?endpoint={them}-hook",
+        ):
+            driver.get(relay.url + path)
+            assert driver.find_element(By.ID, "refused").get_attribute("data-code") == "404"
+
+        # A change made here is this app's alone.
+        driver.get(f"{relay.url}/portal/")
+        form = driver.find_element(By.CSS_SELECTOR, f"#endpoint-{me}-hook form.edit")
+        field = form.find_element(By.NAME, "channels")
+        field.clear()
+        field.send_keys(f"{me}-channel")
+        form.find_element(By.CSS_SELECTOR, "button").click()
+        WebDriverWait(driver, 20).until(lambda d: "Endpoint changed." in _text(d))
+        own = mine["client"].get(f"/v1/downstreams/{me}-hook").json()
+        other = theirs["client"].get(f"/v1/downstreams/{them}-hook").json()
+        assert own["channels"] == [f"{me}-channel"]
+        assert f"{me}-channel" not in other.get("channels", [])
+
+        # The link opened once opens no more: a page says so.
+        driver.get(url)
+        assert driver.find_element(By.ID, "refused").get_attribute("data-why") == "used"
+
+
+def test_a_new_endpoint_is_previewed_as_typed_and_its_secret_shown_once(
+    chromium: WebDriver, relay: Relay, sinks: dict[str, Sink], apps: dict[str, Any]
+):
+    driver = chromium
+    _open(driver, relay, apps["alpha"])
+    driver.find_element(By.CSS_SELECTOR, "#new-downstream summary").click()
+    form = driver.find_element(By.CSS_SELECTOR, "#new-downstream form")
+    form.find_element(By.NAME, "name").send_keys("alpha-second")
+    form.find_element(By.NAME, "url").send_keys(f"{sinks['hook'].url}/alpha-second")
+    form.find_element(By.NAME, "filter").send_keys('event.type == "task.failed"')
+
+    def verdict(d: WebDriver) -> Any:
+        panel = d.find_element(By.ID, "preview")
+        return not panel.get_attribute("data-busy") and panel.get_attribute("data-state")
+
+    assert WebDriverWait(driver, 30).until(verdict) == "refused"  # the example succeeded
+    form.find_element(By.CSS_SELECTOR, "button[value=create]").click()
+    secret = WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "secret-value"))
+    assert secret[0].text.startswith("whsec_")
+    made = apps["alpha"]["client"].get("/v1/downstreams/alpha-second").json()
+    assert made["filter"] == 'event.type == "task.failed"'
+    assert apps["beta"]["client"].get("/v1/downstreams/alpha-second").status_code == 404
+    driver.refresh()
+    assert not driver.find_elements(By.ID, "secret-value")
+
+
+def test_the_portal_may_not_be_framed_unless_its_app_allows(relay: Relay, apps: dict[str, Any]):
+    answer = relay.anon.get("/portal/")
+    assert answer.status_code == 403 and answer.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
