@@ -31,8 +31,8 @@ FEATURES: dict[str, set[str]] = {
     "frontdoor": {"keys", "tasks", "media", "operator"},  # Runway's API for its SDKs
 }
 # Above every feature: the operator's console, an app's portal and the agents' door use any
-# of them; `app`
-# assembles the process; the development tools and the command line stand on top.
+# of them; `app` assembles the process; the development tools and the command line stand
+# on top.
 TOP = ["console", "portal", "agents", "app", "devtools", "cli", "__main__"]
 # Inside a feature (and in the kernel's shared recording of an event, kernel/events/): its
 # pure rules, its rows (SQL beside the function that runs it), its stories (one transaction
