@@ -113,8 +113,10 @@ class Child:
                 self.proc.wait(10)
 
 
-def python_child(name: str, args: list[str], workdir: Path, env: dict[str, str]) -> Child:
-    return Child(name, [sys.executable, *args], workdir, env)
+def python_child(
+    name: str, args: list[str], workdir: Path, env: dict[str, str], python: str = sys.executable
+) -> Child:
+    return Child(name, [python, *args], workdir, env)
 
 
 def relay_env(port: int) -> dict[str, str]:
@@ -159,13 +161,16 @@ def relay_settings(
     }
 
 
-def start_relay(workdir: Path, name: str, settings: dict[str, Any]) -> Child:
-    """`receiver serve` as a real process, ready when /readyz answers 200."""
+def start_relay(
+    workdir: Path, name: str, settings: dict[str, Any], python: str = sys.executable
+) -> Child:
+    """`receiver serve` as a real process, ready when /readyz answers 200. `python` is the
+    interpreter whose installed relay runs (another checkout's, for a paired baseline)."""
     port = int(settings["server"]["public_url"].rsplit(":", 1)[1])
     config = workdir / f"{name}.toml"
     config.write_text(to_toml(settings))
     child = python_child(
-        name, ["-m", "receiver", "serve", "--config", str(config)], workdir, relay_env(port)
+        name, ["-m", "receiver", "serve", "--config", str(config)], workdir, relay_env(port), python
     )
     child.wait_http(f"http://127.0.0.1:{port}/readyz")
     return child
