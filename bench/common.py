@@ -116,7 +116,13 @@ class Child:
 def python_child(
     name: str, args: list[str], workdir: Path, env: dict[str, str], python: str = sys.executable
 ) -> Child:
-    return Child(name, [python, *args], workdir, env)
+    return Child(name, [python, *args], workdir, {**env, **own_path(python)})
+
+
+def own_path(python: str) -> dict[str, str]:
+    """Another checkout's interpreter imports its own relay, whatever PYTHONPATH this run
+    was given (a run of a copy of this checkout sets it)."""
+    return {} if python == sys.executable else {"PYTHONPATH": ""}
 
 
 def relay_env(port: int) -> dict[str, str]:

@@ -26,6 +26,7 @@ from common import (
     TEMPLATE,
     Child,
     cpu_seconds,
+    own_path,
     python_child,
     relay_env,
     relay_settings,
@@ -163,7 +164,7 @@ class Bench:
             self.results["prepare_seconds"] = 0.0  # --workdir: filled by an earlier run
             return
         marker.unlink(missing_ok=True)
-        procs = [subprocess.Popen(argv) for argv in runs]
+        procs = [subprocess.Popen(argv, env={**os.environ, **own_path(argv[0])}) for argv in runs]
         for proc in procs:
             if proc.wait() != 0:
                 raise RuntimeError(f"filling a store failed: {proc.args!r}")
