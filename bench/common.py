@@ -178,7 +178,8 @@ def start_relay(
     child = python_child(
         name, ["-m", "receiver", "serve", "--config", str(config)], workdir, relay_env(port), python
     )
-    child.wait_http(f"http://127.0.0.1:{port}/readyz")
+    # On a machine loaded by other work a relay's start-up has taken over 30 s.
+    child.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
     return child
 
 
