@@ -113,8 +113,16 @@ class Child:
                 self.proc.wait(10)
 
 
-def python_child(name: str, args: list[str], workdir: Path, env: dict[str, str]) -> Child:
-    return Child(name, [sys.executable, *args], workdir, env)
+def python_child(
+    name: str, args: list[str], workdir: Path, env: dict[str, str], python: str = sys.executable
+) -> Child:
+    return Child(name, [python, *args], workdir, {**env, **own_path(python)})
+
+
+def own_path(python: str) -> dict[str, str]:
+    """Another checkout's interpreter imports its own relay, whatever PYTHONPATH this run
+    was given (a run of a copy of this checkout sets it)."""
+    return {} if python == sys.executable else {"PYTHONPATH": ""}
 
 
 def relay_env(port: int) -> dict[str, str]:
@@ -159,15 +167,19 @@ def relay_settings(
     }
 
 
-def start_relay(workdir: Path, name: str, settings: dict[str, Any]) -> Child:
-    """`receiver serve` as a real process, ready when /readyz answers 200."""
+def start_relay(
+    workdir: Path, name: str, settings: dict[str, Any], python: str = sys.executable
+) -> Child:
+    """`receiver serve` as a real process, ready when /readyz answers 200. `python` is the
+    interpreter whose installed relay runs (another checkout's, for a paired baseline)."""
     port = int(settings["server"]["public_url"].rsplit(":", 1)[1])
     config = workdir / f"{name}.toml"
     config.write_text(to_toml(settings))
     child = python_child(
-        name, ["-m", "receiver", "serve", "--config", str(config)], workdir, relay_env(port)
+        name, ["-m", "receiver", "serve", "--config", str(config)], workdir, relay_env(port), python
     )
-    child.wait_http(f"http://127.0.0.1:{port}/readyz")
+    # On a machine loaded by other work a relay's start-up has taken over 30 s.
+    child.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
     return child
 
 

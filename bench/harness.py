@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from common import (
     TEMPLATE,
     Child,
     cpu_seconds,
+    own_path,
     python_child,
     relay_env,
     relay_settings,
@@ -76,6 +78,38 @@ class Plan:
         return cls(quick=False, seconds=8, rounds=8, slice_seconds=3, latency_seconds=6)
 
 
+@dataclass(frozen=True)
+class Build:
+    """A relay to load: this checkout's, or with --against an older checkout's, run by its
+    own interpreter on a store filled by its own bench/fill.py (in `work`), so that each
+    build starts from what its own code writes."""
+
+    name: str
+    root: Path  # the checkout
+    python: str
+    work: Path
+
+    @property
+    def pairs(self) -> Path:
+        """The `path upstream_id` lines of this build's open tasks."""
+        return self.work / "pairs.txt"
+
+    def snapshot(self, stored: int) -> Path:
+        return self.work / f"stored.db.{stored}"
+
+
+def against_build(checkout: Path, work: Path) -> Build:
+    """An older checkout (a git worktree with its own .venv, e.g. made by
+    `git worktree add ../old <commit>`) as the baseline the stages pair this build with."""
+    python = checkout / ".venv" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"--against: {python} missing; make the checkout's venv first")
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=checkout
+    ).stdout.strip()
+    return Build(head or checkout.name, checkout, str(python), work / "against")
+
+
 @dataclass
 class Bench:
     plan: Plan
@@ -85,6 +119,11 @@ class Bench:
     children: list[Child] = field(default_factory=list)
     wrk: str | None = shutil.which("wrk")
     _upstream: str | None = None  # the simulator the relays poll, started on first use
+    against: Build | None = None  # --against: the older build paired with this one
+
+    @property
+    def this(self) -> Build:
+        return Build("this", BENCH.parent, sys.executable, self.work)
 
     # --- stores ----------------------------------------------------------------------------
 
@@ -111,18 +150,27 @@ class Bench:
             events = p.fanout_deliveries // k
             db = str(self.work / f"outbox-{k}.db")
             fills.append(["--db", db, "--outbox", str(events), "--downstreams", str(k)])
+        runs = [[sys.executable, str(BENCH / "fill.py"), *args] for args in fills]
+        if self.against is not None:
+            # The baseline's own filler: its store is what its own code writes.
+            a = self.against
+            a.work.mkdir(exist_ok=True)
+            filler = a.root / "bench" / "fill.py"
+            stored = ["--db", str(a.work / "stored.db"), "--pairs", str(a.pairs)]
+            stored += ["--open", str(p.open_tasks), "--stored", "10000", "--snapshots", "10000"]
+            runs.append([a.python, str(filler), *stored])
         marker = self.work / "prepared.json"
-        if marker.exists() and json.loads(marker.read_text()) == fills:
+        if marker.exists() and json.loads(marker.read_text()) == runs:
             self.results["prepare_seconds"] = 0.0  # --workdir: filled by an earlier run
             return
         marker.unlink(missing_ok=True)
-        procs = [
-            subprocess.Popen([sys.executable, str(BENCH / "fill.py"), *args]) for args in fills
-        ]
+        procs = [subprocess.Popen(argv, env={**os.environ, **own_path(argv[0])}) for argv in runs]
         for proc in procs:
             if proc.wait() != 0:
                 raise RuntimeError(f"filling a store failed: {proc.args!r}")
-        marker.write_text(json.dumps(fills))
+        if self.against is not None:
+            sent_out_of_queue(self.against.snapshot(10_000))
+        marker.write_text(json.dumps(runs))
         self.results["prepare_seconds"] = round(time.monotonic() - started, 1)
 
     def snapshot(self, stored: int) -> Path:
@@ -157,11 +205,15 @@ class Bench:
         return self._upstream
 
     @contextmanager
-    def relay(self, name: str, db: Path, **settings: Any) -> Iterator[tuple[Child, int]]:
+    def relay(
+        self, name: str, db: Path, build: Build | None = None, **settings: Any
+    ) -> Iterator[tuple[Child, int]]:
+        """`receiver serve` of this checkout, or of `build` (--against)."""
         if "sim_url" not in settings:
             settings["sim_url"] = self.upstream()
         port = free_port()
-        relay = start_relay(self.work, name, relay_settings(db, port, **settings))
+        python = (build or self.this).python
+        relay = start_relay(self.work, name, relay_settings(db, port, **settings), python)
         self.children.append(relay)
         try:
             yield relay, port
@@ -191,9 +243,12 @@ class Bench:
 
     # --- load ------------------------------------------------------------------------------
 
-    def closed_load(self, port: int, seconds: float, tag: str, offset: int = 0) -> dict[str, float]:
-        """Closed loop at 64 connections: wrk with the Lua script, or the Python fallback."""
-        pairs = self.work / "pairs.txt"
+    def closed_load(
+        self, port: int, seconds: float, tag: str, offset: int = 0, pairs: Path | None = None
+    ) -> dict[str, float]:
+        """Closed loop at 64 connections: wrk with the Lua script, or the Python fallback.
+        `pairs`: another build's open tasks (--against)."""
+        pairs = pairs or self.work / "pairs.txt"
         if self.wrk:
             env = {
                 **os.environ,
@@ -230,7 +285,8 @@ class Bench:
                 "p50_ms": raw["p50_us"] / 1000,
                 "p99_ms": raw["p99_us"] / 1000,
             }
-        got = self.loadgen(port, ["--connections", str(CONNECTIONS)], seconds, tag, offset=offset)
+        args = ["--connections", str(CONNECTIONS)]
+        got = self.loadgen(port, args, seconds, tag, offset=offset, pairs=pairs)
         return {
             "rps": got["rate"],
             "requests": got["completed"],
@@ -247,6 +303,7 @@ class Bench:
         tag: str,
         first: str = "running",
         offset: int = 0,
+        pairs: Path | None = None,
     ) -> dict[str, Any]:
         out = subprocess.run(
             [
@@ -255,7 +312,7 @@ class Bench:
                 "--url",
                 f"http://127.0.0.1:{port}",
                 "--pairs",
-                str(self.work / "pairs.txt"),
+                str(pairs or self.work / "pairs.txt"),
                 "--seconds",
                 f"{seconds:g}",
                 "--tag",
@@ -274,11 +331,17 @@ class Bench:
         return result
 
     def timed_slice(
-        self, server: Child, port: int, seconds: float, tag: str, offset: int = 0
+        self,
+        server: Child,
+        port: int,
+        seconds: float,
+        tag: str,
+        offset: int = 0,
+        pairs: Path | None = None,
     ) -> dict[str, Any]:
         """One closed-loop load run, with the server's CPU per request over it."""
         cpu0 = cpu_seconds(server.pid)
-        got: dict[str, Any] = dict(self.closed_load(port, seconds, tag, offset))
+        got: dict[str, Any] = dict(self.closed_load(port, seconds, tag, offset, pairs))
         cpu = cpu_seconds(server.pid) - cpu0
         got["cpu_us_per_request"] = round(cpu / max(got["requests"], 1) * 1e6)
         return got
@@ -288,6 +351,21 @@ class Bench:
             raise SystemExit("the latency and fan-out stages need the ingest stage's peak")
         peak: float = self.results["ingest"]["relay_rps"]
         return round(peak / 2)
+
+
+def sent_out_of_queue(db: Path) -> None:
+    """An older build's filler left its open tasks waiting in the submit queue though
+    CometAPI's id is bound (this build's takes them out, as the relay's send does): the
+    same store state for both, so neither relay spends the run emptying that queue."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(
+            "UPDATE tasks SET submit_due_at = NULL, submit_count = submit_count + 1"
+            " WHERE submit_due_at IS NOT NULL AND upstream_task_id IS NOT NULL"
+        )
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
 
 
 def wait_until(

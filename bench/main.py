@@ -12,6 +12,7 @@ Each stage lives in bench/stages/<name>.py; the shared harness in bench/harness.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from common import BENCH
-from harness import Bench, Plan, Row, log, verdict
+from harness import Bench, Plan, Row, against_build, log, verdict
 from stages import (
     callback,
     cheap,
@@ -157,6 +158,15 @@ def main() -> None:
         type=Path,
         help="work (and keep) here; stores filled by an earlier run are reused",
     )
+    p.add_argument(
+        "--against",
+        type=Path,
+        help="an older checkout with its own .venv (git worktree add DIR COMMIT): "
+        "ingest and endtoend load its relay too, paired with this one in the same run",
+    )
+    p.add_argument(
+        "--rounds", type=int, help="ingest slice pairs, and endtoend rounds with --against"
+    )
     args = p.parse_args()
     stages = [s for s in args.only.split(",") if s]
     unknown = set(stages) - set(STAGES)
@@ -165,7 +175,12 @@ def main() -> None:
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
     work = args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="relay-bench-"))
-    bench = Bench(Plan.make(args.quick), work, args.profile)
+    plan = Plan.make(args.quick)
+    if args.rounds:
+        plan = dataclasses.replace(plan, rounds=args.rounds)
+    bench = Bench(plan, work, args.profile)
+    if args.against:
+        bench.against = against_build(args.against.resolve(), work)
 
     def interrupted(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

@@ -9,6 +9,10 @@ and each callback's way to the downstream (its arrival at the relay, as the rela
 it, to its delivery's arrival at the sink). The floor (bench/servers.py) makes the same
 three exchanges per callback with nothing else, under the same load: what no relay on
 this stack could go below. With --profile, py-spy records the relay's first run.
+
+With --against DIR, an older checkout's relay takes the same load in the same run, its
+rounds in turn with this one's (A B B A ...), each on a store its own code filled: the
+CPU per callback of both, and their ratio round by round.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import httpx
 from common import BENCH, cpu_seconds
-from harness import Bench, Row, verdict, wait_until
+from harness import Bench, Build, Row, verdict, wait_until
 
 from stages.ingest import start_profile, stop_profile
 from tests.testkit import free_port
@@ -47,16 +51,21 @@ def run(bench: Bench) -> None:
         [str(BENCH / "servers.py"), "floor", str(floor_port), bench.upstream(), sink_url],
         f"http://127.0.0.1:{floor_port}/readyz",
     )
-    refs, floors, relays = [], [], []
+    builds = [bench.this, *([bench.against] if bench.against else [])]
+    rounds = max(ROUNDS, bench.plan.rounds) if bench.against else ROUNDS
+    refs, floors = [], []
+    runs: dict[str, list[dict[str, Any]]] = {b.name: [] for b in builds}
     try:
-        for i in range(ROUNDS):
+        for i in range(rounds):
             refs.append(reference(bench, ref, ref_port, seconds, i))
             floors.append(floor_run(bench, floor, floor_port, sink_url, seconds, i))
-            relays.append(relay_run(bench, sink_url, seconds, i))
+            for build in builds if i % 2 == 0 else builds[::-1]:
+                runs[build.name].append(relay_run(bench, sink_url, seconds, i, build))
     finally:
         for child in (ref, floor, sink):
             child.stop()
             bench.children.remove(child)
+    relays = runs[bench.this.name]
     ref_us = statistics.median(r["cpu_us_per_request"] for r in refs)
     floor_us = statistics.median(r["cpu_us_per_callback"] for r in floors)
     relay_us = statistics.median(r["cpu_us_per_callback"] for r in relays)
@@ -75,6 +84,19 @@ def run(bench: Bench) -> None:
         "floor_runs": floors,
         "relay_runs": relays,
     }
+    if bench.against is not None:
+        theirs = runs[bench.against.name]
+        ratios = [
+            a["cpu_us_per_callback"] / b["cpu_us_per_callback"]
+            for a, b in zip(relays, theirs, strict=True)
+        ]
+        bench.results["endtoend"]["against"] = {
+            "build": bench.against.name,
+            "relay_us": statistics.median(r["cpu_us_per_callback"] for r in theirs),
+            "relay_runs": theirs,
+            "pair_ratios": [round(r, 3) for r in ratios],
+            "ratio": round(statistics.median(ratios), 3),
+        }
 
 
 def reference(bench: Bench, ref: Any, port: int, seconds: float, i: int) -> dict[str, Any]:
@@ -97,15 +119,17 @@ def floor_run(
     return {"callbacks": got["ok"], "cpu_us_per_callback": round(cpu / max(got["ok"], 1) * 1e6)}
 
 
-def relay_run(bench: Bench, sink_url: str, seconds: float, i: int) -> dict[str, Any]:
-    name = f"e2e-{i}"
-    db = bench.fresh_copy(bench.snapshot(10_000), name)
+def relay_run(bench: Bench, sink_url: str, seconds: float, i: int, build: Build) -> dict[str, Any]:
+    mine = build == bench.this
+    name = f"e2e-{i}" if mine else f"e2e-against-{i}"
+    db = bench.fresh_copy(build.snapshot(10_000), name)
     httpx.get(f"{sink_url}/reset")
     urls = [f"{sink_url}/hook"]
-    with bench.relay(name, db, downstream_urls=urls, level="info") as (relay, port):
-        spies = start_profile(bench, relay, seconds, "endtoend") if i == 0 else []
+    with bench.relay(name, db, build, downstream_urls=urls, level="info") as (relay, port):
+        spies = start_profile(bench, relay, seconds, "endtoend") if i == 0 and mine else []
         cpu0 = cpu_seconds(relay.pid)
-        got = bench.loadgen(port, ["--rate", str(RATE), "--flat"], seconds, name, "succeeded")
+        load = ["--rate", str(RATE), "--flat"]
+        got = bench.loadgen(port, load, seconds, name, "succeeded", pairs=build.pairs)
         done = wait_until(
             lambda: httpx.get(sink_url).json(), lambda s: s["total"] >= got["ok"], 120
         )
@@ -145,6 +169,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
             "<= 4x",
             verdict(e["ratio"] <= 4),
         ),
+        *against_rows(e),
         (
             "... the floor: the same three exchanges and nothing else",
             f"{e.get('floor_us', '-')} us = {e.get('floor_ratio', 0):.1f}x the bare app",
@@ -160,6 +185,23 @@ def rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def against_rows(e: dict[str, Any]) -> list[Row]:
+    if "against" not in e:
+        return []
+    a = e["against"]
+    ratios = a["pair_ratios"]
+    return [
+        (
+            f"... paired with {a['build']} (--against), its relay CPU per callback",
+            f"{a['relay_us']} us; this / that {100 * a['ratio']:.0f}% (median of "
+            f"{len(ratios)} rounds, {100 * min(ratios):.0f}-{100 * max(ratios):.0f}%)",
+            "<= 100%",
+            verdict(a["ratio"] <= 1),
+        )
+    ]
+
+
 def failed(r: dict[str, Any]) -> int:
-    runs = r.get("endtoend", {}).get("relay_runs", [])
+    e = r.get("endtoend", {})
+    runs = [*e.get("relay_runs", []), *e.get("against", {}).get("relay_runs", [])]
     return sum(int(run["callbacks"]) - int(run["delivered"]) for run in runs if run)

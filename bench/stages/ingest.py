@@ -1,6 +1,8 @@
 """Ingest: the relay against a bare app, in interleaved ABBA slices, at 64 connections.
 
 `abba` and `relay_slices` also serve the info stage; --profile records the first relay slice.
+With --against DIR, an older checkout's relay is up too and takes its slice in each round
+(bare, this, that; then that, this, bare; ...), on a store its own code filled.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from common import BENCH, Child, metric
-from harness import CONNECTIONS, WARMUP_SECONDS, Bench, Row, verdict
+from harness import CONNECTIONS, WARMUP_SECONDS, Bench, Build, Row, verdict
 
 from tests.testkit import free_port
 
@@ -31,14 +34,21 @@ def run(bench: Bench) -> None:
     )
     name = "ingest-relay"
     seconds = bench.plan.slice_seconds
+    theirs: list[dict[str, Any]] = []
     try:
-        with bench.relay(name, bench.fresh_copy(bench.snapshot(10_000), name)) as (relay, port):
+        with ExitStack() as stack:
+            db = bench.fresh_copy(bench.snapshot(10_000), name)
+            relay, port = stack.enter_context(bench.relay(name, db))
             bench.closed_load(ref_port, WARMUP_SECONDS, "ref-warm-up")
 
             def reference(i: int) -> dict[str, Any]:
                 return bench.timed_slice(ref, ref_port, seconds, f"ref-{i}")
 
-            refs, relays = abba(bench, reference, relay_slices(bench, relay, port, name))
+            slices = [reference, relay_slices(bench, relay, port, name)]
+            if bench.against is not None:
+                slices.append(against_slices(bench, stack, bench.against))
+            refs, relays, *rest = in_turn(bench, slices)
+            theirs = rest[0] if rest else []
             outcomes = metric(port, "relay_callbacks_total")
     finally:
         ref.stop()
@@ -54,6 +64,37 @@ def run(bench: Bench) -> None:
         "pair_ratios": [round(r, 3) for r in ratios],
         "ratio": round(statistics.median(ratios), 3),
     }
+    if bench.against is not None:
+        pairs = list(zip(relays, theirs, strict=True))
+        versus = [a["cpu_us_per_request"] / b["cpu_us_per_request"] for a, b in pairs]
+        bench.results["ingest"]["against"] = {
+            "build": bench.against.name,
+            "relay_runs": theirs,
+            "relay_rps": statistics.median(r["rps"] for r in theirs),
+            "ratio": round(
+                statistics.median(b["rps"] / a["rps"] for a, b in zip(refs, theirs, strict=True)),
+                3,
+            ),
+            "cpu_ratios": [round(r, 3) for r in versus],
+        }
+
+
+def against_slices(bench: Bench, stack: ExitStack, build: Build) -> Slice:
+    name = "ingest-against"
+    db = bench.fresh_copy(build.snapshot(10_000), name)
+    relay, port = stack.enter_context(bench.relay(name, db, build))
+    return relay_slices(bench, relay, port, name, build.pairs)
+
+
+def in_turn(bench: Bench, slices: list[Slice]) -> list[list[dict[str, Any]]]:
+    """Servers loaded in turn in short slices, the order reversed every round (a, b, b,
+    a, ...): each neighbouring pair of slices sees the same machine."""
+    runs: list[list[dict[str, Any]]] = [[] for _ in slices]
+    for i in range(bench.plan.rounds):
+        order = list(zip(slices, runs, strict=True))
+        for one, got in order if i % 2 == 0 else order[::-1]:
+            got.append(one(i))
+    return runs
 
 
 def abba(
@@ -62,26 +103,24 @@ def abba(
     """Two servers loaded in turn in short slices, in ABBA order (a, b, b, a, a, b...).
     This machine's speed drifts by a fifth within seconds: each pair of neighbouring
     slices sees the same machine, so a ratio is taken pair by pair, then the median."""
-    a_runs: list[dict[str, Any]] = []
-    b_runs: list[dict[str, Any]] = []
-    for i in range(bench.plan.rounds):
-        turns = [(first, a_runs), (second, b_runs)]
-        for one, runs in turns if i % 2 == 0 else turns[::-1]:
-            runs.append(one(i))
+    a_runs, b_runs = in_turn(bench, [first, second])
     return a_runs, b_runs
 
 
-def relay_slices(bench: Bench, relay: Child, port: int, name: str) -> Slice:
+def relay_slices(
+    bench: Bench, relay: Child, port: int, name: str, pairs: Path | None = None
+) -> Slice:
     """Slice i of a relay's load, after a warm-up. Each slice goes on through the tasks
     where the last one stopped: every task gets its running, then its succeeded
-    callback, as in production."""
-    sent = int(bench.closed_load(port, WARMUP_SECONDS, f"{name}-warm-up")["requests"])
+    callback, as in production. `pairs`: another build's tasks (--against)."""
+    warm = bench.closed_load(port, WARMUP_SECONDS, f"{name}-warm-up", pairs=pairs)
+    sent = int(warm["requests"])
 
     def one(i: int) -> dict[str, Any]:
         nonlocal sent
         seconds = bench.plan.slice_seconds
         spy = start_profile(bench, relay, seconds) if i == 0 and name == "ingest-relay" else []
-        got = bench.timed_slice(relay, port, seconds, f"{name}-{i}", sent)
+        got = bench.timed_slice(relay, port, seconds, f"{name}-{i}", sent, pairs)
         stop_profile(bench, spy)
         # wrk's threads run a little apart and some requests were still in flight: the
         # margin keeps the next slice off tasks already moved on.
@@ -171,8 +210,29 @@ def rows(r: dict[str, Any]) -> list[Row]:
             "-",
             "",
         ),
+        *against_rows(i),
+    ]
+
+
+def against_rows(i: dict[str, Any]) -> list[Row]:
+    if "against" not in i:
+        return []
+    a = i["against"]
+    own = statistics.median(x["cpu_us_per_request"] for x in a["relay_runs"])
+    cpu = a["cpu_ratios"]
+    return [
+        (
+            f"  paired with {a['build']} (--against): its callbacks/s, CPU per request",
+            f"{a['relay_rps']:.0f} = {100 * a['ratio']:.0f}% of bare app; {own:.0f} us; "
+            f"this / that CPU {100 * statistics.median(cpu):.0f}% "
+            f"({100 * min(cpu):.0f}-{100 * max(cpu):.0f}%)",
+            "<= 100%",
+            verdict(statistics.median(cpu) <= 1),
+        )
     ]
 
 
 def failed(r: dict[str, Any]) -> int:
-    return sum(int(run["errors"]) for run in r.get("ingest", {}).get("relay_runs", []))
+    i = r.get("ingest", {})
+    runs = [*i.get("relay_runs", []), *i.get("against", {}).get("relay_runs", [])]
+    return sum(int(run["errors"]) for run in runs)

@@ -21,7 +21,7 @@ from receiver.kernel.store.db import Sql
 from receiver.kernel.store.leases import RELEASE_POLL_LEASES
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
-from receiver.tasks.rows.queue import END_SUBMIT, START_SUBMIT, orphaned
+from receiver.tasks.rows.queue import END_SUBMIT, START_SUBMIT, due_lines, orphaned
 from receiver.tasks.rows.tasks import create_task
 from receiver.tasks.stories.submit import Accepted, bind
 
@@ -200,6 +200,41 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
     conn.set_progress_handler(None, 0)
     assert sorted(found) == sorted(cut_off)
     # Reading every queued task took over 300 calls here; the partial index takes a few.
+    assert steps < 20, steps
+
+
+def test_a_submit_claim_reads_the_queue_not_every_task_stored(tmp_path: Path) -> None:
+    # Every replica claims at each tick and whenever a task ends under a cap: the apps'
+    # lines are read from the queue's own index, not from every task the store keeps.
+    conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    conn.row_factory = dict_row
+    db = SqliteDb(conn)
+    migrate(db)
+    conn.execute("BEGIN")
+    waiting = []
+    for i in range(3005):
+        new = NewTask("image_to_video", {"promptImage": f"https://x.invalid/{i}.jpg"})
+        task, _ = create_task(db, new, now=1000.0 + i)
+        if i >= 3000:
+            waiting.append(task.id)
+            continue
+        db.execute(db.sql.START_SUBMIT, ("owner", 1000.0 + i, task.id))
+        db.execute(db.sql.END_SUBMIT, (None, 2000.0, task.id, "owner"))
+        bind(db, task.id, Accepted(f"up-{i}", "{}", 9e9), Audience({}), "submit", 2000.0)
+    conn.execute("COMMIT")
+
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn.set_progress_handler(count, 100)  # called every 100 virtual machine instructions
+    lines, _ = due_lines(db, now=9000.0, depth=8)
+    conn.set_progress_handler(None, 0)
+    assert lines == {"": waiting}
+    # Walking every stored task took 153 calls here; the queue's index a few.
     assert steps < 20, steps
 
 

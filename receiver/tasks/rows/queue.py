@@ -45,12 +45,25 @@ def running_upstream(db: Db) -> int:
 
 
 # Each app's oldest waiting tasks, its line in the fair turns (receiver/tasks/rules/turns.py).
+# SQLite is told to read the queue's own index: left to itself it walks tasks_owner,
+# already in the window's order, which is every task ever stored (33 ms a claim at
+# 60,000 tasks with none waiting, against microseconds).
 DUE_LINES = Sql(
-    "SELECT due.id, due.owner, COALESCE(k.weight, 1) AS weight FROM ("
-    "SELECT id, COALESCE(owner_key, '') AS owner,"
-    " ROW_NUMBER() OVER (PARTITION BY owner_key ORDER BY id) AS place"
-    " FROM tasks WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?) AS due"
-    " LEFT JOIN apps k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
+    sqlite=(
+        "SELECT due.id, due.owner, COALESCE(k.weight, 1) AS weight FROM ("
+        "SELECT id, COALESCE(owner_key, '') AS owner,"
+        " ROW_NUMBER() OVER (PARTITION BY owner_key ORDER BY id) AS place"
+        " FROM tasks INDEXED BY tasks_submit_queue"
+        " WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?) AS due"
+        " LEFT JOIN apps k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
+    ),
+    postgres=(
+        "SELECT due.id, due.owner, COALESCE(k.weight, 1) AS weight FROM ("
+        "SELECT id, COALESCE(owner_key, '') AS owner,"
+        " ROW_NUMBER() OVER (PARTITION BY owner_key ORDER BY id) AS place"
+        " FROM tasks WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?) AS due"
+        " LEFT JOIN apps k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
+    ),
 )
 
 
