@@ -218,8 +218,8 @@ def test_a_submit_claim_reads_the_queue_not_every_task_stored(tmp_path: Path) ->
         if i >= 3000:
             waiting.append(task.id)
             continue
-        db.execute(db.sql.START_SUBMIT, ("owner", 1000.0 + i, task.id))
-        db.execute(db.sql.END_SUBMIT, (None, 2000.0, task.id, "owner"))
+        db.execute(START_SUBMIT, ("owner", 1000.0 + i, task.id))
+        db.execute(END_SUBMIT, (None, 2000.0, task.id, "owner"))
         bind(db, task.id, Accepted(f"up-{i}", "{}", 9e9), Audience({}), "submit", 2000.0)
     conn.execute("COMMIT")
 
