@@ -372,8 +372,8 @@ def test_aws_destinations_take_filters_transforms_and_headers(
 ) -> None:
     """A filter picks the events, a transform gives the message, and the signature is over
     the message as sent: the same for an AWS format as for a webhook."""
-    queue, _ = aws.queue()
-    bucket = aws.bucket()
+    queue, _ = aws.queue(shaped=True)  # a transform makes each body
+    bucket = aws.bucket(shaped=True)
     shaping = {
         "endpoint_url": aws.proxy.url,
         "secret_env": "HOOK_SECRET",
