@@ -19,7 +19,15 @@ from tests.aws import SECRET_KEY, Aws, aws_env, running_aws
 from tests.conftest import MakeRelay
 from tests.e2e.test_console_keys import _csrf
 from tests.e2e.test_tracing import spans_until
-from tests.harness import WEBHOOK_SECRET, Relay, image_to_video, metric, settled, wait_for
+from tests.harness import (
+    WAIT_SECONDS,
+    WEBHOOK_SECRET,
+    Relay,
+    image_to_video,
+    metric,
+    settled,
+    wait_for,
+)
 from tests.otlp import Collector
 
 SIGNED = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -79,7 +87,9 @@ def sns_attributes(envelope: dict[str, Any]) -> dict[str, str]:
     return {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
 
 
-def collect(aws: Aws, queue: str, wanted: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+def collect(
+    aws: Aws, queue: str, wanted: int, timeout: float = WAIT_SECONDS
+) -> list[dict[str, Any]]:
     """Read `queue` until it has given `wanted` messages (then once more: none beyond)."""
     got: list[dict[str, Any]] = []
 
