@@ -82,7 +82,7 @@ class Child:
             )
         self.pid = self.proc.pid
 
-    def wait_http(self, url: str, timeout: float = 30.0) -> None:
+    def wait_http(self, url: str, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -148,9 +148,11 @@ def relay_settings(
     retention: dict[str, Any] | None = None,
     storage_url: str | None = None,
     server: dict[str, Any] | None = None,
+    downstream: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Defaults except where a benchmark needs otherwise; all on loopback. `storage_url`
-    stands in for the SQLite file `db` (PostgreSQL)."""
+    stands in for the SQLite file `db` (PostgreSQL); `downstream`, more keys of each
+    downstream (a filter, a transform)."""
     return {
         "server": {"host": "127.0.0.1", "public_url": f"http://127.0.0.1:{port}", **(server or {})},
         "upstream": {"base_url": sim_url, "timeout_seconds": 5, **(upstream or {})},
@@ -161,7 +163,7 @@ def relay_settings(
         "retention": retention or {},
         "logging": {"level": level},
         "downstream": [
-            {"name": f"d{k}", "url": url, "secret_env": SINK_SECRET_ENV}
+            {"name": f"d{k}", "url": url, "secret_env": SINK_SECRET_ENV, **(downstream or {})}
             for k, url in enumerate(downstream_urls or [])
         ],
     }

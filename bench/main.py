@@ -32,6 +32,7 @@ from stages import (
     cheap,
     endtoend,
     fanout,
+    fanshaping,
     growth,
     info,
     ingest,
@@ -68,10 +69,11 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "polllag": polllag.run,
     "revocation": revocation.run,
     "shaping": shaping.run,
+    "fanshaping": fanshaping.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
-OWN_STORES = {"queue", "polllag", "revocation", "shaping"}
+OWN_STORES = {"queue", "polllag", "revocation", "shaping", "fanshaping"}
 
 # Table order: the headline figures first.
 ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
@@ -84,6 +86,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     store.rows,
     fanout.rows,
     shaping.rows,
+    fanshaping.rows,
     poller.rows,
     polllag.rows,
     memory.rows,

@@ -2,7 +2,14 @@
 S3 in one process) behind a small proxy that the relay talks to. The proxy passes every
 request on, and on demand answers AWS's throttling error itself, or holds the service's
 answer back after the service took the request (a relay killed then has sent, and never
-recorded, its send)."""
+recorded, its send).
+
+What the test reads is checked as it is read (tests/event_schemas.py): each SQS message, the
+message inside each SNS envelope, the detail of each EventBridge event and each S3 object is
+the relay's event, of the type its attributes name, valid against that type's schema; a
+test fails on one that breaks it. Only a queue or bucket made `shaped=True` (its downstream
+has a transform: the body is the transform's) is not.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
+
+from tests.event_schemas import assert_message_is_its_event
 
 REGION = "us-east-1"
 # Dummy credentials, the AWS way (the standard variables): never in a config file.
@@ -175,19 +184,27 @@ class Aws:
         self.sns = boto3.client("sns", **made)
         self.events = boto3.client("events", **made)
         self.s3 = boto3.client("s3", **made)
+        self._queue_of_arn: dict[str, str] = {}
+        self._via: dict[str, str] = {}  # a queue's URL: "sns" or "eventbridge" when it relays
+        self._shaped: set[str] = set()  # queue URLs and buckets a transform's bodies go to
 
-    def queue(self, fifo: bool = False) -> tuple[str, str]:
+    def queue(self, fifo: bool = False, shaped: bool = False) -> tuple[str, str]:
         """A new queue: its URL and ARN."""
         name = f"relay-{uuid.uuid4().hex[:10]}" + (".fifo" if fifo else "")
         attributes = {"FifoQueue": "true"} if fifo else {}
         url: str = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         found = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return url, found["Attributes"]["QueueArn"]
+        arn: str = found["Attributes"]["QueueArn"]
+        self._queue_of_arn[arn] = url
+        if shaped:
+            self._shaped.add(url)
+        return url, arn
 
     def topic_to(self, queue_arn: str) -> str:
         """A new topic whose messages go to the queue (not raw: SNS's envelope)."""
         arn: str = self.sns.create_topic(Name=f"relay-{uuid.uuid4().hex[:10]}")["TopicArn"]
         self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+        self._via[self._queue_of_arn[queue_arn]] = "sns"
         return arn
 
     def bus_to(self, queue_arn: str) -> str:
@@ -199,11 +216,14 @@ class Aws:
         self.events.put_targets(
             Rule=name, EventBusName=name, Targets=[{"Id": "queue", "Arn": queue_arn}]
         )
+        self._via[self._queue_of_arn[queue_arn]] = "eventbridge"
         return name
 
-    def bucket(self) -> str:
+    def bucket(self, shaped: bool = False) -> str:
         name = f"relay-{uuid.uuid4().hex[:10]}"
         self.s3.create_bucket(Bucket=name)
+        if shaped:
+            self._shaped.add(name)
         return name
 
     def messages(self, queue_url: str) -> list[dict[str, Any]]:
@@ -220,13 +240,36 @@ class Aws:
                 return taken
             for message in found:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                if queue_url not in self._shaped:
+                    self._check(queue_url, message)
             taken += found
+
+    def _check(self, queue_url: str, message: dict[str, Any]) -> None:
+        """The event in an SQS message, as its queue gets it: sent to the queue itself, in
+        an SNS envelope, or as an EventBridge event's detail."""
+        via = self._via.get(queue_url, "sqs")
+        where = f"{via} to {queue_url.rsplit('/', 1)[-1]}"
+        if via == "sns":
+            envelope = json.loads(message["Body"])
+            named = envelope.get("MessageAttributes", {}).get("type", {}).get("Value")
+            assert_message_is_its_event(envelope["Message"], named, where)
+        elif via == "eventbridge":
+            bridged = json.loads(message["Body"])
+            assert_message_is_its_event(bridged["detail"], bridged["detail-type"], where)
+        else:
+            named = message.get("MessageAttributes", {}).get("type", {}).get("StringValue")
+            assert_message_is_its_event(message["Body"], named, where)
 
     def objects(self, bucket: str) -> dict[str, bytes]:
         listed = self.s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-        return {
-            o["Key"]: self.s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed
-        }
+        found = {}
+        for o in listed:
+            got = self.s3.get_object(Bucket=bucket, Key=o["Key"])
+            found[o["Key"]] = body = got["Body"].read()
+            if bucket not in self._shaped:
+                named = got.get("Metadata", {}).get("webhook-type")
+                assert_message_is_its_event(body, named, f"s3 object {o['Key']}")
+        return found
 
     def close(self) -> None:
         self.proxy.close()

@@ -1,12 +1,18 @@
 """The real brokers on loopback, as a consumer sees them: a queue, a stream, a topic, each
-made for one test under a name of its own and read back as the relay's messages."""
+made for one test under a name of its own and read back as the relay's messages.
+
+Each message read is checked as it is read: the relay's event, of the type its
+`webhook-type` header names, valid against that type's schema in the event catalog
+(tests/event_schemas.py); a test fails on a message that breaks it. Only a destination made
+`shaped=True` (its downstream has a transform: the body is the transform's) is not.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 import aio_pika
@@ -14,6 +20,8 @@ import nats
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from redis import Redis
+
+from tests.event_schemas import assert_message_is_its_event
 
 T = TypeVar("T")
 PORTS = {"amqp": 5672, "nats": 4222, "mqtt": 1883, "redis": 6379}
@@ -27,11 +35,18 @@ def unique() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def checked(where: str, headers: Mapping[str, Any], body: bytes, shaped: bool) -> None:
+    """The message against its event type's schema, unless a transform made its body."""
+    if not shaped:
+        assert_message_is_its_event(body, str(headers.get("webhook-type")), where)
+
+
 class RabbitQueue:
     """A durable queue on the default exchange: the routing key is its name."""
 
-    def __init__(self, port: int = PORTS["amqp"]) -> None:
+    def __init__(self, port: int = PORTS["amqp"], shaped: bool = False) -> None:
         self.name = f"relay-test-{unique()}"
+        self.shaped = shaped
         self.url = f"amqp://guest:guest@127.0.0.1:{port}/"
         run(self._declare())
 
@@ -57,7 +72,9 @@ class RabbitQueue:
                         "type": message.type,
                         "persistent": message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT,
                     }
-                    out.append(({**dict(message.headers), **props}, message.body))
+                    headers = {**dict(message.headers), **props}
+                    checked(f"RabbitMQ queue {self.name}", headers, message.body, self.shaped)
+                    out.append((headers, message.body))
                 return out
 
         return run(drain())
@@ -75,8 +92,9 @@ class RabbitQueue:
 class NatsStream:
     """A JetStream stream taking `relaytest.<id>.>`."""
 
-    def __init__(self) -> None:
+    def __init__(self, shaped: bool = False) -> None:
         self.id = unique()
+        self.shaped = shaped
         self.stream = f"RELAYTEST_{self.id}"
         self.subjects = f"relaytest.{self.id}"
         run(self._create())
@@ -99,7 +117,9 @@ class NatsStream:
                     if info.state.messages == 0:
                         break
                     msg = await js.get_msg(self.stream, seq)
-                    out.append((dict(msg.headers or {}), msg.data or b"", msg.subject or ""))
+                    headers, data = dict(msg.headers or {}), msg.data or b""
+                    checked(f"NATS subject {msg.subject}", headers, data, self.shaped)
+                    out.append((headers, data, msg.subject or ""))
                 return out
             finally:
                 await nc.close()
@@ -120,8 +140,9 @@ class NatsStream:
 class MqttTopic:
     """A subscriber to `relaytest/<id>/#` at QoS 1, connected before anything is sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, shaped: bool = False) -> None:
         self.id = unique()
+        self.shaped = shaped
         self.prefix = f"relaytest/{self.id}"
         self._lock = threading.Lock()
         self._seen: list[tuple[dict[str, str], bytes, str]] = []
@@ -149,7 +170,10 @@ class MqttTopic:
 
     def messages(self) -> list[tuple[dict[str, str], bytes, str]]:
         with self._lock:
-            return list(self._seen)
+            seen = list(self._seen)
+        for props, payload, topic in seen:
+            checked(f"MQTT topic {topic}", props, payload, self.shaped)
+        return seen
 
     def delete(self) -> None:
         self.client.loop_stop()
@@ -157,8 +181,9 @@ class MqttTopic:
 
 
 class RedisStream:
-    def __init__(self) -> None:
+    def __init__(self, shaped: bool = False) -> None:
         self.name = f"relaytest:{unique()}"
+        self.shaped = shaped
         self.client = Redis(host="127.0.0.1", port=PORTS["redis"])
 
     def messages(self) -> list[tuple[dict[str, str], bytes]]:
@@ -166,7 +191,9 @@ class RedisStream:
         for _, fields in self.client.xrange(self.name):
             decoded = {k.decode(): v for k, v in fields.items()}
             body = decoded.pop("body")
-            out.append(({k: v.decode() for k, v in decoded.items()}, body))
+            fields = {k: v.decode() for k, v in decoded.items()}
+            checked(f"Redis stream {self.name}", fields, body, self.shaped)
+            out.append((fields, body))
         return out
 
     def delete(self) -> None:

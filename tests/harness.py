@@ -262,7 +262,10 @@ class Relay:
         self.worker = self._spawn("deliver", self.worker_log_path)
         return self.worker
 
-    def start(self, timeout: float = 20.0) -> Relay:
+    def start(self, timeout: float = 2 * WAIT_SECONDS) -> Relay:
+        """Spawn `receiver serve` and wait until /readyz answers 200. A relay that exits
+        fails at once; the deadline is only for one that hangs: on a loaded machine (two
+        cores, many suites) its imports alone have taken over 40 s."""
         self.proc = self._spawn("serve", self.log_path)
         deadline = time.monotonic() + timeout
         while True:

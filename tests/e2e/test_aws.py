@@ -19,7 +19,15 @@ from tests.aws import SECRET_KEY, Aws, aws_env, running_aws
 from tests.conftest import MakeRelay
 from tests.e2e.test_console_keys import _csrf
 from tests.e2e.test_tracing import spans_until
-from tests.harness import WEBHOOK_SECRET, Relay, image_to_video, metric, settled, wait_for
+from tests.harness import (
+    WAIT_SECONDS,
+    WEBHOOK_SECRET,
+    Relay,
+    image_to_video,
+    metric,
+    settled,
+    wait_for,
+)
 from tests.otlp import Collector
 
 SIGNED = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -79,7 +87,9 @@ def sns_attributes(envelope: dict[str, Any]) -> dict[str, str]:
     return {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
 
 
-def collect(aws: Aws, queue: str, wanted: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+def collect(
+    aws: Aws, queue: str, wanted: int, timeout: float = WAIT_SECONDS
+) -> list[dict[str, Any]]:
     """Read `queue` until it has given `wanted` messages (then once more: none beyond)."""
     got: list[dict[str, Any]] = []
 
@@ -372,8 +382,8 @@ def test_aws_destinations_take_filters_transforms_and_headers(
 ) -> None:
     """A filter picks the events, a transform gives the message, and the signature is over
     the message as sent: the same for an AWS format as for a webhook."""
-    queue, _ = aws.queue()
-    bucket = aws.bucket()
+    queue, _ = aws.queue(shaped=True)  # a transform makes each body
+    bucket = aws.bucket(shaped=True)
     shaping = {
         "endpoint_url": aws.proxy.url,
         "secret_env": "HOOK_SECRET",

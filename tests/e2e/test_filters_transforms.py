@@ -15,8 +15,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+from receiver.devtools.testkit import to_toml
 from standardwebhooks import Webhook
 
+from receiver.kernel.events.rules.catalog import schema
 from tests.brokers import RedisStream
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_config import assert_one_line, base_settings, clean_env, serve
@@ -32,7 +34,6 @@ from tests.harness import (
     settled,
     wait_for,
 )
-from tests.testkit import to_toml
 
 PARSER = Path(__file__).parents[1] / "asyncapi_node"
 LINEAR_KEY = "lin_api_" + "9f8e7d6c5b4a39281706f5e4"
@@ -189,7 +190,7 @@ def test_a_tasks_own_webhook_carries_its_filter(make_relay: MakeRelay, sink: Sin
 def test_a_broker_message_is_transformed_and_signed_over_what_is_sent(
     make_relay: MakeRelay, sink: Sink
 ) -> None:
-    redis = RedisStream()
+    redis = RedisStream(shaped=True)  # a transform makes each body
     try:
         relay = make_relay(
             [
@@ -276,11 +277,29 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
     ]
     for entry in listed:
         jsonschema.validate(entry["example"], entry["schema"])
+        # The schema every broker's and AWS service's message in these tests is checked
+        # against as it is read (tests/event_schemas.py) is the one served here.
+        assert entry["schema"] == schema(entry["type"]), entry["type"]
     document = relay.api.get("/asyncapi.json")
     assert document.status_code == 200
     channels = document.json()["channels"]
     assert channels["downstream-bus_main"]["address"] == "runway.{state}.{kind}"
     assert set(channels["downstream-bus_main"]["parameters"]) == {"state", "kind"}
+    # The broker channel's messages: one per event type, whose payload schema (read within
+    # the document) takes the catalog's example and refuses it broken.
+    components = document.json()["components"]
+    offered = channels["downstream-bus_main"]["messages"].values()
+    by_type = {
+        components["messages"][ref["$ref"].rsplit("/", 1)[1]]["name"]: ref for ref in offered
+    }
+    assert set(by_type) == {entry["type"] for entry in listed}
+    for entry in listed:
+        message = components["messages"][by_type[entry["type"]]["$ref"].rsplit("/", 1)[1]]
+        payload = {**message["payload"], "components": components}
+        jsonschema.validate(entry["example"], payload)
+        broken = {**entry["example"], "data": {**entry["example"]["data"], "task_id": 7}}
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, payload)
     assert (
         relay.api.get("/asyncapi.json", headers={"Authorization": "Bearer nope"}).status_code == 401
     )

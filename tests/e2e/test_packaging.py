@@ -2,10 +2,16 @@
 file of the package that is not Python (the console's templates and static files, the
 migrations, the simulator's media), and each installs into a fresh virtualenv, at the
 versions of constraints.txt, where `receiver demo` passes. Slow (a build and two installs),
-so it runs in the end-to-end step."""
+so it runs in the end-to-end step.
+
+Offline: the build's isolated environment and both installs take their wheels from the
+wheelhouse `.ci/wheelhouse` fills once (the build backend and the core dependencies, at
+constraints.txt's versions; .ci/run does it), with `--no-index`, and read no pip
+configuration of the machine: no package index is reached."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +24,23 @@ import pytest
 ROOT = Path(__file__).parents[2]
 # One worker builds once: two builds at a time in one source tree share its build/ folder.
 pytestmark = pytest.mark.xdist_group("packaging")
+WHEELHOUSE = Path(os.environ.get("RELAY_WHEELHOUSE") or ROOT / "build" / "wheelhouse")
+
+
+@pytest.fixture(scope="module")
+def offline() -> dict[str, str]:
+    """The environment of every build and pip run here: the wheelhouse and nothing else (no
+    index, none of the machine's pip files or PIP_ variables)."""
+    if not (WHEELHOUSE / ".wanted").is_file():
+        pytest.skip(f"no wheelhouse at {WHEELHOUSE}: run .ci/wheelhouse once (.ci/run does)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    return {
+        **env,
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(WHEELHOUSE),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
 
 
 def _package_data() -> set[str]:
@@ -30,7 +53,7 @@ def _package_data() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dist(tmp_path_factory: pytest.TempPathFactory, offline: dict[str, str]) -> Path:
     out = tmp_path_factory.mktemp("dist")
     # Built from a copy of what a release holds, as from a clean checkout: the other tests'
     # relays write byte code and store files into the working tree while this one builds.
@@ -44,6 +67,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
         timeout=600,
+        env=offline,
     )
     assert built.returncode == 0, (
         f"the build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
@@ -65,17 +89,22 @@ def test_wheel_and_sdist_carry_every_file(dist: Path) -> None:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("kind", ["whl", "tar.gz"])
-def test_a_fresh_venv_runs_the_demo(dist: Path, tmp_path: Path, kind: str) -> None:
+def test_a_fresh_venv_runs_the_demo(
+    dist: Path, tmp_path: Path, kind: str, offline: dict[str, str]
+) -> None:
     [artefact] = dist.glob(f"runway_relay-*.{kind}")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "-c", ROOT / "constraints.txt", artefact],
-        check=True,
+    constraints = ROOT / "constraints.txt"
+    installed = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-index", "-c", constraints, artefact],
         capture_output=True,
+        text=True,
         timeout=600,
+        env=offline,
     )
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
     # Run outside the source tree, so only the installed package can be imported.
     demo = subprocess.run(
         [venv / "bin" / "receiver", "demo"],
