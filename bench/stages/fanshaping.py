@@ -28,7 +28,8 @@ from typing import Any
 import httpx
 from common import BENCH, cpu_seconds
 from harness import Bench, Row, log, verdict, wait_until
-from receiver.devtools.testkit import free_port
+
+from tests.testkit import free_port
 
 TARGET_US = 50.0
 # Every outbox event is a succeeded task's, so the filter takes each one and every delivery
@@ -84,7 +85,7 @@ def _drain(bench: Bench, variant: str, outbox: Path, sink_url: str, expected: in
     # The outbox waits until the relay is up (its start, imports and all, is not what is
     # measured), then is made due at once: the relay's CPU from then is the drain's.
     _due(db, time.time() + 86400)
-    settings = {"sim_url": "http://127.0.0.1:9", "downstream": VARIANTS[variant]}
+    settings: dict[str, Any] = {"sim_url": "http://127.0.0.1:9", "downstream": VARIANTS[variant]}
     with bench.relay(name, db, downstream_urls=[f"{sink_url}/hook"], **settings) as (relay, _):
         cpu0 = cpu_seconds(relay.pid)
         _due(db, 0.0)

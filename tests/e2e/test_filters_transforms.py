@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from receiver.devtools.testkit import to_toml
+from tests.testkit import to_toml
 from standardwebhooks import Webhook
 
 from receiver.kernel.events.rules.catalog import schema
