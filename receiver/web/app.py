@@ -1,4 +1,5 @@
-"""The Starlette application: the API's routes, the console, and every error as one shape."""
+"""The Starlette application: the callback route first (bare ASGI), the API's routes
+(FastAPI's, receiver/web/api/routers.py), the console, and every error as one shape."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,11 +18,14 @@ from receiver.errors import RelayError
 from receiver.pipeline.service import Service
 from receiver.web.agents import PATH as AGENTS_PATH
 from receiver.web.agents import agents_door
-from receiver.web.api import runway_more, runwayml
-from receiver.web.api.routes import routes as api_routes
+from receiver.web.api import runwayml
+from receiver.web.api.callbacks import PATH as CALLBACK_PATH
+from receiver.web.api.door import malformed
+from receiver.web.api.routers import routes as api_routes
+from receiver.web.callback import Callback
 from receiver.web.console import console_app
 from receiver.web.errors import answer_for, headers_for
-from receiver.web.http import error
+from receiver.web.http import error, methods_of
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 
@@ -40,9 +45,18 @@ async def _relay_error(request: Request, exc: Exception) -> Response:
     return error(status, code, exc.detail, headers_for(exc), **exc.extra)
 
 
+async def _invalid(request: Request, exc: Exception) -> Response:
+    # A parameter FastAPI's models refuse: a 400 naming it, at either door, as before FastAPI.
+    assert isinstance(exc, RequestValidationError)
+    return await _relay_error(request, malformed(exc))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     # Starlette's own (404 for no route, 405 with its Allow header): same shape, headers kept.
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        # Every method of the path, not only the first route's that matched it.
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods_of(request)))}
     if _runway_door(request):
         return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
     return error(exc.status_code, "http_error", exc.detail, headers=exc.headers)
@@ -58,9 +72,9 @@ async def _crash(request: Request, exc: Exception) -> Response:
 def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
     """The application over `service`; `lifespan` runs the workers beside it (receiver/process)."""
     routes = [
-        # The API's routes and their OpenAPI description come from one table.
+        # First: the busiest route, a bare ASGI app, matched before any other.
+        Route(CALLBACK_PATH, Callback(), methods=["POST"]),
         *api_routes(),
-        *runway_more.ROUTES,  # after them: what they do not match
         Mount("/console", app=console_app(service)),
     ]
     door = agents_door(service)
@@ -72,6 +86,7 @@ def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
         routes=routes,
         exception_handlers={
             RelayError: _relay_error,
+            RequestValidationError: _invalid,
             HTTPException: _http_error,
             Exception: _crash,
         },

@@ -225,7 +225,7 @@ def test_the_console_shows_a_downstreams_app(make_relay: MakeRelay, sink: Sink):
 def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink: Sink):
     """The matrix comes from the route table: a route added with a task, downstream or
     delivery in its path is in it the day it is added."""
-    from receiver.web.api.routes import OPERATIONS
+    from tests.api_table import OPERATIONS
 
     relay = make_relay()
     make_app(relay, "alpha")

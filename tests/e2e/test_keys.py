@@ -11,7 +11,7 @@ import sqlite3
 import httpx
 
 from receiver.domain.access import SCOPES
-from receiver.web.api.routes import OPERATIONS
+from tests.api_table import OPERATIONS
 from tests.conftest import MakeRelay
 from tests.harness import Relay, image_to_video, settled, wait_for
 

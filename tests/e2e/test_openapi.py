@@ -31,10 +31,12 @@ from receiver.errors import RelayError
 from receiver.persist import Attempt, Delivery, Event, SubmitAttempt, Task
 from receiver.persist.downstreams import DownstreamHealth
 from receiver.pipeline.submit import SPACE
+from receiver.web.api import downstreams
 from receiver.web.api import models as m
-from receiver.web.api.routes import OPERATIONS, openapi
+from receiver.web.api.routers import openapi
 from receiver.web.errors import answer_for
 from receiver.web.http import error_body
+from tests.api_table import OPERATIONS
 from tests.conftest import relay_env, webhook
 from tests.harness import (
     ADMIN_TOKEN,
@@ -311,7 +313,7 @@ def _blank(record: type) -> Any:
         (Delivery, m.DeliverySummary),
         (Attempt, m.AttemptSummary),
         (SubmitAttempt, m.SubmitAttemptSummary),
-        (DownstreamHealth, m.DownstreamHealth),
+        (DownstreamHealth, downstreams.DownstreamHealth),
     ],
 )
 def test_each_record_summary_is_its_model(record: type, model: type[m.Answer]) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from receiver.adapters.apikeys import KeyHasher, looks_like_key, new_key
 from receiver.domain.access import BOOTSTRAP, SCOPES, Caller, parse_scopes
-from receiver.web.api.routes import OPERATIONS
+from tests.api_table import OPERATIONS
 
 
 def test_every_route_behind_a_token_names_its_scope() -> None:
@@ -23,7 +23,7 @@ def test_every_route_behind_a_token_names_its_scope() -> None:
 
 
 def test_the_documented_security_names_the_scope() -> None:
-    from receiver.web.api.routes import openapi
+    from receiver.web.api.routers import openapi
 
     paths = openapi()["paths"]
     for op in OPERATIONS:

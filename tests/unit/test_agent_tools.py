@@ -23,7 +23,7 @@ from receiver.web.agents import agents_door, resources
 from receiver.web.agents.calls import refusal
 from receiver.web.agents.tools import TOOLS, schemas, tools_for
 from receiver.web.agents.watch import Reporter
-from receiver.web.api.routes import OPERATIONS
+from tests.api_table import OPERATIONS
 
 AGENTS = Path(__file__).parents[2] / "receiver" / "web" / "agents"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -17,7 +17,7 @@ from receiver.domain.access import Caller, Scope
 from receiver.domain.kinds import KINDS
 from receiver.pipeline.submit import AnyTaskRequest
 from receiver.web.api import models as m
-from receiver.web.api.routes import OPERATIONS
+from receiver.web.api.routers import openapi
 from receiver.web.api.shares import ShareParams
 
 
@@ -66,9 +66,10 @@ class ToolSpec:
 
 def route_scope(path: str, method: str) -> Scope:
     """The scope the API asks of a key for this route."""
-    for op in OPERATIONS:
-        if op.path == path and method in op.methods and op.scope is not None:
-            return op.scope
+    operation = openapi()["paths"].get(path, {}).get(method.lower(), {})
+    for needed in operation.get("security", []):
+        for scopes in needed.values():
+            return cast(Scope, scopes[0])
     raise LookupError(f"no API route {method} {path} with a scope")
 
 
