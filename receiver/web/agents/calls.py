@@ -102,7 +102,7 @@ async def call(
 async def _run(
     service: Service, caller: Caller, name: str, args: Any, progress: Progress
 ) -> Outcome:
-    """The tool's work, through the pipeline as the API does it (web/api/handlers.py)."""
+    """The tool's work, through the pipeline as the API does it (web/api/tasks.py)."""
     if name == "submit_task":
         return await _submit(service, caller, args)
     if name == "get_task":

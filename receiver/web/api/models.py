@@ -1,5 +1,5 @@
-"""The admin API's answers and parameters as pydantic models: what the handlers build their
-answers through, validate parameters with, and `openapi.py` describes (one truth). Answers
+"""The answers and query parameters several resources share, as pydantic models: what the
+routes answer through and FastAPI reads parameters with and describes (one truth). Answers
 forbid unknown fields: a field added to a record's `summary()` and not here fails the tests."""
 
 from __future__ import annotations

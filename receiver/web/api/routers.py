@@ -7,6 +7,7 @@ which is matched first and never goes through FastAPI."""
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 from importlib.metadata import version
 from typing import Any
@@ -105,14 +106,17 @@ def routes() -> list[BaseRoute]:
 def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, the callback's included."""
     described = [*callbacks.described_only.routes, *_API]
-    document = get_openapi(
-        title="runway-relay",
-        version=version("runway-relay"),
-        openapi_version="3.1.0",
-        description="Submit Runway tasks through CometAPI, receive their callbacks, fan the"
-        " results out to downstreams. Times are epoch seconds.",
-        routes=described,
-    )
+    with warnings.catch_warnings():
+        # A GET's HEAD shares its route, so FastAPI's ids repeat: they are replaced below.
+        warnings.filterwarnings("ignore", "Duplicate Operation ID")
+        document = get_openapi(
+            title="runway-relay",
+            version=version("runway-relay"),
+            openapi_version="3.1.0",
+            description="Submit Runway tasks through CometAPI, receive their callbacks, fan the"
+            " results out to downstreams. Times are epoch seconds.",
+            routes=described,
+        )
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
     _add_bodies(schemas)
     for path, operations in document["paths"].items():
