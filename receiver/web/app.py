@@ -18,7 +18,7 @@ from receiver.errors import RelayError
 from receiver.pipeline.service import Service
 from receiver.web.agents import PATH as AGENTS_PATH
 from receiver.web.agents import agents_door
-from receiver.web.api import runwayml
+from receiver.web.api import runway_more, runwayml
 from receiver.web.api.callbacks import PATH as CALLBACK_PATH
 from receiver.web.api.door import malformed
 from receiver.web.api.routers import routes as api_routes
@@ -55,8 +55,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # Starlette's own (404 for no route, 405 with its Allow header): same shape, headers kept.
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        # Every method of the path, not only the first route's that matched it.
-        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods_of(request)))}
+        # Every documented method of the path, not only the first route's that matched it.
+        allowed = methods_of(request, runway_more.ROUTES)
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
     if _runway_door(request):
         return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
     return error(exc.status_code, "http_error", exc.detail, headers=exc.headers)

@@ -32,13 +32,14 @@ def error(
 
 
 def methods_of(request: Request, leaving: Collection[BaseRoute] = ()) -> set[str]:
-    """The methods of the application's routes (but `leaving`) whose path is this request's:
-    what a 405's Allow names."""
-    methods: set[str] = set()
+    """What a 405's Allow names: the methods of the path the first route (but `leaving`)
+    that matches this request's path is declared for, over every route of that path."""
+    path, methods = None, set[str]()
     for route in request.app.router.routes:
-        if not isinstance(route, Route) or route in leaving:
+        if not isinstance(route, Route) or route in leaving or path not in (None, route.path):
             continue
         if route.matches(request.scope)[0] is Match.PARTIAL:
+            path = route.path
             methods |= route.methods or set()
     return methods
 

@@ -33,7 +33,8 @@ _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 Download = Annotated[
     str | None,
     Query(
-        max_length=200,
+        # Described so, but not refused: a longer name is cut to 200 (`_attachment`).
+        json_schema_extra={"maxLength": 200},
         description="Answer it as an attachment (`Content-Disposition`) of this file name;"
         " characters other than letters, digits, `.`, `_` and `-` become `_`.",
     ),
