@@ -36,7 +36,7 @@ from receiver.web.api import (
     shares,
     tasks,
 )
-from receiver.web.api.door import BODIES, REF, described
+from receiver.web.api.door import ANSWERS, BODIES, REF, described
 from receiver.web.api.door import media as media_answer
 from receiver.web.http import Json
 
@@ -149,10 +149,14 @@ def _absent_not_null(schema: dict[str, Any]) -> None:
 
 
 def _add_bodies(schemas: dict[str, Any]) -> None:
-    """The bodies the routes read themselves (door.body), as the document names them."""
+    """The answers' models and the bodies the routes read themselves (door.body), as the
+    document names them."""
+    answers = sorted(ANSWERS, key=lambda model: model.__name__)
+    assert len({model.__name__ for model in answers}) == len(answers), "two answers, one name"
     inputs: list[tuple[str, Any, TypeAdapter[Any]]] = [
-        (name, "validation", adapter) for name, adapter in sorted(BODIES.items())
+        (model.__name__, "serialization", TypeAdapter(model)) for model in answers
     ]
+    inputs += [(name, "validation", adapter) for name, adapter in sorted(BODIES.items())]
     found, top = TypeAdapter.json_schemas(inputs, ref_template=REF)
     for name, schema in top.get("$defs", {}).items():
         schemas.setdefault(name, schema)
