@@ -15,11 +15,11 @@ from pydantic import ValidationError
 
 from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
-from receiver.app.api import models as m
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import LimitReached, NotFound, RelayError
 from receiver.kernel.events.rules.kinds import output_of
 from receiver.kernel.events.rules.routing import shown_name
+from receiver.kernel.http import models as m
 from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
 from receiver.keys.rules.access import Caller
@@ -104,7 +104,7 @@ async def call(
 async def _run(
     service: Service, caller: Caller, name: str, args: Any, progress: Progress
 ) -> Outcome:
-    """The tool's work, through the pipeline as the API does it (web/api/handlers.py)."""
+    """The tool's work, through the pipeline as the API does it (web/api/tasks.py)."""
     if name == "submit_task":
         return await _submit(service, caller, args)
     if name == "get_task":

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from receiver.app.api import models as m
-from receiver.app.api.routes import OPERATIONS
+from receiver.app.api.routers import openapi
 from receiver.kernel.events.rules.kinds import KINDS
+from receiver.kernel.http import models as m
 from receiver.keys.rules.access import Caller, Scope
 from receiver.shares.api import ShareParams
 from receiver.tasks.submit import AnyTaskRequest
@@ -66,9 +66,10 @@ class ToolSpec:
 
 def route_scope(path: str, method: str) -> Scope:
     """The scope the API asks of a key for this route."""
-    for op in OPERATIONS:
-        if op.path == path and method in op.methods and op.scope is not None:
-            return op.scope
+    operation = openapi()["paths"].get(path, {}).get(method.lower(), {})
+    for needed in operation.get("security", []):
+        for scopes in needed.values():
+            return cast(Scope, scopes[0])
     raise LookupError(f"no API route {method} {path} with a scope")
 
 

@@ -1,4 +1,5 @@
-"""The Starlette application: the API's routes, the console, and every error as one shape."""
+"""The Starlette application: the callback route first (bare ASGI), the API's routes
+(FastAPI's, receiver/app/api/routers.py), the console, and every error as one shape."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,14 +16,17 @@ from starlette.routing import Mount, Route
 
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import agents_door
-from receiver.app.api.routes import routes as api_routes
+from receiver.app.api.routers import routes as api_routes
+from receiver.callbacks.api import PATH as CALLBACK_PATH
+from receiver.callbacks.route import Callback
 from receiver.console import console_app
 from receiver.frontdoor import more as runway_more
 from receiver.frontdoor import tasks as runwayml
 from receiver.kernel.errors import RelayError
-from receiver.kernel.http.answers import error
+from receiver.kernel.http.answers import error, methods_of
 from receiver.kernel.http.errors import answer_for, headers_for
 from receiver.kernel.service import Service
+from receiver.keys.door import malformed
 from receiver.portal import portal_app
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
@@ -42,9 +47,19 @@ async def _relay_error(request: Request, exc: Exception) -> Response:
     return error(status, code, exc.detail, headers_for(exc), **exc.extra)
 
 
+async def _invalid(request: Request, exc: Exception) -> Response:
+    # A parameter FastAPI's models refuse: a 400 naming it, at either door, as before FastAPI.
+    assert isinstance(exc, RequestValidationError)
+    return await _relay_error(request, malformed(exc))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     # Starlette's own (404 for no route, 405 with its Allow header): same shape, headers kept.
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        # Every documented method of the path, not only the first route's that matched it.
+        allowed = methods_of(request, runway_more.ROUTES)
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
     if _runway_door(request):
         return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
     return error(exc.status_code, "http_error", exc.detail, headers=exc.headers)
@@ -60,9 +75,9 @@ async def _crash(request: Request, exc: Exception) -> Response:
 def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
     """The application over `service`; `lifespan` runs the workers beside it (receiver/process)."""
     routes = [
-        # The API's routes and their OpenAPI description come from one table.
+        # First: the busiest route, a bare ASGI app, matched before any other.
+        Route(CALLBACK_PATH, Callback(), methods=["POST"]),
         *api_routes(),
-        *runway_more.ROUTES,  # after them: what they do not match
         Mount("/console", app=console_app(service)),
         Mount("/portal", app=portal_app(service)),
     ]
@@ -75,6 +90,7 @@ def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
         routes=routes,
         exception_handlers={
             RelayError: _relay_error,
+            RequestValidationError: _invalid,
             HTTPException: _http_error,
             Exception: _crash,
         },

@@ -1,17 +1,16 @@
-"""The apps' routes (admin): an app made, listed, shown, changed and deleted, and its keys
-made (each shown in that answer only), listed and revoked. An app owns the tasks its keys
-make, its turns in the submit queue and its limits, so a key rotated loses nothing."""
+"""The apps (admin), their routes and models: an app made, listed, shown, changed and
+deleted, and its keys made (each shown in that answer only), listed and revoked. An app owns
+the tasks its keys make, its turns in the submit queue and its limits, so a key rotated
+loses nothing."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
-from starlette.requests import Request
+from fastapi import APIRouter, Request
+from pydantic import Field, ValidationError
 from starlette.responses import Response
 
-from receiver.app.api.models import Answer, ErrorAnswer, InPath, NoParams, Params
-from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
 from receiver.apps import portal
 from receiver.downstreams import manage as managed
 from receiver.downstreams.directory import directory_of
@@ -19,10 +18,11 @@ from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.events.rules.routing import owner_of
 from receiver.kernel.http.body import read_json
+from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.service import Service
-from receiver.keys import api as keys
 from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
 from receiver.keys.bearers import keys_of
+from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules.access import Scope
 
@@ -99,12 +99,13 @@ class NewAppKey(Answer):
     scopes: list[Scope] = Field(min_length=1, description="What it may do; `admin`: all.")
 
 
-class AppParams(Params):
-    app: Annotated[str, InPath()] = Field(max_length=64)
-
-
-class AppKeyParams(AppParams):
-    name: Annotated[str, InPath()] = Field(max_length=64)
+_NO_APP = answer("No live app of that name.", _ERR)
+_BAD = {
+    400: answer("The body is not JSON.", _ERR),
+    413: answer("The body is over 16 KiB.", _ERR),
+    422: answer("A bad field; `detail` says which.", _ERR),
+}
+router = APIRouter(tags=["apps"], dependencies=[needs("admin")])
 
 
 def app_info(row: AppRow) -> dict[str, Any]:
@@ -134,23 +135,66 @@ async def _body(request: Request, service: Service) -> object:
     return await read_json(request, MAX_APP_BODY_BYTES, timeout)
 
 
-async def create_app(request: Request, service: Service, params: NoParams) -> Response:
+@router.post(
+    "/v1/apps",
+    summary="Make an app",
+    description=described(
+        "An app owns the tasks its keys make, its turns in the submit queue (`weight`) and"
+        " its limits; its keys (`POST /v1/apps/{app}/keys`) are only its credentials.",
+        "admin",
+    ),
+    status_code=201,
+    responses=guarded(
+        "admin",
+        {201: answer("Made.", AppInfo), 409: answer("A live app has this name.", _ERR), **_BAD},
+        params=False,
+    ),
+    openapi_extra=body(NewApp, "NewApp", "The app's name, weight and limits."),
+)
+async def create_app(request: Request, service: Served) -> Response:
     wanted: NewApp = _checked(NewApp, await _body(request, service))
     settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
     return reply(AppInfo, app_info(await keys_of(service).make_app(wanted.name, settings)), 201)
 
 
-async def list_apps(request: Request, service: Service, params: NoParams) -> Response:
+@router.get(
+    "/v1/apps",
+    summary="Every live app",
+    description=described("Names, weights, limits, live keys.", "admin"),
+    responses=guarded("admin", {200: answer("The apps.", AppList)}, params=False),
+)
+async def list_apps(service: Served) -> Response:
     return reply(AppList, {"apps": [app_info(a) for a in await keys_of(service).apps()]})
 
 
-async def show_app(request: Request, service: Service, params: AppParams) -> Response:
-    return reply(AppInfo, app_info(await keys_of(service).app(params.app)))
+@router.get(
+    "/v1/apps/{app}",
+    summary="One app",
+    description=described("Its weight, limits and live keys.", "admin"),
+    responses=guarded("admin", {200: answer("The app.", AppInfo), 404: _NO_APP}),
+)
+async def show_app(service: Served, app: PathName) -> Response:
+    return reply(AppInfo, app_info(await keys_of(service).app(app)))
 
 
-async def change_app(request: Request, service: Service, params: AppParams) -> Response:
+@router.patch(
+    "/v1/apps/{app}",
+    summary="Change an app",
+    description=described(
+        "The fields given replace its weight or limits (null lifts a limit); its keys hold"
+        " the new ones within a second.",
+        "admin",
+    ),
+    responses=guarded("admin", {200: answer("Changed.", AppInfo), 404: _NO_APP, **_BAD}),
+    openapi_extra=body(
+        AppChangeFields,
+        "AppChange",
+        "Any of `weight`, `max_queued`, `max_per_day`, `portal_frame_ancestors`.",
+    ),
+)
+async def change_app(request: Request, service: Served, app: PathName) -> Response:
     payload = await _body(request, service)
-    current = (await keys_of(service).app(params.app)).settings
+    current = (await keys_of(service).app(app)).settings
     given = _checked(AppChangeFields, payload)
     # Only the fields given change; a limit given as null is lifted.
     merged = {
@@ -158,175 +202,85 @@ async def change_app(request: Request, service: Service, params: AppParams) -> R
         "max_queued": current.max_queued,
         "max_per_day": current.max_per_day,
     } | {f: getattr(given, f) for f in given.model_fields_set if f in AppChange.model_fields}
-    changed = await keys_of(service).change_app(params.app, AppSettings(**merged))
+    changed = await keys_of(service).change_app(app, AppSettings(**merged))
     if "portal_frame_ancestors" in given.model_fields_set:
         origins = tuple(dict.fromkeys(o.lower() for o in given.portal_frame_ancestors or []))
-        changed = await portal.set_framing(service, params.app, origins)
+        changed = await portal.set_framing(service, app, origins)
     return reply(AppInfo, app_info(changed))
 
 
-async def delete_app(request: Request, service: Service, params: AppParams) -> Response:
-    deleted = await keys_of(service).delete_app(params.app)
+@router.delete(
+    "/v1/apps/{app}",
+    summary="Delete an app",
+    description=described(
+        "Its keys are revoked (refused by every replica within a second), its open"
+        " streams end and its downstreams are removed; its tasks stay as they are. Its"
+        " name may be given to a new app, which does not see them.",
+        "admin",
+    ),
+    responses=guarded("admin", {200: answer("Deleted.", AppDeleted), 404: _NO_APP}),
+)
+async def delete_app(service: Served, app: PathName) -> Response:
+    deleted = await keys_of(service).delete_app(app)
     service.access_changed()  # its open streams here end now, elsewhere within seconds
     # Its downstreams go with it: no later app of its name takes them over.
     for name in [*directory_of(service).every, *directory_of(service).unusable]:
         if owner_of(name) == deleted.id:
             await managed.remove_downstream(service, name)
-    return reply(AppDeleted, {"deleted": params.app})
+    return reply(AppDeleted, {"deleted": app})
 
 
-async def create_app_key(request: Request, service: Service, params: AppParams) -> Response:
+@router.post(
+    "/v1/apps/{app}/keys",
+    summary="Make a key of an app",
+    description=described(
+        "A credential of the app, holding only the scopes given; what it makes is the"
+        " app's. Only a keyed hash of it is stored: the key is in this answer alone.",
+        "admin",
+    ),
+    status_code=201,
+    responses=guarded(
+        "admin",
+        {
+            201: answer("Made; `key` is shown this once.", KeyCreated),
+            404: _NO_APP,
+            409: answer("A live key has this name.", _ERR),
+            **_BAD,
+        },
+    ),
+    openapi_extra=body(NewAppKey, "NewAppKey", "The key's name and scopes."),
+)
+async def create_app_key(request: Request, service: Served, app: PathName) -> Response:
     wanted: NewAppKey = _checked(NewAppKey, await _body(request, service))
-    row, key = await keys_of(service).add(params.app, wanted.name, list(wanted.scopes))
+    row, key = await keys_of(service).add(app, wanted.name, list(wanted.scopes))
     return reply(KeyCreated, {**key_info(row), "key": key}, 201)
 
 
-async def list_app_keys(request: Request, service: Service, params: AppParams) -> Response:
-    app = await keys_of(service).app(params.app)
-    rows = await keys_of(service).listed(app.id)
-    return reply(KeyList, {"keys": [key_info(r) for r in rows]})
+@router.get(
+    "/v1/apps/{app}/keys",
+    summary="An app's live keys",
+    description=described("Never a key.", "admin"),
+    responses=guarded("admin", {200: answer("Its keys.", KeyList), 404: _NO_APP}),
+)
+async def list_app_keys(service: Served, app: PathName) -> Response:
+    found = await keys_of(service).app(app)
+    return reply(KeyList, {"keys": await keys_of(service).listed(found.id)})
 
 
-async def revoke_app_key(request: Request, service: Service, params: AppKeyParams) -> Response:
-    await keys_of(service).revoke(params.name, params.app)
+@router.delete(
+    "/v1/apps/{app}/keys/{name}",
+    summary="Revoke a key of an app",
+    description=described(
+        "Refused by every replica within a second and its streams end; the app and all"
+        " it owns stay, so a new key made before this one is revoked loses nothing.",
+        "admin",
+    ),
+    responses=guarded(
+        "admin",
+        {200: answer("Revoked.", KeyRevoked), 404: answer("No such app or live key.", _ERR)},
+    ),
+)
+async def revoke_app_key(service: Served, app: PathName, name: PathName) -> Response:
+    await keys_of(service).revoke(name, app)
     service.access_changed()
-    return reply(KeyRevoked, {"revoked": params.name})
-
-
-_NO_APP = Reply(404, "No live app of that name.", _ERR)
-_BAD_BODY = (
-    Reply(400, "The body is not JSON.", _ERR),
-    Reply(413, "The body is over 16 KiB.", _ERR),
-    Reply(422, "A bad field; `detail` says which.", _ERR),
-)
-
-# The keys' routes, then the apps' whose credentials they are.
-OPERATIONS: tuple[Operation, ...] = (
-    *keys.OPERATIONS,
-    admin_op(
-        "/v1/apps",
-        "POST",
-        create_app,
-        NoParams,
-        Doc(
-            "apps",
-            "Make an app",
-            "An app owns the tasks its keys make, its turns in the submit queue (`weight`) and"
-            " its limits; its keys (`POST /v1/apps/{app}/keys`) are only its credentials.",
-            (
-                Reply(201, "Made.", AppInfo),
-                Reply(409, "A live app has this name.", _ERR),
-                *_BAD_BODY,
-            ),
-        ),
-        Body(TypeAdapter(NewApp), "NewApp", "The app's name, weight and limits."),
-        scope="admin",
-    ),
-    admin_op(
-        "/v1/apps",
-        "GET",
-        list_apps,
-        NoParams,
-        Doc(
-            "apps",
-            "Every live app",
-            "Names, weights, limits, live keys.",
-            (Reply(200, "The apps.", AppList),),
-        ),
-        scope="admin",
-    ),
-    admin_op(
-        "/v1/apps/{app}",
-        "GET",
-        show_app,
-        AppParams,
-        Doc(
-            "apps",
-            "One app",
-            "Its weight, limits and live keys.",
-            (Reply(200, "The app.", AppInfo), _NO_APP),
-        ),
-        scope="admin",
-    ),
-    admin_op(
-        "/v1/apps/{app}",
-        "PATCH",
-        change_app,
-        AppParams,
-        Doc(
-            "apps",
-            "Change an app",
-            "The fields given replace its weight or limits (null lifts a limit); its keys hold"
-            " the new ones within a second.",
-            (Reply(200, "Changed.", AppInfo), _NO_APP, *_BAD_BODY),
-        ),
-        Body(
-            TypeAdapter(AppChangeFields),
-            "AppChange",
-            "Any of `weight`, `max_queued`, `max_per_day`, `portal_frame_ancestors`.",
-        ),
-        scope="admin",
-    ),
-    admin_op(
-        "/v1/apps/{app}",
-        "DELETE",
-        delete_app,
-        AppParams,
-        Doc(
-            "apps",
-            "Delete an app",
-            "Its keys are revoked (refused by every replica within a second), its open"
-            " streams end and its downstreams are removed; its tasks stay as they are. Its"
-            " name may be given to a new app, which does not see them.",
-            (Reply(200, "Deleted.", AppDeleted), _NO_APP),
-        ),
-        scope="admin",
-    ),
-    admin_op(
-        "/v1/apps/{app}/keys",
-        "POST",
-        create_app_key,
-        AppParams,
-        Doc(
-            "apps",
-            "Make a key of an app",
-            "A credential of the app, holding only the scopes given; what it makes is the"
-            " app's. Only a keyed hash of it is stored: the key is in this answer alone.",
-            (
-                Reply(201, "Made; `key` is shown this once.", KeyCreated),
-                _NO_APP,
-                Reply(409, "A live key has this name.", _ERR),
-                *_BAD_BODY,
-            ),
-        ),
-        Body(TypeAdapter(NewAppKey), "NewAppKey", "The key's name and scopes."),
-        scope="admin",
-    ),
-    admin_op(
-        "/v1/apps/{app}/keys",
-        "GET",
-        list_app_keys,
-        AppParams,
-        Doc(
-            "apps",
-            "An app's live keys",
-            "Never a key.",
-            (Reply(200, "Its keys.", KeyList), _NO_APP),
-        ),
-        scope="admin",
-    ),
-    admin_op(
-        "/v1/apps/{app}/keys/{name}",
-        "DELETE",
-        revoke_app_key,
-        AppKeyParams,
-        Doc(
-            "apps",
-            "Revoke a key of an app",
-            "Refused by every replica within a second and its streams end; the app and all"
-            " it owns stay, so a new key made before this one is revoked loses nothing.",
-            (Reply(200, "Revoked.", KeyRevoked), Reply(404, "No such app or live key.", _ERR)),
-        ),
-        scope="admin",
-    ),
-)
+    return reply(KeyRevoked, {"revoked": name})

@@ -1,25 +1,23 @@
 """`POST /v1/portal-links`: a link that opens an app's portal (receiver/portal/) once,
 within a short life. An app's key with the `downstreams` scope makes one for its own app;
-the admin names the app. The handler and its models live here, apart from the route table,
-so that the route moves with them."""
+the admin names the app. Its route and the models it reads and answers."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, TypeAdapter, ValidationError
-from starlette.requests import Request
+from fastapi import APIRouter, Request
+from pydantic import Field, ValidationError
 from starlette.responses import Response
 
-from receiver.app.api.models import Answer, ErrorAnswer, NoParams
-from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
 from receiver.apps import portal
 from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import read_body
 from receiver.kernel.http.jsonbody import load_json
-from receiver.kernel.service import Service
+from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.keys.access import caller_of
+from receiver.keys.door import Served, answer, body, described, guarded, needs, reply
 
 MAX_BODY_BYTES = 4 * 1024
 _ERR = ErrorAnswer
@@ -59,36 +57,37 @@ def _wanted(raw: bytes) -> NewPortalLink:
         raise InvalidRequest("; ".join(problems(exc, "body"))) from None
 
 
-async def create_portal_link(request: Request, service: Service, params: NoParams) -> Response:
+router = APIRouter(tags=["apps"])
+
+
+@router.post(
+    "/v1/portal-links",
+    summary="A link to an app's portal",
+    description=described(
+        "A URL that opens the app's portal (its endpoints, deliveries and tasks) in a"
+        " browser: once, before `expires_at`, while a key the app had when the link was"
+        " made is live. Opening it starts a session for that app alone; revoking the"
+        " app's last such key, or deleting the app, ends its sessions on every replica.",
+        "downstreams",
+    ),
+    status_code=201,
+    dependencies=[needs("downstreams")],
+    responses=guarded(
+        "downstreams",
+        {
+            201: answer("Made.", PortalLinkMade),
+            400: answer("The body is not a JSON object.", _ERR),
+            404: answer("No live app of that name (or another app's).", _ERR),
+            409: answer("The app has no live key: its portal would not open.", _ERR),
+            413: answer("The body is over 4 KiB.", _ERR),
+            422: answer("A bad field (`ttl_seconds` out of range, no `app`).", _ERR),
+        },
+        params=False,
+    ),
+    openapi_extra=body(NewPortalLink, "NewPortalLink", "The app (admin) and the link's life."),
+)
+async def create_portal_link(request: Request, service: Served) -> Response:
     timeout = service.config.settings.server.body_timeout_seconds
     wanted = _wanted(await read_body(request, MAX_BODY_BYTES, timeout))
     link = await portal.make_link(service, caller_of(request), wanted.app, wanted.ttl_seconds)
     return reply(PortalLinkMade, {"url": link.url, "expires_at": link.expires_at}, 201)
-
-
-OPERATIONS: tuple[Operation, ...] = (
-    admin_op(
-        "/v1/portal-links",
-        "POST",
-        create_portal_link,
-        NoParams,
-        Doc(
-            "apps",
-            "A link to an app's portal",
-            "A URL that opens the app's portal (its endpoints, deliveries and tasks) in a"
-            " browser: once, before `expires_at`, while a key the app had when the link was"
-            " made is live. Opening it starts a session for that app alone; revoking the"
-            " app's last such key, or deleting the app, ends its sessions on every replica.",
-            (
-                Reply(201, "Made.", PortalLinkMade),
-                Reply(400, "The body is not a JSON object.", _ERR),
-                Reply(404, "No live app of that name (or another app's).", _ERR),
-                Reply(409, "The app has no live key: its portal would not open.", _ERR),
-                Reply(413, "The body is over 4 KiB.", _ERR),
-                Reply(422, "A bad field (`ttl_seconds` out of range, no `app`).", _ERR),
-            ),
-        ),
-        Body(TypeAdapter(NewPortalLink), "NewPortalLink", "The app (admin) and the link's life."),
-        scope="downstreams",
-    ),
-)

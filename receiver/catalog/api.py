@@ -1,27 +1,26 @@
 """The event catalog (`GET /v1/event-types`), the AsyncAPI document (`GET /asyncapi.json`)
 and the preview of a filter and transform (`POST /v1/downstreams/preview`): their
-handlers, answers and how the route table describes them."""
+routes and answers."""
 
 from __future__ import annotations
 
 from importlib.metadata import version
 from typing import Any
 
-from pydantic import ConfigDict, Field, TypeAdapter
-from starlette.requests import Request
+from fastapi import APIRouter, Request
+from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
-from receiver.app.api.answer import Answer
-from receiver.app.api.models import ErrorAnswer, NoParams
-from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
 from receiver.catalog import asyncapi
 from receiver.deliveries import preview as previews
-from receiver.deliveries import trials
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.events.rules.catalog import catalog
+from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
-from receiver.kernel.service import Service
+from receiver.kernel.http.models import ErrorAnswer
+from receiver.keys.access import caller_of
+from receiver.keys.door import Served, answer, body, described, guarded, media, needs, reply
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -54,84 +53,78 @@ class Preview(Answer):
     transform_error: str | None
 
 
-async def event_types(request: Request, service: Service, params: NoParams) -> Response:
+router = APIRouter()
+_ERR = ErrorAnswer
+
+
+@router.get(
+    "/v1/event-types",
+    tags=["events"],
+    summary="The event catalog",
+    description=described(
+        "Every type of event a downstream may receive, with its JSON Schema (made from"
+        " the relay's models) and an example, as the `webhook` format delivers it.",
+        "tasks:read",
+    ),
+    dependencies=[needs("tasks:read")],
+    responses=guarded("tasks:read", {200: answer("Every event type.", EventTypes)}, params=False),
+)
+async def event_types() -> Response:
     return reply(EventTypes, {"event_types": catalog()})
 
 
-async def preview(request: Request, service: Service, params: NoParams) -> Response:
-    timeout = service.config.settings.server.body_timeout_seconds
-    payload = await read_json(request, MAX_BODY_BYTES, timeout)
-    return reply(Preview, await previews.preview(service, payload))
-
-
-async def asyncapi_json(request: Request, service: Service, params: NoParams) -> Response:
+@router.get(
+    "/asyncapi.json",
+    tags=["events"],
+    summary="The AsyncAPI 3 document",
+    description=described(
+        "The webhook channel and each broker downstream's channel, with every event type"
+        " as a message and its schema. Servers show a host and port, never a credential.",
+        "downstreams",
+    ),
+    dependencies=[needs("downstreams")],
+    responses=guarded(
+        "downstreams",
+        {200: media("The document.", "application/json", schema={"type": "object"})},
+        params=False,
+    ),
+)
+async def asyncapi_json(service: Served) -> Response:
     downstreams = list(directory_of(service).every.values())
     return Json(asyncapi.document(downstreams, version("runway-relay")))
 
 
-_ERR = ErrorAnswer
-OPERATIONS: tuple[Operation, ...] = (
-    admin_op(
-        "/v1/event-types",
-        "GET",
-        event_types,
-        NoParams,
-        Doc(
-            "events",
-            "The event catalog",
-            "Every type of event a downstream may receive, with its JSON Schema (made from"
-            " the relay's models) and an example, as the `webhook` format delivers it.",
-            (Reply(200, "Every event type.", EventTypes),),
-        ),
-        scope="tasks:read",
+# Before /v1/downstreams/{name}, which would take "preview".
+@router.post(
+    "/v1/downstreams/preview",
+    tags=["downstreams"],
+    summary="Preview a filter and transform",
+    description=described(
+        "Runs `filter` and `transform` (checked as they would be when stored) on an"
+        " example event of `type` (`relay.test` when none) or on a task's newest event,"
+        " and answers whether it matches and the request that would go: the header"
+        " values given are masked, and nothing is sent.",
+        "downstreams",
     ),
-    admin_op(
-        "/asyncapi.json",
-        "GET",
-        asyncapi_json,
-        NoParams,
-        Doc(
-            "events",
-            "The AsyncAPI 3 document",
-            "The webhook channel and each broker downstream's channel, with every event type"
-            " as a message and its schema. Servers show a host and port, never a credential.",
-            (
-                Reply(
-                    200,
-                    "The document.",
-                    media_types=("application/json",),
-                    schema={"type": "object"},
-                ),
-            ),
-        ),
-        scope="downstreams",
+    dependencies=[needs("downstreams")],
+    responses=guarded(
+        "downstreams",
+        {
+            200: answer("The verdict and the request.", Preview),
+            400: answer("The body is not JSON.", _ERR),
+            404: answer("No such task.", _ERR),
+            413: answer("The body is over 64 KiB.", _ERR),
+            422: answer("An expression breaks a rule; `detail` says where.", _ERR),
+        },
+        params=False,
     ),
-    admin_op(
-        "/v1/downstreams/preview",
-        "POST",
-        preview,
-        NoParams,
-        Doc(
-            "downstreams",
-            "Preview a filter and transform",
-            "Runs `filter` and `transform` (checked as they would be when stored) on an"
-            " example event of `type` (`relay.test` when none) or on a task's newest event,"
-            " and answers whether it matches and the request that would go: the header"
-            " values given are masked, and nothing is sent.",
-            (
-                Reply(200, "The verdict and the request.", Preview),
-                Reply(400, "The body is not JSON.", _ERR),
-                Reply(404, "No such task.", _ERR),
-                Reply(413, "The body is over 64 KiB.", _ERR),
-                Reply(422, "An expression breaks a rule; `detail` says where.", _ERR),
-            ),
-        ),
-        body=Body(
-            TypeAdapter(previews.PreviewRequest),
-            "PreviewRequest",
-            "A filter, a transform and headers, with the format and the event to try.",
-        ),
-        scope="downstreams",
+    openapi_extra=body(
+        previews.PreviewRequest,
+        "PreviewRequest",
+        "A filter, a transform and headers, with the format and the event to try.",
     ),
-    *trials.OPERATIONS,  # a sample event of the catalog sent to a downstream
 )
+async def preview(request: Request, service: Served) -> Response:
+    timeout = service.config.settings.server.body_timeout_seconds
+    payload = await read_json(request, MAX_BODY_BYTES, timeout)
+    return reply(Preview, await previews.preview(service, payload, caller_of(request)))

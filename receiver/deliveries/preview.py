@@ -22,6 +22,7 @@ from receiver.kernel.config.expression_fields import DownstreamExpressions
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.events.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.kernel.service import Service
+from receiver.keys.rules.access import BOOTSTRAP, Caller
 from receiver.tasks import reads as task_reads
 
 # What the relay adds to every request (values shown as placeholders).
@@ -52,11 +53,12 @@ class PreviewRequest(DownstreamExpressions):
         return self
 
 
-async def _document(service: Service, asked: PreviewRequest) -> dict[str, Any]:
+async def _document(service: Service, asked: PreviewRequest, caller: Caller) -> dict[str, Any]:
     if asked.task_id is None:
         return example_document(asked.type or TEST_TYPE)
     found = await task_reads.task_documents(service.store, asked.task_id, 1)
-    if found is None:
+    # Another app's task is no such task, as everywhere else (ids cannot be probed).
+    if found is None or not caller.owns(found[0].owner_key):
         raise NotFound(f"no task {asked.task_id!r}")
     documents = [document for document, _ in found[1].values() if document]
     if not documents:
@@ -64,9 +66,11 @@ async def _document(service: Service, asked: PreviewRequest) -> dict[str, Any]:
     return documents[0]
 
 
-async def preview(service: Service, payload: Any) -> dict[str, Any]:
+async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) -> dict[str, Any]:
+    """What a downstream with this filter and transform would do with an event: of an
+    example of its type, or of a task the caller may read."""
     asked = read_checked(PreviewRequest, payload)
-    document = await _document(service, asked)
+    document = await _document(service, asked, caller)
     envelope = render.webhook(document)
     # Converted for CEL only when there is an expression: without one (or without the cel
     # extra) the preview still shows the request the format would make.

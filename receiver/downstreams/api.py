@@ -1,4 +1,5 @@
-"""The admin API's handlers for downstreams: their health, and those made through the API.
+"""Downstreams: their health, and those made through the API; their routes and the models
+they answer through (rotate, disable, enable, test: downstream_actions.py).
 
 An app's key sees and changes only its app's downstreams, by the names it gave them (another
 app's, or a global one, is no such downstream); the admin sees every one, an app's under
@@ -7,26 +8,121 @@ app's, or a global one, is no such downstream); the admin sees every one, an app
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
-from starlette.requests import Request
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from receiver.app.api import models as m
-from receiver.app.api.openapi import reply
-from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
+from receiver.kernel.config import DownstreamChange, ManagedDownstreamConfig
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import owner_of, shown_name
+from receiver.kernel.http.answer import Answer, BreakerState
 from receiver.kernel.http.body import read_json
+from receiver.kernel.http.models import ErrorAnswer
 from receiver.kernel.service import Service
 from receiver.keys.access import caller_of
 from receiver.keys.bearers import keys_of
+from receiver.keys.door import PathId, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rules.access import Caller
 
 MAX_BODY_BYTES = 64 * 1024
+_ERR = ErrorAnswer
+NO_DOWNSTREAM = answer("No downstream of that name.", _ERR)
+FROM_CONFIG = answer("It comes from the config file: change it there.", _ERR)
+_BAD_BODY = {
+    400: answer("The body is not JSON.", _ERR),
+    413: answer("The body is over 64 KiB.", _ERR),
+    422: answer("A setting breaks a rule; `detail` names every field.", _ERR),
+}
+
+
+class DownstreamTargets(BaseModel):
+    exchange: str | None = None
+    routing_key: str | None = None
+    subject: str | None = None
+    topic: str | None = None
+    stream: str | None = None
+    maxlen: int | None = None
+    region: str | None = Field(None, description="sqs, sns, eventbridge, s3: the AWS region.")
+    endpoint_url: str | None = Field(
+        None, description="sqs, sns, eventbridge, s3: a stand-in endpoint (LocalStack, MinIO)."
+    )
+    key: str | None = Field(None, description="s3: the object key template.")
+
+
+class DownstreamHealth(Answer):
+    name: str
+    disabled: bool
+    disabled_at: float | None
+    disabled_reason: str | None
+    failing_since: float | None = Field(description="Every attempt since then has failed.")
+    breaker: BreakerState = Field(description="As this replica last reported it.")
+    breaker_changed_at: float | None
+    deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
+
+
+class DownstreamDetail(DownstreamHealth, DownstreamTargets):
+    """What a downstream is and how it fares; never its secret."""
+
+    source: Literal["config", "api"] = Field(
+        description="`config`: the operator's file (read-only here); `api`: made through it."
+    )
+    app: str | None = Field(
+        None,
+        description="The app it belongs to, whose tasks alone it takes (unset: global, every"
+        " task's); shown to the admin, whose `name` for it is `<app id>.<name>`.",
+    )
+    url: str = Field(description="A chat URL (a credential) shows only its origin.")
+    format: str
+    events: list[str]
+    channels: list[str]
+    signed: bool = Field(description="Its deliveries carry Standard Webhooks signatures.")
+    timeout: float
+    max_in_flight: int
+    rate_per_second: float | None = None
+    breaker_failure_rate: float
+    breaker_min_attempts: int
+    breaker_window_seconds: float
+    breaker_cool_off_seconds: float
+    disable_after_seconds: float
+    filter: str | None = Field(None, description="CEL: the events it takes.")
+    transform: str | None = Field(None, description="CEL: the body it is sent.")
+    headers: dict[str, str] = Field(
+        {}, description="The headers sent with each delivery, their values masked (`***`)."
+    )
+    created_at: float | None = None
+    changed_at: float | None = None
+    previous_secret_until: float | None = Field(
+        None, description="While set, deliveries carry the old secret's signature too."
+    )
+    unusable: str | None = Field(
+        None,
+        description="Made through the API, its secret or URL was sealed under a key this relay"
+        " no longer has: why. Its deliveries are still made, held, until the key is back"
+        " (`callbacks.previous_secret_envs`) or its secret is rotated (and its URL given"
+        " again, if that is what does not open).",
+    )
+
+
+class DownstreamCreated(DownstreamDetail):
+    secret: str = Field(description="Its signing secret (`whsec_`): shown this once only.")
+
+
+class Removed(Answer):
+    downstream: str
+    removed: Literal[True]
+    deliveries_ended: int = Field(description="Deliveries that waited, now dead letters.")
+
+
+class DownstreamList(Answer):
+    downstreams: list[DownstreamDetail]
+
+
+router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 
 
 async def _payload(request: Request, service: Service) -> Any:
@@ -34,15 +130,15 @@ async def _payload(request: Request, service: Service) -> Any:
     return await read_json(request, MAX_BODY_BYTES, timeout)
 
 
-async def _seen(service: Service, caller: Caller, described: dict[str, Any]) -> dict[str, Any]:
+async def _seen(service: Service, caller: Caller, shown: dict[str, Any]) -> dict[str, Any]:
     """A downstream as the caller knows it: an app by its own name; the admin with its app."""
-    kept = described["name"]
+    kept = shown["name"]
     owner = owner_of(kept)
     if owner is None:
-        return described
+        return shown
     if not caller.sees_all:
-        return {**described, "name": shown_name(kept)}
-    return {**described, "app": (await keys_of(service).app_names([owner])).get(owner)}
+        return {**shown, "name": shown_name(kept)}
+    return {**shown, "app": (await keys_of(service).app_names([owner])).get(owner)}
 
 
 def own_name(request: Request, service: Service, name: str) -> str:
@@ -55,7 +151,20 @@ def own_name(request: Request, service: Service, name: str) -> str:
     return kept
 
 
-async def list_downstreams(request: Request, service: Service, params: m.NoParams) -> Response:
+@router.get(
+    "/v1/downstreams",
+    summary="Every downstream, with its health",
+    description=described(
+        "The config file's and those made through the API: settings (never a secret),"
+        " breaker state, disabled or not (since when, why), failing since, deliveries by"
+        " state.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams", {200: answer("Every downstream.", DownstreamList)}, params=False
+    ),
+)
+async def list_downstreams(request: Request, service: Served) -> Response:
     caller = caller_of(request)
     names = [
         n
@@ -73,55 +182,100 @@ async def list_downstreams(request: Request, service: Service, params: m.NoParam
         )
         for h in health
     ]
-    return reply(m.DownstreamList, {"downstreams": listed})
+    return reply(DownstreamList, {"downstreams": listed})
 
 
-async def get_downstream(
-    request: Request, service: Service, params: m.DownstreamParams
-) -> Response:
-    described = await managed.describe_downstream(service, own_name(request, service, params.name))
-    return reply(m.DownstreamDetail, await _seen(service, caller_of(request), described))
-
-
-async def create_downstream(request: Request, service: Service, params: m.NoParams) -> Response:
+@router.post(
+    "/v1/downstreams",
+    summary="Make a downstream",
+    description=described(
+        "In use on every replica within a tick, and kept across restarts. Its signing secret"
+        " is made here, shown in this answer only, and stored sealed. A URL must reach a"
+        " public address (unless `delivery.allow_private_networks`), also after DNS at"
+        " connect time.",
+        "downstreams",
+    ),
+    status_code=201,
+    responses=guarded(
+        "downstreams",
+        {
+            201: answer("Made; `secret` is shown this once.", DownstreamCreated),
+            409: answer("The name is taken (by the config file or the API).", _ERR),
+            **_BAD_BODY,
+        },
+        params=False,
+    ),
+    openapi_extra=body(
+        ManagedDownstreamConfig,
+        "DownstreamSettings",
+        "The settings of a `[[downstream]]` in the config file, with `url` given here.",
+    ),
+)
+async def create_downstream(request: Request, service: Served) -> Response:
     caller = caller_of(request)
     payload = await _payload(request, service)
-    described, secret = await managed.create_downstream(service, payload, caller)
-    seen = await _seen(service, caller, described)
-    return reply(m.DownstreamCreated, {**seen, "secret": secret}, 201)
+    shown, secret = await managed.create_downstream(service, payload, caller)
+    seen = await _seen(service, caller, shown)
+    return reply(DownstreamCreated, {**seen, "secret": secret}, 201)
 
 
-async def change_downstream(
-    request: Request, service: Service, params: m.DownstreamParams
-) -> Response:
-    kept = own_name(request, service, params.name)
+# The routes under /v1/downstreams/{name}: after /v1/downstreams/preview (catalog.py).
+one = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
+
+
+@one.get(
+    "/v1/downstreams/{name}",
+    summary="One downstream",
+    description=described("Its settings (never its secret) and health.", "downstreams"),
+    responses=guarded(
+        "downstreams", {200: answer("The downstream.", DownstreamDetail), 404: NO_DOWNSTREAM}
+    ),
+)
+async def get_downstream(request: Request, service: Served, name: PathId) -> Response:
+    shown = await managed.describe_downstream(service, own_name(request, service, name))
+    return reply(DownstreamDetail, await _seen(service, caller_of(request), shown))
+
+
+@one.patch(
+    "/v1/downstreams/{name}",
+    summary="Change a downstream made through the API",
+    description=described(
+        "The fields given replace its settings (the name stays); the whole is checked again.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams",
+        {
+            200: answer("Changed.", DownstreamDetail),
+            404: NO_DOWNSTREAM,
+            409: FROM_CONFIG,
+            **_BAD_BODY,
+        },
+    ),
+    openapi_extra=body(
+        DownstreamChange, "DownstreamChange", "Any settings of `DownstreamSettings` but `name`."
+    ),
+)
+async def change_downstream(request: Request, service: Served, name: PathId) -> Response:
+    kept = own_name(request, service, name)
     payload = await _payload(request, service)
-    described = await managed.change_downstream(service, kept, payload)
-    return reply(m.DownstreamDetail, await _seen(service, caller_of(request), described))
+    shown = await managed.change_downstream(service, kept, payload)
+    return reply(DownstreamDetail, await _seen(service, caller_of(request), shown))
 
 
-async def remove_downstream(
-    request: Request, service: Service, params: m.DownstreamParams
-) -> Response:
-    ended = await managed.remove_downstream(service, own_name(request, service, params.name))
-    return reply(m.Removed, {"downstream": params.name, "removed": True, "deliveries_ended": ended})
-
-
-async def rotate_secret(request: Request, service: Service, params: m.DownstreamParams) -> Response:
-    secret, until = await managed.rotate_secret(service, own_name(request, service, params.name))
-    body = {"downstream": params.name, "secret": secret, "previous_secret_until": until}
-    return reply(m.SecretRotated, body)
-
-
-async def disable_downstream(
-    request: Request, service: Service, params: m.DownstreamParams
-) -> Response:
-    kept = own_name(request, service, params.name)
-    changed = await delivery_actions.disable_downstream(service, kept)
-    return reply(m.Disabled, {"downstream": params.name, "disabled": True, "changed": changed})
-
-
-async def enable_downstream(request: Request, service: Service, params: m.EnableParams) -> Response:
-    kept = own_name(request, service, params.name)
-    queued = await delivery_actions.enable_downstream(service, kept, params.recover_since)
-    return reply(m.Enabled, {"downstream": params.name, "disabled": False, "queued": queued})
+@one.delete(
+    "/v1/downstreams/{name}",
+    summary="Remove a downstream made through the API",
+    description=described(
+        "At once, on every replica within a tick: what it still had to deliver ends as dead"
+        " letters, with the reason.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams",
+        {200: answer("Removed.", Removed), 404: NO_DOWNSTREAM, 409: FROM_CONFIG},
+    ),
+)
+async def remove_downstream(request: Request, service: Served, name: PathId) -> Response:
+    ended = await managed.remove_downstream(service, own_name(request, service, name))
+    return reply(Removed, {"downstream": name, "removed": True, "deliveries_ended": ended})

@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 
-from receiver.app.api.models import Answer
-from receiver.app.api.openapi import Body, Doc, Operation, Reply, reply
 from receiver.frontdoor import shape
-from receiver.frontdoor import uploads as runway_uploads
 from receiver.frontdoor.models import USAGE_MODELS
-from receiver.frontdoor.tasks import RUNWAY, RunwayError, RunwayParams, create, refusal
+from receiver.frontdoor.tasks import RunwayError, create, refusal, runway_answers, runway_version
 from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
 from receiver.kernel.events.rules.kinds import passed_through
-from receiver.kernel.http.answers import Json
+from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
+from receiver.kernel.http.models import Answer
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.access import authorize, caller_of
+from receiver.keys.door import Served, answer, body, described, needs, reply
 from receiver.tasks import actions as task_actions
 
 _USAGE_BODY_BYTES = 4096
@@ -75,18 +74,12 @@ class UsageDates(BaseModel):
     )
 
 
-class RunwayUsageParams(RunwayParams, UsageDates):
-    """The same window in the query, for a GET."""
-
-
 _DATES: TypeAdapter[UsageDates] = TypeAdapter(UsageDates)
 
 
-async def _asked_dates(request: Request, params: RunwayParams) -> UsageDates:
-    """The window's dates: the query's (GET), or the JSON body's, as the Python SDK sends."""
-    if isinstance(params, UsageDates):
-        return params
-    timeout = request.app.state.service.config.settings.server.body_timeout_seconds
+async def _posted_dates(request: Request, service: Service) -> UsageDates:
+    """The window's dates in the JSON body, as the Python SDK sends them."""
+    timeout = service.config.settings.server.body_timeout_seconds
     body = await read_json(request, _USAGE_BODY_BYTES, timeout)  # `{}` at least, as the SDK
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")
@@ -96,8 +89,17 @@ async def _asked_dates(request: Request, params: RunwayParams) -> UsageDates:
         raise InvalidRequest("startDate and beforeDate must be dates, YYYY-MM-DD") from None
 
 
-async def usage(request: Request, service: Service, params: RunwayParams) -> Response:
-    asked = await _asked_dates(request, params)
+async def usage_posted(request: Request, service: Served) -> Response:
+    return await _usage(request, service, await _posted_dates(request, service))
+
+
+async def usage_asked(
+    request: Request, service: Served, asked: Annotated[UsageDates, Query()]
+) -> Response:
+    return await _usage(request, service, asked)
+
+
+async def _usage(request: Request, service: Service, asked: UsageDates) -> Response:
     try:
         first, end = shape.usage_window(asked.startDate, asked.beforeDate, datetime.now(UTC).date())
     except ValueError as exc:
@@ -120,8 +122,8 @@ async def _elsewhere(request: Request) -> Response:
     is passed through; anything else is a 404 saying the relay does not offer it."""
     service: Service = request.app.state.service
     name, method = request.path_params["route"], request.method
-    if allowed := _methods_of_its_route(request):  # a documented path, another method
-        headers = {"Allow": ", ".join(sorted(allowed))}
+    if methods := methods_of(request, ROUTES):  # a documented path, another method
+        headers = {"Allow": ", ".join(sorted(methods))}
         return Json({"error": f"{method} is not allowed on /v1/{name}"}, 405, headers=headers)
     try:
         await authorize(request, service, "tasks:submit" if method == "POST" else "tasks:read")
@@ -134,38 +136,39 @@ async def _elsewhere(request: Request) -> Response:
         return refusal(exc)
 
 
-def _methods_of_its_route(request: Request) -> set[str]:
-    """The methods of the documented route whose path this is (none: no such route)."""
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route not in ROUTES:
-            match, _ = route.matches(request.scope)
-            if match is Match.PARTIAL:
-                return set(route.methods or ())
-    return set()
-
-
-_USAGE_DOC = Doc(
-    "runwayml",
-    "Credits per model per day (Runway's shape)",
-    "Runway's `POST /v1/organization/usage` (as its Python SDK's `retrieve_usage` sends it;"
-    " `GET` with the dates in the query as well): the credits CometAPI confirmed for the"
-    " tasks made each day (UTC) of the window, per model (an API key's own tasks only). A"
-    " model Runway's SDK does not name is left out, as its strict mode would refuse it.",
-    (
-        Reply(200, "The usage.", RunwayUsage),
-        Reply(400, "A date is wrong, or the window is over 90 days.", RunwayError),
-    ),
-)
 _USAGE = "/runwayml/v1/organization/usage"
-_DATES_BODY = Body(_DATES, "Runway_usage", "The window: `startDate`, `beforeDate` (both optional).")
-OPERATIONS: tuple[Operation, ...] = (
-    *runway_uploads.OPERATIONS,
-    RUNWAY.op(_USAGE, "POST", usage, RunwayParams, _USAGE_DOC, _DATES_BODY, scope="tasks:read"),
-    RUNWAY.op(_USAGE, "GET", usage, RunwayUsageParams, _USAGE_DOC, scope="tasks:read"),
+_USAGE_DOC: dict[str, Any] = {
+    "summary": "Credits per model per day (Runway's shape)",
+    "description": described(
+        "Runway's `POST /v1/organization/usage` (as its Python SDK's `retrieve_usage` sends"
+        " it; `GET` with the dates in the query as well): the credits CometAPI confirmed for"
+        " the tasks made each day (UTC) of the window, per model (an API key's own tasks"
+        " only). A model Runway's SDK does not name is left out, as its strict mode would"
+        " refuse it.",
+        "tasks:read",
+    ),
+    "dependencies": [needs("tasks:read")],
+    "responses": runway_answers(
+        "tasks:read",
+        {
+            200: answer("The usage.", RunwayUsage),
+            400: answer("A date is wrong, or the window is over 90 days.", RunwayError),
+        },
+    ),
+}
+router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
+router.add_api_route(
+    _USAGE,
+    usage_posted,
+    methods=["POST"],
+    openapi_extra=body(
+        _DATES, "Runway_usage", "The window: `startDate`, `beforeDate` (both optional)."
+    ),
+    **_USAGE_DOC,
 )
+router.add_api_route(_USAGE, usage_asked, methods=["GET"], **_USAGE_DOC)
 # After every documented route: what they do not match falls here.
 ROUTES = (
-    *runway_uploads.ROUTES,  # the upload's file, at its signed URL
     Route(
         "/runwayml/v1/{route:path}",
         _elsewhere,

@@ -15,14 +15,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from starlette.requests import Request
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from receiver.app.api.models import Answer, Id, InHeader, InPath, Key, Params
-from receiver.app.api.openapi import LIMIT_RETRY_AFTER, Body, Doc, Door, Operation, Reply, reply
 from receiver.frontdoor import files as runway_files
 from receiver.frontdoor import shape
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound, RelayError
@@ -31,10 +29,23 @@ from receiver.kernel.events.rules.states import TERMINAL_STATES
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for, headers_for
+from receiver.kernel.http.models import Answer, Key
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.access import caller_of
+from receiver.keys.door import (
+    LIMIT_RETRY_AFTER,
+    PathId,
+    Served,
+    answer,
+    body,
+    described,
+    guarded,
+    needs,
+    reply,
+)
+from receiver.keys.rules.access import Scope
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
@@ -45,8 +56,7 @@ CREATE_WAIT_SECONDS = 5.0
 _CREATE_WAIT_STEP = 0.05
 MAX_CREATE_BYTES = 100 * 1024 * 1024  # a base64 data URI of a 64 MB clip is about 86 MB
 
-P = TypeVar("P", bound=Params)
-RunwayHandler = Callable[[Request, Service, P], Awaitable[Response]]
+RunwayHandler = Callable[[Request, Service], Awaitable[Response]]
 
 
 class RunwayBody(BaseModel):
@@ -94,15 +104,16 @@ class RunwayTask(Answer):
     failureCode: str | None = None
 
 
-class RunwayParams(Params):
-    runway_version: Annotated[Key, InHeader()] = Field(
-        alias="X-Runway-Version",
-        description="Runway's API version, e.g. `2024-11-06`; required, as Runway requires it.",
-    )
-
-
-class RunwayTaskParams(RunwayParams):
-    task_id: Annotated[Id, InPath()]
+def runway_version(
+    version: Annotated[
+        Key,
+        Header(
+            alias="X-Runway-Version",
+            description="Runway's API version, e.g. `2024-11-06`; required, as Runway requires it.",
+        ),
+    ],
+) -> None:
+    """Every route of Runway's shape asks for the header, as Runway does."""
 
 
 def refusal(exc: RelayError) -> Json:
@@ -115,8 +126,8 @@ def refusal(exc: RelayError) -> Json:
     )
 
 
-def _creates(kind: str) -> RunwayHandler[RunwayParams]:
-    async def handler(request: Request, service: Service, params: RunwayParams) -> Response:
+def _creates(kind: str) -> RunwayHandler:
+    async def handler(request: Request, service: Served) -> Response:
         return await create(kind, request, service)
 
     return handler
@@ -161,8 +172,8 @@ async def _sent_or_held(service: Service, task: Task) -> Task | None:
     return task
 
 
-async def retrieve(request: Request, service: Service, params: RunwayTaskParams) -> Response:
-    found = await task_reads.task_documents(service.store, params.task_id, 20)
+async def retrieve(request: Request, service: Served, task_id: PathId) -> Response:
+    found = await task_reads.task_documents(service.store, task_id, 20)
     if found is None or not caller_of(request).owns(found[0].owner_key):
         raise NotFound("task not found")
     task, documents = found
@@ -181,10 +192,10 @@ async def _task(request: Request, service: Service, task_id: str) -> Task:
         raise NotFound("task not found") from None
 
 
-async def delete(request: Request, service: Service, params: RunwayTaskParams) -> Response:
+async def delete(request: Request, service: Served, task_id: PathId) -> Response:
     """Runway's DELETE cancels a task that has not ended; on one that has, there is nothing
     to cancel (the relay keeps its record until retention removes it)."""
-    task = await _task(request, service, params.task_id)
+    task = await _task(request, service, task_id)
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.state not in TERMINAL_STATES:
         try:
@@ -219,7 +230,7 @@ class RunwayModelUsage(Answer):
     creditsSpent: int = Field(description="Credits CometAPI confirmed for them.")
 
 
-class RunwayUsage(Answer):
+class RunwayModelsUsage(Answer):
     models: dict[str, RunwayModelUsage]
 
 
@@ -228,14 +239,14 @@ class RunwayOrganization(Answer):
 
     creditBalance: int = Field(description="CometAPI's account's: not known here, 0.")
     tier: RunwayTier
-    usage: RunwayUsage
+    usage: RunwayModelsUsage
 
 
 _PAGE = 1000
 _DAY_PAGES = 50  # a day past 50,000 tasks is counted in its newest 50,000
 
 
-async def organization(request: Request, service: Service, params: RunwayParams) -> Response:
+async def organization(request: Request, service: Served) -> Response:
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     today: list[Task] = []
     before = None
@@ -253,95 +264,96 @@ async def organization(request: Request, service: Service, params: RunwayParams)
 
 
 _ERR = RunwayError
-_CREATE_REPLIES = (
-    Reply(200, "Created: the task's id.", RunwayCreated),
-    Reply(
-        400,
-        "The body breaks a limit, or CometAPI refused the task (which is then failed).",
-        _ERR,
+_CREATE_REPLIES = {
+    200: answer("Created: the task's id.", RunwayCreated),
+    400: answer(
+        "The body breaks a limit, or CometAPI refused the task (which is then failed).", _ERR
     ),
-    Reply(408, "The body did not arrive in time.", _ERR),
-    Reply(413, "The body is over 100 MiB.", _ERR),
-    Reply(
-        429,
+    408: answer("The body did not arrive in time.", _ERR),
+    413: answer("The body is over 100 MiB.", _ERR),
+    429: answer(
         "The API key's `max_queued` or `max_per_day` is reached; `error` says which.",
         _ERR,
         headers=LIMIT_RETRY_AFTER,
     ),
-)
+}
 
 
-# Every refusal under /runwayml in Runway's shape, as its SDKs read it.
-RUNWAY = Door(RunwayError, refusal)
+def runway_answers(scope: Scope, answers: dict[int, dict[str, Any]]) -> dict[int | str, Any]:
+    """A Runway route's answers, its refusals in Runway's shape."""
+    return guarded(scope, answers, RunwayError)
 
 
-def _create_op(kind: str) -> Operation:
-    return RUNWAY.op(
-        f"/runwayml/v1/{kind}",
-        "POST",
-        _creates(kind),
-        RunwayParams,
-        Doc(
-            "runwayml",
-            f"Create a {kind} task (Runway's shape)",
-            f"Runway's `POST /v1/{kind}`. The task is stored and queued like `POST /v1/tasks`;"
-            f" the answer waits up to {CREATE_WAIT_SECONDS:g} s for CometAPI to take it, so that"
-            " CometAPI's refusal is a 400 here, as Runway gives it.",
-            _CREATE_REPLIES,
+# Every route of Runway's shape asks for its version header; every refusal under /runwayml
+# has Runway's shape (`refusal`, through the application's handlers), as its SDKs read it.
+router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
+
+for _kind in FRONT_DOOR:
+    router.add_api_route(
+        f"/runwayml/v1/{_kind}",
+        _creates(_kind),
+        methods=["POST"],
+        summary=f"Create a {_kind} task (Runway's shape)",
+        description=described(
+            f"Runway's `POST /v1/{_kind}`. The task is stored and queued like `POST /v1/tasks`;"
+            f" the answer waits up to {CREATE_WAIT_SECONDS:g} s for CometAPI to take it, so"
+            " that CometAPI's refusal is a 400 here, as Runway gives it.",
+            "tasks:submit",
         ),
-        Body(TypeAdapter(RunwayBody), f"Runway_{kind}", "Runway's own fields, passed on as sent."),
-        scope="tasks:submit",
+        dependencies=[needs("tasks:submit")],
+        responses=runway_answers("tasks:submit", _CREATE_REPLIES),
+        openapi_extra=body(
+            RunwayBody, f"Runway_{_kind}", "Runway's own fields, passed on as sent."
+        ),
     )
 
-
-OPERATIONS: tuple[Operation, ...] = (
-    *(_create_op(kind) for kind in FRONT_DOOR),
-    RUNWAY.op(
-        "/runwayml/v1/organization",
-        "GET",
-        organization,
-        RunwayParams,
-        Doc(
-            "runwayml",
-            "The organization (Runway's shape)",
-            "What the relay knows of Runway's organization: the concurrency cap it keeps, and"
-            " per model the tasks made today (UTC) and the credits CometAPI confirmed for them"
-            " (an API key's own tasks only).",
-            (Reply(200, "The organization.", RunwayOrganization),),
-        ),
-        scope="tasks:read",
+router.add_api_route(
+    "/runwayml/v1/organization",
+    organization,
+    methods=["GET"],
+    summary="The organization (Runway's shape)",
+    description=described(
+        "What the relay knows of Runway's organization: the concurrency cap it keeps, and"
+        " per model the tasks made today (UTC) and the credits CometAPI confirmed for them"
+        " (an API key's own tasks only).",
+        "tasks:read",
     ),
-    RUNWAY.op(
-        "/runwayml/v1/tasks/{task_id}",
-        "GET",
-        retrieve,
-        RunwayTaskParams,
-        Doc(
-            "runwayml",
-            "A task (Runway's shape)",
-            "Any relay task, as Runway's `GET /v1/tasks/{id}` shows one.",
-            (Reply(200, "The task.", RunwayTask), Reply(404, "No such task.", _ERR)),
-        ),
-        scope="tasks:read",
+    dependencies=[needs("tasks:read")],
+    responses=runway_answers("tasks:read", {200: answer("The organization.", RunwayOrganization)}),
+)
+router.add_api_route(
+    "/runwayml/v1/tasks/{task_id}",
+    retrieve,
+    methods=["GET"],
+    summary="A task (Runway's shape)",
+    description=described(
+        "Any relay task, as Runway's `GET /v1/tasks/{id}` shows one.", "tasks:read"
     ),
-    RUNWAY.op(
-        "/runwayml/v1/tasks/{task_id}",
-        "DELETE",
-        delete,
-        RunwayTaskParams,
-        Doc(
-            "runwayml",
-            "Cancel a task (Runway's shape)",
-            "Cancels it: at once while it waits in the submit queue, else at CometAPI. A task"
-            " that has ended is left as it is (204: nothing to cancel).",
-            (
-                Reply(204, "Cancelled, or it had ended."),
-                Reply(404, "No such task.", _ERR),
-                Reply(409, "It cannot be cancelled now; `error` says why.", _ERR),
-                Reply(502, "CometAPI refused or failed the cancel.", _ERR),
-                Reply(504, "CometAPI did not answer in time.", _ERR),
-            ),
-        ),
-        scope="tasks:cancel",
+    dependencies=[needs("tasks:read")],
+    responses=runway_answers(
+        "tasks:read", {200: answer("The task.", RunwayTask), 404: answer("No such task.", _ERR)}
+    ),
+)
+router.add_api_route(
+    "/runwayml/v1/tasks/{task_id}",
+    delete,
+    methods=["DELETE"],
+    status_code=204,
+    summary="Cancel a task (Runway's shape)",
+    description=described(
+        "Cancels it: at once while it waits in the submit queue, else at CometAPI. A task"
+        " that has ended is left as it is (204: nothing to cancel).",
+        "tasks:cancel",
+    ),
+    dependencies=[needs("tasks:cancel")],
+    responses=runway_answers(
+        "tasks:cancel",
+        {
+            204: answer("Cancelled, or it had ended."),
+            404: answer("No such task.", _ERR),
+            409: answer("It cannot be cancelled now; `error` says why.", _ERR),
+            502: answer("CometAPI refused or failed the cancel.", _ERR),
+            504: answer("CometAPI did not answer in time.", _ERR),
+        },
     ),
 )

@@ -13,20 +13,20 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Literal
 
+from fastapi import APIRouter, Depends, Request
 from itsdangerous import BadData
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from starlette.requests import Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver.app.api.models import Answer
-from receiver.app.api.openapi import Body, Doc, Operation, Reply, reply
 from receiver.frontdoor.files import UPLOAD_SALT, URI_SALT, media_store, signer
-from receiver.frontdoor.tasks import RUNWAY, RunwayError, RunwayParams, refusal
+from receiver.frontdoor.tasks import RunwayError, refusal, runway_answers, runway_version
 from receiver.kernel.errors import InvalidRequest, NotAllowed, RelayError, StoreError
 from receiver.kernel.http.body import read_body, read_json
+from receiver.kernel.http.models import Answer
 from receiver.kernel.service import Service
 from receiver.keys.access import caller_of
+from receiver.keys.door import Served, answer, body, described, needs, reply
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStoreError
 
@@ -48,7 +48,32 @@ class UploadStarted(Answer):
     fields: dict[str, str] = Field(description="Form fields to post before the file: none.")
 
 
-async def start(request: Request, service: Service, params: RunwayParams) -> Response:
+router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
+
+
+@router.post(
+    "/runwayml/v1/uploads",
+    summary="Start an ephemeral upload (Runway's shape)",
+    description=described(
+        "Runway's `POST /v1/uploads`, as `uploads.create_ephemeral` calls it: answers"
+        " where to post the file (a signed URL of the relay's, an hour long) and the"
+        " `runway://` URI a create names in place of a URL (a day long; the key's own)."
+        f" Files: {', '.join(uploads.TYPES)}, up to {uploads.MAX_UPLOAD_BYTES} bytes,"
+        " checked by their first bytes too. Needs `[media]` on.",
+        "tasks:submit",
+    ),
+    dependencies=[needs("tasks:submit")],
+    responses=runway_answers(
+        "tasks:submit",
+        {
+            200: answer("Where to post the file.", UploadStarted),
+            400: answer("Not a file type Runway takes.", RunwayError),
+            404: answer("The relay's media store is off.", RunwayError),
+        },
+    ),
+    openapi_extra=body(UploadAsked, "Runway_upload", "The file's name."),
+)
+async def start(request: Request, service: Served) -> Response:
     media_store(request, service)
     timeout = service.config.settings.server.body_timeout_seconds
     try:
@@ -104,28 +129,4 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-OPERATIONS: tuple[Operation, ...] = (
-    RUNWAY.op(
-        "/runwayml/v1/uploads",
-        "POST",
-        start,
-        RunwayParams,
-        Doc(
-            "runwayml",
-            "Start an ephemeral upload (Runway's shape)",
-            "Runway's `POST /v1/uploads`, as `uploads.create_ephemeral` calls it: answers"
-            " where to post the file (a signed URL of the relay's, an hour long) and the"
-            " `runway://` URI a create names in place of a URL (a day long; the key's own)."
-            f" Files: {', '.join(uploads.TYPES)}, up to {uploads.MAX_UPLOAD_BYTES} bytes,"
-            " checked by their first bytes too. Needs `[media]` on.",
-            (
-                Reply(200, "Where to post the file.", UploadStarted),
-                Reply(400, "Not a file type Runway takes.", RunwayError),
-                Reply(404, "The relay's media store is off.", RunwayError),
-            ),
-        ),
-        Body(TypeAdapter(UploadAsked), "Runway_upload", "The file's name."),
-        scope="tasks:submit",
-    ),
-)
 ROUTES = (Route("/runwayml/uploads/{token}", _receive, methods=["POST"]),)

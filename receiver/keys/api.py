@@ -1,20 +1,21 @@
-"""The API keys' routes: made (the key shown in that answer only), listed, revoked."""
+"""The API keys: made (the key shown in that answer only), listed, revoked; their routes and
+models."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
-from starlette.requests import Request
+from fastapi import APIRouter, Request
+from pydantic import Field, ValidationError
 from starlette.responses import Response
 
-from receiver.app.api.models import Answer, ErrorAnswer, InPath, NoParams, Params
-from receiver.app.api.openapi import Body, Doc, Operation, Reply, admin_op, reply
 from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
+from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.service import Service
 from receiver.keys.bearers import keys_of
+from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules.access import Scope
 from receiver.keys.rules.limits import KeyLimits
@@ -80,23 +81,9 @@ class KeyRevoked(Answer):
     revoked: str
 
 
-class KeyNameParams(Params):
-    name: Annotated[str, InPath()] = Field(max_length=64)
-
-
 def key_info(row: KeyRow) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "scopes": row.scopes,
-        "weight": row.weight,
-        "max_queued": row.max_queued,
-        "max_per_day": row.max_per_day,
-        "created_at": row.created_at,
-        "last_used_at": row.last_used_at,
-    }
-
-
-_NEW_KEY = TypeAdapter(NewKey)
+    """What `GET /v1/keys` shows of a key (the console's table too): read off its row."""
+    return KeyInfo.model_validate(row, from_attributes=True).model_dump()
 
 
 async def make_key(service: Service, payload: object) -> tuple[dict[str, Any], str]:
@@ -115,75 +102,67 @@ async def make_key(service: Service, payload: object) -> tuple[dict[str, Any], s
     return key_info(row), key
 
 
-async def create_key(request: Request, service: Service, params: NoParams) -> Response:
+router = APIRouter(tags=["keys"], dependencies=[needs("admin")])
+
+
+@router.post(
+    "/v1/keys",
+    summary="Make an API key",
+    description=described(
+        "A key for an app, holding only the scopes given: `tasks:submit`, `tasks:read`,"
+        " `tasks:cancel`, `downstreams`, `admin`. A key without `admin` sees only the tasks"
+        " it made. Only a keyed hash of it is stored: the key is in this answer and nowhere"
+        " else. Its optional limits, `max_queued` and `max_per_day`, refuse a submit past"
+        " them (429 with `Retry-After`) at `POST /v1/tasks` and at the `/runwayml` door.",
+        "admin",
+    ),
+    status_code=201,
+    responses=guarded(
+        "admin",
+        {
+            201: answer("Made; `key` is shown this once.", KeyCreated),
+            400: answer("The body is not JSON.", ErrorAnswer),
+            409: answer("A live key has this name.", ErrorAnswer),
+            413: answer("The body is over 16 KiB.", ErrorAnswer),
+            422: answer("A bad name or scope; `detail` says which.", ErrorAnswer),
+        },
+        params=False,
+    ),
+    openapi_extra=body(NewKey, "NewKey", "The key's name and scopes."),
+)
+async def create_key(request: Request, service: Served) -> Response:
     timeout = service.config.settings.server.body_timeout_seconds
     info, key = await make_key(service, await read_json(request, MAX_KEY_BODY_BYTES, timeout))
     return reply(KeyCreated, {**info, "key": key}, 201)
 
 
-async def list_keys(request: Request, service: Service, params: NoParams) -> Response:
-    return reply(KeyList, {"keys": [key_info(r) for r in await keys_of(service).listed()]})
+@router.get(
+    "/v1/keys",
+    summary="Every live API key",
+    description=described("Names, scopes, limits, when made and last used; never a key.", "admin"),
+    responses=guarded("admin", {200: answer("The keys.", KeyList)}, params=False),
+)
+async def list_keys(service: Served) -> Response:
+    return reply(KeyList, {"keys": await keys_of(service).listed()})
 
 
-async def revoke_key(request: Request, service: Service, params: KeyNameParams) -> Response:
-    await keys_of(service).revoke(params.name)
-    service.access_changed()  # its open streams here end now, elsewhere within seconds
-    return reply(KeyRevoked, {"revoked": params.name})
-
-
-OPERATIONS: tuple[Operation, ...] = (
-    admin_op(
-        "/v1/keys",
-        "POST",
-        create_key,
-        NoParams,
-        Doc(
-            "keys",
-            "Make an API key",
-            "A key for an app, holding only the scopes given: `tasks:submit`, `tasks:read`,"
-            " `tasks:cancel`, `downstreams`, `admin`. A key without `admin` sees only the tasks"
-            " it made. Only a keyed hash of it is stored: the key is in this answer and nowhere"
-            " else. Its optional limits, `max_queued` and `max_per_day`, refuse a submit past"
-            " them (429 with `Retry-After`) at `POST /v1/tasks` and at the `/runwayml` door.",
-            (
-                Reply(201, "Made; `key` is shown this once.", KeyCreated),
-                Reply(400, "The body is not JSON.", ErrorAnswer),
-                Reply(409, "A live key has this name.", ErrorAnswer),
-                Reply(413, "The body is over 16 KiB.", ErrorAnswer),
-                Reply(422, "A bad name or scope; `detail` says which.", ErrorAnswer),
-            ),
-        ),
-        Body(_NEW_KEY, "NewKey", "The key's name and scopes."),
-        scope="admin",
+@router.delete(
+    "/v1/keys/{name}",
+    summary="Revoke an API key",
+    description=described(
+        "Refused (401) by every replica within a second; the share links it made stop"
+        " opening. Its tasks stay as they are.",
+        "admin",
     ),
-    admin_op(
-        "/v1/keys",
-        "GET",
-        list_keys,
-        NoParams,
-        Doc(
-            "keys",
-            "Every live API key",
-            "Names, scopes, limits, when made and last used; never a key.",
-            (Reply(200, "The keys.", KeyList),),
-        ),
-        scope="admin",
-    ),
-    admin_op(
-        "/v1/keys/{name}",
-        "DELETE",
-        revoke_key,
-        KeyNameParams,
-        Doc(
-            "keys",
-            "Revoke an API key",
-            "Refused (401) by every replica within a second; the share links it made stop"
-            " opening. Its tasks stay as they are.",
-            (
-                Reply(200, "Revoked.", KeyRevoked),
-                Reply(404, "No live key of that name.", ErrorAnswer),
-            ),
-        ),
-        scope="admin",
+    responses=guarded(
+        "admin",
+        {
+            200: answer("Revoked.", KeyRevoked),
+            404: answer("No live key of that name.", ErrorAnswer),
+        },
     ),
 )
+async def revoke_key(service: Served, name: PathName) -> Response:
+    await keys_of(service).revoke(name)
+    service.access_changed()  # its open streams here end now, elsewhere within seconds
+    return reply(KeyRevoked, {"revoked": name})

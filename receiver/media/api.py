@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from starlette.requests import Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
-from receiver.app.api.models import ErrorAnswer, TokenParams
-from receiver.app.api.openapi import Operation, Reply
 from receiver.kernel.errors import NotAllowed, NotFound, StoreError
 from receiver.kernel.events.rules.kinds import content_type_of
-from receiver.kernel.service import Service
+from receiver.kernel.http.models import ErrorAnswer
+from receiver.keys.door import Served, Token, answer, described
 from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import (
     MediaStore,
@@ -32,27 +31,29 @@ from receiver.media.storage.local import (
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class MediaParams(TokenParams):
-    download: str | None = Field(
-        None,
-        max_length=200,
+Download = Annotated[
+    str | None,
+    Query(
+        # Described so, but not refused: a longer name is cut to 200 (`_attachment`).
+        json_schema_extra={"maxLength": 200},
         description="Answer it as an attachment (`Content-Disposition`) of this file name;"
         " characters other than letters, digits, `.`, `_` and `-` become `_`.",
-    )
+    ),
+]
 
 
-def _attachment(request: Request) -> dict[str, str]:
+def _attachment(wanted: str | None) -> dict[str, str]:
     """The header that makes a browser save the file, when `?download=` names it."""
-    wanted = request.query_params.get("download")
     if not wanted:
         return {}
     name = _UNSAFE_IN_NAME.sub("_", wanted)[:200].strip("._") or "download"
     return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
-async def media(request: Request) -> Response:
-    service: Service = request.app.state.service
-    link = media_links_of(service).read(request.path_params["token"])
+async def media(
+    request: Request, service: Served, token: Token, download: Download = None
+) -> Response:
+    link = media_links_of(service).read(token)
     if link is None:
         raise NotAllowed("the media link is not valid or has expired")
     key, valid_for = link
@@ -71,7 +72,7 @@ async def media(request: Request) -> Response:
     if isinstance(found, Path):
         # The type the copy was stored as, not the platform's guess from its suffix.
         return FileResponse(
-            found, media_type=content_type_of(found.suffix), headers=_attachment(request)
+            found, media_type=content_type_of(found.suffix), headers=_attachment(download)
         )
     if isinstance(found, Redirect):
         return RedirectResponse(found.url, status_code=307, headers={"Cache-Control": "no-store"})
@@ -79,7 +80,7 @@ async def media(request: Request) -> Response:
         "Accept-Ranges": "bytes",
         "Content-Type": found.content_type,
         "ETag": found.etag,
-        **_attachment(request),
+        **_attachment(download),
     }
     wanted = request.headers.get("range")
     if_range = request.headers.get("if-range")
@@ -109,43 +110,55 @@ _FILE_HEADERS = {
     "Content-Length": "The bytes in this answer.",
 }
 
-# Its place in the API's route table (receiver/app/api/routes.py) and OpenAPI document.
-OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        "/media/{token}",
-        ("GET", "HEAD"),
-        media,
-        "media",
-        "A mirrored file",
-        "A copy of a finished render or its poster, at the signed URL the task's event"
-        " carries (`media.files[].url`). Range requests give 206; from S3 with presigned"
-        " reads, a 307 to the object.",
-        "signed",
-        (
-            Reply(
-                200,
-                "The file.",
-                media_types=("video/*", "image/*"),
-                schema=_BYTES,
-                headers=_FILE_HEADERS,
-            ),
-            Reply(
-                206,
-                "The range asked for.",
-                media_types=("video/*", "image/*"),
-                schema=_BYTES,
-                headers={**_FILE_HEADERS, "Content-Range": "Which bytes, of how many."},
-            ),
-            Reply(307, "Fetch it from here.", headers={"Location": "A presigned URL."}),
-            Reply(403, "The token is forged, tampered with or expired.", ErrorAnswer),
-            Reply(404, "The file is no longer kept.", ErrorAnswer),
-            Reply(
-                416,
-                "The range lies past the end.",
-                headers={"Content-Range": "`bytes */SIZE`."},
-            ),
-            Reply(503, "The media store cannot be reached.", ErrorAnswer),
-        ),
-        params=MediaParams,
+
+def _headers(described: dict[str, str]) -> dict[str, Any]:
+    return {n: {"description": t, "schema": {"type": "string"}} for n, t in described.items()}
+
+
+def _file(description: str, headers: dict[str, str]) -> dict[str, Any]:
+    content = {t: {"schema": _BYTES} for t in ("video/*", "image/*")}
+    return answer(description, content=content, headers=_headers(headers))
+
+
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: _file("The file.", _FILE_HEADERS),
+    206: _file(
+        "The range asked for.",
+        {**_FILE_HEADERS, "Content-Range": "Which bytes, of how many."},
     ),
+    307: answer("Fetch it from here.", headers=_headers({"Location": "A presigned URL."})),
+    403: answer("The token is forged, tampered with or expired.", ErrorAnswer),
+    404: answer("The file is no longer kept.", ErrorAnswer),
+    416: answer(
+        "The range lies past the end.", headers=_headers({"Content-Range": "`bytes */SIZE`."})
+    ),
+    503: answer("The media store cannot be reached.", ErrorAnswer),
+}
+_DESCRIPTION = described(
+    "A copy of a finished render or its poster, at the signed URL the task's event"
+    " carries (`media.files[].url`). Range requests give 206; from S3 with presigned"
+    " reads, a 307 to the object.",
+    auth="signed",
+)
+# HEAD: the GET's headers, no body.
+_HEAD_ANSWERS = {
+    status: {k: v for k, v in spec.items() if k in ("description", "headers")}
+    for status, spec in _ANSWERS.items()
+}
+router = APIRouter(tags=["media"], default_response_class=Response)
+router.add_api_route(
+    "/media/{token}",
+    media,
+    methods=["GET"],
+    summary="A mirrored file",
+    description=_DESCRIPTION,
+    responses=_ANSWERS,
+)
+router.add_api_route(
+    "/media/{token}",
+    media,
+    methods=["HEAD"],
+    summary="A mirrored file",
+    description=_DESCRIPTION,
+    responses=_HEAD_ANSWERS,
 )

@@ -1,30 +1,50 @@
 """Health, readiness and metrics: open routes for load balancers and Prometheus, and how
-the route table describes them."""
+their routes."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from typing import Any
+
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from receiver.app.api.models import ErrorAnswer, Ok
-from receiver.app.api.openapi import Operation, Reply, reply
 from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError
 from receiver.kernel.http.answers import is_admin
-from receiver.kernel.service import Service
+from receiver.kernel.http.models import ErrorAnswer, Ok
+from receiver.keys.door import Served, answer, described, media, reply
 from receiver.operator import actions as operations
 from receiver.operator import queries
 
 METRICS_TYPE = "text/plain; version=0.0.4"
+_LIVE = described("The process answers; no dependency is checked.", auth="none")
+_UP: dict[int | str, dict[str, Any]] = {200: answer("Up.", Ok)}
+router = APIRouter(tags=["probes"])
 
 
-async def livez(request: Request) -> Response:
+@router.get("/livez", summary="Liveness", description=_LIVE, responses=_UP)
+@router.get(
+    "/healthz", summary="Liveness (the older name of /livez)", description=_LIVE, responses=_UP
+)
+async def livez() -> Response:
     """The process answers: nothing else is asked, so an outage of the store never gets a
     healthy process restarted (readiness takes it out of rotation instead)."""
     return reply(Ok, {"ok": True})
 
 
-async def readyz(request: Request) -> Response:
-    service: Service = request.app.state.service
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    description=described(
+        "The store answers, every migration is applied, and the process is not draining"
+        " after SIGTERM: use it as a load balancer's health check.",
+        auth="none",
+    ),
+    responses={
+        200: answer("Ready.", Ok),
+        503: answer("The store cannot be reached, or the process is draining.", ErrorAnswer),
+    },
+)
+async def readyz(service: Served) -> Response:
     try:
         await operations.ready(service)
     except Overloaded:
@@ -38,8 +58,14 @@ async def readyz(request: Request) -> Response:
     return reply(Ok, {"ok": True})
 
 
-async def metrics(request: Request) -> Response:
-    service: Service = request.app.state.service
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description=described("The text exposition format.", auth="none"),
+    responses={200: media("Metrics.", "text/plain")},
+    response_class=Response,
+)
+async def metrics(request: Request, service: Served) -> Response:
     token = service.config.secrets.metrics_token
     if token is not None and not is_admin(request, token):
         raise NotAuthenticated("missing or wrong metrics token (server.metrics_token_env)")
@@ -50,51 +76,3 @@ async def metrics(request: Request) -> Response:
         except Exception:
             counts = None  # keep the last gauges: an outage must not look like an empty queue
     return Response(service.metrics.render(counts), media_type=METRICS_TYPE)
-
-
-OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        "/livez",
-        ("GET",),
-        livez,
-        "probes",
-        "Liveness",
-        "The process answers; no dependency is checked.",
-        "none",
-        (Reply(200, "Up.", Ok),),
-    ),
-    Operation(
-        "/healthz",
-        ("GET",),
-        livez,
-        "probes",
-        "Liveness (the older name of /livez)",
-        "The process answers; no dependency is checked.",
-        "none",
-        (Reply(200, "Up.", Ok),),
-    ),
-    Operation(
-        "/readyz",
-        ("GET",),
-        readyz,
-        "probes",
-        "Readiness",
-        "The store answers, every migration is applied, and the process is not draining"
-        " after SIGTERM: use it as a load balancer's health check.",
-        "none",
-        (
-            Reply(200, "Ready.", Ok),
-            Reply(503, "The store cannot be reached, or the process is draining.", ErrorAnswer),
-        ),
-    ),
-    Operation(
-        "/metrics",
-        ("GET",),
-        metrics,
-        "probes",
-        "Prometheus metrics",
-        "The text exposition format.",
-        "none",
-        (Reply(200, "Metrics.", media_types=("text/plain",), schema={"type": "string"}),),
-    ),
-)

@@ -16,17 +16,27 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import orjson
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
-from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
-from receiver.app.api.models import Answer, ErrorAnswer, Id, InPath, Params, TokenParams
-from receiver.app.api.openapi import Doc, Operation, Reply, admin_op, reply
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.http.models import Answer, ErrorAnswer, Params, TaskIdParams
 from receiver.kernel.service import Service
 from receiver.kernel.store import Change
 from receiver.keys.access import caller_of
+from receiver.keys.door import (
+    PathId,
+    Served,
+    Token,
+    answer,
+    described,
+    guarded,
+    media,
+    needs,
+    reply,
+)
 from receiver.shares.links import ShareRefused
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
@@ -38,8 +48,7 @@ MAX_TTL_SECONDS = 90 * 86400
 _OPEN = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
 
 
-class ShareParams(Params):
-    task_id: Annotated[Id, InPath()]
+class ShareOptions(Params):
     ttl_seconds: int = Field(
         DEFAULT_TTL_SECONDS,
         ge=60,
@@ -51,6 +60,10 @@ class ShareParams(Params):
         False,
         description="The page (and `/task`) shows the task's prompt; off unless asked for.",
     )
+
+
+class ShareParams(TaskIdParams, ShareOptions):
+    """What the agents' `share_task` tool takes: the task and the link's options."""
 
 
 class ShareCreated(Answer):
@@ -87,20 +100,69 @@ class SharedTask(Answer):
     )
 
 
-async def create_share(request: Request, service: Service, params: ShareParams) -> Response:
-    link = await make_link(
-        service, caller_of(request), params.task_id, params.ttl_seconds, params.show_prompt
-    )
+_REFUSED = answer("The link is forged, tampered with, expired, or its key revoked.", ErrorAnswer)
+_GONE = answer("The task is no longer kept.", ErrorAnswer)
+_PAGE = "text/html"
+router = APIRouter(tags=["tasks"])
+pages = APIRouter(tags=["share"])
+
+
+@router.post(
+    "/v1/tasks/{task_id}/share",
+    summary="A share link to one of the key's tasks",
+    description=described(
+        "A signed link that opens this one task, read only, for the app's own user: a"
+        " page (progress, then the render), `/task` (JSON) and `/stream` (SSE), both open"
+        " to any origin. Its token is opaque. It expires (7 days unless `ttl_seconds` says"
+        " otherwise) and stops opening, its streams ending, when the key that made it is"
+        " revoked (a link of the admin token's: when the admin token changes).",
+        "tasks:read",
+    ),
+    status_code=201,
+    dependencies=[needs("tasks:read")],
+    responses=guarded(
+        "tasks:read",
+        {201: answer("The link.", ShareCreated), 404: answer("No such task.", ErrorAnswer)},
+    ),
+)
+async def create_share(
+    request: Request,
+    service: Served,
+    task_id: PathId,
+    options: Annotated[ShareOptions, Query()],
+) -> Response:
+    wanted = (options.ttl_seconds, options.show_prompt)
+    link = await make_link(service, caller_of(request), task_id, *wanted)
     return reply(ShareCreated, {"url": link.url, "expires_at": link.expires_at}, 201)
 
 
-async def share_page(request: Request) -> Response:
+@pages.get(
+    "/share/{token}",
+    summary="A shared task's page",
+    description=described(
+        "For the app's end user: the app's name (logo and accent colour from"
+        " `server.share_apps`), the prompt when the link shows it, the state in words and a"
+        " ticking estimate while it runs, then its video, image or audio with a poster and a"
+        " download button, or the failure in words safe to show. A link that does not open"
+        " gets a page too, never JSON.",
+        auth="signed",
+    ),
+    response_class=HTMLResponse,
+    responses={
+        200: media("The page.", _PAGE),
+        404: media("A page: the link is forged or tampered with.", _PAGE),
+        410: media(
+            "A page: the link expired, its key was revoked, or its task is no longer kept.",
+            _PAGE,
+        ),
+    },
+)
+async def share_page(service: Served, token: Token) -> Response:
     """The page, or a page saying why the link no longer opens (never JSON: a person reads
     it): 404 for a forged link, 410 for one expired, withdrawn, or whose task is gone."""
-    service: Service = request.app.state.service
     settings, nonce = service.config.settings, new_nonce()
     try:
-        link, detail = await opened_link(service, request.path_params["token"])
+        link, detail = await opened_link(service, token)
     except (ShareRefused, NotFound) as exc:
         why = exc.why if isinstance(exc, ShareRefused) else "gone"
         status, page = render_closed(why, settings.server, nonce)
@@ -111,17 +173,50 @@ async def share_page(request: Request) -> Response:
     return HTMLResponse(page, headers=page_headers(settings.server, settings.media, nonce, look))
 
 
-async def share_task(request: Request) -> Response:
-    service: Service = request.app.state.service
-    link, detail = await opened_link(service, request.path_params["token"])
+@pages.get(
+    "/share/{token}/task",
+    summary="A shared task",
+    description=described(
+        "Its state, progress, estimated end and renders; open to any origin (CORS).",
+        auth="signed",
+    ),
+    responses={200: answer("The task.", SharedTask), 403: _REFUSED, 404: _GONE},
+)
+async def share_task(service: Served, token: Token) -> Response:
+    link, detail = await opened_link(service, token)
     answer = reply(SharedTask, shared_view(detail, link))
     answer.headers.update(_OPEN)
     return answer
 
 
-async def share_stream(request: Request) -> Response:
-    service: Service = request.app.state.service
-    token = request.path_params["token"]
+@pages.get(
+    "/share/{token}/stream",
+    summary="A shared task, live (Server-Sent Events)",
+    response_class=Response,
+    description=described(
+        "`event: task` with the task as `/task` shows it, now and at each change, until it"
+        " has ended and its files are copied, or the link stops opening (its key revoked);"
+        " open to any origin (CORS).",
+        auth="signed",
+    ),
+    responses={
+        200: media("The stream.", "text/event-stream"),
+        403: _REFUSED,
+        404: _GONE,
+        503: answer(
+            "Share links' streams are full (`server.max_share_streams`), or this link's"
+            " (`server.max_streams_per_share_link`).",
+            ErrorAnswer,
+            headers={
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again.",
+                    "schema": {"type": "string"},
+                }
+            },
+        ),
+    },
+)
+async def share_stream(request: Request, service: Served, token: Token) -> Response:
     link, detail = await opened_link(service, token)
     client = request.client.host if request.client else "unknown"
     # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
@@ -176,95 +271,3 @@ async def _next_change(
             return None
         if change.task_id == task_id:
             return True
-
-
-_REFUSED = Reply(
-    403, "The link is forged, tampered with, expired, or its key revoked.", ErrorAnswer
-)
-_GONE = Reply(404, "The task is no longer kept.", ErrorAnswer)
-
-OPERATIONS: tuple[Operation, ...] = (
-    admin_op(
-        "/v1/tasks/{task_id}/share",
-        "POST",
-        create_share,
-        ShareParams,
-        Doc(
-            "tasks",
-            "A share link to one of the key's tasks",
-            "A signed link that opens this one task, read only, for the app's own user: a"
-            " page (progress, then the render), `/task` (JSON) and `/stream` (SSE), both open"
-            " to any origin. Its token is opaque. It expires (7 days unless `ttl_seconds` says"
-            " otherwise) and stops opening, its streams ending, when the key that made it is"
-            " revoked (a link of the admin token's: when the admin token changes).",
-            (Reply(201, "The link.", ShareCreated), Reply(404, "No such task.", ErrorAnswer)),
-        ),
-        scope="tasks:read",
-    ),
-    Operation(
-        "/share/{token}",
-        ("GET",),
-        share_page,
-        "share",
-        "A shared task's page",
-        "For the app's end user: the app's name (logo and accent colour from"
-        " `server.share_apps`), the prompt when the link shows it, the state in words and a"
-        " ticking estimate while it runs, then its video, image or audio with a poster and a"
-        " download button, or the failure in words safe to show. A link that does not open"
-        " gets a page too, never JSON.",
-        "signed",
-        (
-            Reply(200, "The page.", media_types=("text/html",), schema={"type": "string"}),
-            Reply(
-                404,
-                "A page: the link is forged or tampered with.",
-                media_types=("text/html",),
-                schema={"type": "string"},
-            ),
-            Reply(
-                410,
-                "A page: the link expired, its key was revoked, or its task is no longer kept.",
-                media_types=("text/html",),
-                schema={"type": "string"},
-            ),
-        ),
-        params=TokenParams,
-    ),
-    Operation(
-        "/share/{token}/task",
-        ("GET",),
-        share_task,
-        "share",
-        "A shared task",
-        "Its state, progress, estimated end and renders; open to any origin (CORS).",
-        "signed",
-        (Reply(200, "The task.", SharedTask), _REFUSED, _GONE),
-        params=TokenParams,
-    ),
-    Operation(
-        "/share/{token}/stream",
-        ("GET",),
-        share_stream,
-        "share",
-        "A shared task, live (Server-Sent Events)",
-        "`event: task` with the task as `/task` shows it, now and at each change, until it"
-        " has ended and its files are copied, or the link stops opening (its key revoked);"
-        " open to any origin (CORS).",
-        "signed",
-        (
-            Reply(
-                200, "The stream.", media_types=("text/event-stream",), schema={"type": "string"}
-            ),
-            _REFUSED,
-            _GONE,
-            Reply(
-                503,
-                "Share links' streams are full (`server.max_share_streams`), or this link's"
-                " (`server.max_streams_per_share_link`).",
-                ErrorAnswer,
-                headers={"Retry-After": "Seconds to wait before trying again."},
-            ),
-        ),
-        params=TokenParams,
-    ),
-)

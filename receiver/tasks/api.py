@@ -1,26 +1,32 @@
-"""The admin API's handlers: tasks, deliveries and the live stream (downstreams: downstreams.py).
-
-Each takes its parameters already read through its model (web/api/models.py) and
-answers through its answer model; `web/api/routes.py` says which is which.
-"""
+"""Tasks: submitted, listed, shown with their history, cancelled, and followed live; their
+routes and the models they answer through (receiver/kernel/http/models.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from starlette.requests import Request
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from receiver.app.api import models as m
-from receiver.app.api.openapi import reply
-from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owner_of, shown_name
+from receiver.kernel.http import models as m
 from receiver.kernel.http.body import read_json
 from receiver.kernel.observability import tracing
-from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
 from receiver.keys.access import caller_of
+from receiver.keys.door import (
+    LIMIT_RETRY_AFTER,
+    PathId,
+    Served,
+    answer,
+    body,
+    described,
+    guarded,
+    media,
+    needs,
+    reply,
+)
 from receiver.keys.rules.access import Caller
 from receiver.stream.changes import change_hub
 from receiver.stream.route import stream_response
@@ -28,33 +34,134 @@ from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
 from receiver.tasks.detail import TaskDetail
+from receiver.tasks.submit import AnyTaskRequest
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
 MAX_SUBMIT_BYTES = 100 * 1024 * 1024
+_ERR = m.ErrorAnswer
+_TASK_GONE = answer("No such task.", _ERR)
+_UPSTREAM = {
+    502: answer("CometAPI refused or failed; `detail` has its message.", _ERR),
+    504: answer("CometAPI did not answer in time.", _ERR),
+}
+
+router = APIRouter(tags=["tasks"])
+live = APIRouter(tags=["live"])
+
+IdempotencyKey = Annotated[
+    m.Key | None,
+    Header(
+        alias="Idempotency-Key",
+        description="A retried submit with the same key and body returns the first task"
+        " (200), also while it waits to be sent; the same key with another body is refused"
+        " (409). Keys are kept as long as their task.",
+    ),
+]
 
 
-async def create_task(request: Request, service: Service, params: m.SubmitParams) -> Response:
+@router.post(
+    "/v1/tasks",
+    summary="Submit a task",
+    description=described(
+        "Checked against CometAPI's published limits and stored in the submit queue, at"
+        " once: a submit worker sends it when CometAPI has room (`upstream.max_concurrent_"
+        "tasks`), and tries again while CometAPI is busy (429, 502, 503, 504, no answer)."
+        " The callback kinds (`video2video`, `generate`, `act_one`) get the relay's own"
+        " signed callback URL; the official-format kinds are polled. A refusal that will"
+        " not change fails the task, as its events say.",
+        "tasks:submit",
+    ),
+    status_code=202,
+    dependencies=[needs("tasks:submit")],
+    responses=guarded(
+        "tasks:submit",
+        {
+            200: answer("An earlier submit with this Idempotency-Key: that task.", m.Submitted),
+            202: answer("Queued (`state: queued`); it is sent to CometAPI next.", m.Submitted),
+            400: answer("The body is not JSON, or a header is wrong.", _ERR),
+            408: answer("The body did not arrive in time.", _ERR),
+            409: answer("This Idempotency-Key came with another body.", _ERR),
+            413: answer("The body is over 100 MiB.", _ERR),
+            422: answer("The request breaks a limit; `detail` names every field.", _ERR),
+            429: answer(
+                "The API key's `max_queued` or `max_per_day` is reached; `limit` says which.",
+                _ERR,
+                headers=LIMIT_RETRY_AFTER,
+            ),
+        },
+    ),
+    openapi_extra=body(
+        AnyTaskRequest,
+        "TaskRequest",
+        "A kind of the relay's table, named by `kind`: video2video has fields of its own;"
+        " every other kind's body is CometAPI's own, passed on as sent (Runway's own"
+        " routes need a `model`).",
+    ),
+)
+async def create_task(
+    request: Request, service: Served, idempotency_key: IdempotencyKey = None
+) -> Response:
     timeout = service.config.settings.server.body_timeout_seconds
     payload = await read_json(request, MAX_SUBMIT_BYTES, timeout)
     trace, caller = tracing.caller(request.headers), caller_of(request)
-    result = await submit.submit(service, payload, params.idempotency_key, trace, caller)
+    result = await submit.submit(service, payload, idempotency_key, trace, caller)
     task = result.task
-    body: dict[str, Any] = {
+    shown: dict[str, Any] = {
         "id": task.id,
         "upstream_task_id": task.upstream_task_id,
         "kind": task.kind,
         "state": task.state,
     }
     if result.callback_url:
-        body["callback_url"] = result.callback_url
+        shown["callback_url"] = result.callback_url
     if task.queue_position is not None:
-        body["queue_position"] = task.queue_position
-    return reply(m.Submitted, body, 202 if result.created else 200)
+        shown["queue_position"] = task.queue_position
+    return reply(m.Submitted, shown, 202 if result.created else 200)
 
 
-async def get_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
+@router.get(
+    "/v1/tasks",
+    summary="List tasks",
+    description=described(
+        "Newest first, a page at a time: pass the answer's `next` as `before` for the next.",
+        "tasks:read",
+    ),
+    dependencies=[needs("tasks:read")],
+    responses=guarded("tasks:read", {200: answer("A page of tasks.", m.TaskPage)}),
+)
+async def list_tasks(
+    request: Request, service: Served, params: Annotated[m.TaskListParams, Query()]
+) -> Response:
+    wanted = TaskFilter(
+        state=params.state,
+        kind=params.kind,
+        since=params.since,
+        text=params.q or None,
+        before=params.before,
+        owner_key=caller_of(request).owner_filter,
+    )
+    found = await task_actions.list_tasks(service, wanted, params.limit)
+    page: dict[str, Any] = {"tasks": [t.summary() for t in found.tasks], "next": found.next}
+    if found.window_reached:
+        page["search_window_reached"] = True
+    return reply(m.TaskPage, page)
+
+
+@router.get(
+    "/v1/tasks/{task_id}",
+    summary="One task with its history",
+    description=described(
+        "State, outputs and cost; its place in the submit queue and every send to CometAPI;"
+        " every event (callbacks with CometAPI's verdict on them), every delivery per"
+        " downstream and every delivery attempt.",
+        "tasks:read",
+    ),
+    dependencies=[needs("tasks:read")],
+    responses=guarded("tasks:read", {200: answer("The task.", TaskDetail), 404: _TASK_GONE}),
+)
+async def get_task(request: Request, service: Served, task_id: PathId) -> Response:
     # The newest events' documents say where the copies of the renders are.
-    detail = await task_reads.task_detail(service.store, params.task_id, documents=20)
+    detail = await task_reads.task_detail(service.store, task_id, documents=20)
     caller = caller_of(request)
     if detail is None or not caller.owns(detail.task.owner_key):
         raise NotFound("no such task")
@@ -67,35 +174,40 @@ async def get_task(request: Request, service: Service, params: m.TaskIdParams) -
             "media": detail.media(),
             **detail.failure(),
             "events": [e.summary() for e in detail.events],
-            "deliveries": _own(caller, [d.summary() for d in detail.deliveries]),
-            "attempts": _own(caller, [a.summary() for a in detail.attempts]),
+            "deliveries": own(caller, [d.summary() for d in detail.deliveries]),
+            "attempts": own(caller, [a.summary() for a in detail.attempts]),
             "submits": [a.summary() for a in detail.sends],
         },
     )
 
 
-async def cancel_task(request: Request, service: Service, params: m.TaskIdParams) -> Response:
-    task = await task_actions.cancel_task(service, params.task_id, caller_of(request))
+@router.delete(
+    "/v1/tasks/{task_id}",
+    summary="Cancel a task",
+    description=described(
+        "A task still waiting in the submit queue is cancelled here, at once: it never"
+        " reaches CometAPI. Else an official-format task is cancelled at CometAPI, then"
+        " recorded as cancelled; CometAPI documents no cancel for `video2video`: 409, as for"
+        " a task that has ended or is being sent at this moment.",
+        "tasks:cancel",
+    ),
+    dependencies=[needs("tasks:cancel")],
+    responses=guarded(
+        "tasks:cancel",
+        {
+            200: answer("Cancelled.", m.TaskSummary),
+            404: _TASK_GONE,
+            409: answer("It cannot be cancelled; `detail` says why.", _ERR),
+            **_UPSTREAM,
+        },
+    ),
+)
+async def cancel_task(request: Request, service: Served, task_id: PathId) -> Response:
+    task = await task_actions.cancel_task(service, task_id, caller_of(request))
     return reply(m.TaskSummary, task.summary())
 
 
-async def list_tasks(request: Request, service: Service, params: m.TaskListParams) -> Response:
-    wanted = TaskFilter(
-        state=params.state,
-        kind=params.kind,
-        since=params.since,
-        text=params.q or None,
-        before=params.before,
-        owner_key=caller_of(request).owner_filter,
-    )
-    found = await task_actions.list_tasks(service, wanted, params.limit)
-    body: dict[str, Any] = {"tasks": [t.summary() for t in found.tasks], "next": found.next}
-    if found.window_reached:
-        body["search_window_reached"] = True
-    return reply(m.TaskPage, body)
-
-
-def _own(caller: Caller, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def own(caller: Caller, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Of a task's deliveries or attempts, those the caller may see: the admin every one; an
     app those to its own downstreams (by the names it gave them) and to the task's webhook,
     none to the operator's global downstreams."""
@@ -108,32 +220,35 @@ def _own(caller: Caller, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-async def list_deliveries(
-    request: Request, service: Service, params: m.DeliveryListParams
+LastEventId = Annotated[
+    m.Text | None,
+    Header(
+        alias="Last-Event-ID",
+        description="Resume after this event (browsers send it when they reconnect).",
+    ),
+]
+
+
+@live.get(
+    "/v1/stream",
+    summary="Live changes (Server-Sent Events)",
+    description=described(
+        "Never ends. `event: task` carries a task summary as it changes, `event: attempt` a"
+        " delivery attempt as it ends; each `id` is where a reconnecting client resumes"
+        " (`Last-Event-ID`), also after a restart of the relay. A `: keep-alive` comment"
+        " comes every 15 s.",
+        "tasks:read",
+    ),
+    dependencies=[needs("tasks:read")],
+    responses=guarded("tasks:read", {200: media("The stream.", "text/event-stream")}),
+    response_class=Response,
+)
+async def stream(
+    request: Request,
+    service: Served,
+    params: Annotated[m.StreamParams, Query()],
+    last_event_id: LastEventId = None,
 ) -> Response:
-    caller = caller_of(request)
-    wanted = (params.state, params.downstream, params.task_id)
-    found = await delivery_actions.deliveries_for(service, caller, wanted, params.limit)
-    listed = _own(caller, [d.summary() for d in found])
-    return reply(m.DeliveryList, {"deliveries": listed})
-
-
-async def replay_delivery(
-    request: Request, service: Service, params: m.DeliveryIdParams
-) -> Response:
-    count = await delivery_actions.replay_delivery(service, params.delivery_id, caller_of(request))
-    return reply(m.Replayed, {"replayed": count})
-
-
-async def replay_dead_letters(
-    request: Request, service: Service, params: m.DeadLetterParams
-) -> Response:
-    caller = caller_of(request)
-    count = await delivery_actions.replay_dead_letters(service, params.downstream, caller)
-    return reply(m.Replayed, {"replayed": count})
-
-
-async def stream(request: Request, service: Service, params: m.StreamParams) -> Response:
     caller = caller_of(request)
     if params.task_id is not None:
         await task_actions.task_of(service, params.task_id, caller)

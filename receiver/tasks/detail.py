@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from receiver.app.api.models import (
+from receiver.kernel.http.models import (
     AttemptSummary,
     DeliverySummary,
     EventSummary,

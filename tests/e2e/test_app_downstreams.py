@@ -225,7 +225,7 @@ def test_the_console_shows_a_downstreams_app(make_relay: MakeRelay, sink: Sink):
 def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink: Sink):
     """The matrix comes from the route table: a route added with a task, downstream or
     delivery in its path is in it the day it is added."""
-    from receiver.app.api.routes import OPERATIONS
+    from tests.api_table import OPERATIONS
 
     relay = make_relay()
     make_app(relay, "alpha")
@@ -253,6 +253,10 @@ def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink
         method = "GET" if query.startswith("/v1/stream") else "POST"
         assert alpha.request(method, query).status_code == 404, query
     assert alpha.get(f"/v1/deliveries?task_id={task_id}").json()["deliveries"] == []
+    # An id in a body is no door either: a preview of another app's task is no such task.
+    preview = {"format": "webhook", "task_id": task_id}
+    assert alpha.post("/v1/downstreams/preview", json=preview).status_code == 404
+    assert beta.post("/v1/downstreams/preview", json=preview).status_code == 200
     # Nothing of beta's was touched.
     assert beta.get(f"/v1/tasks/{task_id}").json()["state"] == "succeeded"
     assert beta.get("/v1/downstreams/theirs").json()["events"] == ["succeeded"]

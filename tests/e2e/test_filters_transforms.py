@@ -15,7 +15,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from tests.testkit import to_toml
 from standardwebhooks import Webhook
 
 from receiver.kernel.events.rules.catalog import schema
@@ -34,6 +33,7 @@ from tests.harness import (
     settled,
     wait_for,
 )
+from tests.testkit import to_toml
 
 PARSER = Path(__file__).parents[1] / "asyncapi_node"
 LINEAR_KEY = "lin_api_" + "9f8e7d6c5b4a39281706f5e4"

@@ -10,8 +10,8 @@ import sqlite3
 
 import httpx
 
-from receiver.app.api.routes import OPERATIONS
 from receiver.keys.rules.access import SCOPES
+from tests.api_table import OPERATIONS
 from tests.conftest import MakeRelay
 from tests.harness import Relay, image_to_video, settled, wait_for
 

@@ -19,21 +19,24 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from receiver.devtools.testkit import free_port
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.routing import Mount, Route
 
-from receiver.app.api import models as m
-from receiver.app.api.routes import OPERATIONS, openapi
+from receiver.app.api.routers import openapi
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
+from receiver.downstreams import api as downstreams
 from receiver.kernel.errors import RelayError
 from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rules.kinds import FRONT_DOOR, KINDS
+from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import error_body
 from receiver.kernel.http.errors import answer_for
 from receiver.kernel.store import Attempt, Delivery, Event, SubmitAttempt, Task
 from receiver.keys.rules.access import SCOPES
 from receiver.tasks.submit import SPACE
+from tests.api_table import OPERATIONS
 from tests.conftest import relay_env, webhook
 from tests.harness import (
     ADMIN_TOKEN,
@@ -46,7 +49,6 @@ from tests.harness import (
     settled,
     video2video,
 )
-from tests.testkit import free_port
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CALLBACK = "/callbacks/runway/{token}"
@@ -272,9 +274,10 @@ def test_the_stream_is_as_described(world: World) -> None:
 
 
 def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from receiver.devtools.testkit import to_toml
+
     from receiver.app.build import build_service, create_app
     from receiver.kernel.config import load
-    from tests.testkit import to_toml
 
     for name, value in relay_env().items():
         monkeypatch.setenv(name, value)
@@ -314,7 +317,7 @@ def _blank(record: type) -> Any:
         (Delivery, m.DeliverySummary),
         (Attempt, m.AttemptSummary),
         (SubmitAttempt, m.SubmitAttemptSummary),
-        (DownstreamHealth, m.DownstreamHealth),
+        (DownstreamHealth, downstreams.DownstreamHealth),
     ],
 )
 def test_each_record_summary_is_its_model(record: type, model: type[m.Answer]) -> None:

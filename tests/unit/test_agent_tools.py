@@ -17,13 +17,13 @@ from receiver.agents import agents_door, resources
 from receiver.agents.calls import refusal
 from receiver.agents.tools import TOOLS, schemas, tools_for
 from receiver.agents.watch import Reporter
-from receiver.app.api.routes import OPERATIONS
 from receiver.cli.common import installed_for
 from receiver.kernel import extras
 from receiver.kernel.config import Settings
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound
 from receiver.kernel.events.rules.kinds import KIND_NAMES
 from receiver.keys.rules.access import SCOPES, Caller, Scope
+from tests.api_table import OPERATIONS
 
 AGENTS = Path(__file__).parents[2] / "receiver" / "web" / "agents"
 

@@ -1,5 +1,5 @@
-"""The admin API's answers and parameters as pydantic models: what the handlers build their
-answers through, validate parameters with, and `openapi.py` describes (one truth). Answers
+"""The answers and query parameters several resources share, as pydantic models: what the
+routes answer through and FastAPI reads parameters with and describes (one truth). Answers
 forbid unknown fields: a field added to a record's `summary()` and not here fails the tests."""
 
 from __future__ import annotations
@@ -9,14 +9,6 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from receiver.app.api.answer import Answer as Answer
-from receiver.app.api.answer import BreakerState as BreakerState
-from receiver.downstreams.models import DownstreamCreated as DownstreamCreated
-from receiver.downstreams.models import DownstreamDetail as DownstreamDetail
-from receiver.downstreams.models import DownstreamHealth as DownstreamHealth
-from receiver.downstreams.models import DownstreamList as DownstreamList
-from receiver.downstreams.models import Removed as Removed
-from receiver.downstreams.models import SecretRotated as SecretRotated
 from receiver.kernel.events.rules.kinds import (
     KIND_NAMES,
     PASSED_PATTERN,
@@ -24,6 +16,8 @@ from receiver.kernel.events.rules.kinds import (
     is_route_name,
 )
 from receiver.kernel.events.rules.states import State
+from receiver.kernel.http.answer import Answer as Answer
+from receiver.kernel.http.answer import BreakerState as BreakerState
 from receiver.kernel.moments import epoch_seconds
 
 
@@ -40,10 +34,10 @@ DeliveryState = Literal[
     "pending", "mirroring", "held", "succeeded", "dead", "superseded", "filtered"
 ]
 # Text the stores take as it is: PostgreSQL refuses NUL in a string, so it is refused here.
-_TEXT = r"^[^\x00]*$"
-Text = Annotated[str, Field(max_length=500, pattern=_TEXT)]
-Id = Annotated[str, Field(min_length=1, max_length=200, pattern=_TEXT)]
-Key = Annotated[str, Field(min_length=1, max_length=255, pattern=_TEXT)]
+TEXT = r"^[^\x00]*$"
+Text = Annotated[str, Field(max_length=500, pattern=TEXT)]
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT)]
+Key = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT)]
 
 
 class Submitted(Answer):
@@ -220,39 +214,11 @@ class Replayed(Answer):
     replayed: int = Field(description="How many deliveries were queued again.")
 
 
-class Disabled(Answer):
-    downstream: str
-    disabled: Literal[True]
-    changed: bool = Field(description="False: it was disabled already.")
-
-
-class Enabled(Answer):
-    downstream: str
-    disabled: Literal[False]
-    queued: int = Field(description="Deliveries queued again: held, and failed since.")
-
-
-class CallbackAck(Answer):
-    """Says nothing about the task's state: the URL may be in the wrong hands."""
-
-    ok: Literal[True]
-    task_id: str
-    duplicate: bool = Field(description="The same bytes came before; nothing was stored.")
-
-
 class Ok(Answer):
     ok: Literal[True]
 
 
-# Parameters. Each field is a query parameter unless marked as a path or header one.
-
-
-class InPath:
-    """Marks a parameter field as part of the path."""
-
-
-class InHeader:
-    """Marks a parameter field as a request header (named by its alias)."""
+# Parameters: the query's, read by FastAPI through these models (and by the agents' tools).
 
 
 def _moment(value: object) -> object:
@@ -272,10 +238,6 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
-class NoParams(Params):
-    pass
-
-
 class Limit(Params):
     limit: int = Field(50, ge=1, le=1000, description="At most this many.")
 
@@ -288,18 +250,8 @@ class TaskListParams(Limit):
     before: Id | None = Field(None, description="The `next` of the previous page.")
 
 
-class SubmitParams(Params):
-    idempotency_key: Annotated[Key | None, InHeader()] = Field(
-        None,
-        alias="Idempotency-Key",
-        description="A retried submit with the same key and body returns the first task"
-        " (200), also while it waits to be sent; the same key with another body is refused"
-        " (409). Keys are kept as long as their task.",
-    )
-
-
 class TaskIdParams(Params):
-    task_id: Annotated[Id, InPath()]
+    task_id: Id
 
 
 class DeliveryListParams(Limit):
@@ -309,18 +261,14 @@ class DeliveryListParams(Limit):
 
 
 class DeliveryIdParams(Params):
-    delivery_id: Annotated[Id, InPath()]
+    delivery_id: Id
 
 
 class DeadLetterParams(Params):
     downstream: Id = Field(description="Replay every dead letter of this downstream.")
 
 
-class DownstreamParams(Params):
-    name: Annotated[Id, InPath()]
-
-
-class EnableParams(DownstreamParams):
+class RecoverParams(Params):
     recover_since: Moment | None = Field(
         None,
         description="Queue again what it held and what went to dead-letter since then"
@@ -328,52 +276,6 @@ class EnableParams(DownstreamParams):
     )
 
 
-class TokenParams(Params):
-    """A signed route's token: checked by its signer, not by this model."""
-
-    token: Annotated[str, InPath()] = Field(description="Signed by the relay; expires.")
-
-
 class StreamParams(Params):
     task_id: Id | None = Field(None, description="Only this task's changes.")
     since: Epoch | None = Field(None, description="Start here (epoch seconds); unset: now.")
-    last_event_id: Annotated[Text | None, InHeader()] = Field(
-        None,
-        alias="Last-Event-ID",
-        description="Resume after this event (browsers send it when they reconnect).",
-    )
-
-
-# What CometAPI posts to a callback URL, as loosely as the parser (receiver/upstream/parse.py)
-# reads it: field types drift in the wild, so the fields take any JSON value, and any other
-# field is kept with the claim.
-
-
-class FlatCallback(BaseModel):
-    """CometAPI's documented callback: the task's fields at the top level (no `data`)."""
-
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "anyOf": [{"required": [key]} for key in ("task_id", "status", "state")],
-            "not": {"required": ["data"]},
-        },
-    )
-
-    task_id: Any = Field(None, description="CometAPI's task id.")
-    status: Any = Field(None, description='A number in a string: "3" with a video is done.')
-    state: Any = None
-    video_url: Any = None
-
-
-class EnvelopeCallback(BaseModel):
-    """The reverse format's `<code, msg, data>` envelope around the same fields."""
-
-    model_config = ConfigDict(extra="allow")
-
-    code: Any = Field(None, examples=[200, "success"])
-    msg: Any = None
-    data: dict[str, Any] = Field(description="The task's fields (also read JSON-encoded).")
-
-
-CallbackBody = FlatCallback | EnvelopeCallback

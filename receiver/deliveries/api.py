@@ -1,0 +1,75 @@
+"""Deliveries: the outbox listed (an app's own), and replayed one by one or a downstream's
+dead letters at once; their routes (answers in receiver/kernel/http/models.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from receiver.deliveries import actions as delivery_actions
+from receiver.kernel.http import models as m
+from receiver.keys.access import caller_of
+from receiver.keys.door import PathId, Served, answer, described, guarded, needs, reply
+from receiver.tasks.api import own
+
+router = APIRouter(tags=["deliveries"], dependencies=[needs("downstreams")])
+_ERR = m.ErrorAnswer
+
+
+@router.get(
+    "/v1/deliveries",
+    summary="List deliveries",
+    description=described(
+        "The outbox, newest first, one delivery per event and downstream; an app's own.",
+        "downstreams",
+    ),
+    responses=guarded("downstreams", {200: answer("Deliveries.", m.DeliveryList)}),
+)
+async def list_deliveries(
+    request: Request, service: Served, params: Annotated[m.DeliveryListParams, Query()]
+) -> Response:
+    caller = caller_of(request)
+    wanted = (params.state, params.downstream, params.task_id)
+    found = await delivery_actions.deliveries_for(service, caller, wanted, params.limit)
+    listed = own(caller, [d.summary() for d in found])
+    return reply(m.DeliveryList, {"deliveries": listed})
+
+
+@router.post(
+    "/v1/deliveries/replay",
+    summary="Replay a downstream's dead letters",
+    description=described(
+        "Queues every dead letter of the downstream for an attempt now.", "downstreams"
+    ),
+    responses=guarded(
+        "downstreams",
+        {
+            200: answer("How many were queued.", m.Replayed),
+            404: answer("No downstream of that name.", _ERR),
+        },
+    ),
+)
+async def replay_dead_letters(
+    request: Request, service: Served, params: Annotated[m.DeadLetterParams, Query()]
+) -> Response:
+    caller = caller_of(request)
+    count = await delivery_actions.replay_dead_letters(service, params.downstream, caller)
+    return reply(m.Replayed, {"replayed": count})
+
+
+@router.post(
+    "/v1/deliveries/{delivery_id}/replay",
+    summary="Replay one delivery",
+    description=described(
+        "Queues the delivery for an attempt now, whatever its state.", "downstreams"
+    ),
+    responses=guarded(
+        "downstreams",
+        {200: answer("Queued.", m.Replayed), 404: answer("No such delivery.", _ERR)},
+    ),
+)
+async def replay_delivery(request: Request, service: Served, delivery_id: PathId) -> Response:
+    count = await delivery_actions.replay_delivery(service, delivery_id, caller_of(request))
+    return reply(m.Replayed, {"replayed": count})

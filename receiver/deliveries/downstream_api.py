@@ -1,0 +1,146 @@
+"""What is done to a downstream beside its settings: its secret rotated, disabled, enabled,
+and a test event sent to it now (receiver/deliveries/sample_event.py); their routes and
+answers. An app's key acts only on its own downstreams; another's name is no such one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from receiver.deliveries import actions as delivery_actions
+from receiver.deliveries.sample_event import SENDABLE, send_test
+from receiver.downstreams import manage as managed
+from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, own_name
+from receiver.downstreams.manage import read_checked
+from receiver.kernel.http.answer import Answer
+from receiver.kernel.http.body import read_json
+from receiver.kernel.http.models import ErrorAnswer, RecoverParams
+from receiver.keys.door import PathId, Served, answer, body, described, guarded, needs, reply
+
+MAX_TEST_BODY_BYTES = 4 * 1024
+
+
+class SecretRotated(Answer):
+    downstream: str
+    secret: str = Field(description="The new signing secret: shown this once only.")
+    previous_secret_until: float = Field(
+        description="Until then every delivery carries both signatures, space-separated."
+    )
+
+
+class Disabled(Answer):
+    downstream: str
+    disabled: Literal[True]
+    changed: bool = Field(description="False: it was disabled already.")
+
+
+class Enabled(Answer):
+    downstream: str
+    disabled: Literal[False]
+    queued: int = Field(description="Deliveries queued again: held, and failed since.")
+
+
+class TestEventRequest(Answer):
+    type: str = Field(
+        "task.succeeded",
+        max_length=64,
+        description=f"The event type to send: one of {', '.join(SENDABLE)}.",
+    )
+
+
+class TestEventSent(Answer):
+    type: str
+    event_id: str = Field(description="Its `webhook-id`.")
+    status: int | None = Field(description="The downstream's answer; null: none came.")
+    seconds: float = Field(description="How long the attempt took.")
+    excerpt: str = Field(description="The start of the answer's body, scrubbed of secrets.")
+    error: str | None = Field(description="Why no answer came (timeout, refused address...).")
+
+
+router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
+
+
+@router.post(
+    "/v1/downstreams/{name}/rotate-secret",
+    summary="Rotate a downstream's secret",
+    description=described(
+        "A new secret, shown once. For `delivery.rotation_overlap_seconds` (24 h by default)"
+        " every delivery carries both signatures, space-separated in `webhook-signature`, so"
+        " a receiver that knows either secret verifies.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams",
+        {200: answer("Rotated.", SecretRotated), 404: NO_DOWNSTREAM, 409: FROM_CONFIG},
+    ),
+)
+async def rotate_secret(request: Request, service: Served, name: PathId) -> Response:
+    secret, until = await managed.rotate_secret(service, own_name(request, service, name))
+    rotated = {"downstream": name, "secret": secret, "previous_secret_until": until}
+    return reply(SecretRotated, rotated)
+
+
+@router.post(
+    "/v1/downstreams/{name}/disable",
+    summary="Disable a downstream",
+    description=described(
+        "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
+        "downstreams",
+    ),
+    responses=guarded("downstreams", {200: answer("Disabled.", Disabled), 404: NO_DOWNSTREAM}),
+)
+async def disable_downstream(request: Request, service: Served, name: PathId) -> Response:
+    changed = await delivery_actions.disable_downstream(service, own_name(request, service, name))
+    return reply(Disabled, {"downstream": name, "disabled": True, "changed": changed})
+
+
+@router.post(
+    "/v1/downstreams/{name}/enable",
+    summary="Enable a downstream",
+    description=described(
+        "Attempts it again, and queues what it held (and, with `recover_since`, what went"
+        " to dead-letter since then).",
+        "downstreams",
+    ),
+    responses=guarded("downstreams", {200: answer("Enabled.", Enabled), 404: NO_DOWNSTREAM}),
+)
+async def enable_downstream(
+    request: Request,
+    service: Served,
+    name: PathId,
+    params: Annotated[RecoverParams, Query()],
+) -> Response:
+    kept = own_name(request, service, name)
+    queued = await delivery_actions.enable_downstream(service, kept, params.recover_since)
+    return reply(Enabled, {"downstream": name, "disabled": False, "queued": queued})
+
+
+@router.post(
+    "/v1/downstreams/{name}/test",
+    summary="Send a test event",
+    description=described(
+        "Sends a sample event of the type asked (the catalog's example, `task.succeeded` by"
+        ' default) now, signed as every delivery, marked `"test": true` in its data and'
+        " with the header `webhook-test: true`; nothing is stored or retried. Answers the"
+        " attempt. Webhook and chat formats.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams",
+        {
+            200: answer("Sent; `status` is the downstream's answer.", TestEventSent),
+            404: answer("No downstream of that name (of the caller's app).", ErrorAnswer),
+            422: answer("An unknown type, or a broker's format.", ErrorAnswer),
+        },
+    ),
+    openapi_extra=body(TestEventRequest, "TestEventRequest", "The event type."),
+)
+async def test_downstream(request: Request, service: Served, name: PathId) -> Response:
+    kept = own_name(request, service, name)
+    timeout = service.config.settings.server.body_timeout_seconds
+    payload = await read_json(request, MAX_TEST_BODY_BYTES, timeout)
+    wanted = read_checked(TestEventRequest, payload)
+    return reply(TestEventSent, await send_test(service, kept, wanted.type))
