@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from receiver.app.api.routers import openapi
+from receiver.api.routers import openapi
 from receiver.keys.rules.access import Scope
 
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from receiver.app.api.routers import openapi
+from receiver.api.routers import openapi
 from receiver.kernel.events.rules.kinds import KINDS
 from receiver.kernel.http import models as m
 from receiver.keys.rules.access import Caller, Scope

@@ -1,5 +1,5 @@
 """The Starlette application: the callback route first (bare ASGI), the API's routes
-(FastAPI's, receiver/app/api/routers.py), the console, and every error as one shape."""
+(FastAPI's, receiver/api/routers.py), the console, and every error as one shape."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import agents_door
-from receiver.app.api.routers import routes as api_routes
+from receiver.api.routers import routes as api_routes
 from receiver.callbacks.api import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
 from receiver.console import console_app

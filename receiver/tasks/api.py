@@ -23,13 +23,10 @@ from receiver.keys.door import (
     body,
     described,
     guarded,
-    media,
     needs,
     reply,
 )
 from receiver.keys.rules.access import Caller
-from receiver.stream.changes import change_hub
-from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
@@ -46,7 +43,6 @@ _UPSTREAM = {
 }
 
 router = APIRouter(tags=["tasks"])
-live = APIRouter(tags=["live"])
 
 IdempotencyKey = Annotated[
     m.Key | None,
@@ -218,38 +214,3 @@ def own(caller: Caller, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for row in rows
         if row["downstream"] == TASK_WEBHOOK or owner_of(row["downstream"]) == caller.app_id
     ]
-
-
-LastEventId = Annotated[
-    m.Text | None,
-    Header(
-        alias="Last-Event-ID",
-        description="Resume after this event (browsers send it when they reconnect).",
-    ),
-]
-
-
-@live.get(
-    "/v1/stream",
-    summary="Live changes (Server-Sent Events)",
-    description=described(
-        "Never ends. `event: task` carries a task summary as it changes, `event: attempt` a"
-        " delivery attempt as it ends; each `id` is where a reconnecting client resumes"
-        " (`Last-Event-ID`), also after a restart of the relay. A `: keep-alive` comment"
-        " comes every 15 s.",
-        "tasks:read",
-    ),
-    dependencies=[needs("tasks:read")],
-    responses=guarded("tasks:read", {200: media("The stream.", "text/event-stream")}),
-    response_class=Response,
-)
-async def stream(
-    request: Request,
-    service: Served,
-    params: Annotated[m.StreamParams, Query()],
-    last_event_id: LastEventId = None,
-) -> Response:
-    caller = caller_of(request)
-    if params.task_id is not None:
-        await task_actions.task_of(service, params.task_id, caller)
-    return stream_response(request, service, change_hub(service), params.task_id, caller)

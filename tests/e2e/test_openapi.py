@@ -23,7 +23,7 @@ from receiver.devtools.testkit import free_port
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.routing import Mount, Route
 
-from receiver.app.api.routers import openapi
+from receiver.api.routers import openapi
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
 from receiver.downstreams import api as downstreams

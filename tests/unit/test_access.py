@@ -23,7 +23,7 @@ def test_every_route_behind_a_token_names_its_scope() -> None:
 
 
 def test_the_documented_security_names_the_scope() -> None:
-    from receiver.app.api.routers import openapi
+    from receiver.api.routers import openapi
 
     paths = openapi()["paths"]
     for op in OPERATIONS:

@@ -26,14 +26,14 @@ FEATURES: dict[str, set[str]] = {
     "stream": {"keys", "tasks"},  # the live change feed and its streams
     "shares": {"keys", "tasks", "stream"},  # share links and the page behind them
     "apps": {"keys", "downstreams", "stream"},  # apps and their keys, through the API
-    "catalog": {"downstreams", "deliveries"},  # the event types, their schemas, AsyncAPI
+    "catalog": {"keys", "downstreams", "deliveries"},  # the event types, their schemas, AsyncAPI
     "operator": {"keys", "downstreams", "retention", "tasks", "deliveries", "media"},
     "frontdoor": {"keys", "tasks", "media", "operator"},  # Runway's API for its SDKs
 }
-# Above every feature: the operator's console, an app's portal and the agents' door use any
-# of them; `app` assembles the process; the development tools and the command line stand
-# on top.
-TOP = ["console", "portal", "agents", "app", "devtools", "cli", "__main__"]
+# Above every feature: the operator's console and an app's portal use any of them; `api`
+# puts every feature's router in order with the OpenAPI document, which the agents' door
+# reads; `app` assembles the process; the development tools and the command line on top.
+TOP = ["console", "portal", "api", "agents", "app", "devtools", "cli", "__main__"]
 # Inside a feature (and in the kernel's shared recording of an event, kernel/events/): its
 # pure rules, its rows (SQL beside the function that runs it), its stories (one transaction
 # each), then its edges (routes, workers): each may use only what stands before it.

@@ -37,6 +37,7 @@ from receiver.keys.door import media as media_answer
 from receiver.media import api as media
 from receiver.operator import probes
 from receiver.shares import api as shares
+from receiver.stream import api as stream_api
 from receiver.tasks import api as tasks
 
 _VALIDATION = ("HTTPValidationError", "ValidationError")
@@ -79,7 +80,7 @@ _ROUTERS = (
     catalog.router,  # before /v1/downstreams/{name}, which would take "preview"
     downstreams.one,
     downstream_actions.router,
-    tasks.live,
+    stream_api.live,
     media.router,
     shares.pages,
     probes.router,

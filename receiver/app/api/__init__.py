@@ -1,2 +1,0 @@
-"""The relay's own HTTP API: admin routes over tasks, deliveries and downstreams; media, health
-and metrics; the live stream of changes."""

@@ -1,0 +1,58 @@
+"""`/v1/stream`: the live changes a key may see, as Server-Sent Events (route.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
+from receiver.kernel.http import models as m
+from receiver.keys.access import caller_of
+from receiver.keys.door import (
+    Served,
+    described,
+    guarded,
+    media,
+    needs,
+)
+from receiver.stream.changes import change_hub
+from receiver.stream.route import stream_response
+from receiver.tasks import actions as task_actions
+
+live = APIRouter(tags=["live"])
+
+
+LastEventId = Annotated[
+    m.Text | None,
+    Header(
+        alias="Last-Event-ID",
+        description="Resume after this event (browsers send it when they reconnect).",
+    ),
+]
+
+
+@live.get(
+    "/v1/stream",
+    summary="Live changes (Server-Sent Events)",
+    description=described(
+        "Never ends. `event: task` carries a task summary as it changes, `event: attempt` a"
+        " delivery attempt as it ends; each `id` is where a reconnecting client resumes"
+        " (`Last-Event-ID`), also after a restart of the relay. A `: keep-alive` comment"
+        " comes every 15 s.",
+        "tasks:read",
+    ),
+    dependencies=[needs("tasks:read")],
+    responses=guarded("tasks:read", {200: media("The stream.", "text/event-stream")}),
+    response_class=Response,
+)
+async def stream(
+    request: Request,
+    service: Served,
+    params: Annotated[m.StreamParams, Query()],
+    last_event_id: LastEventId = None,
+) -> Response:
+    caller = caller_of(request)
+    if params.task_id is not None:
+        await task_actions.task_of(service, params.task_id, caller)
+    return stream_response(request, service, change_hub(service), params.task_id, caller)
