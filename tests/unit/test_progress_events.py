@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from receiver.downstreams.render import webhook
 from receiver.downstreams.render.message import headline
 from receiver.kernel.config import DownstreamConfig
-from receiver.kernel.config.sections import ManagedDownstreamConfig
+from receiver.kernel.config.downstream import ManagedDownstreamConfig
 from receiver.kernel.config.targets import fill
 from receiver.kernel.events.rules.progress import (
     PROGRESS,

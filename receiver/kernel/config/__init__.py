@@ -7,6 +7,11 @@ wrong and every environment variable missing, so that one start-up shows them al
 
 from __future__ import annotations
 
+from receiver.kernel.config.downstream import (
+    DownstreamChange,
+    DownstreamConfig,
+    ManagedDownstreamConfig,
+)
 from receiver.kernel.config.load import (
     Config,
     Downstream,
@@ -25,18 +30,15 @@ from receiver.kernel.config.sections import (
     CallbackConfig,
     ConsoleConfig,
     DeliveryConfig,
-    DownstreamChange,
-    DownstreamConfig,
     LoggingConfig,
-    ManagedDownstreamConfig,
     MediaConfig,
     PollingConfig,
     RetentionConfig,
     ServerConfig,
-    Settings,
     StorageConfig,
     UpstreamConfig,
 )
+from receiver.kernel.config.settings import Settings
 
 __all__ = [
     "CONFIG_ENV",

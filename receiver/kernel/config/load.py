@@ -17,15 +17,15 @@ from pydantic import (
 )
 
 from receiver.kernel.config.aws_targets import AWS_FORMATS, DEFAULT_KEY
-from receiver.kernel.config.environ import overlay
-from receiver.kernel.config.names import Normalised, unknown
-from receiver.kernel.config.sections import (
-    CONFIG_ENV,
+from receiver.kernel.config.downstream import (
     DownstreamConfig,
     ManagedDownstreamConfig,
-    Settings,
     check_downstream_url,
 )
+from receiver.kernel.config.environ import overlay
+from receiver.kernel.config.names import Normalised, unknown
+from receiver.kernel.config.sections import CONFIG_ENV
+from receiver.kernel.config.settings import Settings
 from receiver.kernel.config.targets import TARGET_FIELD, BrokerTarget
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.expressions import header_problem

@@ -4,7 +4,7 @@ would not use (a typo is an error, not a silently ignored line)."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal, Self, cast
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
@@ -12,37 +12,22 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
-    create_model,
     field_validator,
-    model_validator,
 )
 
-from receiver.kernel.config.agents import McpConfig
-from receiver.kernel.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
-from receiver.kernel.config.expression_fields import DownstreamExpressions
 from receiver.kernel.config.share import FrameOrigin, ShareLook
-from receiver.kernel.config.targets import (
-    BROKER_SCHEMES,
-    PLACEHOLDERS,
-    TARGET_FIELD,
-    WILDCARDS,
-    placeholders,
-)
 from receiver.kernel.events.rules.poll_timing import PollRule
-from receiver.kernel.events.rules.states import TERMINAL_STATES, State
 
 CONFIG_ENV = "RECEIVER_CONFIG"
 CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ServerConfig(_Section):
+class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     # How CometAPI reaches this service from outside; callback URLs are built on it.
@@ -91,7 +76,7 @@ class ServerConfig(_Section):
             raise ValueError(f"must be IP addresses or CIDR networks ({exc})") from None
 
 
-class UpstreamConfig(_Section):
+class UpstreamConfig(Section):
     base_url: HttpUrl = HttpUrl("https://api.cometapi.com")
     api_key_env: str = "COMETAPI_KEY"
     runway_version: str = "2024-11-06"
@@ -115,7 +100,7 @@ class UpstreamConfig(_Section):
     resubmit_failed: Annotated[int, Field(ge=0)] = 0
 
 
-class CallbackConfig(_Section):
+class CallbackConfig(Section):
     secret_env: str = "RECEIVER_SECRET"
     # Older secrets still verify tokens they signed; the current one signs new tokens.
     previous_secret_envs: list[str] = []
@@ -135,7 +120,7 @@ class CallbackConfig(_Section):
     max_history_bytes_per_task: Annotated[int, Field(gt=0)] = 1024 * 1024
 
 
-class PollingConfig(_Section):
+class PollingConfig(Section):
     callback_grace_seconds: Annotated[float, Field(ge=0)] = 600.0
     initial_delay_seconds: Annotated[float, Field(ge=0)] = 5.0
     interval_seconds: Annotated[float, Field(gt=0)] = 10.0
@@ -173,7 +158,7 @@ class PollingConfig(_Section):
         )
 
 
-class DeliveryConfig(_Section):
+class DeliveryConfig(Section):
     # Seconds to wait before each retry; the first attempt is immediate.
     retry_schedule: list[Annotated[float, Field(ge=0)]] = [5, 30, 120, 600, 1800, 7200]
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
@@ -202,7 +187,7 @@ class DeliveryConfig(_Section):
     rotation_overlap_seconds: Annotated[float, Field(ge=0)] = 24 * 3600.0
 
 
-class MediaConfig(_Section):
+class MediaConfig(Section):
     """Copies of finished renders, made before the provider's links expire (24-48 h)."""
 
     enabled: bool = False
@@ -262,7 +247,7 @@ class MediaConfig(_Section):
         return value
 
 
-class StorageConfig(_Section):
+class StorageConfig(Section):
     url: str = "sqlite:///runway-relay.db"
 
     @field_validator("url")
@@ -281,11 +266,11 @@ class StorageConfig(_Section):
         return parts.password or (given[0] if given else None)
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class ConsoleConfig(_Section):
+class ConsoleConfig(Section):
     """The operator console at /console."""
 
     # How long a login lasts; a new admin token ends every session at once.
@@ -299,7 +284,7 @@ class ConsoleConfig(_Section):
     global_login_failures_per_minute: Annotated[int, Field(gt=0)] = 20
 
 
-class RetentionConfig(_Section):
+class RetentionConfig(Section):
     """How long ended tasks are kept (receiver/retention/rules.py has the rules)."""
 
     enabled: bool = True
@@ -312,144 +297,3 @@ class RetentionConfig(_Section):
     prune_interval_seconds: Annotated[float, Field(gt=0)] = 600.0
     # Tasks deleted per transaction: small, so that callbacks never wait long behind one.
     tasks_per_batch: Annotated[int, Field(gt=0, le=10_000)] = 100
-
-
-HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
-
-
-def check_downstream_url(fmt: str, url: str) -> str:
-    """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's, an AWS
-    format's own address (receiver/kernel/config/aws.py)."""
-    if (aws := check_aws_downstream_url(fmt, url)) is not None:
-        return aws
-    if fmt in BROKER_SCHEMES:
-        schemes = BROKER_SCHEMES[fmt]
-        parts = urlsplit(url)
-        if parts.scheme not in schemes or not parts.hostname:
-            raise ValueError(f"a {fmt} downstream needs a {' or '.join(schemes)}:// URL")
-        return url
-    try:
-        return str(_HTTP_URL.validate_python(url))
-    except ValidationError:
-        raise ValueError("must be an http(s) URL") from None
-
-
-class _DownstreamSettings(AwsSettings, _Section, DownstreamExpressions):
-    """What a downstream is, wherever it is declared (the config file, or the API)."""
-
-    # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
-    name: Annotated[
-        str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-    ]
-    format: DownstreamFormat = "webhook"
-    url: str | None = None
-    # Broker formats: where messages go. The routing key, subject, topic or stream may hold
-    # {state}, {kind} and {task_id}, filled per event.
-    exchange: str | None = None  # amqp; unset: the default exchange
-    routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # amqp
-    subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # nats
-    topic: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # mqtt
-    stream: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # redis
-    maxlen: Annotated[int, Field(gt=0)] | None = None  # redis: XADD MAXLEN ~
-    # Only the tasks that name one of these in `channels` when submitted; none: every task.
-    channels: list[Annotated[str, Field(pattern=CHANNEL)]] = []
-    # Task states, `progress` for a running task's progress events (throttled by
-    # `delivery.progress_interval_seconds`), and `downstream.disabled` for the relay's
-    # notice that it gave up on one.
-    events: list[State | Literal["progress", "downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
-    timeout: Annotated[float, Field(gt=0)] = 10.0
-    # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
-    max_in_flight: Annotated[int, Field(gt=0)] = 8
-    rate_per_second: Annotated[float, Field(gt=0)] | None = None
-    # Circuit breaker: at least `breaker_min_attempts` attempts in the last
-    # `breaker_window_seconds`, and `breaker_failure_rate` of them failed, pause it; a probe
-    # goes after the cool-off.
-    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.8
-    breaker_min_attempts: Annotated[int, Field(gt=0)] = 20
-    breaker_window_seconds: Annotated[float, Field(gt=0)] = 60.0
-    breaker_cool_off_seconds: Annotated[float, Field(gt=0)] = 30.0
-    # Failing without a break this long disables it (Svix's default: 5 days).
-    disable_after_seconds: Annotated[float, Field(gt=0)] = 5 * 24 * 3600.0
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        fmt = info.data.get("format")
-        return value if value is None or fmt is None else check_downstream_url(fmt, value)
-
-    @model_validator(mode="after")
-    def _target(self) -> Self:
-        """A broker format names where its messages go, and only that."""
-        wanted = TARGET_FIELD.get(self.format)
-        for key in (*TARGET_FIELD.values(), "exchange", "maxlen"):
-            given = getattr(self, key) is not None
-            belongs = key == wanted or (key, self.format) in (
-                ("exchange", "amqp"),
-                ("maxlen", "redis"),
-            )
-            if given and not belongs:
-                raise ValueError(f"{key} is not a setting of a {self.format} downstream")
-        if wanted is None:
-            return self
-        template = getattr(self, wanted)
-        if template is None:
-            raise ValueError(f"a {self.format} downstream needs {wanted}")
-        try:
-            unknown = placeholders(template) - PLACEHOLDERS
-        except ValueError as exc:
-            raise ValueError(f"{wanted}: {exc}") from None
-        if unknown:
-            raise ValueError(
-                f"{wanted}: unknown placeholder {{{sorted(unknown)[0]}}} (known: {{state}},"
-                " {kind}, {task_id})"
-            )
-        if wildcards := sorted(set(template) & set(WILDCARDS.get(self.format, ""))):
-            raise ValueError(
-                f"{wanted}: {' '.join(wildcards)} is a wildcard to {self.format}, not a name"
-            )
-        return self
-
-
-class DownstreamConfig(_DownstreamSettings):
-    """One `[[downstream]]` of the config file: the operator's, trusted as written."""
-
-    # Slack and Discord webhook URLs carry a secret in the path, broker URLs a password:
-    # let them come from the env.
-    url_env: str | None = None
-    secret_env: str | None = None
-    headers_env: dict[str, str] = {}  # a header's value from the environment (an API key)
-
-
-class ManagedDownstreamConfig(_DownstreamSettings):
-    """A downstream made through the API (`POST /v1/downstreams`): its URL is given, and its
-    secret is the relay's to make."""
-
-    url: Annotated[str, Field(max_length=2048)]
-
-
-# Every setting but the name, each optional: what `PATCH /v1/downstreams/{name}` takes.
-DownstreamChange: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "DownstreamChange",
-    __base__=_Section,
-    **{
-        name: (cast(Any, info.annotation) | None, None)
-        for name, info in ManagedDownstreamConfig.model_fields.items()
-        if name != "name"
-    },
-)
-
-
-class Settings(_Section):
-    server: ServerConfig = ServerConfig()
-    upstream: UpstreamConfig = UpstreamConfig()
-    callbacks: CallbackConfig = CallbackConfig()
-    polling: PollingConfig = PollingConfig()
-    delivery: DeliveryConfig = DeliveryConfig()
-    storage: StorageConfig = StorageConfig()
-    media: MediaConfig = MediaConfig()
-    logging: LoggingConfig = LoggingConfig()
-    console: ConsoleConfig = ConsoleConfig()
-    retention: RetentionConfig = RetentionConfig()
-    mcp: McpConfig = McpConfig()
-    downstream: list[DownstreamConfig] = []

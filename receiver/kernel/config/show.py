@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from receiver.kernel.config.names import ADVANCED
-from receiver.kernel.config.sections import Settings
+from receiver.kernel.config.settings import Settings
 from receiver.kernel.config.targets import TARGET_FIELD
 
 MASK = "********"
