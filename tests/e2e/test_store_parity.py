@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from receiver.apps import stories as portal_story
 from receiver.callbacks.stories import callback, poll, poll_budget
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
@@ -473,6 +474,10 @@ async def apps_and_limits(run: Script) -> None:
     await run("keys", keys_story.live(store))
     await run("keys of the app", keys_story.live(store, app.id))
     await run("key live", keys_story.is_live(store, key.id))
+    origins = ("https://studio.example",)
+    await run("portal framing", portal_story.set_framing(store, "studio", origins))
+    await run("portal app", portal_story.app_of(store, app.id, time.time() + 60))
+    await run("portal link used", portal_story.use_once(store, "lnk_parity", time.time() + 60))
     limits = KeyLimits(1, 2)
     first, _ = await run(
         "limited", intake.queue(store, NewTask("video2video", {"p": 1}, owner_key=app.id), limits)

@@ -137,7 +137,9 @@ def _documented(rows: list[list[str]]) -> dict[str, str]:
 
 def _defaults(model: type[BaseModel]) -> dict[str, str]:
     return {
-        name: _shown(field.get_default(call_default_factory=True)) if not field.is_required() else "required"
+        name: _shown(field.get_default(call_default_factory=True))
+        if not field.is_required()
+        else "required"
         for name, field in model.model_fields.items()
     }
 

@@ -1,4 +1,4 @@
--- Callbacks are claims checked against CometAPI (receiver/kernel/events/rules/corroborate.py): each
+-- Callbacks are claims checked against CometAPI (receiver/domain/corroborate.py): each
 -- callback event carries its verdict; a task with a claim still being checked has
 -- claim_since, and last_polled_at keeps a flood of callbacks from becoming a flood of
 -- polls. point and refund are the credits CometAPI reports.

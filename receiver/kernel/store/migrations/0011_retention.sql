@@ -1,4 +1,4 @@
--- Retention (receiver/retention/rules.py): the prune walks ended tasks oldest first, and
+-- Retention (receiver/domain/retention.py): the prune walks ended tasks oldest first, and
 -- deletes a task's media records by task; one replica at a time holds the prune's lease.
 -- On SQLite the store then converts the file to incremental vacuum once (SqliteStore.migrate:
 -- VACUUM cannot run inside this migration's transaction).

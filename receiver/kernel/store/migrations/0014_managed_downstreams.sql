@@ -1,6 +1,6 @@
 -- Downstreams made through the API live beside the config file's health rows: `spec` holds
 -- their settings as JSON (NULL: a config-file downstream), their signing secret is sealed
--- (receiver/kernel/secrets/sealing.py), and during a rotation's overlap the previous one is kept
+-- (receiver/adapters/sealing.py), and during a rotation's overlap the previous one is kept
 -- until `previous_until`. `changed_at` tells every replica a row changed.
 ALTER TABLE downstreams ADD COLUMN spec TEXT;
 ALTER TABLE downstreams ADD COLUMN sealed_secret TEXT;

@@ -1,4 +1,4 @@
--- API keys made at run time: only a keyed hash of each is kept (receiver/keys/rules/apikeys.py),
+-- API keys made at run time: only a keyed hash of each is kept (receiver/adapters/apikeys.py),
 -- its scopes as a JSON list. A revoked key keeps its row, so that the tasks it made stay
 -- its own and its name can be given to a new key. `tasks.owner_key` is the key that made
 -- a task (NULL: the admin token, or a release before keys). Waiting tasks take turns key

@@ -1,4 +1,4 @@
--- The one poll budget every replica draws from (receiver/callbacks/rules/poll_budget.py): the tokens
+-- The one poll budget every replica draws from (receiver/domain/poll_budget.py): the tokens
 -- left and when they were last counted; a time in the future holds every poll until then
 -- (CometAPI's 429). One row, there from the start.
 CREATE TABLE poll_budget (

@@ -1,4 +1,4 @@
--- An API key's optional limits on what it submits (receiver/keys/rules/limits.py): its
+-- An API key's optional limits on what it submits (receiver/domain/key_limits.py): its
 -- open tasks at once, and the tasks it makes in any 24 hours; NULL: no limit. The two
 -- indexes count a key's open tasks and its day's tasks under its lock at each submit.
 ALTER TABLE api_keys ADD COLUMN max_queued INTEGER;
