@@ -33,6 +33,7 @@ from stages import (
     endtoend,
     fanout,
     fanshaping,
+    frontdoor,
     growth,
     info,
     ingest,
@@ -70,10 +71,11 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "revocation": revocation.run,
     "shaping": shaping.run,
     "fanshaping": fanshaping.run,
+    "frontdoor": frontdoor.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
-OWN_STORES = {"queue", "polllag", "revocation", "shaping", "fanshaping"}
+OWN_STORES = {"queue", "polllag", "revocation", "shaping", "fanshaping", "frontdoor"}
 
 # Table order: the headline figures first.
 ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
@@ -87,6 +89,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     fanout.rows,
     shaping.rows,
     fanshaping.rows,
+    frontdoor.rows,
     poller.rows,
     polllag.rows,
     memory.rows,
