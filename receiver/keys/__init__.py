@@ -1,1 +1,2 @@
-"""TODO describe."""
+"""API keys and who a caller is: keys hashed and limited, apps' rows, console sessions,
+the bearer check every route's guard calls (`door.py`, `access.py`), and the keys' routes."""

@@ -1,1 +1,2 @@
-"""TODO describe."""
+"""Retention: how long ended tasks and their history are kept, the pruning story and its
+worker."""

@@ -1,1 +1,1 @@
-"""TODO describe."""
+"""How many polls may go at once across replicas: the poll budget."""

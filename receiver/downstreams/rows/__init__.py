@@ -1,1 +1,1 @@
-"""TODO describe."""
+"""The downstreams made through the API, and their changes."""

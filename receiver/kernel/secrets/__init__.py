@@ -1,1 +1,2 @@
-"""TODO describe."""
+"""Secrets at work: signed callback tokens, secrets sealed at rest, and the Standard
+Webhooks signature of what goes out."""

@@ -1,1 +1,1 @@
-"""TODO describe."""
+"""Keys' and apps' rows."""

@@ -1,1 +1,2 @@
-"""TODO describe."""
+"""A key made, found, rehashed and revoked; an app made, changed and deleted; a console
+session ended."""
