@@ -1,2 +1,3 @@
-"""Development tools, not part of the service: a CometAPI simulator, a downstream sink, the
-demo, and helpers shared by the tests and the benchmarks. The service never imports them."""
+"""Development tools, not part of the service: a CometAPI simulator, a downstream sink and
+the demo that runs them (the tests' own tools are in tests/). The service never imports
+them."""
