@@ -1,6 +1,6 @@
-"""The layout's promises, read from the source: folders form layers that import only
-downwards, few modules sit at the top, and no module of the service grows past a size a
-reader can hold."""
+"""The layout's promises, read from the source: one folder a feature over one kernel, each
+feature in layers that import only downwards, few modules at the top, and no module of the
+service grown past a size a reader can hold."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ FEATURES: dict[str, set[str]] = {
 TOP = ["console", "portal", "api", "agents", "app", "devtools", "cli", "__main__"]
 # Inside a feature (and in the kernel's shared recording of an event, kernel/events/): its
 # pure rules, its rows (SQL beside the function that runs it), its stories (one transaction
-# each), then its edges (routes, workers): each may use only what stands before it.
+# each) and its reads (`reads.py`, one snapshot each), then its edges (routes, workers,
+# actions): each may use only what stands before it.
 ROLES = ["rules", "rows", "stories", "edges"]
 MAX_TOP_LEVEL_MODULES = 5
 MAX_LINES = 450
@@ -63,8 +64,8 @@ def _role(module: str) -> int:
         if len(parts) > 3 and parts[2] == "events" and parts[3] in ROLES:
             return {"rules": 0, "rows": 2, "stories": 3}[parts[3]]
         return 1
-    if len(parts) > 2 and parts[2] in ROLES[:3]:
-        return {"rules": 0, "rows": 2, "stories": 3}[parts[2]]
+    if len(parts) > 2 and parts[2] in (*ROLES[:3], "reads"):
+        return {"rules": 0, "rows": 2, "stories": 3, "reads": 3}[parts[2]]
     return 4
 
 
