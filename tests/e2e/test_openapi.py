@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from receiver.devtools.testkit import free_port
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.routing import Mount, Route
 
@@ -49,6 +48,7 @@ from tests.harness import (
     settled,
     video2video,
 )
+from tests.testkit import free_port
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CALLBACK = "/callbacks/runway/{token}"
@@ -274,10 +274,9 @@ def test_the_stream_is_as_described(world: World) -> None:
 
 
 def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from receiver.devtools.testkit import to_toml
-
     from receiver.app.build import build_service, create_app
     from receiver.kernel.config import load
+    from tests.testkit import to_toml
 
     for name, value in relay_env().items():
         monkeypatch.setenv(name, value)
