@@ -120,9 +120,12 @@ def openapi() -> dict[str, Any]:
         )
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
     _add_bodies(schemas)
-    for path, operations in document["paths"].items():
+    for path, operations in list(document["paths"].items()):
         if path not in _HEADS:
             operations.pop("head", None)
+        # A route's methods are a set, so FastAPI lists them in an order that changes from
+        # one process to the next: one order here, so the document is the same everywhere.
+        operations = document["paths"][path] = dict(sorted(operations.items(), key=_by_method))
         for method, operation in operations.items():
             operation["operationId"] = _operation_id(path, method)
             operation.setdefault("security", [])  # an open or signed route: no bearer
@@ -136,6 +139,13 @@ def openapi() -> dict[str, Any]:
         schemas.pop(name, None)
     document["components"]["schemas"] = dict(sorted(schemas.items()))
     return document
+
+
+_METHODS = ("get", "head", "post", "put", "patch", "delete", "options", "trace")
+
+
+def _by_method(item: tuple[str, Any]) -> int:
+    return _METHODS.index(item[0]) if item[0] in _METHODS else len(_METHODS)
 
 
 def _absent_not_null(schema: dict[str, Any]) -> None:
