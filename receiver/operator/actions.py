@@ -1,18 +1,9 @@
-"""What an operator does to the relay, whichever door they come in by (the admin API, the
-console, the command line): each action once, with its wake-up, its metric and its log line."""
+"""Whether this process takes work now, as the readiness probe and the console ask it."""
 
 from __future__ import annotations
 
 from receiver.kernel.errors import Overloaded, StoreError
 from receiver.kernel.service import Service
-from receiver.keys.stories import sessions
-from receiver.tasks.submit import submit
-
-# The names the doors call (receiver/web/), kept while they move: each is the story or the
-# submit itself, nothing in between.
-submit_task = submit
-end_session = sessions.end
-session_ended = sessions.ended
 
 
 async def ready(service: Service) -> None:
