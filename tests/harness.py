@@ -1,8 +1,9 @@
 """Real things on loopback for the tests: the relay as a process, the simulator, sinks.
 
-The relay runs as `python -m receiver serve` in its own process (so tests can SIGTERM and
-SIGKILL it); the CometAPI simulator and the downstream sinks run under uvicorn in this
-process and are steered over their HTTP control routes, as a user would.
+The relay runs as `receiver serve` in its own process (so tests can SIGTERM and SIGKILL
+it), forked from one that has imported it already (`forked.py`); the CometAPI simulator
+and the downstream sinks run under uvicorn in this process and are steered over their
+HTTP control routes, as a user would.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.kernel.config.names import ADVANCED, RENAMED
 from receiver.kernel.secrets.tokens import _SALT
+from tests.forked import Process, spawn
 from tests.testkit import to_toml
 
 API_KEY = "sk-test-" + "a1b2c3d4e5f6a7b8c9d0"
@@ -239,25 +241,18 @@ class Relay:
         self.config_path.write_text(to_toml(settings))
         self.log_path = workdir / f"relay-{self.port}.log"
         self.env = {**os.environ, **env, "PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.proc: Process | None = None
+        self.worker: Process | None = None
         self.worker_log_path = workdir / f"relay-{self.port}-worker.log"
         self.api = httpx.Client(
             base_url=self.url, timeout=15, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )
         self.anon = httpx.Client(base_url=self.url, timeout=15)
 
-    def _spawn(self, command: str, log_path: Path) -> subprocess.Popen[bytes]:
-        with log_path.open("ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "receiver", command, "--config", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.workdir,
-            )
+    def _spawn(self, command: str, log_path: Path) -> Process:
+        return spawn([command, "--config", str(self.config_path)], self.env, self.workdir, log_path)
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self) -> Process:
         """`receiver deliver` on the same config: the fan-out in a process of its own."""
         self.worker = self._spawn("deliver", self.worker_log_path)
         return self.worker

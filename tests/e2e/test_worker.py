@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import MakeRelay, webhook
+from tests.forked import Process
 from tests.harness import Relay, Sink, settled, video2video, wait_for
 
 SEPARATE = {"in_process": False, "tick_seconds": 0.1}
@@ -74,13 +75,13 @@ def test_deliver_refuses_a_config_that_delivers_in_serve(make_relay: MakeRelay) 
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def _run_beside(relay: Relay, command: str, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+def _run_beside(relay: Relay, command: str, name: str) -> tuple[Process, Path]:
     """Another `receiver <command>` on the relay's config, with a log of its own."""
     log = relay.workdir / f"{name}.log"
     return relay._spawn(command, log), log
 
 
-def _refused_or_started(proc: subprocess.Popen[bytes], log: Path, started: str) -> str:
+def _refused_or_started(proc: Process, log: Path, started: str) -> str:
     """Wait until the process exits or logs its start; the one line it was refused with."""
     wait_for(lambda: proc.poll() is not None or started in log.read_text(), timeout=60)
     if proc.poll() is None:

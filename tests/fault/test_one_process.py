@@ -9,7 +9,6 @@ naming the first one's pid, and no delivery may go out twice. Then the first is 
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures
+from tests.forked import Process
 from tests.harness import Relay, Sink, settled, video2video, wait_for
 
 pytestmark = pytest.mark.fault
@@ -31,7 +31,7 @@ def storage_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'relay.db'}"
 
 
-def _exited_or_ready(proc: subprocess.Popen[bytes], relay: Relay) -> bool:
+def _exited_or_ready(proc: Process, relay: Relay) -> bool:
     if proc.poll() is not None:
         return True
     try:

@@ -1,0 +1,139 @@
+"""Relay processes forked from one that has already imported the relay.
+
+Importing the relay costs about a second of CPU, and the suites start well over a thousand
+relays: on two cores that import was the largest single cost of a CI run. So the harness
+starts each relay (`receiver serve`, `receiver deliver`) as a child of the standard
+library's fork server, a single-threaded process that imports the relay's modules once:
+every relay is still a process of its own (its own pid, memory, event loop, signals and
+exit code), it runs the same `receiver` command with its own environment and working
+folder, and writes its log to its own file; only the imports are shared, copy-on-write.
+
+What a fork cannot show, how `python -m receiver serve` starts from nothing (its one-line
+start-up mistakes, its exit codes, an install without an extra), the start-up tests run
+as plain subprocesses. `RELAY_TEST_SPAWN=exec` starts every relay that way too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+from multiprocessing.context import ForkServerContext
+from pathlib import Path
+
+# What `receiver serve` imports on its way to ready (the database drivers included), so
+# that a forked relay imports next to nothing. A module missing here costs time, not
+# correctness: the child imports it itself.
+PRELOAD = [
+    "receiver.cli.main",
+    "receiver.app.build",
+    "receiver.app.server",
+    "receiver.app.deliver",
+    "receiver.agents.server",
+    "receiver.kernel.store.sqlite.store",
+    "receiver.kernel.store.postgres.store",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.lifespan.on",
+    "tests.forked",
+]
+
+_context: ForkServerContext | None = None
+
+
+def forking() -> bool:
+    """Whether relays are forked (the default on Linux) or started with exec."""
+    return sys.platform == "linux" and os.environ.get("RELAY_TEST_SPAWN", "fork") != "exec"
+
+
+def _fork_server() -> ForkServerContext:
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(PRELOAD)
+    return _context
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: str, log_path: str) -> None:
+    """The child: the environment, folder and output a spawned `receiver` would have, then
+    the command itself, ending as the interpreter ends (exit handlers, then the code)."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    # Unbuffered, as PYTHONUNBUFFERED makes them in a spawned relay: the tests read the log
+    # while the relay runs.
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+    sys.argv = ["receiver", *argv]
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    from receiver.cli.main import main
+
+    try:
+        main(args=argv, prog_name="receiver")
+    finally:
+        atexit._run_exitfuncs()
+
+
+class Forked:
+    """A forked relay, answering as much of `subprocess.Popen` as the tests use."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
+        self._process = _fork_server().Process(
+            target=_run, args=(argv, env, str(cwd), str(log_path)), daemon=True
+        )
+        self._process.start()
+        self.pid: int = self._process.pid or 0
+        self.args = argv
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.exitcode
+
+    def poll(self) -> int | None:
+        self._process.join(0)
+        return self._process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self._process.exitcode
+
+    def send_signal(self, number: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, number)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+Process = subprocess.Popen[bytes] | Forked
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> Process:
+    """`receiver <argv>` as a process of its own, forked or exec'd (`forking()`), with its
+    output appended to `log_path`."""
+    if forking():
+        log_path.touch()  # there at once, as the spawned relay's is
+        return Forked(argv, env, cwd, log_path)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "receiver", *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+        )
