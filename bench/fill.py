@@ -25,7 +25,7 @@ from common import SIGNING_SECRET, callback_body
 from psycopg.rows import dict_row as pg_dict_row
 
 from receiver.kernel.comet.parse import parse_callback
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observed
 from receiver.kernel.secrets.tokens import CallbackSigner

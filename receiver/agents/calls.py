@@ -17,8 +17,8 @@ from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import LimitReached, NotFound, RelayError
-from receiver.kernel.events.rules.kinds import output_of
 from receiver.kernel.events.rules.routing import shown_name
+from receiver.kernel.events.rules.task import output_of
 from receiver.kernel.http import models as m
 from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter

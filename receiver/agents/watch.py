@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from receiver.kernel.errors import NotFound
-from receiver.kernel.events.rules.kinds import output_of
-from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.rules.task import TERMINAL_STATES, output_of
 from receiver.kernel.service import Service
 from receiver.keys.rules.access import Caller
 from receiver.media.storage.links import media_links_of

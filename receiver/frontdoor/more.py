@@ -20,7 +20,7 @@ from receiver.frontdoor import shape
 from receiver.frontdoor.models import USAGE_MODELS
 from receiver.frontdoor.tasks import RunwayError, create, refusal, runway_answers, runway_version
 from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
-from receiver.kernel.events.rules.kinds import passed_through
+from receiver.kernel.events.rules.task import passed_through
 from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.events.rules.kinds import is_callback
-from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.rules.task import TERMINAL_STATES, is_callback
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task
 from receiver.tasks import reads as task_reads

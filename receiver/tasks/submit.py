@@ -27,8 +27,14 @@ from receiver.kernel import expressions
 from receiver.kernel.config import problems
 from receiver.kernel.config.sections import CHANNEL
 from receiver.kernel.errors import InvalidRequest, LimitReached
-from receiver.kernel.events.rules.kinds import KIND_NAMES, is_callback, kind_of, passed_through
-from receiver.kernel.events.rules.states import TERMINAL_STATES, State
+from receiver.kernel.events.rules.task import (
+    KIND_NAMES,
+    TERMINAL_STATES,
+    State,
+    is_callback,
+    kind_of,
+    passed_through,
+)
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work

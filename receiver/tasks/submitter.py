@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.client import Submitted
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
-from receiver.kernel.events.rules.kinds import is_callback
-from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rules.polling import PollRule
 from receiver.kernel.events.rules.queue import Refusal, SubmitPolicy, after_refusal
+from receiver.kernel.events.rules.task import is_callback
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import SubmitAttempt, SubmitJob

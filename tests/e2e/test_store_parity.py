@@ -19,18 +19,17 @@ from typing import Any
 import pytest
 
 from receiver.apps import stories as portal_story
-from receiver.callbacks.stories import callback, poll, poll_budget
+from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import LimitReached
-from receiver.kernel.events.rows import copies as copy_rows
-from receiver.kernel.events.rules.claims import ClaimPolicy
-from receiver.kernel.events.rules.observation import Observation
-from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rows import observations as event_rows
+from receiver.kernel.events.rules.polling import PollRule
 from receiver.kernel.events.rules.queue import Refused
+from receiver.kernel.events.rules.reports import ClaimPolicy, Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.store import (
@@ -74,8 +73,8 @@ SUBS = {
 }
 POLICY = ClaimPolicy(trust_body=False, window=60.0, min_poll_gap=0.0, max_count=8, max_bytes=4096)
 # Under a budget, so that the script also draws from it and writes it back.
-POLL_LEASE = poll_budget.PollLease("P", 60.0, 60.0, 1000.0)
-CALLBACK_LEASE = poll_budget.PollLease("C", 60.0, 60.0, None)  # no budget: it leases its own
+POLL_LEASE = callbacks.PollLease("P", 60.0, 60.0, 1000.0)
+CALLBACK_LEASE = callbacks.PollLease("C", 60.0, 60.0, None)  # no budget: it leases its own
 ID = re.compile(r"^[a-z]+_[0-9a-f]{20,}$")
 # Epoch seconds: any number this large is a time, which differs from run to run.
 A_TIME = 1e9
@@ -219,7 +218,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     # A callback's claim, then the polls that confirm it.
     await run(
         "callback",
-        callback.arrive(
+        callbacks.arrive(
             store,
             Report(
                 "callback",
@@ -236,15 +235,15 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             POLICY,
         ),
     )
-    polls = await run("claim polls", poll_budget.claim(store, POLL_LEASE, 10))
+    polls = await run("claim polls", callbacks.claim(store, POLL_LEASE, 10))
     assert sorted(p.task_id for p in polls) == sorted([cat.id, dog.id])
     running = Observation(state="running", upstream_task_id="up-dog", progress="50%")
     await run(
         "poll running",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(dog.id, "P", running, "{}", time.time() - 1),
-            poll.PollPolicy(SUBS, 120.0),
+            callbacks.Answer(dog.id, "P", running, "{}", time.time() - 1),
+            callbacks.PollPolicy(SUBS, 120.0),
         ),
     )
     done = Observation(
@@ -257,24 +256,24 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     chat_now = (frozenset({"chat"}), 60.0)
     handed = await run(
         "poll done",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(cat.id, "P", done, "{}", None),
-            poll.PollPolicy(SUBS, 120.0),
+            callbacks.Answer(cat.id, "P", done, "{}", None),
+            callbacks.PollPolicy(SUBS, 120.0),
             chat_now,
         ),
     )
     assert len(handed.handed) == 1
-    [due] = await run("claim poll again", poll_budget.claim(store, POLL_LEASE, 10))
+    [due] = await run("claim poll again", callbacks.claim(store, POLL_LEASE, 10))
     done_dog = Observation(
         state="succeeded", upstream_task_id="up-dog", outputs=("https://cdn.test/dog.mp4",)
     )
     await run(
         "poll copy",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(due.task_id, "P", done_dog, "{}", None),
-            poll.PollPolicy(SUBS, 120.0, True),
+            callbacks.Answer(due.task_id, "P", done_dog, "{}", None),
+            callbacks.PollPolicy(SUBS, 120.0, True),
         ),
     )
     return {"cat": cat.id, "dog": dog.id, "fox": fox.id}, handed.handed
@@ -300,7 +299,7 @@ async def resubmit_and_orphan(run: Script) -> None:
     claim = Observation(state="failed", upstream_task_id="up-eel", error="bad output")
     taken = await run(
         "callback takes poll",
-        callback.arrive(
+        callbacks.arrive(
             store,
             Report("callback", "cb-eel", claim, "{}"),
             eel.id,
@@ -318,10 +317,10 @@ async def resubmit_and_orphan(run: Script) -> None:
     )
     await run(
         "poll failed",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(eel.id, "C", failed, "{}", time.time() + 60),
-            poll.PollPolicy(SUBS, 120.0, False, 1),
+            callbacks.Answer(eel.id, "C", failed, "{}", time.time() + 60),
+            callbacks.PollPolicy(SUBS, 120.0, False, 1),
         ),
     )
     await run("requeued", task_reads.task(store, eel.id))
@@ -385,7 +384,7 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
 async def copy(run: Script, ids: dict[str, str]) -> None:
     """The dog's copy retried, renewed and finished; the deliveries it held go."""
     store = run.store
-    await run("copying", store.read(lambda db: copy_rows.copying(db, ids["dog"])))
+    await run("copying", store.read(lambda db: event_rows.copying(db, ids["dog"])))
     [job] = await run("claim copy", copies.claim(store, "M", 60, 4))
     await run("retry copy", copies.retry(store, job.event_id, "M", time.time() - 1, "slow", []))
     [job] = await run("claim copy again", copies.claim(store, "M", 60, 4))
@@ -527,10 +526,10 @@ async def inputs_progress_and_copies(run: Script) -> None:
         running = Observation(state="running", upstream_task_id="up-in", progress=progress)
         await run(
             f"running {progress}",
-            poll.answered(
+            callbacks.answered(
                 store,
-                poll.Answer(task.id, "P", running, "{}", rule),
-                poll.PollPolicy(listening, 120.0, progress_every=0.0),
+                callbacks.Answer(task.id, "P", running, "{}", rule),
+                callbacks.PollPolicy(listening, 120.0, progress_every=0.0),
             ),
         )
     await run("due downstreams", downstream_rows.due(store))
@@ -538,10 +537,10 @@ async def inputs_progress_and_copies(run: Script) -> None:
     done = Observation(state="succeeded", upstream_task_id="up-in", outputs=("https://c/x.mp4",))
     await run(
         "copy wanted",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(task.id, "P", done, "{}", rule),
-            poll.PollPolicy(listening, 120.0, mirror=True),
+            callbacks.Answer(task.id, "P", done, "{}", rule),
+            callbacks.PollPolicy(listening, 120.0, mirror=True),
         ),
     )
     await run("give up copies", copies.give_up_all(store, "stopping", 4))

@@ -21,7 +21,7 @@ from receiver.cli.common import installed_for
 from receiver.kernel import extras
 from receiver.kernel.config import Settings
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound
-from receiver.kernel.events.rules.kinds import KIND_NAMES
+from receiver.kernel.events.rules.task import KIND_NAMES
 from receiver.keys.rules.access import SCOPES, Caller, Scope
 from tests.api_table import OPERATIONS
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from receiver.kernel.events.rows import observations
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscriptions
-from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.rules.task import TERMINAL_STATES
 from receiver.kernel.events.stories.observe import Audience, Report, observe, observed
 from receiver.kernel.store import Recorded, Store
 from receiver.kernel.store.db import Db

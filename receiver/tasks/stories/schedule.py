@@ -1,13 +1,12 @@
-"""When a task is polled next: the rule of receiver/kernel/events/rules/poll_timing.py fed with
-what the
-store keeps (when the task was first seen running, the history of tasks like it), inside a
-poll's or a submit's transaction.
+"""When a task is polled next: the rule of receiver/kernel/events/rules/polling.py fed with
+what the store keeps (when the task was first seen running, the history of tasks like
+it), inside a poll's or a submit's transaction.
 """
 
 from __future__ import annotations
 
 from receiver.kernel.events.rows import polls
-from receiver.kernel.events.rules.poll_timing import (
+from receiver.kernel.events.rules.polling import (
     HISTORY_SIZE,
     PollRule,
     Seen,

@@ -13,12 +13,11 @@ import time
 from dataclasses import dataclass
 
 from receiver.kernel.events.rows import observations, polls
-from receiver.kernel.events.rules.kinds import NOT_SERVED, is_passed_through
-from receiver.kernel.events.rules.observation import Observation
-from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rules.polling import PollRule
 from receiver.kernel.events.rules.queue import Refused, free_slots
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscriptions
-from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through
 from receiver.kernel.events.stories.observe import Audience, Report, fan_out, insert_event, observed
 from receiver.kernel.store import Recorded, Store, SubmitAttempt, SubmitJob
 from receiver.kernel.store.db import Db, Sql

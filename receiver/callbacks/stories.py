@@ -1,31 +1,165 @@
-"""A poll answers: CometAPI's authenticated word on a task, the only report that changes
-its state (unless callbacks are trusted), in one transaction with the callbacks' claims it
-settles, when to ask next, and the poll's lease given back.
+"""A callback kept as a claim, the polls leased within the budget, and a poll's answer
+recorded with the claims it settles: one transaction each.
 
-A failure worth another try, while resubmits are left, is kept as history and the task goes
-back to the submit queue, to be sent as a new upstream task.
+A callback arrives (`arrive`): CometAPI does not sign callbacks, so the claim changes the
+task only under `trust_body`. On a task that has ended it is judged at once against what
+CometAPI said; otherwise it waits, `pending`, for the poll it brings forward (never sooner
+than `min_poll_gap` after the last poll, so a flood of callbacks is not a flood of calls to
+CometAPI). Past the task's history bound nothing is stored: the callback only brings the
+poll forward.
+
+Which due polls go now (`claim`): the nearest their end first, as many as the replicas'
+one budget allows (receiver/kernel/events/rules/polling.py), each leased to the process
+that will make it.
+
+A poll answers (`answered`): CometAPI's authenticated word on a task, the only report that
+changes its state (unless callbacks are trusted), in one transaction with the callbacks'
+claims it settles, when to ask next, and the poll's lease given back. A failure worth
+another try, while resubmits are left, is kept as history and the task goes back to the
+submit queue, to be sent as a new upstream task.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from receiver.kernel.events.rows import observations, outbox, polls
 from receiver.kernel.events.rows.observations import Locked
 from receiver.kernel.events.rows.polls import PollEnd
-from receiver.kernel.events.rules.claims import next_poll, settle
-from receiver.kernel.events.rules.observation import Observation, progress_fraction
-from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rules.polling import Bucket, PollRule, give_back, held, take
 from receiver.kernel.events.rules.queue import resubmit
+from receiver.kernel.events.rules.reports import (
+    PENDING,
+    ClaimPolicy,
+    Observation,
+    claim_of,
+    judge_on_ended,
+    next_poll,
+    over_history_bound,
+    poll_due,
+    progress_fraction,
+    settle,
+)
 from receiver.kernel.events.rules.routing import Subscriptions
-from receiver.kernel.events.rules.states import TERMINAL_STATES
-from receiver.kernel.events.stories.observe import Audience, Report, observe, record
-from receiver.kernel.events.stories.progress import told
-from receiver.kernel.store import DeliveryJob, PollResult, Recorded, Settled, Store, Task
+from receiver.kernel.events.rules.task import TERMINAL_STATES
+from receiver.kernel.events.stories.observe import Audience, Report, lock, observe, record, told
+from receiver.kernel.handoff import PollLease
+from receiver.kernel.store import DeliveryJob, PollJob, PollResult, Recorded, Settled, Store, Task
 from receiver.kernel.store.db import Db, Sql
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.stories import schedule
+
+
+async def arrive(
+    store: Store,
+    report: Report,
+    task_id: str,
+    subscriptions: Subscriptions,
+    policy: ClaimPolicy,
+    take_poll: PollLease | None = None,
+) -> Recorded:
+    """Keep the callback `report` on `task_id` in one transaction. With `take_poll`, a poll
+    due at once is leased here to its owner and returned, so that
+    it runs without a claim transaction of its own. The answer may go out once this
+    returns: the claim is committed."""
+    audience = Audience(subscriptions)
+    return await store.run(
+        lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
+    )
+
+
+COUNT_CALLBACK = Sql(
+    "UPDATE tasks SET callback_count = callback_count + 1,"
+    " callback_bytes = callback_bytes + ? WHERE id = ?"
+)
+
+
+def arrived(
+    db: Db,
+    task_id: str,
+    report: Report,
+    audience: Audience,
+    policy: ClaimPolicy,
+    take_poll: PollLease | None,
+    now: float,
+) -> Recorded:
+    obs = claim_of(report.obs)  # its credits are never taken: only CometAPI's answer prices
+    locked = lock(db, task_id, obs)
+    if isinstance(locked, Recorded):
+        return locked
+    task = locked.task
+    size = len(report.raw.encode())
+    if over_history_bound(locked.callback_count, locked.callback_bytes, size, policy):
+        if task.state not in TERMINAL_STATES:
+            _bring_poll_forward(db, task.id, obs, policy, claim=False, now=now)
+        return Recorded("over_limit", task)
+    verdict: str | None = PENDING
+    if task.state in TERMINAL_STATES:
+        verdict = judge_on_ended(task.state, task.outputs, obs, now)
+    claim = replace(report, obs=obs, verdict=verdict)
+    recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
+    if recorded.outcome == "duplicate":
+        return recorded
+    db.execute(COUNT_CALLBACK, (size, task.id))
+    if verdict != PENDING:
+        return recorded
+    _bring_poll_forward(db, task.id, obs, policy, claim=True, now=now)
+    if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
+        # CometAPI has it (a send that timed out got through): it is not sent again.
+        observations.leave_queue(db, task.id)
+    if take_poll is not None:
+        recorded = replace(recorded, poll=claim_one(db, task.id, take_poll, now))
+    return recorded
+
+
+def _bring_poll_forward(
+    db: Db, task_id: str, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
+) -> None:
+    due = poll_due(now, polls.last_polled_at(db, task_id), policy)
+    polls.bring_poll_forward(db, task_id, obs.upstream_task_id, due, now, claim)
+
+
+SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
+
+
+def _settle(db: Db, lease: PollLease, before: Bucket, after: Bucket, unused: int) -> None:
+    left = give_back(after, unused, lease.max_per_second)
+    if left != before:
+        db.execute(SET_POLL_BUDGET, (left.tokens, left.at))
+
+
+def claim_due(db: Db, lease: PollLease, limit: int, now: float) -> list[PollJob]:
+    """Lease up to `limit` due polls within the budget, in one transaction."""
+    before = Bucket(*polls.poll_budget(db))
+    granted, after = take(before, now, lease.max_per_second, limit)
+    jobs = polls.claim_polls(db, lease.owner, now, (lease.seconds, lease.ceiling), granted)
+    _settle(db, lease, before, after, granted - len(jobs))
+    return jobs
+
+
+def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | None:
+    """A callback's own poll, leased in its transaction unless a 429 holds polls. Under a
+    budget it is left to the next claim, which takes the polls of callbacks first: taking
+    the budget's lock in every callback's transaction would queue the callbacks behind it."""
+    if lease.max_per_second is not None or now < polls.polls_held_until(db):
+        return None
+    return polls.claim_poll(db, task_id, lease.owner, now, lease.seconds)
+
+
+async def claim(store: Store, lease: PollLease, limit: int) -> list[PollJob]:
+    return await store.run(lambda db: claim_due(db, lease, limit, time.time()), durable=False)
+
+
+async def hold(store: Store, wait: float) -> None:
+    """CometAPI's 429 on a poll: every replica's polls wait `wait` seconds."""
+
+    def empty(db: Db) -> None:
+        bucket = Bucket(*polls.poll_budget(db))
+        after = held(bucket, time.time(), wait)
+        db.execute(SET_POLL_BUDGET, (after.tokens, after.at))
+
+    await store.run(empty, durable=False)
 
 
 @dataclass(frozen=True)
