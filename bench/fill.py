@@ -36,7 +36,7 @@ from receiver.kernel.store.postgres.store import PostgresDb
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks
-from receiver.tasks.stories.submit import Accepted, bind
+from receiver.tasks.stories import Accepted, bind
 
 _SUB: dict[str, Subscription] = {}
 

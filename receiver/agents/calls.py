@@ -22,7 +22,7 @@ from receiver.kernel.events.rules.task import output_of
 from receiver.kernel.http import models as m
 from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
-from receiver.keys.rules.access import Caller
+from receiver.keys.rules import Caller
 from receiver.shares.share import make_link
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit

@@ -27,8 +27,8 @@ from receiver.kernel.events.rules.task import is_callback
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import DeliveryJob, PollJob, Settled
+from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside
-from receiver.tasks.stories import submit
 
 
 class Poller:
@@ -260,16 +260,16 @@ class Poller:
         settings = self.service.config.settings
         wait = max(2 * settings.upstream.timeout_seconds, self.settings.callback_grace_seconds)
         store = self.service.store
-        for task_id in await submit.orphaned(store, time.time() - wait):
+        for task_id in await task_stories.orphaned(store, time.time() - wait):
             try:
-                recorded = await submit.fail_orphan(
+                recorded = await task_stories.fail_orphan(
                     store, task_id, directory_of(self.service).subscriptions
                 )
             except Exception as exc:
                 await set_aside(self.service, "orphan_sweep", task_id, exc)
                 continue
             self.service.recorded(recorded)
-            self.service.log.warning("submit.orphaned", task_id=task_id)
+            self.service.log.warning("task_stories.orphaned", task_id=task_id)
 
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""

@@ -47,8 +47,8 @@ from receiver.kernel.events.stories.observe import Audience, Report, lock, obser
 from receiver.kernel.handoff import PollLease
 from receiver.kernel.store import DeliveryJob, PollJob, PollResult, Recorded, Settled, Store, Task
 from receiver.kernel.store.db import Db, Sql
+from receiver.tasks import stories as task_stories
 from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.stories import schedule
 
 
 async def arrive(
@@ -244,12 +244,12 @@ def finish(
         listeners = (policy.subscriptions, policy.progress_every)
         progressed = told(db, current, obs, progress, listeners, now)
     if recorded is not None and recorded.outcome == "applied" and ended:
-        schedule.ended(db, task, state, now)
+        task_stories.ended(db, task, state, now)
     next_at = answer.next_poll_at
     if isinstance(next_at, PollRule):
         # An ended task is asked again only to settle a claim (next_poll decides when).
         rule, seen = next_at, (state, progress)
-        next_at = now + rule.ceiling if ended else schedule.scheduled(db, task, seen, now, rule)
+        next_at = now + rule.ceiling if ended else task_stories.scheduled(db, task, seen, now, rule)
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
     polls.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))

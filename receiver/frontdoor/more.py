@@ -26,8 +26,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
-from receiver.keys.access import authorize, caller_of
-from receiver.keys.door import Served, answer, body, described, needs, reply
+from receiver.keys.door import Served, answer, authorize, body, caller_of, described, needs, reply
 from receiver.tasks import actions as task_actions
 
 _USAGE_BODY_BYTES = 4096

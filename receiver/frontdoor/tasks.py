@@ -32,19 +32,19 @@ from receiver.kernel.http.models import Answer, Key
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
-from receiver.keys.access import caller_of
 from receiver.keys.door import (
     LIMIT_RETRY_AFTER,
     PathId,
     Served,
     answer,
     body,
+    caller_of,
     described,
     guarded,
     needs,
     reply,
 )
-from receiver.keys.rules.access import Scope
+from receiver.keys.rules import Scope
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit

@@ -14,7 +14,7 @@ from receiver.kernel.events.rules.task import kind_of, output_of
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task
 from receiver.keys.bearers import keys_of
-from receiver.keys.rules.access import Caller
+from receiver.keys.rules import Caller
 from receiver.shares.links import SharedLink, ShareRefused, share_signer
 from receiver.stream.caps import Holder
 from receiver.tasks import reads as task_reads

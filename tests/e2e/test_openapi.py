@@ -33,7 +33,7 @@ from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import error_body
 from receiver.kernel.http.errors import answer_for
 from receiver.kernel.store import Attempt, Delivery, Event, SubmitAttempt, Task
-from receiver.keys.rules.access import SCOPES
+from receiver.keys.rules import SCOPES
 from receiver.tasks.submit import SPACE
 from tests.api_table import OPERATIONS
 from tests.conftest import relay_env, webhook

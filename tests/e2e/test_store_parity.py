@@ -45,7 +45,7 @@ from receiver.kernel.store import (
 from receiver.kernel.store.records import SubmitAttempt, new_id
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
-from receiver.keys.rules.limits import NO_LIMITS, KeyLimits
+from receiver.keys.rules import NO_LIMITS, KeyLimits
 from receiver.keys.stories import apps as apps_story
 from receiver.keys.stories import keys as keys_story
 from receiver.keys.stories import sessions
@@ -56,8 +56,8 @@ from receiver.retention import stories as pruning
 from receiver.retention.rules import START, RetentionPolicy
 from receiver.stream import reads as stream_reads
 from receiver.tasks import reads as task_reads
+from receiver.tasks import stories as task_stories
 from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.stories import aside, cancel, intake, submit
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema
 from tests.statements import every_statement, statements_run
@@ -138,7 +138,7 @@ def sent(job: Any, status: int | None, outcome: str, retry_at: float | None) -> 
 
 def create(store: Store, new: NewTask) -> Awaitable[tuple[Task, bool]]:
     """A task made as the API makes one: the intake story, here under no key's limits."""
-    return intake.queue(store, new, NO_LIMITS)
+    return task_stories.queue(store, new, NO_LIMITS)
 
 
 async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob]]:
@@ -161,17 +161,17 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     dog, _ = await run("create", create(store, NewTask("image_to_video", {"promptText": "dog"})))
     fox, _ = await run("create", create(store, NewTask("video2video", {"prompt": "a fox"})))
     await run("position", task_reads.task(store, fox.id))
-    await run("orphans none", submit.orphaned(store, time.time() + 60))
-    jobs = await run("claim submits", submit.claim(store, "S", None, 10))
+    await run("orphans none", task_stories.orphaned(store, time.time() + 60))
+    jobs = await run("claim submits", task_stories.claim(store, "S", None, 10))
     by_task = {j.task_id: j for j in jobs}
-    await run("orphans", submit.orphaned(store, time.time() + 60))
+    await run("orphans", task_stories.orphaned(store, time.time() + 60))
     await run(
         "accepted",
-        submit.accepted(
+        task_stories.accepted(
             store,
             by_task[cat.id],
             "S",
-            submit.Accepted("up-cat", "{}", time.time() - 1),
+            task_stories.Accepted("up-cat", "{}", time.time() - 1),
             sent(by_task[cat.id], 200, "accepted", None),
             SUBS,
         ),
@@ -179,7 +179,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     retry_at = time.time() - 1
     await run(
         "refused retry",
-        submit.refused(
+        task_stories.refused(
             store,
             by_task[dog.id],
             "S",
@@ -190,7 +190,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     )
     await run(
         "refused failed",
-        submit.refused(
+        task_stories.refused(
             store,
             by_task[fox.id],
             "S",
@@ -199,21 +199,21 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             SUBS,
         ),
     )
-    [again] = await run("claim retry", submit.claim(store, "S", 5, 10))
+    [again] = await run("claim retry", task_stories.claim(store, "S", 5, 10))
     await run(
         "accepted retry",
-        submit.accepted(
+        task_stories.accepted(
             store,
             again,
             "S",
-            submit.Accepted("up-dog", "{}", time.time() - 1),
+            task_stories.Accepted("up-dog", "{}", time.time() - 1),
             sent(again, 200, "accepted", None),
             SUBS,
         ),
     )
     await run("sends", store.read(lambda db: submit_queue.attempts(db, dog.id, 500)))
     waiting, _ = await run("create", create(store, NewTask("video2video", {"prompt": "w"})))
-    await run("cancel waiting", cancel.while_waiting(store, waiting.id, SUBS))
+    await run("cancel waiting", task_stories.while_waiting(store, waiting.id, SUBS))
 
     # A callback's claim, then the polls that confirm it.
     await run(
@@ -284,14 +284,14 @@ async def resubmit_and_orphan(run: Script) -> None:
     cut off given up."""
     store = run.store
     eel, _ = await run("create", create(store, NewTask("video2video", {"prompt": "eel"})))
-    [job] = await run("claim submits", submit.claim(store, "S", None, 10))
+    [job] = await run("claim submits", task_stories.claim(store, "S", None, 10))
     await run(
         "accepted",
-        submit.accepted(
+        task_stories.accepted(
             store,
             job,
             "S",
-            submit.Accepted("up-eel", "{}", time.time() - 1),
+            task_stories.Accepted("up-eel", "{}", time.time() - 1),
             sent(job, 200, "accepted", None),
             SUBS,
         ),
@@ -324,9 +324,9 @@ async def resubmit_and_orphan(run: Script) -> None:
         ),
     )
     await run("requeued", task_reads.task(store, eel.id))
-    [job] = await run("claim resubmit", submit.claim(store, "S", None, 10))
-    await run("orphans", submit.orphaned(store, time.time() + 60))
-    await run("orphan failed", submit.fail_orphan(store, eel.id, SUBS))
+    [job] = await run("claim resubmit", task_stories.claim(store, "S", None, 10))
+    await run("orphans", task_stories.orphaned(store, time.time() + 60))
+    await run("orphan failed", task_stories.fail_orphan(store, eel.id, SUBS))
 
 
 async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -> None:
@@ -479,20 +479,21 @@ async def apps_and_limits(run: Script) -> None:
     await run("portal link used", portal_story.use_once(store, "lnk_parity", time.time() + 60))
     limits = KeyLimits(1, 2)
     first, _ = await run(
-        "limited", intake.queue(store, NewTask("video2video", {"p": 1}, owner_key=app.id), limits)
+        "limited",
+        task_stories.queue(store, NewTask("video2video", {"p": 1}, owner_key=app.id), limits),
     )
     await run(
         "queued limit",
-        refused(intake.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
+        refused(task_stories.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
     )
-    await run("cancel limited", cancel.while_waiting(store, first.id, SUBS))
+    await run("cancel limited", task_stories.while_waiting(store, first.id, SUBS))
     await run(
         "limited again",
-        intake.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
+        task_stories.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
     )
     await run(
         "day limit",
-        refused(intake.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
+        refused(task_stories.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
     )
     await run("revoke key", apps_story.revoke_key(store, "k1", "studio"))
     await run("key gone", keys_story.is_live(store, key.id))
@@ -519,7 +520,7 @@ async def inputs_progress_and_copies(run: Script) -> None:
     await run("input parts", task_reads.input_parts(store, task.id))
     await run("input wholes", task_reads.input_wholes(store, task.id, ["sha-1", "sha-2"]))
     await run("input part", task_reads.input_part(store, task.id, "sha-1", 0))
-    jobs = await run("claim submit", submit.claim(store, "S", None, 10))
+    jobs = await run("claim submit", task_stories.claim(store, "S", None, 10))
     listening = {**SUBS, "progress": Subscription(frozenset({"progress", "running"}))}
     rule = PollRule()
     for progress in ("10%", "20%"):
@@ -544,7 +545,7 @@ async def inputs_progress_and_copies(run: Script) -> None:
         ),
     )
     await run("give up copies", copies.give_up_all(store, "stopping", 4))
-    await run("aside", aside.set_aside(store, jobs[0].task_id, "broken"))
+    await run("aside", task_stories.set_aside(store, jobs[0].task_id, "broken"))
     await run(
         "app deliveries",
         delivery_reads.app_deliveries(store, "app_none", None, None, None, None, 10),

@@ -21,7 +21,7 @@ from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.tasks.rows.queue import END_SUBMIT, START_SUBMIT, due_lines, orphaned
 from receiver.tasks.rows.tasks import create_task
-from receiver.tasks.stories.submit import Accepted, bind
+from receiver.tasks.stories import Accepted, bind
 
 
 def _insert(value: str) -> Any:
