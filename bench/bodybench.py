@@ -19,10 +19,10 @@ from pathlib import Path
 
 from receiver.kernel.store import NewTask, Store
 from receiver.kernel.store.sqlite import SqliteStore
-from receiver.keys.rules.limits import NO_LIMITS
-from receiver.tasks.outgoing import outgoing_request
+from receiver.keys.rules import NO_LIMITS
+from receiver.tasks import stories as task_stories
 from receiver.tasks.rules.inputs import TakenOut
-from receiver.tasks.stories import intake
+from receiver.tasks.submitter import outgoing_request
 
 
 async def run(db: Path | str, uris: int) -> dict[str, float]:
@@ -42,7 +42,7 @@ async def run(db: Path | str, uris: int) -> dict[str, float]:
     fields = taken.references(taken.take({"model": "gen4_image", "referenceImages": images}))
     started = time.perf_counter()
     new = NewTask("text_to_image", fields, inputs=taken.uris)
-    task, _ = await intake.queue(store, new, NO_LIMITS)
+    task, _ = await task_stories.queue(store, new, NO_LIMITS)
     stored = time.perf_counter() - started
     started = time.perf_counter()
     body = await outgoing_request(store, task.id, fields)

@@ -25,7 +25,7 @@ from common import SIGNING_SECRET, callback_body
 from psycopg.rows import dict_row as pg_dict_row
 
 from receiver.kernel.comet.parse import parse_callback
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observed
 from receiver.kernel.secrets.tokens import CallbackSigner
@@ -36,7 +36,7 @@ from receiver.kernel.store.postgres.store import PostgresDb
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks
-from receiver.tasks.stories.submit import Accepted, bind
+from receiver.tasks.stories import Accepted, bind
 
 _SUB: dict[str, Subscription] = {}
 

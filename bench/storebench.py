@@ -19,10 +19,10 @@ from pathlib import Path
 
 from common import SIGNING_SECRET, callback_body
 
-from receiver.callbacks.stories import callback
+from receiver.callbacks import stories as callbacks
 from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.config import CallbackConfig
-from receiver.kernel.events.rules.claims import ClaimPolicy
+from receiver.kernel.events.rules.reports import ClaimPolicy
 from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore
@@ -54,7 +54,7 @@ async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[s
             task_id, up = tasks[k % len(tasks)]
             body = callback_body(up, "running" if k < len(tasks) else "succeeded", f"s{k}")
             _, obs = parse_callback(body.encode())
-            await callback.arrive(
+            await callbacks.arrive(
                 store, Report("callback", f"callback:{k}", obs, body), task_id, {}, policy
             )
             done += 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from receiver.api.routers import openapi
-from receiver.keys.rules.access import Scope
+from receiver.keys.rules import Scope
 
 
 @dataclass(frozen=True)

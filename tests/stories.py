@@ -8,9 +8,9 @@ import time
 from receiver.kernel.events.rules.routing import Subscriptions
 from receiver.kernel.events.stories.observe import Audience
 from receiver.kernel.store import NewTask, Recorded, Store, Task
-from receiver.keys.rules.limits import NO_LIMITS
-from receiver.tasks.stories import intake
-from receiver.tasks.stories.submit import Accepted, bind
+from receiver.keys.rules import NO_LIMITS
+from receiver.tasks import stories as task_stories
+from receiver.tasks.stories import Accepted, bind
 
 
 async def accept_for(
@@ -29,4 +29,4 @@ async def accept_for(
 
 async def make_task(store: Store, new: NewTask) -> tuple[Task, bool]:
     """A task made as the API makes one, through the intake story, under no key's limits."""
-    return await intake.queue(store, new, NO_LIMITS)
+    return await task_stories.queue(store, new, NO_LIMITS)

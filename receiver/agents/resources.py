@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from receiver.kernel.events.rules import catalog as events
-from receiver.kernel.events.rules.kinds import KINDS
+from receiver.kernel.events.rules.task import KINDS
 
 TASK_SCHEME = "task://"
 TASK_TEMPLATE = "task://{id}"

@@ -35,9 +35,9 @@ from receiver.agents.watch import follow, task_view
 from receiver.kernel.errors import BodyTooLarge, BodyTooSlow, RelayError
 from receiver.kernel.http.body import read_body
 from receiver.kernel.service import Service
-from receiver.keys.access import bearer
 from receiver.keys.bearers import keys_of
-from receiver.keys.rules.access import Caller
+from receiver.keys.door import bearer
+from receiver.keys.rules import Caller
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 CALLER = "receiver.caller"  # where the authenticated caller rides on the request's scope

@@ -24,7 +24,7 @@ from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
 from receiver.keys.bearers import keys_of
 from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rows.apps import AppRow, AppSettings
-from receiver.keys.rules.access import Scope
+from receiver.keys.rules import Scope
 
 MAX_APP_BODY_BYTES = 16 * 1024
 _ERR = ErrorAnswer

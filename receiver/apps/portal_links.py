@@ -16,8 +16,7 @@ from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import read_body
 from receiver.kernel.http.jsonbody import load_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.keys.access import caller_of
-from receiver.keys.door import Served, answer, body, described, guarded, needs, reply
+from receiver.keys.door import Served, answer, body, caller_of, described, guarded, needs, reply
 
 MAX_BODY_BYTES = 4 * 1024
 _ERR = ErrorAnswer

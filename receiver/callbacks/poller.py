@@ -1,13 +1,12 @@
 """Polling: ask CometAPI about tasks whose callback has not come (or never will).
 
 Official-format tasks have no callback and are polled from the start, when the rule of
-receiver/kernel/events/rules/poll_timing.py says: dense around the end it estimates, sparse before.
+receiver/kernel/events/rules/polling.py says: dense around the end it estimates, sparse before.
 Reverse-format tasks are polled at once when a callback comes (the callback is only a
 claim, and the poll's answer is what changes the task and settles the claim:
-receiver/kernel/events/rules/corroborate.py); without one, a few times around where such tasks
-usually
-end (a lost callback), then once `callback_grace_seconds` pass, at intervals growing by
-`backoff_factor` up to `max_interval_seconds`.
+receiver/kernel/events/rules/reports.py); without one, a few times around where such
+tasks usually end (a lost callback), then once `callback_grace_seconds` pass, at intervals
+growing by `backoff_factor` up to `max_interval_seconds`.
 """
 
 from __future__ import annotations
@@ -18,18 +17,18 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from receiver.callbacks.stories import poll, poll_budget
+from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.client import Polled
 from receiver.kernel.errors import UpstreamError
-from receiver.kernel.events.rules.kinds import is_callback
-from receiver.kernel.events.rules.observation import Observation, sane_credits
-from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rules.polling import PollRule
+from receiver.kernel.events.rules.reports import Observation, sane_credits
+from receiver.kernel.events.rules.task import is_callback
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import DeliveryJob, PollJob, Settled
+from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside
-from receiver.tasks.stories import submit
 
 
 class Poller:
@@ -45,11 +44,11 @@ class Poller:
         )
 
     @property
-    def policy(self) -> poll.PollPolicy:
+    def policy(self) -> callbacks.PollPolicy:
         """Read at each poll: the directory's subscriptions are replaced whenever a
         downstream is made, changed or removed through the API."""
         settings = self.service.config.settings
-        return poll.PollPolicy(
+        return callbacks.PollPolicy(
             directory_of(self.service).subscriptions,
             settings.callbacks.corroborate_seconds,
             settings.media.enabled,
@@ -63,7 +62,7 @@ class Poller:
         process's at once, the others' through the budget they share."""
         wait = min(retry_after or self.settings.waiting_gap_seconds, self.rule.ceiling)
         self._held_until = max(self._held_until, time.monotonic() + wait)
-        await poll_budget.hold(self.service.store, wait)
+        await callbacks.hold(self.service.store, wait)
 
     async def _held(self) -> None:
         wait = self._held_until - time.monotonic()
@@ -140,7 +139,7 @@ class Poller:
                     self.service.log.exception("submit.orphans_failed")
             await self._held()
             try:
-                jobs = await poll_budget.claim(
+                jobs = await callbacks.claim(
                     self.service.store, self.service.poll_lease, self.settings.batch_size
                 )
             except Exception:
@@ -205,9 +204,9 @@ class Poller:
         reserved = service.deliveries.reserve()
         handed: list[DeliveryJob] = []
         try:
-            result = await poll.answered(
+            result = await callbacks.answered(
                 service.store,
-                poll.Answer(
+                callbacks.Answer(
                     job.task_id,
                     service.owner,
                     answer,
@@ -261,20 +260,20 @@ class Poller:
         settings = self.service.config.settings
         wait = max(2 * settings.upstream.timeout_seconds, self.settings.callback_grace_seconds)
         store = self.service.store
-        for task_id in await submit.orphaned(store, time.time() - wait):
+        for task_id in await task_stories.orphaned(store, time.time() - wait):
             try:
-                recorded = await submit.fail_orphan(
+                recorded = await task_stories.fail_orphan(
                     store, task_id, directory_of(self.service).subscriptions
                 )
             except Exception as exc:
                 await set_aside(self.service, "orphan_sweep", task_id, exc)
                 continue
             self.service.recorded(recorded)
-            self.service.log.warning("submit.orphaned", task_id=task_id)
+            self.service.log.warning("task_stories.orphaned", task_id=task_id)
 
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""
         store, subscriptions = self.service.store, directory_of(self.service).subscriptions
-        recorded = await poll.give_up(store, job.task_id, age, subscriptions)
+        recorded = await callbacks.give_up(store, job.task_id, age, subscriptions)
         self.service.recorded(recorded)
         self.service.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

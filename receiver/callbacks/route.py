@@ -4,7 +4,7 @@ Order matters: the token is checked before the body is read, and the 200 goes ou
 after the event is committed. Every refusal is a 4xx with a reason and changes nothing.
 CometAPI does not sign callbacks, so an accepted one is kept as a claim and wakes the
 poller, whose authenticated answer is what changes the task
-(receiver/kernel/events/rules/corroborate.py).
+(receiver/kernel/events/rules/reports.py).
 
 The route is a bare ASGI app, not a Starlette endpoint: on the busiest path the Request and
 Response objects and the per-route exception wrapper were a twentieth of a callback's
@@ -21,7 +21,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from receiver.callbacks.stories import callback
+from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.errors import (
@@ -33,7 +33,7 @@ from receiver.kernel.errors import (
     RelayError,
     StoreError,
 )
-from receiver.kernel.events.rules.corroborate import PENDING
+from receiver.kernel.events.rules.reports import PENDING
 from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
@@ -99,7 +99,7 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
         raise _refused(service, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
     dedupe_key = "callback:" + hashlib.sha256(body).hexdigest()
     try:
-        recorded = await callback.arrive(
+        recorded = await callbacks.arrive(
             service.store,
             Report("callback", dedupe_key, obs, body.decode()),
             task_id,

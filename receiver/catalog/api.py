@@ -19,8 +19,17 @@ from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import ErrorAnswer
-from receiver.keys.access import caller_of
-from receiver.keys.door import Served, answer, body, described, guarded, media, needs, reply
+from receiver.keys.door import (
+    Served,
+    answer,
+    body,
+    caller_of,
+    described,
+    guarded,
+    media,
+    needs,
+    reply,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 

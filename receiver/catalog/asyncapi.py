@@ -16,8 +16,7 @@ from receiver.downstreams.brokers import TARGET_FIELD
 from receiver.kernel.config import Downstream
 from receiver.kernel.config.targets import PLACEHOLDERS, placeholders
 from receiver.kernel.events.rules.catalog import DESCRIPTIONS, EVENT_TYPES, MODELS, example
-from receiver.kernel.events.rules.kinds import KIND_NAMES
-from receiver.kernel.events.rules.states import STATES
+from receiver.kernel.events.rules.task import KIND_NAMES, STATES
 
 _REF = "#/components/schemas/{model}"
 _PROTOCOLS = {"webhook": "https", "amqp": "amqp", "nats": "nats", "mqtt": "mqtt", "redis": "redis"}

@@ -11,7 +11,7 @@ from receiver.cli.client import relay_of, url_option
 from receiver.cli.common import fail
 from receiver.cli.remote import RemoteError
 from receiver.cli.tables import table, when
-from receiver.keys.rules.access import SCOPES
+from receiver.keys.rules import SCOPES
 
 
 def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -22,7 +22,7 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.config.aws import AWS_SETTINGS
 from receiver.kernel.errors import Conflict, InvalidRequest
-from receiver.keys.rules.access import BOOTSTRAP, Caller
+from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 

@@ -20,7 +20,7 @@ from receiver.console import views
 from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
 from receiver.kernel.errors import MalformedRequest, NotAllowed
-from receiver.kernel.events.rules.kinds import is_passed_through
+from receiver.kernel.events.rules.task import is_passed_through
 from receiver.kernel.http.body import read_body
 from receiver.kernel.http.jsonbody import refuse_nul
 from receiver.kernel.service import Service

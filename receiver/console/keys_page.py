@@ -15,7 +15,7 @@ from receiver.console.session import Session
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.api import key_info, make_key
 from receiver.keys.bearers import keys_of
-from receiver.keys.rules.access import SCOPES
+from receiver.keys.rules import SCOPES
 
 FIELDS = ("name", "weight", "max_queued", "max_per_day")
 

@@ -19,9 +19,8 @@ from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
-from receiver.kernel.events.rules.kinds import is_callback
 from receiver.kernel.events.rules.routing import owner_of
-from receiver.kernel.events.rules.states import STATES, TERMINAL_STATES
+from receiver.kernel.events.rules.task import STATES, TERMINAL_STATES, is_callback
 from receiver.kernel.store import TaskFilter
 from receiver.keys.bearers import keys_of
 from receiver.operator import queries

@@ -24,7 +24,7 @@ from receiver.kernel.events.rules.catalog import EVENT_TYPES
 from receiver.kernel.http.answers import Json, error_body
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for
-from receiver.keys.rules.access import BOOTSTRAP, Caller
+from receiver.keys.rules import BOOTSTRAP, Caller
 
 MAX_PREVIEW_BYTES = 64 * 1024
 MAX_HEADER_LINES = 20

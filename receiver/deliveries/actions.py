@@ -12,7 +12,7 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owned_name
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import Delivery
-from receiver.keys.rules.access import BOOTSTRAP, Caller
+from receiver.keys.rules import BOOTSTRAP, Caller
 
 # The names the doors call (receiver/web/), kept while they move: each is the story or the
 # submit itself, nothing in between.

@@ -10,8 +10,7 @@ from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.http import models as m
-from receiver.keys.access import caller_of
-from receiver.keys.door import PathId, Served, answer, described, guarded, needs, reply
+from receiver.keys.door import PathId, Served, answer, caller_of, described, guarded, needs, reply
 from receiver.tasks.api import own
 
 router = APIRouter(tags=["deliveries"], dependencies=[needs("downstreams")])

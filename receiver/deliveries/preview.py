@@ -22,7 +22,7 @@ from receiver.kernel.config.expression_fields import DownstreamExpressions
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.events.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.kernel.service import Service
-from receiver.keys.rules.access import BOOTSTRAP, Caller
+from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import reads as task_reads
 
 # What the relay adds to every request (values shown as placeholders).

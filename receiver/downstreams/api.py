@@ -24,10 +24,19 @@ from receiver.kernel.http.answer import Answer, BreakerState
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import ErrorAnswer
 from receiver.kernel.service import Service
-from receiver.keys.access import caller_of
 from receiver.keys.bearers import keys_of
-from receiver.keys.door import PathId, Served, answer, body, described, guarded, needs, reply
-from receiver.keys.rules.access import Caller
+from receiver.keys.door import (
+    PathId,
+    Served,
+    answer,
+    body,
+    caller_of,
+    described,
+    guarded,
+    needs,
+    reply,
+)
+from receiver.keys.rules import Caller
 
 MAX_BODY_BYTES = 64 * 1024
 _ERR = ErrorAnswer

@@ -44,7 +44,7 @@ from receiver.kernel.secrets.sealing import (
 from receiver.kernel.secrets.webhooks import new_secret
 from receiver.kernel.service import Service, Work
 from receiver.keys.bearers import keys_of
-from receiver.keys.rules.access import Caller
+from receiver.keys.rules import Caller
 
 M = TypeVar("M", bound=BaseModel)
 

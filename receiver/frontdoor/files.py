@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from receiver.kernel.errors import InvalidRequest, NotFound, StoreError
 from receiver.kernel.service import Service
-from receiver.keys.access import caller_of
+from receiver.keys.door import caller_of
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError, Redirect, open_media_store
 

@@ -24,8 +24,7 @@ from starlette.responses import Response
 from receiver.frontdoor import files as runway_files
 from receiver.frontdoor import shape
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound, RelayError
-from receiver.kernel.events.rules.kinds import FRONT_DOOR
-from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.rules.task import FRONT_DOOR, TERMINAL_STATES
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for, headers_for
@@ -33,19 +32,19 @@ from receiver.kernel.http.models import Answer, Key
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
-from receiver.keys.access import caller_of
 from receiver.keys.door import (
     LIMIT_RETRY_AFTER,
     PathId,
     Served,
     answer,
     body,
+    caller_of,
     described,
     guarded,
     needs,
     reply,
 )
-from receiver.keys.rules.access import Scope
+from receiver.keys.rules import Scope
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit

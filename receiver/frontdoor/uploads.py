@@ -25,8 +25,7 @@ from receiver.kernel.errors import InvalidRequest, NotAllowed, RelayError, Store
 from receiver.kernel.http.body import read_body, read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.service import Service
-from receiver.keys.access import caller_of
-from receiver.keys.door import Served, answer, body, described, needs, reply
+from receiver.keys.door import Served, answer, body, caller_of, described, needs, reply
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStoreError
 

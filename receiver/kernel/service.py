@@ -13,9 +13,8 @@ from typing import Any, TypeVar
 
 from receiver.kernel.comet.client import CometClient
 from receiver.kernel.config import Config
-from receiver.kernel.events.rules.claims import ClaimPolicy
-from receiver.kernel.events.rules.corroborate import PENDING
-from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.rules.reports import PENDING, ClaimPolicy
+from receiver.kernel.events.rules.task import TERMINAL_STATES
 from receiver.kernel.handoff import DeliveryHandoff, PollHandoff, PollLease
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner

@@ -17,8 +17,7 @@ from receiver.kernel.service import Service
 from receiver.keys.bearers import keys_of
 from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rows.keys import KeyRow
-from receiver.keys.rules.access import Scope
-from receiver.keys.rules.limits import KeyLimits
+from receiver.keys.rules import KeyLimits, Scope
 
 MAX_KEY_BODY_BYTES = 16 * 1024
 KeyName = Annotated[

@@ -18,9 +18,19 @@ from receiver.kernel.service import Service
 from receiver.kernel.store import Store
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rows.keys import KeyRow, NewKey
-from receiver.keys.rules.access import BOOTSTRAP, SCOPES, Caller, Scope, parse_scopes
-from receiver.keys.rules.apikeys import KeyHasher, looks_like_key, new_key, same_digest
-from receiver.keys.rules.limits import NO_LIMITS, KeyLimits
+from receiver.keys.rules import (
+    BOOTSTRAP,
+    NO_LIMITS,
+    SCOPES,
+    Caller,
+    KeyHasher,
+    KeyLimits,
+    Scope,
+    looks_like_key,
+    new_key,
+    parse_scopes,
+    same_digest,
+)
 from receiver.keys.stories import apps, keys
 
 REMEMBER_SECONDS = 1.0

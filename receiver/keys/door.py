@@ -1,6 +1,7 @@
-"""What every route of the API shares on FastAPI: who may pass (a scope, as a security
-dependency the document shows), the refusals every guarded operation can give, a request
-body described in the document but read by the relay's own reader (receiver/kernel/http/body.py:
+"""Who a request comes from (its bearer token), whether that covers what it asks, and what
+every route of the API shares on FastAPI: who may pass (a scope, as a security dependency
+the document shows), the refusals every guarded operation can give, a request body
+described in the document but read by the relay's own reader (receiver/kernel/http/body.py:
 its size, depth, NUL and 64-bit rules), and an answer made through its model."""
 
 from __future__ import annotations
@@ -12,12 +13,36 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from pydantic import BaseModel, TypeAdapter
 
-from receiver.kernel.errors import MalformedRequest
+from receiver.kernel.errors import MalformedRequest, NotAllowed, NotAuthenticated
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.models import TEXT, ErrorAnswer
 from receiver.kernel.service import Service
-from receiver.keys.access import authorize
-from receiver.keys.rules.access import Caller, Scope
+from receiver.keys.bearers import keys_of
+from receiver.keys.rules import Caller, Scope
+
+
+def bearer(request: Request) -> str:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else ""
+
+
+async def authorize(request: Request, service: Service, scope: Scope) -> Caller:
+    """The caller, kept on the request for the handler; 401 when no one, 403 without `scope`."""
+    caller = await keys_of(service).caller(bearer(request))
+    if caller is None:
+        raise NotAuthenticated("missing or wrong API key or admin token")
+    if not caller.allows(scope):
+        raise NotAllowed(f"this key lacks the scope {scope!r}")
+    request.state.caller = caller
+    return caller
+
+
+def caller_of(request: Request) -> Caller:
+    """The caller `authorize` let through."""
+    caller = request.state.caller
+    assert isinstance(caller, Caller)
+    return caller
+
 
 A = TypeVar("A", bound=BaseModel)
 REF = "#/components/schemas/{model}"

@@ -26,8 +26,8 @@ from typing import Any
 import aiohttp
 
 from receiver.kernel.errors import MirrorError, UpstreamError
-from receiver.kernel.events.rows.copies import sources_of
-from receiver.kernel.events.rules.kinds import output_of
+from receiver.kernel.events.rows.observations import sources_of
+from receiver.kernel.events.rules.task import output_of
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work

@@ -19,7 +19,7 @@ from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
-from receiver.keys.rules.access import Caller
+from receiver.keys.rules import Caller
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.pages import Pages, own_name
 from receiver.shares import share as shares

@@ -21,7 +21,7 @@ from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.events.rules.routing import shown_name
-from receiver.kernel.events.rules.states import STATES
+from receiver.kernel.events.rules.task import STATES
 from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
 from receiver.portal.core import Portal, caller_of

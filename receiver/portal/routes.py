@@ -21,7 +21,7 @@ from receiver.console.security import SecurityHeaders
 from receiver.console.session import Session, origin_of
 from receiver.kernel.errors import RelayError
 from receiver.kernel.service import Service
-from receiver.keys.rules.access import Caller
+from receiver.keys.rules import Caller
 from receiver.portal.actions import Actions
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.opening import Opening

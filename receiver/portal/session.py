@@ -17,7 +17,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from receiver.console.session import Session, Sessions
 from receiver.keys.rows.apps import PortalApp
-from receiver.keys.rules.access import Caller
+from receiver.keys.rules import Caller
 
 PORTAL_COOKIE = "relay_portal"
 _SESSION_SALT = "runway-relay.portal.session.v1"

@@ -21,16 +21,16 @@ from pydantic import Field
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
-from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.rules.task import TERMINAL_STATES
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params, TaskIdParams
 from receiver.kernel.service import Service
 from receiver.kernel.store import Change
-from receiver.keys.access import caller_of
 from receiver.keys.door import (
     PathId,
     Served,
     Token,
     answer,
+    caller_of,
     described,
     guarded,
     media,

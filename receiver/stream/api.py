@@ -8,9 +8,9 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from receiver.kernel.http import models as m
-from receiver.keys.access import caller_of
 from receiver.keys.door import (
     Served,
+    caller_of,
     described,
     guarded,
     media,

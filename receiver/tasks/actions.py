@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from receiver.kernel.errors import NotFound
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
-from receiver.keys.rules.access import BOOTSTRAP, Caller
+from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import reads as task_reads
 from receiver.tasks.cancelling import cancel
 

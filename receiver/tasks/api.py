@@ -14,19 +14,19 @@ from receiver.kernel.http import models as m
 from receiver.kernel.http.body import read_json
 from receiver.kernel.observability import tracing
 from receiver.kernel.store import TaskFilter
-from receiver.keys.access import caller_of
 from receiver.keys.door import (
     LIMIT_RETRY_AFTER,
     PathId,
     Served,
     answer,
     body,
+    caller_of,
     described,
     guarded,
     needs,
     reply,
 )
-from receiver.keys.rules.access import Caller
+from receiver.keys.rules import Caller
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit

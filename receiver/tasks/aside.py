@@ -9,7 +9,7 @@ and it is logged once: set aside, the task is never picked up again.
 from __future__ import annotations
 
 from receiver.kernel.service import Service
-from receiver.tasks.stories import aside
+from receiver.tasks import stories as task_stories
 
 
 async def set_aside(service: Service, worker: str, task_id: str, exc: BaseException) -> None:
@@ -17,7 +17,7 @@ async def set_aside(service: Service, worker: str, task_id: str, exc: BaseExcept
     service.metrics.item_failures.labels(worker).inc()
     service.log.error(f"{worker}.item_set_aside", task_id=task_id, reason=reason, exc_info=exc)
     try:
-        await aside.set_aside(service.store, task_id, reason)
+        await task_stories.set_aside(service.store, task_id, reason)
     except Exception:
         # The store itself is failing: the worker's own retry finds the task again.
         service.log.exception(f"{worker}.set_aside_failed", task_id=task_id)

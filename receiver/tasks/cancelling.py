@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.events.rules.kinds import is_callback
-from receiver.kernel.events.rules.states import TERMINAL_STATES
+from receiver.kernel.events.rules.task import TERMINAL_STATES, is_callback
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task
 from receiver.tasks import reads as task_reads
-from receiver.tasks.stories import cancel as cancel_story
+from receiver.tasks import stories as task_stories
 
 
 async def cancel(service: Service, task_id: str) -> Task:
@@ -26,7 +25,7 @@ async def cancel(service: Service, task_id: str) -> Task:
     if task.state in TERMINAL_STATES:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.submission == "waiting":
-        recorded = await cancel_story.while_waiting(
+        recorded = await task_stories.while_waiting(
             service.store, task.id, directory_of(service).subscriptions
         )
         if recorded is not None:
@@ -46,7 +45,7 @@ async def cancel(service: Service, task_id: str) -> Task:
     if task.upstream_task_id is None:
         raise Conflict("CometAPI has not accepted the task yet: nothing to cancel")
     await service.comet.cancel(task.upstream_task_id)
-    recorded = await cancel_story.upstream(
+    recorded = await task_stories.upstream(
         service.store, task.id, directory_of(service).subscriptions
     )
     service.recorded(recorded)

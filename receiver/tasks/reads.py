@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.kernel.events.rows import copies, outbox
+from receiver.kernel.events.rows import observations, outbox
 from receiver.kernel.events.rules.queue import failure_message
 from receiver.kernel.store import (
     Attempt,
@@ -81,7 +81,7 @@ async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskDet
             outbox.task_attempts(db, task_id, HISTORY),
             submit_queue.attempts(db, task_id, HISTORY),
             tasks.event_bodies(db, task_id, documents) if documents else {},
-            copies.copying(db, task_id),
+            observations.copying(db, task_id),
         )
 
     return await store.read(read)

@@ -27,16 +27,21 @@ from receiver.kernel import expressions
 from receiver.kernel.config import problems
 from receiver.kernel.config.sections import CHANNEL
 from receiver.kernel.errors import InvalidRequest, LimitReached
-from receiver.kernel.events.rules.kinds import KIND_NAMES, is_callback, kind_of, passed_through
-from receiver.kernel.events.rules.states import TERMINAL_STATES, State
+from receiver.kernel.events.rules.task import (
+    KIND_NAMES,
+    TERMINAL_STATES,
+    State,
+    is_callback,
+    kind_of,
+    passed_through,
+)
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import NewTask, Task
-from receiver.keys.rules.access import BOOTSTRAP, Caller
-from receiver.keys.rules.limits import KeyLimits
+from receiver.keys.rules import BOOTSTRAP, Caller, KeyLimits
+from receiver.tasks import stories as task_stories
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
-from receiver.tasks.stories import intake
 
 # A URL CometAPI can fetch: a host name or address (an IPv6 one in brackets), then an
 # optional port and the rest without spaces. One pattern is both the check and what the
@@ -397,7 +402,7 @@ async def _submit(
         inputs=inputs,
     )
     try:
-        task, created = await intake.queue(service.store, new, limits)
+        task, created = await task_stories.queue(service.store, new, limits)
     except LimitReached as exc:
         service.log.info("submit.limit_reached", key=owner_key, limit=exc.limit)
         raise

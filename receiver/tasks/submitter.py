@@ -1,33 +1,40 @@
-"""The submit worker: sends waiting tasks to CometAPI, as many as the concurrency cap allows.
+"""The submit worker: sends waiting tasks to CometAPI, as many as the concurrency cap allows,
+each as the request CometAPI gets.
 
 `POST /v1/tasks` only stores a task; this worker, on every replica, claims due tasks from
 the store (receiver/tasks/rows/queue.py) and sends each once. CometAPI's refusals that pass
 (429, 502, 503, 504, no answer) put the task back in the queue with a growing wait; the
-others fail it with CometAPI's words (receiver/kernel/events/rules/queue.py decides which). Every
-send
-is kept in the task's submit history.
+others fail it with CometAPI's words (receiver/kernel/events/rules/queue.py decides which).
+Every send is kept in the task's submit history.
+
+A task's request goes out with the data URIs it refers to back in place, read from the
+store while the body goes out, so that no send holds a whole large URI
+(receiver/tasks/rules/inputs.py cuts the JSON; the store keeps the parts). Small URIs are
+read many at a time (`next_batch`), large ones a part at a time: building a body takes time
+in proportion to its bytes, never a store round trip per URI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.comet.client import Submitted
+from receiver.kernel.comet.client import StreamedBody, Submitted
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
-from receiver.kernel.events.rules.kinds import is_callback
-from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rules.polling import PollRule
 from receiver.kernel.events.rules.queue import Refusal, SubmitPolicy, after_refusal
+from receiver.kernel.events.rules.task import is_callback
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
-from receiver.kernel.store import SubmitAttempt, SubmitJob
+from receiver.kernel.store import Store, SubmitAttempt, SubmitJob
 from receiver.kernel.store.records import new_id
+from receiver.tasks import reads as task_reads
+from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside
-from receiver.tasks.outgoing import outgoing_request
-from receiver.tasks.stories import submit
+from receiver.tasks.rules.inputs import json_pieces, json_string_part, next_batch
 
 T = TypeVar("T")
 # Sends in flight from one process. Few: the HTTP client's pool spends CPU on every call in
@@ -68,7 +75,7 @@ class Submitter:
             jobs: list[SubmitJob] = []
             if room > 0:
                 try:
-                    jobs = await submit.claim(
+                    jobs = await task_stories.claim(
                         service.store, service.owner, self.policy.max_concurrent, room
                     )
                 except Exception:
@@ -138,11 +145,11 @@ class Submitter:
             None,
         )
         recorded = await self._stored(
-            lambda: submit.accepted(
+            lambda: task_stories.accepted(
                 service.store,
                 job,
                 service.owner,
-                submit.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
+                task_stories.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
                 attempt,
                 directory_of(service).subscriptions,
             ),
@@ -153,7 +160,7 @@ class Submitter:
         service.metrics.submits.labels(job.kind, "accepted").inc()
         if recorded is not None:
             service.recorded(recorded)
-        log.info("submit.accepted", upstream_task_id=submitted.upstream_task_id)
+        log.info("task_stories.accepted", upstream_task_id=submitted.upstream_task_id)
 
     async def _submitted(self, job: SubmitJob, fields: dict[str, Any]) -> Submitted:
         """CometAPI's answer to the task's body, built and sent within the upstream timeout
@@ -196,7 +203,7 @@ class Submitter:
             refusal.retry_at,
         )
         recorded = await self._stored(
-            lambda: submit.refused(
+            lambda: task_stories.refused(
                 service.store,
                 job,
                 service.owner,
@@ -234,3 +241,65 @@ class Submitter:
                     return None
                 await asyncio.sleep(wait)
         return None
+
+
+SEND_CHARS = 256 * 1024
+HOLD_CHARS = 8 * 1024 * 1024  # URIs up to this in all: the body is built once, and held
+
+
+async def outgoing_request(
+    store: Store, task_id: str, fields: dict[str, Any]
+) -> dict[str, Any] | StreamedBody:
+    """`fields` as they go out: as they are when the task keeps no data URI, else streamed.
+    Past HOLD_CHARS the parts are read twice, once for the body's length and once to send
+    it: the store, not the process, holds the URIs between the two."""
+    sizes = await task_reads.input_parts(store, task_id)
+    if not sizes:
+        return fields
+    pieces = json_pieces(fields, sizes)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        # Written in runs of at least SEND_CHARS: a write per small URI would cost the
+        # client a call each (40,000 for 20,000 URIs).
+        run = bytearray()
+        async for piece in pieces_out():
+            if run and len(run) + len(piece) > SEND_CHARS:
+                yield bytes(run)
+                run.clear()
+            if len(piece) >= SEND_CHARS:
+                yield piece  # a large URI's part: as it is, not copied again
+            else:
+                run += piece
+        if run:
+            yield bytes(run)
+
+    async def pieces_out() -> AsyncIterator[bytes]:
+        held: dict[str, str] = {}  # the batch of small URIs read last
+        for index, piece in enumerate(pieces):
+            if isinstance(piece, bytes):
+                yield piece
+                continue
+            count = sizes[piece][0]
+            if count == 1:
+                if piece not in held:
+                    held = await task_reads.input_wholes(
+                        store, task_id, next_batch(pieces, index, sizes)
+                    )
+                yield json_string_part(held.get(piece, ""), first=True, last=True)
+                continue
+            for part in range(count):
+                text = await task_reads.input_part(store, task_id, piece, part)
+                yield json_string_part(text, first=part == 0, last=part == count - 1)
+
+    if sum(chars for _, chars in sizes.values()) <= HOLD_CHARS:
+        # Small enough to hold: read once, and whole before the send starts.
+        whole = b"".join([chunk async for chunk in chunks()])
+
+        async def held() -> AsyncIterator[bytes]:
+            yield whole
+
+        return StreamedBody(len(whole), held)
+    length = 0
+    async for chunk in chunks():
+        length += len(chunk)
+    return StreamedBody(length, chunks)

@@ -10,7 +10,7 @@ import sqlite3
 
 import httpx
 
-from receiver.keys.rules.access import SCOPES
+from receiver.keys.rules import SCOPES
 from tests.api_table import OPERATIONS
 from tests.conftest import MakeRelay
 from tests.harness import Relay, image_to_video, settled, wait_for

@@ -9,7 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.store import NewTask
 from receiver.kernel.store.sqlite import SqliteStore

@@ -17,10 +17,10 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from receiver.callbacks.stories import poll
+from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.observability.metrics import Metrics
@@ -106,8 +106,10 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
     task_id = await submitted(store, n)
     answer = Observation(state="succeeded", upstream_task_id=f"up-{n}", outputs=("https://x/v",))
     if mirrored:
-        await poll.answered(
-            store, poll.Answer(task_id, "", answer, "{}", None), poll.PollPolicy(SUBS, 120.0, True)
+        await callbacks.answered(
+            store,
+            callbacks.Answer(task_id, "", answer, "{}", None),
+            callbacks.PollPolicy(SUBS, 120.0, True),
         )
         [job] = await copies.claim(store, OWNER, 60, 10)
         await copies.finish(store, job.event_id, OWNER, {"status": "mirrored", "files": []})

@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from receiver.callbacks.stories import poll, poll_budget
+from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.kernel.events.rows import polls
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.store import (
@@ -43,8 +43,8 @@ SUBSCRIPTIONS = {
 
 
 async def claim_polls(store: Store, owner: str, seconds: float, limit: int) -> list[PollJob]:
-    lease = poll_budget.PollLease(owner, seconds, 60.0, None)
-    return await poll_budget.claim(store, lease, limit)
+    lease = callbacks.PollLease(owner, seconds, 60.0, None)
+    return await callbacks.claim(store, lease, limit)
 
 
 def with_stores(url: str, count: int, fn: Callable[[list[Store]], Awaitable[T]]) -> T:
@@ -99,8 +99,8 @@ ALL_MIGRATIONS = [m.version for m in migrations()]
 
 async def reschedule(store: Store, task_id: str, owner: str, at: float) -> None:
     """A poll that got no answer, finished by `owner`: only the schedule changes."""
-    await poll.answered(
-        store, poll.Answer(task_id, owner, None, "", at), poll.PollPolicy({}, 120.0)
+    await callbacks.answered(
+        store, callbacks.Answer(task_id, owner, None, "", at), callbacks.PollPolicy({}, 120.0)
     )
 
 
@@ -282,19 +282,19 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         [task_id] = await seed_polls(a, 1)
         assert len(await claim_polls(a, "A", 60, 10)) == 1
         running = Observation(state="running", upstream_status="RUNNING")
-        first = await poll.answered(
+        first = await callbacks.answered(
             a,
-            poll.Answer(task_id, "A", running, "{}", time.time()),
-            poll.PollPolicy(subscriptions, 120.0),
+            callbacks.Answer(task_id, "A", running, "{}", time.time()),
+            callbacks.PollPolicy(subscriptions, 120.0),
         )
         assert first.handed == [] and first.recorded is not None
         [running_delivery] = first.recorded.delivery_ids
         done = Observation(state="succeeded", upstream_status="SUCCEEDED", outputs=("https://x/v",))
         take = (frozenset({"a", "b"}), 60.0)
-        result = await poll.answered(
+        result = await callbacks.answered(
             a,
-            poll.Answer(task_id, "A", done, "{}", None),
-            poll.PollPolicy(subscriptions, 120.0),
+            callbacks.Answer(task_id, "A", done, "{}", None),
+            callbacks.PollPolicy(subscriptions, 120.0),
             take,
         )
         assert result.recorded is not None and len(result.recorded.delivery_ids) == 3
@@ -341,13 +341,13 @@ def test_replicas_share_one_poll_budget_and_a_429_holds_them_all(storage_url: st
         a, b = stores
         await a.migrate()
         await seed_polls(a, 30)
-        budget = poll_budget.PollLease("A", 60, 60, 5.0)
-        first = len(await poll_budget.claim(a, budget, 50))
+        budget = callbacks.PollLease("A", 60, 60, 5.0)
+        first = len(await callbacks.claim(a, budget, 50))
         # The other replica right after: the second's worth is spent.
-        second = len(await poll_budget.claim(b, replace(budget, owner="B"), 50))
-        await poll_budget.hold(b, 30.0)
+        second = len(await callbacks.claim(b, replace(budget, owner="B"), 50))
+        await callbacks.hold(b, 30.0)
         await asyncio.sleep(0.3)
-        held_budgeted = len(await poll_budget.claim(a, budget, 50))
+        held_budgeted = len(await callbacks.claim(a, budget, 50))
         held_unbudgeted = len(await claim_polls(a, "A", 60, 50))
         return first, second, held_budgeted, held_unbudgeted
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from receiver.callbacks.stories import poll, poll_budget
+from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.store import NewTask, Store, leases
 from receiver.media import stories as copies
@@ -29,14 +29,14 @@ async def seed_copies(store: Store, tasks: int) -> list[str]:
     for i in range(tasks):
         task, _ = await make_task(store, NewTask("image_to_video", {"i": i}))
         await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
-        [due] = await poll_budget.claim(store, poll_budget.PollLease("seeder", 60, 60, None), 1)
+        [due] = await callbacks.claim(store, callbacks.PollLease("seeder", 60, 60, None), 1)
         done = Observation(
             state="succeeded", upstream_task_id=f"up-{i}", outputs=(f"https://cdn.test/{i}.mp4",)
         )
-        await poll.answered(
+        await callbacks.answered(
             store,
-            poll.Answer(due.task_id, "seeder", done, "{}", None),
-            poll.PollPolicy(SUBSCRIPTIONS, 120.0, True),
+            callbacks.Answer(due.task_id, "seeder", done, "{}", None),
+            callbacks.PollPolicy(SUBSCRIPTIONS, 120.0, True),
         )
         ids.append(task.id)
     return ids

@@ -19,18 +19,17 @@ from typing import Any
 import pytest
 
 from receiver.apps import stories as portal_story
-from receiver.callbacks.stories import callback, poll, poll_budget
+from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import LimitReached
-from receiver.kernel.events.rows import copies as copy_rows
-from receiver.kernel.events.rules.claims import ClaimPolicy
-from receiver.kernel.events.rules.observation import Observation
-from receiver.kernel.events.rules.poll_timing import PollRule
+from receiver.kernel.events.rows import observations as event_rows
+from receiver.kernel.events.rules.polling import PollRule
 from receiver.kernel.events.rules.queue import Refused
+from receiver.kernel.events.rules.reports import ClaimPolicy, Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.store import (
@@ -46,7 +45,7 @@ from receiver.kernel.store import (
 from receiver.kernel.store.records import SubmitAttempt, new_id
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
-from receiver.keys.rules.limits import NO_LIMITS, KeyLimits
+from receiver.keys.rules import NO_LIMITS, KeyLimits
 from receiver.keys.stories import apps as apps_story
 from receiver.keys.stories import keys as keys_story
 from receiver.keys.stories import sessions
@@ -57,8 +56,8 @@ from receiver.retention import stories as pruning
 from receiver.retention.rules import START, RetentionPolicy
 from receiver.stream import reads as stream_reads
 from receiver.tasks import reads as task_reads
+from receiver.tasks import stories as task_stories
 from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.stories import aside, cancel, intake, submit
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema
 from tests.statements import every_statement, statements_run
@@ -74,8 +73,8 @@ SUBS = {
 }
 POLICY = ClaimPolicy(trust_body=False, window=60.0, min_poll_gap=0.0, max_count=8, max_bytes=4096)
 # Under a budget, so that the script also draws from it and writes it back.
-POLL_LEASE = poll_budget.PollLease("P", 60.0, 60.0, 1000.0)
-CALLBACK_LEASE = poll_budget.PollLease("C", 60.0, 60.0, None)  # no budget: it leases its own
+POLL_LEASE = callbacks.PollLease("P", 60.0, 60.0, 1000.0)
+CALLBACK_LEASE = callbacks.PollLease("C", 60.0, 60.0, None)  # no budget: it leases its own
 ID = re.compile(r"^[a-z]+_[0-9a-f]{20,}$")
 # Epoch seconds: any number this large is a time, which differs from run to run.
 A_TIME = 1e9
@@ -139,7 +138,7 @@ def sent(job: Any, status: int | None, outcome: str, retry_at: float | None) -> 
 
 def create(store: Store, new: NewTask) -> Awaitable[tuple[Task, bool]]:
     """A task made as the API makes one: the intake story, here under no key's limits."""
-    return intake.queue(store, new, NO_LIMITS)
+    return task_stories.queue(store, new, NO_LIMITS)
 
 
 async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob]]:
@@ -162,17 +161,17 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     dog, _ = await run("create", create(store, NewTask("image_to_video", {"promptText": "dog"})))
     fox, _ = await run("create", create(store, NewTask("video2video", {"prompt": "a fox"})))
     await run("position", task_reads.task(store, fox.id))
-    await run("orphans none", submit.orphaned(store, time.time() + 60))
-    jobs = await run("claim submits", submit.claim(store, "S", None, 10))
+    await run("orphans none", task_stories.orphaned(store, time.time() + 60))
+    jobs = await run("claim submits", task_stories.claim(store, "S", None, 10))
     by_task = {j.task_id: j for j in jobs}
-    await run("orphans", submit.orphaned(store, time.time() + 60))
+    await run("orphans", task_stories.orphaned(store, time.time() + 60))
     await run(
         "accepted",
-        submit.accepted(
+        task_stories.accepted(
             store,
             by_task[cat.id],
             "S",
-            submit.Accepted("up-cat", "{}", time.time() - 1),
+            task_stories.Accepted("up-cat", "{}", time.time() - 1),
             sent(by_task[cat.id], 200, "accepted", None),
             SUBS,
         ),
@@ -180,7 +179,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     retry_at = time.time() - 1
     await run(
         "refused retry",
-        submit.refused(
+        task_stories.refused(
             store,
             by_task[dog.id],
             "S",
@@ -191,7 +190,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     )
     await run(
         "refused failed",
-        submit.refused(
+        task_stories.refused(
             store,
             by_task[fox.id],
             "S",
@@ -200,26 +199,26 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             SUBS,
         ),
     )
-    [again] = await run("claim retry", submit.claim(store, "S", 5, 10))
+    [again] = await run("claim retry", task_stories.claim(store, "S", 5, 10))
     await run(
         "accepted retry",
-        submit.accepted(
+        task_stories.accepted(
             store,
             again,
             "S",
-            submit.Accepted("up-dog", "{}", time.time() - 1),
+            task_stories.Accepted("up-dog", "{}", time.time() - 1),
             sent(again, 200, "accepted", None),
             SUBS,
         ),
     )
     await run("sends", store.read(lambda db: submit_queue.attempts(db, dog.id, 500)))
     waiting, _ = await run("create", create(store, NewTask("video2video", {"prompt": "w"})))
-    await run("cancel waiting", cancel.while_waiting(store, waiting.id, SUBS))
+    await run("cancel waiting", task_stories.while_waiting(store, waiting.id, SUBS))
 
     # A callback's claim, then the polls that confirm it.
     await run(
         "callback",
-        callback.arrive(
+        callbacks.arrive(
             store,
             Report(
                 "callback",
@@ -236,15 +235,15 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             POLICY,
         ),
     )
-    polls = await run("claim polls", poll_budget.claim(store, POLL_LEASE, 10))
+    polls = await run("claim polls", callbacks.claim(store, POLL_LEASE, 10))
     assert sorted(p.task_id for p in polls) == sorted([cat.id, dog.id])
     running = Observation(state="running", upstream_task_id="up-dog", progress="50%")
     await run(
         "poll running",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(dog.id, "P", running, "{}", time.time() - 1),
-            poll.PollPolicy(SUBS, 120.0),
+            callbacks.Answer(dog.id, "P", running, "{}", time.time() - 1),
+            callbacks.PollPolicy(SUBS, 120.0),
         ),
     )
     done = Observation(
@@ -257,24 +256,24 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     chat_now = (frozenset({"chat"}), 60.0)
     handed = await run(
         "poll done",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(cat.id, "P", done, "{}", None),
-            poll.PollPolicy(SUBS, 120.0),
+            callbacks.Answer(cat.id, "P", done, "{}", None),
+            callbacks.PollPolicy(SUBS, 120.0),
             chat_now,
         ),
     )
     assert len(handed.handed) == 1
-    [due] = await run("claim poll again", poll_budget.claim(store, POLL_LEASE, 10))
+    [due] = await run("claim poll again", callbacks.claim(store, POLL_LEASE, 10))
     done_dog = Observation(
         state="succeeded", upstream_task_id="up-dog", outputs=("https://cdn.test/dog.mp4",)
     )
     await run(
         "poll copy",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(due.task_id, "P", done_dog, "{}", None),
-            poll.PollPolicy(SUBS, 120.0, True),
+            callbacks.Answer(due.task_id, "P", done_dog, "{}", None),
+            callbacks.PollPolicy(SUBS, 120.0, True),
         ),
     )
     return {"cat": cat.id, "dog": dog.id, "fox": fox.id}, handed.handed
@@ -285,14 +284,14 @@ async def resubmit_and_orphan(run: Script) -> None:
     cut off given up."""
     store = run.store
     eel, _ = await run("create", create(store, NewTask("video2video", {"prompt": "eel"})))
-    [job] = await run("claim submits", submit.claim(store, "S", None, 10))
+    [job] = await run("claim submits", task_stories.claim(store, "S", None, 10))
     await run(
         "accepted",
-        submit.accepted(
+        task_stories.accepted(
             store,
             job,
             "S",
-            submit.Accepted("up-eel", "{}", time.time() - 1),
+            task_stories.Accepted("up-eel", "{}", time.time() - 1),
             sent(job, 200, "accepted", None),
             SUBS,
         ),
@@ -300,7 +299,7 @@ async def resubmit_and_orphan(run: Script) -> None:
     claim = Observation(state="failed", upstream_task_id="up-eel", error="bad output")
     taken = await run(
         "callback takes poll",
-        callback.arrive(
+        callbacks.arrive(
             store,
             Report("callback", "cb-eel", claim, "{}"),
             eel.id,
@@ -318,16 +317,16 @@ async def resubmit_and_orphan(run: Script) -> None:
     )
     await run(
         "poll failed",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(eel.id, "C", failed, "{}", time.time() + 60),
-            poll.PollPolicy(SUBS, 120.0, False, 1),
+            callbacks.Answer(eel.id, "C", failed, "{}", time.time() + 60),
+            callbacks.PollPolicy(SUBS, 120.0, False, 1),
         ),
     )
     await run("requeued", task_reads.task(store, eel.id))
-    [job] = await run("claim resubmit", submit.claim(store, "S", None, 10))
-    await run("orphans", submit.orphaned(store, time.time() + 60))
-    await run("orphan failed", submit.fail_orphan(store, eel.id, SUBS))
+    [job] = await run("claim resubmit", task_stories.claim(store, "S", None, 10))
+    await run("orphans", task_stories.orphaned(store, time.time() + 60))
+    await run("orphan failed", task_stories.fail_orphan(store, eel.id, SUBS))
 
 
 async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -> None:
@@ -385,7 +384,7 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
 async def copy(run: Script, ids: dict[str, str]) -> None:
     """The dog's copy retried, renewed and finished; the deliveries it held go."""
     store = run.store
-    await run("copying", store.read(lambda db: copy_rows.copying(db, ids["dog"])))
+    await run("copying", store.read(lambda db: event_rows.copying(db, ids["dog"])))
     [job] = await run("claim copy", copies.claim(store, "M", 60, 4))
     await run("retry copy", copies.retry(store, job.event_id, "M", time.time() - 1, "slow", []))
     [job] = await run("claim copy again", copies.claim(store, "M", 60, 4))
@@ -480,20 +479,21 @@ async def apps_and_limits(run: Script) -> None:
     await run("portal link used", portal_story.use_once(store, "lnk_parity", time.time() + 60))
     limits = KeyLimits(1, 2)
     first, _ = await run(
-        "limited", intake.queue(store, NewTask("video2video", {"p": 1}, owner_key=app.id), limits)
+        "limited",
+        task_stories.queue(store, NewTask("video2video", {"p": 1}, owner_key=app.id), limits),
     )
     await run(
         "queued limit",
-        refused(intake.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
+        refused(task_stories.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
     )
-    await run("cancel limited", cancel.while_waiting(store, first.id, SUBS))
+    await run("cancel limited", task_stories.while_waiting(store, first.id, SUBS))
     await run(
         "limited again",
-        intake.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
+        task_stories.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
     )
     await run(
         "day limit",
-        refused(intake.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
+        refused(task_stories.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
     )
     await run("revoke key", apps_story.revoke_key(store, "k1", "studio"))
     await run("key gone", keys_story.is_live(store, key.id))
@@ -520,17 +520,17 @@ async def inputs_progress_and_copies(run: Script) -> None:
     await run("input parts", task_reads.input_parts(store, task.id))
     await run("input wholes", task_reads.input_wholes(store, task.id, ["sha-1", "sha-2"]))
     await run("input part", task_reads.input_part(store, task.id, "sha-1", 0))
-    jobs = await run("claim submit", submit.claim(store, "S", None, 10))
+    jobs = await run("claim submit", task_stories.claim(store, "S", None, 10))
     listening = {**SUBS, "progress": Subscription(frozenset({"progress", "running"}))}
     rule = PollRule()
     for progress in ("10%", "20%"):
         running = Observation(state="running", upstream_task_id="up-in", progress=progress)
         await run(
             f"running {progress}",
-            poll.answered(
+            callbacks.answered(
                 store,
-                poll.Answer(task.id, "P", running, "{}", rule),
-                poll.PollPolicy(listening, 120.0, progress_every=0.0),
+                callbacks.Answer(task.id, "P", running, "{}", rule),
+                callbacks.PollPolicy(listening, 120.0, progress_every=0.0),
             ),
         )
     await run("due downstreams", downstream_rows.due(store))
@@ -538,14 +538,14 @@ async def inputs_progress_and_copies(run: Script) -> None:
     done = Observation(state="succeeded", upstream_task_id="up-in", outputs=("https://c/x.mp4",))
     await run(
         "copy wanted",
-        poll.answered(
+        callbacks.answered(
             store,
-            poll.Answer(task.id, "P", done, "{}", rule),
-            poll.PollPolicy(listening, 120.0, mirror=True),
+            callbacks.Answer(task.id, "P", done, "{}", rule),
+            callbacks.PollPolicy(listening, 120.0, mirror=True),
         ),
     )
     await run("give up copies", copies.give_up_all(store, "stopping", 4))
-    await run("aside", aside.set_aside(store, jobs[0].task_id, "broken"))
+    await run("aside", task_stories.set_aside(store, jobs[0].task_id, "broken"))
     await run(
         "app deliveries",
         delivery_reads.app_deliveries(store, "app_none", None, None, None, None, 10),

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from receiver.callbacks.stories import poll
+from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.kernel.events.rows import outbox
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.store import Attempt, Delivery, NewTask, Store, open_store
 from receiver.kernel.store.records import new_id
@@ -21,11 +21,13 @@ SUBSCRIPTIONS = {
     "hook": Subscription(frozenset({"progress", "succeeded"})),
     "chat": Subscription(frozenset({"running", "succeeded"})),  # running is not progress
 }
-EVERY_FIGURE = poll.PollPolicy(SUBSCRIPTIONS, 120.0, progress_every=0.0)
+EVERY_FIGURE = callbacks.PollPolicy(SUBSCRIPTIONS, 120.0, progress_every=0.0)
 
 
 async def report(store: Store, task_id: str, obs: Observation) -> None:
-    await poll.answered(store, poll.Answer(task_id, "A", obs, "{}", time.time()), EVERY_FIGURE)
+    await callbacks.answered(
+        store, callbacks.Answer(task_id, "A", obs, "{}", time.time()), EVERY_FIGURE
+    )
 
 
 def running(figure: str) -> Observation:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-from receiver.callbacks.stories import poll, poll_budget
+from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.kernel.events.rows import outbox
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.store import Attempt, NewTask, Store, TaskFilter
 from receiver.kernel.store.records import new_id
@@ -112,12 +112,12 @@ def test_a_polls_progress_is_kept_until_the_task_ends(storage_url: str):
         await store.migrate()
         task, _ = await make_task(store, NewTask("image_to_video", {"promptText": "p"}))
         await stories.accept_for(store, task.id, "up", "{}", time.time() - 1, {})
-        [job] = await poll_budget.claim(store, poll_budget.PollLease("me", 60, 60, None), 10)
+        [job] = await callbacks.claim(store, callbacks.PollLease("me", 60, 60, None), 10)
         running = Observation(state="running", upstream_status="RUNNING", progress="0.4")
-        await poll.answered(
+        await callbacks.answered(
             store,
-            poll.Answer(job.task_id, "me", running, "{}", time.time() - 1),
-            poll.PollPolicy({}, 120.0),
+            callbacks.Answer(job.task_id, "me", running, "{}", time.time() - 1),
+            callbacks.PollPolicy({}, 120.0),
         )
         seen = await task_reads.task(store, task.id)
         assert seen is not None and seen.progress == 0.4

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.errors import ParseError
-from receiver.kernel.events.rules.states import STATES
+from receiver.kernel.events.rules.task import STATES
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of, size
 from tests.harness import Simulator, Sink, video2video

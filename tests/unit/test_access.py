@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.keys.rules.access import BOOTSTRAP, SCOPES, Caller, parse_scopes
-from receiver.keys.rules.apikeys import KeyHasher, looks_like_key, new_key
+from receiver.keys.rules import (
+    BOOTSTRAP,
+    SCOPES,
+    Caller,
+    KeyHasher,
+    looks_like_key,
+    new_key,
+    parse_scopes,
+)
 from tests.api_table import OPERATIONS
 
 

@@ -21,8 +21,8 @@ from receiver.cli.common import installed_for
 from receiver.kernel import extras
 from receiver.kernel.config import Settings
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound
-from receiver.kernel.events.rules.kinds import KIND_NAMES
-from receiver.keys.rules.access import SCOPES, Caller, Scope
+from receiver.kernel.events.rules.task import KIND_NAMES
+from receiver.keys.rules import SCOPES, Caller, Scope
 from tests.api_table import OPERATIONS
 
 AGENTS = Path(__file__).parents[2] / "receiver" / "web" / "agents"

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from receiver.kernel.events.rules.claims import (
+from receiver.kernel.events.rules.reports import (
+    Claim,
     ClaimPolicy,
+    Observation,
     judge_on_ended,
     next_poll,
     over_history_bound,
     poll_due,
     settle,
 )
-from receiver.kernel.events.rules.corroborate import Claim
-from receiver.kernel.events.rules.observation import Observation
 
 POLICY = ClaimPolicy(False, window=120.0, min_poll_gap=2.0, max_count=3, max_bytes=100)
 VIDEO = "https://cdn.example/v.mp4"

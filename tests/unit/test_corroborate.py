@@ -6,8 +6,15 @@ import math
 
 import pytest
 
-from receiver.kernel.events.rules.corroborate import Claim, claim_of, judge, retry_delay
-from receiver.kernel.events.rules.observation import MAX_CREDITS, Observation, sane_credits
+from receiver.kernel.events.rules.reports import (
+    MAX_CREDITS,
+    Claim,
+    Observation,
+    claim_of,
+    judge,
+    retry_delay,
+    sane_credits,
+)
 
 VIDEO = "https://cdn.test.invalid/out/v.mp4?sig=first"
 WINDOW = 60.0

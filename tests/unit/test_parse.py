@@ -18,8 +18,8 @@ from receiver.kernel.comet.parse import (
     upstream_error_message,
 )
 from receiver.kernel.errors import ParseError
-from receiver.kernel.events.rules.observation import Observation
-from receiver.kernel.events.rules.states import STATES, TERMINAL_STATES, advances, map_upstream
+from receiver.kernel.events.rules.reports import Observation
+from receiver.kernel.events.rules.task import STATES, TERMINAL_STATES, advances, map_upstream
 
 # Every status word /work/shared/cometapi-runway.md lists, and the state it means.
 WORDS = {

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from receiver.kernel.events.rules.poll_timing import (
+from receiver.kernel.events.rules.polling import (
     PollRule,
     Seen,
     Window,

@@ -11,18 +11,21 @@ from receiver.downstreams.render.message import headline
 from receiver.kernel.config import DownstreamConfig
 from receiver.kernel.config.downstream import ManagedDownstreamConfig
 from receiver.kernel.config.targets import fill
-from receiver.kernel.events.rules.progress import (
+from receiver.kernel.events.rules.routing import (
     PROGRESS,
+    TASK_WEBHOOK,
     Coalesced,
     LastSent,
+    Subscription,
+    TaskRoute,
     Waiting,
     coalesce,
     estimated_end,
     progress_due,
+    recipients,
     replaceable,
     supersedes,
 )
-from receiver.kernel.events.rules.routing import TASK_WEBHOOK, Subscription, TaskRoute, recipients
 from receiver.tasks.submit import Routing
 
 NOW = 1_000.0

@@ -7,12 +7,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from receiver.callbacks.stories.callback import arrived
-from receiver.callbacks.stories.poll_budget import SET_POLL_BUDGET
+from receiver.callbacks.stories import SET_POLL_BUDGET, arrived
 from receiver.kernel.events.rows.outbox import claim_deliveries
 from receiver.kernel.events.rows.polls import claim_polls
-from receiver.kernel.events.rules.claims import ClaimPolicy
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import ClaimPolicy, Observation
 from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observed
 from receiver.kernel.handoff import PollLease
@@ -23,7 +21,7 @@ from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.tasks.rows.queue import END_SUBMIT, START_SUBMIT, due_lines, orphaned
 from receiver.tasks.rows.tasks import create_task
-from receiver.tasks.stories.submit import Accepted, bind
+from receiver.tasks.stories import Accepted, bind
 
 
 def _insert(value: str) -> Any:

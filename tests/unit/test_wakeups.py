@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.kernel.events.rules.corroborate import PENDING
+from receiver.kernel.events.rules.reports import PENDING
 from receiver.kernel.handoff import PollHandoff, PollLease
 from receiver.kernel.service import Work, work_after
 from receiver.kernel.store import PollJob, Recorded, Task

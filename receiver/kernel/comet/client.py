@@ -19,8 +19,8 @@ from receiver.kernel.comet.parse import (
     upstream_error_message,
 )
 from receiver.kernel.errors import ParseError, UpstreamError, UpstreamTimeout
-from receiver.kernel.events.rules.kinds import is_callback, route_of
-from receiver.kernel.events.rules.observation import Observation
+from receiver.kernel.events.rules.reports import Observation
+from receiver.kernel.events.rules.task import is_callback, route_of
 from receiver.kernel.http.jsonbody import load_json
 from receiver.kernel.net.headers import retry_after
 from receiver.kernel.net.outbound import env_proxy, tls_context

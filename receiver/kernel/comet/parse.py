@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.kernel.errors import ParseError
-from receiver.kernel.events.rules.observation import Observation
-from receiver.kernel.events.rules.states import State, map_upstream
+from receiver.kernel.events.rules.reports import Observation
+from receiver.kernel.events.rules.task import State, map_upstream
 from receiver.kernel.http.jsonbody import load_json
 from receiver.kernel.observability.logs import get_logger
 
@@ -189,7 +189,7 @@ def _reverse(
         thumbnail=_url(data.get("poster")) or _url(data.get("last_frame")),
         error=error,
         progress=_text(data.get("progress"), 16),
-        # As given: receiver/kernel/events/rules/observation.py's sane_credits refuses, and has the
+        # As given: receiver/kernel/events/rules/reports.py's sane_credits refuses, and has the
         # refusal logged, what cannot be a price (not finite, negative, absurdly large).
         point=_figure(data.get("point")),
         refund=_figure(data.get("refund")),

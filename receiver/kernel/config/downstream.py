@@ -29,7 +29,7 @@ from receiver.kernel.config.targets import (
     WILDCARDS,
     placeholders,
 )
-from receiver.kernel.events.rules.states import TERMINAL_STATES, State
+from receiver.kernel.events.rules.task import TERMINAL_STATES, State
 
 HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
 

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from receiver.kernel.events.rules.kinds import (
+from receiver.kernel.events.rules.task import (
     KIND_NAMES,
     PASSED_PATTERN,
+    State,
     is_passed_through,
     is_route_name,
 )
-from receiver.kernel.events.rules.states import State
 from receiver.kernel.http.answer import Answer as Answer
 from receiver.kernel.http.answer import BreakerState as BreakerState
 from receiver.kernel.moments import epoch_seconds
@@ -27,7 +27,8 @@ def _known_kind(value: str) -> str:
     return value
 
 
-# Every kind of the table (kinds.py), or a Runway route it does not know, passed through.
+# Every kind of the table (receiver/kernel/events/rules/task.py), or a Runway route it does
+# not know, passed through.
 _KIND_SCHEMA = {"type": "string", "pattern": PASSED_PATTERN, "examples": list(KIND_NAMES)}
 Kind = Annotated[str, AfterValidator(_known_kind), WithJsonSchema(_KIND_SCHEMA)]
 DeliveryState = Literal[

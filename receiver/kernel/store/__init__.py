@@ -1,6 +1,6 @@
 """Persist: the durable store of tasks, events and the delivery outbox."""
 
-from receiver.kernel.events.rules.claims import ClaimPolicy
+from receiver.kernel.events.rules.reports import ClaimPolicy
 from receiver.kernel.extras import require
 from receiver.kernel.store.records import (
     Activity,

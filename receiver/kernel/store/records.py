@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from receiver.kernel.errors import ParseError
-from receiver.kernel.events.rules.corroborate import Claim, Verdict
+from receiver.kernel.events.rules.reports import Claim, Verdict
 from receiver.kernel.events.rules.routing import TaskRoute
 from receiver.kernel.http.jsonbody import check_depth
 

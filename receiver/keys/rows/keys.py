@@ -1,5 +1,5 @@
 """API keys' rows: the store keeps what it is given (a hash, never a key); what a key may
-do is decided above it (receiver/keys/rules/access.py)."""
+do is decided above it (receiver/keys/rules.py)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from receiver.kernel.errors import MirrorError
-from receiver.kernel.events.rules.kinds import CONTENT_TYPES
+from receiver.kernel.events.rules.task import CONTENT_TYPES
 from receiver.kernel.net.guard import check_literal
 from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.media.storage.local import MediaStore, MediaStoreError

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.events.rules.kinds import content_type_of
+from receiver.kernel.events.rules.task import content_type_of
 from receiver.kernel.extras import require
 from receiver.kernel.observability.logs import scrub
 

@@ -10,8 +10,7 @@ from typing import Any
 
 import orjson
 
-from receiver.kernel.events.rules.progress import Waiting
-from receiver.kernel.events.rules.routing import TASK_WEBHOOK
+from receiver.kernel.events.rules.routing import TASK_WEBHOOK, Waiting
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import Attempt, Delivery, DeliveryJob, new_id
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from receiver.kernel.events.rules.corroborate import Claim
+from receiver.kernel.events.rules.reports import Claim
 from receiver.kernel.store.db import Db, Row, Sql
 from receiver.kernel.store.records import PollJob
 

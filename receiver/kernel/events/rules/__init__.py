@@ -1,2 +1,4 @@
-"""A task's states, kinds and reports, claims and their verdicts, the document downstreams
-get, its progress, when it is polled next, the queue's refusals, and the event catalog."""
+"""What a task is (`task.py`: states, kinds), what CometAPI tells of it (`reports.py`: an
+observation, a claim and its verdict), when it is polled (`polling.py`: timing, the poll
+budget), who gets what (`routing.py`: recipients, the event document, progress events), the
+submit queue's refusals (`queue.py`), and the event catalog (`catalog.py`)."""

@@ -1,15 +1,28 @@
-"""Which downstreams get an outbox row for an event, and in what state it waits.
+"""Who gets what: which downstreams get an outbox row for an event and in what state it
+waits, the document every delivery of the event carries, and progress events (when a
+running task's progress is worth telling, how a newer figure takes the place of one not yet
+sent, what a terminal event does to those still waiting).
 
-Pure: the store reads which downstreams are disabled and whether the event's files are being
-copied, and writes one row per answer of `recipients`.
+The document is fixed when the event is recorded: every delivery of one event, first
+attempt or replay a week later, carries the same one, and rendering for each downstream's
+format starts from it.
+
+Pure: the store reads which downstreams are disabled, whether the event's files are being
+copied and which progress deliveries still wait, and writes what these decide.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from receiver.kernel.events.rules.polling import end_from_progress
+from receiver.kernel.events.rules.queue import failure_message
+from receiver.kernel.events.rules.reports import Observation
+from receiver.kernel.events.rules.task import TERMINAL_STATES, output_of
 
 RowState = Literal["pending", "held", "mirroring"]
 
@@ -138,3 +151,144 @@ def notified_of(event: str, about: str, subscriptions: Subscriptions) -> list[st
         and event in sub.events
         and (sub.owner is None or sub.owner == owner_of(about))  # an app hears of its own
     ]
+
+
+class TaskFacts(Protocol):
+    """What the document needs of the task the event is about."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def upstream_task_id(self) -> str | None: ...
+    @property
+    def outputs(self) -> list[str]: ...
+    @property
+    def thumbnail(self) -> str | None: ...
+    @property
+    def point(self) -> float | None: ...
+    @property
+    def refund(self) -> float | None: ...
+    @property
+    def metadata(self) -> dict[str, Any] | None: ...
+
+
+def event_document(
+    task: TaskFacts, event_id: str, obs: Observation, source: str, now: float
+) -> dict[str, Any]:
+    """The public event: what this observation says, with the task's earlier facts where it
+    says nothing (an answer without outputs keeps the outputs already known)."""
+    failed = obs.state == "failed"
+    return {
+        "event_id": event_id,
+        "task_id": task.id,
+        "upstream_task_id": task.upstream_task_id or obs.upstream_task_id,
+        "kind": task.kind,
+        "state": obs.state,
+        "upstream_status": obs.upstream_status,
+        "outputs": list(obs.outputs) or task.outputs,
+        # Every output of a kind is of one type (task.py; a passed-through kind's is read
+        # from its outputs).
+        "output_type": output_of(task.kind, list(obs.outputs) or task.outputs),
+        "thumbnail": obs.thumbnail or task.thumbnail,
+        "error": obs.error,
+        "point": obs.point if obs.point is not None else task.point,
+        "refund": obs.refund if obs.refund is not None else task.refund,
+        "upstream_created_at": obs.upstream_created_at,
+        "upstream_updated_at": obs.upstream_updated_at,
+        "source": source,
+        "occurred_at": now,
+        # Runway advises against showing its raw failure text (`error`) to end users: the
+        # code says what failed, the message is safe to show.
+        "failure_code": obs.failure_code if failed else None,
+        "failure_message": failure_message(obs.failure_code) if failed else None,
+        # The caller's own data, as given on submit: every event of the task carries it.
+        "metadata": task.metadata,
+    }
+
+
+# The event a downstream (its `events`) or a task's webhook (`webhook_events`) subscribes to.
+PROGRESS = "progress"
+# The webhook format's `type` of a progress event, and the source of its event row.
+PROGRESS_TYPE = "task.progress"
+
+
+@dataclass(frozen=True)
+class LastSent:
+    """The task's latest progress event: its figure and when it was made."""
+
+    progress: float
+    at: float
+
+
+def progress_due(
+    state: str, progress: float | None, last: LastSent | None, now: float, every: float
+) -> bool:
+    """Whether a report of `progress` on a task now in `state` makes a progress event: only
+    while it runs, only a figure above the last one told (so subscribers never see it go
+    back), and at most one per `every` seconds."""
+    if state != "running" or progress is None or progress <= 0:
+        return False
+    if last is None:
+        return True
+    return progress > last.progress and now - last.at >= every
+
+
+def estimated_end(started_at: float | None, now: float, progress: float) -> str | None:
+    """The end the progress since the task was first seen running points to, as an ISO
+    8601 time in UTC; None: unknown (not seen running before, or too little progress)."""
+    end = None if started_at is None else end_from_progress(started_at, now, progress)
+    if end is None:
+        return None
+    return datetime.fromtimestamp(end, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A progress delivery of the task not yet sent: its row, downstream, state, attempts so
+    far and lease (None: none)."""
+
+    id: str
+    downstream: str
+    state: str
+    attempts: int
+    lease_until: float | None
+
+
+def replaceable(row: Waiting, now: float) -> bool:
+    """A waiting row whose event may still be swapped for a newer one: never attempted, and
+    not leased to a worker that may be sending it now."""
+    unleased = row.lease_until is None or row.lease_until < now
+    return row.state in ("pending", "held") and row.attempts == 0 and unleased
+
+
+@dataclass(frozen=True)
+class Coalesced:
+    """A progress event's deliveries: new rows, and waiting rows that now carry it."""
+
+    new: list[tuple[str, RowState]]
+    replaced: list[str]
+
+
+def coalesce(
+    wanted: Sequence[tuple[str, RowState]], waiting: Sequence[Waiting], now: float
+) -> Coalesced:
+    """For each downstream that takes the event: the row it already has waiting takes the
+    newer event in place of the older one, when it still can; otherwise a new row."""
+    by_downstream = {w.downstream: w for w in waiting if replaceable(w, now)}
+    new: list[tuple[str, RowState]] = []
+    replaced: list[str] = []
+    for name, row_state in wanted:
+        found = by_downstream.get(name)
+        if found is None:
+            new.append((name, row_state))
+        else:
+            replaced.append(found.id)
+    return Coalesced(new, replaced)
+
+
+def supersedes(state: str) -> bool:
+    """Whether an event in `state` ends the progress deliveries still waiting: a terminal
+    event is never held behind them, and a figure told after the end would mislead."""
+    return state in TERMINAL_STATES

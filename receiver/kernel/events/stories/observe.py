@@ -1,6 +1,10 @@
 """The step every story ends with: one report of a task (a callback, a poll's answer, a
 submit's outcome, a cancel) kept as an event, and, when it moves the task forward, the
 task's new state and one delivery per downstream that takes it, in the story's transaction.
+
+A poll that reports a running task's progress makes, when the throttle allows and the
+figure is new, one progress event, whose deliveries take the place of those of an older
+one not yet sent (`told`), in the poll's transaction.
 """
 
 from __future__ import annotations
@@ -8,21 +12,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.kernel.events.rows import copies, observations, outbox
 from receiver.kernel.events.rows import health as downstream_rows
+from receiver.kernel.events.rows import observations, outbox
 from receiver.kernel.events.rows.observations import Locked, NewEvent
-from receiver.kernel.events.rules.corroborate import PENDING
-from receiver.kernel.events.rules.document import event_document
-from receiver.kernel.events.rules.kinds import output_of
-from receiver.kernel.events.rules.observation import Observation
-from receiver.kernel.events.rules.progress import supersedes
+from receiver.kernel.events.rules.reports import PENDING, Observation
 from receiver.kernel.events.rules.routing import (
+    PROGRESS,
+    PROGRESS_TYPE,
+    LastSent,
     Subscriptions,
+    coalesce,
+    estimated_end,
+    event_document,
     held_reasons,
+    progress_due,
     recipients,
+    supersedes,
     waits_for_mirror,
 )
-from receiver.kernel.events.rules.states import TERMINAL_STATES, advances, shown_progress
+from receiver.kernel.events.rules.task import TERMINAL_STATES, advances, output_of, shown_progress
 from receiver.kernel.store import Recorded, Store, Task
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import new_id
@@ -111,9 +119,9 @@ def record(
         "thumbnail": updated.thumbnail,
         "output_type": output_of(task.kind, updated.outputs),
     }
-    sources = [s["url"] for s in copies.sources_of(files)]
+    sources = [s["url"] for s in observations.sources_of(files)]
     hold = waits_for_mirror(audience.mirror, obs.state, sources)
-    hold = hold and copies.start(db, event_id, task.id, files, now)
+    hold = hold and observations.start_copy(db, event_id, task.id, files, now)
     delivery_ids = fan_out(db, task, event_id, obs.state, audience.subscriptions, now, hold)
     return Recorded("applied", updated, event_id, delivery_ids, report.verdict)
 
@@ -178,3 +186,57 @@ def fan_out(
     wanted = recipients(state, subscriptions, disabled, hold, task.route)
     reasons = held_reasons(subscriptions)
     return outbox.insert_deliveries(db, task.id, event_id, list(wanted), now, reasons)
+
+
+SET_PROGRESS_SENT = Sql("UPDATE tasks SET progress_sent = ?, progress_sent_at = ? WHERE id = ?")
+
+
+def told(
+    db: Db,
+    task: Task,
+    obs: Observation,
+    progress: float | None,
+    audience: tuple[Subscriptions, float],
+    now: float,
+) -> list[str]:
+    """The deliveries of the progress event this report makes (new rows, and rows that
+    now carry it), or none. `audience`: the subscriptions, and the throttle's seconds."""
+    subscriptions, every = audience
+    last = None
+    if task.progress_sent is not None and task.progress_sent_at is not None:
+        last = LastSent(task.progress_sent, task.progress_sent_at)
+    if progress is None or not progress_due(task.state, progress, last, now, every):
+        return []
+    if not recipients(PROGRESS, subscriptions, set(), False, task.route):
+        return []  # nobody listens: nothing read, and the next figure is told when one does
+    disabled = downstream_rows.disabled_names(db) if subscriptions else set()
+    wanted = recipients(PROGRESS, subscriptions, disabled, False, task.route)
+    event_id = new_id("evt")
+    document = {
+        **event_document(task, event_id, obs, "poll", now),
+        "type": PROGRESS_TYPE,
+        "progress": progress,
+        "estimated_end": estimated_end(task.started_at, now, progress),
+    }
+    event = NewEvent(
+        id=event_id,
+        task_id=task.id,
+        source=PROGRESS,
+        dedupe_key=f"progress:{task.resubmits}:{now!r}",
+        state=task.state,
+        upstream_status=obs.upstream_status,
+        applied=False,
+        at=now,
+        raw="",
+        document=document,
+        verdict=None,
+        verdict_at=None,
+    )
+    if not observations.insert_event(db, event):
+        return []
+    plan = coalesce(wanted, outbox.waiting_progress(db, task.id), now)
+    outbox.repoint(db, plan.replaced, event_id, now)
+    reasons = held_reasons(subscriptions)
+    inserted = outbox.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
+    db.execute(SET_PROGRESS_SENT, (progress, now, task.id))
+    return [*inserted, *plan.replaced]

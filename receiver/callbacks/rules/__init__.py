@@ -1,1 +1,0 @@
-"""How many polls may go at once across replicas: the poll budget."""

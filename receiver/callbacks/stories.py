@@ -1,0 +1,291 @@
+"""A callback kept as a claim, the polls leased within the budget, and a poll's answer
+recorded with the claims it settles: one transaction each.
+
+A callback arrives (`arrive`): CometAPI does not sign callbacks, so the claim changes the
+task only under `trust_body`. On a task that has ended it is judged at once against what
+CometAPI said; otherwise it waits, `pending`, for the poll it brings forward (never sooner
+than `min_poll_gap` after the last poll, so a flood of callbacks is not a flood of calls to
+CometAPI). Past the task's history bound nothing is stored: the callback only brings the
+poll forward.
+
+Which due polls go now (`claim`): the nearest their end first, as many as the replicas'
+one budget allows (receiver/kernel/events/rules/polling.py), each leased to the process
+that will make it.
+
+A poll answers (`answered`): CometAPI's authenticated word on a task, the only report that
+changes its state (unless callbacks are trusted), in one transaction with the callbacks'
+claims it settles, when to ask next, and the poll's lease given back. A failure worth
+another try, while resubmits are left, is kept as history and the task goes back to the
+submit queue, to be sent as a new upstream task.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from receiver.kernel.events.rows import observations, outbox, polls
+from receiver.kernel.events.rows.observations import Locked
+from receiver.kernel.events.rows.polls import PollEnd
+from receiver.kernel.events.rules.polling import Bucket, PollRule, give_back, held, take
+from receiver.kernel.events.rules.queue import resubmit
+from receiver.kernel.events.rules.reports import (
+    PENDING,
+    ClaimPolicy,
+    Observation,
+    claim_of,
+    judge_on_ended,
+    next_poll,
+    over_history_bound,
+    poll_due,
+    progress_fraction,
+    settle,
+)
+from receiver.kernel.events.rules.routing import Subscriptions
+from receiver.kernel.events.rules.task import TERMINAL_STATES
+from receiver.kernel.events.stories.observe import Audience, Report, lock, observe, record, told
+from receiver.kernel.handoff import PollLease
+from receiver.kernel.store import DeliveryJob, PollJob, PollResult, Recorded, Settled, Store, Task
+from receiver.kernel.store.db import Db, Sql
+from receiver.tasks import stories as task_stories
+from receiver.tasks.rows import queue as submit_queue
+
+
+async def arrive(
+    store: Store,
+    report: Report,
+    task_id: str,
+    subscriptions: Subscriptions,
+    policy: ClaimPolicy,
+    take_poll: PollLease | None = None,
+) -> Recorded:
+    """Keep the callback `report` on `task_id` in one transaction. With `take_poll`, a poll
+    due at once is leased here to its owner and returned, so that
+    it runs without a claim transaction of its own. The answer may go out once this
+    returns: the claim is committed."""
+    audience = Audience(subscriptions)
+    return await store.run(
+        lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
+    )
+
+
+COUNT_CALLBACK = Sql(
+    "UPDATE tasks SET callback_count = callback_count + 1,"
+    " callback_bytes = callback_bytes + ? WHERE id = ?"
+)
+
+
+def arrived(
+    db: Db,
+    task_id: str,
+    report: Report,
+    audience: Audience,
+    policy: ClaimPolicy,
+    take_poll: PollLease | None,
+    now: float,
+) -> Recorded:
+    obs = claim_of(report.obs)  # its credits are never taken: only CometAPI's answer prices
+    locked = lock(db, task_id, obs)
+    if isinstance(locked, Recorded):
+        return locked
+    task = locked.task
+    size = len(report.raw.encode())
+    if over_history_bound(locked.callback_count, locked.callback_bytes, size, policy):
+        if task.state not in TERMINAL_STATES:
+            _bring_poll_forward(db, task.id, obs, policy, claim=False, now=now)
+        return Recorded("over_limit", task)
+    verdict: str | None = PENDING
+    if task.state in TERMINAL_STATES:
+        verdict = judge_on_ended(task.state, task.outputs, obs, now)
+    claim = replace(report, obs=obs, verdict=verdict)
+    recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
+    if recorded.outcome == "duplicate":
+        return recorded
+    db.execute(COUNT_CALLBACK, (size, task.id))
+    if verdict != PENDING:
+        return recorded
+    _bring_poll_forward(db, task.id, obs, policy, claim=True, now=now)
+    if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
+        # CometAPI has it (a send that timed out got through): it is not sent again.
+        observations.leave_queue(db, task.id)
+    if take_poll is not None:
+        recorded = replace(recorded, poll=claim_one(db, task.id, take_poll, now))
+    return recorded
+
+
+def _bring_poll_forward(
+    db: Db, task_id: str, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
+) -> None:
+    due = poll_due(now, polls.last_polled_at(db, task_id), policy)
+    polls.bring_poll_forward(db, task_id, obs.upstream_task_id, due, now, claim)
+
+
+SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
+
+
+def _settle(db: Db, lease: PollLease, before: Bucket, after: Bucket, unused: int) -> None:
+    left = give_back(after, unused, lease.max_per_second)
+    if left != before:
+        db.execute(SET_POLL_BUDGET, (left.tokens, left.at))
+
+
+def claim_due(db: Db, lease: PollLease, limit: int, now: float) -> list[PollJob]:
+    """Lease up to `limit` due polls within the budget, in one transaction."""
+    before = Bucket(*polls.poll_budget(db))
+    granted, after = take(before, now, lease.max_per_second, limit)
+    jobs = polls.claim_polls(db, lease.owner, now, (lease.seconds, lease.ceiling), granted)
+    _settle(db, lease, before, after, granted - len(jobs))
+    return jobs
+
+
+def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | None:
+    """A callback's own poll, leased in its transaction unless a 429 holds polls. Under a
+    budget it is left to the next claim, which takes the polls of callbacks first: taking
+    the budget's lock in every callback's transaction would queue the callbacks behind it."""
+    if lease.max_per_second is not None or now < polls.polls_held_until(db):
+        return None
+    return polls.claim_poll(db, task_id, lease.owner, now, lease.seconds)
+
+
+async def claim(store: Store, lease: PollLease, limit: int) -> list[PollJob]:
+    return await store.run(lambda db: claim_due(db, lease, limit, time.time()), durable=False)
+
+
+async def hold(store: Store, wait: float) -> None:
+    """CometAPI's 429 on a poll: every replica's polls wait `wait` seconds."""
+
+    def empty(db: Db) -> None:
+        bucket = Bucket(*polls.poll_budget(db))
+        after = held(bucket, time.time(), wait)
+        db.execute(SET_POLL_BUDGET, (after.tokens, after.at))
+
+    await store.run(empty, durable=False)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one poll of a task brought: CometAPI's answer (None: none, or it knows no such
+    task) and its body, and when to poll next: a time, the rule that chooses it, or None
+    (never)."""
+
+    task_id: str
+    owner: str  # the poll's lease holder
+    observation: Observation | None
+    raw: str
+    next_poll_at: float | PollRule | None
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """The settings a poll's outcome is recorded under."""
+
+    subscriptions: Subscriptions
+    window: float  # how long a claim may wait for CometAPI to agree (corroborate_seconds)
+    mirror: bool = False  # copy a success's files before its deliveries go
+    resubmits_allowed: int = 0
+    progress_every: float = 10.0  # at most one progress event per task this often
+
+
+async def answered(
+    store: Store,
+    answer: Answer,
+    policy: PollPolicy,
+    take_deliveries: tuple[frozenset[str], float] | None = None,
+) -> PollResult:
+    """`take_deliveries` (downstreams, lease seconds): the new event's deliveries to those
+    downstreams are leased to the poll's owner here, to be sent at once."""
+    return await store.run(lambda db: finish(db, answer, policy, take_deliveries, time.time()))
+
+
+SET_VERDICT = Sql("UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?")
+
+
+def finish(
+    db: Db,
+    answer: Answer,
+    policy: PollPolicy,
+    take_deliveries: tuple[frozenset[str], float] | None,
+    now: float,
+) -> PollResult:
+    locked = observations.lock_task(db, answer.task_id)
+    if locked is None:
+        return PollResult(None, [])
+    task, obs = locked.task, answer.observation
+    claims = polls.pending_claims(db, task.id) if task.claim_since is not None else []
+    polled_again = answer.next_poll_at is not None
+    settlement = settle(claims, obs, now, policy.window, polled_again)
+    for claim, verdict in settlement.verdicts:
+        db.execute(SET_VERDICT, (verdict, now, claim.event_id))
+    settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
+    recorded = None
+    if obs is not None:
+        again = (
+            obs.state == "failed"
+            and task.state not in TERMINAL_STATES
+            and resubmit(obs.failure_code, task.resubmits, policy.resubmits_allowed)
+        )
+        report = Report("poll", _dedupe_key(task, obs), obs, answer.raw)
+        audience = Audience(policy.subscriptions, policy.mirror)
+        recorded = record(db, task, report, audience, now, may_apply=not again)
+        if again and recorded.outcome != "duplicate":
+            _requeue(db, locked, now)
+            polls.finish_poll(db, PollEnd(task.id, answer.owner, None, now, None))
+            return PollResult(recorded, settled, resubmitted=True)
+        if recorded.outcome != "applied":
+            _keep_cost(db, task, obs)
+    state = recorded.task.state if recorded and recorded.task else task.state
+    ended = state in TERMINAL_STATES
+    progress = progress_fraction(obs.progress) if obs is not None else None
+    if progress is not None and not ended and progress != task.progress:
+        observations.set_progress(db, task.id, progress, now)
+    progressed: list[str] = []
+    if obs is not None and not ended:
+        current = recorded.task if recorded is not None and recorded.task else task
+        listeners = (policy.subscriptions, policy.progress_every)
+        progressed = told(db, current, obs, progress, listeners, now)
+    if recorded is not None and recorded.outcome == "applied" and ended:
+        task_stories.ended(db, task, state, now)
+    next_at = answer.next_poll_at
+    if isinstance(next_at, PollRule):
+        # An ended task is asked again only to settle a claim (next_poll decides when).
+        rule, seen = next_at, (state, progress)
+        next_at = now + rule.ceiling if ended else task_stories.scheduled(db, task, seen, now, rule)
+    waiting = settlement.waiting_since
+    next_at = next_poll(now, next_at, waiting, ended)
+    polls.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
+    handed: list[DeliveryJob] = []
+    new_ids = [*(recorded.delivery_ids if recorded is not None else []), *progressed]
+    if take_deliveries is not None and new_ids:
+        downstreams, lease = take_deliveries
+        handed = outbox.lease_new_deliveries(db, new_ids, downstreams, answer.owner, now, lease)
+    return PollResult(recorded, settled, handed=handed)
+
+
+def _dedupe_key(task: Task, obs: Observation) -> str:
+    if task.resubmits:  # a new upstream task: its answers are new too
+        return f"poll:{task.resubmits}:{obs.state}:{obs.upstream_status}"
+    return f"poll:{obs.state}:{obs.upstream_status}"
+
+
+def _keep_cost(db: Db, task: Task, obs: Observation) -> None:
+    """CometAPI's credits for a task whose state its answer does not move: the cost is its
+    answer's whenever it gives one (under `trust_body` a callback may have ended the task
+    before any poll did, and the callback's own figures are never taken)."""
+    point = obs.point if obs.point is not None else task.point
+    refund = obs.refund if obs.refund is not None else task.refund
+    if (point, refund) != (task.point, task.refund):
+        observations.set_cost(db, task.id, point, refund)
+
+
+def _requeue(db: Db, locked: Locked, now: float) -> None:
+    """Back to the submit queue, to be sent as a new upstream task; the failed one's id is
+    set aside, so that its late reports cannot bind the task again."""
+    replaced = [*locked.replaced_upstream_ids, locked.task.upstream_task_id]
+    submit_queue.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
+
+
+async def give_up(store: Store, task_id: str, age: float, subscriptions: Subscriptions) -> Recorded:
+    """A task that never ends would be polled forever: declared failed, once."""
+    error = f"no terminal state from CometAPI after {age / 3600:.1f} h"
+    report = Report("poll", "poll:gave_up", Observation(state="failed", error=error))
+    return await observe(store, task_id, report, Audience(subscriptions))

@@ -1,0 +1,344 @@
+"""How a task changes, one transaction each: taken in, sent or refused, scheduled for its
+polls, cancelled, set aside.
+
+A task comes in (`queue`): stored, waiting in the submit queue, unless its API key's own
+limits (receiver/keys/rules.py) refuse it. A key with limits is locked before its tasks are
+counted, in the transaction that inserts the new one, so that two submits on two replicas
+cannot both take its last place. A repeat of an earlier request (the same Idempotency-Key)
+answers that request's task and counts for nothing.
+
+A submit (`claim`, then `accepted` or `refused`): waiting tasks claimed under the
+concurrency cap, and each send accepted or refused by CometAPI, or cut off. A claim takes a
+task out of the queue and marks it in flight in one commit, right before the call: a send
+in flight is never taken over, for no one can tell whether CometAPI took it. What follows a
+refusal (wait and send again, or fail) is receiver/kernel/events/rules/queue.py's.
+
+When a task is polled next (`scheduled`, `first_poll`): the rule of
+receiver/kernel/events/rules/polling.py fed with what the store keeps (when the task was
+first seen running, the history of tasks like it), inside a poll's or a submit's
+transaction.
+
+A task is cancelled (`while_waiting`, `upstream`): here and at once while it waits in the
+submit queue (it never reaches CometAPI), else once CometAPI has accepted the cancel.
+
+A task a worker could not handle is set aside (`set_aside`): failed with the reason if it
+was unfinished, and out of every queue, so that it never stops the worker again. It writes
+no event: the task's own data may be what could not be written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from receiver.kernel.errors import LimitReached
+from receiver.kernel.events.rows import observations, polls
+from receiver.kernel.events.rules.polling import (
+    HISTORY_SIZE,
+    PollRule,
+    Seen,
+    Window,
+    end_from_progress,
+    lost_callback_check,
+    next_poll,
+    timing_key,
+    usual_window,
+)
+from receiver.kernel.events.rules.queue import Refused, free_slots
+from receiver.kernel.events.rules.reports import Observation
+from receiver.kernel.events.rules.routing import Subscriptions
+from receiver.kernel.events.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through
+from receiver.kernel.events.stories.observe import (
+    Audience,
+    Report,
+    fan_out,
+    insert_event,
+    observe,
+    observed,
+)
+from receiver.kernel.store import NewTask, Recorded, Store, SubmitAttempt, SubmitJob, Task
+from receiver.kernel.store.db import Db, Sql
+from receiver.keys.rows import keys
+from receiver.keys.rules import KeyLimits, Usage, day_start, freeing_offset, over_limit
+from receiver.retention import rows as retention
+from receiver.tasks.rows import queue as submit_queue
+from receiver.tasks.rows import tasks
+from receiver.tasks.rows.tasks import get_task
+from receiver.tasks.rules.turns import take_turns
+
+INPUTS_SECONDS = 30.0
+
+
+async def queue(store: Store, new: NewTask, limits: KeyLimits) -> tuple[Task, bool]:
+    """The task, with its place in the queue, and whether it is new (False: a repeat);
+    LimitReached when the key that makes it is at one of its limits."""
+    # Thousands of data URIs, or tens of MiB of one, take longer to write than the store's
+    # usual deadline, which is made for the rows of one task.
+    timeout = INPUTS_SECONDS if new.inputs else 0.0
+    return await store.run(lambda db: _queue(db, new, limits, time.time()), timeout=timeout)
+
+
+def _queue(db: Db, new: NewTask, limits: KeyLimits, now: float) -> tuple[Task, bool]:
+    if new.owner_key is not None and limits.any:
+        # The row's limits, read under its lock, are the ones that count.
+        locked = KeyLimits(*keys.locked_limits(db, new.owner_key))
+        if tasks.replayed(db, new) is None:
+            _refuse_over_limit(db, new.owner_key, locked, now)
+    task, created = tasks.create_task(db, new, now)
+    return submit_queue.placed(db, [task])[0], created
+
+
+def _refuse_over_limit(db: Db, key_id: str, limits: KeyLimits, now: float) -> None:
+    since = day_start(now)
+    made = keys.tasks_since(db, key_id, since) if limits.max_per_day is not None else 0
+    offset = freeing_offset(limits, made)
+    usage = Usage(
+        keys.open_tasks(db, key_id) if limits.max_queued is not None else 0,
+        made,
+        None if offset is None else keys.task_made_at(db, key_id, since, offset),
+    )
+    refused = over_limit(limits, usage, now)
+    if refused is not None:
+        raise LimitReached(refused.reason, refused.limit, refused.retry_after)
+
+
+async def claim(store: Store, owner: str, cap: int | None, limit: int) -> list[SubmitJob]:
+    """Up to `limit` waiting tasks that are due, as many as the cap leaves room for, in
+    flight for `owner`: key by key in turn, each key's oldest first."""
+    return await store.run(lambda db: _claim(db, owner, cap, limit, time.time()))
+
+
+SET_LAST_TURN = Sql("UPDATE submit_gate SET last_turn = ?, turn_left = ? WHERE id = 1")
+
+
+def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[SubmitJob]:
+    paused_until = submit_queue.paused_until(db)
+    if free_slots(cap, 0, paused_until, now) == 0:
+        return []
+    lines, weights = submit_queue.due_lines(db, now, limit)
+    slots = limit
+    if lines and cap is not None:
+        # Counted only when a cap applies and something waits: every open task is read.
+        slots = min(
+            limit, free_slots(cap, submit_queue.running_upstream(db), paused_until, now) or 0
+        )
+    after, left = submit_queue.last_turn(db)
+    turns = take_turns(lines, after, slots, weights, left)
+    if not turns.chosen:
+        return []
+    db.execute(SET_LAST_TURN, (turns.last, turns.left))
+    due = submit_queue.due(db, turns.chosen)
+    jobs = []
+    for row in due:
+        if row["state"] in TERMINAL_STATES or row["upstream_task_id"] is not None:
+            # Ended while it waited, or bound by its callback after a send that timed out.
+            observations.leave_queue(db, row["id"])
+            continue
+        jobs.append(submit_queue.start(db, row, owner, now))
+    return jobs
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """CometAPI took the task: its id there and its answer, and when to poll it first: at a
+    time, or (a callback-route task) at the end of its grace period unless the rule brings
+    it forward to where tasks like it usually end, in case its callback is lost."""
+
+    upstream_task_id: str
+    raw: str
+    next_poll_at: float | tuple[float, PollRule]
+
+
+async def accepted(
+    store: Store,
+    job: SubmitJob,
+    owner: str,
+    accepted: Accepted,
+    attempt: SubmitAttempt,
+    subscriptions: Subscriptions,
+) -> Recorded:
+    """The send is over, its id is bound, the first poll is due, `queued` is announced (a
+    task sent again after a retryable failure announces nothing new)."""
+
+    def write(db: Db) -> Recorded:
+        now = time.time()
+        submit_queue.end_send(db, job, owner, None, now)
+        submit_queue.keep(db, attempt)
+        key = f"submit:resubmit:{job.resubmits}" if job.resubmits else "submit"
+        return bind(db, job.task_id, accepted, Audience(subscriptions), key, now)
+
+    return await store.run(write)
+
+
+BIND_SUBMISSION = Sql(
+    "UPDATE tasks SET upstream_task_id = COALESCE(upstream_task_id, ?),"
+    " next_poll_at = CASE WHEN state IN ('queued', 'running') THEN ? ELSE NULL END,"
+    " updated_at = ? WHERE id = ?"
+)
+
+
+def bind(
+    db: Db, task_id: str, accepted: Accepted, audience: Audience, key: str, now: float
+) -> Recorded:
+    """CometAPI's id bound to the task, and `queued` announced the first time (`key`: the
+    send's, so that a repeat changes nothing)."""
+    upstream = accepted.upstream_task_id
+    when = accepted.next_poll_at
+    grace_at, rule = when if isinstance(when, tuple) else (when, None)
+    db.execute(BIND_SUBMISSION, (upstream, grace_at, now, task_id))
+    task = get_task(db, task_id)
+    if task is None:
+        return Recorded("unknown_task")
+    if rule is not None:
+        due = first_poll(db, task, grace_at, rule)
+        polls.bring_poll_forward(db, task_id, None, due, now, claim=False)
+    obs = Observation(state="queued", upstream_task_id=upstream)
+    first = task.state == "queued"
+    event_id = insert_event(db, task, Report("submit", key, obs, accepted.raw), first, now)
+    if event_id is None or not first:
+        return Recorded("history", task, event_id)
+    delivery_ids = fan_out(db, task, event_id, "queued", audience.subscriptions, now)
+    return Recorded("applied", task, event_id, delivery_ids)
+
+
+PAUSE_SUBMITS = Sql(
+    "UPDATE submit_gate SET paused_until = ?, reason = ? WHERE id = 1 AND paused_until < ?"
+)
+
+
+async def refused(
+    store: Store,
+    job: SubmitJob,
+    owner: str,
+    refusal: Refused,
+    attempt: SubmitAttempt,
+    subscriptions: Subscriptions,
+) -> Recorded | None:
+    """CometAPI did not take the task: back in the queue until `retry_at`, or failed with
+    the reason (the recorded failure; None when it waits again, or when the send is not
+    `owner`'s any more and nothing of it is decided here)."""
+
+    def write(db: Db) -> Recorded | None:
+        now = time.time()
+        retry_at = refusal.retry_at if refusal.outcome == "retry" else None
+        if not submit_queue.end_send(db, job, owner, retry_at, now):
+            return None
+        submit_queue.keep(db, attempt)
+        if refusal.pause_until is not None:
+            db.execute(
+                PAUSE_SUBMITS,
+                (refusal.pause_until, f"CometAPI: {refusal.error}", refusal.pause_until),
+            )
+        if refusal.outcome == "retry":
+            return None
+        if is_passed_through(job.kind) and attempt.status in NOT_SERVED:
+            # A route passed through that CometAPI does not serve: the call could never be
+            # made, so nothing of it is kept or delivered (the front door says so).
+            retention.remove(db, [job.task_id])
+            return None
+        failed = Observation(state="failed", error=f"submit: {refusal.error}")
+        report = Report("submit", "submit:refused", failed, refusal.error)
+        return observed(db, job.task_id, report, Audience(subscriptions), now)
+
+    return await store.run(write)
+
+
+async def orphaned(store: Store, started_before: float, limit: int = 100) -> list[str]:
+    """Tasks whose send has been in flight since before `started_before`: cut off."""
+    return await store.run(lambda db: submit_queue.orphaned(db, started_before, limit))
+
+
+ABANDON_SUBMIT = Sql("UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL WHERE id = ?")
+
+
+async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
+    """A send cut off (the process stopped mid-call) and never bound by a callback: failed,
+    for whether CometAPI took it cannot be known, and sending it again could run it twice."""
+    error = "submission interrupted: the relay stopped before CometAPI answered"
+    report = Report("submit", "submit:orphaned", Observation(state="failed", error=error))
+
+    def write(db: Db) -> Recorded:
+        db.execute(ABANDON_SUBMIT, (task_id,))
+        return observed(db, task_id, report, Audience(subscriptions), time.time())
+
+    return await store.run(write)
+
+
+def usual(db: Db, task: Task) -> Window | None:
+    """Where tasks like this one usually end, from the store's history of them."""
+    key = timing_key(task.kind, task.request)
+    return usual_window(polls.recent_durations(db, key, HISTORY_SIZE))
+
+
+def scheduled(
+    db: Db, task: Task, seen: tuple[str, float | None], now: float, rule: PollRule
+) -> float:
+    """The next poll of an unfinished task, from `seen` (its state and the progress CometAPI
+    just reported); keeps when it was first seen running and the end its polls aim at."""
+    state, progress = seen
+    running = state == "running"
+    started_at = task.started_at if task.started_at is not None or not running else now
+    says_end = progress is not None and end_from_progress(started_at or now, now, progress)
+    # The history is read only when the progress says nothing of the end.
+    history = usual(db, task) if running and not says_end else None
+    chosen = next_poll(Seen(now, task.created_at, running, started_at, progress, history), rule)
+    if (started_at, chosen.expected_end) != (task.started_at, task.expected_end_at):
+        polls.set_poll_timing(db, task.id, started_at, chosen.expected_end)
+    return chosen.at
+
+
+def first_poll(db: Db, task: Task, grace_at: float, rule: PollRule) -> float:
+    """The first poll of a callback-route task: just past where tasks like it usually end,
+    in case its callback is lost, but never later than its grace period."""
+    check = lost_callback_check(task.created_at, usual(db, task), rule)
+    return grace_at if check is None else min(grace_at, check)
+
+
+def ended(db: Db, task: Task, state: str, now: float) -> None:
+    """A task that succeeded joins the history of its kind (failures end anywhere)."""
+    if state == "succeeded":
+        key = timing_key(task.kind, task.request)
+        polls.keep_duration(db, key, now - task.created_at, now, HISTORY_SIZE)
+
+
+_NEVER_SENT = "cancelled before it was sent to CometAPI"
+
+
+async def while_waiting(
+    store: Store, task_id: str, subscriptions: Subscriptions
+) -> Recorded | None:
+    """None when the task is not waiting (sent, being sent, or ended)."""
+
+    def write(db: Db) -> Recorded | None:
+        locked = observations.lock_task(db, task_id)
+        task = locked.task if locked else None
+        if task is None or task.next_submit_at is None or task.state in TERMINAL_STATES:
+            return None
+        observations.leave_queue(db, task_id)
+        report = Report("cancel", "cancel", Observation(state="cancelled", error=_NEVER_SENT))
+        return observed(db, task_id, report, Audience(subscriptions), time.time())
+
+    return await store.run(write)
+
+
+async def upstream(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
+    """CometAPI accepted the cancel of the task it runs."""
+    obs = Observation(state="cancelled", upstream_status="CANCELLED")
+    return await observe(store, task_id, Report("cancel", "cancel", obs), Audience(subscriptions))
+
+
+SET_TASK_ASIDE = Sql(
+    "UPDATE tasks SET error = CASE WHEN state IN ('queued', 'running') THEN ? ELSE error END,"
+    " state = CASE WHEN state IN ('queued', 'running') THEN 'failed' ELSE state END,"
+    " terminal_at = COALESCE(terminal_at, ?), updated_at = ?, next_poll_at = NULL,"
+    " poll_lease_owner = NULL, poll_lease_until = NULL, submit_due_at = NULL,"
+    " submit_owner = NULL, submit_started_at = NULL WHERE id = ?"
+)
+
+
+async def set_aside(store: Store, task_id: str, reason: str) -> None:
+    def write(db: Db) -> None:
+        now = time.time()
+        db.execute(SET_TASK_ASIDE, (reason, now, now, task_id))
+
+    await store.run(write)
