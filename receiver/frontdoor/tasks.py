@@ -103,7 +103,7 @@ class RunwayTask(Answer):
     failureCode: str | None = None
 
 
-def runway_version(
+async def runway_version(
     version: Annotated[
         Key,
         Header(
@@ -112,7 +112,8 @@ def runway_version(
         ),
     ],
 ) -> None:
-    """Every route of Runway's shape asks for the header, as Runway does."""
+    """Every route of Runway's shape asks for the header, as Runway does (a coroutine, so
+    that FastAPI checks it inline, not in a worker thread)."""
 
 
 def refusal(exc: RelayError) -> Json:

@@ -3,8 +3,13 @@ names the scope of every route behind a bearer token."""
 
 from __future__ import annotations
 
-import pytest
+import inspect
 
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from receiver.api.routers import routes
 from receiver.keys.rules import (
     BOOTSTRAP,
     SCOPES,
@@ -15,6 +20,9 @@ from receiver.keys.rules import (
     parse_scopes,
 )
 from tests.api_table import OPERATIONS
+
+# Documented, but a bare ASGI route of its own, not FastAPI's: CometAPI's callbacks.
+_NOT_FASTAPI = {"/callbacks/runway/{token}"}
 
 
 def test_every_route_behind_a_token_names_its_scope() -> None:
@@ -99,3 +107,23 @@ def test_a_keys_stream_carries_only_its_own_tasks() -> None:
     assert [c.key for c in every if _Wanted(None, BOOTSTRAP)(c)] == ["t1", "t2", "t3", "a1"]
     assert [c.key for c in every if _Wanted("t2", BOOTSTRAP)(c)] == ["t2"]
     assert [c.key for c in every if _Wanted("t2", app)(c)] == []
+
+
+def test_every_route_and_dependency_is_a_coroutine() -> None:
+    """FastAPI runs a plain function (an endpoint or a dependency) in a worker thread, a hop
+    on every request: both of the relay's doors stay on the event loop."""
+
+    def plain(dependant: Dependant) -> set[str]:
+        call = dependant.call
+        found = set()
+        if call is not None:
+            function = call if inspect.isroutine(call) else type(call).__call__
+            if not inspect.iscoroutinefunction(function):
+                found.add(getattr(call, "__qualname__", repr(call)))
+        for inner in dependant.dependencies:
+            found |= plain(inner)
+        return found
+
+    api = [route for route in routes() if isinstance(route, APIRoute)]
+    assert {o.path for o in OPERATIONS} <= {route.path for route in api} | _NOT_FASTAPI
+    assert set().union(*(plain(route.dependant) for route in api)) == set()
