@@ -113,7 +113,7 @@ def test_each_aws_destination_gets_the_document_a_webhook_gets(
     where = Destinations(aws)
     relay = make_relay(where.downstreams(), env=aws_env(tmp_path))
     task = relay.submitted(**image_to_video())
-    done = relay.wait_task(task["id"], settled, timeout=30)
+    done = relay.wait_task(task["id"], settled)
     assert {d["downstream"]: d["state"] for d in done["deliveries"]} == dict.fromkeys(
         ["sqs", "sqs-fifo", "sns", "bus", "archive"], "succeeded"
     )
@@ -162,7 +162,7 @@ def test_a_relay_killed_between_send_and_record_delivers_each_event_once_per_des
     aws.proxy.hold()
     before = aws.proxy.passed
     task = relay.submitted(**image_to_video())
-    wait_for(lambda: aws.proxy.passed - before >= 5, timeout=30)
+    wait_for(lambda: aws.proxy.passed - before >= 5)
     relay.kill()  # every service has the message; no attempt is recorded
     aws.proxy.release()
     relay.start()
@@ -205,7 +205,7 @@ def test_a_fifo_queue_keeps_each_tasks_events_in_order(
     relay = make_relay([downstream], env=aws_env(tmp_path))
     tasks = [relay.submitted(**image_to_video())["id"] for _ in range(3)]
     for task_id in tasks:
-        relay.wait_task(task_id, settled, timeout=30)
+        relay.wait_task(task_id, settled)
     got = collect(aws, fifo, 3 * len(every))
     by_task: dict[str, list[str]] = {}
     for message in got:
@@ -232,7 +232,7 @@ def test_a_throttled_queue_drains_after_the_backoff(
     aws.proxy.throttle(4)
     tasks = [relay.submitted(**image_to_video())["id"] for _ in range(3)]
     for task_id in tasks:
-        done = relay.wait_task(task_id, settled, timeout=30)
+        done = relay.wait_task(task_id, settled)
         [delivery] = done["deliveries"]
         assert (delivery["state"], delivery["attempts"]) == ("succeeded", 1)
     assert aws.proxy.throttled - before == 4
@@ -280,7 +280,7 @@ def test_aws_downstreams_are_made_through_the_api_and_the_console(
     assert answer.status_code == 200 and 'id="secret-value"' in answer.text, answer.text
 
     task = relay.submitted(**image_to_video())
-    done = relay.wait_task(task["id"], settled, timeout=30)
+    done = relay.wait_task(task["id"], settled)
     assert {d["downstream"]: d["state"] for d in done["deliveries"]} == {
         "api-queue": "succeeded",
         "page-archive": "succeeded",
@@ -308,7 +308,7 @@ def test_a_queue_that_is_not_there_dead_letters_then_replays_counted_per_downstr
     }
     relay = make_relay([downstream], env=aws_env(tmp_path))
     task = relay.submitted(**image_to_video())
-    done = relay.wait_task(task["id"], lambda t: settled(t) and t["deliveries"], timeout=30)
+    done = relay.wait_task(task["id"], lambda t: settled(t) and t["deliveries"])
     [dead] = done["deliveries"]
     assert (dead["state"], dead["attempts"]) == ("dead", 4)  # 1 + 3 retries
     assert "not delivered" in dead["last_error"] and "NonExistentQueue" in dead["last_error"]
@@ -363,7 +363,7 @@ def test_a_refused_eventbridge_entry_fails_that_event_alone(
     relay = make_relay(chosen, env=aws_env(tmp_path))
     aws.proxy.refuse_entries("InternalFailure", "ThrottlingException")
     task = relay.submitted(**image_to_video())
-    relay.wait_task(task["id"], settled, timeout=30)
+    relay.wait_task(task["id"], settled)
     assert states(relay, task["id"]) == {"sqs": ("succeeded", 1), "bus": ("succeeded", 2)}
     [first, second] = _bus_attempts(relay, task["id"])
     assert first["outcome"] == "retry" and "InternalFailure" in first["error"]
@@ -398,7 +398,7 @@ def test_aws_destinations_take_filters_transforms_and_headers(
     ]
     relay = make_relay(downstreams, env=aws_env(tmp_path))
     task = relay.submitted(**image_to_video())
-    done = relay.wait_task(task["id"], settled, timeout=30)
+    done = relay.wait_task(task["id"], settled)
     by_state: dict[str, set[str]] = {}
     for d in done["deliveries"]:
         by_state.setdefault(d["downstream"], set()).add(d["state"])

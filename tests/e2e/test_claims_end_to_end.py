@@ -54,9 +54,7 @@ def test_a_forged_success_delivers_nothing_forged_and_the_genuine_result_once(
     assert answer.status_code == 200 and "state" not in answer.json()
     assert relay.task(submitted["id"])["state"] in ("queued", "running")
 
-    task = relay.wait_task(
-        submitted["id"], lambda t: settled(t) and len(callbacks(t)) == 2, timeout=30
-    )
+    task = relay.wait_task(submitted["id"], lambda t: settled(t) and len(callbacks(t)) == 2)
     assert task["state"] == "succeeded"
     assert task["outputs"] and EVIL not in task["outputs"]
     forged, genuine = sorted(callbacks(task), key=lambda e: e["received_at"])
@@ -134,9 +132,7 @@ def test_trust_body_applies_the_callback_at_once_and_still_judges_it(
     assert forge(submitted["callback_url"]).status_code == 200
     task = relay.task(submitted["id"])
     assert (task["state"], task["outputs"]) == ("succeeded", [EVIL])
-    task = relay.wait_task(
-        submitted["id"], lambda t: callbacks(t)[0]["verdict"] != "pending", timeout=30
-    )
+    task = relay.wait_task(submitted["id"], lambda t: callbacks(t)[0]["verdict"] != "pending")
     assert callbacks(task)[0]["verdict"] == "contradicted"
 
 

@@ -18,6 +18,7 @@ from receiver.kernel.config.names import ADVANCED
 from tests.conftest import relay_env
 from tests.harness import (
     SECRETS,
+    WAIT_SECONDS,
     Relay,
     relay_settings,
     wait_for,
@@ -50,7 +51,7 @@ def serve(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complet
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=15,
+        timeout=WAIT_SECONDS,
     )
 
 

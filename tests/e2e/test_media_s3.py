@@ -29,7 +29,7 @@ from receiver.media.storage.local import open_media_store
 from receiver.media.storage.s3 import MAX_PRESIGN_SECONDS
 from tests.conftest import MakeRelay, relay_env, webhook
 from tests.e2e.test_media import RENDER, cdn_sim, delivered, delivered_media
-from tests.harness import Relay, Simulator, Sink, image_to_video
+from tests.harness import WAIT_SECONDS, Relay, Simulator, Sink, image_to_video
 from tests.testkit import to_toml
 
 __all__ = ["cdn_sim"]  # the fixture, shared with tests/e2e/test_media.py
@@ -203,7 +203,7 @@ def test_s3_config_mistakes_are_one_line(tmp_path: Path) -> None:
         [sys.executable, "-m", "receiver", "serve", "--config", str(config)],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=WAIT_SECONDS,
         env={**os.environ, **relay_env()},  # the bucket is the one thing missing
     )
     assert done.returncode != 0

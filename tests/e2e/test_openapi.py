@@ -91,7 +91,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         mirrored = relay.wait_task(
             submitted["id"],
             lambda t: settled(t) and (t["media"] or {}).get("status") == "mirrored",
-            timeout=30,
         )
         token = submitted["callback_url"].rsplit("/", 1)[1]
         app_scopes = [s for s in SCOPES if s != "admin"]

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MakeRelay, relay_env, webhook
 from tests.harness import (
+    WAIT_SECONDS,
     Relay,
     Simulator,
     Sink,
@@ -36,7 +37,7 @@ def cli(relay: Relay, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "receiver", *args, "--config", str(relay.config_path)],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=WAIT_SECONDS,
         env=env,
         check=False,
     )
@@ -156,7 +157,7 @@ def test_a_command_that_reads_the_store_never_makes_one(tmp_path: Path) -> None:
             [sys.executable, "-m", "receiver", *command, "--config", str(config)],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=WAIT_SECONDS,
             env=env,
             check=False,
         )
@@ -287,7 +288,7 @@ def test_database_down_is_one_line_not_a_hang(tmp_path: Path):
             [sys.executable, "-m", "receiver", *command, "--config", str(config)],
             capture_output=True,
             text=True,
-            timeout=30,  # a hang, not a slow answer: the refusal is immediate
+            timeout=WAIT_SECONDS,  # a hang, not a slow answer: the refusal is immediate
             env=env,
             check=False,
         )

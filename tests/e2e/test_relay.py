@@ -303,7 +303,8 @@ def test_a_timed_out_send_bound_by_its_callback_is_not_sent_again(
 ):
     sim.faults(submit_delay_seconds=2.5)  # the relay gives up after 2 s; CometAPI goes on
     # The next try is due after the callback of the task CometAPI made after all.
-    relay = make_relay([webhook(sink)], upstream={"submit_retry_initial_seconds": 6})
+    upstream = {"timeout_seconds": 2, "submit_retry_initial_seconds": 6}
+    relay = make_relay([webhook(sink)], upstream=upstream)
     response = relay.submit(**video2video())
     assert response.status_code == 202
     task_id = response.json()["id"]

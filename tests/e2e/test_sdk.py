@@ -17,7 +17,7 @@ from runwayml import BadRequestError, DefaultHttpxClient, NotFoundError, RunwayM
 from runwayml.types import ImageToVideoCreateResponse, TaskRetrieveResponse
 
 from receiver.devtools.simulator import Simulator, SimulatorConfig
-from tests.harness import API_KEY, wait_for
+from tests.harness import API_KEY, WAIT_SECONDS, wait_for
 from tests.harness import Simulator as SimControl
 
 
@@ -27,7 +27,7 @@ def sdk_client(base_url: str, api_key: str) -> RunwayML:
         api_key=api_key,
         base_url=f"{base_url}/runwayml",  # never the SDK's default host
         max_retries=0,
-        timeout=15,
+        timeout=WAIT_SECONDS,
         # trust_env=False: no proxy from the environment between the SDK and loopback.
         http_client=DefaultHttpxClient(trust_env=False),
         _strict_response_validation=True,

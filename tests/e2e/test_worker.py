@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.conftest import MakeRelay, webhook
 from tests.forked import Process
-from tests.harness import Relay, Sink, settled, video2video, wait_for
+from tests.harness import WAIT_SECONDS, Relay, Sink, settled, video2video, wait_for
 
 SEPARATE = {"in_process": False, "tick_seconds": 0.1}
 
@@ -68,7 +68,7 @@ def test_deliver_refuses_a_config_that_delivers_in_serve(make_relay: MakeRelay) 
         capture_output=True,
         text=True,
         env=relay.env,
-        timeout=30,
+        timeout=WAIT_SECONDS,
     )
     assert done.returncode == 2
     assert "delivery.in_process" in done.stderr

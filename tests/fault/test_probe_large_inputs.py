@@ -134,10 +134,7 @@ def test_a_60_mib_data_uri_is_kept_once_and_shown_as_its_size(
 
     # Pruned with its task.
     make_relay(retention={"task_days": 1 / 86400, "interval_seconds": 0.2})
-    wait_for(
-        lambda: store_sql(storage_url, "SELECT COUNT(*) FROM task_inputs")[0][0] == 0 or None,
-        timeout=30,
-    )
+    wait_for(lambda: store_sql(storage_url, "SELECT COUNT(*) FROM task_inputs")[0][0] == 0 or None)
     assert store_sql(storage_url, "SELECT COUNT(*) FROM tasks WHERE id = ?", task_id) == [(0,)]
 
 
@@ -190,7 +187,7 @@ def test_large_text_is_kept_once_however_it_is_spelled(
         seen.append(_files_bytes(storage_url) - before)
         return seen[-1] if seen[-1] < 1.3 * len(uri) else None
 
-    grown = wait_for(growth, timeout=30)
+    grown = wait_for(growth)
     assert _store_bytes(storage_url) - before > 0.9 * len(uri), seen[-3:]
     figures.record(
         "large_data_uri_files",

@@ -99,7 +99,7 @@ def test_the_head_deadline_spares_slow_answers_and_returns_after_each_answer(
     the same connection has a deadline of its own (no byte-by-byte trickle afterwards)."""
     relay = make_relay(server={"head_timeout_seconds": HEAD_TIMEOUT})
     task = relay.submitted(**image_to_video())
-    sim.faults(cancel_delay_seconds=1.6 * HEAD_TIMEOUT)  # under upstream.timeout_seconds (2)
+    sim.faults(cancel_delay_seconds=1.6 * HEAD_TIMEOUT)  # under upstream.timeout_seconds
     started = time.monotonic()
     slow = relay.api.delete(f"/v1/tasks/{task['id']}")
     assert slow.status_code == 200 and time.monotonic() - started > 1.5 * HEAD_TIMEOUT
