@@ -60,6 +60,11 @@ PRIVATE_URLS = (
 
 T = TypeVar("T")
 
+# The test clients let an idle connection go after a second, well before a server closes
+# it (uvicorn: 5 s): a request sent on a connection the server was closing that moment got
+# "Server disconnected without sending a response" on a loaded machine.
+KEEP_ALIVE = httpx.Limits(keepalive_expiry=1.0)
+
 
 # How long a wait on a condition may last by default: the condition ends it, so this is only
 # a backstop, well inside the 120 s test timeout. Fixed short bounds (5 s, 10 s) failed on a
@@ -115,7 +120,7 @@ class Controlled:
     def __init__(self, server: BackgroundServer) -> None:
         self.server = server
         self.url = server.url
-        self.http = httpx.Client(base_url=self.url, timeout=WAIT_SECONDS)
+        self.http = httpx.Client(base_url=self.url, timeout=WAIT_SECONDS, limits=KEEP_ALIVE)
 
     def close(self) -> None:
         self.http.close()
@@ -251,9 +256,10 @@ class Relay:
         self.api = httpx.Client(
             base_url=self.url,
             timeout=WAIT_SECONDS,
+            limits=KEEP_ALIVE,
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         )
-        self.anon = httpx.Client(base_url=self.url, timeout=WAIT_SECONDS)
+        self.anon = httpx.Client(base_url=self.url, timeout=WAIT_SECONDS, limits=KEEP_ALIVE)
 
     def _spawn(self, command: str, log_path: Path) -> Process:
         return spawn([command, "--config", str(self.config_path)], self.env, self.workdir, log_path)
@@ -359,7 +365,7 @@ class Relay:
     def console(self) -> httpx.Client:
         """A client logged in to the console with the admin token, as an operator's browser
         would be: the login form's CSRF token, then the session cookie."""
-        client = httpx.Client(base_url=self.url, timeout=WAIT_SECONDS)
+        client = httpx.Client(base_url=self.url, timeout=WAIT_SECONDS, limits=KEEP_ALIVE)
         form = client.get("/console/login")
         found = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert found is not None, form.text

@@ -159,6 +159,7 @@ def test_killed_replica_loses_nothing(
             [webhook(sink)],
             delivery={"lease_seconds": 2.5},
             polling={"lease_seconds": 2.5, "callback_grace_seconds": 1.5},
+            upstream={"timeout_seconds": 2},  # below the short poll lease
         )
         for _ in range(3)
     ]
