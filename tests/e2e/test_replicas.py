@@ -139,7 +139,10 @@ def test_replicas_share_the_work_without_duplicates(
         )
 
     wait_for(polls_accounted, interval=0.2)
-    assert all(s["polls"] >= 2 for s in sim.tasks() if s["kind"] == "image_to_video")
+    # And the replicas did poll a task more than once (on a loaded machine a task may end
+    # before its second poll is due, so not every one).
+    polls = [s["polls"] for s in sim.tasks() if s["kind"] == "image_to_video"]
+    assert min(polls) >= 1 and sum(polls) > len(polls)
 
 
 def victim_leases(schema_url: str, owner: str) -> dict[str, float]:
