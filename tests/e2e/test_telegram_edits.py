@@ -22,12 +22,14 @@ def test_later_states_edit_the_first_message(
                 "url_env": "TELEGRAM_BOT_URL",
                 "format": "telegram",
                 "events": ["running", "succeeded"],
-                "timeout": 2.0,
+                "timeout": 8.0,
             }
         ],
         env={"TELEGRAM_BOT_URL": f"{sink.url}/bot{TOKEN}?chat_id=-100"},
     )
-    task = relay.wait_task(relay.submit(**image_to_video()).json()["id"], settled)
+    # Running long enough for a poll to see it, however loaded the machine.
+    seen_running = image_to_video(promptText="queue=0.3 run=3")
+    task = relay.wait_task(relay.submit(**seen_running).json()["id"], settled)
     assert task["state"] == "succeeded"
     hits = sink.accepted()
     methods = [h["path"].rsplit("/", 1)[1] for h in hits]
