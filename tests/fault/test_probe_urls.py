@@ -58,14 +58,16 @@ def test_an_attempt_that_raises_fails_with_its_reason_and_the_others_go_on(
     spec = {**json.loads(stored), "url": UNENCODABLE[0]}
     spec.pop("sealed_url")  # as an older release stored it, in clear
     # Written as a change is (the next number of the changes' counter), so the directory
-    # reads it at its next tick.
-    store_sql(storage_url, "UPDATE downstream_changes SET seq = seq + 1 WHERE id = 1")
+    # reads it at its next tick. The relay takes the number and marks the row in one
+    # transaction; here, in two statements, the row is marked first: a tick between the two
+    # that read the counter already moved would take the number as seen, and the row never.
     store_sql(
         storage_url,
         "UPDATE downstreams SET spec = ?, changed_at = changed_at + 1,"
-        " change_seq = (SELECT seq FROM downstream_changes WHERE id = 1) WHERE name = 'old'",
+        " change_seq = (SELECT seq + 1 FROM downstream_changes WHERE id = 1) WHERE name = 'old'",
         json.dumps(spec),
     )
+    store_sql(storage_url, "UPDATE downstream_changes SET seq = seq + 1 WHERE id = 1")
     wait_for(lambda: LONG_LABEL in relay.api.get("/v1/downstreams/old").text)
     task = relay.wait_task(relay.submit(**image_to_video()).json()["id"], settled)
     assert task["state"] == "succeeded"
