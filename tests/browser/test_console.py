@@ -23,7 +23,15 @@ from starlette.routing import Route
 
 from receiver.devtools.localserver import BackgroundServer
 from tests.browser.conftest import log_in, missing
-from tests.harness import ADMIN_TOKEN, Relay, Sink, image_to_video, video2video, video_to_video
+from tests.harness import (
+    ADMIN_TOKEN,
+    Relay,
+    Sink,
+    image_to_video,
+    settled,
+    video2video,
+    video_to_video,
+)
 
 if missing():  # one line for the whole module
     pytest.skip(str(missing()), allow_module_level=True)
@@ -329,6 +337,9 @@ def test_the_task_page_shows_the_callers_metadata_channels_and_webhook(
         metadata={"order_id": "A-17"},
         channels=["shop"],
     )
+    # Ended first: a running task's page is redrawn as it changes, and an element read
+    # across a redraw is gone (stale) by the time its text is asked for.
+    relay.wait_task(task["id"], settled)
     console.get(f"{relay.url}/console/tasks/{task['id']}")
     assert '"order_id": "A-17"' in console.find_element(By.ID, "task-metadata").text
     assert console.find_element(By.ID, "task-channels").text == "shop"

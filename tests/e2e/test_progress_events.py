@@ -80,7 +80,9 @@ def test_a_webhook_that_asks_gets_throttled_rising_progress_then_the_end(
         shares = [e["data"]["progress"] for e in got if e["type"] == "task.progress"]
         assert len(shares) >= 2, kinds  # several figures over a 7 s run, a second apart
         assert shares == sorted(shares) and len(set(shares)) == len(shares)
-        assert all(0 < s < 1 for s in shares)
+        # A poll in the run's last instants may read 1.0 (rounded) while CometAPI still says
+        # RUNNING: the relay tells what it read.
+        assert all(0 < s <= 1 for s in shares)
         assert all(e["data"]["task_id"] == task["id"] for e in got)
         assert all(e["data"]["state"] == "running" for e in got[:-1])
         # Throttled: fewer events than the polls that read a figure.
