@@ -393,6 +393,11 @@ def video2video(**extra: Any) -> dict[str, Any]:
     }
 
 
+# A prompt for a task whose `running` state a test must see: the default 0.7 s run can end
+# between two polls on a loaded machine.
+SEEN_RUNNING = "queue=0.3 run=3"
+
+
 def image_to_video(**extra: Any) -> dict[str, Any]:
     return {
         "kind": "image_to_video",

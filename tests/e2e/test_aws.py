@@ -20,6 +20,7 @@ from tests.conftest import MakeRelay
 from tests.e2e.test_console_keys import _csrf
 from tests.e2e.test_tracing import spans_until
 from tests.harness import (
+    SEEN_RUNNING,
     WAIT_SECONDS,
     WEBHOOK_SECRET,
     Relay,
@@ -203,9 +204,7 @@ def test_a_fifo_queue_keeps_each_tasks_events_in_order(
         "timeout": 8.0,
     }
     relay = make_relay([downstream], env=aws_env(tmp_path))
-    # Running long enough for a poll to see it, however loaded the machine.
-    seen_running = image_to_video(promptText="queue=0.3 run=3")
-    tasks = [relay.submitted(**seen_running)["id"] for _ in range(3)]
+    tasks = [relay.submitted(**image_to_video(promptText=SEEN_RUNNING))["id"] for _ in range(3)]
     for task_id in tasks:
         relay.wait_task(task_id, settled)
     got = collect(aws, fifo, 3 * len(every))

@@ -24,6 +24,7 @@ from tests.e2e.test_config import assert_one_line, base_settings, clean_env, ser
 from tests.e2e.test_managed_downstreams import stored_bytes
 from tests.harness import (
     ADMIN_TOKEN,
+    SEEN_RUNNING,
     TASK_HOOK_SECRET,
     WEBHOOK_SECRET,
     Relay,
@@ -167,7 +168,7 @@ def test_through_the_api_headers_are_sealed_and_bad_expressions_are_422(
 def test_a_tasks_own_webhook_carries_its_filter(make_relay: MakeRelay, sink: Sink) -> None:
     relay = make_relay()
     wanted = relay.submitted(
-        **image_to_video(promptText="queue=0.3 run=3"),  # long enough for a poll to see it run
+        **image_to_video(promptText=SEEN_RUNNING),
         webhook=f"{sink.url}/mine",
         webhook_filter='event.data.state == "succeeded"',
         webhook_events=["running", "succeeded"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import MakeRelay
-from tests.harness import Simulator, Sink, image_to_video, settled
+from tests.harness import SEEN_RUNNING, Simulator, Sink, image_to_video, settled
 
 TOKEN = "123456:SECRET-bot-token-for-edits"
 
@@ -27,8 +27,7 @@ def test_later_states_edit_the_first_message(
         ],
         env={"TELEGRAM_BOT_URL": f"{sink.url}/bot{TOKEN}?chat_id=-100"},
     )
-    # Running long enough for a poll to see it, however loaded the machine.
-    seen_running = image_to_video(promptText="queue=0.3 run=3")
+    seen_running = image_to_video(promptText=SEEN_RUNNING)
     task = relay.wait_task(relay.submit(**seen_running).json()["id"], settled)
     assert task["state"] == "succeeded"
     hits = sink.accepted()
