@@ -17,15 +17,16 @@ from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import LimitReached, NotFound, RelayError
-from receiver.kernel.events.rules.routing import shown_name
 from receiver.kernel.events.rules.task import output_of
 from receiver.kernel.http import models as m
+from receiver.kernel.http.answer import as_answer
 from receiver.kernel.service import Service
 from receiver.kernel.store import TaskFilter
 from receiver.keys.rules import Caller
 from receiver.shares.share import make_link
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
+from receiver.tasks.detail import own
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,7 @@ async def _run(
         wanted = (args.state, args.downstream, args.task_id)
         found = await delivery_actions.deliveries_for(service, caller, wanted, args.limit)
         # An app knows its downstreams by the names it gave them.
-        shown = [{**d.summary(), "downstream": shown_name(d.downstream)} for d in found]
-        return Outcome(
-            {"deliveries": shown if not caller.sees_all else [d.summary() for d in found]}
-        )
+        return Outcome(as_answer(m.DeliveryList, {"deliveries": own(caller, found)}))
     count = await delivery_actions.replay_delivery(service, args.delivery_id, caller)
     return Outcome({"replayed": count})
 

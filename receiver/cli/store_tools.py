@@ -22,8 +22,11 @@ from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rules.routing import DELIVERY_STATES
+from receiver.kernel.http.answer import as_answer
+from receiver.kernel.http.models import TaskSummary
 from receiver.kernel.store import Store, TaskFilter
 from receiver.tasks import reads as task_reads
+from receiver.tasks.detail import detail_answer
 
 
 @click.group()
@@ -45,7 +48,7 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
     )
     if as_json:
         for t in found:
-            click.echo(json.dumps(t.summary()))
+            click.echo(json.dumps(as_answer(TaskSummary, t)))
         return
     click.echo(
         table(
@@ -68,11 +71,11 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
     )
 
 
-def _overview(detail: task_reads.TaskDetail) -> dict[str, object]:
+def _overview(detail: task_reads.TaskHistory) -> dict[str, object]:
     """The task's fields as `tasks show` prints them: the relay's copies of the renders as
     its outputs when it made them (CometAPI's links expire), then CometAPI's; and, once it
     failed, the failure code and the message safe to show an end user."""
-    fields: dict[str, object] = dict(detail.task.summary())
+    fields: dict[str, object] = as_answer(TaskSummary, detail.task)
     copies = detail.copies()
     if copies:
         fields["outputs"] = " ".join(copies)
@@ -95,21 +98,10 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
     detail = with_store(config_path, lambda store: task_reads.task_detail(store, task_id, 20))
     if detail is None:
         not_found(f"no task {task_id}")
-    task, events, deliveries = detail.task, detail.events, detail.deliveries
-    attempts, sends = detail.attempts, detail.sends
     if as_json:
-        document = {
-            **task.summary(),
-            "request": task.request,
-            "media": detail.media(),
-            **detail.failure(),
-            "events": [e.summary() for e in events],
-            "deliveries": [d.summary() for d in deliveries],
-            "attempts": [a.summary() for a in attempts],
-            "submits": [a.summary() for a in sends],
-        }
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(detail_answer(detail), indent=2))
         return
+    events, deliveries, sends = detail.events, detail.deliveries, detail.sends
     for key, value in _overview(detail).items():
         click.echo(f"{key:>16}: {shown(key, value)}")
     click.echo("\nsends to CometAPI")

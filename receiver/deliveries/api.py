@@ -11,7 +11,7 @@ from starlette.responses import Response
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.http import models as m
 from receiver.keys.door import PathId, Served, answer, caller_of, described, guarded, needs, reply
-from receiver.tasks.api import own
+from receiver.tasks.detail import own
 
 router = APIRouter(tags=["deliveries"], dependencies=[needs("downstreams")])
 _ERR = m.ErrorAnswer
@@ -32,7 +32,7 @@ async def list_deliveries(
     caller = caller_of(request)
     wanted = (params.state, params.downstream, params.task_id)
     found = await delivery_actions.deliveries_for(service, caller, wanted, params.limit)
-    listed = own(caller, [d.summary() for d in found])
+    listed = own(caller, found)
     return reply(m.DeliveryList, {"deliveries": listed})
 
 

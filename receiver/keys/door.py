@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityS
 from pydantic import BaseModel, TypeAdapter
 
 from receiver.kernel.errors import MalformedRequest, NotAllowed, NotAuthenticated
+from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.models import TEXT, ErrorAnswer
 from receiver.kernel.service import Service
@@ -162,12 +163,7 @@ def body(shape: Any, name: str, description: str) -> dict[str, Any]:
 def reply(model: type[A], data: Any, status: int = 200) -> Json:
     """An answer built through its model (a dict, or a record read by its attributes): a
     field the model does not know fails here."""
-    return Json(
-        model.model_validate(data, from_attributes=True).model_dump(
-            mode="json", exclude_unset=True
-        ),
-        status_code=status,
-    )
+    return Json(as_answer(model, data), status_code=status)
 
 
 def malformed(exc: RequestValidationError) -> MalformedRequest:

@@ -6,6 +6,7 @@ another app's ids are no such thing (404)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -96,7 +97,7 @@ class Pages:
         found = await delivery_actions.deliveries_for(
             self.service, caller, (state, endpoint, None), PAGE_SIZE * 2
         )
-        listed = [{**d.summary(), "downstream": shown_name(d.downstream)} for d in found]
+        listed = [replace(d, downstream=shown_name(d.downstream)) for d in found]
         return self.portal.render(
             request,
             "deliveries.html",
@@ -124,7 +125,7 @@ class Pages:
             "delivery.html",
             session,
             nav="deliveries",
-            delivery={**d.summary(), "downstream": shown_name(d.downstream)},
+            delivery=replace(d, downstream=shown_name(d.downstream)),
             attempts=sorted(attempts, key=lambda a: a.number),
         )
 

@@ -19,7 +19,7 @@ from receiver.shares.links import SharedLink, ShareRefused, share_signer
 from receiver.stream.caps import Holder
 from receiver.tasks import reads as task_reads
 from receiver.tasks.actions import task_of
-from receiver.tasks.reads import TaskDetail
+from receiver.tasks.reads import TaskHistory
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,13 @@ async def make_link(
     return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
 
 
-async def opened(service: Service, token: str) -> TaskDetail:
+async def opened(service: Service, token: str) -> TaskHistory:
     """The task a link opens, with what shows where its renders' copies are; ShareRefused
     when the link does not open (any more)."""
     return (await opened_link(service, token))[1]
 
 
-async def opened_link(service: Service, token: str) -> tuple[SharedLink, TaskDetail]:
+async def opened_link(service: Service, token: str) -> tuple[SharedLink, TaskHistory]:
     """The link (for its stream's holder) and the task it opens, as `opened`."""
     link = share_signer(service).open(token, time.time())
     if link.key_id is not None and not await keys_of(service).live(link.key_id):
@@ -62,7 +62,7 @@ def stream_holder(link: SharedLink) -> Holder:
     return Holder(key_id=link.key_id, until=link.expires_at, link=link.link_id)
 
 
-def shared_view(detail: TaskDetail, link: SharedLink | None = None) -> dict[str, Any]:
+def shared_view(detail: TaskHistory, link: SharedLink | None = None) -> dict[str, Any]:
     """What a share link shows: the task's progress and its renders, the app that made the
     link, and of its request only the prompt, when the link allows it. A failure is told
     in the words safe for an end user (the webhook's `failure_message`), never CometAPI's."""

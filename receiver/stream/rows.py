@@ -3,6 +3,8 @@ first, for the live streams."""
 
 from __future__ import annotations
 
+from receiver.kernel.http.answer import as_answer
+from receiver.kernel.http.models import AttemptSummary, TaskSummary
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import Attempt, Change, Task
 
@@ -38,11 +40,11 @@ def changes(db: Db, since: float, task_id: str | None, limit: int) -> list[Chang
         attempts = db.all(ENDED_ATTEMPTS, (since, limit))
     found = [
         *(
-            Change("task", t.updated_at, t.id, t.id, t.summary(), t.owner_key)
+            Change("task", t.updated_at, t.id, t.id, as_answer(TaskSummary, t), t.owner_key)
             for t in map(Task.from_row, tasks)
         ),
         *(
-            Change("attempt", a.finished_at, a.id, a.task_id, a.summary())
+            Change("attempt", a.finished_at, a.id, a.task_id, as_answer(AttemptSummary, a))
             for a in map(Attempt.from_row, attempts)
         ),
     ]

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from receiver.kernel.errors import NotFound
-from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owner_of, shown_name
 from receiver.kernel.http import models as m
+from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.observability import tracing
 from receiver.kernel.store import TaskFilter
@@ -26,11 +26,10 @@ from receiver.keys.door import (
     needs,
     reply,
 )
-from receiver.keys.rules import Caller
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
-from receiver.tasks.detail import TaskDetail
+from receiver.tasks.detail import TaskDetail, detail_answer
 from receiver.tasks.submit import AnyTaskRequest
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
@@ -137,7 +136,7 @@ async def list_tasks(
         owner_key=caller_of(request).owner_filter,
     )
     found = await task_actions.list_tasks(service, wanted, params.limit)
-    page: dict[str, Any] = {"tasks": [t.summary() for t in found.tasks], "next": found.next}
+    page: dict[str, Any] = {"tasks": found.tasks, "next": found.next}
     if found.window_reached:
         page["search_window_reached"] = True
     return reply(m.TaskPage, page)
@@ -161,20 +160,7 @@ async def get_task(request: Request, service: Served, task_id: PathId) -> Respon
     caller = caller_of(request)
     if detail is None or not caller.owns(detail.task.owner_key):
         raise NotFound("no such task")
-    task = detail.task
-    return reply(
-        TaskDetail,
-        {
-            **task.summary(),
-            "request": task.request,
-            "media": detail.media(),
-            **detail.failure(),
-            "events": [e.summary() for e in detail.events],
-            "deliveries": own(caller, [d.summary() for d in detail.deliveries]),
-            "attempts": own(caller, [a.summary() for a in detail.attempts]),
-            "submits": [a.summary() for a in detail.sends],
-        },
-    )
+    return Json(detail_answer(detail, caller))
 
 
 @router.delete(
@@ -200,17 +186,4 @@ async def get_task(request: Request, service: Served, task_id: PathId) -> Respon
 )
 async def cancel_task(request: Request, service: Served, task_id: PathId) -> Response:
     task = await task_actions.cancel_task(service, task_id, caller_of(request))
-    return reply(m.TaskSummary, task.summary())
-
-
-def own(caller: Caller, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Of a task's deliveries or attempts, those the caller may see: the admin every one; an
-    app those to its own downstreams (by the names it gave them) and to the task's webhook,
-    none to the operator's global downstreams."""
-    if caller.sees_all:
-        return rows
-    return [
-        {**row, "downstream": shown_name(row["downstream"])}
-        for row in rows
-        if row["downstream"] == TASK_WEBHOOK or owner_of(row["downstream"]) == caller.app_id
-    ]
+    return reply(m.TaskSummary, task)

@@ -1,11 +1,15 @@
-"""The answer of `GET /v1/tasks/{task_id}`: a task with its history."""
+"""The answer of `GET /v1/tasks/{task_id}` and `receiver tasks show --json`: a task with its
+history, and what of it a caller may see."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from pydantic import Field
 
+from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owner_of, shown_name
+from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.models import (
     AttemptSummary,
     DeliverySummary,
@@ -14,6 +18,9 @@ from receiver.kernel.http.models import (
     SubmitAttemptSummary,
     TaskSummary,
 )
+from receiver.kernel.store import Attempt, Delivery
+from receiver.keys.rules import Caller
+from receiver.tasks.reads import TaskHistory
 
 
 class TaskDetail(TaskSummary):
@@ -38,3 +45,38 @@ class TaskDetail(TaskSummary):
     deliveries: list[DeliverySummary]
     attempts: list[AttemptSummary] = Field(description="Every delivery attempt, oldest first.")
     submits: list[SubmitAttemptSummary] = Field(description="Every send to CometAPI, oldest first.")
+
+
+def detail_answer(detail: TaskHistory, caller: Caller | None = None) -> dict[str, Any]:
+    """The task with its history as answered: of its deliveries and attempts, those `caller`
+    may see (None: the operator's own command line, every one)."""
+    task = detail.task
+    return as_answer(
+        TaskDetail,
+        {
+            **{name: getattr(task, name) for name in TaskSummary.model_fields},
+            "request": task.request,
+            "media": detail.media(),
+            **detail.failure(),
+            "events": detail.events,
+            "deliveries": own(caller, detail.deliveries) if caller else detail.deliveries,
+            "attempts": own(caller, detail.attempts) if caller else detail.attempts,
+            "submits": detail.sends,
+        },
+    )
+
+
+Sent = TypeVar("Sent", Delivery, Attempt)
+
+
+def own(caller: Caller, sent: list[Sent]) -> list[Sent]:
+    """Of a task's deliveries or attempts, those the caller may see: the admin every one; an
+    app those to its own downstreams (by the names it gave them) and to the task's webhook,
+    none to the operator's global downstreams."""
+    if caller.sees_all:
+        return sent
+    return [
+        replace(one, downstream=shown_name(one.downstream))
+        for one in sent
+        if one.downstream == TASK_WEBHOOK or owner_of(one.downstream) == caller.app_id
+    ]

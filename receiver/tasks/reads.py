@@ -26,7 +26,7 @@ HISTORY = 500  # events, deliveries and attempts shown of one task, the newest
 
 
 @dataclass(frozen=True)
-class TaskDetail:
+class TaskHistory:
     """A task with its history, as one moment of the store saw it."""
 
     task: Task
@@ -66,15 +66,15 @@ class TaskDetail:
         return [f["url"] for f in files or [] if isinstance(f, dict) and f.get("url")]
 
 
-async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskDetail | None:
+async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskHistory | None:
     """The task and its history; with the newest `documents` events' bodies."""
 
-    def read(db: Db) -> TaskDetail | None:
+    def read(db: Db) -> TaskHistory | None:
         task = _placed(db, task_id)
         if task is None:
             return None
         events, deliveries = tasks.task_history(db, task_id, HISTORY)
-        return TaskDetail(
+        return TaskHistory(
             task,
             events,
             deliveries,

@@ -301,7 +301,7 @@ def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def _blank(record: type) -> Any:
-    """An instance with every field None, but the ones `summary()` reads into."""
+    """An instance with every field None, but the dicts its properties read."""
     values: dict[str, Any] = {f.name: None for f in dataclasses.fields(record)}
     dicts = {name: {} for name in ("request", "routing") if name in values}
     return record(**{**values, **dicts})
@@ -315,12 +315,19 @@ def _blank(record: type) -> Any:
         (Delivery, m.DeliverySummary),
         (Attempt, m.AttemptSummary),
         (SubmitAttempt, m.SubmitAttemptSummary),
-        (DownstreamHealth, downstreams.DownstreamHealth),
     ],
 )
-def test_each_record_summary_is_its_model(record: type, model: type[m.Answer]) -> None:
-    """A field added to a summary and not to its model (or the reverse) fails here."""
-    assert set(_blank(record).summary()) == set(model.model_fields)
+def test_each_answer_is_read_from_its_record(record: type, model: type[m.Answer]) -> None:
+    """An answer is its record read by attributes: a field added to the model and not to
+    the record fails here."""
+    blank = _blank(record)
+    assert [name for name in model.model_fields if not hasattr(blank, name)] == []
+
+
+def test_a_downstreams_health_is_its_model() -> None:
+    """A field added to the health and not to its model (or the reverse) fails here."""
+    blank = _blank(DownstreamHealth)
+    assert set(blank.summary()) == set(downstreams.DownstreamHealth.model_fields)
 
 
 def test_every_refusal_is_an_error_answer() -> None:

@@ -48,7 +48,7 @@ def test_tasks_are_listed_newest_first_by_filter_and_cursor(storage_url: str):
         assert await ids(limit=2, before=dog) == [cat]
         assert await ids(since=time.time() + 60) == []
         [listed] = await task_reads.task_list(store, TaskFilter(text="fox"))
-        assert listed.summary()["prompt"] == "a fox"
+        assert listed.prompt == "a fox"
 
     with_stores(storage_url, 1, scenario)
 

@@ -17,7 +17,7 @@ from receiver.kernel.store import Task
 from receiver.shares.links import SharedLink, ShareRefused, ShareSigner
 from receiver.shares.page import CLOSED, favicon, page_headers, render_closed, render_page
 from receiver.shares.share import prompt_of, shared_view
-from receiver.tasks.reads import TaskDetail
+from receiver.tasks.reads import TaskHistory
 
 pytestmark = pytest.mark.unit
 RAW = "Internal error while rendering the video"
@@ -43,8 +43,8 @@ def task(**extra: Any) -> Task:
     return Task(**(fields | extra))
 
 
-def detail(t: Task, documents: dict[str, Any] | None = None) -> TaskDetail:
-    return TaskDetail(t, [], [], [], [], documents or {})
+def detail(t: Task, documents: dict[str, Any] | None = None) -> TaskHistory:
+    return TaskHistory(t, [], [], [], [], documents or {})
 
 
 def link(**extra: Any) -> SharedLink:

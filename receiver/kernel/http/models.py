@@ -1,6 +1,6 @@
 """The answers and query parameters several resources share, as pydantic models: what the
 routes answer through and FastAPI reads parameters with and describes (one truth). Answers
-forbid unknown fields: a field added to a record's `summary()` and not here fails the tests."""
+are built from the store's records, read by their attributes: a field is declared once, here."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from receiver.kernel.errors import ParseError
 from receiver.kernel.events.rules.task import (
     KIND_NAMES,
     PASSED_PATTERN,
@@ -18,6 +19,7 @@ from receiver.kernel.events.rules.task import (
 )
 from receiver.kernel.http.answer import Answer as Answer
 from receiver.kernel.http.answer import BreakerState as BreakerState
+from receiver.kernel.http.jsonbody import check_depth
 from receiver.kernel.moments import epoch_seconds
 
 
@@ -62,6 +64,16 @@ class ErrorAnswer(Answer):
     limit: str | None = Field(None, description="`limit_reached`: `max_queued` or `max_per_day`.")
 
 
+def _answerable(metadata: object) -> object:
+    """Metadata an older release let in nested past what can be written is shown as a note,
+    so that its task (and every list it is in) can still be answered."""
+    try:
+        check_depth(metadata)
+    except ParseError as exc:
+        return {"unreadable": exc.detail}
+    return metadata
+
+
 class TaskSummary(Answer):
     id: str
     kind: Kind | Literal["relay"] = Field(
@@ -102,7 +114,7 @@ class TaskSummary(Answer):
         description="Its place in the submit queue (1: sent next); null: not waiting."
     )
     next_submit_at: float | None = Field(description="While waiting: when it is sent next.")
-    metadata: dict[str, Any] | None = Field(
+    metadata: Annotated[dict[str, Any] | None, BeforeValidator(_answerable)] = Field(
         description="The caller's own data, as submitted; every event of the task carries it"
         " as `data.metadata`."
     )

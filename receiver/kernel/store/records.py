@@ -10,10 +10,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from receiver.kernel.errors import ParseError
 from receiver.kernel.events.rules.reports import Claim, Verdict
 from receiver.kernel.events.rules.routing import TaskRoute
-from receiver.kernel.http.jsonbody import check_depth
 
 
 def webhook_origin(url: str | None) -> str | None:
@@ -100,6 +98,16 @@ class Task:
         )
 
     @property
+    def channels(self) -> list[str]:
+        """The channels it was submitted with."""
+        return list(self.routing.get("channels") or ())
+
+    @property
+    def webhook(self) -> str | None:
+        """Its own webhook as shown: the scheme and host, never the URL itself."""
+        return webhook_origin(self.routing.get("webhook"))
+
+    @property
     def submission(self) -> str:
         """Where the task is on its way to CometAPI."""
         if self.next_submit_at is not None:
@@ -148,46 +156,6 @@ class Task:
             owner_key=row.get("owner_key"),
         )
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "state": self.state,
-            "upstream_task_id": self.upstream_task_id,
-            "upstream_status": self.upstream_status,
-            "outputs": self.outputs,
-            "thumbnail": self.thumbnail,
-            "error": self.error,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "terminal_at": self.terminal_at,
-            "next_poll_at": self.next_poll_at,
-            "poll_attempts": self.poll_attempts,
-            "point": self.point,
-            "refund": self.refund,
-            "progress": self.progress,
-            "expected_end_at": self.expected_end_at,
-            "prompt": self.prompt,
-            "submission": self.submission,
-            "queue_position": self.queue_position,
-            "next_submit_at": self.next_submit_at,
-            "submit_attempts": self.submit_attempts,
-            "resubmits": self.resubmits,
-            "metadata": _answerable(self.metadata),
-            "channels": self.routing.get("channels", []),
-            "webhook": webhook_origin(self.routing.get("webhook")),
-        }
-
-
-def _answerable(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Metadata an older release let in nested past what can be written is shown as a note,
-    so that its task (and every list it is in) can still be answered."""
-    try:
-        check_depth(metadata)
-    except ParseError as exc:
-        return {"unreadable": exc.detail}
-    return metadata
-
 
 @dataclass(frozen=True)
 class Event:
@@ -205,18 +173,6 @@ class Event:
     def from_row(cls, row: dict[str, Any]) -> Event:
         fields = {name: row[name] for name in cls.__dataclass_fields__}
         return cls(**{**fields, "applied": bool(row["applied"])})
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "state": self.state,
-            "upstream_status": self.upstream_status,
-            "applied": self.applied,
-            "received_at": self.received_at,
-            "verdict": self.verdict,
-            "verdict_at": self.verdict_at,
-        }
 
 
 @dataclass(frozen=True)
@@ -237,9 +193,6 @@ class Delivery:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Delivery:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
-    def summary(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -317,9 +270,6 @@ class Attempt:
     def from_row(cls, row: dict[str, Any]) -> Attempt:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
-    def summary(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
 
 @dataclass(frozen=True)
 class TaskFilter:
@@ -386,6 +336,3 @@ class SubmitAttempt:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> SubmitAttempt:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
-    def summary(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -7,7 +7,7 @@ again what was held, and what failed since a given time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from receiver.kernel.store.db import Db, Sql
@@ -27,16 +27,8 @@ class DownstreamHealth:
     deliveries: dict[str, int]
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "disabled": self.disabled_at is not None,
-            "disabled_at": self.disabled_at,
-            "disabled_reason": self.disabled_reason,
-            "failing_since": self.failing_since,
-            "breaker": self.breaker,
-            "breaker_changed_at": self.breaker_changed_at,
-            "deliveries": self.deliveries,
-        }
+        """Its fields, and whether it is disabled."""
+        return {**asdict(self), "disabled": self.disabled_at is not None}
 
 
 REGISTER_DOWNSTREAM = Sql("INSERT INTO downstreams (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
