@@ -8,16 +8,17 @@ app's, or a global one, is no such downstream); the admin sees every one, an app
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+from pydantic.fields import FieldInfo
 from starlette.responses import Response
 
 from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.config import DownstreamChange, ManagedDownstreamConfig
+from receiver.kernel.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import owner_of, shown_name
 from receiver.kernel.http.answer import Answer, BreakerState
@@ -49,18 +50,22 @@ _BAD_BODY = {
 }
 
 
-class DownstreamTargets(BaseModel):
-    exchange: str | None = None
-    routing_key: str | None = None
-    subject: str | None = None
-    topic: str | None = None
-    stream: str | None = None
-    maxlen: int | None = None
-    region: str | None = Field(None, description="sqs, sns, eventbridge, s3: the AWS region.")
-    endpoint_url: str | None = Field(
-        None, description="sqs, sns, eventbridge, s3: a stand-in endpoint (LocalStack, MinIO)."
+def _as_shown(setting: FieldInfo) -> Any:
+    """A setting as an answer shows it: its type and words; required, as an answer always
+    carries it, unless it may be unset."""
+    kind = (
+        Annotated[(setting.annotation, *setting.metadata)]
+        if setting.metadata
+        else setting.annotation
     )
-    key: str | None = Field(None, description="s3: the object key template.")
+    return (kind, Field(None if setting.default is None else ..., description=setting.description))
+
+
+# A downstream's settings as the config file and the API take them, shown as they are.
+_Settings: type[BaseModel] = create_model(
+    "DownstreamSettings",
+    **{name: _as_shown(ManagedDownstreamConfig.model_fields[name]) for name in SHOWN_SETTINGS},
+)
 
 
 class DownstreamHealth(Answer):
@@ -74,7 +79,7 @@ class DownstreamHealth(Answer):
     deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
 
 
-class DownstreamDetail(DownstreamHealth, DownstreamTargets):
+class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid-type]
     """What a downstream is and how it fares; never its secret."""
 
     source: Literal["config", "api"] = Field(
@@ -86,20 +91,7 @@ class DownstreamDetail(DownstreamHealth, DownstreamTargets):
         " task's); shown to the admin, whose `name` for it is `<app id>.<name>`.",
     )
     url: str = Field(description="A chat URL (a credential) shows only its origin.")
-    format: str
-    events: list[str]
-    channels: list[str]
     signed: bool = Field(description="Its deliveries carry Standard Webhooks signatures.")
-    timeout: float
-    max_in_flight: int
-    rate_per_second: float | None = None
-    breaker_failure_rate: float
-    breaker_min_attempts: int
-    breaker_window_seconds: float
-    breaker_cool_off_seconds: float
-    disable_after_seconds: float
-    filter: str | None = Field(None, description="CEL: the events it takes.")
-    transform: str | None = Field(None, description="CEL: the body it is sent.")
     headers: dict[str, str] = Field(
         {}, description="The headers sent with each delivery, their values masked (`***`)."
     )

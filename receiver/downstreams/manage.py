@@ -16,13 +16,13 @@ from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.directory import REMOVED, directory_of
 from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.config import (
+    SHOWN_SETTINGS,
     Downstream,
     DownstreamChange,
     ManagedDownstreamConfig,
     problems,
     timeout_problem,
 )
-from receiver.kernel.config.aws import AWS_SETTINGS
 from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.events.rules.routing import (
@@ -242,29 +242,6 @@ def shown_url(d: Downstream) -> str:
     return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
-_SHOWN = {
-    "format",
-    "channels",
-    "timeout",
-    "max_in_flight",
-    "rate_per_second",
-    "breaker_failure_rate",
-    "breaker_min_attempts",
-    "breaker_window_seconds",
-    "breaker_cool_off_seconds",
-    "disable_after_seconds",
-    "exchange",
-    "routing_key",
-    "subject",
-    "topic",
-    "stream",
-    "maxlen",
-    *AWS_SETTINGS,
-    "filter",
-    "transform",
-}
-
-
 def masked(headers: dict[str, str]) -> dict[str, str]:
     """Headers as any answer, page or log shows them: the names, never a value."""
     return dict.fromkeys(headers, "***")
@@ -276,7 +253,7 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
         "name": d.name,
         "source": "api" if d.managed else "config",
         "url": shown_url(d),
-        **d.model_dump(include=_SHOWN, exclude_none=True),
+        **d.model_dump(include=set(SHOWN_SETTINGS), exclude_none=True),
         "events": sorted(d.events),
         "signed": bool(d.secret),
         "headers": masked(d.headers),
@@ -293,7 +270,7 @@ def describe_unusable(
         "name": settings.name,
         "source": "api",
         "url": "(sealed under a key this relay does not have)",
-        **settings.model_dump(include=_SHOWN, exclude_none=True),
+        **settings.model_dump(include=set(SHOWN_SETTINGS), exclude_none=True),
         "events": sorted(settings.events),
         "headers": masked(settings.headers),
         "signed": True,

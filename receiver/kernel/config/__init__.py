@@ -8,6 +8,7 @@ wrong and every environment variable missing, so that one start-up shows them al
 from __future__ import annotations
 
 from receiver.kernel.config.downstream import (
+    SHOWN_SETTINGS,
     DownstreamChange,
     DownstreamConfig,
     ManagedDownstreamConfig,
@@ -42,6 +43,7 @@ from receiver.kernel.config.settings import Settings
 
 __all__ = [
     "CONFIG_ENV",
+    "SHOWN_SETTINGS",
     "CallbackConfig",
     "Config",
     "ConsoleConfig",

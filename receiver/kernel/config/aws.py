@@ -48,9 +48,15 @@ class AwsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] | None = None
-    endpoint_url: Annotated[str, Field(max_length=2048)] | None = None
-    key: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] | None = Field(
+        None, description="sqs, sns, eventbridge, s3: the AWS region."
+    )
+    endpoint_url: Annotated[str, Field(max_length=2048)] | None = Field(
+        None, description="sqs, sns, eventbridge, s3: a stand-in endpoint (LocalStack, MinIO)."
+    )
+    key: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
+        None, description="s3: the object key template."
+    )
 
     @field_validator("endpoint_url")
     @classmethod

@@ -148,6 +148,12 @@ class ManagedDownstreamConfig(_DownstreamSettings):
     url: Annotated[str, Field(max_length=2048)]
 
 
+# What an answer shows of a downstream's settings as they are: every one but its name (shown
+# with its health), its URL and its headers (they may hold credentials: both are masked).
+SHOWN_SETTINGS = tuple(
+    name for name in ManagedDownstreamConfig.model_fields if name not in ("name", "url", "headers")
+)
+
 # Every setting but the name, each optional: what `PATCH /v1/downstreams/{name}` takes.
 DownstreamChange: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "DownstreamChange",

@@ -18,10 +18,15 @@ TRANSFORMABLE = frozenset({"webhook", *TARGET_FIELD, *AWS_FORMATS})
 
 
 class DownstreamExpressions(BaseModel):
-    # CEL over `event` (the webhook format's event): true delivers it, anything else does not.
-    filter: Annotated[str, Field(min_length=1)] | None = None
-    # CEL giving the body sent (a map), or {body, method, path, headers}.
-    transform: Annotated[str, Field(min_length=1)] | None = None
+    filter: Annotated[str, Field(min_length=1)] | None = Field(
+        None,
+        description="CEL over `event` (the webhook format's event), the events it takes: true"
+        " delivers one, anything else does not.",
+    )
+    transform: Annotated[str, Field(min_length=1)] | None = Field(
+        None,
+        description="CEL giving the body it is sent (a map), or {body, method, path, headers}.",
+    )
     # Sent with every delivery (an API key, say). Made through the API, each value is sealed
     # at rest and never shown again.
     headers: Annotated[dict[str, str], Field(max_length=20)] = {}
