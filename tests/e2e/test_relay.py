@@ -11,6 +11,7 @@ from receiver.kernel.net.outbound import env_proxy
 from receiver.kernel.secrets.tokens import CallbackSigner
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
+    SEEN_RUNNING,
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     Simulator,
@@ -77,9 +78,12 @@ def test_video2video_round_trip_by_callback(make_relay: MakeRelay, sim: Simulato
 
 def test_official_tasks_complete_by_polling(make_relay: MakeRelay, sim: Simulator, sink: Sink):
     relay = make_relay([webhook(sink, events=["running", "succeeded", "failed"])])
-    i2v = relay.submit(**image_to_video(duration=10, ratio="768:1280"))
+    i2v = relay.submit(**image_to_video(duration=10, ratio="768:1280", promptText=SEEN_RUNNING))
     v2v = relay.submit(
-        **video_to_video(references=[{"type": "image", "uri": "https://example.invalid/s.jpg"}])
+        **video_to_video(
+            references=[{"type": "image", "uri": "https://example.invalid/s.jpg"}],
+            promptText=SEEN_RUNNING,
+        )
     )
     assert i2v.status_code == v2v.status_code == 202
     assert "callback_url" not in i2v.json()

@@ -15,7 +15,7 @@ from receiver.kernel.config import parse_settings, resolve
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.secrets import webhooks as sign
 from tests.conftest import MakeRelay, relay_env
-from tests.harness import Simulator, Sink, video2video, wait_for
+from tests.harness import SEEN_RUNNING, Simulator, Sink, video2video, wait_for
 
 KEY = os.urandom(24)
 PADDED = "whsec_" + base64.b64encode(KEY).decode()
@@ -77,7 +77,7 @@ def test_every_delivery_verifies_with_the_configured_unpadded_secret(
         env={"UNPADDED_SECRET": UNPADDED},
     )
     sim.faults(progress_callbacks=True)
-    relay.submit(**video2video())
+    relay.submit(**video2video(prompt=SEEN_RUNNING))
     hits = wait_for(lambda: len(sink.received("/hook")) >= 2 and sink.received("/hook"))
     verifier = Webhook(UNPADDED)
     for hit in hits:

@@ -16,6 +16,7 @@ from standardwebhooks import Webhook
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     PRIVATE_URLS,
+    SEEN_RUNNING,
     TASK_HOOK_SECRET,
     Simulator,
     Sink,
@@ -50,7 +51,7 @@ def test_each_task_reaches_its_own_webhook_its_channels_and_carries_its_metadata
         channels=["orders"],
     )
     b = relay.submitted(
-        **image_to_video(),
+        **image_to_video(promptText=SEEN_RUNNING),
         webhook=f"{sink.url}/task-b",
         webhook_events=["running", "succeeded"],
         metadata={"order_id": "B-2"},

@@ -20,7 +20,16 @@ import pytest
 
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of
-from tests.harness import Relay, Simulator, Sink, image_to_video, metric, settled, wait_for
+from tests.harness import (
+    SEEN_RUNNING,
+    Relay,
+    Simulator,
+    Sink,
+    image_to_video,
+    metric,
+    settled,
+    wait_for,
+)
 
 pytestmark = pytest.mark.fault
 
@@ -242,7 +251,7 @@ def test_a_tasks_events_reach_a_downstream_in_order(
         [webhook(sink, events=["running", "succeeded"])],
         delivery={"retry_schedule": [1.0], "jitter": 0.0},
     )
-    task_id = relay.submit(**image_to_video()).json()["id"]
+    task_id = relay.submit(**image_to_video(promptText=SEEN_RUNNING)).json()["id"]
     relay.wait_task(task_id, settled)
     states = [json.loads(h["body"])["data"]["state"] for h in sink.accepted()]
     assert states == ["running", "succeeded"]

@@ -13,6 +13,7 @@ from receiver.tasks.rules.inputs import (
     MAX_DATA_URIS,
     MAX_INLINE_CHARS,
     TakenOut,
+    holds_references,
     json_pieces,
     json_string_part,
     next_batch,
@@ -48,6 +49,16 @@ def test_stand_ins_keep_the_header_and_become_references() -> None:
     assert _sent(referenced, taken.uris, part_chars=7) == orjson.dumps(body)
     # A reference whose URI is not kept goes out as it is.
     assert _sent(referenced, {}, part_chars=7) == orjson.dumps(referenced)
+
+
+def test_only_a_request_that_refers_to_a_kept_uri_holds_references() -> None:
+    taken = TakenOut()
+    referenced = taken.references(taken.take({"a": [{"b": {"uri": PNG}}], "c": "text"}))
+    assert holds_references(referenced)
+    assert holds_references([referenced])
+    plain = {"promptImage": "https://a.example/b", "data_uri": "x", "d": [{"data_uri": 1}]}
+    assert not holds_references(plain)
+    assert not holds_references({"data_uri": {"sha256": "f"}, "other": 1})
 
 
 def _sent(fields: dict[str, object], kept: dict[str, str], part_chars: int) -> bytes:
