@@ -34,7 +34,12 @@ from receiver.kernel.store.records import new_id
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside
-from receiver.tasks.rules.inputs import json_pieces, json_string_part, next_batch
+from receiver.tasks.rules.inputs import (
+    holds_references,
+    json_pieces,
+    json_string_part,
+    next_batch,
+)
 
 T = TypeVar("T")
 # Sends in flight from one process. Few: the HTTP client's pool spends CPU on every call in
@@ -253,6 +258,8 @@ async def outgoing_request(
     """`fields` as they go out: as they are when the task keeps no data URI, else streamed.
     Past HOLD_CHARS the parts are read twice, once for the body's length and once to send
     it: the store, not the process, holds the URIs between the two."""
+    if not holds_references(fields):
+        return fields  # the common case: no read of the store, which is a thread's hop
     sizes = await task_reads.input_parts(store, task_id)
     if not sizes:
         return fields

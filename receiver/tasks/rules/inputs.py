@@ -127,6 +127,18 @@ class TakenOut:
         return value
 
 
+def holds_references(value: Any) -> bool:
+    """Whether a stored request refers anywhere to a data URI kept apart: one that does not
+    goes out as it is, with no read of the store."""
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get(REFERENCE), dict):
+            return True
+        return any(holds_references(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_references(item) for item in value)
+    return False
+
+
 # A piece of a request's JSON as it is sent: JSON text as it is (bytes), or the digest of a
 # kept data URI (str) whose JSON string goes in that place, read a part at a time.
 Piece = bytes | str
