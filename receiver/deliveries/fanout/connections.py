@@ -17,7 +17,7 @@ from receiver.kernel.config import Downstream
 from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK
 from receiver.kernel.net import guard
-from receiver.kernel.net.outbound import env_proxy, tls_context
+from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.kernel.service import Service
 
 
@@ -81,7 +81,10 @@ class Connections:
         resolver = guard.resolver(not self.from_the_api(d))
         self.sessions[name] = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=d.max_in_flight, ssl=tls_context(), resolver=resolver
+                limit=d.max_in_flight,
+                ssl=tls_context(),
+                resolver=resolver,
+                keepalive_timeout=IDLE_KEEPALIVE_SECONDS,
             ),
             headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
             auto_decompress=False,

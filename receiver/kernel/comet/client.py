@@ -23,7 +23,7 @@ from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.task import is_callback, route_of
 from receiver.kernel.http.jsonbody import load_json
 from receiver.kernel.net.headers import retry_after
-from receiver.kernel.net.outbound import env_proxy, tls_context
+from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.kernel.observability.logs import scrub
 
@@ -106,7 +106,12 @@ class CometClient:
             self._http = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=64, limit_per_host=64, ssl=tls_context()),
+                connector=aiohttp.TCPConnector(
+                    limit=64,
+                    limit_per_host=64,
+                    ssl=tls_context(),
+                    keepalive_timeout=IDLE_KEEPALIVE_SECONDS,
+                ),
                 auto_decompress=True,
             )
         return self._http

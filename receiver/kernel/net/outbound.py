@@ -11,6 +11,11 @@ from urllib.parse import urlsplit
 
 import certifi
 
+# How long an idle pooled connection is kept for the next request: below the 5 s many
+# servers keep one (uvicorn, gunicorn, Node.js). aiohttp's 15 s lets a request go out on a
+# connection the server is closing at that moment, and it gets no answer (a reset).
+IDLE_KEEPALIVE_SECONDS = 4.0
+
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
