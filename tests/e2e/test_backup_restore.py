@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_operator import cli
-from tests.harness import PG_URL, Relay, Simulator, Sink, image_to_video, wait_for
+from tests.harness import PG_URL, Relay, Simulator, Sink, image_to_video, settled, wait_for
 from tests.testkit import to_toml
 
 
@@ -76,7 +76,8 @@ def test_a_backup_taken_while_serving_restores_and_pending_deliveries_go_out(
 
     wait_for(lambda: pending <= delivered(sink))
     for task_id in ids:
-        [delivery] = relay.task(task_id)["deliveries"]
+        # The sink answers before the relay records the attempt: wait for the record.
+        [delivery] = relay.wait_task(task_id, settled)["deliveries"]
         assert delivery["state"] == "succeeded"
 
 
