@@ -21,7 +21,7 @@ from receiver.kernel.events.rules.task import output_of
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.service import Service
-from receiver.kernel.store import TaskFilter
+from receiver.kernel.store import DeliveryFilter, TaskFilter
 from receiver.keys.rules import Caller
 from receiver.shares.share import make_link
 from receiver.tasks import actions as task_actions
@@ -123,8 +123,8 @@ async def _run(
     if name == "list_tasks":
         return await _list(service, caller, args)
     if name == "list_deliveries":
-        wanted = (args.state, args.downstream, args.task_id)
-        found = await delivery_actions.deliveries_for(service, caller, wanted, args.limit)
+        wanted = DeliveryFilter(args.state, args.downstream, args.task_id, args.limit)
+        found = await delivery_actions.deliveries_for(service, caller, wanted)
         # An app knows its downstreams by the names it gave them.
         return Outcome(as_answer(m.DeliveryList, {"deliveries": own(caller, found)}))
     count = await delivery_actions.replay_delivery(service, args.delivery_id, caller)

@@ -24,7 +24,7 @@ from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.events.rules.routing import DELIVERY_STATES
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.models import TaskSummary
-from receiver.kernel.store import Store, TaskFilter
+from receiver.kernel.store import DeliveryFilter, Store, TaskFilter
 from receiver.tasks import reads as task_reads
 from receiver.tasks.detail import detail_answer
 
@@ -156,9 +156,8 @@ def deliveries() -> None:
 def deliveries_list(
     config_path: str | None, state: str | None, downstream: str | None, limit: int
 ) -> None:
-    found = with_store(
-        config_path, lambda s: delivery_reads.deliveries(s, state, downstream, None, limit)
-    )
+    wanted = DeliveryFilter(state, downstream, limit=limit)
+    found = with_store(config_path, lambda s: delivery_reads.deliveries(s, wanted))
     click.echo(deliveries_table(found))
 
 

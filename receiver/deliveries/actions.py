@@ -4,6 +4,8 @@ downstream; each once, with its wake-up and its log line."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
@@ -11,7 +13,7 @@ from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owned_name
 from receiver.kernel.service import Service, Work
-from receiver.kernel.store import Delivery
+from receiver.kernel.store import Delivery, DeliveryFilter
 from receiver.keys.rules import BOOTSTRAP, Caller
 
 # The names the doors call (receiver/web/), kept while they move: each is the story or the
@@ -27,30 +29,24 @@ async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:
 
 
 async def deliveries_for(
-    service: Service,
-    caller: Caller,
-    wanted: tuple[str | None, str | None, str | None],
-    limit: int,
+    service: Service, caller: Caller, wanted: DeliveryFilter
 ) -> list[Delivery]:
-    """The deliveries the caller may read, newest first, narrowed by (state, downstream,
-    task_id): the admin's, every one; an app's, those to its own downstreams (by the names
-    it gave them) and to its own tasks' webhooks, nothing of another app's."""
-    state, downstream, task_id = wanted
+    """The deliveries the caller may read: the admin's, every one; an app's, those to its
+    own downstreams (`wanted` names them as the app did) and to its own tasks' webhooks,
+    nothing of another app's."""
     if caller.sees_all:
-        return await delivery_reads.deliveries(service.store, state, downstream, task_id, limit)
+        return await delivery_reads.deliveries(service.store, wanted)
     app_id = caller.app_id or ""
-    if downstream is not None and downstream != TASK_WEBHOOK:
-        downstream = owned_name(app_id, downstream)
-    return await delivery_reads.app_deliveries(
-        service.store, app_id, state, downstream, task_id, None, limit
-    )
+    if wanted.downstream is not None and wanted.downstream != TASK_WEBHOOK:
+        wanted = replace(wanted, downstream=owned_name(app_id, wanted.downstream))
+    return await delivery_reads.app_deliveries(service.store, app_id, wanted)
 
 
 async def _app_may_replay(service: Service, caller: Caller, delivery_id: str) -> None:
     if caller.sees_all:
         return
     found = await delivery_reads.app_deliveries(
-        service.store, caller.app_id or "", None, None, None, delivery_id, 1
+        service.store, caller.app_id or "", DeliveryFilter(limit=1), delivery_id
     )
     if not found:
         raise NotFound("no such delivery")

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.http import models as m
+from receiver.kernel.store import DeliveryFilter
 from receiver.keys.door import PathId, Served, answer, caller_of, described, guarded, needs, reply
 from receiver.tasks.detail import own
 
@@ -30,8 +31,8 @@ async def list_deliveries(
     request: Request, service: Served, params: Annotated[m.DeliveryListParams, Query()]
 ) -> Response:
     caller = caller_of(request)
-    wanted = (params.state, params.downstream, params.task_id)
-    found = await delivery_actions.deliveries_for(service, caller, wanted, params.limit)
+    wanted = DeliveryFilter(params.state, params.downstream, params.task_id, params.limit)
+    found = await delivery_actions.deliveries_for(service, caller, wanted)
     listed = own(caller, found)
     return reply(m.DeliveryList, {"deliveries": listed})
 

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 from receiver.kernel.events.rows import outbox
-from receiver.kernel.store import (
-    Delivery,
-    Store,
-)
+from receiver.kernel.store import Delivery, DeliveryFilter, Store
 
 
-async def deliveries(
-    store: Store,
-    state: str | None = None,
-    downstream: str | None = None,
-    task_id: str | None = None,
-    limit: int = 50,
-) -> list[Delivery]:
-    return await store.read(
-        lambda db: outbox.list_deliveries(db, state, downstream, task_id, limit)
-    )
+async def deliveries(store: Store, wanted: DeliveryFilter) -> list[Delivery]:
+    return await store.read(lambda db: outbox.list_deliveries(db, wanted))
 
 
 async def app_deliveries(
-    store: Store,
-    app_id: str,
-    state: str | None,
-    downstream: str | None,
-    task_id: str | None,
-    delivery_id: str | None = None,
-    limit: int = 50,
+    store: Store, app_id: str, wanted: DeliveryFilter, delivery_id: str | None = None
 ) -> list[Delivery]:
     """An app's deliveries: its downstreams' and its own tasks' webhooks'."""
-    return await store.read(
-        lambda db: outbox.app_deliveries(db, app_id, state, downstream, task_id, delivery_id, limit)
-    )
+    return await store.read(lambda db: outbox.app_deliveries(db, app_id, wanted, delivery_id))

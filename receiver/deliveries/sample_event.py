@@ -79,10 +79,8 @@ async def send_test(service: Service, name: str, event_type: str) -> dict[str, A
             asyncio.timeout(d.timeout),
         ):
             with transport_errors(_undelivered):
-                status, snippet, _, _ = await post(
-                    session, Request("POST", url, body, headers, None)
-                )
-            excerpt = scrub(snippet, EXCERPT_CHARS)
+                reply = await post(session, Request("POST", url, body, headers, None))
+            status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)
     except TimeoutError:
         error = f"timed out after {d.timeout:g}s"
     except (DownstreamError, guard.PrivateAddress) as exc:

@@ -12,6 +12,7 @@ from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.store import (
     Activity,
     Delivery,
+    DeliveryFilter,
     Store,
     Task,
     TaskFilter,
@@ -60,8 +61,8 @@ async def backlogs(store: Store, names: list[str], limit: int) -> list[Backlog]:
     def read(db: Db) -> list[Backlog]:
         found = []
         for each in downstreams.health(db, names):
-            dead = outbox.list_deliveries(db, "dead", each.name, None, limit)
-            pending = outbox.list_deliveries(db, "pending", each.name, None, limit)
+            dead = outbox.list_deliveries(db, DeliveryFilter("dead", each.name, limit=limit))
+            pending = outbox.list_deliveries(db, DeliveryFilter("pending", each.name, limit=limit))
             found.append(Backlog(each, dead, [d for d in pending if d.attempts > 0]))
         return found
 

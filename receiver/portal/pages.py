@@ -24,7 +24,7 @@ from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.events.rules.routing import shown_name
 from receiver.kernel.events.rules.task import STATES
 from receiver.kernel.service import Service
-from receiver.kernel.store import TaskFilter
+from receiver.kernel.store import DeliveryFilter, TaskFilter
 from receiver.portal.core import Portal, caller_of
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
@@ -94,9 +94,8 @@ class Pages:
         if endpoint is not None:
             own_name(self.service, session, endpoint)
         caller = caller_of(session).caller
-        found = await delivery_actions.deliveries_for(
-            self.service, caller, (state, endpoint, None), PAGE_SIZE * 2
-        )
+        wanted = DeliveryFilter(state, endpoint, limit=PAGE_SIZE * 2)
+        found = await delivery_actions.deliveries_for(self.service, caller, wanted)
         listed = [replace(d, downstream=shown_name(d.downstream)) for d in found]
         return self.portal.render(
             request,
@@ -113,7 +112,7 @@ class Pages:
         delivery_id = request.path_params["delivery_id"]
         caller = caller_of(session).caller
         found = await delivery_reads.app_deliveries(
-            self.service.store, caller.app_id or "", None, None, None, delivery_id, 1
+            self.service.store, caller.app_id or "", DeliveryFilter(limit=1), delivery_id
         )
         if not found:
             raise NotFound("no such delivery")

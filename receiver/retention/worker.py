@@ -51,7 +51,7 @@ async def prune(
     try:
         while not stopping():
             started = time.monotonic()
-            step = await _step(store, policy, cursor, owner, (metrics, log))
+            step = await _step(store, policy, cursor, owner, metrics, log)
             if step is None:
                 return None
             held = True
@@ -71,7 +71,12 @@ async def prune(
 
 
 async def _step(
-    store: Store, policy: RetentionPolicy, cursor: Cursor, owner: str, report: tuple[Any, Any]
+    store: Store,
+    policy: RetentionPolicy,
+    cursor: Cursor,
+    owner: str,
+    metrics: Metrics | None,
+    log: Any,
 ) -> PruneStep | None:
     try:
         return await pruning.step(store, policy, cursor, owner, LEASE_SECONDS)
@@ -80,7 +85,6 @@ async def _step(
     if each is None:
         return None
     step, stuck = each
-    metrics, log = report
     for task_id, exc in stuck.items():
         if metrics is not None:
             metrics.item_failures.labels("retention").inc()

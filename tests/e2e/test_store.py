@@ -21,6 +21,7 @@ from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.store import (
     Attempt,
+    DeliveryFilter,
     DeliveryJob,
     NewTask,
     PollJob,
@@ -167,13 +168,17 @@ def test_expired_delivery_lease_is_taken_over_and_stale_owner_ignored(storage_ur
         # A, back from a long send, must not overwrite what B now owns.
         kept, _ = await delivery.ended(a, _attempt(first, "succeeded", 200), "A", time.time())
         assert not kept
-        [row] = await delivery_reads.deliveries(a, downstream=taken.delivery.downstream)
+        [row] = await delivery_reads.deliveries(
+            a, DeliveryFilter(downstream=taken.delivery.downstream)
+        )
         assert (row.state, row.attempts) == ("pending", 0)
         kept, _ = await delivery.ended(
             b, _attempt(first, "dead", 410, "HTTP 410"), "B", time.time()
         )
         assert kept
-        [row] = await delivery_reads.deliveries(a, downstream=taken.delivery.downstream)
+        [row] = await delivery_reads.deliveries(
+            a, DeliveryFilter(downstream=taken.delivery.downstream)
+        )
         assert (row.state, row.attempts, row.last_status) == ("dead", 1, 410)
 
     with_stores(storage_url, 2, scenario)
@@ -290,12 +295,11 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         assert first.handed == [] and first.recorded is not None
         [running_delivery] = first.recorded.delivery_ids
         done = Observation(state="succeeded", upstream_status="SUCCEEDED", outputs=("https://x/v",))
-        take = (frozenset({"a", "b"}), 60.0)
         result = await callbacks.answered(
             a,
             callbacks.Answer(task_id, "A", done, "{}", None),
             callbacks.PollPolicy(subscriptions, 120.0),
-            take,
+            frozenset({"a", "b"}),
         )
         assert result.recorded is not None and len(result.recorded.delivery_ids) == 3
         # "a" waits behind its running event, "c" was not offered: only "b" is handed.

@@ -13,7 +13,7 @@ from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscription
-from receiver.kernel.store import NewTask, Store, leases
+from receiver.kernel.store import DeliveryFilter, NewTask, Store, leases
 from receiver.media import stories as copies
 from receiver.tasks.rows import tasks
 from tests import stories
@@ -43,7 +43,9 @@ async def seed_copies(store: Store, tasks: int) -> list[str]:
 
 
 async def delivery_states(store: Store, task_id: str) -> list[str]:
-    return [d.state for d in await delivery_reads.deliveries(store, task_id=task_id)]
+    return [
+        d.state for d in await delivery_reads.deliveries(store, DeliveryFilter(task_id=task_id))
+    ]
 
 
 def test_copy_leases_are_given_back_by_their_owner_only(storage_url: str) -> None:

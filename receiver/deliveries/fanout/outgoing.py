@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from receiver.deliveries.rules.retry import Answer
 from receiver.downstreams import render
 from receiver.kernel.config import Downstream
 from receiver.kernel.errors import DownstreamError
@@ -51,11 +52,29 @@ class Request:
     proxy: str | None
 
 
-async def post(
-    session: aiohttp.ClientSession | None, request: Request
-) -> tuple[int, str, float | None, bool]:
-    """Status, the start of the answer (never the whole of it), any Retry-After, and
-    whether the receiver asked to stop retrying (Svix's `webhook-delivery` header)."""
+@dataclass(frozen=True)
+class Reply:
+    """A downstream's answer: its status, the start of its body (never the whole of it),
+    any Retry-After, and whether it asked to stop retrying (Svix's `webhook-delivery`)."""
+
+    status: int
+    start: str
+    retry_after: float | None
+    abort: bool
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one attempt brought back: the answer its retry rules judge, the chat message
+    it posted (Telegram edits the task's later states into it), and the start of the
+    answer's body, scrubbed of secrets."""
+
+    answer: Answer
+    posted: tuple[str, bool] | None = None
+    excerpt: str | None = None
+
+
+async def post(session: aiohttp.ClientSession | None, request: Request) -> Reply:
     if session is None or session.closed:
         raise DownstreamError("the downstream was changed or removed")
     async with session.request(
@@ -74,4 +93,4 @@ async def post(
             snippet += chunk
         wait = retry_after(response.headers.get("retry-after"), time.time())
         abort = response.headers.get("webhook-delivery", "").lower() == "abort-message"
-        return response.status, snippet.decode("utf-8", "replace"), wait, abort
+        return Reply(response.status, snippet.decode("utf-8", "replace"), wait, abort)

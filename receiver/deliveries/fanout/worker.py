@@ -14,13 +14,13 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.deliveries import stories as delivery
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
 from receiver.deliveries.fanout.outgoing import (
     EXCERPT_CHARS,
     Request,
+    Sent,
     default_body,
     post,
     signed_headers,
@@ -159,7 +159,10 @@ class Fanout:
         store, owner = self.service.store, self.service.owner
         lease = self.settings.attempt_lease_seconds
         batches = await asyncio.gather(
-            *(delivery.claim(store, owner, lease, n, lane.downstream.name) for lane, n in wanted),
+            *(
+                delivery_story.claim(store, owner, lease, n, lane.downstream.name)
+                for lane, n in wanted
+            ),
             return_exceptions=True,
         )
         for (lane, asked), jobs in zip(wanted, batches, strict=True):
@@ -239,13 +242,8 @@ class Fanout:
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
         await self.out.close()
 
-    async def _send(
-        self, downstream: Downstream, job: DeliveryJob, shaped: Shaped
-    ) -> tuple[int | None, str, float | None, bool, tuple[str, bool] | None, str | None]:
-        """One request: the status (None: no answer), what went wrong, any Retry-After,
-        whether the receiver asked the relay to stop retrying this message, the chat
-        message it created (for platforms that edit later states into it), and the start
-        of the answer's body, scrubbed of secrets."""
+    async def _send(self, downstream: Downstream, job: DeliveryJob, shaped: Shaped) -> Sent:
+        """One request, and what its answer says."""
         body = shaped.body
         # Signed over the body as sent: the format's own, or what the transform made.
         headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
@@ -257,7 +255,7 @@ class Fanout:
                 # An address written in the URL is never resolved: checked here instead.
                 guard.check_literal(urlsplit(url).hostname or "")
             except guard.PrivateAddress as exc:
-                return None, f"refused: {exc}", None, False, None, None
+                return Sent(Answer(failure=f"refused: {exc}"))
         try:
             # The whole attempt is bounded: a downstream trickling its answer byte by
             # byte would otherwise outlive the timeout, and then the lease.
@@ -266,15 +264,17 @@ class Fanout:
                     session = self.out.sessions.get(downstream.name)
                     proxy = self.out.proxies.get(downstream.name)
                     request = Request(shaped.method, url, body, headers, proxy)
-                    status, snippet, wait, abort = await post(session, request)
+                    reply = await post(session, request)
         except TimeoutError:
-            return None, f"timed out after {downstream.timeout:g}s", None, False, None, None
+            return Sent(Answer(failure=f"timed out after {downstream.timeout:g}s"))
         except DownstreamError as exc:
-            return None, exc.detail, None, False, None, None
+            return Sent(Answer(failure=exc.detail))
+        status = reply.status
+        failure = f"HTTP {status}: {reply.start}"
+        answer = Answer(status, failure, reply.retry_after, reply.abort)
         telegram = downstream.format == "telegram" and 200 <= status < 300
-        posted = posted_message(shaped.path, snippet) if telegram else None
-        excerpt = logs.scrub(snippet, EXCERPT_CHARS)
-        return status, f"HTTP {status}: {snippet}", wait, abort, posted, excerpt
+        posted = posted_message(shaped.path, reply.start) if telegram else None
+        return Sent(answer, posted, logs.scrub(reply.start, EXCERPT_CHARS))
 
     async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:
         """The receiver answered 410 Gone (Standard Webhooks: stop sending). A task's own
@@ -359,9 +359,9 @@ class Fanout:
                     decision = decide(self.policy, attempt, answer, now)
                 else:
                     sent = await self._send(downstream, job, shaped)
-                    status, failure, wait, abort, posted, excerpt = sent
-                    answer = Answer(status, failure, wait, abort)
-                    decision = decide(self.policy, attempt, answer, time.time())
+                    status, abort = sent.answer.status, sent.answer.abort
+                    posted, excerpt = sent.posted, sent.excerpt
+                    decision = decide(self.policy, attempt, sent.answer, time.time())
             except ExpressionFailed as exc:  # the same every time: no retry helps
                 decision = Decision("dead", time.time(), str(exc))
             except Exception as exc:

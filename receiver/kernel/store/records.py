@@ -286,6 +286,16 @@ class TaskFilter:
 
 
 @dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries a list shows, newest first: each filter optional (None: any)."""
+
+    state: str | None = None
+    downstream: str | None = None
+    task_id: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
 class Change:
     """One item of the live stream: a task's new state, or a delivery attempt."""
 

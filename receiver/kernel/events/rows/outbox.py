@@ -12,7 +12,7 @@ import orjson
 
 from receiver.kernel.events.rules.routing import TASK_WEBHOOK, Waiting
 from receiver.kernel.store.db import Db, Sql
-from receiver.kernel.store.records import Attempt, Delivery, DeliveryJob, new_id
+from receiver.kernel.store.records import Attempt, Delivery, DeliveryFilter, DeliveryJob, new_id
 
 INSERT_DELIVERY = Sql(
     "INSERT INTO deliveries (id, event_id, task_id, downstream, state, last_error,"
@@ -286,12 +286,10 @@ DELIVERIES = Sql(
 )
 
 
-def list_deliveries(
-    db: Db, state: str | None, downstream: str | None, task_id: str | None, limit: int
-) -> list[Delivery]:
+def list_deliveries(db: Db, wanted: DeliveryFilter) -> list[Delivery]:
     """The variant is picked by what can narrow the rows through an index (a task, a state
     and downstream); the other filters are optional parameters (NULL: no filter)."""
-    state, downstream = state or None, downstream or None
+    state, downstream, task_id = wanted.state or None, wanted.downstream or None, wanted.task_id
     if task_id:
         sql = DELIVERIES_OF_TASK
         params: tuple[object, ...] = (task_id, state, state, downstream, downstream)
@@ -301,7 +299,7 @@ def list_deliveries(
         sql, params = DELIVERIES_IN_STATE, (state,)
     else:
         sql, params = DELIVERIES, (downstream, downstream)
-    return [Delivery.from_row(r) for r in db.all(sql, (*params, limit))]
+    return [Delivery.from_row(r) for r in db.all(sql, (*params, wanted.limit))]
 
 
 # An app's: to its own downstreams (kept under its id's prefix) and its tasks' own
@@ -318,19 +316,14 @@ APP_DELIVERIES = Sql(
 
 
 def app_deliveries(
-    db: Db,
-    app_id: str,
-    state: str | None,
-    downstream: str | None,
-    task_id: str | None,
-    delivery_id: str | None,
-    limit: int,
+    db: Db, app_id: str, wanted: DeliveryFilter, delivery_id: str | None = None
 ) -> list[Delivery]:
     """An app's deliveries, newest first: to the downstreams kept under `<app id>.` and to
-    its own tasks' webhooks; each other filter optional (None: any)."""
+    its own tasks' webhooks; `delivery_id` too, when given (None: any)."""
     prefix = app_id + "."
+    state, downstream, task_id = wanted.state, wanted.downstream, wanted.task_id
     params = (len(prefix), prefix, app_id, state, state, downstream, downstream, task_id)
-    rows = db.all(APP_DELIVERIES, (*params, task_id, delivery_id, delivery_id, limit))
+    rows = db.all(APP_DELIVERIES, (*params, task_id, delivery_id, delivery_id, wanted.limit))
     return [Delivery.from_row(r) for r in rows]
 
 
