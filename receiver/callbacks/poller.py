@@ -54,6 +54,7 @@ class Poller:
             settings.media.enabled,
             settings.upstream.resubmit_failed,
             settings.delivery.progress_interval_seconds,
+            settings.delivery.attempt_lease_seconds,
         )
 
     async def _hold(self, retry_after: float | None) -> None:
@@ -200,7 +201,6 @@ class Poller:
             log.warning("poll.task_not_exist", age_seconds=round(age, 1))
         gave_up = age > self.settings.give_up_after_seconds
         next_at = None if gave_up else self._next(job, time.time(), failed=polled is None)
-        settings = service.config.settings
         reserved = service.deliveries.reserve()
         handed: list[DeliveryJob] = []
         try:
@@ -214,7 +214,7 @@ class Poller:
                     next_at,
                 ),
                 self.policy,
-                (reserved.downstreams, settings.delivery.attempt_lease_seconds),
+                reserved.downstreams,
             )
             handed = result.handed
         finally:

@@ -92,7 +92,7 @@ def arrived(
     size = len(report.raw.encode())
     if over_history_bound(locked.callback_count, locked.callback_bytes, size, policy):
         if task.state not in TERMINAL_STATES:
-            _bring_poll_forward(db, task.id, obs, policy, claim=False, now=now)
+            _bring_poll_forward(db, locked, obs, policy, claim=False, now=now)
         return Recorded("over_limit", task)
     verdict: str | None = PENDING
     if task.state in TERMINAL_STATES:
@@ -104,7 +104,7 @@ def arrived(
     db.execute(COUNT_CALLBACK, (size, task.id))
     if verdict != PENDING:
         return recorded
-    _bring_poll_forward(db, task.id, obs, policy, claim=True, now=now)
+    _bring_poll_forward(db, locked, obs, policy, claim=True, now=now)
     if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
         # CometAPI has it (a send that timed out got through): it is not sent again.
         observations.leave_queue(db, task.id)
@@ -114,10 +114,10 @@ def arrived(
 
 
 def _bring_poll_forward(
-    db: Db, task_id: str, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
+    db: Db, locked: Locked, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
 ) -> None:
-    due = poll_due(now, polls.last_polled_at(db, task_id), policy)
-    polls.bring_poll_forward(db, task_id, obs.upstream_task_id, due, now, claim)
+    due = poll_due(now, locked.last_polled_at, policy)
+    polls.bring_poll_forward(db, locked.task.id, obs.upstream_task_id, due, now, claim)
 
 
 SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
@@ -133,7 +133,7 @@ def claim_due(db: Db, lease: PollLease, limit: int, now: float) -> list[PollJob]
     """Lease up to `limit` due polls within the budget, in one transaction."""
     before = Bucket(*polls.poll_budget(db))
     granted, after = take(before, now, lease.max_per_second, limit)
-    jobs = polls.claim_polls(db, lease.owner, now, (lease.seconds, lease.ceiling), granted)
+    jobs = polls.claim_polls(db, lease.owner, now, lease.seconds, lease.ceiling, granted)
     _settle(db, lease, before, after, granted - len(jobs))
     return jobs
 
@@ -142,7 +142,7 @@ def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | N
     """A callback's own poll, leased in its transaction unless a 429 holds polls. Under a
     budget it is left to the next claim, which takes the polls of callbacks first: taking
     the budget's lock in every callback's transaction would queue the callbacks behind it."""
-    if lease.max_per_second is not None or now < polls.polls_held_until(db):
+    if lease.max_per_second is not None:
         return None
     return polls.claim_poll(db, task_id, lease.owner, now, lease.seconds)
 
@@ -184,17 +184,18 @@ class PollPolicy:
     mirror: bool = False  # copy a success's files before its deliveries go
     resubmits_allowed: int = 0
     progress_every: float = 10.0  # at most one progress event per task this often
+    delivery_lease_seconds: float = 60.0  # a delivery handed to this process's fan-out
 
 
 async def answered(
     store: Store,
     answer: Answer,
     policy: PollPolicy,
-    take_deliveries: tuple[frozenset[str], float] | None = None,
+    deliver_now: frozenset[str] = frozenset(),
 ) -> PollResult:
-    """`take_deliveries` (downstreams, lease seconds): the new event's deliveries to those
-    downstreams are leased to the poll's owner here, to be sent at once."""
-    return await store.run(lambda db: finish(db, answer, policy, take_deliveries, time.time()))
+    """The new event's deliveries to the downstreams `deliver_now` names are leased to the
+    poll's owner here, to be sent at once."""
+    return await store.run(lambda db: finish(db, answer, policy, deliver_now, time.time()))
 
 
 SET_VERDICT = Sql("UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?")
@@ -204,7 +205,7 @@ def finish(
     db: Db,
     answer: Answer,
     policy: PollPolicy,
-    take_deliveries: tuple[frozenset[str], float] | None,
+    deliver_now: frozenset[str],
     now: float,
 ) -> PollResult:
     locked = observations.lock_task(db, answer.task_id)
@@ -218,6 +219,7 @@ def finish(
         db.execute(SET_VERDICT, (verdict, now, claim.event_id))
     settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
     recorded = None
+    audience = Audience(policy.subscriptions, policy.mirror, policy.progress_every)
     if obs is not None:
         again = (
             obs.state == "failed"
@@ -225,7 +227,6 @@ def finish(
             and resubmit(obs.failure_code, task.resubmits, policy.resubmits_allowed)
         )
         report = Report("poll", _dedupe_key(task, obs), obs, answer.raw)
-        audience = Audience(policy.subscriptions, policy.mirror)
         recorded = record(db, task, report, audience, now, may_apply=not again)
         if again and recorded.outcome != "duplicate":
             _requeue(db, locked, now)
@@ -241,23 +242,25 @@ def finish(
     progressed: list[str] = []
     if obs is not None and not ended:
         current = recorded.task if recorded is not None and recorded.task else task
-        listeners = (policy.subscriptions, policy.progress_every)
-        progressed = told(db, current, obs, progress, listeners, now)
+        progressed = told(db, current, obs, progress, audience, now)
     if recorded is not None and recorded.outcome == "applied" and ended:
         task_stories.ended(db, task, state, now)
     next_at = answer.next_poll_at
     if isinstance(next_at, PollRule):
         # An ended task is asked again only to settle a claim (next_poll decides when).
-        rule, seen = next_at, (state, progress)
-        next_at = now + rule.ceiling if ended else task_stories.scheduled(db, task, seen, now, rule)
+        rule = next_at
+        if ended:
+            next_at = now + rule.ceiling
+        else:
+            next_at = task_stories.scheduled(db, task, state, progress, now, rule)
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
     polls.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
     handed: list[DeliveryJob] = []
     new_ids = [*(recorded.delivery_ids if recorded is not None else []), *progressed]
-    if take_deliveries is not None and new_ids:
-        downstreams, lease = take_deliveries
-        handed = outbox.lease_new_deliveries(db, new_ids, downstreams, answer.owner, now, lease)
+    if deliver_now and new_ids:
+        lease = policy.delivery_lease_seconds
+        handed = outbox.lease_new_deliveries(db, new_ids, deliver_now, answer.owner, now, lease)
     return PollResult(recorded, settled, handed=handed)
 
 

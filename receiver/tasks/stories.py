@@ -271,11 +271,10 @@ def usual(db: Db, task: Task) -> Window | None:
 
 
 def scheduled(
-    db: Db, task: Task, seen: tuple[str, float | None], now: float, rule: PollRule
+    db: Db, task: Task, state: str, progress: float | None, now: float, rule: PollRule
 ) -> float:
-    """The next poll of an unfinished task, from `seen` (its state and the progress CometAPI
-    just reported); keeps when it was first seen running and the end its polls aim at."""
-    state, progress = seen
+    """The next poll of an unfinished task, from its `state` and the `progress` CometAPI
+    just reported; keeps when it was first seen running and the end its polls aim at."""
     running = state == "running"
     started_at = task.started_at if task.started_at is not None or not running else now
     says_end = progress is not None and end_from_progress(started_at or now, now, progress)

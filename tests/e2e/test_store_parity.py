@@ -34,6 +34,7 @@ from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.store import (
     Attempt,
+    DeliveryFilter,
     DeliveryJob,
     NewTask,
     Store,
@@ -253,7 +254,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         point=5,
         refund=0,
     )
-    chat_now = (frozenset({"chat"}), 60.0)
+    chat_now = frozenset({"chat"})
     handed = await run(
         "poll done",
         callbacks.answered(
@@ -264,6 +265,15 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         ),
     )
     assert len(handed.handed) == 1
+    # Asked again after it ended, CometAPI now refunds: the cost changes, nothing else.
+    await run(
+        "poll refund",
+        callbacks.answered(
+            store,
+            callbacks.Answer(cat.id, "P", dataclasses.replace(done, refund=5), "{}", None),
+            callbacks.PollPolicy(SUBS, 120.0),
+        ),
+    )
     [due] = await run("claim poll again", callbacks.claim(store, POLL_LEASE, 10))
     done_dog = Observation(
         state="succeeded", upstream_task_id="up-dog", outputs=("https://cdn.test/dog.mp4",)
@@ -363,17 +373,21 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
             "hook dead", delivery.ended(store, attempt(job, 2, 410, "dead"), "D", time.time())
         )
     await run("breaker", downstream_rows.note_breaker(store, "hook", "open"))
-    await run("dead letters", delivery_reads.deliveries(store, state="dead", downstream="hook"))
+    await run(
+        "dead letters",
+        delivery_reads.deliveries(store, DeliveryFilter(state="dead", downstream="hook")),
+    )
     await run("replay dead", delivery.replay_dead_letters(store, "hook"))
-    await run("of task", delivery_reads.deliveries(store, task_id=ids["cat"], state="pending"))
+    await run(
+        "of task",
+        delivery_reads.deliveries(store, DeliveryFilter(task_id=ids["cat"], state="pending")),
+    )
     await run(
         "every",
-        delivery_reads.deliveries(
-            store,
-        ),
+        delivery_reads.deliveries(store, DeliveryFilter()),
     )
-    await run("pending", delivery_reads.deliveries(store, state="pending"))
-    await run("to hook", delivery_reads.deliveries(store, downstream="hook"))
+    await run("pending", delivery_reads.deliveries(store, DeliveryFilter(state="pending")))
+    await run("to hook", delivery_reads.deliveries(store, DeliveryFilter(downstream="hook")))
     replayed = await run("claim replayed", delivery.claim(store, "D", 60, 10, "hook"))
     task_id = replayed[0].delivery.task_id
     await run("webhook gone", delivery.webhook_gone(store, task_id, "gone", "none"))
@@ -548,7 +562,7 @@ async def inputs_progress_and_copies(run: Script) -> None:
     await run("aside", task_stories.set_aside(store, jobs[0].task_id, "broken"))
     await run(
         "app deliveries",
-        delivery_reads.app_deliveries(store, "app_none", None, None, None, None, 10),
+        delivery_reads.app_deliveries(store, "app_none", DeliveryFilter(limit=10)),
     )
 
 

@@ -303,13 +303,13 @@ def test_a_callback_leases_its_due_poll_in_its_own_transaction_once(tmp_path: Pa
     assert first.verdict == "pending" and first.poll is not None
     assert (first.poll.task_id, first.poll.upstream_task_id) == (task.id, "up-1")
     # Leased already: no one claims it.
-    assert claim_polls(db, "other", 200.0, (30.0, 60.0), 10) == []
+    assert claim_polls(db, "other", 200.0, 30.0, 60.0, 10) == []
     # Another callback while the poll is leased brings nothing to run twice.
     assert callback("callback:2", 200.1, PollLease("me", 30.0, 60.0, None)).poll is None
     # Without the offer, the poll is left to the poller's claim, as before.
     db.execute(RELEASE_POLL_LEASES, ("me",))
     assert callback("callback:3", 300.0, None).poll is None
-    [claimed] = claim_polls(db, "other", 300.0, (30.0, 60.0), 10)
+    [claimed] = claim_polls(db, "other", 300.0, 30.0, 60.0, 10)
     assert claimed.task_id == task.id
     db.execute(RELEASE_POLL_LEASES, ("other",))
     # Under a budget, or while a 429 holds every poll, the claim takes it in its turn.

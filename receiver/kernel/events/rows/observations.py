@@ -25,6 +25,7 @@ class Locked:
     replaced_upstream_ids: list[str]  # upstream tasks it was sent as before, and failed
     callback_count: int
     callback_bytes: int
+    last_polled_at: float | None
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def lock_task(db: Db, task_id: str) -> Locked | None:
         orjson.loads(row["replaced_upstream_ids"]),
         row["callback_count"],
         row["callback_bytes"],
+        row["last_polled_at"],
     )
 
 
@@ -98,12 +100,13 @@ def insert_event(db: Db, event: NewEvent) -> bool:
 
 ADVANCE_TASK = Sql(
     "UPDATE tasks SET state = ?, upstream_status = ?, outputs = ?, thumbnail = ?, error = ?,"
-    " updated_at = ?, terminal_at = ? WHERE id = ?"
+    " point = ?, refund = ?, progress = ?, updated_at = ?, terminal_at = ? WHERE id = ?"
 )
 
 END_TASK = Sql(
     "UPDATE tasks SET state = ?, upstream_status = ?, outputs = ?, thumbnail = ?, error = ?,"
-    " updated_at = ?, terminal_at = ?, next_poll_at = NULL WHERE id = ?"
+    " point = ?, refund = ?, progress = ?, updated_at = ?, terminal_at = ?, next_poll_at = NULL"
+    " WHERE id = ?"
 )
 
 BIND_UPSTREAM = Sql("UPDATE tasks SET upstream_task_id = ? WHERE id = ?")
@@ -123,15 +126,14 @@ def write_state(db: Db, before: Task, after: Task) -> None:
             orjson.dumps(after.outputs).decode(),
             after.thumbnail,
             after.error,
+            after.point,
+            after.refund,
+            after.progress,
             after.updated_at,
             after.terminal_at,
             after.id,
         ),
     )
-    if (after.point, after.refund) != (before.point, before.refund):
-        set_cost(db, after.id, after.point, after.refund)
-    if after.progress != before.progress:
-        set_progress(db, after.id, after.progress, after.updated_at)
     if after.upstream_task_id != before.upstream_task_id:
         db.execute(BIND_UPSTREAM, (after.upstream_task_id, after.id))
 

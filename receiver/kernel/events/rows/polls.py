@@ -30,11 +30,10 @@ DUE_POLLS = Sql(sqlite=_DUE_POLLS, postgres=f"{_DUE_POLLS} FOR UPDATE SKIP LOCKE
 
 
 def claim_polls(
-    db: Db, owner: str, now: float, lease: tuple[float, float], limit: int
+    db: Db, owner: str, now: float, seconds: float, ceiling: float, limit: int
 ) -> list[PollJob]:
-    """Lease up to `limit` tasks due for a poll, so one replica polls each task at a time,
-    nearest their end first; `lease` is (its seconds, the polls' ceiling)."""
-    seconds, ceiling = lease
+    """Lease up to `limit` tasks due for a poll for `seconds`, so one replica polls each task
+    at a time, nearest their end first (none put further back than the polls' `ceiling`)."""
     rows = db.all(DUE_POLLS, (now, now, ceiling, ceiling, limit))
     return _lease_polls(db, rows, owner, now, seconds)
 
@@ -51,27 +50,22 @@ def poll_budget(db: Db) -> tuple[float, float]:
     return (row["tokens"], row["refilled_at"]) if row else (0.0, 0.0)
 
 
-POLLS_HELD_UNTIL = Sql("SELECT refilled_at FROM poll_budget WHERE id = 1")
-
-
-def polls_held_until(db: Db) -> float:
-    """Till when a 429 holds every poll, read without the budget's lock."""
-    row = db.one(POLLS_HELD_UNTIL, ())
-    return float(row["refilled_at"]) if row else 0.0
-
-
-DUE_POLL = Sql(
-    "SELECT id, kind, upstream_task_id, created_at, poll_attempts, trace_context"
-    " FROM tasks WHERE id = ? AND next_poll_at <= ? AND upstream_task_id IS NOT NULL"
+# A 429 holds every poll until the budget's refill time (read here without its lock).
+LEASE_DUE_POLL = Sql(
+    "UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ?"
+    " WHERE id = ? AND next_poll_at <= ? AND upstream_task_id IS NOT NULL"
     " AND (poll_lease_until IS NULL OR poll_lease_until < ?)"
+    " AND COALESCE((SELECT refilled_at FROM poll_budget WHERE id = 1), 0) <= ?"
+    " RETURNING id, kind, upstream_task_id, created_at, poll_attempts, trace_context"
 )
 
 
 def claim_poll(db: Db, task_id: str, owner: str, now: float, lease: float) -> PollJob | None:
-    """Lease one task's poll if it is due now and nobody holds it (a callback's own
-    transaction takes it, so that no claim of its own is needed)."""
-    rows = _lease_polls(db, db.all(DUE_POLL, (task_id, now, now)), owner, now, lease)
-    return rows[0] if rows else None
+    """Lease one task's poll if it is due now, nobody holds it and no 429 holds the polls
+    (a callback's own transaction takes it, so that no claim of its own is needed)."""
+    # Every row fetched (one at most), so that SQLite's statement is done before the commit.
+    rows = db.all(LEASE_DUE_POLL, (owner, now + lease, task_id, now, now, now))
+    return _job(rows[0]) if rows else None
 
 
 LEASE_POLL = Sql("UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ? WHERE id = ?")
@@ -80,25 +74,18 @@ LEASE_POLL = Sql("UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ? WH
 def _lease_polls(db: Db, rows: list[Row], owner: str, now: float, lease: float) -> list[PollJob]:
     for row in rows:
         db.execute(LEASE_POLL, (owner, now + lease, row["id"]))
-    return [
-        PollJob(
-            r["id"],
-            r["kind"],
-            r["upstream_task_id"],
-            r["created_at"],
-            r["poll_attempts"],
-            r["trace_context"],
-        )
-        for r in rows
-    ]
+    return [_job(r) for r in rows]
 
 
-LAST_POLLED = Sql("SELECT last_polled_at FROM tasks WHERE id = ?")
-
-
-def last_polled_at(db: Db, task_id: str) -> float | None:
-    row = db.one(LAST_POLLED, (task_id,))
-    return row["last_polled_at"] if row else None
+def _job(row: Row) -> PollJob:
+    return PollJob(
+        row["id"],
+        row["kind"],
+        row["upstream_task_id"],
+        row["created_at"],
+        row["poll_attempts"],
+        row["trace_context"],
+    )
 
 
 BRING_POLL_FORWARD = Sql(

@@ -50,11 +50,12 @@ class Report:
 
 @dataclass(frozen=True)
 class Audience:
-    """Who hears of a change: the downstreams' subscriptions, and whether a success's files
-    are copied before they hear of it."""
+    """Who hears of a change: the downstreams' subscriptions, whether a success's files are
+    copied before they hear of it, and how often at most they hear of a task's progress."""
 
     subscriptions: Subscriptions
     mirror: bool = False
+    progress_every: float = 10.0  # seconds between one task's progress events, at least
 
 
 def lock(db: Db, task_id: str, obs: Observation) -> Locked | Recorded:
@@ -110,9 +111,10 @@ def record(
     observations.write_state(db, task, updated)
     if updated.terminal_at is not None and task.next_submit_at is not None:
         observations.leave_queue(db, task.id)  # ended while it waited to be sent
-    if supersedes(obs.state):
+    if supersedes(obs.state) and (task.progress_sent_at is not None or task.resubmits):
         # Its progress deliveries not yet sent end here: deliveries go in order per
-        # downstream, and the terminal event must never wait behind them.
+        # downstream, and the terminal event must never wait behind them. A task has
+        # some only once a progress event was told (a resubmit forgets when).
         db.execute(SUPERSEDE_PROGRESS, (now, task.id, task.id))
     files = {
         "outputs": updated.outputs,
@@ -196,12 +198,12 @@ def told(
     task: Task,
     obs: Observation,
     progress: float | None,
-    audience: tuple[Subscriptions, float],
+    audience: Audience,
     now: float,
 ) -> list[str]:
     """The deliveries of the progress event this report makes (new rows, and rows that
-    now carry it), or none. `audience`: the subscriptions, and the throttle's seconds."""
-    subscriptions, every = audience
+    now carry it), or none."""
+    subscriptions, every = audience.subscriptions, audience.progress_every
     last = None
     if task.progress_sent is not None and task.progress_sent_at is not None:
         last = LastSent(task.progress_sent, task.progress_sent_at)
