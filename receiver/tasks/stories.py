@@ -42,6 +42,7 @@ from receiver.kernel.events.rules.polling import (
     lost_callback_check,
     next_poll,
     timing_key,
+    trims_history,
     usual_window,
 )
 from receiver.kernel.events.rules.queue import Refused, free_slots
@@ -297,7 +298,9 @@ def ended(db: Db, task: Task, state: str, now: float) -> None:
     """A task that succeeded joins the history of its kind (failures end anywhere)."""
     if state == "succeeded":
         key = timing_key(task.kind, task.request)
-        polls.keep_duration(db, key, now - task.created_at, now, HISTORY_SIZE)
+        polls.keep_duration(db, key, now - task.created_at, now)
+        if trims_history(task.id):
+            polls.trim_durations(db, key, HISTORY_SIZE)
 
 
 _NEVER_SENT = "cancelled before it was sent to CometAPI"

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from receiver.kernel.events.rules.polling import (
+    HISTORY_TRIM_EVERY,
     PollRule,
     Seen,
     Window,
@@ -14,6 +15,7 @@ from receiver.kernel.events.rules.polling import (
     lost_callback_check,
     next_poll,
     timing_key,
+    trims_history,
     usual_window,
 )
 
@@ -152,3 +154,10 @@ def test_tasks_of_one_kind_model_and_duration_share_a_history() -> None:
     assert five == timing_key("image_to_video", {"model": "gen4_turbo", "duration": 5})
     assert five != timing_key("image_to_video", {"model": "gen4_turbo", "duration": 10})
     assert timing_key("video2video", {}) == "video2video||"
+
+
+def test_about_one_end_in_sixteen_trims_the_history() -> None:
+    ids = [f"tsk_{i:028x}" for i in range(3200)]
+    trimming = sum(trims_history(task_id) for task_id in ids)
+    assert 3200 / HISTORY_TRIM_EVERY / 2 < trimming < 3200 / HISTORY_TRIM_EVERY * 2
+    assert trims_history(ids[0]) == trims_history(ids[0])  # the same task, the same answer

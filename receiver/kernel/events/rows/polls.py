@@ -145,9 +145,13 @@ TRIM_DURATIONS = Sql(
 )
 
 
-def keep_duration(db: Db, timing_key: str, seconds: float, now: float, keep: int) -> None:
-    """One more finished task in the history of its kind, of which the newest `keep` stay."""
+def keep_duration(db: Db, timing_key: str, seconds: float, now: float) -> None:
+    """One more finished task in the history of its kind."""
     db.execute(KEEP_DURATION, (timing_key, seconds, now))
+
+
+def trim_durations(db: Db, timing_key: str, keep: int) -> None:
+    """The history of a kind cut to its newest `keep`."""
     db.execute(TRIM_DURATIONS, (timing_key, timing_key, keep - 1))
 
 

@@ -22,15 +22,20 @@ Pure: the stories read what the store knows, these decide, the stories write it.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 # A fraction this small says nothing yet about the rate (a first tick of "1%").
 _MIN_PROGRESS = 0.03
-# Fewest finished tasks before their durations count as history, and the most kept.
+# Fewest finished tasks before their durations count as history, and the most read.
 MIN_HISTORY = 3
 HISTORY_SIZE = 50
+# About one end in this many trims its kind's history back to HISTORY_SIZE: the rows let go
+# are then deleted together, where a trim at every end wrote an old page of the table and
+# of its index in every success's transaction.
+HISTORY_TRIM_EVERY = 16
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,12 @@ class Next:
 def timing_key(kind: str, request: Mapping[str, Any]) -> str:
     """Tasks that take about as long: the same kind, model and requested duration."""
     return f"{kind}|{request.get('model', '')}|{request.get('duration', '')}"
+
+
+def trims_history(task_id: str) -> bool:
+    """Whether this task's end trims its kind's history (one task in HISTORY_TRIM_EVERY,
+    chosen by its random id; reads take the newest HISTORY_SIZE whatever is kept)."""
+    return zlib.crc32(task_id.encode()) % HISTORY_TRIM_EVERY == 0
 
 
 def usual_window(durations: Sequence[float]) -> Window | None:
