@@ -14,8 +14,7 @@ from typing import Any
 
 from receiver.kernel.errors import NotFound
 from receiver.kernel.events.rules.task import TERMINAL_STATES, output_of
-from receiver.kernel.http.answer import as_answer
-from receiver.kernel.http.models import TaskSummary
+from receiver.kernel.http.models import answerable_metadata
 from receiver.kernel.service import Service
 from receiver.keys.rules import Caller
 from receiver.media.storage.links import media_links_of
@@ -45,7 +44,7 @@ async def task_view(service: Service, caller: Caller, task_id: str) -> dict[str,
         # The copies' status (pending, mirrored, failed with its reason); null: none made.
         copies={k: media[k] for k in ("status", "reason") if k in media} or None,
         queue_position=task.queue_position,
-        metadata=as_answer(TaskSummary, task)["metadata"],
+        metadata=answerable_metadata(task.metadata),
     )
     return view
 

@@ -21,8 +21,7 @@ from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.events.rules.routing import owner_of
 from receiver.kernel.events.rules.task import STATES, TERMINAL_STATES, is_callback
-from receiver.kernel.http.answer import as_answer
-from receiver.kernel.http.models import TaskSummary
+from receiver.kernel.http.models import answerable_metadata
 from receiver.kernel.store import TaskFilter
 from receiver.keys.bearers import keys_of
 from receiver.operator import queries
@@ -164,7 +163,7 @@ class Pages:
             nav="tasks",
             stream=self._stream_url(request, now, task.id),
             task=task,
-            metadata=as_answer(TaskSummary, task)["metadata"],
+            metadata=answerable_metadata(task.metadata),
             app=app,
             timeline=views.timeline(task, events, detail.attempts, detail.sends),
             submission=views.submission(task),

@@ -6,7 +6,6 @@ another app's ids are no such thing (404)."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +27,7 @@ from receiver.kernel.store import DeliveryFilter, TaskFilter
 from receiver.portal.core import Portal, caller_of
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
+from receiver.tasks.detail import own
 
 PAGE_SIZE = 25
 DELIVERY_STATES = ("pending", "succeeded", "dead", "held", "filtered", "superseded", "mirroring")
@@ -96,13 +96,12 @@ class Pages:
         caller = caller_of(session).caller
         wanted = DeliveryFilter(state, endpoint, limit=PAGE_SIZE * 2)
         found = await delivery_actions.deliveries_for(self.service, caller, wanted)
-        listed = [replace(d, downstream=shown_name(d.downstream)) for d in found]
         return self.portal.render(
             request,
             "deliveries.html",
             session,
             nav="deliveries",
-            deliveries=listed,
+            deliveries=own(caller, found),  # by the names the app gave its endpoints
             state=state or "",
             endpoint=endpoint or "",
             states=DELIVERY_STATES,
@@ -116,7 +115,7 @@ class Pages:
         )
         if not found:
             raise NotFound("no such delivery")
-        d = found[0]
+        [d] = own(caller, found)
         detail = await task_reads.task_detail(self.service.store, d.task_id)
         attempts = [a for a in (detail.attempts if detail else []) if a.delivery_id == d.id]
         return self.portal.render(
@@ -124,7 +123,7 @@ class Pages:
             "delivery.html",
             session,
             nav="deliveries",
-            delivery=replace(d, downstream=shown_name(d.downstream)),
+            delivery=d,
             attempts=sorted(attempts, key=lambda a: a.number),
         )
 

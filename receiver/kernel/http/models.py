@@ -64,7 +64,7 @@ class ErrorAnswer(Answer):
     limit: str | None = Field(None, description="`limit_reached`: `max_queued` or `max_per_day`.")
 
 
-def _answerable(metadata: object) -> object:
+def answerable_metadata(metadata: object) -> object:
     """Metadata an older release let in nested past what can be written is shown as a note,
     so that its task (and every list it is in) can still be answered."""
     try:
@@ -114,7 +114,7 @@ class TaskSummary(Answer):
         description="Its place in the submit queue (1: sent next); null: not waiting."
     )
     next_submit_at: float | None = Field(description="While waiting: when it is sent next.")
-    metadata: Annotated[dict[str, Any] | None, BeforeValidator(_answerable)] = Field(
+    metadata: Annotated[dict[str, Any] | None, BeforeValidator(answerable_metadata)] = Field(
         description="The caller's own data, as submitted; every event of the task carries it"
         " as `data.metadata`."
     )
