@@ -11,18 +11,12 @@ def lane(name: str, max_in_flight: int = 4, rate: float | None = None) -> Lane:
         Downstream(
             name=name,
             url=f"http://127.0.0.1:9/{name}",
-            format="webhook",
-            events=frozenset({"succeeded"}),
-            secret=None,
-            timeout=5.0,
-            url_is_secret=False,
+            events=["succeeded"],
             max_in_flight=max_in_flight,
             rate_per_second=rate,
             breaker_failure_rate=0.5,
             breaker_min_attempts=2,
-            breaker_window_seconds=60.0,
             breaker_cool_off_seconds=10.0,
-            disable_after_seconds=600.0,
         )
     )
     made.drained = True

@@ -34,19 +34,17 @@ def task_webhooks(service: Service) -> Downstream | None:
     if secret is None:
         return None
     d = service.config.settings.delivery
-    return Downstream(
+    # Each delivery's own URL: the lane has none of its own to check.
+    return Downstream.model_construct(
         name=TASK_WEBHOOK,
         url="",
-        format="webhook",
-        events=frozenset(),
+        events=[],
         secret=secret,
         timeout=d.task_webhook_timeout,
         url_is_secret=True,
         max_in_flight=d.task_webhook_max_in_flight,
-        rate_per_second=None,
         breaker_failure_rate=1.0,
         breaker_min_attempts=2**31,
-        breaker_window_seconds=60.0,
         breaker_cool_off_seconds=1.0,
         disable_after_seconds=float("inf"),
     )

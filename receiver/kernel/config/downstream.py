@@ -54,7 +54,7 @@ def check_downstream_url(fmt: str, url: str) -> str:
         raise ValueError("must be an http(s) URL") from None
 
 
-class _DownstreamSettings(AwsSettings, Section, DownstreamExpressions):
+class DownstreamSettings(AwsSettings, Section, DownstreamExpressions):
     """What a downstream is, wherever it is declared (the config file, or the API)."""
 
     # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
@@ -130,7 +130,7 @@ class _DownstreamSettings(AwsSettings, Section, DownstreamExpressions):
         return self
 
 
-class DownstreamConfig(_DownstreamSettings):
+class DownstreamConfig(DownstreamSettings):
     """One `[[downstream]]` of the config file: the operator's, trusted as written."""
 
     # Slack and Discord webhook URLs carry a secret in the path, broker URLs a password:
@@ -141,7 +141,7 @@ class DownstreamConfig(_DownstreamSettings):
     headers_env: dict[str, str] = Field(default_factory=dict)
 
 
-class ManagedDownstreamConfig(_DownstreamSettings):
+class ManagedDownstreamConfig(DownstreamSettings):
     """A downstream made through the API (`POST /v1/downstreams`): its URL is given, and its
     secret is the relay's to make."""
 

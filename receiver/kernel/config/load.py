@@ -19,6 +19,7 @@ from pydantic import (
 from receiver.kernel.config.aws_targets import AWS_FORMATS, DEFAULT_KEY
 from receiver.kernel.config.downstream import (
     DownstreamConfig,
+    DownstreamSettings,
     ManagedDownstreamConfig,
     check_downstream_url,
 )
@@ -32,42 +33,14 @@ from receiver.kernel.expressions import header_problem
 from receiver.kernel.secrets.webhooks import parse_secret
 
 
-class Downstream(BaseModel):
-    """A downstream with its URL and secret resolved from the environment."""
+class Downstream(DownstreamSettings):
+    """A downstream as the relay runs it: its settings (the one model of the config file
+    and the API), its URL and secret resolved from the environment or opened from the
+    store. Made from settings already checked, so never validated again."""
 
-    model_config = ConfigDict(frozen=True)
-
-    name: str
     url: str
-    format: str
-    events: frozenset[str]
-    secret: str | None
-    timeout: float
-    url_is_secret: bool  # came from url_env: Slack and Discord URLs embed a credential
-    max_in_flight: int
-    rate_per_second: float | None
-    breaker_failure_rate: float
-    breaker_min_attempts: int
-    breaker_window_seconds: float
-    breaker_cool_off_seconds: float
-    disable_after_seconds: float
-    channels: list[str] = []
-    # Broker formats only (receiver/downstreams/brokers).
-    exchange: str | None = None
-    routing_key: str | None = None
-    subject: str | None = None
-    topic: str | None = None
-    stream: str | None = None
-    maxlen: int | None = None
-    # The AWS formats only (receiver/kernel/config/aws.py).
-    region: str | None = None
-    endpoint_url: str | None = None
-    key: str | None = None
-    # CEL over the event (receiver/kernel/expressions.py), and headers sent with each
-    # delivery (their values are kept out of every log line, answer and page).
-    filter: str | None = None
-    transform: str | None = None
-    headers: dict[str, str] = {}
+    secret: str | None = None
+    url_is_secret: bool = False  # came from url_env: Slack and Discord URLs embed a credential
     # Made through the API: its URL came from a caller, and its secret may be rotating.
     managed: bool = False
     previous_secret: str | None = None  # signs beside `secret` until `previous_until`
@@ -313,13 +286,10 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
         headers[header] = env.get(name, f"{key}.headers_env")
     if problem := header_problem(headers):
         env.note(f"{key}.headers_env", problem)
-    return Downstream(
-        **d.model_dump(
-            exclude={"url", "url_env", "events", "secret_env", "headers_env", "headers"}
-        ),
+    return Downstream.model_construct(
+        **d.model_dump(exclude={"url", "url_env", "secret_env", "headers_env", "headers"}),
         headers=headers,
         url=url,
-        events=frozenset(d.events),
         secret=secret,
         url_is_secret=d.url_env is not None,
     )
@@ -332,9 +302,8 @@ def managed_downstream(
     previous_until: float | None,
 ) -> Downstream:
     """A downstream made through the API, with its secrets opened."""
-    return Downstream(
-        **settings.model_dump(exclude={"events"}),
-        events=frozenset(settings.events),
+    return Downstream.model_construct(
+        **settings.model_dump(),
         secret=secret,
         url_is_secret=settings.format not in ("webhook", *TARGET_FIELD, *AWS_FORMATS),
         managed=True,
