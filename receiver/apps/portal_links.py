@@ -13,8 +13,7 @@ from starlette.responses import Response
 from receiver.apps import portal
 from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
-from receiver.kernel.http.body import read_body
-from receiver.kernel.http.jsonbody import load_json
+from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.keys.door import Served, answer, body, caller_of, described, guarded, needs, reply
 

@@ -13,7 +13,7 @@ from typing import Any
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.events.rules.task import KIND_NAMES, Output, TaskKind, kind_of, output_of
 from receiver.kernel.events.rules.task import KINDS as TABLE
-from receiver.kernel.http.jsonbody import refuse_nul
+from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.store import Attempt, Event, SubmitAttempt, Task
 
 KINDS = KIND_NAMES

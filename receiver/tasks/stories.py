@@ -45,7 +45,7 @@ from receiver.kernel.events.rules.polling import (
     trims_history,
     usual_window,
 )
-from receiver.kernel.events.rules.queue import Refused, free_slots
+from receiver.kernel.events.rules.queue import Refused, free_slots, take_turns
 from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscriptions
 from receiver.kernel.events.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through
@@ -65,7 +65,6 @@ from receiver.retention import rows as retention
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks
 from receiver.tasks.rows.tasks import get_task
-from receiver.tasks.rules.turns import take_turns
 
 INPUTS_SECONDS = 30.0
 

@@ -66,7 +66,7 @@ def test_submit_refuses_before_anything_leaves(make_relay: MakeRelay, sim: Simul
     assert "colour: unknown field, leave it out" in detail and "Extra inputs" not in detail
 
     # Not JSON that CometAPI could be sent (httpx refuses NaN and lone surrogates): NaN is
-    # refused as the body is read (adapters/jsonbody.py), a lone surrogate by the field.
+    # refused as the body is read (kernel/http/body.py), a lone surrogate by the field.
     nan = json.dumps(video2video())[:-1] + ', "options": {"strength": NaN}}'
     response = relay.api.post("/v1/tasks", content=nan.encode())
     assert response.status_code == 400 and "NaN" in response.json()["detail"], response.text

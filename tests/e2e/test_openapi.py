@@ -55,7 +55,7 @@ CALLBACK = "/callbacks/runway/{token}"
 STREAM = "/v1/stream"  # never ends: checked on its own below
 RUNWAY_CREATE = tuple(f"/runwayml/v1/{kind}" for kind in FRONT_DOOR)
 # Kinds whose bodies go to CometAPI as sent: any JSON in them is described, but the relay's
-# one rule for every body (receiver/kernel/http/jsonbody.py) still refuses an integer past 64
+# one rule for every body (receiver/kernel/http/body.py) still refuses an integer past 64
 # bits or a nesting past 32 levels, which JSON Schema cannot say of any value at all.
 PASSED_ON = {name for name in KINDS if name != "video2video"}
 SEEDED = "seeded-by-test-openapi"  # in the prompts of the two tasks made before the fuzzing

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from receiver.kernel.errors import InvalidRequest, ParseError
-from receiver.kernel.http.jsonbody import (
+from receiver.kernel.http.body import (
     MAX_DEPTH,
     _plainly_within,
     check_depth,

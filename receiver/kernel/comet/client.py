@@ -21,7 +21,7 @@ from receiver.kernel.comet.parse import (
 from receiver.kernel.errors import ParseError, UpstreamError, UpstreamTimeout
 from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.task import is_callback, route_of
-from receiver.kernel.http.jsonbody import load_json
+from receiver.kernel.http.body import load_json
 from receiver.kernel.net.headers import retry_after
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.kernel.net.transport_errors import Failure, transport_errors

@@ -15,7 +15,7 @@ from typing import Any
 from receiver.kernel.errors import ParseError
 from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.task import State, map_upstream
-from receiver.kernel.http.jsonbody import load_json
+from receiver.kernel.http.body import load_json
 from receiver.kernel.observability.logs import get_logger
 
 _log = get_logger("receiver.comet")

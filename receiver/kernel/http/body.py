@@ -1,20 +1,37 @@
-"""Reading a request body with a cap on its size and on the time it may take to arrive.
+"""A body that came from outside: read under a cap on its size and on the time it may take
+to arrive, and decoded as JSON under one rule for every door.
 
 The web layer's one reader: the callback route reads its body here (after the token check,
 so that nobody unknown can make the relay read anything), and so do the submit route and the
-console's forms.
+console's forms. CometAPI's answers are decoded by the same rule (`load_json`).
+
+Whatever the JSON rule accepts can be stored, answered and delivered: it is nested at most
+`MAX_DEPTH` deep (orjson writes at most 255 levels, and the deepest event document adds a
+few around the caller's data), its integers fit in 64 bits (orjson reads bigger ones as
+floats and refuses to write them), and it holds no NaN or infinity (JSON has no word for
+them, and PostgreSQL refuses them in jsonb), and none of its strings, keys included, holds
+the NUL character (PostgreSQL's text and jsonb cannot store it): such a body is refused
+with a 422 naming the field.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive
 
-from receiver.kernel.errors import BodyTooLarge, BodyTooSlow, MalformedRequest
-from receiver.kernel.http.jsonbody import load_json
+from receiver.kernel.errors import (
+    BodyTooLarge,
+    BodyTooSlow,
+    InvalidRequest,
+    MalformedRequest,
+    ParseError,
+)
 
 # What is read and dropped of a body refused for its size before the answer goes out: a
 # socket closed with bytes unread sends a reset, and a client still sending loses the
@@ -94,3 +111,144 @@ async def _read(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+# --- The JSON rule ------------------------------------------------------------------------
+
+MAX_DEPTH = 32
+_SMALLEST = -(2**63)
+_LARGEST = 2**64 - 1
+# orjson reads an integer outside 64 bits as a float of at least this size; a body with
+# such a float is read again by the standard library, which keeps every integer exact for
+# the range check. The depth check's walk finds such floats.
+_INEXACT = 2.0**63
+# What such a float is written with: 19 digits in a row, or an exponent. A body with none
+# of these, and fewer brackets than the levels allowed, is not walked at all (a walk costs
+# more than these scans of the bytes, and CometAPI's bodies are small and shallow).
+_MAYBE_BIG = re.compile(rb"[0-9]{19}|[0-9.][eE]")
+# JSON can only carry NUL escaped (a raw control character is not JSON), so a body without
+# this text holds none, and only a body with it is walked to name the field.
+_ESCAPED_NUL = b"\\u0000"
+_NUL = "\x00"
+
+
+def load_json(body: bytes, *, exact_numbers: bool = True, keep_nul: bool = False) -> Any:
+    """Decode a JSON body, turning every failure into a ParseError with a reason.
+
+    `exact_numbers=False` is for CometAPI's own answers, whose numbers are only read, never
+    stored or sent on as parsed: a huge one there is the parser's to judge, not a reason to
+    lose the answer. `keep_nul` (and `exact_numbers=False`) leave NUL in for CometAPI's
+    parser, which makes the text it keeps storable (receiver/kernel/comet/parse.py)."""
+    value = _load(body, exact_numbers)
+    if exact_numbers and not keep_nul and _ESCAPED_NUL in body:
+        refuse_nul(value)
+    return value
+
+
+def _load(body: bytes, exact_numbers: bool) -> Any:
+    try:
+        # orjson is several times faster and accepts a subset of what json does; whatever
+        # it refuses, the standard library decides under the same rules.
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = _decode(body, exact_numbers)
+        check_depth(value)
+        return value
+    if _plainly_within(body):
+        return value
+    if check_depth(value) and exact_numbers:
+        value = _decode(body, exact_numbers)
+    return value
+
+
+def _plainly_within(body: bytes) -> bool:
+    """Whether the bytes alone show the value within the limits: each level is a bracket."""
+    shallow = body.count(b"{") + body.count(b"[") <= MAX_DEPTH
+    return shallow and _MAYBE_BIG.search(body) is None
+
+
+def refuse_nul(value: Any, root: str = "body", *, inside: bool = False) -> None:
+    """InvalidRequest naming the first field whose text (a key or a string) holds NUL, as
+    `a.b.0.c` from the top (`root` when it is the whole value; `inside`: `root.a.b.0.c`)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, (root,) if inside else ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _NUL in item:
+                raise InvalidRequest(f"{_where(path, root)}: must not contain NUL (\\u0000)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _NUL in key:
+                    where = _where((*path, key), root)
+                    raise InvalidRequest(f"{where}: a key must not contain NUL (\\u0000)")
+                stack.append((child, (*path, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*path, str(index))) for index, child in enumerate(item))
+
+
+def _where(path: tuple[str, ...], root: str) -> str:
+    """A field's path, safe to show: each part short, NUL written as its escape."""
+    parts = [part[:64].replace(_NUL, "\\u0000") for part in path]
+    return ".".join(parts) or root
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Refuse a value with containers nested deeper than `limit`; whether it holds a float
+    that may have been an integer too big for 64 bits."""
+    inexact = False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            inexact = inexact or (isinstance(item, float) and abs(item) >= _INEXACT)
+            continue
+        if depth > limit:
+            raise ParseError(f"body is nested more than {limit} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+    return inexact
+
+
+def _decode(body: bytes, exact_numbers: bool) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError("body is not valid UTF-8") from None
+    hooks: dict[str, Any] = {}
+    if exact_numbers:
+        hooks = {"parse_int": _integer, "parse_constant": _constant, "parse_float": _float}
+    try:
+        return json.loads(text, **hooks)
+    except RecursionError:
+        raise ParseError("body is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"body is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValueError as exc:
+        # int() refuses numbers over 4300 digits (CVE-2020-10735 limit) with a plain ValueError.
+        reason = str(exc) if isinstance(exc, _Refused) else "it has a number too long to read"
+        raise ParseError(f"body is refused: {reason}") from None
+
+
+class _Refused(ValueError):
+    """A number the relay could not store or send on as it came."""
+
+
+def _integer(text: str) -> int:
+    number = int(text)
+    if not _SMALLEST <= number <= _LARGEST:
+        raise _Refused(f"the integer {text[:30]} does not fit in 64 bits")
+    return number
+
+
+def _float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise _Refused(f"the number {text[:30]} is out of range")
+    return number
+
+
+def _constant(text: str) -> float:
+    raise _Refused(f"{text} is not a JSON number")

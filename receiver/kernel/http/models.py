@@ -19,7 +19,7 @@ from receiver.kernel.events.rules.task import (
 )
 from receiver.kernel.http.answer import Answer as Answer
 from receiver.kernel.http.answer import BreakerState as BreakerState
-from receiver.kernel.http.jsonbody import check_depth
+from receiver.kernel.http.body import check_depth
 from receiver.kernel.moments import epoch_seconds
 
 

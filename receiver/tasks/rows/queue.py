@@ -44,7 +44,8 @@ def running_upstream(db: Db) -> int:
     return int(row["n"]) if row else 0
 
 
-# Each app's oldest waiting tasks, its line in the fair turns (receiver/tasks/rules/turns.py).
+# Each app's oldest waiting tasks, its line in the fair turns
+# (receiver/kernel/events/rules/queue.py).
 # SQLite is told to read the queue's own index: left to itself it walks tasks_owner,
 # already in the window's order, which is every task ever stored (33 ms a claim at
 # 60,000 tasks with none waiting, against microseconds).

@@ -1,5 +1,6 @@
-"""The submit queue's rules: how many waiting tasks may go to CometAPI now, what follows a
-send CometAPI refused, and what a failed render's code allows and may tell an end user.
+"""The submit queue's rules: how many waiting tasks may go to CometAPI now, which of them
+(fair turns between keys), what follows a send CometAPI refused, and what a failed
+render's code allows and may tell an end user.
 
 Pure: the store counts, these functions decide, the submit worker acts. Waiting tasks go
 in submission order (the store reads them oldest first); this module says how many.
@@ -8,9 +9,9 @@ in submission order (the store reads them oldest first); this module says how ma
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 # What CometAPI (and Runway behind it) answers when it has no room now: throttled, or a
 # gateway in trouble. No answer at all (refused, reset, timed out) is retried too.
@@ -143,3 +144,59 @@ def failure_message(code: str | None) -> str:
         if code is not None and code.startswith(prefix):
             return message
     return DEFAULT_FAILURE_MESSAGE
+
+
+# Fair turns between API keys in the submit queue: which waiting tasks are sent next.
+#
+# Each key's waiting tasks form a line, oldest first. The lines take turns in a fixed order
+# (by key), each sending up to its weight per turn, so one key's batch of hundreds cannot
+# hold another key's single task behind it, and a key of weight 3 sends three tasks for each
+# one of a key of weight 1. A turn outlives the claim that began it: a claim with room for
+# one task (a cap of 1, or a slot freed) takes one, and the next claim goes on with the same
+# key while its turn has tasks left (`left`), then with the key after it. The admin token's
+# tasks are a line of their own.
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Turns(Generic[T]):
+    chosen: list[T]  # in the order they are sent
+    last: str | None  # the key served last
+    left: int = 0  # how many more `last` may send in its turn before the key after it
+
+
+def take_turns(
+    lines: Mapping[str, Sequence[T]],
+    after: str | None,
+    slots: int,
+    weights: Mapping[str, int] | None = None,
+    left: int = 0,
+) -> Turns[T]:
+    """Up to `slots` of the waiting tasks, key by key in turn, each key's oldest first, up
+    to its weight (at least 1) a turn: `after` goes on first if `left` of its turn remain,
+    else the key after it starts."""
+
+    def weight(key: str) -> int:
+        return max(1, (weights or {}).get(key, 1))
+
+    keys = sorted(k for k, line in lines.items() if line)
+    if not keys or slots <= 0:
+        return Turns([], after, left)
+    if after in keys and left > 0:
+        at, used = keys.index(after), max(0, weight(after) - left)
+    else:
+        at, used = next((i for i, k in enumerate(keys) if after is not None and k > after), 0), 0
+    taken = dict.fromkeys(keys, 0)
+    chosen: list[T] = []
+    last, last_left = after, left
+    while len(chosen) < slots and any(taken[k] < len(lines[k]) for k in keys):
+        key = keys[at]
+        if used < weight(key) and taken[key] < len(lines[key]):
+            chosen.append(lines[key][taken[key]])
+            taken[key] += 1
+            used += 1
+            last, last_left = key, weight(key) - used
+            continue
+        at, used = (at + 1) % len(keys), 0
+    return Turns(chosen, last, last_left)
