@@ -12,7 +12,7 @@ from receiver.deliveries import stories as delivery
 from receiver.kernel.events.rows import outbox
 from receiver.kernel.events.rules.reports import Observation
 from receiver.kernel.events.rules.routing import Subscription
-from receiver.kernel.store import Attempt, Delivery, NewTask, Store, open_store
+from receiver.kernel.store import Attempt, Delivery, DeliveryFilter, NewTask, Store, open_store
 from receiver.kernel.store.records import new_id
 from tests import stories
 from tests.stories import make_task
@@ -35,7 +35,8 @@ def running(figure: str) -> Observation:
 
 
 async def rows(store: Store, task_id: str, downstream: str) -> list[Delivery]:
-    found = await store.read(lambda db: outbox.list_deliveries(db, None, downstream, task_id, 50))
+    wanted = DeliveryFilter(downstream=downstream, task_id=task_id)
+    found = await store.read(lambda db: outbox.list_deliveries(db, wanted))
     return sorted(found, key=lambda d: d.created_at)
 
 
