@@ -6,6 +6,7 @@ tests/aws.py), so the catalog cannot drift from what the relay really sends."""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -27,11 +28,24 @@ def relay_events(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events
 
 
-def _validate(event: dict[str, Any], where: str) -> None:
+@functools.cache
+def _validator(event_type: str) -> Any:
+    """The type's schema checked once, and its validator kept: `jsonschema.validate` checks
+    the schema against its meta-schema at every call, which cost a test with a hundred
+    events about ten seconds."""
     import jsonschema  # a dev tool: the core install's unit tests import this module too
 
+    found = schema(event_type)
+    cls = jsonschema.validators.validator_for(found)
+    cls.check_schema(found)
+    return cls(found)
+
+
+def _validate(event: dict[str, Any], where: str) -> None:
+    import jsonschema
+
     try:
-        jsonschema.validate(event, schema(event["type"]))
+        _validator(event["type"]).validate(event)
     except jsonschema.ValidationError as exc:
         path = "/".join(map(str, exc.absolute_path))
         raise AssertionError(
