@@ -123,7 +123,7 @@ _LARGEST = 2**64 - 1
 # the range check. The depth check's walk finds such floats.
 _INEXACT = 2.0**63
 # What such a float is written with: 19 digits in a row, or an exponent. A body with none
-# of these, and fewer brackets than the levels allowed, is not walked at all (a walk costs
+# of these, and no more brackets than the levels allowed, is not walked at all (a walk costs
 # more than these scans of the bytes, and CometAPI's bodies are small and shallow).
 _MAYBE_BIG = re.compile(rb"[0-9]{19}|[0-9.][eE]")
 # JSON can only carry NUL escaped (a raw control character is not JSON), so a body without
