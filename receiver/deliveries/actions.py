@@ -42,14 +42,20 @@ async def deliveries_for(
     return await delivery_reads.app_deliveries(service.store, app_id, wanted)
 
 
-async def _app_may_replay(service: Service, caller: Caller, delivery_id: str) -> None:
-    if caller.sees_all:
-        return
+async def app_delivery(service: Service, caller: Caller, delivery_id: str) -> Delivery:
+    """One of the app's own deliveries (to its downstreams or its tasks' webhooks), as the
+    store names it; NotFound for any other."""
     found = await delivery_reads.app_deliveries(
         service.store, caller.app_id or "", DeliveryFilter(limit=1), delivery_id
     )
     if not found:
         raise NotFound("no such delivery")
+    return found[0]
+
+
+async def _app_may_replay(service: Service, caller: Caller, delivery_id: str) -> None:
+    if not caller.sees_all:
+        await app_delivery(service, caller, delivery_id)
 
 
 async def replay_delivery(service: Service, delivery_id: str, caller: Caller = BOOTSTRAP) -> int:

@@ -14,7 +14,6 @@ from starlette.responses import Response
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
-from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries.sample_event import SENDABLE
 from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
@@ -110,12 +109,8 @@ class Pages:
     async def delivery(self, request: Request, session: Session) -> Response:
         delivery_id = request.path_params["delivery_id"]
         caller = caller_of(session).caller
-        found = await delivery_reads.app_deliveries(
-            self.service.store, caller.app_id or "", DeliveryFilter(limit=1), delivery_id
-        )
-        if not found:
-            raise NotFound("no such delivery")
-        [d] = own(caller, found)
+        found = await delivery_actions.app_delivery(self.service, caller, delivery_id)
+        [d] = own(caller, [found])
         detail = await task_reads.task_detail(self.service.store, d.task_id)
         attempts = [a for a in (detail.attempts if detail else []) if a.delivery_id == d.id]
         return self.portal.render(
