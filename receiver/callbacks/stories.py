@@ -28,7 +28,6 @@ from receiver.kernel.events.rows import observations, outbox, polls
 from receiver.kernel.events.rows.observations import Locked
 from receiver.kernel.events.rows.polls import PollEnd
 from receiver.kernel.events.rules.polling import Bucket, PollRule, give_back, held, take
-from receiver.kernel.events.rules.queue import resubmit
 from receiver.kernel.events.rules.reports import (
     PENDING,
     ClaimPolicy,
@@ -39,6 +38,7 @@ from receiver.kernel.events.rules.reports import (
     over_history_bound,
     poll_due,
     progress_fraction,
+    resubmit,
     settle,
 )
 from receiver.kernel.events.rules.routing import Subscriptions

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from receiver.kernel.events.rows import observations, outbox
-from receiver.kernel.events.rules.queue import failure_message
+from receiver.kernel.events.rules.reports import failure_message
 from receiver.kernel.store import (
     Attempt,
     Delivery,

@@ -1,5 +1,4 @@
-"""The submit queue's rules: room under the cap, what follows a refused send, and what a
-failed render's code allows and may tell an end user."""
+"""The submit queue's rules: room under the cap, and what follows a refused send."""
 
 from __future__ import annotations
 
@@ -8,16 +7,12 @@ import math
 import pytest
 
 from receiver.kernel.events.rules.queue import (
-    DEFAULT_FAILURE_MESSAGE,
     Refusal,
     Refused,
     SubmitPolicy,
     after_refusal,
-    failure_message,
     free_slots,
-    resubmit,
     retryable_submit,
-    worth_resubmitting,
 )
 
 POLICY = SubmitPolicy(
@@ -113,46 +108,3 @@ def test_a_huge_retry_after_is_capped_and_never_fails_a_first_refusal(asked: flo
     assert decision.outcome == "retry"
     assert decision.pause_until == NOW + 3600  # capped at max_retry_after
     assert decision.retry_at == NOW + 3600
-
-
-@pytest.mark.parametrize(
-    ("code", "worth"),
-    [
-        ("INTERNAL.BAD_OUTPUT.CODE01", True),
-        ("INTERNAL", True),
-        ("SAFETY.INPUT.TEXT", False),
-        ("SAFETY.OUTPUT.VIDEO", False),
-        ("INPUT_PREPROCESSING.SAFETY.TEXT", False),
-        ("INPUT_PREPROCESSING.INTERNAL", False),
-        ("ASSET.INVALID", False),
-        ("INTERNALS", False),
-        (None, False),
-    ],
-)
-def test_only_the_codes_runway_calls_worth_another_try_are_resubmitted(
-    code: str | None, worth: bool
-) -> None:
-    assert worth_resubmitting(code) is worth
-    assert resubmit(code, resubmits_done=0, allowed=2) is worth
-    assert resubmit(code, resubmits_done=2, allowed=2) is False
-    assert resubmit(code, resubmits_done=0, allowed=0) is False
-
-
-@pytest.mark.parametrize(
-    ("code", "words"),
-    [
-        ("SAFETY.INPUT.TEXT", "declined by content moderation"),
-        ("SAFETY.OUTPUT.VIDEO", "withheld by content moderation"),
-        ("INPUT_PREPROCESSING.SAFETY.TEXT", "declined by content moderation"),
-        ("INPUT_PREPROCESSING.INTERNAL", "input could not be processed"),
-        ("ASSET.INVALID", "input file is not valid"),
-        ("INTERNAL.BAD_OUTPUT.CODE01", "did not come out right"),
-        ("INTERNAL", "internal error"),
-    ],
-)
-def test_each_failure_code_has_a_message_an_end_user_may_read(code: str, words: str) -> None:
-    assert words in failure_message(code)
-
-
-def test_an_unknown_or_missing_code_gets_the_plain_message() -> None:
-    assert failure_message(None) == failure_message("NEW.CODE") == DEFAULT_FAILURE_MESSAGE

@@ -1,6 +1,5 @@
 """The submit queue's rules: how many waiting tasks may go to CometAPI now, which of them
-(fair turns between keys), what follows a send CometAPI refused, and what a failed
-render's code allows and may tell an end user.
+(fair turns between keys), and what follows a send CometAPI refused.
 
 Pure: the store counts, these functions decide, the submit worker acts. Waiting tasks go
 in submission order (the store reads them oldest first); this module says how many.
@@ -108,42 +107,6 @@ def _duration(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds:.0f} s"
-
-
-# --- failed renders ----------------------------------------------------------------------
-# Runway's failure codes: `INTERNAL.BAD_OUTPUT.*` and `INTERNAL` may come out right when run
-# again; `SAFETY.*` never will, nor will input errors (`INPUT_PREPROCESSING.*`, `ASSET.*`).
-
-
-def worth_resubmitting(code: str | None) -> bool:
-    return code is not None and (code == "INTERNAL" or code.startswith("INTERNAL.BAD_OUTPUT."))
-
-
-def resubmit(code: str | None, resubmits_done: int, allowed: int) -> bool:
-    """Whether a task that failed upstream with `code` is sent again as a new upstream task."""
-    return resubmits_done < allowed and worth_resubmitting(code)
-
-
-# Most specific first: a code takes the message of the first prefix it starts with. Runway
-# advises against showing its raw failure text to end users; these say what they can do.
-_MESSAGES: tuple[tuple[str, str], ...] = (
-    ("SAFETY.OUTPUT.", "The result was withheld by content moderation."),
-    ("SAFETY.", "The request was declined by content moderation."),
-    ("INPUT_PREPROCESSING.SAFETY.", "The request was declined by content moderation."),
-    ("INPUT_PREPROCESSING.", "The input could not be processed. Check the source and retry."),
-    ("ASSET.", "The input file is not valid. Check its format, length and size."),
-    ("INTERNAL.BAD_OUTPUT.", "The render did not come out right. Trying again may work."),
-    ("INTERNAL", "The provider had an internal error. Trying again may work."),
-)
-DEFAULT_FAILURE_MESSAGE = "The render could not be completed."
-
-
-def failure_message(code: str | None) -> str:
-    """A short message about a failed task, safe to show an end user."""
-    for prefix, message in _MESSAGES:
-        if code is not None and code.startswith(prefix):
-            return message
-    return DEFAULT_FAILURE_MESSAGE
 
 
 # Fair turns between API keys in the submit queue: which waiting tasks are sent next.

@@ -14,7 +14,8 @@ comes from an authenticated poll; the claim only gets a verdict:
   window.
 
 The bounds on what one task may keep of its callbacks, when the poll a claim brings forward
-is due, and what a poll's answer settles are here too. Everything here is pure: the stories
+is due, what a poll's answer settles, and what a failed render's code allows (another try)
+and may tell an end user are here too. Everything here is pure: the stories
 read the task and its pending claims, call these, and write what they decide, in one
 transaction.
 """
@@ -220,3 +221,39 @@ def next_poll(
     if waiting_since is not None and scheduled is not None:
         return min(scheduled, now + retry_delay(now - waiting_since))
     return None if ended else scheduled
+
+
+# --- failed renders ----------------------------------------------------------------------
+# Runway's failure codes: `INTERNAL.BAD_OUTPUT.*` and `INTERNAL` may come out right when run
+# again; `SAFETY.*` never will, nor will input errors (`INPUT_PREPROCESSING.*`, `ASSET.*`).
+
+
+def worth_resubmitting(code: str | None) -> bool:
+    return code is not None and (code == "INTERNAL" or code.startswith("INTERNAL.BAD_OUTPUT."))
+
+
+def resubmit(code: str | None, resubmits_done: int, allowed: int) -> bool:
+    """Whether a task that failed upstream with `code` is sent again as a new upstream task."""
+    return resubmits_done < allowed and worth_resubmitting(code)
+
+
+# Most specific first: a code takes the message of the first prefix it starts with. Runway
+# advises against showing its raw failure text to end users; these say what they can do.
+_MESSAGES: tuple[tuple[str, str], ...] = (
+    ("SAFETY.OUTPUT.", "The result was withheld by content moderation."),
+    ("SAFETY.", "The request was declined by content moderation."),
+    ("INPUT_PREPROCESSING.SAFETY.", "The request was declined by content moderation."),
+    ("INPUT_PREPROCESSING.", "The input could not be processed. Check the source and retry."),
+    ("ASSET.", "The input file is not valid. Check its format, length and size."),
+    ("INTERNAL.BAD_OUTPUT.", "The render did not come out right. Trying again may work."),
+    ("INTERNAL", "The provider had an internal error. Trying again may work."),
+)
+DEFAULT_FAILURE_MESSAGE = "The render could not be completed."
+
+
+def failure_message(code: str | None) -> str:
+    """A short message about a failed task, safe to show an end user."""
+    for prefix, message in _MESSAGES:
+        if code is not None and code.startswith(prefix):
+            return message
+    return DEFAULT_FAILURE_MESSAGE

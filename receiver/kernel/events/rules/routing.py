@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from receiver.kernel.events.rules.polling import end_from_progress
-from receiver.kernel.events.rules.queue import failure_message
-from receiver.kernel.events.rules.reports import Observation
+from receiver.kernel.events.rules.reports import Observation, failure_message
 from receiver.kernel.events.rules.task import TERMINAL_STATES, output_of
 
 RowState = Literal["pending", "held", "mirroring"]
