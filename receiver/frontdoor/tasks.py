@@ -11,7 +11,6 @@ own API says 422.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -164,7 +163,9 @@ async def _sent_or_held(service: Service, task: Task) -> Task | None:
     send removed it (a route passed through that CometAPI does not serve)."""
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.submission in ("waiting", "sending") and time.monotonic() < deadline:
-        await asyncio.sleep(_CREATE_WAIT_STEP)
+        # Woken as soon as this process records CometAPI's answer; another replica's send
+        # is seen at the next step's read.
+        await service.task_changes.wait(task.id, _CREATE_WAIT_STEP)
         found = await task_reads.task(service.store, task.id)
         if found is None:
             return None
@@ -209,7 +210,7 @@ async def delete(request: Request, service: Served, task_id: PathId) -> Response
             # such state, so wait for the send's answer and cancel then.
             if task.submission != "sending" or time.monotonic() > deadline:
                 raise
-            await asyncio.sleep(_CREATE_WAIT_STEP)
+            await service.task_changes.wait(task.id, _CREATE_WAIT_STEP)
     return Response(status_code=204)
 
 

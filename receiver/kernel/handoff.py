@@ -2,7 +2,8 @@
 the work: a callback leases its poll (receiver/kernel/events/rows/polls.py) and this
 process's poller runs it at once; a poll leases its new event's deliveries and this
 process's fan-out sends them at once. Either way, no claim transaction and no wait for the
-worker's next turn."""
+worker's next turn. And a request waiting on a task is told of its change as it is
+recorded here, rather than finding it at its next read."""
 
 from __future__ import annotations
 
@@ -83,3 +84,33 @@ class DeliveryHandoff:
         reserved.release()
         if jobs and self.taker is not None:
             self.taker.start(jobs)
+
+
+class TaskChanges:
+    """Requests waiting for a change to one task (the front door's create, for CometAPI's
+    answer to its send), woken as this process records one. A change another replica
+    records is not told here: the waiter reads the task again when its wait runs out."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+
+    def changed(self, task_id: str) -> None:
+        for waiter in self._waiting.pop(task_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self, task_id: str, timeout: float) -> bool:
+        """Whether a change to `task_id` was recorded within `timeout` seconds."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.setdefault(task_id, [])
+        waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if waiter in waiters:  # not told: it leaves the list (and the list, when empty)
+                waiters.remove(waiter)
+                if not waiters and self._waiting.get(task_id) is waiters:
+                    del self._waiting[task_id]

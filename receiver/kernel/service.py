@@ -15,7 +15,7 @@ from receiver.kernel.comet.client import CometClient
 from receiver.kernel.config import Config
 from receiver.kernel.events.rules.reports import PENDING, ClaimPolicy
 from receiver.kernel.events.rules.task import TERMINAL_STATES
-from receiver.kernel.handoff import DeliveryHandoff, PollHandoff, PollLease
+from receiver.kernel.handoff import DeliveryHandoff, PollHandoff, PollLease, TaskChanges
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Recorded, Store, leases
@@ -76,6 +76,8 @@ class Service:
     polls: PollHandoff = field(default_factory=PollHandoff)  # leased by callbacks, run at once
     # Leased by polls, sent at once.
     deliveries: DeliveryHandoff = field(default_factory=DeliveryHandoff)
+    # Requests waiting on one task's next change (the front door's create).
+    task_changes: TaskChanges = field(default_factory=TaskChanges)
     # What each feature wires once per process (its directory, its caches): see `part`.
     _parts: dict[Callable[[Service], Any], Any] = field(default_factory=dict)
     # Told when a key is revoked or a session ends here (the live streams check their holders).
@@ -137,6 +139,8 @@ class Service:
         settings = self.config.settings
         capped = settings.upstream.max_concurrent_tasks > 0
         self.wake(work_after(recorded, settings.media.enabled, capped, handed))
+        if recorded.task is not None:
+            self.task_changes.changed(recorded.task.id)
 
     async def wait_for_deliveries(self, timeout: float) -> None:
         await _wait_and_clear(self._deliveries_ready, timeout)

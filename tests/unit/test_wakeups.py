@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from receiver.kernel.events.rules.reports import PENDING
-from receiver.kernel.handoff import PollHandoff, PollLease
+from receiver.kernel.handoff import PollHandoff, PollLease, TaskChanges
 from receiver.kernel.service import Work, work_after
 from receiver.kernel.store import PollJob, Recorded, Task
 
@@ -74,3 +76,29 @@ def test_a_handoff_offers_leases_only_while_a_poller_runs_and_has_room() -> None
     assert handoff.lease_for(lease) is None  # full: the poller's claims take over
     handoff.done()
     assert handoff.lease_for(lease) == lease
+
+
+def test_a_task_change_wakes_only_the_requests_waiting_on_that_task() -> None:
+    async def go() -> tuple[bool, bool, bool]:
+        changes = TaskChanges()
+        mine = asyncio.create_task(changes.wait("tsk_1", 60))
+        also_mine = asyncio.create_task(changes.wait("tsk_1", 60))
+        other = asyncio.create_task(changes.wait("tsk_2", 0.01))
+        await asyncio.sleep(0)  # every wait has begun
+        changes.changed("tsk_1")
+        return await mine, await also_mine, await other
+
+    assert asyncio.run(go()) == (True, True, False)
+
+
+def test_a_wait_that_runs_out_leaves_nothing_behind_and_a_later_change_wakes_no_one() -> None:
+    async def go() -> tuple[bool, bool]:
+        changes = TaskChanges()
+        ran_out = await changes.wait("tsk_1", 0.01)
+        changes.changed("tsk_1")  # nobody waits: nothing to do, nothing raised
+        later = asyncio.create_task(changes.wait("tsk_1", 60))
+        await asyncio.sleep(0)
+        changes.changed("tsk_1")
+        return ran_out, await later
+
+    assert asyncio.run(go()) == (False, True)
