@@ -110,7 +110,7 @@ class TaskChanges:
         except TimeoutError:
             return False
         finally:
-            if waiter in waiters:  # not told: it leaves the list (and the list, when empty)
+            if self._waiting.get(task_id) is waiters:  # not told (a change takes the list)
                 waiters.remove(waiter)
-                if not waiters and self._waiting.get(task_id) is waiters:
+                if not waiters:
                     del self._waiting[task_id]

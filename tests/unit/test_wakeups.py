@@ -92,8 +92,9 @@ def test_a_task_change_wakes_only_the_requests_waiting_on_that_task() -> None:
 
 
 def test_a_wait_that_runs_out_leaves_nothing_behind_and_a_later_change_wakes_no_one() -> None:
+    changes = TaskChanges()
+
     async def go() -> tuple[bool, bool]:
-        changes = TaskChanges()
         ran_out = await changes.wait("tsk_1", 0.01)
         changes.changed("tsk_1")  # nobody waits: nothing to do, nothing raised
         later = asyncio.create_task(changes.wait("tsk_1", 60))
@@ -102,3 +103,4 @@ def test_a_wait_that_runs_out_leaves_nothing_behind_and_a_later_change_wakes_no_
         return ran_out, await later
 
     assert asyncio.run(go()) == (False, True)
+    assert changes._waiting == {}  # neither wait is still registered
