@@ -94,13 +94,14 @@ def test_a_task_change_wakes_only_the_requests_waiting_on_that_task() -> None:
 def test_a_wait_that_runs_out_leaves_nothing_behind_and_a_later_change_wakes_no_one() -> None:
     changes = TaskChanges()
 
-    async def go() -> tuple[bool, bool]:
+    async def go() -> tuple[bool, int, bool]:
         ran_out = await changes.wait("tsk_1", 0.01)
+        left = len(changes._waiting)  # the wait that ran out is no longer registered
         changes.changed("tsk_1")  # nobody waits: nothing to do, nothing raised
         later = asyncio.create_task(changes.wait("tsk_1", 60))
         await asyncio.sleep(0)
         changes.changed("tsk_1")
-        return ran_out, await later
+        return ran_out, left, await later
 
-    assert asyncio.run(go()) == (False, True)
-    assert changes._waiting == {}  # neither wait is still registered
+    assert asyncio.run(go()) == (False, 0, True)
+    assert changes._waiting == {}
