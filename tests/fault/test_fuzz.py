@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -206,6 +207,8 @@ def test_parser_raises_only_parse_error(figures: Figures) -> None:
             *obs.outputs,
         ]
         assert all(_storable(t) for t in texts), obs
+        for link in (*obs.outputs, obs.thumbnail):  # every reader splits them
+            assert link is None or urlsplit(link).hostname, link
 
     started = time.monotonic()
     parse()

@@ -436,3 +436,18 @@ def test_states_only_move_forward():
         assert advances("queued", end) and advances("running", end)
         # A terminal state never changes, not even to another terminal state.
         assert not any(advances(end, s) for s in STATES)
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["https://cd[.example/v.mp4", "https://cdn.example:99999/v.mp4", "https://", "https:///v.mp4"],
+)
+def test_a_link_the_standard_library_cannot_split_is_no_output(link: str):
+    """A claimed video is compared with CometAPI's by its place: a link that cannot be split
+    failed that comparison with a ValueError, and the callback's transaction with it."""
+    body = {"code": 200, "data": {"task_id": "u", "status": "SUCCESS", "video_url": link}}
+    _, obs = parse_callback(json.dumps(body).encode())
+    assert obs.outputs == ()
+    claimed = {**body["data"], "video_url": link, "poster": link}
+    _, obs = parse_callback(json.dumps({"code": 200, "data": claimed}).encode())
+    assert obs.thumbnail is None

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from receiver.kernel.errors import ParseError
 from receiver.kernel.events.rules.reports import Observation
@@ -53,8 +54,17 @@ def _text(value: object, limit: int = _MAX_TEXT) -> str | None:
 
 
 def _url(value: object) -> str | None:
+    """A link with a host, or None. What the standard library cannot split (an unclosed `[`
+    in the host, a port past 65535) is no link: every reader of an output splits it."""
     text = _text(value, 4096)
-    return text if text and text.startswith(("http://", "https://")) else None
+    if not text or not text.startswith(("http://", "https://")):
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return None
+    return text if parts.hostname else None
 
 
 def _figure(value: object) -> float | None:
