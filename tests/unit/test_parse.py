@@ -448,6 +448,6 @@ def test_a_link_the_standard_library_cannot_split_is_no_output(link: str):
     body = {"code": 200, "data": {"task_id": "u", "status": "SUCCESS", "video_url": link}}
     _, obs = parse_callback(json.dumps(body).encode())
     assert obs.outputs == ()
-    claimed = {**body["data"], "video_url": link, "poster": link}
-    _, obs = parse_callback(json.dumps({"code": 200, "data": claimed}).encode())
+    with_poster = {**body["data"], "poster": link}
+    _, obs = parse_callback(json.dumps({"code": 200, "data": with_poster}).encode())
     assert obs.thumbnail is None
