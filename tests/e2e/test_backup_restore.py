@@ -13,10 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_operator import cli
 from tests.harness import PG_URL, Relay, Simulator, Sink, image_to_video, settled, wait_for
 from tests.testkit import to_toml
+
+pytestmark = pytest.mark.every_backend
 
 
 def pending_after_a_failure(relay: Relay, task_id: str) -> dict[str, Any] | None:

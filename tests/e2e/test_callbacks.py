@@ -41,6 +41,9 @@ from tests.harness import (
     wait_for,
 )
 
+# Duplicates and replays are told apart by what the store keeps.
+pytestmark = pytest.mark.every_backend
+
 MAX_BODY = 1024 * 1024  # callbacks.max_body_bytes default
 NOT_QUEUED = ["running", "succeeded", "failed", "cancelled"]
 VERDICTS = {"pending", "confirmed", "contradicted", "unconfirmed"}

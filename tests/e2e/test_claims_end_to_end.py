@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
@@ -23,6 +24,9 @@ from tests.harness import (
     video2video,
     wait_for,
 )
+
+# A claim is kept, then judged, in the store's transactions.
+pytestmark = pytest.mark.every_backend
 
 EVIL = "https://attacker.invalid/evil.mp4"
 

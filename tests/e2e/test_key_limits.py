@@ -10,11 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from receiver.keys.rules import DAY_SECONDS, QUEUED_RETRY_SECONDS
 from tests.conftest import MakeRelay
 from tests.e2e.test_keys import as_key
 from tests.harness import Relay, image_to_video, wait_for
+
+# A key's limits are counted under its lock in the store.
+pytestmark = pytest.mark.every_backend
 
 RUNWAY = {"X-Runway-Version": "2024-11-06"}
 # Long enough that no task of these tests ends while they run.

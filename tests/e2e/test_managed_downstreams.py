@@ -23,6 +23,9 @@ from tests.harness import (
     wait_for,
 )
 
+# Every replica follows these downstreams through the store's change numbers.
+pytestmark = pytest.mark.every_backend
+
 
 def create(relay: Relay, **settings: Any) -> dict[str, Any]:
     answer = relay.api.post("/v1/downstreams", json=settings)

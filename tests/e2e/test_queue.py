@@ -30,6 +30,9 @@ from tests.harness import (
 )
 from tests.testkit import free_port, to_toml
 
+# The submit queue's claims under the cap, taken in the store's transactions.
+pytestmark = pytest.mark.every_backend
+
 # Fast retries for tests; the defaults are 2 s doubling up to 2 min.
 FAST = {"submit_retry_initial_seconds": 0.2, "submit_retry_max_seconds": 1}
 

@@ -25,6 +25,9 @@ from tests.harness import (
     wait_for,
 )
 
+# The relay end to end, as several replicas run it on PostgreSQL.
+pytestmark = pytest.mark.every_backend
+
 
 def test_video2video_round_trip_by_callback(make_relay: MakeRelay, sim: Simulator, sink: Sink):
     relay = make_relay(

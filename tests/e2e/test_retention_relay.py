@@ -8,6 +8,7 @@ import re
 import time
 
 import httpx
+import pytest
 
 from receiver.retention.rules import DAY
 from tests.conftest import MakeRelay, webhook
@@ -23,6 +24,9 @@ from tests.harness import (
     video2video,
     wait_for,
 )
+
+# Pruning, as each backend deletes and reclaims.
+pytestmark = pytest.mark.every_backend
 
 SECONDS = 1 / DAY  # task_days is in days
 

@@ -35,6 +35,8 @@ from tests.conftest import BACKENDS
 from tests.harness import PgSchema, metric
 from tests.stories import make_task
 
+pytestmark = pytest.mark.every_backend
+
 T = TypeVar("T")
 SUBS = {"hook": Subscription(frozenset({"succeeded", "failed"}))}
 OWNER = "test-owner"

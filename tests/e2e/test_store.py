@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
+import pytest
+
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
@@ -35,6 +37,8 @@ from receiver.kernel.store.records import new_id
 from receiver.tasks import reads as task_reads
 from tests import stories
 from tests.stories import make_task
+
+pytestmark = pytest.mark.every_backend
 
 T = TypeVar("T")
 SUBSCRIPTIONS = {

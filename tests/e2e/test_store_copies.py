@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.kernel.events.rules.reports import Observation
@@ -19,6 +21,8 @@ from receiver.tasks.rows import tasks
 from tests import stories
 from tests.e2e.test_store import with_stores
 from tests.stories import make_task
+
+pytestmark = pytest.mark.every_backend
 
 SUBSCRIPTIONS = {"hook": Subscription(frozenset({"succeeded"}))}
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.kernel.events.rows import outbox
@@ -16,6 +18,8 @@ from receiver.kernel.store import Attempt, Delivery, DeliveryFilter, NewTask, St
 from receiver.kernel.store.records import new_id
 from tests import stories
 from tests.stories import make_task
+
+pytestmark = pytest.mark.every_backend
 
 SUBSCRIPTIONS = {
     "hook": Subscription(frozenset({"progress", "succeeded"})),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.kernel.events.rows import outbox
@@ -19,6 +21,8 @@ from tests import stories
 from tests.e2e.test_store import SUBSCRIPTIONS, claim_all, with_stores
 from tests.harness import wait_for
 from tests.stories import make_task
+
+pytestmark = pytest.mark.every_backend
 
 
 async def _task(store: Store, kind: str, prompt: str) -> str:

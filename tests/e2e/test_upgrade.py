@@ -16,6 +16,8 @@ from tests.conftest import relay_env, webhook
 from tests.harness import Relay, Simulator, Sink, relay_settings, wait_for
 from tests.testkit import free_port
 
+pytestmark = pytest.mark.every_backend
+
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "previous_release.sql"
 KEYS = {
     "tasks": "id",

@@ -8,9 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import MakeRelay, webhook
 from tests.forked import Process
 from tests.harness import WAIT_SECONDS, Relay, Sink, settled, video2video, wait_for
+
+# `receiver deliver` shares the store with the relay: leases across processes.
+pytestmark = pytest.mark.every_backend
 
 SEPARATE = {"in_process": False, "tick_seconds": 0.1}
 

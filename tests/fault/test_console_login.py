@@ -169,6 +169,7 @@ def test_an_attacker_behind_the_operators_proxy_cannot_lock_out_a_known_browser(
     )
 
 
+@pytest.mark.every_backend  # on PostgreSQL, a logout on one replica closes the others
 def test_a_logged_out_cookie_opens_nothing(
     make_relay: MakeRelay, figures: Figures, storage_url: str
 ) -> None:

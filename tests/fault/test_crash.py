@@ -37,7 +37,8 @@ from tests.harness import (
     wait_for,
 )
 
-pytestmark = pytest.mark.fault
+# What a killed relay had committed is what each backend kept.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 CYCLES = size("FAULT_KILL_CYCLES", 20)
 SINK_DELAY = 0.15  # every delivery is in flight this long: kills land mid-delivery

@@ -19,7 +19,8 @@ from tests.conftest import MakeRelay
 from tests.fault.support import Figures
 from tests.harness import Simulator, video2video, wait_for
 
-pytestmark = pytest.mark.fault
+# A write the store cannot make, on each backend.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 SIZE_MB = 24
 
 

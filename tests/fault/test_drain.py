@@ -26,7 +26,8 @@ from tests.fault.conftest import SimFactory
 from tests.fault.support import Figures, all_tasks, backend_of, pending_deliveries
 from tests.harness import ADMIN_TOKEN, Relay, Sink, terminal, video2video, wait_for
 
-pytestmark = pytest.mark.fault
+# A stopping relay gives its leases back in the store.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 DRAIN_SECONDS = 3.0
 SINK_DELAY = 0.3  # every delivery is in flight this long when SIGTERM lands

@@ -20,7 +20,8 @@ from tests.conftest import MakeRelay
 from tests.fault.support import Figures, backend_of
 from tests.harness import Simulator, video2video
 
-pytestmark = pytest.mark.fault
+# The bound is kept by the store's rows.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 BODIES = 100
 BODY_BYTES = 1024 * 1024 - 1024  # just under callbacks.max_body_bytes

@@ -13,7 +13,8 @@ from tests.conftest import MakeRelay
 from tests.fault.support import Figures, backend_of, size
 from tests.harness import Relay, Sink, metric, wait_for
 
-pytestmark = pytest.mark.fault
+# A thousand downstreams followed through each backend's change numbers.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 COUNT = size("FAULT_DIRECTORY_DOWNSTREAMS", 1000)
 ROWS_READ = "relay_directory_rows_read_total"

@@ -16,7 +16,8 @@ from tests.conftest import MakeRelay
 from tests.fault.support import Figures, all_tasks, backend_of, store_sql
 from tests.harness import ADMIN_TOKEN, Simulator, terminal, video_to_video, wait_for
 
-pytestmark = pytest.mark.fault
+# Large values as each backend stores them.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 MIB = 1024 * 1024
 RUNWAY_HEADERS = {

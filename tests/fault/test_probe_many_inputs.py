@@ -16,7 +16,8 @@ from tests.conftest import MakeRelay
 from tests.fault.support import Figures, backend_of
 from tests.harness import Simulator, terminal
 
-pytestmark = pytest.mark.fault
+# Many values as each backend stores them.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 URIS = 20_000
 TIMEOUT = 10  # the probe's 5 s, doubled for a loaded machine: the send takes ~1 s

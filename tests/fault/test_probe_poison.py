@@ -14,7 +14,8 @@ from tests.conftest import MakeRelay, webhook
 from tests.fault.support import store_sql
 from tests.harness import Relay, Simulator, Sink, image_to_video, metric, settled, wait_for
 
-pytestmark = pytest.mark.fault
+# A row a worker cannot handle is set aside by the store.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 FAST = {"submit_retry_initial_seconds": 0.2, "submit_retry_max_seconds": 0.4}
 

@@ -10,7 +10,8 @@ import pytest
 from tests.conftest import MakeRelay
 from tests.harness import Relay, image_to_video, wait_for
 
-pytestmark = pytest.mark.fault
+# The queue's turns are taken in the store's transactions.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 PER_KEY = 12
 FIRST = 16  # the probe's window: the first sends once both lines wait

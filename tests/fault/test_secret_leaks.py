@@ -25,7 +25,8 @@ from tests.harness import (
     wait_for,
 )
 
-pytestmark = pytest.mark.fault
+# PostgreSQL's errors can quote what it was sent: both backends are read.
+pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 
 @pytest.fixture
