@@ -89,10 +89,26 @@ _JSON = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(_JSON)
-def test_a_body_skipped_by_the_scan_is_one_the_walk_would_pass(value: Any) -> None:
+@given(_JSON, st.booleans())
+def test_a_body_skipped_by_the_scan_is_one_the_walk_would_pass(value: Any, tight: bool) -> None:
     """The scan of the bytes lets a body go unwalked only when the walk would neither refuse
-    it nor read it again."""
-    body = json.dumps(value).encode()  # orjson cannot write integers past 64 bits
+    it nor read it again, written with spaces or without."""
+    separators = (",", ":") if tight else None
+    body = json.dumps(value, separators=separators).encode()  # orjson: 64-bit integers only
     if _plainly_within(body):
         assert check_depth(orjson.loads(body)) is False
+
+
+@pytest.mark.parametrize(
+    ("body", "walked"),
+    [
+        (b'{"id":"0b9e5e0a-2e1f","tag":"e2e-0-17","url":"https://cdn.example/v.mp4"}', False),
+        (b'{"point":"320","create_time":"1735689600"}', False),
+        (b'{"n":1e3}', True),
+        (b'{"n": -2.5E+30}', True),
+        (b"[1, 12345678901234567890]", True),
+        (b"1e400", True),
+    ],
+)
+def test_only_a_number_that_may_be_big_makes_a_body_walked(body: bytes, walked: bool) -> None:
+    assert _plainly_within(body) is not walked

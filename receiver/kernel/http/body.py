@@ -122,10 +122,12 @@ _LARGEST = 2**64 - 1
 # such a float is read again by the standard library, which keeps every integer exact for
 # the range check. The depth check's walk finds such floats.
 _INEXACT = 2.0**63
-# What such a float is written with: 19 digits in a row, or an exponent. A body with none
-# of these, and no more brackets than the levels allowed, is not walked at all (a walk costs
-# more than these scans of the bytes, and CometAPI's bodies are small and shallow).
-_MAYBE_BIG = re.compile(rb"[0-9]{19}|[0-9.][eE]")
+# What such a float is written with: a number of 19 digits or more, or one with an exponent.
+# A number starts the body or follows `:`, `,` or `[`, so only text that does so is looked
+# at: an id or a tag in a string (`0b9e5e0a`, `e2e-0`) does not make a body walked. A body
+# with no such number, and no more brackets than the levels allowed, is not walked at all (a
+# walk costs more than these scans of the bytes, and CometAPI's bodies are small and shallow).
+_MAYBE_BIG = re.compile(rb"(?:^|[:,\[])[ \t\n\r]*-?(?:[0-9]{19}|[0-9]+(?:\.[0-9]+)?[eE])")
 # JSON can only carry NUL escaped (a raw control character is not JSON), so a body without
 # this text holds none, and only a body with it is walked to name the field.
 _ESCAPED_NUL = b"\\u0000"
