@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from receiver.kernel.comet.parse import (
     NOT_EXIST,
+    hosted,
     parse_callback,
     parse_envelope,
     parse_feed,
@@ -451,3 +455,41 @@ def test_a_link_the_standard_library_cannot_split_is_no_output(link: str):
     with_poster = {**body["data"], "poster": link}
     _, obs = parse_callback(json.dumps({"code": 200, "data": with_poster}).encode())
     assert obs.thumbnail is None
+
+
+def _split_link(text: str) -> str | None:
+    """What `hosted` decides, as the standard library reads it: splits, with a host."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return None
+    return text if parts.hostname else None
+
+
+_LINK_TAILS = st.text(alphabet="ab-.:0123456789[]@/?#%\t ", max_size=24)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.sampled_from(["http://", "https://"]), _LINK_TAILS)
+def test_a_link_checked_without_splitting_is_read_as_the_standard_library_reads_it(
+    scheme: str, tail: str
+):
+    link = scheme + tail
+    assert hosted(link) == _split_link(link)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://cdn.example/v.mp4?X-Amz-Expires=3600",
+        "http://127.0.0.1:9/runway/abc123.mp4",
+        "https://cdn.example:65535",
+        "https://cdn.example:65536/v.mp4",
+        "https://cdn.example:00080/v.mp4",
+        "https://user@cdn.example/v.mp4",
+        "https://[::1]:8080/v.mp4",
+    ],
+)
+def test_common_and_odd_links_alike(link: str):
+    assert hosted(link) == _split_link(link)

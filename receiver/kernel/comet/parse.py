@@ -8,6 +8,7 @@ The raw body is always kept by the caller; these functions only extract meaning.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,9 @@ _log = get_logger("receiver.comet")
 _UNKNOWN_SEEN: set[str] = set()
 
 _MAX_TEXT = 2000
+# The common link, checked without splitting it: a host of letters, digits, dots and dashes,
+# perhaps a port, then its path. Anything else (a user, brackets, odd characters) is split.
+_PLAIN_LINK = re.compile(r"https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::([0-9]{1,5}))?(?:[/?#]|$)")
 _SUCCESS_CODES = {"200", "0", "success", "ok"}
 
 
@@ -59,12 +63,21 @@ def _url(value: object) -> str | None:
     text = _text(value, 4096)
     if not text or not text.startswith(("http://", "https://")):
         return None
+    return hosted(text)
+
+
+def hosted(link: str) -> str | None:
+    """`link` if the standard library splits it with a host and a port in range, else None;
+    the common link is matched at once, without being split (a callback holds several)."""
+    plain = _PLAIN_LINK.match(link)
+    if plain is not None:
+        return link if int(plain.group(1) or 0) <= 65535 else None
     try:
-        parts = urlsplit(text)
+        parts = urlsplit(link)
         parts.port  # noqa: B018 - raises on a port that is not a number in range
     except ValueError:
         return None
-    return text if parts.hostname else None
+    return link if parts.hostname else None
 
 
 def _figure(value: object) -> float | None:
