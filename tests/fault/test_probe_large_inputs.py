@@ -190,8 +190,8 @@ def test_large_text_is_kept_once_however_it_is_spelled(
     seen: list[int] = []
 
     def growth() -> int | None:
-        # Once checkpointed, the URI is in the main file and the WAL is cut back (to at
-        # most 4 MiB); before, the WAL kept a second copy for good.
+        # Once checkpointed, the URI is in the main file and the WAL is cut back (a large
+        # write); before, the WAL kept a second copy for good.
         seen.append(_files_bytes(storage_url) - before)
         return seen[-1] if seen[-1] < 1.3 * len(uri) else None
 

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from receiver.kernel.errors import StoreError
 from receiver.kernel.observability import logs
 from receiver.kernel.store.db import Db, Row, Sql
-from receiver.kernel.store.sqlite.checkpoints import WAL_KEEP_BYTES, run_checkpoints
+from receiver.kernel.store.sqlite.checkpoints import run_checkpoints
 from receiver.kernel.store.sqlite.worklock import WorkLock
 from receiver.kernel.store.store import PagesToFree, Store
 
@@ -122,7 +122,6 @@ class SqliteStore(Store):
         # Checkpoints run in their own thread (checkpoints.py): done by the committing
         # connection, one would hold up every callback queued behind it.
         conn.execute("PRAGMA wal_autocheckpoint=0")
-        conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
         return conn
 
     def _open(self) -> tuple[sqlite3.Connection, SqliteDb]:
