@@ -102,7 +102,9 @@ def test_tail_since_0_shows_every_change(make_relay: MakeRelay) -> None:
     relay = make_relay()
     task = relay.wait_task(relay.submitted(**image_to_video())["id"], settled)
     moves = [e["state"] for e in task["events"] if e["applied"]]
-    assert moves[0] == "queued" and moves[-1] == "succeeded" and len(moves) >= 3, moves
+    # `running` is among them only when a callback or a poll saw it: the simulator may lose
+    # the callback and end the task before the first poll.
+    assert moves[0] == "queued" and moves[-1] == "succeeded", moves
     env = {**os.environ, "RECEIVER_URL": relay.url, "RECEIVER_ADMIN_TOKEN": ADMIN_TOKEN}
     tail = subprocess.Popen(
         [sys.executable, "-m", "receiver", "tail", "--json", "--since", "0"],
