@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +13,8 @@ from hypothesis import strategies as st
 
 from receiver.kernel.comet.parse import (
     NOT_EXIST,
-    hosted,
+    _split_with_host,
+    _with_host,
     parse_callback,
     parse_envelope,
     parse_feed,
@@ -457,16 +457,6 @@ def test_a_link_the_standard_library_cannot_split_is_no_output(link: str):
     assert obs.thumbnail is None
 
 
-def _split_link(text: str) -> str | None:
-    """What `hosted` decides, as the standard library reads it: splits, with a host."""
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises on a port that is not a number in range
-    except ValueError:
-        return None
-    return text if parts.hostname else None
-
-
 _LINK_TAILS = st.text(alphabet="ab-.:0123456789[]@/?#%\t ", max_size=24)
 
 
@@ -476,7 +466,7 @@ def test_a_link_checked_without_splitting_is_read_as_the_standard_library_reads_
     scheme: str, tail: str
 ):
     link = scheme + tail
-    assert hosted(link) == _split_link(link)
+    assert _with_host(link) == _split_with_host(link)
 
 
 @pytest.mark.parametrize(
@@ -492,4 +482,4 @@ def test_a_link_checked_without_splitting_is_read_as_the_standard_library_reads_
     ],
 )
 def test_common_and_odd_links_alike(link: str):
-    assert hosted(link) == _split_link(link)
+    assert _with_host(link) == _split_with_host(link)

@@ -63,15 +63,20 @@ def _url(value: object) -> str | None:
     text = _text(value, 4096)
     if not text or not text.startswith(("http://", "https://")):
         return None
-    return hosted(text)
+    return _with_host(text)
 
 
-def hosted(link: str) -> str | None:
-    """`link` if the standard library splits it with a host and a port in range, else None;
-    the common link is matched at once, without being split (a callback holds several)."""
+def _with_host(link: str) -> str | None:
+    """The common link matched at once, without being split (a callback holds several);
+    any other split as `_split_with_host` does, to the same answer."""
     plain = _PLAIN_LINK.match(link)
     if plain is not None:
         return link if int(plain.group(1) or 0) <= 65535 else None
+    return _split_with_host(link)
+
+
+def _split_with_host(link: str) -> str | None:
+    """`link` if the standard library splits it with a host and a port in range."""
     try:
         parts = urlsplit(link)
         parts.port  # noqa: B018 - raises on a port that is not a number in range

@@ -36,8 +36,9 @@ def run_checkpoints(path: str, stopping: threading.Event, commits: Callable[[], 
         conn.execute("PRAGMA busy_timeout=10000")
         done, last = commits(), wal_bytes(path)
         while not stopping.wait(CHECKPOINT_SECONDS):
-            if commits() != done:
-                made, done = commits() - done, commits()
+            now = commits()
+            if now != done:
+                made, done = now - done, now
                 wal = wal_bytes(path)
                 mode = "TRUNCATE" if cut_back(wal, last, made) else "RESTART"
                 with contextlib.suppress(sqlite3.Error):
