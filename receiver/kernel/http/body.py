@@ -127,7 +127,11 @@ _INEXACT = 2.0**63
 # at: an id or a tag in a string (`0b9e5e0a`, `e2e-0`) does not make a body walked. A body
 # with no such number, and no more brackets than the levels allowed, is not walked at all (a
 # walk costs more than these scans of the bytes, and CometAPI's bodies are small and shallow).
-_MAYBE_BIG = re.compile(rb"(?:^|[:,\[])[ \t\n\r]*-?(?:[0-9]{19}|[0-9]+(?:\.[0-9]+)?[eE])")
+# One search a mark: a pattern that starts with one literal byte is scanned for that byte
+# alone, three times faster on a callback than one search for any of the three.
+_BIG_NUMBER = rb"[ \t\n\r]*-?(?:[0-9]{19}|[0-9]+(?:\.[0-9]+)?[eE])"
+_BIG_FIRST = re.compile(_BIG_NUMBER)
+_BIG_AFTER = tuple(re.compile(re.escape(mark) + _BIG_NUMBER) for mark in (b":", b",", b"["))
 # JSON can only carry NUL escaped (a raw control character is not JSON), so a body without
 # this text holds none, and only a body with it is walked to name the field.
 _ESCAPED_NUL = b"\\u0000"
@@ -156,17 +160,22 @@ def _load(body: bytes, exact_numbers: bool) -> Any:
         value = _decode(body, exact_numbers)
         check_depth(value)
         return value
-    if _plainly_within(body):
+    if _plainly_within(body, exact_numbers):
         return value
     if check_depth(value) and exact_numbers:
         value = _decode(body, exact_numbers)
     return value
 
 
-def _plainly_within(body: bytes) -> bool:
-    """Whether the bytes alone show the value within the limits: each level is a bracket."""
+def _plainly_within(body: bytes, exact_numbers: bool = True) -> bool:
+    """Whether the bytes alone show the value within the limits: each level is a bracket,
+    and (where numbers are kept exact) no number that may be big."""
     shallow = body.count(b"{") + body.count(b"[") <= MAX_DEPTH
-    return shallow and _MAYBE_BIG.search(body) is None
+    return shallow and not (exact_numbers and _maybe_big(body))
+
+
+def _maybe_big(body: bytes) -> bool:
+    return _BIG_FIRST.match(body) is not None or any(p.search(body) for p in _BIG_AFTER)
 
 
 def refuse_nul(value: Any, root: str = "body", *, inside: bool = False) -> None:
