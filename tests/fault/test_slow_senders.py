@@ -41,8 +41,8 @@ def _closed(conn: socket.socket) -> bool:
 def _whole_answer(conn: socket.socket) -> bytes:
     """One HTTP answer, head and body: they may come in separate segments."""
     answer = b""
-    while b"\r\n\r\n" not in answer:
-        answer += conn.recv(4096) or b"\r\n\r\n"
+    while b"\r\n\r\n" not in answer and (chunk := conn.recv(4096)):
+        answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
     length = next(
         (
