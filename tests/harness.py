@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -82,6 +83,26 @@ def wait_for(check: Callable[[], T], timeout: float = WAIT_SECONDS, interval: fl
         time.sleep(interval)
         value = check()
     return value
+
+
+def whole_answer(conn: socket.socket) -> bytes:
+    """One HTTP answer read off a raw socket, head and body: they may come in separate
+    segments, so the body is read to its declared length (or until the relay closes)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer and (chunk := conn.recv(4096)):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length and (chunk := conn.recv(4096)):
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -22,7 +22,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.conftest import MakeRelay
-from tests.harness import Relay, image_to_video
+from tests.harness import Relay, image_to_video, whole_answer
 
 ALL_TASKS = ["tasks:submit", "tasks:read", "tasks:cancel"]
 TASK_TOOLS = {
@@ -358,12 +358,7 @@ def test_a_body_that_never_arrives_is_answered_408(make_relay: MakeRelay) -> Non
     )
     with socket.create_connection(("127.0.0.1", relay.port), timeout=30) as conn:
         conn.sendall(head.encode() + b'{"jsonrpc": "2.0", ')
-        answer = conn.recv(65536)  # the relay answers without waiting for the rest
-        while answer and not answer.endswith(b"}"):  # its body may come in another segment
-            more = conn.recv(65536)
-            if not more:
-                break
-            answer += more
+        answer = whole_answer(conn)  # the relay answers without waiting for the rest
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b"did not arrive within 1s" in answer
     # And the door still serves.

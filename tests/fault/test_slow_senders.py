@@ -18,7 +18,7 @@ import pytest
 from receiver.kernel.http.head_size import MAX_HEAD_BYTES
 from tests.conftest import MakeRelay
 from tests.fault.support import Figures, backend_of
-from tests.harness import Simulator, image_to_video, video2video, wait_for
+from tests.harness import Simulator, image_to_video, video2video, wait_for, whole_answer
 
 pytestmark = pytest.mark.fault
 
@@ -36,25 +36,6 @@ def _closed(conn: socket.socket) -> bool:
         return False
     except OSError:
         return True
-
-
-def _whole_answer(conn: socket.socket) -> bytes:
-    """One HTTP answer, head and body: they may come in separate segments."""
-    answer = b""
-    while b"\r\n\r\n" not in answer and (chunk := conn.recv(4096)):
-        answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    length = next(
-        (
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        ),
-        0,
-    )
-    while len(body) < length and (chunk := conn.recv(4096)):
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 def test_slow_heads_and_bodies_are_cut_and_others_are_served(
@@ -91,7 +72,7 @@ def test_slow_heads_and_bodies_are_cut_and_others_are_served(
     wait_for(lambda: all(_closed(c) for c in slow), interval=0.1)
     all_cut = time.monotonic() - started
     short.settimeout(10)
-    answer = _whole_answer(short)
+    answer = whole_answer(short)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
     assert b"did not arrive within" in answer
     for conn in [*slow, short]:
