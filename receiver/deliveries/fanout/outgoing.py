@@ -24,6 +24,14 @@ from receiver.kernel.store import DeliveryJob
 READ_ANSWER = 4096
 # How much of an answer's body is kept with an attempt (and a test event's), scrubbed.
 EXCERPT_CHARS = 500
+# PostgreSQL's text holds no NUL: an answer quoting one would fail its attempt's record,
+# and the delivery would be sent again on every lease. Kept as U+FFFD instead.
+_UNSTORABLE = str.maketrans({"\x00": "\ufffd"})
+
+
+def storable(text: str) -> str:
+    """`text` as either store holds it: each NUL replaced."""
+    return text.translate(_UNSTORABLE) if "\x00" in text else text
 
 
 def signed_headers(downstream: Downstream, message_id: str, body: bytes) -> dict[str, str]:
@@ -93,4 +101,4 @@ async def post(session: aiohttp.ClientSession | None, request: Request) -> Reply
             snippet += chunk
         wait = retry_after(response.headers.get("retry-after"), time.time())
         abort = response.headers.get("webhook-delivery", "").lower() == "abort-message"
-        return Reply(response.status, snippet.decode("utf-8", "replace"), wait, abort)
+        return Reply(response.status, storable(snippet.decode("utf-8", "replace")), wait, abort)

@@ -24,6 +24,7 @@ from receiver.deliveries.fanout.outgoing import (
     default_body,
     post,
     signed_headers,
+    storable,
 )
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
@@ -375,7 +376,7 @@ class Fanout:
         outcome, next_at = decision.outcome, decision.next_attempt_at
         span.set(status=status, outcome=outcome)
         # Kept in last_error and shown by the API: a downstream's answer may echo its URL.
-        error = logs.scrub(decision.error, _MAX_ERROR) if decision.error else None
+        error = storable(logs.scrub(decision.error, _MAX_ERROR)) if decision.error else None
         if error is not None:
             span.failed(error)
         self.service.metrics.deliveries.labels(delivery.downstream, outcome).inc()
