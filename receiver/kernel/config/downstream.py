@@ -30,6 +30,7 @@ from receiver.kernel.config.targets import (
     placeholders,
 )
 from receiver.kernel.events.rules.task import TERMINAL_STATES, State
+from receiver.kernel.net.headers import static_header_problem
 
 HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
 
@@ -97,6 +98,13 @@ class DownstreamSettings(AwsSettings, Section, DownstreamExpressions):
         fmt = info.data.get("format")
         return value if value is None or fmt is None else check_downstream_url(fmt, value)
 
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        if problem := static_header_problem(value):
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _target(self) -> Self:
         """A broker format names where its messages go, and only that."""
@@ -139,6 +147,13 @@ class DownstreamConfig(DownstreamSettings):
     secret_env: str | None = None
     # A header's value from the environment (an API key).
     headers_env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("headers_env")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        if problem := static_header_problem(dict.fromkeys(value, "")):
+            raise ValueError(problem)
+        return value
 
 
 class ManagedDownstreamConfig(DownstreamSettings):

@@ -1,0 +1,61 @@
+"""A downstream's static headers: the connection's own, the request's framing, a cookie,
+a proxy's and the signature's names are refused, as is a control character in a name or
+a value, each with a reason naming the header; ordinary headers (a tab in a value too)
+pass."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig
+from receiver.kernel.net.headers import static_header_problem
+
+REFUSED = [
+    "Connection",
+    "Upgrade",
+    "Expect",
+    "TE",
+    "Trailer",
+    "Transfer-Encoding",
+    "Content-Length",
+    "Host",
+    "Cookie",
+    "Keep-Alive",
+    "Proxy-Authorization",
+    "proxy-connection",
+    "Webhook-Signature",
+    "webhook-anything",
+]
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_hop_by_hop_framing_and_signature_names_are_refused(name: str) -> None:
+    problem = static_header_problem({"X-Fine": "1", name: "x"})
+    assert problem is not None and problem.startswith(f"headers: {name} is the relay's to set")
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\rb", "a\nb", "a\x1bb", "a\x7fb"])
+def test_a_control_character_in_a_value_is_refused(value: str) -> None:
+    problem = static_header_problem({"X-Api-Key": value})
+    assert problem == "headers: the value of X-Api-Key holds a control character"
+
+
+def test_a_control_character_in_a_name_is_refused() -> None:
+    assert static_header_problem({"X-\x01": "1"}) == (
+        "headers: the name 'X-\\x01' holds a control character"
+    )
+
+
+def test_ordinary_headers_pass() -> None:
+    headers = {"Authorization": "Bearer t", "X-Api-Key": "k\tv", "Accept": "*/*"}
+    assert static_header_problem(headers) is None
+    made = ManagedDownstreamConfig(name="crm", url="https://x.example/h", headers=headers)
+    assert made.headers == headers
+
+
+def test_the_models_refuse_them_with_the_reason() -> None:
+    with pytest.raises(ValidationError, match="headers: Cookie is the relay's to set"):
+        ManagedDownstreamConfig(name="crm", url="https://x.example/h", headers={"Cookie": "a=1"})
+    with pytest.raises(ValidationError, match="headers: Upgrade is the relay's to set"):
+        DownstreamConfig(name="crm", url="https://x.example/h", headers_env={"Upgrade": "ENV"})
