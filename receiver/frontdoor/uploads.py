@@ -5,31 +5,48 @@ The file is kept in the relay's media store, under the key that asked for it, fo
 (Runway's ephemeral uploads expire so); a create naming its URI sends CometAPI the file as
 a data URI, which the relay keeps once with the task (receiver/tasks/rules/inputs.py), so no
 private address of the relay's ever reaches CometAPI.
+
+An upload URL takes one file: the store keeps which URLs have, so a second post is refused
+(409) on any replica. Each key may upload `[media] upload_bytes_per_hour` bytes in any hour
+(429 with `Retry-After` past it). The form is read by Starlette's parser (python-multipart)
+under bounds a form of the SDK's never meets: one file, a few small fields; the first part
+past them ends the parse with a 400, so a form of 100,000 parts costs no more than ten.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Literal
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from itsdangerous import BadData
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver.frontdoor.files import UPLOAD_SALT, URI_SALT, media_store, signer
 from receiver.frontdoor.tasks import RunwayError, refusal, runway_answers, runway_version
-from receiver.kernel.errors import InvalidRequest, NotAllowed, RelayError, StoreError
+from receiver.kernel.errors import (
+    InvalidRequest,
+    MalformedRequest,
+    NotAllowed,
+    RelayError,
+    StoreError,
+)
 from receiver.kernel.http.body import read_body, read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.service import Service
 from receiver.keys.door import Served, answer, body, caller_of, described, needs, reply
+from receiver.media import stories
 from receiver.media.rules import uploads
-from receiver.media.storage.local import MediaStoreError
+from receiver.media.storage.local import MediaStore, MediaStoreError
 
 _FOLDER = "runway-uploads"  # the media store's folder for them (keys are `<folder>/<name>`)
+_FED_BYTES = 1024 * 1024  # the body goes to the form's parser a chunk this long at a time
 
 
 class UploadAsked(BaseModel):
@@ -58,7 +75,8 @@ router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
         " where to post the file (a signed URL of the relay's, an hour long) and the"
         " `runway://` URI a create names in place of a URL (a day long; the key's own)."
         f" Files: {', '.join(uploads.TYPES)}, up to {uploads.MAX_UPLOAD_BYTES} bytes,"
-        " checked by their first bytes too. Needs `[media]` on.",
+        " checked by their first bytes too; one file a URL, and each key up to"
+        " `[media] upload_bytes_per_hour` bytes in any hour. Needs `[media]` on.",
         "tasks:submit",
     ),
     dependencies=[needs("tasks:submit")],
@@ -85,7 +103,13 @@ async def start(request: Request, service: Served) -> Response:
         raise InvalidRequest(f"filename: Runway takes {known} files")
     suffix = asked.filename[asked.filename.rfind(".") :].lower()
     key = f"{_FOLDER}/{uuid.uuid4().hex}{suffix}"
-    named = {"key": key, "owner": caller_of(request).owner, "type": content_type}
+    caller = caller_of(request)
+    named = {
+        "key": key,
+        "owner": caller.owner,
+        "type": content_type,
+        "uploader": caller.key_id or "admin",  # whose quota the file counts in
+    }
     token = signer(service, UPLOAD_SALT).dumps(named)
     answer = {
         "runwayUri": uploads.URI_PREFIX + signer(service, URI_SALT).dumps(named),
@@ -96,7 +120,8 @@ async def start(request: Request, service: Served) -> Response:
 
 
 async def _receive(request: Request) -> Response:
-    """The file itself, at its signed URL: checked for size and type, then kept."""
+    """The file itself, at its signed URL: once, under its key's quota, checked for size
+    and type, then kept."""
     service: Service = request.app.state.service
     try:
         named = signer(service, UPLOAD_SALT).loads(
@@ -104,24 +129,87 @@ async def _receive(request: Request) -> Response:
         )
     except BadData:
         return refusal(NotAllowed("the upload URL is not valid or has expired"))
+    quota = service.config.settings.media.upload_bytes_per_hour
+    # Old URLs (signed before keys had quotas) count in their app's.
+    uploader = str(named.get("uploader", named["owner"]))
     try:
         kept_in = media_store(request, service)
+        # Refused before a byte of the body is read: a spent URL, a quota with no room.
+        least = _least_file_bytes(request.headers.get("content-length"))
+        early = stories.Upload(named["key"], uploader, least)
+        refused = await stories.upload_refusal(service.store, early, quota)
+        if refused is not None:
+            raise refused
         timeout = service.config.settings.server.body_timeout_seconds
-        body = await read_body(request, uploads.MAX_UPLOAD_BYTES + 65536, timeout)
-        data = uploads.form_file(request.headers.get("content-type", ""), body)
-        if data is None:
-            raise InvalidRequest("post the file as multipart/form-data, in a field named file")
+        limit = uploads.MAX_UPLOAD_BYTES + uploads.MAX_FORM_OVERHEAD
+        data = await form_file(request.headers, await read_body(request, limit, timeout))
         if len(data) > uploads.MAX_UPLOAD_BYTES:
             raise InvalidRequest(f"the file is over {uploads.MAX_UPLOAD_BYTES} bytes")
         if not uploads.looks_like(named["type"], data[:16]):
             raise InvalidRequest(f"the file is not a {named['type']} file, as its name says")
-        await kept_in.put(named["key"], _once(data), named["type"])
-    except MediaStoreError as exc:
-        service.log.warning("uploads.store_unavailable", reason=str(exc))
-        return refusal(StoreError("the media store cannot be reached"))
+        upload = stories.Upload(named["key"], uploader, len(data))
+        await stories.take_upload(service.store, upload, quota)
+        await _keep(service, kept_in, named, data)
     except RelayError as exc:
         return refusal(exc)
+    except ClientDisconnect:
+        return refusal(MalformedRequest("the client went away before its file was in"))
     return Response(status_code=204)
+
+
+def _least_file_bytes(declared: str | None) -> int:
+    """The fewest bytes the file can have in a body of this Content-Length (at least 1)."""
+    if not declared or not declared.isdigit():
+        return 1
+    return max(1, int(declared) - uploads.MAX_FORM_OVERHEAD)
+
+
+async def form_file(headers: Headers, body: bytes) -> bytes:
+    """The bytes of the form's `file` part, by Starlette's parser under the form's bounds;
+    MalformedRequest for a body that is no such form, or holds more than it may."""
+    content_type = headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise MalformedRequest("post the file as multipart/form-data, in a field named file")
+    parser = MultiPartParser(
+        headers,
+        _fed(body),
+        max_files=uploads.MAX_FORM_FILES,
+        max_fields=uploads.MAX_FORM_FIELDS,
+        max_part_size=uploads.MAX_FIELD_BYTES,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise MalformedRequest(
+            f"the upload form is refused: {exc.message} (a form of the file and up to"
+            f" {uploads.MAX_FORM_FIELDS} fields of {uploads.MAX_FIELD_BYTES} bytes at most)"
+        ) from None
+    try:
+        file: Any = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise MalformedRequest(
+                "post the file as multipart/form-data, in a field named file (with a filename)"
+            )
+        return await file.read()
+    finally:
+        await form.close()
+
+
+async def _fed(body: bytes) -> AsyncGenerator[bytes, None]:
+    view = memoryview(body)
+    for start in range(0, len(body), _FED_BYTES):
+        yield bytes(view[start : start + _FED_BYTES])
+
+
+async def _keep(service: Service, kept_in: MediaStore, named: Any, data: bytes) -> None:
+    """The file kept; when the media store fails, the URL is given back, so the client may
+    post it again."""
+    try:
+        await kept_in.put(named["key"], _once(data), named["type"])
+    except MediaStoreError as exc:
+        await stories.forget_upload(service.store, named["key"])
+        service.log.warning("uploads.store_unavailable", reason=str(exc))
+        raise StoreError("the media store cannot be reached") from None
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

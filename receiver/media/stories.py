@@ -1,20 +1,26 @@
 """A media copy's life (receiver/media/mirror.py makes it): claimed under a lease,
 tried again later, finished (the deliveries that waited for it released), its lease renewed
 while it runs, or given up, each in one transaction. Every story reads the clock inside its
-transaction: a job that waited in the store's queue never writes a lease already over."""
+transaction: a job that waited in the store's queue never writes a lease already over.
+
+And a Runway upload taken (receiver/frontdoor/uploads.py): once for each upload URL, under
+its key's quota of bytes in an hour."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from receiver.kernel.errors import BodyTooLarge, Conflict, LimitReached, RequestRejected
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.media import rows as mirrors
 from receiver.media.rows import GivenUp, MirrorJob
+from receiver.media.rules import uploads
 
 
 async def claim(store: Store, owner: str, lease: float, limit: int) -> list[MirrorJob]:
@@ -61,3 +67,80 @@ async def give_up_overdue(
 
 async def give_up_all(store: Store, reason: str, limit: int) -> list[GivenUp]:
     return await store.run(lambda db: mirrors.give_up_all(db, reason, time.time(), limit))
+
+
+# --- Runway's uploads taken -------------------------------------------------------------
+
+# How many of a key's uploads of the window are read to say when its quota frees enough.
+_OLDEST_READ = 1000
+
+
+@dataclass(frozen=True)
+class Upload:
+    media_key: str  # where the file is kept: one for each upload URL
+    uploader: str  # the key that asked for the URL ("admin": the bootstrap token)
+    size: int  # the file's bytes (before the body is read: the least it can be)
+
+
+async def upload_refusal(store: Store, upload: Upload, quota: int) -> RequestRejected | None:
+    """Before the body is read: why it would be refused (its URL has taken a file already,
+    or its key's quota has no room for it), or None."""
+
+    def refusal(db: Db) -> RequestRejected | None:
+        if mirrors.upload_taken(db, upload.media_key):
+            return _taken()
+        return _over_quota(db, upload, quota, time.time())
+
+    return await store.read(refusal)
+
+
+async def take_upload(store: Store, upload: Upload, quota: int) -> None:
+    """The upload counted, its URL spent; Conflict when the URL has taken a file already,
+    LimitReached (or BodyTooLarge for a file over the whole quota) past the key's quota."""
+    if 0 < quota < upload.size:
+        refused = BodyTooLarge(
+            f"the file ({upload.size} bytes) is over this key's whole upload quota"
+            f" ({quota} bytes an hour)"
+        )
+        refused.rest_unread = False  # the body was read
+        raise refused
+
+    def take(db: Db) -> None:
+        now = time.time()
+        mirrors.prune_uploads(db, now - uploads.TAKEN_KEPT_SECONDS)
+        mirrors.lock_uploader(db, upload.uploader, now)
+        if mirrors.upload_taken(db, upload.media_key):
+            raise _taken()
+        refused = _over_quota(db, upload, quota, now)
+        if refused is not None:
+            raise refused
+        mirrors.take_upload(db, upload.media_key, upload.uploader, upload.size, now)
+
+    await store.run(take)
+
+
+async def forget_upload(store: Store, media_key: str) -> None:
+    """The upload given back (its file could not be kept): its URL may be posted to again."""
+    await store.run(lambda db: mirrors.forget_upload(db, media_key))
+
+
+def _taken() -> Conflict:
+    return Conflict(
+        "this upload URL has already taken its file; ask for a new one (POST /v1/uploads)"
+    )
+
+
+def _over_quota(db: Db, upload: Upload, quota: int, now: float) -> LimitReached | None:
+    if quota <= 0:
+        return None
+    since = now - uploads.QUOTA_WINDOW_SECONDS
+    used, oldest = mirrors.uploaded_since(db, upload.uploader, since, _OLDEST_READ)
+    wait = uploads.quota_wait(quota, used, oldest, upload.size, now)
+    if wait is None:
+        return None
+    return LimitReached(
+        f"this key's upload quota is reached ({used} of {quota} bytes in the last hour,"
+        f" [media] upload_bytes_per_hour); room for this file frees in {wait} s",
+        "upload_bytes_per_hour",
+        wait,
+    )

@@ -219,6 +219,9 @@ class MediaConfig(Section):
     mirror_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
     retention_days: Annotated[float, Field(gt=0)] = 90.0
     mirror_scan_seconds: Annotated[float, Field(gt=0)] = 1.0
+    # Runway's ephemeral uploads (/runwayml/v1/uploads): the bytes each key (and the admin
+    # token) may upload in any hour, a rolling window; past it, 429. 0: no quota.
+    upload_bytes_per_hour: Annotated[int, Field(ge=0)] = 1024**3
 
     @field_validator("endpoint_url")
     @classmethod

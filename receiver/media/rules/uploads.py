@@ -1,20 +1,34 @@
 """Runway's ephemeral uploads, kept by the relay: which files it takes (by name and by their
-first bytes), how large, for how long, and the file out of the SDK's `multipart/form-data`
-post. Pure functions: no I/O.
+first bytes), how large, for how long, what the SDK's `multipart/form-data` post may hold,
+and each key's quota of bytes in an hour. Pure functions: no I/O.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import re
-from email import message_from_bytes
-from email.message import Message
-from email.policy import HTTP
+from collections.abc import Sequence
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # a data URI of it stays under inputs.MAX_DATA_URI_CHARS
 EPHEMERAL_SECONDS = 24 * 3600  # Runway's ephemeral uploads live a day
 UPLOAD_WINDOW_SECONDS = 3600  # the upload URL's own life
 URI_PREFIX = "runway://relay/"
+
+# The form the SDK posts holds the file and the few `fields` the start answered (none) and
+# its `metadata`: a form of more parts, or of larger fields, is refused as soon as the
+# parser meets the first part too many (100,000 tiny parts must not hold the event loop).
+MAX_FORM_FILES = 1
+MAX_FORM_FIELDS = 8
+MAX_FIELD_BYTES = 64 * 1024
+# What a form may add to its file: boundaries, part headers and the fields above.
+MAX_FORM_OVERHEAD = 64 * 1024 + MAX_FORM_FIELDS * (MAX_FIELD_BYTES + 1024)
+
+# Each key's quota ([media] upload_bytes_per_hour) counts the bytes of the files it
+# uploaded in the last hour, a rolling window; a row of an upload is kept as long as the
+# URL that took it could be posted to again, and no less than the window.
+QUOTA_WINDOW_SECONDS = 3600.0
+TAKEN_KEPT_SECONDS = max(UPLOAD_WINDOW_SECONDS, QUOTA_WINDOW_SECONDS) + 60.0
 
 # By the file name's suffix: the content type it is kept as, and how its first bytes start.
 TYPES: dict[str, str] = {
@@ -65,19 +79,23 @@ def looks_like(content_type: str, head: bytes) -> bool:
     return False
 
 
-def form_file(content_type: str, body: bytes) -> bytes | None:
-    """The `file` part of a `multipart/form-data` body; None when there is none."""
-    if not content_type.lower().startswith("multipart/form-data"):
+def quota_wait(
+    quota: int, used: int, oldest: Sequence[tuple[float, int]], size: int, now: float
+) -> int | None:
+    """None when a file of `size` bytes fits under the key's `quota` (0: none) beside the
+    `used` bytes it uploaded in the window; else the whole seconds (at least 1) until enough
+    of its uploads have left the window for it to fit, the first of them in `oldest` as
+    (uploaded at, bytes), oldest first (when they are not enough, the last of them is when
+    to ask again). A file over the whole quota never fits: the caller refuses it first."""
+    if quota <= 0 or used + size <= quota:
         return None
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    parts = message_from_bytes(head + body, policy=HTTP).get_payload()
-    for part in parts if isinstance(parts, list) else ():
-        if not isinstance(part, Message):
-            continue
-        if part.get_param("name", header="content-disposition") == "file":
-            payload = part.get_payload(decode=True)
-            return payload if isinstance(payload, bytes) else None
-    return None
+    freed, leaves_at = 0, now
+    for uploaded_at, uploaded in oldest:
+        freed += uploaded
+        leaves_at = uploaded_at + QUOTA_WINDOW_SECONDS
+        if used - freed + size <= quota:
+            break
+    return max(1, math.ceil(leaves_at - now))
 
 
 def data_uri(content_type: str, data: bytes) -> str:
