@@ -18,21 +18,32 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from receiver.agents import resources
+from receiver.agents.bounds import SessionLedger, key_of, stream_place
 from receiver.agents.calls import Outcome, call
 from receiver.agents.tools import schemas, tools_for
 from receiver.agents.watch import follow, task_view
-from receiver.kernel.errors import BodyTooLarge, BodyTooSlow, RelayError
+from receiver.agents.wire import Answer, quiet_client_gone, replay
+from receiver.kernel.errors import (
+    BodyTooLarge,
+    BodyTooSlow,
+    LimitReached,
+    Overloaded,
+    RelayError,
+)
 from receiver.kernel.http.body import read_body
 from receiver.kernel.service import Service
 from receiver.keys.bearers import keys_of
@@ -92,9 +103,14 @@ class AgentsDoor:
         )
         # No DNS-rebinding check: nothing here rides on ambient credentials (cookies); every
         # request carries its bearer key.
+        mcp = service.config.settings.mcp
         self.manager = StreamableHTTPSessionManager(
-            self.server, max_request_body_size=MAX_BODY_BYTES
+            self.server,
+            max_request_body_size=MAX_BODY_BYTES,
+            session_idle_timeout=mcp.session_idle_seconds,
         )
+        self.sessions = SessionLedger(mcp.max_sessions_per_key, mcp.session_idle_seconds)
+        quiet_client_gone()
 
     def around(self, inner: Lifespan | None) -> Lifespan:
         """The application's lifespan with the session manager inside it: sessions end
@@ -144,8 +160,48 @@ class AgentsDoor:
             except (BodyTooLarge, BodyTooSlow) as exc:
                 await _refuse(413 if isinstance(exc, BodyTooLarge) else 408, exc.detail, *asgi)
                 return
-            receive = _replay(body, receive)
-        await self.manager.handle_request(scope, receive, send)
+            receive = replay(body, receive)
+        try:
+            await self._bounded(caller, session, scope, receive, send)
+        except (LimitReached, Overloaded) as exc:
+            retry = {"Retry-After": str(exc.retry_after)}
+            status = 429 if isinstance(exc, LimitReached) else 503
+            await _refuse(status, exc.detail, scope, receive, send, retry)
+
+    async def _bounded(
+        self, caller: Caller, session: str | None, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The SDK's answer, within the key's share: its sessions, and its streams' places."""
+        key, answer = key_of(caller), Answer(send)
+        if session is None and scope["method"] == "POST" and _handshake_era(scope):
+            self.sessions.admit(key)  # a request without a session opens one
+            try:
+                await self._handle(scope, receive, answer)
+            finally:
+                self.sessions.opened(key, answer.session if answer.ok else None)
+            return
+        if session is not None:
+            self.sessions.begin(key, session)
+        try:
+            if scope["method"] == "GET":  # a stream the server sends on, held open
+                with stream_place(self.service, caller):
+                    await self._handle(scope, receive, answer)
+            else:
+                await self._handle(scope, receive, answer)
+        finally:
+            if session is not None:
+                gone = answer.status == 404 or (scope["method"] == "DELETE" and answer.ok)
+                self.sessions.end(key, session, gone=gone)
+
+    async def _handle(self, scope: Scope, receive: Receive, answer: Answer) -> None:
+        try:
+            await self.manager.handle_request(scope, receive, answer)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            if not answer.done:
+                raise
+            # The session ended (its client's DELETE) while this request was being handed
+            # to it, after its answer went out: nothing is lost, nothing to tell anyone.
+            self.service.log.debug("mcp.session_gone_mid_request", method=scope["method"])
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -272,19 +328,12 @@ class AgentsDoor:
             self._follows.pop(key).cancel()
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """`receive` with the body already read handed over first; then the client's own
-    messages (its disconnect, which ends a stream)."""
-    handed = False
-
-    async def replayed() -> Message:
-        nonlocal handed
-        if not handed:
-            handed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
+def _handshake_era(scope: Scope) -> bool:
+    """Whether the SDK serves this request in the handshake era, where a request without a
+    session opens one (a 2026-era request carries none and opens none)."""
+    header = MCP_PROTOCOL_VERSION_HEADER.encode()
+    named = [value.decode("latin-1") for name, value in scope["headers"] if name == header]
+    return not named or named[0] in HANDSHAKE_PROTOCOL_VERSIONS
 
 
 def _read(uri: str, text: str) -> types.ReadResourceResult:
@@ -301,9 +350,17 @@ async def _maybe(inner: Lifespan | None, app: Any) -> AsyncIterator[None]:
             yield
 
 
-async def _refuse(status: int, detail: str, scope: Scope, receive: Receive, send: Send) -> None:
+async def _refuse(
+    status: int,
+    detail: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    headers: dict[str, str] | None = None,
+) -> None:
     """A refusal before the SDK: a JSON-RPC error the official client shows as it is."""
     error = {"code": types.INVALID_REQUEST, "message": detail}
     body = {"jsonrpc": "2.0", "id": None, "error": error}
-    headers = {"WWW-Authenticate": 'Bearer realm="runway-relay"'} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="runway-relay"'}
     await JSONResponse(body, status, headers=headers)(scope, receive, send)

@@ -1,0 +1,79 @@
+"""The door's hands on the ASGI messages between uvicorn and the SDK: a body already read
+handed over again, what the SDK answered, and its log line for a client that left."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from starlette.types import Message, Receive, Send
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body already read handed over first; then the client's own
+    messages (its disconnect, which ends a stream)."""
+    handed = False
+
+    async def replayed() -> Message:
+        nonlocal handed
+        if not handed:
+            handed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class Answer:
+    """The `send` of one request to the SDK: what it answered (status, the session it
+    opened), and nothing more once that answer has ended. The SDK answers a notification 202
+    before handing it to its session; when the client's DELETE ends the session in between
+    (a client closing right after `initialize`), the SDK would answer a second time (an
+    error traceback in the log): that second answer goes nowhere."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status: int | None = None
+        self.session: str | None = None
+        self.done = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and self.status < 400
+
+    async def __call__(self, message: Message) -> None:
+        if self.done:
+            return
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            for name, value in message.get("headers", ()):
+                if name.lower() == b"mcp-session-id":
+                    self.session = value.decode("latin-1")
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.done = True
+        await self._send(message)
+
+
+class _ClientGone(logging.Filter):
+    """The SDK's error line for a request whose session its client ended meanwhile (the
+    race above) becomes a debug line: it is the client's leaving, not a fault here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        gone = (anyio.ClosedResourceError, anyio.BrokenResourceError)
+        if record.exc_info is None or not isinstance(record.exc_info[1], gone):
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg, record.args = f"{record.getMessage()}: the session had ended", ()
+        record.exc_info = record.exc_text = None
+        return True
+
+
+_CLIENT_GONE = _ClientGone()
+
+
+def quiet_client_gone() -> None:
+    sdk = logging.getLogger("mcp.server.streamable_http")
+    if _CLIENT_GONE not in sdk.filters:
+        sdk.addFilter(_CLIENT_GONE)
