@@ -13,8 +13,10 @@ from starlette.responses import Response
 
 from receiver.catalog import asyncapi
 from receiver.deliveries import preview as previews
+from receiver.downstreams import manage as managed
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.events.rules.catalog import catalog
+from receiver.kernel.events.rules.routing import shown_name
 from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
@@ -88,7 +90,8 @@ async def event_types() -> Response:
     summary="The AsyncAPI 3 document",
     description=described(
         "The webhook channel and each broker downstream's channel, with every event type"
-        " as a message and its schema. Servers show a host and port, never a credential.",
+        " as a message and its schema. Servers show a host and port, never a credential."
+        " An app's key sees its own downstreams only; the admin sees every one.",
         "downstreams",
     ),
     dependencies=[needs("downstreams")],
@@ -98,8 +101,12 @@ async def event_types() -> Response:
         params=False,
     ),
 )
-async def asyncapi_json(service: Served) -> Response:
-    downstreams = list(directory_of(service).every.values())
+async def asyncapi_json(request: Request, service: Served) -> Response:
+    caller = caller_of(request)
+    every = directory_of(service).every.values()
+    downstreams = [d for d in every if managed.sees(caller, d.name)]
+    if not caller.sees_all:  # an app knows its own by the names it gave them
+        downstreams = [d.model_copy(update={"name": shown_name(d.name)}) for d in downstreams]
     return Json(asyncapi.document(downstreams, version("runway-relay")))
 
 

@@ -260,7 +260,7 @@ async def get_downstream(request: Request, service: Served, name: PathId) -> Res
 async def change_downstream(request: Request, service: Served, name: PathId) -> Response:
     kept = own_name(request, service, name)
     payload = await _payload(request, service)
-    shown = await managed.change_downstream(service, kept, payload)
+    shown = await managed.change_downstream(service, kept, payload, caller_of(request))
     return reply(DownstreamDetail, await _seen(service, caller_of(request), shown))
 
 

@@ -23,7 +23,7 @@ from receiver.kernel.config import (
     problems,
     timeout_problem,
 )
-from receiver.kernel.config.aws_targets import AWS_FORMATS
+from receiver.kernel.config.aws_targets import AWS_FORMATS, unallowed_target
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.events.rules.routing import (
     NAME_MAX,
@@ -125,6 +125,21 @@ async def _owner(service: Service, caller: Caller, payload: Any) -> tuple[str | 
         raise InvalidRequest(f"owner: no app named {payload['owner']!r}") from None
 
 
+def _allowed_target(service: Service, caller: Caller, settings: ManagedDownstreamConfig) -> None:
+    """An app's key names only the AWS and broker targets the operator allows it (422);
+    the admin's and the config file's are not checked."""
+    if caller.sees_all:
+        return
+    rules = service.config.settings.delivery
+    patterns = [*rules.allowed_targets, *rules.allowed_targets_by_app.get(caller.app, [])]
+    if (address := unallowed_target(settings, patterns)) is not None:
+        raise InvalidRequest(
+            f"url: an app's key names only the targets the operator allows, and {address}"
+            " matches no pattern of delivery.allowed_targets or"
+            f" delivery.allowed_targets_by_app.{caller.app or '<app>'}"
+        )
+
+
 async def _changed(service: Service) -> None:
     """In use in this process at once; the other replicas follow within a tick."""
     await directory_of(service).refresh()
@@ -138,6 +153,7 @@ async def create_downstream(
     caller is an app's key (or the admin names one in `owner`), else global."""
     owner, payload = await _owner(service, caller, payload)
     settings = _checked(service, payload)
+    _allowed_target(service, caller, settings)
     if owner is None:
         if looks_owned(settings.name):
             raise InvalidRequest("name: `<app id>.` begins only the names of apps' downstreams")
@@ -160,7 +176,11 @@ async def create_downstream(
     return await describe_downstream(service, name), secret
 
 
-async def change_downstream(service: Service, name: str, payload: Any) -> dict[str, Any]:
+async def change_downstream(
+    service: Service, name: str, payload: Any, by: Caller | None = None
+) -> dict[str, Any]:
+    """`by`: an app's key, whose new target must be one the operator allows; None: a door
+    that changes no target (an app's portal) or the operator's."""
     _managed_name(service, name)
     change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
     row = await downstream_rows.one_made(service.store, name)
@@ -177,6 +197,8 @@ async def change_downstream(service: Service, name: str, payload: Any) -> dict[s
                 " again in the change, or put the previous secret back"
             ) from None
     settings = _checked(service, {**spec, **change, "name": name})
+    if by is not None:
+        _allowed_target(service, by, settings)
     await downstream_rows.change(service.store, name, seal_url(sealer, _spec(settings), name))
     await _changed(service)
     service.log.info("downstream.changed", downstream=name, fields=sorted(change))

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from receiver.kernel.config.targets import placeholders
+from receiver.kernel.config.targets import TARGET_FIELD, placeholders
 
 AWS_FORMATS = ("sqs", "sns", "eventbridge", "s3")
 DEFAULT_KEY = "{date}/{task_id}/{event_id}.json"
@@ -45,6 +46,8 @@ def check_aws_url(fmt: str, url: str) -> str:
     """`url` when it is a valid address for `fmt`; else ValueError saying what it must be."""
     if not _valid(fmt, url):
         raise ValueError(f"a {fmt} downstream's url is {WANTED[fmt]}")
+    if fmt == "s3":
+        check_s3_path("its prefix", url.removeprefix("s3://").partition("/")[2])
     return url
 
 
@@ -66,6 +69,13 @@ def _valid(fmt: str, url: str) -> bool:
         bucket, _ = s3_location(url)
         return url.startswith("s3://") and bool(_BUCKET.match(bucket))
     return False
+
+
+def check_s3_path(where: str, path: str) -> None:
+    """A key or prefix S3 takes as written: `..`, `//` or a leading `/` would be sent as is
+    (`PUT /bucket/p/../../other/...`), and read by a proxy or a stand-in as another path."""
+    if ".." in path or "//" in path or path.startswith("/"):
+        raise ValueError(f"{where}: must not hold `..` or `//`, nor start with /")
 
 
 def s3_location(url: str) -> tuple[str, str]:
@@ -106,8 +116,7 @@ def check_key(template: str) -> str:
         raise ValueError(f"key: unknown placeholder {{{sorted(unknown)[0]}}} (known: {known})")
     if "event_id" not in names:
         raise ValueError("key: must hold {event_id}, so that each event is its own object")
-    if template.startswith("/"):
-        raise ValueError("key: must not start with /")
+    check_s3_path("key", template)
     return template
 
 
@@ -131,3 +140,41 @@ def xray_trace_header(traceparent: str | None) -> str | None:
     trace, span, flags = parts[1], parts[2], parts[3]
     sampled = int(flags, 16) & 1 if all(c in "0123456789abcdef" for c in flags) else 0
     return f"Root=1-{trace[:8]}-{trace[8:]};Parent={span};Sampled={sampled}"
+
+
+def target_addresses(d: Any) -> list[str]:
+    """Where an AWS or broker downstream sends, as the operator's patterns for apps match it
+    (`delivery.allowed_targets`): an AWS format's URL, ARN or bus name as written (S3's as
+    `s3://BUCKET/PREFIX/`), and its `endpoint_url` when set; a broker's server, never its
+    credentials, then what the client reads as the target: `nats://HOST:PORT/SUBJECT`,
+    `mqtt://HOST:PORT/TOPIC`, `redis://HOST:PORT/DB/STREAM`, and
+    `amqp://HOST:PORT/VHOST/EXCHANGE/ROUTING_KEY` (vhost and exchange percent-encoded, as
+    RabbitMQ's HTTP API writes them: `%2F`, `amq.default`). Empty for the HTTP formats."""
+    fmt, url = str(d.format), str(d.url or "")
+    if fmt in AWS_FORMATS:
+        bucket, prefix = s3_location(url)
+        address = f"s3://{bucket}/{prefix}" if fmt == "s3" else url
+        return [address] + ([d.endpoint_url] if d.endpoint_url else [])
+    if fmt not in TARGET_FIELD:
+        return []
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    server = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    name = str(getattr(d, TARGET_FIELD[fmt]))
+    if fmt == "redis":  # the database: the query's `db`, else the path's number
+        db = parse_qs(parts.query).get("db", [parts.path.strip("/") or "0"])[-1]
+        return [f"{server}/{quote(db, safe='')}/{name}"]
+    if fmt == "amqp":
+        vhost = quote(unquote(parts.path[1:]) or "/", safe="")
+        exchange = quote(d.exchange, safe="") if d.exchange else "amq.default"
+        return [f"{server}/{vhost}/{exchange}/{name}"]
+    return [f"{server}/{name}"]
+
+
+def unallowed_target(d: Any, patterns: list[str]) -> str | None:
+    """The first address of `d` no pattern matches (`*` any text, `/` included)."""
+    for address in target_addresses(d):
+        if not any(fnmatchcase(address, pattern) for pattern in patterns):
+            return address
+    return None

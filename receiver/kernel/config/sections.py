@@ -185,6 +185,11 @@ class DeliveryConfig(Section):
     # After `rotate-secret`, deliveries to a downstream made through the API carry the old
     # signature beside the new one this long (Svix's overlap), so receivers can switch.
     rotation_overlap_seconds: Annotated[float, Field(ge=0)] = 24 * 3600.0
+    # Glob patterns (`*` any text) an AWS or broker downstream made with an app's key must
+    # match, for every app and per app name (docs/delivery.md#what-an-app-may-name). None:
+    # an app's key makes no such downstream; the operator's are never checked.
+    allowed_targets: list[Annotated[str, Field(min_length=1, max_length=2048)]] = []
+    allowed_targets_by_app: dict[str, list[Annotated[str, Field(min_length=1)]]] = {}
 
 
 class MediaConfig(Section):
