@@ -130,7 +130,7 @@ def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
     out = result.output
     for secret in ["pg-secret-0000", "slack-secret", "header-secret-0000", *SECRETS.values()]:
         assert secret not in out
-    assert 'url = "postgresql://relay:********@db/relay"' in out
+    assert 'url = "postgresql://********@db/relay"' in out  # the whole user part
     assert "[advanced.polling]" in out and "scan_seconds = 2.5" in out
     assert "# $RECEIVER_ADMIN_TOKEN: set" in out
     assert "# $RECEIVER_WEBHOOK_SECRET: NOT SET" in out

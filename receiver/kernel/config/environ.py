@@ -7,7 +7,9 @@ set this way with no change here. A variable naming no key is a problem with the
 name suggested, as an unknown key of the file is. A list or table value (`trusted_proxies`,
 `retry_schedule`, the whole `downstream` array) is written as JSON, as pydantic-settings
 reads complex values; every other value is the text pydantic converts (`8080`, `1.5`,
-`true`).
+`true`). Whatever a variable holds, a mistake in it is one line naming it: a value that is
+not text (bytes no UTF-8 decodes), JSON that does not parse or nests past `MAX_DEPTH` (the
+parser's own recursion would otherwise end start-up in a traceback).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from receiver.kernel.config.settings import Settings
 
 PREFIX = "RECEIVER__"
 _COMPLEX = (list, dict, set, frozenset, tuple)
+# No setting nests deeper than a downstream's tables in the array of downstreams (about 5).
+MAX_DEPTH = 32
 
 
 def _is_complex(annotation: Any) -> bool:
@@ -97,6 +101,40 @@ def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     table[path[-1]] = value
 
 
+def _depth(value: Any) -> int:
+    """How deep lists and tables nest in `value`, counted without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            todo += [
+                (inner, depth + 1) for inner in (item.values() if isinstance(item, dict) else item)
+            ]
+    return deepest
+
+
+def _parsed(name: str, text: str, is_json: bool) -> tuple[Any, str | None]:
+    """A variable's value as the settings take it, or why it cannot be (one line)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, f"environment variable {name}: its value is not UTF-8 text"
+    if not is_json:
+        return text, None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, (
+            f"environment variable {name}: a list or table, written as JSON"
+            ' (e.g. ["10.0.0.0/8"]), nested at most'
+            f" {MAX_DEPTH} deep"
+        )
+    if _depth(value) > MAX_DEPTH:
+        return None, f"environment variable {name}: its JSON nests more than {MAX_DEPTH} deep"
+    return value, None
+
+
 def overlay(data: Mapping[str, Any], environ: Mapping[str, str]) -> Overlay:
     """`data` (the file's, in its own shape) with every `RECEIVER__*` variable over it."""
     result = Overlay(dict(data))
@@ -108,16 +146,10 @@ def overlay(data: Mapping[str, Any], environ: Mapping[str, str]) -> Overlay:
             hint = f"; did you mean {nearest[0]}?" if nearest else ""
             result.problems.append(f"environment variable {name} names no config key{hint}")
             continue
-        value: Any = environ[name]
-        if place.is_json:
-            try:
-                value = json.loads(value)
-            except ValueError:
-                result.problems.append(
-                    f"environment variable {name}: a list or table, written as JSON"
-                    ' (e.g. ["10.0.0.0/8"])'
-                )
-                continue
+        value, problem = _parsed(name, environ[name], place.is_json)
+        if problem is not None:
+            result.problems.append(problem)
+            continue
         _put(result.data, place.path, value)
         result.given[place.key] = name
     return result

@@ -263,6 +263,14 @@ class StorageConfig(Section):
     def _known_scheme(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
+        try:  # read here, or the first to read it (the log's secrets) fails in a traceback
+            urlsplit(value).port  # noqa: B018 - reading the port is the check
+        except ValueError as exc:  # never urllib's words: they may quote a password
+            port = "Port" in str(exc)
+            fault = "its port is not a number up to 65535" if port else "its host is not valid"
+            raise ValueError(
+                f"cannot be read, {fault} (a password's / ? # @ : [ ] are written %-encoded)"
+            ) from None
         return value
 
     @property

@@ -1,11 +1,14 @@
 """The effective configuration as a file would say it (`receiver config show`): every key
 with its value from the file, the environment or the default, tuning knobs under
-`[advanced.<section>]`, and no secret: a URL's password and a chat webhook's URL (its path is
-the credential) are masked, and the variables holding secrets are only said to be set."""
+`[advanced.<section>]`, and no secret: every URL's user part (a password, or a broker's token
+alone) and each of its query's values (`?token=`, `?sig=`, a database's `?password=`) are
+masked, a chat webhook's whole path (it is the credential), and the variables holding
+secrets are only said to be set."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,15 +20,41 @@ from receiver.kernel.config.targets import TARGET_FIELD
 MASK = "********"
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def _masked_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None and "password=" not in parts.query:
-        return url
-    host = parts.hostname or ""
-    user = f"{parts.username}:{MASK}@" if parts.username else f":{MASK}@"
-    netloc = user + host + (f":{parts.port}" if parts.port else "")
-    query = MASK if "password=" in parts.query else parts.query
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """`url` with its user part and every query value masked; a URL that cannot be read,
+    masked whole (start-up refuses it anyway)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return MASK
+    if "@" not in parts.netloc and not parts.query and not parts.fragment:
+        return url  # nothing to mask (and `sqlite:///x` kept as it is said)
+    _, at, host = parts.netloc.rpartition("@")
+    netloc = f"{MASK}@{host}" if at else host
+    # Only the names stay: a value, or a bare word (`?<token>`), may be the credential.
+    query = "&".join(
+        f"{item.partition('=')[0]}={MASK}" if "=" in item else MASK
+        for item in parts.query.split("&")
+        if item
+    )
+    # Put together by hand: urlunsplit drops the `//` of an empty host (`sqlite:///x`).
+    tail = (f"?{query}" if query else "") + (f"#{MASK}" if parts.fragment else "")
+    return f"{parts.scheme}://{netloc}{parts.path}{tail}"
+
+
+def _masked_urls(value: Any) -> Any:
+    """Every URL among the settings' values (lists and tables walked) masked."""
+    if isinstance(value, str):
+        return _masked_url(value) if _URL.match(value) else value
+    if isinstance(value, list):
+        return [_masked_urls(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked_urls(v) for k, v in value.items()}
+    return value
 
 
 def _masked_downstream(downstream: dict[str, Any]) -> dict[str, Any]:
@@ -54,8 +83,9 @@ def effective(settings: Settings) -> dict[str, Any]:
         shaped[section] = {k: v for k, v in values.items() if k not in knobs}
         if tuning := {k: v for k, v in values.items() if k in knobs}:
             advanced[section] = tuning
-    shaped["storage"]["url"] = _masked_url(settings.storage.url)
-    return {**shaped, "advanced": advanced}
+    shaped["storage"]["url"] = _masked_url(settings.storage.url)  # sqlite:///... too
+    masked: dict[str, Any] = _masked_urls({**shaped, "advanced": advanced})
+    return masked
 
 
 def secret_variables(settings: Settings) -> list[str]:
