@@ -16,10 +16,11 @@ from pydantic import ValidationError
 from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
-from receiver.kernel.errors import LimitReached, NotFound, RelayError
+from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.events.rules.task import output_of
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answer import as_answer
+from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.service import Service
 from receiver.kernel.store import DeliveryFilter, TaskFilter
 from receiver.keys.rules import Caller
@@ -89,6 +90,11 @@ async def call(
     if tool is None or not caller.allows(tool.scope):
         # A tool the key may not call is not even listed: it does not exist for it.
         return Outcome({"error": "unknown_tool"}, error=f"no tool named {name!r}")
+    try:
+        # PostgreSQL's text holds no NUL: refused in any field, by the API's own rule.
+        refuse_nul(arguments, "arguments")
+    except InvalidRequest as exc:
+        return Outcome({"error": "invalid_arguments", "detail": exc.detail}, error=exc.detail)
     try:
         args = tool.args.model_validate(arguments)
     except ValidationError as exc:

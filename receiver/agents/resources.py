@@ -76,4 +76,6 @@ def task_id_of(uri: str) -> str | None:
     if not uri.startswith(TASK_SCHEME):
         return None
     task_id = uri[len(TASK_SCHEME) :].strip("/")
-    return task_id if task_id and "/" not in task_id and len(task_id) <= 200 else None
+    # No NUL: no task's id holds one (and PostgreSQL would refuse to look it up).
+    plain = "/" not in task_id and "\x00" not in task_id
+    return task_id if task_id and plain and len(task_id) <= 200 else None

@@ -371,3 +371,57 @@ def _lists_tools(relay: Relay, key: str) -> Callable[[], Awaitable[None]]:
             assert (await session.list_tools()).tools
 
     return story
+
+
+@pytest.mark.every_backend
+def test_nul_in_any_tools_argument_is_a_tool_error_naming_the_field(
+    make_relay: MakeRelay,
+) -> None:
+    """As at /v1 and /runwayml (the same rule, receiver/kernel/http/body.py): PostgreSQL's
+    text holds no NUL, so none gets past the door to fail later."""
+    relay = make_relay()
+    key = make_key(relay, "nul", ALL_TASKS)
+    bad: list[tuple[str, dict[str, Any], str]] = [
+        ("submit_task", {"request": image_to_video(model="gen4\x00turbo")}, "request.model"),
+        ("submit_task", {"request": image_to_video(promptText="a\x00b")}, "request.promptText"),
+        ("submit_task", {"request": {**image_to_video(), "x\x00": 1}}, "request.x\\u0000"),
+        (
+            "submit_task",
+            {"request": image_to_video(), "idempotency_key": "k\x00"},
+            "idempotency_key",
+        ),
+        ("get_task", {"task_id": "t\x00"}, "task_id"),
+        ("list_tasks", {"q": "\x00"}, "q"),
+    ]
+
+    async def story() -> None:
+        async with connected(relay, key) as session:
+            for tool, arguments, field in bad:
+                text, data = await refused(session, tool, **arguments)
+                assert data["error"] == "invalid_arguments", (tool, data)
+                assert text.startswith(f"{field}:") and "NUL" in text, (tool, text)
+            with pytest.raises(MCPError):
+                await session.read_resource("task://t\x00")
+            assert (await call(session, "list_tasks"))["tasks"] == []
+
+    run(story)
+    assert not [line for line in relay.log_lines() if line.get("level") == "error"]
+
+
+def test_a_client_closing_right_after_initialize_is_no_error(make_relay: MakeRelay) -> None:
+    """Its `notifications/initialized` and its DELETE race: the SDK answered the first 202,
+    then found the session gone and answered again (`Unexpected ASGI message ... after
+    response already completed`, an error traceback). Now nothing is sent twice, and the
+    SDK's line is a debug one."""
+    relay = make_relay()
+    key = make_key(relay, "brief", ["tasks:read"])
+
+    async def story() -> None:
+        for _ in range(20):
+            async with connected(relay, key):
+                pass
+
+    run(story)
+    log = relay.log()
+    assert "Unexpected ASGI message" not in log and "Traceback" not in log
+    assert not [line for line in relay.log_lines() if line.get("level") == "error"]
