@@ -58,8 +58,7 @@ def callback_kind_error(body: dict[str, Any]) -> str | None:
 
 def video_to_video_error(body: dict[str, Any]) -> str | None:
     """``POST /runwayml/v1/video_to_video``."""
-    uri = body.get("videoUri")
-    if not (_is_url(uri, ("https",)) or (isinstance(uri, str) and _DATA_URI.match(uri))):
+    if not _is_source(body.get("videoUri"), ("https",)):
         return "videoUri must be an https URL or a base64 data URI"
     if reason := _text_error(body, "promptText", 1000, required=True):
         return reason
@@ -74,7 +73,7 @@ def video_to_video_error(body: dict[str, Any]) -> str | None:
     if references is not None and not (
         isinstance(references, list) and all(map(_is_reference, references))
     ):
-        return 'references must be a list of {"type": "image", "uri": <https URL>}'
+        return 'references must be a list of {"type": "image", "uri": <https or data URI>}'
     moderation = body.get("contentModeration")
     if moderation is not None and not isinstance(moderation, dict):
         return "contentModeration must be an object"
@@ -83,8 +82,10 @@ def video_to_video_error(body: dict[str, Any]) -> str | None:
 
 def image_to_video_error(body: dict[str, Any]) -> str | None:
     """``POST /runwayml/v1/image_to_video``."""
-    if not _is_url(body.get("promptImage")):
-        return "promptImage must be an http(s) URL"
+    # CometAPI passes the body on to Runway, which takes a base64 data URI as well as a
+    # URL: the relay sends an SDK upload (`runway://`) as one.
+    if not _is_source(body.get("promptImage")):
+        return "promptImage must be an http(s) URL or a base64 data URI"
     if reason := missing(body, ("model",)):
         return reason
     if reason := _text_error(body, "promptText", 512, required=False):
@@ -112,6 +113,11 @@ def _is_url(value: object, schemes: tuple[str, ...] = ("http", "https")) -> bool
     return parts.scheme in schemes and bool(parts.hostname)
 
 
+def _is_source(value: object, schemes: tuple[str, ...] = ("http", "https")) -> bool:
+    """A URL, or a file given inline as a base64 data URI (Runway's two ways to name one)."""
+    return _is_url(value, schemes) or (isinstance(value, str) and bool(_DATA_URI.match(value)))
+
+
 def _text_error(body: dict[str, Any], key: str, limit: int, *, required: bool) -> str | None:
     value = body.get(key)
     if value is None and not required:
@@ -133,7 +139,7 @@ def _is_reference(item: object) -> bool:
     return (
         isinstance(item, dict)
         and item.get("type") == "image"
-        and _is_url(item.get("uri"), ("https",))
+        and _is_source(item.get("uri"), ("https",))
     )
 
 

@@ -173,6 +173,7 @@ class SimTask:
             "prompt": self.prompt,
             "callback_url": self.callback_url,
             "created_at": self.created_at,
+            "started_at": self.started_at,  # when it leaves the queue
             "finished_at": self.finished_at,  # when it ends (or ended) unless cancelled
             "polls": self.polls,
             "polled_at": self.polled_at,
@@ -287,6 +288,9 @@ def feed(task: SimTask) -> dict[str, Any]:
         outputs = _outputs(task)
         data["video_url"], data["poster"] = outputs["video_url"], outputs["poster"]
         inner["output"] = [data["video_url"]]
+    elif phase == "failed" and task.failure:
+        # The nested object is Runway's task, which names its failure as Runway does.
+        inner["failure"], inner["failureCode"] = task.failure
     if phase in TERMINAL:
         # A finished task's cost, spelt as the callback spells it. CometAPI publishes the
         # feed's answer only for a queued task, which has none: this is an assumption.
