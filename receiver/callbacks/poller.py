@@ -4,9 +4,11 @@ Official-format tasks have no callback and are polled from the start, when the r
 receiver/kernel/events/rules/polling.py says: dense around the end it estimates, sparse before.
 Reverse-format tasks are polled at once when a callback comes (the callback is only a
 claim, and the poll's answer is what changes the task and settles the claim:
-receiver/kernel/events/rules/reports.py); without one, a few times around where such
-tasks usually end (a lost callback), then once `callback_grace_seconds` pass, at intervals
-growing by `backoff_factor` up to `max_interval_seconds`.
+receiver/kernel/events/rules/reports.py). CometAPI calls back only when a task ends, so one
+is asked every `waiting_gap_seconds` until CometAPI says it runs; then, with no callback, a
+few times around where such tasks usually end (a lost callback), then once
+`callback_grace_seconds` pass, at intervals growing by `backoff_factor` up to
+`max_interval_seconds`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.client import Polled
 from receiver.kernel.errors import UpstreamError
-from receiver.kernel.events.rules.polling import PollRule
+from receiver.kernel.events.rules.polling import CallbackPolls, PollRule
 from receiver.kernel.events.rules.reports import Observation, sane_credits
 from receiver.kernel.events.rules.task import is_callback
 from receiver.kernel.observability import tracing
@@ -74,19 +76,26 @@ class Poller:
         s = self.settings
         return float(min(s.max_interval_seconds, s.interval_seconds * s.backoff_factor**attempts))
 
-    def _next(self, job: PollJob, now: float, failed: bool) -> float | PollRule:
-        """The rule for a task with no callback coming, and for the first polls of one
-        whose callback may be lost; then the grace period and the backoff, as before.
-        A poll CometAPI failed says nothing of the task: the next backs off, up to the
-        ceiling."""
+    def _next(self, job: PollJob, now: float, failed: bool) -> float | PollRule | CallbackPolls:
+        """The rule for a task with no callback coming; a callback-route task's own within
+        its grace period (asked until it runs, then for a lost callback); then the grace
+        period and the backoff. A poll CometAPI failed says nothing of the task: the next
+        backs off, up to the ceiling (a callback-route task's, to the grace period)."""
         if not is_callback(job.kind):
             if failed:
                 return now + min(self._interval(job.poll_attempts), self.rule.ceiling)
             return self.rule
         grace_at = job.created_at + self.settings.callback_grace_seconds
-        if now < grace_at and job.poll_attempts + 1 < self.settings.lost_callback_polls:
-            return self.lost_callback_rule
-        return max(grace_at, now + self._interval(job.poll_attempts))
+        later_at = max(grace_at, now + self._interval(job.poll_attempts))
+        if failed or now >= grace_at:
+            return later_at
+        return CallbackPolls(
+            grace_at,
+            later_at,
+            self.settings.waiting_gap_seconds,
+            self.lost_callback_rule,
+            self.settings.lost_callback_polls,
+        )
 
     async def run(self, stopping: asyncio.Event) -> None:
         handoff = self.service.polls

@@ -27,7 +27,14 @@ from dataclasses import dataclass, replace
 from receiver.kernel.events.rows import observations, outbox, polls
 from receiver.kernel.events.rows.observations import Locked
 from receiver.kernel.events.rows.polls import PollEnd
-from receiver.kernel.events.rules.polling import Bucket, PollRule, give_back, held, take
+from receiver.kernel.events.rules.polling import (
+    Bucket,
+    CallbackPolls,
+    PollRule,
+    give_back,
+    held,
+    take,
+)
 from receiver.kernel.events.rules.reports import (
     PENDING,
     ClaimPolicy,
@@ -165,14 +172,15 @@ async def hold(store: Store, wait: float) -> None:
 @dataclass(frozen=True)
 class Answer:
     """What one poll of a task brought: CometAPI's answer (None: none, or it knows no such
-    task) and its body, and when to poll next: a time, the rule that chooses it, or None
+    task) and its body, and when to poll next: a time, the rule that chooses it (a
+    callback-route task's own, which waits for its callback once it runs), or None
     (never)."""
 
     task_id: str
     owner: str  # the poll's lease holder
     observation: Observation | None
     raw: str
-    next_poll_at: float | PollRule | None
+    next_poll_at: float | PollRule | CallbackPolls | None
 
 
 @dataclass(frozen=True)
@@ -246,7 +254,13 @@ def finish(
     if recorded is not None and recorded.outcome == "applied" and ended:
         task_stories.ended(db, task, state, now)
     next_at = answer.next_poll_at
-    if isinstance(next_at, PollRule):
+    if isinstance(next_at, CallbackPolls):
+        plan = next_at
+        if ended:
+            next_at = now + plan.lost.ceiling
+        else:
+            next_at = task_stories.awaiting_callback(db, task, state, now, plan)
+    elif isinstance(next_at, PollRule):
         # An ended task is asked again only to settle a claim (next_poll decides when).
         rule = next_at
         if ended:

@@ -13,7 +13,7 @@ task out of the queue and marks it in flight in one commit, right before the cal
 in flight is never taken over, for no one can tell whether CometAPI took it. What follows a
 refusal (wait and send again, or fail) is receiver/kernel/events/rules/queue.py's.
 
-When a task is polled next (`scheduled`, `first_poll`): the rule of
+When a task is polled next (`scheduled`, `awaiting_callback`): the rule of
 receiver/kernel/events/rules/polling.py fed with what the store keeps (when the task was
 first seen running, the history of tasks like it), inside a poll's or a submit's
 transaction.
@@ -35,11 +35,12 @@ from receiver.kernel.errors import LimitReached
 from receiver.kernel.events.rows import observations, polls
 from receiver.kernel.events.rules.polling import (
     HISTORY_SIZE,
+    CallbackPolls,
     PollRule,
     Seen,
     Window,
+    callback_poll,
     end_from_progress,
-    lost_callback_check,
     next_poll,
     timing_key,
     trims_history,
@@ -140,13 +141,11 @@ def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[
 
 @dataclass(frozen=True)
 class Accepted:
-    """CometAPI took the task: its id there and its answer, and when to poll it first: at a
-    time, or (a callback-route task) at the end of its grace period unless the rule brings
-    it forward to where tasks like it usually end, in case its callback is lost."""
+    """CometAPI took the task: its id there and its answer, and when to poll it first."""
 
     upstream_task_id: str
     raw: str
-    next_poll_at: float | tuple[float, PollRule]
+    next_poll_at: float
 
 
 async def accepted(
@@ -183,15 +182,10 @@ def bind(
     """CometAPI's id bound to the task, and `queued` announced the first time (`key`: the
     send's, so that a repeat changes nothing)."""
     upstream = accepted.upstream_task_id
-    when = accepted.next_poll_at
-    grace_at, rule = when if isinstance(when, tuple) else (when, None)
-    db.execute(BIND_SUBMISSION, (upstream, grace_at, now, task_id))
+    db.execute(BIND_SUBMISSION, (upstream, accepted.next_poll_at, now, task_id))
     task = get_task(db, task_id)
     if task is None:
         return Recorded("unknown_task")
-    if rule is not None:
-        due = first_poll(db, task, grace_at, rule)
-        polls.bring_poll_forward(db, task_id, None, due, now, claim=False)
     obs = Observation(state="queued", upstream_task_id=upstream)
     first = task.state == "queued"
     event_id = insert_event(db, task, Report("submit", key, obs, accepted.raw), first, now)
@@ -286,11 +280,11 @@ def scheduled(
     return chosen.at
 
 
-def first_poll(db: Db, task: Task, grace_at: float, rule: PollRule) -> float:
-    """The first poll of a callback-route task: just past where tasks like it usually end,
-    in case its callback is lost, but never later than its grace period."""
-    check = lost_callback_check(task.created_at, usual(db, task), rule)
-    return grace_at if check is None else min(grace_at, check)
+def awaiting_callback(db: Db, task: Task, state: str, now: float, plan: CallbackPolls) -> float:
+    """The next poll of an unfinished callback-route task (receiver/kernel/events/rules/
+    polling.py's `callback_poll`); the history of its kind is read once it runs."""
+    history = usual(db, task) if state != "queued" and now < plan.grace_at else None
+    return callback_poll(plan, state, task.created_at, history, now)
 
 
 def ended(db: Db, task: Task, state: str, now: float) -> None:

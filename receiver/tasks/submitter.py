@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.comet.client import StreamedBody, Submitted
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
-from receiver.kernel.events.rules.polling import PollRule
 from receiver.kernel.events.rules.queue import Refusal, SubmitPolicy, after_refusal
 from receiver.kernel.events.rules.task import is_callback
 from receiver.kernel.observability import tracing
@@ -132,12 +131,9 @@ class Submitter:
             await self._refused(job, exc, started, log)
             return
         span.set(status=submitted.status, upstream_task_id=submitted.upstream_task_id)
-        polling = service.config.settings.polling
-        # A callback is coming for a callback kind: polls wait for it, but for a look where
-        # such tasks usually end in case it is lost (the poller's rule).
-        next_poll_at: float | tuple[float, PollRule] = time.time() + polling.initial_delay_seconds
-        if is_callback(job.kind):
-            next_poll_at = (time.time() + polling.callback_grace_seconds, polling.rule())
+        # Every kind is asked first after the initial delay: CometAPI calls a callback-route
+        # task back only when it ends, and the poller asks until it starts (`_next`).
+        next_poll_at = time.time() + service.config.settings.polling.initial_delay_seconds
         attempt = SubmitAttempt(
             new_id("sub"),
             job.task_id,

@@ -167,6 +167,40 @@ def lost_callback_check(created_at: float, usual: Window | None, rule: PollRule)
     return created_at + usual.high + rule.window_seconds
 
 
+@dataclass(frozen=True)
+class CallbackPolls:
+    """How an unfinished callback-route task is polled (the poller's settings, placed in
+    time for the poll that just answered)."""
+
+    grace_at: float  # the end of its grace period (`polling.callback_grace_seconds`)
+    later_at: float  # the next poll once that period has passed (the backoff's)
+    waiting_gap: float  # while CometAPI has not started it
+    lost: PollRule  # its `near_gap` sets the lost-callback polls apart
+    lost_polls: int  # how many look for a lost callback
+
+
+def callback_poll(
+    plan: CallbackPolls, state: str, created_at: float, usual: Window | None, now: float
+) -> float:
+    """The next poll of an unfinished callback-route task in `state`. CometAPI calls back
+    only when a task ends, so while it has not started the task it is asked every
+    `waiting_gap`: the task shows `running` once CometAPI says so. Then the callback is
+    awaited, but for `lost_polls` polls from just past where tasks of its kind usually end
+    (`usual`), in case it is lost; none before any history; `later_at` past the grace."""
+    if now >= plan.grace_at:
+        return plan.later_at
+    if state == "queued":
+        return min(plan.grace_at, now + plan.waiting_gap)
+    check = lost_callback_check(created_at, usual, plan.lost)
+    if check is None or plan.lost_polls <= 0:
+        return plan.grace_at
+    if now < check:
+        return min(plan.grace_at, check)
+    gap = plan.lost.near_gap
+    looked = 1 + int((now - check) / gap)  # the poll at the check, then one each gap
+    return min(plan.grace_at, now + gap) if looked < plan.lost_polls else plan.grace_at
+
+
 _EPSILON = 1e-9  # a whole poll's worth summed from a float's fractions still counts as whole
 
 
