@@ -1,7 +1,8 @@
 """`receiver sink`: a downstream to wire against, which prints what arrives.
 
-Each `POST` is printed (when, path, the Standard Webhooks headers, whether the signature
-holds, then the body, its JSON indented) and answered `200`. Given the downstream's secret
+Each request, whatever its method (a transform may send PUT or PATCH), is printed (when,
+method and path, the Standard Webhooks headers, whether the signature holds, then the body,
+its JSON indented) and answered `200`. Given the downstream's secret
 (`whsec_...`), it checks each signature as a receiver must (an HMAC of `id.timestamp.body`,
 a timestamp within five minutes) and answers `401` to one that fails, so the relay's
 delivery shows what a real receiver would do. Not part of the service: the command loads it.
@@ -25,6 +26,8 @@ from starlette.routing import Route
 from receiver.kernel.secrets.webhooks import parse_secret, signature
 
 TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks libraries' default
+# Every method a downstream may be sent or probed with: a route takes only those it names.
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def verdict(secret: str | None, headers: dict[str, str], body: bytes, now: float) -> str:
@@ -53,7 +56,7 @@ def _shown(body: bytes) -> str:
 def create_printing_sink(
     secret: str | None, out: TextIO = sys.stdout, clock: Callable[[], float] = time.time
 ) -> Starlette:
-    """The app: every POST printed to `out`, checked against `secret` when given."""
+    """The app: every request printed to `out`, checked against `secret` when given."""
     if secret is not None:
         parse_secret(secret)  # ValueError saying why it cannot work
 
@@ -62,7 +65,7 @@ def create_printing_sink(
         headers = {k.lower(): v for k, v in request.headers.items()}
         said = verdict(secret, headers, body, clock())
         stamp = time.strftime("%H:%M:%S", time.localtime(clock()))
-        print(f"--- {stamp}  POST {request.url.path}  {len(body)} bytes", file=out)
+        print(f"--- {stamp}  {request.method} {request.url.path}  {len(body)} bytes", file=out)
         for name in ("webhook-id", "webhook-timestamp", "content-type", "traceparent"):
             if name in headers:
                 print(f"{name}: {headers[name]}", file=out)
@@ -72,7 +75,7 @@ def create_printing_sink(
             return JSONResponse({"error": "signature does not verify"}, status_code=401)
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[Route("/{path:path}", arrived, methods=["POST"])])
+    return Starlette(routes=[Route("/{path:path}", arrived, methods=METHODS)])
 
 
 def run_printing_sink(port: int, host: str, secret: str | None) -> None:

@@ -1,7 +1,8 @@
 """A local downstream receiver for the demo and tests.
 
-Every ``POST`` outside ``/_sink/*`` is recorded and answered according to the current mode,
-which tests change at runtime to provoke errors, rate limits and client timeouts.
+Every request outside ``/_sink/*``, whatever its method, is recorded and answered according
+to the current mode, which tests change at runtime to provoke errors, rate limits and
+client timeouts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from receiver.devtools.printing_sink import METHODS
 
 
 @dataclass
@@ -207,7 +210,7 @@ def create_sink_app() -> Starlette:
             Route("/_sink/mode", _mode, methods=["GET", "POST"]),
             Route("/_sink/received", _received, methods=["GET"]),
             Route("/_sink/reset", _reset, methods=["POST"]),
-            Route("/{path:path}", _capture, methods=["POST", "PUT", "PATCH"]),
+            Route("/{path:path}", _capture, methods=METHODS),
         ]
     )
     app.state.sink = SinkState()
