@@ -77,11 +77,15 @@ async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) ->
     has_expression = asked.filter is not None or asked.transform is not None
     context = expressions.context(envelope) if has_expression else None
     answer: dict[str, Any] = {"event": envelope, "matched": True, "reason": None}
-    if asked.filter is not None:
+    if asked.filter is not None and context is not None:
         verdict = expressions.verdict(expressions.compiled(asked.filter), context)
+        if verdict.cut:  # not run at all: the caller's to change, as any bad input
+            raise InvalidRequest(verdict.reason or "filter would cost too much")
         answer |= {"matched": verdict.matched, "reason": verdict.reason}
     try:
         shaped = _shaped(asked, document, context)
+    except expressions.OverBudget as exc:  # too costly to run, or a body too big to send
+        raise InvalidRequest(str(exc)) from None
     except expressions.ExpressionFailed as exc:
         return answer | {"request": None, "transform_error": str(exc)}
     headers = {**masked(asked.headers), **shaped.headers, **_SIGNED}
@@ -97,8 +101,10 @@ async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) ->
     return answer | {"request": request, "transform_error": None}
 
 
-def _shaped(asked: PreviewRequest, document: dict[str, Any], context: Any) -> expressions.Shaped:
-    if asked.transform is not None:
+def _shaped(
+    asked: PreviewRequest, document: dict[str, Any], context: expressions.Context | None
+) -> expressions.Shaped:
+    if asked.transform is not None and context is not None:
         return expressions.shape(expressions.compiled(asked.transform), context)
     published = asked.format in TARGET_FIELD or asked.format in AWS_FORMATS
     fmt = "webhook" if published else asked.format

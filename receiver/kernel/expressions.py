@@ -4,7 +4,9 @@ the body it is sent.
 CEL always ends (no loops, no recursion), and what one expression may cost is bounded
 here before it is stored: its size, and how deeply its list macros nest (each may walk a
 whole list). Expressions are compiled once per distinct text (a downstream's change), never
-per event; evaluating one is a call into the Rust core of `common-expression-language`.
+per event; evaluating one is a call into the Rust core of `common-expression-language`,
+which cannot be interrupted: so each evaluation is first weighed against the sizes of the
+event it is given, and not run when over a budget (receiver/kernel/expression_cost.py).
 
 An expression that fails on an event (a field it lacks, a wrong type) never raises past
 `Filter.verdict` or `Transform.shape`: a filter that fails is "not matched", with the
@@ -17,11 +19,13 @@ import base64
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import orjson
 
+from receiver.kernel import expression_cost
+from receiver.kernel.expression_cost import MACRO, MAX_RUN_COST, TOKEN
 from receiver.kernel.extras import install_command, installed, require
 
 MAX_EXPRESSION_BYTES = 4096
@@ -29,8 +33,8 @@ MAX_EXPRESSION_BYTES = 4096
 # most); the cost of a term is taken as LIST_BOUND to the power of the macros around it.
 LIST_BOUND = 100
 MAX_COST = 1_000_000
-_MACRO = re.compile(r"\.\s*(all|exists_one|exists|map|filter)\s*\(")
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|\w+|[^\s\w]')
+# The most a transform's body may be, as JSON: a preview shows it, a delivery sends it.
+MAX_BODY_BYTES = 1024 * 1024
 # What a transform may say besides the body.
 ENVELOPE_KEYS = frozenset({"body", "method", "path", "headers"})
 METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -69,6 +73,11 @@ class ExpressionFailed(Exception):
     """An expression that failed on one event: why, safe to keep on the delivery."""
 
 
+class OverBudget(ExpressionFailed):
+    """An expression not run on an event (it would cost too much), or a transform whose
+    body is too big: the caller's input at a preview (422), a failure on a delivery."""
+
+
 @lru_cache(maxsize=1)
 def _cel() -> Any:
     require("cel", "a downstream's filter or transform")
@@ -87,8 +96,8 @@ def cost(source: str) -> tuple[int, tuple[int, int] | None]:
     the deepest macro opens."""
     total, depth, deepest, where = 0, 0, 0, None
     opened: list[int] = []  # the depth each open parenthesis returns to
-    macros = {m.end() - 1 for m in _MACRO.finditer(source)}
-    for token in _TOKEN.finditer(source):
+    macros = {m.end() - 1 for m in MACRO.finditer(source)}
+    for token in TOKEN.finditer(source):
         text = token.group()
         total += LIST_BOUND**depth
         if text in "([":
@@ -122,6 +131,14 @@ def check(source: str, field_name: str) -> Any:
             " deeply",
             where,
         )
+    # Its own lists (literals) alone, before any event: long ones nested in macros.
+    alone = expression_cost.estimate(plan(source), expression_cost.Sizes(1))
+    if alone > MAX_RUN_COST:
+        raise ExpressionError(
+            f"{field_name} may cost {alone:,} steps, over {MAX_RUN_COST:,}: its lists are too"
+            " long for the macros around them",
+            where,
+        )
     try:
         return compiled(source)
     except ValueError as exc:
@@ -134,6 +151,12 @@ def _syntax(message: str, field_name: str) -> ExpressionError:
         return ExpressionError(f"{field_name} is not valid CEL")
     line, column, what = found.groups()
     return ExpressionError(f"{field_name} is not valid CEL: {what[:160]}", (int(line), int(column)))
+
+
+@lru_cache(maxsize=1024)
+def plan(source: str) -> expression_cost.Plan:
+    """Which terms sit in which macros: read once per distinct text."""
+    return expression_cost.plan(source)
 
 
 @lru_cache(maxsize=1024)
@@ -212,15 +235,42 @@ def _why(exc: BaseException) -> str:
 class Verdict:
     matched: bool
     reason: str | None = None  # why not: refused, or the expression failed
+    cut: bool = False  # not run: it would have cost too much on this event
 
 
 MATCHED = Verdict(True)
 
 
-def verdict(program: Any, context: Any) -> Verdict:
+class Context:
+    """What an expression sees of one event, converted for CEL once for a filter and a
+    transform, with the sizes their cost is weighed against (taken when first needed)."""
+
+    def __init__(self, given: dict[str, Any]) -> None:
+        self.variables = given
+        self.converted = _cel().Context(given)
+
+    @cached_property
+    def sizes(self) -> expression_cost.Sizes:
+        return expression_cost.measure(self.variables)
+
+
+def execute(program: Any, context: Context, field_name: str) -> Any:
+    """What `program` gives on this event, if it may cost that much: OverBudget saying why
+    (and naming the field that makes it cost so much) when it may not."""
+    shape = plan(program.source)
+    spent = expression_cost.estimate(shape, context.sizes)
+    if spent > MAX_RUN_COST:
+        why = expression_cost.why(spent, shape, context.sizes, context.variables)
+        raise OverBudget(f"{field_name} {why}")
+    return program.execute(context.converted)
+
+
+def verdict(program: Any, context: Context) -> Verdict:
     """Whether the event passes; never raises."""
     try:
-        result = program.execute(context)
+        result = execute(program, context, "filter")
+    except OverBudget as exc:
+        return Verdict(False, str(exc), cut=True)
     except BaseException as exc:
         return Verdict(False, f"filter failed: {_why(evaluation_error(exc))}")
     if result is True:
@@ -248,13 +298,16 @@ def _plain(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def shape(program: Any, context: Any) -> Shaped:
-    """The body a transform makes of an event; ExpressionFailed with the reason.
+def shape(program: Any, context: Context) -> Shaped:
+    """The body a transform makes of an event; ExpressionFailed with the reason (OverBudget
+    when it would cost too much, or its body is over MAX_BODY_BYTES).
 
     A map is the body; a map of `body` with any of `method`, `path` and `headers` (and
     nothing else) says those too."""
     try:
-        result = program.execute(context)
+        result = execute(program, context, "transform")
+    except OverBudget:
+        raise
     except BaseException as exc:
         raise ExpressionFailed(f"transform failed: {_why(evaluation_error(exc))}") from None
     if not isinstance(result, dict):
@@ -266,9 +319,14 @@ def shape(program: Any, context: Any) -> Shaped:
 
 def _dumps(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, default=_plain)
+        body = orjson.dumps(value, default=_plain)
     except TypeError as exc:
         raise ExpressionFailed(f"transform gave a value JSON cannot hold: {exc}") from None
+    if len(body) > MAX_BODY_BYTES:
+        raise OverBudget(
+            f"transform made a body of {len(body):,} bytes, over {MAX_BODY_BYTES:,} (1 MiB)"
+        )
+    return body
 
 
 def _enveloped(result: dict[str, Any]) -> Shaped:
@@ -298,7 +356,7 @@ def header_problem(headers: dict[str, Any]) -> str | None:
     return None
 
 
-def context(envelope: dict[str, Any], *sources: str) -> Any:
+def context(envelope: dict[str, Any], *sources: str) -> Context:
     """The variables converted once, for a filter and a transform of one event: only what
     `sources` read of it, when that can be told."""
-    return _cel().Context(variables(envelope, wanted(*sources) if sources else None))
+    return Context(variables(envelope, wanted(*sources) if sources else None))

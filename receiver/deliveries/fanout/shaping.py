@@ -36,7 +36,8 @@ def prepare(
     downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
 ) -> Shaped | Refused:
     """The request's parts, or why it is not sent. A transform that fails raises
-    ExpressionFailed: sending it again cannot help until the transform changes."""
+    ExpressionFailed (too costly on this event, or a body over 1 MiB, too): sending it again
+    cannot help until the transform changes."""
     source = filter_of(downstream, job)
     transform = downstream.transform
     if source is None and transform is None:  # the common case: nothing to evaluate
@@ -47,8 +48,10 @@ def prepare(
         if source is not None:
             verdict = expressions.verdict(expressions.compiled(source), context)
             if not verdict.matched:
+                # A filter cut (too costly on this event) was not run: filtered, with why.
                 reason = verdict.reason or "filter refused the event"
-                return Refused(reason, failed=reason.startswith("filter failed"))
+                failed = verdict.cut or reason.startswith("filter failed")
+                return Refused(reason, failed=failed)
         if transform is None:
             shaped = default()
         else:

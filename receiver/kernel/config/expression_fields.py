@@ -56,9 +56,11 @@ class DownstreamExpressions(BaseModel):
 def _gives_a_map(program: object) -> None:
     """A transform whose result on the example event is not a map is refused (one that
     fails there may still suit the events it is meant for)."""
-    sample = expressions.variables(example("task.succeeded"))
+    sample = expressions.Context(expressions.variables(example("task.succeeded")))
     try:
-        result = program.execute(sample)  # type: ignore[attr-defined]
+        result = expressions.execute(program, sample, "transform")
+    except expressions.OverBudget as exc:  # weighed before it runs: never holds the loop
+        raise expressions.ExpressionError(f"{exc} (the example task.succeeded)") from None
     except BaseException as exc:
         expressions.evaluation_error(exc)  # a cancellation goes on
         return
