@@ -9,7 +9,10 @@
 #    since this sandbox cannot start containers);
 # 4. the image's file system exported and run, read-only but for /data, as the image's
 #    non-root user, under chroot in a private mount namespace: `receiver demo`, then
-#    `receiver serve` until /readyz answers 200, then SIGTERM.
+#    `receiver serve` until /readyz answers 200, then SIGTERM;
+# 5. the figures docs/operations.md quotes ("The image"), last, and in $WORK/figures.txt: the
+#    image's size as Podman counts it, its base's, the virtualenv's, the exported file
+#    system's, the build's warnings (none expected) and each step's seconds.
 #
 # Not part of CI (several minutes). Run as root on Debian or Ubuntu:
 #   bash deploy/build-here.sh [WORKDIR]      # default WORKDIR: /var/tmp/runway-relay-image
@@ -27,6 +30,7 @@ IMAGE_TAG=localhost/runway-relay:dev
 PYTHON=${PYTHON:-python3}
 started=$(date +%s)
 step() { echo "== $(( $(date +%s) - started ))s: $*"; }
+bytes() { echo "$(numfmt --to=si "$1")B ($1 bytes)"; }
 
 [ "$(id -u)" = 0 ] || { echo "run as root (debootstrap, chroot, mounts)" >&2; exit 2; }
 if ! command -v debootstrap >/dev/null || ! command -v podman >/dev/null; then
@@ -61,7 +65,8 @@ else
     "$WORK/base"/usr/lib/x86_64-linux-gnu/{perl*,gconv}
   tar -C "$WORK/base" -c . | podman import --quiet --change 'CMD ["python3"]' - "$BASE_TAG" >/dev/null
 fi
-step "base: $(podman image inspect --format '{{.Size}}' "$BASE_TAG" | numfmt --to=si)B"
+base_size=$(podman image inspect --format '{{.Size}}' "$BASE_TAG")
+step "base: $(bytes "$base_size")"
 
 # 2. The wheelhouse, served on loopback for the build's pip.
 step "wheelhouse ($EXTRAS)"
@@ -78,20 +83,27 @@ trap 'kill "$server" 2>/dev/null || true' EXIT
 
 # 3. The image.
 step "podman build"
+build_started=$(date +%s)
 podman build --quiet --isolation=chroot --network=host --layers=false --format=docker \
   --build-arg BASE_IMAGE="$BASE_TAG" --build-arg BUILD_IMAGE="$BUILD_TAG" --build-arg EXTRAS="$EXTRAS" \
   --build-arg PIP_FIND_LINKS="http://127.0.0.1:$port/" --build-arg PIP_NO_INDEX=1 \
-  -t "$IMAGE_TAG" -f Containerfile . >/dev/null
+  -t "$IMAGE_TAG" -f Containerfile . >/dev/null 2>"$WORK/build.err" || { cat "$WORK/build.err" >&2; exit 1; }
+build_seconds=$(( $(date +%s) - build_started ))
+cat "$WORK/build.err" >&2
+warnings=$(grep -ci 'warn' "$WORK/build.err" || true)
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE_TAG")
-step "image $IMAGE_TAG: $(numfmt --to=si "$size")B ($size bytes)"
+step "image $IMAGE_TAG: $(bytes "$size"), $warnings build warnings"
 
 # 4. Its file system, run.
 step "exporting the image's file system"
 rm -rf "$WORK/rootfs" "$WORK/data" && mkdir -p "$WORK/rootfs" "$WORK/data"
-container=$(podman create "$IMAGE_TAG")
+# No health check: podman would set up a systemd timer for it, which this sandbox has not.
+container=$(podman create --no-healthcheck "$IMAGE_TAG")
 podman export "$container" | tar -C "$WORK/rootfs" -x
 podman rm "$container" >/dev/null
-echo "installed size: $(du -sh --apparent-size "$WORK/rootfs" | cut -f1)"
+rootfs_size=$(du -s --bytes "$WORK/rootfs" | cut -f1)
+venv_size=$(du -s --bytes "$WORK/rootfs/opt/relay" | cut -f1)
+echo "installed size: $(bytes "$rootfs_size"), of it the virtualenv $(bytes "$venv_size")"
 chown 10001:10001 "$WORK/data"
 mapfile -t image_env < <(podman image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$IMAGE_TAG" | sed '/^$/d')
 serve_port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -136,3 +148,15 @@ else
 fi
 INSIDE
 step "done"
+
+# 5. The figures, as docs/operations.md quotes them.
+{
+  echo "figures of deploy/build-here.sh, $(date -u +%Y-%m-%d), EXTRAS=$EXTRAS, $(nproc) cores:"
+  echo "  image $IMAGE_TAG (podman image inspect): $(bytes "$size")"
+  echo "  base image:                 $(bytes "$base_size")"
+  echo "  virtualenv /opt/relay:      $(bytes "$venv_size")"
+  echo "  exported file system:       $(bytes "$rootfs_size")"
+  echo "  podman build warnings:      $warnings"
+  echo "  podman build:               ${build_seconds} s"
+  echo "  the whole script:           $(( $(date +%s) - started )) s"
+} | tee "$WORK/figures.txt"
