@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from receiver.kernel.store.sqlite.worklock import WorkLock
 
@@ -60,3 +61,41 @@ def test_every_build_argument_has_a_default() -> None:
     args = re.findall(r"^ARG\s+(\S+)", text, flags=re.MULTILINE)
     assert any(a.startswith("PIP_INDEX_URL") for a in args)
     assert [a for a in args if "=" not in a] == []
+
+
+def _shell_lines(markdown: str) -> list[str]:
+    blocks = re.findall(r"```sh\n(.*?)```", markdown, flags=re.DOTALL)
+    return [line.strip() for block in blocks for line in block.splitlines()]
+
+
+def test_compose_works_with_the_podman_compose_debian_ships() -> None:
+    """Debian 12's Podman 4.3 has no `podman compose`; its podman-compose 1.0.3 hands a
+    health check's test to `sh -c` (a `CMD` list comes out misquoted) and ignores
+    `disable: true`, `stop_grace_period` and health conditions."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for name, service in compose["services"].items():
+        check = service.get("healthcheck")
+        if check is None:
+            continue
+        assert "disable" not in check, name
+        test = check["test"]
+        assert test == ["NONE"] or (test[0] == "CMD-SHELL" and len(test) == 2), (name, test)
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    said = "\n".join(
+        [*_shell_lines(operations), (ROOT / "compose.yaml").read_text().split("\nname:")[0]]
+    )
+    assert "podman compose up" not in said and "podman compose down" not in said
+    assert "podman-compose up -d --build" in said and "podman-compose down -t 30" in said
+    assert "apt install podman-compose" in operations
+
+
+def test_the_image_figures_are_the_build_scripts_output() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    [quoted] = re.findall(r"```text\n(figures of deploy/build-here\.sh.*?)```", operations, re.S)
+    script = (ROOT / "deploy" / "build-here.sh").read_text()
+    for line in quoted.splitlines()[1:]:
+        label = line.split(":")[0].split()[0]  # the image's tag is the script's variable
+        assert f'echo "  {label}' in script, label
+    image_mb = re.search(r"podman image inspect\): (\d+)MB", quoted)
+    assert image_mb is not None and f"the image is **{image_mb[1]} MB**" in operations
+    assert "podman build warnings:      0" in quoted
