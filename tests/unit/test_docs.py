@@ -43,7 +43,7 @@ WORDS = [
     "eighteen",
     "nineteen",
     "twenty",
-    *(f"twenty-{unit}" for unit in ("one", "two", "three", "four", "five", "six", "seven")),
+    *(f"twenty-{unit}" for unit in ("one", "two", "three", "four", "five", "six", "seven", "eight")),
 ]
 NUMBER = {word: n for n, word in enumerate(WORDS)}
 TICKED = re.compile(r"`([^`]+)`")
