@@ -31,6 +31,7 @@ from stages import (
     callback,
     cheap,
     endtoend,
+    expressions,
     fanout,
     fanshaping,
     frontdoor,
@@ -72,10 +73,19 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "shaping": shaping.run,
     "fanshaping": fanshaping.run,
     "frontdoor": frontdoor.run,
+    "expressions": expressions.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
-OWN_STORES = {"queue", "polllag", "revocation", "shaping", "fanshaping", "frontdoor"}
+OWN_STORES = {
+    "queue",
+    "polllag",
+    "revocation",
+    "shaping",
+    "fanshaping",
+    "frontdoor",
+    "expressions",
+}
 
 # Table order: the headline figures first.
 ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
@@ -89,6 +99,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     fanout.rows,
     shaping.rows,
     fanshaping.rows,
+    expressions.rows,
     frontdoor.rows,
     poller.rows,
     polllag.rows,
