@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.downstreams.render import webhook
-from receiver.kernel import expressions
+from receiver.kernel import expression_cost, expressions
 from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig, problems
 from receiver.kernel.events.rules import catalog as events
 
@@ -161,3 +161,89 @@ def test_only_the_fields_the_expressions_read_are_converted_and_they_answer_alik
 
 
 GOLD_CHECK = 'has(event.data.metadata.tier) && event.data.metadata.tier == "gold"'
+
+
+# Issue 61: 62 bytes that held the loop ~42 s on a task's own 1,000-item metadata.
+COSTLY = "event.data.metadata.l.map(x, event.data.metadata.l).size() > 0"
+
+
+def _with_metadata(**metadata: Any) -> dict[str, Any]:
+    envelope = events.example("task.succeeded")
+    envelope["data"]["metadata"] = metadata
+    return envelope
+
+
+def test_the_issues_filter_on_1000_items_is_cut_naming_the_field_and_runs_on_10() -> None:
+    program = expressions.compiled(COSTLY)
+    big = _with_metadata(l=[0] * 1000)
+    for context in (expressions.context(big), expressions.context(big, COSTLY)):
+        cut = expressions.verdict(program, context)
+        assert cut.cut and not cut.matched
+        assert cut.reason and cut.reason.startswith("filter would take ~")
+        assert cut.reason.endswith("over 1,000,000 (event.data.metadata.l holds 1,000 items)")
+    assert expressions.verdict(program, expressions.context(_with_metadata(l=[0] * 10))).matched
+
+
+def test_a_transform_too_costly_or_making_a_body_over_1_mib_is_over_budget() -> None:
+    context = expressions.context(_with_metadata(l=[0] * 1000, s="x" * 13_000))
+    costly = expressions.compiled('{"rows": event.data.metadata.l.map(x, event.data.metadata)}')
+    with pytest.raises(expressions.OverBudget, match=r"^transform would take .*metadata\.l"):
+        expressions.shape(costly, context)
+    giant = expressions.compiled("{'c': [" + ", ".join(["event.data.metadata.s"] * 100) + "]}")
+    with pytest.raises(expressions.OverBudget, match=r"body of 1,30\d,\d+ bytes, over 1,048,576"):
+        expressions.shape(giant, context)
+    enveloped = expressions.compiled(
+        "{'body': [" + ", ".join(["event.data.metadata.s"] * 90) + "]}"
+    )
+    with pytest.raises(expressions.OverBudget, match="over 1,048,576"):
+        expressions.shape(enveloped, context)
+    # Over budget is a failure on the event too: a delivery ends with it as any other.
+    assert issubclass(expressions.OverBudget, expressions.ExpressionFailed)
+    small = expressions.compiled("{'c': [event.data.metadata.s]}")
+    assert len(expressions.shape(small, context).body) > 13_000
+
+
+def test_the_estimate_grows_with_the_lists_walked_and_the_copies_made() -> None:
+    def steps(source: str, **metadata: Any) -> int:
+        context = expressions.context(_with_metadata(**metadata))
+        return expression_cost.estimate(expressions.plan(source), context.sizes)
+
+    walk = "event.data.metadata.l.exists(x, x < 0)"
+    rebuild = "event.data.metadata.l.map(x, 1).size() > 0"
+    # A walk is linear in the list; a map rebuilds its list at each item; a copy of the
+    # event in a map's body makes it cubic.
+    assert steps(walk, l=[0] * 1000) < 10 * steps(walk, l=[0] * 100)
+    assert steps(rebuild, l=[0] * 1000) > 90 * steps(rebuild, l=[0] * 100)
+    assert steps(COSTLY, l=[0] * 1000) > 500 * steps(COSTLY, l=[0] * 100)
+    # A term outside any macro costs once; `event` there copies all it was given.
+    assert steps("event.data.metadata.k == 1", k=1, b=[0] * 1000) > 1000
+    assert steps("1 == 1") == 3
+    shape = expressions.plan("[1, 2, 3].map(x, [4, 5].exists(y, y == x))")
+    assert shape.longest_literal == 3 and shape.top.inner[0].macro == "map"
+    assert shape.top.inner[0].inner[0].macro == "exists"
+
+
+def test_the_rough_sizes_taken_in_c_are_never_below_the_walked_ones() -> None:
+    for envelope in (
+        events.example("task.succeeded"),
+        _with_metadata(l=[0] * 1000),
+        _with_metadata(l=[[1, 2, [3, "x" * 500]]] * 40, s="é" * 3000, m={"a": {"b": [None]}}),
+    ):
+        context = expressions.context(envelope)
+        rough, exact = context.rough, context.sizes
+        assert rough.values >= exact.values and rough.longest >= exact.longest
+        assert rough.largest_item >= exact.largest_item
+        for source in (COSTLY, GOLD_CHECK, "event.data.metadata.l.filter(x, true).size() > 0"):
+            shape = expressions.plan(source)
+            estimate = expression_cost.estimate
+            assert estimate(shape, rough) >= estimate(shape, exact), source
+
+
+def test_long_lists_of_its_own_nested_in_macros_are_refused_before_it_is_stored() -> None:
+    zeros = ", ".join(["0"] * 600)
+    nested = f"[{zeros}].map(x, [{zeros}].map(y, 1)).size() > 0"
+    assert expressions.cost(nested)[0] < expressions.MAX_COST  # the static bound lets it by
+    with pytest.raises(expressions.ExpressionError, match="its lists are too long"):
+        expressions.check(nested, "filter")
+    assert "its lists are too long" in refusal(filter=nested)
+    expressions.check(f"[{zeros}].exists(x, x == 1)", "filter")  # one walk of 600: fine
