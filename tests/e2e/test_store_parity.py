@@ -25,7 +25,7 @@ from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
-from receiver.kernel.errors import LimitReached
+from receiver.kernel.errors import LimitReached, RelayError
 from receiver.kernel.events.rows import observations as event_rows
 from receiver.kernel.events.rows import polls as poll_rows
 from receiver.kernel.events.rules.polling import PollRule, timing_key
@@ -570,6 +570,29 @@ async def inputs_progress_and_copies(run: Script) -> None:
     )
 
 
+async def upload_refused(call: Awaitable[Any]) -> str:
+    """What an upload story says, as plain words: taken, or the refusal's kind."""
+    try:
+        answer = await call
+    except RelayError as e:
+        return type(e).__name__
+    return type(answer).__name__ if isinstance(answer, RelayError) else "taken"
+
+
+async def runway_uploads(run: Script) -> None:
+    """Runway's upload URLs taken once each, under a key's bytes in the hour; one given back."""
+    store = run.store
+    first = copies.Upload("runway-uploads/a.png", "key_a", 100)
+    second = copies.Upload("runway-uploads/b.png", "key_a", 200)
+    await run("upload fits", upload_refused(copies.upload_refusal(store, first, 250)))
+    await run("upload taken", upload_refused(copies.take_upload(store, first, 250)))
+    await run("upload spent", upload_refused(copies.upload_refusal(store, first, 250)))
+    await run("upload twice", upload_refused(copies.take_upload(store, first, 250)))
+    await run("upload over quota", upload_refused(copies.take_upload(store, second, 250)))
+    await run("upload given back", copies.forget_upload(store, first.media_key))
+    await run("upload now fits", upload_refused(copies.take_upload(store, second, 250)))
+
+
 async def script(store: Store) -> list[tuple[str, Any]]:
     run = Script(store)
     await run("migrate", store.migrate())
@@ -581,6 +604,7 @@ async def script(store: Store) -> list[tuple[str, Any]]:
     await read_and_prune(run, ids)
     await apps_and_limits(run)
     await inputs_progress_and_copies(run)
+    await runway_uploads(run)
     return run.answers
 
 
