@@ -27,6 +27,7 @@ import orjson
 from receiver.kernel import expression_cost
 from receiver.kernel.expression_cost import MACRO, MAX_RUN_COST, TOKEN
 from receiver.kernel.extras import install_command, installed, require
+from receiver.kernel.net.headers import header_problem
 
 MAX_EXPRESSION_BYTES = 4096
 # Each list macro may walk a whole list (a task's outputs, a metadata list: tens of items at
@@ -39,24 +40,6 @@ MAX_BODY_BYTES = 1024 * 1024
 ENVELOPE_KEYS = frozenset({"body", "method", "path", "headers"})
 METHODS = frozenset({"POST", "PUT", "PATCH"})
 _PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
-# Headers the relay sets itself: a transform or a downstream's `headers` may not replace
-# them (the signature is the receiver's only proof; the length is the body's).
-RESERVED_HEADERS = frozenset(
-    {
-        "webhook-id",
-        "webhook-timestamp",
-        "webhook-signature",
-        "webhook-type",
-        "traceparent",
-        "tracestate",
-        "content-length",
-        "content-type",
-        "host",
-        "transfer-encoding",
-        "connection",
-    }
-)
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
 
 
 class ExpressionError(ValueError):
@@ -355,18 +338,6 @@ def _enveloped(result: dict[str, Any]) -> Shaped:
     if problem := header_problem(headers):
         raise ExpressionFailed(f"transform: {problem}")
     return Shaped(_dumps(result["body"]), method.upper(), path, dict(headers))
-
-
-def header_problem(headers: dict[str, Any]) -> str | None:
-    """Why these headers may not be sent, if they may not."""
-    for name, value in headers.items():
-        if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            return f"headers: {str(name)[:64]!r} is not a header name"
-        if name.lower() in RESERVED_HEADERS:
-            return f"headers: {name} is the relay's to set"
-        if not isinstance(value, str) or "\n" in value or "\r" in value or len(value) > 4096:
-            return f"headers: the value of {name} must be one line of text (at most 4096)"
-    return None
 
 
 def context(envelope: dict[str, Any], *sources: str) -> Context:

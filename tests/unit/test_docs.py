@@ -43,7 +43,10 @@ WORDS = [
     "eighteen",
     "nineteen",
     "twenty",
-    *(f"twenty-{unit}" for unit in ("one", "two", "three", "four", "five", "six", "seven", "eight")),
+    *(
+        f"twenty-{unit}"
+        for unit in ("one", "two", "three", "four", "five", "six", "seven", "eight")
+    ),
 ]
 NUMBER = {word: n for n, word in enumerate(WORDS)}
 TICKED = re.compile(r"`([^`]+)`")

@@ -1,7 +1,7 @@
-"""A downstream's static headers: the connection's own, the request's framing, a cookie,
-a proxy's and the signature's names are refused, as is a control character in a name or
-a value, each with a reason naming the header; ordinary headers (a tab in a value too)
-pass."""
+"""A downstream's headers, static or a transform's: the connection's own, the request's
+framing, a cookie, a proxy's and the signature's names are refused, as is a control
+character in a name or a value, each with a reason naming the header; ordinary headers (a
+tab in a value too) pass."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig
-from receiver.kernel.net.headers import static_header_problem
+from receiver.kernel.net.headers import header_problem
 
 REFUSED = [
     "Connection",
@@ -31,25 +31,33 @@ REFUSED = [
 
 @pytest.mark.parametrize("name", REFUSED)
 def test_hop_by_hop_framing_and_signature_names_are_refused(name: str) -> None:
-    problem = static_header_problem({"X-Fine": "1", name: "x"})
+    problem = header_problem({"X-Fine": "1", name: "x"})
     assert problem is not None and problem.startswith(f"headers: {name} is the relay's to set")
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "a\rb", "a\nb", "a\x1bb", "a\x7fb"])
 def test_a_control_character_in_a_value_is_refused(value: str) -> None:
-    problem = static_header_problem({"X-Api-Key": value})
+    problem = header_problem({"X-Api-Key": value})
     assert problem == "headers: the value of X-Api-Key holds a control character"
 
 
 def test_a_control_character_in_a_name_is_refused() -> None:
-    assert static_header_problem({"X-\x01": "1"}) == (
-        "headers: the name 'X-\\x01' holds a control character"
-    )
+    assert header_problem({"X-\x01": "1"}) == "headers: 'X-\\x01' is not a header name"
+
+
+@pytest.mark.parametrize("name", ["Cookie", "Upgrade", "Expect", "Traceparent"])
+def test_a_transform_may_not_set_them_either(name: str) -> None:
+    pytest.importorskip("cel")
+    from receiver.kernel import expressions
+
+    program = expressions.check(f'{{"body": {{}}, "headers": {{"{name}": "x"}}}}', "transform")
+    with pytest.raises(expressions.ExpressionFailed, match=f"{name} is the relay's to set"):
+        expressions.shape(program, expressions.context({"type": "task.succeeded"}))
 
 
 def test_ordinary_headers_pass() -> None:
     headers = {"Authorization": "Bearer t", "X-Api-Key": "k\tv", "Accept": "*/*"}
-    assert static_header_problem(headers) is None
+    assert header_problem(headers) is None
     made = ManagedDownstreamConfig(name="crm", url="https://x.example/h", headers=headers)
     assert made.headers == headers
 

@@ -30,7 +30,7 @@ from receiver.kernel.config.targets import (
     placeholders,
 )
 from receiver.kernel.events.rules.task import TERMINAL_STATES, State
-from receiver.kernel.net.headers import static_header_problem
+from receiver.kernel.net.headers import header_problem
 
 HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
 
@@ -101,7 +101,7 @@ class DownstreamSettings(AwsSettings, Section, DownstreamExpressions):
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        if problem := static_header_problem(value):
+        if problem := header_problem(value):
             raise ValueError(problem)
         return value
 
@@ -151,7 +151,7 @@ class DownstreamConfig(DownstreamSettings):
     @field_validator("headers_env")
     @classmethod
     def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
-        if problem := static_header_problem(dict.fromkeys(value, "")):
+        if problem := header_problem(dict.fromkeys(value, "")):
             raise ValueError(problem)
         return value
 

@@ -11,6 +11,7 @@ from receiver.kernel import expressions
 from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.config.targets import TARGET_FIELD
 from receiver.kernel.events.rules.catalog import example
+from receiver.kernel.net.headers import header_problem
 
 # The formats whose body is the relay's JSON event, which a transform may replace; chat
 # formats render a message of their own and take a filter only.
@@ -40,7 +41,7 @@ class DownstreamExpressions(BaseModel):
             raise ValueError(
                 f"{who}transform: a {fmt} downstream sends a chat message; it takes a filter only"
             )
-        if problem := expressions.header_problem(self.headers):
+        if problem := header_problem(self.headers):
             raise ValueError(f"{who}{problem}")
         try:
             if self.filter is not None:

@@ -29,7 +29,7 @@ from receiver.kernel.config.sections import CONFIG_ENV
 from receiver.kernel.config.settings import Settings
 from receiver.kernel.config.targets import TARGET_FIELD, BrokerTarget
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.expressions import header_problem
+from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.webhooks import parse_secret
 
 
