@@ -34,6 +34,7 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.service import Service
 from receiver.kernel.store import Store
+from receiver.keys.stories import apps
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.
@@ -60,11 +61,19 @@ def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, st
 
 class Directory:
     def __init__(
-        self, config: Config, store: Store, sealer: Sealer, log: Any, rows_read: Counter
+        self,
+        config: Config,
+        store: Store,
+        sealer: Sealer,
+        log: Any,
+        rows_read: Counter,
+        app_names: dict[str, str] | None = None,
     ) -> None:
         self.configured = {d.name: d for d in config.downstreams}
         self._store, self.sealer, self._log = store, sealer, log
         self._rows_read = rows_read
+        # The names of the apps whose downstreams were read: their metrics' labels.
+        self.app_names = {} if app_names is None else app_names
         self._managed: dict[str, Downstream] = {}
         # Made through the API, with a secret (or URL) sealed under a key this relay no longer
         # has: its settings as far as they can be read, and why it cannot be used.
@@ -136,6 +145,9 @@ class Directory:
             self._subscriptions[name] = subscription(settings, SECRET_HELD)
         if usable or unusable:
             await downstream_rows.follow_unopened(self._store, unusable, usable)
+        owners = {owner_of(row.name) or "" for row in changes.rows} - {"", *self.app_names}
+        if owners:
+            self.app_names.update(await apps.names(self._store, sorted(owners)))
         self.generation += 1
         return True
 
@@ -226,8 +238,14 @@ class Directory:
 
 def _new_directory(service: Service) -> Directory:
     sealer = Sealer(service.config.secrets.signing_keys)
+    metrics = service.metrics
     return Directory(
-        service.config, service.store, sealer, service.log, service.metrics.directory_rows
+        service.config,
+        service.store,
+        sealer,
+        service.log,
+        metrics.directory_rows,
+        metrics.app_names,
     )
 
 

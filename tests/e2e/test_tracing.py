@@ -226,3 +226,26 @@ def test_a_media_copy_is_in_the_task_trace(
     # The delivery waited for the copy and went out after it, in the same trace.
     [delivery] = [s for s in spans if s.name == "delivery.attempt"]
     assert delivery.trace_id == submit.trace_id
+
+
+def test_a_failed_attempts_status_keeps_no_path_or_query_of_the_downstream(
+    make_relay: MakeRelay, sim: Simulator, sink: Sink, collector: Collector
+) -> None:
+    # Express's error page quotes the path as sent: a path that is the credential.
+    sink.mode(status=404, express=True, count=1)
+    url = f"{sink.url}/hook-path-7f3a9c?token=query-7f3a9c"
+    relay = make_relay([webhook(sink, url=url)], env=collector.env())
+    task_id = relay.submit(**image_to_video()).json()["id"]
+    relay.wait_task(task_id, settled)
+
+    def failed() -> list[Span] | None:
+        spans = [s for s in collector.of_task(task_id) if s.name == "delivery.attempt"]
+        return [s for s in spans if s.error] or None
+
+    [attempt, *_] = wait_for(failed)
+    assert attempt.error is not None and "HTTP 404" in attempt.error
+    assert "Cannot POST /…" in attempt.error, attempt.error
+    [hit, *_] = sink.received("/hook-path-7f3a9c")  # the path it was sent to, and answered
+    assert hit["status"] == 404
+    text = json.dumps([(s.attributes, s.error) for s in collector.spans])
+    assert "7f3a9c" not in text

@@ -85,3 +85,26 @@ def test_attributes_and_failures_are_scrubbed_like_log_lines() -> None:
     assert span.attributes is not None
     assert span.attributes["http.response.status_code"] == 503
     assert "relay.missing" not in span.attributes
+
+
+@pytest.mark.parametrize(
+    ("why", "said"),
+    [
+        # Express's error page, as a downstream answers a path it does not know.
+        (
+            "HTTP 404: <pre>Cannot POST /hooks/s3cr3t-path</pre>",
+            "HTTP 404: <pre>Cannot POST /…</…>",
+        ),
+        (
+            "refused: https://user:pw@h.example:8443/a/b?token=t0k",
+            "refused: https://h.example:8443/…",
+        ),
+        ('HTTP 400: {"path": "/in?token=t0k"}', 'HTTP 400: {"path": "/…"}'),
+        ("HTTP 400: ?sig=t0k", "HTTP 400: ?…"),
+        ("https://h.example", "https://h.example"),
+        # What is not an address stays.
+        ("timed out after 2s; text/html and/or 1/2, HTTP/1.1, what? yes", None),
+    ],
+)
+def test_a_status_keeps_no_path_or_query(why: str, said: str | None) -> None:
+    assert tracing.status_text(why) == (why if said is None else said)

@@ -349,9 +349,8 @@ class Fanout:
             try:
                 shaped = prepare(downstream, job, lambda: default_body(downstream, job))
                 if isinstance(shaped, Refused):
-                    self.service.metrics.filtered.labels(
-                        downstream.name, str(shaped.failed).lower()
-                    ).inc()
+                    label = self.service.metrics.downstream(downstream.name)
+                    self.service.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()
                     decision = Decision("filtered", time.time(), shaped.reason)
                 elif downstream.broker is not None:
                     failure = await self._publish(downstream, job, shaped)
@@ -379,8 +378,10 @@ class Fanout:
         error = storable(logs.scrub(decision.error, _MAX_ERROR)) if decision.error else None
         if error is not None:
             span.failed(error)
-        self.service.metrics.deliveries.labels(delivery.downstream, outcome).inc()
-        self.service.metrics.delivery_seconds.labels(delivery.downstream).observe(elapsed)
+        metrics = self.service.metrics
+        label = metrics.downstream(delivery.downstream)  # an app's: `<app>/<name>`
+        metrics.deliveries.labels(label, outcome).inc()
+        metrics.delivery_seconds.labels(label).observe(elapsed)
         # The answer is in: the slot goes to the next delivery while the outcome waits for
         # its commit (this row's lease keeps it from being claimed again meanwhile).
         if (me := asyncio.current_task()) is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from receiver.kernel.events.rules.routing import DELIVERY_STATES
+from receiver.kernel.events.rules.routing import DELIVERY_STATES, owner_of, shown_name
 
+# An app's downstream whose app this process has not read yet (a moment after it was made).
+UNNAMED_APP = "(app)"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -88,6 +90,9 @@ class Metrics:
         )
         # This process's breakers (set by the fan-out); `disabled` comes from the store.
         self.breakers: dict[str, int] = {}
+        # Each app's name by its id, for the labels of its downstreams (the directory of
+        # downstreams fills it as it reads them).
+        self.app_names: dict[str, str] = {}
         self.queue = Gauge(
             "relay_outbox",
             "Stored deliveries by state (pending = retry queue depth, dead = dead-letter size,"
@@ -143,6 +148,14 @@ class Metrics:
             registry=r,
         )
 
+    def downstream(self, kept: str) -> str:
+        """A downstream's label: an app's is `<app>/<name>`, by the names the app and its
+        downstream were given, never the id it is kept under (`app_<id>.<name>`)."""
+        owner = owner_of(kept)
+        if owner is None:
+            return kept
+        return f"{self.app_names.get(owner, UNNAMED_APP)}/{shown_name(kept)}"
+
     def render(self, counts: dict[str, float] | None) -> bytes:
         """The exposition text, with the store's gauges as of now (None: as last read)."""
         if counts is not None:
@@ -163,4 +176,4 @@ class Metrics:
         disabled = {k.removeprefix("disabled:") for k in counts if k.startswith("disabled:")}
         for name in disabled | set(self.breakers):
             number = 3 if name in disabled else self.breakers[name]
-            self.downstream_state.labels(name).set(number)
+            self.downstream_state.labels(self.downstream(name)).set(number)

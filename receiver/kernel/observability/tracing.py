@@ -5,12 +5,15 @@ Without them nothing of OpenTelemetry is imported and every span is one shared o
 does nothing. A task's context (W3C `traceparent` and `tracestate`, as JSON) is stored on
 its row when it is submitted: work that comes later without any context (a callback, a
 poll, a delivery attempt, on any replica) starts its span as a child of it, so the whole
-life of a task is one trace. Attributes are scrubbed like log lines.
+life of a task is one trace. Attributes are scrubbed like log lines; a span's status is
+scrubbed too, and keeps no URL's path, query or user part (a downstream's answer may echo
+the address it was sent to, and its path or query may be the credential).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -28,6 +31,12 @@ EXTRA = "otel"
 # The attribute names that have a standard spelling; the others are the relay's own.
 _STANDARD = {"status": "http.response.status_code"}
 _HEADERS = ("traceparent", "tracestate")
+# In a status: a URL (its scheme and host are kept), or a path or query standing alone, as
+# a server's error page quotes the request ("Cannot POST /hooks/<token>").
+_ADDRESS = re.compile(
+    r"(?P<url>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]*)|(?P<bare>(?<![\w.~/-])[/?][^\s\"'<>]+)"
+)
+CUT = "…"
 
 _tracer: Any = None  # the SDK's tracer once configured; None: tracing is off
 _provider: Any = None
@@ -35,6 +44,22 @@ _exports_to: str | None = None
 # The longest a stopping process waits for its last spans to be sent (or its shutdown grace,
 # when shorter): a collector that is down or never answers must not hold the exit.
 FLUSH_SECONDS = 5.0
+
+
+def _address(found: re.Match[str]) -> str:
+    url = found["url"]
+    if url is None:
+        return found["bare"][0] + CUT
+    scheme, rest = url.split("://", 1)
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    host = netloc.rpartition("@")[2]
+    return f"{scheme}://{host}" + (f"/{CUT}" if rest != host else "")
+
+
+def status_text(why: str) -> str:
+    """What a span's status may say of `why`: scrubbed of secrets, each URL cut to its
+    scheme and host, each path or query standing alone cut to its first character."""
+    return _ADDRESS.sub(_address, scrub(why))
 
 
 def wanted(environ: Mapping[str, str]) -> bool:
@@ -187,7 +212,7 @@ class _Live:
     def failed(self, why: str) -> None:
         from opentelemetry.trace import Status, StatusCode
 
-        self._span.set_status(Status(StatusCode.ERROR, scrub(why)))
+        self._span.set_status(Status(StatusCode.ERROR, status_text(why)))
 
     def context(self) -> str | None:
         return orjson.dumps(self.headers()).decode()
@@ -240,7 +265,7 @@ def _live(
         except BaseException as exc:
             # The exception's text may quote a URL or a key: its type and scrubbed words only.
             raw.set_attribute("exception.type", type(exc).__name__)
-            raw.set_status(Status(StatusCode.ERROR, scrub(str(exc))))
+            raw.set_status(Status(StatusCode.ERROR, status_text(str(exc))))
             raise
 
 
