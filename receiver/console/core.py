@@ -44,6 +44,14 @@ PageHandler = Callable[[Request, Session], Awaitable[Response]]
 ActionHandler = Callable[[Request, Session, Form], Awaitable[Response]]
 
 
+def refuse_nul_in_address(request: Request) -> None:
+    """A path part or a query parameter holding NUL, refused as a form's field is (422,
+    naming it): PostgreSQL can neither keep it nor look it up, so it would be a 500."""
+    query = request.query_params
+    named = {**request.path_params, **{key: query.getlist(key) for key in query}}
+    refuse_nul(named, "address")
+
+
 def environment(*template_dirs: Path) -> jinja2.Environment:
     """The console's templates and filters; a page of `template_dirs` (the portal's) is
     taken before the console's page of the same name."""
@@ -143,6 +151,7 @@ class Console:
 
         @wraps(handler)
         async def guarded(request: Request) -> Response:
+            refuse_nul_in_address(request)
             session = await self.session_of(request)
             if session is None:
                 return self.without_session(request)
@@ -161,6 +170,7 @@ class Console:
 
         @wraps(handler)
         async def guarded(request: Request) -> Response:
+            refuse_nul_in_address(request)
             session = await self.session_of(request)
             form = await self.read_form(request)
             if session is None:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.console import chart, views
-from receiver.console.core import Console, Form
+from receiver.console.core import Console, Form, refuse_nul_in_address
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
@@ -221,6 +221,7 @@ class Pages:
         session = await self.console.session_of(request)
         if session is None:
             return Response("log in first", status_code=401, media_type="text/plain")
+        refuse_nul_in_address(request)
         task_id = request.query_params.get("task_id") or None
         if task_id is not None and len(task_id) > 64:
             raise MalformedRequest("task_id is too long")

@@ -113,7 +113,9 @@ def relay(make_relay: MakeRelay, sim: Simulator, sink: Sink) -> Relay:
     return make_relay(
         [webhook(sink, events=NOT_QUEUED)],
         callbacks={"previous_secret_envs": ["RECEIVER_SECRET_OLD"]},
-        polling={"callback_grace_seconds": 60},
+        # Asked first after a minute (a video2video task is polled until it runs): till
+        # then only a callback brings a poll, so a refused one visibly changes nothing.
+        polling={"callback_grace_seconds": 60, "initial_delay_seconds": 60},
     )
 
 

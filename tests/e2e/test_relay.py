@@ -35,7 +35,9 @@ def test_video2video_round_trip_by_callback(make_relay: MakeRelay, sim: Simulato
             webhook(sink),
             {"name": "slack", "url": f"{sink.url}/slack", "format": "slack"},
             {"name": "discord", "url": f"{sink.url}/discord", "format": "discord"},
-        ]
+        ],
+        # Not asked before its callback (a video2video task is polled until it runs).
+        polling={"initial_delay_seconds": 60},
     )
     response = relay.submit(**video2video(options={"structure_transformation": 0.4}))
     assert response.status_code == 202, response.text
@@ -121,7 +123,9 @@ def test_dropped_callback_is_recovered_by_polling(
     task_id = relay.submit(**video2video()).json()["id"]
     task = relay.wait_task(task_id, settled)
     assert task["state"] == "succeeded"
-    assert [e["source"] for e in task["events"] if e["applied"]] == ["submit", "poll"]
+    applied = [(e["source"], e["state"]) for e in task["events"] if e["applied"]]
+    assert applied[0] == ("submit", "queued") and applied[-1] == ("poll", "succeeded")
+    assert {source for source, _ in applied[1:]} == {"poll"}
     assert [c["kind"] for c in sim.callbacks()] == ["dropped"]
     assert len(sink.received("/hook")) == 1
 
