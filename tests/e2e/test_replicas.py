@@ -214,7 +214,9 @@ def test_killed_replica_loses_nothing(
     assert lost and all(c["status"] is None for c in lost)
     for task in tasks:
         if task["id"] in orphans:
-            assert [e["source"] for e in task["events"] if e["applied"]] == ["submit", "poll"]
+            # Polls alone (the one that saw it running, when one did, then its end).
+            sources = [e["source"] for e in task["events"] if e["applied"]]
+            assert sources[0] == "submit" and set(sources[1:]) == {"poll"}, sources
 
 
 def test_a_key_revoked_on_one_replica_is_refused_by_the_other(make_relay: MakeRelay):
