@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import ADMIN_TOKEN, Child, python_child, relay_env, relay_settings, to_toml
+from common import ADMIN_TOKEN, Child, python_child, relay_env, relay_settings
 
-from tests.testkit import free_port
+from tests.testkit import free_port, to_toml
 
 PARTS = 100_000
 RUNWAY = {"X-Runway-Version": "2024-11-06", "Authorization": f"Bearer {ADMIN_TOKEN}"}
