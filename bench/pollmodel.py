@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 
 from receiver.kernel.config import PollingConfig
-from receiver.kernel.events.rules.polling import (
+from receiver.lifecycle.rules.polling import (
     PollRule,
     Seen,
     next_poll,

@@ -20,12 +20,12 @@ from pathlib import Path
 from common import SIGNING_SECRET, callback_body
 
 from receiver.callbacks import stories as callbacks
-from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.config import CallbackConfig
-from receiver.kernel.events.rules.reports import ClaimPolicy
-from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore
+from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.rules.reports import ClaimPolicy
+from receiver.lifecycle.stories.observe import Report
 
 
 async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[str, float]:

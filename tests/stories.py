@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-from receiver.kernel.events.rules.routing import Subscriptions
-from receiver.kernel.events.stories.observe import Audience
 from receiver.kernel.store import NewTask, Recorded, Store, Task
 from receiver.keys.rules import NO_LIMITS
+from receiver.lifecycle.rules.routing import Subscriptions
+from receiver.lifecycle.stories.observe import Audience
 from receiver.tasks import stories as task_stories
 from receiver.tasks.stories import Accepted, bind
 

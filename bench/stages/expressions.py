@@ -25,7 +25,7 @@ from common import ADMIN_TOKEN
 from harness import Bench, Row, log, verdict
 
 from receiver.kernel import expression_cost, expressions
-from receiver.kernel.events.rules.catalog import example
+from receiver.lifecycle.rules.catalog import example
 
 ISSUE_SECONDS = 42.0
 TARGET_SECONDS = 2.0  # refused or cut within, the issue says; /livez within 1 s

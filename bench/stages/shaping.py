@@ -20,8 +20,8 @@ from harness import Bench, Row, log, verdict
 from receiver.deliveries.fanout.outgoing import default_body
 from receiver.deliveries.fanout.shaping import prepare
 from receiver.kernel.config import Downstream
-from receiver.kernel.events.rules.catalog import TASK_TYPES, example_document
 from receiver.kernel.store import Delivery, DeliveryJob
+from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
 
 TARGET_US = 50.0
 ROUNDS = 31

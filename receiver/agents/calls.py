@@ -17,13 +17,13 @@ from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
-from receiver.kernel.events.rules.task import output_of
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.service import Service
 from receiver.kernel.store import DeliveryFilter, TaskFilter
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rules.task import output_of
 from receiver.shares.share import make_link
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit

@@ -10,8 +10,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from receiver.kernel.events.rules import catalog as events
-from receiver.kernel.events.rules.task import KINDS
+from receiver.lifecycle.rules import catalog as events
+from receiver.lifecycle.rules.task import KINDS
 
 TASK_SCHEME = "task://"
 TASK_TEMPLATE = "task://{id}"

@@ -14,9 +14,9 @@ from typing import Any, cast
 from pydantic import BaseModel, Field, TypeAdapter
 
 from receiver.api.routers import openapi
-from receiver.kernel.events.rules.task import KINDS
 from receiver.kernel.http import models as m
 from receiver.keys.rules import Caller, Scope
+from receiver.lifecycle.rules.task import KINDS
 from receiver.shares.api import ShareParams
 from receiver.tasks.submit import AnyTaskRequest
 

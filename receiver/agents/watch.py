@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from receiver.kernel.errors import NotFound
-from receiver.kernel.events.rules.task import TERMINAL_STATES, output_of
 from receiver.kernel.http.models import answerable_metadata
 from receiver.kernel.service import Service
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of
 from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import MediaStoreError, Redirect, open_media_store
 from receiver.shares.share import shared_view

@@ -15,13 +15,13 @@ from receiver.app.stopping import flush_traces
 from receiver.callbacks.poller import Poller
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.comet.client import CometClient
 from receiver.kernel.config import Config
 from receiver.kernel.observability import logs
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import leases, open_store
+from receiver.lifecycle.comet.client import CometClient
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.gauges import count_store
 from receiver.retention.worker import Retention

@@ -16,7 +16,6 @@ from receiver.downstreams import manage as managed
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest
-from receiver.kernel.events.rules.routing import owner_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.service import Service
@@ -25,6 +24,7 @@ from receiver.keys.bearers import keys_of
 from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
+from receiver.lifecycle.rules.routing import owner_of
 
 MAX_APP_BODY_BYTES = 16 * 1024
 _ERR = ErrorAnswer

@@ -1,10 +1,10 @@
 """Polling: ask CometAPI about tasks whose callback has not come (or never will).
 
 Official-format tasks have no callback and are polled from the start, when the rule of
-receiver/kernel/events/rules/polling.py says: dense around the end it estimates, sparse before.
+receiver/lifecycle/rules/polling.py says: dense around the end it estimates, sparse before.
 Reverse-format tasks are polled at once when a callback comes (the callback is only a
 claim, and the poll's answer is what changes the task and settles the claim:
-receiver/kernel/events/rules/reports.py). CometAPI calls back only when a task ends, so one
+receiver/lifecycle/rules/reports.py). CometAPI calls back only when a task ends, so one
 is asked every `waiting_gap_seconds` until CometAPI says it runs; then, with no callback, a
 few times around where such tasks usually end (a lost callback), then once
 `callback_grace_seconds` pass, at intervals growing by `backoff_factor` up to
@@ -21,14 +21,14 @@ from typing import Any
 
 from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.comet.client import Polled
 from receiver.kernel.errors import UpstreamError
-from receiver.kernel.events.rules.polling import CallbackPolls, PollRule
-from receiver.kernel.events.rules.reports import Observation, sane_credits
-from receiver.kernel.events.rules.task import is_callback
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import DeliveryJob, PollJob, Settled
+from receiver.lifecycle.comet.client import Polled
+from receiver.lifecycle.rules.polling import CallbackPolls, PollRule
+from receiver.lifecycle.rules.reports import Observation, sane_credits
+from receiver.lifecycle.rules.task import is_callback
 from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside
 

@@ -4,7 +4,7 @@ Order matters: the token is checked before the body is read, and the 200 goes ou
 after the event is committed. Every refusal is a 4xx with a reason and changes nothing.
 CometAPI does not sign callbacks, so an accepted one is kept as a claim and wakes the
 poller, whose authenticated answer is what changes the task
-(receiver/kernel/events/rules/reports.py).
+(receiver/lifecycle/rules/reports.py).
 
 The route is a bare ASGI app, not a Starlette endpoint: on the busiest path the Request and
 Response objects and the per-route exception wrapper were a twentieth of a callback's
@@ -23,7 +23,6 @@ from starlette.types import Receive, Scope, Send
 
 from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.errors import (
     BodyTooLarge,
     BodyTooSlow,
@@ -33,12 +32,13 @@ from receiver.kernel.errors import (
     RelayError,
     StoreError,
 )
-from receiver.kernel.events.rules.reports import PENDING
-from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets.tokens import TokenRejected
 from receiver.kernel.service import Service
+from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.rules.reports import PENDING
+from receiver.lifecycle.stories.observe import Report
 
 
 class Callback:

@@ -9,7 +9,7 @@ CometAPI). Past the task's history bound nothing is stored: the callback only br
 poll forward.
 
 Which due polls go now (`claim`): the nearest their end first, as many as the replicas'
-one budget allows (receiver/kernel/events/rules/polling.py), each leased to the process
+one budget allows (receiver/lifecycle/rules/polling.py), each leased to the process
 that will make it.
 
 A poll answers (`answered`): CometAPI's authenticated word on a task, the only report that
@@ -24,10 +24,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.kernel.events.rows import observations, outbox, polls
-from receiver.kernel.events.rows.observations import Locked
-from receiver.kernel.events.rows.polls import PollEnd
-from receiver.kernel.events.rules.polling import (
+from receiver.kernel.handoff import PollLease
+from receiver.kernel.store import DeliveryJob, PollJob, PollResult, Recorded, Settled, Store, Task
+from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows import observations, outbox, polls
+from receiver.lifecycle.rows.observations import Locked
+from receiver.lifecycle.rows.polls import PollEnd
+from receiver.lifecycle.rules.polling import (
     Bucket,
     CallbackPolls,
     PollRule,
@@ -35,7 +38,7 @@ from receiver.kernel.events.rules.polling import (
     held,
     take,
 )
-from receiver.kernel.events.rules.reports import (
+from receiver.lifecycle.rules.reports import (
     PENDING,
     ClaimPolicy,
     Observation,
@@ -48,12 +51,9 @@ from receiver.kernel.events.rules.reports import (
     resubmit,
     settle,
 )
-from receiver.kernel.events.rules.routing import Subscriptions
-from receiver.kernel.events.rules.task import TERMINAL_STATES
-from receiver.kernel.events.stories.observe import Audience, Report, lock, observe, record, told
-from receiver.kernel.handoff import PollLease
-from receiver.kernel.store import DeliveryJob, PollJob, PollResult, Recorded, Settled, Store, Task
-from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rules.routing import Subscriptions
+from receiver.lifecycle.rules.task import TERMINAL_STATES
+from receiver.lifecycle.stories.observe import Audience, Report, lock, observe, record, told
 from receiver.tasks import stories as task_stories
 from receiver.tasks.rows import queue as submit_queue
 

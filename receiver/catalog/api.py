@@ -15,8 +15,6 @@ from receiver.catalog import asyncapi
 from receiver.deliveries import preview as previews
 from receiver.downstreams import manage as managed
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.events.rules.catalog import catalog
-from receiver.kernel.events.rules.routing import shown_name
 from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
@@ -32,6 +30,8 @@ from receiver.keys.door import (
     needs,
     reply,
 )
+from receiver.lifecycle.rules.catalog import catalog
+from receiver.lifecycle.rules.routing import shown_name
 
 MAX_BODY_BYTES = 64 * 1024
 

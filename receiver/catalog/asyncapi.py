@@ -2,7 +2,7 @@
 downstream's channel (its subject, topic, stream or routing key, with the template's
 placeholders as parameters), every event type as a message with its JSON Schema.
 
-Built from the event models (receiver/kernel/events/rules/catalog.py) and the downstreams in use; a
+Built from the event models (receiver/lifecycle/rules/catalog.py) and the downstreams in use; a
 server shows a host and port only, never a credential or a path.
 """
 
@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from receiver.downstreams.brokers import TARGET_FIELD
 from receiver.kernel.config import Downstream
 from receiver.kernel.config.targets import PLACEHOLDERS, placeholders
-from receiver.kernel.events.rules.catalog import DESCRIPTIONS, EVENT_TYPES, MODELS, example
-from receiver.kernel.events.rules.task import KIND_NAMES, STATES
+from receiver.lifecycle.rules.catalog import DESCRIPTIONS, EVENT_TYPES, MODELS, example
+from receiver.lifecycle.rules.task import KIND_NAMES, STATES
 
 _REF = "#/components/schemas/{model}"
 _PROTOCOLS = {"webhook": "https", "amqp": "amqp", "nats": "nats", "mqtt": "mqtt", "redis": "redis"}

@@ -27,7 +27,7 @@ from receiver.cli.remote import (
     progress_line,
     submit_body,
 )
-from receiver.kernel.events.rules.task import KIND_NAMES
+from receiver.lifecycle.rules.task import KIND_NAMES
 
 url_option = click.option(
     "--url",

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from receiver.kernel.events.rules.task import KIND_NAMES, kind_of
+from receiver.lifecycle.rules.task import KIND_NAMES, kind_of
 
 URL_ENV = "RECEIVER_URL"
 TOKEN_ENV = "RECEIVER_ADMIN_TOKEN"

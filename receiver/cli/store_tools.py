@@ -20,11 +20,11 @@ from receiver.deliveries import reads as delivery_reads
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.events.rows.health import DownstreamHealth
-from receiver.kernel.events.rules.routing import DELIVERY_STATES
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.models import TaskSummary
 from receiver.kernel.store import DeliveryFilter, Store, TaskFilter
+from receiver.lifecycle.rows.health import DownstreamHealth
+from receiver.lifecycle.rules.routing import DELIVERY_STATES
 from receiver.tasks import reads as task_reads
 from receiver.tasks.detail import detail_answer
 

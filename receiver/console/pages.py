@@ -19,11 +19,11 @@ from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
-from receiver.kernel.events.rules.routing import owner_of
-from receiver.kernel.events.rules.task import STATES, TERMINAL_STATES, is_callback
 from receiver.kernel.http.models import answerable_metadata
 from receiver.kernel.store import TaskFilter
 from receiver.keys.bearers import keys_of
+from receiver.lifecycle.rules.routing import owner_of
+from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, is_callback
 from receiver.operator import queries
 from receiver.stream.caps import Holder
 from receiver.stream.changes import change_hub

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
-from receiver.kernel.events.rules.task import KIND_NAMES, Output, TaskKind, kind_of, output_of
-from receiver.kernel.events.rules.task import KINDS as TABLE
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.store import Attempt, Event, SubmitAttempt, Task
+from receiver.lifecycle.rules.task import KIND_NAMES, Output, TaskKind, kind_of, output_of
+from receiver.lifecycle.rules.task import KINDS as TABLE
 
 KINDS = KIND_NAMES
 # The submit form's kinds, by what they make, for the groups of its select.

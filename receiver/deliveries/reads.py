@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from receiver.kernel.events.rows import outbox
 from receiver.kernel.store import Delivery, DeliveryFilter, Store
+from receiver.lifecycle.rows import outbox
 
 
 async def deliveries(store: Store, wanted: DeliveryFilter) -> list[Delivery]:

@@ -1,5 +1,5 @@
 """A test event sent to a downstream now (`POST /v1/downstreams/{name}/test`): a sample
-event of a type of the catalog (receiver/kernel/events/rules/catalog.py), signed as every delivery
+event of a type of the catalog (receiver/lifecycle/rules/catalog.py), signed as every delivery
 is,
 marked as a test in its body (`data.test`) and in a header (`webhook-test: true`), sent once
 outside the outbox (no retry, nothing stored), and the attempt answered: its status, how
@@ -22,12 +22,12 @@ from receiver.deliveries.fanout.outgoing import EXCERPT_CHARS, Request, post, si
 from receiver.downstreams import render
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
-from receiver.kernel.events.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import tls_context
 from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.kernel.observability.logs import scrub
 from receiver.kernel.service import Service
+from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
 
 TEST_HEADER = "webhook-test"
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)

@@ -20,7 +20,6 @@ from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.kernel.errors import NotFound
-from receiver.kernel.events.rules.routing import owner_of, shown_name
 from receiver.kernel.http.answer import Answer, BreakerState
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import ErrorAnswer
@@ -38,6 +37,7 @@ from receiver.keys.door import (
     reply,
 )
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rules.routing import owner_of, shown_name
 
 MAX_BODY_BYTES = 64 * 1024
 _ERR = ErrorAnswer

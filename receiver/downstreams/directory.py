@@ -21,7 +21,6 @@ from receiver.downstreams.brokers import BROKER_SCHEMES
 from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.kernel.config.aws_targets import STAND_INS
-from receiver.kernel.events.rules.routing import SECRET_HELD, Subscription, owner_of
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
     SEALED_HEADERS,
@@ -35,6 +34,7 @@ from receiver.kernel.secrets.sealing import (
 from receiver.kernel.service import Service
 from receiver.kernel.store import Store
 from receiver.keys.stories import apps
+from receiver.lifecycle.rules.routing import SECRET_HELD, Subscription, owner_of
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.

@@ -25,13 +25,6 @@ from receiver.kernel.config import (
 )
 from receiver.kernel.config.aws_targets import AWS_FORMATS, unallowed_target
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
-from receiver.kernel.events.rules.routing import (
-    NAME_MAX,
-    TASK_WEBHOOK,
-    looks_owned,
-    owned_name,
-    owner_of,
-)
 from receiver.kernel.extras import extra_of, install_command, installed
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.secrets.sealing import (
@@ -45,6 +38,13 @@ from receiver.kernel.secrets.webhooks import new_secret
 from receiver.kernel.service import Service, Work
 from receiver.keys.bearers import keys_of
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rules.routing import (
+    NAME_MAX,
+    TASK_WEBHOOK,
+    looks_owned,
+    owned_name,
+    owner_of,
+)
 
 M = TypeVar("M", bound=BaseModel)
 

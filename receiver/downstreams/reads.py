@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from receiver.downstreams.rows import managed
 from receiver.downstreams.rows.managed import ManagedRow
-from receiver.kernel.events.rows import health as downstreams
-from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.store import (
     Store,
 )
+from receiver.lifecycle.rows import health as downstreams
+from receiver.lifecycle.rows.health import DownstreamHealth
 
 
 async def health(store: Store, names: list[str]) -> list[DownstreamHealth]:

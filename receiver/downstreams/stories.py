@@ -10,11 +10,11 @@ from typing import Any
 
 from receiver.downstreams.rows import managed
 from receiver.downstreams.rows.managed import ManagedRow
-from receiver.kernel.events.rows import health as downstreams
-from receiver.kernel.events.rows import outbox
-from receiver.kernel.events.rules.routing import SECRET_HELD
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows import health as downstreams
+from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rules.routing import SECRET_HELD
 
 
 async def register(store: Store, names: list[str]) -> None:

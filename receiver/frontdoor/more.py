@@ -20,13 +20,13 @@ from receiver.frontdoor import shape
 from receiver.frontdoor.models import USAGE_MODELS
 from receiver.frontdoor.tasks import RunwayError, create, refusal, runway_answers, runway_version
 from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
-from receiver.kernel.events.rules.task import passed_through
 from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.door import Served, answer, authorize, body, caller_of, described, needs, reply
+from receiver.lifecycle.rules.task import passed_through
 from receiver.tasks import actions as task_actions
 
 _USAGE_BODY_BYTES = 4096

@@ -23,7 +23,6 @@ from starlette.responses import Response
 from receiver.frontdoor import files as runway_files
 from receiver.frontdoor import shape
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound, RelayError
-from receiver.kernel.events.rules.task import FRONT_DOOR, TERMINAL_STATES
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for, headers_for
@@ -44,6 +43,7 @@ from receiver.keys.door import (
     reply,
 )
 from receiver.keys.rules import Scope
+from receiver.lifecycle.rules.task import FRONT_DOOR, TERMINAL_STATES
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit

@@ -1,3 +1,3 @@
-"""The kernel beneath every feature: the one exception tree, configuration,
-observability, the store (`run`, `read`, migrations, leases), the HTTP edge, the CometAPI
-client, outbound safety, secrets, and the shared recording of an event (`events/`)."""
+"""The kernel beneath everything: infrastructure only (the one exception tree,
+configuration, observability, the store: `run`, `read`, migrations, leases; the HTTP edge,
+outbound safety, secrets). The lifecycle of a task stands above it (receiver/lifecycle/)."""

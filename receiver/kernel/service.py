@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from receiver.kernel.comet.client import CometClient
 from receiver.kernel.config import Config
-from receiver.kernel.events.rules.reports import PENDING, ClaimPolicy
-from receiver.kernel.events.rules.task import TERMINAL_STATES
 from receiver.kernel.handoff import DeliveryHandoff, PollHandoff, PollLease, TaskChanges
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Recorded, Store, leases
+from receiver.lifecycle.comet.client import CometClient
+from receiver.lifecycle.rules.reports import PENDING, ClaimPolicy
+from receiver.lifecycle.rules.task import TERMINAL_STATES
 
 T = TypeVar("T")
 

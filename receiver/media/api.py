@@ -16,9 +16,9 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotAllowed, NotFound, StoreError
-from receiver.kernel.events.rules.task import content_type_of
 from receiver.kernel.http.models import ErrorAnswer
 from receiver.keys.door import Served, Token, answer, described
+from receiver.lifecycle.rules.task import content_type_of
 from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import (
     MediaStore,

@@ -26,11 +26,11 @@ from typing import Any
 import aiohttp
 
 from receiver.kernel.errors import MirrorError, UpstreamError
-from receiver.kernel.events.rows.observations import sources_of
-from receiver.kernel.events.rules.task import output_of
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
+from receiver.lifecycle.rows.observations import sources_of
+from receiver.lifecycle.rules.task import output_of
 from receiver.media import stories as copies
 from receiver.media.rows import GivenUp, MirrorJob
 from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_reason, retry_in

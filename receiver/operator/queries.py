@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from receiver.kernel.events.rows import health as downstreams
-from receiver.kernel.events.rows import outbox
-from receiver.kernel.events.rows.health import DownstreamHealth
 from receiver.kernel.store import (
     Activity,
     Delivery,
@@ -18,6 +15,9 @@ from receiver.kernel.store import (
     TaskFilter,
 )
 from receiver.kernel.store.db import Db
+from receiver.lifecycle.rows import health as downstreams
+from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rows.health import DownstreamHealth
 from receiver.operator import rows as reads
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks

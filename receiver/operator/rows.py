@@ -3,9 +3,9 @@ live stream's changes and the hourly activity chart."""
 
 from __future__ import annotations
 
-from receiver.kernel.events.rows import health as downstreams
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import Activity
+from receiver.lifecycle.rows import health as downstreams
 from receiver.retention import rows as retention
 from receiver.tasks.rows import queue as submit_queue
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from receiver.kernel.events.rules.task import TERMINAL_STATES
+from receiver.lifecycle.rules.task import TERMINAL_STATES
 
 DAY = 86400.0
 

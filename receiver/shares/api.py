@@ -21,7 +21,6 @@ from pydantic import Field
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
-from receiver.kernel.events.rules.task import TERMINAL_STATES
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params, TaskIdParams
 from receiver.kernel.service import Service
 from receiver.kernel.store import Change
@@ -37,6 +36,7 @@ from receiver.keys.door import (
     needs,
     reply,
 )
+from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.shares.links import ShareRefused
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 from pydantic import Field
 
-from receiver.kernel.events.rules.routing import TASK_WEBHOOK, owner_of, shown_name
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.models import (
     AttemptSummary,
@@ -20,6 +19,7 @@ from receiver.kernel.http.models import (
 )
 from receiver.kernel.store import Attempt, Delivery
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of, shown_name
 from receiver.tasks.reads import TaskHistory
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.kernel.events.rows import observations, outbox
-from receiver.kernel.events.rules.reports import failure_message
 from receiver.kernel.store import (
     Attempt,
     Delivery,
@@ -19,6 +17,8 @@ from receiver.kernel.store import (
     TaskFilter,
 )
 from receiver.kernel.store.db import Db
+from receiver.lifecycle.rows import observations, outbox
+from receiver.lifecycle.rules.reports import failure_message
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks
 

@@ -11,10 +11,10 @@ A submit (`claim`, then `accepted` or `refused`): waiting tasks claimed under th
 concurrency cap, and each send accepted or refused by CometAPI, or cut off. A claim takes a
 task out of the queue and marks it in flight in one commit, right before the call: a send
 in flight is never taken over, for no one can tell whether CometAPI took it. What follows a
-refusal (wait and send again, or fail) is receiver/kernel/events/rules/queue.py's.
+refusal (wait and send again, or fail) is receiver/lifecycle/rules/queue.py's.
 
 When a task is polled next (`scheduled`, `awaiting_callback`): the rule of
-receiver/kernel/events/rules/polling.py fed with what the store keeps (when the task was
+receiver/lifecycle/rules/polling.py fed with what the store keeps (when the task was
 first seen running, the history of tasks like it), inside a poll's or a submit's
 transaction.
 
@@ -32,8 +32,12 @@ import time
 from dataclasses import dataclass
 
 from receiver.kernel.errors import LimitReached
-from receiver.kernel.events.rows import observations, polls
-from receiver.kernel.events.rules.polling import (
+from receiver.kernel.store import NewTask, Recorded, Store, SubmitAttempt, SubmitJob, Task
+from receiver.kernel.store.db import Db, Sql
+from receiver.keys.rows import keys
+from receiver.keys.rules import KeyLimits, Usage, day_start, freeing_offset, over_limit
+from receiver.lifecycle.rows import observations, polls
+from receiver.lifecycle.rules.polling import (
     HISTORY_SIZE,
     CallbackPolls,
     PollRule,
@@ -46,11 +50,11 @@ from receiver.kernel.events.rules.polling import (
     trims_history,
     usual_window,
 )
-from receiver.kernel.events.rules.queue import Refused, free_slots, take_turns
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.routing import Subscriptions
-from receiver.kernel.events.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through
-from receiver.kernel.events.stories.observe import (
+from receiver.lifecycle.rules.queue import Refused, free_slots, take_turns
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.routing import Subscriptions
+from receiver.lifecycle.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through
+from receiver.lifecycle.stories.observe import (
     Audience,
     Report,
     fan_out,
@@ -58,10 +62,6 @@ from receiver.kernel.events.stories.observe import (
     observe,
     observed,
 )
-from receiver.kernel.store import NewTask, Recorded, Store, SubmitAttempt, SubmitJob, Task
-from receiver.kernel.store.db import Db, Sql
-from receiver.keys.rows import keys
-from receiver.keys.rules import KeyLimits, Usage, day_start, freeing_offset, over_limit
 from receiver.retention import rows as retention
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks
@@ -281,7 +281,7 @@ def scheduled(
 
 
 def awaiting_callback(db: Db, task: Task, state: str, now: float, plan: CallbackPolls) -> float:
-    """The next poll of an unfinished callback-route task (receiver/kernel/events/rules/
+    """The next poll of an unfinished callback-route task (receiver/lifecycle/rules/
     polling.py's `callback_poll`); the history of its kind is read once it runs."""
     history = usual(db, task) if state != "queued" and now < plan.grace_at else None
     return callback_poll(plan, state, task.created_at, history, now)

@@ -27,7 +27,12 @@ from receiver.kernel import expressions
 from receiver.kernel.config import problems
 from receiver.kernel.config.sections import CHANNEL
 from receiver.kernel.errors import InvalidRequest, LimitReached
-from receiver.kernel.events.rules.task import (
+from receiver.kernel.net.guard import check_api_url
+from receiver.kernel.observability import tracing
+from receiver.kernel.service import Service, Work
+from receiver.kernel.store import NewTask, Task
+from receiver.keys.rules import BOOTSTRAP, Caller, KeyLimits
+from receiver.lifecycle.rules.task import (
     KIND_NAMES,
     TERMINAL_STATES,
     State,
@@ -35,11 +40,6 @@ from receiver.kernel.events.rules.task import (
     kind_of,
     passed_through,
 )
-from receiver.kernel.net.guard import check_api_url
-from receiver.kernel.observability import tracing
-from receiver.kernel.service import Service, Work
-from receiver.kernel.store import NewTask, Task
-from receiver.keys.rules import BOOTSTRAP, Caller, KeyLimits
 from receiver.tasks import stories as task_stories
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
 

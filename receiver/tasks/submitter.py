@@ -4,7 +4,7 @@ each as the request CometAPI gets.
 `POST /v1/tasks` only stores a task; this worker, on every replica, claims due tasks from
 the store (receiver/tasks/rows/queue.py) and sends each once. CometAPI's refusals that pass
 (429, 502, 503, 504, no answer) put the task back in the queue with a growing wait; the
-others fail it with CometAPI's words (receiver/kernel/events/rules/queue.py decides which).
+others fail it with CometAPI's words (receiver/lifecycle/rules/queue.py decides which).
 Every send is kept in the task's submit history.
 
 A task's request goes out with the data URIs it refers to back in place, read from the
@@ -22,14 +22,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.comet.client import StreamedBody, Submitted
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
-from receiver.kernel.events.rules.queue import Refusal, SubmitPolicy, after_refusal
-from receiver.kernel.events.rules.task import is_callback
 from receiver.kernel.observability import tracing
 from receiver.kernel.service import Service, Work
 from receiver.kernel.store import Store, SubmitAttempt, SubmitJob
 from receiver.kernel.store.records import new_id
+from receiver.lifecycle.comet.client import StreamedBody, Submitted
+from receiver.lifecycle.rules.queue import Refusal, SubmitPolicy, after_refusal
+from receiver.lifecycle.rules.task import is_callback
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside

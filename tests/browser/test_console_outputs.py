@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
-from receiver.kernel.events.rules.task import KIND_NAMES
+from receiver.lifecycle.rules.task import KIND_NAMES
 from tests.browser.conftest import missing
 from tests.harness import Relay, wait_for
 

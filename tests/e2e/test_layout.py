@@ -41,10 +41,10 @@ def test_the_default_relay_loads_no_library_of_an_extra() -> None:
 
 
 RULES = (
-    "receiver.kernel.events.rules.task",
-    "receiver.kernel.events.rules.reports",
-    "receiver.kernel.events.rules.routing",
-    "receiver.kernel.events.rules.polling",
+    "receiver.lifecycle.rules.task",
+    "receiver.lifecycle.rules.reports",
+    "receiver.lifecycle.rules.routing",
+    "receiver.lifecycle.rules.polling",
     "receiver.deliveries.rules.retry",
 )
 

@@ -9,10 +9,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.store import NewTask
 from receiver.kernel.store.sqlite import SqliteStore
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.retention import worker as retention
 from receiver.retention.rules import DAY, RetentionPolicy, pages_to_free
 from tests.stories import make_task

@@ -20,12 +20,12 @@ from prometheus_client import generate_latest
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.routing import Subscription
-from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Attempt, NewTask, Store, leases, open_store
 from receiver.kernel.store.records import new_id
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.media import stories as copies
 from receiver.retention import stories as pruning
 from receiver.retention import worker as retention

@@ -3,7 +3,7 @@ call them (the official Python SDK, strict response validation, no retries): eac
 a relay task, waited for with the SDK's own `wait_for_task_output`, its output read, and its
 result delivered downstream with the output copied under its own content type.
 
-The same table of kinds (receiver/kernel/events/rules/task.py) drives the front door, the client
+The same table of kinds (receiver/lifecycle/rules/task.py) drives the front door, the client
 and the
 simulator, so a kind added there and to `CREATES` here is covered end to end.
 """
@@ -20,7 +20,7 @@ import httpx
 import pytest
 from runwayml import BadRequestError, RunwayML
 
-from receiver.kernel.events.rules.task import FRONT_DOOR, KINDS
+from receiver.lifecycle.rules.task import FRONT_DOOR, KINDS
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_sdk import sdk_client
 from tests.harness import ADMIN_TOKEN, Simulator, Sink, wait_for

@@ -17,10 +17,6 @@ import pytest
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
-from receiver.kernel.events.rows import polls
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.routing import Subscription
-from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.store import (
     Attempt,
     DeliveryFilter,
@@ -34,6 +30,10 @@ from receiver.kernel.store import (
 from receiver.kernel.store.db import Db
 from receiver.kernel.store.migrate import migrations
 from receiver.kernel.store.records import new_id
+from receiver.lifecycle.rows import polls
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.tasks import reads as task_reads
 from tests import stories
 from tests.stories import make_task

@@ -13,9 +13,9 @@ import pytest
 
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.store import DeliveryFilter, NewTask, Store, leases
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.routing import Subscription
 from receiver.media import stories as copies
 from receiver.tasks.rows import tasks
 from tests import stories

@@ -26,13 +26,6 @@ from receiver.deliveries.stories import AttemptHealth
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import LimitReached, RelayError
-from receiver.kernel.events.rows import observations as event_rows
-from receiver.kernel.events.rows import polls as poll_rows
-from receiver.kernel.events.rules.polling import PollRule, timing_key
-from receiver.kernel.events.rules.queue import Refused
-from receiver.kernel.events.rules.reports import ClaimPolicy, Observation
-from receiver.kernel.events.rules.routing import Subscription
-from receiver.kernel.events.stories.observe import Report
 from receiver.kernel.store import (
     Attempt,
     DeliveryFilter,
@@ -51,6 +44,13 @@ from receiver.keys.rules import NO_LIMITS, KeyLimits
 from receiver.keys.stories import apps as apps_story
 from receiver.keys.stories import keys as keys_story
 from receiver.keys.stories import sessions
+from receiver.lifecycle.rows import observations as event_rows
+from receiver.lifecycle.rows import polls as poll_rows
+from receiver.lifecycle.rules.polling import PollRule, timing_key
+from receiver.lifecycle.rules.queue import Refused
+from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
+from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories.observe import Report
 from receiver.media import stories as copies
 from receiver.operator import queries
 from receiver.operator import rows as reads

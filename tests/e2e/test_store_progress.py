@@ -11,11 +11,11 @@ import pytest
 
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
-from receiver.kernel.events.rows import outbox
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.routing import Subscription
 from receiver.kernel.store import Attempt, Delivery, DeliveryFilter, NewTask, Store, open_store
 from receiver.kernel.store.records import new_id
+from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.routing import Subscription
 from tests import stories
 from tests.stories import make_task
 

@@ -9,11 +9,11 @@ import pytest
 
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
-from receiver.kernel.events.rows import outbox
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.stories.observe import Audience, Report, observe
 from receiver.kernel.store import Attempt, NewTask, Store, TaskFilter
 from receiver.kernel.store.records import new_id
+from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.operator import rows as reads
 from receiver.stream import reads as stream_reads
 from receiver.tasks import reads as task_reads

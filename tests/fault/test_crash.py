@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.secrets.tokens import CallbackSigner
+from receiver.lifecycle.comet.parse import parse_callback
 from tests.conftest import MakeRelay, webhook
 from tests.fault.conftest import SimFactory
 from tests.fault.support import LEDGER, Figures, all_tasks, backend_of, pending_deliveries, size

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver.kernel.comet.parse import parse_callback
 from receiver.kernel.errors import ParseError
-from receiver.kernel.events.rules.task import STATES
+from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.rules.task import STATES
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of, size
 from tests.harness import Simulator, Sink, video2video

@@ -21,8 +21,8 @@ from receiver.cli.common import installed_for
 from receiver.kernel import extras
 from receiver.kernel.config import Settings
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound
-from receiver.kernel.events.rules.task import KIND_NAMES
 from receiver.keys.rules import SCOPES, Caller, Scope
+from receiver.lifecycle.rules.task import KIND_NAMES
 from tests.api_table import OPERATIONS
 
 AGENTS = Path(__file__).parents[2] / "receiver" / "web" / "agents"

@@ -4,7 +4,7 @@ callback is lost, from just past where its kind usually ends; the grace's schedu
 
 from __future__ import annotations
 
-from receiver.kernel.events.rules.polling import CallbackPolls, PollRule, Window, callback_poll
+from receiver.lifecycle.rules.polling import CallbackPolls, PollRule, Window, callback_poll
 
 LOST = PollRule(near_gap=8.0, window_seconds=3.0)
 PLAN = CallbackPolls(grace_at=1600.0, later_at=1700.0, waiting_gap=5.0, lost=LOST, lost_polls=3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.kernel.events.rules.reports import (
+from receiver.lifecycle.rules.reports import (
     Claim,
     ClaimPolicy,
     Observation,

@@ -20,9 +20,9 @@ from receiver.console.brake import LoginBrake
 from receiver.console.session import Sessions, check_form, same_origin
 from receiver.kernel.config import parse_settings, resolve
 from receiver.kernel.errors import InvalidRequest, NotAllowed
-from receiver.kernel.events.rules.task import KINDS
 from receiver.kernel.store import Activity, Attempt, Event, SubmitAttempt, Task
 from receiver.kernel.store.db import Db
+from receiver.lifecycle.rules.task import KINDS
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ import pytest
 
 from receiver.console.preview import EXAMPLE_TYPES, header_lines, preview_payload
 from receiver.kernel.errors import InvalidRequest
-from receiver.kernel.events.rules.catalog import EVENT_TYPES
+from receiver.lifecycle.rules.catalog import EVENT_TYPES
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from receiver.kernel.events.rules.reports import (
+from receiver.lifecycle.rules.reports import (
     MAX_CREDITS,
     Claim,
     Observation,

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from receiver.deliveries.rules.retry import Answer, Decision, RetryPolicy, decide
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.routing import event_document
-from receiver.kernel.events.rules.task import shown_progress
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.routing import event_document
+from receiver.lifecycle.rules.task import shown_progress
 
 POLICY = RetryPolicy(schedule=(5, 30, 120), jitter=0.2, max_retry_after=3600)
 NOW = 1_000.0

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from receiver.downstreams.render import webhook
 from receiver.kernel import expression_cost, expressions
 from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig, problems
-from receiver.kernel.events.rules import catalog as events
+from receiver.lifecycle.rules import catalog as events
 
 # Filters and transforms need the cel extra; the core install refuses them
 # (test_expressions_extra.py). Skipped test by test, so that each is counted.

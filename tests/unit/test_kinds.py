@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.kernel.events.rules.routing import event_document
-from receiver.kernel.events.rules.task import (
+from receiver.lifecycle.rules.routing import event_document
+from receiver.lifecycle.rules.task import (
     CONTENT_TYPES,
     FRONT_DOOR,
     KINDS,
@@ -98,7 +98,7 @@ class _Task:
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_the_event_document_says_the_output_type(name: str) -> None:
-    from receiver.kernel.events.rules.reports import Observation
+    from receiver.lifecycle.rules.reports import Observation
 
     document = event_document(_Task(name), "evt_1", Observation(state="running"), "poll", 1.0)
     assert document["output_type"] == KINDS[name].output

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from receiver.kernel.comet.parse import (
+from receiver.kernel.errors import ParseError
+from receiver.lifecycle.comet.parse import (
     NOT_EXIST,
     _split_with_host,
     _with_host,
@@ -21,9 +22,8 @@ from receiver.kernel.comet.parse import (
     parse_official_task,
     upstream_error_message,
 )
-from receiver.kernel.errors import ParseError
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.task import STATES, TERMINAL_STATES, advances, map_upstream
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, advances, map_upstream
 
 # Every status word /work/shared/cometapi-runway.md lists, and the state it means.
 WORDS = {

@@ -1,10 +1,10 @@
-"""The poll budget's token bucket (receiver/kernel/events/rules/polling.py)."""
+"""The poll budget's token bucket (receiver/lifecycle/rules/polling.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from receiver.kernel.events.rules.polling import Bucket, burst, give_back, held, take
+from receiver.lifecycle.rules.polling import Bucket, burst, give_back, held, take
 
 
 def test_a_fresh_bucket_gives_a_seconds_worth() -> None:

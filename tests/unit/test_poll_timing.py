@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from receiver.kernel.events.rules.polling import (
+from receiver.lifecycle.rules.polling import (
     HISTORY_TRIM_EVERY,
     PollRule,
     Seen,

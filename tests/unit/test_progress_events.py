@@ -11,7 +11,7 @@ from receiver.downstreams.render.message import headline
 from receiver.kernel.config import DownstreamConfig
 from receiver.kernel.config.downstream import ManagedDownstreamConfig
 from receiver.kernel.config.targets import fill
-from receiver.kernel.events.rules.routing import (
+from receiver.lifecycle.rules.routing import (
     PROGRESS,
     TASK_WEBHOOK,
     Coalesced,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from receiver.kernel.events.rules.queue import (
+from receiver.lifecycle.rules.queue import (
     Refusal,
     Refused,
     SubmitPolicy,

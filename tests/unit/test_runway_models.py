@@ -1,5 +1,5 @@
 """Runway's models per route (receiver/frontdoor/models.py) against the installed SDK's
-own type definitions, the routes passed through (receiver/kernel/events/rules/task.py), and the
+own type definitions, the routes passed through (receiver/lifecycle/rules/task.py), and the
 usage
 answer built from the relay's records."""
 
@@ -16,7 +16,7 @@ import pytest
 
 from receiver.frontdoor import shape
 from receiver.frontdoor.models import MODELS_BY_ROUTE, USAGE_MODELS, model_error, models_of
-from receiver.kernel.events.rules.task import (
+from receiver.lifecycle.rules.task import (
     KINDS,
     NOT_TASK_ROUTES,
     PASSED_PATTERN,

@@ -7,7 +7,7 @@ import pytest
 
 from receiver.deliveries.sample_event import SENDABLE, sample
 from receiver.kernel.errors import InvalidRequest
-from receiver.kernel.events.rules.catalog import MODELS, envelope
+from receiver.lifecycle.rules.catalog import MODELS, envelope
 
 
 @pytest.mark.parametrize("event_type", SENDABLE)

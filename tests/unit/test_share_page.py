@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from receiver.kernel.config.sections import MediaConfig, ServerConfig
 from receiver.kernel.config.share import ShareLook
-from receiver.kernel.events.rules.reports import failure_message
 from receiver.kernel.store import Task
+from receiver.lifecycle.rules.reports import failure_message
 from receiver.shares.links import SharedLink, ShareRefused, ShareSigner
 from receiver.shares.page import CLOSED, favicon, page_headers, render_closed, render_page
 from receiver.shares.share import prompt_of, shared_view

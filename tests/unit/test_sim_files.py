@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from receiver.devtools.simulator.files import _ogg_crc, served, silent_ogg, suffix_for
-from receiver.kernel.events.rules.task import Output
+from receiver.lifecycle.rules.task import Output
 
 pytestmark = pytest.mark.unit
 

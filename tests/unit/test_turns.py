@@ -1,11 +1,11 @@
-"""Fair turns between keys in the submit queue (receiver/kernel/events/rules/queue.py)."""
+"""Fair turns between keys in the submit queue (receiver/lifecycle/rules/queue.py)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver.kernel.events.rules.queue import take_turns
+from receiver.lifecycle.rules.queue import take_turns
 
 
 def test_a_batch_does_not_hold_another_keys_single_task_behind_it() -> None:

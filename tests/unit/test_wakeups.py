@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from receiver.kernel.events.rules.reports import PENDING
 from receiver.kernel.handoff import PollHandoff, PollLease, TaskChanges
 from receiver.kernel.service import Work, work_after
 from receiver.kernel.store import PollJob, Recorded, Task
+from receiver.lifecycle.rules.reports import PENDING
 
 
 def task(state: str) -> Task:

@@ -15,10 +15,10 @@ from receiver.downstreams.brokers import Publisher, open_publisher
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.config import Downstream
 from receiver.kernel.config.aws_targets import AWS_FORMATS
-from receiver.kernel.events.rules.routing import TASK_WEBHOOK
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.kernel.service import Service
+from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
 
 def _came_through_the_api(d: Downstream) -> bool:

@@ -16,7 +16,7 @@ import wave
 from functools import cache
 from pathlib import Path
 
-from receiver.kernel.events.rules.task import Output
+from receiver.lifecycle.rules.task import Output
 
 _MEDIA = Path(__file__).parent / "media"
 # Each output type's formats by suffix, its default first.

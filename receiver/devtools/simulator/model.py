@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Kind = str  # a kind of receiver/kernel/events/rules/task.py, or a route of SERVED_THROUGH
+Kind = str  # a kind of receiver/lifecycle/rules/task.py, or a route of SERVED_THROUGH
 # Runway routes the relay's table does not know that this CometAPI serves, and what each
 # makes (the relay passes them through; `avatar_videos`, say, it does not serve).
 SERVED_THROUGH: dict[Kind, Literal["video", "image", "audio"]] = {

@@ -33,7 +33,7 @@ from receiver.devtools.simulator.model import (
     failure_of,
 )
 from receiver.devtools.simulator.timing import timing_of
-from receiver.kernel.events.rules.task import output_of
+from receiver.lifecycle.rules.task import output_of
 
 
 @dataclass

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.events.rows.health import REGISTER_DOWNSTREAM
 from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows.health import REGISTER_DOWNSTREAM
 
 
 @dataclass(frozen=True)

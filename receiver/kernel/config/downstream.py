@@ -29,8 +29,8 @@ from receiver.kernel.config.targets import (
     WILDCARDS,
     placeholders,
 )
-from receiver.kernel.events.rules.task import TERMINAL_STATES, State
 from receiver.kernel.net.headers import header_problem
+from receiver.lifecycle.rules.task import TERMINAL_STATES, State
 
 HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
 

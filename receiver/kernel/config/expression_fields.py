@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, model_validator
 from receiver.kernel import expressions
 from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.config.targets import TARGET_FIELD
-from receiver.kernel.events.rules.catalog import example
 from receiver.kernel.net.headers import header_problem
+from receiver.lifecycle.rules.catalog import example
 
 # The formats whose body is the relay's JSON event, which a transform may replace; chat
 # formats render a message of their own and take a filter only.

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from receiver.kernel.config.share import FrameOrigin, ShareLook
-from receiver.kernel.events.rules.polling import PollRule
+from receiver.lifecycle.rules.polling import PollRule
 
 CONFIG_ENV = "RECEIVER_CONFIG"
 CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
@@ -135,7 +135,7 @@ class PollingConfig(Section):
     # included; the due polls nearest their task's end go first. 0: no budget (only
     # CometAPI's 429 holds polls), since the account's rate is CometAPI's to say.
     max_per_second: Annotated[float, Field(ge=0)] = 0.0
-    # The polls of a task CometAPI is working on (receiver/kernel/events/rules/polling.py):
+    # The polls of a task CometAPI is working on (receiver/lifecycle/rules/polling.py):
     # every
     # near_gap across the window where its end is expected, at most running_gap apart
     # while it runs, waiting_gap while it has not started, never past the ceiling.

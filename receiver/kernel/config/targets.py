@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from receiver.kernel.events.rules.routing import PROGRESS, PROGRESS_TYPE
+from receiver.lifecycle.rules.routing import PROGRESS, PROGRESS_TYPE
 
 # The URL schemes each broker format takes (the second: over TLS).
 BROKER_SCHEMES: dict[str, tuple[str, ...]] = {

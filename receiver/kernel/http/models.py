@@ -10,17 +10,17 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from receiver.kernel.errors import ParseError
-from receiver.kernel.events.rules.task import (
+from receiver.kernel.http.answer import Answer as Answer
+from receiver.kernel.http.answer import BreakerState as BreakerState
+from receiver.kernel.http.body import check_depth
+from receiver.kernel.moments import epoch_seconds
+from receiver.lifecycle.rules.task import (
     KIND_NAMES,
     PASSED_PATTERN,
     State,
     is_passed_through,
     is_route_name,
 )
-from receiver.kernel.http.answer import Answer as Answer
-from receiver.kernel.http.answer import BreakerState as BreakerState
-from receiver.kernel.http.body import check_depth
-from receiver.kernel.moments import epoch_seconds
 
 
 def _known_kind(value: str) -> str:
@@ -29,7 +29,7 @@ def _known_kind(value: str) -> str:
     return value
 
 
-# Every kind of the table (receiver/kernel/events/rules/task.py), or a Runway route it does
+# Every kind of the table (receiver/lifecycle/rules/task.py), or a Runway route it does
 # not know, passed through.
 _KIND_SCHEMA = {"type": "string", "pattern": PASSED_PATTERN, "examples": list(KIND_NAMES)}
 Kind = Annotated[str, AfterValidator(_known_kind), WithJsonSchema(_KIND_SCHEMA)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from receiver.kernel.events.rules.routing import DELIVERY_STATES, owner_of, shown_name
+from receiver.lifecycle.rules.routing import DELIVERY_STATES, owner_of, shown_name
 
 # An app's downstream whose app this process has not read yet (a moment after it was made).
 UNNAMED_APP = "(app)"

@@ -1,6 +1,5 @@
 """Persist: the durable store of tasks, events and the delivery outbox."""
 
-from receiver.kernel.events.rules.reports import ClaimPolicy
 from receiver.kernel.extras import require
 from receiver.kernel.store.records import (
     Activity,
@@ -21,6 +20,7 @@ from receiver.kernel.store.records import (
     TaskFilter,
 )
 from receiver.kernel.store.store import Store
+from receiver.lifecycle.rules.reports import ClaimPolicy
 
 __all__ = [
     "Activity",

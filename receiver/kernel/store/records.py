@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from receiver.kernel.events.rules.reports import Claim, Verdict
-from receiver.kernel.events.rules.routing import TaskRoute
+from receiver.lifecycle.rules.reports import Claim, Verdict
+from receiver.lifecycle.rules.routing import TaskRoute
 
 
 def webhook_origin(url: str | None) -> str | None:

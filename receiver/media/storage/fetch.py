@@ -17,9 +17,9 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from receiver.kernel.errors import MirrorError
-from receiver.kernel.events.rules.task import CONTENT_TYPES
 from receiver.kernel.net.guard import check_literal
 from receiver.kernel.net.transport_errors import Failure, transport_errors
+from receiver.lifecycle.rules.task import CONTENT_TYPES
 from receiver.media.storage.local import MediaStore, MediaStoreError
 
 _CHUNK = 64 * 1024

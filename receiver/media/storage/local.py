@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.events.rules.task import content_type_of
 from receiver.kernel.extras import require
 from receiver.kernel.observability.logs import scrub
+from receiver.lifecycle.rules.task import content_type_of
 
 if TYPE_CHECKING:
     from receiver.media.storage.s3 import S3MediaStore

@@ -5,7 +5,7 @@ queue's moves (out of it, back into it for a new upstream task).
 A task waits while `submit_due_at` is set. A claim takes it out of the queue and marks it
 in flight (`submit_owner`) in one commit, right before the call: a send in flight is never
 taken over, for no one can tell whether CometAPI took it. What is written is decided in
-receiver/tasks/stories.py, by receiver/kernel/events/rules/queue.py's rules.
+receiver/tasks/stories.py, by receiver/lifecycle/rules/queue.py's rules.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def running_upstream(db: Db) -> int:
 
 
 # Each app's oldest waiting tasks, its line in the fair turns
-# (receiver/kernel/events/rules/queue.py).
+# (receiver/lifecycle/rules/queue.py).
 # SQLite is told to read the queue's own index: left to itself it walks tasks_owner,
 # already in the window's order, which is every task ever stored (33 ms a claim at
 # 60,000 tasks with none waiting, against microseconds).

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 
 from receiver.kernel.errors import Conflict
-from receiver.kernel.events.rows.observations import LOCKED_TASK
-from receiver.kernel.events.rules.routing import TASK_WEBHOOK
 from receiver.kernel.store.db import Db, Row, Sql
 from receiver.kernel.store.records import Delivery, Event, NewTask, Task, TaskFilter, new_id
+from receiver.lifecycle.rows.observations import LOCKED_TASK
+from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
 # A data URI is kept in parts of this many characters: no buffer holds a whole one.
 INPUT_PART_CHARS = 4 * 1024 * 1024

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from receiver.kernel.events.rules.reports import Claim
 from receiver.kernel.store.db import Db, Row, Sql
 from receiver.kernel.store.records import PollJob
+from receiver.lifecycle.rules.reports import Claim
 
 # Due polls nearest their task's end first: a callback's claim (its task says it has ended)
 # at the claim's time, a task whose end is estimated at that end, and one with no estimate a

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
-from receiver.kernel.events.rules.task import TERMINAL_STATES, State, advances
+from receiver.lifecycle.rules.task import TERMINAL_STATES, State, advances
 
 
 @dataclass(frozen=True)

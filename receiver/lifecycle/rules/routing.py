@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from receiver.kernel.events.rules.polling import end_from_progress
-from receiver.kernel.events.rules.reports import Observation, failure_message
-from receiver.kernel.events.rules.task import TERMINAL_STATES, output_of
+from receiver.lifecycle.rules.polling import end_from_progress
+from receiver.lifecycle.rules.reports import Observation, failure_message
+from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of
 
 RowState = Literal["pending", "held", "mirroring"]
 

@@ -11,21 +11,21 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from receiver.kernel.comet.parse import (
+from receiver.kernel.errors import ParseError, UpstreamError, UpstreamTimeout
+from receiver.kernel.http.body import load_json
+from receiver.kernel.net.headers import retry_after
+from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
+from receiver.kernel.net.transport_errors import Failure, transport_errors
+from receiver.kernel.observability.logs import scrub
+from receiver.lifecycle.comet.parse import (
     NOT_EXIST,
     parse_envelope,
     parse_feed,
     parse_official_task,
     upstream_error_message,
 )
-from receiver.kernel.errors import ParseError, UpstreamError, UpstreamTimeout
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.task import is_callback, route_of
-from receiver.kernel.http.body import load_json
-from receiver.kernel.net.headers import retry_after
-from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
-from receiver.kernel.net.transport_errors import Failure, transport_errors
-from receiver.kernel.observability.logs import scrub
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.task import is_callback, route_of
 
 _MAX_RAW = 64 * 1024
 _MAX_WORDS = 500  # of CometAPI's words in an error: stored on a task, answered, logged

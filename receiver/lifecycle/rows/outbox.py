@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from receiver.kernel.events.rules.routing import TASK_WEBHOOK, Waiting
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.records import Attempt, Delivery, DeliveryFilter, DeliveryJob, new_id
+from receiver.lifecycle.rules.routing import TASK_WEBHOOK, Waiting
 
 INSERT_DELIVERY = Sql(
     "INSERT INTO deliveries (id, event_id, task_id, downstream, state, last_error,"

@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from receiver.kernel.errors import ParseError
-from receiver.kernel.events.rules.reports import Observation
-from receiver.kernel.events.rules.task import State, map_upstream
 from receiver.kernel.http.body import load_json
 from receiver.kernel.observability.logs import get_logger
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.task import State, map_upstream
 
 _log = get_logger("receiver.comet")
 _UNKNOWN_SEEN: set[str] = set()
@@ -217,7 +217,7 @@ def _reverse(
         thumbnail=_url(data.get("poster")) or _url(data.get("last_frame")),
         error=error,
         progress=_text(data.get("progress"), 16),
-        # As given: receiver/kernel/events/rules/reports.py's sane_credits refuses, and has the
+        # As given: receiver/lifecycle/rules/reports.py's sane_credits refuses, and has the
         # refusal logged, what cannot be a price (not finite, negative, absurdly large).
         point=_figure(data.get("point")),
         refund=_figure(data.get("refund")),

@@ -12,11 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.kernel.events.rows import health as downstream_rows
-from receiver.kernel.events.rows import observations, outbox
-from receiver.kernel.events.rows.observations import Locked, NewEvent
-from receiver.kernel.events.rules.reports import PENDING, Observation
-from receiver.kernel.events.rules.routing import (
+from receiver.kernel.store import Recorded, Store, Task
+from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.records import new_id
+from receiver.lifecycle.rows import health as downstream_rows
+from receiver.lifecycle.rows import observations, outbox
+from receiver.lifecycle.rows.observations import Locked, NewEvent
+from receiver.lifecycle.rules.reports import PENDING, Observation
+from receiver.lifecycle.rules.routing import (
     PROGRESS,
     PROGRESS_TYPE,
     LastSent,
@@ -30,10 +33,7 @@ from receiver.kernel.events.rules.routing import (
     supersedes,
     waits_for_mirror,
 )
-from receiver.kernel.events.rules.task import TERMINAL_STATES, advances, output_of, shown_progress
-from receiver.kernel.store import Recorded, Store, Task
-from receiver.kernel.store.db import Db, Sql
-from receiver.kernel.store.records import new_id
+from receiver.lifecycle.rules.task import TERMINAL_STATES, advances, output_of, shown_progress
 
 
 @dataclass(frozen=True)

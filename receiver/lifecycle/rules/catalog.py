@@ -3,7 +3,7 @@ from the models below, never written by hand) and an example.
 
 What is described is the `webhook` format's event, as a webhook receives it and a broker
 message carries it: `{type, timestamp, data}`, `data` being the event document
-(receiver/kernel/events/rules/routing.py). Chat formats render the same document into a message.
+(receiver/lifecycle/rules/routing.py). Chat formats render the same document into a message.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from receiver.kernel.events.rules.task import State
+from receiver.lifecycle.rules.task import State
 
 TASK_TYPES = (
     "task.queued",
@@ -57,7 +57,7 @@ class TaskEventData(_Strict):
     event_id: str = Field(description="One per event; every delivery of it carries it.")
     task_id: str
     upstream_task_id: str | None = Field(description="CometAPI's id of the task.")
-    kind: str = Field(description="The kind of task (receiver/kernel/events/rules/task.py).")
+    kind: str = Field(description="The kind of task (receiver/lifecycle/rules/task.py).")
     state: State
     upstream_status: str | None = Field(description="CometAPI's own word for the state.")
     outputs: list[str] = Field(description="The renders' URLs.")
