@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from receiver.kernel.extras import installed
-from receiver.kernel.service import Service
+from receiver.wiring.service import Service
 
 if TYPE_CHECKING:
     from receiver.agents.server import AgentsDoor

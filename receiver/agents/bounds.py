@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from receiver.agents.watch import subscriber_name
 from receiver.kernel.errors import LimitReached
-from receiver.kernel.service import Service
 from receiver.keys.rules import Caller
 from receiver.stream.caps import Holder
 from receiver.stream.changes import change_hub
+from receiver.wiring.service import Service
 
 SESSIONS_LIMIT = "mcp.max_sessions_per_key"
 

@@ -20,7 +20,6 @@ from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, Relay
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.body import refuse_nul
-from receiver.kernel.service import Service
 from receiver.kernel.store import DeliveryFilter, TaskFilter
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.task import output_of
@@ -28,6 +27,7 @@ from receiver.shares.share import make_link
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 from receiver.tasks.detail import own
+from receiver.wiring.service import Service
 
 
 @dataclass(frozen=True)

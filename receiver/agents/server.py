@@ -45,10 +45,10 @@ from receiver.kernel.errors import (
     RelayError,
 )
 from receiver.kernel.http.body import read_body
-from receiver.kernel.service import Service
 from receiver.keys.bearers import keys_of
 from receiver.keys.door import bearer
 from receiver.keys.rules import Caller
+from receiver.wiring.service import Service
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 CALLER = "receiver.caller"  # where the authenticated caller rides on the request's scope

@@ -14,7 +14,6 @@ from typing import Any
 
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.models import answerable_metadata
-from receiver.kernel.service import Service
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of
 from receiver.media.storage.links import media_links_of
@@ -23,6 +22,7 @@ from receiver.shares.share import shared_view
 from receiver.stream.changes import Subscription, change_hub
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
+from receiver.wiring.service import Service
 
 # (progress, total, message): sent as MCP progress notifications when the caller asked.
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]

@@ -25,9 +25,9 @@ from receiver.frontdoor import tasks as runwayml
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http.answers import error, methods_of
 from receiver.kernel.http.errors import answer_for, headers_for
-from receiver.kernel.service import Service
 from receiver.keys.door import malformed
 from receiver.portal import portal_app
+from receiver.wiring.service import Service
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 

@@ -19,7 +19,6 @@ from receiver.kernel.config import Config
 from receiver.kernel.observability import logs
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
-from receiver.kernel.service import Service, Work
 from receiver.kernel.store import leases, open_store
 from receiver.lifecycle.comet.client import CometClient
 from receiver.media.mirror import Mirror, give_up_mirrors
@@ -27,6 +26,7 @@ from receiver.operator.gauges import count_store
 from receiver.retention.worker import Retention
 from receiver.stream.changes import change_hub
 from receiver.tasks.submitter import Submitter
+from receiver.wiring.service import Service, Work
 
 
 def build_service(config: Config) -> Service:

@@ -16,8 +16,8 @@ from receiver.app.stopping import flush_traces
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.net import speed
-from receiver.kernel.service import Service
 from receiver.kernel.store import leases
+from receiver.wiring.service import Service
 
 
 async def run_worker(service: Service, stopping: asyncio.Event) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from receiver.kernel.observability import tracing
-from receiver.kernel.service import Service
+from receiver.wiring.service import Service
 
 
 async def flush_traces(service: Service) -> None:

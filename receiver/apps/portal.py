@@ -20,10 +20,10 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.apps import stories as portal
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
-from receiver.kernel.service import Service
 from receiver.keys.bearers import keys_of
 from receiver.keys.rows.apps import AppRow, PortalApp
 from receiver.keys.rules import Caller, Scope
+from receiver.wiring.service import Service
 
 DEFAULT_TTL_SECONDS = 15 * 60
 MAX_TTL_SECONDS = 24 * 3600

@@ -23,7 +23,6 @@ from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
-from receiver.kernel.service import Service, Work
 from receiver.kernel.store import DeliveryJob, PollJob, Settled
 from receiver.lifecycle.comet.client import Polled
 from receiver.lifecycle.rules.polling import CallbackPolls, PollRule
@@ -31,6 +30,7 @@ from receiver.lifecycle.rules.reports import Observation, sane_credits
 from receiver.lifecycle.rules.task import is_callback
 from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside
+from receiver.wiring.service import Service, Work
 
 
 class Poller:

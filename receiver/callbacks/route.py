@@ -35,10 +35,10 @@ from receiver.kernel.errors import (
 from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets.tokens import TokenRejected
-from receiver.kernel.service import Service
 from receiver.lifecycle.comet.parse import parse_callback
 from receiver.lifecycle.rules.reports import PENDING
 from receiver.lifecycle.stories.observe import Report
+from receiver.wiring.service import Service
 
 
 class Callback:

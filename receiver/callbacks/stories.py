@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.kernel.handoff import PollLease
 from receiver.kernel.store import DeliveryJob, PollJob, PollResult, Recorded, Settled, Store, Task
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import observations, outbox, polls
@@ -33,6 +32,7 @@ from receiver.lifecycle.rows.polls import PollEnd
 from receiver.lifecycle.rules.polling import (
     Bucket,
     CallbackPolls,
+    PollLease,
     PollRule,
     give_back,
     held,

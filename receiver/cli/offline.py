@@ -21,7 +21,7 @@ from receiver.kernel.errors import NotFound, StoreError
 from receiver.kernel.store import Store, open_store
 
 if TYPE_CHECKING:
-    from receiver.kernel.service import Service
+    from receiver.wiring.service import Service
 
 T = TypeVar("T")
 

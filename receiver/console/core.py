@@ -21,9 +21,9 @@ from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
 from receiver.kernel.errors import MalformedRequest, NotAllowed
 from receiver.kernel.http.body import read_body, refuse_nul
-from receiver.kernel.service import Service
 from receiver.keys.stories import sessions
 from receiver.lifecycle.rules.task import is_passed_through
+from receiver.wiring.service import Service
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 64 * 1024

@@ -25,7 +25,7 @@ from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import origin_of
 from receiver.kernel.errors import RelayError
-from receiver.kernel.service import Service
+from receiver.wiring.service import Service
 
 
 def console_app(service: Service) -> Starlette:

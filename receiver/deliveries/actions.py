@@ -11,10 +11,10 @@ from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import NotFound
-from receiver.kernel.service import Service, Work
 from receiver.kernel.store import Delivery, DeliveryFilter
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name
+from receiver.wiring.service import Service, Work
 
 # The names the doors call (receiver/web/), kept while they move: each is the story or the
 # submit itself, nothing in between.

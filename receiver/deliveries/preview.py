@@ -20,10 +20,10 @@ from receiver.kernel.config.aws import DownstreamFormat
 from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.config.expression_fields import DownstreamExpressions
 from receiver.kernel.errors import InvalidRequest, NotFound
-from receiver.kernel.service import Service
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.tasks import reads as task_reads
+from receiver.wiring.service import Service
 
 # What the relay adds to every request (values shown as placeholders).
 _SIGNED = {

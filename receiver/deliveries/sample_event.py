@@ -26,8 +26,8 @@ from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import tls_context
 from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.kernel.observability.logs import scrub
-from receiver.kernel.service import Service
 from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
+from receiver.wiring.service import Service
 
 TEST_HEADER = "webhook-test"
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)

@@ -23,7 +23,6 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.http.answer import Answer, BreakerState
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import ErrorAnswer
-from receiver.kernel.service import Service
 from receiver.keys.bearers import keys_of
 from receiver.keys.door import (
     PathId,
@@ -38,6 +37,7 @@ from receiver.keys.door import (
 )
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.routing import owner_of, shown_name
+from receiver.wiring.service import Service
 
 MAX_BODY_BYTES = 64 * 1024
 _ERR = ErrorAnswer

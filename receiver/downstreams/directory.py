@@ -31,10 +31,10 @@ from receiver.kernel.secrets.sealing import (
     seal_url,
     url_is_current,
 )
-from receiver.kernel.service import Service
 from receiver.kernel.store import Store
 from receiver.keys.stories import apps
 from receiver.lifecycle.rules.routing import SECRET_HELD, Subscription, owner_of
+from receiver.wiring.service import Service
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.

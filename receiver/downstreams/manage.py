@@ -35,7 +35,6 @@ from receiver.kernel.secrets.sealing import (
     seal_url,
 )
 from receiver.kernel.secrets.webhooks import new_secret
-from receiver.kernel.service import Service, Work
 from receiver.keys.bearers import keys_of
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.routing import (
@@ -45,6 +44,7 @@ from receiver.lifecycle.rules.routing import (
     owned_name,
     owner_of,
 )
+from receiver.wiring.service import Service, Work
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -13,10 +13,10 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.requests import Request
 
 from receiver.kernel.errors import InvalidRequest, NotFound, StoreError
-from receiver.kernel.service import Service
 from receiver.keys.door import caller_of
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError, Redirect, open_media_store
+from receiver.wiring.service import Service
 
 UPLOAD_SALT = "runway-relay.runway-upload.v1"
 URI_SALT = "runway-relay.runway-uri.v1"

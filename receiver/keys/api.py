@@ -13,11 +13,11 @@ from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.kernel.service import Service
 from receiver.keys.bearers import keys_of
 from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules import KeyLimits, Scope
+from receiver.wiring.service import Service
 
 MAX_KEY_BODY_BYTES = 16 * 1024
 KeyName = Annotated[

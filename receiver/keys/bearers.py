@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 from receiver.kernel.errors import InvalidRequest
-from receiver.kernel.service import Service
 from receiver.kernel.store import Store
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rows.keys import KeyRow, NewKey
@@ -32,6 +31,7 @@ from receiver.keys.rules import (
     same_digest,
 )
 from receiver.keys.stories import apps, keys
+from receiver.wiring.service import Service
 
 REMEMBER_SECONDS = 1.0
 _MAX_REMEMBERED = 10_000

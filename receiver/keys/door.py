@@ -17,9 +17,9 @@ from receiver.kernel.errors import MalformedRequest, NotAllowed, NotAuthenticate
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.models import TEXT, ErrorAnswer
-from receiver.kernel.service import Service
 from receiver.keys.bearers import keys_of
 from receiver.keys.rules import Caller, Scope
+from receiver.wiring.service import Service
 
 
 def bearer(request: Request) -> str:

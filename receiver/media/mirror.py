@@ -28,7 +28,6 @@ import aiohttp
 from receiver.kernel.errors import MirrorError, UpstreamError
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
-from receiver.kernel.service import Service, Work
 from receiver.lifecycle.rows.observations import sources_of
 from receiver.lifecycle.rules.task import output_of
 from receiver.media import stories as copies
@@ -37,6 +36,7 @@ from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import open_media_store
+from receiver.wiring.service import Service, Work
 
 _SLOTS = 8
 _GIVE_UP_BATCH = 100

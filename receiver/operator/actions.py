@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from receiver.kernel.errors import Overloaded, StoreError
-from receiver.kernel.service import Service
+from receiver.wiring.service import Service
 
 
 async def ready(service: Service) -> None:

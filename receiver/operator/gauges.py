@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from receiver.kernel.service import Service
 from receiver.operator import queries
+from receiver.wiring.service import Service
 
 
 async def count_store(service: Service, stopping: asyncio.Event) -> None:

@@ -19,9 +19,9 @@ from receiver.console.core import NOTICES, Console
 from receiver.console.core import environment as console_environment
 from receiver.console.security import FRAMED_BY
 from receiver.console.session import Session
-from receiver.kernel.service import Service
 from receiver.keys.stories import sessions
 from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
+from receiver.wiring.service import Service
 
 HERE = Path(__file__).parent
 ENDED = "Your portal session has ended: open a new portal link from the app."

@@ -19,7 +19,6 @@ from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
-from receiver.kernel.service import Service
 from receiver.kernel.store import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.routing import shown_name
 from receiver.lifecycle.rules.task import STATES
@@ -27,6 +26,7 @@ from receiver.portal.core import Portal, caller_of
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks.detail import own
+from receiver.wiring.service import Service
 
 PAGE_SIZE = 25
 DELIVERY_STATES = ("pending", "succeeded", "dead", "held", "filtered", "superseded", "mirroring")

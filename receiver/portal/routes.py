@@ -20,12 +20,12 @@ from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import Session, origin_of
 from receiver.kernel.errors import RelayError
-from receiver.kernel.service import Service
 from receiver.keys.rules import Caller
 from receiver.portal.actions import Actions
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.opening import Opening
 from receiver.portal.pages import Pages
+from receiver.wiring.service import Service
 
 
 class PortalPreview(PreviewRoute):

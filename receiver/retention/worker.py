@@ -19,11 +19,11 @@ from typing import Any
 
 from receiver.kernel.config import RetentionConfig
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.service import Service
 from receiver.kernel.store import Store
 from receiver.retention import stories as pruning
 from receiver.retention.rows import PruneStep
 from receiver.retention.rules import KINDS, START, Cursor, RetentionPolicy, pages_to_free
+from receiver.wiring.service import Service
 
 LEASE_SECONDS = 60.0  # renewed at every batch; a dead replica's lease runs out after this
 _PAUSE = (0.005, 1.0)  # the pause between batches, as long as the batch took, within these

@@ -22,7 +22,6 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params, TaskIdParams
-from receiver.kernel.service import Service
 from receiver.kernel.store import Change
 from receiver.keys.door import (
     PathId,
@@ -41,6 +40,7 @@ from receiver.shares.links import ShareRefused
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
 from receiver.stream.changes import Subscription, change_hub
+from receiver.wiring.service import Service
 
 KEEP_ALIVE_SECONDS = 15.0
 DEFAULT_TTL_SECONDS = 7 * 86400

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.kernel.errors import NotAllowed
-from receiver.kernel.service import Service
+from receiver.wiring.service import Service
 
 _PREFIX = "s2."
 _INFO = b"runway-relay share links v2"

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from receiver.kernel.errors import NotFound
-from receiver.kernel.service import Service
 from receiver.kernel.store import Task
 from receiver.keys.bearers import keys_of
 from receiver.keys.rules import Caller
@@ -20,6 +19,7 @@ from receiver.stream.caps import Holder
 from receiver.tasks import reads as task_reads
 from receiver.tasks.actions import task_of
 from receiver.tasks.reads import TaskHistory
+from receiver.wiring.service import Service
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.service import Service
 from receiver.kernel.store import Change, Store
 from receiver.keys.stories import keys
 from receiver.stream import reads as stream_reads
 from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
+from receiver.wiring.service import Service
 
 POLL_SECONDS = 0.5
 # How often the holders of the open streams are checked against the store: a key revoked,

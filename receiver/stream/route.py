@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from receiver.kernel.errors import MalformedRequest
-from receiver.kernel.service import Service
 from receiver.kernel.store import Change
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.stream import reads as stream_reads
 from receiver.stream.caps import Holder
 from receiver.stream.changes import READ_LIMIT, ChangeHub, Feed, Subscription
+from receiver.wiring.service import Service
 
 KEEP_ALIVE_SECONDS = 15.0
 RECONNECT_MS = 1000

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from receiver.kernel.errors import NotFound
-from receiver.kernel.service import Service
 from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import reads as task_reads
 from receiver.tasks.cancelling import cancel
+from receiver.wiring.service import Service
 
 # The names the doors call (receiver/web/), kept while they move: each is the story or the
 # submit itself, nothing in between.

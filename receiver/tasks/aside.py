@@ -8,8 +8,8 @@ and it is logged once: set aside, the task is never picked up again.
 
 from __future__ import annotations
 
-from receiver.kernel.service import Service
 from receiver.tasks import stories as task_stories
+from receiver.wiring.service import Service
 
 
 async def set_aside(service: Service, worker: str, task_id: str, exc: BaseException) -> None:

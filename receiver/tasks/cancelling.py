@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.service import Service
 from receiver.kernel.store import Task
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories
+from receiver.wiring.service import Service
 
 
 async def cancel(service: Service, task_id: str) -> Task:

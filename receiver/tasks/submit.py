@@ -29,7 +29,6 @@ from receiver.kernel.config.sections import CHANNEL
 from receiver.kernel.errors import InvalidRequest, LimitReached
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
-from receiver.kernel.service import Service, Work
 from receiver.kernel.store import NewTask, Task
 from receiver.keys.rules import BOOTSTRAP, Caller, KeyLimits
 from receiver.lifecycle.rules.task import (
@@ -42,6 +41,7 @@ from receiver.lifecycle.rules.task import (
 )
 from receiver.tasks import stories as task_stories
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
+from receiver.wiring.service import Service, Work
 
 # A URL CometAPI can fetch: a host name or address (an IPv6 one in brackets), then an
 # optional port and the rest without spaces. One pattern is both the check and what the

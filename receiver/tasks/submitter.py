@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.kernel.observability import tracing
-from receiver.kernel.service import Service, Work
 from receiver.kernel.store import Store, SubmitAttempt, SubmitJob
 from receiver.kernel.store.records import new_id
 from receiver.lifecycle.comet.client import StreamedBody, Submitted
@@ -39,6 +38,7 @@ from receiver.tasks.rules.inputs import (
     json_string_part,
     next_batch,
 )
+from receiver.wiring.service import Service, Work
 
 T = TypeVar("T")
 # Sends in flight from one process. Few: the HTTP client's pool spends CPU on every call in

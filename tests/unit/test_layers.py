@@ -15,9 +15,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 # Beneath every feature, lowest first; each uses only the units before it. The kernel is
 # infrastructure (the store, the HTTP edge, observability, outbound safety, secrets) and
 # uses nothing of the receiver outside itself; the lifecycle of a task (its kinds and
-# states, reports and claims, polls, the outbox and who gets a delivery) stands on it.
+# states, reports and claims, polls, the outbox and who gets a delivery) stands on it; the
+# wiring (the process's parts, made once at start-up) on them.
 KERNEL = "kernel"
-BENEATH = [KERNEL, "lifecycle"]
+BENEATH = [KERNEL, "lifecycle", "wiring"]
 # Until they move out of the kernel or take what they need from their callers (issue 62),
 # these kernel modules still use the lifecycle.
 KERNEL_USING_THE_LIFECYCLE = {
@@ -27,7 +28,7 @@ KERNEL_USING_THE_LIFECYCLE = {
     "receiver.kernel.config.targets",
     "receiver.kernel.http.models",
     "receiver.kernel.observability.metrics",
-    "receiver.kernel.service",
+    "receiver.wiring.service",
     "receiver.kernel.store",
     "receiver.kernel.store.records",
 }

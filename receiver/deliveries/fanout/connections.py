@@ -17,8 +17,8 @@ from receiver.kernel.config import Downstream
 from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
-from receiver.kernel.service import Service
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
+from receiver.wiring.service import Service
 
 
 def _came_through_the_api(d: Downstream) -> bool:

@@ -9,8 +9,8 @@ from typing import Protocol
 from receiver.deliveries.rules.breaker import Breaker, TokenBucket
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.config import Downstream
-from receiver.kernel.service import Service
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
+from receiver.wiring.service import Service
 
 
 class Closable(Protocol):

@@ -37,14 +37,14 @@ from receiver.downstreams.directory import directory_of
 from receiver.downstreams.render.telegram import posted_message
 from receiver.kernel.config import Downstream
 from receiver.kernel.errors import DownstreamError
-from receiver.kernel.handoff import NOTHING_RESERVED, Reservation
 from receiver.kernel.net import guard
 from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.kernel.observability import logs, tracing
-from receiver.kernel.service import Service, Work
 from receiver.kernel.store import Attempt, Delivery, DeliveryJob
 from receiver.kernel.store.records import new_id
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
+from receiver.wiring.handoff import NOTHING_RESERVED, Reservation
+from receiver.wiring.service import Service, Work
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210

@@ -205,6 +205,16 @@ _EPSILON = 1e-9  # a whole poll's worth summed from a float's fractions still co
 
 
 @dataclass(frozen=True)
+class PollLease:
+    """How a process leases the polls it makes, and the budget they come out of."""
+
+    owner: str
+    seconds: float
+    ceiling: float  # no due poll is put further back than this
+    max_per_second: float | None  # None: no budget, only CometAPI's 429 holds polls
+
+
+@dataclass(frozen=True)
 class Bucket:
     tokens: float
     at: float  # refilled up to here; in the future while CometAPI asked for no polls

@@ -7,7 +7,7 @@ import time
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from receiver.kernel.service import Service
+from receiver.wiring.service import Service
 
 _SALT = "runway-relay.media.v1"
 

@@ -13,14 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from receiver.kernel.store import DeliveryJob, PollJob
-
-
-@dataclass(frozen=True)
-class PollLease:
-    owner: str
-    seconds: float
-    ceiling: float  # no due poll is put further back than this
-    max_per_second: float | None  # None: no budget, only CometAPI's 429 holds polls
+from receiver.lifecycle.rules.polling import PollLease
 
 
 class PollHandoff:
