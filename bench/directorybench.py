@@ -20,9 +20,9 @@ from typing import cast
 
 import structlog
 
+from receiver.config import Config
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.directory import Directory
-from receiver.kernel.config import Config
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.sealing import Sealer, seal_url
 from receiver.kernel.secrets.webhooks import new_secret

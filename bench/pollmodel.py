@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from receiver.kernel.config import PollingConfig
+from receiver.config import PollingConfig
 from receiver.lifecycle.rules.polling import (
     PollRule,
     Seen,

@@ -20,7 +20,7 @@ from pathlib import Path
 from common import SIGNING_SECRET, callback_body
 
 from receiver.callbacks import stories as callbacks
-from receiver.kernel.config import CallbackConfig
+from receiver.config import CallbackConfig
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.comet.parse import parse_callback

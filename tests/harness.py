@@ -28,9 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from receiver.config.names import ADVANCED, RENAMED
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
-from receiver.kernel.config.names import ADVANCED, RENAMED
 from receiver.kernel.secrets.tokens import _SALT
 from tests.forked import Process, spawn
 from tests.testkit import to_toml

@@ -17,9 +17,9 @@ from typing import Any
 
 from harness import Bench, Row, log, verdict
 
+from receiver.config import Downstream
 from receiver.deliveries.fanout.outgoing import default_body
 from receiver.deliveries.fanout.shaping import prepare
-from receiver.kernel.config import Downstream
 from receiver.kernel.store import Delivery, DeliveryJob
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
 

@@ -13,9 +13,9 @@ from starlette.applications import Starlette
 from receiver.app.asgi import create_app as create_web_app
 from receiver.app.stopping import flush_traces
 from receiver.callbacks.poller import Poller
+from receiver.config import Config
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.config import Config
 from receiver.kernel.observability import logs
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner

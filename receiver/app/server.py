@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from receiver.kernel.config import Config, ServerConfig
+from receiver.config import Config, ServerConfig
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.net import speed
 

@@ -12,9 +12,9 @@ from pydantic import Field, ValidationError
 from starlette.responses import Response
 
 from receiver.apps import portal
+from receiver.config import problems
 from receiver.downstreams import manage as managed
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer

@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError
 from starlette.responses import Response
 
 from receiver.apps import portal
-from receiver.kernel.config import problems
+from receiver.config import problems
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer

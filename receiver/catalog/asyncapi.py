@@ -12,9 +12,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from receiver.config import Downstream
+from receiver.config.targets import PLACEHOLDERS, placeholders
 from receiver.downstreams.brokers import TARGET_FIELD
-from receiver.kernel.config import Downstream
-from receiver.kernel.config.targets import PLACEHOLDERS, placeholders
 from receiver.lifecycle.rules.catalog import DESCRIPTIONS, EVENT_TYPES, MODELS, example
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES
 

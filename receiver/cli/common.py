@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from receiver.kernel.config import CONFIG_ENV, Settings, read_settings
+from receiver.config import CONFIG_ENV, Settings, read_settings
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.extras import require, require_configured
 from receiver.kernel.moments import epoch_seconds

@@ -7,8 +7,8 @@ import os
 import click
 
 from receiver.cli.common import config_option, fail
-from receiver.kernel.config import effective_settings
-from receiver.kernel.config.show import as_toml, effective, secret_variables
+from receiver.config import effective_settings
+from receiver.config.show import as_toml, effective, secret_variables
 from receiver.kernel.errors import ConfigError
 
 

@@ -12,7 +12,7 @@ import click
 from receiver.cli import client, config_show, keys, maintenance, managed, store_tools
 from receiver.cli.common import config_option, fail, installed_for
 from receiver.cli.offline import with_store
-from receiver.kernel.config import Config, load
+from receiver.config import Config, load
 from receiver.kernel.errors import ConfigError, StoreError
 from receiver.kernel.store import Store
 
@@ -57,7 +57,7 @@ def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, .
     with_store(config_path, _ready_to_run, to_run=True)
     logs.configure(config.settings.logging.level, [*config.log_secrets(), *media_keys])
     for line in config.deprecations:
-        logs.get_logger("receiver.kernel.config").warning("config.deprecated", detail=line)
+        logs.get_logger("receiver.config").warning("config.deprecated", detail=line)
     from receiver.kernel.observability import tracing
 
     if (where := tracing.exports_to()) is not None:

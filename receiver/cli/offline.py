@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, TypeVar
 import structlog
 
 from receiver.cli.common import fail, settings_of, store_url
+from receiver.config import Config, Downstream, Secrets, Settings
 from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.config import Config, Downstream, Secrets, Settings
 from receiver.kernel.errors import NotFound, StoreError
 from receiver.kernel.store import Store, open_store
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from receiver.config.aws import AWS_SETTINGS
 from receiver.console import views
 from receiver.console.core import Console, Form
 from receiver.console.pages import Pages
@@ -20,7 +21,6 @@ from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams import manage as downstreams
-from receiver.kernel.config.aws import AWS_SETTINGS
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import actions as task_actions

@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import ConfigDict, Field, model_validator
 
+from receiver.config.aws import DownstreamFormat
+from receiver.config.aws_targets import AWS_FORMATS
+from receiver.config.expression_fields import DownstreamExpressions
 from receiver.downstreams import render
 from receiver.downstreams.brokers import TARGET_FIELD
 from receiver.downstreams.manage import masked, read_checked
 from receiver.kernel import expressions
-from receiver.kernel.config.aws import DownstreamFormat
-from receiver.kernel.config.aws_targets import AWS_FORMATS
-from receiver.kernel.config.expression_fields import DownstreamExpressions
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document

@@ -17,10 +17,10 @@ import click
 import httpx
 
 from receiver.app.build import build_service, create_app
+from receiver.config import parse_settings, resolve
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.devtools.sink import create_sink_app
-from receiver.kernel.config import parse_settings, resolve
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets import webhooks as sign
 

@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 from starlette.responses import Response
 
+from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.answer import Answer, BreakerState
 from receiver.kernel.http.body import read_json

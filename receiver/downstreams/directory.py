@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
+from receiver.config.aws_targets import STAND_INS
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.brokers import BROKER_SCHEMES
 from receiver.downstreams.rows.managed import ManagedRow
-from receiver.kernel.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
-from receiver.kernel.config.aws_targets import STAND_INS
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
     SEALED_HEADERS,

@@ -11,11 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
-from receiver.downstreams import reads as downstream_reads
-from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.directory import REMOVED, directory_of
-from receiver.downstreams.rows.managed import ManagedRow
-from receiver.kernel.config import (
+from receiver.config import (
     SHOWN_SETTINGS,
     Downstream,
     DownstreamChange,
@@ -23,7 +19,11 @@ from receiver.kernel.config import (
     problems,
     timeout_problem,
 )
-from receiver.kernel.config.aws_targets import AWS_FORMATS, unallowed_target
+from receiver.config.aws_targets import AWS_FORMATS, unallowed_target
+from receiver.downstreams import reads as downstream_reads
+from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams.directory import REMOVED, directory_of
+from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import extra_of, install_command, installed
 from receiver.kernel.net.guard import check_api_url

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from receiver.kernel.config import RetentionConfig
+from receiver.config import RetentionConfig
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.retention import stories as pruning

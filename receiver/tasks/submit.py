@@ -23,9 +23,9 @@ from pydantic import (
     field_validator,
 )
 
+from receiver.config import problems
+from receiver.config.sections import CHANNEL
 from receiver.kernel import expressions
-from receiver.kernel.config import problems
-from receiver.kernel.config.sections import CHANNEL
 from receiver.kernel.errors import InvalidRequest, LimitReached
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.kernel.config.names import ADVANCED
+from receiver.config.names import ADVANCED
 from tests.conftest import relay_env
 from tests.harness import (
     SECRETS,

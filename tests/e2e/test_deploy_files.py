@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from receiver.kernel.config.environ import PREFIX, places
+from receiver.config.environ import PREFIX, places
 
 ROOT = Path(__file__).parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"

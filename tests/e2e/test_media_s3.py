@@ -23,7 +23,7 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from receiver.kernel.config import parse_settings
+from receiver.config import parse_settings
 from receiver.kernel.errors import ConfigError
 from receiver.media.storage.local import open_media_store
 from receiver.media.storage.s3 import MAX_PRESIGN_SECONDS

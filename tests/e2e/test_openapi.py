@@ -274,7 +274,7 @@ def test_the_stream_is_as_described(world: World) -> None:
 
 def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from receiver.app.build import build_service, create_app
-    from receiver.kernel.config import load
+    from receiver.config import load
     from tests.testkit import to_toml
 
     for name, value in relay_env().items():

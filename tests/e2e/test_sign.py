@@ -11,7 +11,7 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
-from receiver.kernel.config import parse_settings, resolve
+from receiver.config import parse_settings, resolve
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.secrets import webhooks as sign
 from tests.conftest import MakeRelay, relay_env

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.kernel.config import Settings, resolve
+from receiver.config import Settings, resolve
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.store import open_store
 from receiver.kernel.store.migrate import Migration, migrate, migrations

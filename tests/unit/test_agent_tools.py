@@ -18,8 +18,8 @@ from receiver.agents.calls import refusal
 from receiver.agents.tools import TOOLS, schemas, tools_for
 from receiver.agents.watch import Reporter
 from receiver.cli.common import installed_for
+from receiver.config import Settings
 from receiver.kernel import extras
-from receiver.kernel.config import Settings
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound
 from receiver.keys.rules import SCOPES, Caller, Scope
 from receiver.lifecycle.rules.task import KIND_NAMES

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig
-from receiver.kernel.config.aws_targets import (
+from receiver.config import DownstreamConfig, ManagedDownstreamConfig
+from receiver.config.aws_targets import (
     DEFAULT_KEY,
     STAND_INS,
     check_aws_url,

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from receiver.config import DownstreamConfig
 from receiver.downstreams.brokers import fill
 from receiver.downstreams.brokers.connection import MAX_BACKOFF, next_backoff
-from receiver.kernel.config import DownstreamConfig
 
 
 def downstream(**fields: Any) -> DownstreamConfig:

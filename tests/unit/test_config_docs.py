@@ -7,8 +7,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from receiver.kernel.config import DownstreamConfig, Settings
-from receiver.kernel.config.names import place
+from receiver.config import DownstreamConfig, Settings
+from receiver.config.names import place
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 
 from receiver.cli.main import main
-from receiver.kernel.config import Settings, effective_settings, load, read_settings
-from receiver.kernel.config.environ import PREFIX, overlay, places
-from receiver.kernel.config.names import ADVANCED
+from receiver.config import Settings, effective_settings, load, read_settings
+from receiver.config.environ import PREFIX, overlay, places
+from receiver.config.names import ADVANCED
 from receiver.kernel.errors import ConfigError
 
 pytestmark = pytest.mark.unit

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.kernel.config import load, parse_settings
-from receiver.kernel.config.names import ADVANCED, RENAMED
+from receiver.config import load, parse_settings
+from receiver.config.names import ADVANCED, RENAMED
 from receiver.kernel.errors import ConfigError
 
 ENV = {
@@ -81,7 +81,7 @@ def test_advanced_keys_add_to_their_section_without_a_word(tmp_path: object) -> 
 
 def test_no_key_name_means_two_things() -> None:
     """A key name is in one section only, unless it means the same everywhere."""
-    from receiver.kernel.config import Settings
+    from receiver.config import Settings
 
     same_everywhere = {"enabled", "timeout_seconds"}
     seen: dict[str, str] = {}

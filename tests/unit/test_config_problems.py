@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.kernel.config import load
+from receiver.config import load
 from receiver.kernel.errors import ConfigError
 
 ENV = {

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from receiver.app.build import build_service, create_app
+from receiver.config import parse_settings, resolve
 from receiver.console import chart, views
 from receiver.console.brake import LoginBrake
 from receiver.console.session import Sessions, check_form, same_origin
-from receiver.kernel.config import parse_settings, resolve
 from receiver.kernel.errors import InvalidRequest, NotAllowed
 from receiver.kernel.store import Activity, Attempt, Event, SubmitAttempt, Task
 from receiver.kernel.store.db import Db

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from receiver.config import DownstreamConfig, Settings, load
+from receiver.config.aws_targets import AWS_FORMATS
 from receiver.downstreams.brokers import BROKER_SCHEMES
 from receiver.downstreams.render import FORMATS
-from receiver.kernel.config import DownstreamConfig, Settings, load
-from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.errors import ConfigError
 
 ROOT = Path(__file__).parents[2]

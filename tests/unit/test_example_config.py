@@ -5,8 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from receiver.kernel.config import Settings, load
-from receiver.kernel.config.names import ADVANCED
+from receiver.config import Settings, load
+from receiver.config.names import ADVANCED
 
 EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from receiver.config import DownstreamConfig, ManagedDownstreamConfig, problems
 from receiver.downstreams.render import webhook
 from receiver.kernel import expression_cost, expressions
-from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig, problems
 from receiver.lifecycle.rules import catalog as events
 
 # Filters and transforms need the cel extra; the core install refuses them

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from receiver.config import ManagedDownstreamConfig, problems
 from receiver.kernel import expressions
-from receiver.kernel.config import ManagedDownstreamConfig, problems
 
 pytestmark = pytest.mark.unit
 

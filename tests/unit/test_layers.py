@@ -16,16 +16,17 @@ PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 # infrastructure (the store, the HTTP edge, observability, outbound safety, secrets) and
 # uses nothing of the receiver outside itself; the lifecycle of a task (its kinds and
 # states, reports and claims, polls, the outbox and who gets a delivery) stands on it; the
-# wiring (the process's parts, made once at start-up) on them.
+# configuration (which speaks of the lifecycle's states and rules) on that; the wiring (the
+# process's parts, made once at start-up) on them all.
 KERNEL = "kernel"
-BENEATH = [KERNEL, "lifecycle", "wiring"]
+BENEATH = [KERNEL, "lifecycle", "config", "wiring"]
 # Until they move out of the kernel or take what they need from their callers (issue 62),
 # these kernel modules still use the lifecycle.
 KERNEL_USING_THE_LIFECYCLE = {
-    "receiver.kernel.config.downstream",
-    "receiver.kernel.config.expression_fields",
-    "receiver.kernel.config.sections",
-    "receiver.kernel.config.targets",
+    "receiver.config.downstream",
+    "receiver.config.expression_fields",
+    "receiver.config.sections",
+    "receiver.config.targets",
     "receiver.kernel.http.models",
     "receiver.kernel.observability.metrics",
     "receiver.wiring.service",

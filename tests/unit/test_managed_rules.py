@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from receiver.config import DownstreamChange, ManagedDownstreamConfig, managed_downstream
 from receiver.downstreams.manage import shown_url
-from receiver.kernel.config import DownstreamChange, ManagedDownstreamConfig, managed_downstream
 from receiver.kernel.net.guard import PrivateAddress, check_host
 from receiver.kernel.secrets.sealing import Sealer, Unsealable, open_url, seal_url, url_is_current
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from receiver.config import DownstreamConfig
+from receiver.config.downstream import ManagedDownstreamConfig
+from receiver.config.targets import fill
 from receiver.downstreams.render import webhook
 from receiver.downstreams.render.message import headline
-from receiver.kernel.config import DownstreamConfig
-from receiver.kernel.config.downstream import ManagedDownstreamConfig
-from receiver.kernel.config.targets import fill
 from receiver.lifecycle.rules.routing import (
     PROGRESS,
     TASK_WEBHOOK,

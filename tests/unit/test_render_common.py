@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from receiver.config import DownstreamConfig
 from receiver.downstreams.render import (
     FORMATS,
     Rendered,
@@ -24,7 +25,6 @@ from receiver.downstreams.render import (
     webhook,
     with_path,
 )
-from receiver.kernel.config import DownstreamConfig
 
 HOSTILE = (
     "<!channel> <https://evil.invalid|Download your render> [x](https://evil.invalid)"

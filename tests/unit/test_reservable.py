@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from receiver.config import Downstream
 from receiver.deliveries.fanout.lanes import Lane, reservable
-from receiver.kernel.config import Downstream
 
 
 def lane(name: str, max_in_flight: int = 4, rate: float | None = None) -> Lane:

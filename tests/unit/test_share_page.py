@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from receiver.kernel.config.sections import MediaConfig, ServerConfig
-from receiver.kernel.config.share import ShareLook
+from receiver.config.sections import MediaConfig, ServerConfig
+from receiver.config.share import ShareLook
 from receiver.kernel.store import Task
 from receiver.lifecycle.rules.reports import failure_message
 from receiver.shares.links import SharedLink, ShareRefused, ShareSigner

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from receiver.kernel.config import DownstreamConfig, ManagedDownstreamConfig
+from receiver.config import DownstreamConfig, ManagedDownstreamConfig
 from receiver.kernel.net.headers import header_problem
 
 REFUSED = [

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from receiver.kernel.config import ManagedDownstreamConfig
-from receiver.kernel.config.aws_targets import check_s3_path, target_addresses, unallowed_target
+from receiver.config import ManagedDownstreamConfig
+from receiver.config.aws_targets import check_s3_path, target_addresses, unallowed_target
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/alpha-jobs"
 

@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from receiver.config import Downstream
+from receiver.config.aws_targets import AWS_FORMATS
 from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
 from receiver.downstreams.brokers import Publisher, open_publisher
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.config import Downstream
-from receiver.kernel.config.aws_targets import AWS_FORMATS
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK

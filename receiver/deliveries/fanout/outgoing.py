@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from receiver.config import Downstream
 from receiver.deliveries.rules.retry import Answer
 from receiver.downstreams import render
-from receiver.kernel.config import Downstream
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.expressions import Shaped
 from receiver.kernel.net.headers import retry_after

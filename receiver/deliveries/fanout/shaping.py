@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.config import Downstream
 from receiver.downstreams.render import webhook
 from receiver.kernel import expressions
-from receiver.kernel.config import Downstream
 from receiver.kernel.expressions import ExpressionFailed, Shaped
 from receiver.kernel.store import DeliveryJob
 

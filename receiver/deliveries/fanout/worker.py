@@ -14,6 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from receiver.config import Downstream
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
@@ -35,7 +36,6 @@ from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.brokers import Message, fill
 from receiver.downstreams.directory import directory_of
 from receiver.downstreams.render.telegram import posted_message
-from receiver.kernel.config import Downstream
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from receiver.kernel.net.transport_errors import Failure, transport_errors

@@ -8,8 +8,7 @@ connection, reused across deliveries, and reconnects with backoff when the broke
 
 from __future__ import annotations
 
-from receiver.downstreams.brokers.open import open_publisher
-from receiver.kernel.config.targets import (
+from receiver.config.targets import (
     BROKER_SCHEMES,
     TARGET_FIELD,
     BrokerTarget,
@@ -17,6 +16,7 @@ from receiver.kernel.config.targets import (
     Publisher,
     fill,
 )
+from receiver.downstreams.brokers.open import open_publisher
 
 __all__ = [
     "BROKER_SCHEMES",

@@ -19,9 +19,9 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
+from receiver.config.aws_targets import region_in
+from receiver.config.targets import BrokerTarget, Message
 from receiver.downstreams.brokers.connection import Reconnecting, describe
-from receiver.kernel.config.aws_targets import region_in
-from receiver.kernel.config.targets import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 # The error codes AWS services answer when they throttle (SQS, SNS, EventBridge, S3, STS).

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from receiver.kernel.config.aws_targets import AWS_FORMATS
-from receiver.kernel.config.targets import BrokerTarget, Publisher
+from receiver.config.aws_targets import AWS_FORMATS
+from receiver.config.targets import BrokerTarget, Publisher
 from receiver.kernel.extras import extra_of, require
 
 

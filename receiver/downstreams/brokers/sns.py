@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver.config.targets import Message
 from receiver.downstreams.brokers.aws import AwsPublisher, as_string_attributes, attributes
 from receiver.downstreams.brokers.sqs import event_attributes, ordering
-from receiver.kernel.config.targets import Message
 from receiver.kernel.errors import DownstreamError
 
 

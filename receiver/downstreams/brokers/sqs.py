@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver.config.aws_targets import is_fifo
+from receiver.config.targets import Message
 from receiver.downstreams.brokers.aws import AwsPublisher, as_string_attributes, attributes
-from receiver.kernel.config.aws_targets import is_fifo
-from receiver.kernel.config.targets import Message
 from receiver.kernel.errors import DownstreamError
 
 

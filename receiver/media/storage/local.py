@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 class MediaSettings(Protocol):
-    """What opening a store reads of the `[media]` section (receiver.kernel.config.MediaConfig)."""
+    """What opening a store reads of the `[media]` section (receiver.config.MediaConfig)."""
 
     @property
     def store(self) -> str: ...

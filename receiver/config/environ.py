@@ -23,8 +23,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from receiver.kernel.config.names import ADVANCED
-from receiver.kernel.config.settings import Settings
+from receiver.config.names import ADVANCED
+from receiver.config.settings import Settings
 
 PREFIX = "RECEIVER__"
 _COMPLEX = (list, dict, set, frozenset, tuple)

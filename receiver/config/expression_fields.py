@@ -7,9 +7,9 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from receiver.config.aws_targets import AWS_FORMATS
+from receiver.config.targets import TARGET_FIELD
 from receiver.kernel import expressions
-from receiver.kernel.config.aws_targets import AWS_FORMATS
-from receiver.kernel.config.targets import TARGET_FIELD
 from receiver.kernel.net.headers import header_problem
 from receiver.lifecycle.rules.catalog import example
 

@@ -16,18 +16,18 @@ from pydantic import (
     ValidationError,
 )
 
-from receiver.kernel.config.aws_targets import AWS_FORMATS, DEFAULT_KEY
-from receiver.kernel.config.downstream import (
+from receiver.config.aws_targets import AWS_FORMATS, DEFAULT_KEY
+from receiver.config.downstream import (
     DownstreamConfig,
     DownstreamSettings,
     ManagedDownstreamConfig,
     check_downstream_url,
 )
-from receiver.kernel.config.environ import overlay
-from receiver.kernel.config.names import Normalised, unknown
-from receiver.kernel.config.sections import CONFIG_ENV
-from receiver.kernel.config.settings import Settings
-from receiver.kernel.config.targets import TARGET_FIELD, BrokerTarget
+from receiver.config.environ import overlay
+from receiver.config.names import Normalised, unknown
+from receiver.config.sections import CONFIG_ENV
+from receiver.config.settings import Settings
+from receiver.config.targets import TARGET_FIELD, BrokerTarget
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.webhooks import parse_secret

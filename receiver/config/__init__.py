@@ -7,13 +7,13 @@ wrong and every environment variable missing, so that one start-up shows them al
 
 from __future__ import annotations
 
-from receiver.kernel.config.downstream import (
+from receiver.config.downstream import (
     SHOWN_SETTINGS,
     DownstreamChange,
     DownstreamConfig,
     ManagedDownstreamConfig,
 )
-from receiver.kernel.config.load import (
+from receiver.config.load import (
     Config,
     Downstream,
     Secrets,
@@ -26,7 +26,7 @@ from receiver.kernel.config.load import (
     resolve,
     timeout_problem,
 )
-from receiver.kernel.config.sections import (
+from receiver.config.sections import (
     CONFIG_ENV,
     CallbackConfig,
     ConsoleConfig,
@@ -39,7 +39,7 @@ from receiver.kernel.config.sections import (
     StorageConfig,
     UpstreamConfig,
 )
-from receiver.kernel.config.settings import Settings
+from receiver.config.settings import Settings
 
 __all__ = [
     "CONFIG_ENV",

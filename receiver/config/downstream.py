@@ -19,10 +19,10 @@ from pydantic import (
     model_validator,
 )
 
-from receiver.kernel.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
-from receiver.kernel.config.expression_fields import DownstreamExpressions
-from receiver.kernel.config.sections import CHANNEL, Section
-from receiver.kernel.config.targets import (
+from receiver.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
+from receiver.config.expression_fields import DownstreamExpressions
+from receiver.config.sections import CHANNEL, Section
+from receiver.config.targets import (
     BROKER_SCHEMES,
     PLACEHOLDERS,
     TARGET_FIELD,
@@ -40,7 +40,7 @@ _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 def check_downstream_url(fmt: str, url: str) -> str:
     """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's, an AWS
-    format's own address (receiver/kernel/config/aws.py)."""
+    format's own address (receiver/config/aws.py)."""
     if (aws := check_aws_downstream_url(fmt, url)) is not None:
         return aws
     if fmt in BROKER_SCHEMES:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from receiver.kernel.config.names import ADVANCED
-from receiver.kernel.config.settings import Settings
-from receiver.kernel.config.targets import TARGET_FIELD
+from receiver.config.names import ADVANCED
+from receiver.config.settings import Settings
+from receiver.config.targets import TARGET_FIELD
 
 MASK = "********"
 

@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from receiver.kernel.config.targets import TARGET_FIELD, placeholders
+from receiver.config.targets import TARGET_FIELD, placeholders
 
 AWS_FORMATS = ("sqs", "sns", "eventbridge", "s3")
 DEFAULT_KEY = "{date}/{task_id}/{event_id}.json"

@@ -16,7 +16,7 @@ from pydantic import (
     field_validator,
 )
 
-from receiver.kernel.config.share import FrameOrigin, ShareLook
+from receiver.config.share import FrameOrigin, ShareLook
 from receiver.lifecycle.rules.polling import PollRule
 
 CONFIG_ENV = "RECEIVER_CONFIG"

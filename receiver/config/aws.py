@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from receiver.kernel.config.aws_targets import AWS_FORMATS, check_aws_url, check_key
+from receiver.config.aws_targets import AWS_FORMATS, check_aws_url, check_key
 
 DownstreamFormat = Literal[
     "webhook",

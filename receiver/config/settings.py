@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from receiver.kernel.config.agents import McpConfig
-from receiver.kernel.config.downstream import DownstreamConfig
-from receiver.kernel.config.sections import (
+from receiver.config.agents import McpConfig
+from receiver.config.downstream import DownstreamConfig
+from receiver.config.sections import (
     CallbackConfig,
     ConsoleConfig,
     DeliveryConfig,
