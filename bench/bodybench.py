@@ -17,9 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from receiver.kernel.store import NewTask, Store
+from receiver.kernel.store import Store
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.keys.rules import NO_LIMITS
+from receiver.lifecycle.rules.records import NewTask
 from receiver.tasks import stories as task_stories
 from receiver.tasks.rules.inputs import TakenOut
 from receiver.tasks.submitter import outgoing_request

@@ -25,12 +25,12 @@ from common import SIGNING_SECRET, callback_body
 from psycopg.rows import dict_row as pg_dict_row
 
 from receiver.kernel.secrets.tokens import CallbackSigner
-from receiver.kernel.store import NewTask
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.postgres.store import PostgresDb
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
 from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.stories.observe import Audience, Report, observed

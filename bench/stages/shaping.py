@@ -20,8 +20,8 @@ from harness import Bench, Row, log, verdict
 from receiver.config import Downstream
 from receiver.deliveries.fanout.outgoing import default_body
 from receiver.deliveries.fanout.shaping import prepare
-from receiver.kernel.store import Delivery, DeliveryJob
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
+from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 
 TARGET_US = 50.0
 ROUNDS = 31

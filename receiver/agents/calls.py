@@ -20,8 +20,8 @@ from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, Relay
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.body import refuse_nul
-from receiver.kernel.store import DeliveryFilter, TaskFilter
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.task import output_of
 from receiver.shares.share import make_link
 from receiver.tasks import actions as task_actions

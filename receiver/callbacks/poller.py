@@ -23,9 +23,9 @@ from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
-from receiver.kernel.store import DeliveryJob, PollJob, Settled
 from receiver.lifecycle.comet.client import Polled
 from receiver.lifecycle.rules.polling import CallbackPolls, PollRule
+from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled
 from receiver.lifecycle.rules.reports import Observation, sane_credits
 from receiver.lifecycle.rules.task import is_callback
 from receiver.tasks import stories as task_stories

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.kernel.store import DeliveryJob, PollJob, PollResult, Recorded, Settled, Store, Task
+from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import observations, outbox, polls
 from receiver.lifecycle.rows.observations import Locked
@@ -37,6 +37,14 @@ from receiver.lifecycle.rules.polling import (
     give_back,
     held,
     take,
+)
+from receiver.lifecycle.rules.records import (
+    DeliveryJob,
+    PollJob,
+    PollResult,
+    Recorded,
+    Settled,
+    Task,
 )
 from receiver.lifecycle.rules.reports import (
     PENDING,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from receiver.kernel.store import Delivery
+from receiver.lifecycle.rules.records import Delivery
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

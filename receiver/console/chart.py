@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from markupsafe import Markup, escape
 
-from receiver.kernel.store import Activity
+from receiver.lifecycle.rules.records import Activity
 
 HOURS = 24
 WIDTH, HEIGHT = 720, 210

@@ -20,8 +20,8 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
-from receiver.kernel.store import TaskFilter
 from receiver.keys.bearers import keys_of
+from receiver.lifecycle.rules.records import TaskFilter
 from receiver.lifecycle.rules.routing import owner_of
 from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, is_callback
 from receiver.operator import queries

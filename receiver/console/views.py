@@ -12,7 +12,7 @@ from typing import Any
 
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
-from receiver.kernel.store import Attempt, Event, SubmitAttempt, Task
+from receiver.lifecycle.rules.records import Attempt, Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import KIND_NAMES, Output, TaskKind, kind_of, output_of
 from receiver.lifecycle.rules.task import KINDS as TABLE
 

@@ -11,8 +11,8 @@ from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import NotFound
-from receiver.kernel.store import Delivery, DeliveryFilter
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name
 from receiver.wiring.service import Service, Work
 

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.http import models as m
-from receiver.kernel.store import DeliveryFilter
 from receiver.keys.door import PathId, Served, answer, caller_of, described, guarded, needs, reply
+from receiver.lifecycle.rules.records import DeliveryFilter
 from receiver.tasks.detail import own
 
 router = APIRouter(tags=["deliveries"], dependencies=[needs("downstreams")])

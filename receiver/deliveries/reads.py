@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from receiver.kernel.store import Delivery, DeliveryFilter, Store
+from receiver.kernel.store import Store
 from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 
 
 async def deliveries(store: Store, wanted: DeliveryFilter) -> list[Delivery]:

@@ -23,8 +23,8 @@ from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
 from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
-from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.door import Served, answer, authorize, body, caller_of, described, needs, reply
+from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import passed_through
 from receiver.tasks import actions as task_actions
 from receiver.wiring.service import Service

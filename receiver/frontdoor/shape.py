@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from receiver.kernel.store import Task
+from receiver.lifecycle.rules.records import Task
 
 OUTPUT_ROLES = ("video", "image", "audio")
 

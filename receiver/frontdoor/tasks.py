@@ -28,7 +28,6 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for, headers_for
 from receiver.kernel.http.models import Answer, Key
 from receiver.kernel.observability import tracing
-from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.door import (
     LIMIT_RETRY_AFTER,
     PathId,
@@ -42,6 +41,7 @@ from receiver.keys.door import (
     reply,
 )
 from receiver.keys.rules import Scope
+from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import FRONT_DOOR, TERMINAL_STATES
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads

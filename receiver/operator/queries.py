@@ -6,18 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from receiver.kernel.store import (
-    Activity,
-    Delivery,
-    DeliveryFilter,
-    Store,
-    Task,
-    TaskFilter,
-)
+from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows import health as downstreams
 from receiver.lifecycle.rows import outbox
 from receiver.lifecycle.rows.health import DownstreamHealth
+from receiver.lifecycle.rules.records import Activity, Delivery, DeliveryFilter, Task, TaskFilter
 from receiver.operator import rows as reads
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks

@@ -19,7 +19,7 @@ from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
-from receiver.kernel.store import DeliveryFilter, TaskFilter
+from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.routing import shown_name
 from receiver.lifecycle.rules.task import STATES
 from receiver.portal.core import Portal, caller_of

@@ -22,7 +22,6 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params, TaskIdParams
-from receiver.kernel.store import Change
 from receiver.keys.door import (
     PathId,
     Served,
@@ -35,6 +34,7 @@ from receiver.keys.door import (
     needs,
     reply,
 )
+from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.shares.links import ShareRefused
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from receiver.kernel.errors import NotFound
-from receiver.kernel.store import Task
 from receiver.keys.bearers import keys_of
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.polling import end_from_progress
+from receiver.lifecycle.rules.records import Task
 from receiver.lifecycle.rules.task import kind_of, output_of
 from receiver.shares.links import SharedLink, ShareRefused, share_signer
 from receiver.stream.caps import Holder

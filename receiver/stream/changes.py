@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.store import Change, Store
+from receiver.kernel.store import Store
 from receiver.keys.stories import keys
+from receiver.lifecycle.rules.records import Change
 from receiver.stream import reads as stream_reads
 from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
 from receiver.wiring.service import Service

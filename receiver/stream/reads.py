@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from receiver.kernel.store import (
-    Change,
-    Store,
-)
+from receiver.kernel.store import Store
+from receiver.lifecycle.rules.records import Change
 from receiver.stream import rows as change_rows
 
 

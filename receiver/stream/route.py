@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from receiver.kernel.errors import MalformedRequest
-from receiver.kernel.store import Change
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.lifecycle.rules.records import Change
 from receiver.stream import reads as stream_reads
 from receiver.stream.caps import Holder
 from receiver.stream.changes import READ_LIMIT, ChangeHub, Feed, Subscription

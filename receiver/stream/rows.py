@@ -6,7 +6,7 @@ from __future__ import annotations
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.models import AttemptSummary, TaskSummary
 from receiver.kernel.store.db import Db, Sql
-from receiver.kernel.store.records import Attempt, Change, Task
+from receiver.lifecycle.rules.records import Attempt, Change, Task
 
 CHANGED_TASK = Sql(
     "SELECT * FROM tasks WHERE updated_at > ? AND id = ? ORDER BY updated_at LIMIT ?"

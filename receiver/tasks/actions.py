@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from receiver.kernel.errors import NotFound
-from receiver.kernel.store import Task, TaskFilter
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.tasks import reads as task_reads
 from receiver.tasks.cancelling import cancel
 from receiver.wiring.service import Service

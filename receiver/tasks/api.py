@@ -13,7 +13,6 @@ from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.observability import tracing
-from receiver.kernel.store import TaskFilter
 from receiver.keys.door import (
     LIMIT_RETRY_AFTER,
     PathId,
@@ -26,6 +25,7 @@ from receiver.keys.door import (
     needs,
     reply,
 )
+from receiver.lifecycle.rules.records import TaskFilter
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit

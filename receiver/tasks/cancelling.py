@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.store import Task
+from receiver.lifecycle.rules.records import Task
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories

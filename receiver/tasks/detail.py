@@ -17,8 +17,8 @@ from receiver.kernel.http.models import (
     SubmitAttemptSummary,
     TaskSummary,
 )
-from receiver.kernel.store import Attempt, Delivery
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rules.records import Attempt, Delivery
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of, shown_name
 from receiver.tasks.reads import TaskHistory
 

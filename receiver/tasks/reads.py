@@ -7,17 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.kernel.store import (
+from receiver.kernel.store import Store
+from receiver.kernel.store.db import Db
+from receiver.lifecycle.rows import observations, outbox
+from receiver.lifecycle.rules.records import (
     Attempt,
     Delivery,
     Event,
-    Store,
     SubmitAttempt,
     Task,
     TaskFilter,
 )
-from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import observations, outbox
 from receiver.lifecycle.rules.reports import failure_message
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks

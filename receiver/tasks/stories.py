@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 
 from receiver.kernel.errors import LimitReached
-from receiver.kernel.store import NewTask, Recorded, Store, SubmitAttempt, SubmitJob, Task
+from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import keys
 from receiver.keys.rules import KeyLimits, Usage, day_start, freeing_offset, over_limit
@@ -51,6 +51,7 @@ from receiver.lifecycle.rules.polling import (
     usual_window,
 )
 from receiver.lifecycle.rules.queue import Refused, free_slots, take_turns
+from receiver.lifecycle.rules.records import NewTask, Recorded, SubmitAttempt, SubmitJob, Task
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through

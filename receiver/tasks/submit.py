@@ -29,8 +29,8 @@ from receiver.kernel import expressions
 from receiver.kernel.errors import InvalidRequest, LimitReached
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
-from receiver.kernel.store import NewTask, Task
 from receiver.keys.rules import BOOTSTRAP, Caller, KeyLimits
+from receiver.lifecycle.rules.records import NewTask, Task
 from receiver.lifecycle.rules.task import (
     KIND_NAMES,
     TERMINAL_STATES,

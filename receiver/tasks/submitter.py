@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.kernel.observability import tracing
-from receiver.kernel.store import Store, SubmitAttempt, SubmitJob
-from receiver.kernel.store.records import new_id
+from receiver.kernel.store import Store
+from receiver.kernel.store.db import new_id
 from receiver.lifecycle.comet.client import StreamedBody, Submitted
 from receiver.lifecycle.rules.queue import Refusal, SubmitPolicy, after_refusal
+from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob
 from receiver.lifecycle.rules.task import is_callback
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories

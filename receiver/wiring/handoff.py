@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from receiver.kernel.store import DeliveryJob, PollJob
 from receiver.lifecycle.rules.polling import PollLease
+from receiver.lifecycle.rules.records import DeliveryJob, PollJob
 
 
 class PollHandoff:

@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 from receiver.config import Config
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
-from receiver.kernel.store import Recorded, Store, leases
+from receiver.kernel.store import Store, leases
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.polling import PollLease
+from receiver.lifecycle.rules.records import Recorded
 from receiver.lifecycle.rules.reports import PENDING, ClaimPolicy
 from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, TaskChanges

@@ -12,10 +12,11 @@ import time
 
 import httpx
 
-from receiver.kernel.store import NewTask, open_store
+from receiver.kernel.store import open_store
 from receiver.kernel.store.db import Db
 from receiver.kernel.store.migrate import migrate, migrations
 from receiver.keys.rules import KeyHasher, new_key
+from receiver.lifecycle.rules.records import NewTask
 from receiver.tasks.rows.tasks import create_task
 from tests.conftest import MakeRelay
 from tests.e2e.test_keys import as_key, make_key

@@ -30,9 +30,9 @@ from receiver.kernel.errors import RelayError
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import error_body
 from receiver.kernel.http.errors import answer_for
-from receiver.kernel.store import Attempt, Delivery, Event, SubmitAttempt, Task
 from receiver.keys.rules import SCOPES
 from receiver.lifecycle.rows.health import DownstreamHealth
+from receiver.lifecycle.rules.records import Attempt, Delivery, Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import FRONT_DOOR, KINDS
 from receiver.tasks.submit import SPACE
 from tests.api_table import OPERATIONS

@@ -9,8 +9,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from receiver.kernel.store import NewTask
 from receiver.kernel.store.sqlite import SqliteStore
+from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.retention import worker as retention

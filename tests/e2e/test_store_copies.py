@@ -13,7 +13,8 @@ import pytest
 
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
-from receiver.kernel.store import DeliveryFilter, NewTask, Store, leases
+from receiver.kernel.store import Store, leases
+from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
 from receiver.media import stories as copies

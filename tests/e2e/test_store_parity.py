@@ -26,18 +26,8 @@ from receiver.deliveries.stories import AttemptHealth
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import LimitReached, RelayError
-from receiver.kernel.store import (
-    Attempt,
-    DeliveryFilter,
-    DeliveryJob,
-    NewTask,
-    Store,
-    Task,
-    TaskFilter,
-    leases,
-    open_store,
-)
-from receiver.kernel.store.records import SubmitAttempt, new_id
+from receiver.kernel.store import Store, leases, open_store
+from receiver.kernel.store.db import new_id
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
 from receiver.keys.rules import NO_LIMITS, KeyLimits
@@ -48,6 +38,15 @@ from receiver.lifecycle.rows import observations as event_rows
 from receiver.lifecycle.rows import polls as poll_rows
 from receiver.lifecycle.rules.polling import PollRule, timing_key
 from receiver.lifecycle.rules.queue import Refused
+from receiver.lifecycle.rules.records import (
+    Attempt,
+    DeliveryFilter,
+    DeliveryJob,
+    NewTask,
+    SubmitAttempt,
+    Task,
+    TaskFilter,
+)
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.stories.observe import Report

@@ -11,9 +11,10 @@ import pytest
 
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
-from receiver.kernel.store import Attempt, Delivery, DeliveryFilter, NewTask, Store, open_store
-from receiver.kernel.store.records import new_id
+from receiver.kernel.store import Store, open_store
+from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
 from tests import stories

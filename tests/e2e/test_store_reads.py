@@ -9,9 +9,10 @@ import pytest
 
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
-from receiver.kernel.store import Attempt, NewTask, Store, TaskFilter
-from receiver.kernel.store.records import new_id
+from receiver.kernel.store import Store
+from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rules.records import Attempt, NewTask, TaskFilter
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.operator import rows as reads

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from receiver.kernel.errors import Overloaded
-from receiver.kernel.store import Change
+from receiver.lifecycle.rules.records import Change
 from receiver.stream.caps import Caps
 from receiver.stream.changes import BEHIND_LIMIT, Subscription, fan_out
 

@@ -20,8 +20,8 @@ from receiver.console import chart, views
 from receiver.console.brake import LoginBrake
 from receiver.console.session import Sessions, check_form, same_origin
 from receiver.kernel.errors import InvalidRequest, NotAllowed
-from receiver.kernel.store import Activity, Attempt, Event, SubmitAttempt, Task
 from receiver.kernel.store.db import Db
+from receiver.lifecycle.rules.records import Activity, Attempt, Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import KINDS
 
 T = TypeVar("T")

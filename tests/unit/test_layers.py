@@ -30,8 +30,6 @@ KERNEL_USING_THE_LIFECYCLE = {
     "receiver.kernel.http.models",
     "receiver.kernel.observability.metrics",
     "receiver.wiring.service",
-    "receiver.kernel.store",
-    "receiver.kernel.store.records",
 }
 # One folder a feature, each over the units beneath. A feature may use those and the
 # features it declares here, nothing else: a new arrow between features is a decision made

@@ -13,7 +13,7 @@ from receiver.frontdoor.shape import (
     runway_status,
     runway_task,
 )
-from receiver.kernel.store import Task
+from receiver.lifecycle.rules.records import Task
 
 TASK = Task(
     id="tsk_1",

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from receiver.callbacks.stories import SET_POLL_BUDGET, arrived
-from receiver.kernel.store import NewTask, Recorded
 from receiver.kernel.store.db import Sql
 from receiver.kernel.store.leases import RELEASE_POLL_LEASES
 from receiver.kernel.store.migrate import migrate
@@ -16,6 +15,7 @@ from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.lifecycle.rows.outbox import claim_deliveries
 from receiver.lifecycle.rows.polls import claim_polls
 from receiver.lifecycle.rules.polling import PollLease
+from receiver.lifecycle.rules.records import NewTask, Recorded
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.stories.observe import Audience, Report, observed

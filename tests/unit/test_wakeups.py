@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from receiver.kernel.store import PollJob, Recorded, Task
 from receiver.lifecycle.rules.polling import PollLease
+from receiver.lifecycle.rules.records import PollJob, Recorded, Task
 from receiver.lifecycle.rules.reports import PENDING
 from receiver.wiring.handoff import PollHandoff, TaskChanges
 from receiver.wiring.service import Work, work_after

@@ -16,7 +16,7 @@ from receiver.kernel.expressions import Shaped
 from receiver.kernel.net.headers import retry_after
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets import webhooks as sign
-from receiver.kernel.store import DeliveryJob
+from receiver.lifecycle.rules.records import DeliveryJob
 
 # How much of an answer is read for last_error: more than it keeps, so that a secret the
 # answer quotes across the kept part's end (a Discord token after an HTML page's head) is

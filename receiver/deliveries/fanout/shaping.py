@@ -16,7 +16,7 @@ from receiver.config import Downstream
 from receiver.downstreams.render import webhook
 from receiver.kernel import expressions
 from receiver.kernel.expressions import ExpressionFailed, Shaped
-from receiver.kernel.store import DeliveryJob
+from receiver.lifecycle.rules.records import DeliveryJob
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.kernel.observability import logs, tracing
-from receiver.kernel.store import Attempt, Delivery, DeliveryJob
-from receiver.kernel.store.records import new_id
+from receiver.kernel.store.db import new_id
+from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.wiring.handoff import NOTHING_RESERVED, Reservation
 from receiver.wiring.service import Service, Work

@@ -1,48 +1,9 @@
-"""Persist: the durable store of tasks, events and the delivery outbox."""
+"""Persist: the durable store, one backend of two (SQLite, PostgreSQL) behind `Store`."""
 
 from receiver.kernel.extras import require
-from receiver.kernel.store.records import (
-    Activity,
-    Attempt,
-    Change,
-    Delivery,
-    DeliveryFilter,
-    DeliveryJob,
-    Event,
-    NewTask,
-    PollJob,
-    PollResult,
-    Recorded,
-    Settled,
-    SubmitAttempt,
-    SubmitJob,
-    Task,
-    TaskFilter,
-)
 from receiver.kernel.store.store import Store
-from receiver.lifecycle.rules.reports import ClaimPolicy
 
-__all__ = [
-    "Activity",
-    "Attempt",
-    "Change",
-    "ClaimPolicy",
-    "Delivery",
-    "DeliveryFilter",
-    "DeliveryJob",
-    "Event",
-    "NewTask",
-    "PollJob",
-    "PollResult",
-    "Recorded",
-    "Settled",
-    "Store",
-    "SubmitAttempt",
-    "SubmitJob",
-    "Task",
-    "TaskFilter",
-    "open_store",
-]
+__all__ = ["Store", "open_store"]
 
 
 def open_store(url: str) -> Store:

@@ -13,11 +13,19 @@ replicas, index hints, date arithmetic, the store's size), both texts stand side
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 Row = dict[str, Any]
+
+
+def new_id(prefix: str) -> str:
+    """Time-ordered, unique id: sorts by creation, safe to show, no coordination needed."""
+    return f"{prefix}_{time.time_ns():x}{os.urandom(6).hex()}"
+
 
 # A quoted literal, matched first so that what is inside one is never taken for SQL.
 _LITERAL = r"'(?:[^']|'')*'"

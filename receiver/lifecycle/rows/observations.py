@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from receiver.kernel.store.db import Db, Sql
-from receiver.kernel.store.records import Task
+from receiver.lifecycle.rules.records import Task
 
 
 @dataclass(frozen=True)

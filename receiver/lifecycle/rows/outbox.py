@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from receiver.kernel.store.db import Db, Sql
-from receiver.kernel.store.records import Attempt, Delivery, DeliveryFilter, DeliveryJob, new_id
+from receiver.kernel.store.db import Db, Sql, new_id
+from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryFilter, DeliveryJob
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, Waiting
 
 INSERT_DELIVERY = Sql(

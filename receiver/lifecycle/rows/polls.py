@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 
 from receiver.kernel.store.db import Db, Row, Sql
-from receiver.kernel.store.records import PollJob
+from receiver.lifecycle.rules.records import PollJob
 from receiver.lifecycle.rules.reports import Claim
 
 # Due polls nearest their task's end first: a callback's claim (its task says it has ended)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.kernel.store import Recorded, Store, Task
-from receiver.kernel.store.db import Db, Sql
-from receiver.kernel.store.records import new_id
+from receiver.kernel.store import Store
+from receiver.kernel.store.db import Db, Sql, new_id
 from receiver.lifecycle.rows import health as downstream_rows
 from receiver.lifecycle.rows import observations, outbox
 from receiver.lifecycle.rows.observations import Locked, NewEvent
+from receiver.lifecycle.rules.records import Recorded, Task
 from receiver.lifecycle.rules.reports import PENDING, Observation
 from receiver.lifecycle.rules.routing import (
     PROGRESS,

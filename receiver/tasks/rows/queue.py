@@ -15,7 +15,7 @@ from dataclasses import replace
 import orjson
 
 from receiver.kernel.store.db import Db, Row, Sql
-from receiver.kernel.store.records import SubmitAttempt, SubmitJob, Task
+from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob, Task
 
 SUBMIT_GATE = Sql(
     # BEGIN IMMEDIATE already holds the only write lock: a plain read.

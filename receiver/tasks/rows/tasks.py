@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 
 from receiver.kernel.errors import Conflict
-from receiver.kernel.store.db import Db, Row, Sql
-from receiver.kernel.store.records import Delivery, Event, NewTask, Task, TaskFilter, new_id
+from receiver.kernel.store.db import Db, Row, Sql, new_id
 from receiver.lifecycle.rows.observations import LOCKED_TASK
+from receiver.lifecycle.rules.records import Delivery, Event, NewTask, Task, TaskFilter
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
 # A data URI is kept in parts of this many characters: no buffer holds a whole one.

@@ -1,9 +1,8 @@
-"""Plain records the store hands out; rows become these at the store's edge."""
+"""Plain records of the lifecycle the store hands out: a task, its events, deliveries,
+attempts and polls; rows become these at the store's edge."""
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,11 +20,6 @@ def webhook_origin(url: str | None) -> str | None:
         return None
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-
-
-def new_id(prefix: str) -> str:
-    """Time-ordered, unique id: sorts by creation, safe to show, no coordination needed."""
-    return f"{prefix}_{time.time_ns():x}{os.urandom(6).hex()}"
 
 
 @dataclass(frozen=True)
