@@ -17,10 +17,10 @@ from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
-from receiver.kernel.http import models as m
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.body import refuse_nul
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.task import output_of
 from receiver.shares.share import make_link
@@ -132,12 +132,12 @@ async def _run(
         wanted = DeliveryFilter(args.state, args.downstream, args.task_id, args.limit)
         found = await delivery_actions.deliveries_for(service, caller, wanted)
         # An app knows its downstreams by the names it gave them.
-        return Outcome(as_answer(m.DeliveryList, {"deliveries": own(caller, found)}))
+        return Outcome(as_answer(answers.DeliveryList, {"deliveries": own(caller, found)}))
     count = await delivery_actions.replay_delivery(service, args.delivery_id, caller)
     return Outcome({"replayed": count})
 
 
-async def _list(service: Service, caller: Caller, args: m.TaskListParams) -> Outcome:
+async def _list(service: Service, caller: Caller, args: answers.TaskListParams) -> Outcome:
     wanted = TaskFilter(
         state=args.state,
         kind=args.kind,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from receiver.api.routers import openapi
 from receiver.kernel.http import models as m
 from receiver.keys.rules import Caller, Scope
+from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.task import KINDS
 from receiver.shares.api import ShareParams
 from receiver.tasks.submit import AnyTaskRequest
@@ -32,7 +33,7 @@ class SubmitArgs(BaseModel):
     )
 
 
-class WaitArgs(m.TaskIdParams):
+class WaitArgs(answers.TaskIdParams):
     timeout_seconds: float = Field(
         60.0,
         gt=0,
@@ -104,7 +105,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         "get_task",
         "One task now: state, progress, error, and its outputs: the relay's copies of the"
         " renders (links with their content type), or CometAPI's links while there are none.",
-        m.TaskIdParams,
+        answers.TaskIdParams,
         ("/v1/tasks/{task_id}", "GET"),
     ),
     ToolSpec(
@@ -119,14 +120,14 @@ TOOLS: tuple[ToolSpec, ...] = (
         "list_tasks",
         "Your tasks, newest first, a page at a time (pass the answer's `next` as `before`);"
         " filter by state, kind, since, or text in the request (q).",
-        m.TaskListParams,
+        answers.TaskListParams,
         ("/v1/tasks", "GET"),
     ),
     ToolSpec(
         "cancel_task",
         "Cancel a task: at once while it waits in the queue, else at CometAPI for Runway's"
         " own kinds. A task that has ended, or a video2video already sent, cannot be.",
-        m.TaskIdParams,
+        answers.TaskIdParams,
         ("/v1/tasks/{task_id}", "DELETE"),
         read_only=False,
     ),
@@ -142,13 +143,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         "list_deliveries",
         "The deliveries of task events to the relay's downstreams (webhooks, chats,"
         " brokers), newest first: their state, and the reason one failed.",
-        m.DeliveryListParams,
+        answers.DeliveryListParams,
         ("/v1/deliveries", "GET"),
     ),
     ToolSpec(
         "replay_delivery",
         "Send one delivery again at once, whatever its state (after fixing its downstream).",
-        m.DeliveryIdParams,
+        answers.DeliveryIdParams,
         ("/v1/deliveries/{delivery_id}/replay", "POST"),
         read_only=False,
     ),

@@ -21,9 +21,9 @@ from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.http.answer import as_answer
-from receiver.kernel.http.models import TaskSummary
 from receiver.kernel.store import Store
 from receiver.lifecycle.rows.health import DownstreamHealth
+from receiver.lifecycle.rules.answers import TaskSummary
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.routing import DELIVERY_STATES
 from receiver.tasks import reads as task_reads

@@ -1,5 +1,5 @@
 """Deliveries: the outbox listed (an app's own), and replayed one by one or a downstream's
-dead letters at once; their routes (answers in receiver/kernel/http/models.py)."""
+dead letters at once; their routes (answers in receiver/lifecycle/rules/answers.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.responses import Response
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.http import models as m
 from receiver.keys.door import PathId, Served, answer, caller_of, described, guarded, needs, reply
+from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter
 from receiver.tasks.detail import own
 
@@ -25,16 +26,16 @@ _ERR = m.ErrorAnswer
         "The outbox, newest first, one delivery per event and downstream; an app's own.",
         "downstreams",
     ),
-    responses=guarded("downstreams", {200: answer("Deliveries.", m.DeliveryList)}),
+    responses=guarded("downstreams", {200: answer("Deliveries.", answers.DeliveryList)}),
 )
 async def list_deliveries(
-    request: Request, service: Served, params: Annotated[m.DeliveryListParams, Query()]
+    request: Request, service: Served, params: Annotated[answers.DeliveryListParams, Query()]
 ) -> Response:
     caller = caller_of(request)
     wanted = DeliveryFilter(params.state, params.downstream, params.task_id, params.limit)
     found = await delivery_actions.deliveries_for(service, caller, wanted)
     listed = own(caller, found)
-    return reply(m.DeliveryList, {"deliveries": listed})
+    return reply(answers.DeliveryList, {"deliveries": listed})
 
 
 @router.post(
@@ -46,17 +47,17 @@ async def list_deliveries(
     responses=guarded(
         "downstreams",
         {
-            200: answer("How many were queued.", m.Replayed),
+            200: answer("How many were queued.", answers.Replayed),
             404: answer("No downstream of that name.", _ERR),
         },
     ),
 )
 async def replay_dead_letters(
-    request: Request, service: Served, params: Annotated[m.DeadLetterParams, Query()]
+    request: Request, service: Served, params: Annotated[answers.DeadLetterParams, Query()]
 ) -> Response:
     caller = caller_of(request)
     count = await delivery_actions.replay_dead_letters(service, params.downstream, caller)
-    return reply(m.Replayed, {"replayed": count})
+    return reply(answers.Replayed, {"replayed": count})
 
 
 @router.post(
@@ -67,9 +68,9 @@ async def replay_dead_letters(
     ),
     responses=guarded(
         "downstreams",
-        {200: answer("Queued.", m.Replayed), 404: answer("No such delivery.", _ERR)},
+        {200: answer("Queued.", answers.Replayed), 404: answer("No such delivery.", _ERR)},
     ),
 )
 async def replay_delivery(request: Request, service: Served, delivery_id: PathId) -> Response:
     count = await delivery_actions.replay_delivery(service, delivery_id, caller_of(request))
-    return reply(m.Replayed, {"replayed": count})
+    return reply(answers.Replayed, {"replayed": count})

@@ -17,8 +17,9 @@ from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, own_name
 from receiver.downstreams.manage import read_checked
 from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.body import read_json
-from receiver.kernel.http.models import ErrorAnswer, RecoverParams
+from receiver.kernel.http.models import ErrorAnswer
 from receiver.keys.door import PathId, Served, answer, body, described, guarded, needs, reply
+from receiver.lifecycle.rules.answers import RecoverParams
 
 MAX_TEST_BODY_BYTES = 4 * 1024
 

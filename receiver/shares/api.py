@@ -21,7 +21,7 @@ from pydantic import Field
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
-from receiver.kernel.http.models import Answer, ErrorAnswer, Params, TaskIdParams
+from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.keys.door import (
     PathId,
     Served,
@@ -34,6 +34,7 @@ from receiver.keys.door import (
     needs,
     reply,
 )
+from receiver.lifecycle.rules.answers import TaskIdParams
 from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.shares.links import ShareRefused

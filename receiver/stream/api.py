@@ -16,6 +16,7 @@ from receiver.keys.door import (
     media,
     needs,
 )
+from receiver.lifecycle.rules import answers
 from receiver.stream.changes import change_hub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
@@ -49,7 +50,7 @@ LastEventId = Annotated[
 async def stream(
     request: Request,
     service: Served,
-    params: Annotated[m.StreamParams, Query()],
+    params: Annotated[answers.StreamParams, Query()],
     last_event_id: LastEventId = None,
 ) -> Response:
     caller = caller_of(request)

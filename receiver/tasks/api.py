@@ -1,5 +1,5 @@
 """Tasks: submitted, listed, shown with their history, cancelled, and followed live; their
-routes and the models they answer through (receiver/kernel/http/models.py)."""
+routes and the models they answer through (receiver/lifecycle/rules/answers.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from receiver.keys.door import (
     needs,
     reply,
 )
+from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
@@ -71,8 +72,12 @@ IdempotencyKey = Annotated[
     responses=guarded(
         "tasks:submit",
         {
-            200: answer("An earlier submit with this Idempotency-Key: that task.", m.Submitted),
-            202: answer("Queued (`state: queued`); it is sent to CometAPI next.", m.Submitted),
+            200: answer(
+                "An earlier submit with this Idempotency-Key: that task.", answers.Submitted
+            ),
+            202: answer(
+                "Queued (`state: queued`); it is sent to CometAPI next.", answers.Submitted
+            ),
             400: answer("The body is not JSON, or a header is wrong.", _ERR),
             408: answer("The body did not arrive in time.", _ERR),
             409: answer("This Idempotency-Key came with another body.", _ERR),
@@ -111,7 +116,7 @@ async def create_task(
         shown["callback_url"] = result.callback_url
     if task.queue_position is not None:
         shown["queue_position"] = task.queue_position
-    return reply(m.Submitted, shown, 202 if result.created else 200)
+    return reply(answers.Submitted, shown, 202 if result.created else 200)
 
 
 @router.get(
@@ -122,10 +127,10 @@ async def create_task(
         "tasks:read",
     ),
     dependencies=[needs("tasks:read")],
-    responses=guarded("tasks:read", {200: answer("A page of tasks.", m.TaskPage)}),
+    responses=guarded("tasks:read", {200: answer("A page of tasks.", answers.TaskPage)}),
 )
 async def list_tasks(
-    request: Request, service: Served, params: Annotated[m.TaskListParams, Query()]
+    request: Request, service: Served, params: Annotated[answers.TaskListParams, Query()]
 ) -> Response:
     wanted = TaskFilter(
         state=params.state,
@@ -139,7 +144,7 @@ async def list_tasks(
     page: dict[str, Any] = {"tasks": found.tasks, "next": found.next}
     if found.window_reached:
         page["search_window_reached"] = True
-    return reply(m.TaskPage, page)
+    return reply(answers.TaskPage, page)
 
 
 @router.get(
@@ -177,7 +182,7 @@ async def get_task(request: Request, service: Served, task_id: PathId) -> Respon
     responses=guarded(
         "tasks:cancel",
         {
-            200: answer("Cancelled.", m.TaskSummary),
+            200: answer("Cancelled.", answers.TaskSummary),
             404: _TASK_GONE,
             409: answer("It cannot be cancelled; `detail` says why.", _ERR),
             **_UPSTREAM,
@@ -186,4 +191,4 @@ async def get_task(request: Request, service: Served, task_id: PathId) -> Respon
 )
 async def cancel_task(request: Request, service: Served, task_id: PathId) -> Response:
     task = await task_actions.cancel_task(service, task_id, caller_of(request))
-    return reply(m.TaskSummary, task)
+    return reply(answers.TaskSummary, task)

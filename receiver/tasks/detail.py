@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from pydantic import Field
 
 from receiver.kernel.http.answer import as_answer
-from receiver.kernel.http.models import (
+from receiver.keys.rules import Caller
+from receiver.lifecycle.rules.answers import (
     AttemptSummary,
     DeliverySummary,
     EventSummary,
@@ -17,7 +18,6 @@ from receiver.kernel.http.models import (
     SubmitAttemptSummary,
     TaskSummary,
 )
-from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.records import Attempt, Delivery
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of, shown_name
 from receiver.tasks.reads import TaskHistory

@@ -32,6 +32,7 @@ from receiver.kernel.http.answers import error_body
 from receiver.kernel.http.errors import answer_for
 from receiver.keys.rules import SCOPES
 from receiver.lifecycle.rows.health import DownstreamHealth
+from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import Attempt, Delivery, Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import FRONT_DOOR, KINDS
 from receiver.tasks.submit import SPACE
@@ -310,11 +311,11 @@ def _blank(record: type) -> Any:
 @pytest.mark.parametrize(
     ("record", "model"),
     [
-        (Task, m.TaskSummary),
-        (Event, m.EventSummary),
-        (Delivery, m.DeliverySummary),
-        (Attempt, m.AttemptSummary),
-        (SubmitAttempt, m.SubmitAttemptSummary),
+        (Task, answers.TaskSummary),
+        (Event, answers.EventSummary),
+        (Delivery, answers.DeliverySummary),
+        (Attempt, answers.AttemptSummary),
+        (SubmitAttempt, answers.SubmitAttemptSummary),
     ],
 )
 def test_each_answer_is_read_from_its_record(record: type, model: type[m.Answer]) -> None:
@@ -338,7 +339,7 @@ def test_every_refusal_is_an_error_answer() -> None:
 
 
 def test_parameters_are_read_as_described() -> None:
-    read = m.TaskListParams.model_validate
+    read = answers.TaskListParams.model_validate
     assert read({"since": "1767225600"}).since == read({"since": "2026-01-01T00:00:00Z"}).since
     assert read({"since": "2026-01-01T01:00:00+01:00"}).since == 1767225600
     for wrong in ({"since": "nan"}, {"since": "soon"}, {"limit": "0"}, {"q": "a\x00b"}):

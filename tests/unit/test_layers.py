@@ -27,7 +27,6 @@ KERNEL_USING_THE_LIFECYCLE = {
     "receiver.config.expression_fields",
     "receiver.config.sections",
     "receiver.config.targets",
-    "receiver.kernel.http.models",
     "receiver.kernel.observability.metrics",
     "receiver.wiring.service",
 }
