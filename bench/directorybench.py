@@ -27,6 +27,7 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.sealing import Sealer, seal_url
 from receiver.kernel.secrets.webhooks import new_secret
 from receiver.kernel.store.sqlite import SqliteStore
+from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 
 SECRET = "bench-signing-secret-" + "9" * 32
 
@@ -43,7 +44,9 @@ async def run(db: Path, count: int) -> dict[str, float]:
     sealer = Sealer([SECRET])
     log = structlog.wrap_logger(logging.getLogger("bench"))
     config = cast(Config, SimpleNamespace(downstreams=[]))
-    directory = Directory(config, store, sealer, log, Metrics().directory_rows)
+    directory = Directory(
+        config, store, sealer, log, Metrics(DELIVERY_STATES, DownstreamLabels()).directory_rows
+    )
     for i in range(count - 1):
         await _make(store, sealer, f"d{i:05d}")
     await directory.refresh()

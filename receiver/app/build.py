@@ -21,6 +21,7 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import leases, open_store
 from receiver.lifecycle.comet.client import CometClient
+from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.gauges import count_store
 from receiver.retention.worker import Retention
@@ -31,6 +32,7 @@ from receiver.wiring.service import Service, Work
 
 def build_service(config: Config) -> Service:
     s = config.settings
+    labels = DownstreamLabels()
     return Service(
         config=config,
         store=open_store(s.storage.url),
@@ -42,7 +44,8 @@ def build_service(config: Config) -> Service:
         ),
         signer=CallbackSigner(config.secrets.signing_keys, s.callbacks.max_age_seconds),
         log=logs.get_logger("receiver"),
-        metrics=Metrics(),
+        metrics=Metrics(DELIVERY_STATES, labels),
+        labels=labels,
     )
 
 

@@ -245,7 +245,7 @@ def _new_directory(service: Service) -> Directory:
         sealer,
         service.log,
         metrics.directory_rows,
-        metrics.app_names,
+        service.labels.app_names,
     )
 
 

@@ -19,6 +19,7 @@ from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Recorded
 from receiver.lifecycle.rules.reports import PENDING, ClaimPolicy
+from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, TaskChanges
 
@@ -63,6 +64,8 @@ class Service:
     signer: CallbackSigner
     log: Any
     metrics: Metrics
+    # Each app's name by its id, for its downstreams' labels in the metrics.
+    labels: DownstreamLabels
     # Identifies this process in leases, so replicas can tell their rows apart; the random
     # part keeps two containers with the same hostname and pid apart.
     owner: str = field(

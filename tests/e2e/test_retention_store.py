@@ -25,7 +25,7 @@ from receiver.kernel.store import Store, leases, open_store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import Attempt, NewTask
 from receiver.lifecycle.rules.reports import Observation
-from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels, Subscription
 from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.media import stories as copies
 from receiver.retention import stories as pruning
@@ -285,7 +285,7 @@ def _undeletable(url: str, task_id: str) -> None:
 def test_a_task_that_cannot_be_deleted_is_stepped_over_and_the_rest_go(storage_url: str):
     tasks = setup(storage_url)
     _undeletable(storage_url, tasks["old_delivered"])  # in the first batch
-    metrics = Metrics()
+    metrics = Metrics(DELIVERY_STATES, DownstreamLabels())
     for _ in range(2):  # the next walk steps over it again, and still removes nothing else
         removed = with_store(storage_url, lambda s: retention.prune(s, POLICY, OWNER, metrics))
         assert removed is not None

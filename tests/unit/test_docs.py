@@ -250,9 +250,10 @@ def _exposed() -> dict[str, set[str]]:
     from prometheus_client.metrics import MetricWrapperBase
 
     from receiver.kernel.observability.metrics import Metrics
+    from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 
     found: dict[str, set[str]] = {}
-    for metric in vars(Metrics()).values():
+    for metric in vars(Metrics(DELIVERY_STATES, DownstreamLabels())).values():
         if isinstance(metric, MetricWrapperBase):
             suffix = "_total" if metric._type == "counter" else ""
             found[metric._name + suffix] = set(metric._labelnames)

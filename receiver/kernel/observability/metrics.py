@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from receiver.lifecycle.rules.routing import DELIVERY_STATES, owner_of, shown_name
-
-# An app's downstream whose app this process has not read yet (a moment after it was made).
-UNNAMED_APP = "(app)"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """What the relay counts. Its caller names what the metrics only label: the states an
+    outbox row can be in (`delivery_states`, a gauge each) and a downstream's label from the
+    name it is kept under (`downstream_label`)."""
+
+    def __init__(
+        self, delivery_states: Sequence[str], downstream_label: Callable[[str], str]
+    ) -> None:
+        self._delivery_states = tuple(delivery_states)
+        self._downstream_label = downstream_label
         self.registry = CollectorRegistry()
         r = self.registry
         self.callbacks = Counter(
@@ -90,9 +96,6 @@ class Metrics:
         )
         # This process's breakers (set by the fan-out); `disabled` comes from the store.
         self.breakers: dict[str, int] = {}
-        # Each app's name by its id, for the labels of its downstreams (the directory of
-        # downstreams fills it as it reads them).
-        self.app_names: dict[str, str] = {}
         self.queue = Gauge(
             "relay_outbox",
             "Stored deliveries by state (pending = retry queue depth, dead = dead-letter size,"
@@ -149,12 +152,8 @@ class Metrics:
         )
 
     def downstream(self, kept: str) -> str:
-        """A downstream's label: an app's is `<app>/<name>`, by the names the app and its
-        downstream were given, never the id it is kept under (`app_<id>.<name>`)."""
-        owner = owner_of(kept)
-        if owner is None:
-            return kept
-        return f"{self.app_names.get(owner, UNNAMED_APP)}/{shown_name(kept)}"
+        """A downstream's label, by the name it is kept under."""
+        return self._downstream_label(kept)
 
     def render(self, counts: dict[str, float] | None) -> bytes:
         """The exposition text, with the store's gauges as of now (None: as last read)."""
@@ -165,7 +164,7 @@ class Metrics:
     def set_store_gauges(self, counts: dict[str, float]) -> None:
         for state in ("queued", "running", "succeeded", "failed", "cancelled"):
             self.tasks.labels(state).set(counts.get(f"tasks_{state}", 0))
-        for state in DELIVERY_STATES:
+        for state in self._delivery_states:
             self.queue.labels(state).set(counts.get(f"deliveries_{state}", 0))
         for kind in ("charged", "refunded"):
             self.credits.labels(kind).set(counts.get(f"credits_{kind}", 0))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -60,6 +60,25 @@ def shown_name(kept: str) -> str:
 def looks_owned(name: str) -> bool:
     """A name only an app's downstream may be kept under."""
     return _OWNED.match(name) is not None
+
+
+# An app's downstream whose app this process has not read yet (a moment after it was made).
+UNNAMED_APP = "(app)"
+
+
+@dataclass
+class DownstreamLabels:
+    """Downstreams' labels in the metrics: an app's is `<app>/<name>`, by the names the app
+    and its downstream were given, never the id it is kept under (`app_<id>.<name>`)."""
+
+    # Each app's name by its id (the directory of downstreams fills it as it reads them).
+    app_names: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, kept: str) -> str:
+        owner = owner_of(kept)
+        if owner is None:
+            return kept
+        return f"{self.app_names.get(owner, UNNAMED_APP)}/{shown_name(kept)}"
 
 
 @dataclass(frozen=True)
