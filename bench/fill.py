@@ -110,7 +110,7 @@ def add_open(db: Db, count: int, pairs: Path, signer: CallbackSigner) -> None:
     for i in range(count):
         up = f"open-{i:07d}"
         task_id = _submitted(db, "video2video", i, up, far)
-        lines.append(f"/callbacks/runway/{signer.token_for(task_id)} {up}\n")
+        lines.append(f"{signer.url_for(task_id)} {up}\n")
     pairs.write_text("".join(lines))
 
 
@@ -150,7 +150,7 @@ def fill_postgres(url: str, count: int, pairs: Path) -> None:
     with psycopg.connect(url, row_factory=pg_dict_row) as conn:
         db = PostgresDb(conn)
         migrate(db)
-        add_open(db, count, pairs, CallbackSigner([SIGNING_SECRET], 2 * 86400))
+        add_open(db, count, pairs, CallbackSigner([SIGNING_SECRET], 2 * 86400, public_url=""))
 
 
 def main() -> None:
@@ -175,7 +175,9 @@ def main() -> None:
     # Open tasks first: every snapshot then holds the same tasks, so one pairs file serves all.
     conn.execute("BEGIN")
     if args.open:
-        add_open(db, args.open, args.pairs, CallbackSigner([SIGNING_SECRET], 2 * 86400))
+        add_open(
+            db, args.open, args.pairs, CallbackSigner([SIGNING_SECRET], 2 * 86400, public_url="")
+        )
     if args.due:
         add_due(db, args.due, args.due_window)
     if args.outbox:

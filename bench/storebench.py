@@ -24,23 +24,16 @@ from receiver.config import CallbackConfig
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.comet.parse import parse_callback
-from receiver.lifecycle.rules.reports import ClaimPolicy
 from receiver.lifecycle.stories.observe import Report
 
 
 async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[str, float]:
-    signer = CallbackSigner([SIGNING_SECRET], 86400)
+    signer = CallbackSigner([SIGNING_SECRET], 86400, public_url="")
     rows = [line.split() for line in pairs.read_text().splitlines() if line.strip()]
     tasks = [(signer.verify(path.rsplit("/", 1)[1]), up) for path, up in rows]
     store = SqliteStore(str(db))
-    c = CallbackConfig()  # the defaults, as a relay with no [callbacks] section weighs them
-    policy = ClaimPolicy(
-        c.trust_body,
-        c.corroborate_seconds,
-        c.min_poll_gap_seconds,
-        c.max_history_per_task,
-        c.max_history_bytes_per_task,
-    )
+    # The defaults, as a relay with no [callbacks] section weighs them.
+    policy = CallbackConfig().claim_policy()
     await store.migrate()
     counter = iter(range(10**9))
     done = 0

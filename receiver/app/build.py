@@ -22,17 +22,19 @@ from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import leases, open_store
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
+from receiver.lifecycle.rules.wakeups import Work
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.gauges import count_store
 from receiver.retention.worker import Retention
 from receiver.stream.changes import change_hub
 from receiver.tasks.submitter import Submitter
-from receiver.wiring.service import Service, Work
+from receiver.wiring.service import Service, process_owner
 
 
 def build_service(config: Config) -> Service:
     s = config.settings
     labels = DownstreamLabels()
+    owner = process_owner()
     return Service(
         config=config,
         store=open_store(s.storage.url),
@@ -42,10 +44,16 @@ def build_service(config: Config) -> Service:
             s.upstream.runway_version,
             s.upstream.timeout_seconds,
         ),
-        signer=CallbackSigner(config.secrets.signing_keys, s.callbacks.max_age_seconds),
+        signer=CallbackSigner(
+            config.secrets.signing_keys, s.callbacks.max_age_seconds, config.public_url
+        ),
         log=logs.get_logger("receiver"),
         metrics=Metrics(DELIVERY_STATES, labels),
         labels=labels,
+        owner=owner,
+        claim_policy=s.callbacks.claim_policy(),
+        poll_lease=s.polling.lease(owner),
+        wakeups=s.wakeups(),
     )
 
 

@@ -28,9 +28,10 @@ from receiver.lifecycle.rules.polling import CallbackPolls, PollRule
 from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled
 from receiver.lifecycle.rules.reports import Observation, sane_credits
 from receiver.lifecycle.rules.task import is_callback
+from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside
-from receiver.wiring.service import Service, Work
+from receiver.wiring.service import Service
 
 
 class Poller:

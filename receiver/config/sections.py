@@ -17,7 +17,8 @@ from pydantic import (
 )
 
 from receiver.config.share import FrameOrigin, ShareLook
-from receiver.lifecycle.rules.polling import PollRule
+from receiver.lifecycle.rules.polling import PollLease, PollRule
+from receiver.lifecycle.rules.reports import ClaimPolicy
 
 CONFIG_ENV = "RECEIVER_CONFIG"
 CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
@@ -119,6 +120,16 @@ class CallbackConfig(Section):
     max_history_per_task: Annotated[int, Field(gt=0)] = 100
     max_history_bytes_per_task: Annotated[int, Field(gt=0)] = 1024 * 1024
 
+    def claim_policy(self) -> ClaimPolicy:
+        """How a callback's claim is judged, as this section sets it."""
+        return ClaimPolicy(
+            self.trust_body,
+            self.corroborate_seconds,
+            self.min_poll_gap_seconds,
+            self.max_history_per_task,
+            self.max_history_bytes_per_task,
+        )
+
 
 class PollingConfig(Section):
     callback_grace_seconds: Annotated[float, Field(ge=0)] = 600.0
@@ -147,6 +158,13 @@ class PollingConfig(Section):
     # is polled this many times, this far apart, before the grace period holds again.
     lost_callback_polls: Annotated[int, Field(ge=0)] = 3
     lost_callback_gap_seconds: Annotated[float, Field(gt=0)] = 8.0
+
+    def lease(self, owner: str) -> PollLease:
+        """How the process `owner` leases the polls it makes, and the budget they come
+        out of."""
+        return PollLease(
+            owner, self.poll_lease_seconds, self.ceiling_seconds, self.max_per_second or None
+        )
 
     def rule(self) -> PollRule:
         """The poll timing rule this section sets."""

@@ -20,6 +20,7 @@ from receiver.config.sections import (
     StorageConfig,
     UpstreamConfig,
 )
+from receiver.lifecycle.rules.wakeups import Wakeups
 
 
 class Settings(Section):
@@ -35,3 +36,8 @@ class Settings(Section):
     retention: RetentionConfig = RetentionConfig()
     mcp: McpConfig = McpConfig()
     downstream: list[DownstreamConfig] = Field(default_factory=list)
+
+    def wakeups(self) -> Wakeups:
+        """What a recorded change can give work to: the copies of finished renders, and the
+        submits a task that ends makes room for under a cap."""
+        return Wakeups(self.media.enabled, self.upstream.max_concurrent_tasks > 0)

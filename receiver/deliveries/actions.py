@@ -14,7 +14,8 @@ from receiver.kernel.errors import NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name
-from receiver.wiring.service import Service, Work
+from receiver.lifecycle.rules.wakeups import Work
+from receiver.wiring.service import Service
 
 # The names the doors call (receiver/web/), kept while they move: each is the story or the
 # submit itself, nothing in between.

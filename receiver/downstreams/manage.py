@@ -44,7 +44,8 @@ from receiver.lifecycle.rules.routing import (
     owned_name,
     owner_of,
 )
-from receiver.wiring.service import Service, Work
+from receiver.lifecycle.rules.wakeups import Work
+from receiver.wiring.service import Service
 
 M = TypeVar("M", bound=BaseModel)
 

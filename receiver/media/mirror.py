@@ -30,13 +30,14 @@ from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
 from receiver.lifecycle.rows.observations import sources_of
 from receiver.lifecycle.rules.task import output_of
+from receiver.lifecycle.rules.wakeups import Work
 from receiver.media import stories as copies
 from receiver.media.rows import GivenUp, MirrorJob
 from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_reason, retry_in
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.links import media_links_of
 from receiver.media.storage.local import open_media_store
-from receiver.wiring.service import Service, Work
+from receiver.wiring.service import Service
 
 _SLOTS = 8
 _GIVE_UP_BATCH = 100

@@ -39,9 +39,10 @@ from receiver.lifecycle.rules.task import (
     kind_of,
     passed_through,
 )
+from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import stories as task_stories
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
-from receiver.wiring.service import Service, Work
+from receiver.wiring.service import Service
 
 # A URL CometAPI can fetch: a host name or address (an IPv6 one in brackets), then an
 # optional port and the rest without spaces. One pattern is both the check and what the
@@ -407,7 +408,7 @@ async def _submit(
         service.log.info("submit.limit_reached", key=owner_key, limit=exc.limit)
         raise
     log = service.log.bind(task_id=task.id, kind=kind)
-    callback_url = service.callback_url(task.id) if is_callback(kind) else None
+    callback_url = service.signer.url_for(task.id) if is_callback(kind) else None
     if not created:
         log.info("submit.idempotent_replay")
         return Submission(task, False, callback_url)

@@ -30,6 +30,7 @@ from receiver.lifecycle.comet.client import StreamedBody, Submitted
 from receiver.lifecycle.rules.queue import Refusal, SubmitPolicy, after_refusal
 from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob
 from receiver.lifecycle.rules.task import is_callback
+from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories
 from receiver.tasks.aside import set_aside
@@ -39,7 +40,7 @@ from receiver.tasks.rules.inputs import (
     json_string_part,
     next_batch,
 )
-from receiver.wiring.service import Service, Work
+from receiver.wiring.service import Service
 
 T = TypeVar("T")
 # Sends in flight from one process. Few: the HTTP client's pool spends CPU on every call in
@@ -122,7 +123,7 @@ class Submitter:
         log = service.log.bind(task_id=job.task_id, kind=job.kind, attempt=job.attempt)
         fields = dict(job.request)
         if is_callback(job.kind):
-            fields["callback_url"] = service.callback_url(job.task_id)
+            fields["callback_url"] = service.signer.url_for(job.task_id)
         started = time.time()
         try:
             submitted = await self._submitted(job, fields)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,46 +16,26 @@ from receiver.kernel.store import Store, leases
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Recorded
-from receiver.lifecycle.rules.reports import PENDING, ClaimPolicy
+from receiver.lifecycle.rules.reports import ClaimPolicy
 from receiver.lifecycle.rules.routing import DownstreamLabels
-from receiver.lifecycle.rules.task import TERMINAL_STATES
+from receiver.lifecycle.rules.wakeups import Wakeups, Work
 from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, TaskChanges
 
 T = TypeVar("T")
 
 
-class Work(enum.Flag):
-    """The workers a committed change can have something new for."""
-
-    NONE = 0
-    DELIVERIES = enum.auto()  # outbox rows to send
-    POLLS = enum.auto()  # a task to ask CometAPI about now
-    MIRRORS = enum.auto()  # a finished render to copy
-    SUBMITS = enum.auto()  # a task to send to CometAPI, or room for one under the cap
-
-
-def work_after(
-    recorded: Recorded, mirroring: bool, capped: bool = True, handed: frozenset[str] = frozenset()
-) -> Work:
-    """Which workers a recorded observation gives something to do: the one rule, for every
-    step that records one. `capped`: a cap on the tasks running upstream is set, so a task
-    that ends may make room for a waiting one. `handed`: deliveries already handed to this
-    process's fan-out, which need no claim."""
-    work = Work.NONE
-    if set(recorded.delivery_ids) - handed:
-        work |= Work.DELIVERIES
-    if (recorded.verdict == PENDING and recorded.poll is None) or recorded.outcome == "over_limit":
-        work |= Work.POLLS  # a poll the callback leased is handed to the poller instead
-    task = recorded.task
-    if mirroring and recorded.outcome == "applied" and task and task.state == "succeeded":
-        work |= Work.MIRRORS
-    if capped and recorded.outcome == "applied" and task and task.state in TERMINAL_STATES:
-        work |= Work.SUBMITS  # it ran upstream, and no longer counts against the cap
-    return work
+def process_owner() -> str:
+    """Identifies this process in leases, so replicas can tell their rows apart; the random
+    part keeps two containers with the same hostname and pid apart."""
+    return f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
 @dataclass
 class Service:
+    """What every step shares, made once at start-up (receiver/app/build.py): the store and
+    the clients, and the policies the configuration sets (each built by its section, applied
+    by the lifecycle's rules); and this process's workers, woken when there is work."""
+
     config: Config
     store: Store
     comet: CometClient
@@ -66,11 +44,10 @@ class Service:
     metrics: Metrics
     # Each app's name by its id, for its downstreams' labels in the metrics.
     labels: DownstreamLabels
-    # Identifies this process in leases, so replicas can tell their rows apart; the random
-    # part keeps two containers with the same hostname and pid apart.
-    owner: str = field(
-        default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
-    )
+    owner: str  # this process in leases (`process_owner`)
+    claim_policy: ClaimPolicy  # how a callback's claim is judged
+    poll_lease: PollLease  # how this process leases its polls, and their budget
+    wakeups: Wakeups  # which workers a recorded change wakes
     # True once the server is shutting down: long-lived answers (the live stream) end, so
     # they do not hold the shutdown for its whole grace period.
     draining: Callable[[], bool] = lambda: False
@@ -105,28 +82,6 @@ class Service:
             made = self._parts[make] = make(self)
         return made
 
-    @functools.cached_property
-    def claim_policy(self) -> ClaimPolicy:
-        c = self.config.settings.callbacks
-        return ClaimPolicy(
-            c.trust_body,
-            c.corroborate_seconds,
-            c.min_poll_gap_seconds,
-            c.max_history_per_task,
-            c.max_history_bytes_per_task,
-        )
-
-    @functools.cached_property
-    def poll_lease(self) -> PollLease:
-        """How this process leases the polls it makes, and the budget they come out of."""
-        p = self.config.settings.polling
-        return PollLease(
-            self.owner, p.poll_lease_seconds, p.ceiling_seconds, p.max_per_second or None
-        )
-
-    def callback_url(self, task_id: str) -> str:
-        return f"{self.config.public_url}/callbacks/runway/{self.signer.token_for(task_id)}"
-
     def wake(self, work: Work) -> None:
         """Wake the workers that have something new to do (committed already)."""
         if Work.DELIVERIES in work:
@@ -141,9 +96,7 @@ class Service:
     def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
         """Wake whatever a recorded observation gives work to (`handed`: its deliveries
         already handed to this process's fan-out)."""
-        settings = self.config.settings
-        capped = settings.upstream.max_concurrent_tasks > 0
-        self.wake(work_after(recorded, settings.media.enabled, capped, handed))
+        self.wake(self.wakeups.work_after(recorded, handed))
         if recorded.task is not None:
             self.task_changes.changed(recorded.task.id)
 

@@ -48,7 +48,7 @@ def test_video2video_round_trip_by_callback(make_relay: MakeRelay, sim: Simulato
     upstream = next(t for t in sim.tasks() if t["task_id"] == sent["upstream_task_id"])
     # The sender signs the URL CometAPI gets, so its token's time may be a second past the
     # answer's: both name this task under the relay's secret.
-    signer = CallbackSigner([SIGNING_SECRET], 3600)
+    signer = CallbackSigner([SIGNING_SECRET], 3600, relay.url)
     for url in (upstream["callback_url"], body["callback_url"]):
         prefix, token = url.rsplit("/", 1)
         assert prefix == f"{relay.url}/callbacks/runway"

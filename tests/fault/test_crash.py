@@ -135,7 +135,7 @@ def test_sigkill_loop_loses_nothing(
     assert set(client.task_ids) <= set(tasks)
 
     # 1. Every callback the relay answered 2xx is in the store, with the state it carried.
-    signer = CallbackSigner([OLD_SIGNING_SECRET, SIGNING_SECRET], 3600)
+    signer = CallbackSigner([OLD_SIGNING_SECRET, SIGNING_SECRET], 3600, relay.url)
     callbacks = upstream.callbacks()
     answered = [c for c in callbacks if c["status"] is not None and 200 <= c["status"] < 300]
     missing = 0

@@ -38,8 +38,8 @@ def test_old_tokens_verify_until_the_old_secret_is_retired(
     make_relay: MakeRelay, sim: Simulator, sink: Sink, figures: Figures, storage_url: str
 ) -> None:
     sim.faults(drop_rate=1.0)
-    old_signer = CallbackSigner([OLD_SIGNING_SECRET], 3600)
-    new_signer = CallbackSigner([SIGNING_SECRET], 3600)
+    old_signer = CallbackSigner([OLD_SIGNING_SECRET], 3600, public_url="")
+    new_signer = CallbackSigner([SIGNING_SECRET], 3600, public_url="")
 
     before = make_relay(
         [webhook(sink)], env={"RECEIVER_SECRET": OLD_SIGNING_SECRET}, polling=HOLD_POLLS

@@ -17,19 +17,27 @@ BY_OLD_KEY = (
     "eyJ0IjoidHNrXzE4ZWE3NmJlMmUxNDRjODBiZTZmZWJkM2RiMTEifQ.awNd6Q.Id1wEF8CLz3bc1O__GwvePZ5qpg"
 )
 CENTURY = 100 * 365 * 86400
+RELAY = "https://relay.example"
 
 
 def test_tokens_issued_earlier_still_verify_under_every_configured_key():
-    signer = CallbackSigner([OLD_KEY, NEW_KEY], CENTURY)
+    signer = CallbackSigner([OLD_KEY, NEW_KEY], CENTURY, RELAY)
     assert signer.verify(BY_NEW_KEY) == "tsk_18ea76be2e144c80be6febd3db10"
     assert signer.verify(BY_OLD_KEY) == "tsk_18ea76be2e144c80be6febd3db11"
 
 
+def test_the_callback_url_is_the_relay_s_callback_route_with_a_token_for_the_task():
+    signer = CallbackSigner([OLD_KEY, NEW_KEY], CENTURY, RELAY + "/")
+    prefix, token = signer.url_for("tsk_x").rsplit("/", 1)
+    assert prefix == f"{RELAY}/callbacks/runway"
+    assert signer.verify(token) == "tsk_x"
+
+
 def test_a_new_token_round_trips_and_a_key_not_configured_is_refused():
-    signer = CallbackSigner([OLD_KEY, NEW_KEY], CENTURY)
+    signer = CallbackSigner([OLD_KEY, NEW_KEY], CENTURY, RELAY)
     assert signer.verify(signer.token_for("tsk_x")) == "tsk_x"
     with pytest.raises(TokenRejected) as refused:
-        CallbackSigner([NEW_KEY], CENTURY).verify(BY_OLD_KEY)
+        CallbackSigner([NEW_KEY], CENTURY, RELAY).verify(BY_OLD_KEY)
     assert refused.value.reason == "bad_signature"
 
 
@@ -44,11 +52,11 @@ def test_a_new_token_round_trips_and_a_key_not_configured_is_refused():
 )
 def test_tampered_tokens_are_refused(token: str):
     with pytest.raises(TokenRejected) as refused:
-        CallbackSigner([OLD_KEY, NEW_KEY], CENTURY).verify(token)
+        CallbackSigner([OLD_KEY, NEW_KEY], CENTURY, RELAY).verify(token)
     assert refused.value.reason == "bad_signature"
 
 
 def test_an_old_token_past_the_maximum_age_is_expired():
     with pytest.raises(TokenRejected) as refused:
-        CallbackSigner([OLD_KEY, NEW_KEY], 1).verify(BY_NEW_KEY)
+        CallbackSigner([OLD_KEY, NEW_KEY], 1, RELAY).verify(BY_NEW_KEY)
     assert refused.value.reason == "expired"

@@ -1,4 +1,4 @@
-"""One rule for which workers a recorded change wakes."""
+"""One rule for which workers a recorded change wakes (receiver/lifecycle/rules/wakeups.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import asyncio
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import PollJob, Recorded, Task
 from receiver.lifecycle.rules.reports import PENDING
+from receiver.lifecycle.rules.wakeups import Wakeups, Work
 from receiver.wiring.handoff import PollHandoff, TaskChanges
-from receiver.wiring.service import Work, work_after
+
+PLAIN = Wakeups(mirroring=False)  # renders not copied; a cap on the tasks upstream
+MIRRORING = Wakeups(mirroring=True)
 
 
 def task(state: str) -> Task:
@@ -19,51 +22,51 @@ def task(state: str) -> Task:
 
 def test_outbox_rows_wake_the_fan_out() -> None:
     recorded = Recorded("applied", task("running"), "evt_1", ["msg_1"])
-    assert work_after(recorded, mirroring=False) == Work.DELIVERIES
+    assert PLAIN.work_after(recorded) == Work.DELIVERIES
 
 
 def test_deliveries_handed_to_the_fan_out_wake_no_claim_but_the_others_do() -> None:
     recorded = Recorded("applied", task("running"), "evt_1", ["msg_1", "msg_2"])
-    assert work_after(recorded, False, handed=frozenset({"msg_1", "msg_2"})) == Work.NONE
-    assert work_after(recorded, False, handed=frozenset({"msg_1"})) == Work.DELIVERIES
+    assert PLAIN.work_after(recorded, frozenset({"msg_1", "msg_2"})) == Work.NONE
+    assert PLAIN.work_after(recorded, frozenset({"msg_1"})) == Work.DELIVERIES
 
 
 def test_a_pending_claim_or_one_past_the_history_bound_wakes_the_poller() -> None:
-    assert work_after(Recorded("history", task("running"), "evt_1", verdict=PENDING), False) == (
+    assert PLAIN.work_after(Recorded("history", task("running"), "evt_1", verdict=PENDING)) == (
         Work.POLLS
     )
-    assert work_after(Recorded("over_limit", task("running")), False) == Work.POLLS
+    assert PLAIN.work_after(Recorded("over_limit", task("running"))) == Work.POLLS
 
 
 def test_a_claim_that_leased_its_poll_hands_it_over_and_wakes_no_claim() -> None:
     job = PollJob("tsk_1", "video2video", "up", 0.0, 0)
     recorded = Recorded("history", task("running"), "evt_1", verdict=PENDING, poll=job)
-    assert work_after(recorded, False) == Work.NONE
+    assert PLAIN.work_after(recorded) == Work.NONE
 
 
 def test_a_success_wakes_the_mirror_only_while_mirroring_is_on() -> None:
     recorded = Recorded("applied", task("succeeded"), "evt_1", ["msg_1"])
-    assert work_after(recorded, mirroring=True) == Work.DELIVERIES | Work.MIRRORS | Work.SUBMITS
-    assert work_after(recorded, mirroring=False) == Work.DELIVERIES | Work.SUBMITS
+    assert MIRRORING.work_after(recorded) == Work.DELIVERIES | Work.MIRRORS | Work.SUBMITS
+    assert PLAIN.work_after(recorded) == Work.DELIVERIES | Work.SUBMITS
 
 
 def test_a_task_that_ends_wakes_the_submit_worker_for_it_left_room_under_the_cap() -> None:
     for state in ("succeeded", "failed", "cancelled"):
-        assert Work.SUBMITS in work_after(Recorded("applied", task(state), "evt_1"), False)
-    assert Work.SUBMITS not in work_after(Recorded("applied", task("running"), "evt_1"), False)
+        assert Work.SUBMITS in PLAIN.work_after(Recorded("applied", task(state), "evt_1"))
+    assert Work.SUBMITS not in PLAIN.work_after(Recorded("applied", task("running"), "evt_1"))
     ended_before = Recorded("history", task("failed"), "evt_1")
-    assert Work.SUBMITS not in work_after(ended_before, False)
+    assert Work.SUBMITS not in PLAIN.work_after(ended_before)
 
 
 def test_without_a_cap_an_ending_task_leaves_the_submit_worker_asleep() -> None:
     ended = Recorded("applied", task("succeeded"), "evt_1", ["msg_1"])
-    assert work_after(ended, mirroring=False, capped=False) == Work.DELIVERIES
+    assert Wakeups(mirroring=False, capped=False).work_after(ended) == Work.DELIVERIES
 
 
 def test_a_duplicate_or_a_judged_claim_wakes_nothing() -> None:
-    assert work_after(Recorded("duplicate", task("running")), True) == Work.NONE
+    assert MIRRORING.work_after(Recorded("duplicate", task("running"))) == Work.NONE
     judged = Recorded("history", task("succeeded"), "evt_1", verdict="confirmed")
-    assert work_after(judged, True) == Work.NONE
+    assert MIRRORING.work_after(judged) == Work.NONE
 
 
 def test_a_handoff_offers_leases_only_while_a_poller_runs_and_has_room() -> None:

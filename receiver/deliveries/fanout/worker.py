@@ -43,8 +43,9 @@ from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
+from receiver.lifecycle.rules.wakeups import Work
 from receiver.wiring.handoff import NOTHING_RESERVED, Reservation
-from receiver.wiring.service import Service, Work
+from receiver.wiring.service import Service
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210

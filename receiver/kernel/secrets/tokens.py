@@ -54,7 +54,10 @@ class _CompactJson:
 
 
 class CallbackSigner:
-    def __init__(self, keys: list[str], max_age_seconds: int) -> None:
+    """Signs the callback URL the relay gives CometAPI with a task, and verifies it when
+    CometAPI calls back; `public_url`: how CometAPI reaches the relay."""
+
+    def __init__(self, keys: list[str], max_age_seconds: int, public_url: str) -> None:
         if not keys:
             raise ValueError("at least one signing key is needed")
         # itsdangerous takes keys oldest to newest and signs with the last one.
@@ -71,11 +74,16 @@ class CallbackSigner:
             self._serializer.secret_keys, salt=_SALT, digest_method=hashlib.sha1
         )
         self._max_age = max_age_seconds
+        self._callbacks = f"{public_url.rstrip('/')}/callbacks/runway/"
 
     def token_for(self, task_id: str) -> str:
         token = self._serializer.dumps({"t": task_id})
         assert isinstance(token, str)
         return token
+
+    def url_for(self, task_id: str) -> str:
+        """The signed URL CometAPI calls back for `task_id`."""
+        return self._callbacks + self.token_for(task_id)
 
     def verify(self, token: str) -> str:
         """The task id the token was issued for, or TokenRejected."""
