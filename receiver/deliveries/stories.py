@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import orjson
 
-from receiver.deliveries.rules.retry import row_state
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
 from receiver.lifecycle.rows import health as downstreams
@@ -19,6 +18,7 @@ from receiver.lifecycle.rows import outbox
 from receiver.lifecycle.rows.health import DISABLED, RELAY_TASK
 from receiver.lifecycle.rows.outbox import AttemptEnd
 from receiver.lifecycle.rules.records import Attempt, DeliveryJob
+from receiver.lifecycle.rules.retries import row_state
 from receiver.lifecycle.rules.routing import Subscriptions, held_reasons, notified_of
 from receiver.tasks.rows import tasks
 

@@ -45,7 +45,7 @@ RULES = (
     "receiver.lifecycle.rules.reports",
     "receiver.lifecycle.rules.routing",
     "receiver.lifecycle.rules.polling",
-    "receiver.deliveries.rules.retry",
+    "receiver.lifecycle.rules.retries",
 )
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from receiver.deliveries.rules.retry import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.retries import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.routing import event_document
 from receiver.lifecycle.rules.task import shown_progress
 

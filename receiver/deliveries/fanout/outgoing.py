@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import aiohttp
 
 from receiver.config import Downstream
-from receiver.deliveries.rules.retry import Answer
 from receiver.downstreams import render
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.expressions import Shaped
@@ -17,6 +16,7 @@ from receiver.kernel.net.headers import retry_after
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets import webhooks as sign
 from receiver.lifecycle.rules.records import DeliveryJob
+from receiver.lifecycle.rules.retries import Answer
 
 # How much of an answer is read for last_error: more than it keeps, so that a secret the
 # answer quotes across the kept part's end (a Discord token after an HTML page's head) is

@@ -30,7 +30,6 @@ from receiver.deliveries.fanout.outgoing import (
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
 from receiver.deliveries.rules.fair_shares import claim_round
-from receiver.deliveries.rules.retry import Answer, Decision, RetryPolicy, decide
 from receiver.downstreams import render
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.brokers import Message, fill
@@ -42,6 +41,7 @@ from receiver.kernel.net.transport_errors import Failure, transport_errors
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob
+from receiver.lifecycle.rules.retries import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.wiring.handoff import NOTHING_RESERVED, Reservation
