@@ -27,6 +27,7 @@ from receiver.lifecycle.comet.client import Polled
 from receiver.lifecycle.rules.polling import CallbackPolls, PollRule
 from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled
 from receiver.lifecycle.rules.reports import Observation, sane_credits
+from receiver.lifecycle.rules.retries import poll_backoff
 from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import stories as task_stories
@@ -75,7 +76,7 @@ class Poller:
 
     def _interval(self, attempts: int) -> float:
         s = self.settings
-        return float(min(s.max_interval_seconds, s.interval_seconds * s.backoff_factor**attempts))
+        return poll_backoff(attempts, s.interval_seconds, s.backoff_factor, s.max_interval_seconds)
 
     def _next(self, job: PollJob, now: float, failed: bool) -> float | PollRule | CallbackPolls:
         """The rule for a task with no callback coming; a callback-route task's own within

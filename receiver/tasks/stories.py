@@ -11,7 +11,7 @@ A submit (`claim`, then `accepted` or `refused`): waiting tasks claimed under th
 concurrency cap, and each send accepted or refused by CometAPI, or cut off. A claim takes a
 task out of the queue and marks it in flight in one commit, right before the call: a send
 in flight is never taken over, for no one can tell whether CometAPI took it. What follows a
-refusal (wait and send again, or fail) is receiver/lifecycle/rules/queue.py's.
+refusal (wait and send again, or fail) is receiver/lifecycle/rules/retries.py's.
 
 When a task is polled next (`scheduled`, `awaiting_callback`): the rule of
 receiver/lifecycle/rules/polling.py fed with what the store keeps (when the task was
@@ -50,9 +50,10 @@ from receiver.lifecycle.rules.polling import (
     trims_history,
     usual_window,
 )
-from receiver.lifecycle.rules.queue import Refused, free_slots, take_turns
+from receiver.lifecycle.rules.queue import free_slots, take_turns
 from receiver.lifecycle.rules.records import NewTask, Recorded, SubmitAttempt, SubmitJob, Task
 from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through
 from receiver.lifecycle.stories.observe import (

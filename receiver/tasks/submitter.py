@@ -4,7 +4,7 @@ each as the request CometAPI gets.
 `POST /v1/tasks` only stores a task; this worker, on every replica, claims due tasks from
 the store (receiver/tasks/rows/queue.py) and sends each once. CometAPI's refusals that pass
 (429, 502, 503, 504, no answer) put the task back in the queue with a growing wait; the
-others fail it with CometAPI's words (receiver/lifecycle/rules/queue.py decides which).
+others fail it with CometAPI's words (receiver/lifecycle/rules/retries.py decides which).
 Every send is kept in the task's submit history.
 
 A task's request goes out with the data URIs it refers to back in place, read from the
@@ -27,8 +27,9 @@ from receiver.kernel.observability import tracing
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.comet.client import StreamedBody, Submitted
-from receiver.lifecycle.rules.queue import Refusal, SubmitPolicy, after_refusal
+from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob
+from receiver.lifecycle.rules.retries import Refusal, after_refusal
 from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import reads as task_reads

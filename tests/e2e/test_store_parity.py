@@ -37,7 +37,6 @@ from receiver.keys.stories import sessions
 from receiver.lifecycle.rows import observations as event_rows
 from receiver.lifecycle.rows import polls as poll_rows
 from receiver.lifecycle.rules.polling import PollRule, timing_key
-from receiver.lifecycle.rules.queue import Refused
 from receiver.lifecycle.rules.records import (
     Attempt,
     DeliveryFilter,
@@ -48,6 +47,7 @@ from receiver.lifecycle.rules.records import (
     TaskFilter,
 )
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
+from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.stories.observe import Report
 from receiver.media import stories as copies

@@ -1,68 +1,15 @@
-"""The relay's rules without I/O: the retry decision and the public event document."""
+"""The relay's rules without I/O: the public event document (the retry decision is
+test_retries.py's)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pytest
-
 from receiver.lifecycle.rules.reports import Observation
-from receiver.lifecycle.rules.retries import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.routing import event_document
 from receiver.lifecycle.rules.task import shown_progress
 
-POLICY = RetryPolicy(schedule=(5, 30, 120), jitter=0.2, max_retry_after=3600)
 NOW = 1_000.0
-
-
-def no_jitter(low: float, high: float) -> float:
-    return high
-
-
-def attempt(n: int, status: int | None, retry_after: float | None = None) -> Decision:
-    failure = f"HTTP {status}" if status else "cannot connect: Connection refused"
-    return decide(POLICY, n, Answer(status, failure, retry_after), NOW, uniform=no_jitter)
-
-
-@pytest.mark.parametrize("status", [200, 201, 204, 299])
-def test_any_2xx_is_delivered(status: int) -> None:
-    assert attempt(1, status) == Decision("succeeded", NOW, None)
-
-
-@pytest.mark.parametrize("status", [None, 408, 425, 429, 500, 502, 503, 504, 599])
-def test_no_answer_timeouts_throttling_and_5xx_are_retried_on_the_schedule(
-    status: int | None,
-) -> None:
-    for n, wait in enumerate(POLICY.schedule, start=1):
-        decision = attempt(n, status)
-        assert (decision.outcome, decision.next_attempt_at, decision.state) == (
-            "retry",
-            NOW + wait,
-            "pending",
-        )
-
-
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 410, 413, 422])
-def test_other_4xx_go_to_dead_letter_at_once_with_the_reason(status: int) -> None:
-    assert attempt(1, status) == Decision("dead", NOW, f"HTTP {status}")
-
-
-def test_after_the_last_scheduled_attempt_the_delivery_is_dead_with_the_last_reason() -> None:
-    decision = attempt(len(POLICY.schedule) + 1, 503)
-    assert decision.outcome == "dead"
-    assert decision.error == "gave up after 4 attempts; last: HTTP 503"
-
-
-def test_retry_after_stretches_the_wait_up_to_the_cap_but_never_shortens_it() -> None:
-    assert attempt(1, 429, retry_after=60).next_attempt_at == NOW + 60
-    assert attempt(1, 429, retry_after=1).next_attempt_at == NOW + 5
-    assert attempt(1, 429, retry_after=10**9).next_attempt_at == NOW + 3600
-
-
-def test_jitter_only_shortens_the_wait_within_its_share() -> None:
-    waits = [decide(POLICY, 2, Answer(500, "x"), NOW).next_attempt_at - NOW for _ in range(200)]
-    assert all(30 * 0.8 <= w <= 30 for w in waits)
-    assert len(set(waits)) > 1
 
 
 @dataclass

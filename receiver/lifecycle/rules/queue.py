@@ -1,5 +1,5 @@
-"""The submit queue's rules: how many waiting tasks may go to CometAPI now, which of them
-(fair turns between keys), and what follows a send CometAPI refused.
+"""The submit queue's rules: how many waiting tasks may go to CometAPI now, and which of
+them (fair turns between keys). What follows a send CometAPI refused is retries.py's.
 
 Pure: the store counts, these functions decide, the submit worker acts. Waiting tasks go
 in submission order (the store reads them oldest first); this module says how many.
@@ -7,14 +7,9 @@ in submission order (the store reads them oldest first); this module says how ma
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
-
-# What CometAPI (and Runway behind it) answers when it has no room now: throttled, or a
-# gateway in trouble. No answer at all (refused, reset, timed out) is retried too.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+from typing import Generic, TypeVar
 
 
 @dataclass(frozen=True)
@@ -36,77 +31,6 @@ def free_slots(cap: int | None, running: int, paused_until: float, now: float) -
     if cap is None:
         return None
     return max(0, cap - running)
-
-
-def retryable_submit(status: int | None) -> bool:
-    """None: no answer (refused, reset, timed out)."""
-    return status is None or status in RETRY_STATUSES
-
-
-@dataclass(frozen=True)
-class Refused:
-    """What follows a send that CometAPI did not take."""
-
-    outcome: Literal["retry", "failed"]
-    retry_at: float | None  # retry: when the task is sent again
-    pause_until: float | None  # every send waits until then (CometAPI throttles the account)
-    error: str  # the attempt's reason; failed: the task's error
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """What CometAPI answered a send it did not take: its `status` (None: no answer), the
-    `reason`, and its Retry-After in seconds."""
-
-    status: int | None
-    reason: str
-    retry_after: float | None = None
-
-
-def after_refusal(
-    policy: SubmitPolicy,
-    attempt: int,
-    queued_since: float,
-    refusal: Refusal,
-    now: float,
-    uniform: Callable[[float, float], float] = random.uniform,
-) -> Refused:
-    """Send number `attempt` (1 for the first) of a task queued at `queued_since` got
-    `refusal`.
-
-    A refusal that will not change fails the task at once with CometAPI's words. Otherwise
-    it waits, doubling from `initial_backoff` up to `max_backoff`, never less than
-    Retry-After asks (up to `max_retry_after`); a 429 or a Retry-After holds every send back
-    as long, since the limit is the account's. The task fails only once its own give-up time
-    (`give_up_seconds` after it was queued) has passed; a wait that would end later is cut
-    to that time, for a last try.
-    """
-    status, reason, retry_after = refusal.status, refusal.reason, refusal.retry_after
-    if not retryable_submit(status):
-        return Refused("failed", None, None, reason)
-    backoff = min(policy.max_backoff, policy.initial_backoff * 2 ** (attempt - 1))
-    delay = backoff * uniform(1 - policy.jitter, 1)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, policy.max_retry_after))
-    pause = now + delay if status == 429 or retry_after is not None else None
-    give_up_at = queued_since + policy.give_up_seconds
-    if now >= give_up_at:
-        waited = now - queued_since
-        return Refused(
-            "failed",
-            None,
-            pause,
-            f"CometAPI had no room for {_duration(waited)} ({attempt} attempts); last: {reason}",
-        )
-    return Refused("retry", min(now + delay, give_up_at), pause, reason)
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
 
 
 # Fair turns between API keys in the submit queue: which waiting tasks are sent next.

@@ -1,7 +1,10 @@
-"""The retry decision for one delivery attempt, as Svix and Convoy document theirs.
+"""The retry and backoff rules of a task's lifecycle, side by side: what follows a send
+CometAPI refused (the submit queue), how far apart the polls of a task go when they fail or
+its callback does not come, and what follows a delivery attempt (as Svix and Convoy
+document theirs).
 
-Pure: given what the attempt got back and which attempt it was, say whether the delivery
-is done, is tried again (and when), or goes to the dead-letter state (and why).
+Pure: given what came back and which attempt it was, say whether there is another try and
+when, or why there is none.
 """
 
 from __future__ import annotations
@@ -10,6 +13,117 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+from receiver.lifecycle.rules.queue import SubmitPolicy
+
+Uniform = Callable[[float, float], float]  # a random number between its two bounds
+
+
+def jittered_wait(
+    backoff: float,
+    jitter: float,
+    retry_after: float | None,
+    max_retry_after: float,
+    uniform: Uniform,
+) -> float:
+    """`backoff` shortened by a random share up to `jitter`, never less than the answer's
+    Retry-After asks (honoured up to `max_retry_after`)."""
+    delay = backoff * uniform(1 - jitter, 1)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, max_retry_after))
+    return delay
+
+
+def submit_backoff(attempt: int, initial: float, maximum: float) -> float:
+    """The wait after send number `attempt` (1 for the first) was refused: doubling from
+    `initial`, up to `maximum`."""
+    return float(min(maximum, initial * 2 ** (attempt - 1)))
+
+
+def poll_backoff(attempts: int, interval: float, factor: float, maximum: float) -> float:
+    """The wait before the next poll of a task asked `attempts` times (CometAPI failed the
+    last, or a callback task is past its grace): growing by `factor` from `interval`, up to
+    `maximum`."""
+    return float(min(maximum, interval * factor**attempts))
+
+
+# Submits: a send CometAPI did not take.
+
+# What CometAPI (and Runway behind it) answers when it has no room now: throttled, or a
+# gateway in trouble. No answer at all (refused, reset, timed out) is retried too.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def retryable_submit(status: int | None) -> bool:
+    """None: no answer (refused, reset, timed out)."""
+    return status is None or status in RETRY_STATUSES
+
+
+@dataclass(frozen=True)
+class Refused:
+    """What follows a send that CometAPI did not take."""
+
+    outcome: Literal["retry", "failed"]
+    retry_at: float | None  # retry: when the task is sent again
+    pause_until: float | None  # every send waits until then (CometAPI throttles the account)
+    error: str  # the attempt's reason; failed: the task's error
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What CometAPI answered a send it did not take: its `status` (None: no answer), the
+    `reason`, and its Retry-After in seconds."""
+
+    status: int | None
+    reason: str
+    retry_after: float | None = None
+
+
+def after_refusal(
+    policy: SubmitPolicy,
+    attempt: int,
+    queued_since: float,
+    refusal: Refusal,
+    now: float,
+    uniform: Uniform = random.uniform,
+) -> Refused:
+    """Send number `attempt` (1 for the first) of a task queued at `queued_since` got
+    `refusal`.
+
+    A refusal that will not change fails the task at once with CometAPI's words. Otherwise
+    it waits, doubling from `initial_backoff` up to `max_backoff`, never less than
+    Retry-After asks (up to `max_retry_after`); a 429 or a Retry-After holds every send back
+    as long, since the limit is the account's. The task fails only once its own give-up time
+    (`give_up_seconds` after it was queued) has passed; a wait that would end later is cut
+    to that time, for a last try.
+    """
+    status, reason, retry_after = refusal.status, refusal.reason, refusal.retry_after
+    if not retryable_submit(status):
+        return Refused("failed", None, None, reason)
+    backoff = submit_backoff(attempt, policy.initial_backoff, policy.max_backoff)
+    delay = jittered_wait(backoff, policy.jitter, retry_after, policy.max_retry_after, uniform)
+    pause = now + delay if status == 429 or retry_after is not None else None
+    give_up_at = queued_since + policy.give_up_seconds
+    if now >= give_up_at:
+        waited = now - queued_since
+        return Refused(
+            "failed",
+            None,
+            pause,
+            f"CometAPI had no room for {_duration(waited)} ({attempt} attempts); last: {reason}",
+        )
+    return Refused("retry", min(now + delay, give_up_at), pause, reason)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+# Deliveries: one attempt to a downstream.
 
 # Timeouts and throttling and server trouble pass; any other 4xx is the request's fault,
 # and sending it again will not help.
@@ -62,7 +176,7 @@ def decide(
     attempt: int,
     answer: Answer,
     now: float,
-    uniform: Callable[[float, float], float] = random.uniform,
+    uniform: Uniform = random.uniform,
 ) -> Decision:
     """What follows attempt number `attempt` (1 for the first), which got `answer`."""
     status, failure, retry_after = answer.status, answer.failure, answer.retry_after
@@ -74,7 +188,6 @@ def decide(
         return Decision("dead", now, failure)
     if attempt > len(policy.schedule):
         return Decision("dead", now, f"gave up after {attempt} attempts; last: {failure}")
-    delay = policy.schedule[attempt - 1] * uniform(1 - policy.jitter, 1)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, policy.max_retry_after))
+    backoff = policy.schedule[attempt - 1]
+    delay = jittered_wait(backoff, policy.jitter, retry_after, policy.max_retry_after, uniform)
     return Decision("retry", now + delay, failure)
