@@ -45,7 +45,10 @@ RULES = (
     "receiver.lifecycle.rules.reports",
     "receiver.lifecycle.rules.routing",
     "receiver.lifecycle.rules.polling",
+    "receiver.lifecycle.rules.queue",
     "receiver.lifecycle.rules.retries",
+    "receiver.lifecycle.rules.wakeups",
+    "receiver.lifecycle.rules.records",
 )
 
 

@@ -15,9 +15,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 # Beneath every feature, lowest first; each uses only the units before it. The kernel is
 # infrastructure (the store, the HTTP edge, observability, outbound safety, secrets) and
 # uses nothing of the receiver outside itself; the lifecycle of a task (its kinds and
-# states, reports and claims, polls, the outbox and who gets a delivery) stands on it; the
-# configuration (which speaks of the lifecycle's states and rules) on that; the wiring (the
-# process's parts, made once at start-up) on them all.
+# states, reports and claims, polls, the outbox and who gets a delivery, the retries of
+# submits, polls and deliveries) stands on it; the configuration (which speaks of the
+# lifecycle's states and builds its policies) on that; the wiring (the process's parts,
+# made once at start-up) on them all.
 KERNEL = "kernel"
 BENEATH = [KERNEL, "lifecycle", "config", "wiring"]
 # One folder a feature, each over the units beneath. A feature may use those and the
@@ -49,7 +50,7 @@ TOP = ["console", "portal", "api", "agents", "app", "devtools", "cli", "__main__
 # the wiring are read at the edges; the kernel has no roles, any of it may be used anywhere.
 ROLES = ["rules", "rows", "stories", "edges"]
 MAX_TOP_LEVEL_MODULES = 5
-MAX_LINES = 450
+MAX_LINES = 600  # one idea a module, whole: a flow reads better unsplit up to this
 
 
 def _module_name(path: Path) -> str:
@@ -149,13 +150,11 @@ def _allowed(source: str, target: str) -> bool:
 
 
 def test_the_kernel_uses_nothing_above_it() -> None:
-    """The kernel is infrastructure: none of its modules imports a receiver package outside
-    the kernel. What it only labels or carries (the outbox's states, a downstream's label,
-    the lifecycle's records) its callers give it."""
+    """The kernel is infrastructure: none of its modules imports anything of the receiver
+    outside the kernel. What it only counts or labels (the outbox's states, a downstream's
+    label) its callers give it; the task's records are the lifecycle's."""
     above = sorted(
-        f"{s} imports {t}"
-        for s, t in _edges()
-        if _unit(s) == KERNEL and _unit(t) not in (KERNEL, "receiver")
+        f"{s} imports {t}" for s, t in _edges() if _unit(s) == KERNEL and _unit(t) != KERNEL
     )
     assert above == []
 
