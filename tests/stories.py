@@ -1,4 +1,4 @@
-"""The stories of receiver/transitions/ as the store tests call them, with a task's steps
+"""The stories of receiver/tasks/stories.py as the store tests call them, with a task's steps
 that no worker takes alone (CometAPI's answer to a send, bound without a claimed send)."""
 
 from __future__ import annotations

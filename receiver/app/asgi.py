@@ -73,7 +73,7 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 
 def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
-    """The application over `service`; `lifespan` runs the workers beside it (receiver/process)."""
+    """The application over `service`; `lifespan` runs the workers beside it (build.py)."""
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, Callback(), methods=["POST"]),

@@ -24,9 +24,9 @@ class CallbackAck(Answer):
     duplicate: bool = Field(description="The same bytes came before; nothing was stored.")
 
 
-# What CometAPI posts to a callback URL, as loosely as the parser (receiver/upstream/parse.py)
-# reads it: field types drift in the wild, so the fields take any JSON value, and any other
-# field is kept with the claim.
+# What CometAPI posts to a callback URL, as loosely as the parser
+# (receiver/lifecycle/comet/parse.py) reads it: field types drift in the wild, so the fields
+# take any JSON value, and any other field is kept with the claim.
 
 
 class FlatCallback(BaseModel):

@@ -17,8 +17,8 @@ from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.wiring.service import Service
 
-# The names the doors call (receiver/web/), kept while they move: each is the story or the
-# submit itself, nothing in between.
+# The names the doors call (the API, the console, the portal, the agents' door), kept
+# while they move: each is the story or the submit itself, nothing in between.
 
 
 async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:

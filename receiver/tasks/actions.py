@@ -12,8 +12,8 @@ from receiver.tasks import reads as task_reads
 from receiver.tasks.cancelling import cancel
 from receiver.wiring.service import Service
 
-# The names the doors call (receiver/web/), kept while they move: each is the story or the
-# submit itself, nothing in between.
+# The names the doors call (the API, the console, the portal, the agents' door), kept
+# while they move: each is the story or the submit itself, nothing in between.
 
 
 async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:

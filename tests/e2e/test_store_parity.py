@@ -1,6 +1,6 @@
 """One script of store calls, run on SQLite and on PostgreSQL, gives the same rows on both.
 
-The statements are written once for both backends (receiver/kernel/store/sql/); this follows a
+The statements are written once for both backends (receiver/kernel/store/db.py); this follows a
 task from its send to its prune through the store, as the workers and the API call it, and
 compares what every call returned, ids and times aside (an id is named by the order it first
 appears in, a time only said to be there).

@@ -1,5 +1,5 @@
 """The store interface the service talks to, small on purpose: a function of rows (tasks.py,
-observations.py, outbox.py, polls.py, ...) or a story of receiver/transitions/ runs in one
+observations.py, outbox.py, polls.py, ...) or a story (a feature's `stories`) runs in one
 transaction through `run`, or in one read-only snapshot through `read`; every write is such
 a story. Besides, what belongs to the process: migrations, readiness, the work it takes
 (its leases are given back by receiver/kernel/store/leases.py), space given back.
