@@ -14,16 +14,17 @@ from receiver.kernel.extras import installed
 from receiver.wiring.service import Service
 
 if TYPE_CHECKING:
+    from receiver.agents.calls import ToolParts
     from receiver.agents.server import AgentsDoor
 
 PATH = "/mcp"
 
 
-def agents_door(service: Service) -> AgentsDoor | None:
-    """The door over `service`, or None when it is not mounted."""
+def agents_door(service: Service, parts: ToolParts) -> AgentsDoor | None:
+    """The door over `service` and the `parts` its tools use, or None when it is not mounted."""
     mode = service.config.settings.mcp.enabled
     if mode == "off" or (mode == "auto" and not installed("mcp")):
         return None
     from receiver.agents.server import AgentsDoor
 
-    return AgentsDoor(service)
+    return AgentsDoor(service, parts)

@@ -24,8 +24,7 @@ from receiver.agents.watch import subscriber_name
 from receiver.kernel.errors import LimitReached
 from receiver.keys.rules import Caller
 from receiver.stream.caps import Holder
-from receiver.stream.changes import change_hub
-from receiver.wiring.service import Service
+from receiver.stream.changes import ChangeHub
 
 SESSIONS_LIMIT = "mcp.max_sessions_per_key"
 
@@ -124,10 +123,9 @@ def key_of(caller: Caller) -> str:
 
 
 @contextmanager
-def stream_place(service: Service, caller: Caller) -> Iterator[None]:
+def stream_place(hub: ChangeHub, caller: Caller) -> Iterator[None]:
     """A place in the operators' stream pool for one `GET /mcp` stream, under the key's cap
     there (one key is one client, as for `wait_for_task`): Overloaded (503) past either."""
-    hub = change_hub(service)
     client, holder = subscriber_name(caller), Holder(key_id=caller.key_id)
     hub.pools.take(client, holder)
     hub.metrics.streams_open.set(len(hub.pools))

@@ -23,11 +23,22 @@ from receiver.keys.rules import Caller
 from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.task import output_of
+from receiver.media.storage.links import MediaLinks
 from receiver.shares.share import make_link
+from receiver.stream.changes import ChangeHub
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 from receiver.tasks.detail import own
 from receiver.wiring.service import Service
+
+
+@dataclass(frozen=True)
+class ToolParts:
+    """What the tools use beside the service, each made once at start-up
+    (receiver/app/parts.py)."""
+
+    changes: ChangeHub  # what `wait_for_task` waits on
+    media_links: MediaLinks  # what reads the images a task's view shows inline
 
 
 @dataclass(frozen=True)
@@ -71,19 +82,24 @@ async def _submit(service: Service, caller: Caller, args: SubmitArgs) -> Outcome
     return Outcome(data)
 
 
-async def _with_images(service: Service, view: dict[str, Any]) -> Outcome:
+async def _with_images(service: Service, links: MediaLinks, view: dict[str, Any]) -> Outcome:
     images = []
     cap = service.config.settings.mcp.inline_image_bytes
     for file in view["files"] if cap else ():
         if file["content_type"].startswith("image/"):
-            data = await small_image(service, file["url"], cap)
+            data = await small_image(service, links, file["url"], cap)
             if data is not None:
                 images.append(Image(data, file["content_type"]))
     return Outcome(view, images)
 
 
 async def call(
-    service: Service, caller: Caller, name: str, arguments: dict[str, Any], progress: Progress
+    service: Service,
+    parts: ToolParts,
+    caller: Caller,
+    name: str,
+    arguments: dict[str, Any],
+    progress: Progress,
 ) -> Outcome:
     """Run tool `name` for `caller`; a refusal comes back as an Outcome with `error`."""
     tool = BY_NAME.get(name)
@@ -103,23 +119,24 @@ async def call(
         )
         return Outcome({"error": "invalid_arguments", "detail": problems}, error=problems)
     try:
-        return await _run(service, caller, name, args, progress)
+        return await _run(service, parts, caller, name, args, progress)
     except RelayError as exc:
         return refusal(exc)
 
 
 async def _run(
-    service: Service, caller: Caller, name: str, args: Any, progress: Progress
+    service: Service, parts: ToolParts, caller: Caller, name: str, args: Any, progress: Progress
 ) -> Outcome:
     """The tool's work, through the pipeline as the API does it (web/api/tasks.py)."""
     if name == "submit_task":
         return await _submit(service, caller, args)
     if name == "get_task":
-        return await _with_images(service, await task_view(service, caller, args.task_id))
+        view = await task_view(service, caller, args.task_id)
+        return await _with_images(service, parts.media_links, view)
     if name == "wait_for_task":
         bound = min(args.timeout_seconds, service.config.settings.mcp.max_wait_seconds)
-        view = await wait_until_ended(service, caller, args.task_id, bound, progress)
-        return await _with_images(service, view)
+        view = await wait_until_ended(service, parts.changes, caller, args.task_id, bound, progress)
+        return await _with_images(service, parts.media_links, view)
     if name == "cancel_task":
         task = await task_actions.cancel_task(service, args.task_id, caller)
         return Outcome({"id": task.id, "state": task.state, "cancelled": True})

@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from receiver.agents import resources
 from receiver.agents.bounds import SessionLedger, key_of, stream_place
-from receiver.agents.calls import Outcome, call
+from receiver.agents.calls import Outcome, ToolParts, call
 from receiver.agents.tools import schemas, tools_for
 from receiver.agents.watch import follow, task_view
 from receiver.agents.wire import Answer, quiet_client_gone, replay
@@ -85,8 +85,9 @@ def _result(outcome: Outcome) -> types.CallToolResult:
 class AgentsDoor:
     """The ASGI app mounted at /mcp, and what must run beside it (`around`)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, parts: ToolParts) -> None:
         self.service = service
+        self.parts = parts
         # (MCP session id, task id) -> the task announcing that task's changes to it.
         self._follows: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.server: Server[Any] = Server(
@@ -184,7 +185,7 @@ class AgentsDoor:
             self.sessions.begin(key, session)
         try:
             if scope["method"] == "GET":  # a stream the server sends on, held open
-                with stream_place(self.service, caller):
+                with stream_place(self.parts.changes, caller):
                     await self._handle(scope, receive, answer)
             else:
                 await self._handle(scope, receive, answer)
@@ -227,7 +228,7 @@ class AgentsDoor:
         try:
             arguments = params.arguments or {}
             progress = ctx.session.report_progress
-            outcome = await call(self.service, caller, params.name, arguments, progress)
+            outcome = await call(self.service, self.parts, caller, params.name, arguments, progress)
         except Exception:
             self.service.log.exception("mcp.tool_failed", tool=params.name, key=caller.name)
             outcome = Outcome({"error": "internal"}, error="unexpected error; it has been logged")
@@ -303,7 +304,7 @@ class AgentsDoor:
         self, caller: Caller, task_id: str, announce: Callable[[], Any], key: tuple[str, str]
     ) -> None:
         try:
-            await follow(self.service, caller, task_id, announce)
+            await follow(self.service, self.parts.changes, caller, task_id, announce)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the session went away, or the store did: stop following

@@ -16,10 +16,10 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.http.models import answerable_metadata
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of
-from receiver.media.storage.links import media_links_of
+from receiver.media.storage.links import MediaLinks
 from receiver.media.storage.local import MediaStoreError, Redirect, open_media_store
 from receiver.shares.share import shared_view
-from receiver.stream.changes import Subscription, change_hub
+from receiver.stream.changes import ChangeHub, Subscription
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.wiring.service import Service
@@ -83,13 +83,18 @@ class Reporter:
 
 
 async def wait_until_ended(
-    service: Service, caller: Caller, task_id: str, bound: float, progress: Progress
+    service: Service,
+    changes: ChangeHub,
+    caller: Caller,
+    task_id: str,
+    bound: float,
+    progress: Progress,
 ) -> dict[str, Any]:
     """The task's view once it has settled, or when `bound` seconds have passed (then
     `waited_out` says so); progress is reported at each change meanwhile."""
     reporter = Reporter(progress)
     deadline = time.monotonic() + bound
-    sub = change_hub(service).subscribe(subscriber_name(caller))  # before the first read
+    sub = changes.subscribe(subscriber_name(caller))  # before the first read
     try:
         while True:
             view = await task_view(service, caller, task_id)
@@ -102,7 +107,7 @@ async def wait_until_ended(
                 view["next"] = "not ended yet: call wait_for_task again to keep waiting"
                 return view
     finally:
-        change_hub(service).unsubscribe(sub)
+        changes.unsubscribe(sub)
 
 
 async def next_change(sub: Subscription, task_id: str, within: float) -> bool:
@@ -122,25 +127,29 @@ async def next_change(sub: Subscription, task_id: str, within: float) -> bool:
 
 
 async def follow(
-    service: Service, caller: Caller, task_id: str, announce: Callable[[], Awaitable[None]]
+    service: Service,
+    changes: ChangeHub,
+    caller: Caller,
+    task_id: str,
+    announce: Callable[[], Awaitable[None]],
 ) -> None:
     """Announce each change of the task to a subscriber until it has settled; the caller
     cancels it on unsubscribe or when the session ends."""
-    sub = change_hub(service).subscribe(subscriber_name(caller))
+    sub = changes.subscribe(subscriber_name(caller))
     try:
         while not settled(await task_view(service, caller, task_id)):
             if await next_change(sub, task_id, 60.0):
                 await announce()
         await announce()
     finally:
-        change_hub(service).unsubscribe(sub)
+        changes.unsubscribe(sub)
 
 
-async def small_image(service: Service, url: str, cap: int) -> bytes | None:
+async def small_image(service: Service, links: MediaLinks, url: str, cap: int) -> bytes | None:
     """The bytes of the relay's copy at `url` when it is at most `cap` bytes, else None:
     read from the media store, as `GET /media/{token}` serves it."""
     base = f"{service.config.public_url}/media/"
-    link = media_links_of(service).read(url[len(base) :]) if url.startswith(base) else None
+    link = links.read(url[len(base) :]) if url.startswith(base) else None
     if link is None:
         return None
     try:

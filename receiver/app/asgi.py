@@ -16,7 +16,9 @@ from starlette.routing import Mount, Route
 
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import agents_door
+from receiver.agents.calls import ToolParts
 from receiver.api.routers import routes as api_routes
+from receiver.app.parts import Parts
 from receiver.callbacks.api import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
 from receiver.console import console_app
@@ -72,16 +74,17 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return error(500, "internal", "unexpected error; it has been logged")
 
 
-def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
-    """The application over `service`; `lifespan` runs the workers beside it (build.py)."""
+def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None) -> Starlette:
+    """The application over `service` and the process's `parts`; `lifespan` runs the workers
+    beside it (receiver/app/build.py)."""
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, Callback(), methods=["POST"]),
         *api_routes(),
-        Mount("/console", app=console_app(service)),
+        Mount("/console", app=console_app(service, parts.changes)),
         Mount("/portal", app=portal_app(service)),
     ]
-    door = agents_door(service)
+    door = agents_door(service, ToolParts(parts.changes, parts.media_links))
     if door is not None:
         # The agents' door (MCP over Streamable HTTP): its sessions run inside the lifespan.
         routes.append(Route(AGENTS_PATH, door, methods=["GET", "POST", "DELETE"]))
@@ -97,4 +100,5 @@ def create_app(service: Service, lifespan: Lifespan | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.service = service
+    parts.put_on(app.state)
     return app

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from receiver.app.asgi import create_app as create_web_app
+from receiver.app.parts import build_parts
 from receiver.app.stopping import flush_traces
 from receiver.callbacks.poller import Poller
 from receiver.config import Config
@@ -26,7 +27,6 @@ from receiver.lifecycle.rules.wakeups import Work
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.gauges import count_store
 from receiver.retention.worker import Retention
-from receiver.stream.changes import change_hub
 from receiver.tasks.submitter import Submitter
 from receiver.wiring.service import Service, process_owner
 
@@ -59,6 +59,7 @@ def build_service(config: Config) -> Service:
 
 def create_app(service: Service) -> Starlette:
     """The web application with every worker of `service` running beside it."""
+    parts = build_parts(service)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -87,14 +88,16 @@ def create_app(service: Service) -> Starlette:
         workers = [
             asyncio.create_task(Poller(service).run(stopping), name="poller"),
             asyncio.create_task(Submitter(service).run(stopping), name="submitter"),
-            asyncio.create_task(change_hub(service).run(stopping), name="changes"),
+            asyncio.create_task(parts.changes.run(stopping), name="changes"),
             asyncio.create_task(count_store(service, stopping), name="gauges"),
             asyncio.create_task(directory_of(service).run(stopping, tick), name="directory"),
         ]
         if delivers:
             workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))
         if mirrors:
-            workers.append(asyncio.create_task(Mirror(service).run(stopping), name="mirror"))
+            workers.append(
+                asyncio.create_task(Mirror(service, parts.media_links).run(stopping), name="mirror")
+            )
         if service.config.settings.retention.enabled:
             prune = Retention(service).run(stopping)
             workers.append(asyncio.create_task(prune, name="retention"))
@@ -109,4 +112,4 @@ def create_app(service: Service) -> Starlette:
             service.log.info("service.stopped")
             await flush_traces(service)
 
-    return create_web_app(service, lifespan)
+    return create_web_app(service, parts, lifespan)

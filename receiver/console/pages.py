@@ -26,7 +26,7 @@ from receiver.lifecycle.rules.routing import owner_of
 from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, is_callback
 from receiver.operator import queries
 from receiver.stream.caps import Holder
-from receiver.stream.changes import change_hub
+from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
@@ -69,9 +69,10 @@ def _filters(request: Request, apps: dict[str, str]) -> tuple[TaskFilter, dict[s
 
 
 class Pages:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, changes: ChangeHub) -> None:
         self.console = console
         self.service = console.service
+        self.changes = changes  # the live stream's feed
 
     def _stream_url(self, request: Request, since: float, task_id: str | None = None) -> str:
         query = {"since": f"{since:.3f}", **({"task_id": task_id} if task_id else {})}
@@ -227,5 +228,4 @@ class Pages:
             raise MalformedRequest("task_id is too long")
         # Ends with the session: at its logout (on any replica) or at its end.
         holder = Holder(session_id=session.id, until=session.expires_at)
-        changes = change_hub(self.service)
-        return stream_response(request, self.service, changes, task_id, holder=holder)
+        return stream_response(request, self.service, self.changes, task_id, holder=holder)

@@ -25,12 +25,13 @@ from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import origin_of
 from receiver.kernel.errors import RelayError
+from receiver.stream.changes import ChangeHub
 from receiver.wiring.service import Service
 
 
-def console_app(service: Service) -> Starlette:
+def console_app(service: Service, changes: ChangeHub) -> Starlette:
     console = Console(service)
-    login, pages, errors = Login(console), Pages(console), ErrorPages(console)
+    login, pages, errors = Login(console), Pages(console, changes), ErrorPages(console)
     actions, keys = Actions(console, pages), KeyPages(console)
     page, action = console.page, console.action
     app = Starlette(

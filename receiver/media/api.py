@@ -19,7 +19,7 @@ from receiver.kernel.errors import NotAllowed, NotFound, StoreError
 from receiver.kernel.http.models import ErrorAnswer
 from receiver.keys.door import Served, Token, answer, described
 from receiver.lifecycle.rules.task import content_type_of
-from receiver.media.storage.links import media_links_of
+from receiver.media.storage.links import Links
 from receiver.media.storage.local import (
     MediaStore,
     MediaStoreError,
@@ -51,9 +51,9 @@ def _attachment(wanted: str | None) -> dict[str, str]:
 
 
 async def media(
-    request: Request, service: Served, token: Token, download: Download = None
+    request: Request, service: Served, links: Links, token: Token, download: Download = None
 ) -> Response:
-    link = media_links_of(service).read(token)
+    link = links.read(token)
     if link is None:
         raise NotAllowed("the media link is not valid or has expired")
     key, valid_for = link

@@ -35,7 +35,7 @@ from receiver.media import stories as copies
 from receiver.media.rows import GivenUp, MirrorJob
 from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_reason, retry_in
 from receiver.media.storage.fetch import Fetched, fetch
-from receiver.media.storage.links import media_links_of
+from receiver.media.storage.links import MediaLinks
 from receiver.media.storage.local import open_media_store
 from receiver.wiring.service import Service
 
@@ -64,8 +64,9 @@ def _note_given_up(service: Service, given_up: list[GivenUp]) -> None:
 
 
 class Mirror:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, links: MediaLinks) -> None:
         self.service = service
+        self.links = links
         self.settings = service.config.settings.media
         self.store = open_media_store(self.settings)
         self._in_flight: dict[asyncio.Task[None], MirrorJob] = {}
@@ -225,7 +226,7 @@ class Mirror:
         return {
             "role": role,
             "source": got.source,
-            "url": media_links_of(self.service).url(got.key),
+            "url": self.links.url(got.key),
             "sha256": got.sha256,
             "bytes": got.bytes,
             "content_type": got.content_type,

@@ -40,7 +40,7 @@ from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.shares.links import ShareRefused
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
-from receiver.stream.changes import Subscription, change_hub
+from receiver.stream.changes import ChangeHub, Changes, Subscription
 from receiver.wiring.service import Service
 
 KEEP_ALIVE_SECONDS = 15.0
@@ -217,20 +217,22 @@ async def share_task(service: Served, token: Token) -> Response:
         ),
     },
 )
-async def share_stream(request: Request, service: Served, token: Token) -> Response:
+async def share_stream(
+    request: Request, service: Served, changes: Changes, token: Token
+) -> Response:
     link, detail = await opened_link(service, token)
     client = request.client.host if request.client else "unknown"
     # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
-    sub = change_hub(service).subscribe(client, stream_holder(link))
+    sub = changes.subscribe(client, stream_holder(link))
     return StreamingResponse(
-        _views(service, token, detail.task.id, sub),
+        _views(service, changes, token, detail.task.id, sub),
         media_type="text/event-stream",
         headers={**_OPEN, "X-Accel-Buffering": "no"},
     )
 
 
 async def _views(
-    service: Service, token: str, task_id: str, sub: Subscription
+    service: Service, changes: ChangeHub, token: str, task_id: str, sub: Subscription
 ) -> AsyncIterator[bytes]:
     """The task's view now, then each time it changes, until it has ended and its copies
     are made (or the link stops opening: expired, its key revoked)."""
@@ -255,7 +257,7 @@ async def _views(
             elif change is None:
                 return
     finally:
-        change_hub(service).unsubscribe(sub)
+        changes.unsubscribe(sub)
 
 
 async def _next_change(

@@ -17,7 +17,7 @@ from receiver.keys.door import (
     needs,
 )
 from receiver.lifecycle.rules import answers
-from receiver.stream.changes import change_hub
+from receiver.stream.changes import Changes
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
 
@@ -50,10 +50,11 @@ LastEventId = Annotated[
 async def stream(
     request: Request,
     service: Served,
+    changes: Changes,
     params: Annotated[answers.StreamParams, Query()],
     last_event_id: LastEventId = None,
 ) -> Response:
     caller = caller_of(request)
     if params.task_id is not None:
         await task_actions.task_of(service, params.task_id, caller)
-    return stream_response(request, service, change_hub(service), params.task_id, caller)
+    return stream_response(request, service, changes, params.task_id, caller)

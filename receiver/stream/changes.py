@@ -17,15 +17,17 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Request
+
+from receiver.config.sections import ServerConfig
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.keys.stories import keys
 from receiver.lifecycle.rules.records import Change
 from receiver.stream import reads as stream_reads
 from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
-from receiver.wiring.service import Service
 
 POLL_SECONDS = 0.5
 # How often the holders of the open streams are checked against the store: a key revoked,
@@ -205,9 +207,9 @@ async def _first(*waits: Awaitable[object]) -> None:
         task.cancel()
 
 
-def _new_hub(service: Service) -> ChangeHub:
-    server = service.config.settings.server
-    pools = Pools(
+def stream_pools(server: ServerConfig) -> Pools:
+    """The live streams' caps, as `[server]` sets them."""
+    return Pools(
         Caps(server.max_streams, server.max_streams_per_client),
         Caps(
             server.max_share_streams,
@@ -216,11 +218,13 @@ def _new_hub(service: Service) -> ChangeHub:
         ),
         server.max_streams_per_share_link,
     )
-    hub = ChangeHub(service.store, service.log, service.metrics, pools, lambda: service.draining())
-    service.on_access_change(hub.recheck)
+
+
+async def _changes_of(request: Request) -> ChangeHub:
+    # The process's one hub, put on the application at start-up (receiver/app/parts.py).
+    hub: ChangeHub = request.app.state.changes
     return hub
 
 
-def change_hub(service: Service) -> ChangeHub:
-    """The process's one reader of the change feed, for the live streams."""
-    return service.part(_new_hub)
+# A route's live changes: the process's one reader of the change feed.
+Changes = Annotated[ChangeHub, Depends(_changes_of)]

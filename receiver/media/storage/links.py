@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
+from fastapi import Depends, Request
 from itsdangerous import BadData, URLSafeTimedSerializer
-
-from receiver.wiring.service import Service
 
 _SALT = "runway-relay.media.v1"
 
@@ -35,10 +35,12 @@ class MediaLinks:
         return key, min(self._ttl, signed_at.timestamp() + self._ttl - time.time())
 
 
-def _new_links(service: Service) -> MediaLinks:
-    ttl = service.config.settings.media.url_ttl_seconds
-    return MediaLinks(service.config.secrets.signing_keys, service.config.public_url, ttl)
+async def _media_links_of(request: Request) -> MediaLinks:
+    # The process's one signer of media links, put on the application at start-up
+    # (receiver/app/parts.py).
+    links: MediaLinks = request.app.state.media_links
+    return links
 
 
-def media_links_of(service: Service) -> MediaLinks:
-    return service.part(_new_links)
+# A route's signer of media links.
+Links = Annotated[MediaLinks, Depends(_media_links_of)]

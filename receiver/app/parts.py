@@ -1,0 +1,44 @@
+"""What the features keep once per process, each made here at start-up beside the service
+(receiver/app/build.py) and handed to what uses it: the workers and the console in their
+constructors, the API's routes through the typed dependencies beside each part's class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import State
+
+from receiver.media.storage.links import MediaLinks
+from receiver.stream.changes import ChangeHub, stream_pools
+from receiver.wiring.service import Service
+
+
+@dataclass(frozen=True)
+class Parts:
+    changes: ChangeHub  # the process's one reader of the change feed, for the live streams
+    media_links: MediaLinks  # signs and reads the mirrored files' links
+
+    def put_on(self, state: State) -> None:
+        """Where the routes' dependencies find them (`Changes`, `Links`)."""
+        state.changes = self.changes
+        state.media_links = self.media_links
+
+
+def build_parts(service: Service) -> Parts:
+    config = service.config
+    settings = config.settings
+    changes = ChangeHub(
+        service.store,
+        service.log,
+        service.metrics,
+        stream_pools(settings.server),
+        lambda: service.draining(),
+    )
+    # A key revoked or a session ended here: the live streams check their holders at once.
+    service.on_access_change(changes.recheck)
+    return Parts(
+        changes=changes,
+        media_links=MediaLinks(
+            config.secrets.signing_keys, config.public_url, settings.media.url_ttl_seconds
+        ),
+    )
