@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from receiver.downstreams.render import render
+from receiver.destinations.registry import render
 
 _POSTER = (Path(__file__).parent / "simulator/media/poster.png").resolve()
 _EVENT: dict[str, Any] = {

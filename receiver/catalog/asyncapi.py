@@ -13,13 +13,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from receiver.config import Downstream
-from receiver.config.targets import PLACEHOLDERS, placeholders
-from receiver.downstreams.brokers import TARGET_FIELD
+from receiver.destinations.provider import Binding
+from receiver.destinations.publishing import PLACEHOLDERS, placeholders
+from receiver.destinations.registry import provider_of
 from receiver.lifecycle.rules.catalog import DESCRIPTIONS, EVENT_TYPES, MODELS, example
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES
 
 _REF = "#/components/schemas/{model}"
-_PROTOCOLS = {"webhook": "https", "amqp": "amqp", "nats": "nats", "mqtt": "mqtt", "redis": "redis"}
 _SIGNATURE_HEADERS = {
     "type": "object",
     "properties": {
@@ -72,32 +72,33 @@ def _components() -> dict[str, Any]:
     return {"schemas": schemas, "messages": messages}
 
 
-def _server(d: Downstream) -> dict[str, Any]:
+def _server(d: Downstream, protocol: str) -> dict[str, Any]:
     parts = urlsplit(d.url)
     host = parts.hostname or "unknown"
     host = f"[{host}]" if ":" in host else host
     return {
         "host": f"{host}:{parts.port}" if parts.port else host,
-        "protocol": _PROTOCOLS.get(d.format, d.format),  # a new broker: its own name
+        "protocol": protocol,
         "description": f"Downstream {d.name!r}.",
     }
 
 
-def _channel(d: Downstream, messages: dict[str, Any]) -> dict[str, Any]:
-    template = str(getattr(d, TARGET_FIELD[d.format]))
+def _channel(d: Downstream, binding: Binding, messages: dict[str, Any]) -> dict[str, Any]:
+    setting = str(provider_of(d.format).target_setting)
+    template = str(getattr(d, setting))
     used = placeholders(template) & PLACEHOLDERS
     channel: dict[str, Any] = {
         "address": template,
         "title": d.name,
-        "description": f"Downstream {d.name!r}: {TARGET_FIELD[d.format]} `{template}`, each"
+        "description": f"Downstream {d.name!r}: {setting} `{template}`, each"
         " placeholder filled from the event.",
         "servers": [{"$ref": f"#/servers/{_key(d.name)}"}],
         "messages": messages,
     }
     if used:
         channel["parameters"] = {name: _PARAMETERS[name] for name in sorted(used)}
-    if d.format == "amqp" and d.exchange:
-        channel["bindings"] = {"amqp": {"is": "routingKey", "exchange": {"name": d.exchange}}}
+    if binding.channel is not None:
+        channel["bindings"] = binding.channel
     return channel
 
 
@@ -118,11 +119,11 @@ def document(downstreams: list[Downstream], version: str) -> dict[str, Any]:
     hooks = []
     for d in sorted(downstreams, key=lambda d: d.name):
         if d.format == "webhook" and d.url:
-            servers[_key(d.name)] = _server(d)
+            servers[_key(d.name)] = _server(d, "https")
             hooks.append({"$ref": f"#/servers/{_key(d.name)}"})
-        elif d.format in TARGET_FIELD:
-            servers[_key(d.name)] = _server(d)
-            channels[_key(d.name)] = _channel(d, refs)
+        elif (binding := provider_of(d.format).binding(d)) is not None:
+            servers[_key(d.name)] = _server(d, binding.protocol)
+            channels[_key(d.name)] = _channel(d, binding, refs)
     if hooks:
         channels["webhook"]["servers"] = hooks
     operations = {

@@ -11,6 +11,7 @@ from typing import NoReturn
 import click
 
 from receiver.config import CONFIG_ENV, Settings, read_settings
+from receiver.destinations.registry import require_extras
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.extras import require, require_configured
 from receiver.kernel.moments import epoch_seconds
@@ -62,7 +63,8 @@ def installed_for(settings: Settings) -> None:
     """Exit in one line when a configured feature's extra of the package is missing."""
     media = settings.media.store if settings.media.enabled else None
     try:
-        require_configured(settings.storage.url, media, {d.format for d in settings.downstream})
+        require_configured(settings.storage.url, media)
+        require_extras({d.format for d in settings.downstream})
         if settings.mcp.enabled == "on":
             require("mcp", '[mcp] enabled = "on"')
     except ConfigError as exc:

@@ -11,7 +11,8 @@ import click
 from receiver.cli.client import relay_of, url_option
 from receiver.cli.common import fail
 from receiver.cli.remote import RemoteError
-from receiver.downstreams.brokers import TARGET_FIELD
+from receiver.destinations.brokers import BrokerDestination
+from receiver.destinations.registry import PROVIDERS
 
 
 def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -20,6 +21,11 @@ def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) 
             return relay.call(method, path, json=body)  # None: no body
     except RemoteError as exc:
         fail(str(exc))
+
+
+# The formats whose settings name where a message goes, as --target's error lists them.
+_BROKERS = [f for f, p in PROVIDERS.items() if isinstance(p, BrokerDestination)]
+_OTHERS = ", ".join(f for f, p in PROVIDERS.items() if p.target_setting and f not in _BROKERS)
 
 
 def _settings(
@@ -39,10 +45,11 @@ def _settings(
     if channels:
         body["channels"] = list(channels)
     if target is not None:
-        field = TARGET_FIELD.get(fmt or "") or ("key" if fmt == "s3" else None)
-        if field is None:
-            fail("--target is for a broker format (amqp, nats, mqtt, redis) or s3: give --format")
-        body[field] = target
+        provider = PROVIDERS.get(fmt or "")
+        if provider is None or provider.target_setting is None:
+            brokers = ", ".join(_BROKERS)
+            fail(f"--target is for a broker format ({brokers}) or {_OTHERS}: give --format")
+        body[provider.target_setting] = target
     if timeout is not None:
         body["timeout"] = timeout
     if max_in_flight is not None:

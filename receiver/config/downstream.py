@@ -5,73 +5,53 @@ headers), each checked before it is kept."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self, cast
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     Field,
-    HttpUrl,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
-from receiver.config.aws import AwsSettings, DownstreamFormat, check_aws_downstream_url
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
-from receiver.config.targets import (
-    BROKER_SCHEMES,
-    PLACEHOLDERS,
-    TARGET_FIELD,
-    WILDCARDS,
-    placeholders,
+from receiver.destinations.registry import (
+    OWN_SETTINGS,
+    DestinationFormat,
+    PublishedSettings,
+    StoredSettings,
+    provider_of,
 )
 from receiver.kernel.net.headers import header_problem
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
 
-HTTP_FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
 
-
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
-
-
-def check_downstream_url(fmt: str, url: str) -> str:
-    """An http(s) URL for the HTTP formats, the broker's own scheme for a broker's, an AWS
-    format's own address (receiver/config/aws.py)."""
-    if (aws := check_aws_downstream_url(fmt, url)) is not None:
-        return aws
-    if fmt in BROKER_SCHEMES:
-        schemes = BROKER_SCHEMES[fmt]
-        parts = urlsplit(url)
-        if parts.scheme not in schemes or not parts.hostname:
-            raise ValueError(f"a {fmt} downstream needs a {' or '.join(schemes)}:// URL")
-        return url
-    try:
-        return str(_HTTP_URL.validate_python(url))
-    except ValidationError:
-        raise ValueError("must be an http(s) URL") from None
-
-
-class DownstreamSettings(AwsSettings, Section, DownstreamExpressions):
-    """What a downstream is, wherever it is declared (the config file, or the API)."""
+class DownstreamAddress(BaseModel):
+    """Where a downstream is: its name, its destination (`format`) and that one's address."""
 
     # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
     name: Annotated[
         str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
     ]
-    format: DownstreamFormat = "webhook"
+    format: DestinationFormat = "webhook"
     url: str | None = None
-    # Broker formats: where messages go. The routing key, subject, topic or stream may hold
-    # {state}, {kind} and {task_id}, filled per event.
-    exchange: str | None = None  # amqp; unset: the default exchange
-    routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # amqp
-    subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # nats
-    topic: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # mqtt
-    stream: Annotated[str, Field(min_length=1, max_length=255)] | None = None  # redis
-    maxlen: Annotated[int, Field(gt=0)] | None = None  # redis: XADD MAXLEN ~
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        fmt = info.data.get("format")
+        return value if value is None or fmt is None else provider_of(fmt).check_url(value)
+
+
+class DownstreamSettings(
+    PublishedSettings, DownstreamAddress, StoredSettings, Section, DownstreamExpressions
+):
+    """What a downstream is, wherever it is declared (the config file, or the API). Each
+    destination's own settings come from its module (receiver/destinations/registry.py),
+    in the order they have always been listed."""
+
     # Only the tasks that name one of these in `channels` when submitted; none: every task.
     channels: list[Annotated[str, Field(pattern=CHANNEL)]] = Field(default_factory=list)
     # Task states, `progress` for a running task's progress events (throttled by
@@ -92,12 +72,6 @@ class DownstreamSettings(AwsSettings, Section, DownstreamExpressions):
     # Failing without a break this long disables it (Svix's default: 5 days).
     disable_after_seconds: Annotated[float, Field(gt=0)] = 5 * 24 * 3600.0
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        fmt = info.data.get("format")
-        return value if value is None or fmt is None else check_downstream_url(fmt, value)
-
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
@@ -106,35 +80,14 @@ class DownstreamSettings(AwsSettings, Section, DownstreamExpressions):
         return value
 
     @model_validator(mode="after")
-    def _target(self) -> Self:
-        """A broker format names where its messages go, and only that."""
-        wanted = TARGET_FIELD.get(self.format)
-        for key in (*TARGET_FIELD.values(), "exchange", "maxlen"):
-            given = getattr(self, key) is not None
-            belongs = key == wanted or (key, self.format) in (
-                ("exchange", "amqp"),
-                ("maxlen", "redis"),
-            )
-            if given and not belongs:
+    def _its_destinations_settings(self) -> Self:
+        """A destination's own settings only on a downstream of it, checked by it."""
+        provider = provider_of(self.format)
+        for key in type(self).model_fields:
+            given = key in OWN_SETTINGS and getattr(self, key) is not None
+            if given and key not in provider.settings:
                 raise ValueError(f"{key} is not a setting of a {self.format} downstream")
-        if wanted is None:
-            return self
-        template = getattr(self, wanted)
-        if template is None:
-            raise ValueError(f"a {self.format} downstream needs {wanted}")
-        try:
-            unknown = placeholders(template) - PLACEHOLDERS
-        except ValueError as exc:
-            raise ValueError(f"{wanted}: {exc}") from None
-        if unknown:
-            raise ValueError(
-                f"{wanted}: unknown placeholder {{{sorted(unknown)[0]}}} (known: {{state}},"
-                " {kind}, {task_id})"
-            )
-        if wildcards := sorted(set(template) & set(WILDCARDS.get(self.format, ""))):
-            raise ValueError(
-                f"{wanted}: {' '.join(wildcards)} is a wildcard to {self.format}, not a name"
-            )
+        provider.check_settings(self)
         return self
 
 

@@ -7,15 +7,10 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from receiver.config.aws_targets import AWS_FORMATS
-from receiver.config.targets import TARGET_FIELD
+from receiver.destinations.registry import provider_of
 from receiver.kernel import expressions
 from receiver.kernel.net.headers import header_problem
 from receiver.lifecycle.rules.catalog import example
-
-# The formats whose body is the relay's JSON event, which a transform may replace; chat
-# formats render a message of their own and take a filter only.
-TRANSFORMABLE = frozenset({"webhook", *TARGET_FIELD, *AWS_FORMATS})
 
 
 class DownstreamExpressions(BaseModel):
@@ -37,7 +32,9 @@ class DownstreamExpressions(BaseModel):
         name = getattr(self, "name", None)
         fmt = str(getattr(self, "format", "webhook"))
         who = f"downstream {name!r}: " if name else ""
-        if self.transform is not None and fmt not in TRANSFORMABLE:
+        # A transform replaces the relay's JSON event; a chat format renders a message of
+        # its own and takes a filter only.
+        if self.transform is not None and not provider_of(fmt).transformable:
             raise ValueError(
                 f"{who}transform: a {fmt} downstream sends a chat message; it takes a filter only"
             )

@@ -16,18 +16,17 @@ from pydantic import (
     ValidationError,
 )
 
-from receiver.config.aws_targets import AWS_FORMATS, DEFAULT_KEY
 from receiver.config.downstream import (
     DownstreamConfig,
     DownstreamSettings,
     ManagedDownstreamConfig,
-    check_downstream_url,
 )
 from receiver.config.environ import overlay
 from receiver.config.names import Normalised, unknown
 from receiver.config.sections import CONFIG_ENV
 from receiver.config.settings import Settings
-from receiver.config.targets import TARGET_FIELD, BrokerTarget
+from receiver.destinations.publishing import BrokerTarget
+from receiver.destinations.registry import provider_of
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.webhooks import parse_secret
@@ -58,22 +57,7 @@ class Downstream(DownstreamSettings):
     @property
     def broker(self) -> BrokerTarget | None:
         """Where a broker downstream's messages go; None for the HTTP formats."""
-        if self.format in AWS_FORMATS:
-            return BrokerTarget(
-                self.format,
-                self.url,
-                "",
-                timeout=self.timeout,
-                key=self.key or DEFAULT_KEY,
-                region=self.region,
-                endpoint_url=self.endpoint_url,
-            )
-        field = TARGET_FIELD.get(self.format)
-        if field is None:
-            return None
-        name = getattr(self, field)
-        exchange = self.exchange or ""
-        return BrokerTarget(self.format, self.url, name, exchange, self.maxlen, self.timeout)
+        return provider_of(self.format).target(self)
 
 
 class Secrets(BaseModel):
@@ -272,7 +256,7 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
     url = d.url if d.url is not None else env.get(d.url_env or "", f"{key}.url_env")
     if url and d.url is None:
         try:
-            url = check_downstream_url(d.format, url)
+            url = provider_of(d.format).check_url(url)
         except ValueError as exc:
             env.note(f"{key}.url_env", f"the value of {d.url_env}: {exc}")
     secret = env.get(d.secret_env, f"{key}.secret_env") if d.secret_env else None
@@ -305,7 +289,7 @@ def managed_downstream(
     return Downstream.model_construct(
         **settings.model_dump(),
         secret=secret,
-        url_is_secret=settings.format not in ("webhook", *TARGET_FIELD, *AWS_FORMATS),
+        url_is_secret=provider_of(settings.format).url_is_credential,
         managed=True,
         previous_secret=previous_secret,
         previous_until=previous_until or 0.0,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from receiver.config.names import ADVANCED
 from receiver.config.settings import Settings
-from receiver.config.targets import TARGET_FIELD
+from receiver.destinations.registry import PROVIDERS
 
 MASK = "********"
 
@@ -64,7 +64,8 @@ def _masked_downstream(downstream: dict[str, Any]) -> dict[str, Any]:
     url = downstream.get("url")
     if not isinstance(url, str):
         return downstream
-    if downstream.get("format") in ("webhook", *TARGET_FIELD):
+    provider = PROVIDERS.get(str(downstream.get("format")))
+    if provider is not None and not provider.masks_url_path:
         return {**downstream, "url": _masked_url(url)}
     parts = urlsplit(url)  # Slack, Discord, Telegram: the path or query is the credential
     return {**downstream, "url": urlunsplit((parts.scheme, parts.netloc, f"/{MASK}", "", ""))}

@@ -13,7 +13,6 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from receiver.config.aws import AWS_SETTINGS
 from receiver.console import views
 from receiver.console.core import Console, Form
 from receiver.console.pages import Pages
@@ -25,6 +24,9 @@ from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
+
+# What the form takes of the settings only AWS destinations have (the object key: S3's).
+AWS_SETTINGS = ("region", "endpoint_url", "key")
 
 
 class DownstreamForms:

@@ -12,11 +12,9 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import ConfigDict, Field, model_validator
 
-from receiver.config.aws import DownstreamFormat
-from receiver.config.aws_targets import AWS_FORMATS
 from receiver.config.expression_fields import DownstreamExpressions
-from receiver.downstreams import render
-from receiver.downstreams.brokers import TARGET_FIELD
+from receiver.destinations.registry import DestinationFormat, provider_of, render
+from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
 from receiver.kernel import expressions
 from receiver.kernel.errors import InvalidRequest, NotFound
@@ -39,7 +37,7 @@ class PreviewRequest(DownstreamExpressions):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: DownstreamFormat = "webhook"
+    format: DestinationFormat = "webhook"
     type: Literal[EVENT_TYPES] | None = None  # type: ignore[valid-type]
     task_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
@@ -47,9 +45,8 @@ class PreviewRequest(DownstreamExpressions):
     def _one_event(self) -> PreviewRequest:
         if self.type is not None and self.task_id is not None:
             raise ValueError("give type or task_id, not both")
-        if self.format == "telegram":
-            # Its message is addressed to a chat its URL names, which a preview has not.
-            raise ValueError("format: telegram cannot be previewed; try another chat format")
+        if not provider_of(self.format).previewable:
+            raise ValueError(f"format: {self.format} cannot be previewed; try another chat format")
         return self
 
 
@@ -71,7 +68,7 @@ async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) ->
     example of its type, or of a task the caller may read."""
     asked = read_checked(PreviewRequest, payload)
     document = await _document(service, asked, caller)
-    envelope = render.webhook(document)
+    envelope = webhook(document)
     # Converted for CEL only when there is an expression: without one (or without the cel
     # extra) the preview still shows the request the format would make.
     has_expression = asked.filter is not None or asked.transform is not None
@@ -89,7 +86,7 @@ async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) ->
     except expressions.ExpressionFailed as exc:
         return answer | {"request": None, "transform_error": str(exc)}
     headers = {**masked(asked.headers), **shaped.headers, **_SIGNED}
-    published = asked.format in TARGET_FIELD or asked.format in AWS_FORMATS
+    published = provider_of(asked.format).publishes
     if published:
         headers["webhook-type"] = envelope["type"]
     request = {
@@ -106,6 +103,6 @@ def _shaped(
 ) -> expressions.Shaped:
     if asked.transform is not None and context is not None:
         return expressions.shape(expressions.compiled(asked.transform), context)
-    published = asked.format in TARGET_FIELD or asked.format in AWS_FORMATS
-    fmt = "webhook" if published else asked.format
-    return expressions.Shaped(render.render(fmt, document).body)
+    # A publisher sends the relay's JSON event, as a webhook does.
+    fmt = "webhook" if provider_of(asked.format).publishes else asked.format
+    return expressions.Shaped(render(fmt, document).body)

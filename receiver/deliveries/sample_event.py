@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from receiver.deliveries.fanout.outgoing import EXCERPT_CHARS, Request, post, signed_headers
-from receiver.downstreams import render
+from receiver.destinations.registry import render, with_path
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
 from receiver.kernel.net import guard
@@ -56,13 +56,13 @@ async def send_test(service: Service, name: str, event_type: str) -> dict[str, A
     if d.broker is not None:
         raise InvalidRequest("format: test events go to HTTP downstreams (webhook and chats)")
     document = sample(event_type)
-    rendered = render.render(d.format, document, d.url)
+    rendered = render(d.format, document, d.url)
     body = rendered.body
     message_id = str(document["event_id"])
     headers = signed_headers(d, message_id, body) | {TEST_HEADER: "true"}
     private_ok = service.config.settings.delivery.allow_private_networks
     guarded = d.managed and not private_ok
-    url = render.with_path(d.url, rendered.path)  # Telegram's method after its token
+    url = with_path(d.url, rendered.path)  # Telegram's method after its token
     started = time.monotonic()
     status: int | None = None
     excerpt, error = "", None

@@ -17,9 +17,8 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
-from receiver.config.aws_targets import STAND_INS
+from receiver.destinations.registry import PROVIDERS
 from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.brokers import BROKER_SCHEMES
 from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
@@ -50,8 +49,7 @@ def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, st
     sealed = ("url", SEALED_URL, SEALED_HEADERS)  # its headers' values are sealed too
     spec = {key: value for key, value in row.spec.items() if key not in sealed}
     fmt = str(spec.get("format", "webhook"))
-    scheme = BROKER_SCHEMES.get(fmt, ("https",))[0]
-    url = STAND_INS.get(fmt, f"{scheme}://sealed.invalid/")
+    url = PROVIDERS[fmt].stand_in_url if fmt in PROVIDERS else "https://sealed.invalid/"
     try:
         stand_in = {**spec, "url": url, "name": row.name}
         return ManagedDownstreamConfig.model_validate(stand_in), reason

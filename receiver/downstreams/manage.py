@@ -19,13 +19,13 @@ from receiver.config import (
     problems,
     timeout_problem,
 )
-from receiver.config.aws_targets import AWS_FORMATS, unallowed_target
+from receiver.destinations.registry import provider_of, unallowed_target
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.directory import REMOVED, directory_of
 from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
-from receiver.kernel.extras import extra_of, install_command, installed
+from receiver.kernel.extras import install_command, installed
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.secrets.sealing import (
     SEALED_HEADERS,
@@ -66,7 +66,8 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
     settings = _read(ManagedDownstreamConfig, spec)
-    if (extra := extra_of(settings.format)) is not None and not installed(extra):
+    provider = provider_of(settings.format)
+    if (extra := provider.extra) is not None and not installed(extra):
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
             f" {install_command(extra)}"
@@ -75,11 +76,9 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
     allow = service.config.settings.delivery.allow_private_networks
-    if settings.format not in AWS_FORMATS:
-        check_api_url(settings.url, "url", allow)
-    elif settings.endpoint_url is not None:
-        # An AWS format goes to AWS's own endpoint, or to this one.
-        check_api_url(settings.endpoint_url, "endpoint_url", allow)
+    if (connected := provider.connects_to(settings)) is not None:
+        setting, url = connected
+        check_api_url(url, setting, allow)
     return settings
 
 

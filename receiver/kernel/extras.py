@@ -9,7 +9,8 @@ import importlib.util
 
 from receiver.kernel.errors import ConfigError
 
-# The extra each optional feature needs, with the modules it imports.
+# The extra each optional feature needs, with the modules it imports (a destination's
+# provider names its extra: receiver/destinations/).
 EXTRAS: dict[str, tuple[str, ...]] = {
     "postgres": ("psycopg", "psycopg_pool"),
     "mcp": ("mcp",),
@@ -21,15 +22,6 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "aws": ("aiobotocore",),
     "cel": ("cel",),
 }
-# The downstream formats whose extra is not named after them: the four AWS ones share one.
-_FORMAT_EXTRA = {"sqs": "aws", "sns": "aws", "eventbridge": "aws", "s3": "aws"}
-
-
-def extra_of(fmt: str) -> str | None:
-    """The extra a downstream format needs; None: the core has it."""
-    if fmt in _FORMAT_EXTRA:
-        return _FORMAT_EXTRA[fmt]
-    return fmt if fmt in EXTRAS and fmt not in ("postgres", "s3", "aws") else None
 
 
 def install_command(extra: str) -> str:
@@ -49,14 +41,11 @@ def require(extra: str, feature: str) -> None:
         raise ConfigError(f"{feature} needs the {extra} extra: {install_command(extra)}")
 
 
-def require_configured(storage_url: str, media_store: str | None, formats: set[str]) -> None:
+def require_configured(storage_url: str, media_store: str | None) -> None:
     """Refuse, in one line, the first configured feature whose extra is missing: the
-    storage URL's backend, the `[media]` store when copies are on, each broker format of
-    a downstream."""
+    storage URL's backend, the `[media]` store when copies are on (a destination's, its
+    provider names: receiver/destinations/registry.py)."""
     if not storage_url.startswith("sqlite:"):
         require("postgres", "storage.url (PostgreSQL)")
     if media_store == "s3":
         require("s3", 'media.store = "s3"')
-    for fmt in sorted(formats):
-        if (extra := extra_of(fmt)) is not None:
-            require(extra, f'a downstream with format = "{fmt}"')

@@ -17,6 +17,7 @@ from receiver.console.core import Form
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
+from receiver.destinations.registry import RENDERED
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules import Caller
@@ -25,7 +26,6 @@ from receiver.portal.pages import Pages, own_name
 from receiver.shares import share as shares
 
 SHARE_TTL_SECONDS = 7 * 86400
-FORMATS = ("webhook", "slack", "discord", "teams", "telegram", "google_chat", "mattermost")
 
 
 class Actions(DownstreamForms):
@@ -53,8 +53,8 @@ class Actions(DownstreamForms):
         kept = {k: form.get(k, "").strip() for k in fields}
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
-            if (kept["format"] or "webhook") not in FORMATS:
-                raise InvalidRequest(f"format: one of {', '.join(FORMATS)}")
+            if (kept["format"] or "webhook") not in RENDERED:
+                raise InvalidRequest(f"format: one of {', '.join(RENDERED)}")
             payload: dict[str, Any] = {
                 "name": kept["name"],
                 "url": kept["url"],

@@ -10,16 +10,22 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig, ManagedDownstreamConfig
-from receiver.config.aws_targets import (
-    DEFAULT_KEY,
-    STAND_INS,
-    check_aws_url,
-    is_fifo,
-    object_key,
-    region_in,
-    s3_location,
-    xray_trace_header,
-)
+from receiver.destinations.aws import AwsDestination, is_fifo
+from receiver.destinations.eventbridge import xray_trace_header
+from receiver.destinations.registry import PROVIDERS
+from receiver.destinations.s3 import DEFAULT_KEY, object_key, s3_location
+
+AWS = {f: p for f, p in PROVIDERS.items() if isinstance(p, AwsDestination)}
+STAND_INS = {f: p.stand_in_url for f, p in AWS.items()}
+
+
+def check_aws_url(fmt: str, url: str) -> str:
+    return AWS[fmt].check_url(url)
+
+
+def region_in(fmt: str, url: str) -> str | None:
+    return AWS[fmt].region_in(url)
+
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/render-jobs"
 TOPIC = "arn:aws:sns:us-east-2:123456789012:renders.fifo"
@@ -74,9 +80,8 @@ def test_the_region_comes_from_the_url_or_the_arn() -> None:
 
 
 def test_fifo_is_a_name_ending_in_fifo() -> None:
-    assert is_fifo("sns", TOPIC) and not is_fifo("sqs", QUEUE)
-    assert is_fifo("sqs", "http://127.0.0.1:5000/123456789012/jobs.fifo")
-    assert not is_fifo("s3", "s3://b/x.fifo")
+    assert is_fifo(TOPIC) and not is_fifo(QUEUE)
+    assert is_fifo("http://127.0.0.1:5000/123456789012/jobs.fifo")
 
 
 def test_an_event_has_one_key_whichever_attempt_writes_it() -> None:

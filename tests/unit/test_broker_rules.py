@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig
-from receiver.downstreams.brokers import fill
-from receiver.downstreams.brokers.connection import MAX_BACKOFF, next_backoff
+from receiver.destinations.connection import MAX_BACKOFF, next_backoff
+from receiver.destinations.publishing import fill
 
 
 def downstream(**fields: Any) -> DownstreamConfig:

@@ -13,11 +13,13 @@ import pytest
 from pydantic import BaseModel
 
 from receiver.config import DownstreamConfig, Settings, load
-from receiver.config.aws_targets import AWS_FORMATS
-from receiver.downstreams.brokers import BROKER_SCHEMES
-from receiver.downstreams.render import FORMATS
+from receiver.destinations.aws import AwsDestination
+from receiver.destinations.brokers import BrokerDestination
+from receiver.destinations.registry import PROVIDERS, RENDERED
 from receiver.kernel.errors import ConfigError
 
+BROKERS = [f for f, p in PROVIDERS.items() if isinstance(p, BrokerDestination)]
+AWS_FORMATS = [f for f, p in PROVIDERS.items() if isinstance(p, AwsDestination)]
 ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
@@ -65,17 +67,17 @@ def section(doc: str, heading: str) -> str:
 
 def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     configurable = set(typing.get_args(DownstreamConfig.model_fields["format"].annotation))
-    assert configurable == set(FORMATS) | set(BROKER_SCHEMES) | set(AWS_FORMATS)
+    assert configurable == set(RENDERED) | set(BROKERS) | set(AWS_FORMATS)
     listed = re.search(
         r"fans results out\*\* to your downstreams in (\w+) formats: (.+?);",
         README.read_text(),
         re.DOTALL,
     )
     assert listed is not None
-    assert NUMBER[listed[1]] == len(FORMATS)
-    assert set(TICKED.findall(listed[2])) == set(FORMATS)
+    assert NUMBER[listed[1]] == len(RENDERED)
+    assert set(TICKED.findall(listed[2])) == set(RENDERED)
     delivery = section(text("docs/delivery.md"), f"## The {listed[1]} formats")
-    assert {row[0] for row in _rows(delivery)} == {f"`{f}`" for f in FORMATS}
+    assert {row[0] for row in _rows(delivery)} == {f"`{f}`" for f in RENDERED}
     [row] = [
         r
         for r in _rows(section(text("docs/configuration.md"), "## Downstreams"))
@@ -83,7 +85,7 @@ def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     ]
     assert set(TICKED.findall(row[2])) == configurable
     brokers = section(text("docs/delivery.md"), "## Brokers")
-    assert {row[0] for row in _rows(brokers)} == {f"`{f}`" for f in BROKER_SCHEMES}
+    assert {row[0] for row in _rows(brokers)} == {f"`{f}`" for f in BROKERS}
     aws = section(text("docs/delivery.md"), "## AWS: SQS, SNS, EventBridge and S3")
     assert {row[0] for row in _rows(aws)} == {f"`{f}`" for f in AWS_FORMATS}
 

@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig, ManagedDownstreamConfig, problems
-from receiver.downstreams.render import webhook
+from receiver.destinations.webhook import webhook
 from receiver.kernel import expression_cost, expressions
 from receiver.lifecycle.rules import catalog as events
 

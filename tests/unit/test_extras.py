@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from receiver.destinations.registry import require_extras
 from receiver.kernel import extras
 from receiver.kernel.errors import ConfigError
 
@@ -46,10 +47,12 @@ def test_a_configured_feature_without_its_extra_is_refused_naming_it(
     # The package is on no index: the command is the one that works from a clone.
     wanted = rf"pip install -c constraints.txt -e '\.\[{extra}\]' \(in the relay's clone\)$"
     with pytest.raises(ConfigError, match=wanted):
-        extras.require_configured(storage, media, formats)
+        extras.require_configured(storage, media)
+        require_extras(formats)
 
 
 def test_the_default_relay_needs_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for extra in list(extras.EXTRAS):
         monkeypatch.setitem(extras.EXTRAS, extra, ("a_module_that_is_not_installed",))
-    extras.require_configured("sqlite:///relay.db", "local", {"webhook", "slack", "discord"})
+    extras.require_configured("sqlite:///relay.db", "local")
+    require_extras({"webhook", "slack", "discord"})

@@ -6,7 +6,8 @@ import html
 import json
 from typing import Any
 
-from receiver.downstreams.render import cut, discord_escape, render, slack_escape
+from receiver.destinations.chat_text import cut, discord_escape, slack_escape
+from receiver.destinations.registry import render
 
 VIDEO = "https://cdn.test.invalid/out/" + "v" * 80 + ".mp4?sig=abc&exp=1"
 

@@ -8,9 +8,9 @@ from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig
 from receiver.config.downstream import ManagedDownstreamConfig
-from receiver.config.targets import fill
-from receiver.downstreams.render import webhook
-from receiver.downstreams.render.message import headline
+from receiver.destinations.chat_message import headline
+from receiver.destinations.publishing import fill
+from receiver.destinations.webhook import webhook
 from receiver.lifecycle.rules.routing import (
     PROGRESS,
     TASK_WEBHOOK,

@@ -13,18 +13,11 @@ import orjson
 import pytest
 
 from receiver.config import DownstreamConfig
-from receiver.downstreams.render import (
-    FORMATS,
-    Rendered,
-    clip,
-    cut,
-    file_bytes,
-    render,
-    telegram_chat,
-    utf16_len,
-    webhook,
-    with_path,
-)
+from receiver.destinations.chat_text import clip, cut, utf16_len
+from receiver.destinations.provider import Rendered
+from receiver.destinations.registry import RENDERED, render, with_path
+from receiver.destinations.telegram import file_bytes, telegram_chat
+from receiver.destinations.webhook import webhook
 
 HOSTILE = (
     "<!channel> <https://evil.invalid|Download your render> [x](https://evil.invalid)"
@@ -150,7 +143,7 @@ def strings(value: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", RENDERED)
 def test_every_format_renders_every_document_as_json(fmt: str, name: str) -> None:
     doc = DOCUMENTS[name]()
     rendered = render(fmt, doc, TELEGRAM_URL)
@@ -173,7 +166,7 @@ def test_the_webhook_event_is_unchanged() -> None:
 
 
 def test_every_format_is_a_config_choice() -> None:
-    for fmt in FORMATS:
+    for fmt in RENDERED:
         assert DownstreamConfig(name="d", url="https://x.invalid/h", format=fmt).format == fmt
 
 
@@ -261,7 +254,7 @@ def mirrored(**over: Any) -> dict[str, Any]:
     return {**succeeded(), "media": media, **over}
 
 
-@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "webhook"])
+@pytest.mark.parametrize("fmt", [f for f in RENDERED if f != "webhook"])
 def test_chat_messages_link_the_relay_copy_not_the_expiring_cdn_link(fmt: str) -> None:
     texts = strings(body(fmt, mirrored()))
     joined = "\n".join(texts)

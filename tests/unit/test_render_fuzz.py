@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver.downstreams.render import render
+from receiver.destinations.registry import render
 from tests.unit.render_specs import SPECS
 from tests.unit.test_render_common import TELEGRAM_URL, document
 from tests.unit.test_render_telegram import telegram_spec

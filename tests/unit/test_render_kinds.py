@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from receiver.downstreams.render import render
+from receiver.destinations.registry import render
 from tests.unit.render_specs import SPECS
 from tests.unit.test_render_common import TELEGRAM_URL, body, document, strings
 from tests.unit.test_render_telegram import telegram_spec

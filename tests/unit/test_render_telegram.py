@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver.downstreams.render import render, utf16_len, with_path
-from receiver.downstreams.render.telegram import posted_message
+from receiver.destinations.chat_text import utf16_len
+from receiver.destinations.registry import render, with_path
+from receiver.destinations.telegram import posted_message
 from tests.unit.test_render_common import (
     TELEGRAM_URL,
     VIDEO,

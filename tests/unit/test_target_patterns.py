@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import ManagedDownstreamConfig
-from receiver.config.aws_targets import check_s3_path, target_addresses, unallowed_target
+from receiver.destinations.registry import provider_of, unallowed_target
+from receiver.destinations.s3 import check_s3_path
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/alpha-jobs"
 
@@ -51,7 +52,8 @@ def _made(**settings: Any) -> ManagedDownstreamConfig:
     ],
 )
 def test_the_addresses_matched(settings: dict[str, Any], addresses: list[str]) -> None:
-    assert target_addresses(_made(**settings)) == addresses
+    made = _made(**settings)
+    assert provider_of(made.format).target_addresses(made) == addresses
 
 
 def test_a_target_is_allowed_only_when_every_address_matches() -> None:

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from receiver.config import Downstream
-from receiver.config.aws_targets import AWS_FORMATS
 from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
-from receiver.downstreams.brokers import Publisher, open_publisher
+from receiver.destinations.publishing import Publisher
+from receiver.destinations.registry import open_publisher, provider_of
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
@@ -71,11 +71,10 @@ class Connections:
         self.service.metrics.breakers[name] = STATE_NUMBERS["closed"]
         if d.broker is not None:
             self.publishers[name] = open_publisher(d.broker, name, d.max_in_flight)
-            if self.from_the_api(d):
-                # An AWS format's host is its endpoint_url's; none: AWS's own endpoint.
-                host = urlsplit(d.endpoint_url or "" if d.format in AWS_FORMATS else d.url).hostname
-                if d.format not in AWS_FORMATS or host:
-                    self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host or ""))
+            connected = provider_of(d.format).connects_to(d)
+            if self.from_the_api(d) and connected is not None:
+                host = urlsplit(connected[1]).hostname or ""
+                self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host))
             return
         # The resolver refuses a name that resolves to a private address, at connect time.
         resolver = guard.resolver(not self.from_the_api(d))

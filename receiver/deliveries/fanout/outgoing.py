@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from receiver.config import Downstream
-from receiver.downstreams import render
+from receiver.destinations.registry import render
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.expressions import Shaped
 from receiver.kernel.net.headers import retry_after
@@ -47,7 +47,7 @@ def default_body(downstream: Downstream, job: DeliveryJob) -> Shaped:
     """The format's own body: the `webhook` event (every broker publishes it too), or a chat
     platform's message, with the path to append (Telegram's Bot API method)."""
     fmt = "webhook" if downstream.broker is not None else downstream.format
-    rendered = render.render(fmt, job.payload, downstream.url, job.posted)
+    rendered = render(fmt, job.payload, downstream.url, job.posted)
     return Shaped(rendered.body, path=rendered.path)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from receiver.config import Downstream
-from receiver.downstreams.render import webhook
+from receiver.destinations.webhook import webhook
 from receiver.kernel import expressions
 from receiver.kernel.expressions import ExpressionFailed, Shaped
 from receiver.lifecycle.rules.records import DeliveryJob

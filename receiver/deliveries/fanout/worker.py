@@ -30,11 +30,10 @@ from receiver.deliveries.fanout.outgoing import (
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
 from receiver.deliveries.rules.fair_shares import claim_round
-from receiver.downstreams import render
+from receiver.destinations.publishing import Message, fill
+from receiver.destinations.registry import provider_of, with_path
 from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.brokers import Message, fill
 from receiver.downstreams.directory import directory_of
-from receiver.downstreams.render.telegram import posted_message
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from receiver.kernel.net.transport_errors import Failure, transport_errors
@@ -251,7 +250,7 @@ class Fanout:
         headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
         # Telegram's Bot API method goes after the token in the path; like the URL itself
         # (a credential), the result is never logged.
-        url = render.with_path(job.webhook or downstream.url, shaped.path)
+        url = with_path(job.webhook or downstream.url, shaped.path)
         if self.out.from_the_api(downstream):
             try:
                 # An address written in the URL is never resolved: checked here instead.
@@ -274,8 +273,9 @@ class Fanout:
         status = reply.status
         failure = f"HTTP {status}: {reply.start}"
         answer = Answer(status, failure, reply.retry_after, reply.abort)
-        telegram = downstream.format == "telegram" and 200 <= status < 300
-        posted = posted_message(shaped.path, reply.start) if telegram else None
+        # A send's message that later events edit (Telegram's), once it was made.
+        made = 200 <= status < 300
+        posted = provider_of(downstream.format).posted(shaped.path, reply.start) if made else None
         return Sent(answer, posted, logs.scrub(reply.start, EXCERPT_CHARS))
 
     async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:

@@ -177,7 +177,7 @@ def example_document(event_type: str) -> dict[str, Any]:
 
 
 def envelope(document: dict[str, Any], timestamp: str) -> dict[str, Any]:
-    """The `webhook` format's event around a document (receiver/downstreams/render/webhook.py)."""
+    """The `webhook` format's event around a document (receiver/destinations/webhook.py)."""
     kind = document.get("type") or f"task.{document['state']}"
     return {"type": kind, "timestamp": timestamp, "data": document}
 

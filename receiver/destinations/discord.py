@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from receiver.downstreams.render import message
-from receiver.downstreams.render.message import Payload
-from receiver.downstreams.render.text import clip, cut, discord_escape
+from receiver.destinations import chat_message
+from receiver.destinations.chat_message import Payload
+from receiver.destinations.chat_text import clip, cut, discord_escape
+from receiver.destinations.provider import ChatDestination
 
 # Discord embed limits (discord.com/developers/docs/resources/message#embed-object-embed-
 # limits): title 256, description 4096, 25 fields, field name 256 and value 1024, footer
@@ -25,11 +26,11 @@ def _embed_chars(embed: Payload) -> int:
 
 def discord(p: Payload) -> Payload:
     embed: Payload = {
-        "title": clip(message.headline(p), DISCORD_TITLE),
-        "color": message.COLOURS.get(p.get("state", ""), message.NEUTRAL),
+        "title": clip(chat_message.headline(p), DISCORD_TITLE),
+        "color": chat_message.COLOURS.get(p.get("state", ""), chat_message.NEUTRAL),
     }
-    outputs = message.outputs(p)
-    if outputs and message.linkable(outputs[0]):
+    outputs = chat_message.outputs(p)
+    if outputs and chat_message.linkable(outputs[0]):
         embed["url"] = outputs[0]
     fields = [
         {
@@ -37,26 +38,29 @@ def discord(p: Payload) -> Payload:
             "value": clip(discord_escape(value), DISCORD_FIELD_VALUE),
             "inline": label != "Prompt",
         }
-        for label, value in message.facts(p)[:DISCORD_FIELDS]
+        for label, value in chat_message.facts(p)[:DISCORD_FIELDS]
     ]
     if fields:
         embed["fields"] = fields
-    if picture := message.picture(p):
+    if picture := chat_message.picture(p):
         embed["image"] = {"url": picture}
     footer = f"runway-relay · {p.get('event_id', '')}"
     embed["footer"] = {"text": clip(footer, DISCORD_FOOTER)}
-    if occurred := message.iso(p.get("occurred_at")):
+    if occurred := chat_message.iso(p.get("occurred_at")):
         embed["timestamp"] = occurred
     # The description takes what the 6000 across the embed leaves (at least ~500: the
     # title, the fields and the footer are capped well below that); a long reason, half of
     # it when there are links to list too.
     room = min(DISCORD_DESCRIPTION, DISCORD_TOTAL - _embed_chars(embed))
     lines = []
-    if error := message.error(p):
+    if error := chat_message.error(p):
         lines.append(clip(f"Reason: {discord_escape(error)}", room // 2 if outputs else room))
     lines.extend(
-        f"Output: {u if message.LINKABLE.fullmatch(u) else discord_escape(u)}" for u in outputs
+        f"Output: {u if chat_message.LINKABLE.fullmatch(u) else discord_escape(u)}" for u in outputs
     )
     if description := cut(lines, room):
         embed["description"] = description
     return {"content": None, "embeds": [embed], "allowed_mentions": {"parse": []}}
+
+
+PROVIDER = ChatDestination("discord", discord)

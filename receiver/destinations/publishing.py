@@ -1,4 +1,4 @@
-"""What every broker publisher shares: the message, the target, the interface."""
+"""What every publishing destination shares: the message, the target, the interface."""
 
 from __future__ import annotations
 
@@ -9,19 +9,7 @@ from typing import Any, Protocol
 
 from receiver.lifecycle.rules.routing import PROGRESS, PROGRESS_TYPE
 
-# The URL schemes each broker format takes (the second: over TLS).
-BROKER_SCHEMES: dict[str, tuple[str, ...]] = {
-    "amqp": ("amqp", "amqps"),
-    "nats": ("nats", "tls"),
-    "mqtt": ("mqtt", "mqtts"),
-    "redis": ("redis", "rediss"),
-}
-# The config key that names where a format's messages go.
-TARGET_FIELD = {"amqp": "routing_key", "nats": "subject", "mqtt": "topic", "redis": "stream"}
 PLACEHOLDERS = frozenset({"state", "kind", "task_id"})
-# Characters a broker reads as a wildcard in a name it publishes to: a message sent there
-# would be refused, or taken as going to many.
-WILDCARDS = {"nats": "*>", "mqtt": "+#"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +22,8 @@ class BrokerTarget:
     exchange: str = ""
     maxlen: int | None = None
     timeout: float = 10.0
-    # The AWS formats (receiver/downstreams/brokers/aws.py): None, the AWS default applies.
+    # The AWS formats (receiver/destinations/aws_client.py): the setting, else the region its URL
+    # names; None, the AWS default applies.
     region: str | None = None
     endpoint_url: str | None = None
     key: str = ""  # s3: the object key template

@@ -19,9 +19,8 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
-from receiver.config.aws_targets import region_in
-from receiver.config.targets import BrokerTarget, Message
-from receiver.downstreams.brokers.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.publishing import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 # The error codes AWS services answer when they throttle (SQS, SNS, EventBridge, S3, STS).
@@ -117,7 +116,7 @@ class AwsPublisher:
         )
         creating = get_session().create_client(
             self.service,
-            region_name=target.region or region_in(target.format, target.url),
+            region_name=target.region,
             endpoint_url=target.endpoint_url or None,
             config=config,
         )

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.config.aws_targets import is_fifo
-from receiver.config.targets import Message
-from receiver.downstreams.brokers.aws import AwsPublisher, as_string_attributes, attributes
+from receiver.destinations.aws import is_fifo
+from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
+from receiver.destinations.publishing import Message
 from receiver.kernel.errors import DownstreamError
 
 
@@ -23,9 +23,9 @@ def event_attributes(message: Message) -> dict[str, str]:
     }
 
 
-def ordering(fmt: str, url: str, message: Message) -> dict[str, str]:
+def ordering(url: str, message: Message) -> dict[str, str]:
     """A FIFO queue's or topic's group (the task) and deduplication id (the event)."""
-    if not is_fifo(fmt, url):
+    if not is_fifo(url):
         return {}
     event_id = message.event.get("event_id") or message.headers["webhook-id"]
     return {
@@ -42,7 +42,7 @@ class Sqs(AwsPublisher):
             QueueUrl=self.target.url,
             MessageBody=message.body.decode(),
             MessageAttributes=as_string_attributes(attributes(message, event_attributes(message))),
-            **ordering("sqs", self.target.url, message),
+            **ordering(self.target.url, message),
         )
         if not answer.get("MessageId"):
             raise DownstreamError("not delivered: SQS answered without a message id")

@@ -7,8 +7,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from receiver.config.targets import BrokerTarget, Message
-from receiver.downstreams.brokers.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.publishing import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 
-from receiver.downstreams.render import message
-from receiver.downstreams.render.message import Payload
-from receiver.downstreams.render.text import clip, cut, google_chat_escape
+from receiver.destinations import chat_message
+from receiver.destinations.chat_message import Payload
+from receiver.destinations.chat_text import clip, cut, google_chat_escape
+from receiver.destinations.provider import ChatDestination
 
 # Google Chat (developers.google.com/workspace/chat/api/reference/rest/v1/CardWithId):
 # "A card. Maximum size is 32 KB"; we keep the whole message under 32,000 bytes.
@@ -23,41 +24,44 @@ def _google_chat_card(p: Payload, budget: int) -> Payload:
         {
             "decoratedText": {
                 "topLabel": label,
-                "text": clip(google_chat_escape(value), min(message.FACT, budget)),
+                "text": clip(google_chat_escape(value), min(chat_message.FACT, budget)),
                 "wrapText": True,
             }
         }
-        for label, value in message.facts(p)
+        for label, value in chat_message.facts(p)
     ]
     facts = [f for f in facts if f["decoratedText"]["text"]]
     if facts:
         sections.append({"widgets": facts})
-    if picture := message.picture(p):
-        alt = "Poster" if picture == message.poster(p) else message.noun(p)
+    if picture := chat_message.picture(p):
+        alt = "Poster" if picture == chat_message.poster(p) else chat_message.noun(p)
         sections.append({"widgets": [{"image": {"imageUrl": picture, "altText": alt}}]})
-    listed = message.output_list(p, _google_chat_link, google_chat_escape)
+    listed = chat_message.output_list(p, _google_chat_link, google_chat_escape)
     lines = []
-    if (error := message.error(p)) and budget:
+    if (error := chat_message.error(p)) and budget:
         reason = f"<b>Reason:</b> {google_chat_escape(error)}"
         lines.append(clip(reason, budget // 2 if listed else budget))
     if text := cut(lines + listed, budget):
         sections.append({"widgets": [{"textParagraph": {"text": text.replace("\n", "<br>")}}]})
-    if links := message.links(p):
-        button = {"text": message.open_label(p), "onClick": {"openLink": {"url": links[0]}}}
+    if links := chat_message.links(p):
+        button = {"text": chat_message.open_label(p), "onClick": {"openLink": {"url": links[0]}}}
         sections.append({"widgets": [{"buttonList": {"buttons": [button]}}]})
     if not sections:
         sections.append(
-            {"widgets": [{"textParagraph": {"text": google_chat_escape(message.headline(p))}}]}
+            {"widgets": [{"textParagraph": {"text": google_chat_escape(chat_message.headline(p))}}]}
         )
     card = {
         # The header is plain text: no user text goes there.
-        "header": {"title": clip(message.headline(p), 200), "subtitle": "runway-relay"},
+        "header": {"title": clip(chat_message.headline(p), 200), "subtitle": "runway-relay"},
         "sections": sections,
     }
     return {"cardsV2": [{"cardId": "runway-relay", "card": card}]}
 
 
 def google_chat(p: Payload) -> Payload:
-    return message.fit(
-        lambda budget: _google_chat_card(p, budget), message.json_bytes, GOOGLE_CHAT_BYTES
+    return chat_message.fit(
+        lambda budget: _google_chat_card(p, budget), chat_message.json_bytes, GOOGLE_CHAT_BYTES
     )
+
+
+PROVIDER = ChatDestination("google_chat", google_chat)

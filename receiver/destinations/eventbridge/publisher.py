@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.config.aws_targets import xray_trace_header
-from receiver.config.targets import Message
-from receiver.downstreams.brokers.aws import THROTTLING_CODES, AwsPublisher, Throttled
+from receiver.destinations.aws_client import THROTTLING_CODES, AwsPublisher, Throttled
+from receiver.destinations.eventbridge import xray_trace_header
+from receiver.destinations.publishing import Message
 from receiver.kernel.errors import DownstreamError
 
 SOURCE = "runway-relay"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from receiver.downstreams.render import message
-from receiver.downstreams.render.message import Payload
-from receiver.downstreams.render.text import clip, cut, mattermost_escape
+from receiver.destinations import chat_message
+from receiver.destinations.chat_message import Payload
+from receiver.destinations.chat_text import clip, cut, mattermost_escape
+from receiver.destinations.provider import ChatDestination
 
 # Mattermost (developers.mattermost.com/integrate/webhooks/incoming): a post holds at most
 # 16,383 characters (since 5.0); we count every string of the message, attachments included.
@@ -12,30 +13,30 @@ MATTERMOST_CHARS = 16_383
 
 
 def _mattermost_post(p: Payload, budget: int) -> Payload:
-    headline = message.headline(p)
+    headline = chat_message.headline(p)
     attachment: Payload = {
         "fallback": headline,
-        "color": f"#{message.COLOURS.get(p.get('state', ''), message.NEUTRAL):06X}",
+        "color": f"#{chat_message.COLOURS.get(p.get('state', ''), chat_message.NEUTRAL):06X}",
     }
-    if links := message.links(p):
-        attachment["title"] = message.open_label(p)
+    if links := chat_message.links(p):
+        attachment["title"] = chat_message.open_label(p)
         attachment["title_link"] = links[0]
     fields = [
         {
             "title": label,
-            "value": clip(mattermost_escape(value), min(message.FACT, budget)),
+            "value": clip(mattermost_escape(value), min(chat_message.FACT, budget)),
             "short": label != "Prompt",
         }
-        for label, value in message.facts(p)
+        for label, value in chat_message.facts(p)
     ]
     fields = [f for f in fields if f["value"]]
     if fields:
         attachment["fields"] = fields
-    if picture := message.picture(p):
+    if picture := chat_message.picture(p):
         attachment["image_url"] = picture
-    listed = message.output_list(p, lambda label, url: f"[{label}]({url})", mattermost_escape)
+    listed = chat_message.output_list(p, lambda label, url: f"[{label}]({url})", mattermost_escape)
     lines = []
-    if (error := message.error(p)) and budget:
+    if (error := chat_message.error(p)) and budget:
         reason = f"**Reason:** {mattermost_escape(error)}"
         lines.append(clip(reason, budget // 2 if listed else budget))
     if text := cut(lines + listed, budget):
@@ -45,6 +46,9 @@ def _mattermost_post(p: Payload, budget: int) -> Payload:
 
 
 def mattermost(p: Payload) -> Payload:
-    return message.fit(
-        lambda budget: _mattermost_post(p, budget), message.text_chars, MATTERMOST_CHARS
+    return chat_message.fit(
+        lambda budget: _mattermost_post(p, budget), chat_message.text_chars, MATTERMOST_CHARS
     )
+
+
+PROVIDER = ChatDestination("mattermost", mattermost)

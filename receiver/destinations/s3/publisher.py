@@ -9,9 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from receiver.config.aws_targets import object_key, s3_location
-from receiver.config.targets import Message
-from receiver.downstreams.brokers.aws import AwsPublisher
+from receiver.destinations.aws_client import AwsPublisher
+from receiver.destinations.publishing import Message
+from receiver.destinations.s3 import object_key, s3_location
 from receiver.kernel.errors import DownstreamError
 
 ALREADY_THERE = 412

@@ -8,8 +8,8 @@ import nats
 from nats.aio.client import Client
 from nats.js.errors import NoStreamResponseError
 
-from receiver.config.targets import BrokerTarget, Message
-from receiver.downstreams.brokers.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.publishing import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 

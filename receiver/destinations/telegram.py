@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from receiver.downstreams.render import message
-from receiver.downstreams.render.message import Payload
-from receiver.downstreams.render.text import cut, utf16_len
+import orjson
+
+from receiver.destinations import chat_message
+from receiver.destinations.chat_message import Payload
+from receiver.destinations.chat_text import cut, utf16_len
+from receiver.destinations.provider import ChatDestination, Rendered
 
 # Telegram Bot API (core.telegram.org/bots/api#sendvideo, #sendmessage, #sending-files):
 # caption 0-1024 characters, message text 1-4096, counted after entity parsing (we count
@@ -59,10 +62,10 @@ def _entries(p: Payload, url: str) -> list[Payload]:
     naming that URL, or else its only output entry: the mirror writes
     `"media": {"files": [{"role", "source", "url", "bytes", "content_type", ...}]}`)."""
     entries = [e for key in ("media", "mirror", "files") for e in _sizes(p.get(key))]
-    named = [e for e in entries if url in message.strings(e)]
+    named = [e for e in entries if url in chat_message.strings(e)]
     if named:
         return named
-    kind = message.output_type(p)
+    kind = chat_message.output_type(p)
     named = [
         e
         for e in entries
@@ -94,13 +97,16 @@ def telegram(
         target["chat_id"] = chat_id
     if thread_id is not None:
         target["message_thread_id"] = thread_id
-    lines = [message.headline(p), *(f"{label}: {value}" for label, value in message.facts(p))]
-    if error := message.error(p):
+    lines = [
+        chat_message.headline(p),
+        *(f"{label}: {value}" for label, value in chat_message.facts(p)),
+    ]
+    if error := chat_message.error(p):
         lines.append(f"Reason: {error}")
-    outputs = message.outputs(p)
-    links = message.links(p)
+    outputs = chat_message.outputs(p)
+    links = chat_message.links(p)
     first = links[0] if links else None
-    method, field, most = _SEND[message.output_type(p)]
+    method, field, most = _SEND[chat_message.output_type(p)]
     size = file_bytes(p, first) if first else None
     if first and (size is None or size <= most) and _sendable(p, first):
         rest = [f"Output: {url}" for url in outputs if url != first]
@@ -110,7 +116,7 @@ def telegram(
             params["supports_streaming"] = True
         return method, params
     if size is not None and size > most:
-        noun = message.noun(p).lower()
+        noun = chat_message.noun(p).lower()
         lines.append(
             f"The {noun} is {size / 1_048_576:.0f} MB, over the "
             f"{most // 1_048_576} MB Telegram fetches:"
@@ -122,7 +128,7 @@ def telegram(
 def _sendable(p: Payload, url: str) -> bool:
     """Whether Telegram takes this output by its send method: any video or image; a sound
     only as MP3 or M4A (by its content type, else by its name)."""
-    if message.output_type(p) != "audio":
+    if chat_message.output_type(p) != "audio":
         return True
     types = [str(e.get("content_type", "")) for e in _entries(p, url)]
     return any(_SENDABLE_AUDIO.fullmatch(t) for t in [*types, urlsplit(url).path] if t)
@@ -131,10 +137,13 @@ def _sendable(p: Payload, url: str) -> bool:
 def _edit(p: Payload, chat_id: int | str | None, posted: tuple[str, bool]) -> tuple[str, Payload]:
     """editMessageCaption for a video, photo or audio message, editMessageText for a text one."""
     message_id, media = posted
-    lines = [message.headline(p), *(f"{label}: {value}" for label, value in message.facts(p))]
-    if error := message.error(p):
+    lines = [
+        chat_message.headline(p),
+        *(f"{label}: {value}" for label, value in chat_message.facts(p)),
+    ]
+    if error := chat_message.error(p):
         lines.append(f"Reason: {error}")
-    lines.extend(f"Output: {url}" for url in message.outputs(p))
+    lines.extend(f"Output: {url}" for url in chat_message.outputs(p))
     target: Payload = {"chat_id": chat_id, "message_id": int(message_id)}
     if media:
         return "/editMessageCaption", {**target, "caption": cut(lines, TELEGRAM_CAPTION, utf16_len)}
@@ -152,3 +161,24 @@ def posted_message(path: str, answer: str) -> tuple[str, bool] | None:
         return None
     found = _MESSAGE_ID.search(answer)
     return (found.group(1), path in _SENT_WITH_CAPTION) if found else None
+
+
+class TelegramDestination(ChatDestination):
+    """Its message goes to the chat its URL names, by the Bot API method the output asks
+    for (a path after the token), and later events of the task edit that message."""
+
+    # Its message is addressed to a chat its URL names, which a preview has not.
+    previewable = False
+
+    def __init__(self) -> None:
+        super().__init__("telegram", lambda p: telegram(p)[1])
+
+    def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
+        path, body = telegram(payload, *telegram_chat(url), posted=posted)
+        return Rendered(orjson.dumps(body), path)
+
+    def posted(self, path: str, answer: str) -> tuple[str, bool] | None:
+        return posted_message(path, answer)
+
+
+PROVIDER = TelegramDestination()

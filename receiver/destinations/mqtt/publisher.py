@@ -9,8 +9,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from receiver.config.targets import BrokerTarget, Message
-from receiver.downstreams.brokers.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.publishing import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 

@@ -9,8 +9,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aio_pika.exceptions import DeliveryError
 
-from receiver.config.targets import BrokerTarget, Message
-from receiver.downstreams.brokers.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.publishing import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
 
 

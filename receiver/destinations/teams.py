@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from receiver.downstreams.render import message
-from receiver.downstreams.render.message import Payload
-from receiver.downstreams.render.text import clip, cut, teams_escape
+from receiver.destinations import chat_message
+from receiver.destinations.chat_message import Payload
+from receiver.destinations.chat_text import clip, cut, teams_escape
+from receiver.destinations.provider import ChatDestination
 
 # Microsoft Teams (learn.microsoft.com, "Create incoming webhooks" and the Workflows
 # connector's known limits): a message is at most about 28 KB, or the post fails with 413.
@@ -15,25 +16,25 @@ def _teams_card(p: Payload, budget: int) -> Payload:
     body: list[Payload] = [
         {
             "type": "TextBlock",
-            "text": teams_escape(message.headline(p)),
+            "text": teams_escape(chat_message.headline(p)),
             "weight": "Bolder",
             "size": "Medium",
             "wrap": True,
         }
     ]
     facts = [
-        {"title": label, "value": clip(teams_escape(value), min(message.FACT, budget))}
-        for label, value in message.facts(p)
+        {"title": label, "value": clip(teams_escape(value), min(chat_message.FACT, budget))}
+        for label, value in chat_message.facts(p)
     ]
     facts = [f for f in facts if f["value"]]
     if facts:
         body.append({"type": "FactSet", "facts": facts})
-    if picture := message.picture(p):
-        alt = "Poster" if picture == message.poster(p) else message.noun(p)
+    if picture := chat_message.picture(p):
+        alt = "Poster" if picture == chat_message.poster(p) else chat_message.noun(p)
         body.append({"type": "Image", "url": picture, "altText": alt, "size": "Stretch"})
-    listed = message.output_list(p, lambda label, url: f"[{label}]({url})", teams_escape)
+    listed = chat_message.output_list(p, lambda label, url: f"[{label}]({url})", teams_escape)
     lines = []
-    if (error := message.error(p)) and budget:
+    if (error := chat_message.error(p)) and budget:
         lines.append(clip(f"Reason: {teams_escape(error)}", budget // 2 if listed else budget))
     if text := cut(lines + listed, budget):
         # Teams keeps a Markdown line break only between paragraphs.
@@ -45,8 +46,12 @@ def _teams_card(p: Payload, budget: int) -> Payload:
         "body": body,
         "msteams": {"width": "Full"},
     }
-    if links := message.links(p):
-        open_first = {"type": "Action.OpenUrl", "title": message.open_label(p), "url": links[0]}
+    if links := chat_message.links(p):
+        open_first = {
+            "type": "Action.OpenUrl",
+            "title": chat_message.open_label(p),
+            "url": links[0],
+        }
         card["actions"] = [open_first]
     return {
         "type": "message",
@@ -61,4 +66,9 @@ def _teams_card(p: Payload, budget: int) -> Payload:
 
 
 def teams(p: Payload) -> Payload:
-    return message.fit(lambda budget: _teams_card(p, budget), message.json_bytes, TEAMS_BYTES)
+    return chat_message.fit(
+        lambda budget: _teams_card(p, budget), chat_message.json_bytes, TEAMS_BYTES
+    )
+
+
+PROVIDER = ChatDestination("teams", teams)

@@ -1,0 +1,13 @@
+"""Where events go: one provider a destination (provider.py says what each answers, and
+registry.py lists them, one line each).
+
+`webhook` and the chat formats are HTTP requests the fan-out sends: a signed JSON event, or
+a platform's message rendered from the stored event document only (and, for Telegram, the
+chat its URL names), so that every retry sends the same body; text from upstream or from
+users is escaped for each platform and every message kept within its documented limits
+(chat_text.py, chat_message.py). The brokers (amqp, nats, mqtt, redis) and the AWS
+services (sqs, sns, eventbridge, s3) are publishers that confirm each message; each is a
+package whose publisher.py imports its client library, loaded only when configured. What
+they share stands in one module each: publishing.py (the message, the target, the
+interface), connection.py (one connection, reconnected with backoff), brokers.py, and
+aws.py with aws_client.py (the AWS settings and addresses, and the client)."""

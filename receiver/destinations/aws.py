@@ -1,0 +1,97 @@
+"""What the four AWS destinations share, read without any AWS library: the settings they
+take (`region`, `endpoint_url`), an ARN's parts and the region it names, and what the
+operator's patterns for apps match. Each format's own address is its module's; the
+publishers (receiver/destinations/aws_client.py and each format's publisher.py) come with the
+`aws` extra and are loaded only when configured. Credentials are never settings: AWS's own
+chain finds them (the standard variables, a profile, the container's role)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, HttpUrl, TypeAdapter, ValidationError, field_validator
+
+from receiver.destinations.provider import Destination
+from receiver.destinations.publishing import BrokerTarget
+
+ARN = re.compile(
+    r"^arn:aws[a-z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):\d{12}:(?P<rest>.+)$"
+)
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+class AwsSettings(BaseModel):
+    """`region` and `endpoint_url` (LocalStack, moto, MinIO, another S3-compatible store)."""
+
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] | None = Field(
+        None, description="sqs, sns, eventbridge, s3: the AWS region."
+    )
+    endpoint_url: Annotated[str, Field(max_length=2048)] | None = Field(
+        None, description="sqs, sns, eventbridge, s3: a stand-in endpoint (LocalStack, MinIO)."
+    )
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            _HTTP_URL.validate_python(value)
+        except ValidationError:
+            raise ValueError("must be an http(s) URL") from None
+        return value
+
+
+class AwsDestination(Destination):
+    """An AWS service the relay publishes to, at the address its `url` holds (a queue URL,
+    an ARN, a bus name, `s3://`): `wanted` says what that is, `valid` checks it."""
+
+    extra = "aws"
+    settings: tuple[str, ...] = ("region", "endpoint_url")
+    masks_url_path = True
+    publishes = True
+    wanted = ""
+
+    def valid(self, url: str) -> bool:
+        raise NotImplementedError
+
+    def region_in(self, url: str) -> str | None:
+        """The region an ARN names; None: the AWS default (environment or profile)."""
+        if arn := ARN.match(url):
+            return arn["region"] or None
+        return None
+
+    def check_url(self, url: str) -> str:
+        if not self.valid(url):
+            raise ValueError(f"a {self.format} downstream's url is {self.wanted}")
+        return url
+
+    def target(self, settings: Any) -> BrokerTarget | None:
+        return BrokerTarget(
+            self.format,
+            settings.url,
+            "",
+            timeout=settings.timeout,
+            region=settings.region or self.region_in(settings.url),
+            endpoint_url=settings.endpoint_url,
+        )
+
+    def target_addresses(self, settings: Any) -> list[str]:
+        """Its URL, ARN or bus name as written, and its `endpoint_url` when set."""
+        return [self.address(settings.url)] + (
+            [settings.endpoint_url] if settings.endpoint_url else []
+        )
+
+    def connects_to(self, settings: Any) -> tuple[str, str] | None:
+        """AWS's own endpoint, or the one `endpoint_url` names."""
+        endpoint = settings.endpoint_url
+        return None if endpoint is None else ("endpoint_url", endpoint)
+
+    def address(self, url: str) -> str:
+        return url
+
+
+def is_fifo(url: str) -> bool:
+    """A FIFO queue or topic: its name ends in `.fifo`."""
+    return url.rstrip("/").endswith(".fifo")

@@ -1,0 +1,77 @@
+"""What the four brokers share as destinations: a URL of their own scheme, a setting that
+names where messages go (a template of the event's state, kind and task id), the address
+the operator's patterns for apps match, and the AsyncAPI server they stand for. Their
+publishers keep one connection each (receiver/destinations/connection.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from receiver.destinations.provider import Binding, Destination
+from receiver.destinations.publishing import PLACEHOLDERS, BrokerTarget, placeholders
+
+
+class BrokerDestination(Destination):
+    publishes = True
+    # The URL schemes it takes (the second: over TLS), and the characters it reads as a
+    # wildcard in a name it publishes to: a message sent there would be refused, or taken as
+    # going to many.
+    schemes: tuple[str, ...] = ()
+    wildcards = ""
+
+    @property
+    def stand_in_url(self) -> str:  # type: ignore[override]
+        return f"{self.schemes[0]}://sealed.invalid/"
+
+    def check_url(self, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in self.schemes or not parts.hostname:
+            raise ValueError(
+                f"a {self.format} downstream needs a {' or '.join(self.schemes)}:// URL"
+            )
+        return url
+
+    def check_settings(self, settings: Any) -> None:
+        """It names where its messages go, with known placeholders and no wildcard."""
+        wanted = str(self.target_setting)
+        template = getattr(settings, wanted)
+        if template is None:
+            raise ValueError(f"a {self.format} downstream needs {wanted}")
+        try:
+            unknown = placeholders(template) - PLACEHOLDERS
+        except ValueError as exc:
+            raise ValueError(f"{wanted}: {exc}") from None
+        if unknown:
+            raise ValueError(
+                f"{wanted}: unknown placeholder {{{sorted(unknown)[0]}}} (known: {{state}},"
+                " {kind}, {task_id})"
+            )
+        if wildcards := sorted(set(template) & set(self.wildcards)):
+            raise ValueError(
+                f"{wanted}: {' '.join(wildcards)} is a wildcard to {self.format}, not a name"
+            )
+
+    def target(self, settings: Any) -> BrokerTarget | None:
+        name = getattr(settings, str(self.target_setting))
+        exchange = getattr(settings, "exchange", None) or ""
+        maxlen = getattr(settings, "maxlen", None)
+        return BrokerTarget(self.format, settings.url, name, exchange, maxlen, settings.timeout)
+
+    def target_addresses(self, settings: Any) -> list[str]:
+        """The broker's server, never its credentials, then what the client reads as the
+        target: `nats://HOST:PORT/SUBJECT`, `mqtt://HOST:PORT/TOPIC`."""
+        return [
+            f"{server_of(str(settings.url or ''))}/{getattr(settings, str(self.target_setting))}"
+        ]
+
+    def binding(self, settings: Any) -> Binding | None:
+        return Binding(self.format)
+
+
+def server_of(url: str) -> str:
+    """`scheme://host[:port]` of a broker URL, never its credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")

@@ -1,0 +1,110 @@
+"""`format = "s3"`: every event as one JSON object under `s3://BUCKET/PREFIX`, at a key of
+its own (`key`, a template). Its publisher (publisher.py) comes with the `aws` extra."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from receiver.destinations.aws import AwsDestination
+from receiver.destinations.publishing import BrokerTarget, Publisher, placeholders
+
+DEFAULT_KEY = "{date}/{task_id}/{event_id}.json"
+KEY_PLACEHOLDERS = frozenset({"date", "task_id", "event_id", "state", "kind"})
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class S3Settings(BaseModel):
+    key: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
+        None, description="s3: the object key template."
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return value if value is None else check_key(value)
+
+
+class S3Destination(AwsDestination):
+    format = "s3"
+    settings = ("region", "endpoint_url", "key")
+    target_setting = "key"
+    wanted = "s3://BUCKET/PREFIX"
+    stand_in_url = "s3://sealed/"
+
+    def valid(self, url: str) -> bool:
+        bucket, _ = s3_location(url)
+        return url.startswith("s3://") and bool(_BUCKET.match(bucket))
+
+    def check_url(self, url: str) -> str:
+        super().check_url(url)
+        check_s3_path("its prefix", url.removeprefix("s3://").partition("/")[2])
+        return url
+
+    def target(self, settings: Any) -> BrokerTarget | None:
+        return BrokerTarget(
+            self.format,
+            settings.url,
+            "",
+            timeout=settings.timeout,
+            key=settings.key or DEFAULT_KEY,
+            region=settings.region,
+            endpoint_url=settings.endpoint_url,
+        )
+
+    def address(self, url: str) -> str:
+        """`s3://BUCKET/PREFIX/`, as the operator's patterns match it."""
+        bucket, prefix = s3_location(url)
+        return f"s3://{bucket}/{prefix}"
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        from receiver.destinations.s3.publisher import S3Archive
+
+        return S3Archive(target, max_in_flight)
+
+
+def check_s3_path(where: str, path: str) -> None:
+    """A key or prefix S3 takes as written: `..`, `//` or a leading `/` would be sent as is
+    (`PUT /bucket/p/../../other/...`), and read by a proxy or a stand-in as another path."""
+    if ".." in path or "//" in path or path.startswith("/"):
+        raise ValueError(f"{where}: must not hold `..` or `//`, nor start with /")
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """The bucket and the key prefix (with its trailing slash, or empty) of `s3://B/P`."""
+    rest = url.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    prefix = prefix.strip("/")
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def check_key(template: str) -> str:
+    """A key template that names the event (so that each event has its own object, and a
+    replay the same one) and only known placeholders."""
+    try:
+        names = placeholders(template)
+    except ValueError as exc:
+        raise ValueError(f"key: {exc}") from None
+    if unknown := names - KEY_PLACEHOLDERS:
+        known = ", ".join(f"{{{n}}}" for n in sorted(KEY_PLACEHOLDERS))
+        raise ValueError(f"key: unknown placeholder {{{sorted(unknown)[0]}}} (known: {known})")
+    if "event_id" not in names:
+        raise ValueError("key: must hold {event_id}, so that each event is its own object")
+    check_s3_path("key", template)
+    return template
+
+
+def object_key(prefix: str, template: str, event: dict[str, Any]) -> str:
+    """Where an event is written: the same key for every attempt and replay of it (the
+    date is the event's own, never the attempt's)."""
+    occurred = event.get("occurred_at")
+    values = {key: str(event.get(key) or "") for key in KEY_PLACEHOLDERS}
+    day = datetime.fromtimestamp(float(occurred), UTC).strftime("%Y-%m-%d") if occurred else ""
+    values["date"] = day or "undated"
+    return prefix + template.format_map(values)
+
+
+PROVIDER = S3Destination()

@@ -1,0 +1,128 @@
+"""A destination is one provider: every registered one answers the whole interface (its
+settings checked and masked, its AsyncAPI binding, its extra), and each destination's name
+stands in its own module or package, the registry, and at most one module more."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receiver.config import ManagedDownstreamConfig
+from receiver.destinations.provider import Binding, Provider
+from receiver.destinations.publishing import BrokerTarget
+from receiver.destinations.registry import PROVIDERS, render
+from receiver.lifecycle.rules.catalog import TEST_TYPE, example_document
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "receiver"
+OPTIONAL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+MOST_MODULES = 3
+# `webhook` is also every task's own webhook, its headers and the JSON event each format
+# starts from: it is the relay's default, not one destination among others. `s3` is also the
+# `[media]` store (`media.store = "s3"`, its extra); these modules speak only of that one.
+NOT_COUNTED = {"webhook"}
+MEDIA_STORE = {
+    "cli/main",
+    "config/load",
+    "config/sections",
+    "config/show",
+    "kernel/extras",
+    "media/storage/local",
+    "shares/page",
+}
+# A downstream of each format that its provider takes, its target named where it has one.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "webhook": {"url": "https://hooks.example/relay"},
+    "slack": {"url": "https://hooks.slack.com/services/T0/B0/secret"},
+    "discord": {"url": "https://discord.com/api/webhooks/1/secret"},
+    "teams": {"url": "https://example.webhook.office.com/webhookb2/secret"},
+    "telegram": {"url": "https://api.telegram.org/bot1:secret?chat_id=-100"},
+    "google_chat": {"url": "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=t"},
+    "mattermost": {"url": "https://chat.example/hooks/secret"},
+    "amqp": {"url": "amqp://u:pw@rabbit:5672", "routing_key": "relay.{state}"},
+    "nats": {"url": "nats://nats:4222", "subject": "relay.{state}"},
+    "mqtt": {"url": "mqtt://mq:1883", "topic": "relay/{state}"},
+    "redis": {"url": "redis://r:6379/0", "stream": "relay"},
+    "sqs": {"url": "https://sqs.eu-west-1.amazonaws.com/123456789012/relay"},
+    "sns": {"url": "arn:aws:sns:us-east-2:123456789012:relay"},
+    "eventbridge": {"url": "default"},
+    "s3": {"url": "s3://acme-events/relay"},
+}
+
+
+def test_every_registered_format_has_an_example_here() -> None:
+    assert set(EXAMPLES) == set(PROVIDERS)
+
+
+@pytest.mark.parametrize("fmt", list(PROVIDERS))
+def test_each_provider_answers_the_whole_interface(fmt: str) -> None:
+    provider = PROVIDERS[fmt]
+    assert isinstance(provider, Provider) and provider.format == fmt
+    assert provider.extra is None or provider.extra in OPTIONAL
+    settings = ManagedDownstreamConfig.model_validate({"name": "d", "format": fmt, **EXAMPLES[fmt]})
+    # Its settings: its address checked, a stand-in for a sealed one, its own keys its own.
+    assert provider.check_url(settings.url)
+    assert provider.check_url(provider.stand_in_url)
+    with pytest.raises(ValueError, match=r"\S"):
+        provider.check_url("not an address of anything")
+    provider.check_settings(settings)
+    assert set(provider.settings) <= set(ManagedDownstreamConfig.model_fields)
+    assert provider.target_setting is None or provider.target_setting in provider.settings
+    # Masked for display: where the URL is the credential, config show hides its path.
+    assert not provider.url_is_credential or provider.masks_url_path
+    binding = provider.binding(settings)
+    if provider.publishes:
+        # A publisher, opened only with its extra; a broker has its AsyncAPI server.
+        target = provider.target(settings)
+        assert isinstance(target, BrokerTarget) and target.format == fmt
+        assert provider.extra is not None
+        assert binding is None or (isinstance(binding, Binding) and binding.protocol)
+        assert provider.target_addresses(settings)
+    else:
+        # An HTTP request: its body rendered from the event, no publisher.
+        assert provider.target(settings) is None and binding is None
+        rendered = render(fmt, example_document(TEST_TYPE), settings.url)
+        assert rendered.body.startswith(b"{")
+
+
+def _names_in(path: Path) -> set[str]:
+    """The words a module uses as code: names, attributes, imports and whole strings."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value.strip())
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.update(node.name.split("."))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.update(node.module.split("."))
+    return found
+
+
+def _owner(path: Path) -> str:
+    """A module, or the destination's package it stands in."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if parts[0] == "destinations" and len(parts) > 2:
+        return f"destinations/{parts[1]}"
+    return "/".join(parts)
+
+
+def test_each_destination_is_named_in_at_most_three_modules() -> None:
+    named: dict[str, set[str]] = {fmt: set() for fmt in PROVIDERS if fmt not in NOT_COUNTED}
+    for path in PACKAGE.rglob("*.py"):
+        used = _names_in(path)
+        for fmt, owners in named.items():
+            if fmt in used and not (fmt == "s3" and _owner(path) in MEDIA_STORE):
+                owners.add(_owner(path))
+    crowded = {fmt: sorted(owners) for fmt, owners in named.items() if len(owners) > MOST_MODULES}
+    assert crowded == {}
+    for fmt, owners in named.items():  # its own module and the registry among them
+        assert {"destinations/registry"} <= owners
+        assert f"destinations/{fmt}" in owners
