@@ -40,8 +40,9 @@ class Binding:
 @runtime_checkable
 class Provider(Protocol):
     """One destination. `settings` names the keys of a downstream only it takes (declared on
-    its pydantic model, composed into receiver/config/downstream.py); `target_setting` the
-    one that says where a message goes (a routing key, subject, topic, stream or key)."""
+    its pydantic model, which the registry composes into a downstream's settings);
+    `target_setting` the one that says where a message goes (a routing key, subject, topic,
+    stream or key)."""
 
     @property
     def format(self) -> str:
