@@ -24,6 +24,7 @@ from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.task import output_of
 from receiver.media.storage.links import MediaLinks
+from receiver.shares.links import ShareSigner
 from receiver.shares.share import make_link
 from receiver.stream.changes import ChangeHub
 from receiver.tasks import actions as task_actions
@@ -39,6 +40,7 @@ class ToolParts:
 
     changes: ChangeHub  # what `wait_for_task` waits on
     media_links: MediaLinks  # what reads the images a task's view shows inline
+    share_signer: ShareSigner  # what `share_task` signs its links with
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,8 @@ async def _run(
         task = await task_actions.cancel_task(service, args.task_id, caller)
         return Outcome({"id": task.id, "state": task.state, "cancelled": True})
     if name == "share_task":
-        link = await make_link(service, caller, args.task_id, args.ttl_seconds, args.show_prompt)
+        options = (args.ttl_seconds, args.show_prompt)
+        link = await make_link(service, parts.share_signer, caller, args.task_id, *options)
         return Outcome({"task_id": args.task_id, "url": link.url, "expires_at": link.expires_at})
     if name == "list_tasks":
         return await _list(service, caller, args)

@@ -82,9 +82,9 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
         Route(CALLBACK_PATH, Callback(), methods=["POST"]),
         *api_routes(),
         Mount("/console", app=console_app(service, parts.changes)),
-        Mount("/portal", app=portal_app(service)),
+        Mount("/portal", app=portal_app(service, parts.share_signer)),
     ]
-    door = agents_door(service, ToolParts(parts.changes, parts.media_links))
+    door = agents_door(service, ToolParts(parts.changes, parts.media_links, parts.share_signer))
     if door is not None:
         # The agents' door (MCP over Streamable HTTP): its sessions run inside the lifespan.
         routes.append(Route(AGENTS_PATH, door, methods=["GET", "POST", "DELETE"]))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from starlette.datastructures import State
 
 from receiver.media.storage.links import MediaLinks
+from receiver.shares.links import ShareSigner
 from receiver.stream.changes import ChangeHub, stream_pools
 from receiver.wiring.service import Service
 
@@ -17,16 +18,18 @@ from receiver.wiring.service import Service
 class Parts:
     changes: ChangeHub  # the process's one reader of the change feed, for the live streams
     media_links: MediaLinks  # signs and reads the mirrored files' links
+    share_signer: ShareSigner  # seals and opens share links
 
     def put_on(self, state: State) -> None:
-        """Where the routes' dependencies find them (`Changes`, `Links`)."""
+        """Where the routes' dependencies find them (`Changes`, `Links`, `ShareSigning`)."""
         state.changes = self.changes
         state.media_links = self.media_links
+        state.share_signer = self.share_signer
 
 
 def build_parts(service: Service) -> Parts:
     config = service.config
-    settings = config.settings
+    settings, secrets = config.settings, config.secrets
     changes = ChangeHub(
         service.store,
         service.log,
@@ -39,6 +42,7 @@ def build_parts(service: Service) -> Parts:
     return Parts(
         changes=changes,
         media_links=MediaLinks(
-            config.secrets.signing_keys, config.public_url, settings.media.url_ttl_seconds
+            secrets.signing_keys, config.public_url, settings.media.url_ttl_seconds
         ),
+        share_signer=ShareSigner(secrets.signing_keys, secrets.admin_token),
     )

@@ -24,6 +24,7 @@ from receiver.keys.rules import Caller
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.pages import Pages, own_name
 from receiver.shares import share as shares
+from receiver.shares.links import ShareSigner
 
 SHARE_TTL_SECONDS = 7 * 86400
 
@@ -31,10 +32,11 @@ SHARE_TTL_SECONDS = 7 * 86400
 class Actions(DownstreamForms):
     home = "/"
 
-    def __init__(self, portal: Portal, pages: Pages) -> None:
+    def __init__(self, portal: Portal, pages: Pages, share_signer: ShareSigner) -> None:
         super().__init__(portal)
         self.portal = portal
         self.portal_pages = pages
+        self.share_signer = share_signer
 
     def downstream(self, request: Request, session: Session) -> tuple[str, str]:
         name = request.path_params["name"]
@@ -94,7 +96,7 @@ class Actions(DownstreamForms):
     async def share(self, request: Request, session: Session, form: Form) -> Response:
         task_id = request.path_params["task_id"]
         link = await shares.make_link(
-            self.service, self.caller(session), task_id, SHARE_TTL_SECONDS
+            self.service, self.share_signer, self.caller(session), task_id, SHARE_TTL_SECONDS
         )
         shared = {"task_id": task_id, "url": link.url, "expires_at": link.expires_at}
         return await self.portal_pages.tasks(request, session, shared=shared)

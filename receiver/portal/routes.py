@@ -25,6 +25,7 @@ from receiver.portal.actions import Actions
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.opening import Opening
 from receiver.portal.pages import Pages
+from receiver.shares.links import ShareSigner
 from receiver.wiring.service import Service
 
 
@@ -35,10 +36,10 @@ class PortalPreview(PreviewRoute):
         return caller_of(session).caller
 
 
-def portal_app(service: Service) -> Starlette:
+def portal_app(service: Service, share_signer: ShareSigner) -> Starlette:
     portal = Portal(service)
     pages, opening, errors = Pages(portal), Opening(portal), ErrorPages(portal)
-    actions = Actions(portal, pages)
+    actions = Actions(portal, pages, share_signer)
     page, action = portal.page, portal.action
     app = Starlette(
         routes=[

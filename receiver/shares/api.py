@@ -37,7 +37,7 @@ from receiver.keys.door import (
 from receiver.lifecycle.rules.answers import TaskIdParams
 from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import TERMINAL_STATES
-from receiver.shares.links import ShareRefused
+from receiver.shares.links import ShareRefused, ShareSigner, ShareSigning
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
 from receiver.stream.changes import ChangeHub, Changes, Subscription
@@ -129,11 +129,12 @@ pages = APIRouter(tags=["share"])
 async def create_share(
     request: Request,
     service: Served,
+    signer: ShareSigning,
     task_id: PathId,
     options: Annotated[ShareOptions, Query()],
 ) -> Response:
     wanted = (options.ttl_seconds, options.show_prompt)
-    link = await make_link(service, caller_of(request), task_id, *wanted)
+    link = await make_link(service, signer, caller_of(request), task_id, *wanted)
     return reply(ShareCreated, {"url": link.url, "expires_at": link.expires_at}, 201)
 
 
@@ -158,12 +159,12 @@ async def create_share(
         ),
     },
 )
-async def share_page(service: Served, token: Token) -> Response:
+async def share_page(service: Served, signer: ShareSigning, token: Token) -> Response:
     """The page, or a page saying why the link no longer opens (never JSON: a person reads
     it): 404 for a forged link, 410 for one expired, withdrawn, or whose task is gone."""
     settings, nonce = service.config.settings, new_nonce()
     try:
-        link, detail = await opened_link(service, token)
+        link, detail = await opened_link(service, signer, token)
     except (ShareRefused, NotFound) as exc:
         why = exc.why if isinstance(exc, ShareRefused) else "gone"
         status, page = render_closed(why, settings.server, nonce)
@@ -183,8 +184,8 @@ async def share_page(service: Served, token: Token) -> Response:
     ),
     responses={200: answer("The task.", SharedTask), 403: _REFUSED, 404: _GONE},
 )
-async def share_task(service: Served, token: Token) -> Response:
-    link, detail = await opened_link(service, token)
+async def share_task(service: Served, signer: ShareSigning, token: Token) -> Response:
+    link, detail = await opened_link(service, signer, token)
     answer = reply(SharedTask, shared_view(detail, link))
     answer.headers.update(_OPEN)
     return answer
@@ -218,21 +219,26 @@ async def share_task(service: Served, token: Token) -> Response:
     },
 )
 async def share_stream(
-    request: Request, service: Served, changes: Changes, token: Token
+    request: Request, service: Served, changes: Changes, signer: ShareSigning, token: Token
 ) -> Response:
-    link, detail = await opened_link(service, token)
+    link, detail = await opened_link(service, signer, token)
     client = request.client.host if request.client else "unknown"
     # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
     sub = changes.subscribe(client, stream_holder(link))
     return StreamingResponse(
-        _views(service, changes, token, detail.task.id, sub),
+        _views(service, changes, signer, token, detail.task.id, sub),
         media_type="text/event-stream",
         headers={**_OPEN, "X-Accel-Buffering": "no"},
     )
 
 
 async def _views(
-    service: Service, changes: ChangeHub, token: str, task_id: str, sub: Subscription
+    service: Service,
+    changes: ChangeHub,
+    signer: ShareSigner,
+    token: str,
+    task_id: str,
+    sub: Subscription,
 ) -> AsyncIterator[bytes]:
     """The task's view now, then each time it changes, until it has ended and its copies
     are made (or the link stops opening: expired, its key revoked)."""
@@ -241,7 +247,7 @@ async def _views(
         quiet_since = time.monotonic()
         while sub.open:
             try:
-                link, detail = await opened_link(service, token)
+                link, detail = await opened_link(service, signer, token)
             except RelayError:
                 return  # expired, or its key revoked, meanwhile
             view = shared_view(detail, link)

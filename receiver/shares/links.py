@@ -21,17 +21,17 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from fastapi import Depends, Request
 from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.kernel.errors import NotAllowed
-from receiver.wiring.service import Service
 
 _PREFIX = "s2."
 _INFO = b"runway-relay share links v2"
@@ -175,9 +175,12 @@ class ShareSigner:
         return {k: v for k, v in found.items() if k in ("t", "k", "e")}
 
 
-def _new_signer(service: Service) -> ShareSigner:
-    return ShareSigner(service.config.secrets.signing_keys, service.config.secrets.admin_token)
+async def _share_signer_of(request: Request) -> ShareSigner:
+    # The process's one signer of share links, put on the application at start-up
+    # (receiver/app/parts.py).
+    signer: ShareSigner = request.app.state.share_signer
+    return signer
 
 
-def share_signer(service: Service) -> ShareSigner:
-    return service.part(_new_signer)
+# A route's signer of share links.
+ShareSigning = Annotated[ShareSigner, Depends(_share_signer_of)]

@@ -14,7 +14,7 @@ from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.polling import end_from_progress
 from receiver.lifecycle.rules.records import Task
 from receiver.lifecycle.rules.task import kind_of, output_of
-from receiver.shares.links import SharedLink, ShareRefused, share_signer
+from receiver.shares.links import SharedLink, ShareRefused, ShareSigner
 from receiver.stream.caps import Holder
 from receiver.tasks import reads as task_reads
 from receiver.tasks.actions import task_of
@@ -29,26 +29,33 @@ class ShareLink:
 
 
 async def make_link(
-    service: Service, caller: Caller, task_id: str, ttl: float, show_prompt: bool = False
+    service: Service,
+    signer: ShareSigner,
+    caller: Caller,
+    task_id: str,
+    ttl: float,
+    show_prompt: bool = False,
 ) -> ShareLink:
     """A link to the caller's task; its page names the caller's app (a key's name; none for
     the admin token) and shows the prompt only when `show_prompt`."""
     task = await task_of(service, task_id, caller)
     expires_at = time.time() + ttl
     app = (caller.app or caller.name) if caller.key_id is not None else ""
-    token = share_signer(service).token_for(task.id, caller.key_id, expires_at, app, show_prompt)
+    token = signer.token_for(task.id, caller.key_id, expires_at, app, show_prompt)
     return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
 
 
-async def opened(service: Service, token: str) -> TaskHistory:
+async def opened(service: Service, signer: ShareSigner, token: str) -> TaskHistory:
     """The task a link opens, with what shows where its renders' copies are; ShareRefused
     when the link does not open (any more)."""
-    return (await opened_link(service, token))[1]
+    return (await opened_link(service, signer, token))[1]
 
 
-async def opened_link(service: Service, token: str) -> tuple[SharedLink, TaskHistory]:
+async def opened_link(
+    service: Service, signer: ShareSigner, token: str
+) -> tuple[SharedLink, TaskHistory]:
     """The link (for its stream's holder) and the task it opens, as `opened`."""
-    link = share_signer(service).open(token, time.time())
+    link = signer.open(token, time.time())
     if link.key_id is not None and not await keys_of(service).live(link.key_id):
         raise ShareRefused("the key that made this share link was revoked", "revoked")
     detail = await task_reads.task_detail(service.store, link.task_id, documents=20)
