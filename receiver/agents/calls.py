@@ -19,6 +19,7 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.body import refuse_nul
+from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
@@ -41,6 +42,7 @@ class ToolParts:
     changes: ChangeHub  # what `wait_for_task` waits on
     media_links: MediaLinks  # what reads the images a task's view shows inline
     share_signer: ShareSigner  # what `share_task` signs its links with
+    keys: Keys  # who a request's bearer token is
 
 
 @dataclass(frozen=True)

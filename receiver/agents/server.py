@@ -45,7 +45,6 @@ from receiver.kernel.errors import (
     RelayError,
 )
 from receiver.kernel.http.body import read_body
-from receiver.keys.bearers import keys_of
 from receiver.keys.door import bearer
 from receiver.keys.rules import Caller
 from receiver.wiring.service import Service
@@ -132,7 +131,7 @@ class AgentsDoor:
         request = Request(scope, receive)
         asgi = (scope, receive, send)
         try:
-            caller = await keys_of(self.service).caller(bearer(request))
+            caller = await self.parts.keys.caller(bearer(request))
         except RelayError as exc:
             await _refuse(503, f"unavailable: {exc.detail}", *asgi)
             return

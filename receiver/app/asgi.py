@@ -81,10 +81,12 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, Callback(), methods=["POST"]),
         *api_routes(),
-        Mount("/console", app=console_app(service, parts.changes)),
-        Mount("/portal", app=portal_app(service, parts.share_signer)),
+        Mount("/console", app=console_app(service, parts.keys, parts.changes)),
+        Mount("/portal", app=portal_app(service, parts.keys, parts.share_signer)),
     ]
-    door = agents_door(service, ToolParts(parts.changes, parts.media_links, parts.share_signer))
+    door = agents_door(
+        service, ToolParts(parts.changes, parts.media_links, parts.share_signer, parts.keys)
+    )
     if door is not None:
         # The agents' door (MCP over Streamable HTTP): its sessions run inside the lifespan.
         routes.append(Route(AGENTS_PATH, door, methods=["GET", "POST", "DELETE"]))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import State
 
+from receiver.keys.bearers import Keys
 from receiver.media.storage.links import MediaLinks
 from receiver.shares.links import ShareSigner
 from receiver.stream.changes import ChangeHub, stream_pools
@@ -16,12 +17,15 @@ from receiver.wiring.service import Service
 
 @dataclass(frozen=True)
 class Parts:
+    keys: Keys  # the API keys, and who a bearer token is
     changes: ChangeHub  # the process's one reader of the change feed, for the live streams
     media_links: MediaLinks  # signs and reads the mirrored files' links
     share_signer: ShareSigner  # seals and opens share links
 
     def put_on(self, state: State) -> None:
-        """Where the routes' dependencies find them (`Changes`, `Links`, `ShareSigning`)."""
+        """Where the routes' dependencies find them (`Keyring`, `Changes`, `Links`,
+        `ShareSigning`)."""
+        state.keys = self.keys
         state.changes = self.changes
         state.media_links = self.media_links
         state.share_signer = self.share_signer
@@ -40,6 +44,7 @@ def build_parts(service: Service) -> Parts:
     # A key revoked or a session ended here: the live streams check their holders at once.
     service.on_access_change(changes.recheck)
     return Parts(
+        keys=Keys(service.store, secrets.signing_keys, secrets.admin_token),
         changes=changes,
         media_links=MediaLinks(
             secrets.signing_keys, config.public_url, settings.media.url_ttl_seconds

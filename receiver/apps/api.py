@@ -19,7 +19,7 @@ from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
-from receiver.keys.bearers import keys_of
+from receiver.keys.bearers import Keyring
 from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
@@ -151,10 +151,10 @@ async def _body(request: Request, service: Service) -> object:
     ),
     openapi_extra=body(NewApp, "NewApp", "The app's name, weight and limits."),
 )
-async def create_app(request: Request, service: Served) -> Response:
+async def create_app(request: Request, service: Served, keys: Keyring) -> Response:
     wanted: NewApp = _checked(NewApp, await _body(request, service))
     settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
-    return reply(AppInfo, app_info(await keys_of(service).make_app(wanted.name, settings)), 201)
+    return reply(AppInfo, app_info(await keys.make_app(wanted.name, settings)), 201)
 
 
 @router.get(
@@ -163,8 +163,8 @@ async def create_app(request: Request, service: Served) -> Response:
     description=described("Names, weights, limits, live keys.", "admin"),
     responses=guarded("admin", {200: answer("The apps.", AppList)}, params=False),
 )
-async def list_apps(service: Served) -> Response:
-    return reply(AppList, {"apps": [app_info(a) for a in await keys_of(service).apps()]})
+async def list_apps(keys: Keyring) -> Response:
+    return reply(AppList, {"apps": [app_info(a) for a in await keys.apps()]})
 
 
 @router.get(
@@ -173,8 +173,8 @@ async def list_apps(service: Served) -> Response:
     description=described("Its weight, limits and live keys.", "admin"),
     responses=guarded("admin", {200: answer("The app.", AppInfo), 404: _NO_APP}),
 )
-async def show_app(service: Served, app: PathName) -> Response:
-    return reply(AppInfo, app_info(await keys_of(service).app(app)))
+async def show_app(keys: Keyring, app: PathName) -> Response:
+    return reply(AppInfo, app_info(await keys.app(app)))
 
 
 @router.patch(
@@ -192,9 +192,9 @@ async def show_app(service: Served, app: PathName) -> Response:
         "Any of `weight`, `max_queued`, `max_per_day`, `portal_frame_ancestors`.",
     ),
 )
-async def change_app(request: Request, service: Served, app: PathName) -> Response:
+async def change_app(request: Request, service: Served, keys: Keyring, app: PathName) -> Response:
     payload = await _body(request, service)
-    current = (await keys_of(service).app(app)).settings
+    current = (await keys.app(app)).settings
     given = _checked(AppChangeFields, payload)
     # Only the fields given change; a limit given as null is lifted.
     merged = {
@@ -202,7 +202,7 @@ async def change_app(request: Request, service: Served, app: PathName) -> Respon
         "max_queued": current.max_queued,
         "max_per_day": current.max_per_day,
     } | {f: getattr(given, f) for f in given.model_fields_set if f in AppChange.model_fields}
-    changed = await keys_of(service).change_app(app, AppSettings(**merged))
+    changed = await keys.change_app(app, AppSettings(**merged))
     if "portal_frame_ancestors" in given.model_fields_set:
         origins = tuple(dict.fromkeys(o.lower() for o in given.portal_frame_ancestors or []))
         changed = await portal.set_framing(service, app, origins)
@@ -220,8 +220,8 @@ async def change_app(request: Request, service: Served, app: PathName) -> Respon
     ),
     responses=guarded("admin", {200: answer("Deleted.", AppDeleted), 404: _NO_APP}),
 )
-async def delete_app(service: Served, app: PathName) -> Response:
-    deleted = await keys_of(service).delete_app(app)
+async def delete_app(service: Served, keys: Keyring, app: PathName) -> Response:
+    deleted = await keys.delete_app(app)
     service.access_changed()  # its open streams here end now, elsewhere within seconds
     # Its downstreams go with it: no later app of its name takes them over.
     for name in [*directory_of(service).every, *directory_of(service).unusable]:
@@ -250,9 +250,11 @@ async def delete_app(service: Served, app: PathName) -> Response:
     ),
     openapi_extra=body(NewAppKey, "NewAppKey", "The key's name and scopes."),
 )
-async def create_app_key(request: Request, service: Served, app: PathName) -> Response:
+async def create_app_key(
+    request: Request, service: Served, keys: Keyring, app: PathName
+) -> Response:
     wanted: NewAppKey = _checked(NewAppKey, await _body(request, service))
-    row, key = await keys_of(service).add(app, wanted.name, list(wanted.scopes))
+    row, key = await keys.add(app, wanted.name, list(wanted.scopes))
     return reply(KeyCreated, {**key_info(row), "key": key}, 201)
 
 
@@ -262,9 +264,9 @@ async def create_app_key(request: Request, service: Served, app: PathName) -> Re
     description=described("Never a key.", "admin"),
     responses=guarded("admin", {200: answer("Its keys.", KeyList), 404: _NO_APP}),
 )
-async def list_app_keys(service: Served, app: PathName) -> Response:
-    found = await keys_of(service).app(app)
-    return reply(KeyList, {"keys": await keys_of(service).listed(found.id)})
+async def list_app_keys(keys: Keyring, app: PathName) -> Response:
+    found = await keys.app(app)
+    return reply(KeyList, {"keys": await keys.listed(found.id)})
 
 
 @router.delete(
@@ -280,7 +282,7 @@ async def list_app_keys(service: Served, app: PathName) -> Response:
         {200: answer("Revoked.", KeyRevoked), 404: answer("No such app or live key.", _ERR)},
     ),
 )
-async def revoke_app_key(service: Served, app: PathName, name: PathName) -> Response:
-    await keys_of(service).revoke(name, app)
+async def revoke_app_key(service: Served, keys: Keyring, app: PathName, name: PathName) -> Response:
+    await keys.revoke(name, app)
     service.access_changed()
     return reply(KeyRevoked, {"revoked": name})

@@ -20,7 +20,7 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.apps import stories as portal
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
-from receiver.keys.bearers import keys_of
+from receiver.keys.bearers import Keys
 from receiver.keys.rows.apps import AppRow, PortalApp
 from receiver.keys.rules import Caller, Scope
 from receiver.wiring.service import Service
@@ -60,27 +60,29 @@ def _serializer(service: Service) -> URLSafeSerializer:
     return URLSafeSerializer(service.config.secrets.signing_keys, salt=_LINK_SALT)
 
 
-async def _app_asked(service: Service, caller: Caller, app: str | None) -> AppRow:
+async def _app_asked(keys: Keys, caller: Caller, app: str | None) -> AppRow:
     """The app a link is for: the caller's own; the admin's must be named. Another app's
     name, from an app's key, is no such app (404)."""
     if caller.key_id is None or caller.app_id is None:  # the admin token
         if app is None:
             raise InvalidRequest("app: name the app the portal is for")
-        return await keys_of(service).app(app)
+        return await keys.app(app)
     if caller.sees_all and app is not None:  # an admin-scoped key: any app
-        return await keys_of(service).app(app)
+        return await keys.app(app)
     if app is not None and app != caller.app:
         raise NotFound("no app of that name")
-    return await keys_of(service).app(caller.app)
+    return await keys.app(caller.app)
 
 
-async def make_link(service: Service, caller: Caller, app: str | None, ttl: float) -> PortalLink:
+async def make_link(
+    service: Service, keys: Keys, caller: Caller, app: str | None, ttl: float
+) -> PortalLink:
     """A link to the portal of the caller's app (or the one the admin names)."""
     if not MIN_TTL_SECONDS <= ttl <= MAX_TTL_SECONDS:
         raise InvalidRequest(
             f"ttl_seconds: from {MIN_TTL_SECONDS} to {MAX_TTL_SECONDS} (a day); {ttl:g} given"
         )
-    row = await _app_asked(service, caller, app)
+    row = await _app_asked(keys, caller, app)
     now = time.time()
     if await portal.app_of(service.store, row.id, now) is None:
         raise Conflict(f"the app {row.name!r} has no live key: its portal would not open")

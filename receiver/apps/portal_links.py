@@ -15,6 +15,7 @@ from receiver.config import problems
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer
+from receiver.keys.bearers import Keyring
 from receiver.keys.door import Served, answer, body, caller_of, described, guarded, needs, reply
 
 MAX_BODY_BYTES = 4 * 1024
@@ -84,8 +85,9 @@ router = APIRouter(tags=["apps"])
     ),
     openapi_extra=body(NewPortalLink, "NewPortalLink", "The app (admin) and the link's life."),
 )
-async def create_portal_link(request: Request, service: Served) -> Response:
+async def create_portal_link(request: Request, service: Served, keys: Keyring) -> Response:
     timeout = service.config.settings.server.body_timeout_seconds
     wanted = _wanted(await read_body(request, MAX_BODY_BYTES, timeout))
-    link = await portal.make_link(service, caller_of(request), wanted.app, wanted.ttl_seconds)
+    caller = caller_of(request)
+    link = await portal.make_link(service, keys, caller, wanted.app, wanted.ttl_seconds)
     return reply(PortalLinkMade, {"url": link.url, "expires_at": link.expires_at}, 201)

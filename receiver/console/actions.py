@@ -180,7 +180,10 @@ class Actions(DownstreamForms):
                 **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
                 **expression_fields(form),  # filter, transform, headers (sealed when stored)
             }
-            made, secret = await downstreams.create_downstream(self.service, payload, BOOTSTRAP)
+            keys = self.console.keys
+            made, secret = await downstreams.create_downstream(
+                self.service, keys, payload, BOOTSTRAP
+            )
         except (InvalidRequest, Conflict) as exc:
             return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)
         shown = {"name": made["name"], "value": secret, "rotated": False}

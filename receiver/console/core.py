@@ -21,6 +21,7 @@ from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
 from receiver.kernel.errors import MalformedRequest, NotAllowed
 from receiver.kernel.http.body import read_body, refuse_nul
+from receiver.keys.bearers import Keys
 from receiver.keys.stories import sessions
 from receiver.lifecycle.rules.task import is_passed_through
 from receiver.wiring.service import Service
@@ -89,8 +90,9 @@ class Console:
     notices = NOTICES
     ended = "your session has ended: log in again"
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, keys: Keys) -> None:
         self.service = service
+        self.keys = keys
         settings = service.config.settings.console
         self.sessions = Sessions(
             service.config.secrets.signing_keys,

@@ -14,7 +14,6 @@ from receiver.console.core import Console, Form
 from receiver.console.session import Session
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.api import key_info, make_key
-from receiver.keys.bearers import keys_of
 from receiver.keys.rules import SCOPES
 
 FIELDS = ("name", "weight", "max_queued", "max_per_day")
@@ -55,7 +54,7 @@ class KeyPages:
         kept: Form | None = None,
         create_error: str = "",
     ) -> Response:
-        keys = [key_info(row) for row in await keys_of(self.service).listed()]
+        keys = [key_info(row) for row in await self.console.keys.listed()]
         return self.console.render(
             request,
             "keys.html",
@@ -73,7 +72,7 @@ class KeyPages:
         """Make one; its key is shown on the answer itself, this once (never in a URL)."""
         kept = {k: v for k, v in form.items() if k in FIELDS or k.startswith("scope.")}
         try:
-            info, key = await make_key(self.service, key_payload(form))
+            info, key = await make_key(self.console.keys, key_payload(form))
         except (InvalidRequest, Conflict) as exc:
             return await self.page(request, session, kept=kept, create_error=exc.detail)
         return await self.page(request, session, made={**info, "key": key})
@@ -87,6 +86,6 @@ class KeyPages:
         asked = self.console.confirm(request, session, form, question, "Revoke it")
         if asked:
             return asked
-        await keys_of(self.service).revoke(name)
+        await self.console.keys.revoke(name)
         self.service.access_changed()  # its open streams end
         return self.console.done(request, form, "/keys", "revoked")

@@ -20,7 +20,6 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
-from receiver.keys.bearers import keys_of
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.lifecycle.rules.routing import owner_of
 from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, is_callback
@@ -112,7 +111,7 @@ class Pages:
         """The task list with its submit form; a refused submission shows it again, with
         what was typed and the reasons (`errors` by field, `general` for the rest)."""
         now = time.time()
-        apps = {app.name: app.id for app in await keys_of(self.service).apps()}
+        apps = {app.name: app.id for app in await self.console.keys.apps()}
         wanted, shown = _filters(request, apps)
         found = await task_actions.list_tasks(self.service, wanted, PAGE_SIZE)
         page = found.tasks
@@ -152,7 +151,7 @@ class Pages:
             raise NotFound("no such task")
         task, events, bodies = detail.task, detail.events, detail.documents
         owner = task.owner_key
-        app = (await keys_of(self.service).app_names([owner])).get(owner) if owner else None
+        app = (await self.console.keys.app_names([owner])).get(owner) if owner else None
         documents = [bodies[e.id][0] for e in events if e.id in bodies]
         raw_events = [
             (e, bodies[e.id][0], _pretty_raw(bodies[e.id][1])) for e in events if e.id in bodies
@@ -197,7 +196,7 @@ class Pages:
         shown = [(b.health, b.dead, b.retrying) for b in found]
         # An app's downstream is shown with its app (and under `<app id>.<name>`).
         owners = {n: o for n in names if (o := owner_of(n)) is not None}
-        app_names = await keys_of(self.service).app_names(sorted(set(owners.values())))
+        app_names = await self.console.keys.app_names(sorted(set(owners.values())))
         return self.console.render(
             request,
             "deliveries.html",

@@ -25,14 +25,15 @@ from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import origin_of
 from receiver.kernel.errors import RelayError
+from receiver.keys.bearers import Keys
 from receiver.stream.changes import ChangeHub
 from receiver.wiring.service import Service
 
 
-def console_app(service: Service, changes: ChangeHub) -> Starlette:
-    console = Console(service)
+def console_app(service: Service, keys: Keys, changes: ChangeHub) -> Starlette:
+    console = Console(service, keys)
     login, pages, errors = Login(console), Pages(console, changes), ErrorPages(console)
-    actions, keys = Actions(console, pages), KeyPages(console)
+    actions, key_pages = Actions(console, pages), KeyPages(console)
     page, action = console.page, console.action
     app = Starlette(
         routes=[
@@ -53,9 +54,9 @@ def console_app(service: Service, changes: ChangeHub) -> Starlette:
             Route("/downstreams/{name}/replay", action(actions.replay_all), methods=["POST"]),
             Route("/downstreams/{name}/disable", action(actions.disable), methods=["POST"]),
             Route("/downstreams/{name}/enable", action(actions.enable), methods=["POST"]),
-            Route("/keys", page(keys.page), methods=["GET"]),
-            Route("/keys", action(keys.create), methods=["POST"]),
-            Route("/keys/{name}/revoke", action(keys.revoke), methods=["POST"]),
+            Route("/keys", page(key_pages.page), methods=["GET"]),
+            Route("/keys", action(key_pages.create), methods=["POST"]),
+            Route("/keys/{name}/revoke", action(key_pages.revoke), methods=["POST"]),
             Route("/stream", pages.stream, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static")),
         ],

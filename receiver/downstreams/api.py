@@ -23,7 +23,7 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.http.answer import Answer, BreakerState
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import ErrorAnswer
-from receiver.keys.bearers import keys_of
+from receiver.keys.bearers import Keyring, Keys
 from receiver.keys.door import (
     PathId,
     Served,
@@ -131,7 +131,7 @@ async def _payload(request: Request, service: Service) -> Any:
     return await read_json(request, MAX_BODY_BYTES, timeout)
 
 
-async def _seen(service: Service, caller: Caller, shown: dict[str, Any]) -> dict[str, Any]:
+async def _seen(keys: Keys, caller: Caller, shown: dict[str, Any]) -> dict[str, Any]:
     """A downstream as the caller knows it: an app by its own name; the admin with its app."""
     kept = shown["name"]
     owner = owner_of(kept)
@@ -139,7 +139,7 @@ async def _seen(service: Service, caller: Caller, shown: dict[str, Any]) -> dict
         return shown
     if not caller.sees_all:
         return {**shown, "name": shown_name(kept)}
-    return {**shown, "app": (await keys_of(service).app_names([owner])).get(owner)}
+    return {**shown, "app": (await keys.app_names([owner])).get(owner)}
 
 
 def own_name(request: Request, service: Service, name: str) -> str:
@@ -165,7 +165,7 @@ def own_name(request: Request, service: Service, name: str) -> str:
         "downstreams", {200: answer("Every downstream.", DownstreamList)}, params=False
     ),
 )
-async def list_downstreams(request: Request, service: Served) -> Response:
+async def list_downstreams(request: Request, service: Served, keys: Keyring) -> Response:
     caller = caller_of(request)
     names = [
         n
@@ -177,7 +177,7 @@ async def list_downstreams(request: Request, service: Served) -> Response:
     now = time.time()
     listed = [
         await _seen(
-            service,
+            keys,
             caller,
             {**h.summary(), **managed.describe_any(service, h.name, rows.get(h.name), now)},
         )
@@ -212,11 +212,11 @@ async def list_downstreams(request: Request, service: Served) -> Response:
         "The settings of a `[[downstream]]` in the config file, with `url` given here.",
     ),
 )
-async def create_downstream(request: Request, service: Served) -> Response:
+async def create_downstream(request: Request, service: Served, keys: Keyring) -> Response:
     caller = caller_of(request)
     payload = await _payload(request, service)
-    shown, secret = await managed.create_downstream(service, payload, caller)
-    seen = await _seen(service, caller, shown)
+    shown, secret = await managed.create_downstream(service, keys, payload, caller)
+    seen = await _seen(keys, caller, shown)
     return reply(DownstreamCreated, {**seen, "secret": secret}, 201)
 
 
@@ -232,9 +232,11 @@ one = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
         "downstreams", {200: answer("The downstream.", DownstreamDetail), 404: NO_DOWNSTREAM}
     ),
 )
-async def get_downstream(request: Request, service: Served, name: PathId) -> Response:
+async def get_downstream(
+    request: Request, service: Served, keys: Keyring, name: PathId
+) -> Response:
     shown = await managed.describe_downstream(service, own_name(request, service, name))
-    return reply(DownstreamDetail, await _seen(service, caller_of(request), shown))
+    return reply(DownstreamDetail, await _seen(keys, caller_of(request), shown))
 
 
 @one.patch(
@@ -257,11 +259,13 @@ async def get_downstream(request: Request, service: Served, name: PathId) -> Res
         DownstreamChange, "DownstreamChange", "Any settings of `DownstreamSettings` but `name`."
     ),
 )
-async def change_downstream(request: Request, service: Served, name: PathId) -> Response:
+async def change_downstream(
+    request: Request, service: Served, keys: Keyring, name: PathId
+) -> Response:
     kept = own_name(request, service, name)
     payload = await _payload(request, service)
     shown = await managed.change_downstream(service, kept, payload, caller_of(request))
-    return reply(DownstreamDetail, await _seen(service, caller_of(request), shown))
+    return reply(DownstreamDetail, await _seen(keys, caller_of(request), shown))
 
 
 @one.delete(

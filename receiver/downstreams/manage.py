@@ -35,7 +35,7 @@ from receiver.kernel.secrets.sealing import (
     seal_url,
 )
 from receiver.kernel.secrets.webhooks import new_secret
-from receiver.keys.bearers import keys_of
+from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.routing import (
     NAME_MAX,
@@ -109,7 +109,7 @@ def sees(caller: Caller, kept: str) -> bool:
     return caller.sees_all or (caller.app_id is not None and owner_of(kept) == caller.app_id)
 
 
-async def _owner(service: Service, caller: Caller, payload: Any) -> tuple[str | None, Any]:
+async def _owner(keys: Keys, caller: Caller, payload: Any) -> tuple[str | None, Any]:
     """The app a new downstream is for, and the payload without `owner`: an app's key makes
     its app's; the admin a global one, or an app's named by `owner`."""
     if not isinstance(payload, dict) or "owner" not in payload:
@@ -120,7 +120,7 @@ async def _owner(service: Service, caller: Caller, payload: Any) -> tuple[str | 
     if not isinstance(payload["owner"], str):
         raise InvalidRequest("owner: the name of an app")
     try:
-        return (await keys_of(service).app(payload["owner"])).id, rest
+        return (await keys.app(payload["owner"])).id, rest
     except NotFound:
         raise InvalidRequest(f"owner: no app named {payload['owner']!r}") from None
 
@@ -147,11 +147,11 @@ async def _changed(service: Service) -> None:
 
 
 async def create_downstream(
-    service: Service, payload: Any, caller: Caller
+    service: Service, keys: Keys, payload: Any, caller: Caller
 ) -> tuple[dict[str, Any], str]:
     """A new downstream and its freshly made secret (shown this once): the app's when the
     caller is an app's key (or the admin names one in `owner`), else global."""
-    owner, payload = await _owner(service, caller, payload)
+    owner, payload = await _owner(keys, caller, payload)
     settings = _checked(service, payload)
     _allowed_target(service, caller, settings)
     if owner is None:

@@ -23,7 +23,9 @@ from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
 from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
+from receiver.keys.bearers import request_keys
 from receiver.keys.door import Served, answer, authorize, body, caller_of, described, needs, reply
+from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import passed_through
 from receiver.tasks import actions as task_actions
@@ -125,7 +127,8 @@ async def _elsewhere(request: Request) -> Response:
         headers = {"Allow": ", ".join(sorted(methods))}
         return Json({"error": f"{method} is not allowed on /v1/{name}"}, 405, headers=headers)
     try:
-        await authorize(request, service, "tasks:submit" if method == "POST" else "tasks:read")
+        scope: Scope = "tasks:submit" if method == "POST" else "tasks:read"
+        await authorize(request, await request_keys(request), scope)
         if method != "POST" or passed_through(name) is None:
             raise NotFound(f"the relay does not offer {method} /v1/{name}")
         if not request.headers.get("x-runway-version"):

@@ -13,11 +13,10 @@ from receiver.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.keys.bearers import keys_of
+from receiver.keys.bearers import Keyring, Keys
 from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules import KeyLimits, Scope
-from receiver.wiring.service import Service
 
 MAX_KEY_BODY_BYTES = 16 * 1024
 KeyName = Annotated[
@@ -85,7 +84,7 @@ def key_info(row: KeyRow) -> dict[str, Any]:
     return KeyInfo.model_validate(row, from_attributes=True).model_dump()
 
 
-async def make_key(service: Service, payload: object) -> tuple[dict[str, Any], str]:
+async def make_key(keys: Keys, payload: object) -> tuple[dict[str, Any], str]:
     """Make the key `payload` asks for, through the API or the console: what `GET /v1/keys`
     shows of it, and the key itself (InvalidRequest naming every bad field)."""
     if not isinstance(payload, dict):
@@ -95,9 +94,7 @@ async def make_key(service: Service, payload: object) -> tuple[dict[str, Any], s
     except ValidationError as exc:
         raise InvalidRequest("; ".join(problems(exc, "body"))) from None
     limits = KeyLimits(wanted.max_queued, wanted.max_per_day)
-    row, key = await keys_of(service).create(
-        wanted.name, list(wanted.scopes), wanted.weight, limits
-    )
+    row, key = await keys.create(wanted.name, list(wanted.scopes), wanted.weight, limits)
     return key_info(row), key
 
 
@@ -129,9 +126,9 @@ router = APIRouter(tags=["keys"], dependencies=[needs("admin")])
     ),
     openapi_extra=body(NewKey, "NewKey", "The key's name and scopes."),
 )
-async def create_key(request: Request, service: Served) -> Response:
+async def create_key(request: Request, service: Served, keys: Keyring) -> Response:
     timeout = service.config.settings.server.body_timeout_seconds
-    info, key = await make_key(service, await read_json(request, MAX_KEY_BODY_BYTES, timeout))
+    info, key = await make_key(keys, await read_json(request, MAX_KEY_BODY_BYTES, timeout))
     return reply(KeyCreated, {**info, "key": key}, 201)
 
 
@@ -141,8 +138,8 @@ async def create_key(request: Request, service: Served) -> Response:
     description=described("Names, scopes, limits, when made and last used; never a key.", "admin"),
     responses=guarded("admin", {200: answer("The keys.", KeyList)}, params=False),
 )
-async def list_keys(service: Served) -> Response:
-    return reply(KeyList, {"keys": await keys_of(service).listed()})
+async def list_keys(keys: Keyring) -> Response:
+    return reply(KeyList, {"keys": await keys.listed()})
 
 
 @router.delete(
@@ -161,7 +158,7 @@ async def list_keys(service: Served) -> Response:
         },
     ),
 )
-async def revoke_key(service: Served, name: PathName) -> Response:
-    await keys_of(service).revoke(name)
+async def revoke_key(service: Served, keys: Keyring, name: PathName) -> Response:
+    await keys.revoke(name)
     service.access_changed()  # its open streams here end now, elsewhere within seconds
     return reply(KeyRevoked, {"revoked": name})

@@ -12,6 +12,9 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
@@ -31,7 +34,6 @@ from receiver.keys.rules import (
     same_digest,
 )
 from receiver.keys.stories import apps, keys
-from receiver.wiring.service import Service
 
 REMEMBER_SECONDS = 1.0
 _MAX_REMEMBERED = 10_000
@@ -155,11 +157,12 @@ def _limits_of(settings: AppSettings) -> tuple[int | None, int | None]:
     return settings.max_queued, settings.max_per_day
 
 
-def _new_keys(service: Service) -> Keys:
-    secrets = service.config.secrets
-    return Keys(service.store, secrets.signing_keys, secrets.admin_token)
+async def request_keys(request: Request) -> Keys:
+    """The process's one cache of the API keys, put on the application at start-up
+    (receiver/app/parts.py)."""
+    keys: Keys = request.app.state.keys
+    return keys
 
 
-def keys_of(service: Service) -> Keys:
-    """The API keys, and who a bearer token is, one per process."""
-    return service.part(_new_keys)
+# A route's API keys, and who a bearer token is.
+Keyring = Annotated[Keys, Depends(request_keys)]

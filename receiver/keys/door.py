@@ -17,7 +17,7 @@ from receiver.kernel.errors import MalformedRequest, NotAllowed, NotAuthenticate
 from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.models import TEXT, ErrorAnswer
-from receiver.keys.bearers import keys_of
+from receiver.keys.bearers import Keyring, Keys
 from receiver.keys.rules import Caller, Scope
 from receiver.wiring.service import Service
 
@@ -27,9 +27,9 @@ def bearer(request: Request) -> str:
     return given.strip() if scheme.lower() == "bearer" else ""
 
 
-async def authorize(request: Request, service: Service, scope: Scope) -> Caller:
+async def authorize(request: Request, keys: Keys, scope: Scope) -> Caller:
     """The caller, kept on the request for the handler; 401 when no one, 403 without `scope`."""
-    caller = await keys_of(service).caller(bearer(request))
+    caller = await keys.caller(bearer(request))
     if caller is None:
         raise NotAuthenticated("missing or wrong API key or admin token")
     if not caller.allows(scope):
@@ -59,10 +59,11 @@ _BEARER = HTTPBearer(
 async def _caller(
     request: Request,
     wanted: SecurityScopes,
+    keys: Keyring,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Caller:
     """The caller, when its key holds the scope the route asks (401, 403 otherwise)."""
-    return await authorize(request, await service_of(request), cast(Scope, wanted.scopes[-1]))
+    return await authorize(request, keys, cast(Scope, wanted.scopes[-1]))
 
 
 def needs(scope: Scope) -> Any:

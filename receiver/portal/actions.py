@@ -65,7 +65,10 @@ class Actions(DownstreamForms):
                 "channels": views.listed(kept["channels"]),
                 **expression_fields(form),
             }
-            _, secret = await managed.create_downstream(self.service, payload, self.caller(session))
+            caller = self.caller(session)
+            _, secret = await managed.create_downstream(
+                self.service, self.console.keys, payload, caller
+            )
         except (InvalidRequest, Conflict) as exc:
             return await self.portal_pages.endpoints(request, session, kept=kept, error=exc.detail)
         return await self.with_secret(

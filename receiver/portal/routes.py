@@ -20,6 +20,7 @@ from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import Session, origin_of
 from receiver.kernel.errors import RelayError
+from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.portal.actions import Actions
 from receiver.portal.core import Portal, caller_of
@@ -36,8 +37,8 @@ class PortalPreview(PreviewRoute):
         return caller_of(session).caller
 
 
-def portal_app(service: Service, share_signer: ShareSigner) -> Starlette:
-    portal = Portal(service)
+def portal_app(service: Service, keys: Keys, share_signer: ShareSigner) -> Starlette:
+    portal = Portal(service, keys)
     pages, opening, errors = Pages(portal), Opening(portal), ErrorPages(portal)
     actions = Actions(portal, pages, share_signer)
     page, action = portal.page, portal.action

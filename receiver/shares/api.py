@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
+from receiver.keys.bearers import Keyring, Keys
 from receiver.keys.door import (
     PathId,
     Served,
@@ -159,12 +160,14 @@ async def create_share(
         ),
     },
 )
-async def share_page(service: Served, signer: ShareSigning, token: Token) -> Response:
+async def share_page(
+    service: Served, signer: ShareSigning, keys: Keyring, token: Token
+) -> Response:
     """The page, or a page saying why the link no longer opens (never JSON: a person reads
     it): 404 for a forged link, 410 for one expired, withdrawn, or whose task is gone."""
     settings, nonce = service.config.settings, new_nonce()
     try:
-        link, detail = await opened_link(service, signer, token)
+        link, detail = await opened_link(service, signer, keys, token)
     except (ShareRefused, NotFound) as exc:
         why = exc.why if isinstance(exc, ShareRefused) else "gone"
         status, page = render_closed(why, settings.server, nonce)
@@ -184,8 +187,10 @@ async def share_page(service: Served, signer: ShareSigning, token: Token) -> Res
     ),
     responses={200: answer("The task.", SharedTask), 403: _REFUSED, 404: _GONE},
 )
-async def share_task(service: Served, signer: ShareSigning, token: Token) -> Response:
-    link, detail = await opened_link(service, signer, token)
+async def share_task(
+    service: Served, signer: ShareSigning, keys: Keyring, token: Token
+) -> Response:
+    link, detail = await opened_link(service, signer, keys, token)
     answer = reply(SharedTask, shared_view(detail, link))
     answer.headers.update(_OPEN)
     return answer
@@ -219,14 +224,19 @@ async def share_task(service: Served, signer: ShareSigning, token: Token) -> Res
     },
 )
 async def share_stream(
-    request: Request, service: Served, changes: Changes, signer: ShareSigning, token: Token
+    request: Request,
+    service: Served,
+    changes: Changes,
+    signer: ShareSigning,
+    keys: Keyring,
+    token: Token,
 ) -> Response:
-    link, detail = await opened_link(service, signer, token)
+    link, detail = await opened_link(service, signer, keys, token)
     client = request.client.host if request.client else "unknown"
     # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
     sub = changes.subscribe(client, stream_holder(link))
     return StreamingResponse(
-        _views(service, changes, signer, token, detail.task.id, sub),
+        _views(service, changes, signer, keys, token, detail.task.id, sub),
         media_type="text/event-stream",
         headers={**_OPEN, "X-Accel-Buffering": "no"},
     )
@@ -236,6 +246,7 @@ async def _views(
     service: Service,
     changes: ChangeHub,
     signer: ShareSigner,
+    keys: Keys,
     token: str,
     task_id: str,
     sub: Subscription,
@@ -247,7 +258,7 @@ async def _views(
         quiet_since = time.monotonic()
         while sub.open:
             try:
-                link, detail = await opened_link(service, signer, token)
+                link, detail = await opened_link(service, signer, keys, token)
             except RelayError:
                 return  # expired, or its key revoked, meanwhile
             view = shared_view(detail, link)

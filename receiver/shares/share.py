@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from receiver.kernel.errors import NotFound
-from receiver.keys.bearers import keys_of
+from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.polling import end_from_progress
 from receiver.lifecycle.rules.records import Task
@@ -45,18 +45,13 @@ async def make_link(
     return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
 
 
-async def opened(service: Service, signer: ShareSigner, token: str) -> TaskHistory:
-    """The task a link opens, with what shows where its renders' copies are; ShareRefused
-    when the link does not open (any more)."""
-    return (await opened_link(service, signer, token))[1]
-
-
 async def opened_link(
-    service: Service, signer: ShareSigner, token: str
+    service: Service, signer: ShareSigner, keys: Keys, token: str
 ) -> tuple[SharedLink, TaskHistory]:
-    """The link (for its stream's holder) and the task it opens, as `opened`."""
+    """The link (for its stream's holder) and the task it opens, with what shows where its
+    renders' copies are; ShareRefused when the link does not open (any more)."""
     link = signer.open(token, time.time())
-    if link.key_id is not None and not await keys_of(service).live(link.key_id):
+    if link.key_id is not None and not await keys.live(link.key_id):
         raise ShareRefused("the key that made this share link was revoked", "revoked")
     detail = await task_reads.task_detail(service.store, link.task_id, documents=20)
     if detail is None:
