@@ -79,7 +79,7 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
     beside it (receiver/app/build.py)."""
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
-        Route(CALLBACK_PATH, Callback(), methods=["POST"]),
+        Route(CALLBACK_PATH, Callback(service), methods=["POST"]),
         *api_routes(),
         Mount("/console", app=console_app(service, parts.keys, parts.changes)),
         Mount("/portal", app=portal_app(service, parts.keys, parts.share_signer)),

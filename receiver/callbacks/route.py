@@ -42,10 +42,13 @@ from receiver.wiring.service import Service
 
 
 class Callback:
-    """POST /callbacks/runway/{token}."""
+    """POST /callbacks/runway/{token}, over the process's `service` (given at start-up)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        service: Service = scope["app"].state.service
+        service = self.service
         started = time.perf_counter()
         try:
             content = await _handle(service, scope, receive)
