@@ -147,9 +147,8 @@ class PollingConfig(Section):
     # CometAPI's 429 holds polls), since the account's rate is CometAPI's to say.
     max_per_second: Annotated[float, Field(ge=0)] = 0.0
     # The polls of a task CometAPI is working on (receiver/lifecycle/rules/polling.py):
-    # every
-    # near_gap across the window where its end is expected, at most running_gap apart
-    # while it runs, waiting_gap while it has not started, never past the ceiling.
+    # every near_gap across the window where its end is expected, at most running_gap
+    # apart while it runs, waiting_gap while it has not started, never past the ceiling.
     near_gap_seconds: Annotated[float, Field(gt=0)] = 2.0
     running_gap_seconds: Annotated[float, Field(gt=0)] = 12.0
     waiting_gap_seconds: Annotated[float, Field(gt=0)] = 5.0
