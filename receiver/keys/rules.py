@@ -26,9 +26,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 DAY_SECONDS = 86_400.0
 # An open task frees its place when it ends, which no one can foretell: a render takes a
 # minute or more, so asking again sooner than this only spends requests.
@@ -173,6 +170,10 @@ class KeyHasher:
     def __init__(self, relay_secrets: list[str]) -> None:
         if not relay_secrets:
             raise ValueError("a key hasher needs at least one secret")
+        # Here, made once at start-up: the CLI lists the scopes without loading cryptography.
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         self._keys = [
             HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(s.encode())
             for s in reversed(relay_secrets)
