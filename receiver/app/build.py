@@ -16,7 +16,6 @@ from receiver.app.stopping import flush_traces
 from receiver.callbacks.poller import Poller
 from receiver.config import Config
 from receiver.deliveries.fanout.worker import Fanout
-from receiver.downstreams.directory import directory_of
 from receiver.kernel.observability import logs
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
@@ -60,6 +59,7 @@ def build_service(config: Config) -> Service:
 def create_app(service: Service) -> Starlette:
     """The web application with every worker of `service` running beside it."""
     parts = build_parts(service)
+    directory = parts.directory
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,11 +72,11 @@ def create_app(service: Service) -> Starlette:
             await leases.release_all(service.store, deliveries=delivers, polls=True, mirroring=True)
         if not mirrors and (given_up := await give_up_mirrors(service)):
             service.log.warning("media.off", mirrors_given_up=given_up)
-        await directory_of(service).start()
+        await directory.start()
         service.log.info(
             "service.started",
             migrations=applied,
-            downstreams=list(directory_of(service).every),
+            downstreams=list(directory.every),
             owner=service.owner,
         )
         # What start-up allocated lives as long as the process: keep the collector off it,
@@ -86,14 +86,15 @@ def create_app(service: Service) -> Starlette:
         stopping = asyncio.Event()
         tick = service.config.settings.delivery.outbox_scan_seconds
         workers = [
-            asyncio.create_task(Poller(service).run(stopping), name="poller"),
-            asyncio.create_task(Submitter(service).run(stopping), name="submitter"),
+            asyncio.create_task(Poller(service, directory).run(stopping), name="poller"),
+            asyncio.create_task(Submitter(service, directory).run(stopping), name="submitter"),
             asyncio.create_task(parts.changes.run(stopping), name="changes"),
             asyncio.create_task(count_store(service, stopping), name="gauges"),
-            asyncio.create_task(directory_of(service).run(stopping, tick), name="directory"),
+            asyncio.create_task(directory.run(stopping, tick), name="directory"),
         ]
         if delivers:
-            workers.append(asyncio.create_task(Fanout(service).run(stopping), name="fanout"))
+            fanout = Fanout(service, directory).run(stopping)
+            workers.append(asyncio.create_task(fanout, name="fanout"))
         if mirrors:
             workers.append(
                 asyncio.create_task(Mirror(service, parts.media_links).run(stopping), name="mirror")

@@ -27,12 +27,13 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     if service.store.exclusive:
         # The only deliverer on this store: what a killed predecessor held is free again.
         await leases.release_all(service.store, deliveries=True, polls=False)
-    await directory_of(service).start()
-    log.info("worker.started", downstreams=list(directory_of(service).every), owner=service.owner)
+    directory = directory_of(service)
+    await directory.start()
+    log.info("worker.started", downstreams=list(directory.every), owner=service.owner)
     tick = service.config.settings.delivery.outbox_scan_seconds
-    following = asyncio.create_task(directory_of(service).run(stopping, tick))
+    following = asyncio.create_task(directory.run(stopping, tick))
     try:
-        await Fanout(service).run(stopping)
+        await Fanout(service, directory).run(stopping)
         await following
     finally:
         await service.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import State
 
+from receiver.downstreams.directory import Directory, directory_of
 from receiver.keys.bearers import Keys
 from receiver.media.storage.links import MediaLinks
 from receiver.shares.links import ShareSigner
@@ -21,14 +22,16 @@ class Parts:
     changes: ChangeHub  # the process's one reader of the change feed, for the live streams
     media_links: MediaLinks  # signs and reads the mirrored files' links
     share_signer: ShareSigner  # seals and opens share links
+    directory: Directory  # every downstream, the config file's and those made through the API
 
     def put_on(self, state: State) -> None:
         """Where the routes' dependencies find them (`Keyring`, `Changes`, `Links`,
-        `ShareSigning`)."""
+        `ShareSigning`, `Downstreams`)."""
         state.keys = self.keys
         state.changes = self.changes
         state.media_links = self.media_links
         state.share_signer = self.share_signer
+        state.directory = self.directory
 
 
 def build_parts(service: Service) -> Parts:
@@ -50,4 +53,5 @@ def build_parts(service: Service) -> Parts:
             secrets.signing_keys, config.public_url, settings.media.url_ttl_seconds
         ),
         share_signer=ShareSigner(secrets.signing_keys, secrets.admin_token),
+        directory=directory_of(service),
     )

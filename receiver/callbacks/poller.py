@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from receiver.callbacks import stories as callbacks
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.lifecycle.comet.client import Polled
@@ -36,8 +36,9 @@ from receiver.wiring.service import Service
 
 
 class Poller:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, directory: Directory) -> None:
         self.service = service
+        self.directory = directory
         self.settings = service.config.settings.polling
         self._orphans_read = 0.0  # when cut-off submits were last looked for
         self.rule = self.settings.rule()
@@ -53,7 +54,7 @@ class Poller:
         downstream is made, changed or removed through the API."""
         settings = self.service.config.settings
         return callbacks.PollPolicy(
-            directory_of(self.service).subscriptions,
+            self.directory.subscriptions,
             settings.callbacks.corroborate_seconds,
             settings.media.enabled,
             settings.upstream.resubmit_failed,
@@ -274,7 +275,7 @@ class Poller:
         for task_id in await task_stories.orphaned(store, time.time() - wait):
             try:
                 recorded = await task_stories.fail_orphan(
-                    store, task_id, directory_of(self.service).subscriptions
+                    store, task_id, self.directory.subscriptions
                 )
             except Exception as exc:
                 await set_aside(self.service, "orphan_sweep", task_id, exc)
@@ -284,7 +285,7 @@ class Poller:
 
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""
-        store, subscriptions = self.service.store, directory_of(self.service).subscriptions
+        store, subscriptions = self.service.store, self.directory.subscriptions
         recorded = await callbacks.give_up(store, job.task_id, age, subscriptions)
         self.service.recorded(recorded)
         self.service.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

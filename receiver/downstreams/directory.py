@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from fastapi import Depends
 from prometheus_client import Counter
 from pydantic import ValidationError
+from starlette.requests import Request
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.destinations.registry import PROVIDERS
@@ -250,3 +252,13 @@ def _new_directory(service: Service) -> Directory:
 def directory_of(service: Service) -> Directory:
     """Every downstream: the config file's and those made through the API, one per process."""
     return service.part(_new_directory)
+
+
+async def _directory_of(request: Request) -> Directory:
+    # The process's one directory, put on the application at start-up (receiver/app/parts.py).
+    directory: Directory = request.app.state.directory
+    return directory
+
+
+# A route's downstreams: every one, the config file's and those made through the API.
+Downstreams = Annotated[Directory, Depends(_directory_of)]

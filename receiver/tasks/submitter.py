@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.kernel.observability import tracing
 from receiver.kernel.store import Store
@@ -67,8 +67,9 @@ def submit_policy(service: Service) -> SubmitPolicy:
 
 
 class Submitter:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, directory: Directory) -> None:
         self.service = service
+        self.directory = directory
         self.policy = submit_policy(service)
         self.tick = service.config.settings.polling.scan_seconds
         self._sending: set[asyncio.Task[None]] = set()
@@ -155,7 +156,7 @@ class Submitter:
                 service.owner,
                 task_stories.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
                 attempt,
-                directory_of(service).subscriptions,
+                self.directory.subscriptions,
             ),
             log,
             upstream_task_id=submitted.upstream_task_id,
@@ -213,7 +214,7 @@ class Submitter:
                 service.owner,
                 refusal,
                 attempt,
-                directory_of(service).subscriptions,
+                self.directory.subscriptions,
             ),
             log,
         )

@@ -14,7 +14,7 @@ from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
 from receiver.deliveries.rules.breaker import STATE_NUMBERS
 from receiver.destinations.publishing import Publisher
 from receiver.destinations.registry import open_publisher, provider_of
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
@@ -27,8 +27,9 @@ def _came_through_the_api(d: Downstream) -> bool:
 
 
 class Connections:
-    def __init__(self, service: Service, private_ok: bool) -> None:
+    def __init__(self, service: Service, directory: Directory, private_ok: bool) -> None:
         self.service = service
+        self.directory = directory
         self._private_ok = private_ok
         self._task_lane = task_webhooks(service)
         self.downstreams: dict[str, Downstream] = {}
@@ -51,7 +52,7 @@ class Connections:
         """Lanes for the downstreams as the directory has them now: one made through the
         API gets its lane and connections, a changed one new ones, a removed one none (its
         in-flight attempts finish on the old)."""
-        directory = directory_of(self.service)
+        directory = self.directory
         if directory.generation == self._generation:
             return
         self._generation = directory.generation

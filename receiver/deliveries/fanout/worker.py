@@ -33,7 +33,7 @@ from receiver.deliveries.rules.fair_shares import claim_round
 from receiver.destinations.publishing import Message, fill
 from receiver.destinations.registry import provider_of, with_path
 from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from receiver.kernel.net.transport_errors import Failure, transport_errors
@@ -64,15 +64,16 @@ class Fanout:
     a downstream's health by itself); being disabled is shared, in the store.
     """
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, directory: Directory) -> None:
         self.service = service
+        self.directory = directory
         self.settings = service.config.settings.delivery
         self.policy = RetryPolicy(
             tuple(self.settings.retry_schedule),
             self.settings.jitter,
             self.settings.max_downstream_retry_after_seconds,
         )
-        self.out = Connections(service, self.settings.allow_private_networks)
+        self.out = Connections(service, directory, self.settings.allow_private_networks)
         self._in_flight: set[asyncio.Task[None]] = set()  # holding a slot
         self._recording: set[asyncio.Task[None]] = set()  # answered, outcome being stored
         # Refill once a quarter of the slots is free, not after every single attempt:
@@ -288,7 +289,7 @@ class Fanout:
             ended = await delivery_story.webhook_gone(store, delivery.task_id, reason, delivery.id)
             log.warning("task_webhook.gone", task_id=delivery.task_id, deliveries_ended=ended)
             return False
-        await delivery_story.disable(store, name, reason, directory_of(self.service).subscriptions)
+        await delivery_story.disable(store, name, reason, self.directory.subscriptions)
         return True
 
     async def _publish(
@@ -400,7 +401,7 @@ class Fanout:
                 downstream.name,
                 ok,
                 downstream.disable_after_seconds,
-                directory_of(self.service).subscriptions,
+                self.directory.subscriptions,
             )
         why, gone = "failing", False
         if status == GONE and downstream is not None:
