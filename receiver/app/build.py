@@ -19,10 +19,11 @@ from receiver.deliveries.fanout.worker import Fanout
 from receiver.kernel.observability import logs
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
-from receiver.kernel.store import leases, open_store
+from receiver.kernel.store import open_store
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
+from receiver.lifecycle.stories import leases
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.gauges import count_store
 from receiver.retention.worker import Retention
@@ -69,7 +70,9 @@ def create_app(service: Service) -> Starlette:
         if service.store.exclusive:
             # Whatever the previous process had in flight when it died resumes now; the
             # deliveries of a separate `receiver deliver` stay its own.
-            await leases.release_all(service.store, deliveries=delivers, polls=True, mirroring=True)
+            await leases.release_all(
+                service.store, delivering=delivers, polling=True, mirroring=True
+            )
         if not mirrors and (given_up := await give_up_mirrors(service)):
             service.log.warning("media.off", mirrors_given_up=given_up)
         await directory.start()

@@ -16,7 +16,7 @@ from receiver.app.stopping import flush_traces
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.net import speed
-from receiver.kernel.store import leases
+from receiver.lifecycle.stories import leases
 from receiver.wiring.service import Service
 
 
@@ -26,7 +26,7 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     await service.store.migrate()
     if service.store.exclusive:
         # The only deliverer on this store: what a killed predecessor held is free again.
-        await leases.release_all(service.store, deliveries=True, polls=False)
+        await leases.release_all(service.store, delivering=True, polling=False)
     directory = directory_of(service)
     await directory.start()
     log.info("worker.started", downstreams=list(directory.every), owner=service.owner)

@@ -12,13 +12,14 @@ from typing import Any, TypeVar
 from receiver.config import Config
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
-from receiver.kernel.store import Store, leases
+from receiver.kernel.store import Store
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Recorded
 from receiver.lifecycle.rules.reports import ClaimPolicy
 from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Wakeups, Work
+from receiver.lifecycle.stories import leases
 from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, TaskChanges
 
 T = TypeVar("T")

@@ -21,11 +21,12 @@ from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.store import Store, leases, open_store
+from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import Attempt, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels, Subscription
+from receiver.lifecycle.stories import leases
 from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.media import stories as copies
 from receiver.retention import stories as pruning

@@ -17,13 +17,14 @@ import pytest
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
-from receiver.kernel.store import Store, leases, open_store
+from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import Db, new_id
 from receiver.kernel.store.migrate import migrations
 from receiver.lifecycle.rows import polls
 from receiver.lifecycle.rules.records import Attempt, DeliveryFilter, DeliveryJob, NewTask, PollJob
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories import leases
 from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.tasks import reads as task_reads
 from tests import stories

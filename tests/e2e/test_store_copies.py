@@ -13,10 +13,11 @@ import pytest
 
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
-from receiver.kernel.store import Store, leases
+from receiver.kernel.store import Store
 from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories import leases
 from receiver.media import stories as copies
 from receiver.tasks.rows import tasks
 from tests import stories
@@ -74,9 +75,9 @@ def test_a_start_that_owns_the_store_takes_every_copy_lease_back(storage_url: st
         await a.migrate()
         [task_id] = await seed_copies(a, 1)
         assert len(await copies.claim(a, "killed", 3600, 8)) == 1
-        await leases.release_all(a, deliveries=True, polls=True)  # a delivery worker's start
+        await leases.release_all(a, delivering=True, polling=True)  # a delivery worker's start
         assert await copies.claim(a, "next", 60, 8) == []
-        await leases.release_all(a, deliveries=True, polls=True, mirroring=True)
+        await leases.release_all(a, delivering=True, polling=True, mirroring=True)
         assert [j.task_id for j in await copies.claim(a, "next", 60, 8)] == [task_id]
 
     with_stores(storage_url, 1, scenario)

@@ -26,7 +26,7 @@ from receiver.deliveries.stories import AttemptHealth
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import LimitReached, RelayError
-from receiver.kernel.store import Store, leases, open_store
+from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
@@ -49,6 +49,7 @@ from receiver.lifecycle.rules.records import (
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories import leases
 from receiver.lifecycle.stories.observe import Report
 from receiver.media import stories as copies
 from receiver.operator import queries

@@ -9,7 +9,6 @@ from typing import Any
 
 from receiver.callbacks.stories import SET_POLL_BUDGET, arrived
 from receiver.kernel.store.db import Sql
-from receiver.kernel.store.leases import RELEASE_POLL_LEASES
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.lifecycle.rows.outbox import claim_deliveries
@@ -18,6 +17,7 @@ from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import NewTask, Recorded
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories.leases import RELEASE_POLL_LEASES
 from receiver.lifecycle.stories.observe import Audience, Report, observed
 from receiver.tasks.rows.queue import END_SUBMIT, START_SUBMIT, due_lines, orphaned
 from receiver.tasks.rows.tasks import create_task

@@ -1,8 +1,8 @@
-"""The store interface the service talks to, small on purpose: a function of rows (tasks.py,
-observations.py, outbox.py, polls.py, ...) or a story (a feature's `stories`) runs in one
+"""The store interface the service talks to, small on purpose: a function of rows (each
+table's, receiver/lifecycle/rows/) or a story (a feature's `stories`) runs in one
 transaction through `run`, or in one read-only snapshot through `read`; every write is such
 a story. Besides, what belongs to the process: migrations, readiness, the work it takes
-(its leases are given back by receiver/kernel/store/leases.py), space given back.
+(its leases are given back by receiver/lifecycle/stories/leases.py), space given back.
 
 A backend only knows how to run a function inside a transaction (`run`) and gives it a
 `Db` (receiver/kernel/store/db.py) that runs each statement's text in its own dialect; the logic

@@ -1,6 +1,6 @@
 """The leases a process holds on the store's work, given back: its own when it stops (so
 another worker takes the work at once), or every one at the start of the only process doing
-that work (SQLite: what a killed predecessor held)."""
+that work (SQLite: what a killed predecessor held). Each table gives back its own."""
 
 from __future__ import annotations
 
@@ -43,16 +43,18 @@ RELEASE_ALL_MIRROR_LEASES = Sql(
 )
 
 
-async def release_all(store: Store, deliveries: bool, polls: bool, mirroring: bool = False) -> None:
+async def release_all(
+    store: Store, delivering: bool, polling: bool, mirroring: bool = False
+) -> None:
     """Every lease of that work, taken back: only while no other process does it, which
     `take_workers` makes sure of first (copies are made by `receiver serve`, so the lock
     for polls covers them)."""
-    store.take_workers(deliveries, polls or mirroring)
+    store.take_workers(delivering, polling or mirroring)
 
     def write(db: Db) -> None:
-        if deliveries:
+        if delivering:
             db.execute(RELEASE_ALL_DELIVERY_LEASES)
-        if polls:
+        if polling:
             db.execute(RELEASE_ALL_POLL_LEASES)
         if mirroring:
             db.execute(RELEASE_ALL_MIRROR_LEASES)
