@@ -1,8 +1,8 @@
 """What the four AWS destinations share, read without any AWS library: the settings they
 take (`region`, `endpoint_url`), an ARN's parts and the region it names, and what the
-operator's patterns for apps match. Each format's own address is its module's; the
-publishers (receiver/destinations/aws_client.py and each format's publisher.py) come with the
-`aws` extra and are loaded only when configured. Credentials are never settings: AWS's own
+operator's patterns for apps match. Each format's own address and publisher are its
+module's; the client they publish with (receiver/destinations/aws_client.py) comes with the
+`aws` extra and is loaded only when configured. Credentials are never settings: AWS's own
 chain finds them (the standard variables, a profile, the container's role)."""
 
 from __future__ import annotations

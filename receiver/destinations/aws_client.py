@@ -1,6 +1,7 @@
 """What the four AWS publishers share: one aiobotocore client per downstream on the relay's
 own HTTP stack (aiohttp), credentials found the way every AWS tool finds them, and the
-service's answers read into delivered, failed, or throttled.
+service's answers read into delivered, failed, or throttled. aiobotocore (the `aws` extra)
+is imported only when a client opens: each format's module loads without it.
 
 botocore's own retries are off: the relay's retry schedule, breaker and dead letters govern
 a delivery as they do every other destination's. A throttling answer is no failure: every
@@ -13,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
-
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
-from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from typing import TYPE_CHECKING, Any
 
 from receiver.destinations.connection import Reconnecting, describe
 from receiver.destinations.publishing import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 # The error codes AWS services answer when they throttle (SQS, SNS, EventBridge, S3, STS).
 THROTTLING_CODES = frozenset(
@@ -106,6 +106,10 @@ class AwsPublisher:
         self._client = Reconnecting(self._open, self._shut, target.timeout)
 
     async def _open(self) -> Any:
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import get_session
+        from botocore.exceptions import NoCredentialsError, NoRegionError
+
         target = self.target
         config = AioConfig(
             retries={"max_attempts": 1, "mode": "standard"},  # the relay retries, not botocore
@@ -130,6 +134,8 @@ class AwsPublisher:
         await client.__aexit__(None, None, None)
 
     async def publish(self, message: Message) -> None:
+        from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
         client = await self._client.get()
         deadline = time.monotonic() + self.target.timeout
         while True:
@@ -163,6 +169,8 @@ class AwsPublisher:
 
 
 def _setup_problem(exc: Exception) -> str:
+    from botocore.exceptions import NoRegionError
+
     if isinstance(exc, NoRegionError):
         return "no AWS region: set region on the downstream, or AWS_DEFAULT_REGION"
     return "no AWS credentials found (environment, profile or container role)"

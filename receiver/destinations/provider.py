@@ -100,7 +100,7 @@ class Provider(Protocol):
         public when made through the API); None: the service's own endpoint."""
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
-        """The publisher of a downstream (its library imported only now)."""
+        """The publisher of a downstream (its client library imported only once it opens)."""
 
     def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
         """The HTTP body for the event; `posted`: the task's first message there."""

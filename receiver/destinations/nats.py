@@ -1,16 +1,38 @@
-"""`format = "nats"`: NATS JetStream, delivered once the stream acknowledges the message.
-`Nats-Msg-Id` is the delivery's `webhook-id`, so JetStream drops a repeat within its
-duplicate window; a subject that no stream takes is a failure, never delivered."""
+"""`format = "nats"`: NATS JetStream, to a subject a stream takes, delivered once the stream
+acknowledges the message. `Nats-Msg-Id` is the delivery's `webhook-id`, so JetStream drops a
+repeat within its duplicate window; a subject that no stream takes is a failure, never
+delivered. Its client library (nats-py, the `nats` extra) is imported only when a publisher
+opens."""
 
 from __future__ import annotations
 
-import nats
-from nats.aio.client import Client
-from nats.js.errors import NoStreamResponseError
+from typing import TYPE_CHECKING, Annotated
 
+from pydantic import BaseModel, Field
+
+from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
-from receiver.destinations.publishing import BrokerTarget, Message
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
 from receiver.kernel.errors import DownstreamError
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+
+class NatsSettings(BaseModel):
+    subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+
+class NatsDestination(BrokerDestination):
+    format = "nats"
+    extra = "nats"
+    settings = ("subject",)
+    target_setting = "subject"
+    schemes = ("nats", "tls")
+    wildcards = "*>"
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return JetStream(target)
 
 
 async def _quiet(exc: Exception) -> None:
@@ -23,6 +45,8 @@ class JetStream:
         self._conn = Reconnecting(self._open, self._shut, target.timeout)
 
     async def _open(self) -> Client:
+        import nats
+
         return await nats.connect(
             self.target.url,
             connect_timeout=self.target.timeout,
@@ -35,6 +59,8 @@ class JetStream:
         await client.close()
 
     async def publish(self, message: Message) -> None:
+        from nats.js.errors import NoStreamResponseError
+
         client = await self._conn.get()
         headers = {**message.headers, "Nats-Msg-Id": message.headers["webhook-id"]}
         try:
@@ -50,3 +76,6 @@ class JetStream:
 
     async def close(self) -> None:
         await self._conn.close()
+
+
+PROVIDER = NatsDestination()

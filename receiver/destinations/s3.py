@@ -1,5 +1,8 @@
 """`format = "s3"`: every event as one JSON object under `s3://BUCKET/PREFIX`, at a key of
-its own (`key`, a template). Its publisher (publisher.py) comes with the `aws` extra."""
+its own (`key`, a template: `{date}/{task_id}/{event_id}.json` by default). An event has one
+key, whichever attempt or replay writes it, and the write is conditional (`If-None-Match:
+*`): an object already there is that event, delivered before, never written twice. Its
+client (receiver/destinations/aws_client.py) comes with the `aws` extra."""
 
 from __future__ import annotations
 
@@ -10,11 +13,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, field_validator
 
 from receiver.destinations.aws import AwsDestination
-from receiver.destinations.publishing import BrokerTarget, Publisher, placeholders
+from receiver.destinations.aws_client import AwsPublisher
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher, placeholders
+from receiver.kernel.errors import DownstreamError
 
 DEFAULT_KEY = "{date}/{task_id}/{event_id}.json"
 KEY_PLACEHOLDERS = frozenset({"date", "task_id", "event_id", "state", "kind"})
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+ALREADY_THERE = 412
 
 
 class S3Settings(BaseModel):
@@ -61,8 +67,6 @@ class S3Destination(AwsDestination):
         return f"s3://{bucket}/{prefix}"
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
-        from receiver.destinations.s3.publisher import S3Archive
-
         return S3Archive(target, max_in_flight)
 
 
@@ -105,6 +109,32 @@ def object_key(prefix: str, template: str, event: dict[str, Any]) -> str:
     day = datetime.fromtimestamp(float(occurred), UTC).strftime("%Y-%m-%d") if occurred else ""
     values["date"] = day or "undated"
     return prefix + template.format_map(values)
+
+
+class S3Archive(AwsPublisher):
+    service = "s3"
+
+    async def send(self, client: Any, message: Message) -> None:
+        from botocore.exceptions import ClientError
+
+        bucket, prefix = s3_location(self.target.url)
+        key = object_key(prefix, self.target.key, dict(message.event))
+        try:
+            answer = await client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=message.body,
+                ContentType="application/json",
+                Metadata=dict(message.headers),
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == ALREADY_THERE:
+                return  # this event's object: an earlier attempt wrote it
+            raise
+        if not answer.get("ETag"):
+            raise DownstreamError("not delivered: S3 answered without an ETag")
 
 
 PROVIDER = S3Destination()

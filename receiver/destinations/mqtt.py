@@ -1,17 +1,39 @@
-"""`format = "mqtt"`: an MQTT 5 broker at QoS 1, delivered once its PUBACK arrives. The
-Standard Webhooks headers travel as MQTT 5 user properties."""
+"""`format = "mqtt"`: an MQTT 5 topic at QoS 1, delivered once its PUBACK arrives. The
+Standard Webhooks headers travel as MQTT 5 user properties. Its client library (aiomqtt,
+the `mqtt` extra) is imported only when a publisher opens."""
 
 from __future__ import annotations
 
+import uuid
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import unquote, urlsplit
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from pydantic import BaseModel, Field
 
+from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
-from receiver.destinations.publishing import BrokerTarget, Message
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
 from receiver.kernel.errors import DownstreamError
+
+if TYPE_CHECKING:
+    import aiomqtt
+
+
+class MqttSettings(BaseModel):
+    topic: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+
+class MqttDestination(BrokerDestination):
+    format = "mqtt"
+    extra = "mqtt"
+    settings = ("topic",)
+    target_setting = "topic"
+    schemes = ("mqtt", "mqtts")
+    wildcards = "+#"
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        # Unique per process: a broker ends the older session of a repeated client id.
+        return Mqtt(target, client_id=f"runway-relay-{name}-{uuid.uuid4().hex[:8]}")
 
 
 class Mqtt:
@@ -21,6 +43,8 @@ class Mqtt:
         self._conn = Reconnecting(self._open, self._shut, target.timeout)
 
     async def _open(self) -> aiomqtt.Client:
+        import aiomqtt
+
         parts = urlsplit(self.target.url)
         tls = parts.scheme == "mqtts"
         client = aiomqtt.Client(
@@ -41,6 +65,9 @@ class Mqtt:
         await client.__aexit__(None, None, None)
 
     async def publish(self, message: Message) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
         client = await self._conn.get()
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         properties.ContentType = "application/json"
@@ -59,3 +86,6 @@ class Mqtt:
 
     async def close(self) -> None:
         await self._conn.close()
+
+
+PROVIDER = MqttDestination()

@@ -1,0 +1,107 @@
+"""`format = "amqp"`: RabbitMQ, to an exchange (the default one unless named) with a
+routing key, with publisher confirms. Messages are persistent and `mandatory`, so a message
+no queue takes comes back as a failure, never as delivered. Its client library (aio-pika,
+the `amqp` extra) is imported only when a publisher opens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import BaseModel, Field
+
+from receiver.destinations.brokers import BrokerDestination, server_of
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.provider import Binding
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.kernel.errors import DownstreamError
+
+if TYPE_CHECKING:
+    from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+
+    Opened = tuple[AbstractConnection, AbstractChannel, AbstractExchange]
+
+
+class AmqpSettings(BaseModel):
+    exchange: str | None = None  # unset: the default exchange
+    routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+
+class AmqpDestination(BrokerDestination):
+    format = "amqp"
+    extra = "amqp"
+    settings = ("exchange", "routing_key")
+    target_setting = "routing_key"
+    schemes = ("amqp", "amqps")
+
+    def target_addresses(self, settings: Any) -> list[str]:
+        """`amqp://HOST:PORT/VHOST/EXCHANGE/ROUTING_KEY`, vhost and exchange percent-encoded
+        as RabbitMQ's HTTP API writes them (`%2F`, `amq.default`)."""
+        vhost = quote(unquote(urlsplit(settings.url).path[1:]) or "/", safe="")
+        exchange = quote(settings.exchange, safe="") if settings.exchange else "amq.default"
+        return [f"{server_of(settings.url)}/{vhost}/{exchange}/{settings.routing_key}"]
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return RabbitMQ(target)
+
+    def binding(self, settings: Any) -> Binding | None:
+        if not settings.exchange:
+            return Binding(self.format)
+        exchange = {"is": "routingKey", "exchange": {"name": settings.exchange}}
+        return Binding(self.format, {self.format: exchange})
+
+
+class RabbitMQ:
+    def __init__(self, target: BrokerTarget) -> None:
+        self.target = target
+        self._conn = Reconnecting(self._open, self._shut, target.timeout)
+
+    async def _open(self) -> Opened:
+        import aio_pika
+
+        connection = await aio_pika.connect(self.target.url, timeout=self.target.timeout)
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = (
+            await channel.get_exchange(self.target.exchange, ensure=False)
+            if self.target.exchange
+            else channel.default_exchange
+        )
+        return connection, channel, exchange
+
+    @staticmethod
+    async def _shut(opened: Opened) -> None:
+        await opened[0].close()
+
+    async def publish(self, message: Message) -> None:
+        import aio_pika
+        from aio_pika.exceptions import DeliveryError
+
+        opened = await self._conn.get()
+        amqp_message = aio_pika.Message(
+            message.body,
+            headers=dict(message.headers),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.headers["webhook-id"],
+            type=message.headers["webhook-type"],
+            timestamp=datetime.fromtimestamp(int(message.headers["webhook-timestamp"]), UTC),
+        )
+        try:
+            await opened[2].publish(
+                amqp_message, message.name, mandatory=True, timeout=self.target.timeout
+            )
+        except DeliveryError as exc:
+            # The broker answered: returned (no queue is bound for the key) or refused.
+            returned = exc.message is not None
+            why = f"no queue takes routing key {message.name!r}" if returned else "nacked"
+            raise DownstreamError(f"not delivered: {why}") from None
+        except Exception as exc:
+            await self._conn.drop(opened)
+            raise DownstreamError(f"publish failed: {describe(exc)}") from None
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+PROVIDER = AmqpDestination()

@@ -1,0 +1,74 @@
+"""`format = "eventbridge"`: `PutEvents` to an event bus, by name or ARN, one entry per
+event: `source` is `runway-relay`, `detail-type` the event's type (`task.succeeded`,
+`task.progress`...), the detail the event document a webhook gets. EventBridge answers 200
+even when it refused the entry: delivered only when the entry came back with an event id.
+Its client (receiver/destinations/aws_client.py) comes with the `aws` extra.
+
+An event carries no attributes on EventBridge: the trace context goes in `TraceHeader`
+(X-Ray's form of the same trace and span ids)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws_client import THROTTLING_CODES, AwsPublisher, Throttled
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.kernel.errors import DownstreamError
+
+_BUS_NAME = re.compile(r"^[A-Za-z0-9._\-/]{1,256}$")
+SOURCE = "runway-relay"
+
+
+class EventBridgeDestination(AwsDestination):
+    format = "eventbridge"
+    wanted = "the event bus name or ARN"
+    stand_in_url = "sealed"
+
+    def valid(self, url: str) -> bool:
+        arn = ARN.match(url)
+        if arn is not None:
+            return arn["service"] == "events" and arn["rest"].startswith("event-bus/")
+        return not url.startswith("arn:") and bool(_BUS_NAME.match(url))
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return EventBridge(target, max_in_flight)
+
+
+def xray_trace_header(traceparent: str | None) -> str | None:
+    """W3C `00-<trace>-<span>-<flags>` as X-Ray's `Root=1-<8>-<24>;Parent=<span>;Sampled=1`."""
+    if not traceparent:
+        return None
+    parts = traceparent.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    trace, span, flags = parts[1], parts[2], parts[3]
+    sampled = int(flags, 16) & 1 if all(c in "0123456789abcdef" for c in flags) else 0
+    return f"Root=1-{trace[:8]}-{trace[8:]};Parent={span};Sampled={sampled}"
+
+
+class EventBridge(AwsPublisher):
+    service = "events"
+
+    async def send(self, client: Any, message: Message) -> None:
+        entry: dict[str, Any] = {
+            "Source": SOURCE,
+            "DetailType": message.headers.get("webhook-type") or "task.event",
+            "Detail": message.body.decode(),
+            "EventBusName": self.target.url,
+        }
+        if (trace := xray_trace_header(message.headers.get("traceparent"))) is not None:
+            entry["TraceHeader"] = trace
+        answer = await client.put_events(Entries=[entry])
+        [result] = answer.get("Entries") or [{}]
+        if answer.get("FailedEntryCount", 0) == 0 and result.get("EventId"):
+            return
+        code = result.get("ErrorCode") or "no event id"
+        if code in THROTTLING_CODES:
+            raise Throttled(code)
+        why = str(result.get("ErrorMessage") or "")[:160]
+        raise DownstreamError(f"not delivered: {code}: {why}".rstrip(": "))
+
+
+PROVIDER = EventBridgeDestination()

@@ -1,0 +1,79 @@
+"""`format = "redis"`: Redis Streams, `XADD` (trimmed to about `maxlen` when set), delivered
+once Redis answers with the entry's id. Its client library (redis-py, the `redis` extra) is
+imported only when a publisher opens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from pydantic import BaseModel, Field
+
+from receiver.destinations.brokers import BrokerDestination, server_of
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.kernel.errors import DownstreamError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+class RedisSettings(BaseModel):
+    stream: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    maxlen: Annotated[int, Field(gt=0)] | None = None  # XADD MAXLEN ~
+
+
+class RedisDestination(BrokerDestination):
+    format = "redis"
+    extra = "redis"
+    settings = ("stream", "maxlen")
+    target_setting = "stream"
+    schemes = ("redis", "rediss")
+
+    def target_addresses(self, settings: Any) -> list[str]:
+        """`redis://HOST:PORT/DB/STREAM`: the database is the query's `db`, else the
+        path's number."""
+        parts = urlsplit(settings.url)
+        db = parse_qs(parts.query).get("db", [parts.path.strip("/") or "0"])[-1]
+        return [f"{server_of(settings.url)}/{quote(db, safe='')}/{settings.stream}"]
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return RedisStreams(target, connections=max_in_flight)
+
+
+class RedisStreams:
+    def __init__(self, target: BrokerTarget, connections: int) -> None:
+        self.target = target
+        self.connections = connections
+        self._conn = Reconnecting(self._open, self._shut, target.timeout)
+
+    async def _open(self) -> Redis:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(
+            self.target.url,
+            socket_timeout=self.target.timeout,
+            socket_connect_timeout=self.target.timeout,
+            max_connections=self.connections,
+        )
+        await client.ping()
+        return client
+
+    @staticmethod
+    async def _shut(client: Redis) -> None:
+        await client.aclose()
+
+    async def publish(self, message: Message) -> None:
+        client = await self._conn.get()
+        fields: dict[Any, Any] = {"body": message.body, **message.headers}
+        try:
+            await client.xadd(message.name, fields, maxlen=self.target.maxlen, approximate=True)
+        except Exception as exc:
+            await self._conn.drop(client)
+            raise DownstreamError(f"publish failed: {describe(exc)}") from None
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+PROVIDER = RedisDestination()

@@ -1,0 +1,47 @@
+"""`format = "sns"`: one message per event to a topic, at its ARN, delivered once SNS answers
+with its message id. Message attributes `type`, `state` and `kind` let subscribers filter; a
+FIFO topic orders a task's events as a FIFO queue does (receiver/destinations/sqs.py). Its
+client (receiver/destinations/aws_client.py) comes with the `aws` extra."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.sqs import event_attributes, ordering
+from receiver.kernel.errors import DownstreamError
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+
+
+class SnsDestination(AwsDestination):
+    format = "sns"
+    wanted = "the topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+    stand_in_url = "arn:aws:sns:us-east-1:000000000000:sealed"
+
+    def valid(self, url: str) -> bool:
+        arn = ARN.match(url)
+        return bool(arn and arn["service"] == "sns" and _TOPIC_NAME.match(arn["rest"]))
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return Sns(target, max_in_flight)
+
+
+class Sns(AwsPublisher):
+    service = "sns"
+
+    async def send(self, client: Any, message: Message) -> None:
+        answer = await client.publish(
+            TopicArn=self.target.url,
+            Message=message.body.decode(),
+            MessageAttributes=as_string_attributes(attributes(message, event_attributes(message))),
+            **ordering(self.target.url, message),
+        )
+        if not answer.get("MessageId"):
+            raise DownstreamError("not delivered: SNS answered without a message id")
+
+
+PROVIDER = SnsDestination()

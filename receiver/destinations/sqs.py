@@ -1,0 +1,79 @@
+"""`format = "sqs"`: one message per event to a queue, at its queue URL, delivered once SQS
+answers with its message id. A FIFO queue gets the task id as message group (a task's events
+stay in order) and the event id as deduplication id (a resend within SQS's five minutes is
+dropped by SQS itself). Its client (receiver/destinations/aws_client.py) comes with the
+`aws` extra."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from receiver.destinations.aws import AwsDestination, is_fifo
+from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.kernel.errors import DownstreamError
+
+_QUEUE_PATH = re.compile(r"^/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+# sqs.eu-west-1.amazonaws.com, or the legacy eu-west-1.queue.amazonaws.com.
+_SQS_HOST = re.compile(r"^(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?$")
+
+
+class SqsDestination(AwsDestination):
+    format = "sqs"
+    wanted = "the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+    stand_in_url = "https://sqs.us-east-1.amazonaws.com/000000000000/sealed"
+
+    def valid(self, url: str) -> bool:
+        parts = urlsplit(url)
+        # http only for a local stand-in (moto, LocalStack); AWS itself answers on https.
+        ok_scheme = parts.scheme in ("https", "http")
+        return ok_scheme and bool(parts.hostname) and bool(_QUEUE_PATH.match(parts.path))
+
+    def region_in(self, url: str) -> str | None:
+        """The region the queue URL's host names."""
+        if found := _SQS_HOST.match(urlsplit(url).hostname or ""):
+            return found[1] or found[2]
+        return None
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return Sqs(target, max_in_flight)
+
+
+def event_attributes(message: Message) -> dict[str, str]:
+    """What subscribers filter on: the event's type, state and kind."""
+    event = message.event
+    return {
+        "type": message.headers.get("webhook-type", ""),
+        "state": str(event.get("state") or ""),
+        "kind": str(event.get("kind") or ""),
+    }
+
+
+def ordering(url: str, message: Message) -> dict[str, str]:
+    """A FIFO queue's or topic's group (the task) and deduplication id (the event)."""
+    if not is_fifo(url):
+        return {}
+    event_id = message.event.get("event_id") or message.headers["webhook-id"]
+    return {
+        "MessageGroupId": str(message.event.get("task_id") or "relay"),
+        "MessageDeduplicationId": str(event_id),
+    }
+
+
+class Sqs(AwsPublisher):
+    service = "sqs"
+
+    async def send(self, client: Any, message: Message) -> None:
+        answer = await client.send_message(
+            QueueUrl=self.target.url,
+            MessageBody=message.body.decode(),
+            MessageAttributes=as_string_attributes(attributes(message, event_attributes(message))),
+            **ordering(self.target.url, message),
+        )
+        if not answer.get("MessageId"):
+            raise DownstreamError("not delivered: SQS answered without a message id")
+
+
+PROVIDER = SqsDestination()
