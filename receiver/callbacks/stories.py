@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import observations, outbox, polls
+from receiver.lifecycle.rows import events, observations, outbox, polls
 from receiver.lifecycle.rows.observations import Locked
 from receiver.lifecycle.rows.polls import PollEnd
 from receiver.lifecycle.rules.polling import (
@@ -214,9 +214,6 @@ async def answered(
     return await store.run(lambda db: finish(db, answer, policy, deliver_now, time.time()))
 
 
-SET_VERDICT = Sql("UPDATE events SET verdict = ?, verdict_at = ? WHERE id = ?")
-
-
 def finish(
     db: Db,
     answer: Answer,
@@ -232,7 +229,7 @@ def finish(
     polled_again = answer.next_poll_at is not None
     settlement = settle(claims, obs, now, policy.window, polled_again)
     for claim, verdict in settlement.verdicts:
-        db.execute(SET_VERDICT, (verdict, now, claim.event_id))
+        events.set_verdict(db, claim.event_id, verdict, now)
     settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
     recorded = None
     audience = Audience(policy.subscriptions, policy.mirror, policy.progress_every)

@@ -9,12 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import orjson
-
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
+from receiver.lifecycle.rows import events, outbox
 from receiver.lifecycle.rows import health as downstreams
-from receiver.lifecycle.rows import outbox
 from receiver.lifecycle.rows.health import DISABLED, RELAY_TASK
 from receiver.lifecycle.rows.outbox import AttemptEnd
 from receiver.lifecycle.rules.records import Attempt, DeliveryJob
@@ -77,12 +75,6 @@ async def disable(store: Store, name: str, reason: str, subscriptions: Subscript
     )
 
 
-INSERT_NOTICE = Sql(
-    "INSERT INTO events (id, task_id, source, dedupe_key, state, applied, received_at, raw,"
-    " payload) VALUES (?, ?, 'relay', ?, ?, 1, ?, '', ?)"
-)
-
-
 def disable_now(
     db: Db,
     name: str,
@@ -107,17 +99,7 @@ def disable_now(
         "failing_since": failing_since,
         "occurred_at": now,
     }
-    db.execute(
-        INSERT_NOTICE,
-        (
-            document["event_id"],
-            RELAY_TASK,
-            f"disabled:{name}:{now}",
-            document["state"],
-            document["occurred_at"],
-            orjson.dumps(document).decode(),
-        ),
-    )
+    events.insert_notice(db, RELAY_TASK, f"disabled:{name}:{now}", document)
     reasons = held_reasons(subscriptions)
     told = [
         (other, "held" if other in reasons else "pending")

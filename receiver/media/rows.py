@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows import events
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,6 @@ def finish(db: Db, event_id: str, owner: str, media: dict[str, Any], now: float)
     return _publish(db, event_id, media, now) if kept else []
 
 
-EVENT_PAYLOAD = Sql("SELECT payload FROM events WHERE id = ?")
-
-SET_EVENT_PAYLOAD = Sql("UPDATE events SET payload = ? WHERE id = ?")
-
 MIRRORING_DELIVERIES = Sql("SELECT id FROM deliveries WHERE event_id = ? AND state = 'mirroring'")
 
 RELEASE_MIRRORING = Sql(
@@ -103,10 +100,7 @@ RELEASE_MIRRORING = Sql(
 
 def _publish(db: Db, event_id: str, media: dict[str, Any], now: float) -> list[str]:
     """The job's outcome goes into the event's document, and its deliveries go out."""
-    row = db.one(EVENT_PAYLOAD, (event_id,))
-    assert row is not None
-    document = {**orjson.loads(row["payload"]), "media": media}
-    db.execute(SET_EVENT_PAYLOAD, (orjson.dumps(document).decode(), event_id))
+    events.add_media(db, event_id, media)
     released = db.all(MIRRORING_DELIVERIES, (event_id,))
     db.execute(RELEASE_MIRRORING, (now, now, event_id))
     return [r["id"] for r in released]

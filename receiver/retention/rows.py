@@ -4,9 +4,11 @@ receiver/retention/rules.py's rules."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows import events
 from receiver.retention.rules import KINDS, Batch, Candidate, Cursor, RetentionPolicy
 
 PRUNE_LEASE = "prune"
@@ -73,8 +75,6 @@ PRUNE_MIRRORS = Sql("DELETE FROM mirrors WHERE task_id = ANY(?)")
 
 PRUNE_DELIVERIES = Sql("DELETE FROM deliveries WHERE task_id = ANY(?)")
 
-PRUNE_EVENTS = Sql("DELETE FROM events WHERE task_id = ANY(?)")
-
 PRUNE_TASKS = Sql("DELETE FROM tasks WHERE id = ANY(?)")
 
 PRUNE_SUBMIT_ATTEMPTS = Sql("DELETE FROM submit_attempts WHERE task_id = ANY(?)")
@@ -85,18 +85,19 @@ PRUNE_TASK_INPUTS = Sql("DELETE FROM task_inputs WHERE task_id = ANY(?)")
 def remove(db: Db, task_ids: list[str]) -> dict[str, int]:
     """Delete the tasks with everything that hangs on each; how many rows, by kind."""
     ids = db.array(task_ids)
-    deletes = {
-        "attempts": PRUNE_ATTEMPTS,
-        "chat_messages": PRUNE_CHAT_MESSAGES,
-        "mirrors": PRUNE_MIRRORS,
-        "deliveries": PRUNE_DELIVERIES,
-        "events": PRUNE_EVENTS,
-        "tasks": PRUNE_TASKS,
-    }
     # A task's sends to CometAPI and its data URIs go with it (not kinds of their own).
     db.execute(PRUNE_SUBMIT_ATTEMPTS, (ids,))
     db.execute(PRUNE_TASK_INPUTS, (ids,))
-    return {kind: db.execute(deletes[kind], (ids,)) for kind in KINDS}
+    # The tables of the lifecycle delete their own rows.
+    deletes: dict[str, Callable[[], int]] = {
+        "attempts": lambda: db.execute(PRUNE_ATTEMPTS, (ids,)),
+        "chat_messages": lambda: db.execute(PRUNE_CHAT_MESSAGES, (ids,)),
+        "mirrors": lambda: db.execute(PRUNE_MIRRORS, (ids,)),
+        "deliveries": lambda: db.execute(PRUNE_DELIVERIES, (ids,)),
+        "events": lambda: events.prune(db, task_ids),
+        "tasks": lambda: db.execute(PRUNE_TASKS, (ids,)),
+    }
+    return {kind: deletes[kind]() for kind in KINDS}
 
 
 PRUNE_COUNTS = Sql(

@@ -28,24 +28,6 @@ class Locked:
     last_polled_at: float | None
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """One observation of a task as an event row; `document` is what downstreams receive."""
-
-    id: str
-    task_id: str
-    source: str
-    dedupe_key: str
-    state: str | None
-    upstream_status: str | None
-    applied: bool
-    at: float
-    raw: str
-    document: dict[str, Any]
-    verdict: str | None
-    verdict_at: float | None
-
-
 LOCKED_TASK = Sql(
     # BEGIN IMMEDIATE already holds the only write lock: a plain read.
     sqlite="SELECT * FROM tasks WHERE id = ?",
@@ -65,36 +47,6 @@ def lock_task(db: Db, task_id: str) -> Locked | None:
         row["callback_count"],
         row["callback_bytes"],
         row["last_polled_at"],
-    )
-
-
-INSERT_EVENT = Sql(
-    "INSERT INTO events (id, task_id, source, dedupe_key, state, upstream_status, applied,"
-    " received_at, raw, payload, verdict, verdict_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, dedupe_key) DO NOTHING"
-)
-
-
-def insert_event(db: Db, event: NewEvent) -> bool:
-    """False when an event with this dedupe key is already stored (nothing is written)."""
-    return bool(
-        db.execute(
-            INSERT_EVENT,
-            (
-                event.id,
-                event.task_id,
-                event.source,
-                event.dedupe_key,
-                event.state,
-                event.upstream_status,
-                int(event.applied),
-                event.at,
-                event.raw,
-                orjson.dumps(event.document).decode(),
-                event.verdict,
-                event.verdict_at,
-            ),
-        )
     )
 
 

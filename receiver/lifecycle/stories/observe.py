@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
+from receiver.lifecycle.rows import events, observations, outbox
 from receiver.lifecycle.rows import health as downstream_rows
-from receiver.lifecycle.rows import observations, outbox
-from receiver.lifecycle.rows.observations import Locked, NewEvent
+from receiver.lifecycle.rows.events import NewEvent
+from receiver.lifecycle.rows.observations import Locked
 from receiver.lifecycle.rules.records import Recorded, Task
 from receiver.lifecycle.rules.reports import PENDING, Observation
 from receiver.lifecycle.rules.routing import (
@@ -146,7 +147,7 @@ def insert_event(db: Db, task: Task, report: Report, applied: bool, now: float) 
         verdict=verdict,
         verdict_at=None if verdict in (None, PENDING) else now,
     )
-    return event_id if observations.insert_event(db, event) else None
+    return event_id if events.insert_event(db, event) else None
 
 
 def advanced(task: Task, obs: Observation, now: float) -> Task:
@@ -234,7 +235,7 @@ def told(
         verdict=None,
         verdict_at=None,
     )
-    if not observations.insert_event(db, event):
+    if not events.insert_event(db, event):
         return []
     plan = coalesce(wanted, outbox.waiting_progress(db, task.id), now)
     outbox.repoint(db, plan.replaced, event_id, now)
