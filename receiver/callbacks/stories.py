@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import events, observations, outbox, polls
+from receiver.lifecycle.rows import deliveries, events, observations, polls
 from receiver.lifecycle.rows.observations import Locked
 from receiver.lifecycle.rows.polls import PollEnd
 from receiver.lifecycle.rules.polling import (
@@ -279,7 +279,7 @@ def finish(
     new_ids = [*(recorded.delivery_ids if recorded is not None else []), *progressed]
     if deliver_now and new_ids:
         lease = policy.delivery_lease_seconds
-        handed = outbox.lease_new_deliveries(db, new_ids, deliver_now, answer.owner, now, lease)
+        handed = deliveries.lease_new_deliveries(db, new_ids, deliver_now, answer.owner, now, lease)
     return PollResult(recorded, settled, handed=handed)
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from receiver.kernel.store import Store
-from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rows.deliveries import list_app_deliveries, list_deliveries
 from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 
 
 async def deliveries(store: Store, wanted: DeliveryFilter) -> list[Delivery]:
-    return await store.read(lambda db: outbox.list_deliveries(db, wanted))
+    return await store.read(lambda db: list_deliveries(db, wanted))
 
 
 async def app_deliveries(
     store: Store, app_id: str, wanted: DeliveryFilter, delivery_id: str | None = None
 ) -> list[Delivery]:
     """An app's deliveries: its downstreams' and its own tasks' webhooks'."""
-    return await store.read(lambda db: outbox.app_deliveries(db, app_id, wanted, delivery_id))
+    return await store.read(lambda db: list_app_deliveries(db, app_id, wanted, delivery_id))

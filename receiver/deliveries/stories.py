@@ -11,13 +11,18 @@ from dataclasses import dataclass
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
-from receiver.lifecycle.rows import events, outbox
+from receiver.lifecycle.rows import deliveries, events
 from receiver.lifecycle.rows import health as downstreams
+from receiver.lifecycle.rows.deliveries import AttemptEnd
 from receiver.lifecycle.rows.health import DISABLED, RELAY_TASK
-from receiver.lifecycle.rows.outbox import AttemptEnd
 from receiver.lifecycle.rules.records import Attempt, DeliveryJob
 from receiver.lifecycle.rules.retries import row_state
-from receiver.lifecycle.rules.routing import Subscriptions, held_reasons, notified_of
+from receiver.lifecycle.rules.routing import (
+    TASK_WEBHOOK,
+    Subscriptions,
+    held_reasons,
+    notified_of,
+)
 from receiver.tasks.rows import tasks
 
 
@@ -52,7 +57,7 @@ DOWNSTREAM_OK = Sql("UPDATE downstreams SET failing_since = NULL WHERE name = ?"
 
 
 def _ended(db: Db, end: AttemptEnd, health: AttemptHealth | None, now: float) -> tuple[bool, bool]:
-    kept = outbox.finish_attempt(db, end, now)
+    kept = deliveries.finish_attempt(db, end, now)
     if health is None:
         return kept, False
     if health.ok:
@@ -87,6 +92,7 @@ def disable_now(
     `downstream.disabled` are told."""
     if not downstreams.disable(db, name, reason, now):
         return False
+    deliveries.hold(db, name, now)
     event_id = new_id("evt")
     document = {
         "event_id": event_id,
@@ -105,16 +111,20 @@ def disable_now(
         (other, "held" if other in reasons else "pending")
         for other in notified_of(DISABLED, name, subscriptions)
     ]
-    outbox.insert_deliveries(db, RELAY_TASK, event_id, told, now, reasons)
+    deliveries.insert_deliveries(db, RELAY_TASK, event_id, told, now, reasons)
     return True
 
 
 async def webhook_gone(store: Store, task_id: str, reason: str, except_id: str) -> int:
     """The task's own webhook answered 410: it takes nothing more of this task. Its other
     unfinished deliveries there end; how many."""
-    return await store.run(
-        lambda db: tasks.webhook_gone(db, task_id, reason, except_id, time.time())
-    )
+    return await store.run(lambda db: _webhook_gone(db, task_id, reason, except_id, time.time()))
+
+
+def _webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
+    if not tasks.mark_webhook_gone(db, task_id, now):
+        return 0
+    return deliveries.end_of_task(db, task_id, TASK_WEBHOOK, reason, except_id, now)
 
 
 async def claim(
@@ -123,20 +133,13 @@ async def claim(
     """Lease up to `limit` of the downstream's deliveries due now. Not durable: a lease lost
     to a power cut only lets the delivery be sent again."""
     return await store.run(
-        lambda db: outbox.claim_deliveries(db, owner, time.time(), lease, limit, downstream),
+        lambda db: deliveries.claim_deliveries(db, owner, time.time(), lease, limit, downstream),
         durable=False,
     )
 
 
-REPLAY = Sql(
-    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL,"
-    " lease_until = NULL, updated_at = ? WHERE id = ?"
-)
-
-
 def _replay(db: Db, delivery_ids: list[str]) -> int:
-    now = time.time()
-    return sum(db.execute(REPLAY, (now, now, delivery_id)) for delivery_id in delivery_ids)
+    return deliveries.replay(db, delivery_ids, time.time())
 
 
 async def replay(store: Store, delivery_ids: list[str]) -> int:

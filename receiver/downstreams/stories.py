@@ -12,8 +12,8 @@ from receiver.downstreams.rows import managed
 from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rows import health as downstreams
-from receiver.lifecycle.rows import outbox
 from receiver.lifecycle.rules.routing import SECRET_HELD
 
 
@@ -28,12 +28,19 @@ async def disabled(store: Store) -> set[str]:
 
 async def due(store: Store) -> set[str]:
     """The downstreams with deliveries to claim now."""
-    return await store.read(lambda db: outbox.due_downstreams(db, time.time()))
+    return await store.read(lambda db: deliveries.due_downstreams(db, time.time()))
 
 
 async def enable(store: Store, name: str, recover_since: float | None) -> int:
-    """Attempt it again; how many deliveries were queued anew."""
-    return await store.run(lambda db: downstreams.enable(db, name, recover_since, time.time()))
+    """Attempt it again: what it held since `recover_since` (None: all of it), and what
+    went to dead-letter since then, is queued again, what it held from before
+    dead-lettered; how many deliveries were queued anew."""
+
+    def write(db: Db) -> int:
+        downstreams.enable(db, name)
+        return deliveries.recover(db, name, recover_since, time.time())
+
+    return await store.run(write)
 
 
 NOTE_BREAKER = Sql("UPDATE downstreams SET breaker = ?, breaker_changed_at = ? WHERE name = ?")
@@ -85,24 +92,19 @@ async def reseal(store: Store, name: str, sealed: str, sealed_previous: str | No
 
 
 async def remove(store: Store, name: str, reason: str) -> int:
-    return await store.run(lambda db: managed.remove(db, name, reason, time.time()))
+    """Gone: whatever it still had to deliver ends as a dead letter with `reason`; how many."""
+
+    def write(db: Db) -> int:
+        managed.remove(db, name)
+        return deliveries.end_downstream(db, name, reason, time.time())
+
+    return await store.run(write)
 
 
 async def end_deliveries(store: Store, downstream: str, reason: str) -> int:
-    return await store.run(lambda db: managed.end_deliveries(db, downstream, reason, time.time()))
-
-
-HOLD_UNOPENED = Sql(
-    "UPDATE deliveries SET state = 'held', last_error = ?, lease_owner = NULL,"
-    " lease_until = NULL, updated_at = ? WHERE downstream = ANY(?) AND state = 'pending'"
-)
-
-
-RELEASE_UNOPENED = Sql(
-    "UPDATE deliveries SET state = 'pending', last_error = NULL, next_attempt_at = ?,"
-    " updated_at = ? WHERE downstream = ANY(?) AND state = 'held' AND last_error = ?"
-    " AND downstream NOT IN (SELECT name FROM downstreams WHERE disabled_at IS NOT NULL)"
-)
+    return await store.run(
+        lambda db: deliveries.end_downstream(db, downstream, reason, time.time())
+    )
 
 
 async def follow_unopened(store: Store, unusable: list[str], usable: list[str]) -> None:
@@ -113,8 +115,8 @@ async def follow_unopened(store: Store, unusable: list[str], usable: list[str]) 
     def write(db: Db) -> None:
         now = time.time()
         if unusable:
-            db.execute(HOLD_UNOPENED, (SECRET_HELD, now, db.array(unusable)))
+            deliveries.hold_unopened(db, unusable, SECRET_HELD, now)
         if usable:
-            db.execute(RELEASE_UNOPENED, (now, now, db.array(usable), SECRET_HELD))
+            deliveries.release_unopened(db, usable, SECRET_HELD, now)
 
     await store.run(write)

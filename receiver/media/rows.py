@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import events
+from receiver.lifecycle.rows import deliveries, events
 
 
 @dataclass(frozen=True)
@@ -90,20 +90,10 @@ def finish(db: Db, event_id: str, owner: str, media: dict[str, Any], now: float)
     return _publish(db, event_id, media, now) if kept else []
 
 
-MIRRORING_DELIVERIES = Sql("SELECT id FROM deliveries WHERE event_id = ? AND state = 'mirroring'")
-
-RELEASE_MIRRORING = Sql(
-    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?"
-    " WHERE event_id = ? AND state = 'mirroring'"
-)
-
-
 def _publish(db: Db, event_id: str, media: dict[str, Any], now: float) -> list[str]:
     """The job's outcome goes into the event's document, and its deliveries go out."""
     events.add_media(db, event_id, media)
-    released = db.all(MIRRORING_DELIVERIES, (event_id,))
-    db.execute(RELEASE_MIRRORING, (now, now, event_id))
-    return [r["id"] for r in released]
+    return deliveries.release_mirrored(db, event_id, now)
 
 
 RENEW_MIRROR_LEASE = Sql(

@@ -8,18 +8,18 @@ from dataclasses import dataclass
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
+from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rows import health as downstreams
-from receiver.lifecycle.rows import outbox
 from receiver.lifecycle.rows.health import DownstreamHealth
 from receiver.lifecycle.rules.records import Activity, Delivery, DeliveryFilter, Task, TaskFilter
-from receiver.operator import rows as reads
+from receiver.operator import rows
 from receiver.tasks.rows import queue as submit_queue
 from receiver.tasks.rows import tasks
 
 
 async def counts(store: Store) -> dict[str, float]:
     """Gauges: tasks and deliveries by state, credits, the queue, the store's size."""
-    return await store.read(reads.counts)
+    return await store.read(rows.counts)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ async def overview(store: Store, since: float, names: list[str], recent: int) ->
     def read(db: Db) -> Overview:
         newest = submit_queue.placed(db, tasks.list_tasks(db, TaskFilter(limit=recent)))
         return Overview(
-            reads.counts(db), reads.activity(db, since), downstreams.health(db, names), newest
+            rows.counts(db), rows.activity(db, since), downstreams.health(db, names), newest
         )
 
     return await store.read(read)
@@ -55,8 +55,10 @@ async def backlogs(store: Store, names: list[str], limit: int) -> list[Backlog]:
     def read(db: Db) -> list[Backlog]:
         found = []
         for each in downstreams.health(db, names):
-            dead = outbox.list_deliveries(db, DeliveryFilter("dead", each.name, limit=limit))
-            pending = outbox.list_deliveries(db, DeliveryFilter("pending", each.name, limit=limit))
+            dead = deliveries.list_deliveries(db, DeliveryFilter("dead", each.name, limit=limit))
+            pending = deliveries.list_deliveries(
+                db, DeliveryFilter("pending", each.name, limit=limit)
+            )
             found.append(Backlog(each, dead, [d for d in pending if d.attempts > 0]))
         return found
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import events
+from receiver.lifecycle.rows import deliveries, events
 from receiver.retention.rules import KINDS, Batch, Candidate, Cursor, RetentionPolicy
 
 PRUNE_LEASE = "prune"
@@ -73,8 +73,6 @@ PRUNE_CHAT_MESSAGES = Sql("DELETE FROM chat_messages WHERE task_id = ANY(?)")
 
 PRUNE_MIRRORS = Sql("DELETE FROM mirrors WHERE task_id = ANY(?)")
 
-PRUNE_DELIVERIES = Sql("DELETE FROM deliveries WHERE task_id = ANY(?)")
-
 PRUNE_TASKS = Sql("DELETE FROM tasks WHERE id = ANY(?)")
 
 PRUNE_SUBMIT_ATTEMPTS = Sql("DELETE FROM submit_attempts WHERE task_id = ANY(?)")
@@ -93,7 +91,7 @@ def remove(db: Db, task_ids: list[str]) -> dict[str, int]:
         "attempts": lambda: db.execute(PRUNE_ATTEMPTS, (ids,)),
         "chat_messages": lambda: db.execute(PRUNE_CHAT_MESSAGES, (ids,)),
         "mirrors": lambda: db.execute(PRUNE_MIRRORS, (ids,)),
-        "deliveries": lambda: db.execute(PRUNE_DELIVERIES, (ids,)),
+        "deliveries": lambda: deliveries.prune(db, task_ids),
         "events": lambda: events.prune(db, task_ids),
         "tasks": lambda: db.execute(PRUNE_TASKS, (ids,)),
     }

@@ -9,7 +9,7 @@ from typing import Any
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import observations, outbox
+from receiver.lifecycle.rows import deliveries, observations
 from receiver.lifecycle.rules.records import (
     Attempt,
     Delivery,
@@ -73,12 +73,12 @@ async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskHis
         task = _placed(db, task_id)
         if task is None:
             return None
-        events, deliveries = tasks.task_history(db, task_id, HISTORY)
+        event_rows, delivery_rows = tasks.task_history(db, task_id, HISTORY)
         return TaskHistory(
             task,
-            events,
-            deliveries,
-            outbox.task_attempts(db, task_id, HISTORY),
+            event_rows,
+            delivery_rows,
+            deliveries.task_attempts(db, task_id, HISTORY),
             submit_queue.attempts(db, task_id, HISTORY),
             tasks.event_bodies(db, task_id, documents) if documents else {},
             observations.copying(db, task_id),

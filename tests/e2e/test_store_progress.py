@@ -13,7 +13,7 @@ from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
@@ -41,7 +41,7 @@ def running(figure: str) -> Observation:
 
 async def rows(store: Store, task_id: str, downstream: str) -> list[Delivery]:
     wanted = DeliveryFilter(downstream=downstream, task_id=task_id)
-    found = await store.read(lambda db: outbox.list_deliveries(db, wanted))
+    found = await store.read(lambda db: deliveries.list_deliveries(db, wanted))
     return sorted(found, key=lambda d: d.created_at)
 
 

@@ -11,7 +11,7 @@ from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.rows import outbox
+from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rules.records import Attempt, NewTask, TaskFilter
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.stories.observe import Audience, Report, observe
@@ -91,7 +91,10 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         )  # fmt: skip
         assert not (await delivery.ended(store, stale, "me", now))[0]
 
-        assert await store.read(lambda db: outbox.task_attempts(db, task.id, 500)) == [failed, ok]
+        assert await store.read(lambda db: deliveries.task_attempts(db, task.id, 500)) == [
+            failed,
+            ok,
+        ]
         changes = await stream_reads.changes(store, start - 1)
         assert [(c.kind, c.key) for c in changes] == [
             ("task", task.id),

@@ -11,7 +11,7 @@ from receiver.callbacks.stories import SET_POLL_BUDGET, arrived
 from receiver.kernel.store.db import Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
-from receiver.lifecycle.rows.outbox import claim_deliveries
+from receiver.lifecycle.rows.deliveries import claim_deliveries
 from receiver.lifecycle.rows.polls import claim_polls
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import NewTask, Recorded

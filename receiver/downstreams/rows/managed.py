@@ -159,22 +159,8 @@ def rotate(
 REMOVE_MANAGED = Sql("DELETE FROM downstreams WHERE name = ? AND spec IS NOT NULL")
 
 
-def remove(db: Db, name: str, reason: str, now: float) -> int:
-    """Gone: whatever it still had to deliver ends as a dead letter with `reason`; how many."""
+def remove(db: Db, name: str) -> None:
+    """Gone (what it still had to deliver is the deliveries' rows' to end)."""
     if not db.execute(REMOVE_MANAGED, (name,)):
         raise NotFound(f"no downstream named {name!r}")
     _changed(db, name, removed=True)
-    return end_deliveries(db, name, reason, now)
-
-
-END_DOWNSTREAM_DELIVERIES = Sql(
-    "UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ?,"
-    " lease_owner = NULL, lease_until = NULL WHERE downstream = ?"
-    " AND state IN ('pending', 'mirroring', 'held')"
-)
-
-
-def end_deliveries(db: Db, name: str, reason: str, now: float) -> int:
-    """Every delivery of a downstream that still waits ends as a dead letter with `reason`
-    (its lease is taken back, so an attempt in flight cannot put it back in the queue)."""
-    return db.execute(END_DOWNSTREAM_DELIVERIES, (reason, now, name))

@@ -95,19 +95,11 @@ DISABLE_DOWNSTREAM = Sql(
     " AND disabled_at IS NULL"
 )
 
-HOLD_DELIVERIES = Sql(
-    "UPDATE deliveries SET state = 'held', lease_owner = NULL, lease_until = NULL,"
-    " updated_at = ? WHERE downstream = ? AND state = 'pending'"
-)
-
 
 def disable(db: Db, name: str, reason: str, now: float) -> bool:
-    """Stop attempting a downstream: its waiting deliveries are held. False when it was
-    disabled already (nothing written)."""
-    if not db.execute(DISABLE_DOWNSTREAM, (now, reason, name)):
-        return False
-    db.execute(HOLD_DELIVERIES, (now, name))
-    return True
+    """Stop attempting a downstream (its waiting deliveries are held: the deliveries'
+    rows'). False when it was disabled already (nothing written)."""
+    return bool(db.execute(DISABLE_DOWNSTREAM, (now, reason, name)))
 
 
 ENABLE_DOWNSTREAM = Sql(
@@ -115,25 +107,7 @@ ENABLE_DOWNSTREAM = Sql(
     " WHERE name = ?"
 )
 
-REQUEUE_RECOVERED = Sql(
-    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL,"
-    " lease_until = NULL, updated_at = ? WHERE downstream = ?"
-    " AND ((state = 'held' AND created_at >= ?) OR (state = 'dead' AND updated_at >= ?))"
-)
 
-DEAD_LETTER_HELD = Sql(
-    "UPDATE deliveries SET state = 'dead', updated_at = ?,"
-    " last_error = 'held while the downstream was disabled; not recovered'"
-    " WHERE downstream = ? AND state = 'held'"
-)
-
-
-def enable(db: Db, name: str, recover_since: float | None, now: float) -> int:
-    """Attempt a downstream again. What it held since `recover_since` (None: all of it), and
-    what went to dead-letter since then, is queued again; what it held from before is
-    dead-lettered with the reason. Returns how many deliveries were queued."""
+def enable(db: Db, name: str) -> None:
+    """Attempt a downstream again (what it held is the deliveries' rows' to recover)."""
     db.execute(ENABLE_DOWNSTREAM, (name,))
-    since = recover_since if recover_since is not None else 0.0
-    queued = db.execute(REQUEUE_RECOVERED, (now, now, name, since, since))
-    db.execute(DEAD_LETTER_HELD, (now, name))
-    return queued

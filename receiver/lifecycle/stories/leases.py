@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows import deliveries
 
-RELEASE_DELIVERY_LEASES = Sql(
-    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?"
-)
 RELEASE_POLL_LEASES = Sql(
     "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL WHERE poll_lease_owner = ?"
 )
@@ -23,16 +21,13 @@ async def release(store: Store, owner: str) -> None:
     """Give back what `owner` holds: deliveries, polls and copies."""
 
     def write(db: Db) -> None:
-        db.execute(RELEASE_DELIVERY_LEASES, (owner,))
+        deliveries.release_leases(db, owner)
         db.execute(RELEASE_POLL_LEASES, (owner,))
         db.execute(RELEASE_MIRROR_LEASES, (owner,))
 
     await store.run(write)
 
 
-RELEASE_ALL_DELIVERY_LEASES = Sql(
-    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
-)
 RELEASE_ALL_POLL_LEASES = Sql(
     "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL"
     " WHERE poll_lease_owner IS NOT NULL"
@@ -53,7 +48,7 @@ async def release_all(
 
     def write(db: Db) -> None:
         if delivering:
-            db.execute(RELEASE_ALL_DELIVERY_LEASES)
+            deliveries.release_every_lease(db)
         if polling:
             db.execute(RELEASE_ALL_POLL_LEASES)
         if mirroring:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
-from receiver.lifecycle.rows import events, observations, outbox
+from receiver.lifecycle.rows import deliveries, events, observations
 from receiver.lifecycle.rows import health as downstream_rows
 from receiver.lifecycle.rows.events import NewEvent
 from receiver.lifecycle.rows.observations import Locked
@@ -87,13 +87,6 @@ async def observe(store: Store, task_id: str, report: Report, audience: Audience
     return await store.run(lambda db: observed(db, task_id, report, audience, time.time()))
 
 
-SUPERSEDE_PROGRESS = Sql(
-    "UPDATE deliveries SET state = 'superseded', lease_owner = NULL, lease_until = NULL,"
-    " updated_at = ? WHERE task_id = ? AND state IN ('pending', 'held', 'mirroring')"
-    " AND event_id IN (SELECT id FROM events WHERE task_id = ? AND source = 'progress')"
-)
-
-
 def record(
     db: Db, task: Task, report: Report, audience: Audience, now: float, may_apply: bool = True
 ) -> Recorded:
@@ -116,7 +109,7 @@ def record(
         # Its progress deliveries not yet sent end here: deliveries go in order per
         # downstream, and the terminal event must never wait behind them. A task has
         # some only once a progress event was told (a resubmit forgets when).
-        db.execute(SUPERSEDE_PROGRESS, (now, task.id, task.id))
+        deliveries.supersede_progress(db, task.id, now)
     files = {
         "outputs": updated.outputs,
         "thumbnail": updated.thumbnail,
@@ -188,7 +181,7 @@ def fan_out(
     disabled = downstream_rows.disabled_names(db) if subscriptions else set()
     wanted = recipients(state, subscriptions, disabled, hold, task.route)
     reasons = held_reasons(subscriptions)
-    return outbox.insert_deliveries(db, task.id, event_id, list(wanted), now, reasons)
+    return deliveries.insert_deliveries(db, task.id, event_id, list(wanted), now, reasons)
 
 
 SET_PROGRESS_SENT = Sql("UPDATE tasks SET progress_sent = ?, progress_sent_at = ? WHERE id = ?")
@@ -237,9 +230,9 @@ def told(
     )
     if not events.insert_event(db, event):
         return []
-    plan = coalesce(wanted, outbox.waiting_progress(db, task.id), now)
-    outbox.repoint(db, plan.replaced, event_id, now)
+    plan = coalesce(wanted, deliveries.waiting_progress(db, task.id), now)
+    deliveries.repoint(db, plan.replaced, event_id, now)
     reasons = held_reasons(subscriptions)
-    inserted = outbox.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
+    inserted = deliveries.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
     db.execute(SET_PROGRESS_SENT, (progress, now, task.id))
     return [*inserted, *plan.replaced]

@@ -15,7 +15,6 @@ from receiver.kernel.errors import Conflict
 from receiver.kernel.store.db import Db, Row, Sql, new_id
 from receiver.lifecycle.rows.observations import LOCKED_TASK
 from receiver.lifecycle.rules.records import Delivery, Event, NewTask, Task, TaskFilter
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
 # A data URI is kept in parts of this many characters: no buffer holds a whole one.
 INPUT_PART_CHARS = 4 * 1024 * 1024
@@ -251,21 +250,14 @@ def _like(text: str) -> str:
 
 SET_TASK_ROUTING = Sql("UPDATE tasks SET routing = ? WHERE id = ?")
 
-# A receiver that answered 410 Gone for one task: its other deliveries there end.
-END_TASK_DELIVERIES = Sql(
-    "UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ?,"
-    " lease_owner = NULL, lease_until = NULL WHERE task_id = ? AND downstream = ?"
-    " AND state IN ('pending', 'mirroring', 'held') AND id <> ?"
-)
 
-
-def webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
-    """Mark the task's own webhook gone (its later events make no row for it) and end its
-    unfinished deliveries there but `except_id`, the one that heard the 410."""
+def mark_webhook_gone(db: Db, task_id: str, now: float) -> bool:
+    """The task's own webhook marked gone: its later events make no row for it. False when
+    there is no such task."""
     row = db.one(LOCKED_TASK, (task_id,))
     if row is None:
-        return 0
+        return False
     routing = orjson.loads(row["routing"]) if row["routing"] else {}
     routing["webhook_gone_at"] = now
     db.execute(SET_TASK_ROUTING, (orjson.dumps(routing).decode(), task_id))
-    return db.execute(END_TASK_DELIVERIES, (reason, now, task_id, TASK_WEBHOOK, except_id))
+    return True

@@ -1,6 +1,10 @@
-"""The delivery outbox in the store: its rows for a recorded event, claimed under a lease by
-one worker at a time, each attempt's outcome, and the lists of them (the polls due are
-polls.py's; replays are receiver/deliveries/stories.py's)."""
+"""The deliveries table, written here only: the outbox rows of a recorded event, claimed
+under a lease by one worker at a time, each attempt's outcome (its attempt row and the chat
+message it posted), the moves of the rows that wait (held while their downstream is
+disabled or cannot be opened, released when a copy ends, superseded by a newer progress
+event, ended with a downstream or a task's own webhook, replayed), the leases given back,
+and a pruned task's rows deleted; and the lists of them. What to write is decided by the
+stories, with the rules."""
 
 from __future__ import annotations
 
@@ -266,6 +270,159 @@ def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
     return True
 
 
+# A superseded row ends unsent: a newer progress event, or the task's end, took its place.
+SUPERSEDE_PROGRESS = Sql(
+    "UPDATE deliveries SET state = 'superseded', lease_owner = NULL, lease_until = NULL,"
+    " updated_at = ? WHERE task_id = ? AND state IN ('pending', 'held', 'mirroring')"
+    " AND event_id IN (SELECT id FROM events WHERE task_id = ? AND source = 'progress')"
+)
+
+
+def supersede_progress(db: Db, task_id: str, now: float) -> None:
+    """The task's progress deliveries not yet sent end unsent."""
+    db.execute(SUPERSEDE_PROGRESS, (now, task_id, task_id))
+
+
+MIRRORING_DELIVERIES = Sql("SELECT id FROM deliveries WHERE event_id = ? AND state = 'mirroring'")
+
+RELEASE_MIRRORING = Sql(
+    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?"
+    " WHERE event_id = ? AND state = 'mirroring'"
+)
+
+
+def release_mirrored(db: Db, event_id: str, now: float) -> list[str]:
+    """The event's deliveries that waited for its copy go out now; their ids."""
+    released = db.all(MIRRORING_DELIVERIES, (event_id,))
+    db.execute(RELEASE_MIRRORING, (now, now, event_id))
+    return [r["id"] for r in released]
+
+
+HOLD_DELIVERIES = Sql(
+    "UPDATE deliveries SET state = 'held', lease_owner = NULL, lease_until = NULL,"
+    " updated_at = ? WHERE downstream = ? AND state = 'pending'"
+)
+
+
+def hold(db: Db, downstream: str, now: float) -> None:
+    """A disabled downstream's waiting deliveries are held, not attempted."""
+    db.execute(HOLD_DELIVERIES, (now, downstream))
+
+
+REQUEUE_RECOVERED = Sql(
+    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated_at = ? WHERE downstream = ?"
+    " AND ((state = 'held' AND created_at >= ?) OR (state = 'dead' AND updated_at >= ?))"
+)
+
+DEAD_LETTER_HELD = Sql(
+    "UPDATE deliveries SET state = 'dead', updated_at = ?,"
+    " last_error = 'held while the downstream was disabled; not recovered'"
+    " WHERE downstream = ? AND state = 'held'"
+)
+
+
+def recover(db: Db, downstream: str, since: float | None, now: float) -> int:
+    """A downstream enabled again: what it held since `since` (None: all of it), and what
+    went to dead-letter since then, is queued again; what it held from before is
+    dead-lettered with the reason. Returns how many deliveries were queued."""
+    floor = since if since is not None else 0.0
+    queued = db.execute(REQUEUE_RECOVERED, (now, now, downstream, floor, floor))
+    db.execute(DEAD_LETTER_HELD, (now, downstream))
+    return queued
+
+
+HOLD_UNOPENED = Sql(
+    "UPDATE deliveries SET state = 'held', last_error = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated_at = ? WHERE downstream = ANY(?) AND state = 'pending'"
+)
+
+
+def hold_unopened(db: Db, downstreams: list[str], reason: str, now: float) -> None:
+    """The waiting deliveries of downstreams that cannot be opened are held, with why."""
+    db.execute(HOLD_UNOPENED, (reason, now, db.array(downstreams)))
+
+
+RELEASE_UNOPENED = Sql(
+    "UPDATE deliveries SET state = 'pending', last_error = NULL, next_attempt_at = ?,"
+    " updated_at = ? WHERE downstream = ANY(?) AND state = 'held' AND last_error = ?"
+    " AND downstream NOT IN (SELECT name FROM downstreams WHERE disabled_at IS NOT NULL)"
+)
+
+
+def release_unopened(db: Db, downstreams: list[str], reason: str, now: float) -> None:
+    """What these downstreams held for `reason` goes out, unless they are disabled."""
+    db.execute(RELEASE_UNOPENED, (now, now, db.array(downstreams), reason))
+
+
+END_DOWNSTREAM_DELIVERIES = Sql(
+    "UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ?,"
+    " lease_owner = NULL, lease_until = NULL WHERE downstream = ?"
+    " AND state IN ('pending', 'mirroring', 'held')"
+)
+
+
+def end_downstream(db: Db, downstream: str, reason: str, now: float) -> int:
+    """Every delivery of a downstream that still waits ends as a dead letter with `reason`
+    (its lease is taken back, so an attempt in flight cannot put it back in the queue)."""
+    return db.execute(END_DOWNSTREAM_DELIVERIES, (reason, now, downstream))
+
+
+# A receiver that answered 410 Gone for one task: its other deliveries there end.
+END_TASK_DELIVERIES = Sql(
+    "UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ?,"
+    " lease_owner = NULL, lease_until = NULL WHERE task_id = ? AND downstream = ?"
+    " AND state IN ('pending', 'mirroring', 'held') AND id <> ?"
+)
+
+
+def end_of_task(
+    db: Db, task_id: str, downstream: str, reason: str, except_id: str, now: float
+) -> int:
+    """The task's unfinished deliveries to `downstream` but `except_id` end as dead
+    letters with `reason`; how many."""
+    return db.execute(END_TASK_DELIVERIES, (reason, now, task_id, downstream, except_id))
+
+
+REPLAY = Sql(
+    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated_at = ? WHERE id = ?"
+)
+
+
+def replay(db: Db, delivery_ids: list[str], now: float) -> int:
+    """These deliveries back in the queue for an immediate attempt, whatever their state;
+    how many there were."""
+    return sum(db.execute(REPLAY, (now, now, delivery_id)) for delivery_id in delivery_ids)
+
+
+RELEASE_DELIVERY_LEASES = Sql(
+    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?"
+)
+
+
+def release_leases(db: Db, owner: str) -> None:
+    """The deliveries `owner` holds, free for any worker."""
+    db.execute(RELEASE_DELIVERY_LEASES, (owner,))
+
+
+RELEASE_ALL_DELIVERY_LEASES = Sql(
+    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
+)
+
+
+def release_every_lease(db: Db) -> None:
+    db.execute(RELEASE_ALL_DELIVERY_LEASES)
+
+
+PRUNE_DELIVERIES = Sql("DELETE FROM deliveries WHERE task_id = ANY(?)")
+
+
+def prune(db: Db, task_ids: list[str]) -> int:
+    """The deliveries of these tasks deleted; how many."""
+    return db.execute(PRUNE_DELIVERIES, (db.array(task_ids),))
+
+
 DELIVERIES_OF_TASK = Sql(
     "SELECT * FROM deliveries WHERE task_id = ? AND (CAST(? AS TEXT) IS NULL OR state = ?)"
     " AND (CAST(? AS TEXT) IS NULL OR downstream = ?) ORDER BY created_at DESC, id DESC LIMIT ?"
@@ -315,7 +472,7 @@ APP_DELIVERIES = Sql(
 )
 
 
-def app_deliveries(
+def list_app_deliveries(
     db: Db, app_id: str, wanted: DeliveryFilter, delivery_id: str | None = None
 ) -> list[Delivery]:
     """An app's deliveries, newest first: to the downstreams kept under `<app id>.` and to
