@@ -31,9 +31,9 @@ from receiver.frontdoor import more as runway_more
 from receiver.frontdoor import tasks as runwayml
 from receiver.frontdoor import uploads as runway_uploads
 from receiver.kernel.http.answers import Json
+from receiver.kernel.http.openapi import ANSWERS, BODIES, REF, described
+from receiver.kernel.http.openapi import media as media_answer
 from receiver.keys import api as keys
-from receiver.keys.door import ANSWERS, BODIES, REF, described
-from receiver.keys.door import media as media_answer
 from receiver.media import api as media
 from receiver.operator import probes
 from receiver.shares import api as shares

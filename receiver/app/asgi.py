@@ -26,8 +26,7 @@ from receiver.frontdoor import more as runway_more
 from receiver.frontdoor import tasks as runwayml
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http.answers import error, methods_of
-from receiver.kernel.http.errors import answer_for, headers_for
-from receiver.keys.door import malformed
+from receiver.kernel.http.errors import answer_for, headers_for, malformed
 from receiver.portal import portal_app
 from receiver.wiring.service import Service
 

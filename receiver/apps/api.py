@@ -18,13 +18,14 @@ from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
+from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
 from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
 from receiver.keys.bearers import Keyring
-from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
+from receiver.keys.door import needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.routing import owner_of
-from receiver.wiring.service import Service
+from receiver.wiring.service import Served, Service
 
 MAX_APP_BODY_BYTES = 16 * 1024
 _ERR = ErrorAnswer

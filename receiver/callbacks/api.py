@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.models import ErrorAnswer
-from receiver.keys.door import Token, answer, body, described
+from receiver.kernel.http.openapi import Token, answer, body, described
 
 PATH = "/callbacks/runway/{token}"
 

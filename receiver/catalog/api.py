@@ -19,19 +19,11 @@ from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import ErrorAnswer
-from receiver.keys.door import (
-    Served,
-    answer,
-    body,
-    caller_of,
-    described,
-    guarded,
-    media,
-    needs,
-    reply,
-)
+from receiver.kernel.http.openapi import answer, body, described, guarded, media, reply
+from receiver.keys.door import caller_of, needs
 from receiver.lifecycle.rules.catalog import catalog
 from receiver.lifecycle.rules.routing import shown_name
+from receiver.wiring.service import Served
 
 MAX_BODY_BYTES = 64 * 1024
 

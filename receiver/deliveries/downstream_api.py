@@ -18,8 +18,10 @@ from receiver.downstreams.manage import read_checked
 from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import ErrorAnswer
-from receiver.keys.door import PathId, Served, answer, body, described, guarded, needs, reply
+from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
+from receiver.keys.door import needs
 from receiver.lifecycle.rules.answers import RecoverParams
+from receiver.wiring.service import Served
 
 MAX_TEST_BODY_BYTES = 4 * 1024
 

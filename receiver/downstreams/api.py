@@ -23,21 +23,12 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.http.answer import Answer, BreakerState
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import ErrorAnswer
+from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.keys.bearers import Keyring, Keys
-from receiver.keys.door import (
-    PathId,
-    Served,
-    answer,
-    body,
-    caller_of,
-    described,
-    guarded,
-    needs,
-    reply,
-)
+from receiver.keys.door import caller_of, needs
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.routing import owner_of, shown_name
-from receiver.wiring.service import Service
+from receiver.wiring.service import Served, Service
 
 MAX_BODY_BYTES = 64 * 1024
 _ERR = ErrorAnswer

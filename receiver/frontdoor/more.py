@@ -23,13 +23,14 @@ from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
 from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
+from receiver.kernel.http.openapi import answer, body, described, reply
 from receiver.keys.bearers import request_keys
-from receiver.keys.door import Served, answer, authorize, body, caller_of, described, needs, reply
+from receiver.keys.door import authorize, caller_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import passed_through
 from receiver.tasks import actions as task_actions
-from receiver.wiring.service import Service
+from receiver.wiring.service import Served, Service
 
 _USAGE_BODY_BYTES = 4096
 _PAGE = 1000

@@ -27,26 +27,24 @@ from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for, headers_for
 from receiver.kernel.http.models import Answer, Key
-from receiver.kernel.observability import tracing
-from receiver.keys.door import (
+from receiver.kernel.http.openapi import (
     LIMIT_RETRY_AFTER,
     PathId,
-    Served,
     answer,
     body,
-    caller_of,
     described,
     guarded,
-    needs,
     reply,
 )
+from receiver.kernel.observability import tracing
+from receiver.keys.door import caller_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import FRONT_DOOR, TERMINAL_STATES
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
-from receiver.wiring.service import Service
+from receiver.wiring.service import Served, Service
 
 # How long a create waits for CometAPI's answer, so that a refusal comes back as Runway's
 # own API gives it (a 400); a task the queue holds longer is answered as THROTTLED.

@@ -39,11 +39,12 @@ from receiver.kernel.errors import (
 )
 from receiver.kernel.http.body import read_body, read_json
 from receiver.kernel.http.models import Answer
-from receiver.keys.door import Served, answer, body, caller_of, described, needs, reply
+from receiver.kernel.http.openapi import answer, body, described, reply
+from receiver.keys.door import caller_of, needs
 from receiver.media import stories
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError
-from receiver.wiring.service import Service
+from receiver.wiring.service import Served, Service
 
 _FOLDER = "runway-uploads"  # the media store's folder for them (keys are `<folder>/<name>`)
 _FED_BYTES = 1024 * 1024  # the body goes to the form's parser a chunk this long at a time

@@ -13,10 +13,12 @@ from receiver.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
+from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
 from receiver.keys.bearers import Keyring, Keys
-from receiver.keys.door import PathName, Served, answer, body, described, guarded, needs, reply
+from receiver.keys.door import needs
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules import KeyLimits, Scope
+from receiver.wiring.service import Served
 
 MAX_KEY_BODY_BYTES = 16 * 1024
 KeyName = Annotated[

@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from receiver.kernel.errors import NotAllowed, NotFound, StoreError
 from receiver.kernel.http.models import ErrorAnswer
-from receiver.keys.door import Served, Token, answer, described
+from receiver.kernel.http.openapi import Token, answer, described
 from receiver.lifecycle.rules.task import content_type_of
 from receiver.media.storage.links import Links
 from receiver.media.storage.local import (
@@ -27,6 +27,7 @@ from receiver.media.storage.local import (
     byte_range,
     open_media_store,
 )
+from receiver.wiring.service import Served
 
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

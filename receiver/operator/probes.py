@@ -11,9 +11,10 @@ from starlette.responses import Response
 from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError
 from receiver.kernel.http.answers import is_admin
 from receiver.kernel.http.models import ErrorAnswer, Ok
-from receiver.keys.door import Served, answer, described, media, reply
+from receiver.kernel.http.openapi import answer, described, media, reply
 from receiver.operator import actions as operations
 from receiver.operator import queries
+from receiver.wiring.service import Served
 
 METRICS_TYPE = "text/plain; version=0.0.4"
 _LIVE = described("The process answers; no dependency is checked.", auth="none")

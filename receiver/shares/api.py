@@ -22,19 +22,9 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
+from receiver.kernel.http.openapi import PathId, Token, answer, described, guarded, media, reply
 from receiver.keys.bearers import Keyring, Keys
-from receiver.keys.door import (
-    PathId,
-    Served,
-    Token,
-    answer,
-    caller_of,
-    described,
-    guarded,
-    media,
-    needs,
-    reply,
-)
+from receiver.keys.door import caller_of, needs
 from receiver.lifecycle.rules.answers import TaskIdParams
 from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import TERMINAL_STATES
@@ -42,7 +32,7 @@ from receiver.shares.links import ShareRefused, ShareSigner, ShareSigning
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
 from receiver.stream.changes import ChangeHub, Changes, Subscription
-from receiver.wiring.service import Service
+from receiver.wiring.service import Served, Service
 
 KEEP_ALIVE_SECONDS = 15.0
 DEFAULT_TTL_SECONDS = 7 * 86400

@@ -8,18 +8,13 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from receiver.kernel.http import models as m
-from receiver.keys.door import (
-    Served,
-    caller_of,
-    described,
-    guarded,
-    media,
-    needs,
-)
+from receiver.kernel.http.openapi import described, guarded, media
+from receiver.keys.door import caller_of, needs
 from receiver.lifecycle.rules import answers
 from receiver.stream.changes import Changes
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
+from receiver.wiring.service import Served
 
 live = APIRouter(tags=["live"])
 

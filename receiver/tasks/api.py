@@ -12,19 +12,17 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
-from receiver.kernel.observability import tracing
-from receiver.keys.door import (
+from receiver.kernel.http.openapi import (
     LIMIT_RETRY_AFTER,
     PathId,
-    Served,
     answer,
     body,
-    caller_of,
     described,
     guarded,
-    needs,
     reply,
 )
+from receiver.kernel.observability import tracing
+from receiver.keys.door import caller_of, needs
 from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.tasks import actions as task_actions
@@ -32,6 +30,7 @@ from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
 from receiver.tasks.detail import TaskDetail, detail_answer
 from receiver.tasks.submit import AnyTaskRequest
+from receiver.wiring.service import Served
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
 MAX_SUBMIT_BYTES = 100 * 1024 * 1024

@@ -1,7 +1,10 @@
 """Errors become answers here, in one place: each class of receiver/kernel/errors.py has its HTTP
-status and machine-readable code, found along the class's ancestry (the nearest wins)."""
+status and machine-readable code, found along the class's ancestry (the nearest wins); and
+FastAPI's refusal of a parameter becomes the relay's own."""
 
 from __future__ import annotations
+
+from fastapi.exceptions import RequestValidationError
 
 from receiver.kernel.errors import (
     BodyTooLarge,
@@ -57,3 +60,15 @@ def answer_for(exc: RelayError) -> tuple[int, str]:
         if cls in _ANSWERS:
             return _ANSWERS[cls]
     return 500, "internal"
+
+
+def malformed(exc: RequestValidationError) -> MalformedRequest:
+    """FastAPI's refusal of a parameter, in the relay's words: `<name>: <why>`, never the
+    value given (it may hold a secret)."""
+    found = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"][1:]) or "parameters"
+        cause = err.get("ctx", {}).get("error")
+        why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
+        found.append(f"{where}: {why}")
+    return MalformedRequest("; ".join(found))
