@@ -30,6 +30,8 @@ from pathlib import Path
 # correctness: the child imports it itself.
 PRELOAD = [
     "receiver.cli.main",
+    "receiver.cli.runners",
+    "receiver.cli.offline",
     "receiver.app.build",
     "receiver.app.server",
     "receiver.app.deliver",

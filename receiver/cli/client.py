@@ -1,6 +1,6 @@
 """A client of a running relay, through its HTTP API with $RECEIVER_ADMIN_TOKEN: submit a
 task (and follow it to its end), tail the live stream of changes. The HTTP side is in
-remote.py; here are the commands and what they print."""
+relay.py, what it reads in remote.py; here are the commands and what they print."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from typing import IO, Any, TypedDict, Unpack
+from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 import click
 
@@ -19,7 +19,6 @@ from receiver.cli.remote import (
     TERMINAL,
     TOKEN_ENV,
     URL_ENV,
-    Relay,
     RemoteError,
     StreamUnavailable,
     change_line,
@@ -28,6 +27,9 @@ from receiver.cli.remote import (
     submit_body,
 )
 from receiver.lifecycle.rules.task import KIND_NAMES
+
+if TYPE_CHECKING:
+    from receiver.cli.relay import Relay
 
 url_option = click.option(
     "--url",
@@ -42,6 +44,8 @@ def relay_of(url: str) -> Relay:
     token = os.environ.get(TOKEN_ENV)
     if not token:
         fail(f"set ${TOKEN_ENV} to the relay's admin token")
+    from receiver.cli.relay import Relay
+
     return Relay(url, token)
 
 

@@ -1,21 +1,66 @@
-"""What the commands share: the --config option, reading the settings, and the way every
-command fails (one line on stderr, exit status 2)."""
+"""What the commands share: the group that imports a command's module only when it is
+called, the --config option, reading the settings, and the way every command fails (one
+line on stderr, exit status 2).
+
+A command's help, and the start of every command, import no more than click and the
+command's own module: the service (its config's models, HTTP clients, logging) is imported
+inside the command that uses it."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from pathlib import Path
-from typing import NoReturn
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from receiver.config import CONFIG_ENV, Settings, read_settings
-from receiver.destinations.registry import require_extras
+from receiver import CONFIG_ENV
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.extras import require, require_configured
-from receiver.kernel.moments import epoch_seconds
-from receiver.kernel.observability.logs import add_secrets, scrub
+
+if TYPE_CHECKING:
+    from receiver.config import Settings
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are named in a table, `name: ("module:attribute", short help)`:
+    a command's module is imported when the command is called or asked for its help, and
+    the group's own help lists them all from the table (the short help as the command's
+    docstring gives it, which tests/unit/test_cli_lean.py holds the same)."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name][0].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's list of commands, with the short help of those not imported taken from
+        the table (cut to the width as click cuts a command's own)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [
+            (
+                name,
+                (
+                    self.commands.get(name) or click.Command(name, help=self.lazy[name][1])
+                ).get_short_help_str(limit),
+            )
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 config_option = click.option(
     "--config",
@@ -28,6 +73,8 @@ config_option = click.option(
 
 def fail(message: str, status: int = 2) -> NoReturn:
     """One line on stderr, every secret the process knows cut out of it."""
+    from receiver.kernel.observability.logs import scrub
+
     click.echo(f"receiver: {scrub(message)}", err=True)
     sys.exit(status)
 
@@ -40,6 +87,8 @@ def not_found(message: str) -> NoReturn:
 def moment(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     """An option's time as the API takes it: epoch seconds, or ISO 8601 (UTC unless it
     says otherwise)."""
+    from receiver.kernel.moments import epoch_seconds
+
     if value is None:
         return None
     try:
@@ -50,6 +99,9 @@ def moment(ctx: click.Context, param: click.Parameter, value: str | None) -> flo
 
 def settings_of(config_path: str | None) -> Settings:
     """The settings alone, without the secrets: what the tools over the store need."""
+    from receiver.config import read_settings
+    from receiver.kernel.observability.logs import add_secrets
+
     try:
         settings = read_settings(config_path or os.environ.get(CONFIG_ENV) or None)
     except ConfigError as exc:
@@ -61,6 +113,9 @@ def settings_of(config_path: str | None) -> Settings:
 
 def installed_for(settings: Settings) -> None:
     """Exit in one line when a configured feature's extra of the package is missing."""
+    from receiver.destinations.registry import require_extras
+    from receiver.kernel.extras import require, require_configured
+
     media = settings.media.store if settings.media.enabled else None
     try:
         require_configured(settings.storage.url, media)
@@ -74,6 +129,8 @@ def installed_for(settings: Settings) -> None:
 def store_url(config_path: str | None, settings: Settings) -> str:
     """The storage URL of a command that reads the store: a SQLite file that is not there
     is refused in one line (opening it would make an empty one, and show nothing)."""
+    from pathlib import Path
+
     url = settings.storage.url
     if not url.startswith("sqlite:///"):
         return url

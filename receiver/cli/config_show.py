@@ -7,8 +7,6 @@ import os
 import click
 
 from receiver.cli.common import config_option, fail
-from receiver.config import effective_settings
-from receiver.config.show import as_toml, effective, secret_variables
 from receiver.kernel.errors import ConfigError
 
 
@@ -21,6 +19,9 @@ def config() -> None:
 @config_option
 def show(config_path: str | None) -> None:
     """Print the effective configuration as TOML, secrets masked; exit 2 on a problem."""
+    from receiver.config import effective_settings
+    from receiver.config.show import as_toml, effective, secret_variables
+
     try:
         settings = effective_settings(config_path)
     except ConfigError as exc:

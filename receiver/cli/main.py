@@ -1,192 +1,89 @@
-"""The `receiver` command: the group, and the runners of the relay's processes (serve,
-deliver, simulate, demo) with `secret`. The operator tools over the store are in
-store_tools.py, the client of a running relay (submit, tail) in client.py."""
+"""The `receiver` command: its group, and a table of its commands, each imported from its
+module only when it is called or asked for its help, so that `receiver --help` and the
+start of every command load none of the service (tests/unit/test_cli_lean.py).
+
+The runners of the relay's processes (serve, deliver, simulate, sink, demo) with `secret`
+are in runners.py, the operator tools over the store in store_tools.py and
+maintenance.py, the client of a running relay (submit, tail, keys, downstreams made
+through the API) in client.py, keys.py and managed.py."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import click
 
-from receiver.cli import client, config_show, keys, maintenance, managed, store_tools
-from receiver.cli.common import config_option, fail, installed_for
-from receiver.cli.offline import with_store
-from receiver.config import Config, load
-from receiver.kernel.errors import ConfigError, StoreError
-from receiver.kernel.store import Store
+from receiver.cli.common import LazyGroup
+
+# name: ("module:command", its short help, as its docstring's first sentence gives it).
+COMMANDS = {
+    "backup": (
+        "receiver.cli.maintenance:backup",
+        "Copy the SQLite store to PATH while the relay serves, check the copy, and say what"
+        " it holds.",
+    ),
+    "config": (
+        "receiver.cli.config_show:config",
+        "The configuration: file, `RECEIVER__<SECTION>__<KEY>` variables and defaults.",
+    ),
+    "deliver": (
+        "receiver.cli.runners:deliver",
+        "Run only the fan-out, beside `receiver serve` with delivery.in_process = false.",
+    ),
+    "deliveries": ("receiver.cli.store_tools:deliveries", "Inspect the delivery outbox."),
+    "demo": (
+        "receiver.cli.runners:demo",
+        "Run simulator, a downstream sink and the relay locally; show one task of each route.",
+    ),
+    "downstreams": (
+        "receiver.cli.store_tools:downstreams",
+        "See each downstream's health; disable one, or enable it and recover what it missed;"
+        " make, change, rotate the secret of and remove downstreams through a running relay.",
+    ),
+    "keys": (
+        "receiver.cli.keys:keys",
+        "API keys for apps: each holds only the scopes it is given.",
+    ),
+    "media": (
+        "receiver.cli.store_tools:media",
+        "The copies of finished renders (the [media] section).",
+    ),
+    "prune": (
+        "receiver.cli.maintenance:prune",
+        "Remove ended tasks past retention.task_days (the relay also does, every"
+        " advanced.retention.prune_interval_seconds), with everything that hangs on them.",
+    ),
+    "replay": (
+        "receiver.cli.store_tools:replay",
+        "Queue deliveries for an immediate new attempt (a running service sends them).",
+    ),
+    "secret": (
+        "receiver.cli.runners:secret",
+        "Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream.",
+    ),
+    "serve": (
+        "receiver.cli.runners:serve",
+        "Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port).",
+    ),
+    "simulate": (
+        "receiver.cli.runners:simulate",
+        "Run a local CometAPI simulator to develop against.",
+    ),
+    "sink": (
+        "receiver.cli.runners:sink",
+        "Run a downstream that prints each webhook it gets and checks its signature.",
+    ),
+    "submit": (
+        "receiver.cli.client:submit",
+        "Submit a task through a running relay; with --wait, follow it to its end.",
+    ),
+    "tail": (
+        "receiver.cli.client:tail",
+        "Print each change as it happens (tasks, delivery attempts) until Ctrl-C.",
+    ),
+    "tasks": ("receiver.cli.store_tools:tasks", "Inspect stored tasks."),
+}
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy=COMMANDS)
 @click.version_option(package_name="runway-relay")
 def main() -> None:
     """Runway task relay: submit through CometAPI, receive callbacks, fan results out."""
-
-
-def _load_to_run(config_path: str | None) -> Config:
-    """The config of a long-running command, with its store reachable and logging set up."""
-    config, media_keys = _load_config(config_path)
-    _get_ready(config_path, config, media_keys)
-    return config
-
-
-def _load_config(config_path: str | None) -> tuple[Config, tuple[str, ...]]:
-    """The config, and the media store's keys (secrets to scrub), or one line and exit."""
-    from receiver.kernel.observability import tracing
-    from receiver.media.storage.local import s3_keys
-
-    try:
-        config = load(config_path)
-        tracing.configure()
-    except ConfigError as exc:
-        fail(f"config error: {exc}")
-    installed_for(config.settings)
-    try:
-        if config.settings.media.enabled and config.settings.media.store == "s3":
-            return config, s3_keys(config.settings.media, os.environ) or ()
-    except ConfigError as exc:
-        fail(f"config error: {exc}")
-    return config, ()
-
-
-def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, ...]) -> None:
-    from receiver.kernel.observability import logs
-
-    # A database that is down, or that a newer release has migrated, is reported in one
-    # line here, not as a startup traceback.
-    with_store(config_path, _ready_to_run, to_run=True)
-    logs.configure(config.settings.logging.level, [*config.log_secrets(), *media_keys])
-    for line in config.deprecations:
-        logs.get_logger("receiver.config").warning("config.deprecated", detail=line)
-    from receiver.kernel.observability import tracing
-
-    if (where := tracing.exports_to()) is not None:
-        logs.get_logger("receiver.tracing").info(
-            "tracing.on", exports_to=where, flush_at_most_seconds=tracing.FLUSH_SECONDS
-        )
-
-
-async def _ready_to_run(store: Store) -> None:
-    await store.ready(schema=False)
-    await store.check_schema()
-
-
-def _take_workers(store: Store, deliveries: bool, polls: bool) -> None:
-    """Refuse, in one line and before any lease is touched, to run work another process
-    already runs on this store (SQLite: one process each)."""
-    try:
-        store.take_workers(deliveries=deliveries, polls=polls)
-    except StoreError as exc:
-        fail(str(exc))
-
-
-@main.command()
-@config_option
-def serve(config_path: str | None) -> None:
-    """Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port)."""
-    from receiver.app import server
-    from receiver.app.build import build_service, create_app
-
-    config, media_keys = _load_config(config_path)
-    try:
-        listening = server.bind(config.settings.server)  # before the store or any worker
-    except ConfigError as exc:
-        fail(exc.detail)
-    _get_ready(config_path, config, media_keys)
-    service = build_service(config)
-    _take_workers(service.store, config.settings.delivery.in_process, polls=True)
-    server.run(create_app(service), config, listening)
-
-
-@main.command()
-@config_option
-@click.option(
-    "--metrics-port",
-    type=int,
-    default=None,
-    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT.",
-)
-def deliver(config_path: str | None, metrics_port: int | None) -> None:
-    """Run only the fan-out, beside `receiver serve` with delivery.in_process = false."""
-    from prometheus_client import start_http_server
-
-    from receiver.app.build import build_service
-    from receiver.app.deliver import deliver as run_deliveries
-
-    config = _load_to_run(config_path)
-    if config.settings.delivery.in_process:
-        fail(
-            "config error: config key delivery.in_process: set it to false, so that"
-            " `receiver serve` leaves the deliveries to this worker"
-        )
-    service = build_service(config)
-    _take_workers(service.store, deliveries=True, polls=False)
-    if metrics_port is not None:
-        start_http_server(metrics_port, addr="127.0.0.1", registry=service.metrics.registry)
-    run_deliveries(service)
-
-
-@main.command()
-def secret() -> None:
-    """Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream."""
-    from receiver.kernel.secrets.webhooks import new_secret
-
-    click.echo(new_secret())
-
-
-@main.command()
-@click.option("--port", type=int, default=8090, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--api-key", default=None, help="Accept only this key (default: any).")
-def simulate(port: int, host: str, api_key: str | None) -> None:
-    """Run a local CometAPI simulator to develop against."""
-    from receiver.devtools.simulator import run_simulator
-
-    run_simulator(port, host=host, api_key=api_key)
-
-
-@main.command()
-@click.option("--port", type=int, default=8070, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option(
-    "--secret",
-    envvar="RECEIVER_SINK_SECRET",
-    default=None,
-    help="The downstream's whsec_ secret: signatures are checked, a bad one answered 401"
-    " (or set $RECEIVER_SINK_SECRET, which stays out of the process list).",
-)
-def sink(port: int, host: str, secret: str | None) -> None:
-    """Run a downstream that prints each webhook it gets and checks its signature."""
-    from receiver.devtools.printing_sink import run_printing_sink
-
-    try:
-        run_printing_sink(port, host, secret)
-    except ValueError as exc:
-        fail(f"--secret: {exc}")
-
-
-@main.command()
-def demo() -> None:
-    """Run simulator, a downstream sink and the relay locally; show one task of each route."""
-    from receiver.devtools.demo import run_demo
-
-    sys.exit(run_demo())
-
-
-# The operator tools over the store and the client of a running relay, from their modules.
-for command in (
-    store_tools.tasks,
-    store_tools.deliveries,
-    store_tools.replay,
-    store_tools.downstreams,
-    store_tools.media,
-    client.submit,
-    client.tail,
-    keys.keys,
-    maintenance.prune,
-    maintenance.backup,
-    config_show.config,
-):
-    main.add_command(command)
-for command in (managed.create, managed.change, managed.rotate, managed.remove):
-    store_tools.downstreams.add_command(command)

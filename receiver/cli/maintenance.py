@@ -4,17 +4,16 @@ serves). Both run with the relay's config file, beside a running relay or withou
 
 from __future__ import annotations
 
-import asyncio
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from receiver.cli.common import config_option, fail, settings_of, store_url
-from receiver.cli.offline import with_store
 from receiver.kernel.errors import StoreError
-from receiver.kernel.store import Store
-from receiver.retention import worker as retention
-from receiver.retention.rules import pages_to_free
+
+if TYPE_CHECKING:
+    from receiver.kernel.store import Store
 
 _WHAT = {
     "tasks": "tasks",
@@ -36,6 +35,10 @@ def _megabytes(size: float) -> str:
 def prune(config_path: str | None, dry_run: bool) -> None:
     """Remove ended tasks past retention.task_days (the relay also does, every
     advanced.retention.prune_interval_seconds), with everything that hangs on them."""
+    from receiver.cli.offline import with_store
+    from receiver.retention import worker as retention
+    from receiver.retention.rules import pages_to_free
+
     settings = settings_of(config_path)
     policy = retention.policy_of(settings.retention)
 
@@ -66,6 +69,8 @@ def prune(config_path: str | None, dry_run: bool) -> None:
 def backup(config_path: str | None, path: str) -> None:
     """Copy the SQLite store to PATH while the relay serves, check the copy, and say what
     it holds. (PostgreSQL: use pg_dump, see docs/operations.md.)"""
+    import asyncio
+
     from receiver.operator.backup import backup as take
 
     url = store_url(config_path, settings_of(config_path))

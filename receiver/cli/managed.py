@@ -11,8 +11,6 @@ import click
 from receiver.cli.client import relay_of, url_option
 from receiver.cli.common import fail
 from receiver.cli.remote import RemoteError
-from receiver.destinations.brokers import BrokerDestination
-from receiver.destinations.registry import PROVIDERS
 
 
 def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -21,11 +19,6 @@ def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) 
             return relay.call(method, path, json=body)  # None: no body
     except RemoteError as exc:
         fail(str(exc))
-
-
-# The formats whose settings name where a message goes, as --target's error lists them.
-_BROKERS = [f for f, p in PROVIDERS.items() if isinstance(p, BrokerDestination)]
-_OTHERS = ", ".join(f for f, p in PROVIDERS.items() if p.target_setting and f not in _BROKERS)
 
 
 def _settings(
@@ -45,16 +38,26 @@ def _settings(
     if channels:
         body["channels"] = list(channels)
     if target is not None:
-        provider = PROVIDERS.get(fmt or "")
-        if provider is None or provider.target_setting is None:
-            brokers = ", ".join(_BROKERS)
-            fail(f"--target is for a broker format ({brokers}) or {_OTHERS}: give --format")
-        body[provider.target_setting] = target
+        body[_target_setting(fmt)] = target
     if timeout is not None:
         body["timeout"] = timeout
     if max_in_flight is not None:
         body["max_in_flight"] = max_in_flight
     return body
+
+
+def _target_setting(fmt: str | None) -> str:
+    """The setting --target fills for this format, or one line naming the formats that
+    take one."""
+    from receiver.destinations.brokers import BrokerDestination
+    from receiver.destinations.registry import PROVIDERS
+
+    provider = PROVIDERS.get(fmt or "")
+    if provider is None or provider.target_setting is None:
+        brokers = [f for f, p in PROVIDERS.items() if isinstance(p, BrokerDestination)]
+        others = ", ".join(f for f, p in PROVIDERS.items() if p.target_setting and f not in brokers)
+        fail(f"--target is for a broker format ({', '.join(brokers)}) or {others}: give --format")
+    return provider.target_setting
 
 
 def _expressions(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,18 +1,15 @@
-"""The CLI's side of a running relay: its admin API over HTTP, and the live stream.
-
-What can be said without a network (reading Server-Sent Events, drawing progress, the
-lines `receiver tail` prints) is kept in plain functions, unit-tested alone.
+"""The CLI's side of a running relay: what can be said without a network (reading
+Server-Sent Events, drawing progress, the lines `receiver tail` prints), in plain functions
+unit-tested alone. Its admin API over HTTP, and the live stream, are in relay.py, imported
+only by the commands that call it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import httpx
 
 from receiver.lifecycle.rules.task import KIND_NAMES, kind_of
 
@@ -75,106 +72,6 @@ class EventReader:
         if not data:
             return None
         return ServerEvent(event, "\n".join(data), self.last_id)
-
-
-class Relay:
-    """A running relay's admin API, with the admin token; every failure is a RemoteError."""
-
-    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.http = httpx.Client(
-            base_url=self.url,
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> Relay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RemoteError(self._unreachable(exc)) from None
-        _check(response)
-        return response.json()
-
-    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = self.call("POST", "/v1/tasks", json=body)
-        return answer
-
-    def task(self, task_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self.call("GET", f"/v1/tasks/{task_id}")
-        return answer
-
-    def follow(
-        self, task_id: str | None = None, since: float | None = None, give_up: float = 60.0
-    ) -> Iterator[ServerEvent]:
-        """The live stream, for ever: reconnects where it left off when the connection
-        drops, and gives up when the relay has been unreachable for `give_up` seconds."""
-        reader = EventReader()
-        params: dict[str, str] = {}
-        if task_id:
-            params["task_id"] = task_id
-        if since is not None:
-            params["since"] = repr(since)
-        lost_since: float | None = None
-        connected = False
-        while True:
-            headers = {"Last-Event-ID": reader.last_id} if reader.last_id else {}
-            try:
-                with self.http.stream(
-                    "GET",
-                    "/v1/stream",
-                    params=params,
-                    headers=headers,
-                    timeout=httpx.Timeout(self.http.timeout.connect, read=None),
-                ) as response:
-                    if response.status_code == 404:
-                        raise StreamUnavailable("this relay has no live stream")
-                    if response.status_code != 200:
-                        response.read()
-                        _check(response)
-                    connected, lost_since = True, None
-                    for line in response.iter_lines():
-                        event = reader.feed(line)
-                        if event is not None:
-                            yield event
-            except httpx.HTTPError as exc:
-                # Unreachable from the start: say so now. Lost later: the relay may be
-                # restarting, so try again for a while, from the last event seen.
-                lost_since = lost_since or time.monotonic()
-                if not connected or time.monotonic() - lost_since > give_up:
-                    raise RemoteError(self._unreachable(exc)) from None
-            time.sleep((reader.retry_ms or 1000) / 1000)
-
-    def _unreachable(self, exc: httpx.HTTPError) -> str:
-        if isinstance(exc, httpx.TimeoutException):
-            return f"the relay at {self.url} did not answer in time"
-        reason = type(exc).__name__
-        if isinstance(exc, httpx.ConnectError):
-            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
-        return f"cannot reach the relay at {self.url}: {reason}"
-
-
-def _check(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    if response.status_code == 401:
-        raise RemoteError(f"the relay refused the admin token (401): check ${TOKEN_ENV}")
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    reason = detail if isinstance(detail, str) and detail else response.reason_phrase
-    raise RemoteError(f"the relay answered {response.status_code}: {reason}")
 
 
 def submit_body(

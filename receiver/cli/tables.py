@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from receiver.lifecycle.rules.records import Delivery
+if TYPE_CHECKING:
+    from receiver.lifecycle.rules.records import Delivery
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -27,7 +27,6 @@ from receiver.config.load import (
     timeout_problem,
 )
 from receiver.config.sections import (
-    CONFIG_ENV,
     CallbackConfig,
     ConsoleConfig,
     DeliveryConfig,
@@ -42,7 +41,6 @@ from receiver.config.sections import (
 from receiver.config.settings import Settings
 
 __all__ = [
-    "CONFIG_ENV",
     "SHOWN_SETTINGS",
     "CallbackConfig",
     "Config",

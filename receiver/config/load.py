@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
+from receiver import CONFIG_ENV
 from receiver.config.downstream import (
     DownstreamConfig,
     DownstreamSettings,
@@ -23,7 +24,6 @@ from receiver.config.downstream import (
 )
 from receiver.config.environ import overlay
 from receiver.config.names import Normalised, unknown
-from receiver.config.sections import CONFIG_ENV
 from receiver.config.settings import Settings
 from receiver.destinations.publishing import BrokerTarget
 from receiver.destinations.registry import provider_of

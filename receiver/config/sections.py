@@ -20,7 +20,6 @@ from receiver.config.share import FrameOrigin, ShareLook
 from receiver.lifecycle.rules.polling import PollLease, PollRule
 from receiver.lifecycle.rules.reports import ClaimPolicy
 
-CONFIG_ENV = "RECEIVER_CONFIG"
 CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
 
 

@@ -314,9 +314,12 @@ def _check_command(words: list[str]) -> None:
     command: click.Command = main
     while words and isinstance(command, click.Group) and not words[0].startswith("-"):
         names = re.split(r"[/|]", words.pop(0))  # `tasks list/show`: both
-        for name in names:
-            assert name in command.commands, f"no command {name!r} under {command.name!r}"
-        command = command.commands[names[0]]
+        ctx = click.Context(command)
+        subs = [command.get_command(ctx, name) for name in names]  # imported when named
+        for name, sub in zip(names, subs, strict=True):
+            assert sub is not None, f"no command {name!r} under {command.name!r}"
+        assert subs[0] is not None
+        command = subs[0]
     options = {o for p in command.params for o in [*p.opts, *p.secondary_opts]}
     for word in words:
         option = word.strip("[]").split("=")[0]

@@ -1,0 +1,168 @@
+"""The runners of the relay's processes (`receiver serve`, `deliver`, `simulate`, `sink`,
+`demo`) with `secret`. Each imports what it runs when it is called, so that its help loads
+none of the service."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from receiver.cli.common import config_option, fail, installed_for
+from receiver.kernel.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from receiver.config import Config
+    from receiver.kernel.store import Store
+
+
+def _load_to_run(config_path: str | None) -> Config:
+    """The config of a long-running command, with its store reachable and logging set up."""
+    config, media_keys = _load_config(config_path)
+    _get_ready(config_path, config, media_keys)
+    return config
+
+
+def _load_config(config_path: str | None) -> tuple[Config, tuple[str, ...]]:
+    """The config, and the media store's keys (secrets to scrub), or one line and exit."""
+    from receiver.config import load
+    from receiver.kernel.observability import tracing
+    from receiver.media.storage.local import s3_keys
+
+    try:
+        config = load(config_path)
+        tracing.configure()
+    except ConfigError as exc:
+        fail(f"config error: {exc}")
+    installed_for(config.settings)
+    try:
+        if config.settings.media.enabled and config.settings.media.store == "s3":
+            return config, s3_keys(config.settings.media, os.environ) or ()
+    except ConfigError as exc:
+        fail(f"config error: {exc}")
+    return config, ()
+
+
+def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, ...]) -> None:
+    from receiver.cli.offline import with_store
+    from receiver.kernel.observability import logs, tracing
+
+    # A database that is down, or that a newer release has migrated, is reported in one
+    # line here, not as a startup traceback.
+    with_store(config_path, _ready_to_run, to_run=True)
+    logs.configure(config.settings.logging.level, [*config.log_secrets(), *media_keys])
+    for line in config.deprecations:
+        logs.get_logger("receiver.config").warning("config.deprecated", detail=line)
+    if (where := tracing.exports_to()) is not None:
+        logs.get_logger("receiver.tracing").info(
+            "tracing.on", exports_to=where, flush_at_most_seconds=tracing.FLUSH_SECONDS
+        )
+
+
+async def _ready_to_run(store: Store) -> None:
+    await store.ready(schema=False)
+    await store.check_schema()
+
+
+def _take_workers(store: Store, deliveries: bool, polls: bool) -> None:
+    """Refuse, in one line and before any lease is touched, to run work another process
+    already runs on this store (SQLite: one process each)."""
+    try:
+        store.take_workers(deliveries=deliveries, polls=polls)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+@click.command()
+@config_option
+def serve(config_path: str | None) -> None:
+    """Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port)."""
+    from receiver.app import server
+    from receiver.app.build import build_service, create_app
+
+    config, media_keys = _load_config(config_path)
+    try:
+        listening = server.bind(config.settings.server)  # before the store or any worker
+    except ConfigError as exc:
+        fail(exc.detail)
+    _get_ready(config_path, config, media_keys)
+    service = build_service(config)
+    _take_workers(service.store, config.settings.delivery.in_process, polls=True)
+    server.run(create_app(service), config, listening)
+
+
+@click.command()
+@config_option
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT.",
+)
+def deliver(config_path: str | None, metrics_port: int | None) -> None:
+    """Run only the fan-out, beside `receiver serve` with delivery.in_process = false."""
+    from prometheus_client import start_http_server
+
+    from receiver.app.build import build_service
+    from receiver.app.deliver import deliver as run_deliveries
+
+    config = _load_to_run(config_path)
+    if config.settings.delivery.in_process:
+        fail(
+            "config error: config key delivery.in_process: set it to false, so that"
+            " `receiver serve` leaves the deliveries to this worker"
+        )
+    service = build_service(config)
+    _take_workers(service.store, deliveries=True, polls=False)
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=service.metrics.registry)
+    run_deliveries(service)
+
+
+@click.command()
+def secret() -> None:
+    """Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream."""
+    from receiver.kernel.secrets.webhooks import new_secret
+
+    click.echo(new_secret())
+
+
+@click.command()
+@click.option("--port", type=int, default=8090, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--api-key", default=None, help="Accept only this key (default: any).")
+def simulate(port: int, host: str, api_key: str | None) -> None:
+    """Run a local CometAPI simulator to develop against."""
+    from receiver.devtools.simulator import run_simulator
+
+    run_simulator(port, host=host, api_key=api_key)
+
+
+@click.command()
+@click.option("--port", type=int, default=8070, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--secret",
+    envvar="RECEIVER_SINK_SECRET",
+    default=None,
+    help="The downstream's whsec_ secret: signatures are checked, a bad one answered 401"
+    " (or set $RECEIVER_SINK_SECRET, which stays out of the process list).",
+)
+def sink(port: int, host: str, secret: str | None) -> None:
+    """Run a downstream that prints each webhook it gets and checks its signature."""
+    from receiver.devtools.printing_sink import run_printing_sink
+
+    try:
+        run_printing_sink(port, host, secret)
+    except ValueError as exc:
+        fail(f"--secret: {exc}")
+
+
+@click.command()
+def demo() -> None:
+    """Run simulator, a downstream sink and the relay locally; show one task of each route."""
+    from receiver.devtools.demo import run_demo
+
+    sys.exit(run_demo())
