@@ -17,8 +17,8 @@ from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
-from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.body import refuse_nul
+from receiver.kernel.http.models import as_answer
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules import answers

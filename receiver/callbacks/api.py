@@ -9,8 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from receiver.kernel.http.answer import Answer
-from receiver.kernel.http.models import ErrorAnswer
+from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import Token, answer, body, described
 
 PATH = "/callbacks/runway/{token}"

@@ -15,10 +15,9 @@ from receiver.catalog import asyncapi
 from receiver.deliveries import preview as previews
 from receiver.downstreams import manage as managed
 from receiver.downstreams.directory import directory_of
-from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
-from receiver.kernel.http.models import ErrorAnswer
+from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, media, reply
 from receiver.keys.door import caller_of, needs
 from receiver.lifecycle.rules.catalog import catalog

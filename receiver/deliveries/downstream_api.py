@@ -15,9 +15,8 @@ from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, own_name
 from receiver.downstreams.manage import read_checked
-from receiver.kernel.http.answer import Answer
 from receiver.kernel.http.body import read_json
-from receiver.kernel.http.models import ErrorAnswer
+from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.keys.door import needs
 from receiver.lifecycle.rules.answers import RecoverParams

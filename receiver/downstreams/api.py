@@ -20,9 +20,8 @@ from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import NotFound
-from receiver.kernel.http.answer import Answer, BreakerState
 from receiver.kernel.http.body import read_json
-from receiver.kernel.http.models import ErrorAnswer
+from receiver.kernel.http.models import Answer, BreakerState, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.keys.bearers import Keyring, Keys
 from receiver.keys.door import caller_of, needs

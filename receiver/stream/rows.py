@@ -3,7 +3,7 @@ first, for the live streams."""
 
 from __future__ import annotations
 
-from receiver.kernel.http.answer import as_answer
+from receiver.kernel.http.models import as_answer
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rules.answers import AttemptSummary, TaskSummary
 from receiver.lifecycle.rules.records import Attempt, Change, Task

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import Field
 
-from receiver.kernel.http.answer import as_answer
+from receiver.kernel.http.models import as_answer
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.answers import (
     AttemptSummary,

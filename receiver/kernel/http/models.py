@@ -4,13 +4,11 @@ its events', deliveries' and attempts' own are the lifecycle's (its rules/answer
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from receiver.kernel.errors import ParseError
-from receiver.kernel.http.answer import Answer as Answer
-from receiver.kernel.http.answer import BreakerState as BreakerState
 from receiver.kernel.http.body import check_depth
 from receiver.kernel.moments import epoch_seconds
 
@@ -19,6 +17,21 @@ TEXT = r"^[^\x00]*$"
 Text = Annotated[str, Field(max_length=500, pattern=TEXT)]
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT)]
 Key = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT)]
+BreakerState = Literal["closed", "half_open", "open"]
+
+
+class Answer(BaseModel):
+    """An answer forbids unknown fields: one given in a dict and not declared here fails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def as_answer(model: type[BaseModel], source: object) -> dict[str, Any]:
+    """`source` as `model` shows it, in JSON's types: a dict, or a record read by its
+    attributes (its nested records too)."""
+    return model.model_validate(source, from_attributes=True).model_dump(
+        mode="json", exclude_unset=True
+    )
 
 
 class ErrorAnswer(Answer):

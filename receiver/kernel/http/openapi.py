@@ -11,9 +11,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Path
 from pydantic import BaseModel, TypeAdapter
 
-from receiver.kernel.http.answer import as_answer
 from receiver.kernel.http.answers import Json
-from receiver.kernel.http.models import TEXT, ErrorAnswer
+from receiver.kernel.http.models import TEXT, ErrorAnswer, as_answer
 
 A = TypeVar("A", bound=BaseModel)
 REF = "#/components/schemas/{model}"
