@@ -4,30 +4,26 @@ disable and enable, old media copies to prune.
 
 What changes something calls the same operation as the admin API and the console
 (receiver/operator/actions.py); a running relay then sends what it queued.
+
+Each command imports the store's side when it runs: a command's help loads none of it.
 """
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from receiver.cli.common import config_option, fail, moment, not_found, settings_of
-from receiver.cli.offline import with_service, with_store
+from receiver.cli.common import LazyGroup, config_option, fail, moment, not_found, settings_of
 from receiver.cli.tables import deliveries_table, share, short, shown, table, when
-from receiver.deliveries import actions as delivery_actions
-from receiver.deliveries import reads as delivery_reads
-from receiver.downstreams import reads as downstream_reads
-from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.http.models import as_answer
-from receiver.kernel.store import Store
-from receiver.lifecycle.rows.health import DownstreamHealth
-from receiver.lifecycle.rules.answers import TaskSummary
-from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.routing import DELIVERY_STATES
-from receiver.tasks import reads as task_reads
-from receiver.tasks.detail import detail_answer
+
+if TYPE_CHECKING:
+    from receiver.kernel.store import Store
+    from receiver.lifecycle.rows.downstreams import DownstreamHealth
+    from receiver.tasks.reads import TaskHistory
 
 
 @click.group()
@@ -44,6 +40,12 @@ def tasks() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per task.")
 def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """The newest tasks, from the store."""
+    from receiver.cli.offline import with_store
+    from receiver.kernel.http.models import as_answer
+    from receiver.lifecycle.rules.answers import TaskSummary
+    from receiver.lifecycle.rules.records import TaskFilter
+    from receiver.tasks import reads as task_reads
+
     found = with_store(
         config_path, lambda s: task_reads.task_list(s, TaskFilter(state=state, limit=limit))
     )
@@ -72,10 +74,13 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
     )
 
 
-def _overview(detail: task_reads.TaskHistory) -> dict[str, object]:
+def _overview(detail: TaskHistory) -> dict[str, object]:
     """The task's fields as `tasks show` prints them: the relay's copies of the renders as
     its outputs when it made them (CometAPI's links expire), then CometAPI's; and, once it
     failed, the failure code and the message safe to show an end user."""
+    from receiver.kernel.http.models import as_answer
+    from receiver.lifecycle.rules.answers import TaskSummary
+
     fields: dict[str, object] = as_answer(TaskSummary, detail.task)
     copies = detail.copies()
     if copies:
@@ -94,6 +99,9 @@ def _overview(detail: task_reads.TaskHistory) -> dict[str, object]:
 @click.option("--json", "as_json", is_flag=True, help="The task, its events and deliveries.")
 def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
     """One task with its history, from the store."""
+    from receiver.cli.offline import with_store
+    from receiver.tasks import reads as task_reads
+    from receiver.tasks.detail import detail_answer
 
     # The newest events' documents say where the copies are and why it failed.
     detail = with_store(config_path, lambda store: task_reads.task_detail(store, task_id, 20))
@@ -157,6 +165,10 @@ def deliveries() -> None:
 def deliveries_list(
     config_path: str | None, state: str | None, downstream: str | None, limit: int
 ) -> None:
+    from receiver.cli.offline import with_store
+    from receiver.deliveries import reads as delivery_reads
+    from receiver.lifecycle.rules.records import DeliveryFilter
+
     wanted = DeliveryFilter(state, downstream, limit=limit)
     found = with_store(config_path, lambda s: delivery_reads.deliveries(s, wanted))
     click.echo(deliveries_table(found))
@@ -168,15 +180,20 @@ def deliveries_list(
 @click.option("--dead-letters-of", "downstream", help="Replay every dead letter of a downstream.")
 def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: str | None) -> None:
     """Queue deliveries for an immediate new attempt (a running service sends them)."""
+    from receiver.cli.offline import with_service
+    from receiver.deliveries import actions as delivery_actions
+
     if bool(delivery_ids) == bool(downstream):
         fail("give delivery ids or --dead-letters-of DOWNSTREAM (one of the two)")
     if downstream:
         count = with_service(
-            config_path, lambda s: delivery_actions.replay_dead_letters(s, downstream), downstream
+            config_path,
+            lambda s, d: delivery_actions.replay_dead_letters(s, d, downstream),
+            downstream,
         )
     else:
         ids = list(delivery_ids)
-        count = with_service(config_path, lambda s: delivery_actions.replay_deliveries(s, ids))
+        count = with_service(config_path, lambda s, _: delivery_actions.replay_deliveries(s, ids))
     click.echo(f"queued {count} deliveries for replay")
     if delivery_ids and count < len(set(delivery_ids)):
         missing = len(set(delivery_ids)) - count
@@ -187,7 +204,27 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
         )
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "create": (
+            "receiver.cli.managed:create",
+            "Make downstream NAME, delivering to URL; prints its secret, this once.",
+        ),
+        "change": (
+            "receiver.cli.managed:change",
+            "Change downstream NAME (one made through the API).",
+        ),
+        "rotate": (
+            "receiver.cli.managed:rotate",
+            "A new secret for NAME; the old one still signs, beside it, for the overlap.",
+        ),
+        "remove": (
+            "receiver.cli.managed:remove",
+            "Remove NAME: what it still had to deliver ends as dead letters.",
+        ),
+    },
+)
 def downstreams() -> None:
     """See each downstream's health; disable one, or enable it and recover what it missed;
     make, change, rotate the secret of and remove downstreams through a running relay."""
@@ -196,6 +233,10 @@ def downstreams() -> None:
 @downstreams.command("list")
 @config_option
 def downstreams_list(config_path: str | None) -> None:
+    from receiver.cli.offline import with_store
+    from receiver.downstreams import reads as downstream_reads
+    from receiver.downstreams import stories as downstream_rows
+
     configured = [d.name for d in settings_of(config_path).downstream]
 
     async def every(store: Store) -> list[DownstreamHealth]:
@@ -228,8 +269,11 @@ def downstreams_list(config_path: str | None) -> None:
 @click.argument("name")
 def downstreams_disable(config_path: str | None, name: str) -> None:
     """Stop attempting NAME: its deliveries are held until it is enabled."""
+    from receiver.cli.offline import with_service
+    from receiver.deliveries import actions as delivery_actions
+
     changed = with_service(
-        config_path, lambda s: delivery_actions.disable_downstream(s, name), name
+        config_path, lambda s, d: delivery_actions.disable_downstream(s, d, name), name
     )
     click.echo(f"{name}: disabled" if changed else f"{name}: was disabled already")
 
@@ -245,9 +289,12 @@ def downstreams_disable(config_path: str | None, name: str) -> None:
 )
 def downstreams_enable(config_path: str | None, name: str, recover_since: float | None) -> None:
     """Attempt NAME again, and queue what it missed (a running service sends it)."""
+    from receiver.cli.offline import with_service
+    from receiver.deliveries import actions as delivery_actions
+
     since = recover_since
     queued = with_service(
-        config_path, lambda s: delivery_actions.enable_downstream(s, name, since), name
+        config_path, lambda s, d: delivery_actions.enable_downstream(s, d, name, since), name
     )
     click.echo(f"{name}: enabled; {queued} deliveries queued")
 
