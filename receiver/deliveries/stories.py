@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
-from receiver.lifecycle.rows import deliveries, events
-from receiver.lifecycle.rows import health as downstreams
+from receiver.lifecycle.rows import deliveries, downstreams, events
 from receiver.lifecycle.rows.deliveries import AttemptEnd
-from receiver.lifecycle.rows.health import DISABLED, RELAY_TASK
+from receiver.lifecycle.rows.downstreams import DISABLED, RELAY_TASK
 from receiver.lifecycle.rules.records import Attempt, DeliveryJob
 from receiver.lifecycle.rules.retries import row_state
 from receiver.lifecycle.rules.routing import (
@@ -53,15 +52,12 @@ async def ended(
     )
 
 
-DOWNSTREAM_OK = Sql("UPDATE downstreams SET failing_since = NULL WHERE name = ?")
-
-
 def _ended(db: Db, end: AttemptEnd, health: AttemptHealth | None, now: float) -> tuple[bool, bool]:
     kept = deliveries.finish_attempt(db, end, now)
     if health is None:
         return kept, False
     if health.ok:
-        db.execute(DOWNSTREAM_OK, (health.downstream,))
+        downstreams.mark_ok(db, health.downstream)
         return kept, False
     failing = downstreams.mark_failing(db, health.downstream, now)
     if failing is None:

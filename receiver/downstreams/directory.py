@@ -21,7 +21,6 @@ from starlette.requests import Request
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.destinations.registry import PROVIDERS
 from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
     SEALED_HEADERS,
@@ -34,6 +33,7 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.store import Store
 from receiver.keys.stories import apps
+from receiver.lifecycle.rows.downstreams import ManagedRow
 from receiver.lifecycle.rules.routing import SECRET_HELD, Subscription, owner_of
 from receiver.wiring.service import Service
 

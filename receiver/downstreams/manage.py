@@ -23,7 +23,6 @@ from receiver.destinations.registry import provider_of, unallowed_target
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.directory import REMOVED, directory_of
-from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command, installed
 from receiver.kernel.net.guard import check_api_url
@@ -37,6 +36,7 @@ from receiver.kernel.secrets.sealing import (
 from receiver.kernel.secrets.webhooks import new_secret
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
+from receiver.lifecycle.rows.downstreams import ManagedRow
 from receiver.lifecycle.rules.routing import (
     NAME_MAX,
     TASK_WEBHOOK,

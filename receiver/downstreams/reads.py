@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from receiver.downstreams.rows import managed
-from receiver.downstreams.rows.managed import ManagedRow
-from receiver.kernel.store import (
-    Store,
-)
-from receiver.lifecycle.rows import health as downstreams
-from receiver.lifecycle.rows.health import DownstreamHealth
+from receiver.kernel.store import Store
+from receiver.lifecycle.rows import downstreams
+from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
 
 
 async def health(store: Store, names: list[str]) -> list[DownstreamHealth]:
@@ -19,4 +15,4 @@ async def downstreams_made(
     store: Store, names: list[str]
 ) -> tuple[list[ManagedRow], list[DownstreamHealth]]:
     """The downstreams made through the API, and the health of those `names`."""
-    return await store.read(lambda db: (managed.every(db), downstreams.health(db, names)))
+    return await store.read(lambda db: (downstreams.every_made(db), downstreams.health(db, names)))

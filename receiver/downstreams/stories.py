@@ -8,12 +8,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from receiver.downstreams.rows import managed
-from receiver.downstreams.rows.managed import ManagedRow
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import deliveries
-from receiver.lifecycle.rows import health as downstreams
+from receiver.kernel.store.db import Db
+from receiver.lifecycle.rows import deliveries, downstreams
+from receiver.lifecycle.rows.downstreams import Changes, ManagedRow
 from receiver.lifecycle.rules.routing import SECRET_HELD
 
 
@@ -43,33 +41,30 @@ async def enable(store: Store, name: str, recover_since: float | None) -> int:
     return await store.run(write)
 
 
-NOTE_BREAKER = Sql("UPDATE downstreams SET breaker = ?, breaker_changed_at = ? WHERE name = ?")
-
-
 async def note_breaker(store: Store, name: str, state: str) -> None:
-    await store.run(lambda db: db.execute(NOTE_BREAKER, (state, time.time(), name)))
+    await store.run(lambda db: downstreams.note_breaker(db, name, state, time.time()))
 
 
-async def changes_since(store: Store, seq: int) -> managed.Changes:
+async def changes_since(store: Store, seq: int) -> Changes:
     """The downstreams made through the API made, changed or removed after change `seq`
     (-1: all of them; one row read when nothing changed)."""
-    return await store.read(lambda db: managed.changes_since(db, seq))
+    return await store.read(lambda db: downstreams.changes_since(db, seq))
 
 
 async def made(store: Store) -> list[ManagedRow]:
-    return await store.read(managed.every)
+    return await store.read(downstreams.every_made)
 
 
 async def one_made(store: Store, name: str) -> ManagedRow:
-    return await store.read(lambda db: managed.one(db, name))
+    return await store.read(lambda db: downstreams.one_made(db, name))
 
 
 async def create(store: Store, name: str, spec: dict[str, Any], sealed: str) -> ManagedRow:
-    return await store.run(lambda db: managed.create(db, name, spec, sealed, time.time()))
+    return await store.run(lambda db: downstreams.create(db, name, spec, sealed, time.time()))
 
 
 async def change(store: Store, name: str, spec: dict[str, Any]) -> ManagedRow:
-    return await store.run(lambda db: managed.change(db, name, spec, time.time()))
+    return await store.run(lambda db: downstreams.change(db, name, spec, time.time()))
 
 
 async def rotate(
@@ -79,23 +74,20 @@ async def rotate(
 
     def write(db: Db) -> None:
         now = time.time()
-        managed.rotate(db, name, sealed, sealed_previous, now + overlap, now)
+        downstreams.rotate(db, name, sealed, sealed_previous, now + overlap, now)
 
     await store.run(write)
 
 
-RESEAL_MANAGED = Sql("UPDATE downstreams SET sealed_secret = ?, sealed_previous = ? WHERE name = ?")
-
-
 async def reseal(store: Store, name: str, sealed: str, sealed_previous: str | None) -> None:
-    await store.run(lambda db: db.execute(RESEAL_MANAGED, (sealed, sealed_previous, name)))
+    await store.run(lambda db: downstreams.reseal(db, name, sealed, sealed_previous))
 
 
 async def remove(store: Store, name: str, reason: str) -> int:
     """Gone: whatever it still had to deliver ends as a dead letter with `reason`; how many."""
 
     def write(db: Db) -> int:
-        managed.remove(db, name)
+        downstreams.remove(db, name)
         return deliveries.end_downstream(db, name, reason, time.time())
 
     return await store.run(write)

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import deliveries
-from receiver.lifecycle.rows import health as downstreams
-from receiver.lifecycle.rows.health import DownstreamHealth
+from receiver.lifecycle.rows import deliveries, downstreams
+from receiver.lifecycle.rows.downstreams import DownstreamHealth
 from receiver.lifecycle.rules.records import Activity, Delivery, DeliveryFilter, Task, TaskFilter
 from receiver.operator import rows
 from receiver.tasks.rows import queue as submit_queue

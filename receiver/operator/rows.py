@@ -4,7 +4,7 @@ live stream's changes and the hourly activity chart."""
 from __future__ import annotations
 
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import health as downstreams
+from receiver.lifecycle.rows import downstreams
 from receiver.lifecycle.rules.records import Activity
 from receiver.retention import rows as retention
 from receiver.tasks.rows import queue as submit_queue

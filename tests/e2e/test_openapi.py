@@ -31,7 +31,7 @@ from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import error_body
 from receiver.kernel.http.errors import answer_for
 from receiver.keys.rules import SCOPES
-from receiver.lifecycle.rows.health import DownstreamHealth
+from receiver.lifecycle.rows.downstreams import DownstreamHealth
 from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import Attempt, Delivery, Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import FRONT_DOOR, KINDS

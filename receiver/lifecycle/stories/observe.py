@@ -14,8 +14,7 @@ from dataclasses import dataclass, replace
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
-from receiver.lifecycle.rows import deliveries, events, observations
-from receiver.lifecycle.rows import health as downstream_rows
+from receiver.lifecycle.rows import deliveries, downstreams, events, observations
 from receiver.lifecycle.rows.events import NewEvent
 from receiver.lifecycle.rows.observations import Locked
 from receiver.lifecycle.rules.records import Recorded, Task
@@ -178,7 +177,7 @@ def fan_out(
 ) -> list[str]:
     """One delivery per downstream subscribed to `state`: held, not pending, for one that
     is disabled, and `mirroring` while the event's files are being copied (`hold`)."""
-    disabled = downstream_rows.disabled_names(db) if subscriptions else set()
+    disabled = downstreams.disabled_names(db) if subscriptions else set()
     wanted = recipients(state, subscriptions, disabled, hold, task.route)
     reasons = held_reasons(subscriptions)
     return deliveries.insert_deliveries(db, task.id, event_id, list(wanted), now, reasons)
@@ -205,7 +204,7 @@ def told(
         return []
     if not recipients(PROGRESS, subscriptions, set(), False, task.route):
         return []  # nobody listens: nothing read, and the next figure is told when one does
-    disabled = downstream_rows.disabled_names(db) if subscriptions else set()
+    disabled = downstreams.disabled_names(db) if subscriptions else set()
     wanted = recipients(PROGRESS, subscriptions, disabled, False, task.route)
     event_id = new_id("evt")
     document = {

@@ -1,17 +1,140 @@
-"""The downstreams made through the API: their rows, in the same table as every downstream's
-health. The store keeps what it is given (settings as JSON, secrets already sealed); what
-the settings may be, and the sealing, are decided above it."""
+"""The downstreams table, written here only: each downstream's health (disabled or not,
+failing since when, its breaker) and the downstreams made through the API (their settings
+and sealed secrets, each change numbered).
+
+Shared by every replica: a downstream disabled by one (or by an operator) is disabled for
+all, and while it is, its deliveries are `held` rather than attempted (the deliveries'
+rows). The store keeps what it is given (settings as JSON, secrets already sealed); what
+the settings may be, and the sealing, are decided above it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 
 from receiver.kernel.errors import Conflict, NotFound
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows.health import REGISTER_DOWNSTREAM
+
+RELAY_TASK = "tsk_relay"  # the relay's own notices are events of this task
+DISABLED = "downstream.disabled"
+
+
+@dataclass(frozen=True)
+class DownstreamHealth:
+    name: str
+    disabled_at: float | None
+    disabled_reason: str | None
+    failing_since: float | None
+    breaker: str
+    breaker_changed_at: float | None
+    deliveries: dict[str, int]
+
+    def summary(self) -> dict[str, Any]:
+        """Its fields, and whether it is disabled."""
+        return {**asdict(self), "disabled": self.disabled_at is not None}
+
+
+REGISTER_DOWNSTREAM = Sql("INSERT INTO downstreams (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
+
+
+def register(db: Db, names: list[str]) -> None:
+    """A row for every configured downstream (existing rows keep their state)."""
+    for name in names:
+        db.execute(REGISTER_DOWNSTREAM, (name,))
+
+
+DISABLED_DOWNSTREAMS = Sql("SELECT name FROM downstreams WHERE disabled_at IS NOT NULL")
+
+
+def disabled_names(db: Db) -> set[str]:
+    return {r["name"] for r in db.all(DISABLED_DOWNSTREAMS)}
+
+
+DOWNSTREAMS = Sql("SELECT * FROM downstreams")
+
+DELIVERIES_BY_DOWNSTREAM = Sql(
+    "SELECT downstream, state, COUNT(*) AS n FROM deliveries GROUP BY downstream, state"
+)
+
+
+def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
+    rows = {r["name"]: r for r in db.all(DOWNSTREAMS)}
+    counts: dict[str, dict[str, int]] = {}
+    for r in db.all(DELIVERIES_BY_DOWNSTREAM):
+        counts.setdefault(r["downstream"], {})[r["state"]] = r["n"]
+    out = []
+    for name in names:
+        row = rows.get(name, {})
+        out.append(
+            DownstreamHealth(
+                name=name,
+                disabled_at=row.get("disabled_at"),
+                disabled_reason=row.get("disabled_reason"),
+                failing_since=row.get("failing_since"),
+                breaker=row.get("breaker") or "closed",
+                breaker_changed_at=row.get("breaker_changed_at"),
+                deliveries=counts.get(name, {}),
+            )
+        )
+    return out
+
+
+DOWNSTREAM_FAILING = Sql(
+    "UPDATE downstreams SET failing_since = COALESCE(failing_since, ?) WHERE name = ?"
+)
+
+DOWNSTREAM_FAILURE = Sql("SELECT failing_since, disabled_at FROM downstreams WHERE name = ?")
+
+
+def mark_failing(db: Db, name: str, now: float) -> tuple[float, bool] | None:
+    """Keep when the downstream started failing: (since when, whether it is disabled)."""
+    db.execute(DOWNSTREAM_FAILING, (now, name))
+    row = db.one(DOWNSTREAM_FAILURE, (name,))
+    return (row["failing_since"], row["disabled_at"] is not None) if row else None
+
+
+DOWNSTREAM_OK = Sql("UPDATE downstreams SET failing_since = NULL WHERE name = ?")
+
+
+def mark_ok(db: Db, name: str) -> None:
+    """An attempt went through: the downstream is failing no more."""
+    db.execute(DOWNSTREAM_OK, (name,))
+
+
+NOTE_BREAKER = Sql("UPDATE downstreams SET breaker = ?, breaker_changed_at = ? WHERE name = ?")
+
+
+def note_breaker(db: Db, name: str, state: str, now: float) -> None:
+    db.execute(NOTE_BREAKER, (state, now, name))
+
+
+DISABLE_DOWNSTREAM = Sql(
+    "UPDATE downstreams SET disabled_at = ?, disabled_reason = ? WHERE name = ?"
+    " AND disabled_at IS NULL"
+)
+
+
+def disable(db: Db, name: str, reason: str, now: float) -> bool:
+    """Stop attempting a downstream (its waiting deliveries are held: the deliveries'
+    rows'). False when it was disabled already (nothing written)."""
+    return bool(db.execute(DISABLE_DOWNSTREAM, (now, reason, name)))
+
+
+ENABLE_DOWNSTREAM = Sql(
+    "UPDATE downstreams SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL"
+    " WHERE name = ?"
+)
+
+
+def enable(db: Db, name: str) -> None:
+    """Attempt a downstream again (what it held is the deliveries' rows' to recover)."""
+    db.execute(ENABLE_DOWNSTREAM, (name,))
+
+
+# --- The downstreams made through the API -------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -96,14 +219,14 @@ def _changed(db: Db, name: str, removed: bool = False) -> None:
 MANAGED_DOWNSTREAMS = Sql("SELECT * FROM downstreams WHERE spec IS NOT NULL ORDER BY name")
 
 
-def every(db: Db) -> list[ManagedRow]:
+def every_made(db: Db) -> list[ManagedRow]:
     return [_row(r) for r in db.all(MANAGED_DOWNSTREAMS)]
 
 
 MANAGED_DOWNSTREAM = Sql("SELECT * FROM downstreams WHERE name = ? AND spec IS NOT NULL")
 
 
-def one(db: Db, name: str) -> ManagedRow:
+def one_made(db: Db, name: str) -> ManagedRow:
     r = db.one(MANAGED_DOWNSTREAM, (name,))
     if r is None:
         raise NotFound(f"no downstream named {name!r}")
@@ -125,7 +248,7 @@ def create(db: Db, name: str, spec: dict[str, Any], sealed_secret: str, now: flo
     db.execute(REGISTER_DOWNSTREAM, (name,))
     db.execute(CREATE_MANAGED, (orjson.dumps(spec).decode(), sealed_secret, now, now, name))
     _changed(db, name)
-    return one(db, name)
+    return one_made(db, name)
 
 
 CHANGE_MANAGED = Sql(
@@ -137,7 +260,7 @@ def change(db: Db, name: str, spec: dict[str, Any], now: float) -> ManagedRow:
     if not db.execute(CHANGE_MANAGED, (orjson.dumps(spec).decode(), now, name)):
         raise NotFound(f"no downstream named {name!r}")
     _changed(db, name)
-    return one(db, name)
+    return one_made(db, name)
 
 
 ROTATE_MANAGED = Sql(
@@ -154,6 +277,14 @@ def rotate(
     if not changed:
         raise NotFound(f"no downstream named {name!r}")
     _changed(db, name)
+
+
+RESEAL_MANAGED = Sql("UPDATE downstreams SET sealed_secret = ?, sealed_previous = ? WHERE name = ?")
+
+
+def reseal(db: Db, name: str, sealed: str, sealed_previous: str | None) -> None:
+    """Its secrets sealed anew (under the relay's current key), nothing else changed."""
+    db.execute(RESEAL_MANAGED, (sealed, sealed_previous, name))
 
 
 REMOVE_MANAGED = Sql("DELETE FROM downstreams WHERE name = ? AND spec IS NOT NULL")

@@ -1,1 +1,0 @@
-"""The downstreams made through the API, and their changes."""
