@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.http.models import as_answer
@@ -43,6 +44,7 @@ class ToolParts:
     media_links: MediaLinks  # what reads the images a task's view shows inline
     share_signer: ShareSigner  # what `share_task` signs its links with
     keys: Keys  # who a request's bearer token is
+    directory: Directory  # every downstream: a cancel's events go to their subscribers
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ async def _run(
         view = await wait_until_ended(service, parts.changes, caller, args.task_id, bound, progress)
         return await _with_images(service, parts.media_links, view)
     if name == "cancel_task":
-        task = await task_actions.cancel_task(service, args.task_id, caller)
+        task = await task_actions.cancel_task(service, parts.directory, args.task_id, caller)
         return Outcome({"id": task.id, "state": task.state, "cancelled": True})
     if name == "share_task":
         options = (args.ttl_seconds, args.show_prompt)

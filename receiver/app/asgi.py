@@ -78,14 +78,15 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
     beside it (receiver/app/build.py)."""
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
-        Route(CALLBACK_PATH, Callback(service), methods=["POST"]),
+        Route(CALLBACK_PATH, Callback(service, parts.directory), methods=["POST"]),
         *api_routes(),
-        Mount("/console", app=console_app(service, parts.keys, parts.changes)),
-        Mount("/portal", app=portal_app(service, parts.keys, parts.share_signer)),
+        Mount("/console", app=console_app(service, parts.keys, parts.directory, parts.changes)),
+        Mount("/portal", app=portal_app(service, parts.keys, parts.directory, parts.share_signer)),
     ]
-    door = agents_door(
-        service, ToolParts(parts.changes, parts.media_links, parts.share_signer, parts.keys)
+    tool_parts = ToolParts(
+        parts.changes, parts.media_links, parts.share_signer, parts.keys, parts.directory
     )
+    door = agents_door(service, tool_parts)
     if door is not None:
         # The agents' door (MCP over Streamable HTTP): its sessions run inside the lifespan.
         routes.append(Route(AGENTS_PATH, door, methods=["GET", "POST", "DELETE"]))

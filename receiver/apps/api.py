@@ -14,7 +14,7 @@ from starlette.responses import Response
 from receiver.apps import portal
 from receiver.config import problems
 from receiver.downstreams import manage as managed
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Downstreams
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
@@ -221,13 +221,15 @@ async def change_app(request: Request, service: Served, keys: Keyring, app: Path
     ),
     responses=guarded("admin", {200: answer("Deleted.", AppDeleted), 404: _NO_APP}),
 )
-async def delete_app(service: Served, keys: Keyring, app: PathName) -> Response:
+async def delete_app(
+    service: Served, keys: Keyring, directory: Downstreams, app: PathName
+) -> Response:
     deleted = await keys.delete_app(app)
     service.access_changed()  # its open streams here end now, elsewhere within seconds
     # Its downstreams go with it: no later app of its name takes them over.
-    for name in [*directory_of(service).every, *directory_of(service).unusable]:
+    for name in [*directory.every, *directory.unusable]:
         if owner_of(name) == deleted.id:
-            await managed.remove_downstream(service, name)
+            await managed.remove_downstream(service, directory, name)
     return reply(AppDeleted, {"deleted": app})
 
 

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from receiver.callbacks import stories as callbacks
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import (
     BodyTooLarge,
     BodyTooSlow,
@@ -42,16 +42,18 @@ from receiver.wiring.service import Service
 
 
 class Callback:
-    """POST /callbacks/runway/{token}, over the process's `service` (given at start-up)."""
+    """POST /callbacks/runway/{token}, over the process's `service` and its `directory`
+    (given at start-up)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, directory: Directory) -> None:
         self.service = service
+        self.directory = directory
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = self.service
         started = time.perf_counter()
         try:
-            content = await _handle(service, scope, receive)
+            content = await _handle(service, self.directory, scope, receive)
         except ClientDisconnect:
             return  # the sender is gone before its body was in: nothing was stored
         finally:
@@ -78,7 +80,9 @@ def _refused(service: Service, reason: str, error: RelayError, **ids: Any) -> Re
     return error
 
 
-async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str, Any]:
+async def _handle(
+    service: Service, directory: Directory, scope: Scope, receive: Receive
+) -> dict[str, Any]:
     started = time.time()
     try:
         task_id = service.signer.verify(scope["path_params"]["token"])
@@ -106,7 +110,7 @@ async def _handle(service: Service, scope: Scope, receive: Receive) -> dict[str,
             service.store,
             Report("callback", dedupe_key, obs, body.decode()),
             task_id,
-            directory_of(service).subscriptions,
+            directory.subscriptions,
             service.claim_policy,
             service.polls.lease_for(service.poll_lease),
         )

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from receiver.catalog import asyncapi
 from receiver.deliveries import preview as previews
 from receiver.downstreams import manage as managed
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Downstreams
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
@@ -92,9 +92,9 @@ async def event_types() -> Response:
         params=False,
     ),
 )
-async def asyncapi_json(request: Request, service: Served) -> Response:
+async def asyncapi_json(request: Request, directory: Downstreams) -> Response:
     caller = caller_of(request)
-    every = directory_of(service).every.values()
+    every = directory.every.values()
     downstreams = [d for d in every if managed.sees(caller, d.name)]
     if not caller.sees_all:  # an app knows its own by the names it gave them
         downstreams = [d.model_copy(update={"name": shown_name(d.name)}) for d in downstreams]

@@ -16,7 +16,7 @@ import structlog
 from receiver.cli.common import fail, settings_of, store_url
 from receiver.config import Config, Downstream, Secrets, Settings
 from receiver.deliveries import actions as delivery_actions
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory, directory_of
 from receiver.kernel.errors import NotFound, StoreError
 from receiver.kernel.store import Store, open_store
 
@@ -52,24 +52,25 @@ def with_store(
 
 def with_service(
     config_path: str | None,
-    fn: Callable[[Service], Awaitable[T]],
+    fn: Callable[[Service, Directory], Awaitable[T]],
     downstream: str | None = None,
 ) -> T:
-    """`fn` over a Service on the config's store: for the operator actions of
-    receiver/operator/actions.py, the same the admin API and the console call. The
-    `downstream` they name, if any, is refused before anything changes when there is
+    """`fn` over a Service on the config's store and its downstreams: for the operator
+    actions of receiver/operator/actions.py, the same the admin API and the console call.
+    The `downstream` they name, if any, is refused before anything changes when there is
     none of that name."""
     settings = settings_of(config_path)
     store_url(config_path, settings)
 
     async def run() -> T:
         service = _offline_service(settings)
+        directory = directory_of(service)
         try:
             await service.store.migrate()
             if downstream is not None:
-                await directory_of(service).refresh()  # the names made through the API too
-                delivery_actions.known_downstream(service, downstream)
-            return await fn(service)
+                await directory.refresh()  # the names made through the API too
+                delivery_actions.known_downstream(directory, downstream)
+            return await fn(service, directory)
         finally:
             # Not Service.close(): this process took no lease, so there is none to give back.
             await service.comet.aclose()

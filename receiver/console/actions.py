@@ -39,10 +39,11 @@ class DownstreamForms:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.service = console.service
+        self.directory = console.directory
 
     def downstream(self, request: Request, session: Session) -> tuple[str, str]:
         """The downstream a form's path names: as shown, and as kept (the same here)."""
-        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
+        name = delivery_actions.known_downstream(self.directory, request.path_params["name"])
         return name, name
 
     def caller(self, session: Session) -> Caller:
@@ -78,7 +79,7 @@ class DownstreamForms:
         )
         if asked:
             return asked
-        await delivery_actions.disable_downstream(self.service, kept)
+        await delivery_actions.disable_downstream(self.service, self.directory, kept)
         return self.console.done(request, form, self.home, "disabled")
 
     async def enable(self, request: Request, session: Session, form: Form) -> Response:
@@ -90,7 +91,7 @@ class DownstreamForms:
         asked = self.console.confirm(request, session, form, question + ".", "Enable it")
         if asked:
             return asked
-        queued = await delivery_actions.enable_downstream(self.service, kept, since)
+        queued = await delivery_actions.enable_downstream(self.service, self.directory, kept, since)
         return self.console.done(request, form, self.home, "enabled", queued)
 
     async def rotate(self, request: Request, session: Session, form: Form) -> Response:
@@ -99,7 +100,7 @@ class DownstreamForms:
         asked = self.console.confirm(request, session, form, question, "Rotate it")
         if asked:
             return asked
-        secret, until = await downstreams.rotate_secret(self.service, kept)
+        secret, until = await downstreams.rotate_secret(self.service, self.directory, kept)
         shown = {"name": name, "value": secret, "rotated": True, "until": until}
         return await self.with_secret(request, session, shown)
 
@@ -109,7 +110,7 @@ class DownstreamForms:
         asked = self.console.confirm(request, session, form, question, "Remove it")
         if asked:
             return asked
-        ended = await downstreams.remove_downstream(self.service, kept)
+        ended = await downstreams.remove_downstream(self.service, self.directory, kept)
         return self.console.done(request, form, self.home, "removed", ended)
 
 
@@ -147,11 +148,11 @@ class Actions(DownstreamForms):
         )
         if asked:
             return asked
-        await task_actions.cancel_task(self.service, task_id)
+        await task_actions.cancel_task(self.service, self.directory, task_id)
         return self.console.done(request, form, f"/tasks/{quote(task_id)}", "cancelled")
 
     async def replay_all(self, request: Request, session: Session, form: Form) -> Response:
-        name = delivery_actions.known_downstream(self.service, request.path_params["name"])
+        name = delivery_actions.known_downstream(self.directory, request.path_params["name"])
         asked = self.console.confirm(
             request,
             session,
@@ -161,7 +162,7 @@ class Actions(DownstreamForms):
         )
         if asked:
             return asked
-        count = await delivery_actions.replay_dead_letters(self.service, name)
+        count = await delivery_actions.replay_dead_letters(self.service, self.directory, name)
         return self.console.done(request, form, "/deliveries", "replayed", count)
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
@@ -182,7 +183,7 @@ class Actions(DownstreamForms):
             }
             keys = self.console.keys
             made, secret = await downstreams.create_downstream(
-                self.service, keys, payload, BOOTSTRAP
+                self.service, keys, self.directory, payload, BOOTSTRAP
             )
         except (InvalidRequest, Conflict) as exc:
             return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)

@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 from receiver.console import views
 from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import MalformedRequest, NotAllowed
 from receiver.kernel.http.body import read_body, refuse_nul
 from receiver.keys.bearers import Keys
@@ -90,9 +91,10 @@ class Console:
     notices = NOTICES
     ended = "your session has ended: log in again"
 
-    def __init__(self, service: Service, keys: Keys) -> None:
+    def __init__(self, service: Service, keys: Keys, directory: Directory) -> None:
         self.service = service
         self.keys = keys
+        self.directory = directory  # every downstream
         settings = service.config.settings.console
         self.sessions = Sessions(
             service.config.secrets.signing_keys,

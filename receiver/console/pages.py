@@ -17,7 +17,6 @@ from receiver.console.core import Console, Form, refuse_nul_in_address
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
-from receiver.downstreams.directory import directory_of
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
 from receiver.lifecycle.rules.records import TaskFilter
@@ -79,7 +78,7 @@ class Pages:
 
     async def home(self, request: Request, session: Session) -> Response:
         now = time.time()
-        since, names = now - chart.HOURS * 3600, list(directory_of(self.service).subscriptions)
+        since, names = now - chart.HOURS * 3600, list(self.console.directory.subscriptions)
         seen = await queries.overview(self.service.store, since, names, recent=8)
         return self.console.render(
             request,
@@ -188,9 +187,10 @@ class Pages:
     ) -> Response:
         now = time.time()
         only = request.query_params.get("downstream") or None
-        every, unusable = directory_of(self.service).every, directory_of(self.service).unusable
+        directory = self.console.directory
+        every, unusable = directory.every, directory.unusable
         names = (
-            [delivery_actions.known_downstream(self.service, only)] if only else [*every, *unusable]
+            [delivery_actions.known_downstream(directory, only)] if only else [*every, *unusable]
         )
         found = await queries.backlogs(self.service.store, names, 50)
         shown = [(b.health, b.dead, b.retrying) for b in found]

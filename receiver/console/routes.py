@@ -24,14 +24,17 @@ from receiver.console.pages import Pages
 from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import origin_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import RelayError
 from receiver.keys.bearers import Keys
 from receiver.stream.changes import ChangeHub
 from receiver.wiring.service import Service
 
 
-def console_app(service: Service, keys: Keys, changes: ChangeHub) -> Starlette:
-    console = Console(service, keys)
+def console_app(
+    service: Service, keys: Keys, directory: Directory, changes: ChangeHub
+) -> Starlette:
+    console = Console(service, keys, directory)
     login, pages, errors = Login(console), Pages(console, changes), ErrorPages(console)
     actions, key_pages = Actions(console, pages), KeyPages(console)
     page, action = console.page, console.action

@@ -9,7 +9,7 @@ from dataclasses import replace
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
@@ -67,10 +67,12 @@ async def replay_delivery(service: Service, delivery_id: str, caller: Caller = B
     return count
 
 
-async def replay_dead_letters(service: Service, downstream: str, caller: Caller = BOOTSTRAP) -> int:
+async def replay_dead_letters(
+    service: Service, directory: Directory, downstream: str, caller: Caller = BOOTSTRAP
+) -> int:
     """Every dead letter of the downstream queued again; an app names its own."""
     kept = downstream if caller.sees_all else owned_name(caller.app_id or "", downstream)
-    if not directory_of(service).knows(kept):
+    if not directory.knows(kept):
         raise NotFound(f"no downstream named {downstream!r}")
     count = await delivery.replay_dead_letters(service.store, kept)
     service.wake(Work.DELIVERIES)
@@ -78,17 +80,17 @@ async def replay_dead_letters(service: Service, downstream: str, caller: Caller 
     return count
 
 
-def known_downstream(service: Service, name: str) -> str:
-    if not directory_of(service).knows(name):
+def known_downstream(directory: Directory, name: str) -> str:
+    if not directory.knows(name):
         raise NotFound(f"no downstream named {name!r}")
     return name
 
 
-async def disable_downstream(service: Service, name: str) -> bool:
+async def disable_downstream(service: Service, directory: Directory, name: str) -> bool:
     """Stop attempting it; its new deliveries are held. False when it was already."""
-    name = known_downstream(service, name)
+    name = known_downstream(directory, name)
     changed = await delivery.disable(
-        service.store, name, "disabled by an operator", directory_of(service).subscriptions
+        service.store, name, "disabled by an operator", directory.subscriptions
     )
     # The `downstream.disabled` notices to its subscribers are committed: send them now.
     service.wake(Work.DELIVERIES)
@@ -96,11 +98,13 @@ async def disable_downstream(service: Service, name: str) -> bool:
     return changed
 
 
-async def enable_downstream(service: Service, name: str, recover_since: float | None) -> int:
+async def enable_downstream(
+    service: Service, directory: Directory, name: str, recover_since: float | None
+) -> int:
     """Attempt it again; queue what it held, and what went to dead-letter since then."""
-    name = known_downstream(service, name)
+    name = known_downstream(directory, name)
     queued = await downstream_rows.enable(service.store, name, recover_since)
-    if name in directory_of(service).unusable:
+    if name in directory.unusable:
         # Enabled, it still cannot be used: what was queued waits held, with the reason.
         await downstream_rows.follow_unopened(service.store, [name], [])
     service.wake(Work.DELIVERIES)

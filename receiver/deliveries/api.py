@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
+from receiver.downstreams.directory import Downstreams
 from receiver.kernel.http import models as m
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
 from receiver.keys.door import caller_of, needs
@@ -55,10 +56,14 @@ async def list_deliveries(
     ),
 )
 async def replay_dead_letters(
-    request: Request, service: Served, params: Annotated[answers.DeadLetterParams, Query()]
+    request: Request,
+    service: Served,
+    directory: Downstreams,
+    params: Annotated[answers.DeadLetterParams, Query()],
 ) -> Response:
     caller = caller_of(request)
-    count = await delivery_actions.replay_dead_letters(service, params.downstream, caller)
+    downstream = params.downstream
+    count = await delivery_actions.replay_dead_letters(service, directory, downstream, caller)
     return reply(answers.Replayed, {"replayed": count})
 
 

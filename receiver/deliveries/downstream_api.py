@@ -14,6 +14,7 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, own_name
+from receiver.downstreams.directory import Downstreams
 from receiver.downstreams.manage import read_checked
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
@@ -79,8 +80,11 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
         {200: answer("Rotated.", SecretRotated), 404: NO_DOWNSTREAM, 409: FROM_CONFIG},
     ),
 )
-async def rotate_secret(request: Request, service: Served, name: PathId) -> Response:
-    secret, until = await managed.rotate_secret(service, own_name(request, service, name))
+async def rotate_secret(
+    request: Request, service: Served, directory: Downstreams, name: PathId
+) -> Response:
+    kept = own_name(request, directory, name)
+    secret, until = await managed.rotate_secret(service, directory, kept)
     rotated = {"downstream": name, "secret": secret, "previous_secret_until": until}
     return reply(SecretRotated, rotated)
 
@@ -94,8 +98,11 @@ async def rotate_secret(request: Request, service: Served, name: PathId) -> Resp
     ),
     responses=guarded("downstreams", {200: answer("Disabled.", Disabled), 404: NO_DOWNSTREAM}),
 )
-async def disable_downstream(request: Request, service: Served, name: PathId) -> Response:
-    changed = await delivery_actions.disable_downstream(service, own_name(request, service, name))
+async def disable_downstream(
+    request: Request, service: Served, directory: Downstreams, name: PathId
+) -> Response:
+    kept = own_name(request, directory, name)
+    changed = await delivery_actions.disable_downstream(service, directory, kept)
     return reply(Disabled, {"downstream": name, "disabled": True, "changed": changed})
 
 
@@ -112,11 +119,13 @@ async def disable_downstream(request: Request, service: Served, name: PathId) ->
 async def enable_downstream(
     request: Request,
     service: Served,
+    directory: Downstreams,
     name: PathId,
     params: Annotated[RecoverParams, Query()],
 ) -> Response:
-    kept = own_name(request, service, name)
-    queued = await delivery_actions.enable_downstream(service, kept, params.recover_since)
+    kept = own_name(request, directory, name)
+    since = params.recover_since
+    queued = await delivery_actions.enable_downstream(service, directory, kept, since)
     return reply(Enabled, {"downstream": name, "disabled": False, "queued": queued})
 
 
@@ -140,9 +149,11 @@ async def enable_downstream(
     ),
     openapi_extra=body(TestEventRequest, "TestEventRequest", "The event type."),
 )
-async def test_downstream(request: Request, service: Served, name: PathId) -> Response:
-    kept = own_name(request, service, name)
+async def test_downstream(
+    request: Request, service: Served, directory: Downstreams, name: PathId
+) -> Response:
+    kept = own_name(request, directory, name)
     timeout = service.config.settings.server.body_timeout_seconds
     payload = await read_json(request, MAX_TEST_BODY_BYTES, timeout)
     wanted = read_checked(TestEventRequest, payload)
-    return reply(TestEventSent, await send_test(service, kept, wanted.type))
+    return reply(TestEventSent, await send_test(service, directory, kept, wanted.type))

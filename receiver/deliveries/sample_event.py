@@ -20,7 +20,7 @@ import aiohttp
 
 from receiver.deliveries.fanout.outgoing import EXCERPT_CHARS, Request, post, signed_headers
 from receiver.destinations.registry import render, with_path
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import tls_context
@@ -48,9 +48,11 @@ def _undelivered(failure: Failure) -> DownstreamError:
     return DownstreamError(failure.reason)
 
 
-async def send_test(service: Service, name: str, event_type: str) -> dict[str, Any]:
+async def send_test(
+    service: Service, directory: Directory, name: str, event_type: str
+) -> dict[str, Any]:
     """Send a test event of `event_type` to the downstream kept under `name` now."""
-    d = directory_of(service).get(name)
+    d = directory.get(name)
     if d is None:
         raise NotFound("no usable downstream of that name")
     if d.broker is not None:

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory, Downstreams
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, BreakerState, ErrorAnswer
@@ -132,12 +132,12 @@ async def _seen(keys: Keys, caller: Caller, shown: dict[str, Any]) -> dict[str, 
     return {**shown, "app": (await keys.app_names([owner])).get(owner)}
 
 
-def own_name(request: Request, service: Service, name: str) -> str:
+def own_name(request: Request, directory: Directory, name: str) -> str:
     """The name the caller's downstream is kept under; 404 (by the name the caller gave)
     when there is none of its own."""
     caller = caller_of(request)
     kept = managed.kept_name(caller, name)
-    if not directory_of(service).knows(kept) or not managed.sees(caller, kept):
+    if not directory.knows(kept) or not managed.sees(caller, kept):
         raise NotFound(f"no downstream named {name!r}")
     return kept
 
@@ -155,13 +155,11 @@ def own_name(request: Request, service: Service, name: str) -> str:
         "downstreams", {200: answer("Every downstream.", DownstreamList)}, params=False
     ),
 )
-async def list_downstreams(request: Request, service: Served, keys: Keyring) -> Response:
+async def list_downstreams(
+    request: Request, service: Served, keys: Keyring, directory: Downstreams
+) -> Response:
     caller = caller_of(request)
-    names = [
-        n
-        for n in (*directory_of(service).every, *directory_of(service).unusable)
-        if managed.sees(caller, n)
-    ]
+    names = [n for n in (*directory.every, *directory.unusable) if managed.sees(caller, n)]
     made, health = await downstream_reads.downstreams_made(service.store, names)
     rows = {row.name: row for row in made}
     now = time.time()
@@ -169,7 +167,7 @@ async def list_downstreams(request: Request, service: Served, keys: Keyring) -> 
         await _seen(
             keys,
             caller,
-            {**h.summary(), **managed.describe_any(service, h.name, rows.get(h.name), now)},
+            {**h.summary(), **managed.describe_any(directory, h.name, rows.get(h.name), now)},
         )
         for h in health
     ]
@@ -202,10 +200,12 @@ async def list_downstreams(request: Request, service: Served, keys: Keyring) -> 
         "The settings of a `[[downstream]]` in the config file, with `url` given here.",
     ),
 )
-async def create_downstream(request: Request, service: Served, keys: Keyring) -> Response:
+async def create_downstream(
+    request: Request, service: Served, keys: Keyring, directory: Downstreams
+) -> Response:
     caller = caller_of(request)
     payload = await _payload(request, service)
-    shown, secret = await managed.create_downstream(service, keys, payload, caller)
+    shown, secret = await managed.create_downstream(service, keys, directory, payload, caller)
     seen = await _seen(keys, caller, shown)
     return reply(DownstreamCreated, {**seen, "secret": secret}, 201)
 
@@ -223,9 +223,10 @@ one = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
     ),
 )
 async def get_downstream(
-    request: Request, service: Served, keys: Keyring, name: PathId
+    request: Request, service: Served, keys: Keyring, directory: Downstreams, name: PathId
 ) -> Response:
-    shown = await managed.describe_downstream(service, own_name(request, service, name))
+    kept = own_name(request, directory, name)
+    shown = await managed.describe_downstream(service, directory, kept)
     return reply(DownstreamDetail, await _seen(keys, caller_of(request), shown))
 
 
@@ -250,11 +251,12 @@ async def get_downstream(
     ),
 )
 async def change_downstream(
-    request: Request, service: Served, keys: Keyring, name: PathId
+    request: Request, service: Served, keys: Keyring, directory: Downstreams, name: PathId
 ) -> Response:
-    kept = own_name(request, service, name)
+    kept = own_name(request, directory, name)
     payload = await _payload(request, service)
-    shown = await managed.change_downstream(service, kept, payload, caller_of(request))
+    caller = caller_of(request)
+    shown = await managed.change_downstream(service, directory, kept, payload, caller)
     return reply(DownstreamDetail, await _seen(keys, caller_of(request), shown))
 
 
@@ -271,6 +273,9 @@ async def change_downstream(
         {200: answer("Removed.", Removed), 404: NO_DOWNSTREAM, 409: FROM_CONFIG},
     ),
 )
-async def remove_downstream(request: Request, service: Served, name: PathId) -> Response:
-    ended = await managed.remove_downstream(service, own_name(request, service, name))
+async def remove_downstream(
+    request: Request, service: Served, directory: Downstreams, name: PathId
+) -> Response:
+    kept = own_name(request, directory, name)
+    ended = await managed.remove_downstream(service, directory, kept)
     return reply(Removed, {"downstream": name, "removed": True, "deliveries_ended": ended})

@@ -22,7 +22,7 @@ from receiver.config import (
 from receiver.destinations.registry import provider_of, unallowed_target
 from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
-from receiver.downstreams.directory import REMOVED, directory_of
+from receiver.downstreams.directory import REMOVED, Directory
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command, installed
 from receiver.kernel.net.guard import check_api_url
@@ -86,9 +86,9 @@ def _spec(settings: ManagedDownstreamConfig) -> dict[str, Any]:
     return settings.model_dump(exclude={"name"}, exclude_none=True)
 
 
-def _managed_name(service: Service, name: str) -> str:
+def _managed_name(directory: Directory, name: str) -> str:
     """A name the API may change: not the config file's, nor the tasks' webhooks'."""
-    if name in directory_of(service).configured:
+    if name in directory.configured:
         raise Conflict(
             f"{name!r} comes from the config file: change or remove it there (the API"
             " manages only the downstreams it made)"
@@ -140,14 +140,14 @@ def _allowed_target(service: Service, caller: Caller, settings: ManagedDownstrea
         )
 
 
-async def _changed(service: Service) -> None:
+async def _changed(service: Service, directory: Directory) -> None:
     """In use in this process at once; the other replicas follow within a tick."""
-    await directory_of(service).refresh()
+    await directory.refresh()
     service.wake(Work.DELIVERIES)
 
 
 async def create_downstream(
-    service: Service, keys: Keys, payload: Any, caller: Caller
+    service: Service, keys: Keys, directory: Directory, payload: Any, caller: Caller
 ) -> tuple[dict[str, Any], str]:
     """A new downstream and its freshly made secret (shown this once): the app's when the
     caller is an app's key (or the admin names one in `owner`), else global."""
@@ -157,34 +157,34 @@ async def create_downstream(
     if owner is None:
         if looks_owned(settings.name):
             raise InvalidRequest("name: `<app id>.` begins only the names of apps' downstreams")
-        name = _managed_name(service, settings.name)
+        name = _managed_name(directory, settings.name)
     else:
         name = owned_name(owner, settings.name)
         if len(name) > NAME_MAX:
             short = NAME_MAX - len(name) + len(settings.name)
             raise InvalidRequest(f"name: an app's downstream has at most {short} characters")
-        if name in directory_of(service).every or name in directory_of(service).unusable:
+        if name in directory.every or name in directory.unusable:
             raise Conflict(f"a downstream named {settings.name!r} exists")
     secret = new_secret()
-    sealer = directory_of(service).sealer
+    sealer = directory.sealer
     sealed = sealer.seal(secret, name)
     await downstream_rows.create(
         service.store, name, seal_url(sealer, _spec(settings), name), sealed
     )
-    await _changed(service)
+    await _changed(service, directory)
     service.log.info("downstream.created", downstream=name, format=settings.format)
-    return await describe_downstream(service, name), secret
+    return await describe_downstream(service, directory, name), secret
 
 
 async def change_downstream(
-    service: Service, name: str, payload: Any, by: Caller | None = None
+    service: Service, directory: Directory, name: str, payload: Any, by: Caller | None = None
 ) -> dict[str, Any]:
     """`by`: an app's key, whose new target must be one the operator allows; None: a door
     that changes no target (an app's portal) or the operator's."""
-    _managed_name(service, name)
+    _managed_name(directory, name)
     change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
     row = await downstream_rows.one_made(service.store, name)
-    sealer = directory_of(service).sealer
+    sealer = directory.sealer
     try:
         spec = open_url(sealer, row.spec, name)
     except Unsealable:
@@ -200,16 +200,16 @@ async def change_downstream(
     if by is not None:
         _allowed_target(service, by, settings)
     await downstream_rows.change(service.store, name, seal_url(sealer, _spec(settings), name))
-    await _changed(service)
+    await _changed(service, directory)
     service.log.info("downstream.changed", downstream=name, fields=sorted(change))
-    return await describe_downstream(service, name)
+    return await describe_downstream(service, directory, name)
 
 
-async def rotate_secret(service: Service, name: str) -> tuple[str, float]:
+async def rotate_secret(service: Service, directory: Directory, name: str) -> tuple[str, float]:
     """A new secret; the old one signs beside it until the overlap ends (returned)."""
-    _managed_name(service, name)
+    _managed_name(directory, name)
     row = await downstream_rows.one_made(service.store, name)
-    sealer = directory_of(service).sealer
+    sealer = directory.sealer
     secret = new_secret()
     overlap = service.config.settings.delivery.rotation_overlap_seconds
     try:
@@ -218,17 +218,17 @@ async def rotate_secret(service: Service, name: str) -> tuple[str, float]:
     except Unsealable:
         previous = None  # its key is gone: nothing to keep signing with
     await downstream_rows.rotate(service.store, name, sealer.seal(secret, name), previous, overlap)
-    await _changed(service)
+    await _changed(service, directory)
     rotated = await downstream_rows.one_made(service.store, name)
     service.log.info("downstream.secret_rotated", downstream=name, overlap_seconds=overlap)
     return secret, rotated.previous_until or rotated.changed_at
 
 
-async def remove_downstream(service: Service, name: str) -> int:
+async def remove_downstream(service: Service, directory: Directory, name: str) -> int:
     """Gone at once: what it still had to deliver ends as dead letters; how many."""
-    _managed_name(service, name)
+    _managed_name(directory, name)
     ended = await downstream_rows.remove(service.store, name, REMOVED)
-    await _changed(service)
+    await _changed(service, directory)
     service.log.warning("downstream.removed", downstream=name, deliveries_ended=ended)
     return ended
 
@@ -301,12 +301,14 @@ def describe_unusable(
     return _made(out, row, now)
 
 
-def describe_any(service: Service, name: str, row: ManagedRow | None, now: float) -> dict[str, Any]:
+def describe_any(
+    directory: Directory, name: str, row: ManagedRow | None, now: float
+) -> dict[str, Any]:
     """`describe` or `describe_unusable`, whichever the downstream is."""
-    d = directory_of(service).get(name)
+    d = directory.get(name)
     if d is not None:
         return describe(d, row, now)
-    settings, reason = directory_of(service).unusable[name]
+    settings, reason = directory.unusable[name]
     return describe_unusable(settings, reason, row, now)
 
 
@@ -319,12 +321,12 @@ def _made(out: dict[str, Any], row: ManagedRow | None, now: float) -> dict[str, 
     return out
 
 
-async def describe_downstream(service: Service, name: str) -> dict[str, Any]:
+async def describe_downstream(service: Service, directory: Directory, name: str) -> dict[str, Any]:
     """One downstream, config or API, with its health."""
-    d = directory_of(service).get(name)
-    if d is None and name not in directory_of(service).unusable:
+    d = directory.get(name)
+    if d is None and name not in directory.unusable:
         raise NotFound(f"no downstream named {name!r}")
     managed = d is None or d.managed
     row = await downstream_rows.one_made(service.store, name) if managed else None
     (health,) = await downstream_reads.health(service.store, [name])
-    return {**health.summary(), **describe_any(service, name, row, time.time())}
+    return {**health.summary(), **describe_any(directory, name, row, time.time())}

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from receiver.downstreams.directory import Downstreams
 from receiver.frontdoor import files as runway_files
 from receiver.frontdoor import shape
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound, RelayError
@@ -191,14 +192,16 @@ async def _task(request: Request, service: Service, task_id: str) -> Task:
         raise NotFound("task not found") from None
 
 
-async def delete(request: Request, service: Served, task_id: PathId) -> Response:
+async def delete(
+    request: Request, service: Served, directory: Downstreams, task_id: PathId
+) -> Response:
     """Runway's DELETE cancels a task that has not ended; on one that has, there is nothing
     to cancel (the relay keeps its record until retention removes it)."""
     task = await _task(request, service, task_id)
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.state not in TERMINAL_STATES:
         try:
-            await task_actions.cancel_task(service, task.id, caller_of(request))
+            await task_actions.cancel_task(service, directory, task.id, caller_of(request))
             break
         except Conflict:
             task = await task_reads.task(service.store, task.id) or task

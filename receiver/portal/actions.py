@@ -40,7 +40,7 @@ class Actions(DownstreamForms):
 
     def downstream(self, request: Request, session: Session) -> tuple[str, str]:
         name = request.path_params["name"]
-        return name, own_name(self.service, session, name)
+        return name, own_name(self.directory, session, name)
 
     def caller(self, session: Session) -> Caller:
         return caller_of(session).caller
@@ -67,7 +67,7 @@ class Actions(DownstreamForms):
             }
             caller = self.caller(session)
             _, secret = await managed.create_downstream(
-                self.service, self.console.keys, payload, caller
+                self.service, self.console.keys, self.directory, payload, caller
             )
         except (InvalidRequest, Conflict) as exc:
             return await self.portal_pages.endpoints(request, session, kept=kept, error=exc.detail)
@@ -82,7 +82,7 @@ class Actions(DownstreamForms):
             "channels": views.listed(form.get("channels", "")),
         }
         try:
-            await managed.change_downstream(self.service, kept, change)
+            await managed.change_downstream(self.service, self.directory, kept, change)
         except (InvalidRequest, Conflict) as exc:
             error = f"{name}: {exc.detail}"
             return await self.portal_pages.endpoints(request, session, error=error)
@@ -93,7 +93,7 @@ class Actions(DownstreamForms):
         event_type = form.get("type") or "task.succeeded"
         if event_type not in SENDABLE:
             raise InvalidRequest(f"type: one of {', '.join(SENDABLE)}")
-        sent = await send_test(self.service, kept, event_type)
+        sent = await send_test(self.service, self.directory, kept, event_type)
         return await self.portal_pages.endpoints(request, session, tested={"name": name, **sent})
 
     async def share(self, request: Request, session: Session, form: Form) -> Response:

@@ -19,6 +19,7 @@ from receiver.console.core import NOTICES, Console
 from receiver.console.core import environment as console_environment
 from receiver.console.security import FRAMED_BY
 from receiver.console.session import Session
+from receiver.downstreams.directory import Directory
 from receiver.keys.bearers import Keys
 from receiver.keys.stories import sessions
 from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
@@ -40,8 +41,8 @@ class Portal(Console):
     notices = PORTAL_NOTICES
     ended = ENDED
 
-    def __init__(self, service: Service, keys: Keys) -> None:
-        super().__init__(service, keys)
+    def __init__(self, service: Service, keys: Keys, directory: Directory) -> None:
+        super().__init__(service, keys, directory)
         self.templates = Jinja2Templates(env=console_environment(HERE / "templates"))
         self.portal_sessions = PortalSessions(
             self.sessions,

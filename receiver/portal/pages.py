@@ -17,7 +17,7 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.sample_event import SENDABLE
 from receiver.downstreams import manage as managed
 from receiver.downstreams import reads as downstream_reads
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.routing import shown_name
@@ -26,17 +26,16 @@ from receiver.portal.core import Portal, caller_of
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks.detail import own
-from receiver.wiring.service import Service
 
 PAGE_SIZE = 25
 DELIVERY_STATES = ("pending", "succeeded", "dead", "held", "filtered", "superseded", "mirroring")
 
 
-def own_name(service: Service, session: Session, name: str) -> str:
+def own_name(directory: Directory, session: Session, name: str) -> str:
     """The name the app's endpoint is kept under; 404 when the app has none of that name."""
     caller = caller_of(session).caller
     kept = managed.kept_name(caller, name)
-    if not directory_of(service).knows(kept) or not managed.sees(caller, kept):
+    if not directory.knows(kept) or not managed.sees(caller, kept):
         raise NotFound(f"no endpoint named {name!r}")
     return kept
 
@@ -56,7 +55,8 @@ class Pages:
         tested: dict[str, Any] | None = None,
     ) -> Response:
         service, caller = self.service, caller_of(session).caller
-        every, unusable = directory_of(service).every, directory_of(service).unusable
+        directory = self.portal.directory
+        every, unusable = directory.every, directory.unusable
         names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
         made, health = await downstream_reads.downstreams_made(service.store, names)
         rows = {row.name: row for row in made}
@@ -64,7 +64,7 @@ class Pages:
         shown = [
             {
                 **h.summary(),
-                **managed.describe_any(service, h.name, rows.get(h.name), now),
+                **managed.describe_any(directory, h.name, rows.get(h.name), now),
                 "name": shown_name(h.name),
             }
             for h in health
@@ -91,7 +91,7 @@ class Pages:
             raise MalformedRequest(f"state must be one of {', '.join(DELIVERY_STATES)}")
         endpoint = q.get("endpoint") or None
         if endpoint is not None:
-            own_name(self.service, session, endpoint)
+            own_name(self.portal.directory, session, endpoint)
         caller = caller_of(session).caller
         wanted = DeliveryFilter(state, endpoint, limit=PAGE_SIZE * 2)
         found = await delivery_actions.deliveries_for(self.service, caller, wanted)

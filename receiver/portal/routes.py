@@ -19,6 +19,7 @@ from receiver.console.error_pages import ErrorPages
 from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import Session, origin_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import RelayError
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
@@ -37,8 +38,10 @@ class PortalPreview(PreviewRoute):
         return caller_of(session).caller
 
 
-def portal_app(service: Service, keys: Keys, share_signer: ShareSigner) -> Starlette:
-    portal = Portal(service, keys)
+def portal_app(
+    service: Service, keys: Keys, directory: Directory, share_signer: ShareSigner
+) -> Starlette:
+    portal = Portal(service, keys, directory)
     pages, opening, errors = Pages(portal), Opening(portal), ErrorPages(portal)
     actions = Actions(portal, pages, share_signer)
     page, action = portal.page, portal.action

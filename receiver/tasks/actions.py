@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.records import Task, TaskFilter
@@ -25,10 +26,12 @@ async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) ->
     return task
 
 
-async def cancel_task(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
+async def cancel_task(
+    service: Service, directory: Directory, task_id: str, caller: Caller = BOOTSTRAP
+) -> Task:
     """Cancel here while it waits to be sent; else upstream, then record `cancelled`."""
     await task_of(service, task_id, caller)
-    return await cancel(service, task_id)
+    return await cancel(service, directory, task_id)
 
 
 @dataclass(frozen=True)

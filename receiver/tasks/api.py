@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
+from receiver.downstreams.directory import Downstreams
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import Json
@@ -188,6 +189,8 @@ async def get_task(request: Request, service: Served, task_id: PathId) -> Respon
         },
     ),
 )
-async def cancel_task(request: Request, service: Served, task_id: PathId) -> Response:
-    task = await task_actions.cancel_task(service, task_id, caller_of(request))
+async def cancel_task(
+    request: Request, service: Served, directory: Downstreams, task_id: PathId
+) -> Response:
+    task = await task_actions.cancel_task(service, directory, task_id, caller_of(request))
     return reply(answers.TaskSummary, task)

@@ -3,7 +3,7 @@ CometAPI for the kinds that have a cancel route."""
 
 from __future__ import annotations
 
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import Conflict, NotFound
 from receiver.lifecycle.rules.records import Task
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
@@ -12,7 +12,7 @@ from receiver.tasks import stories as task_stories
 from receiver.wiring.service import Service
 
 
-async def cancel(service: Service, task_id: str) -> Task:
+async def cancel(service: Service, directory: Directory, task_id: str) -> Task:
     """Cancel a task: here and at once while it waits in the submit queue (it never reaches
     CometAPI); else upstream, then record `cancelled`.
 
@@ -25,9 +25,7 @@ async def cancel(service: Service, task_id: str) -> Task:
     if task.state in TERMINAL_STATES:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.submission == "waiting":
-        recorded = await task_stories.while_waiting(
-            service.store, task.id, directory_of(service).subscriptions
-        )
+        recorded = await task_stories.while_waiting(service.store, task.id, directory.subscriptions)
         if recorded is not None:
             service.recorded(recorded)
             service.log.info("task.cancelled", task_id=task.id, sent=False)
@@ -45,9 +43,7 @@ async def cancel(service: Service, task_id: str) -> Task:
     if task.upstream_task_id is None:
         raise Conflict("CometAPI has not accepted the task yet: nothing to cancel")
     await service.comet.cancel(task.upstream_task_id)
-    recorded = await task_stories.upstream(
-        service.store, task.id, directory_of(service).subscriptions
-    )
+    recorded = await task_stories.upstream(service.store, task.id, directory.subscriptions)
     service.recorded(recorded)
     service.log.info("task.cancelled", task_id=task.id, upstream_task_id=task.upstream_task_id)
     return recorded.task or task

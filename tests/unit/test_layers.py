@@ -38,7 +38,7 @@ FEATURES: dict[str, set[str]] = {
     "apps": {"keys", "downstreams", "stream"},  # apps and their keys, through the API
     "catalog": {"keys", "downstreams", "deliveries"},  # the event types, their schemas, AsyncAPI
     "operator": {"keys", "downstreams", "retention", "tasks", "deliveries", "media"},
-    "frontdoor": {"keys", "tasks", "media", "operator"},  # Runway's API for its SDKs
+    "frontdoor": {"keys", "downstreams", "tasks", "media", "operator"},  # Runway's API
 }
 # Above every feature: the operator's console and an app's portal use any of them; `api`
 # puts every feature's router in order with the OpenAPI document, which the agents' door
