@@ -2,7 +2,8 @@
 table's, receiver/lifecycle/rows/) or a story (a feature's `stories`) runs in one
 transaction through `run`, or in one read-only snapshot through `read`; every write is such
 a story. Besides, what belongs to the process: migrations, readiness, the work it takes
-(its leases are given back by receiver/lifecycle/stories/leases.py), space given back.
+(its leases are given back by receiver/lifecycle/stories/leases.py), space given back; and
+which backend a storage URL names (`open_store`).
 
 A backend only knows how to run a function inside a transaction (`run`) and gives it a
 `Db` (receiver/kernel/store/db.py) that runs each statement's text in its own dialect; the logic
@@ -17,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TypeVar
 
+from receiver.kernel.extras import require
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.migrate import check_schema, migrate, missing
 
@@ -111,3 +113,15 @@ class Store(ABC):
         deleted rows be used again, and give what can be back to the file system, as much
         as `to_free` says (receiver/retention/rules.py's pages_to_free); returns the bytes
         given back."""
+
+
+def open_store(url: str) -> Store:
+    """The backend the storage URL names; nothing is connected until first use."""
+    if url.startswith("sqlite:///"):
+        from receiver.kernel.store.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    require("postgres", "storage.url (PostgreSQL)")
+    from receiver.kernel.store.postgres.store import PostgresStore
+
+    return PostgresStore(url)
