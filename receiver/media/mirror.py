@@ -28,15 +28,16 @@ import aiohttp
 from receiver.kernel.errors import MirrorError, UpstreamError
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
-from receiver.lifecycle.rows.observations import sources_of
+from receiver.lifecycle.rows.mirrors import MirrorJob
+from receiver.lifecycle.rules.routing import sources_of
 from receiver.lifecycle.rules.task import output_of
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.media import stories as copies
-from receiver.media.rows import GivenUp, MirrorJob
 from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_reason, retry_in
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.links import MediaLinks
 from receiver.media.storage.local import open_media_store
+from receiver.media.stories import GivenUp
 from receiver.wiring.service import Service
 
 _SLOTS = 8

@@ -13,39 +13,49 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from receiver.kernel.errors import BodyTooLarge, Conflict, LimitReached, RequestRejected
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db, Sql
-from receiver.media import rows as mirrors
-from receiver.media.rows import GivenUp, MirrorJob
+from receiver.kernel.store.db import Db
+from receiver.lifecycle.rows import deliveries, events, mirrors
+from receiver.lifecycle.rows.mirrors import MirrorJob, Unfinished
+from receiver.media import rows
 from receiver.media.rules import uploads
+
+
+@dataclass(frozen=True)
+class GivenUp:
+    task_id: str
+    reason: str
+    delivery_ids: list[str]  # released without the copy
 
 
 async def claim(store: Store, owner: str, lease: float, limit: int) -> list[MirrorJob]:
     return await store.run(lambda db: mirrors.claim(db, owner, time.time(), lease, limit))
 
 
-RETRY_MIRROR = Sql(
-    "UPDATE mirrors SET attempts = attempts + 1, next_attempt_at = ?, reason = ?, sources = ?,"
-    " lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND lease_owner = ?"
-)
-
-
 async def retry(
     store: Store, event_id: str, owner: str, at: float, reason: str, sources: list[dict[str, str]]
 ) -> None:
-    await store.run(
-        lambda db: db.execute(
-            RETRY_MIRROR, (at, reason, orjson.dumps(sources).decode(), event_id, owner)
-        )
-    )
+    await store.run(lambda db: mirrors.retry(db, event_id, owner, at, reason, sources))
 
 
 async def finish(store: Store, event_id: str, owner: str, media: dict[str, Any]) -> list[str]:
-    """The ids of the deliveries released (none when the lease was lost)."""
-    return await store.run(lambda db: mirrors.finish(db, event_id, owner, media, time.time()))
+    """The job is over: its outcome goes into the event's document, and the deliveries that
+    waited for it are released. Returns their ids (none when the lease was lost)."""
+
+    def write(db: Db) -> list[str]:
+        state = "done" if media["status"] == "mirrored" else "failed"
+        if not mirrors.finish(db, event_id, owner, state, media.get("reason")):
+            return []
+        return _publish(db, event_id, media, time.time())
+
+    return await store.run(write)
+
+
+def _publish(db: Db, event_id: str, media: dict[str, Any], now: float) -> list[str]:
+    """The job's outcome goes into the event's document, and its deliveries go out."""
+    events.add_media(db, event_id, media)
+    return deliveries.release_mirrored(db, event_id, now)
 
 
 async def renew(store: Store, owner: str, event_ids: list[str], lease: float) -> int:
@@ -60,13 +70,32 @@ async def give_up_overdue(
 
     def give_up(db: Db) -> list[GivenUp]:
         now = time.time()
-        return mirrors.give_up_overdue(db, now - wait, reason, now, limit)
+        return _give_up(db, mirrors.overdue(db, now - wait, now, limit), reason, now)
 
     return await store.run(give_up)
 
 
 async def give_up_all(store: Store, reason: str, limit: int) -> list[GivenUp]:
-    return await store.run(lambda db: mirrors.give_up_all(db, reason, time.time(), limit))
+    """Fail up to `limit` pending copies, held or not: no copy will be made."""
+
+    def give_up(db: Db) -> list[GivenUp]:
+        return _give_up(db, mirrors.unfinished(db, limit), lambda _: reason, time.time())
+
+    return await store.run(give_up)
+
+
+def _give_up(
+    db: Db, jobs: list[Unfinished], reason: Callable[[str | None], str], now: float
+) -> list[GivenUp]:
+    """Each job failed with why (`reason`, from its last error), its deliveries released
+    without the copy."""
+    given_up = []
+    for job in jobs:
+        why = reason(job.last_error)
+        if mirrors.give_up(db, job.event_id, why):
+            media = {"status": "failed", "reason": why}
+            given_up.append(GivenUp(job.task_id, why, _publish(db, job.event_id, media, now)))
+    return given_up
 
 
 # --- Runway's uploads taken -------------------------------------------------------------
@@ -87,7 +116,7 @@ async def upload_refusal(store: Store, upload: Upload, quota: int) -> RequestRej
     or its key's quota has no room for it), or None."""
 
     def refusal(db: Db) -> RequestRejected | None:
-        if mirrors.upload_taken(db, upload.media_key):
+        if rows.upload_taken(db, upload.media_key):
             return _taken()
         return _over_quota(db, upload, quota, time.time())
 
@@ -107,21 +136,21 @@ async def take_upload(store: Store, upload: Upload, quota: int) -> None:
 
     def take(db: Db) -> None:
         now = time.time()
-        mirrors.prune_uploads(db, now - uploads.TAKEN_KEPT_SECONDS)
-        mirrors.lock_uploader(db, upload.uploader, now)
-        if mirrors.upload_taken(db, upload.media_key):
+        rows.prune_uploads(db, now - uploads.TAKEN_KEPT_SECONDS)
+        rows.lock_uploader(db, upload.uploader, now)
+        if rows.upload_taken(db, upload.media_key):
             raise _taken()
         refused = _over_quota(db, upload, quota, now)
         if refused is not None:
             raise refused
-        mirrors.take_upload(db, upload.media_key, upload.uploader, upload.size, now)
+        rows.take_upload(db, upload.media_key, upload.uploader, upload.size, now)
 
     await store.run(take)
 
 
 async def forget_upload(store: Store, media_key: str) -> None:
     """The upload given back (its file could not be kept): its URL may be posted to again."""
-    await store.run(lambda db: mirrors.forget_upload(db, media_key))
+    await store.run(lambda db: rows.forget_upload(db, media_key))
 
 
 def _taken() -> Conflict:
@@ -134,7 +163,7 @@ def _over_quota(db: Db, upload: Upload, quota: int, now: float) -> LimitReached 
     if quota <= 0:
         return None
     since = now - uploads.QUOTA_WINDOW_SECONDS
-    used, oldest = mirrors.uploaded_since(db, upload.uploader, since, _OLDEST_READ)
+    used, oldest = rows.uploaded_since(db, upload.uploader, since, _OLDEST_READ)
     wait = uploads.quota_wait(quota, used, oldest, upload.size, now)
     if wait is None:
         return None

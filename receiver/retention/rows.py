@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import deliveries, events
+from receiver.lifecycle.rows import deliveries, events, mirrors
 from receiver.retention.rules import KINDS, Batch, Candidate, Cursor, RetentionPolicy
 
 PRUNE_LEASE = "prune"
@@ -71,8 +71,6 @@ PRUNE_ATTEMPTS = Sql("DELETE FROM delivery_attempts WHERE task_id = ANY(?)")
 
 PRUNE_CHAT_MESSAGES = Sql("DELETE FROM chat_messages WHERE task_id = ANY(?)")
 
-PRUNE_MIRRORS = Sql("DELETE FROM mirrors WHERE task_id = ANY(?)")
-
 PRUNE_TASKS = Sql("DELETE FROM tasks WHERE id = ANY(?)")
 
 PRUNE_SUBMIT_ATTEMPTS = Sql("DELETE FROM submit_attempts WHERE task_id = ANY(?)")
@@ -90,7 +88,7 @@ def remove(db: Db, task_ids: list[str]) -> dict[str, int]:
     deletes: dict[str, Callable[[], int]] = {
         "attempts": lambda: db.execute(PRUNE_ATTEMPTS, (ids,)),
         "chat_messages": lambda: db.execute(PRUNE_CHAT_MESSAGES, (ids,)),
-        "mirrors": lambda: db.execute(PRUNE_MIRRORS, (ids,)),
+        "mirrors": lambda: mirrors.prune(db, task_ids),
         "deliveries": lambda: deliveries.prune(db, task_ids),
         "events": lambda: events.prune(db, task_ids),
         "tasks": lambda: db.execute(PRUNE_TASKS, (ids,)),

@@ -9,7 +9,7 @@ from typing import Any
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import deliveries, observations
+from receiver.lifecycle.rows import deliveries, mirrors
 from receiver.lifecycle.rules.records import (
     Attempt,
     Delivery,
@@ -81,7 +81,7 @@ async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskHis
             deliveries.task_attempts(db, task_id, HISTORY),
             submit_queue.attempts(db, task_id, HISTORY),
             tasks.event_bodies(db, task_id, documents) if documents else {},
-            observations.copying(db, task_id),
+            mirrors.copying(db, task_id),
         )
 
     return await store.read(read)

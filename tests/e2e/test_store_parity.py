@@ -34,7 +34,7 @@ from receiver.keys.rules import NO_LIMITS, KeyLimits
 from receiver.keys.stories import apps as apps_story
 from receiver.keys.stories import keys as keys_story
 from receiver.keys.stories import sessions
-from receiver.lifecycle.rows import observations as event_rows
+from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows import polls as poll_rows
 from receiver.lifecycle.rules.polling import PollRule, timing_key
 from receiver.lifecycle.rules.records import (
@@ -402,7 +402,7 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
 async def copy(run: Script, ids: dict[str, str]) -> None:
     """The dog's copy retried, renewed and finished; the deliveries it held go."""
     store = run.store
-    await run("copying", store.read(lambda db: event_rows.copying(db, ids["dog"])))
+    await run("copying", store.read(lambda db: mirrors.copying(db, ids["dog"])))
     [job] = await run("claim copy", copies.claim(store, "M", 60, 4))
     await run("retry copy", copies.retry(store, job.event_id, "M", time.time() - 1, "slow", []))
     [job] = await run("claim copy again", copies.claim(store, "M", 60, 4))

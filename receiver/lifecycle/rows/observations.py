@@ -9,7 +9,6 @@ these functions only read and write rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -110,36 +109,3 @@ LEAVE_QUEUE = Sql("UPDATE tasks SET submit_due_at = NULL WHERE id = ?")
 def leave_queue(db: Db, task_id: str) -> None:
     """A task that ended, or was taken back, no longer waits to be sent."""
     db.execute(LEAVE_QUEUE, (task_id,))
-
-
-def sources_of(document: dict[str, Any]) -> list[dict[str, str]]:
-    role = document.get("output_type") or "video"  # documents before output_type: videos
-    found = [{"role": role, "url": url} for url in document.get("outputs") or []]
-    if document.get("thumbnail"):
-        found.append({"role": "poster", "url": document["thumbnail"]})
-    return found
-
-
-INSERT_MIRROR = Sql(
-    "INSERT INTO mirrors (event_id, task_id, state, sources, started_at, next_attempt_at)"
-    " VALUES (?, ?, 'pending', ?, ?, ?)"
-)
-
-
-def start_copy(db: Db, event_id: str, task_id: str, document: dict[str, Any], now: float) -> bool:
-    """A job for this event's files; False when it has none to copy."""
-    sources = sources_of(document)
-    if not sources:
-        return False
-    db.execute(INSERT_MIRROR, (event_id, task_id, orjson.dumps(sources).decode(), now, now))
-    return True
-
-
-def copying(db: Db, task_id: str) -> bool:
-    """Whether a copy of the task's files is still being made."""
-    return db.one(MIRROR_PENDING, (task_id,)) is not None
-
-
-MIRROR_PENDING = Sql(
-    "SELECT 1 AS busy FROM mirrors WHERE task_id = ? AND state = 'pending' LIMIT 1"
-)

@@ -160,6 +160,15 @@ def waits_for_mirror(mirroring: bool, state: str, files: list[str]) -> bool:
     return mirroring and state == "succeeded" and bool(files)
 
 
+def sources_of(document: dict[str, Any]) -> list[dict[str, str]]:
+    """The files of an event's document a copy is made of, each with its role."""
+    role = document.get("output_type") or "video"  # documents before output_type: videos
+    found = [{"role": role, "url": url} for url in document.get("outputs") or []]
+    if document.get("thumbnail"):
+        found.append({"role": "poster", "url": document["thumbnail"]})
+    return found
+
+
 def notified_of(event: str, about: str, subscriptions: Subscriptions) -> list[str]:
     """The downstreams told of a relay event (`downstream.disabled`) about another one."""
     return [

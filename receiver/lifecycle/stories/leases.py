@@ -6,14 +6,10 @@ from __future__ import annotations
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import deliveries
+from receiver.lifecycle.rows import deliveries, mirrors
 
 RELEASE_POLL_LEASES = Sql(
     "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL WHERE poll_lease_owner = ?"
-)
-RELEASE_MIRROR_LEASES = Sql(
-    "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
-    " WHERE state = 'pending' AND lease_owner = ?"
 )
 
 
@@ -23,7 +19,7 @@ async def release(store: Store, owner: str) -> None:
     def write(db: Db) -> None:
         deliveries.release_leases(db, owner)
         db.execute(RELEASE_POLL_LEASES, (owner,))
-        db.execute(RELEASE_MIRROR_LEASES, (owner,))
+        mirrors.release_leases(db, owner)
 
     await store.run(write)
 
@@ -31,10 +27,6 @@ async def release(store: Store, owner: str) -> None:
 RELEASE_ALL_POLL_LEASES = Sql(
     "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL"
     " WHERE poll_lease_owner IS NOT NULL"
-)
-RELEASE_ALL_MIRROR_LEASES = Sql(
-    "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
-    " WHERE state = 'pending' AND lease_owner IS NOT NULL"
 )
 
 
@@ -52,6 +44,6 @@ async def release_all(
         if polling:
             db.execute(RELEASE_ALL_POLL_LEASES)
         if mirroring:
-            db.execute(RELEASE_ALL_MIRROR_LEASES)
+            mirrors.release_every_lease(db)
 
     await store.run(write)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
-from receiver.lifecycle.rows import deliveries, downstreams, events, observations
+from receiver.lifecycle.rows import deliveries, downstreams, events, mirrors, observations
 from receiver.lifecycle.rows.events import NewEvent
 from receiver.lifecycle.rows.observations import Locked
 from receiver.lifecycle.rules.records import Recorded, Task
@@ -30,6 +30,7 @@ from receiver.lifecycle.rules.routing import (
     held_reasons,
     progress_due,
     recipients,
+    sources_of,
     supersedes,
     waits_for_mirror,
 )
@@ -114,9 +115,9 @@ def record(
         "thumbnail": updated.thumbnail,
         "output_type": output_of(task.kind, updated.outputs),
     }
-    sources = [s["url"] for s in observations.sources_of(files)]
-    hold = waits_for_mirror(audience.mirror, obs.state, sources)
-    hold = hold and observations.start_copy(db, event_id, task.id, files, now)
+    sources = sources_of(files)
+    hold = waits_for_mirror(audience.mirror, obs.state, [s["url"] for s in sources])
+    hold = hold and mirrors.start_copy(db, event_id, task.id, sources, now)
     delivery_ids = fan_out(db, task, event_id, obs.state, audience.subscriptions, now, hold)
     return Recorded("applied", updated, event_id, delivery_ids, report.verdict)
 

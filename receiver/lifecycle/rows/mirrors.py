@@ -1,0 +1,214 @@
+"""The mirrors table, written here only: which finished renders are being copied, and how
+each copy went.
+
+A succeeded event whose task has files gets a job in the transaction that records it, and
+its deliveries wait as `mirroring`; when the job ends (copied, or failed for good) the
+event's document gains its `media` section and the deliveries go out (the events' and the
+deliveries' rows). A job is leased to one worker while it copies; the lease is short and
+renewed as the copy goes on, and given back when the worker stops, so a stopped or killed
+worker's copies are taken up again soon (receiver/media/ makes the copies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from receiver.kernel.store.db import Db, Sql
+
+
+@dataclass(frozen=True)
+class MirrorJob:
+    event_id: str
+    task_id: str
+    kind: str
+    upstream_task_id: str | None
+    sources: list[dict[str, str]]  # {"role": "video" | "image" | "audio" | "poster", "url": ...}
+    attempts: int
+    started_at: float
+    last_error: str | None  # why the last attempt failed
+    trace_context: str | None = None  # the task's trace
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A job still to be copied, as one given up sees it."""
+
+    event_id: str
+    task_id: str
+    last_error: str | None
+
+
+INSERT_MIRROR = Sql(
+    "INSERT INTO mirrors (event_id, task_id, state, sources, started_at, next_attempt_at)"
+    " VALUES (?, ?, 'pending', ?, ?, ?)"
+)
+
+
+def start_copy(
+    db: Db, event_id: str, task_id: str, sources: list[dict[str, str]], now: float
+) -> bool:
+    """A job for this event's files; False when it has none to copy."""
+    if not sources:
+        return False
+    db.execute(INSERT_MIRROR, (event_id, task_id, orjson.dumps(sources).decode(), now, now))
+    return True
+
+
+MIRROR_PENDING = Sql(
+    "SELECT 1 AS busy FROM mirrors WHERE task_id = ? AND state = 'pending' LIMIT 1"
+)
+
+
+def copying(db: Db, task_id: str) -> bool:
+    """Whether a copy of the task's files is still being made."""
+    return db.one(MIRROR_PENDING, (task_id,)) is not None
+
+
+DUE_MIRRORS = Sql(
+    sqlite=(
+        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
+        " t.kind, t.upstream_task_id, t.trace_context"
+        " FROM mirrors m JOIN tasks t ON t.id = m.task_id"
+        " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
+        " AND (m.lease_until IS NULL OR m.lease_until < ?) ORDER BY m.next_attempt_at LIMIT ?"
+    ),
+    postgres=(
+        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
+        " t.kind, t.upstream_task_id, t.trace_context"
+        " FROM mirrors m JOIN tasks t ON t.id = m.task_id"
+        " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
+        " AND (m.lease_until IS NULL OR m.lease_until < ?) ORDER BY m.next_attempt_at"
+        " LIMIT ? FOR UPDATE OF m SKIP LOCKED"
+    ),
+)
+
+LEASE_MIRROR = Sql("UPDATE mirrors SET lease_owner = ?, lease_until = ? WHERE event_id = ?")
+
+
+def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[MirrorJob]:
+    jobs = []
+    for r in db.all(DUE_MIRRORS, (now, now, limit)):
+        db.execute(LEASE_MIRROR, (owner, now + lease, r["event_id"]))
+        jobs.append(
+            MirrorJob(
+                r["event_id"],
+                r["task_id"],
+                r["kind"],
+                r["upstream_task_id"],
+                orjson.loads(r["sources"]),
+                r["attempts"],
+                r["started_at"],
+                r["reason"],
+                r["trace_context"],
+            )
+        )
+    return jobs
+
+
+RETRY_MIRROR = Sql(
+    "UPDATE mirrors SET attempts = attempts + 1, next_attempt_at = ?, reason = ?, sources = ?,"
+    " lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND lease_owner = ?"
+)
+
+
+def retry(
+    db: Db, event_id: str, owner: str, at: float, reason: str, sources: list[dict[str, str]]
+) -> None:
+    """A failed attempt: the job is tried again at `at`, from `sources`."""
+    db.execute(RETRY_MIRROR, (at, reason, orjson.dumps(sources).decode(), event_id, owner))
+
+
+FINISH_MIRROR = Sql(
+    "UPDATE mirrors SET state = ?, attempts = attempts + 1, reason = ?, lease_owner = NULL,"
+    " lease_until = NULL WHERE event_id = ? AND lease_owner = ?"
+)
+
+
+def finish(db: Db, event_id: str, owner: str, state: str, reason: str | None) -> bool:
+    """The job is over (`done` or `failed`); False when `owner` lost its lease."""
+    return bool(db.execute(FINISH_MIRROR, (state, reason, event_id, owner)))
+
+
+RENEW_MIRROR_LEASE = Sql(
+    "UPDATE mirrors SET lease_until = ?"
+    " WHERE event_id = ? AND lease_owner = ? AND state = 'pending'"
+)
+
+
+def renew(db: Db, owner: str, event_ids: list[str], until: float) -> int:
+    """Extend `owner`'s leases on these jobs (those it still holds); returns how many."""
+    return sum(db.execute(RENEW_MIRROR_LEASE, (until, e, owner)) for e in event_ids)
+
+
+OVERDUE_MIRRORS = Sql(
+    sqlite=(
+        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+        " AND started_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+        " ORDER BY next_attempt_at LIMIT ?"
+    ),
+    postgres=(
+        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+        " AND started_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+        " ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED"
+    ),
+)
+
+
+def overdue(db: Db, started_before: float, now: float, limit: int) -> list[Unfinished]:
+    """The jobs started before `started_before` that no live worker holds."""
+    rows = db.all(OVERDUE_MIRRORS, (started_before, now, limit))
+    return [Unfinished(r["event_id"], r["task_id"], r["reason"]) for r in rows]
+
+
+PENDING_MIRRORS = Sql(
+    "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+    " ORDER BY next_attempt_at LIMIT ?"
+)
+
+
+def unfinished(db: Db, limit: int) -> list[Unfinished]:
+    """Up to `limit` jobs still to be copied, held or not."""
+    rows = db.all(PENDING_MIRRORS, (limit,))
+    return [Unfinished(r["event_id"], r["task_id"], r["reason"]) for r in rows]
+
+
+GIVE_UP_MIRROR = Sql(
+    "UPDATE mirrors SET state = 'failed', reason = ?, lease_owner = NULL, lease_until = NULL"
+    " WHERE event_id = ? AND state = 'pending'"
+)
+
+
+def give_up(db: Db, event_id: str, reason: str) -> bool:
+    """The job failed for good, with why; False when it had ended already."""
+    return bool(db.execute(GIVE_UP_MIRROR, (reason, event_id)))
+
+
+RELEASE_MIRROR_LEASES = Sql(
+    "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
+    " WHERE state = 'pending' AND lease_owner = ?"
+)
+
+
+def release_leases(db: Db, owner: str) -> None:
+    """The copies `owner` holds, free for any worker."""
+    db.execute(RELEASE_MIRROR_LEASES, (owner,))
+
+
+RELEASE_ALL_MIRROR_LEASES = Sql(
+    "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL"
+    " WHERE state = 'pending' AND lease_owner IS NOT NULL"
+)
+
+
+def release_every_lease(db: Db) -> None:
+    db.execute(RELEASE_ALL_MIRROR_LEASES)
+
+
+PRUNE_MIRRORS = Sql("DELETE FROM mirrors WHERE task_id = ANY(?)")
+
+
+def prune(db: Db, task_ids: list[str]) -> int:
+    """The copy jobs of these tasks deleted; how many."""
+    return db.execute(PRUNE_MIRRORS, (db.array(task_ids),))
