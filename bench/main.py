@@ -30,6 +30,7 @@ from harness import Bench, Plan, Row, against_build, log, verdict
 from stages import (
     callback,
     cheap,
+    cli,
     endtoend,
     expressions,
     fanout,
@@ -74,6 +75,7 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "fanshaping": fanshaping.run,
     "frontdoor": frontdoor.run,
     "expressions": expressions.run,
+    "cli": cli.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
@@ -85,6 +87,7 @@ OWN_STORES = {
     "fanshaping",
     "frontdoor",
     "expressions",
+    "cli",  # none at all
 }
 
 # Table order: the headline figures first.
@@ -110,6 +113,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     queue.rows,
     retention.rows,
     cheap.rows,
+    cli.rows,
 )
 
 # The stages that load the relay's callback endpoint, counted in the failures row.
