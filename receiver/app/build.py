@@ -25,7 +25,7 @@ from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import leases
 from receiver.media.mirror import Mirror, give_up_mirrors
-from receiver.operator.gauges import count_store
+from receiver.operator.probes import count_store
 from receiver.retention.worker import Retention
 from receiver.tasks.submitter import Submitter
 from receiver.wiring.service import Service, process_owner

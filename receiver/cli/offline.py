@@ -56,7 +56,7 @@ def with_service(
     downstream: str | None = None,
 ) -> T:
     """`fn` over a Service on the config's store and its downstreams: for the operator
-    actions of receiver/operator/actions.py, the same the admin API and the console call.
+    actions of receiver/deliveries/actions.py, the same the admin API and the console call.
     The `downstream` they name, if any, is refused before anything changes when there is
     none of that name."""
     settings = settings_of(config_path)

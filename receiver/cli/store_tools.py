@@ -3,7 +3,8 @@ relay or without one: tasks and deliveries to look at, deliveries to replay, dow
 disable and enable, old media copies to prune.
 
 What changes something calls the same operation as the admin API and the console
-(receiver/operator/actions.py); a running relay then sends what it queued.
+(receiver/tasks/actions.py, receiver/deliveries/actions.py); a running relay then sends
+what it queued.
 
 Each command imports the store's side when it runs: a command's help loads none of it.
 """

@@ -2,7 +2,8 @@
 disable and enable a downstream; make, rotate the secret of and remove one through the API.
 
 Each asks to confirm first (but submit), then calls the same operation as the admin API
-(receiver/operator/actions.py) and redirects back with a notice of what it did.
+(receiver/tasks/actions.py, receiver/deliveries/actions.py,
+receiver/downstreams/manage.py) and redirects back with a notice of what it did.
 """
 
 from __future__ import annotations

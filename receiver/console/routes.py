@@ -3,8 +3,8 @@ the live stream, the static files.
 
 Mounted at /console as an application of its own, so that its refusals are HTML pages
 rather than the API's JSON, and its pages carry their own security headers. Every change
-it makes goes through the same functions as the admin API (receiver/operator/actions.py,
-receiver/downstreams/manage.py).
+it makes goes through the same functions as the admin API (receiver/tasks/actions.py,
+receiver/deliveries/actions.py, receiver/downstreams/manage.py).
 """
 
 from __future__ import annotations

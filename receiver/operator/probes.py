@@ -1,8 +1,12 @@
-"""Health, readiness and metrics: open routes for load balancers and Prometheus, and how
-their routes."""
+"""Health, readiness and metrics: open routes for load balancers and Prometheus. Whether
+this process takes work now is asked here; the store's gauges are counted in the background
+every `server.metrics_count_seconds` (a scrape then costs the same with ten thousand tasks or
+ten million, and any number of scrapers cost the store nothing more), or at each scrape."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,9 +16,8 @@ from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError
 from receiver.kernel.http.answers import is_admin
 from receiver.kernel.http.models import ErrorAnswer, Ok
 from receiver.kernel.http.openapi import answer, described, media, reply
-from receiver.operator import actions as operations
 from receiver.operator import queries
-from receiver.wiring.service import Served
+from receiver.wiring.service import Served, Service
 
 METRICS_TYPE = "text/plain; version=0.0.4"
 _LIVE = described("The process answers; no dependency is checked.", auth="none")
@@ -32,6 +35,16 @@ async def livez() -> Response:
     return reply(Ok, {"ok": True})
 
 
+async def ready(service: Service) -> None:
+    """Raise, saying why, unless this process takes work now: not draining after SIGTERM
+    (Overloaded), the store answers and holds every migration this release ships
+    (StoreError)."""
+    if service.draining():
+        raise Overloaded("draining: this process is shutting down")
+    if lacking := await service.store.ready():
+        raise StoreError(f"migrations not applied yet: {', '.join(map(str, lacking))}")
+
+
 @router.get(
     "/readyz",
     summary="Readiness",
@@ -47,7 +60,7 @@ async def livez() -> Response:
 )
 async def readyz(service: Served) -> Response:
     try:
-        await operations.ready(service)
+        await ready(service)
     except Overloaded:
         raise  # draining after SIGTERM: expected, not worth a warning per probe
     except StoreError as exc:
@@ -77,3 +90,18 @@ async def metrics(request: Request, service: Served) -> Response:
         except Exception:
             counts = None  # keep the last gauges: an outage must not look like an empty queue
     return Response(service.metrics.render(counts), media_type=METRICS_TYPE)
+
+
+async def count_store(service: Service, stopping: asyncio.Event) -> None:
+    """The store's gauges, counted every `server.metrics_count_seconds` until `stopping`."""
+    every = service.config.settings.server.metrics_count_seconds
+    if every <= 0:
+        return  # counted at each scrape instead
+    while not stopping.is_set():
+        try:
+            service.metrics.set_store_gauges(await queries.counts(service.store))
+        except Exception:
+            # The last gauges stay: an outage must not look like an empty queue.
+            service.log.warning("metrics.count_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), every)
