@@ -14,7 +14,7 @@ import signal
 
 from receiver.app.stopping import flush_traces
 from receiver.deliveries.fanout.worker import Fanout
-from receiver.downstreams.directory import directory_of
+from receiver.downstreams.directory import new_directory
 from receiver.kernel.net import speed
 from receiver.lifecycle.stories import leases
 from receiver.wiring.service import Service
@@ -27,7 +27,7 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     if service.store.exclusive:
         # The only deliverer on this store: what a killed predecessor held is free again.
         await leases.release_all(service.store, delivering=True, polling=False)
-    directory = directory_of(service)
+    directory = new_directory(service)
     await directory.start()
     log.info("worker.started", downstreams=list(directory.every), owner=service.owner)
     tick = service.config.settings.delivery.outbox_scan_seconds

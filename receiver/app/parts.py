@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import State
 
-from receiver.downstreams.directory import Directory, directory_of
+from receiver.downstreams.directory import Directory, new_directory
 from receiver.keys.bearers import Keys
 from receiver.media.storage.links import MediaLinks
 from receiver.shares.links import ShareSigner
@@ -53,5 +53,5 @@ def build_parts(service: Service) -> Parts:
             secrets.signing_keys, config.public_url, settings.media.url_ttl_seconds
         ),
         share_signer=ShareSigner(secrets.signing_keys, secrets.admin_token),
-        directory=directory_of(service),
+        directory=new_directory(service),
     )

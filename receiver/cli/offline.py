@@ -16,7 +16,7 @@ import structlog
 from receiver.cli.common import fail, settings_of, store_url
 from receiver.config import Config, Downstream, Secrets, Settings
 from receiver.deliveries import actions as delivery_actions
-from receiver.downstreams.directory import Directory, directory_of
+from receiver.downstreams.directory import Directory, new_directory
 from receiver.kernel.errors import NotFound, StoreError
 from receiver.kernel.store import Store, open_store
 
@@ -64,7 +64,7 @@ def with_service(
 
     async def run() -> T:
         service = _offline_service(settings)
-        directory = directory_of(service)
+        directory = new_directory(service)
         try:
             await service.store.migrate()
             if downstream is not None:

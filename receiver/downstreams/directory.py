@@ -236,7 +236,10 @@ class Directory:
                 await asyncio.wait_for(stopping.wait(), every)
 
 
-def _new_directory(service: Service) -> Directory:
+def new_directory(service: Service) -> Directory:
+    """Every downstream of `service`: the config file's and those made through the API. One
+    a process, made at its start (receiver/app/parts.py; `receiver deliver` and the command
+    line's operator actions make their own)."""
     sealer = Sealer(service.config.secrets.signing_keys)
     metrics = service.metrics
     return Directory(
@@ -247,11 +250,6 @@ def _new_directory(service: Service) -> Directory:
         metrics.directory_rows,
         service.labels.app_names,
     )
-
-
-def directory_of(service: Service) -> Directory:
-    """Every downstream: the config file's and those made through the API, one per process."""
-    return service.part(_new_directory)
 
 
 async def _directory_of(request: Request) -> Directory:

@@ -7,7 +7,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -23,8 +23,6 @@ from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Wakeups, Work
 from receiver.lifecycle.stories import leases
 from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, TaskChanges
-
-T = TypeVar("T")
 
 
 def process_owner() -> str:
@@ -63,8 +61,6 @@ class Service:
     deliveries: DeliveryHandoff = field(default_factory=DeliveryHandoff)
     # Requests waiting on one task's next change (the front door's create).
     task_changes: TaskChanges = field(default_factory=TaskChanges)
-    # What each feature wires once per process (its directory, its caches): see `part`.
-    _parts: dict[Callable[[Service], Any], Any] = field(default_factory=dict)
     # Told when a key is revoked or a session ends here (the live streams check their holders).
     _access_listeners: list[Callable[[], None]] = field(default_factory=list)
 
@@ -75,15 +71,6 @@ class Service:
         """A key was revoked, an app deleted or a session ended in this process."""
         for listener in self._access_listeners:
             listener()
-
-    def part(self, make: Callable[[Service], T]) -> T:
-        """The one `make(self)` of this process, made on first use: a feature keeps what it
-        wires here instead of the service knowing every feature."""
-        try:
-            made: T = self._parts[make]
-        except KeyError:
-            made = self._parts[make] = make(self)
-        return made
 
     def wake(self, work: Work) -> None:
         """Wake the workers that have something new to do (committed already)."""

@@ -237,6 +237,21 @@ def test_what_answers_a_request_asks_a_story_not_the_store() -> None:
     assert found == []
 
 
+def test_nothing_is_looked_up_on_the_service() -> None:
+    """No service locator: what a story uses is a field or a parameter, made once at
+    start-up (receiver/app/parts.py), never fetched from the service by a key."""
+    from receiver.wiring.service import Service
+
+    found = sorted(
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in ("part", "_parts")
+    )
+    assert found == []
+    assert not hasattr(Service, "part")
+
+
 MAX_PARAMETERS = 7
 
 
