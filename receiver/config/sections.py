@@ -16,7 +16,6 @@ from pydantic import (
     field_validator,
 )
 
-from receiver.config.share import FrameOrigin, ShareLook
 from receiver.lifecycle.rules.polling import PollLease, PollRule
 from receiver.lifecycle.rules.reports import ClaimPolicy
 
@@ -25,6 +24,47 @@ CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# The origins whose pages may frame a share link's page (CSP `frame-ancestors`).
+FrameOrigin = Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9.:\[\]-]+$")]
+
+_IMAGE_DATA = ("data:image/png;", "data:image/jpeg;", "data:image/webp;", "data:image/gif;")
+_SVG_DATA = "data:image/svg+xml"
+MAX_LOGO_CHARS = 64 * 1024
+
+
+# How a share link's page looks for the app that made it: its logo and accent colour. Set by
+# the app's name (today: the name of the API key that made the link) under
+# `server.share_apps`; the fields are named as an app's own settings would be, so they can
+# move onto apps unchanged.
+class ShareLook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The logo at the top of the page: a `data:image/...` URI (served with the page, so the
+    # page asks nothing of another site) or an https URL (the viewer's browser fetches it
+    # from there; the page's CSP allows that one origin for images).
+    share_logo_url: Annotated[str, Field(max_length=MAX_LOGO_CHARS)] = ""
+    # The colour of the bar, the buttons and the links: `#rgb` or `#rrggbb`.
+    share_accent: Annotated[str, Field(pattern=r"^(#[0-9A-Fa-f]{3}|#[0-9A-Fa-f]{6})?$")] = ""
+
+    @field_validator("share_logo_url")
+    @classmethod
+    def _logo(cls, value: str) -> str:
+        if not value or value.startswith(_IMAGE_DATA) or value.startswith(_SVG_DATA):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("must be a data:image/... URI or an https URL")
+        if any(c in value for c in " \"'<>\\"):
+            raise ValueError("must be a plain URL (no quotes, spaces or angle brackets)")
+        return value
+
+    @property
+    def logo_origin(self) -> str | None:
+        """The origin the page's images may come from for the logo; None: the page's own."""
+        parts = urlsplit(self.share_logo_url)
+        return f"https://{parts.netloc}" if parts.scheme == "https" else None
 
 
 class ServerConfig(Section):
@@ -329,3 +369,23 @@ class RetentionConfig(Section):
     prune_interval_seconds: Annotated[float, Field(gt=0)] = 600.0
     # Tasks deleted per transaction: small, so that callbacks never wait long behind one.
     tasks_per_batch: Annotated[int, Field(gt=0, le=10_000)] = 100
+
+
+# The `[mcp]` section: the agents' door at /mcp (receiver/agents).
+class McpConfig(BaseModel):
+    """`auto` mounts /mcp when the `mcp` extra is installed, `on` refuses to start without
+    it, `off` never mounts it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: Literal["auto", "on", "off"] = "auto"
+    # `wait_for_task` returns after this long at most, ended or not: clients time calls out.
+    max_wait_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
+    # A finished image up to this size comes back in the tool's result itself; 0: links only.
+    inline_image_bytes: Annotated[int, Field(ge=0, le=8 * 1024 * 1024)] = 512 * 1024
+    # Sessions one key may hold open at once: past it that key alone is refused (429), so
+    # one key cannot take the memory and the room every other app's agents need.
+    max_sessions_per_key: Annotated[int, Field(gt=0, le=10_000)] = 16
+    # A session with no request in flight and no open GET stream for this long ends (its
+    # client opens a new one); the SDK's own default, 30 minutes, let idle ones pile up.
+    session_idle_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = 300.0

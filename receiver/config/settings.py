@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from receiver.config.agents import McpConfig
 from receiver.config.downstream import DownstreamConfig
 from receiver.config.sections import (
     CallbackConfig,
     ConsoleConfig,
     DeliveryConfig,
     LoggingConfig,
+    McpConfig,
     MediaConfig,
     PollingConfig,
     RetentionConfig,

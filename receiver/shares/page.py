@@ -18,8 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from receiver.config.sections import MediaConfig, ServerConfig
-from receiver.config.share import ShareLook
+from receiver.config.sections import MediaConfig, ServerConfig, ShareLook
 from receiver.shares.links import SharedLink, Why
 
 TEMPLATES = Path(__file__).parents[1] / "console" / "templates"

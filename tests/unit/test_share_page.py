@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from receiver.config.sections import MediaConfig, ServerConfig
-from receiver.config.share import ShareLook
+from receiver.config.sections import MediaConfig, ServerConfig, ShareLook
 from receiver.lifecycle.rules.records import Task
 from receiver.lifecycle.rules.reports import failure_message
 from receiver.shares.links import SharedLink, ShareRefused, ShareSigner
