@@ -1,6 +1,6 @@
 """What every console route shares: the templates, the sessions, and the guards that say
 who may see a page or send a form; reading a form, asking to confirm, and the redirect that
-says a change is done."""
+says a change is done; refusals and failures as HTML pages."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -20,8 +21,9 @@ from receiver.console import views
 from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
 from receiver.downstreams.directory import Directory
-from receiver.kernel.errors import MalformedRequest, NotAllowed
+from receiver.kernel.errors import MalformedRequest, NotAllowed, RelayError
 from receiver.kernel.http.body import read_body, refuse_nul
+from receiver.kernel.http.errors import answer_for
 from receiver.keys.bearers import Keys
 from receiver.keys.stories import sessions
 from receiver.lifecycle.rules.task import is_passed_through
@@ -225,3 +227,26 @@ class Console:
         joiner = "&" if "?" in target else "?"
         query = urlencode({"done": code, "n": n})
         return RedirectResponse(f"{target}{joiner}{query}", status_code=303)
+
+
+class ErrorPages:
+    """The console's (and a portal's) refusals and failures as HTML pages, with the
+    status the API would give."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    async def relay_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RelayError)
+        return self.console.error_page(request, answer_for(exc)[0], exc.detail)
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        detail = "There is no such page." if exc.status_code == 404 else exc.detail
+        response = self.console.error_page(request, exc.status_code, detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def crash(self, request: Request, exc: Exception) -> Response:
+        # Never a stack trace on a page; the server's log has it.
+        return self.console.error_page(request, 500, "Something went wrong; it has been logged.")

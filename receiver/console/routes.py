@@ -16,8 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from receiver.console.actions import Actions
-from receiver.console.core import HERE, Console
-from receiver.console.error_pages import ErrorPages
+from receiver.console.core import HERE, Console, ErrorPages
 from receiver.console.keys_page import KeyPages
 from receiver.console.login import Login
 from receiver.console.pages import Pages

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from receiver.console.core import HERE as CONSOLE_HERE
-from receiver.console.error_pages import ErrorPages
+from receiver.console.core import ErrorPages
 from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import Session, origin_of
