@@ -30,12 +30,11 @@ from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.postgres.store import PostgresDb
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
 from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.stories.observe import Audience, Report, observed
-from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.rows import tasks
 from receiver.tasks.stories import Accepted, bind
 
 _SUB: dict[str, Subscription] = {}
@@ -69,9 +68,9 @@ def _submitted(db: Db, kind: str, i: int, upstream_id: str, next_poll_at: float)
     production never sees, charged to every stage.)"""
     # Created now: a task created at the epoch would be given up at its first poll.
     now = time.time()
-    task, _ = tasks.create_task(db, NewTask(kind, _request(kind, i)), now)
-    for row in submit_queue.due(db, [task.id]):
-        submit_queue.end_send(db, submit_queue.start(db, row, "fill", now), "fill", None, now)
+    task, _ = intake.create_task(db, NewTask(kind, _request(kind, i)), now)
+    for row in submits.due(db, [task.id]):
+        submits.end_send(db, submits.start(db, row, "fill", now), "fill", None, now)
     raw = json.dumps({"code": 200, "msg": "success", "data": {"task_id": upstream_id}})
     accepted = Accepted(upstream_id, raw, next_poll_at)
     bind(db, task.id, accepted, Audience(_SUB), "submit", time.time())

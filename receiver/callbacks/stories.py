@@ -26,9 +26,10 @@ from dataclasses import dataclass, replace
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import deliveries, events, observations, polls
-from receiver.lifecycle.rows.observations import Locked
-from receiver.lifecycle.rows.polls import PollEnd
+from receiver.lifecycle.rows import deliveries, events
+from receiver.lifecycle.rows.tasks import polls, states, submits
+from receiver.lifecycle.rows.tasks.polls import PollEnd
+from receiver.lifecycle.rows.tasks.states import Locked
 from receiver.lifecycle.rules.polling import (
     Bucket,
     CallbackPolls,
@@ -63,7 +64,6 @@ from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.lifecycle.stories.observe import Audience, Report, lock, observe, record, told
 from receiver.tasks import stories as task_stories
-from receiver.tasks.rows import queue as submit_queue
 
 
 async def arrive(
@@ -82,12 +82,6 @@ async def arrive(
     return await store.run(
         lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
     )
-
-
-COUNT_CALLBACK = Sql(
-    "UPDATE tasks SET callback_count = callback_count + 1,"
-    " callback_bytes = callback_bytes + ? WHERE id = ?"
-)
 
 
 def arrived(
@@ -116,13 +110,13 @@ def arrived(
     recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
     if recorded.outcome == "duplicate":
         return recorded
-    db.execute(COUNT_CALLBACK, (size, task.id))
+    states.count_callback(db, task.id, size)
     if verdict != PENDING:
         return recorded
     _bring_poll_forward(db, locked, obs, policy, claim=True, now=now)
     if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
         # CometAPI has it (a send that timed out got through): it is not sent again.
-        observations.leave_queue(db, task.id)
+        submits.leave_queue(db, task.id)
     if take_poll is not None:
         recorded = replace(recorded, poll=claim_one(db, task.id, take_poll, now))
     return recorded
@@ -221,7 +215,7 @@ def finish(
     deliver_now: frozenset[str],
     now: float,
 ) -> PollResult:
-    locked = observations.lock_task(db, answer.task_id)
+    locked = states.lock_task(db, answer.task_id)
     if locked is None:
         return PollResult(None, [])
     task, obs = locked.task, answer.observation
@@ -251,7 +245,7 @@ def finish(
     ended = state in TERMINAL_STATES
     progress = progress_fraction(obs.progress) if obs is not None else None
     if progress is not None and not ended and progress != task.progress:
-        observations.set_progress(db, task.id, progress, now)
+        states.set_progress(db, task.id, progress, now)
     progressed: list[str] = []
     if obs is not None and not ended:
         current = recorded.task if recorded is not None and recorded.task else task
@@ -296,14 +290,14 @@ def _keep_cost(db: Db, task: Task, obs: Observation) -> None:
     point = obs.point if obs.point is not None else task.point
     refund = obs.refund if obs.refund is not None else task.refund
     if (point, refund) != (task.point, task.refund):
-        observations.set_cost(db, task.id, point, refund)
+        states.set_cost(db, task.id, point, refund)
 
 
 def _requeue(db: Db, locked: Locked, now: float) -> None:
     """Back to the submit queue, to be sent as a new upstream task; the failed one's id is
     set aside, so that its late reports cannot bind the task again."""
     replaced = [*locked.replaced_upstream_ids, locked.task.upstream_task_id]
-    submit_queue.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
+    submits.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
 
 
 async def give_up(store: Store, task_id: str, age: float, subscriptions: Subscriptions) -> Recorded:

@@ -14,6 +14,7 @@ from receiver.kernel.store.db import Db, Sql, new_id
 from receiver.lifecycle.rows import deliveries, downstreams, events
 from receiver.lifecycle.rows.deliveries import AttemptEnd
 from receiver.lifecycle.rows.downstreams import DISABLED, RELAY_TASK
+from receiver.lifecycle.rows.tasks import states
 from receiver.lifecycle.rules.records import Attempt, DeliveryJob
 from receiver.lifecycle.rules.retries import row_state
 from receiver.lifecycle.rules.routing import (
@@ -22,7 +23,6 @@ from receiver.lifecycle.rules.routing import (
     held_reasons,
     notified_of,
 )
-from receiver.tasks.rows import tasks
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ async def webhook_gone(store: Store, task_id: str, reason: str, except_id: str) 
 
 
 def _webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
-    if not tasks.mark_webhook_gone(db, task_id, now):
+    if not states.mark_webhook_gone(db, task_id, now):
         return 0
     return deliveries.end_of_task(db, task_id, TASK_WEBHOOK, reason, except_id, now)
 

@@ -10,10 +10,9 @@ from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows import deliveries, downstreams
 from receiver.lifecycle.rows.downstreams import DownstreamHealth
+from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import Activity, Delivery, DeliveryFilter, Task, TaskFilter
 from receiver.operator import rows
-from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.rows import tasks
 
 
 async def counts(store: Store) -> dict[str, float]:
@@ -33,7 +32,7 @@ class Overview:
 
 async def overview(store: Store, since: float, names: list[str], recent: int) -> Overview:
     def read(db: Db) -> Overview:
-        newest = submit_queue.placed(db, tasks.list_tasks(db, TaskFilter(limit=recent)))
+        newest = submits.placed(db, intake.list_tasks(db, TaskFilter(limit=recent)))
         return Overview(
             rows.counts(db), rows.activity(db, since), downstreams.health(db, names), newest
         )

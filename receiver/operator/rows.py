@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import downstreams
+from receiver.lifecycle.rows.tasks import submits
 from receiver.lifecycle.rules.records import Activity
 from receiver.retention import rows as retention
-from receiver.tasks.rows import queue as submit_queue
 
 TASKS_BY_STATE = Sql("SELECT state, COUNT(*) AS n FROM tasks WHERE kind <> 'relay' GROUP BY state")
 
@@ -28,7 +28,7 @@ def counts(db: Db) -> dict[str, float]:
         out[f"credits_{kind}"] = (credits or {}).get(kind) or 0
     for name in downstreams.disabled_names(db):
         out[f"disabled:{name}"] = 1
-    out.update(submit_queue.counts(db))
+    out.update(submits.counts(db))
 
     # What the store takes on disk (receiver/retention/rows.py).
     size = retention.size(db)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import deliveries, events, mirrors
+from receiver.lifecycle.rows.tasks import intake
 from receiver.retention.rules import KINDS, Batch, Candidate, Cursor, RetentionPolicy
 
 PRUNE_LEASE = "prune"
@@ -71,8 +72,6 @@ PRUNE_ATTEMPTS = Sql("DELETE FROM delivery_attempts WHERE task_id = ANY(?)")
 
 PRUNE_CHAT_MESSAGES = Sql("DELETE FROM chat_messages WHERE task_id = ANY(?)")
 
-PRUNE_TASKS = Sql("DELETE FROM tasks WHERE id = ANY(?)")
-
 PRUNE_SUBMIT_ATTEMPTS = Sql("DELETE FROM submit_attempts WHERE task_id = ANY(?)")
 
 PRUNE_TASK_INPUTS = Sql("DELETE FROM task_inputs WHERE task_id = ANY(?)")
@@ -91,7 +90,7 @@ def remove(db: Db, task_ids: list[str]) -> dict[str, int]:
         "mirrors": lambda: mirrors.prune(db, task_ids),
         "deliveries": lambda: deliveries.prune(db, task_ids),
         "events": lambda: events.prune(db, task_ids),
-        "tasks": lambda: db.execute(PRUNE_TASKS, (ids,)),
+        "tasks": lambda: intake.prune(db, task_ids),
     }
     return {kind: deletes[kind]() for kind in KINDS}
 

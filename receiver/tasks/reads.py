@@ -10,6 +10,7 @@ from typing import Any
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows import deliveries, mirrors
+from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import (
     Attempt,
     Delivery,
@@ -19,8 +20,6 @@ from receiver.lifecycle.rules.records import (
     TaskFilter,
 )
 from receiver.lifecycle.rules.reports import failure_message
-from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.rows import tasks
 
 HISTORY = 500  # events, deliveries and attempts shown of one task, the newest
 
@@ -73,14 +72,14 @@ async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskHis
         task = _placed(db, task_id)
         if task is None:
             return None
-        event_rows, delivery_rows = tasks.task_history(db, task_id, HISTORY)
+        event_rows, delivery_rows = intake.task_history(db, task_id, HISTORY)
         return TaskHistory(
             task,
             event_rows,
             delivery_rows,
             deliveries.task_attempts(db, task_id, HISTORY),
-            submit_queue.attempts(db, task_id, HISTORY),
-            tasks.event_bodies(db, task_id, documents) if documents else {},
+            submits.attempts(db, task_id, HISTORY),
+            intake.event_bodies(db, task_id, documents) if documents else {},
             mirrors.copying(db, task_id),
         )
 
@@ -93,8 +92,8 @@ async def task(store: Store, task_id: str) -> Task | None:
 
 
 def _placed(db: Db, task_id: str) -> Task | None:
-    found = tasks.get_task(db, task_id)
-    return submit_queue.placed(db, [found])[0] if found is not None else None
+    found = intake.get_task(db, task_id)
+    return submits.placed(db, [found])[0] if found is not None else None
 
 
 async def task_documents(
@@ -104,7 +103,7 @@ async def task_documents(
 
     def read(db: Db) -> tuple[Task, dict[str, tuple[dict[str, Any], str]]] | None:
         found = _placed(db, task_id)
-        return (found, tasks.event_bodies(db, task_id, limit)) if found is not None else None
+        return (found, intake.event_bodies(db, task_id, limit)) if found is not None else None
 
     return await store.read(read)
 
@@ -113,7 +112,7 @@ async def task_list(store: Store, wanted: TaskFilter) -> list[Task]:
     """A page of tasks; a text search reads apart (it may scan many rows)."""
 
     def read(db: Db) -> list[Task]:
-        return submit_queue.placed(db, tasks.list_tasks(db, wanted))
+        return submits.placed(db, intake.list_tasks(db, wanted))
 
     return await store.read(read, apart=bool(wanted.text))
 
@@ -121,19 +120,19 @@ async def task_list(store: Store, wanted: TaskFilter) -> list[Task]:
 async def input_parts(store: Store, task_id: str) -> dict[str, tuple[int, int]]:
     """How many parts each data URI kept for the task has, and its characters
     (receiver/tasks/rules/inputs.py); read apart: the lengths are read from the parts."""
-    return await store.read(lambda db: tasks.input_parts(db, task_id), apart=True)
+    return await store.read(lambda db: intake.input_parts(db, task_id), apart=True)
 
 
 async def input_wholes(store: Store, task_id: str, digests: list[str]) -> dict[str, str]:
     """Data URIs of the task kept in one part each, by digest, in one read."""
-    return await store.read(lambda db: tasks.input_wholes(db, task_id, digests), apart=True)
+    return await store.read(lambda db: intake.input_wholes(db, task_id, digests), apart=True)
 
 
 async def input_part(store: Store, task_id: str, sha256: str, part: int) -> str:
     """One part of one of the task's data URIs (off SQLite's event loop: a part is
     megabytes)."""
-    return await store.read(lambda db: tasks.input_part(db, task_id, sha256, part), apart=True)
+    return await store.read(lambda db: intake.input_part(db, task_id, sha256, part), apart=True)
 
 
 async def search_window_end(store: Store, before: str | None, size: int) -> str | None:
-    return await store.read(lambda db: tasks.search_window_end(db, before, size))
+    return await store.read(lambda db: intake.search_window_end(db, before, size))

@@ -36,7 +36,7 @@ from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import keys
 from receiver.keys.rules import KeyLimits, Usage, day_start, freeing_offset, over_limit
-from receiver.lifecycle.rows import observations, polls
+from receiver.lifecycle.rows.tasks import intake, polls, states, submits
 from receiver.lifecycle.rules.polling import (
     HISTORY_SIZE,
     CallbackPolls,
@@ -65,9 +65,6 @@ from receiver.lifecycle.stories.observe import (
     observed,
 )
 from receiver.retention import rows as retention
-from receiver.tasks.rows import queue as submit_queue
-from receiver.tasks.rows import tasks
-from receiver.tasks.rows.tasks import get_task
 
 INPUTS_SECONDS = 30.0
 
@@ -85,20 +82,20 @@ def _queue(db: Db, new: NewTask, limits: KeyLimits, now: float) -> tuple[Task, b
     if new.owner_key is not None and limits.any:
         # The row's limits, read under its lock, are the ones that count.
         locked = KeyLimits(*keys.locked_limits(db, new.owner_key))
-        if tasks.replayed(db, new) is None:
+        if intake.replayed(db, new) is None:
             _refuse_over_limit(db, new.owner_key, locked, now)
-    task, created = tasks.create_task(db, new, now)
-    return submit_queue.placed(db, [task])[0], created
+    task, created = intake.create_task(db, new, now)
+    return submits.placed(db, [task])[0], created
 
 
 def _refuse_over_limit(db: Db, key_id: str, limits: KeyLimits, now: float) -> None:
     since = day_start(now)
-    made = keys.tasks_since(db, key_id, since) if limits.max_per_day is not None else 0
+    made = intake.tasks_since(db, key_id, since) if limits.max_per_day is not None else 0
     offset = freeing_offset(limits, made)
     usage = Usage(
-        keys.open_tasks(db, key_id) if limits.max_queued is not None else 0,
+        intake.open_tasks(db, key_id) if limits.max_queued is not None else 0,
         made,
-        None if offset is None else keys.task_made_at(db, key_id, since, offset),
+        None if offset is None else intake.task_made_at(db, key_id, since, offset),
     )
     refused = over_limit(limits, usage, now)
     if refused is not None:
@@ -115,29 +112,27 @@ SET_LAST_TURN = Sql("UPDATE submit_gate SET last_turn = ?, turn_left = ? WHERE i
 
 
 def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[SubmitJob]:
-    paused_until = submit_queue.paused_until(db)
+    paused_until = submits.paused_until(db)
     if free_slots(cap, 0, paused_until, now) == 0:
         return []
-    lines, weights = submit_queue.due_lines(db, now, limit)
+    lines, weights = submits.due_lines(db, now, limit)
     slots = limit
     if lines and cap is not None:
         # Counted only when a cap applies and something waits: every open task is read.
-        slots = min(
-            limit, free_slots(cap, submit_queue.running_upstream(db), paused_until, now) or 0
-        )
-    after, left = submit_queue.last_turn(db)
+        slots = min(limit, free_slots(cap, submits.running_upstream(db), paused_until, now) or 0)
+    after, left = submits.last_turn(db)
     turns = take_turns(lines, after, slots, weights, left)
     if not turns.chosen:
         return []
     db.execute(SET_LAST_TURN, (turns.last, turns.left))
-    due = submit_queue.due(db, turns.chosen)
+    due = submits.due(db, turns.chosen)
     jobs = []
     for row in due:
         if row["state"] in TERMINAL_STATES or row["upstream_task_id"] is not None:
             # Ended while it waited, or bound by its callback after a send that timed out.
-            observations.leave_queue(db, row["id"])
+            submits.leave_queue(db, row["id"])
             continue
-        jobs.append(submit_queue.start(db, row, owner, now))
+        jobs.append(submits.start(db, row, owner, now))
     return jobs
 
 
@@ -163,19 +158,12 @@ async def accepted(
 
     def write(db: Db) -> Recorded:
         now = time.time()
-        submit_queue.end_send(db, job, owner, None, now)
-        submit_queue.keep(db, attempt)
+        submits.end_send(db, job, owner, None, now)
+        submits.keep(db, attempt)
         key = f"submit:resubmit:{job.resubmits}" if job.resubmits else "submit"
         return bind(db, job.task_id, accepted, Audience(subscriptions), key, now)
 
     return await store.run(write)
-
-
-BIND_SUBMISSION = Sql(
-    "UPDATE tasks SET upstream_task_id = COALESCE(upstream_task_id, ?),"
-    " next_poll_at = CASE WHEN state IN ('queued', 'running') THEN ? ELSE NULL END,"
-    " updated_at = ? WHERE id = ?"
-)
 
 
 def bind(
@@ -184,8 +172,8 @@ def bind(
     """CometAPI's id bound to the task, and `queued` announced the first time (`key`: the
     send's, so that a repeat changes nothing)."""
     upstream = accepted.upstream_task_id
-    db.execute(BIND_SUBMISSION, (upstream, accepted.next_poll_at, now, task_id))
-    task = get_task(db, task_id)
+    submits.bind(db, task_id, upstream, accepted.next_poll_at, now)
+    task = intake.get_task(db, task_id)
     if task is None:
         return Recorded("unknown_task")
     obs = Observation(state="queued", upstream_task_id=upstream)
@@ -217,9 +205,9 @@ async def refused(
     def write(db: Db) -> Recorded | None:
         now = time.time()
         retry_at = refusal.retry_at if refusal.outcome == "retry" else None
-        if not submit_queue.end_send(db, job, owner, retry_at, now):
+        if not submits.end_send(db, job, owner, retry_at, now):
             return None
-        submit_queue.keep(db, attempt)
+        submits.keep(db, attempt)
         if refusal.pause_until is not None:
             db.execute(
                 PAUSE_SUBMITS,
@@ -241,10 +229,7 @@ async def refused(
 
 async def orphaned(store: Store, started_before: float, limit: int = 100) -> list[str]:
     """Tasks whose send has been in flight since before `started_before`: cut off."""
-    return await store.run(lambda db: submit_queue.orphaned(db, started_before, limit))
-
-
-ABANDON_SUBMIT = Sql("UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL WHERE id = ?")
+    return await store.run(lambda db: submits.orphaned(db, started_before, limit))
 
 
 async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
@@ -254,7 +239,7 @@ async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) 
     report = Report("submit", "submit:orphaned", Observation(state="failed", error=error))
 
     def write(db: Db) -> Recorded:
-        db.execute(ABANDON_SUBMIT, (task_id,))
+        submits.abandon(db, task_id)
         return observed(db, task_id, report, Audience(subscriptions), time.time())
 
     return await store.run(write)
@@ -307,11 +292,11 @@ async def while_waiting(
     """None when the task is not waiting (sent, being sent, or ended)."""
 
     def write(db: Db) -> Recorded | None:
-        locked = observations.lock_task(db, task_id)
+        locked = states.lock_task(db, task_id)
         task = locked.task if locked else None
         if task is None or task.next_submit_at is None or task.state in TERMINAL_STATES:
             return None
-        observations.leave_queue(db, task_id)
+        submits.leave_queue(db, task_id)
         report = Report("cancel", "cancel", Observation(state="cancelled", error=_NEVER_SENT))
         return observed(db, task_id, report, Audience(subscriptions), time.time())
 
@@ -324,18 +309,5 @@ async def upstream(store: Store, task_id: str, subscriptions: Subscriptions) -> 
     return await observe(store, task_id, Report("cancel", "cancel", obs), Audience(subscriptions))
 
 
-SET_TASK_ASIDE = Sql(
-    "UPDATE tasks SET error = CASE WHEN state IN ('queued', 'running') THEN ? ELSE error END,"
-    " state = CASE WHEN state IN ('queued', 'running') THEN 'failed' ELSE state END,"
-    " terminal_at = COALESCE(terminal_at, ?), updated_at = ?, next_poll_at = NULL,"
-    " poll_lease_owner = NULL, poll_lease_until = NULL, submit_due_at = NULL,"
-    " submit_owner = NULL, submit_started_at = NULL WHERE id = ?"
-)
-
-
 async def set_aside(store: Store, task_id: str, reason: str) -> None:
-    def write(db: Db) -> None:
-        now = time.time()
-        db.execute(SET_TASK_ASIDE, (reason, now, now, task_id))
-
-    await store.run(write)
+    await store.run(lambda db: states.set_aside(db, task_id, reason, time.time()))

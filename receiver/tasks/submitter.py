@@ -2,9 +2,10 @@
 each as the request CometAPI gets.
 
 `POST /v1/tasks` only stores a task; this worker, on every replica, claims due tasks from
-the store (receiver/tasks/rows/queue.py) and sends each once. CometAPI's refusals that pass
-(429, 502, 503, 504, no answer) put the task back in the queue with a growing wait; the
-others fail it with CometAPI's words (receiver/lifecycle/rules/retries.py decides which).
+the store (receiver/lifecycle/rows/tasks/submits.py) and sends each once. CometAPI's
+refusals that pass (429, 502, 503, 504, no answer) put the task back in the queue with a
+growing wait; the others fail it with CometAPI's words (receiver/lifecycle/rules/retries.py
+decides which).
 Every send is kept in the task's submit history.
 
 A task's request goes out with the data URIs it refers to back in place, read from the

@@ -1,5 +1,5 @@
 """Work handed over inside the process, with the lease taken in the transaction that made
-the work: a callback leases its poll (receiver/lifecycle/rows/polls.py) and this
+the work: a callback leases its poll (receiver/lifecycle/rows/tasks/polls.py) and this
 process's poller runs it at once; a poll leases its new event's deliveries and this
 process's fan-out sends them at once. Either way, no claim transaction and no wait for the
 worker's next turn. And a request waiting on a task is told of its change as it is

@@ -16,8 +16,8 @@ from receiver.kernel.store import open_store
 from receiver.kernel.store.db import Db
 from receiver.kernel.store.migrate import migrate, migrations
 from receiver.keys.rules import KeyHasher, new_key
+from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rules.records import NewTask
-from receiver.tasks.rows.tasks import create_task
 from tests.conftest import MakeRelay
 from tests.e2e.test_keys import as_key, make_key
 from tests.harness import SIGNING_SECRET, Relay, image_to_video, wait_for

@@ -20,7 +20,7 @@ from receiver.deliveries import stories as delivery
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import Db, new_id
 from receiver.kernel.store.migrate import migrations
-from receiver.lifecycle.rows import polls
+from receiver.lifecycle.rows.tasks import polls
 from receiver.lifecycle.rules.records import Attempt, DeliveryFilter, DeliveryJob, NewTask, PollJob
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription

@@ -14,12 +14,12 @@ import pytest
 from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.kernel.store import Store
+from receiver.lifecycle.rows.tasks import intake
 from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.stories import leases
 from receiver.media import stories as copies
-from receiver.tasks.rows import tasks
 from tests import stories
 from tests.e2e.test_store import with_stores
 from tests.stories import make_task
@@ -119,10 +119,10 @@ def test_copies_past_the_wait_are_given_up_unless_a_live_worker_holds_them(
         assert await delivery_states(a, idle) == ["mirroring"]  # A is copying it
         [event] = [
             e
-            for e in (await a.read(lambda db: tasks.task_history(db, held, 500)))[0]
+            for e in (await a.read(lambda db: intake.task_history(db, held, 500)))[0]
             if e.state == "succeeded"
         ]
-        bodies = await a.read(lambda db: tasks.event_bodies(db, held, 500))
+        bodies = await a.read(lambda db: intake.event_bodies(db, held, 500))
         assert bodies[event.id][0]["media"] == {"status": "failed", "reason": "late (HTTP 503)"}
         # Copying turned off: the held one goes too, and the job's owner can no longer end it.
         [off] = await copies.give_up_all(a, "media copies are turned off", 100)

@@ -35,7 +35,7 @@ from receiver.keys.stories import apps as apps_story
 from receiver.keys.stories import keys as keys_story
 from receiver.keys.stories import sessions
 from receiver.lifecycle.rows import mirrors
-from receiver.lifecycle.rows import polls as poll_rows
+from receiver.lifecycle.rows.tasks import polls, submits
 from receiver.lifecycle.rules.polling import PollRule, timing_key
 from receiver.lifecycle.rules.records import (
     Attempt,
@@ -59,7 +59,6 @@ from receiver.retention.rules import START, RetentionPolicy
 from receiver.stream import reads as stream_reads
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories
-from receiver.tasks.rows import queue as submit_queue
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema
 from tests.statements import every_statement, statements_run
@@ -213,7 +212,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             SUBS,
         ),
     )
-    await run("sends", store.read(lambda db: submit_queue.attempts(db, dog.id, 500)))
+    await run("sends", store.read(lambda db: submits.attempts(db, dog.id, 500)))
     waiting, _ = await run("create", create(store, NewTask("video2video", {"prompt": "w"})))
     await run("cancel waiting", task_stories.while_waiting(store, waiting.id, SUBS))
 
@@ -237,8 +236,8 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             POLICY,
         ),
     )
-    polls = await run("claim polls", callbacks.claim(store, POLL_LEASE, 10))
-    assert sorted(p.task_id for p in polls) == sorted([cat.id, dog.id])
+    claimed = await run("claim polls", callbacks.claim(store, POLL_LEASE, 10))
+    assert sorted(p.task_id for p in claimed) == sorted([cat.id, dog.id])
     running = Observation(state="running", upstream_task_id="up-dog", progress="50%")
     await run(
         "poll running",
@@ -277,7 +276,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     )
     # One end in sixteen trims its kind's history: here, whichever the cat's id is.
     key = timing_key(cat.kind, cat.request)
-    await run("trim history", store.run(lambda db: poll_rows.trim_durations(db, key, 1)))
+    await run("trim history", store.run(lambda db: polls.trim_durations(db, key, 1)))
     [due] = await run("claim poll again", callbacks.claim(store, POLL_LEASE, 10))
     done_dog = Observation(
         state="succeeded", upstream_task_id="up-dog", outputs=("https://cdn.test/dog.mp4",)

@@ -168,31 +168,3 @@ def locked_limits(db: Db, key_id: str) -> tuple[int | None, int | None]:
     submits on every replica count and insert one at a time."""
     row = db.one(LOCKED_KEY_LIMITS, (key_id,))
     return (row["max_queued"], row["max_per_day"]) if row else (None, None)
-
-
-KEY_OPEN_TASKS = Sql("SELECT COUNT(*) AS n FROM tasks WHERE owner_key = ? AND terminal_at IS NULL")
-
-
-def open_tasks(db: Db, key_id: str) -> int:
-    row = db.one(KEY_OPEN_TASKS, (key_id,))
-    return int(row["n"]) if row else 0
-
-
-KEY_TASKS_SINCE = Sql("SELECT COUNT(*) AS n FROM tasks WHERE owner_key = ? AND created_at > ?")
-
-
-def tasks_since(db: Db, key_id: str, since: float) -> int:
-    row = db.one(KEY_TASKS_SINCE, (key_id, since))
-    return int(row["n"]) if row else 0
-
-
-KEY_TASK_MADE_AT = Sql(
-    "SELECT created_at FROM tasks WHERE owner_key = ? AND created_at > ?"
-    " ORDER BY created_at LIMIT 1 OFFSET ?"
-)
-
-
-def task_made_at(db: Db, key_id: str, since: float, offset: int) -> float | None:
-    """When the `offset`-th (0: the oldest) of the tasks it made after `since` was made."""
-    row = db.one(KEY_TASK_MADE_AT, (key_id, since, offset))
-    return float(row["created_at"]) if row else None

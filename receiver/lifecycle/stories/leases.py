@@ -5,12 +5,9 @@ that work (SQLite: what a killed predecessor held). Each table gives back its ow
 from __future__ import annotations
 
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows import deliveries, mirrors
-
-RELEASE_POLL_LEASES = Sql(
-    "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL WHERE poll_lease_owner = ?"
-)
+from receiver.lifecycle.rows.tasks import polls
 
 
 async def release(store: Store, owner: str) -> None:
@@ -18,16 +15,10 @@ async def release(store: Store, owner: str) -> None:
 
     def write(db: Db) -> None:
         deliveries.release_leases(db, owner)
-        db.execute(RELEASE_POLL_LEASES, (owner,))
+        polls.release_leases(db, owner)
         mirrors.release_leases(db, owner)
 
     await store.run(write)
-
-
-RELEASE_ALL_POLL_LEASES = Sql(
-    "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL"
-    " WHERE poll_lease_owner IS NOT NULL"
-)
 
 
 async def release_all(
@@ -42,7 +33,7 @@ async def release_all(
         if delivering:
             deliveries.release_every_lease(db)
         if polling:
-            db.execute(RELEASE_ALL_POLL_LEASES)
+            polls.release_every_lease(db)
         if mirroring:
             mirrors.release_every_lease(db)
 

@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass, replace
 
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db, Sql, new_id
-from receiver.lifecycle.rows import deliveries, downstreams, events, mirrors, observations
+from receiver.kernel.store.db import Db, new_id
+from receiver.lifecycle.rows import deliveries, downstreams, events, mirrors
 from receiver.lifecycle.rows.events import NewEvent
-from receiver.lifecycle.rows.observations import Locked
+from receiver.lifecycle.rows.tasks import states, submits
+from receiver.lifecycle.rows.tasks.states import Locked
 from receiver.lifecycle.rules.records import Recorded, Task
 from receiver.lifecycle.rules.reports import PENDING, Observation
 from receiver.lifecycle.rules.routing import (
@@ -61,7 +62,7 @@ class Audience:
 
 def lock(db: Db, task_id: str, obs: Observation) -> Locked | Recorded:
     """The task, locked for this transaction, or why the observation cannot be about it."""
-    locked = observations.lock_task(db, task_id)
+    locked = states.lock_task(db, task_id)
     if locked is None:
         return Recorded("unknown_task")
     upstream = obs.upstream_task_id
@@ -102,9 +103,9 @@ def record(
     updated = advanced(task, obs, now)
     # The row as the writes leave it (it is locked, or SQLite's only writer holds it), so
     # the caller gets the new task without reading it back.
-    observations.write_state(db, task, updated)
+    states.write_state(db, task, updated)
     if updated.terminal_at is not None and task.next_submit_at is not None:
-        observations.leave_queue(db, task.id)  # ended while it waited to be sent
+        submits.leave_queue(db, task.id)  # ended while it waited to be sent
     if supersedes(obs.state) and (task.progress_sent_at is not None or task.resubmits):
         # Its progress deliveries not yet sent end here: deliveries go in order per
         # downstream, and the terminal event must never wait behind them. A task has
@@ -184,9 +185,6 @@ def fan_out(
     return deliveries.insert_deliveries(db, task.id, event_id, list(wanted), now, reasons)
 
 
-SET_PROGRESS_SENT = Sql("UPDATE tasks SET progress_sent = ?, progress_sent_at = ? WHERE id = ?")
-
-
 def told(
     db: Db,
     task: Task,
@@ -234,5 +232,5 @@ def told(
     deliveries.repoint(db, plan.replaced, event_id, now)
     reasons = held_reasons(subscriptions)
     inserted = deliveries.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
-    db.execute(SET_PROGRESS_SENT, (progress, now, task.id))
+    states.set_progress_sent(db, task.id, progress, now)
     return [*inserted, *plan.replaced]

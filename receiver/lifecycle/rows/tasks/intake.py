@@ -1,6 +1,7 @@
-"""Tasks as asked for and as read back: creating one, reading it, its history, the lists.
+"""Tasks as asked for and as read back: creating one (and what its key has made, counted
+inside the submit's transaction), reading it, its history, the lists, and a task pruned.
 
-What is learnt of a task after it was created is stored by observations.py.
+What is learnt of a task after it was created is stored by states.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import orjson
 
 from receiver.kernel.errors import Conflict
 from receiver.kernel.store.db import Db, Row, Sql, new_id
-from receiver.lifecycle.rows.observations import LOCKED_TASK
 from receiver.lifecycle.rules.records import Delivery, Event, NewTask, Task, TaskFilter
 
 # A data URI is kept in parts of this many characters: no buffer holds a whole one.
@@ -99,6 +99,36 @@ def _same_request(row: Row, new: NewTask) -> Task:
             " different request; send a new key for a new task"
         )
     return task
+
+
+# What an API key has made, counted under its app's lock in the transaction that inserts
+# its new task, so that two submits on two replicas cannot both take its last place.
+KEY_OPEN_TASKS = Sql("SELECT COUNT(*) AS n FROM tasks WHERE owner_key = ? AND terminal_at IS NULL")
+
+
+def open_tasks(db: Db, key_id: str) -> int:
+    row = db.one(KEY_OPEN_TASKS, (key_id,))
+    return int(row["n"]) if row else 0
+
+
+KEY_TASKS_SINCE = Sql("SELECT COUNT(*) AS n FROM tasks WHERE owner_key = ? AND created_at > ?")
+
+
+def tasks_since(db: Db, key_id: str, since: float) -> int:
+    row = db.one(KEY_TASKS_SINCE, (key_id, since))
+    return int(row["n"]) if row else 0
+
+
+KEY_TASK_MADE_AT = Sql(
+    "SELECT created_at FROM tasks WHERE owner_key = ? AND created_at > ?"
+    " ORDER BY created_at LIMIT 1 OFFSET ?"
+)
+
+
+def task_made_at(db: Db, key_id: str, since: float, offset: int) -> float | None:
+    """When the `offset`-th (0: the oldest) of the tasks it made after `since` was made."""
+    row = db.one(KEY_TASK_MADE_AT, (key_id, since, offset))
+    return float(row["created_at"]) if row else None
 
 
 TASK = Sql("SELECT * FROM tasks WHERE id = ?")
@@ -248,16 +278,9 @@ def _like(text: str) -> str:
     return quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
-SET_TASK_ROUTING = Sql("UPDATE tasks SET routing = ? WHERE id = ?")
+PRUNE_TASKS = Sql("DELETE FROM tasks WHERE id = ANY(?)")
 
 
-def mark_webhook_gone(db: Db, task_id: str, now: float) -> bool:
-    """The task's own webhook marked gone: its later events make no row for it. False when
-    there is no such task."""
-    row = db.one(LOCKED_TASK, (task_id,))
-    if row is None:
-        return False
-    routing = orjson.loads(row["routing"]) if row["routing"] else {}
-    routing["webhook_gone_at"] = now
-    db.execute(SET_TASK_ROUTING, (orjson.dumps(routing).decode(), task_id))
-    return True
+def prune(db: Db, task_ids: list[str]) -> int:
+    """These tasks deleted (what hangs on them first); how many."""
+    return db.execute(PRUNE_TASKS, (db.array(task_ids),))

@@ -1,5 +1,6 @@
-"""The polls kept on each task: when the next is due, who holds it (its lease), what it
-found, how long tasks of a kind take, and the replicas' one poll budget."""
+"""The polls kept on each task: when the next is due, who holds it (its lease, given back
+when its process stops), what it found, how long tasks of a kind take, and the replicas'
+one poll budget."""
 
 from __future__ import annotations
 
@@ -178,3 +179,23 @@ def finish_poll(db: Db, end: PollEnd) -> None:
         FINISH_POLL,
         (end.next_poll_at, end.polled_at, end.claim_since, end.task_id, end.owner),
     )
+
+
+RELEASE_POLL_LEASES = Sql(
+    "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL WHERE poll_lease_owner = ?"
+)
+
+
+def release_leases(db: Db, owner: str) -> None:
+    """The polls `owner` holds, free for any poller."""
+    db.execute(RELEASE_POLL_LEASES, (owner,))
+
+
+RELEASE_ALL_POLL_LEASES = Sql(
+    "UPDATE tasks SET poll_lease_owner = NULL, poll_lease_until = NULL"
+    " WHERE poll_lease_owner IS NOT NULL"
+)
+
+
+def release_every_lease(db: Db) -> None:
+    db.execute(RELEASE_ALL_POLL_LEASES)

@@ -1,9 +1,8 @@
-"""What is learnt of a task, written: its events, its new state, the verdicts on callbacks'
-claims, and a finished render's copies started in the transaction that records it (one
-mirror job for the event's files, its deliveries held until the copy ends; receiver/media/
-takes the job from there). When it is polled next is polls.py's; its place in the queue,
-receiver/tasks/rows/queue.py's. What to write is decided by the stories, with the rules;
-these functions only read and write rows.
+"""A task's state as what is learnt of it moves it: the task locked for the transaction
+that records a report, its new state, its credits and progress, the progress last told,
+the callbacks it was sent, its own webhook gone, and a task set aside. When it is polled
+next is polls.py's; its place in the submit queue, submits.py's. What to write is decided
+by the stories, with the rules; these functions only read and write rows.
 """
 
 from __future__ import annotations
@@ -103,9 +102,49 @@ def set_progress(db: Db, task_id: str, progress: float | None, now: float) -> No
     db.execute(SET_PROGRESS, (progress, now, task_id))
 
 
-LEAVE_QUEUE = Sql("UPDATE tasks SET submit_due_at = NULL WHERE id = ?")
+SET_PROGRESS_SENT = Sql("UPDATE tasks SET progress_sent = ?, progress_sent_at = ? WHERE id = ?")
 
 
-def leave_queue(db: Db, task_id: str) -> None:
-    """A task that ended, or was taken back, no longer waits to be sent."""
-    db.execute(LEAVE_QUEUE, (task_id,))
+def set_progress_sent(db: Db, task_id: str, progress: float, now: float) -> None:
+    """The progress a progress event told, and when: the next is told from there."""
+    db.execute(SET_PROGRESS_SENT, (progress, now, task_id))
+
+
+COUNT_CALLBACK = Sql(
+    "UPDATE tasks SET callback_count = callback_count + 1,"
+    " callback_bytes = callback_bytes + ? WHERE id = ?"
+)
+
+
+def count_callback(db: Db, task_id: str, size: int) -> None:
+    """One more callback kept for the task, of `size` bytes (its history's bound)."""
+    db.execute(COUNT_CALLBACK, (size, task_id))
+
+
+SET_TASK_ROUTING = Sql("UPDATE tasks SET routing = ? WHERE id = ?")
+
+
+def mark_webhook_gone(db: Db, task_id: str, now: float) -> bool:
+    """The task's own webhook marked gone: its later events make no row for it. False when
+    there is no such task."""
+    row = db.one(LOCKED_TASK, (task_id,))
+    if row is None:
+        return False
+    routing = orjson.loads(row["routing"]) if row["routing"] else {}
+    routing["webhook_gone_at"] = now
+    db.execute(SET_TASK_ROUTING, (orjson.dumps(routing).decode(), task_id))
+    return True
+
+
+SET_TASK_ASIDE = Sql(
+    "UPDATE tasks SET error = CASE WHEN state IN ('queued', 'running') THEN ? ELSE error END,"
+    " state = CASE WHEN state IN ('queued', 'running') THEN 'failed' ELSE state END,"
+    " terminal_at = COALESCE(terminal_at, ?), updated_at = ?, next_poll_at = NULL,"
+    " poll_lease_owner = NULL, poll_lease_until = NULL, submit_due_at = NULL,"
+    " submit_owner = NULL, submit_started_at = NULL WHERE id = ?"
+)
+
+
+def set_aside(db: Db, task_id: str, reason: str, now: float) -> None:
+    """Failed with `reason` if it was unfinished, and out of every queue (no event)."""
+    db.execute(SET_TASK_ASIDE, (reason, now, now, task_id))

@@ -1,6 +1,6 @@
 """The submit queue in the store: tasks waiting for CometAPI, claimed under the concurrency
-cap by one replica at a time, each send and its outcome, waiting tasks cancelled here, and the
-queue's moves (out of it, back into it for a new upstream task).
+cap by one replica at a time, each send and its outcome (CometAPI's id bound, or the send
+cut off), and the queue's moves (out of it, back into it for a new upstream task).
 
 A task waits while `submit_due_at` is set. A claim takes it out of the queue and marks it
 in flight (`submit_owner`) in one commit, right before the call: a send in flight is never
@@ -129,6 +129,27 @@ def start(db: Db, row: Row, owner: str, now: float) -> SubmitJob:
     )
 
 
+BIND_SUBMISSION = Sql(
+    "UPDATE tasks SET upstream_task_id = COALESCE(upstream_task_id, ?),"
+    " next_poll_at = CASE WHEN state IN ('queued', 'running') THEN ? ELSE NULL END,"
+    " updated_at = ? WHERE id = ?"
+)
+
+
+def bind(db: Db, task_id: str, upstream_task_id: str, next_poll_at: float, now: float) -> None:
+    """CometAPI took the task: its id there is bound (unless a callback bound it first) and
+    its first poll is due, while it has not ended."""
+    db.execute(BIND_SUBMISSION, (upstream_task_id, next_poll_at, now, task_id))
+
+
+ABANDON_SUBMIT = Sql("UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL WHERE id = ?")
+
+
+def abandon(db: Db, task_id: str) -> None:
+    """A send cut off: no longer in flight, whoever held it."""
+    db.execute(ABANDON_SUBMIT, (task_id,))
+
+
 END_SUBMIT = Sql(
     "UPDATE tasks SET submit_owner = NULL, submit_started_at = NULL, submit_due_at = ?,"
     " updated_at = ? WHERE id = ? AND submit_owner = ?"
@@ -190,6 +211,14 @@ def counts(db: Db) -> dict[str, float]:
         "submit_waiting": waiting["n"] if waiting else 0,
         "upstream_running": running["n"] if running else 0,
     }
+
+
+LEAVE_QUEUE = Sql("UPDATE tasks SET submit_due_at = NULL WHERE id = ?")
+
+
+def leave_queue(db: Db, task_id: str) -> None:
+    """A task that ended, or was taken back, no longer waits to be sent."""
+    db.execute(LEAVE_QUEUE, (task_id,))
 
 
 REQUEUE_FAILED = Sql(
