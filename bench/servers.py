@@ -209,7 +209,7 @@ def live(port: int) -> None:
 
 
 def timed(port: int) -> None:
-    """Tasks that take the time their prompts ask for (receiver/devtools/simulator/timing.py)
+    """Tasks that take the time their prompts ask for (receiver/devtools/simulator/model.py)
     and are unknown for their first second, as CometAPI's are for a while."""
     config = SimulatorConfig(queued_seconds=2, running_seconds=20, not_exist_seconds=1)
     _serve_like_relay(create_simulator_app(config), port)

@@ -1,6 +1,6 @@
 """Polls timed by what CometAPI says and by the relay's own history, against the simulator
 running tasks of a few seconds (their timing is in their prompts: see
-receiver/devtools/simulator/timing.py)."""
+receiver/devtools/simulator/model.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 the webhooks that ask for it (throttled, never backwards, never after the end), not the
 chat downstreams that do not, never holds up the terminal event, and shows in the task's
 answer, the console and the live stream. Task timing is in the prompts (see
-receiver/devtools/simulator/timing.py)."""
+receiver/devtools/simulator/model.py)."""
 
 from __future__ import annotations
 

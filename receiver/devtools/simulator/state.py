@@ -31,8 +31,8 @@ from receiver.devtools.simulator.model import (
     SimTask,
     Style,
     failure_of,
+    timing_of,
 )
-from receiver.devtools.simulator.timing import timing_of
 from receiver.lifecycle.rules.task import output_of
 
 
