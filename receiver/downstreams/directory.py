@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.destinations.registry import PROVIDERS
-from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams import stories
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
     SEALED_HEADERS,
@@ -111,7 +111,7 @@ class Directory:
 
     async def _refresh(self) -> bool:
         await self._end_stragglers()
-        changes = await downstream_rows.changes_since(self._store, self._last_change)
+        changes = await stories.changes_since(self._store, self._last_change)
         first = self._last_change < 0
         self._last_change = changes.last
         if not (changes.rows or changes.removed):
@@ -144,7 +144,7 @@ class Directory:
         for name, (settings, _) in self.unusable.items():
             self._subscriptions[name] = subscription(settings, SECRET_HELD)
         if usable or unusable:
-            await downstream_rows.follow_unopened(self._store, unusable, usable)
+            await stories.follow_unopened(self._store, unusable, usable)
         owners = {owner_of(row.name) or "" for row in changes.rows} - {"", *self.app_names}
         if owners:
             self.app_names.update(await apps.names(self._store, sorted(owners)))
@@ -161,7 +161,7 @@ class Directory:
         they end as dead letters too, for a few ticks after."""
         for name, left in list(self._gone.items()):
             if name not in self._managed:
-                await downstream_rows.end_deliveries(self._store, name, REMOVED)
+                await stories.end_deliveries(self._store, name, REMOVED)
             if left <= 1:
                 del self._gone[name]
             else:
@@ -198,7 +198,7 @@ class Directory:
         """Seal again, under the newest key, every secret sealed under an older one (after
         the relay's secret was rotated); how many downstreams."""
         count = 0
-        for row in await downstream_rows.made(self._store):
+        for row in await stories.made(self._store):
             sealed = [row.sealed_secret, row.sealed_previous]
             secrets_current = all(s is None or self.sealer.is_current(s) for s in sealed)
             if secrets_current and url_is_current(self.sealer, row.spec):
@@ -209,13 +209,11 @@ class Directory:
             except Unsealable:
                 continue  # refresh() says so
             if not url_is_current(self.sealer, row.spec):
-                await downstream_rows.change(
-                    self._store, row.name, seal_url(self.sealer, spec, row.name)
-                )
+                await stories.change(self._store, row.name, seal_url(self.sealer, spec, row.name))
             if not secrets_current:
                 secret, previous = (self.sealer.seal(s, row.name) if s else None for s in opened)
                 assert secret is not None
-                await downstream_rows.reseal(self._store, row.name, secret, previous)
+                await stories.reseal(self._store, row.name, secret, previous)
             count += 1
         return count
 

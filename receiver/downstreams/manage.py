@@ -21,7 +21,7 @@ from receiver.config import (
 )
 from receiver.destinations.registry import provider_of, unallowed_target
 from receiver.downstreams import reads as downstream_reads
-from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams import stories
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command, installed
@@ -168,9 +168,7 @@ async def create_downstream(
     secret = new_secret()
     sealer = directory.sealer
     sealed = sealer.seal(secret, name)
-    await downstream_rows.create(
-        service.store, name, seal_url(sealer, _spec(settings), name), sealed
-    )
+    await stories.create(service.store, name, seal_url(sealer, _spec(settings), name), sealed)
     await _changed(service, directory)
     service.log.info("downstream.created", downstream=name, format=settings.format)
     return await describe_downstream(service, directory, name), secret
@@ -183,7 +181,7 @@ async def change_downstream(
     that changes no target (an app's portal) or the operator's."""
     _managed_name(directory, name)
     change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
-    row = await downstream_rows.one_made(service.store, name)
+    row = await stories.one_made(service.store, name)
     sealer = directory.sealer
     try:
         spec = open_url(sealer, row.spec, name)
@@ -199,7 +197,7 @@ async def change_downstream(
     settings = _checked(service, {**spec, **change, "name": name})
     if by is not None:
         _allowed_target(service, by, settings)
-    await downstream_rows.change(service.store, name, seal_url(sealer, _spec(settings), name))
+    await stories.change(service.store, name, seal_url(sealer, _spec(settings), name))
     await _changed(service, directory)
     service.log.info("downstream.changed", downstream=name, fields=sorted(change))
     return await describe_downstream(service, directory, name)
@@ -208,7 +206,7 @@ async def change_downstream(
 async def rotate_secret(service: Service, directory: Directory, name: str) -> tuple[str, float]:
     """A new secret; the old one signs beside it until the overlap ends (returned)."""
     _managed_name(directory, name)
-    row = await downstream_rows.one_made(service.store, name)
+    row = await stories.one_made(service.store, name)
     sealer = directory.sealer
     secret = new_secret()
     overlap = service.config.settings.delivery.rotation_overlap_seconds
@@ -217,9 +215,9 @@ async def rotate_secret(service: Service, directory: Directory, name: str) -> tu
         previous: str | None = row.sealed_secret
     except Unsealable:
         previous = None  # its key is gone: nothing to keep signing with
-    await downstream_rows.rotate(service.store, name, sealer.seal(secret, name), previous, overlap)
+    await stories.rotate(service.store, name, sealer.seal(secret, name), previous, overlap)
     await _changed(service, directory)
-    rotated = await downstream_rows.one_made(service.store, name)
+    rotated = await stories.one_made(service.store, name)
     service.log.info("downstream.secret_rotated", downstream=name, overlap_seconds=overlap)
     return secret, rotated.previous_until or rotated.changed_at
 
@@ -227,7 +225,7 @@ async def rotate_secret(service: Service, directory: Directory, name: str) -> tu
 async def remove_downstream(service: Service, directory: Directory, name: str) -> int:
     """Gone at once: what it still had to deliver ends as dead letters; how many."""
     _managed_name(directory, name)
-    ended = await downstream_rows.remove(service.store, name, REMOVED)
+    ended = await stories.remove(service.store, name, REMOVED)
     await _changed(service, directory)
     service.log.warning("downstream.removed", downstream=name, deliveries_ended=ended)
     return ended
@@ -327,6 +325,6 @@ async def describe_downstream(service: Service, directory: Directory, name: str)
     if d is None and name not in directory.unusable:
         raise NotFound(f"no downstream named {name!r}")
     managed = d is None or d.managed
-    row = await downstream_rows.one_made(service.store, name) if managed else None
+    row = await stories.one_made(service.store, name) if managed else None
     (health,) = await downstream_reads.health(service.store, [name])
     return {**health.summary(), **describe_any(directory, name, row, time.time())}
