@@ -76,9 +76,10 @@ async def _crash(request: Request, exc: Exception) -> Response:
 def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None) -> Starlette:
     """The application over `service` and the process's `parts`; `lifespan` runs the workers
     beside it (receiver/app/build.py)."""
+    callback = Callback(service, parts.directory, parts.claim_policy, parts.poll_lease)
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
-        Route(CALLBACK_PATH, Callback(service, parts.directory), methods=["POST"]),
+        Route(CALLBACK_PATH, callback, methods=["POST"]),
         *api_routes(),
         Mount("/console", app=console_app(service, parts.keys, parts.directory, parts.changes)),
         Mount("/portal", app=portal_app(service, parts.keys, parts.directory, parts.share_signer)),

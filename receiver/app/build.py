@@ -28,6 +28,7 @@ from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.probes import count_store
 from receiver.retention.worker import Retention
 from receiver.tasks.submitter import Submitter
+from receiver.wiring.handoff import Wakers
 from receiver.wiring.service import Service, process_owner
 
 
@@ -51,9 +52,7 @@ def build_service(config: Config) -> Service:
         metrics=Metrics(DELIVERY_STATES, labels),
         labels=labels,
         owner=owner,
-        claim_policy=s.callbacks.claim_policy(),
-        poll_lease=s.polling.lease(owner),
-        wakeups=s.wakeups(),
+        wakers=Wakers(s.wakeups()),
     )
 
 
@@ -88,8 +87,9 @@ def create_app(service: Service) -> Starlette:
         gc.freeze()
         stopping = asyncio.Event()
         tick = service.config.settings.delivery.outbox_scan_seconds
+        poller = Poller(service, directory, parts.poll_lease)
         workers = [
-            asyncio.create_task(Poller(service, directory).run(stopping), name="poller"),
+            asyncio.create_task(poller.run(stopping), name="poller"),
             asyncio.create_task(Submitter(service, directory).run(stopping), name="submitter"),
             asyncio.create_task(parts.changes.run(stopping), name="changes"),
             asyncio.create_task(count_store(service, stopping), name="gauges"),

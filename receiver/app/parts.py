@@ -1,4 +1,5 @@
-"""What the features keep once per process, each made here at start-up beside the service
+"""What the features keep once per process, and the policies the configuration sets for
+the callbacks and the polls, each made here at start-up beside the service
 (receiver/app/build.py) and handed to what uses it: the workers and the console in their
 constructors, the API's routes through the typed dependencies beside each part's class."""
 
@@ -10,6 +11,8 @@ from starlette.datastructures import State
 
 from receiver.downstreams.directory import Directory, new_directory
 from receiver.keys.bearers import Keys
+from receiver.lifecycle.rules.polling import PollLease
+from receiver.lifecycle.rules.reports import ClaimPolicy
 from receiver.media.storage.links import MediaLinks
 from receiver.shares.links import ShareSigner
 from receiver.stream.changes import ChangeHub, stream_pools
@@ -23,6 +26,8 @@ class Parts:
     media_links: MediaLinks  # signs and reads the mirrored files' links
     share_signer: ShareSigner  # seals and opens share links
     directory: Directory  # every downstream, the config file's and those made through the API
+    claim_policy: ClaimPolicy  # how a callback's claim is judged
+    poll_lease: PollLease  # how this process leases its polls, and their budget
 
     def put_on(self, state: State) -> None:
         """Where the routes' dependencies find them (`Keyring`, `Changes`, `Links`,
@@ -54,4 +59,6 @@ def build_parts(service: Service) -> Parts:
         ),
         share_signer=ShareSigner(secrets.signing_keys, secrets.admin_token),
         directory=new_directory(service),
+        claim_policy=settings.callbacks.claim_policy(),
+        poll_lease=settings.polling.lease(service.owner),
     )

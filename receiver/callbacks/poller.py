@@ -24,7 +24,7 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.lifecycle.comet.client import Polled
-from receiver.lifecycle.rules.polling import CallbackPolls, PollRule
+from receiver.lifecycle.rules.polling import CallbackPolls, PollLease, PollRule
 from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled
 from receiver.lifecycle.rules.reports import Observation, sane_credits
 from receiver.lifecycle.rules.retries import poll_backoff
@@ -36,9 +36,10 @@ from receiver.wiring.service import Service
 
 
 class Poller:
-    def __init__(self, service: Service, directory: Directory) -> None:
+    def __init__(self, service: Service, directory: Directory, lease: PollLease) -> None:
         self.service = service
         self.directory = directory
+        self.lease = lease  # how this process leases its polls, and their budget
         self.settings = service.config.settings.polling
         self._orphans_read = 0.0  # when cut-off submits were last looked for
         self.rule = self.settings.rule()
@@ -153,14 +154,14 @@ class Poller:
             await self._held()
             try:
                 jobs = await callbacks.claim(
-                    self.service.store, self.service.poll_lease, self.settings.batch_size
+                    self.service.store, self.lease, self.settings.batch_size
                 )
             except Exception:
                 self.service.log.exception("poll.claim_failed")
             await asyncio.gather(*(self._poll_isolated(job) for job in jobs))
             if len(jobs) < self.settings.batch_size and not stopping.is_set():
                 # A callback wakes the poller early: it asks CometAPI about that task now.
-                await self.service.wait_for_polls(self.settings.scan_seconds)
+                await self.service.wakers.wait(Work.POLLS, self.settings.scan_seconds)
 
     async def poll_one(self, job: PollJob) -> None:
         with tracing.span(

@@ -36,24 +36,29 @@ from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets.tokens import TokenRejected
 from receiver.lifecycle.comet.parse import parse_callback
-from receiver.lifecycle.rules.reports import PENDING
+from receiver.lifecycle.rules.polling import PollLease
+from receiver.lifecycle.rules.reports import PENDING, ClaimPolicy
 from receiver.lifecycle.stories.observe import Report
 from receiver.wiring.service import Service
 
 
 class Callback:
-    """POST /callbacks/runway/{token}, over the process's `service` and its `directory`
-    (given at start-up)."""
+    """POST /callbacks/runway/{token}, over the process's `service`, its `directory`, how a
+    claim is judged and how this process leases a poll (each given at start-up)."""
 
-    def __init__(self, service: Service, directory: Directory) -> None:
+    def __init__(
+        self, service: Service, directory: Directory, claims: ClaimPolicy, lease: PollLease
+    ) -> None:
         self.service = service
         self.directory = directory
+        self.claims = claims
+        self.lease = lease
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = self.service
         started = time.perf_counter()
         try:
-            content = await _handle(service, self.directory, scope, receive)
+            content = await _handle(self, scope, receive)
         except ClientDisconnect:
             return  # the sender is gone before its body was in: nothing was stored
         finally:
@@ -80,9 +85,8 @@ def _refused(service: Service, reason: str, error: RelayError, **ids: Any) -> Re
     return error
 
 
-async def _handle(
-    service: Service, directory: Directory, scope: Scope, receive: Receive
-) -> dict[str, Any]:
+async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, Any]:
+    service = route.service
     started = time.time()
     try:
         task_id = service.signer.verify(scope["path_params"]["token"])
@@ -110,9 +114,9 @@ async def _handle(
             service.store,
             Report("callback", dedupe_key, obs, body.decode()),
             task_id,
-            directory.subscriptions,
-            service.claim_policy,
-            service.polls.lease_for(service.poll_lease),
+            route.directory.subscriptions,
+            route.claims,
+            service.polls.lease_for(route.lease),
         )
     except Exception:
         # Not committed: say so, so that the sender tries again rather than forgets.

@@ -123,7 +123,7 @@ class Mirror:
         """Until a finished render is committed, a copy ends, a tick passes or we stop."""
         tick = min(self.settings.mirror_scan_seconds, self.settings.mirror_lease_seconds / 3)
         waiters: list[asyncio.Task[Any]] = [
-            asyncio.create_task(self.service.wait_for_mirrors(tick)),
+            asyncio.create_task(self.service.wakers.wait(Work.MIRRORS, tick)),
             asyncio.create_task(stopping.wait()),
             asyncio.create_task(self._freed.wait()),
         ]

@@ -96,7 +96,7 @@ class Submitter:
             if not jobs or len(jobs) < room:
                 # Woken by a new task, a task that ended (room under the cap), a send that
                 # finished (room in this process); else the next tick finds retries due.
-                await service.wait_for_submits(self.tick)
+                await service.wakers.wait(Work.SUBMITS, self.tick)
         await asyncio.gather(*self._sending, return_exceptions=True)
 
     def _sent(self, sending: asyncio.Task[None]) -> None:

@@ -3,17 +3,20 @@ the work: a callback leases its poll (receiver/lifecycle/rows/tasks/polls.py) an
 process's poller runs it at once; a poll leases its new event's deliveries and this
 process's fan-out sends them at once. Either way, no claim transaction and no wait for the
 worker's next turn. And a request waiting on a task is told of its change as it is
-recorded here, rather than finding it at its next read."""
+recorded here, rather than finding it at its next read; and each worker, asleep between
+its ticks, is woken by a change that gives it work (`Wakers`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.records import DeliveryJob, PollJob
+from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Recorded
+from receiver.lifecycle.rules.wakeups import Wakeups, Work
 
 
 class PollHandoff:
@@ -107,3 +110,33 @@ class TaskChanges:
                 waiters.remove(waiter)
                 if not waiters:
                     del self._waiting[task_id]
+
+
+class Wakers:
+    """This process's workers, each asleep until its tick ends or a committed change gives
+    it work: `rule` says which a recorded change wakes (the lifecycle's rule, as the
+    configuration sets it up)."""
+
+    def __init__(self, rule: Wakeups) -> None:
+        self.rule = rule
+        self._ready = {
+            work: asyncio.Event()
+            for work in (Work.DELIVERIES, Work.POLLS, Work.MIRRORS, Work.SUBMITS)
+        }
+
+    def wake(self, work: Work) -> None:
+        for each, ready in self._ready.items():
+            if each in work:
+                ready.set()
+
+    def after(self, recorded: Recorded, handed: frozenset[str]) -> None:
+        """Wake the workers a recorded observation gives something to do (`handed`: its
+        deliveries already handed to this process's fan-out)."""
+        self.wake(self.rule.work_after(recorded, handed))
+
+    async def wait(self, work: Work, timeout: float) -> None:
+        """Until `work`'s worker is woken, or `timeout` seconds pass."""
+        ready = self._ready[work]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ready.wait(), timeout)
+        ready.clear()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,13 +14,11 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.lifecycle.comet.client import CometClient
-from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Recorded
-from receiver.lifecycle.rules.reports import ClaimPolicy
 from receiver.lifecycle.rules.routing import DownstreamLabels
-from receiver.lifecycle.rules.wakeups import Wakeups, Work
+from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import leases
-from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, TaskChanges
+from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, TaskChanges, Wakers
 
 
 def process_owner() -> str:
@@ -34,8 +30,9 @@ def process_owner() -> str:
 @dataclass
 class Service:
     """What every step shares, made once at start-up (receiver/app/build.py): the store and
-    the clients, and the policies the configuration sets (each built by its section, applied
-    by the lifecycle's rules); and this process's workers, woken when there is work."""
+    the clients; and this process's workers, woken when there is work. It holds no rule of
+    the product: the policies the configuration sets are given to the steps that apply them
+    (receiver/app/parts.py)."""
 
     config: Config
     store: Store
@@ -46,16 +43,10 @@ class Service:
     # Each app's name by its id, for its downstreams' labels in the metrics.
     labels: DownstreamLabels
     owner: str  # this process in leases (`process_owner`)
-    claim_policy: ClaimPolicy  # how a callback's claim is judged
-    poll_lease: PollLease  # how this process leases its polls, and their budget
-    wakeups: Wakeups  # which workers a recorded change wakes
+    wakers: Wakers  # this process's workers, each woken when a change gives it work
     # True once the server is shutting down: long-lived answers (the live stream) end, so
     # they do not hold the shutdown for its whole grace period.
     draining: Callable[[], bool] = lambda: False
-    _deliveries_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    _polls_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    _mirrors_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    _submits_ready: asyncio.Event = field(default_factory=asyncio.Event)
     polls: PollHandoff = field(default_factory=PollHandoff)  # leased by callbacks, run at once
     # Leased by polls, sent at once.
     deliveries: DeliveryHandoff = field(default_factory=DeliveryHandoff)
@@ -74,33 +65,14 @@ class Service:
 
     def wake(self, work: Work) -> None:
         """Wake the workers that have something new to do (committed already)."""
-        if Work.DELIVERIES in work:
-            self._deliveries_ready.set()
-        if Work.POLLS in work:
-            self._polls_ready.set()
-        if Work.MIRRORS in work:
-            self._mirrors_ready.set()
-        if Work.SUBMITS in work:
-            self._submits_ready.set()
+        self.wakers.wake(work)
 
     def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
         """Wake whatever a recorded observation gives work to (`handed`: its deliveries
         already handed to this process's fan-out)."""
-        self.wake(self.wakeups.work_after(recorded, handed))
+        self.wakers.after(recorded, handed)
         if recorded.task is not None:
             self.task_changes.changed(recorded.task.id)
-
-    async def wait_for_deliveries(self, timeout: float) -> None:
-        await _wait_and_clear(self._deliveries_ready, timeout)
-
-    async def wait_for_mirrors(self, timeout: float) -> None:
-        await _wait_and_clear(self._mirrors_ready, timeout)
-
-    async def wait_for_polls(self, timeout: float) -> None:
-        await _wait_and_clear(self._polls_ready, timeout)
-
-    async def wait_for_submits(self, timeout: float) -> None:
-        await _wait_and_clear(self._submits_ready, timeout)
 
     async def close(self) -> None:
         """Give this process's leases back, then close its connections. Call it only once
@@ -111,12 +83,6 @@ class Service:
             self.log.exception("service.release_leases_failed")
         await self.comet.aclose()
         await self.store.close()
-
-
-async def _wait_and_clear(event: asyncio.Event, timeout: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
-    event.clear()
 
 
 async def service_of(request: Request) -> Service:

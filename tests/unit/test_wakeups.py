@@ -8,7 +8,7 @@ from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import PollJob, Recorded, Task
 from receiver.lifecycle.rules.reports import PENDING
 from receiver.lifecycle.rules.wakeups import Wakeups, Work
-from receiver.wiring.handoff import PollHandoff, TaskChanges
+from receiver.wiring.handoff import PollHandoff, TaskChanges, Wakers
 
 PLAIN = Wakeups(mirroring=False)  # renders not copied; a cap on the tasks upstream
 MIRRORING = Wakeups(mirroring=True)
@@ -109,3 +109,31 @@ def test_a_wait_that_runs_out_leaves_nothing_behind_and_a_later_change_wakes_no_
 
     assert asyncio.run(go()) == (False, 0, True)
     assert changes._waiting == {}
+
+
+def test_a_recorded_change_wakes_the_workers_its_rule_names_and_only_those() -> None:
+    async def go() -> list[Work]:
+        wakers = Wakers(PLAIN)
+        every = (Work.DELIVERIES, Work.POLLS, Work.MIRRORS, Work.SUBMITS)
+        waits = {work: asyncio.create_task(wakers.wait(work, 0.5)) for work in every}
+        await asyncio.sleep(0)  # every wait has begun
+        wakers.after(Recorded("applied", task("succeeded"), "evt_1", ["msg_1"]), frozenset())
+        await asyncio.sleep(0.05)  # the woken ones are done; the others wait on
+        woken = [work for work, wait in waits.items() if wait.done()]
+        await asyncio.gather(*waits.values())
+        return woken
+
+    assert asyncio.run(go()) == [Work.DELIVERIES, Work.SUBMITS]
+
+
+def test_a_wake_before_the_wait_is_kept_until_the_worker_waits_once() -> None:
+    async def go() -> float:
+        wakers = Wakers(PLAIN)
+        wakers.wake(Work.SUBMITS)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await wakers.wait(Work.SUBMITS, 60)  # at once: woken meanwhile
+        await wakers.wait(Work.SUBMITS, 0.01)  # cleared: the tick runs out
+        return loop.time() - started
+
+    assert asyncio.run(go()) < 1

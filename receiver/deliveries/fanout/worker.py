@@ -218,7 +218,7 @@ class Fanout:
         may still wait (`slots`), until slots free up. A slot freed once every queue was
         emptied is no reason to claim: each claim is a transaction."""
         scan = self.settings.outbox_scan_seconds
-        rows = asyncio.create_task(self.service.wait_for_deliveries(scan))
+        rows = asyncio.create_task(self.service.wakers.wait(Work.DELIVERIES, scan))
         waiters: list[asyncio.Task[Any]] = [rows, asyncio.create_task(stopping.wait())]
         self._slots.clear()
         if slots:
