@@ -12,11 +12,10 @@ from starlette.applications import Starlette
 
 from receiver.app.asgi import create_app as create_web_app
 from receiver.app.parts import build_parts
-from receiver.app.stopping import flush_traces
 from receiver.callbacks.poller import Poller
 from receiver.config import Config
 from receiver.deliveries.fanout.worker import Fanout
-from receiver.kernel.observability import logs
+from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
@@ -114,6 +113,8 @@ def create_app(service: Service) -> Starlette:
             await asyncio.gather(*workers, return_exceptions=True)
             await service.close()  # only now that no poll or delivery is in flight
             service.log.info("service.stopped")
-            await flush_traces(service)
+            await tracing.flush_at_exit(
+                service.config.settings.delivery.shutdown_grace_seconds, service.log
+            )
 
     return create_web_app(service, parts, lifespan)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from receiver.app.stopping import flush_traces
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import new_directory
 from receiver.kernel.net import speed
+from receiver.kernel.observability import tracing
 from receiver.lifecycle.stories import leases
 from receiver.wiring.service import Service
 
@@ -38,7 +38,9 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     finally:
         await service.close()
         log.info("worker.stopped")
-        await flush_traces(service)
+        await tracing.flush_at_exit(
+            service.config.settings.delivery.shutdown_grace_seconds, service.log
+        )
 
 
 def deliver(service: Service) -> None:

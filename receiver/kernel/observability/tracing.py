@@ -12,6 +12,7 @@ the address it was sent to, and its path or query may be the credential).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import threading
@@ -158,6 +159,22 @@ def flush(timeout_seconds: float = FLUSH_SECONDS) -> bool:
     threading.Thread(target=send, name="trace-flush", daemon=True).start()
     return done.wait(max(0.0, min(timeout_seconds, FLUSH_SECONDS)))
 
+
+async def flush_at_exit(grace_seconds: float, log: Any) -> None:
+    """The last spans sent within a stopping process's shutdown grace (at most
+    FLUSH_SECONDS), then the exit, whether the collector answered or not: what `receiver
+    serve` and `receiver deliver` do last."""
+    if not enabled():
+        return
+    grace = min(grace_seconds, FLUSH_SECONDS)
+    if await asyncio.to_thread(flush, grace):
+        log.info("tracing.flushed")
+    else:
+        log.warning(
+            "tracing.flush_cut_off",
+            detail=f"the trace collector took more than {grace:g} s; the last spans are dropped",
+            exports_to=exports_to(),
+        )
 
 def enabled() -> bool:
     return _tracer is not None
