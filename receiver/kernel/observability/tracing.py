@@ -176,6 +176,7 @@ async def flush_at_exit(grace_seconds: float, log: Any) -> None:
             exports_to=exports_to(),
         )
 
+
 def enabled() -> bool:
     return _tracer is not None
 
