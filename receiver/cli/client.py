@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 import click
 
-from receiver.cli.common import fail
+from receiver.cli.common import ChoiceOf, fail
 from receiver.cli.remote import (
     DEFAULT_URL,
     TERMINAL,
@@ -26,7 +26,6 @@ from receiver.cli.remote import (
     progress_line,
     submit_body,
 )
-from receiver.lifecycle.rules.task import KIND_NAMES
 
 if TYPE_CHECKING:
     from receiver.cli.relay import Relay
@@ -124,7 +123,7 @@ def _read_fields(fields: str | None) -> str | None:
 @click.command("submit")
 @click.option(
     "--kind",
-    type=click.Choice(KIND_NAMES),
+    type=ChoiceOf("receiver.lifecycle.rules.task:KIND_NAMES"),
     default="video2video",
     show_default=True,
     help="A kind of the relay's table: its CometAPI route.",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -60,6 +61,21 @@ class LazyGroup(click.Group):
         ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+class ChoiceOf(click.Choice):  # type: ignore[type-arg]  # click 8.1: not generic
+    """click's Choice among the values a module names (`"module:attribute"`), imported when
+    they are first needed: to check a value given, or to show them in the help of a command
+    that takes them; the other commands of the same module do without."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.case_sensitive = True
+
+    @cached_property
+    def choices(self) -> Sequence[str]:  # type: ignore[override]
+        module, _, attribute = self.where.partition(":")
+        return tuple(getattr(importlib.import_module(module), attribute))
 
 
 config_option = click.option(

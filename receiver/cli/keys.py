@@ -8,10 +8,9 @@ from typing import Any
 import click
 
 from receiver.cli.client import relay_of, url_option
-from receiver.cli.common import fail
+from receiver.cli.common import ChoiceOf, fail
 from receiver.cli.remote import RemoteError
 from receiver.cli.tables import table, when
-from receiver.keys.rules import SCOPES
 
 
 def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -35,7 +34,7 @@ def keys() -> None:
     "scopes",
     multiple=True,
     required=True,
-    type=click.Choice(SCOPES),
+    type=ChoiceOf("receiver.keys.rules:SCOPES"),
     help="What it may do (repeat); `admin`: everything.",
 )
 @click.option(

@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.lifecycle.rules.task import KIND_NAMES, kind_of
-
 URL_ENV = "RECEIVER_URL"
 TOKEN_ENV = "RECEIVER_ADMIN_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -81,6 +79,8 @@ def submit_body(
     (`fields`), then the prompt and the source in the fields the table of kinds names for
     them, and the model. ValueError when an option does not fit the kind; the relay checks
     the rest."""
+    from receiver.lifecycle.rules.task import KIND_NAMES, kind_of
+
     found = kind_of(kind)
     if found is None:
         raise ValueError(f"--kind must be one of {', '.join(KIND_NAMES)}")

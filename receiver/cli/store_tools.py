@@ -16,10 +16,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from receiver.cli.common import LazyGroup, config_option, fail, moment, not_found, settings_of
+from receiver.cli.common import (
+    ChoiceOf,
+    LazyGroup,
+    config_option,
+    fail,
+    moment,
+    not_found,
+    settings_of,
+)
 from receiver.cli.tables import deliveries_table, share, short, shown, table, when
 from receiver.kernel.errors import ConfigError
-from receiver.lifecycle.rules.routing import DELIVERY_STATES
 
 if TYPE_CHECKING:
     from receiver.kernel.store import Store
@@ -160,7 +167,7 @@ def deliveries() -> None:
 
 @deliveries.command("list")
 @config_option
-@click.option("--state", type=click.Choice(DELIVERY_STATES))
+@click.option("--state", type=ChoiceOf("receiver.lifecycle.rules.routing:DELIVERY_STATES"))
 @click.option("--downstream")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def deliveries_list(
