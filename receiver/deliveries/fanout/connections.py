@@ -11,7 +11,7 @@ import aiohttp
 
 from receiver.config import Downstream
 from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
-from receiver.deliveries.rules.breaker import STATE_NUMBERS
+from receiver.deliveries.rules import STATE_NUMBERS
 from receiver.destinations.publishing import Publisher
 from receiver.destinations.registry import open_publisher, provider_of
 from receiver.downstreams.directory import Directory

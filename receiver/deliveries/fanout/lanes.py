@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from receiver.config import Downstream
-from receiver.deliveries.rules.breaker import Breaker, TokenBucket
+from receiver.deliveries.rules import Breaker, TokenBucket
 from receiver.downstreams import stories as downstream_rows
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.wiring.service import Service

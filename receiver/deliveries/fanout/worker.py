@@ -28,8 +28,7 @@ from receiver.deliveries.fanout.outgoing import (
     storable,
 )
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
-from receiver.deliveries.rules.breaker import STATE_NUMBERS
-from receiver.deliveries.rules.fair_shares import claim_round
+from receiver.deliveries.rules import STATE_NUMBERS, claim_round
 from receiver.destinations.publishing import Message, fill
 from receiver.destinations.registry import provider_of, with_path
 from receiver.downstreams import stories as downstream_rows

@@ -1,5 +1,6 @@
-"""A circuit breaker and a token bucket for one downstream, both pure: the caller passes
-the time, so their rules are tested without waiting.
+"""The rules of sending, pure (the caller passes the time, so they are tested without
+waiting): each downstream's circuit breaker and token bucket, and its fair share of the
+claims in one round (when to retry is the lifecycle's: receiver/lifecycle/rules/retries.py).
 
 Breaker (Convoy's rule): it opens when, over the last `window` seconds, at least
 `min_attempts` attempts were made and at least `failure_rate` of them failed; the
@@ -12,8 +13,9 @@ served: runs of failures come by chance, and each run would have paused it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 BreakerState = Literal["closed", "half_open", "open"]
 # For the `relay_downstream_state` gauge; `disabled` is an operator's or the relay's decision.
@@ -97,3 +99,48 @@ class TokenBucket:
 
     def take(self, count: int) -> None:
         self.tokens -= count
+
+
+# How the fan-out's free slots are shared among downstreams in one claiming round.
+L = TypeVar("L")
+
+
+def share_slots(
+    lanes: list[L], start: int, free: int, allowance: Callable[[L], int]
+) -> list[tuple[L, int]]:
+    """How many due rows each lane may claim this round, from `free` slots in all.
+
+    Each lane gets an equal share of the free slots (at least one), bounded by its own
+    allowance, in turn from `start`. A share is reserved before anyone knows whether the
+    lane has rows due; what goes unused is free again in the next round, which starts after
+    the last lane served, so that with more lanes than slots every lane gets its turn.
+    """
+    if not lanes or free <= 0:
+        return []
+    share = max(1, free // len(lanes))
+    first = start % len(lanes)
+    wanted: list[tuple[L, int]] = []
+    for lane in lanes[first:] + lanes[:first]:
+        if free <= 0:
+            break
+        n = min(allowance(lane), share, free)
+        if n > 0:
+            wanted.append((lane, n))
+            free -= n
+    return wanted
+
+
+def claim_round(
+    lanes: list[L], due: Callable[[L], bool], turn: int, free: int, allowance: Callable[[L], int]
+) -> tuple[list[tuple[L, int]], int]:
+    """The shares of the lanes with rows due, and the turn of the next round.
+
+    The turn is a place among all lanes, not among the due ones, so that it keeps its
+    meaning while the due lanes change from one round to the next.
+    """
+    places = [i for i, lane in enumerate(lanes) if due(lane)]
+    ready = [lanes[i] for i in places]
+    wanted = share_slots(ready, sum(1 for i in places if i < turn), free, allowance)
+    if not wanted:
+        return wanted, turn
+    return wanted, places[ready.index(wanted[-1][0])] + 1
