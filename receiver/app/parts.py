@@ -14,6 +14,7 @@ from receiver.keys.bearers import Keys
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.reports import ClaimPolicy
 from receiver.media.storage.links import MediaLinks
+from receiver.media.storage.local import MediaStorage
 from receiver.shares.links import ShareSigner
 from receiver.stream.changes import ChangeHub, stream_pools
 from receiver.wiring.service import Service
@@ -24,6 +25,7 @@ class Parts:
     keys: Keys  # the API keys, and who a bearer token is
     changes: ChangeHub  # the process's one reader of the change feed, for the live streams
     media_links: MediaLinks  # signs and reads the mirrored files' links
+    media_storage: MediaStorage  # where the routes read the mirrored files and uploads
     share_signer: ShareSigner  # seals and opens share links
     directory: Directory  # every downstream, the config file's and those made through the API
     claim_policy: ClaimPolicy  # how a callback's claim is judged
@@ -31,10 +33,11 @@ class Parts:
 
     def put_on(self, state: State) -> None:
         """Where the routes' dependencies find them (`Keyring`, `Changes`, `Links`,
-        `ShareSigning`, `Downstreams`)."""
+        `Storage`, `ShareSigning`, `Downstreams`)."""
         state.keys = self.keys
         state.changes = self.changes
         state.media_links = self.media_links
+        state.media_storage = self.media_storage
         state.share_signer = self.share_signer
         state.directory = self.directory
 
@@ -54,6 +57,7 @@ def build_parts(service: Service) -> Parts:
     return Parts(
         keys=Keys(service.store, secrets.signing_keys, secrets.admin_token),
         changes=changes,
+        media_storage=MediaStorage(settings.media),
         media_links=MediaLinks(
             secrets.signing_keys, config.public_url, settings.media.url_ttl_seconds
         ),

@@ -15,7 +15,12 @@ from starlette.requests import Request
 from receiver.kernel.errors import InvalidRequest, NotFound, StoreError
 from receiver.keys.door import caller_of
 from receiver.media.rules import uploads
-from receiver.media.storage.local import MediaStore, MediaStoreError, Redirect, open_media_store
+from receiver.media.storage.local import (
+    MediaStore,
+    MediaStoreError,
+    Redirect,
+    request_media_storage,
+)
 from receiver.wiring.service import Service
 
 UPLOAD_SALT = "runway-relay.runway-upload.v1"
@@ -26,13 +31,10 @@ def signer(service: Service, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(service.config.secrets.signing_keys, salt=salt)
 
 
-def media_store(request: Request, service: Service) -> MediaStore:
+async def media_store(request: Request, service: Service) -> MediaStore:
     if not service.config.settings.media.enabled:
         raise NotFound("uploads need the relay's media store ([media] enabled), which is off")
-    store: MediaStore | None = getattr(request.app.state, "media_store", None)
-    if store is None:
-        store = request.app.state.media_store = open_media_store(service.config.settings.media)
-    return store
+    return (await request_media_storage(request)).opened()
 
 
 async def resolved(request: Request, service: Service, body: Any) -> Any:
@@ -58,7 +60,7 @@ async def resolved(request: Request, service: Service, body: Any) -> Any:
 
 async def _read(request: Request, service: Service, key: str) -> bytes:
     try:
-        found = await media_store(request, service).locate(key, 60)
+        found = await (await media_store(request, service)).locate(key, 60)
         if isinstance(found, Path):
             return found.read_bytes()
         if found is not None and not isinstance(found, Redirect):

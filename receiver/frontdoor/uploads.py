@@ -92,7 +92,7 @@ router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
     openapi_extra=body(UploadAsked, "Runway_upload", "The file's name."),
 )
 async def start(request: Request, service: Served) -> Response:
-    media_store(request, service)
+    await media_store(request, service)
     timeout = service.config.settings.server.body_timeout_seconds
     try:
         asked = UploadAsked.model_validate(await read_json(request, 4096, timeout))
@@ -134,7 +134,7 @@ async def _receive(request: Request) -> Response:
     # Old URLs (signed before keys had quotas) count in their app's.
     uploader = str(named.get("uploader", named["owner"]))
     try:
-        kept_in = media_store(request, service)
+        kept_in = await media_store(request, service)
         # Refused before a byte of the body is read: a spent URL, a quota with no room.
         least = _least_file_bytes(request.headers.get("content-length"))
         early = stories.Upload(named["key"], uploader, least)

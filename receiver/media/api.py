@@ -20,13 +20,7 @@ from receiver.kernel.http.models import ErrorAnswer
 from receiver.kernel.http.openapi import Token, answer, described
 from receiver.lifecycle.rules.task import content_type_of
 from receiver.media.storage.links import Links
-from receiver.media.storage.local import (
-    MediaStore,
-    MediaStoreError,
-    Redirect,
-    byte_range,
-    open_media_store,
-)
+from receiver.media.storage.local import MediaStoreError, Redirect, Storage, byte_range
 from receiver.wiring.service import Served
 
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -52,17 +46,19 @@ def _attachment(wanted: str | None) -> dict[str, str]:
 
 
 async def media(
-    request: Request, service: Served, links: Links, token: Token, download: Download = None
+    request: Request,
+    service: Served,
+    links: Links,
+    storage: Storage,
+    token: Token,
+    download: Download = None,
 ) -> Response:
     link = links.read(token)
     if link is None:
         raise NotAllowed("the media link is not valid or has expired")
     key, valid_for = link
-    storage: MediaStore | None = getattr(request.app.state, "media_store", None)
-    if storage is None:
-        storage = request.app.state.media_store = open_media_store(service.config.settings.media)
     try:
-        found = await storage.locate(key, valid_for)
+        found = await storage.opened().locate(key, valid_for)
     except ValueError:
         raise NotAllowed("the media link is not valid") from None
     except MediaStoreError as exc:

@@ -17,7 +17,10 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Annotated, NamedTuple, Protocol
+
+from fastapi import Depends
+from starlette.requests import Request
 
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.extras import require
@@ -214,6 +217,31 @@ def open_media_store(
     from receiver.media.storage.s3 import open_s3
 
     return open_s3(settings, s3_keys(settings, environ))
+
+
+class MediaStorage:
+    """The process's one media store for its routes, made at start-up (receiver/app/parts.py)
+    and opened at its first use: an S3 store needs its extra and its keys only once a file
+    is asked for."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        self._settings = settings
+        self._store: MediaStore | None = None
+
+    def opened(self) -> MediaStore:
+        if self._store is None:
+            self._store = open_media_store(self._settings)
+        return self._store
+
+
+async def request_media_storage(request: Request) -> MediaStorage:
+    """The process's one media store, put on the application at start-up."""
+    storage: MediaStorage = request.app.state.media_storage
+    return storage
+
+
+# A route's media store.
+Storage = Annotated[MediaStorage, Depends(request_media_storage)]
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
