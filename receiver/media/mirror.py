@@ -29,11 +29,16 @@ from receiver.kernel.errors import MirrorError, UpstreamError
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
 from receiver.lifecycle.rows.mirrors import MirrorJob
+from receiver.lifecycle.rules.retries import (
+    COPIES_TURNED_OFF,
+    copy_attempt_seconds,
+    copy_overdue_reason,
+    copy_retry_in,
+)
 from receiver.lifecycle.rules.routing import sources_of
 from receiver.lifecycle.rules.task import output_of
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.media import stories as copies
-from receiver.media.rules.mirroring import TURNED_OFF, attempt_seconds, overdue_reason, retry_in
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.links import MediaLinks
 from receiver.media.storage.local import open_media_store
@@ -50,7 +55,7 @@ async def give_up_mirrors(service: Service) -> int:
     out now, without them. Returns how many copies were given up."""
     count = 0
     while True:
-        given_up = await copies.give_up_all(service.store, TURNED_OFF, _GIVE_UP_BATCH)
+        given_up = await copies.give_up_all(service.store, COPIES_TURNED_OFF, _GIVE_UP_BATCH)
         _note_given_up(service, given_up)
         count += len(given_up)
         if len(given_up) < _GIVE_UP_BATCH:
@@ -99,7 +104,7 @@ class Mirror:
         overdue = await copies.give_up_overdue(
             store,
             settings.wait_seconds,
-            lambda last: overdue_reason(settings.wait_seconds, last),
+            lambda last: copy_overdue_reason(settings.wait_seconds, last),
             _GIVE_UP_BATCH,
         )
         _note_given_up(self.service, overdue)
@@ -179,7 +184,7 @@ class Mirror:
         self, session: aiohttp.ClientSession, job: MirrorJob, span: tracing.Span
     ) -> None:
         log, metrics, settings = self.service.log, self.service.metrics, self.settings
-        seconds = attempt_seconds(
+        seconds = copy_attempt_seconds(
             job.started_at, time.time(), settings.wait_seconds, settings.download_timeout_seconds
         )
         files: list[tuple[str, Fetched]] = []
@@ -218,7 +223,7 @@ class Mirror:
         settings = self.settings
         if seconds < settings.download_timeout_seconds:
             # Cut where the deliveries stop waiting: they go out now, without the copy.
-            reason = overdue_reason(settings.wait_seconds, job.last_error)
+            reason = copy_overdue_reason(settings.wait_seconds, job.last_error)
             return MirrorError(reason, "timeout", final=True)
         reason = f"the download took longer than {seconds:g} s (media.download_timeout_seconds)"
         return MirrorError(reason, "timeout")
@@ -235,7 +240,7 @@ class Mirror:
 
     async def _failed(self, job: MirrorJob, exc: MirrorError) -> None:
         log, wait = self.service.log, self.settings.wait_seconds
-        delay = retry_in(job.attempts, job.started_at, time.time(), wait, exc.final)
+        delay = copy_retry_in(job.attempts, job.started_at, time.time(), wait, exc.final)
         if delay is None:
             log.warning("media.failed", task_id=job.task_id, reason=exc.reason)
             await self._finish(job, {"status": "failed", "reason": exc.reason})

@@ -1,7 +1,7 @@
 """The retry and backoff rules of a task's lifecycle, side by side: what follows a send
 CometAPI refused (the submit queue), how far apart the polls of a task go when they fail or
-its callback does not come, and what follows a delivery attempt (as Svix and Convoy
-document theirs).
+its callback does not come, what follows a delivery attempt (as Svix and Convoy document
+theirs), and when a finished render's copy is tried again or given up.
 
 Pure: given what came back and which attempt it was, say whether there is another try and
 when, or why there is none.
@@ -191,3 +191,42 @@ def decide(
     backoff = policy.schedule[attempt - 1]
     delay = jittered_wait(backoff, policy.jitter, retry_after, policy.max_retry_after, uniform)
     return Decision("retry", now + delay, failure)
+
+
+# A finished render's copy (the mirror worker, receiver/media/mirror.py, asks with the job's
+# figures and the clock): when it is tried, for how long, and when it is given up. A copy
+# exists so that its event's deliveries can carry it; once they can wait no longer
+# (`media.wait_seconds` after the event), trying on serves no one.
+_COPY_MAX_BACKOFF = 60.0
+
+
+def copy_attempt_seconds(
+    started_at: float, now: float, wait: float, download_timeout: float
+) -> float:
+    """How long the next attempt may take: the download timeout, cut short where the
+    deliveries stop waiting (0 or less: that moment has passed)."""
+    return min(download_timeout, started_at + wait - now)
+
+
+def copy_retry_in(
+    attempts: int, started_at: float, now: float, wait: float, final: bool
+) -> float | None:
+    """Seconds until the next attempt after a failed one (`attempts` failed before it), with
+    a backoff doubling from 1 s up to a minute; None when the copy is given up: trying
+    again cannot help (`final`), or the deliveries could wait no longer by then."""
+    if final:
+        return None
+    delay = min(_COPY_MAX_BACKOFF, 2.0 ** min(attempts, 6))
+    if now + delay >= started_at + wait:
+        return None
+    return delay
+
+
+def copy_overdue_reason(wait: float, last_error: str | None) -> str:
+    """Why a copy was given up when its deliveries could wait no longer."""
+    reason = f"not copied within media.wait_seconds ({wait:g} s)"
+    return f"{reason}; last error: {last_error}" if last_error else reason
+
+
+# Why copies still to be made are given up when the relay starts with copying turned off.
+COPIES_TURNED_OFF = "media copies are turned off"
