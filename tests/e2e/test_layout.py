@@ -11,6 +11,7 @@ from receiver.kernel.extras import EXTRAS
 SERVICE = [
     "receiver.app.build",
     "receiver.cli.main",
+    "receiver.cli.runners",
     "receiver.app.server",
     "receiver.app.deliver",
     "receiver.kernel.store.sqlite",
