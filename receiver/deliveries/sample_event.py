@@ -23,8 +23,7 @@ from receiver.destinations.registry import render, with_path
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
 from receiver.kernel.net import guard
-from receiver.kernel.net.outbound import tls_context
-from receiver.kernel.net.transport_errors import Failure, transport_errors
+from receiver.kernel.net.outbound import Failure, tls_context, transport_errors
 from receiver.kernel.observability.logs import scrub
 from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.wiring.service import Service

@@ -22,7 +22,7 @@
     └── StoreError              the store could not be opened, reached or written
 
 What an outgoing call raises (aiohttp, asyncio, the OS, SSL, DNS) is mapped into this tree
-in one place, `receiver.kernel.net.transport_errors`. Nothing here knows HTTP: the web layer
+in one place, `receiver.kernel.net.outbound`. Nothing here knows HTTP: the web layer
 chooses each answer's status in one place (`receiver.kernel.http.errors`), and the CLI prints the
 message as one line. A message is always safe to show: it never carries a secret or a
 stack trace.

@@ -15,7 +15,7 @@ from yarl import URL
 
 from receiver.kernel.errors import DownstreamError, MirrorError, UpstreamError
 from receiver.kernel.net.guard import PrivateAddress
-from receiver.kernel.net.transport_errors import Failure, failure_of, transport_errors
+from receiver.kernel.net.outbound import Failure, failure_of, transport_errors
 
 SECRET_URL = "https://hooks.slack.invalid/services/T000/B000/sekret-token"
 KEY = ConnectionKey("hooks.slack.invalid", 443, True, True, None, None, None, None)

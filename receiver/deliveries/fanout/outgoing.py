@@ -1,5 +1,5 @@
 """What one delivery attempt sends besides its body (its transport failures are told by
-receiver/kernel/net/transport_errors.py), the format's own body, and the request itself."""
+receiver/kernel/net/outbound.py), the format's own body, and the request itself."""
 
 from __future__ import annotations
 

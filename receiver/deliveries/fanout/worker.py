@@ -35,7 +35,7 @@ from receiver.downstreams import stories as downstream_rows
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
-from receiver.kernel.net.transport_errors import Failure, transport_errors
+from receiver.kernel.net.outbound import Failure, transport_errors
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob

@@ -1,15 +1,32 @@
-"""How the relay's own HTTP clients go out: which proxy a URL goes through, settled once per
-client from the environment (aiohttp's `trust_env` would read the environment and ~/.netrc
-again on every request, in a thread), and the one TLS context they verify with."""
+"""How the relay's own HTTP clients (CometAPI's, the fan-out's and the media fetches') go
+out, and what their failures mean.
+
+Which proxy a URL goes through is settled once per client from the environment (aiohttp's
+`trust_env` would read the environment and ~/.netrc again on every request, in a thread),
+and they verify with one TLS context. What an outgoing call can raise (aiohttp, asyncio,
+the OS, SSL, DNS, IDNA) maps into the relay's error tree in one place (as httpx's
+transports map their library's errors): each failure gets a `kind` (for metrics and retry
+decisions) and a reason that is safe to keep and show: aiohttp's own messages name the URL
+whole, and a chat webhook's URL is its credential, so no reason here quotes one.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
+import socket
 import ssl
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import aiohttp
 import certifi
+
+from receiver.kernel.errors import RelayError
+from receiver.kernel.net.guard import PrivateAddress
 
 # How long an idle pooled connection is kept for the next request: below the 5 s many
 # servers keep one (uvicorn, gunicorn, Node.js). aiohttp's 15 s lets a request go out on a
@@ -29,3 +46,70 @@ def env_proxy(url: str) -> str | None:
     if urllib.request.proxy_bypass(parts.hostname or ""):
         return None
     return urllib.request.getproxies().get(parts.scheme)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one call got no usable answer: `kind` is one of `timeout`, `private_address`,
+    `dns`, `tls`, `connect`, `invalid_url`, `protocol`, `network`."""
+
+    kind: str
+    reason: str
+
+
+def _os_reason(exc: OSError) -> str:
+    # The errno's own words: an OS error's text may name the address it was connecting to.
+    return os.strerror(exc.errno) if exc.errno else type(exc).__name__
+
+
+def failure_of(exc: Exception) -> Failure | None:
+    """What `exc` means for the call that raised it; None when it is no transport failure
+    (a bug, or an error the relay raised on purpose)."""
+    # Most specific first: several aiohttp errors are also OSError, ValueError or
+    # TimeoutError.
+    if isinstance(exc, PrivateAddress):
+        return Failure("private_address", f"refused: {exc}")  # it names the host alone
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, PrivateAddress):
+        return Failure("private_address", f"refused: {exc.os_error}")
+    if isinstance(exc, TimeoutError):
+        return Failure("timeout", "timed out")
+    if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
+        return Failure("dns", "cannot resolve the host")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return Failure("tls", "the server's TLS certificate was refused")
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return Failure("tls", "the TLS handshake failed")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure("connect", f"cannot connect: {_os_reason(exc.os_error)}")
+    if isinstance(exc, UnicodeError):
+        # IDNA refuses the host (a label over 63 characters, a character it cannot encode).
+        return Failure("invalid_url", "the URL's host cannot be encoded")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return Failure("invalid_url", "the URL cannot be used")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return Failure("protocol", f"{type(exc).__name__}: {exc.message}")
+    if isinstance(exc, aiohttp.ClientOSError):
+        return Failure("network", f"{type(exc).__name__}: {_os_reason(exc)}")
+    if isinstance(exc, aiohttp.ClientError):
+        return Failure("network", type(exc).__name__)
+    if isinstance(exc, OSError):
+        return Failure("network", _os_reason(exc))
+    if isinstance(exc, ValueError):
+        return Failure("invalid_url", "the URL cannot be used")  # yarl's refusals
+    return None
+
+
+@contextmanager
+def transport_errors(into: Callable[[Failure], RelayError]) -> Iterator[None]:
+    """Raise what the block raised while calling out as `into(failure)`; the relay's own
+    errors and anything else (a bug) go through unchanged. The original is dropped, not
+    chained: its message may carry the URL."""
+    try:
+        yield
+    except RelayError:
+        raise
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure is None:
+            raise
+        raise into(failure) from None

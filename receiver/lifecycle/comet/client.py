@@ -14,8 +14,13 @@ import orjson
 from receiver.kernel.errors import ParseError, UpstreamError, UpstreamTimeout
 from receiver.kernel.http.body import load_json
 from receiver.kernel.net.headers import retry_after
-from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
-from receiver.kernel.net.transport_errors import Failure, transport_errors
+from receiver.kernel.net.outbound import (
+    IDLE_KEEPALIVE_SECONDS,
+    Failure,
+    env_proxy,
+    tls_context,
+    transport_errors,
+)
 from receiver.kernel.observability.logs import scrub
 from receiver.lifecycle.comet.parse import (
     NOT_EXIST,

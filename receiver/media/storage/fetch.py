@@ -18,7 +18,7 @@ import aiohttp
 
 from receiver.kernel.errors import MirrorError
 from receiver.kernel.net.guard import check_literal
-from receiver.kernel.net.transport_errors import Failure, transport_errors
+from receiver.kernel.net.outbound import Failure, transport_errors
 from receiver.lifecycle.rules.task import CONTENT_TYPES
 from receiver.media.storage.local import MediaStore, MediaStoreError
 
