@@ -72,20 +72,23 @@ def _components() -> dict[str, Any]:
     return {"schemas": schemas, "messages": messages}
 
 
-def _server(d: Downstream, protocol: str) -> dict[str, Any]:
+def _server(d: Downstream, protocol: str, named: str | None = None) -> dict[str, Any]:
     parts = urlsplit(d.url)
     host = parts.hostname or "unknown"
     host = f"[{host}]" if ":" in host else host
     return {
-        "host": f"{host}:{parts.port}" if parts.port else host,
+        "host": named or (f"{host}:{parts.port}" if parts.port else host),
         "protocol": protocol,
         "description": f"Downstream {d.name!r}.",
     }
 
 
 def _channel(d: Downstream, binding: Binding, messages: dict[str, Any]) -> dict[str, Any]:
-    setting = str(provider_of(d.format).target_setting)
-    template = str(getattr(d, setting))
+    if binding.address is not None:  # its URL names where messages go
+        template, setting = binding.address, "address"
+    else:
+        setting = str(provider_of(d.format).target_setting)
+        template = str(getattr(d, setting))
     used = placeholders(template) & PLACEHOLDERS
     channel: dict[str, Any] = {
         "address": template,
@@ -122,7 +125,7 @@ def document(downstreams: list[Downstream], version: str) -> dict[str, Any]:
             servers[_key(d.name)] = _server(d, "https")
             hooks.append({"$ref": f"#/servers/{_key(d.name)}"})
         elif (binding := provider_of(d.format).binding(d)) is not None:
-            servers[_key(d.name)] = _server(d, binding.protocol)
+            servers[_key(d.name)] = _server(d, binding.protocol, binding.host)
             channels[_key(d.name)] = _channel(d, binding, refs)
     if hooks:
         channels["webhook"]["servers"] = hooks

@@ -1,4 +1,4 @@
-"""What the four AWS destinations share, read without any AWS library: the settings they
+"""What the AWS destinations share, read without any AWS library: the settings they
 take (`region`, `endpoint_url`), an ARN's parts and the region it names, and what the
 operator's patterns for apps match. Each format's own address and publisher are its
 module's; the client they publish with (receiver/destinations/aws_client.py) comes with the
@@ -25,10 +25,11 @@ class AwsSettings(BaseModel):
     """`region` and `endpoint_url` (LocalStack, moto, MinIO, another S3-compatible store)."""
 
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] | None = Field(
-        None, description="sqs, sns, eventbridge, s3: the AWS region."
+        None, description="sqs, sns, eventbridge, kinesis, s3: the AWS region."
     )
     endpoint_url: Annotated[str, Field(max_length=2048)] | None = Field(
-        None, description="sqs, sns, eventbridge, s3: a stand-in endpoint (LocalStack, MinIO)."
+        None,
+        description="sqs, sns, eventbridge, kinesis, s3: a stand-in endpoint (LocalStack, MinIO).",
     )
 
     @field_validator("endpoint_url")

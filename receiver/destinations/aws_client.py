@@ -1,4 +1,4 @@
-"""What the four AWS publishers share: one aiobotocore client per downstream on the relay's
+"""What the AWS publishers share: one aiobotocore client per downstream on the relay's
 own HTTP stack (aiohttp), credentials found the way every AWS tool finds them, and the
 service's answers read into delivered, failed, or throttled. aiobotocore (the `aws` extra)
 is imported only when a client opens: each format's module loads without it.

@@ -31,10 +31,14 @@ class Rendered:
 @dataclass(frozen=True)
 class Binding:
     """How the AsyncAPI document describes a published destination: its server's protocol,
-    and the bindings of its channel (none: AsyncAPI's defaults)."""
+    and the bindings of its channel (none: AsyncAPI's defaults). A destination whose URL
+    names where messages go (a Kafka topic) gives that `address`, and the `host` its server
+    stands for (the first of a URL's several)."""
 
     protocol: str
     channel: dict[str, Any] | None = None
+    address: str | None = None  # None: its `target_setting`'s template
+    host: str | None = None  # None: the URL's host and port
 
 
 @runtime_checkable

@@ -27,6 +27,10 @@ class BrokerTarget:
     region: str | None = None
     endpoint_url: str | None = None
     key: str = ""  # s3: the object key template
+    # Kafka's: SASL's mechanism (with the URL's user and password), and whether the producer
+    # is idempotent (a broker that refuses it needs it off).
+    sasl_mechanism: str = ""
+    idempotent: bool = True
 
 
 @dataclass(frozen=True)

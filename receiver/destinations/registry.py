@@ -18,6 +18,8 @@ from receiver.destinations import (
     discord,
     eventbridge,
     google_chat,
+    kafka,
+    kinesis,
     mattermost,
     mqtt,
     nats,
@@ -50,19 +52,26 @@ PROVIDERS: dict[str, Provider] = {
         nats.PROVIDER,
         mqtt.PROVIDER,
         redis.PROVIDER,
+        kafka.PROVIDER,
         sqs.PROVIDER,
         sns.PROVIDER,
         eventbridge.PROVIDER,
         s3.PROVIDER,
+        kinesis.PROVIDER,
     )
 }
 
 
 class PublishedSettings(
-    redis.RedisSettings, mqtt.MqttSettings, nats.NatsSettings, amqp.AmqpSettings
+    kafka.KafkaSettings,
+    redis.RedisSettings,
+    mqtt.MqttSettings,
+    nats.NatsSettings,
+    amqp.AmqpSettings,
 ):
     """The brokers' own settings, listed after a downstream's address (bases are read last
-    first: `exchange`, `routing_key`, `subject`, `topic`, `stream`, `maxlen`)."""
+    first: `exchange`, `routing_key`, `subject`, `topic`, `stream`, `maxlen`,
+    `sasl_mechanism`, `idempotent`)."""
 
 
 class StoredSettings(s3.S3Settings, AwsSettings):

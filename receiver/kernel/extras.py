@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "nats": ("nats",),
     "mqtt": ("aiomqtt",),
     "redis": ("redis",),
+    "kafka": ("aiokafka",),
     "aws": ("aiobotocore",),
     "cel": ("cel",),
 }

@@ -47,10 +47,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "nats": {"url": "nats://nats:4222", "subject": "relay.{state}"},
     "mqtt": {"url": "mqtt://mq:1883", "topic": "relay/{state}"},
     "redis": {"url": "redis://r:6379/0", "stream": "relay"},
+    "kafka": {"url": "kafka://u:pw@k1:9092,k2:9092/relay", "sasl_mechanism": "SCRAM-SHA-512"},
     "sqs": {"url": "https://sqs.eu-west-1.amazonaws.com/123456789012/relay"},
     "sns": {"url": "arn:aws:sns:us-east-2:123456789012:relay"},
     "eventbridge": {"url": "default"},
     "s3": {"url": "s3://acme-events/relay"},
+    "kinesis": {"url": "arn:aws:kinesis:eu-west-1:123456789012:stream/relay"},
 }
 
 

@@ -87,7 +87,7 @@ def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     assert set(TICKED.findall(row[2])) == configurable
     brokers = section(text("docs/delivery.md"), "## Brokers")
     assert {row[0] for row in _rows(brokers)} == {f"`{f}`" for f in BROKERS}
-    aws = section(text("docs/delivery.md"), "## AWS: SQS, SNS, EventBridge and S3")
+    aws = section(text("docs/delivery.md"), "## AWS: SQS, SNS, EventBridge, Kinesis and S3")
     assert {row[0] for row in _rows(aws)} == {f"`{f}`" for f in AWS_FORMATS}
 
 

@@ -19,13 +19,22 @@ OPTIONAL = PYPROJECT["project"]["optional-dependencies"]
 def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> None:
     assert set(extras.EXTRAS) <= set(OPTIONAL)
     assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,aws,otel,cel,mcp]"]
-    assert OPTIONAL["brokers"] == ["runway-relay[amqp,nats,mqtt,redis]"]
+    assert OPTIONAL["brokers"] == ["runway-relay[amqp,nats,mqtt,redis,kafka]"]
     assert "runway-relay[all]" in OPTIONAL["dev"]
 
 
 def test_the_core_needs_none_of_the_optional_libraries() -> None:
     core = " ".join(PYPROJECT["project"]["dependencies"])
-    optional = ("psycopg", "obstore", "aio-pika", "nats-py", "aiomqtt", "redis", "aiobotocore")
+    optional = (
+        "psycopg",
+        "obstore",
+        "aio-pika",
+        "nats-py",
+        "aiomqtt",
+        "redis",
+        "aiokafka",
+        "aiobotocore",
+    )
     for name in (*optional, "opentelemetry", "mcp", "common-expression-language"):
         assert name not in core
 
@@ -36,6 +45,8 @@ def test_the_core_needs_none_of_the_optional_libraries() -> None:
         ("postgres", "postgresql://relay@127.0.0.1/relay", None, set()),
         ("s3", "sqlite:///relay.db", "s3", set()),
         ("mqtt", "sqlite:///relay.db", None, {"webhook", "mqtt"}),
+        ("kafka", "sqlite:///relay.db", None, {"kafka"}),
+        ("aws", "sqlite:///relay.db", None, {"kinesis"}),
         ("aws", "sqlite:///relay.db", None, {"webhook", "sqs"}),
         ("aws", "sqlite:///relay.db", None, {"s3"}),  # the s3 *format* needs aws, not s3
     ],

@@ -1,0 +1,201 @@
+"""`format = "kafka"`: a Kafka topic, at `kafka://HOST:PORT[,HOST:PORT]/TOPIC` (`kafkas://`
+over TLS; a user and password in the URL sign in with SASL), delivered once every in-sync
+replica has the message (`acks=all`). The message's key is the task id, so one task's events
+stay in one partition, in order; its headers are the Standard Webhooks ones (`webhook-id`,
+`webhook-type`: the event's type) and the trace context; its value is the event a webhook
+gets. The producer is idempotent unless `idempotent = false` (a broker that refuses it).
+Its client library (aiokafka, the `kafka` extra) is imported only when a publisher opens."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, Field
+
+from receiver.destinations.brokers import BrokerDestination
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.provider import Binding
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.kernel.errors import DownstreamError
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
+
+DEFAULT_PORT = 9092
+WANTED = "kafka://HOST:PORT[,HOST:PORT]/TOPIC (kafkas:// over TLS)"
+# Kafka's own rule for a topic's name.
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_SERVER = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>\d{1,5}))?$")
+# AsyncAPI's Kafka bindings, the version these are written to.
+BINDING_VERSION = "0.5.0"
+
+
+class KafkaSettings(BaseModel):
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="kafka: how the URL's user and password sign in (unset: PLAIN)."
+    )
+    idempotent: bool | None = Field(
+        None, description="kafka: the idempotent producer (unset: on); off for a broker without it."
+    )
+
+
+@dataclass(frozen=True)
+class KafkaUrl:
+    tls: bool
+    servers: tuple[str, ...]  # HOST:PORT, the bootstrap servers
+    topic: str
+    user: str
+    password: str
+
+
+def parse(url: str) -> KafkaUrl:
+    """The URL's parts; ValueError saying what a Kafka URL is."""
+    parts = urlsplit(url)
+    _, at, hosts = parts.netloc.rpartition("@")
+    servers = []
+    for server in hosts.split(","):
+        found = _SERVER.match(server)
+        port = int(found["port"] or DEFAULT_PORT) if found else 0
+        if found is None or not 0 < port < 65536:
+            raise ValueError(f"a kafka downstream's url is {WANTED}")
+        servers.append(f"{found['host']}:{port}")
+    topic = parts.path[1:]
+    named = _TOPIC.match(topic) and topic not in (".", "..")
+    if parts.scheme not in ("kafka", "kafkas") or not named or parts.query or parts.fragment:
+        raise ValueError(f"a kafka downstream's url is {WANTED}")
+    user = unquote(parts.username or "") if at else ""
+    password = unquote(parts.password or "") if at else ""
+    return KafkaUrl(parts.scheme == "kafkas", tuple(servers), topic, user, password)
+
+
+class KafkaDestination(BrokerDestination):
+    format = "kafka"
+    extra = "kafka"
+    settings = ("sasl_mechanism", "idempotent")
+    schemes = ("kafka", "kafkas")
+    stand_in_url = "kafka://sealed.invalid:9092/sealed"
+
+    def check_url(self, url: str) -> str:
+        parse(url)
+        return url
+
+    def check_settings(self, settings: Any) -> None:
+        """A SASL mechanism needs a user and password to sign in with (a sealed URL's are
+        not at hand: the stand-in has none)."""
+        url = settings.url
+        if settings.sasl_mechanism and url and url != self.stand_in_url and not parse(url).user:
+            raise ValueError("sasl_mechanism: the url has no user and password to sign in with")
+
+    def target(self, settings: Any) -> BrokerTarget | None:
+        return BrokerTarget(
+            self.format,
+            settings.url,
+            parse(settings.url).topic,
+            timeout=settings.timeout,
+            sasl_mechanism=settings.sasl_mechanism or "",
+            idempotent=settings.idempotent is not False,
+        )
+
+    def target_addresses(self, settings: Any) -> list[str]:
+        """`kafka://HOST:PORT[,HOST:PORT]/TOPIC`, never the user or password."""
+        found = parse(settings.url)
+        scheme = "kafkas" if found.tls else "kafka"
+        return [f"{scheme}://{','.join(found.servers)}/{found.topic}"]
+
+    def connects_to(self, settings: Any) -> tuple[str, str] | None:
+        """The first bootstrap server (a URL of one host, as the address guard reads it)."""
+        found = parse(settings.url)
+        return "url", f"kafka://{found.servers[0]}"
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return Kafka(target)
+
+    def binding(self, settings: Any) -> Binding | None:
+        found = parse(settings.url)
+        channel = {"kafka": {"topic": found.topic, "bindingVersion": BINDING_VERSION}}
+        protocol = "kafka-secure" if found.tls else "kafka"
+        return Binding(protocol, channel, address=found.topic, host=found.servers[0])
+
+
+class Kafka:
+    def __init__(self, target: BrokerTarget) -> None:
+        self.target = target
+        self._conn = Reconnecting(self._open, self._shut, target.timeout)
+
+    def _options(self) -> dict[str, Any]:
+        """The producer's settings: every replica's acknowledgement, one try per send (the
+        relay retries a delivery, with its backoff and breaker), the URL's credentials."""
+        found = parse(self.target.url)
+        timeout_ms = int(self.target.timeout * 1000)
+        options: dict[str, Any] = {
+            "bootstrap_servers": list(found.servers),
+            "client_id": "runway-relay",
+            "acks": "all",
+            "enable_idempotence": self.target.idempotent,
+            "request_timeout_ms": timeout_ms,
+            "metadata_max_age_ms": 60_000,
+            "connections_max_idle_ms": 540_000,
+        }
+        if found.tls:
+            options["ssl_context"] = ssl.create_default_context()
+        if found.user:
+            options["sasl_mechanism"] = self.target.sasl_mechanism or "PLAIN"
+            options["sasl_plain_username"] = found.user
+            options["sasl_plain_password"] = found.password
+        options["security_protocol"] = ("SASL_" if found.user else "") + (
+            "SSL" if found.tls else "PLAINTEXT"
+        )
+        return options
+
+    async def _open(self) -> AIOKafkaProducer:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(**self._options())
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    @staticmethod
+    async def _shut(producer: AIOKafkaProducer) -> None:
+        await producer.stop()
+
+    async def publish(self, message: Message) -> None:
+        from aiokafka.errors import BrokerResponseError
+
+        producer = await self._conn.get()
+        task_id = str(message.event.get("task_id") or "")
+        headers = [(name, value.encode()) for name, value in message.headers.items()]
+        try:
+            async with asyncio.timeout(self.target.timeout):
+                sent = await producer.send(
+                    message.name, message.body, key=task_id.encode() or None, headers=headers
+                )
+                await sent
+        except BrokerResponseError as exc:
+            # The broker answered and refused (a topic it will not make, a message too
+            # large, no right to write): the producer itself is fine.
+            raise DownstreamError(f"not delivered: {self._refusal(exc)}") from None
+        except Exception as exc:
+            await self._conn.drop(producer)
+            raise DownstreamError(f"publish failed: {describe(exc)}") from None
+
+    def _refusal(self, exc: Exception) -> str:
+        why = type(exc).__name__
+        if why == "UnknownError" and self.target.idempotent:
+            # Tansu's memory engine, for one: it answers InitProducerId with an unknown error.
+            return f"{why} (a broker without the idempotent producer needs idempotent = false)"
+        return why
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+PROVIDER = KafkaDestination()

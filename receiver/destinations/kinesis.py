@@ -1,0 +1,49 @@
+"""`format = "kinesis"`: one record per event to a Kinesis data stream, at its ARN, delivered
+once Kinesis answers with the record's sequence number. The partition key is the task id,
+so one task's events land in one shard, in order; the record's data is the event a webhook
+gets. A record carries no attributes: like EventBridge's, its signature does not travel
+(docs/delivery.md). Its client (receiver/destinations/aws_client.py) comes with the `aws`
+extra; a throttled stream (`ProvisionedThroughputExceededException`) is waited out as every
+AWS format's throttling is."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws_client import AwsPublisher
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.kernel.errors import DownstreamError
+
+_STREAM = re.compile(r"^stream/[A-Za-z0-9_.-]{1,128}$")
+
+
+class KinesisDestination(AwsDestination):
+    format = "kinesis"
+    wanted = "the stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+    stand_in_url = "arn:aws:kinesis:us-east-1:000000000000:stream/sealed"
+
+    def valid(self, url: str) -> bool:
+        arn = ARN.match(url)
+        return bool(arn and arn["service"] == "kinesis" and _STREAM.match(arn["rest"]))
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return Kinesis(target, max_in_flight)
+
+
+class Kinesis(AwsPublisher):
+    service = "kinesis"
+
+    async def send(self, client: Any, message: Message) -> None:
+        answer = await client.put_record(
+            StreamARN=self.target.url,
+            Data=message.body,
+            # A relay's own event (a downstream disabled) has no task: one key for them all.
+            PartitionKey=str(message.event.get("task_id") or "relay"),
+        )
+        if not answer.get("SequenceNumber"):
+            raise DownstreamError("not delivered: Kinesis answered without a sequence number")
+
+
+PROVIDER = KinesisDestination()
