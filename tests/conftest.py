@@ -30,6 +30,7 @@ from tests.harness import (
 from tests.testkit import free_port
 
 if TYPE_CHECKING:
+    from tests.kafka import Tansu
     from tests.otlp import Collector
 
 # The stores the suite runs on, in order: SQLite and PostgreSQL unless RELAY_TEST_BACKENDS
@@ -97,6 +98,16 @@ def make_sink(request: pytest.FixtureRequest) -> Iterator[Callable[[], Sink]]:
 @pytest.fixture
 def sink(make_sink: Callable[[], Sink]) -> Sink:
     return make_sink()
+
+
+@pytest.fixture(scope="session")
+def tansu() -> Iterator[Tansu]:
+    """A Kafka-protocol broker on loopback, once per worker (tests/kafka.py)."""
+    from tests.kafka import Tansu  # the kafka extra: the unit tests run without it
+
+    broker = Tansu()
+    yield broker
+    broker.stop()
 
 
 @pytest.fixture

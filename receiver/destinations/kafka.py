@@ -157,9 +157,11 @@ class Kafka:
 
         producer = AIOKafkaProducer(**self._options())
         try:
-            await producer.start()
-        except BaseException:
+            await producer.start()  # the idempotent producer asks for its id here
+        except BaseException as exc:
             await producer.stop()
+            if isinstance(exc, Exception):
+                raise DownstreamError(self._refusal(exc)) from None
             raise
         return producer
 
@@ -188,7 +190,7 @@ class Kafka:
             raise DownstreamError(f"publish failed: {describe(exc)}") from None
 
     def _refusal(self, exc: Exception) -> str:
-        why = type(exc).__name__
+        why = describe(exc)
         if why == "UnknownError" and self.target.idempotent:
             # Tansu's memory engine, for one: it answers InitProducerId with an unknown error.
             return f"{why} (a broker without the idempotent producer needs idempotent = false)"

@@ -1,6 +1,7 @@
 """Broker destinations against the real brokers on loopback (RabbitMQ, NATS JetStream,
-Mosquitto, Redis): each delivers a task's event, a consumer reads exactly the document a
-webhook receiver gets, and what a broker does not take is a failure, never delivered."""
+Mosquitto, Redis, and Tansu for Kafka: tests/kafka.py): each delivers a task's event, a
+consumer reads exactly the document a webhook receiver gets, and what a broker does not take
+is a failure, never delivered."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.brokers import MqttTopic, NatsStream, RabbitQueue, RedisStream, uniqu
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_tracing import spans_until
 from tests.harness import WEBHOOK_SECRET, Sink, image_to_video, wait_for
+from tests.kafka import KafkaTopic, Tansu
 from tests.otlp import Collector
 
 
@@ -182,3 +184,42 @@ def test_each_broker_message_carries_the_task_trace(
     for name, carried in headers.items():
         _, trace_id, parent_id, _ = str(carried["traceparent"]).split("-")
         assert (trace_id, parent_id) == (submit.trace_id, attempt[name]), name
+
+
+def test_kafka_gets_the_document_a_webhook_gets_keyed_by_its_task(
+    make_relay: MakeRelay, sink: Sink, tansu: Tansu
+) -> None:
+    topic, strict = KafkaTopic(tansu), KafkaTopic(tansu)
+    common = {"format": "kafka", "timeout": 2.0, "secret_env": "HOOK_SECRET"}
+    relay = make_relay(
+        [
+            webhook(sink),
+            {**common, "name": "kafka", "url": topic.url, "idempotent": False},
+            # Tansu's memory engine refuses the idempotent producer: the attempt says so.
+            {**common, "name": "kafka-idempotent", "url": strict.url},
+        ]
+    )
+    task = relay.submitted(**image_to_video())
+    [hit] = wait_for(lambda: sink.accepted("/hook") or None)
+    expected = json.loads(hit["body"])
+    [record] = wait_for(lambda: topic.messages() or None)
+    assert record.key == task["id"].encode()  # one task's events in one partition, in order
+    assert signed(record.headers, record.value) == expected
+    assert record.headers["webhook-type"] == "task.succeeded"
+
+    def attempted() -> dict[str, dict[str, Any]] | None:
+        found = relay.api.get("/v1/deliveries", params={"task_id": task["id"]}).json()
+        rows = {d["downstream"]: d for d in found["deliveries"]}
+        tried = rows.get("kafka-idempotent", {}).get("last_error")
+        return rows if rows.get("kafka", {}).get("state") == "succeeded" and tried else None
+
+    rows = wait_for(attempted)
+    assert "idempotent = false" in rows["kafka-idempotent"]["last_error"]
+    assert strict.messages() == []
+    # An address that is not a Kafka URL is refused, saying what one is.
+    bad = relay.api.post(
+        "/v1/downstreams",
+        json={"name": "no-topic", "format": "kafka", "url": "kafka://127.0.0.1:9092"},
+    )
+    assert bad.status_code == 422
+    assert "kafka://HOST:PORT[,HOST:PORT]/TOPIC" in bad.json()["detail"]

@@ -3,7 +3,9 @@ beyond what the broker's own de-duplication drops, and nobody else waits meanwhi
 
 Each broker is reached through a TCP proxy of the tests' own (tests/fault/proxy.py): cutting
 it closes every connection and refuses new ones, as a stopped broker does, without touching
-the broker the machine runs for everyone.
+the broker the machine runs for everyone. Kafka's broker (Tansu, tests/kafka.py) is one of
+the test's own, which tells its clients to connect to the proxy: a Kafka client goes where
+the broker's metadata says.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from tests.conftest import MakeRelay, webhook
 from tests.fault.proxy import Proxy
 from tests.fault.support import Figures
 from tests.harness import Sink, image_to_video, terminal, wait_for
+from tests.kafka import KafkaTopic, Tansu
+from tests.testkit import free_port
 
 pytestmark = pytest.mark.fault
 
@@ -33,12 +37,13 @@ SCHEDULE = [0.5, 1.0, 2.0, 4.0, 4.5]
 @pytest.fixture
 def proxies() -> Iterator[dict[str, Proxy]]:
     made = {fmt: Proxy(port) for fmt, port in PORTS.items()}
+    made["kafka"] = Proxy(free_port())
     yield made
     for proxy in made.values():
         proxy.close()
 
 
-@pytest.mark.parametrize("fmt", ["amqp", "nats", "mqtt", "redis"])
+@pytest.mark.parametrize("fmt", ["amqp", "nats", "mqtt", "redis", "kafka"])
 def test_a_broker_cut_mid_run_loses_nothing_and_holds_no_one_up(
     fmt: str,
     make_relay: MakeRelay,
@@ -50,7 +55,7 @@ def test_a_broker_cut_mid_run_loses_nothing_and_holds_no_one_up(
     if not storage_url.startswith("sqlite"):
         pytest.skip("the publishers are in-process and the same on both backends: once is enough")
     proxy = proxies[fmt]
-    consumer, downstream, ids_of = _broker(fmt, proxy.port)
+    consumer, downstream, ids_of = _broker(fmt, proxy)
     try:
         relay = make_relay(
             [webhook(sink), downstream], delivery={"retry_schedule": SCHEDULE, "jitter": 0.1}
@@ -116,8 +121,9 @@ def _attempts(relay: Any, downstream: str, outcome: str) -> int:
     )
 
 
-def _broker(fmt: str, port: int) -> tuple[Any, dict[str, Any], Callable[[Any], list[str]]]:
+def _broker(fmt: str, proxy: Proxy) -> tuple[Any, dict[str, Any], Callable[[Any], list[str]]]:
     """The consumer, the downstream through the proxy's port, and the webhook-ids read."""
+    port = proxy.port
     # A short cool-off: what is measured is the reconnect, not the breaker's pause (20
     # failed attempts open it, for 30 s by default).
     common = {"name": f"{fmt}-cut", "format": fmt, "timeout": 2.0, "breaker_cool_off_seconds": 1.0}
@@ -136,6 +142,11 @@ def _broker(fmt: str, port: int) -> tuple[Any, dict[str, Any], Callable[[Any], l
         subject = f"{stream.subjects}.{{state}}"
         downstream = {**common, "url": f"nats://127.0.0.1:{port}", "subject": subject}
         return stream, downstream, lambda s: [h["webhook-id"] for h, _, _ in s.messages()]
+    if fmt == "kafka":
+        topic = _OwnTopic(proxy)
+        # Tansu's memory engine refuses the idempotent producer.
+        downstream = {**common, "url": topic.url, "idempotent": False}
+        return topic, downstream, lambda t: [r.headers["webhook-id"] for r in t.messages()]
     if fmt == "mqtt":
         topic = MqttTopic()
         downstream = {**common, "url": f"mqtt://127.0.0.1:{port}", "topic": f"{topic.prefix}/x"}
@@ -143,3 +154,13 @@ def _broker(fmt: str, port: int) -> tuple[Any, dict[str, Any], Callable[[Any], l
     redis = RedisStream()
     downstream = {**common, "url": f"redis://127.0.0.1:{port}/0", "stream": redis.name}
     return redis, downstream, lambda r: [h["webhook-id"] for h, _ in r.messages()]
+
+
+class _OwnTopic(KafkaTopic):
+    """A topic on a broker of its own, behind the proxy, stopped with the test."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        super().__init__(Tansu(proxy.target_port, advertised=proxy.port))
+
+    def delete(self) -> None:
+        self.tansu.stop()

@@ -65,3 +65,57 @@ def test_reconnects_back_off_by_doubling_up_to_a_ceiling() -> None:
         waits.append(next_backoff(waits[-1]))
     assert waits[:4] == [0.5, 1.0, 2.0, 4.0]
     assert max(waits) == MAX_BACKOFF == waits[-1]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "kafka://127.0.0.1:9092/events",
+        "kafka://u:p%40ss@k1:9092,k2,[::1]:9093/runway.task-events_1",
+        "kafkas://k.example:9093/events",
+    ],
+)
+def test_a_kafka_url_lists_its_servers_and_names_its_topic(url: str) -> None:
+    assert downstream(format="kafka", url=url).url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "kafka://127.0.0.1:9092",  # no topic
+        "kafka://127.0.0.1:9092/a/b",
+        "kafka://127.0.0.1:99999/events",
+        "kafka://127.0.0.1:9092,/events",
+        "kafka://127.0.0.1:9092/events?acks=1",
+        "https://127.0.0.1:9092/events",
+    ],
+)
+def test_a_url_that_is_not_kafkas_is_refused_saying_what_one_is(url: str) -> None:
+    with pytest.raises(ValidationError, match=r"kafka://HOST:PORT\[,HOST:PORT\]/TOPIC"):
+        downstream(format="kafka", url=url)
+
+
+def test_kafka_signs_in_with_the_urls_user_over_tls_when_kafkas() -> None:
+    from receiver.destinations.kafka import PROVIDER, Kafka
+
+    def options(url: str, **settings: Any) -> dict[str, Any]:
+        target = PROVIDER.target(downstream(format="kafka", url=url, **settings))
+        assert target is not None and target.name == "events"
+        return Kafka(target)._options()
+
+    plain = options("kafka://k1:9092,k2/events")
+    assert plain["bootstrap_servers"] == ["k1:9092", "k2:9092"]
+    assert plain["security_protocol"] == "PLAINTEXT" and "sasl_mechanism" not in plain
+    assert plain["acks"] == "all" and plain["enable_idempotence"] is True
+    signed = options(
+        "kafkas://relay:p%40ss@k1:9093/events", sasl_mechanism="SCRAM-SHA-512", idempotent=False
+    )
+    assert signed["security_protocol"] == "SASL_SSL" and signed["ssl_context"] is not None
+    assert signed["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (signed["sasl_plain_username"], signed["sasl_plain_password"]) == ("relay", "p@ss")
+    assert signed["enable_idempotence"] is False
+    assert options("kafka://u:pw@k1/events")["security_protocol"] == "SASL_PLAINTEXT"
+    with pytest.raises(ValidationError, match="sasl_mechanism: the url has no user"):
+        downstream(format="kafka", url="kafka://k1/events", sasl_mechanism="PLAIN")
+    with pytest.raises(ValidationError, match="idempotent is not a setting of a redis"):
+        downstream(format="redis", url="redis://r", stream="s", idempotent=False)

@@ -48,6 +48,14 @@ def _made(**settings: Any) -> ManagedDownstreamConfig:
             {"format": "amqp", "url": "amqp://rabbit/prod", "exchange": "ev/x", "routing_key": "o"},
             ["amqp://rabbit/prod/ev%2Fx/o"],
         ),
+        (
+            {"format": "kafka", "url": "kafkas://u:pw@k1:9093,k2/runway.events"},
+            ["kafkas://k1:9093,k2:9092/runway.events"],
+        ),
+        (
+            {"format": "kinesis", "url": "arn:aws:kinesis:eu-west-1:123456789012:stream/ev"},
+            ["arn:aws:kinesis:eu-west-1:123456789012:stream/ev"],
+        ),
         ({"format": "webhook", "url": "https://x.example/h"}, []),
     ],
 )
