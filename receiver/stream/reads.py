@@ -1,14 +1,61 @@
-"""What the live streams read: the changes after a moment, in one snapshot."""
+"""What the live streams read: the change feed, tasks that changed and attempts that ended
+after a moment, oldest first, in one snapshot."""
 
 from __future__ import annotations
 
+from receiver.kernel.http.models import as_answer
 from receiver.kernel.store import Store
-from receiver.lifecycle.rules.records import Change
-from receiver.stream import rows as change_rows
+from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rules.answers import AttemptSummary, TaskSummary
+from receiver.lifecycle.rules.records import Attempt, Change, Task
 
 
 async def changes(
     store: Store, since: float, task_id: str | None = None, limit: int = 500
 ) -> list[Change]:
     """Tasks that changed and attempts that ended after `since`, oldest first."""
-    return await store.read(lambda db: change_rows.changes(db, since, task_id, limit))
+    return await store.read(lambda db: _changes(db, since, task_id, limit))
+
+
+CHANGED_TASK = Sql(
+    "SELECT * FROM tasks WHERE updated_at > ? AND id = ? ORDER BY updated_at LIMIT ?"
+)
+
+
+ENDED_ATTEMPTS_OF_TASK = Sql(
+    "SELECT * FROM delivery_attempts WHERE finished_at > ? AND task_id = ?"
+    " ORDER BY finished_at LIMIT ?"
+)
+
+
+CHANGED_TASKS = Sql(
+    "SELECT * FROM tasks WHERE updated_at > ? AND kind <> 'relay' ORDER BY updated_at LIMIT ?"
+)
+
+
+ENDED_ATTEMPTS = Sql(
+    "SELECT * FROM delivery_attempts WHERE finished_at > ? ORDER BY finished_at LIMIT ?"
+)
+
+
+def _changes(db: Db, since: float, task_id: str | None, limit: int) -> list[Change]:
+    """Tasks that changed and attempts that ended after `since`, oldest first (of one task,
+    or of every task but the relay's own)."""
+    if task_id:
+        tasks = db.all(CHANGED_TASK, (since, task_id, limit))
+        attempts = db.all(ENDED_ATTEMPTS_OF_TASK, (since, task_id, limit))
+    else:
+        tasks = db.all(CHANGED_TASKS, (since, limit))
+        attempts = db.all(ENDED_ATTEMPTS, (since, limit))
+    found = [
+        *(
+            Change("task", t.updated_at, t.id, t.id, as_answer(TaskSummary, t), t.owner_key)
+            for t in map(Task.from_row, tasks)
+        ),
+        *(
+            Change("attempt", a.finished_at, a.id, a.task_id, as_answer(AttemptSummary, a))
+            for a in map(Attempt.from_row, attempts)
+        ),
+    ]
+    found.sort(key=lambda c: (c.at, c.key))
+    return found[:limit]
