@@ -1,5 +1,5 @@
 """AWS on loopback for the AWS destinations' tests: moto's server (SQS, SNS, EventBridge,
-S3 in one process) behind a small proxy that the relay talks to. The proxy passes every
+Kinesis, S3 in one process) behind a small proxy that the relay talks to. The proxy passes every
 request on, and on demand answers AWS's throttling error itself, or holds the service's
 answer back after the service took the request (a relay killed then has sent, and never
 recorded, its send).
@@ -184,6 +184,7 @@ class Aws:
         self.sns = boto3.client("sns", **made)
         self.events = boto3.client("events", **made)
         self.s3 = boto3.client("s3", **made)
+        self.kinesis = boto3.client("kinesis", **made)
         self._queue_of_arn: dict[str, str] = {}
         self._via: dict[str, str] = {}  # a queue's URL: "sns" or "eventbridge" when it relays
         self._shaped: set[str] = set()  # queue URLs and buckets a transform's bodies go to
@@ -218,6 +219,30 @@ class Aws:
         )
         self._via[self._queue_of_arn[queue_arn]] = "eventbridge"
         return name
+
+    def stream(self) -> str:
+        """A new Kinesis data stream of one shard: its ARN."""
+        name = f"relay-{uuid.uuid4().hex[:10]}"
+        self.kinesis.create_stream(StreamName=name, ShardCount=1)
+        arn: str = self.kinesis.describe_stream_summary(StreamName=name)[
+            "StreamDescriptionSummary"
+        ]["StreamARN"]
+        return arn
+
+    def records(self, stream_arn: str) -> list[dict[str, Any]]:
+        """Every record in the stream's shard, oldest first, each checked as the event
+        (a record has no attributes: its type is the event's own)."""
+        [shard] = self.kinesis.list_shards(StreamARN=stream_arn)["Shards"]
+        iterator = self.kinesis.get_shard_iterator(
+            StreamARN=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records: list[dict[str, Any]] = self.kinesis.get_records(
+            StreamARN=stream_arn, ShardIterator=iterator
+        )["Records"]
+        for record in records:
+            named = json.loads(record["Data"])["type"]
+            assert_message_is_its_event(record["Data"], named, f"kinesis {stream_arn}")
+        return records
 
     def bucket(self, shaped: bool = False) -> str:
         name = f"relay-{uuid.uuid4().hex[:10]}"

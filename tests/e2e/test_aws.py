@@ -16,7 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.aws import SECRET_KEY, Aws, aws_env, running_aws
-from tests.conftest import MakeRelay
+from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_console_keys import _csrf
 from tests.e2e.test_tracing import spans_until
 from tests.harness import (
@@ -24,6 +24,7 @@ from tests.harness import (
     WAIT_SECONDS,
     WEBHOOK_SECRET,
     Relay,
+    Sink,
     image_to_video,
     metric,
     settled,
@@ -410,3 +411,22 @@ def test_aws_destinations_take_filters_transforms_and_headers(
     assert verified(sqs_attributes(message), message["Body"]) == shaped
     [(_, body)] = aws.objects(bucket).items()
     assert json.loads(body) == shaped
+
+
+def test_kinesis_gets_the_event_keyed_by_its_task(
+    make_relay: MakeRelay, aws: Aws, sink: Sink, tmp_path: Path
+) -> None:
+    stream = aws.stream()
+    kinesis = {"name": "stream", "format": "kinesis", "url": stream, "timeout": 8.0}
+    relay = make_relay(
+        [webhook(sink), {**kinesis, "endpoint_url": aws.proxy.url}], env=aws_env(tmp_path)
+    )
+    task = relay.submitted(**image_to_video())
+    [hit] = wait_for(lambda: sink.accepted("/hook") or None)
+    [record] = wait_for(lambda: aws.records(stream) or None)
+    assert record["PartitionKey"] == task["id"]  # one task's events in one shard, in order
+    assert json.loads(record["Data"]) == json.loads(hit["body"])
+    wait_for(lambda: states(relay, task["id"])["stream"] == ("succeeded", 1))
+    # What is not a stream's ARN is refused, saying what is.
+    bad = relay.api.post("/v1/downstreams", json={**kinesis, "url": "arn:aws:sqs:x"})
+    assert bad.status_code == 422 and "arn:aws:kinesis:REGION:ACCOUNT:stream/NAME" in bad.text

@@ -263,6 +263,13 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
                 "subject": "runway.{state}.{kind}",
                 "timeout": 2.0,
             },
+            {
+                "name": "log",
+                "format": "kafka",
+                "url": "kafka://u:pw@127.0.0.1:9,127.0.0.2:9/runway.events",
+                "idempotent": False,
+                "timeout": 2.0,
+            },
         ]
     )
     listed = relay.api.get("/v1/event-types").json()["event_types"]
@@ -286,6 +293,11 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
     channels = document.json()["channels"]
     assert channels["downstream-bus_main"]["address"] == "runway.{state}.{kind}"
     assert set(channels["downstream-bus_main"]["parameters"]) == {"state", "kind"}
+    # Kafka's topic is its URL's; its binding says so, and its server shows no credential.
+    assert channels["downstream-log"]["address"] == "runway.events"
+    assert channels["downstream-log"]["bindings"]["kafka"]["topic"] == "runway.events"
+    server = document.json()["servers"]["downstream-log"]
+    assert (server["host"], server["protocol"]) == ("127.0.0.1:9", "kafka")
     # The broker channel's messages: one per event type, whose payload schema (read within
     # the document) takes the catalog's example and refuses it broken.
     components = document.json()["components"]
@@ -320,7 +332,7 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
     assert parsed.returncode == 0, parsed.stdout[-2000:] + parsed.stderr[-2000:]
     summary = json.loads(parsed.stdout)
     assert not [d for d in summary["diagnostics"] if d["severity"] <= 1], summary["diagnostics"]
-    assert summary["document"]["channels"] == ["webhook", "downstream-bus_main"]
+    assert summary["document"]["channels"] == ["webhook", "downstream-bus_main", "downstream-log"]
     assert len(summary["document"]["messages"]) == 8
     assert ADMIN_TOKEN not in document.text
 
