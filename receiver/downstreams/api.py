@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.downstreams import manage as managed
-from receiver.downstreams import reads as downstream_reads
+from receiver.downstreams import stories
 from receiver.downstreams.directory import Directory, Downstreams
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.body import read_json
@@ -160,7 +160,7 @@ async def list_downstreams(
 ) -> Response:
     caller = caller_of(request)
     names = [n for n in (*directory.every, *directory.unusable) if managed.sees(caller, n)]
-    made, health = await downstream_reads.downstreams_made(service.store, names)
+    made, health = await stories.downstreams_made(service.store, names)
     rows = {row.name: row for row in made}
     now = time.time()
     listed = [

@@ -20,7 +20,6 @@ from receiver.config import (
     timeout_problem,
 )
 from receiver.destinations.registry import provider_of, unallowed_target
-from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
@@ -326,5 +325,5 @@ async def describe_downstream(service: Service, directory: Directory, name: str)
         raise NotFound(f"no downstream named {name!r}")
     managed = d is None or d.managed
     row = await stories.one_made(service.store, name) if managed else None
-    (health,) = await downstream_reads.health(service.store, [name])
+    (health,) = await stories.health(service.store, [name])
     return {**health.summary(), **describe_any(directory, name, row, time.time())}

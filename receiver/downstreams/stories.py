@@ -1,7 +1,7 @@
 """A downstream's life in the store: registered, its breaker noted, enabled again (what it
 held queued anew), and the downstreams made through the API created, changed, rotated,
-resealed and removed. Shared by every replica; disabling one is an attempt's outcome, in
-delivery.py."""
+resealed and removed; their health, and those made, read in one snapshot. Shared by every
+replica; disabling one is an attempt's outcome, in delivery.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows import deliveries, downstreams
-from receiver.lifecycle.rows.downstreams import Changes, ManagedRow
+from receiver.lifecycle.rows.downstreams import Changes, DownstreamHealth, ManagedRow
 from receiver.lifecycle.rules.routing import SECRET_HELD
 
 
@@ -112,3 +112,14 @@ async def follow_unopened(store: Store, unusable: list[str], usable: list[str]) 
             deliveries.release_unopened(db, usable, SECRET_HELD, now)
 
     await store.run(write)
+
+
+async def health(store: Store, names: list[str]) -> list[DownstreamHealth]:
+    return await store.read(lambda db: downstreams.health(db, names))
+
+
+async def downstreams_made(
+    store: Store, names: list[str]
+) -> tuple[list[ManagedRow], list[DownstreamHealth]]:
+    """The downstreams made through the API, and the health of those `names`."""
+    return await store.read(lambda db: (downstreams.every_made(db), downstreams.health(db, names)))

@@ -16,7 +16,7 @@ from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.sample_event import SENDABLE
 from receiver.downstreams import manage as managed
-from receiver.downstreams import reads as downstream_reads
+from receiver.downstreams import stories as downstream_stories
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
@@ -58,7 +58,7 @@ class Pages:
         directory = self.portal.directory
         every, unusable = directory.every, directory.unusable
         names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
-        made, health = await downstream_reads.downstreams_made(service.store, names)
+        made, health = await downstream_stories.downstreams_made(service.store, names)
         rows = {row.name: row for row in made}
         now = time.time()
         shown = [

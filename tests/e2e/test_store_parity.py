@@ -23,7 +23,6 @@ from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
-from receiver.downstreams import reads as downstream_reads
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.errors import LimitReached, RelayError
 from receiver.kernel.store import Store, open_store
@@ -368,7 +367,7 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
             "hook fails",
             delivery.ended(store, attempt(job, 1, 503, "retry"), "D", time.time() - 1, failing),
         )
-    await run("health", downstream_reads.health(store, ["hook", "chat"]))
+    await run("health", downstream_rows.health(store, ["hook", "chat"]))
     await run("disabled", downstream_rows.disabled(store))
     await run("enable", downstream_rows.enable(store, "hook", time.time() - 60))
     for job in await run("claim again", delivery.claim(store, "D", 60, 10, "hook")):
