@@ -39,7 +39,6 @@ from stages import (
     growth,
     info,
     ingest,
-    kafka,
     latency,
     media,
     memory,
@@ -77,7 +76,6 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "frontdoor": frontdoor.run,
     "expressions": expressions.run,
     "cli": cli.run,
-    "kafka": kafka.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
@@ -90,7 +88,6 @@ OWN_STORES = {
     "frontdoor",
     "expressions",
     "cli",  # none at all
-    "kafka",  # none at all
 }
 
 # Table order: the headline figures first.
@@ -117,7 +114,6 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     retention.rows,
     cheap.rows,
     cli.rows,
-    kafka.rows,
 )
 
 # The stages that load the relay's callback endpoint, counted in the failures row.

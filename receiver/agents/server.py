@@ -26,6 +26,13 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp.shared.subscriptions import (
+    SUBSCRIPTION_ID_META_KEY,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    event_to_notification,
+)
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
@@ -34,8 +41,9 @@ from starlette.types import Receive, Scope, Send
 from receiver.agents import resources
 from receiver.agents.bounds import SessionLedger, key_of, stream_place
 from receiver.agents.calls import Outcome, ToolParts, call
+from receiver.agents.listen import Listening
 from receiver.agents.tools import schemas, tools_for
-from receiver.agents.watch import follow, task_view
+from receiver.agents.watch import follow, subscriber_name, task_view
 from receiver.agents.wire import Answer, quiet_client_gone, replay
 from receiver.kernel.errors import (
     BodyTooLarge,
@@ -47,6 +55,7 @@ from receiver.kernel.errors import (
 from receiver.kernel.http.body import read_body
 from receiver.keys.door import bearer
 from receiver.keys.rules import Caller
+from receiver.stream.caps import Holder
 from receiver.wiring.service import Service
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
@@ -100,6 +109,7 @@ class AgentsDoor:
             on_read_resource=self._read_resource,
             on_subscribe_resource=self._subscribe,
             on_unsubscribe_resource=self._unsubscribe,
+            on_subscriptions_listen=self._listen,
         )
         # No DNS-rebinding check: nothing here rides on ambient credentials (cookies); every
         # request carries its bearer key.
@@ -323,6 +333,49 @@ class AgentsDoor:
                 task.cancel()
         return types.EmptyResult()
 
+    async def _listen(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        """One `subscriptions/listen` stream (the 2026 era), as the SDK's ListenHandler
+        serves one: acknowledged first, each frame stamped with the request's id, a result
+        last when it ends by the relay's will (shutdown, the key revoked), an error when it
+        fell behind (the client listens again and reads again). It holds a live stream's
+        place under the key's cap, as a `GET /mcp` stream does."""
+        caller, asked = _caller(ctx), params.notifications
+        if ctx.request_id is None:
+            raise MCPError(types.INVALID_REQUEST, "subscriptions/listen requires a request id")
+        uris = asked.resource_subscriptions or ()
+        listening = Listening(caller, uris, asked.resources_list_changed is True)
+        meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
+        hub = self.parts.changes
+        try:
+            sub = hub.subscribe(subscriber_name(caller), Holder(key_id=caller.key_id))
+        except Overloaded as exc:
+            raise MCPError(types.INTERNAL_ERROR, exc.detail) from None
+        try:
+            honored = types.SubscriptionFilter(
+                resources_list_changed=listening.task_list or None,
+                resource_subscriptions=listening.uris or None,
+            )
+            ack = types.SubscriptionsAcknowledgedNotificationParams(
+                notifications=honored, _meta=meta
+            )
+            await _stamped(ctx, types.SubscriptionsAcknowledgedNotification(params=ack))
+            while sub.open and (change := await sub.queue.get()) is not None:
+                heard = listening.hear(change)
+                events: list[ServerEvent] = [ResourceUpdated(uri) for uri in heard.updated]
+                if heard.list_changed:
+                    events.append(ResourcesListChanged())
+                for event in events:
+                    await _stamped(ctx, event_to_notification(event, meta))
+        finally:
+            hub.unsubscribe(sub)
+        if sub.dropped:
+            detail = "this listen fell too far behind: listen again and read your tasks again"
+            raise MCPError(types.INTERNAL_ERROR, detail)
+        self.service.log.info("mcp.listen_ended", key=caller.name, revoked=sub.ended)
+        return types.SubscriptionsListenResult(_meta=meta)
+
     def _stop_follows(self, session: str) -> None:
         for key in [k for k in self._follows if k[0] == session]:
             self._follows.pop(key).cancel()
@@ -334,6 +387,13 @@ def _handshake_era(scope: Scope) -> bool:
     header = MCP_PROTOCOL_VERSION_HEADER.encode()
     named = [value.decode("latin-1") for name, value in scope["headers"] if name == header]
     return not named or named[0] in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+async def _stamped(
+    ctx: ServerRequestContext[Any, Any], notification: types.ServerNotification
+) -> None:
+    """A frame of the listen stream `ctx` answers."""
+    await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
 
 
 def _read(uri: str, text: str) -> types.ReadResourceResult:
