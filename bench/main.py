@@ -39,6 +39,7 @@ from stages import (
     growth,
     info,
     ingest,
+    kafka,
     latency,
     media,
     memory,
@@ -76,6 +77,7 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "frontdoor": frontdoor.run,
     "expressions": expressions.run,
     "cli": cli.run,
+    "kafka": kafka.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
@@ -88,6 +90,7 @@ OWN_STORES = {
     "frontdoor",
     "expressions",
     "cli",  # none at all
+    "kafka",  # none at all
 }
 
 # Table order: the headline figures first.
@@ -114,6 +117,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     retention.rows,
     cheap.rows,
     cli.rows,
+    kafka.rows,
 )
 
 # The stages that load the relay's callback endpoint, counted in the failures row.

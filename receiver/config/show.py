@@ -28,7 +28,8 @@ def _masked_url(url: str) -> str:
     masked whole (start-up refuses it anyway)."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - a port that is not a number raises here
+        for server in parts.netloc.rpartition("@")[2].split(","):  # a broker list: h1:1,h2:2
+            urlsplit(f"//{server}").port  # noqa: B018 - a port that is not a number raises here
     except ValueError:
         return MASK
     if "@" not in parts.netloc and not parts.query and not parts.fragment:

@@ -243,7 +243,9 @@ def shown_url(d: Downstream) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    if parts.port:
+    if "," in (servers := parts.netloc.rpartition("@")[2]):
+        host = servers  # a list of brokers (h1:9092,h2:9092), each with its port
+    elif parts.port:
         host = f"{host}:{parts.port}"
     if d.url_is_secret:
         return f"{parts.scheme}://{host}/…"

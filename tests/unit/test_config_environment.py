@@ -124,12 +124,24 @@ def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
         '{"name": "crm", "url": "https://crm.example/hook",'
         ' "headers": {"Authorization": "Bearer header-secret-0000"}}'
     )
-    monkeypatch.setenv("RECEIVER__DOWNSTREAM", f"[{chat}, {keyed}]")
+    log = (
+        '{"name": "log", "format": "kafka", "sasl_mechanism": "SCRAM-SHA-512",'
+        ' "url": "kafkas://relay:kafka-secret-0000@k1:9093,k2:9093/runway.events"}'
+    )
+    monkeypatch.setenv("RECEIVER__DOWNSTREAM", f"[{chat}, {keyed}, {log}]")
     result = CliRunner().invoke(main, ["config", "show"])
     assert result.exit_code == 0, result.output
     out = result.output
-    for secret in ["pg-secret-0000", "slack-secret", "header-secret-0000", *SECRETS.values()]:
+    for secret in [
+        "pg-secret-0000",
+        "slack-secret",
+        "header-secret-0000",
+        "kafka-secret-0000",
+        *SECRETS.values(),
+    ]:
         assert secret not in out
+    # A Kafka URL's servers and topic are shown, its user part masked.
+    assert 'url = "kafkas://********@k1:9093,k2:9093/runway.events"' in out
     assert 'url = "postgresql://********@db/relay"' in out  # the whole user part
     assert "[advanced.polling]" in out and "scan_seconds = 2.5" in out
     assert "# $RECEIVER_ADMIN_TOKEN: set" in out

@@ -70,6 +70,10 @@ def test_urls_are_shown_without_their_credentials() -> None:
         None,
     )
     assert "hunter2" not in shown_url(broker) and "mq.example.com:5672" in shown_url(broker)
+    kafka = managed(format="kafka", url="kafkas://relay:hunter2@k1:9093,k2:9093/runway.events")
+    assert shown_url(managed_downstream(kafka, "s", None, None)) == (
+        "kafkas://relay:***@k1:9093,k2:9093/runway.events"
+    )
 
 
 def test_a_change_takes_any_setting_but_the_name_and_nothing_unknown() -> None:
