@@ -26,6 +26,7 @@ from receiver.callbacks import api as callbacks
 from receiver.catalog import api as catalog
 from receiver.deliveries import api as deliveries
 from receiver.deliveries import downstream_api as downstream_actions
+from receiver.deliveries import pull_api
 from receiver.downstreams import api as downstreams
 from receiver.frontdoor import more as runway_more
 from receiver.frontdoor import tasks as runwayml
@@ -80,6 +81,7 @@ _ROUTERS = (
     catalog.router,  # before /v1/downstreams/{name}, which would take "preview"
     downstreams.one,
     downstream_actions.router,
+    pull_api.router,
     stream_api.live,
     media.router,
     shares.pages,

@@ -19,6 +19,7 @@ from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
 from receiver.destinations.registry import (
     OWN_SETTINGS,
+    PROVIDERS,
     DestinationFormat,
     PublishedSettings,
     StoredSettings,
@@ -37,6 +38,15 @@ class DownstreamAddress(BaseModel):
     ]
     format: DestinationFormat = "webhook"
     url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _addressless(cls, data: Any) -> Any:
+        """A downstream read by its app, never sent to: its `url` is its format's own."""
+        if not isinstance(data, dict) or data.get("url") is not None:
+            return data
+        provider = PROVIDERS.get(str(data.get("format")))
+        return {**data, "url": provider.stand_in_url} if provider and provider.addressless else data
 
     @field_validator("url")
     @classmethod

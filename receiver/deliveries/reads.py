@@ -1,9 +1,12 @@
-"""The deliveries as the outbox holds them: every one, or an app's own, in one snapshot."""
+"""The deliveries as the outbox holds them: every one, or an app's own, and a pull
+downstream's events, each in one snapshot."""
 
 from __future__ import annotations
 
 from receiver.kernel.store import Store
+from receiver.lifecycle.rows import pulls as pull_rows
 from receiver.lifecycle.rows.deliveries import list_app_deliveries, list_deliveries
+from receiver.lifecycle.rows.pulls import Pulled
 from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 
 
@@ -16,3 +19,15 @@ async def app_deliveries(
 ) -> list[Delivery]:
     """An app's deliveries: its downstreams' and its own tasks' webhooks'."""
     return await store.read(lambda db: list_app_deliveries(db, app_id, wanted, delivery_id))
+
+
+async def pulled(
+    store: Store, downstream: str, after: tuple[float, str], until: float, limit: int
+) -> list[Pulled]:
+    """A pull downstream's events settled after `after` and by `until`, oldest first."""
+    return await store.read(lambda db: pull_rows.pulled(db, downstream, after, until, limit))
+
+
+async def pullable(store: Store, downstream: str) -> int:
+    """How many events a pull downstream holds to be read (within the retention period)."""
+    return await store.read(lambda db: pull_rows.count_pulled(db, downstream))

@@ -86,6 +86,11 @@ class Provider(Protocol):
     def previewable(self) -> bool:
         """Whether the console and the API may preview a message to it."""
 
+    @property
+    def addressless(self) -> bool:
+        """Its downstreams have no address: read by their app (`pull`), their `url` its
+        `stand_in_url`."""
+
     def check_url(self, url: str) -> str:
         """`url` when it is an address of this destination; else ValueError saying why."""
 
@@ -130,6 +135,7 @@ class Destination:
     publishes = False
     stand_in_url = "https://sealed.invalid/"
     previewable = True
+    addressless = False
 
     def check_url(self, url: str) -> str:
         try:

@@ -23,6 +23,7 @@ from receiver.destinations import (
     mattermost,
     mqtt,
     nats,
+    pull,
     redis,
     s3,
     slack,
@@ -58,6 +59,7 @@ PROVIDERS: dict[str, Provider] = {
         eventbridge.PROVIDER,
         s3.PROVIDER,
         kinesis.PROVIDER,
+        pull.PROVIDER,
     )
 }
 

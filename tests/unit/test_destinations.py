@@ -53,6 +53,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "eventbridge": {"url": "default"},
     "s3": {"url": "s3://acme-events/relay"},
     "kinesis": {"url": "arn:aws:kinesis:eu-west-1:123456789012:stream/relay"},
+    "pull": {},  # no address: its app reads it
 }
 
 
@@ -81,9 +82,10 @@ def test_each_provider_answers_the_whole_interface(fmt: str) -> None:
         # A publisher, opened only with its extra; a broker has its AsyncAPI server.
         target = provider.target(settings)
         assert isinstance(target, BrokerTarget) and target.format == fmt
-        assert provider.extra is not None
         assert binding is None or (isinstance(binding, Binding) and binding.protocol)
-        assert provider.target_addresses(settings)
+        # One read by its app (`pull`) is settled by the relay: no client, no address.
+        assert provider.addressless or provider.extra is not None
+        assert provider.addressless or provider.target_addresses(settings)
     else:
         # An HTTP request: its body rendered from the event, no publisher.
         assert provider.target(settings) is None and binding is None

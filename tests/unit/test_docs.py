@@ -68,7 +68,8 @@ def section(doc: str, heading: str) -> str:
 
 def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     configurable = set(typing.get_args(DownstreamConfig.model_fields["format"].annotation))
-    assert configurable == set(RENDERED) | set(BROKERS) | set(AWS_FORMATS)
+    read_by_pull = {f for f, p in PROVIDERS.items() if p.addressless}
+    assert configurable == set(RENDERED) | set(BROKERS) | set(AWS_FORMATS) | read_by_pull
     listed = re.search(
         r"fans results out\*\* to your downstreams in (\w+) formats: (.+?);",
         README.read_text(),

@@ -1,0 +1,88 @@
+"""`GET /v1/downstreams/{name}/events`: a pull downstream's events, read by its app (or the
+operator) after a cursor (receiver/deliveries/pulled.py); another app's name is no such one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from receiver.deliveries import pulled
+from receiver.destinations.registry import provider_of
+from receiver.downstreams.api import NO_DOWNSTREAM, own_name
+from receiver.downstreams.directory import Downstreams
+from receiver.kernel.errors import InvalidRequest, NotFound
+from receiver.kernel.http.models import Answer, ErrorAnswer, Params
+from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
+from receiver.keys.door import caller_of, needs
+from receiver.wiring.service import Served
+
+
+class PullParams(Params):
+    after: str | None = Field(
+        None, max_length=512, description="The `next` of the previous answer; unset: the first."
+    )
+    limit: int = Field(100, ge=1, le=1000, description="At most this many events.")
+    wait: float = Field(
+        0,
+        ge=0,
+        le=pulled.MAX_WAIT_SECONDS,
+        description="With none to read yet, wait up to this many seconds for the first.",
+    )
+
+
+class PulledEvents(Answer):
+    data: list[dict[str, Any]] = Field(
+        description="Oldest first, each as a webhook gets it (its transform's, if any)."
+    )
+    next: str = Field(description="Pass as `after` for the events after these (opaque).")
+
+
+router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
+
+
+@router.get(
+    "/v1/downstreams/{name}/events",
+    summary="Read a pull downstream's events",
+    description=described(
+        "The events of a `pull` downstream after a cursor, oldest first; `after=next` never"
+        " gives one again. With `wait`, an answer with none waits up to that many seconds"
+        " (30 at most) and comes as soon as one is there. Events stay readable for the"
+        " retention period.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams",
+        {
+            200: answer("The events, and the cursor after them.", PulledEvents),
+            400: answer("`after` is not a cursor of this downstream.", ErrorAnswer),
+            404: NO_DOWNSTREAM,
+            422: answer("Not a pull downstream, or a parameter out of range.", ErrorAnswer),
+            503: answer("This key has too many requests waiting.", ErrorAnswer),
+        },
+    ),
+)
+async def pull_events(
+    request: Request,
+    service: Served,
+    directory: Downstreams,
+    name: PathId,
+    params: Annotated[PullParams, Query()],
+) -> Response:
+    kept = own_name(request, directory, name)
+    downstream = directory.get(kept)
+    if downstream is None:
+        raise NotFound(f"no downstream named {name!r}")
+    if not provider_of(downstream.format).addressless:
+        raise InvalidRequest(f"{name!r} is a {downstream.format} downstream, not one read by pull")
+    keys = service.config.secrets.signing_keys
+    after = pulled.position(keys, kept, params.after)
+    holder = caller_of(request).key_id or "admin"
+    pulled.WAITING.take(holder)
+    try:
+        page = await pulled.read_events(service, downstream, after, params.limit, params.wait)
+    finally:
+        pulled.WAITING.give_back(holder)
+    return reply(PulledEvents, {"data": page.data, "next": page.next})

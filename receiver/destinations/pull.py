@@ -1,0 +1,50 @@
+"""`format = "pull"`: no address; the app (or the operator) reads the events at
+`GET /v1/downstreams/{name}/events` (receiver/deliveries/pull_api.py). The fan-out settles
+each of its deliveries at once, as a broker that confirms every message: a settled row is
+what the endpoint reads, so filters and transforms apply as for a webhook, and a pull
+downstream never shows as failing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from receiver.destinations.provider import Destination
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+
+# What a pull downstream's `url` holds: it is never sent to.
+PULL_URL = "pull:"
+
+
+class PullDestination(Destination):
+    format = "pull"
+    publishes = True
+    stand_in_url = PULL_URL
+    previewable = False
+    addressless = True
+
+    def check_url(self, url: str) -> str:
+        if url != PULL_URL:
+            raise ValueError("a pull downstream has no URL: leave it out")
+        return url
+
+    def target(self, settings: Any) -> BrokerTarget:
+        return BrokerTarget(self.format, PULL_URL, "", timeout=float(settings.timeout))
+
+    def connects_to(self, settings: Any) -> tuple[str, str] | None:
+        return None
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return Settled()
+
+
+class Settled:
+    """Confirms every message: the row it settles is the event the pull endpoint reads."""
+
+    async def publish(self, message: Message) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+PROVIDER = PullDestination()
