@@ -20,12 +20,12 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.http.models import as_answer
+from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.task import output_of
-from receiver.media.storage.links import MediaLinks
 from receiver.shares.links import ShareSigner
 from receiver.shares.share import make_link
 from receiver.stream.changes import ChangeHub

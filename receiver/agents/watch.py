@@ -14,9 +14,9 @@ from typing import Any
 
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.models import answerable_metadata
+from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of
-from receiver.media.storage.links import MediaLinks
 from receiver.media.storage.local import MediaStoreError, Redirect, open_media_store
 from receiver.shares.share import shared_view
 from receiver.stream.changes import ChangeHub, Subscription

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from starlette.datastructures import State
 
 from receiver.downstreams.directory import Directory, new_directory
+from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.reports import ClaimPolicy
-from receiver.media.storage.links import MediaLinks
 from receiver.media.storage.local import MediaStorage
 from receiver.shares.links import ShareSigner
 from receiver.stream.changes import ChangeHub, stream_pools

@@ -18,8 +18,8 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 from receiver.kernel.errors import NotAllowed, NotFound, StoreError
 from receiver.kernel.http.models import ErrorAnswer
 from receiver.kernel.http.openapi import Token, answer, described
+from receiver.kernel.secrets.tokens import Links
 from receiver.lifecycle.rules.task import content_type_of
-from receiver.media.storage.links import Links
 from receiver.media.storage.local import MediaStoreError, Redirect, Storage, byte_range
 from receiver.wiring.service import Served
 

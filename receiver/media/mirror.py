@@ -28,6 +28,7 @@ import aiohttp
 from receiver.kernel.errors import MirrorError, UpstreamError
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
+from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.lifecycle.rows.mirrors import MirrorJob
 from receiver.lifecycle.rules.retries import (
     COPIES_TURNED_OFF,
@@ -40,7 +41,6 @@ from receiver.lifecycle.rules.task import output_of
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.media import stories as copies
 from receiver.media.storage.fetch import Fetched, fetch
-from receiver.media.storage.links import MediaLinks
 from receiver.media.storage.local import open_media_store
 from receiver.media.stories import GivenUp
 from receiver.wiring.service import Service

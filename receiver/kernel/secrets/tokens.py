@@ -1,22 +1,27 @@
-"""Signed callback URLs: each task gets a token that binds its local id and the issue time.
+"""Signed URLs: a task's callback URL, with a token that binds its local id and the issue
+time, and a mirrored file's expiring link, signed with the same keys under a salt of its own
+(so that a media link never passes for a callback token).
 
-The token is the only credential CometAPI presents on a callback, so it is checked before
-the body is read. Keys rotate: the newest key signs, every configured key verifies.
+The callback token is the only credential CometAPI presents on a callback, so it is checked
+before the body is read. Keys rotate: the newest key signs, every configured key verifies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+import time
+from typing import Annotated, Any
 
 import orjson
+from fastapi import Depends, Request
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import want_bytes
 
 from receiver.kernel.errors import NotAllowed
 
 _SALT = "runway-relay.callback.v1"
+_MEDIA_SALT = "runway-relay.media.v1"
 
 
 class TokenRejected(NotAllowed):
@@ -98,3 +103,39 @@ class CallbackSigner:
         if not isinstance(task_id, str) or not task_id:
             raise TokenRejected("bad_payload")
         return task_id
+
+
+class MediaLinks:
+    """Signs the URL of a mirrored file, to be served at `/media/{token}` until it expires."""
+
+    def __init__(self, keys: list[str], public_url: str, ttl_seconds: float) -> None:
+        self._serializer = URLSafeTimedSerializer(keys, salt=_MEDIA_SALT)
+        self._base = public_url.rstrip("/")
+        self._ttl = ttl_seconds
+
+    def url(self, key: str) -> str:
+        return f"{self._base}/media/{self._serializer.dumps(key)}"
+
+    def read(self, token: str) -> tuple[str, float] | None:
+        """The media key a token names and how many seconds it stays valid, or None when it
+        is forged, tampered or expired."""
+        try:
+            key, signed_at = self._serializer.loads(
+                token, max_age=int(self._ttl), return_timestamp=True
+            )
+        except BadData:
+            return None
+        if not isinstance(key, str):
+            return None
+        return key, min(self._ttl, signed_at.timestamp() + self._ttl - time.time())
+
+
+async def _media_links_of(request: Request) -> MediaLinks:
+    # The process's one signer of media links, put on the application at start-up
+    # (receiver/app/parts.py).
+    links: MediaLinks = request.app.state.media_links
+    return links
+
+
+# A route's signer of media links.
+Links = Annotated[MediaLinks, Depends(_media_links_of)]
