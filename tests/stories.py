@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from receiver.kernel.store import Store
-from receiver.keys.rules import NO_LIMITS
+from receiver.lifecycle.rules.quotas import NO_LIMITS
 from receiver.lifecycle.rules.records import NewTask, Recorded, Task
 from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.stories.observe import Audience

@@ -12,7 +12,6 @@ from starlette.applications import Starlette
 
 from receiver.app.asgi import create_app as create_web_app
 from receiver.app.parts import build_parts
-from receiver.callbacks.poller import Poller
 from receiver.config import Config
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.kernel.observability import logs, tracing
@@ -25,6 +24,7 @@ from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import leases
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.probes import count_store
+from receiver.polls.poller import Poller
 from receiver.retention.worker import Retention
 from receiver.tasks.submitter import Submitter
 from receiver.wiring.handoff import Wakers

@@ -1,2 +1,2 @@
-"""CometAPI's callbacks and the polls that confirm them: the bare callback route, the
-poller, and their stories (`stories.py`: a callback kept, polls leased, a poll's answer)."""
+"""CometAPI's callbacks: the bare callback route and how it is described in the OpenAPI
+document; the claim it keeps is the lifecycle's (receiver/lifecycle/stories/claims.py)."""

@@ -21,7 +21,6 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import (
     BodyTooLarge,
@@ -38,6 +37,7 @@ from receiver.kernel.secrets.tokens import TokenRejected
 from receiver.lifecycle.comet.parse import parse_callback
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.reports import PENDING, ClaimPolicy
+from receiver.lifecycle.stories import claims
 from receiver.lifecycle.stories.observe import Report
 from receiver.wiring.service import Service
 
@@ -110,7 +110,7 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
         raise _refused(service, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
     dedupe_key = "callback:" + hashlib.sha256(body).hexdigest()
     try:
-        recorded = await callbacks.arrive(
+        recorded = await claims.arrive(
             service.store,
             Report("callback", dedupe_key, obs, body.decode()),
             task_id,

@@ -17,7 +17,8 @@ from receiver.kernel.http.openapi import PathName, answer, body, described, guar
 from receiver.keys.bearers import Keyring, Keys
 from receiver.keys.door import needs
 from receiver.keys.rows.keys import KeyRow
-from receiver.keys.rules import KeyLimits, Scope
+from receiver.keys.rules import Scope
+from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.wiring.service import Served
 
 MAX_KEY_BODY_BYTES = 16 * 1024

@@ -1,11 +1,11 @@
-"""How a task changes, one transaction each: taken in, sent or refused, scheduled for its
-polls, cancelled, set aside.
+"""How a task changes on the way to CometAPI, one transaction each: taken in, sent or
+refused, cancelled.
 
 A task comes in (`queue`): stored, waiting in the submit queue, unless its API key's own
-limits (receiver/keys/rules.py) refuse it. A key with limits is locked before its tasks are
-counted, in the transaction that inserts the new one, so that two submits on two replicas
-cannot both take its last place. A repeat of an earlier request (the same Idempotency-Key)
-answers that request's task and counts for nothing.
+limits (receiver/lifecycle/rules/quotas.py) refuse it. A key with limits is locked before
+its tasks are counted, in the transaction that inserts the new one, so that two submits on
+two replicas cannot both take its last place. A repeat of an earlier request (the same
+Idempotency-Key) answers that request's task and counts for nothing.
 
 A submit (`claim`, then `accepted` or `refused`): waiting tasks claimed under the
 concurrency cap, and each send accepted or refused by CometAPI, or cut off. A claim takes a
@@ -13,17 +13,11 @@ task out of the queue and marks it in flight in one commit, right before the cal
 in flight is never taken over, for no one can tell whether CometAPI took it. What follows a
 refusal (wait and send again, or fail) is receiver/lifecycle/rules/retries.py's.
 
-When a task is polled next (`scheduled`, `awaiting_callback`): the rule of
-receiver/lifecycle/rules/polling.py fed with what the store keeps (when the task was
-first seen running, the history of tasks like it), inside a poll's or a submit's
-transaction.
-
 A task is cancelled (`while_waiting`, `upstream`): here and at once while it waits in the
 submit queue (it never reaches CometAPI), else once CometAPI has accepted the cancel.
 
-A task a worker could not handle is set aside (`set_aside`): failed with the reason if it
-was unfinished, and out of every queue, so that it never stops the worker again. It writes
-no event: the task's own data may be what could not be written.
+Its polls, and a task a worker could not handle set aside, are the lifecycle's
+(receiver/lifecycle/stories/polls.py and leases.py).
 """
 
 from __future__ import annotations
@@ -34,23 +28,9 @@ from dataclasses import dataclass
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.keys.rows import keys
-from receiver.keys.rules import KeyLimits, Usage, day_start, freeing_offset, over_limit
-from receiver.lifecycle.rows.tasks import intake, polls, states, submits
-from receiver.lifecycle.rules.polling import (
-    HISTORY_SIZE,
-    CallbackPolls,
-    PollRule,
-    Seen,
-    Window,
-    callback_poll,
-    end_from_progress,
-    next_poll,
-    timing_key,
-    trims_history,
-    usual_window,
-)
+from receiver.lifecycle.rows.tasks import intake, states, submits
 from receiver.lifecycle.rules.queue import free_slots, take_turns
+from receiver.lifecycle.rules.quotas import KeyLimits, Usage, day_start, freeing_offset, over_limit
 from receiver.lifecycle.rules.records import NewTask, Recorded, SubmitAttempt, SubmitJob, Task
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.retries import Refused
@@ -81,7 +61,7 @@ async def queue(store: Store, new: NewTask, limits: KeyLimits) -> tuple[Task, bo
 def _queue(db: Db, new: NewTask, limits: KeyLimits, now: float) -> tuple[Task, bool]:
     if new.owner_key is not None and limits.any:
         # The row's limits, read under its lock, are the ones that count.
-        locked = KeyLimits(*keys.locked_limits(db, new.owner_key))
+        locked = KeyLimits(*intake.locked_limits(db, new.owner_key))
         if intake.replayed(db, new) is None:
             _refuse_over_limit(db, new.owner_key, locked, now)
     task, created = intake.create_task(db, new, now)
@@ -227,62 +207,6 @@ async def refused(
     return await store.run(write)
 
 
-async def orphaned(store: Store, started_before: float, limit: int = 100) -> list[str]:
-    """Tasks whose send has been in flight since before `started_before`: cut off."""
-    return await store.run(lambda db: submits.orphaned(db, started_before, limit))
-
-
-async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
-    """A send cut off (the process stopped mid-call) and never bound by a callback: failed,
-    for whether CometAPI took it cannot be known, and sending it again could run it twice."""
-    error = "submission interrupted: the relay stopped before CometAPI answered"
-    report = Report("submit", "submit:orphaned", Observation(state="failed", error=error))
-
-    def write(db: Db) -> Recorded:
-        submits.abandon(db, task_id)
-        return observed(db, task_id, report, Audience(subscriptions), time.time())
-
-    return await store.run(write)
-
-
-def usual(db: Db, task: Task) -> Window | None:
-    """Where tasks like this one usually end, from the store's history of them."""
-    key = timing_key(task.kind, task.request)
-    return usual_window(polls.recent_durations(db, key, HISTORY_SIZE))
-
-
-def scheduled(
-    db: Db, task: Task, state: str, progress: float | None, now: float, rule: PollRule
-) -> float:
-    """The next poll of an unfinished task, from its `state` and the `progress` CometAPI
-    just reported; keeps when it was first seen running and the end its polls aim at."""
-    running = state == "running"
-    started_at = task.started_at if task.started_at is not None or not running else now
-    says_end = progress is not None and end_from_progress(started_at or now, now, progress)
-    # The history is read only when the progress says nothing of the end.
-    history = usual(db, task) if running and not says_end else None
-    chosen = next_poll(Seen(now, task.created_at, running, started_at, progress, history), rule)
-    if (started_at, chosen.expected_end) != (task.started_at, task.expected_end_at):
-        polls.set_poll_timing(db, task.id, started_at, chosen.expected_end)
-    return chosen.at
-
-
-def awaiting_callback(db: Db, task: Task, state: str, now: float, plan: CallbackPolls) -> float:
-    """The next poll of an unfinished callback-route task (receiver/lifecycle/rules/
-    polling.py's `callback_poll`); the history of its kind is read once it runs."""
-    history = usual(db, task) if state != "queued" and now < plan.grace_at else None
-    return callback_poll(plan, state, task.created_at, history, now)
-
-
-def ended(db: Db, task: Task, state: str, now: float) -> None:
-    """A task that succeeded joins the history of its kind (failures end anywhere)."""
-    if state == "succeeded":
-        key = timing_key(task.kind, task.request)
-        polls.keep_duration(db, key, now - task.created_at, now)
-        if trims_history(task.id):
-            polls.trim_durations(db, key, HISTORY_SIZE)
-
-
 _NEVER_SENT = "cancelled before it was sent to CometAPI"
 
 
@@ -307,7 +231,3 @@ async def upstream(store: Store, task_id: str, subscriptions: Subscriptions) -> 
     """CometAPI accepted the cancel of the task it runs."""
     obs = Observation(state="cancelled", upstream_status="CANCELLED")
     return await observe(store, task_id, Report("cancel", "cancel", obs), Audience(subscriptions))
-
-
-async def set_aside(store: Store, task_id: str, reason: str) -> None:
-    await store.run(lambda db: states.set_aside(db, task_id, reason, time.time()))

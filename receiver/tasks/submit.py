@@ -29,7 +29,8 @@ from receiver.kernel import expressions
 from receiver.kernel.errors import InvalidRequest, LimitReached
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
-from receiver.keys.rules import BOOTSTRAP, Caller, KeyLimits
+from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask, Task
 from receiver.lifecycle.rules.task import (
     KIND_NAMES,

@@ -35,13 +35,13 @@ from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories
-from receiver.tasks.aside import set_aside
 from receiver.tasks.rules.inputs import (
     holds_references,
     json_pieces,
     json_string_part,
     next_batch,
 )
+from receiver.wiring.aside import set_aside
 from receiver.wiring.service import Service
 
 T = TypeVar("T")

@@ -17,7 +17,6 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_rows
 from receiver.kernel.observability.metrics import Metrics
@@ -27,6 +26,7 @@ from receiver.lifecycle.rules.records import Attempt, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels, Subscription
 from receiver.lifecycle.stories import leases
+from receiver.lifecycle.stories import polls as poll_stories
 from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.media import stories as copies
 from receiver.retention import stories as pruning
@@ -110,10 +110,10 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
     task_id = await submitted(store, n)
     answer = Observation(state="succeeded", upstream_task_id=f"up-{n}", outputs=("https://x/v",))
     if mirrored:
-        await callbacks.answered(
+        await poll_stories.answered(
             store,
-            callbacks.Answer(task_id, "", answer, "{}", None),
-            callbacks.PollPolicy(SUBS, 120.0, True),
+            poll_stories.Answer(task_id, "", answer, "{}", None),
+            poll_stories.PollPolicy(SUBS, 120.0, True),
         )
         [job] = await copies.claim(store, OWNER, 60, 10)
         await copies.finish(store, job.event_id, OWNER, {"status": "mirrored", "files": []})

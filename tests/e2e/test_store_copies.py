@@ -11,14 +11,15 @@ import time
 
 import pytest
 
-from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.kernel.store import Store
 from receiver.lifecycle.rows.tasks import intake
+from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.stories import leases
+from receiver.lifecycle.stories import polls as poll_stories
 from receiver.media import stories as copies
 from tests import stories
 from tests.e2e.test_store import with_stores
@@ -35,14 +36,14 @@ async def seed_copies(store: Store, tasks: int) -> list[str]:
     for i in range(tasks):
         task, _ = await make_task(store, NewTask("image_to_video", {"i": i}))
         await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
-        [due] = await callbacks.claim(store, callbacks.PollLease("seeder", 60, 60, None), 1)
+        [due] = await poll_stories.claim(store, PollLease("seeder", 60, 60, None), 1)
         done = Observation(
             state="succeeded", upstream_task_id=f"up-{i}", outputs=(f"https://cdn.test/{i}.mp4",)
         )
-        await callbacks.answered(
+        await poll_stories.answered(
             store,
-            callbacks.Answer(due.task_id, "seeder", done, "{}", None),
-            callbacks.PollPolicy(SUBSCRIPTIONS, 120.0, True),
+            poll_stories.Answer(due.task_id, "seeder", done, "{}", None),
+            poll_stories.PollPolicy(SUBSCRIPTIONS, 120.0, True),
         )
         ids.append(task.id)
     return ids

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from receiver.apps import stories as portal_story
-from receiver.callbacks import stories as callbacks
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
@@ -29,13 +28,13 @@ from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
-from receiver.keys.rules import NO_LIMITS, KeyLimits
 from receiver.keys.stories import apps as apps_story
 from receiver.keys.stories import keys as keys_story
 from receiver.keys.stories import sessions
 from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import polls, submits
-from receiver.lifecycle.rules.polling import PollRule, timing_key
+from receiver.lifecycle.rules.polling import PollLease, PollRule, timing_key
+from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
 from receiver.lifecycle.rules.records import (
     Attempt,
     DeliveryFilter,
@@ -48,7 +47,8 @@ from receiver.lifecycle.rules.records import (
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscription
-from receiver.lifecycle.stories import leases
+from receiver.lifecycle.stories import claims, leases
+from receiver.lifecycle.stories import polls as poll_stories
 from receiver.lifecycle.stories.observe import Report
 from receiver.media import stories as copies
 from receiver.operator import queries
@@ -73,8 +73,8 @@ SUBS = {
 }
 POLICY = ClaimPolicy(trust_body=False, window=60.0, min_poll_gap=0.0, max_count=8, max_bytes=4096)
 # Under a budget, so that the script also draws from it and writes it back.
-POLL_LEASE = callbacks.PollLease("P", 60.0, 60.0, 1000.0)
-CALLBACK_LEASE = callbacks.PollLease("C", 60.0, 60.0, None)  # no budget: it leases its own
+POLL_LEASE = PollLease("P", 60.0, 60.0, 1000.0)
+CALLBACK_LEASE = PollLease("C", 60.0, 60.0, None)  # no budget: it leases its own
 ID = re.compile(r"^[a-z]+_[0-9a-f]{20,}$")
 # Epoch seconds: any number this large is a time, which differs from run to run.
 A_TIME = 1e9
@@ -161,10 +161,10 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     dog, _ = await run("create", create(store, NewTask("image_to_video", {"promptText": "dog"})))
     fox, _ = await run("create", create(store, NewTask("video2video", {"prompt": "a fox"})))
     await run("position", task_reads.task(store, fox.id))
-    await run("orphans none", task_stories.orphaned(store, time.time() + 60))
+    await run("orphans none", poll_stories.orphaned(store, time.time() + 60))
     jobs = await run("claim submits", task_stories.claim(store, "S", None, 10))
     by_task = {j.task_id: j for j in jobs}
-    await run("orphans", task_stories.orphaned(store, time.time() + 60))
+    await run("orphans", poll_stories.orphaned(store, time.time() + 60))
     await run(
         "accepted",
         task_stories.accepted(
@@ -218,7 +218,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     # A callback's claim, then the polls that confirm it.
     await run(
         "callback",
-        callbacks.arrive(
+        claims.arrive(
             store,
             Report(
                 "callback",
@@ -235,15 +235,15 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             POLICY,
         ),
     )
-    claimed = await run("claim polls", callbacks.claim(store, POLL_LEASE, 10))
+    claimed = await run("claim polls", poll_stories.claim(store, POLL_LEASE, 10))
     assert sorted(p.task_id for p in claimed) == sorted([cat.id, dog.id])
     running = Observation(state="running", upstream_task_id="up-dog", progress="50%")
     await run(
         "poll running",
-        callbacks.answered(
+        poll_stories.answered(
             store,
-            callbacks.Answer(dog.id, "P", running, "{}", time.time() - 1),
-            callbacks.PollPolicy(SUBS, 120.0),
+            poll_stories.Answer(dog.id, "P", running, "{}", time.time() - 1),
+            poll_stories.PollPolicy(SUBS, 120.0),
         ),
     )
     done = Observation(
@@ -256,10 +256,10 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     chat_now = frozenset({"chat"})
     handed = await run(
         "poll done",
-        callbacks.answered(
+        poll_stories.answered(
             store,
-            callbacks.Answer(cat.id, "P", done, "{}", None),
-            callbacks.PollPolicy(SUBS, 120.0),
+            poll_stories.Answer(cat.id, "P", done, "{}", None),
+            poll_stories.PollPolicy(SUBS, 120.0),
             chat_now,
         ),
     )
@@ -267,25 +267,25 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     # Asked again after it ended, CometAPI now refunds: the cost changes, nothing else.
     await run(
         "poll refund",
-        callbacks.answered(
+        poll_stories.answered(
             store,
-            callbacks.Answer(cat.id, "P", dataclasses.replace(done, refund=5), "{}", None),
-            callbacks.PollPolicy(SUBS, 120.0),
+            poll_stories.Answer(cat.id, "P", dataclasses.replace(done, refund=5), "{}", None),
+            poll_stories.PollPolicy(SUBS, 120.0),
         ),
     )
     # One end in sixteen trims its kind's history: here, whichever the cat's id is.
     key = timing_key(cat.kind, cat.request)
     await run("trim history", store.run(lambda db: polls.trim_durations(db, key, 1)))
-    [due] = await run("claim poll again", callbacks.claim(store, POLL_LEASE, 10))
+    [due] = await run("claim poll again", poll_stories.claim(store, POLL_LEASE, 10))
     done_dog = Observation(
         state="succeeded", upstream_task_id="up-dog", outputs=("https://cdn.test/dog.mp4",)
     )
     await run(
         "poll copy",
-        callbacks.answered(
+        poll_stories.answered(
             store,
-            callbacks.Answer(due.task_id, "P", done_dog, "{}", None),
-            callbacks.PollPolicy(SUBS, 120.0, True),
+            poll_stories.Answer(due.task_id, "P", done_dog, "{}", None),
+            poll_stories.PollPolicy(SUBS, 120.0, True),
         ),
     )
     return {"cat": cat.id, "dog": dog.id, "fox": fox.id}, handed.handed
@@ -311,7 +311,7 @@ async def resubmit_and_orphan(run: Script) -> None:
     claim = Observation(state="failed", upstream_task_id="up-eel", error="bad output")
     taken = await run(
         "callback takes poll",
-        callbacks.arrive(
+        claims.arrive(
             store,
             Report("callback", "cb-eel", claim, "{}"),
             eel.id,
@@ -329,16 +329,16 @@ async def resubmit_and_orphan(run: Script) -> None:
     )
     await run(
         "poll failed",
-        callbacks.answered(
+        poll_stories.answered(
             store,
-            callbacks.Answer(eel.id, "C", failed, "{}", time.time() + 60),
-            callbacks.PollPolicy(SUBS, 120.0, False, 1),
+            poll_stories.Answer(eel.id, "C", failed, "{}", time.time() + 60),
+            poll_stories.PollPolicy(SUBS, 120.0, False, 1),
         ),
     )
     await run("requeued", task_reads.task(store, eel.id))
     [job] = await run("claim resubmit", task_stories.claim(store, "S", None, 10))
-    await run("orphans", task_stories.orphaned(store, time.time() + 60))
-    await run("orphan failed", task_stories.fail_orphan(store, eel.id, SUBS))
+    await run("orphans", poll_stories.orphaned(store, time.time() + 60))
+    await run("orphan failed", poll_stories.fail_orphan(store, eel.id, SUBS))
 
 
 async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -> None:
@@ -543,10 +543,10 @@ async def inputs_progress_and_copies(run: Script) -> None:
         running = Observation(state="running", upstream_task_id="up-in", progress=progress)
         await run(
             f"running {progress}",
-            callbacks.answered(
+            poll_stories.answered(
                 store,
-                callbacks.Answer(task.id, "P", running, "{}", rule),
-                callbacks.PollPolicy(listening, 120.0, progress_every=0.0),
+                poll_stories.Answer(task.id, "P", running, "{}", rule),
+                poll_stories.PollPolicy(listening, 120.0, progress_every=0.0),
             ),
         )
     await run("due downstreams", downstream_rows.due(store))
@@ -554,14 +554,14 @@ async def inputs_progress_and_copies(run: Script) -> None:
     done = Observation(state="succeeded", upstream_task_id="up-in", outputs=("https://c/x.mp4",))
     await run(
         "copy wanted",
-        callbacks.answered(
+        poll_stories.answered(
             store,
-            callbacks.Answer(task.id, "P", done, "{}", rule),
-            callbacks.PollPolicy(listening, 120.0, mirror=True),
+            poll_stories.Answer(task.id, "P", done, "{}", rule),
+            poll_stories.PollPolicy(listening, 120.0, mirror=True),
         ),
     )
     await run("give up copies", copies.give_up_all(store, "stopping", 4))
-    await run("aside", task_stories.set_aside(store, jobs[0].task_id, "broken"))
+    await run("aside", leases.set_aside(store, jobs[0].task_id, "broken"))
     await run(
         "app deliveries",
         delivery_reads.app_deliveries(store, "app_none", DeliveryFilter(limit=10)),

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
@@ -17,6 +16,7 @@ from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories import polls as poll_stories
 from tests import stories
 from tests.stories import make_task
 
@@ -26,12 +26,12 @@ SUBSCRIPTIONS = {
     "hook": Subscription(frozenset({"progress", "succeeded"})),
     "chat": Subscription(frozenset({"running", "succeeded"})),  # running is not progress
 }
-EVERY_FIGURE = callbacks.PollPolicy(SUBSCRIPTIONS, 120.0, progress_every=0.0)
+EVERY_FIGURE = poll_stories.PollPolicy(SUBSCRIPTIONS, 120.0, progress_every=0.0)
 
 
 async def report(store: Store, task_id: str, obs: Observation) -> None:
-    await callbacks.answered(
-        store, callbacks.Answer(task_id, "A", obs, "{}", time.time()), EVERY_FIGURE
+    await poll_stories.answered(
+        store, poll_stories.Answer(task_id, "A", obs, "{}", time.time()), EVERY_FIGURE
     )
 
 

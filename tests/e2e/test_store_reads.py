@@ -7,13 +7,14 @@ import time
 
 import pytest
 
-from receiver.callbacks import stories as callbacks
 from receiver.deliveries import stories as delivery
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rows import deliveries
+from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Attempt, NewTask, TaskFilter
 from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.stories import polls as poll_stories
 from receiver.lifecycle.stories.observe import Audience, Report, observe
 from receiver.operator import rows as reads
 from receiver.stream import reads as stream_reads
@@ -124,12 +125,12 @@ def test_a_polls_progress_is_kept_until_the_task_ends(storage_url: str):
         await store.migrate()
         task, _ = await make_task(store, NewTask("image_to_video", {"promptText": "p"}))
         await stories.accept_for(store, task.id, "up", "{}", time.time() - 1, {})
-        [job] = await callbacks.claim(store, callbacks.PollLease("me", 60, 60, None), 10)
+        [job] = await poll_stories.claim(store, PollLease("me", 60, 60, None), 10)
         running = Observation(state="running", upstream_status="RUNNING", progress="0.4")
-        await callbacks.answered(
+        await poll_stories.answered(
             store,
-            callbacks.Answer(job.task_id, "me", running, "{}", time.time() - 1),
-            callbacks.PollPolicy({}, 120.0),
+            poll_stories.Answer(job.task_id, "me", running, "{}", time.time() - 1),
+            poll_stories.PollPolicy({}, 120.0),
         )
         seen = await task_reads.task(store, task.id)
         assert seen is not None and seen.progress == 0.4

@@ -3,7 +3,7 @@ place frees."""
 
 from __future__ import annotations
 
-from receiver.keys.rules import (
+from receiver.lifecycle.rules.quotas import (
     DAY_SECONDS,
     NO_LIMITS,
     QUEUED_RETRY_SECONDS,

@@ -30,7 +30,8 @@ FEATURES: dict[str, set[str]] = {
     "downstreams": {"keys"},  # where events go: the file's and the API's, checked and opened
     "retention": set(),  # what is kept how long, and pruned
     "tasks": {"keys", "downstreams", "retention"},  # intake, the submit queue, sends, cancels
-    "callbacks": {"keys", "downstreams", "tasks"},  # CometAPI's callbacks and the polls
+    "callbacks": {"downstreams"},  # CometAPI's callback route
+    "polls": {"downstreams"},  # the poller: CometAPI asked for each task's state
     "deliveries": {"keys", "downstreams", "tasks"},  # the fan-out: attempts, retries, replays
     "media": {"keys", "tasks", "deliveries"},  # outputs copied before their links expire
     "stream": {"keys", "tasks"},  # the live change feed and its streams

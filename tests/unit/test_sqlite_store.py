@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from receiver.callbacks.stories import SET_POLL_BUDGET, arrived
 from receiver.kernel.store.db import Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
@@ -19,7 +18,9 @@ from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import NewTask, Recorded
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.stories.claims import arrived
 from receiver.lifecycle.stories.observe import Audience, Report, observed
+from receiver.lifecycle.stories.polls import SET_POLL_BUDGET
 from receiver.tasks.stories import Accepted, bind
 
 

@@ -153,18 +153,3 @@ KEY_LIVE = Sql("SELECT 1 AS live FROM api_keys WHERE id = ? AND revoked_at IS NU
 
 def is_live(db: Db, key_id: str) -> bool:
     return db.one(KEY_LIVE, (key_id,)) is not None
-
-
-LOCKED_KEY_LIMITS = Sql(
-    # BEGIN IMMEDIATE already holds the only write lock: a plain read.
-    sqlite="SELECT max_queued, max_per_day FROM apps WHERE id = ?",
-    # Locked: the app's other submits, on any replica, wait here, then count this one.
-    postgres="SELECT max_queued, max_per_day FROM apps WHERE id = ? FOR UPDATE",
-)
-
-
-def locked_limits(db: Db, key_id: str) -> tuple[int | None, int | None]:
-    """The app's (max_queued, max_per_day), the app locked until the transaction ends: its
-    submits on every replica count and insert one at a time."""
-    row = db.one(LOCKED_KEY_LIMITS, (key_id,))
-    return (row["max_queued"], row["max_per_day"]) if row else (None, None)

@@ -1,7 +1,8 @@
 """What a task is (`task.py`: states, kinds), what CometAPI tells of it (`reports.py`: an
 observation, a claim and its verdict), when it is polled (`polling.py`: timing, the poll
 budget), who gets what (`routing.py`: recipients, the event document, progress events), the
-submit queue (`queue.py`: room under the cap, fair turns), the retries and backoffs of
-submits, polls and deliveries side by side (`retries.py`), which workers a recorded change
-wakes (`wakeups.py`), the event catalog (`catalog.py`), and the records the store hands out
-(`records.py`) with the answers they are shown as (`answers.py`)."""
+submit queue (`queue.py`: room under the cap, fair turns) and a key's quotas on what it
+submits (`quotas.py`), the retries and backoffs of submits, polls and deliveries side by
+side (`retries.py`), which workers a recorded change wakes (`wakeups.py`), the event catalog
+(`catalog.py`), and the records the store hands out (`records.py`) with the answers they are
+shown as (`answers.py`)."""

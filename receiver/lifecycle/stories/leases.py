@@ -1,13 +1,18 @@
-"""The leases a process holds on the store's work, given back: its own when it stops (so
-another worker takes the work at once), or every one at the start of the only process doing
-that work (SQLite: what a killed predecessor held). Each table gives back its own."""
+"""What a process lets go of. The leases it holds on the store's work, given back: its own
+when it stops (so another worker takes the work at once), or every one at the start of the
+only process doing that work (SQLite: what a killed predecessor held); each table gives back
+its own. And a task a worker could not handle, set aside (`set_aside`): failed with the
+reason if it was unfinished, and out of every queue, so that it never stops the worker
+again. It writes no event: the task's own data may be what could not be written."""
 
 from __future__ import annotations
+
+import time
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows import deliveries, mirrors
-from receiver.lifecycle.rows.tasks import polls
+from receiver.lifecycle.rows.tasks import polls, states
 
 
 async def release(store: Store, owner: str) -> None:
@@ -38,3 +43,7 @@ async def release_all(
             mirrors.release_every_lease(db)
 
     await store.run(write)
+
+
+async def set_aside(store: Store, task_id: str, reason: str) -> None:
+    await store.run(lambda db: states.set_aside(db, task_id, reason, time.time()))

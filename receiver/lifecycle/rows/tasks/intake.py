@@ -1,5 +1,6 @@
 """Tasks as asked for and as read back: creating one (and what its key has made, counted
-inside the submit's transaction), reading it, its history, the lists, and a task pruned.
+inside the submit's transaction under the key's app locked), reading it, its history, the
+lists, and a task pruned.
 
 What is learnt of a task after it was created is stored by states.py.
 """
@@ -103,6 +104,21 @@ def _same_request(row: Row, new: NewTask) -> Task:
 
 # What an API key has made, counted under its app's lock in the transaction that inserts
 # its new task, so that two submits on two replicas cannot both take its last place.
+LOCKED_KEY_LIMITS = Sql(
+    # BEGIN IMMEDIATE already holds the only write lock: a plain read.
+    sqlite="SELECT max_queued, max_per_day FROM apps WHERE id = ?",
+    # Locked: the app's other submits, on any replica, wait here, then count this one.
+    postgres="SELECT max_queued, max_per_day FROM apps WHERE id = ? FOR UPDATE",
+)
+
+
+def locked_limits(db: Db, key_id: str) -> tuple[int | None, int | None]:
+    """The app's (max_queued, max_per_day), the app locked until the transaction ends: its
+    submits on every replica count and insert one at a time."""
+    row = db.one(LOCKED_KEY_LIMITS, (key_id,))
+    return (row["max_queued"], row["max_per_day"]) if row else (None, None)
+
+
 KEY_OPEN_TASKS = Sql("SELECT COUNT(*) AS n FROM tasks WHERE owner_key = ? AND terminal_at IS NULL")
 
 

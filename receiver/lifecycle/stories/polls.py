@@ -1,28 +1,26 @@
-"""A callback kept as a claim, the polls leased within the budget, and a poll's answer
-recorded with the claims it settles: one transaction each.
-
-A callback arrives (`arrive`): CometAPI does not sign callbacks, so the claim changes the
-task only under `trust_body`. On a task that has ended it is judged at once against what
-CometAPI said; otherwise it waits, `pending`, for the poll it brings forward (never sooner
-than `min_poll_gap` after the last poll, so a flood of callbacks is not a flood of calls to
-CometAPI). Past the task's history bound nothing is stored: the callback only brings the
-poll forward.
+"""The polls of a task, one transaction each: which due polls go now, when it is asked
+next, and what CometAPI's answer records.
 
 Which due polls go now (`claim`): the nearest their end first, as many as the replicas'
-one budget allows (receiver/lifecycle/rules/polling.py), each leased to the process
-that will make it.
+one budget allows (receiver/lifecycle/rules/polling.py), each leased to the process that
+will make it; a 429 holds every replica's polls (`hold`).
 
 A poll answers (`answered`): CometAPI's authenticated word on a task, the only report that
 changes its state (unless callbacks are trusted), in one transaction with the callbacks'
-claims it settles, when to ask next, and the poll's lease given back. A failure worth
-another try, while resubmits are left, is kept as history and the task goes back to the
-submit queue, to be sent as a new upstream task.
+claims it settles (`claims.py`), when to ask next (`scheduled`, `awaiting_callback`: the
+rule of polling.py fed with what the store keeps, when the task was first seen running and
+the history of tasks like it, which a success joins), and the poll's lease given
+back. A failure worth another try, while resubmits are left, is kept as history and the
+task goes back to the submit queue, to be sent as a new upstream task.
+
+A task that cannot be polled or never ends is failed: a send cut off before CometAPI gave
+its id (`orphaned`, `fail_orphan`), a task polled past the give-up age (`give_up`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
@@ -31,14 +29,23 @@ from receiver.lifecycle.rows.tasks import polls, states, submits
 from receiver.lifecycle.rows.tasks.polls import PollEnd
 from receiver.lifecycle.rows.tasks.states import Locked
 from receiver.lifecycle.rules.polling import (
+    HISTORY_SIZE,
     Bucket,
     CallbackPolls,
     PollLease,
     PollRule,
+    Seen,
+    Window,
+    callback_poll,
+    end_from_progress,
     give_back,
     held,
     take,
+    timing_key,
+    trims_history,
+    usual_window,
 )
+from receiver.lifecycle.rules.polling import next_poll as timed_poll
 from receiver.lifecycle.rules.records import (
     DeliveryJob,
     PollJob,
@@ -48,86 +55,15 @@ from receiver.lifecycle.rules.records import (
     Task,
 )
 from receiver.lifecycle.rules.reports import (
-    PENDING,
-    ClaimPolicy,
     Observation,
-    claim_of,
-    judge_on_ended,
     next_poll,
-    over_history_bound,
-    poll_due,
     progress_fraction,
     resubmit,
     settle,
 )
 from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import TERMINAL_STATES
-from receiver.lifecycle.stories.observe import Audience, Report, lock, observe, record, told
-from receiver.tasks import stories as task_stories
-
-
-async def arrive(
-    store: Store,
-    report: Report,
-    task_id: str,
-    subscriptions: Subscriptions,
-    policy: ClaimPolicy,
-    take_poll: PollLease | None = None,
-) -> Recorded:
-    """Keep the callback `report` on `task_id` in one transaction. With `take_poll`, a poll
-    due at once is leased here to its owner and returned, so that
-    it runs without a claim transaction of its own. The answer may go out once this
-    returns: the claim is committed."""
-    audience = Audience(subscriptions)
-    return await store.run(
-        lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
-    )
-
-
-def arrived(
-    db: Db,
-    task_id: str,
-    report: Report,
-    audience: Audience,
-    policy: ClaimPolicy,
-    take_poll: PollLease | None,
-    now: float,
-) -> Recorded:
-    obs = claim_of(report.obs)  # its credits are never taken: only CometAPI's answer prices
-    locked = lock(db, task_id, obs)
-    if isinstance(locked, Recorded):
-        return locked
-    task = locked.task
-    size = len(report.raw.encode())
-    if over_history_bound(locked.callback_count, locked.callback_bytes, size, policy):
-        if task.state not in TERMINAL_STATES:
-            _bring_poll_forward(db, locked, obs, policy, claim=False, now=now)
-        return Recorded("over_limit", task)
-    verdict: str | None = PENDING
-    if task.state in TERMINAL_STATES:
-        verdict = judge_on_ended(task.state, task.outputs, obs, now)
-    claim = replace(report, obs=obs, verdict=verdict)
-    recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
-    if recorded.outcome == "duplicate":
-        return recorded
-    states.count_callback(db, task.id, size)
-    if verdict != PENDING:
-        return recorded
-    _bring_poll_forward(db, locked, obs, policy, claim=True, now=now)
-    if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
-        # CometAPI has it (a send that timed out got through): it is not sent again.
-        submits.leave_queue(db, task.id)
-    if take_poll is not None:
-        recorded = replace(recorded, poll=claim_one(db, task.id, take_poll, now))
-    return recorded
-
-
-def _bring_poll_forward(
-    db: Db, locked: Locked, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
-) -> None:
-    due = poll_due(now, locked.last_polled_at, policy)
-    polls.bring_poll_forward(db, locked.task.id, obs.upstream_task_id, due, now, claim)
-
+from receiver.lifecycle.stories.observe import Audience, Report, observe, observed, record, told
 
 SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
 
@@ -145,15 +81,6 @@ def claim_due(db: Db, lease: PollLease, limit: int, now: float) -> list[PollJob]
     jobs = polls.claim_polls(db, lease.owner, now, lease.seconds, lease.ceiling, granted)
     _settle(db, lease, before, after, granted - len(jobs))
     return jobs
-
-
-def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | None:
-    """A callback's own poll, leased in its transaction unless a 429 holds polls. Under a
-    budget it is left to the next claim, which takes the polls of callbacks first: taking
-    the budget's lock in every callback's transaction would queue the callbacks behind it."""
-    if lease.max_per_second is not None:
-        return None
-    return polls.claim_poll(db, task_id, lease.owner, now, lease.seconds)
 
 
 async def claim(store: Store, lease: PollLease, limit: int) -> list[PollJob]:
@@ -251,21 +178,18 @@ def finish(
         current = recorded.task if recorded is not None and recorded.task else task
         progressed = told(db, current, obs, progress, audience, now)
     if recorded is not None and recorded.outcome == "applied" and ended:
-        task_stories.ended(db, task, state, now)
+        _join_history(db, task, state, now)
     next_at = answer.next_poll_at
     if isinstance(next_at, CallbackPolls):
         plan = next_at
         if ended:
             next_at = now + plan.lost.ceiling
         else:
-            next_at = task_stories.awaiting_callback(db, task, state, now, plan)
+            next_at = awaiting_callback(db, task, state, now, plan)
     elif isinstance(next_at, PollRule):
         # An ended task is asked again only to settle a claim (next_poll decides when).
         rule = next_at
-        if ended:
-            next_at = now + rule.ceiling
-        else:
-            next_at = task_stories.scheduled(db, task, state, progress, now, rule)
+        next_at = now + rule.ceiling if ended else scheduled(db, task, state, progress, now, rule)
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
     polls.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
@@ -305,3 +229,59 @@ async def give_up(store: Store, task_id: str, age: float, subscriptions: Subscri
     error = f"no terminal state from CometAPI after {age / 3600:.1f} h"
     report = Report("poll", "poll:gave_up", Observation(state="failed", error=error))
     return await observe(store, task_id, report, Audience(subscriptions))
+
+
+def usual(db: Db, task: Task) -> Window | None:
+    """Where tasks like this one usually end, from the store's history of them."""
+    key = timing_key(task.kind, task.request)
+    return usual_window(polls.recent_durations(db, key, HISTORY_SIZE))
+
+
+def scheduled(
+    db: Db, task: Task, state: str, progress: float | None, now: float, rule: PollRule
+) -> float:
+    """The next poll of an unfinished task, from its `state` and the `progress` CometAPI
+    just reported; keeps when it was first seen running and the end its polls aim at."""
+    running = state == "running"
+    started_at = task.started_at if task.started_at is not None or not running else now
+    says_end = progress is not None and end_from_progress(started_at or now, now, progress)
+    # The history is read only when the progress says nothing of the end.
+    history = usual(db, task) if running and not says_end else None
+    chosen = timed_poll(Seen(now, task.created_at, running, started_at, progress, history), rule)
+    if (started_at, chosen.expected_end) != (task.started_at, task.expected_end_at):
+        polls.set_poll_timing(db, task.id, started_at, chosen.expected_end)
+    return chosen.at
+
+
+def awaiting_callback(db: Db, task: Task, state: str, now: float, plan: CallbackPolls) -> float:
+    """The next poll of an unfinished callback-route task (receiver/lifecycle/rules/
+    polling.py's `callback_poll`); the history of its kind is read once it runs."""
+    history = usual(db, task) if state != "queued" and now < plan.grace_at else None
+    return callback_poll(plan, state, task.created_at, history, now)
+
+
+def _join_history(db: Db, task: Task, state: str, now: float) -> None:
+    """A task that succeeded joins the history of its kind (failures end anywhere)."""
+    if state == "succeeded":
+        key = timing_key(task.kind, task.request)
+        polls.keep_duration(db, key, now - task.created_at, now)
+        if trims_history(task.id):
+            polls.trim_durations(db, key, HISTORY_SIZE)
+
+
+async def orphaned(store: Store, started_before: float, limit: int = 100) -> list[str]:
+    """Tasks whose send has been in flight since before `started_before`: cut off."""
+    return await store.run(lambda db: submits.orphaned(db, started_before, limit))
+
+
+async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
+    """A send cut off (the process stopped mid-call) and never bound by a callback: failed,
+    for whether CometAPI took it cannot be known, and sending it again could run it twice."""
+    error = "submission interrupted: the relay stopped before CometAPI answered"
+    report = Report("submit", "submit:orphaned", Observation(state="failed", error=error))
+
+    def write(db: Db) -> Recorded:
+        submits.abandon(db, task_id)
+        return observed(db, task_id, report, Audience(subscriptions), time.time())
+
+    return await store.run(write)

@@ -19,7 +19,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from receiver.callbacks import stories as callbacks
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
@@ -30,8 +29,8 @@ from receiver.lifecycle.rules.reports import Observation, sane_credits
 from receiver.lifecycle.rules.retries import poll_backoff
 from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.tasks import stories as task_stories
-from receiver.tasks.aside import set_aside
+from receiver.lifecycle.stories import polls
+from receiver.wiring.aside import set_aside
 from receiver.wiring.service import Service
 
 
@@ -50,11 +49,11 @@ class Poller:
         )
 
     @property
-    def policy(self) -> callbacks.PollPolicy:
+    def policy(self) -> polls.PollPolicy:
         """Read at each poll: the directory's subscriptions are replaced whenever a
         downstream is made, changed or removed through the API."""
         settings = self.service.config.settings
-        return callbacks.PollPolicy(
+        return polls.PollPolicy(
             self.directory.subscriptions,
             settings.callbacks.corroborate_seconds,
             settings.media.enabled,
@@ -69,7 +68,7 @@ class Poller:
         process's at once, the others' through the budget they share."""
         wait = min(retry_after or self.settings.waiting_gap_seconds, self.rule.ceiling)
         self._held_until = max(self._held_until, time.monotonic() + wait)
-        await callbacks.hold(self.service.store, wait)
+        await polls.hold(self.service.store, wait)
 
     async def _held(self) -> None:
         wait = self._held_until - time.monotonic()
@@ -153,9 +152,7 @@ class Poller:
                     self.service.log.exception("submit.orphans_failed")
             await self._held()
             try:
-                jobs = await callbacks.claim(
-                    self.service.store, self.lease, self.settings.batch_size
-                )
+                jobs = await polls.claim(self.service.store, self.lease, self.settings.batch_size)
             except Exception:
                 self.service.log.exception("poll.claim_failed")
             await asyncio.gather(*(self._poll_isolated(job) for job in jobs))
@@ -217,9 +214,9 @@ class Poller:
         reserved = service.deliveries.reserve()
         handed: list[DeliveryJob] = []
         try:
-            result = await callbacks.answered(
+            result = await polls.answered(
                 service.store,
-                callbacks.Answer(
+                polls.Answer(
                     job.task_id,
                     service.owner,
                     answer,
@@ -273,11 +270,9 @@ class Poller:
         settings = self.service.config.settings
         wait = max(2 * settings.upstream.timeout_seconds, self.settings.callback_grace_seconds)
         store = self.service.store
-        for task_id in await task_stories.orphaned(store, time.time() - wait):
+        for task_id in await polls.orphaned(store, time.time() - wait):
             try:
-                recorded = await task_stories.fail_orphan(
-                    store, task_id, self.directory.subscriptions
-                )
+                recorded = await polls.fail_orphan(store, task_id, self.directory.subscriptions)
             except Exception as exc:
                 await set_aside(self.service, "orphan_sweep", task_id, exc)
                 continue
@@ -287,6 +282,6 @@ class Poller:
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""
         store, subscriptions = self.service.store, self.directory.subscriptions
-        recorded = await callbacks.give_up(store, job.task_id, age, subscriptions)
+        recorded = await polls.give_up(store, job.task_id, age, subscriptions)
         self.service.recorded(recorded)
         self.service.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

@@ -8,7 +8,7 @@ and it is logged once: set aside, the task is never picked up again.
 
 from __future__ import annotations
 
-from receiver.tasks import stories as task_stories
+from receiver.lifecycle.stories import leases
 from receiver.wiring.service import Service
 
 
@@ -17,7 +17,7 @@ async def set_aside(service: Service, worker: str, task_id: str, exc: BaseExcept
     service.metrics.item_failures.labels(worker).inc()
     service.log.error(f"{worker}.item_set_aside", task_id=task_id, reason=reason, exc_info=exc)
     try:
-        await task_stories.set_aside(service.store, task_id, reason)
+        await leases.set_aside(service.store, task_id, reason)
     except Exception:
         # The store itself is failing: the worker's own retry finds the task again.
         service.log.exception(f"{worker}.set_aside_failed", task_id=task_id)
