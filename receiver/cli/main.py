@@ -42,6 +42,10 @@ COMMANDS = {
         "receiver.cli.keys:keys",
         "API keys for apps: each holds only the scopes it is given.",
     ),
+    "listen": (
+        "receiver.cli.listen:listen",
+        "Forward an app's events to a local URL, signed as the relay signs them.",
+    ),
     "media": (
         "receiver.cli.store_tools:media",
         "The copies of finished renders (the [media] section).",
