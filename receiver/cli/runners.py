@@ -106,7 +106,7 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
     from prometheus_client import start_http_server
 
     from receiver.app.build import build_service
-    from receiver.app.deliver import deliver as run_deliveries
+    from receiver.app.deliver import deliver as run_fanout
 
     config = _load_to_run(config_path)
     if config.settings.delivery.in_process:
@@ -118,7 +118,7 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
     _take_workers(service.store, deliveries=True, polls=False)
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1", registry=service.metrics.registry)
-    run_deliveries(service)
+    run_fanout(service)
 
 
 @click.command()

@@ -242,13 +242,13 @@ def downstreams() -> None:
 @config_option
 def downstreams_list(config_path: str | None) -> None:
     from receiver.cli.offline import with_store
-    from receiver.downstreams import stories as downstream_rows
+    from receiver.downstreams import stories as downstream_stories
 
     configured = [d.name for d in settings_of(config_path).downstream]
 
     async def every(store: Store) -> list[DownstreamHealth]:
-        managed = [row.name for row in await downstream_rows.made(store)]
-        return await downstream_rows.health(store, configured + managed)
+        managed = [row.name for row in await downstream_stories.made(store)]
+        return await downstream_stories.health(store, configured + managed)
 
     found = with_store(config_path, every)
     click.echo(

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
-from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams import stories as downstream_stories
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
@@ -103,10 +103,10 @@ async def enable_downstream(
 ) -> int:
     """Attempt it again; queue what it held, and what went to dead-letter since then."""
     name = known_downstream(directory, name)
-    queued = await downstream_rows.enable(service.store, name, recover_since)
+    queued = await downstream_stories.enable(service.store, name, recover_since)
     if name in directory.unusable:
         # Enabled, it still cannot be used: what was queued waits held, with the reason.
-        await downstream_rows.follow_unopened(service.store, [name], [])
+        await downstream_stories.follow_unopened(service.store, [name], [])
     service.wake(Work.DELIVERIES)
     service.log.info(
         "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued

@@ -16,7 +16,7 @@ from pathlib import Path
 from receiver.kernel.errors import StoreError
 from receiver.kernel.store.migrate import APPLIED_MIGRATIONS
 from receiver.kernel.store.sqlite.store import SqliteDb, dict_row
-from receiver.operator import rows as reads
+from receiver.operator import rows
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class BackupReport:
     bytes: int
     integrity: str  # "ok", or what SQLite's integrity_check found
     schema_version: int  # the newest migration it holds
-    counts: dict[str, float]  # tasks_<state>, deliveries_<state>, ... as reads.counts
+    counts: dict[str, float]  # tasks_<state>, deliveries_<state>, ... as rows.counts
 
 
 def backup(source: str, target: str) -> BackupReport:
@@ -54,7 +54,7 @@ def inspect(path: str) -> BackupReport:
         found = [r["integrity_check"] for r in conn.execute("PRAGMA integrity_check")]
         db = SqliteDb(conn)
         versions = [int(r["version"]) for r in db.all(APPLIED_MIGRATIONS)]
-        counts = reads.counts(db)
+        counts = rows.counts(db)
     except sqlite3.Error as exc:
         raise StoreError(f"SQLite: checking {path}: {exc}") from None
     finally:

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from receiver.deliveries import stories as delivery
-from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams import stories as downstream_stories
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
@@ -136,7 +136,7 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
 
 
 async def population(store: Store) -> dict[str, str]:
-    await downstream_rows.register(store, ["hook"])
+    await downstream_stories.register(store, ["hook"])
     return {
         "old_delivered": await ended(store, 1, "succeeded", mirrored=True),
         "old_dead_long_ago": await ended(store, 2, "dead"),

@@ -295,3 +295,38 @@ def test_the_store_is_run_read_migrations_and_leases() -> None:
             if not name.startswith("_") and inspect.isfunction(value)
         )
         assert len(public) <= MAX_STORE_METHODS, (cls.__name__, public)
+
+
+LAYERS = ("rules", "rows", "stories", "reads", "api")
+
+
+def _misnamed(module: str, alias: str) -> bool:
+    """An alias whose last word names a layer other than the imported module's own (its
+    name, or the layer's folder it stands in), or a folder of the receiver other than the
+    one the imported module stands in."""
+    parts, last = module.split("."), alias.split("_")[-1]
+    if last in LAYERS:
+        return last not in (*parts[2:-1], parts[-1])
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    return last in folders and last != parts[1]
+
+
+def test_no_alias_names_another_layer_or_folder() -> None:
+    """`stories as downstream_rows` or `rows as reads` tells the reader the wrong thing: an
+    alias may add what the module belongs to (`actions as task_actions`), never name
+    another layer or folder."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                named = [(f"{node.module}.{a.name}", a.asname) for a in node.names if a.asname]
+            elif isinstance(node, ast.Import):
+                named = [(a.name, a.asname) for a in node.names if a.asname]
+            else:
+                continue
+            found += [
+                f"{_module_name(path)}: {module} as {alias}"
+                for module, alias in named
+                if module.startswith("receiver.") and _misnamed(module, alias)
+            ]
+    assert sorted(found) == []

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from receiver.config import Downstream
 from receiver.deliveries.rules import Breaker, TokenBucket
-from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams import stories as downstream_stories
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.wiring.service import Service
 
@@ -102,7 +102,7 @@ async def with_rows_due(service: Service, lanes: list[Lane], disabled: set[str])
     nothing due are drained until new rows come or a tick passes."""
     due = {lane.downstream.name for lane in lanes if lane.backlog}
     if len(due) < len(lanes):
-        due |= await downstream_rows.due(service.store)
+        due |= await downstream_stories.due(service.store)
     due -= disabled
     for lane in lanes:
         if lane.downstream.name not in due:

@@ -31,7 +31,7 @@ from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped
 from receiver.deliveries.rules import STATE_NUMBERS, claim_round
 from receiver.destinations.publishing import Message, fill
 from receiver.destinations.registry import provider_of, with_path
-from receiver.downstreams import stories as downstream_rows
+from receiver.downstreams import stories as downstream_stories
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
@@ -89,7 +89,7 @@ class Fanout:
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
         self.out.follow()
-        await downstream_rows.register(self.service.store, list(self.out.downstreams))
+        await downstream_stories.register(self.service.store, list(self.out.downstreams))
         self.service.deliveries.taker = self
         try:
             while not stopping.is_set():
@@ -141,7 +141,7 @@ class Fanout:
         now = time.time()
         if now - self._disabled_read >= self.settings.outbox_scan_seconds:
             # Disabled by another replica or an operator: seen within a tick.
-            self._disabled = await downstream_rows.disabled(self.service.store)
+            self._disabled = await downstream_stories.disabled(self.service.store)
             self._disabled_read = now
         free = self._free()
         lanes = list(self.out.lanes.values())
@@ -198,7 +198,7 @@ class Fanout:
         self.service.metrics.breakers[name] = STATE_NUMBERS[state]
         line = self.service.log.info if state != "open" else self.service.log.warning
         line("downstream.breaker", downstream=name, state=state)
-        await downstream_rows.note_breaker(self.service.store, name, state)
+        await downstream_stories.note_breaker(self.service.store, name, state)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._recording.discard(task)
