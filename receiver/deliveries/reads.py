@@ -26,8 +26,3 @@ async def pulled(
 ) -> list[Pulled]:
     """A pull downstream's events settled after `after` and by `until`, oldest first."""
     return await store.read(lambda db: pull_rows.pulled(db, downstream, after, until, limit))
-
-
-async def pullable(store: Store, downstream: str) -> int:
-    """How many events a pull downstream holds to be read (within the retention period)."""
-    return await store.read(lambda db: pull_rows.count_pulled(db, downstream))
