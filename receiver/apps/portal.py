@@ -18,11 +18,11 @@ from typing import Literal
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from receiver.apps import stories as portal
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.keys.bearers import Keys
 from receiver.keys.rows.apps import AppRow, PortalApp
 from receiver.keys.rules import Caller, Scope
+from receiver.keys.stories import apps as app_stories
 from receiver.wiring.service import Service
 
 DEFAULT_TTL_SECONDS = 15 * 60
@@ -84,7 +84,7 @@ async def make_link(
         )
     row = await _app_asked(keys, caller, app)
     now = time.time()
-    if await portal.app_of(service.store, row.id, now) is None:
+    if await app_stories.app_of(service.store, row.id, now) is None:
         raise Conflict(f"the app {row.name!r} has no live key: its portal would not open")
     expires_at = now + ttl
     claims = {"l": secrets.token_urlsafe(12), "a": row.id, "i": now, "e": expires_at}
@@ -105,17 +105,17 @@ async def open_link(service: Service, token: str) -> Opened:
         raise LinkRefused("forged")
     if ends <= time.time():
         raise LinkRefused("expired")
-    found = await portal.app_of(service.store, str(app_id), float(since))
+    found = await app_stories.app_of(service.store, str(app_id), float(since))
     if found is None:
         raise LinkRefused("revoked")
-    if not await portal.use_once(service.store, f"portal-link:{link_id}", float(ends)):
+    if not await app_stories.use_once(service.store, f"portal-link:{link_id}", float(ends)):
         raise LinkRefused("used")
     return Opened(found, float(since))
 
 
 async def app_of(service: Service, app_id: str, since: float) -> PortalApp | None:
     """The app a session rests on, or None once the session has ended with its keys."""
-    return await portal.app_of(service.store, app_id, since)
+    return await app_stories.app_of(service.store, app_id, since)
 
 
 def caller_for(app: PortalApp) -> Caller:
@@ -126,4 +126,4 @@ def caller_for(app: PortalApp) -> Caller:
 
 
 async def set_framing(service: Service, name: str, origins: tuple[str, ...]) -> AppRow:
-    return await portal.set_framing(service.store, name, origins)
+    return await app_stories.set_framing(service.store, name, origins)

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from receiver.apps import stories as portal_story
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
@@ -490,9 +489,9 @@ async def apps_and_limits(run: Script) -> None:
     await run("keys of the app", keys_story.live(store, app.id))
     await run("key live", keys_story.is_live(store, key.id))
     origins = ("https://studio.example",)
-    await run("portal framing", portal_story.set_framing(store, "studio", origins))
-    await run("portal app", portal_story.app_of(store, app.id, time.time() + 60))
-    await run("portal link used", portal_story.use_once(store, "lnk_parity", time.time() + 60))
+    await run("portal framing", apps_story.set_framing(store, "studio", origins))
+    await run("portal app", apps_story.app_of(store, app.id, time.time() + 60))
+    await run("portal link used", apps_story.use_once(store, "lnk_parity", time.time() + 60))
     limits = KeyLimits(1, 2)
     first, _ = await run(
         "limited",
