@@ -101,9 +101,10 @@ IdempotencyKey = Annotated[
 async def create_task(
     request: Request, service: Served, idempotency_key: IdempotencyKey = None
 ) -> Response:
+    caller = caller_of(request)  # the guard's, taken before the body: keys/ is left once
     timeout = service.config.settings.server.body_timeout_seconds
     payload = await read_json(request, MAX_SUBMIT_BYTES, timeout)
-    trace, caller = tracing.caller(request.headers), caller_of(request)
+    trace = tracing.caller(request.headers)
     result = await submit.submit(service, payload, idempotency_key, trace, caller)
     task = result.task
     shown: dict[str, Any] = {
