@@ -297,9 +297,11 @@ def test_the_commented_examples_in_the_example_config_are_valid() -> None:
         "nats",
         "mqtt",
         "redis",
+        "kafka",
         "sqs",
         "sns",
         "eventbridge",
+        "kinesis",
         "s3",
     ]
     for entry in examples:
