@@ -54,8 +54,10 @@ def _target_setting(fmt: str | None) -> str:
 
     provider = PROVIDERS.get(fmt or "")
     if provider is None or provider.target_setting is None:
-        brokers = [f for f, p in PROVIDERS.items() if isinstance(p, BrokerDestination)]
-        others = ", ".join(f for f, p in PROVIDERS.items() if p.target_setting and f not in brokers)
+        # A broker whose URL names its topic (Kafka's) takes no --target.
+        named = [f for f, p in PROVIDERS.items() if p.target_setting]
+        brokers = [f for f in named if isinstance(PROVIDERS[f], BrokerDestination)]
+        others = ", ".join(f for f in named if f not in brokers)
         fail(f"--target is for a broker format ({', '.join(brokers)}) or {others}: give --format")
     return provider.target_setting
 
