@@ -21,7 +21,7 @@ COMMANDS = {
         " it holds.",
     ),
     "config": (
-        "receiver.cli.config_show:config",
+        "receiver.cli.runners:config",
         "The configuration: file, `RECEIVER__<SECTION>__<KEY>` variables and defaults.",
     ),
     "deliver": (

@@ -1,6 +1,7 @@
 """The runners of the relay's processes (`receiver serve`, `deliver`, `simulate`, `sink`,
-`demo`) with `secret`. Each imports what it runs when it is called, so that its help loads
-none of the service."""
+`demo`) with `secret`, and `receiver config show`: the configuration the relay would run
+with. Each imports what it runs when it is called, so that its help loads none of the
+service."""
 
 from __future__ import annotations
 
@@ -166,3 +167,22 @@ def demo() -> None:
     from receiver.devtools.demo import run_demo
 
     sys.exit(run_demo())
+
+
+@click.group()
+def config() -> None:
+    """The configuration: file, `RECEIVER__<SECTION>__<KEY>` variables and defaults."""
+
+
+@config.command()
+@config_option
+def show(config_path: str | None) -> None:
+    """Print the effective configuration as TOML, secrets masked; exit 2 on a problem."""
+    from receiver.config import effective_settings
+    from receiver.config.show import as_toml, effective, secret_variables
+
+    try:
+        settings = effective_settings(config_path)
+    except ConfigError as exc:
+        fail(f"config error: {exc}")
+    click.echo(as_toml(effective(settings), os.environ, secret_variables(settings)), nl=False)
