@@ -17,6 +17,8 @@ from receiver.console.core import Console, Form, refuse_nul_in_address
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
+from receiver.deliveries import reads as delivery_reads
+from receiver.destinations.registry import provider_of
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
 from receiver.lifecycle.rules.records import TaskFilter
@@ -193,6 +195,8 @@ class Pages:
             [delivery_actions.known_downstream(directory, only)] if only else [*every, *unusable]
         )
         found = await queries.backlogs(self.service.store, names, 50)
+        polled = [n for n in names if n in every and provider_of(every[n].format).addressless]
+        readable = await delivery_reads.pullable(self.service.store, polled)
         shown = [(b.health, b.dead, b.retrying) for b in found]
         # An app's downstream is shown with its app (and under `<app id>.<name>`).
         owners = {n: o for n in names if (o := owner_of(n)) is not None}
@@ -206,6 +210,8 @@ class Pages:
             stream=self._stream_url(request, now),
             downstreams=shown,
             formats={name: d.format for name, d in every.items()},
+            readable=readable,  # a pull downstream's events to read, by its name
+            public_url=self.service.config.public_url,
             apps={n: app_names.get(o, "") for n, o in owners.items()},
             managed={name for name, d in every.items() if d.managed} | set(unusable),
             unusable={name: reason for name, (_, reason) in unusable.items()},

@@ -26,3 +26,9 @@ async def pulled(
 ) -> list[Pulled]:
     """A pull downstream's events settled after `after` and by `until`, oldest first."""
     return await store.read(lambda db: pull_rows.pulled(db, downstream, after, until, limit))
+
+
+async def pullable(store: Store, names: list[str]) -> dict[str, int]:
+    """How many events each pull downstream holds to be read (kept for the retention
+    period), in one snapshot."""
+    return await store.read(lambda db: {n: pull_rows.count_pulled(db, n) for n in names})

@@ -14,7 +14,9 @@ from starlette.responses import Response
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
+from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries.sample_event import SENDABLE
+from receiver.destinations.registry import provider_of
 from receiver.downstreams import manage as managed
 from receiver.downstreams import stories as downstream_stories
 from receiver.downstreams.directory import Directory
@@ -60,6 +62,8 @@ class Pages:
         names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
         made, health = await downstream_stories.downstreams_made(service.store, names)
         rows = {row.name: row for row in made}
+        polled = [n for n in names if n in every and provider_of(every[n].format).addressless]
+        readable = await delivery_reads.pullable(service.store, polled)
         now = time.time()
         shown = [
             {
@@ -76,6 +80,9 @@ class Pages:
             status=422 if error else 200,
             nav="endpoints",
             endpoints=shown,
+            # a pull endpoint's events to read, by the name the app gave it
+            readable={shown_name(n): count for n, count in readable.items()},
+            public_url=service.config.public_url,
             secret=secret,
             kept=kept or {},
             error=error,

@@ -12,7 +12,7 @@ import httpx
 
 from tests.conftest import MakeRelay
 from tests.e2e.test_app_downstreams import _app, _made
-from tests.harness import Relay, image_to_video, settled
+from tests.harness import Relay, image_to_video, settled, wait_for
 
 
 def _submit(relay: Relay, client: httpx.Client, count: int) -> list[str]:
@@ -98,3 +98,26 @@ def test_wait_answers_as_soon_as_an_event_is_there(make_relay: MakeRelay):
     assert answers and answers[0].status_code == 200, answers
     assert [e["data"]["task_id"] for e in answers[0].json()["data"]] == [task_id]
     assert took < 15, took
+
+
+def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
+    make_relay: MakeRelay,
+):
+    relay = make_relay([])
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="inbox", format="pull", events=["succeeded"])
+    ids = _submit(relay, alpha, 2)
+    wait_for(lambda: len(_read_all(alpha)[0]) == len(ids), timeout=20)
+
+    console = relay.console().get("/console/deliveries").text
+    assert "/v1/downstreams/" in console and ".inbox/events</code>" in console
+    assert "<b>2</b> events readable now" in console
+
+    link = alpha.post("/v1/portal-links", json={})
+    assert link.status_code == 201, link.text
+    browser = httpx.Client(base_url=relay.url, timeout=15)
+    browser.get(str(link.json()["url"]).removeprefix(relay.url))
+    portal = browser.get("/portal/")
+    assert portal.status_code == 200, portal.text
+    assert "/v1/downstreams/inbox/events</code>" in portal.text
+    assert "<b>2</b> events readable now" in portal.text

@@ -1,5 +1,6 @@
 """A pull downstream's events, read from the outbox (lifecycle/rows/deliveries.py writes
-it): its settled deliveries after a position, oldest first, with their event documents."""
+it): its settled deliveries after a position, oldest first, with their event documents;
+and how many it holds."""
 
 from __future__ import annotations
 
@@ -38,3 +39,14 @@ def pulled(
     at, key = after
     rows = db.all(PULLED, (downstream, until, at, at, key, limit))
     return [Pulled(r["delivered_at"], r["id"], orjson.loads(r["payload"])) for r in rows]
+
+
+COUNT_PULLED = Sql(
+    "SELECT COUNT(*) AS n FROM deliveries WHERE state = 'succeeded' AND downstream = ?"
+)
+
+
+def count_pulled(db: Db, downstream: str) -> int:
+    """How many of its settled deliveries the outbox still holds (retention prunes them)."""
+    row = db.one(COUNT_PULLED, (downstream,))
+    return int(row["n"]) if row else 0
