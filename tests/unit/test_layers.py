@@ -1,6 +1,7 @@
 """The layout's promises, read from the source: a kernel of infrastructure, the lifecycle of
 a task on it, one folder a feature over them, each in layers that import only downwards, few
-modules at the top, and no module of the service grown past a size a reader can hold."""
+modules at the top, no module of the service grown past a size a reader can hold, and few
+split into fragments."""
 
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ TOP = ["console", "portal", "api", "agents", "app", "devtools", "cli", "__main__
 ROLES = ["rules", "rows", "stories", "edges"]
 MAX_TOP_LEVEL_MODULES = 5
 MAX_LINES = 600  # one idea a module, whole: a flow reads better unsplit up to this
+# ...and not cut short: a module under FRAGMENT_LINES is most often a piece of another's
+# idea. Few stand alone (the entry point, a small destination, a rule of its own).
+FRAGMENT_LINES = 50
+MAX_FRAGMENTS = 15
 
 
 def _module_name(path: Path) -> str:
@@ -185,6 +190,36 @@ def test_no_module_of_the_service_is_too_long_to_read() -> None:
         if "devtools" not in path.parts and (n := len(path.read_text().splitlines())) > MAX_LINES
     )
     assert long == []
+
+
+def _holds_code(path: Path) -> bool:
+    """A module, or a package's `__init__.py` holding more than its docstring, imports and
+    dunder names (`__all__`, `__version__`)."""
+    if path.name != "__init__.py":
+        return True
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        names = node.targets if isinstance(node, ast.Assign) else []
+        if names and all(isinstance(n, ast.Name) and n.id.startswith("__") for n in names):
+            continue
+        return True
+    return False
+
+
+def test_few_fragments() -> None:
+    """One idea a module, whole: a new module under FRAGMENT_LINES merges into the module of
+    its idea (or another fragment does first). Migrations and packages' re-exports aside."""
+    small = sorted(
+        f"{path.relative_to(PACKAGE.parent)}: {n} lines"
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.parts
+        and _holds_code(path)
+        and (n := len(path.read_text().splitlines())) < FRAGMENT_LINES
+    )
+    assert len(small) <= MAX_FRAGMENTS, small
 
 
 def _is_rows(module: str) -> bool:
