@@ -45,6 +45,7 @@ from stages import (
     memory,
     poller,
     polllag,
+    pull,
     queue,
     replicas,
     retention,
@@ -78,6 +79,7 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "expressions": expressions.run,
     "cli": cli.run,
     "kafka": kafka.run,
+    "pull": pull.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
@@ -91,6 +93,7 @@ OWN_STORES = {
     "expressions",
     "cli",  # none at all
     "kafka",  # none at all
+    "pull",
 }
 
 # Table order: the headline figures first.
@@ -118,6 +121,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     cheap.rows,
     cli.rows,
     kafka.rows,
+    pull.rows,
 )
 
 # The stages that load the relay's callback endpoint, counted in the failures row.
