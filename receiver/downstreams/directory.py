@@ -83,16 +83,13 @@ class Directory:
         self._refreshing = asyncio.Lock()
         self.generation = 0  # grows with every change the fan-out must follow
         self._gone: dict[str, int] = {}  # removed lately -> ticks left to end stragglers
-        self._subscriptions = {n: subscription(d) for n, d in self.configured.items()}
+        # Downstream name -> the states and channels it takes; read on every event, a plain
+        # field so that a callback's or a poll's walk runs no code of this folder for it.
+        self.subscriptions = {n: subscription(d) for n, d in self.configured.items()}
 
     @property
     def every(self) -> dict[str, Downstream]:
         return {**self.configured, **self._managed}
-
-    @property
-    def subscriptions(self) -> dict[str, Subscription]:
-        """Downstream name -> the states and channels it takes; read on every event."""
-        return self._subscriptions
 
     def knows(self, name: str) -> bool:
         """A downstream of this name exists (usable or not: a managed one whose secret does
@@ -138,11 +135,11 @@ class Directory:
                 self.unusable[row.name] = opened
                 if first or not was_unusable:
                     unusable.append(row.name)
-        self._subscriptions = {n: subscription(d) for n, d in self.every.items()}
+        self.subscriptions = {n: subscription(d) for n, d in self.every.items()}
         # Its rows are still made, held with the reason, until its key is back or its secret
         # is rotated, and then go out.
         for name, (settings, _) in self.unusable.items():
-            self._subscriptions[name] = subscription(settings, SECRET_HELD)
+            self.subscriptions[name] = subscription(settings, SECRET_HELD)
         if usable or unusable:
             await stories.follow_unopened(self._store, unusable, usable)
         owners = {owner_of(row.name) or "" for row in changes.rows} - {"", *self.app_names}
