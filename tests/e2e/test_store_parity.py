@@ -360,6 +360,9 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
                 ("m-1", True),
             ),
         )
+    # The chat's settled deliveries, read as a pull downstream's events are.
+    await run("pulled", delivery_reads.pulled(store, "chat", (0.0, ""), time.time() + 60, 10))
+    await run("pullable", delivery_reads.pullable(store, ["chat", "hook"]))
     failing = AttemptHealth("hook", False, 0.0, SUBS)
     for job in hooks:
         await run(
