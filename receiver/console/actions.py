@@ -175,7 +175,7 @@ class Actions(DownstreamForms):
         try:
             payload = {
                 "name": kept["name"],
-                "url": kept["url"],
+                **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
                 "format": kept["format"] or "webhook",
                 "events": views.listed(kept["events"]),
                 "channels": views.listed(kept["channels"]),

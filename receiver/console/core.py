@@ -20,6 +20,7 @@ from starlette.templating import Jinja2Templates
 from receiver.console import views
 from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
+from receiver.destinations.registry import APP_FORMED, FORMED
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import MalformedRequest, NotAllowed, RelayError
 from receiver.kernel.http.body import read_body, refuse_nul
@@ -73,6 +74,7 @@ def environment(*template_dirs: Path) -> jinja2.Environment:
         pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
     )
     env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
+    env.globals.update(console_formats=FORMED, portal_formats=APP_FORMED)
     return env
 
 

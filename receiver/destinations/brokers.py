@@ -14,6 +14,7 @@ from receiver.destinations.publishing import PLACEHOLDERS, BrokerTarget, placeho
 
 class BrokerDestination(Destination):
     publishes = True
+    in_forms = False  # its own settings (an exchange, a subject) are the file's or the API's
     # The URL schemes it takes (the second: over TLS), and the characters it reads as a
     # wildcard in a name it publishes to: a message sent there would be refused, or taken as
     # going to many.

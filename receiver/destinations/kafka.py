@@ -78,6 +78,7 @@ class KafkaDestination(BrokerDestination):
     extra = "kafka"
     settings = ("sasl_mechanism", "idempotent")
     schemes = ("kafka", "kafkas")
+    in_forms = True  # its topic is in the URL
     stand_in_url = "kafka://sealed.invalid:9092/sealed"
 
     def check_url(self, url: str) -> str:

@@ -91,6 +91,11 @@ class Provider(Protocol):
         """Its downstreams have no address: read by their app (`pull`), their `url` its
         `stand_in_url`."""
 
+    @property
+    def in_forms(self) -> bool:
+        """Whether the console's and the portal's forms make one: they ask for an address
+        and the AWS settings, not a broker's own (an exchange, a subject, a stream)."""
+
     def check_url(self, url: str) -> str:
         """`url` when it is an address of this destination; else ValueError saying why."""
 
@@ -136,6 +141,7 @@ class Destination:
     stand_in_url = "https://sealed.invalid/"
     previewable = True
     addressless = False
+    in_forms = True
 
     def check_url(self, url: str) -> str:
         try:

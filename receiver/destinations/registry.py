@@ -89,6 +89,10 @@ else:  # every registered format, in order: the settings' and the API's enum
 OWN_SETTINGS = frozenset(name for p in PROVIDERS.values() for name in p.settings)
 # The formats the relay renders a body for (the HTTP ones), in order.
 RENDERED = tuple(name for name, p in PROVIDERS.items() if not p.publishes)
+# What the console's form offers, and the portal's: an app makes, unasked, only what the
+# relay renders and what has no address (the rest needs `delivery.allowed_targets`).
+FORMED = tuple(name for name, p in PROVIDERS.items() if p.in_forms)
+APP_FORMED = tuple(n for n in FORMED if not PROVIDERS[n].publishes or PROVIDERS[n].addressless)
 
 
 def provider_of(fmt: str) -> Provider:

@@ -17,7 +17,7 @@ from receiver.console.core import Form
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
-from receiver.destinations.registry import RENDERED
+from receiver.destinations.registry import APP_FORMED
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules import Caller
@@ -55,11 +55,11 @@ class Actions(DownstreamForms):
         kept = {k: form.get(k, "").strip() for k in fields}
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
-            if (kept["format"] or "webhook") not in RENDERED:
-                raise InvalidRequest(f"format: one of {', '.join(RENDERED)}")
+            if (kept["format"] or "webhook") not in APP_FORMED:
+                raise InvalidRequest(f"format: one of {', '.join(APP_FORMED)}")
             payload: dict[str, Any] = {
                 "name": kept["name"],
-                "url": kept["url"],
+                **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
                 "format": kept["format"] or "webhook",
                 "events": views.listed(kept["events"]),
                 "channels": views.listed(kept["channels"]),

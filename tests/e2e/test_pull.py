@@ -5,6 +5,7 @@ refused."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -107,7 +108,7 @@ def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
     alpha = _app(relay, "alpha")
     _made(alpha, name="inbox", format="pull", events=["succeeded"])
     ids = _submit(relay, alpha, 2)
-    wait_for(lambda: len(_read_all(alpha)[0]) == len(ids), timeout=20)
+    wait_for(lambda: len(_read_all(alpha)[0]) == len(ids))
 
     console = relay.console().get("/console/deliveries").text
     assert "/v1/downstreams/" in console and ".inbox/events</code>" in console
@@ -121,3 +122,36 @@ def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
     assert portal.status_code == 200, portal.text
     assert "/v1/downstreams/inbox/events</code>" in portal.text
     assert "<b>2</b> events readable now" in portal.text
+
+
+def test_the_forms_offer_the_formats_they_can_make_and_the_portal_makes_a_pull_endpoint(
+    make_relay: MakeRelay,
+) -> None:
+    relay = make_relay([])
+    console = relay.console().get("/console/deliveries").text
+    offered = set(re.findall(r'<option value="([a-z_]+)"', console))
+    assert {"webhook", "sqs", "kinesis", "kafka", "pull"} <= offered
+    assert "amqp" not in offered  # its exchange is not asked for there: the file's or the API's
+
+    alpha = _app(relay, "alpha")
+    link = alpha.post("/v1/portal-links", json={})
+    assert link.status_code == 201, link.text
+    browser = httpx.Client(base_url=relay.url, timeout=15)
+    browser.get(str(link.json()["url"]).removeprefix(relay.url))
+    page = browser.get("/portal/")
+    offered = set(re.findall(r'<option value="([a-z_]+)"', page.text))
+    assert "pull" in offered and "slack" in offered and "kafka" not in offered
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    fields = {"csrf": csrf.group(1), "name": "inbox", "url": "", "format": "pull"}
+    made = browser.post("/portal/endpoints", data={**fields, "action": "create"})
+    assert made.status_code == 200, re.findall(r"(?s)<main.*", made.text)[0][:1500]
+    assert "/v1/downstreams/inbox/events</code>" in made.text
+    listed = alpha.get("/v1/downstreams").json()["downstreams"]
+    assert [(d["name"], d["format"]) for d in listed] == [("inbox", "pull")]
+    # A format with an address still needs one.
+    refused = browser.post(
+        "/portal/endpoints",
+        data={**fields, "name": "hook", "format": "webhook", "action": "create"},
+    )
+    assert "url" in refused.text and len(alpha.get("/v1/downstreams").json()["downstreams"]) == 1
