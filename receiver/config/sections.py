@@ -238,6 +238,11 @@ class DeliveryConfig(Section):
     # API) may reach private, loopback, link-local or metadata addresses only when this is
     # true (tests, a demo on one host).
     allow_private_networks: bool = False
+    # An HTTP proxy every webhook and chat delivery (and test event) goes through, so that
+    # they all leave from its one address; "": the environment's HTTPS_PROXY for the
+    # config file's downstreams. A target from the API is still judged by its resolved
+    # address before it is sent.
+    proxy: Annotated[str, Field(pattern=r"^(https?://[^/?#\s]+/?)?$")] = ""
     # After `rotate-secret`, deliveries to a downstream made through the API carry the old
     # signature beside the new one this long (Svix's overlap), so receivers can switch.
     rotation_overlap_seconds: Annotated[float, Field(ge=0)] = 24 * 3600.0

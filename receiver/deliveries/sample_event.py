@@ -14,11 +14,16 @@ import asyncio
 import os
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
-from receiver.deliveries.fanout.outgoing import EXCERPT_CHARS, Request, post, signed_headers
+from receiver.deliveries.fanout.outgoing import (
+    EXCERPT_CHARS,
+    Request,
+    judge_target,
+    post,
+    signed_headers,
+)
 from receiver.destinations.registry import render, with_path
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
@@ -61,16 +66,19 @@ async def send_test(
     body = rendered.body
     message_id = str(document["event_id"])
     headers = signed_headers(d, message_id, body) | {TEST_HEADER: "true"}
-    private_ok = service.config.settings.delivery.allow_private_networks
-    guarded = d.managed and not private_ok
+    rules = service.config.settings.delivery
+    guarded = d.managed and not rules.allow_private_networks
+    proxy = rules.proxy or None
     url = with_path(d.url, rendered.path)  # Telegram's method after its token
     started = time.monotonic()
     status: int | None = None
     excerpt, error = "", None
     try:
         if guarded:
-            guard.check_literal(urlsplit(url).hostname or "")
-        connector = aiohttp.TCPConnector(ssl=tls_context(), resolver=guard.resolver(not guarded))
+            await judge_target(url, proxy is not None)
+        # Through the proxy it connects only to that; the target was judged above.
+        resolver = guard.resolver(not guarded or proxy is not None)
+        connector = aiohttp.TCPConnector(ssl=tls_context(), resolver=resolver)
         async with (
             aiohttp.ClientSession(
                 connector=connector,
@@ -80,7 +88,7 @@ async def send_test(
             asyncio.timeout(d.timeout),
         ):
             with transport_errors(_undelivered):
-                reply = await post(session, Request("POST", url, body, headers, None))
+                reply = await post(session, Request("POST", url, body, headers, proxy))
             status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)
     except TimeoutError:
         error = f"timed out after {d.timeout:g}s"

@@ -119,6 +119,8 @@ def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("PORT", raising=False)
     monkeypatch.setenv("RECEIVER__STORAGE__URL", "postgresql://relay:pg-secret-0000@db/relay")
     monkeypatch.setenv("RECEIVER__ADVANCED__POLLING__SCAN_SECONDS", "2.5")
+    proxy = "http://egress:proxy-secret-0000@proxy.internal:3128"
+    monkeypatch.setenv("RECEIVER__DELIVERY__PROXY", proxy)
     chat = '{"name": "chat", "format": "slack", "url": "https://hooks.example/T0/slack-secret"}'
     keyed = (
         '{"name": "crm", "url": "https://crm.example/hook",'
@@ -137,12 +139,14 @@ def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
         "slack-secret",
         "header-secret-0000",
         "kafka-secret-0000",
+        "proxy-secret-0000",
         *SECRETS.values(),
     ]:
         assert secret not in out
     # A Kafka URL's servers and topic are shown, its user part masked.
     assert 'url = "kafkas://********@k1:9093,k2:9093/runway.events"' in out
     assert 'url = "postgresql://********@db/relay"' in out  # the whole user part
+    assert 'proxy = "http://********@proxy.internal:3128"' in out
     assert "[advanced.polling]" in out and "scan_seconds = 2.5" in out
     assert "# $RECEIVER_ADMIN_TOKEN: set" in out
     assert "# $RECEIVER_WEBHOOK_SECRET: NOT SET" in out

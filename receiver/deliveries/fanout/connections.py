@@ -78,7 +78,10 @@ class Connections:
                 self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host))
             return
         # The resolver refuses a name that resolves to a private address, at connect time.
-        resolver = guard.resolver(not self.from_the_api(d))
+        # Through `delivery.proxy` it connects only to that (the operator's): the target is
+        # judged before each send instead (outgoing.judge_target).
+        configured = self.service.config.settings.delivery.proxy
+        resolver = guard.resolver(bool(configured) or not self.from_the_api(d))
         self.sessions[name] = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=d.max_in_flight,
@@ -91,8 +94,9 @@ class Connections:
         )
         # aiohttp's trust_env would read the environment and ~/.netrc on every request, in
         # a thread; the proxy for a downstream is settled once, here. A URL from the API
-        # goes direct: a proxy would resolve it past the guard.
-        self.proxies[name] = None if _came_through_the_api(d) else env_proxy(d.url)
+        # goes direct, or through `delivery.proxy` once judged: the environment's proxy
+        # would resolve it past the guard.
+        self.proxies[name] = configured or (None if _came_through_the_api(d) else env_proxy(d.url))
 
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -12,6 +13,7 @@ from receiver.config import Downstream
 from receiver.destinations.registry import render
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.expressions import Shaped
+from receiver.kernel.net import guard
 from receiver.kernel.net.headers import retry_after
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets import webhooks as sign
@@ -41,6 +43,17 @@ def signed_headers(downstream: Downstream, message_id: str, body: bytes) -> dict
     now = time.time()
     signed = sign.headers(downstream.signing_secrets(now), message_id, int(now), body)
     return signed | tracing.current_headers()
+
+
+async def judge_target(url: str, proxied: bool) -> None:
+    """A URL from the API, before it is sent: an address written in it is never resolved,
+    so it is checked here; through `delivery.proxy`, which resolves the name itself, the
+    name's addresses are checked here too. Raises guard.PrivateAddress."""
+    host = urlsplit(url).hostname or ""
+    if proxied:
+        await guard.check_resolved(host)
+    else:
+        guard.check_literal(host)
 
 
 def default_body(downstream: Downstream, job: DeliveryJob) -> Shaped:

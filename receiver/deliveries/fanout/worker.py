@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from receiver.config import Downstream
 from receiver.deliveries import stories as delivery_story
@@ -23,6 +22,7 @@ from receiver.deliveries.fanout.outgoing import (
     Request,
     Sent,
     default_body,
+    judge_target,
     post,
     signed_headers,
     storable,
@@ -251,10 +251,10 @@ class Fanout:
         # Telegram's Bot API method goes after the token in the path; like the URL itself
         # (a credential), the result is never logged.
         url = with_path(job.webhook or downstream.url, shaped.path)
+        proxy = self.out.proxies.get(downstream.name)
         if self.out.from_the_api(downstream):
             try:
-                # An address written in the URL is never resolved: checked here instead.
-                guard.check_literal(urlsplit(url).hostname or "")
+                await judge_target(url, proxy is not None)
             except guard.PrivateAddress as exc:
                 return Sent(Answer(failure=f"refused: {exc}"))
         try:
@@ -263,7 +263,6 @@ class Fanout:
             async with asyncio.timeout(downstream.timeout):
                 with transport_errors(_undelivered):
                     session = self.out.sessions.get(downstream.name)
-                    proxy = self.out.proxies.get(downstream.name)
                     request = Request(shaped.method, url, body, headers, proxy)
                     reply = await post(session, request)
         except TimeoutError:

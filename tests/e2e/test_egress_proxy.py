@@ -1,0 +1,113 @@
+"""`delivery.proxy`: webhook deliveries and test events leave through an HTTP proxy (one
+that records what passes, on loopback), and a target from the API is still judged by the
+address its name resolves to before anything reaches the proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import MakeRelay, webhook
+from tests.e2e.test_task_routing import local_name_from_hosts_file
+from tests.harness import Sink, image_to_video, settled, wait_for
+
+
+class RecordingProxy:
+    """A forward HTTP proxy (absolute-form requests, one per connection): each request's
+    method, target and headers recorded, then sent on and its answer relayed."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", 0)
+        )
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        ready.set()
+        self._loop.run_forever()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        method, target, _ = head[0].split(" ", 2)
+        headers = dict(line.split(": ", 1) for line in head[1:] if line)
+        size = int(next((v for k, v in headers.items() if k.lower() == "content-length"), 0))
+        body = await reader.readexactly(size)
+        self.seen.append({"method": method, "target": target, "headers": headers})
+        sent_on = {
+            k: v
+            for k, v in headers.items()
+            if k.lower() not in ("host", "content-length", "connection")
+            and not k.lower().startswith("proxy-")
+        }
+        async with (
+            aiohttp.ClientSession(auto_decompress=False) as session,
+            session.request(method, target, data=body, headers=sent_on) as answer,
+        ):
+            content = await answer.read()
+            status = f"HTTP/1.1 {answer.status} {answer.reason}\r\n"
+        writer.write(
+            f"{status}Content-Length: {len(content)}\r\nConnection: close\r\n\r\n".encode()
+            + content
+        )
+        await writer.drain()
+        writer.close()
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+@pytest.fixture
+def proxy() -> Iterator[RecordingProxy]:
+    recording = RecordingProxy()
+    yield recording
+    recording.close()
+
+
+def test_deliveries_and_test_events_leave_through_the_proxy_and_the_guard_holds(
+    make_relay: MakeRelay, sink: Sink, proxy: RecordingProxy
+) -> None:
+    relay = make_relay(
+        [webhook(sink)], delivery={"proxy": proxy.url, "allow_private_networks": False}
+    )
+    done = relay.wait_task(relay.submitted(**image_to_video())["id"], settled)
+    assert [d["state"] for d in done["deliveries"]] == ["succeeded"]
+    [hit] = sink.accepted("/hook")
+    assert [(s["method"], s["target"]) for s in proxy.seen] == [("POST", f"{sink.url}/hook")]
+    assert proxy.seen[0]["headers"]["webhook-id"] == hit["headers"]["webhook-id"]
+
+    tested = relay.api.post("/v1/downstreams/hook/test", json={"type": "task.succeeded"})
+    assert tested.json()["status"] == 200, tested.json()
+    assert [s["target"] for s in proxy.seen] == [f"{sink.url}/hook"] * 2
+
+    # A task's webhook came through the API: its name resolves to a local address, so it
+    # is refused before the proxy (which would resolve it past the guard) sees it.
+    name = local_name_from_hosts_file()
+    if name is None:
+        pytest.skip("/etc/hosts names no local address but localhost")
+    task = relay.submitted(
+        **image_to_video(), webhook=f"{sink.url.replace('127.0.0.1', name)}/mine"
+    )
+
+    def refused() -> dict[str, Any] | None:
+        shown = relay.task(task["id"])
+        mine = [d for d in shown["deliveries"] if d["downstream"] == "task-webhook"]
+        return mine[0] if mine and mine[0]["last_error"] else None
+
+    attempt = wait_for(refused)
+    assert "resolves to a private or local address" in attempt["last_error"], attempt
+    assert all(not s["target"].endswith("/mine") for s in proxy.seen)
+    assert sink.received("/mine") == []
