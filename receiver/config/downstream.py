@@ -72,6 +72,8 @@ class DownstreamSettings(
     # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
     max_in_flight: Annotated[int, Field(gt=0)] = 8
     rate_per_second: Annotated[float, Field(gt=0)] | None = None
+    # At most this many attempts a second by all replicas together (a budget in the store).
+    max_per_second: Annotated[float, Field(gt=0)] | None = None
     # Circuit breaker: at least `breaker_min_attempts` attempts in the last
     # `breaker_window_seconds`, and `breaker_failure_rate` of them failed, pause it; a probe
     # goes after the cool-off.

@@ -169,7 +169,7 @@ class Actions(DownstreamForms):
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
         fields = ("name", "url", "format", "events", "channels", "filter", "transform")
-        kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS)}
+        kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS, "max_per_second")}
         # The headers' values may be secrets: never written back into the page.
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
@@ -180,6 +180,7 @@ class Actions(DownstreamForms):
                 "events": views.listed(kept["events"]),
                 "channels": views.listed(kept["channels"]),
                 **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
+                **({"max_per_second": kept["max_per_second"]} if kept["max_per_second"] else {}),
                 **expression_fields(form),  # filter, transform, headers (sealed when stored)
             }
             keys = self.console.keys

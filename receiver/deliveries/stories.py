@@ -15,6 +15,7 @@ from receiver.lifecycle.rows import deliveries, downstreams, events
 from receiver.lifecycle.rows.deliveries import AttemptEnd
 from receiver.lifecycle.rows.downstreams import DISABLED, RELAY_TASK
 from receiver.lifecycle.rows.tasks import states
+from receiver.lifecycle.rules.polling import Bucket, give_back, take
 from receiver.lifecycle.rules.records import Attempt, DeliveryJob
 from receiver.lifecycle.rules.retries import row_state
 from receiver.lifecycle.rules.routing import (
@@ -123,14 +124,39 @@ def _webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float)
     return deliveries.end_of_task(db, task_id, TASK_WEBHOOK, reason, except_id, now)
 
 
-async def claim(
-    store: Store, owner: str, lease: float, limit: int, downstream: str
+def claim_within(
+    db: Db, owner: str, lease: float, limit: int, downstream: str, rate: float | None
 ) -> list[DeliveryJob]:
-    """Lease up to `limit` of the downstream's deliveries due now. Not durable: a lease lost
-    to a power cut only lets the delivery be sent again."""
+    """Lease up to `limit` of the downstream's deliveries due now, as many as its budget
+    shared by every replica allows (`max_per_second`); those it holds back wait, their next
+    attempt time put at the budget's next token."""
+    now = time.time()
+    if rate is None:
+        return deliveries.claim_deliveries(db, owner, now, lease, limit, downstream)
+    before = Bucket(*downstreams.budget(db, downstream))
+    granted, after = take(before, now, rate, limit)
+    jobs = deliveries.claim_deliveries(db, owner, now, lease, granted, downstream)
+    left = give_back(after, granted - len(jobs), rate)
+    if left != before:
+        downstreams.set_budget(db, downstream, left.tokens, left.at)
+    if granted < limit and len(jobs) == granted:
+        waiting = limit - granted
+        times = [left.at + (k + 1 - left.tokens) / rate for k in range(waiting)]
+        deliveries.throttle(db, now, waiting, downstream, times)
+    return jobs
+
+
+async def claim(
+    store: Store,
+    owner: str,
+    lease: float,
+    limit: int,
+    downstream: str,
+    rate: float | None = None,
+) -> list[DeliveryJob]:
+    """Not durable: a lease lost to a power cut only lets the delivery be sent again."""
     return await store.run(
-        lambda db: deliveries.claim_deliveries(db, owner, time.time(), lease, limit, downstream),
-        durable=False,
+        lambda db: claim_within(db, owner, lease, limit, downstream, rate), durable=False
     )
 
 

@@ -52,7 +52,7 @@ class Actions(DownstreamForms):
 
     async def create(self, request: Request, session: Session, form: Form) -> Response:
         fields = ("name", "url", "format", "events", "channels", "filter", "transform")
-        kept = {k: form.get(k, "").strip() for k in fields}
+        kept = {k: form.get(k, "").strip() for k in (*fields, "max_per_second")}
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
             if (kept["format"] or "webhook") not in APP_FORMED:
@@ -63,6 +63,7 @@ class Actions(DownstreamForms):
                 "format": kept["format"] or "webhook",
                 "events": views.listed(kept["events"]),
                 "channels": views.listed(kept["channels"]),
+                **({"max_per_second": kept["max_per_second"]} if kept["max_per_second"] else {}),
                 **expression_fields(form),
             }
             caller = self.caller(session)

@@ -105,6 +105,7 @@ def test_the_console_form_makes_a_downstream_with_filter_transform_and_sealed_he
         "url": f"{sink.url}/rows",
         "format": "webhook",
         "events": "succeeded, failed",
+        "max_per_second": "2.5",
         "filter": GOLD,
         "transform": TRANSFORM,
         "headers": f"Authorization: Bearer {API_KEY}",
@@ -120,5 +121,6 @@ def test_the_console_form_makes_a_downstream_with_filter_transform_and_sealed_he
     described = relay.api.get("/v1/downstreams/rows").json()
     assert described["filter"] == GOLD and described["transform"] == TRANSFORM
     assert described["headers"] == {"Authorization": "***"}
+    assert described["max_per_second"] == 2.5
     assert API_KEY.encode() not in stored_bytes(storage_url, tmp_path)
     assert API_KEY not in console.get("/console/deliveries").text

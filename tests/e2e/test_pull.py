@@ -144,11 +144,12 @@ def test_the_forms_offer_the_formats_they_can_make_and_the_portal_makes_a_pull_e
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
     fields = {"csrf": csrf.group(1), "name": "inbox", "url": "", "format": "pull"}
-    made = browser.post("/portal/endpoints", data={**fields, "action": "create"})
+    throttled = {**fields, "max_per_second": "4", "action": "create"}  # kept, as any setting
+    made = browser.post("/portal/endpoints", data=throttled)
     assert made.status_code == 200, re.findall(r"(?s)<main.*", made.text)[0][:1500]
     assert "/v1/downstreams/inbox/events</code>" in made.text
     listed = alpha.get("/v1/downstreams").json()["downstreams"]
-    assert [(d["name"], d["format"]) for d in listed] == [("inbox", "pull")]
+    assert [(d["name"], d["format"], d["max_per_second"]) for d in listed] == [("inbox", "pull", 4)]
     # A format with an address still needs one.
     refused = browser.post(
         "/portal/endpoints",

@@ -346,7 +346,8 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
     await run("register", downstream_rows.register(store, ["hook", "chat"]))
     hooks = await run("claim hook", delivery.claim(store, "D", 60, 10, "hook"))
     chats = await run("claim chat", delivery.claim(store, "D", 60, 10, "chat"))
-    await run("nothing twice", delivery.claim(store, "E", 60, 10, "hook"))
+    # Within a budget of one a second: its first token drawn from nothing due.
+    await run("nothing twice", delivery.claim(store, "E", 60, 10, "hook", 1.0))
     assert chats == []  # handed to the poll that found the cat done
     for job in handed:
         await run(
@@ -392,7 +393,8 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
     )
     await run("pending", delivery_reads.deliveries(store, DeliveryFilter(state="pending")))
     await run("to hook", delivery_reads.deliveries(store, DeliveryFilter(downstream="hook")))
-    replayed = await run("claim replayed", delivery.claim(store, "D", 60, 10, "hook"))
+    # One a second: the first replayed goes, the next waits for its token.
+    replayed = await run("claim replayed", delivery.claim(store, "D", 60, 10, "hook", 1.0))
     task_id = replayed[0].delivery.task_id
     await run("webhook gone", delivery.webhook_gone(store, task_id, "gone", "none"))
     await run("release", leases.release(store, "D"))

@@ -48,8 +48,10 @@ WORDS = [
     "twenty",
     *(
         f"twenty-{unit}"
-        for unit in ("one", "two", "three", "four", "five", "six", "seven", "eight")
+        for unit in ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
     ),
+    "thirty",
+    "thirty-one",
 ]
 NUMBER = {word: n for n, word in enumerate(WORDS)}
 TICKED = re.compile(r"`([^`]+)`")

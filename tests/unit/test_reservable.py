@@ -6,7 +6,9 @@ from receiver.config import Downstream
 from receiver.deliveries.fanout.lanes import Lane, reservable
 
 
-def lane(name: str, max_in_flight: int = 4, rate: float | None = None) -> Lane:
+def lane(
+    name: str, max_in_flight: int = 4, rate: float | None = None, shared: float | None = None
+) -> Lane:
     made = Lane.of(
         Downstream(
             name=name,
@@ -14,6 +16,7 @@ def lane(name: str, max_in_flight: int = 4, rate: float | None = None) -> Lane:
             events=["succeeded"],
             max_in_flight=max_in_flight,
             rate_per_second=rate,
+            max_per_second=shared,
             breaker_failure_rate=0.5,
             breaker_min_attempts=2,
             breaker_cool_off_seconds=10.0,
@@ -40,12 +43,13 @@ def test_a_backlog_anywhere_leaves_every_lane_to_the_claims() -> None:
     assert reservable(lanes, set(), 8, 0.0) == []
 
 
-def test_disabled_rate_limited_full_or_broken_lanes_are_never_reserved() -> None:
+def test_disabled_rate_limited_budgeted_full_or_broken_lanes_are_never_reserved() -> None:
     full = lane("full", max_in_flight=1)
     full.in_flight = 1
     broken = lane("broken")
     broken.breaker.failed(0.0)
     broken.breaker.failed(0.0)
-    lanes = [lane("off"), lane("rated", rate=10.0), full, broken, lane("ok")]
+    budgeted = lane("budgeted", shared=5.0)  # its tokens are the store's, drawn by claims
+    lanes = [lane("off"), lane("rated", rate=10.0), budgeted, full, broken, lane("ok")]
     assert broken.breaker.allowance(1.0) == 0  # open: the claims would not send either
     assert names(reservable(lanes, {"off"}, 8, 1.0)) == ["ok"]

@@ -113,15 +113,17 @@ async def with_rows_due(service: Service, lanes: list[Lane], disabled: set[str])
 def reservable(lanes: list[Lane], disabled: set[str], free: int, now: float) -> list[Lane]:
     """The lanes that may each take one new event's delivery at once, at most `free` of
     them: none while any lane has rows waiting (then the claims' fair shares decide what
-    goes next), and never a disabled lane, one with a rate limit (the claims take its
-    tokens) or one without room (its cap reached, or its breaker holding attempts back)."""
+    goes next), and never a disabled lane, one with a rate limit or a shared budget (the
+    claims take its tokens) or one without room (its cap reached, or its breaker holding
+    attempts back)."""
     if any(not lane.drained for lane in lanes):
         return []
     held: list[Lane] = []
     for lane in lanes:
         if len(held) >= free:
             break
-        if lane.downstream.name in disabled or lane.bucket is not None:
+        budgeted = lane.bucket is not None or lane.downstream.max_per_second is not None
+        if lane.downstream.name in disabled or budgeted:
             continue
         if lane.allowance(now, 1) >= 1:
             held.append(lane)

@@ -161,7 +161,9 @@ class Fanout:
         lease = self.settings.attempt_lease_seconds
         batches = await asyncio.gather(
             *(
-                delivery_story.claim(store, owner, lease, n, lane.downstream.name)
+                delivery_story.claim(
+                    store, owner, lease, n, lane.downstream.name, lane.downstream.max_per_second
+                )
                 for lane, n in wanted
             ),
             return_exceptions=True,

@@ -124,6 +124,17 @@ def claim_deliveries(
     return _lease(db, [r["id"] for r in due], owner, now + lease)
 
 
+DELAY_DELIVERY = Sql("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?")
+
+
+def throttle(db: Db, now: float, limit: int, downstream: str, times: list[float]) -> None:
+    """Up to `limit` of a downstream's due deliveries wait for its budget, the first until
+    `times[0]`, and so on, in the order they are claimed: their next attempt time says so."""
+    due = [r["id"] for r in db.all(DUE_DELIVERIES, (downstream, now, now, limit))]
+    for delivery_id, until in zip(due, times, strict=False):
+        db.execute(DELAY_DELIVERY, (until, delivery_id))
+
+
 DUE_NEW_DELIVERIES = Sql(
     sqlite=(
         "SELECT id, downstream FROM deliveries d"

@@ -134,6 +134,28 @@ def enable(db: Db, name: str) -> None:
     db.execute(ENABLE_DOWNSTREAM, (name,))
 
 
+# A write that changes nothing: the row is locked (PostgreSQL) until the transaction ends.
+DOWNSTREAM_BUDGET = Sql(
+    "UPDATE downstreams SET budget_tokens = budget_tokens WHERE name = ?"
+    " RETURNING budget_tokens, budget_at"
+)
+
+SET_DOWNSTREAM_BUDGET = Sql(
+    "UPDATE downstreams SET budget_tokens = ?, budget_at = ? WHERE name = ?"
+)
+
+
+def budget(db: Db, name: str) -> tuple[float, float]:
+    """A downstream's delivery budget, locked until the transaction ends: (tokens, at)."""
+    # Every row fetched (one at most), so that SQLite's statement is done before the commit.
+    rows = db.all(DOWNSTREAM_BUDGET, (name,))
+    return (rows[0]["budget_tokens"], rows[0]["budget_at"]) if rows else (0.0, 0.0)
+
+
+def set_budget(db: Db, name: str, tokens: float, at: float) -> None:
+    db.execute(SET_DOWNSTREAM_BUDGET, (tokens, at, name))
+
+
 # --- The downstreams made through the API -------------------------------------------------
 
 
