@@ -123,11 +123,19 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
 
 
 @click.command()
-def secret() -> None:
+@click.option(
+    "--ed25519",
+    is_flag=True,
+    help="An ed25519 key (whsk_...) instead; its public key (whpk_...) goes to stderr.",
+)
+def secret(ed25519: bool) -> None:
     """Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream."""
-    from receiver.kernel.secrets.webhooks import new_secret
+    from receiver.kernel.secrets.webhooks import new_secret, public_key
 
-    click.echo(new_secret())
+    made = new_secret("ed25519" if ed25519 else "hmac")
+    click.echo(made)
+    if ed25519:
+        click.echo(f"public key: {public_key(made)}", err=True)
 
 
 @click.command()

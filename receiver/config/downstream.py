@@ -26,6 +26,7 @@ from receiver.destinations.registry import (
     provider_of,
 )
 from receiver.kernel.net.headers import header_problem
+from receiver.kernel.secrets.webhooks import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
 
 
@@ -69,6 +70,8 @@ class DownstreamSettings(
     # notice that it gave up on one.
     events: list[State | Literal["progress", "downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
     timeout: Annotated[float, Field(gt=0)] = 10.0
+    # `ed25519`: signed `v1a` with a `whsk_` key, verified with its `whpk_` public key.
+    signing: Signing = "hmac"
     # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
     max_in_flight: Annotated[int, Field(gt=0)] = 8
     rate_per_second: Annotated[float, Field(gt=0)] | None = None

@@ -29,7 +29,7 @@ from receiver.destinations.publishing import BrokerTarget
 from receiver.destinations.registry import provider_of
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.net.headers import header_problem
-from receiver.kernel.secrets.webhooks import parse_secret
+from receiver.kernel.secrets.webhooks import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
 
 
 class Downstream(DownstreamSettings):
@@ -265,6 +265,12 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
             parse_secret(secret)
         except ValueError as exc:
             env.note(f"{key}.secret_env", f"the secret in {d.secret_env} {exc}")
+        else:
+            if signing_of(secret) != d.signing:
+                ed = d.signing == "ed25519"
+                prefix, how = SIGNING_PREFIX if ed else PREFIX, " --ed25519" if ed else ""
+                why = f"signing is {d.signing}: the secret in {d.secret_env} must be {prefix}"
+                env.note(f"{key}.secret_env", f"{why} (make one with `receiver secret{how}`)")
     headers = dict(d.headers)
     for header, name in d.headers_env.items():
         headers[header] = env.get(name, f"{key}.headers_env")

@@ -22,6 +22,7 @@ from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.errors import Conflict, InvalidRequest
+from receiver.kernel.secrets.webhooks import public_key
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
@@ -102,7 +103,13 @@ class DownstreamForms:
         if asked:
             return asked
         secret, until = await downstreams.rotate_secret(self.service, self.directory, kept)
-        shown = {"name": name, "value": secret, "rotated": True, "until": until}
+        shown = {
+            "name": name,
+            "value": secret,
+            "rotated": True,
+            "until": until,
+            "key": public_key(secret),
+        }
         return await self.with_secret(request, session, shown)
 
     async def remove(self, request: Request, session: Session, form: Form) -> Response:
@@ -168,7 +175,7 @@ class Actions(DownstreamForms):
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
-        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
+        fields = ("name", "url", "format", "signing", "events", "channels", "filter", "transform")
         kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS, "max_per_second")}
         # The headers' values may be secrets: never written back into the page.
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
@@ -177,6 +184,7 @@ class Actions(DownstreamForms):
                 "name": kept["name"],
                 **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
                 "format": kept["format"] or "webhook",
+                "signing": kept["signing"] or "hmac",
                 "events": views.listed(kept["events"]),
                 "channels": views.listed(kept["channels"]),
                 **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
@@ -189,5 +197,5 @@ class Actions(DownstreamForms):
             )
         except (InvalidRequest, Conflict) as exc:
             return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)
-        shown = {"name": made["name"], "value": secret, "rotated": False}
+        shown = {"name": made["name"], "value": secret, "rotated": False, "key": public_key(secret)}
         return await self.pages.deliveries(request, session, secret=shown)

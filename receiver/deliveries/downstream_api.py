@@ -19,6 +19,7 @@ from receiver.downstreams.manage import read_checked
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
+from receiver.kernel.secrets.webhooks import public_key
 from receiver.keys.door import needs
 from receiver.lifecycle.rules.answers import RecoverParams
 from receiver.wiring.service import Served
@@ -29,6 +30,9 @@ MAX_TEST_BODY_BYTES = 4 * 1024
 class SecretRotated(Answer):
     downstream: str
     secret: str = Field(description="The new signing secret: shown this once only.")
+    public_key: str | None = Field(
+        None, description="With `signing: ed25519`: the new secret's `whpk_` public key."
+    )
     previous_secret_until: float = Field(
         description="Until then every delivery carries both signatures, space-separated."
     )
@@ -85,7 +89,12 @@ async def rotate_secret(
 ) -> Response:
     kept = own_name(request, directory, name)
     secret, until = await managed.rotate_secret(service, directory, kept)
-    rotated = {"downstream": name, "secret": secret, "previous_secret_until": until}
+    rotated = {
+        "downstream": name,
+        "secret": secret,
+        "public_key": public_key(secret),
+        "previous_secret_until": until,
+    }
     return reply(SecretRotated, rotated)
 
 

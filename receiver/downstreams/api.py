@@ -82,6 +82,11 @@ class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid
     )
     url: str = Field(description="A chat URL (a credential) shows only its origin.")
     signed: bool = Field(description="Its deliveries carry Standard Webhooks signatures.")
+    public_key: str | None = Field(
+        None,
+        description="Signed with ed25519 (`v1a`): the `whpk_` key its signatures are verified"
+        " with (not a secret).",
+    )
     headers: dict[str, str] = Field(
         {}, description="The headers sent with each delivery, their values masked (`***`)."
     )
@@ -100,7 +105,10 @@ class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid
 
 
 class DownstreamCreated(DownstreamDetail):
-    secret: str = Field(description="Its signing secret (`whsec_`): shown this once only.")
+    secret: str = Field(
+        description="Its signing secret (`whsec_`, or `whsk_` with `signing: ed25519`): shown"
+        " this once only."
+    )
 
 
 class Removed(Answer):

@@ -32,7 +32,7 @@ from receiver.kernel.secrets.sealing import (
     open_url,
     seal_url,
 )
-from receiver.kernel.secrets.webhooks import new_secret
+from receiver.kernel.secrets.webhooks import new_secret, public_key
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rows.downstreams import ManagedRow
@@ -164,7 +164,7 @@ async def create_downstream(
             raise InvalidRequest(f"name: an app's downstream has at most {short} characters")
         if name in directory.every or name in directory.unusable:
             raise Conflict(f"a downstream named {settings.name!r} exists")
-    secret = new_secret()
+    secret = new_secret(settings.signing)
     sealer = directory.sealer
     sealed = sealer.seal(secret, name)
     await stories.create(service.store, name, seal_url(sealer, _spec(settings), name), sealed)
@@ -203,11 +203,12 @@ async def change_downstream(
 
 
 async def rotate_secret(service: Service, directory: Directory, name: str) -> tuple[str, float]:
-    """A new secret; the old one signs beside it until the overlap ends (returned)."""
+    """A new secret of the kind its `signing` asks (a change of `signing` takes effect
+    here); the old one signs beside it until the overlap ends (returned)."""
     _managed_name(directory, name)
     row = await stories.one_made(service.store, name)
     sealer = directory.sealer
-    secret = new_secret()
+    secret = new_secret(row.spec.get("signing", "hmac"))
     overlap = service.config.settings.delivery.rotation_overlap_seconds
     try:
         sealer.open(row.sealed_secret, name)
@@ -277,6 +278,7 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
         **d.model_dump(include=set(SHOWN_SETTINGS), exclude_none=True),
         "events": sorted(d.events),
         "signed": bool(d.secret),
+        "public_key": public_key(d.secret) if d.secret else None,
         "headers": masked(d.headers),
     }
     return _made(out, row, now)

@@ -20,6 +20,7 @@ from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.destinations.registry import APP_FORMED
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
+from receiver.kernel.secrets.webhooks import public_key
 from receiver.keys.rules import Caller
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.pages import Pages, own_name
@@ -51,7 +52,7 @@ class Actions(DownstreamForms):
         return await self.portal_pages.endpoints(request, session, secret=shown)
 
     async def create(self, request: Request, session: Session, form: Form) -> Response:
-        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
+        fields = ("name", "url", "format", "signing", "events", "channels", "filter", "transform")
         kept = {k: form.get(k, "").strip() for k in (*fields, "max_per_second")}
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
@@ -61,6 +62,7 @@ class Actions(DownstreamForms):
                 "name": kept["name"],
                 **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
                 "format": kept["format"] or "webhook",
+                "signing": kept["signing"] or "hmac",
                 "events": views.listed(kept["events"]),
                 "channels": views.listed(kept["channels"]),
                 **({"max_per_second": kept["max_per_second"]} if kept["max_per_second"] else {}),
@@ -73,7 +75,9 @@ class Actions(DownstreamForms):
         except (InvalidRequest, Conflict) as exc:
             return await self.portal_pages.endpoints(request, session, kept=kept, error=exc.detail)
         return await self.with_secret(
-            request, session, {"name": kept["name"], "value": secret, "rotated": False}
+            request,
+            session,
+            {"name": kept["name"], "value": secret, "rotated": False, "key": public_key(secret)},
         )
 
     async def edit(self, request: Request, session: Session, form: Form) -> Response:

@@ -1,5 +1,7 @@
 """Outbound signatures verify with the official Standard Webhooks library, given the
-configured secret string as is; a secret that could not work stops start-up."""
+configured secret string as is; a secret that could not work stops start-up. ed25519
+(`v1a`) signatures verify with `cryptography` as the spec's text says (the official
+libraries do not verify `v1a` yet)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,26 @@ import base64
 import json
 import os
 import time
+from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
 
 from receiver.config import parse_settings, resolve
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.secrets import webhooks as sign
 from tests.conftest import MakeRelay, relay_env
-from tests.harness import SEEN_RUNNING, Simulator, Sink, video2video, wait_for
+from tests.harness import (
+    SEEN_RUNNING,
+    Simulator,
+    Sink,
+    image_to_video,
+    settled,
+    video2video,
+    wait_for,
+)
 
 KEY = os.urandom(24)
 PADDED = "whsec_" + base64.b64encode(KEY).decode()
@@ -48,6 +61,8 @@ def test_both_signatures_of_an_overlap_verify_with_either_secret() -> None:
         ("whsec_" + base64.urlsafe_b64encode(b"\xff" * 24).decode(), "standard base64"),
         ("whsec_" + base64.b64encode(b"short").decode(), "at least 16 bytes"),
         ("whsec_abc=d", "standard base64"),
+        ("whsk_" + base64.b64encode(os.urandom(16)).decode(), "an ed25519 key is 32 bytes"),
+        (sign.new_secret("ed25519"), "signing is hmac: the secret in S must be whsec_"),
     ],
 )
 def test_a_secret_that_cannot_work_stops_start_up_with_one_line(secret: str, why: str) -> None:
@@ -82,3 +97,76 @@ def test_every_delivery_verifies_with_the_configured_unpadded_secret(
     verifier = Webhook(UNPADDED)
     for hit in hits:
         verifier.verify(hit["body"].encode(), hit["headers"])
+
+
+def v1a_verifies(public_key: str, hit: dict[str, Any]) -> bool:
+    """The spec's text: any `v1a,` signature over `{id}.{timestamp}.{body}` that the
+    `whpk_` key verifies."""
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
+    headers = hit["headers"]
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.{hit['body']}".encode()
+    for signature in headers["webhook-signature"].split(" "):
+        version, _, value = signature.partition(",")
+        if version == "v1a":
+            try:
+                key.verify(base64.b64decode(value), signed)
+                return True
+            except InvalidSignature:
+                continue
+    return False
+
+
+def test_ed25519_from_the_config_file_signs_downstreams_and_tasks_webhooks(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    downstream, task_hook = sign.new_secret("ed25519"), sign.new_secret("ed25519")
+    hook = {"name": "keyed", "url": f"{sink.url}/keyed", "secret_env": "KEYED", "timeout": 2.0}
+    relay = make_relay(
+        [{**hook, "signing": "ed25519"}],
+        env={"KEYED": downstream, "RECEIVER_WEBHOOK_SECRET": task_hook},
+    )
+    shown = relay.api.get("/v1/downstreams/keyed").json()
+    assert shown["signing"] == "ed25519" and shown["public_key"] == sign.public_key(downstream)
+    relay.submitted(**image_to_video(), webhook=f"{sink.url}/own")
+    [hit] = wait_for(lambda: sink.accepted("/keyed") or None)
+    [own] = wait_for(lambda: sink.accepted("/own") or None)
+    assert hit["headers"]["webhook-signature"].startswith("v1a,")
+    assert v1a_verifies(shown["public_key"], hit)
+    assert v1a_verifies(str(sign.public_key(task_hook)), own)
+    assert not v1a_verifies(str(sign.public_key(task_hook)), hit)
+    assert downstream not in relay.log() and task_hook not in relay.log()
+
+
+def test_ed25519_through_the_api_signs_rotates_and_tests(make_relay: MakeRelay, sink: Sink) -> None:
+    relay = make_relay()
+    answer = relay.api.post(
+        "/v1/downstreams", json={"name": "keyed", "url": f"{sink.url}/keyed", "signing": "ed25519"}
+    )
+    assert answer.status_code == 201, answer.text
+    made = answer.json()
+    assert made["secret"].startswith("whsk_") and made["public_key"].startswith("whpk_")
+    assert made["public_key"] == sign.public_key(made["secret"])
+    shown = relay.api.get("/v1/downstreams/keyed").json()
+    assert shown["signing"] == "ed25519" and shown["public_key"] == made["public_key"]
+    assert made["secret"] not in relay.api.get("/v1/downstreams").text
+
+    sent = relay.api.post("/v1/downstreams/keyed/test", json={"type": "task.succeeded"})
+    assert sent.status_code == 200 and sent.json()["status"] == 200, sent.text
+    [tested] = wait_for(lambda: sink.accepted("/keyed") or None)
+    assert v1a_verifies(made["public_key"], tested)
+
+    # HMAC to ed25519: the change takes effect at the rotation, and for the overlap the old
+    # HMAC secret signs beside the new key.
+    old = relay.api.post("/v1/downstreams", json={"name": "moving", "url": f"{sink.url}/moving"})
+    assert old.json()["public_key"] is None and old.json()["signing"] == "hmac"
+    changed = relay.api.patch("/v1/downstreams/moving", json={"signing": "ed25519"})
+    assert changed.status_code == 200, changed.text
+    rotated = relay.api.post("/v1/downstreams/moving/rotate-secret").json()
+    assert rotated["secret"].startswith("whsk_")
+    assert rotated["public_key"] == sign.public_key(rotated["secret"])
+    relay.wait_task(relay.submitted(**image_to_video())["id"], settled)
+    [hit] = wait_for(lambda: sink.accepted("/moving") or None)
+    assert v1a_verifies(rotated["public_key"], hit)
+    assert Webhook(old.json()["secret"]).verify(hit["body"], hit["headers"])
+    for secret in (made["secret"], rotated["secret"]):
+        assert secret not in relay.log()
