@@ -61,8 +61,12 @@ def test_both_signatures_of_an_overlap_verify_with_either_secret() -> None:
         ("whsec_" + base64.urlsafe_b64encode(b"\xff" * 24).decode(), "standard base64"),
         ("whsec_" + base64.b64encode(b"short").decode(), "at least 16 bytes"),
         ("whsec_abc=d", "standard base64"),
-        ("whsk_" + base64.b64encode(os.urandom(16)).decode(), "an ed25519 key is 32 bytes"),
-        (sign.new_secret("ed25519"), "signing is hmac: the secret in S must be whsec_"),
+        # Fixed keys: xdist's workers must collect the same ids.
+        ("whsk_" + base64.b64encode(bytes(range(16))).decode(), "an ed25519 key is 32 bytes"),
+        (
+            "whsk_" + base64.b64encode(bytes(range(32))).decode(),
+            "signing is hmac: the secret in S must be whsec_",
+        ),
     ],
 )
 def test_a_secret_that_cannot_work_stops_start_up_with_one_line(secret: str, why: str) -> None:
