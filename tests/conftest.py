@@ -199,3 +199,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     repeated = [nodeid for nodeid, n in Counter(i.nodeid for i in items).items() if n > 1]
     if repeated:
         raise pytest.UsageError(f"{len(repeated)} test ids name more than one test: {repeated}")
+
+
+# .ci/run checks that every test it collected ran; the count is written here, during the run
+# itself, rather than by a second collection (which cost each step its whole import again).
+COLLECTED_FILE = os.environ.get("RELAY_TEST_COLLECTED_FILE")
+
+
+def _record_collected(count: int) -> None:
+    if COLLECTED_FILE:
+        Path(COLLECTED_FILE).write_text(f"{count}\n")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Without xdist, or in a worker: what was selected to run (a worker's count is the same
+    as the controller's, which writes it again below)."""
+    if not hasattr(session.config, "workerinput"):
+        _record_collected(len(session.items))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under xdist the controller collects nothing itself: each worker reports its ids."""
+    _record_collected(len(ids))
