@@ -168,7 +168,7 @@ async def _list(service: Service, caller: Caller, args: answers.TaskListParams) 
         since=args.since,
         text=args.q or None,
         before=args.before,
-        owner_key=caller.owner_filter,
+        owner_key=await task_actions.owner_filter(service, caller, args.app),
     )
     page = await task_actions.list_tasks(service, wanted, args.limit)
     tasks = [
@@ -176,6 +176,7 @@ async def _list(service: Service, caller: Caller, args: answers.TaskListParams) 
             "id": t.id,
             "kind": t.kind,
             "state": t.state,
+            "app": t.app,
             "progress": t.progress,
             "created_at": t.created_at,
             "prompt": t.prompt,

@@ -119,7 +119,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "list_tasks",
         "Your tasks, newest first, a page at a time (pass the answer's `next` as `before`);"
-        " filter by state, kind, since, or text in the request (q).",
+        " filter by state, kind, since, or text in the request (q). Each says its app.",
         answers.TaskListParams,
         ("/v1/tasks", "GET"),
     ),

@@ -40,6 +40,7 @@ async def task_view(service: Service, caller: Caller, task_id: str) -> dict[str,
     view.update(
         # The key's own task: CometAPI's words too, not only those safe for an end user.
         error=task.error,
+        app=task.app,  # whose it is, not the share link's app
         output_type=output_of(task.kind),
         # The copies' status (pending, mirrored, failed with its reason); null: none made.
         copies={k: media[k] for k in ("status", "reason") if k in media} or None,

@@ -63,12 +63,24 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
         return
     click.echo(
         table(
-            ["id", "kind", "state", "in line", "sends", "progress", "created", "outputs", "prompt"],
+            [
+                "id",
+                "kind",
+                "state",
+                "app",
+                "in line",
+                "sends",
+                "progress",
+                "created",
+                "outputs",
+                "prompt",
+            ],
             [
                 [
                     t.id,
                     t.kind,
                     t.state,
+                    t.app,
                     t.queue_position,
                     t.submit_attempts,
                     share(t.progress),

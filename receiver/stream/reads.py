@@ -3,9 +3,12 @@ after a moment, oldest first, in one snapshot."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from receiver.kernel.http.models import as_answer
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
+from receiver.keys.rows import apps
 from receiver.lifecycle.rules.answers import AttemptSummary, TaskSummary
 from receiver.lifecycle.rules.records import Attempt, Change, Task
 
@@ -47,10 +50,13 @@ def _changes(db: Db, since: float, task_id: str | None, limit: int) -> list[Chan
     else:
         tasks = db.all(CHANGED_TASKS, (since, limit))
         attempts = db.all(ENDED_ATTEMPTS, (since, limit))
+    changed = [Task.from_row(row) for row in tasks]
+    owners = apps.names(db, sorted({t.owner_key for t in changed if t.owner_key}))
+    named = [replace(t, app=owners.get(t.owner_key or "")) for t in changed]
     found = [
         *(
             Change("task", t.updated_at, t.id, t.id, as_answer(TaskSummary, t), t.owner_key)
-            for t in map(Task.from_row, tasks)
+            for t in named
         ),
         *(
             Change("attempt", a.finished_at, a.id, a.task_id, as_answer(AttemptSummary, a))

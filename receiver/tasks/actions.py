@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from receiver.downstreams.directory import Directory
-from receiver.kernel.errors import Conflict, NotFound
+from receiver.kernel.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
@@ -25,6 +25,21 @@ async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) ->
     if task is None or not caller.owns(task.owner_key):
         raise NotFound("no such task")
     return task
+
+
+async def owner_filter(service: Service, caller: Caller, app: str | None) -> str | None:
+    """Whose tasks a list shows: the caller's own unless it sees every task, then the app
+    named (None: every task). A name the caller may not list, or no live app's, is refused."""
+    if not app:
+        return caller.owner_filter
+    if not caller.sees_all:
+        if app != caller.app:
+            raise NotAllowed("only a key with the admin scope lists another app's tasks")
+        return caller.owner_filter
+    found = await task_reads.app_named(service.store, app)
+    if found is None:
+        raise InvalidRequest(f"app: no live app is named {app!r}")
+    return found
 
 
 async def cancel_task(

@@ -139,7 +139,7 @@ async def list_tasks(
         since=params.since,
         text=params.q or None,
         before=params.before,
-        owner_key=caller_of(request).owner_filter,
+        owner_key=await task_actions.owner_filter(service, caller_of(request), params.app),
     )
     found = await task_actions.list_tasks(service, wanted, params.limit)
     page: dict[str, Any] = {"tasks": found.tasks, "next": found.next}

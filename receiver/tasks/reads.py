@@ -4,11 +4,12 @@ task's page never mixes two moments of it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
+from receiver.keys.rows import apps
 from receiver.lifecycle.rows import deliveries, mirrors
 from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import (
@@ -93,7 +94,19 @@ async def task(store: Store, task_id: str) -> Task | None:
 
 def _placed(db: Db, task_id: str) -> Task | None:
     found = intake.get_task(db, task_id)
-    return submits.placed(db, [found])[0] if found is not None else None
+    return named(db, submits.placed(db, [found]))[0] if found is not None else None
+
+
+def named(db: Db, tasks: list[Task]) -> list[Task]:
+    """The tasks with the name of the app that owns each (a deleted app's too), in one read."""
+    owners = apps.names(db, sorted({t.owner_key for t in tasks if t.owner_key}))
+    return [replace(t, app=owners.get(t.owner_key)) if t.owner_key else t for t in tasks]
+
+
+async def app_named(store: Store, name: str) -> str | None:
+    """The id of the live app of that name (None: none)."""
+    found = await store.read(lambda db: apps.named(db, name))
+    return found.id if found is not None else None
 
 
 async def task_documents(
@@ -112,7 +125,7 @@ async def task_list(store: Store, wanted: TaskFilter) -> list[Task]:
     """A page of tasks; a text search reads apart (it may scan many rows)."""
 
     def read(db: Db) -> list[Task]:
-        return submits.placed(db, intake.list_tasks(db, wanted))
+        return named(db, submits.placed(db, intake.list_tasks(db, wanted)))
 
     return await store.read(read, apart=bool(wanted.text))
 

@@ -214,7 +214,10 @@ def test_another_keys_task_is_not_found_and_cancel_works(make_relay: MakeRelay) 
             assert waited["waited_out"] and waited["state"] in ("queued", "running")
             assert (await call(session, "cancel_task", task_id=task["id"]))["cancelled"]
             ended = await call(session, "wait_for_task", task_id=task["id"])
-            assert ended["state"] == "cancelled"
+            # Whose it is: the app of the key that made it (a key made alone: its own app).
+            assert ended["state"] == "cancelled" and ended["app"] == "owner"
+            listed = await call(session, "list_tasks", app="owner")
+            assert [(t["id"], t["app"]) for t in listed["tasks"]] == [(task["id"], "owner")]
             text, _ = await refused(session, "cancel_task", task_id=task["id"])
             assert "cancel" in text
 

@@ -111,6 +111,19 @@ def test_another_apps_tasks_are_no_such_tasks(make_relay: MakeRelay):
     assert relay.api.delete("/v1/apps/alpha/keys/beta-1").status_code == 404
     assert beta.get(f"/v1/tasks/{theirs}").status_code == 200
 
+    # Whose a task is, by its app's name (null: the operator's own), and the admin's filter.
+    own = relay.api.post("/v1/tasks", json=image_to_video()).json()["id"]
+    assert relay.api.get(f"/v1/tasks/{theirs}").json()["app"] == "beta"
+    assert alpha.get(f"/v1/tasks/{mine}").json()["app"] == "alpha"
+    listed = {t["id"]: t["app"] for t in relay.api.get("/v1/tasks").json()["tasks"]}
+    assert listed == {mine: "alpha", theirs: "beta", own: None}
+    assert [t["id"] for t in relay.api.get("/v1/tasks?app=beta").json()["tasks"]] == [theirs]
+    assert [t["id"] for t in alpha.get("/v1/tasks?app=alpha").json()["tasks"]] == [mine]
+    refused = alpha.get("/v1/tasks?app=beta")
+    assert refused.status_code == 403 and "admin scope" in refused.json()["detail"]
+    unknown = relay.api.get("/v1/tasks?app=none-such")
+    assert unknown.status_code == 422 and "none-such" in unknown.json()["detail"]
+
 
 def _ends(client: httpx.Client) -> threading.Event:
     """Set once the stream opened with `client` ends."""

@@ -162,6 +162,7 @@ def test_tasks_list_and_show_in_json(relay: Relay) -> None:
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert rows[0]["id"] == task_id and rows[0]["prompt"] == "listed"
+    assert rows[0]["app"] is None  # the operator's own task
     shown = receiver(relay, "tasks", "show", task_id, "--json", "--config", config)
     assert json.loads(shown.stdout)["request"]["promptText"] == "listed"
 

@@ -85,7 +85,7 @@ def test_cli_inspects_and_replays(make_relay: MakeRelay, sim: Simulator, make_si
     assert [r["id"] for r in listed] == ids[::-1]  # newest first
     assert [r["state"] for r in listed] == ["succeeded", "failed", "succeeded"]
     assert {r["kind"] for r in listed} == {"image_to_video"}
-    assert {(r["in line"], r["sends"]) for r in listed} == {("-", "1")}
+    assert {(r["app"], r["in line"], r["sends"]) for r in listed} == {("-", "-", "1")}
     assert [r["id"] for r in parse_table(ok(relay, "tasks", "list", "--state", "failed"))] == [
         ids[1]
     ]

@@ -64,6 +64,10 @@ class TaskSummary(Answer):
         description="`relay`: the relay's own notices (task `tsk_relay`), never listed."
     )
     state: State
+    app: str | None = Field(
+        description="The name of the app whose key made it; null: the operator's own (the"
+        " admin token's)."
+    )
     upstream_task_id: str | None
     upstream_status: str | None
 
@@ -220,6 +224,11 @@ class TaskListParams(Limit):
     since: Moment | None = Field(None, description="Created at or after (epoch or ISO 8601).")
     q: Text | None = Field(None, description="Text in the submitted request (the prompt).")
     before: Id | None = Field(None, description="The `next` of the previous page.")
+    app: Id | None = Field(
+        None,
+        description="Only this live app's tasks, by its name (a key without the `admin`"
+        " scope sees only its own app's tasks: another name is refused).",
+    )
 
 
 class TaskIdParams(Params):

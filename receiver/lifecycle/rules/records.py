@@ -72,6 +72,7 @@ class Task:
     routing: dict[str, Any] = field(default_factory=dict)  # webhook, metadata, channels
     trace_context: str | None = None  # the task's trace, when traces are exported
     owner_key: str | None = None  # the app whose key made it (None: the admin token)
+    app: str | None = None  # that app's name, as a read names it (None: the operator's own)
 
     @property
     def metadata(self) -> dict[str, Any] | None:
