@@ -5,10 +5,12 @@ headers), each checked before it is kept."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self, cast
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     Field,
+    TypeAdapter,
     ValidationInfo,
     create_model,
     field_validator,
@@ -25,6 +27,7 @@ from receiver.destinations.registry import (
     StoredSettings,
     provider_of,
 )
+from receiver.kernel.net.credentials import tls_problem
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.webhooks import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
@@ -56,6 +59,99 @@ class DownstreamAddress(BaseModel):
         return value if value is None or fmt is None else provider_of(fmt).check_url(value)
 
 
+_Secret = Annotated[str, Field(min_length=1, max_length=4096)]
+_Text = Annotated[str, Field(min_length=1, max_length=1024)]
+_Pem = Annotated[str, Field(min_length=1, max_length=64 * 1024)]
+MASK = "***"
+
+
+class BasicAuth(Section):
+    """HTTP Basic: `Authorization: Basic <base64 of username:password>`."""
+
+    type: Literal["basic"]
+    username: _Text
+    password: _Secret
+
+
+class BearerAuth(Section):
+    """A fixed token: `Authorization: Bearer <token>`."""
+
+    type: Literal["bearer"]
+    token: _Secret
+
+
+class OAuth2Auth(Section):
+    """An access token fetched with client credentials from `token_url`, kept until shortly
+    before it expires and fetched again once on a 401: `Authorization: Bearer <token>`."""
+
+    type: Literal["oauth2"]
+    token_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2048)]
+    client_id: _Text
+    client_secret: _Secret
+    scope: _Text | None = None
+    audience: _Text | None = None
+
+
+EndpointAuth = Annotated[BasicAuth | BearerAuth | OAuth2Auth, Field(discriminator="type")]
+_AUTH: TypeAdapter[BasicAuth | BearerAuth | OAuth2Auth] = TypeAdapter(EndpointAuth)
+# The one secret of each kind of `auth`, and the TLS client key: sealed, never shown.
+SECRET_OF = {"basic": "password", "bearer": "token", "oauth2": "client_secret"}
+
+
+class ClientTls(Section):
+    """TLS towards the endpoint (PEM): a client certificate and its key for mutual TLS,
+    and `ca`, a private CA trusted alone in place of the public ones."""
+
+    client_cert: _Pem | None = None
+    client_key: _Pem | None = None
+    ca: _Pem | None = None
+
+    @model_validator(mode="after")
+    def _loads(self) -> Self:
+        if self.client_key == MASK:  # a change keeping the key it has (downstreams/manage.py)
+            return self
+        if problem := tls_problem(self.client_cert, self.client_key, self.ca):
+            raise ValueError(problem)
+        return self
+
+
+def endpoint_auth(d: Any) -> BasicAuth | BearerAuth | OAuth2Auth | None:
+    """A downstream's `auth` as its model (a running downstream keeps its settings dumped)."""
+    value = getattr(d, "auth", None)
+    return None if value is None else _AUTH.validate_python(value)
+
+
+def client_tls_of(d: Any) -> ClientTls | None:
+    """A downstream's `tls` as its model."""
+    value = getattr(d, "tls", None)
+    return None if value is None else ClientTls.model_validate(value)
+
+
+def credentials_masked(d: Any) -> dict[str, Any]:
+    """`auth` and `tls` as an answer or `config show` shows them: their secret masked, and
+    `proxy` with its password masked."""
+    shown: dict[str, Any] = {}
+    if (auth := endpoint_auth(d)) is not None:
+        shown["auth"] = auth.model_dump(exclude_none=True) | {SECRET_OF[auth.type]: MASK}
+    if (tls := client_tls_of(d)) is not None:
+        dumped = tls.model_dump(exclude_none=True)
+        shown["tls"] = dumped | ({"client_key": MASK} if tls.client_key else {})
+    if proxy := getattr(d, "proxy", None):
+        parts = urlsplit(proxy)
+        if parts.password is not None:
+            proxy = proxy.replace(f":{parts.password}@", f":{MASK}@", 1)
+        shown["proxy"] = proxy
+    return shown
+
+
+def credential_values(d: Any) -> list[str]:
+    """The secrets of a downstream's `auth` and `tls`: never in a log line."""
+    auth, tls = endpoint_auth(d), client_tls_of(d)
+    found = [str(getattr(auth, SECRET_OF[auth.type]))] if auth is not None else []
+    password = urlsplit(getattr(d, "proxy", None) or "").password
+    return [*found, *([tls.client_key] if tls and tls.client_key else []), password or ""]
+
+
 class DownstreamSettings(
     PublishedSettings, DownstreamAddress, StoredSettings, Section, DownstreamExpressions
 ):
@@ -72,6 +168,12 @@ class DownstreamSettings(
     timeout: Annotated[float, Field(gt=0)] = 10.0
     # `ed25519`: signed `v1a` with a `whsk_` key, verified with its `whpk_` public key.
     signing: Signing = "hmac"
+    # How the relay proves itself to the endpoint (HTTP formats): basic, bearer or oauth2.
+    auth: EndpointAuth | None = None
+    # Mutual TLS (a client certificate and key), and a private CA, for an HTTPS endpoint.
+    tls: ClientTls | None = None
+    # This downstream's own HTTP proxy, in place of `delivery.proxy`.
+    proxy: Annotated[str, Field(pattern=r"^https?://[^/?#\s]+/?$", max_length=2048)] | None = None
     # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
     max_in_flight: Annotated[int, Field(gt=0)] = 8
     rate_per_second: Annotated[float, Field(gt=0)] | None = None
@@ -103,6 +205,13 @@ class DownstreamSettings(
             if given and key not in provider.settings:
                 raise ValueError(f"{key} is not a setting of a {self.format} downstream")
         provider.check_settings(self)
+        sent = self.auth or self.tls or self.proxy
+        if sent is not None and (provider.publishes or provider.addressless):
+            raise ValueError(
+                f"auth, tls and proxy are settings of HTTP downstreams, not {self.format}"
+            )
+        if self.auth is not None and any(h.lower() == "authorization" for h in self.headers):
+            raise ValueError("headers: Authorization is auth's to set")
         return self
 
 
@@ -132,9 +241,12 @@ class ManagedDownstreamConfig(DownstreamSettings):
 
 
 # What an answer shows of a downstream's settings as they are: every one but its name (shown
-# with its health), its URL and its headers (they may hold credentials: both are masked).
+# with its health), its URL, its headers and its credentials (masked: credentials_masked).
+MASKED_SETTINGS = ("url", "headers", "auth", "tls", "proxy")
 SHOWN_SETTINGS = tuple(
-    name for name in ManagedDownstreamConfig.model_fields if name not in ("name", "url", "headers")
+    name
+    for name in ManagedDownstreamConfig.model_fields
+    if name != "name" and name not in MASKED_SETTINGS
 )
 
 # Every setting but the name, each optional: what `PATCH /v1/downstreams/{name}` takes.

@@ -21,6 +21,7 @@ from receiver.config.downstream import (
     DownstreamConfig,
     DownstreamSettings,
     ManagedDownstreamConfig,
+    credential_values,
 )
 from receiver.config.environ import overlay
 from receiver.config.names import Normalised, unknown
@@ -93,8 +94,10 @@ class Config(BaseModel):
         # A broker URL's password, wherever the URL came from.
         passwords = [p for d in self.downstreams if (p := urlsplit(d.url).password)]
         headers = [v for d in self.downstreams for v in d.headers.values()]
+        credentials = [v for d in self.downstreams for v in credential_values(d)]
         return [
             *headers,
+            *credentials,
             *self.secrets.all(),
             *downstream,
             *urls,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from receiver.config.downstream import SECRET_OF
 from receiver.config.names import ADVANCED
 from receiver.config.settings import Settings
 from receiver.destinations.registry import PROVIDERS
@@ -62,6 +63,11 @@ def _masked_downstream(downstream: dict[str, Any]) -> dict[str, Any]:
     # A header's value is a credential as often as not (an API key): shown as set, never read.
     if isinstance(headers := downstream.get("headers"), dict) and headers:
         downstream = {**downstream, "headers": dict.fromkeys(headers, MASK)}
+    # The endpoint's credentials: the one secret of each, as set, never read.
+    if isinstance(auth := downstream.get("auth"), dict):
+        downstream = {**downstream, "auth": auth | {SECRET_OF[auth["type"]]: MASK}}
+    if isinstance(tls := downstream.get("tls"), dict) and tls.get("client_key"):
+        downstream = {**downstream, "tls": tls | {"client_key": MASK}}
     url = downstream.get("url")
     if not isinstance(url, str):
         return downstream

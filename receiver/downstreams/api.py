@@ -90,6 +90,21 @@ class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid
     headers: dict[str, str] = Field(
         {}, description="The headers sent with each delivery, their values masked (`***`)."
     )
+    auth: dict[str, str] | None = Field(
+        None,
+        description="How it authenticates to the endpoint (`basic`, `bearer`, `oauth2`), its"
+        " secret (`password`, `token`, `client_secret`) masked (`***`; sent back as `***`"
+        " in a change, it is kept).",
+    )
+    tls: dict[str, str] | None = Field(
+        None,
+        description="Its TLS client certificate and CA (PEM), `client_key` masked (`***`;"
+        " sent back as `***` in a change, it is kept).",
+    )
+    proxy: str | None = Field(
+        None,
+        description="Its own HTTP proxy (a password in it masked), in place of `delivery.proxy`.",
+    )
     created_at: float | None = None
     changed_at: float | None = None
     previous_secret_until: float | None = Field(

@@ -19,12 +19,12 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
+from receiver.config.downstream import credential_values
 from receiver.destinations.registry import PROVIDERS
 from receiver.downstreams import stories
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
-    SEALED_HEADERS,
-    SEALED_URL,
+    SEALED,
     Sealer,
     Unsealable,
     open_url,
@@ -48,8 +48,8 @@ def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = Non
 
 def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, str] | None:
     """The settings of a row whose URL may not open, read with a stand-in URL."""
-    sealed = ("url", SEALED_URL, SEALED_HEADERS)  # its headers' values are sealed too
-    spec = {key: value for key, value in row.spec.items() if key not in sealed}
+    # Its headers' values and its credentials are sealed too.
+    spec = {key: value for key, value in row.spec.items() if key != "url" and key not in SEALED}
     fmt = str(spec.get("format", "webhook"))
     url = PROVIDERS[fmt].stand_in_url if fmt in PROVIDERS else "https://sealed.invalid/"
     try:
@@ -172,6 +172,7 @@ class Directory:
             spec = open_url(self.sealer, row.spec, row.name)
             logs.add_secrets(dict(spec.get("headers") or {}).values())  # before any error
             settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
+            logs.add_secrets(credential_values(settings))
             secret = self.sealer.open(row.sealed_secret, row.name)
             previous = (
                 self.sealer.open(row.sealed_previous, row.name) if row.sealed_previous else None

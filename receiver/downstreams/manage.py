@@ -19,6 +19,7 @@ from receiver.config import (
     problems,
     timeout_problem,
 )
+from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
 from receiver.destinations.registry import provider_of, unallowed_target
 from receiver.downstreams import stories
 from receiver.downstreams.directory import REMOVED, Directory
@@ -26,8 +27,7 @@ from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command, installed
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.secrets.sealing import (
-    SEALED_HEADERS,
-    SEALED_URL,
+    SEALED,
     Unsealable,
     open_url,
     seal_url,
@@ -78,6 +78,11 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     if (connected := provider.connects_to(settings)) is not None:
         setting, url = connected
         check_api_url(url, setting, allow)
+    # The relay connects to these too: judged as the downstream's own URL is.
+    if settings.proxy is not None:
+        check_api_url(settings.proxy, "proxy", allow)
+    if isinstance(settings.auth, OAuth2Auth):
+        check_api_url(settings.auth.token_url, "auth.token_url", allow)
     return settings
 
 
@@ -186,20 +191,35 @@ async def change_downstream(
         spec = open_url(sealer, row.spec, name)
     except Unsealable:
         if "url" in change:  # given again: the one that does not open is not needed
-            # The headers' values were sealed under the same key: gone with it.
-            spec = {k: v for k, v in row.spec.items() if k not in (SEALED_URL, SEALED_HEADERS)}
+            # The headers' values and the credentials were sealed under the same key: gone
+            # with it.
+            spec = {k: v for k, v in row.spec.items() if k not in SEALED}
         else:
             raise Conflict(
                 f"{name!r} was sealed under a key this relay no longer has: give its URL"
                 " again in the change, or put the previous secret back"
             ) from None
-    settings = _checked(service, {**spec, **change, "name": name})
+    settings = _checked(service, {**spec, **_kept_secrets(spec, change), "name": name})
     if by is not None:
         _allowed_target(service, by, settings)
     await stories.change(service.store, name, seal_url(sealer, _spec(settings), name))
     await _changed(service, directory)
     service.log.info("downstream.changed", downstream=name, fields=sorted(change))
     return await describe_downstream(service, directory, name)
+
+
+def _kept_secrets(spec: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """The change, where it gives a secret back as shown (`***`, as a form round-trips it):
+    the secret kept, so that a change of a scope or a CA needs no secret again."""
+    auth, before = change.get("auth"), spec.get("auth")
+    if isinstance(auth, dict) and isinstance(before, dict) and auth["type"] == before["type"]:
+        field = SECRET_OF[auth["type"]]
+        if auth.get(field) == MASK:
+            change = {**change, "auth": {**auth, field: before[field]}}
+    tls, before = change.get("tls"), spec.get("tls")
+    if isinstance(tls, dict) and tls.get("client_key") == MASK and isinstance(before, dict):
+        change = {**change, "tls": {**tls, "client_key": before.get("client_key")}}
+    return change
 
 
 async def rotate_secret(service: Service, directory: Directory, name: str) -> tuple[str, float]:
@@ -280,6 +300,7 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
         "signed": bool(d.secret),
         "public_key": public_key(d.secret) if d.secret else None,
         "headers": masked(d.headers),
+        **credentials_masked(d),
     }
     return _made(out, row, now)
 
@@ -296,6 +317,7 @@ def describe_unusable(
         **settings.model_dump(include=set(SHOWN_SETTINGS), exclude_none=True),
         "events": sorted(settings.events),
         "headers": masked(settings.headers),
+        **credentials_masked(settings),
         "signed": True,
         "unusable": reason,
     }

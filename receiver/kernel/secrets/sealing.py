@@ -77,6 +77,14 @@ class Sealer:
 # webhook's credential, so it is sealed like the secret, bound to the downstream's name.
 SEALED_URL = "sealed_url"
 SEALED_HEADERS = "sealed_headers"
+# `auth` and `tls` (a password, a token, a client secret, a client key), sealed together.
+SEALED_CREDENTIALS = "sealed_credentials"
+_CREDENTIALS = ("auth", "tls")
+SEALED = (SEALED_URL, SEALED_HEADERS, SEALED_CREDENTIALS)
+
+
+def _credentials_binding(name: str) -> str:
+    return f"{name}#credentials"
 
 
 def _headers_binding(name: str) -> str:
@@ -88,32 +96,39 @@ def _url_binding(name: str) -> str:
 
 
 def seal_url(sealer: Sealer, spec: dict[str, Any], name: str) -> dict[str, Any]:
-    """The settings as stored: `url` and the `headers`' values replaced by their sealed
-    form (a header may carry an API key)."""
-    stored = {key: value for key, value in spec.items() if key not in ("url", "headers")}
+    """The settings as stored: `url`, the `headers`' values, `auth` and `tls` replaced by
+    their sealed form (a header may carry an API key)."""
+    plain = ("url", "headers", *_CREDENTIALS)
+    stored = {key: value for key, value in spec.items() if key not in plain}
     if "url" in spec:
         stored[SEALED_URL] = sealer.seal(str(spec["url"]), _url_binding(name))
     if spec.get("headers"):
         sealed = sealer.seal(orjson.dumps(spec["headers"]).decode(), _headers_binding(name))
         stored[SEALED_HEADERS] = sealed
+    if credentials := {key: spec[key] for key in _CREDENTIALS if spec.get(key) is not None}:
+        sealed = sealer.seal(orjson.dumps(credentials).decode(), _credentials_binding(name))
+        stored[SEALED_CREDENTIALS] = sealed
     return stored
 
 
 def open_url(sealer: Sealer, stored: dict[str, Any], name: str) -> dict[str, Any]:
     """The settings with their URL opened; Unsealable when its key is gone. Settings stored
     before URLs were sealed are taken as they are."""
-    spec = {key: value for key, value in stored.items() if key not in (SEALED_URL, SEALED_HEADERS)}
+    spec = {key: value for key, value in stored.items() if key not in SEALED}
     if SEALED_URL in stored:
         spec["url"] = sealer.open(str(stored[SEALED_URL]), _url_binding(name))
     if SEALED_HEADERS in stored:
         spec["headers"] = orjson.loads(
             sealer.open(str(stored[SEALED_HEADERS]), _headers_binding(name))
         )
+    if SEALED_CREDENTIALS in stored:
+        binding = _credentials_binding(name)
+        spec.update(orjson.loads(sealer.open(str(stored[SEALED_CREDENTIALS]), binding)))
     return spec
 
 
 def url_is_current(sealer: Sealer, stored: dict[str, Any]) -> bool:
     """The URL is sealed, under the newest key."""
-    sealed = [stored.get(SEALED_URL), stored.get(SEALED_HEADERS)]
-    plain = "url" in stored or "headers" in stored
+    sealed = [stored.get(key) for key in SEALED]
+    plain = any(key in stored for key in ("url", "headers", *_CREDENTIALS))
     return not plain and all(s is None or sealer.is_current(str(s)) for s in sealed)
