@@ -3,12 +3,21 @@
 Mounted when `[mcp] enabled` is "auto" (the default) and the `mcp` extra is installed, or
 "on" (start-up refuses without the extra); never when "off". The door reaches no further
 than the HTTP API: the same keys, scopes, limits and pipeline actions. Only server.py
-imports the SDK, and only when the door is mounted, so the core install never loads it.
+imports the SDK, and only at the door's first request: importing it and building its server
+cost a relay's start more CPU than the rest of its app together, which a relay that no agent
+calls would pay for nothing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import importlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from receiver.kernel.extras import installed
 from receiver.wiring.service import Service
@@ -18,13 +27,91 @@ if TYPE_CHECKING:
     from receiver.agents.server import AgentsDoor
 
 PATH = "/mcp"
+Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 
-def agents_door(service: Service, parts: ToolParts) -> AgentsDoor | None:
+class Door:
+    """The ASGI app mounted at /mcp: the SDK's door (server.py), opened at the first request
+    and run until the application's lifespan ends, inside it (`around`)."""
+
+    def __init__(self, service: Service, parts: ToolParts) -> None:
+        self.service = service
+        self.parts = parts
+        self._door: AgentsDoor | None = None
+        self._opening = asyncio.Lock()
+        self._held: asyncio.Task[None] | None = None  # holds the SDK's session manager open
+        self._closing = asyncio.Event()
+        self._closed = False
+
+    def around(self, inner: Lifespan | None) -> Lifespan:
+        """The application's lifespan, with the door's sessions ended before it stops the
+        workers."""
+
+        @asynccontextmanager
+        async def both(app: Any) -> AsyncIterator[None]:
+            async with _maybe(inner, app):
+                try:
+                    yield
+                finally:
+                    await self._close()
+
+        return both
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        door = self._door or await self._open()
+        if door is None:
+            error = {"code": -32600, "message": "unavailable: the relay is shutting down"}
+            await JSONResponse({"jsonrpc": "2.0", "id": None, "error": error}, 503)(
+                scope, receive, send
+            )
+            return
+        await door(scope, receive, send)
+
+    async def _open(self) -> AgentsDoor | None:
+        async with self._opening:
+            if self._door is None and not self._closed:
+                # The SDK's import takes a good part of a second: on a thread, so the
+                # relay's other requests are not held while it loads.
+                server = await asyncio.to_thread(importlib.import_module, "receiver.agents.server")
+                door: AgentsDoor = server.AgentsDoor(self.service, self.parts)
+                opened = asyncio.get_running_loop().create_future()
+                self._held = asyncio.create_task(self._hold(door, opened), name="mcp-sessions")
+                await opened
+                self._door = door
+        return self._door
+
+    async def _hold(self, door: AgentsDoor, opened: asyncio.Future[None]) -> None:
+        """The SDK's session manager, open from the first request until the lifespan ends
+        (its task group is entered and left in this one task)."""
+        try:
+            async with door.running():
+                opened.set_result(None)
+                await self._closing.wait()
+        except BaseException as exc:
+            if not opened.done():
+                opened.set_exception(exc)
+            raise
+
+    async def _close(self) -> None:
+        async with self._opening:  # a door being opened is opened first, then closed
+            self._closed = True
+            self._closing.set()
+            if self._held is not None:
+                await self._held
+
+
+@asynccontextmanager
+async def _maybe(inner: Lifespan | None, app: Any) -> AsyncIterator[None]:
+    if inner is None:
+        yield
+    else:
+        async with inner(app):
+            yield
+
+
+def agents_door(service: Service, parts: ToolParts) -> Door | None:
     """The door over `service` and the `parts` its tools use, or None when it is not mounted."""
     mode = service.config.settings.mcp.enabled
     if mode == "off" or (mode == "auto" and not installed("mcp")):
         return None
-    from receiver.agents.server import AgentsDoor
-
-    return AgentsDoor(service, parts)
+    return Door(service, parts)

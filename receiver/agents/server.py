@@ -14,7 +14,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
@@ -58,7 +58,6 @@ from receiver.keys.rules import Caller
 from receiver.stream.caps import Holder
 from receiver.wiring.service import Service
 
-Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 CALLER = "receiver.caller"  # where the authenticated caller rides on the request's scope
 # A submit's body may carry data: URIs (as POST /v1/tasks takes them).
 MAX_BODY_BYTES = 100 * 1024 * 1024
@@ -122,20 +121,16 @@ class AgentsDoor:
         self.sessions = SessionLedger(mcp.max_sessions_per_key, mcp.session_idle_seconds)
         quiet_client_gone()
 
-    def around(self, inner: Lifespan | None) -> Lifespan:
-        """The application's lifespan with the session manager inside it: sessions end
-        before the workers stop."""
-
-        @asynccontextmanager
-        async def both(app: Any) -> AsyncIterator[None]:
-            async with _maybe(inner, app), self.manager.run():
-                try:
-                    yield
-                finally:
-                    for task in self._follows.values():
-                        task.cancel()
-
-        return both
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The SDK's session manager, running (receiver/agents/__init__.py holds it open
+        until the application's lifespan ends); then the follows of its sessions end."""
+        async with self.manager.run():
+            try:
+                yield
+            finally:
+                for task in self._follows.values():
+                    task.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -399,15 +394,6 @@ async def _stamped(
 def _read(uri: str, text: str) -> types.ReadResourceResult:
     contents = types.TextResourceContents(uri=uri, mime_type=JSON, text=text)
     return types.ReadResourceResult(contents=[contents])
-
-
-@asynccontextmanager
-async def _maybe(inner: Lifespan | None, app: Any) -> AsyncIterator[None]:
-    if inner is None:
-        yield
-    else:
-        async with inner(app):
-            yield
 
 
 async def _refuse(
