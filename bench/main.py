@@ -51,6 +51,7 @@ from stages import (
     retention,
     revocation,
     shaping,
+    start,
     store,
 )
 
@@ -80,6 +81,7 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "cli": cli.run,
     "kafka": kafka.run,
     "pull": pull.run,
+    "start": start.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
@@ -94,6 +96,7 @@ OWN_STORES = {
     "cli",  # none at all
     "kafka",  # none at all
     "pull",
+    "start",  # fresh SQLite files of its own
 }
 
 # Table order: the headline figures first.
@@ -122,6 +125,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     cli.rows,
     kafka.rows,
     pull.rows,
+    start.rows,
 )
 
 # The stages that load the relay's callback endpoint, counted in the failures row.

@@ -1,0 +1,195 @@
+"""The relay's start: `receiver serve` from nothing to its first 200 at /healthz, against a
+bare Starlette app on uvicorn (uvloop and httptools, the same interpreter) started beside it,
+in rounds (bare, relay; relay, bare; ...). Each start is timed from the exec to the first
+200, and its CPU (user + system, every thread) read from getrusage of the children once it
+is killed right after that answer. Each relay starts on a fresh SQLite file, as every test's
+does: its migrations are part of the figure.
+
+Then the start the tests pay: a relay forked from the test harness's fork server
+(tests/forked.py), which has imported the relay already; its CPU from fork to /healthz, read
+from /proc/<pid>/stat at that answer (the building of the app, its routes and models, the
+config, the migrations of a fresh SQLite file).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import cpu_seconds, relay_env, relay_settings
+from harness import Bench, Row, log, verdict
+
+from tests.forked import spawn
+from tests.testkit import free_port, to_toml
+
+TARGET = 3.0  # times the bare app's start (issue 66)
+
+# The reference: what any app on this server stack pays to answer at all.
+BARE_APP = """
+import sys, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+async def healthz(request):
+    return PlainTextResponse("ok")
+
+app = Starlette(routes=[Route("/healthz", healthz)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+            log_config=None, access_log=False, lifespan="on")
+"""
+
+
+def run(bench: Bench) -> None:
+    rounds = 3 if bench.plan.quick else 7
+    took: dict[str, list[tuple[float, float]]] = {"bare": [], "relay": [], "forked": []}
+    starters: dict[str, Callable[[int], tuple[float, float]]] = {
+        "bare": _bare,
+        "relay": lambda k: _relay(bench.work, f"start-{k}"),
+    }
+    for k in range(rounds):
+        order = ("bare", "relay") if k % 2 == 0 else ("relay", "bare")
+        for name in order:
+            took[name].append(starters[name](k))
+    for k in range(rounds + 1):
+        wall, cpu = _forked(bench.work, f"start-forked-{k}")
+        if k:  # the first one waits for the fork server's own imports
+            took["forked"].append((wall, cpu))
+    found: dict[str, Any] = {name: _spread(pairs) for name, pairs in took.items()}
+    found["wall_ratio"] = round(
+        found["relay"]["wall"]["median"] / found["bare"]["wall"]["median"], 2
+    )
+    found["cpu_ratio"] = round(found["relay"]["cpu"]["median"] / found["bare"]["cpu"]["median"], 2)
+    bench.results["start"] = {"rounds": rounds, **found}
+    log(
+        f"start: relay {found['relay']['wall']['median']} s wall ({found['wall_ratio']}x),"
+        f" {found['relay']['cpu']['median']} s CPU ({found['cpu_ratio']}x);"
+        f" forked {found['forked']['cpu']['median']} s CPU"
+    )
+
+
+def _spread(pairs: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for key, values in (("wall", [w for w, _ in pairs]), ("cpu", [c for _, c in pairs])):
+        out[key] = {
+            "min": round(min(values), 3),
+            "median": round(statistics.median(values), 3),
+            "max": round(max(values), 3),
+        }
+    return out
+
+
+def _bare(_: int) -> tuple[float, float]:
+    port = free_port()
+    return _timed([sys.executable, "-c", BARE_APP, str(port)], port, dict(os.environ))
+
+
+def _relay(work: Path, name: str) -> tuple[float, float]:
+    port = free_port()
+    config = _fresh_config(work, name, port)
+    argv = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
+    return _timed(argv, port, {**os.environ, **relay_env(port)})
+
+
+def _fresh_config(work: Path, name: str, port: int) -> Path:
+    db = work / f"{name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    config = work / f"{name}.toml"
+    config.write_text(to_toml(relay_settings(db, port)))
+    return config
+
+
+def _timed(argv: list[str], port: int, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds from the exec to the first 200 at /healthz, and the CPU seconds the
+    process spent, killed at once after that answer."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wall = _until_healthy(port, started, proc.poll)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def _forked(work: Path, name: str) -> tuple[float, float]:
+    """A relay forked as tests/harness.py starts one: wall seconds from the fork to the
+    first 200 at /healthz, and the child's CPU seconds at that answer."""
+    port = free_port()
+    config = _fresh_config(work, name, port)
+    env = {**os.environ, **relay_env(port), "PYTHONUNBUFFERED": "1"}
+    started = time.perf_counter()
+    proc = spawn(["serve", "--config", str(config)], env, work, work / f"{name}.log")
+    try:
+        wall = _until_healthy(port, started, proc.poll)
+        cpu = cpu_seconds(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    return wall, cpu
+
+
+def _until_healthy(port: int, started: float, exited: Callable[[], int | None]) -> float:
+    deadline = started + 120
+    while time.perf_counter() < deadline:
+        if exited() is not None:
+            raise RuntimeError(f"the process on port {port} exited before /healthz answered")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.005)
+        finally:
+            connection.close()
+    raise RuntimeError(f"nothing answered /healthz on port {port} within 120 s")
+
+
+def _spread_text(figure: dict[str, float], unit: str = "s") -> str:
+    """`median (min-max)`, in seconds or milliseconds."""
+    scale, digits = (1000, 0) if unit == "ms" else (1, 2)
+    low, mid, high = (figure[k] * scale for k in ("min", "median", "max"))
+    return f"{mid:.{digits}f} {unit} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def rows(r: dict[str, Any]) -> list[Row]:
+    if "start" not in r:
+        return []
+    s = r["start"]
+    relay, bare, forked = s["relay"], s["bare"], s["forked"]
+
+    return [
+        (
+            "`receiver serve` to its first /healthz, wall",
+            f"{_spread_text(relay['wall'])} = {s['wall_ratio']:.1f}x a bare Starlette app's"
+            f" {_spread_text(bare['wall'])}",
+            f"<= {TARGET:g}x",
+            verdict(s["wall_ratio"] <= TARGET),
+        ),
+        (
+            "… its CPU",
+            f"{_spread_text(relay['cpu'])} = {s['cpu_ratio']:.1f}x the bare app's"
+            f" {_spread_text(bare['cpu'])}",
+            f"<= {TARGET:g}x",
+            verdict(s["cpu_ratio"] <= TARGET),
+        ),
+        (
+            "A forked relay (the tests'), fork to /healthz, CPU",
+            f"{_spread_text(forked['cpu'], 'ms')}; wall {_spread_text(forked['wall'], 'ms')}",
+            "-",
+            "",
+        ),
+    ]
