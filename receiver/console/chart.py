@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 from markupsafe import Markup, escape
 
@@ -135,20 +136,32 @@ def tasks_chart(activity: Activity, now: float) -> Markup:
     return Markup(_svg("Tasks ended per hour over the last 24 hours, by outcome", parts))
 
 
-def latency_chart(activity: Activity, now: float) -> Markup:
-    """Mean delivery latency per downstream in each of the last 24 hours."""
+def _key(names: list[str]) -> str:
+    """The lines' names under the chart, each whole beside its colour: text in the page, so
+    that a long name wraps to a line of its own instead of being cut."""
+    items = [
+        f'<li><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10"'
+        f' height="10" rx="2" fill="{PALETTE[number % len(PALETTE)]}"/></svg>'
+        f"{escape(name)}</li>"
+        for number, name in enumerate(names)
+    ]
+    return f'<ul class="chart-key" aria-label="Downstreams">{"".join(items)}</ul>'
+
+
+def latency_chart(activity: Activity, now: float, name: Callable[[str], str] = str) -> Markup:
+    """Mean delivery latency per downstream in each of the last 24 hours, each downstream
+    called by `name` (in words: `acme / hooks`)."""
     first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
     probe = _Frame(first_hour, 1)
     series: dict[str, dict[int, tuple[float, int]]] = defaultdict(dict)
     for hour, downstream, mean_ms, attempts in activity.latency:
         index = probe.slot_of(hour)
         if index is not None:
-            series[downstream][index] = (mean_ms, attempts)
+            series[name(downstream)][index] = (mean_ms, attempts)
     highest = max((ms for points in series.values() for ms, _ in points.values()), default=0.0)
     frame = _Frame(first_hour, nice_ceiling(highest))
     parts = frame.axes("Delivery latency per downstream (mean ms per hour)")
-    legend_x = float(LEFT)
-    for number, (name, points) in enumerate(sorted(series.items())):
+    for number, (shown, points) in enumerate(sorted(series.items())):
         colour = PALETTE[number % len(PALETTE)]
         centre = [
             (frame.x(i) + frame.slot / 2, frame.y(ms), ms, n)
@@ -160,22 +173,17 @@ def latency_chart(activity: Activity, now: float) -> Markup:
                 f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
             )
         for (x, y, ms, n), index in zip(centre, sorted(points), strict=True):
-            tip = f"{name}, {_hour_label(first_hour + index * 3600)} UTC: {ms:.0f} ms, {n} attempts"
+            tip = (
+                f"{shown}, {_hour_label(first_hour + index * 3600)} UTC: {ms:.0f} ms, {n} attempts"
+            )
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
                 f"<title>{escape(tip)}</title></circle>"
             )
-        label = name if len(name) <= 24 else name[:23] + "\u2026"
-        if number < len(PALETTE):  # past that, the colours repeat: the tips still name them
-            parts.append(
-                f'<rect x="{legend_x:.0f}" y="25" width="10" height="10" rx="2"'
-                f' fill="{colour}"/><text x="{legend_x + 14:.0f}" y="34"'
-                f' class="chart-legend">{escape(label)}</text>'
-            )
-            legend_x += 28 + 7.5 * len(label)
     if not series:
         parts.append(
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
             "No delivery attempt in the last 24 hours</text>"
         )
-    return Markup(_svg("Mean delivery latency per downstream over the last 24 hours", parts))
+    svg = _svg("Mean delivery latency per downstream over the last 24 hours", parts)
+    return Markup(f'<div class="chart-box">{svg}{_key(sorted(series))}</div>')

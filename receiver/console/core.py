@@ -57,9 +57,10 @@ def refuse_nul_in_address(request: Request) -> None:
     refuse_nul(named, "address")
 
 
-def environment(*template_dirs: Path) -> jinja2.Environment:
+def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environment:
     """The console's templates and filters; a page of `template_dirs` (the portal's) is
-    taken before the console's page of the same name."""
+    taken before the console's page of the same name. `directory` names the apps of the
+    downstreams it knows (the `downstream` filter: `acme / hooks`)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*template_dirs, HERE / "templates"]),
         autoescape=True,
@@ -71,6 +72,7 @@ def environment(*template_dirs: Path) -> jinja2.Environment:
         when=views.when,
         ago=views.ago,
         when_input=views.when_input,
+        downstream=lambda kept: views.downstream_name(directory.app_names, kept),
         pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
     )
     env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
@@ -108,7 +110,7 @@ class Console:
         self.brake = LoginBrake(
             settings.login_attempts_per_minute, settings.global_login_failures_per_minute
         )
-        self.templates = Jinja2Templates(env=environment())
+        self.templates = Jinja2Templates(env=environment(directory))
 
     def root(self, request: Request) -> str:
         return str(request.scope.get("root_path", ""))

@@ -91,11 +91,15 @@ class Pages:
             counts=seen.counts,
             states=STATES,
             tasks_chart=chart.tasks_chart(seen.activity, now),
-            latency_chart=chart.latency_chart(seen.activity, now),
+            latency_chart=chart.latency_chart(seen.activity, now, self._name),
             health=seen.health,
             recent=seen.recent,
             retention_days=self._retention_days(),
         )
+
+    def _name(self, kept: str) -> str:
+        """A downstream's name in words (`acme / hooks`)."""
+        return views.downstream_name(self.console.directory.app_names, kept)
 
     def _retention_days(self) -> float | None:
         retention = self.service.config.settings.retention
@@ -166,7 +170,7 @@ class Pages:
             task=task,
             metadata=answerable_metadata(task.metadata),
             app=app,
-            timeline=views.timeline(task, events, detail.attempts, detail.sends),
+            timeline=views.timeline(task, events, detail.attempts, detail.sends, self._name),
             submission=views.submission(task),
             offset=views.offset,
             media=views.media_of(task, documents),

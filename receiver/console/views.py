@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
 from receiver.lifecycle.rules.records import Attempt, Event, SubmitAttempt, Task
+from receiver.lifecycle.rules.routing import UNNAMED_APP, owner_of, shown_name
 from receiver.lifecycle.rules.task import KIND_NAMES, Output, TaskKind, kind_of, output_of
 from receiver.lifecycle.rules.task import KINDS as TABLE
 
@@ -36,6 +38,15 @@ _VERDICT = {
 }
 
 
+def downstream_name(app_names: Mapping[str, str], kept: str) -> str:
+    """A downstream as people read it: an app's as `acme / hooks` (its app's name, then the
+    name the app gave it), never the `<app id>.<name>` it is kept under."""
+    owner = owner_of(kept)
+    if owner is None:
+        return kept
+    return f"{app_names.get(owner, UNNAMED_APP)} / {shown_name(kept)}"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One line of a task's timeline."""
@@ -49,6 +60,14 @@ class Entry:
     latency_ms: float | None = None
     downstream: str | None = None
     event_id: str | None = None
+    named: str = ""  # a name in the title (a downstream's, in words), never to be broken
+
+    @property
+    def title_parts(self) -> tuple[str, str, str]:
+        """The title around its name: the page keeps the name whole on one line."""
+        if not self.named:
+            return self.title, "", ""
+        return self.title.partition(self.named)
 
 
 def _event_entry(event: Event) -> Entry:
@@ -75,7 +94,7 @@ def _event_entry(event: Event) -> Entry:
     return Entry(event.received_at, event.source, title, detail, tone, event_id=event.id)
 
 
-def _attempt_entry(attempt: Attempt) -> Entry:
+def _attempt_entry(attempt: Attempt, name: Callable[[str], str]) -> Entry:
     if attempt.outcome == "succeeded":
         tone, said = "ok", "delivered"
     elif attempt.outcome == "dead":
@@ -85,15 +104,17 @@ def _attempt_entry(attempt: Attempt) -> Entry:
     else:
         tone, said = "warn", "failed, will retry"
     detail = said if not attempt.error else f"{said}: {attempt.error}"
+    named = name(attempt.downstream)
     return Entry(
         attempt.finished_at,
         "attempt",
-        f"Delivery to {attempt.downstream}, attempt {attempt.number}",
+        f"Delivery to {named}, attempt {attempt.number}",
         detail,
         tone,
         status=attempt.status,
         latency_ms=attempt.latency_ms,
         downstream=attempt.downstream,
+        named=named,
     )
 
 
@@ -121,15 +142,16 @@ def timeline(
     events: list[Event],
     attempts: list[Attempt],
     sends: list[SubmitAttempt] | None = None,
+    name: Callable[[str], str] = str,
 ) -> list[Entry]:
     """Everything that happened to a task, oldest first: its creation, each send to
     CometAPI, each event (submit, callbacks with their verdict, polls, cancel) and each
-    delivery attempt."""
+    delivery attempt (its downstream called by `name`)."""
     entries = [
         Entry(task.created_at, "created", "Recorded", f"{task.kind} task created", "info"),
         *map(_send_entry, sends or []),
         *map(_event_entry, events),
-        *map(_attempt_entry, attempts),
+        *(_attempt_entry(attempt, name) for attempt in attempts),
     ]
     order = {
         "created": 0,

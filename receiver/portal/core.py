@@ -43,7 +43,7 @@ class Portal(Console):
 
     def __init__(self, service: Service, keys: Keys, directory: Directory) -> None:
         super().__init__(service, keys, directory)
-        self.templates = Jinja2Templates(env=console_environment(HERE / "templates"))
+        self.templates = Jinja2Templates(env=console_environment(directory, HERE / "templates"))
         self.portal_sessions = PortalSessions(
             self.sessions,
             service.config.secrets.signing_keys,

@@ -99,8 +99,11 @@ class Pages:
         endpoint = q.get("endpoint") or None
         if endpoint is not None:
             own_name(self.portal.directory, session, endpoint)
+        task = q.get("task") or None  # one task's (another app's shows none)
+        if task is not None and (len(task) > 64 or not task.isprintable()):
+            raise MalformedRequest("task must be a task id")
         caller = caller_of(session).caller
-        wanted = DeliveryFilter(state, endpoint, limit=PAGE_SIZE * 2)
+        wanted = DeliveryFilter(state, endpoint, task, limit=PAGE_SIZE * 2)
         found = await delivery_actions.deliveries_for(self.service, caller, wanted)
         return self.portal.render(
             request,
@@ -110,6 +113,7 @@ class Pages:
             deliveries=own(caller, found),  # by the names the app gave its endpoints
             state=state or "",
             endpoint=endpoint or "",
+            task=task or "",
             states=DELIVERY_STATES,
         )
 

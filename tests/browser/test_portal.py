@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import missing
+from tests.browser.conftest import log_in, missing
+from tests.browser.layout import SIZES, measure
 from tests.e2e.test_apps import app_key, make_app
 from tests.e2e.test_keys import as_key
 from tests.harness import Relay, Sink, image_to_video, wait_for
@@ -150,3 +151,34 @@ def test_the_portal_may_not_be_framed_unless_its_app_allows(relay: Relay, apps: 
     answer = relay.anon.get("/portal/")
     assert answer.status_code == 403 and answer.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+def test_every_page_fits_a_phone_and_a_desktop(
+    chromium: WebDriver, relay: Relay, apps: dict[str, Any]
+):
+    """The portal's, the console's and the share page, each at 390 and 1280 px: no page
+    wider than the screen, no table wider than its card, the navigation on screen."""
+    driver, alpha = chromium, apps["alpha"]
+    share = alpha["client"].post(f"/v1/tasks/{alpha['task']}/share").json()["url"]
+    wrong: list[str] = []
+
+    def check(name: str, path: str) -> None:
+        driver.get(path if path.startswith("http") else relay.url + path)
+        for size in SIZES:
+            wrong.extend(measure(driver, name, size))
+
+    _open(driver, relay, alpha)
+    check("portal-endpoints", "/portal/")
+    check("portal-deliveries", "/portal/deliveries")
+    check("portal-delivery", f"/portal/deliveries/{alpha['delivery']}")
+    check("portal-tasks", "/portal/tasks")
+    check("share", share)
+    check("console-login", "/console/login")
+    log_in(driver, relay)
+    check("console-overview", "/console/")
+    check("console-tasks", "/console/tasks")
+    check("console-task", f"/console/tasks/{alpha['task']}")
+    check("console-deliveries", "/console/deliveries")
+    check("console-keys", "/console/keys")
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert not wrong, "\n".join(wrong)

@@ -7,6 +7,7 @@ one for an app with `owner` and sees every one with its app."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -220,6 +221,9 @@ def test_the_console_shows_a_downstreams_app(make_relay: MakeRelay, sink: Sink):
     page = relay.console().get("/console/deliveries")
     assert page.status_code == 200 and "app: alpha</span>" in page.text
     assert page.text.count("app: ") == 1  # the global one has none
+    # In words as people read it; its id only in the page's addresses, never in its text.
+    assert '<span class="name">alpha / hooks</span>' in page.text
+    assert not re.search(r">[^<]*app_[0-9a-f]{24}", page.text)
 
 
 def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink: Sink):

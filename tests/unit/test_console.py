@@ -261,11 +261,16 @@ def test_the_latency_chart_escapes_downstream_names() -> None:
         [(HOUR - 3600, name, 120.0, 4), (HOUR, name, 80.0, 2), (HOUR, "plain", 300.0, 1)],
     )
     svg = str(chart.latency_chart(activity, NOW))
-    ET.fromstring(svg)
+    root = ET.fromstring(svg)
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "&lt;/script&gt;&amp;" in svg
     assert svg.count("<polyline") == 1  # a lone point draws no line
     assert svg.count("<circle") == 3
     assert "No delivery attempt" in str(chart.latency_chart(Activity([], []), NOW))
+    # Each line is named whole under the chart, by the name it is given.
+    key = ["".join(li.itertext()) for li in root.iter("li")]
+    assert key == [name, "plain"]
+    named = str(chart.latency_chart(activity, NOW, lambda kept: f"acme / {kept}"))
+    assert "acme / plain" in named
 
 
 def test_nice_ceiling() -> None:

@@ -1,7 +1,9 @@
 // runway-relay console: the script of every page (the deliveries page adds preview.js).
 // Every page works without it; with it,
-// (1) a form marked data-confirm asks in a dialog instead of on a confirmation page, and
-// (2) the page listens to the relay's live stream and, when a task changes or a delivery
+// (1) a form marked data-confirm asks in a dialog instead of on a confirmation page,
+// (2) a button marked data-copy (hidden without this script) copies the text of the element
+// it names (a secret shown once, a link), and
+// (3) the page listens to the relay's live stream and, when a task changes or a delivery
 // attempt ends, fetches itself again and swaps in the parts marked data-live, so the
 // server stays the one place that renders anything.
 (function () {
@@ -22,6 +24,43 @@
     yes.name = "confirm";
     yes.value = "yes";
     form.appendChild(yes);
+  });
+
+  function copied(button, done) {
+    var label = button.getAttribute("data-was") || button.textContent;
+    button.setAttribute("data-was", label);
+    button.textContent = done ? "Copied" : "Select and copy";
+    button.setAttribute("data-copied", done ? "yes" : "no");
+    window.setTimeout(function () { button.textContent = label; }, 2000);
+  }
+
+  function copy(button) {
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) {
+      return;
+    }
+    var text = source.textContent.trim();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(
+        function () { copied(button, true); },
+        function () { copied(button, false); }
+      );
+      return;
+    }
+    // Over plain HTTP the clipboard API is not there: select the text and copy that.
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var done = false;
+    try { done = document.execCommand("copy"); } catch (e) { done = false; }
+    copied(button, done);
+  }
+
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { copy(button); });
   });
 
   var streamUrl = document.body.getAttribute("data-stream");
