@@ -80,10 +80,12 @@ def create_app(service: Service) -> Starlette:
             downstreams=list(directory.every),
             owner=service.owner,
         )
-        # What start-up allocated lives as long as the process: keep the collector off it,
-        # so full collections stay short under load.
-        gc.collect()
+        # What start-up allocated lives as long as the process: out of the collector's reach
+        # (frozen), so full collections stay short under load. `receiver serve` starts with
+        # the collector off: its passes over the growing heap cost a tenth of the start, and
+        # a last collection before freezing found some thirty objects for 60 ms of CPU.
         gc.freeze()
+        gc.enable()
         stopping = asyncio.Event()
         tick = service.config.settings.delivery.outbox_scan_seconds
         poller = Poller(service, directory, parts.poll_lease)

@@ -5,6 +5,7 @@ service."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -80,6 +81,10 @@ def _take_workers(store: Store, deliveries: bool, polls: bool) -> None:
 @config_option
 def serve(config_path: str | None) -> None:
     """Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port)."""
+    # No garbage collection while the service is imported and built: what that allocates
+    # lives as long as the process; the app freezes it and turns the collector on once it
+    # has started (receiver/app/build.py).
+    gc.disable()
     from receiver.app import server
     from receiver.app.build import build_service, create_app
 
