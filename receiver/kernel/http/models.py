@@ -21,9 +21,11 @@ BreakerState = Literal["closed", "half_open", "open"]
 
 
 class Answer(BaseModel):
-    """An answer forbids unknown fields: one given in a dict and not declared here fails."""
+    """An answer forbids unknown fields: one given in a dict and not declared here fails.
+    Each is built at its first answer, not at start-up: most of the hundred or so are never
+    used by a relay that mostly takes callbacks."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def as_answer(model: type[BaseModel], source: object) -> dict[str, Any]:
