@@ -5,7 +5,7 @@ routes and answers."""
 from __future__ import annotations
 
 from importlib.metadata import version
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import ConfigDict, Field
@@ -49,6 +49,11 @@ class PreviewedRequest(Answer):
 
 class Preview(Answer):
     event: dict[str, Any] = Field(description="What the expressions saw as `event`.")
+    source: Literal["downstream", "task", "example"] = Field(
+        description="The event tried: the downstream's newest (`downstream` named), a task's"
+        " newest (`task_id`, else the caller's newest task), or an example (`type` asked, or"
+        " no real event yet; an example carries no metadata)."
+    )
     matched: bool
     reason: str | None = Field(description="Why the filter did not take it.")
     request: PreviewedRequest | None = Field(description="What would be sent.")
@@ -107,9 +112,10 @@ async def asyncapi_json(request: Request, directory: Downstreams) -> Response:
     tags=["downstreams"],
     summary="Preview a filter and transform",
     description=described(
-        "Runs `filter` and `transform` (checked as they would be when stored) on an"
-        " example event of `type` (`relay.test` when none) or on a task's newest event,"
-        " and answers whether it matches and the request that would go: the header"
+        "Runs `filter` and `transform` (checked as they would be when stored) on a real"
+        " event: the newest offered to `downstream`, a task's newest (`task_id`, else the"
+        " caller's newest task's), or an example of `type` (`relay.test` when there is no"
+        " real event), and answers whether it matches and the request that would go: the header"
         " values given are masked, and nothing is sent.",
         "downstreams",
     ),

@@ -67,7 +67,8 @@ def expression_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 def preview_payload(fields: dict[str, Any]) -> dict[str, Any]:
     """What the form holds, as `POST /v1/downstreams/preview` takes it: the format, and a
-    task's newest event when a task id is given, else an example of the type picked."""
+    task's newest event when a task id is given, an example of the type picked, else (no
+    type picked) a real event: the downstream's newest, or the newest task's."""
     payload = expression_fields(fields)
     fmt = fields.get("format")
     if isinstance(fmt, str) and fmt:
@@ -77,6 +78,10 @@ def preview_payload(fields: dict[str, Any]) -> dict[str, Any]:
         payload["task_id"] = task_id.strip()
     elif isinstance(fields.get("type"), str) and fields["type"]:
         payload["type"] = fields["type"]
+    # The downstream being changed: its newest event is the one tried by default.
+    downstream = fields.get("downstream")
+    if isinstance(downstream, str) and downstream:
+        payload["downstream"] = downstream
     return payload
 
 

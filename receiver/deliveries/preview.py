@@ -1,5 +1,8 @@
 """`POST /v1/downstreams/preview`: what a filter, a transform and headers would make of one
-event (an example of a type, or a task's newest event), before any of them is stored.
+event, before any of them is stored: by default a real one (the downstream's newest, else
+the caller's newest task's), an example of a type only when asked or when there is none.
+An example carries no metadata (a real event has only what its task was given), so that a
+filter on a metadata field is not shown matching what real events lack.
 
 The answer is the request as it would go, with every header value the caller gave masked
 and the signature left out: a preview never shows a secret, and sends nothing.
@@ -13,6 +16,7 @@ import orjson
 from pydantic import ConfigDict, Field, model_validator
 
 from receiver.config.expression_fields import DownstreamExpressions
+from receiver.deliveries import reads as delivery_reads
 from receiver.destinations.registry import DestinationFormat, provider_of, render
 from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
@@ -20,6 +24,8 @@ from receiver.kernel import expressions
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
+from receiver.lifecycle.rules.records import TaskFilter
+from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name
 from receiver.tasks import reads as task_reads
 from receiver.wiring.service import Service
 
@@ -40,6 +46,9 @@ class PreviewRequest(DownstreamExpressions):
     format: DestinationFormat = "webhook"
     type: Literal[EVENT_TYPES] | None = None  # type: ignore[valid-type]
     task_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    # The downstream being changed, by the name its caller knows it: its newest event is
+    # the one tried when neither a type nor a task is asked for.
+    downstream: Annotated[str, Field(min_length=1, max_length=NAME_MAX)] | None = None
 
     @model_validator(mode="after")
     def _one_event(self) -> PreviewRequest:
@@ -50,30 +59,73 @@ class PreviewRequest(DownstreamExpressions):
         return self
 
 
-async def _document(service: Service, asked: PreviewRequest, caller: Caller) -> dict[str, Any]:
-    if asked.task_id is None:
-        return example_document(asked.type or TEST_TYPE)
-    found = await task_reads.task_documents(service.store, asked.task_id, 1)
+async def _document(
+    service: Service, asked: PreviewRequest, caller: Caller
+) -> tuple[dict[str, Any], str]:
+    """The event document tried, and where it came from: `example`, `task` or `downstream`."""
+    if asked.type is not None:
+        return _example(asked.type), "example"
+    if asked.task_id is not None:
+        found = await _newest_of_task(service, asked.task_id, caller)
+        if found is None:
+            raise InvalidRequest(f"task_id: task {asked.task_id!r} has no event yet")
+        return found, "task"
+    if (kept := _kept_name(asked.downstream, caller)) is not None:
+        found = await delivery_reads.newest_event_of(service.store, kept)
+        if found is not None:
+            return found, "downstream"
+    newest = TaskFilter(owner_key=caller.owner_filter, limit=_NEWEST_TASKS)
+    for task in await task_reads.task_list(service.store, newest):
+        found = await _newest_of_task(service, task.id, caller)
+        if found is not None:
+            return found, "task"
+    return _example(TEST_TYPE), "example"
+
+
+def _kept_name(name: str | None, caller: Caller) -> str | None:
+    """The name the downstream is kept under: the operator's as given, an app's own by the
+    name it gave it (None: not one the caller may read)."""
+    if name is None or caller.sees_all:
+        return name
+    if caller.app_id is None or looks_owned(name):
+        return None
+    return owned_name(caller.app_id, name)
+
+
+# The caller's newest tasks looked at for a real event (a task still queued has none).
+_NEWEST_TASKS = 5
+
+
+def _example(event_type: str) -> dict[str, Any]:
+    """An example of the type, with no metadata: a real event has only what its task got."""
+    return {**example_document(event_type), "metadata": None}
+
+
+async def _newest_of_task(service: Service, task_id: str, caller: Caller) -> dict[str, Any] | None:
+    found = await task_reads.task_documents(service.store, task_id, 1)
     # Another app's task is no such task, as everywhere else (ids cannot be probed).
     if found is None or not caller.owns(found[0].owner_key):
-        raise NotFound(f"no task {asked.task_id!r}")
+        raise NotFound(f"no task {task_id!r}")
     documents = [document for document, _ in found[1].values() if document]
-    if not documents:
-        raise InvalidRequest(f"task_id: task {asked.task_id!r} has no event yet")
-    return documents[0]
+    return documents[0] if documents else None
 
 
 async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) -> dict[str, Any]:
     """What a downstream with this filter and transform would do with an event: of an
     example of its type, or of a task the caller may read."""
     asked = read_checked(PreviewRequest, payload)
-    document = await _document(service, asked, caller)
+    document, source = await _document(service, asked, caller)
     envelope = webhook(document)
     # Converted for CEL only when there is an expression: without one (or without the cel
     # extra) the preview still shows the request the format would make.
     has_expression = asked.filter is not None or asked.transform is not None
     context = expressions.context(envelope) if has_expression else None
-    answer: dict[str, Any] = {"event": envelope, "matched": True, "reason": None}
+    answer: dict[str, Any] = {
+        "event": envelope,
+        "source": source,
+        "matched": True,
+        "reason": None,
+    }
     if asked.filter is not None and context is not None:
         verdict = expressions.verdict(expressions.compiled(asked.filter), context)
         if verdict.cut:  # not run at all: the caller's to change, as any bad input

@@ -3,9 +3,11 @@ downstream's events, each in one snapshot."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from receiver.kernel.store import Store
 from receiver.lifecycle.rows import pulls as pull_rows
-from receiver.lifecycle.rows.deliveries import list_app_deliveries, list_deliveries
+from receiver.lifecycle.rows.deliveries import list_app_deliveries, list_deliveries, newest_event
 from receiver.lifecycle.rows.pulls import Pulled
 from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 
@@ -19,6 +21,11 @@ async def app_deliveries(
 ) -> list[Delivery]:
     """An app's deliveries: its downstreams' and its own tasks' webhooks'."""
     return await store.read(lambda db: list_app_deliveries(db, app_id, wanted, delivery_id))
+
+
+async def newest_event_of(store: Store, downstream: str) -> dict[str, Any] | None:
+    """The newest event offered to the downstream (read apart: it sorts its deliveries)."""
+    return await store.read(lambda db: newest_event(db, downstream), apart=True)
 
 
 async def pulled(

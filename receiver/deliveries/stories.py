@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from receiver.kernel import expressions
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
 from receiver.lifecycle.rows import deliveries, downstreams, events
@@ -55,6 +56,9 @@ async def ended(
 
 def _ended(db: Db, end: AttemptEnd, health: AttemptHealth | None, now: float) -> tuple[bool, bool]:
     kept = deliveries.finish_attempt(db, end, now)
+    attempt = end.attempt
+    if kept and filter_failed(attempt) and attempt.error is not None:
+        downstreams.filter_failed(db, attempt.downstream, attempt.error, now)
     if health is None:
         return kept, False
     if health.ok:
@@ -68,6 +72,15 @@ def _ended(db: Db, end: AttemptEnd, health: AttemptHealth | None, now: float) ->
         return kept, False
     reason = f"every attempt failed for {(now - since) / 3600:.1f} h"
     return kept, disable_now(db, health.downstream, reason, health.subscriptions, since, now)
+
+
+def filter_failed(attempt: Attempt) -> bool:
+    """The downstream's own filter failed on the event (a task's webhook is no endpoint)."""
+    return (
+        attempt.outcome == "filtered"
+        and attempt.error != expressions.REFUSED
+        and attempt.downstream != TASK_WEBHOOK
+    )
 
 
 async def disable(store: Store, name: str, reason: str, subscriptions: Subscriptions) -> bool:

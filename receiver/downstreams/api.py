@@ -67,6 +67,13 @@ class DownstreamHealth(Answer):
     breaker: BreakerState = Field(description="As this replica last reported it.")
     breaker_changed_at: float | None
     deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
+    filter_failures: int = Field(
+        description="Events its filter failed on at run time (a field the event lacks, a"
+        " wrong type, too costly on it): each was not delivered (`filtered`). A filter"
+        " that answered false is no failure."
+    )
+    filter_failure: str | None = Field(description="The last failure's reason.")
+    filter_failed_at: float | None = Field(description="When its filter last failed.")
 
 
 class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid-type]

@@ -45,11 +45,13 @@ _PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 class ExpressionError(ValueError):
     """An expression refused before it is stored: what is wrong, and where (`line:column`)."""
 
-    def __init__(self, problem: str, position: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, problem: str, position: tuple[int, int] | None = None, said: str = ""
+    ) -> None:
         self.problem = problem
         self.position = position
         where = f" at {position[0]}:{position[1]}" if position else ""
-        super().__init__(f"{problem}{where}")
+        super().__init__(f"{problem}{where}{': ' + said if said else ''}")
 
 
 class ExpressionFailed(Exception):
@@ -125,15 +127,71 @@ def check(source: str, field_name: str) -> Any:
     try:
         return compiled(source)
     except ValueError as exc:
-        raise _syntax(str(exc), field_name) from None
+        raise _syntax(str(exc), field_name, source) from None
 
 
-def _syntax(message: str, field_name: str) -> ExpressionError:
-    found = re.search(r"<input>:(\d+):(\d+): (?:Syntax error: )?([^\n]*)", message)
-    if found is None:
+def _syntax(message: str, field_name: str, source: str) -> ExpressionError:
+    """The parser's first complaint, in words, at its place: never its dump of tokens."""
+    found = re.findall(r"<input>:(\d+):(\d+): ([^\n]*)", message)
+    syntax = [f for f in found if f[2].startswith("Syntax error: ")] or found
+    if not syntax:
         return ExpressionError(f"{field_name} is not valid CEL")
-    line, column, what = found.groups()
-    return ExpressionError(f"{field_name} is not valid CEL: {what[:160]}", (int(line), int(column)))
+    line, column, what = syntax[0]
+    place = (int(line), int(column))
+    said = _in_words(what.removeprefix("Syntax error: "), _before(source, place))
+    return ExpressionError(f"{field_name} is not valid CEL", place, said)
+
+
+# The tokens a value may begin with, as the parser names them: expecting any of them means
+# "a value"; the closers and separators it may expect instead are named as they are written.
+_VALUE_STARTS = {"IDENTIFIER", "NUM_INT", "NUM_FLOAT", "NUM_UINT", "STRING", "BYTES"}
+_CLOSERS = ("]", "}", ")", ":", ",")
+
+
+def _expected(listed: str) -> str:
+    """What the parser expected, from its list of tokens, in a few words."""
+    tokens = {t.strip().strip("'") for t in listed.strip("{}").split(", ")}
+    if tokens & _VALUE_STARTS:
+        return "a value"
+    closers = [f"`{c}`" for c in _CLOSERS if c in tokens]
+    if closers:
+        return " or ".join(closers)
+    return "nothing" if tokens == {"<EOF>"} else "an operator"
+
+
+def _in_words(what: str, before: str) -> str:
+    """One parser message as a person reads it; `before`: the text before the place."""
+    words = before.split()
+    after = f" after `{words[-1][-12:]}`" if words else ""
+    if m := re.match(r"mismatched input '<EOF>' expecting (.*)", what):
+        return f"the expression ends{after}, where {_expected(m.group(1))} should follow"
+    if m := re.match(r"(?:mismatched|extraneous) input '(.*)' expecting (.*)", what):
+        found, expected = m.group(1)[:20], _expected(m.group(2))
+        if expected == "nothing":
+            return f"`{found}` follows a whole expression (join two with `&&` or `||`)"
+        return f"`{found}` cannot stand here{after}, where {expected} should"
+    if m := re.match(r"token recognition error at: '(.*)'", what):
+        text = m.group(1)
+        if text.startswith(("'", '"')) and "\\" in text:
+            escape = text[text.index("\\") :][:2]
+            return f"this string holds `{escape}`, an escape CEL does not know"
+        if text.startswith(("'", '"')):
+            return f"this string is never closed: its closing {text[0]} is missing"
+        if text.strip() == "=":
+            return "a single `=` compares nothing: write `==`"
+        return f"`{text.strip()[:20]}` is not something CEL reads"
+    if m := re.match(r"no viable alternative at input '(.*)'", what):
+        if m.group(1).endswith("."):
+            return "a field name should follow `.`"
+        return f"CEL cannot read `{m.group(1)[-20:]}` here"
+    return "CEL cannot read what stands here"
+
+
+def _before(source: str, place: tuple[int, int]) -> str:
+    """The text of `place`'s line before it."""
+    lines = source.split("\n")
+    line = lines[place[0] - 1] if 0 < place[0] <= len(lines) else ""
+    return line[: max(place[1] - 1, 0)]
 
 
 @lru_cache(maxsize=1024)
@@ -222,6 +280,8 @@ class Verdict:
 
 
 MATCHED = Verdict(True)
+# The reason of a filter that answered false; any other reason is a failure.
+REFUSED = "filter refused the event"
 
 
 class Context:
@@ -272,7 +332,7 @@ def verdict(program: Any, context: Context) -> Verdict:
     if result is True:
         return MATCHED
     if result is False:
-        return Verdict(False, "filter refused the event")
+        return Verdict(False, REFUSED)
     return Verdict(False, f"filter gave a {type(result).__name__}, not a bool")
 
 

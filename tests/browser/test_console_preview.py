@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 pytestmark = pytest.mark.xdist_group("console-preview-browser")
 
-GOLD = 'event.data.metadata.tier == "gold"'
+KIND = 'event.data.kind == "image_to_video"'
 TRANSFORM = '{"body": {"fields": {"Task": event.data.task_id}}, "path": "/rows"}'
 API_KEY = "airtable_" + "5a4b3c2d1e0f9a8b7c6d"
 
@@ -75,8 +75,8 @@ def test_the_preview_follows_the_typing_and_the_form_makes_the_downstream(
     filter_field = form.find_element(By.NAME, "filter")
     transform_field = form.find_element(By.NAME, "transform")
 
-    # The example event (task.succeeded) is a gold customer's: matched, the event as body.
-    filter_field.send_keys(GOLD)
+    # The example event (task.succeeded) is an image_to_video's: matched, the event as body.
+    filter_field.send_keys(KIND)
     until(console, lambda d: _status(d)[0] == "matched")
     assert _shown(console).startswith("POST (its URL)\n")
     assert '"type": "task.succeeded"' in _shown(console)
@@ -86,27 +86,27 @@ def test_the_preview_follows_the_typing_and_the_form_makes_the_downstream(
     assert _shown(console).startswith("POST /rows")
     screenshot(console, "console-preview.png", 1400)
 
-    _retype(filter_field, 'event.data.metadata.tier == "silver"')
+    _retype(filter_field, 'event.data.kind == "text_to_image"')
     until(console, lambda d: _status(d)[0] == "refused")
     assert _status(console)[1].startswith("Not matched")
 
     _retype(filter_field, "event.data +")
-    until(console, lambda d: _status(d)[0] == "failed" and _status(d)[1].endswith("at 1:13"))
-    assert "filter is not valid CEL" in _status(console)[1]
+    until(console, lambda d: _status(d)[0] == "failed" and "at 1:13: " in _status(d)[1])
+    assert "the expression ends after `+`, where a value should follow" in _status(console)[1]
     assert not console.find_element(By.ID, "preview-request").is_displayed()
 
-    _retype(filter_field, GOLD)
+    _retype(filter_field, KIND)
     form.find_element(By.NAME, "headers").send_keys(f"Authorization: Bearer {API_KEY}")
     until(console, lambda d: "Authorization: ***" in _shown(d))
     assert _status(console)[0] == "matched" and API_KEY not in _shown(console)
-    # Another example event: a failure is a gold customer's too.
+    # Another example event: a failure of the same kind.
     form.find_element(By.CSS_SELECTOR, "select[name='type'] option[value='task.failed']").click()
     until(console, lambda d: _event(d) == "task.failed" and _status(d)[0] == "matched")
 
     form.find_element(By.CSS_SELECTOR, "button[value='create']").click()
     until(console, lambda d: d.find_elements(By.ID, "secret-value"))
     made = relay.api.get("/v1/downstreams/rows").json()
-    assert made["filter"] == GOLD and made["transform"] == TRANSFORM
+    assert made["filter"] == KIND and made["transform"] == TRANSFORM
     assert made["headers"] == {"Authorization": "***"}
     assert API_KEY not in console.page_source
 

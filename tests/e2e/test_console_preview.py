@@ -13,7 +13,7 @@ import httpx
 
 from tests.conftest import MakeRelay
 from tests.e2e.test_managed_downstreams import stored_bytes
-from tests.harness import Sink
+from tests.harness import Sink, image_to_video, wait_for
 
 ROUTE = "/console/downstreams/preview"
 API_KEY = "airtable_" + "0d1e2f3a4b5c6d7e8f9a"
@@ -58,7 +58,10 @@ def test_the_preview_route_takes_a_session_and_its_token_and_answers_the_apis_pr
     answer = console.post(ROUTE, json={**asked, "csrf": csrf})
     assert answer.status_code == 200, answer.text
     previewed = answer.json()
-    assert previewed["matched"] is True and previewed["event"]["type"] == "task.failed"
+    assert previewed["event"]["type"] == "task.failed" and previewed["source"] == "example"
+    # An example carries no field a real event would not: no metadata, so no gold tier.
+    assert previewed["event"]["data"]["metadata"] is None
+    assert previewed["matched"] is False and previewed["reason"] == "filter refused the event"
     request = previewed["request"]
     assert request["method"] == "POST" and request["path"] == "/rows"
     assert request["body"] == {"fields": {"Task": "tsk_example"}}
@@ -83,7 +86,10 @@ def test_the_preview_route_takes_a_session_and_its_token_and_answers_the_apis_pr
     assert silver.json()["matched"] is False and silver.json()["reason"]
 
     bad = console.post(ROUTE, json={"csrf": csrf, "filter": "1 +"})
-    assert bad.status_code == 422 and bad.json()["detail"].endswith("at 1:4"), bad.text
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["detail"].endswith(
+        "at 1:4: the expression ends after `+`, where a value should follow"
+    )
     not_a_map = console.post(ROUTE, json={"csrf": csrf, "transform": '"text"'})
     assert not_a_map.status_code == 422 and "transform" in not_a_map.json()["detail"]
     bad_line = console.post(ROUTE, json={"csrf": csrf, "headers": f"Bearer {API_KEY}"})
@@ -124,3 +130,13 @@ def test_the_console_form_makes_a_downstream_with_filter_transform_and_sealed_he
     assert described["max_per_second"] == 2.5
     assert API_KEY.encode() not in stored_bytes(storage_url, tmp_path)
     assert API_KEY not in console.get("/console/deliveries").text
+
+    # Once real events exist, a preview tries them by default: the downstream's newest.
+    gold = relay.submitted(**image_to_video(), metadata={"tier": "gold"})["id"]
+    wait_for(lambda: sink.received("/rows/rows"))  # the transform adds /rows
+    asked = {"csrf": csrf, "filter": GOLD, "downstream": "rows"}
+    newest = console.post(ROUTE, json=asked).json()
+    assert (newest["source"], newest["matched"]) == ("downstream", True)
+    assert newest["event"]["data"]["task_id"] == gold
+    newest_task = console.post(ROUTE, json={"csrf": csrf, "filter": GOLD}).json()
+    assert newest_task["source"] == "task" and newest_task["event"]["data"]["task_id"] == gold

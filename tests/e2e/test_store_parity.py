@@ -371,6 +371,7 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
             delivery.ended(store, attempt(job, 1, 503, "retry"), "D", time.time() - 1, failing),
         )
     await run("health", downstream_rows.health(store, ["hook", "chat"]))
+    await run("newest event", delivery_reads.newest_event_of(store, "hook"))
     await run("disabled", downstream_rows.disabled(store))
     await run("enable", downstream_rows.enable(store, "hook", time.time() - 60))
     for job in await run("claim again", delivery.claim(store, "D", 60, 10, "hook")):
@@ -396,6 +397,9 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
     # One a second: the first replayed goes, the next waits for its token.
     replayed = await run("claim replayed", delivery.claim(store, "D", 60, 10, "hook", 1.0))
     task_id = replayed[0].delivery.task_id
+    filtered = attempt(replayed[0], 3, None, "filtered")  # "HTTP None": no refusal's reason
+    await run("filter failed", delivery.ended(store, filtered, "D", time.time()))
+    await run("filter failures", downstream_rows.health(store, ["hook"]))
     await run("webhook gone", delivery.webhook_gone(store, task_id, "gone", "none"))
     await run("release", leases.release(store, "D"))
     await run("release all", leases.release_all(store, True, True, True))

@@ -40,8 +40,31 @@ def test_a_bad_expression_is_refused_naming_the_downstream_field_and_position() 
     assert refusal(filter="event.type ==").startswith(
         "body: downstream 'crm': filter is not valid CEL"
     )
-    assert refusal(filter="event.type ==").endswith("at 1:14")
-    assert refusal(transform="{'a': 1}\n  + ").endswith("at 2:5")
+    assert refusal(filter="event.type ==").endswith(
+        "at 1:14: the expression ends after `==`, where a value should follow"
+    )
+    assert "at 2:5: " in refusal(transform="{'a': 1}\n  + ")
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ('event.data.tier = "gold"', "at 1:17: a single `=` compares nothing: write `==`"),
+        ('event.type == "task', 'at 1:15: this string is never closed: its closing " is missing'),
+        ('"\\q" == "x"', "at 1:1: this string holds `\\q`, an escape CEL does not know"),
+        ("event.data.", "at 1:12: a field name should follow `.`"),
+        ("1 2", "at 1:3: `2` follows a whole expression (join two with `&&` or `||`)"),
+        ("event.type == )", "at 1:15: `)` cannot stand here after `==`, where a value should"),
+        ('{"a": 1', "at 1:8: the expression ends after `1`, where `}` or `,` should follow"),
+        ("x ? y", "at 1:6: the expression ends after `y`, where `:` should follow"),
+        ("a # b", "at 1:3: `#` is not something CEL reads"),
+    ],
+    ids=["equals", "open-string", "escape", "dot", "two", "closer", "map", "ternary", "char"],
+)
+def test_a_syntax_error_is_told_in_words_never_the_parsers_dump(source: str, said: str) -> None:
+    told = refusal(filter=source)
+    assert told == f"body: downstream 'crm': filter is not valid CEL {said}"
+    assert not re.search(r"mismatched|extraneous|expecting|<EOF>|IDENTIFIER|NUM_", told)
 
 
 def test_size_cost_and_a_transform_that_is_no_map_are_refused() -> None:

@@ -1,8 +1,9 @@
-// runway-relay console: the live preview of a new downstream's filter, transform and
-// headers (deliveries page). As the operator types, it asks the console's preview route
-// (the same preview as POST /v1/downstreams/preview, with the session and its CSRF token)
-// and shows whether the example event matches, why not, the request that would go, or
-// the expression's error with its position. Without it the form works as before.
+// runway-relay console and portal: the live preview of a downstream's filter, transform
+// and headers. As the operator types, it asks the preview route (the same preview as
+// POST /v1/downstreams/preview, with the session and its CSRF token) and shows which event
+// it ran on (the downstream's newest real one by default), whether it matches, why not,
+// the request that would go, or the expression's error in words with a caret under its
+// place. Without it the form works as before.
 (function () {
   "use strict";
 
@@ -13,7 +14,13 @@
   }
   var status = document.getElementById("preview-status");
   var shown = document.getElementById("preview-request");
-  var watched = ["filter", "transform", "headers", "format", "type", "task_id"];
+  var caret = document.getElementById("preview-caret");
+  var watched = ["filter", "transform", "headers", "format", "type", "task_id", "downstream"];
+  var SOURCES = {
+    downstream: "its newest real event",
+    task: "a real event (a task's newest)",
+    example: "an example event"
+  };
   var timer = null;
   var asked = 0; // only the answer to the newest question is shown
   panel.hidden = false;
@@ -39,13 +46,43 @@
     return lines.join("\n");
   }
 
+  function pointAt(detail) {
+    // "filter is not valid CEL at 2:5: ...": the line of the field's own text with a caret
+    // under the place, drawn here from what was typed (the answer never quotes it).
+    var found = /\b(filter|transform) [^:]*? at (\d+):(\d+)/.exec(detail || "");
+    if (!caret) {
+      return;
+    }
+    caret.hidden = true;
+    caret.textContent = "";
+    if (!found) {
+      return;
+    }
+    var line = value(found[1]).split("\n")[Number(found[2]) - 1];
+    if (line === undefined) {
+      return;
+    }
+    var column = Math.max(Number(found[3]) - 1, 0);
+    caret.textContent = found[1] + ", line " + found[2] + ":\n" + line + "\n" +
+      new Array(column + 1).join(" ") + "^";
+    caret.hidden = false;
+  }
+
   function answer(status, body) {
+    pointAt(status === 200 ? "" : body && body.detail);
     if (status !== 200) {
       shown.hidden = true;
       say("failed", (body && body.detail) || "the preview could not be made (HTTP " + status + ")");
       return;
     }
     panel.setAttribute("data-event", body.event.type);
+    panel.setAttribute("data-source", body.source);
+    var source = document.getElementById("preview-source");
+    if (source) {
+      var task = body.event.data && body.event.data.task_id;
+      source.textContent = "Tried on " + (SOURCES[body.source] || "an event") + ": " +
+        body.event.type + (body.source === "example" ? "" : " of " + task);
+    }
     var verdict = body.matched ? "Matched" : "Not matched: " + (body.reason || "the filter refused it");
     if (body.transform_error) {
       say("failed", verdict + "; the transform failed on this event: " + body.transform_error);

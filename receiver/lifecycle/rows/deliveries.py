@@ -505,3 +505,16 @@ def task_attempts(db: Db, task_id: str, limit: int) -> list[Attempt]:
     rows = db.all(TASK_ATTEMPTS, (task_id, limit))
     rows.reverse()
     return [Attempt.from_row(r) for r in rows]
+
+
+NEWEST_EVENT_OF = Sql(
+    "SELECT e.payload FROM deliveries d JOIN events e ON e.id = d.event_id"
+    " WHERE d.downstream = ? ORDER BY d.created_at DESC, d.id DESC LIMIT 1"
+)
+
+
+def newest_event(db: Db, downstream: str) -> dict[str, Any] | None:
+    """The document of the newest event offered to the downstream (filtered ones too):
+    what a preview of its filter and transform runs on, as real as it gets."""
+    row = db.one(NEWEST_EVENT_OF, (downstream,))
+    return orjson.loads(row["payload"]) if row and row["payload"] else None

@@ -31,6 +31,10 @@ class DownstreamHealth:
     breaker: str
     breaker_changed_at: float | None
     deliveries: dict[str, int]
+    # Its filter failed at run time (not a refusal): how often, the last reason, when.
+    filter_failures: int = 0
+    filter_failure: str | None = None
+    filter_failed_at: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """Its fields, and whether it is disabled."""
@@ -77,9 +81,23 @@ def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
                 breaker=row.get("breaker") or "closed",
                 breaker_changed_at=row.get("breaker_changed_at"),
                 deliveries=counts.get(name, {}),
+                filter_failures=row.get("filter_failures") or 0,
+                filter_failure=row.get("filter_failure"),
+                filter_failed_at=row.get("filter_failed_at"),
             )
         )
     return out
+
+
+FILTER_FAILED = Sql(
+    "UPDATE downstreams SET filter_failures = filter_failures + 1, filter_failure = ?,"
+    " filter_failed_at = ? WHERE name = ?"
+)
+
+
+def filter_failed(db: Db, name: str, reason: str, now: float) -> None:
+    """Its filter failed on an event: counted, with the reason."""
+    db.execute(FILTER_FAILED, (reason, now, name))
 
 
 DOWNSTREAM_FAILING = Sql(
