@@ -27,8 +27,11 @@ from pathlib import Path
 
 # What `receiver serve` imports on its way to ready (the database drivers included), so
 # that a forked relay imports next to nothing. A module missing here costs time, not
-# correctness: the child imports it itself.
+# correctness: the child imports it itself. First the main script, when the tests (or the
+# benchmarks) run from one: each child would run it again otherwise (multiprocessing
+# re-runs a parent's main script in the child, `.venv/bin/pytest` importing pytest).
 PRELOAD = [
+    "__main__",
     "receiver.cli.main",
     "receiver.cli.runners",
     "receiver.cli.offline",
