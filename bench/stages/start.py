@@ -53,7 +53,7 @@ def run(bench: Bench) -> None:
     rounds = 3 if bench.plan.quick else 7
     took: dict[str, list[tuple[float, float]]] = {"bare": [], "relay": [], "forked": []}
     starters: dict[str, Callable[[int], tuple[float, float]]] = {
-        "bare": _bare,
+        "bare": lambda k: _bare(bench.work),
         "relay": lambda k: _relay(bench.work, f"start-{k}"),
     }
     for k in range(rounds):
@@ -88,16 +88,16 @@ def _spread(pairs: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def _bare(_: int) -> tuple[float, float]:
+def _bare(work: Path) -> tuple[float, float]:
     port = free_port()
-    return _timed([sys.executable, "-c", BARE_APP, str(port)], port, dict(os.environ))
+    return _timed([sys.executable, "-c", BARE_APP, str(port)], port, dict(os.environ), work)
 
 
 def _relay(work: Path, name: str) -> tuple[float, float]:
     port = free_port()
     config = _fresh_config(work, name, port)
     argv = [sys.executable, "-m", "receiver", "serve", "--config", str(config)]
-    return _timed(argv, port, {**os.environ, **relay_env(port)})
+    return _timed(argv, port, {**os.environ, **relay_env(port)}, work)
 
 
 def _fresh_config(work: Path, name: str, port: int) -> Path:
@@ -109,12 +109,14 @@ def _fresh_config(work: Path, name: str, port: int) -> Path:
     return config
 
 
-def _timed(argv: list[str], port: int, env: dict[str, str]) -> tuple[float, float]:
+def _timed(argv: list[str], port: int, env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """Wall seconds from the exec to the first 200 at /healthz, and the CPU seconds the
     process spent, killed at once after that answer."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wall = _until_healthy(port, started, proc.poll)
     finally:
