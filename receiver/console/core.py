@@ -95,7 +95,10 @@ def local(target: str | None, root: str, fallback: str) -> str:
 
 class Console:
     notices = NOTICES
+    cookie = SESSION_COOKIE
     ended = "your session has ended: log in again"
+    # A browser that never had a session (or whose cookie is gone) is not told one ended.
+    signed_out = "log in first: this browser is not logged in to the console"
 
     def __init__(self, service: Service, keys: Keys, directory: Directory) -> None:
         self.service = service
@@ -169,6 +172,11 @@ class Console:
 
         return guarded
 
+    def no_session(self, request: Request) -> str:
+        """Why a request without a live session is refused, in words: a session that ended
+        (its cookie still sent: expired, logged out elsewhere, revoked), or none at all."""
+        return self.ended if request.cookies.get(self.cookie) else self.signed_out
+
     def without_session(self, request: Request) -> Response:
         """What a page answers to a request without a live session: the login form."""
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -184,7 +192,7 @@ class Console:
             session = await self.session_of(request)
             form = await self.read_form(request)
             if session is None:
-                raise NotAllowed(self.ended)
+                raise NotAllowed(self.no_session(request))
             check_form(self.sessions, session.id, form, request.headers, self.origins(request))
             return await handler(request, session, form)
 

@@ -27,6 +27,7 @@ from receiver.wiring.service import Service
 
 HERE = Path(__file__).parent
 ENDED = "Your portal session has ended: open a new portal link from the app."
+SIGN_IN = "Sign in through the app: it opens this portal for you with a link of its own."
 
 PORTAL_NOTICES = {
     **NOTICES,
@@ -39,7 +40,9 @@ PORTAL_NOTICES = {
 
 class Portal(Console):
     notices = PORTAL_NOTICES
+    cookie = PORTAL_COOKIE
     ended = ENDED
+    signed_out = SIGN_IN
 
     def __init__(self, service: Service, keys: Keys, directory: Directory) -> None:
         super().__init__(service, keys, directory)
@@ -84,7 +87,17 @@ class Portal(Console):
         return self.render(request, "error.html", None, status, code=status, detail=detail)
 
     def without_session(self, request: Request) -> Response:
-        return self.error_page(request, 403, ENDED)
+        if request.cookies.get(self.cookie):
+            return self.error_page(request, 403, ENDED)
+        return self.render(
+            request,
+            "refused.html",
+            None,
+            403,
+            why="signed-out",
+            heading="Sign in to the portal",
+            advice=SIGN_IN,
+        )
 
 
 def caller_of(session: Session) -> PortalSession:

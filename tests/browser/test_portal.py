@@ -140,6 +140,17 @@ def test_a_new_endpoint_is_previewed_as_typed_and_its_secret_shown_once(
     form.find_element(By.CSS_SELECTOR, "button[value=create]").click()
     secret = WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "secret-value"))
     assert secret[0].text.startswith("whsec_")
+    # Its copy button puts it on the clipboard, read back here as a paste would.
+    copy = driver.find_element(By.CSS_SELECTOR, "#secret-once button[data-copy]")
+    copy.click()
+    WebDriverWait(driver, 10).until(lambda d: copy.get_attribute("data-copied"))
+    assert copy.get_attribute("data-copied") == "yes"
+    grant = {"origin": relay.url, "permissions": ["clipboardReadWrite"]}
+    driver.execute_cdp_cmd("Browser.grantPermissions", grant)
+    pasted = driver.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], () => arguments[0](null));"
+    )
+    assert pasted == secret[0].text
     made = apps["alpha"]["client"].get("/v1/downstreams/alpha-second").json()
     assert made["filter"] == 'event.type == "task.failed"'
     assert apps["beta"]["client"].get("/v1/downstreams/alpha-second").status_code == 404
@@ -150,6 +161,8 @@ def test_a_new_endpoint_is_previewed_as_typed_and_its_secret_shown_once(
 def test_the_portal_may_not_be_framed_unless_its_app_allows(relay: Relay, apps: dict[str, Any]):
     answer = relay.anon.get("/portal/")
     assert answer.status_code == 403 and answer.headers["x-frame-options"] == "DENY"
+    # A browser that never had a session is asked to sign in, not told one ended.
+    assert 'data-why="signed-out"' in answer.text and "ended" not in answer.text
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
 
 

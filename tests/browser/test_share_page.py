@@ -200,11 +200,15 @@ def test_a_running_task_shows_the_app_the_prompt_and_a_ticking_estimate(
     )
     assert browser.title.endswith(f"· {APP}")
     assert _text(browser, "title") == "Your video is being made"
-    assert "% done" in _text(browser, "state")
+    # The progress said once, in one line: how far, then how long is left.
+    assert _text(browser, "state").endswith("% done") and "made" not in _text(browser, "state")
     first = browser.find_element(By.ID, "eta").get_attribute("data-left")
     # It ticks between the stream's events: the page counts down on its own.
     wait_for(lambda: browser.find_element(By.ID, "eta").get_attribute("data-left") != first)
-    assert _text(browser, "eta").startswith("About ") and _text(browser, "eta").endswith(" left")
+    eta = _text(browser, "eta").lower()
+    assert eta.startswith("about ") and eta.endswith(" left")
+    line = _text(browser, "status")
+    assert line.count("done") == 1 and line.count("left") == 1, line
     bar = browser.find_element(By.ID, "bar")
     assert (
         bar.get_attribute("role") == "progressbar"

@@ -112,6 +112,7 @@ def test_revoking_the_apps_keys_ends_its_portal_and_refuses_its_links(make_relay
     assert relay.api.delete("/v1/apps/render/keys/render-spare").status_code == 200
     ended = session.get("/portal/")
     assert ended.status_code == 403 and ended.headers["content-type"].startswith("text/html")
+    assert "session has ended" in ended.text  # it had one: it is told so
     _refused(_open(relay, unopened)[1], "revoked")
     assert theirs.get("/portal/").status_code == 200
     # A key made afterwards does not bring back what rested on the revoked ones.
