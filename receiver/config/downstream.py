@@ -61,7 +61,8 @@ class DownstreamAddress(BaseModel):
 
 _Secret = Annotated[str, Field(min_length=1, max_length=4096)]
 _Text = Annotated[str, Field(min_length=1, max_length=1024)]
-_Pem = Annotated[str, Field(min_length=1, max_length=64 * 1024)]
+# A certificate chain of a few certificates; three fit in an API body (64 KiB).
+_Pem = Annotated[str, Field(min_length=1, max_length=16 * 1024)]
 MASK = "***"
 
 

@@ -58,13 +58,30 @@ class TestEventRequest(Answer):
     )
 
 
+class SentRequest(Answer):
+    """A request as it went out: the downstream's URL template (its transform's path),
+    transform, static headers, auth and signature applied."""
+
+    method: str
+    url: str = Field(description="Shown as the downstream's URL is (a chat's path hidden).")
+    headers: dict[str, str] = Field(
+        description="Every header sent; static ones' and `Authorization`'s values masked (`***`)."
+    )
+    body: str = Field(description="The body as sent, as text.")
+
+
 class TestEventSent(Answer):
     type: str
     event_id: str = Field(description="Its `webhook-id`.")
     status: int | None = Field(description="The downstream's answer; null: none came.")
     seconds: float = Field(description="How long the attempt took.")
     excerpt: str = Field(description="The start of the answer's body, scrubbed of secrets.")
-    error: str | None = Field(description="Why no answer came (timeout, refused address...).")
+    error: str | None = Field(
+        description="Why no answer came (timeout, refused address, the filter refused it...)."
+    )
+    sent: SentRequest | None = Field(
+        None, description="What was sent, as a real delivery of the event would be; null: nothing."
+    )
 
 
 router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])

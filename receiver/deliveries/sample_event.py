@@ -1,12 +1,17 @@
-"""A test event sent to a downstream now (`POST /v1/downstreams/{name}/test`): a sample
-event of a type of the catalog (receiver/lifecycle/rules/catalog.py), signed as every delivery
-is,
-marked as a test in its body (`data.test`) and in a header (`webhook-test: true`), sent once
-outside the outbox (no retry, nothing stored), and the attempt answered: its status, how
-long it took, and the start of the answer, scrubbed of secrets.
+"""A test event sent to a downstream now (`POST /v1/downstreams/{name}/test`, and the
+portal's "Send a test event"): a sample event of a type of the catalog
+(receiver/lifecycle/rules/catalog.py), marked as a test in its body (`data.test`) and in a
+header (`webhook-test: true`), and otherwise what a real delivery of it would be: its
+downstream's filter asked, its transform and static headers applied, the URL and path it
+makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code
+(deliveries/fanout/shaping.py, outgoing.py, connections.py). Sent once outside the outbox
+(no retry, nothing stored), and the attempt answered: what was sent (method, URL, headers
+and body, every secret masked), its status, how long it took, and the start of the
+answer, scrubbed of secrets.
 
 It goes through a session of its own with the same guard as the fan-out's: a URL that came
-through the API reaches public addresses only, unless the operator allows private ones."""
+through the API reaches public addresses only, unless the operator allows private ones; an
+OAuth2 token is the one the fan-out uses in this process."""
 
 from __future__ import annotations
 
@@ -15,22 +20,26 @@ import os
 import time
 from typing import Any
 
-import aiohttp
-
+from receiver.config import Downstream
+from receiver.config.downstream import MASK, endpoint_auth
+from receiver.deliveries.fanout.connections import open_session, proxy_of
 from receiver.deliveries.fanout.outgoing import (
     EXCERPT_CHARS,
     Request,
-    judge_target,
-    post,
-    signed_headers,
+    Way,
+    default_body,
+    request_of,
+    send,
 )
-from receiver.destinations.registry import render, with_path
+from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
 from receiver.downstreams.directory import Directory
+from receiver.downstreams.manage import shown_url
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
 from receiver.kernel.net import guard
-from receiver.kernel.net.outbound import Failure, tls_context, transport_errors
+from receiver.kernel.net.outbound import Failure, transport_errors
 from receiver.kernel.observability.logs import scrub
 from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
+from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 from receiver.wiring.service import Service
 
 TEST_HEADER = "webhook-test"
@@ -52,6 +61,35 @@ def _undelivered(failure: Failure) -> DownstreamError:
     return DownstreamError(failure.reason)
 
 
+def _job(name: str, document: dict[str, Any]) -> DeliveryJob:
+    """The sample as the fan-out's shaping reads a leased delivery of it."""
+    now = float(document["occurred_at"])
+    event_id = str(document["event_id"])
+    delivery = Delivery(
+        event_id, event_id, "test", name, "pending", 0, now, None, None, now, now, None
+    )
+    return DeliveryJob(delivery, document)
+
+
+def shown_request(d: Downstream, request: Request) -> dict[str, Any]:
+    """What was sent, as an answer may show it: the URL as the downstream's is shown (a
+    chat's credential path hidden), the values of its static headers and of
+    `Authorization` masked, the body as text with every known secret cut out."""
+    secret = {name.lower() for name in d.headers}
+    if endpoint_auth(d) is not None:
+        secret.add("authorization")
+    headers = {"User-Agent": "runway-relay", "Content-Type": "application/json"}
+    headers |= request.headers
+    if endpoint_auth(d) is not None:
+        headers["Authorization"] = MASK
+    return {
+        "method": request.method,
+        "url": shown_url(d.model_copy(update={"url": request.url})),
+        "headers": {k: MASK if k.lower() in secret else v for k, v in headers.items()},
+        "body": scrub(request.body.decode("utf-8", "replace")),
+    }
+
+
 async def send_test(
     service: Service, directory: Directory, name: str, event_type: str
 ) -> dict[str, Any]:
@@ -62,38 +100,43 @@ async def send_test(
     if d.broker is not None:
         raise InvalidRequest("format: test events go to HTTP downstreams (webhook and chats)")
     document = sample(event_type)
-    rendered = render(d.format, document, d.url)
-    body = rendered.body
     message_id = str(document["event_id"])
-    headers = signed_headers(d, message_id, body) | {TEST_HEADER: "true"}
-    rules = service.config.settings.delivery
-    guarded = d.managed and not rules.allow_private_networks
-    proxy = rules.proxy or None
-    url = with_path(d.url, rendered.path)  # Telegram's method after its token
+    job = _job(name, document)
     started = time.monotonic()
     status: int | None = None
-    excerpt, error = "", None
+    excerpt, error, sent = "", None, None
     try:
-        if guarded:
-            await judge_target(url, proxy is not None)
-        # Through the proxy it connects only to that; the target was judged above.
-        resolver = guard.resolver(not guarded or proxy is not None)
-        connector = aiohttp.TCPConnector(ssl=tls_context(), resolver=resolver)
-        async with (
-            aiohttp.ClientSession(
-                connector=connector,
-                headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
-                auto_decompress=False,
-            ) as session,
-            asyncio.timeout(d.timeout),
-        ):
-            with transport_errors(_undelivered):
-                reply = await post(session, Request("POST", url, body, headers, proxy))
-            status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)
-    except TimeoutError:
-        error = f"timed out after {d.timeout:g}s"
-    except (DownstreamError, guard.PrivateAddress) as exc:
-        error = scrub(str(exc), EXCERPT_CHARS)
+        shaped = prepare(d, job, lambda: default_body(d, job))
+    except ExpressionFailed as exc:
+        shaped = Refused(str(exc), failed=True)
+    if isinstance(shaped, Refused):
+        # What a real delivery of this event would do: end filtered (or dead), unsent.
+        error = scrub(f"not sent, as a real delivery would not be: {shaped.reason}", EXCERPT_CHARS)
+    else:
+        proxy = proxy_of(service, d)
+        request = request_of(d, d.url, shaped, message_id, proxy)
+        request = Request(
+            request.method,
+            request.url,
+            request.body,
+            request.headers | {TEST_HEADER: "true"},
+            proxy,
+        )
+        sent = shown_request(d, request)
+        guarded = d.managed and not service.config.settings.delivery.allow_private_networks
+        try:
+            async with (
+                open_session(service, d, guarded) as session,
+                asyncio.timeout(d.timeout),
+            ):
+                way = Way(session, proxy, guarded, directory.token_source(d))
+                with transport_errors(_undelivered):
+                    reply = await send(d, request, way)
+                status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)
+        except TimeoutError:
+            error = f"timed out after {d.timeout:g}s"
+        except (DownstreamError, guard.PrivateAddress) as exc:
+            error = scrub(str(exc), EXCERPT_CHARS)
     seconds = round(time.monotonic() - started, 3)
     service.log.info("downstream.tested", downstream=name, type=event_type, status=status)
     return {
@@ -103,4 +146,5 @@ async def send_test(
         "seconds": seconds,
         "excerpt": excerpt,
         "error": error,
+        "sent": sent,
     }

@@ -19,9 +19,10 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
-from receiver.config.downstream import credential_values
+from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
 from receiver.destinations.registry import PROVIDERS
 from receiver.downstreams import stories
+from receiver.kernel.net.credentials import ClientCredentials, TokenSource
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
     SEALED,
@@ -86,6 +87,23 @@ class Directory:
         # Downstream name -> the states and channels it takes; read on every event, a plain
         # field so that a callback's or a poll's walk runs no code of this folder for it.
         self.subscriptions = {n: subscription(d) for n, d in self.configured.items()}
+        # Each downstream's OAuth2 token, shared by the fan-out and the test events.
+        self._tokens: dict[str, TokenSource] = {}
+
+    def token_source(self, d: Downstream) -> TokenSource | None:
+        """The one OAuth2 token source of `d` in this process (a new one once its `auth`
+        changed); None when it has no `oauth2` auth."""
+        auth = endpoint_auth(d)
+        if not isinstance(auth, OAuth2Auth):
+            self._tokens.pop(d.name, None)
+            return None
+        wanted = ClientCredentials(
+            auth.token_url, auth.client_id, auth.client_secret, auth.scope, auth.audience
+        )
+        source = self._tokens.get(d.name)
+        if source is None or source.credentials != wanted:
+            source = self._tokens[d.name] = TokenSource(wanted)
+        return source
 
     @property
     def every(self) -> dict[str, Downstream]:

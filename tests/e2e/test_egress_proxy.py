@@ -111,3 +111,23 @@ def test_deliveries_and_test_events_leave_through_the_proxy_and_the_guard_holds(
     assert "resolves to a private or local address" in attempt["last_error"], attempt
     assert all(not s["target"].endswith("/mine") for s in proxy.seen)
     assert sink.received("/mine") == []
+
+    # A downstream's own proxy, and an OAuth2 token endpoint, are addresses the relay
+    # connects to: from the API, public ones only, as the URL is.
+    for field, extra in (
+        ("proxy", {"proxy": proxy.url}),
+        (
+            "auth.token_url",
+            {
+                "auth": {
+                    "type": "oauth2",
+                    "token_url": f"{sink.url}/token",
+                    "client_id": "c",
+                    "client_secret": "s",
+                }
+            },
+        ),
+    ):
+        body = {"name": "mine", "url": "https://hooks.example.com/x", **extra}
+        made = relay.api.post("/v1/downstreams", json=body)
+        assert made.status_code == 422 and f"{field}: 127.0.0.1" in made.text, made.text

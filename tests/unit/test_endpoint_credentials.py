@@ -3,9 +3,11 @@ masked wherever they are shown, and the TLS context their PEMs make."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
+import aiohttp
 import pytest
 from pydantic import ValidationError
 
@@ -18,7 +20,16 @@ from receiver.config import (
 from receiver.config.downstream import credential_values, credentials_masked, endpoint_auth
 from receiver.config.settings import Settings
 from receiver.config.show import effective
-from receiver.kernel.net.credentials import basic_authorization, client_tls, tls_problem
+from receiver.deliveries.fanout.outgoing import Way, request_of, send
+from receiver.kernel.expressions import Shaped
+from receiver.kernel.net.credentials import (
+    ClientCredentials,
+    TokenSource,
+    basic_authorization,
+    client_tls,
+    tls_problem,
+)
+from receiver.kernel.net.guard import PrivateAddress
 from receiver.kernel.secrets.sealing import Sealer, open_url, seal_url, url_is_current
 from tests.certificates import Authority
 
@@ -137,3 +148,35 @@ def test_a_change_takes_credentials_and_a_masked_secret_passes_its_rules() -> No
 
 def test_basic_authorization_is_rfc_7617() -> None:
     assert basic_authorization("Aladdin", "open sesame") == "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+
+
+def _way_out(**settings: Any) -> Any:
+    return managed_downstream(_settings(**settings), "whsec_" + "A" * 32, None, None)
+
+
+@pytest.mark.parametrize(
+    ("url", "token_url"),
+    [
+        ("https://127.0.0.1/hooks", None),
+        ("https://localhost/hooks", None),
+        ("https://93.184.216.34/hooks", "https://10.0.0.7/oauth/token"),
+    ],
+    ids=["loopback-target", "local-name", "private-token-endpoint"],
+)
+def test_through_its_own_proxy_a_target_from_the_api_is_judged_before_anything_goes(
+    url: str, token_url: str | None
+) -> None:
+    """Through a proxy the relay never resolves the target itself: the guard judges it (and
+    the token endpoint) before the request, so nothing reaches the proxy."""
+    auth = {**OAUTH, "token_url": token_url} if token_url else None
+    d = _way_out(url=url, auth=auth, proxy="http://proxy.example.com:3128")
+
+    async def sent() -> None:
+        async with aiohttp.ClientSession() as session:  # never connects: refused first
+            tokens = TokenSource(ClientCredentials(str(token_url), "relay", "s")) if auth else None
+            way = Way(session, d.proxy, judged=True, tokens=tokens)
+            request = request_of(d, d.url, Shaped(b"{}"), "msg_1", way.proxy)
+            await send(d, request, way)
+
+    with pytest.raises(PrivateAddress):
+        asyncio.run(sent())

@@ -10,12 +10,15 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from receiver.config import Downstream
+from receiver.config.downstream import client_tls_of
 from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
+from receiver.deliveries.fanout.outgoing import Way
 from receiver.deliveries.rules import STATE_NUMBERS
 from receiver.destinations.publishing import Publisher
 from receiver.destinations.registry import open_publisher, provider_of
 from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
+from receiver.kernel.net.credentials import client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.wiring.service import Service
@@ -24,6 +27,39 @@ from receiver.wiring.service import Service
 def _came_through_the_api(d: Downstream) -> bool:
     """A task's webhook, or a downstream made through the API (not the operator's file)."""
     return d.name == TASK_WEBHOOK or d.managed
+
+
+def proxy_of(service: Service, d: Downstream) -> str | None:
+    """The proxy a downstream's requests go through: its own, else `delivery.proxy`, else
+    (the config file's alone) the environment's. aiohttp's trust_env would read the
+    environment and ~/.netrc on every request, in a thread; this is settled once. A URL from
+    the API goes direct, or through a proxy once judged: the environment's proxy would
+    resolve it past the guard."""
+    configured = service.config.settings.delivery.proxy
+    return d.proxy or configured or (None if _came_through_the_api(d) else env_proxy(d.url))
+
+
+def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.ClientSession:
+    """A session for one downstream's requests, with its TLS (a client certificate, a
+    private CA). `guarded`: its URL came through the API, and reaches public addresses only.
+
+    The resolver refuses a name that resolves to a private address, at connect time. Through
+    a proxy it connects only to that: `delivery.proxy` is the operator's, a downstream's own
+    proxy from the API must be public like its URL; the target is judged before each send
+    instead (outgoing.judge_target)."""
+    operators_proxy = bool(service.config.settings.delivery.proxy) and d.proxy is None
+    tls = client_tls_of(d)
+    context = client_tls(tls.client_cert, tls.client_key, tls.ca) if tls else tls_context()
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=d.max_in_flight,
+            ssl=context,
+            resolver=guard.resolver(not guarded or operators_proxy),
+            keepalive_timeout=IDLE_KEEPALIVE_SECONDS,
+        ),
+        headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
+        auto_decompress=False,
+    )
 
 
 class Connections:
@@ -77,26 +113,14 @@ class Connections:
                 host = urlsplit(connected[1]).hostname or ""
                 self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host))
             return
-        # The resolver refuses a name that resolves to a private address, at connect time.
-        # Through `delivery.proxy` it connects only to that (the operator's): the target is
-        # judged before each send instead (outgoing.judge_target).
-        configured = self.service.config.settings.delivery.proxy
-        resolver = guard.resolver(bool(configured) or not self.from_the_api(d))
-        self.sessions[name] = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=d.max_in_flight,
-                ssl=tls_context(),
-                resolver=resolver,
-                keepalive_timeout=IDLE_KEEPALIVE_SECONDS,
-            ),
-            headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
-            auto_decompress=False,
-        )
-        # aiohttp's trust_env would read the environment and ~/.netrc on every request, in
-        # a thread; the proxy for a downstream is settled once, here. A URL from the API
-        # goes direct, or through `delivery.proxy` once judged: the environment's proxy
-        # would resolve it past the guard.
-        self.proxies[name] = configured or (None if _came_through_the_api(d) else env_proxy(d.url))
+        self.sessions[name] = open_session(self.service, d, self.from_the_api(d))
+        self.proxies[name] = proxy_of(self.service, d)
+
+    def way(self, d: Downstream) -> Way:
+        """How a delivery to `d` leaves now."""
+        name = d.name
+        tokens = self.directory.token_source(d)
+        return Way(self.sessions.get(name), self.proxies.get(name), self.from_the_api(d), tokens)
 
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)

@@ -4,16 +4,18 @@ receiver/kernel/net/outbound.py), the format's own body, and the request itself.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from receiver.config import Downstream
-from receiver.destinations.registry import render
+from receiver.config.downstream import BasicAuth, BearerAuth, endpoint_auth
+from receiver.destinations.registry import render, with_path
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.expressions import Shaped
 from receiver.kernel.net import guard
+from receiver.kernel.net.credentials import TokenSource, basic_authorization
 from receiver.kernel.net.headers import retry_after
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets import webhooks as sign
@@ -71,6 +73,73 @@ class Request:
     body: bytes
     headers: dict[str, str]
     proxy: str | None
+
+
+@dataclass(frozen=True)
+class Way:
+    """How one downstream's requests leave: its session (None once changed or removed), the
+    proxy, whether each target is judged first (a URL from the API), and its OAuth2 token
+    source (None without `oauth2` auth)."""
+
+    session: aiohttp.ClientSession | None
+    proxy: str | None
+    judged: bool
+    tokens: TokenSource | None = None
+
+
+def request_of(
+    downstream: Downstream, url: str, shaped: Shaped, message_id: str, proxy: str | None
+) -> Request:
+    """The request a delivery (or a test event) sends to `url`: the shaped body, method and
+    path, its headers (static, the transform's), signed over the body as sent. `auth` is
+    added as it goes out (`send`), for an OAuth2 token may change between attempts."""
+    body = shaped.body
+    headers = shaped.headers | signed_headers(downstream, message_id, body)
+    # Telegram's Bot API method goes after the token in the path; like the URL itself (a
+    # credential), the result is never logged.
+    return Request(shaped.method, with_path(url, shaped.path), body, headers, proxy)
+
+
+async def send(downstream: Downstream, request: Request, way: Way) -> Reply:
+    """`request` sent the downstream's way: its target judged first when it came through the
+    API (guard.PrivateAddress), then with its `auth`; an OAuth2 token the endpoint refuses
+    (a 401) is fetched again once, and the request sent once more with the new one."""
+    if way.judged:
+        await judge_target(request.url, way.proxy is not None)
+    auth = endpoint_auth(downstream)
+    if isinstance(auth, BasicAuth):
+        return await post(
+            way.session, _authorized(request, basic_authorization(auth.username, auth.password))
+        )
+    if isinstance(auth, BearerAuth):
+        return await post(way.session, _authorized(request, f"Bearer {auth.token}"))
+    if auth is None or way.tokens is None:
+        return await post(way.session, request)
+    token = await _token(way)
+    reply = await post(way.session, _authorized(request, f"Bearer {token}"))
+    if reply.status == 401:
+        way.tokens.refused(token)
+        reply = await post(way.session, _authorized(request, f"Bearer {await _token(way)}"))
+    return reply
+
+
+async def _token(way: Way) -> str:
+    """The token source's token, asked through the downstream's own session and proxy, its
+    URL judged as the target is."""
+    assert way.tokens is not None
+    if way.session is None or way.session.closed:
+        raise DownstreamError("the downstream was changed or removed")
+
+    async def judge(url: str) -> None:
+        if way.judged:
+            await judge_target(url, way.proxy is not None)
+
+    return await way.tokens.token(way.session, way.proxy, judge)
+
+
+def _authorized(request: Request, authorization: str) -> Request:
+    # After the transform's headers: auth's value wins (a static one is refused).
+    return replace(request, headers={**request.headers, "Authorization": authorization})
 
 
 @dataclass(frozen=True)

@@ -19,22 +19,20 @@ from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
 from receiver.deliveries.fanout.outgoing import (
     EXCERPT_CHARS,
-    Request,
     Sent,
     default_body,
-    judge_target,
-    post,
+    request_of,
+    send,
     signed_headers,
     storable,
 )
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.deliveries.rules import STATE_NUMBERS, claim_round
 from receiver.destinations.publishing import Message, fill
-from receiver.destinations.registry import provider_of, with_path
+from receiver.destinations.registry import provider_of
 from receiver.downstreams import stories as downstream_stories
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import DownstreamError
-from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import Failure, transport_errors
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
@@ -247,26 +245,15 @@ class Fanout:
 
     async def _send(self, downstream: Downstream, job: DeliveryJob, shaped: Shaped) -> Sent:
         """One request, and what its answer says."""
-        body = shaped.body
-        # Signed over the body as sent: the format's own, or what the transform made.
-        headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
-        # Telegram's Bot API method goes after the token in the path; like the URL itself
-        # (a credential), the result is never logged.
-        url = with_path(job.webhook or downstream.url, shaped.path)
-        proxy = self.out.proxies.get(downstream.name)
-        if self.out.from_the_api(downstream):
-            try:
-                await judge_target(url, proxy is not None)
-            except guard.PrivateAddress as exc:
-                return Sent(Answer(failure=f"refused: {exc}"))
+        way = self.out.way(downstream)
+        url = job.webhook or downstream.url
+        request = request_of(downstream, url, shaped, job.delivery.id, way.proxy)
         try:
             # The whole attempt is bounded: a downstream trickling its answer byte by
             # byte would otherwise outlive the timeout, and then the lease.
             async with asyncio.timeout(downstream.timeout):
                 with transport_errors(_undelivered):
-                    session = self.out.sessions.get(downstream.name)
-                    request = Request(shaped.method, url, body, headers, proxy)
-                    reply = await post(session, request)
+                    reply = await send(downstream, request, way)
         except TimeoutError:
             return Sent(Answer(failure=f"timed out after {downstream.timeout:g}s"))
         except DownstreamError as exc:

@@ -135,7 +135,11 @@ class TokenSource:
         async with session.post(
             c.token_url,
             data=form,
-            headers={"Accept": "application/json"},
+            # Named here: a delivery session's default Content-Type is JSON.
+            headers={
+                "Accept": "application/json",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
             allow_redirects=False,
             proxy=proxy,
         ) as answer:
