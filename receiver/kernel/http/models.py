@@ -22,7 +22,7 @@ BreakerState = Literal["closed", "half_open", "open"]
 
 class Answer(BaseModel):
     """An answer forbids unknown fields: one given in a dict and not declared here fails.
-    Each is built at its first answer, not at start-up: most of the hundred or so are never
+    Each is built at its first answer, not at start-up: most of the sixty or so are never
     used by a relay that mostly takes callbacks."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
