@@ -109,6 +109,41 @@ def test_only_a_batch_of_jobs_that_may_be_lost_commits_without_an_fsync(tmp_path
     assert asyncio.run(run()) == (normal_mode, full_mode, [full_mode, full_mode], full_mode)
 
 
+def test_a_shared_sync_job_returns_once_the_next_synced_commit_or_its_own_sync_covers_it(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A poll's answer commits without a sync of its own and waits for the next callback's:
+    one fsync for both; alone, the WAL is synced for it within milliseconds."""
+    from receiver.kernel.store.sqlite import store as sqlite_store
+
+    synced: list[str] = []
+    fsync = sqlite_store._fsync
+    monkeypatch.setattr(sqlite_store, "_fsync", lambda path: (synced.append(path), fsync(path)))
+
+    async def run() -> tuple[bool, bool, int, list[str], bool]:
+        store = SqliteStore(str(tmp_path / "s.db"))
+        await store.run(lambda db: db.script("CREATE TABLE t (v TEXT)"))
+        answer = asyncio.ensure_future(store.run(_insert("answer"), shared_sync=True))
+        for _ in range(3):
+            await asyncio.sleep(0)  # committed (no sync of its own), its caller not told
+        waited = not answer.done()
+        before = store.commits
+        await store.run(_insert("callback"))  # its sync covers the answer's commit
+        told = answer.done()
+        await answer
+        commits = store.commits - before
+        wal_synced = list(synced)
+        alone = await asyncio.wait_for(store.run(_insert("alone"), shared_sync=True), 1)
+        await store.close()
+        return waited, told, commits, wal_synced, alone == 1
+
+    waited, told, commits, wal_synced, alone = asyncio.run(run())
+    assert waited and told and commits == 1 and alone
+    assert wal_synced == []  # the callback's commit synced both
+    assert synced == [str(tmp_path / "s.db") + "-wal"]  # alone: the WAL synced for it
+    assert _rows(tmp_path / "s.db") == ["alone", "answer", "callback"]
+
+
 def test_a_held_write_lock_delays_jobs_without_blocking_the_loop(tmp_path: Path) -> None:
     """An operator's CLI (another connection) holding the write lock: the service's event loop
     keeps running, and the job commits once the lock is free."""

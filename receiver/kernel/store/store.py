@@ -55,6 +55,7 @@ class Store(ABC):
         timeout: float | None = 0.0,
         durable: bool = True,
         urgent: bool = True,
+        shared_sync: bool = False,
     ) -> T:
         """Run `fn` in one committed transaction; raise StoreError if it could not commit.
         `timeout`: seconds the caller waits (0: the backend's default; None: no limit).
@@ -64,7 +65,12 @@ class Store(ABC):
         task's state. The next durable commit makes it durable too.
         `urgent=False`: its caller does not wait on it to go on (an attempt's outcome, its
         slot already free); the backend may hold it a few milliseconds to share the next
-        transaction instead of paying for one of its own."""
+        transaction instead of paying for one of its own.
+        `shared_sync=True` (with `durable`): it still returns only once its commit is on
+        disk, but the backend may commit it without a sync of its own and return once the
+        next one's sync (another caller's commit, or one made for it within milliseconds)
+        has covered it: one sync for a callback's claim and the answer of the poll before
+        it, where the caller can wait those milliseconds (a poll's answer)."""
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -114,7 +114,10 @@ def mark_failing(db: Db, name: str, now: float) -> tuple[float, bool] | None:
     return (row["failing_since"], row["disabled_at"] is not None) if row else None
 
 
-DOWNSTREAM_OK = Sql("UPDATE downstreams SET failing_since = NULL WHERE name = ?")
+# Only a failing one is written: every success would otherwise rewrite the row's page.
+DOWNSTREAM_OK = Sql(
+    "UPDATE downstreams SET failing_since = NULL WHERE name = ? AND failing_since IS NOT NULL"
+)
 
 
 def mark_ok(db: Db, name: str) -> None:

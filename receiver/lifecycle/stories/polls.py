@@ -131,8 +131,11 @@ async def answered(
     deliver_now: frozenset[str] = frozenset(),
 ) -> PollResult:
     """The new event's deliveries to the downstreams `deliver_now` names are leased to the
-    poll's owner here, to be sent at once."""
-    return await store.run(lambda db: finish(db, answer, policy, deliver_now, time.time()))
+    poll's owner here, to be sent at once. Durable before it returns (nothing is sent
+    before), but its sync may be the next callback's: one sync covers both."""
+    return await store.run(
+        lambda db: finish(db, answer, policy, deliver_now, time.time()), shared_sync=True
+    )
 
 
 def finish(

@@ -159,6 +159,7 @@ class PostgresStore(Store):
         timeout: float | None = 0.0,
         durable: bool = True,
         urgent: bool = True,
+        shared_sync: bool = False,  # each durable commit here waits for its own sync
     ) -> T:
         if not self._opened:
             await asyncio.to_thread(self._open)

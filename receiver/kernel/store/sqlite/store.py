@@ -8,7 +8,10 @@ many callbacks, and no caller hears back before the commit that holds its work i
 Running statements beside the loop in a writer thread instead costs a GIL hand-off per
 statement, which showed as the largest item in the ingest profile.
 A job that fails loses only its own writes: the batch is then run again with a savepoint
-per job.
+per job. A job whose caller can wait a few milliseconds for its sync (`shared_sync`, a poll's
+answer) commits without one when no job beside it needs one, and its caller hears back once
+the next synced commit (usually the next callback's) or a sync of the WAL made for it
+(`_SHARED_SYNC_SECONDS` later at most) has put it on disk: one fsync a callback, not two.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ _FAILED_SECONDS = 10.0  # a failed write keeps /readyz at 503 this long
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 _RECLAIM_PAGES = 128  # pages given back per transaction: the writer waits only that long
 _UNURGENT_SECONDS = 0.02  # how long a job nobody waits on may wait for company
+_SHARED_SYNC_SECONDS = 0.01  # how long a commit waits for another's sync before its own
+# How a job's commit reaches the disk: synced before it returns, not synced (a lease, an
+# outcome), or synced before it returns by a sync it may share with a later commit.
+_SYNCED, _UNSYNCED, _SHARED = "synced", "unsynced", "shared"
 
 
 class SqliteDb:
@@ -79,7 +86,7 @@ def dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
 
 
-_Job = tuple[Callable[[Db], Any], "asyncio.Future[Any]", bool]  # fn, its future, durable
+_Job = tuple[Callable[[Db], Any], "asyncio.Future[Any]", str]  # fn, its future, its sync
 
 
 class SqliteStore(Store):
@@ -94,6 +101,11 @@ class SqliteStore(Store):
         self._writer: asyncio.Task[None] | None = None
         self._later: asyncio.TimerHandle | None = None  # the writer's start, held for company
         self._committer: ThreadPoolExecutor | None = None
+        # Committed `shared_sync` jobs not yet on disk, answered at the next sync: each
+        # with its commit's number (`commits`), its future and its result.
+        self._unsynced: list[tuple[int, asyncio.Future[Any], Any]] = []
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._syncs: set[asyncio.Task[None]] = set()
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
         self.commits = 0  # for the benchmarks: how many fsyncs served how many transactions
@@ -173,12 +185,16 @@ class SqliteStore(Store):
         timeout: float | None = 0.0,
         durable: bool = True,
         urgent: bool = True,
+        shared_sync: bool = False,
     ) -> T:
         # One local file: a job waits only for the disk and for BEGIN's bounded retries.
         self._open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.append((fn, future, durable))
+        # In memory nothing reaches a disk: a sync of its own costs nothing there.
+        shared = shared_sync and self.path != ":memory:"
+        sync = (_SHARED if shared else _SYNCED) if durable else _UNSYNCED
+        self._queue.append((fn, future, sync))
         if self._writer is None or self._writer.done():
             if urgent:
                 self._start_writer()
@@ -203,7 +219,7 @@ class SqliteStore(Store):
             batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
             results: list[tuple[bool, Any]]
             try:
-                results = await self._transaction(batch)
+                results, synced = await self._transaction(batch)
                 self._failed = None
             except Exception as exc:
                 error = _store_error(exc)
@@ -213,20 +229,70 @@ class SqliteStore(Store):
                 for _, future, _ in batch:
                     future.cancel()
                 raise
-            for (_, future, _), (ok, value) in zip(batch, results, strict=True):
+            else:
+                if synced:  # on disk now, with every commit before this one
+                    self._answer_unsynced(self.commits)
+            for (_, future, sync), (ok, value) in zip(batch, results, strict=True):
                 if future.done():  # its caller gave up; the work stands all the same
                     continue
-                if ok:
+                if ok and sync == _SHARED and not synced:
+                    self._wait_for_sync(self.commits, future, value)
+                elif ok:
                     future.set_result(value)
                 else:
                     future.set_exception(_store_error(value))
 
-    async def _transaction(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+    def _wait_for_sync(self, commit: int, future: asyncio.Future[Any], value: Any) -> None:
+        """Answer `future` once a sync covers its `commit`: the next synced commit's, or the
+        WAL's own sync if none comes within `_SHARED_SYNC_SECONDS`."""
+        self._unsynced.append((commit, future, value))
+        if self._sync_timer is None:
+            loop = asyncio.get_running_loop()
+            self._sync_timer = loop.call_later(_SHARED_SYNC_SECONDS, self._sync_soon)
+
+    def _answer_unsynced(self, upto: int, error: Exception | None = None) -> None:
+        """The commits up to number `upto` are on disk (or, with `error`, may not be):
+        answer the callers waiting for their sync."""
+        done = [job for job in self._unsynced if job[0] <= upto]
+        self._unsynced = [job for job in self._unsynced if job[0] > upto]
+        for _, future, value in done:
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(value)
+            else:
+                future.set_exception(error)
+        if not self._unsynced and self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+
+    def _sync_soon(self) -> None:
+        self._sync_timer = None
+        if self._unsynced:
+            task = asyncio.get_running_loop().create_task(self._sync_wal())
+            self._syncs.add(task)
+            task.add_done_callback(self._syncs.discard)
+
+    async def _sync_wal(self) -> None:
+        """fsync the WAL, which holds every commit made so far (SQLite's own sync of a
+        commit is the same call), on the committer's thread, after any commit queued there."""
+        upto = self.commits  # what the WAL holds as the sync starts
+        if not self._unsynced or self._committer is None:
+            return
+        try:
+            await asyncio.wrap_future(self._committer.submit(_fsync, f"{self.path}-wal"))
+        except OSError as exc:
+            self._answer_unsynced(upto, StoreError(f"SQLite: syncing the WAL: {exc}"))
+            return
+        self._answer_unsynced(upto)
+
+    async def _transaction(self, batch: list[_Job]) -> tuple[list[tuple[bool, Any]], bool]:
+        """Each job's (ok, result or error), and whether the commit was synced."""
         conn, db = self._open()
-        # A batch of jobs that need no durability of their own commits without an fsync (WAL
+        # A batch of jobs that need no sync of their own commits without an fsync (WAL
         # keeps the commit order, so it is durable with the next synced commit); set outside
         # the transaction, as SQLite wants it.
-        durable = any(wanted for _, _, wanted in batch)
+        durable = any(sync == _SYNCED for _, _, sync in batch)
         self._synchronous(conn, "FULL" if durable else "NORMAL")
         await self._begin(conn)
         try:
@@ -248,7 +314,7 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
             raise
         self.commits += 1
-        return results
+        return results, durable
 
     def _synchronous(self, conn: sqlite3.Connection, mode: str) -> None:
         if mode != self._sync_mode:
@@ -384,6 +450,13 @@ class SqliteStore(Store):
             with contextlib.suppress(Exception):
                 await self._writer
             self._writer = None
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        if self._unsynced:  # their callers wait on the sync, not on the timer
+            await self._sync_wal()
+        if self._syncs:
+            await asyncio.gather(*self._syncs, return_exceptions=True)
         self._serving.release()
         self._delivering.release()
         if self._conn is None:
@@ -397,6 +470,14 @@ class SqliteStore(Store):
             self._committer = None
         self._conn.close()
         self._conn = self._db = None
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _in_savepoint(
