@@ -2,15 +2,20 @@
 compose.yaml against the Compose specification's JSON schema, deploy/kubernetes/ against a
 current Kubernetes release's schemas (strict: an unknown field fails); and they say what
 the relay needs: each `RECEIVER__*` variable names a key, the probes' paths, the start
-order, a grace above the drain."""
+order, a grace above the drain; and what the image's build keeps of the virtualenv and of
+Debian (deploy/slim_venv.py, deploy/runtime_files.py) is what runs."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -57,6 +62,70 @@ def test_containerfile_says_what_operators_need() -> None:
     for label in ("version", "source", "licenses"):
         assert f"org.opencontainers.image.{label}=" in text
     assert "--constraint constraints.txt" in text and "PIP_NO_CACHE_DIR=1" in text
+    # Bytecode only from slim_venv.py, which the build context holds.
+    assert "--no-compile" in text and "python deploy/slim_venv.py" in text
+    assert "!deploy/slim_venv.py" in (ROOT / ".dockerignore").read_text().splitlines()
+    # The default extras are the package's, none of them `dev` (docs/operations.md: why).
+    [default] = re.findall(r"^ARG EXTRAS=(.*)$", text, re.MULTILINE)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(default.split(",")) <= set(extras["optional-dependencies"]) - {"dev", "all"}
+
+
+def _deploy_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "deploy" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slim_venv_keeps_what_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    slim = _deploy_script("slim_venv")
+    # Each AWS destination's service, and each credential provider's, has its model in
+    # botocore: a destination added, or a model renamed, is kept.
+    services = slim.aws_services()
+    assert {"sqs", "sns", "events", "s3"} <= services
+    import botocore
+
+    models = Path(botocore.__file__).parent / "data"
+    assert all((models / name).is_dir() for name in services | slim.CREDENTIAL_SERVICES)
+    core = slim.core_distributions()
+    assert {"runway-relay", "starlette", "uvicorn", "h11", "anyio", "cryptography"} <= core
+    assert not core & {"psycopg", "obstore", "aiobotocore", "common-expression-language", "pip"}
+    named = slim.named_modules()
+    assert {"uvicorn", "psycopg", "aiobotocore.session", "cel"} <= named
+    # An extra not installed, or an attribute imported from a module, is absent; a
+    # dependency missing under an installed module is not.
+    absent, missing = slim.absent, ModuleNotFoundError
+    assert absent("obstore.store", missing(name="obstore"))
+    assert absent("pydantic.BaseModel", missing(name="pydantic.BaseModel"))
+    assert not absent("mcp.server", missing(name="httpx2"))
+    # A feature's module importing an extra not installed is the relay's; a package missing
+    # one of its own is broken.
+    monkeypatch.setitem(sys.modules, "mcp_types", None)
+    monkeypatch.delitem(sys.modules, "receiver.agents.server", raising=False)
+    with pytest.raises(ModuleNotFoundError) as extra_missing:
+        importlib.import_module("receiver.agents.server")
+    assert slim.raised_by_relay(extra_missing.value)
+    (tmp_path / "broken_package.py").write_text("import a_dependency_not_installed\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    with pytest.raises(ModuleNotFoundError) as broken:
+        importlib.import_module("broken_package")
+    assert not slim.raised_by_relay(broken.value)
+
+
+@pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="not a Debian-like system")
+def test_runtime_files_are_pythons_and_no_package_managers() -> None:
+    files = _deploy_script("runtime_files")
+    root = Path("/")
+    packages = files.needed_packages(root)
+    if "python3" not in packages:
+        pytest.skip("Debian's python3 is not installed here")
+    assert {"libc6", "libssl3", "libpython3.11-stdlib", "ca-certificates", "dash"} <= packages
+    assert not packages & {"dpkg", "apt", "perl-base", "coreutils", "openssl", "libdb5.3"}
+    paths = files.package_paths(root, {"python3.11-minimal", "libpython3.11-stdlib"})
+    assert "usr/bin/python3.11" in paths and "usr/lib/python3.11/asyncio/__init__.py" in paths
+    assert not {p for p in paths if re.search(r"/nis\.|/_dbm\.|pydoc_data|share/doc", p)}
 
 
 def test_compose_file_is_valid_and_health_gated() -> None:
