@@ -4,6 +4,7 @@ headers), each checked before it is kept."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Self, cast
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ from receiver.destinations.registry import (
     StoredSettings,
     provider_of,
 )
-from receiver.kernel.net.credentials import tls_problem
+from receiver.kernel.net.credentials import basic_authorization, tls_problem
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.webhooks import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
@@ -149,6 +150,8 @@ def credential_values(d: Any) -> list[str]:
     """The secrets of a downstream's `auth` and `tls`: never in a log line."""
     auth, tls = endpoint_auth(d), client_tls_of(d)
     found = [str(getattr(auth, SECRET_OF[auth.type]))] if auth is not None else []
+    if isinstance(auth, BasicAuth):  # as it goes out, which an endpoint's answer may echo
+        found.append(basic_authorization(auth.username, auth.password).removeprefix("Basic "))
     password = urlsplit(getattr(d, "proxy", None) or "").password
     return [*found, *([tls.client_key] if tls and tls.client_key else []), password or ""]
 
@@ -225,6 +228,24 @@ class DownstreamConfig(DownstreamSettings):
     secret_env: str | None = None
     # A header's value from the environment (an API key).
     headers_env: dict[str, str] = Field(default_factory=dict)
+    # The secret of `auth` (its password, token or client_secret), and the PEM of
+    # `tls.client_key`, from the environment: given so, they are left out of the file.
+    auth_secret_env: str | None = None
+    client_key_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_the_environment(cls, data: Any) -> Any:
+        """A secret named by an `_env` key stands masked until start-up reads it (load.py):
+        the rules it is checked by here are those a secret kept as shown passes."""
+        if not isinstance(data, dict):
+            return data
+        auth, tls = data.get("auth"), data.get("tls")
+        if data.get("auth_secret_env") and isinstance(auth, dict) and auth.get("type") in SECRET_OF:
+            data = {**data, "auth": {**auth, SECRET_OF[auth["type"]]: MASK}}
+        if data.get("client_key_env") and isinstance(tls, dict):
+            data = {**data, "tls": {**tls, "client_key": MASK}}
+        return data
 
     @field_validator("headers_env")
     @classmethod
@@ -232,6 +253,20 @@ class DownstreamConfig(DownstreamSettings):
         if problem := header_problem(dict.fromkeys(value, "")):
             raise ValueError(problem)
         return value
+
+
+def from_the_environment(
+    d: DownstreamConfig, read: Callable[[str, str], str]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """`auth` and `tls` with the secrets their `_env` keys name, read by `read(variable,
+    key)`; None for one that takes nothing from the environment."""
+    auth = tls = None
+    if d.auth is not None and d.auth_secret_env:
+        secret = read(d.auth_secret_env, "auth_secret_env")
+        auth = d.auth.model_dump(exclude_none=True) | {SECRET_OF[d.auth.type]: secret}
+    if d.tls is not None and d.client_key_env:
+        tls = d.tls.model_dump() | {"client_key": read(d.client_key_env, "client_key_env")}
+    return auth, tls
 
 
 class ManagedDownstreamConfig(DownstreamSettings):

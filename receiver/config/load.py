@@ -22,6 +22,7 @@ from receiver.config.downstream import (
     DownstreamSettings,
     ManagedDownstreamConfig,
     credential_values,
+    from_the_environment,
 )
 from receiver.config.environ import overlay
 from receiver.config.names import Normalised, unknown
@@ -29,6 +30,7 @@ from receiver.config.settings import Settings
 from receiver.destinations.publishing import BrokerTarget
 from receiver.destinations.registry import provider_of
 from receiver.kernel.errors import ConfigError
+from receiver.kernel.net.credentials import tls_problem
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.webhooks import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
 
@@ -279,8 +281,17 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
         headers[header] = env.get(name, f"{key}.headers_env")
     if problem := header_problem(headers):
         env.note(f"{key}.headers_env", problem)
+    auth, tls = from_the_environment(d, lambda name, at: env.get(name, f"{key}.{at}"))
+    key_problem = (
+        tls and tls["client_key"] and tls_problem(tls["client_cert"], tls["client_key"], None)
+    )
+    if key_problem:
+        env.note(f"{key}.client_key_env", f"the value of {d.client_key_env}: {key_problem}")
+    from_env = {"url_env", "secret_env", "headers_env", "auth_secret_env", "client_key_env"}
+    settings = d.model_dump(exclude={"url", "headers", *from_env})
+    settings |= {k: v for k, v in (("auth", auth), ("tls", tls)) if v is not None}
     return Downstream.model_construct(
-        **d.model_dump(exclude={"url", "url_env", "secret_env", "headers_env", "headers"}),
+        **settings,
         headers=headers,
         url=url,
         secret=secret,

@@ -111,6 +111,7 @@ def secret_variables(settings: Settings) -> list[str]:
         names += [s.media.access_key_id_env, s.media.secret_access_key_env]
     for d in s.downstream:
         names += [d.secret_env or "", d.url_env or ""]
+        names += [d.auth_secret_env or "", d.client_key_env or ""]
     return list(dict.fromkeys(n for n in names if n))
 
 

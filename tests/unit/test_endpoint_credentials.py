@@ -16,11 +16,13 @@ from receiver.config import (
     ManagedDownstreamConfig,
     managed_downstream,
     problems,
+    resolve,
 )
 from receiver.config.downstream import credential_values, credentials_masked, endpoint_auth
 from receiver.config.settings import Settings
 from receiver.config.show import effective
 from receiver.deliveries.fanout.outgoing import Way, request_of, send
+from receiver.kernel.errors import ConfigError
 from receiver.kernel.expressions import Shaped
 from receiver.kernel.net.credentials import (
     ClientCredentials,
@@ -180,3 +182,36 @@ def test_through_its_own_proxy_a_target_from_the_api_is_judged_before_anything_g
 
     with pytest.raises(PrivateAddress):
         asyncio.run(sent())
+
+
+def test_the_config_files_secrets_may_come_from_the_environment(tmp_path: Any) -> None:
+    """`auth_secret_env` and `client_key_env`: the file holds neither secret; start-up reads
+    them, checks the key against its certificate, and names what is wrong."""
+    downstream = {
+        "name": "erp",
+        "url": "https://erp.example.com/hooks",
+        "auth": {k: v for k, v in OAUTH.items() if k != "client_secret"},
+        "auth_secret_env": "ERP_CLIENT_SECRET",
+        "tls": {"client_cert": CLIENT.cert},
+        "client_key_env": "ERP_CLIENT_KEY",
+    }
+    settings = Settings.model_validate({"downstream": [downstream]})
+    env = {"ERP_CLIENT_SECRET": str(OAUTH["client_secret"]), "ERP_CLIENT_KEY": CLIENT.key}
+    [d] = _resolved(settings, env).downstreams
+    assert endpoint_auth(d) == endpoint_auth(_settings(auth=OAUTH))
+    assert d.tls == {"client_cert": CLIENT.cert, "client_key": CLIENT.key.strip(), "ca": None}
+    assert set(effective(settings)["downstream"][0]["auth"].values()) >= {"********"}
+    with pytest.raises(ConfigError) as refused:
+        _resolved(settings, {**env, "ERP_CLIENT_KEY": CA.issue("another").key})
+    assert "downstream.0.client_key_env: the value of ERP_CLIENT_KEY" in str(refused.value)
+    with pytest.raises(ConfigError, match="ERP_CLIENT_SECRET is not set"):
+        _resolved(settings, {"ERP_CLIENT_KEY": CLIENT.key})
+
+
+def _resolved(settings: Settings, env: dict[str, str]) -> Any:
+    base = {
+        "COMETAPI_KEY": "k" * 20,
+        "RECEIVER_ADMIN_TOKEN": "a" * 20,
+        "RECEIVER_SECRET": "s" * 20,
+    }
+    return resolve(settings, {**base, **env})
