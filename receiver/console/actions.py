@@ -14,7 +14,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from receiver.console import views
+from receiver.console import endpoint_form, views
 from receiver.console.core import Console, Form
 from receiver.console.pages import Pages
 from receiver.console.preview import expression_fields
@@ -112,6 +112,22 @@ class DownstreamForms:
         }
         return await self.with_secret(request, session, shown)
 
+    async def edit(self, request: Request, session: Session, form: Form) -> Response:
+        """Its settings changed from its edit form (receiver/console/endpoint_form.py): no
+        secret is shown there, and one left empty is kept."""
+        name, kept = self.downstream(request, session)
+        try:
+            change = endpoint_form.change_of(form)
+            by = self.caller(session)  # an app's change is held to what its key may do
+            await downstreams.change_downstream(self.service, self.directory, kept, change, by)
+        except (InvalidRequest, Conflict) as exc:
+            return await self.refused_edit(request, session, f"{name}: {exc.detail}")
+        return self.console.done(request, form, self.home, "changed")
+
+    async def refused_edit(self, request: Request, session: Session, error: str) -> Response:
+        """The page again, saying why the change was refused."""
+        raise NotImplementedError
+
     async def remove(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
         question = f"Remove {name}? What it still has to deliver ends as dead letters."
@@ -133,6 +149,9 @@ class Actions(DownstreamForms):
         self, request: Request, session: Session, shown: dict[str, Any]
     ) -> Response:
         return await self.pages.deliveries(request, session, secret=shown)
+
+    async def refused_edit(self, request: Request, session: Session, error: str) -> Response:
+        return await self.pages.deliveries(request, session, create_error=error)
 
     async def submit(self, request: Request, session: Session, form: Form) -> Response:
         names = ("kind", "prompt", "source", "model", "options")
@@ -177,6 +196,7 @@ class Actions(DownstreamForms):
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
         fields = ("name", "url", "format", "signing", "events", "channels", "filter", "transform")
         kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS, "max_per_second")}
+        kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
         # The headers' values may be secrets: never written back into the page.
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
@@ -190,6 +210,7 @@ class Actions(DownstreamForms):
                 **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
                 **({"max_per_second": kept["max_per_second"]} if kept["max_per_second"] else {}),
                 **expression_fields(form),  # filter, transform, headers (sealed when stored)
+                **endpoint_form.credentials(form),  # auth, tls, proxy (their secrets sealed)
             }
             keys = self.console.keys
             made, secret = await downstreams.create_downstream(

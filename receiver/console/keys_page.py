@@ -19,7 +19,7 @@ from receiver.keys.rules import SCOPES
 FIELDS = ("name", "weight", "max_queued", "max_per_day")
 
 
-def _number(form: Form, name: str) -> int | str | None:
+def number_field(form: Form, name: str) -> int | str | None:
     """A number field as the API takes it: empty is unset; what is not a whole number is
     passed on as typed, for the API's check to name it."""
     typed = form.get(name, "").strip()
@@ -35,7 +35,7 @@ def key_payload(form: Form) -> dict[str, Any]:
         "scopes": [s for s in SCOPES if form.get(f"scope.{s}")],
     }
     for name in FIELDS[1:]:
-        value = _number(form, name)
+        value = number_field(form, name)
         if value is not None:
             payload[name] = value
     return payload
@@ -54,7 +54,8 @@ class KeyPages:
         kept: Form | None = None,
         create_error: str = "",
     ) -> Response:
-        keys = [key_info(row) for row in await self.console.keys.listed()]
+        # Whose each key is: its app's name (a key made alone is its own app's).
+        keys = [{**key_info(row), "app": row.app} for row in await self.console.keys.listed()]
         return self.console.render(
             request,
             "keys.html",

@@ -19,6 +19,7 @@ from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
 from receiver.destinations.registry import provider_of
+from receiver.downstreams.manage import describe_any
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
 from receiver.lifecycle.rules.records import TaskFilter
@@ -224,6 +225,8 @@ class Pages:
             kept=kept or {},
             create_error=create_error,
             example_types=EXAMPLE_TYPES,
+            # Each one's settings as the API shows them: header values and secrets masked.
+            settings={n: describe_any(directory, n, None, now) for n in names},
         )
 
     async def stream(self, request: Request) -> Response:

@@ -51,6 +51,7 @@ def console_app(
             Route("/deliveries/{delivery_id}/replay", action(actions.replay), methods=["POST"]),
             Route("/downstreams", action(actions.create_downstream), methods=["POST"]),
             Route("/downstreams/preview", PreviewRoute(console).answer, methods=["POST"]),
+            Route("/downstreams/{name}/edit", action(actions.edit), methods=["POST"]),
             Route("/downstreams/{name}/rotate", action(actions.rotate), methods=["POST"]),
             Route("/downstreams/{name}/remove", action(actions.remove), methods=["POST"]),
             Route("/downstreams/{name}/replay", action(actions.replay_all), methods=["POST"]),

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.console import views
+from receiver.console import endpoint_form, views
 from receiver.console.actions import DownstreamForms
 from receiver.console.core import Form
 from receiver.console.preview import expression_fields
@@ -54,6 +54,7 @@ class Actions(DownstreamForms):
     async def create(self, request: Request, session: Session, form: Form) -> Response:
         fields = ("name", "url", "format", "signing", "events", "channels", "filter", "transform")
         kept = {k: form.get(k, "").strip() for k in (*fields, "max_per_second")}
+        kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
             if (kept["format"] or "webhook") not in APP_FORMED:
@@ -67,6 +68,7 @@ class Actions(DownstreamForms):
                 "channels": views.listed(kept["channels"]),
                 **({"max_per_second": kept["max_per_second"]} if kept["max_per_second"] else {}),
                 **expression_fields(form),
+                **endpoint_form.credentials(form),  # auth, tls, proxy (their secrets sealed)
             }
             caller = self.caller(session)
             _, secret = await managed.create_downstream(
@@ -80,18 +82,8 @@ class Actions(DownstreamForms):
             {"name": kept["name"], "value": secret, "rotated": False, "key": public_key(secret)},
         )
 
-    async def edit(self, request: Request, session: Session, form: Form) -> Response:
-        name, kept = self.downstream(request, session)
-        change = {
-            "events": views.listed(form.get("events", "")),
-            "channels": views.listed(form.get("channels", "")),
-        }
-        try:
-            await managed.change_downstream(self.service, self.directory, kept, change)
-        except (InvalidRequest, Conflict) as exc:
-            error = f"{name}: {exc.detail}"
-            return await self.portal_pages.endpoints(request, session, error=error)
-        return self.portal.done(request, form, self.home, "changed")
+    async def refused_edit(self, request: Request, session: Session, error: str) -> Response:
+        return await self.portal_pages.endpoints(request, session, error=error)
 
     async def test(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)

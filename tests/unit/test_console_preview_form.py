@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from receiver.console import endpoint_form
+from receiver.console.apps_page import next_key_name
 from receiver.console.preview import EXAMPLE_TYPES, header_lines, preview_payload
 from receiver.kernel.errors import InvalidRequest
 from receiver.lifecycle.rules.catalog import EVENT_TYPES
@@ -50,3 +52,63 @@ def test_the_preview_payload_leaves_out_empty_fields_and_prefers_a_task() -> Non
 
 def test_the_form_offers_every_event_type_the_finished_one_first() -> None:
     assert EXAMPLE_TYPES[0] == "task.succeeded" and sorted(EXAMPLE_TYPES) == sorted(EVENT_TYPES)
+
+
+def test_the_preview_is_asked_for_the_downstream_being_changed() -> None:
+    asked = preview_payload({"filter": "true", "type": "", "downstream": "crm"})
+    assert asked == {"filter": "true", "downstream": "crm"}
+
+
+def test_an_edit_form_changes_what_it_shows_and_keeps_the_secrets_left_empty() -> None:
+    form = {
+        "events": "succeeded, failed",
+        "channels": "",
+        "filter": "  ",
+        "transform": '{"a": 1}',
+        "headers": "",
+        "max_per_second": "",
+        "auth_type": "bearer",
+        "auth_type_was": "bearer",
+        "auth_token": "",
+        "tls_client_cert": "PEM",
+        "tls_client_key": "",
+        "tls_ca": "",
+        "proxy": "http://u:***@proxy.example:3128",
+    }
+    change = endpoint_form.change_of(form)
+    assert change == {
+        "events": ["succeeded", "failed"],
+        "channels": [],
+        "filter": None,  # emptied: unset
+        "transform": '{"a": 1}',
+        "max_per_second": None,
+        "auth": {"type": "bearer", "token": "***"},  # left empty: kept
+        "tls": {"client_cert": "PEM", "client_key": "***"},
+    }  # no headers typed: kept; the proxy shown masked: kept
+    cleared = endpoint_form.change_of({**form, "headers_clear": "on", "proxy": ""})
+    assert cleared["headers"] == {} and cleared["proxy"] is None
+    # Another kind of auth keeps no secret: an empty one is refused where it is checked.
+    other = endpoint_form.change_of({**form, "auth_type": "basic", "auth_username": "u"})
+    assert other["auth"] == {"type": "basic", "username": "u"}
+    assert endpoint_form.change_of({**form, "auth_type": "none"})["auth"] is None
+    assert endpoint_form.change_of({"events": "", "channels": "a"}) == {
+        "events": [],
+        "channels": ["a"],
+    }
+    assert endpoint_form.change_of({"max_per_second": "2"}) == {"max_per_second": "2"}
+
+
+def test_a_new_endpoints_credentials_are_those_given_and_never_kept_on_a_page() -> None:
+    form = {"auth_type": "basic", "auth_username": "u", "auth_password": "hidden", "proxy": ""}
+    assert endpoint_form.credentials(form) == {
+        "auth": {"type": "basic", "username": "u", "password": "hidden"}
+    }
+    assert "hidden" not in str(endpoint_form.kept_fields(form))
+    with pytest.raises(InvalidRequest, match=r"auth\.type"):
+        endpoint_form.credentials({"auth_type": "digest"})
+
+
+def test_a_rotated_key_takes_the_next_free_name() -> None:
+    assert next_key_name("render", set()) == "render-2"
+    assert next_key_name("render-2", {"render-3"}) == "render-4"
+    assert len(next_key_name("x" * 64, set())) == 64

@@ -1,0 +1,189 @@
+"""The console's apps page: each app with its keys, its downstreams, its newest tasks and its
+limits; a form to make an app, one to make a key of an app, a key rotated (a new key with
+the same scopes made first, the old one revoked after: nothing in flight is lost) or
+revoked, and a link that opens the app's portal once. A key and a link are shown on the
+answer page alone, once. The same functions as the admin API do each (receiver/apps/api.py,
+receiver/apps/portal.py, receiver/keys/bearers.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from receiver.apps import portal
+from receiver.apps.api import NewApp, NewAppKey
+from receiver.config import problems
+from receiver.console.core import Console, Form
+from receiver.console.keys_page import number_field
+from receiver.console.session import Session
+from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
+from receiver.keys.api import key_info
+from receiver.keys.rows.apps import AppRow, AppSettings
+from receiver.keys.rules import BOOTSTRAP, SCOPES
+from receiver.lifecycle.rules.records import Task, TaskFilter
+from receiver.lifecycle.rules.routing import owner_of, shown_name
+from receiver.tasks import actions as task_actions
+
+NEWEST_TASKS = 5  # of each app, on the page; the tasks page lists the rest
+APP_FIELDS = ("name", "weight", "max_queued", "max_per_day")
+
+
+@dataclass(frozen=True)
+class AppDownstream:
+    name: str  # as the app knows it
+    kept: str  # as the relay keeps it (`<app id>.<name>`): the deliveries page's filter
+    format: str
+
+
+@dataclass(frozen=True)
+class AppView:
+    """One app as its card shows it."""
+
+    row: AppRow
+    keys: list[dict[str, Any]]
+    downstreams: list[AppDownstream]
+    tasks: list[Task]
+
+
+def _checked(model: type[BaseModel], payload: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest("; ".join(problems(exc, "form"))) from None
+
+
+def next_key_name(name: str, taken: set[str]) -> str:
+    """The name of the key that replaces `name`: `render` → `render-2`, `render-2` →
+    `render-3`, the first free one."""
+    found = re.fullmatch(r"(.+)-(\d{1,6})", name)
+    base, n = (found[1], int(found[2])) if found else (name, 1)
+    while True:
+        n += 1
+        candidate = f"{base[: 64 - len(str(n)) - 1]}-{n}"
+        if candidate not in taken:
+            return candidate
+
+
+class AppPages:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.service = console.service
+
+    async def _views(self) -> list[AppView]:
+        keys, every = self.console.keys, self.console.directory.every
+        views = []
+        for app in await keys.apps():
+            listed = [key_info(row) for row in await keys.listed(app.id)]
+            downstreams = [
+                AppDownstream(shown_name(name), name, d.format)
+                for name, d in sorted(every.items())
+                if owner_of(name) == app.id
+            ]
+            wanted = TaskFilter(owner_key=app.id)
+            found = await task_actions.list_tasks(self.service, wanted, NEWEST_TASKS)
+            views.append(AppView(app, listed, downstreams, found.tasks))
+        return views
+
+    async def page(
+        self,
+        request: Request,
+        session: Session,
+        status: int = 200,
+        **shown: Any,
+    ) -> Response:
+        """The page; `shown` carries what one answer adds: a key made (`made`), a portal
+        link (`link`), or a refused form (`kept`, `error`, `error_app`)."""
+        return self.console.render(
+            request,
+            "apps.html",
+            session,
+            status=status,
+            nav="apps",
+            apps=await self._views(),
+            scopes=SCOPES,
+            kept=shown.pop("kept", {}),
+            **shown,
+        )
+
+    async def create(self, request: Request, session: Session, form: Form) -> Response:
+        kept = {k: v for k, v in form.items() if k in APP_FIELDS}
+        payload: dict[str, Any] = {"name": form.get("name", "").strip()}
+        for name in APP_FIELDS[1:]:
+            if (value := number_field(form, name)) is not None:
+                payload[name] = value
+        try:
+            wanted: NewApp = _checked(NewApp, payload)
+            settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
+            await self.console.keys.make_app(wanted.name, settings)
+        except (InvalidRequest, Conflict) as exc:
+            return await self.page(request, session, 422, kept=kept, error=exc.detail)
+        return await self.page(request, session, notice=f"App {wanted.name} made.")
+
+    async def create_key(self, request: Request, session: Session, form: Form) -> Response:
+        """A key of the app, shown on this answer alone."""
+        app = request.path_params["app"]
+        payload = {
+            "name": form.get("name", "").strip(),
+            "scopes": [s for s in SCOPES if form.get(f"scope.{s}")],
+        }
+        try:
+            wanted: NewAppKey = _checked(NewAppKey, payload)
+            row, key = await self.console.keys.add(app, wanted.name, list(wanted.scopes))
+        except (InvalidRequest, Conflict) as exc:
+            kept = {k: v for k, v in form.items() if k == "name" or k.startswith("scope.")}
+            return await self.page(
+                request, session, 422, kept=kept, error=exc.detail, error_app=app
+            )
+        return await self.page(request, session, made={**key_info(row), "app": app, "key": key})
+
+    async def rotate_key(self, request: Request, session: Session, form: Form) -> Response:
+        """A new key with the old one's scopes, then the old one revoked: the app keeps all
+        it owns, and the new key is shown on this answer alone."""
+        app, name = request.path_params["app"], request.path_params["name"]
+        question = (
+            f"Rotate the key {name} of {app}? A new key with its scopes is made and shown"
+            f" once; then {name} is revoked, and every replica refuses it within seconds."
+        )
+        if asked := self.console.confirm(request, session, form, question, "Rotate it"):
+            return asked
+        keys = self.console.keys
+        found = await keys.app(app)
+        live = await keys.listed(found.id)
+        old = next((k for k in live if k.name == name), None)
+        if old is None:
+            raise NotFound(f"no live key {name!r} of the app {app!r}")
+        everyone = {k.name for k in await keys.listed()}
+        row, key = await keys.add(app, next_key_name(name, everyone), old.scopes)
+        await keys.revoke(name, app)
+        self.service.access_changed()  # the old key's open streams end
+        made = {**key_info(row), "app": app, "key": key, "replaces": name}
+        return await self.page(request, session, made=made)
+
+    async def revoke_key(self, request: Request, session: Session, form: Form) -> Response:
+        app, name = request.path_params["app"], request.path_params["name"]
+        question = (
+            f"Revoke the key {name} of {app}? Every replica refuses it within seconds; the"
+            " app keeps its tasks, downstreams and other keys."
+        )
+        if asked := self.console.confirm(request, session, form, question, "Revoke it"):
+            return asked
+        await self.console.keys.revoke(name, app)
+        self.service.access_changed()
+        return self.console.done(request, form, "/apps", "revoked")
+
+    async def portal_link(self, request: Request, session: Session, form: Form) -> Response:
+        """A link that opens the app's portal once, within its default life."""
+        app = request.path_params["app"]
+        try:
+            link = await portal.make_link(
+                self.service, self.console.keys, BOOTSTRAP, app, portal.DEFAULT_TTL_SECONDS
+            )
+        except Conflict as exc:  # no live key: its portal would not open
+            return await self.page(request, session, 409, error=exc.detail, error_app=app)
+        shown = {"app": app, "url": link.url, "expires_at": link.expires_at}
+        return await self.page(request, session, link=shown)

@@ -1,0 +1,110 @@
+"""A downstream's form fields as the API takes them, in the console and in an app's portal
+alike: its endpoint's authentication (`auth`), mutual TLS (`tls`) and proxy, and, when one
+is changed, its filter, transform, headers and throttle.
+
+No secret is ever written back into a page: a form shows a secret field empty, and one left
+empty keeps the secret it has (sent as the mask `***`, which the change keeps:
+receiver/downstreams/manage.py); a header's value is never shown, so headers typed replace
+them all, and none typed keeps them. A proxy whose password is masked (`***`) is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from receiver.config.downstream import MASK, SECRET_OF
+from receiver.console import views
+from receiver.console.preview import header_lines
+from receiver.kernel.errors import InvalidRequest
+
+Form = dict[str, str]
+
+# The form's fields of each kind of `auth`, by the name the API gives them.
+AUTH_FIELDS = {
+    "basic": ("username", "password"),
+    "bearer": ("token",),
+    "oauth2": ("token_url", "client_id", "client_secret", "scope", "audience"),
+}
+TLS_FIELDS = ("client_cert", "client_key", "ca")
+# What a refused form is given back (never a secret's value, never a PEM key).
+KEPT_FIELDS = (
+    "auth_type",
+    "auth_username",
+    "auth_token_url",
+    "auth_client_id",
+    "auth_scope",
+    "auth_audience",
+    "tls_client_cert",
+    "tls_ca",
+    "proxy",
+)
+
+
+def _field(form: Form, name: str) -> str:
+    return form.get(name, "").strip()
+
+
+def auth_of(form: Form, keeping: bool = False) -> dict[str, Any] | None:
+    """`auth` from `auth_type` and `auth_<field>`; None: no authentication. `keeping`: a
+    change, where an empty secret keeps the one the downstream has."""
+    kind = _field(form, "auth_type")
+    if not kind or kind == "none":
+        return None
+    if kind not in AUTH_FIELDS:
+        raise InvalidRequest(f"auth.type: one of none, {', '.join(AUTH_FIELDS)}")
+    auth: dict[str, Any] = {"type": kind}
+    # Its secret is kept only for the kind it had (the form says which it showed).
+    keeps = keeping and _field(form, "auth_type_was") == kind
+    for name in AUTH_FIELDS[kind]:
+        value = _field(form, f"auth_{name}")
+        if not value and name == SECRET_OF[kind] and keeps:
+            value = MASK
+        if value:
+            auth[name] = value
+    return auth
+
+
+def tls_of(form: Form, keeping: bool = False) -> dict[str, Any] | None:
+    """`tls` from `tls_client_cert`, `tls_client_key` and `tls_ca` (PEM); None: none. A
+    change keeps the client key when its field is left empty beside a certificate."""
+    tls = {name: form.get(f"tls_{name}", "").strip() for name in TLS_FIELDS}
+    if keeping and tls["client_cert"] and not tls["client_key"]:
+        tls["client_key"] = MASK
+    found = {name: value for name, value in tls.items() if value}
+    return found or None
+
+
+def credentials(form: Form) -> dict[str, Any]:
+    """`auth`, `tls` and `proxy` of a new downstream: those given."""
+    given = {"auth": auth_of(form), "tls": tls_of(form), "proxy": _field(form, "proxy") or None}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def change_of(form: Form) -> dict[str, Any]:
+    """What an edit form changes, as `PATCH /v1/downstreams/{name}` takes it: every field it
+    holds is given (an emptied one unset), but the secrets left empty and the headers when
+    none are typed, which are kept; a field it does not hold is left as it is."""
+    change: dict[str, Any] = {
+        name: views.listed(form[name]) for name in ("events", "channels") if name in form
+    }
+    if "filter" in form:  # an edit form without the expressions changes none of them
+        for name in ("filter", "transform"):
+            change[name] = _field(form, name) or None
+        if _field(form, "headers"):
+            change["headers"] = header_lines(form["headers"])
+        elif form.get("headers_clear"):
+            change["headers"] = {}
+    if "max_per_second" in form:
+        change["max_per_second"] = _field(form, "max_per_second") or None
+    if "auth_type" in form:
+        change["auth"] = auth_of(form, keeping=True)
+        change["tls"] = tls_of(form, keeping=True)
+        proxy = _field(form, "proxy")
+        if f":{MASK}@" not in proxy:  # shown masked and left so: kept as it is
+            change["proxy"] = proxy or None
+    return change
+
+
+def kept_fields(form: Form) -> dict[str, str]:
+    """What a refused form shows again: never a secret (typed again)."""
+    return {name: _field(form, name) for name in KEPT_FIELDS}
