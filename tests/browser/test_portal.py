@@ -167,12 +167,18 @@ def test_the_portal_may_not_be_framed_unless_its_app_allows(relay: Relay, apps: 
 
 
 def test_every_page_fits_a_phone_and_a_desktop(
-    chromium: WebDriver, relay: Relay, apps: dict[str, Any]
+    chromium: WebDriver, relay: Relay, sinks: dict[str, Sink], apps: dict[str, Any]
 ):
     """The portal's, the console's and the share page, each at 390 and 1280 px: no page
     wider than the screen, no table wider than its card, the navigation on screen."""
     driver, alpha = chromium, apps["alpha"]
     share = alpha["client"].post(f"/v1/tasks/{alpha['task']}/share").json()["url"]
+    # A dead letter and a disabled endpoint: the rows and forms a good day does not show.
+    sinks["fragile"].mode(status=500)
+    dead = relay.submit(**image_to_video(promptText="a dead letter")).json()["id"]
+    relay.wait_task(dead, lambda t: any(d["state"] == "dead" for d in t["deliveries"]))
+    sinks["fragile"].mode(status=200)
+    assert alpha["client"].post("/v1/downstreams/alpha-hook/disable").status_code == 200
     wrong: list[str] = []
 
     def check(name: str, path: str) -> None:
@@ -190,7 +196,7 @@ def test_every_page_fits_a_phone_and_a_desktop(
     log_in(driver, relay)
     check("console-overview", "/console/")
     check("console-tasks", "/console/tasks")
-    check("console-task", f"/console/tasks/{alpha['task']}")
+    check("console-task", f"/console/tasks/{dead}")
     check("console-deliveries", "/console/deliveries")
     check("console-keys", "/console/keys")
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
