@@ -192,9 +192,12 @@ def test_retry_after_is_honoured(make_relay: MakeRelay, sim: Simulator, sink: Si
     relay = make_relay([webhook(sink)])
     task_id = relay.submit(**image_to_video()).json()["id"]
     relay.wait_task(task_id, settled)
-    first, second = sink.received("/hook")
-    assert (first["status"], second["status"]) == (429, 200)
-    assert second["received_at"] - first["received_at"] >= 1.9
+    # Delivery is at least once: on a loaded machine an attempt the sink answered can still
+    # time out at the relay and be sent again, so there may be more than two. None may come
+    # before the Retry-After.
+    first, *later = sink.received("/hook")
+    assert (first["status"], later[0]["status"]) == (429, 200)
+    assert all(hit["received_at"] - first["received_at"] >= 1.9 for hit in later)
 
 
 def test_downstream_proxy_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch):
