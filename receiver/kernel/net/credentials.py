@@ -97,7 +97,8 @@ class TokenSource:
     def __init__(self, credentials: ClientCredentials) -> None:
         self.credentials = credentials
         self._lock = asyncio.Lock()
-        self._token: str | None = None
+        self._token: str | None = None  # None: none, or refused
+        self._held: str | None = None  # the last one fetched, searched for in log lines
         self._until = 0.0
         self.fetches = 0  # tokens asked for, this process
 
@@ -111,8 +112,10 @@ class TokenSource:
                 return self._token
             await judge(self.credentials.token_url)
             token, lifetime = await self._fetch(session, proxy)
+            if self._held is not None:
+                logs.forget_secrets([self._held])
             logs.add_secrets([token])
-            self._token = token
+            self._token = self._held = token
             early = min(_EARLY_SECONDS, lifetime / 10) if lifetime else 0.0
             self._until = time.time() + lifetime - early if lifetime else float("inf")
             return token
@@ -156,6 +159,8 @@ class TokenSource:
             code = document.get("error")
             said = f" ({code[:64]})" if isinstance(code, str) and code.isprintable() else ""
             raise DownstreamError(f"the token endpoint answered HTTP {status}{said}: no token")
-        expires = document.get("expires_in")
-        lifetime = float(expires) if isinstance(expires, int | float) and expires > 0 else 0.0
+        try:  # a number, or (some servers) a number as a string
+            lifetime = max(0.0, float(document.get("expires_in") or 0))
+        except (TypeError, ValueError):
+            lifetime = 0.0
         return token, lifetime

@@ -88,6 +88,13 @@ def add_secrets(secrets: Iterable[str | None]) -> None:
     _redactor.secrets = tuple(sorted(known, key=len, reverse=True))
 
 
+def forget_secrets(secrets: Iterable[str]) -> None:
+    """Values replaced by others (an OAuth2 token by the next): no longer searched for, so
+    that a long-running process does not search for every token it ever held."""
+    gone = {s for secret in secrets for s in _spellings(secret)}
+    _redactor.secrets = tuple(s for s in _redactor.secrets if s not in gone)
+
+
 def scrub(text: str, limit: int | None = None) -> str:
     """`text` with every known secret cut out, then cut to `limit` characters: in this
     order, for a secret cut in half would no longer be recognised. For what is stored or
