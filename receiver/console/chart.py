@@ -17,7 +17,7 @@ from receiver.lifecycle.rules.records import Activity
 
 HOURS = 24
 WIDTH, HEIGHT = 720, 210
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 46, 24
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 30, 24
 OUTCOMES = (("succeeded", "#16a34a"), ("failed", "#dc2626"), ("cancelled", "#94a3b8"))
 PALETTE = ("#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d")
 
@@ -126,26 +126,21 @@ def tasks_chart(activity: Activity, now: float) -> Markup:
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
             "No task ended in the last 24 hours</text>"
         )
-    legend_x = float(WIDTH - RIGHT)
-    for state, colour in reversed(OUTCOMES):
-        legend_x -= 8 + 7.5 * len(state) + 22
-        parts.append(
-            f'<rect x="{legend_x:.0f}" y="7" width="10" height="10" rx="2" fill="{colour}"/>'
-            f'<text x="{legend_x + 14:.0f}" y="16" class="chart-legend">{state}</text>'
-        )
-    return Markup(_svg("Tasks ended per hour over the last 24 hours, by outcome", parts))
+    svg = _svg("Tasks ended per hour over the last 24 hours, by outcome", parts)
+    return _with_key(svg, "Outcomes", list(OUTCOMES))
 
 
-def _key(names: list[str]) -> str:
-    """The lines' names under the chart, each whole beside its colour: text in the page, so
-    that a long name wraps to a line of its own instead of being cut."""
+def _with_key(svg: str, what: str, colours: list[tuple[str, str]]) -> Markup:
+    """The chart with its key under it, each name whole beside its colour: text of the page,
+    not of the drawing, so that it keeps its size on a phone and a long name wraps to a line
+    of its own instead of being cut."""
     items = [
         f'<li><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10"'
-        f' height="10" rx="2" fill="{PALETTE[number % len(PALETTE)]}"/></svg>'
-        f"{escape(name)}</li>"
-        for number, name in enumerate(names)
+        f' height="10" rx="2" fill="{colour}"/></svg>{escape(name)}</li>'
+        for name, colour in colours
     ]
-    return f'<ul class="chart-key" aria-label="Downstreams">{"".join(items)}</ul>'
+    key = f'<ul class="chart-key" aria-label="{what}">{"".join(items)}</ul>'
+    return Markup(f'<div class="chart-box">{svg}{key}</div>')
 
 
 def latency_chart(activity: Activity, now: float, name: Callable[[str], str] = str) -> Markup:
@@ -186,4 +181,5 @@ def latency_chart(activity: Activity, now: float, name: Callable[[str], str] = s
             "No delivery attempt in the last 24 hours</text>"
         )
     svg = _svg("Mean delivery latency per downstream over the last 24 hours", parts)
-    return Markup(f'<div class="chart-box">{svg}{_key(sorted(series))}</div>')
+    key = [(shown, PALETTE[number % len(PALETTE)]) for number, shown in enumerate(sorted(series))]
+    return _with_key(svg, "Downstreams", key)

@@ -1,6 +1,7 @@
 """Does a page fit its screen? Measured in the browser at a phone's and a desktop's size:
 the page no wider than the viewport, each table no wider than its card (on a phone a table
-may scroll inside its own box), the navigation on screen. With RELAY_SCREENSHOTS=1 the
+may scroll inside its own box), the navigation on screen, each name (`.name`) whole on
+one line. With RELAY_SCREENSHOTS=1 the
 page is saved to docs/screens/<page>-<width>.png as it was measured."""
 
 from __future__ import annotations
@@ -34,7 +35,14 @@ for (const el of document.querySelectorAll('header nav a, header button')) {
   const away = r.width === 0 || r.right > window.innerWidth + 1 || r.left < -1;
   if (away) off.push(el.textContent.trim());
 }
-return {page: page, tables: tables, off: off};
+// A name is never broken inside: one line, and not cut short.
+const broken = [];
+for (const el of document.querySelectorAll('.name')) {
+  if (el.getClientRects().length > 1 || el.scrollWidth > el.clientWidth + 1) {
+    broken.push(el.textContent.trim());
+  }
+}
+return {page: page, tables: tables, off: off, broken: broken};
 """
 
 
@@ -57,6 +65,8 @@ def measure(driver: Any, name: str, size: tuple[int, int]) -> list[str]:
             wrong.append(f"{where}: table {table['id']} {table['width']}px in {table['box']}px")
     if seen["off"]:
         wrong.append(f"{where}: off screen: {', '.join(seen['off'])}")
+    if seen["broken"]:
+        wrong.append(f"{where}: names broken or cut: {', '.join(seen['broken'])}")
     if SCREENSHOTS:
         _shoot(driver, SCREENS / f"{name}-{size[0]}.png", size)
     return wrong

@@ -248,6 +248,7 @@ def test_the_tasks_chart_stacks_outcomes_per_hour() -> None:
     bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.find("*") is not None]
     tips = sorted(bar[0].text or "" for bar in bars)
     assert len(bars) == 3 and any(t.endswith("7 succeeded") for t in tips)
+    assert ["".join(li.itertext()) for li in root.iter("li")] == [s for s, _ in chart.OUTCOMES]
     assert ">10<" in svg  # the axis's top: 9 in one hour, rounded up
     # An hour outside the last 24 is left out.
     old = Activity([(HOUR - 30 * 3600, "succeeded", 5)], [])
