@@ -1,8 +1,8 @@
 """Does a page fit its screen? Measured in the browser at a phone's and a desktop's size:
 the page no wider than the viewport, each table no wider than its card (on a phone a table
-may scroll inside its own box), the navigation on screen, each name (`.name`) whole on
-one line. With RELAY_SCREENSHOTS=1 the
-page is saved to docs/screens/<page>-<width>.png as it was measured."""
+may scroll inside its own box), the navigation on screen, each name (`.name`) whole on one
+line. With RELAY_SCREENSHOTS=1 the page is saved to docs/screens/<page>-<width>.png as it
+was measured."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ def emulate(driver: Any, size: tuple[int, int]) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
 
 
-def measure(driver: Any, name: str, size: tuple[int, int]) -> list[str]:
-    """What does not fit on the page now open, at `size`, in words (empty: it all fits)."""
+def measure(driver: Any, name: str, size: tuple[int, int], keep: bool = True) -> list[str]:
+    """What does not fit on the page now open, at `size`, in words (empty: it all fits);
+    `keep`: its screenshot is one of docs/screens/ (a page of a few lines is not)."""
     emulate(driver, size)
     seen = driver.execute_script(_MEASURE, size == PHONE)
     where = f"{name} at {size[0]}px"
@@ -67,7 +68,7 @@ def measure(driver: Any, name: str, size: tuple[int, int]) -> list[str]:
         wrong.append(f"{where}: off screen: {', '.join(seen['off'])}")
     if seen["broken"]:
         wrong.append(f"{where}: names broken or cut: {', '.join(seen['broken'])}")
-    if SCREENSHOTS:
+    if SCREENSHOTS and keep:
         _shoot(driver, SCREENS / f"{name}-{size[0]}.png", size)
     return wrong
 

@@ -181,10 +181,10 @@ def test_every_page_fits_a_phone_and_a_desktop(
     assert alpha["client"].post("/v1/downstreams/alpha-hook/disable").status_code == 200
     wrong: list[str] = []
 
-    def check(name: str, path: str) -> None:
+    def check(name: str, path: str, keep: bool = True) -> None:
         driver.get(path if path.startswith("http") else relay.url + path)
         for size in SIZES:
-            wrong.extend(measure(driver, name, size))
+            wrong.extend(measure(driver, name, size, keep))
 
     _open(driver, relay, alpha)
     check("portal-endpoints", "/portal/")
@@ -192,6 +192,12 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("portal-delivery", f"/portal/deliveries/{alpha['delivery']}")
     check("portal-tasks", "/portal/tasks")
     check("share", share)
+    check("share-closed", share[:-3] + "AAA", keep=False)  # a forged link's page
+    assert driver.find_elements(By.ID, "closed")
+    driver.get(f"{relay.url}/portal/")
+    driver.delete_all_cookies()  # the portal's cookie is seen from its own path alone
+    check("portal-sign-in", "/portal/", keep=False)
+    assert driver.find_element(By.ID, "refused").get_attribute("data-why") == "signed-out"
     check("console-login", "/console/login")
     log_in(driver, relay)
     check("console-overview", "/console/")
@@ -199,5 +205,6 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("console-task", f"/console/tasks/{dead}")
     check("console-deliveries", "/console/deliveries")
     check("console-keys", "/console/keys")
+    check("console-error", "/console/tasks/tsk_none", keep=False)
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert not wrong, "\n".join(wrong)
