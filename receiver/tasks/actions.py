@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from receiver.downstreams.directory import Directory
-from receiver.kernel.errors import Conflict, InvalidRequest, NotAllowed, NotFound
+from receiver.kernel.errors import Conflict, NotAllowed, NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
@@ -38,7 +38,7 @@ async def owner_filter(service: Service, caller: Caller, app: str | None) -> str
         return caller.owner_filter
     found = await task_reads.app_named(service.store, app)
     if found is None:
-        raise InvalidRequest(f"app: no live app is named {app!r}")
+        raise NotFound(f"no live app is named {app!r}")
     return found
 
 

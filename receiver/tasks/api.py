@@ -128,7 +128,13 @@ async def create_task(
         "tasks:read",
     ),
     dependencies=[needs("tasks:read")],
-    responses=guarded("tasks:read", {200: answer("A page of tasks.", answers.TaskPage)}),
+    responses=guarded(
+        "tasks:read",
+        {
+            200: answer("A page of tasks.", answers.TaskPage),
+            404: answer("`app` names no live app.", _ERR),
+        },
+    ),
 )
 async def list_tasks(
     request: Request, service: Served, params: Annotated[answers.TaskListParams, Query()]

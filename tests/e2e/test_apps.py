@@ -122,7 +122,7 @@ def test_another_apps_tasks_are_no_such_tasks(make_relay: MakeRelay):
     refused = alpha.get("/v1/tasks?app=beta")
     assert refused.status_code == 403 and "admin scope" in refused.json()["detail"]
     unknown = relay.api.get("/v1/tasks?app=none-such")
-    assert unknown.status_code == 422 and "none-such" in unknown.json()["detail"]
+    assert unknown.status_code == 404 and "none-such" in unknown.json()["detail"]
 
 
 def _ends(client: httpx.Client) -> threading.Event:
