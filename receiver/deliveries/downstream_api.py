@@ -160,9 +160,10 @@ async def enable_downstream(
     summary="Send a test event",
     description=described(
         "Sends a sample event of the type asked (the catalog's example, `task.succeeded` by"
-        ' default) now, signed as every delivery, marked `"test": true` in its data and'
-        " with the header `webhook-test: true`; nothing is stored or retried. Answers the"
-        " attempt. Webhook and chat formats.",
+        " default) now, as a real delivery of it would go (its filter, transform and path,"
+        ' static headers, auth, TLS, proxy and signature), marked `"test": true` in its data'
+        " and with the header `webhook-test: true`; nothing is stored or retried. Answers"
+        " the attempt and what was sent (`sent`). Webhook and chat formats.",
         "downstreams",
     ),
     responses=guarded(
