@@ -41,6 +41,7 @@ NOTICES = {
     "removed": "Downstream removed; {n} waiting delivery(ies) ended as dead letters.",
     "submitted": "Task submitted: it is sent to CometAPI as soon as CometAPI has room.",
     "revoked": "Key revoked: every replica refuses it within seconds, its share links too.",
+    "changed": "Downstream changed.",
 }
 
 Form = dict[str, str]
