@@ -58,9 +58,16 @@
     copied(button, done);
   }
 
-  document.querySelectorAll("button[data-copy]").forEach(function (button) {
-    button.hidden = false;
-    button.addEventListener("click", function () { copy(button); });
+  // The buttons show only where this script runs, swapped-in parts' too (see swap).
+  function arm(root) {
+    root.querySelectorAll("button[data-copy]").forEach(function (b) { b.hidden = false; });
+  }
+  arm(document);
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (button) {
+      copy(button);
+    }
   });
 
   var streamUrl = document.body.getAttribute("data-stream");
@@ -90,6 +97,7 @@
         return;
       }
       old.innerHTML = next.innerHTML;
+      arm(old);
     });
     document.body.setAttribute("data-refreshed", String(Date.now()));
   }
