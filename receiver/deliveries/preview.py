@@ -25,7 +25,7 @@ from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.lifecycle.rules.records import TaskFilter
-from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name
+from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name, owner_of
 from receiver.tasks import reads as task_reads
 from receiver.wiring.service import Service
 
@@ -74,7 +74,9 @@ async def _document(
         found = await delivery_reads.newest_event_of(service.store, kept)
         if found is not None:
             return found, "downstream"
-    newest = TaskFilter(owner_key=caller.owner_filter, limit=_NEWEST_TASKS)
+    # An app's downstream takes only its app's tasks: the newest of those.
+    owner = owner_of(kept) if kept is not None else None
+    newest = TaskFilter(owner_key=owner or caller.owner_filter, limit=_NEWEST_TASKS)
     for task in await task_reads.task_list(service.store, newest):
         found = await _newest_of_task(service, task.id, caller)
         if found is not None:
