@@ -94,6 +94,11 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         driver.find_element(By.CSS_SELECTOR, f"#task-{mine['task']} button").click()
         link = WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "share-url"))
         assert "/share/" in str(link[0].get_attribute("href"))
+        # A task's id opens its deliveries.
+        driver.find_element(By.LINK_TEXT, mine["task"]).click()
+        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "deliveries"))
+        rows = driver.find_elements(By.CSS_SELECTOR, "#deliveries tr[id^='delivery-']")
+        assert [r.get_attribute("id") for r in rows] == [f"delivery-{mine['delivery']}"]
 
         # The other app's ids are no such thing here.
         for path in (
