@@ -28,6 +28,7 @@ from receiver.deliveries.fanout.outgoing import (
     Request,
     Way,
     default_body,
+    fixed_authorization,
     request_of,
     send,
 )
@@ -129,9 +130,10 @@ async def send_test(
                 open_session(service, d, guarded) as session,
                 asyncio.timeout(d.timeout),
             ):
-                way = Way(session, proxy, guarded, directory.token_source(d))
+                tokens = directory.token_source(d)
+                way = Way(session, proxy, guarded, tokens, fixed_authorization(d))
                 with transport_errors(_undelivered):
-                    reply = await send(d, request, way)
+                    reply = await send(request, way)
                 status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)
         except TimeoutError:
             error = f"timed out after {d.timeout:g}s"

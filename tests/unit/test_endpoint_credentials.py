@@ -179,7 +179,7 @@ def test_through_its_own_proxy_a_target_from_the_api_is_judged_before_anything_g
             tokens = TokenSource(ClientCredentials(str(token_url), "relay", "s")) if auth else None
             way = Way(session, d.proxy, judged=True, tokens=tokens)
             request = request_of(d, d.url, Shaped(b"{}"), "msg_1", way.proxy)
-            await send(d, request, way)
+            await send(request, way)
 
     with pytest.raises(PrivateAddress):
         asyncio.run(sent())

@@ -12,7 +12,7 @@ import aiohttp
 from receiver.config import Downstream
 from receiver.config.downstream import client_tls_of
 from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
-from receiver.deliveries.fanout.outgoing import Way
+from receiver.deliveries.fanout.outgoing import Way, fixed_authorization
 from receiver.deliveries.rules import STATE_NUMBERS
 from receiver.destinations.publishing import Publisher
 from receiver.destinations.registry import open_publisher, provider_of
@@ -74,7 +74,7 @@ class Connections:
         # Opened in the fan-out's run(): aiohttp wants a running loop.
         self.sessions: dict[str, aiohttp.ClientSession] = {}
         self.publishers: dict[str, Publisher] = {}  # broker downstreams
-        self.proxies: dict[str, str | None] = {}
+        self.ways: dict[str, Way] = {}  # HTTP downstreams: how each one's requests leave
         # A broker made through the API: its host's addresses checked before its first send.
         self.broker_checks: dict[str, asyncio.Task[None]] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # old sessions, closing once idle
@@ -113,20 +113,22 @@ class Connections:
                 host = urlsplit(connected[1]).hostname or ""
                 self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host))
             return
-        self.sessions[name] = open_session(self.service, d, self.from_the_api(d))
-        self.proxies[name] = proxy_of(self.service, d)
+        session = self.sessions[name] = open_session(self.service, d, self.from_the_api(d))
+        tokens = self.directory.token_source(d)
+        authorization = fixed_authorization(d)
+        proxy = proxy_of(self.service, d)
+        self.ways[name] = Way(session, proxy, self.from_the_api(d), tokens, authorization)
 
     def way(self, d: Downstream) -> Way:
-        """How a delivery to `d` leaves now."""
-        name = d.name
-        tokens = self.directory.token_source(d)
-        return Way(self.sessions.get(name), self.proxies.get(name), self.from_the_api(d), tokens)
+        """How a delivery to `d` leaves now (no session: it was changed or removed)."""
+        return self.ways.get(d.name) or Way(None, None, judged=False)
 
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)
         self.lanes.pop(name, None)
         self.service.metrics.breakers.pop(name, None)
         self.broker_checks.pop(name, None)
+        self.ways.pop(name, None)
         closing = self.sessions.pop(name, None) or self.publishers.pop(name, None)
         if closing is not None:
             task = asyncio.create_task(close_later(closing, d.timeout + 1))

@@ -78,13 +78,25 @@ class Request:
 @dataclass(frozen=True)
 class Way:
     """How one downstream's requests leave: its session (None once changed or removed), the
-    proxy, whether each target is judged first (a URL from the API), and its OAuth2 token
-    source (None without `oauth2` auth)."""
+    proxy, whether each target is judged first (a URL from the API), and its `auth`: the
+    `Authorization` of `basic` and `bearer`, made once, or `oauth2`'s token source."""
 
     session: aiohttp.ClientSession | None
     proxy: str | None
     judged: bool
     tokens: TokenSource | None = None
+    authorization: str | None = None
+
+
+def fixed_authorization(downstream: Downstream) -> str | None:
+    """The `Authorization` value of a downstream's `basic` or `bearer` auth; None for none,
+    and for `oauth2` (its token changes)."""
+    auth = endpoint_auth(downstream)
+    if isinstance(auth, BasicAuth):
+        return basic_authorization(auth.username, auth.password)
+    if isinstance(auth, BearerAuth):
+        return f"Bearer {auth.token}"
+    return None
 
 
 def request_of(
@@ -100,20 +112,15 @@ def request_of(
     return Request(shaped.method, with_path(url, shaped.path), body, headers, proxy)
 
 
-async def send(downstream: Downstream, request: Request, way: Way) -> Reply:
-    """`request` sent the downstream's way: its target judged first when it came through the
-    API (guard.PrivateAddress), then with its `auth`; an OAuth2 token the endpoint refuses
-    (a 401) is fetched again once, and the request sent once more with the new one."""
+async def send(request: Request, way: Way) -> Reply:
+    """`request` sent its downstream's way: its target judged first when it came through
+    the API (guard.PrivateAddress), then with its `auth`; an OAuth2 token the endpoint
+    refuses (a 401) is fetched again once, and the request sent once more with the new one."""
     if way.judged:
         await judge_target(request.url, way.proxy is not None)
-    auth = endpoint_auth(downstream)
-    if isinstance(auth, BasicAuth):
-        return await post(
-            way.session, _authorized(request, basic_authorization(auth.username, auth.password))
-        )
-    if isinstance(auth, BearerAuth):
-        return await post(way.session, _authorized(request, f"Bearer {auth.token}"))
-    if auth is None or way.tokens is None:
+    if way.authorization is not None:
+        return await post(way.session, _authorized(request, way.authorization))
+    if way.tokens is None:
         return await post(way.session, request)
     token = await _token(way)
     reply = await post(way.session, _authorized(request, f"Bearer {token}"))

@@ -253,7 +253,7 @@ class Fanout:
             # byte would otherwise outlive the timeout, and then the lease.
             async with asyncio.timeout(downstream.timeout):
                 with transport_errors(_undelivered):
-                    reply = await send(downstream, request, way)
+                    reply = await send(request, way)
         except TimeoutError:
             return Sent(Answer(failure=f"timed out after {downstream.timeout:g}s"))
         except DownstreamError as exc:
