@@ -22,8 +22,9 @@
 #
 # Not part of CI (several minutes). Run as root on Debian or Ubuntu:
 #   bash deploy/build-here.sh [WORKDIR]      # default WORKDIR: /var/tmp/runway-relay-image
-# Environment: EXTRAS (default: the Containerfile's), SUITE (default bookworm), DEBIAN_MIRROR (default: the
-# first of this machine's apt sources), KEEP_BASE=1 to reuse a base built before.
+# Environment: EXTRAS (default: the Containerfile's `ARG EXTRAS`), SUITE (default bookworm),
+# DEBIAN_MIRROR (default: the first of this machine's apt sources), KEEP_BASE=1 to reuse a
+# base built before, WHEELS_PORT (default 28617, the wheelhouse's, when free).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD

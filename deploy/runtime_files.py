@@ -31,10 +31,11 @@ LEFT_OUT = {
     "libk5crypto3", "libkrb5support0", "libkeyutils1", "libcom-err2",
     "libdb5.3", "libreadline8", "readline-common", "libncursesw6", "libtinfo6",
 }  # fmt: skip
-# Paths of kept packages that running Python never reads, and the modules whose libraries
-# are left out above.
+# Paths of kept packages that running Python never reads (glibc's charset converters, 8 MB:
+# Python has its own codecs), and the modules whose libraries are left out above.
 DROPPED = re.compile(
     r"usr/share/(doc|man|info|locale|lintian|bug|menu)(/|$)"
+    r"|usr/lib/[^/]+-linux-gnu/gconv(/|$)"
     r"|usr/lib/python3\.\d+/(pydoc_data|test|idlelib|ensurepip|curses)(/|$)"
     r"|usr/lib/python3\.\d+/lib-dynload/(nis|_dbm|readline|_curses|_curses_panel)\."
 )
