@@ -304,6 +304,13 @@ def test_auth_tls_and_a_proxy_per_downstream_on_real_servers(
     assert wrong["auth"]["client_secret"] == "***"
     refused = relay.api.post("/v1/downstreams/wrong/test", json={"type": "relay.test"}).json()
     assert refused["error"] == "the token endpoint answered HTTP 401 (invalid_client): no token"
+    # The right secret given, the client key sent back as shown (kept): it goes through.
+    fixed = relay.api.patch(
+        "/v1/downstreams/wrong", json={"auth": oauth, "tls": {**tls, "client_key": "***"}}
+    )
+    assert fixed.status_code == 200 and fixed.json()["tls"]["client_key"] == "***", fixed.text
+    mended = relay.api.post("/v1/downstreams/wrong/test", json={"type": "relay.test"}).json()
+    assert mended["status"] == 200, mended
 
     log = relay.log()
     for secret in (CLIENT_SECRET, BASIC_PASSWORD, "token-1-of-the-endpoint", client.key[40:80]):

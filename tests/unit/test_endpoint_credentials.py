@@ -102,6 +102,10 @@ def test_credentials_are_sealed_at_rest_and_open_again() -> None:
     assert "auth" not in stored and "tls" not in stored
     assert OAUTH["client_secret"] not in str(stored) and "PRIVATE KEY" not in str(stored)
     assert url_is_current(sealer, stored)
+    # After the relay's own secret rotates, they are sealed again under the new key.
+    assert not url_is_current(
+        Sealer(["relay-secret-after-rotation-00002", "next-0003-secret"]), stored
+    )
     assert open_url(sealer, stored, "erp") == {k: v for k, v in spec.items() if k != "headers"}
 
 
