@@ -87,10 +87,10 @@ class Door:
             async with door.running():
                 opened.set_result(None)
                 await self._closing.wait()
-        except BaseException as exc:
-            if not opened.done():
-                opened.set_exception(exc)
-            raise
+        except Exception as exc:
+            if opened.done():
+                raise  # at the lifespan's end, where `_close` awaits this task
+            opened.set_exception(exc)  # to the request that opened it
 
     async def _close(self) -> None:
         async with self._opening:  # a door being opened is opened first, then closed
