@@ -13,9 +13,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
+from receiver.kernel.net.credentials import ClientCredentials, TokenSource, client_tls
 from tests.certificates import Authority, Pair
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_egress_proxy import RecordingProxy
@@ -315,3 +317,32 @@ def test_auth_tls_and_a_proxy_per_downstream_on_real_servers(
     log = relay.log()
     for secret in (CLIENT_SECRET, BASIC_PASSWORD, "token-1-of-the-endpoint", client.key[40:80]):
         assert secret not in log
+
+
+def test_fifty_deliveries_at_once_share_one_token_request_and_one_refresh(
+    secure: tuple[Authority, SecureEndpoint],
+) -> None:
+    """The token source itself, against the token endpoint, with no relay: fifty callers at
+    the same instant (the relay's burst, without the timing of tasks ending), then fifty
+    that saw the token refused."""
+    ca, endpoint = secure
+    client = ca.issue("relay client")
+    credentials = ClientCredentials(f"{endpoint.mtls}/token", "relay", CLIENT_SECRET)
+
+    async def burst() -> tuple[set[str], set[str]]:
+        source = TokenSource(credentials)
+        context = client_tls(client.cert, client.key, ca.cert)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as s:
+
+            async def judge(url: str) -> None:
+                assert url == credentials.token_url
+
+            first = await asyncio.gather(*(source.token(s, None, judge) for _ in range(50)))
+            for token in first:
+                source.refused(token)  # each of the fifty saw a 401
+            then = await asyncio.gather(*(source.token(s, None, judge) for _ in range(50)))
+        return set(first), set(then)
+
+    first, then = asyncio.run(burst())
+    assert first == {"token-1-of-the-endpoint"} and then == {"token-2-of-the-endpoint"}
+    assert len(endpoint.tokens) == 2
