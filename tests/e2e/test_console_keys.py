@@ -85,6 +85,16 @@ def test_keys_are_made_listed_and_revoked_from_the_console(make_relay: MakeRelay
     gone = console.post(target, data={"csrf": csrf, "confirm": "yes"})
     assert gone.status_code == 404
 
+    # A form from a browser never logged in asks it to log in; one whose session was
+    # logged out is told that it ended.
+    never = anonymous.post(target, data={"csrf": csrf, "confirm": "yes"})
+    assert never.status_code == 403 and "log in first" in never.text
+    assert "ended" not in never.text
+    cookies = dict(console.cookies)
+    assert console.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    ended = httpx.post(f"{relay.url}{target}", data={"csrf": csrf}, cookies=cookies)
+    assert ended.status_code == 403 and "session has ended" in ended.text
+
 
 def test_nul_in_a_console_form_is_refused_naming_the_field(make_relay: MakeRelay):
     relay = make_relay()
