@@ -8,6 +8,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -369,6 +370,20 @@ def test_the_timeline_merges_events_and_attempts_by_time() -> None:
     assert delivered.title == "Delivery to hook, attempt 2" and delivered.tone == "ok"
     assert contradicted.tone == "bad" and "changed nothing" in contradicted.detail
     assert entries[1].detail == "accepted by CometAPI"
+
+
+def test_a_downstream_is_named_in_words_and_kept_whole_in_a_timeline() -> None:
+    app = "app_" + "0" * 24
+    names = {app: "acme"}
+    assert views.downstream_name(names, f"{app}.acme-hooks") == "acme / acme-hooks"
+    assert views.downstream_name(names, "hook") == "hook"  # the operator's own
+    unread = "app_" + "1" * 24  # an app this process has not read yet: never its id
+    assert views.downstream_name(names, f"{unread}.x") == "(app) / x"
+    late = replace(attempt(1, 105.0, "succeeded", 200, None), downstream=f"{app}.acme-hooks")
+    [_, entry] = views.timeline(task(), [], [late], name=lambda k: views.downstream_name(names, k))
+    assert entry.title == "Delivery to acme / acme-hooks, attempt 1"
+    assert entry.title_parts == ("Delivery to ", "acme / acme-hooks", ", attempt 1")
+    assert views.timeline(task(), [], [])[0].title_parts == ("Recorded", "", "")
 
 
 def test_the_timeline_shows_each_send_to_cometapi_and_the_page_where_the_task_waits() -> None:
