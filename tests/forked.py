@@ -38,9 +38,11 @@ PRELOAD = [
     "receiver.app.build",
     "receiver.app.server",
     "receiver.app.deliver",
-    "receiver.agents.server",
+    "receiver.agents.server",  # a relay imports it at its first /mcp request
     "receiver.kernel.store.sqlite.store",
     "receiver.kernel.store.postgres.store",
+    "receiver.kernel.store.migrations",  # the package its files are read from
+    "receiver.kernel.http.head_size",
     "uvicorn.loops.uvloop",
     "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on",
