@@ -16,7 +16,10 @@ reason; a transform that fails is an `ExpressionFailed` the caller records on th
 from __future__ import annotations
 
 import base64
+import importlib.machinery
+import importlib.util
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property, lru_cache
@@ -65,10 +68,21 @@ class OverBudget(ExpressionFailed):
 
 @lru_cache(maxsize=1)
 def _cel() -> Any:
+    """The library's Rust extension (`cel.cel`: compile, Context), loaded without the
+    package's `__init__`, which also imports its REPL (typer, rich, prompt_toolkit,
+    pygments), so the image leaves those out. Registered, so that it loads once."""
     require("cel", "a downstream's filter or transform")
-    import cel
-
-    return cel
+    if "cel.cel" in sys.modules:
+        return sys.modules["cel.cel"]
+    package = importlib.util.find_spec("cel")
+    where = package.submodule_search_locations if package else None
+    spec = importlib.machinery.PathFinder.find_spec("cel.cel", where)
+    if spec is None or spec.loader is None:
+        raise ImportError("common-expression-language has no extension module cel.cel")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _position(source: str, offset: int) -> tuple[int, int]:
