@@ -10,6 +10,7 @@ import click
 
 from receiver.cli.client import relay_of, url_option
 from receiver.cli.common import fail
+from receiver.cli.credentials import credential_options, credential_settings, needs_current
 from receiver.cli.remote import RemoteError
 
 
@@ -17,6 +18,26 @@ def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) 
     try:
         with relay_of(url) as relay:
             return relay.call(method, path, json=body)  # None: no body
+    except RemoteError as exc:
+        fail(str(exc))
+
+
+def _change(url: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The change the options make, sent: a new `auth` or `tls` is made over the
+    downstream's current one (read first), so that a field not given stays."""
+    path = f"/v1/downstreams/{name}"
+    to = options.pop("to")
+    try:
+        with relay_of(url) as relay:
+            current = relay.call("GET", path) if needs_current(options) else {}
+            body = {**credential_settings(options, current), **_expressions(options)}
+            body.update(_settings(**options))
+            if to is not None:
+                body["url"] = to
+            if not body:
+                fail("nothing to change: give --to or a setting")
+            relay.call("PATCH", path, json=body)
+            return body
     except RemoteError as exc:
         fail(str(exc))
 
@@ -113,10 +134,12 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
 @click.argument("name")
 @click.argument("target_url", metavar="URL")
 @_setting_options
+@credential_options
 def create(url: str, name: str, target_url: str, **options: Any) -> None:
     """Make downstream NAME, delivering to URL; prints its secret, this once."""
+    credentials = credential_settings(options, {})
     expressions = _expressions(options)
-    body = {"name": name, "url": target_url, **_settings(**options), **expressions}
+    body = {"name": name, "url": target_url, **_settings(**options), **expressions, **credentials}
     made = _call(url, "POST", "/v1/downstreams", body)
     click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])})")
     _show_once(made["secret"])
@@ -125,17 +148,12 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
 @click.command("change")
 @url_option
 @click.argument("name")
-@click.option("--to", "target_url", help="A new URL.")
+@click.option("--to", help="A new URL.")
 @_setting_options
-def change(url: str, name: str, target_url: str | None, **options: Any) -> None:
+@credential_options
+def change(url: str, name: str, **options: Any) -> None:
     """Change downstream NAME (one made through the API)."""
-    expressions = _expressions(options)
-    body = {**_settings(**options), **expressions}
-    if target_url is not None:
-        body["url"] = target_url
-    if not body:
-        fail("nothing to change: give --to or a setting")
-    _call(url, "PATCH", f"/v1/downstreams/{name}", body)
+    body = _change(url, name, options)
     click.echo(f"{name}: changed ({', '.join(sorted(body))})")
 
 
