@@ -19,7 +19,9 @@ from tests.harness import Sink, image_to_video, settled, wait_for
 
 class RecordingProxy:
     """A forward HTTP proxy (absolute-form requests, one per connection): each request's
-    method, target and headers recorded, then sent on and its answer relayed."""
+    method, target and headers recorded, then sent on and its answer relayed. A `CONNECT`
+    (HTTPS through the proxy) is recorded with its `host:port`, then tunnelled: the bytes
+    pass both ways unread, the TLS inside is the client's and the server's own."""
 
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
@@ -42,6 +44,9 @@ class RecordingProxy:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         method, target, _ = head[0].split(" ", 2)
         headers = dict(line.split(": ", 1) for line in head[1:] if line)
+        if method == "CONNECT":
+            await self._tunnel(target, headers, reader, writer)
+            return
         size = int(next((v for k, v in headers.items() if k.lower() == "content-length"), 0))
         body = await reader.readexactly(size)
         self.seen.append({"method": method, "target": target, "headers": headers})
@@ -63,6 +68,36 @@ class RecordingProxy:
         )
         await writer.drain()
         writer.close()
+
+    async def _tunnel(
+        self,
+        target: str,
+        headers: dict[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.seen.append({"method": "CONNECT", "target": target, "headers": headers})
+        host, _, port = target.rpartition(":")
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            writer.close()
+            return
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._server.close)

@@ -2,8 +2,9 @@
 an HTTPS endpoint that requires a client certificate (certificates made here), behind an
 OAuth2 token endpoint that counts its requests (a burst of deliveries makes one token
 request, a 401 one more), a private CA trusted alone, HTTP Basic through a proxy that
-records what passes; set through the config file and the API, shown masked, and the test
-event sent as a delivery is, saying what it sent."""
+records what passes, and mutual TLS through that proxy's tunnel (CONNECT); set through the
+config file, the API and the command line, shown masked, and the test event sent as a
+delivery is, saying what it sent."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncio
 import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -150,6 +152,8 @@ def test_auth_tls_and_a_proxy_per_downstream_on_real_servers(
     sink: Sink,
     secure: tuple[Authority, SecureEndpoint],
     proxy: RecordingProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ca, endpoint = secure
     client = ca.issue("relay client")
@@ -313,6 +317,61 @@ def test_auth_tls_and_a_proxy_per_downstream_on_real_servers(
     assert fixed.status_code == 200 and fixed.json()["tls"]["client_key"] == "***", fixed.text
     mended = relay.api.post("/v1/downstreams/wrong/test", json={"type": "relay.test"}).json()
     assert mended["status"] == 200, mended
+
+    # The command line makes one: OAuth2 with its client secret from the environment, mutual
+    # TLS from PEM files, through the proxy, which tunnels HTTPS (CONNECT) and sees only the
+    # host and port; the client certificate reaches the endpoint through the tunnel.
+    pems = {"cert": client.cert, "key": client.key, "ca": ca.cert}
+    for what, pem in pems.items():
+        (tmp_path / f"{what}.pem").write_text(pem)
+    monkeypatch.setenv("VAULT_CLIENT_SECRET", CLIENT_SECRET)
+    before = len(proxy.seen)
+    made = relay.cli(
+        *("downstreams", "create", "vault", f"{endpoint.mtls}/vault", "--channel", "tests-only"),
+        *("--auth", "oauth2", "--token-url", f"{endpoint.mtls}/token", "--client-id", "relay"),
+        *("--client-secret-env", "VAULT_CLIENT_SECRET", "--scope", "vault.write"),
+        *("--tls-client-cert", str(tmp_path / "cert.pem"), "--tls-client-key"),
+        *(str(tmp_path / "key.pem"), "--tls-ca", str(tmp_path / "ca.pem"), "--proxy", proxy.url),
+    )
+    assert made.returncode == 0, made.stderr
+    assert CLIENT_SECRET not in made.stdout + made.stderr
+    shown = relay.api.get("/v1/downstreams/vault").json()
+    assert shown["auth"] == {
+        "type": "oauth2",
+        "token_url": oauth["token_url"],
+        "client_id": "relay",
+        "client_secret": "***",
+        "scope": "vault.write",
+    }
+    assert shown["tls"] == {**tls, "client_key": "***"} and shown["proxy"] == proxy.url
+    tested = relay.api.post("/v1/downstreams/vault/test", json={"type": "relay.test"}).json()
+    assert tested["status"] == 200, tested
+    port = endpoint.mtls.rsplit(":", 1)[1]
+    # The token request and the delivery, each through a tunnel to the endpoint.
+    tunnels = {(s["method"], s["target"]) for s in proxy.seen[before:]}
+    assert tunnels == {("CONNECT", f"127.0.0.1:{port}")}, proxy.seen[before:]
+    assert endpoint.tokens[-1]["client_secret"] == CLIENT_SECRET
+    vault = endpoint.hits[-1]
+    assert vault["path"] == "/vault" and vault["client"]["commonName"] == "relay client"
+    assert vault["authorization"] == f"Bearer token-{len(endpoint.tokens)}-of-the-endpoint"
+
+    # A change of the scope alone keeps the secret the relay holds; --no-proxy goes direct.
+    changed = relay.cli("downstreams", "change", "vault", "--scope", "vault.read", "--no-proxy")
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.strip() == "vault: changed (auth, proxy)"
+    tunnelled = len(proxy.seen)
+    tested = relay.api.post("/v1/downstreams/vault/test", json={"type": "relay.test"}).json()
+    assert tested["status"] == 200, tested
+    assert endpoint.tokens[-1]["scope"] == "vault.read"
+    assert endpoint.tokens[-1]["client_secret"] == CLIENT_SECRET
+    assert len(proxy.seen) == tunnelled and endpoint.hits[-1]["path"] == "/vault"
+    # A proxy's password is no value for the command line: refused, and not repeated.
+    refused = relay.cli(
+        *("downstreams", "change", "vault", "--proxy"),
+        f"http://relay:{BASIC_PASSWORD}@127.0.0.1:1",
+    )
+    assert refused.returncode == 2 and "--proxy-env" in refused.stderr
+    assert BASIC_PASSWORD not in refused.stderr
 
     log = relay.log()
     for secret in (CLIENT_SECRET, BASIC_PASSWORD, "token-1-of-the-endpoint", client.key[40:80]):
