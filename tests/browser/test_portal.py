@@ -20,6 +20,7 @@ from tests.harness import Relay, Sink, image_to_video, wait_for
 if missing():
     pytest.skip(str(missing()), allow_module_level=True)
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -63,7 +64,11 @@ def _open(driver: WebDriver, relay: Relay, app: dict[str, Any]) -> str:
 
 
 def _text(driver: WebDriver) -> str:
-    return str(driver.find_element(By.TAG_NAME, "body").text)
+    """The page's text; empty while the page is being replaced (a form sent)."""
+    try:
+        return str(driver.find_element(By.TAG_NAME, "body").text)
+    except StaleElementReferenceException:
+        return ""
 
 
 def test_each_apps_portal_shows_and_changes_only_its_own(
