@@ -38,7 +38,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 STORE_THREADS = ("sqlite-commit", "sqlite-checkpoint")
 
 
-sites: Counter[str] = Counter()  # where each JSON encode and decode was called from
+sites: Counter[str] = Counter()  # where each JSON encode and decode was called, Tasks made
 
 
 def _counting(name: str, fn: Any) -> Any:
@@ -89,9 +89,18 @@ def _patch_store() -> None:
 
     async def counted_transaction(self: Any, batch: list[Any]) -> Any:
         counts["transactions"] += 1
-        counts["fsynced_commits"] += any(durable for _, _, durable in batch)
+        # A job's third field: whether it wants a synced commit (True, or "synced").
+        counts["fsynced_commits"] += any(sync in (True, "synced") for _, _, sync in batch)
         return await transaction(self, batch)
 
+    if hasattr(SqliteStore, "_sync_wal"):  # a sync of the WAL alone, for a shared sync
+        sync_wal = SqliteStore._sync_wal
+
+        async def counted_sync(self: Any) -> None:
+            counts["wal_syncs"] += 1
+            await sync_wal(self)
+
+        SqliteStore._sync_wal = counted_sync  # type: ignore[method-assign]
     SqliteStore.run = counted_run  # type: ignore[method-assign]
     SqliteStore._transaction = counted_transaction  # type: ignore[method-assign]
 
@@ -132,6 +141,7 @@ class _CountedTask(asyncio.tasks._PyTask):  # type: ignore[name-defined,misc]
 
 def _task_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
     counts["tasks_created"] += 1
+    sites[f"task {getattr(coro, '__qualname__', type(coro).__name__)}"] += 1
     return _CountedTask(coro, loop=loop, **kwargs)
 
 
@@ -181,7 +191,7 @@ class _Window:
         )
         got = {**counts, "store_bytes": store_bytes, "thread_cpu": cpu}
         got["statements"] = dict(statements.most_common())
-        got["json_sites"] = dict(sites.most_common())
+        got["sites"] = dict(sites.most_common())
         tmp = self.out.with_suffix(".tmp")
         tmp.write_text(json.dumps(got))
         tmp.replace(self.out)

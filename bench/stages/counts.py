@@ -24,6 +24,7 @@ RATE = 150
 COUNTED = (
     "transactions",
     "fsynced_commits",
+    "wal_syncs",
     "store_jobs",
     "sql_statements",
     "json_encodes",
@@ -51,7 +52,7 @@ def _window(child: Child, out: Path, load: Any) -> dict[str, Any]:
     n = max(callbacks, 1)
     per = {k: round(got.get(k, 0) / n, 2) for k in COUNTED}
     per["callbacks"] = callbacks
-    for detail in ("statements", "json_sites"):
+    for detail in ("statements", "sites"):
         per[detail] = {key: round(k / n, 2) for key, k in got.get(detail, {}).items()}
     per["cpu_us_by_thread"] = {
         name: round(cpu / n * 1e6) for name, cpu in got["thread_cpu"].items() if cpu > 0
