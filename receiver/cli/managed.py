@@ -31,7 +31,7 @@ def _change(url: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
         with relay_of(url) as relay:
             current = relay.call("GET", path) if needs_current(options) else {}
             body = {**credential_settings(options, current), **_expressions(options)}
-            body.update(_settings(**options))
+            body.update(_settings(options))
             if to is not None:
                 body["url"] = to
             if not body:
@@ -42,28 +42,23 @@ def _change(url: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
         fail(str(exc))
 
 
-def _settings(
-    fmt: str | None,
-    events: tuple[str, ...],
-    channels: tuple[str, ...],
-    target: str | None,
-    timeout: float | None,
-    max_in_flight: int | None,
-) -> dict[str, Any]:
-    """The options given, as the API's fields (a broker's target under its format's name)."""
-    body: dict[str, Any] = {}
-    if fmt is not None:
-        body["format"] = fmt
-    if events:
-        body["events"] = list(events)
-    if channels:
-        body["channels"] = list(channels)
+# Options sent as the API's field of the same name, when given.
+_AS_GIVEN = ("timeout", "max_in_flight", "max_per_second", "signing")
+
+
+def _settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The options given, taken out of `options`, as the API's fields (a broker's target
+    under its format's name)."""
+    fmt, target = options.pop("fmt"), options.pop("target")
+    body: dict[str, Any] = {} if fmt is None else {"format": fmt}
+    for key in ("events", "channels"):
+        if values := options.pop(key):
+            body[key] = list(values)
     if target is not None:
         body[_target_setting(fmt)] = target
-    if timeout is not None:
-        body["timeout"] = timeout
-    if max_in_flight is not None:
-        body["max_in_flight"] = max_in_flight
+    for key in _AS_GIVEN:
+        if (value := options.pop(key)) is not None:
+            body[key] = value
     return body
 
 
@@ -98,9 +93,12 @@ def _expressions(options: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _show_once(secret: str) -> None:
-    """The secret on stdout (for a pipe), the warning on stderr."""
-    click.echo(f"secret: {secret}")
+def _show_once(answer: dict[str, Any]) -> None:
+    """The secret on stdout (for a pipe), and an ed25519 key's public key, which receivers
+    verify with; the warning on stderr."""
+    click.echo(f"secret: {answer['secret']}")
+    if answer.get("public_key"):
+        click.echo(f"public key: {answer['public_key']}")
     click.echo("keep the secret now: it is not shown again", err=True)
 
 
@@ -118,6 +116,16 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
             ),
             click.option("--timeout", type=float, help="Seconds an attempt may take."),
             click.option("--max-in-flight", type=int, help="Its share of the fan-out."),
+            click.option(
+                "--max-per-second",
+                type=float,
+                help="At most this many attempts a second, by every replica together.",
+            ),
+            click.option(
+                "--signing",
+                type=click.Choice(["hmac", "ed25519"]),
+                help="v1 (HMAC, whsec_) or v1a (ed25519: receivers hold its public key).",
+            ),
             click.option("--filter", help="CEL: the events it takes (docs/delivery.md)."),
             click.option("--transform", help="CEL: the body it is sent (webhook, brokers)."),
             click.option(
@@ -139,10 +147,10 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
     """Make downstream NAME, delivering to URL; prints its secret, this once."""
     credentials = credential_settings(options, {})
     expressions = _expressions(options)
-    body = {"name": name, "url": target_url, **_settings(**options), **expressions, **credentials}
+    body = {"name": name, "url": target_url, **_settings(options), **expressions, **credentials}
     made = _call(url, "POST", "/v1/downstreams", body)
     click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])})")
-    _show_once(made["secret"])
+    _show_once(made)
 
 
 @click.command("change")
@@ -155,6 +163,11 @@ def change(url: str, name: str, **options: Any) -> None:
     """Change downstream NAME (one made through the API)."""
     body = _change(url, name, options)
     click.echo(f"{name}: changed ({', '.join(sorted(body))})")
+    if "signing" in body:
+        click.echo(
+            f"the new signing takes effect at the rotation: receiver downstreams rotate {name}",
+            err=True,
+        )
 
 
 @click.command("rotate")
@@ -163,7 +176,7 @@ def change(url: str, name: str, **options: Any) -> None:
 def rotate(url: str, name: str) -> None:
     """A new secret for NAME; the old one still signs, beside it, for the overlap."""
     rotated = _call(url, "POST", f"/v1/downstreams/{name}/rotate-secret")
-    _show_once(rotated["secret"])
+    _show_once(rotated)
 
 
 @click.command("remove")

@@ -211,10 +211,18 @@ def test_the_command_line_makes_rotates_and_removes_through_the_relay(
     assert secret.startswith("whsec_") and "not shown again" in made.stderr
     assert relay.api.get("/v1/downstreams/cli-made").json()["events"] == ["succeeded"]
 
-    changed = relay.cli("downstreams", "change", "cli-made", "--channel", "shop")
+    changed = relay.cli(
+        *("downstreams", "change", "cli-made", "--channel", "shop"),
+        *("--signing", "ed25519", "--max-per-second", "5"),
+    )
     assert changed.returncode == 0, changed.stderr
+    assert "takes effect at the rotation" in changed.stderr
+    shown = relay.api.get("/v1/downstreams/cli-made").json()
+    assert (shown["signing"], shown["max_per_second"]) == ("ed25519", 5)
     rotated = relay.cli("downstreams", "rotate", "cli-made")
-    assert rotated.returncode == 0 and "whsec_" in rotated.stdout
+    assert rotated.returncode == 0 and "secret: whsk_" in rotated.stdout, rotated.stderr
+    public_key = relay.api.get("/v1/downstreams/cli-made").json()["public_key"]
+    assert f"public key: {public_key}" in rotated.stdout and public_key.startswith("whpk_")
     listed = relay.cli("downstreams", "list", "--config", str(relay.config_path))
     assert listed.returncode == 0 and "cli-made" in listed.stdout, listed.stderr
     disabled = relay.cli("downstreams", "disable", "cli-made", "--config", str(relay.config_path))
