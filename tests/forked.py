@@ -39,6 +39,8 @@ PRELOAD = [
     "receiver.app.server",
     "receiver.app.deliver",
     "receiver.agents.server",  # a relay imports it at its first /mcp request
+    "receiver.console",  # and these two at their first page (receiver/app/asgi.py)
+    "receiver.portal",
     "receiver.kernel.store.sqlite.store",
     "receiver.kernel.store.postgres.store",
     "receiver.kernel.store.migrations",  # the package its files are read from

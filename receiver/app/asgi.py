@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from types import ModuleType
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import agents_door
@@ -21,16 +25,38 @@ from receiver.api.routers import routes as api_routes
 from receiver.app.parts import Parts
 from receiver.callbacks.api import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
-from receiver.console import console_app
 from receiver.frontdoor import more as runway_more
 from receiver.frontdoor import tasks as runwayml
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http.answers import error, methods_of
 from receiver.kernel.http.errors import answer_for, headers_for, malformed
-from receiver.portal import portal_app
 from receiver.wiring.service import Service
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
+
+
+class _BuiltWhenVisited:
+    """A face mounted whole but built at its first request (the console, the portal): its
+    modules, templates and routes cost a start some 25 ms that a relay no browser visits
+    would pay for nothing. They are imported on a thread, so the relay's other requests are
+    not held meanwhile, and built once."""
+
+    def __init__(self, module: str, build: Callable[[ModuleType], ASGIApp]) -> None:
+        self._module = module
+        self._build = build
+        self._app: ASGIApp | None = None
+        self._building = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._app or await self._built()
+        await app(scope, receive, send)
+
+    async def _built(self) -> ASGIApp:
+        async with self._building:
+            if self._app is None:
+                module = await asyncio.to_thread(importlib.import_module, self._module)
+                self._app = self._build(module)
+        return self._app
 
 
 def _runway_door(request: Request) -> bool:
@@ -73,6 +99,16 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return error(500, "internal", "unexpected error; it has been logged")
 
 
+def _console(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
+    return lambda module: module.console_app(service, parts.keys, parts.directory, parts.changes)
+
+
+def _portal(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
+    return lambda module: module.portal_app(
+        service, parts.keys, parts.directory, parts.share_signer
+    )
+
+
 def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None) -> Starlette:
     """The application over `service` and the process's `parts`; `lifespan` runs the workers
     beside it (receiver/app/build.py)."""
@@ -81,8 +117,8 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, callback, methods=["POST"]),
         *api_routes(),
-        Mount("/console", app=console_app(service, parts.keys, parts.directory, parts.changes)),
-        Mount("/portal", app=portal_app(service, parts.keys, parts.directory, parts.share_signer)),
+        Mount("/console", app=_BuiltWhenVisited("receiver.console", _console(service, parts))),
+        Mount("/portal", app=_BuiltWhenVisited("receiver.portal", _portal(service, parts))),
     ]
     tool_parts = ToolParts(
         parts.changes, parts.media_links, parts.share_signer, parts.keys, parts.directory
