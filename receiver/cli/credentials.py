@@ -61,7 +61,9 @@ def read_secret(what: str, variable: str | None) -> str:
     if not sys.stdin.isatty():
         value = sys.stdin.readline().rstrip("\r\n")
     else:
-        value = click.prompt(f"The {what}", hide_input=True, err=True, default="")
+        value = click.prompt(
+            f"The {what}", hide_input=True, err=True, default="", show_default=False
+        )
     if not value:
         fail(f"no {what} given: name its environment variable, or type it at the prompt")
     return value
