@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from receiver.kernel.errors import MirrorError, UpstreamError
 from receiver.kernel.net.guard import resolver
@@ -44,6 +42,9 @@ from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.local import open_media_store
 from receiver.media.stories import GivenUp
 from receiver.wiring.service import Service
+
+if TYPE_CHECKING:
+    import aiohttp  # imported where a session is opened
 
 _SLOTS = 8
 _GIVE_UP_BATCH = 100
@@ -83,6 +84,8 @@ class Mirror:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Copy until `stopping` is set, then give in-flight copies the shutdown grace."""
+        import aiohttp  # here, not at import: a relay starts without it
+
         connector = aiohttp.TCPConnector(
             resolver=resolver(self.settings.allow_private_sources), limit=_SLOTS
         )

@@ -5,9 +5,8 @@ and a removed one's close once its attempts in flight have had their time."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from receiver.config import Downstream
 from receiver.config.downstream import client_tls_of
@@ -22,6 +21,9 @@ from receiver.kernel.net.credentials import client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.wiring.service import Service
+
+if TYPE_CHECKING:
+    import aiohttp  # imported where a session is opened
 
 
 def _came_through_the_api(d: Downstream) -> bool:
@@ -47,6 +49,8 @@ def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.Clie
     a proxy it connects only to that: `delivery.proxy` is the operator's, a downstream's own
     proxy from the API must be public like its URL; the target is judged before each send
     instead (outgoing.judge_target)."""
+    import aiohttp  # with a downstream's first session: a relay starts without it
+
     operators_proxy = bool(service.config.settings.delivery.proxy) and d.proxy is None
     tls = client_tls_of(d)
     context = client_tls(tls.client_cert, tls.client_key, tls.ca) if tls else tls_context()

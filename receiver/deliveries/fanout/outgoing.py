@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, endpoint_auth
@@ -21,6 +20,9 @@ from receiver.kernel.observability import tracing
 from receiver.kernel.secrets import webhooks as sign
 from receiver.lifecycle.rules.records import DeliveryJob
 from receiver.lifecycle.rules.retries import Answer
+
+if TYPE_CHECKING:
+    import aiohttp  # imported where a session is opened
 
 # How much of an answer is read for last_error: more than it keeps, so that a secret the
 # answer quotes across the kept part's end (a Discord token after an HTML page's head) is

@@ -20,13 +20,16 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import aiohttp
 import certifi
 import orjson
 
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.observability import logs
+
+if TYPE_CHECKING:
+    import aiohttp  # imported where a session is opened
 
 # A token is fetched again this long before it expires (at most a tenth of its life), so
 # that no delivery goes out with one about to lapse on the way.

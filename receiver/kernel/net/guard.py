@@ -15,8 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import idna
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 from receiver.kernel.errors import InvalidRequest
 
@@ -146,24 +144,9 @@ async def check_resolved(host: str) -> None:
         raise PrivateAddress(f"{host} resolves to a private or local address")
 
 
-class PublicOnlyResolver(AbstractResolver):
-    """aiohttp's resolver, refusing every non-public answer."""
-
-    def __init__(self) -> None:
-        self._inner = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        answers = await self._inner.resolve(host, port, family)
-        refused = [a["host"] for a in answers if not is_public(a["host"])]
-        if refused:
-            raise PrivateAddress(f"{host} resolves to a private or local address")
-        return answers
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 def resolver(allow_private_networks: bool) -> Any:
-    return DefaultResolver() if allow_private_networks else PublicOnlyResolver()
+    """The resolver for a session's connector (resolver.py): aiohttp's own, or one that
+    refuses every non-public answer."""
+    from receiver.kernel.net.resolver import resolver_for  # with aiohttp, where it is used
+
+    return resolver_for(allow_private_networks)

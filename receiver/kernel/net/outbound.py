@@ -20,13 +20,16 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiohttp
 import certifi
 
 from receiver.kernel.errors import RelayError
 from receiver.kernel.net.guard import PrivateAddress
+
+if TYPE_CHECKING:
+    pass  # imported where a session is opened
 
 # How long an idle pooled connection is kept for the next request: below the 5 s many
 # servers keep one (uvicorn, gunicorn, Node.js). aiohttp's 15 s lets a request go out on a
@@ -65,6 +68,8 @@ def _os_reason(exc: OSError) -> str:
 def failure_of(exc: Exception) -> Failure | None:
     """What `exc` means for the call that raised it; None when it is no transport failure
     (a bug, or an error the relay raised on purpose)."""
+    import aiohttp  # loaded already by the call that raised `exc`
+
     # Most specific first: several aiohttp errors are also OSError, ValueError or
     # TimeoutError.
     if isinstance(exc, PrivateAddress):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from receiver.kernel.errors import ParseError, UpstreamError, UpstreamTimeout
@@ -31,6 +30,9 @@ from receiver.lifecycle.comet.parse import (
 )
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.task import is_callback, route_of
+
+if TYPE_CHECKING:
+    import aiohttp  # imported where a session is opened
 
 _MAX_RAW = 64 * 1024
 _MAX_WORDS = 500  # of CometAPI's words in an error: stored on a task, answered, logged
@@ -102,15 +104,17 @@ class CometClient:
             "X-Runway-Version": runway_version,
             "User-Agent": "runway-relay",
         }
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._proxy = env_proxy(self._base)  # as httpx did: HTTPS_PROXY unless NO_PROXY
         self._http: aiohttp.ClientSession | None = None
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
+            import aiohttp  # at the first call: a relay answers /healthz without it
+
             self._http = aiohttp.ClientSession(
                 headers=self._headers,
-                timeout=self._timeout,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
                 connector=aiohttp.TCPConnector(
                     limit=64,
                     limit_per_host=64,

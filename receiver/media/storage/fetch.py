@@ -12,15 +12,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
-
-import aiohttp
 
 from receiver.kernel.errors import MirrorError
 from receiver.kernel.net.guard import check_literal
 from receiver.kernel.net.outbound import Failure, transport_errors
 from receiver.lifecycle.rules.task import CONTENT_TYPES
 from receiver.media.storage.local import MediaStore, MediaStoreError
+
+if TYPE_CHECKING:
+    import aiohttp  # the session is the caller's (mirror.py)
 
 _CHUNK = 64 * 1024
 _REDIRECTS = 5
