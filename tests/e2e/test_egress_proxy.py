@@ -100,7 +100,16 @@ class RecordingProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
+        async def stop() -> None:
+            """The server closed, and every connection still open ended (a tunnel a
+            client keeps alive among them)."""
+            self._server.close()
+            serving = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in serving:
+                task.cancel()
+            await asyncio.gather(*serving, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 

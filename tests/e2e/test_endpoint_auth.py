@@ -35,7 +35,7 @@ class SecureEndpoint:
     `mtls` requires a client certificate that CA signed, `plain` asks for none. `/token` is
     an OAuth2 token endpoint (client credentials) that counts its requests, each answered
     slowly so that a burst of deliveries would ask it together; `/hook` takes only the
-    newest token, and the ones `revoke` has not refused."""
+    tokens it issued that `revoke_current` has not refused."""
 
     def __init__(self, ca: Authority) -> None:
         self.tokens: list[dict[str, str]] = []  # each token request's form
@@ -94,9 +94,9 @@ class SecureEndpoint:
                 "body": await request.read(),
             }
         )
-        newest = f"Bearer token-{len(self.tokens)}-of-the-endpoint"
+        issued = {f"Bearer token-{n}-of-the-endpoint" for n in range(1, len(self.tokens) + 1)}
         if authorization.startswith("Bearer ") and (
-            authorization != newest or authorization[7:] in self.revoked
+            authorization not in issued or authorization[7:] in self.revoked
         ):
             return web.json_response({"error": "invalid_token"}, status=401)
         return web.json_response({"ok": True})
@@ -327,7 +327,7 @@ def test_auth_tls_and_a_proxy_per_downstream_on_real_servers(
     monkeypatch.setenv("VAULT_CLIENT_SECRET", CLIENT_SECRET)
     before = len(proxy.seen)
     made = relay.cli(
-        *("downstreams", "create", "vault", f"{endpoint.mtls}/vault", "--channel", "tests-only"),
+        *("downstreams", "create", "vault", f"{endpoint.mtls}/vault", "--channel", "vault"),
         *("--auth", "oauth2", "--token-url", f"{endpoint.mtls}/token", "--client-id", "relay"),
         *("--client-secret-env", "VAULT_CLIENT_SECRET", "--scope", "vault.write"),
         *("--tls-client-cert", str(tmp_path / "cert.pem"), "--tls-client-key"),
@@ -344,15 +344,15 @@ def test_auth_tls_and_a_proxy_per_downstream_on_real_servers(
         "scope": "vault.write",
     }
     assert shown["tls"] == {**tls, "client_key": "***"} and shown["proxy"] == proxy.url
-    tested = relay.api.post("/v1/downstreams/vault/test", json={"type": "relay.test"}).json()
-    assert tested["status"] == 200, tested
+    task = relay.submit(**image_to_video(promptText="vaulted"), channels=["vault"]).json()["id"]
+    assert _delivered(relay, task, "vault")["state"] == "succeeded"
     port = endpoint.mtls.rsplit(":", 1)[1]
     # The token request and the delivery, each through a tunnel to the endpoint.
     tunnels = {(s["method"], s["target"]) for s in proxy.seen[before:]}
     assert tunnels == {("CONNECT", f"127.0.0.1:{port}")}, proxy.seen[before:]
     assert endpoint.tokens[-1]["client_secret"] == CLIENT_SECRET
-    vault = endpoint.hits[-1]
-    assert vault["path"] == "/vault" and vault["client"]["commonName"] == "relay client"
+    [vault] = [h for h in endpoint.hits if h["path"] == "/vault"]
+    assert vault["client"]["commonName"] == "relay client"
     assert vault["authorization"] == f"Bearer token-{len(endpoint.tokens)}-of-the-endpoint"
 
     # A change of the scope alone keeps the secret the relay holds; --no-proxy goes direct.
