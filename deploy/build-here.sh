@@ -9,10 +9,11 @@
 # 3. `podman build` of the Containerfile on that base (RUN steps under chroot isolation,
 #    since this sandbox cannot start containers);
 # 4. the image checked: its user, nothing in it that only builds or tests (pip, setuptools,
-#    a compiler, headers, tests/ folders); then its file system exported and run, read-only
-#    but for /data, as the image's non-root user, under chroot in a private mount namespace:
-#    every shared library finds its libraries, Python finds the CA bundle, `receiver
-#    --help`, `receiver demo`, then `receiver serve` until /readyz answers 200, then SIGTERM;
+#    a compiler, headers, tests/ folders, CEL's REPL); then its file system exported and
+#    run, read-only but for /data, as the image's non-root user, under chroot in a private
+#    mount namespace: every shared library finds its libraries, Python finds the CA
+#    bundle, `receiver --help`, `receiver demo`, then `receiver serve` until /readyz
+#    answers 200, then SIGTERM;
 # 5. the figures docs/operations.md quotes ("The image"), last, and in $WORK/figures.txt: the
 #    image's size as Podman counts it, its base's, the virtualenv's, the exported file
 #    system's, the build's warnings (none expected) and each step's seconds.
@@ -108,8 +109,11 @@ container=$(podman create --no-healthcheck "$IMAGE_TAG")
 podman export "$container" | tar -C "$WORK/rootfs" -x
 podman rm "$container" >/dev/null
 site=$(echo "$WORK"/rootfs/opt/relay/lib/python3.*/site-packages)
+# The CEL library's REPL (typer, rich, prompt_toolkit, pygments) included: slim_venv.py
+# removes it, since the relay loads the evaluator alone.
 unwanted=$(cd "$WORK/rootfs" && find . \( -path './opt/relay/lib/*' \( -name 'pip' -o -name 'setuptools' \
   -o -name 'tests' -o -name '*.h' -o -name '*.c' -o -name '*.pyi' \) \) \
+  -o -regex '\./opt/relay/lib/python3[^/]*/site-packages/\(typer\|rich\|prompt_toolkit\|pygments\)' \
   -o -path './usr/bin/*' \( -name 'gcc*' -o -name 'cc' -o -name 'ld' -o -name 'strip' -o -name 'apt*' \
   -o -name 'dpkg' -o -name 'perl' \) -o -path './usr/include/*' -o -path './usr/share/doc/*' | head -n 5)
 [ -z "$unwanted" ] || { echo "the image holds what only builds or tests: $unwanted" >&2; exit 1; }

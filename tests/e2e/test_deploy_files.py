@@ -93,7 +93,7 @@ def test_slim_venv_keeps_what_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert {"runway-relay", "starlette", "uvicorn", "h11", "anyio", "cryptography"} <= core
     assert not core & {"psycopg", "obstore", "aiobotocore", "common-expression-language", "pip"}
     named = slim.named_modules()
-    assert {"uvicorn", "psycopg", "aiobotocore.session", "cel"} <= named
+    assert {"uvicorn", "psycopg", "aiobotocore.session"} <= named
     # An extra not installed, or an attribute imported from a module, is absent; a
     # dependency missing under an installed module is not.
     absent, missing = slim.absent, ModuleNotFoundError
@@ -112,6 +112,39 @@ def test_slim_venv_keeps_what_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     with pytest.raises(ModuleNotFoundError) as broken:
         importlib.import_module("broken_package")
     assert not slim.raised_by_relay(broken.value)
+
+
+def test_slim_venv_leaves_out_cels_repl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    slim = _deploy_script("slim_venv")
+    repl = {"typer", "rich", "prompt-toolkit", "pygments"}
+    # The relay loads CEL's evaluator alone: importing the package would import its REPL.
+    assert "cel" not in slim.named_modules()
+    assert not slim.needed(["common-expression-language"]) & repl
+    # Here the dev extra needs rich and pygments (pytest, schemathesis); the REPL's other
+    # packages go, and none the relay needs.
+    dropped = slim.command_line_only()
+    assert {"typer", "prompt-toolkit", "wcwidth"} <= dropped
+    assert not dropped & slim.needed([slim.RELAY], with_every_extra=True)
+    # A filter and a transform evaluate with none of the REPL's packages importable.
+    for module in ("typer", "rich", "prompt_toolkit", "pygments"):
+        monkeypatch.setitem(sys.modules, module, None)
+    assert slim.evaluate_expressions() == []
+    # A distribution removed as pip removes it: the files its record lists (a script beside
+    # the packages too), its folders once empty; nothing else.
+    site, scripts = tmp_path / "site-packages", tmp_path / "bin"
+    record = ["a_tool/__init__.py", "a_tool/sub/part.py", "../bin/a-tool"]
+    info = site / "a_tool-1.0.dist-info"
+    record += [f"{info.name}/{name}" for name in ("METADATA", "RECORD")]
+    for name in [*record, "kept.py", "../bin/kept"]:
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text("")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: a-tool\nVersion: 1.0\n")
+    (info / "RECORD").write_text("".join(f"{name},,\n" for name in record))
+    monkeypatch.syspath_prepend(site)
+    importlib.invalidate_caches()
+    slim.remove_distribution(site, "a-tool")
+    assert sorted(p.name for p in site.iterdir()) == ["kept.py"]
+    assert sorted(p.name for p in scripts.iterdir()) == ["kept"]
 
 
 @pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="not a Debian-like system")
