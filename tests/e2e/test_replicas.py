@@ -189,6 +189,20 @@ def test_killed_replica_loses_nothing(
         if orphans:
             break
     assert orphans
+    # It dies holding deliveries: on a busy machine the first wave's can all have ended by
+    # now, so more tasks go in until it holds one again (a delivery to the slow sink keeps
+    # its lease a second, far longer than the step from seeing it to the kill).
+    for _ in range(5):
+        if victim_leases(storage_url, owner):
+            break
+        batch = [t for ids in submit_round_robin(relays, per_replica=2).values() for t in ids]
+        first_wave += batch
+        wait_for(
+            lambda batch=batch: (
+                victim_leases(storage_url, owner) or all(settled(victim.task(t)) for t in batch)
+            ),
+            interval=0.02,
+        )
     victim.kill()
     killed_at = time.time()
     held = victim_leases(storage_url, owner)  # what the victim died holding

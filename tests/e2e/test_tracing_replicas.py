@@ -52,7 +52,9 @@ def test_spans_of_two_replicas_land_in_one_trace(
         if s.name in ("comet.submit", "delivery.attempt")
     }
     assert by_replica == {"comet.submit": "a", "delivery.attempt": "b"}
-    assert {s.resource["service.instance.id"] for s in spans if s.name == "comet.poll"} == {"b"}
+    # The second found it by polling (the first may have polled too before it stopped, on a
+    # machine slow enough for the task to come due while its spans were awaited).
+    assert "b" in {s.resource["service.instance.id"] for s in spans if s.name == "comet.poll"}
     assert len({s.trace_id for s in spans}) == 1
     [hit] = wait_for(lambda: sink.received("/hook"))
     assert hit["headers"]["traceparent"].split("-")[1] == spans[0].trace_id
