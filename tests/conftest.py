@@ -199,6 +199,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     repeated = [nodeid for nodeid, n in Counter(i.nodeid for i in items).items() if n > 1]
     if repeated:
         raise pytest.UsageError(f"{len(repeated)} test ids name more than one test: {repeated}")
+    # The slowest first: xdist hands tests out in this order, and a minute-long test handed
+    # out last keeps one worker busy while the others have finished.
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOWEST))
+
+
+# The tests that took longest in a measured CI run (30-90 s each on a loaded machine).
+SLOWEST = (
+    "tests/e2e/test_packaging.py",
+    "tests/e2e/test_operator.py::test_cli_inspects_and_replays",
+    "tests/e2e/test_claims_end_to_end.py::test_a_flood_of_callbacks",
+    "tests/e2e/test_agents_door.py::test_a_small_finished_image",
+    "tests/e2e/test_poll_budget.py::test_a_burst_is_polled",
+    "tests/browser/test_console.py",
+    "tests/fault/test_fuzz.py",
+    "tests/fault/test_crash.py::test_sigkill_loop_loses_nothing",
+    "tests/fault/test_secret_leaks.py::test_echoed_keys",
+    "tests/fault/test_cheap_requests.py::test_300_idle_streams",
+    "tests/fault/test_probe_directory.py::test_a_thousand_runtime_downstreams",
+)
 
 
 # .ci/run checks that every test it collected ran; the count is written here, during the run
