@@ -215,6 +215,10 @@ def _kept_secrets(spec: dict[str, Any], change: dict[str, Any]) -> dict[str, Any
     if isinstance(auth, dict) and isinstance(before, dict) and auth["type"] == before["type"]:
         field = SECRET_OF[auth["type"]]
         if auth.get(field) == MASK:
+            # A client secret kept would go to whatever token endpoint the change names: a
+            # caller who cannot read it must not be able to send it elsewhere.
+            if auth.get("token_url", before.get("token_url")) != before.get("token_url"):
+                raise InvalidRequest(f"auth.{field}: give it again to send it to a new token_url")
             change = {**change, "auth": {**auth, field: before[field]}}
     tls, before = change.get("tls"), spec.get("tls")
     if isinstance(tls, dict) and tls.get("client_key") == MASK and isinstance(before, dict):

@@ -317,6 +317,12 @@ def test_auth_tls_and_a_proxy_per_downstream_on_real_servers(
     assert fixed.status_code == 200 and fixed.json()["tls"]["client_key"] == "***", fixed.text
     mended = relay.api.post("/v1/downstreams/wrong/test", json={"type": "relay.test"}).json()
     assert mended["status"] == 200, mended
+    # The secret kept as shown may not follow a change of token endpoint: it would be sent
+    # to one the caller chose without ever having read it.
+    moved = {**oauth, "token_url": "https://tokens.example.com/t", "client_secret": "***"}
+    refused = relay.api.patch("/v1/downstreams/wrong", json={"auth": moved})
+    assert refused.status_code == 422, refused.text
+    assert "client_secret: give it again" in refused.text
 
     # The command line makes one: OAuth2 with its client secret from the environment, mutual
     # TLS from PEM files, through the proxy, which tunnels HTTPS (CONNECT) and sees only the
