@@ -1,6 +1,8 @@
 """`receiver serve` starts lean: building its app loads nothing of the MCP SDK (the agents'
 door imports and builds it at its first request: receiver/agents/__init__.py), though the
-door is mounted."""
+door is mounted; nor the console and the portal (built at their first page:
+receiver/app/asgi.py), aiohttp (imported with the first outgoing session) or rich (hidden
+from structlog: receiver/kernel/observability/logs.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ print(json.dumps({"modules": sorted(sys.modules), "paths": paths}))
 """
 
 
-def test_building_the_app_loads_nothing_of_the_mcp_sdk(tmp_path: Path) -> None:
+def test_building_the_app_loads_nothing_it_needs_later(tmp_path: Path) -> None:
     config = tmp_path / "relay.toml"
     config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/relay.db"\n')
     env = {
@@ -45,3 +47,8 @@ def test_building_the_app_loads_nothing_of_the_mcp_sdk(tmp_path: Path) -> None:
     sdk = sorted({m.split(".")[0] for m in found["modules"]} & {"mcp", "mcp_types"})
     assert sdk == []
     assert "receiver.agents.server" not in found["modules"]
+    # The console and the portal mounted, built when visited; no HTTP client, no rich.
+    assert {"/console", "/portal"} <= set(found["paths"])
+    faces = [m for m in found["modules"] if m.startswith(("receiver.console", "receiver.portal"))]
+    assert faces == []
+    assert sorted({m.split(".")[0] for m in found["modules"]} & {"aiohttp", "rich"}) == []
