@@ -98,6 +98,7 @@ class AppPages:
     ) -> Response:
         """The page; `shown` carries what one answer adds: a key made (`made`), a portal
         link (`link`), or a refused form (`kept`, `error`, `error_app`)."""
+        nothing: dict[str, Any] = {"made": None, "link": None, "error": "", "error_app": ""}
         return self.console.render(
             request,
             "apps.html",
@@ -107,7 +108,7 @@ class AppPages:
             apps=await self._views(),
             scopes=SCOPES,
             kept=shown.pop("kept", {}),
-            **shown,
+            **(nothing | shown),
         )
 
     async def create(self, request: Request, session: Session, form: Form) -> Response:

@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from receiver.console.actions import Actions
+from receiver.console.apps_page import AppPages
 from receiver.console.core import HERE, Console, ErrorPages
 from receiver.console.keys_page import KeyPages
 from receiver.console.login import Login
@@ -36,6 +37,7 @@ def console_app(
     console = Console(service, keys, directory)
     login, pages, errors = Login(console), Pages(console, changes), ErrorPages(console)
     actions, key_pages = Actions(console, pages), KeyPages(console)
+    app_pages = AppPages(console)
     page, action = console.page, console.action
     app = Starlette(
         routes=[
@@ -60,6 +62,12 @@ def console_app(
             Route("/keys", page(key_pages.page), methods=["GET"]),
             Route("/keys", action(key_pages.create), methods=["POST"]),
             Route("/keys/{name}/revoke", action(key_pages.revoke), methods=["POST"]),
+            Route("/apps", page(app_pages.page), methods=["GET"]),
+            Route("/apps", action(app_pages.create), methods=["POST"]),
+            Route("/apps/{app}/keys", action(app_pages.create_key), methods=["POST"]),
+            Route("/apps/{app}/keys/{name}/rotate", action(app_pages.rotate_key), methods=["POST"]),
+            Route("/apps/{app}/keys/{name}/revoke", action(app_pages.revoke_key), methods=["POST"]),
+            Route("/apps/{app}/portal-link", action(app_pages.portal_link), methods=["POST"]),
             Route("/stream", pages.stream, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static")),
         ],

@@ -75,9 +75,13 @@ def test_the_preview_follows_the_typing_and_the_form_makes_the_downstream(
     filter_field = form.find_element(By.NAME, "filter")
     transform_field = form.find_element(By.NAME, "transform")
 
-    # The example event (task.succeeded) is an image_to_video's: matched, the event as body.
+    # No real event yet: the relay's test event, said to be an example; then an example
+    # picked (task.succeeded), an image_to_video's: matched, the event as body.
     filter_field.send_keys(KIND)
-    until(console, lambda d: _status(d)[0] == "matched")
+    until(console, lambda d: _status(d)[0] is not None and _event(d) == "relay.test")
+    assert console.find_element(By.ID, "preview").get_attribute("data-source") == "example"
+    form.find_element(By.CSS_SELECTOR, "select[name='type'] option[value='task.succeeded']").click()
+    until(console, lambda d: _status(d)[0] == "matched" and _event(d) == "task.succeeded")
     assert _shown(console).startswith("POST (its URL)\n")
     assert '"type": "task.succeeded"' in _shown(console)
 

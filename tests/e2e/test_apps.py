@@ -7,6 +7,7 @@ become apps of the same name owning what they made."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 
@@ -20,7 +21,7 @@ from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rules.records import NewTask
 from tests.conftest import MakeRelay
 from tests.e2e.test_keys import as_key, make_key
-from tests.harness import SIGNING_SECRET, Relay, image_to_video, wait_for
+from tests.harness import SIGNING_SECRET, Relay, Sink, image_to_video, wait_for
 
 SCOPES = ["tasks:submit", "tasks:read", "tasks:cancel"]
 
@@ -247,3 +248,66 @@ def test_the_console_shows_a_tasks_app_and_filters_by_it(make_relay: MakeRelay):
     assert console.get("/console/tasks?app=none-such").status_code == 400
     page = console.get(f"/console/tasks/{mine}")
     assert page.status_code == 200 and '<dd id="task-app">alpha</dd>' in page.text
+    # The list names each task's app; the keys page whose each key is.
+    every = console.get("/console/tasks").text
+    assert f'id="task-app-{mine}">alpha<' in every and f'id="task-app-{theirs}">beta<' in every
+    assert 'id="key-app-alpha-1"><a href="/console/apps#app-alpha">alpha</a>' in (
+        console.get("/console/keys").text
+    )
+
+
+def test_the_console_apps_page_makes_and_rotates_keys_and_opens_a_portal(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    relay = make_relay()
+    make_app(relay, "alpha", max_queued=7)
+    alpha = as_key(relay, app_key(relay, "alpha", "alpha-1"))
+    task_id = alpha.post("/v1/tasks", json=image_to_video()).json()["id"]
+    hooks = relay.api.post(
+        "/v1/downstreams",
+        json={"name": "hooks", "url": f"{sink.url}/a", "owner": "alpha"},
+    )
+    assert hooks.status_code == 201, hooks.text
+    console = relay.console()
+    page = console.get("/console/apps")
+    assert page.status_code == 200, page.text[:2000]
+    card = page.text.split('id="app-alpha"', 1)[1]
+    assert 'data-key="alpha-1"' in card and ">hooks</a>" in card and task_id in card
+    assert "<dd>7</dd>" in card  # its limits
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    form = {"csrf": csrf[1]}
+
+    made = console.post("/console/apps", data={**form, "name": "beta", "weight": "2"})
+    assert made.status_code == 200 and 'id="app-beta"' in made.text
+    assert relay.api.get("/v1/apps/beta").json()["weight"] == 2
+    refused = console.post("/console/apps", data={**form, "name": "beta"})
+    assert refused.status_code == 422 and "an app named &#39;beta&#39; exists" in refused.text
+
+    key = console.post(
+        "/console/apps/beta/keys",
+        data={**form, "name": "beta-1", "scope.tasks:read": "on"},
+    )
+    first = re.search(r'id="key-value">(rr_[^<]+)<', key.text)
+    assert key.status_code == 200 and first is not None
+    assert as_key(relay, first[1]).get("/v1/tasks").status_code == 200
+    assert first[1] not in console.get("/console/apps").text  # shown that once
+
+    # Rotated: a new key with the same scopes, shown once; the old one refused.
+    rotated = console.post("/console/apps/beta/keys/beta-1/rotate", data={**form, "confirm": "yes"})
+    second = re.search(r'id="key-value">(rr_[^<]+)<', rotated.text)
+    assert rotated.status_code == 200 and second is not None and "beta-2" in rotated.text
+    (listed,) = relay.api.get("/v1/apps/beta/keys").json()["keys"]
+    assert (listed["name"], listed["scopes"]) == ("beta-2", ["tasks:read"])
+    wait_for(lambda: as_key(relay, first[1]).get("/v1/tasks").status_code == 401)
+    assert as_key(relay, second[1]).get("/v1/tasks").status_code == 200
+
+    link = console.post("/console/apps/beta/portal-link", data=form)
+    url = re.search(r'id="portal-link-value">([^<]+)<', link.text)
+    assert link.status_code == 200 and url is not None
+    opened = httpx.get(url[1].replace("&amp;", "&"), follow_redirects=True)
+    assert opened.status_code == 200 and "Endpoints" in opened.text
+    revoked = console.post("/console/apps/beta/keys/beta-2/revoke", data={**form, "confirm": "yes"})
+    assert revoked.status_code in (200, 303)
+    no_key = console.post("/console/apps/beta/portal-link", data=form)
+    assert no_key.status_code == 409 and "has no live key" in no_key.text
