@@ -215,6 +215,7 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("console-task", f"/console/tasks/{dead}")
     check("console-deliveries", "/console/deliveries")
     check("console-keys", "/console/keys")
+    check("console-apps", "/console/apps")
     check("console-error", "/console/tasks/tsk_none", keep=False)
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert not wrong, "\n".join(wrong)
