@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from receiver.kernel.extras import installed
+
 # In a fresh interpreter: the service and its app built as `receiver serve` builds them.
 PROBE = """
 import json, sys
@@ -43,7 +45,8 @@ def test_building_the_app_loads_nothing_it_needs_later(tmp_path: Path) -> None:
         cwd=tmp_path,
     ).stdout
     found = json.loads(out.splitlines()[-1])
-    assert "/mcp" in found["paths"]  # mounted: the extra is installed and `enabled` is "auto"
+    # Mounted where the extra is installed (`enabled` is "auto"); the core install has none.
+    assert ("/mcp" in found["paths"]) == installed("mcp")
     sdk = sorted({m.split(".")[0] for m in found["modules"]} & {"mcp", "mcp_types"})
     assert sdk == []
     assert "receiver.agents.server" not in found["modules"]
