@@ -17,6 +17,7 @@ from tests.harness import Sink, image_to_video, wait_for
 
 ROUTE = "/console/downstreams/preview"
 API_KEY = "airtable_" + "0d1e2f3a4b5c6d7e8f9a"
+TOKEN = "bearer_" + "9a8b7c6d5e4f3a2b1c0d"
 GOLD = 'has(event.data.metadata.tier) && event.data.metadata.tier == "gold"'
 TRANSFORM = '{"body": {"fields": {"Task": event.data.task_id}}, "path": "/rows"}'
 
@@ -140,3 +141,40 @@ def test_the_console_form_makes_a_downstream_with_filter_transform_and_sealed_he
     assert newest["event"]["data"]["task_id"] == gold
     newest_task = console.post(ROUTE, json={"csrf": csrf, "filter": GOLD}).json()
     assert newest_task["source"] == "task" and newest_task["event"]["data"]["task_id"] == gold
+
+    # Its settings form: shown masked, changed, a secret left empty kept.
+    page = console.get("/console/deliveries").text
+    assert "Authorization: ***" in page and API_KEY not in page
+    edit = {
+        "csrf": csrf,
+        "events": "succeeded",
+        "channels": "",
+        "max_per_second": "",
+        "filter": "",
+        "transform": TRANSFORM,
+        "headers": "",
+        "auth_type": "bearer",
+        "auth_type_was": "",
+        "auth_token": TOKEN,
+        "tls_client_cert": "",
+        "tls_client_key": "",
+        "tls_ca": "",
+        "proxy": "",
+    }
+    clash = console.post("/console/downstreams/rows/edit", data=edit)
+    assert clash.status_code == 422 and "Authorization is auth" in clash.text
+    assert TOKEN not in clash.text and API_KEY not in clash.text
+    changed = console.post("/console/downstreams/rows/edit", data={**edit, "headers_clear": "on"})
+    assert changed.status_code == 303, changed.text
+    assert "Downstream changed." in console.get(changed.headers["location"]).text
+    shown = relay.api.get("/v1/downstreams/rows").json()
+    assert "filter" not in shown and "max_per_second" not in shown  # emptied: unset
+    assert shown["events"] == ["succeeded"] and shown["transform"] == TRANSFORM
+    assert shown["headers"] == {} and shown["auth"] == {"type": "bearer", "token": "***"}
+    # Saved again with the token left empty: kept, as the next delivery shows.
+    again = {**edit, "auth_type_was": "bearer", "auth_token": ""}
+    assert console.post("/console/downstreams/rows/edit", data=again).status_code == 303
+    later = relay.submitted(**image_to_video())["id"]
+    hit = wait_for(lambda: [r for r in sink.received("/rows/rows") if later in str(r.get("json"))])
+    assert hit[0]["headers"]["authorization"] == f"Bearer {TOKEN}"
+    assert TOKEN.encode() not in stored_bytes(storage_url, tmp_path)
