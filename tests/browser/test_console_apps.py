@@ -77,7 +77,7 @@ def test_an_apps_keys_portal_and_endpoint_settings_from_the_pages(
     assert (live["name"], live["scopes"]) == ("acme-2", ["tasks:submit", "downstreams"])
     # It fits a phone and a desktop, its forms open (the desktop's size last: it stays).
     _open(console, "#app-acme form[action$='/keys'] input[name='name']")
-    assert [w for size in SIZES for w in measure(console, "console-apps", size)] == []
+    assert [w for size in SIZES for w in measure(console, "apps-forms", size, False)] == []
 
     console.find_element(By.CSS_SELECTOR, "#app-acme button[value='portal-link']").click()
     link = until(console, lambda d: d.find_elements(By.ID, "portal-link-value"))[0].text
