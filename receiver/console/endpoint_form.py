@@ -11,6 +11,7 @@ them all, and none typed keeps them. A proxy whose password is masked (`***`) is
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from receiver.config.downstream import MASK, SECRET_OF
 from receiver.console import views
@@ -106,5 +107,13 @@ def change_of(form: Form) -> dict[str, Any]:
 
 
 def kept_fields(form: Form) -> dict[str, str]:
-    """What a refused form shows again: never a secret (typed again)."""
-    return {name: _field(form, name) for name in KEPT_FIELDS}
+    """What a refused form shows again: never a secret (typed again), nor a proxy's address
+    that holds a password."""
+    kept = {name: _field(form, name) for name in KEPT_FIELDS}
+    try:
+        password = urlsplit(kept["proxy"]).password
+    except ValueError:  # not an address at all: its check says so; nothing to keep
+        password = kept["proxy"]
+    if password:
+        kept["proxy"] = ""
+    return kept

@@ -104,6 +104,10 @@ def test_a_new_endpoints_credentials_are_those_given_and_never_kept_on_a_page() 
         "auth": {"type": "basic", "username": "u", "password": "hidden"}
     }
     assert "hidden" not in str(endpoint_form.kept_fields(form))
+    proxied = {**form, "proxy": "http://user:hidden@proxy.example:3128"}
+    assert endpoint_form.kept_fields(proxied)["proxy"] == ""
+    plain = {**form, "proxy": "http://proxy.example:3128"}
+    assert endpoint_form.kept_fields(plain)["proxy"] == "http://proxy.example:3128"
     with pytest.raises(InvalidRequest, match=r"auth\.type"):
         endpoint_form.credentials({"auth_type": "digest"})
 
