@@ -38,8 +38,8 @@ AUDIO_READ = (
 )
 
 
-def until(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 15) -> Any:
-    return wait_for(lambda: check(driver), timeout=timeout, interval=0.1)
+def until(driver: WebDriver, check: Callable[[WebDriver], Any]) -> Any:
+    return wait_for(lambda: check(driver), interval=0.1)
 
 
 def _task_page(console: WebDriver, relay: Relay, task_id: str) -> None:
@@ -74,7 +74,7 @@ def test_the_form_offers_every_kind_and_submits_an_image_task(
         "model": "gen4_image",
     }
     # The copy may still be on its way: the live stream swaps it in when it is.
-    until(console, lambda d: d.execute_script(IMAGE_LOADED), timeout=30)
+    until(console, lambda d: d.execute_script(IMAGE_LOADED))
 
 
 def test_the_form_keeps_what_was_typed_and_says_what_does_not_fit(

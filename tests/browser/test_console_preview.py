@@ -7,13 +7,13 @@ page loads is refused by the console's CSP (its scripts are the relay's own file
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import missing, start_chromium
-from tests.browser.test_console import screenshot
+from tests.browser.test_console import screenshot, until
 from tests.harness import Relay, Sink
 
 if missing():
@@ -21,7 +21,6 @@ if missing():
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 
 pytestmark = pytest.mark.xdist_group("console-preview-browser")
 
@@ -37,10 +36,6 @@ def chromium() -> Iterator[Any]:
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
-
-
-def until(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 30) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(check)
 
 
 def _status(driver: WebDriver) -> tuple[str | None, str]:

@@ -23,7 +23,8 @@ if missing():
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.browser.test_console import until
 
 pytestmark = pytest.mark.xdist_group("portal-browser")
 SCOPES = ["downstreams", "tasks:submit", "tasks:read"]
@@ -59,7 +60,7 @@ def apps(relay: Relay, sinks: dict[str, Sink]) -> Iterator[dict[str, Any]]:
 def _open(driver: WebDriver, relay: Relay, app: dict[str, Any]) -> str:
     url = str(app["client"].post("/v1/portal-links", json={}).json()["url"])
     driver.get(url)
-    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "app-name"))
+    until(driver, lambda d: d.find_elements(By.ID, "app-name"))
     return url
 
 
@@ -97,11 +98,11 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         assert driver.find_elements(By.ID, f"task-{mine['task']}")
         assert not driver.find_elements(By.ID, f"task-{theirs['task']}")
         driver.find_element(By.CSS_SELECTOR, f"#task-{mine['task']} button").click()
-        link = WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "share-url"))
+        link = until(driver, lambda d: d.find_elements(By.ID, "share-url"))
         assert "/share/" in str(link[0].get_attribute("href"))
         # A task's id opens its deliveries.
         driver.find_element(By.LINK_TEXT, mine["task"]).click()
-        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "deliveries"))
+        until(driver, lambda d: d.find_elements(By.ID, "deliveries"))
         rows = driver.find_elements(By.CSS_SELECTOR, "#deliveries tr[id^='delivery-']")
         assert [r.get_attribute("id") for r in rows] == [f"delivery-{mine['delivery']}"]
 
@@ -120,7 +121,7 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         field.clear()
         field.send_keys(f"{me}-channel")
         form.find_element(By.CSS_SELECTOR, "button").click()
-        WebDriverWait(driver, 20).until(lambda d: "Endpoint changed." in _text(d))
+        until(driver, lambda d: "Endpoint changed." in _text(d))
         own = mine["client"].get(f"/v1/downstreams/{me}-hook").json()
         other = theirs["client"].get(f"/v1/downstreams/{them}-hook").json()
         assert own["channels"] == [f"{me}-channel"]
@@ -146,14 +147,14 @@ def test_a_new_endpoint_is_previewed_as_typed_and_its_secret_shown_once(
         panel = d.find_element(By.ID, "preview")
         return not panel.get_attribute("data-busy") and panel.get_attribute("data-state")
 
-    assert WebDriverWait(driver, 30).until(verdict) == "refused"  # the example succeeded
+    assert until(driver, verdict) == "refused"  # the example succeeded
     form.find_element(By.CSS_SELECTOR, "button[value=create]").click()
-    secret = WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "secret-value"))
+    secret = until(driver, lambda d: d.find_elements(By.ID, "secret-value"))
     assert secret[0].text.startswith("whsec_")
     # Its copy button puts it on the clipboard, read back here as a paste would.
     copy = driver.find_element(By.CSS_SELECTOR, "#secret-once button[data-copy]")
     copy.click()
-    WebDriverWait(driver, 10).until(lambda d: copy.get_attribute("data-copied"))
+    until(driver, lambda d: copy.get_attribute("data-copied"))
     assert copy.get_attribute("data-copied") == "yes"
     grant = {"origin": relay.url, "permissions": ["clipboardReadWrite"]}
     driver.execute_cdp_cmd("Browser.grantPermissions", grant)
