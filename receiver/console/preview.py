@@ -100,7 +100,7 @@ class PreviewRoute:
         console = self.console
         session = await console.session_of(request)
         if session is None:
-            raise NotAllowed("your session has ended: log in again")
+            raise NotAllowed(console.no_session(request))
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise MalformedRequest("expected a JSON body (application/json)")

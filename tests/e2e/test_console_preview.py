@@ -53,6 +53,8 @@ def test_the_preview_route_takes_a_session_and_its_token_and_answers_the_apis_pr
     assert [r.status_code for r in refused] == [403] * 5
     assert all(r.headers["content-type"] == "application/json" for r in refused)
     assert refused[0].json()["error"] == "forbidden"
+    # A browser that never logged in is asked to, not told that a session ended.
+    assert refused[-1].json()["detail"].startswith("log in first")
     as_form = console.post(ROUTE, data={**asked, "csrf": csrf})
     assert as_form.status_code == 400 and "JSON" in as_form.json()["detail"]
 
