@@ -376,7 +376,6 @@ def _lists_tools(relay: Relay, key: str) -> Callable[[], Awaitable[None]]:
     return story
 
 
-@pytest.mark.every_backend
 def errors_beside_a_slow_store(relay: Relay) -> list[dict[str, Any]]:
     """The relay's error lines, but for a store slow to answer: on a loaded machine the
     worker it held up logs that (`PostgreSQL did not answer within 2s`), which is no concern
@@ -385,6 +384,7 @@ def errors_beside_a_slow_store(relay: Relay) -> list[dict[str, Any]]:
     return [e for e in errors if "did not answer within" not in str(e.get("exception"))]
 
 
+@pytest.mark.every_backend
 def test_nul_in_any_tools_argument_is_a_tool_error_naming_the_field(
     make_relay: MakeRelay,
 ) -> None:
