@@ -172,7 +172,25 @@ def test_killed_replica_loses_nothing(
         line["owner"] for line in victim.log_lines() if line.get("event") == "service.started"
     )
     first_wave = [t for ids in submit_round_robin(relays, per_replica=4).values() for t in ids]
-    wait_for(lambda: victim_leases(storage_url, owner))
+
+    def until_the_victim_holds_a_lease(batch: list[str]) -> None:
+        """Until the victim holds a lease: on a busy machine the other replicas can take a
+        whole batch's work, so more tasks go in while it has none (a delivery to the slow
+        sink keeps its lease a second, far longer than a step of the test)."""
+        for _ in range(6):
+            wait_for(
+                lambda batch=batch: (
+                    victim_leases(storage_url, owner) or all(settled(victim.task(t)) for t in batch)
+                ),
+                interval=0.02,
+            )
+            if victim_leases(storage_url, owner):
+                return
+            batch = [t for ids in submit_round_robin(relays, per_replica=2).values() for t in ids]
+            first_wave.extend(batch)
+        raise AssertionError("the victim never held a lease")
+
+    until_the_victim_holds_a_lease(first_wave)
 
     # Reverse-format tasks whose callbacks will find the victim gone: those its own submit
     # worker sent. Woken by its submits, it is mostly first to them, but another replica's
@@ -189,20 +207,7 @@ def test_killed_replica_loses_nothing(
         if orphans:
             break
     assert orphans
-    # It dies holding deliveries: on a busy machine the first wave's can all have ended by
-    # now, so more tasks go in until it holds one again (a delivery to the slow sink keeps
-    # its lease a second, far longer than the step from seeing it to the kill).
-    for _ in range(5):
-        if victim_leases(storage_url, owner):
-            break
-        batch = [t for ids in submit_round_robin(relays, per_replica=2).values() for t in ids]
-        first_wave += batch
-        wait_for(
-            lambda batch=batch: (
-                victim_leases(storage_url, owner) or all(settled(victim.task(t)) for t in batch)
-            ),
-            interval=0.02,
-        )
+    until_the_victim_holds_a_lease([])  # it dies holding one
     victim.kill()
     killed_at = time.time()
     held = victim_leases(storage_url, owner)  # what the victim died holding
