@@ -14,6 +14,7 @@ import asyncio
 import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
@@ -23,11 +24,28 @@ from receiver.kernel.extras import installed
 from receiver.wiring.service import Service
 
 if TYPE_CHECKING:
-    from receiver.agents.calls import ToolParts
     from receiver.agents.server import AgentsDoor
+    from receiver.downstreams.directory import Directory
+    from receiver.kernel.secrets.tokens import MediaLinks
+    from receiver.keys.bearers import Keys
+    from receiver.shares.links import ShareSigner
+    from receiver.stream.changes import ChangeHub
 
 PATH = "/mcp"
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class ToolParts:
+    """What the tools use beside the service, each made once at start-up
+    (receiver/app/parts.py). Here, not with the tools (calls.py): they import the whole
+    HTTP API, which mounting the door must not."""
+
+    changes: ChangeHub  # what `wait_for_task` waits on
+    media_links: MediaLinks  # what reads the images a task's view shows inline
+    share_signer: ShareSigner  # what `share_task` signs its links with
+    keys: Keys  # who a request's bearer token is
+    directory: Directory  # every downstream: a cancel's events go to their subscribers
 
 
 class Door:

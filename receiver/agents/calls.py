@@ -13,38 +13,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from receiver.agents import ToolParts
 from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
-from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.http.models import as_answer
 from receiver.kernel.secrets.tokens import MediaLinks
-from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.task import output_of
-from receiver.shares.links import ShareSigner
 from receiver.shares.share import make_link
-from receiver.stream.changes import ChangeHub
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 from receiver.tasks.detail import own
 from receiver.wiring.service import Service
-
-
-@dataclass(frozen=True)
-class ToolParts:
-    """What the tools use beside the service, each made once at start-up
-    (receiver/app/parts.py)."""
-
-    changes: ChangeHub  # what `wait_for_task` waits on
-    media_links: MediaLinks  # what reads the images a task's view shows inline
-    share_signer: ShareSigner  # what `share_task` signs its links with
-    keys: Keys  # who a request's bearer token is
-    directory: Directory  # every downstream: a cancel's events go to their subscribers
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from receiver.agents import resources
+from receiver.agents import ToolParts, resources
 from receiver.agents.bounds import SessionLedger, key_of, stream_place
-from receiver.agents.calls import Outcome, ToolParts, call
+from receiver.agents.calls import Outcome, call
 from receiver.agents.listen import Listening
 from receiver.agents.tools import schemas, tools_for
 from receiver.agents.watch import follow, subscriber_name, task_view
