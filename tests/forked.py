@@ -38,6 +38,7 @@ PRELOAD = [
     "receiver.app.build",
     "receiver.app.server",
     "receiver.app.deliver",
+    "receiver.api.routers",  # the API (FastAPI, the front door): at its first request
     "receiver.agents.server",  # a relay imports it at its first /mcp request
     "receiver.console",  # and these two at their first page (receiver/app/asgi.py)
     "receiver.portal",

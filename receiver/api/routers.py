@@ -2,8 +2,8 @@
 and the OpenAPI document FastAPI generates from them.
 
 The routes are FastAPI's (parameters, scopes, answers, the document) but they are served by
-the relay's one Starlette application (receiver/app/asgi.py), beside the callback route,
-which is matched first and never goes through FastAPI."""
+the relay's one Starlette application (receiver/app/asgi.py), after the callback route and
+the probes, which never go through FastAPI, and built at the API's first request."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.apps import api as apps
 from receiver.apps import portal_links
@@ -32,11 +34,12 @@ from receiver.frontdoor import more as runway_more
 from receiver.frontdoor import tasks as runwayml
 from receiver.frontdoor import uploads as runway_uploads
 from receiver.kernel.http.answers import Json
+from receiver.kernel.http.errors import malformed
 from receiver.kernel.http.openapi import ANSWERS, BODIES, REF, described
 from receiver.kernel.http.openapi import media as media_answer
 from receiver.keys import api as keys
 from receiver.media import api as media
-from receiver.operator import probes
+from receiver.operator import api as probes
 from receiver.shares import api as shares
 from receiver.stream import api as stream_api
 from receiver.tasks import api as tasks
@@ -85,17 +88,35 @@ _ROUTERS = (
     stream_api.live,
     media.router,
     shares.pages,
-    probes.router,
+    probes.described_only,
     docs,
 )
-_API = [route for router in _ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+_DESCRIBED = [r for router in _ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+# Served through FastAPI: all but the probes, bare routes (receiver/operator/probes.py).
+_API = [route for route in _DESCRIBED if route not in probes.described_only.routes]
 # The paths whose HEAD is described apart (a file's headers); every other GET answers HEAD
 # too, undescribed, as Starlette's own routes do.
 _HEADS = {route.path for route in _API if "HEAD" in (route.methods or ())}
+
+
+class _Refusing:
+    """A parameter FastAPI's models refuse, as the relay's own refusal (a 400 naming it, at
+    either door): the application's handlers answer it, and they import no FastAPI."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except RequestValidationError as exc:
+            raise malformed(exc) from None
+
+
 for _route in _API:
     # What FastAPI() puts around a whole application (the exit stack of a request's files)
     # is put around each of its routes alone: the callback route stays bare.
-    _route.app = AsyncExitStackMiddleware(_route.app)
+    _route.app = _Refusing(AsyncExitStackMiddleware(_route.app))
     if _route.methods is not None and "GET" in _route.methods:
         _route.methods.add("HEAD")
 
@@ -108,7 +129,7 @@ def routes() -> list[BaseRoute]:
 @cache
 def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, the callback's included."""
-    described = [*callbacks.described_only.routes, *_API]
+    described = [*callbacks.described_only.routes, *_DESCRIBED]
     with warnings.catch_warnings():
         # A GET's HEAD shares its route, so FastAPI's ids repeat: they are replaced below.
         warnings.filterwarnings("ignore", "Duplicate Operation ID")

@@ -1,5 +1,6 @@
-"""The Starlette application: the callback route first (bare ASGI), the API's routes
-(FastAPI's, receiver/api/routers.py), the console, and every error as one shape."""
+"""The Starlette application: the callback route first and the probes (bare ASGI and bare
+Starlette routes), the API's routes (FastAPI's, receiver/api/routers.py) built at their first
+request, the console, the portal, and every error as one shape."""
 
 from __future__ import annotations
 
@@ -10,28 +11,27 @@ from contextlib import AbstractAsyncContextManager
 from types import ModuleType
 from typing import Any
 
-from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
+from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.agents import PATH as AGENTS_PATH
-from receiver.agents import agents_door
-from receiver.agents.calls import ToolParts
-from receiver.api.routers import routes as api_routes
+from receiver.agents import ToolParts, agents_door
 from receiver.app.parts import Parts
-from receiver.callbacks.api import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
-from receiver.frontdoor import more as runway_more
-from receiver.frontdoor import tasks as runwayml
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http.answers import error, methods_of
-from receiver.kernel.http.errors import answer_for, headers_for, malformed
+from receiver.kernel.http.errors import answer_for, headers_for
+from receiver.operator import probes
 from receiver.wiring.service import Service
 
+# The path receiver/callbacks/api.py describes, named here: that module imports FastAPI
+# (tests/unit/test_serve_lean.py holds the two equal).
+CALLBACK_PATH = "/callbacks/runway/{token}"
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 
 
@@ -59,6 +59,34 @@ class _BuiltWhenVisited:
         return self._app
 
 
+class _ApiWhenVisited(BaseRoute):
+    """The API's routes (receiver/api/routers.py), imported and built at the first request
+    that may be theirs: FastAPI, the routes and their models cost more than half of a start's
+    CPU, which a relay only probed and called back would pay for nothing. Until then this
+    stands in their place, matching any request partly (a later route that matches it whole,
+    the console's, still takes it); then the routes take its place in the application's
+    router, and the request is routed again, as every later one is. The import is on a
+    thread, so the relay's other requests are not held meanwhile, and done once."""
+
+    def __init__(self) -> None:
+        self._building = asyncio.Lock()
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        return (Match.PARTIAL if scope["type"] in ("http", "websocket") else Match.NONE), {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        router: Router = scope["app"].router
+        async with self._building:
+            if self in router.routes:
+                module = await asyncio.to_thread(importlib.import_module, "receiver.api.routers")
+                at = router.routes.index(self)
+                router.routes[at : at + 1] = module.routes()
+        await router(scope, receive, send)
+
+
 def _runway_door(request: Request) -> bool:
     """Under /runwayml every refusal has Runway's shape, for its SDKs (runwayml.py)."""
     path = request.url.path
@@ -69,23 +97,25 @@ async def _relay_error(request: Request, exc: Exception) -> Response:
     """Every refusal the relay makes, as one JSON shape (receiver/kernel/errors.py)."""
     assert isinstance(exc, RelayError)
     if _runway_door(request):
+        from receiver.frontdoor import tasks as runwayml  # with the API, built by a request
+
         return runwayml.refusal(exc)
     status, code = answer_for(exc)
     return error(status, code, exc.detail, headers_for(exc), **exc.extra)
-
-
-async def _invalid(request: Request, exc: Exception) -> Response:
-    # A parameter FastAPI's models refuse: a 400 naming it, at either door, as before FastAPI.
-    assert isinstance(exc, RequestValidationError)
-    return await _relay_error(request, malformed(exc))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     # Starlette's own (404 for no route, 405 with its Allow header): same shape, headers kept.
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        # Every documented method of the path, not only the first route's that matched it.
-        allowed = methods_of(request, runway_more.ROUTES)
+        # Every documented method of the path, not only the first route's that matched it;
+        # under /runwayml, not the methods of what no documented route matches (more.py).
+        leaving: tuple[BaseRoute, ...] = ()
+        if _runway_door(request):
+            from receiver.frontdoor import more  # with the API, built by a request under it
+
+            leaving = more.ROUTES
+        allowed = methods_of(request, leaving)
         exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
     if _runway_door(request):
         return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
@@ -116,7 +146,8 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, callback, methods=["POST"]),
-        *api_routes(),
+        *probes.ROUTES,
+        _ApiWhenVisited(),
         Mount("/console", app=_BuiltWhenVisited("receiver.console", _console(service, parts))),
         Mount("/portal", app=_BuiltWhenVisited("receiver.portal", _portal(service, parts))),
     ]
@@ -132,7 +163,6 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
         routes=routes,
         exception_handlers={
             RelayError: _relay_error,
-            RequestValidationError: _invalid,
             HTTPException: _http_error,
             Exception: _crash,
         },

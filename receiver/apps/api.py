@@ -14,18 +14,18 @@ from starlette.responses import Response
 from receiver.apps import portal
 from receiver.config import problems
 from receiver.downstreams import manage as managed
-from receiver.downstreams.directory import Downstreams
+from receiver.downstreams.api import Downstreams
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
 from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
-from receiver.keys.bearers import Keyring
-from receiver.keys.door import needs
+from receiver.keys.door import Keyring, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.routing import owner_of
-from receiver.wiring.service import Served, Service
+from receiver.wiring.given import Served
+from receiver.wiring.service import Service
 
 MAX_APP_BODY_BYTES = 16 * 1024
 _ERR = ErrorAnswer

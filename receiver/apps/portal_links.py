@@ -16,9 +16,8 @@ from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, reply
-from receiver.keys.bearers import Keyring
-from receiver.keys.door import caller_of, needs
-from receiver.wiring.service import Served
+from receiver.keys.door import Keyring, caller_of, needs
+from receiver.wiring.given import Served
 
 MAX_BODY_BYTES = 4 * 1024
 _ERR = ErrorAnswer

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from receiver.catalog import asyncapi
 from receiver.deliveries import preview as previews
 from receiver.downstreams import manage as managed
-from receiver.downstreams.directory import Downstreams
+from receiver.downstreams.api import Downstreams
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
@@ -22,7 +22,7 @@ from receiver.kernel.http.openapi import answer, body, described, guarded, media
 from receiver.keys.door import caller_of, needs
 from receiver.lifecycle.rules.catalog import catalog
 from receiver.lifecycle.rules.routing import shown_name
-from receiver.wiring.service import Served
+from receiver.wiring.given import Served
 
 MAX_BODY_BYTES = 64 * 1024
 

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
-from receiver.downstreams.directory import Downstreams
+from receiver.downstreams.api import Downstreams
 from receiver.kernel.http import models as m
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
 from receiver.keys.door import caller_of, needs
 from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter
 from receiver.tasks.detail import own
-from receiver.wiring.service import Served
+from receiver.wiring.given import Served
 
 router = APIRouter(tags=["deliveries"], dependencies=[needs("downstreams")])
 _ERR = m.ErrorAnswer

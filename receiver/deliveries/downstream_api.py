@@ -13,8 +13,7 @@ from starlette.responses import Response
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.downstreams import manage as managed
-from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, own_name
-from receiver.downstreams.directory import Downstreams
+from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, Downstreams, own_name
 from receiver.downstreams.manage import read_checked
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
@@ -22,7 +21,7 @@ from receiver.kernel.http.openapi import PathId, answer, body, described, guarde
 from receiver.kernel.secrets.webhooks import public_key
 from receiver.keys.door import needs
 from receiver.lifecycle.rules.answers import RecoverParams
-from receiver.wiring.service import Served
+from receiver.wiring.given import Served
 
 MAX_TEST_BODY_BYTES = 4 * 1024
 

@@ -11,13 +11,12 @@ from starlette.responses import Response
 
 from receiver.deliveries import pulled
 from receiver.destinations.registry import provider_of
-from receiver.downstreams.api import NO_DOWNSTREAM, own_name
-from receiver.downstreams.directory import Downstreams
+from receiver.downstreams.api import NO_DOWNSTREAM, Downstreams, own_name
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
 from receiver.keys.door import caller_of, needs
-from receiver.wiring.service import Served
+from receiver.wiring.given import Served
 
 
 class PullParams(Params):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 from starlette.responses import Response
@@ -18,16 +18,17 @@ from starlette.responses import Response
 from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.downstreams import manage as managed
 from receiver.downstreams import stories
-from receiver.downstreams.directory import Directory, Downstreams
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, BreakerState, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
-from receiver.keys.bearers import Keyring, Keys
-from receiver.keys.door import caller_of, needs
+from receiver.keys.bearers import Keys
+from receiver.keys.door import Keyring, caller_of, needs
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.routing import owner_of, shown_name
-from receiver.wiring.service import Served, Service
+from receiver.wiring.given import Served
+from receiver.wiring.service import Service
 
 MAX_BODY_BYTES = 64 * 1024
 _ERR = ErrorAnswer
@@ -143,6 +144,14 @@ class DownstreamList(Answer):
     downstreams: list[DownstreamDetail]
 
 
+async def _directory_of(request: Request) -> Directory:
+    # The process's one directory, put on the application at start-up (receiver/app/parts.py).
+    directory: Directory = request.app.state.directory
+    return directory
+
+
+# A route's downstreams: every one, the config file's and those made through the API.
+Downstreams = Annotated[Directory, Depends(_directory_of)]
 router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends
 from prometheus_client import Counter
 from pydantic import ValidationError
-from starlette.requests import Request
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
@@ -264,13 +262,3 @@ def new_directory(service: Service) -> Directory:
         metrics.directory_rows,
         service.labels.app_names,
     )
-
-
-async def _directory_of(request: Request) -> Directory:
-    # The process's one directory, put on the application at start-up (receiver/app/parts.py).
-    directory: Directory = request.app.state.directory
-    return directory
-
-
-# A route's downstreams: every one, the config file's and those made through the API.
-Downstreams = Annotated[Directory, Depends(_directory_of)]

@@ -30,7 +30,8 @@ from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import passed_through
 from receiver.tasks import actions as task_actions
-from receiver.wiring.service import Served, Service
+from receiver.wiring.given import Served
+from receiver.wiring.service import Service
 
 _USAGE_BODY_BYTES = 4096
 _PAGE = 1000

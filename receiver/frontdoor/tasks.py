@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from receiver.downstreams.directory import Downstreams
+from receiver.downstreams.api import Downstreams
 from receiver.frontdoor import files as runway_files
 from receiver.frontdoor import shape
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound, RelayError
@@ -45,7 +45,8 @@ from receiver.lifecycle.rules.task import FRONT_DOOR, TERMINAL_STATES
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
-from receiver.wiring.service import Served, Service
+from receiver.wiring.given import Served
+from receiver.wiring.service import Service
 
 # How long a create waits for CometAPI's answer, so that a refusal comes back as Runway's
 # own API gives it (a 400); a task the queue holds longer is answered as THROTTLED.

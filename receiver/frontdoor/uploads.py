@@ -44,7 +44,8 @@ from receiver.keys.door import caller_of, needs
 from receiver.media import stories
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError
-from receiver.wiring.service import Served, Service
+from receiver.wiring.given import Served
+from receiver.wiring.service import Service
 
 _FOLDER = "runway-uploads"  # the media store's folder for them (keys are `<folder>/<name>`)
 _FED_BYTES = 1024 * 1024  # the body goes to the form's parser a chunk this long at a time

@@ -14,12 +14,12 @@ from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
-from receiver.keys.bearers import Keyring, Keys
-from receiver.keys.door import needs
+from receiver.keys.bearers import Keys
+from receiver.keys.door import Keyring, needs
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.quotas import KeyLimits
-from receiver.wiring.service import Served
+from receiver.wiring.given import Served
 
 MAX_KEY_BODY_BYTES = 16 * 1024
 KeyName = Annotated[

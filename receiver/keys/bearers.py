@@ -12,9 +12,8 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from starlette.requests import Request
 
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
@@ -161,7 +160,3 @@ async def request_keys(request: Request) -> Keys:
     (receiver/app/parts.py)."""
     keys: Keys = request.app.state.keys
     return keys
-
-
-# A route's API keys, and who a bearer token is.
-Keyring = Annotated[Keys, Depends(request_keys)]

@@ -10,8 +10,11 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
 from receiver.kernel.errors import NotAllowed, NotAuthenticated
-from receiver.keys.bearers import Keyring, Keys
+from receiver.keys.bearers import Keys, request_keys
 from receiver.keys.rules import Caller, Scope
+
+# A route's API keys, and who a bearer token is.
+Keyring = Annotated[Keys, Depends(request_keys)]
 
 
 def bearer(request: Request) -> str:

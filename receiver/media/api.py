@@ -12,20 +12,27 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotAllowed, NotFound, StoreError
 from receiver.kernel.http.models import ErrorAnswer
 from receiver.kernel.http.openapi import Token, answer, described
-from receiver.kernel.secrets.tokens import Links
 from receiver.lifecycle.rules.task import content_type_of
-from receiver.media.storage.local import MediaStoreError, Redirect, Storage, byte_range
-from receiver.wiring.service import Served
+from receiver.media.storage.local import (
+    MediaStorage,
+    MediaStoreError,
+    Redirect,
+    byte_range,
+    request_media_storage,
+)
+from receiver.wiring.given import Links, Served
 
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+# A route's media store.
+Storage = Annotated[MediaStorage, Depends(request_media_storage)]
 Download = Annotated[
     str | None,
     Query(

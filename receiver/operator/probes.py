@@ -1,38 +1,34 @@
 """Health, readiness and metrics: open routes for load balancers and Prometheus. Whether
 this process takes work now is asked here; the store's gauges are counted in the background
 every `server.metrics_count_seconds` (a scrape then costs the same with ten thousand tasks or
-ten million, and any number of scrapers cost the store nothing more), or at each scrape."""
+ten million, and any number of scrapers cost the store nothing more), or at each scrape.
+
+Bare Starlette routes, as the callback's: a start answers them without importing FastAPI,
+which comes with the API at its first request (receiver/app/asgi.py). How they are
+described in the OpenAPI document is operator/api.py's."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError
-from receiver.kernel.http.answers import is_admin
-from receiver.kernel.http.models import ErrorAnswer, Ok
-from receiver.kernel.http.openapi import answer, described, media, reply
+from receiver.kernel.http.answers import Json, is_admin
+from receiver.kernel.http.models import Ok, as_answer
 from receiver.operator import queries
-from receiver.wiring.service import Served, Service
+from receiver.wiring.service import Service
 
 METRICS_TYPE = "text/plain; version=0.0.4"
-_LIVE = described("The process answers; no dependency is checked.", auth="none")
-_UP: dict[int | str, dict[str, Any]] = {200: answer("Up.", Ok)}
-router = APIRouter(tags=["probes"])
 
 
-@router.get("/livez", summary="Liveness", description=_LIVE, responses=_UP)
-@router.get(
-    "/healthz", summary="Liveness (the older name of /livez)", description=_LIVE, responses=_UP
-)
-async def livez() -> Response:
+async def livez(request: Request) -> Response:
     """The process answers: nothing else is asked, so an outage of the store never gets a
     healthy process restarted (readiness takes it out of rotation instead)."""
-    return reply(Ok, {"ok": True})
+    return Json(as_answer(Ok, {"ok": True}))
 
 
 async def ready(service: Service) -> None:
@@ -45,20 +41,8 @@ async def ready(service: Service) -> None:
         raise StoreError(f"migrations not applied yet: {', '.join(map(str, lacking))}")
 
 
-@router.get(
-    "/readyz",
-    summary="Readiness",
-    description=described(
-        "The store answers, every migration is applied, and the process is not draining"
-        " after SIGTERM: use it as a load balancer's health check.",
-        auth="none",
-    ),
-    responses={
-        200: answer("Ready.", Ok),
-        503: answer("The store cannot be reached, or the process is draining.", ErrorAnswer),
-    },
-)
-async def readyz(service: Served) -> Response:
+async def readyz(request: Request) -> Response:
+    service: Service = request.app.state.service
     try:
         await ready(service)
     except Overloaded:
@@ -69,17 +53,11 @@ async def readyz(service: Served) -> Response:
     except Exception as exc:
         service.log.warning("readyz.store_unreachable", error=type(exc).__name__)
         raise StoreError("store unreachable") from None
-    return reply(Ok, {"ok": True})
+    return Json(as_answer(Ok, {"ok": True}))
 
 
-@router.get(
-    "/metrics",
-    summary="Prometheus metrics",
-    description=described("The text exposition format.", auth="none"),
-    responses={200: media("Metrics.", "text/plain")},
-    response_class=Response,
-)
-async def metrics(request: Request, service: Served) -> Response:
+async def metrics(request: Request) -> Response:
+    service: Service = request.app.state.service
     token = service.config.secrets.metrics_token
     if token is not None and not is_admin(request, token):
         raise NotAuthenticated("missing or wrong metrics token (server.metrics_token_env)")
@@ -90,6 +68,15 @@ async def metrics(request: Request, service: Served) -> Response:
         except Exception:
             counts = None  # keep the last gauges: an outage must not look like an empty queue
     return Response(service.metrics.render(counts), media_type=METRICS_TYPE)
+
+
+# Each GET answers HEAD too, as the API's routes do.
+ROUTES = [
+    Route("/livez", livez, methods=["GET"]),
+    Route("/healthz", livez, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]
 
 
 async def count_store(service: Service, stopping: asyncio.Event) -> None:

@@ -16,23 +16,25 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, Token, answer, described, guarded, media, reply
-from receiver.keys.bearers import Keyring, Keys
-from receiver.keys.door import caller_of, needs
+from receiver.keys.bearers import Keys
+from receiver.keys.door import Keyring, caller_of, needs
 from receiver.lifecycle.rules.answers import TaskIdParams
 from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import TERMINAL_STATES
-from receiver.shares.links import ShareRefused, ShareSigner, ShareSigning
+from receiver.shares.links import ShareRefused, ShareSigner
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
-from receiver.stream.changes import ChangeHub, Changes, Subscription
-from receiver.wiring.service import Served, Service
+from receiver.stream.api import Changes
+from receiver.stream.changes import ChangeHub, Subscription
+from receiver.wiring.given import Served
+from receiver.wiring.service import Service
 
 KEEP_ALIVE_SECONDS = 15.0
 DEFAULT_TTL_SECONDS = 7 * 86400
@@ -95,6 +97,17 @@ class SharedTask(Answer):
 _REFUSED = answer("The link is forged, tampered with, expired, or its key revoked.", ErrorAnswer)
 _GONE = answer("The task is no longer kept.", ErrorAnswer)
 _PAGE = "text/html"
+
+
+async def _share_signer_of(request: Request) -> ShareSigner:
+    # The process's one signer of share links, put on the application at start-up
+    # (receiver/app/parts.py).
+    signer: ShareSigner = request.app.state.share_signer
+    return signer
+
+
+# A route's signer of share links.
+ShareSigning = Annotated[ShareSigner, Depends(_share_signer_of)]
 router = APIRouter(tags=["tasks"])
 pages = APIRouter(tags=["share"])
 

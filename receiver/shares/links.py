@@ -21,14 +21,13 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Literal
 
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from fastapi import Depends, Request
 from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.kernel.errors import NotAllowed
@@ -173,14 +172,3 @@ class ShareSigner:
         # The earlier format carried no mark of the admin token: such a link of the admin
         # token's could never be ended, so it no longer opens.
         return {k: v for k, v in found.items() if k in ("t", "k", "e")}
-
-
-async def _share_signer_of(request: Request) -> ShareSigner:
-    # The process's one signer of share links, put on the application at start-up
-    # (receiver/app/parts.py).
-    signer: ShareSigner = request.app.state.share_signer
-    return signer
-
-
-# A route's signer of share links.
-ShareSigning = Annotated[ShareSigner, Depends(_share_signer_of)]

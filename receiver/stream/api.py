@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from receiver.kernel.http import models as m
 from receiver.kernel.http.openapi import described, guarded, media
 from receiver.keys.door import caller_of, needs
 from receiver.lifecycle.rules import answers
-from receiver.stream.changes import Changes
+from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
-from receiver.wiring.service import Served
+from receiver.wiring.given import Served
 
+
+async def _changes_of(request: Request) -> ChangeHub:
+    # The process's one hub, put on the application at start-up (receiver/app/parts.py).
+    hub: ChangeHub = request.app.state.changes
+    return hub
+
+
+# A route's live changes: the process's one reader of the change feed.
+Changes = Annotated[ChangeHub, Depends(_changes_of)]
 live = APIRouter(tags=["live"])
 
 

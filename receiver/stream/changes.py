@@ -17,16 +17,13 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
-
-from fastapi import Depends, Request
+from typing import Any
 
 from receiver.config.sections import ServerConfig
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.keys.stories import keys
 from receiver.lifecycle.rules.records import Change
-from receiver.stream import reads as stream_reads
 from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
 
 POLL_SECONDS = 0.5
@@ -168,6 +165,10 @@ class ChangeHub:
                 await self._end_lapsed()
             if feed is None:
                 feed = Feed(time.time() - LOOK_BACK_SECONDS)
+            # Not at start-up: it and the answers' models it reads through come with the API,
+            # whose routes open every stream (receiver/app/asgi.py).
+            from receiver.stream import reads as stream_reads
+
             try:
                 found = await stream_reads.changes(self.store, feed.read_from, None, READ_LIMIT)
             except Exception:
@@ -218,13 +219,3 @@ def stream_pools(server: ServerConfig) -> Pools:
         ),
         server.max_streams_per_share_link,
     )
-
-
-async def _changes_of(request: Request) -> ChangeHub:
-    # The process's one hub, put on the application at start-up (receiver/app/parts.py).
-    hub: ChangeHub = request.app.state.changes
-    return hub
-
-
-# A route's live changes: the process's one reader of the change feed.
-Changes = Annotated[ChangeHub, Depends(_changes_of)]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from receiver.downstreams.directory import Downstreams
+from receiver.downstreams.api import Downstreams
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import Json
@@ -31,7 +31,7 @@ from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
 from receiver.tasks.detail import TaskDetail, detail_answer
 from receiver.tasks.submit import AnyTaskRequest
-from receiver.wiring.service import Served
+from receiver.wiring.given import Served
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
 MAX_SUBMIT_BYTES = 100 * 1024 * 1024

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
-
-from fastapi import Depends, Request
+from typing import Any
 
 from receiver.config import Config
 from receiver.kernel.observability.metrics import Metrics
@@ -83,14 +81,3 @@ class Service:
             self.log.exception("service.release_leases_failed")
         await self.comet.aclose()
         await self.store.close()
-
-
-async def service_of(request: Request) -> Service:
-    # A coroutine, as every dependency here: FastAPI runs a plain function in a worker
-    # thread, a hop per request that cost a front-door create about a tenth of its CPU.
-    service: Service = request.app.state.service
-    return service
-
-
-# A route's service, the process's one, put on the application at start-up.
-Served = Annotated[Service, Depends(service_of)]

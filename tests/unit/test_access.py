@@ -21,8 +21,8 @@ from receiver.keys.rules import (
 )
 from tests.api_table import OPERATIONS
 
-# Documented, but a bare ASGI route of its own, not FastAPI's: CometAPI's callbacks.
-_NOT_FASTAPI = {"/callbacks/runway/{token}"}
+# Documented, but bare routes, not FastAPI's: CometAPI's callbacks, and the probes.
+_NOT_FASTAPI = {"/callbacks/runway/{token}", "/livez", "/healthz", "/readyz", "/metrics"}
 
 
 def test_every_route_behind_a_token_names_its_scope() -> None:

@@ -1,8 +1,9 @@
 """`receiver serve` starts lean: building its app loads nothing of the MCP SDK (the agents'
 door imports and builds it at its first request: receiver/agents/__init__.py), though the
-door is mounted; nor the console and the portal (built at their first page:
-receiver/app/asgi.py), aiohttp (imported with the first outgoing session) or rich (hidden
-from structlog: receiver/kernel/observability/logs.py)."""
+door is mounted; nor FastAPI and the API's routes (built at the API's first request), the
+console and the portal (built at their first page: receiver/app/asgi.py), aiohttp (imported
+with the first outgoing session) or rich (hidden from structlog:
+receiver/kernel/observability/logs.py)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,14 @@ def test_building_the_app_loads_nothing_it_needs_later(tmp_path: Path) -> None:
     faces = [m for m in found["modules"] if m.startswith(("receiver.console", "receiver.portal"))]
     assert faces == []
     assert sorted({m.split(".")[0] for m in found["modules"]} & {"aiohttp", "rich"}) == []
+    # The probes answer without FastAPI; the API is imported at its first request.
+    assert {"/healthz", "/livez", "/readyz", "/metrics"} <= set(found["paths"])
+    assert sorted({m.split(".")[0] for m in found["modules"]} & {"fastapi"}) == []
+    assert "receiver.api.routers" not in found["modules"]
+
+
+def test_the_callback_route_is_where_it_is_described() -> None:
+    from receiver.app.asgi import CALLBACK_PATH
+    from receiver.callbacks.api import PATH
+
+    assert CALLBACK_PATH == PATH

@@ -4,7 +4,7 @@ FastAPI's refusal of a parameter becomes the relay's own."""
 
 from __future__ import annotations
 
-from fastapi.exceptions import RequestValidationError
+from typing import TYPE_CHECKING
 
 from receiver.kernel.errors import (
     BodyTooLarge,
@@ -23,6 +23,9 @@ from receiver.kernel.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+
+if TYPE_CHECKING:
+    from fastapi.exceptions import RequestValidationError
 
 _ANSWERS: dict[type[RelayError], tuple[int, str]] = {
     MalformedRequest: (400, "bad_request"),

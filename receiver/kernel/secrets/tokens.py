@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Depends, Request
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import want_bytes
 
@@ -128,14 +127,3 @@ class MediaLinks:
         if not isinstance(key, str):
             return None
         return key, min(self._ttl, signed_at.timestamp() + self._ttl - time.time())
-
-
-async def _media_links_of(request: Request) -> MediaLinks:
-    # The process's one signer of media links, put on the application at start-up
-    # (receiver/app/parts.py).
-    links: MediaLinks = request.app.state.media_links
-    return links
-
-
-# A route's signer of media links.
-Links = Annotated[MediaLinks, Depends(_media_links_of)]

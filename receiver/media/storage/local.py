@@ -17,9 +17,8 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from fastapi import Depends
 from starlette.requests import Request
 
 from receiver.kernel.errors import ConfigError
@@ -238,10 +237,6 @@ async def request_media_storage(request: Request) -> MediaStorage:
     """The process's one media store, put on the application at start-up."""
     storage: MediaStorage = request.app.state.media_storage
     return storage
-
-
-# A route's media store.
-Storage = Annotated[MediaStorage, Depends(request_media_storage)]
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
