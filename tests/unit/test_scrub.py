@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
+
+import pytest
 
 from receiver.kernel.observability import logs
 from receiver.media.storage import local as storage
@@ -59,3 +62,26 @@ def test_an_s3_refusal_quoting_the_access_key_id_is_scrubbed_before_it_is_kept()
     )
     reason = storage.failure_reason(refusal)
     assert key_id not in reason and "InvalidAccessKeyId" in reason
+
+
+def test_a_log_line_is_scrubbed_as_rendered_keys_and_escapes_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    quoted = 'pa"ss\\word-0123456789'
+    logs.configure("info", [quoted, "key-abcdefghijklmnop"])
+    try:
+        logs.get_logger("t").info(
+            "said",
+            reason=f"refused: {quoted}",
+            **{"key-abcdefghijklmnop": 1},
+            error=ValueError(quoted),
+        )
+        line = capsys.readouterr().out
+    finally:
+        with capsys.disabled():
+            logs.configure("warning")
+    said = json.loads(line)
+    assert said["reason"] == "refused: [redacted]"
+    assert said["error"] == "[redacted]"
+    assert "[redacted]" in said
+    assert "abcdefghijklmnop" not in line and "ss\\\\word" not in line

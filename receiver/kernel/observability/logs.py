@@ -1,8 +1,8 @@
 """Structured JSON logs on stdout, with secrets scrubbed from every line.
 
 Our own lines and those of uvicorn and httpx go through one structlog formatter, so they
-share the JSON shape and the redaction. Redaction is the last step before rendering: a
-secret that slips into a message, an exception or a URL is still cut out.
+share the JSON shape and the redaction. Redaction is the last step, on the rendered line: a
+secret that slips into a message, an exception, a URL or a key is still cut out.
 """
 
 from __future__ import annotations
@@ -51,20 +51,6 @@ class _Redactor:
             text = _CALLBACK_PATH.sub(r"\1" + _REDACTED, text)
         return _TOKEN.sub(_REDACTED, text) if "eyJ" in text else text
 
-    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
-        return {key: self._value(value) for key, value in event.items()}
-
-    def _value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, list | tuple):
-            return [self._value(item) for item in value]
-        if isinstance(value, dict):
-            return {key: self._value(item) for key, item in value.items()}
-        if isinstance(value, BaseException):
-            return self.scrub(str(value))
-        return value
-
 
 _redactor = _Redactor()
 
@@ -81,11 +67,14 @@ def _spellings(secret: str) -> set[str]:
         forms.update(p for p in parts.path.split("/") if len(p) >= _MIN_PART)
         if parts.query:
             forms.add(parts.query)
-    return {
+    spellings = {
         spelling
         for form in forms
         for spelling in (form, quote(form, safe=""), quote(form), unquote(form), quote_plus(form))
     }
+    # A line is scrubbed as rendered: a secret holding a quote or a backslash is there as
+    # JSON escapes it.
+    return spellings | {orjson.dumps(spelling).decode()[1:-1] for spelling in spellings}
 
 
 def add_secrets(secrets: Iterable[str | None]) -> None:
@@ -115,8 +104,16 @@ def scrub(text: str, limit: int | None = None) -> str:
     return scrubbed if limit is None else scrubbed[:limit]
 
 
-def _dumps(event: EventDict, **kwargs: Any) -> str:
-    return orjson.dumps(event, **kwargs).decode()
+def _unencodable(value: Any) -> str:
+    # An exception's words, as its message reads; anything else orjson cannot encode, as
+    # structlog's JSON renderer shows it.
+    return str(value) if isinstance(value, BaseException) else repr(value)
+
+
+def _render(logger: WrappedLogger, method: str, event: EventDict) -> str:
+    """The line in JSON, then every secret cut out of it: one pass over the whole line
+    (keys, values, an exception's text) rather than one per value."""
+    return _redactor.scrub(orjson.dumps(event, default=_unencodable).decode())
 
 
 def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
@@ -134,8 +131,7 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
             timestamper,
             *traced,
             structlog.processors.format_exc_info,
-            _redactor,
-            structlog.processors.JSONRenderer(serializer=_dumps),
+            _render,
         ],
         logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         # A line below the level returns at once, before any processor runs.
@@ -154,8 +150,7 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            _redactor,
-            structlog.processors.JSONRenderer(serializer=_dumps),
+            _render,
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
