@@ -1,5 +1,5 @@
 """Every event the tests received, checked against its type's JSON Schema from the event
-catalog (receiver/lifecycle/rules/catalog.py, what GET /v1/event-types serves and the AsyncAPI
+catalog (receiver/catalog/events.py, what GET /v1/event-types serves and the AsyncAPI
 document's messages carry): a sink's webhooks at the end of each test that used a sink, and
 each broker's and AWS service's message as the test reads it (tests/brokers.py,
 tests/aws.py), so the catalog cannot drift from what the relay really sends."""
@@ -10,7 +10,8 @@ import functools
 import json
 from typing import Any
 
-from receiver.lifecycle.rules.catalog import EVENT_TYPES, schema
+from receiver.catalog.events import schema
+from receiver.lifecycle.rules.catalog import EVENT_TYPES
 
 _ENVELOPE = {"type", "timestamp", "data"}
 

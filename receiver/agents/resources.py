@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from receiver.lifecycle.rules import catalog as events
+from receiver.catalog import events
 from receiver.lifecycle.rules.task import KINDS
 
 TASK_SCHEME = "task://"

@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from receiver.catalog import asyncapi
+from receiver.catalog.events import catalog
 from receiver.deliveries import preview as previews
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import Downstreams
@@ -20,7 +21,6 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, media, reply
 from receiver.keys.door import caller_of, needs
-from receiver.lifecycle.rules.catalog import catalog
 from receiver.lifecycle.rules.routing import shown_name
 from receiver.wiring.given import Served
 

@@ -2,7 +2,7 @@
 downstream's channel (its subject, topic, stream or routing key, with the template's
 placeholders as parameters), every event type as a message with its JSON Schema.
 
-Built from the event models (receiver/lifecycle/rules/catalog.py) and the downstreams in use; a
+Built from the event models (receiver/catalog/events.py) and the downstreams in use; a
 server shows a host and port only, never a credential or a path.
 """
 
@@ -12,11 +12,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from receiver.catalog.events import MODELS
 from receiver.config import Downstream
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import PLACEHOLDERS, placeholders
 from receiver.destinations.registry import provider_of
-from receiver.lifecycle.rules.catalog import DESCRIPTIONS, EVENT_TYPES, MODELS, example
+from receiver.lifecycle.rules.catalog import DESCRIPTIONS, EVENT_TYPES, example
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES
 
 _REF = "#/components/schemas/{model}"

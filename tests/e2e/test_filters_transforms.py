@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 from standardwebhooks import Webhook
 
-from receiver.lifecycle.rules.catalog import schema
+from receiver.catalog.events import schema
 from tests.brokers import RedisStream
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_config import assert_one_line, base_settings, clean_env, serve

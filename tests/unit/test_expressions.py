@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from receiver.catalog.events import schema as event_schema
 from receiver.config import DownstreamConfig, ManagedDownstreamConfig, problems
 from receiver.destinations.webhook import webhook
 from receiver.kernel import expression_cost, expressions
@@ -153,7 +154,7 @@ def test_the_six_worked_examples_are_valid_and_do_what_they_say() -> None:
 
 @pytest.mark.parametrize("event_type", events.EVENT_TYPES)
 def test_each_event_type_has_a_schema_its_example_and_the_renderer_meet(event_type: str) -> None:
-    schema = events.schema(event_type)
+    schema = event_schema(event_type)
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(events.example(event_type), schema)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from receiver.catalog.events import MODELS
 from receiver.deliveries.sample_event import SENDABLE, sample
 from receiver.kernel.errors import InvalidRequest
-from receiver.lifecycle.rules.catalog import MODELS, envelope
+from receiver.lifecycle.rules.catalog import envelope
 
 
 @pytest.mark.parametrize("event_type", SENDABLE)
