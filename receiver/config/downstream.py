@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     TypeAdapter,
     ValidationInfo,
@@ -163,6 +164,10 @@ class DownstreamSettings(
     destination's own settings come from its module (receiver/destinations/registry.py),
     in the order they have always been listed."""
 
+    # Its validator, and each subclass's, built at its first use: a start builds only the
+    # config file's (DownstreamConfig, inside Settings), not this one's nor the API's.
+    model_config = ConfigDict(defer_build=True)
+
     # Only the tasks that name one of these in `channels` when submitted; none: every task.
     channels: list[Annotated[str, Field(pattern=CHANNEL)]] = Field(default_factory=list)
     # Task states, `progress` for a running task's progress events (throttled by
@@ -285,10 +290,12 @@ SHOWN_SETTINGS = tuple(
     if name != "name" and name not in MASKED_SETTINGS
 )
 
-# Every setting but the name, each optional: what `PATCH /v1/downstreams/{name}` takes.
+# Every setting but the name, each optional: what `PATCH /v1/downstreams/{name}` takes
+# (built at its first use, as DownstreamSettings).
 DownstreamChange: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "DownstreamChange",
     __base__=Section,
+    __cls_kwargs__={"defer_build": True},
     **{
         name: (cast(Any, info.annotation) | None, None)
         for name, info in ManagedDownstreamConfig.model_fields.items()
