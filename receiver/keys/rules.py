@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, get_args
 
 from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
@@ -93,13 +94,18 @@ class KeyHasher:
     def __init__(self, relay_secrets: list[str]) -> None:
         if not relay_secrets:
             raise ValueError("a key hasher needs at least one secret")
-        # Here, made once at start-up: the CLI lists the scopes without loading cryptography.
+        self._secrets = list(relay_secrets)
+
+    @cached_property
+    def _keys(self) -> list[bytes]:
+        # Derived at the first key hashed, not at start-up: a start to /healthz, and the
+        # CLI listing the scopes, load no cryptography.
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-        self._keys = [
+        return [
             HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(s.encode())
-            for s in reversed(relay_secrets)
+            for s in reversed(self._secrets)
         ]
 
     def digest(self, key: str) -> str:

@@ -21,16 +21,16 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.kernel.errors import NotAllowed
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PREFIX = "s2."
 _INFO = b"runway-relay share links v2"
@@ -65,6 +65,9 @@ class SharedLink:
 
 
 def _derive(secret: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret.encode())
 
 
@@ -82,16 +85,25 @@ def _forged() -> ShareRefused:
 
 
 class ShareSigner:
+    """Its ciphers, and `cryptography`, are made at the first link made or opened: a relay
+    that shares nothing pays for neither at start."""
+
     def __init__(self, keys: list[str], admin_token: str) -> None:
         if not keys:
             raise ValueError("at least one signing key is needed")
-        derived = [_derive(k) for k in keys]  # newest last
-        self._current = _key_id(derived[-1])
-        self._ciphers = {_key_id(k): AESGCM(k) for k in derived}
+        self._keys = list(keys)  # newest last
         self._admin = _admin_mark(admin_token)
         self._old = URLSafeSerializer(
             keys, salt=_OLD_SALT, signer_kwargs={"digest_method": hashlib.sha256}
         )
+
+    @cached_property
+    def _sealing(self) -> tuple[bytes, dict[bytes, AESGCM]]:
+        """The newest key's id, and a cipher by the id of each key."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        derived = [_derive(k) for k in self._keys]
+        return _key_id(derived[-1]), {_key_id(k): AESGCM(k) for k in derived}
 
     def token_for(
         self,
@@ -113,9 +125,10 @@ class ShareSigner:
             payload["n"] = app
         if show_prompt:
             payload["p"] = 1
+        current, ciphers = self._sealing
         nonce = os.urandom(_NONCE_BYTES)
-        box = self._ciphers[self._current].encrypt(nonce, orjson.dumps(payload), _BOUND)
-        raw = self._current + nonce + box
+        box = ciphers[current].encrypt(nonce, orjson.dumps(payload), _BOUND)
+        raw = current + nonce + box
         return _PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def open(self, token: str, now: float) -> SharedLink:
@@ -142,12 +155,14 @@ class ShareSigner:
         )
 
     def _unseal(self, token: str) -> dict[str, object]:
+        from cryptography.exceptions import InvalidTag
+
         body = token[len(_PREFIX) :]
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError):
             raise _forged() from None
-        cipher = self._ciphers.get(raw[:_KEY_ID_BYTES])
+        cipher = self._sealing[1].get(raw[:_KEY_ID_BYTES])
         if cipher is None:
             raise _forged()
         nonce, box = (

@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = "v1"
 _INFO = b"runway-relay sealed downstream secrets v1"
@@ -33,6 +33,9 @@ class Unsealable(ValueError):
 
 
 def _derive(secret: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret.encode())
 
 
@@ -41,23 +44,34 @@ def _key_id(key: bytes) -> str:
 
 
 class Sealer:
-    """Seals with the newest key, opens with any (`secrets` newest last, as configured)."""
+    """Seals with the newest key, opens with any (`secrets` newest last, as configured).
+    Its keys, and `cryptography`, are made at the first use: a relay that holds no sealed
+    value (no downstream made through the API) pays for neither at start."""
 
     def __init__(self, secrets: list[str]) -> None:
         if not secrets:
             raise ValueError("a sealer needs at least one secret")
-        keys = [_derive(s) for s in secrets]
-        self._current = _key_id(keys[-1])
-        self._by_id = {_key_id(k): AESGCM(k) for k in keys}
+        self._secrets = list(secrets)
+
+    @cached_property
+    def _keys(self) -> tuple[str, dict[str, AESGCM]]:
+        """The newest key's id, and a cipher by the id of each key."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        keys = [_derive(s) for s in self._secrets]
+        return _key_id(keys[-1]), {_key_id(k): AESGCM(k) for k in keys}
 
     def seal(self, value: str, bound_to: str) -> str:
+        current, by_id = self._keys
         nonce = os.urandom(_NONCE_BYTES)
-        box = self._by_id[self._current].encrypt(nonce, value.encode(), bound_to.encode())
-        return f"{_VERSION}.{self._current}.{base64.urlsafe_b64encode(nonce + box).decode()}"
+        box = by_id[current].encrypt(nonce, value.encode(), bound_to.encode())
+        return f"{_VERSION}.{current}.{base64.urlsafe_b64encode(nonce + box).decode()}"
 
     def open(self, sealed: str, bound_to: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
         version, key_id, body = [*sealed.split(".", 2), "", ""][:3]
-        cipher = self._by_id.get(key_id)
+        cipher = self._keys[1].get(key_id)
         if version != _VERSION or cipher is None:
             raise Unsealable("sealed under a key this relay does not have")
         try:
@@ -70,7 +84,7 @@ class Sealer:
 
     def is_current(self, sealed: str) -> bool:
         """Sealed under the newest key: nothing to re-seal."""
-        return sealed.startswith(f"{_VERSION}.{self._current}.")
+        return sealed.startswith(f"{_VERSION}.{self._keys[0]}.")
 
 
 # A downstream's URL, as stored: it may carry a broker's password or token, or be a chat
