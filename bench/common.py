@@ -120,9 +120,9 @@ def python_child(
 
 
 def own_path(python: str) -> dict[str, str]:
-    """Another checkout's interpreter imports its own relay, whatever PYTHONPATH this run
-    was given (a run of a copy of this checkout sets it)."""
-    return {} if python == sys.executable else {"PYTHONPATH": ""}
+    """Another checkout's interpreter (its `.venv/bin/python`) imports its own relay and
+    test kit, whatever PYTHONPATH this run was given: its checkout first on the path."""
+    return {} if python == sys.executable else {"PYTHONPATH": str(Path(python).parents[2])}
 
 
 def relay_env(port: int) -> dict[str, str]:

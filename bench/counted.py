@@ -9,7 +9,10 @@ writes them to OUT.json):
 - log records (structlog's lines and the logging module's) and their bytes,
 - asyncio Tasks made and the steps they ran (each step is a coroutine run until it waits
   again, an await that suspended: the loop's turns that did the program's work),
-- each thread's CPU.
+- each thread's CPU,
+- the Python functions the event loop's thread called (cProfile's count: a call of a
+  function written in Python, not of a builtin), by where each is written (a library, a
+  folder of the relay, the standard library); the counters' own wrappers left out.
 
 The counters make the process slower (a Task in Python, a call per statement): its CPU is
 not a figure, its counts are. Used by bench/stages/counts.py.
@@ -18,8 +21,10 @@ not a figure, its counts are. Used by bench/stages/counts.py.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import re
 import runpy
 import signal
@@ -162,16 +167,42 @@ def _threads() -> dict[str, dict[str, float]]:
     return out
 
 
+def _area(filename: str) -> str | None:
+    """Where a function is written: a library's package, a folder of the relay, or the
+    standard library's module; None for the counters' own wrappers here."""
+    if filename == __file__:
+        return None
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1].split("/", 1)[0]
+    if "/receiver/" in filename:
+        return "receiver/" + filename.split("/receiver/", 1)[1].rsplit("/", 1)[0]
+    return "stdlib " + Path(filename).stem
+
+
+def _python_calls(profile: cProfile.Profile) -> Counter[str]:
+    calls: Counter[str] = Counter()
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    for (filename, _, _), (_, called, *_) in stats.items():
+        area = _area(filename) if filename != "~" else None
+        if area is not None:
+            calls[area] += called
+    return calls
+
+
 class _Window:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.threads: dict[str, dict[str, float]] = {}
+        self.profile = cProfile.Profile()
 
     def start(self, *_: Any) -> None:
         counts.clear()
         statements.clear()
         sites.clear()
         self.threads = _threads()
+        # Run here, in a signal handler: it profiles the main thread, the event loop's.
+        self.profile = cProfile.Profile()
+        self.profile.enable()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -179,6 +210,9 @@ class _Window:
         loop.set_task_factory(_task_factory)
 
     def write(self, *_: Any) -> None:
+        self.profile.disable()
+        calls = _python_calls(self.profile)
+        counts["python_calls"] = sum(calls.values())
         now = _threads()
         cpu = {
             name: round(v["cpu"] - self.threads.get(name, {"cpu": 0.0})["cpu"], 3)
@@ -192,6 +226,7 @@ class _Window:
         got = {**counts, "store_bytes": store_bytes, "thread_cpu": cpu}
         got["statements"] = dict(statements.most_common())
         got["sites"] = dict(sites.most_common())
+        got["python_areas"] = dict(calls.most_common())
         tmp = self.out.with_suffix(".tmp")
         tmp.write_text(json.dumps(got))
         tmp.replace(self.out)

@@ -2,6 +2,7 @@
 
 python bench/servers.py ref PORT            bare Starlette app, the relay's uvicorn settings
 python bench/servers.py floor PORT SIM SINK the three exchanges of a callback and nothing else
+python bench/servers.py durable PORT SIM SINK DB  the floor and one synced SQLite write a callback
 python bench/servers.py sink PORT [PORT..]  bare ASGI sink, one process on many ports
 python bench/servers.py timed-sink PORT     the same, keeping each task's first arrival
 python bench/servers.py sim PORT COUNT      CometAPI simulator knowing COUNT running tasks
@@ -15,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sqlite3
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
@@ -90,8 +93,38 @@ class Floor:
             await answer.read()
 
 
-def floor(port: int, sim_url: str, sink_url: str) -> None:
-    app = Floor(sim_url, sink_url)
+class DurableFloor(Floor):
+    """The floor and the one durable write a relay cannot do without: each callback's body
+    kept in SQLite (WAL, synced at every commit, on a thread of its own as the relay's
+    commits are) before its answer goes out. What is left of a relay's budget beyond this
+    pays for everything else: the token, the parse, the poll's and the delivery's records,
+    the signature, the log lines."""
+
+    def __init__(self, sim_url: str, sink_url: str, db_path: str) -> None:
+        super().__init__(sim_url, sink_url)
+        self.db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS callbacks (task_id TEXT, body BLOB)")
+        self.committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
+
+    def keep(self, task_id: str, body: bytes) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("INSERT INTO callbacks VALUES (?, ?)", (task_id, body))
+        self.db.execute("COMMIT")
+
+    async def callback(self, request: Request) -> Response:
+        body = await request.body()
+        task_id = orjson.loads(body)["task_id"]
+        await asyncio.get_running_loop().run_in_executor(self.committer, self.keep, task_id, body)
+        job = asyncio.create_task(self.relay(task_id))
+        self.running.add(job)
+        job.add_done_callback(self.running.discard)
+        return JSONResponse({"ok": True})
+
+
+def floor(port: int, sim_url: str, sink_url: str, db_path: str | None = None) -> None:
+    app = Floor(sim_url, sink_url) if db_path is None else DurableFloor(sim_url, sink_url, db_path)
     routes = [
         Route("/callbacks/runway/{token}", app.callback, methods=["POST"]),
         Route("/readyz", _ok, methods=["GET"]),
@@ -221,6 +254,8 @@ def main() -> None:
         reference(int(rest[0]))
     elif role == "floor":
         floor(int(rest[0]), rest[1], rest[2])
+    elif role == "durable":
+        floor(int(rest[0]), rest[1], rest[2], rest[3])
     elif role == "sink":
         sink([int(p) for p in rest])
     elif role == "timed-sink":

@@ -3,7 +3,8 @@ floor and each relay run under bench/counted.py and take the same load (150/s of
 tasks' flat callbacks), and what each did from the load's first callback to its last
 delivery is divided by the callbacks it took. The counts are what the relay does beyond
 the three exchanges: transactions and statements, JSON encodes and decodes, log records,
-bytes written to the store, asyncio Tasks and their steps (awaits that suspended)."""
+bytes written to the store, asyncio Tasks and their steps (awaits that suspended), and the
+calls of Python functions on the event loop's thread, by where each function is written."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ COUNTED = (
     "store_bytes",
     "tasks_created",
     "task_steps",
+    "python_calls",
 )
 
 
@@ -52,7 +54,7 @@ def _window(child: Child, out: Path, load: Any) -> dict[str, Any]:
     n = max(callbacks, 1)
     per = {k: round(got.get(k, 0) / n, 2) for k in COUNTED}
     per["callbacks"] = callbacks
-    for detail in ("statements", "sites"):
+    for detail in ("statements", "sites", "python_areas"):
         per[detail] = {key: round(k / n, 2) for key, k in got.get(detail, {}).items()}
     per["cpu_us_by_thread"] = {
         name: round(cpu / n * 1e6) for name, cpu in got["thread_cpu"].items() if cpu > 0

@@ -8,7 +8,9 @@ its threads, until the last delivery is in), the bare app's CPU per request, the
 and each callback's way to the downstream (its arrival at the relay, as the relay stored
 it, to its delivery's arrival at the sink). The floor (bench/servers.py) makes the same
 three exchanges per callback with nothing else, under the same load: what no relay on
-this stack could go below. With --profile, py-spy records the relay's first run.
+this stack could go below; beside it, the floor with one synced SQLite write a callback
+before its answer (`durable`), the least a relay that loses nothing could go below. With
+--profile, py-spy records the relay's first run.
 
 With --against DIR, an older checkout's relay takes the same load in the same run, its
 rounds in turn with this one's (A B B A ...), each on a store its own code filled: the
@@ -53,14 +55,28 @@ def run(bench: Bench) -> None:
         [str(BENCH / "servers.py"), "floor", str(floor_port), bench.upstream(), sink_url],
         f"http://127.0.0.1:{floor_port}/readyz",
     )
+    durable_port = free_port()
+    durable = bench.child(
+        "e2e-durable",
+        [
+            str(BENCH / "servers.py"),
+            "durable",
+            str(durable_port),
+            bench.upstream(),
+            sink_url,
+            str(bench.work / "e2e-durable.db"),
+        ],
+        f"http://127.0.0.1:{durable_port}/readyz",
+    )
     builds = [bench.this, *([bench.against] if bench.against else [])]
     rounds = max(ROUNDS, bench.plan.rounds) if bench.against else ROUNDS
-    refs, floors = [], []
+    refs, floors, durables = [], [], []
     runs: dict[str, list[dict[str, Any]]] = {b.name: [] for b in builds}
     try:
         for i in range(rounds):
             refs.append(reference(bench, ref, ref_port, seconds, i))
             floors.append(floor_run(bench, floor, floor_port, sink_url, seconds, i))
+            durables.append(floor_run(bench, durable, durable_port, sink_url, seconds, i))
             for build in builds if i % 2 == 0 else builds[::-1]:
                 runs[build.name].append(relay_run(bench, sink_url, seconds, i, build))
         counted = {
@@ -70,12 +86,13 @@ def run(bench: Bench) -> None:
         if bench.against is not None:
             counted["against"] = counts.relay(bench, sink_url, bench.against)
     finally:
-        for child in (ref, floor, sink):
+        for child in (ref, floor, durable, sink):
             child.stop()
             bench.children.remove(child)
     relays = runs[bench.this.name]
     ref_us = statistics.median(r["cpu_us_per_request"] for r in refs)
     floor_us = statistics.median(r["cpu_us_per_callback"] for r in floors)
+    durable_us = statistics.median(r["cpu_us_per_callback"] for r in durables)
     relay_us = statistics.median(r["cpu_us_per_callback"] for r in relays)
     middle = sorted(relays, key=lambda r: r["p99_ms"])[len(relays) // 2]
     bench.results["endtoend"] = {
@@ -86,6 +103,8 @@ def run(bench: Bench) -> None:
         "ratio": round(relay_us / ref_us, 2),
         "floor_us": floor_us,
         "floor_ratio": round(floor_us / ref_us, 2),
+        "durable_us": durable_us,
+        "durable_floors": round(durable_us / floor_us, 2),
         "floors": round(relay_us / floor_us, 2),
         "round_floors": [
             round(r["cpu_us_per_callback"] / f["cpu_us_per_callback"], 2)
@@ -96,6 +115,7 @@ def run(bench: Bench) -> None:
         "p99_ms": middle["p99_ms"],
         "reference_runs": refs,
         "floor_runs": floors,
+        "durable_runs": durables,
         "relay_runs": relays,
     }
     if bench.against is not None:
@@ -190,6 +210,12 @@ def rows(r: dict[str, Any]) -> list[Row]:
         (
             "... the floor: the same three exchanges and nothing else",
             f"{e.get('floor_us', '-')} us = {e.get('floor_ratio', 0):.1f}x the bare app",
+            "-",
+            "",
+        ),
+        (
+            "... the floor and one synced SQLite write a callback (bench/servers.py durable)",
+            f"{e.get('durable_us', '-')} us = {e.get('durable_floors', 0):.2f} floors",
             "-",
             "",
         ),
