@@ -1,7 +1,8 @@
 """What the features keep once per process, and the policies the configuration sets for
 the callbacks and the polls, each made here at start-up beside the service
 (receiver/app/build.py) and handed to what uses it: the workers and the console in their
-constructors, the API's routes through the typed dependencies beside each part's class."""
+constructors, the API's routes through their typed dependencies (receiver/wiring/given.py
+and each feature's API module)."""
 
 from __future__ import annotations
 
