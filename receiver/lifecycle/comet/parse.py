@@ -60,6 +60,8 @@ def _text(value: object, limit: int = _MAX_TEXT) -> str | None:
 def _url(value: object) -> str | None:
     """A link with a host, or None. What the standard library cannot split (an unclosed `[`
     in the host, a port past 65535) is no link: every reader of an output splits it."""
+    if value is None:
+        return None  # most of the fields read for links are absent
     text = _text(value, 4096)
     if not text or not text.startswith(("http://", "https://")):
         return None
