@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import ToolParts, agents_door
 from receiver.app.parts import Parts
+from receiver.callbacks.route import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http.answers import error, methods_of
@@ -29,9 +30,6 @@ from receiver.kernel.http.errors import answer_for, headers_for
 from receiver.operator import probes
 from receiver.wiring.service import Service
 
-# The path receiver/callbacks/api.py describes, named here: that module imports FastAPI
-# (tests/unit/test_serve_lean.py holds the two equal).
-CALLBACK_PATH = "/callbacks/runway/{token}"
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 
 

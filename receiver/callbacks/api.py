@@ -9,10 +9,9 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from receiver.callbacks.route import PATH
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import Token, answer, body, described
-
-PATH = "/callbacks/runway/{token}"
 
 
 class CallbackAck(Answer):

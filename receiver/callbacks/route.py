@@ -41,6 +41,8 @@ from receiver.lifecycle.stories import claims
 from receiver.lifecycle.stories.observe import Report
 from receiver.wiring.service import Service
 
+PATH = "/callbacks/runway/{token}"
+
 
 class Callback:
     """POST /callbacks/runway/{token}, over the process's `service`, its `directory`, how a

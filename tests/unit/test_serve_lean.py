@@ -60,10 +60,3 @@ def test_building_the_app_loads_nothing_it_needs_later(tmp_path: Path) -> None:
     assert {"/healthz", "/livez", "/readyz", "/metrics"} <= set(found["paths"])
     assert sorted({m.split(".")[0] for m in found["modules"]} & {"fastapi"}) == []
     assert "receiver.api.routers" not in found["modules"]
-
-
-def test_the_callback_route_is_where_it_is_described() -> None:
-    from receiver.app.asgi import CALLBACK_PATH
-    from receiver.callbacks.api import PATH
-
-    assert CALLBACK_PATH == PATH
