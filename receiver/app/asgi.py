@@ -75,13 +75,17 @@ class _ApiWhenVisited(BaseRoute):
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         raise NoMatchFound(name, path_params)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        router: Router = scope["app"].router
+    async def build(self, router: Router) -> None:
+        """The API's routes in `router`, in this one's place (at once when they are)."""
         async with self._building:
             if self in router.routes:
                 module = await asyncio.to_thread(importlib.import_module, "receiver.api.routers")
                 at = router.routes.index(self)
                 router.routes[at : at + 1] = module.routes()
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        router: Router = scope["app"].router
+        await self.build(router)
         await router(scope, receive, send)
 
 
@@ -141,11 +145,12 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
     """The application over `service` and the process's `parts`; `lifespan` runs the workers
     beside it (receiver/app/build.py)."""
     callback = Callback(service, parts.directory, parts.claim_policy, parts.poll_lease)
+    api = _ApiWhenVisited()
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, callback, methods=["POST"]),
-        *probes.ROUTES,
-        _ApiWhenVisited(),
+        *probes.routes(api.build),
+        api,
         Mount("/console", app=_BuiltWhenVisited("receiver.console", _console(service, parts))),
         Mount("/portal", app=_BuiltWhenVisited("receiver.portal", _portal(service, parts))),
     ]

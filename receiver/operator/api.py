@@ -29,8 +29,9 @@ def livez() -> None:
     "/readyz",
     summary="Readiness",
     description=described(
-        "The store answers, every migration is applied, and the process is not draining"
-        " after SIGTERM: use it as a load balancer's health check.",
+        "The store answers, every migration is applied, the process is not draining"
+        " after SIGTERM, and the API's routes are built (the first answer builds them):"
+        " use it as a load balancer's health check.",
         auth="none",
     ),
     responses={

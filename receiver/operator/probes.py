@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError
 from receiver.kernel.http.answers import Json, is_admin
@@ -41,7 +42,7 @@ async def ready(service: Service) -> None:
         raise StoreError(f"migrations not applied yet: {', '.join(map(str, lacking))}")
 
 
-async def readyz(request: Request) -> Response:
+async def _store_ready(request: Request) -> None:
     service: Service = request.app.state.service
     try:
         await ready(service)
@@ -53,7 +54,6 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:
         service.log.warning("readyz.store_unreachable", error=type(exc).__name__)
         raise StoreError("store unreachable") from None
-    return Json(UP)
 
 
 async def metrics(request: Request) -> Response:
@@ -70,13 +70,26 @@ async def metrics(request: Request) -> Response:
     return Response(service.metrics.render(counts), media_type=METRICS_TYPE)
 
 
-# Each GET answers HEAD too, as the API's routes do.
-ROUTES = [
-    Route("/livez", livez, methods=["GET"]),
-    Route("/healthz", livez, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-]
+BuildApi = Callable[[Router], Awaitable[None]]
+
+
+def routes(build_api: BuildApi) -> list[Route]:
+    """The probes. Liveness answers at once; readiness also waits until `build_api` has put
+    the API's routes in the application's router (they are built at the first request that
+    may be theirs): a load balancer sends nothing before every route answers at once. Each
+    GET answers HEAD too, as the API's routes do."""
+
+    async def readyz(request: Request) -> Response:
+        await _store_ready(request)
+        await build_api(request.app.router)
+        return Json(UP)
+
+    return [
+        Route("/livez", livez, methods=["GET"]),
+        Route("/healthz", livez, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
 
 
 async def count_store(service: Service, stopping: asyncio.Event) -> None:

@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from receiver.api.routers import routes as api_routes
 from receiver.app.build import build_service, create_app
@@ -64,3 +64,29 @@ def test_the_api_is_built_once_at_its_first_request(tmp_path: Path) -> None:
     # The stand-in gave way to the routes, once.
     assert built()
     assert len(app.routes) == standing - 1 + len(api_routes())
+
+
+def test_readiness_answers_once_the_api_is_built(tmp_path: Path) -> None:
+    # Liveness answers at once; a load balancer's readiness probe waits for every route.
+    settings = parse_settings({"storage": {"url": f"sqlite:///{tmp_path / 'relay.db'}"}})
+    env = {"COMETAPI_KEY": "k" * 26, "RECEIVER_ADMIN_TOKEN": ADMIN, "RECEIVER_SECRET": "s" * 26}
+    service = build_service(resolve(settings, env))
+    app = create_app(service)
+
+    async def go() -> tuple[bool, bool]:
+        await service.store.migrate()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as c:
+            try:
+                assert (await c.get("/healthz")).status_code == 200
+                before = _api_in(app.routes)
+                assert (await c.get("/readyz")).json() == {"ok": True}
+                return before, _api_in(app.routes)
+            finally:
+                await service.store.close()
+
+    assert asyncio.run(go()) == (False, True)
+
+
+def _api_in(routes: list[BaseRoute]) -> bool:
+    return any(isinstance(r, Route) and r.path == "/v1/tasks" for r in routes)
