@@ -154,6 +154,9 @@ def _drive(relay_url: str, sink_url: str, admin: str, webhook_secret: str) -> in
     headers = {"Authorization": f"Bearer {admin}"}
     t0 = time.time()
     with httpx.Client(base_url=relay_url, headers=headers, timeout=10) as client:
+        # Ready first: the store migrated and the API's routes built (the first /readyz
+        # builds them; on a busy machine, from source, that may take longer than a request).
+        client.get("/readyz", timeout=_TIMEOUT).raise_for_status()
         submitted = [
             client.post(
                 "/v1/tasks",
