@@ -60,6 +60,9 @@ class NewKey(Answer):
 
 class KeyInfo(Answer):
     name: str
+    app: str = Field(
+        description="The app it is a credential of: its limits and weight are the app's."
+    )
     scopes: list[Scope]
     weight: int
     max_queued: int | None = Field(description="Its tasks not ended at once; null: no limit.")

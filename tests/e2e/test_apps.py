@@ -230,7 +230,8 @@ def test_keys_of_a_store_before_apps_become_apps_owning_what_they_made(
     new = as_key(relay, app_key(relay, "render", "render-new"))
     assert relay.api.delete("/v1/apps/render/keys/render").status_code == 200
     assert new.get(f"/v1/tasks/{task_id}").status_code == 200
-    assert [k["name"] for k in relay.api.get("/v1/keys").json()["keys"]] == ["render-new"]
+    listed = relay.api.get("/v1/keys").json()["keys"]
+    assert [(k["name"], k["app"]) for k in listed] == [("render-new", "render")]
 
 
 def test_the_console_shows_a_tasks_app_and_filters_by_it(make_relay: MakeRelay):

@@ -70,8 +70,10 @@ def test_a_key_is_shown_once_listed_without_it_and_refused_once_revoked(
     assert listed.status_code == 200 and key not in listed.text
     (row,) = listed.json()["keys"]
     assert row["name"] == "render-app" and row["scopes"] == ["tasks:submit", "tasks:read"]
+    assert row["app"] == "render-app"  # a key made alone is its own app's
     assert row["last_used_at"] is not None and set(row) == {
         "name",
+        "app",
         "scopes",
         "weight",
         "max_queued",
