@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal, get_args
 
+from receiver.kernel.secrets.sealing import derive_key
 from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
 
 Scope = Literal["tasks:submit", "tasks:read", "tasks:cancel", "downstreams", "admin"]
@@ -100,13 +101,7 @@ class KeyHasher:
     def _keys(self) -> list[bytes]:
         # Derived at the first key hashed, not at start-up: a start to /healthz, and the
         # CLI listing the scopes, load no cryptography.
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-        return [
-            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(s.encode())
-            for s in reversed(self._secrets)
-        ]
+        return [derive_key(s, _INFO) for s in reversed(self._secrets)]
 
     def digest(self, key: str) -> str:
         return self.digests(key)[0]

@@ -28,6 +28,7 @@ import orjson
 from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.kernel.errors import NotAllowed
+from receiver.kernel.secrets.sealing import derive_key
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -64,13 +65,6 @@ class SharedLink:
     show_prompt: bool = False  # its maker let the page show the task's prompt
 
 
-def _derive(secret: str) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret.encode())
-
-
 def _key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"share key id:" + key).digest()[:_KEY_ID_BYTES]
 
@@ -102,7 +96,7 @@ class ShareSigner:
         """The newest key's id, and a cipher by the id of each key."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        derived = [_derive(k) for k in self._keys]
+        derived = [derive_key(k, _INFO) for k in self._keys]
         return _key_id(derived[-1]), {_key_id(k): AESGCM(k) for k in derived}
 
     def token_for(

@@ -28,15 +28,19 @@ _INFO = b"runway-relay sealed downstream secrets v1"
 _NONCE_BYTES = 12
 
 
-class Unsealable(ValueError):
-    """No key this relay has opens the sealed value (its key is gone, or it was altered)."""
-
-
-def _derive(secret: str) -> bytes:
+def derive_key(secret: str, info: bytes) -> bytes:
+    """A key derived from one of the relay's own secrets (HKDF-SHA256, 32 bytes), one per
+    purpose (`info`), so that a key made for one use opens nothing of another. The relay's
+    other keyholders derive theirs here too (share links, API keys). `cryptography` comes
+    with the first key derived: a start, and the command line, load none of it."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret.encode())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
+
+
+class Unsealable(ValueError):
+    """No key this relay has opens the sealed value (its key is gone, or it was altered)."""
 
 
 def _key_id(key: bytes) -> str:
@@ -58,7 +62,7 @@ class Sealer:
         """The newest key's id, and a cipher by the id of each key."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        keys = [_derive(s) for s in self._secrets]
+        keys = [derive_key(s, _INFO) for s in self._secrets]
         return _key_id(keys[-1]), {_key_id(k): AESGCM(k) for k in keys}
 
     def seal(self, value: str, bound_to: str) -> str:
