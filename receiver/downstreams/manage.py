@@ -275,12 +275,12 @@ def shown_url(d: Downstream) -> str:
     if d.url_is_secret:
         return f"{parts.scheme}://{host}/…"
     if parts.password is not None:
-        host = f"{parts.username or ''}:***@{host}"
+        host = f"{parts.username or ''}:{MASK}@{host}"
     elif parts.username is not None:
-        host = f"***@{host}"
+        host = f"{MASK}@{host}"
     query = urlencode(
         [
-            (key, "***" if _CREDENTIAL_PARAM.search(key) else value)
+            (key, MASK if _CREDENTIAL_PARAM.search(key) else value)
             for key, value in parse_qsl(parts.query, keep_blank_values=True)
         ],
         safe="*",
@@ -290,7 +290,7 @@ def shown_url(d: Downstream) -> str:
 
 def masked(headers: dict[str, str]) -> dict[str, str]:
     """Headers as any answer, page or log shows them: the names, never a value."""
-    return dict.fromkeys(headers, "***")
+    return dict.fromkeys(headers, MASK)
 
 
 def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any]:
