@@ -20,16 +20,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import certifi
 
 from receiver.kernel.errors import RelayError
 from receiver.kernel.net.guard import PrivateAddress
-
-if TYPE_CHECKING:
-    pass  # imported where a session is opened
 
 # How long an idle pooled connection is kept for the next request: below the 5 s many
 # servers keep one (uvicorn, gunicorn, Node.js). aiohttp's 15 s lets a request go out on a
