@@ -1,0 +1,242 @@
+"""The Helm chart, deploy/helm/runway-relay, linted and rendered in this process by Helm's own
+SDK (helm-python-sdk bundles it: no helm binary, no cluster), each rendered manifest checked
+strictly against a current Kubernetes release's schemas as deploy/kubernetes/ is: one
+replica on SQLite with its volume by default, several on PostgreSQL with deliver workers,
+several on SQLite refused in words, the secrets from an existing Secret or from values, the
+ServiceMonitor and NetworkPolicy only when asked for, and the manifests' pod security."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from receiver.config.environ import PREFIX, places
+from receiver.config.load import load
+
+ROOT = Path(__file__).parents[2]
+CHART = ROOT / "deploy" / "helm" / "runway-relay"
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+POSTGRES = {"enabled": True, "url": "postgresql://relay@postgres:5432/relay?sslmode=prefer"}
+REPLICAS_ON_POSTGRES = {"replicaCount": 3, "postgresql": POSTGRES}
+MARGIN_SECONDS = 5  # uvicorn's graceful shutdown is the deliveries' grace plus this
+
+Manifests = dict[tuple[str, str], dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[helm.Chart]:
+    with helm.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+def _render(chart: helm.Chart, values: dict[str, Any] | None = None) -> Manifests:
+    """Every object the chart makes with these values, by kind and component (or name)."""
+    rendered = chart.render(values, name="relay", namespace="relay", is_install=True)
+    found: Manifests = {}
+    for template, text in rendered.items():
+        if template.endswith(".txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                labels = doc["metadata"].get("labels", {})
+                part = labels.get("app.kubernetes.io/component", doc["metadata"]["name"])
+                found[doc["kind"], part] = doc
+    return found
+
+
+def _validate(manifests: Manifests) -> None:
+    version = kubernetes_validate.latest_version()
+    for doc in manifests.values():
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message}")
+
+
+def _pod(manifests: Manifests, component: str) -> dict[str, Any]:
+    spec: dict[str, Any] = manifests["Deployment", component]["spec"]["template"]["spec"]
+    return spec
+
+
+def _settings(manifests: Manifests) -> dict[str, str]:
+    [config] = [doc for (kind, _), doc in manifests.items() if kind == "ConfigMap"]
+    data: dict[str, str] = config["data"]
+    unknown = [name for name in data if name.startswith(PREFIX) and name not in places()]
+    assert not unknown, f"variables naming no config key: {unknown}"
+    return data
+
+
+def test_chart_is_clean_under_strict_lint() -> None:
+    for values in (None, REPLICAS_ON_POSTGRES):
+        report = helm.lint(CHART, values, strict=True)
+        assert report["errors"] == [], report
+        said = [(m["severity"], m["error"]) for m in report["messages"]]
+        # An icon is only recommended (info, which --strict lets by): the relay has none.
+        assert said in ([], [(1, "icon is recommended")]), said
+
+
+def test_defaults_run_one_serve_on_sqlite_with_its_volume(chart: helm.Chart) -> None:
+    manifests = _render(chart)
+    _validate(manifests)
+    kinds = {kind for kind, _ in manifests}
+    assert kinds == {"ConfigMap", "Secret", "Deployment", "Service", "PersistentVolumeClaim"}
+    assert ("Deployment", "deliver") not in manifests  # the fan-out runs inside serve
+    settings = _settings(manifests)
+    assert settings["RECEIVER__STORAGE__URL"] == "sqlite:////data/relay.db"
+    assert settings["RECEIVER__DELIVERY__IN_PROCESS"] == "true"
+    serve = manifests["Deployment", "serve"]
+    assert serve["spec"]["replicas"] == 1
+    # The old pod lets go of the file and the volume before the new one opens them.
+    assert serve["spec"]["strategy"] == {"type": "Recreate"}
+    pod = serve["spec"]["template"]["spec"]
+    [claim] = [doc for (kind, _), doc in manifests.items() if kind == "PersistentVolumeClaim"]
+    [data] = [v for v in pod["volumes"] if v["name"] == "data"]
+    assert data["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    [container] = pod["containers"]
+    assert container["args"] == ["receiver", "serve"]
+    assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
+    assert container["startupProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    readiness = container["readinessProbe"]
+    drain = float(settings["RECEIVER__SERVER__DRAIN_SECONDS"])
+    grace = float(settings["RECEIVER__ADVANCED__DELIVERY__SHUTDOWN_GRACE_SECONDS"])
+    assert drain >= readiness["periodSeconds"] * readiness["failureThreshold"]
+    assert pod["terminationGracePeriodSeconds"] > drain + grace + MARGIN_SECONDS
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+def test_three_replicas_on_postgresql_with_deliver_workers(chart: helm.Chart) -> None:
+    manifests = _render(chart, REPLICAS_ON_POSTGRES)
+    _validate(manifests)
+    assert not [kind for kind, _ in manifests if kind == "PersistentVolumeClaim"]
+    settings = _settings(manifests)
+    assert settings["RECEIVER__STORAGE__URL"] == POSTGRES["url"]
+    assert settings["RECEIVER__DELIVERY__IN_PROCESS"] == "false"
+    serve = manifests["Deployment", "serve"]
+    assert serve["spec"]["replicas"] == 3
+    assert serve["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    [data] = [v for v in _pod(manifests, "serve")["volumes"] if v["name"] == "data"]
+    assert data == {"name": "data", "emptyDir": {}}
+    deliver = _pod(manifests, "deliver")
+    [worker] = deliver["containers"]
+    assert worker["args"] == ["receiver", "deliver"]
+    grace = float(settings["RECEIVER__ADVANCED__DELIVERY__SHUTDOWN_GRACE_SECONDS"])
+    assert deliver["terminationGracePeriodSeconds"] > grace
+    budget = manifests["PodDisruptionBudget", "serve"]["spec"]
+    assert budget["minAvailable"] == 1
+    assert budget["selector"] == serve["spec"]["selector"]
+
+
+@pytest.mark.parametrize(
+    ("values", "said"),
+    [
+        (
+            {"replicaCount": 3},
+            "replicaCount is 3, but SQLite serves one process per database file: "
+            "set postgresql.enabled=true and postgresql.url for several replicas",
+        ),
+        ({"postgresql": {"enabled": True}}, "postgresql.enabled is true but postgresql.url"),
+        (
+            {"relay": {"drainSeconds": 30}},
+            "serve.terminationGracePeriodSeconds must exceed relay.drainSeconds",
+        ),
+        ({"relay": {"drainSeconds": 2}}, "relay.drainSeconds must be at least the readiness"),
+        ({"metrics": {"serviceMonitor": {"enabled": True}}}, "needs metrics.enabled"),
+    ],
+)
+def test_chart_refuses_what_cannot_run_in_words(
+    chart: helm.Chart, values: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(helm.HelmRenderError) as refused:
+        chart.render(values, name="relay", namespace="relay")
+    assert said in str(refused.value)
+
+
+def test_the_relay_starts_on_what_the_chart_gives_it(chart: helm.Chart) -> None:
+    """The relay's own loader, on the ConfigMap and the Secret as the pods' environment
+    (with what the image sets): no problem, and the topology the chart chose."""
+    image = {"RECEIVER__SERVER__HOST": "0.0.0.0", "RECEIVER__MEDIA__DIR": "/data/media"}
+    secrets = {"secrets": {"cometapiKey": "sk-test", "postgresPassword": "pw"}}
+    for values, url, in_process in (
+        (secrets, "sqlite:////data/relay.db", True),
+        ({**REPLICAS_ON_POSTGRES, **secrets}, POSTGRES["url"], False),
+    ):
+        manifests = _render(chart, values)
+        [secret] = [doc for (kind, _), doc in manifests.items() if kind == "Secret"]
+        decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        settings = load(None, {**image, **_settings(manifests), **decoded}).settings
+        assert (settings.storage.url, settings.delivery.in_process) == (url, in_process)
+        assert str(settings.server.public_url) == "https://relay.example.com/"
+        assert settings.server.trusted_proxies == ["10.0.0.0/8"]
+
+
+def test_an_existing_secret_is_used_and_none_made(chart: helm.Chart) -> None:
+    manifests = _render(chart, {**REPLICAS_ON_POSTGRES, "existingSecret": "relay-secrets"})
+    assert not [kind for kind, _ in manifests if kind == "Secret"]
+    for component in ("serve", "deliver"):
+        [container] = _pod(manifests, component)["containers"]
+        named = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
+        assert named == ["relay-secrets"], component
+
+
+def test_a_secret_is_made_from_values(chart: helm.Chart) -> None:
+    given = {"cometapiKey": "sk-test", "signingSecret": "s" * 32, "extra": {"ORDERS": "whsec_x"}}
+    manifests = _render(chart, {"secrets": given})
+    [secret] = [doc for (kind, _), doc in manifests.items() if kind == "Secret"]
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert data["COMETAPI_KEY"] == "sk-test" and data["RECEIVER_SECRET"] == "s" * 32
+    assert data["ORDERS"] == "whsec_x" and "PGPASSWORD" not in data
+    # An admin token left empty is made, long enough for the relay's 16-character floor.
+    assert len(data["RECEIVER_ADMIN_TOKEN"]) >= 32
+    [container] = _pod(manifests, "serve")["containers"]
+    assert {"secretRef": {"name": secret["metadata"]["name"]}} in container["envFrom"]
+
+
+def test_service_monitor_and_network_policy_only_when_enabled(chart: helm.Chart) -> None:
+    plain = _render(chart, REPLICAS_ON_POSTGRES)
+    assert not {"ServiceMonitor", "NetworkPolicy"} & {kind for kind, _ in plain}
+    assert [p["name"] for p in plain["Service", "serve"]["spec"]["ports"]] == ["http"]
+    metrics = {"enabled": True, "port": 9464, "serviceMonitor": {"enabled": True}}
+    policy = {"enabled": True, "ingressFrom": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}]}
+    manifests = _render(
+        chart, {**REPLICAS_ON_POSTGRES, "metrics": metrics, "networkPolicy": policy}
+    )
+    # The ServiceMonitor is the Prometheus operator's kind, for which no schema ships.
+    monitor = manifests.pop(("ServiceMonitor", "relay-runway-relay"))
+    _validate(manifests)
+    service = manifests["Service", "serve"]
+    [port] = [p for p in service["spec"]["ports"] if p["name"] == "metrics"]
+    assert port["port"] == port["targetPort"] == 9464
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    [container] = _pod(manifests, "serve")["containers"]
+    assert {"name": "metrics", "containerPort": 9464} in container["ports"]
+    serve_policy = manifests["NetworkPolicy", "serve"]["spec"]
+    assert serve_policy["podSelector"]["matchLabels"] == service["spec"]["selector"]
+    assert [rule["ports"] for rule in serve_policy["ingress"]] == [
+        [{"port": "http"}],
+        [{"port": 9464}],
+    ]
+    # deliver listens on nothing: no ingress at all.
+    deliver_policy = manifests["NetworkPolicy", "deliver"]["spec"]
+    assert deliver_policy["policyTypes"] == ["Ingress"] and "ingress" not in deliver_policy
+
+
+def test_pods_run_as_the_manifests_do(chart: helm.Chart) -> None:
+    manifests = _render(chart, REPLICAS_ON_POSTGRES)
+    for component, path in (("serve", "serve.yaml"), ("deliver", "deliver.yaml")):
+        expected = yaml.safe_load((KUBERNETES / path).read_text())["spec"]["template"]["spec"]
+        pod = _pod(manifests, component)
+        assert pod["securityContext"] == expected["securityContext"], component
+        assert pod["automountServiceAccountToken"] is False
+        [container], [manifest] = pod["containers"], expected["containers"]
+        assert container["securityContext"] == manifest["securityContext"], component
+        assert container["resources"] == manifest["resources"], component
