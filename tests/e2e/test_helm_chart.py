@@ -2,12 +2,13 @@
 SDK (helm-python-sdk bundles it: no helm binary, no cluster), each rendered manifest checked
 strictly against a current Kubernetes release's schemas as deploy/kubernetes/ is: one
 replica on SQLite with its volume by default, several on PostgreSQL with deliver workers,
-several on SQLite refused in words, the secrets from an existing Secret or from values, the
+several on SQLite (or a typo in the values) refused in words, the secrets from an existing Secret or from values, the
 ServiceMonitor and NetworkPolicy only when asked for, and the manifests' pod security."""
 
 from __future__ import annotations
 
 import base64
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,12 @@ def _settings(manifests: Manifests) -> dict[str, str]:
     unknown = [name for name in data if name.startswith(PREFIX) and name not in places()]
     assert not unknown, f"variables naming no config key: {unknown}"
     return data
+
+
+def test_chart_runs_this_release() -> None:
+    metadata = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert metadata["appVersion"] == version  # the image tag it runs by default
 
 
 def test_chart_is_clean_under_strict_lint() -> None:
@@ -149,13 +156,21 @@ def test_three_replicas_on_postgresql_with_deliver_workers(chart: helm.Chart) ->
             "serve.terminationGracePeriodSeconds must exceed relay.drainSeconds",
         ),
         ({"relay": {"drainSeconds": 2}}, "relay.drainSeconds must be at least the readiness"),
+        (
+            {**REPLICAS_ON_POSTGRES, "deliver": {"terminationGracePeriodSeconds": 10}},
+            "deliver.terminationGracePeriodSeconds must exceed relay.shutdownGraceSeconds",
+        ),
         ({"metrics": {"serviceMonitor": {"enabled": True}}}, "needs metrics.enabled"),
+        # values.schema.json: a typo is refused, not ignored.
+        ({"replicas": 3}, "additional properties 'replicas' not allowed"),
+        ({"postgresql": {"enabled": True, "url": "mysql://db/relay"}}, "does not match pattern"),
+        ({"relay": {"settings": {"LOG_LEVEL": "debug"}}}, "'LOG_LEVEL' does not match"),
     ],
 )
 def test_chart_refuses_what_cannot_run_in_words(
     chart: helm.Chart, values: dict[str, Any], said: str
 ) -> None:
-    with pytest.raises(helm.HelmRenderError) as refused:
+    with pytest.raises(helm.HelmError) as refused:
         chart.render(values, name="relay", namespace="relay")
     assert said in str(refused.value)
 

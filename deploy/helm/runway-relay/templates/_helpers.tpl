@@ -49,12 +49,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.postgresql.enabled (not .Values.postgresql.url) }}
 {{- fail "postgresql.enabled is true but postgresql.url is empty: give postgresql://USER@HOST:5432/DB (the password goes in the Secret as PGPASSWORD)" }}
 {{- end }}
-{{- if and .Values.postgresql.enabled (not (hasPrefix "postgres" .Values.postgresql.url)) }}
-{{- fail "postgresql.url must start with postgresql:// (or postgres://)" }}
-{{- end }}
 {{- $floor := add (int .Values.relay.drainSeconds) (int .Values.relay.shutdownGraceSeconds) 5 }}
 {{- if le (int .Values.serve.terminationGracePeriodSeconds) (int $floor) }}
 {{- fail (printf "serve.terminationGracePeriodSeconds must exceed relay.drainSeconds + relay.shutdownGraceSeconds + 5 (%d): pods would be killed mid-drain" (int $floor)) }}
+{{- end }}
+{{- if and (include "runway-relay.separateDeliver" .) (le (int .Values.deliver.terminationGracePeriodSeconds) (int .Values.relay.shutdownGraceSeconds)) }}
+{{- fail "deliver.terminationGracePeriodSeconds must exceed relay.shutdownGraceSeconds: attempts in flight would be killed" }}
 {{- end }}
 {{- $probed := mul (int .Values.probes.readiness.periodSeconds) (int .Values.probes.readiness.failureThreshold) }}
 {{- if lt (int .Values.relay.drainSeconds) (int $probed) }}
