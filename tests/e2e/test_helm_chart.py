@@ -2,8 +2,9 @@
 SDK (helm-python-sdk bundles it: no helm binary, no cluster), each rendered manifest checked
 strictly against a current Kubernetes release's schemas as deploy/kubernetes/ is: one
 replica on SQLite with its volume by default, several on PostgreSQL with deliver workers,
-several on SQLite (or a typo in the values) refused in words, the secrets from an existing Secret or from values, the
-ServiceMonitor and NetworkPolicy only when asked for, and the manifests' pod security."""
+several on SQLite (or a typo in the values) refused in words, the secrets from an existing
+Secret or from values, the ServiceMonitor and NetworkPolicy only when asked for, and the
+manifests' pod security."""
 
 from __future__ import annotations
 
