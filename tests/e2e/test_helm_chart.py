@@ -256,3 +256,32 @@ def test_pods_run_as_the_manifests_do(chart: helm.Chart) -> None:
         [container], [manifest] = pod["containers"], expected["containers"]
         assert container["securityContext"] == manifest["securityContext"], component
         assert container["resources"] == manifest["resources"], component
+
+
+def _value_paths(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    """Every key a user sets, down to a table that is given whole (resources, a security
+    context, a probe's timing) or is free-form (empty by default)."""
+    whole = {"resources", "podSecurityContext", "securityContext", "probes"}
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key not in whole:
+            yield from _value_paths(value, f"{path}.")
+        elif key == "probes":
+            yield from (f"{path}.{name}" for name in value)
+        else:
+            yield path
+
+
+def test_every_value_is_in_the_operations_table(chart: helm.Chart) -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    section = operations.split("\n### Helm\n", 1)[1].split("\n### ", 1)[0]
+    keys = [row.split(" | ")[0] for row in section.splitlines() if row.startswith("| `")]
+    missing = []
+    for path in _value_paths(chart.values):
+        parent, _, last = path.rpartition(".")
+        said = any(
+            f"`{path}`" in cell or (f"`{parent}." in cell and f"`.{last}`" in cell) for cell in keys
+        )
+        if not said:
+            missing.append(path)
+    assert not missing, f"values not in docs/operations.md's table: {missing}"
