@@ -173,6 +173,10 @@ def test_three_replicas_on_postgresql_with_deliver_workers(chart: helm.Chart) ->
             "deliver.terminationGracePeriodSeconds must exceed relay.shutdownGraceSeconds",
         ),
         ({"metrics": {"serviceMonitor": {"enabled": True}}}, "needs metrics.enabled"),
+        (
+            {"metrics": {"enabled": True}, "service": {"port": 8080}},
+            "metrics.port and service.port are both 8080",
+        ),
         # values.schema.json: a typo is refused, not ignored.
         ({"replicas": 3}, "additional properties 'replicas' not allowed"),
         ({"postgresql": {"enabled": True, "url": "mysql://db/relay"}}, "does not match pattern"),

@@ -60,6 +60,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if lt (int .Values.relay.drainSeconds) (int $probed) }}
 {{- fail (printf "relay.drainSeconds must be at least the readiness probe's periodSeconds x failureThreshold (%d): the pod would stop serving while still in the endpoints" (int $probed)) }}
 {{- end }}
+{{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.service.port)) }}
+{{- fail (printf "metrics.port and service.port are both %d: the Service needs a port each for http and metrics" (int .Values.service.port)) }}
+{{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled: the ServiceMonitor scrapes the port named metrics" }}
 {{- end }}
