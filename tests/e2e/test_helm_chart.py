@@ -38,7 +38,7 @@ Manifests = dict[tuple[str, str], dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def sdk() -> ModuleType:
-    """Helm's SDK, loaded by the tests that use it: a Go runtime (55 MB, five threads) that
+    """Helm's SDK, loaded by the tests that use it: a Go runtime (53 MB, five threads) that
     no other test's process needs."""
     return importlib.import_module("helm_python")
 
