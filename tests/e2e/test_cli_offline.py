@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import MakeRelay, relay_env, webhook
 from tests.e2e.test_app_downstreams import _app, _made
 from tests.e2e.test_operator import parse_table
-from tests.harness import WAIT_SECONDS, Relay, Sink, image_to_video, wait_for
+from tests.harness import ADMIN_TOKEN, WAIT_SECONDS, Relay, Sink, image_to_video, wait_for
 from tests.testkit import free_port
 
 pytestmark = pytest.mark.every_backend
@@ -30,6 +30,18 @@ def _cli(relay: Relay, *args: str, keyed: bool = False) -> subprocess.CompletedP
         env.update(relay_env())
     return subprocess.run(
         [sys.executable, "-m", "receiver", *args, "--config", str(relay.config_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+
+
+def _api(relay: Relay, *args: str) -> subprocess.CompletedProcess[str]:
+    """`receiver ARGS` as a client of the running relay, with the admin token."""
+    env = {**os.environ, "RECEIVER_URL": relay.url, "RECEIVER_ADMIN_TOKEN": ADMIN_TOKEN}
+    return subprocess.run(
+        [sys.executable, "-m", "receiver", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -124,5 +136,15 @@ def test_an_apps_downstream_is_app_slash_name_and_an_unknown_name_an_error(
     # What it counts, in words that agree with the count.
     done = _cli(relay, "replay", "--dead-letters-of", "acme-studio/hooks")
     assert done.stdout == "acme-studio/hooks: queued 0 dead letters for replay\n", done.stderr
+
+    # Through the running relay's API, the same names.
+    made = _api(relay, "downstreams", "create", "acme-studio/more", f"{relay.url}/nowhere")
+    assert made.stdout.startswith("acme-studio/more: made ("), made.stderr
+    rotated = _api(relay, "downstreams", "rotate", "acme-studio/hooks")
+    assert rotated.stdout.startswith("secret: whsec_"), rotated.stderr
+    _one_line(_api(relay, "downstreams", "rotate", "hooks"), "'hooks'")
+    _one_line(_api(relay, "downstreams", "remove", "acme-studio/nope"), "acme-studio/nope")
+    removed = _api(relay, "downstreams", "remove", "acme-studio/more")
+    assert removed.stdout == "acme-studio/more: removed; 0 waiting deliveries ended\n"
     delivery_id = _app_delivery(relay, task_id)["id"]
     assert _cli(relay, "replay", delivery_id).stdout == "queued 1 delivery for replay\n"
