@@ -7,8 +7,10 @@ is no downstream is an error, exit 1."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -146,5 +148,22 @@ def test_an_apps_downstream_is_app_slash_name_and_an_unknown_name_an_error(
     _one_line(_api(relay, "downstreams", "remove", "acme-studio/nope"), "acme-studio/nope")
     removed = _api(relay, "downstreams", "remove", "acme-studio/more")
     assert removed.stdout == "acme-studio/more: removed; 0 waiting deliveries ended\n"
+    env = {**os.environ, "RECEIVER_URL": relay.url, "RECEIVER_ADMIN_TOKEN": ADMIN_TOKEN}
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "receiver", "tail", "--since", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(tail.stdout or ()), daemon=True).start()
+    try:
+        said = wait_for(
+            lambda: next((x for x in list(lines) if " attempt " in x and "-> fix" not in x), None)
+        )
+    finally:
+        tail.send_signal(signal.SIGINT)
+        tail.wait(WAIT_SECONDS)
+    assert f"{task_id}  -> acme-studio/hooks #1" in said, said
     delivery_id = _app_delivery(relay, task_id)["id"]
     assert _cli(relay, "replay", delivery_id).stdout == "queued 1 delivery for replay\n"
