@@ -398,6 +398,6 @@ def media_prune(config_path: str | None) -> None:
     except ConfigError as exc:
         fail(f"config error: {exc}")
     click.echo(
-        f"removed {pruned.files} files, {pruned.bytes} bytes, older than"
+        f"removed {counted(pruned.files, 'file', 'files')}, {pruned.bytes} bytes, older than"
         f" {settings.retention_days:g} days; {pruned.kept_bytes} bytes kept"
     )
