@@ -1,10 +1,9 @@
 """The store, or the relay's Service around it, opened for one command and closed after.
 
 The operator tools run beside the relay (or while it is down) with its config file: they
-read and change the store. Only an action that writes rows of a downstream made through the
-API whose state hangs on its sealed secret needs the relay's own secret (`callbacks.
-secret_env`) to be set; without it, that action is refused in one line, and no other row
-is ever touched for want of it.
+read and change the store, and only the rows they are asked about. An action whose rows'
+state hangs on the sealed secret of a downstream made through the API needs the relay's own
+secret (`callbacks.secret_env`) to be set: without it, that action is refused in one line.
 """
 
 from __future__ import annotations
@@ -60,8 +59,8 @@ def relay_keys(settings: Settings) -> list[str]:
     last, from this process's environment, those not set left out: what opens the sealed
     secrets of the downstreams made through the API."""
     callbacks = settings.callbacks
-    names = [*callbacks.previous_secret_envs, callbacks.secret_env]
-    return [value for name in names if (value := os.environ.get(name, "").strip())]
+    variables = [*callbacks.previous_secret_envs, callbacks.secret_env]
+    return [value for name in variables if (value := os.environ.get(name, "").strip())]
 
 
 class KeyNeeded(Exception):
@@ -133,8 +132,10 @@ def _with_service(
         return asyncio.run(run())
     except StoreError as exc:
         fail(f"storage error: {exc}")
-    except (NotFound, KeyNeeded) as exc:
-        not_found(exc.detail if isinstance(exc, NotFound) else str(exc))
+    except NotFound as exc:
+        not_found(exc.detail)
+    except KeyNeeded as exc:
+        fail(str(exc), status=1)
 
 
 async def _known(store: Store, directory: Directory, typed: str) -> str:
@@ -154,8 +155,8 @@ def _offline_service(settings: Settings, keys: list[str]) -> Service:
     # The operator actions use the store and each downstream's name and events, nothing
     # else: the config is built from the settings alone, with the relay's own secrets when
     # they are set (they open the sealed secrets of the downstreams made through the API),
-    # else a throwaway one (the Service wants one; its directory then writes no rows), and
-    # no CometAPI key, as this process never signs nor calls out.
+    # else a throwaway one (the Service wants one; what it cannot open is then only read),
+    # and no CometAPI key, as this process never signs nor calls out.
     config = Config.model_construct(
         settings=settings,
         secrets=Secrets(
