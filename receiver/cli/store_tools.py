@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from receiver.lifecycle.rows.downstreams import DownstreamHealth
     from receiver.lifecycle.rules.records import Delivery
     from receiver.tasks.reads import TaskHistory
+    from receiver.wiring.service import Service
 
 
 @click.group()
@@ -371,14 +372,22 @@ def downstreams_enable(config_path: str | None, name: str, recover_since: float 
     from receiver.cli.offline import with_downstream
     from receiver.deliveries import actions as delivery_actions
 
-    since = recover_since
-    queued, shown_name = with_downstream(
-        config_path,
-        name,
-        lambda s, d, kept: delivery_actions.enable_downstream(s, d, kept, since),
-        _sealed,
-    )
+    unopened: list[bool] = []
+
+    async def enable(service: Service, directory: Directory, kept: str) -> int:
+        unopened.append(kept in directory.unusable)
+        return await delivery_actions.enable_downstream(service, directory, kept, recover_since)
+
+    queued, shown_name = with_downstream(config_path, name, enable, _sealed)
     click.echo(f"{shown_name}: enabled; {counted(queued, 'delivery', 'deliveries')} queued")
+    if unopened[0]:
+        # Only with a relay's secret set (else refused): one that is not the relay's, or
+        # the key it was sealed under is gone.
+        click.echo(
+            f"{shown_name}: its secret does not open with the relay's secret set here: what"
+            " was queued waits held until it does",
+            err=True,
+        )
 
 
 @click.group()

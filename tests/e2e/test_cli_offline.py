@@ -24,12 +24,17 @@ from tests.testkit import free_port
 pytestmark = pytest.mark.every_backend
 
 
-def _cli(relay: Relay, *args: str, keyed: bool = False) -> subprocess.CompletedProcess[str]:
+def _cli(
+    relay: Relay, *args: str, keyed: bool = False, secret: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`receiver ARGS --config` as an operator runs it: with none of the relay's secrets in
-    the environment, or (`keyed`) with them, as the relay has them."""
+    the environment, or (`keyed`) with them, as the relay has them, or with `secret` as
+    $RECEIVER_SECRET."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_")}
     if keyed:
         env.update(relay_env())
+    if secret is not None:
+        env["RECEIVER_SECRET"] = secret
     return subprocess.run(
         [sys.executable, "-m", "receiver", *args, "--config", str(relay.config_path)],
         env=env,
@@ -102,6 +107,10 @@ def test_without_the_relays_secret_no_other_row_changes_and_enable_frees_held_ro
     # With it: disabled, its delivery is held; enabled, it is queued again and not held.
     done = _cli(relay, "downstreams", "disable", "acme-studio/hooks", keyed=True)
     assert done.stdout == "acme-studio/hooks: disabled\n", done.stderr
+    assert _app_delivery(relay, task_id)["state"] == "held"
+    # A secret that is not the relay's opens nothing: said, and what it queued waits held.
+    wrong = _cli(relay, "downstreams", "enable", "acme-studio/hooks", secret="x" * 40)
+    assert wrong.returncode == 0 and "does not open" in wrong.stderr, wrong.stderr
     assert _app_delivery(relay, task_id)["state"] == "held"
     done = _cli(
         relay, "downstreams", "enable", "acme-studio/hooks", "--recover-since", "0", keyed=True
