@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,10 +164,18 @@ def _forward(local: httpx.Client, to: str, secret: str, event: dict[str, Any]) -
 def _api_key() -> str:
     """The app's key: $RECEIVER_API_KEY, else asked for (never an argument, which `ps` and
     the shell's history would show)."""
-    from receiver.cli.credentials import read_secret
     from receiver.kernel.observability.logs import add_secrets
 
-    key = os.environ.get(KEY_ENV, "").strip() or read_secret(f"app's API key (or ${KEY_ENV})", None)
+    key = os.environ.get(KEY_ENV, "").strip()
+    if not key and sys.stdin.isatty():
+        asked = click.prompt(
+            "The app's API key", hide_input=True, err=True, default="", show_default=False
+        )
+        key = str(asked).strip()
+    elif not key:
+        key = sys.stdin.readline().strip()  # piped in
+    if not key:
+        fail(f"no key: set ${KEY_ENV} to the app's API key, or type it at the prompt")
     add_secrets([key])
     return key
 
@@ -220,7 +229,10 @@ def _save(state: State) -> None:
     " else ~/.local/state/runway-relay/listen.json).",
 )
 def listen(relay_url: str, forward_to: str, downstream: str, state_path: Path | None) -> None:
-    """Forward an app's events to a local URL, signed as the relay signs them."""
+    """Forward an app's events to a local URL, signed as the relay signs them.
+
+    The app's key (scope `downstreams`) comes from $RECEIVER_API_KEY, else a prompt; the
+    signing secret from $RECEIVER_LISTEN_SECRET, else the one kept, else a new one."""
     import httpx
 
     key = _api_key()
