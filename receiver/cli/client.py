@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 import click
 
-from receiver.cli.common import ChoiceOf, fail
+from receiver.cli.common import ChoiceOf, fail, printable
 from receiver.cli.remote import (
     DEFAULT_URL,
     TERMINAL,
@@ -198,6 +198,7 @@ def tail(task_id: str | None, since: float | None, as_json: bool, url: str) -> N
     signal.signal(signal.SIGINT, _quit_reading)
     started = time.time()
     with relay_of(url) as relay:
+        shown = _ShownNames(relay)
         try:
             for event in relay.follow(task_id, since=since):
                 if event.event not in ("task", "attempt"):
@@ -212,11 +213,39 @@ def tail(task_id: str | None, since: float | None, as_json: bool, url: str) -> N
                             json.dumps({"event": event.event, "id": event.id, "data": change})
                         )
                     else:
-                        click.echo(change_line(event, change))
+                        if isinstance(change.get("downstream"), str):
+                            change = {**change, "downstream": shown(change["downstream"])}
+                        click.echo(printable(change_line(event, change)))
         except StreamUnavailable:
             fail("this relay has no live stream (GET /v1/stream)")
         except RemoteError as exc:
             fail(str(exc))
+
+
+class _ShownNames:
+    """Downstreams as people read them: an app's, which the stream names by its kept name
+    (`app_<id>.NAME`), as APP/NAME, from the admin's list (read again for one not in it
+    yet, once each)."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.names: dict[str, str] = {}
+        self.asked: set[str] = set()
+
+    def __call__(self, kept: str) -> str:
+        owner, dot, _ = kept.partition(".")
+        if not dot or not owner.startswith(("app_", "key_")) or kept in self.asked:
+            return self.names.get(kept, kept)
+        self.asked.add(kept)
+        try:
+            listed = self.relay.call("GET", "/v1/downstreams")["downstreams"]
+        except (RemoteError, KeyError, TypeError):
+            listed = []
+        for found in listed:
+            name, app = found.get("name"), found.get("app")
+            if isinstance(name, str) and isinstance(app, str):
+                self.names[name] = f"{app}/{name.partition('.')[2]}"
+        return self.names.get(kept, kept)
 
 
 def _replayed(data: dict[str, Any], started: float) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -87,11 +88,26 @@ config_option = click.option(
 )
 
 
+# A terminal's escape sequences (CSI, OSC and the rest), then any control character left,
+# and the marks that reorder text on screen (bidirectional overrides and isolates).
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+    r"|[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def printable(text: str) -> str:
+    """`text` as a terminal may show it: what another party wrote (a relay's answer, an
+    event) can neither move the cursor, retitle the window, nor hide a line."""
+    return _ESCAPES.sub("", text)
+
+
 def fail(message: str, status: int = 2) -> NoReturn:
-    """One line on stderr, every secret the process knows cut out of it."""
+    """One line on stderr, every secret the process knows cut out of it (and whatever a
+    terminal would take as a command)."""
     from receiver.kernel.observability.logs import scrub
 
-    click.echo(f"receiver: {scrub(message)}", err=True)
+    click.echo(f"receiver: {printable(scrub(message))}", err=True)
     sys.exit(status)
 
 

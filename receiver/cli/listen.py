@@ -1,64 +1,68 @@
 """`receiver listen`: an app's events forwarded to a server on this machine, as the relay
 would send them (Standard Webhooks, signed), read from a pull downstream of the app (made
 on the first run) with its key: no public URL needed. One line each event; the cursor is
-kept in a small state file, so a restart resumes after the last event forwarded; the relay
-or the local server out of reach is said in one line, then tried again with a backoff.
+kept per relay, app and downstream (listen_state.py), so a restart resumes after the last
+event forwarded. Whatever goes wrong is said in one line: the relay or the local server
+out of reach (then tried again with a backoff), an answer that is no page of events, or
+over MAX_ANSWER_BYTES (never read whole), a kept cursor the relay refuses (then read from
+the start). What the relay sent is printed only with a terminal's escapes taken out.
 httpx is imported only when the command runs."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from receiver.cli.common import fail
-from receiver.kernel.secrets.webhooks import headers, new_secret
+from receiver.cli.common import fail, printable
+from receiver.cli.listen_state import MAX_CURSOR_CHARS, OLD_STATE, State, default_path, entry_key
+from receiver.kernel.secrets.webhooks import headers, new_secret, parse_secret
 
 if TYPE_CHECKING:
     import httpx
 
+KEY_ENV = "RECEIVER_API_KEY"
+SECRET_ENV = "RECEIVER_LISTEN_SECRET"
 WAIT_SECONDS = 25
 MAX_BACKOFF_SECONDS = 30.0
+# An answer of the relay is read up to this, never whole: a page of events is far smaller.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+PAGE_EVENTS = 100  # asked for at a time; fewer after an answer over the bound
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
-@dataclass
-class State:
-    """What a restart resumes from: the cursor after the last event forwarded, the secret."""
+class BadAnswer(Exception):
+    """An answer of the relay that cannot be read: why, in words."""
 
-    path: Path
-    after: str | None = None
-    secret: str | None = None
 
-    @classmethod
-    def read(cls, path: Path) -> State:
-        try:
-            kept = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return cls(path)
-        return cls(path, kept.get("after"), kept.get("secret"))
-
-    def save(self) -> None:
-        self.path.write_text(json.dumps({"after": self.after, "secret": self.secret}))
+class TooBig(BadAnswer):
+    """An answer over MAX_ANSWER_BYTES, left unread past it."""
 
 
 def message_id(event: dict[str, Any], body: bytes) -> str:
-    """The event's own id (the same on every forward of it), else one made from its body."""
+    """The event's own id (the same on every forward of it), else one made from its body
+    (an id that could not be a header's value is taken for none)."""
     data = event.get("data")
     known = data.get("event_id") if isinstance(data, dict) else None
-    return str(known) if known else "msg_" + hashlib.sha256(body).hexdigest()[:24]
+    if isinstance(known, str) and _EVENT_ID.match(known):
+        return known
+    return "msg_" + hashlib.sha256(body).hexdigest()[:24]
 
 
 def line(event: dict[str, Any], status: int, seconds: float) -> str:
     """One terminal line: the time, the type, the task, the local answer and its time."""
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
-    task = (data or {}).get("task_id") or "-"
+    task = printable(str((data or {}).get("task_id") or "-"))[:64]
+    kind = printable(str(event.get("type", "-")))[:40]
     at = time.strftime("%H:%M:%S")
-    return f"{at}  {event.get('type', '-'):<22} {task}  -> {status} in {seconds * 1000:.0f} ms"
+    return f"{at}  {kind:<22} {task}  -> {status} in {seconds * 1000:.0f} ms"
 
 
 class Backoff:
@@ -71,34 +75,74 @@ class Backoff:
         self.seconds = min(self.seconds * 2, MAX_BACKOFF_SECONDS)
         return waited
 
-    def unreachable(self, what: str, exc: Exception) -> None:
-        """One clear line, then the wait before the next try."""
-        why = type(exc).__name__
-        click.echo(f"{what} unreachable ({why}); retrying in {self.seconds:g}s", err=True)
+    def said(self, what: str) -> None:
+        """One line, then the wait before the next try."""
+        click.echo(f"{printable(what)}; retrying in {self.seconds:g}s", err=True)
         self.wait()
+
+    def unreachable(self, what: str, exc: Exception) -> None:
+        self.said(f"{what} unreachable ({type(exc).__name__})")
 
     def reset(self) -> None:
         self.seconds = 1.0
 
 
+def read(relay: httpx.Client, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+    """The relay's answer: its status and its JSON (None when it is no JSON), read up to
+    MAX_ANSWER_BYTES as it comes; BadAnswer past that, or in an encoding not asked for."""
+    with relay.stream(method, path, **kwargs) as answer:
+        if answer.headers.get("content-encoding", "identity") != "identity":
+            raise BadAnswer("the relay answered in an encoding it was not asked for")
+        body = bytearray()
+        for chunk in answer.iter_raw():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise TooBig(f"the relay's answer is over {MAX_ANSWER_BYTES >> 20} MiB")
+        status = answer.status_code
+    try:
+        return status, json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
+        return status, None
+
+
+def detail(status: int, found: Any) -> str:
+    """What a refusal says: its `detail` when it has one, cut short."""
+    said = found.get("detail") if isinstance(found, dict) else None
+    return f"{status}: {str(said)[:200]}" if said else str(status)
+
+
+def page_of(found: Any) -> tuple[list[dict[str, Any]], str]:
+    """The events of a page and the cursor after them; BadAnswer for anything else."""
+    if not isinstance(found, dict):
+        raise BadAnswer("the relay's answer is no JSON object")
+    events, after = found.get("data"), found.get("next")
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise BadAnswer("the relay's answer has no list of events")
+    if not isinstance(after, str) or not 0 < len(after) <= MAX_CURSOR_CHARS:
+        raise BadAnswer("the relay's answer has no cursor to go on from")
+    return events, after
+
+
 def _downstream(relay: httpx.Client, name: str) -> None:
     """The app's pull downstream `name`, made when missing."""
-    found = relay.get(f"/v1/downstreams/{name}")
-    if found.status_code == 404:
-        made = relay.post("/v1/downstreams", json={"name": name, "format": "pull"})
-        if made.status_code != 201:
-            fail(f"could not make the pull downstream {name!r}: {made.status_code} {made.text}")
+    status, found = read(relay, "GET", f"/v1/downstreams/{name}")
+    if status == 404:
+        status, made = read(relay, "POST", "/v1/downstreams", json={"name": name, "format": "pull"})
+        if status != 201:
+            fail(f"could not make the pull downstream {name!r}: {detail(status, made)}")
         click.echo(f"made the pull downstream {name!r} of this key's app")
         return
-    if found.status_code in (401, 403):
-        fail(f"the relay refused the key: {found.status_code} {found.text}")
-    found.raise_for_status()
-    if found.json().get("format") != "pull":
-        fail(f"{name!r} is a {found.json().get('format')} downstream: name a pull one")
+    if status in (401, 403):
+        fail(f"the relay refused the key ({detail(status, found)}): check ${KEY_ENV}")
+    if status != 200 or not isinstance(found, dict):
+        raise BadAnswer(f"the relay answered {detail(status, found)} for the downstream")
+    if found.get("format") != "pull":
+        fail(f"{name!r} is a {found.get('format')} downstream: name a pull one")
 
 
 def _forward(local: httpx.Client, to: str, secret: str, event: dict[str, Any]) -> None:
-    """Post one event to the local server, signed, until it answers (any status)."""
+    """Post one event to the local server, signed, until it answers (any status; its body
+    is not read)."""
     import httpx
 
     body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
@@ -107,20 +151,68 @@ def _forward(local: httpx.Client, to: str, secret: str, event: dict[str, Any]) -
         signed = headers([secret], message_id(event, body), int(time.time()), body)
         started = time.monotonic()
         try:
-            answer = local.post(
-                to, content=body, headers={**signed, "content-type": "application/json"}
-            )
+            sent = {**signed, "content-type": "application/json"}
+            with local.stream("POST", to, content=body, headers=sent) as answer:
+                status = answer.status_code
         except httpx.HTTPError as exc:
             backoff.unreachable(f"local server at {to}", exc)
             continue
-        click.echo(line(event, answer.status_code, time.monotonic() - started))
+        click.echo(line(event, status, time.monotonic() - started))
         return
+
+
+def _api_key() -> str:
+    """The app's key: $RECEIVER_API_KEY, else asked for (never an argument, which `ps` and
+    the shell's history would show)."""
+    from receiver.kernel.observability.logs import add_secrets
+
+    key = os.environ.get(KEY_ENV, "").strip()
+    if not key and sys.stdin.isatty():
+        asked = click.prompt(
+            "The app's API key", hide_input=True, err=True, default="", show_default=False
+        )
+        key = str(asked).strip()
+    elif not key:
+        key = sys.stdin.readline().strip()  # piped in
+    if not key:
+        fail(f"no key: set ${KEY_ENV} to the app's API key, or type it at the prompt")
+    add_secrets([key])
+    return key
+
+
+def _refuse_on_argv(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        env = KEY_ENV if param.name == "key" else SECRET_ENV
+        fail(f"--{param.name} would show it to `ps` and the shell's history: set ${env}")
+
+
+def _signing_secret(state: State) -> None:
+    """The secret the local server verifies with: $RECEIVER_LISTEN_SECRET, else the one
+    kept for this relay, app and downstream, else a new one, printed this once."""
+    given = os.environ.get(SECRET_ENV, "").strip()
+    if given:
+        try:
+            parse_secret(given)
+        except ValueError as exc:
+            fail(f"${SECRET_ENV}: {exc}")
+        state.secret = given
+    elif state.secret is None:
+        state.secret = new_secret()
+        click.echo(f"signing secret (verify with it): {state.secret}")
+
+
+def _save(state: State) -> None:
+    try:
+        state.save()
+    except OSError as exc:
+        fail(f"cannot write the state file {state.path}: {exc.strerror}")
 
 
 @click.command()
 @click.option("--relay", "relay_url", required=True, envvar="RECEIVER_URL", help="The relay's URL.")
+@click.option("--key", callback=_refuse_on_argv, expose_value=False, hidden=True, help="Refused.")
 @click.option(
-    "--key", required=True, envvar="RECEIVER_API_KEY", help="An app's API key (scope downstreams)."
+    "--secret", callback=_refuse_on_argv, expose_value=False, hidden=True, help="Refused."
 )
 @click.option(
     "--forward-to", "forward_to", required=True, help="The local URL each event is posted to."
@@ -129,33 +221,33 @@ def _forward(local: httpx.Client, to: str, secret: str, event: dict[str, Any]) -
     "--downstream", default="listen", show_default=True, help="The app's pull downstream read."
 )
 @click.option(
-    "--secret", default=None, help="Sign with this whsec_ secret; unset: one made and printed once."
-)
-@click.option(
     "--state",
     "state_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".receiver-listen.json"),
-    show_default=True,
-    help="Where the cursor is kept.",
+    default=None,
+    help="Where the cursors are kept (default: $XDG_STATE_HOME/runway-relay/listen.json,"
+    " else ~/.local/state/runway-relay/listen.json).",
 )
-def listen(
-    relay_url: str, key: str, forward_to: str, downstream: str, secret: str | None, state_path: Path
-) -> None:
-    """Forward an app's events to a local URL, signed as the relay signs them."""
+def listen(relay_url: str, forward_to: str, downstream: str, state_path: Path | None) -> None:
+    """Forward an app's events to a local URL, signed as the relay signs them.
+
+    The app's key (scope `downstreams`) comes from $RECEIVER_API_KEY, else a prompt; the
+    signing secret from $RECEIVER_LISTEN_SECRET, else the one kept, else a new one."""
     import httpx
 
-    state = State.read(state_path)
-    if secret is not None:
-        state.secret = secret
-    elif state.secret is None:
-        state.secret = new_secret()
-        click.echo(f"signing secret (verify with it): {state.secret}")
-    state.save()
-    auth = {"authorization": f"Bearer {key}"}
+    key = _api_key()
+    if OLD_STATE.is_file():
+        click.echo(f"{OLD_STATE} is an older release's state, with its secret: delete it", err=True)
+    state = State.read(state_path or default_path(), entry_key(relay_url, key, downstream))
+    if state.unread:
+        click.echo(f"the state file {state.path} {state.unread}: starting afresh", err=True)
+    _signing_secret(state)
+    _save(state)
+    # Not compressed: the bound on an answer is on what arrives.
+    sent = {"authorization": f"Bearer {key}", "accept-encoding": "identity"}
     backoff = Backoff()
     with (
-        httpx.Client(base_url=relay_url, headers=auth, timeout=WAIT_SECONDS + 10) as relay,
+        httpx.Client(base_url=relay_url, headers=sent, timeout=WAIT_SECONDS + 10) as relay,
         httpx.Client(timeout=30) as local,
     ):
         while True:
@@ -164,29 +256,68 @@ def listen(
                 break
             except httpx.HTTPError as exc:
                 backoff.unreachable(f"relay at {relay_url}", exc)
+            except BadAnswer as exc:
+                backoff.said(str(exc))
         click.echo(f"forwarding {downstream!r} to {forward_to} (Ctrl-C ends)")
         backoff.reset()
-        while True:
-            params: dict[str, str | int] = {"wait": WAIT_SECONDS}
-            if state.after:
-                params["after"] = state.after
-            try:
-                answer = relay.get(f"/v1/downstreams/{downstream}/events", params=params)
-            except httpx.HTTPError as exc:
-                backoff.unreachable(f"relay at {relay_url}", exc)
-                continue
-            if answer.status_code != 200:
-                if answer.status_code in (400, 401, 403, 404):
-                    fail(f"the relay answered {answer.status_code}: {answer.text}")
-                click.echo(
-                    f"the relay answered {answer.status_code}; retrying in {backoff.seconds:g}s",
-                    err=True,
-                )
-                backoff.wait()
-                continue
-            backoff.reset()
-            page = answer.json()
-            for event in page["data"]:
-                _forward(local, forward_to, state.secret, event)
-            state.after = page["next"]
-            state.save()
+        _follow(relay, local, relay_url, forward_to, downstream, state, backoff)
+
+
+def _follow(
+    relay: httpx.Client,
+    local: httpx.Client,
+    relay_url: str,
+    forward_to: str,
+    downstream: str,
+    state: State,
+    backoff: Backoff,
+) -> None:
+    """Page after page, each event forwarded before the cursor after it is kept."""
+    import httpx
+
+    assert state.secret is not None
+    limit = PAGE_EVENTS
+    path = f"/v1/downstreams/{downstream}/events"
+    while True:
+        params: dict[str, str | int] = {"wait": WAIT_SECONDS, "limit": limit}
+        if state.after:
+            params["after"] = state.after
+        try:
+            status, found = read(relay, "GET", path, params=params)
+            page = page_of(found) if status == 200 else None
+        except httpx.HTTPError as exc:
+            backoff.unreachable(f"relay at {relay_url}", exc)
+            continue
+        except TooBig as exc:
+            if limit == 1:
+                fail(f"{exc} for a single event: it cannot be forwarded")
+            limit = max(1, limit // 4)
+            click.echo(f"{exc}: asking for {limit} events at a time", err=True)
+            continue
+        except BadAnswer as exc:
+            backoff.said(str(exc))
+            continue
+        if page is None:
+            _refused(status, found, state, backoff)
+            continue
+        backoff.reset()
+        events, after = page
+        for event in events:
+            _forward(local, forward_to, state.secret, event)
+        state.after = after
+        _save(state)
+
+
+def _refused(status: int, found: Any, state: State, backoff: Backoff) -> None:
+    """An answer other than a page: a kept cursor refused starts over from the first event
+    kept; a refusal of the key or the name ends the command; anything else is tried again."""
+    if status == 400 and state.after:
+        # A cursor of another relay, or of this one before its secret changed.
+        said = detail(status, found)
+        click.echo(f"the relay refused the kept cursor ({said}): starting over", err=True)
+        state.after = None
+        _save(state)
+    elif status in (400, 401, 403, 404):
+        fail(f"the relay answered {detail(status, found)}")
+    else:
+        backoff.said(f"the relay answered {detail(status, found)}")

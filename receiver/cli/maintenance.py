@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from receiver.cli.common import config_option, fail, settings_of, store_url
+from receiver.cli.tables import counted
 from receiver.kernel.errors import StoreError
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ def prune(config_path: str | None, dry_run: bool) -> None:
         fail("another process is pruning now; try again when it is done")
     verb = "would remove" if dry_run else "removed"
     days = f"{policy.task_days:g}"
-    click.echo(f"{verb} {removed['tasks']:,} tasks that ended more than {days} days ago:")
+    tasks = counted(removed["tasks"], "task", "tasks")
+    click.echo(f"{verb} {tasks} that ended more than {days} days ago:")
     for kind, what in _WHAT.items():
         click.echo(f"  {removed[kind]:>12,}  {what}")
     if not dry_run:

@@ -1,34 +1,62 @@
 """`receiver downstreams create|change|rotate|remove`: downstreams made at runtime, through a
-running relay's API (it seals their secrets, and every replica follows within a tick)."""
+running relay's API (it seals their secrets, and every replica follows within a tick). An
+app's is named APP/NAME, as everywhere on the command line: made with the app as its
+`owner`, addressed by the name the admin's routes know it by."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from receiver.cli.client import relay_of, url_option
-from receiver.cli.common import fail
+from receiver.cli.common import fail, not_found
 from receiver.cli.credentials import credential_options, credential_settings, needs_current
 from receiver.cli.remote import RemoteError
+from receiver.cli.tables import counted
+
+if TYPE_CHECKING:
+    from receiver.cli.relay import Relay
 
 
-def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _failed(exc: RemoteError) -> NoReturn:
+    """A name that is no downstream is exit 1, as everywhere on the command line."""
+    if exc.status == 404:
+        not_found(str(exc))
+    fail(str(exc))
+
+
+def _admin_name(relay: Relay, typed: str) -> str:
+    """The name the admin's routes address `typed` by: an app's APP/NAME as its kept name
+    (read from the list, which names each one's app), a global name as it is."""
+    app, slash, name = typed.partition("/")
+    if not slash:
+        return typed
+    for found in relay.call("GET", "/v1/downstreams")["downstreams"]:
+        kept = str(found.get("name", ""))
+        if found.get("app") == app and kept.partition(".")[2] == name:
+            return kept
+    not_found(f"no downstream named {typed!r}")
+
+
+def _call(url: str, method: str, typed: str, action: str = "") -> Any:
+    """`method` on the downstream `typed` names (`action`: the route under it)."""
     try:
         with relay_of(url) as relay:
-            return relay.call(method, path, json=body)  # None: no body
+            path = f"/v1/downstreams/{_admin_name(relay, typed)}{action}"
+            return relay.call(method, path)
     except RemoteError as exc:
-        fail(str(exc))
+        _failed(exc)
 
 
-def _change(url: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
+def _change(url: str, typed: str, options: dict[str, Any]) -> dict[str, Any]:
     """The change the options make, sent: a new `auth` or `tls` is made over the
     downstream's current one (read first), so that a field not given stays."""
-    path = f"/v1/downstreams/{name}"
     to = options.pop("to")
     try:
         with relay_of(url) as relay:
+            path = f"/v1/downstreams/{_admin_name(relay, typed)}"
             current = relay.call("GET", path) if needs_current(options) else {}
             body = {**credential_settings(options, current), **_expressions(options)}
             body.update(_settings(options))
@@ -39,7 +67,7 @@ def _change(url: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
             relay.call("PATCH", path, json=body)
             return body
     except RemoteError as exc:
-        fail(str(exc))
+        _failed(exc)
 
 
 # Options sent as the API's field of the same name, when given.
@@ -147,8 +175,15 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
     """Make downstream NAME, delivering to URL; prints its secret, this once."""
     credentials = credential_settings(options, {})
     expressions = _expressions(options)
-    body = {"name": name, "url": target_url, **_settings(options), **expressions, **credentials}
-    made = _call(url, "POST", "/v1/downstreams", body)
+    app, slash, own = name.partition("/")
+    # APP/NAME: the app's own, made by the admin for it.
+    named = {"name": own, "owner": app} if slash else {"name": name}
+    body = {**named, "url": target_url, **_settings(options), **expressions, **credentials}
+    try:
+        with relay_of(url) as relay:
+            made = relay.call("POST", "/v1/downstreams", json=body)
+    except RemoteError as exc:
+        _failed(exc)
     click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])})")
     _show_once(made)
 
@@ -175,7 +210,7 @@ def change(url: str, name: str, **options: Any) -> None:
 @click.argument("name")
 def rotate(url: str, name: str) -> None:
     """A new secret for NAME; the old one still signs, beside it, for the overlap."""
-    rotated = _call(url, "POST", f"/v1/downstreams/{name}/rotate-secret")
+    rotated = _call(url, "POST", name, "/rotate-secret")
     _show_once(rotated)
 
 
@@ -184,5 +219,6 @@ def rotate(url: str, name: str) -> None:
 @click.argument("name")
 def remove(url: str, name: str) -> None:
     """Remove NAME: what it still had to deliver ends as dead letters."""
-    removed = _call(url, "DELETE", f"/v1/downstreams/{name}")
-    click.echo(f"{name}: removed; {removed['deliveries_ended']} waiting deliveries ended")
+    removed = _call(url, "DELETE", name)
+    ended = counted(removed["deliveries_ended"], "waiting delivery", "waiting deliveries")
+    click.echo(f"{name}: removed; {ended} ended")

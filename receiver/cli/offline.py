@@ -1,23 +1,27 @@
 """The store, or the relay's Service around it, opened for one command and closed after.
 
-The operator tools run beside the relay (or while it is down) with only its config file:
-they read and change the store, and never need a secret, so none has to be set for them.
+The operator tools run beside the relay (or while it is down) with its config file: they
+read and change the store, and only the rows they are asked about. An action whose rows'
+state hangs on the sealed secret of a downstream made through the API needs the relay's own
+secret (`callbacks.secret_env`) to be set: without it, that action is refused in one line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from receiver.cli.common import fail, settings_of, store_url
+from receiver.cli.common import fail, not_found, settings_of, store_url
 from receiver.config import Config, Downstream, Secrets, Settings
-from receiver.deliveries import actions as delivery_actions
+from receiver.downstreams import names
 from receiver.downstreams.directory import Directory, new_directory
 from receiver.kernel.errors import NotFound, StoreError
+from receiver.kernel.observability.logs import add_secrets
 from receiver.kernel.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -50,27 +54,75 @@ def with_store(
         fail(f"storage error: {exc}")
 
 
-def with_service(
-    config_path: str | None,
-    fn: Callable[[Service, Directory], Awaitable[T]],
-    downstream: str | None = None,
-) -> T:
+def relay_keys(settings: Settings) -> list[str]:
+    """The relay's own secrets (`callbacks.secret_env`, then `previous_secret_envs`), newest
+    last, from this process's environment, those not set left out: what opens the sealed
+    secrets of the downstreams made through the API."""
+    callbacks = settings.callbacks
+    variables = [*callbacks.previous_secret_envs, callbacks.secret_env]
+    return [value for name in variables if (value := os.environ.get(name, "").strip())]
+
+
+class KeyNeeded(Exception):
+    """The action would write rows whose state depends on a sealed secret, and this
+    process has not the relay's secret to open it: why, in one line."""
+
+
+# Whether an action on a downstream (its kept name) needs the relay's secret here, and
+# why; None when it does not.
+KeyCheck = Callable[["Directory", str], "str | None"]
+
+
+def with_service(config_path: str | None, fn: Callable[[Service, Directory], Awaitable[T]]) -> T:
     """`fn` over a Service on the config's store and its downstreams: for the operator
-    actions of receiver/deliveries/actions.py, the same the admin API and the console call.
-    The `downstream` they name, if any, is refused before anything changes when there is
-    none of that name."""
+    actions of receiver/deliveries/actions.py, the same the admin API and the console call."""
+    return _with_service(config_path, lambda service, directory, _: fn(service, directory))
+
+
+def with_downstream(
+    config_path: str | None,
+    typed: str,
+    fn: Callable[[Service, Directory, str], Awaitable[T]],
+    needs_key: KeyCheck | None = None,
+) -> tuple[T, str]:
+    """`fn` over a Service and the downstream `typed` names (`APP/NAME` for an app's), given
+    the name the store keeps it under; its result, and the downstream's name as people read
+    it. One that is not there is refused, exit 1, before anything changes; so is an action
+    that needs the relay's secret when it is not set."""
+    shown: list[str] = []
+
+    async def named(service: Service, directory: Directory, kept: str) -> T:
+        shown.extend((await names.shown_names(service.store, [kept])).values())
+        return await fn(service, directory, kept)
+
+    return _with_service(config_path, named, typed, needs_key), shown[0]
+
+
+def _with_service(
+    config_path: str | None,
+    fn: Callable[[Service, Directory, str], Awaitable[T]],
+    typed: str | None = None,
+    needs_key: KeyCheck | None = None,
+) -> T:
     settings = settings_of(config_path)
     store_url(config_path, settings)
+    keys = relay_keys(settings)
+    add_secrets(keys)
 
     async def run() -> T:
-        service = _offline_service(settings)
-        directory = new_directory(service)
+        service = _offline_service(settings, keys)
+        directory = new_directory(service, follows=False)
         try:
             await service.store.migrate()
-            if downstream is not None:
+            kept = ""
+            if typed is not None:
                 await directory.refresh()  # the names made through the API too
-                delivery_actions.known_downstream(directory, downstream)
-            return await fn(service, directory)
+                kept = await _known(service.store, directory, typed)
+                if needs_key and not keys and (why := needs_key(directory, kept)):
+                    env = settings.callbacks.secret_env
+                    fix = f"set ${env} as the relay has it, or use the API"
+                    raise KeyNeeded(f"{typed}: {why}: {fix}")
+            return await fn(service, directory, kept)
         finally:
             # Not Service.close(): this process took no lease, so there is none to give back.
             await service.comet.aclose()
@@ -81,18 +133,35 @@ def with_service(
     except StoreError as exc:
         fail(f"storage error: {exc}")
     except NotFound as exc:
-        fail(exc.detail)
+        not_found(exc.detail)
+    except KeyNeeded as exc:
+        fail(str(exc), status=1)
 
 
-def _offline_service(settings: Settings) -> Service:
+async def _known(store: Store, directory: Directory, typed: str) -> str:
+    """The kept name of a downstream there is; NotFound, in words, else (naming the apps'
+    downstreams of that name, which is what a bare name may have meant)."""
+    kept = await names.kept_name(store, typed)
+    if directory.knows(kept):
+        return kept
+    meant = await names.also_named(store, typed, directory.every.keys() | directory.unusable)
+    hint = f" (an app's is named APP/NAME: {', '.join(meant)})" if meant else ""
+    raise NotFound(f"no downstream named {typed!r}{hint}")
+
+
+def _offline_service(settings: Settings, keys: list[str]) -> Service:
     from receiver.app.build import build_service
 
     # The operator actions use the store and each downstream's name and events, nothing
-    # else: the config is built from the settings alone, with a throwaway signing key (the
-    # Service wants one) and no CometAPI key, as this process never signs nor calls out.
+    # else: the config is built from the settings alone, with the relay's own secrets when
+    # they are set (they open the sealed secrets of the downstreams made through the API),
+    # else a throwaway one (the Service wants one; what it cannot open is then only read),
+    # and no CometAPI key, as this process never signs nor calls out.
     config = Config.model_construct(
         settings=settings,
-        secrets=Secrets(api_key="", admin_token="", signing_keys=[secrets.token_urlsafe(32)]),
+        secrets=Secrets(
+            api_key="", admin_token="", signing_keys=keys or [secrets.token_urlsafe(32)]
+        ),
         downstreams=[
             Downstream.model_construct(name=d.name, events=frozenset(d.events))
             for d in settings.downstream

@@ -110,4 +110,4 @@ def _check(response: httpx.Response) -> None:
         body = None
     detail = body.get("detail") if isinstance(body, dict) else None
     reason = detail if isinstance(detail, str) and detail else response.reason_phrase
-    raise RemoteError(f"the relay answered {response.status_code}: {reason}")
+    raise RemoteError(f"the relay answered {response.status_code}: {reason}", response.status_code)

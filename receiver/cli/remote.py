@@ -18,7 +18,12 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 class RemoteError(Exception):
-    """Something the relay (or the way to it) did: one line, safe to print."""
+    """Something the relay (or the way to it) did: one line, safe to print; `status`, the
+    relay's answer's when it answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StreamUnavailable(RemoteError):

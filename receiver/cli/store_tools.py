@@ -25,13 +25,16 @@ from receiver.cli.common import (
     not_found,
     settings_of,
 )
-from receiver.cli.tables import deliveries_table, share, short, shown, table, when
+from receiver.cli.tables import counted, deliveries_table, share, short, shown, table, when
 from receiver.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
+    from receiver.downstreams.directory import Directory
     from receiver.kernel.store import Store
     from receiver.lifecycle.rows.downstreams import DownstreamHealth
+    from receiver.lifecycle.rules.records import Delivery
     from receiver.tasks.reads import TaskHistory
+    from receiver.wiring.service import Service
 
 
 @click.group()
@@ -120,11 +123,17 @@ def _overview(detail: TaskHistory) -> dict[str, object]:
 def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
     """One task with its history, from the store."""
     from receiver.cli.offline import with_store
+    from receiver.downstreams import names
     from receiver.tasks import reads as task_reads
     from receiver.tasks.detail import detail_answer
 
-    # The newest events' documents say where the copies are and why it failed.
-    detail = with_store(config_path, lambda store: task_reads.task_detail(store, task_id, 20))
+    async def read(store: Store) -> tuple[TaskHistory | None, dict[str, str]]:
+        # The newest events' documents say where the copies are and why it failed.
+        found = await task_reads.task_detail(store, task_id, 20)
+        kept = [d.downstream for d in found.deliveries] if found else []
+        return found, await names.shown_names(store, kept)
+
+    detail, downstream_names = with_store(config_path, read)
     if detail is None:
         not_found(f"no task {task_id}")
     if as_json:
@@ -169,7 +178,7 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
         )
     )
     click.echo("\ndeliveries")
-    click.echo(deliveries_table(deliveries))
+    click.echo(deliveries_table(deliveries, downstream_names))
 
 
 @click.group()
@@ -180,18 +189,43 @@ def deliveries() -> None:
 @deliveries.command("list")
 @config_option
 @click.option("--state", type=ChoiceOf("receiver.lifecycle.rules.routing:DELIVERY_STATES"))
-@click.option("--downstream")
+@click.option("--downstream", help="Only this one's (an app's: APP/NAME).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def deliveries_list(
     config_path: str | None, state: str | None, downstream: str | None, limit: int
 ) -> None:
+    """The newest deliveries, from the store; an unknown --downstream is an error."""
     from receiver.cli.offline import with_store
     from receiver.deliveries import reads as delivery_reads
+    from receiver.downstreams import names
+    from receiver.downstreams import stories as downstream_stories
+    from receiver.kernel.errors import NotFound
     from receiver.lifecycle.rules.records import DeliveryFilter
+    from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
-    wanted = DeliveryFilter(state, downstream, limit=limit)
-    found = with_store(config_path, lambda s: delivery_reads.deliveries(s, wanted))
-    click.echo(deliveries_table(found))
+    configured = {d.name for d in settings_of(config_path).downstream}
+
+    async def read(store: Store) -> tuple[list[Delivery], dict[str, str]] | str:
+        kept = None
+        if downstream is not None:
+            try:
+                kept = await names.kept_name(store, downstream)
+            except NotFound as exc:
+                return exc.detail
+        found = await delivery_reads.deliveries(store, DeliveryFilter(state, kept, limit=limit))
+        if kept is not None and not found:
+            # Nothing for it: say so when there is no such downstream, not an empty table.
+            made = {row.name for row in await downstream_stories.made(store)}
+            if kept not in configured | made | {TASK_WEBHOOK}:
+                meant = await names.also_named(store, kept, made)
+                hint = f" (an app's is named APP/NAME: {', '.join(meant)})" if meant else ""
+                return f"no downstream named {downstream!r}{hint}"
+        return found, await names.shown_names(store, [d.downstream for d in found])
+
+    answer = with_store(config_path, read)
+    if isinstance(answer, str):
+        not_found(answer)
+    click.echo(deliveries_table(*answer))
 
 
 @click.command()
@@ -200,21 +234,22 @@ def deliveries_list(
 @click.option("--dead-letters-of", "downstream", help="Replay every dead letter of a downstream.")
 def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: str | None) -> None:
     """Queue deliveries for an immediate new attempt (a running service sends them)."""
-    from receiver.cli.offline import with_service
+    from receiver.cli.offline import with_downstream, with_service
     from receiver.deliveries import actions as delivery_actions
 
     if bool(delivery_ids) == bool(downstream):
         fail("give delivery ids or --dead-letters-of DOWNSTREAM (one of the two)")
     if downstream:
-        count = with_service(
+        count, name = with_downstream(
             config_path,
-            lambda s, d: delivery_actions.replay_dead_letters(s, d, downstream),
             downstream,
+            lambda s, d, kept: delivery_actions.replay_dead_letters(s, d, kept),
         )
-    else:
-        ids = list(delivery_ids)
-        count = with_service(config_path, lambda s, _: delivery_actions.replay_deliveries(s, ids))
-    click.echo(f"queued {count} deliveries for replay")
+        click.echo(f"{name}: queued {counted(count, 'dead letter', 'dead letters')} for replay")
+        return
+    ids = list(delivery_ids)
+    count = with_service(config_path, lambda s, _: delivery_actions.replay_deliveries(s, ids))
+    click.echo(f"queued {counted(count, 'delivery', 'deliveries')} for replay")
     if delivery_ids and count < len(set(delivery_ids)):
         missing = len(set(delivery_ids)) - count
         not_found(
@@ -253,22 +288,26 @@ def downstreams() -> None:
 @downstreams.command("list")
 @config_option
 def downstreams_list(config_path: str | None) -> None:
+    """Each downstream's health: the config file's, and those made through the API (an
+    app's as APP/NAME)."""
     from receiver.cli.offline import with_store
+    from receiver.downstreams import names
     from receiver.downstreams import stories as downstream_stories
 
     configured = [d.name for d in settings_of(config_path).downstream]
 
-    async def every(store: Store) -> list[DownstreamHealth]:
+    async def every(store: Store) -> tuple[list[DownstreamHealth], dict[str, str]]:
         managed = [row.name for row in await downstream_stories.made(store)]
-        return await downstream_stories.health(store, configured + managed)
+        found = await downstream_stories.health(store, configured + managed)
+        return found, await names.shown_names(store, [h.name for h in found])
 
-    found = with_store(config_path, every)
+    found, shown_names = with_store(config_path, every)
     click.echo(
         table(
             ["name", "state", "since", "reason", "failing since", "pending", "held", "dead"],
             [
                 [
-                    h.name,
+                    shown_names[h.name],
                     "disabled" if h.disabled_at else h.breaker,
                     when(h.disabled_at or h.breaker_changed_at),
                     h.disabled_reason,
@@ -283,18 +322,39 @@ def downstreams_list(config_path: str | None) -> None:
     )
 
 
+def _told_while_sealed(directory: Directory, kept: str) -> str | None:
+    """Disabling `kept` tells the downstreams that take `downstream.disabled`: one made
+    through the API whose secret does not open here would have its notice held for it."""
+    from receiver.lifecycle.rows.downstreams import DISABLED
+    from receiver.lifecycle.rules.routing import notified_of
+
+    subscriptions = directory.subscriptions
+    sealed = [n for n in notified_of(DISABLED, kept, subscriptions) if subscriptions[n].held]
+    why = "downstreams made through the API take its notice, their secrets sealed"
+    return why if sealed else None
+
+
+def _sealed(directory: Directory, kept: str) -> str | None:
+    """Enabling one made through the API queues its rows as its sealed secret allows."""
+    return "made through the API, its secret sealed" if kept in directory.unusable else None
+
+
 @downstreams.command("disable")
 @config_option
 @click.argument("name")
 def downstreams_disable(config_path: str | None, name: str) -> None:
-    """Stop attempting NAME: its deliveries are held until it is enabled."""
-    from receiver.cli.offline import with_service
+    """Stop attempting NAME (an app's: APP/NAME): its deliveries are held until it is
+    enabled."""
+    from receiver.cli.offline import with_downstream
     from receiver.deliveries import actions as delivery_actions
 
-    changed = with_service(
-        config_path, lambda s, d: delivery_actions.disable_downstream(s, d, name), name
+    changed, shown_name = with_downstream(
+        config_path,
+        name,
+        lambda s, d, kept: delivery_actions.disable_downstream(s, d, kept),
+        _told_while_sealed,
     )
-    click.echo(f"{name}: disabled" if changed else f"{name}: was disabled already")
+    click.echo(f"{shown_name}: disabled" if changed else f"{shown_name}: was disabled already")
 
 
 @downstreams.command("enable")
@@ -307,15 +367,27 @@ def downstreams_disable(config_path: str | None, name: str) -> None:
     " unless it says); default: all it held.",
 )
 def downstreams_enable(config_path: str | None, name: str, recover_since: float | None) -> None:
-    """Attempt NAME again, and queue what it missed (a running service sends it)."""
-    from receiver.cli.offline import with_service
+    """Attempt NAME (an app's: APP/NAME) again, and queue what it missed (a running
+    service sends it)."""
+    from receiver.cli.offline import with_downstream
     from receiver.deliveries import actions as delivery_actions
 
-    since = recover_since
-    queued = with_service(
-        config_path, lambda s, d: delivery_actions.enable_downstream(s, d, name, since), name
-    )
-    click.echo(f"{name}: enabled; {queued} deliveries queued")
+    unopened: list[bool] = []
+
+    async def enable(service: Service, directory: Directory, kept: str) -> int:
+        unopened.append(kept in directory.unusable)
+        return await delivery_actions.enable_downstream(service, directory, kept, recover_since)
+
+    queued, shown_name = with_downstream(config_path, name, enable, _sealed)
+    click.echo(f"{shown_name}: enabled; {counted(queued, 'delivery', 'deliveries')} queued")
+    if unopened[0]:
+        # Only with a relay's secret set (else refused): one that is not the relay's, or
+        # the key it was sealed under is gone.
+        click.echo(
+            f"{shown_name}: its secret does not open with the relay's secret set here: what"
+            " was queued waits held until it does",
+            err=True,
+        )
 
 
 @click.group()
@@ -335,6 +407,6 @@ def media_prune(config_path: str | None) -> None:
     except ConfigError as exc:
         fail(f"config error: {exc}")
     click.echo(
-        f"removed {pruned.files} files, {pruned.bytes} bytes, older than"
+        f"removed {counted(pruned.files, 'file', 'files')}, {pruned.bytes} bytes, older than"
         f" {settings.retention_days:g} days; {pruned.kept_bytes} bytes kept"
     )

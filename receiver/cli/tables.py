@@ -3,7 +3,7 @@ script can cut them), times in UTC, short cells."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,14 @@ def short(text: str | None, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def deliveries_table(deliveries: Sequence[Delivery]) -> str:
+def counted(count: int, one: str, many: str) -> str:
+    """`1 delivery`, `2 deliveries`."""
+    return f"{count:,} {one if count == 1 else many}"
+
+
+def deliveries_table(deliveries: Sequence[Delivery], names: Mapping[str, str]) -> str:
+    """The deliveries, each downstream by the name people read (`names`, from the kept one:
+    an app's as `APP/NAME`)."""
     return table(
         [
             "id",
@@ -60,7 +67,7 @@ def deliveries_table(deliveries: Sequence[Delivery]) -> str:
             [
                 d.id,
                 d.task_id,
-                d.downstream,
+                names.get(d.downstream, d.downstream),
                 d.state,
                 d.attempts,
                 d.last_status,

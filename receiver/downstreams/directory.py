@@ -67,6 +67,7 @@ class Directory:
         log: Any,
         rows_read: Counter,
         app_names: dict[str, str] | None = None,
+        follows: bool = True,
     ) -> None:
         self.configured = {d.name: d for d in config.downstreams}
         self._store, self.sealer, self._log = store, sealer, log
@@ -87,6 +88,10 @@ class Directory:
         self.subscriptions = {n: subscription(d) for n, d in self.configured.items()}
         # Each downstream's OAuth2 token, shared by the fan-out and the test events.
         self._tokens: dict[str, TokenSource] = {}
+        # False in a one-shot process (the command line's operator actions): it reads the
+        # downstreams and leaves their rows to the relay's own processes, which hold what
+        # their key cannot open and release it when it can.
+        self._follows = follows
 
     def token_source(self, d: Downstream) -> TokenSource | None:
         """The one OAuth2 token source of `d` in this process (a new one once its `auth`
@@ -123,7 +128,8 @@ class Directory:
             return await self._refresh()
 
     async def _refresh(self) -> bool:
-        await self._end_stragglers()
+        if self._follows:
+            await self._end_stragglers()
         changes = await stories.changes_since(self._store, self._last_change)
         first = self._last_change < 0
         self._last_change = changes.last
@@ -156,7 +162,7 @@ class Directory:
         # is rotated, and then go out.
         for name, (settings, _) in self.unusable.items():
             self.subscriptions[name] = subscription(settings, SECRET_HELD)
-        if usable or unusable:
+        if (usable or unusable) and self._follows:
             await stories.follow_unopened(self._store, unusable, usable)
         owners = {owner_of(row.name) or "" for row in changes.rows} - {"", *self.app_names}
         if owners:
@@ -248,10 +254,10 @@ class Directory:
                 await asyncio.wait_for(stopping.wait(), every)
 
 
-def new_directory(service: Service) -> Directory:
+def new_directory(service: Service, follows: bool = True) -> Directory:
     """Every downstream of `service`: the config file's and those made through the API. One
     a process, made at its start (receiver/app/parts.py; `receiver deliver` and the command
-    line's operator actions make their own)."""
+    line's operator actions, which follow no rows, make their own)."""
     sealer = Sealer(service.config.secrets.signing_keys)
     metrics = service.metrics
     return Directory(
@@ -261,4 +267,5 @@ def new_directory(service: Service) -> Directory:
         service.log,
         metrics.directory_rows,
         service.labels.app_names,
+        follows,
     )

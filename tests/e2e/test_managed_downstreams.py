@@ -232,7 +232,7 @@ def test_the_command_line_makes_rotates_and_removes_through_the_relay(
     removed = relay.cli("downstreams", "remove", "cli-made")
     assert removed.returncode == 0 and "removed" in removed.stdout
     again = relay.cli("downstreams", "remove", "cli-made")
-    assert again.returncode == 2 and again.stderr.count("\n") == 1  # one line, no traceback
+    assert again.returncode == 1 and again.stderr.count("\n") == 1  # one line, no traceback
     assert "404" in again.stderr
 
 

@@ -195,7 +195,7 @@ def test_prune_removes_copies_older_than_the_retention(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert "removed 1 files, 10 bytes" in done.stdout and "20 bytes kept" in done.stdout
+    assert "removed 1 file, 10 bytes" in done.stdout and "20 bytes kept" in done.stdout
     assert not old.exists() and not old.parent.exists() and new.exists()
 
 

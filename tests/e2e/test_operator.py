@@ -117,7 +117,7 @@ def test_cli_inspects_and_replays(make_relay: MakeRelay, sim: Simulator, make_si
     # The downstream is fixed: one dead letter replayed by id, then the rest by downstream.
     gone.mode(status=200)
     first = hook_delivery(tasks[0])["id"]
-    assert ok(relay, "replay", first).strip() == "queued 1 deliveries for replay"
+    assert ok(relay, "replay", first).strip() == "queued 1 delivery for replay"
     relay.wait_task(ids[0], lambda t: hook_delivery(t)["state"] == "succeeded")
     assert [h["status"] for h in gone.received() if h["headers"]["webhook-id"] == first] == [
         404,
@@ -126,7 +126,7 @@ def test_cli_inspects_and_replays(make_relay: MakeRelay, sim: Simulator, make_si
     assert len(parse_table(ok(relay, "deliveries", "list", "--state", "dead"))) == 2
 
     assert ok(relay, "replay", "--dead-letters-of", "hook").strip() == (
-        "queued 2 deliveries for replay"
+        "hook: queued 2 dead letters for replay"
     )
     for task_id in ids[1:]:
         relay.wait_task(task_id, lambda t: hook_delivery(t)["state"] == "succeeded")
