@@ -6,32 +6,36 @@ A few (`SIZE`), started at their first use (never at the relay's start), each se
 `DEPTH` requests at once; a request waits for room in turn (first come, first served), and
 past `MAX_WAITING` waiting it is refused as an overload (a delivery is tried again later, a
 preview answers 503) rather than queued without end. Each evaluation has 100 ms of CPU,
-which the kernel enforces in the process; the wall clock is the backstop (a process starved
-of CPU on a busy machine): past `WALL_SECONDS` without an answer it is killed. A process
-that died (its budget passed, or killed) is started again at the next use; the requests
-sent to it after the one it died on were never begun, and are asked again.
+which the kernel enforces in the process's evaluator (a fork: one that dies is forked again
+in a few ms and its death told in its answer's place); the wall clock is the backstop (a
+process starved of CPU on a busy machine): past `WALL_SECONDS` without an answer it is
+killed, and started again at the next use; the requests sent to it after that one were
+never begun, and are asked again.
 
 The worst wait, when every request ahead is hostile: the 64 waiting and the 8 sent before
-it, each stopped at 100 ms of CPU and followed by a process's start (about 60 ms of CPU),
-on 2 processes: 72 / 2 * 0.16 s = about 6 s of CPU, on an idle machine about that of wall
-time. Honest evaluations (well under 1 ms each) are served in turn meanwhile, never after
-every hostile one: one key's many deliveries wait in the same line as everyone's.
+it, each stopped at 100 ms of CPU, on 2 processes: 72 / 2 * 0.1 s = about 3.6 s of CPU, on
+an idle machine about that of wall time. Honest evaluations (well under 1 ms each) are
+served in turn meanwhile, never after every hostile one: one key's many deliveries wait in
+the same line as everyone's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
 
+from receiver.kernel import expression_worker
 from receiver.kernel.errors import Overloaded
 from receiver.kernel.expression_worker import CPU_SECONDS, FRAME, MEMORY_BYTES
 
@@ -41,9 +45,9 @@ MAX_WAITING = 64
 WALL_SECONDS = 5.0
 # The frame of a reply (the body follows it, counted in it, at most 1 MiB).
 _MAX_HEADER = 2 * 1024 * 1024
-_COMMAND = (sys.executable, "-m", "receiver.kernel.expression_worker")
+_COMMAND = (sys.executable, "-S", expression_worker.__file__)
 # What the process is given of the relay's environment: none of its secrets.
-_PASSED = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TMPDIR")
+_PASSED = ("PATH", "LANG", "LC_ALL", "TMPDIR")
 
 
 class Stopped(Exception):
@@ -51,7 +55,11 @@ class Stopped(Exception):
 
 
 def _environment() -> dict[str, str]:
-    return {name: os.environ[name] for name in _PASSED if name in os.environ}
+    """Without site (`-S`), the process finds orjson and CEL where the relay does."""
+    found = [importlib.util.find_spec(name) for name in ("orjson", "cel")]
+    where = {str(Path(p).parent) for s in found if s for p in s.submodule_search_locations or ()}
+    given = {name: os.environ[name] for name in _PASSED if name in os.environ}
+    return given | {"PYTHONPATH": os.pathsep.join(sorted(where))}
 
 
 def ended(returncode: int | None) -> str:
@@ -62,6 +70,12 @@ def ended(returncode: int | None) -> str:
     if returncode in (-signal.SIGABRT, -signal.SIGKILL):
         return f"it needed more than {MEMORY_BYTES // 2**20} MiB of memory"
     return f"its process ended unexpectedly (status {returncode})"
+
+
+def _kill(pid: int) -> None:
+    """A process and its evaluator (its session's group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _frame(request: dict[str, Any]) -> bytes:
@@ -105,6 +119,7 @@ class _Worker(asyncio.SubprocessProtocol):
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=_environment(),
+            start_new_session=True,  # its evaluator killed with it
         )
         return worker
 
@@ -149,7 +164,11 @@ class _Worker(asyncio.SubprocessProtocol):
             self._arm()
         while self.ready and self.sent and (answer := self._answer()) is not None:
             answered = self.sent.popleft()
-            if not answered.done():  # its caller may have gone: the answer is dropped
+            if answered.done():  # its caller may have gone: the answer is dropped
+                pass
+            elif "died" in answer[0]:  # its evaluator died on it (and was forked again)
+                answered.set_exception(Stopped(ended(-answer[0]["died"])))
+            else:
                 answered.set_result(answer)
             self._arm()
             self._room()
@@ -196,8 +215,7 @@ class _Worker(asyncio.SubprocessProtocol):
     def kill(self) -> None:
         self.alive = False
         if self.transport is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self.transport.kill()
+            _kill(self.transport.get_pid())
 
 
 class Pool:
@@ -265,8 +283,7 @@ class Pool:
         """Its processes ended, their pipes closed (on a loop that ended, killed only)."""
         for worker in self._workers:
             if worker is not None and worker.transport is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.transport.get_pid(), signal.SIGKILL)
+                _kill(worker.transport.get_pid())
                 if not self.loop.is_closed():
                     worker.transport.close()
         self._workers = [None] * SIZE
@@ -305,6 +322,7 @@ def ask_now(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
             done = subprocess.run(
                 _COMMAND,
+                start_new_session=True,
                 input=b"".join(map(_frame, rest)),
                 capture_output=True,
                 env=_environment(),
@@ -317,7 +335,9 @@ def ask_now(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = out[FRAME.size :]  # its empty frame: ready
         while len(out) >= FRAME.size and len(answers) < len(requests):
             (size,) = FRAME.unpack(out[: FRAME.size])
-            answers.append(orjson.loads(out[FRAME.size : FRAME.size + size]))
+            answer = orjson.loads(out[FRAME.size : FRAME.size + size])
+            died = answer.get("died")
+            answers.append(answer if died is None else {"stopped": ended(-died)})
             out = out[FRAME.size + size :]
         if len(answers) < len(requests):
             late = f"it took over {WALL_SECONDS:g} s"

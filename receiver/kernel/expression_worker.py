@@ -1,6 +1,9 @@
-"""The process that evaluates filters and transforms: `python -m receiver.kernel.expression_worker`,
-started by receiver/kernel/expression_pool.py, one request at a time over its stdin and
-stdout (each frame a 4-byte big-endian length, then orjson).
+"""The process that evaluates filters and transforms, started by
+receiver/kernel/expression_pool.py as `python -S <this file>` (no site, nothing of the relay
+imported: orjson and CEL alone, so that a process starts again in a few tens of ms), one
+request at a time over its stdin and stdout (each frame a 4-byte big-endian length, then
+orjson), at a lower priority than the relay (nice 10), so that the kernel gives the
+relay's event loop its turn first.
 
 Each request runs under a budget the kernel enforces: `ITIMER_PROF` is armed for 100 ms of
 CPU before it and disarmed after, with SIGPROF left at its default action (the process ends),
@@ -22,6 +25,7 @@ from __future__ import annotations
 import base64
 import importlib.machinery
 import importlib.util
+import os
 import re
 import resource
 import signal
@@ -29,11 +33,9 @@ import struct
 import sys
 from collections import OrderedDict
 from datetime import timedelta
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
-
-from receiver.kernel.net.headers import header_problem
 
 CPU_SECONDS = 0.1
 MEMORY_BYTES = 512 * 1024 * 1024
@@ -170,8 +172,6 @@ def shape(programs: Programs, source: str, context: Any) -> tuple[dict[str, Any]
     headers = result.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise Failed("transform: headers must be a map of strings")
-    if problem := header_problem(headers):
-        raise Failed(f"transform: {problem}")
     parts = {"method": method.upper(), "path": path, "headers": dict(headers)}
     return parts, _dumps(result["body"])
 
@@ -225,25 +225,61 @@ def answer(programs: Programs, request: dict[str, Any]) -> tuple[dict[str, Any],
         signal.setitimer(signal.ITIMER_PROF, 0)
 
 
-def serve(programs: Programs, given: BinaryIO, out: BinaryIO) -> None:
-    while len(head := given.read(FRAME.size)) == FRAME.size:
-        request = orjson.loads(given.read(FRAME.unpack(head)[0]))
-        reply, body = answer(programs, request)
+def _read(fd: int, size: int) -> bytes | None:
+    """Exactly `size` bytes (None at the end): never more, so that a request after the
+    current one stays in the pipe for the next evaluator if this one dies."""
+    given = b""
+    while len(given) < size:
+        chunk = os.read(fd, size - len(given))
+        if not chunk:
+            return None
+        given += chunk
+    return given
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def serve(programs: Programs, given: int, out: int) -> None:
+    """Answer requests until the pipe ends (the evaluator: a fork of the supervisor)."""
+    while (head := _read(given, FRAME.size)) is not None:
+        request = _read(given, FRAME.unpack(head)[0])
+        if request is None:
+            return
+        reply, body = answer(programs, orjson.loads(request))
         header = orjson.dumps(reply)
-        out.write(FRAME.pack(len(header)) + header + body)
-        out.flush()
+        _write(out, FRAME.pack(len(header)) + header + body)
+
+
+def supervise(programs: Programs) -> None:
+    """Fork an evaluator with CEL loaded, and another when it dies (a fork takes a few ms,
+    a new process tens): its death told as a frame, `{"died": signal}`, in place of the
+    answer it never wrote. The requests after it wait in the pipe for the next one."""
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            serve(programs, 0, 1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if not os.WIFSIGNALED(status):
+            return  # the pipe ended: the relay is done with this process
+        died = orjson.dumps({"died": os.WTERMSIG(status)})
+        _write(1, FRAME.pack(len(died)) + died)
 
 
 def main() -> None:
+    os.nice(10)
     signal.signal(signal.SIGPROF, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the relay's ^C is the relay's to handle
     programs = Programs(load_cel())
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     # Ready: an empty frame. The parent's clock for an answer starts here, not at its start
     # (an interpreter and CEL loaded: seconds on a busy machine).
-    sys.stdout.buffer.write(FRAME.pack(0))
-    sys.stdout.buffer.flush()
-    serve(programs, sys.stdin.buffer, sys.stdout.buffer)
+    _write(1, FRAME.pack(0))
+    supervise(programs)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from receiver.kernel.expression_worker import MAX_BODY_BYTES as MAX_BODY_BYTES
 from receiver.kernel.expression_worker import MEMORY_BYTES
 from receiver.kernel.expression_worker import REFUSED as REFUSED
 from receiver.kernel.extras import install_command, installed
+from receiver.kernel.net.headers import header_problem
 
 MAX_EXPRESSION_BYTES = 4096
 
@@ -245,6 +246,8 @@ async def evaluate(
         return verdict, None
     if "error" in made:
         raise (OverBudget if made["over"] else ExpressionFailed)(made["error"])
+    if problem := header_problem(made["headers"]):
+        raise ExpressionFailed(f"transform: {problem}")
     return verdict, Shaped(body, made["method"], made["path"], made["headers"])
 
 
