@@ -109,6 +109,7 @@ class _Worker(asyncio.SubprocessProtocol):
         self._given = bytearray()
         self._header: dict[str, Any] | None = None
         self._late: asyncio.TimerHandle | None = None
+        self._outgoing: list[bytes] = []
 
     @classmethod
     async def start(cls, room: Callable[[], None]) -> _Worker:
@@ -131,11 +132,19 @@ class _Worker(asyncio.SubprocessProtocol):
         assert self.transport is not None
         answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self.sent.append(answered)
-        given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
-        given.write(frame)
+        # The requests of one turn of the loop go in one write: each write wakes the process.
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._send)
+        self._outgoing.append(frame)
         if len(self.sent) == 1:
             self._arm()
         return answered
+
+    def _send(self) -> None:
+        if self.transport is not None and self.alive:
+            given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
+            given.write(b"".join(self._outgoing))
+        self._outgoing.clear()
 
     def _arm(self) -> None:
         """The backstop, for the request now first, once the process is ready: its own
