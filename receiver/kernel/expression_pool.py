@@ -63,7 +63,8 @@ def _environment() -> dict[str, str]:
 
 
 def ended(returncode: int | None) -> str:
-    """Why a process that did not answer ended, in words, after "stopped: "."""
+    """Why an evaluator (or a process) that did not answer ended, in words, after
+    "stopped: "."""
     if returncode == -signal.SIGPROF:
         return f"it used more than {CPU_SECONDS * 1000:g} ms of CPU"
     # An allocation past RLIMIT_AS aborts the Rust core; the kernel's OOM killer kills.
@@ -98,7 +99,8 @@ Answer = tuple[dict[str, Any], bytes]
 class _Worker(asyncio.SubprocessProtocol):
     """One process, sent up to DEPTH requests at once, which it answers in order: each
     answer is read as its bytes arrive (no stream, no task), and a write to a process still
-    busy wakes nothing. When it dies, the first request unanswered is the one it died on."""
+    busy wakes nothing. Its evaluator's death is told in the answer's place; when the
+    process itself dies (killed), the first request unanswered is the one it died on."""
 
     def __init__(self, room: Callable[[], None]) -> None:
         self.transport: asyncio.SubprocessTransport | None = None
