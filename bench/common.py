@@ -5,6 +5,7 @@ Config files and ports come from the test harness, so tests and benchmarks start
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,6 +58,18 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, the children it reaped and those it runs (the
+    relay's expression workers and their evaluators), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    used = sum(int(f) for f in fields[11:15]) / CLK_TCK
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                used += tree_cpu_seconds(int(child))
+    return used
 
 
 def rss_mb(pid: int) -> float:

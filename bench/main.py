@@ -28,11 +28,11 @@ from typing import Any
 from common import BENCH
 from harness import Bench, Plan, Row, against_build, log, verdict
 from stages import (
+    budget,
     callback,
     cheap,
     cli,
     endtoend,
-    expressions,
     fanout,
     fanshaping,
     frontdoor,
@@ -77,7 +77,7 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "shaping": shaping.run,
     "fanshaping": fanshaping.run,
     "frontdoor": frontdoor.run,
-    "expressions": expressions.run,
+    "budget": budget.run,
     "cli": cli.run,
     "kafka": kafka.run,
     "pull": pull.run,
@@ -92,7 +92,7 @@ OWN_STORES = {
     "shaping",
     "fanshaping",
     "frontdoor",
-    "expressions",
+    "budget",
     "cli",  # none at all
     "kafka",  # none at all
     "pull",
@@ -111,7 +111,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     fanout.rows,
     shaping.rows,
     fanshaping.rows,
-    expressions.rows,
+    budget.rows,
     frontdoor.rows,
     poller.rows,
     polllag.rows,

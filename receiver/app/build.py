@@ -14,6 +14,7 @@ from receiver.app.asgi import create_app as create_web_app
 from receiver.app.parts import build_parts
 from receiver.config import Config
 from receiver.deliveries.fanout.worker import Fanout
+from receiver.kernel import expression_pool
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
@@ -114,6 +115,7 @@ def create_app(service: Service) -> Starlette:
             service.wake(Work.POLLS | Work.SUBMITS)
             await asyncio.gather(*workers, return_exceptions=True)
             await service.close()  # only now that no poll or delivery is in flight
+            expression_pool.close()
             service.log.info("service.stopped")
             await tracing.flush_at_exit(
                 service.config.settings.delivery.shutdown_grace_seconds, service.log

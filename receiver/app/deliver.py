@@ -14,6 +14,7 @@ import signal
 
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import new_directory
+from receiver.kernel import expression_pool
 from receiver.kernel.net import speed
 from receiver.kernel.observability import tracing
 from receiver.lifecycle.stories import leases
@@ -37,6 +38,7 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
         await following
     finally:
         await service.close()
+        expression_pool.close()
         log.info("worker.stopped")
         await tracing.flush_at_exit(
             service.config.settings.delivery.shutdown_grace_seconds, service.log

@@ -1,14 +1,21 @@
 """A downstream's filter, transform and static headers, wherever it is declared: checked
-before they are stored (receiver/kernel/expressions.py says what CEL may do here)."""
+before they are stored (receiver/kernel/expressions.py says what CEL may do here).
+
+The model checks what the text alone tells (its size); whether it compiles, and whether a
+transform gives a map on the example `task.succeeded` event, is asked of a process, never
+run in a validator: `vet_expressions` where the API takes them, `vet_now` for the config
+file, read before the relay serves."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 
 from receiver.destinations.registry import provider_of
 from receiver.kernel import expressions
+from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.net.headers import header_problem
 from receiver.lifecycle.rules.catalog import example
 
@@ -29,9 +36,8 @@ class DownstreamExpressions(BaseModel):
 
     @model_validator(mode="after")
     def _expressions(self) -> Self:
-        name = getattr(self, "name", None)
         fmt = str(getattr(self, "format", "webhook"))
-        who = f"downstream {name!r}: " if name else ""
+        who = self.who()
         # A transform replaces the relay's JSON event; a chat format renders a message of
         # its own and takes a filter only.
         if self.transform is not None and not provider_of(fmt).transformable:
@@ -41,28 +47,47 @@ class DownstreamExpressions(BaseModel):
         if problem := header_problem(self.headers):
             raise ValueError(f"{who}{problem}")
         try:
-            if self.filter is not None:
-                expressions.check(self.filter, "filter")
-            if self.transform is not None:
-                program = expressions.check(self.transform, "transform")
-                _gives_a_map(program)
+            for source, field_name in self.sources():
+                expressions.check(source, field_name)
         except expressions.ExpressionError as exc:
             raise ValueError(f"{who}{exc}") from None
         return self
 
+    def sources(self) -> list[tuple[str, str]]:
+        """Its expressions, each with the name of its field."""
+        given = (self.filter, "filter"), (self.transform, "transform")
+        return [(source, name) for source, name in given if source is not None]
 
-def _gives_a_map(program: object) -> None:
-    """A transform whose result on the example event is not a map is refused (one that
-    fails there may still suit the events it is meant for)."""
-    sample = expressions.Context(expressions.variables(example("task.succeeded")))
-    try:
-        result = expressions.execute(program, sample, "transform")
-    except expressions.OverBudget as exc:  # weighed before it runs: never holds the loop
-        raise expressions.ExpressionError(f"{exc} (the example task.succeeded)") from None
-    except BaseException as exc:
-        expressions.evaluation_error(exc)  # a cancellation goes on
-        return
-    if not isinstance(result, dict):
-        raise expressions.ExpressionError(
-            f"transform must give a map, and gives a {type(result).__name__}", (1, 1)
-        )
+    def who(self) -> str:
+        name = getattr(self, "name", None)
+        return f"downstream {name!r}: " if name else ""
+
+
+async def vet_expressions(settings: DownstreamExpressions) -> None:
+    """InvalidRequest (422, in the words the model would use) unless each expression
+    compiles, and a transform gives a map on the example event."""
+    for source, field_name in settings.sources():
+        try:
+            await expressions.vet(source, field_name, _example(field_name))
+        except expressions.ExpressionError as exc:
+            raise InvalidRequest(f"body: {settings.who()}{exc}") from None
+
+
+def vet_now(settings: Sequence[DownstreamExpressions]) -> list[str | None]:
+    """For each downstream of the config file, what is wrong with its expressions (None:
+    nothing), asked of one process before the relay serves."""
+    asked = [(n, *given) for n, s in enumerate(settings) for given in s.sources()]
+    found = expressions.vet_now([(source, name) for _, source, name in asked], example(_EXAMPLE))
+    problems: list[str | None] = [None] * len(settings)
+    for (n, _, _), problem in zip(asked, found, strict=True):
+        if problem is not None and problems[n] is None:
+            problems[n] = f"{settings[n].who()}{problem}"
+    return problems
+
+
+_EXAMPLE = "task.succeeded"
+
+
+def _example(field_name: str) -> dict[str, object] | None:
+    """The event a transform is tried on (a filter is only compiled)."""
+    return example(_EXAMPLE) if field_name == "transform" else None

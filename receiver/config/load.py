@@ -25,6 +25,7 @@ from receiver.config.downstream import (
     from_the_environment,
 )
 from receiver.config.environ import overlay
+from receiver.config.expression_fields import vet_now
 from receiver.config.names import Normalised, unknown
 from receiver.config.settings import Settings
 from receiver.destinations.publishing import BrokerTarget
@@ -352,6 +353,10 @@ def resolve(
         _downstream(d, f"downstream.{i}", env) for i, d in enumerate(settings.downstream)
     ]
     _check_leases(settings, env)
+    if "downstream" not in env.wrong:  # compiled in a process (expression_fields.py)
+        for i, problem in enumerate(vet_now(settings.downstream)):
+            if problem is not None:
+                env.note(f"downstream.{i}", problem)
     if env.problems:
         raise ConfigError("; ".join(env.problems))
     secrets = Secrets(

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import ConfigDict, Field, model_validator
 
-from receiver.config.expression_fields import DownstreamExpressions
+from receiver.config.expression_fields import DownstreamExpressions, vet_expressions
 from receiver.deliveries import reads as delivery_reads
 from receiver.destinations.registry import DestinationFormat, provider_of, render
 from receiver.destinations.webhook import webhook
@@ -114,31 +114,37 @@ async def _newest_of_task(service: Service, task_id: str, caller: Caller) -> dic
 
 async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) -> dict[str, Any]:
     """What a downstream with this filter and transform would do with an event: of an
-    example of its type, or of a task the caller may read."""
+    example of its type, or of a task the caller may read. Both are evaluated in a process
+    (receiver/kernel/expression_pool.py), in one round trip: one stopped for passing its
+    budget, or making a body over 1 MiB, is the caller's to change (422)."""
     asked = read_checked(PreviewRequest, payload)
+    await vet_expressions(asked)
     document, source = await _document(service, asked, caller)
     envelope = webhook(document)
-    # Converted for CEL only when there is an expression: without one (or without the cel
-    # extra) the preview still shows the request the format would make.
-    has_expression = asked.filter is not None or asked.transform is not None
-    context = expressions.context(envelope) if has_expression else None
     answer: dict[str, Any] = {
         "event": envelope,
         "source": source,
         "matched": True,
         "reason": None,
     }
-    if asked.filter is not None and context is not None:
-        verdict = expressions.verdict(expressions.compiled(asked.filter), context)
-        if verdict.cut:  # not run at all: the caller's to change, as any bad input
-            raise InvalidRequest(verdict.reason or "filter would cost too much")
-        answer |= {"matched": verdict.matched, "reason": verdict.reason}
-    try:
-        shaped = _shaped(asked, document, context)
-    except expressions.OverBudget as exc:  # too costly to run, or a body too big to send
-        raise InvalidRequest(str(exc)) from None
-    except expressions.ExpressionFailed as exc:
-        return answer | {"request": None, "transform_error": str(exc)}
+    shaped: expressions.Shaped | None = None
+    # Without an expression (or without the cel extra) the preview still shows the request
+    # the format would make.
+    if asked.filter is not None or asked.transform is not None:
+        try:
+            verdict, shaped = await expressions.evaluate(
+                asked.filter, asked.transform, envelope, always=True
+            )
+        except expressions.OverBudget as exc:  # a body too big to send
+            raise InvalidRequest(str(exc)) from None
+        except expressions.ExpressionFailed as exc:
+            return answer | {"request": None, "transform_error": str(exc)}
+        if verdict.cut:  # stopped: the caller's to change, as any bad input
+            raise InvalidRequest(verdict.reason or "filter passed its budget")
+        if asked.filter is not None:
+            answer |= {"matched": verdict.matched, "reason": verdict.reason}
+    if shaped is None:
+        shaped = _default(asked, document)
     headers = {**masked(asked.headers), **shaped.headers, **_SIGNED}
     published = provider_of(asked.format).publishes
     if published:
@@ -152,11 +158,8 @@ async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) ->
     return answer | {"request": request, "transform_error": None}
 
 
-def _shaped(
-    asked: PreviewRequest, document: dict[str, Any], context: expressions.Context | None
-) -> expressions.Shaped:
-    if asked.transform is not None and context is not None:
-        return expressions.shape(expressions.compiled(asked.transform), context)
-    # A publisher sends the relay's JSON event, as a webhook does.
+def _default(asked: PreviewRequest, document: dict[str, Any]) -> expressions.Shaped:
+    """The body the format makes, without a transform: a publisher sends the relay's JSON
+    event, as a webhook does."""
     fmt = "webhook" if provider_of(asked.format).publishes else asked.format
     return expressions.Shaped(render(fmt, document).body)

@@ -101,7 +101,7 @@ class Page:
     next: str
 
 
-def shaped(downstream: Downstream, row: Pulled) -> Any | None:
+async def shaped(downstream: Downstream, row: Pulled) -> Any | None:
     """The event as a webhook of this downstream gets it (its transform's, if it has one);
     None when its filter refuses it (the fan-out did so too, unless the filter changed)."""
     stub = Delivery(
@@ -119,7 +119,7 @@ def shaped(downstream: Downstream, row: Pulled) -> Any | None:
         row.at,
     )
     job = DeliveryJob(stub, row.payload)
-    made = prepare(downstream, job, lambda: default_body(downstream, job))
+    made = await prepare(downstream, job, lambda: default_body(downstream, job))
     return None if isinstance(made, Refused) else orjson.loads(made.body)
 
 
@@ -135,6 +135,6 @@ async def read_events(
         if rows or time.monotonic() >= deadline:
             break
         await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-    data = [event for row in rows if (event := shaped(downstream, row)) is not None]
+    data = [event for row in rows if (event := await shaped(downstream, row)) is not None]
     last = (rows[-1].at, rows[-1].id) if rows else after
     return Page(data, cursor(keys, downstream.name, last))

@@ -107,7 +107,7 @@ async def send_test(
     status: int | None = None
     excerpt, error, sent = "", None, None
     try:
-        shaped = prepare(d, job, lambda: default_body(d, job))
+        shaped = await prepare(d, job, lambda: default_body(d, job))
     except ExpressionFailed as exc:
         shaped = Refused(str(exc), failed=True)
     if isinstance(shaped, Refused):

@@ -20,6 +20,7 @@ from receiver.config import (
     timeout_problem,
 )
 from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
+from receiver.config.expression_fields import vet_expressions
 from receiver.destinations.registry import provider_of, unallowed_target
 from receiver.downstreams import stories
 from receiver.downstreams.directory import REMOVED, Directory
@@ -157,6 +158,7 @@ async def create_downstream(
     caller is an app's key (or the admin names one in `owner`), else global."""
     owner, payload = await _owner(keys, caller, payload)
     settings = _checked(service, payload)
+    await vet_expressions(settings)
     _allowed_target(service, caller, settings)
     if owner is None:
         if looks_owned(settings.name):
@@ -200,6 +202,8 @@ async def change_downstream(
                 " again in the change, or put the previous secret back"
             ) from None
     settings = _checked(service, {**spec, **_kept_secrets(spec, change), "name": name})
+    if change.keys() & {"filter", "transform"}:  # those kept were checked when given
+        await vet_expressions(settings)
     if by is not None:
         _allowed_target(service, by, settings)
     await stories.change(service.store, name, seal_url(sealer, _spec(settings), name))

@@ -1,48 +1,35 @@
 """Filters and transforms in CEL (Common Expression Language): what a downstream takes, and
 the body it is sent.
 
-CEL always ends (no loops, no recursion), and what one expression may cost is bounded
-here before it is stored: its size, and how deeply its list macros nest (each may walk a
-whole list). Expressions are compiled once per distinct text (a downstream's change), never
-per event; evaluating one is a call into the Rust core of `common-expression-language`,
-which cannot be interrupted: so each evaluation is first weighed against the sizes of the
-event it is given, and not run when over a budget (receiver/kernel/expression_cost.py).
+CEL always ends (no loops, no recursion), but what it may cost cannot be told from its text
+(comments, a regex compiled at each `matches`, lists copied at each item of a macro), and
+the Rust core of `common-expression-language` holds the GIL while it runs. So no expression
+is compiled or evaluated in the relay's process: each goes to a process of
+receiver/kernel/expression_pool.py, whose CPU (100 ms an evaluation) and memory the kernel
+bounds. Here: what is checked of the text before it is stored (its size), and the answers.
 
 An expression that fails on an event (a field it lacks, a wrong type) never raises past
-`Filter.verdict` or `Transform.shape`: a filter that fails is "not matched", with the
-reason; a transform that fails is an `ExpressionFailed` the caller records on the delivery.
+`evaluate`: a filter that fails is "not matched", with the reason; a transform that fails is
+an `ExpressionFailed` the caller records on the delivery. One stopped for passing its budget
+is "not matched" too (`cut`), whichever of the two it was.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib.machinery
-import importlib.util
 import re
-import sys
 from dataclasses import dataclass, field
-from datetime import timedelta
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
-import orjson
-
-from receiver.kernel import expression_cost
-from receiver.kernel.expression_cost import MACRO, MAX_RUN_COST, TOKEN
-from receiver.kernel.extras import install_command, installed, require
+from receiver.kernel import expression_pool
+from receiver.kernel.expression_pool import Stopped
+from receiver.kernel.expression_worker import MAX_BODY_BYTES as MAX_BODY_BYTES
+from receiver.kernel.expression_worker import MEMORY_BYTES
+from receiver.kernel.expression_worker import REFUSED as REFUSED
+from receiver.kernel.extras import install_command, installed
 from receiver.kernel.net.headers import header_problem
 
 MAX_EXPRESSION_BYTES = 4096
-# Each list macro may walk a whole list (a task's outputs, a metadata list: tens of items at
-# most); the cost of a term is taken as LIST_BOUND to the power of the macros around it.
-LIST_BOUND = 100
-MAX_COST = 1_000_000
-# The most a transform's body may be, as JSON: a preview shows it, a delivery sends it.
-MAX_BODY_BYTES = 1024 * 1024
-# What a transform may say besides the body.
-ENVELOPE_KEYS = frozenset({"body", "method", "path", "headers"})
-METHODS = frozenset({"POST", "PUT", "PATCH"})
-_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 
 
 class ExpressionError(ValueError):
@@ -62,27 +49,8 @@ class ExpressionFailed(Exception):
 
 
 class OverBudget(ExpressionFailed):
-    """An expression not run on an event (it would cost too much), or a transform whose
-    body is too big: the caller's input at a preview (422), a failure on a delivery."""
-
-
-@lru_cache(maxsize=1)
-def _cel() -> Any:
-    """The library's Rust extension (`cel.cel`: compile, Context), loaded without the
-    package's `__init__`, which also imports its REPL (typer, rich, prompt_toolkit,
-    pygments), so the image leaves those out. Registered, so that it loads once."""
-    require("cel", "a downstream's filter or transform")
-    if "cel.cel" in sys.modules:
-        return sys.modules["cel.cel"]
-    package = importlib.util.find_spec("cel")
-    where = package.submodule_search_locations if package else None
-    spec = importlib.machinery.PathFinder.find_spec("cel.cel", where)
-    if spec is None or spec.loader is None:
-        raise ImportError("common-expression-language has no extension module cel.cel")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """A transform whose body is over MAX_BODY_BYTES: the caller's input at a preview (422),
+    a failure on a delivery."""
 
 
 def _position(source: str, offset: int) -> tuple[int, int]:
@@ -90,29 +58,9 @@ def _position(source: str, offset: int) -> tuple[int, int]:
     return line, offset - (source.rfind("\n", 0, offset) + 1) + 1
 
 
-def cost(source: str) -> tuple[int, tuple[int, int] | None]:
-    """The estimated cost (terms, each weighted by the list macros around it) and where
-    the deepest macro opens."""
-    total, depth, deepest, where = 0, 0, 0, None
-    opened: list[int] = []  # the depth each open parenthesis returns to
-    macros = {m.end() - 1 for m in MACRO.finditer(source)}
-    for token in TOKEN.finditer(source):
-        text = token.group()
-        total += LIST_BOUND**depth
-        if text in "([":
-            inside = token.start() in macros
-            opened.append(depth)
-            if inside:
-                depth += 1
-                if depth > deepest:
-                    deepest, where = depth, _position(source, token.start())
-        elif text in ")]" and opened:
-            depth = opened.pop()
-    return total, where
-
-
-def check(source: str, field_name: str) -> Any:
-    """The compiled program of `source`; ExpressionError saying what is wrong and where."""
+def check(source: str, field_name: str) -> None:
+    """What is checked of the text alone (the cel extra, its size): ExpressionError saying
+    what is wrong and where. Whether it compiles is asked of a process (`vet`)."""
     if not installed("cel"):
         raise ExpressionError(
             f"{field_name} needs the relay installed with its cel extra: {install_command('cel')}"
@@ -123,25 +71,6 @@ def check(source: str, field_name: str) -> Any:
         raise ExpressionError(
             f"{field_name} is {size} bytes, over {MAX_EXPRESSION_BYTES}", _position(source, cut)
         )
-    spent, where = cost(source)
-    if spent > MAX_COST:
-        raise ExpressionError(
-            f"{field_name} may cost {spent:,} steps, over {MAX_COST:,}: list macros nest too"
-            " deeply",
-            where,
-        )
-    # Its own lists (literals) alone, before any event: long ones nested in macros.
-    alone = expression_cost.estimate(plan(source), expression_cost.Sizes(1))
-    if alone > MAX_RUN_COST:
-        raise ExpressionError(
-            f"{field_name} may cost {alone:,} steps, over {MAX_RUN_COST:,}: its lists are too"
-            " long for the macros around them",
-            where,
-        )
-    try:
-        return compiled(source)
-    except ValueError as exc:
-        raise _syntax(str(exc), field_name, source) from None
 
 
 def _syntax(message: str, field_name: str, source: str) -> ExpressionError:
@@ -208,18 +137,6 @@ def _before(source: str, place: tuple[int, int]) -> str:
     return line[: max(place[1] - 1, 0)]
 
 
-@lru_cache(maxsize=1024)
-def plan(source: str) -> expression_cost.Plan:
-    """Which terms sit in which macros: read once per distinct text."""
-    return expression_cost.plan(source)
-
-
-@lru_cache(maxsize=1024)
-def compiled(source: str) -> Any:
-    """One program per distinct text: a downstream's change compiles, an event does not."""
-    return _cel().compile(source)
-
-
 def variables(envelope: dict[str, Any], wanted: Wanted | None = None) -> dict[str, Any]:
     """What an expression sees: `event`, the event as the `webhook` format delivers it (only
     the fields `wanted` names, when the expressions name each one they read). A task
@@ -263,91 +180,25 @@ def wanted(*sources: str) -> Wanted | None:
     return frozenset(top), frozenset(fields)
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+# Read left to right: a `//` inside a string is text, a quote inside a comment is not.
+_STRING_OR_COMMENT = re.compile(
+    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|//[^\n]*'
+)
 
 
 def _without_strings(source: str) -> str:
-    return _STRING.sub('""', source)
-
-
-def evaluation_error(exc: BaseException) -> BaseException:
-    """What an evaluation raised, unless it was not the expression's doing: a panic of the
-    Rust core (pyo3's PanicException is a BaseException) is the expression's failure too;
-    a cancellation or an exit goes on."""
-    if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
-        return exc
-    raise exc
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc).split(". ", 1)[0].strip()
-    if isinstance(exc, KeyError):
-        text = f"no field {text}"
-    return text[:160] or type(exc).__name__
+    """The source with its strings emptied and its comments gone."""
+    return _STRING_OR_COMMENT.sub(lambda m: "" if m.group().startswith("//") else '""', source)
 
 
 @dataclass(frozen=True)
 class Verdict:
     matched: bool
-    reason: str | None = None  # why not: refused, or the expression failed
-    cut: bool = False  # not run: it would have cost too much on this event
+    reason: str | None = None  # why not: refused, the expression failed, or it was stopped
+    cut: bool = False  # stopped: it passed its budget on this event
 
 
 MATCHED = Verdict(True)
-# The reason of a filter that answered false; any other reason is a failure.
-REFUSED = "filter refused the event"
-
-
-class Context:
-    """What an expression sees of one event, converted for CEL once for a filter and a
-    transform, with the sizes their cost is weighed against (taken when first needed)."""
-
-    def __init__(self, given: dict[str, Any]) -> None:
-        self.variables = given
-        self.converted = _cel().Context(given)
-
-    @cached_property
-    def sizes(self) -> expression_cost.Sizes:
-        return expression_cost.measure(self.variables)
-
-    @cached_property
-    def rough(self) -> expression_cost.Sizes:
-        """Sizes no smaller than the real ones, taken in C: the values as JSON are at least
-        a byte each (and a string's length), so its length bounds each figure."""
-        try:
-            n = len(orjson.dumps(self.variables))
-        except TypeError:
-            return self.sizes
-        return expression_cost.Sizes(n, n, None, n)
-
-
-def execute(program: Any, context: Context, field_name: str) -> Any:
-    """What `program` gives on this event, if it may cost that much: OverBudget saying why
-    (and naming the field that makes it cost so much) when it may not."""
-    shape = plan(program.source)
-    # Most expressions are far under the budget even on the rough sizes: no walk of them.
-    if expression_cost.estimate(shape, context.rough) <= MAX_RUN_COST:
-        return program.execute(context.converted)
-    spent = expression_cost.estimate(shape, context.sizes)
-    if spent > MAX_RUN_COST:
-        why = expression_cost.why(spent, shape, context.sizes, context.variables)
-        raise OverBudget(f"{field_name} {why}")
-    return program.execute(context.converted)
-
-
-def verdict(program: Any, context: Context) -> Verdict:
-    """Whether the event passes; never raises."""
-    try:
-        result = execute(program, context, "filter")
-    except OverBudget as exc:
-        return Verdict(False, str(exc), cut=True)
-    except BaseException as exc:
-        return Verdict(False, f"filter failed: {_why(evaluation_error(exc))}")
-    if result is True:
-        return MATCHED
-    if result is False:
-        return Verdict(False, REFUSED)
-    return Verdict(False, f"filter gave a {type(result).__name__}, not a bool")
 
 
 @dataclass(frozen=True)
@@ -360,61 +211,98 @@ class Shaped:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
-    raise TypeError(type(value).__name__)
-
-
-def shape(program: Any, context: Context) -> Shaped:
-    """The body a transform makes of an event; ExpressionFailed with the reason (OverBudget
-    when it would cost too much, or its body is over MAX_BODY_BYTES).
-
-    A map is the body; a map of `body` with any of `method`, `path` and `headers` (and
-    nothing else) says those too."""
+async def evaluate(
+    filter_source: str | None,
+    transform_source: str | None,
+    envelope: dict[str, Any],
+    always: bool = False,
+) -> tuple[Verdict, Shaped | None]:
+    """Whether the event passes the filter, and what the transform makes of it (None without
+    one, or when the filter refused it, unless `always`), in one round trip to a process.
+    ExpressionFailed when the transform fails (OverBudget: its body is over 1 MiB); a
+    budget passed is a cut verdict; Overloaded when the processes are too busy."""
+    sources = [s for s in (filter_source, transform_source) if s is not None]
+    request = {
+        "filter": filter_source,
+        "transform": transform_source,
+        "variables": variables(envelope, wanted(*sources)),
+        "always": always,
+    }
+    who = " and ".join(
+        name for name, s in (("filter", filter_source), ("transform", transform_source)) if s
+    )
     try:
-        result = execute(program, context, "transform")
-    except OverBudget:
-        raise
-    except BaseException as exc:
-        raise ExpressionFailed(f"transform failed: {_why(evaluation_error(exc))}") from None
-    if not isinstance(result, dict):
-        raise ExpressionFailed(f"transform gave a {type(result).__name__}, not a map")
-    if "body" in result and result.keys() <= ENVELOPE_KEYS:
-        return _enveloped(result)
-    return Shaped(_dumps(result))
-
-
-def _dumps(value: Any) -> bytes:
-    try:
-        body = orjson.dumps(value, default=_plain)
-    except TypeError as exc:
-        raise ExpressionFailed(f"transform gave a value JSON cannot hold: {exc}") from None
-    if len(body) > MAX_BODY_BYTES:
-        raise OverBudget(
-            f"transform made a body of {len(body):,} bytes, over {MAX_BODY_BYTES:,} (1 MiB)"
-        )
-    return body
-
-
-def _enveloped(result: dict[str, Any]) -> Shaped:
-    method = result.get("method", "POST")
-    if not isinstance(method, str) or method.upper() not in METHODS:
-        raise ExpressionFailed(f"transform: method must be one of {', '.join(sorted(METHODS))}")
-    path = result.get("path", "")
-    if not isinstance(path, str) or (path and (not _PATH.match(path) or ".." in path)):
-        raise ExpressionFailed("transform: path must start with / and hold only URL path text")
-    headers = result.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise ExpressionFailed("transform: headers must be a map of strings")
-    if problem := header_problem(headers):
+        answer, body = await expression_pool.pool().ask(request)
+    except Stopped as exc:
+        return Verdict(False, f"{who} stopped: {exc}", cut=True), None
+    if answer.get("memory"):
+        return Verdict(False, f"{who} stopped: {_OUT_OF_MEMORY}", cut=True), None
+    verdict = MATCHED
+    if "filter" in answer:
+        matched, reason = answer["filter"]
+        verdict = MATCHED if matched else Verdict(False, reason)
+    made = answer.get("transform")
+    if made is None:
+        return verdict, None
+    if "error" in made:
+        raise (OverBudget if made["over"] else ExpressionFailed)(made["error"])
+    if problem := header_problem(made["headers"]):
         raise ExpressionFailed(f"transform: {problem}")
-    return Shaped(_dumps(result["body"]), method.upper(), path, dict(headers))
+    return verdict, Shaped(body, made["method"], made["path"], made["headers"])
 
 
-def context(envelope: dict[str, Any], *sources: str) -> Context:
-    """The variables converted once, for a filter and a transform of one event: only what
-    `sources` read of it, when that can be told."""
-    return Context(variables(envelope, wanted(*sources) if sources else None))
+_OUT_OF_MEMORY = f"it needed more than {MEMORY_BYTES // 2**20} MiB of memory"
+
+
+def _vet_request(source: str, example: dict[str, Any] | None) -> dict[str, Any]:
+    return {"vet": source, "example": None if example is None else variables(example)}
+
+
+def _judged(answer: dict[str, Any], source: str, field_name: str, map_wanted: bool) -> None:
+    """ExpressionError for what a process said of a source, if it is refused."""
+    if "stopped" in answer or answer.get("memory"):
+        why = answer.get("stopped") or _OUT_OF_MEMORY
+        raise ExpressionError(f"{field_name} stopped: {why}")
+    if "invalid" in answer:
+        raise _syntax(answer["invalid"], field_name, source)
+    gives = answer.get("gives")
+    if map_wanted and gives not in (None, "dict"):
+        raise ExpressionError(f"{field_name} must give a map, and gives a {gives}", (1, 1))
+
+
+async def vet(source: str, field_name: str, example: dict[str, Any] | None = None) -> None:
+    """ExpressionError unless `source` passes `check`, compiles, and (given an example event,
+    for a transform) gives a map on it; one that fails there may still suit the events it is
+    meant for. Compiled in a process, under the same budget as an evaluation."""
+    check(source, field_name)
+    try:
+        answer, _ = await expression_pool.pool().ask(_vet_request(source, example))
+    except Stopped as exc:
+        answer = {"stopped": str(exc)}
+    _judged(answer, source, field_name, example is not None)
+
+
+def vet_now(
+    sources: list[tuple[str, str]], example: dict[str, Any]
+) -> list[ExpressionError | None]:
+    """`vet` for each (source, field name) without an event loop: the config file, read
+    before the relay serves. A `transform` is tried on `example`."""
+    problems: list[ExpressionError | None] = [None] * len(sources)
+    asked: list[int] = []
+    for n, (source, field_name) in enumerate(sources):
+        try:
+            check(source, field_name)
+            asked.append(n)
+        except ExpressionError as exc:
+            problems[n] = exc
+    requests = [
+        _vet_request(sources[n][0], example if sources[n][1] == "transform" else None)
+        for n in asked
+    ]
+    for n, answer in zip(asked, expression_pool.ask_now(requests), strict=True):
+        source, field_name = sources[n]
+        try:
+            _judged(answer, source, field_name, field_name == "transform")
+        except ExpressionError as exc:
+            problems[n] = exc
+    return problems

@@ -129,7 +129,8 @@ class Routing(_Request):
     webhook_events: (
         Annotated[list[State | Literal["progress"]], Field(min_length=1, max_length=6)] | None
     ) = None
-    # CEL over the event, as a downstream's `filter` (receiver/kernel/expressions.py).
+    # CEL over the event, as a downstream's `filter` (receiver/kernel/expressions.py): its
+    # size here, whether it compiles when the task is taken in (`_submit`).
     webhook_filter: Annotated[str, Field(min_length=1)] | None = None
     metadata: Annotated[dict[str, Any], Field(max_length=MAX_METADATA_KEYS)] | None = None
     channels: Annotated[list[Annotated[str, Field(pattern=CHANNEL)]], Field(max_length=20)] = []
@@ -384,6 +385,11 @@ async def _submit(
     routing = request.routing()
     if routing and "webhook" in routing:
         check_webhook(service, routing["webhook"])
+    if routing and "webhook_filter" in routing:  # compiled in a process, never here
+        try:
+            await expressions.vet(routing["webhook_filter"], "webhook_filter")
+        except expressions.ExpressionError as exc:
+            raise InvalidRequest(f"webhook_filter: {exc}") from None
     fields = taken.references(_sent_fields(request, payload))
     inputs = taken.uris
     kind = request.kind

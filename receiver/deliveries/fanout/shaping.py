@@ -32,30 +32,24 @@ def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
     return job.webhook_filter if job.webhook is not None else downstream.filter
 
 
-def prepare(
+async def prepare(
     downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
 ) -> Shaped | Refused:
-    """The request's parts, or why it is not sent. A transform that fails raises
-    ExpressionFailed (too costly on this event, or a body over 1 MiB, too): sending it again
-    cannot help until the transform changes."""
+    """The request's parts, or why it is not sent: the filter and the transform evaluated in
+    one round trip to a process (receiver/kernel/expression_pool.py), never on the loop. One
+    stopped for passing its budget is refused with why. A transform that fails raises
+    ExpressionFailed (a body over 1 MiB, too): sending it again cannot help until the
+    transform changes; Overloaded when the processes are too busy (tried again later)."""
     source = filter_of(downstream, job)
     transform = downstream.transform
     if source is None and transform is None:  # the common case: nothing to evaluate
         shaped = default()
     else:
-        sources = [s for s in (source, transform) if s is not None]
-        context = expressions.context(event(job.payload), *sources)
-        if source is not None:
-            verdict = expressions.verdict(expressions.compiled(source), context)
-            if not verdict.matched:
-                # A filter cut (too costly on this event) was not run: filtered, with why.
-                reason = verdict.reason or "filter refused the event"
-                failed = verdict.cut or reason.startswith("filter failed")
-                return Refused(reason, failed=failed)
-        if transform is None:
-            shaped = default()
-        else:
-            shaped = expressions.shape(expressions.compiled(transform), context)
+        verdict, made = await expressions.evaluate(source, transform, event(job.payload))
+        if not verdict.matched:
+            reason = verdict.reason or expressions.REFUSED
+            return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
+        shaped = made or default()
     if not downstream.headers:
         return shaped
     return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})

@@ -336,7 +336,7 @@ class Fanout:
             decision = Decision("dead", time.time(), "downstream is no longer configured")
         else:
             try:
-                shaped = prepare(downstream, job, lambda: default_body(downstream, job))
+                shaped = await prepare(downstream, job, lambda: default_body(downstream, job))
                 if isinstance(shaped, Refused):
                     label = self.service.metrics.downstream(downstream.name)
                     self.service.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()

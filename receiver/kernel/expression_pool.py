@@ -1,0 +1,356 @@
+"""The processes that evaluate filters and transforms (receiver/kernel/expression_worker.py),
+so that no expression runs on the event loop's thread: the Rust core holds the GIL while it
+evaluates, so a thread would not do.
+
+A few (`SIZE`), started at their first use (never at the relay's start), each sent up to
+`DEPTH` requests at once; a request waits for room in turn (first come, first served), and
+past `MAX_WAITING` waiting it is refused as an overload (a delivery is tried again later, a
+preview answers 503) rather than queued without end. Each evaluation has 100 ms of CPU,
+which the kernel enforces in the process's evaluator (a fork: one that dies is forked again
+in a few ms and its death told in its answer's place); the wall clock is the backstop (a
+process starved of CPU on a busy machine): past `WALL_SECONDS` without an answer it is
+killed, and started again at the next use; the requests sent to it after that one were
+never begun, and are asked again.
+
+The worst wait, when every request ahead is hostile: the 64 waiting and the 8 sent before
+it, each stopped at 100 ms of CPU, on 2 processes: 72 / 2 * 0.1 s = about 3.6 s of CPU, on
+an idle machine about that of wall time. Honest evaluations (well under 1 ms each) are
+served in turn meanwhile, never after every hostile one: one key's many deliveries wait in
+the same line as everyone's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+
+from receiver.kernel import expression_worker
+from receiver.kernel.errors import Overloaded
+from receiver.kernel.expression_worker import CPU_SECONDS, FRAME, MEMORY_BYTES
+
+SIZE = 2
+DEPTH = 4  # requests sent to one process before it answers
+MAX_WAITING = 64
+WALL_SECONDS = 5.0
+# The frame of a reply (the body follows it, counted in it, at most 1 MiB).
+_MAX_HEADER = 2 * 1024 * 1024
+_COMMAND = (sys.executable, "-S", expression_worker.__file__)
+# What the process is given of the relay's environment: none of its secrets.
+_PASSED = ("PATH", "LANG", "LC_ALL", "TMPDIR")
+
+
+class Stopped(Exception):
+    """An evaluation stopped for passing its budget: why, in words (who is named first)."""
+
+
+def _environment() -> dict[str, str]:
+    """Without site (`-S`), the process finds orjson and CEL where the relay does."""
+    found = [importlib.util.find_spec(name) for name in ("orjson", "cel")]
+    where = {str(Path(p).parent) for s in found if s for p in s.submodule_search_locations or ()}
+    given = {name: os.environ[name] for name in _PASSED if name in os.environ}
+    return given | {"PYTHONPATH": os.pathsep.join(sorted(where))}
+
+
+def ended(returncode: int | None) -> str:
+    """Why an evaluator (or a process) that did not answer ended, in words, after
+    "stopped: "."""
+    if returncode == -signal.SIGPROF:
+        return f"it used more than {CPU_SECONDS * 1000:g} ms of CPU"
+    # An allocation past RLIMIT_AS aborts the Rust core; the kernel's OOM killer kills.
+    if returncode in (-signal.SIGABRT, -signal.SIGKILL):
+        return f"it needed more than {MEMORY_BYTES // 2**20} MiB of memory"
+    return f"its process ended unexpectedly (status {returncode})"
+
+
+def _kill(pid: int) -> None:
+    """A process and its evaluator (its session's group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _frame(request: dict[str, Any]) -> bytes:
+    data = orjson.dumps(request)
+    return FRAME.pack(len(data)) + data
+
+
+def _has_body(header: dict[str, Any]) -> bool:
+    transform = header.get("transform")
+    return isinstance(transform, dict) and isinstance(transform.get("body"), int)
+
+
+class _Lost(Exception):
+    """A request sent to a process that died on an earlier one: never begun, asked again."""
+
+
+Answer = tuple[dict[str, Any], bytes]
+
+
+class _Worker(asyncio.SubprocessProtocol):
+    """One process, sent up to DEPTH requests at once, which it answers in order: each
+    answer is read as its bytes arrive (no stream, no task), and a write to a process still
+    busy wakes nothing. Its evaluator's death is told in the answer's place; when the
+    process itself dies (killed), the first request unanswered is the one it died on."""
+
+    def __init__(self, room: Callable[[], None]) -> None:
+        self.transport: asyncio.SubprocessTransport | None = None
+        self.alive = True
+        self.ready = False  # its empty frame read: CEL loaded
+        self.sent: deque[asyncio.Future[Answer]] = deque()
+        self._room = room  # told when a request leaves
+        self._given = bytearray()
+        self._header: dict[str, Any] | None = None
+        self._late: asyncio.TimerHandle | None = None
+        self._outgoing: list[bytes] = []
+
+    @classmethod
+    async def start(cls, room: Callable[[], None]) -> _Worker:
+        _, worker = await asyncio.get_running_loop().subprocess_exec(
+            lambda: cls(room),
+            *_COMMAND,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_environment(),
+            start_new_session=True,  # its evaluator killed with it
+        )
+        return worker
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio's classes, though they do what those do.
+        self.transport = cast(asyncio.SubprocessTransport, transport)
+
+    def ask(self, frame: bytes) -> asyncio.Future[Answer]:
+        assert self.transport is not None
+        answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.sent.append(answered)
+        # The requests of one turn of the loop go in one write: each write wakes the process.
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._send)
+        self._outgoing.append(frame)
+        if len(self.sent) == 1:
+            self._arm()
+        return answered
+
+    def _send(self) -> None:
+        if self.transport is not None and self.alive:
+            given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
+            given.write(b"".join(self._outgoing))
+        self._outgoing.clear()
+
+    def _arm(self) -> None:
+        """The backstop, for the request now first, once the process is ready: its own
+        budget is CPU time, so one starved of CPU on a busy machine would wait without end."""
+        if self._late is not None:
+            self._late.cancel()
+        self._late = None
+        if self.sent and self.ready:
+            self._late = asyncio.get_running_loop().call_later(WALL_SECONDS, self._too_late)
+
+    def _too_late(self) -> None:
+        if self.sent and not self.sent[0].done():
+            self.sent[0].set_exception(
+                Overloaded(
+                    f"an expression found no CPU within {WALL_SECONDS:g} s: the relay is busy"
+                )
+            )
+        self.kill()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        self._given += data
+        if not self.ready and len(self._given) >= FRAME.size:
+            del self._given[: FRAME.size]
+            self.ready = True
+            self._arm()
+        while self.ready and self.sent and (answer := self._answer()) is not None:
+            answered = self.sent.popleft()
+            if answered.done():  # its caller may have gone: the answer is dropped
+                pass
+            elif "died" in answer[0]:  # its evaluator died on it (and was forked again)
+                answered.set_exception(Stopped(ended(-answer[0]["died"])))
+            else:
+                answered.set_result(answer)
+            self._arm()
+            self._room()
+
+    def _answer(self) -> Answer | None:
+        """The next whole answer in what was read, if it is all there."""
+        given = self._given
+        if self._header is None:
+            if len(given) < FRAME.size:
+                return None
+            (size,) = FRAME.unpack_from(given)
+            if size > _MAX_HEADER:
+                self.kill()
+                return None
+            if len(given) < FRAME.size + size:
+                return None
+            self._header = orjson.loads(given[FRAME.size : FRAME.size + size])
+            del given[: FRAME.size + size]
+        header = self._header
+        length = header["transform"]["body"] if _has_body(header) else 0
+        if len(given) < length:
+            return None
+        body = bytes(given[:length])
+        del given[:length]
+        self._header = None
+        return header, body
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The process ended and its pipes are read to the end: the first request still
+        unanswered was the death of it; those after it were never begun."""
+        self.alive = False
+        if self._late is not None:
+            self._late.cancel()
+        returncode = self.transport.get_returncode() if self.transport else None
+        if self.sent and not self.sent[0].done():
+            self.sent[0].set_exception(Stopped(ended(returncode)))
+        for answered in list(self.sent)[1:]:
+            if not answered.done():
+                answered.set_exception(_Lost())
+        for _ in range(max(len(self.sent), 1)):
+            self._room()
+        self.sent.clear()
+
+    def kill(self) -> None:
+        self.alive = False
+        if self.transport is not None:
+            _kill(self.transport.get_pid())
+
+
+class Pool:
+    """SIZE processes, each sent up to DEPTH requests; made for one event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._workers: list[_Worker | None] = [None] * SIZE
+        self._starting = asyncio.Lock()
+        self._queue: deque[asyncio.Future[None]] = deque()  # waiting for room, in turn
+
+    async def ask(self, request: dict[str, Any]) -> Answer:
+        """The answer to one request; Stopped saying why when its process died on it;
+        Overloaded when too many wait, or it found no CPU within WALL_SECONDS."""
+        frame = _frame(request)
+        while True:
+            worker = await self._worker()
+            try:
+                return await worker.ask(frame)
+            except _Lost:
+                continue  # its process died on an earlier request: asked again
+
+    async def _worker(self) -> _Worker:
+        """The live process with the fewest requests sent, once one has room, in turn with
+        those already waiting (first come, first served)."""
+        turn_came = False
+        while True:
+            if turn_came or not self._queue:
+                worker = await self._with_room()
+                if worker is not None:
+                    return worker
+            if len(self._queue) >= MAX_WAITING:
+                raise Overloaded(f"over {MAX_WAITING} expressions wait to be evaluated")
+            turn: asyncio.Future[None] = self.loop.create_future()
+            # One whose turn came, and whose room was taken meanwhile, is first again.
+            (self._queue.appendleft if turn_came else self._queue.append)(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn in self._queue:
+                    self._queue.remove(turn)
+                else:
+                    self._room()  # its turn came as it went: the next one's
+                raise
+            turn_came = True
+
+    async def _with_room(self) -> _Worker | None:
+        async with self._starting:  # a process that died is started again, once
+            for n, worker in enumerate(self._workers):
+                if worker is None or not worker.alive:
+                    self._workers[n] = await _Worker.start(self._room)
+        room = [w for w in self._workers if w is not None and w.alive and len(w.sent) < DEPTH]
+        return min(room, key=lambda w: len(w.sent)) if room else None
+
+    def _room(self) -> None:
+        """A request left a process: the first in the queue takes its place."""
+        if self._queue and not self._queue[0].done():
+            self._queue.popleft().set_result(None)
+
+    def workers(self) -> list[int]:
+        """The ids of its live processes (the bench reads their CPU)."""
+        return [w.transport.get_pid() for w in self._workers if w and w.alive and w.transport]
+
+    def close(self) -> None:
+        """Its processes ended, their pipes closed (on a loop that ended, killed only)."""
+        for worker in self._workers:
+            if worker is not None and worker.transport is not None:
+                _kill(worker.transport.get_pid())
+                if not self.loop.is_closed():
+                    worker.transport.close()
+        self._workers = [None] * SIZE
+
+
+_pools: dict[int, Pool] = {}
+
+
+def pool() -> Pool:
+    """This event loop's pool (a loop that ended left its processes killed)."""
+    loop = asyncio.get_running_loop()
+    found = _pools.get(id(loop))
+    if found is None or found.loop is not loop:
+        for old in list(_pools.values()):
+            if old.loop.is_closed():
+                old.close()
+                _pools.pop(id(old.loop), None)
+        found = _pools[id(loop)] = Pool()
+    return found
+
+
+def close() -> None:
+    """This loop's processes ended, when it has any (the relay stopping): starts none."""
+    found = _pools.pop(id(asyncio.get_running_loop()), None)
+    if found is not None:
+        found.close()
+
+
+def ask_now(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The answers to checks, asked without an event loop (the config file, read before the
+    relay serves): in one process, started again after any that stops it; a check that
+    stopped it is answered `{"stopped": why}`."""
+    answers: list[dict[str, Any]] = []
+    while len(answers) < len(requests):
+        rest = requests[len(answers) :]
+        try:
+            done = subprocess.run(
+                _COMMAND,
+                start_new_session=True,
+                input=b"".join(map(_frame, rest)),
+                capture_output=True,
+                env=_environment(),
+                timeout=WALL_SECONDS * len(rest),
+                check=False,
+            )
+            out, returncode = done.stdout, done.returncode
+        except subprocess.TimeoutExpired as exc:
+            out, returncode = exc.stdout or b"", None
+        out = out[FRAME.size :]  # its empty frame: ready
+        while len(out) >= FRAME.size and len(answers) < len(requests):
+            (size,) = FRAME.unpack(out[: FRAME.size])
+            answer = orjson.loads(out[FRAME.size : FRAME.size + size])
+            died = answer.get("died")
+            answers.append(answer if died is None else {"stopped": ended(-died)})
+            out = out[FRAME.size + size :]
+        if len(answers) < len(requests):
+            late = f"it took over {WALL_SECONDS:g} s"
+            answers.append({"stopped": late if returncode is None else ended(returncode)})
+    return answers
