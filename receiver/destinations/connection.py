@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net.guard import PrivateAddress
 
 C = TypeVar("C")
 FIRST_BACKOFF = 0.5
@@ -48,7 +49,9 @@ class Reconnecting(Generic[C]):
                 async with asyncio.timeout(self._timeout):
                     self._conn = await self._connect()
             except Exception as exc:
-                self._last_error = f"cannot connect: {describe(exc)}"
+                # The publisher's own words say what went wrong (a refusal, a setting).
+                said = isinstance(exc, DownstreamError)
+                self._last_error = describe(exc) if said else f"cannot connect: {describe(exc)}"
                 self._backoff = next_backoff(self._backoff)
                 self._next_try = time.monotonic() + self._backoff
                 raise DownstreamError(self._last_error) from None
@@ -74,12 +77,24 @@ class Reconnecting(Generic[C]):
             return
 
 
+def _refusal_in(exc: BaseException) -> PrivateAddress | None:
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; a cycle is not followed
+        if seen is None or isinstance(seen, PrivateAddress):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """A client library's failure in words that never carry the URL (it may hold a
     password): the exception's class and, for OS errors, the system's reason; the
-    relay's own DownstreamError says what it says."""
+    relay's own DownstreamError says what it says, and the address guard's refusal (met
+    anywhere in the chain: a library wraps its resolver's errors) names the host alone."""
     if isinstance(exc, DownstreamError):
         return exc.detail
+    if (refused := _refusal_in(exc)) is not None:
+        return f"refused: {refused}"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     if isinstance(exc, TimeoutError):
