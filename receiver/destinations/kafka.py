@@ -170,8 +170,8 @@ class Dials:
             address = server_target(found, f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
             if not any(fnmatchcase(address, pattern) for pattern in allowed):
                 raise PrivateAddress(
-                    f"{host}:{port}, a broker of the cluster, matches no pattern of"
-                    " delivery.allowed_targets the downstream's servers match"
+                    f"{host}:{port}, a broker the cluster named, is no target the patterns"
+                    " of delivery.allowed_targets allow this app"
                 )
 
     def watch(self, client: Any) -> None:
