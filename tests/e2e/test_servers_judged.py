@@ -1,10 +1,12 @@
-"""A Kafka downstream from the API dials only brokers it may: the cluster's metadata names
-its brokers, and each is judged as the URL's servers are before the producer connects to
-it. Here Tansu (tests/kafka.py) answers for a broker at another port, one no pattern of the
-app's allows: it is never dialled, and the attempt says why."""
+"""A broker's or a cloud's client, for a downstream from the API, dials only servers it
+may, each judged as it connects. A Kafka cluster's metadata names its brokers, each judged
+as the URL's servers are before the producer connects to it: here Tansu (tests/kafka.py)
+answers for a broker at another port, one no pattern of the app's allows, never dialled.
+An AWS `endpoint_url`'s name is judged at each connection aiobotocore makes."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,9 +14,14 @@ from typing import Any
 
 import pytest
 
+from receiver.destinations.publishing import BrokerTarget, Message
+from receiver.destinations.registry import open_publisher
+from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net import guard
 from tests.conftest import MakeRelay
 from tests.e2e.test_apps import app_key, make_app
 from tests.e2e.test_keys import as_key
+from tests.e2e.test_task_routing import local_name_from_hosts_file
 from tests.harness import image_to_video, wait_for
 from tests.kafka import Tansu
 
@@ -75,3 +82,42 @@ def test_a_broker_the_cluster_names_outside_the_apps_patterns_is_never_dialled(
         assert trap.dialled == 0
     finally:
         tansu.stop()
+
+
+async def _judge_public(host: str, port: int) -> None:
+    await guard.check_resolved(host)  # as the fan-out judges a downstream from the API
+
+
+def test_an_aws_endpoint_is_judged_at_each_connection(
+    monkeypatch: pytest.MonkeyPatch, trap: Trap
+) -> None:
+    """A name that resolves to a local address is refused by the client's own resolver."""
+    name = local_name_from_hosts_file()
+    if name is None:
+        pytest.skip("/etc/hosts names no local address but localhost")
+    for variable, value in (("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")):
+        monkeypatch.setenv(variable, value)
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+    target = BrokerTarget(
+        "sqs",
+        queue,
+        "",
+        timeout=5.0,
+        region="us-east-1",
+        endpoint_url=f"http://{name}:{trap.port}",
+        judge=_judge_public,
+    )
+
+    async def publish() -> str:
+        publisher = open_publisher(target, "q", 1)
+        try:
+            await publisher.publish(Message(b"{}", {}, "", {"task_id": "t"}))
+        except DownstreamError as exc:
+            return exc.detail
+        finally:
+            await publisher.close()
+        return "sent"
+
+    said = asyncio.run(publish())
+    assert said == f"publish failed: refused: {name} resolves to a private or local address"
+    assert trap.dialled == 0
