@@ -8,7 +8,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+from urllib.parse import urlsplit
 
+from receiver.destinations.publishing import BrokerTarget
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.guard import PrivateAddress
 
@@ -20,6 +22,24 @@ MAX_BACKOFF = 30.0
 def next_backoff(previous: float | None) -> float:
     """The wait before the next connect after one more failed."""
     return FIRST_BACKOFF if previous is None else min(MAX_BACKOFF, previous * 2)
+
+
+def judged(target: BrokerTarget, connect: Callable[[], Awaitable[C]]) -> Callable[[], Awaitable[C]]:
+    """`connect`, after the server of the target's URL is judged, each time (a downstream
+    from the API: receiver/deliveries/fanout/connections.py); as it is without a judge."""
+    judge = target.judge
+    if judge is None:
+        return connect
+    parts = urlsplit(target.url)
+
+    async def judged_connect() -> C:
+        try:
+            await judge(parts.hostname or "", parts.port or 0)
+        except PrivateAddress as exc:
+            raise DownstreamError(f"refused: {exc}") from None
+        return await connect()
+
+    return judged_connect
 
 
 class Reconnecting(Generic[C]):

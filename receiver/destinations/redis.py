@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination, server_of
-from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe, judged
 from receiver.destinations.publishing import BrokerTarget, Message, Publisher
 from receiver.kernel.errors import DownstreamError
 
@@ -45,7 +45,7 @@ class RedisStreams:
     def __init__(self, target: BrokerTarget, connections: int) -> None:
         self.target = target
         self.connections = connections
-        self._conn = Reconnecting(self._open, self._shut, target.timeout)
+        self._conn = Reconnecting(judged(target, self._open), self._shut, target.timeout)
 
     async def _open(self) -> Redis:
         from redis.asyncio import Redis

@@ -121,3 +121,28 @@ def test_an_aws_endpoint_is_judged_at_each_connection(
     said = asyncio.run(publish())
     assert said == f"publish failed: refused: {name} resolves to a private or local address"
     assert trap.dialled == 0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"), [("amqp", ""), ("nats", "subject"), ("mqtt", "topic"), ("redis", "stream")]
+)
+def test_each_brokers_connection_is_judged_as_it_is_made(fmt: str, name: str, trap: Trap) -> None:
+    """The publisher judges its server each time it connects, not once for the downstream."""
+    host = local_name_from_hosts_file()
+    if host is None:
+        pytest.skip("/etc/hosts names no local address but localhost")
+    url = f"{fmt}://{host}:{trap.port}"
+    target = BrokerTarget(fmt, url, name, timeout=5.0, judge=_judge_public)
+
+    async def publish() -> str:
+        publisher = open_publisher(target, "b", 1)
+        try:
+            await publisher.publish(Message(b"{}", {"webhook-id": "m"}, "s", {}))
+        except DownstreamError as exc:
+            return exc.detail
+        finally:
+            await publisher.close()
+        return "sent"
+
+    assert asyncio.run(publish()) == f"refused: {host} resolves to a private or local address"
+    assert trap.dialled == 0

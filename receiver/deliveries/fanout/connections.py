@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from receiver.config import Downstream
 from receiver.config.downstream import client_tls_of
@@ -15,7 +14,7 @@ from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
 from receiver.deliveries.fanout.outgoing import Way, fixed_authorization
 from receiver.deliveries.rules import STATE_NUMBERS
 from receiver.destinations.publishing import Publisher
-from receiver.destinations.registry import open_publisher, provider_of, unallowed_target
+from receiver.destinations.registry import open_publisher, unallowed_target
 from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import client_tls
@@ -75,14 +74,10 @@ def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.Clie
 
 
 async def _judge_public(host: str, port: int) -> None:
-    """A server a broker's client is about to dial, of a downstream from the API."""
+    """A server a broker's client is about to dial, of a downstream from the API: judged
+    each time it connects (receiver/destinations/connection.py's `judged`, Kafka's every
+    broker, AWS's resolver)."""
     await guard.check_resolved(host)
-
-
-async def _check_every(hosts: list[str]) -> None:
-    """A broker's servers, from the API, before its first send."""
-    for host in hosts:
-        await guard.check_resolved(host)
 
 
 class Connections:
@@ -98,8 +93,6 @@ class Connections:
         self.sessions: dict[str, aiohttp.ClientSession] = {}
         self.publishers: dict[str, Publisher] = {}  # broker downstreams
         self.ways: dict[str, Way] = {}  # HTTP downstreams: how each one's requests leave
-        # A broker made through the API: its host's addresses checked before its first send.
-        self.broker_checks: dict[str, asyncio.Task[None]] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # old sessions, closing once idle
 
     def from_the_api(self, d: Downstream) -> bool:
@@ -133,10 +126,6 @@ class Connections:
             judge = _judge_public if self.from_the_api(d) else None
             target = replace(d.broker, judge=judge, allowed=self._patterns(d))
             self.publishers[name] = open_publisher(target, name, d.max_in_flight)
-            if self.from_the_api(d):
-                servers = provider_of(d.format).connects_to(d)
-                hosts = [urlsplit(url).hostname or "" for _, url in servers]
-                self.broker_checks[name] = asyncio.create_task(_check_every(hosts))
             return
         session = self.sessions[name] = open_session(self.service, d, self.from_the_api(d))
         tokens = self.directory.token_source(d)
@@ -169,7 +158,6 @@ class Connections:
         d = self.downstreams.pop(name)
         self.lanes.pop(name, None)
         self.service.metrics.breakers.pop(name, None)
-        self.broker_checks.pop(name, None)
         self.ways.pop(name, None)
         closing = self.sessions.pop(name, None) or self.publishers.pop(name, None)
         if closing is not None:
