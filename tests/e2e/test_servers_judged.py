@@ -144,5 +144,6 @@ def test_each_brokers_connection_is_judged_as_it_is_made(fmt: str, name: str, tr
             await publisher.close()
         return "sent"
 
-    assert asyncio.run(publish()) == f"refused: {host} resolves to a private or local address"
+    said = asyncio.run(publish())
+    assert said.endswith(f"refused: {host} resolves to a private or local address"), said
     assert trap.dialled == 0
