@@ -149,6 +149,18 @@ def refusal(exc: Exception, idempotent: bool) -> str:
     return why
 
 
+def _tell(told: asyncio.Future[T], done: asyncio.Future[T]) -> None:
+    """`done`'s end passed on to `told`, unless a refusal came first."""
+    if told.done():
+        return
+    if done.cancelled():
+        told.cancel()
+    elif (exc := done.exception()) is not None:
+        told.set_exception(exc)
+    else:
+        told.set_result(done.result())
+
+
 class Dials:
     """The servers one producer dials, each judged just before: the bootstrap servers, then
     every broker the cluster's metadata names, through the client's one door to a broker
@@ -158,8 +170,11 @@ class Dials:
 
     def __init__(self, target: BrokerTarget) -> None:
         self.target = target
-        self.refused = asyncio.Event()
-        self.reason = ""
+        self.reason = ""  # "": none refused
+        self._waiting: set[asyncio.Future[Any]] = set()  # what unless_refused waits on
+        # Nothing to judge (the config file's downstream, private networks allowed): no
+        # broker is refused, and a send is awaited as it is.
+        self.judging = target.judge is not None or bool(target.allowed)
 
     async def judged(self, host: str, port: int) -> None:
         """PrivateAddress unless the relay may dial `host:port` for this downstream."""
@@ -176,7 +191,7 @@ class Dials:
 
     def watch(self, client: Any) -> None:
         """Judge each broker `client` is about to connect to."""
-        if self.target.judge is None and not self.target.allowed:
+        if not self.judging:
             return
         from aiokafka.client import ConnectionGroup
 
@@ -190,7 +205,9 @@ class Dials:
                     await self.judged(broker.host, broker.port)
                 except PrivateAddress as exc:
                     self.reason = str(exc)
-                    self.refused.set()
+                    for waiting in self._waiting:
+                        if not waiting.done():
+                            waiting.set_exception(PrivateAddress(self.reason))
                     return None
             return await get_conn(node_id, **kwargs)
 
@@ -198,20 +215,22 @@ class Dials:
 
     async def unless_refused(self, work: Awaitable[T]) -> T:
         """`work`'s result, unless a broker it waits on is refused first: PrivateAddress."""
-        if self.refused.is_set():
+        if not self.judging:
+            return await work
+        if self.reason:
             raise PrivateAddress(self.reason)
+        # One future told by whichever comes first: `work`'s end, or a refusal (no task
+        # more than `work`'s own: this is on every send's path).
         doing = asyncio.ensure_future(work)
-        refused = asyncio.ensure_future(self.refused.wait())
+        told: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        doing.add_done_callback(lambda _: _tell(told, doing))
+        self._waiting.add(told)
         try:
-            await asyncio.wait((doing, refused), return_when=asyncio.FIRST_COMPLETED)
+            return await told
         finally:
-            refused.cancel()
+            self._waiting.discard(told)
             if not doing.done():
                 doing.cancel()
-                await asyncio.wait((doing,))
-        if self.refused.is_set() and (doing.cancelled() or doing.exception() is not None):
-            raise PrivateAddress(self.reason)
-        return doing.result()
 
 
 class Kafka:
@@ -280,12 +299,10 @@ class Kafka:
         headers = [(name, value.encode()) for name, value in message.headers.items()]
         try:
             async with asyncio.timeout(self.target.timeout):
-                sent = await dials.unless_refused(
-                    producer.send(
-                        message.name, message.body, key=task_id.encode() or None, headers=headers
-                    )
+                key = task_id.encode() or None
+                await dials.unless_refused(
+                    producer.send_and_wait(message.name, message.body, key=key, headers=headers)
                 )
-                await dials.unless_refused(sent)
         except PrivateAddress as exc:
             await self._conn.drop(producer)
             raise DownstreamError(f"refused: {exc}") from None
