@@ -4,7 +4,9 @@ replica has the message (`acks=all`). The message's key is the task id, so one t
 stay in one partition, in order; its headers are the Standard Webhooks ones (`webhook-id`,
 `webhook-type`: the event's type) and the trace context; its value is the event a webhook
 gets. The producer is idempotent unless `idempotent = false` (a broker that refuses it).
-Its client library (aiokafka, the `kafka` extra) is imported only when a publisher opens."""
+For a downstream from the API, each server it dials is judged first: the URL's, and each
+broker the cluster's metadata names (`Dials`). Its client library (aiokafka, the `kafka`
+extra) is imported only when a publisher opens."""
 
 from __future__ import annotations
 
@@ -132,15 +134,13 @@ class KafkaDestination(BrokerDestination):
 
 
 def refusal(exc: Exception, idempotent: bool) -> str:
-    """Why a producer did not start or a send was refused, in words. Started, the only
-    answer a broker gives that is no connection's is to the idempotent producer's request
-    for its id: a broker without it (before Kafka 0.11, Tansu's memory engine), or a user
-    without the right to write idempotently, refuses it."""
+    """Why a producer did not start, in words. Past its connections, the one request a
+    starting producer makes of a broker is the idempotent producer's for its id: refused
+    (a broker without it, before Kafka 0.11 or Tansu's memory engine; a user without the
+    right to write idempotently), the answer says how to turn it off."""
     from aiokafka.errors import BrokerResponseError, IncompatibleBrokerVersion
 
     why = describe(exc)
-    if isinstance(exc, PrivateAddress):
-        return f"refused: {exc}"
     if idempotent and isinstance(exc, BrokerResponseError | IncompatibleBrokerVersion):
         return (
             f"the broker refused the idempotent producer ({why}): turn it off for this"
