@@ -71,7 +71,7 @@ def _change(url: str, typed: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 # Options sent as the API's field of the same name, when given.
-_AS_GIVEN = ("timeout", "max_in_flight", "max_per_second", "signing")
+_AS_GIVEN = ("timeout", "max_in_flight", "max_per_second", "signing", "idempotent")
 
 
 def _settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +153,11 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
                 "--signing",
                 type=click.Choice(["hmac", "ed25519"]),
                 help="v1 (HMAC, whsec_) or v1a (ed25519: receivers hold its public key).",
+            ),
+            click.option(
+                "--idempotent/--no-idempotent",
+                default=None,
+                help="kafka: the idempotent producer (on unless off); off for a broker without it.",
             ),
             click.option("--filter", help="CEL: the events it takes (docs/delivery.md)."),
             click.option("--transform", help="CEL: the body it is sent (webhook, brokers)."),

@@ -243,6 +243,10 @@ class DeliveryConfig(Section):
     # config file's downstreams. A target from the API is still judged by its resolved
     # address before it is sent.
     proxy: Annotated[str, Field(pattern=r"^(https?://[^/?#\s]+/?)?$")] = ""
+    # Names (globs, `*` any text) a URL from the API may have that the relay cannot resolve
+    # to public addresses and `proxy` resolves in its own network: any other such name is
+    # refused before the proxy sees it.
+    proxy_names: list[Annotated[str, Field(min_length=1, max_length=253)]] = []
     # After `rotate-secret`, deliveries to a downstream made through the API carry the old
     # signature beside the new one this long (Svix's overlap), so receivers can switch.
     rotation_overlap_seconds: Annotated[float, Field(ge=0)] = 24 * 3600.0

@@ -22,7 +22,7 @@ from typing import Any
 
 from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
-from receiver.deliveries.fanout.connections import open_session, proxy_of
+from receiver.deliveries.fanout.connections import open_session, proxy_names, proxy_of
 from receiver.deliveries.fanout.outgoing import (
     EXCERPT_CHARS,
     Request,
@@ -131,7 +131,9 @@ async def send_test(
                 asyncio.timeout(d.timeout),
             ):
                 tokens = directory.token_source(d)
-                way = Way(session, proxy, guarded, tokens, fixed_authorization(d))
+                authorization = fixed_authorization(d)
+                names = proxy_names(service, d)
+                way = Way(session, proxy, guarded, tokens, authorization, names)
                 with transport_errors(_undelivered):
                     reply = await send(request, way)
                 status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)

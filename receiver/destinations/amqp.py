@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination, server_of
-from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe, judged
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerTarget, Message, Publisher
 from receiver.kernel.errors import DownstreamError
@@ -55,7 +55,7 @@ class AmqpDestination(BrokerDestination):
 class RabbitMQ:
     def __init__(self, target: BrokerTarget) -> None:
         self.target = target
-        self._conn = Reconnecting(self._open, self._shut, target.timeout)
+        self._conn = Reconnecting(judged(target, self._open), self._shut, target.timeout)
 
     async def _open(self) -> Opened:
         import aio_pika

@@ -84,10 +84,10 @@ class AwsDestination(Destination):
             [settings.endpoint_url] if settings.endpoint_url else []
         )
 
-    def connects_to(self, settings: Any) -> tuple[str, str] | None:
-        """AWS's own endpoint, or the one `endpoint_url` names."""
+    def connects_to(self, settings: Any) -> list[tuple[str, str]]:
+        """AWS's own endpoint (none), or the one `endpoint_url` names."""
         endpoint = settings.endpoint_url
-        return None if endpoint is None else ("endpoint_url", endpoint)
+        return [] if endpoint is None else [("endpoint_url", endpoint)]
 
     def address(self, url: str) -> str:
         return url

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from receiver.destinations.connection import Reconnecting, describe
 from receiver.destinations.publishing import BrokerTarget, Message
 from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net.guard import resolver
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -111,12 +112,17 @@ class AwsPublisher:
         from botocore.exceptions import NoCredentialsError, NoRegionError
 
         target = self.target
+        # An endpoint from the API: each connection's addresses judged as it is made (an
+        # address written in the URL was judged when it was made), and no proxy of the
+        # environment's, which would resolve the name past the guard.
+        guarded = {"connector_args": {"resolver": resolver(False)}, "proxies": {}}
         config = AioConfig(
             retries={"max_attempts": 1, "mode": "standard"},  # the relay retries, not botocore
             connect_timeout=target.timeout,
             read_timeout=target.timeout,
             max_pool_connections=self.max_in_flight,
             user_agent_extra="runway-relay",
+            **(guarded if target.judge is not None and target.endpoint_url else {}),
         )
         creating = get_session().create_client(
             self.service,

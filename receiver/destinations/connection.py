@@ -8,8 +8,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+from urllib.parse import urlsplit
 
+from receiver.destinations.publishing import BrokerTarget
 from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net.guard import PrivateAddress
 
 C = TypeVar("C")
 FIRST_BACKOFF = 0.5
@@ -19,6 +22,24 @@ MAX_BACKOFF = 30.0
 def next_backoff(previous: float | None) -> float:
     """The wait before the next connect after one more failed."""
     return FIRST_BACKOFF if previous is None else min(MAX_BACKOFF, previous * 2)
+
+
+def judged(target: BrokerTarget, connect: Callable[[], Awaitable[C]]) -> Callable[[], Awaitable[C]]:
+    """`connect`, after the server of the target's URL is judged, each time (a downstream
+    from the API: receiver/deliveries/fanout/connections.py); as it is without a judge."""
+    judge = target.judge
+    if judge is None:
+        return connect
+    parts = urlsplit(target.url)
+
+    async def judged_connect() -> C:
+        try:
+            await judge(parts.hostname or "", parts.port or 0)
+        except PrivateAddress as exc:
+            raise DownstreamError(f"refused: {exc}") from None
+        return await connect()
+
+    return judged_connect
 
 
 class Reconnecting(Generic[C]):
@@ -48,7 +69,9 @@ class Reconnecting(Generic[C]):
                 async with asyncio.timeout(self._timeout):
                     self._conn = await self._connect()
             except Exception as exc:
-                self._last_error = f"cannot connect: {describe(exc)}"
+                # The publisher's own words say what went wrong (a refusal, a setting).
+                said = isinstance(exc, DownstreamError)
+                self._last_error = describe(exc) if said else f"cannot connect: {describe(exc)}"
                 self._backoff = next_backoff(self._backoff)
                 self._next_try = time.monotonic() + self._backoff
                 raise DownstreamError(self._last_error) from None
@@ -74,12 +97,24 @@ class Reconnecting(Generic[C]):
             return
 
 
+def _refusal_in(exc: BaseException) -> PrivateAddress | None:
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; a cycle is not followed
+        if seen is None or isinstance(seen, PrivateAddress):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """A client library's failure in words that never carry the URL (it may hold a
     password): the exception's class and, for OS errors, the system's reason; the
-    relay's own DownstreamError says what it says."""
+    relay's own DownstreamError says what it says, and the address guard's refusal (met
+    anywhere in the chain: a library wraps its resolver's errors) names the host alone."""
     if isinstance(exc, DownstreamError):
         return exc.detail
+    if (refused := _refusal_in(exc)) is not None:
+        return f"refused: {refused}"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     if isinstance(exc, TimeoutError):

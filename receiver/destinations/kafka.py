@@ -4,15 +4,19 @@ replica has the message (`acks=all`). The message's key is the task id, so one t
 stay in one partition, in order; its headers are the Standard Webhooks ones (`webhook-id`,
 `webhook-type`: the event's type) and the trace context; its value is the event a webhook
 gets. The producer is idempotent unless `idempotent = false` (a broker that refuses it).
-Its client library (aiokafka, the `kafka` extra) is imported only when a publisher opens."""
+For a downstream from the API, each server it dials is judged first: the URL's, and each
+broker the cluster's metadata names (`Dials`). Its client library (aiokafka, the `kafka`
+extra) is imported only when a publisher opens."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field
@@ -22,10 +26,12 @@ from receiver.destinations.connection import Reconnecting, describe
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerTarget, Message, Publisher
 from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net.guard import PrivateAddress
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
+T = TypeVar("T")
 DEFAULT_PORT = 9092
 WANTED = "kafka://HOST:PORT[,HOST:PORT]/TOPIC (kafkas:// over TLS)"
 # Kafka's own rule for a topic's name.
@@ -73,6 +79,11 @@ def parse(url: str) -> KafkaUrl:
     return KafkaUrl(parts.scheme == "kafkas", tuple(servers), topic, user, password)
 
 
+def server_target(found: KafkaUrl, server: str) -> str:
+    """What `delivery.allowed_targets` matches for one server: `kafka://HOST:PORT/TOPIC`."""
+    return f"{'kafkas' if found.tls else 'kafka'}://{server}/{found.topic}"
+
+
 class KafkaDestination(BrokerDestination):
     format = "kafka"
     extra = "kafka"
@@ -103,15 +114,14 @@ class KafkaDestination(BrokerDestination):
         )
 
     def target_addresses(self, settings: Any) -> list[str]:
-        """`kafka://HOST:PORT[,HOST:PORT]/TOPIC`, never the user or password."""
+        """`kafka://HOST:PORT/TOPIC` for each bootstrap server, never the user or password:
+        a pattern must match every server the relay may connect to."""
         found = parse(settings.url)
-        scheme = "kafkas" if found.tls else "kafka"
-        return [f"{scheme}://{','.join(found.servers)}/{found.topic}"]
+        return [server_target(found, server) for server in found.servers]
 
-    def connects_to(self, settings: Any) -> tuple[str, str] | None:
-        """The first bootstrap server (a URL of one host, as the address guard reads it)."""
-        found = parse(settings.url)
-        return "url", f"kafka://{found.servers[0]}"
+    def connects_to(self, settings: Any) -> list[tuple[str, str]]:
+        """Every bootstrap server (a URL of one host each, as the address guard reads it)."""
+        return [("url", f"kafka://{server}") for server in parse(settings.url).servers]
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
         return Kafka(target)
@@ -123,10 +133,111 @@ class KafkaDestination(BrokerDestination):
         return Binding(protocol, channel, address=found.topic, host=found.servers[0])
 
 
+def refusal(exc: Exception, idempotent: bool) -> str:
+    """Why a producer did not start, in words. Past its connections, the one request a
+    starting producer makes of a broker is the idempotent producer's for its id: refused
+    (a broker without it, before Kafka 0.11 or Tansu's memory engine; a user without the
+    right to write idempotently), the answer says how to turn it off."""
+    from aiokafka.errors import BrokerResponseError, IncompatibleBrokerVersion
+
+    why = describe(exc)
+    if idempotent and isinstance(exc, BrokerResponseError | IncompatibleBrokerVersion):
+        return (
+            f"the broker refused the idempotent producer ({why}): turn it off for this"
+            " downstream, idempotent = false (the command line's --no-idempotent)"
+        )
+    return why
+
+
+def _tell(told: asyncio.Future[T], done: asyncio.Future[T]) -> None:
+    """`done`'s end passed on to `told`, unless a refusal came first."""
+    if told.done():
+        return
+    if done.cancelled():
+        told.cancel()
+    elif (exc := done.exception()) is not None:
+        told.set_exception(exc)
+    else:
+        told.set_result(done.result())
+
+
+class Dials:
+    """The servers one producer dials, each judged just before: the bootstrap servers, then
+    every broker the cluster's metadata names, through the client's one door to a broker
+    (`_get_conn`, which aiokafka calls for each request and connects when it has no
+    connection). A refused broker is no connection to aiokafka (it goes on with the others,
+    as after a failed connect), and ends the producer's start or send that waits on it."""
+
+    def __init__(self, target: BrokerTarget) -> None:
+        self.target = target
+        self.reason = ""  # "": none refused
+        self._waiting: set[asyncio.Future[Any]] = set()  # what unless_refused waits on
+        # Nothing to judge (the config file's downstream, private networks allowed): no
+        # broker is refused, and a send is awaited as it is.
+        self.judging = target.judge is not None or bool(target.allowed)
+
+    async def judged(self, host: str, port: int) -> None:
+        """PrivateAddress unless the relay may dial `host:port` for this downstream."""
+        if self.target.judge is not None:
+            await self.target.judge(host, port)
+        if allowed := self.target.allowed:
+            found = parse(self.target.url)
+            address = server_target(found, f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            if not any(fnmatchcase(address, pattern) for pattern in allowed):
+                raise PrivateAddress(
+                    f"{host}:{port}, a broker the cluster named, is no target the patterns"
+                    " of delivery.allowed_targets allow this app"
+                )
+
+    def watch(self, client: Any) -> None:
+        """Judge each broker `client` is about to connect to."""
+        if not self.judging:
+            return
+        from aiokafka.client import ConnectionGroup
+
+        get_conn = client._get_conn
+
+        async def judged_get_conn(node_id: Any, **kwargs: Any) -> Any:
+            held = client._conns.get((node_id, kwargs.get("group", ConnectionGroup.DEFAULT)))
+            broker = client.cluster.broker_metadata(node_id)
+            if (held is None or not held.connected()) and broker is not None:
+                try:
+                    await self.judged(broker.host, broker.port)
+                except PrivateAddress as exc:
+                    self.reason = str(exc)
+                    for waiting in self._waiting:
+                        if not waiting.done():
+                            waiting.set_exception(PrivateAddress(self.reason))
+                    return None
+            return await get_conn(node_id, **kwargs)
+
+        client._get_conn = judged_get_conn
+
+    async def unless_refused(self, work: Awaitable[T]) -> T:
+        """`work`'s result, unless a broker it waits on is refused first: PrivateAddress."""
+        if not self.judging:
+            return await work
+        if self.reason:
+            raise PrivateAddress(self.reason)
+        # One future told by whichever comes first: `work`'s end, or a refusal (no task
+        # more than `work`'s own: this is on every send's path).
+        doing = asyncio.ensure_future(work)
+        told: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        doing.add_done_callback(lambda _: _tell(told, doing))
+        self._waiting.add(told)
+        try:
+            return await told
+        finally:
+            self._waiting.discard(told)
+            if not doing.done():
+                doing.cancel()
+
+
 class Kafka:
     def __init__(self, target: BrokerTarget) -> None:
         self.target = target
         self._conn = Reconnecting(self._open, self._shut, target.timeout)
+        self._dials = Dials(target)
 
     def _options(self) -> dict[str, Any]:
         """The producer's settings: every replica's acknowledgement, one try per send (the
@@ -156,13 +267,22 @@ class Kafka:
     async def _open(self) -> AIOKafkaProducer:
         from aiokafka import AIOKafkaProducer
 
+        self._dials = dials = Dials(self.target)
+        for server in parse(self.target.url).servers:
+            host, _, port = server.rpartition(":")
+            try:
+                await dials.judged(host.strip("[]"), int(port))
+            except PrivateAddress as exc:
+                raise DownstreamError(f"refused: {exc}") from None
         producer = AIOKafkaProducer(**self._options())
+        dials.watch(producer.client)
         try:
-            await producer.start()  # the idempotent producer asks for its id here
+            # The idempotent producer asks for its id here, of a broker the cluster names.
+            await dials.unless_refused(producer.start())
         except BaseException as exc:
             await producer.stop()
             if isinstance(exc, Exception):
-                raise DownstreamError(self._refusal(exc)) from None
+                raise DownstreamError(refusal(exc, self.target.idempotent)) from None
             raise
         return producer
 
@@ -174,28 +294,25 @@ class Kafka:
         from aiokafka.errors import BrokerResponseError
 
         producer = await self._conn.get()
+        dials = self._dials
         task_id = str(message.event.get("task_id") or "")
         headers = [(name, value.encode()) for name, value in message.headers.items()]
         try:
             async with asyncio.timeout(self.target.timeout):
-                sent = await producer.send(
-                    message.name, message.body, key=task_id.encode() or None, headers=headers
+                key = task_id.encode() or None
+                await dials.unless_refused(
+                    producer.send_and_wait(message.name, message.body, key=key, headers=headers)
                 )
-                await sent
+        except PrivateAddress as exc:
+            await self._conn.drop(producer)
+            raise DownstreamError(f"refused: {exc}") from None
         except BrokerResponseError as exc:
             # The broker answered and refused (a topic it will not make, a message too
             # large, no right to write): the producer itself is fine.
-            raise DownstreamError(f"not delivered: {self._refusal(exc)}") from None
+            raise DownstreamError(f"not delivered: {describe(exc)}") from None
         except Exception as exc:
             await self._conn.drop(producer)
             raise DownstreamError(f"publish failed: {describe(exc)}") from None
-
-    def _refusal(self, exc: Exception) -> str:
-        why = describe(exc)
-        if why == "UnknownError" and self.target.idempotent:
-            # Tansu's memory engine, for one: it answers InitProducerId with an unknown error.
-            return f"{why} (a broker without the idempotent producer needs idempotent = false)"
-        return why
 
     async def close(self) -> None:
         await self._conn.close()

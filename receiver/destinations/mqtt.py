@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination
-from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe, judged
 from receiver.destinations.publishing import BrokerTarget, Message, Publisher
 from receiver.kernel.errors import DownstreamError
 
@@ -40,7 +40,7 @@ class Mqtt:
     def __init__(self, target: BrokerTarget, client_id: str) -> None:
         self.target = target
         self.client_id = client_id
-        self._conn = Reconnecting(self._open, self._shut, target.timeout)
+        self._conn = Reconnecting(judged(target, self._open), self._shut, target.timeout)
 
     async def _open(self) -> aiomqtt.Client:
         import aiomqtt

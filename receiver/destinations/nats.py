@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination
-from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.connection import Reconnecting, describe, judged
 from receiver.destinations.publishing import BrokerTarget, Message, Publisher
 from receiver.kernel.errors import DownstreamError
 
@@ -42,7 +42,7 @@ async def _quiet(exc: Exception) -> None:
 class JetStream:
     def __init__(self, target: BrokerTarget) -> None:
         self.target = target
-        self._conn = Reconnecting(self._open, self._shut, target.timeout)
+        self._conn = Reconnecting(judged(target, self._open), self._shut, target.timeout)
 
     async def _open(self) -> Client:
         import nats

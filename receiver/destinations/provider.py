@@ -109,9 +109,10 @@ class Provider(Protocol):
         """What `delivery.allowed_targets` matches (empty: an HTTP format's URL is checked
         as any URL)."""
 
-    def connects_to(self, settings: Any) -> tuple[str, str] | None:
-        """The setting and the URL the relay connects to for a downstream (checked to be
-        public when made through the API); None: the service's own endpoint."""
+    def connects_to(self, settings: Any) -> list[tuple[str, str]]:
+        """The setting and the URL of every server the relay connects to for a downstream
+        (each checked to be public when made through the API); none: the service's own
+        endpoint."""
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
         """The publisher of a downstream (its client library imported only once it opens)."""
@@ -158,8 +159,8 @@ class Destination:
     def target_addresses(self, settings: Any) -> list[str]:
         return []
 
-    def connects_to(self, settings: Any) -> tuple[str, str] | None:
-        return "url", str(settings.url)
+    def connects_to(self, settings: Any) -> list[tuple[str, str]]:
+        return [("url", str(settings.url))]
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
         raise ValueError(f"not a broker format: {self.format}")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from receiver.lifecycle.rules.routing import PROGRESS, PROGRESS_TYPE
 
 PLACEHOLDERS = frozenset({"state", "kind", "task_id"})
+# Called with a server's host and port before a client dials it; raises to refuse.
+ServerJudge = Callable[[str, int], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ class BrokerTarget:
     # is idempotent (a broker that refuses it needs it off).
     sasl_mechanism: str = ""
     idempotent: bool = True
+    # A downstream from the API: every server its client dials (each Kafka broker the
+    # cluster names, too) is judged first by `judge` (raising guard.PrivateAddress), and,
+    # an app's within the operator's patterns, must match one of `allowed`.
+    judge: ServerJudge | None = field(default=None, compare=False)
+    allowed: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

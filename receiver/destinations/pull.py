@@ -30,8 +30,8 @@ class PullDestination(Destination):
     def target(self, settings: Any) -> BrokerTarget:
         return BrokerTarget(self.format, PULL_URL, "", timeout=float(settings.timeout))
 
-    def connects_to(self, settings: Any) -> tuple[str, str] | None:
-        return None
+    def connects_to(self, settings: Any) -> list[tuple[str, str]]:
+        return []
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
         return Settled()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination, server_of
 from receiver.destinations.connection import Reconnecting, describe
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher, ServerJudge
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -41,6 +41,20 @@ class RedisDestination(BrokerDestination):
         return RedisStreams(target, connections=max_in_flight)
 
 
+def _judge_each_connection(client: Redis, judge: ServerJudge) -> None:
+    """The pool opens a connection whenever it has none free (and after one broke): each
+    is judged as it is made, TLS or not."""
+    pool = client.connection_pool
+    base: Any = pool.connection_class
+
+    class Judged(base):  # type: ignore[misc]
+        async def _connect(self) -> None:
+            await judge(self.host, self.port)
+            await super()._connect()
+
+    pool.connection_class = Judged
+
+
 class RedisStreams:
     def __init__(self, target: BrokerTarget, connections: int) -> None:
         self.target = target
@@ -56,6 +70,8 @@ class RedisStreams:
             socket_connect_timeout=self.target.timeout,
             max_connections=self.connections,
         )
+        if (judge := self.target.judge) is not None:
+            _judge_each_connection(client, judge)
         await client.ping()
         return client
 

@@ -76,8 +76,7 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
     allow = service.config.settings.delivery.allow_private_networks
-    if (connected := provider.connects_to(settings)) is not None:
-        setting, url = connected
+    for setting, url in provider.connects_to(settings):
         check_api_url(url, setting, allow)
     # The relay connects to these too: judged as the downstream's own URL is.
     if settings.proxy is not None:

@@ -21,7 +21,12 @@ QUEUES = "https://sqs.us-east-1.amazonaws.com/123456789012"
 ALLOWED = {
     "allowed_targets": [f"{QUEUES}/shared-*"],
     "allowed_targets_by_app": {
-        "alpha": [f"{QUEUES}/alpha-*", "nats://127.0.0.1:4222/alpha.*", "s3://acme/alpha/*"],
+        "alpha": [
+            f"{QUEUES}/alpha-*",
+            "nats://127.0.0.1:4222/alpha.*",
+            "s3://acme/alpha/*",
+            "kafka://127.0.0.1:*/alpha.*",
+        ],
         "beta": [f"{QUEUES}/beta-*"],
     },
 }
@@ -66,6 +71,12 @@ def test_an_apps_key_names_only_the_targets_the_operator_allows(make_relay: Make
     other = alpha.post("/v1/downstreams", json={**bus, "name": "bus2", "subject": "beta.{state}"})
     _refused(other, "nats://127.0.0.1:4222/beta.{state}")
     assert "pw" not in other.text
+    # Each of a Kafka URL's servers must match: a `*` takes in no second server.
+    log = {"name": "log", "format": "kafka", "url": "kafka://127.0.0.1:9092/alpha.events"}
+    assert alpha.post("/v1/downstreams", json=log).status_code == 201
+    for added in ("localhost:9092", "10.0.0.9:9092"):
+        more = {**log, "name": "log2", "url": f"kafka://127.0.0.1:9092,{added}/alpha.events"}
+        _refused(alpha.post("/v1/downstreams", json=more), f"kafka://{added}/alpha.events")
     archive = {"name": "archive", "format": "s3"}
     own = alpha.post("/v1/downstreams", json={**archive, "url": "s3://acme/alpha/events"})
     assert own.status_code == 201, own.text

@@ -189,7 +189,7 @@ def test_each_broker_message_carries_the_task_trace(
 def test_kafka_gets_the_document_a_webhook_gets_keyed_by_its_task(
     make_relay: MakeRelay, sink: Sink, tansu: Tansu
 ) -> None:
-    topic, strict = KafkaTopic(tansu), KafkaTopic(tansu)
+    topic, strict, made = KafkaTopic(tansu), KafkaTopic(tansu), KafkaTopic(tansu)
     common = {"format": "kafka", "timeout": 2.0, "secret_env": "HOOK_SECRET"}
     relay = make_relay(
         [
@@ -199,6 +199,11 @@ def test_kafka_gets_the_document_a_webhook_gets_keyed_by_its_task(
             {**common, "name": "kafka-idempotent", "url": strict.url},
         ]
     )
+    # The command line turns the idempotent producer off, as the file and the API do.
+    argv = ["downstreams", "create", "kafka-cli", made.url, "--format", "kafka"]
+    created = relay.cli(*argv, "--no-idempotent")
+    assert created.returncode == 0, created.stderr
+    assert relay.api.get("/v1/downstreams/kafka-cli").json()["idempotent"] is False
     task = relay.submitted(**image_to_video())
     [hit] = wait_for(lambda: sink.accepted("/hook") or None)
     expected = json.loads(hit["body"])
@@ -214,8 +219,12 @@ def test_kafka_gets_the_document_a_webhook_gets_keyed_by_its_task(
         return rows if rows.get("kafka", {}).get("state") == "succeeded" and tried else None
 
     rows = wait_for(attempted)
-    assert "idempotent = false" in rows["kafka-idempotent"]["last_error"]
+    said = rows["kafka-idempotent"]["last_error"]
+    assert said.startswith("the broker refused the idempotent producer (UnknownError)"), said
+    assert "idempotent = false" in said and "--no-idempotent" in said, said
     assert strict.messages() == []
+    [record] = wait_for(lambda: made.messages() or None)
+    assert record.key == task["id"].encode()
     # An address that is not a Kafka URL is refused, saying what one is.
     bad = relay.api.post(
         "/v1/downstreams",

@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import MakeRelay, webhook
+from tests.e2e.test_apps import app_key, make_app
+from tests.e2e.test_keys import as_key
 from tests.e2e.test_task_routing import local_name_from_hosts_file
 from tests.harness import Sink, image_to_video, settled, wait_for
 
@@ -175,3 +177,49 @@ def test_deliveries_and_test_events_leave_through_the_proxy_and_the_guard_holds(
         body = {"name": "mine", "url": "https://hooks.example.com/x", **extra}
         made = relay.api.post("/v1/downstreams", json=body)
         assert made.status_code == 422 and f"{field}: 127.0.0.1" in made.text, made.text
+
+
+def test_through_the_proxy_a_name_the_relay_cannot_resolve_is_refused_unless_allowed(
+    make_relay: MakeRelay, sink: Sink, proxy: RecordingProxy
+) -> None:
+    """The proxy would resolve a name the relay cannot, in its own network: an app's
+    downstream at such a name, or its OAuth2 token endpoint there, is refused before the
+    proxy sees it; a name the operator lists in `delivery.proxy_names` goes through."""
+    name = local_name_from_hosts_file()
+    if name is None:
+        pytest.skip("/etc/hosts names no local address but localhost")
+    relay = make_relay(
+        delivery={"proxy": proxy.url, "allow_private_networks": False, "proxy_names": [name]}
+    )
+    make_app(relay, "alpha")
+    scopes = ["tasks:submit", "tasks:read", "downstreams"]
+    alpha = as_key(relay, app_key(relay, "alpha", "alpha-key", scopes))
+    allowed = sink.url.replace("127.0.0.1", name)
+    oauth2 = {"type": "oauth2", "client_id": "c", "client_secret": "s"}
+    for body in (
+        {"name": "vault", "url": "http://vault.corp.invalid/hook"},
+        {
+            "name": "idp",
+            "url": f"{allowed}/idp",
+            "auth": {**oauth2, "token_url": "http://idp.corp.invalid/token"},
+        },
+        {"name": "named", "url": f"{allowed}/named"},
+    ):
+        made = alpha.post("/v1/downstreams", json=body)
+        assert made.status_code == 201, made.text
+    task = alpha.post("/v1/tasks", json=image_to_video()).json()
+
+    def attempted() -> dict[str, dict[str, Any]] | None:
+        rows = relay.task(task["id"])["deliveries"]
+        tried = {d["downstream"].rpartition(".")[2]: d for d in rows}
+        refused = [tried.get(n, {}).get("last_error") for n in ("vault", "idp")]
+        delivered = tried.get("named", {}).get("state") == "succeeded"
+        return tried if delivered and all(refused) else None
+
+    tried = wait_for(attempted)
+    for host in ("vault.corp.invalid", "idp.corp.invalid"):
+        said = tried[host.partition(".")[0]]["last_error"]
+        assert said.startswith(f"refused: {host} does not resolve here"), said
+        assert "delivery.proxy_names" in said, said
+    assert [s["target"] for s in proxy.seen] == [f"{allowed}/named"]
+    assert len(sink.accepted("/named")) == 1 and sink.received("/idp") == []

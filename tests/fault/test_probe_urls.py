@@ -42,6 +42,12 @@ def test_every_spelling_of_a_private_address_and_every_bad_name_is_refused(
         "/v1/downstreams", json={"name": "x", "url": "http://[64:ff9b::808:808]/"}
     )
     assert public.status_code == 201, public.text
+    # Every server of a Kafka URL is one the relay may connect to, not only its first.
+    for servers in ("nonexistent.invalid:9092,127.0.0.1:9", "[64:ff9b::808:808]:9092,127.1:9"):
+        kafka = {"name": "k", "format": "kafka", "url": f"kafka://{servers}/t"}
+        made = relay.api.post("/v1/downstreams", json=kafka)
+        assert made.status_code == 422, made.text
+        assert "127." in made.json()["detail"] and "private" in made.json()["detail"], made.text
 
 
 def test_an_attempt_that_raises_fails_with_its_reason_and_the_others_go_on(

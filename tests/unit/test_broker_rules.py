@@ -119,3 +119,23 @@ def test_kafka_signs_in_with_the_urls_user_over_tls_when_kafkas() -> None:
         downstream(format="kafka", url="kafka://k1/events", sasl_mechanism="PLAIN")
     with pytest.raises(ValidationError, match="idempotent is not a setting of a redis"):
         downstream(format="redis", url="redis://r", stream="s", idempotent=False)
+
+
+def test_a_broker_refusing_the_idempotent_producer_is_told_with_the_way_out() -> None:
+    """What the idempotent producer's start raises, aiokafka's own exceptions: a broker
+    without it (before 0.11, Tansu's memory engine) or a user without the right."""
+    errors = pytest.importorskip("aiokafka.errors")
+    from receiver.destinations.kafka import refusal
+
+    for exc in (
+        errors.UnknownError(),
+        errors.ClusterAuthorizationFailedError(),
+        errors.IncompatibleBrokerVersion("InitProducerId"),
+    ):
+        said = refusal(exc, idempotent=True)
+        assert said.startswith("the broker refused the idempotent producer ("), said
+        assert "idempotent = false" in said and "--no-idempotent" in said
+        # Off already, the broker's answer is told as it is.
+        assert refusal(exc, idempotent=False) == type(exc).__name__
+    # No broker at all is no refusal of the idempotent producer.
+    assert refusal(errors.KafkaConnectionError(), idempotent=True) == "KafkaConnectionError"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.net.guard import (
     BadHost,
     PrivateAddress,
+    Unresolvable,
     check_api_url,
     check_host,
+    check_resolved,
     is_public,
     literal_address,
 )
@@ -87,3 +91,15 @@ def test_an_ipv6_literal_is_a_url_and_the_guard_judges_its_address(url: str) -> 
 def test_a_broken_bracketed_host_is_no_url(url: str) -> None:
     with pytest.raises(InvalidRequest, match="webhook: must be an https or http URL"):
         validate({"kind": "text_to_image", "model": "m", "webhook": url})
+
+
+def test_a_name_no_resolver_answers_is_refused_only_when_a_proxy_would_resolve_it() -> None:
+    """`.invalid` never resolves (RFC 6761): judged without asking any DNS server. A
+    client connecting by itself fails at resolution and says so; a proxy would resolve it
+    in its own network, unjudged, so there it is refused."""
+    asyncio.run(check_resolved("vault.corp.invalid"))
+    with pytest.raises(Unresolvable, match=r"vault\.corp\.invalid does not resolve here"):
+        asyncio.run(check_resolved("vault.corp.invalid", proxied=True))
+    asyncio.run(check_resolved("8.8.8.8", proxied=True))  # an address is never resolved
+    with pytest.raises(PrivateAddress):
+        asyncio.run(check_resolved("10.0.0.9", proxied=True))

@@ -50,7 +50,7 @@ def _made(**settings: Any) -> ManagedDownstreamConfig:
         ),
         (
             {"format": "kafka", "url": "kafkas://u:pw@k1:9093,k2/runway.events"},
-            ["kafkas://k1:9093,k2:9092/runway.events"],
+            ["kafkas://k1:9093/runway.events", "kafkas://k2:9092/runway.events"],
         ),
         (
             {"format": "kinesis", "url": "arn:aws:kinesis:eu-west-1:123456789012:stream/ev"},
@@ -74,6 +74,16 @@ def test_a_target_is_allowed_only_when_every_address_matches() -> None:
     # An exchange holding `/` cannot pose as a pattern's exchange and routing key.
     posing = _made(format="amqp", url="amqp://r", exchange="ev/alpha.x", routing_key="z")
     assert unallowed_target(posing, ["amqp://r/%2F/ev/alpha.*"]) is not None
+
+
+def test_a_kafka_glob_must_match_every_server_of_the_url() -> None:
+    """A pattern's `*` cannot take in a second server: each is matched alone."""
+    pattern = ["kafka://127.0.0.1:*/alpha.*"]
+    one = _made(format="kafka", url="kafka://127.0.0.1:9092/alpha.x")
+    assert unallowed_target(one, pattern) is None
+    for added in ("localhost:9092", "10.0.0.9:9092"):
+        two = _made(format="kafka", url=f"kafka://127.0.0.1:9092,{added}/alpha.x")
+        assert unallowed_target(two, pattern) == f"kafka://{added}/alpha.x"
 
 
 @pytest.mark.parametrize("path", ["../x", "p/../../other", "p//q", "/p", "p/.."])

@@ -5,8 +5,8 @@ and a removed one's close once its attempts in flight have had their time."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from receiver.config import Downstream
 from receiver.config.downstream import client_tls_of
@@ -14,12 +14,12 @@ from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
 from receiver.deliveries.fanout.outgoing import Way, fixed_authorization
 from receiver.deliveries.rules import STATE_NUMBERS
 from receiver.destinations.publishing import Publisher
-from receiver.destinations.registry import open_publisher, provider_of
+from receiver.destinations.registry import open_publisher, unallowed_target
 from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK
+from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of
 from receiver.wiring.service import Service
 
 if TYPE_CHECKING:
@@ -39,6 +39,13 @@ def proxy_of(service: Service, d: Downstream) -> str | None:
     resolve it past the guard."""
     configured = service.config.settings.delivery.proxy
     return d.proxy or configured or (None if _came_through_the_api(d) else env_proxy(d.url))
+
+
+def proxy_names(service: Service, d: Downstream) -> tuple[str, ...]:
+    """The names the operator lets `delivery.proxy` resolve unjudged, when a downstream's
+    requests go through it (not its own proxy)."""
+    delivery = service.config.settings.delivery
+    return tuple(delivery.proxy_names) if delivery.proxy and d.proxy is None else ()
 
 
 def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.ClientSession:
@@ -66,6 +73,13 @@ def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.Clie
     )
 
 
+async def _judge_public(host: str, port: int) -> None:
+    """A server a broker's client is about to dial, of a downstream from the API: judged
+    each time it connects (receiver/destinations/connection.py's `judged`, Kafka's every
+    broker, AWS's resolver)."""
+    await guard.check_resolved(host)
+
+
 class Connections:
     def __init__(self, service: Service, directory: Directory, private_ok: bool) -> None:
         self.service = service
@@ -79,8 +93,6 @@ class Connections:
         self.sessions: dict[str, aiohttp.ClientSession] = {}
         self.publishers: dict[str, Publisher] = {}  # broker downstreams
         self.ways: dict[str, Way] = {}  # HTTP downstreams: how each one's requests leave
-        # A broker made through the API: its host's addresses checked before its first send.
-        self.broker_checks: dict[str, asyncio.Task[None]] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # old sessions, closing once idle
 
     def from_the_api(self, d: Downstream) -> bool:
@@ -111,17 +123,32 @@ class Connections:
         self.lanes[name] = Lane.of(d)
         self.service.metrics.breakers[name] = STATE_NUMBERS["closed"]
         if d.broker is not None:
-            self.publishers[name] = open_publisher(d.broker, name, d.max_in_flight)
-            connected = provider_of(d.format).connects_to(d)
-            if self.from_the_api(d) and connected is not None:
-                host = urlsplit(connected[1]).hostname or ""
-                self.broker_checks[name] = asyncio.create_task(guard.check_resolved(host))
+            judge = _judge_public if self.from_the_api(d) else None
+            target = replace(d.broker, judge=judge, allowed=self._patterns(d))
+            self.publishers[name] = open_publisher(target, name, d.max_in_flight)
             return
         session = self.sessions[name] = open_session(self.service, d, self.from_the_api(d))
         tokens = self.directory.token_source(d)
         authorization = fixed_authorization(d)
         proxy = proxy_of(self.service, d)
-        self.ways[name] = Way(session, proxy, self.from_the_api(d), tokens, authorization)
+        names = proxy_names(self.service, d)
+        judged = self.from_the_api(d)
+        self.ways[name] = Way(session, proxy, judged, tokens, authorization, names)
+
+    def _patterns(self, d: Downstream) -> tuple[str, ...]:
+        """The operator's patterns an app's downstream is held to at every server its
+        client dials (the brokers a Kafka cluster names, too), when every server of its URL
+        is within them: an app's key made it so. The admin's made outside them are not
+        checked, as when they were made."""
+        owner = owner_of(d.name)
+        if not d.managed or owner is None:
+            return ()
+        rules = self.service.config.settings.delivery
+        app = self.directory.app_names.get(owner, "")
+        patterns = [*rules.allowed_targets, *rules.allowed_targets_by_app.get(app, [])]
+        if not patterns or unallowed_target(d, patterns) is not None:
+            return ()
+        return tuple(patterns)
 
     def way(self, d: Downstream) -> Way:
         """How a delivery to `d` leaves now (no session: it was changed or removed)."""
@@ -131,7 +158,6 @@ class Connections:
         d = self.downstreams.pop(name)
         self.lanes.pop(name, None)
         self.service.metrics.breakers.pop(name, None)
-        self.broker_checks.pop(name, None)
         self.ways.pop(name, None)
         closing = self.sessions.pop(name, None) or self.publishers.pop(name, None)
         if closing is not None:

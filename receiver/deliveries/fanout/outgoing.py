@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -49,15 +50,21 @@ def signed_headers(downstream: Downstream, message_id: str, body: bytes) -> dict
     return signed | tracing.current_headers()
 
 
-async def judge_target(url: str, proxied: bool) -> None:
+async def judge_target(url: str, proxied: bool, proxy_names: tuple[str, ...] = ()) -> None:
     """A URL from the API, before it is sent: an address written in it is never resolved,
-    so it is checked here; through `delivery.proxy`, which resolves the name itself, the
-    name's addresses are checked here too. Raises guard.PrivateAddress."""
+    so it is checked here; through a proxy, which resolves the name itself, the name must
+    resolve here to public addresses only, unless it is one of the operator's
+    `delivery.proxy_names` (a name only the proxy's network knows). Raises
+    guard.PrivateAddress."""
     host = urlsplit(url).hostname or ""
-    if proxied:
-        await guard.check_resolved(host)
-    else:
+    if not proxied:
         guard.check_literal(host)
+    elif guard.literal_address(host) is None and any(
+        fnmatchcase(host.lower().rstrip("."), name.lower()) for name in proxy_names
+    ):
+        guard.check_host(host)
+    else:
+        await guard.check_resolved(host, proxied=True)
 
 
 def default_body(downstream: Downstream, job: DeliveryJob) -> Shaped:
@@ -81,13 +88,15 @@ class Request:
 class Way:
     """How one downstream's requests leave: its session (None once changed or removed), the
     proxy, whether each target is judged first (a URL from the API), and its `auth`: the
-    `Authorization` of `basic` and `bearer`, made once, or `oauth2`'s token source."""
+    `Authorization` of `basic` and `bearer`, made once, or `oauth2`'s token source;
+    `proxy_names`: the names the proxy may resolve unjudged."""
 
     session: aiohttp.ClientSession | None
     proxy: str | None
     judged: bool
     tokens: TokenSource | None = None
     authorization: str | None = None
+    proxy_names: tuple[str, ...] = ()
 
 
 def fixed_authorization(downstream: Downstream) -> str | None:
@@ -119,7 +128,7 @@ async def send(request: Request, way: Way) -> Reply:
     the API (guard.PrivateAddress), then with its `auth`; an OAuth2 token the endpoint
     refuses (a 401) is fetched again once, and the request sent once more with the new one."""
     if way.judged:
-        await judge_target(request.url, way.proxy is not None)
+        await judge_target(request.url, way.proxy is not None, way.proxy_names)
     if way.authorization is not None:
         return await post(way.session, _authorized(request, way.authorization))
     if way.tokens is None:
@@ -141,7 +150,7 @@ async def _token(way: Way) -> str:
 
     async def judge(url: str) -> None:
         if way.judged:
-            await judge_target(url, way.proxy is not None)
+            await judge_target(url, way.proxy is not None, way.proxy_names)
 
     return await way.tokens.token(way.session, way.proxy, judge)
 

@@ -297,8 +297,6 @@ class Fanout:
                 if publisher is None:
                     return "the downstream was changed or removed"
                 with transport_errors(_undelivered):
-                    if (check := self.out.broker_checks.get(downstream.name)) is not None:
-                        await check
                     await publisher.publish(message)
         except TimeoutError:
             return f"no confirm within {downstream.timeout:g}s"

@@ -27,6 +27,11 @@ class BadHost(PrivateAddress):
     """The host is no name or address any client could connect to."""
 
 
+class Unresolvable(PrivateAddress):
+    """The relay cannot resolve the name, so it cannot judge it: a proxy would resolve it
+    past the guard."""
+
+
 MAX_HOST = 253
 # Every spelling of an IPv4 address the C resolver reads (and so a client connects to): one
 # to four parts, each decimal, octal (a leading 0) or hex (0x), such as 2130706433, 127.1 or
@@ -131,15 +136,33 @@ def check_api_url(url: str, field: str, allow_private: bool = False) -> None:
         raise InvalidRequest(f"{field}: {exc}; it must be a public address") from None
 
 
-async def check_resolved(host: str) -> None:
-    """A name's every address public, for a client that resolves by itself (a broker's): the
-    check comes before it connects, as close to that as the relay can get."""
+def never_resolves(host: str) -> bool:
+    """A name under `.invalid`, which no resolver answers (RFC 6761): no DNS server is
+    asked."""
+    name = host.lower().rstrip(".")
+    return name == "invalid" or name.endswith(".invalid")
+
+
+async def check_resolved(host: str, proxied: bool = False) -> None:
+    """A name's every address public, for a client that resolves by itself (a broker's, a
+    proxy): the check comes before it connects, as close to that as the relay can get. A
+    name the relay cannot resolve fails the client's own connection, which says so; but
+    `proxied`, the proxy would resolve it, unjudged: Unresolvable."""
     check_host(host)
-    loop = asyncio.get_running_loop()
+    if literal_address(host) is not None:
+        return  # checked above, and never resolved
     try:
-        answers = await loop.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
+        if never_resolves(host):
+            raise OSError("never resolves")
+        loop = asyncio.get_running_loop()
+        answers = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError:
-        return  # unresolvable: the client's own connection fails and says so
+        if proxied:
+            raise Unresolvable(
+                f"{host} does not resolve here, and the proxy would resolve it unjudged"
+                " (unless delivery.proxy_names allows the name)"
+            ) from None
+        return
     if any(not is_public(str(info[4][0])) for info in answers):
         raise PrivateAddress(f"{host} resolves to a private or local address")
 
