@@ -23,6 +23,7 @@ not evaluate a filter and a transform with it.
 from __future__ import annotations
 
 import ast
+import asyncio
 import compileall
 import importlib
 import importlib.metadata
@@ -33,6 +34,7 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 UNUSED_FILES = ("*.pyi", "*.pyx", "*.pxd", "*.pxi", "*.c", "*.h", "*.proto")
 # botocore's credential providers: assumed roles and web identities (STS), AWS SSO and
@@ -259,6 +261,21 @@ def remove_command_lines(packages: Path) -> None:
     importlib.invalidate_caches()
 
 
+async def _evaluated(expressions: Any, source: str, event: dict[str, Any]) -> object:
+    """What the relay's evaluator gives: a map's body as JSON (its keys in no fixed order),
+    or a filter's verdict (matched, or why not)."""
+    from receiver.kernel import expression_pool
+
+    try:
+        if source.startswith("{"):
+            _, shaped = await expressions.evaluate(None, source, event)
+            return None if shaped is None else json.loads(shaped.body)
+        verdict, _ = await expressions.evaluate(source, None, event)
+        return verdict.matched or verdict.reason
+    finally:
+        expression_pool.close()
+
+
 def evaluate_expressions() -> list[str]:
     """With the cel extra, a filter and a transform evaluated as the relay evaluates them
     (which loads the library): what went wrong, if anything."""
@@ -278,13 +295,7 @@ def evaluate_expressions() -> list[str]:
     broken = []
     for source, expected in checks.items():
         try:
-            context = expressions.context(event, source)
-            program = expressions.compiled(source)
-            if source.startswith("{"):  # a map's keys come in no fixed order
-                got: object = json.loads(expressions.shape(program, context).body)
-            else:
-                verdict = expressions.verdict(program, context)
-                got = verdict.matched or verdict.reason
+            got = asyncio.run(_evaluated(expressions, source, event))
         except Exception as exc:
             got = repr(exc)
         if got != expected:

@@ -24,8 +24,9 @@ import sys
 import tarfile
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from common import ADMIN_TOKEN, BENCH
@@ -35,8 +36,11 @@ from receiver.config import Downstream
 from receiver.deliveries.fanout.outgoing import default_body
 from receiver.deliveries.fanout.shaping import prepare
 from receiver.kernel import expression_pool, expressions
+from receiver.kernel.expressions import Shaped
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
+
+T = TypeVar("T")
 
 BASELINE = "a41becd"
 HUNDRED = "[" + ", ".join(["0"] * 100) + "]"
@@ -68,7 +72,7 @@ def run(bench: Bench) -> None:
     log(f"budget: {out}")
 
 
-def on_a_loop(awaited: Any) -> Any:
+def on_a_loop(awaited: Coroutine[Any, Any, T]) -> T:
     """Run on uvloop where it is installed, as the relay does."""
     with contextlib.suppress(ImportError):
         import uvloop
@@ -207,13 +211,17 @@ def _baseline(bench: Bench) -> tuple[str, dict[str, str], str]:
     return sys.executable, {**os.environ, "PYTHONPATH": str(tree)}, BASELINE
 
 
+def _body_of(downstream: Downstream, job: DeliveryJob) -> Callable[[], Shaped]:
+    return lambda: default_body(downstream, job)
+
+
 async def per_delivery_us(downstream: Downstream, jobs: list[DeliveryJob], count: int) -> float:
     """CPU per delivery, the relay's and its processes', `AT_ONCE` deliveries at a time."""
 
     async def some(start: int) -> None:
         for i in range(start, count, AT_ONCE):
             job = jobs[i % len(jobs)]
-            await prepare(downstream, job, lambda job=job: default_body(downstream, job))
+            await prepare(downstream, job, _body_of(downstream, job))
 
     before = time.process_time() + workers_cpu()
     await asyncio.gather(*(some(n) for n in range(AT_ONCE)))
@@ -223,13 +231,15 @@ async def per_delivery_us(downstream: Downstream, jobs: list[DeliveryJob], count
 async def _new_rounds(
     rounds: int, count: int, old: subprocess.Popen[str]
 ) -> tuple[list[float], list[float]]:
-    shaped = Downstream(
-        name="bench",
-        url="http://127.0.0.1:9/hook",
-        events=[],
-        timeout=5.0,
-        filter=FILTER,
-        transform=TRANSFORM,
+    shaped = Downstream.model_validate(
+        {
+            "name": "bench",
+            "url": "http://127.0.0.1:9/hook",
+            "events": [],
+            "timeout": 5.0,
+            "filter": FILTER,
+            "transform": TRANSFORM,
+        }
     )
     jobs = _jobs()
     await per_delivery_us(shaped, jobs, 200)  # the processes started, the programs compiled
