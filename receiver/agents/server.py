@@ -199,8 +199,7 @@ class AgentsDoor:
             try:
                 shape.check(body)
             except shape.Refused as exc:
-                code = types.INVALID_PARAMS if exc.in_params else types.INVALID_REQUEST
-                await _refuse(400, exc.detail, scope, receive, send, code=code, id_=exc.request_id)
+                await _refuse(400, exc, scope, receive, send)
                 return
             await self._bounded(caller, session, scope, replay(body, receive), send)
 
@@ -429,18 +428,20 @@ def _read(uri: str, text: str) -> types.ReadResourceResult:
 
 async def _refuse(
     status: int,
-    detail: str,
+    detail: str | shape.Refused,
     scope: Scope,
     receive: Receive,
     send: Send,
     headers: dict[str, str] | None = None,
-    *,
-    code: int = types.INVALID_REQUEST,
-    id_: str | int | None = None,
 ) -> None:
-    """A refusal before the SDK: a JSON-RPC error the official client shows as it is (with
-    the request's id when it was read)."""
-    body = {"jsonrpc": "2.0", "id": id_, "error": {"code": code, "message": detail}}
+    """A refusal before the SDK: a JSON-RPC error the official client shows as it is (for a
+    request past the door's bounds, with its id when it was read)."""
+    error = {"code": types.INVALID_REQUEST, "message": detail}
+    request_id = None
+    if isinstance(detail, shape.Refused):
+        code = types.INVALID_PARAMS if detail.in_params else types.INVALID_REQUEST
+        error, request_id = {"code": code, "message": detail.detail}, detail.request_id
+    body = {"jsonrpc": "2.0", "id": request_id, "error": error}
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="runway-relay"'}
     await JSONResponse(body, status, headers=headers)(scope, receive, send)
