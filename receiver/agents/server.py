@@ -44,7 +44,7 @@ from receiver.agents.calls import Outcome, call
 from receiver.agents.listen import Listening
 from receiver.agents.tools import schemas, tools_for
 from receiver.agents.watch import follow, subscriber_name, task_view
-from receiver.agents.wire import Answer, quiet_client_gone, replay
+from receiver.agents.wire import Answer, MemoryGivenBack, quiet_client_gone, replay
 from receiver.kernel.errors import (
     BodyTooLarge,
     BodyTooSlow,
@@ -123,6 +123,7 @@ class AgentsDoor:
         self.sessions = SessionLedger(mcp.max_sessions_per_key, mcp.session_idle_seconds)
         streams = service.config.settings.server.max_streams_per_client
         self.in_flight = InFlight(streams + CALLS_BESIDE_STREAMS, IN_FLIGHT_BYTES)
+        self.memory = MemoryGivenBack()
         quiet_client_gone()
 
     @asynccontextmanager
@@ -201,7 +202,8 @@ class AgentsDoor:
             except shape.Refused as exc:
                 await _refuse(400, exc, scope, receive, send)
                 return
-            await self._bounded(caller, session, scope, replay(body, receive), send)
+            with self.memory.after(len(body)):
+                await self._bounded(caller, session, scope, replay(body, receive), send)
 
     async def _bounded(
         self, caller: Caller, session: str | None, scope: Scope, receive: Receive, send: Send

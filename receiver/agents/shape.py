@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 MiB = 1024 * 1024
 # A request's body, in bytes as sent: a tool's arguments with a small data: URI fit; a
@@ -31,11 +30,15 @@ FIELD_ITEMS: dict[tuple[str, ...], int] = {
     ("params", "notifications", "resourceSubscriptions"): 100
 }
 
-# A mark, or the text of a number or literal (what is neither blank nor a mark).
+# One token after blanks; which group matched says what it is (`lastindex`): a quote, an
+# opening, a closing, a separator, a number or literal one past the bound (never read whole),
+# or (no group) one within it.
+_SCALAR = rb'[^ \t\r\n"\[\]{},:]'
 _TOKEN = re.compile(
-    rb'[ \t\r\n]*+(["\[\]{},:]|[^ \t\r\n"\[\]{},:]{1,%d}+)' % (MAX_SCALAR_BYTES + 1)
+    rb'[ \t\r\n]*+(?:(")|(\[)|(\{)|([\]}])|(,)|(:)|(%s{%d})|%s{1,%d}+)'
+    % (_SCALAR, MAX_SCALAR_BYTES + 1, _SCALAR, MAX_SCALAR_BYTES)
 )
-_OPENS, _CLOSES, _SEPARATORS = (b"[", b"{"), (b"]", b"}"), (b",", b":")
+_QUOTE, _ARRAY, _OBJECT, _CLOSE, _COMMA, _COLON, _LONG = range(1, 8)
 _STRING_REST = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)  # after the opening quote
 _SHOWN_PARTS = 8
 
@@ -49,14 +52,21 @@ class Refused(Exception):
         self.detail, self.request_id, self.in_params = detail, request_id, in_params
 
 
-@dataclass
 class _Level:
-    path: tuple[str, ...]
-    is_object: bool
-    bound: int
-    items: int = 0
-    key: str | None = None  # the member being read (objects)
-    wants_key: bool = True  # objects: the next string is a key
+    """One array or object being read."""
+
+    __slots__ = ("bound", "is_object", "items", "key", "path", "wants_key")
+
+    def __init__(self, path: tuple[str, ...], is_object: bool, bound: int) -> None:
+        self.path, self.is_object, self.bound = path, is_object, bound
+        self.items = 0
+        self.key: str | None = None  # the member being read (objects)
+        self.wants_key = is_object  # objects: the next string is a key
+
+    def child(self) -> tuple[str, ...]:
+        """Where the value counted last sits."""
+        part = (self.key or "?") if self.is_object else str(self.items - 1)
+        return (*self.path, part)
 
 
 def where(path: tuple[str, ...]) -> str:
@@ -81,6 +91,9 @@ def body_refusal(declared: int | None) -> str:
 
 
 class _Scan:
+    """One pass over the bytes, a step a token: the loop is written for speed (a hostile
+    request within the bounds is 10,000 values, each a step)."""
+
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.levels: list[_Level] = []
@@ -91,100 +104,108 @@ class _Scan:
         return Refused(f"{where(path)}: {words}", self.request_id, path[:1] == ("params",))
 
     def run(self) -> None:
-        body, levels, pos = self.body, self.levels, 0
-        while (token := _TOKEN.match(body, pos)) is not None:
-            pos, char = token.end(), token.group(1)
-            if char == b'"':
-                end = self.string(pos)
-                if end is None:
-                    return  # a string never closed: not JSON, the SDK's parser says so
-                pos = end
-            elif char in _OPENS:
-                self.open(char == b"{")
-            elif char in _CLOSES:
+        body, levels, match, find = self.body, self.levels, _TOKEN.match, self.body.find
+        top: _Level | None = None
+        pos = 0
+        while (token := match(body, pos)) is not None:
+            pos, kind = token.end(), token.lastindex
+            if kind == _COMMA:
+                if top is not None and top.is_object:
+                    top.wants_key = True
+                continue
+            if kind == _COLON:
+                continue
+            if kind == _CLOSE:
                 if levels:
                     levels.pop()
-            elif char in _SEPARATORS:
-                if levels and levels[-1].is_object:
-                    levels[-1].wants_key = char == b","
-            else:
-                self.scalar(char)
-
-    def path(self) -> tuple[str, ...]:
-        """Where the value counted last sits."""
-        if not self.levels:
-            return ()
-        level = self.levels[-1]
-        part = level.key if level.is_object else str(level.items - 1)
-        return (*level.path, part or "?")
-
-    def count(self) -> None:
-        """A value starts here: counted in its level and in all."""
-        self.values += 1
-        if self.levels:
-            level = self.levels[-1]
-            level.items += 1
-            if level.items > level.bound:
-                kind = "members" if level.is_object else "items"
+                top = levels[-1] if levels else None
+                continue
+            if kind == _QUOTE and top is not None and top.wants_key:
+                pos = self.key(top, pos)
+                if pos < 0:
+                    return
+                continue
+            # A value starts: counted in its level and in all.
+            self.values += 1
+            if top is not None:
+                top.items += 1
+                if top.items > top.bound:
+                    raise self.too_many(top)
+            if self.values > MAX_VALUES:
+                raise self.too_many_values(top)
+            if kind == _QUOTE:
+                quote = find(b'"', pos)
+                if quote - pos <= MAX_STRING_BYTES and find(b"\\", pos, quote) == -1 <= quote:
+                    end = quote + 1  # no escape before the first quote: the usual case
+                else:
+                    end = self.string(top, pos)
+                    if end < 0:
+                        return
+                if len(levels) == 1 and top is not None and top.key == "id":
+                    self.note_id(body[pos - 1 : end])
+                pos = end
+            elif kind in (_ARRAY, _OBJECT):
+                path = top.child() if top is not None else ()
+                if len(levels) >= MAX_DEPTH:
+                    raise self.refuse(
+                        path,
+                        f"at most {MAX_DEPTH} levels of arrays and objects, and this is deeper",
+                    )
+                top = _Level(path, kind == _OBJECT, FIELD_ITEMS.get(path, MAX_ITEMS))
+                levels.append(top)
+            elif kind == _LONG:
                 raise self.refuse(
-                    level.path,
-                    f"at most {level.bound:,} {kind}, and this request sent more than"
-                    f" {level.bound:,}",
+                    top.child() if top is not None else (),
+                    f"a number or literal of at most {MAX_SCALAR_BYTES} bytes, and this one is"
+                    " longer",
                 )
-        if self.values > MAX_VALUES:
-            raise self.refuse(
-                (),
-                f"at most {MAX_VALUES:,} values in all (each item and member counts), and"
-                f" this one sent more than {MAX_VALUES:,} (at {where(self.path())})",
-            )
+            elif len(levels) == 1 and top is not None and top.key == "id":
+                self.note_id(token.group().strip())
 
-    def open(self, is_object: bool) -> None:
-        self.count()
-        path = self.path()
-        if len(self.levels) >= MAX_DEPTH:
-            raise self.refuse(
-                path, f"at most {MAX_DEPTH} levels of arrays and objects, and this is deeper"
-            )
-        self.levels.append(_Level(path, is_object, FIELD_ITEMS.get(path, MAX_ITEMS)))
+    def too_many(self, level: _Level) -> Refused:
+        kind = "members" if level.is_object else "items"
+        return self.refuse(
+            level.path,
+            f"at most {level.bound:,} {kind}, and this request sent more than {level.bound:,}",
+        )
 
-    def string(self, start: int) -> int | None:
-        """A string whose text starts at `start`: its end, or None when it never closes."""
-        end = _string_end(self.body, start)
-        level = self.levels[-1] if self.levels else None
-        is_key = level is not None and level.is_object and level.wants_key
-        if not is_key:
-            self.count()
-        if end is None or end - 1 - start > MAX_STRING_BYTES:
-            path = level.path if level is not None and is_key else self.path()
-            if end is None and len(self.body) - start <= MAX_STRING_BYTES:
-                return None
-            size = f"{end - 1 - start:,} bytes" if end is not None else "longer"
-            raise self.refuse(
-                path,
-                f"a {'key' if is_key else 'string'} of at most {MAX_STRING_BYTES:,} bytes"
-                f" ({MAX_STRING_BYTES // MiB} MiB), and this one is {size}",
-            )
-        if level is not None and is_key:
-            key = _decoded(self.body[start - 1 : end]) if end - start <= 256 else None
-            level.key, level.wants_key = key if isinstance(key, str) else "?", False
-        elif self._at_id():
-            self.note_id(self.body[start - 1 : end])
+    def too_many_values(self, level: _Level | None) -> Refused:
+        at = where(level.child()) if level is not None else "the request"
+        return self.refuse(
+            (),
+            f"at most {MAX_VALUES:,} values in all (each item and member counts), and this one"
+            f" sent more than {MAX_VALUES:,} (at {at})",
+        )
+
+    def key(self, level: _Level, start: int) -> int:
+        """A member's key whose text starts at `start`: its end, or -1 when it never
+        closes."""
+        end = self.string(None, start, level)
+        if end >= 0:
+            raw = self.body[start : end - 1] if end - start <= 256 else b""
+            key = raw.decode("utf-8", "replace") if b"\\" not in raw else _decoded(b'"%s"' % raw)
+            level.key, level.wants_key = key if isinstance(key, str) and key else "?", False
         return end
 
-    def scalar(self, text: bytes) -> None:
-        """A number or literal (its token is cut one past the bound: never read whole)."""
-        self.count()
-        if len(text) > MAX_SCALAR_BYTES:
-            raise self.refuse(
-                self.path(),
-                f"a number or literal of at most {MAX_SCALAR_BYTES} bytes, and this one is longer",
-            )
-        if self._at_id():
-            self.note_id(text)
-
-    def _at_id(self) -> bool:
-        levels = self.levels
-        return len(levels) == 1 and levels[0].is_object and levels[0].key == "id"
+    def string(self, top: _Level | None, start: int, of_key: _Level | None = None) -> int:
+        """The end (past its closing quote) of a string whose text starts at `start`;
+        refused past MAX_STRING_BYTES; -1 when it never closes (not JSON: the SDK's parser
+        says so)."""
+        end = _string_end(self.body, start)
+        if end is not None and end - 1 - start <= MAX_STRING_BYTES:
+            return end
+        if end is None and len(self.body) - start <= MAX_STRING_BYTES:
+            return -1
+        if of_key is not None:
+            path, what = of_key.path, "key"
+        else:
+            path, what = (top.child() if top is not None else ()), "string"
+        size = f"{end - 1 - start:,} bytes" if end is not None else "longer"
+        raise self.refuse(
+            path,
+            f"a {what} of at most {MAX_STRING_BYTES:,} bytes ({MAX_STRING_BYTES // MiB} MiB),"
+            f" and this one is {size}",
+        )
 
     def note_id(self, raw: bytes) -> None:
         """The request's id, to answer a refusal with it."""
@@ -195,10 +216,10 @@ class _Scan:
 
 def _string_end(body: bytes, start: int) -> int | None:
     """The end (past its closing quote) of a string whose text starts at `start`, looked for
-    within MAX_STRING_BYTES and one past: None when it does not close there."""
+    within MAX_STRING_BYTES and one past when it has escapes: None when it does not close."""
     quote = body.find(b'"', start)
     if quote != -1 and body.find(b"\\", start, quote) == -1:
-        return quote + 1  # no escape before the first quote: memchr twice, the usual case
+        return quote + 1  # no escape before the first quote: memchr twice
     found = _STRING_REST.match(body, start, start + MAX_STRING_BYTES + 2)
     return found.end() if found is not None else None
 
