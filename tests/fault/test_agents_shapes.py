@@ -7,8 +7,9 @@ Before (a41becd) nothing bounded what a request held: six listens of 300,000 URI
 `tasks:read` key took the relay from 103 to 944 MiB, and it kept 933 MiB after they left.
 Here the same key sends those six listens, a 2 MiB string, 10,000-deep nesting, a huge array
 in another method, a 50 MiB body and a flood of the largest bodies the door takes while it
-holds every stream it may; the relay's RSS (VmRSS of its process) must grow by less than
-64 MiB meanwhile and come back after, and an honest key's agent is served throughout.
+holds every session and every stream it may; the relay's RSS (VmRSS of its process) must
+grow by less than 64 MiB meanwhile and come back after, and an honest key's agent is served
+throughout.
 
 Figures: RSS before, at its peak (sampled meanwhile) and after, and what each shape got."""
 
@@ -32,11 +33,13 @@ from tests.conftest import MakeRelay
 from tests.e2e.test_agents_door import make_key, run
 from tests.e2e.test_agents_listen import modern
 from tests.fault.support import Figures
+from tests.fault.test_agents_bounds import open_session
 from tests.harness import Relay, metric, wait_for
 
 MiB = 1024 * 1024
 GROWTH_MIB = 64  # what one key may make the relay grow by, whatever it sends
 STREAMS_PER_KEY = 8
+SESSIONS_PER_KEY = 16  # [mcp] max_sessions_per_key, its default
 VERSION = "2026-07-28"
 META = {
     "io.modelcontextprotocol/protocolVersion": VERSION,
@@ -179,7 +182,8 @@ def refused_to_the_client(relay: Relay, key: str) -> dict[str, str]:
 def flood(relay: Relay, key: str) -> dict[str, int]:
     """From one key at once: six listens of 300,000 URIs, and 48 of the largest bodies the
     door takes (four strings just under the bound, 4 MiB in all), 8 at a time, while the key
-    holds every stream it may (listens of 100 URIs each). What each kind got, by status."""
+    holds every session and every stream it may (listens of 100 URIs each); then it ends its
+    sessions. What each kind got, by status."""
     statuses: dict[str, int] = {}
     lock = threading.Lock()
     listen = listen_of(300_000)
@@ -207,7 +211,19 @@ def flood(relay: Relay, key: str) -> dict[str, int]:
                 jobs += [pool.submit(send, "big", "tools/call", big) for _ in range(48)]
                 await anyio.to_thread.run_sync(lambda: [job.result() for job in jobs])
 
-    run(hold_streams)
+    with httpx.Client(base_url=relay.url, timeout=30) as client:
+        sessions = [open_session(client, key) for _ in range(SESSIONS_PER_KEY + 1)]
+        assert [s.status_code for s in sessions].count(200) == SESSIONS_PER_KEY
+        assert sessions[-1].status_code == 429
+        run(hold_streams)
+        for opened in sessions[:-1]:
+            session = {
+                "Authorization": f"Bearer {key}",
+                "Mcp-Session-Id": opened.headers["mcp-session-id"],
+                "MCP-Protocol-Version": "2025-06-18",  # the handshake era's, which has sessions
+            }
+            ended = client.delete("/mcp", headers=session)
+            assert ended.status_code == 200, ended.text
     return statuses
 
 
