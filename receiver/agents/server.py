@@ -177,12 +177,12 @@ class AgentsDoor:
         scope, receive = request.scope, request.receive
         declared = request.headers.get("content-length", "")
         size = int(declared) if declared.isdigit() else None
-        # What its body may hold here: a body declared over the bound is refused before
-        # any of it is kept (what is read of it is dropped), so it holds nothing.
-        most = shape.MAX_BODY_BYTES if size is None else size
-        with self.in_flight.request(
-            key_of(caller), most if most <= shape.MAX_BODY_BYTES else 0
-        ) as settle:
+        # Not declared: held as the most it may be, until read. Declared over the bound:
+        # refused, what is read of it dropped: none of it held.
+        held = (
+            shape.MAX_BODY_BYTES if size is None else (0 if size > shape.MAX_BODY_BYTES else size)
+        )
+        with self.in_flight.request(key_of(caller), held) as settle:
             # The SDK reads a body with no deadline: the relay's one capped reader reads
             # it, under the door's cap on size and the API's on time.
             timeout = self.service.config.settings.server.body_timeout_seconds
@@ -438,11 +438,12 @@ async def _refuse(
 ) -> None:
     """A refusal before the SDK: a JSON-RPC error the official client shows as it is (for a
     request past the door's bounds, with its id when it was read)."""
-    error = {"code": types.INVALID_REQUEST, "message": detail}
+    error: dict[str, Any] = {"code": types.INVALID_REQUEST, "message": detail}
     request_id = None
     if isinstance(detail, shape.Refused):
         code = types.INVALID_PARAMS if detail.in_params else types.INVALID_REQUEST
-        error, request_id = {"code": code, "message": detail.detail}, detail.request_id
+        error = {"code": code, "message": detail.detail}
+        request_id = detail.request_id
     body = {"jsonrpc": "2.0", "id": request_id, "error": error}
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="runway-relay"'}
