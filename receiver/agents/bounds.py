@@ -1,7 +1,8 @@
 """What one key may hold at the agents' door: its MCP sessions (`[mcp]
-max_sessions_per_key`) and its `GET /mcp` streams (places in the live streams' pool,
-`server.max_streams`, at most `max_streams_per_client` a key). Past either only that key is
-refused; every other key's agents, and the rest of the relay, keep their room.
+max_sessions_per_key`), its `GET /mcp` streams (places in the live streams' pool,
+`server.max_streams`, at most `max_streams_per_client` a key), and its requests in flight
+with their bodies. Past any, only that key is refused; every other key's agents, and the
+rest of the relay, keep their room.
 
 The SDK (its StreamableHTTPSessionManager) ends a session idle for `session_idle_seconds`
 (no request in flight, no open GET stream) but counts sessions only in all, not per key: the
@@ -27,6 +28,7 @@ from receiver.stream.caps import Holder
 from receiver.stream.changes import ChangeHub
 
 SESSIONS_LIMIT = "mcp.max_sessions_per_key"
+IN_FLIGHT_LIMIT = "requests in flight"
 
 
 @dataclass
@@ -116,6 +118,55 @@ class SessionLedger:
             if self._sessions[s].in_flight == 0
         ]
         return max(1, math.ceil(min(ends, default=self.idle_seconds)))
+
+
+class InFlight:
+    """Each key's POST requests at the door that are not answered yet, and the bytes of
+    their bodies: what the SDK holds for them (a body is parsed whole, and a listen or a
+    wait keeps its request until it ends) grows with both, so both are bounded per key.
+    Past either, only that key is refused (429), before its body is read."""
+
+    def __init__(self, requests: int, body_bytes: int) -> None:
+        self.requests, self.body_bytes = requests, body_bytes
+        self._count: Counter[str] = Counter()
+        self._bytes: Counter[str] = Counter()
+
+    @contextmanager
+    def request(self, key: str, size: int) -> Iterator[Callable[[int], None]]:
+        """One more request of `key` whose body is at most `size` bytes, held until it is
+        answered; yields `settle`, which counts its body at its real size once read."""
+        if self._count[key] >= self.requests:
+            raise LimitReached(
+                f"this key has {self.requests} requests in flight at the agents' door (at"
+                f" most {self.requests}: max_streams_per_client and 16 more): wait for"
+                " their answers",
+                IN_FLIGHT_LIMIT,
+                1,
+            )
+        if self._bytes[key] + size > self.body_bytes:
+            raise LimitReached(
+                f"this key's requests in flight at the agents' door hold {self._bytes[key]:,}"
+                f" bytes of bodies, and this one may bring {size:,} more (at most"
+                f" {self.body_bytes:,} in all): wait for their answers",
+                IN_FLIGHT_LIMIT,
+                1,
+            )
+        held = size
+        self._count[key] += 1
+        self._bytes[key] += held
+
+        def settle(actual: int) -> None:
+            nonlocal held
+            self._bytes[key] += actual - held
+            held = actual
+
+        try:
+            yield settle
+        finally:
+            self._count[key] -= 1
+            self._bytes[key] -= held
+            if self._count[key] <= 0:
+                del self._count[key], self._bytes[key]
 
 
 def key_of(caller: Caller) -> str:

@@ -38,13 +38,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from receiver.agents import ToolParts, resources
-from receiver.agents.bounds import SessionLedger, key_of, stream_place
+from receiver.agents import ToolParts, resources, shape
+from receiver.agents.bounds import InFlight, SessionLedger, key_of, stream_place
 from receiver.agents.calls import Outcome, call
 from receiver.agents.listen import Listening
 from receiver.agents.tools import schemas, tools_for
 from receiver.agents.watch import follow, subscriber_name, task_view
-from receiver.agents.wire import Answer, quiet_client_gone, replay
+from receiver.agents.wire import Answer, MemoryGivenBack, quiet_client_gone, replay
 from receiver.kernel.errors import (
     BodyTooLarge,
     BodyTooSlow,
@@ -59,8 +59,10 @@ from receiver.stream.caps import Holder
 from receiver.wiring.service import Service
 
 CALLER = "receiver.caller"  # where the authenticated caller rides on the request's scope
-# A submit's body may carry data: URIs (as POST /v1/tasks takes them).
-MAX_BODY_BYTES = 100 * 1024 * 1024
+# A key's bodies in flight: two of the largest at once. Its requests in flight: as many
+# streams as it may hold (listens and waits are requests held open), and 16 more calls.
+IN_FLIGHT_BYTES = 2 * shape.MAX_BODY_BYTES
+CALLS_BESIDE_STREAMS = 16
 INSTRUCTIONS = (
     "The relay submits Runway generations (video, image, audio) through its queue under this"
     " key's limits, follows them, copies the renders and shares them. Submit with"
@@ -115,10 +117,13 @@ class AgentsDoor:
         mcp = service.config.settings.mcp
         self.manager = StreamableHTTPSessionManager(
             self.server,
-            max_request_body_size=MAX_BODY_BYTES,
+            max_request_body_size=shape.MAX_BODY_BYTES,
             session_idle_timeout=mcp.session_idle_seconds,
         )
         self.sessions = SessionLedger(mcp.max_sessions_per_key, mcp.session_idle_seconds)
+        streams = service.config.settings.server.max_streams_per_client
+        self.in_flight = InFlight(streams + CALLS_BESIDE_STREAMS, IN_FLIGHT_BYTES)
+        self.memory = MemoryGivenBack()
         quiet_client_gone()
 
     @asynccontextmanager
@@ -154,24 +159,51 @@ class AgentsDoor:
         session = request.headers.get("mcp-session-id")
         if request.method == "DELETE" and session:
             self._stop_follows(session)
-        if request.method == "POST":
-            # The SDK reads a body with no deadline: the relay's one capped reader reads it,
-            # under the API's caps on size and time.
-            timeout = self.service.config.settings.server.body_timeout_seconds
-            try:
-                body = await read_body(request, MAX_BODY_BYTES, timeout)
-            except ClientDisconnect:
-                return
-            except (BodyTooLarge, BodyTooSlow) as exc:
-                await _refuse(413 if isinstance(exc, BodyTooLarge) else 408, exc.detail, *asgi)
-                return
-            receive = replay(body, receive)
         try:
-            await self._bounded(caller, session, scope, receive, send)
+            if request.method == "POST":
+                await self._post(caller, session, request, send)
+            else:
+                await self._bounded(caller, session, scope, receive, send)
         except (LimitReached, Overloaded) as exc:
             retry = {"Retry-After": str(exc.retry_after)}
             status = 429 if isinstance(exc, LimitReached) else 503
             await _refuse(status, exc.detail, scope, receive, send, retry)
+
+    async def _post(
+        self, caller: Caller, session: str | None, request: Request, send: Send
+    ) -> None:
+        """A request with a body: counted in its key's requests in flight, its body read
+        under the door's bounds (shape.py) before the SDK parses anything of it."""
+        scope, receive = request.scope, request.receive
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() else None
+        # Not declared: held as the most it may be, until read. Declared over the bound:
+        # refused, what is read of it dropped: none of it held.
+        held = (
+            shape.MAX_BODY_BYTES if size is None else (0 if size > shape.MAX_BODY_BYTES else size)
+        )
+        with self.in_flight.request(key_of(caller), held) as settle:
+            # The SDK reads a body with no deadline: the relay's one capped reader reads
+            # it, under the door's cap on size and the API's on time.
+            timeout = self.service.config.settings.server.body_timeout_seconds
+            try:
+                body = await read_body(request, shape.MAX_BODY_BYTES, timeout)
+            except ClientDisconnect:
+                return
+            except BodyTooLarge:
+                await _refuse(413, shape.body_refusal(size), scope, receive, send)
+                return
+            except BodyTooSlow as exc:
+                await _refuse(408, exc.detail, scope, receive, send)
+                return
+            settle(len(body))
+            try:
+                shape.check(body)
+            except shape.Refused as exc:
+                await _refuse(400, exc, scope, receive, send)
+                return
+            with self.memory.after(len(body)):
+                await self._bounded(caller, session, scope, replay(body, receive), send)
 
     async def _bounded(
         self, caller: Caller, session: str | None, scope: Scope, receive: Receive, send: Send
@@ -398,15 +430,21 @@ def _read(uri: str, text: str) -> types.ReadResourceResult:
 
 async def _refuse(
     status: int,
-    detail: str,
+    detail: str | shape.Refused,
     scope: Scope,
     receive: Receive,
     send: Send,
     headers: dict[str, str] | None = None,
 ) -> None:
-    """A refusal before the SDK: a JSON-RPC error the official client shows as it is."""
-    error = {"code": types.INVALID_REQUEST, "message": detail}
-    body = {"jsonrpc": "2.0", "id": None, "error": error}
+    """A refusal before the SDK: a JSON-RPC error the official client shows as it is (for a
+    request past the door's bounds, with its id when it was read)."""
+    error: dict[str, Any] = {"code": types.INVALID_REQUEST, "message": detail}
+    request_id = None
+    if isinstance(detail, shape.Refused):
+        code = types.INVALID_PARAMS if detail.in_params else types.INVALID_REQUEST
+        error = {"code": code, "message": detail.detail}
+        request_id = detail.request_id
+    body = {"jsonrpc": "2.0", "id": request_id, "error": error}
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="runway-relay"'}
     await JSONResponse(body, status, headers=headers)(scope, receive, send)
