@@ -33,6 +33,10 @@ COMMANDS = {
         "receiver.cli.runners:demo",
         "Run simulator, a downstream sink and the relay locally; show one task of each route.",
     ),
+    "dev": (
+        "receiver.cli.dev:dev",
+        "Run the relay, a CometAPI simulator and a sink on loopback until Ctrl-C, the store kept.",
+    ),
     "downstreams": (
         "receiver.cli.store_tools:downstreams",
         "See each downstream's health; disable one, or enable it and recover what it missed;"

@@ -1,0 +1,244 @@
+"""`receiver dev`: a local stack to play with until Ctrl-C.
+
+The relay, the CometAPI simulator and a downstream sink on loopback (receiver/devtools/
+stack.py, as the demo runs them), with a store in a folder of its own that is kept between
+runs: its SQLite file and media copies, and `dev.json` (0600), which holds the secrets made
+on the first run (the admin token among them) and the ports last used, taken again when
+free so that the exported URL stays the same. On the first run it makes, through the
+relay's own API, a demo app with a key and a downstream at the sink, whose portal it links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+import httpx
+
+from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, Ports, StackError
+from receiver.kernel.observability import logs
+from receiver.kernel.secrets import webhooks as sign
+
+STATE_FILE = "dev.json"
+DEMO_APP = "demo"
+DEMO_DOWNSTREAM = "hooks"
+_READY_SECONDS = 60.0
+_PORTAL_LINK_SECONDS = 86_400  # the longest a link may live: a day of work
+
+
+class DevError(Exception):
+    """A start-up problem, said in one line."""
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """The ports asked for on the command line (None: the last run's when free, else any)."""
+
+    relay: int | None = None
+    simulator: int | None = None
+    sink: int | None = None
+
+
+def _sink_downstream(sink_url: str) -> list[dict[str, Any]]:
+    # Every task's events, the admin token's included, signed as a real downstream's.
+    return [
+        {
+            "name": "sink",
+            "url": f"{sink_url}/hooks/relay",
+            "format": "webhook",
+            "secret_env": SINK_SECRET_ENV,
+        }
+    ]
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DevError(f"cannot read {path}: {exc} (remove it to start afresh)") from None
+    if not isinstance(state, dict):
+        raise DevError(f"cannot read {path}: not a JSON object (remove it to start afresh)")
+    return state
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    """Written whole to a file only its owner reads, then moved over the old one."""
+    fresh = path.with_suffix(".tmp")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            fresh.unlink()
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(state, out, indent=2)
+        os.replace(fresh, path)
+    except OSError as exc:
+        raise DevError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _secrets(state: dict[str, Any]) -> dict[str, str]:
+    """The relay's secrets, made once per folder."""
+    made = {
+        "COMETAPI_KEY": "dev-" + secrets.token_hex(8),  # the simulator's, not a real key
+        "RECEIVER_ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "RECEIVER_SECRET": secrets.token_urlsafe(32),
+        SINK_SECRET_ENV: sign.new_secret(),
+    }
+    kept = state.setdefault("secrets", {})
+    for name, value in made.items():
+        kept.setdefault(name, value)
+    return {name: str(kept[name]) for name in made}
+
+
+@contextlib.contextmanager
+def _folder(folder: Path) -> Iterator[None]:
+    """The folder made if need be, and held: two relays on one SQLite file would both poll."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / "lock", "a")  # noqa: SIM115 (held until the end)
+    except OSError as exc:
+        raise DevError(f"cannot use the folder {folder}: {exc.strerror or exc}") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise DevError(f"another `receiver dev` runs on {folder}") from None
+        yield
+
+
+def _ports(fixed: Fixed, last: dict[str, Any]) -> list[Ports]:
+    """What to bind: the ports asked for, else last run's; then, if those are taken, any."""
+    remembered = Ports(
+        relay=fixed.relay if fixed.relay is not None else int(last.get("relay", 0)),
+        simulator=fixed.simulator if fixed.simulator is not None else int(last.get("simulator", 0)),
+        sink=fixed.sink if fixed.sink is not None else int(last.get("sink", 0)),
+    )
+    asked = Ports(fixed.relay or 0, fixed.simulator or 0, fixed.sink or 0)
+    return [remembered] if remembered == asked else [remembered, asked]
+
+
+def _start(folder: Path, env: dict[str, str], fixed: Fixed, last: dict[str, Any]) -> LocalStack:
+    tries = _ports(fixed, last)
+    for n, ports in enumerate(tries):
+        try:
+            return LocalStack(folder, env, _sink_downstream, ports)
+        except StackError:
+            if n == len(tries) - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _first_run(api: httpx.Client, state: dict[str, Any], sink_url: str) -> bool:
+    """The demo app, its key and its downstream at the sink, made once; on a later run the
+    downstream follows the sink to its port. True when something was made."""
+    hook_url = f"{sink_url}/hooks/{DEMO_APP}"
+    if api.get(f"/v1/apps/{DEMO_APP}").status_code == 404:
+        _ok(api.post("/v1/apps", json={"name": DEMO_APP}))
+        made = api.post(
+            f"/v1/apps/{DEMO_APP}/keys",
+            json={
+                "name": f"{DEMO_APP}-key",
+                "scopes": ["tasks:submit", "tasks:read", "downstreams"],
+            },
+        )
+        state["demo_app_key"] = _ok(made)["key"]
+        as_app = {"Authorization": f"Bearer {state['demo_app_key']}"}
+        body = {"name": DEMO_DOWNSTREAM, "url": hook_url, "format": "webhook"}
+        _ok(api.post("/v1/downstreams", json=body, headers=as_app))
+        return True
+    if key := state.get("demo_app_key"):
+        as_app = {"Authorization": f"Bearer {key}"}
+        api.patch(f"/v1/downstreams/{DEMO_DOWNSTREAM}", json={"url": hook_url}, headers=as_app)
+    return False
+
+
+def _ok(answer: httpx.Response) -> dict[str, Any]:
+    if answer.status_code >= 300:
+        raise DevError(
+            f"the relay refused {answer.request.method} {answer.request.url.path}:"
+            f" HTTP {answer.status_code} {answer.text[:200]}"
+        )
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def _stop_on_signals() -> threading.Event:
+    """Set by SIGINT (Ctrl-C) or SIGTERM, from now: one during start-up stops once started."""
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    return stopped
+
+
+def run_dev(folder: Path, fixed: Fixed) -> None:
+    """Raises DevError for a start-up problem; returns once stopped by a signal."""
+    logs.configure("warning")
+    stopped = _stop_on_signals()
+    state_path = folder / STATE_FILE
+    with _folder(folder):
+        state = _read_state(state_path)
+        env = _secrets(state)
+        _write_state(state_path, state)  # before any server: an unwritable file says so now
+        with _start(folder, env, fixed, state.get("ports", {})) as stack:
+            state["ports"] = {
+                "relay": stack.relay.port,
+                "simulator": stack.simulator.port,
+                "sink": stack.sink.port,
+            }
+            admin = {"Authorization": f"Bearer {env['RECEIVER_ADMIN_TOKEN']}"}
+            with httpx.Client(base_url=stack.relay.url, headers=admin, timeout=10) as api:
+                # Ready first: the store migrated and the API's routes built.
+                api.get("/readyz", timeout=_READY_SECONDS).raise_for_status()
+                made = _first_run(api, state, stack.sink.url)
+                link = _ok(
+                    api.post(
+                        "/v1/portal-links",
+                        json={"app": DEMO_APP, "ttl_seconds": _PORTAL_LINK_SECONDS},
+                    )
+                )["url"]
+            _write_state(state_path, state)
+            _say(folder, stack, env["RECEIVER_ADMIN_TOKEN"], str(link), made)
+            while not stopped.wait(1):
+                pass
+            click.echo("\nstopping the relay, the sink and the simulator ...")
+    click.echo(f"stopped; the store stays in {folder}/ for the next `receiver dev`")
+
+
+def _say(folder: Path, stack: LocalStack, token: str, portal: str, made: bool) -> None:
+    relay, sink = stack.relay.url, stack.sink.url
+    first = "made on this first run" if made else "kept from the last run"
+    click.echo(
+        f"runway-relay dev: the relay, a CometAPI simulator and a sink on 127.0.0.1,"
+        f" until Ctrl-C\n"
+        f"  store      {folder}/relay.db (SQLite) and {folder}/media/, kept between runs;"
+        f" secrets {first} in {folder}/{STATE_FILE}\n"
+        f"  relay      {relay}\n"
+        f"  simulator  {stack.simulator.url}  (CometAPI: any task succeeds in about 3 s)\n"
+        f"  sink       {sink}/hooks/relay (every task), {sink}/hooks/{DEMO_APP}"
+        f" (the {DEMO_APP} app's tasks)\n"
+        f"  deliveries what the sink got, newest last: {sink}/_sink/received\n"
+        f"\n# paste into a shell:\n"
+        f"export RECEIVER_URL={relay}\n"
+        f"export RECEIVER_ADMIN_TOKEN={token}\n"
+        f"\n  console    {relay}/console  (sign in with the admin token)\n"
+        f"  portal     {portal}\n"
+        f"             (the {DEMO_APP} app's: opens once, within a day; its key is in"
+        f" {folder}/{STATE_FILE})\n"
+        f'\n  try        receiver submit --prompt "a lighthouse at dusk" --wait\n'
+    )
