@@ -1,0 +1,153 @@
+"""`receiver dev` as a newcomer runs it: one process with the relay, the simulator and a
+sink on loopback, whose printed `export` lines are all a shell needs to submit a task that
+succeeds and is delivered at the sink; its portal link opens; Ctrl-C (SIGINT) and SIGTERM
+stop it cleanly, and a restart on the same folder keeps the task and the token. Start-up
+mistakes (a port in use, a folder that cannot be one, the folder already in use) are one
+line, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import wait_for
+
+EXPORT = re.compile(r"^export (RECEIVER_URL|RECEIVER_ADMIN_TOKEN)=(\S+)$")
+
+
+class Dev:
+    """`receiver dev --dir FOLDER` running, its output read line by line as it comes."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "receiver", "dev", "--dir", str(folder), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        assert self.process.stdout is not None
+        self._reader = threading.Thread(target=self._read, args=(self.process.stdout,))
+        self._reader.start()
+
+    def _read(self, out: object) -> None:
+        for line in out:  # type: ignore[attr-defined]
+            self.lines.append(line.rstrip("\n"))
+
+    def started(self) -> tuple[dict[str, str], str]:
+        """The exported variables and the portal link, once printed."""
+        wait_for(lambda: any(line.startswith("  try ") for line in self.lines) or self.ended())
+        assert not self.ended(), self.stop()
+        exported = dict(m.groups() for line in self.lines if (m := EXPORT.match(line)))
+        [portal] = [line.split()[1] for line in self.lines if line.startswith("  portal ")]
+        return exported, portal
+
+    def ended(self) -> bool:
+        return self.process.poll() is not None
+
+    def stop(self, signum: int = signal.SIGINT) -> str:
+        """Signal it; its exit status must be 0. Returns what it printed (both streams)."""
+        self.process.send_signal(signum)
+        code = self.process.wait(timeout=60)
+        self._reader.join(10)
+        assert self.process.stderr is not None
+        said = "\n".join(self.lines) + self.process.stderr.read()
+        assert code == 0, said
+        return said
+
+
+@pytest.fixture
+def started() -> Iterator[list[Dev]]:
+    """Every `receiver dev` a test starts, killed at its end if a failure left it running."""
+    runs: list[Dev] = []
+    yield runs
+    for run in runs:
+        if not run.ended():
+            run.process.kill()
+            run.process.wait(30)
+
+
+def _refused(folder: Path, *args: str) -> str:
+    """A `receiver dev` that must not start: exit 2 with one line on stderr."""
+    run = subprocess.run(
+        [sys.executable, "-m", "receiver", "dev", "--dir", str(folder), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2 and run.stdout == "", run
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    return run.stderr
+
+
+def test_a_task_through_receiver_dev_succeeds_and_a_restart_keeps_it(
+    tmp_path: Path, started: list[Dev]
+) -> None:
+    folder = tmp_path / "dev"
+    dev = Dev(folder)
+    started.append(dev)
+    exported, portal = dev.started()
+    url, token = exported["RECEIVER_URL"], exported["RECEIVER_ADMIN_TOKEN"]
+    assert url.startswith("http://127.0.0.1:")
+    said = "\n".join(dev.lines)
+    assert str(folder) in said and "/console" in said
+    state = folder / "dev.json"
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
+    assert token in state.read_text()
+    [sink] = re.findall(r"(http://127\.0\.0\.1:\d+)/_sink/received", said)
+
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    made = api.post(
+        "/v1/tasks",
+        json={"kind": "video2video", "video": "https://example.com/in.mp4", "prompt": "dusk"},
+    )
+    assert made.status_code == 202, made.text
+    task_id = made.json()["id"]
+
+    def delivered() -> dict[str, object] | None:
+        task = api.get(f"/v1/tasks/{task_id}").json()
+        done = task["state"] == "succeeded" and task["deliveries"]
+        ok = done and all(d["state"] == "succeeded" for d in task["deliveries"])
+        return dict(task) if ok else None
+
+    wait_for(delivered)
+    received = httpx.get(f"{sink}/_sink/received").json()
+    assert [(r["path"], r["status"]) for r in received] == [("/hooks/relay", 200)]
+    assert received[0]["json"]["data"]["task_id"] == task_id
+    # The demo app's portal, as a browser opens it: once, then its session's page.
+    with httpx.Client(follow_redirects=True, timeout=30) as browser:
+        page = browser.get(portal)
+        assert page.status_code == 200 and 'id="app-name">demo<' in page.text
+
+    # While it runs: the same folder again, and the relay's port taken, are one line each.
+    assert "another `receiver dev` runs on" in _refused(folder)
+    port = url.rsplit(":", 1)[1]
+    other = tmp_path / "other"
+    assert f"127.0.0.1:{port} (relay) is in use" in _refused(other, "--port", port)
+    file = tmp_path / "a-file"
+    file.write_text("")
+    assert "cannot use the folder" in _refused(file / "dev")
+    assert "stopped; the store stays in" in dev.stop(signal.SIGINT)
+
+    again = Dev(folder)
+    started.append(again)
+    exported, _ = again.started()
+    assert exported["RECEIVER_ADMIN_TOKEN"] == token
+    assert any("kept from the last run" in line for line in again.lines)
+    api = httpx.Client(
+        base_url=exported["RECEIVER_URL"], headers={"Authorization": f"Bearer {token}"}
+    )
+    assert api.get(f"/v1/tasks/{task_id}").json()["state"] == "succeeded"
+    assert api.get("/v1/apps").json()["apps"][0]["name"] == "demo"  # made once
+    assert len(api.get("/v1/apps").json()["apps"]) == 1
+    again.stop(signal.SIGTERM)
