@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,11 +134,21 @@ def _start(folder: Path, env: dict[str, str], fixed: Fixed, last: dict[str, Any]
     tries = _ports(fixed, last)
     for n, ports in enumerate(tries):
         try:
-            return LocalStack(folder, env, _sink_downstream, ports)
+            return LocalStack(folder, env, _sink_downstream, ports, _arrived)
         except StackError:
             if n == len(tries) - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _arrived(entry: dict[str, Any]) -> None:
+    """One line a request at the sink: when, where, which event of which task, its answer."""
+    event = entry["json"] if isinstance(entry["json"], dict) else {}
+    data = event.get("data")
+    data = data if isinstance(data, dict) else {}
+    what = " ".join(str(v) for v in (event.get("type"), data.get("task_id")) if v)
+    stamp = time.strftime("%H:%M:%S", time.localtime(entry["received_at"]))
+    click.echo(f"{stamp}  sink  {entry['method']} {entry['path']}  {what}  -> {entry['status']}")
 
 
 def _first_run(api: httpx.Client, state: dict[str, Any], sink_url: str) -> bool:
@@ -232,7 +243,7 @@ def _say(folder: Path, stack: LocalStack, token: str, portal: str, made: bool) -
         f"  simulator  {stack.simulator.url}  (CometAPI: any task succeeds in about 3 s)\n"
         f"  sink       {sink}/hooks/relay (every task), {sink}/hooks/{DEMO_APP}"
         f" (the {DEMO_APP} app's tasks)\n"
-        f"  deliveries what the sink got, newest last: {sink}/_sink/received\n"
+        f"  deliveries a line each below as they land; all they carried: {sink}/_sink/received\n"
         f"\n# paste into a shell:\n"
         f"export RECEIVER_URL={relay}\n"
         f"export RECEIVER_ADMIN_TOKEN={token}\n"
@@ -240,5 +251,6 @@ def _say(folder: Path, stack: LocalStack, token: str, portal: str, made: bool) -
         f"  portal     {portal}\n"
         f"             (the {DEMO_APP} app's: opens once, within a day; its key is in"
         f" {folder}/{STATE_FILE})\n"
-        f'\n  try        receiver submit --prompt "a lighthouse at dusk" --wait\n'
+        f'\n  try        receiver submit --prompt "a lighthouse at dusk"'
+        f" --video https://example.com/in.mp4 --wait\n"
     )

@@ -12,11 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from receiver.app.build import build_service, create_app
-from receiver.config import parse_settings, resolve
 from receiver.devtools.localserver import BackgroundServer
-from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
-from receiver.devtools.sink import create_sink_app
 
 # The secrets the relay's config below names, besides those the relay always reads.
 SINK_SECRET_ENV = "LOCAL_SINK_SECRET"
@@ -84,9 +80,11 @@ class LocalStack:
         env: dict[str, str],
         downstreams: Callable[[str], list[dict[str, Any]]],
         ports: Ports | None = None,
+        announce: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """`env`: the relay's secrets (COMETAPI_KEY is the simulator's key too);
-        `downstreams(sink_url)`: the config file's downstreams."""
+        `downstreams(sink_url)`: the config file's downstreams; `announce`: told of each
+        request the sink records."""
         ports = ports or Ports()
         self._bound: list[BackgroundServer] = []
         try:
@@ -96,6 +94,12 @@ class LocalStack:
         except StackError:
             self.close()
             raise
+        # The service is imported once the ports are bound: a port in use is said at once.
+        from receiver.app.build import build_service, create_app
+        from receiver.config import parse_settings, resolve
+        from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
+        from receiver.devtools.sink import create_sink_app
+
         self.simulator.app = create_simulator_app(
             SimulatorConfig(
                 api_key=env["COMETAPI_KEY"],
@@ -104,7 +108,7 @@ class LocalStack:
                 not_exist_seconds=1,
             )
         )
-        self.sink.app = create_sink_app()
+        self.sink.app = create_sink_app(announce)
         wanted = downstreams(self.sink.url)
         settings = relay_settings(folder, self.relay.url, self.simulator.url, wanted)
         self.relay.app = create_app(build_service(resolve(parse_settings(settings), env)))

@@ -1,14 +1,15 @@
 """`receiver dev` as a newcomer runs it: one process with the relay, the simulator and a
-sink on loopback, whose printed `export` lines are all a shell needs to submit a task that
-succeeds and is delivered at the sink; its portal link opens; Ctrl-C (SIGINT) and SIGTERM
-stop it cleanly, and a restart on the same folder keeps the task and the token. Start-up
-mistakes (a port in use, a folder that cannot be one, the folder already in use) are one
-line, not a traceback."""
+sink on loopback, whose printed `export` lines are all a shell needs for the `receiver
+submit` it suggests: the task succeeds and is delivered at the sink, which prints a line;
+its portal link opens; Ctrl-C (SIGINT) and SIGTERM stop it cleanly, and a restart on the
+same folder keeps the task and the token. Start-up mistakes (a port in use, a folder that
+cannot be one, the folder already in use) are one line, not a traceback."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import stat
 import subprocess
@@ -106,13 +107,20 @@ def test_a_task_through_receiver_dev_succeeds_and_a_restart_keeps_it(
     assert token in state.read_text()
     [sink] = re.findall(r"(http://127\.0\.0\.1:\d+)/_sink/received", said)
 
-    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    made = api.post(
-        "/v1/tasks",
-        json={"kind": "video2video", "video": "https://example.com/in.mp4", "prompt": "dusk"},
+    # The command it suggests, pasted into a shell holding the exported variables.
+    [tried] = [line.split(maxsplit=1)[1] for line in dev.lines if line.startswith("  try ")]
+    assert tried.startswith("receiver submit ")
+    run = subprocess.run(
+        [sys.executable, "-m", "receiver", *shlex.split(tried)[1:]],
+        env={**os.environ, **exported},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert made.status_code == 202, made.text
-    task_id = made.json()["id"]
+    assert run.returncode == 0 and "succeeded" in run.stderr, run
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    [task] = api.get("/v1/tasks").json()["tasks"]
+    task_id = task["id"]
 
     def delivered() -> dict[str, object] | None:
         task = api.get(f"/v1/tasks/{task_id}").json()
@@ -124,6 +132,11 @@ def test_a_task_through_receiver_dev_succeeds_and_a_restart_keeps_it(
     received = httpx.get(f"{sink}/_sink/received").json()
     assert [(r["path"], r["status"]) for r in received] == [("/hooks/relay", 200)]
     assert received[0]["json"]["data"]["task_id"] == task_id
+    wait_for(
+        lambda: any(
+            f"POST /hooks/relay  task.succeeded {task_id}  -> 200" in line for line in dev.lines
+        )
+    )
     # The demo app's portal, as a browser opens it: once, then its session's page.
     with httpx.Client(follow_redirects=True, timeout=30) as browser:
         page = browser.get(portal)
