@@ -151,9 +151,9 @@ def _arrived(entry: dict[str, Any]) -> None:
     click.echo(f"{stamp}  sink  {entry['method']} {entry['path']}  {what}  -> {entry['status']}")
 
 
-def _first_run(api: httpx.Client, state: dict[str, Any], sink_url: str) -> bool:
+def _first_run(api: httpx.Client, state: dict[str, Any], sink_url: str) -> None:
     """The demo app, its key and its downstream at the sink, made once; on a later run the
-    downstream follows the sink to its port. True when something was made."""
+    downstream follows the sink to its port."""
     hook_url = f"{sink_url}/hooks/{DEMO_APP}"
     if api.get(f"/v1/apps/{DEMO_APP}").status_code == 404:
         _ok(api.post("/v1/apps", json={"name": DEMO_APP}))
@@ -168,11 +168,9 @@ def _first_run(api: httpx.Client, state: dict[str, Any], sink_url: str) -> bool:
         as_app = {"Authorization": f"Bearer {state['demo_app_key']}"}
         body = {"name": DEMO_DOWNSTREAM, "url": hook_url, "format": "webhook"}
         _ok(api.post("/v1/downstreams", json=body, headers=as_app))
-        return True
-    if key := state.get("demo_app_key"):
+    elif key := state.get("demo_app_key"):
         as_app = {"Authorization": f"Bearer {key}"}
         api.patch(f"/v1/downstreams/{DEMO_DOWNSTREAM}", json={"url": hook_url}, headers=as_app)
-    return False
 
 
 def _ok(answer: httpx.Response) -> dict[str, Any]:
@@ -204,6 +202,7 @@ def run_dev(folder: Path, fixed: Fixed) -> None:
     state_path = folder / STATE_FILE
     with _folder(folder):
         state = _read_state(state_path)
+        fresh = "secrets" not in state
         env = _secrets(state)
         _write_state(state_path, state)  # before any server: an unwritable file says so now
         with _start(folder, env, fixed, state.get("ports", {})) as stack:
@@ -212,45 +211,49 @@ def run_dev(folder: Path, fixed: Fixed) -> None:
                 "simulator": stack.simulator.port,
                 "sink": stack.sink.port,
             }
-            admin = {"Authorization": f"Bearer {env['RECEIVER_ADMIN_TOKEN']}"}
-            with httpx.Client(base_url=stack.relay.url, headers=admin, timeout=10) as api:
-                # Ready first: the store migrated and the API's routes built.
-                api.get("/readyz", timeout=_READY_SECONDS).raise_for_status()
-                made = _first_run(api, state, stack.sink.url)
-                link = _ok(
-                    api.post(
-                        "/v1/portal-links",
-                        json={"app": DEMO_APP, "ttl_seconds": _PORTAL_LINK_SECONDS},
-                    )
-                )["url"]
+            link = _prepare(stack, env["RECEIVER_ADMIN_TOKEN"], state)
             _write_state(state_path, state)
-            _say(folder, stack, env["RECEIVER_ADMIN_TOKEN"], str(link), made)
+            _say(folder, stack, env["RECEIVER_ADMIN_TOKEN"], link, fresh)
             while not stopped.wait(1):
                 pass
             click.echo("\nstopping the relay, the sink and the simulator ...")
     click.echo(f"stopped; the store stays in {folder}/ for the next `receiver dev`")
 
 
-def _say(folder: Path, stack: LocalStack, token: str, portal: str, made: bool) -> None:
+def _prepare(stack: LocalStack, token: str, state: dict[str, Any]) -> str:
+    """The demo app made or followed to the sink; a fresh link to its portal."""
+    admin = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=stack.relay.url, headers=admin, timeout=10) as api:
+            # Ready first: the store migrated and the API's routes built.
+            ready = api.get("/readyz", timeout=_READY_SECONDS)
+            if ready.status_code != 200:
+                raise DevError(f"the relay is not ready: HTTP {ready.status_code} {ready.text}")
+            _first_run(api, state, stack.sink.url)
+            wanted = {"app": DEMO_APP, "ttl_seconds": _PORTAL_LINK_SECONDS}
+            return str(_ok(api.post("/v1/portal-links", json=wanted))["url"])
+    except httpx.HTTPError as exc:
+        raise DevError(f"the relay at {stack.relay.url} did not answer: {exc}") from None
+
+
+def _say(folder: Path, stack: LocalStack, token: str, portal: str, fresh: bool) -> None:
     relay, sink = stack.relay.url, stack.sink.url
-    first = "made on this first run" if made else "kept from the last run"
+    first = "made on this first run" if fresh else "kept from the last run"
     click.echo(
-        f"runway-relay dev: the relay, a CometAPI simulator and a sink on 127.0.0.1,"
-        f" until Ctrl-C\n"
-        f"  store      {folder}/relay.db (SQLite) and {folder}/media/, kept between runs;"
-        f" secrets {first} in {folder}/{STATE_FILE}\n"
+        "runway-relay dev: the relay, a CometAPI simulator and a sink on 127.0.0.1, until Ctrl-C\n"
+        f"  store      {folder}/ (relay.db, media/), kept between runs\n"
+        f"  secrets    {folder}/{STATE_FILE} (the admin token, the {DEMO_APP} app's key), {first}\n"
         f"  relay      {relay}\n"
         f"  simulator  {stack.simulator.url}  (CometAPI: any task succeeds in about 3 s)\n"
         f"  sink       {sink}/hooks/relay (every task), {sink}/hooks/{DEMO_APP}"
-        f" (the {DEMO_APP} app's tasks)\n"
-        f"  deliveries a line each below as they land; all they carried: {sink}/_sink/received\n"
-        f"\n# paste into a shell:\n"
+        f" (the {DEMO_APP} app's)\n"
+        f"  deliveries a line each below as they land; what they carried: {sink}/_sink/received\n"
+        "\n# paste into a shell:\n"
         f"export RECEIVER_URL={relay}\n"
         f"export RECEIVER_ADMIN_TOKEN={token}\n"
         f"\n  console    {relay}/console  (sign in with the admin token)\n"
         f"  portal     {portal}\n"
-        f"             (the {DEMO_APP} app's: opens once, within a day; its key is in"
-        f" {folder}/{STATE_FILE})\n"
-        f'\n  try        receiver submit --prompt "a lighthouse at dusk"'
-        f" --video https://example.com/in.mp4 --wait\n"
+        f"             (the {DEMO_APP} app's portal: the link opens once, within a day)\n"
+        '\n  try        receiver submit --prompt "a lighthouse at dusk"'
+        " --video https://example.com/in.mp4 --wait\n"
     )

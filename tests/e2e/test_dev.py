@@ -7,10 +7,12 @@ cannot be one, the folder already in use) are one line, not a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -152,15 +154,29 @@ def test_a_task_through_receiver_dev_succeeds_and_a_restart_keeps_it(
     assert "cannot use the folder" in _refused(file / "dev")
     assert "stopped; the store stays in" in dev.stop(signal.SIGINT)
 
-    again = Dev(folder)
+    # Again on the same folder, the sink on another port: the demo app's downstream follows.
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        sink_port = free.getsockname()[1]
+    again = Dev(folder, "--sink-port", str(sink_port))
     started.append(again)
     exported, _ = again.started()
     assert exported["RECEIVER_ADMIN_TOKEN"] == token
     assert any("kept from the last run" in line for line in again.lines)
-    api = httpx.Client(
-        base_url=exported["RECEIVER_URL"], headers={"Authorization": f"Bearer {token}"}
-    )
+    api = httpx.Client(base_url=exported["RECEIVER_URL"], headers=api.headers, timeout=30)
     assert api.get(f"/v1/tasks/{task_id}").json()["state"] == "succeeded"
-    assert api.get("/v1/apps").json()["apps"][0]["name"] == "demo"  # made once
-    assert len(api.get("/v1/apps").json()["apps"]) == 1
+    assert [a["name"] for a in api.get("/v1/apps").json()["apps"]] == ["demo"]  # made once
+    app_key = json.loads(state.read_text())["demo_app_key"]
+    as_app = httpx.Client(
+        base_url=api.base_url, headers={"Authorization": f"Bearer {app_key}"}, timeout=30
+    )
+    made = as_app.post(
+        "/v1/tasks",
+        json={"kind": "video2video", "video": "https://example.com/in.mp4", "prompt": "dawn"},
+    )
+    assert made.status_code == 202, made.text
+    theirs = made.json()["id"]
+    line = f"POST /hooks/demo  task.succeeded {theirs}  -> 200"
+    wait_for(lambda: any(line in said for said in again.lines))
+    assert f"127.0.0.1:{sink_port}" in "\n".join(again.lines)
     again.stop(signal.SIGTERM)
