@@ -25,6 +25,7 @@ import pytest
 
 from tests.harness import wait_for
 
+README = Path(__file__).parents[2] / "README.md"
 EXPORT = re.compile(r"^export (RECEIVER_URL|RECEIVER_ADMIN_TOKEN)=(\S+)$")
 
 
@@ -112,6 +113,7 @@ def test_a_task_through_receiver_dev_succeeds_and_a_restart_keeps_it(
     # The command it suggests, pasted into a shell holding the exported variables.
     [tried] = [line.split(maxsplit=1)[1] for line in dev.lines if line.startswith("  try ")]
     assert tried.startswith("receiver submit ")
+    assert f".venv/bin/{tried}\n" in README.read_text()  # the README's step after the demo
     run = subprocess.run(
         [sys.executable, "-m", "receiver", *shlex.split(tried)[1:]],
         env={**os.environ, **exported},
