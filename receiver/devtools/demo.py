@@ -16,7 +16,7 @@ from typing import Any
 import click
 import httpx
 
-from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack
+from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, StackError
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets import webhooks as sign
 
@@ -103,16 +103,21 @@ def run_demo() -> int:
         "RECEIVER_SECRET": secrets.token_urlsafe(32),
         SINK_SECRET_ENV: webhook_secret,
     }
-    with (
-        tempfile.TemporaryDirectory(prefix="runway-relay-demo-") as tmp,
-        LocalStack(Path(tmp), env, _downstreams) as stack,
-    ):
-        click.echo("runway-relay demo: everything runs on 127.0.0.1")
-        click.echo(
-            f"  CometAPI simulator {stack.simulator.url}\n  downstream sink    {stack.sink.url}\n"
-            f"  relay              {stack.relay.url}   (SQLite {tmp}/relay.db)\n"
-        )
-        return _drive(stack.relay.url, stack.sink.url, admin, webhook_secret)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="runway-relay-demo-") as tmp,
+            LocalStack(Path(tmp), env, _downstreams) as stack,
+        ):
+            click.echo("runway-relay demo: everything runs on 127.0.0.1")
+            click.echo(
+                f"  CometAPI simulator {stack.simulator.url}\n"
+                f"  downstream sink    {stack.sink.url}\n"
+                f"  relay              {stack.relay.url}   (SQLite {tmp}/relay.db)\n"
+            )
+            return _drive(stack.relay.url, stack.sink.url, admin, webhook_secret)
+    except StackError as exc:  # a server that did not start: one line, not a traceback
+        click.echo(f"receiver: {exc}", err=True)
+        return 2
 
 
 def _drive(relay_url: str, sink_url: str, admin: str, webhook_secret: str) -> int:
