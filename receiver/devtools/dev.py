@@ -98,6 +98,8 @@ def _secrets(state: dict[str, Any]) -> dict[str, str]:
         SINK_SECRET_ENV: sign.new_secret(),
     }
     kept = state.setdefault("secrets", {})
+    if not isinstance(kept, dict):
+        raise DevError("dev.json: `secrets` is not a JSON object (remove the file to start afresh)")
     for name, value in made.items():
         kept.setdefault(name, value)
     return {name: str(kept[name]) for name in made}
@@ -119,26 +121,31 @@ def _folder(folder: Path) -> Iterator[None]:
         yield
 
 
-def _ports(fixed: Fixed, last: dict[str, Any]) -> list[Ports]:
-    """What to bind: the ports asked for, else last run's; then, if those are taken, any."""
-    remembered = Ports(
-        relay=fixed.relay if fixed.relay is not None else int(last.get("relay", 0)),
-        simulator=fixed.simulator if fixed.simulator is not None else int(last.get("simulator", 0)),
-        sink=fixed.sink if fixed.sink is not None else int(last.get("sink", 0)),
-    )
+def _port(value: object) -> int:
+    """A port `dev.json` remembers; 0 (any) for what is not one."""
+    return value if isinstance(value, int) and 0 < value < 65536 else 0
+
+
+def _ports(fixed: Fixed, last: dict[str, Any]) -> tuple[Ports, Ports]:
+    """The ports asked for, else last run's; and the ports asked for, else any."""
     asked = Ports(fixed.relay or 0, fixed.simulator or 0, fixed.sink or 0)
-    return [remembered] if remembered == asked else [remembered, asked]
+    remembered = Ports(
+        relay=fixed.relay if fixed.relay is not None else _port(last.get("relay")),
+        simulator=fixed.simulator if fixed.simulator is not None else _port(last.get("simulator")),
+        sink=fixed.sink if fixed.sink is not None else _port(last.get("sink")),
+    )
+    return remembered, asked
 
 
 def _start(folder: Path, env: dict[str, str], fixed: Fixed, last: dict[str, Any]) -> LocalStack:
-    tries = _ports(fixed, last)
-    for n, ports in enumerate(tries):
-        try:
-            return LocalStack(folder, env, _sink_downstream, ports, _arrived)
-        except StackError:
-            if n == len(tries) - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    """On last run's ports when they are free (the exported URL stays), else on others."""
+    remembered, asked = _ports(fixed, last)
+    try:
+        return LocalStack(folder, env, _sink_downstream, remembered, _arrived)
+    except StackError:
+        if remembered == asked:
+            raise
+    return LocalStack(folder, env, _sink_downstream, asked, _arrived)
 
 
 def _arrived(entry: dict[str, Any]) -> None:
@@ -205,7 +212,8 @@ def run_dev(folder: Path, fixed: Fixed) -> None:
         fresh = "secrets" not in state
         env = _secrets(state)
         _write_state(state_path, state)  # before any server: an unwritable file says so now
-        with _start(folder, env, fixed, state.get("ports", {})) as stack:
+        last = state.get("ports")
+        with _start(folder, env, fixed, last if isinstance(last, dict) else {}) as stack:
             state["ports"] = {
                 "relay": stack.relay.port,
                 "simulator": stack.simulator.port,

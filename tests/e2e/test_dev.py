@@ -164,6 +164,7 @@ def test_a_task_through_receiver_dev_succeeds_and_a_restart_keeps_it(
     started.append(again)
     exported, _ = again.started()
     assert exported["RECEIVER_ADMIN_TOKEN"] == token
+    assert exported["RECEIVER_URL"] == url  # the last run's port, free again
     assert any("kept from the last run" in line for line in again.lines)
     api = httpx.Client(base_url=exported["RECEIVER_URL"], headers=api.headers, timeout=30)
     assert api.get(f"/v1/tasks/{task_id}").json()["state"] == "succeeded"
