@@ -36,6 +36,8 @@ DEMO_APP = "demo"
 DEMO_DOWNSTREAM = "hooks"
 _READY_SECONDS = 60.0
 _PORTAL_LINK_SECONDS = 86_400  # the longest a link may live: a day of work
+# The store's sealed secrets open only with the secrets of dev.json: both go, or neither.
+_AFRESH = "remove the folder to start afresh"
 
 
 class DevError(Exception):
@@ -69,9 +71,9 @@ def _read_state(path: Path) -> dict[str, Any]:
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DevError(f"cannot read {path}: {exc} (remove it to start afresh)") from None
+        raise DevError(f"cannot read {path}: {exc} ({_AFRESH})") from None
     if not isinstance(state, dict):
-        raise DevError(f"cannot read {path}: not a JSON object (remove it to start afresh)")
+        raise DevError(f"cannot read {path}: not a JSON object ({_AFRESH})")
     return state
 
 
@@ -99,7 +101,7 @@ def _secrets(state: dict[str, Any]) -> dict[str, str]:
     }
     kept = state.setdefault("secrets", {})
     if not isinstance(kept, dict):
-        raise DevError("dev.json: `secrets` is not a JSON object (remove the file to start afresh)")
+        raise DevError(f"{STATE_FILE}: `secrets` is not a JSON object ({_AFRESH})")
     for name, value in made.items():
         kept.setdefault(name, value)
     return {name: str(kept[name]) for name in made}
