@@ -2,7 +2,7 @@
 module only when it is called or asked for its help, so that `receiver --help` and the
 start of every command load none of the service (tests/unit/test_cli_lean.py).
 
-The runners of the relay's processes (serve, deliver, simulate, sink, demo) with `secret`
+The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev) with `secret`
 are in runners.py, the operator tools over the store in store_tools.py and
 maintenance.py, the client of a running relay (submit, tail, keys, downstreams made
 through the API) in client.py, keys.py and managed.py."""
@@ -32,6 +32,10 @@ COMMANDS = {
     "demo": (
         "receiver.cli.runners:demo",
         "Run simulator, a downstream sink and the relay locally; show one task of each route.",
+    ),
+    "dev": (
+        "receiver.cli.runners:dev",
+        "Run the relay, a CometAPI simulator and a sink on loopback until Ctrl-C, the store kept.",
     ),
     "downstreams": (
         "receiver.cli.store_tools:downstreams",

@@ -1,6 +1,6 @@
 """The runners of the relay's processes (`receiver serve`, `deliver`, `simulate`, `sink`,
-`demo`) with `secret`, and `receiver config show`: the configuration the relay would run
-with. Each imports what it runs when it is called, so that its help loads none of the
+`demo`, `dev`) with `secret`, and `receiver config show`: the configuration the relay would
+run with. Each imports what it runs when it is called, so that its help loads none of the
 service."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -180,6 +181,41 @@ def demo() -> None:
     from receiver.devtools.demo import run_demo
 
     sys.exit(run_demo())
+
+
+_PORT = click.IntRange(0, 65535)
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".receiver-dev"),
+    show_default=True,
+    help="The store, media copies and secrets, kept between runs.",
+)
+@click.option(
+    "--port",
+    type=_PORT,
+    default=None,
+    help="The relay's port (default: the last run's when free, else any free one; so are the"
+    " two below).",
+)
+@click.option("--simulator-port", type=_PORT, default=None, help="The CometAPI simulator's port.")
+@click.option("--sink-port", type=_PORT, default=None, help="The downstream sink's port.")
+def dev(folder: Path, port: int | None, simulator_port: int | None, sink_port: int | None) -> None:
+    """Run the relay, a CometAPI simulator and a sink on loopback until Ctrl-C, the store kept.
+
+    Prints the `export` lines a shell needs, a console link and the demo app's portal link.
+    """
+    from receiver.devtools.dev import DevError, Fixed, run_dev
+    from receiver.devtools.stack import StackError
+
+    try:
+        run_dev(folder, Fixed(relay=port, simulator=simulator_port, sink=sink_port))
+    except (DevError, StackError) as exc:
+        fail(str(exc))
 
 
 @click.group()

@@ -16,11 +16,7 @@ from typing import Any
 import click
 import httpx
 
-from receiver.app.build import build_service, create_app
-from receiver.config import parse_settings, resolve
-from receiver.devtools.localserver import BackgroundServer
-from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
-from receiver.devtools.sink import create_sink_app
+from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, StackError
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets import webhooks as sign
 
@@ -28,37 +24,18 @@ _TIMEOUT = 60.0
 _SOURCES = {"poll": "polled", "cancel": "cancelled"}
 
 
-def _config(db: Path, relay_url: str, sim_url: str, sink_url: str) -> dict[str, Any]:
-    return {
-        "server": {"public_url": relay_url},
-        "upstream": {"base_url": sim_url, "timeout_seconds": 5},
-        "polling": {"callback_grace_seconds": 8},
-        "delivery": {"retry_schedule": [0.5, 1, 2]},
-        "advanced": {
-            "polling": {
-                "initial_delay_seconds": 1,
-                "interval_seconds": 1,
-                "max_interval_seconds": 2,
-                "scan_seconds": 0.2,
-            },
-            "delivery": {"outbox_scan_seconds": 0.2},
+def _downstreams(sink_url: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "webhook",
+            "url": f"{sink_url}/hooks/relay",
+            "format": "webhook",
+            "secret_env": SINK_SECRET_ENV,
+            "events": ["running", "succeeded", "failed"],
         },
-        "storage": {"url": f"sqlite:///{db}"},
-        # The renders are copied before their links expire; the simulator is on loopback.
-        "media": {"enabled": True, "dir": str(db.parent / "media"), "allow_private_sources": True},
-        "logging": {"level": "warning"},
-        "downstream": [
-            {
-                "name": "webhook",
-                "url": f"{sink_url}/hooks/relay",
-                "format": "webhook",
-                "secret_env": "DEMO_WEBHOOK_SECRET",
-                "events": ["running", "succeeded", "failed"],
-            },
-            {"name": "slack", "url": f"{sink_url}/slack/T000/B000", "format": "slack"},
-            {"name": "discord", "url": f"{sink_url}/discord/123/abc", "format": "discord"},
-        ],
-    }
+        {"name": "slack", "url": f"{sink_url}/slack/T000/B000", "format": "slack"},
+        {"name": "discord", "url": f"{sink_url}/discord/123/abc", "format": "discord"},
+    ]
 
 
 def _line(t0: float, at: float, kind: str, task_id: str, text: str) -> tuple[float, str]:
@@ -124,30 +101,23 @@ def run_demo() -> int:
         "COMETAPI_KEY": "demo-" + secrets.token_hex(8),
         "RECEIVER_ADMIN_TOKEN": admin,
         "RECEIVER_SECRET": secrets.token_urlsafe(32),
-        "DEMO_WEBHOOK_SECRET": webhook_secret,
+        SINK_SECRET_ENV: webhook_secret,
     }
-    with tempfile.TemporaryDirectory(prefix="runway-relay-demo-") as tmp:
-        sim = BackgroundServer(
-            create_simulator_app(
-                SimulatorConfig(
-                    api_key=env["COMETAPI_KEY"],
-                    queued_seconds=1,
-                    running_seconds=2,
-                    not_exist_seconds=1,
-                )
-            )
-        )
-        sink = BackgroundServer(create_sink_app())
-        relay = BackgroundServer()  # bound first: its URL goes into the callback URLs
-        settings = parse_settings(_config(Path(tmp) / "relay.db", relay.url, sim.url, sink.url))
-        relay.app = create_app(build_service(resolve(settings, env)))
-        with sim, sink, relay:
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="runway-relay-demo-") as tmp,
+            LocalStack(Path(tmp), env, _downstreams) as stack,
+        ):
             click.echo("runway-relay demo: everything runs on 127.0.0.1")
             click.echo(
-                f"  CometAPI simulator {sim.url}\n  downstream sink    {sink.url}\n"
-                f"  relay              {relay.url}   (SQLite {tmp}/relay.db)\n"
+                f"  CometAPI simulator {stack.simulator.url}\n"
+                f"  downstream sink    {stack.sink.url}\n"
+                f"  relay              {stack.relay.url}   (SQLite {tmp}/relay.db)\n"
             )
-            return _drive(relay.url, sink.url, admin, webhook_secret)
+            return _drive(stack.relay.url, stack.sink.url, admin, webhook_secret)
+    except StackError as exc:  # a server that did not start: one line, not a traceback
+        click.echo(f"receiver: {exc}", err=True)
+        return 2
 
 
 def _drive(relay_url: str, sink_url: str, admin: str, webhook_secret: str) -> int:

@@ -14,6 +14,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -74,8 +75,9 @@ def _is_int(value: object) -> bool:
 class SinkState:
     """Recorded requests and the answer mode; reachable as ``app.state.sink``."""
 
-    def __init__(self) -> None:
+    def __init__(self, announce: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.mode = SinkMode()
+        self._announce = announce  # told of each request recorded, with its answer's status
         self.received: list[dict[str, Any]] = []
         # Requests are recorded on the server's loop thread while tests wait on their own.
         self._changed = threading.Condition()
@@ -108,7 +110,9 @@ class SinkState:
             entry["status"] = mode.status
             self.received.append(entry)
             self._changed.notify_all()
-            return mode
+        if self._announce is not None:
+            self._announce(entry)
+        return mode
 
     def release(self, entry: dict[str, Any]) -> None:
         """Mark when a held request ended (answered, or its client went away)."""
@@ -204,7 +208,8 @@ async def _reset(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def create_sink_app() -> Starlette:
+def create_sink_app(announce: Callable[[dict[str, Any]], None] | None = None) -> Starlette:
+    """`announce`: called with each request recorded (`receiver dev` prints a line of it)."""
     app = Starlette(
         routes=[
             Route("/_sink/mode", _mode, methods=["GET", "POST"]),
@@ -213,5 +218,5 @@ def create_sink_app() -> Starlette:
             Route("/{path:path}", _capture, methods=METHODS),
         ]
     )
-    app.state.sink = SinkState()
+    app.state.sink = SinkState(announce)
     return app

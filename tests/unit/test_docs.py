@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 import typing
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -72,15 +73,17 @@ def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     configurable = set(typing.get_args(DownstreamConfig.model_fields["format"].annotation))
     read_by_pull = {f for f, p in PROVIDERS.items() if p.addressless}
     assert configurable == set(RENDERED) | set(BROKERS) | set(AWS_FORMATS) | read_by_pull
+    # The README names every destination, and counts them.
     listed = re.search(
-        r"fans results out\*\* to your downstreams in (\w+) formats: (.+?);",
+        r"fans results out\*\* to your downstreams, of (\w+) kinds: (.+?) dead-letter state",
         README.read_text(),
         re.DOTALL,
     )
     assert listed is not None
-    assert NUMBER[listed[1]] == len(RENDERED)
-    assert set(TICKED.findall(listed[2])) == set(RENDERED)
-    delivery = section(text("docs/delivery.md"), f"## The {listed[1]} formats")
+    assert NUMBER[listed[1]] == len(PROVIDERS)
+    assert set(TICKED.findall(listed[2])) - {"Retry-After"} == set(PROVIDERS)
+    rendered = WORDS[len(RENDERED)]
+    delivery = section(text("docs/delivery.md"), f"## The {rendered} formats")
     assert {row[0] for row in _rows(delivery)} == {f"`{f}`" for f in RENDERED}
     [row] = [
         r
@@ -92,6 +95,14 @@ def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     assert {row[0] for row in _rows(brokers)} == {f"`{f}`" for f in BROKERS}
     aws = section(text("docs/delivery.md"), "## AWS: SQS, SNS, EventBridge, Kinesis and S3")
     assert {row[0] for row in _rows(aws)} == {f"`{f}`" for f in AWS_FORMATS}
+
+
+def test_the_readme_names_every_extra() -> None:
+    extras = tomllib.loads(text("pyproject.toml"))["project"]["optional-dependencies"]
+    said = re.search(r"The rest are extras (.+?) each\s+imported", README.read_text(), re.DOTALL)
+    assert said is not None
+    named = set(TICKED.findall(said[1]))
+    assert set(extras) <= named, sorted(set(extras) - named)
 
 
 def test_the_migrations_counted_are_the_files() -> None:
