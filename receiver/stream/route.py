@@ -118,8 +118,8 @@ async def _events(
                 yield b": keep-alive\n\n"
                 quiet_since = time.monotonic()
                 continue
-            if change is None:
-                return
+            if change is None or not sub.open:
+                return  # ended while the change waited in its queue: not sent
             if wanted(change):
                 for fresh in feed.take([change]):
                     yield encode(fresh)
