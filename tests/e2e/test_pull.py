@@ -190,7 +190,7 @@ def test_a_long_read_stops_at_its_budget_and_next_goes_on_exactly_there(make_rel
     relay = make_relay([])
     alpha = _app(relay, "alpha")
     _made(alpha, name="inbox", format="pull", events=["succeeded"], transform=BULKY)
-    ids = _submit(relay, alpha, 10, metadata={"s": "x" * 13_000})
+    ids = _submit(relay, alpha, 10, promptText="queue=0 run=0", metadata={"s": "x" * 13_000})
     # Every one readable (two an answer) before the long read.
     wait_for(lambda: len(_read_all(alpha)[0]) == len(ids))
 
