@@ -164,18 +164,19 @@ class Budget:
         self._clock = clock
         self._until = clock() + seconds
         self._left = size
-        self._taken = 0
+        self._empty = True
 
     @property
     def spent(self) -> bool:
+        """Its time is up."""
         return self._clock() >= self._until
 
     def take(self, size: int) -> bool:
-        """Room for an event of `size` bytes (counted, and one event more): False when not."""
-        if self._taken and size > self._left:
+        """Room for an event of `size` bytes, then counted; the first always has room."""
+        if size > self._left and not self._empty:
             return False
         self._left -= size
-        self._taken += 1
+        self._empty = False
         return True
 
 
