@@ -191,9 +191,15 @@ class ChangeHub:
                 continue  # a full read: more is waiting, read again at once
             await _first(asyncio.sleep(POLL_SECONDS), stopping.wait(), self._recheck.wait())
 
-    async def _end_lapsed(self) -> None:
-        """End every stream whose key was revoked, or whose session or link has ended."""
-        subs = [s for s in self.subscriptions if s.open]
+    async def end_if_lapsed(self, sub: Subscription) -> None:
+        """End `sub` now if its right has ended (a stream catching up reads the feed itself,
+        and checks before it sends what a read found)."""
+        await self._end_lapsed([sub])
+
+    async def _end_lapsed(self, among: list[Subscription] | None = None) -> None:
+        """End every stream (of `among`) whose key was revoked, or whose session or link
+        has ended."""
+        subs = [s for s in (self.subscriptions if among is None else among) if s.open]
         key_ids = {s.holder.key_id for s in subs if s.holder.key_id is not None}
         session_ids = {s.holder.session_id for s in subs if s.holder.session_id is not None}
         try:
