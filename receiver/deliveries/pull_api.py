@@ -1,13 +1,18 @@
 """`GET /v1/downstreams/{name}/events`: a pull downstream's events, read by its app (or the
-operator) after a cursor (receiver/deliveries/pulled.py); another app's name is no such one."""
+operator) after a cursor (receiver/deliveries/pulled.py); another app's name is no such one.
+A client that hangs up ends its read at once, and gives back its key's waiting slot."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from starlette.responses import Response
+from starlette.types import Receive
 
 from receiver.deliveries import pulled
 from receiver.destinations.registry import provider_of
@@ -48,15 +53,19 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
     description=described(
         "The events of a `pull` downstream after a cursor, oldest first; `after=next` never"
         " gives one again. With `wait`, an answer with none waits up to that many seconds"
-        " (30 at most) and comes as soon as one is there. Events stay readable for the"
-        " retention period.",
+        " (30 at most) and comes as soon as one is there. An answer stops short of `limit`"
+        " once it has spent its budget (half a second shaping events, 1 MiB of them):"
+        " `after=next` reads on from there. Events stay readable for the retention period.",
         "downstreams",
     ),
     responses=guarded(
         "downstreams",
         {
             200: answer("The events, and the cursor after them.", PulledEvents),
-            400: answer("`after` is not a cursor of this downstream.", ErrorAnswer),
+            400: answer(
+                "`after` is not a cursor of this downstream (or of one removed since).",
+                ErrorAnswer,
+            ),
             404: NO_DOWNSTREAM,
             422: answer("Not a pull downstream, or a parameter out of range.", ErrorAnswer),
             503: answer("This key has too many requests waiting.", ErrorAnswer),
@@ -81,7 +90,32 @@ async def pull_events(
     holder = caller_of(request).key_id or "admin"
     pulled.WAITING.take(holder)
     try:
-        page = await pulled.read_events(service, downstream, after, params.limit, params.wait)
+        read = pulled.read_events(service, downstream, after, params.limit, params.wait)
+        page = await _unless_hung_up(request.receive, read)
     finally:
         pulled.WAITING.give_back(holder)
+    if page is None:
+        return Response()  # nobody reads it
     return reply(PulledEvents, {"data": page.data, "next": page.next})
+
+
+async def _unless_hung_up(
+    receive: Receive, read: Coroutine[Any, Any, pulled.Page]
+) -> pulled.Page | None:
+    """The read's page; None when the client hangs up first (the read is cancelled)."""
+    reading = asyncio.ensure_future(read)
+    hanging_up = asyncio.ensure_future(_hung_up(receive))
+    try:
+        await asyncio.wait((reading, hanging_up), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reading, hanging_up):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    return reading.result() if not reading.cancelled() else None
+
+
+async def _hung_up(receive: Receive) -> None:
+    """Until the client hangs up (a GET's empty body comes first)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -4,7 +4,12 @@ seconds for the first one; the cursor's rules are pure, so they are unit-tested 
 
 A delivery is stamped when it settles, before its transaction commits, so one that commits
 late could carry a position a reader has already passed: a read leaves out what settled in
-the last SETTLE_SECONDS, and a cursor never passes a row that could still appear behind it."""
+the last SETTLE_SECONDS, and a cursor never passes a row that could still appear behind it.
+
+An answer has a budget, of time spent shaping (a transform is costly) and of bytes: it stops
+between two events once either is spent, and its cursor resumes at the first event it left
+out. A cursor also names which downstream of that name it was made for (when it was made):
+one removed and made again refuses the old one's cursors."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import hashlib
 import hmac
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +31,7 @@ from receiver.deliveries import reads
 from receiver.deliveries.fanout.outgoing import default_body
 from receiver.deliveries.fanout.shaping import Refused, prepare
 from receiver.kernel.errors import MalformedRequest, Overloaded
-from receiver.lifecycle.rows.pulls import Pulled
+from receiver.lifecycle.rows.pulls import Pulled, Readable
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 from receiver.wiring.service import Service
 
@@ -35,7 +41,12 @@ SETTLE_SECONDS = 0.5
 POLL_SECONDS = 0.1
 # Requests of one key waiting at once: one key cannot hold every connection.
 WAITING_PER_KEY = 4
-START = (0.0, "")
+# What one answer may spend shaping its events (the event loop is free between two of them),
+# and the most its events may weigh (one event over it comes alone).
+ANSWER_SECONDS = 0.5
+ANSWER_BYTES = 1024 * 1024
+# Rows read at once: an answer cut short by its budget has read few it does not use.
+CHUNK_ROWS = 100
 _MAC_BYTES = 16
 
 
@@ -52,13 +63,30 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def cursor(keys: list[str], downstream: str, position: tuple[float, str]) -> str:
-    """An opaque cursor for `position` of `downstream`, signed with the newest key."""
-    raw = orjson.dumps([position[0], position[1]])
+@dataclass(frozen=True)
+class Position:
+    """Where a reader stands: after the delivery settled at `at` whose id is `key`, of the
+    downstream made at `made` (the store's mark; None: a cursor of a release before it)."""
+
+    at: float = 0.0
+    key: str = ""
+    made: float | None = None
+
+    @property
+    def place(self) -> tuple[float, str]:
+        return self.at, self.key
+
+
+START = Position()
+
+
+def cursor(keys: list[str], downstream: str, at: Position) -> str:
+    """An opaque cursor for the position `at` of `downstream`, signed with the newest key."""
+    raw = orjson.dumps([at.at, at.key, at.made])
     return f"{_b64(raw)}.{_b64(_mac(keys[-1], downstream, raw))}"
 
 
-def position(keys: list[str], downstream: str, given: str | None) -> tuple[float, str]:
+def position(keys: list[str], downstream: str, given: str | None) -> Position:
     """Where a cursor of `downstream` stands (unset: its first event); MalformedRequest
     when it is not one this relay made for that downstream."""
     if not given:
@@ -70,8 +98,8 @@ def position(keys: list[str], downstream: str, given: str | None) -> tuple[float
         raise MalformedRequest("after: not a cursor this relay made") from None
     if not any(hmac.compare_digest(sig, _mac(k, downstream, raw)) for k in keys):
         raise MalformedRequest("after: not a cursor this relay made for this downstream")
-    at, key = orjson.loads(raw)
-    return float(at), str(key)
+    at, key, *made = orjson.loads(raw)
+    return Position(float(at), str(key), float(made[0]) if made else None)
 
 
 class Waiting:
@@ -123,18 +151,80 @@ async def shaped(downstream: Downstream, row: Pulled) -> Any | None:
     return None if isinstance(made, Refused) else orjson.loads(made.body)
 
 
+class Budget:
+    """What one answer may still spend: time shaping (from now) and bytes of events. The
+    first event always has room, so that every answer moves its cursor on."""
+
+    def __init__(
+        self,
+        seconds: float = ANSWER_SECONDS,
+        size: int = ANSWER_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._until = clock() + seconds
+        self._left = size
+        self._empty = True
+
+    @property
+    def spent(self) -> bool:
+        """Its time is up."""
+        return self._clock() >= self._until
+
+    def take(self, size: int) -> bool:
+        """Room for an event of `size` bytes, then counted; the first always has room."""
+        if size > self._left and not self._empty:
+            return False
+        self._left -= size
+        self._empty = False
+        return True
+
+
 async def read_events(
-    service: Service, downstream: Downstream, after: tuple[float, str], limit: int, wait: float
+    service: Service, downstream: Downstream, after: Position, limit: int, wait: float
 ) -> Page:
-    """Up to `limit` events after `after`, oldest first; none yet, waits up to `wait` s."""
+    """Up to `limit` events after `after`, oldest first, within an answer's budget; none
+    yet, waits up to `wait` s."""
     keys = service.config.secrets.signing_keys
+    found, until = await _first_rows(service, downstream.name, after, min(limit, CHUNK_ROWS), wait)
+    data: list[Any] = []
+    last = Position(after.at, after.key, found.made)
+    budget, left = Budget(), limit
+    while found.rows and found.made == last.made:
+        for row in found.rows:
+            # Checked between events (an event's shaping is never cut), after the first.
+            if left < limit and budget.spent:
+                return Page(data, cursor(keys, downstream.name, last))
+            event = await shaped(downstream, row)
+            if event is not None:
+                if not budget.take(len(orjson.dumps(event))):
+                    # Its cursor stays before it: the next answer starts with it.
+                    return Page(data, cursor(keys, downstream.name, last))
+                data.append(event)
+            last = Position(row.at, row.id, found.made)  # a filtered one is passed too
+            left -= 1
+            await asyncio.sleep(0)  # the event loop's other work, between two events
+        if not left or len(found.rows) < CHUNK_ROWS:
+            break
+        chunk = min(left, CHUNK_ROWS)
+        found = await reads.pulled(service.store, downstream.name, last.place, until, chunk)
+    return Page(data, cursor(keys, downstream.name, last))
+
+
+async def _first_rows(
+    service: Service, name: str, after: Position, chunk: int, wait: float
+) -> tuple[Readable, float]:
+    """The first rows after `after` (waiting up to `wait` s for one), and the moment the
+    rows read settled by."""
     deadline = time.monotonic() + min(wait, MAX_WAIT_SECONDS)
     while True:
         until = time.time() - SETTLE_SECONDS
-        rows = await reads.pulled(service.store, downstream.name, after, until, limit)
-        if rows or time.monotonic() >= deadline:
-            break
+        found = await reads.pulled(service.store, name, after.place, until, chunk)
+        if after.made is not None and after.made != found.made:
+            raise MalformedRequest(
+                "after: a cursor of an earlier downstream of this name, removed since:"
+                " read this one from its start, without after"
+            )
+        if found.rows or time.monotonic() >= deadline:
+            return found, until
         await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-    data = [event for row in rows if (event := await shaped(downstream, row)) is not None]
-    last = (rows[-1].at, rows[-1].id) if rows else after
-    return Page(data, cursor(keys, downstream.name, last))

@@ -8,7 +8,7 @@ from typing import Any
 from receiver.kernel.store import Store
 from receiver.lifecycle.rows import pulls as pull_rows
 from receiver.lifecycle.rows.deliveries import list_app_deliveries, list_deliveries, newest_event
-from receiver.lifecycle.rows.pulls import Pulled
+from receiver.lifecycle.rows.pulls import Readable
 from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 
 
@@ -30,7 +30,7 @@ async def newest_event_of(store: Store, downstream: str) -> dict[str, Any] | Non
 
 async def pulled(
     store: Store, downstream: str, after: tuple[float, str], until: float, limit: int
-) -> list[Pulled]:
+) -> Readable:
     """A pull downstream's events settled after `after` and by `until`, oldest first."""
     return await store.read(lambda db: pull_rows.pulled(db, downstream, after, until, limit))
 

@@ -7,7 +7,10 @@ rather than left to grow: its client reconnects with `Last-Event-ID` and catches
 the store. The caps keep streams from taking every connection: per process, and per client
 address, so one client cannot fill `server.max_connections` by itself; share links' streams
 have a pool of their own (stream_caps.py). The reader also ends the streams whose key was
-revoked, or whose console session or share link ended, on any replica.
+revoked, or whose console session or share link ended, on any replica: about once a second
+while streams are open, and, before it hands over what a read found, in a read of the
+holders made after that one, so that a stream carries nothing its right's end committed
+before.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from receiver.lifecycle.rules.records import Change
 from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
 
 POLL_SECONDS = 0.5
-# How often the holders of the open streams are checked against the store: a key revoked,
-# or a session logged out, on another replica ends its streams here within this and a tick.
+# How often the holders of quiet streams are checked against the store: a key revoked, or a
+# session logged out, on another replica ends its streams here within this and a tick (and
+# before any change the feed reads after it is handed over).
 RIGHTS_SECONDS = 1.0
 # A change is stamped before its transaction commits, so one that commits late (a slow
 # write, another replica) can carry a time a reader has already passed: each read looks
@@ -175,15 +179,27 @@ class ChangeHub:
                 # The store is away for a while: streams keep their connections and places.
                 self.log.warning("stream.store_unavailable")
                 found = []
-            for change in feed.take(found):
+            fresh = feed.take(found)
+            if fresh:
+                # Read after the feed: a right ended before a change was read ends its streams
+                # before the change is handed over.
+                checked = time.monotonic()
+                await self._end_lapsed()
+            for change in fresh:
                 fan_out(change, self.subscriptions)
             if len(found) >= READ_LIMIT:
                 continue  # a full read: more is waiting, read again at once
             await _first(asyncio.sleep(POLL_SECONDS), stopping.wait(), self._recheck.wait())
 
-    async def _end_lapsed(self) -> None:
-        """End every stream whose key was revoked, or whose session or link has ended."""
-        subs = [s for s in self.subscriptions if s.open]
+    async def end_if_lapsed(self, sub: Subscription) -> None:
+        """End `sub` now if its right has ended (a stream catching up reads the feed itself,
+        and checks before it sends what a read found)."""
+        await self._end_lapsed([sub])
+
+    async def _end_lapsed(self, among: list[Subscription] | None = None) -> None:
+        """End every stream (of `among`) whose key was revoked, or whose session or link
+        has ended."""
+        subs = [s for s in (self.subscriptions if among is None else among) if s.open]
         key_ids = {s.holder.key_id for s in subs if s.holder.key_id is not None}
         session_ids = {s.holder.session_id for s in subs if s.holder.session_id is not None}
         try:

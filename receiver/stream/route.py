@@ -103,7 +103,7 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     try:
         yield f"retry: {RECONNECT_MS}\n\n".encode()
-        async for chunk in _catch_up(service, feed, wanted):
+        async for chunk in _catch_up(service, hub, sub, feed, wanted):
             if not sub.open:
                 return  # its key was revoked (or its session ended) meanwhile
             yield chunk
@@ -118,8 +118,8 @@ async def _events(
                 yield b": keep-alive\n\n"
                 quiet_since = time.monotonic()
                 continue
-            if change is None:
-                return
+            if change is None or not sub.open:
+                return  # ended while the change waited in its queue: not sent
             if wanted(change):
                 for fresh in feed.take([change]):
                     yield encode(fresh)
@@ -128,9 +128,12 @@ async def _events(
         hub.unsubscribe(sub)
 
 
-async def _catch_up(service: Service, feed: Feed, wanted: _Wanted) -> AsyncIterator[bytes]:
+async def _catch_up(
+    service: Service, hub: ChangeHub, sub: Subscription, feed: Feed, wanted: _Wanted
+) -> AsyncIterator[bytes]:
     """What changed since the stream's starting point, read from the store until a read
-    comes back short: from then on the shared reader hands over what is new."""
+    comes back short: from then on the shared reader hands over what is new. The holder's
+    right is checked after each read, as the shared reader does, before what it found goes."""
     while True:
         try:
             found = await stream_reads.changes(
@@ -139,6 +142,8 @@ async def _catch_up(service: Service, feed: Feed, wanted: _Wanted) -> AsyncItera
         except Exception:
             service.log.warning("stream.store_unavailable")
             return  # the shared reader takes over; a reconnect catches up again
+        if found:
+            await hub.end_if_lapsed(sub)
         for change in feed.take(found):
             if wanted(change):
                 yield encode(change)

@@ -1,25 +1,38 @@
 """Events by pull: a `pull` downstream (no URL) made by an app is read at
 `/v1/downstreams/{name}/events` after an opaque cursor, oldest first, never twice; `wait`
 answers as soon as an event is there; another app never reads it; a tampered cursor is
-refused."""
+refused. An answer stops at its budget (a costly transform's events, 1 MiB of them) with a
+`next` that goes on exactly there, while `/livez` answers; a downstream removed and made
+again under its name reads none of the old one's events, and the old one's cursors are
+refused in words; a wait whose client hung up gives its key's slot back at once."""
 
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
+from typing import Any
 
 import httpx
+import orjson
+import pytest
 
+from receiver.deliveries.pulled import ANSWER_BYTES, WAITING_PER_KEY
 from tests.conftest import MakeRelay
 from tests.e2e.test_app_downstreams import _app, _made
 from tests.harness import Relay, image_to_video, settled, wait_for
 
+# Twenty copies of a 13,000-character field: some 260 KB an event, so four fill an answer.
+BULKY = (
+    '{"task": event.data.task_id, "copies": [' + ", ".join(["event.data.metadata.s"] * 20) + "]}"
+)
 
-def _submit(relay: Relay, client: httpx.Client, count: int) -> list[str]:
+
+def _submit(relay: Relay, client: httpx.Client, count: int, **extra: Any) -> list[str]:
     ids = []
     for _ in range(count):
-        answer = client.post("/v1/tasks", json=image_to_video())
+        answer = client.post("/v1/tasks", json=image_to_video(**extra))
         assert answer.status_code == 202, answer.text
         ids.append(answer.json()["id"])
     for task_id in ids:
@@ -38,7 +51,8 @@ def _read_all(client: httpx.Client, after: str | None = None) -> tuple[list[str]
         after = page["next"]
         if not page["data"]:
             return seen, after
-        seen += [event["data"]["task_id"] for event in page["data"]]
+        # A task's id: where the webhook format has it, or where BULKY puts it.
+        seen += [event.get("task") or event["data"]["task_id"] for event in page["data"]]
 
 
 def test_pull_reads_each_event_once_and_only_its_apps(make_relay: MakeRelay):
@@ -156,3 +170,107 @@ def test_the_forms_offer_the_formats_they_can_make_and_the_portal_makes_a_pull_e
         data={**fields, "name": "hook", "format": "webhook", "action": "create"},
     )
     assert "url" in refused.text and len(alpha.get("/v1/downstreams").json()["downstreams"]) == 1
+
+
+def _pages(client: httpx.Client, limit: int, after: str | None = None) -> list[dict[str, Any]]:
+    """Every answer, following `next` from `after`, up to the first with no event."""
+    pages = []
+    while True:
+        params = {"limit": limit, **({"after": after} if after else {})}
+        answer = client.get("/v1/downstreams/inbox/events", params=params)
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+        after = pages[-1]["next"]
+        if not pages[-1]["data"]:
+            return pages
+
+
+@pytest.mark.every_backend
+def test_a_long_read_stops_at_its_budget_and_next_goes_on_exactly_there(make_relay: MakeRelay):
+    relay = make_relay([])
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="inbox", format="pull", events=["succeeded"], transform=BULKY)
+    ids = _submit(relay, alpha, 10, promptText="queue=0 run=0", metadata={"s": "x" * 13_000})
+    # Every one readable (two an answer) before the long read.
+    wait_for(lambda: len(_read_all(alpha)[0]) == len(ids))
+
+    # Before, one answer held all ten (2.6 MB), shaped without a pause.
+    pages: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: pages.extend(_pages(alpha, 1000)))
+    statuses: list[int] = []
+    with httpx.Client(base_url=relay.url, timeout=10.0) as probe:
+        reader.start()
+        while reader.is_alive() or not statuses:
+            statuses.append(probe.get("/livez").status_code)
+    reader.join()
+    assert set(statuses) == {200}
+    assert len(pages[0]["data"]) < len(ids)  # stopped at its budget, with a `next`
+    for page in pages:
+        size = sum(len(orjson.dumps(event)) for event in page["data"])
+        assert size <= ANSWER_BYTES or len(page["data"]) == 1, size
+    seen = [event["task"] for page in pages for event in page["data"]]
+    assert sorted(seen) == sorted(ids)  # each once, none left out where an answer stopped
+
+
+@pytest.mark.every_backend
+def test_a_downstream_made_again_under_its_name_reads_none_of_the_old_ones_events(
+    make_relay: MakeRelay,
+):
+    relay = make_relay([])
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="inbox", format="pull", events=["succeeded"])
+    ids = _submit(relay, alpha, 2)
+    wait_for(lambda: len(_read_all(alpha)[0]) == len(ids))
+    _, old_cursor = _read_all(alpha)
+    halfway = alpha.get("/v1/downstreams/inbox/events", params={"limit": 1}).json()["next"]
+
+    # Before, the new one read the old one's events, and its cursors went on.
+    assert alpha.delete("/v1/downstreams/inbox").status_code in (200, 204)
+    _made(alpha, name="inbox", format="pull", events=["succeeded"])
+    assert _read_all(alpha)[0] == []
+    for cursor in (halfway, old_cursor):
+        refused = alpha.get("/v1/downstreams/inbox/events", params={"after": cursor})
+        assert refused.status_code == 400 and "removed since" in refused.text, refused.text
+    assert "<b>0</b> events readable now" in relay.console().get("/console/deliveries").text
+    (fresh,) = _submit(relay, alpha, 1)
+    assert wait_for(lambda: _read_all(alpha)[0]) == [fresh]
+
+
+def _waiting(relay: Relay, key: str, after: str) -> socket.socket:
+    """A wait of 25 s sent on a socket of its own (closed by the caller: a hang-up)."""
+    conn = socket.create_connection(("127.0.0.1", int(relay.url.rsplit(":", 1)[1])))
+    conn.sendall(
+        f"GET /v1/downstreams/inbox/events?wait=25&after={after} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: {key}\r\n\r\n".encode()
+    )
+    return conn
+
+
+def test_a_wait_whose_client_hung_up_gives_its_slot_back_at_once(make_relay: MakeRelay):
+    relay = make_relay([])
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="inbox", format="pull", events=["succeeded"])
+    _, after = _read_all(alpha)
+    # Waits until the key's slots are all taken: the next is refused at once.
+    held: list[socket.socket] = []
+    while True:
+        conn = _waiting(relay, alpha.headers["Authorization"], after)
+        conn.settimeout(1.0)
+        try:
+            head = conn.recv(64)
+        except TimeoutError:
+            held.append(conn)  # waiting
+            continue
+        conn.close()
+        assert b" 503 " in head, head
+        break
+    assert len(held) >= WAITING_PER_KEY
+    for conn in held:
+        conn.close()
+    # Before, the slots stayed taken until each wait's 25 s ran out.
+
+    def answered() -> dict[str, Any] | None:
+        got = alpha.get("/v1/downstreams/inbox/events", params={"after": after})
+        return dict(got.json()) if got.status_code == 200 else None
+
+    assert wait_for(answered, timeout=5)["data"] == []

@@ -1,7 +1,8 @@
 """Revocation ends open live streams: a revoked key's `/v1/stream` and its share links'
 streams, a logged-out or expired console session's stream, on the replica that revoked
 at once and on another replica (PostgreSQL) within the revocation bound. Before, a revoked
-key's stream kept streaming, an admin-scoped one other keys' events too.
+key's stream kept streaming, an admin-scoped one other keys' events too. Another replica's
+streams carry nothing recorded after the revocation (before, one event more could go).
 
 Figures: seconds from the revocation's answer to each stream's end."""
 
@@ -16,7 +17,7 @@ from tests.conftest import MakeRelay
 from tests.e2e.test_keys import as_key, make_key
 from tests.fault.streams import Watch, csrf_of
 from tests.fault.support import Figures, backend_of
-from tests.harness import image_to_video
+from tests.harness import image_to_video, wait_for
 
 # A task that runs far longer than the test: its share link's stream stays open.
 LONG = {"promptText": "queue=1 run=600"}
@@ -125,3 +126,46 @@ def test_a_key_revoked_on_one_replica_ends_its_streams_on_another(
     assert console.post("/console/logout", data={"csrf": csrf}).status_code == 303
     ended["console_stream_other_replica"] = console_here.ended_within(logged_out)
     figures.record("stream_revocation_other_replica", backend="postgres", seconds=ended)
+
+
+@pytest.mark.postgres
+def test_after_a_revocation_on_one_replica_another_sends_its_streams_nothing_more(
+    make_relay: MakeRelay, storage_url: str
+):
+    if backend_of(storage_url) != "postgres":
+        pytest.skip("replicas share one PostgreSQL store; SQLite is one process by design")
+    here, there = make_relay(), make_relay()
+    boss = as_key(there, make_key(here, "ops-bot", "admin"))
+    console = there.console()
+    csrf = csrf_of(console.get("/console/").text)
+    # The admin token's stream, which nothing ends, says when `there` handed a read over.
+    handed = Watch(there.api, "/v1/stream")
+    by_key = Watch(boss, "/v1/stream")
+    by_session = Watch(console, "/console/stream")
+
+    def carried(watch: Watch, task_id: str) -> bool:
+        return any(task_id in line for line in watch.lines)
+
+    def recorded_here() -> str:
+        made = here.submit(**image_to_video(**LONG))
+        assert made.status_code == 202, made.text
+        task_id = str(made.json()["id"])
+        wait_for(lambda: carried(handed, task_id))
+        return task_id
+
+    first = recorded_here()
+    wait_for(lambda: carried(by_key, first) and carried(by_session, first))
+    # Each right ends just after `there` handed a read over, so that one of the two falls
+    # where, before, it read the feed without checking the rights first.
+    revoked = time.monotonic()
+    assert here.api.delete("/v1/keys/ops-bot").status_code == 200
+    after_revocation = recorded_here()
+    same_cookie = httpx.Client(base_url=here.url, cookies=console.cookies, timeout=15)
+    assert same_cookie.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    after_logout = recorded_here()
+    by_key.ended_within(revoked)
+    by_session.ended_within(revoked)
+    assert not carried(by_key, after_revocation) and not carried(by_key, after_logout)
+    assert not carried(by_session, after_logout)
+    assert handed.open
+    handed.close()
