@@ -31,6 +31,8 @@ class DownstreamHealth:
     breaker: str
     breaker_changed_at: float | None
     deliveries: dict[str, int]
+    retrying: int = 0  # waiting to be tried again after a failed attempt
+    dead_since_success: int = 0  # dead letters since its last attempt that went through
     # Its filter failed at run time (not a refusal): how often, the last reason, when.
     filter_failures: int = 0
     filter_failure: str | None = None
@@ -59,16 +61,28 @@ def disabled_names(db: Db) -> set[str]:
 
 DOWNSTREAMS = Sql("SELECT * FROM downstreams")
 
+# In one pass: how many in each state, those retried after a failed attempt, and the dead
+# letters since the downstream's last success (every attempt since `failing_since` failed).
 DELIVERIES_BY_DOWNSTREAM = Sql(
-    "SELECT downstream, state, COUNT(*) AS n FROM deliveries GROUP BY downstream, state"
+    "SELECT d.downstream, d.state, COUNT(*) AS n,"
+    " SUM(CASE WHEN d.state = 'pending' AND d.attempts > 0 THEN 1 ELSE 0 END) AS retrying,"
+    " SUM(CASE WHEN d.state = 'dead' AND d.updated_at >= s.failing_since THEN 1 ELSE 0 END)"
+    " AS dead_lately"
+    " FROM deliveries d LEFT JOIN downstreams s ON s.name = d.downstream"
+    " GROUP BY d.downstream, d.state"
 )
 
 
 def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
     rows = {r["name"]: r for r in db.all(DOWNSTREAMS)}
     counts: dict[str, dict[str, int]] = {}
+    retrying: dict[str, int] = {}
+    dead_lately: dict[str, int] = {}
     for r in db.all(DELIVERIES_BY_DOWNSTREAM):
-        counts.setdefault(r["downstream"], {})[r["state"]] = r["n"]
+        name = r["downstream"]
+        counts.setdefault(name, {})[r["state"]] = r["n"]
+        retrying[name] = retrying.get(name, 0) + int(r["retrying"] or 0)
+        dead_lately[name] = dead_lately.get(name, 0) + int(r["dead_lately"] or 0)
     out = []
     for name in names:
         row = rows.get(name, {})
@@ -81,6 +95,8 @@ def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
                 breaker=row.get("breaker") or "closed",
                 breaker_changed_at=row.get("breaker_changed_at"),
                 deliveries=counts.get(name, {}),
+                retrying=retrying.get(name, 0),
+                dead_since_success=dead_lately.get(name, 0),
                 filter_failures=row.get("filter_failures") or 0,
                 filter_failure=row.get("filter_failure"),
                 filter_failed_at=row.get("filter_failed_at"),
