@@ -25,7 +25,15 @@ from receiver.cli.common import (
     not_found,
     settings_of,
 )
-from receiver.cli.tables import deliveries_table, share, short, shown, table, when
+from receiver.cli.tables import (
+    deliveries_table,
+    downstreams_table,
+    share,
+    short,
+    shown,
+    table,
+    when,
+)
 from receiver.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -254,33 +262,20 @@ def downstreams() -> None:
 @config_option
 def downstreams_list(config_path: str | None) -> None:
     from receiver.cli.offline import with_store
+    from receiver.destinations.registry import PROVIDERS
     from receiver.downstreams import stories as downstream_stories
 
-    configured = [d.name for d in settings_of(config_path).downstream]
+    configured = settings_of(config_path).downstream
+    formats = {d.name: d.format for d in configured}
 
     async def every(store: Store) -> list[DownstreamHealth]:
-        managed = [row.name for row in await downstream_stories.made(store)]
-        return await downstream_stories.health(store, configured + managed)
+        managed = await downstream_stories.made(store)
+        formats.update((row.name, str(row.spec.get("format", "webhook"))) for row in managed)
+        return await downstream_stories.health(store, [*formats])
 
     found = with_store(config_path, every)
-    click.echo(
-        table(
-            ["name", "state", "since", "reason", "failing since", "pending", "held", "dead"],
-            [
-                [
-                    h.name,
-                    "disabled" if h.disabled_at else h.breaker,
-                    when(h.disabled_at or h.breaker_changed_at),
-                    h.disabled_reason,
-                    when(h.failing_since),
-                    h.deliveries.get("pending", 0),
-                    h.deliveries.get("held", 0),
-                    h.deliveries.get("dead", 0),
-                ]
-                for h in found
-            ],
-        )
-    )
+    pulled = {n for n, fmt in formats.items() if fmt in PROVIDERS and PROVIDERS[fmt].addressless}
+    click.echo(downstreams_table(found, pulled))
 
 
 @downstreams.command("disable")
