@@ -72,7 +72,6 @@ class DownstreamHealth(Answer):
     )
     breaker_changed_at: float | None
     deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
-    retrying: int = Field(description="Deliveries waiting to be tried again after a failure.")
     dead_since_success: int = Field(
         description="Dead letters since its last delivery that went through."
     )

@@ -59,7 +59,6 @@ def health_of(h: DownstreamHealth, pulled: bool = False) -> Health | None:
             delivered=h.deliveries.get("succeeded", 0),
             dead=h.deliveries.get("dead", 0),
             dead_since_success=h.dead_since_success,
-            retrying=h.retrying,
             failing=h.failing_since is not None,
             breaker=h.breaker,
             enabled=h.disabled_at is None,

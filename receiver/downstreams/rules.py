@@ -13,7 +13,7 @@ Health = Literal["failing", "paused", "trying again", "healthy", "no traffic yet
 MEANINGS: dict[Health, str] = {
     "failing": "deliveries went dead since its last success, or its breaker is open",
     "paused": "disabled (by the operator or its app): its deliveries are held",
-    "trying again": "attempts failed lately and are retried, none dead yet,"
+    "trying again": "its latest attempts failed and are retried, none dead yet,"
     " or its breaker lets one through to see whether it is back",
     "healthy": "its latest deliveries went through",
     "no traffic yet": "nothing delivered or tried yet",
@@ -28,7 +28,6 @@ class Outcomes:
     delivered: int  # deliveries that went through (those retention keeps)
     dead: int  # dead letters kept
     dead_since_success: int  # of those, dead since its last attempt that went through
-    retrying: int  # waiting to be tried again after a failed attempt
     failing: bool  # its last attempt failed (every one since `failing_since`)
     breaker: str  # closed | half_open | open
     enabled: bool
@@ -46,6 +45,6 @@ def health(o: Outcomes) -> Health | None:
         return "failing"
     if o.dead and not o.delivered:  # dead letters and never a success: failing all along
         return "failing"
-    if o.breaker == "half_open" or o.retrying or o.failing:
+    if o.breaker == "half_open" or o.failing:  # failed since its last success: retried
         return "trying again"
     return "healthy" if o.delivered else "no traffic yet"

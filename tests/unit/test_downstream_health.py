@@ -12,8 +12,7 @@ from receiver.downstreams.rules import HEALTHS, MEANINGS, Outcomes, health
 from receiver.lifecycle.rows.downstreams import DownstreamHealth
 
 QUIET = Outcomes(
-    delivered=0, dead=0, dead_since_success=0, retrying=0, failing=False, breaker="closed",
-    enabled=True,
+    delivered=0, dead=0, dead_since_success=0, failing=False, breaker="closed", enabled=True,
 )  # fmt: skip
 
 
@@ -27,9 +26,10 @@ QUIET = Outcomes(
         ({"dead": 4}, "failing"),  # dead letters and never a success
         ({"delivered": 9, "dead": 2, "dead_since_success": 1, "failing": True}, "failing"),
         ({"delivered": 9, "breaker": "open"}, "failing"),
-        ({"delivered": 9, "failing": True, "retrying": 2}, "trying again"),
-        ({"delivered": 9, "retrying": 1}, "trying again"),
-        ({"failing": True, "retrying": 1}, "trying again"),  # not dead yet
+        # Its latest attempts failed, their deliveries wait for a retry: none dead yet.
+        ({"delivered": 9, "failing": True}, "trying again"),
+        ({"failing": True}, "trying again"),
+        ({"delivered": 9, "dead": 3, "failing": True}, "trying again"),  # dead ones: before
         ({"delivered": 9, "breaker": "half_open"}, "trying again"),
         # Dead letters from before its last success are history: it goes through now.
         ({"delivered": 9, "dead": 5}, "healthy"),
