@@ -25,7 +25,16 @@ from receiver.cli.common import (
     not_found,
     settings_of,
 )
-from receiver.cli.tables import counted, deliveries_table, share, short, shown, table, when
+from receiver.cli.tables import (
+    counted,
+    deliveries_table,
+    downstreams_table,
+    share,
+    short,
+    shown,
+    table,
+    when,
+)
 from receiver.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -291,35 +300,22 @@ def downstreams_list(config_path: str | None) -> None:
     """Each downstream's health: the config file's, and those made through the API (an
     app's as APP/NAME)."""
     from receiver.cli.offline import with_store
+    from receiver.destinations.registry import PROVIDERS
     from receiver.downstreams import names
     from receiver.downstreams import stories as downstream_stories
 
-    configured = [d.name for d in settings_of(config_path).downstream]
+    configured = settings_of(config_path).downstream
+    formats = {d.name: d.format for d in configured}
 
     async def every(store: Store) -> tuple[list[DownstreamHealth], dict[str, str]]:
-        managed = [row.name for row in await downstream_stories.made(store)]
-        found = await downstream_stories.health(store, configured + managed)
+        managed = await downstream_stories.made(store)
+        formats.update((row.name, str(row.spec.get("format", "webhook"))) for row in managed)
+        found = await downstream_stories.health(store, [*formats])
         return found, await names.shown_names(store, [h.name for h in found])
 
     found, shown_names = with_store(config_path, every)
-    click.echo(
-        table(
-            ["name", "state", "since", "reason", "failing since", "pending", "held", "dead"],
-            [
-                [
-                    shown_names[h.name],
-                    "disabled" if h.disabled_at else h.breaker,
-                    when(h.disabled_at or h.breaker_changed_at),
-                    h.disabled_reason,
-                    when(h.failing_since),
-                    h.deliveries.get("pending", 0),
-                    h.deliveries.get("held", 0),
-                    h.deliveries.get("dead", 0),
-                ]
-                for h in found
-            ],
-        )
-    )
+    pulled = {n for n, fmt in formats.items() if fmt in PROVIDERS and PROVIDERS[fmt].addressless}
+    click.echo(downstreams_table(found, pulled, name=lambda kept: shown_names.get(kept, kept)))
 
 
 def _told_while_sealed(directory: Directory, kept: str) -> str | None:

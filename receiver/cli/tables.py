@@ -3,11 +3,12 @@ script can cut them), times in UTC, short cells."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from receiver.lifecycle.rows.downstreams import DownstreamHealth
     from receiver.lifecycle.rules.records import Delivery
 
 
@@ -75,5 +76,45 @@ def deliveries_table(deliveries: Sequence[Delivery], names: Mapping[str, str]) -
                 (d.last_error or "")[:60],
             ]
             for d in deliveries
+        ],
+    )
+
+
+def downstreams_table(
+    found: Sequence[DownstreamHealth],
+    pulled: Collection[str],
+    name: Callable[[str], str] = str,
+) -> str:
+    """Each downstream's health in the one vocabulary (receiver/downstreams/rules.py), its
+    breaker under its own name (none for a pull downstream in `pulled`), and its deliveries."""
+    from receiver.downstreams.directory import health_of
+
+    return table(
+        [
+            "name",
+            "health",
+            "breaker",
+            "since",
+            "reason",
+            "failing since",
+            "delivered",
+            "pending",
+            "held",
+            "dead",
+        ],
+        [
+            [
+                name(h.name),
+                health_of(h, h.name in pulled),
+                None if h.name in pulled else h.breaker.replace("_", "-"),
+                when(h.disabled_at or h.breaker_changed_at),
+                h.disabled_reason,
+                when(h.failing_since),
+                h.deliveries.get("succeeded", 0),
+                h.deliveries.get("pending", 0),
+                h.deliveries.get("held", 0),
+                h.deliveries.get("dead", 0),
+            ]
+            for h in found
         ],
     )

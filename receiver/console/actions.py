@@ -44,10 +44,10 @@ class DownstreamForms:
         self.directory = console.directory
 
     def downstream(self, request: Request, session: Session) -> tuple[str, str]:
-        """The downstream a form's path names: as shown (an app's in words, `acme / hooks`),
-        and as kept."""
+        """The downstream a form's path names: as shown (an app's as `acme/hooks`), and as
+        kept."""
         kept = delivery_actions.known_downstream(self.directory, request.path_params["name"])
-        return views.downstream_name(self.directory.app_names, kept), kept
+        return self.directory.shown_name(kept), kept
 
     def caller(self, session: Session) -> Caller:
         """Whom the forms act as: the operator, for every app."""

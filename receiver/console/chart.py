@@ -145,7 +145,7 @@ def _with_key(svg: str, what: str, colours: list[tuple[str, str]]) -> Markup:
 
 def latency_chart(activity: Activity, now: float, name: Callable[[str], str] = str) -> Markup:
     """Mean delivery latency per downstream in each of the last 24 hours, each downstream
-    called by `name` (in words: `acme / hooks`)."""
+    called by `name` (in words: `acme/hooks`)."""
     first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
     probe = _Frame(first_hour, 1)
     series: dict[str, dict[int, tuple[float, int]]] = defaultdict(dict)

@@ -22,6 +22,7 @@ from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
 from receiver.destinations.registry import APP_FORMED, FORMED
 from receiver.downstreams.directory import Directory
+from receiver.downstreams.rules import MEANINGS
 from receiver.kernel.errors import MalformedRequest, NotAllowed, RelayError
 from receiver.kernel.http.body import read_body, refuse_nul
 from receiver.kernel.http.errors import answer_for
@@ -61,7 +62,7 @@ def refuse_nul_in_address(request: Request) -> None:
 def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environment:
     """The console's templates and filters; a page of `template_dirs` (the portal's) is
     taken before the console's page of the same name. `directory` names the apps of the
-    downstreams it knows (the `downstream` filter: `acme / hooks`)."""
+    downstreams it knows (the `downstream` filter: `acme/hooks`)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*template_dirs, HERE / "templates"]),
         autoescape=True,
@@ -73,11 +74,13 @@ def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environmen
         when=views.when,
         ago=views.ago,
         when_input=views.when_input,
-        downstream=lambda kept: views.downstream_name(directory.app_names, kept),
+        downstream=directory.shown_name,
+        health=directory.health,  # a downstream's record: its health in one word
         pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
     )
     env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
-    env.globals.update(console_formats=FORMED, portal_formats=APP_FORMED)
+    env.tests["pulled"] = directory.pulled  # a pull downstream: no breaker, no attempts
+    env.globals.update(console_formats=FORMED, portal_formats=APP_FORMED, health_meanings=MEANINGS)
     return env
 
 

@@ -23,7 +23,7 @@ from receiver.downstreams.manage import describe_any
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
 from receiver.lifecycle.rules.records import TaskFilter
-from receiver.lifecycle.rules.routing import owner_of
+from receiver.lifecycle.rules.routing import owner_of, shown_name
 from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, is_callback
 from receiver.operator import queries
 from receiver.stream.caps import Holder
@@ -99,8 +99,8 @@ class Pages:
         )
 
     def _name(self, kept: str) -> str:
-        """A downstream's name in words (`acme / hooks`)."""
-        return views.downstream_name(self.console.directory.app_names, kept)
+        """A downstream's name in words (`acme/hooks`)."""
+        return self.console.directory.shown_name(kept)
 
     def _retention_days(self) -> float | None:
         retention = self.service.config.settings.retention
@@ -216,6 +216,8 @@ class Pages:
             downstreams=shown,
             formats={name: d.format for name, d in every.items()},
             readable=readable,  # a pull downstream's events to read, by its name
+            # the name its app reads it by (`/v1/downstreams/{name}/events`, with the app's key)
+            pull_names={n: shown_name(n) for n in polled},
             public_url=self.service.config.public_url,
             apps={n: app_names.get(o, "") for n, o in owners.items()},
             managed={name for name, d in every.items() if d.managed} | set(unusable),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +14,6 @@ from typing import Any
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
 from receiver.lifecycle.rules.records import Attempt, Event, SubmitAttempt, Task
-from receiver.lifecycle.rules.routing import UNNAMED_APP, owner_of, shown_name
 from receiver.lifecycle.rules.task import KIND_NAMES, Output, TaskKind, kind_of, output_of
 from receiver.lifecycle.rules.task import KINDS as TABLE
 
@@ -36,15 +35,6 @@ _VERDICT = {
     "contradicted": "contradicted by CometAPI: changed nothing",
     "unconfirmed": "CometAPI could not be asked in time",
 }
-
-
-def downstream_name(app_names: Mapping[str, str], kept: str) -> str:
-    """A downstream as people read it: an app's as `acme / hooks` (its app's name, then the
-    name the app gave it), never the `<app id>.<name>` it is kept under."""
-    owner = owner_of(kept)
-    if owner is None:
-        return kept
-    return f"{app_names.get(owner, UNNAMED_APP)} / {shown_name(kept)}"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamC
 from receiver.downstreams import manage as managed
 from receiver.downstreams import stories
 from receiver.downstreams.directory import Directory
+from receiver.downstreams.rules import MEANINGS, Health
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, BreakerState, ErrorAnswer
@@ -65,9 +66,21 @@ class DownstreamHealth(Answer):
     disabled_at: float | None
     disabled_reason: str | None
     failing_since: float | None = Field(description="Every attempt since then has failed.")
-    breaker: BreakerState = Field(description="As this replica last reported it.")
+    breaker: BreakerState = Field(
+        description="Its circuit breaker, as this replica last reported it (`closed`: deliveries"
+        " go out; a `pull` downstream has none and stays `closed`)."
+    )
     breaker_changed_at: float | None
     deliveries: dict[str, int] = Field(description="How many deliveries are in each state.")
+    dead_since_success: int = Field(
+        description="Dead letters since its last delivery that went through."
+    )
+    health: Health | None = Field(
+        description="How it fares, read from what its deliveries came to: "
+        + "; ".join(f"`{word}`: {meaning}" for word, meaning in MEANINGS.items())
+        + ". Unset for a `pull` downstream with events to read: the relay cannot tell"
+        " whether they are read. Its breaker's own state is `breaker`."
+    )
     filter_failures: int = Field(
         description="Events its filter failed on at run time (a field the event lacks, a"
         " wrong type, too costly on it): each was not delivered (`filtered`). A filter"
@@ -186,8 +199,8 @@ def own_name(request: Request, directory: Directory, name: str) -> str:
     summary="Every downstream, with its health",
     description=described(
         "The config file's and those made through the API: settings (never a secret),"
-        " breaker state, disabled or not (since when, why), failing since, deliveries by"
-        " state.",
+        " health in one word (`health`), breaker state, disabled or not (since when, why),"
+        " failing since, deliveries by state.",
         "downstreams",
     ),
     responses=guarded(
@@ -206,7 +219,10 @@ async def list_downstreams(
         await _seen(
             keys,
             caller,
-            {**h.summary(), **managed.describe_any(directory, h.name, rows.get(h.name), now)},
+            {
+                **directory.summary(h),
+                **managed.describe_any(directory, h.name, rows.get(h.name), now),
+            },
         )
         for h in health
     ]

@@ -20,6 +20,7 @@ from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
 from receiver.destinations.registry import PROVIDERS
 from receiver.downstreams import stories
+from receiver.downstreams.rules import Health, Outcomes, health
 from receiver.kernel.net.credentials import ClientCredentials, TokenSource
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
@@ -32,8 +33,13 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.store import Store
 from receiver.keys.stories import apps
-from receiver.lifecycle.rows.downstreams import ManagedRow
-from receiver.lifecycle.rules.routing import SECRET_HELD, Subscription, owner_of
+from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
+from receiver.lifecycle.rules.routing import (
+    SECRET_HELD,
+    DownstreamLabels,
+    Subscription,
+    owner_of,
+)
 from receiver.wiring.service import Service
 
 REMOVED = "the downstream was removed"
@@ -43,6 +49,22 @@ _STRAGGLER_TICKS = 3
 
 def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = None) -> Subscription:
     return Subscription(frozenset(d.events), frozenset(d.channels), held, owner_of(d.name))
+
+
+def health_of(h: DownstreamHealth, pulled: bool = False) -> Health | None:
+    """Its health in the one vocabulary (rules.py), from its record in the store; `pulled`:
+    a pull downstream's."""
+    return health(
+        Outcomes(
+            delivered=h.deliveries.get("succeeded", 0),
+            dead=h.deliveries.get("dead", 0),
+            dead_since_success=h.dead_since_success,
+            failing=h.failing_since is not None,
+            breaker=h.breaker,
+            enabled=h.disabled_at is None,
+            pulled=pulled,
+        )
+    )
 
 
 def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, str] | None:
@@ -119,6 +141,26 @@ class Directory:
 
     def get(self, name: str) -> Downstream | None:
         return self.configured.get(name) or self._managed.get(name)
+
+    def shown_name(self, kept: str) -> str:
+        """A downstream as people read it: an app's as `APP/NAME` (its app's name, then the
+        name the app gave it, as its metrics label it), never the `<app id>.<name>` it is
+        kept under; the operator's own as it is."""
+        return DownstreamLabels(self.app_names)(kept)
+
+    def pulled(self, name: str) -> bool:
+        """It is read by pull (no breaker, no attempts of its own)."""
+        d = self.get(name)
+        settings = d if d is not None else self.unusable.get(name, (None, ""))[0]
+        return settings is not None and PROVIDERS[settings.format].addressless
+
+    def health(self, h: DownstreamHealth) -> Health | None:
+        """Its health in the one vocabulary (None: a pull downstream with events to read)."""
+        return health_of(h, self.pulled(h.name))
+
+    def summary(self, h: DownstreamHealth) -> dict[str, Any]:
+        """Its health as the API answers it: the record's fields and the word."""
+        return {**h.summary(), "health": self.health(h)}
 
     async def refresh(self) -> bool:
         """Follow what changed among the managed downstreams since the last look: only the

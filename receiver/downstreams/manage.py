@@ -359,4 +359,4 @@ async def describe_downstream(service: Service, directory: Directory, name: str)
     managed = d is None or d.managed
     row = await stories.one_made(service.store, name) if managed else None
     (health,) = await stories.health(service.store, [name])
-    return {**health.summary(), **describe_any(directory, name, row, time.time())}
+    return {**directory.summary(health), **describe_any(directory, name, row, time.time())}

@@ -67,7 +67,7 @@ class Pages:
         now = time.time()
         shown = [
             {
-                **h.summary(),
+                **directory.summary(h),
                 **managed.describe_any(directory, h.name, rows.get(h.name), now),
                 "name": shown_name(h.name),
             }

@@ -72,6 +72,22 @@ def _text(driver: WebDriver) -> str:
         return ""
 
 
+def _health(driver: WebDriver, card: str, name: str) -> dict[str, tuple[str, str]]:
+    """Each downstream's health word and breaker as the page shows them ("": none), by the
+    name the page gives it."""
+
+    def text(where: Any, css: str) -> str:
+        return " ".join(e.text for e in where.find_elements(By.CSS_SELECTOR, css))
+
+    return {
+        c.find_element(By.CSS_SELECTOR, name).text: (
+            text(c, ".downstream-health"),
+            text(c, ".breaker"),
+        )
+        for c in driver.find_elements(By.CSS_SELECTOR, card)
+    }
+
+
 def test_each_apps_portal_shows_and_changes_only_its_own(
     chromium: WebDriver, relay: Relay, apps: dict[str, Any]
 ):
@@ -181,9 +197,20 @@ def test_every_page_fits_a_phone_and_a_desktop(
     chromium: WebDriver, relay: Relay, sinks: dict[str, Sink], apps: dict[str, Any]
 ):
     """The portal's, the console's and the share page, each at 390 and 1280 px: no page
-    wider than the screen, no table wider than its card, the navigation on screen."""
+    wider than the screen, no table wider than its card, the navigation on screen. On them,
+    each downstream's health in one word (never `healthy` beside a dead letter), its breaker
+    under its own name, and an app's downstream as APP/NAME, never its internal id."""
     driver, alpha = chromium, apps["alpha"]
     share = alpha["client"].post(f"/v1/tasks/{alpha['task']}/share").json()["url"]
+    # A pull endpoint with an event to read: no breaker, and no word its reads could belie.
+    pull = {"name": "alpha-pull", "format": "pull"}
+    assert alpha["client"].post("/v1/downstreams", json=pull).status_code == 201
+    alpha["client"].post("/v1/tasks", json=image_to_video(promptText="to pull"))
+    wait_for(
+        lambda: (
+            alpha["client"].get("/v1/downstreams/alpha-pull").json()["deliveries"].get("succeeded")
+        )
+    )
     # A dead letter and a disabled endpoint: the rows and forms a good day does not show.
     sinks["fragile"].mode(status=500)
     dead = relay.submit(**image_to_video(promptText="a dead letter")).json()["id"]
@@ -199,6 +226,12 @@ def test_every_page_fits_a_phone_and_a_desktop(
 
     _open(driver, relay, alpha)
     check("portal-endpoints", "/portal/")
+    assert _health(driver, ".endpoint", "h2 .name") == {
+        "alpha-hook": ("paused", ""),  # disabled: its breaker says nothing then
+        "alpha-second": ("no traffic yet", "breaker: closed"),  # its filter took nothing
+        "alpha-pull": ("", ""),
+    }
+    assert "/v1/downstreams/alpha-pull/events" in driver.find_element(By.ID, "pull-alpha-pull").text
     check("portal-deliveries", "/portal/deliveries")
     check("portal-delivery", f"/portal/deliveries/{alpha['delivery']}")
     check("portal-tasks", "/portal/tasks")
@@ -212,9 +245,22 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("console-login", "/console/login")
     log_in(driver, relay)
     check("console-overview", "/console/")
+    assert _health(driver, "#health li", ".name") == {
+        "hook": ("healthy", "breaker: closed"),
+        "fragile": ("failing", "breaker: closed"),  # a dead letter since its last success
+        "alpha/alpha-hook": ("paused", ""),
+        "alpha/alpha-second": ("no traffic yet", "breaker: closed"),
+        "alpha/alpha-pull": ("", ""),
+        "beta/beta-hook": ("healthy", "breaker: closed"),
+    }
+    assert "app_" not in _text(driver)  # an app's downstream by its app's name, not its id
     check("console-tasks", "/console/tasks")
     check("console-task", f"/console/tasks/{dead}")
     check("console-deliveries", "/console/deliveries")
+    assert "app_" not in _text(driver)
+    [pulled] = driver.find_elements(By.CSS_SELECTOR, "p.pull")
+    assert "with a key of alpha: GET" in pulled.text, pulled.text
+    assert "/v1/downstreams/alpha-pull/events" in pulled.text
     check("console-keys", "/console/keys")
     check("console-apps", "/console/apps")
     check("console-error", "/console/tasks/tsk_none", keep=False)

@@ -218,12 +218,14 @@ def test_the_console_shows_a_downstreams_app(make_relay: MakeRelay, sink: Sink):
     relay = make_relay([webhook(sink, "global")])
     alpha = _app(relay, "alpha")
     _made(alpha, name="hooks", url=f"{sink.url}/alpha")
+    _made(alpha, name="inbox", format="pull")  # its URL too: the name its app reads it by
     page = relay.console().get("/console/deliveries")
     assert page.status_code == 200 and "app: alpha</span>" in page.text
-    assert page.text.count("app: ") == 1  # the global one has none
+    assert page.text.count("app: ") == 2  # the global one has none
     # In words as people read it; its id only in the page's addresses, never in its text.
-    assert '<span class="name">alpha / hooks</span>' in page.text
+    assert '<span class="name">alpha/hooks</span>' in page.text
     assert not re.search(r">[^<]*app_[0-9a-f]{24}", page.text)
+    assert "/v1/downstreams/inbox/events</code>" in page.text
 
 
 def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink: Sink):

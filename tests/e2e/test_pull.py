@@ -125,7 +125,9 @@ def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
     wait_for(lambda: len(_read_all(alpha)[0]) == len(ids))
 
     console = relay.console().get("/console/deliveries").text
-    assert "/v1/downstreams/" in console and ".inbox/events</code>" in console
+    # The URL its app reads it at, with its key: never the id it is kept under.
+    assert "with a key of <strong>alpha</strong>" in console
+    assert "/v1/downstreams/inbox/events</code>" in console
     assert "<b>2</b> events readable now" in console
 
     link = alpha.post("/v1/portal-links", json={})

@@ -23,6 +23,7 @@ from receiver.console.session import Sessions, check_form, same_origin
 from receiver.kernel.errors import InvalidRequest, NotAllowed
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rules.records import Activity, Attempt, Event, SubmitAttempt, Task
+from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.task import KINDS
 
 T = TypeVar("T")
@@ -374,15 +375,15 @@ def test_the_timeline_merges_events_and_attempts_by_time() -> None:
 
 def test_a_downstream_is_named_in_words_and_kept_whole_in_a_timeline() -> None:
     app = "app_" + "0" * 24
-    names = {app: "acme"}
-    assert views.downstream_name(names, f"{app}.acme-hooks") == "acme / acme-hooks"
-    assert views.downstream_name(names, "hook") == "hook"  # the operator's own
+    name = DownstreamLabels({app: "acme"})  # the console's `downstream` filter, APP/NAME
+    assert name(f"{app}.acme-hooks") == "acme/acme-hooks"
+    assert name("hook") == "hook"  # the operator's own
     unread = "app_" + "1" * 24  # an app this process has not read yet: never its id
-    assert views.downstream_name(names, f"{unread}.x") == "(app) / x"
+    assert name(f"{unread}.x") == "(app)/x"
     late = replace(attempt(1, 105.0, "succeeded", 200, None), downstream=f"{app}.acme-hooks")
-    [_, entry] = views.timeline(task(), [], [late], name=lambda k: views.downstream_name(names, k))
-    assert entry.title == "Delivery to acme / acme-hooks, attempt 1"
-    assert entry.title_parts == ("Delivery to ", "acme / acme-hooks", ", attempt 1")
+    [_, entry] = views.timeline(task(), [], [late], name=name)
+    assert entry.title == "Delivery to acme/acme-hooks, attempt 1"
+    assert entry.title_parts == ("Delivery to ", "acme/acme-hooks", ", attempt 1")
     assert views.timeline(task(), [], [])[0].title_parts == ("Recorded", "", "")
 
 
