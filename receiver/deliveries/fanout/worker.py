@@ -319,7 +319,11 @@ class Fanout:
             "attempt": delivery.attempts + 1,
         }
         document = {"kind": job.payload.get("kind"), "state": job.payload.get("state")}
-        with tracing.span("delivery.attempt", job.trace_context, **ids, **document) as span:
+        # Its downstream's token is cut out of what the attempt logs, keeps and traces.
+        with (
+            logs.scoped(self.out.redactor_of(delivery.downstream)),
+            tracing.span("delivery.attempt", job.trace_context, **ids, **document) as span,
+        ):
             await self._attempt_traced(job, lane, span, ids)
 
     async def _attempt_traced(
