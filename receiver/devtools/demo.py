@@ -30,7 +30,8 @@ _SOURCES = {"poll": "polled", "cancel": "cancelled"}
 
 def _config(db: Path, relay_url: str, sim_url: str, sink_url: str) -> dict[str, Any]:
     return {
-        "server": {"public_url": relay_url},
+        # Any free port for /metrics: the demo runs beside whatever the machine runs.
+        "server": {"public_url": relay_url, "metrics_listen": "127.0.0.1:0"},
         "upstream": {"base_url": sim_url, "timeout_seconds": 5},
         "polling": {"callback_grace_seconds": 8},
         "delivery": {"retry_schedule": [0.5, 1, 2]},
