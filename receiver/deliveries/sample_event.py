@@ -126,8 +126,8 @@ async def send_test(
         sent = shown_request(d, request)
         guarded = d.managed and not service.config.settings.delivery.allow_private_networks
         tokens = directory.token_source(d)
-        # Its OAuth2 token is cut out of what this attempt logs and answers, as a delivery's.
-        with scoped(tokens.redactor if tokens is not None else None):
+        # Its own secrets are cut out of what this attempt logs and answers, as a delivery's.
+        with scoped(*directory.scope_of(name)):
             try:
                 async with (
                     open_session(service, d, guarded) as session,

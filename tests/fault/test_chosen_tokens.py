@@ -1,8 +1,9 @@
 """A value a remote party chooses stays in its own scope: an OAuth2 token endpoint that
 issues `"level":"info"`, then `delivery.succeeded`, as its tokens (and a downstream that
-quotes the token it got) cuts neither out of any other log line. Every line stays JSON
-with its level and its event's name, and neither token shows in clear where its downstream
-echoed it: in a log line, a stored error or an excerpt."""
+quotes the token it got) cuts neither out of any other log line, nor does a bearer token an
+app chose that is another downstream's name. Every line stays JSON with its level and its
+event's name, and neither token shows in clear where its downstream echoed it: in a log
+line, a stored error or an excerpt."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.harness import Sink, settled, video2video
 pytestmark = pytest.mark.fault
 
 TOKENS = ('"level":"info"', "delivery.succeeded")
+OTHER = "orders-webhook"
 
 
 class ChoosingEndpoint:
@@ -96,14 +98,20 @@ def test_tokens_an_endpoint_chooses_are_cut_only_from_their_downstreams_lines(
         "client_secret": "oauth-client-secret-0002-never-shown",
     }
     relay = make_relay(
-        [webhook(sink, "erp", url=f"{choosing.url}/hook", auth=oauth), webhook(sink, "other")]
+        [webhook(sink, "erp", url=f"{choosing.url}/hook", auth=oauth), webhook(sink, OTHER)]
     )
+    # Made through the API: its token is what its maker chose, here the other's name.
+    app_hook = {"name": "app-hook", "url": f"{sink.url}/app-hook"}
+    app_hook["auth"] = {"type": "bearer", "token": OTHER}
+    assert relay.api.post("/v1/downstreams", json=app_hook).status_code == 201
     task = relay.submit(**video2video()).json()
     done = relay.wait_task(task["id"], settled)
     assert {d["downstream"]: d["state"] for d in done["deliveries"]} == {
         "erp": "succeeded",
-        "other": "succeeded",
+        OTHER: "succeeded",
+        "app-hook": "succeeded",
     }
+    assert sink.accepted("/app-hook")[0]["headers"]["authorization"] == f"Bearer {OTHER}"
     # Both tokens were issued and sent, and the downstream quoted each back.
     assert set(choosing.issued) == set(TOKENS)
     assert {f"Bearer {token}" for token in TOKENS} <= set(choosing.seen)
@@ -113,7 +121,10 @@ def test_tokens_an_endpoint_chooses_are_cut_only_from_their_downstreams_lines(
     assert all({"level", "event"} <= line.keys() for line in parsed)
     assert all(line["level"] in ("debug", "info", "warning", "error") for line in parsed)
     events = [line["event"] for line in parsed]
-    assert events.count("delivery.succeeded") == 2  # erp's and other's, named
+    assert events.count("delivery.succeeded") == 3  # each downstream's, named
+    # The other downstream's lines keep its name: app-hook's token is searched in its own.
+    named = {line.get("downstream") for line in parsed if line["event"] == "delivery.succeeded"}
+    assert named == {"erp", OTHER, "app-hook"}
     assert "delivery.retry" in events  # erp's first: 401 to one token, 503 to the next
     # Where erp quoted a token, it was cut out; nowhere else is either searched for.
     for line in parsed:

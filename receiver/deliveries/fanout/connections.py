@@ -19,7 +19,6 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
-from receiver.kernel.observability import logs
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.wiring.service import Service
 
@@ -127,11 +126,6 @@ class Connections:
     def way(self, d: Downstream) -> Way:
         """How a delivery to `d` leaves now (no session: it was changed or removed)."""
         return self.ways.get(d.name) or Way(None, None, judged=False)
-
-    def redactor_of(self, name: str) -> logs.Redactor | None:
-        """What only a delivery to `name` may show and must not: its OAuth2 token."""
-        way = self.ways.get(name)
-        return way.tokens.redactor if way is not None and way.tokens is not None else None
 
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)

@@ -89,13 +89,14 @@ _scope: contextvars.ContextVar[tuple[Redactor, ...]] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def scoped(redactor: Redactor | None) -> Iterator[None]:
-    """Inside: `redactor`'s secrets are cut out of every log line written and every text
-    `scrub` is given (in this task, and in the tasks it starts), beside the operator's."""
-    if redactor is None:
+def scoped(*redactors: Redactor | None) -> Iterator[None]:
+    """Inside: the `redactors`' secrets are cut out of every log line written and every
+    text `scrub` is given (in this task, and in the tasks it starts), beside the operator's."""
+    held = tuple(r for r in redactors if r is not None)
+    if not held:
         yield
         return
-    token = _scope.set((*_scope.get(), redactor))
+    token = _scope.set((*_scope.get(), *held))
     try:
         yield
     finally:
@@ -186,9 +187,14 @@ def _rendered(event: EventDict, kept: frozenset[str]) -> str:
     also searched as JSON escapes it): most lines hold no secret, and are written as
     rendered; one that may is rendered again from its scrubbed values."""
     line = orjson.dumps(event, default=_unencodable).decode()
-    redactors = _redactors()
-    if any(r.found_in(line) for r in redactors) or "/callbacks/runway/" in line or "eyJ" in line:
-        return orjson.dumps(_scrubbed(event, kept, redactors)).decode()
+    scope = _scope.get()
+    if (
+        _everywhere.found_in(line)
+        or (scope and any(r.found_in(line) for r in scope))
+        or "/callbacks/runway/" in line
+        or "eyJ" in line
+    ):
+        return orjson.dumps(_scrubbed(event, kept, (_everywhere, *scope))).decode()
     return line
 
 
