@@ -7,10 +7,11 @@ event's name, and never on the rendered text: whatever a secret is, every line s
 
 Two kinds of secret. The operator's, known at start (the admin token, RECEIVER_SECRET,
 CometAPI's key, ...), are cut out of every line (`add_secrets`). A value a remote party
-chooses (a downstream's OAuth2 token, which its token endpoint picks) is cut out only where
-it can show: inside `scoped(redactor)`, around that downstream's own attempts, whose log
-lines, errors and excerpts are scrubbed with it too. Searched in every line, such a value
-could be any text (`"level":"info"`, `delivery.succeeded`) and cut it out of every app's.
+chooses (a downstream's OAuth2 token, which its token endpoint picks; the secrets an app
+gave a downstream it made) is cut out only where it can show: inside `scoped(redactor)`,
+around that downstream's own attempts, whose log lines, errors and excerpts are scrubbed
+with it too. Searched in every line, such a value could be any text (`"level":"info"`,
+`delivery.succeeded`, another downstream's name) and cut it out of every app's lines.
 """
 
 from __future__ import annotations
