@@ -138,12 +138,16 @@ def own_path(python: str) -> dict[str, str]:
     return {} if python == sys.executable else {"PYTHONPATH": str(Path(python).parents[2])}
 
 
+METRICS_TOKEN_ENV = "RELAY_METRICS_TOKEN"
+
+
 def relay_env(port: int) -> dict[str, str]:
     return {
         "COMETAPI_KEY": API_KEY,
         "RECEIVER_ADMIN_TOKEN": ADMIN_TOKEN,
         "RECEIVER_SECRET": SIGNING_SECRET,
         SINK_SECRET_ENV: SINK_SECRET,
+        METRICS_TOKEN_ENV: ADMIN_TOKEN,
         "PORT": str(port),
     }
 
@@ -167,7 +171,16 @@ def relay_settings(
     stands in for the SQLite file `db` (PostgreSQL); `downstream`, more keys of each
     downstream (a filter, a transform)."""
     return {
-        "server": {"host": "127.0.0.1", "public_url": f"http://127.0.0.1:{port}", **(server or {})},
+        "server": {
+            "host": "127.0.0.1",
+            "public_url": f"http://127.0.0.1:{port}",
+            # /metrics on the public port, behind a token (the one `metric` sends): no second
+            # port to find free beside each relay.
+            "metrics_listen": "",
+            "metrics_public": True,
+            "metrics_token_env": METRICS_TOKEN_ENV,
+            **(server or {}),
+        },
         "upstream": {"base_url": sim_url, "timeout_seconds": 5, **(upstream or {})},
         "polling": polling or {},
         "delivery": delivery or {},

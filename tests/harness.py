@@ -33,7 +33,7 @@ from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.kernel.secrets.tokens import _SALT
 from tests.forked import Process, spawn
-from tests.testkit import to_toml
+from tests.testkit import free_port, to_toml
 
 API_KEY = "sk-test-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN_TOKEN = "admin-" + "f0e1d2c3b4a5968778695a4b"
@@ -196,7 +196,13 @@ def relay_settings(
     """A config for tests: fast polling and retries, everything on loopback."""
     settings: dict[str, Any] = {
         # Gauges counted at each scrape: a test reads what it just did.
-        "server": {"host": "127.0.0.1", "public_url": public_url, "metrics_count_seconds": 0},
+        # /metrics on a port of its own, as by default, free on a machine of parallel tests.
+        "server": {
+            "host": "127.0.0.1",
+            "public_url": public_url,
+            "metrics_count_seconds": 0,
+            "metrics_listen": f"127.0.0.1:{free_port()}",
+        },
         # CometAPI's simulator runs in the test's process: on a loaded machine its answer has
         # taken over 2 s, and a send cut off then is sent again (a fault set for one send
         # met the second). Below the poll lease (5 s), as start-up requires; tests of a slow
@@ -281,6 +287,11 @@ class Relay:
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         )
         self.anon = httpx.Client(base_url=self.url, timeout=WAIT_SECONDS, limits=KEEP_ALIVE)
+        # /metrics's own listener (`server.metrics_listen`), anonymous.
+        listen = settings["server"].get("metrics_listen") or "127.0.0.1:9"
+        self.metrics = httpx.Client(
+            base_url=f"http://{listen}", timeout=WAIT_SECONDS, limits=KEEP_ALIVE
+        )
 
     def _spawn(self, command: str, log_path: Path) -> Process:
         return spawn([command, "--config", str(self.config_path)], self.env, self.workdir, log_path)
@@ -336,6 +347,10 @@ class Relay:
             except ValueError:
                 lines.append({"unparsed": line})
         return lines
+
+    def scrape(self) -> str:
+        """/metrics, as Prometheus scrapes it: on its own port, with no token."""
+        return self.metrics.get("/metrics").text
 
     def submit(self, **body: Any) -> httpx.Response:
         return self.api.post("/v1/tasks", json=body)
@@ -403,6 +418,7 @@ class Relay:
             self.worker.wait(10)
         self.api.close()
         self.anon.close()
+        self.metrics.close()
 
 
 def video2video(**extra: Any) -> dict[str, Any]:

@@ -42,7 +42,8 @@ def run(bench: Bench) -> None:
 def scrape_ms(port: int) -> float:
     """The median time of one /metrics scrape, one after another."""
     times = []
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # bench/common.py's metrics token
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
         for _ in range(SCRAPES):
             started = time.perf_counter()
             client.get("/metrics").raise_for_status()

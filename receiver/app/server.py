@@ -27,6 +27,7 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -34,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.config import Config, ServerConfig
 from receiver.kernel.errors import ConfigError
+from receiver.kernel.http.answers import error
 from receiver.kernel.net import speed
 
 if TYPE_CHECKING:
@@ -167,21 +169,70 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-def bind(server: ServerConfig) -> socket.socket:
-    """The listening socket, bound before the store is reached or any worker starts, so that
-    a port that is taken stops start-up in one line with nothing touched (uvicorn binds only
-    after the application's start-up has run)."""
-    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+@dataclass(frozen=True)
+class Listening:
+    """The public socket, and /metrics's own (None when `server.metrics_listen` is "")."""
+
+    public: socket.socket
+    metrics: socket.socket | None
+
+
+def bind(server: ServerConfig) -> Listening:
+    """The listening sockets, bound before the store is reached or any worker starts, so
+    that a port that is taken stops start-up in one line with nothing touched (uvicorn binds
+    only after the application's start-up has run)."""
+    public = _bound(server.host, server.port, "")
+    address = server.metrics_address
+    if address is None:
+        return Listening(public, None)
     try:
-        listening = socket.create_server((server.host, server.port), family=family)
+        if address[1] and address[1] == server.port:
+            raise ConfigError(
+                f"config key server.metrics_listen: port {server.port} is the public port;"
+                " /metrics needs one of its own"
+            )
+        return Listening(public, _bound(*address, "config key server.metrics_listen: "))
+    except ConfigError:
+        public.close()
+        raise
+
+
+def _bound(host: str, port: int, what: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host, port), family=family)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(f"port {server.port} is already in use") from None
-        raise ConfigError(f"cannot listen on {server.host}:{server.port}: {exc.strerror}") from None
+            raise ConfigError(f"{what}port {port} is already in use") from None
+        raise ConfigError(f"{what}cannot listen on {host}:{port}: {exc.strerror}") from None
     # Answers go out at once: without it, an answer written in two parts on a kept-alive
     # connection waits for the client's delayed ACK (Nagle). Accepted sockets inherit it.
     listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return listening
+
+
+class _MetricsWhereConfigured:
+    """/metrics on its own port, which answers nothing else; on the public port only when
+    the operator opted in (`server.metrics_public`, with a token). Elsewhere a 404, as for
+    any path the relay does not serve: one uvicorn serves both sockets, and a request's
+    `server` (the socket's own address) says which it came in on."""
+
+    def __init__(self, app: ASGIApp, metrics_port: int | None, public: bool) -> None:
+        self.app = app
+        self.metrics_port = metrics_port
+        self.public = public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            server = scope.get("server") or (None, None)
+            on_metrics_port = self.metrics_port is not None and server[1] == self.metrics_port
+            asks_metrics = scope["path"] == "/metrics"
+            if (asks_metrics and not (on_metrics_port or self.public)) or (
+                on_metrics_port and not asks_metrics
+            ):
+                await error(404, "http_error", "Not Found")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _DrainingServer(uvicorn.Server):
@@ -218,14 +269,15 @@ class _DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
+def run(app: Any, config: Config, listening: Listening) -> None:
     server = config.settings.server
     raise_open_file_limit()
     # "socket.accept() out of system resource" comes once per loop turn while fds run out.
     logging.getLogger("asyncio").addFilter(_EveryTenSeconds())
     loop, parser = speed.loop_name(), speed.http_name()
+    metrics_port = listening.metrics.getsockname()[1] if listening.metrics else None
     uvicorn_config = uvicorn.Config(
-        _RequestCycle(app),
+        _RequestCycle(_MetricsWhereConfigured(app, metrics_port, server.metrics_public)),
         host=server.host,
         port=server.port,
         # uvloop and httptools where the platform has them (receiver/kernel/net/speed.py).
@@ -247,16 +299,22 @@ def run(app: Any, config: Config, listening_socket: socket.socket) -> None:
         uvicorn_config.http_protocol_class, server.head_timeout_seconds, parser
     )
     drain = server.drain_seconds
-    listening = _DrainingServer(uvicorn_config, drain)
-    app.state.service.draining = lambda: listening.draining
-    listening.on_drain = lambda: app.state.service.log.info("server.draining", seconds=drain)
-    host, port = listening_socket.getsockname()[:2]
+    serving = _DrainingServer(uvicorn_config, drain)
+    app.state.service.draining = lambda: serving.draining
+    serving.on_drain = lambda: app.state.service.log.info("server.draining", seconds=drain)
+    sockets = [s for s in (listening.public, listening.metrics) if s is not None]
     app.state.service.log.info(
         "server.listening",
-        address=f"{host}:{port}",
+        address=_address(listening.public),
+        metrics=_address(listening.metrics) if listening.metrics else None,
         loop=loop,
         http=parser,
     )
-    listening.run(sockets=[listening_socket])
-    if not listening.started:
+    serving.run(sockets=sockets)
+    if not serving.started:
         sys.exit(3)  # as uvicorn.run: it never served (its start-up failed)
+
+
+def _address(bound: socket.socket) -> str:
+    host, port = bound.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

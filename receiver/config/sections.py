@@ -14,6 +14,7 @@ from pydantic import (
     HttpUrl,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from receiver.lifecycle.rules.polling import PollLease, PollRule
@@ -103,6 +104,11 @@ class ServerConfig(Section):
     search_window: Annotated[int, Field(gt=0)] = 5000
     # The env var holding a bearer token that /metrics then requires; "": /metrics is open.
     metrics_token_env: str = ""
+    # /metrics is served on a listener of its own, `host:port` (port 0: any free one), and
+    # not on the public port: its labels name apps and downstreams. "": no such listener.
+    metrics_listen: str = "127.0.0.1:9464"
+    # /metrics on the public port as well; only with `metrics_token_env` set.
+    metrics_public: bool = False
     # On SIGTERM /readyz answers 503 at once, and requests are served this long more before
     # the socket closes: the time a load balancer takes to stop sending here. 0: at once.
     drain_seconds: Annotated[float, Field(ge=0, le=300)] = 0.0
@@ -114,6 +120,41 @@ class ServerConfig(Section):
             return [str(ipaddress.ip_network(item.strip(), strict=False)) for item in value]
         except ValueError as exc:
             raise ValueError(f"must be IP addresses or CIDR networks ({exc})") from None
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            listen_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _metrics_public_with_a_token(self) -> ServerConfig:
+        if self.metrics_public and not self.metrics_token_env:
+            raise ValueError(
+                "metrics_public = true needs metrics_token_env: the public port serves"
+                " /metrics only to a scraper with the token"
+            )
+        return self
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where /metrics's own listener binds; None: it has none."""
+        return listen_address(self.metrics_listen) if self.metrics_listen else None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """`host:port` (`[::1]:9464` for IPv6) as a pair; ValueError saying what is wrong."""
+    host, colon, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not colon or not 0 <= number <= 65535:
+        raise ValueError("must be an IP address and a port, e.g. 127.0.0.1:9464")
+    return host, number
 
 
 class UpstreamConfig(Section):

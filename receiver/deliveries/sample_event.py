@@ -38,7 +38,7 @@ from receiver.downstreams.manage import shown_url
 from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import Failure, transport_errors
-from receiver.kernel.observability.logs import scrub
+from receiver.kernel.observability.logs import scoped, scrub
 from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 from receiver.wiring.service import Service
@@ -125,22 +125,24 @@ async def send_test(
         )
         sent = shown_request(d, request)
         guarded = d.managed and not service.config.settings.delivery.allow_private_networks
-        try:
-            async with (
-                open_session(service, d, guarded) as session,
-                asyncio.timeout(d.timeout),
-            ):
-                tokens = directory.token_source(d)
-                authorization = fixed_authorization(d)
-                names = proxy_names(service, d)
-                way = Way(session, proxy, guarded, tokens, authorization, names)
-                with transport_errors(_undelivered):
-                    reply = await send(request, way)
-                status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)
-        except TimeoutError:
-            error = f"timed out after {d.timeout:g}s"
-        except (DownstreamError, guard.PrivateAddress) as exc:
-            error = scrub(str(exc), EXCERPT_CHARS)
+        tokens = directory.token_source(d)
+        # Its own secrets are cut out of what this attempt logs and answers, as a delivery's.
+        with scoped(*directory.scope_of(name)):
+            try:
+                async with (
+                    open_session(service, d, guarded) as session,
+                    asyncio.timeout(d.timeout),
+                ):
+                    authorization = fixed_authorization(d)
+                    names = proxy_names(service, d)
+                    way = Way(session, proxy, guarded, tokens, authorization, names)
+                    with transport_errors(_undelivered):
+                        reply = await send(request, way)
+                    status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)
+            except TimeoutError:
+                error = f"timed out after {d.timeout:g}s"
+            except (DownstreamError, guard.PrivateAddress) as exc:
+                error = scrub(str(exc), EXCERPT_CHARS)
     seconds = round(time.monotonic() - started, 3)
     service.log.info("downstream.tested", downstream=name, type=event_type, status=status)
     return {

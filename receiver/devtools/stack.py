@@ -37,7 +37,8 @@ def relay_settings(
     """A relay against the simulator, quick to poll and retry, its store and media in
     `folder`: the settings a newcomer would otherwise gather from three guides."""
     return {
-        "server": {"public_url": relay_url},
+        # Any free port for /metrics: the stack runs beside whatever the machine runs.
+        "server": {"public_url": relay_url, "metrics_listen": "127.0.0.1:0"},
         "upstream": {"base_url": sim_url, "timeout_seconds": 5},
         "polling": {"callback_grace_seconds": 8},
         # The sink is on loopback, and so is any downstream made through the API here.

@@ -114,6 +114,9 @@ class Directory:
         # downstreams and leaves their rows to the relay's own processes, which hold what
         # their key cannot open and release it when it can.
         self._follows = follows
+        # The secrets an app gave each downstream it made (headers, credentials, URL): its
+        # choice, cut out of what that downstream's attempts write, not of every log line.
+        self._secrets: dict[str, logs.Redactor] = {}
 
     def token_source(self, d: Downstream) -> TokenSource | None:
         """The one OAuth2 token source of `d` in this process (a new one once its `auth`
@@ -129,6 +132,14 @@ class Directory:
         if source is None or source.credentials != wanted:
             source = self._tokens[d.name] = TokenSource(wanted)
         return source
+
+    def scope_of(self, name: str) -> tuple[logs.Redactor, ...]:
+        """What only `name`'s own attempts may show and must not (`logs.scoped`): the
+        secrets of a downstream an app made, and the OAuth2 token its endpoint chose. The
+        config file's secrets are the operator's, scrubbed everywhere."""
+        tokens = self._tokens.get(name)
+        found = (self._secrets.get(name), tokens.redactor if tokens is not None else None)
+        return tuple(r for r in found if r is not None)
 
     @property
     def every(self) -> dict[str, Downstream]:
@@ -214,6 +225,7 @@ class Directory:
 
     def _forget(self, name: str) -> None:
         self._managed.pop(name, None)
+        self._secrets.pop(name, None)
         self.unusable.pop(name, None)
         self._made.discard(name)
 
@@ -232,11 +244,18 @@ class Directory:
         """A row as a downstream; when its secret or URL was sealed under a key this relay
         no longer has, its other settings and the reason (and a log line); None when its
         settings no longer pass."""
+        secrets = self._secrets[row.name] = logs.Redactor()
+        with logs.scoped(secrets):  # its error lines may quote what the app gave
+            return self._opened(row, secrets)
+
+    def _opened(
+        self, row: ManagedRow, secrets: logs.Redactor
+    ) -> Downstream | tuple[ManagedDownstreamConfig, str] | None:
         try:
             spec = open_url(self.sealer, row.spec, row.name)
-            logs.add_secrets(dict(spec.get("headers") or {}).values())  # before any error
+            secrets.add(dict(spec.get("headers") or {}).values())  # before any error
             settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
-            logs.add_secrets(credential_values(settings))
+            secrets.add(credential_values(settings))
             secret = self.sealer.open(row.sealed_secret, row.name)
             previous = (
                 self.sealer.open(row.sealed_previous, row.name) if row.sealed_previous else None
@@ -249,11 +268,11 @@ class Directory:
             self._log.error("downstream.unusable", downstream=row.name, reason=str(exc)[:200])
             return None
         d = managed_downstream(settings, secret, previous, row.previous_until)
-        # Never in a log line, nor in an error kept from a receiver's answer.
+        # Never in its attempts' log lines, nor in an error kept from a receiver's answer.
         parts = urlsplit(d.url)
         token = parts.username if parts.password is None else None  # NATS: a token alone
         url_secrets = [d.url if d.url_is_secret else None, parts.password, token]
-        logs.add_secrets([secret, previous, *url_secrets])
+        secrets.add([secret, previous, *url_secrets])
         return d
 
     async def reseal(self) -> int:

@@ -46,7 +46,12 @@ def readyz() -> None:
 @described_only.get(
     "/metrics",
     summary="Prometheus metrics",
-    description=described("The text exposition format.", auth="none"),
+    description=described(
+        "The text exposition format, on a port of its own (`server.metrics_listen`,"
+        " 127.0.0.1:9464 by default); on the public port only with `server.metrics_public`"
+        " and its token, else 404.",
+        auth="none",
+    ),
     responses={200: media("Metrics.", "text/plain")},
     response_class=Response,
 )

@@ -261,7 +261,7 @@ def test_reads_health_and_metrics(
         v2v["id"], lambda t: t["state"] == "succeeded" and t["events"][1]["verdict"] != "pending"
     )
 
-    response = relay.anon.get("/metrics")
+    response = relay.metrics.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

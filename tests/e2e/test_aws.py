@@ -322,7 +322,7 @@ def test_a_queue_that_is_not_there_dead_letters_then_replays_counted_per_downstr
     [message] = collect(aws, created, 1)
     assert json.loads(message["Body"])["data"]["task_id"] == task["id"]
 
-    text = relay.anon.get("/metrics").text
+    text = relay.scrape()
     counted = {
         outcome: metric(text, "relay_deliveries_total", downstream="later", outcome=outcome)
         for outcome in ("retry", "dead", "succeeded")

@@ -146,7 +146,7 @@ def test_bad_tokens_are_refused_and_change_nothing(relay: Relay, sim: Simulator,
     assert [relay.task(a["id"]), relay.task(b["id"])] == before
     assert relay.api.get("/v1/deliveries").json()["deliveries"] == []
     # Each was refused for its own reason.
-    metrics = relay.anon.get("/metrics").text
+    metrics = relay.scrape()
     outcomes = {
         o: metric(metrics, "relay_callbacks_total", outcome=f"rejected_{o}")
         for o in ("bad_signature", "expired", "task_mismatch")
@@ -158,7 +158,7 @@ def test_bad_tokens_are_refused_and_change_nothing(relay: Relay, sim: Simulator,
     taken_as_claim(relay, a["id"], "succeeded")
     assert relay.task(b["id"]) == before[1]
     ended_by_cometapi(relay, sim, a["id"], a["upstream_task_id"])
-    metrics = relay.anon.get("/metrics").text
+    metrics = relay.scrape()
     assert metric(metrics, "relay_callbacks_total", outcome="contradicted") == 1
     # b, whose callbacks were all refused, was neither polled nor delivered.
     assert relay.task(b["id"]) == before[1]
@@ -363,7 +363,7 @@ def test_drifted_bodies_are_accepted_and_duplicates_ignored(
     assert again.json()["duplicate"] is True
     assert relay.task(task["id"]) == done  # not stored again, no poll brought
     assert len(sink.received()) == len(done["deliveries"])  # the repeat sent nothing
-    metrics = relay.anon.get("/metrics").text
+    metrics = relay.scrape()
     counted = {
         o: metric(metrics, "relay_callbacks_total", outcome=o)
         for o in ("confirmed", "contradicted", "unconfirmed", "duplicate")

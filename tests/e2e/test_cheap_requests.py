@@ -72,28 +72,36 @@ def test_streams_share_one_reader_and_are_capped_per_client_and_process(
         streams.callback(other.close)
         assert other.status == 200
         assert "max_streams)" in refused(relay, source="127.0.0.3")["detail"]
-        assert metric(relay.anon.get("/metrics").text, "relay_streams_open") == 3
+        assert metric(relay.scrape(), "relay_streams_open") == 3
         task = relay.submitted(**image_to_video())
         relay.wait_task(task["id"], terminal)
         # Every open stream sees the task's changes, from the one reader.
         for stream in (first, second, other):
             wait_for(lambda s=stream: "task" in s.events or None)
     # Closed: their places are free again.
-    wait_for(lambda: metric(relay.anon.get("/metrics").text, "relay_streams_open") == 0 or None)
+    wait_for(lambda: metric(relay.scrape(), "relay_streams_open") == 0 or None)
     reopened = Stream(relay)
     assert reopened.status == 200
     reopened.close()
 
 
-def test_metrics_behind_a_token_and_counted_in_the_background(make_relay: MakeRelay) -> None:
+def test_metrics_behind_a_token_on_both_ports_and_counted_in_the_background(
+    make_relay: MakeRelay,
+) -> None:
     relay = make_relay(
-        server={"metrics_token_env": "METRICS_TOKEN", "metrics_count_seconds": 0.3},
+        server={
+            "metrics_token_env": "METRICS_TOKEN",
+            "metrics_public": True,  # the opt-in: the public port serves /metrics too
+            "metrics_count_seconds": 0.3,
+        },
         env={"METRICS_TOKEN": "metrics-" + "0123456789abcdef"},
     )
-    assert relay.anon.get("/metrics").status_code == 401
-    wrong = relay.anon.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-    assert wrong.status_code == 401
     token = {"Authorization": "Bearer metrics-0123456789abcdef"}
+    wrong = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for port in (relay.anon, relay.metrics):
+        assert port.get("/metrics").status_code == 401
+        assert port.get("/metrics", headers=wrong).status_code == 401
+        assert port.get("/metrics", headers=token).status_code == 200
     task = relay.submitted(**image_to_video())
     relay.wait_task(task["id"], terminal)
 

@@ -74,7 +74,7 @@ def test_a_forged_success_delivers_nothing_forged_and_the_genuine_result_once(
     [sent] = [c for c in sim.callbacks() if c["kind"] == "normal"]
     cost = json.loads(sent["body"])
     assert (task["point"], task["refund"]) == (float(cost["point"]), float(cost["refund"]))
-    assert metric(relay.anon.get("/metrics").text, "relay_credits", kind="charged") == task["point"]
+    assert metric(relay.scrape(), "relay_credits", kind="charged") == task["point"]
 
     # One delivery of the genuine result, and the forger's URL nowhere.
     events = delivered(sink)
@@ -82,7 +82,7 @@ def test_a_forged_success_delivers_nothing_forged_and_the_genuine_result_once(
     assert events[0]["data"]["outputs"] == task["outputs"]
     assert all(EVIL not in h["body"] for h in sink.received())
 
-    metrics = relay.anon.get("/metrics").text
+    metrics = relay.scrape()
     assert metric(metrics, "relay_callbacks_total", outcome="contradicted") == 1
     assert metric(metrics, "relay_callbacks_total", outcome="confirmed") == 1
     # The contradiction is logged at warning with both sides.

@@ -231,3 +231,31 @@ def test_kubernetes_manifests_probe_and_drain_as_the_relay_does() -> None:
         assert {e["secretRef"]["name"] for e in c["envFrom"] if "secretRef" in e}
     [budget] = by_kind["PodDisruptionBudget"]
     assert budget["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "serve"
+
+
+def test_metrics_have_a_port_of_their_own_in_every_deploy_file() -> None:
+    """The image, Compose and Kubernetes serve /metrics on 9464, never on the public port:
+    the Service routes only `http`, Prometheus finds each pod by its annotations, and
+    Compose publishes 9464 on the host's loopback only."""
+    text = (ROOT / "Containerfile").read_text()
+    assert "RECEIVER__SERVER__METRICS_LISTEN=0.0.0.0:9464" in text and "EXPOSE 8080 9464" in text
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert compose["services"]["relay"]["ports"] == ["8080:8080", "127.0.0.1:9464:9464"]
+    docs = _manifests()
+    [config] = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert config["data"]["RECEIVER__SERVER__METRICS_LISTEN"] == "0.0.0.0:9464"
+    assert "RECEIVER__SERVER__METRICS_PUBLIC" not in config["data"]
+    [serve] = [
+        d
+        for d in docs
+        if d["kind"] == "Deployment"
+        and "serve" in d["spec"]["template"]["spec"]["containers"][0]["args"]
+    ]
+    template = serve["spec"]["template"]
+    ports = {p["name"]: p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+    assert ports == {"http": 8080, "metrics": 9464}
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9464"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    [service] = [d for d in docs if d["kind"] == "Service"]
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]

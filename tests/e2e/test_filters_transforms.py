@@ -100,7 +100,7 @@ def test_a_filter_picks_a_transform_shapes_and_headers_go_with_each_delivery(
         broken = deliveries(relay, task["id"])["broken"]
         assert broken["state"] == "filtered"
         assert broken["last_error"] == "filter failed: no field 'nope'"
-    text = relay.api.get("/metrics").text
+    text = relay.scrape()
     assert metric(text, "relay_deliveries_filtered_total", downstream="gold", failed="false") == 1
     assert metric(text, "relay_deliveries_filtered_total", downstream="broken", failed="true") == 2
     # A filter that fails at run time shows on its downstream, counted, with the last reason;

@@ -89,7 +89,7 @@ def test_a_render_is_mirrored_byte_for_byte_and_served_with_range(
     tampered = token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1 :]
     for bad in ("nothing", tampered, token.split(".")[0]):
         assert relay.anon.get(f"/media/{bad}").status_code == 403
-    text = relay.anon.get("/metrics").text
+    text = relay.scrape()
     assert metric(text, "relay_media_files_total", outcome="mirrored") == len(media["files"])
     stored = sum(f["bytes"] for f in media["files"])
     assert metric(text, "relay_media_stored_bytes") == stored
@@ -152,9 +152,7 @@ def test_an_expired_link_is_renewed_from_cometapi_then_copied(
     retried = [x for x in relay.log_lines() if x.get("event") == "media.retry"]
     assert retried and "expired" in retried[0]["reason"]
     assert retried[0]["links_renewed"] is True  # CometAPI was asked for the task again
-    assert (
-        metric(relay.anon.get("/metrics").text, "relay_media_files_total", outcome="expired") == 1
-    )
+    assert metric(relay.scrape(), "relay_media_files_total", outcome="expired") == 1
 
 
 def test_too_large_goes_out_with_the_original_links_and_the_reason(

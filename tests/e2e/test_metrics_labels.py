@@ -1,6 +1,8 @@
 """What `/metrics` says of an app's downstream, on both backends (the app's name is read from
 the store): `<app>/<name>`, by the names the operator and the app gave, never the id it is
-kept under (`app_<id>.<name>`); and `/metrics` is open unless a token is set."""
+kept under (`app_<id>.<name>`); and `/metrics` is served on a port of its own
+(`server.metrics_listen`), open unless a token is set, and not on the public port (a 404,
+as for any path the relay does not serve) unless the operator opts in."""
 
 from __future__ import annotations
 
@@ -32,9 +34,17 @@ def test_an_apps_downstream_is_labelled_by_the_apps_name(make_relay: MakeRelay, 
     relay.wait_task(answer.json()["id"], settled)
     wait_for(lambda: sink.accepted("/alpha") or None)
 
+    # Not on the public port: its labels name every app and downstream.
+    hidden = relay.anon.get("/metrics")
+    assert hidden.status_code == 404 and "alpha" not in hidden.text
+    assert relay.api.get("/metrics").status_code == 404  # not even to the admin token
+    # The metrics port answers /metrics alone.
+    assert relay.metrics.get("/v1/tasks").status_code == 404
+    assert relay.metrics.get("/livez").status_code == 404
+
     def scraped() -> str | None:
         # Open by default, as Prometheus scrapes it (server.metrics_token_env sets a token).
-        text = relay.anon.get("/metrics").text
+        text = relay.scrape()
         return text if "alpha/hooks" in _labels(text, "relay_deliveries_total") else None
 
     text = wait_for(scraped)

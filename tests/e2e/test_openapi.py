@@ -193,8 +193,10 @@ def test_every_operation_answers_as_described(case: Any, who: str, world: World)
     refused_anywhere = _refused_at_every_door(case.body)
     # A CEL expression is text to JSON Schema; whether it parses is the relay's to judge.
     refused_anywhere |= isinstance(case.body, dict) and case.body.get("webhook_filter") is not None
+    # /metrics is served on its own port (server.metrics_listen), as documented.
+    metrics = case.operation.path == "/metrics"
     case.call_and_validate(
-        base_url=world.relay.url,
+        base_url=str(world.relay.metrics.base_url).rstrip("/") if metrics else world.relay.url,
         headers=headers,
         excluded_checks=[positive_data_acceptance]
         if judged_upstream or across_fields or scoped_out or integers_as_written or refused_anywhere

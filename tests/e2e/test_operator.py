@@ -207,7 +207,7 @@ def test_admin_delivery_routes(make_relay: MakeRelay, sim: Simulator, make_sink:
 
 def scrape(relay: Relay) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics, keyed by name and sorted labels."""
-    response = relay.anon.get("/metrics")
+    response = relay.metrics.get("/metrics")
     assert response.status_code == 200
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value

@@ -71,7 +71,7 @@ def test_a_burst_never_runs_more_than_the_cap_and_goes_in_submission_order(
     # While the first two run, the rest wait where the caller can see them.
     last = relay.wait_task(answers[-1]["id"], lambda t: t["queue_position"] == 6)
     assert last["submission"] == "waiting" and last["next_submit_at"] is not None
-    metrics = relay.anon.get("/metrics").text
+    metrics = relay.scrape()
     assert metric(metrics, "relay_submit_queue") >= 1
     assert 1 <= metric(metrics, "relay_upstream_running") <= 2
     listed = {t["id"]: t for t in relay.api.get("/v1/tasks").json()["tasks"]}
@@ -115,7 +115,7 @@ def test_busy_answers_are_retried_with_their_history_and_retry_after_holds_every
     assert all(t["state"] == "succeeded" and accepted_once(t) for t in done)
     assert done[1]["submits"][0]["started_at"] >= refused["retry_at"] - 0.01
     assert sim.stats()["tasks"] == 3
-    metrics = relay.anon.get("/metrics").text
+    metrics = relay.scrape()
     assert metric(metrics, "relay_submit_attempts_total", outcome="retry") == 3
     assert metric(metrics, "relay_submit_attempts_total", outcome="accepted") == 3
 

@@ -63,7 +63,7 @@ def test_the_relay_prunes_ended_tasks_keeps_open_ones_and_counts_them(
 
     # Older than the ones that went, but not ended: it stays, however old.
     assert relay.task(open_id)["state"] in ("queued", "running")
-    text = relay.anon.get("/metrics").text
+    text = relay.scrape()
     assert metric(text, "relay_pruned_total", kind="tasks") == 3
     assert metric(text, "relay_pruned_total", kind="deliveries") == 3
     assert metric(text, "relay_pruned_total", kind="attempts") == 3

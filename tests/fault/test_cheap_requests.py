@@ -91,7 +91,7 @@ class Streams:
             threading.Thread(target=self._hold, args=(relay.url, opened), daemon=True).start()
         wait_for(lambda: len(opened) == STREAMS or None, timeout=60)
         assert set(opened) == {200}
-        assert metric(relay.anon.get("/metrics").text, "relay_streams_open") == STREAMS
+        assert metric(relay.scrape(), "relay_streams_open") == STREAMS
 
     def shut(self) -> None:
         for sock in self.sockets:
@@ -101,7 +101,7 @@ class Streams:
 
     def close_all(self, relay: Relay) -> None:
         self.shut()
-        wait_for(lambda: metric(relay.anon.get("/metrics").text, "relay_streams_open") == 0 or None)
+        wait_for(lambda: metric(relay.scrape(), "relay_streams_open") == 0 or None)
 
 
 @pytest.fixture

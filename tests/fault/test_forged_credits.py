@@ -57,7 +57,7 @@ def _forged_events(task: dict[str, Any], status: str) -> list[dict[str, Any]]:
 
 
 def _credits(relay: Relay) -> tuple[float, float]:
-    text = relay.anon.get("/metrics").text
+    text = relay.scrape()
     return (
         metric(text, "relay_credits", kind="charged"),
         metric(text, "relay_credits", kind="refunded"),

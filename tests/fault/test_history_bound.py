@@ -53,7 +53,7 @@ def test_a_flood_of_large_bodies_on_one_url_is_bounded(
     assert statuses == [200] * BODIES
     stored = [e for e in relay.task(task["id"])["events"] if e["source"] == "callback"]
     assert 1 <= len(stored) <= BOUND_BYTES // BODY_BYTES
-    metrics = relay.anon.get("/metrics").text
+    metrics = relay.scrape()
     assert f'relay_callbacks_total{{outcome="over_limit"}} {BODIES - len(stored)}.0' in metrics
     grown = _db_bytes(storage_url) - before
 

@@ -146,7 +146,7 @@ def test_the_breaker_pauses_a_failing_downstream_and_a_probe_closes_it(
     wait_for(lambda: len(sink.received("/flaky")) >= 3)
 
     def state():
-        return metric(relay.anon.get("/metrics").text, "relay_downstream_state", downstream="flaky")
+        return metric(relay.scrape(), "relay_downstream_state", downstream="flaky")
 
     wait_for(lambda: state() == 2)  # open
     during = len(sink.received("/flaky"))
@@ -195,7 +195,7 @@ def test_a_downstream_failing_for_long_is_disabled_told_and_recovered(
         h for h in relay.api.get("/v1/downstreams").json()["downstreams"] if h["name"] == "down"
     ]
     assert health["disabled"] and "failed" in health["disabled_reason"]
-    assert metric(relay.anon.get("/metrics").text, "relay_downstream_state", downstream="down") == 3
+    assert metric(relay.scrape(), "relay_downstream_state", downstream="down") == 3
 
     # While disabled, new events for it are stored and held, not attempted.
     tried = len(down.received("/down"))

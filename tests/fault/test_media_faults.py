@@ -233,7 +233,7 @@ def test_deliveries_waiting_for_a_copy_go_out_when_the_relay_restarts_with_media
     task_id = relay.submit(**image_to_video(promptText="a slow TRICKLE pan")).json()["id"]
     relay.wait_task(task_id, mirroring)
     wait_for(lambda: trickling(cdn_sim))
-    gauge = metric(relay.anon.get("/metrics").text, "relay_outbox", state="mirroring")
+    gauge = metric(relay.scrape(), "relay_outbox", state="mirroring")
     assert gauge == 1
     relay.kill()
     command = ["deliveries", "list", "--state", "mirroring", "--config", str(relay.config_path)]
@@ -253,7 +253,7 @@ def test_deliveries_waiting_for_a_copy_go_out_when_the_relay_restarts_with_media
     off.wait_task(task_id, delivered, timeout=WAIT)
     media = media_of(sink, task_id)
     assert media == {"status": "failed", "reason": "media copies are turned off"}
-    assert metric(off.anon.get("/metrics").text, "relay_outbox", state="mirroring") == 0
+    assert metric(off.scrape(), "relay_outbox", state="mirroring") == 0
     figures.record(
         "media_off_restart",
         backend=backend_of(storage_url),

@@ -21,7 +21,7 @@ ROWS_READ = "relay_directory_rows_read_total"
 
 
 def _rows_read(relay: Relay) -> float:
-    return metric(relay.anon.get("/metrics").text, ROWS_READ)
+    return metric(relay.scrape(), ROWS_READ)
 
 
 def _create(relay: Relay, sink: Sink, name: str) -> float:

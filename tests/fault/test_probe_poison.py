@@ -64,7 +64,7 @@ def test_a_poison_task_is_set_aside_by_each_worker_and_the_others_go_on(
     assert [ends[t]["state"] for t in (polled[1], queued[1])] == ["succeeded", "succeeded"]
     wait_for(lambda: len(sink.accepted("/hook")) == 2)
     assert relay.api.get("/v1/tasks").status_code == 200
-    metrics = relay.anon.get("/metrics").text
+    metrics = relay.scrape()
     for worker in ("poll", "submit", "orphan_sweep"):
         assert metric(metrics, "relay_item_failures_total", worker=worker) == 1, worker
     lines = [line for line in relay.log_lines() if line.get("event", "").endswith("_set_aside")]

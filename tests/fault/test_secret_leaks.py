@@ -71,7 +71,7 @@ def test_a_secret_url_never_shows_in_errors_answers_or_logs(
     answers = [
         relay.api.get(f"/v1/tasks/{task['id']}").text,
         relay.api.get("/v1/deliveries").text,
-        relay.anon.get("/metrics").text,
+        relay.scrape(),
     ]
     needles = ["T0SECRET", "B0SECRET", "secret-part"]
     places = {"answers": "\n".join(answers), "log": relay.log()}
@@ -174,7 +174,7 @@ def test_echoed_keys_and_paths_show_in_no_answer_page_log_or_cli_output(
         "GET /v1/tasks": relay.api.get("/v1/tasks").text,
         "GET /v1/deliveries": relay.api.get("/v1/deliveries").text,
         "GET /v1/downstreams": relay.api.get("/v1/downstreams").text,
-        "GET /metrics": relay.anon.get("/metrics").text,
+        "GET /metrics": relay.scrape(),
         "receiver submit": submitted.stdout + submitted.stderr,
         "receiver tasks list": relay.cli("tasks", "list", "--config", config).stdout,
         "receiver deliveries list": relay.cli(

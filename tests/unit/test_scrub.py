@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -64,24 +67,68 @@ def test_an_s3_refusal_quoting_the_access_key_id_is_scrubbed_before_it_is_kept()
     assert key_id not in reason and "InvalidAccessKeyId" in reason
 
 
-def test_a_log_line_is_scrubbed_as_rendered_keys_and_escapes_too(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    quoted = 'pa"ss\\word-0123456789'
-    logs.configure("info", [quoted, "key-abcdefghijklmnop"])
+def _written(capsys: pytest.CaptureFixture[str], write: Callable[[], None]) -> list[Any]:
+    """The lines `write` logs, each parsed (a line that is not JSON fails here)."""
+    logs.configure("info")
     try:
-        logs.get_logger("t").info(
-            "said",
-            reason=f"refused: {quoted}",
-            **{"key-abcdefghijklmnop": 1},
-            error=ValueError(quoted),
-        )
-        line = capsys.readouterr().out
+        write()
+        out = capsys.readouterr().out
     finally:
         with capsys.disabled():
             logs.configure("warning")
-    said = json.loads(line)
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_a_log_lines_values_are_scrubbed_escapes_and_nested_keys_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    quoted = 'pa"ss\\word-0123456789'
+    logs.add_secrets([quoted, "key-abcdefghijklmnop"])
+
+    def write() -> None:
+        logs.get_logger("t").info(
+            "said",
+            reason=f"refused: {quoted}",
+            headers={"key-abcdefghijklmnop": "x", "kept": ["a", f"b {quoted}"]},
+            error=ValueError(quoted),
+        )
+        logging.getLogger("uvicorn.error").warning("saw %s", quoted)
+
+    said, foreign = _written(capsys, write)
     assert said["reason"] == "refused: [redacted]"
     assert said["error"] == "[redacted]"
-    assert "[redacted]" in said
-    assert "abcdefghijklmnop" not in line and "ss\\\\word" not in line
+    assert said["headers"] == {"[redacted]": "x", "kept": ["a", "b [redacted]"]}
+    assert (said["event"], said["level"]) == ("said", "info")
+    assert (foreign["event"], foreign["level"]) == ("saw [redacted]", "warning")
+
+
+def test_a_secret_that_is_a_name_never_redacts_names_nor_breaks_a_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A value a token endpoint chose (`"level":"info"`, an event's name), even in scope,
+    cuts out only what a value holds: every line stays JSON with its level and event."""
+    chosen = logs.Redactor()
+    chosen.hold(['"level":"info"', "delivery.succeeded", "downstream"])
+
+    def write() -> None:
+        log = logs.get_logger("t")
+        with logs.scoped(chosen):
+            log.info("delivery.succeeded", downstream="erp", said="delivery.succeeded!")
+        log.info("delivery.succeeded", said="delivery.succeeded!")
+
+    inside, outside = _written(capsys, write)
+    assert inside == inside | {"event": "delivery.succeeded", "level": "info", "downstream": "erp"}
+    assert inside["said"] == "[redacted]!"
+    assert outside["said"] == "delivery.succeeded!"  # not its scope: not searched
+
+
+def test_a_scope_holds_its_last_two_tokens_only() -> None:
+    tokens = logs.Redactor()
+    tokens.hold(["oauth-token-0001-xyz", None])
+    tokens.hold(["oauth-token-0002-xyz", "oauth-token-0001-xyz"])
+    tokens.hold(["oauth-token-0003-xyz", "oauth-token-0002-xyz"])
+    with logs.scoped(tokens):
+        assert logs.scrub("oauth-token-0001-xyz oauth-token-0002-xyz oauth-token-0003-xyz") == (
+            "oauth-token-0001-xyz [redacted] [redacted]"
+        )
+    assert logs.scrub("oauth-token-0003-xyz") == "oauth-token-0003-xyz"

@@ -317,7 +317,12 @@ class Fanout:
             "attempt": delivery.attempts + 1,
         }
         document = {"kind": job.payload.get("kind"), "state": job.payload.get("state")}
-        with tracing.span("delivery.attempt", job.trace_context, **ids, **document) as span:
+        # Its downstream's own secrets (an app's, its OAuth2 token) are cut out of what the
+        # attempt logs, keeps and traces.
+        with (
+            logs.scoped(*self.directory.scope_of(delivery.downstream)),
+            tracing.span("delivery.attempt", job.trace_context, **ids, **document) as span,
+        ):
             await self._attempt_traced(job, lane, span, ids)
 
     async def _attempt_traced(

@@ -6,7 +6,9 @@ An OAuth2 token is kept by one `TokenSource` per downstream and process: every d
 there asks it, and a burst asks the token endpoint once (one fetch at a time, under a lock;
 those that waited take its token). It is kept until shortly before it expires, and a
 token the endpoint refused (a 401) is dropped once, however many deliveries saw it
-refused, so that one new token is fetched for all of them."""
+refused, so that one new token is fetched for all of them. The token is the endpoint's
+choice: it is cut out of that downstream's own log lines, errors and excerpts only (its
+`redactor`, in `logs.scoped`), never searched for in every line the relay writes."""
 
 from __future__ import annotations
 
@@ -105,7 +107,9 @@ class TokenSource:
         self.credentials = credentials
         self._lock = asyncio.Lock()
         self._token: str | None = None  # None: none, or refused
-        self._held: str | None = None  # the last one fetched, searched for in log lines
+        self._held: str | None = None  # the last one fetched
+        # The last token and the one before (an attempt may still be out with it).
+        self.redactor = logs.Redactor()
         self._until = 0.0
         self.fetches = 0  # tokens asked for, this process
 
@@ -119,9 +123,7 @@ class TokenSource:
                 return self._token
             await judge(self.credentials.token_url)
             token, lifetime = await self._fetch(session, proxy)
-            if self._held is not None:
-                logs.forget_secrets([self._held])
-            logs.add_secrets([token])
+            self.redactor.hold([token, self._held])
             self._token = self._held = token
             early = min(_EARLY_SECONDS, lifetime / 10) if lifetime else 0.0
             self._until = time.time() + lifetime - early if lifetime else float("inf")

@@ -1,16 +1,27 @@
 """Structured JSON logs on stdout, with secrets scrubbed from every line.
 
 Our own lines and those of uvicorn and httpx go through one structlog formatter, so they
-share the JSON shape and the redaction. Redaction is the last step, on the rendered line: a
-secret that slips into a message, an exception, a URL or a key is still cut out.
+share the JSON shape and the redaction. Redaction acts on the values of a line (a message,
+an exception's text, a URL, a nested key), never on its field names, its `level` or its
+event's name, and never on the rendered text: whatever a secret is, every line stays JSON.
+
+Two kinds of secret. The operator's, known at start (the admin token, RECEIVER_SECRET,
+CometAPI's key, ...), are cut out of every line (`add_secrets`). A value a remote party
+chooses (a downstream's OAuth2 token, which its token endpoint picks; the secrets an app
+gave a downstream it made) is cut out only where it can show: inside `scoped(redactor)`,
+around that downstream's own attempts, whose log lines, errors and excerpts are scrubbed
+with it too. Searched in every line, such a value could be any text (`"level":"info"`,
+`delivery.succeeded`, another downstream's name) and cut it out of every app's lines.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -36,23 +47,61 @@ _CALLBACK_PATH = re.compile(r"(/callbacks/runway/)[^/\s\"'?]+")
 # A secret URL's path segments this long are credentials (Slack's, Discord's and Telegram's
 # are far longer); shorter ones are words like `services` or `sendVideo`.
 _MIN_PART = 16
+# Values no secret is searched in: the line's shape, written by the relay itself.
+_SHAPE = frozenset({"level", "timestamp", "logger", "trace_id", "span_id"})
 
 
-class _Redactor:
+class Redactor:
+    """Secrets, each in every spelling it may come back in, and the text they are cut from."""
+
     def __init__(self) -> None:
         self.secrets: tuple[str, ...] = ()
+
+    def add(self, secrets: Iterable[str | None]) -> None:
+        """Shorter strings than 8 characters are never taken: they would over-match."""
+        known = set(self.secrets)
+        for secret in secrets:
+            if secret and len(secret) >= 8:
+                known |= {s for s in _spellings(secret) if len(s) >= 8}
+        # Longest first, so a secret that contains another is removed whole.
+        self.secrets = tuple(sorted(known, key=len, reverse=True))
+
+    def hold(self, secrets: Iterable[str | None]) -> None:
+        """These secrets alone (an OAuth2 token and the one it replaced): those held before
+        are no longer searched for."""
+        self.secrets = ()
+        self.add(secrets)
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, _REDACTED)
-        # The substring tests are cheap and skip the regexes for almost every value.
-        if "/callbacks/runway/" in text:
-            text = _CALLBACK_PATH.sub(r"\1" + _REDACTED, text)
-        return _TOKEN.sub(_REDACTED, text) if "eyJ" in text else text
+        return text
+
+    def found_in(self, text: str) -> bool:
+        return any(secret in text for secret in self.secrets)
 
 
-_redactor = _Redactor()
+_everywhere = Redactor()
+# The redactors of what the running task does for one party (its downstream's attempt).
+_scope: contextvars.ContextVar[tuple[Redactor, ...]] = contextvars.ContextVar(
+    "log_scope", default=()
+)
+
+
+@contextlib.contextmanager
+def scoped(*redactors: Redactor | None) -> Iterator[None]:
+    """Inside: the `redactors`' secrets are cut out of every log line written and every
+    text `scrub` is given (in this task, and in the tasks it starts), beside the operator's."""
+    held = tuple(r for r in redactors if r is not None)
+    if not held:
+        yield
+        return
+    token = _scope.set((*_scope.get(), *held))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
 
 
 def _spellings(secret: str) -> set[str]:
@@ -72,36 +121,38 @@ def _spellings(secret: str) -> set[str]:
         for form in forms
         for spelling in (form, quote(form, safe=""), quote(form), unquote(form), quote_plus(form))
     }
-    # A line is scrubbed as rendered: a secret holding a quote or a backslash is there as
-    # JSON escapes it.
+    # As JSON escapes it: a secret holding a quote or a backslash, quoted in a JSON answer
+    # (an excerpt), and in a rendered line, which is searched first (`_render`).
     return spellings | {orjson.dumps(spelling).decode()[1:-1] for spelling in spellings}
 
 
 def add_secrets(secrets: Iterable[str | None]) -> None:
-    """Values that must never appear in a log line, in any of their spellings. Start-up
-    refuses tokens and keys under 16 characters; shorter strings here would over-match."""
-    known = set(_redactor.secrets)
-    for secret in secrets:
-        if secret and len(secret) >= 8:
-            known |= {s for s in _spellings(secret) if len(s) >= 8}
-    # Longest first, so a secret that contains another is removed whole.
-    _redactor.secrets = tuple(sorted(known, key=len, reverse=True))
+    """The operator's values that must never appear in a log line, in any of their
+    spellings. Start-up refuses tokens and keys under 16 characters."""
+    _everywhere.add(secrets)
 
 
-def forget_secrets(secrets: Iterable[str]) -> None:
-    """Values replaced by others (an OAuth2 token by the next): no longer searched for, so
-    that a long-running process does not search for every token it ever held."""
-    gone = {s for secret in secrets for s in _spellings(secret)}
-    _redactor.secrets = tuple(s for s in _redactor.secrets if s not in gone)
+def _redactors() -> tuple[Redactor, ...]:
+    return (_everywhere, *_scope.get())
 
 
 def scrub(text: str, limit: int | None = None) -> str:
-    """`text` with every known secret cut out, then cut to `limit` characters: in this
-    order, for a secret cut in half would no longer be recognised. For what is stored or
-    answered (log lines are scrubbed on their own); give it more than it will keep, at
-    least `limit` plus the longest secret, so a secret across the end is still whole."""
-    scrubbed = _redactor.scrub(text)
+    """`text` with every known secret cut out (the operator's, and those of the scope it is
+    scrubbed in), then cut to `limit` characters: in this order, for a secret cut in half
+    would no longer be recognised. For what is stored or answered (log lines are scrubbed
+    on their own); give it more than it will keep, at least `limit` plus the longest secret,
+    so a secret across the end is still whole."""
+    scrubbed = _scrub(text, _redactors())
     return scrubbed if limit is None else scrubbed[:limit]
+
+
+def _scrub(text: str, redactors: tuple[Redactor, ...]) -> str:
+    for redactor in redactors:
+        text = redactor.scrub(text)
+    # The substring tests are cheap and skip the regexes for almost every value.
+    if "/callbacks/runway/" in text:
+        text = _CALLBACK_PATH.sub(r"\1" + _REDACTED, text)
+    return _TOKEN.sub(_REDACTED, text) if "eyJ" in text else text
 
 
 def _unencodable(value: Any) -> str:
@@ -110,10 +161,54 @@ def _unencodable(value: Any) -> str:
     return str(value) if isinstance(value, BaseException) else repr(value)
 
 
+def _value(value: Any, redactors: tuple[Redactor, ...]) -> Any:
+    """A value with every secret cut out of its strings (and of a nested mapping's keys,
+    which are data); anything orjson cannot encode, as text first."""
+    if isinstance(value, str):
+        return _scrub(value, redactors)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {
+            _value(key, redactors) if isinstance(key, str) else key: _value(item, redactors)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_value(item, redactors) for item in value]
+    return _scrub(_unencodable(value), redactors)
+
+
+def _scrubbed(event: EventDict, kept: frozenset[str], redactors: tuple[Redactor, ...]) -> Any:
+    """The line's fields, each value scrubbed but those named `kept`; field names never."""
+    return {key: value if key in kept else _value(value, redactors) for key, value in event.items()}
+
+
+def _rendered(event: EventDict, kept: frozenset[str]) -> str:
+    """The line in JSON. Rendered first and searched whole, as it reads (every secret is
+    also searched as JSON escapes it): most lines hold no secret, and are written as
+    rendered; one that may is rendered again from its scrubbed values."""
+    line = orjson.dumps(event, default=_unencodable).decode()
+    scope = _scope.get()
+    if (
+        _everywhere.found_in(line)
+        or (scope and any(r.found_in(line) for r in scope))
+        or "/callbacks/runway/" in line
+        or "eyJ" in line
+    ):
+        return orjson.dumps(_scrubbed(event, kept, (_everywhere, *scope))).decode()
+    return line
+
+
+# Our own lines' `event` is a name the code gives; a library's is its message, scrubbed.
+_OWN = _SHAPE | {"event"}
+
+
 def _render(logger: WrappedLogger, method: str, event: EventDict) -> str:
-    """The line in JSON, then every secret cut out of it: one pass over the whole line
-    (keys, values, an exception's text) rather than one per value."""
-    return _redactor.scrub(orjson.dumps(event, default=_unencodable).decode())
+    return _rendered(event, _OWN)
+
+
+def _render_foreign(logger: WrappedLogger, method: str, event: EventDict) -> str:
+    return _rendered(event, _SHAPE)
 
 
 def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
@@ -150,7 +245,7 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            _render,
+            _render_foreign,
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
