@@ -174,7 +174,7 @@ def test_three_replicas_on_postgresql_with_deliver_workers(chart: helm.Chart) ->
         ),
         ({"metrics": {"serviceMonitor": {"enabled": True}}}, "needs metrics.enabled"),
         (
-            {"metrics": {"enabled": True}, "service": {"port": 8080}},
+            {"metrics": {"enabled": True, "port": 8080}, "service": {"port": 8080}},
             "metrics.port and service.port are both 8080",
         ),
         # values.schema.json: a typo is refused, not ignored.
