@@ -1,0 +1,142 @@
+"""`receiver apps create|list|show|portal-link`: the apps (each owns the tasks its keys make,
+its turns in the submit queue and its limits), through a running relay's API with the admin
+token in $RECEIVER_ADMIN_TOKEN. An app that is not there is one line, exit 1."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+from urllib.parse import quote
+
+import click
+
+from receiver.cli.client import call_relay, url_option
+from receiver.cli.tables import table, when
+
+# The bounds the API holds them to (receiver/apps/api.py, receiver/apps/portal.py), checked
+# here too so that a mistyped figure is refused before anything is sent.
+_WEIGHTS = click.IntRange(1, 100)
+_TTLS = click.IntRange(10, 86_400)
+
+
+def _missing(name: str) -> str:
+    return f"no app named {name!r}"
+
+
+def _app_path(name: str) -> str:
+    return f"/v1/apps/{quote(name, safe='')}"
+
+
+def limits_of(info: dict[str, Any]) -> str:
+    """`max_queued 5, max_per_day 100`, or `-` when it has no limit."""
+    named = [f"{n} {info[n]}" for n in ("max_queued", "max_per_day") if info.get(n) is not None]
+    return ", ".join(named) or "-"
+
+
+def _downstreams_of(url: str) -> list[dict[str, Any]]:
+    """Every downstream made through the API, each with its app's name (None: global)."""
+    found: list[dict[str, Any]] = call_relay(url, "GET", "/v1/downstreams")["downstreams"]
+    return found
+
+
+@click.group("apps")
+def apps() -> None:
+    """Apps: each owns the tasks its keys make, its share of the submit queue and its limits."""
+
+
+@apps.command("create")
+@url_option
+@click.argument("name")
+@click.option(
+    "--weight",
+    type=_WEIGHTS,
+    help="Its share of the submit queue's turns (1 to 100; default 1).",
+)
+@click.option(
+    "--max-queued",
+    type=click.IntRange(min=1),
+    help="At most this many of its tasks not ended at once (429 past it).",
+)
+@click.option(
+    "--max-per-day",
+    type=click.IntRange(min=1),
+    help="At most this many tasks in any 24 hours (429 past it).",
+)
+def create(
+    url: str, name: str, weight: int | None, max_queued: int | None, max_per_day: int | None
+) -> None:
+    """Make app NAME; its keys are made with `receiver keys create KEY --app NAME`."""
+    given = {"weight": weight, "max_queued": max_queued, "max_per_day": max_per_day}
+    body: dict[str, Any] = {"name": name, **{k: v for k, v in given.items() if v is not None}}
+    made = call_relay(url, "POST", "/v1/apps", body)
+    limits = limits_of(made)
+    click.echo(f"{name}: made (weight {made['weight']}{'; ' + limits if limits != '-' else ''})")
+
+
+@apps.command("list")
+@url_option
+def list_apps(url: str) -> None:
+    """Every live app: name, weight, limits, live keys, downstreams, made."""
+    found = call_relay(url, "GET", "/v1/apps")["apps"]
+    downstreams = Counter(d.get("app") for d in _downstreams_of(url))
+    rows = [
+        (
+            a["name"],
+            a["weight"],
+            limits_of(a),
+            a["keys"],
+            downstreams[a["name"]],
+            when(a["created_at"]),
+        )
+        for a in found
+    ]
+    click.echo(table(("name", "weight", "limits", "keys", "downstreams", "created"), rows))
+
+
+@apps.command("show")
+@url_option
+@click.argument("name")
+def show(url: str, name: str) -> None:
+    """App NAME: its weight, limits, live keys (never a key) and downstreams (APP/NAME)."""
+    found = call_relay(url, "GET", _app_path(name), missing=_missing(name))
+    keys = call_relay(url, "GET", f"{_app_path(name)}/keys", missing=_missing(name))["keys"]
+    # The admin's list names an app's downstream `<app id>.<name>`: shown as APP/NAME.
+    downstreams = [
+        f"{name}/{str(d['name']).partition('.')[2]}"
+        for d in _downstreams_of(url)
+        if d.get("app") == name
+    ]
+    fields = [
+        ("name", found["name"]),
+        ("weight", found["weight"]),
+        ("limits", limits_of(found)),
+        ("created", when(found["created_at"])),
+        ("portal framed by", " ".join(found["portal_frame_ancestors"]) or "-"),
+        ("keys", ", ".join(f"{k['name']} ({' '.join(k['scopes'])})" for k in keys) or "-"),
+        ("downstreams", ", ".join(downstreams) or "-"),
+    ]
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        click.echo(f"{label.ljust(width)}  {value}")
+
+
+@apps.command("portal-link")
+@url_option
+@click.argument("name")
+@click.option(
+    "--ttl",
+    type=_TTLS,
+    default=900,
+    show_default=True,
+    help="Seconds it may be opened in (10 to 86400).",
+)
+def portal_link(url: str, name: str, ttl: int) -> None:
+    """A link that opens app NAME's portal once, for its owner: printed on stdout."""
+    body = {"app": name, "ttl_seconds": ttl}
+    made = call_relay(url, "POST", "/v1/portal-links", body, _missing(name))
+    click.echo(made["url"])
+    click.echo(
+        f"{name}: opens once, until {when(made['expires_at'])} UTC; whoever has it may"
+        " open it: send it privately",
+        err=True,
+    )
