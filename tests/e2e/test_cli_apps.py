@@ -110,6 +110,8 @@ def test_an_unknown_app_or_a_refusal_is_one_line(relay: Relay) -> None:
         done = relay.cli(*args)
         assert done.returncode == 1, args
         assert done.stderr.splitlines() == ["receiver: no app named 'none-such'"], args
+    gone = relay.cli("keys", "revoke", "none-such")
+    assert gone.returncode == 1 and gone.stderr == "receiver: no key named 'none-such'\n"
     relay.api.post("/v1/apps", json={"name": "keyless"}).raise_for_status()
     for args, words in (
         (("apps", "create", "keyless"), "409"),
@@ -122,9 +124,17 @@ def test_an_unknown_app_or_a_refusal_is_one_line(relay: Relay) -> None:
         assert line.startswith("receiver: the relay answered") and words in line, line
 
 
-def test_every_downstreams_command_has_help(relay: Relay) -> None:
-    helped = _ok(relay, "downstreams", "--help").split("Commands:\n", 1)[1].splitlines()
-    named = {line.split()[0]: line.split(None, 1)[1:] for line in helped if line.strip()}
-    assert set(named) == {"list", "create", "change", "disable", "enable", "rotate", "remove"}
-    assert all(help_text for help_text in named.values()), named
-    assert "apps" in _ok(relay, "--help")
+def _commands(helped: str) -> dict[str, str]:
+    """A group's --help: each command with its short help."""
+    listed = helped.split("Commands:\n", 1)[1].splitlines()
+    return {line.split()[0]: line.split(None, 1)[1] for line in listed if line.strip()}
+
+
+def test_the_apps_and_downstreams_commands_each_have_help(relay: Relay) -> None:
+    assert "apps" in _commands(_ok(relay, "--help"))
+    downstreams = _commands(_ok(relay, "downstreams", "--help"))
+    every = {"list", "create", "change", "disable", "enable", "rotate", "remove"}
+    assert set(downstreams) == every
+    apps = _commands(_ok(relay, "apps", "--help"))
+    assert set(apps) == {"create", "list", "show", "portal-link"}
+    assert all(len(text) > 10 for text in [*downstreams.values(), *apps.values()])
