@@ -1,4 +1,4 @@
-"""`receiver apps create|list|show|portal-link`: the apps (each owns the tasks its keys make,
+"""`receiver apps create|change|list|show|portal-link`: the apps (each owns the tasks its keys make,
 its turns in the submit queue and its limits), through a running relay's API with the admin
 token in $RECEIVER_ADMIN_TOKEN. An app that is not there is one line, exit 1."""
 
@@ -31,6 +31,12 @@ def limits_of(info: dict[str, Any]) -> str:
     """`max_queued 5, max_per_day 100`, or `-` when it has no limit."""
     named = [f"{n} {info[n]}" for n in ("max_queued", "max_per_day") if info.get(n) is not None]
     return ", ".join(named) or "-"
+
+
+def _settings(info: dict[str, Any]) -> str:
+    """`weight 2; max_queued 20`, `weight 1; no limit`."""
+    limits = limits_of(info)
+    return f"weight {info['weight']}; {'no limit' if limits == '-' else limits}"
 
 
 def _downstreams_of(url: str) -> list[dict[str, Any]]:
@@ -69,8 +75,41 @@ def create(
     given = {"weight": weight, "max_queued": max_queued, "max_per_day": max_per_day}
     body: dict[str, Any] = {"name": name, **{k: v for k, v in given.items() if v is not None}}
     made = call_relay(url, "POST", "/v1/apps", body)
-    limits = limits_of(made)
-    click.echo(f"{name}: made (weight {made['weight']}{'; ' + limits if limits != '-' else ''})")
+    click.echo(f"{name}: made ({_settings(made)})")
+
+
+@apps.command("change")
+@url_option
+@click.argument("name")
+@click.option("--weight", type=_WEIGHTS, help="Its new share of the submit queue's turns.")
+@click.option("--max-queued", type=click.IntRange(min=1), help="A new max_queued.")
+@click.option("--max-per-day", type=click.IntRange(min=1), help="A new max_per_day.")
+@click.option("--no-max-queued", is_flag=True, help="Lift its max_queued.")
+@click.option("--no-max-per-day", is_flag=True, help="Lift its max_per_day.")
+def change(
+    url: str,
+    name: str,
+    weight: int | None,
+    max_queued: int | None,
+    max_per_day: int | None,
+    no_max_queued: bool,
+    no_max_per_day: bool,
+) -> None:
+    """Change app NAME's weight or limits; its keys hold them within a second."""
+    body: dict[str, Any] = {}
+    for field, value, lifted in (
+        ("weight", weight, False),
+        ("max_queued", max_queued, no_max_queued),
+        ("max_per_day", max_per_day, no_max_per_day),
+    ):
+        if value is not None and lifted:
+            raise click.UsageError(f"give --{field.replace('_', '-')} or lift it, not both")
+        if value is not None or lifted:
+            body[field] = value  # null lifts the limit
+    if not body:
+        raise click.UsageError("give what changes: --weight, --max-queued, --max-per-day")
+    changed = call_relay(url, "PATCH", _app_path(name), body, _missing(name))
+    click.echo(f"{name}: changed ({_settings(changed)})")
 
 
 @apps.command("list")

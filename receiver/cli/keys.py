@@ -70,7 +70,7 @@ def create(
         named = ", ".join(f"--{k.replace('_', '-')}" for k in settings)
         raise click.UsageError(
             f"with --app, give no {named}: an app's weight and limits are its own, shared"
-            " by its keys (`receiver apps create` sets them)"
+            " by its keys (`receiver apps create` or `apps change` sets them)"
         )
     else:
         path = f"/v1/apps/{quote(app, safe='')}/keys"

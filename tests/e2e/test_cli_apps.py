@@ -54,11 +54,18 @@ def _rows(printed: str) -> list[dict[str, str]]:
 def test_apps_made_listed_shown_and_their_portal_opened(relay: Relay) -> None:
     made = _ok(relay, "apps", "create", "render", "--weight", "3", "--max-queued", "20")
     assert made.strip() == "render: made (weight 3; max_queued 20)"
-    _ok(relay, "apps", "create", "quiet")
+    assert _ok(relay, "apps", "create", "quiet").strip() == "quiet: made (weight 1; no limit)"
     key = relay.cli("keys", "create", "render-hooks", "--scope", "downstreams", "--app", "render")
     assert key.returncode == 0 and key.stdout.startswith("rr_"), key.stderr
     assert "render-hooks: made for app render (downstreams; weight 3; max_queued 20)" in key.stderr
     _ok(relay, "downstreams", "create", "render/hooks", f"{relay.url}/nowhere")
+
+    changed = _ok(relay, "apps", "change", "quiet", "--weight", "2", "--max-per-day", "9")
+    assert changed.strip() == "quiet: changed (weight 2; max_per_day 9)"
+    lifted = _ok(relay, "apps", "change", "quiet", "--no-max-per-day")
+    assert lifted.strip() == "quiet: changed (weight 2; no limit)"
+    both = relay.cli("apps", "change", "quiet", "--max-queued", "3", "--no-max-queued")
+    assert both.returncode == 2 and "--max-queued or lift it, not both" in both.stderr
 
     listed = {row["name"]: row for row in _rows(_ok(relay, "apps", "list"))}
     assert listed["render"] == {
@@ -105,6 +112,7 @@ def test_an_unknown_app_or_a_refusal_is_one_line(relay: Relay) -> None:
     for args in (
         ("apps", "show", "none-such"),
         ("apps", "portal-link", "none-such"),
+        ("apps", "change", "none-such", "--weight", "2"),
         ("keys", "create", "k", "--scope", "tasks:read", "--app", "none-such"),
     ):
         done = relay.cli(*args)
@@ -136,5 +144,5 @@ def test_the_apps_and_downstreams_commands_each_have_help(relay: Relay) -> None:
     every = {"list", "create", "change", "disable", "enable", "rotate", "remove"}
     assert set(downstreams) == every
     apps = _commands(_ok(relay, "apps", "--help"))
-    assert set(apps) == {"create", "list", "show", "portal-link"}
+    assert set(apps) == {"create", "change", "list", "show", "portal-link"}
     assert all(len(text) > 10 for text in [*downstreams.values(), *apps.values()])
