@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 import click
 
-from receiver.cli.common import ChoiceOf, fail, printable
+from receiver.cli.common import ChoiceOf, fail, not_found, printable
 from receiver.cli.remote import (
     DEFAULT_URL,
     TERMINAL,
@@ -46,6 +46,20 @@ def relay_of(url: str) -> Relay:
     from receiver.cli.relay import Relay
 
     return Relay(url, token)
+
+
+def call_relay(
+    url: str, method: str, path: str, body: dict[str, Any] | None = None, missing: str = ""
+) -> Any:
+    """One call of the admin API; a failure is one line, exit 2, and a 404 the line
+    `missing` says (what was asked for is not there), exit 1, when it says one."""
+    try:
+        with relay_of(url) as relay:
+            return relay.call(method, path, json=body)
+    except RemoteError as exc:
+        if exc.status == 404 and missing:
+            not_found(missing)
+        fail(str(exc))
 
 
 class _Progress:

@@ -4,21 +4,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import click
 
-from receiver.cli.client import relay_of, url_option
-from receiver.cli.common import ChoiceOf, fail
-from receiver.cli.remote import RemoteError
+from receiver.cli.apps import limits_of
+from receiver.cli.client import call_relay, url_option
+from receiver.cli.common import ChoiceOf
 from receiver.cli.tables import table, when
-
-
-def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    try:
-        with relay_of(url) as relay:
-            return relay.call(method, path, json=body)
-    except RemoteError as exc:
-        fail(str(exc))
 
 
 @click.group("keys")
@@ -38,26 +31,53 @@ def keys() -> None:
     help="What it may do (repeat); `admin`: everything.",
 )
 @click.option(
+    "--app",
+    help="Make it a key of this app (`receiver apps create`), which owns what it makes;"
+    " without it, the key is the only key of a new app of its own name.",
+)
+@click.option(
+    "--weight",
+    type=click.IntRange(1, 100),
+    help="Its new app's share of the submit queue's turns (1 to 100; default 1).",
+)
+@click.option(
     "--max-queued",
     type=click.IntRange(min=1),
-    help="At most this many of its tasks not ended at once (429 past it).",
+    help="At most this many of its new app's tasks not ended at once (429 past it).",
 )
 @click.option(
     "--max-per-day",
     type=click.IntRange(min=1),
-    help="At most this many tasks in any 24 hours (429 past it).",
+    help="At most this many of its new app's tasks in any 24 hours (429 past it).",
 )
 def create(
-    url: str, name: str, scopes: tuple[str, ...], max_queued: int | None, max_per_day: int | None
+    url: str,
+    name: str,
+    scopes: tuple[str, ...],
+    app: str | None,
+    weight: int | None,
+    max_queued: int | None,
+    max_per_day: int | None,
 ) -> None:
     """Make key NAME; prints the key, this once."""
+    given = {"weight": weight, "max_queued": max_queued, "max_per_day": max_per_day}
+    settings = {k: v for k, v in given.items() if v is not None}
     body: dict[str, Any] = {"name": name, "scopes": list(scopes)}
-    if max_queued is not None:
-        body["max_queued"] = max_queued
-    if max_per_day is not None:
-        body["max_per_day"] = max_per_day
-    made = _call(url, "POST", "/v1/keys", body)
-    click.echo(f"{name}: made ({', '.join(made['scopes'])}{_limits(made)})", err=True)
+    if app is None:
+        made = call_relay(url, "POST", "/v1/keys", body | settings)
+    elif settings:
+        # The weight and limits are the app's, shared by its keys: not one key's to set.
+        named = ", ".join(f"--{k.replace('_', '-')}" for k in settings)
+        raise click.UsageError(
+            f"with --app, give no {named}: an app's weight and limits are its own, shared"
+            " by its keys (`receiver apps create` or `apps change` sets them)"
+        )
+    else:
+        path = f"/v1/apps/{quote(app, safe='')}/keys"
+        made = call_relay(url, "POST", path, body, f"no app named {app!r}")
+    limits = limits_of(made)
+    shown = f"; weight {made['weight']}" + (f"; {limits}" if limits != "-" else "")
+    click.echo(f"{name}: made for app {made['app']} ({', '.join(made['scopes'])}{shown})", err=True)
     click.echo(made["key"])
     click.echo("keep the key now: it is not shown again", err=True)
 
@@ -65,25 +85,23 @@ def create(
 @keys.command("list")
 @url_option
 def list_keys(url: str) -> None:
-    """Every live key: name, scopes, limits, made, last used (never the key)."""
-    found = _call(url, "GET", "/v1/keys")["keys"]
+    """Every live key: name, app, scopes, its app's weight and limits, made, last used (never
+    the key)."""
+    found = call_relay(url, "GET", "/v1/keys")["keys"]
     rows = [
         (
             k["name"],
+            k["app"],
             " ".join(k["scopes"]),
-            _limits(k).removeprefix("; ") or "-",
+            k["weight"],
+            limits_of(k),
             when(k["created_at"]),
             when(k["last_used_at"]),
         )
         for k in found
     ]
-    click.echo(table(("name", "scopes", "limits", "created", "last used"), rows))
-
-
-def _limits(key: dict[str, Any]) -> str:
-    """`; max_queued 5, max_per_day 100`, or nothing when it has no limit."""
-    named = [f"{n} {key[n]}" for n in ("max_queued", "max_per_day") if key.get(n) is not None]
-    return "; " + ", ".join(named) if named else ""
+    headers = ("name", "app", "scopes", "weight", "limits", "created", "last used")
+    click.echo(table(headers, rows))
 
 
 @keys.command("revoke")
@@ -91,5 +109,5 @@ def _limits(key: dict[str, Any]) -> str:
 @click.argument("name")
 def revoke(url: str, name: str) -> None:
     """Revoke key NAME: every replica refuses it within seconds, its share links with it."""
-    _call(url, "DELETE", f"/v1/keys/{name}")
+    call_relay(url, "DELETE", f"/v1/keys/{quote(name, safe='')}", missing=f"no key named {name!r}")
     click.echo(f"{name}: revoked")

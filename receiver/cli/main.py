@@ -5,7 +5,7 @@ start of every command load none of the service (tests/unit/test_cli_lean.py).
 The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev) with `secret`
 are in runners.py, the operator tools over the store in store_tools.py and
 maintenance.py, the client of a running relay (submit, tail, keys, downstreams made
-through the API) in client.py, keys.py and managed.py."""
+through the API) in client.py, apps.py, keys.py and managed.py."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from receiver.cli.common import LazyGroup
 
 # name: ("module:command", its short help, as its docstring's first sentence gives it).
 COMMANDS = {
+    "apps": (
+        "receiver.cli.apps:apps",
+        "Apps: each owns the tasks its keys make, its share of the submit queue and its limits.",
+    ),
     "backup": (
         "receiver.cli.maintenance:backup",
         "Copy the SQLite store to PATH while the relay serves, check the copy, and say what"

@@ -1,0 +1,181 @@
+"""`receiver apps create|change|list|show|portal-link`: the apps (each owns the tasks its keys make,
+its turns in the submit queue and its limits), through a running relay's API with the admin
+token in $RECEIVER_ADMIN_TOKEN. An app that is not there is one line, exit 1."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+from urllib.parse import quote
+
+import click
+
+from receiver.cli.client import call_relay, url_option
+from receiver.cli.tables import table, when
+
+# The bounds the API holds them to (receiver/apps/api.py, receiver/apps/portal.py), checked
+# here too so that a mistyped figure is refused before anything is sent.
+_WEIGHTS = click.IntRange(1, 100)
+_TTLS = click.IntRange(10, 86_400)
+
+
+def _missing(name: str) -> str:
+    return f"no app named {name!r}"
+
+
+def _app_path(name: str) -> str:
+    return f"/v1/apps/{quote(name, safe='')}"
+
+
+def limits_of(info: dict[str, Any]) -> str:
+    """`max_queued 5, max_per_day 100`, or `-` when it has no limit."""
+    named = [f"{n} {info[n]}" for n in ("max_queued", "max_per_day") if info.get(n) is not None]
+    return ", ".join(named) or "-"
+
+
+def _settings(info: dict[str, Any]) -> str:
+    """`weight 2; max_queued 20`, `weight 1; no limit`."""
+    limits = limits_of(info)
+    return f"weight {info['weight']}; {'no limit' if limits == '-' else limits}"
+
+
+def _downstreams_of(url: str) -> list[dict[str, Any]]:
+    """Every downstream made through the API, each with its app's name (None: global)."""
+    found: list[dict[str, Any]] = call_relay(url, "GET", "/v1/downstreams")["downstreams"]
+    return found
+
+
+@click.group("apps")
+def apps() -> None:
+    """Apps: each owns the tasks its keys make, its share of the submit queue and its limits."""
+
+
+@apps.command("create")
+@url_option
+@click.argument("name")
+@click.option(
+    "--weight",
+    type=_WEIGHTS,
+    help="Its share of the submit queue's turns (1 to 100; default 1).",
+)
+@click.option(
+    "--max-queued",
+    type=click.IntRange(min=1),
+    help="At most this many of its tasks not ended at once (429 past it).",
+)
+@click.option(
+    "--max-per-day",
+    type=click.IntRange(min=1),
+    help="At most this many tasks in any 24 hours (429 past it).",
+)
+def create(
+    url: str, name: str, weight: int | None, max_queued: int | None, max_per_day: int | None
+) -> None:
+    """Make app NAME; its keys are made with `receiver keys create KEY --app NAME`."""
+    given = {"weight": weight, "max_queued": max_queued, "max_per_day": max_per_day}
+    body: dict[str, Any] = {"name": name, **{k: v for k, v in given.items() if v is not None}}
+    made = call_relay(url, "POST", "/v1/apps", body)
+    click.echo(f"{name}: made ({_settings(made)})")
+
+
+@apps.command("change")
+@url_option
+@click.argument("name")
+@click.option("--weight", type=_WEIGHTS, help="Its new share of the submit queue's turns.")
+@click.option("--max-queued", type=click.IntRange(min=1), help="A new max_queued.")
+@click.option("--max-per-day", type=click.IntRange(min=1), help="A new max_per_day.")
+@click.option("--no-max-queued", is_flag=True, help="Lift its max_queued.")
+@click.option("--no-max-per-day", is_flag=True, help="Lift its max_per_day.")
+def change(
+    url: str,
+    name: str,
+    weight: int | None,
+    max_queued: int | None,
+    max_per_day: int | None,
+    no_max_queued: bool,
+    no_max_per_day: bool,
+) -> None:
+    """Change app NAME's weight or limits; its keys hold them within a second."""
+    body: dict[str, Any] = {}
+    for field, value, lifted in (
+        ("weight", weight, False),
+        ("max_queued", max_queued, no_max_queued),
+        ("max_per_day", max_per_day, no_max_per_day),
+    ):
+        if value is not None and lifted:
+            raise click.UsageError(f"give --{field.replace('_', '-')} or lift it, not both")
+        if value is not None or lifted:
+            body[field] = value  # null lifts the limit
+    if not body:
+        raise click.UsageError("give what changes: --weight, --max-queued, --max-per-day")
+    changed = call_relay(url, "PATCH", _app_path(name), body, _missing(name))
+    click.echo(f"{name}: changed ({_settings(changed)})")
+
+
+@apps.command("list")
+@url_option
+def list_apps(url: str) -> None:
+    """Every live app: name, weight, limits, live keys, downstreams, made."""
+    found = call_relay(url, "GET", "/v1/apps")["apps"]
+    downstreams = Counter(d.get("app") for d in _downstreams_of(url))
+    rows = [
+        (
+            a["name"],
+            a["weight"],
+            limits_of(a),
+            a["keys"],
+            downstreams[a["name"]],
+            when(a["created_at"]),
+        )
+        for a in found
+    ]
+    click.echo(table(("name", "weight", "limits", "keys", "downstreams", "created"), rows))
+
+
+@apps.command("show")
+@url_option
+@click.argument("name")
+def show(url: str, name: str) -> None:
+    """App NAME: its weight, limits, live keys (never a key) and downstreams (APP/NAME)."""
+    found = call_relay(url, "GET", _app_path(name), missing=_missing(name))
+    keys = call_relay(url, "GET", f"{_app_path(name)}/keys", missing=_missing(name))["keys"]
+    # The admin's list names an app's downstream `<app id>.<name>`: shown as APP/NAME.
+    downstreams = [
+        f"{name}/{str(d['name']).partition('.')[2]}"
+        for d in _downstreams_of(url)
+        if d.get("app") == name
+    ]
+    fields = [
+        ("name", found["name"]),
+        ("weight", found["weight"]),
+        ("limits", limits_of(found)),
+        ("created", when(found["created_at"])),
+        ("portal framed by", " ".join(found["portal_frame_ancestors"]) or "-"),
+        ("keys", ", ".join(f"{k['name']} ({' '.join(k['scopes'])})" for k in keys) or "-"),
+        ("downstreams", ", ".join(downstreams) or "-"),
+    ]
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        click.echo(f"{label.ljust(width)}  {value}")
+
+
+@apps.command("portal-link")
+@url_option
+@click.argument("name")
+@click.option(
+    "--ttl",
+    type=_TTLS,
+    default=900,
+    show_default=True,
+    help="Seconds it may be opened in (10 to 86400).",
+)
+def portal_link(url: str, name: str, ttl: int) -> None:
+    """A link that opens app NAME's portal once, for its owner: printed on stdout."""
+    body = {"app": name, "ttl_seconds": ttl}
+    made = call_relay(url, "POST", "/v1/portal-links", body, _missing(name))
+    click.echo(made["url"])
+    click.echo(
+        f"{name}: opens once, until {when(made['expires_at'])} UTC; whoever has it may"
+        " open it: send it privately",
+        err=True,
+    )
