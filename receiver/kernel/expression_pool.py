@@ -5,7 +5,7 @@ evaluates, so a thread would not do.
 A few (`SIZE`), started at their first use (never at the relay's start), each sent up to
 `DEPTH` requests at once; a request waits for room in turn (first come, first served), and
 past `MAX_WAITING` waiting it is refused as an overload (a delivery is tried again later, a
-preview answers 503) rather than queued without end. Each evaluation has 100 ms of CPU,
+preview answers 503) rather than queued without end. Each evaluation has 80 ms of CPU,
 which the kernel enforces in the process's evaluator (a fork: one that dies is forked again
 in a few ms and its death told in its answer's place); the wall clock is the backstop (a
 process starved of CPU on a busy machine): past `WALL_SECONDS` without an answer it is
@@ -13,7 +13,7 @@ killed, and started again at the next use; the requests sent to it after that on
 never begun, and are asked again.
 
 The worst wait, when every request ahead is hostile: the 64 waiting and the 8 sent before
-it, each stopped at 100 ms of CPU, on 2 processes: 72 / 2 * 0.1 s = about 3.6 s of CPU, on
+it, each stopped at 80 ms of CPU, on 2 processes: 72 / 2 * 0.08 s = about 2.9 s of CPU, on
 an idle machine about that of wall time. Honest evaluations (well under 1 ms each) are
 served in turn meanwhile, never after every hostile one: one key's many deliveries wait in
 the same line as everyone's.

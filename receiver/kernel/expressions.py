@@ -5,7 +5,7 @@ CEL always ends (no loops, no recursion), but what it may cost cannot be told fr
 (comments, a regex compiled at each `matches`, lists copied at each item of a macro), and
 the Rust core of `common-expression-language` holds the GIL while it runs. So no expression
 is compiled or evaluated in the relay's process: each goes to a process of
-receiver/kernel/expression_pool.py, whose CPU (100 ms an evaluation) and memory the kernel
+receiver/kernel/expression_pool.py, whose CPU (80 ms an evaluation) and memory the kernel
 bounds. Here: what is checked of the text before it is stored (its size), and the answers.
 
 An expression that fails on an event (a field it lacks, a wrong type) never raises past

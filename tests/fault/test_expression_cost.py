@@ -1,5 +1,5 @@
 """No expression can hold the event loop (issues 61 and 72): each filter and transform is
-evaluated in a process whose CPU the kernel bounds (100 ms an evaluation), never in the
+evaluated in a process whose CPU the kernel bounds (80 ms an evaluation), never in the
 relay's. Three shapes that once held the loop for seconds: the 62-byte filter
 `l.map(x, l).size() > 0` over a task's own 1,000-item metadata (42 s), macros nested behind
 `//` comments that the static estimate could not see (654 bytes, 14.8 s), and a regex
@@ -35,7 +35,7 @@ REGEX = "[" + ", ".join(["0"] * 300) + "].exists(x, 'a'.matches('\\\\w{200}'))"
 GIANT = '{"copies": [' + ", ".join(["event.data.metadata.s"] * 100) + "]}"
 # The issue's 1,000 items, and the long text, in one task's metadata (16 KiB at most).
 METADATA = {"l": [0] * 1000, "s": "x" * 13_000}
-STOPPED = "filter stopped: it used more than 100 ms of CPU"
+STOPPED = "filter stopped: it used more than 80 ms of CPU"
 
 
 def _livez_during(

@@ -234,7 +234,7 @@ COSTLY = "event.data.metadata.l.map(x, event.data.metadata.l).size() > 0"
 HUNDRED = "[" + ", ".join(["0"] * 100) + "]"
 COMMENTED = f"{HUNDRED}.map //\n(x, {HUNDRED}.map //\n(y, {HUNDRED}.map //\n(z, 1))).size() > 0"
 REGEX = "[" + ", ".join(["0"] * 300) + "].exists(x, 'a'.matches('\\\\w{200}'))"
-CPU = "stopped: it used more than 100 ms of CPU"
+CPU = "stopped: it used more than 80 ms of CPU"
 
 
 def _with_metadata(**metadata: Any) -> dict[str, Any]:
@@ -259,7 +259,7 @@ def test_an_evaluation_past_its_cpu_budget_is_stopped_and_says_so() -> None:
 
 
 def test_a_process_that_ended_is_told_in_words() -> None:
-    assert expression_pool.ended(-signal.SIGPROF) == "it used more than 100 ms of CPU"
+    assert expression_pool.ended(-signal.SIGPROF) == "it used more than 80 ms of CPU"
     assert expression_pool.ended(-signal.SIGABRT) == "it needed more than 512 MiB of memory"
     assert "ended unexpectedly" in expression_pool.ended(1)
 
