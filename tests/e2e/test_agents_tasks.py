@@ -1,0 +1,166 @@
+"""MCP 2026-07-28 in full at the agents' door: `server/discover` (raw JSON-RPC, as any
+client of the era sends it) and the tasks extension (`io.modelcontextprotocol/tasks`) with
+the official client: a task submitted with submit_task by a client of the extension comes
+back as a task handle, followed with `tasks/get` until completed, with its result; another
+app's key and an unknown id are refused in words, and `tasks/cancel` ends a task."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, Request, RequestParams, Result
+from pydantic import ConfigDict, Field
+
+from tests.conftest import MakeRelay
+from tests.e2e.test_agents_door import ALL_TASKS, SLOW, make_key, run
+from tests.harness import Relay, image_to_video
+
+EXTENSION = "io.modelcontextprotocol/tasks"
+VERSION = "2026-07-28"
+
+
+class TaskHandle(Result):
+    """A task handle, as the extension answers `tools/call` and `tasks/get`."""
+
+    model_config = ConfigDict(extra="allow")
+    result_type: Literal["task"] = "task"
+    task_id: str
+    status: str
+    status_message: str | None = None
+
+
+class TaskState(Result):
+    model_config = ConfigDict(extra="allow")
+    task_id: str
+    status: str
+    status_message: str | None = None
+    result: dict[str, Any] | None = None
+
+
+class TaskIdParams(RequestParams):
+    task_id: str = Field(alias="taskId")
+
+
+class GetTask(Request[TaskIdParams, Literal["tasks/get"]]):
+    method: Literal["tasks/get"] = "tasks/get"
+    params: TaskIdParams
+
+
+class CancelTask(Request[TaskIdParams, Literal["tasks/cancel"]]):
+    method: Literal["tasks/cancel"] = "tasks/cancel"
+    params: TaskIdParams
+
+
+async def _unresolved(handle: TaskHandle, ctx: ClaimContext) -> CallToolResult:
+    raise AssertionError("the test follows its handles itself")
+
+
+class Tasks(ClientExtension):
+    """The client side of the extension: declared in each request's capabilities, and the
+    `resultType: "task"` shape read as a TaskHandle."""
+
+    identifier = EXTENSION
+
+    def claims(self) -> list[ResultClaim[Any]]:
+        return [ResultClaim(result_type="task", model=TaskHandle, resolve=_unresolved)]
+
+
+def client(relay: Relay, key: str, extensions: list[ClientExtension]) -> tuple[Any, Client]:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+    transport = streamable_http_client(f"{relay.url}/mcp", http_client=http)
+    return http, Client(transport, extensions=extensions)
+
+
+async def get(mcp: Client, task_id: str) -> TaskState:
+    return await mcp.session.send_request(GetTask(params=TaskIdParams(taskId=task_id)), TaskState)
+
+
+async def submit(mcp: Client, prompt: str) -> TaskHandle:
+    request = {"request": image_to_video(promptText=prompt)}
+    made = await mcp.session.call_tool("submit_task", request, allow_claimed=True)
+    assert isinstance(made, TaskHandle), made
+    return made
+
+
+def test_server_discover_names_the_versions_and_the_tasks_extension(
+    make_relay: MakeRelay,
+) -> None:
+    relay = make_relay()
+    key = make_key(relay, "prober", ["tasks:read"])
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": VERSION,
+        "Mcp-Method": "server/discover",
+    }
+    answer = httpx.post(f"{relay.url}/mcp", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    found = answer.json()["result"]
+    assert VERSION in found["supportedVersions"]
+    capabilities = found["capabilities"]
+    assert capabilities["extensions"] == {EXTENSION: {}}
+    assert capabilities["tools"] is not None and capabilities["resources"]["subscribe"]
+    assert found["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "runway-relay"
+    # Without a key, discovery is refused as every other request is.
+    del headers["Authorization"]
+    assert httpx.post(f"{relay.url}/mcp", json=body, headers=headers).status_code == 401
+
+
+def test_a_task_submitted_through_mcp_is_followed_as_an_mcp_task(make_relay: MakeRelay) -> None:
+    relay = make_relay()
+    owner = make_key(relay, "owner", ALL_TASKS)
+    stranger = make_key(relay, "stranger", ALL_TASKS)
+
+    async def story() -> None:
+        owner_http, mine = client(relay, owner, [Tasks()])
+        stranger_http, theirs = client(relay, stranger, [Tasks()])
+        plain_http, plain = client(relay, owner, [])
+        async with owner_http, mine, stranger_http, theirs, plain_http, plain:
+            handle = await submit(mine, "queue=1 run=2")
+            assert handle.status == "working"
+            with anyio.fail_after(60):
+                while (now := await get(mine, handle.task_id)).status == "working":
+                    await anyio.sleep(0.1)
+            assert now.status == "completed", now
+            assert now.result is not None and not now.result.get("isError")
+            view = now.result["structuredContent"]
+            assert view["id"] == handle.task_id and view["state"] == "succeeded"
+            # The state is the relay's: the same task as get_task reads it.
+            seen = await plain.call_tool("get_task", {"task_id": handle.task_id})
+            assert seen.structured_content is not None
+            assert seen.structured_content["state"] == "succeeded"
+
+            # Another app's key: no such task, in words; so is an id no one has.
+            for who, task_id in ((theirs, handle.task_id), (mine, "none-such")):
+                with pytest.raises(MCPError) as refused:
+                    await get(who, task_id)
+                assert refused.value.error.code == -32602
+                assert f"task {task_id}: no such task" in refused.value.error.message
+
+            # A client without the extension gets the tool's plain answer.
+            made = await plain.call_tool(
+                "submit_task", {"request": image_to_video(promptText=SLOW)}
+            )
+            assert not made.is_error and made.structured_content is not None
+            slow = str(made.structured_content["id"])
+            # tasks/cancel: refused for another's task, then it ends the owner's.
+            cancel = CancelTask(params=TaskIdParams(taskId=slow))
+            with pytest.raises(MCPError):
+                await theirs.session.send_request(cancel, Result)
+            await mine.session.send_request(cancel, Result)
+            assert (await get(mine, slow)).status == "cancelled"
+
+    run(story)
