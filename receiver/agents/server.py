@@ -75,9 +75,10 @@ NOT_FOUND = -32002  # the protocol's code for an unknown resource
 
 
 class TaskHandleParams(types.RequestParams):
-    """`tasks/get` and `tasks/cancel` (the tasks extension): the task's id."""
+    """`tasks/get` and `tasks/cancel` (the tasks extension): the task's id, checked by the
+    tool doing the work (the SDK's own check would refuse it with no words)."""
 
-    task_id: Annotated[str, Field(alias="taskId", min_length=1, max_length=200)]
+    task_id: Annotated[Any, Field(alias="taskId")] = None
 
 
 def _caller(ctx: ServerRequestContext[Any, Any]) -> Caller:
@@ -121,7 +122,8 @@ class AgentsDoor:
         # Registered as any method: a tools/call answer may be a task handle (below), a
         # shape the tasks extension adds and the constructor's typing does not know.
         self.server.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
-        # The tasks extension: advertised in `server/discover`, served in the 2026 era.
+        # The tasks extension, advertised in `server/discover`: handles are given in the
+        # 2026 era only (_wants_handles), its methods answer a key of either era.
         self.server.extensions = {task_handles.EXTENSION: {}}
         self.server.add_request_handler("tasks/get", TaskHandleParams, self._task_get)
         self.server.add_request_handler("tasks/cancel", TaskHandleParams, self._task_cancel)
@@ -306,10 +308,9 @@ class AgentsDoor:
         """`tasks/get`: the task now, with its result once completed; through the
         get_task tool, so under the same scope and key as it (another's task: no such)."""
         caller = _caller(ctx)
-        _may(caller, "get_task", params.task_id)
+        _may(caller, "tasks/get", "get_task")
         outcome = await self._tool(caller, "get_task", {"task_id": params.task_id}, ctx)
-        if outcome.error is not None:
-            raise MCPError(types.INVALID_PARAMS, f"task {params.task_id}: {outcome.error}")
+        _refuse_task("tasks/get", params.task_id, outcome)
         task = task_handles.handle(outcome.data)
         if task["status"] == "completed":
             task["result"] = _result(outcome).model_dump(
@@ -324,10 +325,9 @@ class AgentsDoor:
     ) -> dict[str, Any]:
         """`tasks/cancel`: as the cancel_task tool, under its scope; acknowledged empty."""
         caller = _caller(ctx)
-        _may(caller, "cancel_task", params.task_id)
+        _may(caller, "tasks/cancel", "cancel_task")
         outcome = await self._tool(caller, "cancel_task", {"task_id": params.task_id}, ctx)
-        if outcome.error is not None:
-            raise MCPError(types.INVALID_PARAMS, f"task {params.task_id}: {outcome.error}")
+        _refuse_task("tasks/cancel", params.task_id, outcome)
         return {}
 
     async def _list_resources(
@@ -465,11 +465,22 @@ class AgentsDoor:
             self._follows.pop(key).cancel()
 
 
-def _may(caller: Caller, tool: str, task_id: str) -> None:
+def _may(caller: Caller, method: str, tool: str) -> None:
     """A tasks/* method asks the scope of the tool doing its work, in words when lacking."""
     scope = BY_NAME[tool].scope
     if not caller.allows(scope):
-        raise MCPError(types.INVALID_PARAMS, f"task {task_id}: this key lacks the scope {scope}")
+        raise MCPError(types.INVALID_PARAMS, f"{method}: this key lacks the scope {scope}")
+
+
+def _refuse_task(method: str, task_id: Any, outcome: Outcome) -> None:
+    """A tool's refusal as the method's error, in its words; an id is echoed only once
+    the tool found it a valid one."""
+    if outcome.error is None:
+        return
+    if outcome.data.get("error") == "invalid_arguments":
+        detail = str(outcome.data["detail"]).replace("task_id", "taskId")
+        raise MCPError(types.INVALID_PARAMS, f"{method}: {detail}")
+    raise MCPError(types.INVALID_PARAMS, f"task {task_id}: {outcome.error}")
 
 
 def _wants_handles(ctx: ServerRequestContext[Any, Any]) -> bool:

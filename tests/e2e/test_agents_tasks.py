@@ -90,23 +90,28 @@ async def submit(mcp: Client, prompt: str) -> TaskHandle:
     return made
 
 
+def raw(relay: Relay, key: str | None, method: str, params: dict[str, Any]) -> httpx.Response:
+    """A request as any client of the 2026 era sends it."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {EXTENSION: {}}},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": VERSION,
+        "Mcp-Method": method,
+        **({"Authorization": f"Bearer {key}"} if key else {}),
+    }
+    return httpx.post(f"{relay.url}/mcp", json=body, headers=headers)
+
+
 def test_server_discover_names_the_versions_and_the_tasks_extension(
     make_relay: MakeRelay,
 ) -> None:
     relay = make_relay()
     key = make_key(relay, "prober", ["tasks:read"])
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": VERSION,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    body = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": VERSION,
-        "Mcp-Method": "server/discover",
-    }
-    answer = httpx.post(f"{relay.url}/mcp", json=body, headers=headers)
+    answer = raw(relay, key, "server/discover", {})
     assert answer.status_code == 200, answer.text
     found = answer.json()["result"]
     assert VERSION in found["supportedVersions"]
@@ -115,8 +120,24 @@ def test_server_discover_names_the_versions_and_the_tasks_extension(
     assert capabilities["tools"] is not None and capabilities["resources"]["subscribe"]
     assert found["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "runway-relay"
     # Without a key, discovery is refused as every other request is.
-    del headers["Authorization"]
-    assert httpx.post(f"{relay.url}/mcp", json=body, headers=headers).status_code == 401
+    assert raw(relay, None, "server/discover", {}).status_code == 401
+
+    # The tasks methods: the door's bounds and the tools' scopes, each refused in words.
+    huge = raw(relay, key, "tasks/get", {"taskId": "t" * (2 * 1024 * 1024)})
+    assert huge.status_code == 400, huge.text
+    assert huge.json()["error"]["message"].startswith("params.taskId: a string of at most")
+    error = raw(relay, key, "tasks/get", {"taskId": "t" * 201}).json()["error"]
+    assert error == {
+        "code": -32602,
+        "message": "tasks/get: taskId: String should have at most 200 characters",
+    }
+    error = raw(relay, key, "tasks/get", {}).json()["error"]
+    assert error["message"] == "tasks/get: taskId: Input should be a valid string", error
+    error = raw(relay, key, "tasks/cancel", {"taskId": "t1"}).json()["error"]
+    assert error == {
+        "code": -32602,
+        "message": "tasks/cancel: this key lacks the scope tasks:cancel",
+    }
 
 
 def test_a_task_submitted_through_mcp_is_followed_as_an_mcp_task(make_relay: MakeRelay) -> None:
