@@ -144,12 +144,14 @@ def test_a_task_submitted_through_mcp_is_followed_as_an_mcp_task(make_relay: Mak
     relay = make_relay()
     owner = make_key(relay, "owner", ALL_TASKS)
     stranger = make_key(relay, "stranger", ALL_TASKS)
+    submitter = make_key(relay, "submitter", ["tasks:submit"])
 
     async def story() -> None:
         owner_http, mine = client(relay, owner, [Tasks()])
+        blind_http, blind = client(relay, submitter, [Tasks()])
         stranger_http, theirs = client(relay, stranger, [Tasks()])
         plain_http, plain = client(relay, owner, [])
-        async with owner_http, mine, stranger_http, theirs, plain_http, plain:
+        async with owner_http, mine, stranger_http, theirs, plain_http, plain, blind_http, blind:
             handle = await submit(mine, "queue=1 run=2")
             assert handle.status == "working"
             with anyio.fail_after(60):
@@ -170,6 +172,11 @@ def test_a_task_submitted_through_mcp_is_followed_as_an_mcp_task(make_relay: Mak
                     await get(who, task_id)
                 assert refused.value.error.code == -32602
                 assert f"task {task_id}: no such task" in refused.value.error.message
+
+            # A key that may not read tasks could not follow a handle: the plain answer.
+            request = {"request": image_to_video(promptText=SLOW)}
+            unfollowed = await blind.session.call_tool("submit_task", request, allow_claimed=True)
+            assert isinstance(unfollowed, CallToolResult) and not unfollowed.is_error
 
             # A client without the extension gets the tool's plain answer.
             made = await plain.call_tool(
