@@ -16,7 +16,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import mcp_types as types
@@ -34,15 +34,16 @@ from mcp.shared.subscriptions import (
     event_to_notification,
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from pydantic import Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from receiver.agents import ToolParts, resources, shape
+from receiver.agents import ToolParts, resources, shape, task_handles
 from receiver.agents.bounds import InFlight, SessionLedger, key_of, stream_place
 from receiver.agents.calls import Outcome, call
 from receiver.agents.listen import Listening
-from receiver.agents.tools import schemas, tools_for
+from receiver.agents.tools import BY_NAME, schemas, tools_for
 from receiver.agents.watch import follow, subscriber_name, task_view
 from receiver.agents.wire import Answer, MemoryGivenBack, quiet_client_gone, replay
 from receiver.kernel.errors import (
@@ -71,6 +72,13 @@ INSTRUCTIONS = (
 )
 JSON = "application/json"
 NOT_FOUND = -32002  # the protocol's code for an unknown resource
+
+
+class TaskHandleParams(types.RequestParams):
+    """`tasks/get` and `tasks/cancel` (the tasks extension): the task's id, checked by the
+    tool doing the work (the SDK's own check would refuse it with no words)."""
+
+    task_id: Annotated[Any, Field(alias="taskId")] = None
 
 
 def _caller(ctx: ServerRequestContext[Any, Any]) -> Caller:
@@ -104,7 +112,6 @@ class AgentsDoor:
             version=version("runway-relay"),
             instructions=INSTRUCTIONS,
             on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_templates,
             on_read_resource=self._read_resource,
@@ -112,6 +119,14 @@ class AgentsDoor:
             on_unsubscribe_resource=self._unsubscribe,
             on_subscriptions_listen=self._listen,
         )
+        # Registered as any method: a tools/call answer may be a task handle (below), a
+        # shape the tasks extension adds and the constructor's typing does not know.
+        self.server.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
+        # The tasks extension, advertised in `server/discover`: handles are given in the
+        # 2026 era only (_wants_handles), its methods answer a key of either era.
+        self.server.extensions = {task_handles.EXTENSION: {}}
+        self.server.add_request_handler("tasks/get", TaskHandleParams, self._task_get)
+        self.server.add_request_handler("tasks/cancel", TaskHandleParams, self._task_cancel)
         # No DNS-rebinding check: nothing here rides on ambient credentials (cookies); every
         # request carries its bearer key.
         mcp = service.config.settings.mcp
@@ -259,19 +274,61 @@ class AgentsDoor:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | dict[str, Any]:
         caller = _caller(ctx)
-        try:
-            arguments = params.arguments or {}
-            progress = ctx.session.report_progress
-            outcome = await call(self.service, self.parts, caller, params.name, arguments, progress)
-        except Exception:
-            self.service.log.exception("mcp.tool_failed", tool=params.name, key=caller.name)
-            outcome = Outcome({"error": "internal"}, error="unexpected error; it has been logged")
+        outcome = await self._tool(caller, params.name, params.arguments or {}, ctx)
         self.service.log.info(
             "mcp.tool", tool=params.name, key=caller.name, refused=outcome.error is not None
         )
+        if params.name == "submit_task" and outcome.error is None and _wants_handles(ctx):
+            # A client of the tasks extension follows the task with `tasks/get`: its
+            # handle, read back from the store under the key's own rules, as get_task does.
+            view = await self._tool(caller, "get_task", {"task_id": outcome.data["id"]}, ctx)
+            if view.error is None:
+                return {"resultType": "task", **task_handles.handle(view.data)}
         return _result(outcome)
+
+    async def _tool(
+        self,
+        caller: Caller,
+        name: str,
+        arguments: dict[str, Any],
+        ctx: ServerRequestContext[Any, Any],
+    ) -> Outcome:
+        try:
+            progress = ctx.session.report_progress
+            return await call(self.service, self.parts, caller, name, arguments, progress)
+        except Exception:
+            self.service.log.exception("mcp.tool_failed", tool=name, key=caller.name)
+            return Outcome({"error": "internal"}, error="unexpected error; it has been logged")
+
+    async def _task_get(
+        self, ctx: ServerRequestContext[Any, Any], params: TaskHandleParams
+    ) -> dict[str, Any]:
+        """`tasks/get`: the task now, with its result once completed; through the
+        get_task tool, so under the same scope and key as it (another's task: no such)."""
+        caller = _caller(ctx)
+        _may(caller, "tasks/get", "get_task")
+        outcome = await self._tool(caller, "get_task", {"task_id": params.task_id}, ctx)
+        _refuse_task("tasks/get", params.task_id, outcome)
+        task = task_handles.handle(outcome.data)
+        if task["status"] == "completed":
+            task["result"] = _result(outcome).model_dump(
+                by_alias=True, mode="json", exclude_none=True
+            )
+        elif task["status"] == "failed":
+            task["error"] = {"code": types.INTERNAL_ERROR, "message": task["statusMessage"]}
+        return task
+
+    async def _task_cancel(
+        self, ctx: ServerRequestContext[Any, Any], params: TaskHandleParams
+    ) -> dict[str, Any]:
+        """`tasks/cancel`: as the cancel_task tool, under its scope; acknowledged empty."""
+        caller = _caller(ctx)
+        _may(caller, "tasks/cancel", "cancel_task")
+        outcome = await self._tool(caller, "cancel_task", {"task_id": params.task_id}, ctx)
+        _refuse_task("tasks/cancel", params.task_id, outcome)
+        return {}
 
     async def _list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -406,6 +463,33 @@ class AgentsDoor:
     def _stop_follows(self, session: str) -> None:
         for key in [k for k in self._follows if k[0] == session]:
             self._follows.pop(key).cancel()
+
+
+def _may(caller: Caller, method: str, tool: str) -> None:
+    """A tasks/* method asks the scope of the tool doing its work, in words when lacking."""
+    scope = BY_NAME[tool].scope
+    if not caller.allows(scope):
+        raise MCPError(types.INVALID_PARAMS, f"{method}: this key lacks the scope {scope}")
+
+
+def _refuse_task(method: str, task_id: Any, outcome: Outcome) -> None:
+    """A tool's refusal as the method's error, in its words; an id is echoed only once
+    the tool found it a valid one."""
+    if outcome.error is None:
+        return
+    if outcome.data.get("error") == "invalid_arguments":
+        detail = str(outcome.data["detail"]).replace("task_id", "taskId")
+        raise MCPError(types.INVALID_PARAMS, f"{method}: {detail}")
+    raise MCPError(types.INVALID_PARAMS, f"task {task_id}: {outcome.error}")
+
+
+def _wants_handles(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """Whether this request's client declared the tasks extension (2026 era only: a
+    handshake-era client could not read a task handle)."""
+    if ctx.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS:
+        return False
+    capabilities = ctx.session.client_capabilities
+    return task_handles.wants_handles(capabilities.extensions if capabilities else None)
 
 
 def _handshake_era(scope: Scope) -> bool:
