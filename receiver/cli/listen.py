@@ -35,7 +35,7 @@ MAX_BACKOFF_SECONDS = 30.0
 # An answer of the relay is read up to this, never whole: a page of events is far smaller.
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 PAGE_EVENTS = 100  # asked for at a time; fewer after an answer over the bound
-_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_DELIVERY_ID = re.compile(r"^msg_[A-Za-z0-9_.:-]{1,124}$")
 
 
 class BadAnswer(Exception):
@@ -46,13 +46,12 @@ class TooBig(BadAnswer):
     """An answer over MAX_ANSWER_BYTES, left unread past it."""
 
 
-def message_id(event: dict[str, Any], body: bytes) -> str:
-    """The event's own id (the same on every forward of it), else one made from its body
-    (an id that could not be a header's value is taken for none)."""
-    data = event.get("data")
-    known = data.get("event_id") if isinstance(data, dict) else None
-    if isinstance(known, str) and _EVENT_ID.match(known):
-        return known
+def message_id(given: Any, body: bytes) -> str:
+    """The `webhook-id` the relay gave the event (its delivery's id, `msg_…`, as a
+    delivery of it carries), else one made from its body (a relay that gives none, or an id
+    that could not be a header's value)."""
+    if isinstance(given, str) and _DELIVERY_ID.match(given):
+        return given
     return "msg_" + hashlib.sha256(body).hexdigest()[:24]
 
 
@@ -111,8 +110,9 @@ def detail(status: int, found: Any) -> str:
     return f"{status}: {str(said)[:200]}" if said else str(status)
 
 
-def page_of(found: Any) -> tuple[list[dict[str, Any]], str]:
-    """The events of a page and the cursor after them; BadAnswer for anything else."""
+def page_of(found: Any) -> tuple[list[dict[str, Any]], str, list[Any]]:
+    """The events of a page, the cursor after them and their delivery ids (none from an
+    older relay); BadAnswer for anything else."""
     if not isinstance(found, dict):
         raise BadAnswer("the relay's answer is no JSON object")
     events, after = found.get("data"), found.get("next")
@@ -120,7 +120,8 @@ def page_of(found: Any) -> tuple[list[dict[str, Any]], str]:
         raise BadAnswer("the relay's answer has no list of events")
     if not isinstance(after, str) or not 0 < len(after) <= MAX_CURSOR_CHARS:
         raise BadAnswer("the relay's answer has no cursor to go on from")
-    return events, after
+    ids = found.get("ids")
+    return events, after, ids if isinstance(ids, list) and len(ids) == len(events) else []
 
 
 def _downstream(relay: httpx.Client, name: str) -> None:
@@ -140,7 +141,9 @@ def _downstream(relay: httpx.Client, name: str) -> None:
         fail(f"{name!r} is a {found.get('format')} downstream: name a pull one")
 
 
-def _forward(local: httpx.Client, to: str, secret: str, event: dict[str, Any]) -> None:
+def _forward(
+    local: httpx.Client, to: str, secret: str, event: dict[str, Any], given_id: Any
+) -> None:
     """Post one event to the local server, signed, until it answers (any status; its body
     is not read)."""
     import httpx
@@ -148,7 +151,7 @@ def _forward(local: httpx.Client, to: str, secret: str, event: dict[str, Any]) -
     body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
     backoff = Backoff()
     while True:
-        signed = headers([secret], message_id(event, body), int(time.time()), body)
+        signed = headers([secret], message_id(given_id, body), int(time.time()), body)
         started = time.monotonic()
         try:
             sent = {**signed, "content-type": "application/json"}
@@ -301,9 +304,9 @@ def _follow(
             _refused(status, found, state, backoff)
             continue
         backoff.reset()
-        events, after = page
-        for event in events:
-            _forward(local, forward_to, state.secret, event)
+        events, after, ids = page
+        for i, event in enumerate(events):
+            _forward(local, forward_to, state.secret, event, ids[i] if ids else None)
         state.after = after
         _save(state)
 

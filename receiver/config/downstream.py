@@ -4,6 +4,7 @@ headers), each checked before it is kept."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Self, cast
 from urllib.parse import urlsplit
@@ -34,13 +35,21 @@ from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.webhooks import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
 
+# Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
+NAME_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+_NAME = re.compile(NAME_PATTERN)
+NAME_RULE = (
+    "a name holds letters, digits, `-` and `_`, with single dots between its parts (e.g."
+    " crm, eu.crm-2), at most 64 characters"
+)
+
 
 class DownstreamAddress(BaseModel):
     """Where a downstream is: its name, its destination (`format`) and that one's address."""
 
-    # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
+    # Checked in words below; the pattern stays in the schema for the tools that read it.
     name: Annotated[
-        str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+        str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": NAME_PATTERN})
     ]
     format: DestinationFormat = "webhook"
     url: str | None = None
@@ -53,6 +62,13 @@ class DownstreamAddress(BaseModel):
             return data
         provider = PROVIDERS.get(str(data.get("format")))
         return {**data, "url": provider.stand_in_url} if provider and provider.addressless else data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(NAME_RULE)
+        return value
 
     @field_validator("url")
     @classmethod

@@ -161,9 +161,34 @@ def _validate(raw: dict[str, object]) -> tuple[Settings, set[str], list[str], li
     try:
         return Settings.model_validate(data), set(), given.problems, said
     except ValidationError as exc:
-        wrong = {str(err["loc"][0]) for err in exc.errors()}
-        kept = {key: value for key, value in data.items() if key not in wrong}
-        return Settings.model_validate(kept), wrong, [*given.problems, *_messages(exc)], said
+        settings, wrong = _without_the_wrong(data, exc)
+        return settings, wrong, [*given.problems, *_messages(exc)], said
+
+
+def _without_the_wrong(data: dict[str, Any], exc: ValidationError) -> tuple[Settings, set[str]]:
+    """The settings with only the wrong keys of a section left at their defaults, so that
+    the rest of it (the variables it names) is still checked; a section that stays wrong
+    without them (or a list of them) left at its defaults as a whole. The wrong ones are
+    returned as `section` or `section.key`."""
+    keys: dict[str, set[str]] = {}
+    for err in exc.errors():
+        section, loc = str(err["loc"][0]), err["loc"]
+        if len(loc) > 1 and isinstance(loc[1], str) and isinstance(data.get(section), dict):
+            keys.setdefault(section, set()).add(loc[1])
+        else:
+            keys[section] = set()  # the section as a whole
+    kept = {key: value for key, value in data.items() if key not in keys}
+    for section, bad in keys.items():
+        if bad:
+            kept[section] = {k: v for k, v in data[section].items() if k not in bad}
+    try:
+        settings = Settings.model_validate(kept)
+    except ValidationError:  # the keys left out were needed: the sections left out whole
+        settings = Settings.model_validate({k: v for k, v in data.items() if k not in keys})
+        return settings, set(keys)
+    return settings, {f"{s}.{k}" for s, bad in keys.items() for k in bad} | {
+        s for s, bad in keys.items() if not bad
+    }
 
 
 def parse_settings(data: dict[str, object]) -> Settings:
@@ -202,14 +227,16 @@ MIN_SECRET_LENGTH = 16
 
 
 class _Environment:
-    """Reads the variables the settings name, noting each problem, but none in a section
-    that is wrong already (what it names is not known)."""
+    """Reads the variables the settings name, noting each problem, but none under a key
+    that is wrong already (`section` or `section.key`: what it names is not known)."""
 
     def __init__(self, environ: Mapping[str, str], problems: list[str], wrong: set[str]) -> None:
         self.environ, self.problems, self.wrong = environ, problems, wrong
+        # Sections with anything wrong: values compared across them are not all known.
+        self.wrong_sections = {w.split(".", 1)[0] for w in wrong}
 
     def note(self, key: str, problem: str) -> None:
-        if key.split(".", 1)[0] not in self.wrong:
+        if not any(key == w or key.startswith(f"{w}.") for w in self.wrong):
             self.problems.append(f"config key {key}: {problem}")
 
     def get(self, name: str, key: str) -> str:
@@ -242,7 +269,7 @@ def timeout_problem(timeout: float, lease: float) -> str | None:
 
 def _check_leases(settings: Settings, env: _Environment) -> None:
     """A lease shorter than the work it covers lets a second worker redo work in flight."""
-    if env.wrong & {"delivery", "polling", "upstream", "downstream"}:
+    if env.wrong_sections & {"delivery", "polling", "upstream", "downstream"}:
         return  # the values compared are not known
     lease = settings.delivery.attempt_lease_seconds
     for i, d in enumerate(settings.downstream):
@@ -353,7 +380,7 @@ def resolve(
         _downstream(d, f"downstream.{i}", env) for i, d in enumerate(settings.downstream)
     ]
     _check_leases(settings, env)
-    if "downstream" not in env.wrong:  # compiled in a process (expression_fields.py)
+    if "downstream" not in env.wrong_sections:  # compiled in a process (expression_fields.py)
         for i, problem in enumerate(vet_now(settings.downstream)):
             if problem is not None:
                 env.note(f"downstream.{i}", problem)

@@ -177,6 +177,7 @@ class Pages:
             media=views.media_of(task, documents),
             deliveries=detail.deliveries,
             events_by_id={e.id: e for e in events},  # each delivery's event, by its id
+            event_types={e.id: views.event_type(bodies.get(e.id, ({},))[0], e) for e in events},
             raw_events=raw_events,
             # A waiting task is cancelled here, whatever its kind; CometAPI cancels only
             # official-format tasks.

@@ -267,8 +267,16 @@ def parse_when(raw: str | None, name: str) -> float | None:
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise MalformedRequest(f"{name}: give a date and time, e.g. 2025-01-31T14:00") from None
+        raise MalformedRequest(
+            f"{name}: give a date and a time on the 24-hour clock, in UTC, e.g. 2025-01-31 14:00"
+        ) from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def event_type(document: Any, event: Event) -> str:
+    """The type a downstream got the event as (`task.succeeded`), as the catalog names it."""
+    given = document.get("type") if isinstance(document, dict) else None
+    return str(given) if given else f"task.{event.state or event.source}"
 
 
 def when(epoch: float | None) -> str:
@@ -282,14 +290,18 @@ def when_input(epoch: float | None) -> str:
     return "" if epoch is None else time.strftime("%Y-%m-%dT%H:%M", time.gmtime(epoch))
 
 
+# Joins the words of "4 s ago": a phrase a line never breaks inside.
+_NBSP = "\u00a0"
+
+
 def ago(epoch: float | None, now: float | None = None) -> str:
     if epoch is None:
         return "\u2013"
     seconds = max(0.0, (time.time() if now is None else now) - epoch)
     for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
         if seconds >= size:
-            return f"{seconds // size:.0f} {unit} ago"
-    return f"{seconds:.0f} s ago"
+            return _NBSP.join((f"{seconds // size:.0f}", unit, "ago"))
+    return _NBSP.join((f"{seconds:.0f}", "s", "ago"))
 
 
 def offset(epoch: float, start: float) -> str:

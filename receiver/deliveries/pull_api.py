@@ -42,6 +42,10 @@ class PulledEvents(Answer):
         description="Oldest first, each as a webhook gets it (its transform's, if any)."
     )
     next: str = Field(description="Pass as `after` for the events after these (opaque).")
+    ids: list[str] = Field(
+        description="Each event's delivery id, in the order of `data`: the `webhook-id` a"
+        " delivery of it carries (`msg_…`), the same on every read of it."
+    )
 
 
 router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
@@ -96,7 +100,7 @@ async def pull_events(
         pulled.WAITING.give_back(holder)
     if page is None:
         return Response()  # nobody reads it
-    return reply(PulledEvents, {"data": page.data, "next": page.next})
+    return reply(PulledEvents, {"data": page.data, "next": page.next, "ids": page.ids})
 
 
 async def _unless_hung_up(

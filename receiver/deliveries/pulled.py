@@ -21,7 +21,7 @@ import hmac
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -127,6 +127,8 @@ WAITING = Waiting()
 class Page:
     data: list[Any]
     next: str
+    # Each event's delivery id: the `webhook-id` a delivery of it carries, in data's order.
+    ids: list[str] = field(default_factory=list)
 
 
 async def shaped(downstream: Downstream, row: Pulled) -> Any | None:
@@ -188,19 +190,21 @@ async def read_events(
     keys = service.config.secrets.signing_keys
     found, until = await _first_rows(service, downstream.name, after, min(limit, CHUNK_ROWS), wait)
     data: list[Any] = []
+    ids: list[str] = []
     last = Position(after.at, after.key, found.made)
     budget, left = Budget(), limit
     while found.rows and found.made == last.made:
         for row in found.rows:
             # Checked between events (an event's shaping is never cut), after the first.
             if left < limit and budget.spent:
-                return Page(data, cursor(keys, downstream.name, last))
+                return Page(data, cursor(keys, downstream.name, last), ids)
             event = await shaped(downstream, row)
             if event is not None:
                 if not budget.take(len(orjson.dumps(event))):
                     # Its cursor stays before it: the next answer starts with it.
-                    return Page(data, cursor(keys, downstream.name, last))
+                    return Page(data, cursor(keys, downstream.name, last), ids)
                 data.append(event)
+                ids.append(row.id)
             last = Position(row.at, row.id, found.made)  # a filtered one is passed too
             left -= 1
             await asyncio.sleep(0)  # the event loop's other work, between two events
@@ -208,7 +212,7 @@ async def read_events(
             break
         chunk = min(left, CHUNK_ROWS)
         found = await reads.pulled(service.store, downstream.name, last.place, until, chunk)
-    return Page(data, cursor(keys, downstream.name, last))
+    return Page(data, cursor(keys, downstream.name, last), ids)
 
 
 async def _first_rows(

@@ -89,3 +89,32 @@ def _shoot(driver: Any, path: Path, size: tuple[int, int]) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
+
+
+# Each match of a pattern in the page's visible text: is it on one line?
+_PHRASES = """
+const patterns = arguments[0].map((p) => new RegExp(p, 'g'));
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+const broken = [];
+for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+  for (const pattern of patterns) {
+    for (const found of node.data.matchAll(pattern)) {
+      const range = document.createRange();
+      range.setStart(node, found.index);
+      range.setEnd(node, found.index + found[0].length);
+      const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+      if (new Set(rects.map((r) => Math.round(r.bottom))).size > 1) broken.push(found[0]);
+    }
+  }
+}
+return broken;
+"""
+AGO = r"(made|used)?\s?\d+\s(s|min|h|d)\sago"
+
+
+def broken_phrases(driver: Any, name: str, size: tuple[int, int], patterns: list[str]) -> list[str]:
+    """The phrases matching `patterns` (JavaScript regular expressions, `\\s` a space of
+    any kind) that a line break cuts in two on the page now open, at `size`, in words."""
+    emulate(driver, size)
+    broken = driver.execute_script(_PHRASES, patterns)
+    return [f"{name} at {size[0]}px: broken inside: {', '.join(broken)}"] if broken else []

@@ -23,6 +23,9 @@ from starlette.routing import Route
 
 from receiver.devtools.localserver import BackgroundServer
 from tests.browser.conftest import log_in, missing
+from tests.browser.layout import AGO, SIZES, broken_phrases, measure
+from tests.e2e.test_apps import app_key, make_app
+from tests.e2e.test_keys import as_key
 from tests.harness import (
     ADMIN_TOKEN,
     WAIT_SECONDS,
@@ -351,3 +354,67 @@ def test_the_task_page_shows_the_callers_metadata_channels_and_webhook(
     assert console.find_element(By.ID, "task-channels").text == "shop"
     assert console.find_element(By.ID, "task-webhook").text.startswith(sink.url)
     assert "never-shown" not in console.page_source
+
+
+# The width of a field's placeholder in its own font, and the room the field gives it.
+_PLACEHOLDER_ROOM = """
+const field = arguments[0], style = getComputedStyle(field);
+const pen = document.createElement('canvas').getContext('2d');
+pen.font = style.font;
+const room = field.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+const box = field.getBoundingClientRect();
+return {text: pen.measureText(field.placeholder).width, room: room,
+        right: box.right, viewport: window.innerWidth};
+"""
+
+
+def test_names_and_phrases_stay_whole_and_a_dead_delivery_says_what_died(
+    console: WebDriver, relay: Relay, sinks: dict[str, Sink]
+) -> None:
+    """The tasks, keys, apps and task pages at a phone's and a desktop's width: an app's
+    name (`acme-studio`) and "4 s ago" never broken inside, the Since field whole with a
+    24-hour placeholder; a dead delivery says which event died, where, after how many tries."""
+    make_app(relay, "acme-studio")
+    client = as_key(relay, app_key(relay, "acme-studio", "acme-studio-uploads"))
+    sinks["fragile"].mode(status=500)
+    body = image_to_video(
+        promptText="A lighthouse keeper's long night: storm, spray, the lamp turning"
+    )
+    task_id = client.post("/v1/tasks", json=body).json()["id"]
+    relay.wait_task(task_id, lambda t: delivery(relay, task_id, "fragile").get("state") == "dead")
+    sinks["fragile"].mode(status=200)
+    client.close()
+    whole = ["acme-studio", AGO]
+    wrong: list[str] = []
+    for name, path in (
+        ("console-tasks", "/console/tasks"),
+        ("console-keys", "/console/keys"),
+        ("console-apps", "/console/apps"),
+        ("console-task", f"/console/tasks/{task_id}"),
+    ):
+        console.get(relay.url + path)
+        for size in SIZES:
+            wrong += measure(console, name, size) + broken_phrases(console, name, size, whole)
+            if name == "console-tasks":
+                since = console.find_element(By.NAME, "since")
+                room = console.execute_script(_PLACEHOLDER_ROOM, since)
+                if room["text"] > room["room"] or room["right"] > room["viewport"]:
+                    wrong.append(f"Since at {size[0]}px: {room}")
+    console.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert not wrong, "\n".join(wrong)
+
+    console.get(f"{relay.url}/console/tasks")
+    since = console.find_element(By.NAME, "since")
+    assert since.get_attribute("type") == "text"
+    assert since.get_attribute("placeholder") == "2025-01-31 14:00"
+    since.send_keys("2025-01-31 14:00")
+    since.submit()
+    until(console, lambda d: "since=2025-01-31" in d.current_url)
+    assert console.find_elements(By.ID, f"task-{task_id}")
+
+    console.get(f"{relay.url}/console/tasks/{task_id}")
+    dead = delivery(relay, task_id, "fragile")
+    row = console.find_element(By.ID, f"delivery-{dead['id']}").text
+    died = f"task.succeeded to fragile: dead after {dead['attempts']} attempts"
+    said = rf"succeeded \(by (poll|callback)\) · {died}"
+    assert re.search(said, row), row

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import missing, start_chromium
+from tests.browser.layout import PHONE, emulate, measure
 from tests.browser.test_console import screenshot, until
 from tests.harness import Relay, Sink
 
@@ -36,6 +37,19 @@ def chromium() -> Iterator[Any]:
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+# Where the caret's `^` is drawn: inside its box's visible part, and on the screen.
+_CARET_IN_SIGHT = """
+const box = document.querySelector('#preview .preview-caret');
+const text = box.firstChild, at = text ? text.data.lastIndexOf('^') : -1;
+if (at < 0) return {caret: false};
+const range = document.createRange();
+range.setStart(text, at); range.setEnd(text, at + 1);
+const r = range.getBoundingClientRect(), b = box.getBoundingClientRect();
+return {caret: true, inBox: r.left >= b.left - 1 && r.right <= b.right + 1,
+        onScreen: r.left >= 0 && r.right <= window.innerWidth, at: r.left, box: [b.left, b.right]};
+"""
 
 
 def _status(driver: WebDriver) -> tuple[str | None, str]:
@@ -93,6 +107,18 @@ def test_the_preview_follows_the_typing_and_the_form_makes_the_downstream(
     until(console, lambda d: _status(d)[0] == "failed" and "at 1:13: " in _status(d)[1])
     assert "the expression ends after `+`, where a value should follow" in _status(console)[1]
     assert not console.find_element(By.ID, "preview-request").is_displayed()
+
+    # On a phone, a mistake past the 40th column: the caret under it stays in sight.
+    emulate(console, PHONE)
+    long = 'event.data.kind == "image_to_video" && event.data.state +'
+    _retype(filter_field, long)
+    until(
+        console, lambda d: _status(d)[0] == "failed" and f"at 1:{len(long) + 1}: " in _status(d)[1]
+    )
+    seen = console.execute_script(_CARET_IN_SIGHT)
+    assert seen["caret"] and seen["inBox"] and seen["onScreen"], seen
+    assert not measure(console, "console-preview", PHONE, False)
+    console.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     _retype(filter_field, KIND)
     form.find_element(By.NAME, "headers").send_keys(f"Authorization: Bearer {API_KEY}")

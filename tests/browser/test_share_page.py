@@ -280,6 +280,19 @@ def test_an_image_shows_and_downloads(
     _only_loopback(browser)
 
 
+# The player as the page first puts it in, before the browser has read a byte of the sound.
+WATCH_AUDIO = """
+new MutationObserver(() => {
+  const a = document.querySelector("audio#render");
+  if (a && !window.audioAtFirst) {
+    const loading = document.getElementById("sound-loading");
+    window.audioAtFirst = {ready: a.readyState, controls: a.controls, hidden: a.hidden,
+                           said: loading ? loading.textContent : ""};
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
 def test_a_sound_plays_under_its_cover_and_downloads(
     browser: WebDriver, relay: Relay, app_key: dict[str, str]
 ) -> None:
@@ -288,7 +301,16 @@ def test_a_sound_plays_under_its_cover_and_downloads(
         "model": "eleven_text_to_sound_v2",
         "promptText": "rain on a tin roof format=mp3",
     }
-    browser.get(_share(relay, app_key, body))
+    url = _share(relay, app_key, body)
+    add = "Page.addScriptToEvaluateOnNewDocument"
+    watch = browser.execute_cdp_cmd(add, {"source": WATCH_AUDIO})
+    try:
+        browser.get(url)
+        first = wait_for(lambda: browser.execute_script("return window.audioAtFirst || null;"))
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", watch)
+    # No "0:00 / 0:00" before its length is known: no controls yet, a line in their place.
+    assert first == {"ready": 0, "controls": False, "hidden": True, "said": "Loading the sound…"}
     duration = wait_for(
         lambda: browser.execute_script(
             "const a = document.querySelector(\"audio#render[src*='/media/']\");"
@@ -297,6 +319,9 @@ def test_a_sound_plays_under_its_cover_and_downloads(
         timeout=60,
     )
     assert 0.4 < duration < 0.6  # the simulator's half-second sounds
+    player = browser.find_element(By.ID, "render")
+    assert player.get_attribute("controls") is not None and player.is_displayed()
+    assert not browser.find_elements(By.ID, "sound-loading")
     # The sound's poster: the app's logo on its colour.
     cover = browser.find_element(By.CSS_SELECTOR, "#result .cover img")
     assert cover.get_attribute("src") == LOGO

@@ -248,11 +248,12 @@ def test_the_console_shows_a_tasks_app_and_filters_by_it(make_relay: MakeRelay):
     assert '<option value="beta">' in listed.text
     assert console.get("/console/tasks?app=none-such").status_code == 400
     page = console.get(f"/console/tasks/{mine}")
-    assert page.status_code == 200 and '<dd id="task-app">alpha</dd>' in page.text
+    named = '<span class="name" title="alpha">alpha</span>'  # a name, never broken inside
+    assert page.status_code == 200 and f'<dd id="task-app">{named}</dd>' in page.text
     # The list names each task's app; the keys page whose each key is.
     every = console.get("/console/tasks").text
-    assert f'id="task-app-{mine}">alpha<' in every and f'id="task-app-{theirs}">beta<' in every
-    assert 'id="key-app-alpha-1"><a href="/console/apps#app-alpha">alpha</a>' in (
+    assert f'id="task-app-{mine}">{named}<' in every and f'id="task-app-{theirs}"><span' in every
+    assert 'id="key-app-alpha-1"><a class="name" href="/console/apps#app-alpha"' in (
         console.get("/console/keys").text
     )
 

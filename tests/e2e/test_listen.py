@@ -78,7 +78,10 @@ def test_listen_forwards_signed_resumes_and_says_what_is_unreachable(
     ids = _submit(relay, alpha, 2)
     hits = wait_for(lambda: len(sink.received("/local")) >= 2 and sink.received("/local"))
     for hit in hits:
-        Webhook(secret).verify(hit["body"], hit["headers"])
+        event = Webhook(secret).verify(hit["body"], hit["headers"])
+        # The webhook-id a delivery of the event carries: its delivery's id, never its own.
+        delivered = [d["id"] for d in relay.task(event["data"]["task_id"])["deliveries"]]
+        assert hit["headers"]["webhook-id"] in delivered, (hit["headers"], delivered)
     for task_id in ids:
         first.said(task_id)
     first.stop()

@@ -171,6 +171,10 @@ def test_the_config_files_downstreams_and_bad_settings_are_refused(
 
     refused({"name": "x", "url": "ftp://example.invalid/"}, "url")
     refused({"name": "bad name", "url": f"{sink.url}/x"}, "name")
+    # Said in words, never as the regular expression that checks it.
+    named = relay.api.post("/v1/downstreams", json={"name": "eu..crm", "url": f"{sink.url}/x"})
+    assert "name: a name holds letters, digits, `-` and `_`" in named.json()["detail"]
+    assert "[A-Za-z" not in named.json()["detail"]
     refused({"name": "x", "url": f"{sink.url}/x", "timeout": 60}, "timeout")
     refused({"name": "x", "url": f"{sink.url}/x", "secret_env": "HOOK_SECRET"}, "secret_env")
     refused({"name": "x", "url": "amqp://127.0.0.1/", "format": "amqp"}, "routing_key")

@@ -90,3 +90,23 @@ def test_config_show_masks_every_url_user_part_and_query_value(tmp_path: Path) -
     assert 'url = "https://hooks.example/in?token=********&sig=********"' in shown
     assert 'url = "https://********@hooks.example/x"' in shown
     assert 'base_url = "https://********@api.example/v1?key=********"' in shown
+
+
+def test_a_wrong_server_key_and_a_missing_admin_token_are_said_at_once(tmp_path: Path) -> None:
+    """The rest of a section with a wrong key is still checked: the variables it names."""
+    config = tmp_path / "relay.toml"
+    config.write_text('[server]\nport = "eighty"\n')
+    env = clean_env(RECEIVER_CONFIG=str(config))
+    env.pop("RECEIVER_ADMIN_TOKEN")
+    done = subprocess.run(
+        [sys.executable, "-m", "receiver", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    [line] = done.stderr.splitlines()
+    assert "config key server.port: " in line, line
+    assert "server.admin_token_env: environment variable RECEIVER_ADMIN_TOKEN is not set" in line

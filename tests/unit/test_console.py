@@ -503,8 +503,15 @@ def test_times_from_the_forms() -> None:
     assert views.parse_when("2025-01-31T14:00", "since") == 1738332000.0
     assert views.parse_when("1738332000", "since") == 1738332000.0
     assert views.parse_when("", "since") is None
-    with pytest.raises(Exception, match="since: give a date"):
-        views.parse_when("yesterday", "since")
+    # As the Since field's placeholder shows it: a 24-hour time, UTC.
+    assert views.parse_when("2025-01-31 14:00", "since") == 1738332000.0
+    with pytest.raises(Exception, match="since: give a date and a time on the 24-hour clock"):
+        views.parse_when("01/31/2025, 02:00 PM", "since")
+
+
+def test_a_time_ago_is_one_phrase_a_line_never_breaks() -> None:
+    assert views.ago(100.0, now=104.0) == "4\u00a0s\u00a0ago"
+    assert views.ago(0.0, now=7200.0) == "2\u00a0h\u00a0ago"
 
 
 # -- answers, in process -------------------------------------------------------------------

@@ -69,6 +69,9 @@
       caret.textContent = found[1] + ", line " + found[2] + ":\n" + line + "\n" +
         new Array(column + 1).join(" ") + "^";
       caret.hidden = false;
+      // A line wider than its box scrolls in it: brought to the caret, kept in sight.
+      var width = caret.scrollWidth / Math.max(line.length + 1, 1);
+      caret.scrollLeft = Math.max(0, column * width - caret.clientWidth / 2);
     }
 
     function answer(code, body) {
