@@ -196,3 +196,9 @@ def test_the_portals_forms_say_a_refusal_in_the_owners_words(make_relay: MakeRel
 
     tested = session.post("/portal/endpoints/inbox/test", data={"csrf": csrf})
     assert tested.status_code == 422 and "read by pull" in tested.text
+    # A pull endpoint made here is given the URL it is read at, and no secret to keep.
+    pull = {"csrf": csrf, "name": "queue", "format": "pull", "events_asked": "yes"}
+    made = session.post("/portal/endpoints", data={**pull, "event.succeeded": "on"})
+    assert made.status_code == 200 and 'id="made-pull"' in made.text
+    assert "/v1/downstreams/queue/events" in made.text and "secret-value" not in made.text
+    assert render.get("/v1/downstreams/queue").json()["events"] == ["succeeded"]
