@@ -136,7 +136,7 @@ class Pages:
             session,
             nav="deliveries",
             delivery=d,
-            task=detail.task if detail else None,
+            task=detail.task if detail and caller.owns(detail.task.owner_key) else None,
             attempts=sorted(attempts, key=lambda a: a.number),
         )
 
