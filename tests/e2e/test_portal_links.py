@@ -202,3 +202,6 @@ def test_the_portals_forms_say_a_refusal_in_the_owners_words(make_relay: MakeRel
     assert made.status_code == 200 and 'id="made-pull"' in made.text
     assert "/v1/downstreams/queue/events" in made.text and "secret-value" not in made.text
     assert render.get("/v1/downstreams/queue").json()["events"] == ["succeeded"]
+    hook = {"csrf": csrf, "name": "hook", "url": f"{sink.url}/hook"}
+    made = session.post("/portal/endpoints", data=hook)
+    assert made.status_code == 200 and 'id="secret-value">whsec_' in made.text, made.text[:3000]
