@@ -122,11 +122,14 @@ class DownstreamForms:
             by = self.caller(session)  # an app's change is held to what its key may do
             await downstreams.change_downstream(self.service, self.directory, kept, change, by)
         except (InvalidRequest, Conflict) as exc:
-            return await self.refused_edit(request, session, f"{name}: {exc.detail}")
+            said = endpoint_form.in_words(exc.detail)
+            return await self.refused_edit(request, session, name, said)
         return self.console.done(request, form, self.home, "changed")
 
-    async def refused_edit(self, request: Request, session: Session, error: str) -> Response:
-        """The page again, saying why the change was refused."""
+    async def refused_edit(
+        self, request: Request, session: Session, name: str, error: str
+    ) -> Response:
+        """The page again, saying why the change of `name` was refused."""
         raise NotImplementedError
 
     async def remove(self, request: Request, session: Session, form: Form) -> Response:
@@ -151,8 +154,10 @@ class Actions(DownstreamForms):
     ) -> Response:
         return await self.pages.deliveries(request, session, secret=shown)
 
-    async def refused_edit(self, request: Request, session: Session, error: str) -> Response:
-        return await self.pages.deliveries(request, session, create_error=error)
+    async def refused_edit(
+        self, request: Request, session: Session, name: str, error: str
+    ) -> Response:
+        return await self.pages.deliveries(request, session, create_error=f"{name}: {error}")
 
     async def submit(self, request: Request, session: Session, form: Form) -> Response:
         names = ("kind", "prompt", "source", "model", "options")
@@ -196,6 +201,7 @@ class Actions(DownstreamForms):
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
         fields = ("name", "url", "format", "signing", "events", "channels", "filter", "transform")
+        form = endpoint_form.with_events(form)  # its states' checkboxes, as the API's list
         kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS, "max_per_second")}
         kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
         # The headers' values may be secrets: never written back into the page.
@@ -218,6 +224,7 @@ class Actions(DownstreamForms):
                 self.service, keys, self.directory, payload, BOOTSTRAP
             )
         except (InvalidRequest, Conflict) as exc:
-            return await self.pages.deliveries(request, session, kept=kept, create_error=exc.detail)
+            said = endpoint_form.in_words(exc.detail)
+            return await self.pages.deliveries(request, session, kept=kept, create_error=said)
         shown = {"name": made["name"], "value": secret, "rotated": False, "key": public_key(secret)}
         return await self.pages.deliveries(request, session, secret=shown)

@@ -80,7 +80,12 @@ def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environmen
     )
     env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
     env.tests["pulled"] = directory.pulled  # a pull downstream: no breaker, no attempts
-    env.globals.update(console_formats=FORMED, portal_formats=APP_FORMED, health_meanings=MEANINGS)
+    env.globals.update(
+        console_formats=FORMED,
+        portal_formats=APP_FORMED,
+        health_meanings=MEANINGS,
+        event_choices=views.EVENT_CHOICES,  # a downstream's states, as its forms offer them
+    )
     return env
 
 

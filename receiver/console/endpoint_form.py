@@ -10,6 +10,7 @@ them all, and none typed keeps them. A proxy whose password is masked (`***`) is
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,9 @@ AUTH_FIELDS = {
     "oauth2": ("token_url", "client_id", "client_secret", "scope", "audience"),
 }
 TLS_FIELDS = ("client_cert", "client_key", "ca")
+# How the API's refusal of a downstream names where it was wrong, which a form says
+# beside the field itself: `body: downstream 'orders': filter is not valid CEL ...`.
+_WHERE = re.compile(r"^(?:body: )?(?:downstream '[^']*': )?")
 # What a refused form is given back (never a secret's value, never a PEM key).
 KEPT_FIELDS = (
     "auth_type",
@@ -39,6 +43,20 @@ KEPT_FIELDS = (
     "tls_ca",
     "proxy",
 )
+
+
+def in_words(detail: str) -> str:
+    """A refusal of a downstream's form, as its owner reads it: without the API's prefix."""
+    return _WHERE.sub("", detail, count=1)
+
+
+def with_events(form: Form) -> Form:
+    """The form with its events' checkboxes (`event.<choice>`, beside `events_asked`) as
+    the comma-separated `events` the API's field takes; a form without them as it is."""
+    if "events_asked" not in form:
+        return form
+    checked = [c for c in views.EVENT_CHOICES if form.get(f"event.{c}")]
+    return {**form, "events": ", ".join(checked)}
 
 
 def _field(form: Form, name: str) -> str:
@@ -85,6 +103,7 @@ def change_of(form: Form) -> dict[str, Any]:
     """What an edit form changes, as `PATCH /v1/downstreams/{name}` takes it: every field it
     holds is given (an emptied one unset), but the secrets left empty and the headers when
     none are typed, which are kept; a field it does not hold is left as it is."""
+    form = with_events(form)
     change: dict[str, Any] = {
         name: views.listed(form[name]) for name in ("events", "channels") if name in form
     }

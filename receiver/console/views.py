@@ -14,10 +14,13 @@ from typing import Any
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
 from receiver.lifecycle.rules.records import Attempt, Event, SubmitAttempt, Task
-from receiver.lifecycle.rules.task import KIND_NAMES, Output, TaskKind, kind_of, output_of
+from receiver.lifecycle.rules.task import KIND_NAMES, STATES, Output, TaskKind, kind_of, output_of
 from receiver.lifecycle.rules.task import KINDS as TABLE
 
 KINDS = KIND_NAMES
+# What a downstream may be sent, as its `events` lists them: each state a task can reach,
+# a running task's progress, and the relay's notice that it gave up on the downstream.
+EVENT_CHOICES = (*STATES, "progress", "downstream.disabled")
 # The submit form's kinds, by what they make, for the groups of its select.
 KIND_GROUPS: tuple[tuple[Output, tuple[TaskKind, ...]], ...] = tuple(
     (made, tuple(k for k in TABLE.values() if k.output == made))

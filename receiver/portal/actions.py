@@ -17,7 +17,7 @@ from receiver.console.core import Form
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
-from receiver.destinations.registry import APP_FORMED
+from receiver.destinations.registry import APP_FORMED, provider_of
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.kernel.secrets.webhooks import public_key
@@ -53,6 +53,7 @@ class Actions(DownstreamForms):
 
     async def create(self, request: Request, session: Session, form: Form) -> Response:
         fields = ("name", "url", "format", "signing", "events", "channels", "filter", "transform")
+        form = endpoint_form.with_events(form)  # its states' checkboxes, as the API's list
         kept = {k: form.get(k, "").strip() for k in (*fields, "max_per_second")}
         kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
@@ -75,18 +76,28 @@ class Actions(DownstreamForms):
                 self.service, self.console.keys, self.directory, payload, caller
             )
         except (InvalidRequest, Conflict) as exc:
-            return await self.portal_pages.endpoints(request, session, kept=kept, error=exc.detail)
+            said = endpoint_form.in_words(exc.detail)
+            return await self.portal_pages.endpoints(request, session, kept=kept, error=said)
+        if provider_of(payload["format"]).addressless:  # read by the app: nothing signed
+            made = {"name": kept["name"], "pulled": True}
+            return await self.portal_pages.endpoints(request, session, secret=made)
         return await self.with_secret(
             request,
             session,
             {"name": kept["name"], "value": secret, "rotated": False, "key": public_key(secret)},
         )
 
-    async def refused_edit(self, request: Request, session: Session, error: str) -> Response:
-        return await self.portal_pages.endpoints(request, session, error=error)
+    async def refused_edit(
+        self, request: Request, session: Session, name: str, error: str
+    ) -> Response:
+        # said in its own card, beside the form that was refused
+        refused = {"name": name, "error": error}
+        return await self.portal_pages.endpoints(request, session, refused=refused)
 
     async def test(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
+        if self.directory.pulled(kept):
+            raise InvalidRequest(f"{name} is read by pull: the relay sends it nothing to test")
         event_type = form.get("type") or "task.succeeded"
         if event_type not in SENDABLE:
             raise InvalidRequest(f"type: one of {', '.join(SENDABLE)}")
@@ -99,4 +110,6 @@ class Actions(DownstreamForms):
             self.service, self.share_signer, self.caller(session), task_id, SHARE_TTL_SECONDS
         )
         shared = {"task_id": task_id, "url": link.url, "expires_at": link.expires_at}
+        if form.get("back") == "task":  # asked on the task's own page: shown there
+            return await self.portal_pages.task(request, session, shared=shared)
         return await self.portal_pages.tasks(request, session, shared=shared)

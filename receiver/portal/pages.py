@@ -55,6 +55,7 @@ class Pages:
         kept: dict[str, str] | None = None,
         error: str = "",
         tested: dict[str, Any] | None = None,
+        refused: dict[str, str] | None = None,
     ) -> Response:
         service, caller = self.service, caller_of(session).caller
         directory = self.portal.directory
@@ -70,6 +71,8 @@ class Pages:
                 **directory.summary(h),
                 **managed.describe_any(directory, h.name, rows.get(h.name), now),
                 "name": shown_name(h.name),
+                # read by its app: no address, no signature, nothing sent to test
+                "pulled": directory.pulled(h.name),
             }
             for h in health
         ]
@@ -77,7 +80,7 @@ class Pages:
             request,
             "endpoints.html",
             session,
-            status=422 if error else 200,
+            status=422 if error or refused else 200,
             nav="endpoints",
             endpoints=shown,
             # a pull endpoint's events to read, by the name the app gave it
@@ -87,6 +90,7 @@ class Pages:
             kept=kept or {},
             error=error,
             tested=tested,
+            refused=refused or {},  # an edit refused: its endpoint's name and why
             example_types=EXAMPLE_TYPES,
             test_types=sorted(SENDABLE),
         )
@@ -105,6 +109,7 @@ class Pages:
         caller = caller_of(session).caller
         wanted = DeliveryFilter(state, endpoint, task, limit=PAGE_SIZE * 2)
         found = await delivery_actions.deliveries_for(self.service, caller, wanted)
+        tasks = await task_reads.tasks_of(self.service.store, [d.task_id for d in found])
         return self.portal.render(
             request,
             "deliveries.html",
@@ -114,6 +119,7 @@ class Pages:
             state=state or "",
             endpoint=endpoint or "",
             task=task or "",
+            tasks={i: t for i, t in tasks.items() if caller.owns(t.owner_key)},
             states=DELIVERY_STATES,
         )
 
@@ -130,7 +136,28 @@ class Pages:
             session,
             nav="deliveries",
             delivery=d,
+            task=detail.task if detail and caller.owns(detail.task.owner_key) else None,
             attempts=sorted(attempts, key=lambda a: a.number),
+        )
+
+    async def task(
+        self, request: Request, session: Session, shared: dict[str, Any] | None = None
+    ) -> Response:
+        """One of the app's tasks with its deliveries (another app's is no such task: 404)."""
+        caller = caller_of(session).caller
+        task = await task_actions.task_of(self.service, request.path_params["task_id"], caller)
+        detail = await task_reads.task_detail(self.service.store, task.id)
+        deliveries = own(caller, detail.deliveries) if detail else []
+        events = {e.id: e for e in detail.events} if detail else {}
+        return self.portal.render(
+            request,
+            "task.html",
+            session,
+            nav="tasks",
+            task=task,
+            deliveries=deliveries,
+            events=events,
+            shared=shared,
         )
 
     async def tasks(

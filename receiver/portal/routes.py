@@ -62,6 +62,7 @@ def portal_app(
             Route("/deliveries/{delivery_id}", page(pages.delivery), methods=["GET"]),
             Route("/deliveries/{delivery_id}/replay", action(actions.replay), methods=["POST"]),
             Route("/tasks", page(pages.tasks), methods=["GET"]),
+            Route("/tasks/{task_id}", page(pages.task), methods=["GET"]),
             Route("/tasks/{task_id}/share", action(actions.share), methods=["POST"]),
             Mount("/static", StaticFiles(directory=CONSOLE_HERE / "static")),
         ],

@@ -92,6 +92,16 @@ async def task(store: Store, task_id: str) -> Task | None:
     return await store.read(lambda db: _placed(db, task_id))
 
 
+async def tasks_of(store: Store, task_ids: list[str]) -> dict[str, Task]:
+    """The tasks of these ids that still exist, by id, in one read (a delivery log's)."""
+
+    def read(db: Db) -> dict[str, Task]:
+        found = [intake.get_task(db, task_id) for task_id in dict.fromkeys(task_ids)]
+        return {t.id: t for t in found if t is not None}
+
+    return await store.read(read)
+
+
 def _placed(db: Db, task_id: str) -> Task | None:
     found = intake.get_task(db, task_id)
     return named(db, submits.placed(db, [found]))[0] if found is not None else None

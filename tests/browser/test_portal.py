@@ -105,6 +105,11 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         rows = driver.find_elements(By.CSS_SELECTOR, "#deliveries tr[id^='delivery-']")
         ids = {r.get_attribute("id").removeprefix("delivery-") for r in rows}
         assert mine["delivery"] in ids and theirs["delivery"] not in ids
+        # The log leads with the task's prompt and the endpoint's name, never an internal id.
+        first = rows[-1].find_elements(By.TAG_NAME, "td")
+        assert [first[0].text, first[1].text] == [f"{me} prompt", f"{me}-hook"]
+        table = driver.find_element(By.ID, "deliveries").text
+        assert "msg_" not in table and "tsk_" not in table
         driver.get(f"{relay.url}/portal/deliveries/{mine['delivery']}")
         assert driver.find_elements(By.CSS_SELECTOR, "#attempts tr.attempt")
         excerpt = driver.find_element(By.CSS_SELECTOR, "#attempts pre.excerpt").text
@@ -116,9 +121,10 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         driver.find_element(By.CSS_SELECTOR, f"#task-{mine['task']} button").click()
         link = until(driver, lambda d: d.find_elements(By.ID, "share-url"))
         assert "/share/" in str(link[0].get_attribute("href"))
-        # A task's id opens its deliveries.
-        driver.find_element(By.LINK_TEXT, mine["task"]).click()
-        until(driver, lambda d: d.find_elements(By.ID, "deliveries"))
+        # A task, by its prompt, opens its page with its deliveries.
+        driver.find_element(By.LINK_TEXT, f"{me} prompt").click()
+        until(driver, lambda d: d.find_elements(By.ID, "task-title"))
+        assert driver.find_element(By.ID, "task-title").text == f"{me} prompt"
         rows = driver.find_elements(By.CSS_SELECTOR, "#deliveries tr[id^='delivery-']")
         assert [r.get_attribute("id") for r in rows] == [f"delivery-{mine['delivery']}"]
 
@@ -126,6 +132,7 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         for path in (
             f"/portal/deliveries/{theirs['delivery']}",
             f"/portal/deliveries?endpoint={them}-hook",
+            f"/portal/tasks/{theirs['task']}",
         ):
             driver.get(relay.url + path)
             assert driver.find_element(By.ID, "refused").get_attribute("data-code") == "404"
@@ -136,11 +143,14 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         field = form.find_element(By.NAME, "channels")
         field.clear()
         field.send_keys(f"{me}-channel")
+        # Its states are choices, each a box: cancelled is no longer sent.
+        form.find_element(By.CSS_SELECTOR, "input[name='event.cancelled']").click()
         form.find_element(By.CSS_SELECTOR, "button").click()
         until(driver, lambda d: "Endpoint changed." in _text(d))
         own = mine["client"].get(f"/v1/downstreams/{me}-hook").json()
         other = theirs["client"].get(f"/v1/downstreams/{them}-hook").json()
         assert own["channels"] == [f"{me}-channel"]
+        assert own["events"] == ["failed", "succeeded"]
         assert f"{me}-channel" not in other.get("channels", [])
 
         # The link opened once opens no more: a page says so.
@@ -235,6 +245,7 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("portal-deliveries", "/portal/deliveries")
     check("portal-delivery", f"/portal/deliveries/{alpha['delivery']}")
     check("portal-tasks", "/portal/tasks")
+    check("portal-task", f"/portal/tasks/{alpha['task']}")
     check("share", share)
     check("share-closed", share[:-3] + "AAA", keep=False)  # a forged link's page
     assert driver.find_elements(By.ID, "closed")
@@ -258,6 +269,10 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("console-task", f"/console/tasks/{dead}")
     check("console-deliveries", "/console/deliveries")
     assert "app_" not in _text(driver)
+    # A failed delivery's answer, said once (the portal's log shares the words).
+    answers = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "td.why")]
+    assert any("HTTP 500" in a for a in answers)
+    assert all(a.count("HTTP 500") <= 1 for a in answers), answers
     [pulled] = driver.find_elements(By.CSS_SELECTOR, "p.pull")
     assert "with a key of alpha: GET" in pulled.text, pulled.text
     assert "/v1/downstreams/alpha-pull/events" in pulled.text
@@ -266,3 +281,72 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("console-error", "/console/tasks/tsk_none", keep=False)
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert not wrong, "\n".join(wrong)
+
+
+def test_an_endpoint_card_offers_what_its_endpoint_can_do(
+    chromium: WebDriver, relay: Relay, apps: dict[str, Any]
+):
+    """A webhook's card: its test event's type labelled beside its button, its states as
+    boxes, of its authentication only the chosen kind's fields (all of them without
+    JavaScript), a bad filter refused in the form's words. A pull endpoint's: no test
+    event, no secret to rotate, no breaker, no health word once it has events."""
+    driver = chromium
+    _open(driver, relay, apps["alpha"])
+    served = driver.execute_async_script(
+        "fetch(location.href).then(r => r.text()).then(arguments[0]);"
+    )
+    for kind in ("basic", "bearer", "oauth2"):
+        assert f'<div class="auth-fields" data-auth="{kind}">' in served  # shown without JS
+
+    card = driver.find_element(By.ID, "endpoint-alpha-second")
+    test = card.find_element(By.CSS_SELECTOR, "form.test-event")
+    label = test.find_element(By.XPATH, ".//select[@name='type']/ancestor::label")
+    assert label.text.startswith("Test event")
+    assert test.find_element(By.CSS_SELECTOR, "button").text == "Send a test event"
+    boxes = card.find_elements(By.CSS_SELECTOR, "form.edit fieldset.events input[type=checkbox]")
+    names = [b.get_attribute("name").removeprefix("event.") for b in boxes]
+    assert names == [
+        "queued",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
+        "progress",
+        "downstream.disabled",
+    ]
+    assert [n for n, b in zip(names, boxes, strict=True) if b.is_selected()] == [
+        "succeeded",
+        "failed",
+        "cancelled",
+    ]
+
+    settings = card.find_element(By.CSS_SELECTOR, "details.settings")
+    settings.find_element(By.TAG_NAME, "summary").click()
+
+    def shown() -> list[str]:
+        groups = settings.find_elements(By.CSS_SELECTOR, ".auth-fields")
+        return [str(g.get_attribute("data-auth")) for g in groups if g.is_displayed()]
+
+    assert shown() == []  # "none": no field of any kind
+    details = settings.find_element(By.CSS_SELECTOR, "details.credentials")
+    details.find_element(By.TAG_NAME, "summary").click()
+    kind = settings.find_element(By.NAME, "auth_type")
+    for chosen in ("bearer", "oauth2", "basic"):
+        kind.find_element(By.CSS_SELECTOR, f"option[value={chosen}]").click()
+        assert shown() == [chosen]
+    driver.execute_script("window.scrollTo(0, 0);")  # its screenshot from the top
+    for size in SIZES:  # the settings open, as an owner sees them
+        assert not measure(driver, "portal-endpoint-settings", size)
+    kind.find_element(By.CSS_SELECTOR, "option[value=none]").click()
+    settings.find_element(By.NAME, "filter").send_keys("event.type ==")
+    settings.find_element(By.CSS_SELECTOR, "form.settings button[value=edit]").click()
+    said = until(driver, lambda d: d.find_elements(By.ID, "edit-error-alpha-second"))
+    assert said[0].text.startswith("Not saved: filter is not valid CEL"), said[0].text
+
+    pull = driver.find_element(By.ID, "endpoint-alpha-pull")
+    for offered in ("test", "rotate"):
+        assert not pull.find_elements(By.CSS_SELECTOR, f"button[value={offered}]")
+    assert not pull.find_elements(By.CSS_SELECTOR, ".breaker, .downstream-health")
+    summary = pull.find_element(By.CSS_SELECTOR, "details.settings summary").text
+    assert summary == "Settings: filter, transform"
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -125,6 +125,19 @@ def test_another_apps_tasks_are_no_such_tasks(make_relay: MakeRelay):
     unknown = relay.api.get("/v1/tasks?app=none-such")
     assert unknown.status_code == 404 and "none-such" in unknown.json()["detail"]
 
+    # Its portal opens a page for its own task alone: another app's, or the operator's, is
+    # no such task there either (an HTML page, not the task).
+    link = relay.api.post("/v1/portal-links", json={"app": "alpha"}).json()["url"]
+    portal = httpx.Client(base_url=relay.url, timeout=15)
+    assert portal.get(link.removeprefix(relay.url)).status_code == 303  # to its endpoints
+    page = portal.get(f"/portal/tasks/{mine}")
+    assert page.status_code == 200 and 'id="task-title"' in page.text and mine in page.text
+    for other in (theirs, own, "tsk_none"):
+        refused = portal.get(f"/portal/tasks/{other}")
+        assert refused.status_code == 404 and 'data-code="404"' in refused.text
+        assert other not in refused.text
+    portal.close()
+
 
 def _ends(client: httpx.Client) -> threading.Event:
     """Set once the stream opened with `client` ends."""

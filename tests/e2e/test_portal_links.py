@@ -7,6 +7,7 @@ portal sessions; a key made afterwards does not bring them back."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -14,7 +15,7 @@ import httpx
 from tests.conftest import MakeRelay
 from tests.e2e.test_apps import app_key, make_app
 from tests.e2e.test_keys import as_key
-from tests.harness import Relay, wait_for
+from tests.harness import Relay, Sink, wait_for
 
 
 def _browser(relay: Relay) -> httpx.Client:
@@ -151,3 +152,56 @@ def test_the_portal_is_framed_only_by_the_origins_allowed_for_its_app(make_relay
         == []
     )
     assert "frame-ancestors 'none'" in session.get("/portal/").headers["content-security-policy"]
+
+
+def _csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text[:2000]
+    return found[1]
+
+
+def test_the_portals_forms_say_a_refusal_in_the_owners_words(make_relay: MakeRelay, sink: Sink):
+    """A bad filter is refused in the words of the form (no `body: downstream '...'`), the
+    edit's beside its endpoint; the states are checkboxes; a pull endpoint is sent no test."""
+    relay = make_relay()
+    make_app(relay, "render")
+    render = as_key(relay, app_key(relay, "render", "render-hooks", ["downstreams"]))
+    orders = {"name": "orders", "url": f"{sink.url}/orders"}
+    assert render.post("/v1/downstreams", json=orders).status_code == 201
+    assert (
+        render.post("/v1/downstreams", json={"name": "inbox", "format": "pull"}).status_code == 201
+    )
+    session, _ = _open(relay, str(_link(render)["url"]))
+    csrf = _csrf(session.get("/portal/"))
+    bad = "event.type =="
+
+    made = session.post(
+        "/portal/endpoints",
+        data={"csrf": csrf, "name": "bad", "url": f"{sink.url}/bad", "filter": bad},
+    )
+    said = re.search(r'id="create-error">([^<]+)<', made.text)
+    assert made.status_code == 422 and said is not None, made.text[:2000]
+    assert said[1].startswith("filter is not valid CEL"), said[1]
+
+    edit = {"csrf": csrf, "filter": bad, "transform": "", "headers": ""}
+    changed = session.post("/portal/endpoints/orders/edit", data=edit)
+    said = re.search(r'id="edit-error-orders"[^>]*>([^<]+)<', changed.text)
+    assert changed.status_code == 422 and said is not None, changed.text[:2000]
+    assert said[1].startswith("Not saved: filter is not valid CEL"), said[1]
+    assert "body:" not in said[1] and "downstream" not in said[1]
+
+    states = {"csrf": csrf, "events_asked": "yes", "event.failed": "on", "event.progress": "on"}
+    assert session.post("/portal/endpoints/orders/edit", data=states).status_code == 303
+    assert render.get("/v1/downstreams/orders").json()["events"] == ["failed", "progress"]
+
+    tested = session.post("/portal/endpoints/inbox/test", data={"csrf": csrf})
+    assert tested.status_code == 422 and "read by pull" in tested.text
+    # A pull endpoint made here is given the URL it is read at, and no secret to keep.
+    pull = {"csrf": csrf, "name": "queue", "format": "pull", "events_asked": "yes"}
+    made = session.post("/portal/endpoints", data={**pull, "event.succeeded": "on"})
+    assert made.status_code == 200 and 'id="made-pull"' in made.text
+    assert "/v1/downstreams/queue/events" in made.text and "secret-value" not in made.text
+    assert render.get("/v1/downstreams/queue").json()["events"] == ["succeeded"]
+    hook = {"csrf": csrf, "name": "hook", "url": f"{sink.url}/hook"}
+    made = session.post("/portal/endpoints", data=hook)
+    assert made.status_code == 200 and 'id="secret-value">whsec_' in made.text, made.text[:3000]
