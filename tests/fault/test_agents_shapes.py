@@ -202,7 +202,7 @@ def flood(relay: Relay, key: str) -> dict[str, int]:
             for _ in range(STREAMS_PER_KEY):
                 sub = await held.enter_async_context(client.listen(resource_subscriptions=uris))
                 assert len(sub.honored.resource_subscriptions or ()) == 100
-            open_ = metric(relay.anon.get("/metrics").text, "relay_streams_open")
+            open_ = metric(relay.scrape(), "relay_streams_open")
             assert open_ == STREAMS_PER_KEY
             with ThreadPoolExecutor(8) as pool:
                 jobs = [
@@ -261,7 +261,7 @@ def test_no_shape_one_key_sends_grows_the_relay_by_64_mib(
         honest_served(relay, honest)
         statuses = flood(relay, hostile)
         honest_served(relay, honest)
-    wait_for(lambda: metric(relay.anon.get("/metrics").text, "relay_streams_open") == 0 or None)
+    wait_for(lambda: metric(relay.scrape(), "relay_streams_open") == 0 or None)
     after = rss_mib(pid)
     figures.record(
         "agents_door_shapes",

@@ -208,7 +208,9 @@ def test_a_downstream_failing_for_long_is_disabled_told_and_recovered(
     cli = [sys.executable, "-m", "receiver", "downstreams"]
     config = ["--config", str(relay.config_path)]
     listing = subprocess.run([*cli, "list", *config], capture_output=True, text=True, check=True)
-    assert "down" in listing.stdout and "disabled" in listing.stdout
+    # Disabled reads `paused`, the one health word of the API, CLI, console and portal.
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("down "))
+    assert row.split()[1] == "paused"
     down.mode(status=200)
     enabled = relay.api.post("/v1/downstreams/down/enable")
     assert enabled.status_code == 200 and enabled.json()["queued"] == 2
