@@ -88,6 +88,31 @@ def _health(driver: WebDriver, card: str, name: str) -> dict[str, tuple[str, str
     }
 
 
+# Each test makes what it reads if an earlier one has not (the order xdist keeps is not
+# promised): the form's endpoint, as test_a_new_endpoint_... makes it, and a pull endpoint
+# with an event to read.
+SECOND = {"filter": 'event.type == "task.failed"', "events": ["succeeded", "failed", "cancelled"]}
+
+
+def _second(alpha: dict[str, Any], sinks: dict[str, Sink]) -> None:
+    client = alpha["client"]
+    if client.get("/v1/downstreams/alpha-second").status_code == 404:
+        body = {"name": "alpha-second", "url": f"{sinks['hook'].url}/alpha-second", **SECOND}
+        assert client.post("/v1/downstreams", json=body).status_code == 201
+
+
+def _pull_with_an_event(alpha: dict[str, Any]) -> None:
+    client = alpha["client"]
+    if client.get("/v1/downstreams/alpha-pull").status_code == 404:
+        made = client.post("/v1/downstreams", json={"name": "alpha-pull", "format": "pull"})
+        assert made.status_code == 201
+    if not client.get("/v1/downstreams/alpha-pull").json()["deliveries"].get("succeeded"):
+        client.post("/v1/tasks", json=image_to_video(promptText="to pull"))
+        wait_for(
+            lambda: client.get("/v1/downstreams/alpha-pull").json()["deliveries"].get("succeeded")
+        )
+
+
 def test_each_apps_portal_shows_and_changes_only_its_own(
     chromium: WebDriver, relay: Relay, apps: dict[str, Any]
 ):
@@ -213,14 +238,8 @@ def test_every_page_fits_a_phone_and_a_desktop(
     driver, alpha = chromium, apps["alpha"]
     share = alpha["client"].post(f"/v1/tasks/{alpha['task']}/share").json()["url"]
     # A pull endpoint with an event to read: no breaker, and no word its reads could belie.
-    pull = {"name": "alpha-pull", "format": "pull"}
-    assert alpha["client"].post("/v1/downstreams", json=pull).status_code == 201
-    alpha["client"].post("/v1/tasks", json=image_to_video(promptText="to pull"))
-    wait_for(
-        lambda: (
-            alpha["client"].get("/v1/downstreams/alpha-pull").json()["deliveries"].get("succeeded")
-        )
-    )
+    _pull_with_an_event(alpha)
+    _second(alpha, sinks)
     # A dead letter and a disabled endpoint: the rows and forms a good day does not show.
     sinks["fragile"].mode(status=500)
     dead = relay.submit(**image_to_video(promptText="a dead letter")).json()["id"]
@@ -284,13 +303,15 @@ def test_every_page_fits_a_phone_and_a_desktop(
 
 
 def test_an_endpoint_card_offers_what_its_endpoint_can_do(
-    chromium: WebDriver, relay: Relay, apps: dict[str, Any]
+    chromium: WebDriver, relay: Relay, sinks: dict[str, Sink], apps: dict[str, Any]
 ):
     """A webhook's card: its test event's type labelled beside its button, its states as
     boxes, of its authentication only the chosen kind's fields (all of them without
     JavaScript), a bad filter refused in the form's words. A pull endpoint's: no test
     event, no secret to rotate, no breaker, no health word once it has events."""
     driver = chromium
+    _second(apps["alpha"], sinks)
+    _pull_with_an_event(apps["alpha"])
     _open(driver, relay, apps["alpha"])
     served = driver.execute_async_script(
         "fetch(location.href).then(r => r.text()).then(arguments[0]);"
