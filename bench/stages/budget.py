@@ -147,7 +147,8 @@ async def _in_process(rounds: int) -> dict[str, Any]:
     }
 
 
-def _jobs() -> list[DeliveryJob]:
+def example_jobs() -> list[DeliveryJob]:
+    """A pending delivery of each task event type's example document, to the bench's downstream."""
     jobs = []
     for n, event_type in enumerate(TASK_TYPES):
         row = {
@@ -241,7 +242,7 @@ async def _new_rounds(
             "transform": TRANSFORM,
         }
     )
-    jobs = _jobs()
+    jobs = example_jobs()
     await per_delivery_us(shaped, jobs, 200)  # the processes started, the programs compiled
     assert old.stdin is not None and old.stdout is not None
     olds, news = [], []

@@ -19,9 +19,7 @@ from typing import Any
 from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
-from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
-from receiver.lifecycle.rules.records import Delivery, DeliveryJob
-from stages.budget import on_a_loop, per_delivery_us
+from stages.budget import example_jobs, on_a_loop, per_delivery_us
 
 TARGET_US = 50.0
 ROUNDS = 31
@@ -40,27 +38,6 @@ def _downstream(**expressions: Any) -> Downstream:
     )
 
 
-def _jobs() -> list[DeliveryJob]:
-    jobs = []
-    for n, event_type in enumerate(TASK_TYPES):
-        row = {
-            "id": f"dlv_{n}",
-            "event_id": f"evt_{n}",
-            "task_id": "tsk_example",
-            "downstream": "bench",
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt_at": 0.0,
-            "last_status": None,
-            "last_error": None,
-            "created_at": 0.0,
-            "updated_at": 0.0,
-            "delivered_at": None,
-        }
-        jobs.append(DeliveryJob(Delivery.from_row(row), example_document(event_type)))
-    return jobs
-
-
 def measure(rounds: int = ROUNDS) -> dict[str, Any]:
     return on_a_loop(_measure(rounds))
 
@@ -68,7 +45,7 @@ def measure(rounds: int = ROUNDS) -> dict[str, Any]:
 async def _measure(rounds: int) -> dict[str, Any]:
     plain = _downstream()
     shaped = _downstream(filter=FILTER, transform=TRANSFORM)
-    jobs = _jobs()
+    jobs = example_jobs()
     # The processes started and the programs compiled, once, as on a downstream's change.
     await per_delivery_us(shaped, jobs, 200)
     without, with_, added = [], [], []
