@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 from pathlib import Path
@@ -10,19 +11,42 @@ from typing import Any
 
 
 def free_port() -> int:
-    """A loopback port that is free now and that no outgoing connection can take before a
-    server binds it. A port from the kernel (binding port 0) lies in its ephemeral range,
-    which the next outgoing connection may also be given; so this one lies below it."""
-    low = _ephemeral_start()
-    for _ in range(200):
-        port = random.randrange(max(1024, low - 12000), low)
+    """A loopback port that is free now and that neither an outgoing connection nor another
+    test can take before a server binds it. A port from the kernel (binding port 0) lies in
+    its ephemeral range, which the next outgoing connection may also be given; so this one
+    lies below it, in a slice of that space that is this test worker's alone (xdist's
+    workers would otherwise draw the same port, as a relay's metrics port once met another
+    worker's server), handed out in turn so that a port given to a server not yet started
+    is not given again."""
+    global _next_port
+    low, high = _worker_slice()
+    if _next_port is None:
+        _next_port = random.randrange(low, high)
+    for _ in range(high - low):
+        port = _next_port
+        _next_port = low if _next_port + 1 >= high else _next_port + 1
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free loopback port below the ephemeral range")
+    raise RuntimeError(f"no free loopback port in {low}-{high}")
+
+
+_next_port: int | None = None
+_SLICES = 16  # more than any step's workers (.ci/run)
+
+
+def _worker_slice() -> tuple[int, int]:
+    """This process's ports: the space below the ephemeral range cut into `_SLICES`, one a
+    worker (`gw3` takes the fourth; a run without xdist the last)."""
+    top = _ephemeral_start()
+    bottom = max(1024, top - 12000)
+    size = (top - bottom) // _SLICES
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) % (_SLICES - 1) if worker[2:].isdigit() else _SLICES - 1
+    return bottom + index * size, bottom + (index + 1) * size
 
 
 def _ephemeral_start() -> int:
