@@ -289,8 +289,8 @@ def when(epoch: float | None) -> str:
 
 
 def when_input(epoch: float | None) -> str:
-    """For a datetime-local field's value."""
-    return "" if epoch is None else time.strftime("%Y-%m-%dT%H:%M", time.gmtime(epoch))
+    """A since field's value: a date and a 24-hour time in UTC, as the field asks for."""
+    return "" if epoch is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch))
 
 
 # Joins the words of "4 s ago": a phrase a line never breaks inside.

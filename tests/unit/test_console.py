@@ -507,6 +507,9 @@ def test_times_from_the_forms() -> None:
     assert views.parse_when("2025-01-31 14:00", "since") == 1738332000.0
     with pytest.raises(Exception, match="since: give a date and a time on the 24-hour clock"):
         views.parse_when("01/31/2025, 02:00 PM", "since")
+    # A field filled in for the operator reads the same way, and parses back.
+    assert views.when_input(1738332000.0) == "2025-01-31 14:00"
+    assert views.parse_when(views.when_input(1738332000.0), "since") == 1738332000.0
 
 
 def test_a_time_ago_is_one_phrase_a_line_never_breaks() -> None:
