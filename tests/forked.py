@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
@@ -68,16 +69,19 @@ def _fork_server() -> ForkServerContext:
     return _context
 
 
-def _run(argv: list[str], env: dict[str, str], cwd: str, log_path: str) -> None:
-    """The child: the environment, folder and output a spawned `receiver` would have, then
-    the command itself, ending as the interpreter ends (exit handlers, then the code)."""
+def _run(
+    argv: list[str], env: dict[str, str], cwd: str, log_path: str, err_path: str | None = None
+) -> None:
+    """The child: the environment, folder and output a spawned `receiver` would have (its
+    errors beside its output, or in `err_path`), then the command itself, ending as the
+    interpreter ends (exit handlers, then the code)."""
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
-    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
+    for fd, path in ((1, log_path), (2, err_path or log_path)):
+        log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, fd)
+        os.close(log)
     # Unbuffered, as PYTHONUNBUFFERED makes them in a spawned relay: the tests read the log
     # while the relay runs.
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
@@ -128,6 +132,37 @@ class Forked:
 
 
 Process = subprocess.Popen[bytes] | Forked
+
+
+def run(
+    argv: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`receiver <argv>` run to its end as `subprocess.run(..., capture_output=True,
+    text=True)` would, forked when relays are: an operator's command is also a process
+    of its own, and its import (a second of CPU) was most of what a test of the CLI cost."""
+    if not forking():
+        return subprocess.run(
+            [sys.executable, "-m", "receiver", *argv],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    with tempfile.TemporaryDirectory(prefix="receiver-run-") as folder:
+        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+        where = str(cwd or Path.cwd())
+        process = _fork_server().Process(
+            target=_run, args=(argv, env, where, str(out), str(err)), daemon=True
+        )
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired(argv, timeout)
+        read = [p.read_text(errors="replace") if p.exists() else "" for p in (out, err)]
+        return subprocess.CompletedProcess(argv, process.exitcode, *read)
 
 
 def spawn(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> Process:

@@ -15,7 +15,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from receiver.config.names import ADVANCED, RENAMED
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.kernel.secrets.tokens import _SALT
+from tests import forked
 from tests.forked import Process, spawn
 from tests.testkit import free_port, to_toml
 
@@ -390,13 +390,7 @@ class Relay:
         """`receiver <args>` as an operator runs it beside this relay: its URL and admin
         token in the environment (the store tools take `--config` among `args`)."""
         env = {**os.environ, "RECEIVER_URL": self.url, "RECEIVER_ADMIN_TOKEN": ADMIN_TOKEN}
-        return subprocess.run(
-            [sys.executable, "-m", "receiver", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return forked.run(list(args), env, timeout=60)
 
     def console(self) -> httpx.Client:
         """A client logged in to the console with the admin token, as an operator's browser

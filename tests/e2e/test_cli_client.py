@@ -29,6 +29,7 @@ from receiver.cli.remote import (
     submit_body,
 )
 from receiver.frontdoor.models import models_of
+from tests import forked
 from tests.conftest import relay_env
 from tests.harness import (
     ADMIN_TOKEN,
@@ -68,13 +69,7 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
 def receiver(
     relay: Relay, *args: str, token: str = ADMIN_TOKEN
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "receiver", *args],
-        env=_env(relay, token),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return forked.run(list(args), _env(relay, token), timeout=60)
 
 
 def _env(relay: Relay, token: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests import forked
 from tests.conftest import MakeRelay, relay_env, webhook
 from tests.e2e.test_app_downstreams import _app, _made
 from tests.e2e.test_operator import parse_table
@@ -35,25 +36,13 @@ def _cli(
         env.update(relay_env())
     if secret is not None:
         env["RECEIVER_SECRET"] = secret
-    return subprocess.run(
-        [sys.executable, "-m", "receiver", *args, "--config", str(relay.config_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=WAIT_SECONDS,
-    )
+    return forked.run([*args, "--config", str(relay.config_path)], env, WAIT_SECONDS)
 
 
 def _api(relay: Relay, *args: str) -> subprocess.CompletedProcess[str]:
     """`receiver ARGS` as a client of the running relay, with the admin token."""
     env = {**os.environ, "RECEIVER_URL": relay.url, "RECEIVER_ADMIN_TOKEN": ADMIN_TOKEN}
-    return subprocess.run(
-        [sys.executable, "-m", "receiver", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=WAIT_SECONDS,
-    )
+    return forked.run(list(args), env, WAIT_SECONDS)
 
 
 def _one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from tests import forked
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     ADMIN_TOKEN,
@@ -35,14 +36,7 @@ FAILING = "FAIL[SAFETY.INPUT.TEXT] a cat"
 
 def cli(relay: Relay, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RECEIVER_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "receiver", *args, "--config", str(relay.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return forked.run([*args, "--config", str(relay.config_path)], env, timeout=60)
 
 
 def delivered(task: dict[str, Any]) -> bool:

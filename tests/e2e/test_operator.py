@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import forked
 from tests.conftest import MakeRelay, relay_env, webhook
 from tests.harness import (
     WAIT_SECONDS,
@@ -33,14 +34,7 @@ from tests.testkit import free_port, to_toml
 
 def cli(relay: Relay, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RECEIVER_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "receiver", *args, "--config", str(relay.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=WAIT_SECONDS,
-        env=env,
-        check=False,
-    )
+    return forked.run([*args, "--config", str(relay.config_path)], env, WAIT_SECONDS)
 
 
 def ok(relay: Relay, *args: str) -> str:
