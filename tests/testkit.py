@@ -40,12 +40,14 @@ _SLICES = 16  # more than any step's workers (.ci/run)
 
 def _worker_slice() -> tuple[int, int]:
     """This process's ports: the space below the ephemeral range cut into `_SLICES`, one a
-    worker (`gw3` takes the fourth; a run without xdist the last)."""
+    worker (`gw3` takes the fourth, or, with RELAY_TEST_PORT_SLICE=8 for a suite run
+    beside another, the twelfth; a run without xdist the last)."""
     top = _ephemeral_start()
     bottom = max(1024, top - 12000)
     size = (top - bottom) // _SLICES
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    index = int(worker[2:]) % (_SLICES - 1) if worker[2:].isdigit() else _SLICES - 1
+    first = int(os.environ.get("RELAY_TEST_PORT_SLICE", "0"))
+    index = (first + int(worker[2:])) % (_SLICES - 1) if worker[2:].isdigit() else _SLICES - 1
     return bottom + index * size, bottom + (index + 1) * size
 
 
