@@ -300,7 +300,7 @@ def test_submit_cut_off_by_a_crash_is_failed_not_forgotten(
     task_id = relay.submit(**image_to_video()).json()["id"]
     relay.wait_task(task_id, lambda t: t["submission"] == "sending")
     # "sending" is committed before the request leaves: wait until CometAPI has it.
-    wait_for(lambda: sim.stats()["submits"] == 1)
+    wait_for(lambda: sim.stats()["submits"] >= 1)
     relay.kill()  # CometAPI's answer is never read
     sim.faults(submit_delay_seconds=0)
     relay.start()

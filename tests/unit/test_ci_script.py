@@ -25,8 +25,14 @@ def test_the_script_parses() -> None:
 def test_every_step_and_check_is_run_through_check_and_summed_up() -> None:
     text = SCRIPT.read_text()
     body = text[text.index("check() {") :]
-    for name in ("unit", "core-unit", "demo", "e2e", "fault"):
+    for name in ("unit", "e2e"):
         assert re.search(rf"^\s*check {name} ", body, re.M), name
+    # The steps run beside e2e are each collected into the summary, and fail the run too.
+    for name in ("fault", "core"):
+        assert re.search(rf"\bbeside {name} ", body), name
+        assert re.search(rf"^\s*(\[.*\] \|\| )?collect {name} ", body, re.M), name
+    core = body[body.index("core_checks() {") :]
+    assert "core_unit " in core[: core.index("}")] and "core_demo " in core[: core.index("}")]
     # No bare command after the checks start: under `set -e` it would end the run there.
     bare = re.findall(r'^"\$(?:VENV|CORE)/bin/\S+.*$|^step \S+.*$', body, re.M)
     assert bare == []
