@@ -138,3 +138,9 @@ def test_an_api_downstream_s_rotation_publishes_both_keys_and_either_verifies(
     assert len(verify(keys, sink, tested)) == 2
     for secret in (made["secret"], rotated["secret"]):
         assert secret not in relay.log()
+
+    by_cli = relay.cli("downstreams", "create", "cli", f"{sink.url}/cli", "--signing", "rfc9421")
+    assert by_cli.returncode == 0, by_cli.stderr
+    lines = by_cli.stdout.splitlines()
+    [kid] = [line.removeprefix("key id: ") for line in lines if line.startswith("key id: ")]
+    assert set(published(relay)) == {new, old, kid}
