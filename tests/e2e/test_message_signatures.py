@@ -6,6 +6,7 @@ a rotation both keys are published and either one verifies its own signature."""
 from __future__ import annotations
 
 import base64
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -144,3 +145,18 @@ def test_an_api_downstream_s_rotation_publishes_both_keys_and_either_verifies(
     lines = by_cli.stdout.splitlines()
     [kid] = [line.removeprefix("key id: ") for line in lines if line.startswith("key id: ")]
     assert set(published(relay)) == {new, old, kid}
+
+
+def test_the_console_makes_one_and_shows_its_key_id_once(make_relay: MakeRelay, sink: Sink) -> None:
+    relay = make_relay()
+    console = relay.console()
+    page = console.get("/console/deliveries").text
+    assert '<option value="rfc9421">' in page
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    form = {"csrf": found.group(1), "name": "rfc", "url": f"{sink.url}/rfc", "signing": "rfc9421"}
+    made = console.post("/console/downstreams", data={**form, "events": "succeeded"})
+    assert made.status_code == 200, made.text[:2000]
+    kid = relay.api.get("/v1/downstreams/rfc").json()["key_id"]
+    assert kid and f'id="key-id">{kid}<' in made.text
+    assert list(published(relay)) == [kid]
