@@ -30,6 +30,7 @@ from receiver.deliveries import api as deliveries
 from receiver.deliveries import downstream_api as downstream_actions
 from receiver.deliveries import pull_api
 from receiver.downstreams import api as downstreams
+from receiver.downstreams import jwks
 from receiver.frontdoor import more as runway_more
 from receiver.frontdoor import tasks as runwayml
 from receiver.frontdoor import uploads as runway_uploads
@@ -84,6 +85,7 @@ _ROUTERS = (
     catalog.router,  # before /v1/downstreams/{name}, which would take "preview"
     downstreams.one,
     downstream_actions.router,
+    jwks.router,
     pull_api.router,
     stream_api.live,
     media.router,

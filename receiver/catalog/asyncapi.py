@@ -32,6 +32,17 @@ _SIGNATURE_HEADERS = {
             " `id.timestamp.body`, over the body as sent; space-separated during a rotation.",
         },
         "webhook-type": {"type": "string", "description": "The event's type (brokers)."},
+        "content-digest": {
+            "type": "string",
+            "description": "`signing: rfc9421`: `sha-256=:<base64>:` of the body (RFC 9530).",
+        },
+        "signature-input": {
+            "type": "string",
+            "description": "`signing: rfc9421`: RFC 9421's, `sig1` (and `sig2` during a"
+            " rotation) over `@method`, `@target-uri`, `content-type`, `content-digest` and"
+            " `webhook-id`; `keyid` names a key at /.well-known/jwks.json.",
+        },
+        "signature": {"type": "string", "description": "`signing: rfc9421`: the signatures."},
     },
 }
 _PARAMETERS = {

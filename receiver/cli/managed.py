@@ -123,10 +123,12 @@ def _expressions(options: dict[str, Any]) -> dict[str, Any]:
 
 def _show_once(answer: dict[str, Any]) -> None:
     """The secret on stdout (for a pipe), and an ed25519 key's public key, which receivers
-    verify with; the warning on stderr."""
+    verify with (and its key id with rfc9421); the warning on stderr."""
     click.echo(f"secret: {answer['secret']}")
     if answer.get("public_key"):
         click.echo(f"public key: {answer['public_key']}")
+    if answer.get("key_id"):
+        click.echo(f"key id: {answer['key_id']}")
     click.echo("keep the secret now: it is not shown again", err=True)
 
 
@@ -151,8 +153,9 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
             ),
             click.option(
                 "--signing",
-                type=click.Choice(["hmac", "ed25519"]),
-                help="v1 (HMAC, whsec_) or v1a (ed25519: receivers hold its public key).",
+                type=click.Choice(["hmac", "ed25519", "rfc9421"]),
+                help="v1 (HMAC, whsec_), v1a (ed25519: receivers hold its public key) or"
+                " rfc9421 (ed25519 HTTP Message Signatures, keys at /.well-known/jwks.json).",
             ),
             click.option(
                 "--idempotent/--no-idempotent",

@@ -132,16 +132,19 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
 @click.option(
     "--ed25519",
     is_flag=True,
-    help="An ed25519 key (whsk_...) instead; its public key (whpk_...) goes to stderr.",
+    help="An ed25519 key (whsk_...) instead, for signing ed25519 or rfc9421; its public key"
+    " (whpk_...) and its rfc9421 key id go to stderr.",
 )
 def secret(ed25519: bool) -> None:
     """Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream."""
+    from receiver.destinations.message_signatures import key_id
     from receiver.kernel.secrets.webhooks import new_secret, public_key
 
     made = new_secret("ed25519" if ed25519 else "hmac")
     click.echo(made)
     if ed25519:
         click.echo(f"public key: {public_key(made)}", err=True)
+        click.echo(f"key id (rfc9421): {key_id(made)}", err=True)
 
 
 @click.command()

@@ -191,7 +191,8 @@ class DownstreamSettings(
     # notice that it gave up on one.
     events: list[State | Literal["progress", "downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
     timeout: Annotated[float, Field(gt=0)] = 10.0
-    # `ed25519`: signed `v1a` with a `whsk_` key, verified with its `whpk_` public key.
+    # `ed25519`: signed `v1a` with a `whsk_` key, verified with its `whpk_` public key;
+    # `rfc9421`: RFC 9421 signatures with a `whsk_` key, published at /.well-known/jwks.json.
     signing: Signing = "hmac"
     # How the relay proves itself to the endpoint (HTTP formats): basic, bearer or oauth2.
     auth: EndpointAuth | None = None
@@ -235,6 +236,8 @@ class DownstreamSettings(
             raise ValueError(
                 f"auth, tls and proxy are settings of HTTP downstreams, not {self.format}"
             )
+        if self.signing == "rfc9421" and (provider.publishes or provider.addressless):
+            raise ValueError(f"signing: rfc9421 signs HTTP requests, not {self.format} messages")
         if self.auth is not None and any(h.lower() == "authorization" for h in self.headers):
             raise ValueError("headers: Authorization is auth's to set")
         return self

@@ -299,8 +299,8 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
         except ValueError as exc:
             env.note(f"{key}.secret_env", f"the secret in {d.secret_env} {exc}")
         else:
-            if signing_of(secret) != d.signing:
-                ed = d.signing == "ed25519"
+            ed = d.signing != "hmac"  # rfc9421 signs with an ed25519 key too
+            if signing_of(secret) != ("ed25519" if ed else "hmac"):
                 prefix, how = SIGNING_PREFIX if ed else PREFIX, " --ed25519" if ed else ""
                 why = f"signing is {d.signing}: the secret in {d.secret_env} must be {prefix}"
                 env.note(f"{key}.secret_env", f"{why} (make one with `receiver secret{how}`)")

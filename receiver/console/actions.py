@@ -20,6 +20,7 @@ from receiver.console.pages import Pages
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
+from receiver.destinations.message_signatures import shown_key_id
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.kernel.secrets.webhooks import public_key
@@ -104,12 +105,14 @@ class DownstreamForms:
         if asked:
             return asked
         secret, until = await downstreams.rotate_secret(self.service, self.directory, kept)
+        rotated = self.directory.get(kept)
         shown = {
             "name": name,
             "value": secret,
             "rotated": True,
             "until": until,
             "key": public_key(secret),
+            "kid": shown_key_id(rotated.signing if rotated else "hmac", secret),
         }
         return await self.with_secret(request, session, shown)
 
@@ -226,5 +229,11 @@ class Actions(DownstreamForms):
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.pages.deliveries(request, session, kept=kept, create_error=said)
-        shown = {"name": made["name"], "value": secret, "rotated": False, "key": public_key(secret)}
+        shown = {
+            "name": made["name"],
+            "value": secret,
+            "rotated": False,
+            "key": public_key(secret),
+            "kid": made.get("key_id"),
+        }
         return await self.pages.deliveries(request, session, secret=shown)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.sample_event import SENDABLE, send_test
+from receiver.destinations.message_signatures import shown_key_id
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, Downstreams, own_name
 from receiver.downstreams.manage import read_checked
@@ -31,6 +32,9 @@ class SecretRotated(Answer):
     secret: str = Field(description="The new signing secret: shown this once only.")
     public_key: str | None = Field(
         None, description="With `signing: ed25519`: the new secret's `whpk_` public key."
+    )
+    key_id: str | None = Field(
+        None, description="With `signing: rfc9421`: the new key's id (`keyid`, `kid`)."
     )
     previous_secret_until: float = Field(
         description="Until then every delivery carries both signatures, space-separated."
@@ -105,10 +109,13 @@ async def rotate_secret(
 ) -> Response:
     kept = own_name(request, directory, name)
     secret, until = await managed.rotate_secret(service, directory, kept)
+    rotated_one = directory.get(kept)
+    signing = rotated_one.signing if rotated_one is not None else "hmac"
     rotated = {
         "downstream": name,
         "secret": secret,
         "public_key": public_key(secret),
+        "key_id": shown_key_id(signing, secret),
         "previous_secret_until": until,
     }
     return reply(SecretRotated, rotated)

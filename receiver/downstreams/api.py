@@ -108,6 +108,11 @@ class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid
         description="Signed with ed25519 (`v1a`): the `whpk_` key its signatures are verified"
         " with (not a secret).",
     )
+    key_id: str | None = Field(
+        None,
+        description="With `signing: rfc9421`: its key's id, the `keyid` of its signatures and"
+        " the `kid` of its key in /.well-known/jwks.json.",
+    )
     headers: dict[str, str] = Field(
         {}, description="The headers sent with each delivery, their values masked (`***`)."
     )
@@ -142,8 +147,8 @@ class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid
 
 class DownstreamCreated(DownstreamDetail):
     secret: str = Field(
-        description="Its signing secret (`whsec_`, or `whsk_` with `signing: ed25519`): shown"
-        " this once only."
+        description="Its signing secret (`whsec_`, or `whsk_` with `signing: ed25519` or"
+        " `rfc9421`): shown this once only."
     )
 
 

@@ -21,6 +21,7 @@ from receiver.config import (
 )
 from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
 from receiver.config.expression_fields import vet_expressions
+from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import provider_of, unallowed_target
 from receiver.downstreams import stories
 from receiver.downstreams.directory import REMOVED, Directory
@@ -306,6 +307,7 @@ def describe(d: Downstream, row: ManagedRow | None, now: float) -> dict[str, Any
         "events": sorted(d.events),
         "signed": bool(d.secret),
         "public_key": public_key(d.secret) if d.secret else None,
+        "key_id": shown_key_id(d.signing, d.secret),
         "headers": masked(d.headers),
         **credentials_masked(d),
     }

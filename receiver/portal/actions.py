@@ -17,6 +17,7 @@ from receiver.console.core import Form
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
+from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import APP_FORMED, provider_of
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
@@ -84,7 +85,13 @@ class Actions(DownstreamForms):
         return await self.with_secret(
             request,
             session,
-            {"name": kept["name"], "value": secret, "rotated": False, "key": public_key(secret)},
+            {
+                "name": kept["name"],
+                "value": secret,
+                "rotated": False,
+                "key": public_key(secret),
+                "kid": shown_key_id(payload["signing"], secret),
+            },
         )
 
     async def refused_edit(

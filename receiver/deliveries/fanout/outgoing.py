@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, endpoint_auth
+from receiver.destinations import message_signatures
 from receiver.destinations.registry import render, with_path
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.expressions import Shaped
@@ -41,12 +42,26 @@ def storable(text: str) -> str:
     return text.translate(_UNSTORABLE) if "\x00" in text else text
 
 
-def signed_headers(downstream: Downstream, message_id: str, body: bytes) -> dict[str, str]:
+def signed_headers(
+    downstream: Downstream,
+    message_id: str,
+    body: bytes,
+    sent: tuple[str, str, dict[str, str]] | None = None,
+) -> dict[str, str]:
     """Standard Webhooks headers for `body`, signed with every secret in use now (two during
     a rotation's overlap), and the attempt's `traceparent`: the receiver's own tracing goes
-    on in the task's trace."""
+    on in the task's trace. `signing = "rfc9421"` signs the request (`sent`: its method, URL
+    and other headers) with RFC 9421 signatures instead, with its `whsk_` keys; a `whsec_`
+    one (until a rotation brings the key) still signs Standard Webhooks' signature."""
     now = time.time()
-    signed = sign.headers(downstream.signing_secrets(now), message_id, int(now), body)
+    secrets = downstream.signing_secrets(now)
+    keys = message_signatures.keys_of(secrets) if downstream.signing == "rfc9421" else []
+    signed = sign.headers([s for s in secrets if s not in keys], message_id, int(now), body)
+    if keys and sent is not None:
+        method, url, headers = sent
+        signed |= message_signatures.signature_headers(
+            method, url, headers | signed, body, keys, int(now)
+        )
     return signed | tracing.current_headers()
 
 
@@ -117,10 +132,12 @@ def request_of(
     path, its headers (static, the transform's), signed over the body as sent. `auth` is
     added as it goes out (`send`), for an OAuth2 token may change between attempts."""
     body = shaped.body
-    headers = shaped.headers | signed_headers(downstream, message_id, body)
     # Telegram's Bot API method goes after the token in the path; like the URL itself (a
     # credential), the result is never logged.
-    return Request(shaped.method, with_path(url, shaped.path), body, headers, proxy)
+    target = with_path(url, shaped.path)
+    sent = (shaped.method, target, shaped.headers)
+    headers = shaped.headers | signed_headers(downstream, message_id, body, sent)
+    return Request(shaped.method, target, body, headers, proxy)
 
 
 async def send(request: Request, way: Way) -> Reply:

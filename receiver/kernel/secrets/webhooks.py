@@ -26,7 +26,8 @@ PREFIX = "whsec_"
 SIGNING_PREFIX = "whsk_"
 PUBLIC_PREFIX = "whpk_"
 ED25519_SEED_BYTES = 32
-Signing = Literal["hmac", "ed25519"]
+# rfc9421: a `whsk_` key too, signing RFC 9421 signatures (destinations/message_signatures.py).
+Signing = Literal["hmac", "ed25519", "rfc9421"]
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 MIN_KEY_BYTES = 16
 _HOW = "make one with `receiver secret`"
@@ -57,8 +58,8 @@ def parse_secret(secret: str) -> bytes:
 
 def new_secret(signing: Signing = "hmac") -> str:
     """A fresh secret of the form the Standard Webhooks libraries expect: `whsec_` (HMAC),
-    or `whsk_` with an ed25519 private key's 32-byte seed."""
-    if signing == "ed25519":
+    or `whsk_` with an ed25519 private key's 32-byte seed (ed25519, rfc9421)."""
+    if signing != "hmac":
         return SIGNING_PREFIX + base64.b64encode(os.urandom(ED25519_SEED_BYTES)).decode()
     return PREFIX + base64.b64encode(os.urandom(24)).decode()
 
