@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
     "kafka": ("aiokafka",),
     "aws": ("aiobotocore",),
+    "pubsub": ("google.auth",),
     "cel": ("cel",),
 }
 

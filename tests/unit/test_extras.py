@@ -18,7 +18,7 @@ OPTIONAL = PYPROJECT["project"]["optional-dependencies"]
 
 def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> None:
     assert set(extras.EXTRAS) <= set(OPTIONAL)
-    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,aws,otel,cel,mcp]"]
+    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,aws,pubsub,otel,cel,mcp]"]
     assert OPTIONAL["brokers"] == ["runway-relay[amqp,nats,mqtt,redis,kafka]"]
     assert "runway-relay[all]" in OPTIONAL["dev"]
 
@@ -34,6 +34,7 @@ def test_the_core_needs_none_of_the_optional_libraries() -> None:
         "redis",
         "aiokafka",
         "aiobotocore",
+        "google-auth",
     )
     for name in (*optional, "opentelemetry", "mcp", "common-expression-language"):
         assert name not in core
@@ -49,6 +50,7 @@ def test_the_core_needs_none_of_the_optional_libraries() -> None:
         ("aws", "sqlite:///relay.db", None, {"kinesis"}),
         ("aws", "sqlite:///relay.db", None, {"webhook", "sqs"}),
         ("aws", "sqlite:///relay.db", None, {"s3"}),  # the s3 *format* needs aws, not s3
+        ("pubsub", "sqlite:///relay.db", None, {"webhook", "pubsub"}),
     ],
 )
 def test_a_configured_feature_without_its_extra_is_refused_naming_it(
