@@ -30,7 +30,7 @@ import orjson
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
 from receiver.destinations.provider import Binding
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher, ServerJudge
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from receiver.kernel.net.guard import PrivateAddress
@@ -47,8 +47,6 @@ _URL = re.compile(
 )
 ENDPOINT = "https://pubsub.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/pubsub"
-# AsyncAPI's Google Pub/Sub bindings, the version these are written to.
-BINDING_VERSION = "0.2.0"
 # Pub/Sub's own limits on an attribute.
 MAX_KEY_BYTES, MAX_VALUE_BYTES = 256, 1024
 
@@ -91,9 +89,10 @@ class PubsubDestination(BrokerDestination):
         return Pubsub(target, max_in_flight)
 
     def binding(self, settings: Any) -> Binding | None:
-        channel = {"googlepubsub": {"bindingVersion": BINDING_VERSION}}
+        """Google's endpoint and the topic; no channel binding: AsyncAPI's for Pub/Sub
+        requires the topic's schema settings, which a topic without a schema has not."""
         host = ENDPOINT.removeprefix("https://")
-        return Binding("googlepubsub", channel, address=topic_of(settings.url), host=host)
+        return Binding("googlepubsub", address=topic_of(settings.url), host=host)
 
 
 def pubsub_message(message: Message) -> dict[str, Any]:
@@ -140,12 +139,27 @@ class _Answer:
     data: bytes
 
 
+async def judged(judge: ServerJudge | None, url: str, what: str) -> None:
+    """The host of `url` judged, when there is a judge: an address written as one never
+    meets the session's resolver, which judges each connection to a name."""
+    if judge is None:
+        return
+    parts = urlsplit(url)
+    try:
+        await judge(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    except PrivateAddress as exc:
+        raise DownstreamError(f"refused: {what}: {exc}") from None
+
+
 class _Fetch:
     """google-auth's transport (`google.auth.transport.Request`, called in a worker thread
-    by a credential's refresh) over the publisher's aiohttp session, on the relay's loop."""
+    by a credential's refresh) over an aiohttp session, on the relay's loop; the token
+    endpoint's host judged before each request when `judge` is given."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float) -> None:
-        self.session, self.timeout = session, timeout
+    def __init__(
+        self, session: aiohttp.ClientSession, timeout: float, judge: ServerJudge | None
+    ) -> None:
+        self.session, self.timeout, self.judge = session, timeout, judge
         self.loop = asyncio.get_running_loop()
 
     def __call__(
@@ -169,6 +183,7 @@ class _Fetch:
     async def _fetch(
         self, url: str, method: str, body: bytes | None, headers: dict[str, str] | None
     ) -> _Answer:
+        await judged(self.judge, url, "the token endpoint")
         async with asyncio.timeout(self.timeout):
             async with self.session.request(method, url, data=body, headers=headers) as answer:
                 return _Answer(answer.status, dict(answer.headers), await answer.read())
@@ -244,12 +259,12 @@ class Pubsub:
         self._client = Reconnecting(self._open, self._shut, target.timeout)
 
     async def _open(self) -> _Client:
-        judged = self.target.judge is not None
-        session = _session(self.max_in_flight, judged)
+        judge = self.target.judge
+        session = _session(self.max_in_flight, judge is not None)
         if emulator := os.environ.get("PUBSUB_EMULATOR_HOST"):
             base = f"http://{emulator}"
             try:
-                await self._judged(base)
+                await judged(judge, base, "PUBSUB_EMULATOR_HOST")
             except BaseException:
                 await session.close()
                 raise
@@ -261,22 +276,13 @@ class Pubsub:
             raise
         from google.auth import compute_engine
 
-        # The metadata server is link-local, and the machine's: its tokens are not judged.
-        on_gce = isinstance(credentials, compute_engine.Credentials)
-        tokens_via = _session(1, judged=False) if judged and on_gce else session
-        sessions = (session, tokens_via) if tokens_via is not session else (session,)
-        tokens = _Tokens(credentials, _Fetch(tokens_via, self.target.timeout))
-        return _Client(session, ENDPOINT, tokens, sessions)
-
-    async def _judged(self, base: str) -> None:
-        """The emulator's host judged (an address written there never meets the resolver)."""
-        if (judge := self.target.judge) is None:
-            return
-        parts = urlsplit(base)
-        try:
-            await judge(parts.hostname or "", parts.port or 80)
-        except PrivateAddress as exc:
-            raise DownstreamError(f"refused: PUBSUB_EMULATOR_HOST: {exc}") from None
+        if judge is not None and isinstance(credentials, compute_engine.Credentials):
+            # The metadata server is link-local, and the machine's: its tokens are not judged.
+            via = _session(1, judged=False)
+            fetch = _Fetch(via, self.target.timeout, None)
+            return _Client(session, ENDPOINT, _Tokens(credentials, fetch), (session, via))
+        fetch = _Fetch(session, self.target.timeout, judge)
+        return _Client(session, ENDPOINT, _Tokens(credentials, fetch), (session,))
 
     @staticmethod
     async def _shut(client: _Client) -> None:
