@@ -176,6 +176,8 @@ class _Fetch:
         )
         try:
             return fetching.result(self.timeout)
+        except DownstreamError:  # the relay's own words (a refusal)
+            raise
         except Exception as exc:
             fetching.cancel()
             raise DownstreamError(f"no Google access token: {describe(exc)}") from None
