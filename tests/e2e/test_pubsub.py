@@ -54,6 +54,10 @@ def test_pubsub_gets_the_document_a_webhook_gets_with_its_attributes_keyed_by_ta
         "/v1/downstreams", json={**COMMON, "name": "pubsub-api", "url": made.url}
     )
     assert created.status_code == 201, created.text
+    by_cli = PubsubTopic(pubsub_emulator)
+    argv = ["downstreams", "create", "pubsub-cli", by_cli.url, "--format", "pubsub"]
+    made_by_cli = relay.cli(*argv)
+    assert made_by_cli.returncode == 0, made_by_cli.stderr
     task = relay.submitted(**image_to_video())
     [hit] = wait_for(lambda: sink.accepted("/hook") or None)
     expected = json.loads(hit["body"])
@@ -70,10 +74,13 @@ def test_pubsub_gets_the_document_a_webhook_gets_with_its_attributes_keyed_by_ta
     verifier = Webhook(created.json()["secret"])
     event = verifier.verify(message.data, {k: message.attributes[k] for k in wanted})
     assert event == expected and message.ordering_key == task["id"]
+    [message] = wait_for(lambda: by_cli.messages() or None)
+    assert message.ordering_key == task["id"]
 
     def settled() -> dict[str, dict[str, Any]] | None:
         rows = _rows(relay, task["id"])
-        done = all(rows.get(n, {}).get("state") == "succeeded" for n in ("pubsub", "pubsub-api"))
+        made = ("pubsub", "pubsub-api", "pubsub-cli")
+        done = all(rows.get(n, {}).get("state") == "succeeded" for n in made)
         return rows if done and rows.get("no-topic", {}).get("last_error") else None
 
     said = wait_for(settled)["no-topic"]["last_error"]
