@@ -97,19 +97,15 @@ class PubsubDestination(BrokerDestination):
 
 def pubsub_message(message: Message) -> dict[str, Any]:
     """The message as Pub/Sub's REST API takes it: the body as base64 data; the headers, then
-    the event's state and kind, as attributes (none empty or past Pub/Sub's limits); the
-    task id as the ordering key."""
+    the event's state and kind, as attributes (none empty, nor one Pub/Sub would refuse the
+    message for); the task id as the ordering key."""
     event = message.event
     every = {
         **message.headers,
         "state": str(event.get("state") or ""),
         "kind": str(event.get("kind") or ""),
     }
-    attributes = {
-        name: value
-        for name, value in every.items()
-        if value and len(name.encode()) <= MAX_KEY_BYTES and len(value.encode()) <= MAX_VALUE_BYTES
-    }
+    attributes = {name: value for name, value in every.items() if value and _fits(name, value)}
     made: dict[str, Any] = {
         "data": base64.b64encode(message.body).decode(),
         "attributes": attributes,
@@ -117,6 +113,12 @@ def pubsub_message(message: Message) -> dict[str, Any]:
     if task_id := str(event.get("task_id") or ""):
         made["orderingKey"] = task_id
     return made
+
+
+def _fits(name: str, value: str) -> bool:
+    """An attribute Pub/Sub takes: within its sizes, and not named as Google's own are."""
+    short = len(name.encode()) <= MAX_KEY_BYTES and len(value.encode()) <= MAX_VALUE_BYTES
+    return short and not name.lower().startswith("goog")
 
 
 def refused(status: int, answer: bytes) -> str:
@@ -223,14 +225,15 @@ class _Client:
     sessions: tuple[aiohttp.ClientSession, ...]  # every one to close
 
 
-def _session(max_in_flight: int, judged: bool) -> aiohttp.ClientSession:
+def _session(max_in_flight: int, guarded: bool) -> aiohttp.ClientSession:
+    """A session whose resolver, `guarded`, judges each connection's addresses."""
     import aiohttp
 
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
             limit=max_in_flight,
             ssl=tls_context(),
-            resolver=guard.resolver(not judged),
+            resolver=guard.resolver(not guarded),
             keepalive_timeout=IDLE_KEEPALIVE_SECONDS,
         ),
         headers={"User-Agent": "runway-relay"},
@@ -280,7 +283,7 @@ class Pubsub:
 
         if judge is not None and isinstance(credentials, compute_engine.Credentials):
             # The metadata server is link-local, and the machine's: its tokens are not judged.
-            via = _session(1, judged=False)
+            via = _session(1, guarded=False)
             fetch = _Fetch(via, self.target.timeout, None)
             return _Client(session, ENDPOINT, _Tokens(credentials, fetch), (session, via))
         fetch = _Fetch(session, self.target.timeout, judge)

@@ -61,6 +61,7 @@ def test_a_message_is_the_event_with_its_attributes_keyed_by_its_task() -> None:
         "webhook-signature": "v1,abc v1,def",
         "traceparent": "",  # empty: left out
         "x-" + "k" * 300: "too long a name for Pub/Sub",
+        "goog-trace": "a name Google keeps for its own",
     }
     event = {"task_id": "tsk_1", "state": "succeeded", "kind": "image_to_video"}
     made = pubsub_message(Message(b'{"type":"task.succeeded"}', headers, "t", event))
