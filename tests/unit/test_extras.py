@@ -64,6 +64,17 @@ def test_a_configured_feature_without_its_extra_is_refused_naming_it(
         require_extras(formats)
 
 
+def test_an_extra_whose_package_is_missing_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dotted module (google.auth) whose package is not there either: missing, not an
+    error (the core install has no `google` package at all)."""
+    monkeypatch.setitem(extras.EXTRAS, "pubsub", ("a_package_that_is_not_installed.auth",))
+    assert not extras.installed("pubsub")
+    with pytest.raises(ConfigError, match=r"needs the pubsub extra"):
+        require_extras({"pubsub"})
+
+
 def test_the_default_relay_needs_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for extra in list(extras.EXTRAS):
         monkeypatch.setitem(extras.EXTRAS, extra, ("a_module_that_is_not_installed",))
