@@ -29,6 +29,8 @@ from tests.harness import Relay, Sink, image_to_video, wait_for
 from tests.pubsub import PROJECT, Emulator, PubsubTopic
 from tests.testkit import free_port
 
+# One worker takes them all: one emulator (a Java process) for the run, not one a worker.
+pytestmark = pytest.mark.xdist_group("pubsub-emulator")
 COMMON = {"format": "pubsub", "timeout": 2.0}
 
 
