@@ -32,6 +32,7 @@ from tests.testkit import free_port
 if TYPE_CHECKING:
     from tests.kafka import Tansu
     from tests.otlp import Collector
+    from tests.pubsub import Emulator
 
 # The stores the suite runs on, in order: SQLite and PostgreSQL unless RELAY_TEST_BACKENDS
 # says otherwise. A test whose subject is the store (marked `every_backend`: its statements,
@@ -108,6 +109,17 @@ def tansu() -> Iterator[Tansu]:
     broker = Tansu()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator() -> Iterator[Emulator]:
+    """Google's Pub/Sub emulator on loopback, once per worker (tests/pubsub.py); a test
+    that takes it skips where gcloud is not installed."""
+    from tests.pubsub import Emulator  # the brokers' clients: the unit tests run without them
+
+    emulator = Emulator()
+    yield emulator
+    emulator.close()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from receiver.destinations import (
     mattermost,
     mqtt,
     nats,
+    pubsub,
     pull,
     redis,
     s3,
@@ -59,6 +60,7 @@ PROVIDERS: dict[str, Provider] = {
         eventbridge.PROVIDER,
         s3.PROVIDER,
         kinesis.PROVIDER,
+        pubsub.PROVIDER,
         pull.PROVIDER,
     )
 }

@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
     "kafka": ("aiokafka",),
     "aws": ("aiobotocore",),
+    "pubsub": ("google.auth",),
     "cel": ("cel",),
 }
 
@@ -33,7 +34,14 @@ def install_command(extra: str) -> str:
 
 def installed(extra: str) -> bool:
     """Whether every module of the extra can be imported (found, not loaded)."""
-    return all(importlib.util.find_spec(module) is not None for module in EXTRAS[extra])
+    return all(_found(module) for module in EXTRAS[extra])
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a dotted name's package is missing too (google.auth)
+        return False
 
 
 def require(extra: str, feature: str) -> None:

@@ -280,6 +280,12 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
                 "idempotent": False,
                 "timeout": 2.0,
             },
+            {
+                "name": "events",
+                "format": "pubsub",
+                "url": "pubsub://projects/acme-relay/topics/runway-events",
+                "timeout": 2.0,
+            },
         ]
     )
     listed = relay.api.get("/v1/event-types").json()["event_types"]
@@ -308,6 +314,11 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
     assert channels["downstream-log"]["bindings"]["kafka"]["topic"] == "runway.events"
     server = document.json()["servers"]["downstream-log"]
     assert (server["host"], server["protocol"]) == ("127.0.0.1:9", "kafka")
+    # Pub/Sub's topic is its URL's resource name, on Google's endpoint.
+    assert channels["downstream-events"]["address"] == "projects/acme-relay/topics/runway-events"
+    assert "bindings" not in channels["downstream-events"]  # Pub/Sub's would need its schema
+    server = document.json()["servers"]["downstream-events"]
+    assert (server["host"], server["protocol"]) == ("pubsub.googleapis.com", "googlepubsub")
     # The broker channel's messages: one per event type, whose payload schema (read within
     # the document) takes the catalog's example and refuses it broken.
     components = document.json()["components"]
@@ -342,7 +353,12 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
     assert parsed.returncode == 0, parsed.stdout[-2000:] + parsed.stderr[-2000:]
     summary = json.loads(parsed.stdout)
     assert not [d for d in summary["diagnostics"] if d["severity"] <= 1], summary["diagnostics"]
-    assert summary["document"]["channels"] == ["webhook", "downstream-bus_main", "downstream-log"]
+    assert summary["document"]["channels"] == [
+        "webhook",
+        "downstream-bus_main",
+        "downstream-events",
+        "downstream-log",
+    ]
     assert len(summary["document"]["messages"]) == 8
     assert ADMIN_TOKEN not in document.text
 

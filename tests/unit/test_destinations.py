@@ -53,6 +53,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "eventbridge": {"url": "default"},
     "s3": {"url": "s3://acme-events/relay"},
     "kinesis": {"url": "arn:aws:kinesis:eu-west-1:123456789012:stream/relay"},
+    "pubsub": {"url": "pubsub://projects/acme-events/topics/relay"},
     "pull": {},  # no address: its app reads it
 }
 

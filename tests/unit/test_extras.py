@@ -18,7 +18,7 @@ OPTIONAL = PYPROJECT["project"]["optional-dependencies"]
 
 def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> None:
     assert set(extras.EXTRAS) <= set(OPTIONAL)
-    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,aws,otel,cel,mcp]"]
+    assert OPTIONAL["all"] == ["runway-relay[postgres,s3,brokers,aws,pubsub,otel,cel,mcp]"]
     assert OPTIONAL["brokers"] == ["runway-relay[amqp,nats,mqtt,redis,kafka]"]
     assert "runway-relay[all]" in OPTIONAL["dev"]
 
@@ -34,6 +34,7 @@ def test_the_core_needs_none_of_the_optional_libraries() -> None:
         "redis",
         "aiokafka",
         "aiobotocore",
+        "google-auth",
     )
     for name in (*optional, "opentelemetry", "mcp", "common-expression-language"):
         assert name not in core
@@ -49,6 +50,7 @@ def test_the_core_needs_none_of_the_optional_libraries() -> None:
         ("aws", "sqlite:///relay.db", None, {"kinesis"}),
         ("aws", "sqlite:///relay.db", None, {"webhook", "sqs"}),
         ("aws", "sqlite:///relay.db", None, {"s3"}),  # the s3 *format* needs aws, not s3
+        ("pubsub", "sqlite:///relay.db", None, {"webhook", "pubsub"}),
     ],
 )
 def test_a_configured_feature_without_its_extra_is_refused_naming_it(
@@ -60,6 +62,17 @@ def test_a_configured_feature_without_its_extra_is_refused_naming_it(
     with pytest.raises(ConfigError, match=wanted):
         extras.require_configured(storage, media)
         require_extras(formats)
+
+
+def test_an_extra_whose_package_is_missing_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dotted module (google.auth) whose package is not there either: missing, not an
+    error (the core install has no `google` package at all)."""
+    monkeypatch.setitem(extras.EXTRAS, "pubsub", ("a_package_that_is_not_installed.auth",))
+    assert not extras.installed("pubsub")
+    with pytest.raises(ConfigError, match=r"needs the pubsub extra"):
+        require_extras({"pubsub"})
 
 
 def test_the_default_relay_needs_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:

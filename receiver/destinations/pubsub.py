@@ -1,0 +1,323 @@
+"""`format = "pubsub"`: a Google Cloud Pub/Sub topic, at
+`pubsub://projects/PROJECT/topics/TOPIC`, delivered once Pub/Sub answers with the message's
+id. The message's data is the event a webhook gets; its attributes are the Standard Webhooks
+headers (`webhook-id`, `webhook-type`, `webhook-timestamp`, `webhook-signature`), the trace
+context, and the event's `state` and `kind` (what a subscription's filter reads); its
+ordering key is the task id, always, as Kafka's record key is (a subscription with message
+ordering gets one task's events in the order they were published).
+
+It speaks Pub/Sub's REST API (`POST /v1/projects/P/topics/T:publish`) over aiohttp, the
+relay's own HTTP stack, with tokens from google-auth (the `pubsub` extra, imported only when
+a publisher opens): credentials are found as Google's libraries find them (Application
+Default Credentials: the file GOOGLE_APPLICATION_CREDENTIALS names, gcloud's, the metadata
+server's), and PUBSUB_EMULATOR_HOST is honoured as Google's clients do (plain HTTP to that
+host, no credentials). For a downstream from the API, each connection is judged as it is
+made (the address guard's resolver): Pub/Sub's endpoint or the emulator's, and the token
+endpoint, unless that is the metadata server (the machine's own, never the API's)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import orjson
+
+from receiver.destinations.brokers import BrokerDestination
+from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.provider import Binding
+from receiver.destinations.publishing import BrokerTarget, Message, Publisher, ServerJudge
+from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net import guard
+from receiver.kernel.net.guard import PrivateAddress
+from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, tls_context
+
+if TYPE_CHECKING:
+    import aiohttp
+
+WANTED = "pubsub://projects/PROJECT/topics/TOPIC"
+# Google's rules: a project id (a legacy one with its domain), a topic's name (never `goog…`).
+_URL = re.compile(
+    r"^pubsub://(?P<topic>projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
+    r"/topics/(?!goog)[A-Za-z][A-Za-z0-9._~%+-]{2,254})$"
+)
+ENDPOINT = "https://pubsub.googleapis.com"
+SCOPE = "https://www.googleapis.com/auth/pubsub"
+# Pub/Sub's own limits on an attribute.
+MAX_KEY_BYTES, MAX_VALUE_BYTES = 256, 1024
+
+
+def topic_of(url: str) -> str:
+    """`projects/P/topics/T`, the topic's resource name; ValueError saying what one is."""
+    if (found := _URL.match(url)) is None:
+        raise ValueError(f"a pubsub downstream's url is {WANTED}")
+    return found["topic"]
+
+
+class PubsubDestination(BrokerDestination):
+    format = "pubsub"
+    extra = "pubsub"
+    schemes = ("pubsub",)
+    in_forms = True  # its topic is in the URL
+    stand_in_url = "pubsub://projects/sealed/topics/sealed"
+
+    def check_url(self, url: str) -> str:
+        topic_of(url)
+        return url
+
+    def check_settings(self, settings: Any) -> None:
+        """None of its own: the URL names the topic."""
+
+    def target(self, settings: Any) -> BrokerTarget | None:
+        return BrokerTarget(
+            self.format, settings.url, topic_of(settings.url), timeout=settings.timeout
+        )
+
+    def target_addresses(self, settings: Any) -> list[str]:
+        """The URL itself: it names the topic, and no server or credential."""
+        return [str(settings.url)]
+
+    def connects_to(self, settings: Any) -> list[tuple[str, str]]:
+        """None the URL names: Pub/Sub's own endpoint, or the operator's emulator."""
+        return []
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+        return Pubsub(target, max_in_flight)
+
+    def binding(self, settings: Any) -> Binding | None:
+        """Google's endpoint and the topic; no channel binding: AsyncAPI's for Pub/Sub
+        requires the topic's schema settings, which a topic without a schema has not."""
+        host = ENDPOINT.removeprefix("https://")
+        return Binding("googlepubsub", address=topic_of(settings.url), host=host)
+
+
+def pubsub_message(message: Message) -> dict[str, Any]:
+    """The message as Pub/Sub's REST API takes it: the body as base64 data; the headers, then
+    the event's state and kind, as attributes (none empty, nor one Pub/Sub would refuse the
+    message for); the task id as the ordering key."""
+    event = message.event
+    every = {
+        **message.headers,
+        "state": str(event.get("state") or ""),
+        "kind": str(event.get("kind") or ""),
+    }
+    attributes = {name: value for name, value in every.items() if value and _fits(name, value)}
+    made: dict[str, Any] = {
+        "data": base64.b64encode(message.body).decode(),
+        "attributes": attributes,
+    }
+    if task_id := str(event.get("task_id") or ""):
+        made["orderingKey"] = task_id
+    return made
+
+
+def _fits(name: str, value: str) -> bool:
+    """An attribute Pub/Sub takes: within its sizes, and not named as Google's own are."""
+    short = len(name.encode()) <= MAX_KEY_BYTES and len(value.encode()) <= MAX_VALUE_BYTES
+    return short and not name.lower().startswith("goog")
+
+
+def refused(status: int, answer: bytes) -> str:
+    """Pub/Sub's refusal in its own words: the status, its code and the start of its message
+    (which names the topic, never a credential)."""
+    try:
+        error = orjson.loads(answer)["error"]
+        words = f" {error['status']}: {str(error['message'])[:160]}"
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        words = ""
+    return f"not delivered: HTTP {status}{words}"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An HTTP answer as google-auth reads one (`google.auth.transport.Response`)."""
+
+    status: int
+    headers: dict[str, str]
+    data: bytes
+
+
+async def judged(judge: ServerJudge | None, url: str, what: str) -> None:
+    """The host of `url` judged, when there is a judge: an address written as one never
+    meets the session's resolver, which judges each connection to a name."""
+    if judge is None:
+        return
+    parts = urlsplit(url)
+    try:
+        await judge(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    except PrivateAddress as exc:
+        raise DownstreamError(f"refused: {what}: {exc}") from None
+
+
+class _Fetch:
+    """google-auth's transport (`google.auth.transport.Request`, called in a worker thread
+    by a credential's refresh) over an aiohttp session, on the relay's loop; the token
+    endpoint's host judged before each request when `judge` is given."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, timeout: float, judge: ServerJudge | None
+    ) -> None:
+        self.session, self.timeout, self.judge = session, timeout, judge
+        self.loop = asyncio.get_running_loop()
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> _Answer:
+        fetching = asyncio.run_coroutine_threadsafe(
+            self._fetch(url, method, body, headers), self.loop
+        )
+        try:
+            return fetching.result(self.timeout)
+        except DownstreamError:  # the relay's own words (a refusal)
+            raise
+        except Exception as exc:
+            fetching.cancel()
+            raise DownstreamError(f"no Google access token: {describe(exc)}") from None
+
+    async def _fetch(
+        self, url: str, method: str, body: bytes | None, headers: dict[str, str] | None
+    ) -> _Answer:
+        await judged(self.judge, url, "the token endpoint")
+        async with asyncio.timeout(self.timeout):
+            async with self.session.request(method, url, data=body, headers=headers) as answer:
+                return _Answer(answer.status, dict(answer.headers), await answer.read())
+
+
+class _Tokens:
+    """The Application Default Credentials' access token, refreshed (once at a time, in a
+    thread: google-auth is blocking) when it is missing or about to expire."""
+
+    def __init__(self, credentials: Any, fetch: _Fetch) -> None:
+        self.credentials, self.fetch = credentials, fetch
+        self._lock = asyncio.Lock()
+
+    async def headers(self) -> dict[str, str]:
+        from google.auth.credentials import TokenState
+        from google.auth.exceptions import GoogleAuthError
+
+        if self.credentials.token_state != TokenState.FRESH:
+            async with self._lock:
+                if self.credentials.token_state != TokenState.FRESH:
+                    try:
+                        await asyncio.to_thread(self.credentials.refresh, self.fetch)
+                    except GoogleAuthError as exc:
+                        raise DownstreamError(f"no Google access token: {exc}"[:300]) from None
+        headers: dict[str, str] = {}
+        self.credentials.apply(headers)
+        return headers
+
+
+@dataclass
+class _Client:
+    session: aiohttp.ClientSession
+    base: str  # Pub/Sub's endpoint, or the emulator's
+    tokens: _Tokens | None  # None: the emulator takes none
+    sessions: tuple[aiohttp.ClientSession, ...]  # every one to close
+
+
+def _session(max_in_flight: int, guarded: bool) -> aiohttp.ClientSession:
+    """A session whose resolver, `guarded`, judges each connection's addresses."""
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=max_in_flight,
+            ssl=tls_context(),
+            resolver=guard.resolver(not guarded),
+            keepalive_timeout=IDLE_KEEPALIVE_SECONDS,
+        ),
+        headers={"User-Agent": "runway-relay"},
+    )
+
+
+def _credentials() -> Any:
+    """Application Default Credentials, scoped to Pub/Sub (blocking: files, the metadata
+    server's probe)."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        credentials, _ = google.auth.default(scopes=[SCOPE])
+    except DefaultCredentialsError:
+        raise DownstreamError(
+            "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service"
+            " account's key file, run on Google Cloud, or set PUBSUB_EMULATOR_HOST"
+        ) from None
+    return credentials
+
+
+class Pubsub:
+    def __init__(self, target: BrokerTarget, max_in_flight: int) -> None:
+        self.target = target
+        self.max_in_flight = max_in_flight
+        self.topic = topic_of(target.url)
+        self._client = Reconnecting(self._open, self._shut, target.timeout)
+
+    async def _open(self) -> _Client:
+        judge = self.target.judge
+        session = _session(self.max_in_flight, judge is not None)
+        if emulator := os.environ.get("PUBSUB_EMULATOR_HOST"):
+            base = f"http://{emulator}"
+            try:
+                await judged(judge, base, "PUBSUB_EMULATOR_HOST")
+            except BaseException:
+                await session.close()
+                raise
+            return _Client(session, base, None, (session,))
+        try:
+            credentials = await asyncio.to_thread(_credentials)
+        except BaseException:
+            await session.close()
+            raise
+        from google.auth import compute_engine
+
+        if judge is not None and isinstance(credentials, compute_engine.Credentials):
+            # The metadata server is link-local, and the machine's: its tokens are not judged.
+            via = _session(1, guarded=False)
+            fetch = _Fetch(via, self.target.timeout, None)
+            return _Client(session, ENDPOINT, _Tokens(credentials, fetch), (session, via))
+        fetch = _Fetch(session, self.target.timeout, judge)
+        return _Client(session, ENDPOINT, _Tokens(credentials, fetch), (session,))
+
+    @staticmethod
+    async def _shut(client: _Client) -> None:
+        for session in client.sessions:
+            await session.close()
+
+    async def publish(self, message: Message) -> None:
+        client = await self._client.get()
+        headers = {"Content-Type": "application/json"}
+        if client.tokens is not None:
+            headers |= await client.tokens.headers()
+        url = f"{client.base}/v1/{quote(self.topic, safe='/')}:publish"
+        body = orjson.dumps({"messages": [pubsub_message(message)]})
+        try:
+            async with asyncio.timeout(self.target.timeout):
+                async with client.session.post(url, data=body, headers=headers) as answer:
+                    status, said = answer.status, await answer.read()
+        except Exception as exc:
+            raise DownstreamError(f"publish failed: {describe(exc)}") from None
+        if status != 200:
+            raise DownstreamError(refused(status, said))
+        try:
+            ids = orjson.loads(said).get("messageIds")
+        except (orjson.JSONDecodeError, AttributeError):
+            ids = None
+        if not ids:
+            raise DownstreamError("not delivered: Pub/Sub answered without a message id")
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+PROVIDER = PubsubDestination()
