@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import ToolParts, agents_door
-from receiver.app.parts import Parts
+from receiver.app.parts import Parts, worker_parts
 from receiver.callbacks.route import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
 from receiver.kernel.errors import RelayError
@@ -144,7 +144,16 @@ def _portal(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
 def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None) -> Starlette:
     """The application over `service` and the process's `parts`; `lifespan` runs the workers
     beside it (receiver/app/build.py)."""
-    callback = Callback(service, parts.directory, parts.claim_policy, parts.poll_lease)
+    settings = service.config.settings
+    callback = Callback(
+        worker_parts(service),
+        service.signer,
+        service.polls,
+        parts.directory,
+        parts.poll_lease,
+        settings.callbacks,
+        settings.server.body_timeout_seconds,
+    )
     api = _ApiWhenVisited()
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.

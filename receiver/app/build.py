@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from receiver.app.asgi import create_app as create_web_app
-from receiver.app.parts import build_parts
+from receiver.app.parts import Parts, build_parts, worker_parts
 from receiver.config import Config
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.kernel import expression_pool
@@ -23,6 +23,7 @@ from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import leases
+from receiver.lifecycle.stories.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.probes import count_store
 from receiver.polls.poller import Poller
@@ -53,6 +54,40 @@ def build_service(config: Config) -> Service:
         labels=labels,
         owner=owner,
         wakers=Wakers(s.wakeups()),
+    )
+
+
+def _poller(service: Service, parts: Parts) -> Poller:
+    s = service.config.settings
+    recording = PollPolicy(
+        parts.directory.subscriptions,
+        s.callbacks.corroborate_seconds,
+        s.media.enabled,
+        s.upstream.resubmit_failed,
+        s.delivery.progress_interval_seconds,
+        s.delivery.attempt_lease_seconds,
+    )
+    return Poller(
+        worker_parts(service),
+        service.comet,
+        (service.polls, service.deliveries),
+        parts.directory,
+        s.polling,
+        recording,
+        max(2 * s.upstream.timeout_seconds, s.polling.callback_grace_seconds),
+    )
+
+
+def _submitter(service: Service, parts: Parts) -> Submitter:
+    s = service.config.settings
+    return Submitter(
+        worker_parts(service),
+        service.comet,
+        service.signer,
+        parts.directory,
+        s.upstream,
+        s.polling.scan_seconds,
+        s.polling.initial_delay_seconds,
     )
 
 
@@ -89,10 +124,10 @@ def create_app(service: Service) -> Starlette:
         gc.enable()
         stopping = asyncio.Event()
         tick = service.config.settings.delivery.outbox_scan_seconds
-        poller = Poller(service, directory, parts.poll_lease)
+        poller = _poller(service, parts)
         workers = [
             asyncio.create_task(poller.run(stopping), name="poller"),
-            asyncio.create_task(Submitter(service, directory).run(stopping), name="submitter"),
+            asyncio.create_task(_submitter(service, parts).run(stopping), name="submitter"),
             asyncio.create_task(parts.changes.run(stopping), name="changes"),
             asyncio.create_task(count_store(service, stopping), name="gauges"),
             asyncio.create_task(directory.run(stopping, tick), name="directory"),

@@ -14,10 +14,10 @@ from receiver.downstreams.directory import Directory, new_directory
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.reports import ClaimPolicy
 from receiver.media.storage.local import MediaStorage
 from receiver.shares.links import ShareSigner
 from receiver.stream.changes import ChangeHub, stream_pools
+from receiver.wiring.handoff import WorkerParts
 from receiver.wiring.service import Service
 
 
@@ -29,7 +29,6 @@ class Parts:
     media_storage: MediaStorage  # where the routes read the mirrored files and uploads
     share_signer: ShareSigner  # seals and opens share links
     directory: Directory  # every downstream, the config file's and those made through the API
-    claim_policy: ClaimPolicy  # how a callback's claim is judged
     poll_lease: PollLease  # how this process leases its polls, and their budget
 
     def put_on(self, state: State) -> None:
@@ -41,6 +40,11 @@ class Parts:
         state.media_storage = self.media_storage
         state.share_signer = self.share_signer
         state.directory = self.directory
+
+
+def worker_parts(service: Service) -> WorkerParts:
+    """What every worker and the callback's route stand on, out of the service."""
+    return WorkerParts(service.store, service.metrics, service.log, service.owner, service.wakers)
 
 
 def build_parts(service: Service) -> Parts:
@@ -64,6 +68,5 @@ def build_parts(service: Service) -> Parts:
         ),
         share_signer=ShareSigner(secrets.signing_keys, secrets.admin_token),
         directory=new_directory(service),
-        claim_policy=settings.callbacks.claim_policy(),
         poll_lease=settings.polling.lease(service.owner),
     )

@@ -165,7 +165,7 @@ async def _sent_or_held(service: Service, task: Task) -> Task | None:
     while task.submission in ("waiting", "sending") and time.monotonic() < deadline:
         # Woken as soon as this process records CometAPI's answer; another replica's send
         # is seen at the next step's read.
-        await service.task_changes.wait(task.id, _CREATE_WAIT_STEP)
+        await service.wakers.task_changes.wait(task.id, _CREATE_WAIT_STEP)
         found = await task_reads.task(service.store, task.id)
         if found is None:
             return None
@@ -212,7 +212,7 @@ async def delete(
             # such state, so wait for the send's answer and cancel then.
             if task.submission != "sending" or time.monotonic() > deadline:
                 raise
-            await service.task_changes.wait(task.id, _CREATE_WAIT_STEP)
+            await service.wakers.task_changes.wait(task.id, _CREATE_WAIT_STEP)
     return Response(status_code=204)
 
 

@@ -8,11 +8,28 @@ and it is logged once: set aside, the task is never picked up again.
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from receiver.kernel.observability.logs import Log
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.store import Store
 from receiver.lifecycle.stories import leases
-from receiver.wiring.service import Service
 
 
-async def set_aside(service: Service, worker: str, task_id: str, exc: BaseException) -> None:
+class Worker(Protocol):
+    """What setting a task aside uses of the worker that hands it."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def log(self) -> Log: ...
+
+
+async def set_aside(service: Worker, worker: str, task_id: str, exc: BaseException) -> None:
     reason = f"the relay could not handle this task ({type(exc).__name__}); set aside"
     service.metrics.item_failures.labels(worker).inc()
     service.log.error(f"{worker}.item_set_aside", task_id=task_id, reason=reason, exc_info=exc)
