@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import ToolParts, agents_door
-from receiver.app.parts import Parts, worker_parts
+from receiver.app.parts import Parts, probed, worker_parts
 from receiver.callbacks.route import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
 from receiver.kernel.errors import RelayError
@@ -132,12 +132,16 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 
 def _console(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
-    return lambda module: module.console_app(service, parts.keys, parts.directory, parts.changes)
+    tasks = (parts.intake, parts.canceller)
+    return lambda module: module.console_app(
+        service, parts.keys, parts.directory, parts.changes, tasks, parts.portal_links
+    )
 
 
 def _portal(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
+    tasks = (parts.intake, parts.canceller)
     return lambda module: module.portal_app(
-        service, parts.keys, parts.directory, parts.share_signer
+        service, parts.keys, parts.directory, parts.share_signer, tasks, parts.portal_links
     )
 
 
@@ -158,13 +162,23 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, callback, methods=["POST"]),
-        *probes.routes(api.build),
+        *probes.routes(api.build, probed(service)),
         api,
         Mount("/console", app=_BuiltWhenVisited("receiver.console", _console(service, parts))),
         Mount("/portal", app=_BuiltWhenVisited("receiver.portal", _portal(service, parts))),
     ]
     tool_parts = ToolParts(
-        parts.changes, parts.media_links, parts.share_signer, parts.keys, parts.directory
+        service.store,
+        service.log,
+        parts.intake,
+        parts.canceller,
+        parts.changes,
+        parts.media_links,
+        parts.share_signer,
+        parts.keys,
+        parts.directory,
+        service.config.settings,
+        service.config.public_url,
     )
     door = agents_door(service, tool_parts)
     if door is not None:

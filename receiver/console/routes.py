@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from receiver.apps.portal import PortalLinks
 from receiver.console.actions import Actions
 from receiver.console.apps_page import AppPages
 from receiver.console.core import HERE, Console, ErrorPages
@@ -28,13 +29,20 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import RelayError
 from receiver.keys.bearers import Keys
 from receiver.stream.changes import ChangeHub
+from receiver.tasks.actions import Canceller
+from receiver.tasks.submit import Intake
 from receiver.wiring.service import Service
 
 
 def console_app(
-    service: Service, keys: Keys, directory: Directory, changes: ChangeHub
+    service: Service,
+    keys: Keys,
+    directory: Directory,
+    changes: ChangeHub,
+    tasks: tuple[Intake, Canceller],
+    portal_links: PortalLinks,
 ) -> Starlette:
-    console = Console(service, keys, directory)
+    console = Console(service, keys, directory, tasks, portal_links)
     login, pages, errors = Login(console), Pages(console, changes), ErrorPages(console)
     actions, key_pages = Actions(console, pages), KeyPages(console)
     app_pages = AppPages(console)
@@ -71,12 +79,11 @@ def console_app(
             Route("/stream", pages.stream, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static")),
         ],
-        middleware=[Middleware(SecurityHeaders, media_origin=origin_of(service.config.public_url))],
+        middleware=[Middleware(SecurityHeaders, media_origin=origin_of(console.public_url))],
         exception_handlers={
             RelayError: errors.relay_error,
             HTTPException: errors.http_error,
             Exception: errors.crash,
         },
     )
-    app.state.service = service
     return app

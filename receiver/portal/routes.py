@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from receiver.apps.portal import PortalLinks
 from receiver.console.core import HERE as CONSOLE_HERE
 from receiver.console.core import ErrorPages
 from receiver.console.preview import PreviewRoute
@@ -28,6 +29,8 @@ from receiver.portal.core import Portal, caller_of
 from receiver.portal.opening import Opening
 from receiver.portal.pages import Pages
 from receiver.shares.links import ShareSigner
+from receiver.tasks.actions import Canceller
+from receiver.tasks.submit import Intake
 from receiver.wiring.service import Service
 
 
@@ -39,9 +42,14 @@ class PortalPreview(PreviewRoute):
 
 
 def portal_app(
-    service: Service, keys: Keys, directory: Directory, share_signer: ShareSigner
+    service: Service,
+    keys: Keys,
+    directory: Directory,
+    share_signer: ShareSigner,
+    tasks: tuple[Intake, Canceller],
+    portal_links: PortalLinks,
 ) -> Starlette:
-    portal = Portal(service, keys, directory)
+    portal = Portal(service, keys, directory, tasks, portal_links)
     pages, opening, errors = Pages(portal), Opening(portal), ErrorPages(portal)
     actions = Actions(portal, pages, share_signer)
     page, action = portal.page, portal.action
@@ -67,9 +75,7 @@ def portal_app(
             Mount("/static", StaticFiles(directory=CONSOLE_HERE / "static")),
         ],
         middleware=[
-            Middleware(
-                SecurityHeaders, media_origin=origin_of(service.config.public_url), framing=True
-            )
+            Middleware(SecurityHeaders, media_origin=origin_of(portal.public_url), framing=True)
         ],
         exception_handlers={
             RelayError: errors.relay_error,
@@ -77,5 +83,4 @@ def portal_app(
             Exception: errors.crash,
         },
     )
-    app.state.service = service
     return app

@@ -12,7 +12,6 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.lifecycle.comet.client import CometClient
-from receiver.lifecycle.rules.records import Recorded
 from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import leases
@@ -51,6 +50,10 @@ class Service:
     # Told when a key is revoked or a session ends here (the live streams check their holders).
     _access_listeners: list[Callable[[], None]] = field(default_factory=list)
 
+    def drains_by(self, draining: Callable[[], bool]) -> None:
+        """Told by the server once it runs (receiver/app/server.py)."""
+        self.draining = draining
+
     def on_access_change(self, listener: Callable[[], None]) -> None:
         self._access_listeners.append(listener)
 
@@ -62,9 +65,6 @@ class Service:
     def wake(self, work: Work) -> None:
         """Wake the workers that have something new to do (committed already)."""
         self.wakers.wake(work)
-
-    def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
-        self.wakers.recorded(recorded, handed)
 
     async def close(self) -> None:
         """Give this process's leases back, then close its connections. Call it only once
