@@ -134,14 +134,16 @@ async def _crash(request: Request, exc: Exception) -> Response:
 def _console(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
     tasks = (parts.intake, parts.canceller)
     return lambda module: module.console_app(
-        service, parts.keys, parts.directory, parts.changes, tasks, parts.portal_links
+        module.Console(service, parts.keys, parts.directory, tasks, parts.portal_links),
+        parts.changes,
     )
 
 
 def _portal(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
     tasks = (parts.intake, parts.canceller)
     return lambda module: module.portal_app(
-        service, parts.keys, parts.directory, parts.share_signer, tasks, parts.portal_links
+        module.Portal(service, parts.keys, parts.directory, tasks, parts.portal_links),
+        parts.share_signer,
     )
 
 

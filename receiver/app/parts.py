@@ -73,6 +73,10 @@ def build_parts(service: Service) -> Parts:
         stream_pools(settings.server),
         lambda: service.draining(),
     )
+    # Task webhooks are signed: off until the variable naming their secret is set.
+    webhooks_off = None
+    if secrets.task_webhook_secret is None:
+        webhooks_off = settings.delivery.task_webhook_secret_env
     # A key revoked or a session ended here: the live streams check their holders at once.
     service.on_access_change(changes.recheck)
     return Parts(
@@ -90,7 +94,7 @@ def build_parts(service: Service) -> Parts:
             service.signer,
             service.log,
             service.wakers,
-            None if secrets.task_webhook_secret else settings.delivery.task_webhook_secret_env,
+            webhooks_off,
             settings.delivery.allow_private_networks,
         ),
         canceller=Canceller(service.store, service.comet, service.wakers, service.log),

@@ -15,7 +15,6 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from receiver.apps.portal import PortalLinks
 from receiver.console.actions import Actions
 from receiver.console.apps_page import AppPages
 from receiver.console.core import HERE, Console, ErrorPages
@@ -25,24 +24,13 @@ from receiver.console.pages import Pages
 from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import origin_of
-from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import RelayError
-from receiver.keys.bearers import Keys
 from receiver.stream.changes import ChangeHub
-from receiver.tasks.actions import Canceller
-from receiver.tasks.submit import Intake
-from receiver.wiring.service import Service
 
 
-def console_app(
-    service: Service,
-    keys: Keys,
-    directory: Directory,
-    changes: ChangeHub,
-    tasks: tuple[Intake, Canceller],
-    portal_links: PortalLinks,
-) -> Starlette:
-    console = Console(service, keys, directory, tasks, portal_links)
+def console_app(console: Console, changes: ChangeHub) -> Starlette:
+    """The console's application over `console` (made at start-up: receiver/app/asgi.py)
+    and the process's reader of the change feed, for its live pages."""
     login, pages, errors = Login(console), Pages(console, changes), ErrorPages(console)
     actions, key_pages = Actions(console, pages), KeyPages(console)
     app_pages = AppPages(console)

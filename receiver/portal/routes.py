@@ -14,24 +14,18 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from receiver.apps.portal import PortalLinks
 from receiver.console.core import HERE as CONSOLE_HERE
 from receiver.console.core import ErrorPages
 from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import Session, origin_of
-from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import RelayError
-from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.portal.actions import Actions
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.opening import Opening
 from receiver.portal.pages import Pages
 from receiver.shares.links import ShareSigner
-from receiver.tasks.actions import Canceller
-from receiver.tasks.submit import Intake
-from receiver.wiring.service import Service
 
 
 class PortalPreview(PreviewRoute):
@@ -41,15 +35,9 @@ class PortalPreview(PreviewRoute):
         return caller_of(session).caller
 
 
-def portal_app(
-    service: Service,
-    keys: Keys,
-    directory: Directory,
-    share_signer: ShareSigner,
-    tasks: tuple[Intake, Canceller],
-    portal_links: PortalLinks,
-) -> Starlette:
-    portal = Portal(service, keys, directory, tasks, portal_links)
+def portal_app(portal: Portal, share_signer: ShareSigner) -> Starlette:
+    """The portal's application over `portal` (made at start-up: receiver/app/asgi.py) and
+    the signer of the share links it makes."""
     pages, opening, errors = Pages(portal), Opening(portal), ErrorPages(portal)
     actions = Actions(portal, pages, share_signer)
     page, action = portal.page, portal.action
