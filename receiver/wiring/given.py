@@ -1,8 +1,8 @@
 """What a route is given, as FastAPI dependencies: each a typed part of the process, put on
-the application at start-up (receiver/app/asgi.py and receiver/app/parts.py), read from it
-here and nowhere else. A feature declares its own parts' dependencies with `on_app` in its
-API module; the bare Starlette routes (the probes, the front door's uploads) await the same
-functions. Here, not beside the parts: they are built at every start, and FastAPI is
+the application at start-up (receiver/app/asgi.py and receiver/app/parts.py) and read from
+it here. A feature declares its own parts' dependencies with `on_app` in its API module;
+the bare Starlette routes (the front door's uploads and passed-through creates) await the
+same functions. Here, not beside the parts: they are built at every start, and FastAPI is
 imported only with the API, at its first request (receiver/app/asgi.py).
 
 Each a coroutine, as every dependency: FastAPI runs a plain function in a worker thread, a
