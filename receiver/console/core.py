@@ -132,6 +132,7 @@ class Console:
         config = service.config
         settings = config.settings
         self.server, self.retention = settings.server, settings.retention
+        self.sessions_config = settings.console  # how long sessions last, the login brake
         self.public_url = config.public_url
         self.sessions = Sessions(
             config.secrets.signing_keys,

@@ -59,7 +59,7 @@ class Portal(Console):
         self.portal_sessions = PortalSessions(
             self.sessions,
             service.config.secrets.signing_keys,
-            service.config.settings.console.portal_session_seconds,
+            self.sessions_config.portal_session_seconds,
         )
 
     def render(
