@@ -25,11 +25,16 @@ from receiver.wiring.service import Service
 
 if TYPE_CHECKING:
     from receiver.agents.server import AgentsDoor
+    from receiver.config import Settings
     from receiver.downstreams.directory import Directory
+    from receiver.kernel.observability.logs import Log
     from receiver.kernel.secrets.tokens import MediaLinks
+    from receiver.kernel.store import Store
     from receiver.keys.bearers import Keys
     from receiver.shares.links import ShareSigner
     from receiver.stream.changes import ChangeHub
+    from receiver.tasks.actions import Canceller
+    from receiver.tasks.submit import Intake
 
 PATH = "/mcp"
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
@@ -37,15 +42,21 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 @dataclass(frozen=True)
 class ToolParts:
-    """What the tools use beside the service, each made once at start-up
-    (receiver/app/parts.py). Here, not with the tools (calls.py): they import the whole
-    HTTP API, which mounting the door must not."""
+    """What the door and its tools use, each made once at start-up (receiver/app/parts.py).
+    Here, not with the tools (calls.py): they import the whole HTTP API, which mounting the
+    door must not."""
 
+    store: Store  # what the tools read tasks from
+    log: Log
+    intake: Intake  # what `submit_task` takes a task in with
+    canceller: Canceller  # what `cancel_task` cancels with
     changes: ChangeHub  # what `wait_for_task` waits on
     media_links: MediaLinks  # what reads the images a task's view shows inline
     share_signer: ShareSigner  # what `share_task` signs its links with
     keys: Keys  # who a request's bearer token is
     directory: Directory  # every downstream: a cancel's events go to their subscribers
+    settings: Settings  # the door's own (`mcp`), the server's, and where media is kept
+    public_url: str  # where the relay is reached from outside (its links start with it)
 
 
 class Door:
@@ -129,7 +140,7 @@ async def _maybe(inner: Lifespan | None, app: Any) -> AsyncIterator[None]:
 
 def agents_door(service: Service, parts: ToolParts) -> Door | None:
     """The door over `service` and the `parts` its tools use, or None when it is not mounted."""
-    mode = service.config.settings.mcp.enabled
+    mode = parts.settings.mcp.enabled
     if mode == "off" or (mode == "auto" and not installed("mcp")):
         return None
     return Door(service, parts)

@@ -20,7 +20,6 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.http.models import as_answer
-from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
@@ -62,8 +61,8 @@ def refusal(exc: RelayError) -> Outcome:
     return Outcome(data, error=text)
 
 
-async def _submit(service: Service, caller: Caller, args: SubmitArgs) -> Outcome:
-    result = await submit.submit(service, args.request, args.idempotency_key, None, caller)
+async def _submit(intake: submit.Intake, caller: Caller, args: SubmitArgs) -> Outcome:
+    result = await submit.submit(intake, args.request, args.idempotency_key, None, caller)
     task = result.task
     data = {"id": task.id, "kind": task.kind, "state": task.state, "created": result.created}
     if task.queue_position is not None:
@@ -73,12 +72,12 @@ async def _submit(service: Service, caller: Caller, args: SubmitArgs) -> Outcome
     return Outcome(data)
 
 
-async def _with_images(service: Service, links: MediaLinks, view: dict[str, Any]) -> Outcome:
+async def _with_images(parts: ToolParts, view: dict[str, Any]) -> Outcome:
     images = []
-    cap = service.config.settings.mcp.inline_image_bytes
+    cap, media = parts.settings.mcp.inline_image_bytes, parts.settings.media
     for file in view["files"] if cap else ():
         if file["content_type"].startswith("image/"):
-            data = await small_image(service, links, file["url"], cap)
+            data = await small_image(parts.media_links, media, parts.public_url, file["url"], cap)
             if data is not None:
                 images.append(Image(data, file["content_type"]))
     return Outcome(view, images)
@@ -120,23 +119,27 @@ async def _run(
 ) -> Outcome:
     """The tool's work, through the pipeline as the API does it (web/api/tasks.py)."""
     if name == "submit_task":
-        return await _submit(service, caller, args)
+        return await _submit(parts.intake, caller, args)
     if name == "get_task":
-        view = await task_view(service, caller, args.task_id)
-        return await _with_images(service, parts.media_links, view)
+        view = await task_view(parts.store, caller, args.task_id)
+        return await _with_images(parts, view)
     if name == "wait_for_task":
-        bound = min(args.timeout_seconds, service.config.settings.mcp.max_wait_seconds)
-        view = await wait_until_ended(service, parts.changes, caller, args.task_id, bound, progress)
-        return await _with_images(service, parts.media_links, view)
+        bound = min(args.timeout_seconds, parts.settings.mcp.max_wait_seconds)
+        changes = parts.changes
+        view = await wait_until_ended(parts.store, changes, caller, args.task_id, bound, progress)
+        return await _with_images(parts, view)
     if name == "cancel_task":
-        task = await task_actions.cancel_task(service, parts.directory, args.task_id, caller)
+        task = await task_actions.cancel_task(
+            parts.canceller, parts.directory, args.task_id, caller
+        )
         return Outcome({"id": task.id, "state": task.state, "cancelled": True})
     if name == "share_task":
         options = (args.ttl_seconds, args.show_prompt)
-        link = await make_link(service, parts.share_signer, caller, args.task_id, *options)
+        store, url, signer = parts.store, parts.public_url, parts.share_signer
+        link = await make_link(store, url, signer, caller, args.task_id, *options)
         return Outcome({"task_id": args.task_id, "url": link.url, "expires_at": link.expires_at})
     if name == "list_tasks":
-        return await _list(service, caller, args)
+        return await _list(parts, caller, args)
     if name == "list_deliveries":
         wanted = DeliveryFilter(args.state, args.downstream, args.task_id, args.limit)
         found = await delivery_actions.deliveries_for(service, caller, wanted)
@@ -146,16 +149,17 @@ async def _run(
     return Outcome({"replayed": count})
 
 
-async def _list(service: Service, caller: Caller, args: answers.TaskListParams) -> Outcome:
+async def _list(parts: ToolParts, caller: Caller, args: answers.TaskListParams) -> Outcome:
     wanted = TaskFilter(
         state=args.state,
         kind=args.kind,
         since=args.since,
         text=args.q or None,
         before=args.before,
-        owner_key=await task_actions.owner_filter(service, caller, args.app),
+        owner_key=await task_actions.owner_filter(parts.store, caller, args.app),
     )
-    page = await task_actions.list_tasks(service, wanted, args.limit)
+    window = parts.settings.server.search_window
+    page = await task_actions.list_tasks(parts.store, wanted, args.limit, window)
     tasks = [
         {
             "id": t.id,

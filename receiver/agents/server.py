@@ -129,14 +129,14 @@ class AgentsDoor:
         self.server.add_request_handler("tasks/cancel", TaskHandleParams, self._task_cancel)
         # No DNS-rebinding check: nothing here rides on ambient credentials (cookies); every
         # request carries its bearer key.
-        mcp = service.config.settings.mcp
+        mcp = parts.settings.mcp
         self.manager = StreamableHTTPSessionManager(
             self.server,
             max_request_body_size=shape.MAX_BODY_BYTES,
             session_idle_timeout=mcp.session_idle_seconds,
         )
         self.sessions = SessionLedger(mcp.max_sessions_per_key, mcp.session_idle_seconds)
-        streams = service.config.settings.server.max_streams_per_client
+        streams = parts.settings.server.max_streams_per_client
         self.in_flight = InFlight(streams + CALLS_BESIDE_STREAMS, IN_FLIGHT_BYTES)
         self.memory = MemoryGivenBack()
         quiet_client_gone()
@@ -200,7 +200,7 @@ class AgentsDoor:
         with self.in_flight.request(key_of(caller), held) as settle:
             # The SDK reads a body with no deadline: the relay's one capped reader reads
             # it, under the door's cap on size and the API's on time.
-            timeout = self.service.config.settings.server.body_timeout_seconds
+            timeout = self.parts.settings.server.body_timeout_seconds
             try:
                 body = await read_body(request, shape.MAX_BODY_BYTES, timeout)
             except ClientDisconnect:
@@ -253,7 +253,7 @@ class AgentsDoor:
                 raise
             # The session ended (its client's DELETE) while this request was being handed
             # to it, after its answer went out: nothing is lost, nothing to tell anyone.
-            self.service.log.debug("mcp.session_gone_mid_request", method=scope["method"])
+            self.parts.log.debug("mcp.session_gone_mid_request", method=scope["method"])
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -277,7 +277,7 @@ class AgentsDoor:
     ) -> types.CallToolResult | dict[str, Any]:
         caller = _caller(ctx)
         outcome = await self._tool(caller, params.name, params.arguments or {}, ctx)
-        self.service.log.info(
+        self.parts.log.info(
             "mcp.tool", tool=params.name, key=caller.name, refused=outcome.error is not None
         )
         if params.name == "submit_task" and outcome.error is None and _wants_handles(ctx):
@@ -299,7 +299,7 @@ class AgentsDoor:
             progress = ctx.session.report_progress
             return await call(self.service, self.parts, caller, name, arguments, progress)
         except Exception:
-            self.service.log.exception("mcp.tool_failed", tool=name, key=caller.name)
+            self.parts.log.exception("mcp.tool_failed", tool=name, key=caller.name)
             return Outcome({"error": "internal"}, error="unexpected error; it has been logged")
 
     async def _task_get(
@@ -369,7 +369,7 @@ class AgentsDoor:
 
     async def _visible(self, caller: Caller, task_id: str, uri: str) -> dict[str, Any]:
         try:
-            return await task_view(self.service, caller, task_id)
+            return await task_view(self.parts.store, caller, task_id)
         except RelayError:
             raise MCPError(NOT_FOUND, f"no resource {uri}") from None
 
@@ -397,11 +397,11 @@ class AgentsDoor:
         self, caller: Caller, task_id: str, announce: Callable[[], Any], key: tuple[str, str]
     ) -> None:
         try:
-            await follow(self.service, self.parts.changes, caller, task_id, announce)
+            await follow(self.parts.store, self.parts.changes, caller, task_id, announce)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the session went away, or the store did: stop following
-            self.service.log.info("mcp.follow_ended", task_id=task_id, reason=type(exc).__name__)
+            self.parts.log.info("mcp.follow_ended", task_id=task_id, reason=type(exc).__name__)
         finally:
             self._follows.pop(key, None)
 
@@ -457,7 +457,7 @@ class AgentsDoor:
         if sub.dropped:
             detail = "this listen fell too far behind: listen again and read your tasks again"
             raise MCPError(types.INTERNAL_ERROR, detail)
-        self.service.log.info("mcp.listen_ended", key=caller.name, revoked=sub.ended)
+        self.parts.log.info("mcp.listen_ended", key=caller.name, revoked=sub.ended)
         return types.SubscriptionsListenResult(_meta=meta)
 
     def _stop_follows(self, session: str) -> None:

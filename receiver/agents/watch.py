@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from receiver.config.sections import MediaConfig
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.models import answerable_metadata
 from receiver.kernel.secrets.tokens import MediaLinks
+from receiver.kernel.store import Store
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of
 from receiver.media.storage.local import MediaStoreError, Redirect, open_media_store
@@ -22,17 +24,16 @@ from receiver.shares.share import shared_view
 from receiver.stream.changes import ChangeHub, Subscription
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
-from receiver.wiring.service import Service
 
 # (progress, total, message): sent as MCP progress notifications when the caller asked.
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
-async def task_view(service: Service, caller: Caller, task_id: str) -> dict[str, Any]:
+async def task_view(store: Store, caller: Caller, task_id: str) -> dict[str, Any]:
     """The task as an agent needs it: state, progress, its renders' links and their types.
     Another key's task is no such task, as at the API."""
-    await task_actions.task_of(service, task_id, caller)
-    detail = await task_reads.task_detail(service.store, task_id, documents=20)
+    await task_actions.task_of(store, task_id, caller)
+    detail = await task_reads.task_detail(store, task_id, documents=20)
     if detail is None:
         raise NotFound("no such task")
     view = shared_view(detail)
@@ -84,7 +85,7 @@ class Reporter:
 
 
 async def wait_until_ended(
-    service: Service,
+    store: Store,
     changes: ChangeHub,
     caller: Caller,
     task_id: str,
@@ -98,7 +99,7 @@ async def wait_until_ended(
     sub = changes.subscribe(subscriber_name(caller))  # before the first read
     try:
         while True:
-            view = await task_view(service, caller, task_id)
+            view = await task_view(store, caller, task_id)
             await reporter.report(view)
             if settled(view):
                 return view
@@ -128,7 +129,7 @@ async def next_change(sub: Subscription, task_id: str, within: float) -> bool:
 
 
 async def follow(
-    service: Service,
+    store: Store,
     changes: ChangeHub,
     caller: Caller,
     task_id: str,
@@ -138,7 +139,7 @@ async def follow(
     cancels it on unsubscribe or when the session ends."""
     sub = changes.subscribe(subscriber_name(caller))
     try:
-        while not settled(await task_view(service, caller, task_id)):
+        while not settled(await task_view(store, caller, task_id)):
             if await next_change(sub, task_id, 60.0):
                 await announce()
         await announce()
@@ -146,15 +147,17 @@ async def follow(
         changes.unsubscribe(sub)
 
 
-async def small_image(service: Service, links: MediaLinks, url: str, cap: int) -> bytes | None:
+async def small_image(
+    links: MediaLinks, media: MediaConfig, public_url: str, url: str, cap: int
+) -> bytes | None:
     """The bytes of the relay's copy at `url` when it is at most `cap` bytes, else None:
     read from the media store, as `GET /media/{token}` serves it."""
-    base = f"{service.config.public_url}/media/"
+    base = f"{public_url}/media/"
     link = links.read(url[len(base) :]) if url.startswith(base) else None
     if link is None:
         return None
     try:
-        found = await open_media_store(service.config.settings.media).locate(*link)
+        found = await open_media_store(media).locate(*link)
     except (MediaStoreError, ValueError):
         return None
     if found is None or isinstance(found, Redirect):

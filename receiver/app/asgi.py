@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import ToolParts, agents_door
-from receiver.app.parts import Parts
+from receiver.app.parts import Parts, probed, worker_parts
 from receiver.callbacks.route import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
 from receiver.kernel.errors import RelayError
@@ -132,30 +132,55 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 
 def _console(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
-    return lambda module: module.console_app(service, parts.keys, parts.directory, parts.changes)
+    tasks = (parts.intake, parts.canceller)
+    return lambda module: module.console_app(
+        module.Console(service, parts.keys, parts.directory, tasks, parts.portal_links),
+        parts.changes,
+    )
 
 
 def _portal(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
+    tasks = (parts.intake, parts.canceller)
     return lambda module: module.portal_app(
-        service, parts.keys, parts.directory, parts.share_signer
+        module.Portal(service, parts.keys, parts.directory, tasks, parts.portal_links),
+        parts.share_signer,
     )
 
 
 def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None) -> Starlette:
     """The application over `service` and the process's `parts`; `lifespan` runs the workers
     beside it (receiver/app/build.py)."""
-    callback = Callback(service, parts.directory, parts.claim_policy, parts.poll_lease)
+    settings = service.config.settings
+    callback = Callback(
+        worker_parts(service),
+        service.signer,
+        service.polls,
+        parts.directory,
+        parts.poll_lease,
+        settings.callbacks,
+        settings.server.body_timeout_seconds,
+    )
     api = _ApiWhenVisited()
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, callback, methods=["POST"]),
-        *probes.routes(api.build),
+        *probes.routes(api.build, probed(service)),
         api,
         Mount("/console", app=_BuiltWhenVisited("receiver.console", _console(service, parts))),
         Mount("/portal", app=_BuiltWhenVisited("receiver.portal", _portal(service, parts))),
     ]
     tool_parts = ToolParts(
-        parts.changes, parts.media_links, parts.share_signer, parts.keys, parts.directory
+        service.store,
+        service.log,
+        parts.intake,
+        parts.canceller,
+        parts.changes,
+        parts.media_links,
+        parts.share_signer,
+        parts.keys,
+        parts.directory,
+        service.config.settings,
+        service.config.public_url,
     )
     door = agents_door(service, tool_parts)
     if door is not None:

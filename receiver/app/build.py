@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from receiver.app.asgi import create_app as create_web_app
-from receiver.app.parts import build_parts
+from receiver.app.parts import Parts, build_parts, probed, worker_parts
 from receiver.config import Config
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.kernel import expression_pool
@@ -23,6 +23,7 @@ from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import leases
+from receiver.lifecycle.stories.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.probes import count_store
 from receiver.polls.poller import Poller
@@ -56,23 +57,62 @@ def build_service(config: Config) -> Service:
     )
 
 
+def _poller(service: Service, parts: Parts) -> Poller:
+    s = service.config.settings
+    recording = PollPolicy(
+        parts.directory.subscriptions,
+        s.callbacks.corroborate_seconds,
+        s.media.enabled,
+        s.upstream.resubmit_failed,
+        s.delivery.progress_interval_seconds,
+        s.delivery.attempt_lease_seconds,
+    )
+    return Poller(
+        worker_parts(service),
+        service.comet,
+        (service.polls, service.deliveries),
+        parts.directory,
+        s.polling,
+        recording,
+        max(2 * s.upstream.timeout_seconds, s.polling.callback_grace_seconds),
+    )
+
+
+def _submitter(service: Service, parts: Parts) -> Submitter:
+    s = service.config.settings
+    return Submitter(
+        worker_parts(service),
+        service.comet,
+        service.signer,
+        parts.directory,
+        s.upstream,
+        s.polling.scan_seconds,
+        s.polling.initial_delay_seconds,
+    )
+
+
+def _mirror(service: Service, parts: Parts) -> Mirror:
+    s = service.config.settings
+    grace = s.delivery.shutdown_grace_seconds
+    return Mirror(worker_parts(service), service.comet, parts.media_links, s.media, grace)
+
+
 def create_app(service: Service) -> Starlette:
     """The web application with every worker of `service` running beside it."""
     parts = build_parts(service)
-    directory = parts.directory
+    directory, settings = parts.directory, service.config.settings
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         applied = await service.store.migrate()
-        delivers = service.config.settings.delivery.in_process
-        mirrors = service.config.settings.media.enabled
+        delivers, mirrors = settings.delivery.in_process, settings.media.enabled
         if service.store.exclusive:
             # Whatever the previous process had in flight when it died resumes now; the
             # deliveries of a separate `receiver deliver` stay its own.
             await leases.release_all(
                 service.store, delivering=delivers, polling=True, mirroring=True
             )
-        if not mirrors and (given_up := await give_up_mirrors(service)):
+        if not mirrors and (given_up := await give_up_mirrors(worker_parts(service))):
             service.log.warning("media.off", mirrors_given_up=given_up)
         await directory.start()
         service.log.info(
@@ -88,37 +128,34 @@ def create_app(service: Service) -> Starlette:
         gc.freeze()
         gc.enable()
         stopping = asyncio.Event()
-        tick = service.config.settings.delivery.outbox_scan_seconds
-        poller = Poller(service, directory, parts.poll_lease)
+        tick = settings.delivery.outbox_scan_seconds
+        poller = _poller(service, parts)
         workers = [
             asyncio.create_task(poller.run(stopping), name="poller"),
-            asyncio.create_task(Submitter(service, directory).run(stopping), name="submitter"),
+            asyncio.create_task(_submitter(service, parts).run(stopping), name="submitter"),
             asyncio.create_task(parts.changes.run(stopping), name="changes"),
-            asyncio.create_task(count_store(service, stopping), name="gauges"),
+            asyncio.create_task(count_store(probed(service), stopping), name="gauges"),
             asyncio.create_task(directory.run(stopping, tick), name="directory"),
         ]
         if delivers:
             fanout = Fanout(service, directory).run(stopping)
             workers.append(asyncio.create_task(fanout, name="fanout"))
         if mirrors:
-            workers.append(
-                asyncio.create_task(Mirror(service, parts.media_links).run(stopping), name="mirror")
-            )
-        if service.config.settings.retention.enabled:
-            prune = Retention(service).run(stopping)
+            mirror = _mirror(service, parts).run(stopping)
+            workers.append(asyncio.create_task(mirror, name="mirror"))
+        if settings.retention.enabled:
+            prune = Retention(worker_parts(service), settings.retention).run(stopping)
             workers.append(asyncio.create_task(prune, name="retention"))
         try:
             yield
         finally:
             stopping.set()
             # The poller's and the submitter's waits end now, not at their next tick.
-            service.wake(Work.POLLS | Work.SUBMITS)
+            service.wakers.wake(Work.POLLS | Work.SUBMITS)
             await asyncio.gather(*workers, return_exceptions=True)
             await service.close()  # only now that no poll or delivery is in flight
             expression_pool.close()
             service.log.info("service.stopped")
-            await tracing.flush_at_exit(
-                service.config.settings.delivery.shutdown_grace_seconds, service.log
-            )
+            await tracing.flush_at_exit(settings.delivery.shutdown_grace_seconds, service.log)
 
     return create_web_app(service, parts, lifespan)

@@ -6,18 +6,22 @@ and each feature's API module)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from starlette.datastructures import State
 
+from receiver.apps.portal import PortalLinks
 from receiver.downstreams.directory import Directory, new_directory
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.reports import ClaimPolicy
 from receiver.media.storage.local import MediaStorage
+from receiver.operator.probes import Probed
 from receiver.shares.links import ShareSigner
 from receiver.stream.changes import ChangeHub, stream_pools
+from receiver.tasks.actions import Canceller
+from receiver.tasks.submit import Intake
+from receiver.wiring.handoff import WorkerParts
 from receiver.wiring.service import Service
 
 
@@ -29,18 +33,34 @@ class Parts:
     media_storage: MediaStorage  # where the routes read the mirrored files and uploads
     share_signer: ShareSigner  # seals and opens share links
     directory: Directory  # every downstream, the config file's and those made through the API
-    claim_policy: ClaimPolicy  # how a callback's claim is judged
     poll_lease: PollLease  # how this process leases its polls, and their budget
+    intake: Intake  # what taking a task in uses
+    canceller: Canceller  # what cancelling a task uses
+    portal_links: PortalLinks  # makes and opens the apps' portal links
 
     def put_on(self, state: State) -> None:
-        """Where the routes' dependencies find them (`Keyring`, `Changes`, `Links`,
-        `Storage`, `ShareSigning`, `Downstreams`)."""
-        state.keys = self.keys
-        state.changes = self.changes
-        state.media_links = self.media_links
-        state.media_storage = self.media_storage
-        state.share_signer = self.share_signer
-        state.directory = self.directory
+        """Where the routes' dependencies find them, each by its field's name
+        (receiver/wiring/given.py's `on_app`)."""
+        for each in fields(self):
+            setattr(state, each.name, getattr(self, each.name))
+
+
+def worker_parts(service: Service) -> WorkerParts:
+    """What every worker and the callback's route stand on, out of the service."""
+    return WorkerParts(service.store, service.metrics, service.log, service.owner, service.wakers)
+
+
+def probed(service: Service) -> Probed:
+    """What the probes and the store's gauges read, out of the service."""
+    config = service.config
+    return Probed(
+        service.store,
+        service.metrics,
+        service.log,
+        lambda: service.draining(),  # set once the server runs (receiver/app/server.py)
+        config.secrets.metrics_token,
+        config.settings.server.metrics_count_seconds,
+    )
 
 
 def build_parts(service: Service) -> Parts:
@@ -53,6 +73,10 @@ def build_parts(service: Service) -> Parts:
         stream_pools(settings.server),
         lambda: service.draining(),
     )
+    # Task webhooks are signed: off until the variable naming their secret is set.
+    webhooks_off = None
+    if secrets.task_webhook_secret is None:
+        webhooks_off = settings.delivery.task_webhook_secret_env
     # A key revoked or a session ended here: the live streams check their holders at once.
     service.on_access_change(changes.recheck)
     return Parts(
@@ -64,6 +88,15 @@ def build_parts(service: Service) -> Parts:
         ),
         share_signer=ShareSigner(secrets.signing_keys, secrets.admin_token),
         directory=new_directory(service),
-        claim_policy=settings.callbacks.claim_policy(),
         poll_lease=settings.polling.lease(service.owner),
+        intake=Intake(
+            service.store,
+            service.signer,
+            service.log,
+            service.wakers,
+            webhooks_off,
+            settings.delivery.allow_private_networks,
+        ),
+        canceller=Canceller(service.store, service.comet, service.wakers, service.log),
+        portal_links=PortalLinks(service.store, secrets.signing_keys, config.public_url),
     )

@@ -27,8 +27,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -37,6 +38,7 @@ from receiver.config import Config, ServerConfig
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.http.answers import error
 from receiver.kernel.net import speed
+from receiver.kernel.observability.logs import Log
 
 if TYPE_CHECKING:
     from receiver.kernel.http.head_size import HeadSize
@@ -269,8 +271,19 @@ class _DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def run(app: Any, config: Config, listening: Listening) -> None:
-    server = config.settings.server
+class Served(Protocol):
+    """What the server tells the service it runs (receiver/wiring/service.py): how to know
+    it drains; and where it writes its lines."""
+
+    def drains_by(self, draining: Callable[[], bool]) -> None: ...
+
+    @property
+    def log(self) -> Log: ...
+
+
+def run(app: Any, config: Config, listening: Listening, served: Served) -> None:
+    settings = config.settings
+    server = settings.server
     raise_open_file_limit()
     # "socket.accept() out of system resource" comes once per loop turn while fds run out.
     logging.getLogger("asyncio").addFilter(_EveryTenSeconds())
@@ -292,7 +305,7 @@ def run(app: Any, config: Config, listening: Listening) -> None:
         # them from 127.0.0.1 (or $FORWARDED_ALLOW_IPS) otherwise.
         proxy_headers=bool(server.trusted_proxies),
         forwarded_allow_ips=server.trusted_proxies,
-        timeout_graceful_shutdown=int(config.settings.delivery.shutdown_grace_seconds) + 5,
+        timeout_graceful_shutdown=int(settings.delivery.shutdown_grace_seconds) + 5,
     )
     uvicorn_config.load()  # picks uvicorn's protocol class, which the limits then wrap
     uvicorn_config.http_protocol_class = _with_head_limits(
@@ -300,10 +313,10 @@ def run(app: Any, config: Config, listening: Listening) -> None:
     )
     drain = server.drain_seconds
     serving = _DrainingServer(uvicorn_config, drain)
-    app.state.service.draining = lambda: serving.draining
-    serving.on_drain = lambda: app.state.service.log.info("server.draining", seconds=drain)
+    served.drains_by(lambda: serving.draining)
+    serving.on_drain = lambda: served.log.info("server.draining", seconds=drain)
     sockets = [s for s in (listening.public, listening.metrics) if s is not None]
-    app.state.service.log.info(
+    served.log.info(
         "server.listening",
         address=_address(listening.public),
         metrics=_address(listening.metrics) if listening.metrics else None,

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from receiver.apps import portal
 from receiver.config import problems
+from receiver.config.sections import ServerConfig
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.errors import InvalidRequest
@@ -24,8 +25,7 @@ from receiver.keys.door import Keyring, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.routing import owner_of
-from receiver.wiring.given import Served
-from receiver.wiring.service import Service
+from receiver.wiring.given import AccessChange, Served, ServerSection, Stored
 
 MAX_APP_BODY_BYTES = 16 * 1024
 _ERR = ErrorAnswer
@@ -131,9 +131,8 @@ def _checked(model: type[Answer], payload: object) -> Any:
         raise InvalidRequest("; ".join(problems(exc, "body"))) from None
 
 
-async def _body(request: Request, service: Service) -> object:
-    timeout = service.config.settings.server.body_timeout_seconds
-    return await read_json(request, MAX_APP_BODY_BYTES, timeout)
+async def _body(request: Request, server: ServerConfig) -> object:
+    return await read_json(request, MAX_APP_BODY_BYTES, server.body_timeout_seconds)
 
 
 @router.post(
@@ -152,8 +151,8 @@ async def _body(request: Request, service: Service) -> object:
     ),
     openapi_extra=body(NewApp, "NewApp", "The app's name, weight and limits."),
 )
-async def create_app(request: Request, service: Served, keys: Keyring) -> Response:
-    wanted: NewApp = _checked(NewApp, await _body(request, service))
+async def create_app(request: Request, server: ServerSection, keys: Keyring) -> Response:
+    wanted: NewApp = _checked(NewApp, await _body(request, server))
     settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
     return reply(AppInfo, app_info(await keys.make_app(wanted.name, settings)), 201)
 
@@ -193,8 +192,10 @@ async def show_app(keys: Keyring, app: PathName) -> Response:
         "Any of `weight`, `max_queued`, `max_per_day`, `portal_frame_ancestors`.",
     ),
 )
-async def change_app(request: Request, service: Served, keys: Keyring, app: PathName) -> Response:
-    payload = await _body(request, service)
+async def change_app(
+    request: Request, store: Stored, server: ServerSection, keys: Keyring, app: PathName
+) -> Response:
+    payload = await _body(request, server)
     current = (await keys.app(app)).settings
     given = _checked(AppChangeFields, payload)
     # Only the fields given change; a limit given as null is lifted.
@@ -206,7 +207,7 @@ async def change_app(request: Request, service: Served, keys: Keyring, app: Path
     changed = await keys.change_app(app, AppSettings(**merged))
     if "portal_frame_ancestors" in given.model_fields_set:
         origins = tuple(dict.fromkeys(o.lower() for o in given.portal_frame_ancestors or []))
-        changed = await portal.set_framing(service, app, origins)
+        changed = await portal.set_framing(store, app, origins)
     return reply(AppInfo, app_info(changed))
 
 
@@ -224,6 +225,7 @@ async def change_app(request: Request, service: Served, keys: Keyring, app: Path
 async def delete_app(
     service: Served, keys: Keyring, directory: Downstreams, app: PathName
 ) -> Response:
+    # The whole service: removing a downstream is the fan-out's, which still takes it.
     deleted = await keys.delete_app(app)
     service.access_changed()  # its open streams here end now, elsewhere within seconds
     # Its downstreams go with it: no later app of its name takes them over.
@@ -254,9 +256,9 @@ async def delete_app(
     openapi_extra=body(NewAppKey, "NewAppKey", "The key's name and scopes."),
 )
 async def create_app_key(
-    request: Request, service: Served, keys: Keyring, app: PathName
+    request: Request, server: ServerSection, keys: Keyring, app: PathName
 ) -> Response:
-    wanted: NewAppKey = _checked(NewAppKey, await _body(request, service))
+    wanted: NewAppKey = _checked(NewAppKey, await _body(request, server))
     row, key = await keys.add(app, wanted.name, list(wanted.scopes))
     return reply(KeyCreated, {**key_info(row), "key": key}, 201)
 
@@ -285,7 +287,9 @@ async def list_app_keys(keys: Keyring, app: PathName) -> Response:
         {200: answer("Revoked.", KeyRevoked), 404: answer("No such app or live key.", _ERR)},
     ),
 )
-async def revoke_app_key(service: Served, keys: Keyring, app: PathName, name: PathName) -> Response:
+async def revoke_app_key(
+    access_changed: AccessChange, keys: Keyring, app: PathName, name: PathName
+) -> Response:
     await keys.revoke(name, app)
-    service.access_changed()
+    access_changed()
     return reply(KeyRevoked, {"revoked": name})

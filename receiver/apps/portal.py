@@ -19,11 +19,11 @@ from typing import Literal
 from itsdangerous import BadData, URLSafeSerializer
 
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
+from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rows.apps import AppRow, PortalApp
 from receiver.keys.rules import Caller, Scope
 from receiver.keys.stories import apps as app_stories
-from receiver.wiring.service import Service
 
 DEFAULT_TTL_SECONDS = 15 * 60
 MAX_TTL_SECONDS = 24 * 3600
@@ -56,10 +56,6 @@ class Opened:
     since: float
 
 
-def _serializer(service: Service) -> URLSafeSerializer:
-    return URLSafeSerializer(service.config.secrets.signing_keys, salt=_LINK_SALT)
-
-
 async def _app_asked(keys: Keys, caller: Caller, app: str | None) -> AppRow:
     """The app a link is for: the caller's own; the admin's must be named. Another app's
     name, from an app's key, is no such app (404)."""
@@ -74,48 +70,53 @@ async def _app_asked(keys: Keys, caller: Caller, app: str | None) -> AppRow:
     return await keys.app(caller.app)
 
 
-async def make_link(
-    service: Service, keys: Keys, caller: Caller, app: str | None, ttl: float
-) -> PortalLink:
-    """A link to the portal of the caller's app (or the one the admin names)."""
-    if not MIN_TTL_SECONDS <= ttl <= MAX_TTL_SECONDS:
-        raise InvalidRequest(
-            f"ttl_seconds: from {MIN_TTL_SECONDS} to {MAX_TTL_SECONDS} (a day); {ttl:g} given"
-        )
-    row = await _app_asked(keys, caller, app)
-    now = time.time()
-    if await app_stories.app_of(service.store, row.id, now) is None:
-        raise Conflict(f"the app {row.name!r} has no live key: its portal would not open")
-    expires_at = now + ttl
-    claims = {"l": secrets.token_urlsafe(12), "a": row.id, "i": now, "e": expires_at}
-    token = _serializer(service).dumps(claims)
-    return PortalLink(f"{service.config.public_url}{PORTAL_PATH}/open/{token}", expires_at)
+class PortalLinks:
+    """Makes and opens the portals' links, over the store, signed with the relay's keys;
+    made once at start-up (receiver/app/parts.py)."""
+
+    def __init__(self, store: Store, signing_keys: list[str], public_url: str) -> None:
+        self.store = store
+        self._serializer = URLSafeSerializer(signing_keys, salt=_LINK_SALT)
+        self._opens_at = f"{public_url}{PORTAL_PATH}/open/"
+
+    async def make(self, keys: Keys, caller: Caller, app: str | None, ttl: float) -> PortalLink:
+        """A link to the portal of the caller's app (or the one the admin names)."""
+        if not MIN_TTL_SECONDS <= ttl <= MAX_TTL_SECONDS:
+            raise InvalidRequest(
+                f"ttl_seconds: from {MIN_TTL_SECONDS} to {MAX_TTL_SECONDS} (a day); {ttl:g} given"
+            )
+        row = await _app_asked(keys, caller, app)
+        now = time.time()
+        if await app_stories.app_of(self.store, row.id, now) is None:
+            raise Conflict(f"the app {row.name!r} has no live key: its portal would not open")
+        expires_at = now + ttl
+        claims = {"l": secrets.token_urlsafe(12), "a": row.id, "i": now, "e": expires_at}
+        return PortalLink(self._opens_at + self._serializer.dumps(claims), expires_at)
+
+    async def open(self, token: str) -> Opened:
+        """The app a link opens, the link used up; LinkRefused saying why it does not open."""
+        try:
+            claims = self._serializer.loads(token)
+        except BadData:
+            raise LinkRefused("forged") from None
+        if not isinstance(claims, dict) or not {"l", "a", "i", "e"} <= claims.keys():
+            raise LinkRefused("forged")
+        link_id, app_id, since, ends = claims["l"], claims["a"], claims["i"], claims["e"]
+        if not isinstance(ends, (int, float)) or not isinstance(since, (int, float)):
+            raise LinkRefused("forged")
+        if ends <= time.time():
+            raise LinkRefused("expired")
+        found = await app_stories.app_of(self.store, str(app_id), float(since))
+        if found is None:
+            raise LinkRefused("revoked")
+        if not await app_stories.use_once(self.store, f"portal-link:{link_id}", float(ends)):
+            raise LinkRefused("used")
+        return Opened(found, float(since))
 
 
-async def open_link(service: Service, token: str) -> Opened:
-    """The app a link opens, the link used up; LinkRefused saying why it does not open."""
-    try:
-        claims = _serializer(service).loads(token)
-    except BadData:
-        raise LinkRefused("forged") from None
-    if not isinstance(claims, dict) or not {"l", "a", "i", "e"} <= claims.keys():
-        raise LinkRefused("forged")
-    link_id, app_id, since, ends = claims["l"], claims["a"], claims["i"], claims["e"]
-    if not isinstance(ends, (int, float)) or not isinstance(since, (int, float)):
-        raise LinkRefused("forged")
-    if ends <= time.time():
-        raise LinkRefused("expired")
-    found = await app_stories.app_of(service.store, str(app_id), float(since))
-    if found is None:
-        raise LinkRefused("revoked")
-    if not await app_stories.use_once(service.store, f"portal-link:{link_id}", float(ends)):
-        raise LinkRefused("used")
-    return Opened(found, float(since))
-
-
-async def app_of(service: Service, app_id: str, since: float) -> PortalApp | None:
+async def app_of(store: Store, app_id: str, since: float) -> PortalApp | None:
     """The app a session rests on, or None once the session has ended with its keys."""
-    return await app_stories.app_of(service.store, app_id, since)
+    return await app_stories.app_of(store, app_id, since)
 
 
 def caller_for(app: PortalApp) -> Caller:
@@ -125,5 +126,5 @@ def caller_for(app: PortalApp) -> Caller:
     return Caller(app.key_id, f"portal of {app.name}", scopes, app_id=app.id, app=app.name)
 
 
-async def set_framing(service: Service, name: str, origins: tuple[str, ...]) -> AppRow:
-    return await app_stories.set_framing(service.store, name, origins)
+async def set_framing(store: Store, name: str, origins: tuple[str, ...]) -> AppRow:
+    return await app_stories.set_framing(store, name, origins)

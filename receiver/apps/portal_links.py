@@ -4,9 +4,9 @@ the admin names the app. Its route and the models it reads and answers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import Field, ValidationError
 from starlette.responses import Response
 
@@ -17,7 +17,7 @@ from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, reply
 from receiver.keys.door import Keyring, caller_of, needs
-from receiver.wiring.given import Served
+from receiver.wiring.given import ServerSection, on_app
 
 MAX_BODY_BYTES = 4 * 1024
 _ERR = ErrorAnswer
@@ -58,6 +58,8 @@ def _wanted(raw: bytes) -> NewPortalLink:
 
 
 router = APIRouter(tags=["apps"])
+# A route's maker of portal links (receiver/app/parts.py).
+Linking = Annotated[portal.PortalLinks, Depends(on_app("portal_links", portal.PortalLinks))]
 
 
 @router.post(
@@ -86,9 +88,9 @@ router = APIRouter(tags=["apps"])
     ),
     openapi_extra=body(NewPortalLink, "NewPortalLink", "The app (admin) and the link's life."),
 )
-async def create_portal_link(request: Request, service: Served, keys: Keyring) -> Response:
-    timeout = service.config.settings.server.body_timeout_seconds
-    wanted = _wanted(await read_body(request, MAX_BODY_BYTES, timeout))
-    caller = caller_of(request)
-    link = await portal.make_link(service, keys, caller, wanted.app, wanted.ttl_seconds)
+async def create_portal_link(
+    request: Request, links: Linking, server: ServerSection, keys: Keyring
+) -> Response:
+    wanted = _wanted(await read_body(request, MAX_BODY_BYTES, server.body_timeout_seconds))
+    link = await links.make(keys, caller_of(request), wanted.app, wanted.ttl_seconds)
     return reply(PortalLinkMade, {"url": link.url, "expires_at": link.expires_at}, 201)

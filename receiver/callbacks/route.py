@@ -21,6 +21,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from receiver.config.sections import CallbackConfig
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import (
     BodyTooLarge,
@@ -33,38 +34,54 @@ from receiver.kernel.errors import (
 )
 from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
-from receiver.kernel.secrets.tokens import TokenRejected
+from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 from receiver.lifecycle.comet.parse import parse_callback
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.reports import PENDING, ClaimPolicy
+from receiver.lifecycle.rules.reports import PENDING
 from receiver.lifecycle.stories import claims
 from receiver.lifecycle.stories.observe import Report
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import PollHandoff, WorkerParts
 
 PATH = "/callbacks/runway/{token}"
 
 
 class Callback:
-    """POST /callbacks/runway/{token}, over the process's `service`, its `directory`, how a
-    claim is judged and how this process leases a poll (each given at start-up)."""
+    """POST /callbacks/runway/{token}, over the parts given at start-up
+    (receiver/app/asgi.py): what every part of the process stands on, the signer of
+    callback URLs, the polls it hands to this process's poller (`handed`); the downstreams
+    (`directory`), how this process leases a poll, the callbacks' settings (how a claim is
+    judged, how large a body may be) and how slow a body may come (`body_timeout`)."""
 
     def __init__(
-        self, service: Service, directory: Directory, claims: ClaimPolicy, lease: PollLease
+        self,
+        parts: WorkerParts,
+        signer: CallbackSigner,
+        handed: PollHandoff,
+        directory: Directory,
+        lease: PollLease,
+        settings: CallbackConfig,
+        body_timeout: float,
     ) -> None:
-        self.service = service
+        self.store = parts.store
+        self.metrics = parts.metrics
+        self.log = parts.log
+        self.wakers = parts.wakers
+        self.signer = signer
+        self.handed = handed
         self.directory = directory
-        self.claims = claims
+        self.claims = settings.claim_policy()
         self.lease = lease
+        self.max_body_bytes = settings.max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        service = self.service
         started = time.perf_counter()
         try:
             content = await _handle(self, scope, receive)
         except ClientDisconnect:
             return  # the sender is gone before its body was in: nothing was stored
         finally:
-            service.metrics.callback_seconds.observe(time.perf_counter() - started)
+            self.metrics.callback_seconds.observe(time.perf_counter() - started)
         # A refusal is a RelayError, answered by the application's one handler.
         body = orjson.dumps(content)
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -80,50 +97,48 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
     return None
 
 
-def _refused(service: Service, reason: str, error: RelayError, **ids: Any) -> RelayError:
+def _refused(route: Callback, reason: str, error: RelayError, **ids: Any) -> RelayError:
     """Count and log a refusal; the caller raises what this returns."""
-    service.metrics.callbacks.labels(f"rejected_{reason}").inc()
-    service.log.warning("callback.rejected", reason=reason, **ids)
+    route.metrics.callbacks.labels(f"rejected_{reason}").inc()
+    route.log.warning("callback.rejected", reason=reason, **ids)
     return error
 
 
 async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, Any]:
-    service = route.service
     started = time.time()
     try:
-        task_id = service.signer.verify(scope["path_params"]["token"])
+        task_id = route.signer.verify(scope["path_params"]["token"])
     except TokenRejected as exc:
-        raise _refused(service, exc.reason, exc) from None
+        raise _refused(route, exc.reason, exc) from None
     # Context goes into each call rather than bind(): binding costs on every request, and
     # at the usual levels only the rare refusals below are written at all.
     try:
-        limit = service.config.settings.callbacks.max_body_bytes
-        timeout = service.config.settings.server.body_timeout_seconds
+        limit, timeout = route.max_body_bytes, route.body_timeout
         continues = (_header(scope, b"expect") or "").lower() == "100-continue"
         declared = _header(scope, b"content-length")
         body = await read_limited(receive, declared, limit, timeout, continues)
     except BodyTooLarge as exc:
-        raise _refused(service, "too_large", exc, task_id=task_id) from None
+        raise _refused(route, "too_large", exc, task_id=task_id) from None
     except BodyTooSlow as exc:
-        raise _refused(service, "request_timeout", exc, task_id=task_id) from None
+        raise _refused(route, "request_timeout", exc, task_id=task_id) from None
     try:
         _, obs = parse_callback(body)
     except ParseError as exc:
-        raise _refused(service, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
+        raise _refused(route, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
     dedupe_key = "callback:" + hashlib.sha256(body).hexdigest()
     try:
         recorded = await claims.arrive(
-            service.store,
+            route.store,
             Report("callback", dedupe_key, obs, body.decode()),
             task_id,
             route.directory.subscriptions,
             route.claims,
-            service.polls.lease_for(route.lease),
+            route.handed.lease_for(route.lease),
         )
     except Exception:
         # Not committed: say so, so that the sender tries again rather than forgets.
-        service.metrics.callbacks.labels("store_unavailable").inc()
-        service.log.exception("callback.store_failed", task_id=task_id)
+        route.metrics.callbacks.labels("store_unavailable").inc()
+        route.log.exception("callback.store_failed", task_id=task_id)
         raise StoreError("could not store the callback; try again") from None
     ids = {
         "task_id": task_id,
@@ -131,10 +146,10 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
         "event_id": recorded.event_id,
     }
     if recorded.outcome == "unknown_task":
-        raise _refused(service, "unknown_task", NotFound("no such task"), **ids)
+        raise _refused(route, "unknown_task", NotFound("no such task"), **ids)
     if recorded.outcome == "task_mismatch":
         error = NotAllowed("callback token was issued for another task")
-        raise _refused(service, "task_mismatch", error, **ids)
+        raise _refused(route, "task_mismatch", error, **ids)
     verdict = recorded.verdict
     task = recorded.task
     # Backdated to the request's start: the task's context is known once it is read.
@@ -149,14 +164,14 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
         state=task.state if task else None,
     ):
         if recorded.outcome in ("duplicate", "over_limit"):
-            service.metrics.callbacks.labels(recorded.outcome).inc()
+            route.metrics.callbacks.labels(recorded.outcome).inc()
         elif verdict not in (None, PENDING):
-            service.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
+            route.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
         # A pending claim has CometAPI asked now; outbox rows come only under trust_body.
         if recorded.poll is not None:
-            service.polls.give(recorded.poll)
-        service.recorded(recorded)
-        line = service.log.warning if verdict == "contradicted" else service.log.info
+            route.handed.give(recorded.poll)
+        route.wakers.recorded(recorded)
+        line = route.log.warning if verdict == "contradicted" else route.log.info
         line(
             "callback.received",
             **ids,

@@ -97,7 +97,7 @@ def serve(config_path: str | None) -> None:
     _get_ready(config_path, config, media_keys)
     service = build_service(config)
     _take_workers(service.store, config.settings.delivery.in_process, polls=True)
-    server.run(create_app(service), config, listening)
+    server.run(create_app(service), config, listening, service)
 
 
 @click.command()

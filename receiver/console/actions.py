@@ -170,7 +170,7 @@ class Actions(DownstreamForms):
             payload = views.form_payload(
                 kept["kind"], kept["prompt"], kept["source"], kept["model"], kept["options"]
             )
-            result = await submit.submit(self.service, payload, key)
+            result = await submit.submit(self.console.intake, payload, key)
         except InvalidRequest as exc:
             errors, general = views.field_errors(kept["kind"], exc.detail)
             return await self.pages.tasks(request, session, kept, errors, general)
@@ -184,7 +184,7 @@ class Actions(DownstreamForms):
         )
         if asked:
             return asked
-        await task_actions.cancel_task(self.service, self.directory, task_id)
+        await task_actions.cancel_task(self.console.canceller, self.directory, task_id)
         return self.console.done(request, form, f"/tasks/{quote(task_id)}", "cancelled")
 
     async def replay_all(self, request: Request, session: Session, form: Form) -> Response:

@@ -72,7 +72,6 @@ def next_key_name(name: str, taken: set[str]) -> str:
 class AppPages:
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.service = console.service
 
     async def _views(self) -> list[AppView]:
         keys, every = self.console.keys, self.console.directory.every
@@ -85,7 +84,9 @@ class AppPages:
                 if owner_of(name) == app.id
             ]
             wanted = TaskFilter(owner_key=app.id)
-            found = await task_actions.list_tasks(self.service, wanted, NEWEST_TASKS)
+            found = await task_actions.list_tasks(
+                self.console.store, wanted, NEWEST_TASKS, self.console.server.search_window
+            )
             views.append(AppView(app, listed, downstreams, found.tasks))
         return views
 
@@ -161,7 +162,7 @@ class AppPages:
         everyone = {k.name for k in await keys.listed()}
         row, key = await keys.add(app, next_key_name(name, everyone), old.scopes)
         await keys.revoke(name, app)
-        self.service.access_changed()  # the old key's open streams end
+        self.console.access_changed()  # the old key's open streams end
         made = {**key_info(row), "app": app, "key": key, "replaces": name}
         return await self.page(request, session, made=made)
 
@@ -174,15 +175,15 @@ class AppPages:
         if asked := self.console.confirm(request, session, form, question, "Revoke it"):
             return asked
         await self.console.keys.revoke(name, app)
-        self.service.access_changed()
+        self.console.access_changed()
         return self.console.done(request, form, "/apps", "revoked")
 
     async def portal_link(self, request: Request, session: Session, form: Form) -> Response:
         """A link that opens the app's portal once, within its default life."""
         app = request.path_params["app"]
         try:
-            link = await portal.make_link(
-                self.service, self.console.keys, BOOTSTRAP, app, portal.DEFAULT_TTL_SECONDS
+            link = await self.console.portal_links.make(
+                self.console.keys, BOOTSTRAP, app, portal.DEFAULT_TTL_SECONDS
             )
         except Conflict as exc:  # no live key: its portal would not open
             return await self.page(request, session, 409, error=exc.detail, error_app=app)

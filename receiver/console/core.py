@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from receiver.apps.portal import PortalLinks
 from receiver.console import views
 from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
@@ -29,6 +30,8 @@ from receiver.kernel.http.errors import answer_for
 from receiver.keys.bearers import Keys
 from receiver.keys.stories import sessions
 from receiver.lifecycle.rules.task import is_passed_through
+from receiver.tasks.actions import Canceller
+from receiver.tasks.submit import Intake
 from receiver.wiring.service import Service
 
 HERE = Path(__file__).parent
@@ -109,18 +112,36 @@ class Console:
     # A browser that never had a session (or whose cookie is gone) is not told one ended.
     signed_out = "log in first: this browser is not logged in to the console"
 
-    def __init__(self, service: Service, keys: Keys, directory: Directory) -> None:
+    def __init__(
+        self,
+        service: Service,
+        keys: Keys,
+        directory: Directory,
+        tasks: tuple[Intake, Canceller],
+        portal_links: PortalLinks,
+    ) -> None:
+        # The whole service only for the fan-out's actions and previews, which still take it.
         self.service = service
+        self.store, self.log = service.store, service.log
+        self.access_changed = service.access_changed  # the live streams check their holders
         self.keys = keys
         self.directory = directory  # every downstream
-        settings = service.config.settings.console
+        self.intake, self.canceller = tasks  # what submitting and cancelling a task use
+        self.portal_links = portal_links
+        # The sections the pages read, and where the relay is reached from outside.
+        config = service.config
+        settings = config.settings
+        self.server, self.retention = settings.server, settings.retention
+        self.sessions_config = settings.console  # how long sessions last, the login brake
+        self.public_url = config.public_url
         self.sessions = Sessions(
-            service.config.secrets.signing_keys,
-            service.config.secrets.admin_token,
-            settings.session_seconds,
+            config.secrets.signing_keys,
+            config.secrets.admin_token,
+            settings.console.session_seconds,
         )
         self.brake = LoginBrake(
-            settings.login_attempts_per_minute, settings.global_login_failures_per_minute
+            settings.console.login_attempts_per_minute,
+            settings.console.global_login_failures_per_minute,
         )
         self.templates = Jinja2Templates(env=environment(directory))
 
@@ -128,10 +149,10 @@ class Console:
         return str(request.scope.get("root_path", ""))
 
     def secure(self, request: Request) -> bool:
-        return request.url.scheme == "https" or self.service.config.public_url.startswith("https:")
+        return request.url.scheme == "https" or self.public_url.startswith("https:")
 
     def origins(self, request: Request) -> set[str]:
-        return {origin_of(str(request.base_url)), origin_of(self.service.config.public_url)}
+        return {origin_of(str(request.base_url)), origin_of(self.public_url)}
 
     def render(
         self,
@@ -164,7 +185,7 @@ class Console:
         """The request's session: its cookie valid, and not ended by a logout on any
         replica (one primary-key read of the store)."""
         session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
-        if session is None or await sessions.ended(self.service.store, session.id):
+        if session is None or await sessions.ended(self.store, session.id):
             return None
         return session
 
@@ -212,7 +233,7 @@ class Console:
         if content_type != "application/x-www-form-urlencoded":
             raise MalformedRequest("expected a form (application/x-www-form-urlencoded)")
         try:
-            timeout = self.service.config.settings.server.body_timeout_seconds
+            timeout = self.server.body_timeout_seconds
             body = (await read_body(request, MAX_FORM_BYTES, timeout)).decode()
             pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=50, strict_parsing=False)
         except (UnicodeDecodeError, ValueError):

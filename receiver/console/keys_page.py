@@ -44,7 +44,6 @@ def key_payload(form: Form) -> dict[str, Any]:
 class KeyPages:
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.service = console.service
 
     async def page(
         self,
@@ -88,5 +87,5 @@ class KeyPages:
         if asked:
             return asked
         await self.console.keys.revoke(name)
-        self.service.access_changed()  # its open streams end
+        self.console.access_changed()  # its open streams end
         return self.console.done(request, form, "/keys", "revoked")

@@ -70,7 +70,7 @@ class Login:
         )
 
     async def login(self, request: Request) -> Response:
-        console, log = self.console, self.console.service.log
+        console, log = self.console, self.console.log
         root = console.root(request)
         form = await console.read_form(request)
         nonce = console.sessions.read_login(request.cookies.get(LOGIN_COOKIE))
@@ -105,8 +105,8 @@ class Login:
 
     async def logout(self, request: Request, session: Session, form: Form) -> Response:
         # Revoked in the store first: a copy of the cookie kept elsewhere ends too.
-        await sessions.end(self.console.service.store, session.id, session.expires_at)
-        self.console.service.access_changed()  # its open streams end
+        await sessions.end(self.console.store, session.id, session.expires_at)
+        self.console.access_changed()  # its open streams end
         root = self.console.root(request)
         response = RedirectResponse(f"{root}/login", status_code=303)
         response.delete_cookie(

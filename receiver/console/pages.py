@@ -72,7 +72,6 @@ def _filters(request: Request, apps: dict[str, str]) -> tuple[TaskFilter, dict[s
 class Pages:
     def __init__(self, console: Console, changes: ChangeHub) -> None:
         self.console = console
-        self.service = console.service
         self.changes = changes  # the live stream's feed
 
     def _stream_url(self, request: Request, since: float, task_id: str | None = None) -> str:
@@ -82,7 +81,7 @@ class Pages:
     async def home(self, request: Request, session: Session) -> Response:
         now = time.time()
         since, names = now - chart.HOURS * 3600, list(self.console.directory.subscriptions)
-        seen = await queries.overview(self.service.store, since, names, recent=8)
+        seen = await queries.overview(self.console.store, since, names, recent=8)
         return self.console.render(
             request,
             "home.html",
@@ -103,7 +102,7 @@ class Pages:
         return self.console.directory.shown_name(kept)
 
     def _retention_days(self) -> float | None:
-        retention = self.service.config.settings.retention
+        retention = self.console.retention
         return retention.task_days if retention.enabled else None
 
     async def tasks(
@@ -119,7 +118,9 @@ class Pages:
         now = time.time()
         apps = {app.name: app.id for app in await self.console.keys.apps()}
         wanted, shown = _filters(request, apps)
-        found = await task_actions.list_tasks(self.service, wanted, PAGE_SIZE)
+        found = await task_actions.list_tasks(
+            self.console.store, wanted, PAGE_SIZE, self.console.server.search_window
+        )
         page = found.tasks
         older = None
         if found.next is not None:
@@ -140,7 +141,7 @@ class Pages:
             older=older,
             newest=newest,
             window_reached=found.window_reached,
-            search_window=f"{self.service.config.settings.server.search_window:,}",
+            search_window=f"{self.console.server.search_window:,}",
             kind_groups=views.KIND_GROUPS,
             form=form
             or {"kind": "video2video", "prompt": "", "source": "", "model": "", "options": ""},
@@ -152,7 +153,7 @@ class Pages:
     async def task(self, request: Request, session: Session) -> Response:
         now = time.time()
         task_id = request.path_params["task_id"]
-        detail = await task_reads.task_detail(self.service.store, task_id, task_reads.HISTORY)
+        detail = await task_reads.task_detail(self.console.store, task_id, task_reads.HISTORY)
         if detail is None:
             raise NotFound("no such task")
         task, events, bodies = detail.task, detail.events, detail.documents
@@ -200,9 +201,9 @@ class Pages:
         names = (
             [delivery_actions.known_downstream(directory, only)] if only else [*every, *unusable]
         )
-        found = await queries.backlogs(self.service.store, names, 50)
+        found = await queries.backlogs(self.console.store, names, 50)
         polled = [n for n in names if n in every and provider_of(every[n].format).addressless]
-        readable = await delivery_reads.pullable(self.service.store, polled)
+        readable = await delivery_reads.pullable(self.console.store, polled)
         shown = [(b.health, b.dead, b.retrying) for b in found]
         # An app's downstream is shown with its app (and under `<app id>.<name>`).
         owners = {n: o for n in names if (o := owner_of(n)) is not None}
@@ -219,7 +220,7 @@ class Pages:
             readable=readable,  # a pull downstream's events to read, by its name
             # the name its app reads it by (`/v1/downstreams/{name}/events`, with the app's key)
             pull_names={n: shown_name(n) for n in polled},
-            public_url=self.service.config.public_url,
+            public_url=self.console.public_url,
             apps={n: app_names.get(o, "") for n, o in owners.items()},
             managed={name for name, d in every.items() if d.managed} | set(unusable),
             unusable={name: reason for name, (_, reason) in unusable.items()},
@@ -243,4 +244,4 @@ class Pages:
             raise MalformedRequest("task_id is too long")
         # Ends with the session: at its logout (on any replica) or at its end.
         holder = Holder(session_id=session.id, until=session.expires_at)
-        return stream_response(request, self.service, self.changes, task_id, holder=holder)
+        return stream_response(request, self.changes, task_id, holder=holder)

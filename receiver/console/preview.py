@@ -104,7 +104,7 @@ class PreviewRoute:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise MalformedRequest("expected a JSON body (application/json)")
-        timeout = console.service.config.settings.server.body_timeout_seconds
+        timeout = console.server.body_timeout_seconds
         fields = await read_json(request, MAX_PREVIEW_BYTES, timeout)
         if not isinstance(fields, dict):
             raise MalformedRequest("body must be a JSON object")

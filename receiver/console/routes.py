@@ -24,17 +24,13 @@ from receiver.console.pages import Pages
 from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import origin_of
-from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import RelayError
-from receiver.keys.bearers import Keys
 from receiver.stream.changes import ChangeHub
-from receiver.wiring.service import Service
 
 
-def console_app(
-    service: Service, keys: Keys, directory: Directory, changes: ChangeHub
-) -> Starlette:
-    console = Console(service, keys, directory)
+def console_app(console: Console, changes: ChangeHub) -> Starlette:
+    """The console's application over `console` (made at start-up: receiver/app/asgi.py)
+    and the process's reader of the change feed, for its live pages."""
     login, pages, errors = Login(console), Pages(console, changes), ErrorPages(console)
     actions, key_pages = Actions(console, pages), KeyPages(console)
     app_pages = AppPages(console)
@@ -71,12 +67,11 @@ def console_app(
             Route("/stream", pages.stream, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static")),
         ],
-        middleware=[Middleware(SecurityHeaders, media_origin=origin_of(service.config.public_url))],
+        middleware=[Middleware(SecurityHeaders, media_origin=origin_of(console.public_url))],
         exception_handlers={
             RelayError: errors.relay_error,
             HTTPException: errors.http_error,
             Exception: errors.crash,
         },
     )
-    app.state.service = service
     return app

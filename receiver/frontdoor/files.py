@@ -14,40 +14,37 @@ from starlette.requests import Request
 
 from receiver.kernel.errors import InvalidRequest, NotFound, StoreError
 from receiver.keys.door import caller_of
+from receiver.media.api import media_storage_of
 from receiver.media.rules import uploads
-from receiver.media.storage.local import (
-    MediaStore,
-    MediaStoreError,
-    Redirect,
-    request_media_storage,
-)
-from receiver.wiring.service import Service
+from receiver.media.storage.local import MediaStore, MediaStoreError, Redirect
+from receiver.wiring.given import log_of, media_settings_of, signing_keys_of
 
 UPLOAD_SALT = "runway-relay.runway-upload.v1"
 URI_SALT = "runway-relay.runway-uri.v1"
 
 
-def signer(service: Service, salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(service.config.secrets.signing_keys, salt=salt)
+async def signer(request: Request, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(await signing_keys_of(request), salt=salt)
 
 
-async def media_store(request: Request, service: Service) -> MediaStore:
-    if not service.config.settings.media.enabled:
+async def media_store(request: Request) -> MediaStore:
+    if not (await media_settings_of(request)).enabled:
         raise NotFound("uploads need the relay's media store ([media] enabled), which is off")
-    return (await request_media_storage(request)).opened()
+    return (await media_storage_of(request)).opened()
 
 
-async def resolved(request: Request, service: Service, body: Any) -> Any:
+async def resolved(request: Request, body: Any) -> Any:
     """The create's body with each `runway://` URI of the relay's replaced by its file as a
-    data URI; InvalidRequest for one that is not valid, not the caller's, or expired."""
+    data URI; InvalidRequest for one that is not valid, not the caller's, or expired. The
+    parts are asked of the application only for such a URI: most creates have none."""
     if isinstance(body, dict):
-        return {key: await resolved(request, service, value) for key, value in body.items()}
+        return {key: await resolved(request, value) for key, value in body.items()}
     if isinstance(body, list):
-        return [await resolved(request, service, value) for value in body]
+        return [await resolved(request, value) for value in body]
     if not isinstance(body, str) or not body.startswith(uploads.URI_PREFIX):
         return body
     try:
-        named = signer(service, URI_SALT).loads(
+        named = (await signer(request, URI_SALT)).loads(
             body[len(uploads.URI_PREFIX) :], max_age=uploads.EPHEMERAL_SECONDS
         )
     except BadData:
@@ -55,18 +52,18 @@ async def resolved(request: Request, service: Service, body: Any) -> Any:
     caller = caller_of(request)
     if not caller.sees_all and named["owner"] != caller.owner:
         raise InvalidRequest("a runway:// URI is another API key's upload")
-    return uploads.data_uri(named["type"], await _read(request, service, named["key"]))
+    return uploads.data_uri(named["type"], await _read(request, named["key"]))
 
 
-async def _read(request: Request, service: Service, key: str) -> bytes:
+async def _read(request: Request, key: str) -> bytes:
     try:
-        found = await (await media_store(request, service)).locate(key, 60)
+        found = await (await media_store(request)).locate(key, 60)
         if isinstance(found, Path):
             return found.read_bytes()
         if found is not None and not isinstance(found, Redirect):
             return b"".join([chunk async for chunk in found.read(0, found.size)])
     except MediaStoreError as exc:
-        service.log.warning("uploads.store_unavailable", reason=str(exc))
+        (await log_of(request)).warning("uploads.store_unavailable", reason=str(exc))
         raise StoreError("the media store cannot be reached") from None
     if found is None:
         raise InvalidRequest("a runway:// URI names a file that was never uploaded")

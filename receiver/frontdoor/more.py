@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationE
 from starlette.responses import Response
 from starlette.routing import Route
 
+from receiver.config.sections import ServerConfig
 from receiver.frontdoor import shape
 from receiver.frontdoor.models import USAGE_MODELS
 from receiver.frontdoor.tasks import RunwayError, create, refusal, runway_answers, runway_version
@@ -24,14 +25,14 @@ from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.http.openapi import answer, body, described, reply
-from receiver.keys.bearers import request_keys
-from receiver.keys.door import authorize, caller_of, needs
+from receiver.kernel.store import Store
+from receiver.keys.door import authorize, caller_of, keys_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import passed_through
 from receiver.tasks import actions as task_actions
-from receiver.wiring.given import Served
-from receiver.wiring.service import Service
+from receiver.tasks.api import intake_of
+from receiver.wiring.given import ServerSection, Stored, server_settings_of
 
 _USAGE_BODY_BYTES = 4096
 _PAGE = 1000
@@ -80,9 +81,8 @@ class UsageDates(BaseModel):
 _DATES: TypeAdapter[UsageDates] = TypeAdapter(UsageDates)
 
 
-async def _posted_dates(request: Request, service: Service) -> UsageDates:
+async def _posted_dates(request: Request, timeout: float) -> UsageDates:
     """The window's dates in the JSON body, as the Python SDK sends them."""
-    timeout = service.config.settings.server.body_timeout_seconds
     body = await read_json(request, _USAGE_BODY_BYTES, timeout)  # `{}` at least, as the SDK
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")
@@ -92,17 +92,23 @@ async def _posted_dates(request: Request, service: Service) -> UsageDates:
         raise InvalidRequest("startDate and beforeDate must be dates, YYYY-MM-DD") from None
 
 
-async def usage_posted(request: Request, service: Served) -> Response:
-    return await _usage(request, service, await _posted_dates(request, service))
+async def usage_posted(request: Request, store: Stored, server: ServerSection) -> Response:
+    asked = await _posted_dates(request, server.body_timeout_seconds)
+    return await _usage(request, store, server, asked)
 
 
 async def usage_asked(
-    request: Request, service: Served, asked: Annotated[UsageDates, Query()]
+    request: Request,
+    store: Stored,
+    server: ServerSection,
+    asked: Annotated[UsageDates, Query()],
 ) -> Response:
-    return await _usage(request, service, asked)
+    return await _usage(request, store, server, asked)
 
 
-async def _usage(request: Request, service: Service, asked: UsageDates) -> Response:
+async def _usage(
+    request: Request, store: Store, server: ServerConfig, asked: UsageDates
+) -> Response:
     try:
         first, end = shape.usage_window(asked.startDate, asked.beforeDate, datetime.now(UTC).date())
     except ValueError as exc:
@@ -112,7 +118,7 @@ async def _usage(request: Request, service: Service, asked: UsageDates) -> Respo
     cursor = None
     for _ in range(_PAGES):
         wanted = TaskFilter(since=since, before=cursor, owner_key=caller_of(request).owner_filter)
-        page = await task_actions.list_tasks(service, wanted, _PAGE)
+        page = await task_actions.list_tasks(store, wanted, _PAGE, server.search_window)
         found.extend(page.tasks)
         if page.next is None:
             break
@@ -122,20 +128,21 @@ async def _usage(request: Request, service: Service, asked: UsageDates) -> Respo
 
 async def _elsewhere(request: Request) -> Response:
     """Every other path under `/runwayml/v1/`: a create of a route the table does not know
-    is passed through; anything else is a 404 saying the relay does not offer it."""
-    service: Service = request.app.state.service
+    is passed through; anything else is a 404 saying the relay does not offer it. A bare
+    route: it asks the application for its parts."""
     name, method = request.path_params["route"], request.method
     if methods := methods_of(request, ROUTES):  # a documented path, another method
         headers = {"Allow": ", ".join(sorted(methods))}
         return Json({"error": f"{method} is not allowed on /v1/{name}"}, 405, headers=headers)
     try:
         scope: Scope = "tasks:submit" if method == "POST" else "tasks:read"
-        await authorize(request, await request_keys(request), scope)
+        await authorize(request, await keys_of(request), scope)
         if method != "POST" or passed_through(name) is None:
             raise NotFound(f"the relay does not offer {method} /v1/{name}")
         if not request.headers.get("x-runway-version"):
             raise InvalidRequest("X-Runway-Version header is required")
-        return await create(name, request, service, through=True)
+        intake, server = await intake_of(request), await server_settings_of(request)
+        return await create(name, request, intake, server, through=True)
     except RelayError as exc:
         return refusal(exc)
 

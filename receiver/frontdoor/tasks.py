@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from receiver.config.sections import ServerConfig
 from receiver.downstreams.api import Downstreams
 from receiver.frontdoor import files as runway_files
 from receiver.frontdoor import shape
@@ -38,6 +39,7 @@ from receiver.kernel.http.openapi import (
     reply,
 )
 from receiver.kernel.observability import tracing
+from receiver.kernel.store import Store
 from receiver.keys.door import caller_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
@@ -45,8 +47,9 @@ from receiver.lifecycle.rules.task import FRONT_DOOR, TERMINAL_STATES
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
-from receiver.wiring.given import Served
-from receiver.wiring.service import Service
+from receiver.tasks.api import Cancelling, Intaking
+from receiver.tasks.submit import Intake
+from receiver.wiring.given import ServerSection, Stored, UpstreamSection
 
 # How long a create waits for CometAPI's answer, so that a refusal comes back as Runway's
 # own API gives it (a 400); a task the queue holds longer is answered as THROTTLED.
@@ -54,7 +57,7 @@ CREATE_WAIT_SECONDS = 5.0
 _CREATE_WAIT_STEP = 0.05
 MAX_CREATE_BYTES = 100 * 1024 * 1024  # a base64 data URI of a 64 MB clip is about 86 MB
 
-RunwayHandler = Callable[[Request, Service], Awaitable[Response]]
+RunwayHandler = Callable[[Request, Intake, ServerConfig], Awaitable[Response]]
 
 
 class RunwayBody(BaseModel):
@@ -126,16 +129,19 @@ def refusal(exc: RelayError) -> Json:
 
 
 def _creates(kind: str) -> RunwayHandler:
-    async def handler(request: Request, service: Served) -> Response:
-        return await create(kind, request, service)
+    async def handler(request: Request, intake: Intaking, server: ServerSection) -> Response:
+        return await create(kind, request, intake, server)
 
     return handler
 
 
-async def create(kind: str, request: Request, service: Service, through: bool = False) -> Response:
+async def create(
+    kind: str, request: Request, intake: Intake, server: ServerConfig, through: bool = False
+) -> Response:
     """`through`: a route the table does not know, passed through to CometAPI's same path;
     when CometAPI does not serve it, no task is left of the call."""
-    task = await _sent_or_held(service, await _submitted(kind, request, service, through))
+    submitted = await _submitted(kind, request, intake, server.body_timeout_seconds, through)
+    task = await _sent_or_held(intake, submitted)
     if task is None:  # removed by the submit: CometAPI does not serve its route
         raise NotFound(f"CometAPI does not serve {kind}")
     if task.state == "failed" and task.upstream_task_id is None:
@@ -143,21 +149,22 @@ async def create(kind: str, request: Request, service: Service, through: bool = 
     return reply(RunwayCreated, {"id": task.id, "estimatedCost": shape.estimate(task)})
 
 
-async def _submitted(kind: str, request: Request, service: Service, through: bool) -> Task:
+async def _submitted(
+    kind: str, request: Request, intake: Intake, timeout: float, through: bool
+) -> Task:
     """The task stored; the body, which may be a hundred megabytes, is not held while its
     send is awaited."""
-    timeout = service.config.settings.server.body_timeout_seconds
     body = await read_json(request, MAX_CREATE_BYTES, timeout)
     if isinstance(body, dict) and "kind" in body:
         raise InvalidRequest("kind: not a field of Runway's API (the route names the kind)")
-    body = await runway_files.resolved(request, service, body)  # its `runway://` uploads
+    body = await runway_files.resolved(request, body)  # its `runway://` uploads
     payload, trace = shape.relay_payload(kind, body), tracing.caller(request.headers)
     caller = caller_of(request)
-    submitted = await submit.submit(service, payload, None, trace, caller, through)
+    submitted = await submit.submit(intake, payload, None, trace, caller, through)
     return submitted.task
 
 
-async def _sent_or_held(service: Service, task: Task) -> Task | None:
+async def _sent_or_held(intake: Intake, task: Task) -> Task | None:
     """The task once CometAPI has answered its send, or as it is after CREATE_WAIT_SECONDS
     (the queue holds it: no room at CometAPI, or CometAPI asked to wait); None when the
     send removed it (a route passed through that CometAPI does not serve)."""
@@ -165,16 +172,16 @@ async def _sent_or_held(service: Service, task: Task) -> Task | None:
     while task.submission in ("waiting", "sending") and time.monotonic() < deadline:
         # Woken as soon as this process records CometAPI's answer; another replica's send
         # is seen at the next step's read.
-        await service.task_changes.wait(task.id, _CREATE_WAIT_STEP)
-        found = await task_reads.task(service.store, task.id)
+        await intake.wakers.task_changes.wait(task.id, _CREATE_WAIT_STEP)
+        found = await task_reads.task(intake.store, task.id)
         if found is None:
             return None
         task = found
     return task
 
 
-async def retrieve(request: Request, service: Served, task_id: PathId) -> Response:
-    found = await task_reads.task_documents(service.store, task_id, 20)
+async def retrieve(request: Request, store: Stored, task_id: PathId) -> Response:
+    found = await task_reads.task_documents(store, task_id, 20)
     if found is None or not caller_of(request).owns(found[0].owner_key):
         raise NotFound("task not found")
     task, documents = found
@@ -186,33 +193,34 @@ async def retrieve(request: Request, service: Served, task_id: PathId) -> Respon
     return reply(RunwayTask, shape.runway_task(task, copies, failure_code))
 
 
-async def _task(request: Request, service: Service, task_id: str) -> Task:
+async def _task(request: Request, store: Store, task_id: str) -> Task:
     try:
-        return await task_actions.task_of(service, task_id, caller_of(request))
+        return await task_actions.task_of(store, task_id, caller_of(request))
     except NotFound:
         raise NotFound("task not found") from None
 
 
 async def delete(
-    request: Request, service: Served, directory: Downstreams, task_id: PathId
+    request: Request, canceller: Cancelling, directory: Downstreams, task_id: PathId
 ) -> Response:
     """Runway's DELETE cancels a task that has not ended; on one that has, there is nothing
     to cancel (the relay keeps its record until retention removes it)."""
-    task = await _task(request, service, task_id)
+    store, changes = canceller.store, canceller.wakers.task_changes
+    task = await _task(request, store, task_id)
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.state not in TERMINAL_STATES:
         try:
-            await task_actions.cancel_task(service, directory, task.id, caller_of(request))
+            await task_actions.cancel_task(canceller, directory, task.id, caller_of(request))
             break
         except Conflict:
-            task = await task_reads.task(service.store, task.id) or task
+            task = await task_reads.task(store, task.id) or task
             if task.state in TERMINAL_STATES:
                 break  # it ended meanwhile: nothing to cancel
             # A send in flight this moment (the queue retrying it): Runway's DELETE has no
             # such state, so wait for the send's answer and cancel then.
             if task.submission != "sending" or time.monotonic() > deadline:
                 raise
-            await service.task_changes.wait(task.id, _CREATE_WAIT_STEP)
+            await changes.wait(task.id, _CREATE_WAIT_STEP)
     return Response(status_code=204)
 
 
@@ -249,7 +257,9 @@ _PAGE = 1000
 _DAY_PAGES = 50  # a day past 50,000 tasks is counted in its newest 50,000
 
 
-async def organization(request: Request, service: Served) -> Response:
+async def organization(
+    request: Request, store: Stored, server: ServerSection, upstream: UpstreamSection
+) -> Response:
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     today: list[Task] = []
     before = None
@@ -257,12 +267,12 @@ async def organization(request: Request, service: Served) -> Response:
         wanted = TaskFilter(
             since=midnight.timestamp(), before=before, owner_key=caller_of(request).owner_filter
         )
-        page = await task_actions.list_tasks(service, wanted, _PAGE)
+        page = await task_actions.list_tasks(store, wanted, _PAGE, server.search_window)
         today.extend(page.tasks)
         if page.next is None:
             break
         before = page.next
-    cap = service.config.settings.upstream.max_concurrent_tasks
+    cap = upstream.max_concurrent_tasks
     return reply(RunwayOrganization, shape.organization(today, cap))
 
 

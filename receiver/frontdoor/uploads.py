@@ -44,8 +44,14 @@ from receiver.keys.door import caller_of, needs
 from receiver.media import stories
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError
-from receiver.wiring.given import Served
-from receiver.wiring.service import Service
+from receiver.wiring.given import (
+    PublicUrl,
+    ServerSection,
+    log_of,
+    media_settings_of,
+    server_settings_of,
+    store_of,
+)
 
 _FOLDER = "runway-uploads"  # the media store's folder for them (keys are `<folder>/<name>`)
 _FED_BYTES = 1024 * 1024  # the body goes to the form's parser a chunk this long at a time
@@ -92,11 +98,12 @@ router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
     ),
     openapi_extra=body(UploadAsked, "Runway_upload", "The file's name."),
 )
-async def start(request: Request, service: Served) -> Response:
-    await media_store(request, service)
-    timeout = service.config.settings.server.body_timeout_seconds
+async def start(request: Request, server: ServerSection, public_url: PublicUrl) -> Response:
+    await media_store(request)
     try:
-        asked = UploadAsked.model_validate(await read_json(request, 4096, timeout))
+        asked = UploadAsked.model_validate(
+            await read_json(request, 4096, server.body_timeout_seconds)
+        )
     except ValueError:
         raise InvalidRequest('body must be {"filename": "<name>", "type": "ephemeral"}') from None
     content_type = uploads.type_of(asked.filename)
@@ -112,10 +119,10 @@ async def start(request: Request, service: Served) -> Response:
         "type": content_type,
         "uploader": caller.key_id or "admin",  # whose quota the file counts in
     }
-    token = signer(service, UPLOAD_SALT).dumps(named)
+    token = (await signer(request, UPLOAD_SALT)).dumps(named)
     answer = {
-        "runwayUri": uploads.URI_PREFIX + signer(service, URI_SALT).dumps(named),
-        "uploadUrl": f"{service.config.public_url}/runwayml/uploads/{token}",
+        "runwayUri": uploads.URI_PREFIX + (await signer(request, URI_SALT)).dumps(named),
+        "uploadUrl": f"{public_url}/runwayml/uploads/{token}",
         "fields": {},
     }
     return reply(UploadStarted, answer)
@@ -123,26 +130,26 @@ async def start(request: Request, service: Served) -> Response:
 
 async def _receive(request: Request) -> Response:
     """The file itself, at its signed URL: once, under its key's quota, checked for size
-    and type, then kept."""
-    service: Service = request.app.state.service
+    and type, then kept. A bare route: it asks the application for its parts."""
+    store = await store_of(request)
     try:
-        named = signer(service, UPLOAD_SALT).loads(
+        named = (await signer(request, UPLOAD_SALT)).loads(
             request.path_params["token"], max_age=uploads.UPLOAD_WINDOW_SECONDS
         )
     except BadData:
         return refusal(NotAllowed("the upload URL is not valid or has expired"))
-    quota = service.config.settings.media.upload_bytes_per_hour
+    quota = (await media_settings_of(request)).upload_bytes_per_hour
     # Old URLs (signed before keys had quotas) count in their app's.
     uploader = str(named.get("uploader", named["owner"]))
     try:
-        kept_in = await media_store(request, service)
+        kept_in = await media_store(request)
         # Refused before a byte of the body is read: a spent URL, a quota with no room.
         least = _least_file_bytes(request.headers.get("content-length"))
         early = stories.Upload(named["key"], uploader, least)
-        refused = await stories.upload_refusal(service.store, early, quota)
+        refused = await stories.upload_refusal(store, early, quota)
         if refused is not None:
             raise refused
-        timeout = service.config.settings.server.body_timeout_seconds
+        timeout = (await server_settings_of(request)).body_timeout_seconds
         limit = uploads.MAX_UPLOAD_BYTES + uploads.MAX_FORM_OVERHEAD
         data = await form_file(request.headers, await read_body(request, limit, timeout))
         if len(data) > uploads.MAX_UPLOAD_BYTES:
@@ -150,8 +157,8 @@ async def _receive(request: Request) -> Response:
         if not uploads.looks_like(named["type"], data[:16]):
             raise InvalidRequest(f"the file is not a {named['type']} file, as its name says")
         upload = stories.Upload(named["key"], uploader, len(data))
-        await stories.take_upload(service.store, upload, quota)
-        await _keep(service, kept_in, named, data)
+        await stories.take_upload(store, upload, quota)
+        await _keep(request, kept_in, named, data)
     except RelayError as exc:
         return refusal(exc)
     except ClientDisconnect:
@@ -203,14 +210,14 @@ async def _fed(body: bytes) -> AsyncGenerator[bytes, None]:
         yield bytes(view[start : start + _FED_BYTES])
 
 
-async def _keep(service: Service, kept_in: MediaStore, named: Any, data: bytes) -> None:
+async def _keep(request: Request, kept_in: MediaStore, named: Any, data: bytes) -> None:
     """The file kept; when the media store fails, the URL is given back, so the client may
     post it again."""
     try:
         await kept_in.put(named["key"], _once(data), named["type"])
     except MediaStoreError as exc:
-        await stories.forget_upload(service.store, named["key"])
-        service.log.warning("uploads.store_unavailable", reason=str(exc))
+        await stories.forget_upload(await store_of(request), named["key"])
+        (await log_of(request)).warning("uploads.store_unavailable", reason=str(exc))
         raise StoreError("the media store cannot be reached") from None
 
 

@@ -19,7 +19,7 @@ from receiver.keys.door import Keyring, needs
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.quotas import KeyLimits
-from receiver.wiring.given import Served
+from receiver.wiring.given import AccessChange, ServerSection
 
 MAX_KEY_BODY_BYTES = 16 * 1024
 KeyName = Annotated[
@@ -132,8 +132,8 @@ router = APIRouter(tags=["keys"], dependencies=[needs("admin")])
     ),
     openapi_extra=body(NewKey, "NewKey", "The key's name and scopes."),
 )
-async def create_key(request: Request, service: Served, keys: Keyring) -> Response:
-    timeout = service.config.settings.server.body_timeout_seconds
+async def create_key(request: Request, server: ServerSection, keys: Keyring) -> Response:
+    timeout = server.body_timeout_seconds
     info, key = await make_key(keys, await read_json(request, MAX_KEY_BODY_BYTES, timeout))
     return reply(KeyCreated, {**info, "key": key}, 201)
 
@@ -164,7 +164,7 @@ async def list_keys(keys: Keyring) -> Response:
         },
     ),
 )
-async def revoke_key(service: Served, keys: Keyring, name: PathName) -> Response:
+async def revoke_key(access_changed: AccessChange, keys: Keyring, name: PathName) -> Response:
     await keys.revoke(name)
-    service.access_changed()  # its open streams here end now, elsewhere within seconds
+    access_changed()  # its open streams here end now, elsewhere within seconds
     return reply(KeyRevoked, {"revoked": name})

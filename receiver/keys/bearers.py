@@ -13,8 +13,6 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
 from receiver.keys.rows.apps import AppRow, AppSettings
@@ -153,10 +151,3 @@ def _limits(limits: KeyLimits) -> tuple[int | None, int | None]:
 
 def _limits_of(settings: AppSettings) -> tuple[int | None, int | None]:
     return settings.max_queued, settings.max_per_day
-
-
-async def request_keys(request: Request) -> Keys:
-    """The process's one cache of the API keys, put on the application at start-up
-    (receiver/app/parts.py)."""
-    keys: Keys = request.app.state.keys
-    return keys

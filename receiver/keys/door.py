@@ -10,11 +10,14 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
 from receiver.kernel.errors import NotAllowed, NotAuthenticated
-from receiver.keys.bearers import Keys, request_keys
+from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller, Scope
+from receiver.wiring.given import on_app
 
-# A route's API keys, and who a bearer token is.
-Keyring = Annotated[Keys, Depends(request_keys)]
+# The process's one cache of the API keys, put on the application at start-up
+# (receiver/app/parts.py), and who a bearer token is.
+keys_of = on_app("keys", Keys)
+Keyring = Annotated[Keys, Depends(keys_of)]
 
 
 def bearer(request: Request) -> str:

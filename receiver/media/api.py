@@ -24,15 +24,15 @@ from receiver.media.storage.local import (
     MediaStoreError,
     Redirect,
     byte_range,
-    request_media_storage,
 )
-from receiver.wiring.given import Links, Served
+from receiver.wiring.given import Links, Logged, on_app
 
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-# A route's media store.
-Storage = Annotated[MediaStorage, Depends(request_media_storage)]
+# A route's media store: the process's one, put on the application at start-up.
+media_storage_of = on_app("media_storage", MediaStorage)
+Storage = Annotated[MediaStorage, Depends(media_storage_of)]
 Download = Annotated[
     str | None,
     Query(
@@ -54,7 +54,7 @@ def _attachment(wanted: str | None) -> dict[str, str]:
 
 async def media(
     request: Request,
-    service: Served,
+    log: Logged,
     links: Links,
     storage: Storage,
     token: Token,
@@ -69,7 +69,7 @@ async def media(
     except ValueError:
         raise NotAllowed("the media link is not valid") from None
     except MediaStoreError as exc:
-        service.log.warning("media.store_unavailable", reason=str(exc))
+        log.warning("media.store_unavailable", reason=str(exc))
         raise StoreError("the media store cannot be reached") from None
     if found is None:
         raise NotFound("the file is no longer kept")

@@ -23,10 +23,12 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from receiver.config.sections import MediaConfig
 from receiver.kernel.errors import MirrorError, UpstreamError
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets.tokens import MediaLinks
+from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rows.mirrors import MirrorJob
 from receiver.lifecycle.rules.retries import (
     COPIES_TURNED_OFF,
@@ -41,7 +43,7 @@ from receiver.media import stories as copies
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.local import open_media_store
 from receiver.media.stories import GivenUp
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import WorkerParts
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened
@@ -51,31 +53,45 @@ _GIVE_UP_BATCH = 100
 _PRUNE_SECONDS = 3600.0
 
 
-async def give_up_mirrors(service: Service) -> int:
+async def give_up_mirrors(parts: WorkerParts) -> int:
     """With copying turned off, no copy still to be made ever will be: their deliveries go
     out now, without them. Returns how many copies were given up."""
     count = 0
     while True:
-        given_up = await copies.give_up_all(service.store, COPIES_TURNED_OFF, _GIVE_UP_BATCH)
-        _note_given_up(service, given_up)
+        given_up = await copies.give_up_all(parts.store, COPIES_TURNED_OFF, _GIVE_UP_BATCH)
+        _note_given_up(parts, given_up)
         count += len(given_up)
         if len(given_up) < _GIVE_UP_BATCH:
             return count
 
 
-def _note_given_up(service: Service, given_up: list[GivenUp]) -> None:
+def _note_given_up(parts: WorkerParts, given_up: list[GivenUp]) -> None:
     for job in given_up:
-        service.log.warning("media.failed", task_id=job.task_id, reason=job.reason)
+        parts.log.warning("media.failed", task_id=job.task_id, reason=job.reason)
     if given_up:
-        service.wake(Work.DELIVERIES)
+        parts.wakers.wake(Work.DELIVERIES)
 
 
 class Mirror:
-    def __init__(self, service: Service, links: MediaLinks) -> None:
-        self.service = service
+    """What every worker stands on (`worker`: the store, metrics, log, owner, wake-ups),
+    CometAPI's client, the signer of media links, the media settings and how long copies
+    in flight are given at a stop (`grace`), each given at start-up (receiver/app/build.py).
+    """
+
+    def __init__(
+        self,
+        worker: WorkerParts,
+        comet: CometClient,
+        links: MediaLinks,
+        settings: MediaConfig,
+        grace: float,
+    ) -> None:
+        self.worker = worker
+        self.comet = comet
         self.links = links
-        self.settings = service.config.settings.media
-        self.store = open_media_store(self.settings)
+        self.settings = settings
+        self.grace = grace
+        self.store = open_media_store(self.settings)  # the copies' store
         self._in_flight: dict[asyncio.Task[None], MirrorJob] = {}
         self._freed = asyncio.Event()  # a copy ended: its slot can take another job
         self._renewed = 0.0
@@ -96,12 +112,12 @@ class Mirror:
                 try:
                     await self._round(session)
                 except Exception:
-                    self.service.log.exception("media.round_failed")
+                    self.worker.log.exception("media.round_failed")
                 await self._idle(stopping)
             await self._drain()
 
     async def _round(self, session: aiohttp.ClientSession) -> None:
-        store, settings = self.service.store, self.settings
+        store, settings = self.worker.store, self.settings
         self._freed.clear()  # before claiming: a copy ending from now on starts a new round
         await self._keep_leases()
         overdue = await copies.give_up_overdue(
@@ -110,11 +126,11 @@ class Mirror:
             lambda last: copy_overdue_reason(settings.wait_seconds, last),
             _GIVE_UP_BATCH,
         )
-        _note_given_up(self.service, overdue)
+        _note_given_up(self.worker, overdue)
         free = _SLOTS - len(self._in_flight)
         if free > 0:
             for job in await copies.claim(
-                store, self.service.owner, settings.mirror_lease_seconds, free
+                store, self.worker.owner, settings.mirror_lease_seconds, free
             ):
                 copy = asyncio.create_task(
                     self._mirror_one(session, job), name=f"copy {job.task_id}"
@@ -131,7 +147,7 @@ class Mirror:
         """Until a finished render is committed, a copy ends, a tick passes or we stop."""
         tick = min(self.settings.mirror_scan_seconds, self.settings.mirror_lease_seconds / 3)
         waiters: list[asyncio.Task[Any]] = [
-            asyncio.create_task(self.service.wakers.wait(Work.MIRRORS, tick)),
+            asyncio.create_task(self.worker.wakers.wait(Work.MIRRORS, tick)),
             asyncio.create_task(stopping.wait()),
             asyncio.create_task(self._freed.wait()),
         ]
@@ -148,7 +164,7 @@ class Mirror:
             return
         self._renewed = time.monotonic()
         ids = [job.event_id for job in self._in_flight.values()]
-        await copies.renew(self.service.store, self.service.owner, ids, lease)
+        await copies.renew(self.worker.store, self.worker.owner, ids, lease)
 
     async def _drain(self) -> None:
         """Copies in flight get `delivery.shutdown_grace_seconds`; the rest are cut (their
@@ -157,8 +173,8 @@ class Mirror:
             self._pruning.cancel()
         if not self._in_flight:
             return
-        grace = self.service.config.settings.delivery.shutdown_grace_seconds
-        self.service.log.info("media.draining", copies=len(self._in_flight))
+        grace = self.grace
+        self.worker.log.info("media.draining", copies=len(self._in_flight))
         _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
         for copy in unfinished:
             copy.cancel()
@@ -180,13 +196,13 @@ class Mirror:
         except Exception:
             # Not a failed download (that is a MirrorError): the store, or a bug. The lease is
             # no longer renewed, so the copy is tried again once it runs out.
-            self.service.log.exception("media.mirror_crashed", task_id=job.task_id)
-            self.service.metrics.item_failures.labels("mirror").inc()
+            self.worker.log.exception("media.mirror_crashed", task_id=job.task_id)
+            self.worker.metrics.item_failures.labels("mirror").inc()
 
     async def mirror_one(
         self, session: aiohttp.ClientSession, job: MirrorJob, span: tracing.Span
     ) -> None:
-        log, metrics, settings = self.service.log, self.service.metrics, self.settings
+        log, metrics, settings = self.worker.log, self.worker.metrics, self.settings
         seconds = copy_attempt_seconds(
             job.started_at, time.time(), settings.wait_seconds, settings.download_timeout_seconds
         )
@@ -242,7 +258,7 @@ class Mirror:
         }
 
     async def _failed(self, job: MirrorJob, exc: MirrorError) -> None:
-        log, wait = self.service.log, self.settings.wait_seconds
+        log, wait = self.worker.log, self.settings.wait_seconds
         delay = copy_retry_in(job.attempts, job.started_at, time.time(), wait, exc.final)
         if delay is None:
             log.warning("media.failed", task_id=job.task_id, reason=exc.reason)
@@ -258,9 +274,9 @@ class Mirror:
             links_renewed=fresh is not None,
         )
         await copies.retry(
-            self.service.store,
+            self.worker.store,
             job.event_id,
-            self.service.owner,
+            self.worker.owner,
             time.time() + delay,
             exc.reason,
             sources,
@@ -271,7 +287,7 @@ class Mirror:
         if job.upstream_task_id is None:
             return None
         try:
-            polled = await self.service.comet.poll(job.kind, job.upstream_task_id)
+            polled = await self.comet.poll(job.kind, job.upstream_task_id)
         except UpstreamError:
             return None
         obs = polled.observation
@@ -286,9 +302,9 @@ class Mirror:
         )
 
     async def _finish(self, job: MirrorJob, media: dict[str, Any]) -> None:
-        released = await copies.finish(self.service.store, job.event_id, self.service.owner, media)
+        released = await copies.finish(self.worker.store, job.event_id, self.worker.owner, media)
         if released:
-            self.service.wake(Work.DELIVERIES)
+            self.worker.wakers.wake(Work.DELIVERIES)
 
     def _prune_hourly(self) -> None:
         """Beside the copies, not in the claiming loop: a large bucket takes a while to list."""
@@ -301,8 +317,8 @@ class Mirror:
         try:
             pruned = await asyncio.to_thread(self.store.prune, self.settings.retention_days)
         except Exception:
-            self.service.log.exception("media.prune_failed")
+            self.worker.log.exception("media.prune_failed")
             return
-        self.service.metrics.media_stored.set(pruned.kept_bytes)
+        self.worker.metrics.media_stored.set(pruned.kept_bytes)
         if pruned.files:
-            self.service.log.info("media.pruned", files=pruned.files, bytes=pruned.bytes)
+            self.worker.log.info("media.pruned", files=pruned.files, bytes=pruned.bytes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,8 +20,10 @@ from starlette.routing import Route, Router
 
 from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError
 from receiver.kernel.http.answers import Json, is_admin
+from receiver.kernel.observability.logs import Log
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.store import Store
 from receiver.operator import queries
-from receiver.wiring.service import Service
 
 METRICS_TYPE = "text/plain; version=0.0.4"
 UP = {"ok": True}  # `Ok` (kernel/http/models.py), whose models a start need not build
@@ -32,57 +35,72 @@ async def livez(request: Request) -> Response:
     return Json(UP)
 
 
-async def ready(service: Service) -> None:
+@dataclass(frozen=True)
+class Probed:
+    """What the probes and the store's gauges read, given at start-up (receiver/app/asgi.py
+    and receiver/app/build.py): the store, the metrics, the log, whether the process is
+    draining, the metrics' token (None: open) and how often the gauges are counted."""
+
+    store: Store
+    metrics: Metrics
+    log: Log
+    draining: Callable[[], bool]
+    metrics_token: str | None
+    count_seconds: float
+
+
+async def ready(probed: Probed) -> None:
     """Raise, saying why, unless this process takes work now: not draining after SIGTERM
     (Overloaded), the store answers and holds every migration this release ships
     (StoreError)."""
-    if service.draining():
+    if probed.draining():
         raise Overloaded("draining: this process is shutting down")
-    if lacking := await service.store.ready():
+    if lacking := await probed.store.ready():
         raise StoreError(f"migrations not applied yet: {', '.join(map(str, lacking))}")
 
 
-async def _store_ready(request: Request) -> None:
-    service: Service = request.app.state.service
+async def _store_ready(probed: Probed) -> None:
     try:
-        await ready(service)
+        await ready(probed)
     except Overloaded:
         raise  # draining after SIGTERM: expected, not worth a warning per probe
     except StoreError as exc:
-        service.log.warning("readyz.store_unavailable", reason=exc.detail)
+        probed.log.warning("readyz.store_unavailable", reason=exc.detail)
         raise  # its one line says why: unreachable, a full disk, a failed write
     except Exception as exc:
-        service.log.warning("readyz.store_unreachable", error=type(exc).__name__)
+        probed.log.warning("readyz.store_unreachable", error=type(exc).__name__)
         raise StoreError("store unreachable") from None
 
 
-async def metrics(request: Request) -> Response:
-    service: Service = request.app.state.service
-    token = service.config.secrets.metrics_token
+async def _metrics(request: Request, probed: Probed) -> Response:
+    token = probed.metrics_token
     if token is not None and not is_admin(request, token):
         raise NotAuthenticated("missing or wrong metrics token (server.metrics_token_env)")
     counts: dict[str, float] | None = None
-    if service.config.settings.server.metrics_count_seconds <= 0:
+    if probed.count_seconds <= 0:
         try:
-            counts = await queries.counts(service.store)
+            counts = await queries.counts(probed.store)
         except Exception:
             counts = None  # keep the last gauges: an outage must not look like an empty queue
-    return Response(service.metrics.render(counts), media_type=METRICS_TYPE)
+    return Response(probed.metrics.render(counts), media_type=METRICS_TYPE)
 
 
 BuildApi = Callable[[Router], Awaitable[None]]
 
 
-def routes(build_api: BuildApi) -> list[Route]:
+def routes(build_api: BuildApi, probed: Probed) -> list[Route]:
     """The probes. Liveness answers at once; readiness also waits until `build_api` has put
     the API's routes in the application's router (they are built at the first request that
     may be theirs): a load balancer sends nothing before every route answers at once. Each
     GET answers HEAD too, as the API's routes do."""
 
     async def readyz(request: Request) -> Response:
-        await _store_ready(request)
+        await _store_ready(probed)
         await build_api(request.app.router)
         return Json(UP)
+
+    async def metrics(request: Request) -> Response:
+        return await _metrics(request, probed)
 
     return [
         Route("/livez", livez, methods=["GET"]),
@@ -92,16 +110,16 @@ def routes(build_api: BuildApi) -> list[Route]:
     ]
 
 
-async def count_store(service: Service, stopping: asyncio.Event) -> None:
+async def count_store(probed: Probed, stopping: asyncio.Event) -> None:
     """The store's gauges, counted every `server.metrics_count_seconds` until `stopping`."""
-    every = service.config.settings.server.metrics_count_seconds
+    every = probed.count_seconds
     if every <= 0:
         return  # counted at each scrape instead
     while not stopping.is_set():
         try:
-            service.metrics.set_store_gauges(await queries.counts(service.store))
+            probed.metrics.set_store_gauges(await queries.counts(probed.store))
         except Exception:
             # The last gauges stay: an outage must not look like an empty queue.
-            service.log.warning("metrics.count_failed")
+            probed.log.warning("metrics.count_failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), every)

@@ -17,13 +17,14 @@ import asyncio
 import contextlib
 import time
 from dataclasses import replace
-from typing import Any
 
+from receiver.config.sections import PollingConfig
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
-from receiver.lifecycle.comet.client import Polled
-from receiver.lifecycle.rules.polling import CallbackPolls, PollLease, PollRule
+from receiver.kernel.observability.logs import Log
+from receiver.lifecycle.comet.client import CometClient, Polled
+from receiver.lifecycle.rules.polling import CallbackPolls, PollRule
 from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled
 from receiver.lifecycle.rules.reports import Observation, sane_credits
 from receiver.lifecycle.rules.retries import poll_backoff
@@ -31,15 +32,38 @@ from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import polls
 from receiver.wiring.aside import set_aside
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, WorkerParts
 
 
 class Poller:
-    def __init__(self, service: Service, directory: Directory, lease: PollLease) -> None:
-        self.service = service
+    """Each part given at start-up (receiver/app/build.py): what every worker stands on,
+    CometAPI's client, the polls callbacks hand over (`handed`) and the deliveries it hands
+    to the fan-out; the downstreams (`directory`), the polling settings, how a poll's
+    outcome is recorded (`recording`, its subscriptions read at each poll) and how long
+    after its send an upstream-less task counts as cut off (`orphan_wait`)."""
+
+    def __init__(
+        self,
+        parts: WorkerParts,
+        comet: CometClient,
+        handoffs: tuple[PollHandoff, DeliveryHandoff],
+        directory: Directory,
+        settings: PollingConfig,
+        recording: polls.PollPolicy,
+        orphan_wait: float,
+    ) -> None:
+        self.store = parts.store
+        self.metrics = parts.metrics
+        self.log = parts.log
+        self.owner = parts.owner
+        self.wakers = parts.wakers
+        self.comet = comet
+        self.handed, self.deliveries = handoffs
         self.directory = directory
-        self.lease = lease  # how this process leases its polls, and their budget
-        self.settings = service.config.settings.polling
+        self.settings = settings
+        self.lease = settings.lease(parts.owner)  # how it leases its polls, and their budget
+        self.recording = recording
+        self.orphan_wait = orphan_wait
         self._orphans_read = 0.0  # when cut-off submits were last looked for
         self.rule = self.settings.rule()
         self._held_until = 0.0  # monotonic: till then CometAPI asked for no polls
@@ -52,15 +76,7 @@ class Poller:
     def policy(self) -> polls.PollPolicy:
         """Read at each poll: the directory's subscriptions are replaced whenever a
         downstream is made, changed or removed through the API."""
-        settings = self.service.config.settings
-        return polls.PollPolicy(
-            self.directory.subscriptions,
-            settings.callbacks.corroborate_seconds,
-            settings.media.enabled,
-            settings.upstream.resubmit_failed,
-            settings.delivery.progress_interval_seconds,
-            settings.delivery.attempt_lease_seconds,
-        )
+        return replace(self.recording, subscriptions=self.directory.subscriptions)
 
     async def _hold(self, retry_after: float | None) -> None:
         """CometAPI's 429 on a poll holds every poll (not the submits) of every replica for
@@ -68,7 +84,7 @@ class Poller:
         process's at once, the others' through the budget they share."""
         wait = min(retry_after or self.settings.waiting_gap_seconds, self.rule.ceiling)
         self._held_until = max(self._held_until, time.monotonic() + wait)
-        await polls.hold(self.service.store, wait)
+        await polls.hold(self.store, wait)
 
     async def _held(self) -> None:
         wait = self._held_until - time.monotonic()
@@ -101,7 +117,7 @@ class Poller:
         )
 
     async def run(self, stopping: asyncio.Event) -> None:
-        handoff = self.service.polls
+        handoff = self.handed
         handoff.limit = self.settings.batch_size
         handed = asyncio.create_task(self._run_handed(), name="handed-polls")
         try:
@@ -119,7 +135,7 @@ class Poller:
         running: set[asyncio.Task[None]] = set()
         try:
             while True:
-                job = await self.service.polls.take()
+                job = await self.handed.take()
                 poll = asyncio.create_task(self._poll_handed(job))
                 running.add(poll)
                 poll.add_done_callback(running.discard)
@@ -130,14 +146,14 @@ class Poller:
         try:
             await self._poll_isolated(job)
         finally:
-            self.service.polls.done()
+            self.handed.done()
 
     async def _poll_isolated(self, job: PollJob) -> None:
         """`poll_one`, with whatever it raises kept to that task."""
         try:
             await self.poll_one(job)
         except Exception as exc:
-            await set_aside(self.service, "poll", job.task_id, exc)
+            await set_aside(self, "poll", job.task_id, exc)
 
     async def _run_claimed(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -149,16 +165,16 @@ class Poller:
                 try:
                     await self._fail_orphans()
                 except Exception:
-                    self.service.log.exception("submit.orphans_failed")
+                    self.log.exception("submit.orphans_failed")
             await self._held()
             try:
-                jobs = await polls.claim(self.service.store, self.lease, self.settings.batch_size)
+                jobs = await polls.claim(self.store, self.lease, self.settings.batch_size)
             except Exception:
-                self.service.log.exception("poll.claim_failed")
+                self.log.exception("poll.claim_failed")
             await asyncio.gather(*(self._poll_isolated(job) for job in jobs))
             if len(jobs) < self.settings.batch_size and not stopping.is_set():
                 # A callback wakes the poller early: it asks CometAPI about that task now.
-                await self.service.wakers.wait(Work.POLLS, self.settings.scan_seconds)
+                await self.wakers.wait(Work.POLLS, self.settings.scan_seconds)
 
     async def poll_one(self, job: PollJob) -> None:
         with tracing.span(
@@ -172,20 +188,19 @@ class Poller:
             await self._poll_one(job, span)
 
     async def _poll_one(self, job: PollJob, span: tracing.Span) -> None:
-        service = self.service
-        log = service.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
+        log = self.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
         age = time.time() - job.created_at
         started = time.monotonic()
         polled: Polled | None = None
         try:
             await self._held()
-            polled = await service.comet.poll(job.kind, job.upstream_task_id)
+            polled = await self.comet.poll(job.kind, job.upstream_task_id)
         except UpstreamError as exc:
             if exc.upstream_status == 429:
                 await self._hold(exc.retry_after)
             span.set(status=exc.upstream_status)
             span.failed(exc.message)
-            service.metrics.polls.labels("error").inc()
+            self.metrics.polls.labels("error").inc()
             elapsed_ms = round((time.monotonic() - started) * 1000, 1)
             log.warning(
                 "poll.failed",
@@ -194,14 +209,14 @@ class Poller:
                 elapsed_ms=elapsed_ms,
             )
         finally:
-            service.metrics.poll_seconds.observe(time.monotonic() - started)
+            self.metrics.poll_seconds.observe(time.monotonic() - started)
         answer = polled.observation if polled is not None else None
         if answer is not None:
             answer, refused = sane_credits(answer)
             if refused:
                 log.warning("poll.credits_refused", **refused)
         if polled is not None:
-            service.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
+            self.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
             span.set(state=answer.state if answer else "not_exist")
         if (
             polled is not None
@@ -211,14 +226,14 @@ class Poller:
             log.warning("poll.task_not_exist", age_seconds=round(age, 1))
         gave_up = age > self.settings.give_up_after_seconds
         next_at = None if gave_up else self._next(job, time.time(), failed=polled is None)
-        reserved = service.deliveries.reserve()
+        reserved = self.deliveries.reserve()
         handed: list[DeliveryJob] = []
         try:
             result = await polls.answered(
-                service.store,
+                self.store,
                 polls.Answer(
                     job.task_id,
-                    service.owner,
+                    self.owner,
                     answer,
                     polled.raw if polled is not None else "",
                     next_at,
@@ -228,9 +243,9 @@ class Poller:
             )
             handed = result.handed
         finally:
-            service.deliveries.hand_over(reserved, handed)
+            self.deliveries.hand_over(reserved, handed)
         if result.resubmitted:
-            service.wake(Work.SUBMITS)
+            self.wakers.wake(Work.SUBMITS)
             log.warning(
                 "task.resubmitted",
                 failure_code=answer and answer.failure_code,
@@ -238,7 +253,7 @@ class Poller:
             )
         recorded = result.recorded
         if recorded is not None and recorded.outcome == "applied":
-            service.recorded(recorded, frozenset(job.delivery.id for job in handed))
+            self.wakers.recorded(recorded, frozenset(job.delivery.id for job in handed))
             log.info(
                 "poll.state_changed", state=answer and answer.state, event_id=recorded.event_id
             )
@@ -248,10 +263,10 @@ class Poller:
         if gave_up:
             await self._give_up(job, age)
 
-    def _report(self, log: Any, settled: Settled, answer: Observation | None) -> None:
+    def _report(self, log: Log, settled: Settled, answer: Observation | None) -> None:
         """Count a callback's verdict; a contradicted one is logged with both sides."""
         claim, verdict = settled.claim, settled.verdict
-        self.service.metrics.callbacks.labels(verdict).inc()
+        self.metrics.callbacks.labels(verdict).inc()
         line = log.warning if verdict == "contradicted" else log.info
         line(
             f"callback.{verdict}",
@@ -267,21 +282,19 @@ class Poller:
         """A task with no upstream id can't be polled: if its send was cut off (crash or
         kill mid-call) and no callback came either, say so instead of leaving it queued.
         It is not sent again: CometAPI may have taken it, and would run it twice."""
-        settings = self.service.config.settings
-        wait = max(2 * settings.upstream.timeout_seconds, self.settings.callback_grace_seconds)
-        store = self.service.store
-        for task_id in await polls.orphaned(store, time.time() - wait):
+        store = self.store
+        for task_id in await polls.orphaned(store, time.time() - self.orphan_wait):
             try:
                 recorded = await polls.fail_orphan(store, task_id, self.directory.subscriptions)
             except Exception as exc:
-                await set_aside(self.service, "orphan_sweep", task_id, exc)
+                await set_aside(self, "orphan_sweep", task_id, exc)
                 continue
-            self.service.recorded(recorded)
-            self.service.log.warning("task_stories.orphaned", task_id=task_id)
+            self.wakers.recorded(recorded)
+            self.log.warning("task_stories.orphaned", task_id=task_id)
 
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""
-        store, subscriptions = self.service.store, self.directory.subscriptions
+        store, subscriptions = self.store, self.directory.subscriptions
         recorded = await polls.give_up(store, job.task_id, age, subscriptions)
-        self.service.recorded(recorded)
-        self.service.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))
+        self.wakers.recorded(recorded)
+        self.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

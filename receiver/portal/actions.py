@@ -113,8 +113,9 @@ class Actions(DownstreamForms):
 
     async def share(self, request: Request, session: Session, form: Form) -> Response:
         task_id = request.path_params["task_id"]
+        portal, caller = self.console, self.caller(session)
         link = await shares.make_link(
-            self.service, self.share_signer, self.caller(session), task_id, SHARE_TTL_SECONDS
+            portal.store, portal.public_url, self.share_signer, caller, task_id, SHARE_TTL_SECONDS
         )
         shared = {"task_id": task_id, "url": link.url, "expires_at": link.expires_at}
         if form.get("back") == "task":  # asked on the task's own page: shown there

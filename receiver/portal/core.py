@@ -23,6 +23,8 @@ from receiver.downstreams.directory import Directory
 from receiver.keys.bearers import Keys
 from receiver.keys.stories import sessions
 from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
+from receiver.tasks.actions import Canceller
+from receiver.tasks.submit import Intake
 from receiver.wiring.service import Service
 
 HERE = Path(__file__).parent
@@ -44,13 +46,20 @@ class Portal(Console):
     ended = ENDED
     signed_out = SIGN_IN
 
-    def __init__(self, service: Service, keys: Keys, directory: Directory) -> None:
-        super().__init__(service, keys, directory)
+    def __init__(
+        self,
+        service: Service,
+        keys: Keys,
+        directory: Directory,
+        tasks: tuple[Intake, Canceller],
+        portal_links: portal.PortalLinks,
+    ) -> None:
+        super().__init__(service, keys, directory, tasks, portal_links)
         self.templates = Jinja2Templates(env=console_environment(directory, HERE / "templates"))
         self.portal_sessions = PortalSessions(
             self.sessions,
             service.config.secrets.signing_keys,
-            service.config.settings.console.portal_session_seconds,
+            self.sessions_config.portal_session_seconds,
         )
 
     def render(
@@ -73,9 +82,9 @@ class Portal(Console):
         """The request's session: its cookie valid, not logged out, and its app live with a
         key made before the session's link (two reads of the store)."""
         started = self.portal_sessions.read(request.cookies.get(PORTAL_COOKIE))
-        if started is None or await sessions.ended(self.service.store, started.id):
+        if started is None or await sessions.ended(self.store, started.id):
             return None
-        app = await portal.app_of(self.service, started.app_id, started.since)
+        app = await portal.app_of(self.store, started.app_id, started.since)
         if app is None:
             return None
         self.frame_for(request, app.frame_ancestors)

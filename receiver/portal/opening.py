@@ -13,7 +13,6 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from receiver.apps import portal
 from receiver.apps.portal import LinkRefused
 from receiver.console.core import Form
 from receiver.console.session import Session
@@ -34,9 +33,8 @@ class Opening:
         self.portal = portal
 
     async def open(self, request: Request) -> Response:
-        service = self.portal.service
         try:
-            opened = await portal.open_link(service, request.path_params["token"])
+            opened = await self.portal.portal_links.open(request.path_params["token"])
         except LinkRefused as exc:
             status, heading, advice = REFUSALS[exc.why]
             return self.portal.render(
@@ -55,12 +53,11 @@ class Opening:
             httponly=True,
             samesite="none" if framed else "lax",
         )
-        service.log.info("portal.opened", app=opened.app.name)
+        self.portal.log.info("portal.opened", app=opened.app.name)
         return response
 
     async def logout(self, request: Request, session: Session, form: Form) -> Response:
-        store = self.portal.service.store
-        await sessions.end(store, session.id, session.expires_at)
+        await sessions.end(self.portal.store, session.id, session.expires_at)
         root = self.portal.root(request)
         response = self.portal.render(
             request,

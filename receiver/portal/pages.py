@@ -57,14 +57,14 @@ class Pages:
         tested: dict[str, Any] | None = None,
         refused: dict[str, str] | None = None,
     ) -> Response:
-        service, caller = self.service, caller_of(session).caller
+        caller = caller_of(session).caller
         directory = self.portal.directory
         every, unusable = directory.every, directory.unusable
         names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
-        made, health = await downstream_stories.downstreams_made(service.store, names)
+        made, health = await downstream_stories.downstreams_made(self.portal.store, names)
         rows = {row.name: row for row in made}
         polled = [n for n in names if n in every and provider_of(every[n].format).addressless]
-        readable = await delivery_reads.pullable(service.store, polled)
+        readable = await delivery_reads.pullable(self.portal.store, polled)
         now = time.time()
         shown = [
             {
@@ -85,7 +85,7 @@ class Pages:
             endpoints=shown,
             # a pull endpoint's events to read, by the name the app gave it
             readable={shown_name(n): count for n, count in readable.items()},
-            public_url=service.config.public_url,
+            public_url=self.portal.public_url,
             secret=secret,
             kept=kept or {},
             error=error,
@@ -109,7 +109,7 @@ class Pages:
         caller = caller_of(session).caller
         wanted = DeliveryFilter(state, endpoint, task, limit=PAGE_SIZE * 2)
         found = await delivery_actions.deliveries_for(self.service, caller, wanted)
-        tasks = await task_reads.tasks_of(self.service.store, [d.task_id for d in found])
+        tasks = await task_reads.tasks_of(self.portal.store, [d.task_id for d in found])
         return self.portal.render(
             request,
             "deliveries.html",
@@ -128,7 +128,7 @@ class Pages:
         caller = caller_of(session).caller
         found = await delivery_actions.app_delivery(self.service, caller, delivery_id)
         [d] = own(caller, [found])
-        detail = await task_reads.task_detail(self.service.store, d.task_id)
+        detail = await task_reads.task_detail(self.portal.store, d.task_id)
         attempts = [a for a in (detail.attempts if detail else []) if a.delivery_id == d.id]
         return self.portal.render(
             request,
@@ -145,8 +145,8 @@ class Pages:
     ) -> Response:
         """One of the app's tasks with its deliveries (another app's is no such task: 404)."""
         caller = caller_of(session).caller
-        task = await task_actions.task_of(self.service, request.path_params["task_id"], caller)
-        detail = await task_reads.task_detail(self.service.store, task.id)
+        task = await task_actions.task_of(self.portal.store, request.path_params["task_id"], caller)
+        detail = await task_reads.task_detail(self.portal.store, task.id)
         deliveries = own(caller, detail.deliveries) if detail else []
         events = {e.id: e for e in detail.events} if detail else {}
         return self.portal.render(
@@ -172,7 +172,9 @@ class Pages:
             raise MalformedRequest("before must be a task id")
         caller = caller_of(session).caller
         wanted = TaskFilter(state=state, before=before, owner_key=caller.app_id or "")
-        page = await task_actions.list_tasks(self.service, wanted, PAGE_SIZE)
+        page = await task_actions.list_tasks(
+            self.portal.store, wanted, PAGE_SIZE, self.portal.server.search_window
+        )
         return self.portal.render(
             request,
             "tasks.html",

@@ -19,16 +19,13 @@ from receiver.console.core import ErrorPages
 from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import Session, origin_of
-from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import RelayError
-from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.portal.actions import Actions
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.opening import Opening
 from receiver.portal.pages import Pages
 from receiver.shares.links import ShareSigner
-from receiver.wiring.service import Service
 
 
 class PortalPreview(PreviewRoute):
@@ -38,10 +35,9 @@ class PortalPreview(PreviewRoute):
         return caller_of(session).caller
 
 
-def portal_app(
-    service: Service, keys: Keys, directory: Directory, share_signer: ShareSigner
-) -> Starlette:
-    portal = Portal(service, keys, directory)
+def portal_app(portal: Portal, share_signer: ShareSigner) -> Starlette:
+    """The portal's application over `portal` (made at start-up: receiver/app/asgi.py) and
+    the signer of the share links it makes."""
     pages, opening, errors = Pages(portal), Opening(portal), ErrorPages(portal)
     actions = Actions(portal, pages, share_signer)
     page, action = portal.page, portal.action
@@ -67,9 +63,7 @@ def portal_app(
             Mount("/static", StaticFiles(directory=CONSOLE_HERE / "static")),
         ],
         middleware=[
-            Middleware(
-                SecurityHeaders, media_origin=origin_of(service.config.public_url), framing=True
-            )
+            Middleware(SecurityHeaders, media_origin=origin_of(portal.public_url), framing=True)
         ],
         exception_handlers={
             RelayError: errors.relay_error,
@@ -77,5 +71,4 @@ def portal_app(
             Exception: errors.crash,
         },
     )
-    app.state.service = service
     return app

@@ -15,15 +15,15 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from receiver.config import RetentionConfig
+from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.retention import stories as pruning
 from receiver.retention.rows import PruneStep
 from receiver.retention.rules import KINDS, START, Cursor, RetentionPolicy, pages_to_free
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import WorkerParts
 
 LEASE_SECONDS = 60.0  # renewed at every batch; a dead replica's lease runs out after this
 _PAUSE = (0.005, 1.0)  # the pause between batches, as long as the batch took, within these
@@ -39,7 +39,7 @@ async def prune(
     owner: str,
     metrics: Metrics | None = None,
     stopping: Callable[[], bool] = lambda: False,
-    log: Any = None,
+    log: Log | None = None,
 ) -> dict[str, int] | None:
     """One walk over the ended tasks, deleting what the rules let go; what it removed by
     kind, or None when another replica holds the prune's lease. A batch that fails is
@@ -76,7 +76,7 @@ async def _step(
     cursor: Cursor,
     owner: str,
     metrics: Metrics | None,
-    log: Any,
+    log: Log | None,
 ) -> PruneStep | None:
     try:
         return await pruning.step(store, policy, cursor, owner, LEASE_SECONDS)
@@ -106,33 +106,38 @@ async def preview(store: Store, policy: RetentionPolicy) -> dict[str, int]:
 
 
 class Retention:
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.settings = service.config.settings.retention
-        self.policy = policy_of(self.settings)
+    """What every worker stands on and the retention settings, given at start-up
+    (receiver/app/build.py)."""
+
+    def __init__(self, parts: WorkerParts, settings: RetentionConfig) -> None:
+        self.store, self.metrics, self.log, self.owner = (
+            parts.store,
+            parts.metrics,
+            parts.log,
+            parts.owner,
+        )
+        self.settings = settings
+        self.policy = policy_of(settings)
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
                 await self.once(stopping.is_set)
             except Exception:
-                self.service.log.exception("retention.failed")
+                self.log.exception("retention.failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self.settings.prune_interval_seconds)
 
     async def once(self, stopping: Callable[[], bool]) -> None:
-        service = self.service
-        started = time.monotonic()
-        removed = await prune(
-            service.store, self.policy, service.owner, service.metrics, stopping, service.log
-        )
+        started, log = time.monotonic(), self.log
+        removed = await prune(self.store, self.policy, self.owner, self.metrics, stopping, log)
         if removed is None:
-            service.log.debug("retention.skipped", reason="another replica is pruning")
+            log.debug("retention.skipped", reason="another replica is pruning")
             return
-        given_back = await service.store.reclaim_space(removed["tasks"], pages_to_free, stopping)
+        given_back = await self.store.reclaim_space(removed["tasks"], pages_to_free, stopping)
         if not (removed["tasks"] or given_back):
             return
-        service.log.info(
+        log.info(
             "retention.pruned",
             seconds=round(time.monotonic() - started, 3),
             bytes_given_back=given_back,

@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, Token, answer, described, guarded, media, reply
+from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.door import Keyring, caller_of, needs
 from receiver.lifecycle.rules.answers import TaskIdParams
@@ -33,8 +34,7 @@ from receiver.shares.page import look_of, new_nonce, page_headers, render_closed
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
 from receiver.stream.api import Changes
 from receiver.stream.changes import ChangeHub, Subscription
-from receiver.wiring.given import Served
-from receiver.wiring.service import Service
+from receiver.wiring.given import MediaSection, PublicUrl, ServerSection, Stored, on_app
 
 KEEP_ALIVE_SECONDS = 15.0
 DEFAULT_TTL_SECONDS = 7 * 86400
@@ -99,15 +99,8 @@ _GONE = answer("The task is no longer kept.", ErrorAnswer)
 _PAGE = "text/html"
 
 
-async def _share_signer_of(request: Request) -> ShareSigner:
-    # The process's one signer of share links, put on the application at start-up
-    # (receiver/app/parts.py).
-    signer: ShareSigner = request.app.state.share_signer
-    return signer
-
-
 # A route's signer of share links.
-ShareSigning = Annotated[ShareSigner, Depends(_share_signer_of)]
+ShareSigning = Annotated[ShareSigner, Depends(on_app("share_signer", ShareSigner))]
 router = APIRouter(tags=["tasks"])
 pages = APIRouter(tags=["share"])
 
@@ -132,13 +125,14 @@ pages = APIRouter(tags=["share"])
 )
 async def create_share(
     request: Request,
-    service: Served,
+    store: Stored,
+    public_url: PublicUrl,
     signer: ShareSigning,
     task_id: PathId,
     options: Annotated[ShareOptions, Query()],
 ) -> Response:
     wanted = (options.ttl_seconds, options.show_prompt)
-    link = await make_link(service, signer, caller_of(request), task_id, *wanted)
+    link = await make_link(store, public_url, signer, caller_of(request), task_id, *wanted)
     return reply(ShareCreated, {"url": link.url, "expires_at": link.expires_at}, 201)
 
 
@@ -164,21 +158,26 @@ async def create_share(
     },
 )
 async def share_page(
-    service: Served, signer: ShareSigning, keys: Keyring, token: Token
+    store: Stored,
+    server: ServerSection,
+    media_settings: MediaSection,
+    signer: ShareSigning,
+    keys: Keyring,
+    token: Token,
 ) -> Response:
     """The page, or a page saying why the link no longer opens (never JSON: a person reads
     it): 404 for a forged link, 410 for one expired, withdrawn, or whose task is gone."""
-    settings, nonce = service.config.settings, new_nonce()
+    nonce = new_nonce()
     try:
-        link, detail = await opened_link(service, signer, keys, token)
+        link, detail = await opened_link(store, signer, keys, token)
     except (ShareRefused, NotFound) as exc:
         why = exc.why if isinstance(exc, ShareRefused) else "gone"
-        status, page = render_closed(why, settings.server, nonce)
-        headers = page_headers(settings.server, settings.media, nonce)
+        status, page = render_closed(why, server, nonce)
+        headers = page_headers(server, media_settings, nonce)
         return HTMLResponse(page, status, headers=headers)
-    page = render_page(shared_view(detail, link), link, settings.server, nonce)
-    look = look_of(settings.server, link.app)
-    return HTMLResponse(page, headers=page_headers(settings.server, settings.media, nonce, look))
+    page = render_page(shared_view(detail, link), link, server, nonce)
+    look = look_of(server, link.app)
+    return HTMLResponse(page, headers=page_headers(server, media_settings, nonce, look))
 
 
 @pages.get(
@@ -190,10 +189,8 @@ async def share_page(
     ),
     responses={200: answer("The task.", SharedTask), 403: _REFUSED, 404: _GONE},
 )
-async def share_task(
-    service: Served, signer: ShareSigning, keys: Keyring, token: Token
-) -> Response:
-    link, detail = await opened_link(service, signer, keys, token)
+async def share_task(store: Stored, signer: ShareSigning, keys: Keyring, token: Token) -> Response:
+    link, detail = await opened_link(store, signer, keys, token)
     answer = reply(SharedTask, shared_view(detail, link))
     answer.headers.update(_OPEN)
     return answer
@@ -228,25 +225,25 @@ async def share_task(
 )
 async def share_stream(
     request: Request,
-    service: Served,
+    store: Stored,
     changes: Changes,
     signer: ShareSigning,
     keys: Keyring,
     token: Token,
 ) -> Response:
-    link, detail = await opened_link(service, signer, keys, token)
+    link, detail = await opened_link(store, signer, keys, token)
     client = request.client.host if request.client else "unknown"
     # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
     sub = changes.subscribe(client, stream_holder(link))
     return StreamingResponse(
-        _views(service, changes, signer, keys, token, detail.task.id, sub),
+        _views(store, changes, signer, keys, token, detail.task.id, sub),
         media_type="text/event-stream",
         headers={**_OPEN, "X-Accel-Buffering": "no"},
     )
 
 
 async def _views(
-    service: Service,
+    store: Store,
     changes: ChangeHub,
     signer: ShareSigner,
     keys: Keys,
@@ -261,7 +258,7 @@ async def _views(
         quiet_since = time.monotonic()
         while sub.open:
             try:
-                link, detail = await opened_link(service, signer, keys, token)
+                link, detail = await opened_link(store, signer, keys, token)
             except RelayError:
                 return  # expired, or its key revoked, meanwhile
             view = shared_view(detail, link)

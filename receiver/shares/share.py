@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from receiver.kernel.errors import NotFound
+from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.polling import end_from_progress
@@ -19,7 +20,6 @@ from receiver.stream.caps import Holder
 from receiver.tasks import reads as task_reads
 from receiver.tasks.actions import task_of
 from receiver.tasks.reads import TaskHistory
-from receiver.wiring.service import Service
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class ShareLink:
 
 
 async def make_link(
-    service: Service,
+    store: Store,
+    public_url: str,
     signer: ShareSigner,
     caller: Caller,
     task_id: str,
@@ -38,22 +39,22 @@ async def make_link(
 ) -> ShareLink:
     """A link to the caller's task; its page names the caller's app (a key's name; none for
     the admin token) and shows the prompt only when `show_prompt`."""
-    task = await task_of(service, task_id, caller)
+    task = await task_of(store, task_id, caller)
     expires_at = time.time() + ttl
     app = (caller.app or caller.name) if caller.key_id is not None else ""
     token = signer.token_for(task.id, caller.key_id, expires_at, app, show_prompt)
-    return ShareLink(f"{service.config.public_url}/share/{token}", expires_at)
+    return ShareLink(f"{public_url}/share/{token}", expires_at)
 
 
 async def opened_link(
-    service: Service, signer: ShareSigner, keys: Keys, token: str
+    store: Store, signer: ShareSigner, keys: Keys, token: str
 ) -> tuple[SharedLink, TaskHistory]:
     """The link (for its stream's holder) and the task it opens, with what shows where its
     renders' copies are; ShareRefused when the link does not open (any more)."""
     link = signer.open(token, time.time())
     if link.key_id is not None and not await keys.live(link.key_id):
         raise ShareRefused("the key that made this share link was revoked", "revoked")
-    detail = await task_reads.task_detail(service.store, link.task_id, documents=20)
+    detail = await task_reads.task_detail(store, link.task_id, documents=20)
     if detail is None:
         raise NotFound("the task is no longer kept")
     return link, detail

@@ -14,17 +14,10 @@ from receiver.lifecycle.rules import answers
 from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
-from receiver.wiring.given import Served
-
-
-async def _changes_of(request: Request) -> ChangeHub:
-    # The process's one hub, put on the application at start-up (receiver/app/parts.py).
-    hub: ChangeHub = request.app.state.changes
-    return hub
-
+from receiver.wiring.given import Stored, on_app
 
 # A route's live changes: the process's one reader of the change feed.
-Changes = Annotated[ChangeHub, Depends(_changes_of)]
+Changes = Annotated[ChangeHub, Depends(on_app("changes", ChangeHub))]
 live = APIRouter(tags=["live"])
 
 
@@ -53,12 +46,12 @@ LastEventId = Annotated[
 )
 async def stream(
     request: Request,
-    service: Served,
+    store: Stored,
     changes: Changes,
     params: Annotated[answers.StreamParams, Query()],
     last_event_id: LastEventId = None,
 ) -> Response:
     caller = caller_of(request)
     if params.task_id is not None:
-        await task_actions.task_of(service, params.task_id, caller)
-    return stream_response(request, service, changes, params.task_id, caller)
+        await task_actions.task_of(store, params.task_id, caller)
+    return stream_response(request, changes, params.task_id, caller)

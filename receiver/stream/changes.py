@@ -20,9 +20,9 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from receiver.config.sections import ServerConfig
+from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.keys.stories import keys
@@ -117,7 +117,7 @@ class ChangeHub:
     def __init__(
         self,
         store: Store,
-        log: Any,
+        log: Log,
         metrics: Metrics,
         pools: Pools,
         draining: Callable[[], bool],

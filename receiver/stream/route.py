@@ -25,7 +25,6 @@ from receiver.lifecycle.rules.records import Change
 from receiver.stream import reads as stream_reads
 from receiver.stream.caps import Holder
 from receiver.stream.changes import READ_LIMIT, ChangeHub, Feed, Subscription
-from receiver.wiring.service import Service
 
 KEEP_ALIVE_SECONDS = 15.0
 RECONNECT_MS = 1000
@@ -59,7 +58,6 @@ def resume_point(last_event_id: str | None, since: str | None, now: float) -> tu
 
 def stream_response(
     request: Request,
-    service: Service,
     hub: ChangeHub,
     task_id: str | None,
     caller: Caller = BOOTSTRAP,
@@ -76,7 +74,7 @@ def stream_response(
     holder = holder or Holder(key_id=caller.key_id)
     sub = hub.subscribe(client, holder)  # before the catch-up read: nothing falls in between
     return StreamingResponse(
-        _events(service, hub, sub, Feed(since, key), _Wanted(task_id, caller)),
+        _events(hub, sub, Feed(since, key), _Wanted(task_id, caller)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -99,11 +97,11 @@ class _Wanted:
 
 
 async def _events(
-    service: Service, hub: ChangeHub, sub: Subscription, feed: Feed, wanted: _Wanted
+    hub: ChangeHub, sub: Subscription, feed: Feed, wanted: _Wanted
 ) -> AsyncIterator[bytes]:
     try:
         yield f"retry: {RECONNECT_MS}\n\n".encode()
-        async for chunk in _catch_up(service, hub, sub, feed, wanted):
+        async for chunk in _catch_up(hub, sub, feed, wanted):
             if not sub.open:
                 return  # its key was revoked (or its session ended) meanwhile
             yield chunk
@@ -129,18 +127,19 @@ async def _events(
 
 
 async def _catch_up(
-    service: Service, hub: ChangeHub, sub: Subscription, feed: Feed, wanted: _Wanted
+    hub: ChangeHub, sub: Subscription, feed: Feed, wanted: _Wanted
 ) -> AsyncIterator[bytes]:
     """What changed since the stream's starting point, read from the store until a read
     comes back short: from then on the shared reader hands over what is new. The holder's
     right is checked after each read, as the shared reader does, before what it found goes."""
     while True:
         try:
+            # The hub's store and log: the stream reads where the shared reader does.
             found = await stream_reads.changes(
-                service.store, feed.read_from, wanted.task_id, READ_LIMIT
+                hub.store, feed.read_from, wanted.task_id, READ_LIMIT
             )
         except Exception:
-            service.log.warning("stream.store_unavailable")
+            hub.log.warning("stream.store_unavailable")
             return  # the shared reader takes over; a reconnect catches up again
         if found:
             await hub.end_if_lapsed(sub)

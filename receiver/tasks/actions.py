@@ -7,27 +7,41 @@ from dataclasses import dataclass, replace
 
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import Conflict, NotAllowed, NotFound
+from receiver.kernel.observability.logs import Log
+from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
 from receiver.tasks import reads as task_reads
 from receiver.tasks import stories as task_stories
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import Wakers
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
 # while they move: each is the story or the submit itself, nothing in between.
 
 
-async def task_of(service: Service, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
+@dataclass(frozen=True)
+class Canceller:
+    """What cancelling a task uses, made once at start-up (receiver/app/parts.py): the store,
+    CometAPI's client, the wake-ups a recorded change gives, and the log."""
+
+    store: Store
+    comet: CometClient
+    wakers: Wakers
+    log: Log
+
+
+async def task_of(store: Store, task_id: str, caller: Caller = BOOTSTRAP) -> Task:
     """The task, if the caller may see it: another key's is no such task (404, not 403),
     so ids cannot be probed."""
-    task = await task_reads.task(service.store, task_id)
+    task = await task_reads.task(store, task_id)
     if task is None or not caller.owns(task.owner_key):
         raise NotFound("no such task")
     return task
 
 
-async def owner_filter(service: Service, caller: Caller, app: str | None) -> str | None:
+async def owner_filter(store: Store, caller: Caller, app: str | None) -> str | None:
     """Whose tasks a list shows: the caller's own unless it sees every task, then the app
     named (None: every task). A name the caller may not list, or no live app's, is refused."""
     if not app:
@@ -36,39 +50,40 @@ async def owner_filter(service: Service, caller: Caller, app: str | None) -> str
         if app != caller.app:
             raise NotAllowed("only a key with the admin scope lists another app's tasks")
         return caller.owner_filter
-    found = await task_reads.app_named(service.store, app)
+    found = await task_reads.app_named(store, app)
     if found is None:
         raise NotFound(f"no live app is named {app!r}")
     return found
 
 
 async def cancel_task(
-    service: Service, directory: Directory, task_id: str, caller: Caller = BOOTSTRAP
+    canceller: Canceller, directory: Directory, task_id: str, caller: Caller = BOOTSTRAP
 ) -> Task:
     """Cancel here while it waits to be sent; else upstream, then record `cancelled`."""
-    await task_of(service, task_id, caller)
-    return await cancel(service, directory, task_id)
+    await task_of(canceller.store, task_id, caller)
+    return await cancel(canceller, directory, task_id)
 
 
-async def cancel(service: Service, directory: Directory, task_id: str) -> Task:
+async def cancel(canceller: Canceller, directory: Directory, task_id: str) -> Task:
     """Cancel a task: here and at once while it waits in the submit queue (it never reaches
     CometAPI); else upstream, then record `cancelled`.
 
     Only the official format has a cancel route; CometAPI documents none for the reverse
     format. The state changes only once CometAPI has accepted the cancel.
     """
-    task = await task_reads.task(service.store, task_id)
+    store, log = canceller.store, canceller.log
+    task = await task_reads.task(store, task_id)
     if task is None:
         raise NotFound("no such task")
     if task.state in TERMINAL_STATES:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.submission == "waiting":
-        recorded = await task_stories.while_waiting(service.store, task.id, directory.subscriptions)
+        recorded = await task_stories.while_waiting(store, task.id, directory.subscriptions)
         if recorded is not None:
-            service.recorded(recorded)
-            service.log.info("task.cancelled", task_id=task.id, sent=False)
+            canceller.wakers.recorded(recorded)
+            log.info("task.cancelled", task_id=task.id, sent=False)
             return recorded.task or task
-        task = await task_reads.task(service.store, task_id) or task  # sent meanwhile
+        task = await task_reads.task(store, task_id) or task  # sent meanwhile
     if task.submission == "sending":
         raise Conflict("the task is being sent to CometAPI right now: cancel it again shortly")
     if is_callback(task.kind):
@@ -80,10 +95,10 @@ async def cancel(service: Service, directory: Directory, task_id: str) -> Task:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.upstream_task_id is None:
         raise Conflict("CometAPI has not accepted the task yet: nothing to cancel")
-    await service.comet.cancel(task.upstream_task_id)
-    recorded = await task_stories.upstream(service.store, task.id, directory.subscriptions)
-    service.recorded(recorded)
-    service.log.info("task.cancelled", task_id=task.id, upstream_task_id=task.upstream_task_id)
+    await canceller.comet.cancel(task.upstream_task_id)
+    recorded = await task_stories.upstream(store, task.id, directory.subscriptions)
+    canceller.wakers.recorded(recorded)
+    log.info("task.cancelled", task_id=task.id, upstream_task_id=task.upstream_task_id)
     return recorded.task or task
 
 
@@ -95,18 +110,18 @@ class TaskPage:
     window_reached: bool = False
 
 
-async def list_tasks(service: Service, wanted: TaskFilter, page_size: int) -> TaskPage:
+async def list_tasks(
+    store: Store, wanted: TaskFilter, page_size: int, search_window: int
+) -> TaskPage:
     """A page of tasks, newest first. A text search scans no more than
-    `server.search_window` tasks (no index serves a substring of the request), so one costs
+    `search_window` tasks (`server.search_window`: no index serves a substring of the
+    request), so one costs
     the same however many tasks are stored; a page cut short by the window says so and
     where to go on."""
     floor = None
     if wanted.text:
-        window = service.config.settings.server.search_window
-        floor = await task_reads.search_window_end(service.store, wanted.before, window)
-    found = await task_reads.task_list(
-        service.store, replace(wanted, floor=floor, limit=page_size + 1)
-    )
+        floor = await task_reads.search_window_end(store, wanted.before, search_window)
+    found = await task_reads.task_list(store, replace(wanted, floor=floor, limit=page_size + 1))
     page = found[:page_size]
     if len(found) > page_size:
         return TaskPage(page, page[-1].id)

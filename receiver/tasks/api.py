@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from receiver.downstreams.api import Downstreams
@@ -31,7 +31,7 @@ from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
 from receiver.tasks.detail import TaskDetail, detail_answer
 from receiver.tasks.submit import AnyTaskRequest
-from receiver.wiring.given import Served
+from receiver.wiring.given import ServerSection, Stored, on_app
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
 MAX_SUBMIT_BYTES = 100 * 1024 * 1024
@@ -43,6 +43,10 @@ _UPSTREAM = {
 }
 
 router = APIRouter(tags=["tasks"])
+# A route's parts for taking a task in and for cancelling one (receiver/app/parts.py).
+intake_of = on_app("intake", submit.Intake)
+Intaking = Annotated[submit.Intake, Depends(intake_of)]
+Cancelling = Annotated[task_actions.Canceller, Depends(on_app("canceller", task_actions.Canceller))]
 
 IdempotencyKey = Annotated[
     m.Key | None,
@@ -99,13 +103,15 @@ IdempotencyKey = Annotated[
     ),
 )
 async def create_task(
-    request: Request, service: Served, idempotency_key: IdempotencyKey = None
+    request: Request,
+    intake: Intaking,
+    server: ServerSection,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     caller = caller_of(request)  # the guard's, taken before the body: keys/ is left once
-    timeout = service.config.settings.server.body_timeout_seconds
-    payload = await read_json(request, MAX_SUBMIT_BYTES, timeout)
+    payload = await read_json(request, MAX_SUBMIT_BYTES, server.body_timeout_seconds)
     trace = tracing.caller(request.headers)
-    result = await submit.submit(service, payload, idempotency_key, trace, caller)
+    result = await submit.submit(intake, payload, idempotency_key, trace, caller)
     task = result.task
     shown: dict[str, Any] = {
         "id": task.id,
@@ -137,7 +143,10 @@ async def create_task(
     ),
 )
 async def list_tasks(
-    request: Request, service: Served, params: Annotated[answers.TaskListParams, Query()]
+    request: Request,
+    store: Stored,
+    server: ServerSection,
+    params: Annotated[answers.TaskListParams, Query()],
 ) -> Response:
     wanted = TaskFilter(
         state=params.state,
@@ -145,9 +154,9 @@ async def list_tasks(
         since=params.since,
         text=params.q or None,
         before=params.before,
-        owner_key=await task_actions.owner_filter(service, caller_of(request), params.app),
+        owner_key=await task_actions.owner_filter(store, caller_of(request), params.app),
     )
-    found = await task_actions.list_tasks(service, wanted, params.limit)
+    found = await task_actions.list_tasks(store, wanted, params.limit, server.search_window)
     page: dict[str, Any] = {"tasks": found.tasks, "next": found.next}
     if found.window_reached:
         page["search_window_reached"] = True
@@ -166,9 +175,9 @@ async def list_tasks(
     dependencies=[needs("tasks:read")],
     responses=guarded("tasks:read", {200: answer("The task.", TaskDetail), 404: _TASK_GONE}),
 )
-async def get_task(request: Request, service: Served, task_id: PathId) -> Response:
+async def get_task(request: Request, store: Stored, task_id: PathId) -> Response:
     # The newest events' documents say where the copies of the renders are.
-    detail = await task_reads.task_detail(service.store, task_id, documents=20)
+    detail = await task_reads.task_detail(store, task_id, documents=20)
     caller = caller_of(request)
     if detail is None or not caller.owns(detail.task.owner_key):
         raise NotFound("no such task")
@@ -197,7 +206,7 @@ async def get_task(request: Request, service: Served, task_id: PathId) -> Respon
     ),
 )
 async def cancel_task(
-    request: Request, service: Served, directory: Downstreams, task_id: PathId
+    request: Request, canceller: Cancelling, directory: Downstreams, task_id: PathId
 ) -> Response:
-    task = await task_actions.cancel_task(service, directory, task_id, caller_of(request))
+    task = await task_actions.cancel_task(canceller, directory, task_id, caller_of(request))
     return reply(answers.TaskSummary, task)

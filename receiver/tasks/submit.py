@@ -29,6 +29,9 @@ from receiver.kernel import expressions
 from receiver.kernel.errors import InvalidRequest, LimitReached
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
+from receiver.kernel.observability.logs import Log
+from receiver.kernel.secrets.tokens import CallbackSigner
+from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask, Task
@@ -43,7 +46,7 @@ from receiver.lifecycle.rules.task import (
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import stories as task_stories
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import Wakers
 
 # A URL CometAPI can fetch: a host name or address (an IPv6 one in brackets), then an
 # optional port and the rest without spaces. One pattern is both the check and what the
@@ -339,8 +342,23 @@ def request_hash(kind: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Intake:
+    """What taking a task in uses, made once at start-up (receiver/app/parts.py): the store,
+    the signer of callback URLs, the log, the wake-ups of the submit worker; the variable
+    whose secret task webhooks are signed with, unless it is set (`webhooks_off`: None when
+    they are on), and whether they may reach private networks."""
+
+    store: Store
+    signer: CallbackSigner
+    log: Log
+    wakers: Wakers
+    webhooks_off: str | None
+    allow_private: bool
+
+
 async def submit(
-    service: Service,
+    intake: Intake,
     payload: Any,
     idempotency_key: str | None,
     trace: str | None = None,
@@ -355,7 +373,7 @@ async def submit(
     table does not know is taken, passed through (the front door's)."""
     with tracing.span("task.submit", trace) as span:
         given = Asked(payload, idempotency_key, through)
-        submission = await _submit(service, given, span, caller.owner, caller.limits)
+        submission = await _submit(intake, given, span, caller.owner, caller.limits)
         task = submission.task
         span.set(task_id=task.id, kind=task.kind, model=task.request.get("model"))
         span.set(created=submission.created, state=task.state)
@@ -363,7 +381,7 @@ async def submit(
 
 
 async def _submit(
-    service: Service,
+    intake: Intake,
     given: Asked,
     span: tracing.Span,
     owner_key: str | None,
@@ -384,7 +402,7 @@ async def _submit(
     request = validate(payload, through)
     routing = request.routing()
     if routing and "webhook" in routing:
-        check_webhook(service, routing["webhook"])
+        check_webhook(intake, routing["webhook"])
     if routing and "webhook_filter" in routing:  # compiled in a process, never here
         try:
             await expressions.vet(routing["webhook_filter"], "webhook_filter")
@@ -410,26 +428,26 @@ async def _submit(
         inputs=inputs,
     )
     try:
-        task, created = await task_stories.queue(service.store, new, limits)
+        task, created = await task_stories.queue(intake.store, new, limits)
     except LimitReached as exc:
-        service.log.info("submit.limit_reached", key=owner_key, limit=exc.limit)
+        intake.log.info("submit.limit_reached", key=owner_key, limit=exc.limit)
         raise
-    log = service.log.bind(task_id=task.id, kind=kind)
-    callback_url = service.signer.url_for(task.id) if is_callback(kind) else None
+    log = intake.log.bind(task_id=task.id, kind=kind)
+    callback_url = intake.signer.url_for(task.id) if is_callback(kind) else None
     if not created:
         log.info("submit.idempotent_replay")
         return Submission(task, False, callback_url)
-    service.wake(Work.SUBMITS)
+    intake.wakers.wake(Work.SUBMITS)
     log.info("submit.queued")
     return Submission(task, True, callback_url)
 
 
-def check_webhook(service: Service, url: str) -> None:
+def check_webhook(intake: Intake, url: str) -> None:
     """A task's webhook came through the API: it may not name a private, loopback,
     link-local or metadata address (checked again after DNS, when the delivery connects),
     and it is signed, so the secret must be there."""
-    if service.config.secrets.task_webhook_secret is None:
-        env = service.config.settings.delivery.task_webhook_secret_env
-        raise InvalidRequest(f"webhook: task webhooks are off here ({env} is not set)")
-    allow = service.config.settings.delivery.allow_private_networks
-    check_api_url(url, "webhook", allow)
+    if intake.webhooks_off is not None:
+        raise InvalidRequest(
+            f"webhook: task webhooks are off here ({intake.webhooks_off} is not set)"
+        )
+    check_api_url(url, "webhook", intake.allow_private)

@@ -22,12 +22,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+from receiver.config.sections import UpstreamConfig
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.kernel.observability import tracing
+from receiver.kernel.observability.logs import Log
+from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.comet.client import StreamedBody, Submitted
+from receiver.lifecycle.comet.client import CometClient, StreamedBody, Submitted
 from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob
 from receiver.lifecycle.rules.retries import Refusal, after_refusal
@@ -42,7 +45,7 @@ from receiver.tasks.rules.inputs import (
     next_batch,
 )
 from receiver.wiring.aside import set_aside
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import WorkerParts
 
 T = TypeVar("T")
 # Sends in flight from one process. Few: the HTTP client's pool spends CPU on every call in
@@ -55,8 +58,7 @@ JITTER = 0.2
 _STORE_RETRIES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
-def submit_policy(service: Service) -> SubmitPolicy:
-    u = service.config.settings.upstream
+def submit_policy(u: UpstreamConfig) -> SubmitPolicy:
     return SubmitPolicy(
         max_concurrent=u.max_concurrent_tasks or None,
         give_up_seconds=u.submit_give_up_seconds,
@@ -68,27 +70,48 @@ def submit_policy(service: Service) -> SubmitPolicy:
 
 
 class Submitter:
-    def __init__(self, service: Service, directory: Directory) -> None:
-        self.service = service
+    """Each part given at start-up (receiver/app/build.py): what every worker stands on,
+    CometAPI's client, the signer of callback URLs; the downstreams (`directory`), the
+    upstream's settings, how often the queue is looked at (`tick`) and how long after its
+    send a task is first polled (`first_poll`)."""
+
+    def __init__(
+        self,
+        parts: WorkerParts,
+        comet: CometClient,
+        signer: CallbackSigner,
+        directory: Directory,
+        upstream: UpstreamConfig,
+        tick: float,
+        first_poll: float,
+    ) -> None:
+        self.store = parts.store
+        self.metrics = parts.metrics
+        self.log = parts.log
+        self.owner = parts.owner
+        self.wakers = parts.wakers
+        self.comet = comet
+        self.signer = signer
         self.directory = directory
-        self.policy = submit_policy(service)
-        self.tick = service.config.settings.polling.scan_seconds
+        self.policy = submit_policy(upstream)
+        self.timeout = upstream.timeout_seconds
+        self.tick = tick
+        self.first_poll = first_poll
         self._sending: set[asyncio.Task[None]] = set()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping`; then let the sends in flight finish, so that
         none is cut off by a graceful stop."""
-        service = self.service
         while not stopping.is_set():
             room = IN_FLIGHT - len(self._sending)
             jobs: list[SubmitJob] = []
             if room > 0:
                 try:
                     jobs = await task_stories.claim(
-                        service.store, service.owner, self.policy.max_concurrent, room
+                        self.store, self.owner, self.policy.max_concurrent, room
                     )
                 except Exception:
-                    service.log.exception("submit.claim_failed")
+                    self.log.exception("submit.claim_failed")
             for job in jobs:
                 sending = asyncio.create_task(self.send(job), name=f"submit {job.task_id}")
                 self._sending.add(sending)
@@ -96,14 +119,14 @@ class Submitter:
             if not jobs or len(jobs) < room:
                 # Woken by a new task, a task that ended (room under the cap), a send that
                 # finished (room in this process); else the next tick finds retries due.
-                await service.wakers.wait(Work.SUBMITS, self.tick)
+                await self.wakers.wait(Work.SUBMITS, self.tick)
         await asyncio.gather(*self._sending, return_exceptions=True)
 
     def _sent(self, sending: asyncio.Task[None]) -> None:
         self._sending.discard(sending)
         if not sending.cancelled() and sending.exception() is not None:
-            self.service.log.error("submit.crashed", error=repr(sending.exception()))
-        self.service.wake(Work.SUBMITS)
+            self.log.error("submit.crashed", error=repr(sending.exception()))
+        self.wakers.wake(Work.SUBMITS)
 
     async def send(self, job: SubmitJob) -> None:
         """`_send` in the task's trace, with whatever it raises kept to that task."""
@@ -119,14 +142,13 @@ class Submitter:
                 await self._send(job, span)
             except Exception as exc:
                 span.failed(f"set aside: {type(exc).__name__}")
-                await set_aside(self.service, "submit", job.task_id, exc)
+                await set_aside(self, "submit", job.task_id, exc)
 
     async def _send(self, job: SubmitJob, span: tracing.Span) -> None:
-        service = self.service
-        log = service.log.bind(task_id=job.task_id, kind=job.kind, attempt=job.attempt)
+        log = self.log.bind(task_id=job.task_id, kind=job.kind, attempt=job.attempt)
         fields = dict(job.request)
         if is_callback(job.kind):
-            fields["callback_url"] = service.signer.url_for(job.task_id)
+            fields["callback_url"] = self.signer.url_for(job.task_id)
         started = time.time()
         try:
             submitted = await self._submitted(job, fields)
@@ -138,7 +160,7 @@ class Submitter:
         span.set(status=submitted.status, upstream_task_id=submitted.upstream_task_id)
         # Every kind is asked first after the initial delay: CometAPI calls a callback-route
         # task back only when it ends, and the poller asks until it starts (`_next`).
-        next_poll_at = time.time() + service.config.settings.polling.initial_delay_seconds
+        next_poll_at = time.time() + self.first_poll
         attempt = SubmitAttempt(
             new_id("sub"),
             job.task_id,
@@ -152,9 +174,9 @@ class Submitter:
         )
         recorded = await self._stored(
             lambda: task_stories.accepted(
-                service.store,
+                self.store,
                 job,
-                service.owner,
+                self.owner,
                 task_stories.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
                 attempt,
                 self.directory.subscriptions,
@@ -162,10 +184,10 @@ class Submitter:
             log,
             upstream_task_id=submitted.upstream_task_id,
         )
-        service.metrics.submit_attempts.labels("accepted").inc()
-        service.metrics.submits.labels(job.kind, "accepted").inc()
+        self.metrics.submit_attempts.labels("accepted").inc()
+        self.metrics.submits.labels(job.kind, "accepted").inc()
         if recorded is not None:
-            service.recorded(recorded)
+            self.wakers.recorded(recorded)
         log.info("task_stories.accepted", upstream_task_id=submitted.upstream_task_id)
 
     async def _submitted(self, job: SubmitJob, fields: dict[str, Any]) -> Submitted:
@@ -173,18 +195,17 @@ class Submitter:
         as a whole: a send never outlives it, so the sweep of sends cut off by a stop (after
         twice the timeout) never takes one still going for one (an UpstreamTimeout, sent
         again later, when it would)."""
-        service = self.service
-        timeout = service.config.settings.upstream.timeout_seconds
+        timeout = self.timeout
         built = False
         try:
             async with asyncio.timeout(timeout):
                 try:
-                    body = await outgoing_request(service.store, job.task_id, fields)
+                    body = await outgoing_request(self.store, job.task_id, fields)
                 except StoreError as exc:
                     # Nothing left yet: sent again later, like a send CometAPI refused.
                     raise UpstreamError(f"the request could not be read: {exc.detail}") from None
                 built = True
-                return await service.comet.submit(job.kind, body)
+                return await self.comet.submit(job.kind, body)
         except TimeoutError:
             # Which side the time went to: the body's reading, or CometAPI's answer.
             where = "CometAPI did not answer in time" if built else "the request was not built"
@@ -192,8 +213,7 @@ class Submitter:
                 f"{where} within upstream.timeout_seconds ({timeout:g})"
             ) from None
 
-    async def _refused(self, job: SubmitJob, exc: UpstreamError, started: float, log: Any) -> None:
-        service = self.service
+    async def _refused(self, job: SubmitJob, exc: UpstreamError, started: float, log: Log) -> None:
         now = time.time()
         answer = Refusal(exc.upstream_status, exc.message, exc.retry_after)
         refusal = after_refusal(self.policy, job.attempt, job.queued_since, answer, now)
@@ -210,16 +230,16 @@ class Submitter:
         )
         recorded = await self._stored(
             lambda: task_stories.refused(
-                service.store,
+                self.store,
                 job,
-                service.owner,
+                self.owner,
                 refusal,
                 attempt,
                 self.directory.subscriptions,
             ),
             log,
         )
-        service.metrics.submit_attempts.labels(refusal.outcome).inc()
+        self.metrics.submit_attempts.labels(refusal.outcome).inc()
         line = log.info if refusal.outcome == "retry" else log.warning
         line(
             f"submit.{'retry' if refusal.outcome == 'retry' else 'refused'}",
@@ -229,12 +249,12 @@ class Submitter:
             paused_until=refusal.pause_until,
         )
         if refusal.outcome == "failed":
-            service.metrics.submits.labels(job.kind, "refused").inc()
+            self.metrics.submits.labels(job.kind, "refused").inc()
         if recorded is not None:
-            service.recorded(recorded)
+            self.wakers.recorded(recorded)
 
     async def _stored(
-        self, write: Callable[[], Awaitable[T]], log: Any, **context: Any
+        self, write: Callable[[], Awaitable[T]], log: Log, **context: Any
     ) -> T | None:
         """The write's result, tried again through a short store outage; None if it never
         went in (logged with what it was about, for an operator to reconcile)."""

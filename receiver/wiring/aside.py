@@ -8,16 +8,34 @@ and it is logged once: set aside, the task is never picked up again.
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from receiver.kernel.observability.logs import Log
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.store import Store
 from receiver.lifecycle.stories import leases
-from receiver.wiring.service import Service
 
 
-async def set_aside(service: Service, worker: str, task_id: str, exc: BaseException) -> None:
+class AsideParts(Protocol):
+    """What setting a task aside uses of the worker that hands it (the worker itself, or
+    the service the fan-out still takes)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def log(self) -> Log: ...
+
+
+async def set_aside(parts: AsideParts, worker: str, task_id: str, exc: BaseException) -> None:
     reason = f"the relay could not handle this task ({type(exc).__name__}); set aside"
-    service.metrics.item_failures.labels(worker).inc()
-    service.log.error(f"{worker}.item_set_aside", task_id=task_id, reason=reason, exc_info=exc)
+    parts.metrics.item_failures.labels(worker).inc()
+    parts.log.error(f"{worker}.item_set_aside", task_id=task_id, reason=reason, exc_info=exc)
     try:
-        await leases.set_aside(service.store, task_id, reason)
+        await leases.set_aside(parts.store, task_id, reason)
     except Exception:
         # The store itself is failing: the worker's own retry finds the task again.
-        service.log.exception(f"{worker}.set_aside_failed", task_id=task_id)
+        parts.log.exception(f"{worker}.set_aside_failed", task_id=task_id)

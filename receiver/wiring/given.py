@@ -1,33 +1,90 @@
-"""What a route is given, as FastAPI dependencies: the process's service and its signer of
-media links, put on the application at start-up (receiver/app/parts.py). Here, not beside
-them: they are built at every start, and FastAPI is imported only with the API, at its
-first request (receiver/app/asgi.py). A feature's own parts are given by its API module.
+"""What a route is given, as FastAPI dependencies: each a typed part of the process, put on
+the application at start-up (receiver/app/asgi.py and receiver/app/parts.py) and read from
+it here. A feature declares its own parts' dependencies with `on_app` in its API module;
+the bare Starlette routes (the front door's uploads and passed-through creates) await the
+same functions. Here, not beside the parts: they are built at every start, and FastAPI is
+imported only with the API, at its first request (receiver/app/asgi.py).
 
 Each a coroutine, as every dependency: FastAPI runs a plain function in a worker thread, a
 hop per request that cost a front-door create about a tenth of its CPU."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends
 from starlette.requests import Request
 
+from receiver.config.sections import MediaConfig, ServerConfig, UpstreamConfig
+from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import MediaLinks
+from receiver.kernel.store import Store
 from receiver.wiring.service import Service
 
+T = TypeVar("T")
 
-async def service_of(request: Request) -> Service:
+
+async def _service_of(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-async def _media_links_of(request: Request) -> MediaLinks:
-    links: MediaLinks = request.app.state.media_links
-    return links
+def on_app(name: str, kind: type[T]) -> Callable[[Request], Coroutine[Any, Any, T]]:
+    """The dependency that gives the part of type `kind` put on the application as `name`
+    at start-up (receiver/app/parts.py)."""
+
+    async def given(request: Request) -> T:
+        return cast(T, getattr(request.app.state, name))
+
+    return given
 
 
-# A route's service, the process's one.
-Served = Annotated[Service, Depends(service_of)]
+async def store_of(request: Request) -> Store:
+    return (await _service_of(request)).store
+
+
+async def log_of(request: Request) -> Log:
+    return (await _service_of(request)).log
+
+
+async def server_settings_of(request: Request) -> ServerConfig:
+    return (await _service_of(request)).config.settings.server
+
+
+async def upstream_settings_of(request: Request) -> UpstreamConfig:
+    return (await _service_of(request)).config.settings.upstream
+
+
+async def signing_keys_of(request: Request) -> list[str]:
+    """The relay's signing keys, newest last: for what it signs on its own (uploads)."""
+    return (await _service_of(request)).config.secrets.signing_keys
+
+
+async def media_settings_of(request: Request) -> MediaConfig:
+    return (await _service_of(request)).config.settings.media
+
+
+async def public_url_of(request: Request) -> str:
+    return (await _service_of(request)).config.public_url
+
+
+async def access_change_of(request: Request) -> Callable[[], None]:
+    """Tell the live streams here that a key was revoked or an app deleted."""
+    return (await _service_of(request)).access_changed
+
+
+# A route's service, the process's one: the fan-out's routes still take it whole.
+Served = Annotated[Service, Depends(_service_of)]
+# The store, which a route hands to a feature's reads and stories.
+Stored = Annotated[Store, Depends(store_of)]
+Logged = Annotated[Log, Depends(log_of)]
+# The server's settings: how long a body may take, how far a search looks.
+ServerSection = Annotated[ServerConfig, Depends(server_settings_of)]
+MediaSection = Annotated[MediaConfig, Depends(media_settings_of)]
+UpstreamSection = Annotated[UpstreamConfig, Depends(upstream_settings_of)]
+# Where the relay is reached from outside (the links it makes start with it).
+PublicUrl = Annotated[str, Depends(public_url_of)]
+AccessChange = Annotated[Callable[[], None], Depends(access_change_of)]
 # A route's signer of media links.
-Links = Annotated[MediaLinks, Depends(_media_links_of)]
+Links = Annotated[MediaLinks, Depends(on_app("media_links", MediaLinks))]

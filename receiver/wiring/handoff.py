@@ -4,7 +4,8 @@ process's poller runs it at once; a poll leases its new event's deliveries and t
 process's fan-out sends them at once. Either way, no claim transaction and no wait for the
 worker's next turn. And a request waiting on a task is told of its change as it is
 recorded here, rather than finding it at its next read; and each worker, asleep between
-its ticks, is woken by a change that gives it work (`Wakers`)."""
+its ticks, is woken by a change that gives it work (`Wakers`). What each worker stands on
+is given to it as `WorkerParts`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from receiver.kernel.observability.logs import Log
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.store import Store
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Recorded
 from receiver.lifecycle.rules.wakeups import Wakeups, Work
@@ -115,10 +119,11 @@ class TaskChanges:
 class Wakers:
     """This process's workers, each asleep until its tick ends or a committed change gives
     it work: `rule` says which a recorded change wakes (the lifecycle's rule, as the
-    configuration sets it up)."""
+    configuration sets it up); and the requests waiting on one task's next change."""
 
     def __init__(self, rule: Wakeups) -> None:
         self.rule = rule
+        self.task_changes = TaskChanges()
         self._ready = {
             work: asyncio.Event()
             for work in (Work.DELIVERIES, Work.POLLS, Work.MIRRORS, Work.SUBMITS)
@@ -133,10 +138,12 @@ class Wakers:
                 if bit & wanted:
                     ready.set()
 
-    def after(self, recorded: Recorded, handed: frozenset[str]) -> None:
-        """Wake the workers a recorded observation gives something to do (`handed`: its
-        deliveries already handed to this process's fan-out)."""
+    def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
+        """Wake whatever a recorded observation gives work to (`handed`: its deliveries
+        already handed to this process's fan-out), and the requests waiting on its task."""
         self.wake(self.rule.work_after(recorded, handed))
+        if recorded.task is not None:
+            self.task_changes.changed(recorded.task.id)
 
     async def wait(self, work: Work, timeout: float) -> None:
         """Until `work`'s worker is woken, or `timeout` seconds pass."""
@@ -144,3 +151,16 @@ class Wakers:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), timeout)
         ready.clear()
+
+
+@dataclass(frozen=True)
+class WorkerParts:
+    """What a worker or a route of this process stands on, made once at start-up
+    (receiver/app/build.py): the store, the metrics, the log, this process in leases
+    (`owner`), and the wake-ups of its workers and of the requests waiting on a task."""
+
+    store: Store
+    metrics: Metrics
+    log: Log
+    owner: str
+    wakers: Wakers

@@ -5,18 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from receiver.config import Config
+from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.lifecycle.comet.client import CometClient
-from receiver.lifecycle.rules.records import Recorded
 from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import leases
-from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, TaskChanges, Wakers
+from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, Wakers
 
 
 def process_owner() -> str:
@@ -36,7 +35,7 @@ class Service:
     store: Store
     comet: CometClient
     signer: CallbackSigner
-    log: Any
+    log: Log
     metrics: Metrics
     # Each app's name by its id, for its downstreams' labels in the metrics.
     labels: DownstreamLabels
@@ -48,10 +47,12 @@ class Service:
     polls: PollHandoff = field(default_factory=PollHandoff)  # leased by callbacks, run at once
     # Leased by polls, sent at once.
     deliveries: DeliveryHandoff = field(default_factory=DeliveryHandoff)
-    # Requests waiting on one task's next change (the front door's create).
-    task_changes: TaskChanges = field(default_factory=TaskChanges)
     # Told when a key is revoked or a session ends here (the live streams check their holders).
     _access_listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def drains_by(self, draining: Callable[[], bool]) -> None:
+        """Told by the server once it runs (receiver/app/server.py)."""
+        self.draining = draining
 
     def on_access_change(self, listener: Callable[[], None]) -> None:
         self._access_listeners.append(listener)
@@ -64,13 +65,6 @@ class Service:
     def wake(self, work: Work) -> None:
         """Wake the workers that have something new to do (committed already)."""
         self.wakers.wake(work)
-
-    def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
-        """Wake whatever a recorded observation gives work to (`handed`: its deliveries
-        already handed to this process's fan-out)."""
-        self.wakers.after(recorded, handed)
-        if recorded.task is not None:
-            self.task_changes.changed(recorded.task.id)
 
     async def close(self) -> None:
         """Give this process's leases back, then close its connections. Call it only once

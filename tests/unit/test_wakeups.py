@@ -117,7 +117,7 @@ def test_a_recorded_change_wakes_the_workers_its_rule_names_and_only_those() -> 
         every = (Work.DELIVERIES, Work.POLLS, Work.MIRRORS, Work.SUBMITS)
         waits = {work: asyncio.create_task(wakers.wait(work, 0.5)) for work in every}
         await asyncio.sleep(0)  # every wait has begun
-        wakers.after(Recorded("applied", task("succeeded"), "evt_1", ["msg_1"]), frozenset())
+        wakers.recorded(Recorded("applied", task("succeeded"), "evt_1", ["msg_1"]), frozenset())
         await asyncio.sleep(0.05)  # the woken ones are done; the others wait on
         woken = [work for work, wait in waits.items() if wait.done()]
         await asyncio.gather(*waits.values())

@@ -35,7 +35,7 @@ if _HIDE_RICH:
     sys.modules["rich"] = None  # type: ignore[assignment]
 try:
     import structlog
-    from structlog.typing import EventDict, WrappedLogger
+    from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
 finally:
     if _HIDE_RICH:
         del sys.modules["rich"]
@@ -261,5 +261,10 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
         logging.getLogger(name).propagate = True
 
 
-def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+# What a part is given to write its lines with: structlog's bound logger.
+Log = FilteringBoundLogger
+
+
+def get_logger(name: str) -> Log:
+    logger: Log = structlog.get_logger(name)
+    return logger

@@ -26,7 +26,7 @@ import orjson
 from structlog.typing import EventDict, WrappedLogger
 
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.observability.logs import scrub
+from receiver.kernel.observability.logs import Log, scrub
 
 EXTRA = "otel"
 # The attribute names that have a standard spelling; the others are the relay's own.
@@ -160,7 +160,7 @@ def flush(timeout_seconds: float = FLUSH_SECONDS) -> bool:
     return done.wait(max(0.0, min(timeout_seconds, FLUSH_SECONDS)))
 
 
-async def flush_at_exit(grace_seconds: float, log: Any) -> None:
+async def flush_at_exit(grace_seconds: float, log: Log) -> None:
     """The last spans sent within a stopping process's shutdown grace (at most
     FLUSH_SECONDS), then the exit, whether the collector answered or not: what `receiver
     serve` and `receiver deliver` do last."""

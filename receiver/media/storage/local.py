@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from starlette.requests import Request
-
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.extras import require
 from receiver.kernel.observability.logs import scrub
@@ -231,12 +229,6 @@ class MediaStorage:
         if self._store is None:
             self._store = open_media_store(self._settings)
         return self._store
-
-
-async def request_media_storage(request: Request) -> MediaStorage:
-    """The process's one media store, put on the application at start-up."""
-    storage: MediaStorage = request.app.state.media_storage
-    return storage
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
