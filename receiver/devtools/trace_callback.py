@@ -1,0 +1,155 @@
+"""`receiver trace-callback`: the relay's path from CometAPI's callback to the webhook's
+recorded attempt, measured in a running relay (issue 73, item 4; docs/development.md).
+
+Starts the simulator, a webhook sink and the relay on loopback (devtools/stack.py, with
+the default relay's media and intervals), submits one video2video task (finished by its callback),
+traces the window receiver/devtools/path_tracer.py describes, and prints the folders,
+modules, asyncio tasks, returns and longest functions it crossed, then each task's walk.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from receiver.devtools.path_tracer import BENEATH, ROOT, PathTracer, Strand, figures
+from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, StackError
+from receiver.kernel.observability import logs
+from receiver.kernel.secrets import webhooks as sign
+
+_TIMEOUT = 60.0
+
+
+def _webhook(sink_url: str) -> list[dict[str, Any]]:
+    # Terminal states only (the default): the one attempt is the callback's answer's.
+    return [
+        {
+            "name": "webhook",
+            "url": f"{sink_url}/hooks/relay",
+            "format": "webhook",
+            "secret_env": SINK_SECRET_ENV,
+        }
+    ]
+
+
+def _as_default(settings: dict[str, Any]) -> None:
+    """The default relay's: no copies of the renders, its own scan intervals (a scan that
+    ticks in the window is traced with it) and first poll, due after the callback."""
+    settings["media"]["enabled"] = False
+    del settings["advanced"]
+
+
+def run_trace(as_json: bool) -> int:
+    logs.configure("warning")
+    admin = secrets.token_urlsafe(24)
+    env = {
+        "COMETAPI_KEY": "trace-" + secrets.token_hex(8),
+        "RECEIVER_ADMIN_TOKEN": admin,
+        "RECEIVER_SECRET": secrets.token_urlsafe(32),
+        SINK_SECRET_ENV: sign.new_secret(),
+    }
+    tracer = PathTracer()
+    tracer.install()  # before the relay's threads start, so that each is traced
+    try:
+        with tempfile.TemporaryDirectory(prefix="runway-relay-trace-") as tmp:
+            stack = LocalStack(Path(tmp), env, _webhook, tune=_as_default)
+            assert stack.relay.app is not None  # LocalStack gives each server its app
+            stack.relay.app = tracer.wrap(stack.relay.app)
+            with stack:
+                _drive(stack.relay.url, admin, tracer)
+    except StackError as exc:
+        click.echo(f"receiver: {exc}", err=True)
+        return 2
+    finally:
+        tracer.uninstall()
+    if not tracer.closed:
+        click.echo("receiver: no attempt was recorded after the callback", err=True)
+        return 1
+    strands = [s for s in tracer.strands.values() if s.calls]
+    if as_json:
+        click.echo(json.dumps(_as_json(strands, tracer), indent=1))
+    else:
+        _print(strands, tracer)
+    return 0
+
+
+def _drive(relay_url: str, admin: str, tracer: PathTracer) -> None:
+    headers = {"Authorization": f"Bearer {admin}"}
+    with httpx.Client(base_url=relay_url, headers=headers, timeout=10) as client:
+        client.get("/readyz", timeout=_TIMEOUT).raise_for_status()
+        task = {
+            "kind": "video2video",
+            "video": "https://example.invalid/source.mp4",
+            "prompt": "traced",
+        }
+        client.post("/v1/tasks", json=task).raise_for_status()
+        deadline = time.monotonic() + _TIMEOUT
+        while not tracer.closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def _as_json(strands: list[Strand], tracer: PathTracer) -> dict[str, Any]:
+    return {
+        "commit": _commit(),
+        "figures": asdict(figures(strands)),
+        "ended_in": tracer.ended_in,
+        "ended_by": tracer.ended_by,
+        "tasks": [
+            {
+                "label": s.label,
+                "returns": s.returns(),
+                "calls": [c.name for c in s.calls],
+                "modules": s.modules(),
+            }
+            for s in strands
+        ],
+    }
+
+
+def _print(strands: list[Strand], tracer: PathTracer) -> None:
+    f = figures(strands)
+    beneath = " and ".join(f"{name}/" for name in BENEATH)
+    click.echo(f"from the callback's request to the attempt's record, at {_commit() or '?'}:")
+    click.echo(f"  folders besides {beneath}: {len(f.folders)} ({', '.join(f.folders)})")
+    click.echo(f"  modules: {f.modules}")
+    click.echo(f"  asyncio tasks: {f.tasks} (and {f.threads} thread(s) outside a loop)")
+    click.echo(f"  returns to a folder already left, within one task: {f.returns}")
+    click.echo("  longest functions on the path (lines):")
+    for name, size in f.longest:
+        click.echo(f"    {size:4d}  {name}")
+    for n, strand in enumerate(strands, 1):
+        end = (
+            f", the attempt recorded by {tracer.ended_by}"
+            if strand.label == tracer.ended_in
+            else ""
+        )
+        click.echo(f"\n{n}. {strand.label}: {strand.returns()} returns{end}")
+        folder = None
+        for module in strand.modules():
+            here = module.split(".")[1] if module.count(".") > 1 else "receiver"
+            if here != folder:
+                click.echo(f"  {here}/")
+                folder = here
+            click.echo(f"    {module}")
