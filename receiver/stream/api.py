@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import Field
 from starlette.responses import Response
 
 from receiver.kernel.http import models as m
+from receiver.kernel.http.models import Epoch, Id, Params
 from receiver.kernel.http.openapi import described, guarded, media
 from receiver.keys.door import caller_of, needs
-from receiver.lifecycle.rules import answers
 from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
 from receiver.wiring.given import Served
+
+
+class StreamParams(Params):
+    task_id: Id | None = Field(None, description="Only this task's changes.")
+    since: Epoch | None = Field(None, description="Start here (epoch seconds); unset: now.")
 
 
 async def _changes_of(request: Request) -> ChangeHub:
@@ -55,7 +61,7 @@ async def stream(
     request: Request,
     service: Served,
     changes: Changes,
-    params: Annotated[answers.StreamParams, Query()],
+    params: Annotated[StreamParams, Query()],
     last_event_id: LastEventId = None,
 ) -> Response:
     caller = caller_of(request)
