@@ -185,15 +185,23 @@ def demo() -> None:
 
 @click.command("trace-callback")
 @click.option("--json", "as_json", is_flag=True, help="The figures and each task's calls as JSON.")
-def trace_callback(as_json: bool) -> None:
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Callbacks traced one after another; the quietest is shown (a worker's scan that"
+    " ticks in a window only adds to it).",
+)
+def trace_callback(as_json: bool, runs: int) -> None:
     """Trace what a relay runs from a callback to the webhook's recorded attempt.
 
-    Simulator, sink and relay on loopback, one task; each fresh call of the service's
+    Simulator, sink and relay on loopback, a task a run; each fresh call of the service's
     functions, by asyncio task (docs/development.md, "A callback, traced").
     """
     from receiver.devtools.trace_callback import run_trace
 
-    sys.exit(run_trace(as_json))
+    sys.exit(run_trace(as_json, runs))
 
 
 _PORT = click.IntRange(0, 65535)

@@ -88,15 +88,25 @@ def lines(code: CodeType) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class Window:
+    """What one window held: the strands with a fresh call, where and by what it ended."""
+
+    strands: list[Strand]
+    ended_in: str | None  # the label of the strand that recorded the attempt
+    ended_by: str | None  # the function that ran the statement
+
+
 class PathTracer:
-    """Opened by the callback's request, closed by the attempt's record (see the module)."""
+    """Opened by the callback's request, closed by the attempt's record (see the module);
+    armed again for the next callback once its window is taken."""
 
     def __init__(self) -> None:
         self.strands: dict[object, Strand] = {}
         self.opened = False
         self.closed = False
-        self.ended_in: str | None = None  # the strand's label
-        self.ended_by: str | None = None  # the function that ran the statement
+        self.ended_in: str | None = None
+        self.ended_by: str | None = None
         self._lock = threading.Lock()
         self._where: dict[CodeType, tuple[str, str] | None] = {}
 
@@ -107,6 +117,16 @@ class PathTracer:
     def uninstall(self) -> None:
         threading.setprofile(None)
         sys.setprofile(None)
+
+    def take(self) -> Window:
+        """The window just closed; the tracer waits for the next callback."""
+        with self._lock:
+            held = Window(
+                [s for s in self.strands.values() if s.calls], self.ended_in, self.ended_by
+            )
+            self.strands, self.ended_in, self.ended_by = {}, None, None
+            self.opened = self.closed = False
+        return held
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """The relay's application, opening the window at the first callback request."""

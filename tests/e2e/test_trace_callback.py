@@ -12,13 +12,14 @@ import sys
 
 def test_a_callback_is_traced_to_its_attempt() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "receiver", "trace-callback", "--json"],
+        [sys.executable, "-m", "receiver", "trace-callback", "--json", "--runs", "1"],
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert done.returncode == 0, done.stderr
     traced = json.loads(done.stdout)
+    assert len(traced["runs"]) == 1
     figures = traced["figures"]
     print(json.dumps(figures))  # seen with -s: the figures at this commit
     tasks = traced["tasks"]
