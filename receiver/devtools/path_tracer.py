@@ -52,7 +52,7 @@ class Call:
 
 
 @dataclass
-class Strand:
+class TaskCalls:
     """What one asyncio task (or one thread outside a loop) ran in the window."""
 
     label: str
@@ -63,7 +63,7 @@ class Strand:
         return list(dict.fromkeys(call.module for call in self.calls))
 
     def returns(self) -> int:
-        """How often this strand enters again a folder it left (kernel and config aside)."""
+        """How often this task enters again a folder it left (kernel and config aside)."""
         walk = [c.folder for c in self.calls if c.folder not in BENEATH]
         entered = [f for i, f in enumerate(walk) if i == 0 or walk[i - 1] != f]
         return sum(1 for i, f in enumerate(entered) if f in entered[:i])
@@ -90,10 +90,10 @@ def lines(code: CodeType) -> int:
 
 @dataclass(frozen=True)
 class Window:
-    """What one window held: the strands with a fresh call, where and by what it ended."""
+    """What one window held: the tasks with a fresh call, where and by what it ended."""
 
-    strands: list[Strand]
-    ended_in: str | None  # the label of the strand that recorded the attempt
+    tasks: list[TaskCalls]
+    ended_in: str | None  # the label of the task that recorded the attempt
     ended_by: str | None  # the function that ran the statement
 
 
@@ -102,7 +102,7 @@ class PathTracer:
     armed again for the next callback once its window is taken."""
 
     def __init__(self) -> None:
-        self.strands: dict[object, Strand] = {}
+        self.tasks: dict[object, TaskCalls] = {}
         self.opened = False
         self.closed = False
         self.ended_in: str | None = None
@@ -121,10 +121,8 @@ class PathTracer:
     def take(self) -> Window:
         """The window just closed; the tracer waits for the next callback."""
         with self._lock:
-            held = Window(
-                [s for s in self.strands.values() if s.calls], self.ended_in, self.ended_by
-            )
-            self.strands, self.ended_in, self.ended_by = {}, None, None
+            held = Window([s for s in self.tasks.values() if s.calls], self.ended_in, self.ended_by)
+            self.tasks, self.ended_in, self.ended_by = {}, None, None
             self.opened = self.closed = False
         return held
 
@@ -153,24 +151,24 @@ class PathTracer:
             place = self._where[code] = where(code)
         if place is None or code.co_name in _NOT_FUNCTIONS:
             return None
-        strand = self._strand()
+        task_calls = self._calls_of_task()
         # Before the freshness test: the statement is run by a function called before.
         ends = code.co_filename.startswith(_STORE) and _records_attempt(frame)
-        if code in strand.seen and not ends:
+        if code in task_calls.seen and not ends:
             return None
         with self._lock:
             if self.closed:
                 return None
-            if code not in strand.seen:
-                strand.seen.add(code)
-                strand.calls.append(Call(place[0], place[1], code))
+            if code not in task_calls.seen:
+                task_calls.seen.add(code)
+                task_calls.calls.append(Call(place[0], place[1], code))
             if ends:
                 self.closed = True
-                self.ended_in = strand.label
+                self.ended_in = task_calls.label
                 self.ended_by = _caller(frame)
         return None
 
-    def _strand(self) -> Strand:
+    def _calls_of_task(self) -> TaskCalls:
         key: object
         loop = asyncio.events._get_running_loop()
         task = asyncio.current_task(loop) if loop is not None else None
@@ -179,9 +177,9 @@ class PathTracer:
         else:
             where_ = "loop callbacks" if loop is not None else "thread"
             key, label = threading.get_ident(), f"{where_} {threading.current_thread().name}"
-        if (strand := self.strands.get(key)) is None:
-            strand = self.strands.setdefault(key, Strand(label))
-        return strand
+        if (task_calls := self.tasks.get(key)) is None:
+            task_calls = self.tasks.setdefault(key, TaskCalls(label))
+        return task_calls
 
 
 def _records_attempt(frame: FrameType) -> bool:
@@ -206,7 +204,7 @@ def _task_label(task: asyncio.Task[Any]) -> str:
 
 @dataclass(frozen=True)
 class Figures:
-    """The counts of issue 73's item 4, over the strands that made a fresh call."""
+    """The counts of issue 73's item 4, over the tasks that made a fresh call."""
 
     folders: list[str]
     modules: int
@@ -216,18 +214,18 @@ class Figures:
     longest: list[tuple[str, int]]
 
 
-def figures(strands: list[Strand], longest: int = 5) -> Figures:
-    calls = [call for strand in strands for call in strand.calls]
+def figures(tasks: list[TaskCalls], longest: int = 5) -> Figures:
+    calls = [call for task_calls in tasks for call in task_calls.calls]
     folders = sorted({c.folder for c in calls} - set(BENEATH))
     functions = {c.code: c.name for c in calls}
     sized = sorted(((name, lines(code)) for code, name in functions.items()), key=_by_size)
-    in_tasks = sum(1 for s in strands if not s.label.startswith(("thread ", "loop ")))
+    in_tasks = sum(1 for s in tasks if not s.label.startswith(("thread ", "loop ")))
     return Figures(
         folders=folders,
         modules=len({c.module for c in calls}),
         tasks=in_tasks,
-        threads=len(strands) - in_tasks,
-        returns=sum(s.returns() for s in strands),
+        threads=len(tasks) - in_tasks,
+        returns=sum(s.returns() for s in tasks),
         longest=sized[:longest],
     )
 

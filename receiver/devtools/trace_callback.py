@@ -85,7 +85,7 @@ def run_trace(as_json: bool, runs: int) -> int:
 
 
 def _noise(window: Window) -> tuple[int, int, int]:
-    f = figures(window.strands)
+    f = figures(window.tasks)
     return f.modules, f.tasks + f.threads, f.returns
 
 
@@ -127,8 +127,8 @@ def _commit() -> str | None:
 def _as_json(windows: list[Window], quietest: Window) -> dict[str, Any]:
     return {
         "commit": _commit(),
-        "runs": [asdict(figures(w.strands)) for w in windows],
-        "figures": asdict(figures(quietest.strands)),
+        "runs": [asdict(figures(w.tasks)) for w in windows],
+        "figures": asdict(figures(quietest.tasks)),
         "ended_in": quietest.ended_in,
         "ended_by": quietest.ended_by,
         "tasks": [
@@ -138,17 +138,17 @@ def _as_json(windows: list[Window], quietest: Window) -> dict[str, Any]:
                 "calls": [c.name for c in s.calls],
                 "modules": s.modules(),
             }
-            for s in quietest.strands
+            for s in quietest.tasks
         ],
     }
 
 
 def _print(windows: list[Window], quietest: Window) -> None:
-    f = figures(quietest.strands)
+    f = figures(quietest.tasks)
     beneath = " and ".join(f"{name}/" for name in BENEATH)
     click.echo(f"from the callback's request to the attempt's record, at {_commit() or '?'}")
     click.echo(f"(the quietest of {len(windows)} runs; folders, modules, tasks, returns of each:")
-    click.echo("  " + "; ".join(_brief(figures(w.strands)) for w in windows) + ")")
+    click.echo("  " + "; ".join(_brief(figures(w.tasks)) for w in windows) + ")")
     click.echo(f"  folders besides {beneath}: {len(f.folders)} ({', '.join(f.folders)})")
     click.echo(f"  modules: {f.modules}")
     click.echo(f"  asyncio tasks: {f.tasks} (and {f.threads} thread(s) outside a loop)")
@@ -156,12 +156,12 @@ def _print(windows: list[Window], quietest: Window) -> None:
     click.echo("  longest functions on the path (lines):")
     for name, size in f.longest:
         click.echo(f"    {size:4d}  {name}")
-    for n, strand in enumerate(quietest.strands, 1):
-        ended = strand.label == quietest.ended_in
+    for n, task_calls in enumerate(quietest.tasks, 1):
+        ended = task_calls.label == quietest.ended_in
         end = f", the attempt recorded by {quietest.ended_by}" if ended else ""
-        click.echo(f"\n{n}. {strand.label}: {strand.returns()} returns{end}")
+        click.echo(f"\n{n}. {task_calls.label}: {task_calls.returns()} returns{end}")
         folder = None
-        for module in strand.modules():
+        for module in task_calls.modules():
             here = module.split(".")[1] if module.count(".") > 1 else "receiver"
             if here != folder:
                 click.echo(f"  {here}/")

@@ -8,7 +8,7 @@ from types import CodeType
 
 from receiver.callbacks import route
 from receiver.devtools import path_tracer
-from receiver.devtools.path_tracer import Call, Strand, figures, where
+from receiver.devtools.path_tracer import Call, TaskCalls, figures, where
 from receiver.kernel.store import db
 
 
@@ -16,11 +16,11 @@ def _code(module: str) -> CodeType:
     return compile("pass", module, "exec")
 
 
-def _strand(*folders: str) -> Strand:
-    strand = Strand("walk")
+def _walk(*folders: str) -> TaskCalls:
+    task_calls = TaskCalls("walk")
     for n, folder in enumerate(folders):
-        strand.calls.append(Call(f"receiver.{folder}.m{n}", folder, _code(f"{folder}{n}")))
-    return strand
+        task_calls.calls.append(Call(f"receiver.{folder}.m{n}", folder, _code(f"{folder}{n}")))
+    return task_calls
 
 
 def test_the_service_is_traced_not_the_devtools() -> None:
@@ -31,16 +31,16 @@ def test_the_service_is_traced_not_the_devtools() -> None:
 
 
 def test_a_return_is_entering_again_a_folder_left() -> None:
-    assert _strand("callbacks", "lifecycle", "lifecycle").returns() == 0
+    assert _walk("callbacks", "lifecycle", "lifecycle").returns() == 0
     # lifecycle left for wiring, then entered again; callbacks entered again: 2.
-    assert _strand("callbacks", "lifecycle", "wiring", "lifecycle", "callbacks").returns() == 2
+    assert _walk("callbacks", "lifecycle", "wiring", "lifecycle", "callbacks").returns() == 2
     # The kernel and the config are crossed by every path: they neither count nor split.
-    assert _strand("callbacks", "kernel", "callbacks", "config", "callbacks").returns() == 0
+    assert _walk("callbacks", "kernel", "callbacks", "config", "callbacks").returns() == 0
 
 
 def test_figures_count_folders_besides_the_kernel_and_tasks_apart_from_threads() -> None:
-    thread = _strand("kernel")
+    thread = _walk("kernel")
     thread.label = "thread sqlite-commit_0"
-    counted = figures([_strand("callbacks", "kernel", "polls", "callbacks"), thread])
+    counted = figures([_walk("callbacks", "kernel", "polls", "callbacks"), thread])
     assert counted.folders == ["callbacks", "polls"]
     assert (counted.modules, counted.tasks, counted.threads, counted.returns) == (5, 1, 1, 1)
