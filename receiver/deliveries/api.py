@@ -15,7 +15,7 @@ from receiver.downstreams.api import Downstreams
 from receiver.kernel.http import models as m
 from receiver.kernel.http.models import Answer, Id, Limit, Moment, Params
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
-from receiver.keys.door import caller_of, needs
+from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.records import DeliveryFilter
 from receiver.tasks.detail import own
 from receiver.tasks.rules.answers import DeliveryState, DeliverySummary

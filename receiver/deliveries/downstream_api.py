@@ -20,7 +20,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.kernel.secrets.webhooks import public_key
-from receiver.keys.door import needs
+from receiver.keys.guard import needs
 from receiver.wiring.given import Served
 
 MAX_TEST_BODY_BYTES = 4 * 1024

@@ -24,7 +24,7 @@ from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, Token, answer, described, guarded, media, reply
 from receiver.keys.bearers import Keys
-from receiver.keys.door import Keyring, caller_of, needs
+from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.shares.links import ShareRefused, ShareSigner

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from receiver.kernel.http import models as m
 from receiver.kernel.http.models import Epoch, Id, Params
 from receiver.kernel.http.openapi import described, guarded, media
-from receiver.keys.door import caller_of, needs
+from receiver.keys.guard import caller_of, needs
 from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions

@@ -23,7 +23,7 @@ from receiver.kernel.http.openapi import (
     reply,
 )
 from receiver.kernel.observability import tracing
-from receiver.keys.door import caller_of, needs
+from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
