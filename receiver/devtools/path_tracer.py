@@ -6,8 +6,9 @@ is under receiver/, not under receiver/devtools/. Fresh: the first call of that 
 within its asyncio task (in a thread outside any event loop, within that thread); a call
 again, or a coroutine resumed, is not. Comprehensions and module bodies are not functions.
 
-The window opens when the relay's ASGI application receives the callback's request (its
-path under /callbacks/: the URL CometAPI is given, stable whatever the route's code) and
+The window opens when the relay's ASGI application (`create_app`'s, without the connection
+wrappers `receiver serve` adds) receives the callback's request (its path under
+/callbacks/: the URL CometAPI is given, stable whatever the route's code) and
 closes at the statement that records the webhook's attempt: a `Db.execute` (the kernel's
 store protocol) whose `Sql` inserts into the `delivery_attempts` table.
 """
