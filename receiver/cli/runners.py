@@ -197,7 +197,7 @@ def trace_callback(as_json: bool, runs: int) -> None:
     """Trace what a relay runs from a callback to the webhook's recorded attempt.
 
     Simulator, sink and relay on loopback, a task a run; each fresh call of the service's
-    functions, by asyncio task (docs/development.md, "A callback, traced").
+    functions, by asyncio task (docs/development.md, "A callback's path, measured").
     """
     from receiver.devtools.trace_callback import run_trace
 
