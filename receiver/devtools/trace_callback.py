@@ -44,9 +44,11 @@ def _webhook(sink_url: str) -> list[dict[str, Any]]:
 
 def _as_default(settings: dict[str, Any]) -> None:
     """The default relay's: no copies of the renders, its own scan intervals (a scan that
-    ticks in the window is traced with it) and first poll, due after the callback."""
+    ticks in the window is traced with it); the first scheduled poll well after the
+    callback (about 3 s after the submit), so that the callback, not a poll, ends the task
+    however busy the machine is."""
     settings["media"]["enabled"] = False
-    del settings["advanced"]
+    settings["advanced"] = {"polling": {"initial_delay_seconds": 30}}
 
 
 def run_trace(as_json: bool, runs: int) -> int:
