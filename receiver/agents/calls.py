@@ -17,17 +17,18 @@ from receiver.agents import ToolParts
 from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
+from receiver.deliveries.api import DeliveryList
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.http.models import as_answer
 from receiver.keys.rules import Caller
-from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
 from receiver.lifecycle.rules.task import output_of
 from receiver.shares.share import make_link
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 from receiver.tasks.detail import own
+from receiver.tasks.rules.answers import TaskListParams
 from receiver.wiring.service import Service
 
 
@@ -144,12 +145,12 @@ async def _run(
         wanted = DeliveryFilter(args.state, args.downstream, args.task_id, args.limit)
         found = await delivery_actions.deliveries_for(service, caller, wanted)
         # An app knows its downstreams by the names it gave them.
-        return Outcome(as_answer(answers.DeliveryList, {"deliveries": own(caller, found)}))
+        return Outcome(as_answer(DeliveryList, {"deliveries": own(caller, found)}))
     count = await delivery_actions.replay_delivery(service, args.delivery_id, caller)
     return Outcome({"replayed": count})
 
 
-async def _list(parts: ToolParts, caller: Caller, args: answers.TaskListParams) -> Outcome:
+async def _list(parts: ToolParts, caller: Caller, args: TaskListParams) -> Outcome:
     wanted = TaskFilter(
         state=args.state,
         kind=args.kind,

@@ -54,7 +54,7 @@ from receiver.kernel.errors import (
     RelayError,
 )
 from receiver.kernel.http.body import read_body
-from receiver.keys.door import bearer
+from receiver.keys.guard import bearer
 from receiver.keys.rules import Caller
 from receiver.stream.caps import Holder
 from receiver.wiring.service import Service

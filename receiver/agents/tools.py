@@ -14,11 +14,12 @@ from typing import Any, cast
 from pydantic import BaseModel, Field, TypeAdapter
 
 from receiver.api.routers import openapi
+from receiver.deliveries.api import DeliveryIdParams, DeliveryListParams
 from receiver.kernel.http import models as m
 from receiver.keys.rules import Caller, Scope
-from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.task import KINDS
 from receiver.shares.api import ShareParams
+from receiver.tasks.rules.answers import TaskIdParams, TaskListParams
 from receiver.tasks.submit import AnyTaskRequest
 
 
@@ -33,7 +34,7 @@ class SubmitArgs(BaseModel):
     )
 
 
-class WaitArgs(answers.TaskIdParams):
+class WaitArgs(TaskIdParams):
     timeout_seconds: float = Field(
         60.0,
         gt=0,
@@ -105,7 +106,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         "get_task",
         "One task now: state, progress, error, and its outputs: the relay's copies of the"
         " renders (links with their content type), or CometAPI's links while there are none.",
-        answers.TaskIdParams,
+        TaskIdParams,
         ("/v1/tasks/{task_id}", "GET"),
     ),
     ToolSpec(
@@ -120,14 +121,14 @@ TOOLS: tuple[ToolSpec, ...] = (
         "list_tasks",
         "Your tasks, newest first, a page at a time (pass the answer's `next` as `before`);"
         " filter by state, kind, since, or text in the request (q). Each says its app.",
-        answers.TaskListParams,
+        TaskListParams,
         ("/v1/tasks", "GET"),
     ),
     ToolSpec(
         "cancel_task",
         "Cancel a task: at once while it waits in the queue, else at CometAPI for Runway's"
         " own kinds. A task that has ended, or a video2video already sent, cannot be.",
-        answers.TaskIdParams,
+        TaskIdParams,
         ("/v1/tasks/{task_id}", "DELETE"),
         read_only=False,
     ),
@@ -143,13 +144,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         "list_deliveries",
         "The deliveries of task events to the relay's downstreams (webhooks, chats,"
         " brokers), newest first: their state, and the reason one failed.",
-        answers.DeliveryListParams,
+        DeliveryListParams,
         ("/v1/deliveries", "GET"),
     ),
     ToolSpec(
         "replay_delivery",
         "Send one delivery again at once, whatever its state (after fixing its downstream).",
-        answers.DeliveryIdParams,
+        DeliveryIdParams,
         ("/v1/deliveries/{delivery_id}/replay", "POST"),
         read_only=False,
     ),

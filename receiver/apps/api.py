@@ -21,7 +21,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
 from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
-from receiver.keys.door import Keyring, needs
+from receiver.keys.guard import Keyring, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.routing import owner_of

@@ -20,7 +20,7 @@ from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, media, reply
-from receiver.keys.door import caller_of, needs
+from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.routing import shown_name
 from receiver.wiring.given import Served, ServerSection
 

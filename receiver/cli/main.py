@@ -2,10 +2,10 @@
 module only when it is called or asked for its help, so that `receiver --help` and the
 start of every command load none of the service (tests/unit/test_cli_lean.py).
 
-The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev) with `secret`
-are in runners.py, the operator tools over the store in store_tools.py and
-maintenance.py, the client of a running relay (submit, tail, keys, downstreams made
-through the API) in client.py, apps.py, keys.py and managed.py."""
+The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev,
+trace-callback) with `secret` are in runners.py, the operator tools over the store in
+store_tools.py and maintenance.py, the client of a running relay (submit, tail, keys,
+downstreams made through the API) in client.py, apps.py, keys.py and managed.py."""
 
 from __future__ import annotations
 
@@ -92,6 +92,10 @@ COMMANDS = {
         "Print each change as it happens (tasks, delivery attempts) until Ctrl-C.",
     ),
     "tasks": ("receiver.cli.store_tools:tasks", "Inspect stored tasks."),
+    "trace-callback": (
+        "receiver.cli.runners:trace_callback",
+        "Trace what a relay runs from a callback to the webhook's recorded attempt.",
+    ),
 }
 
 

@@ -1,7 +1,7 @@
 """The runners of the relay's processes (`receiver serve`, `deliver`, `simulate`, `sink`,
-`demo`, `dev`) with `secret`, and `receiver config show`: the configuration the relay would
-run with. Each imports what it runs when it is called, so that its help loads none of the
-service."""
+`demo`, `dev`, `trace-callback`) with `secret`, and `receiver config show`: the
+configuration the relay would run with. Each imports what it runs when it is called, so
+that its help loads none of the service."""
 
 from __future__ import annotations
 
@@ -184,6 +184,27 @@ def demo() -> None:
     from receiver.devtools.demo import run_demo
 
     sys.exit(run_demo())
+
+
+@click.command("trace-callback")
+@click.option("--json", "as_json", is_flag=True, help="The figures and each task's calls as JSON.")
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Callbacks traced one after another; the quietest is shown (a worker's scan that"
+    " ticks in a window only adds to it).",
+)
+def trace_callback(as_json: bool, runs: int) -> None:
+    """Trace what a relay runs from a callback to the webhook's recorded attempt.
+
+    Simulator, sink and relay on loopback, a task a run; each fresh call of the service's
+    functions, by asyncio task (docs/development.md, "A callback's path, measured").
+    """
+    from receiver.devtools.trace_callback import run_trace
+
+    sys.exit(run_trace(as_json, runs))
 
 
 _PORT = click.IntRange(0, 65535)

@@ -62,9 +62,9 @@ def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: 
     """The newest tasks, from the store."""
     from receiver.cli.offline import with_store
     from receiver.kernel.http.models import as_answer
-    from receiver.lifecycle.rules.answers import TaskSummary
     from receiver.lifecycle.rules.records import TaskFilter
     from receiver.tasks import reads as task_reads
+    from receiver.tasks.rules.answers import TaskSummary
 
     found = with_store(
         config_path, lambda s: task_reads.task_list(s, TaskFilter(state=state, limit=limit))
@@ -111,7 +111,7 @@ def _overview(detail: TaskHistory) -> dict[str, object]:
     its outputs when it made them (CometAPI's links expire), then CometAPI's; and, once it
     failed, the failure code and the message safe to show an end user."""
     from receiver.kernel.http.models import as_answer
-    from receiver.lifecycle.rules.answers import TaskSummary
+    from receiver.tasks.rules.answers import TaskSummary
 
     fields: dict[str, object] = as_answer(TaskSummary, detail.task)
     copies = detail.copies()

@@ -1,22 +1,56 @@
 """Deliveries: the outbox listed (an app's own), and replayed one by one or a downstream's
-dead letters at once; their routes (answers in receiver/lifecycle/rules/answers.py)."""
+dead letters at once; their routes and the lists and parameters they answer and read
+through (a delivery's own answer is a task's: receiver/tasks/rules/answers.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.http import models as m
+from receiver.kernel.http.models import Answer, Id, Limit, Moment, Params
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
-from receiver.keys.door import caller_of, needs
-from receiver.lifecycle.rules import answers
+from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.records import DeliveryFilter
 from receiver.tasks.detail import own
+from receiver.tasks.rules.answers import DeliveryState, DeliverySummary
 from receiver.wiring.given import Served
+
+
+class DeliveryList(Answer):
+    deliveries: list[DeliverySummary] = Field(description="Newest first.")
+
+
+class Replayed(Answer):
+    replayed: int = Field(description="How many deliveries were queued again.")
+
+
+class DeliveryListParams(Limit):
+    state: DeliveryState | None = None
+    downstream: Id | None = None
+    task_id: Id | None = None
+
+
+class DeliveryIdParams(Params):
+    delivery_id: Id
+
+
+class DeadLetterParams(Params):
+    downstream: Id = Field(description="Replay every dead letter of this downstream.")
+
+
+class RecoverParams(Params):
+    recover_since: Moment | None = Field(
+        None,
+        description="Queue again what it held and what went to dead-letter since then"
+        " (epoch or ISO 8601); unset: all it held.",
+    )
+
 
 router = APIRouter(tags=["deliveries"], dependencies=[needs("downstreams")])
 _ERR = m.ErrorAnswer
@@ -29,16 +63,16 @@ _ERR = m.ErrorAnswer
         "The outbox, newest first, one delivery per event and downstream; an app's own.",
         "downstreams",
     ),
-    responses=guarded("downstreams", {200: answer("Deliveries.", answers.DeliveryList)}),
+    responses=guarded("downstreams", {200: answer("Deliveries.", DeliveryList)}),
 )
 async def list_deliveries(
-    request: Request, service: Served, params: Annotated[answers.DeliveryListParams, Query()]
+    request: Request, service: Served, params: Annotated[DeliveryListParams, Query()]
 ) -> Response:
     caller = caller_of(request)
     wanted = DeliveryFilter(params.state, params.downstream, params.task_id, params.limit)
     found = await delivery_actions.deliveries_for(service, caller, wanted)
     listed = own(caller, found)
-    return reply(answers.DeliveryList, {"deliveries": listed})
+    return reply(DeliveryList, {"deliveries": listed})
 
 
 @router.post(
@@ -50,7 +84,7 @@ async def list_deliveries(
     responses=guarded(
         "downstreams",
         {
-            200: answer("How many were queued.", answers.Replayed),
+            200: answer("How many were queued.", Replayed),
             404: answer("No downstream of that name.", _ERR),
         },
     ),
@@ -59,12 +93,12 @@ async def replay_dead_letters(
     request: Request,
     service: Served,
     directory: Downstreams,
-    params: Annotated[answers.DeadLetterParams, Query()],
+    params: Annotated[DeadLetterParams, Query()],
 ) -> Response:
     caller = caller_of(request)
     downstream = params.downstream
     count = await delivery_actions.replay_dead_letters(service, directory, downstream, caller)
-    return reply(answers.Replayed, {"replayed": count})
+    return reply(Replayed, {"replayed": count})
 
 
 @router.post(
@@ -75,9 +109,9 @@ async def replay_dead_letters(
     ),
     responses=guarded(
         "downstreams",
-        {200: answer("Queued.", answers.Replayed), 404: answer("No such delivery.", _ERR)},
+        {200: answer("Queued.", Replayed), 404: answer("No such delivery.", _ERR)},
     ),
 )
 async def replay_delivery(request: Request, service: Served, delivery_id: PathId) -> Response:
     count = await delivery_actions.replay_delivery(service, delivery_id, caller_of(request))
-    return reply(answers.Replayed, {"replayed": count})
+    return reply(Replayed, {"replayed": count})

@@ -11,6 +11,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
+from receiver.deliveries.api import RecoverParams
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.destinations.message_signatures import shown_key_id
 from receiver.downstreams import manage as managed
@@ -20,8 +21,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.kernel.secrets.webhooks import public_key
-from receiver.keys.door import needs
-from receiver.lifecycle.rules.answers import RecoverParams
+from receiver.keys.guard import needs
 from receiver.wiring.given import Served
 
 MAX_TEST_BODY_BYTES = 4 * 1024

@@ -20,7 +20,7 @@ from receiver.downstreams.api import NO_DOWNSTREAM, Downstreams, own_name
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
-from receiver.keys.door import caller_of, needs
+from receiver.keys.guard import caller_of, needs
 from receiver.wiring.given import Served
 
 

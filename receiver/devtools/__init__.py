@@ -1,3 +1,3 @@
-"""Development tools, not part of the service: a CometAPI simulator, a downstream sink and
-the demo that runs them (the tests' own tools are in tests/). The service never imports
-them."""
+"""Development tools, not part of the service: a CometAPI simulator, a downstream sink, the
+demo that runs them and the trace of a callback's path through a relay beside them (the
+tests' own tools are in tests/). The service never imports them."""

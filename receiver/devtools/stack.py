@@ -82,10 +82,11 @@ class LocalStack:
         downstreams: Callable[[str], list[dict[str, Any]]],
         ports: Ports | None = None,
         announce: Callable[[dict[str, Any]], None] | None = None,
+        tune: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """`env`: the relay's secrets (COMETAPI_KEY is the simulator's key too);
         `downstreams(sink_url)`: the config file's downstreams; `announce`: told of each
-        request the sink records."""
+        request the sink records; `tune`: changes the relay's settings before it is built."""
         ports = ports or Ports()
         self._bound: list[BackgroundServer] = []
         try:
@@ -112,6 +113,8 @@ class LocalStack:
         self.sink.app = create_sink_app(announce)
         wanted = downstreams(self.sink.url)
         settings = relay_settings(folder, self.relay.url, self.simulator.url, wanted)
+        if tune is not None:
+            tune(settings)
         self.relay.app = create_app(build_service(resolve(parse_settings(settings), env)))
 
     def _take(self, port: int, what: str) -> BackgroundServer:

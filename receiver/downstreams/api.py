@@ -25,7 +25,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, BreakerState, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.keys.bearers import Keys
-from receiver.keys.door import Keyring, caller_of, needs
+from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.routing import owner_of, shown_name
 from receiver.wiring.given import Served

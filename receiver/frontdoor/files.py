@@ -13,7 +13,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.requests import Request
 
 from receiver.kernel.errors import InvalidRequest, NotFound, StoreError
-from receiver.keys.door import caller_of
+from receiver.keys.guard import caller_of
 from receiver.media.api import media_storage_of
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError, Redirect

@@ -26,7 +26,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.http.openapi import answer, body, described, reply
 from receiver.kernel.store import Store
-from receiver.keys.door import authorize, caller_of, keys_of, needs
+from receiver.keys.guard import authorize, caller_of, keys_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import passed_through

@@ -40,7 +40,7 @@ from receiver.kernel.http.openapi import (
 )
 from receiver.kernel.observability import tracing
 from receiver.kernel.store import Store
-from receiver.keys.door import caller_of, needs
+from receiver.keys.guard import caller_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import FRONT_DOOR, TERMINAL_STATES

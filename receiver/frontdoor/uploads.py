@@ -40,7 +40,7 @@ from receiver.kernel.errors import (
 from receiver.kernel.http.body import read_body, read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.http.openapi import answer, body, described, reply
-from receiver.keys.door import caller_of, needs
+from receiver.keys.guard import caller_of, needs
 from receiver.media import stories
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError

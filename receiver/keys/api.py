@@ -15,7 +15,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
 from receiver.keys.bearers import Keys
-from receiver.keys.door import Keyring, needs
+from receiver.keys.guard import Keyring, needs
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.quotas import KeyLimits

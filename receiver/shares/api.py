@@ -25,8 +25,7 @@ from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, Token, answer, described, guarded, media, reply
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
-from receiver.keys.door import Keyring, caller_of, needs
-from receiver.lifecycle.rules.answers import TaskIdParams
+from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.shares.links import ShareRefused, ShareSigner
@@ -34,6 +33,7 @@ from receiver.shares.page import look_of, new_nonce, page_headers, render_closed
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
 from receiver.stream.api import Changes
 from receiver.stream.changes import ChangeHub, Subscription
+from receiver.tasks.rules.answers import TaskIdParams
 from receiver.wiring.given import MediaSection, PublicUrl, ServerSection, Stored, on_app
 
 KEEP_ALIVE_SECONDS = 15.0

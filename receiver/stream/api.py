@@ -5,16 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import Field
 from starlette.responses import Response
 
 from receiver.kernel.http import models as m
+from receiver.kernel.http.models import Epoch, Id, Params
 from receiver.kernel.http.openapi import described, guarded, media
-from receiver.keys.door import caller_of, needs
-from receiver.lifecycle.rules import answers
+from receiver.keys.guard import caller_of, needs
 from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
 from receiver.wiring.given import Stored, on_app
+
+
+class StreamParams(Params):
+    task_id: Id | None = Field(None, description="Only this task's changes.")
+    since: Epoch | None = Field(None, description="Start here (epoch seconds); unset: now.")
+
 
 # A route's live changes: the process's one reader of the change feed.
 Changes = Annotated[ChangeHub, Depends(on_app("changes", ChangeHub))]
@@ -48,7 +55,7 @@ async def stream(
     request: Request,
     store: Stored,
     changes: Changes,
-    params: Annotated[answers.StreamParams, Query()],
+    params: Annotated[StreamParams, Query()],
     last_event_id: LastEventId = None,
 ) -> Response:
     caller = caller_of(request)

@@ -9,8 +9,8 @@ from receiver.kernel.http.models import as_answer
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import apps
-from receiver.lifecycle.rules.answers import AttemptSummary, TaskSummary
 from receiver.lifecycle.rules.records import Attempt, Change, Task
+from receiver.tasks.rules.answers import AttemptSummary, TaskSummary
 
 
 async def changes(

@@ -1,5 +1,5 @@
 """Tasks: submitted, listed, shown with their history, cancelled, and followed live; their
-routes and the models they answer through (receiver/lifecycle/rules/answers.py)."""
+routes and the models they answer through (receiver/tasks/rules/answers.py)."""
 
 from __future__ import annotations
 
@@ -23,13 +23,13 @@ from receiver.kernel.http.openapi import (
     reply,
 )
 from receiver.kernel.observability import tracing
-from receiver.keys.door import caller_of, needs
-from receiver.lifecycle.rules import answers
+from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
 from receiver.tasks.detail import TaskDetail, detail_answer
+from receiver.tasks.rules import answers
 from receiver.tasks.submit import AnyTaskRequest
 from receiver.wiring.given import ServerSection, Stored, on_app
 

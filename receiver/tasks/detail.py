@@ -10,7 +10,10 @@ from pydantic import Field
 
 from receiver.kernel.http.models import as_answer
 from receiver.keys.rules import Caller
-from receiver.lifecycle.rules.answers import (
+from receiver.lifecycle.rules.records import Attempt, Delivery
+from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of, shown_name
+from receiver.tasks.reads import TaskHistory
+from receiver.tasks.rules.answers import (
     AttemptSummary,
     DeliverySummary,
     EventSummary,
@@ -18,9 +21,6 @@ from receiver.lifecycle.rules.answers import (
     SubmitAttemptSummary,
     TaskSummary,
 )
-from receiver.lifecycle.rules.records import Attempt, Delivery
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of, shown_name
-from receiver.tasks.reads import TaskHistory
 
 
 class TaskDetail(TaskSummary):

@@ -33,9 +33,9 @@ from receiver.kernel.http.answers import error_body
 from receiver.kernel.http.errors import answer_for
 from receiver.keys.rules import SCOPES
 from receiver.lifecycle.rows.downstreams import DownstreamHealth
-from receiver.lifecycle.rules import answers
 from receiver.lifecycle.rules.records import Attempt, Delivery, Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import FRONT_DOOR, KINDS
+from receiver.tasks.rules import answers
 from receiver.tasks.submit import SPACE
 from tests.api_table import OPERATIONS
 from tests.conftest import relay_env, webhook

@@ -1,6 +1,6 @@
 """The answers and query parameters every resource shares, as pydantic models: what the
 routes answer through and FastAPI reads parameters with and describes (one truth). A task's,
-its events', deliveries' and attempts' own are the lifecycle's (its rules/answers.py)."""
+its events', deliveries' and attempts' own are receiver/tasks/rules/answers.py's."""
 
 from __future__ import annotations
 

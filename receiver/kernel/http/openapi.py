@@ -2,7 +2,7 @@
 is authorized (in its description), its answers and the refusals every guarded operation
 can give, a request body described in the document but read by the relay's own reader
 (receiver/kernel/http/body.py: its size, depth, NUL and 64-bit rules), the path parameters,
-and an answer made through its model. Who may pass is the keys' (receiver/keys/door.py)."""
+and an answer made through its model. Who may pass is the keys' (receiver/keys/guard.py)."""
 
 from __future__ import annotations
 

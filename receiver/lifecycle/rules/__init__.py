@@ -4,5 +4,5 @@ budget), who gets what (`routing.py`: recipients, the event document, progress e
 submit queue (`queue.py`: room under the cap, fair turns) and a key's quotas on what it
 submits (`quotas.py`), the retries and backoffs of submits, polls and deliveries side by
 side (`retries.py`), which workers a recorded change wakes (`wakeups.py`), the event catalog
-(`catalog.py`), and the records the store hands out (`records.py`) with the answers they are
-shown as (`answers.py`)."""
+(`catalog.py`), and the records the store hands out (`records.py`); the API answers them
+through the models of the features that serve them (receiver/tasks/rules/answers.py)."""

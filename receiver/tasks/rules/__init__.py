@@ -1,2 +1,2 @@
 """A task's pure rules: the data URIs kept apart from its request and put back for its
-send, and the fair turns between apps in the queue."""
+send, the fair turns between apps in the queue, and a task as the API answers it."""

@@ -1,8 +1,11 @@
-"""The lifecycle's records as the API answers them (a task, its events, deliveries and
-attempts, its copies) and the query parameters that pick them, as pydantic models: what
-the routes answer through and FastAPI reads parameters with and describes (one truth).
-Answers are built from the records (records.py), read by their attributes: a field is
-declared once, here. What every resource shares is receiver/kernel/http/models.py's."""
+"""A task as the API answers it (with its events, deliveries and attempts, its sends and
+copies) and the query parameters that pick tasks, as pydantic models: what the routes
+answer through and FastAPI reads parameters with and describes (one truth). Answers are
+built from the lifecycle's records (receiver/lifecycle/rules/records.py), read by their
+attributes: a field is declared once, here. Rules of the feature rather than beside its
+routes, since the live stream's read (receiver/stream/reads.py) shapes its changes with
+them; the deliveries' own lists and parameters are receiver/deliveries/api.py's. What every
+resource shares is receiver/kernel/http/models.py's."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from receiver.kernel.http.models import (
     Answer,
-    Epoch,
     Id,
     Limit,
     Moment,
@@ -207,14 +209,6 @@ class TaskPage(Answer):
     )
 
 
-class DeliveryList(Answer):
-    deliveries: list[DeliverySummary] = Field(description="Newest first.")
-
-
-class Replayed(Answer):
-    replayed: int = Field(description="How many deliveries were queued again.")
-
-
 # Parameters: the query's, read by FastAPI through these models (and by the agents' tools).
 
 
@@ -233,30 +227,3 @@ class TaskListParams(Limit):
 
 class TaskIdParams(Params):
     task_id: Id
-
-
-class DeliveryListParams(Limit):
-    state: DeliveryState | None = None
-    downstream: Id | None = None
-    task_id: Id | None = None
-
-
-class DeliveryIdParams(Params):
-    delivery_id: Id
-
-
-class DeadLetterParams(Params):
-    downstream: Id = Field(description="Replay every dead letter of this downstream.")
-
-
-class RecoverParams(Params):
-    recover_since: Moment | None = Field(
-        None,
-        description="Queue again what it held and what went to dead-letter since then"
-        " (epoch or ISO 8601); unset: all it held.",
-    )
-
-
-class StreamParams(Params):
-    task_id: Id | None = Field(None, description="Only this task's changes.")
-    since: Epoch | None = Field(None, description="Start here (epoch seconds); unset: now.")
