@@ -25,11 +25,11 @@ from receiver.kernel import expression_pool
 from receiver.kernel.expression_pool import Stopped
 from receiver.kernel.expression_worker import MAX_BODY_BYTES as MAX_BODY_BYTES
 from receiver.kernel.expression_worker import MEMORY_BYTES
-from receiver.kernel.expression_worker import REFUSED as REFUSED
 from receiver.kernel.extras import install_command, installed
 from receiver.kernel.net.headers import header_problem
 
 MAX_EXPRESSION_BYTES = 4096
+REFUSED = "filter refused the event"
 
 
 class ExpressionError(ValueError):
@@ -228,19 +228,16 @@ async def evaluate(
         "variables": variables(envelope, wanted(*sources)),
         "always": always,
     }
-    who = " and ".join(
-        name for name, s in (("filter", filter_source), ("transform", transform_source)) if s
-    )
     try:
         answer, body = await expression_pool.pool().ask(request)
     except Stopped as exc:
-        return Verdict(False, f"{who} stopped: {exc}", cut=True), None
+        return _stopped(filter_source, transform_source, str(exc)), None
     if answer.get("memory"):
-        return Verdict(False, f"{who} stopped: {_OUT_OF_MEMORY}", cut=True), None
+        return _stopped(filter_source, transform_source, _OUT_OF_MEMORY), None
     verdict = MATCHED
     if "filter" in answer:
         matched, reason = answer["filter"]
-        verdict = MATCHED if matched else Verdict(False, reason)
+        verdict = MATCHED if matched else Verdict(False, reason or REFUSED)
     made = answer.get("transform")
     if made is None:
         return verdict, None
@@ -249,6 +246,13 @@ async def evaluate(
     if problem := header_problem(made["headers"]):
         raise ExpressionFailed(f"transform: {problem}")
     return verdict, Shaped(body, made["method"], made["path"], made["headers"])
+
+
+def _stopped(filter_source: str | None, transform_source: str | None, why: str) -> Verdict:
+    who = " and ".join(
+        name for name, s in (("filter", filter_source), ("transform", transform_source)) if s
+    )
+    return Verdict(False, f"{who} stopped: {why}", cut=True)
 
 
 _OUT_OF_MEMORY = f"it needed more than {MEMORY_BYTES // 2**20} MiB of memory"

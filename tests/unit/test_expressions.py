@@ -258,6 +258,33 @@ def test_an_evaluation_past_its_cpu_budget_is_stopped_and_says_so() -> None:
     assert verdict(COSTLY, _with_metadata(l=[0] * 10)).matched
 
 
+def test_a_hostile_evaluation_in_a_batch_fails_none_of_the_honest_beside_it() -> None:
+    """Asked in one turn, they go as one batch: each hostile one is stopped on its own budget,
+    the honest ones around it answered (asked again after each death)."""
+    envelope = events.example("task.succeeded")
+    sources = ["true", COMMENTED, 'event.type == "task.succeeded"', REGEX, "false", "true"]
+
+    async def together() -> list[tuple[expressions.Verdict, expressions.Shaped | None]]:
+        return await asyncio.gather(
+            *(expressions.evaluate(s, "{'t': event.type}", envelope) for s in sources)
+        )
+
+    answered = run(together())
+    verdicts = [v for v, _ in answered]
+    cut = expressions.Verdict(False, f"filter and transform {CPU}", cut=True)
+    assert verdicts == [
+        expressions.MATCHED,
+        cut,
+        expressions.MATCHED,
+        cut,
+        expressions.Verdict(False, expressions.REFUSED),
+        expressions.MATCHED,
+    ]
+    bodies = [made.body if made else None for _, made in answered]
+    body = b'{"t":"task.succeeded"}'
+    assert bodies == [body, None, body, None, None, body]
+
+
 def test_a_process_that_ended_is_told_in_words() -> None:
     assert expression_pool.ended(-signal.SIGPROF) == "it used more than 80 ms of CPU"
     assert expression_pool.ended(-signal.SIGABRT) == "it needed more than 512 MiB of memory"
