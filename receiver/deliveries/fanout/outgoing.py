@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, endpoint_auth
 from receiver.destinations.registry import render, with_path
+from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import DownstreamError
-from receiver.kernel.expressions import Shaped
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import TokenSource, basic_authorization
 from receiver.kernel.net.headers import retry_after

@@ -1,5 +1,5 @@
 """The process that evaluates filters and transforms, started by
-receiver/kernel/expression_pool.py as `python -S <this file>` (no site, nothing of the relay
+receiver/expressions/pool.py as `python -S <this file>` (no site, nothing of the relay
 imported: orjson and CEL alone, so that a process starts again in a few tens of ms), one
 batch at a time over its stdin and stdout (each frame a 4-byte big-endian length, then
 orjson), at a lower priority than the relay (nice 10), so that the kernel gives the

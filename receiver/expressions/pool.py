@@ -1,4 +1,4 @@
-"""The processes that evaluate filters and transforms (receiver/kernel/expression_worker.py),
+"""The processes that evaluate filters and transforms (receiver/expressions/worker.py),
 so that no expression runs on the event loop's thread: the Rust core holds the GIL while it
 evaluates, so a thread would not do.
 
@@ -40,9 +40,9 @@ from typing import Any, cast
 
 import orjson
 
-from receiver.kernel import expression_worker
+from receiver.expressions import worker as worker_script
+from receiver.expressions.worker import CPU_SECONDS, FRAME, MEMORY_BYTES
 from receiver.kernel.errors import Overloaded
-from receiver.kernel.expression_worker import CPU_SECONDS, FRAME, MEMORY_BYTES
 
 SIZE = 2
 DEPTH = 8  # requests sent to one process before it answers (a fan-out's lease, one batch)
@@ -50,7 +50,7 @@ MAX_WAITING = 64
 WALL_SECONDS = 5.0
 # The frame of a reply (the body follows it, counted in it, at most 1 MiB).
 _MAX_HEADER = 2 * 1024 * 1024
-_COMMAND = (sys.executable, "-S", expression_worker.__file__)
+_COMMAND = (sys.executable, "-S", worker_script.__file__)
 # What the process is given of the relay's environment: none of its secrets.
 _PASSED = ("PATH", "LANG", "LC_ALL", "TMPDIR")
 
