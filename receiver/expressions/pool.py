@@ -6,22 +6,24 @@ A few (`SIZE`), started at their first use (never at the relay's start), each se
 `DEPTH` requests at once; a request waits for room in turn (first come, first served), and
 past `MAX_WAITING` waiting it is refused as an overload (a delivery is tried again later, a
 preview answers 503) rather than queued without end. The requests asked in one turn of the
-loop (a fan-out starts a lease's attempts together) go to one process as one batch: one
-frame, one write, one answer, rather than two wake-ups of each process per evaluation.
+loop (a fan-out starts a lease's attempts together), and those asked while a process's
+batch is out, go to it as one batch: one frame, one write, one answer, rather than two
+wake-ups of each process per evaluation.
 
 Each evaluation has 80 ms of CPU of its own, which the kernel enforces in the process's
 evaluator (a fork: one that dies is forked again in a few ms and its death told, with the
 place in the batch it died at, in the batch's answer's place). That one is stopped; the
 rest of its batch is asked again, ahead of those waiting, so an honest evaluation beside a
 hostile one costs a second run, never a failure. The wall clock is the backstop (a process
-starved of CPU on a busy machine): past `WALL_SECONDS` without an answer it is killed, and
-started again at the next use; the requests sent to it after that one are asked again.
+starved of CPU on a busy machine): past `WALL_SECONDS` an evaluation of its batch without an
+answer it is killed, and started again at the next use; the first request of the batch is
+refused as an overload, the others are asked again.
 
-The worst wait, when every request ahead is hostile: the 64 waiting and the 16 sent before
-it, each stopped at 80 ms of CPU, on 2 processes: 80 / 2 * 0.08 s = about 3.2 s of CPU, on
-an idle machine about that of wall time. Honest evaluations (well under 1 ms each) are
-served in turn meanwhile, never after every hostile one: one key's many deliveries wait in
-the same line as everyone's.
+The worst wait, when every request ahead is hostile: the 64 waiting and the 32 given to the
+processes before it, each stopped at 80 ms of CPU, on 2 processes: 96 / 2 * 0.08 s = about
+3.8 s of CPU, on an idle machine about that of wall time. Honest evaluations (well under
+1 ms each) are served in turn meanwhile, never after every hostile one: one key's many
+deliveries wait in the same line as everyone's.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from receiver.expressions.worker import CPU_SECONDS, FRAME, MEMORY_BYTES
 from receiver.kernel.errors import Overloaded
 
 SIZE = 2
-DEPTH = 8  # requests sent to one process before it answers (a fan-out's lease, one batch)
+DEPTH = 16  # requests given to one process: its batch out, and the next gathering
 MAX_WAITING = 64
 WALL_SECONDS = 5.0
 # The frame of a reply (the body follows it, counted in it, at most 1 MiB).
@@ -102,20 +104,22 @@ Answer = tuple[dict[str, Any], bytes]
 
 
 class _Worker(asyncio.SubprocessProtocol):
-    """One process, sent up to DEPTH requests at once: those asked in one turn of the loop
-    go as one batch, in one frame and one write (each write wakes the process), answered by
-    one frame. Each answer is read as its bytes arrive (no stream, no task). When the
-    evaluator dies on a request of a batch, that one is stopped and the rest asked again;
-    when the process itself dies (killed), the first request unanswered is the one it died
-    on."""
+    """One process, given up to DEPTH requests, one batch out at a time: those asked while
+    it is out (or in one turn of the loop, when none is) gather into the next, sent in one
+    frame and one write (each write wakes the process) as its answer comes back, so that
+    the busier it is, the bigger its batches. Each answer is read as its bytes arrive (no
+    stream, no task). When the evaluator dies on a request of a batch, that one is stopped
+    and the rest asked again; when the process itself dies (killed), the first request
+    unanswered is the one it died on."""
 
     def __init__(self, room: Callable[[], None]) -> None:
         self.transport: asyncio.SubprocessTransport | None = None
         self.alive = True
         self.ready = False  # its empty frame read: CEL loaded
         self.load = 0  # requests asked and not yet answered
-        self.sent: deque[list[asyncio.Future[Answer]]] = deque()  # batches, in order
+        self.out: list[asyncio.Future[Answer]] = []  # the batch sent, unanswered
         self.gathering: list[tuple[dict[str, Any], asyncio.Future[Answer]]] = []
+        self._sending = False  # a send is due at the end of this turn
         self._room = room  # told when a request leaves
         self._given = bytearray()
         self._header: Any = None
@@ -140,14 +144,20 @@ class _Worker(asyncio.SubprocessProtocol):
 
     def ask(self, request: dict[str, Any]) -> asyncio.Future[Answer]:
         answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        if not self.gathering:
-            asyncio.get_running_loop().call_soon(self._send)
         self.gathering.append((request, answered))
         self.load += 1
+        self._send_soon()
         return answered
 
+    def _send_soon(self) -> None:
+        """At the end of this turn (those asked in it join), unless a batch is out."""
+        if self.gathering and not self.out and not self._sending:
+            self._sending = True
+            asyncio.get_running_loop().call_soon(self._send)
+
     def _send(self) -> None:
-        """The requests of this turn, as one batch."""
+        """Those gathered, as one batch."""
+        self._sending = False
         batch, self.gathering = self.gathering, []
         if not self.alive or self.transport is None:
             for _, answered in batch:
@@ -155,9 +165,8 @@ class _Worker(asyncio.SubprocessProtocol):
             return
         given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
         given.write(_frame([request for request, _ in batch]))
-        self.sent.append([answered for _, answered in batch])
-        if len(self.sent) == 1:
-            self._arm()
+        self.out = [answered for _, answered in batch]
+        self._arm()
 
     def _settle(self, answered: asyncio.Future[Answer], outcome: Answer | Exception) -> None:
         """One request leaves (its caller may have gone: the answer is dropped)."""
@@ -170,18 +179,20 @@ class _Worker(asyncio.SubprocessProtocol):
         self._room()
 
     def _arm(self) -> None:
-        """The backstop, for the batch now first, once the process is ready: its own budget
-        is CPU time, so one starved of CPU on a busy machine would wait without end."""
+        """The backstop, for the batch out, once the process is ready: its own budget is CPU
+        time, so one starved of CPU on a busy machine would wait without end. Each of its
+        evaluations has the time one alone had."""
         if self._late is not None:
             self._late.cancel()
         self._late = None
-        if self.sent and self.ready:
-            self._late = asyncio.get_running_loop().call_later(WALL_SECONDS, self._too_late)
+        if self.out and self.ready:
+            late = WALL_SECONDS * len(self.out)
+            self._late = asyncio.get_running_loop().call_later(late, self._too_late)
 
     def _too_late(self) -> None:
         """The first request of the batch is told the relay is busy; the rest, asked again."""
-        if self.sent and not self.sent[0][0].done():
-            self.sent[0][0].set_exception(
+        if self.out and not self.out[0].done():
+            self.out[0].set_exception(
                 Overloaded(
                     f"an expression found no CPU within {WALL_SECONDS:g} s: the relay is busy"
                 )
@@ -195,9 +206,11 @@ class _Worker(asyncio.SubprocessProtocol):
             del self._given[: FRAME.size]
             self.ready = True
             self._arm()
-        while self.ready and self.sent and (answer := self._answer()) is not None:
-            self._answered(self.sent.popleft(), *answer)
+        if self.ready and self.out and (answer := self._answer()) is not None:
+            batch, self.out = self.out, []
+            self._answered(batch, *answer)
             self._arm()
+            self._send_soon()
 
     def _answered(self, batch: list[asyncio.Future[Answer]], header: Any, body: bytes) -> None:
         if isinstance(header, dict):  # its evaluator died on one (and was forked again)
@@ -242,12 +255,14 @@ class _Worker(asyncio.SubprocessProtocol):
             self._late.cancel()
         returncode = self.transport.get_returncode() if self.transport else None
         died: Exception = Stopped(ended(returncode))
-        for batch in self.sent:
-            for answered in batch:
-                self._settle(answered, died)
-                died = _Lost()
-        self.sent.clear()
+        for answered in self.out:
+            self._settle(answered, died)
+            died = _Lost()
+        self.out = []
         self._room()  # one waiting starts it again, had none been sent
+        for _, answered in self.gathering:  # never sent: asked again
+            self._settle(answered, _Lost())
+        self.gathering = []
 
     def kill(self) -> None:
         self.alive = False
@@ -306,9 +321,9 @@ class Pool:
                     if worker is None or not worker.alive:
                         self._workers[n] = await _Worker.start(self._room)
         room = [w for w in self._workers if w is not None and w.alive and w.load < DEPTH]
-        # This turn's batch while it has room (one frame, one wake-up), else the least busy.
-        gathering = [w for w in room if w.gathering]
-        return gathering[0] if gathering else min(room, key=lambda w: w.load, default=None)
+        # A process with no batch out first, the one gathering this turn's (one frame, one
+        # wake-up); else the least busy, whose batch gathers while one is out.
+        return min(room, key=lambda w: (bool(w.out), not w.gathering, w.load), default=None)
 
     def _room(self) -> None:
         """A request left a process: the first in the queue takes its place."""
