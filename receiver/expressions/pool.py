@@ -214,7 +214,7 @@ class _Worker(asyncio.SubprocessProtocol):
 
     def _answered(self, batch: list[asyncio.Future[Answer]], header: Any, body: bytes) -> None:
         if isinstance(header, dict):  # its evaluator died on one (and was forked again)
-            at = min(header.get("at", 0), len(batch) - 1)
+            at = header["at"]
             for n, answered in enumerate(batch):
                 self._settle(answered, Stopped(ended(-header["died"])) if n == at else _Lost())
             return

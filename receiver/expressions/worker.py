@@ -250,6 +250,7 @@ def serve(programs: Programs, given: int, out: int, at: mmap.mmap) -> None:
     the place in the batch of each request before it begins to `at`, which the supervisor
     reads if it dies."""
     while (head := _read(given, FRAME.size)) is not None:
+        FRAME.pack_into(at, 0, 0)  # a death before its first evaluation is the first's
         batch = _read(given, FRAME.unpack(head)[0])
         if batch is None:
             return
@@ -271,7 +272,6 @@ def supervise(programs: Programs) -> None:
     again. The batches after it wait in the pipe for the next evaluator."""
     at = mmap.mmap(-1, FRAME.size)  # shared with each fork
     while True:
-        FRAME.pack_into(at, 0, 0)
         pid = os.fork()
         if pid == 0:
             serve(programs, 0, 1, at)
