@@ -43,7 +43,7 @@ CREDENTIAL_SERVICES = {"sts", "sso", "sso-oidc", "signin"}
 RELAY = "runway-relay"
 # Requirements of a library for its command line alone, not followed: the CEL package's
 # `__init__` imports its REPL (cel/cli.py), which the relay never imports, loading the
-# Rust evaluator alone (receiver/kernel/expressions.py).
+# Rust evaluator alone (receiver/expressions/worker.py).
 COMMAND_LINE_ONLY = {
     "common-expression-language": {"typer", "rich", "prompt-toolkit", "pygments"},
 }
@@ -264,7 +264,7 @@ def remove_command_lines(packages: Path) -> None:
 async def _evaluated(expressions: Any, source: str, event: dict[str, Any]) -> object:
     """What the relay's evaluator gives: a map's body as JSON (its keys in no fixed order),
     or a filter's verdict (matched, or why not)."""
-    from receiver.kernel import expression_pool
+    from receiver.expressions import pool
 
     try:
         if source.startswith("{"):
@@ -273,13 +273,13 @@ async def _evaluated(expressions: Any, source: str, event: dict[str, Any]) -> ob
         verdict, _ = await expressions.evaluate(source, None, event)
         return verdict.matched or verdict.reason
     finally:
-        expression_pool.close()
+        pool.close()
 
 
 def evaluate_expressions() -> list[str]:
     """With the cel extra, a filter and a transform evaluated as the relay evaluates them
     (which loads the library): what went wrong, if anything."""
-    from receiver.kernel import expressions
+    from receiver.expressions import evaluate as expressions
     from receiver.kernel.extras import installed as extra_installed
 
     if not extra_installed("cel"):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
@@ -28,6 +29,11 @@ from tests.harness import (
     relay_settings,
 )
 from tests.testkit import free_port
+
+# No wall-clock limit on an example: speed belongs in bench/, and on a loaded machine an
+# example once took 295 ms against hypothesis's default deadline of 200.
+settings.register_profile("relay", deadline=None)
+settings.load_profile("relay")
 
 if TYPE_CHECKING:
     from tests.kafka import Tansu

@@ -1,5 +1,5 @@
 """Every filter and transform evaluated under a budget the kernel enforces (issue 72), in the
-processes of receiver/kernel/expression_pool.py, never on the relay's event loop.
+processes of receiver/expressions/pool.py, never on the relay's event loop.
 
 Four figures. (1) The loop: the longest it went unanswered while 8 hostile evaluations ran
 at once (in process, a 1 ms ticker on the loop the evaluations are awaited on), and on a
@@ -35,8 +35,9 @@ from harness import Bench, Row, log, verdict
 from receiver.config import Downstream
 from receiver.deliveries.fanout.outgoing import default_body
 from receiver.deliveries.fanout.shaping import prepare
-from receiver.kernel import expression_pool, expressions
-from receiver.kernel.expressions import Shaped
+from receiver.expressions import evaluate as expressions
+from receiver.expressions import pool
+from receiver.expressions.rules import Shaped
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 
@@ -95,7 +96,7 @@ def workers_cpu() -> float:
     """The CPU seconds this loop's pool's processes have used: each supervisor, the
     evaluators it reaped, and the one it runs now."""
     total = 0.0
-    for pid in expression_pool.pool().workers():
+    for pid in pool.pool().workers():
         total += _cpu(pid, reaped=True)
         with contextlib.suppress(OSError):
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()

@@ -8,7 +8,7 @@ POST, the record), so that a cost they add anywhere else (a bigger row read, a c
 built twice, an expression compiled per event) shows too. Each round drains the same filled
 outbox (one event per task, one downstream) twice from a fresh copy: the downstream plain,
 then with a filter and a transform (the order swapped every other round), each timed by the
-CPU per delivery of the relay and its expression workers (receiver/kernel/expression_pool.py)
+CPU per delivery of the relay and its expression workers (receiver/expressions/pool.py)
 from the moment its outbox is made due (its start is not counted), since this machine's
 cores are shared and wall time would count the others' turns. The figure is the median
 over rounds of the per-delivery difference; the target is 50 us.

@@ -5,7 +5,7 @@ The fan-out's own step is timed, `shaping.prepare` (the body a delivery sends, a
 builds it before signing, 8 at a time), on the same event documents: a plain `webhook`
 downstream, then one with a filter and a transform, interleaved round by round so that both
 see the same machine, in CPU time: the relay's and that of the processes the expressions
-are evaluated in (receiver/kernel/expression_pool.py). The figure is the median over
+are evaluated in (receiver/expressions/pool.py). The figure is the median over
 rounds of the per-delivery difference; the target is 50 us. Everything else an attempt
 does (the claim, signing, the POST, the record) is the same with or without them, so the
 difference is all a filter and a transform cost.

@@ -14,7 +14,7 @@ from receiver.app.asgi import create_app as create_web_app
 from receiver.app.parts import Parts, build_parts, probed, worker_parts
 from receiver.config import Config
 from receiver.deliveries.fanout.worker import Fanout
-from receiver.kernel import expression_pool
+from receiver.expressions import pool as expression_pool
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner

@@ -14,7 +14,7 @@ import signal
 
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import new_directory
-from receiver.kernel import expression_pool
+from receiver.expressions import pool as expression_pool
 from receiver.kernel.net import speed
 from receiver.kernel.observability import tracing
 from receiver.lifecycle.stories import leases

@@ -1,5 +1,5 @@
 """A downstream's filter, transform and static headers, wherever it is declared: checked
-before they are stored (receiver/kernel/expressions.py says what CEL may do here).
+before they are stored (receiver/expressions/evaluate.py says what CEL may do here).
 
 The model checks what the text alone tells (its size); whether it compiles, and whether a
 transform gives a map on the example `task.succeeded` event, is asked of a process, never
@@ -14,7 +14,8 @@ from typing import Annotated, Self
 from pydantic import BaseModel, Field, model_validator
 
 from receiver.destinations.registry import provider_of
-from receiver.kernel import expressions
+from receiver.expressions import evaluate
+from receiver.expressions.rules import ExpressionError, check
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.net.headers import header_problem
 from receiver.lifecycle.rules.catalog import example
@@ -48,8 +49,8 @@ class DownstreamExpressions(BaseModel):
             raise ValueError(f"{who}{problem}")
         try:
             for source, field_name in self.sources():
-                expressions.check(source, field_name)
-        except expressions.ExpressionError as exc:
+                check(source, field_name)
+        except ExpressionError as exc:
             raise ValueError(f"{who}{exc}") from None
         return self
 
@@ -68,8 +69,8 @@ async def vet_expressions(settings: DownstreamExpressions) -> None:
     compiles, and a transform gives a map on the example event."""
     for source, field_name in settings.sources():
         try:
-            await expressions.vet(source, field_name, _example(field_name))
-        except expressions.ExpressionError as exc:
+            await evaluate.vet(source, field_name, _example(field_name))
+        except ExpressionError as exc:
             raise InvalidRequest(f"body: {settings.who()}{exc}") from None
 
 
@@ -77,7 +78,7 @@ def vet_now(settings: Sequence[DownstreamExpressions]) -> list[str | None]:
     """For each downstream of the config file, what is wrong with its expressions (None:
     nothing), asked of one process before the relay serves."""
     asked = [(n, *given) for n, s in enumerate(settings) for given in s.sources()]
-    found = expressions.vet_now([(source, name) for _, source, name in asked], example(_EXAMPLE))
+    found = evaluate.vet_now([(source, name) for _, source, name in asked], example(_EXAMPLE))
     problems: list[str | None] = [None] * len(settings)
     for (n, _, _), problem in zip(asked, found, strict=True):
         if problem is not None and problems[n] is None:

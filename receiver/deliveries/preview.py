@@ -20,7 +20,8 @@ from receiver.deliveries import reads as delivery_reads
 from receiver.destinations.registry import DestinationFormat, provider_of, render
 from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
-from receiver.kernel import expressions
+from receiver.expressions.evaluate import evaluate
+from receiver.expressions.rules import ExpressionFailed, OverBudget, Shaped
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
@@ -115,7 +116,7 @@ async def _newest_of_task(service: Service, task_id: str, caller: Caller) -> dic
 async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) -> dict[str, Any]:
     """What a downstream with this filter and transform would do with an event: of an
     example of its type, or of a task the caller may read. Both are evaluated in a process
-    (receiver/kernel/expression_pool.py), in one round trip: one stopped for passing its
+    (receiver/expressions/pool.py), in one round trip: one stopped for passing its
     budget, or making a body over 1 MiB, is the caller's to change (422)."""
     asked = read_checked(PreviewRequest, payload)
     await vet_expressions(asked)
@@ -127,17 +128,15 @@ async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) ->
         "matched": True,
         "reason": None,
     }
-    shaped: expressions.Shaped | None = None
+    shaped: Shaped | None = None
     # Without an expression (or without the cel extra) the preview still shows the request
     # the format would make.
     if asked.filter is not None or asked.transform is not None:
         try:
-            verdict, shaped = await expressions.evaluate(
-                asked.filter, asked.transform, envelope, always=True
-            )
-        except expressions.OverBudget as exc:  # a body too big to send
+            verdict, shaped = await evaluate(asked.filter, asked.transform, envelope, always=True)
+        except OverBudget as exc:  # a body too big to send
             raise InvalidRequest(str(exc)) from None
-        except expressions.ExpressionFailed as exc:
+        except ExpressionFailed as exc:
             return answer | {"request": None, "transform_error": str(exc)}
         if verdict.cut:  # stopped: the caller's to change, as any bad input
             raise InvalidRequest(verdict.reason or "filter passed its budget")
@@ -158,8 +157,8 @@ async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) ->
     return answer | {"request": request, "transform_error": None}
 
 
-def _default(asked: PreviewRequest, document: dict[str, Any]) -> expressions.Shaped:
+def _default(asked: PreviewRequest, document: dict[str, Any]) -> Shaped:
     """The body the format makes, without a transform: a publisher sends the relay's JSON
     event, as a webhook does."""
     fmt = "webhook" if provider_of(asked.format).publishes else asked.format
-    return expressions.Shaped(render(fmt, document).body)
+    return Shaped(render(fmt, document).body)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from receiver.kernel import expressions
+from receiver.expressions.rules import REFUSED
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql, new_id
 from receiver.lifecycle.rows import deliveries, downstreams, events
@@ -78,7 +78,7 @@ def filter_failed(attempt: Attempt) -> bool:
     """The downstream's own filter failed on the event (a task's webhook is no endpoint)."""
     return (
         attempt.outcome == "filtered"
-        and attempt.error != expressions.REFUSED
+        and attempt.error != REFUSED
         and attempt.downstream != TASK_WEBHOOK
     )
 

@@ -25,7 +25,8 @@ from pydantic import (
 
 from receiver.config import problems
 from receiver.config.sections import CHANNEL
-from receiver.kernel import expressions
+from receiver.expressions.evaluate import vet
+from receiver.expressions.rules import ExpressionError, check
 from receiver.kernel.errors import InvalidRequest, LimitReached
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
@@ -132,7 +133,7 @@ class Routing(_Request):
     webhook_events: (
         Annotated[list[State | Literal["progress"]], Field(min_length=1, max_length=6)] | None
     ) = None
-    # CEL over the event, as a downstream's `filter` (receiver/kernel/expressions.py): its
+    # CEL over the event, as a downstream's `filter` (receiver/expressions/rules.py): its
     # size here, whether it compiles when the task is taken in (`_submit`).
     webhook_filter: Annotated[str, Field(min_length=1)] | None = None
     metadata: Annotated[dict[str, Any], Field(max_length=MAX_METADATA_KEYS)] | None = None
@@ -148,8 +149,8 @@ class Routing(_Request):
     def _webhook_filter(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                expressions.check(value, "webhook_filter")
-            except expressions.ExpressionError as exc:
+                check(value, "webhook_filter")
+            except ExpressionError as exc:
                 raise ValueError(str(exc)) from None
         return value
 
@@ -405,8 +406,8 @@ async def _submit(
         check_webhook(intake, routing["webhook"])
     if routing and "webhook_filter" in routing:  # compiled in a process, never here
         try:
-            await expressions.vet(routing["webhook_filter"], "webhook_filter")
-        except expressions.ExpressionError as exc:
+            await vet(routing["webhook_filter"], "webhook_filter")
+        except ExpressionError as exc:
             raise InvalidRequest(f"webhook_filter: {exc}") from None
     fields = taken.references(_sent_fields(request, payload))
     inputs = taken.uris

@@ -22,8 +22,8 @@ from receiver.config.downstream import credential_values, credentials_masked, en
 from receiver.config.settings import Settings
 from receiver.config.show import effective
 from receiver.deliveries.fanout.outgoing import Way, request_of, send
+from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.expressions import Shaped
 from receiver.kernel.net.credentials import (
     ClientCredentials,
     TokenSource,

@@ -1,7 +1,7 @@
 """Filters and transforms in CEL: what is refused before it is stored (with the field and
 the position), what an expression that fails on an event becomes, the six worked examples
 of docs/delivery.md, the event catalog's schemas and examples, and the budget each
-evaluation runs under in its process (receiver/kernel/expression_pool.py)."""
+evaluation runs under in its process (receiver/expressions/pool.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from receiver.catalog.events import schema as event_schema
 from receiver.config import DownstreamConfig, ManagedDownstreamConfig, problems
 from receiver.config.expression_fields import vet_expressions, vet_now
 from receiver.destinations.webhook import webhook
-from receiver.kernel import expression_pool, expressions
+from receiver.expressions import evaluate as evaluation
+from receiver.expressions import pool, rules
 from receiver.kernel.errors import InvalidRequest
 from receiver.lifecycle.rules import catalog as events
 
@@ -49,7 +50,7 @@ def _one_loop() -> Iterator[None]:
 
 
 async def _closed() -> None:
-    expression_pool.close()
+    pool.close()
 
 
 def run(awaited: Coroutine[Any, Any, T]) -> T:
@@ -73,15 +74,15 @@ def refusal(**spec: Any) -> str:
 
 def evaluate(
     envelope: dict[str, Any], filter: str | None = None, transform: str | None = None
-) -> tuple[expressions.Verdict, expressions.Shaped | None]:
-    return run(expressions.evaluate(filter, transform, envelope))
+) -> tuple[rules.Verdict, rules.Shaped | None]:
+    return run(evaluation.evaluate(filter, transform, envelope))
 
 
-def verdict(source: str, envelope: dict[str, Any]) -> expressions.Verdict:
+def verdict(source: str, envelope: dict[str, Any]) -> rules.Verdict:
     return evaluate(envelope, filter=source)[0]
 
 
-def shaped(source: str, envelope: dict[str, Any]) -> expressions.Shaped:
+def shaped(source: str, envelope: dict[str, Any]) -> rules.Shaped:
     made = evaluate(envelope, transform=source)[1]
     assert made is not None
     return made
@@ -138,7 +139,7 @@ def test_a_filter_that_fails_is_not_matched_with_the_reason() -> None:
     assert verdict('event.data.kind == "image_to_video"', envelope).matched
     assert verdict("event.data.point > 1", envelope).reason is None
     refused = verdict("event.data.state == 'failed'", envelope)
-    assert refused == expressions.Verdict(False, "filter refused the event")
+    assert refused == rules.Verdict(False, "filter refused the event")
     failed = verdict("event.data.nope == 1", envelope)
     assert not failed.matched and failed.reason == "filter failed: no field 'nope'"
     typed = verdict("event.data.point + 'x' == 'y'", envelope)
@@ -149,7 +150,7 @@ def test_a_filter_that_fails_is_not_matched_with_the_reason() -> None:
 def test_a_transform_gives_the_body_and_may_say_method_path_and_headers() -> None:
     envelope = events.example("task.failed")
     plain = shaped('{"id": event.data.task_id}', envelope)
-    assert plain == expressions.Shaped(b'{"id":"tsk_example"}')
+    assert plain == rules.Shaped(b'{"id":"tsk_example"}')
     made = shaped(
         '{"body": {"t": event.type}, "method": "put", "path": "/i/" + event.data.task_id,'
         ' "headers": {"x-kind": event.data.kind}}',
@@ -164,7 +165,7 @@ def test_a_transform_gives_the_body_and_may_say_method_path_and_headers() -> Non
         ("event.data.nope", "transform failed: no field 'nope'"),
         ("[1, 2]", "transform gave a list, not a map"),
     ]:
-        with pytest.raises(expressions.ExpressionFailed, match=re.escape(why)):
+        with pytest.raises(rules.ExpressionFailed, match=re.escape(why)):
             shaped(bad, envelope)
 
 
@@ -204,25 +205,25 @@ def test_each_event_type_has_a_schema_its_example_and_the_renderer_meet(event_ty
 
 
 def test_only_the_fields_the_expressions_read_are_sent_and_they_answer_alike() -> None:
-    assert expressions.wanted('event.type == "a"', "{'k': event.data.metadata.tier}") == (
+    assert rules.wanted('event.type == "a"', "{'k': event.data.metadata.tier}") == (
         frozenset({"data", "type"}),
         frozenset({"metadata"}),
     )
-    assert expressions.wanted('"event.data" == event.data.kind') == (
+    assert rules.wanted('"event.data" == event.data.kind') == (
         frozenset({"data"}),
         frozenset({"kind"}),
     )
     # A comment is no code, and a quote in it opens no string.
-    assert expressions.wanted('event.type == "a" // event.data "\n|| event.data.kind == ""') == (
+    assert rules.wanted('event.type == "a" // event.data "\n|| event.data.kind == ""') == (
         frozenset({"data", "type"}),
         frozenset({"kind"}),
     )
     for whole in ("event", "event.data", "event.data['state']", "has(event.data) && true"):
-        assert expressions.wanted(whole) is None, whole
+        assert rules.wanted(whole) is None, whole
     envelope = events.example("task.failed")
     for source in (GOLD_CHECK, 'event.data.state == "failed" && size(event.data.outputs) == 0'):
-        pruned = expressions.variables(envelope, expressions.wanted(source))
-        assert pruned != expressions.variables(envelope)
+        pruned = rules.variables(envelope, rules.wanted(source))
+        assert pruned != rules.variables(envelope)
         assert verdict(source, envelope) == verdict(f"{source} // event", envelope)
     assert verdict("event.data.nope == 1", envelope).reason == "filter failed: no field 'nope'"
 
@@ -247,33 +248,60 @@ def test_an_evaluation_past_its_cpu_budget_is_stopped_and_says_so() -> None:
     envelope = events.example("task.succeeded")
     for source in (COMMENTED, REGEX):
         stopped = verdict(source, envelope)
-        assert stopped == expressions.Verdict(False, f"filter {CPU}", cut=True), source
+        assert stopped == rules.Verdict(False, f"filter {CPU}", cut=True), source
     transform = "{'n': " + COMMENTED + "}"
     cut, made = evaluate(envelope, filter="true", transform=transform)
-    assert cut == expressions.Verdict(False, f"filter and transform {CPU}", cut=True)
+    assert cut == rules.Verdict(False, f"filter and transform {CPU}", cut=True)
     assert made is None
     big = _with_metadata(l=[0] * 1000)
-    assert verdict(COSTLY, big) == expressions.Verdict(False, f"filter {CPU}", cut=True)
+    assert verdict(COSTLY, big) == rules.Verdict(False, f"filter {CPU}", cut=True)
     # The next evaluation gets a process of its own, and the same filter runs on 10 items.
     assert verdict(COSTLY, _with_metadata(l=[0] * 10)).matched
 
 
+def test_a_hostile_evaluation_in_a_batch_fails_none_of_the_honest_beside_it() -> None:
+    """Asked in one turn, they go as one batch: each hostile one is stopped on its own budget,
+    the honest ones around it answered (asked again after each death)."""
+    envelope = events.example("task.succeeded")
+    sources = ["true", COMMENTED, 'event.type == "task.succeeded"', REGEX, "false", "true"]
+
+    async def together() -> list[tuple[rules.Verdict, rules.Shaped | None]]:
+        return await asyncio.gather(
+            *(evaluation.evaluate(s, "{'t': event.type}", envelope) for s in sources)
+        )
+
+    answered = run(together())
+    verdicts = [v for v, _ in answered]
+    cut = rules.Verdict(False, f"filter and transform {CPU}", cut=True)
+    assert verdicts == [
+        rules.MATCHED,
+        cut,
+        rules.MATCHED,
+        cut,
+        rules.Verdict(False, rules.REFUSED),
+        rules.MATCHED,
+    ]
+    bodies = [made.body if made else None for _, made in answered]
+    body = b'{"t":"task.succeeded"}'
+    assert bodies == [body, None, body, None, None, body]
+
+
 def test_a_process_that_ended_is_told_in_words() -> None:
-    assert expression_pool.ended(-signal.SIGPROF) == "it used more than 80 ms of CPU"
-    assert expression_pool.ended(-signal.SIGABRT) == "it needed more than 512 MiB of memory"
-    assert "ended unexpectedly" in expression_pool.ended(1)
+    assert pool.ended(-signal.SIGPROF) == "it used more than 80 ms of CPU"
+    assert pool.ended(-signal.SIGABRT) == "it needed more than 512 MiB of memory"
+    assert "ended unexpectedly" in pool.ended(1)
 
 
 def test_a_transform_making_a_body_over_1_mib_is_over_budget() -> None:
     envelope = _with_metadata(s="x" * 13_000)
     giant = "{'c': [" + ", ".join(["event.data.metadata.s"] * 100) + "]}"
-    with pytest.raises(expressions.OverBudget, match=r"body of 1,30\d,\d+ bytes, over 1,048,576"):
+    with pytest.raises(rules.OverBudget, match=r"body of 1,30\d,\d+ bytes, over 1,048,576"):
         shaped(giant, envelope)
     enveloped = "{'body': [" + ", ".join(["event.data.metadata.s"] * 90) + "]}"
-    with pytest.raises(expressions.OverBudget, match="over 1,048,576"):
+    with pytest.raises(rules.OverBudget, match="over 1,048,576"):
         shaped(enveloped, envelope)
     # Over budget is a failure on the event too: a delivery ends with it as any other.
-    assert issubclass(expressions.OverBudget, expressions.ExpressionFailed)
+    assert issubclass(rules.OverBudget, rules.ExpressionFailed)
     assert len(shaped("{'c': [event.data.metadata.s]}", envelope).body) > 13_000
 
 

@@ -7,13 +7,13 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import ManagedDownstreamConfig, problems
-from receiver.kernel import expressions
+from receiver.expressions import rules
 
 pytestmark = pytest.mark.unit
 
 
 def test_a_filter_without_the_cel_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(expressions, "installed", lambda extra: False)
+    monkeypatch.setattr(rules, "installed", lambda extra: False)
     with pytest.raises(ValidationError) as caught:
         ManagedDownstreamConfig.model_validate(
             {"name": "crm", "url": "https://x.example/h", "filter": "true"}

@@ -15,14 +15,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 
 # Beneath every feature, lowest first; each uses only the units before it. The kernel is
 # infrastructure (the store, the HTTP edge, observability, outbound safety, secrets) and
-# uses nothing of the receiver outside itself; the lifecycle of a task (its kinds and
-# states, reports and claims, polls, the outbox and who gets a delivery, the retries of
-# submits, polls and deliveries) stands on it; the destinations (one provider a format:
-# the settings it owns, how a downstream of it is sent) on that; the configuration (which
-# speaks of the lifecycle's states, builds its policies and asks each destination for its
-# settings) on those; the wiring (the process's parts, made once at start-up) on them all.
+# uses nothing of the receiver outside itself; CEL's filters and transforms (what is checked
+# of their text, the worker processes that evaluate them under a budget) stand on it; the
+# lifecycle of a task (its kinds and states, reports and claims, polls, the outbox and who
+# gets a delivery, the retries of submits, polls and deliveries) on those; the destinations
+# (one provider a format: the settings it owns, how a downstream of it is sent) on that; the
+# configuration (which speaks of the lifecycle's states, builds its policies and asks each
+# destination for its settings) on those; the wiring (the process's parts, made once at
+# start-up) on them all.
 KERNEL = "kernel"
-BENEATH = [KERNEL, "lifecycle", "destinations", "config", "wiring"]
+BENEATH = [KERNEL, "expressions", "lifecycle", "destinations", "config", "wiring"]
 # One folder a feature, each over the units beneath. A feature may use those and the
 # features it declares here, nothing else: a new arrow between features is a decision made
 # here, in review, and the declarations must stay free of cycles.

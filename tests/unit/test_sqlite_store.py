@@ -119,6 +119,9 @@ def test_a_shared_sync_job_returns_once_the_next_synced_commit_or_its_own_sync_c
     synced: list[str] = []
     fsync = sqlite_store._fsync
     monkeypatch.setattr(sqlite_store, "_fsync", lambda path: (synced.append(path), fsync(path)))
+    # The wait for another commit's sync, long enough that a loaded machine reaches the
+    # callback's commit first (at 10 ms, a CI run's timer fired before it).
+    monkeypatch.setattr(sqlite_store, "_SHARED_SYNC_SECONDS", 30.0)
 
     async def run() -> tuple[bool, bool, int, list[str], bool]:
         store = SqliteStore(str(tmp_path / "s.db"))
@@ -133,7 +136,8 @@ def test_a_shared_sync_job_returns_once_the_next_synced_commit_or_its_own_sync_c
         await answer
         commits = store.commits - before
         wal_synced = list(synced)
-        alone = await asyncio.wait_for(store.run(_insert("alone"), shared_sync=True), 1)
+        monkeypatch.setattr(sqlite_store, "_SHARED_SYNC_SECONDS", 0.01)
+        alone = await store.run(_insert("alone"), shared_sync=True)
         await store.close()
         return waited, told, commits, wal_synced, alone == 1
 

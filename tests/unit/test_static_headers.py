@@ -50,16 +50,18 @@ def test_a_control_character_in_a_name_is_refused() -> None:
 @pytest.mark.parametrize("name", ["Cookie", "Upgrade", "Expect", "Traceparent"])
 def test_a_transform_may_not_set_them_either(name: str) -> None:
     pytest.importorskip("cel")
-    from receiver.kernel import expression_pool, expressions
+    from receiver.expressions import pool
+    from receiver.expressions.evaluate import evaluate
+    from receiver.expressions.rules import ExpressionFailed
 
     async def shaped() -> None:
         transform = f'{{"body": {{}}, "headers": {{"{name}": "x"}}}}'
         try:
-            await expressions.evaluate(None, transform, {"type": "task.succeeded"})
+            await evaluate(None, transform, {"type": "task.succeeded"})
         finally:
-            expression_pool.close()
+            pool.close()
 
-    with pytest.raises(expressions.ExpressionFailed, match=f"{name} is the relay's to set"):
+    with pytest.raises(ExpressionFailed, match=f"{name} is the relay's to set"):
         asyncio.run(shaped())
 
 

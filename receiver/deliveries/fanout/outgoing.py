@@ -13,8 +13,8 @@ from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, endpoint_auth
 from receiver.destinations import message_signatures
 from receiver.destinations.registry import render, with_path
+from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import DownstreamError
-from receiver.kernel.expressions import Shaped
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import TokenSource, basic_authorization
 from receiver.kernel.net.headers import retry_after

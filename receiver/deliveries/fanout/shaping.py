@@ -14,8 +14,8 @@ from typing import Any
 
 from receiver.config import Downstream
 from receiver.destinations.webhook import webhook
-from receiver.kernel import expressions
-from receiver.kernel.expressions import ExpressionFailed, Shaped
+from receiver.expressions.evaluate import evaluate
+from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
 from receiver.lifecycle.rules.records import DeliveryJob
 
 
@@ -36,7 +36,7 @@ async def prepare(
     downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
 ) -> Shaped | Refused:
     """The request's parts, or why it is not sent: the filter and the transform evaluated in
-    one round trip to a process (receiver/kernel/expression_pool.py), never on the loop. One
+    one round trip to a process (receiver/expressions/pool.py), never on the loop. One
     stopped for passing its budget is refused with why. A transform that fails raises
     ExpressionFailed (a body over 1 MiB, too): sending it again cannot help until the
     transform changes; Overloaded when the processes are too busy (tried again later)."""
@@ -45,9 +45,9 @@ async def prepare(
     if source is None and transform is None:  # the common case: nothing to evaluate
         shaped = default()
     else:
-        verdict, made = await expressions.evaluate(source, transform, event(job.payload))
+        verdict, made = await evaluate(source, transform, event(job.payload))
         if not verdict.matched:
-            reason = verdict.reason or expressions.REFUSED
+            reason = verdict.reason or REFUSED
             return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
         shaped = made or default()
     if not downstream.headers:

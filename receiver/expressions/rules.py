@@ -1,12 +1,7 @@
-"""Filters and transforms in CEL (Common Expression Language): what a downstream takes, and
-the body it is sent.
-
-CEL always ends (no loops, no recursion), but what it may cost cannot be told from its text
-(comments, a regex compiled at each `matches`, lists copied at each item of a macro), and
-the Rust core of `common-expression-language` holds the GIL while it runs. So no expression
-is compiled or evaluated in the relay's process: each goes to a process of
-receiver/kernel/expression_pool.py, whose CPU (80 ms an evaluation) and memory the kernel
-bounds. Here: what is checked of the text before it is stored (its size), and the answers.
+"""What a filter or a transform is before any process runs it: the text checked before it
+is stored (its size; the parser's complaint put in words), what an expression sees of an
+event, and the answers (a verdict, a shaped request, a failure). Nothing here evaluates:
+receiver/expressions/evaluate.py asks a process of receiver/expressions/pool.py.
 
 An expression that fails on an event (a field it lacks, a wrong type) never raises past
 `evaluate`: a filter that fails is "not matched", with the reason; a transform that fails is
@@ -21,15 +16,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from receiver.kernel import expression_pool
-from receiver.kernel.expression_pool import Stopped
-from receiver.kernel.expression_worker import MAX_BODY_BYTES as MAX_BODY_BYTES
-from receiver.kernel.expression_worker import MEMORY_BYTES
-from receiver.kernel.expression_worker import REFUSED as REFUSED
 from receiver.kernel.extras import install_command, installed
-from receiver.kernel.net.headers import header_problem
 
 MAX_EXPRESSION_BYTES = 4096
+REFUSED = "filter refused the event"
 
 
 class ExpressionError(ValueError):
@@ -49,7 +39,7 @@ class ExpressionFailed(Exception):
 
 
 class OverBudget(ExpressionFailed):
-    """A transform whose body is over MAX_BODY_BYTES: the caller's input at a preview (422),
+    """A transform whose body is over 1 MiB: the caller's input at a preview (422),
     a failure on a delivery."""
 
 
@@ -73,7 +63,7 @@ def check(source: str, field_name: str) -> None:
         )
 
 
-def _syntax(message: str, field_name: str, source: str) -> ExpressionError:
+def syntax_error(message: str, field_name: str, source: str) -> ExpressionError:
     """The parser's first complaint, in words, at its place: never its dump of tokens."""
     found = re.findall(r"<input>:(\d+):(\d+): ([^\n]*)", message)
     syntax = [f for f in found if f[2].startswith("Syntax error: ")] or found
@@ -209,100 +199,3 @@ class Shaped:
     method: str = "POST"
     path: str = ""
     headers: dict[str, str] = field(default_factory=dict)
-
-
-async def evaluate(
-    filter_source: str | None,
-    transform_source: str | None,
-    envelope: dict[str, Any],
-    always: bool = False,
-) -> tuple[Verdict, Shaped | None]:
-    """Whether the event passes the filter, and what the transform makes of it (None without
-    one, or when the filter refused it, unless `always`), in one round trip to a process.
-    ExpressionFailed when the transform fails (OverBudget: its body is over 1 MiB); a
-    budget passed is a cut verdict; Overloaded when the processes are too busy."""
-    sources = [s for s in (filter_source, transform_source) if s is not None]
-    request = {
-        "filter": filter_source,
-        "transform": transform_source,
-        "variables": variables(envelope, wanted(*sources)),
-        "always": always,
-    }
-    who = " and ".join(
-        name for name, s in (("filter", filter_source), ("transform", transform_source)) if s
-    )
-    try:
-        answer, body = await expression_pool.pool().ask(request)
-    except Stopped as exc:
-        return Verdict(False, f"{who} stopped: {exc}", cut=True), None
-    if answer.get("memory"):
-        return Verdict(False, f"{who} stopped: {_OUT_OF_MEMORY}", cut=True), None
-    verdict = MATCHED
-    if "filter" in answer:
-        matched, reason = answer["filter"]
-        verdict = MATCHED if matched else Verdict(False, reason)
-    made = answer.get("transform")
-    if made is None:
-        return verdict, None
-    if "error" in made:
-        raise (OverBudget if made["over"] else ExpressionFailed)(made["error"])
-    if problem := header_problem(made["headers"]):
-        raise ExpressionFailed(f"transform: {problem}")
-    return verdict, Shaped(body, made["method"], made["path"], made["headers"])
-
-
-_OUT_OF_MEMORY = f"it needed more than {MEMORY_BYTES // 2**20} MiB of memory"
-
-
-def _vet_request(source: str, example: dict[str, Any] | None) -> dict[str, Any]:
-    return {"vet": source, "example": None if example is None else variables(example)}
-
-
-def _judged(answer: dict[str, Any], source: str, field_name: str, map_wanted: bool) -> None:
-    """ExpressionError for what a process said of a source, if it is refused."""
-    if "stopped" in answer or answer.get("memory"):
-        why = answer.get("stopped") or _OUT_OF_MEMORY
-        raise ExpressionError(f"{field_name} stopped: {why}")
-    if "invalid" in answer:
-        raise _syntax(answer["invalid"], field_name, source)
-    gives = answer.get("gives")
-    if map_wanted and gives not in (None, "dict"):
-        raise ExpressionError(f"{field_name} must give a map, and gives a {gives}", (1, 1))
-
-
-async def vet(source: str, field_name: str, example: dict[str, Any] | None = None) -> None:
-    """ExpressionError unless `source` passes `check`, compiles, and (given an example event,
-    for a transform) gives a map on it; one that fails there may still suit the events it is
-    meant for. Compiled in a process, under the same budget as an evaluation."""
-    check(source, field_name)
-    try:
-        answer, _ = await expression_pool.pool().ask(_vet_request(source, example))
-    except Stopped as exc:
-        answer = {"stopped": str(exc)}
-    _judged(answer, source, field_name, example is not None)
-
-
-def vet_now(
-    sources: list[tuple[str, str]], example: dict[str, Any]
-) -> list[ExpressionError | None]:
-    """`vet` for each (source, field name) without an event loop: the config file, read
-    before the relay serves. A `transform` is tried on `example`."""
-    problems: list[ExpressionError | None] = [None] * len(sources)
-    asked: list[int] = []
-    for n, (source, field_name) in enumerate(sources):
-        try:
-            check(source, field_name)
-            asked.append(n)
-        except ExpressionError as exc:
-            problems[n] = exc
-    requests = [
-        _vet_request(sources[n][0], example if sources[n][1] == "transform" else None)
-        for n in asked
-    ]
-    for n, answer in zip(asked, expression_pool.ask_now(requests), strict=True):
-        source, field_name = sources[n]
-        try:
-            _judged(answer, source, field_name, field_name == "transform")
-        except ExpressionError as exc:
-            problems[n] = exc
-    return problems

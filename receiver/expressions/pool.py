@@ -1,22 +1,29 @@
-"""The processes that evaluate filters and transforms (receiver/kernel/expression_worker.py),
+"""The processes that evaluate filters and transforms (receiver/expressions/worker.py),
 so that no expression runs on the event loop's thread: the Rust core holds the GIL while it
 evaluates, so a thread would not do.
 
 A few (`SIZE`), started at their first use (never at the relay's start), each sent up to
 `DEPTH` requests at once; a request waits for room in turn (first come, first served), and
 past `MAX_WAITING` waiting it is refused as an overload (a delivery is tried again later, a
-preview answers 503) rather than queued without end. Each evaluation has 80 ms of CPU,
-which the kernel enforces in the process's evaluator (a fork: one that dies is forked again
-in a few ms and its death told in its answer's place); the wall clock is the backstop (a
-process starved of CPU on a busy machine): past `WALL_SECONDS` without an answer it is
-killed, and started again at the next use; the requests sent to it after that one were
-never begun, and are asked again.
+preview answers 503) rather than queued without end. The requests asked in one turn of the
+loop (a fan-out starts a lease's attempts together), and those asked while a process's
+batch is out, go to it as one batch: one frame, one write, one answer, rather than two
+wake-ups of each process per evaluation.
 
-The worst wait, when every request ahead is hostile: the 64 waiting and the 8 sent before
-it, each stopped at 80 ms of CPU, on 2 processes: 72 / 2 * 0.08 s = about 2.9 s of CPU, on
-an idle machine about that of wall time. Honest evaluations (well under 1 ms each) are
-served in turn meanwhile, never after every hostile one: one key's many deliveries wait in
-the same line as everyone's.
+Each evaluation has 80 ms of CPU of its own, which the kernel enforces in the process's
+evaluator (a fork: one that dies is forked again in a few ms and its death told, with the
+place in the batch it died at, in the batch's answer's place). That one is stopped; the
+rest of its batch is asked again, ahead of those waiting, so an honest evaluation beside a
+hostile one costs a second run, never a failure. The wall clock is the backstop (a process
+starved of CPU on a busy machine): past `WALL_SECONDS` an evaluation of its batch without an
+answer it is killed, and started again at the next use; the first request of the batch is
+refused as an overload, the others are asked again.
+
+The worst wait, when every request ahead is hostile: the 64 waiting and the 32 given to the
+processes before it, each stopped at 80 ms of CPU, on 2 processes: 96 / 2 * 0.08 s = about
+3.8 s of CPU, on an idle machine about that of wall time. Honest evaluations (well under
+1 ms each) are served in turn meanwhile, never after every hostile one: one key's many
+deliveries wait in the same line as everyone's.
 """
 
 from __future__ import annotations
@@ -35,17 +42,17 @@ from typing import Any, cast
 
 import orjson
 
-from receiver.kernel import expression_worker
+from receiver.expressions import worker as worker_script
+from receiver.expressions.worker import CPU_SECONDS, FRAME, MEMORY_BYTES
 from receiver.kernel.errors import Overloaded
-from receiver.kernel.expression_worker import CPU_SECONDS, FRAME, MEMORY_BYTES
 
 SIZE = 2
-DEPTH = 4  # requests sent to one process before it answers
+DEPTH = 16  # requests given to one process: its batch out, and the next gathering
 MAX_WAITING = 64
 WALL_SECONDS = 5.0
 # The frame of a reply (the body follows it, counted in it, at most 1 MiB).
 _MAX_HEADER = 2 * 1024 * 1024
-_COMMAND = (sys.executable, "-S", expression_worker.__file__)
+_COMMAND = (sys.executable, "-S", worker_script.__file__)
 # What the process is given of the relay's environment: none of its secrets.
 _PASSED = ("PATH", "LANG", "LC_ALL", "TMPDIR")
 
@@ -79,39 +86,44 @@ def _kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _frame(request: dict[str, Any]) -> bytes:
-    data = orjson.dumps(request)
+def _frame(batch: list[dict[str, Any]]) -> bytes:
+    data = orjson.dumps(batch)
     return FRAME.pack(len(data)) + data
 
 
-def _has_body(header: dict[str, Any]) -> bool:
-    transform = header.get("transform")
-    return isinstance(transform, dict) and isinstance(transform.get("body"), int)
+def _body_length(answer: dict[str, Any]) -> int:
+    transform = answer.get("transform")
+    return transform["body"] if isinstance(transform, dict) and "body" in transform else 0
 
 
 class _Lost(Exception):
-    """A request sent to a process that died on an earlier one: never begun, asked again."""
+    """A request sent to a process that died on another: not answered, asked again."""
 
 
 Answer = tuple[dict[str, Any], bytes]
 
 
 class _Worker(asyncio.SubprocessProtocol):
-    """One process, sent up to DEPTH requests at once, which it answers in order: each
-    answer is read as its bytes arrive (no stream, no task), and a write to a process still
-    busy wakes nothing. Its evaluator's death is told in the answer's place; when the
-    process itself dies (killed), the first request unanswered is the one it died on."""
+    """One process, given up to DEPTH requests, one batch out at a time: those asked while
+    it is out (or in one turn of the loop, when none is) gather into the next, sent in one
+    frame and one write (each write wakes the process) as its answer comes back, so that
+    the busier it is, the bigger its batches. Each answer is read as its bytes arrive (no
+    stream, no task). When the evaluator dies on a request of a batch, that one is stopped
+    and the rest asked again; when the process itself dies (killed), the first request
+    unanswered is the one it died on."""
 
     def __init__(self, room: Callable[[], None]) -> None:
         self.transport: asyncio.SubprocessTransport | None = None
         self.alive = True
         self.ready = False  # its empty frame read: CEL loaded
-        self.sent: deque[asyncio.Future[Answer]] = deque()
+        self.load = 0  # requests asked and not yet answered
+        self.out: list[asyncio.Future[Answer]] = []  # the batch sent, unanswered
+        self.gathering: list[tuple[dict[str, Any], asyncio.Future[Answer]]] = []
+        self._sending = False  # a send is due at the end of this turn
         self._room = room  # told when a request leaves
         self._given = bytearray()
-        self._header: dict[str, Any] | None = None
+        self._header: Any = None
         self._late: asyncio.TimerHandle | None = None
-        self._outgoing: list[bytes] = []
 
     @classmethod
     async def start(cls, room: Callable[[], None]) -> _Worker:
@@ -130,36 +142,57 @@ class _Worker(asyncio.SubprocessProtocol):
         # uvloop's transports are not asyncio's classes, though they do what those do.
         self.transport = cast(asyncio.SubprocessTransport, transport)
 
-    def ask(self, frame: bytes) -> asyncio.Future[Answer]:
-        assert self.transport is not None
+    def ask(self, request: dict[str, Any]) -> asyncio.Future[Answer]:
         answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self.sent.append(answered)
-        # The requests of one turn of the loop go in one write: each write wakes the process.
-        if not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._send)
-        self._outgoing.append(frame)
-        if len(self.sent) == 1:
-            self._arm()
+        self.gathering.append((request, answered))
+        self.load += 1
+        self._send_soon()
         return answered
 
+    def _send_soon(self) -> None:
+        """At the end of this turn (those asked in it join), unless a batch is out."""
+        if self.gathering and not self.out and not self._sending:
+            self._sending = True
+            asyncio.get_running_loop().call_soon(self._send)
+
     def _send(self) -> None:
-        if self.transport is not None and self.alive:
-            given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
-            given.write(b"".join(self._outgoing))
-        self._outgoing.clear()
+        """Those gathered, as one batch."""
+        self._sending = False
+        batch, self.gathering = self.gathering, []
+        if not self.alive or self.transport is None:
+            for _, answered in batch:
+                self._settle(answered, _Lost())
+            return
+        given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
+        given.write(_frame([request for request, _ in batch]))
+        self.out = [answered for _, answered in batch]
+        self._arm()
+
+    def _settle(self, answered: asyncio.Future[Answer], outcome: Answer | Exception) -> None:
+        """One request leaves (its caller may have gone: the answer is dropped)."""
+        self.load -= 1
+        if not answered.done():
+            if isinstance(outcome, Exception):
+                answered.set_exception(outcome)
+            else:
+                answered.set_result(outcome)
+        self._room()
 
     def _arm(self) -> None:
-        """The backstop, for the request now first, once the process is ready: its own
-        budget is CPU time, so one starved of CPU on a busy machine would wait without end."""
+        """The backstop, for the batch out, once the process is ready: its own budget is CPU
+        time, so one starved of CPU on a busy machine would wait without end. Each of its
+        evaluations has the time one alone had."""
         if self._late is not None:
             self._late.cancel()
         self._late = None
-        if self.sent and self.ready:
-            self._late = asyncio.get_running_loop().call_later(WALL_SECONDS, self._too_late)
+        if self.out and self.ready:
+            late = WALL_SECONDS * len(self.out)
+            self._late = asyncio.get_running_loop().call_later(late, self._too_late)
 
     def _too_late(self) -> None:
-        if self.sent and not self.sent[0].done():
-            self.sent[0].set_exception(
+        """The first request of the batch is told the relay is busy; the rest, asked again."""
+        if self.out and not self.out[0].done():
+            self.out[0].set_exception(
                 Overloaded(
                     f"an expression found no CPU within {WALL_SECONDS:g} s: the relay is busy"
                 )
@@ -173,18 +206,25 @@ class _Worker(asyncio.SubprocessProtocol):
             del self._given[: FRAME.size]
             self.ready = True
             self._arm()
-        while self.ready and self.sent and (answer := self._answer()) is not None:
-            answered = self.sent.popleft()
-            if answered.done():  # its caller may have gone: the answer is dropped
-                pass
-            elif "died" in answer[0]:  # its evaluator died on it (and was forked again)
-                answered.set_exception(Stopped(ended(-answer[0]["died"])))
-            else:
-                answered.set_result(answer)
+        if self.ready and self.out and (answer := self._answer()) is not None:
+            batch, self.out = self.out, []
+            self._answered(batch, *answer)
             self._arm()
-            self._room()
+            self._send_soon()
 
-    def _answer(self) -> Answer | None:
+    def _answered(self, batch: list[asyncio.Future[Answer]], header: Any, body: bytes) -> None:
+        if isinstance(header, dict):  # its evaluator died on one (and was forked again)
+            at = header["at"]
+            for n, answered in enumerate(batch):
+                self._settle(answered, Stopped(ended(-header["died"])) if n == at else _Lost())
+            return
+        start = 0
+        for answered, answer in zip(batch, header, strict=True):
+            end = start + _body_length(answer)
+            self._settle(answered, (answer, body[start:end]))
+            start = end
+
+    def _answer(self) -> tuple[Any, bytes] | None:
         """The next whole answer in what was read, if it is all there."""
         given = self._given
         if self._header is None:
@@ -199,7 +239,7 @@ class _Worker(asyncio.SubprocessProtocol):
             self._header = orjson.loads(given[FRAME.size : FRAME.size + size])
             del given[: FRAME.size + size]
         header = self._header
-        length = header["transform"]["body"] if _has_body(header) else 0
+        length = sum(map(_body_length, header)) if isinstance(header, list) else 0
         if len(given) < length:
             return None
         body = bytes(given[:length])
@@ -209,19 +249,20 @@ class _Worker(asyncio.SubprocessProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The process ended and its pipes are read to the end: the first request still
-        unanswered was the death of it; those after it were never begun."""
+        unanswered was the death of it; the others are asked again."""
         self.alive = False
         if self._late is not None:
             self._late.cancel()
         returncode = self.transport.get_returncode() if self.transport else None
-        if self.sent and not self.sent[0].done():
-            self.sent[0].set_exception(Stopped(ended(returncode)))
-        for answered in list(self.sent)[1:]:
-            if not answered.done():
-                answered.set_exception(_Lost())
-        for _ in range(max(len(self.sent), 1)):
-            self._room()
-        self.sent.clear()
+        died: Exception = Stopped(ended(returncode))
+        for answered in self.out:
+            self._settle(answered, died)
+            died = _Lost()
+        self.out = []
+        self._room()  # one waiting starts it again, had none been sent
+        for _, answered in self.gathering:  # never sent: asked again
+            self._settle(answered, _Lost())
+        self.gathering = []
 
     def kill(self) -> None:
         self.alive = False
@@ -241,24 +282,24 @@ class Pool:
     async def ask(self, request: dict[str, Any]) -> Answer:
         """The answer to one request; Stopped saying why when its process died on it;
         Overloaded when too many wait, or it found no CPU within WALL_SECONDS."""
-        frame = _frame(request)
+        again = False
         while True:
-            worker = await self._worker()
+            worker = await self._worker(again)
             try:
-                return await worker.ask(frame)
+                return await worker.ask(request)
             except _Lost:
-                continue  # its process died on an earlier request: asked again
+                again = True  # its evaluator died on another request: asked again
 
-    async def _worker(self) -> _Worker:
-        """The live process with the fewest requests sent, once one has room, in turn with
-        those already waiting (first come, first served)."""
-        turn_came = False
+    async def _worker(self, again: bool) -> _Worker:
+        """A live process with room, in turn with those already waiting (first come, first
+        served); a request asked `again` has waited its turn once, and is first."""
+        turn_came = again
         while True:
             if turn_came or not self._queue:
                 worker = await self._with_room()
                 if worker is not None:
                     return worker
-            if len(self._queue) >= MAX_WAITING:
+            if len(self._queue) >= MAX_WAITING and not turn_came:
                 raise Overloaded(f"over {MAX_WAITING} expressions wait to be evaluated")
             turn: asyncio.Future[None] = self.loop.create_future()
             # One whose turn came, and whose room was taken meanwhile, is first again.
@@ -274,12 +315,15 @@ class Pool:
             turn_came = True
 
     async def _with_room(self) -> _Worker | None:
-        async with self._starting:  # a process that died is started again, once
-            for n, worker in enumerate(self._workers):
-                if worker is None or not worker.alive:
-                    self._workers[n] = await _Worker.start(self._room)
-        room = [w for w in self._workers if w is not None and w.alive and len(w.sent) < DEPTH]
-        return min(room, key=lambda w: len(w.sent)) if room else None
+        if not all(w is not None and w.alive for w in self._workers):
+            async with self._starting:  # a process that died is started again, once
+                for n, worker in enumerate(self._workers):
+                    if worker is None or not worker.alive:
+                        self._workers[n] = await _Worker.start(self._room)
+        room = [w for w in self._workers if w is not None and w.alive and w.load < DEPTH]
+        # A process with no batch out first, the one gathering this turn's (one frame, one
+        # wake-up); else the least busy, whose batch gathers while one is out.
+        return min(room, key=lambda w: (bool(w.out), not w.gathering, w.load), default=None)
 
     def _room(self) -> None:
         """A request left a process: the first in the queue takes its place."""
@@ -334,7 +378,7 @@ def ask_now(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
             done = subprocess.run(
                 _COMMAND,
                 start_new_session=True,
-                input=b"".join(map(_frame, rest)),
+                input=b"".join(_frame([request]) for request in rest),
                 capture_output=True,
                 env=_environment(),
                 timeout=WALL_SECONDS * len(rest),
@@ -346,9 +390,10 @@ def ask_now(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = out[FRAME.size :]  # its empty frame: ready
         while len(out) >= FRAME.size and len(answers) < len(requests):
             (size,) = FRAME.unpack(out[: FRAME.size])
-            answer = orjson.loads(out[FRAME.size : FRAME.size + size])
-            died = answer.get("died")
-            answers.append(answer if died is None else {"stopped": ended(-died)})
+            # Each check its own batch, so that one stopping it costs no other's answer.
+            reply = orjson.loads(out[FRAME.size : FRAME.size + size])
+            died = isinstance(reply, dict)
+            answers.append({"stopped": ended(-reply["died"])} if died else reply[0])
             out = out[FRAME.size + size :]
         if len(answers) < len(requests):
             late = f"it took over {WALL_SECONDS:g} s"

@@ -1,23 +1,25 @@
 """The process that evaluates filters and transforms, started by
-receiver/kernel/expression_pool.py as `python -S <this file>` (no site, nothing of the relay
+receiver/expressions/pool.py as `python -S <this file>` (no site, nothing of the relay
 imported: orjson and CEL alone, so that a process starts again in a few tens of ms), one
-request at a time over its stdin and stdout (each frame a 4-byte big-endian length, then
+batch at a time over its stdin and stdout (each frame a 4-byte big-endian length, then
 orjson), at a lower priority than the relay (nice 10), so that the kernel gives the
 relay's event loop its turn first.
 
-Each request runs under a budget the kernel enforces: `ITIMER_PROF` is armed for 80 ms of
-CPU before it and disarmed after, with SIGPROF left at its default action (the process ends),
-so an expression is stopped whatever the Rust core of `common-expression-language` is doing
-(it holds the GIL, so no Python code could stop it: a regex compiled per `matches`, a list
-copied at each item); `RLIMIT_AS` caps what it may allocate. The parent sees the signal and
-says which budget was passed.
+Each request of a batch runs under a budget of its own the kernel enforces: `ITIMER_PROF` is
+armed for 80 ms of CPU before it, with SIGPROF left at its default action (the process
+ends), so an expression is stopped whatever the Rust core of `common-expression-language`
+is doing (it holds the GIL, so no Python code could stop it: a regex compiled per
+`matches`, a list copied at each item); `RLIMIT_AS` caps what it may allocate. The parent
+sees the signal, says which budget was passed and which request of the batch passed it.
 
-A request is either an evaluation, `{"filter", "transform", "variables"}` (the transform
-runs only when the filter, if any, takes the event, or `always`), answered `{"filter":
-[matched, reason], "transform": {...}}` with the body's bytes after the frame; or a check,
-`{"vet", "example"}`, answered `{"invalid": message}` or `{"gives": type}` (the type of its
-result on `example`). Requests are answered in order, each flushed before the next begins,
-so that the first one unanswered when it dies is the one it died on.
+A batch is a list of requests, answered by one frame: the list of answers, then the bodies
+of the transforms, in order. A request is either an evaluation, `{"filter", "transform",
+"variables"}` (the transform runs only when the filter, if any, takes the event, or
+`always`), answered `{"filter": [matched, reason], "transform": {...}}` (the body's length
+in `body`; a filter that answered false has no reason); or a check, `{"vet", "example"}`,
+answered `{"invalid": message}` or `{"gives": type}` (the type of its result on
+`example`). Batches are answered in order, each flushed before the next is read, so that
+the first one unanswered when it dies is the one it died on.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import base64
 import importlib.machinery
 import importlib.util
+import mmap
 import os
 import re
 import resource
@@ -44,7 +47,6 @@ MEMORY_BYTES = 512 * 1024 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 # Compiled programs kept, by their text: a downstream's change compiles, an event does not.
 PROGRAMS = 512
-REFUSED = "filter refused the event"
 # What a transform may say besides the body.
 ENVELOPE_KEYS = frozenset({"body", "method", "path", "headers"})
 METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -124,7 +126,7 @@ def verdict(programs: Programs, source: str, context: Any) -> list[Any]:
     if result is True:
         return [True, None]
     if result is False:
-        return [False, REFUSED]
+        return [False, None]  # the parent names it
     return [False, f"filter gave a {type(result).__name__}, not a bool"]
 
 
@@ -214,7 +216,8 @@ def vet(programs: Programs, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def answer(programs: Programs, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    # The kernel ends this process after CPU_SECONDS of CPU, in Python or in Rust alike.
+    # The kernel ends this process after CPU_SECONDS of CPU, in Python or in Rust alike:
+    # armed afresh for each request, disarmed after the batch.
     signal.setitimer(signal.ITIMER_PROF, CPU_SECONDS)
     try:
         if "vet" in request:
@@ -222,8 +225,6 @@ def answer(programs: Programs, request: dict[str, Any]) -> tuple[dict[str, Any],
         return evaluate(programs, request)
     except MemoryError:
         return {"memory": True}, b""
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 def _read(fd: int, size: int) -> bytes | None:
@@ -244,30 +245,41 @@ def _write(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def serve(programs: Programs, given: int, out: int) -> None:
-    """Answer requests until the pipe ends (the evaluator: a fork of the supervisor)."""
+def serve(programs: Programs, given: int, out: int, at: mmap.mmap) -> None:
+    """Answer batches until the pipe ends (the evaluator: a fork of the supervisor), writing
+    the place in the batch of each request before it begins to `at`, which the supervisor
+    reads if it dies."""
     while (head := _read(given, FRAME.size)) is not None:
-        request = _read(given, FRAME.unpack(head)[0])
-        if request is None:
+        FRAME.pack_into(at, 0, 0)  # a death before its first evaluation is the first's
+        batch = _read(given, FRAME.unpack(head)[0])
+        if batch is None:
             return
-        reply, body = answer(programs, orjson.loads(request))
-        header = orjson.dumps(reply)
-        _write(out, FRAME.pack(len(header)) + header + body)
+        replies, bodies = [], []
+        for n, request in enumerate(orjson.loads(batch)):
+            FRAME.pack_into(at, 0, n)
+            reply, body = answer(programs, request)
+            replies.append(reply)
+            bodies.append(body)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        header = orjson.dumps(replies)
+        _write(out, b"".join((FRAME.pack(len(header)), header, *bodies)))
 
 
 def supervise(programs: Programs) -> None:
     """Fork an evaluator with CEL loaded, and another when it dies (a fork takes a few ms,
-    a new process tens): its death told as a frame, `{"died": signal}`, in place of the
-    answer it never wrote. The requests after it wait in the pipe for the next one."""
+    a new process tens): its death told as a frame, `{"died": signal, "at": place}`, in
+    place of the batch's answers it never wrote; the parent asks the rest of that batch
+    again. The batches after it wait in the pipe for the next evaluator."""
+    at = mmap.mmap(-1, FRAME.size)  # shared with each fork
     while True:
         pid = os.fork()
         if pid == 0:
-            serve(programs, 0, 1)
+            serve(programs, 0, 1, at)
             os._exit(0)
         _, status = os.waitpid(pid, 0)
         if not os.WIFSIGNALED(status):
             return  # the pipe ended: the relay is done with this process
-        died = orjson.dumps({"died": os.WTERMSIG(status)})
+        died = orjson.dumps({"died": os.WTERMSIG(status), "at": FRAME.unpack_from(at)[0]})
         _write(1, FRAME.pack(len(died)) + died)
 
 
