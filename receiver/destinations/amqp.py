@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from receiver.destinations.brokers import BrokerDestination, server_of
 from receiver.destinations.connection import Reconnecting, describe, judged
 from receiver.destinations.provider import Binding
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class AmqpSettings(BaseModel):
 class AmqpDestination(BrokerDestination):
     format = "amqp"
     extra = "amqp"
-    settings = ("exchange", "routing_key")
+    settings_model = AmqpSettings
     target_setting = "routing_key"
     schemes = ("amqp", "amqps")
 
@@ -42,7 +42,7 @@ class AmqpDestination(BrokerDestination):
         exchange = quote(settings.exchange, safe="") if settings.exchange else "amq.default"
         return [f"{server_of(settings.url)}/{vhost}/{exchange}/{settings.routing_key}"]
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         return RabbitMQ(target)
 
     def binding(self, settings: Any) -> Binding | None:
@@ -73,7 +73,7 @@ class RabbitMQ:
     async def _shut(opened: Opened) -> None:
         await opened[0].close()
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         import aio_pika
         from aio_pika.exceptions import DeliveryError
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, HttpUrl, TypeAdapter, ValidationError, field_validator
 
-from receiver.destinations.provider import Destination
+from receiver.destinations.provider import PublishingDestination
 from receiver.destinations.publishing import BrokerTarget
 
 ARN = re.compile(
@@ -44,14 +44,13 @@ class AwsSettings(BaseModel):
         return value
 
 
-class AwsDestination(Destination):
+class AwsDestination(PublishingDestination):
     """An AWS service the relay publishes to, at the address its `url` holds (a queue URL,
     an ARN, a bus name, `s3://`): `wanted` says what that is, `valid` checks it."""
 
     extra = "aws"
-    settings: tuple[str, ...] = ("region", "endpoint_url")
+    settings_model: type[BaseModel] | None = AwsSettings
     masks_url_path = True
-    publishes = True
     wanted = ""
 
     def valid(self, url: str) -> bool:
@@ -68,7 +67,7 @@ class AwsDestination(Destination):
             raise ValueError(f"a {self.format} downstream's url is {self.wanted}")
         return url
 
-    def target(self, settings: Any) -> BrokerTarget | None:
+    def target(self, settings: Any) -> BrokerTarget:
         return BrokerTarget(
             self.format,
             settings.url,

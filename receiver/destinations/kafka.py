@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
 from receiver.destinations.provider import Binding
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.guard import PrivateAddress
 
@@ -87,7 +87,7 @@ def server_target(found: KafkaUrl, server: str) -> str:
 class KafkaDestination(BrokerDestination):
     format = "kafka"
     extra = "kafka"
-    settings = ("sasl_mechanism", "idempotent")
+    settings_model = KafkaSettings
     schemes = ("kafka", "kafkas")
     in_forms = True  # its topic is in the URL
     stand_in_url = "kafka://sealed.invalid:9092/sealed"
@@ -103,7 +103,7 @@ class KafkaDestination(BrokerDestination):
         if settings.sasl_mechanism and url and url != self.stand_in_url and not parse(url).user:
             raise ValueError("sasl_mechanism: the url has no user and password to sign in with")
 
-    def target(self, settings: Any) -> BrokerTarget | None:
+    def target(self, settings: Any) -> BrokerTarget:
         return BrokerTarget(
             self.format,
             settings.url,
@@ -123,7 +123,7 @@ class KafkaDestination(BrokerDestination):
         """Every bootstrap server (a URL of one host each, as the address guard reads it)."""
         return [("url", f"kafka://{server}") for server in parse(settings.url).servers]
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         return Kafka(target)
 
     def binding(self, settings: Any) -> Binding | None:
@@ -290,7 +290,7 @@ class Kafka:
     async def _shut(producer: AIOKafkaProducer) -> None:
         await producer.stop()
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         from aiokafka.errors import BrokerResponseError
 
         producer = await self._conn.get()

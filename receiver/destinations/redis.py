@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination, server_of
 from receiver.destinations.connection import Reconnecting, describe
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher, ServerJudge
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, ServerJudge
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ class RedisSettings(BaseModel):
 class RedisDestination(BrokerDestination):
     format = "redis"
     extra = "redis"
-    settings = ("stream", "maxlen")
+    settings_model = RedisSettings
     target_setting = "stream"
     schemes = ("redis", "rediss")
 
@@ -37,7 +37,7 @@ class RedisDestination(BrokerDestination):
         db = parse_qs(parts.query).get("db", [parts.path.strip("/") or "0"])[-1]
         return [f"{server_of(settings.url)}/{quote(db, safe='')}/{settings.stream}"]
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         return RedisStreams(target, connections=max_in_flight)
 
 
@@ -79,7 +79,7 @@ class RedisStreams:
     async def _shut(client: Redis) -> None:
         await client.aclose()
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         client = await self._conn.get()
         fields: dict[Any, Any] = {"body": message.body, **message.headers}
         try:

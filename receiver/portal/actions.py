@@ -17,7 +17,7 @@ from receiver.console.core import Form
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
-from receiver.destinations.registry import APP_FORMED, provider_of
+from receiver.destinations.registry import APP_FORMED, read_by_pull
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.kernel.secrets.webhooks import public_key
@@ -78,7 +78,7 @@ class Actions(DownstreamForms):
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.portal_pages.endpoints(request, session, kept=kept, error=said)
-        if provider_of(payload["format"]).addressless:  # read by the app: nothing signed
+        if read_by_pull(payload["format"]):  # read by the app: nothing signed
             made = {"name": kept["name"], "pulled": True}
             return await self.portal_pages.endpoints(request, session, secret=made)
         return await self.with_secret(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from receiver.destinations.publishing import BrokerTarget, Message
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget
 from receiver.destinations.registry import open_publisher
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
@@ -111,7 +111,7 @@ def test_an_aws_endpoint_is_judged_at_each_connection(
     async def publish() -> str:
         publisher = open_publisher(target, "q", 1)
         try:
-            await publisher.publish(Message(b"{}", {}, "", {"task_id": "t"}))
+            await publisher.publish(BrokerMessage(b"{}", {}, "", {"task_id": "t"}))
         except DownstreamError as exc:
             return exc.detail
         finally:
@@ -137,7 +137,7 @@ def test_each_brokers_connection_is_judged_as_it_is_made(fmt: str, name: str, tr
     async def publish() -> str:
         publisher = open_publisher(target, "b", 1)
         try:
-            await publisher.publish(Message(b"{}", {"webhook-id": "m"}, "s", {}))
+            await publisher.publish(BrokerMessage(b"{}", {"webhook-id": "m"}, "s", {}))
         except DownstreamError as exc:
             return exc.detail
         finally:
