@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget
-from receiver.destinations.registry import open_publisher
+from receiver.destinations.provider import PublishingDestination
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.registry import PROVIDERS
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from tests.conftest import MakeRelay
@@ -24,6 +25,13 @@ from tests.e2e.test_keys import as_key
 from tests.e2e.test_task_routing import local_name_from_hosts_file
 from tests.harness import image_to_video, wait_for
 from tests.kafka import Tansu
+
+
+def _client(target: BrokerTarget, name: str) -> Confirms:
+    """The broker's or service's own client, as its provider opens it for the fan-out."""
+    provider = PROVIDERS[target.format]
+    assert isinstance(provider, PublishingDestination)
+    return provider.open_publisher(target, name, 1)
 
 
 class Trap:
@@ -109,7 +117,7 @@ def test_an_aws_endpoint_is_judged_at_each_connection(
     )
 
     async def publish() -> str:
-        publisher = open_publisher(target, "q", 1)
+        publisher = _client(target, "q")
         try:
             await publisher.publish(BrokerMessage(b"{}", {}, "", {"task_id": "t"}))
         except DownstreamError as exc:
@@ -135,7 +143,7 @@ def test_each_brokers_connection_is_judged_as_it_is_made(fmt: str, name: str, tr
     target = BrokerTarget(fmt, url, name, timeout=5.0, judge=_judge_public)
 
     async def publish() -> str:
-        publisher = open_publisher(target, "b", 1)
+        publisher = _client(target, "b")
         try:
             await publisher.publish(BrokerMessage(b"{}", {"webhook-id": "m"}, "s", {}))
         except DownstreamError as exc:
