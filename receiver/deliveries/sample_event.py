@@ -3,15 +3,16 @@ portal's "Send a test event"): a sample event of a type of the catalog
 (receiver/lifecycle/rules/catalog.py), marked as a test in its body (`data.test`) and in a
 header (`webhook-test: true`), and otherwise what a real delivery of it would be: its
 downstream's filter asked, its transform and static headers applied, the URL and path it
-makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code
-(deliveries/fanout/shaping.py, outgoing.py, connections.py). Sent once outside the outbox
+makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code (shaped and
+signed by deliveries/fanout/shaping.py and outgoing.py, published by its provider's
+publisher, opened as connections.py opens one). Sent once outside the outbox
 (no retry, nothing stored), and the attempt answered: what was sent (method, URL, headers
 and body, every secret masked), its status, how long it took, and the start of the
 answer, scrubbed of secrets.
 
-It goes through a session of its own with the same guard as the fan-out's: a URL that came
-through the API reaches public addresses only, unless the operator allows private ones; an
-OAuth2 token is the one the fan-out uses in this process."""
+It goes through a publisher and session of its own with the same guard as the fan-out's: a
+URL that came through the API reaches public addresses only, unless the operator allows
+private ones; an OAuth2 token is the one the fan-out uses in this process."""
 
 from __future__ import annotations
 
