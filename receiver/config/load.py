@@ -29,10 +29,10 @@ from receiver.config.expression_fields import vet_now
 from receiver.config.names import Normalised, unknown
 from receiver.config.settings import Settings
 from receiver.destinations import registry
+from receiver.destinations.credentials import tls_problem
+from receiver.destinations.signing import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.net.credentials import tls_problem
 from receiver.kernel.net.headers import header_problem
-from receiver.kernel.secrets.webhooks import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
 
 
 class Downstream(DownstreamSettings):

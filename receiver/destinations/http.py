@@ -14,10 +14,10 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from receiver.destinations.credentials import TokenSource
 from receiver.destinations.publishing import Message, Outcome
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
-from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.net.headers import retry_after
 from receiver.kernel.net.outbound import Failure, transport_errors
 from receiver.kernel.observability import logs

@@ -22,6 +22,7 @@ from receiver.config import (
 from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
+from receiver.destinations.signing import new_secret, public_key
 from receiver.downstreams import stories
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
@@ -33,7 +34,6 @@ from receiver.kernel.secrets.sealing import (
     open_url,
     seal_url,
 )
-from receiver.kernel.secrets.webhooks import new_secret, public_key
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rows.downstreams import ManagedRow

@@ -13,12 +13,12 @@ from receiver.config.downstream import client_tls_of
 from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
 from receiver.deliveries.fanout.outgoing import fixed_authorization
 from receiver.deliveries.rules import STATE_NUMBERS
+from receiver.destinations.credentials import client_tls
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
 from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
-from receiver.kernel.net.credentials import client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of
 from receiver.wiring.service import Service

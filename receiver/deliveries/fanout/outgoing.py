@@ -8,12 +8,12 @@ import time
 
 from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, endpoint_auth
+from receiver.destinations import signing as sign
+from receiver.destinations.credentials import basic_authorization
 from receiver.destinations.publishing import Message
 from receiver.destinations.registry import render
 from receiver.kernel.expressions import Shaped
-from receiver.kernel.net.credentials import basic_authorization
 from receiver.kernel.observability import tracing
-from receiver.kernel.secrets import webhooks as sign
 from receiver.lifecycle.rules.records import DeliveryJob
 
 
