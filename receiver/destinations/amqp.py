@@ -5,6 +5,7 @@ the `amqp` extra) is imported only when a publisher opens."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, unquote, urlsplit
@@ -28,6 +29,11 @@ class AmqpSettings(BaseModel):
     routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
 
 
+@dataclass(frozen=True)
+class AmqpTarget(BrokerTarget):
+    exchange: str = ""  # "": the default exchange
+
+
 class AmqpDestination(BrokerDestination):
     format = "amqp"
     extra = "amqp"
@@ -42,7 +48,12 @@ class AmqpDestination(BrokerDestination):
         exchange = quote(settings.exchange, safe="") if settings.exchange else "amq.default"
         return [f"{server_of(settings.url)}/{vhost}/{exchange}/{settings.routing_key}"]
 
+    def target(self, settings: Any) -> AmqpTarget:
+        name, exchange = settings.routing_key, settings.exchange or ""
+        return AmqpTarget(self.format, settings.url, name, settings.timeout, exchange=exchange)
+
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AmqpTarget)
         return RabbitMQ(target)
 
     def binding(self, settings: Any) -> Binding | None:
@@ -53,7 +64,7 @@ class AmqpDestination(BrokerDestination):
 
 
 class RabbitMQ:
-    def __init__(self, target: BrokerTarget) -> None:
+    def __init__(self, target: AmqpTarget) -> None:
         self.target = target
         self._conn = Reconnecting(judged(target, self._open), self._shut, target.timeout)
 

@@ -16,8 +16,9 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from receiver.destinations.aws import AwsTarget
 from receiver.destinations.connection import Reconnecting, describe
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget
+from receiver.destinations.publishing import BrokerMessage
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.guard import resolver
 
@@ -100,7 +101,7 @@ class AwsPublisher:
 
     service = ""
 
-    def __init__(self, target: BrokerTarget, max_in_flight: int) -> None:
+    def __init__(self, target: AwsTarget, max_in_flight: int) -> None:
         self.target = target
         self.max_in_flight = max_in_flight
         self.throttle = Throttle()

@@ -54,9 +54,7 @@ class BrokerDestination(PublishingDestination):
 
     def target(self, settings: Any) -> BrokerTarget:
         name = getattr(settings, str(self.target_setting))
-        exchange = getattr(settings, "exchange", None) or ""
-        maxlen = getattr(settings, "maxlen", None)
-        return BrokerTarget(self.format, settings.url, name, exchange, maxlen, settings.timeout)
+        return BrokerTarget(self.format, settings.url, name, settings.timeout)
 
     def target_addresses(self, settings: Any) -> list[str]:
         """The broker's server, never its credentials, then what the client reads as the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
 from receiver.destinations.aws_client import THROTTLING_CODES, AwsPublisher, Throttled
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -33,6 +33,7 @@ class EventBridgeDestination(AwsDestination):
         return not url.startswith("arn:") and bool(_BUS_NAME.match(url))
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
         return EventBridge(target, max_in_flight)
 
 

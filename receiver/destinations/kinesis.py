@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
 from receiver.destinations.aws_client import AwsPublisher
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -29,6 +29,7 @@ class KinesisDestination(AwsDestination):
         return bool(arn and arn["service"] == "kinesis" and _STREAM.match(arn["rest"]))
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
         return Kinesis(target, max_in_flight)
 
 

@@ -83,23 +83,13 @@ def webhook(p: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BrokerTarget:
-    """Where one downstream's messages go; `name` may hold {state}, {kind}, {task_id}."""
+    """Where one downstream's messages go; `name` may hold {state}, {kind}, {task_id}. A
+    destination whose client needs more says so in a target of its own (a subclass)."""
 
     format: str
     url: str
     name: str
-    exchange: str = ""
-    maxlen: int | None = None
     timeout: float = 10.0
-    # The AWS formats (receiver/destinations/aws_client.py): the setting, else the region its URL
-    # names; None, the AWS default applies.
-    region: str | None = None
-    endpoint_url: str | None = None
-    key: str = ""  # s3: the object key template
-    # Kafka's: SASL's mechanism (with the URL's user and password), and whether the producer
-    # is idempotent (a broker that refuses it needs it off).
-    sasl_mechanism: str = ""
-    idempotent: bool = True
     # A downstream from the API: every server its client dials (each Kafka broker the
     # cluster names, too) is judged first by `judge` (raising guard.PrivateAddress), and,
     # an app's within the operator's patterns, must match one of `allowed`.

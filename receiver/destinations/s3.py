@@ -7,12 +7,13 @@ client (receiver/destinations/aws_client.py) comes with the `aws` extra."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from receiver.destinations.aws import AwsDestination, AwsSettings
+from receiver.destinations.aws import AwsDestination, AwsSettings, AwsTarget
 from receiver.destinations.aws_client import AwsPublisher
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, placeholders
 from receiver.kernel.errors import DownstreamError
@@ -38,6 +39,11 @@ class S3AwsSettings(S3Settings, AwsSettings):
     """What an s3 downstream takes: its key template and the AWS settings."""
 
 
+@dataclass(frozen=True)
+class S3Target(AwsTarget):
+    key: str = DEFAULT_KEY  # the object key template
+
+
 class S3Destination(AwsDestination):
     format = "s3"
     settings_model = S3AwsSettings
@@ -54,8 +60,8 @@ class S3Destination(AwsDestination):
         check_s3_path("its prefix", url.removeprefix("s3://").partition("/")[2])
         return url
 
-    def target(self, settings: Any) -> BrokerTarget:
-        return BrokerTarget(
+    def target(self, settings: Any) -> S3Target:
+        return S3Target(
             self.format,
             settings.url,
             "",
@@ -71,6 +77,7 @@ class S3Destination(AwsDestination):
         return f"s3://{bucket}/{prefix}"
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, S3Target)
         return S3Archive(target, max_in_flight)
 
 
@@ -117,6 +124,7 @@ def object_key(prefix: str, template: str, event: dict[str, Any]) -> str:
 
 class S3Archive(AwsPublisher):
     service = "s3"
+    target: S3Target
 
     async def send(self, client: Any, message: BrokerMessage) -> None:
         from botocore.exceptions import ClientError

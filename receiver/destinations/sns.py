@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.destinations.sqs import event_attributes, ordering
@@ -27,6 +27,7 @@ class SnsDestination(AwsDestination):
         return bool(arn and arn["service"] == "sns" and _TOPIC_NAME.match(arn["rest"]))
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
         return Sns(target, max_in_flight)
 
 

@@ -10,7 +10,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.destinations.aws import AwsDestination, is_fifo
+from receiver.destinations.aws import AwsDestination, AwsTarget, is_fifo
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -38,6 +38,7 @@ class SqsDestination(AwsDestination):
         return None
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
         return Sqs(target, max_in_flight)
 
 

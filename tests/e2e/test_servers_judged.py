@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from receiver.destinations.aws import AwsTarget
 from receiver.destinations.provider import PublishingDestination
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.destinations.registry import PROVIDERS
@@ -106,7 +107,7 @@ def test_an_aws_endpoint_is_judged_at_each_connection(
     for variable, value in (("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")):
         monkeypatch.setenv(variable, value)
     queue = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
-    target = BrokerTarget(
+    target = AwsTarget(
         "sqs",
         queue,
         "",
