@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from receiver.destinations.amqp import AmqpTarget
 from receiver.destinations.aws import AwsTarget
 from receiver.destinations.provider import PublishingDestination
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.redis import RedisTarget
 from receiver.destinations.registry import PROVIDERS
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
@@ -141,7 +143,8 @@ def test_each_brokers_connection_is_judged_as_it_is_made(fmt: str, name: str, tr
     if host is None:
         pytest.skip("/etc/hosts names no local address but localhost")
     url = f"{fmt}://{host}:{trap.port}"
-    target = BrokerTarget(fmt, url, name, timeout=5.0, judge=_judge_public)
+    made = {"amqp": AmqpTarget, "redis": RedisTarget}.get(fmt, BrokerTarget)
+    target = made(fmt, url, name, timeout=5.0, judge=_judge_public)
 
     async def publish() -> str:
         publisher = _client(target, "b")
