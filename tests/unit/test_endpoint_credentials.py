@@ -85,6 +85,7 @@ def test_tls_pems_must_load_together_and_a_ca_alone_is_enough() -> None:
     other = CA.issue("someone else")
     assert "does not load" in str(tls_problem(CLIENT.cert, other.key, None))
     assert "ca is no PEM certificate" in str(tls_problem(None, None, "not a pem"))
+    assert "ca is no PEM certificate" in str(tls_problem(None, None, "\u00d5 not ascii"))
     problem = _problem(tls={"client_cert": CLIENT.cert, "client_key": "garbage"})
     assert "garbage" not in problem  # never quoted: a key is a secret
     context = client_tls(CLIENT.cert, CLIENT.key, CA.cert)
