@@ -83,14 +83,14 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
         if values := options.pop(key):
             body[key] = list(values)
     if target is not None:
-        body[_target_setting(fmt)] = target
+        body[_target_option(fmt)] = target
     for key in _AS_GIVEN:
         if (value := options.pop(key)) is not None:
             body[key] = value
     return body
 
 
-def _target_setting(fmt: str | None) -> str:
+def _target_option(fmt: str | None) -> str:
     """The setting --target fills for this format, or one line naming the formats that
     take one."""
     from receiver.destinations.registry import target_option
