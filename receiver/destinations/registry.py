@@ -40,7 +40,7 @@ from receiver.destinations import (
 from receiver.destinations.aws import AwsSettings
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.chat_message import Payload
-from receiver.destinations.provider import Addresses, Description, Provider, Rendered
+from receiver.destinations.provider import Addresses, Provider, Rendered
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.kernel.expressions import Shaped
 from receiver.kernel.extras import installed, require
@@ -106,10 +106,6 @@ RENDERED = tuple(name for name, d in _DESCRIBED.items() if d.http)
 # relay renders and what has no address (the rest needs `delivery.allowed_targets`).
 FORMED = tuple(name for name, d in _DESCRIBED.items() if d.in_forms)
 APP_FORMED = tuple(n for n in FORMED if _DESCRIBED[n].http or _DESCRIBED[n].addressless)
-
-
-def describe(fmt: str) -> Description:
-    return _DESCRIBED[fmt]
 
 
 def check_url(fmt: str, url: str) -> str:
