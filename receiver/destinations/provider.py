@@ -83,10 +83,23 @@ class Addresses:
     binding: Binding | None = None
 
 
+class Endpoint(Protocol):
+    """What every downstream's settings hold, whatever its destination (they are a model
+    composed of every provider's `settings_model`: a provider reads its own keys besides)."""
+
+    @property
+    def format(self) -> str: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+
 @runtime_checkable
 class Provider(Protocol):
-    """One destination. `settings` below is a downstream's settings (a model composed of
-    every provider's `settings_model`); each provider reads its own keys of it."""
+    """One destination."""
 
     @property
     def format(self) -> str:
@@ -102,16 +115,16 @@ class Provider(Protocol):
     def check_url(self, url: str) -> str:
         """`url` when it is an address of this destination; else ValueError saying why."""
 
-    def check(self, settings: Any) -> None:
+    def check(self, settings: Endpoint) -> None:
         """ValueError saying what is wrong with a downstream's settings for it."""
 
-    def addresses(self, settings: Any) -> Addresses: ...
+    def addresses(self, settings: Endpoint) -> Addresses: ...
 
     def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
         """The body for the event (at `url`: Telegram reads its chat there); `posted`: the
         task's first message there, which Telegram edits in place."""
 
-    def open(self, settings: Any, opening: Opening) -> Publisher:
+    def open(self, settings: Endpoint, opening: Opening) -> Publisher:
         """The publisher of a downstream (a client library imported only once it opens)."""
 
 

@@ -40,7 +40,7 @@ from receiver.destinations import (
 from receiver.destinations.aws import AwsSettings
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.chat_message import Payload
-from receiver.destinations.provider import Addresses, Provider, Rendered
+from receiver.destinations.provider import Addresses, Endpoint, Provider, Rendered
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.kernel.expressions import Shaped
 from receiver.kernel.extras import installed, require
@@ -214,11 +214,11 @@ def render(
     return PROVIDERS[fmt].render(payload, url, posted)
 
 
-def addresses(settings: Any) -> Addresses:
+def addresses(settings: Endpoint) -> Addresses:
     return PROVIDERS[str(settings.format)].addresses(settings)
 
 
-def open_publisher(settings: Any, opening: Opening) -> Publisher:
+def open_publisher(settings: Endpoint, opening: Opening) -> Publisher:
     """A downstream's publisher; ConfigError when its extra is not installed."""
     provider = PROVIDERS[str(settings.format)]
     if (extra := _DESCRIBED[provider.format].extra) is not None:
@@ -239,7 +239,7 @@ def require_extras(formats: Iterable[str]) -> None:
             require(extra, f'a downstream with format = "{fmt}"')
 
 
-def unallowed_target(settings: Any, patterns: list[str]) -> str | None:
+def unallowed_target(settings: Endpoint, patterns: list[str]) -> str | None:
     """The first address of a downstream no pattern of `delivery.allowed_targets` matches
     (`*` any text, `/` included)."""
     for address in addresses(settings).targets:
