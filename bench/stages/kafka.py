@@ -25,7 +25,7 @@ from harness import Bench, Row, log, verdict
 
 from receiver.config import DownstreamConfig
 from receiver.destinations.kafka import PROVIDER, Kafka
-from receiver.destinations.publishing import Message
+from receiver.destinations.publishing import BrokerMessage
 from receiver.lifecycle.rules.catalog import example
 
 IN_FLIGHT = 8
@@ -46,7 +46,7 @@ def run(bench: Bench) -> None:
     log(f"kafka: {out}")
 
 
-def _message() -> Message:
+def _message() -> BrokerMessage:
     event = example("task.succeeded")
     body = orjson.dumps(event)
     headers = {
@@ -55,7 +55,7 @@ def _message() -> Message:
         "webhook-type": "task.succeeded",
         "webhook-signature": "v1," + "A" * 44,
     }
-    return Message(body, headers, "bench-events", event["data"])
+    return BrokerMessage(body, headers, "bench-events", event["data"])
 
 
 async def _measure(bootstrap: str, slices: int, size: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from receiver.catalog.events import MODELS
 from receiver.config import Downstream
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import PLACEHOLDERS, placeholders
-from receiver.destinations.registry import provider_of
+from receiver.destinations.registry import addresses
 from receiver.lifecycle.rules.catalog import DESCRIPTIONS, EVENT_TYPES, example
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES
 
@@ -96,11 +96,7 @@ def _server(d: Downstream, protocol: str, named: str | None = None) -> dict[str,
 
 
 def _channel(d: Downstream, binding: Binding, messages: dict[str, Any]) -> dict[str, Any]:
-    if binding.address is not None:  # its URL names where messages go
-        template, setting = binding.address, "address"
-    else:
-        setting = str(provider_of(d.format).target_setting)
-        template = str(getattr(d, setting))
+    template, setting = str(binding.address), binding.setting
     used = placeholders(template) & PLACEHOLDERS
     channel: dict[str, Any] = {
         "address": template,
@@ -133,10 +129,12 @@ def document(downstreams: list[Downstream], version: str) -> dict[str, Any]:
     }
     hooks = []
     for d in sorted(downstreams, key=lambda d: d.name):
-        if d.format == "webhook" and d.url:
-            servers[_key(d.name)] = _server(d, "https")
+        if (binding := addresses(d).binding) is None:
+            continue
+        if binding.shared:  # a server of the one `webhook` channel
+            servers[_key(d.name)] = _server(d, binding.protocol)
             hooks.append({"$ref": f"#/servers/{_key(d.name)}"})
-        elif (binding := provider_of(d.format).binding(d)) is not None:
+        else:
             servers[_key(d.name)] = _server(d, binding.protocol, binding.host)
             channels[_key(d.name)] = _channel(d, binding, refs)
     if hooks:

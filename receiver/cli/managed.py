@@ -83,27 +83,22 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
         if values := options.pop(key):
             body[key] = list(values)
     if target is not None:
-        body[_target_setting(fmt)] = target
+        body[_target_option(fmt)] = target
     for key in _AS_GIVEN:
         if (value := options.pop(key)) is not None:
             body[key] = value
     return body
 
 
-def _target_setting(fmt: str | None) -> str:
+def _target_option(fmt: str | None) -> str:
     """The setting --target fills for this format, or one line naming the formats that
     take one."""
-    from receiver.destinations.brokers import BrokerDestination
-    from receiver.destinations.registry import PROVIDERS
+    from receiver.destinations.registry import target_option
 
-    provider = PROVIDERS.get(fmt or "")
-    if provider is None or provider.target_setting is None:
-        # A broker whose URL names its topic (Kafka's) takes no --target.
-        named = [f for f, p in PROVIDERS.items() if p.target_setting]
-        brokers = [f for f in named if isinstance(PROVIDERS[f], BrokerDestination)]
-        others = ", ".join(f for f in named if f not in brokers)
-        fail(f"--target is for a broker format ({', '.join(brokers)}) or {others}: give --format")
-    return provider.target_setting
+    try:
+        return target_option(fmt)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def _expressions(options: dict[str, Any]) -> dict[str, Any]:

@@ -300,7 +300,7 @@ def downstreams_list(config_path: str | None) -> None:
     """Each downstream's health: the config file's, and those made through the API (an
     app's as APP/NAME)."""
     from receiver.cli.offline import with_store
-    from receiver.destinations.registry import PROVIDERS
+    from receiver.destinations.registry import read_by_pull
     from receiver.downstreams import names
     from receiver.downstreams import stories as downstream_stories
 
@@ -314,7 +314,7 @@ def downstreams_list(config_path: str | None) -> None:
         return found, await names.shown_names(store, [h.name for h in found])
 
     found, shown_names = with_store(config_path, every)
-    pulled = {n for n, fmt in formats.items() if fmt in PROVIDERS and PROVIDERS[fmt].addressless}
+    pulled = {n for n, fmt in formats.items() if read_by_pull(fmt)}
     click.echo(downstreams_table(found, pulled, name=lambda kept: shown_names.get(kept, kept)))
 
 

@@ -22,17 +22,11 @@ from pydantic import (
 
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
-from receiver.destinations.registry import (
-    OWN_SETTINGS,
-    PROVIDERS,
-    DestinationFormat,
-    PublishedSettings,
-    StoredSettings,
-    provider_of,
-)
-from receiver.kernel.net.credentials import basic_authorization, tls_problem
+from receiver.destinations import registry
+from receiver.destinations.credentials import basic_authorization, tls_problem
+from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
+from receiver.destinations.signing import Signing
 from receiver.kernel.net.headers import header_problem
-from receiver.kernel.secrets.webhooks import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
 
 # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
@@ -60,8 +54,8 @@ class DownstreamAddress(BaseModel):
         """A downstream read by its app, never sent to: its `url` is its format's own."""
         if not isinstance(data, dict) or data.get("url") is not None:
             return data
-        provider = PROVIDERS.get(str(data.get("format")))
-        return {**data, "url": provider.stand_in_url} if provider and provider.addressless else data
+        url = registry.default_url(str(data.get("format")))
+        return data if url is None else {**data, "url": url}
 
     @field_validator("name")
     @classmethod
@@ -74,7 +68,7 @@ class DownstreamAddress(BaseModel):
     @classmethod
     def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
         fmt = info.data.get("format")
-        return value if value is None or fmt is None else provider_of(fmt).check_url(value)
+        return value if value is None or fmt is None else registry.check_url(fmt, value)
 
 
 _Secret = Annotated[str, Field(min_length=1, max_length=4096)]
@@ -225,19 +219,7 @@ class DownstreamSettings(
     @model_validator(mode="after")
     def _its_destinations_settings(self) -> Self:
         """A destination's own settings only on a downstream of it, checked by it."""
-        provider = provider_of(self.format)
-        for key in type(self).model_fields:
-            given = key in OWN_SETTINGS and getattr(self, key) is not None
-            if given and key not in provider.settings:
-                raise ValueError(f"{key} is not a setting of a {self.format} downstream")
-        provider.check_settings(self)
-        sent = self.auth or self.tls or self.proxy
-        if sent is not None and (provider.publishes or provider.addressless):
-            raise ValueError(
-                f"auth, tls and proxy are settings of HTTP downstreams, not {self.format}"
-            )
-        if self.signing == "rfc9421" and (provider.publishes or provider.addressless):
-            raise ValueError(f"signing: rfc9421 signs HTTP requests, not {self.format} messages")
+        registry.check(self)
         if self.auth is not None and any(h.lower() == "authorization" for h in self.headers):
             raise ValueError("headers: Authorization is auth's to set")
         return self

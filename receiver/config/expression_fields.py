@@ -13,7 +13,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from receiver.destinations.registry import provider_of
+from receiver.destinations import registry
 from receiver.expressions import evaluate
 from receiver.expressions.rules import ExpressionError, check
 from receiver.kernel.errors import InvalidRequest
@@ -41,10 +41,8 @@ class DownstreamExpressions(BaseModel):
         who = self.who()
         # A transform replaces the relay's JSON event; a chat format renders a message of
         # its own and takes a filter only.
-        if self.transform is not None and not provider_of(fmt).transformable:
-            raise ValueError(
-                f"{who}transform: a {fmt} downstream sends a chat message; it takes a filter only"
-            )
+        if self.transform is not None and (refused := registry.transform_refusal(fmt)):
+            raise ValueError(f"{who}transform: {refused}")
         if problem := header_problem(self.headers):
             raise ValueError(f"{who}{problem}")
         try:

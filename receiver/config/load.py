@@ -28,12 +28,11 @@ from receiver.config.environ import overlay
 from receiver.config.expression_fields import vet_now
 from receiver.config.names import Normalised, unknown
 from receiver.config.settings import Settings
-from receiver.destinations.publishing import BrokerTarget
-from receiver.destinations.registry import provider_of
+from receiver.destinations import registry
+from receiver.destinations.credentials import tls_problem
+from receiver.destinations.signing import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
 from receiver.kernel.errors import ConfigError
-from receiver.kernel.net.credentials import tls_problem
 from receiver.kernel.net.headers import header_problem
-from receiver.kernel.secrets.webhooks import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
 
 
 class Downstream(DownstreamSettings):
@@ -57,11 +56,6 @@ class Downstream(DownstreamSettings):
         if self.previous_secret and now < self.previous_until:
             return [self.secret, self.previous_secret]
         return [self.secret]
-
-    @property
-    def broker(self) -> BrokerTarget | None:
-        """Where a broker downstream's messages go; None for the HTTP formats."""
-        return provider_of(self.format).target(self)
 
 
 class Secrets(BaseModel):
@@ -289,7 +283,7 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
     url = d.url if d.url is not None else env.get(d.url_env or "", f"{key}.url_env")
     if url and d.url is None:
         try:
-            url = provider_of(d.format).check_url(url)
+            url = registry.check_url(d.format, url)
         except ValueError as exc:
             env.note(f"{key}.url_env", f"the value of {d.url_env}: {exc}")
     secret = env.get(d.secret_env, f"{key}.secret_env") if d.secret_env else None
@@ -337,7 +331,7 @@ def managed_downstream(
     return Downstream.model_construct(
         **settings.model_dump(),
         secret=secret,
-        url_is_secret=provider_of(settings.format).url_is_credential,
+        url_is_secret=registry.secret_url(settings.format),
         managed=True,
         previous_secret=previous_secret,
         previous_until=previous_until or 0.0,

@@ -11,12 +11,12 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from receiver.config.downstream import SECRET_OF
 from receiver.config.names import ADVANCED
 from receiver.config.settings import Settings
-from receiver.destinations.registry import PROVIDERS
+from receiver.destinations import registry
 
 MASK = "********"
 
@@ -71,11 +71,9 @@ def _masked_downstream(downstream: dict[str, Any]) -> dict[str, Any]:
     url = downstream.get("url")
     if not isinstance(url, str):
         return downstream
-    provider = PROVIDERS.get(str(downstream.get("format")))
-    if provider is not None and not provider.masks_url_path:
-        return {**downstream, "url": _masked_url(url)}
-    parts = urlsplit(url)  # Slack, Discord, Telegram: the path or query is the credential
-    return {**downstream, "url": urlunsplit((parts.scheme, parts.netloc, f"/{MASK}", "", ""))}
+    # Slack, Discord, Telegram: the path or query is the credential.
+    hidden = registry.masked_url(str(downstream.get("format")), url, MASK)
+    return {**downstream, "url": _masked_url(url) if hidden is None else hidden}
 
 
 def effective(settings: Settings) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
-from receiver.destinations.registry import provider_of
 from receiver.downstreams.manage import describe_any
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
@@ -202,7 +201,7 @@ class Pages:
             [delivery_actions.known_downstream(directory, only)] if only else [*every, *unusable]
         )
         found = await queries.backlogs(self.console.store, names, 50)
-        polled = [n for n in names if n in every and provider_of(every[n].format).addressless]
+        polled = [n for n in names if n in every and directory.pulled(n)]
         readable = await delivery_reads.pullable(self.console.store, polled)
         shown = [(b.health, b.dead, b.retrying) for b in found]
         # An app's downstream is shown with its app (and under `<app id>.<name>`).

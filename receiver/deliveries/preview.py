@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import ConfigDict, Field, model_validator
 
 from receiver.config.expression_fields import DownstreamExpressions, vet_expressions
 from receiver.deliveries import reads as delivery_reads
-from receiver.destinations.registry import DestinationFormat, provider_of, render
+from receiver.destinations.registry import (
+    DestinationFormat,
+    preview_refusal,
+    preview_request,
+    render,
+)
 from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
 from receiver.expressions.evaluate import evaluate
@@ -55,8 +59,8 @@ class PreviewRequest(DownstreamExpressions):
     def _one_event(self) -> PreviewRequest:
         if self.type is not None and self.task_id is not None:
             raise ValueError("give type or task_id, not both")
-        if not provider_of(self.format).previewable:
-            raise ValueError(f"format: {self.format} cannot be previewed; try another chat format")
+        if (refused := preview_refusal(self.format)) is not None:
+            raise ValueError(refused)
         return self
 
 
@@ -145,20 +149,11 @@ async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) ->
     if shaped is None:
         shaped = _default(asked, document)
     headers = {**masked(asked.headers), **shaped.headers, **_SIGNED}
-    published = provider_of(asked.format).publishes
-    if published:
-        headers["webhook-type"] = envelope["type"]
-    request = {
-        "method": "PUBLISH" if published else shaped.method,
-        "path": shaped.path,
-        "headers": headers,
-        "body": orjson.loads(shaped.body),
-    }
+    request = preview_request(asked.format, shaped, headers, envelope["type"])
     return answer | {"request": request, "transform_error": None}
 
 
 def _default(asked: PreviewRequest, document: dict[str, Any]) -> Shaped:
     """The body the format makes, without a transform: a publisher sends the relay's JSON
     event, as a webhook does."""
-    fmt = "webhook" if provider_of(asked.format).publishes else asked.format
-    return Shaped(render(fmt, document).body)
+    return Shaped(render(asked.format, document).body)

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from receiver.deliveries import pulled
-from receiver.destinations.registry import provider_of
+from receiver.destinations.registry import read_by_pull
 from receiver.downstreams.api import NO_DOWNSTREAM, Downstreams, own_name
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
@@ -87,7 +87,7 @@ async def pull_events(
     downstream = directory.get(kept)
     if downstream is None:
         raise NotFound(f"no downstream named {name!r}")
-    if not provider_of(downstream.format).addressless:
+    if not read_by_pull(downstream.format):
         raise InvalidRequest(f"{name!r} is a {downstream.format} downstream, not one read by pull")
     keys = service.config.secrets.signing_keys
     after = pulled.position(keys, kept, params.after)

@@ -3,41 +3,35 @@ portal's "Send a test event"): a sample event of a type of the catalog
 (receiver/lifecycle/rules/catalog.py), marked as a test in its body (`data.test`) and in a
 header (`webhook-test: true`), and otherwise what a real delivery of it would be: its
 downstream's filter asked, its transform and static headers applied, the URL and path it
-makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code
-(deliveries/fanout/shaping.py, outgoing.py, connections.py). Sent once outside the outbox
+makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code (shaped and
+signed by deliveries/fanout/shaping.py and outgoing.py, published by its provider's
+publisher, opened as connections.py opens one). Sent once outside the outbox
 (no retry, nothing stored), and the attempt answered: what was sent (method, URL, headers
 and body, every secret masked), its status, how long it took, and the start of the
 answer, scrubbed of secrets.
 
-It goes through a session of its own with the same guard as the fan-out's: a URL that came
-through the API reaches public addresses only, unless the operator allows private ones; an
-OAuth2 token is the one the fan-out uses in this process."""
+It goes through a publisher and session of its own with the same guard as the fan-out's: a
+URL that came through the API reaches public addresses only, unless the operator allows
+private ones; an OAuth2 token is the one the fan-out uses in this process."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
-from receiver.deliveries.fanout.connections import open_session, proxy_names, proxy_of
-from receiver.deliveries.fanout.outgoing import (
-    EXCERPT_CHARS,
-    Request,
-    Way,
-    default_body,
-    fixed_authorization,
-    request_of,
-    send,
-)
+from receiver.deliveries.fanout.connections import open_route, proxy_of
+from receiver.deliveries.fanout.outgoing import default_body, message_of
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
+from receiver.destinations.http import EXCERPT_CHARS, Request, request_of
+from receiver.destinations.publishing import Opening
+from receiver.destinations.registry import open_publisher, untestable
 from receiver.downstreams.directory import Directory
 from receiver.downstreams.manage import shown_url
-from receiver.kernel.errors import DownstreamError, InvalidRequest, NotFound
-from receiver.kernel.net import guard
-from receiver.kernel.net.outbound import Failure, transport_errors
+from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.observability.logs import scoped, scrub
 from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
@@ -56,10 +50,6 @@ def sample(event_type: str) -> dict[str, Any]:
         "occurred_at": time.time(),
         "test": True,
     }
-
-
-def _undelivered(failure: Failure) -> DownstreamError:
-    return DownstreamError(failure.reason)
 
 
 def _job(name: str, document: dict[str, Any]) -> DeliveryJob:
@@ -98,8 +88,8 @@ async def send_test(
     d = directory.get(name)
     if d is None:
         raise NotFound("no usable downstream of that name")
-    if d.broker is not None:
-        raise InvalidRequest("format: test events go to HTTP downstreams (webhook and chats)")
+    if (refused := untestable(d.format)) is not None:
+        raise InvalidRequest(refused)
     document = sample(event_type)
     message_id = str(document["event_id"])
     job = _job(name, document)
@@ -114,35 +104,21 @@ async def send_test(
         # What a real delivery of this event would do: end filtered (or dead), unsent.
         error = scrub(f"not sent, as a real delivery would not be: {shaped.reason}", EXCERPT_CHARS)
     else:
-        proxy = proxy_of(service, d)
-        request = request_of(d, d.url, shaped, message_id, proxy)
-        request = Request(
-            request.method,
-            request.url,
-            request.body,
-            request.headers | {TEST_HEADER: "true"},
-            proxy,
-        )
-        sent = shown_request(d, request)
+        message = message_of(d, job, shaped)
+        message = replace(message, headers=message.headers | {TEST_HEADER: "true"})
+        sent = shown_request(d, request_of(message, d.url, proxy_of(service, d)))
         guarded = d.managed and not service.config.settings.delivery.allow_private_networks
-        tokens = directory.token_source(d)
+        opening = Opening(name, 1, route=lambda: open_route(service, directory, d, guarded))
         # Its own secrets are cut out of what this attempt logs and answers, as a delivery's.
         with scoped(*directory.scope_of(name)):
+            publisher = open_publisher(d, opening)
             try:
-                async with (
-                    open_session(service, d, guarded) as session,
-                    asyncio.timeout(d.timeout),
-                ):
-                    authorization = fixed_authorization(d)
-                    names = proxy_names(service, d)
-                    way = Way(session, proxy, guarded, tokens, authorization, names)
-                    with transport_errors(_undelivered):
-                        reply = await send(request, way)
-                    status, excerpt = reply.status, scrub(reply.start, EXCERPT_CHARS)
-            except TimeoutError:
-                error = f"timed out after {d.timeout:g}s"
-            except (DownstreamError, guard.PrivateAddress) as exc:
-                error = scrub(str(exc), EXCERPT_CHARS)
+                outcome = await publisher.publish(message)
+            finally:
+                await publisher.close()
+            status, excerpt = outcome.answer.status, outcome.excerpt or ""
+            if status is None:
+                error = scrub(outcome.answer.failure or "", EXCERPT_CHARS)
     seconds = round(time.monotonic() - started, 3)
     service.log.info("downstream.tested", downstream=name, type=event_type, status=status)
     return {

@@ -5,6 +5,7 @@ the `amqp` extra) is imported only when a publisher opens."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, unquote, urlsplit
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field
 from receiver.destinations.brokers import BrokerDestination, server_of
 from receiver.destinations.connection import Reconnecting, describe, judged
 from receiver.destinations.provider import Binding
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -28,10 +29,15 @@ class AmqpSettings(BaseModel):
     routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
 
 
+@dataclass(frozen=True)
+class AmqpTarget(BrokerTarget):
+    exchange: str = ""  # "": the default exchange
+
+
 class AmqpDestination(BrokerDestination):
     format = "amqp"
     extra = "amqp"
-    settings = ("exchange", "routing_key")
+    settings_model = AmqpSettings
     target_setting = "routing_key"
     schemes = ("amqp", "amqps")
 
@@ -42,7 +48,12 @@ class AmqpDestination(BrokerDestination):
         exchange = quote(settings.exchange, safe="") if settings.exchange else "amq.default"
         return [f"{server_of(settings.url)}/{vhost}/{exchange}/{settings.routing_key}"]
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def target(self, settings: Any) -> AmqpTarget:
+        name, exchange = settings.routing_key, settings.exchange or ""
+        return AmqpTarget(self.format, settings.url, name, settings.timeout, exchange=exchange)
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AmqpTarget)
         return RabbitMQ(target)
 
     def binding(self, settings: Any) -> Binding | None:
@@ -53,7 +64,7 @@ class AmqpDestination(BrokerDestination):
 
 
 class RabbitMQ:
-    def __init__(self, target: BrokerTarget) -> None:
+    def __init__(self, target: AmqpTarget) -> None:
         self.target = target
         self._conn = Reconnecting(judged(target, self._open), self._shut, target.timeout)
 
@@ -73,7 +84,7 @@ class RabbitMQ:
     async def _shut(opened: Opened) -> None:
         await opened[0].close()
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         import aio_pika
         from aio_pika.exceptions import DeliveryError
 

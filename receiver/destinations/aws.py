@@ -8,11 +8,12 @@ chain finds them (the standard variables, a profile, the container's role)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, HttpUrl, TypeAdapter, ValidationError, field_validator
 
-from receiver.destinations.provider import Destination
+from receiver.destinations.provider import PublishingDestination
 from receiver.destinations.publishing import BrokerTarget
 
 ARN = re.compile(
@@ -44,14 +45,22 @@ class AwsSettings(BaseModel):
         return value
 
 
-class AwsDestination(Destination):
+@dataclass(frozen=True)
+class AwsTarget(BrokerTarget):
+    """The setting, else the region its URL names (None: the AWS default applies), and a
+    stand-in endpoint."""
+
+    region: str | None = None
+    endpoint_url: str | None = None
+
+
+class AwsDestination(PublishingDestination):
     """An AWS service the relay publishes to, at the address its `url` holds (a queue URL,
     an ARN, a bus name, `s3://`): `wanted` says what that is, `valid` checks it."""
 
     extra = "aws"
-    settings: tuple[str, ...] = ("region", "endpoint_url")
+    settings_model: type[BaseModel] | None = AwsSettings
     masks_url_path = True
-    publishes = True
     wanted = ""
 
     def valid(self, url: str) -> bool:
@@ -68,8 +77,8 @@ class AwsDestination(Destination):
             raise ValueError(f"a {self.format} downstream's url is {self.wanted}")
         return url
 
-    def target(self, settings: Any) -> BrokerTarget | None:
-        return BrokerTarget(
+    def target(self, settings: Any) -> AwsTarget:
+        return AwsTarget(
             self.format,
             settings.url,
             "",

@@ -16,8 +16,9 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from receiver.destinations.aws import AwsTarget
 from receiver.destinations.connection import Reconnecting, describe
-from receiver.destinations.publishing import BrokerTarget, Message
+from receiver.destinations.publishing import BrokerMessage
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.guard import resolver
 
@@ -100,7 +101,7 @@ class AwsPublisher:
 
     service = ""
 
-    def __init__(self, target: BrokerTarget, max_in_flight: int) -> None:
+    def __init__(self, target: AwsTarget, max_in_flight: int) -> None:
         self.target = target
         self.max_in_flight = max_in_flight
         self.throttle = Throttle()
@@ -139,7 +140,7 @@ class AwsPublisher:
     async def _shut(client: Any) -> None:
         await client.__aexit__(None, None, None)
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
         client = await self._client.get()
@@ -166,7 +167,7 @@ class AwsPublisher:
             self.throttle.passed()
             return
 
-    async def send(self, client: Any, message: Message) -> None:
+    async def send(self, client: Any, message: BrokerMessage) -> None:
         """One call; returns once the service accepted the message."""
         raise NotImplementedError
 
@@ -182,7 +183,7 @@ def _setup_problem(exc: Exception) -> str:
     return "no AWS credentials found (environment, profile or container role)"
 
 
-def attributes(message: Message, extra: dict[str, str]) -> dict[str, str]:
+def attributes(message: BrokerMessage, extra: dict[str, str]) -> dict[str, str]:
     """The message attributes: `extra` (the event's type, state, kind), then the Standard
     Webhooks headers and the trace context, at most ten and none empty."""
     every = {**extra, **message.headers}

@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.destinations.provider import Binding, Destination
+from receiver.destinations.provider import Binding, PublishingDestination
 from receiver.destinations.publishing import PLACEHOLDERS, BrokerTarget, placeholders
 
 
-class BrokerDestination(Destination):
-    publishes = True
+class BrokerDestination(PublishingDestination):
     in_forms = False  # its own settings (an exchange, a subject) are the file's or the API's
     # The URL schemes it takes (the second: over TLS), and the characters it reads as a
     # wildcard in a name it publishes to: a message sent there would be refused, or taken as
@@ -53,11 +52,9 @@ class BrokerDestination(Destination):
                 f"{wanted}: {' '.join(wildcards)} is a wildcard to {self.format}, not a name"
             )
 
-    def target(self, settings: Any) -> BrokerTarget | None:
+    def target(self, settings: Any) -> BrokerTarget:
         name = getattr(settings, str(self.target_setting))
-        exchange = getattr(settings, "exchange", None) or ""
-        maxlen = getattr(settings, "maxlen", None)
-        return BrokerTarget(self.format, settings.url, name, exchange, maxlen, settings.timeout)
+        return BrokerTarget(self.format, settings.url, name, settings.timeout)
 
     def target_addresses(self, settings: Any) -> list[str]:
         """The broker's server, never its credentials, then what the client reads as the

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
 from receiver.destinations.aws_client import THROTTLING_CODES, AwsPublisher, Throttled
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-/]{1,256}$")
@@ -32,7 +32,8 @@ class EventBridgeDestination(AwsDestination):
             return arn["service"] == "events" and arn["rest"].startswith("event-bus/")
         return not url.startswith("arn:") and bool(_BUS_NAME.match(url))
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
         return EventBridge(target, max_in_flight)
 
 
@@ -51,7 +52,7 @@ def xray_trace_header(traceparent: str | None) -> str | None:
 class EventBridge(AwsPublisher):
     service = "events"
 
-    async def send(self, client: Any, message: Message) -> None:
+    async def send(self, client: Any, message: BrokerMessage) -> None:
         entry: dict[str, Any] = {
             "Source": SOURCE,
             "DetailType": message.headers.get("webhook-type") or "task.event",

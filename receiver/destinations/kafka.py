@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
 from receiver.destinations.provider import Binding
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.guard import PrivateAddress
 
@@ -84,10 +84,19 @@ def server_target(found: KafkaUrl, server: str) -> str:
     return f"{'kafkas' if found.tls else 'kafka'}://{server}/{found.topic}"
 
 
+@dataclass(frozen=True)
+class KafkaTarget(BrokerTarget):
+    """SASL's mechanism (with the URL's user and password), and whether the producer is
+    idempotent (a broker that refuses it needs it off)."""
+
+    sasl_mechanism: str = ""
+    idempotent: bool = True
+
+
 class KafkaDestination(BrokerDestination):
     format = "kafka"
     extra = "kafka"
-    settings = ("sasl_mechanism", "idempotent")
+    settings_model = KafkaSettings
     schemes = ("kafka", "kafkas")
     in_forms = True  # its topic is in the URL
     stand_in_url = "kafka://sealed.invalid:9092/sealed"
@@ -103,8 +112,8 @@ class KafkaDestination(BrokerDestination):
         if settings.sasl_mechanism and url and url != self.stand_in_url and not parse(url).user:
             raise ValueError("sasl_mechanism: the url has no user and password to sign in with")
 
-    def target(self, settings: Any) -> BrokerTarget | None:
-        return BrokerTarget(
+    def target(self, settings: Any) -> KafkaTarget:
+        return KafkaTarget(
             self.format,
             settings.url,
             parse(settings.url).topic,
@@ -123,7 +132,8 @@ class KafkaDestination(BrokerDestination):
         """Every bootstrap server (a URL of one host each, as the address guard reads it)."""
         return [("url", f"kafka://{server}") for server in parse(settings.url).servers]
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, KafkaTarget)
         return Kafka(target)
 
     def binding(self, settings: Any) -> Binding | None:
@@ -168,7 +178,7 @@ class Dials:
     connection). A refused broker is no connection to aiokafka (it goes on with the others,
     as after a failed connect), and ends the producer's start or send that waits on it."""
 
-    def __init__(self, target: BrokerTarget) -> None:
+    def __init__(self, target: KafkaTarget) -> None:
         self.target = target
         self.reason = ""  # "": none refused
         self._waiting: set[asyncio.Future[Any]] = set()  # what unless_refused waits on
@@ -234,7 +244,7 @@ class Dials:
 
 
 class Kafka:
-    def __init__(self, target: BrokerTarget) -> None:
+    def __init__(self, target: KafkaTarget) -> None:
         self.target = target
         self._conn = Reconnecting(self._open, self._shut, target.timeout)
         self._dials = Dials(target)
@@ -290,7 +300,7 @@ class Kafka:
     async def _shut(producer: AIOKafkaProducer) -> None:
         await producer.stop()
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         from aiokafka.errors import BrokerResponseError
 
         producer = await self._conn.get()

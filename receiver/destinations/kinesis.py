@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
 from receiver.destinations.aws_client import AwsPublisher
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
 _STREAM = re.compile(r"^stream/[A-Za-z0-9_.-]{1,128}$")
@@ -28,14 +28,15 @@ class KinesisDestination(AwsDestination):
         arn = ARN.match(url)
         return bool(arn and arn["service"] == "kinesis" and _STREAM.match(arn["rest"]))
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
         return Kinesis(target, max_in_flight)
 
 
 class Kinesis(AwsPublisher):
     service = "kinesis"
 
-    async def send(self, client: Any, message: Message) -> None:
+    async def send(self, client: Any, message: BrokerMessage) -> None:
         answer = await client.put_record(
             StreamARN=self.target.url,
             Data=message.body,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe, judged
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -26,12 +26,12 @@ class MqttSettings(BaseModel):
 class MqttDestination(BrokerDestination):
     format = "mqtt"
     extra = "mqtt"
-    settings = ("topic",)
+    settings_model = MqttSettings
     target_setting = "topic"
     schemes = ("mqtt", "mqtts")
     wildcards = "+#"
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         # Unique per process: a broker ends the older session of a repeated client id.
         return Mqtt(target, client_id=f"runway-relay-{name}-{uuid.uuid4().hex[:8]}")
 
@@ -64,7 +64,7 @@ class Mqtt:
     async def _shut(client: aiomqtt.Client) -> None:
         await client.__aexit__(None, None, None)
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe, judged
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -26,12 +26,12 @@ class NatsSettings(BaseModel):
 class NatsDestination(BrokerDestination):
     format = "nats"
     extra = "nats"
-    settings = ("subject",)
+    settings_model = NatsSettings
     target_setting = "subject"
     schemes = ("nats", "tls")
     wildcards = "*>"
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         return JetStream(target)
 
 
@@ -58,7 +58,7 @@ class JetStream:
     async def _shut(client: Client) -> None:
         await client.close()
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         from nats.js.errors import NoStreamResponseError
 
         client = await self._conn.get()

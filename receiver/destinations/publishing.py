@@ -1,38 +1,95 @@
-"""What every publishing destination shares: the message, the target, the interface."""
+"""The contract's messages and answers (what the fan-out hands a publisher, what comes
+back), and what every publishing destination shares: the broker's target, its message, the
+client it confirms with, and the adapter that makes such a client a `Publisher`."""
 
 from __future__ import annotations
 
+import asyncio
 import string
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
+from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net.outbound import Failure, transport_errors
+from receiver.lifecycle.rules.retries import Answer
 from receiver.lifecycle.rules.routing import PROGRESS, PROGRESS_TYPE
+
+if TYPE_CHECKING:
+    from receiver.destinations.http import Route
 
 PLACEHOLDERS = frozenset({"state", "kind", "task_id"})
 # Called with a server's host and port before a client dials it; raises to refuse.
 ServerJudge = Callable[[str, int], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One delivery as the fan-out hands it to a publisher: its id (`webhook-id`), the body
+    as shaped (a transform's, or the format's own), the event document, the headers
+    (static, the transform's, Standard Webhooks' signature), and, for an HTTP destination,
+    the method, the path to append, and the URL when it is not the downstream's (a task's
+    own webhook)."""
+
+    id: str
+    body: bytes
+    event: Mapping[str, Any]
+    headers: dict[str, str]
+    method: str = "POST"
+    path: str = ""
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one publish brought back: the answer the retry rules judge, the chat message
+    it posted (Telegram edits the task's later states into it), and the start of the
+    answer's body, scrubbed of secrets."""
+
+    answer: Answer
+    posted: tuple[str, bool] | None = None
+    excerpt: str | None = None
+
+
+class Publisher(Protocol):
+    async def publish(self, message: Message) -> Outcome:
+        """Send `message` once and say what came back; never raises for the answer."""
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a publisher is opened with besides its settings: the downstream's name, its cap
+    of messages in flight, and, for one from the API, the judge of every server its client
+    dials (raising guard.PrivateAddress) and the operator's patterns it must stay within;
+    `route` opens an HTTP destination's way out (its session, proxy and auth)."""
+
+    name: str
+    max_in_flight: int
+    judge: ServerJudge | None = field(default=None, compare=False)
+    allowed: tuple[str, ...] = ()
+    route: Callable[[], Route] | None = field(default=None, compare=False)
+
+
+def webhook(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The `webhook` format's event, which every broker publishes too: Standard Webhooks'
+    recommended shape, a type, a timestamp and the data."""
+    occurred = datetime.fromtimestamp(p["occurred_at"], UTC).isoformat().replace("+00:00", "Z")
+    kind = p.get("type") or f"task.{p['state']}"  # the relay's own notices carry their type
+    return {"type": kind, "timestamp": occurred, "data": p}
+
+
 @dataclass(frozen=True)
 class BrokerTarget:
-    """Where one downstream's messages go; `name` may hold {state}, {kind}, {task_id}."""
+    """Where one downstream's messages go; `name` may hold {state}, {kind}, {task_id}. A
+    destination whose client needs more says so in a target of its own (a subclass)."""
 
     format: str
     url: str
     name: str
-    exchange: str = ""
-    maxlen: int | None = None
     timeout: float = 10.0
-    # The AWS formats (receiver/destinations/aws_client.py): the setting, else the region its URL
-    # names; None, the AWS default applies.
-    region: str | None = None
-    endpoint_url: str | None = None
-    key: str = ""  # s3: the object key template
-    # Kafka's: SASL's mechanism (with the URL's user and password), and whether the producer
-    # is idempotent (a broker that refuses it needs it off).
-    sasl_mechanism: str = ""
-    idempotent: bool = True
     # A downstream from the API: every server its client dials (each Kafka broker the
     # cluster names, too) is judged first by `judge` (raising guard.PrivateAddress), and,
     # an app's within the operator's patterns, must match one of `allowed`.
@@ -41,7 +98,7 @@ class BrokerTarget:
 
 
 @dataclass(frozen=True)
-class Message:
+class BrokerMessage:
     body: bytes  # the `webhook` format's JSON event
     headers: dict[str, str]  # webhook-id, webhook-timestamp, webhook-type, webhook-signature
     name: str  # the routing key, subject, topic or stream, placeholders filled
@@ -49,11 +106,45 @@ class Message:
     event: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Publisher(Protocol):
-    async def publish(self, message: Message) -> None:
+class Confirms(Protocol):
+    """A broker's or a service's client: returns once the message is confirmed."""
+
+    async def publish(self, message: BrokerMessage) -> None:
         """Return once the broker confirmed the message; else raise DownstreamError."""
 
     async def close(self) -> None: ...
+
+
+def _undelivered(failure: Failure) -> DownstreamError:
+    return DownstreamError(failure.reason)
+
+
+class Confirming:
+    """A client that confirms each message, as the fan-out's publisher: the event goes
+    where the target's template names, with Standard Webhooks' headers and the event's
+    type; the confirm, the refusal, or no confirm in time, as an Outcome."""
+
+    def __init__(self, client: Confirms, target: BrokerTarget) -> None:
+        self.client, self.target = client, target
+
+    async def publish(self, message: Message) -> Outcome:
+        event = message.event
+        kind = event.get("type") or f"task.{event.get('state')}"
+        headers = message.headers | {"webhook-type": kind}
+        sent = BrokerMessage(message.body, headers, fill(self.target.name, event), event)
+        timeout = self.target.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                with transport_errors(_undelivered):
+                    await self.client.publish(sent)
+        except TimeoutError:
+            return Outcome(Answer(failure=f"no confirm within {timeout:g}s"))
+        except DownstreamError as exc:
+            return Outcome(Answer(failure=exc.detail))
+        return Outcome(Answer(confirmed=True))
+
+    async def close(self) -> None:
+        await self.client.close()
 
 
 def placeholders(template: str) -> set[str]:
@@ -70,7 +161,7 @@ def placeholders(template: str) -> set[str]:
     return names
 
 
-def fill(template: str, document: dict[str, Any]) -> str:
+def fill(template: str, document: Mapping[str, Any]) -> str:
     """The template with the event's state, kind and task id; a progress event's state is
     `progress`, so that it never lands where the task's `running` event does."""
     values = {key: str(document.get(key) or "") for key in PLACEHOLDERS}

@@ -30,7 +30,7 @@ import orjson
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
 from receiver.destinations.provider import Binding
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher, ServerJudge
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, ServerJudge
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from receiver.kernel.net.guard import PrivateAddress
@@ -72,7 +72,7 @@ class PubsubDestination(BrokerDestination):
     def check_settings(self, settings: Any) -> None:
         """None of its own: the URL names the topic."""
 
-    def target(self, settings: Any) -> BrokerTarget | None:
+    def target(self, settings: Any) -> BrokerTarget:
         return BrokerTarget(
             self.format, settings.url, topic_of(settings.url), timeout=settings.timeout
         )
@@ -85,7 +85,7 @@ class PubsubDestination(BrokerDestination):
         """None the URL names: Pub/Sub's own endpoint, or the operator's emulator."""
         return []
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         return Pubsub(target, max_in_flight)
 
     def binding(self, settings: Any) -> Binding | None:
@@ -95,7 +95,7 @@ class PubsubDestination(BrokerDestination):
         return Binding("googlepubsub", address=topic_of(settings.url), host=host)
 
 
-def pubsub_message(message: Message) -> dict[str, Any]:
+def pubsub_message(message: BrokerMessage) -> dict[str, Any]:
     """The message as Pub/Sub's REST API takes it: the body as base64 data; the headers, then
     the event's state and kind, as attributes (none empty, nor one Pub/Sub would refuse the
     message for); the task id as the ordering key."""
@@ -294,7 +294,7 @@ class Pubsub:
         for session in client.sessions:
             await session.close()
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         client = await self._client.get()
         headers = {"Content-Type": "application/json"}
         if client.tokens is not None:

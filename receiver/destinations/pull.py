@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.destinations.provider import Destination
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.provider import PublishingDestination
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 
 # What a pull downstream's `url` holds: it is never sent to.
 PULL_URL = "pull:"
 
 
-class PullDestination(Destination):
+class PullDestination(PublishingDestination):
+    """Settled at once: no client, no server, nothing to preview (no address)."""
+
     format = "pull"
-    publishes = True
     stand_in_url = PULL_URL
     previewable = False
     addressless = True
@@ -33,14 +34,14 @@ class PullDestination(Destination):
     def connects_to(self, settings: Any) -> list[tuple[str, str]]:
         return []
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         return Settled()
 
 
 class Settled:
     """Confirms every message: the row it settles is the event the pull endpoint reads."""
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         return None
 
     async def close(self) -> None:

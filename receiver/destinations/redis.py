@@ -4,6 +4,7 @@ imported only when a publisher opens."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination, server_of
 from receiver.destinations.connection import Reconnecting, describe
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher, ServerJudge
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, ServerJudge
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -23,10 +24,15 @@ class RedisSettings(BaseModel):
     maxlen: Annotated[int, Field(gt=0)] | None = None  # XADD MAXLEN ~
 
 
+@dataclass(frozen=True)
+class RedisTarget(BrokerTarget):
+    maxlen: int | None = None  # XADD MAXLEN ~; None: the stream is not trimmed
+
+
 class RedisDestination(BrokerDestination):
     format = "redis"
     extra = "redis"
-    settings = ("stream", "maxlen")
+    settings_model = RedisSettings
     target_setting = "stream"
     schemes = ("redis", "rediss")
 
@@ -37,7 +43,12 @@ class RedisDestination(BrokerDestination):
         db = parse_qs(parts.query).get("db", [parts.path.strip("/") or "0"])[-1]
         return [f"{server_of(settings.url)}/{quote(db, safe='')}/{settings.stream}"]
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def target(self, settings: Any) -> RedisTarget:
+        url, stream, timeout = settings.url, settings.stream, settings.timeout
+        return RedisTarget(self.format, url, stream, timeout, maxlen=settings.maxlen)
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, RedisTarget)
         return RedisStreams(target, connections=max_in_flight)
 
 
@@ -56,7 +67,7 @@ def _judge_each_connection(client: Redis, judge: ServerJudge) -> None:
 
 
 class RedisStreams:
-    def __init__(self, target: BrokerTarget, connections: int) -> None:
+    def __init__(self, target: RedisTarget, connections: int) -> None:
         self.target = target
         self.connections = connections
         self._conn = Reconnecting(self._open, self._shut, target.timeout)
@@ -79,7 +90,7 @@ class RedisStreams:
     async def _shut(client: Redis) -> None:
         await client.aclose()
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: BrokerMessage) -> None:
         client = await self._conn.get()
         fields: dict[Any, Any] = {"body": message.body, **message.headers}
         try:

@@ -2,9 +2,11 @@
 receiver/destinations/provider.py) and naming it here, with its settings' model below when
 it has settings of its own (docs/development.md, "Adding a destination").
 
-What would otherwise switch on a format's name asks this registry: the settings model, the
-fan-out (a request rendered, or a publisher opened), the AsyncAPI document, the forms,
-`config show`, and the checks that the install has each configured destination's extra."""
+What would otherwise switch on a format's name asks this registry, in the words of its own
+question: the settings model and its checks, the fan-out (a publisher opened), the AsyncAPI
+document, previews and test events, the forms, `config show`, the pull endpoint, and the
+checks that the install has each configured destination's extra. Nothing outside this
+folder reads a destination's flags."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+
+import orjson
 
 from receiver.destinations import (
     amqp,
@@ -35,10 +39,12 @@ from receiver.destinations import (
     webhook,
 )
 from receiver.destinations.aws import AwsSettings
+from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.chat_message import Payload
-from receiver.destinations.provider import Provider, Rendered
-from receiver.destinations.publishing import BrokerTarget, Publisher
-from receiver.kernel.extras import require
+from receiver.destinations.provider import Addresses, Endpoint, Provider, Rendered
+from receiver.destinations.publishing import Opening, Publisher
+from receiver.expressions.rules import Shaped
+from receiver.kernel.extras import installed, require
 
 PROVIDERS: dict[str, Provider] = {
     provider.format: provider
@@ -64,6 +70,7 @@ PROVIDERS: dict[str, Provider] = {
         pull.PROVIDER,
     )
 }
+_DESCRIBED = {name: p.describe() for name, p in PROVIDERS.items()}
 
 
 class PublishedSettings(
@@ -87,18 +94,118 @@ if TYPE_CHECKING:
 else:  # every registered format, in order: the settings' and the API's enum
     DestinationFormat = Literal[tuple(PROVIDERS)]
 
+
+def _own(provider: Provider) -> frozenset[str]:
+    model = provider.settings_model
+    return frozenset(model.model_fields) if model is not None else frozenset()
+
+
 # Every setting some destination owns, which any other refuses.
-OWN_SETTINGS = frozenset(name for p in PROVIDERS.values() for name in p.settings)
+OWN_SETTINGS = frozenset(name for p in PROVIDERS.values() for name in _own(p))
 # The formats the relay renders a body for (the HTTP ones), in order.
-RENDERED = tuple(name for name, p in PROVIDERS.items() if not p.publishes)
+RENDERED = tuple(name for name, d in _DESCRIBED.items() if d.http)
 # What the console's form offers, and the portal's: an app makes, unasked, only what the
 # relay renders and what has no address (the rest needs `delivery.allowed_targets`).
-FORMED = tuple(name for name, p in PROVIDERS.items() if p.in_forms)
-APP_FORMED = tuple(n for n in FORMED if not PROVIDERS[n].publishes or PROVIDERS[n].addressless)
+FORMED = tuple(name for name, d in _DESCRIBED.items() if d.in_forms)
+APP_FORMED = tuple(n for n in FORMED if _DESCRIBED[n].http or _DESCRIBED[n].addressless)
 
 
-def provider_of(fmt: str) -> Provider:
-    return PROVIDERS[fmt]
+def check_url(fmt: str, url: str) -> str:
+    """`url` when it is an address of a `fmt` downstream; else ValueError saying why."""
+    return PROVIDERS[fmt].check_url(url)
+
+
+def check(settings: Any) -> None:
+    """ValueError saying what is wrong with a downstream's settings: another destination's
+    setting given, or its own destination's refusal."""
+    provider = PROVIDERS[str(settings.format)]
+    others = OWN_SETTINGS - _own(provider)
+    for key in type(settings).model_fields:
+        if key in others and getattr(settings, key) is not None:
+            raise ValueError(f"{key} is not a setting of a {settings.format} downstream")
+    provider.check(settings)
+
+
+def transform_refusal(fmt: str) -> str | None:
+    """Why a `fmt` downstream takes no transform (a chat message is its own); None: it does."""
+    if _DESCRIBED[fmt].transformable:
+        return None
+    return f"a {fmt} downstream sends a chat message; it takes a filter only"
+
+
+def default_url(fmt: str) -> str | None:
+    """The `url` of a downstream given none: its format's own when it has no address (read
+    by its app); None: it needs one."""
+    described = _DESCRIBED.get(fmt)
+    return described.stand_in_url if described is not None and described.addressless else None
+
+
+def sealed_url(fmt: str) -> str:
+    """A URL that passes `check_url`, for a row whose real URL is sealed away."""
+    described = _DESCRIBED.get(fmt)
+    return described.stand_in_url if described is not None else "https://sealed.invalid/"
+
+
+def secret_url(fmt: str) -> bool:
+    """Whether a `fmt` downstream's URL is itself its credential (a chat webhook's)."""
+    return _DESCRIBED[fmt].url_is_credential
+
+
+def masked_url(fmt: str, url: str, mask: str) -> str | None:
+    """`url` shown with its whole path masked when the path is a credential (a chat's token,
+    an AWS account; an unknown format's too); None: it is shown as any URL is."""
+    described = _DESCRIBED.get(fmt)
+    if described is not None and not described.masks_url_path:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{mask}", "", ""))
+
+
+def read_by_pull(fmt: str) -> bool:
+    """Whether a `fmt` downstream is read by its app at the pull endpoint, never sent to."""
+    described = _DESCRIBED.get(fmt)
+    return described is not None and described.addressless
+
+
+def target_option(fmt: str | None) -> str:
+    """The setting the CLI's --target fills for `fmt`; ValueError naming the formats that
+    take one. A broker whose URL names its topic (Kafka's) takes none."""
+    described = _DESCRIBED.get(fmt or "")
+    if described is None or described.target_setting is None:
+        named = [f for f, d in _DESCRIBED.items() if d.target_setting]
+        brokers = [f for f in named if isinstance(PROVIDERS[f], BrokerDestination)]
+        others = ", ".join(f for f in named if f not in brokers)
+        raise ValueError(
+            f"--target is for a broker format ({', '.join(brokers)}) or {others}: give --format"
+        )
+    return described.target_setting
+
+
+def preview_refusal(fmt: str) -> str | None:
+    """Why a message to a `fmt` downstream cannot be previewed; None: it can."""
+    if _DESCRIBED[fmt].previewable:
+        return None
+    return f"format: {fmt} cannot be previewed; try another chat format"
+
+
+def untestable(fmt: str) -> str | None:
+    """Why a test event is not sent to a `fmt` downstream now; None: it is."""
+    if _DESCRIBED[fmt].http:
+        return None
+    return "format: test events go to HTTP downstreams (webhook and chats)"
+
+
+def preview_request(fmt: str, shaped: Shaped, headers: dict[str, str], kind: str) -> dict[str, Any]:
+    """What a delivery to a `fmt` downstream would send: an HTTP request, or a publish with
+    the event's type among its headers."""
+    published = not _DESCRIBED[fmt].http
+    shown = headers | {"webhook-type": kind} if published else headers
+    return {
+        "method": "PUBLISH" if published else shaped.method,
+        "path": shaped.path,
+        "headers": shown,
+        "body": orjson.loads(shaped.body),
+    }
 
 
 def render(
@@ -109,33 +216,35 @@ def render(
     return PROVIDERS[fmt].render(payload, url, posted)
 
 
-def with_path(url: str, path: str) -> str:
-    """`url` with `path` appended to its path, before any query string."""
-    if not path:
-        return url
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
+def addresses(settings: Endpoint) -> Addresses:
+    return PROVIDERS[str(settings.format)].addresses(settings)
 
 
-def open_publisher(target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
-    """A publishing downstream's publisher; ConfigError when its extra is not installed."""
-    provider = PROVIDERS[target.format]
-    if provider.extra is not None:
-        require(provider.extra, f'downstream {name} (format = "{target.format}")')
-    return provider.open_publisher(target, name, max_in_flight)
+def open_publisher(settings: Endpoint, opening: Opening) -> Publisher:
+    """A downstream's publisher; ConfigError when its extra is not installed."""
+    provider = PROVIDERS[str(settings.format)]
+    if (extra := _DESCRIBED[provider.format].extra) is not None:
+        require(extra, f'downstream {opening.name} (format = "{settings.format}")')
+    return provider.open(settings, opening)
+
+
+def missing_extra(fmt: str) -> str | None:
+    """The extra a `fmt` downstream needs that the install lacks; None: nothing lacks."""
+    extra = _DESCRIBED[fmt].extra
+    return extra if extra is not None and not installed(extra) else None
 
 
 def require_extras(formats: Iterable[str]) -> None:
     """Refuse, in one line, the first configured format whose extra is missing."""
     for fmt in sorted(formats):
-        if (extra := PROVIDERS[fmt].extra) is not None:
+        if (extra := _DESCRIBED[fmt].extra) is not None:
             require(extra, f'a downstream with format = "{fmt}"')
 
 
-def unallowed_target(settings: Any, patterns: list[str]) -> str | None:
+def unallowed_target(settings: Endpoint, patterns: list[str]) -> str | None:
     """The first address of a downstream no pattern of `delivery.allowed_targets` matches
     (`*` any text, `/` included)."""
-    for address in PROVIDERS[str(settings.format)].target_addresses(settings):
+    for address in addresses(settings).targets:
         if not any(fnmatchcase(address, pattern) for pattern in patterns):
             return address
     return None

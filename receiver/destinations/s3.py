@@ -7,14 +7,15 @@ client (receiver/destinations/aws_client.py) comes with the `aws` extra."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from receiver.destinations.aws import AwsDestination
+from receiver.destinations.aws import AwsDestination, AwsSettings, AwsTarget
 from receiver.destinations.aws_client import AwsPublisher
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher, placeholders
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, placeholders
 from receiver.kernel.errors import DownstreamError
 
 DEFAULT_KEY = "{date}/{task_id}/{event_id}.json"
@@ -34,9 +35,18 @@ class S3Settings(BaseModel):
         return value if value is None else check_key(value)
 
 
+class S3AwsSettings(S3Settings, AwsSettings):
+    """What an s3 downstream takes: its key template and the AWS settings."""
+
+
+@dataclass(frozen=True)
+class S3Target(AwsTarget):
+    key: str = DEFAULT_KEY  # the object key template
+
+
 class S3Destination(AwsDestination):
     format = "s3"
-    settings = ("region", "endpoint_url", "key")
+    settings_model = S3AwsSettings
     target_setting = "key"
     wanted = "s3://BUCKET/PREFIX"
     stand_in_url = "s3://sealed/"
@@ -50,8 +60,8 @@ class S3Destination(AwsDestination):
         check_s3_path("its prefix", url.removeprefix("s3://").partition("/")[2])
         return url
 
-    def target(self, settings: Any) -> BrokerTarget | None:
-        return BrokerTarget(
+    def target(self, settings: Any) -> S3Target:
+        return S3Target(
             self.format,
             settings.url,
             "",
@@ -66,7 +76,8 @@ class S3Destination(AwsDestination):
         bucket, prefix = s3_location(url)
         return f"s3://{bucket}/{prefix}"
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, S3Target)
         return S3Archive(target, max_in_flight)
 
 
@@ -113,8 +124,9 @@ def object_key(prefix: str, template: str, event: dict[str, Any]) -> str:
 
 class S3Archive(AwsPublisher):
     service = "s3"
+    target: S3Target
 
-    async def send(self, client: Any, message: Message) -> None:
+    async def send(self, client: Any, message: BrokerMessage) -> None:
         from botocore.exceptions import ClientError
 
         bucket, prefix = s3_location(self.target.url)

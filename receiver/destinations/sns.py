@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination
+from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.destinations.sqs import event_attributes, ordering
 from receiver.kernel.errors import DownstreamError
 
@@ -26,14 +26,15 @@ class SnsDestination(AwsDestination):
         arn = ARN.match(url)
         return bool(arn and arn["service"] == "sns" and _TOPIC_NAME.match(arn["rest"]))
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
         return Sns(target, max_in_flight)
 
 
 class Sns(AwsPublisher):
     service = "sns"
 
-    async def send(self, client: Any, message: Message) -> None:
+    async def send(self, client: Any, message: BrokerMessage) -> None:
         answer = await client.publish(
             TopicArn=self.target.url,
             Message=message.body.decode(),

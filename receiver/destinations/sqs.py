@@ -10,9 +10,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.destinations.aws import AwsDestination, is_fifo
+from receiver.destinations.aws import AwsDestination, AwsTarget, is_fifo
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
-from receiver.destinations.publishing import BrokerTarget, Message, Publisher
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
 _QUEUE_PATH = re.compile(r"^/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
@@ -37,11 +37,12 @@ class SqsDestination(AwsDestination):
             return found[1] or found[2]
         return None
 
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Publisher:
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
         return Sqs(target, max_in_flight)
 
 
-def event_attributes(message: Message) -> dict[str, str]:
+def event_attributes(message: BrokerMessage) -> dict[str, str]:
     """What subscribers filter on: the event's type, state and kind."""
     event = message.event
     return {
@@ -51,7 +52,7 @@ def event_attributes(message: Message) -> dict[str, str]:
     }
 
 
-def ordering(url: str, message: Message) -> dict[str, str]:
+def ordering(url: str, message: BrokerMessage) -> dict[str, str]:
     """A FIFO queue's or topic's group (the task) and deduplication id (the event)."""
     if not is_fifo(url):
         return {}
@@ -65,7 +66,7 @@ def ordering(url: str, message: Message) -> dict[str, str]:
 class Sqs(AwsPublisher):
     service = "sqs"
 
-    async def send(self, client: Any, message: Message) -> None:
+    async def send(self, client: Any, message: BrokerMessage) -> None:
         answer = await client.send_message(
             QueueUrl=self.target.url,
             MessageBody=message.body.decode(),

@@ -14,7 +14,9 @@ import orjson
 from receiver.destinations import chat_message
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.chat_text import cut, utf16_len
+from receiver.destinations.http import HttpPublisher
 from receiver.destinations.provider import ChatDestination, Rendered
+from receiver.destinations.publishing import Opening, Publisher
 
 # Telegram Bot API (core.telegram.org/bots/api#sendvideo, #sendmessage, #sending-files):
 # caption 0-1024 characters, message text 1-4096, counted after entity parsing (we count
@@ -177,8 +179,10 @@ class TelegramDestination(ChatDestination):
         path, body = telegram(payload, *telegram_chat(url), posted=posted)
         return Rendered(orjson.dumps(body), path)
 
-    def posted(self, path: str, answer: str) -> tuple[str, bool] | None:
-        return posted_message(path, answer)
+    def open(self, settings: Any, opening: Opening) -> Publisher:
+        assert opening.route is not None, "an HTTP destination's publisher needs its route"
+        url, timeout = str(settings.url), float(settings.timeout)
+        return HttpPublisher(opening.route(), url, timeout, posted_message)
 
 
 PROVIDER = TelegramDestination()

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
-import orjson
+from receiver.destinations.provider import Addresses, Binding, Destination
+from receiver.destinations.publishing import webhook
 
-from receiver.destinations.chat_message import Payload
-from receiver.destinations.provider import Destination, Rendered
-
-
-def webhook(p: Payload) -> Payload:
-    # Standard Webhooks' recommended shape: a type, a timestamp and the data.
-    occurred = datetime.fromtimestamp(p["occurred_at"], UTC).isoformat().replace("+00:00", "Z")
-    kind = p.get("type") or f"task.{p['state']}"  # the relay's own notices carry their type
-    return {"type": kind, "timestamp": occurred, "data": p}
+__all__ = ["PROVIDER", "webhook"]
 
 
 class WebhookDestination(Destination):
@@ -22,8 +15,9 @@ class WebhookDestination(Destination):
 
     format = "webhook"
 
-    def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
-        return Rendered(orjson.dumps(webhook(payload)))
+    def addresses(self, settings: Any) -> Addresses:
+        # Each one a server of the AsyncAPI document's one `webhook` channel.
+        return Addresses([("url", str(settings.url))], binding=Binding("https", shared=True))
 
 
 PROVIDER = WebhookDestination()

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
-from receiver.destinations.registry import PROVIDERS
+from receiver.destinations.credentials import ClientCredentials, TokenSource
+from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import stories
 from receiver.downstreams.rules import Health, Outcomes, health
-from receiver.kernel.net.credentials import ClientCredentials, TokenSource
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
     SEALED,
@@ -72,7 +72,7 @@ def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, st
     # Its headers' values and its credentials are sealed too.
     spec = {key: value for key, value in row.spec.items() if key != "url" and key not in SEALED}
     fmt = str(spec.get("format", "webhook"))
-    url = PROVIDERS[fmt].stand_in_url if fmt in PROVIDERS else "https://sealed.invalid/"
+    url = sealed_url(fmt)
     try:
         stand_in = {**spec, "url": url, "name": row.name}
         return ManagedDownstreamConfig.model_validate(stand_in), reason
@@ -163,7 +163,7 @@ class Directory:
         """It is read by pull (no breaker, no attempts of its own)."""
         d = self.get(name)
         settings = d if d is not None else self.unusable.get(name, (None, ""))[0]
-        return settings is not None and PROVIDERS[settings.format].addressless
+        return settings is not None and read_by_pull(settings.format)
 
     def health(self, h: DownstreamHealth) -> Health | None:
         """Its health in the one vocabulary (None: a pull downstream with events to read)."""

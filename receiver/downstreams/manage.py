@@ -22,11 +22,12 @@ from receiver.config import (
 from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.destinations.message_signatures import shown_key_id
-from receiver.destinations.registry import provider_of, unallowed_target
+from receiver.destinations.registry import addresses, missing_extra, unallowed_target
+from receiver.destinations.signing import new_secret, public_key
 from receiver.downstreams import stories
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
-from receiver.kernel.extras import install_command, installed
+from receiver.kernel.extras import install_command
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.secrets.sealing import (
     SEALED,
@@ -34,7 +35,6 @@ from receiver.kernel.secrets.sealing import (
     open_url,
     seal_url,
 )
-from receiver.kernel.secrets.webhooks import new_secret, public_key
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rows.downstreams import ManagedRow
@@ -67,8 +67,7 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
     settings = _read(ManagedDownstreamConfig, spec)
-    provider = provider_of(settings.format)
-    if (extra := provider.extra) is not None and not installed(extra):
+    if (extra := missing_extra(settings.format)) is not None:
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
             f" {install_command(extra)}"
@@ -77,7 +76,7 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
     allow = service.config.settings.delivery.allow_private_networks
-    for setting, url in provider.connects_to(settings):
+    for setting, url in addresses(settings).servers:
         check_api_url(url, setting, allow)
     # The relay connects to these too: judged as the downstream's own URL is.
     if settings.proxy is not None:

@@ -18,10 +18,10 @@ from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.destinations.message_signatures import shown_key_id
-from receiver.destinations.registry import APP_FORMED, provider_of
+from receiver.destinations.registry import APP_FORMED, read_by_pull
+from receiver.destinations.signing import public_key
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
-from receiver.kernel.secrets.webhooks import public_key
 from receiver.keys.rules import Caller
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.pages import Pages, own_name
@@ -79,7 +79,7 @@ class Actions(DownstreamForms):
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.portal_pages.endpoints(request, session, kept=kept, error=said)
-        if provider_of(payload["format"]).addressless:  # read by the app: nothing signed
+        if read_by_pull(payload["format"]):  # read by the app: nothing signed
             made = {"name": kept["name"], "pulled": True}
             return await self.portal_pages.endpoints(request, session, secret=made)
         return await self.with_secret(

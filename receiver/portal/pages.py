@@ -16,7 +16,6 @@ from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries.sample_event import SENDABLE
-from receiver.destinations.registry import provider_of
 from receiver.downstreams import manage as managed
 from receiver.downstreams import stories as downstream_stories
 from receiver.downstreams.directory import Directory
@@ -63,7 +62,7 @@ class Pages:
         names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
         made, health = await downstream_stories.downstreams_made(self.portal.store, names)
         rows = {row.name: row for row in made}
-        polled = [n for n in names if n in every and provider_of(every[n].format).addressless]
+        polled = [n for n in names if n in every and directory.pulled(n)]
         readable = await delivery_reads.pullable(self.portal.store, polled)
         now = time.time()
         shown = [

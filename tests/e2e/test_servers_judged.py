@@ -14,8 +14,12 @@ from typing import Any
 
 import pytest
 
-from receiver.destinations.publishing import BrokerTarget, Message
-from receiver.destinations.registry import open_publisher
+from receiver.destinations.amqp import AmqpTarget
+from receiver.destinations.aws import AwsTarget
+from receiver.destinations.provider import PublishingDestination
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.redis import RedisTarget
+from receiver.destinations.registry import PROVIDERS
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from tests.conftest import MakeRelay
@@ -24,6 +28,13 @@ from tests.e2e.test_keys import as_key
 from tests.e2e.test_task_routing import local_name_from_hosts_file
 from tests.harness import image_to_video, wait_for
 from tests.kafka import Tansu
+
+
+def _client(target: BrokerTarget, name: str) -> Confirms:
+    """The broker's or service's own client, as its provider opens it for the fan-out."""
+    provider = PROVIDERS[target.format]
+    assert isinstance(provider, PublishingDestination)
+    return provider.open_publisher(target, name, 1)
 
 
 class Trap:
@@ -98,7 +109,7 @@ def test_an_aws_endpoint_is_judged_at_each_connection(
     for variable, value in (("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")):
         monkeypatch.setenv(variable, value)
     queue = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
-    target = BrokerTarget(
+    target = AwsTarget(
         "sqs",
         queue,
         "",
@@ -109,9 +120,9 @@ def test_an_aws_endpoint_is_judged_at_each_connection(
     )
 
     async def publish() -> str:
-        publisher = open_publisher(target, "q", 1)
+        publisher = _client(target, "q")
         try:
-            await publisher.publish(Message(b"{}", {}, "", {"task_id": "t"}))
+            await publisher.publish(BrokerMessage(b"{}", {}, "", {"task_id": "t"}))
         except DownstreamError as exc:
             return exc.detail
         finally:
@@ -132,12 +143,13 @@ def test_each_brokers_connection_is_judged_as_it_is_made(fmt: str, name: str, tr
     if host is None:
         pytest.skip("/etc/hosts names no local address but localhost")
     url = f"{fmt}://{host}:{trap.port}"
-    target = BrokerTarget(fmt, url, name, timeout=5.0, judge=_judge_public)
+    made = {"amqp": AmqpTarget, "redis": RedisTarget}.get(fmt, BrokerTarget)
+    target = made(fmt, url, name, timeout=5.0, judge=_judge_public)
 
     async def publish() -> str:
-        publisher = open_publisher(target, "b", 1)
+        publisher = _client(target, "b")
         try:
-            await publisher.publish(Message(b"{}", {"webhook-id": "m"}, "s", {}))
+            await publisher.publish(BrokerMessage(b"{}", {"webhook-id": "m"}, "s", {}))
         except DownstreamError as exc:
             return exc.detail
         finally:

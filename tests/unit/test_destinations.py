@@ -5,6 +5,7 @@ stands in its own module or package, the registry, and at most one module more."
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,6 @@ import pytest
 
 from receiver.config import ManagedDownstreamConfig
 from receiver.destinations.provider import Binding, Provider
-from receiver.destinations.publishing import BrokerTarget
 from receiver.destinations.registry import PROVIDERS, render
 from receiver.lifecycle.rules.catalog import TEST_TYPE, example_document
 
@@ -66,32 +66,56 @@ def test_every_registered_format_has_an_example_here() -> None:
 def test_each_provider_answers_the_whole_interface(fmt: str) -> None:
     provider = PROVIDERS[fmt]
     assert isinstance(provider, Provider) and provider.format == fmt
-    assert provider.extra is None or provider.extra in OPTIONAL
+    described = provider.describe()
+    assert described.extra is None or described.extra in OPTIONAL
     settings = ManagedDownstreamConfig.model_validate({"name": "d", "format": fmt, **EXAMPLES[fmt]})
     # Its settings: its address checked, a stand-in for a sealed one, its own keys its own.
     assert provider.check_url(settings.url)
-    assert provider.check_url(provider.stand_in_url)
+    assert provider.check_url(described.stand_in_url)
     with pytest.raises(ValueError, match=r"\S"):
         provider.check_url("not an address of anything")
-    provider.check_settings(settings)
-    assert set(provider.settings) <= set(ManagedDownstreamConfig.model_fields)
-    assert provider.target_setting is None or provider.target_setting in provider.settings
+    provider.check(settings)
+    own = set(provider.settings_model.model_fields) if provider.settings_model else set()
+    assert own <= set(ManagedDownstreamConfig.model_fields)
+    assert described.target_setting is None or described.target_setting in own
     # Masked for display: where the URL is the credential, config show hides its path.
-    assert not provider.url_is_credential or provider.masks_url_path
-    binding = provider.binding(settings)
-    if provider.publishes:
-        # A publisher, opened only with its extra; a broker has its AsyncAPI server.
-        target = provider.target(settings)
-        assert isinstance(target, BrokerTarget) and target.format == fmt
-        assert binding is None or (isinstance(binding, Binding) and binding.protocol)
-        # One read by its app (`pull`) is settled by the relay: no client, no address.
-        assert provider.addressless or provider.extra is not None
-        assert provider.addressless or provider.target_addresses(settings)
-    else:
-        # An HTTP request: its body rendered from the event, no publisher.
-        assert provider.target(settings) is None and binding is None
-        rendered = render(fmt, example_document(TEST_TYPE), settings.url)
-        assert rendered.body.startswith(b"{")
+    assert not described.url_is_credential or described.masks_url_path
+    found = provider.addresses(settings)
+    binding = found.binding
+    assert binding is None or (isinstance(binding, Binding) and binding.protocol)
+    rendered = render(fmt, example_document(TEST_TYPE), settings.url)
+    assert rendered.body.startswith(b"{")
+    if not described.http:
+        # A publisher of the `webhook` event, opened only with its extra; one read by its
+        # app (`pull`) is settled by the relay: no client, no address.
+        assert rendered.body == render("webhook", example_document(TEST_TYPE)).body
+        assert described.addressless or described.extra is not None
+        assert described.addressless or found.targets
+
+
+def test_the_contract_is_small() -> None:
+    """Outpost's shape: a provider validates, opens a publisher and describes itself."""
+    members = [name for name in vars(Provider) if not name.startswith("_")]
+    assert len(members) <= 8, members
+
+
+# What asks a destination what kind it is: its flags, or the classes below the contract.
+_KIND = re.compile(
+    r"\.(publishes|addressless|in_forms|previewable|transformable|url_is_credential"
+    r"|masks_url_path|stand_in_url|target_setting|broker)\b|provider_of|PROVIDERS"
+    r"|Destination\b|describe\([^)]*\)\.|registry import[^\n]*\bdescribe\b"
+)
+
+
+def test_nothing_outside_the_destinations_asks_what_kind_a_destination_is() -> None:
+    """The registry answers each question in its own words (`read_by_pull`, `untestable`,
+    `masked_url`, ...); nothing else reads a destination's flags or switches on its class."""
+    asking = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] != "destinations" and _KIND.search(path.read_text())
+    ]
+    assert asking == []
 
 
 def _names_in(path: Path) -> set[str]:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig, Settings
 from receiver.config.show import effective
-from receiver.destinations.publishing import Message
+from receiver.destinations.publishing import BrokerMessage
 from receiver.destinations.pubsub import PROVIDER, pubsub_message, refused
 from receiver.destinations.registry import unallowed_target
 
@@ -64,7 +64,7 @@ def test_a_message_is_the_event_with_its_attributes_keyed_by_its_task() -> None:
         "goog-trace": "a name Google keeps for its own",
     }
     event = {"task_id": "tsk_1", "state": "succeeded", "kind": "image_to_video"}
-    made = pubsub_message(Message(b'{"type":"task.succeeded"}', headers, "t", event))
+    made = pubsub_message(BrokerMessage(b'{"type":"task.succeeded"}', headers, "t", event))
     assert base64.b64decode(made["data"]) == b'{"type":"task.succeeded"}'
     assert made["attributes"] == {
         "webhook-id": "msg_1",
@@ -76,7 +76,7 @@ def test_a_message_is_the_event_with_its_attributes_keyed_by_its_task() -> None:
     }
     assert made["orderingKey"] == "tsk_1"
     # An event of no task (the test event) has no ordering key.
-    assert "orderingKey" not in pubsub_message(Message(b"{}", headers, "t", {}))
+    assert "orderingKey" not in pubsub_message(BrokerMessage(b"{}", headers, "t", {}))
 
 
 def test_pubsubs_refusal_is_told_in_its_words() -> None:

@@ -14,8 +14,9 @@ import pytest
 
 from receiver.config import DownstreamConfig
 from receiver.destinations.chat_text import clip, cut, utf16_len
+from receiver.destinations.http import with_path
 from receiver.destinations.provider import Rendered
-from receiver.destinations.registry import RENDERED, render, with_path
+from receiver.destinations.registry import RENDERED, render
 from receiver.destinations.telegram import file_bytes, telegram_chat
 from receiver.destinations.webhook import webhook
 

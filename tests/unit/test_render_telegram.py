@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 from receiver.destinations.chat_text import utf16_len
-from receiver.destinations.registry import render, with_path
+from receiver.destinations.http import with_path
+from receiver.destinations.registry import render
 from receiver.destinations.telegram import posted_message
 from tests.unit.test_render_common import (
     TELEGRAM_URL,

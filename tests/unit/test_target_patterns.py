@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import ManagedDownstreamConfig
-from receiver.destinations.registry import provider_of, unallowed_target
+from receiver.destinations.registry import addresses, unallowed_target
 from receiver.destinations.s3 import check_s3_path
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/alpha-jobs"
@@ -22,7 +22,7 @@ def _made(**settings: Any) -> ManagedDownstreamConfig:
 
 
 @pytest.mark.parametrize(
-    ("settings", "addresses"),
+    ("settings", "expected"),
     [
         ({"format": "sqs", "url": QUEUE}, [QUEUE]),
         (
@@ -59,9 +59,9 @@ def _made(**settings: Any) -> ManagedDownstreamConfig:
         ({"format": "webhook", "url": "https://x.example/h"}, []),
     ],
 )
-def test_the_addresses_matched(settings: dict[str, Any], addresses: list[str]) -> None:
+def test_the_addresses_matched(settings: dict[str, Any], expected: list[str]) -> None:
     made = _made(**settings)
-    assert provider_of(made.format).target_addresses(made) == addresses
+    assert addresses(made).targets == expected
 
 
 def test_a_target_is_allowed_only_when_every_address_matches() -> None:

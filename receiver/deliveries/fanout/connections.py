@@ -1,23 +1,24 @@
-"""Each downstream's lane and its way out (an HTTP session, or a broker's publisher), kept
-as the directory has them: one made through the API gets its own, a changed one new ones,
-and a removed one's close once its attempts in flight have had their time."""
+"""Each downstream's lane and its publisher (an HTTP destination's with its way out: its
+session, proxy and auth), kept as the directory has them: one made through the API gets its
+own, a changed one new ones, and a removed one's close once its attempts in flight have had
+their time."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
 from receiver.config.downstream import client_tls_of
 from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
-from receiver.deliveries.fanout.outgoing import Way, fixed_authorization
+from receiver.deliveries.fanout.outgoing import fixed_authorization
 from receiver.deliveries.rules import STATE_NUMBERS
-from receiver.destinations.publishing import Publisher
+from receiver.destinations.credentials import client_tls
+from receiver.destinations.http import Route
+from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
 from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
-from receiver.kernel.net.credentials import client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of
 from receiver.wiring.service import Service
@@ -55,7 +56,7 @@ def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.Clie
     The resolver refuses a name that resolves to a private address, at connect time. Through
     a proxy it connects only to that: `delivery.proxy` is the operator's, a downstream's own
     proxy from the API must be public like its URL; the target is judged before each send
-    instead (outgoing.judge_target)."""
+    instead (receiver/destinations/http.py's `judge_target`)."""
     import aiohttp  # with a downstream's first session: a relay starts without it
 
     operators_proxy = bool(service.config.settings.delivery.proxy) and d.proxy is None
@@ -71,6 +72,15 @@ def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.Clie
         headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
         auto_decompress=False,
     )
+
+
+def open_route(service: Service, directory: Directory, d: Downstream, judged: bool) -> Route:
+    """An HTTP downstream's way out, its session opened: `judged`, its URL came through the
+    API and each target is judged before it is sent."""
+    session = open_session(service, d, judged)
+    tokens, authorization = directory.token_source(d), fixed_authorization(d)
+    names = proxy_names(service, d)
+    return Route(session, proxy_of(service, d), judged, tokens, authorization, names)
 
 
 async def _judge_public(host: str, port: int) -> None:
@@ -90,10 +100,8 @@ class Connections:
         self.lanes: dict[str, Lane] = {}
         self._generation = -1  # of the directory, when the lanes were last made from it
         # Opened in the fan-out's run(): aiohttp wants a running loop.
-        self.sessions: dict[str, aiohttp.ClientSession] = {}
-        self.publishers: dict[str, Publisher] = {}  # broker downstreams
-        self.ways: dict[str, Way] = {}  # HTTP downstreams: how each one's requests leave
-        self._retiring: set[asyncio.Task[None]] = set()  # old sessions, closing once idle
+        self.publishers: dict[str, Publisher] = {}
+        self._retiring: set[asyncio.Task[None]] = set()  # old publishers, closing once idle
 
     def from_the_api(self, d: Downstream) -> bool:
         """Its URL came through the API: it may reach public addresses only, unless the
@@ -122,18 +130,15 @@ class Connections:
         self.downstreams[name] = d
         self.lanes[name] = Lane.of(d)
         self.service.metrics.breakers[name] = STATE_NUMBERS["closed"]
-        if d.broker is not None:
-            judge = _judge_public if self.from_the_api(d) else None
-            target = replace(d.broker, judge=judge, allowed=self._patterns(d))
-            self.publishers[name] = open_publisher(target, name, d.max_in_flight)
-            return
-        session = self.sessions[name] = open_session(self.service, d, self.from_the_api(d))
-        tokens = self.directory.token_source(d)
-        authorization = fixed_authorization(d)
-        proxy = proxy_of(self.service, d)
-        names = proxy_names(self.service, d)
         judged = self.from_the_api(d)
-        self.ways[name] = Way(session, proxy, judged, tokens, authorization, names)
+        opening = Opening(
+            name,
+            d.max_in_flight,
+            _judge_public if judged else None,
+            self._patterns(d),
+            lambda: open_route(self.service, self.directory, d, judged),
+        )
+        self.publishers[name] = open_publisher(d, opening)
 
     def _patterns(self, d: Downstream) -> tuple[str, ...]:
         """The operator's patterns an app's downstream is held to at every server its
@@ -150,24 +155,17 @@ class Connections:
             return ()
         return tuple(patterns)
 
-    def way(self, d: Downstream) -> Way:
-        """How a delivery to `d` leaves now (no session: it was changed or removed)."""
-        return self.ways.get(d.name) or Way(None, None, judged=False)
-
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)
         self.lanes.pop(name, None)
         self.service.metrics.breakers.pop(name, None)
-        self.ways.pop(name, None)
-        closing = self.sessions.pop(name, None) or self.publishers.pop(name, None)
+        closing = self.publishers.pop(name, None)
         if closing is not None:
             task = asyncio.create_task(close_later(closing, d.timeout + 1))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
-        for session in self.sessions.values():
-            await session.close()
         for publisher in self.publishers.values():
             await publisher.close()
         for task in self._retiring:

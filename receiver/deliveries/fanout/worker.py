@@ -17,23 +17,13 @@ from receiver.config import Downstream
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
-from receiver.deliveries.fanout.outgoing import (
-    EXCERPT_CHARS,
-    Sent,
-    default_body,
-    request_of,
-    send,
-    signed_headers,
-    storable,
-)
+from receiver.deliveries.fanout.outgoing import default_body, message_of
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.deliveries.rules import STATE_NUMBERS, claim_round
-from receiver.destinations.publishing import Message, fill
-from receiver.destinations.registry import provider_of
+from receiver.destinations.http import storable
+from receiver.destinations.publishing import Outcome
 from receiver.downstreams import stories as downstream_stories
 from receiver.downstreams.directory import Directory
-from receiver.kernel.errors import DownstreamError
-from receiver.kernel.net.outbound import Failure, transport_errors
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob
@@ -46,10 +36,6 @@ from receiver.wiring.service import Service
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
 GONE = 410
-
-
-def _undelivered(failure: Failure) -> DownstreamError:
-    return DownstreamError(failure.reason)
 
 
 class Fanout:
@@ -243,28 +229,12 @@ class Fanout:
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
         await self.out.close()
 
-    async def _send(self, downstream: Downstream, job: DeliveryJob, shaped: Shaped) -> Sent:
-        """One request, and what its answer says."""
-        way = self.out.way(downstream)
-        url = job.webhook or downstream.url
-        request = request_of(downstream, url, shaped, job.delivery.id, way.proxy)
-        try:
-            # The whole attempt is bounded: a downstream trickling its answer byte by
-            # byte would otherwise outlive the timeout, and then the lease.
-            async with asyncio.timeout(downstream.timeout):
-                with transport_errors(_undelivered):
-                    reply = await send(request, way)
-        except TimeoutError:
-            return Sent(Answer(failure=f"timed out after {downstream.timeout:g}s"))
-        except DownstreamError as exc:
-            return Sent(Answer(failure=exc.detail))
-        status = reply.status
-        failure = f"HTTP {status}: {reply.start}"
-        answer = Answer(status, failure, reply.retry_after, reply.abort)
-        # A send's message that later events edit (Telegram's), once it was made.
-        made = 200 <= status < 300
-        posted = provider_of(downstream.format).posted(shaped.path, reply.start) if made else None
-        return Sent(answer, posted, logs.scrub(reply.start, EXCERPT_CHARS))
+    async def _publish(self, downstream: Downstream, job: DeliveryJob, shaped: Shaped) -> Outcome:
+        """One delivery to its downstream's publisher, whatever the destination."""
+        publisher = self.out.publishers.get(downstream.name)
+        if publisher is None:
+            return Outcome(Answer(failure="the downstream was changed or removed"))
+        return await publisher.publish(message_of(downstream, job, shaped))
 
     async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:
         """The receiver answered 410 Gone (Standard Webhooks: stop sending). A task's own
@@ -278,31 +248,6 @@ class Fanout:
             return False
         await delivery_story.disable(store, name, reason, self.directory.subscriptions)
         return True
-
-    async def _publish(
-        self, downstream: Downstream, job: DeliveryJob, shaped: Shaped
-    ) -> str | None:
-        """One message to a broker: None once the broker confirmed it, else why not. The
-        body is the `webhook` format's event (or the transform's); the headers are Standard
-        Webhooks' with the event's type, and the downstream's own."""
-        payload, body = job.payload, shaped.body
-        headers = shaped.headers | signed_headers(downstream, job.delivery.id, body)
-        headers["webhook-type"] = payload.get("type") or f"task.{payload.get('state')}"
-        target = downstream.broker
-        assert target is not None
-        message = Message(body, headers, fill(target.name, payload), payload)
-        try:
-            async with asyncio.timeout(downstream.timeout):
-                publisher = self.out.publishers.get(downstream.name)
-                if publisher is None:
-                    return "the downstream was changed or removed"
-                with transport_errors(_undelivered):
-                    await publisher.publish(message)
-        except TimeoutError:
-            return f"no confirm within {downstream.timeout:g}s"
-        except DownstreamError as exc:
-            return exc.detail
-        return None
 
     async def _attempt(self, job: DeliveryJob, lane: Lane) -> None:
         delivery = job.delivery
@@ -328,112 +273,124 @@ class Fanout:
     async def _attempt_traced(
         self, job: DeliveryJob, lane: Lane, span: tracing.Span, ids: dict[str, Any]
     ) -> None:
-        delivery, attempt = job.delivery, ids["attempt"]
-        log = self.service.log
+        delivery = job.delivery
         downstream = self.out.downstreams.get(delivery.downstream)
-        status: int | None = None
-        abort = False
-        posted = excerpt = None
         started_at, started = time.time(), time.monotonic()
-        if downstream is None:
-            decision = Decision("dead", time.time(), "downstream is no longer configured")
-        else:
-            try:
-                shaped = await prepare(downstream, job, lambda: default_body(downstream, job))
-                if isinstance(shaped, Refused):
-                    label = self.service.metrics.downstream(downstream.name)
-                    self.service.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()
-                    decision = Decision("filtered", time.time(), shaped.reason)
-                elif downstream.broker is not None:
-                    failure = await self._publish(downstream, job, shaped)
-                    now = time.time()
-                    answer = Answer(failure=failure, confirmed=not failure)
-                    decision = decide(self.policy, attempt, answer, now)
-                else:
-                    sent = await self._send(downstream, job, shaped)
-                    status, abort = sent.answer.status, sent.answer.abort
-                    posted, excerpt = sent.posted, sent.excerpt
-                    decision = decide(self.policy, attempt, sent.answer, time.time())
-            except ExpressionFailed as exc:  # the same every time: no retry helps
-                decision = Decision("dead", time.time(), str(exc))
-            except Exception as exc:
-                # Whatever this attempt raised is its own failure, retried and then
-                # dead-lettered like any other: never a row left pending with no reason.
-                log.exception("delivery.attempt_raised", **ids)
-                self.service.metrics.item_failures.labels("fanout").inc()
-                failure = f"the attempt failed: {type(exc).__name__}"
-                decision = decide(self.policy, attempt, Answer(failure=failure), time.time())
+        decision, outcome = await self._decided(job, downstream, ids)
         elapsed = time.monotonic() - started
-        outcome, next_at = decision.outcome, decision.next_attempt_at
-        span.set(status=status, outcome=outcome)
+        status = outcome.answer.status if outcome is not None else None
+        span.set(status=status, outcome=decision.outcome)
         # Kept in last_error and shown by the API: a downstream's answer may echo its URL.
         error = storable(logs.scrub(decision.error, _MAX_ERROR)) if decision.error else None
         if error is not None:
             span.failed(error)
-        metrics = self.service.metrics
-        label = metrics.downstream(delivery.downstream)  # an app's: `<app>/<name>`
-        metrics.deliveries.labels(label, outcome).inc()
-        metrics.delivery_seconds.labels(label).observe(elapsed)
+        label = self.service.metrics.downstream(delivery.downstream)  # an app's: `<app>/<name>`
+        self.service.metrics.deliveries.labels(label, decision.outcome).inc()
+        self.service.metrics.delivery_seconds.labels(label).observe(elapsed)
         # The answer is in: the slot goes to the next delivery while the outcome waits for
         # its commit (this row's lease keeps it from being claimed again meanwhile).
         if (me := asyncio.current_task()) is not None:
             self._recording.add(me)
             self._free_slot(me, lane)
-        health = None
-        judged = downstream is not None and not abort and outcome != "filtered"
-        if judged and downstream is not None and downstream.name != TASK_WEBHOOK:
-            ok = outcome == "succeeded"
-            if ok:
-                lane.breaker.succeeded(time.time())
-            else:
-                lane.breaker.failed(time.time())
-            health = delivery_story.AttemptHealth(
-                downstream.name,
-                ok,
-                downstream.disable_after_seconds,
-                self.directory.subscriptions,
-            )
-        why, gone = "failing", False
-        if status == GONE and downstream is not None:
-            # Before this attempt is recorded: the task's next event there becomes due the
-            # moment this one ends, and must already be ended too.
-            gone = await self._gone(delivery, downstream)
+        abort = outcome is not None and outcome.answer.abort
+        health = self._health(downstream, lane, decision.outcome, abort)
+        # Before this attempt is recorded: the task's next event there becomes due the
+        # moment this one ends, and must already be ended too.
+        gone = status == GONE and downstream is not None and await self._gone(delivery, downstream)
+        record = Attempt(
+            id=new_id("att"),
+            delivery_id=delivery.id,
+            task_id=delivery.task_id,
+            downstream=delivery.downstream,
+            number=ids["attempt"],
+            started_at=started_at,
+            finished_at=started_at + elapsed,
+            latency_ms=round(elapsed * 1000, 2),
+            status=status,
+            error=error,
+            outcome=decision.outcome,
+            excerpt=outcome.excerpt if outcome is not None else None,
+        )
+        posted = outcome.posted if outcome is not None else None
+        await self._record(record, decision.next_attempt_at, health, posted, gone, ids)
+
+    async def _decided(
+        self, job: DeliveryJob, downstream: Downstream | None, ids: dict[str, Any]
+    ) -> tuple[Decision, Outcome | None]:
+        """What follows this attempt, and what its publisher brought back (None: nothing
+        was published)."""
+        attempt = ids["attempt"]
+        if downstream is None:
+            return Decision("dead", time.time(), "downstream is no longer configured"), None
         try:
-            record = Attempt(
-                id=new_id("att"),
-                delivery_id=delivery.id,
-                task_id=delivery.task_id,
-                downstream=delivery.downstream,
-                number=attempt,
-                started_at=started_at,
-                finished_at=started_at + elapsed,
-                latency_ms=round(elapsed * 1000, 2),
-                status=status,
-                error=error,
-                outcome=outcome,
-                excerpt=excerpt,
-            )
+            shaped = await prepare(downstream, job, lambda: default_body(downstream, job))
+            if isinstance(shaped, Refused):
+                label = self.service.metrics.downstream(downstream.name)
+                self.service.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()
+                return Decision("filtered", time.time(), shaped.reason), None
+            outcome = await self._publish(downstream, job, shaped)
+            return decide(self.policy, attempt, outcome.answer, time.time()), outcome
+        except ExpressionFailed as exc:  # the same every time: no retry helps
+            return Decision("dead", time.time(), str(exc)), None
+        except Exception as exc:
+            # Whatever this attempt raised is its own failure, retried and then
+            # dead-lettered like any other: never a row left pending with no reason.
+            self.service.log.exception("delivery.attempt_raised", **ids)
+            self.service.metrics.item_failures.labels("fanout").inc()
+            failure = Answer(failure=f"the attempt failed: {type(exc).__name__}")
+            return decide(self.policy, attempt, failure, time.time()), None
+
+    def _health(
+        self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool
+    ) -> delivery_story.AttemptHealth | None:
+        """The downstream's breaker told of this attempt, and its health to record; none
+        for an attempt the receiver aborted, a filtered one, or a task's own webhook."""
+        if downstream is None or abort or outcome == "filtered":
+            return None
+        if downstream.name == TASK_WEBHOOK:
+            return None
+        ok = outcome == "succeeded"
+        if ok:
+            lane.breaker.succeeded(time.time())
+        else:
+            lane.breaker.failed(time.time())
+        return delivery_story.AttemptHealth(
+            downstream.name, ok, downstream.disable_after_seconds, self.directory.subscriptions
+        )
+
+    async def _record(
+        self,
+        record: Attempt,
+        next_at: float,
+        health: delivery_story.AttemptHealth | None,
+        posted: tuple[str, bool] | None,
+        gone: bool,
+        ids: dict[str, Any],
+    ) -> None:
+        """The attempt and its outcome stored, a downstream disabled told, and its line."""
+        log = self.service.log
+        try:
             kept, disabled = await delivery_story.ended(
                 self.service.store, record, self.service.owner, next_at, health, posted
             )
         except Exception:
             log.exception("delivery.record_failed", **ids)
             return
-        if gone:
-            disabled, why = True, "gone"
-        if disabled:
-            log.warning("downstream.disabled", downstream=delivery.downstream, reason=why)
+        if disabled or gone:
+            why = "gone" if gone else "failing"
+            log.warning("downstream.disabled", downstream=record.downstream, reason=why)
             self._disabled_read = 0.0  # re-read at once: its rows are held now
             self.service.wake(Work.DELIVERIES)  # the notice to the other downstreams
+        outcome = record.outcome
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
         event["filtered"] = "delivery.filtered"
         log_line = log.info if outcome in ("succeeded", "filtered") else log.warning
         log_line(
             event.get(outcome, "delivery.dead_lettered"),
             **ids,
-            status=status,
-            error=error,
-            seconds=round(elapsed, 4),
+            status=record.status,
+            error=record.error,
+            seconds=round(record.finished_at - record.started_at, 4),
             next_attempt_in=round(next_at - time.time(), 1) if outcome == "retry" else None,
             lease_kept=kept,
         )

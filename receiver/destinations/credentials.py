@@ -73,7 +73,7 @@ def tls_problem(cert: str | None, key: str | None, ca: str | None) -> str | None
     except ssl.SSLError as exc:
         what = "ca is no PEM certificate" if ca and "cadata" in str(exc) else None
         return what or f"the certificate or key does not load ({exc.reason or 'not PEM'})"
-    except (ValueError, OSError, TypeError):  # TypeError: a `ca` of non-ASCII text
+    except (ValueError, OSError, TypeError):  # TypeError: ssl takes ASCII PEM text only
         return "ca is no PEM certificate" if ca else "the certificate or key does not load"
     return None
 

@@ -1,0 +1,205 @@
+"""The HTTP destinations' publisher (`webhook` and the chat formats): each message sent as
+one request its downstream's way (its session, with its TLS; its proxy; its `auth`, an
+OAuth2 token fetched again once on a 401), the target of a URL from the API judged first,
+and the answer read into what the retry rules judge (its transport failures are told by
+receiver/kernel/net/outbound.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from receiver.destinations.credentials import TokenSource
+from receiver.destinations.publishing import Message, Outcome
+from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net import guard
+from receiver.kernel.net.headers import retry_after
+from receiver.kernel.net.outbound import Failure, transport_errors
+from receiver.kernel.observability import logs
+from receiver.lifecycle.rules.retries import Answer
+
+if TYPE_CHECKING:
+    import aiohttp  # imported where a session is opened
+
+# How much of an answer is read for last_error: more than it keeps, so that a secret the
+# answer quotes across the kept part's end (a Discord token after an HTML page's head) is
+# whole when it is scrubbed.
+READ_ANSWER = 4096
+# How much of an answer's body is kept with an attempt (and a test event's), scrubbed.
+EXCERPT_CHARS = 500
+# PostgreSQL's text holds no NUL: an answer quoting one would fail its attempt's record,
+# and the delivery would be sent again on every lease. Kept as U+FFFD instead.
+_UNSTORABLE = str.maketrans({"\x00": "\ufffd"})
+# What a send's answer says of the message it made (Telegram's), given its path and answer.
+Posted = Callable[[str, str], tuple[str, bool] | None]
+
+
+def storable(text: str) -> str:
+    """`text` as either store holds it: each NUL replaced."""
+    return text.translate(_UNSTORABLE) if "\x00" in text else text
+
+
+def with_path(url: str, path: str) -> str:
+    """`url` with `path` appended to its path, before any query string."""
+    if not path:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
+
+
+def _undelivered(failure: Failure) -> DownstreamError:
+    return DownstreamError(failure.reason)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one downstream's requests leave: its session (None once changed or removed), the
+    proxy, whether each target is judged first (a URL from the API), and its `auth`: the
+    `Authorization` of `basic` and `bearer`, made once, or `oauth2`'s token source;
+    `proxy_names`: the names the proxy may resolve unjudged."""
+
+    session: aiohttp.ClientSession | None
+    proxy: str | None
+    judged: bool
+    tokens: TokenSource | None = None
+    authorization: str | None = None
+    proxy_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    proxy: str | None
+
+
+def request_of(message: Message, url: str, proxy: str | None) -> Request:
+    """The request `message` is sent as: its method, its path after the URL (Telegram's Bot
+    API method goes after the token; like the URL itself, a credential, never logged), and
+    its headers. `auth` is added as it goes out (`send`): an OAuth2 token may change."""
+    target = with_path(message.url or url, message.path)
+    return Request(message.method, target, message.body, message.headers, proxy)
+
+
+class HttpPublisher:
+    """One downstream's requests: each publish is one request, bounded as a whole by the
+    downstream's timeout (a downstream trickling its answer byte by byte would otherwise
+    outlive it, and then the lease)."""
+
+    def __init__(self, route: Route, url: str, timeout: float, posted: Posted | None = None):
+        self.route, self.url, self.timeout, self._posted = route, url, timeout, posted
+
+    async def publish(self, message: Message) -> Outcome:
+        request = request_of(message, self.url, self.route.proxy)
+        try:
+            async with asyncio.timeout(self.timeout):
+                with transport_errors(_undelivered):
+                    reply = await send(request, self.route)
+        except TimeoutError:
+            return Outcome(Answer(failure=f"timed out after {self.timeout:g}s"))
+        except DownstreamError as exc:
+            return Outcome(Answer(failure=exc.detail))
+        status = reply.status
+        answer = Answer(status, f"HTTP {status}: {reply.start}", reply.retry_after, reply.abort)
+        # A send's message that later events edit (Telegram's), once it was made.
+        made = self._posted is not None and 200 <= status < 300
+        posted = self._posted(message.path, reply.start) if made and self._posted else None
+        return Outcome(answer, posted, logs.scrub(reply.start, EXCERPT_CHARS))
+
+    async def close(self) -> None:
+        if self.route.session is not None:
+            await self.route.session.close()
+
+
+async def judge_target(url: str, proxied: bool, proxy_names: tuple[str, ...] = ()) -> None:
+    """A URL from the API, before it is sent: an address written in it is never resolved,
+    so it is checked here; through a proxy, which resolves the name itself, the name must
+    resolve here to public addresses only, unless it is one of the operator's
+    `delivery.proxy_names` (a name only the proxy's network knows). Raises
+    guard.PrivateAddress."""
+    host = urlsplit(url).hostname or ""
+    if not proxied:
+        guard.check_literal(host)
+    elif guard.literal_address(host) is None and any(
+        fnmatchcase(host.lower().rstrip("."), name.lower()) for name in proxy_names
+    ):
+        guard.check_host(host)
+    else:
+        await guard.check_resolved(host, proxied=True)
+
+
+async def send(request: Request, route: Route) -> Reply:
+    """`request` sent its downstream's way: its target judged first when it came through
+    the API (guard.PrivateAddress), then with its `auth`; an OAuth2 token the endpoint
+    refuses (a 401) is fetched again once, and the request sent once more with the new one."""
+    if route.judged:
+        await judge_target(request.url, route.proxy is not None, route.proxy_names)
+    if route.authorization is not None:
+        return await post(route.session, _authorized(request, route.authorization))
+    if route.tokens is None:
+        return await post(route.session, request)
+    token = await _token(route)
+    reply = await post(route.session, _authorized(request, f"Bearer {token}"))
+    if reply.status == 401:
+        route.tokens.refused(token)
+        reply = await post(route.session, _authorized(request, f"Bearer {await _token(route)}"))
+    return reply
+
+
+async def _token(route: Route) -> str:
+    """The token source's token, asked through the downstream's own session and proxy, its
+    URL judged as the target is."""
+    assert route.tokens is not None
+    if route.session is None or route.session.closed:
+        raise DownstreamError("the downstream was changed or removed")
+
+    async def judge(url: str) -> None:
+        if route.judged:
+            await judge_target(url, route.proxy is not None, route.proxy_names)
+
+    return await route.tokens.token(route.session, route.proxy, judge)
+
+
+def _authorized(request: Request, authorization: str) -> Request:
+    # After the transform's headers: auth's value wins (a static one is refused).
+    return replace(request, headers={**request.headers, "Authorization": authorization})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A downstream's answer: its status, the start of its body (never the whole of it),
+    any Retry-After, and whether it asked to stop retrying (Svix's `webhook-delivery`)."""
+
+    status: int
+    start: str
+    retry_after: float | None
+    abort: bool
+
+
+async def post(session: aiohttp.ClientSession | None, request: Request) -> Reply:
+    if session is None or session.closed:
+        raise DownstreamError("the downstream was changed or removed")
+    async with session.request(
+        request.method,
+        request.url,
+        data=request.body,
+        headers=request.headers,
+        allow_redirects=False,
+        proxy=request.proxy,
+    ) as response:
+        snippet = b""
+        while len(snippet) < READ_ANSWER:
+            chunk = await response.content.read(READ_ANSWER - len(snippet))
+            if not chunk:
+                break
+            snippet += chunk
+        wait = retry_after(response.headers.get("retry-after"), time.time())
+        abort = response.headers.get("webhook-delivery", "").lower() == "abort-message"
+        return Reply(response.status, storable(snippet.decode("utf-8", "replace")), wait, abort)
