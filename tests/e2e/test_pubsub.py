@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from standardwebhooks import Webhook
 
 from receiver.destinations import pubsub
-from receiver.destinations.publishing import BrokerTarget, Message, ServerJudge
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, ServerJudge
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from tests.brokers import unique
@@ -151,7 +151,7 @@ def test_a_service_accounts_token_goes_with_each_publish(
         try:
             for n in range(2):
                 event = {"task_id": f"tsk_{n}", "state": "succeeded", "kind": "image_to_video"}
-                await publisher.publish(Message(b"{}", {"webhook-id": f"msg_{n}"}, "", event))
+                await publisher.publish(BrokerMessage(b"{}", {"webhook-id": f"msg_{n}"}, "", event))
         except DownstreamError as exc:
             return exc.detail
         finally:
