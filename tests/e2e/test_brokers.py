@@ -171,19 +171,30 @@ def test_each_broker_message_carries_the_task_trace(
     queue, stream, topic, redis = brokers
     relay = make_relay(broker_downstreams(*brokers), env=collector.env())
     task = relay.submitted(**image_to_video())
-    names = ["delivery.attempt"] * 4
-    spans = spans_until(collector, task["id"], "task.submit", *names)
-    [submit] = [s for s in spans if s.name == "task.submit"]
-    attempt = {s.attr("downstream"): s.span_id for s in spans if s.name == "delivery.attempt"}
+    [submit] = [
+        s for s in spans_until(collector, task["id"], "task.submit") if s.name == "task.submit"
+    ]
     headers = {
         "rabbit": wait_for(lambda: queue.messages() or None)[0][0],
         "jetstream": wait_for(lambda: stream.messages() or None)[0][0],
         "mosquitto": wait_for(lambda: topic.messages() or None)[0][0],
         "redis": wait_for(lambda: redis.messages() or None)[0][0],
     }
+
+    def attempts(name: str) -> set[str]:
+        spans = collector.of_task(task["id"])
+        return {
+            s.span_id
+            for s in spans
+            if s.name == "delivery.attempt" and s.attr("downstream") == name
+        }
+
     for name, carried in headers.items():
         _, trace_id, parent_id, _ = str(carried["traceparent"]).split("-")
-        assert (trace_id, parent_id) == (submit.trace_id, attempt[name]), name
+        assert trace_id == submit.trace_id, name
+        # The span of the attempt that sent it (on a loaded machine, a first attempt may
+        # time out and a second one send it).
+        wait_for(lambda name=name, parent_id=parent_id: parent_id in attempts(name))
 
 
 def test_kafka_gets_the_document_a_webhook_gets_keyed_by_its_task(
