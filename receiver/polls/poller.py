@@ -190,26 +190,7 @@ class Poller:
     async def _poll_one(self, job: PollJob, span: tracing.Span) -> None:
         log = self.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
         age = time.time() - job.created_at
-        started = time.monotonic()
-        polled: Polled | None = None
-        try:
-            await self._held()
-            polled = await self.comet.poll(job.kind, job.upstream_task_id)
-        except UpstreamError as exc:
-            if exc.upstream_status == 429:
-                await self._hold(exc.retry_after)
-            span.set(status=exc.upstream_status)
-            span.failed(exc.message)
-            self.metrics.polls.labels("error").inc()
-            elapsed_ms = round((time.monotonic() - started) * 1000, 1)
-            log.warning(
-                "poll.failed",
-                upstream_status=exc.upstream_status,
-                reason=exc.message,
-                elapsed_ms=elapsed_ms,
-            )
-        finally:
-            self.metrics.poll_seconds.observe(time.monotonic() - started)
+        polled = await self._ask(job, span, log)
         answer = polled.observation if polled is not None else None
         if answer is not None:
             answer, refused = sane_credits(answer)
@@ -225,22 +206,14 @@ class Poller:
         ):
             log.warning("poll.task_not_exist", age_seconds=round(age, 1))
         gave_up = age > self.settings.give_up_after_seconds
+        policy = self.policy  # the subscriptions as they are now, read once a poll
         next_at = None if gave_up else self._next(job, time.time(), failed=polled is None)
+        raw = polled.raw if polled is not None else ""
+        done = polls.Answer(job.task_id, self.owner, answer, raw, next_at)
         reserved = self.deliveries.reserve()
         handed: list[DeliveryJob] = []
         try:
-            result = await polls.answered(
-                self.store,
-                polls.Answer(
-                    job.task_id,
-                    self.owner,
-                    answer,
-                    polled.raw if polled is not None else "",
-                    next_at,
-                ),
-                self.policy,
-                reserved.downstreams,
-            )
+            result = await polls.answered(self.store, done, policy, reserved.downstreams)
             handed = result.handed
         finally:
             self.deliveries.hand_over(reserved, handed)
@@ -262,6 +235,30 @@ class Poller:
             self._report(log, settled, answer)
         if gave_up:
             await self._give_up(job, age)
+
+    async def _ask(self, job: PollJob, span: tracing.Span, log: Log) -> Polled | None:
+        """CometAPI's answer, or None when asking failed (a 429 holds every poll a while)."""
+        started = time.monotonic()
+        polled: Polled | None = None
+        try:
+            await self._held()
+            polled = await self.comet.poll(job.kind, job.upstream_task_id)
+        except UpstreamError as exc:
+            if exc.upstream_status == 429:
+                await self._hold(exc.retry_after)
+            span.set(status=exc.upstream_status)
+            span.failed(exc.message)
+            self.metrics.polls.labels("error").inc()
+            elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+            log.warning(
+                "poll.failed",
+                upstream_status=exc.upstream_status,
+                reason=exc.message,
+                elapsed_ms=elapsed_ms,
+            )
+        finally:
+            self.metrics.poll_seconds.observe(time.monotonic() - started)
+        return polled
 
     def _report(self, log: Log, settled: Settled, answer: Observation | None) -> None:
         """Count a callback's verdict; a contradicted one is logged with both sides."""
