@@ -32,7 +32,7 @@ from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import polls
 from receiver.wiring.aside import set_aside
-from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, WorkerParts
+from receiver.wiring.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
 
 
 class Poller:
@@ -71,12 +71,6 @@ class Poller:
         self.lost_callback_rule = replace(
             self.rule, near_gap=gap, running_gap=max(gap, self.rule.running_gap)
         )
-
-    @property
-    def policy(self) -> polls.PollPolicy:
-        """Read at each poll: the directory's subscriptions are replaced whenever a
-        downstream is made, changed or removed through the API."""
-        return replace(self.recording, subscriptions=self.directory.subscriptions)
 
     async def _hold(self, retry_after: float | None) -> None:
         """CometAPI's 429 on a poll holds every poll (not the submits) of every replica for
@@ -206,17 +200,25 @@ class Poller:
         ):
             log.warning("poll.task_not_exist", age_seconds=round(age, 1))
         gave_up = age > self.settings.give_up_after_seconds
-        policy = self.policy  # the subscriptions as they are now, read once a poll
+        # Read at each poll: the directory's subscriptions are replaced whenever a
+        # downstream is made, changed or removed through the API.
+        policy = replace(self.recording, subscriptions=self.directory.subscriptions)
         next_at = None if gave_up else self._next(job, time.time(), failed=polled is None)
         raw = polled.raw if polled is not None else ""
         done = polls.Answer(job.task_id, self.owner, answer, raw, next_at)
-        reserved = self.deliveries.reserve()
+        # The fan-out of this process, if one runs, straight: no hop through the hand-off.
+        taker = self.deliveries.taker
+        reserved = taker.reserve() if taker is not None else NOTHING_RESERVED
         handed: list[DeliveryJob] = []
         try:
             result = await polls.answered(self.store, done, policy, reserved.downstreams)
             handed = result.handed
         finally:
-            self.deliveries.hand_over(reserved, handed)
+            # The unused slots given back, then the jobs started. Jobs no fan-out takes any
+            # more (it stopped meanwhile) keep their leases until they are given back.
+            reserved.release()
+            if handed and (taker := self.deliveries.taker) is not None:
+                taker.start(handed)
         if result.resubmitted:
             self.wakers.wake(Work.SUBMITS)
             log.warning(
