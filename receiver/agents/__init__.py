@@ -21,7 +21,6 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from receiver.kernel.extras import installed
-from receiver.wiring.service import Service
 
 if TYPE_CHECKING:
     from receiver.agents.server import AgentsDoor
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from receiver.stream.changes import ChangeHub
     from receiver.tasks.actions import Canceller
     from receiver.tasks.submit import Intake
+    from receiver.wiring.handoff import WorkerParts
 
 PATH = "/mcp"
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
@@ -57,14 +57,14 @@ class ToolParts:
     directory: Directory  # every downstream: a cancel's events go to their subscribers
     settings: Settings  # the door's own (`mcp`), the server's, and where media is kept
     public_url: str  # where the relay is reached from outside (its links start with it)
+    workers: WorkerParts  # what `replay_delivery` wakes the fan-out with
 
 
 class Door:
     """The ASGI app mounted at /mcp: the SDK's door (server.py), opened at the first request
     and run until the application's lifespan ends, inside it (`around`)."""
 
-    def __init__(self, service: Service, parts: ToolParts) -> None:
-        self.service = service
+    def __init__(self, parts: ToolParts) -> None:
         self.parts = parts
         self._door: AgentsDoor | None = None
         self._opening = asyncio.Lock()
@@ -102,7 +102,7 @@ class Door:
                 # The SDK's import takes a good part of a second: on a thread, so the
                 # relay's other requests are not held while it loads.
                 server = await asyncio.to_thread(importlib.import_module, "receiver.agents.server")
-                door: AgentsDoor = server.AgentsDoor(self.service, self.parts)
+                door: AgentsDoor = server.AgentsDoor(self.parts)
                 opened = asyncio.get_running_loop().create_future()
                 self._held = asyncio.create_task(self._hold(door, opened), name="mcp-sessions")
                 await opened
@@ -138,9 +138,9 @@ async def _maybe(inner: Lifespan | None, app: Any) -> AsyncIterator[None]:
             yield
 
 
-def agents_door(service: Service, parts: ToolParts) -> Door | None:
-    """The door over `service` and the `parts` its tools use, or None when it is not mounted."""
+def agents_door(parts: ToolParts) -> Door | None:
+    """The door over the `parts` its tools use, or None when it is not mounted."""
     mode = parts.settings.mcp.enabled
     if mode == "off" or (mode == "auto" and not installed("mcp")):
         return None
-    return Door(service, parts)
+    return Door(parts)

@@ -29,7 +29,6 @@ from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 from receiver.tasks.detail import own
 from receiver.tasks.rules.answers import TaskListParams
-from receiver.wiring.service import Service
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,6 @@ async def _with_images(parts: ToolParts, view: dict[str, Any]) -> Outcome:
 
 
 async def call(
-    service: Service,
     parts: ToolParts,
     caller: Caller,
     name: str,
@@ -110,13 +108,13 @@ async def call(
         )
         return Outcome({"error": "invalid_arguments", "detail": problems}, error=problems)
     try:
-        return await _run(service, parts, caller, name, args, progress)
+        return await _run(parts, caller, name, args, progress)
     except RelayError as exc:
         return refusal(exc)
 
 
 async def _run(
-    service: Service, parts: ToolParts, caller: Caller, name: str, args: Any, progress: Progress
+    parts: ToolParts, caller: Caller, name: str, args: Any, progress: Progress
 ) -> Outcome:
     """The tool's work, through the pipeline as the API does it (web/api/tasks.py)."""
     if name == "submit_task":
@@ -143,10 +141,10 @@ async def _run(
         return await _list(parts, caller, args)
     if name == "list_deliveries":
         wanted = DeliveryFilter(args.state, args.downstream, args.task_id, args.limit)
-        found = await delivery_actions.deliveries_for(service, caller, wanted)
+        found = await delivery_actions.deliveries_for(parts.store, caller, wanted)
         # An app knows its downstreams by the names it gave them.
         return Outcome(as_answer(DeliveryList, {"deliveries": own(caller, found)}))
-    count = await delivery_actions.replay_delivery(service, args.delivery_id, caller)
+    count = await delivery_actions.replay_delivery(parts.workers, args.delivery_id, caller)
     return Outcome({"replayed": count})
 
 

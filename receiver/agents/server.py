@@ -57,7 +57,6 @@ from receiver.kernel.http.body import read_body
 from receiver.keys.guard import bearer
 from receiver.keys.rules import Caller
 from receiver.stream.caps import Holder
-from receiver.wiring.service import Service
 
 CALLER = "receiver.caller"  # where the authenticated caller rides on the request's scope
 # A key's bodies in flight: two of the largest at once. Its requests in flight: as many
@@ -102,8 +101,7 @@ def _result(outcome: Outcome) -> types.CallToolResult:
 class AgentsDoor:
     """The ASGI app mounted at /mcp, and what must run beside it (`around`)."""
 
-    def __init__(self, service: Service, parts: ToolParts) -> None:
-        self.service = service
+    def __init__(self, parts: ToolParts) -> None:
         self.parts = parts
         # (MCP session id, task id) -> the task announcing that task's changes to it.
         self._follows: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -297,7 +295,7 @@ class AgentsDoor:
     ) -> Outcome:
         try:
             progress = ctx.session.report_progress
-            return await call(self.service, self.parts, caller, name, arguments, progress)
+            return await call(self.parts, caller, name, arguments, progress)
         except Exception:
             self.parts.log.exception("mcp.tool_failed", tool=name, key=caller.name)
             return Outcome({"error": "internal"}, error="unexpected error; it has been logged")

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.agents import PATH as AGENTS_PATH
 from receiver.agents import ToolParts, agents_door
-from receiver.app.parts import Parts, probed, worker_parts
+from receiver.app.parts import Parts, probed
 from receiver.callbacks.route import PATH as CALLBACK_PATH
 from receiver.callbacks.route import Callback
 from receiver.kernel.errors import RelayError
@@ -131,20 +131,28 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return error(500, "internal", "unexpected error; it has been logged")
 
 
-def _console(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
+def _face(service: Service, parts: Parts, kind: str) -> Callable[[ModuleType], Any]:
+    """How the console's or the portal's module (`kind`: its class) is given its parts."""
     tasks = (parts.intake, parts.canceller)
-    return lambda module: module.console_app(
-        module.Console(service, parts.keys, parts.directory, tasks, parts.portal_links),
-        parts.changes,
+    return lambda module: getattr(module, kind)(
+        parts.workers,
+        service.config,
+        service.access_changed,
+        parts.keys,
+        parts.directory,
+        tasks,
+        parts.portal_links,
     )
+
+
+def _console(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
+    face = _face(service, parts, "Console")
+    return lambda module: module.console_app(face(module), parts.changes)
 
 
 def _portal(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
-    tasks = (parts.intake, parts.canceller)
-    return lambda module: module.portal_app(
-        module.Portal(service, parts.keys, parts.directory, tasks, parts.portal_links),
-        parts.share_signer,
-    )
+    face = _face(service, parts, "Portal")
+    return lambda module: module.portal_app(face(module), parts.share_signer)
 
 
 def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None) -> Starlette:
@@ -152,7 +160,7 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
     beside it (receiver/app/build.py)."""
     settings = service.config.settings
     callback = Callback(
-        worker_parts(service),
+        parts.workers,
         service.signer,
         service.polls,
         parts.directory,
@@ -181,8 +189,9 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
         parts.directory,
         service.config.settings,
         service.config.public_url,
+        parts.workers,
     )
-    door = agents_door(service, tool_parts)
+    door = agents_door(tool_parts)
     if door is not None:
         # The agents' door (MCP over Streamable HTTP): its sessions run inside the lifespan.
         routes.append(Route(AGENTS_PATH, door, methods=["GET", "POST", "DELETE"]))

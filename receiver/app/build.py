@@ -11,9 +11,8 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from receiver.app.asgi import create_app as create_web_app
-from receiver.app.parts import Parts, build_parts, probed, worker_parts
+from receiver.app.parts import Parts, build_parts, fanout_of, probed, worker_parts
 from receiver.config import Config
-from receiver.deliveries.fanout.worker import Fanout
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics
@@ -138,7 +137,7 @@ def create_app(service: Service) -> Starlette:
             asyncio.create_task(directory.run(stopping, tick), name="directory"),
         ]
         if delivers:
-            fanout = Fanout(service, directory).run(stopping)
+            fanout = fanout_of(service, directory).run(stopping)
             workers.append(asyncio.create_task(fanout, name="fanout"))
         if mirrors:
             mirror = _mirror(service, parts).run(stopping)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from receiver.deliveries.fanout.worker import Fanout
-from receiver.downstreams.directory import new_directory
+from receiver.app.parts import directory_of, fanout_of
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.net import speed
 from receiver.kernel.observability import tracing
@@ -28,13 +27,13 @@ async def run_worker(service: Service, stopping: asyncio.Event) -> None:
     if service.store.exclusive:
         # The only deliverer on this store: what a killed predecessor held is free again.
         await leases.release_all(service.store, delivering=True, polling=False)
-    directory = new_directory(service)
+    directory = directory_of(service)
     await directory.start()
     log.info("worker.started", downstreams=list(directory.every), owner=service.owner)
     tick = service.config.settings.delivery.outbox_scan_seconds
     following = asyncio.create_task(directory.run(stopping, tick))
     try:
-        await Fanout(service, directory).run(stopping)
+        await fanout_of(service, directory).run(stopping)
         await following
     finally:
         await service.close()

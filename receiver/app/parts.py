@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from starlette.datastructures import State
 
 from receiver.apps.portal import PortalLinks
+from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import Directory, new_directory
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
@@ -27,6 +28,7 @@ from receiver.wiring.service import Service
 
 @dataclass(frozen=True)
 class Parts:
+    workers: WorkerParts  # the store, metrics, log, owner and wake-ups (`worker_parts`)
     keys: Keys  # the API keys, and who a bearer token is
     changes: ChangeHub  # the process's one reader of the change feed, for the live streams
     media_links: MediaLinks  # signs and reads the mirrored files' links
@@ -48,6 +50,18 @@ class Parts:
 def worker_parts(service: Service) -> WorkerParts:
     """What every worker and the callback's route stand on, out of the service."""
     return WorkerParts(service.store, service.metrics, service.log, service.owner, service.wakers)
+
+
+def directory_of(service: Service, follows: bool = True) -> Directory:
+    """Every downstream of the relay, its apps' names kept in the metrics' labels."""
+    return new_directory(service.config, worker_parts(service), service.labels.app_names, follows)
+
+
+def fanout_of(service: Service, directory: Directory) -> Fanout:
+    """The fan-out over `directory`, taking what this process's polls hand it."""
+    config = service.config
+    delivery, secret = config.settings.delivery, config.secrets.task_webhook_secret
+    return Fanout(worker_parts(service), delivery, directory, service.deliveries, secret)
 
 
 def probed(service: Service) -> Probed:
@@ -80,6 +94,7 @@ def build_parts(service: Service) -> Parts:
     # A key revoked or a session ended here: the live streams check their holders at once.
     service.on_access_change(changes.recheck)
     return Parts(
+        workers=worker_parts(service),
         keys=Keys(service.store, secrets.signing_keys, secrets.admin_token),
         changes=changes,
         media_storage=MediaStorage(settings.media),
@@ -87,7 +102,7 @@ def build_parts(service: Service) -> Parts:
             secrets.signing_keys, config.public_url, settings.media.url_ttl_seconds
         ),
         share_signer=ShareSigner(secrets.signing_keys, secrets.admin_token),
-        directory=new_directory(service),
+        directory=directory_of(service),
         poll_lease=settings.polling.lease(service.owner),
         intake=Intake(
             service.store,

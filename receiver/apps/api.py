@@ -25,7 +25,7 @@ from receiver.keys.guard import Keyring, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.routing import owner_of
-from receiver.wiring.given import AccessChange, Served, ServerSection, Stored
+from receiver.wiring.given import AccessChange, ServerSection, Stored, Workers
 
 MAX_APP_BODY_BYTES = 16 * 1024
 _ERR = ErrorAnswer
@@ -223,15 +223,14 @@ async def change_app(
     responses=guarded("admin", {200: answer("Deleted.", AppDeleted), 404: _NO_APP}),
 )
 async def delete_app(
-    service: Served, keys: Keyring, directory: Downstreams, app: PathName
+    workers: Workers, changed: AccessChange, keys: Keyring, directory: Downstreams, app: PathName
 ) -> Response:
-    # The whole service: removing a downstream is the fan-out's, which still takes it.
     deleted = await keys.delete_app(app)
-    service.access_changed()  # its open streams here end now, elsewhere within seconds
+    changed()  # its open streams here end now, elsewhere within seconds
     # Its downstreams go with it: no later app of its name takes them over.
     for name in [*directory.every, *directory.unusable]:
         if owner_of(name) == deleted.id:
-            await managed.remove_downstream(service, directory, name)
+            await managed.remove_downstream(workers, directory, name)
     return reply(AppDeleted, {"deleted": app})
 
 

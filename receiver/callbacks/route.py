@@ -104,8 +104,8 @@ def _refused(route: Callback, reason: str, error: RelayError, **ids: Any) -> Rel
     return error
 
 
-async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, Any]:
-    started = time.time()
+async def _read(route: Callback, scope: Scope, receive: Receive) -> tuple[str, Report]:
+    """The task the token names and the report its body makes; refused when either is wrong."""
     try:
         task_id = route.signer.verify(scope["path_params"]["token"])
     except TokenRejected as exc:
@@ -126,14 +126,18 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
     except ParseError as exc:
         raise _refused(route, "bad_body", exc, task_id=task_id, detail=str(exc)) from None
     dedupe_key = "callback:" + hashlib.sha256(body).hexdigest()
+    return task_id, Report("callback", dedupe_key, obs, body.decode())
+
+
+async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, Any]:
+    started = time.time()
+    task_id, report = await _read(route, scope, receive)
+    obs = report.obs
     try:
+        lease = route.handed.lease_for(route.lease)
+        subscriptions = route.directory.subscriptions
         recorded = await claims.arrive(
-            route.store,
-            Report("callback", dedupe_key, obs, body.decode()),
-            task_id,
-            route.directory.subscriptions,
-            route.claims,
-            route.handed.lease_for(route.lease),
+            route.store, report, task_id, subscriptions, route.claims, lease
         )
     except Exception:
         # Not committed: say so, so that the sender tries again rather than forgets.

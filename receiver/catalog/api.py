@@ -22,7 +22,7 @@ from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, media, reply
 from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.routing import shown_name
-from receiver.wiring.given import Served, ServerSection
+from receiver.wiring.given import ServerSection, Stored
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -137,7 +137,6 @@ async def asyncapi_json(request: Request, directory: Downstreams) -> Response:
         "A filter, a transform and headers, with the format and the event to try.",
     ),
 )
-async def preview(request: Request, service: Served, server: ServerSection) -> Response:
-    # The whole service: the preview is the fan-out's, which still takes it.
+async def preview(request: Request, store: Stored, server: ServerSection) -> Response:
     payload = await read_json(request, MAX_BODY_BYTES, server.body_timeout_seconds)
-    return reply(Preview, await previews.preview(service, payload, caller_of(request)))
+    return reply(Preview, await previews.preview(store, payload, caller_of(request)))

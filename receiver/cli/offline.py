@@ -1,4 +1,4 @@
-"""The store, or the relay's Service around it, opened for one command and closed after.
+"""The store, or the relay's parts around it, opened for one command and closed after.
 
 The operator tools run beside the relay (or while it is down) with its config file: they
 read and change the store, and only the rows they are asked about. An action whose rows'
@@ -19,12 +19,13 @@ import structlog
 from receiver.cli.common import fail, not_found, settings_of, store_url
 from receiver.config import Config, Downstream, Secrets, Settings
 from receiver.downstreams import names
-from receiver.downstreams.directory import Directory, new_directory
+from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import NotFound, StoreError
 from receiver.kernel.observability.logs import add_secrets
 from receiver.kernel.store import Store, open_store
 
 if TYPE_CHECKING:
+    from receiver.wiring.handoff import WorkerParts
     from receiver.wiring.service import Service
 
 T = TypeVar("T")
@@ -73,34 +74,34 @@ class KeyNeeded(Exception):
 KeyCheck = Callable[["Directory", str], "str | None"]
 
 
-def with_service(config_path: str | None, fn: Callable[[Service, Directory], Awaitable[T]]) -> T:
-    """`fn` over a Service on the config's store and its downstreams: for the operator
+def with_parts(config_path: str | None, fn: Callable[[WorkerParts, Directory], Awaitable[T]]) -> T:
+    """`fn` over the parts on the config's store and its downstreams: for the operator
     actions of receiver/deliveries/actions.py, the same the admin API and the console call."""
-    return _with_service(config_path, lambda service, directory, _: fn(service, directory))
+    return _with_parts(config_path, lambda parts, directory, _: fn(parts, directory))
 
 
 def with_downstream(
     config_path: str | None,
     typed: str,
-    fn: Callable[[Service, Directory, str], Awaitable[T]],
+    fn: Callable[[WorkerParts, Directory, str], Awaitable[T]],
     needs_key: KeyCheck | None = None,
 ) -> tuple[T, str]:
-    """`fn` over a Service and the downstream `typed` names (`APP/NAME` for an app's), given
+    """`fn` over the parts and the downstream `typed` names (`APP/NAME` for an app's), given
     the name the store keeps it under; its result, and the downstream's name as people read
     it. One that is not there is refused, exit 1, before anything changes; so is an action
     that needs the relay's secret when it is not set."""
     shown: list[str] = []
 
-    async def named(service: Service, directory: Directory, kept: str) -> T:
-        shown.extend((await names.shown_names(service.store, [kept])).values())
-        return await fn(service, directory, kept)
+    async def named(parts: WorkerParts, directory: Directory, kept: str) -> T:
+        shown.extend((await names.shown_names(parts.store, [kept])).values())
+        return await fn(parts, directory, kept)
 
-    return _with_service(config_path, named, typed, needs_key), shown[0]
+    return _with_parts(config_path, named, typed, needs_key), shown[0]
 
 
-def _with_service(
+def _with_parts(
     config_path: str | None,
-    fn: Callable[[Service, Directory, str], Awaitable[T]],
+    fn: Callable[[WorkerParts, Directory, str], Awaitable[T]],
     typed: str | None = None,
     needs_key: KeyCheck | None = None,
 ) -> T:
@@ -110,8 +111,10 @@ def _with_service(
     add_secrets(keys)
 
     async def run() -> T:
+        from receiver.app.parts import directory_of, worker_parts
+
         service = _offline_service(settings, keys)
-        directory = new_directory(service, follows=False)
+        directory = directory_of(service, follows=False)
         try:
             await service.store.migrate()
             kept = ""
@@ -122,7 +125,7 @@ def _with_service(
                     env = settings.callbacks.secret_env
                     fix = f"set ${env} as the relay has it, or use the API"
                     raise KeyNeeded(f"{typed}: {why}: {fix}")
-            return await fn(service, directory, kept)
+            return await fn(worker_parts(service), directory, kept)
         finally:
             # Not Service.close(): this process took no lease, so there is none to give back.
             await service.comet.aclose()

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from receiver.lifecycle.rows.downstreams import DownstreamHealth
     from receiver.lifecycle.rules.records import Delivery
     from receiver.tasks.reads import TaskHistory
-    from receiver.wiring.service import Service
+    from receiver.wiring.handoff import WorkerParts
 
 
 @click.group()
@@ -243,7 +243,7 @@ def deliveries_list(
 @click.option("--dead-letters-of", "downstream", help="Replay every dead letter of a downstream.")
 def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: str | None) -> None:
     """Queue deliveries for an immediate new attempt (a running service sends them)."""
-    from receiver.cli.offline import with_downstream, with_service
+    from receiver.cli.offline import with_downstream, with_parts
     from receiver.deliveries import actions as delivery_actions
 
     if bool(delivery_ids) == bool(downstream):
@@ -257,7 +257,7 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
         click.echo(f"{name}: queued {counted(count, 'dead letter', 'dead letters')} for replay")
         return
     ids = list(delivery_ids)
-    count = with_service(config_path, lambda s, _: delivery_actions.replay_deliveries(s, ids))
+    count = with_parts(config_path, lambda p, _: delivery_actions.replay_deliveries(p, ids))
     click.echo(f"queued {counted(count, 'delivery', 'deliveries')} for replay")
     if delivery_ids and count < len(set(delivery_ids)):
         missing = len(set(delivery_ids)) - count
@@ -370,9 +370,9 @@ def downstreams_enable(config_path: str | None, name: str, recover_since: float 
 
     unopened: list[bool] = []
 
-    async def enable(service: Service, directory: Directory, kept: str) -> int:
+    async def enable(parts: WorkerParts, directory: Directory, kept: str) -> int:
         unopened.append(kept in directory.unusable)
-        return await delivery_actions.enable_downstream(service, directory, kept, recover_since)
+        return await delivery_actions.enable_downstream(parts, directory, kept, recover_since)
 
     queued, shown_name = with_downstream(config_path, name, enable, _sealed)
     click.echo(f"{shown_name}: enabled; {counted(queued, 'delivery', 'deliveries')} queued")

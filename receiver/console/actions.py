@@ -41,7 +41,7 @@ class DownstreamForms:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.service = console.service
+        self.workers, self.rules = console.workers, console.delivery
         self.directory = console.directory
 
     def downstream(self, request: Request, session: Session) -> tuple[str, str]:
@@ -68,7 +68,7 @@ class DownstreamForms:
         if asked:
             return asked
         count = await delivery_actions.replay_delivery(
-            self.service, delivery_id, self.caller(session)
+            self.workers, delivery_id, self.caller(session)
         )
         return self.console.done(request, form, "/deliveries", "replayed", count)
 
@@ -83,7 +83,7 @@ class DownstreamForms:
         )
         if asked:
             return asked
-        await delivery_actions.disable_downstream(self.service, self.directory, kept)
+        await delivery_actions.disable_downstream(self.workers, self.directory, kept)
         return self.console.done(request, form, self.home, "disabled")
 
     async def enable(self, request: Request, session: Session, form: Form) -> Response:
@@ -95,7 +95,7 @@ class DownstreamForms:
         asked = self.console.confirm(request, session, form, question + ".", "Enable it")
         if asked:
             return asked
-        queued = await delivery_actions.enable_downstream(self.service, self.directory, kept, since)
+        queued = await delivery_actions.enable_downstream(self.workers, self.directory, kept, since)
         return self.console.done(request, form, self.home, "enabled", queued)
 
     async def rotate(self, request: Request, session: Session, form: Form) -> Response:
@@ -104,7 +104,9 @@ class DownstreamForms:
         asked = self.console.confirm(request, session, form, question, "Rotate it")
         if asked:
             return asked
-        secret, until = await downstreams.rotate_secret(self.service, self.directory, kept)
+        secret, until = await downstreams.rotate_secret(
+            self.workers, self.rules, self.directory, kept
+        )
         rotated = self.directory.get(kept)
         shown = {
             "name": name,
@@ -123,7 +125,9 @@ class DownstreamForms:
         try:
             change = endpoint_form.change_of(form)
             by = self.caller(session)  # an app's change is held to what its key may do
-            await downstreams.change_downstream(self.service, self.directory, kept, change, by)
+            await downstreams.change_downstream(
+                self.workers, self.rules, self.directory, kept, change, by
+            )
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.refused_edit(request, session, name, said)
@@ -141,7 +145,7 @@ class DownstreamForms:
         asked = self.console.confirm(request, session, form, question, "Remove it")
         if asked:
             return asked
-        ended = await downstreams.remove_downstream(self.service, self.directory, kept)
+        ended = await downstreams.remove_downstream(self.workers, self.directory, kept)
         return self.console.done(request, form, self.home, "removed", ended)
 
 
@@ -198,7 +202,7 @@ class Actions(DownstreamForms):
         )
         if asked:
             return asked
-        count = await delivery_actions.replay_dead_letters(self.service, self.directory, name)
+        count = await delivery_actions.replay_dead_letters(self.workers, self.directory, name)
         return self.console.done(request, form, "/deliveries", "replayed", count)
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
@@ -224,7 +228,7 @@ class Actions(DownstreamForms):
             }
             keys = self.console.keys
             made, secret = await downstreams.create_downstream(
-                self.service, keys, self.directory, payload, BOOTSTRAP
+                self.workers, self.rules, keys, self.directory, payload, BOOTSTRAP
             )
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from receiver.apps.portal import PortalLinks
+from receiver.config import Config
 from receiver.console import views
 from receiver.console.brake import LoginBrake
 from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_form, origin_of
@@ -32,7 +33,7 @@ from receiver.keys.stories import sessions
 from receiver.lifecycle.rules.task import is_passed_through
 from receiver.tasks.actions import Canceller
 from receiver.tasks.submit import Intake
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import WorkerParts
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 64 * 1024
@@ -114,24 +115,26 @@ class Console:
 
     def __init__(
         self,
-        service: Service,
+        workers: WorkerParts,
+        config: Config,
+        access_changed: Callable[[], None],
         keys: Keys,
         directory: Directory,
         tasks: tuple[Intake, Canceller],
         portal_links: PortalLinks,
     ) -> None:
-        # The whole service only for the fan-out's actions and previews, which still take it.
-        self.service = service
-        self.store, self.log = service.store, service.log
-        self.access_changed = service.access_changed  # the live streams check their holders
+        # The store, log and wake-ups the actions on deliveries and downstreams use.
+        self.workers = workers
+        self.store, self.log = workers.store, workers.log
+        self.access_changed = access_changed  # the live streams check their holders
         self.keys = keys
         self.directory = directory  # every downstream
         self.intake, self.canceller = tasks  # what submitting and cancelling a task use
         self.portal_links = portal_links
         # The sections the pages read, and where the relay is reached from outside.
-        config = service.config
         settings = config.settings
         self.server, self.retention = settings.server, settings.retention
+        self.delivery = settings.delivery  # what the downstreams made here are held to
         self.sessions_config = settings.console  # how long sessions last, the login brake
         self.public_url = config.public_url
         self.sessions = Sessions(

@@ -111,7 +111,7 @@ class PreviewRoute:
         check_form(console.sessions, session.id, fields, request.headers, console.origins(request))
         payload = preview_payload(fields)
         # The preview reads a task only as this caller may read it (another app's: none).
-        return await previews.preview(console.service, payload, self.caller(session))
+        return await previews.preview(console.store, payload, self.caller(session))
 
     def caller(self, session: Session) -> Caller:
         """Who previews: the operator, who reads every task."""

@@ -11,72 +11,71 @@ from receiver.deliveries import stories as delivery
 from receiver.downstreams import stories as downstream_stories
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import NotFound
+from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import WorkerParts
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
 # while they move: each is the story or the submit itself, nothing in between.
 
 
-async def replay_deliveries(service: Service, delivery_ids: list[str]) -> int:
+async def replay_deliveries(parts: WorkerParts, delivery_ids: list[str]) -> int:
     """Send these deliveries again at once, whatever their state; how many were found."""
-    count = await delivery.replay(service.store, delivery_ids)
-    service.wake(Work.DELIVERIES)
-    service.log.info("delivery.replayed", deliveries=count)
+    count = await delivery.replay(parts.store, delivery_ids)
+    parts.wakers.wake(Work.DELIVERIES)
+    parts.log.info("delivery.replayed", deliveries=count)
     return count
 
 
-async def deliveries_for(
-    service: Service, caller: Caller, wanted: DeliveryFilter
-) -> list[Delivery]:
+async def deliveries_for(store: Store, caller: Caller, wanted: DeliveryFilter) -> list[Delivery]:
     """The deliveries the caller may read: the admin's, every one; an app's, those to its
     own downstreams (`wanted` names them as the app did) and to its own tasks' webhooks,
     nothing of another app's."""
     if caller.sees_all:
-        return await delivery_reads.deliveries(service.store, wanted)
+        return await delivery_reads.deliveries(store, wanted)
     app_id = caller.app_id or ""
     if wanted.downstream is not None and wanted.downstream != TASK_WEBHOOK:
         wanted = replace(wanted, downstream=owned_name(app_id, wanted.downstream))
-    return await delivery_reads.app_deliveries(service.store, app_id, wanted)
+    return await delivery_reads.app_deliveries(store, app_id, wanted)
 
 
-async def app_delivery(service: Service, caller: Caller, delivery_id: str) -> Delivery:
+async def app_delivery(store: Store, caller: Caller, delivery_id: str) -> Delivery:
     """One of the app's own deliveries (to its downstreams or its tasks' webhooks), as the
     store names it; NotFound for any other."""
     found = await delivery_reads.app_deliveries(
-        service.store, caller.app_id or "", DeliveryFilter(limit=1), delivery_id
+        store, caller.app_id or "", DeliveryFilter(limit=1), delivery_id
     )
     if not found:
         raise NotFound("no such delivery")
     return found[0]
 
 
-async def _app_may_replay(service: Service, caller: Caller, delivery_id: str) -> None:
+async def _app_may_replay(store: Store, caller: Caller, delivery_id: str) -> None:
     if not caller.sees_all:
-        await app_delivery(service, caller, delivery_id)
+        await app_delivery(store, caller, delivery_id)
 
 
-async def replay_delivery(service: Service, delivery_id: str, caller: Caller = BOOTSTRAP) -> int:
-    await _app_may_replay(service, caller, delivery_id)
-    count = await replay_deliveries(service, [delivery_id])
+async def replay_delivery(parts: WorkerParts, delivery_id: str, caller: Caller = BOOTSTRAP) -> int:
+    await _app_may_replay(parts.store, caller, delivery_id)
+    count = await replay_deliveries(parts, [delivery_id])
     if not count:
         raise NotFound("no such delivery")
     return count
 
 
 async def replay_dead_letters(
-    service: Service, directory: Directory, downstream: str, caller: Caller = BOOTSTRAP
+    parts: WorkerParts, directory: Directory, downstream: str, caller: Caller = BOOTSTRAP
 ) -> int:
     """Every dead letter of the downstream queued again; an app names its own."""
     kept = downstream if caller.sees_all else owned_name(caller.app_id or "", downstream)
     if not directory.knows(kept):
         raise NotFound(f"no downstream named {downstream!r}")
-    count = await delivery.replay_dead_letters(service.store, kept)
-    service.wake(Work.DELIVERIES)
-    service.log.info("delivery.replayed", downstream=downstream, deliveries=count)
+    count = await delivery.replay_dead_letters(parts.store, kept)
+    parts.wakers.wake(Work.DELIVERIES)
+    parts.log.info("delivery.replayed", downstream=downstream, deliveries=count)
     return count
 
 
@@ -86,29 +85,29 @@ def known_downstream(directory: Directory, name: str) -> str:
     return name
 
 
-async def disable_downstream(service: Service, directory: Directory, name: str) -> bool:
+async def disable_downstream(parts: WorkerParts, directory: Directory, name: str) -> bool:
     """Stop attempting it; its new deliveries are held. False when it was already."""
     name = known_downstream(directory, name)
     changed = await delivery.disable(
-        service.store, name, "disabled by an operator", directory.subscriptions
+        parts.store, name, "disabled by an operator", directory.subscriptions
     )
     # The `downstream.disabled` notices to its subscribers are committed: send them now.
-    service.wake(Work.DELIVERIES)
-    service.log.warning("downstream.disabled", downstream=name, reason="operator")
+    parts.wakers.wake(Work.DELIVERIES)
+    parts.log.warning("downstream.disabled", downstream=name, reason="operator")
     return changed
 
 
 async def enable_downstream(
-    service: Service, directory: Directory, name: str, recover_since: float | None
+    parts: WorkerParts, directory: Directory, name: str, recover_since: float | None
 ) -> int:
     """Attempt it again; queue what it held, and what went to dead-letter since then."""
     name = known_downstream(directory, name)
-    queued = await downstream_stories.enable(service.store, name, recover_since)
+    queued = await downstream_stories.enable(parts.store, name, recover_since)
     if name in directory.unusable:
         # Enabled, it still cannot be used: what was queued waits held, with the reason.
-        await downstream_stories.follow_unopened(service.store, [name], [])
-    service.wake(Work.DELIVERIES)
-    service.log.info(
+        await downstream_stories.follow_unopened(parts.store, [name], [])
+    parts.wakers.wake(Work.DELIVERIES)
+    parts.log.info(
         "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued
     )
     return queued

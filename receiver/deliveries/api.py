@@ -19,7 +19,7 @@ from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.records import DeliveryFilter
 from receiver.tasks.detail import own
 from receiver.tasks.rules.answers import DeliveryState, DeliverySummary
-from receiver.wiring.given import Served
+from receiver.wiring.given import Stored, Workers
 
 
 class DeliveryList(Answer):
@@ -66,11 +66,11 @@ _ERR = m.ErrorAnswer
     responses=guarded("downstreams", {200: answer("Deliveries.", DeliveryList)}),
 )
 async def list_deliveries(
-    request: Request, service: Served, params: Annotated[DeliveryListParams, Query()]
+    request: Request, store: Stored, params: Annotated[DeliveryListParams, Query()]
 ) -> Response:
     caller = caller_of(request)
     wanted = DeliveryFilter(params.state, params.downstream, params.task_id, params.limit)
-    found = await delivery_actions.deliveries_for(service, caller, wanted)
+    found = await delivery_actions.deliveries_for(store, caller, wanted)
     listed = own(caller, found)
     return reply(DeliveryList, {"deliveries": listed})
 
@@ -91,13 +91,13 @@ async def list_deliveries(
 )
 async def replay_dead_letters(
     request: Request,
-    service: Served,
+    workers: Workers,
     directory: Downstreams,
     params: Annotated[DeadLetterParams, Query()],
 ) -> Response:
     caller = caller_of(request)
     downstream = params.downstream
-    count = await delivery_actions.replay_dead_letters(service, directory, downstream, caller)
+    count = await delivery_actions.replay_dead_letters(workers, directory, downstream, caller)
     return reply(Replayed, {"replayed": count})
 
 
@@ -112,6 +112,6 @@ async def replay_dead_letters(
         {200: answer("Queued.", Replayed), 404: answer("No such delivery.", _ERR)},
     ),
 )
-async def replay_delivery(request: Request, service: Served, delivery_id: PathId) -> Response:
-    count = await delivery_actions.replay_delivery(service, delivery_id, caller_of(request))
+async def replay_delivery(request: Request, workers: Workers, delivery_id: PathId) -> Response:
+    count = await delivery_actions.replay_delivery(workers, delivery_id, caller_of(request))
     return reply(Replayed, {"replayed": count})

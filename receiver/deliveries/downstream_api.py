@@ -22,7 +22,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.keys.guard import needs
-from receiver.wiring.given import Served
+from receiver.wiring.given import DeliverySection, Logged, ServerSection, Workers
 
 MAX_TEST_BODY_BYTES = 4 * 1024
 
@@ -105,10 +105,10 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
     ),
 )
 async def rotate_secret(
-    request: Request, service: Served, directory: Downstreams, name: PathId
+    request: Request, workers: Workers, rules: DeliverySection, directory: Downstreams, name: PathId
 ) -> Response:
     kept = own_name(request, directory, name)
-    secret, until = await managed.rotate_secret(service, directory, kept)
+    secret, until = await managed.rotate_secret(workers, rules, directory, kept)
     rotated_one = directory.get(kept)
     signing = rotated_one.signing if rotated_one is not None else "hmac"
     rotated = {
@@ -131,10 +131,10 @@ async def rotate_secret(
     responses=guarded("downstreams", {200: answer("Disabled.", Disabled), 404: NO_DOWNSTREAM}),
 )
 async def disable_downstream(
-    request: Request, service: Served, directory: Downstreams, name: PathId
+    request: Request, workers: Workers, directory: Downstreams, name: PathId
 ) -> Response:
     kept = own_name(request, directory, name)
-    changed = await delivery_actions.disable_downstream(service, directory, kept)
+    changed = await delivery_actions.disable_downstream(workers, directory, kept)
     return reply(Disabled, {"downstream": name, "disabled": True, "changed": changed})
 
 
@@ -150,14 +150,14 @@ async def disable_downstream(
 )
 async def enable_downstream(
     request: Request,
-    service: Served,
+    workers: Workers,
     directory: Downstreams,
     name: PathId,
     params: Annotated[RecoverParams, Query()],
 ) -> Response:
     kept = own_name(request, directory, name)
     since = params.recover_since
-    queued = await delivery_actions.enable_downstream(service, directory, kept, since)
+    queued = await delivery_actions.enable_downstream(workers, directory, kept, since)
     return reply(Enabled, {"downstream": name, "disabled": False, "queued": queued})
 
 
@@ -183,10 +183,15 @@ async def enable_downstream(
     openapi_extra=body(TestEventRequest, "TestEventRequest", "The event type."),
 )
 async def test_downstream(
-    request: Request, service: Served, directory: Downstreams, name: PathId
+    request: Request,
+    log: Logged,
+    rules: DeliverySection,
+    server: ServerSection,
+    directory: Downstreams,
+    name: PathId,
 ) -> Response:
     kept = own_name(request, directory, name)
-    timeout = service.config.settings.server.body_timeout_seconds
-    payload = await read_json(request, MAX_TEST_BODY_BYTES, timeout)
+    payload = await read_json(request, MAX_TEST_BODY_BYTES, server.body_timeout_seconds)
     wanted = read_checked(TestEventRequest, payload)
-    return reply(TestEventSent, await send_test(service, directory, kept, wanted.type))
+    sent = await send_test(log, rules, directory, kept, wanted.type)
+    return reply(TestEventSent, sent)

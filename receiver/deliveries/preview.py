@@ -27,12 +27,12 @@ from receiver.downstreams.manage import masked, read_checked
 from receiver.expressions.evaluate import evaluate
 from receiver.expressions.rules import ExpressionFailed, OverBudget, Shaped
 from receiver.kernel.errors import InvalidRequest, NotFound
+from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name, owner_of
 from receiver.tasks import reads as task_reads
-from receiver.wiring.service import Service
 
 # What the relay adds to every request (values shown as placeholders).
 _SIGNED = {
@@ -65,25 +65,25 @@ class PreviewRequest(DownstreamExpressions):
 
 
 async def _document(
-    service: Service, asked: PreviewRequest, caller: Caller
+    store: Store, asked: PreviewRequest, caller: Caller
 ) -> tuple[dict[str, Any], str]:
     """The event document tried, and where it came from: `example`, `task` or `downstream`."""
     if asked.type is not None:
         return _example(asked.type), "example"
     if asked.task_id is not None:
-        found = await _newest_of_task(service, asked.task_id, caller)
+        found = await _newest_of_task(store, asked.task_id, caller)
         if found is None:
             raise InvalidRequest(f"task_id: task {asked.task_id!r} has no event yet")
         return found, "task"
     if (kept := _kept_name(asked.downstream, caller)) is not None:
-        found = await delivery_reads.newest_event_of(service.store, kept)
+        found = await delivery_reads.newest_event_of(store, kept)
         if found is not None:
             return found, "downstream"
     # An app's downstream takes only its app's tasks: the newest of those.
     owner = owner_of(kept) if kept is not None else None
     newest = TaskFilter(owner_key=owner or caller.owner_filter, limit=_NEWEST_TASKS)
-    for task in await task_reads.task_list(service.store, newest):
-        found = await _newest_of_task(service, task.id, caller)
+    for task in await task_reads.task_list(store, newest):
+        found = await _newest_of_task(store, task.id, caller)
         if found is not None:
             return found, "task"
     return _example(TEST_TYPE), "example"
@@ -108,8 +108,8 @@ def _example(event_type: str) -> dict[str, Any]:
     return {**example_document(event_type), "metadata": None}
 
 
-async def _newest_of_task(service: Service, task_id: str, caller: Caller) -> dict[str, Any] | None:
-    found = await task_reads.task_documents(service.store, task_id, 1)
+async def _newest_of_task(store: Store, task_id: str, caller: Caller) -> dict[str, Any] | None:
+    found = await task_reads.task_documents(store, task_id, 1)
     # Another app's task is no such task, as everywhere else (ids cannot be probed).
     if found is None or not caller.owns(found[0].owner_key):
         raise NotFound(f"no task {task_id!r}")
@@ -117,14 +117,14 @@ async def _newest_of_task(service: Service, task_id: str, caller: Caller) -> dic
     return documents[0] if documents else None
 
 
-async def preview(service: Service, payload: Any, caller: Caller = BOOTSTRAP) -> dict[str, Any]:
+async def preview(store: Store, payload: Any, caller: Caller = BOOTSTRAP) -> dict[str, Any]:
     """What a downstream with this filter and transform would do with an event: of an
     example of its type, or of a task the caller may read. Both are evaluated in a process
     (receiver/expressions/pool.py), in one round trip: one stopped for passing its
     budget, or making a body over 1 MiB, is the caller's to change (422)."""
     asked = read_checked(PreviewRequest, payload)
     await vet_expressions(asked)
-    document, source = await _document(service, asked, caller)
+    document, source = await _document(store, asked, caller)
     envelope = webhook(document)
     answer: dict[str, Any] = {
         "event": envelope,

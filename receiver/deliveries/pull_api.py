@@ -21,7 +21,7 @@ from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
 from receiver.keys.guard import caller_of, needs
-from receiver.wiring.given import Served
+from receiver.wiring.given import SigningKeys, Stored
 
 
 class PullParams(Params):
@@ -78,7 +78,8 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 )
 async def pull_events(
     request: Request,
-    service: Served,
+    store: Stored,
+    keys: SigningKeys,
     directory: Downstreams,
     name: PathId,
     params: Annotated[PullParams, Query()],
@@ -89,12 +90,11 @@ async def pull_events(
         raise NotFound(f"no downstream named {name!r}")
     if not read_by_pull(downstream.format):
         raise InvalidRequest(f"{name!r} is a {downstream.format} downstream, not one read by pull")
-    keys = service.config.secrets.signing_keys
     after = pulled.position(keys, kept, params.after)
     holder = caller_of(request).key_id or "admin"
     pulled.WAITING.take(holder)
     try:
-        read = pulled.read_events(service, downstream, after, params.limit, params.wait)
+        read = pulled.read_events(store, keys, downstream, after, params.limit, params.wait)
         page = await _unless_hung_up(request.receive, read)
     finally:
         pulled.WAITING.give_back(holder)

@@ -31,9 +31,9 @@ from receiver.deliveries import reads
 from receiver.deliveries.fanout.outgoing import default_body
 from receiver.deliveries.fanout.shaping import Refused, prepare
 from receiver.kernel.errors import MalformedRequest, Overloaded
+from receiver.kernel.store import Store
 from receiver.lifecycle.rows.pulls import Pulled, Readable
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
-from receiver.wiring.service import Service
 
 MAX_WAIT_SECONDS = 30.0
 SETTLE_SECONDS = 0.5
@@ -183,12 +183,16 @@ class Budget:
 
 
 async def read_events(
-    service: Service, downstream: Downstream, after: Position, limit: int, wait: float
+    store: Store,
+    keys: list[str],
+    downstream: Downstream,
+    after: Position,
+    limit: int,
+    wait: float,
 ) -> Page:
-    """Up to `limit` events after `after`, oldest first, within an answer's budget; none
-    yet, waits up to `wait` s."""
-    keys = service.config.secrets.signing_keys
-    found, until = await _first_rows(service, downstream.name, after, min(limit, CHUNK_ROWS), wait)
+    """Up to `limit` events after `after`, oldest first, within an answer's budget (its
+    cursors signed with `keys`, the relay's, newest last); none yet, waits up to `wait` s."""
+    found, until = await _first_rows(store, downstream.name, after, min(limit, CHUNK_ROWS), wait)
     data: list[Any] = []
     ids: list[str] = []
     last = Position(after.at, after.key, found.made)
@@ -211,19 +215,19 @@ async def read_events(
         if not left or len(found.rows) < CHUNK_ROWS:
             break
         chunk = min(left, CHUNK_ROWS)
-        found = await reads.pulled(service.store, downstream.name, last.place, until, chunk)
+        found = await reads.pulled(store, downstream.name, last.place, until, chunk)
     return Page(data, cursor(keys, downstream.name, last), ids)
 
 
 async def _first_rows(
-    service: Service, name: str, after: Position, chunk: int, wait: float
+    store: Store, name: str, after: Position, chunk: int, wait: float
 ) -> tuple[Readable, float]:
     """The first rows after `after` (waiting up to `wait` s for one), and the moment the
     rows read settled by."""
     deadline = time.monotonic() + min(wait, MAX_WAIT_SECONDS)
     while True:
         until = time.time() - SETTLE_SECONDS
-        found = await reads.pulled(service.store, name, after.place, until, chunk)
+        found = await reads.pulled(store, name, after.place, until, chunk)
         if after.made is not None and after.made != found.made:
             raise MalformedRequest(
                 "after: a cursor of an earlier downstream of this name, removed since:"

@@ -23,6 +23,7 @@ from typing import Any
 
 from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
+from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import open_route, proxy_of
 from receiver.deliveries.fanout.outgoing import default_body, message_of
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
@@ -32,10 +33,9 @@ from receiver.destinations.registry import open_publisher, untestable
 from receiver.downstreams.directory import Directory
 from receiver.downstreams.manage import shown_url
 from receiver.kernel.errors import InvalidRequest, NotFound
-from receiver.kernel.observability.logs import scoped, scrub
+from receiver.kernel.observability.logs import Log, scoped, scrub
 from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
-from receiver.wiring.service import Service
 
 TEST_HEADER = "webhook-test"
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)
@@ -82,9 +82,10 @@ def shown_request(d: Downstream, request: Request) -> dict[str, Any]:
 
 
 async def send_test(
-    service: Service, directory: Directory, name: str, event_type: str
+    log: Log, rules: DeliveryConfig, directory: Directory, name: str, event_type: str
 ) -> dict[str, Any]:
-    """Send a test event of `event_type` to the downstream kept under `name` now."""
+    """Send a test event of `event_type` to the downstream kept under `name` now, its way
+    out opened as the fan-out's by the delivery settings `rules`."""
     d = directory.get(name)
     if d is None:
         raise NotFound("no usable downstream of that name")
@@ -106,9 +107,9 @@ async def send_test(
     else:
         message = message_of(d, job, shaped)
         message = replace(message, headers=message.headers | {TEST_HEADER: "true"})
-        sent = shown_request(d, request_of(message, d.url, proxy_of(service, d)))
-        guarded = d.managed and not service.config.settings.delivery.allow_private_networks
-        opening = Opening(name, 1, route=lambda: open_route(service, directory, d, guarded))
+        sent = shown_request(d, request_of(message, d.url, proxy_of(rules, d)))
+        guarded = d.managed and not rules.allow_private_networks
+        opening = Opening(name, 1, route=lambda: open_route(rules, directory, d, guarded))
         # Its own secrets are cut out of what this attempt logs and answers, as a delivery's.
         with scoped(*directory.scope_of(name)):
             publisher = open_publisher(d, opening)
@@ -120,7 +121,7 @@ async def send_test(
             if status is None:
                 error = scrub(outcome.answer.failure or "", EXCERPT_CHARS)
     seconds = round(time.monotonic() - started, 3)
-    service.log.info("downstream.tested", downstream=name, type=event_type, status=status)
+    log.info("downstream.tested", downstream=name, type=event_type, status=status)
     return {
         "type": event_type,
         "event_id": message_id,

@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 from starlette.responses import Response
 
 from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
+from receiver.config.sections import ServerConfig
 from receiver.downstreams import manage as managed
 from receiver.downstreams import stories
 from receiver.downstreams.directory import Directory
@@ -28,8 +29,7 @@ from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.routing import owner_of, shown_name
-from receiver.wiring.given import Served
-from receiver.wiring.service import Service
+from receiver.wiring.given import DeliverySection, ServerSection, Stored, Workers, on_app
 
 MAX_BODY_BYTES = 64 * 1024
 _ERR = ErrorAnswer
@@ -162,20 +162,14 @@ class DownstreamList(Answer):
     downstreams: list[DownstreamDetail]
 
 
-async def _directory_of(request: Request) -> Directory:
-    # The process's one directory, put on the application at start-up (receiver/app/parts.py).
-    directory: Directory = request.app.state.directory
-    return directory
-
-
-# A route's downstreams: every one, the config file's and those made through the API.
-Downstreams = Annotated[Directory, Depends(_directory_of)]
+# A route's downstreams: every one, the config file's and those made through the API (the
+# process's one directory, put on the application at start-up: receiver/app/parts.py).
+Downstreams = Annotated[Directory, Depends(on_app("directory", Directory))]
 router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 
 
-async def _payload(request: Request, service: Service) -> Any:
-    timeout = service.config.settings.server.body_timeout_seconds
-    return await read_json(request, MAX_BODY_BYTES, timeout)
+async def _payload(request: Request, server: ServerConfig) -> Any:
+    return await read_json(request, MAX_BODY_BYTES, server.body_timeout_seconds)
 
 
 async def _seen(keys: Keys, caller: Caller, shown: dict[str, Any]) -> dict[str, Any]:
@@ -213,11 +207,11 @@ def own_name(request: Request, directory: Directory, name: str) -> str:
     ),
 )
 async def list_downstreams(
-    request: Request, service: Served, keys: Keyring, directory: Downstreams
+    request: Request, store: Stored, keys: Keyring, directory: Downstreams
 ) -> Response:
     caller = caller_of(request)
     names = [n for n in (*directory.every, *directory.unusable) if managed.sees(caller, n)]
-    made, health = await stories.downstreams_made(service.store, names)
+    made, health = await stories.downstreams_made(store, names)
     rows = {row.name: row for row in made}
     now = time.time()
     listed = [
@@ -261,11 +255,17 @@ async def list_downstreams(
     ),
 )
 async def create_downstream(
-    request: Request, service: Served, keys: Keyring, directory: Downstreams
+    request: Request,
+    workers: Workers,
+    rules: DeliverySection,
+    server: ServerSection,
+    keys: Keyring,
+    directory: Downstreams,
 ) -> Response:
     caller = caller_of(request)
-    payload = await _payload(request, service)
-    shown, secret = await managed.create_downstream(service, keys, directory, payload, caller)
+    payload = await _payload(request, server)
+    made = managed.create_downstream(workers, rules, keys, directory, payload, caller)
+    shown, secret = await made
     seen = await _seen(keys, caller, shown)
     return reply(DownstreamCreated, {**seen, "secret": secret}, 201)
 
@@ -283,10 +283,10 @@ one = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
     ),
 )
 async def get_downstream(
-    request: Request, service: Served, keys: Keyring, directory: Downstreams, name: PathId
+    request: Request, store: Stored, keys: Keyring, directory: Downstreams, name: PathId
 ) -> Response:
     kept = own_name(request, directory, name)
-    shown = await managed.describe_downstream(service, directory, kept)
+    shown = await managed.describe_downstream(store, directory, kept)
     return reply(DownstreamDetail, await _seen(keys, caller_of(request), shown))
 
 
@@ -311,12 +311,18 @@ async def get_downstream(
     ),
 )
 async def change_downstream(
-    request: Request, service: Served, keys: Keyring, directory: Downstreams, name: PathId
+    request: Request,
+    workers: Workers,
+    rules: DeliverySection,
+    server: ServerSection,
+    keys: Keyring,
+    directory: Downstreams,
+    name: PathId,
 ) -> Response:
     kept = own_name(request, directory, name)
-    payload = await _payload(request, service)
+    payload = await _payload(request, server)
     caller = caller_of(request)
-    shown = await managed.change_downstream(service, directory, kept, payload, caller)
+    shown = await managed.change_downstream(workers, rules, directory, kept, payload, caller)
     return reply(DownstreamDetail, await _seen(keys, caller_of(request), shown))
 
 
@@ -334,8 +340,8 @@ async def change_downstream(
     ),
 )
 async def remove_downstream(
-    request: Request, service: Served, directory: Downstreams, name: PathId
+    request: Request, workers: Workers, directory: Downstreams, name: PathId
 ) -> Response:
     kept = own_name(request, directory, name)
-    ended = await managed.remove_downstream(service, directory, kept)
+    ended = await managed.remove_downstream(workers, directory, kept)
     return reply(Removed, {"downstream": name, "removed": True, "deliveries_ended": ended})

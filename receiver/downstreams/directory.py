@@ -40,7 +40,7 @@ from receiver.lifecycle.rules.routing import (
     Subscription,
     owner_of,
 )
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import WorkerParts
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.
@@ -315,18 +315,13 @@ class Directory:
                 await asyncio.wait_for(stopping.wait(), every)
 
 
-def new_directory(service: Service, follows: bool = True) -> Directory:
-    """Every downstream of `service`: the config file's and those made through the API. One
-    a process, made at its start (receiver/app/parts.py; `receiver deliver` and the command
-    line's operator actions, which follow no rows, make their own)."""
-    sealer = Sealer(service.config.secrets.signing_keys)
-    metrics = service.metrics
-    return Directory(
-        service.config,
-        service.store,
-        sealer,
-        service.log,
-        metrics.directory_rows,
-        service.labels.app_names,
-        follows,
-    )
+def new_directory(
+    config: Config, parts: WorkerParts, app_names: dict[str, str], follows: bool = True
+) -> Directory:
+    """Every downstream of the relay: the config file's and those made through the API
+    (`app_names` filled as their apps' are read, for the metrics' labels). One a process,
+    made at its start (receiver/app/parts.py; `receiver deliver` and the command line's
+    operator actions, which follow no rows, make their own)."""
+    sealer = Sealer(config.secrets.signing_keys)
+    rows_read = parts.metrics.directory_rows
+    return Directory(config, parts.store, sealer, parts.log, rows_read, app_names, follows)

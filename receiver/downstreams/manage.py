@@ -21,6 +21,7 @@ from receiver.config import (
 )
 from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
 from receiver.config.expression_fields import vet_expressions
+from receiver.config.sections import DeliveryConfig
 from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
 from receiver.destinations.signing import new_secret, public_key
@@ -35,6 +36,7 @@ from receiver.kernel.secrets.sealing import (
     open_url,
     seal_url,
 )
+from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rows.downstreams import ManagedRow
@@ -46,7 +48,7 @@ from receiver.lifecycle.rules.routing import (
     owner_of,
 )
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import WorkerParts
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,7 +65,7 @@ def _read(model: type[M], payload: Any) -> M:
 read_checked = _read
 
 
-def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
+def _checked(rules: DeliveryConfig, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
     settings = _read(ManagedDownstreamConfig, spec)
@@ -72,10 +74,10 @@ def _checked(service: Service, spec: Any) -> ManagedDownstreamConfig:
             f"format: {settings.format} needs the relay installed with its extra:"
             f" {install_command(extra)}"
         )
-    lease = service.config.settings.delivery.attempt_lease_seconds
+    lease = rules.attempt_lease_seconds
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
-    allow = service.config.settings.delivery.allow_private_networks
+    allow = rules.allow_private_networks
     for setting, url in addresses(settings).servers:
         check_api_url(url, setting, allow)
     # The relay connects to these too: judged as the downstream's own URL is.
@@ -129,12 +131,13 @@ async def _owner(keys: Keys, caller: Caller, payload: Any) -> tuple[str | None, 
         raise InvalidRequest(f"owner: no app named {payload['owner']!r}") from None
 
 
-def _allowed_target(service: Service, caller: Caller, settings: ManagedDownstreamConfig) -> None:
+def _allowed_target(
+    rules: DeliveryConfig, caller: Caller, settings: ManagedDownstreamConfig
+) -> None:
     """An app's key names only the AWS and broker targets the operator allows it (422);
     the admin's and the config file's are not checked."""
     if caller.sees_all:
         return
-    rules = service.config.settings.delivery
     patterns = [*rules.allowed_targets, *rules.allowed_targets_by_app.get(caller.app, [])]
     if (address := unallowed_target(settings, patterns)) is not None:
         raise InvalidRequest(
@@ -144,21 +147,27 @@ def _allowed_target(service: Service, caller: Caller, settings: ManagedDownstrea
         )
 
 
-async def _changed(service: Service, directory: Directory) -> None:
+async def _changed(parts: WorkerParts, directory: Directory) -> None:
     """In use in this process at once; the other replicas follow within a tick."""
     await directory.refresh()
-    service.wake(Work.DELIVERIES)
+    parts.wakers.wake(Work.DELIVERIES)
 
 
 async def create_downstream(
-    service: Service, keys: Keys, directory: Directory, payload: Any, caller: Caller
+    parts: WorkerParts,
+    rules: DeliveryConfig,
+    keys: Keys,
+    directory: Directory,
+    payload: Any,
+    caller: Caller,
 ) -> tuple[dict[str, Any], str]:
     """A new downstream and its freshly made secret (shown this once): the app's when the
-    caller is an app's key (or the admin names one in `owner`), else global."""
+    caller is an app's key (or the admin names one in `owner`), else global; held to the
+    delivery settings `rules`."""
     owner, payload = await _owner(keys, caller, payload)
-    settings = _checked(service, payload)
+    settings = _checked(rules, payload)
     await vet_expressions(settings)
-    _allowed_target(service, caller, settings)
+    _allowed_target(rules, caller, settings)
     if owner is None:
         if looks_owned(settings.name):
             raise InvalidRequest("name: `<app id>.` begins only the names of apps' downstreams")
@@ -173,20 +182,25 @@ async def create_downstream(
     secret = new_secret(settings.signing)
     sealer = directory.sealer
     sealed = sealer.seal(secret, name)
-    await stories.create(service.store, name, seal_url(sealer, _spec(settings), name), sealed)
-    await _changed(service, directory)
-    service.log.info("downstream.created", downstream=name, format=settings.format)
-    return await describe_downstream(service, directory, name), secret
+    await stories.create(parts.store, name, seal_url(sealer, _spec(settings), name), sealed)
+    await _changed(parts, directory)
+    parts.log.info("downstream.created", downstream=name, format=settings.format)
+    return await describe_downstream(parts.store, directory, name), secret
 
 
 async def change_downstream(
-    service: Service, directory: Directory, name: str, payload: Any, by: Caller | None = None
+    parts: WorkerParts,
+    rules: DeliveryConfig,
+    directory: Directory,
+    name: str,
+    payload: Any,
+    by: Caller | None = None,
 ) -> dict[str, Any]:
     """`by`: an app's key, whose new target must be one the operator allows; None: a door
     that changes no target (an app's portal) or the operator's."""
     _managed_name(directory, name)
     change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
-    row = await stories.one_made(service.store, name)
+    row = await stories.one_made(parts.store, name)
     sealer = directory.sealer
     try:
         spec = open_url(sealer, row.spec, name)
@@ -200,15 +214,15 @@ async def change_downstream(
                 f"{name!r} was sealed under a key this relay no longer has: give its URL"
                 " again in the change, or put the previous secret back"
             ) from None
-    settings = _checked(service, {**spec, **_kept_secrets(spec, change), "name": name})
+    settings = _checked(rules, {**spec, **_kept_secrets(spec, change), "name": name})
     if change.keys() & {"filter", "transform"}:  # those kept were checked when given
         await vet_expressions(settings)
     if by is not None:
-        _allowed_target(service, by, settings)
-    await stories.change(service.store, name, seal_url(sealer, _spec(settings), name))
-    await _changed(service, directory)
-    service.log.info("downstream.changed", downstream=name, fields=sorted(change))
-    return await describe_downstream(service, directory, name)
+        _allowed_target(rules, by, settings)
+    await stories.change(parts.store, name, seal_url(sealer, _spec(settings), name))
+    await _changed(parts, directory)
+    parts.log.info("downstream.changed", downstream=name, fields=sorted(change))
+    return await describe_downstream(parts.store, directory, name)
 
 
 def _kept_secrets(spec: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
@@ -229,32 +243,34 @@ def _kept_secrets(spec: dict[str, Any], change: dict[str, Any]) -> dict[str, Any
     return change
 
 
-async def rotate_secret(service: Service, directory: Directory, name: str) -> tuple[str, float]:
+async def rotate_secret(
+    parts: WorkerParts, rules: DeliveryConfig, directory: Directory, name: str
+) -> tuple[str, float]:
     """A new secret of the kind its `signing` asks (a change of `signing` takes effect
     here); the old one signs beside it until the overlap ends (returned)."""
     _managed_name(directory, name)
-    row = await stories.one_made(service.store, name)
+    row = await stories.one_made(parts.store, name)
     sealer = directory.sealer
     secret = new_secret(row.spec.get("signing", "hmac"))
-    overlap = service.config.settings.delivery.rotation_overlap_seconds
+    overlap = rules.rotation_overlap_seconds
     try:
         sealer.open(row.sealed_secret, name)
         previous: str | None = row.sealed_secret
     except Unsealable:
         previous = None  # its key is gone: nothing to keep signing with
-    await stories.rotate(service.store, name, sealer.seal(secret, name), previous, overlap)
-    await _changed(service, directory)
-    rotated = await stories.one_made(service.store, name)
-    service.log.info("downstream.secret_rotated", downstream=name, overlap_seconds=overlap)
+    await stories.rotate(parts.store, name, sealer.seal(secret, name), previous, overlap)
+    await _changed(parts, directory)
+    rotated = await stories.one_made(parts.store, name)
+    parts.log.info("downstream.secret_rotated", downstream=name, overlap_seconds=overlap)
     return secret, rotated.previous_until or rotated.changed_at
 
 
-async def remove_downstream(service: Service, directory: Directory, name: str) -> int:
+async def remove_downstream(parts: WorkerParts, directory: Directory, name: str) -> int:
     """Gone at once: what it still had to deliver ends as dead letters; how many."""
     _managed_name(directory, name)
-    ended = await stories.remove(service.store, name, REMOVED)
-    await _changed(service, directory)
-    service.log.warning("downstream.removed", downstream=name, deliveries_ended=ended)
+    ended = await stories.remove(parts.store, name, REMOVED)
+    await _changed(parts, directory)
+    parts.log.warning("downstream.removed", downstream=name, deliveries_ended=ended)
     return ended
 
 
@@ -352,12 +368,12 @@ def _made(out: dict[str, Any], row: ManagedRow | None, now: float) -> dict[str, 
     return out
 
 
-async def describe_downstream(service: Service, directory: Directory, name: str) -> dict[str, Any]:
+async def describe_downstream(store: Store, directory: Directory, name: str) -> dict[str, Any]:
     """One downstream, config or API, with its health."""
     d = directory.get(name)
     if d is None and name not in directory.unusable:
         raise NotFound(f"no downstream named {name!r}")
     managed = d is None or d.managed
-    row = await stories.one_made(service.store, name) if managed else None
-    (health,) = await stories.health(service.store, [name])
+    row = await stories.one_made(store, name) if managed else None
+    (health,) = await stories.health(store, [name])
     return {**directory.summary(health), **describe_any(directory, name, row, time.time())}

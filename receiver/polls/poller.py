@@ -32,7 +32,7 @@ from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.stories import polls
 from receiver.wiring.aside import set_aside
-from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, WorkerParts
+from receiver.wiring.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
 
 
 class Poller:
@@ -71,12 +71,6 @@ class Poller:
         self.lost_callback_rule = replace(
             self.rule, near_gap=gap, running_gap=max(gap, self.rule.running_gap)
         )
-
-    @property
-    def policy(self) -> polls.PollPolicy:
-        """Read at each poll: the directory's subscriptions are replaced whenever a
-        downstream is made, changed or removed through the API."""
-        return replace(self.recording, subscriptions=self.directory.subscriptions)
 
     async def _hold(self, retry_after: float | None) -> None:
         """CometAPI's 429 on a poll holds every poll (not the submits) of every replica for
@@ -190,6 +184,62 @@ class Poller:
     async def _poll_one(self, job: PollJob, span: tracing.Span) -> None:
         log = self.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
         age = time.time() - job.created_at
+        polled = await self._ask(job, span, log)
+        answer = polled.observation if polled is not None else None
+        if answer is not None:
+            answer, refused = sane_credits(answer)
+            if refused:
+                log.warning("poll.credits_refused", **refused)
+        if polled is not None:
+            self.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
+            span.set(state=answer.state if answer else "not_exist")
+        if (
+            polled is not None
+            and answer is None
+            and age > self.settings.task_not_exist_grace_seconds
+        ):
+            log.warning("poll.task_not_exist", age_seconds=round(age, 1))
+        gave_up = age > self.settings.give_up_after_seconds
+        # Read at each poll: the directory's subscriptions are replaced whenever a
+        # downstream is made, changed or removed through the API.
+        policy = replace(self.recording, subscriptions=self.directory.subscriptions)
+        next_at = None if gave_up else self._next(job, time.time(), failed=polled is None)
+        raw = polled.raw if polled is not None else ""
+        done = polls.Answer(job.task_id, self.owner, answer, raw, next_at)
+        # The fan-out of this process, if one runs, straight: no hop through the hand-off.
+        taker = self.deliveries.taker
+        reserved = taker.reserve() if taker is not None else NOTHING_RESERVED
+        handed: list[DeliveryJob] = []
+        try:
+            result = await polls.answered(self.store, done, policy, reserved.downstreams)
+            handed = result.handed
+        finally:
+            # The unused slots given back, then the jobs started. Jobs no fan-out takes any
+            # more (it stopped meanwhile) keep their leases until they are given back.
+            reserved.release()
+            if handed and (taker := self.deliveries.taker) is not None:
+                taker.start(handed)
+        if result.resubmitted:
+            self.wakers.wake(Work.SUBMITS)
+            log.warning(
+                "task.resubmitted",
+                failure_code=answer and answer.failure_code,
+                reason=answer and answer.error,
+            )
+        recorded = result.recorded
+        if recorded is not None and recorded.outcome == "applied":
+            self.wakers.recorded(recorded, frozenset(job.delivery.id for job in handed))
+            log.info(
+                "poll.state_changed", state=answer and answer.state, event_id=recorded.event_id
+            )
+        for settled in result.settled:
+            span.set(verdict=settled.verdict, claim_event_id=settled.claim.event_id)
+            self._report(log, settled, answer)
+        if gave_up:
+            await self._give_up(job, age)
+
+    async def _ask(self, job: PollJob, span: tracing.Span, log: Log) -> Polled | None:
+        """CometAPI's answer, or None when asking failed (a 429 holds every poll a while)."""
         started = time.monotonic()
         polled: Polled | None = None
         try:
@@ -210,58 +260,7 @@ class Poller:
             )
         finally:
             self.metrics.poll_seconds.observe(time.monotonic() - started)
-        answer = polled.observation if polled is not None else None
-        if answer is not None:
-            answer, refused = sane_credits(answer)
-            if refused:
-                log.warning("poll.credits_refused", **refused)
-        if polled is not None:
-            self.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
-            span.set(state=answer.state if answer else "not_exist")
-        if (
-            polled is not None
-            and answer is None
-            and age > self.settings.task_not_exist_grace_seconds
-        ):
-            log.warning("poll.task_not_exist", age_seconds=round(age, 1))
-        gave_up = age > self.settings.give_up_after_seconds
-        next_at = None if gave_up else self._next(job, time.time(), failed=polled is None)
-        reserved = self.deliveries.reserve()
-        handed: list[DeliveryJob] = []
-        try:
-            result = await polls.answered(
-                self.store,
-                polls.Answer(
-                    job.task_id,
-                    self.owner,
-                    answer,
-                    polled.raw if polled is not None else "",
-                    next_at,
-                ),
-                self.policy,
-                reserved.downstreams,
-            )
-            handed = result.handed
-        finally:
-            self.deliveries.hand_over(reserved, handed)
-        if result.resubmitted:
-            self.wakers.wake(Work.SUBMITS)
-            log.warning(
-                "task.resubmitted",
-                failure_code=answer and answer.failure_code,
-                reason=answer and answer.error,
-            )
-        recorded = result.recorded
-        if recorded is not None and recorded.outcome == "applied":
-            self.wakers.recorded(recorded, frozenset(job.delivery.id for job in handed))
-            log.info(
-                "poll.state_changed", state=answer and answer.state, event_id=recorded.event_id
-            )
-        for settled in result.settled:
-            span.set(verdict=settled.verdict, claim_event_id=settled.claim.event_id)
-            self._report(log, settled, answer)
-        if gave_up:
-            await self._give_up(job, age)
+        return polled
 
     def _report(self, log: Log, settled: Settled, answer: Observation | None) -> None:
         """Count a callback's verdict; a contradicted one is logged with both sides."""

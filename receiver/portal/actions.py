@@ -74,7 +74,7 @@ class Actions(DownstreamForms):
             }
             caller = self.caller(session)
             _, secret = await managed.create_downstream(
-                self.service, self.console.keys, self.directory, payload, caller
+                self.workers, self.rules, self.console.keys, self.directory, payload, caller
             )
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
@@ -108,7 +108,7 @@ class Actions(DownstreamForms):
         event_type = form.get("type") or "task.succeeded"
         if event_type not in SENDABLE:
             raise InvalidRequest(f"type: one of {', '.join(SENDABLE)}")
-        sent = await send_test(self.service, self.directory, kept, event_type)
+        sent = await send_test(self.workers.log, self.rules, self.directory, kept, event_type)
         return await self.portal_pages.endpoints(request, session, tested={"name": name, **sent})
 
     async def share(self, request: Request, session: Session, form: Form) -> Response:

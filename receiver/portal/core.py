@@ -7,6 +7,7 @@ allowed for that app (receiver/console/security.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from receiver.apps import portal
+from receiver.config import Config
 from receiver.console.core import NOTICES, Console
 from receiver.console.core import environment as console_environment
 from receiver.console.security import FRAMED_BY
@@ -25,7 +27,7 @@ from receiver.keys.stories import sessions
 from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
 from receiver.tasks.actions import Canceller
 from receiver.tasks.submit import Intake
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import WorkerParts
 
 HERE = Path(__file__).parent
 ENDED = "Your portal session has ended: open a new portal link from the app."
@@ -48,17 +50,19 @@ class Portal(Console):
 
     def __init__(
         self,
-        service: Service,
+        workers: WorkerParts,
+        config: Config,
+        access_changed: Callable[[], None],
         keys: Keys,
         directory: Directory,
         tasks: tuple[Intake, Canceller],
         portal_links: portal.PortalLinks,
     ) -> None:
-        super().__init__(service, keys, directory, tasks, portal_links)
+        super().__init__(workers, config, access_changed, keys, directory, tasks, portal_links)
         self.templates = Jinja2Templates(env=console_environment(directory, HERE / "templates"))
         self.portal_sessions = PortalSessions(
             self.sessions,
-            service.config.secrets.signing_keys,
+            config.secrets.signing_keys,
             self.sessions_config.portal_session_seconds,
         )
 

@@ -44,7 +44,6 @@ def own_name(directory: Directory, session: Session, name: str) -> str:
 class Pages:
     def __init__(self, portal: Portal) -> None:
         self.portal = portal
-        self.service = portal.service
 
     async def endpoints(
         self,
@@ -107,7 +106,7 @@ class Pages:
             raise MalformedRequest("task must be a task id")
         caller = caller_of(session).caller
         wanted = DeliveryFilter(state, endpoint, task, limit=PAGE_SIZE * 2)
-        found = await delivery_actions.deliveries_for(self.service, caller, wanted)
+        found = await delivery_actions.deliveries_for(self.portal.store, caller, wanted)
         tasks = await task_reads.tasks_of(self.portal.store, [d.task_id for d in found])
         return self.portal.render(
             request,
@@ -125,7 +124,7 @@ class Pages:
     async def delivery(self, request: Request, session: Session) -> Response:
         delivery_id = request.path_params["delivery_id"]
         caller = caller_of(session).caller
-        found = await delivery_actions.app_delivery(self.service, caller, delivery_id)
+        found = await delivery_actions.app_delivery(self.portal.store, caller, delivery_id)
         [d] = own(caller, [found])
         detail = await task_reads.task_detail(self.portal.store, d.task_id)
         attempts = [a for a in (detail.attempts if detail else []) if a.delivery_id == d.id]

@@ -17,8 +17,7 @@ from receiver.lifecycle.stories import leases
 
 
 class AsideParts(Protocol):
-    """What setting a task aside uses of the worker that hands it (the worker itself, or
-    the service the fan-out still takes)."""
+    """What setting a task aside uses of the worker that hands it (the worker itself)."""
 
     @property
     def store(self) -> Store: ...

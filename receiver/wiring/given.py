@@ -16,10 +16,11 @@ from typing import Annotated, Any, TypeVar, cast
 from fastapi import Depends
 from starlette.requests import Request
 
-from receiver.config.sections import MediaConfig, ServerConfig, UpstreamConfig
+from receiver.config.sections import DeliveryConfig, MediaConfig, ServerConfig, UpstreamConfig
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.kernel.store import Store
+from receiver.wiring.handoff import WorkerParts
 from receiver.wiring.service import Service
 
 T = TypeVar("T")
@@ -52,6 +53,10 @@ async def server_settings_of(request: Request) -> ServerConfig:
     return (await _service_of(request)).config.settings.server
 
 
+async def delivery_settings_of(request: Request) -> DeliveryConfig:
+    return (await _service_of(request)).config.settings.delivery
+
+
 async def upstream_settings_of(request: Request) -> UpstreamConfig:
     return (await _service_of(request)).config.settings.upstream
 
@@ -74,11 +79,15 @@ async def access_change_of(request: Request) -> Callable[[], None]:
     return (await _service_of(request)).access_changed
 
 
-# A route's service, the process's one: the fan-out's routes still take it whole.
-Served = Annotated[Service, Depends(_service_of)]
 # The store, which a route hands to a feature's reads and stories.
 Stored = Annotated[Store, Depends(store_of)]
 Logged = Annotated[Log, Depends(log_of)]
+# The store, metrics, log and wake-ups: what an action that wakes the fan-out uses.
+Workers = Annotated[WorkerParts, Depends(on_app("workers", WorkerParts))]
+# The delivery settings, that a downstream made or changed through the API is held to.
+DeliverySection = Annotated[DeliveryConfig, Depends(delivery_settings_of)]
+# The relay's signing keys, newest last.
+SigningKeys = Annotated[list[str], Depends(signing_keys_of)]
 # The server's settings: how long a body may take, how far a search looks.
 ServerSection = Annotated[ServerConfig, Depends(server_settings_of)]
 MediaSection = Annotated[MediaConfig, Depends(media_settings_of)]

@@ -67,23 +67,15 @@ class DeliveryTaker(Protocol):
 
 class DeliveryHandoff:
     """Deliveries handed over by polls: a poll's transaction leases its new event's
-    deliveries to the downstreams that have a free slot reserved here, and the fan-out of
-    this process sends them as soon as the transaction commits, with no claim transaction
-    and no wake-up of its own. With no fan-out in this process (`receiver deliver` runs it),
+    deliveries to the downstreams that have a free slot reserved on the fan-out, and the
+    fan-out of this process sends them as soon as the transaction commits, with no claim
+    transaction and no wake-up of its own. With no fan-out in this process (`receiver deliver` runs it),
     nothing is reserved and the rows wait for the claims."""
 
     def __init__(self) -> None:
+        # Set while this process's fan-out runs; the poller reserves its slots and starts
+        # the leased jobs on it directly (receiver/polls/poller.py).
         self.taker: DeliveryTaker | None = None
-
-    def reserve(self) -> Reservation:
-        return self.taker.reserve() if self.taker is not None else NOTHING_RESERVED
-
-    def hand_over(self, reserved: Reservation, jobs: list[DeliveryJob]) -> None:
-        """Give back the unused slots, then start the jobs. Jobs no fan-out takes any more
-        (it stopped meanwhile) keep their leases until the leases are given back at close."""
-        reserved.release()
-        if jobs and self.taker is not None:
-            self.taker.start(jobs)
 
 
 class TaskChanges:
@@ -139,11 +131,17 @@ class Wakers:
                     ready.set()
 
     def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
-        """Wake whatever a recorded observation gives work to (`handed`: its deliveries
-        already handed to this process's fan-out), and the requests waiting on its task."""
-        self.wake(self.rule.work_after(recorded, handed))
+        """Wake the requests waiting on a recorded observation's task, and whatever it
+        gives work to (`handed`: its deliveries already handed to this process's fan-out)."""
         if recorded.task is not None:
             self.task_changes.changed(recorded.task.id)
+        # `wake`'s loop, here: the rule's answer is applied without another call back
+        # into this module, on a callback's path (docs/development.md).
+        wanted = self.rule.work_after(recorded, handed).value
+        if wanted:
+            for bit, ready in self._by_bit:
+                if bit & wanted:
+                    ready.set()
 
     async def wait(self, work: Work, timeout: float) -> None:
         """Until `work`'s worker is woken, or `timeout` seconds pass."""

@@ -149,10 +149,10 @@ def _settings_of(mode: str) -> SimpleNamespace:
 def test_the_door_is_mounted_as_its_switch_and_the_install_say(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert agents_door(None, _settings_of("off")) is None  # type: ignore[arg-type]
+    assert agents_door(_settings_of("off")) is None  # type: ignore[arg-type]
     monkeypatch.setitem(extras.EXTRAS, "mcp", ("a_module_that_is_not_installed",))
     # "auto" on an install without the extra: no door, and nothing of the SDK imported.
-    assert agents_door(None, _settings_of("auto")) is None  # type: ignore[arg-type]
+    assert agents_door(_settings_of("auto")) is None  # type: ignore[arg-type]
     installed_for(Settings(mcp={"enabled": "auto"}))
     # "on" without it: start-up refuses in one line naming the extra.
     with pytest.raises(SystemExit):

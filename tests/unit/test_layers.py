@@ -370,21 +370,22 @@ def test_no_alias_names_another_layer_or_folder() -> None:
 
 
 # The modules that may take the whole service: where it is made and handed out (app/, the
-# routes' dependencies), and, until the fan-out's functions take their own parts, those
-# that call them (the fan-out and the downstreams themselves, the console, the portal, the
-# agents' door, the command line). Every other feature takes the typed parts it uses.
+# routes' dependencies) and the command line's operator actions, which make one of their
+# own. Every feature takes the typed parts it uses.
 WHOLE_SERVICE = {
-    "receiver.agents",
-    "receiver.agents.calls",
-    "receiver.agents.server",
     "receiver.app.asgi",
     "receiver.app.build",
     "receiver.app.deliver",
     "receiver.app.parts",
     "receiver.cli.offline",
-    "receiver.cli.store_tools",
-    "receiver.console.core",
-    "receiver.portal.core",
+    "receiver.wiring.given",
+}
+# The modules that reach through the config for a section: where the parts are made and
+# given; every other takes its section.
+WHOLE_SETTINGS = {
+    "receiver.app.deliver",
+    "receiver.app.parts",
+    "receiver.cli.runners",
     "receiver.wiring.given",
 }
 # Where the application's state is read or written: its assembly, the routes' dependencies,
@@ -393,15 +394,15 @@ APP_STATE = {"receiver.app.asgi", "receiver.wiring.given"}
 
 
 def test_few_modules_take_the_whole_service_or_read_the_apps_state() -> None:
-    fanout = ("receiver.deliveries", "receiver.downstreams", "receiver.destinations")
-    service, state = [], []
+    service, settings, state = [], [], []
     for path in PACKAGE.rglob("*.py"):
         module, text = _module_name(path), path.read_text()
-        if module.startswith(fanout):
-            continue
         if "receiver.wiring.service" in _imports(path) and module != "receiver.wiring.service":
             service.append(module)
+        if "config.settings." in text:
+            settings.append(module)
         if "app.state" in text and not module.startswith("receiver.devtools"):
             state.append(module)
     assert sorted(set(service) - WHOLE_SERVICE) == []
+    assert sorted(set(settings) - WHOLE_SETTINGS) == []
     assert sorted(set(state) - APP_STATE) == []

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
 from receiver.config.downstream import client_tls_of
-from receiver.deliveries.fanout.lanes import Lane, close_later, task_webhooks
+from receiver.config.sections import DeliveryConfig
+from receiver.deliveries.fanout.lanes import Lane, close_later
 from receiver.deliveries.fanout.outgoing import fixed_authorization
 from receiver.deliveries.rules import STATE_NUMBERS
 from receiver.destinations.credentials import client_tls
@@ -20,8 +21,8 @@ from receiver.destinations.registry import open_publisher, unallowed_target
 from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
+from receiver.kernel.observability.metrics import Metrics
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of
-from receiver.wiring.service import Service
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened
@@ -32,24 +33,22 @@ def _came_through_the_api(d: Downstream) -> bool:
     return d.name == TASK_WEBHOOK or d.managed
 
 
-def proxy_of(service: Service, d: Downstream) -> str | None:
+def proxy_of(rules: DeliveryConfig, d: Downstream) -> str | None:
     """The proxy a downstream's requests go through: its own, else `delivery.proxy`, else
     (the config file's alone) the environment's. aiohttp's trust_env would read the
     environment and ~/.netrc on every request, in a thread; this is settled once. A URL from
     the API goes direct, or through a proxy once judged: the environment's proxy would
     resolve it past the guard."""
-    configured = service.config.settings.delivery.proxy
-    return d.proxy or configured or (None if _came_through_the_api(d) else env_proxy(d.url))
+    return d.proxy or rules.proxy or (None if _came_through_the_api(d) else env_proxy(d.url))
 
 
-def proxy_names(service: Service, d: Downstream) -> tuple[str, ...]:
+def proxy_names(rules: DeliveryConfig, d: Downstream) -> tuple[str, ...]:
     """The names the operator lets `delivery.proxy` resolve unjudged, when a downstream's
     requests go through it (not its own proxy)."""
-    delivery = service.config.settings.delivery
-    return tuple(delivery.proxy_names) if delivery.proxy and d.proxy is None else ()
+    return tuple(rules.proxy_names) if rules.proxy and d.proxy is None else ()
 
 
-def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.ClientSession:
+def open_session(rules: DeliveryConfig, d: Downstream, guarded: bool) -> aiohttp.ClientSession:
     """A session for one downstream's requests, with its TLS (a client certificate, a
     private CA). `guarded`: its URL came through the API, and reaches public addresses only.
 
@@ -59,7 +58,7 @@ def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.Clie
     instead (receiver/destinations/http.py's `judge_target`)."""
     import aiohttp  # with a downstream's first session: a relay starts without it
 
-    operators_proxy = bool(service.config.settings.delivery.proxy) and d.proxy is None
+    operators_proxy = bool(rules.proxy) and d.proxy is None
     tls = client_tls_of(d)
     context = client_tls(tls.client_cert, tls.client_key, tls.ca) if tls else tls_context()
     return aiohttp.ClientSession(
@@ -74,13 +73,13 @@ def open_session(service: Service, d: Downstream, guarded: bool) -> aiohttp.Clie
     )
 
 
-def open_route(service: Service, directory: Directory, d: Downstream, judged: bool) -> Route:
+def open_route(rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool) -> Route:
     """An HTTP downstream's way out, its session opened: `judged`, its URL came through the
     API and each target is judged before it is sent."""
-    session = open_session(service, d, judged)
+    session = open_session(rules, d, judged)
     tokens, authorization = directory.token_source(d), fixed_authorization(d)
-    names = proxy_names(service, d)
-    return Route(session, proxy_of(service, d), judged, tokens, authorization, names)
+    names = proxy_names(rules, d)
+    return Route(session, proxy_of(rules, d), judged, tokens, authorization, names)
 
 
 async def _judge_public(host: str, port: int) -> None:
@@ -91,11 +90,18 @@ async def _judge_public(host: str, port: int) -> None:
 
 
 class Connections:
-    def __init__(self, service: Service, directory: Directory, private_ok: bool) -> None:
-        self.service = service
+    def __init__(
+        self,
+        metrics: Metrics,
+        rules: DeliveryConfig,
+        directory: Directory,
+        task_lane: Downstream | None,
+    ) -> None:
+        self.metrics = metrics
+        self.rules = rules
         self.directory = directory
-        self._private_ok = private_ok
-        self._task_lane = task_webhooks(service)
+        self._private_ok = rules.allow_private_networks
+        self._task_lane = task_lane
         self.downstreams: dict[str, Downstream] = {}
         self.lanes: dict[str, Lane] = {}
         self._generation = -1  # of the directory, when the lanes were last made from it
@@ -129,14 +135,14 @@ class Connections:
         name = d.name
         self.downstreams[name] = d
         self.lanes[name] = Lane.of(d)
-        self.service.metrics.breakers[name] = STATE_NUMBERS["closed"]
+        self.metrics.breakers[name] = STATE_NUMBERS["closed"]
         judged = self.from_the_api(d)
         opening = Opening(
             name,
             d.max_in_flight,
             _judge_public if judged else None,
             self._patterns(d),
-            lambda: open_route(self.service, self.directory, d, judged),
+            lambda: open_route(self.rules, self.directory, d, judged),
         )
         self.publishers[name] = open_publisher(d, opening)
 
@@ -148,7 +154,7 @@ class Connections:
         owner = owner_of(d.name)
         if not d.managed or owner is None:
             return ()
-        rules = self.service.config.settings.delivery
+        rules = self.rules
         app = self.directory.app_names.get(owner, "")
         patterns = [*rules.allowed_targets, *rules.allowed_targets_by_app.get(app, [])]
         if not patterns or unallowed_target(d, patterns) is not None:
@@ -158,7 +164,7 @@ class Connections:
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)
         self.lanes.pop(name, None)
-        self.service.metrics.breakers.pop(name, None)
+        self.metrics.breakers.pop(name, None)
         closing = self.publishers.pop(name, None)
         if closing is not None:
             task = asyncio.create_task(close_later(closing, d.timeout + 1))

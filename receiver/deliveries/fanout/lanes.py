@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from receiver.config import Downstream
+from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import Breaker, TokenBucket
 from receiver.downstreams import stories as downstream_stories
+from receiver.kernel.store import Store
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
-from receiver.wiring.service import Service
 
 
 class Closable(Protocol):
@@ -26,14 +27,12 @@ async def close_later(closing: Closable, after: float) -> None:
         await closing.close()
 
 
-def task_webhooks(service: Service) -> Downstream | None:
+def task_webhooks(secret: str | None, d: DeliveryConfig) -> Downstream | None:
     """The lane of every task's own webhook: signed with the task webhook secret, its URL
     taken from each delivery's task. No breaker and never disabled as a whole: one tenant's
     webhook failing says nothing of another's. None while no secret is configured."""
-    secret = service.config.secrets.task_webhook_secret
     if secret is None:
         return None
-    d = service.config.settings.delivery
     # Each delivery's own URL: the lane has none of its own to check.
     return Downstream.model_construct(
         name=TASK_WEBHOOK,
@@ -96,13 +95,13 @@ class Lane:
         return self.in_flight <= cap - max(1, cap // 4)
 
 
-async def with_rows_due(service: Service, lanes: list[Lane], disabled: set[str]) -> set[str]:
+async def with_rows_due(store: Store, lanes: list[Lane], disabled: set[str]) -> set[str]:
     """The lanes that claim this round: with many downstreams, an idle one costs no
     transaction. The store is asked of the lanes not known to have a backlog; those with
     nothing due are drained until new rows come or a tick passes."""
     due = {lane.downstream.name for lane in lanes if lane.backlog}
     if len(due) < len(lanes):
-        due |= await downstream_stories.due(service.store)
+        due |= await downstream_stories.due(store)
     due -= disabled
     for lane in lanes:
         if lane.downstream.name not in due:

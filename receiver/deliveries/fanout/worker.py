@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 from receiver.config import Downstream
+from receiver.config.sections import DeliveryConfig
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
-from receiver.deliveries.fanout.lanes import Lane, reservable, with_rows_due
+from receiver.deliveries.fanout.lanes import Lane, reservable, task_webhooks, with_rows_due
 from receiver.deliveries.fanout.outgoing import default_body, message_of
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
 from receiver.deliveries.rules import STATE_NUMBERS, claim_round
@@ -30,8 +31,7 @@ from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob
 from receiver.lifecycle.rules.retries import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.wiring.handoff import NOTHING_RESERVED, Reservation
-from receiver.wiring.service import Service
+from receiver.wiring.handoff import NOTHING_RESERVED, DeliveryHandoff, Reservation, WorkerParts
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
@@ -47,16 +47,27 @@ class Fanout:
     a downstream's health by itself); being disabled is shared, in the store.
     """
 
-    def __init__(self, service: Service, directory: Directory) -> None:
-        self.service = service
+    def __init__(
+        self,
+        parts: WorkerParts,
+        settings: DeliveryConfig,
+        directory: Directory,
+        handoff: DeliveryHandoff,
+        task_webhook_secret: str | None = None,
+    ) -> None:
+        """`handoff`: where polls hand this process's fan-out their new deliveries;
+        `task_webhook_secret` signs every task's own webhook (none: no such lane)."""
+        self.parts = parts
         self.directory = directory
-        self.settings = service.config.settings.delivery
+        self.handoff = handoff
+        self.settings = settings
         self.policy = RetryPolicy(
             tuple(self.settings.retry_schedule),
             self.settings.jitter,
             self.settings.max_downstream_retry_after_seconds,
         )
-        self.out = Connections(service, directory, self.settings.allow_private_networks)
+        task_lane = task_webhooks(task_webhook_secret, settings)
+        self.out = Connections(parts.metrics, settings, directory, task_lane)
         self._in_flight: set[asyncio.Task[None]] = set()  # holding a slot
         self._recording: set[asyncio.Task[None]] = set()  # answered, outcome being stored
         # Refill once a quarter of the slots is free, not after every single attempt:
@@ -73,21 +84,21 @@ class Fanout:
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
         self.out.follow()
-        await downstream_stories.register(self.service.store, list(self.out.downstreams))
-        self.service.deliveries.taker = self
+        await downstream_stories.register(self.parts.store, list(self.out.downstreams))
+        self.handoff.taker = self
         try:
             while not stopping.is_set():
                 claimed = 0
                 try:
                     claimed = await self._claim()
                 except Exception:
-                    self.service.log.exception("fanout.claim_failed")
+                    self.parts.log.exception("fanout.claim_failed")
                 # Rows may still wait only in a lane whose last claim came back full.
                 more = any(not lane.drained for lane in self.out.lanes.values())
                 if not (claimed and more) or self._free() <= 0:
                     await self._idle(stopping, slots=more)
         finally:
-            self.service.deliveries.taker = None
+            self.handoff.taker = None
         await self._drain()
 
     def _free(self) -> int:
@@ -125,7 +136,7 @@ class Fanout:
         now = time.time()
         if now - self._disabled_read >= self.settings.outbox_scan_seconds:
             # Disabled by another replica or an operator: seen within a tick.
-            self._disabled = await downstream_stories.disabled(self.service.store)
+            self._disabled = await downstream_stories.disabled(self.parts.store)
             self._disabled_read = now
         free = self._free()
         lanes = list(self.out.lanes.values())
@@ -133,7 +144,7 @@ class Fanout:
             await self._report_breaker(lane, now)
         if free <= 0:
             return 0
-        due = await with_rows_due(self.service, lanes, self._disabled)
+        due = await with_rows_due(self.parts.store, lanes, self._disabled)
         wanted, self._turn = claim_round(
             lanes,
             lambda lane: lane.downstream.name in due,
@@ -141,7 +152,7 @@ class Fanout:
             free,
             lambda lane: lane.allowance(now, free),
         )
-        store, owner = self.service.store, self.service.owner
+        store, owner = self.parts.store, self.parts.owner
         lease = self.settings.attempt_lease_seconds
         batches = await asyncio.gather(
             *(
@@ -155,8 +166,8 @@ class Fanout:
         for (lane, asked), jobs in zip(wanted, batches, strict=True):
             if isinstance(jobs, BaseException):
                 # One lane's claim failing (a row it could not read) leaves the others be.
-                self.service.metrics.item_failures.labels("fanout").inc()
-                self.service.log.error(
+                self.parts.metrics.item_failures.labels("fanout").inc()
+                self.parts.log.error(
                     "fanout.lane_claim_failed", downstream=lane.downstream.name, exc_info=jobs
                 )
                 continue
@@ -181,10 +192,10 @@ class Fanout:
             return
         lane.reported = state
         name = lane.downstream.name
-        self.service.metrics.breakers[name] = STATE_NUMBERS[state]
-        line = self.service.log.info if state != "open" else self.service.log.warning
+        self.parts.metrics.breakers[name] = STATE_NUMBERS[state]
+        line = self.parts.log.info if state != "open" else self.parts.log.warning
         line("downstream.breaker", downstream=name, state=state)
-        await downstream_stories.note_breaker(self.service.store, name, state)
+        await downstream_stories.note_breaker(self.parts.store, name, state)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._recording.discard(task)
@@ -203,7 +214,7 @@ class Fanout:
         may still wait (`slots`), until slots free up. A slot freed once every queue was
         emptied is no reason to claim: each claim is a transaction."""
         scan = self.settings.outbox_scan_seconds
-        rows = asyncio.create_task(self.service.wakers.wait(Work.DELIVERIES, scan))
+        rows = asyncio.create_task(self.parts.wakers.wait(Work.DELIVERIES, scan))
         waiters: list[asyncio.Task[Any]] = [rows, asyncio.create_task(stopping.wait())]
         self._slots.clear()
         if slots:
@@ -218,7 +229,7 @@ class Fanout:
     async def _drain(self) -> None:
         grace = self.settings.shutdown_grace_seconds
         if self._in_flight:
-            self.service.log.info("fanout.draining", in_flight=len(self._in_flight))
+            self.parts.log.info("fanout.draining", in_flight=len(self._in_flight))
             _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
             for task in unfinished:
                 task.cancel()
@@ -241,7 +252,7 @@ class Fanout:
         webhook takes nothing more of that task; a downstream is disabled, with the reason,
         until an operator enables it. True when a downstream was disabled."""
         reason = "the receiver answered 410 Gone"
-        store, log, name = self.service.store, self.service.log, downstream.name
+        store, log, name = self.parts.store, self.parts.log, downstream.name
         if name == TASK_WEBHOOK:
             ended = await delivery_story.webhook_gone(store, delivery.task_id, reason, delivery.id)
             log.warning("task_webhook.gone", task_id=delivery.task_id, deliveries_ended=ended)
@@ -284,9 +295,9 @@ class Fanout:
         error = storable(logs.scrub(decision.error, _MAX_ERROR)) if decision.error else None
         if error is not None:
             span.failed(error)
-        label = self.service.metrics.downstream(delivery.downstream)  # an app's: `<app>/<name>`
-        self.service.metrics.deliveries.labels(label, decision.outcome).inc()
-        self.service.metrics.delivery_seconds.labels(label).observe(elapsed)
+        label = self.parts.metrics.downstream(delivery.downstream)  # an app's: `<app>/<name>`
+        self.parts.metrics.deliveries.labels(label, decision.outcome).inc()
+        self.parts.metrics.delivery_seconds.labels(label).observe(elapsed)
         # The answer is in: the slot goes to the next delivery while the outcome waits for
         # its commit (this row's lease keeps it from being claimed again meanwhile).
         if (me := asyncio.current_task()) is not None:
@@ -325,8 +336,8 @@ class Fanout:
         try:
             shaped = await prepare(downstream, job, lambda: default_body(downstream, job))
             if isinstance(shaped, Refused):
-                label = self.service.metrics.downstream(downstream.name)
-                self.service.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()
+                label = self.parts.metrics.downstream(downstream.name)
+                self.parts.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()
                 return Decision("filtered", time.time(), shaped.reason), None
             outcome = await self._publish(downstream, job, shaped)
             return decide(self.policy, attempt, outcome.answer, time.time()), outcome
@@ -335,8 +346,8 @@ class Fanout:
         except Exception as exc:
             # Whatever this attempt raised is its own failure, retried and then
             # dead-lettered like any other: never a row left pending with no reason.
-            self.service.log.exception("delivery.attempt_raised", **ids)
-            self.service.metrics.item_failures.labels("fanout").inc()
+            self.parts.log.exception("delivery.attempt_raised", **ids)
+            self.parts.metrics.item_failures.labels("fanout").inc()
             failure = Answer(failure=f"the attempt failed: {type(exc).__name__}")
             return decide(self.policy, attempt, failure, time.time()), None
 
@@ -368,10 +379,10 @@ class Fanout:
         ids: dict[str, Any],
     ) -> None:
         """The attempt and its outcome stored, a downstream disabled told, and its line."""
-        log = self.service.log
+        log = self.parts.log
         try:
             kept, disabled = await delivery_story.ended(
-                self.service.store, record, self.service.owner, next_at, health, posted
+                self.parts.store, record, self.parts.owner, next_at, health, posted
             )
         except Exception:
             log.exception("delivery.record_failed", **ids)
@@ -380,7 +391,7 @@ class Fanout:
             why = "gone" if gone else "failing"
             log.warning("downstream.disabled", downstream=record.downstream, reason=why)
             self._disabled_read = 0.0  # re-read at once: its rows are held now
-            self.service.wake(Work.DELIVERIES)  # the notice to the other downstreams
+            self.parts.wakers.wake(Work.DELIVERIES)  # the notice to the other downstreams
         outcome = record.outcome
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
         event["filtered"] = "delivery.filtered"

@@ -182,17 +182,7 @@ def finish(
         progressed = told(db, current, obs, progress, audience, now)
     if recorded is not None and recorded.outcome == "applied" and ended:
         _join_history(db, task, state, now)
-    next_at = answer.next_poll_at
-    if isinstance(next_at, CallbackPolls):
-        plan = next_at
-        if ended:
-            next_at = now + plan.lost.ceiling
-        else:
-            next_at = awaiting_callback(db, task, state, now, plan)
-    elif isinstance(next_at, PollRule):
-        # An ended task is asked again only to settle a claim (next_poll decides when).
-        rule = next_at
-        next_at = now + rule.ceiling if ended else scheduled(db, task, state, progress, now, rule)
+    next_at = _planned(db, task, answer.next_poll_at, state, progress, now)
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
     polls.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
@@ -202,6 +192,28 @@ def finish(
         lease = policy.delivery_lease_seconds
         handed = deliveries.lease_new_deliveries(db, new_ids, deliver_now, answer.owner, now, lease)
     return PollResult(recorded, settled, handed=handed)
+
+
+def _planned(
+    db: Db,
+    task: Task,
+    planned: float | PollRule | CallbackPolls | None,
+    state: str,
+    progress: float | None,
+    now: float,
+) -> float | None:
+    """When the task is asked next by the poll's plan, before a claim's settling has its say."""
+    ended = state in TERMINAL_STATES
+    if isinstance(planned, CallbackPolls):
+        if ended:
+            return now + planned.lost.ceiling
+        return awaiting_callback(db, task, state, now, planned)
+    if isinstance(planned, PollRule):
+        # An ended task is asked again only to settle a claim (next_poll decides when).
+        if ended:
+            return now + planned.ceiling
+        return scheduled(db, task, state, progress, now, planned)
+    return planned
 
 
 def _dedupe_key(task: Task, obs: Observation) -> str:

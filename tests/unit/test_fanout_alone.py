@@ -1,0 +1,121 @@
+"""The fan-out built alone from the few parts it takes: a SQLite store in a temporary
+folder, the delivery settings, a directory of one downstream (a fake) and a log that keeps
+its lines; no service, no configuration file, no relay. The downstream is a small HTTP
+server on loopback: one task's success is sent to it, signed, and recorded as delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from receiver.config import Downstream, Settings
+from receiver.deliveries import reads
+from receiver.deliveries.fanout.worker import Fanout
+from receiver.downstreams.directory import subscription
+from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.store import Store, open_store
+from receiver.lifecycle.rows.tasks.intake import create_task
+from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
+from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
+from receiver.lifecycle.rules.wakeups import Work
+from receiver.lifecycle.stories.observe import Audience, Report, observed
+from receiver.wiring.handoff import DeliveryHandoff, Wakers, WorkerParts
+
+from .test_parts_alone import OWNER, Lines
+
+SETTINGS = Settings()
+
+
+class Sink:
+    """A downstream on loopback: answers 200 to each request and keeps its head and body."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.got = asyncio.Event()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                lines = head.decode().split("\r\n")[1:]
+                headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests.append((headers, body))
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                self.got.set()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the fan-out closed its connection
+        finally:
+            writer.close()
+
+
+class Directory:
+    """Every downstream, as the fan-out reads the directory: one, from the config file."""
+
+    def __init__(self, d: Downstream) -> None:
+        self.generation = 1
+        self.every = {d.name: d}
+        self.app_names: dict[str, str] = {}
+        self.subscriptions = {d.name: subscription(d)}
+
+    def token_source(self, d: Downstream) -> None:
+        return None
+
+    def scope_of(self, name: str) -> tuple[Any, ...]:
+        return ()
+
+
+async def _delivered(store: Store, deadline: float) -> str:
+    """The state of the one delivery once it is no longer pending (or at the deadline)."""
+    while True:
+        [delivery] = await reads.deliveries(store, DeliveryFilter(limit=1))
+        if delivery.state != "pending" or time.monotonic() > deadline:
+            return delivery.state
+        await asyncio.sleep(0.02)
+
+
+async def _story(tmp_path: Path) -> None:
+    sink = Sink()
+    server = await asyncio.start_server(sink.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = open_store(f"sqlite:///{tmp_path / 'relay.db'}")
+    await store.migrate()
+    d = Downstream(name="sink", url=f"http://127.0.0.1:{port}/hook", events=["succeeded"])
+    d = d.model_copy(update={"secret": "whsec_" + "a" * 32})
+    directory = Directory(d)
+    log = Lines()
+    wakers = Wakers(SETTINGS.wakeups())
+    parts = WorkerParts(store, Metrics(DELIVERY_STATES, DownstreamLabels()), log, OWNER, wakers)
+    handoff = DeliveryHandoff()
+    fanout = Fanout(parts, SETTINGS.delivery, directory, handoff)  # type: ignore[arg-type]
+    stopping = asyncio.Event()
+    running = asyncio.create_task(fanout.run(stopping))
+    try:
+
+        def succeeded(db: Any) -> None:
+            task, _ = create_task(db, NewTask("generate", {"prompt": "a cat"}), now=time.time())
+            success = Observation(state="succeeded", upstream_task_id="up_1")
+            report = Report("poll", "k", success, "{}")
+            observed(db, task.id, report, Audience(directory.subscriptions), time.time())
+
+        await store.run(succeeded)
+        wakers.wake(Work.DELIVERIES)  # as a poll's commit does
+        await asyncio.wait_for(sink.got.wait(), 10)
+        assert await _delivered(store, time.monotonic() + 10) == "succeeded"
+        [(headers, body)] = sink.requests
+        assert headers["webhook-id"] and headers["webhook-signature"].startswith("v1,")
+        assert b'"type":"task.succeeded"' in body.replace(b" ", b"")
+        assert handoff.taker is fanout  # polls hand it their new deliveries while it runs
+    finally:
+        stopping.set()
+        await running
+        server.close()
+        await store.close()
+    assert handoff.taker is None
+
+
+def test_the_fanout_runs_on_its_own_parts(tmp_path: Path) -> None:
+    asyncio.run(_story(tmp_path))
