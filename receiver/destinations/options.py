@@ -114,7 +114,7 @@ def _offered(name: str, info: FieldInfo, mark: Option) -> Offered:
         nullable=nullable,
         default=info.get_default(call_default_factory=True),
         forms=mark.forms,
-        minimum=float(least[0]) if least else None,
+        minimum=least[0] if least else None,
         max_length=longest[0] if longest else None,
     )
 
