@@ -29,6 +29,8 @@ def _flags(command: click.Command) -> dict[str, click.Parameter]:
 @pytest.mark.parametrize("command", [managed.create, managed.change])
 def test_the_clis_flags_are_the_models_options(command: click.Command) -> None:
     flags = _flags(command)
+    written = [o for p in flags.values() for o in (*p.opts, *p.secondary_opts)]
+    assert len(written) == len(set(written))  # no option's flag shadows another
     for name in (*EXISTING, "idempotent"):  # a destination's own option: the CLI's too
         assert f"--{name.replace('_', '-')}" in flags[name].opts, name
     assert flags["max_per_second"].type == click.FLOAT
