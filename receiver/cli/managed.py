@@ -6,6 +6,7 @@ app's is named APP/NAME, as everywhere on the command line: made with the app as
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -18,6 +19,7 @@ from receiver.cli.tables import counted
 
 if TYPE_CHECKING:
     from receiver.cli.relay import Relay
+    from receiver.destinations.options import Offered
 
 
 def _failed(exc: RemoteError) -> NoReturn:
@@ -70,10 +72,6 @@ def _change(url: str, typed: str, options: dict[str, Any]) -> dict[str, Any]:
         _failed(exc)
 
 
-# Options sent as the API's field of the same name, when given.
-_AS_GIVEN = ("timeout", "max_in_flight", "max_per_second", "signing", "idempotent")
-
-
 def _settings(options: dict[str, Any]) -> dict[str, Any]:
     """The options given, taken out of `options`, as the API's fields (a broker's target
     under its format's name)."""
@@ -84,9 +82,9 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
             body[key] = list(values)
     if target is not None:
         body[_target_option(fmt)] = target
-    for key in _AS_GIVEN:
-        if (value := options.pop(key)) is not None:
-            body[key] = value
+    for flag in _option_flags():
+        if (value := options.pop(str(flag.name))) is not None:
+            body[str(flag.name)] = value
     return body
 
 
@@ -127,6 +125,39 @@ def _show_once(answer: dict[str, Any]) -> None:
     click.echo("keep the secret now: it is not shown again", err=True)
 
 
+def _flag(option: Offered) -> click.Option:
+    """An option's flag: `--name VALUE`, a choice of a Literal's, `--name/--no-name` a bool's."""
+    if option.kind is bool:
+        flag = f"{option.flag}/--no-{option.flag.removeprefix('--')}"
+        return click.Option([flag, option.name], default=None, help=option.description)
+    kind = click.Choice(option.choices) if option.choices else option.kind
+    return click.Option([option.flag, option.name], type=kind, help=option.description)
+
+
+@cache
+def _option_flags() -> tuple[click.Option, ...]:
+    """A downstream's options (receiver/destinations/options.py), each a flag of its name."""
+    from receiver.config.downstream import ManagedDownstreamConfig
+    from receiver.destinations.options import offered
+
+    return tuple(_flag(option) for option in offered(ManagedDownstreamConfig))
+
+
+class _WithOptions(click.Command):
+    """A command taking a downstream's options, whose flags are read from its model when
+    the command is used (its --help too), before --filter: the command line starts
+    without the model."""
+
+    added = False
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not self.added:
+            at = next(i for i, p in enumerate(self.params) if p.name == "filter")
+            self.params[at:at] = _option_flags()
+            self.added = True
+        return super().get_params(ctx)
+
+
 def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(
         (
@@ -139,24 +170,6 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
                 "--target",
                 help="A broker's routing key, subject, topic or stream, or s3's key template.",
             ),
-            click.option("--timeout", type=float, help="Seconds an attempt may take."),
-            click.option("--max-in-flight", type=int, help="Its share of the fan-out."),
-            click.option(
-                "--max-per-second",
-                type=float,
-                help="At most this many attempts a second, by every replica together.",
-            ),
-            click.option(
-                "--signing",
-                type=click.Choice(["hmac", "ed25519", "rfc9421"]),
-                help="v1 (HMAC, whsec_), v1a (ed25519: receivers hold its public key) or"
-                " rfc9421 (ed25519 HTTP Message Signatures, keys at /.well-known/jwks.json).",
-            ),
-            click.option(
-                "--idempotent/--no-idempotent",
-                default=None,
-                help="kafka: the idempotent producer (on unless off); off for a broker without it.",
-            ),
             click.option("--filter", help="CEL: the events it takes (docs/delivery.md)."),
             click.option("--transform", help="CEL: the body it is sent (webhook, brokers)."),
             click.option(
@@ -168,7 +181,7 @@ def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
     return fn
 
 
-@click.command("create")
+@click.command("create", cls=_WithOptions)
 @url_option
 @click.argument("name")
 @click.argument("target_url", metavar="URL")
@@ -191,7 +204,7 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
     _show_once(made)
 
 
-@click.command("change")
+@click.command("change", cls=_WithOptions)
 @url_option
 @click.argument("name")
 @click.option("--to", help="A new URL.")

@@ -24,6 +24,7 @@ from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
 from receiver.destinations import registry
 from receiver.destinations.credentials import basic_authorization, tls_problem
+from receiver.destinations.options import OPTION
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
 from receiver.destinations.signing import Signing
 from receiver.kernel.net.headers import header_problem
@@ -76,6 +77,7 @@ _Text = Annotated[str, Field(min_length=1, max_length=1024)]
 # A certificate chain of a few certificates; three fit in an API body (64 KiB).
 _Pem = Annotated[str, Field(min_length=1, max_length=16 * 1024)]
 MASK = "***"
+_Positive = Annotated[float, Field(gt=0)]
 
 
 class BasicAuth(Section):
@@ -184,21 +186,44 @@ class DownstreamSettings(
     # `delivery.progress_interval_seconds`), and `downstream.disabled` for the relay's
     # notice that it gave up on one.
     events: list[State | Literal["progress", "downstream.disabled"]] = sorted(TERMINAL_STATES)  # type: ignore[arg-type]
-    timeout: Annotated[float, Field(gt=0)] = 10.0
-    # `ed25519`: signed `v1a` with a `whsk_` key, verified with its `whpk_` public key;
-    # `rfc9421`: RFC 9421 signatures with a `whsk_` key, published at /.well-known/jwks.json.
-    signing: Signing = "hmac"
+    # The options (receiver/destinations/options.py): the CLI's flags and the forms' inputs too.
+    timeout: Annotated[float, Field(gt=0, description="Seconds an attempt may take."), OPTION] = (
+        10.0
+    )
+    signing: Annotated[
+        Signing,
+        Field(
+            description="How deliveries are signed: hmac (v1, a whsec_ secret), ed25519 (v1a,"
+            " a whsk_ key, verified with its whpk_ public key) or rfc9421 (RFC 9421 HTTP Message"
+            " Signatures, a whsk_ key published at /.well-known/jwks.json). A change takes"
+            " effect at the next rotation of the secret."
+        ),
+        OPTION,
+    ] = "hmac"
     # How the relay proves itself to the endpoint (HTTP formats): basic, bearer or oauth2.
     auth: EndpointAuth | None = None
     # Mutual TLS (a client certificate and key), and a private CA, for an HTTPS endpoint.
     tls: ClientTls | None = None
     # This downstream's own HTTP proxy, in place of `delivery.proxy`.
     proxy: Annotated[str, Field(pattern=r"^https?://[^/?#\s]+/?$", max_length=2048)] | None = None
-    # One downstream's share of the fan-out: a slow or dead one can hold no more than this.
-    max_in_flight: Annotated[int, Field(gt=0)] = 8
+    max_in_flight: Annotated[
+        int,
+        Field(
+            gt=0,
+            description="Its share of the fan-out: the deliveries a slow or dead endpoint may"
+            " hold at once.",
+        ),
+        OPTION,
+    ] = 8
     rate_per_second: Annotated[float, Field(gt=0)] | None = None
-    # At most this many attempts a second by all replicas together (a budget in the store).
-    max_per_second: Annotated[float, Field(gt=0)] | None = None
+    max_per_second: Annotated[
+        _Positive | None,
+        Field(
+            description="At most this many attempts a second, by every replica together (a"
+            " budget in the store); unset: no limit."
+        ),
+        OPTION,
+    ] = None
     # Circuit breaker: at least `breaker_min_attempts` attempts in the last
     # `breaker_window_seconds`, and `breaker_failure_rate` of them failed, pause it; a probe
     # goes after the cool-off.

@@ -207,9 +207,10 @@ class Actions(DownstreamForms):
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
-        fields = ("name", "url", "format", "signing", "events", "channels", "filter", "transform")
+        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
         form = endpoint_form.with_events(form)  # its states' checkboxes, as the API's list
-        kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS, "max_per_second")}
+        options = endpoint_form.OPTION_NAMES
+        kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS, *options)}
         kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
         # The headers' values may be secrets: never written back into the page.
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
@@ -218,11 +219,10 @@ class Actions(DownstreamForms):
                 "name": kept["name"],
                 **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
                 "format": kept["format"] or "webhook",
-                "signing": kept["signing"] or "hmac",
                 "events": views.listed(kept["events"]),
                 "channels": views.listed(kept["channels"]),
                 **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
-                **({"max_per_second": kept["max_per_second"]} if kept["max_per_second"] else {}),
+                **endpoint_form.options_of(kept),  # signing, timeout, max_per_second, ...
                 **expression_fields(form),  # filter, transform, headers (sealed when stored)
                 **endpoint_form.credentials(form),  # auth, tls, proxy (their secrets sealed)
             }

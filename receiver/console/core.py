@@ -89,6 +89,7 @@ def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environmen
         portal_formats=APP_FORMED,
         health_meanings=MEANINGS,
         event_choices=views.EVENT_CHOICES,  # a downstream's states, as its forms offer them
+        endpoint_options=views.ENDPOINT_OPTIONS,  # its options, as its model declares them
     )
     return env
 

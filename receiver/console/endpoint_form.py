@@ -1,6 +1,7 @@
 """A downstream's form fields as the API takes them, in the console and in an app's portal
-alike: its endpoint's authentication (`auth`), mutual TLS (`tls`) and proxy, and, when one
-is changed, its filter, transform, headers and throttle.
+alike: its options (each a field of its own name, derived from the model:
+receiver/destinations/options.py), its endpoint's authentication (`auth`), mutual TLS
+(`tls`) and proxy, and, when one is changed, its filter, transform and headers.
 
 No secret is ever written back into a page: a form shows a secret field empty, and one left
 empty keeps the secret it has (sent as the mask `***`, which the change keeps:
@@ -20,6 +21,7 @@ from receiver.console.preview import header_lines
 from receiver.kernel.errors import InvalidRequest
 
 Form = dict[str, str]
+OPTION_NAMES = tuple(option.name for option in views.ENDPOINT_OPTIONS)
 
 # The form's fields of each kind of `auth`, by the name the API gives them.
 AUTH_FIELDS = {
@@ -93,6 +95,12 @@ def tls_of(form: Form, keeping: bool = False) -> dict[str, Any] | None:
     return found or None
 
 
+def options_of(form: Form) -> dict[str, str]:
+    """The options a new downstream's form gives: those left empty take their defaults."""
+    given = {option.name: _field(form, option.name) for option in views.ENDPOINT_OPTIONS}
+    return {name: value for name, value in given.items() if value}
+
+
 def credentials(form: Form) -> dict[str, Any]:
     """`auth`, `tls` and `proxy` of a new downstream: those given."""
     given = {"auth": auth_of(form), "tls": tls_of(form), "proxy": _field(form, "proxy") or None}
@@ -114,8 +122,9 @@ def change_of(form: Form) -> dict[str, Any]:
             change["headers"] = header_lines(form["headers"])
         elif form.get("headers_clear"):
             change["headers"] = {}
-    if "max_per_second" in form:
-        change["max_per_second"] = _field(form, "max_per_second") or None
+    for option in views.ENDPOINT_OPTIONS:  # emptied: unset where it may be, else kept
+        if option.name in form and ((value := _field(form, option.name)) or option.nullable):
+            change[option.name] = value or None
     if "auth_type" in form:
         change["auth"] = auth_of(form, keeping=True)
         change["tls"] = tls_of(form, keeping=True)

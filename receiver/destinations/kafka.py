@@ -16,13 +16,14 @@ import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.options import CLI_ONLY
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -45,7 +46,7 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
         None, description="kafka: how the URL's user and password sign in (unset: PLAIN)."
     )
-    idempotent: bool | None = Field(
+    idempotent: Annotated[bool | None, CLI_ONLY] = Field(
         None, description="kafka: the idempotent producer (unset: on); off for a broker without it."
     )
 

@@ -17,7 +17,6 @@ from receiver.console.core import Form
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
-from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import APP_FORMED, read_by_pull
 from receiver.destinations.signing import public_key
 from receiver.downstreams import manage as managed
@@ -53,9 +52,9 @@ class Actions(DownstreamForms):
         return await self.portal_pages.endpoints(request, session, secret=shown)
 
     async def create(self, request: Request, session: Session, form: Form) -> Response:
-        fields = ("name", "url", "format", "signing", "events", "channels", "filter", "transform")
+        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
         form = endpoint_form.with_events(form)  # its states' checkboxes, as the API's list
-        kept = {k: form.get(k, "").strip() for k in (*fields, "max_per_second")}
+        kept = {k: form.get(k, "").strip() for k in (*fields, *endpoint_form.OPTION_NAMES)}
         kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
@@ -65,15 +64,14 @@ class Actions(DownstreamForms):
                 "name": kept["name"],
                 **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
                 "format": kept["format"] or "webhook",
-                "signing": kept["signing"] or "hmac",
                 "events": views.listed(kept["events"]),
                 "channels": views.listed(kept["channels"]),
-                **({"max_per_second": kept["max_per_second"]} if kept["max_per_second"] else {}),
+                **endpoint_form.options_of(kept),  # signing, timeout, max_per_second, ...
                 **expression_fields(form),
                 **endpoint_form.credentials(form),  # auth, tls, proxy (their secrets sealed)
             }
             caller = self.caller(session)
-            _, secret = await managed.create_downstream(
+            made, secret = await managed.create_downstream(
                 self.workers, self.rules, self.console.keys, self.directory, payload, caller
             )
         except (InvalidRequest, Conflict) as exc:
@@ -90,7 +88,7 @@ class Actions(DownstreamForms):
                 "value": secret,
                 "rotated": False,
                 "key": public_key(secret),
-                "kid": shown_key_id(payload["signing"], secret),
+                "kid": made.get("key_id"),
             },
         )
 

@@ -69,8 +69,8 @@ class DeliveryHandoff:
     """Deliveries handed over by polls: a poll's transaction leases its new event's
     deliveries to the downstreams that have a free slot reserved on the fan-out, and the
     fan-out of this process sends them as soon as the transaction commits, with no claim
-    transaction and no wake-up of its own. With no fan-out in this process (`receiver deliver` runs it),
-    nothing is reserved and the rows wait for the claims."""
+    transaction and no wake-up of its own. With no fan-out in this process (`receiver
+    deliver` runs it), nothing is reserved and the rows wait for the claims."""
 
     def __init__(self) -> None:
         # Set while this process's fan-out runs; the poller reserves its slots and starts

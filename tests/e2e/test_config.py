@@ -258,7 +258,9 @@ def test_old_key_names_still_start_the_relay_with_one_warning_each(tmp_path: Pat
         assert httpx.get(f"{relay.url}/healthz").status_code == 200
     finally:
         relay.close()
-    said = [line["detail"] for line in relay.log_lines() if line.get("event") == "config.deprecated"]
+    said = [
+        line["detail"] for line in relay.log_lines() if line.get("event") == "config.deprecated"
+    ]
     assert sorted(said) == [
         "config key delivery.lease_seconds is deprecated: use"
         " advanced.delivery.attempt_lease_seconds",
