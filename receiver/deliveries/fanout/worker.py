@@ -146,7 +146,13 @@ class Fanout:
         batches = await asyncio.gather(
             *(
                 delivery_story.claim(
-                    store, owner, lease, n, lane.downstream.name, lane.downstream.max_per_second
+                    store,
+                    owner,
+                    lease,
+                    n,
+                    lane.downstream.name,
+                    lane.downstream.max_per_second,
+                    lane.ordered,
                 )
                 for lane, n in wanted
             ),
