@@ -116,3 +116,18 @@ def test_two_replicas_keep_each_task_s_events_in_order(
         pytest.skip("SQLite is one process by design")
     relays = [make_relay(downstreams(sink), delivery=DELIVERY) for _ in range(2)]
     scenario(relays, sink)
+
+
+def test_the_api_takes_ordering_and_refuses_another_value(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    relay = make_relay()
+    body = {"name": "api", "url": f"{sink.url}/api", "ordering": "task"}
+    created = relay.api.post("/v1/downstreams", json=body)
+    assert created.status_code == 201, created.text
+    assert relay.api.get("/v1/downstreams/api").json()["ordering"] == "task"
+    changed = relay.api.patch("/v1/downstreams/api", json={"ordering": None})
+    assert changed.status_code == 200, changed.text
+    assert relay.api.get("/v1/downstreams/api").json().get("ordering") is None
+    bad = relay.api.post("/v1/downstreams", json={**body, "name": "bad", "ordering": "event"})
+    assert bad.status_code == 422 and "ordering" in bad.json()["detail"], bad.text
