@@ -250,7 +250,7 @@ def test_a_tasks_events_reach_a_downstream_in_order(
     # The first delivery (the task's `running`) fails once; `succeeded` must wait for it.
     sink.mode(status=503, count=1)
     relay = make_relay(
-        [webhook(sink, events=["running", "succeeded"])],
+        [webhook(sink, events=["running", "succeeded"], ordering="task")],
         delivery={"retry_schedule": [1.0], "jitter": 0.0},
     )
     task_id = relay.submit(**image_to_video(promptText=SEEN_RUNNING)).json()["id"]
