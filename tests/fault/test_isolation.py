@@ -3,8 +3,8 @@
 A downstream that accepts connections and never answers holds at most its own share of
 the fan-out; a failing one trips its breaker; one that keeps failing is disabled, its
 deliveries held, the other downstreams told, and enabling it recovers what it missed. A
-receiver can stop the retries of one message, and a task's events reach a downstream in
-order.
+receiver can stop the retries of one message, and a task's events reach a downstream that
+asks for it (`ordering = "task"`) in order.
 """
 
 from __future__ import annotations
