@@ -6,10 +6,17 @@ later events while its first waits for its retry."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from receiver.kernel.store.migrate import migrate
+from receiver.kernel.store.postgres.store import PostgresDb
+from receiver.lifecycle.rows.deliveries import DUE_DELIVERIES
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Sink, image_to_video, terminal, wait_for
 
@@ -131,3 +138,38 @@ def test_the_api_takes_ordering_and_refuses_another_value(
     assert relay.api.get("/v1/downstreams/api").json().get("ordering") is None
     bad = relay.api.post("/v1/downstreams", json={**body, "name": "bad", "ordering": "event"})
     assert bad.status_code == 422 and "ordering" in bad.json()["detail"], bad.text
+
+
+def test_postgres_checks_a_row_s_earlier_ones_by_task_and_only_when_ordered(
+    storage_url: str,
+) -> None:
+    """The claim as a prepared statement's generic plan (psycopg prepares a statement run
+    often): the flag skips the check; when set, each candidate's earlier rows are read
+    through deliveries_task, never the downstream's pending rows again."""
+    if storage_url.startswith("sqlite"):
+        pytest.skip("SQLite's plan: tests/unit/test_sqlite_store.py")
+    with psycopg.connect(storage_url, row_factory=dict_row) as conn:
+        migrate(PostgresDb(conn))
+        conn.execute("SET session_replication_role = replica")  # rows with no events
+        conn.execute(
+            "INSERT INTO deliveries (id, event_id, task_id, downstream, state,"
+            " next_attempt_at, created_at, updated_at) SELECT 'msg_' || lpad(g::text, 8, '0'),"
+            " 'evt_' || g, 'task_' || (g / 2), CASE WHEN g % 10 = 0 THEN 'ok' ELSE 'busy' END,"
+            " 'pending', 1, 1, 1 FROM generate_series(1, 50000) g"
+        )
+        conn.execute("ANALYZE deliveries")
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        n = itertools.count(1)
+        numbered = re.sub("%s", lambda _: f"${next(n)}", DUE_DELIVERIES.postgres)
+        conn.execute(f"PREPARE due AS {numbered}")
+
+        def plan(ordered: int) -> str:
+            explain = f"EXPLAIN ANALYZE EXECUTE due('ok', 10, 10, {ordered}, 10)"
+            return "\n".join(r["QUERY PLAN"] for r in conn.execute(explain).fetchall())
+
+        unordered, ordered = plan(0), plan(1)
+        assert "Index Scan using deliveries_due_by_downstream" in unordered
+        assert "(never executed)" in unordered
+        assert "Index Scan using deliveries_task on deliveries e" in ordered
+        assert "never executed" not in ordered and "Seq Scan" not in ordered
+        conn.rollback()
