@@ -388,6 +388,10 @@ class Fanout:
             self._disabled_read = 0.0  # re-read at once: its rows are held now
             self.service.wake(Work.DELIVERIES)  # the notice to the other downstreams
         outcome = record.outcome
+        lane = self.out.lanes.get(record.downstream)
+        if kept and outcome != "retry" and lane is not None and lane.ordered:
+            # Settled: the task's next event there may go now, not a tick later.
+            self.service.wake(Work.DELIVERIES)
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
         event["filtered"] = "delivery.filtered"
         log_line = log.info if outcome in ("succeeded", "filtered") else log.warning
