@@ -389,8 +389,9 @@ class Fanout:
             self.service.wake(Work.DELIVERIES)  # the notice to the other downstreams
         outcome = record.outcome
         lane = self.out.lanes.get(record.downstream)
-        if kept and outcome != "retry" and lane is not None and lane.ordered:
-            # Settled: the task's next event there may go now, not a tick later.
+        if kept and outcome != "retry" and lane is not None and lane.ordered and lane.drained:
+            # Settled, its lane idle: the task's next event there may go now, not a tick
+            # later (a lane with a backlog claims again as its slots free, in batches).
             self.service.wake(Work.DELIVERIES)
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
         event["filtered"] = "delivery.filtered"
