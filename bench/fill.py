@@ -5,7 +5,8 @@ Three populations, all written with the same query functions the service runs:
   delivered outbox row), the bulk a long-running relay accumulates;
 - open: submitted tasks that wait for callbacks (never due for a poll during a run);
 - due: tasks whose next poll is spread over a window, for the poller benchmark;
-- outbox: finished tasks with pending deliveries to downstreams d0..d(K-1), for fan-out.
+- outbox: finished tasks with pending deliveries to downstreams d0..d(K-1), for fan-out;
+  with `--chains`, each task's running and succeeded events both wait (ordered delivery).
 
 Bench data only: synchronous=OFF while filling, then one checkpoint, so the file is whole.
 """
@@ -125,17 +126,20 @@ def add_due(db: SqliteDb, count: int, window: float) -> None:
         _submitted(db, kind, i, f"poll-{i:07d}", due)
 
 
-def add_outbox(db: SqliteDb, events: int, downstreams: int) -> None:
-    """Finished tasks whose terminal event waits in the outbox for every downstream."""
+def add_outbox(db: SqliteDb, events: int, downstreams: int, chains: bool = False) -> None:
+    """Finished tasks whose terminal event (`chains`: running, then succeeded; `events`
+    in all) waits in the outbox for every downstream."""
     now = time.time()
-    sub = {f"d{k}": Subscription(frozenset({"succeeded"})) for k in range(downstreams)}
-    for i in range(events):
+    states = ("running", "succeeded") if chains else ("succeeded",)
+    sub = {f"d{k}": Subscription(frozenset(states)) for k in range(downstreams)}
+    for i in range(events // len(states)):
         up = f"out-{i:07d}"
         task_id = _submitted(db, "video2video", i, up, now + 86400)
-        body = callback_body(up, "succeeded", f"out-{i}")
-        _, obs = _parse(body)
-        report = Report("callback", "callback:succeeded", obs, body)
-        observed(db, task_id, report, Audience(sub), now)
+        for state in states:
+            body = callback_body(up, state, f"out-{i}")
+            _, obs = _parse(body)
+            report = Report("callback", f"callback:{state}", obs, body)
+            observed(db, task_id, report, Audience(sub), now)
 
 
 def finish(conn: sqlite3.Connection) -> None:
@@ -166,6 +170,7 @@ def main() -> None:
     p.add_argument("--due-window", type=float, default=-1.0)
     p.add_argument("--outbox", type=int, default=0, help="events with pending deliveries")
     p.add_argument("--downstreams", type=int, default=1)
+    p.add_argument("--chains", action="store_true", help="outbox: two events per task")
     args = p.parse_args()
     if args.postgres:
         fill_postgres(args.postgres, args.open, args.pairs)
@@ -180,7 +185,7 @@ def main() -> None:
     if args.due:
         add_due(db, args.due, args.due_window)
     if args.outbox:
-        add_outbox(db, args.outbox, args.downstreams)
+        add_outbox(db, args.outbox, args.downstreams, args.chains)
     conn.execute("COMMIT")
     snapshots = sorted(int(s) for s in args.snapshots.split(",") if s)
     done = 0

@@ -84,11 +84,11 @@ def _drain(bench: Bench, variant: str, outbox: Path, sink_url: str, expected: in
     db = bench.fresh_copy(outbox, name)
     # The outbox waits until the relay is up (its start, imports and all, is not what is
     # measured), then is made due at once: the relay's CPU from then is the drain's.
-    _due(db, time.time() + 86400)
+    due_at(db, time.time() + 86400)
     settings: dict[str, Any] = {"sim_url": "http://127.0.0.1:9", "downstream": VARIANTS[variant]}
     with bench.relay(name, db, downstream_urls=[f"{sink_url}/hook"], **settings) as (relay, _):
         cpu0 = tree_cpu_seconds(relay.pid)
-        _due(db, 0.0)
+        due_at(db, 0.0)
         got = wait_until(lambda: httpx.get(sink_url).json(), lambda s: s["total"] >= expected)
         cpu = tree_cpu_seconds(relay.pid) - cpu0
     if got["total"] < expected:
@@ -96,7 +96,8 @@ def _drain(bench: Bench, variant: str, outbox: Path, sink_url: str, expected: in
     return round(cpu / int(got["total"]) * 1e6, 1)
 
 
-def _due(db: Path, at: float) -> None:
+def due_at(db: Path, at: float) -> None:
+    """Every delivery of the outbox due at `at`."""
     with closing(sqlite3.connect(db, timeout=30)) as conn, conn:
         conn.execute("UPDATE deliveries SET next_attempt_at = ?", (at,))
 

@@ -138,24 +138,30 @@ def _webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float)
 
 
 def claim_within(
-    db: Db, owner: str, lease: float, limit: int, downstream: str, rate: float | None
+    db: Db,
+    owner: str,
+    lease: float,
+    limit: int,
+    downstream: str,
+    rate: float | None,
+    ordered: bool = False,
 ) -> list[DeliveryJob]:
     """Lease up to `limit` of the downstream's deliveries due now, as many as its budget
     shared by every replica allows (`max_per_second`); those it holds back wait, their next
-    attempt time put at the budget's next token."""
+    attempt time put at the budget's next token. `ordered`: a task's events in order."""
     now = time.time()
     if rate is None:
-        return deliveries.claim_deliveries(db, owner, now, lease, limit, downstream)
+        return deliveries.claim_deliveries(db, owner, now, lease, limit, downstream, ordered)
     before = Bucket(*downstreams.budget(db, downstream))
     granted, after = take(before, now, rate, limit)
-    jobs = deliveries.claim_deliveries(db, owner, now, lease, granted, downstream)
+    jobs = deliveries.claim_deliveries(db, owner, now, lease, granted, downstream, ordered)
     left = give_back(after, granted - len(jobs), rate)
     if left != before:
         downstreams.set_budget(db, downstream, left.tokens, left.at)
     if granted < limit and len(jobs) == granted:
         waiting = limit - granted
         times = [left.at + (k + 1 - left.tokens) / rate for k in range(waiting)]
-        deliveries.throttle(db, now, waiting, downstream, times)
+        deliveries.throttle(db, now, waiting, downstream, ordered, times)
     return jobs
 
 
@@ -166,10 +172,12 @@ async def claim(
     limit: int,
     downstream: str,
     rate: float | None = None,
+    ordered: bool = False,
 ) -> list[DeliveryJob]:
     """Not durable: a lease lost to a power cut only lets the delivery be sent again."""
     return await store.run(
-        lambda db: claim_within(db, owner, lease, limit, downstream, rate), durable=False
+        lambda db: claim_within(db, owner, lease, limit, downstream, rate, ordered),
+        durable=False,
     )
 
 

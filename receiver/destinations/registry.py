@@ -128,9 +128,14 @@ def check(settings: Any) -> None:
 
 def transform_refusal(fmt: str) -> str | None:
     """Why a `fmt` downstream takes no transform (a chat message is its own); None: it does."""
-    if _DESCRIBED[fmt].transformable:
+    if not chat(fmt):
         return None
     return f"a {fmt} downstream sends a chat message; it takes a filter only"
+
+
+def chat(fmt: str) -> bool:
+    """Whether a `fmt` downstream sends a chat message (its own body, never transformed)."""
+    return not _DESCRIBED[fmt].transformable
 
 
 def default_url(fmt: str) -> str | None:

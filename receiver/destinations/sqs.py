@@ -53,13 +53,14 @@ def event_attributes(message: BrokerMessage) -> dict[str, str]:
 
 
 def ordering(url: str, message: BrokerMessage) -> dict[str, str]:
-    """A FIFO queue's or topic's group (the task) and deduplication id (the event)."""
+    """A FIFO queue's or topic's group (the task) and deduplication id (the delivery's
+    `webhook-id`: a repeated send of one delivery is dropped, another delivery of the same
+    event is not)."""
     if not is_fifo(url):
         return {}
-    event_id = message.event.get("event_id") or message.headers["webhook-id"]
     return {
         "MessageGroupId": str(message.event.get("task_id") or "relay"),
-        "MessageDeduplicationId": str(event_id),
+        "MessageDeduplicationId": message.headers["webhook-id"],
     }
 
 

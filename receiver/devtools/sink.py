@@ -40,6 +40,9 @@ class SinkMode:
     # This share of requests is answered 503 instead (chosen by a seeded generator, so a
     # run is repeatable): a flaky downstream.
     flaky: float = 0.0
+    # The first request at each path for each task (the event's `data.task_id`) is answered
+    # 503, the others as the rest of the mode says: a refused first attempt per task.
+    refuse_first_per_task: bool = False
 
 
 def _parse_mode(raw: object) -> SinkMode:
@@ -59,8 +62,9 @@ def _parse_mode(raw: object) -> SinkMode:
         raise ValueError("delay_seconds must be a non-negative number")
     if mode.retry_after is not None and (not _is_int(mode.retry_after) or mode.retry_after < 0):
         raise ValueError("retry_after must be a non-negative integer or null")
-    if not all(isinstance(flag, bool) for flag in (mode.abort, mode.telegram, mode.express)):
-        raise ValueError("abort, telegram and express must be true or false")
+    flags = (mode.abort, mode.telegram, mode.express, mode.refuse_first_per_task)
+    if not all(isinstance(flag, bool) for flag in flags):
+        raise ValueError("abort, telegram, express and refuse_first_per_task must be true or false")
     flaky: object = mode.flaky
     if isinstance(flaky, bool) or not isinstance(flaky, int | float) or not 0 <= flaky <= 1:
         raise ValueError("flaky must be a number from 0 to 1")
@@ -82,11 +86,13 @@ class SinkState:
         # Requests are recorded on the server's loop thread while tests wait on their own.
         self._changed = threading.Condition()
         self._chance = random.Random(7)
+        self._tasks_seen: set[tuple[str, str]] = set()  # (path, task id): refuse_first_per_task
 
     def reset(self) -> None:
         with self._changed:
             self.mode = SinkMode()
             self.received = []
+            self._tasks_seen = set()
 
     def set_mode(self, mode: SinkMode) -> None:
         with self._changed:
@@ -107,12 +113,22 @@ class SinkState:
                     self.mode = SinkMode(**{**asdict(mode), "count": mode.count - 1})
             if mode.flaky and self._chance.random() < mode.flaky:
                 mode = SinkMode(status=503)
+            if mode.refuse_first_per_task and self._first_of_its_task(entry):
+                mode = SinkMode(status=503)
             entry["status"] = mode.status
             self.received.append(entry)
             self._changed.notify_all()
         if self._announce is not None:
             self._announce(entry)
         return mode
+
+    def _first_of_its_task(self, entry: dict[str, Any]) -> bool:
+        data = entry["json"].get("data") if isinstance(entry["json"], dict) else None
+        task_id = data.get("task_id") if isinstance(data, dict) else None
+        if not isinstance(task_id, str) or (entry["path"], task_id) in self._tasks_seen:
+            return False
+        self._tasks_seen.add((entry["path"], task_id))
+        return True
 
     def release(self, entry: dict[str, Any]) -> None:
         """Mark when a held request ended (answered, or its client went away)."""

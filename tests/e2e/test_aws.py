@@ -130,7 +130,10 @@ def test_each_aws_destination_gets_the_document_a_webhook_gets(
     [ordered] = collect(aws, where.fifo, 1)
     assert verified(sqs_attributes(ordered), ordered["Body"]) == event
     assert ordered["Attributes"]["MessageGroupId"] == task["id"]
-    assert ordered["Attributes"]["MessageDeduplicationId"] == event["data"]["event_id"]
+    # The delivery's `webhook-id`: a repeated send of it is dropped, no other.
+    [fifo_id] = [d["id"] for d in done["deliveries"] if d["downstream"] == "sqs-fifo"]
+    assert ordered["Attributes"]["MessageDeduplicationId"] == fifo_id
+    assert sqs_attributes(ordered)["webhook-id"] == fifo_id
 
     [notified] = collect(aws, where.topic_queue, 1)
     envelope = json.loads(notified["Body"])

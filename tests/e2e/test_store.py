@@ -305,8 +305,8 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         ]
         assert result.handed[0].payload["state"] == "succeeded"
         claimed: dict[str, list[str]] = {}
-        for name in subscriptions:
-            jobs = await delivery.claim(b, "B", 60, 10, name)
+        for name in subscriptions:  # each downstream with `ordering = "task"`
+            jobs = await delivery.claim(b, "B", 60, 10, name, ordered=True)
             claimed[name] = [job.delivery.id for job in jobs]
         assert claimed["a"] == [running_delivery]
         assert claimed["b"] == []

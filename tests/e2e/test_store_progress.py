@@ -55,7 +55,7 @@ async def scenario(store: Store) -> None:
     # One row waits at the hook, carrying the newer figure; the chat downstream, which
     # asked for `running`, got that state once and no progress.
     [waiting] = await rows(store, task.id, "hook")
-    [job] = await delivery.claim(store, "F", 60, 10, "hook")
+    [job] = await delivery.claim(store, "F", 60, 10, "hook", ordered=True)
     assert job.delivery.id == waiting.id
     assert (job.payload["type"], job.payload["progress"]) == ("task.progress", 0.4)
     assert len(await rows(store, task.id, "chat")) == 1
@@ -71,7 +71,7 @@ async def scenario(store: Store) -> None:
         new_id("att"), first.id, task.id, "hook", 1, now, now, 1.0, 503, "busy", "retry"
     )
     assert (await delivery.ended(store, failed, "F", now + 3600))[0]
-    assert await delivery.claim(store, "F", 60, 10, "hook") == []
+    assert await delivery.claim(store, "F", 60, 10, "hook", ordered=True) == []
 
     done = Observation(state="succeeded", upstream_status="SUCCEEDED", outputs=("https://x/v",))
     await report(store, task.id, done)

@@ -3,8 +3,8 @@
 A downstream that accepts connections and never answers holds at most its own share of
 the fan-out; a failing one trips its breaker; one that keeps failing is disabled, its
 deliveries held, the other downstreams told, and enabling it recovers what it missed. A
-receiver can stop the retries of one message, and a task's events reach a downstream in
-order.
+receiver can stop the retries of one message, and a task's events reach a downstream that
+asks for it (`ordering = "task"`) in order.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ def test_a_tasks_events_reach_a_downstream_in_order(
     # The first delivery (the task's `running`) fails once; `succeeded` must wait for it.
     sink.mode(status=503, count=1)
     relay = make_relay(
-        [webhook(sink, events=["running", "succeeded"])],
+        [webhook(sink, events=["running", "succeeded"], ordering="task")],
         delivery={"retry_schedule": [1.0], "jitter": 0.0},
     )
     task_id = relay.submit(**image_to_video(promptText=SEEN_RUNNING)).json()["id"]

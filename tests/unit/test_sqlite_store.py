@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from receiver.kernel.store.db import Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
@@ -275,9 +277,13 @@ def test_a_submit_claim_reads_the_queue_not_every_task_stored(tmp_path: Path) ->
     assert steps < 20, steps
 
 
-def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ordered", [False, True], ids=["unordered", "ordered"])
+def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(
+    tmp_path: Path, ordered: bool
+) -> None:
     # One hung downstream with 10,000 due rows: the claim for another reads its own rows
-    # through the per-downstream index, as many steps as with no queue behind it.
+    # through the per-downstream index, as many steps as with no queue behind it, whether
+    # it checks each task's earlier rows (`ordering = "task"`) or not.
     conn = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
     conn.row_factory = dict_row
     db = SqliteDb(conn)
@@ -305,7 +311,7 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(tmp_path
 
         conn.execute("BEGIN")
         conn.set_progress_handler(count, 100)
-        jobs = claim_deliveries(db, "owner", 10.0, 60.0, 10, "ok")
+        jobs = claim_deliveries(db, "owner", 10.0, 60.0, 10, "ok", ordered)
         conn.set_progress_handler(None, 0)
         conn.execute("ROLLBACK")
         return len(jobs), steps

@@ -9,6 +9,7 @@ from typing import Protocol
 from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import Breaker, TokenBucket
+from receiver.destinations import registry
 from receiver.downstreams import stories as downstream_stories
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
@@ -46,6 +47,7 @@ def task_webhooks(secret: str | None, d: DeliveryConfig) -> Downstream | None:
         breaker_min_attempts=2**31,
         breaker_cool_off_seconds=1.0,
         disable_after_seconds=float("inf"),
+        ordering="task",
     )
 
 
@@ -75,6 +77,13 @@ class Lane:
             d.breaker_cool_off_seconds,
         )
         return cls(d, breaker, bucket)
+
+    @property
+    def ordered(self) -> bool:
+        """A task's events go out in order: asked for, or a chat's (a later state of the
+        task edits the message its first posted)."""
+        d = self.downstream
+        return d.ordering == "task" or registry.chat(str(d.format))
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""

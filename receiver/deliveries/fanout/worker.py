@@ -157,7 +157,13 @@ class Fanout:
         batches = await asyncio.gather(
             *(
                 delivery_story.claim(
-                    store, owner, lease, n, lane.downstream.name, lane.downstream.max_per_second
+                    store,
+                    owner,
+                    lease,
+                    n,
+                    lane.downstream.name,
+                    lane.downstream.max_per_second,
+                    lane.ordered,
                 )
                 for lane, n in wanted
             ),
@@ -393,6 +399,11 @@ class Fanout:
             self._disabled_read = 0.0  # re-read at once: its rows are held now
             self.parts.wakers.wake(Work.DELIVERIES)  # the notice to the other downstreams
         outcome = record.outcome
+        lane = self.out.lanes.get(record.downstream)
+        if kept and outcome != "retry" and lane is not None and lane.ordered and lane.drained:
+            # Settled, its lane idle: the task's next event there may go now, not a tick
+            # later (a lane with a backlog claims again as its slots free, in batches).
+            self.service.wake(Work.DELIVERIES)
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
         event["filtered"] = "delivery.filtered"
         log_line = log.info if outcome in ("succeeded", "filtered") else log.warning

@@ -92,63 +92,65 @@ def due_downstreams(db: Db, now: float) -> set[str]:
     return {r["name"] for r in db.all(DUE_DOWNSTREAMS, (now, now))}
 
 
+# A task's earlier delivery to the same downstream not yet settled: pending (due, retrying
+# or leased), held or mirroring. Through deliveries_task: a task has few rows.
+_EARLIER_UNSETTLED = (
+    "NOT EXISTS (SELECT 1 FROM deliveries e{index}"
+    " WHERE e.task_id = d.task_id AND e.downstream = d.downstream"
+    " AND e.state IN ('pending', 'held', 'mirroring') AND e.id < d.id)"
+)
+_SQLITE_EARLIER = _EARLIER_UNSETTLED.format(index=" INDEXED BY deliveries_task")
+_DUE = (
+    "SELECT id FROM deliveries d{index} WHERE downstream = ? AND state = 'pending'"
+    " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+    " AND (? = 0 OR {earlier}) ORDER BY next_attempt_at LIMIT ?"
+)
+
+# The one flag (1: `ordering = "task"`) holds the rule in the store, so that it holds across
+# replicas; 0 skips the check. Both indexes named: left to itself, the planner checks a row's
+# earlier deliveries through (state, downstream), reading every pending row of the
+# downstream for each one.
 DUE_DELIVERIES = Sql(
-    # Both indexes named: left to itself, the planner checks a row's earlier deliveries
-    # through (state, downstream), reading every pending row of the downstream for each one.
-    sqlite=(
-        "SELECT id FROM deliveries d INDEXED BY deliveries_due_by_downstream"
-        " WHERE downstream = ? AND state = 'pending' AND next_attempt_at <= ?"
-        " AND (lease_until IS NULL OR lease_until < ?)"
-        " AND NOT EXISTS (SELECT 1 FROM deliveries e INDEXED BY deliveries_task"
-        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
-        " AND e.id < d.id) ORDER BY next_attempt_at LIMIT ?"
-    ),
+    sqlite=_DUE.format(index=" INDEXED BY deliveries_due_by_downstream", earlier=_SQLITE_EARLIER),
     # SKIP LOCKED: replicas claiming at once each take other rows, none waits.
-    postgres=(
-        "SELECT id FROM deliveries d"
-        " WHERE downstream = ? AND state = 'pending' AND next_attempt_at <= ?"
-        " AND (lease_until IS NULL OR lease_until < ?)"
-        " AND NOT EXISTS (SELECT 1 FROM deliveries e"
-        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
-        " AND e.id < d.id) ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED"
-    ),
+    postgres=_DUE.format(index="", earlier=_EARLIER_UNSETTLED.format(index=""))
+    + " FOR UPDATE SKIP LOCKED",
 )
 
 
 def claim_deliveries(
-    db: Db, owner: str, now: float, lease: float, limit: int, downstream: str
+    db: Db, owner: str, now: float, lease: float, limit: int, downstream: str, ordered: bool
 ) -> list[DeliveryJob]:
     """Lease up to `limit` of a downstream's due deliveries to `owner`; expired leases are
-    taken over, and a task's later event waits for its earlier one to that downstream."""
-    due = db.all(DUE_DELIVERIES, (downstream, now, now, limit))
+    taken over, and, `ordered`, a task's later event waits until its earlier one to that
+    downstream is settled."""
+    due = db.all(DUE_DELIVERIES, (downstream, now, now, int(ordered), limit))
     return _lease(db, [r["id"] for r in due], owner, now + lease)
 
 
 DELAY_DELIVERY = Sql("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?")
 
 
-def throttle(db: Db, now: float, limit: int, downstream: str, times: list[float]) -> None:
+def throttle(
+    db: Db, now: float, limit: int, downstream: str, ordered: bool, times: list[float]
+) -> None:
     """Up to `limit` of a downstream's due deliveries wait for its budget, the first until
     `times[0]`, and so on, in the order they are claimed: their next attempt time says so."""
-    due = [r["id"] for r in db.all(DUE_DELIVERIES, (downstream, now, now, limit))]
-    for delivery_id, until in zip(due, times, strict=False):
-        db.execute(DELAY_DELIVERY, (until, delivery_id))
+    due = db.all(DUE_DELIVERIES, (downstream, now, now, int(ordered), limit))
+    for row, until in zip(due, times, strict=False):
+        db.execute(DELAY_DELIVERY, (until, row["id"]))
 
 
+# Whatever the downstream's `ordering`, a new row with an earlier one unsettled is left
+# to the claims, which know it.
 DUE_NEW_DELIVERIES = Sql(
     sqlite=(
-        "SELECT id, downstream FROM deliveries d"
-        " WHERE id = ANY(?) AND state = 'pending' AND next_attempt_at <= ?"
-        " AND NOT EXISTS (SELECT 1 FROM deliveries e INDEXED BY deliveries_task"
-        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
-        " AND e.id < d.id)"
+        "SELECT id, downstream FROM deliveries d WHERE id = ANY(?) AND state = 'pending'"
+        " AND next_attempt_at <= ? AND " + _SQLITE_EARLIER
     ),
     postgres=(
-        "SELECT id, downstream FROM deliveries d"
-        " WHERE id = ANY(?) AND state = 'pending' AND next_attempt_at <= ?"
-        " AND NOT EXISTS (SELECT 1 FROM deliveries e"
-        " WHERE e.task_id = d.task_id AND e.downstream = d.downstream AND e.state = 'pending'"
-        " AND e.id < d.id)"
+        "SELECT id, downstream FROM deliveries d WHERE id = ANY(?) AND state = 'pending'"
+        " AND next_attempt_at <= ? AND " + _EARLIER_UNSETTLED.format(index="")
     ),
 )
 
