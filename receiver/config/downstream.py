@@ -233,16 +233,17 @@ class DownstreamSettings(
     breaker_cool_off_seconds: Annotated[float, Field(gt=0)] = 30.0
     # Failing without a break this long disables it (Svix's default: 5 days).
     disable_after_seconds: Annotated[float, Field(gt=0)] = 5 * 24 * 3600.0
-    ordering: Literal["task"] | None = Field(
-        default=None,
-        description=(
-            "`task`: one task's events reach this downstream in the order they were made,"
-            " each once the one before it is settled (succeeded, dead or filtered), across"
-            " retries, replicas and restarts; other tasks are not held up. None: a task's"
-            " events go out as they come (a chat downstream, which edits its message, is"
-            " always ordered)."
+    ordering: Annotated[
+        Literal["task"] | None,
+        Field(
+            description="`task`: one task's events reach this downstream in the order they"
+            " were made, each once the one before it is settled (succeeded, dead or"
+            " filtered), across retries, replicas and restarts; other tasks are not held"
+            " up. Unset: a task's events go out as they come (a chat downstream, which"
+            " edits its message, is always ordered)."
         ),
-    )
+        OPTION,
+    ] = None
 
     @field_validator("headers")
     @classmethod

@@ -403,7 +403,7 @@ class Fanout:
         if kept and outcome != "retry" and lane is not None and lane.ordered and lane.drained:
             # Settled, its lane idle: the task's next event there may go now, not a tick
             # later (a lane with a backlog claims again as its slots free, in batches).
-            self.service.wake(Work.DELIVERIES)
+            self.parts.wakers.wake(Work.DELIVERIES)
         event = {"succeeded": "delivery.succeeded", "retry": "delivery.retry"}
         event["filtered"] = "delivery.filtered"
         log_line = log.info if outcome in ("succeeded", "filtered") else log.warning
