@@ -35,7 +35,13 @@ FEATURES: dict[str, set[str]] = {
     "tasks": {"keys", "downstreams", "retention"},  # intake, the submit queue, sends, cancels
     "callbacks": {"downstreams"},  # CometAPI's callback route
     "polls": {"downstreams"},  # the poller: CometAPI asked for each task's state
-    "deliveries": {"keys", "downstreams", "tasks"},  # the fan-out: attempts, retries, replays
+    "alerts": {"downstreams"},  # operator alerts: a downstream failing, recovered, disabled
+    "deliveries": {
+        "keys",
+        "downstreams",
+        "tasks",
+        "alerts",
+    },  # the fan-out: attempts, retries, replays
     "media": {"keys", "tasks", "deliveries"},  # outputs copied before their links expire
     "stream": {"keys", "tasks"},  # the live change feed and its streams
     "shares": {"keys", "tasks", "stream"},  # share links and the page behind them

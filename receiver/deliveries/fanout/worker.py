@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import Any
 
+from receiver.alerts.hooks import Alerts
 from receiver.config import Downstream
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
@@ -69,6 +70,10 @@ class Fanout:
         self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
         self._reserved = 0  # slots held for deliveries a poll's transaction is leasing
+        # Operator alerts (receiver/alerts): told of breakers, dead letters and disables.
+        self.alerts = Alerts(
+            service.store, service.log, service.wake, service.config.settings, directory
+        )
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
@@ -185,6 +190,7 @@ class Fanout:
         line = self.service.log.info if state != "open" else self.service.log.warning
         line("downstream.breaker", downstream=name, state=state)
         await downstream_stories.note_breaker(self.service.store, name, state)
+        await self.alerts.breaker(name, state)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._recording.discard(task)
@@ -376,6 +382,7 @@ class Fanout:
         except Exception:
             log.exception("delivery.record_failed", **ids)
             return
+        await self.alerts.ended(record, kept, disabled or gone)
         if disabled or gone:
             why = "gone" if gone else "failing"
             log.warning("downstream.disabled", downstream=record.downstream, reason=why)
