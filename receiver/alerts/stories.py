@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from receiver.alerts import rows
 from receiver.alerts.rules import after, due, quiet_until, targets
+from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, new_id
 from receiver.lifecycle.rows import deliveries, events
 from receiver.lifecycle.rows.downstreams import RELAY_TASK
 from receiver.lifecycle.rules.catalog import DISABLED
-from receiver.lifecycle.rules.routing import owner_of, shown_name
+from receiver.lifecycle.rules.routing import owned_name, owner_of, shown_name
 
 # With nowhere to send an alert, ask again this soon: an app may name a downstream meanwhile.
 NOWHERE_SECONDS = 60.0
@@ -79,6 +80,9 @@ async def open_problems(store: Store) -> set[str]:
     return await store.read(rows.open_problems)
 
 
-async def choose(store: Store, app_id: str, name: str | None) -> None:
-    """The downstream of its own (by the name it gave it) an app's alerts go to; None: none."""
+async def choose(store: Store, known: Callable[[str], bool], app_id: str, name: str | None) -> None:
+    """The downstream of its own (by the name it gave it) an app's alerts go to; None: none.
+    A name the app has no downstream of is refused (422)."""
+    if name is not None and not known(owned_name(app_id, name)):
+        raise InvalidRequest(f"alert_downstream: the app has no downstream named {name!r}")
     await store.run(lambda db: rows.set_app_choice(db, app_id, name))

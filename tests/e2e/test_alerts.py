@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BACKENDS, MakeRelay, webhook
+from tests.e2e.test_app_downstreams import _app, _made
 from tests.harness import Relay, Sink, image_to_video, settled, wait_for
 
 FAILING = "endpoint.failing"
@@ -123,3 +124,30 @@ def test_two_replicas_send_one_alert(make_relay: MakeRelay, make_sink: Any) -> N
     wait_for(lambda: len(_alerts(ops)) >= 1)
     assert len(_deliveries(relays[0], "ops")) == 1
     assert [a["type"] for a in _alerts(ops)] == [FAILING]
+
+
+def test_an_apps_alert_downstream_takes_its_own_endpoints_alerts(
+    make_relay: MakeRelay, make_sink: Any
+) -> None:
+    bad, ops, mine = make_sink(), make_sink(), make_sink()
+    relay = make_relay([webhook(ops, "ops", channels=["alerts-only"])], **ALERTS)
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="crm", url=f"{bad.url}/crm", events=["succeeded"])
+    _made(alpha, name="alerts", url=f"{mine.url}/alerts", channels=["alerts-only"])
+    refused = relay.api.patch("/v1/apps/alpha", json={"alert_downstream": "nope"})
+    assert refused.status_code == 422 and "alert_downstream" in refused.text
+    changed = relay.api.patch("/v1/apps/alpha", json={"alert_downstream": "alerts"})
+    assert changed.status_code == 200 and changed.json()["alert_downstream"] == "alerts"
+
+    bad.mode(status=503)
+    assert alpha.post("/v1/tasks", json=image_to_video()).status_code == 202
+    wait_for(lambda: mine.accepted("/alerts") and ops.accepted("/ops"))
+    [told] = [h["json"] for h in mine.accepted("/alerts")]
+    assert told["type"] == FAILING
+    assert (told["data"]["downstream"], told["data"]["app"]) == ("crm", "alpha")
+    # One event, a delivery to each alert downstream.
+    assert [h["json"]["data"]["event_id"] for h in ops.accepted("/ops")] == [
+        told["data"]["event_id"]
+    ]
+    cleared = relay.api.patch("/v1/apps/alpha", json={"alert_downstream": None})
+    assert cleared.json()["alert_downstream"] is None

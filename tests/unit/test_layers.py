@@ -45,7 +45,7 @@ FEATURES: dict[str, set[str]] = {
     "media": {"keys", "tasks", "deliveries"},  # outputs copied before their links expire
     "stream": {"keys", "tasks"},  # the live change feed and its streams
     "shares": {"keys", "tasks", "stream"},  # share links and the page behind them
-    "apps": {"keys", "downstreams", "stream"},  # apps and their keys, through the API
+    "apps": {"keys", "downstreams", "stream", "alerts"},  # apps and their keys, through the API
     "catalog": {"keys", "downstreams", "deliveries"},  # the event types, their schemas, AsyncAPI
     "operator": {"keys", "downstreams", "retention", "tasks", "deliveries", "media"},
     "frontdoor": {"keys", "downstreams", "tasks", "media", "operator"},  # Runway's API
