@@ -86,3 +86,9 @@ async def choose(store: Store, known: Callable[[str], bool], app_id: str, name: 
     if name is not None and not known(owned_name(app_id, name)):
         raise InvalidRequest(f"alert_downstream: the app has no downstream named {name!r}")
     await store.run(lambda db: rows.set_app_choice(db, app_id, name))
+
+
+async def chosen(store: Store, app_id: str) -> str | None:
+    """The downstream of its own an app named for its alerts (None: none)."""
+    found = await store.read(lambda db: rows.app_choice(db, app_id))
+    return found[1] if found else None

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import BACKENDS, MakeRelay, webhook
 from tests.e2e.test_app_downstreams import _app, _made
+from tests.e2e.test_portal_links import _csrf, _link, _open
 from tests.harness import Relay, Sink, image_to_video, settled, wait_for
 
 FAILING = "endpoint.failing"
@@ -151,3 +152,27 @@ def test_an_apps_alert_downstream_takes_its_own_endpoints_alerts(
     ]
     cleared = relay.api.patch("/v1/apps/alpha", json={"alert_downstream": None})
     assert cleared.json()["alert_downstream"] is None
+
+
+def test_an_app_names_its_alert_endpoint_on_its_portal(
+    make_relay: MakeRelay, make_sink: Any
+) -> None:
+    sink = make_sink()
+    relay = make_relay()
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="crm", url=f"{sink.url}/crm")
+    _made(alpha, name="alerts", url=f"{sink.url}/alerts")
+    session, _ = _open(relay, str(_link(alpha)["url"]))
+    page = session.get("/portal/")
+    assert 'id="alerts"' in page.text and 'name="alert_downstream"' in page.text
+    saved = session.post("/portal/alerts", data={"csrf": _csrf(page), "alert_downstream": "alerts"})
+    assert saved.status_code == 200 and 'id="alerts-saved"' in saved.text
+    assert '<option value="alerts" selected>' in saved.text
+    assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] == "alerts"
+    # Only its own endpoints: another name is refused, and nothing changes.
+    refused = session.post("/portal/alerts", data={"csrf": _csrf(page), "alert_downstream": "x"})
+    assert refused.status_code == 422
+    assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] == "alerts"
+    cleared = session.post("/portal/alerts", data={"csrf": _csrf(page), "alert_downstream": ""})
+    assert cleared.status_code == 200
+    assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] is None
