@@ -125,6 +125,33 @@ def test_two_replicas_send_one_alert(make_relay: MakeRelay, make_sink: Any) -> N
     wait_for(lambda: len(_alerts(ops)) >= 1)
     assert len(_deliveries(relays[0], "ops")) == 1
     assert [a["type"] for a in _alerts(ops)] == [FAILING]
+    # Both asked the store (_fail_until_dead waits for that); one was told to send.
+    sent = [_sent(r) for r in relays]
+    assert sorted(sent) == [0, 1], sent
+
+
+def _sent(relay: Relay) -> int:
+    return sum(1 for line in relay.log_lines() if line.get("event") == "alert.sent")
+
+
+def test_a_410_disables_and_tells_it_once_then_the_recovery(
+    make_relay: MakeRelay, make_sink: Any
+) -> None:
+    bad, ops = make_sink(), make_sink()
+    relay = make_relay(_downstreams(bad, ops), **ALERTS)
+    bad.mode(status=410)
+    relay.submitted(**image_to_video(promptText="gone"))
+    wait_for(lambda: _alerts(ops))
+    [disabled] = _alerts(ops)
+    assert disabled["type"] == "endpoint.disabled"
+    assert disabled["data"]["reason"] == "the receiver answered 410 Gone"
+    assert relay.api.get("/v1/downstreams/hook").json()["disabled"] is True
+
+    bad.mode(status=200)
+    assert relay.api.post("/v1/downstreams/hook/enable").status_code == 200
+    _deliver_tasks(relay, 1)
+    wait_for(lambda: len(_alerts(ops)) == 2)
+    assert [a["type"] for a in _alerts(ops)] == ["endpoint.disabled", RECOVERED]
 
 
 def test_an_apps_alert_downstream_takes_its_own_endpoints_alerts(
