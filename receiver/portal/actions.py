@@ -117,7 +117,7 @@ class Actions(DownstreamForms):
         name = form.get("alert_downstream", "").strip() or None
         app_id = caller_of(session).app.id
         await alerts.choose(self.console.store, self.directory.knows, app_id, name)
-        return await self.portal_pages.endpoints(request, session, alerts_saved=True)
+        return self.console.done(request, form, self.home, "alerts")
 
     async def share(self, request: Request, session: Session, form: Form) -> Response:
         task_id = request.path_params["task_id"]

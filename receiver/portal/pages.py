@@ -56,7 +56,6 @@ class Pages:
         error: str = "",
         tested: dict[str, Any] | None = None,
         refused: dict[str, str] | None = None,
-        alerts_saved: bool = False,
     ) -> Response:
         caller = caller_of(session).caller
         alert_downstream = await alerts.chosen(self.portal.store, caller_of(session).app.id)
@@ -96,7 +95,6 @@ class Pages:
             example_types=EXAMPLE_TYPES,
             test_types=sorted(SENDABLE),
             alert_downstream=alert_downstream,  # the endpoint its endpoints' alerts go to
-            alerts_saved=alerts_saved,
         )
 
     async def deliveries(self, request: Request, session: Session) -> Response:

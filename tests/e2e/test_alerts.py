@@ -193,13 +193,15 @@ def test_an_app_names_its_alert_endpoint_on_its_portal(
     page = session.get("/portal/")
     assert 'id="alerts"' in page.text and 'name="alert_downstream"' in page.text
     saved = session.post("/portal/alerts", data={"csrf": _csrf(page), "alert_downstream": "alerts"})
-    assert saved.status_code == 200 and 'id="alerts-saved"' in saved.text
-    assert '<option value="alerts" selected>' in saved.text
+    assert saved.status_code == 303
+    shown = session.get(saved.headers["location"].removeprefix(relay.url))
+    assert "Alerts endpoint saved." in shown.text
+    assert '<option value="alerts" selected>' in shown.text
     assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] == "alerts"
     # Only its own endpoints: another name is refused, and nothing changes.
     refused = session.post("/portal/alerts", data={"csrf": _csrf(page), "alert_downstream": "x"})
     assert refused.status_code == 422
     assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] == "alerts"
     cleared = session.post("/portal/alerts", data={"csrf": _csrf(page), "alert_downstream": ""})
-    assert cleared.status_code == 200
+    assert cleared.status_code == 303
     assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] is None
