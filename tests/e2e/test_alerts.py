@@ -177,8 +177,17 @@ def test_an_apps_alert_downstream_takes_its_own_endpoints_alerts(
     assert [h["json"]["data"]["event_id"] for h in ops.accepted("/ops")] == [
         told["data"]["event_id"]
     ]
-    cleared = relay.api.patch("/v1/apps/alpha", json={"alert_downstream": None})
-    assert cleared.json()["alert_downstream"] is None
+    cleared = relay.cli("apps", "alerts", "alpha")
+    assert cleared.returncode == 0 and "alerts to none" in cleared.stdout, cleared.stderr
+    assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] is None
+    named = relay.cli("apps", "alerts", "alpha", "alerts")
+    assert named.stdout.strip() == "alpha: alerts to alerts", named.stderr
+    shown = relay.cli("apps", "show", "alpha").stdout.splitlines()
+    assert [line.split() for line in shown if line.startswith("alerts to")] == [
+        ["alerts", "to", "alerts"]
+    ]
+    refused = relay.cli("apps", "alerts", "alpha", "nope")
+    assert refused.returncode != 0 and "no downstream named 'nope'" in refused.stderr
 
 
 def test_an_app_names_its_alert_endpoint_on_its_portal(
