@@ -40,6 +40,7 @@ class Alerts:
         self._every = settings.delivery.outbox_scan_seconds
         self._open: set[str] = set()
         self._open_read = float("-inf")
+        self._said_unknown = False
 
     async def breaker(self, name: str, state: str) -> None:
         if state == "open":
@@ -70,6 +71,10 @@ class Alerts:
             return  # no alert downstream could take it
         if not self.directory.knows(name):
             return  # removed: its last rows end dead, and that is no news
+        operator = self.settings.downstream
+        if operator and not self.directory.knows(operator) and not self._said_unknown:
+            self._said_unknown = True  # once a process: a typo in `[alerts]` is told
+            self.log.warning("alerts.no_such_downstream", downstream=operator)
         if time.time() < self._ask_after.get((name, kind), 0.0):
             return
         plan = stories.Plan(
