@@ -48,6 +48,8 @@ class Alerts:
 
     async def ended(self, attempt: Attempt, kept: bool, disabled: bool) -> None:
         name = attempt.downstream
+        if not self._could_tell(name):
+            return  # no alert downstream could take it: not even a read of the store
         if disabled:
             await self._tell(name, DISABLED, "the relay stopped delivering to it")
         elif attempt.outcome == "dead" and kept:
@@ -66,9 +68,13 @@ class Alerts:
                 self.log.exception("alerts.read_failed")
         return name in self._open
 
+    def _could_tell(self, name: str) -> bool:
+        """The operator's alert downstream, or the app's that `name` may belong to."""
+        return bool(self.settings.downstream) or owner_of(name) is not None
+
     async def _tell(self, name: str, kind: str, reason: str) -> None:
-        if not self.settings.downstream and owner_of(name) is None:
-            return  # no alert downstream could take it
+        if not self._could_tell(name):
+            return
         if not self.directory.knows(name):
             return  # removed: its last rows end dead, and that is no news
         operator = self.settings.downstream
