@@ -214,3 +214,13 @@ def test_an_app_names_its_alert_endpoint_on_its_portal(
     cleared = session.post("/portal/alerts", data={"csrf": _csrf(page), "alert_downstream": ""})
     assert cleared.status_code == 303
     assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] is None
+
+
+def test_a_test_alert_tries_the_alert_downstream(make_relay: MakeRelay, make_sink: Any) -> None:
+    bad, ops = make_sink(), make_sink()
+    relay = make_relay(_downstreams(bad, ops), **ALERTS)
+    tried = relay.api.post("/v1/downstreams/ops/test", json={"type": FAILING})
+    assert tried.status_code == 200 and tried.json()["status"] == 200, tried.text
+    [sample] = _alerts(ops)
+    assert sample["type"] == FAILING and sample["data"]["test"] is True
+    assert _deliveries(relay, "ops") == []  # outside the outbox, and no mark: not an alert
