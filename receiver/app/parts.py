@@ -61,7 +61,8 @@ def fanout_of(service: Service, directory: Directory) -> Fanout:
     """The fan-out over `directory`, taking what this process's polls hand it."""
     config = service.config
     delivery, secret = config.settings.delivery, config.secrets.task_webhook_secret
-    return Fanout(worker_parts(service), delivery, directory, service.deliveries, secret)
+    parts, alerts = worker_parts(service), config.settings.alerts
+    return Fanout(parts, delivery, directory, service.deliveries, secret, alerts)
 
 
 def probed(service: Service) -> Probed:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field, ValidationError
 from starlette.responses import Response
 
+from receiver.alerts import stories as alerts
 from receiver.apps import portal
 from receiver.config import problems
 from receiver.config.sections import ServerConfig
@@ -71,6 +72,15 @@ class AppChangeFields(AppChange):
     )
 
 
+class AppChangeAll(AppChangeFields):
+    alert_downstream: KeyName | None = Field(
+        None,
+        description="One of its own downstreams (the name it gave it) that receives the"
+        " operator alerts about its downstreams (`endpoint.failing`, `endpoint.recovered`,"
+        " `endpoint.disabled`); null: none.",
+    )
+
+
 class NewApp(AppChange):
     name: KeyName = Field(description="Unique among the live apps: letters, digits, `_.-`.")
 
@@ -84,6 +94,9 @@ class AppInfo(Answer):
     keys: int = Field(description="How many live keys it has.")
     portal_frame_ancestors: list[str] = Field(
         description="The origins that may frame its portal; empty: none."
+    )
+    alert_downstream: str | None = Field(
+        description="Its downstream that receives its downstreams' alerts; null: none."
     )
 
 
@@ -119,6 +132,7 @@ def app_info(row: AppRow) -> dict[str, Any]:
         "created_at": row.created_at,
         "keys": row.keys,
         "portal_frame_ancestors": list(row.frame_ancestors),
+        "alert_downstream": row.alert_downstream,
     }
 
 
@@ -187,17 +201,26 @@ async def show_app(keys: Keyring, app: PathName) -> Response:
     ),
     responses=guarded("admin", {200: answer("Changed.", AppInfo), 404: _NO_APP, **_BAD}),
     openapi_extra=body(
-        AppChangeFields,
+        AppChangeAll,
         "AppChange",
-        "Any of `weight`, `max_queued`, `max_per_day`, `portal_frame_ancestors`.",
+        "Any of `weight`, `max_queued`, `max_per_day`, `portal_frame_ancestors`,"
+        " `alert_downstream`.",
     ),
 )
 async def change_app(
-    request: Request, store: Stored, server: ServerSection, keys: Keyring, app: PathName
+    request: Request,
+    store: Stored,
+    server: ServerSection,
+    keys: Keyring,
+    directory: Downstreams,
+    app: PathName,
 ) -> Response:
     payload = await _body(request, server)
-    current = (await keys.app(app)).settings
-    given = _checked(AppChangeFields, payload)
+    found = await keys.app(app)
+    current = found.settings
+    given = _checked(AppChangeAll, payload)
+    if "alert_downstream" in given.model_fields_set:  # checked before anything changes
+        await alerts.choose(store, directory.knows, found.id, given.alert_downstream)
     # Only the fields given change; a limit given as null is lifted.
     merged = {
         "weight": current.weight,
@@ -208,6 +231,8 @@ async def change_app(
     if "portal_frame_ancestors" in given.model_fields_set:
         origins = tuple(dict.fromkeys(o.lower() for o in given.portal_frame_ancestors or []))
         changed = await portal.set_framing(store, app, origins)
+    if "alert_downstream" in given.model_fields_set:
+        changed = await keys.app(app)
     return reply(AppInfo, app_info(changed))
 
 

@@ -17,7 +17,7 @@ from receiver.config import Downstream
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import PLACEHOLDERS, placeholders
 from receiver.destinations.registry import addresses
-from receiver.lifecycle.rules.catalog import DESCRIPTIONS, EVENT_TYPES, example
+from receiver.lifecycle.rules.catalog import ALERT_TYPES, DESCRIPTIONS, EVENT_TYPES, example
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES
 
 _REF = "#/components/schemas/{model}"
@@ -48,7 +48,7 @@ _SIGNATURE_HEADERS = {
 _PARAMETERS = {
     "state": {
         "description": "The task's state; `progress` for a progress event.",
-        "enum": [*STATES, "progress", "downstream.disabled"],
+        "enum": [*STATES, "progress", "downstream.disabled", *ALERT_TYPES],
     },
     "kind": {"description": "The kind of task.", "enum": [*KIND_NAMES, "relay"]},
     "task_id": {"description": "The relay's id of the task."},

@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from receiver.lifecycle.rules.catalog import DESCRIPTIONS, DISABLED_TYPE, EVENT_TYPES, example
+from receiver.lifecycle.rules.catalog import (
+    ALERT_TYPES,
+    DESCRIPTIONS,
+    DISABLED_TYPE,
+    EVENT_TYPES,
+    example,
+)
 from receiver.lifecycle.rules.task import State
 
 
@@ -83,6 +89,29 @@ class DisabledData(_Strict):
     occurred_at: float
 
 
+class AlertData(_Strict):
+    """An operator alert about one downstream (`[alerts]`, or its app's alert downstream):
+    at most one of a kind per downstream per quiet window, for the whole relay."""
+
+    event_id: str
+    type: Literal["endpoint.failing", "endpoint.recovered", "endpoint.disabled"]
+    task_id: str = Field(description="`tsk_relay`: the relay's own notices.")
+    kind: Literal["relay"]
+    state: Literal["endpoint.failing", "endpoint.recovered", "endpoint.disabled"]
+    downstream: str = Field(description="The downstream's name (an app's: the name it gave).")
+    app: str | None = Field(description="The app the downstream belongs to; null: global.")
+    reason: str = Field(description="What happened, in words.")
+    failing_since: float | None = Field(description="Every attempt since then has failed.")
+    occurred_at: float
+    test: bool | None = Field(None, description="`true` on a test event: a sample alert.")
+
+
+def _data(event_type: str) -> type[BaseModel]:
+    if event_type == DISABLED_TYPE:
+        return DisabledData
+    return AlertData if event_type in ALERT_TYPES else TaskEventData
+
+
 def _envelope(event_type: str, data: type[BaseModel]) -> type[BaseModel]:
     class Event(_Strict):
         type: Literal[event_type]  # type: ignore[valid-type]
@@ -96,10 +125,7 @@ def _envelope(event_type: str, data: type[BaseModel]) -> type[BaseModel]:
 
 
 MODELS: dict[str, type[BaseModel]] = {
-    event_type: _envelope(
-        event_type, DisabledData if event_type == DISABLED_TYPE else TaskEventData
-    )
-    for event_type in EVENT_TYPES
+    event_type: _envelope(event_type, _data(event_type)) for event_type in EVENT_TYPES
 }
 
 

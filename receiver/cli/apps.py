@@ -112,6 +112,18 @@ def change(
     click.echo(f"{name}: changed ({_settings(changed)})")
 
 
+@apps.command("alerts")
+@url_option
+@click.argument("name")
+@click.argument("downstream", required=False)
+def alerts(url: str, name: str, downstream: str | None) -> None:
+    """App NAME's downstreams' alerts go to its downstream DOWNSTREAM (the name it gave
+    it), beside the operator's `[alerts]` one; without DOWNSTREAM, to none of its own."""
+    body = {"alert_downstream": downstream}
+    changed = call_relay(url, "PATCH", _app_path(name), body, _missing(name))
+    click.echo(f"{name}: alerts to {changed['alert_downstream'] or 'none of its downstreams'}")
+
+
 @apps.command("list")
 @url_option
 def list_apps(url: str) -> None:
@@ -151,6 +163,7 @@ def show(url: str, name: str) -> None:
         ("limits", limits_of(found)),
         ("created", when(found["created_at"])),
         ("portal framed by", " ".join(found["portal_frame_ancestors"]) or "-"),
+        ("alerts to", found.get("alert_downstream") or "-"),
         ("keys", ", ".join(f"{k['name']} ({' '.join(k['scopes'])})" for k in keys) or "-"),
         ("downstreams", ", ".join(downstreams) or "-"),
     ]

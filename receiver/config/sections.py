@@ -421,6 +421,16 @@ class RetentionConfig(Section):
     tasks_per_batch: Annotated[int, Field(gt=0, le=10_000)] = 100
 
 
+class AlertsConfig(Section):
+    """Operator alerts (receiver/alerts): `endpoint.failing`, `endpoint.recovered` and
+    `endpoint.disabled` events sent to one downstream of the relay's."""
+
+    # The downstream (from this file or made through the API) that receives them; "": none.
+    downstream: Annotated[str, Field(max_length=64)] = ""
+    # At most one alert of a kind per downstream this often, for the whole relay.
+    quiet_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 15.0
+
+
 # The `[mcp]` section: the agents' door at /mcp (receiver/agents).
 class McpConfig(BaseModel):
     """`auto` mounts /mcp when the `mcp` extra is installed, `on` refuses to start without

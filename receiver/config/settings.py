@@ -7,6 +7,7 @@ from pydantic import Field
 
 from receiver.config.downstream import DownstreamConfig
 from receiver.config.sections import (
+    AlertsConfig,
     CallbackConfig,
     ConsoleConfig,
     DeliveryConfig,
@@ -35,6 +36,7 @@ class Settings(Section):
     console: ConsoleConfig = ConsoleConfig()
     retention: RetentionConfig = RetentionConfig()
     mcp: McpConfig = McpConfig()
+    alerts: AlertsConfig = AlertsConfig()
     downstream: list[DownstreamConfig] = Field(default_factory=list)
 
     def wakeups(self) -> Wakeups:

@@ -17,6 +17,12 @@ _EMOJI = {"succeeded": "✅", "failed": "❌", "cancelled": "🚫", "running": "
 COLOURS = {"succeeded": 0x2EB67D, "failed": 0xE01E5A, "cancelled": 0x9E9E9E}
 NEUTRAL = 0x5865F2
 _DISABLED = "downstream.disabled"
+# The operator alerts' headlines (receiver/alerts), by type.
+_ALERTS = {
+    "endpoint.failing": "🔴 runway-relay: {} is failing",
+    "endpoint.recovered": "🟢 runway-relay: {} delivers again",
+    "endpoint.disabled": "⛔ runway-relay disabled {}",
+}
 # A URL we hand to a platform as a link target, button or image: http(s), and none of the
 # characters that end a link in one platform's markup or another (Slack `|` and `>`,
 # Markdown `)` and `]`, HTML quotes). Others are shown as escaped text, never as a link.
@@ -27,10 +33,18 @@ DETAILS = 4000  # our starting budget for the reason and the list of outputs in 
 
 
 def _notice(p: Payload) -> bool:
-    return p.get("type") == _DISABLED
+    return p.get("type") == _DISABLED or p.get("type") in _ALERTS
+
+
+def _about(p: Payload) -> str:
+    """The downstream an alert is about, with its app's name when it is an app's."""
+    name = str(p.get("downstream", ""))
+    return f"{p['app']}/{name}" if isinstance(p.get("app"), str) else name
 
 
 def headline(p: Payload) -> str:
+    if (alert := _ALERTS.get(str(p.get("type")))) is not None:
+        return f"{alert.format(_about(p))}: {p.get('reason')}"
     if _notice(p):
         return f"⚠️ runway-relay stopped delivering to {p['downstream']}: {p['reason']}"
     line = f"{_EMOJI.get(p['state'], '•')} Runway {p['kind']} task {p['task_id']} {p['state']}"
@@ -64,7 +78,7 @@ def facts(p: Payload) -> list[tuple[str, str]]:
     """Label and raw (unescaped) value of each fact the document has. `prompt`, `model`
     and `duration` are shown when a document carries them."""
     if _notice(p):
-        found = [("Downstream", str(p.get("downstream", ""))), ("Reason", str(p.get("reason")))]
+        found = [("Downstream", _about(p)), ("Reason", str(p.get("reason")))]
         if since := iso(p.get("failing_since")):
             found.append(("Failing since", since))
         return found

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from receiver.alerts import stories as alerts
 from receiver.console import endpoint_form, views
 from receiver.console.actions import DownstreamForms
 from receiver.console.core import Form
@@ -108,6 +109,13 @@ class Actions(DownstreamForms):
             raise InvalidRequest(f"type: one of {', '.join(SENDABLE)}")
         sent = await send_test(self.workers.log, self.rules, self.directory, kept, event_type)
         return await self.portal_pages.endpoints(request, session, tested={"name": name, **sent})
+
+    async def alerts(self, request: Request, session: Session, form: Form) -> Response:
+        """The endpoint its other endpoints' alerts go to; none when left empty."""
+        name = form.get("alert_downstream", "").strip() or None
+        app_id = caller_of(session).app.id
+        await alerts.choose(self.console.store, self.directory.knows, app_id, name)
+        return self.console.done(request, form, self.home, "alerts")
 
     async def share(self, request: Request, session: Session, form: Form) -> Response:
         task_id = request.path_params["task_id"]

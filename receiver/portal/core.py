@@ -39,6 +39,7 @@ PORTAL_NOTICES = {
     "disabled": "Endpoint disabled: its new deliveries are held until it is enabled.",
     "enabled": "Endpoint enabled; {n} delivery(ies) queued again.",
     "changed": "Endpoint changed.",
+    "alerts": "Alerts endpoint saved.",
 }
 
 

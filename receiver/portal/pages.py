@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from receiver.alerts import stories as alerts
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
@@ -56,6 +57,7 @@ class Pages:
         refused: dict[str, str] | None = None,
     ) -> Response:
         caller = caller_of(session).caller
+        alert_downstream = await alerts.chosen(self.portal.store, caller_of(session).app.id)
         directory = self.portal.directory
         every, unusable = directory.every, directory.unusable
         names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
@@ -91,6 +93,7 @@ class Pages:
             refused=refused or {},  # an edit refused: its endpoint's name and why
             example_types=EXAMPLE_TYPES,
             test_types=sorted(SENDABLE),
+            alert_downstream=alert_downstream,  # the endpoint its endpoints' alerts go to
         )
 
     async def deliveries(self, request: Request, session: Session) -> Response:

@@ -54,6 +54,7 @@ def portal_app(portal: Portal, share_signer: ShareSigner) -> Starlette:
             Route("/endpoints/{name}/rotate", action(actions.rotate), methods=["POST"]),
             Route("/endpoints/{name}/test", action(actions.test), methods=["POST"]),
             Route("/endpoints/{name}/delete", action(actions.remove), methods=["POST"]),
+            Route("/alerts", action(actions.alerts), methods=["POST"]),
             Route("/deliveries", page(pages.deliveries), methods=["GET"]),
             Route("/deliveries/{delivery_id}", page(pages.delivery), methods=["GET"]),
             Route("/deliveries/{delivery_id}/replay", action(actions.replay), methods=["POST"]),

@@ -144,5 +144,5 @@ def test_the_apps_and_downstreams_commands_each_have_help(relay: Relay) -> None:
     every = {"list", "create", "change", "disable", "enable", "rotate", "remove"}
     assert set(downstreams) == every
     apps = _commands(_ok(relay, "apps", "--help"))
-    assert set(apps) == {"create", "change", "list", "show", "portal-link"}
+    assert set(apps) == {"create", "change", "list", "show", "portal-link", "alerts"}
     assert all(len(text) > 10 for text in [*downstreams.values(), *apps.values()])

@@ -297,6 +297,9 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
         "task.failed",
         "task.cancelled",
         "downstream.disabled",
+        "endpoint.failing",
+        "endpoint.recovered",
+        "endpoint.disabled",
         "relay.test",
     ]
     for entry in listed:

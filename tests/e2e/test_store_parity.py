@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from receiver.alerts import stories as alert_stories
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import stories as delivery
 from receiver.deliveries.stories import AttemptHealth
@@ -32,6 +33,7 @@ from receiver.keys.stories import keys as keys_story
 from receiver.keys.stories import sessions
 from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import polls, submits
+from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
 from receiver.lifecycle.rules.polling import PollLease, PollRule, timing_key
 from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
 from receiver.lifecycle.rules.records import (
@@ -45,7 +47,7 @@ from receiver.lifecycle.rules.records import (
 )
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.retries import Refused
-from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.routing import Subscription, owned_name
 from receiver.lifecycle.stories import claims, leases
 from receiver.lifecycle.stories import polls as poll_stories
 from receiver.lifecycle.stories.observe import Report
@@ -611,7 +613,28 @@ async def script(store: Store) -> list[tuple[str, Any]]:
     await apps_and_limits(run)
     await inputs_progress_and_copies(run)
     await runway_uploads(run)
+    await operator_alerts(run)
     return run.answers
+
+
+async def operator_alerts(run: Script) -> None:
+    """An alert decided under its downstream's mark: sent, held back, recovered; an app's
+    own alert downstream named and taking its endpoints' alerts."""
+    store = run.store
+    plan = alert_stories.Plan("chat", 900.0, lambda name: True, {})
+    for label, kind in (
+        ("alert failing", FAILING),
+        ("alert held back", FAILING),
+        ("alert disabled", DISABLED),
+    ):
+        await run(label, alert_stories.alert(store, "hook", kind, "HTTP 503", plan))
+    await run("alerts open", alert_stories.open_problems(store))
+    await run("alert recovered", alert_stories.alert(store, "hook", RECOVERED, "ok", plan))
+    app = await run("alerting app", apps_story.create(store, "alerting", AppSettings()))
+    await run("app alerts", alert_stories.choose(store, lambda name: True, app.id, "ops"))
+    await run("app alerts chosen", alert_stories.chosen(store, app.id))
+    crm = owned_name(app.id, "crm")
+    await run("app alert", alert_stories.alert(store, crm, FAILING, "HTTP 500", plan))
 
 
 def run_on(url: str, fn: Callable[[Store], Awaitable[Any]]) -> Any:

@@ -35,11 +35,17 @@ FEATURES: dict[str, set[str]] = {
     "tasks": {"keys", "downstreams", "retention"},  # intake, the submit queue, sends, cancels
     "callbacks": {"downstreams"},  # CometAPI's callback route
     "polls": {"downstreams"},  # the poller: CometAPI asked for each task's state
-    "deliveries": {"keys", "downstreams", "tasks"},  # the fan-out: attempts, retries, replays
+    "alerts": {"downstreams"},  # operator alerts: a downstream failing, recovered, disabled
+    "deliveries": {
+        "keys",
+        "downstreams",
+        "tasks",
+        "alerts",
+    },  # the fan-out: attempts, retries, replays
     "media": {"keys", "tasks", "deliveries"},  # outputs copied before their links expire
     "stream": {"keys", "tasks"},  # the live change feed and its streams
     "shares": {"keys", "tasks", "stream"},  # share links and the page behind them
-    "apps": {"keys", "downstreams", "stream"},  # apps and their keys, through the API
+    "apps": {"keys", "downstreams", "stream", "alerts"},  # apps and their keys, through the API
     "catalog": {"keys", "downstreams", "deliveries"},  # the event types, their schemas, AsyncAPI
     "operator": {"keys", "downstreams", "retention", "tasks", "deliveries", "media"},
     "frontdoor": {"keys", "downstreams", "tasks", "media", "operator"},  # Runway's API

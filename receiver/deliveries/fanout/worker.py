@@ -13,8 +13,9 @@ import asyncio
 import time
 from typing import Any
 
+from receiver.alerts.hooks import Alerts
 from receiver.config import Downstream
-from receiver.config.sections import DeliveryConfig
+from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import stories as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, task_webhooks, with_rows_due
@@ -54,6 +55,7 @@ class Fanout:
         directory: Directory,
         handoff: DeliveryHandoff,
         task_webhook_secret: str | None = None,
+        alerts: AlertsConfig | None = None,
     ) -> None:
         """`handoff`: where polls hand this process's fan-out their new deliveries;
         `task_webhook_secret` signs every task's own webhook (none: no such lane)."""
@@ -80,6 +82,10 @@ class Fanout:
         self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
         self._reserved = 0  # slots held for deliveries a poll's transaction is leasing
+        # Operator alerts (receiver/alerts): told of breakers, dead letters and disables.
+        wake, scan = parts.wakers.wake, settings.outbox_scan_seconds
+        told = alerts or AlertsConfig()
+        self.alerts = Alerts(parts.store, parts.log, wake, told, scan, directory)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
@@ -202,6 +208,7 @@ class Fanout:
         line = self.parts.log.info if state != "open" else self.parts.log.warning
         line("downstream.breaker", downstream=name, state=state)
         await downstream_stories.note_breaker(self.parts.store, name, state)
+        await self.alerts.breaker(name, state)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._recording.discard(task)
@@ -393,6 +400,7 @@ class Fanout:
         except Exception:
             log.exception("delivery.record_failed", **ids)
             return
+        await self.alerts.ended(record, kept, disabled or gone)
         if disabled or gone:
             why = "gone" if gone else "failing"
             log.warning("downstream.disabled", downstream=record.downstream, reason=why)

@@ -27,6 +27,7 @@ class AppRow:
     created_at: float
     keys: int  # its live keys
     frame_ancestors: tuple[str, ...] = ()  # the origins that may frame its portal
+    alert_downstream: str | None = None  # its downstream its endpoints' alerts go to
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,15 @@ def _origins(value: str | None) -> tuple[str, ...]:
 def _row(r: dict[str, Any]) -> AppRow:
     settings = AppSettings(r["weight"], r["max_queued"], r["max_per_day"])
     framing = _origins(r["portal_frame_ancestors"])
-    return AppRow(r["id"], r["name"], settings, r["created_at"], int(r["keys"]), framing)
+    return AppRow(
+        r["id"],
+        r["name"],
+        settings,
+        r["created_at"],
+        int(r["keys"]),
+        framing,
+        r["alert_downstream"],
+    )
 
 
 INSERT_APP = Sql(
@@ -69,7 +78,7 @@ def create(db: Db, name: str, settings: AppSettings, now: float) -> AppRow:
 
 _APP_COLUMNS = (
     "SELECT a.id, a.name, a.weight, a.max_queued, a.max_per_day, a.created_at,"
-    " a.portal_frame_ancestors,"
+    " a.portal_frame_ancestors, a.alert_downstream,"
     " (SELECT COUNT(*) FROM api_keys k WHERE k.app_id = a.id AND k.revoked_at IS NULL) AS keys"
     " FROM apps a"
 )

@@ -23,7 +23,12 @@ DISABLED_TYPE = "downstream.disabled"
 # What `POST /v1/downstreams/preview` sends through a filter and a transform when asked for
 # no task: a made-up task that succeeded, marked as a test.
 TEST_TYPE = "relay.test"
-EVENT_TYPES = (*TASK_TYPES, DISABLED_TYPE, TEST_TYPE)
+# The operator alerts (receiver/alerts), about one downstream each.
+FAILING = "endpoint.failing"
+RECOVERED = "endpoint.recovered"
+DISABLED = "endpoint.disabled"
+ALERT_TYPES = (FAILING, RECOVERED, DISABLED)
+EVENT_TYPES = (*TASK_TYPES, DISABLED_TYPE, *ALERT_TYPES, TEST_TYPE)
 
 
 DESCRIPTIONS = {
@@ -34,6 +39,9 @@ DESCRIPTIONS = {
     "task.failed": "The task ended without renders; `failure_message` is safe to show.",
     "task.cancelled": "The task was cancelled.",
     DISABLED_TYPE: "The relay stopped delivering to a downstream, and why.",
+    FAILING: "Operator alert: a downstream's breaker opened or a delivery to it went dead.",
+    RECOVERED: "Operator alert: a downstream told of as failing or disabled delivers again.",
+    DISABLED: "Operator alert: the relay disabled a downstream (failing too long, or 410).",
     TEST_TYPE: "A made-up succeeded task, to try a filter or transform on (the preview).",
 }
 
@@ -51,6 +59,23 @@ def example_document(event_type: str) -> dict[str, Any]:
             "downstream": "crm",
             "reason": "every attempt failed for 120.0 h",
             "failing_since": now - 432000,
+            "occurred_at": now,
+        }
+    if event_type in ALERT_TYPES:
+        return {
+            "event_id": "evt_example",
+            "type": event_type,
+            "task_id": "tsk_relay",
+            "kind": "relay",
+            "state": event_type,
+            "downstream": "crm",
+            "app": None,
+            "reason": {
+                FAILING: "a delivery went dead: HTTP 503: upstream unavailable",
+                RECOVERED: "a delivery went through again",
+                DISABLED: "every attempt failed for 120.0 h",
+            }[event_type],
+            "failing_since": None if event_type == RECOVERED else now - 900,
             "occurred_at": now,
         }
     state = "succeeded" if event_type == TEST_TYPE else event_type.split(".", 1)[1]

@@ -1,0 +1,37 @@
+"""The operator alerts in every format: a webhook gets the event, each chat format words
+that say which downstream, what happened and why (receiver/destinations/chat_message.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from receiver.destinations.registry import RENDERED, render
+from receiver.lifecycle.rules.catalog import ALERT_TYPES, example_document
+from tests.unit.test_render_common import body
+
+HEADLINES = {
+    "endpoint.failing": "🔴 runway-relay: crm is failing",
+    "endpoint.recovered": "🟢 runway-relay: crm delivers again",
+    "endpoint.disabled": "⛔ runway-relay disabled crm",
+}
+
+
+@pytest.mark.parametrize("kind", ALERT_TYPES)
+def test_every_format_says_the_alert(kind: str) -> None:
+    doc = example_document(kind)
+    for fmt in RENDERED:
+        text = json.dumps(body(fmt, doc), ensure_ascii=False)
+        if fmt == "webhook":
+            assert json.loads(text)["type"] == kind
+            continue
+        assert HEADLINES[kind] in text, fmt
+        assert "crm" in text and "task" not in text.lower().replace("tsk_relay", ""), fmt
+
+
+def test_an_apps_downstream_is_named_with_its_app() -> None:
+    doc = example_document("endpoint.failing") | {"downstream": "hooks", "app": "acme"}
+    message = body("slack", doc)
+    assert message["blocks"][0]["text"]["text"].startswith("🔴 runway-relay: acme/hooks is failing")
+    assert render("webhook", doc).body.startswith(b'{"type":"endpoint.failing"')
