@@ -206,6 +206,9 @@ def test_a_fifo_queue_keeps_each_tasks_events_in_order(
         "endpoint_url": aws.proxy.url,
         "events": every,
         "timeout": 8.0,
+        # A FIFO queue keeps what it is sent in order; the relay sends a task's next event
+        # once the one before it is settled only when asked to.
+        "ordering": "task",
     }
     relay = make_relay([downstream], env=aws_env(tmp_path))
     tasks = [relay.submitted(**image_to_video(promptText=SEEN_RUNNING))["id"] for _ in range(3)]

@@ -362,7 +362,8 @@ def test_the_event_catalog_and_the_asyncapi_document(make_relay: MakeRelay, sink
         "downstream-events",
         "downstream-log",
     ]
-    assert len(summary["document"]["messages"]) == 8
+    # The task's six states, progress, the disabled notice and the three operator alerts.
+    assert len(summary["document"]["messages"]) == 11
     assert ADMIN_TOKEN not in document.text
 
 
