@@ -95,7 +95,11 @@ def test_a_called_back_task_is_one_trace_under_its_caller(
     callbacks = [s for s in spans if s.name == "callback"]
     assert {s.attr("claimed_state") for s in callbacks} >= {"succeeded"}
     verdicts = [s.attr("verdict") for s in spans if s.name == "comet.poll"]
-    assert "confirmed" in verdicts
+    # The poll that judged the callback says so; on a loaded machine the task may have
+    # ended by a poll before the callback came, and the callback is judged by the answer
+    # already stored (its event says so).
+    judged = [e["verdict"] for e in relay.task(task_id)["events"] if e["source"] == "callback"]
+    assert "confirmed" in verdicts or judged == ["confirmed"], (verdicts, judged)
     [delivery] = [s for s in spans if s.name == "delivery.attempt"]
     assert delivery.attr("downstream") == "hook" and delivery.attr("attempt") == 1
     assert delivery.attr("state") == "succeeded" and delivery.attr("outcome") == "succeeded"

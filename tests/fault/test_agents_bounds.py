@@ -165,6 +165,9 @@ def test_idle_sessions_end_and_give_their_key_its_room_back(make_relay: MakeRela
         # Nobody uses them: they end, and the key may open sessions again.
         again = wait_for(lambda: (s := open_session(client, key)).status_code == 200 and s)
         assert again.headers["mcp-session-id"]
+        # Each ends on its own idle clock: the second old one has ended too once a second
+        # new one opens (the newer `again` cannot end before it).
+        wait_for(lambda: open_session(client, key).status_code == 200)
         for old in first:
             session = old.headers["mcp-session-id"]
             ping = client.post("/mcp", json=_rpc("ping", {}), headers=_headers(key, session))
