@@ -79,13 +79,26 @@ def run(bench: Bench) -> None:
 
 def _drain(bench: Bench, variant: str, outbox: Path, sink_url: str, expected: int) -> float:
     """One relay on a fresh copy of the outbox; the relay's CPU per delivery it made."""
-    httpx.get(f"{sink_url}/reset")
     name = f"fanshaping-{variant}"
+    return drain(bench, name, outbox, VARIANTS[variant], sink_url, expected)[1]
+
+
+def drain(
+    bench: Bench,
+    name: str,
+    outbox: Path,
+    downstream: dict[str, Any],
+    sink_url: str,
+    expected: int,
+) -> tuple[float, float]:
+    """One relay named `name`, with `downstream`'s settings, on a fresh copy of the outbox:
+    (deliveries a second, the relay's CPU µs a delivery)."""
+    httpx.get(f"{sink_url}/reset")
     db = bench.fresh_copy(outbox, name)
     # The outbox waits until the relay is up (its start, imports and all, is not what is
     # measured), then is made due at once: the relay's CPU from then is the drain's.
     due_at(db, time.time() + 86400)
-    settings: dict[str, Any] = {"sim_url": "http://127.0.0.1:9", "downstream": VARIANTS[variant]}
+    settings: dict[str, Any] = {"sim_url": "http://127.0.0.1:9", "downstream": downstream}
     with bench.relay(name, db, downstream_urls=[f"{sink_url}/hook"], **settings) as (relay, _):
         cpu0 = tree_cpu_seconds(relay.pid)
         due_at(db, 0.0)
@@ -93,7 +106,8 @@ def _drain(bench: Bench, variant: str, outbox: Path, sink_url: str, expected: in
         cpu = tree_cpu_seconds(relay.pid) - cpu0
     if got["total"] < expected:
         raise RuntimeError(f"{name}: {got['total']} of {expected} deliveries arrived")
-    return round(cpu / int(got["total"]) * 1e6, 1)
+    span = max(got["last"] - got["first"], 1e-6)
+    return round(got["total"] / span, 1), round(cpu / int(got["total"]) * 1e6, 1)
 
 
 def due_at(db: Path, at: float) -> None:

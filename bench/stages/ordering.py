@@ -14,15 +14,13 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from common import BENCH, tree_cpu_seconds
-from harness import Bench, Row, log, wait_until
+from common import BENCH
+from harness import Bench, Row, log
 
-from stages.fanshaping import due_at
+from stages.fanshaping import drain
 from tests.testkit import free_port
 
 VARIANTS: dict[str, dict[str, Any]] = {"unordered": {}, "ordered": {"ordering": "task"}}
@@ -66,20 +64,8 @@ def _drain(
     bench: Bench, variant: str, outbox: Path, sink_url: str, expected: int
 ) -> tuple[float, float]:
     """One relay on a fresh copy of the outbox: (deliveries a second, CPU µs a delivery)."""
-    httpx.get(f"{sink_url}/reset")
     name = f"ordering-{outbox.stem}-{variant}"
-    db = bench.fresh_copy(outbox, name)
-    due_at(db, time.time() + 86400)  # due once the relay is up: its start is not the drain's
-    settings: dict[str, Any] = {"sim_url": "http://127.0.0.1:9", "downstream": VARIANTS[variant]}
-    with bench.relay(name, db, downstream_urls=[f"{sink_url}/hook"], **settings) as (relay, _):
-        cpu0 = tree_cpu_seconds(relay.pid)
-        due_at(db, 0.0)
-        got = wait_until(lambda: httpx.get(sink_url).json(), lambda s: s["total"] >= expected)
-        cpu = tree_cpu_seconds(relay.pid) - cpu0
-    if got["total"] < expected:
-        raise RuntimeError(f"{name}: {got['total']} of {expected} deliveries arrived")
-    span = max(got["last"] - got["first"], 1e-6)
-    return round(got["total"] / span, 1), round(cpu / int(got["total"]) * 1e6, 1)
+    return drain(bench, name, outbox, VARIANTS[variant], sink_url, expected)
 
 
 def rows(r: dict[str, Any]) -> list[Row]:
