@@ -21,7 +21,7 @@ from receiver.kernel.store import Store
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.rules.quotas import NO_LIMITS
 from receiver.lifecycle.rules.records import NewTask
-from receiver.tasks import stories as task_stories
+from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import TakenOut
 from receiver.tasks.submitter import outgoing_request
 
@@ -43,7 +43,7 @@ async def run(db: Path | str, uris: int) -> dict[str, float]:
     fields = taken.references(taken.take({"model": "gen4_image", "referenceImages": images}))
     started = time.perf_counter()
     new = NewTask("text_to_image", fields, inputs=taken.uris)
-    task, _ = await task_stories.queue(store, new, NO_LIMITS)
+    task, _ = await task_transactions.queue(store, new, NO_LIMITS)
     stored = time.perf_counter() - started
     started = time.perf_counter()
     body = await outgoing_request(store, task.id, fields)

@@ -22,7 +22,7 @@ import structlog
 
 from receiver.config import Config
 from receiver.destinations.signing import new_secret
-from receiver.downstreams import stories as downstream_stories
+from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.sealing import Sealer, seal_url
@@ -35,7 +35,7 @@ SECRET = "bench-signing-secret-" + "9" * 32
 async def _make(store: SqliteStore, sealer: Sealer, name: str) -> None:
     spec = {"url": f"https://hooks.example.com/{name}", "format": "webhook"}
     sealed = sealer.seal(new_secret(), name)
-    await downstream_stories.create(store, name, seal_url(sealer, spec, name), sealed)
+    await downstream_transactions.create(store, name, seal_url(sealer, spec, name), sealed)
 
 
 async def run(db: Path, count: int) -> dict[str, float]:

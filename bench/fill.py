@@ -35,8 +35,8 @@ from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
-from receiver.lifecycle.stories.observe import Audience, Report, observed
-from receiver.tasks.stories import Accepted, bind
+from receiver.lifecycle.transactions.observe import Audience, Report, observed
+from receiver.tasks.transactions import Accepted, bind
 
 _SUB: dict[str, Subscription] = {}
 

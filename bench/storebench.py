@@ -23,8 +23,8 @@ from receiver.config import CallbackConfig
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.comet.parse import parse_callback
-from receiver.lifecycle.stories import claims
-from receiver.lifecycle.stories.observe import Report
+from receiver.lifecycle.transactions import claims
+from receiver.lifecycle.transactions.observe import Report
 
 
 async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[str, float]:

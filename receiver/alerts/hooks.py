@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from receiver.alerts import stories
+from receiver.alerts import transactions
 from receiver.config.sections import AlertsConfig
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.logs import Log
@@ -64,7 +64,7 @@ class Alerts:
         if now - self._open_read >= self._every:
             self._open_read = now
             try:
-                self._open = await stories.open_problems(self.store)
+                self._open = await transactions.open_problems(self.store)
             except Exception:
                 self.log.exception("alerts.read_failed")
         return name in self._open
@@ -84,14 +84,14 @@ class Alerts:
             self.log.warning("alerts.no_such_downstream", downstream=operator)
         if time.time() < self._ask_after.get((name, kind), 0.0):
             return
-        plan = stories.Plan(
+        plan = transactions.Plan(
             self.settings.downstream,
             self.settings.quiet_minutes * 60,
             self.directory.knows,
             held_reasons(self.directory.subscriptions),
         )
         try:
-            told = await stories.alert(self.store, name, kind, reason, plan)
+            told = await transactions.alert(self.store, name, kind, reason, plan)
         except Exception:
             self.log.exception("alerts.failed", downstream=name, alert=kind)
             return

@@ -31,9 +31,6 @@ from receiver.deliveries import downstream_api as downstream_actions
 from receiver.deliveries import pull_api
 from receiver.downstreams import api as downstreams
 from receiver.downstreams import jwks
-from receiver.frontdoor import more as runway_more
-from receiver.frontdoor import tasks as runwayml
-from receiver.frontdoor import uploads as runway_uploads
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.errors import malformed
 from receiver.kernel.http.openapi import ANSWERS, BODIES, REF, described
@@ -41,6 +38,9 @@ from receiver.kernel.http.openapi import media as media_answer
 from receiver.keys import api as keys
 from receiver.media import api as media
 from receiver.operator import api as probes
+from receiver.runway_api import more as runway_more
+from receiver.runway_api import tasks as runwayml
+from receiver.runway_api import uploads as runway_uploads
 from receiver.shares import api as shares
 from receiver.stream import api as stream_api
 from receiver.tasks import api as tasks

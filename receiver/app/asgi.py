@@ -99,7 +99,7 @@ async def _relay_error(request: Request, exc: Exception) -> Response:
     """Every refusal the relay makes, as one JSON shape (receiver/kernel/errors.py)."""
     assert isinstance(exc, RelayError)
     if _runway_door(request):
-        from receiver.frontdoor import tasks as runwayml  # with the API, built by a request
+        from receiver.runway_api import tasks as runwayml  # with the API, built by a request
 
         return runwayml.refusal(exc)
     status, code = answer_for(exc)
@@ -114,7 +114,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         # under /runwayml, not the methods of what no documented route matches (more.py).
         leaving: tuple[BaseRoute, ...] = ()
         if _runway_door(request):
-            from receiver.frontdoor import more  # with the API, built by a request under it
+            from receiver.runway_api import more  # with the API, built by a request under it
 
             leaving = more.ROUTES
         allowed = methods_of(request, leaving)

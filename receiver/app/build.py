@@ -21,8 +21,8 @@ from receiver.kernel.store import open_store
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.lifecycle.stories import leases
-from receiver.lifecycle.stories.polls import PollPolicy
+from receiver.lifecycle.transactions import leases
+from receiver.lifecycle.transactions.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.probes import count_store
 from receiver.polls.poller import Poller

@@ -16,7 +16,7 @@ from receiver.app.parts import directory_of, fanout_of
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.net import speed
 from receiver.kernel.observability import tracing
-from receiver.lifecycle.stories import leases
+from receiver.lifecycle.transactions import leases
 from receiver.wiring.service import Service
 
 

@@ -1,7 +1,7 @@
 """What the features keep once per process, and the policies the configuration sets for
 the callbacks and the polls, each made here at start-up beside the service
 (receiver/app/build.py) and handed to what uses it: the workers and the console in their
-constructors, the API's routes through their typed dependencies (receiver/wiring/given.py
+constructors, the API's routes through their typed dependencies (receiver/wiring/dependencies.py
 and each feature's API module)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Parts:
 
     def put_on(self, state: State) -> None:
         """Where the routes' dependencies find them, each by its field's name
-        (receiver/wiring/given.py's `on_app`)."""
+        (receiver/wiring/dependencies.py's `on_app`)."""
         for each in fields(self):
             setattr(state, each.name, getattr(self, each.name))
 

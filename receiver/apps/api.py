@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field, ValidationError
 from starlette.responses import Response
 
-from receiver.alerts import stories as alerts
+from receiver.alerts import transactions as alerts
 from receiver.apps import portal
 from receiver.config import problems
 from receiver.config.sections import ServerConfig
@@ -26,7 +26,7 @@ from receiver.keys.guard import Keyring, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.routing import owner_of
-from receiver.wiring.given import AccessChange, ServerSection, Stored, Workers
+from receiver.wiring.dependencies import AccessChange, ServerSection, Stored, Workers
 
 MAX_APP_BODY_BYTES = 16 * 1024
 _ERR = ErrorAnswer

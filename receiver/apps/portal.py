@@ -23,7 +23,7 @@ from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rows.apps import AppRow, PortalApp
 from receiver.keys.rules import Caller, Scope
-from receiver.keys.stories import apps as app_stories
+from receiver.keys.transactions import apps as app_transactions
 
 DEFAULT_TTL_SECONDS = 15 * 60
 MAX_TTL_SECONDS = 24 * 3600
@@ -87,7 +87,7 @@ class PortalLinks:
             )
         row = await _app_asked(keys, caller, app)
         now = time.time()
-        if await app_stories.app_of(self.store, row.id, now) is None:
+        if await app_transactions.app_of(self.store, row.id, now) is None:
             raise Conflict(f"the app {row.name!r} has no live key: its portal would not open")
         expires_at = now + ttl
         claims = {"l": secrets.token_urlsafe(12), "a": row.id, "i": now, "e": expires_at}
@@ -106,17 +106,17 @@ class PortalLinks:
             raise LinkRefused("forged")
         if ends <= time.time():
             raise LinkRefused("expired")
-        found = await app_stories.app_of(self.store, str(app_id), float(since))
+        found = await app_transactions.app_of(self.store, str(app_id), float(since))
         if found is None:
             raise LinkRefused("revoked")
-        if not await app_stories.use_once(self.store, f"portal-link:{link_id}", float(ends)):
+        if not await app_transactions.use_once(self.store, f"portal-link:{link_id}", float(ends)):
             raise LinkRefused("used")
         return Opened(found, float(since))
 
 
 async def app_of(store: Store, app_id: str, since: float) -> PortalApp | None:
     """The app a session rests on, or None once the session has ended with its keys."""
-    return await app_stories.app_of(store, app_id, since)
+    return await app_transactions.app_of(store, app_id, since)
 
 
 def caller_for(app: PortalApp) -> Caller:
@@ -127,4 +127,4 @@ def caller_for(app: PortalApp) -> Caller:
 
 
 async def set_framing(store: Store, name: str, origins: tuple[str, ...]) -> AppRow:
-    return await app_stories.set_framing(store, name, origins)
+    return await app_transactions.set_framing(store, name, origins)

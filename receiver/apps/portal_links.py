@@ -17,7 +17,7 @@ from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, reply
 from receiver.keys.guard import Keyring, caller_of, needs
-from receiver.wiring.given import ServerSection, on_app
+from receiver.wiring.dependencies import ServerSection, on_app
 
 MAX_BODY_BYTES = 4 * 1024
 _ERR = ErrorAnswer

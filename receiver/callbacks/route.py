@@ -38,8 +38,8 @@ from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 from receiver.lifecycle.comet.parse import parse_callback
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.reports import PENDING
-from receiver.lifecycle.stories import claims
-from receiver.lifecycle.stories.observe import Report
+from receiver.lifecycle.transactions import claims
+from receiver.lifecycle.transactions.observe import Report
 from receiver.wiring.handoff import PollHandoff, WorkerParts
 
 PATH = "/callbacks/runway/{token}"

@@ -22,7 +22,7 @@ from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, media, reply
 from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.routing import shown_name
-from receiver.wiring.given import ServerSection, Stored
+from receiver.wiring.dependencies import ServerSection, Stored
 
 MAX_BODY_BYTES = 64 * 1024
 

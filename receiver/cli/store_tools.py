@@ -207,7 +207,7 @@ def deliveries_list(
     from receiver.cli.offline import with_store
     from receiver.deliveries import reads as delivery_reads
     from receiver.downstreams import names
-    from receiver.downstreams import stories as downstream_stories
+    from receiver.downstreams import transactions as downstream_transactions
     from receiver.kernel.errors import NotFound
     from receiver.lifecycle.rules.records import DeliveryFilter
     from receiver.lifecycle.rules.routing import TASK_WEBHOOK
@@ -224,7 +224,7 @@ def deliveries_list(
         found = await delivery_reads.deliveries(store, DeliveryFilter(state, kept, limit=limit))
         if kept is not None and not found:
             # Nothing for it: say so when there is no such downstream, not an empty table.
-            made = {row.name for row in await downstream_stories.made(store)}
+            made = {row.name for row in await downstream_transactions.made(store)}
             if kept not in configured | made | {TASK_WEBHOOK}:
                 meant = await names.also_named(store, kept, made)
                 hint = f" (an app's is named APP/NAME: {', '.join(meant)})" if meant else ""
@@ -302,15 +302,15 @@ def downstreams_list(config_path: str | None) -> None:
     from receiver.cli.offline import with_store
     from receiver.destinations.registry import read_by_pull
     from receiver.downstreams import names
-    from receiver.downstreams import stories as downstream_stories
+    from receiver.downstreams import transactions as downstream_transactions
 
     configured = settings_of(config_path).downstream
     formats = {d.name: d.format for d in configured}
 
     async def every(store: Store) -> tuple[list[DownstreamHealth], dict[str, str]]:
-        managed = await downstream_stories.made(store)
+        managed = await downstream_transactions.made(store)
         formats.update((row.name, str(row.spec.get("format", "webhook"))) for row in managed)
-        found = await downstream_stories.health(store, [*formats])
+        found = await downstream_transactions.health(store, [*formats])
         return found, await names.shown_names(store, [h.name for h in found])
 
     found, shown_names = with_store(config_path, every)

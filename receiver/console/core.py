@@ -29,7 +29,7 @@ from receiver.kernel.errors import MalformedRequest, NotAllowed, RelayError
 from receiver.kernel.http.body import read_body, refuse_nul
 from receiver.kernel.http.errors import answer_for
 from receiver.keys.bearers import Keys
-from receiver.keys.stories import sessions
+from receiver.keys.transactions import sessions
 from receiver.lifecycle.rules.task import is_passed_through
 from receiver.tasks.actions import Canceller
 from receiver.tasks.submit import Intake

@@ -20,7 +20,7 @@ from receiver.console.session import (
     Session,
     check_form,
 )
-from receiver.keys.stories import sessions
+from receiver.keys.transactions import sessions
 
 
 class Login:

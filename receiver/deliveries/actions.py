@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries import stories as delivery
-from receiver.downstreams import stories as downstream_stories
+from receiver.deliveries import transactions as delivery
+from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
@@ -19,7 +19,7 @@ from receiver.lifecycle.rules.wakeups import Work
 from receiver.wiring.handoff import WorkerParts
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
-# while they move: each is the story or the submit itself, nothing in between.
+# while they move: each is the transaction or the submit itself, nothing in between.
 
 
 async def replay_deliveries(parts: WorkerParts, delivery_ids: list[str]) -> int:
@@ -102,10 +102,10 @@ async def enable_downstream(
 ) -> int:
     """Attempt it again; queue what it held, and what went to dead-letter since then."""
     name = known_downstream(directory, name)
-    queued = await downstream_stories.enable(parts.store, name, recover_since)
+    queued = await downstream_transactions.enable(parts.store, name, recover_since)
     if name in directory.unusable:
         # Enabled, it still cannot be used: what was queued waits held, with the reason.
-        await downstream_stories.follow_unopened(parts.store, [name], [])
+        await downstream_transactions.follow_unopened(parts.store, [name], [])
     parts.wakers.wake(Work.DELIVERIES)
     parts.log.info(
         "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued

@@ -19,7 +19,7 @@ from receiver.keys.guard import caller_of, needs
 from receiver.lifecycle.rules.records import DeliveryFilter
 from receiver.tasks.detail import own
 from receiver.tasks.rules.answers import DeliveryState, DeliverySummary
-from receiver.wiring.given import Stored, Workers
+from receiver.wiring.dependencies import Stored, Workers
 
 
 class DeliveryList(Answer):

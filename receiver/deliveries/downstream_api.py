@@ -22,7 +22,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.keys.guard import needs
-from receiver.wiring.given import DeliverySection, Logged, ServerSection, Workers
+from receiver.wiring.dependencies import DeliverySection, Logged, ServerSection, Workers
 
 MAX_TEST_BODY_BYTES = 4 * 1024
 

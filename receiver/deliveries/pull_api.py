@@ -21,7 +21,7 @@ from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
 from receiver.keys.guard import caller_of, needs
-from receiver.wiring.given import SigningKeys, Stored
+from receiver.wiring.dependencies import SigningKeys, Stored
 
 
 class PullParams(Params):

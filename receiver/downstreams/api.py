@@ -18,7 +18,7 @@ from starlette.responses import Response
 from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.config.sections import ServerConfig
 from receiver.downstreams import manage as managed
-from receiver.downstreams import stories
+from receiver.downstreams import transactions
 from receiver.downstreams.directory import Directory
 from receiver.downstreams.rules import MEANINGS, Health
 from receiver.kernel.errors import NotFound
@@ -29,7 +29,7 @@ from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.routing import owner_of, shown_name
-from receiver.wiring.given import DeliverySection, ServerSection, Stored, Workers, on_app
+from receiver.wiring.dependencies import DeliverySection, ServerSection, Stored, Workers, on_app
 
 MAX_BODY_BYTES = 64 * 1024
 _ERR = ErrorAnswer
@@ -211,7 +211,7 @@ async def list_downstreams(
 ) -> Response:
     caller = caller_of(request)
     names = [n for n in (*directory.every, *directory.unusable) if managed.sees(caller, n)]
-    made, health = await stories.downstreams_made(store, names)
+    made, health = await transactions.downstreams_made(store, names)
     rows = {row.name: row for row in made}
     now = time.time()
     listed = [

@@ -20,7 +20,7 @@ from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
 from receiver.destinations.credentials import ClientCredentials, TokenSource
 from receiver.destinations.registry import read_by_pull, sealed_url
-from receiver.downstreams import stories
+from receiver.downstreams import transactions
 from receiver.downstreams.rules import Health, Outcomes, health
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
@@ -32,7 +32,7 @@ from receiver.kernel.secrets.sealing import (
     url_is_current,
 )
 from receiver.kernel.store import Store
-from receiver.keys.stories import apps
+from receiver.keys.transactions import apps
 from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
 from receiver.lifecycle.rules.routing import (
     SECRET_HELD,
@@ -183,7 +183,7 @@ class Directory:
     async def _refresh(self) -> bool:
         if self._follows:
             await self._end_stragglers()
-        changes = await stories.changes_since(self._store, self._last_change)
+        changes = await transactions.changes_since(self._store, self._last_change)
         first = self._last_change < 0
         self._last_change = changes.last
         if not (changes.rows or changes.removed):
@@ -216,7 +216,7 @@ class Directory:
         for name, (settings, _) in self.unusable.items():
             self.subscriptions[name] = subscription(settings, SECRET_HELD)
         if (usable or unusable) and self._follows:
-            await stories.follow_unopened(self._store, unusable, usable)
+            await transactions.follow_unopened(self._store, unusable, usable)
         owners = {owner_of(row.name) or "" for row in changes.rows} - {"", *self.app_names}
         if owners:
             self.app_names.update(await apps.names(self._store, sorted(owners)))
@@ -234,7 +234,7 @@ class Directory:
         they end as dead letters too, for a few ticks after."""
         for name, left in list(self._gone.items()):
             if name not in self._managed:
-                await stories.end_deliveries(self._store, name, REMOVED)
+                await transactions.end_deliveries(self._store, name, REMOVED)
             if left <= 1:
                 del self._gone[name]
             else:
@@ -279,7 +279,7 @@ class Directory:
         """Seal again, under the newest key, every secret sealed under an older one (after
         the relay's secret was rotated); how many downstreams."""
         count = 0
-        for row in await stories.made(self._store):
+        for row in await transactions.made(self._store):
             sealed = [row.sealed_secret, row.sealed_previous]
             secrets_current = all(s is None or self.sealer.is_current(s) for s in sealed)
             if secrets_current and url_is_current(self.sealer, row.spec):
@@ -290,11 +290,13 @@ class Directory:
             except Unsealable:
                 continue  # refresh() says so
             if not url_is_current(self.sealer, row.spec):
-                await stories.change(self._store, row.name, seal_url(self.sealer, spec, row.name))
+                await transactions.change(
+                    self._store, row.name, seal_url(self.sealer, spec, row.name)
+                )
             if not secrets_current:
                 secret, previous = (self.sealer.seal(s, row.name) if s else None for s in opened)
                 assert secret is not None
-                await stories.reseal(self._store, row.name, secret, previous)
+                await transactions.reseal(self._store, row.name, secret, previous)
             count += 1
         return count
 

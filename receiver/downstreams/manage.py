@@ -25,7 +25,7 @@ from receiver.config.sections import DeliveryConfig
 from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
 from receiver.destinations.signing import new_secret, public_key
-from receiver.downstreams import stories
+from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command
@@ -182,7 +182,7 @@ async def create_downstream(
     secret = new_secret(settings.signing)
     sealer = directory.sealer
     sealed = sealer.seal(secret, name)
-    await stories.create(parts.store, name, seal_url(sealer, _spec(settings), name), sealed)
+    await transactions.create(parts.store, name, seal_url(sealer, _spec(settings), name), sealed)
     await _changed(parts, directory)
     parts.log.info("downstream.created", downstream=name, format=settings.format)
     return await describe_downstream(parts.store, directory, name), secret
@@ -200,7 +200,7 @@ async def change_downstream(
     that changes no target (an app's portal) or the operator's."""
     _managed_name(directory, name)
     change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
-    row = await stories.one_made(parts.store, name)
+    row = await transactions.one_made(parts.store, name)
     sealer = directory.sealer
     try:
         spec = open_url(sealer, row.spec, name)
@@ -219,7 +219,7 @@ async def change_downstream(
         await vet_expressions(settings)
     if by is not None:
         _allowed_target(rules, by, settings)
-    await stories.change(parts.store, name, seal_url(sealer, _spec(settings), name))
+    await transactions.change(parts.store, name, seal_url(sealer, _spec(settings), name))
     await _changed(parts, directory)
     parts.log.info("downstream.changed", downstream=name, fields=sorted(change))
     return await describe_downstream(parts.store, directory, name)
@@ -249,7 +249,7 @@ async def rotate_secret(
     """A new secret of the kind its `signing` asks (a change of `signing` takes effect
     here); the old one signs beside it until the overlap ends (returned)."""
     _managed_name(directory, name)
-    row = await stories.one_made(parts.store, name)
+    row = await transactions.one_made(parts.store, name)
     sealer = directory.sealer
     secret = new_secret(row.spec.get("signing", "hmac"))
     overlap = rules.rotation_overlap_seconds
@@ -258,9 +258,9 @@ async def rotate_secret(
         previous: str | None = row.sealed_secret
     except Unsealable:
         previous = None  # its key is gone: nothing to keep signing with
-    await stories.rotate(parts.store, name, sealer.seal(secret, name), previous, overlap)
+    await transactions.rotate(parts.store, name, sealer.seal(secret, name), previous, overlap)
     await _changed(parts, directory)
-    rotated = await stories.one_made(parts.store, name)
+    rotated = await transactions.one_made(parts.store, name)
     parts.log.info("downstream.secret_rotated", downstream=name, overlap_seconds=overlap)
     return secret, rotated.previous_until or rotated.changed_at
 
@@ -268,7 +268,7 @@ async def rotate_secret(
 async def remove_downstream(parts: WorkerParts, directory: Directory, name: str) -> int:
     """Gone at once: what it still had to deliver ends as dead letters; how many."""
     _managed_name(directory, name)
-    ended = await stories.remove(parts.store, name, REMOVED)
+    ended = await transactions.remove(parts.store, name, REMOVED)
     await _changed(parts, directory)
     parts.log.warning("downstream.removed", downstream=name, deliveries_ended=ended)
     return ended
@@ -374,6 +374,6 @@ async def describe_downstream(store: Store, directory: Directory, name: str) -> 
     if d is None and name not in directory.unusable:
         raise NotFound(f"no downstream named {name!r}")
     managed = d is None or d.managed
-    row = await stories.one_made(store, name) if managed else None
-    (health,) = await stories.health(store, [name])
+    row = await transactions.one_made(store, name) if managed else None
+    (health,) = await transactions.health(store, [name])
     return {**directory.summary(health), **describe_any(directory, name, row, time.time())}

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
-from receiver.keys.stories import apps
+from receiver.keys.transactions import apps
 from receiver.lifecycle.rules.routing import DownstreamLabels, owned_name, owner_of, shown_name
 
 

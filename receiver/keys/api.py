@@ -19,7 +19,7 @@ from receiver.keys.guard import Keyring, needs
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.quotas import KeyLimits
-from receiver.wiring.given import AccessChange, ServerSection
+from receiver.wiring.dependencies import AccessChange, ServerSection
 
 MAX_KEY_BODY_BYTES = 16 * 1024
 KeyName = Annotated[

@@ -28,7 +28,7 @@ from receiver.keys.rules import (
     parse_scopes,
     same_digest,
 )
-from receiver.keys.stories import apps, keys
+from receiver.keys.transactions import apps, keys
 from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
 
 REMEMBER_SECONDS = 1.0

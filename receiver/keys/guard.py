@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityS
 from receiver.kernel.errors import NotAllowed, NotAuthenticated
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller, Scope
-from receiver.wiring.given import on_app
+from receiver.wiring.dependencies import on_app
 
 # The process's one cache of the API keys, put on the application at start-up
 # (receiver/app/parts.py), and who a bearer token is.

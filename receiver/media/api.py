@@ -25,7 +25,7 @@ from receiver.media.storage.local import (
     Redirect,
     byte_range,
 )
-from receiver.wiring.given import Links, Logged, on_app
+from receiver.wiring.dependencies import Links, Logged, on_app
 
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

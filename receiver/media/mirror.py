@@ -39,10 +39,10 @@ from receiver.lifecycle.rules.retries import (
 from receiver.lifecycle.rules.routing import sources_of
 from receiver.lifecycle.rules.task import output_of
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.media import stories as copies
+from receiver.media import transactions as copies
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.local import open_media_store
-from receiver.media.stories import GivenUp
+from receiver.media.transactions import GivenUp
 from receiver.wiring.handoff import WorkerParts
 
 if TYPE_CHECKING:

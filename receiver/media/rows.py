@@ -1,4 +1,4 @@
-"""Runway's uploads taken (receiver/frontdoor/uploads.py): the upload URLs that took their
+"""Runway's uploads taken (receiver/runway_api/uploads.py): the upload URLs that took their
 file, and the bytes each key uploaded, for its quota. (The copies of renders are the
 mirrors table's, receiver/lifecycle/rows/mirrors.py.)
 """

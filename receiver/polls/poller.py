@@ -30,9 +30,9 @@ from receiver.lifecycle.rules.reports import Observation, sane_credits
 from receiver.lifecycle.rules.retries import poll_backoff
 from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.lifecycle.stories import polls
-from receiver.wiring.aside import set_aside
+from receiver.lifecycle.transactions import polls
 from receiver.wiring.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
+from receiver.wiring.set_aside import set_aside
 
 
 class Poller:
@@ -289,7 +289,7 @@ class Poller:
                 await set_aside(self, "orphan_sweep", task_id, exc)
                 continue
             self.wakers.recorded(recorded)
-            self.log.warning("task_stories.orphaned", task_id=task_id)
+            self.log.warning("task_transactions.orphaned", task_id=task_id)
 
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""

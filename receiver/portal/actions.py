@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.alerts import stories as alerts
+from receiver.alerts import transactions as alerts
 from receiver.console import endpoint_form, views
 from receiver.console.actions import DownstreamForms
 from receiver.console.core import Form

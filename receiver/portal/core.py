@@ -23,7 +23,7 @@ from receiver.console.security import FRAMED_BY
 from receiver.console.session import Session
 from receiver.downstreams.directory import Directory
 from receiver.keys.bearers import Keys
-from receiver.keys.stories import sessions
+from receiver.keys.transactions import sessions
 from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
 from receiver.tasks.actions import Canceller
 from receiver.tasks.submit import Intake

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from receiver.apps.portal import LinkRefused
 from receiver.console.core import Form
 from receiver.console.session import Session
-from receiver.keys.stories import sessions
+from receiver.keys.transactions import sessions
 from receiver.portal.core import Portal
 from receiver.portal.session import PORTAL_COOKIE
 

@@ -11,14 +11,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from receiver.alerts import stories as alerts
+from receiver.alerts import transactions as alerts
 from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries.sample_event import SENDABLE
 from receiver.downstreams import manage as managed
-from receiver.downstreams import stories as downstream_stories
+from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.lifecycle.rules.records import DeliveryFilter, TaskFilter
@@ -61,7 +61,7 @@ class Pages:
         directory = self.portal.directory
         every, unusable = directory.every, directory.unusable
         names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
-        made, health = await downstream_stories.downstreams_made(self.portal.store, names)
+        made, health = await downstream_transactions.downstreams_made(self.portal.store, names)
         rows = {row.name: row for row in made}
         polled = [n for n in names if n in every and directory.pulled(n)]
         readable = await delivery_reads.pullable(self.portal.store, polled)

@@ -1,2 +1,2 @@
-"""Retention: how long ended tasks and their history are kept, the pruning story and its
+"""Retention: how long ended tasks and their history are kept, the pruning transaction and its
 worker."""

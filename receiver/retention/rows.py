@@ -1,5 +1,5 @@
 """Pruning ended tasks, one small batch per transaction, and the lease that lets one
-replica at a time do it. What goes is decided in receiver/retention/stories.py, by
+replica at a time do it. What goes is decided in receiver/retention/transactions.py, by
 receiver/retention/rules.py's rules."""
 
 from __future__ import annotations

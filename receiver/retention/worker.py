@@ -20,7 +20,7 @@ from receiver.config import RetentionConfig
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
-from receiver.retention import stories as pruning
+from receiver.retention import transactions as pruning
 from receiver.retention.rows import PruneStep
 from receiver.retention.rules import KINDS, START, Cursor, RetentionPolicy, pages_to_free
 from receiver.wiring.handoff import WorkerParts

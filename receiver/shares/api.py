@@ -34,7 +34,7 @@ from receiver.shares.share import make_link, opened_link, shared_view, stream_ho
 from receiver.stream.api import Changes
 from receiver.stream.changes import ChangeHub, Subscription
 from receiver.tasks.rules.answers import TaskIdParams
-from receiver.wiring.given import MediaSection, PublicUrl, ServerSection, Stored, on_app
+from receiver.wiring.dependencies import MediaSection, PublicUrl, ServerSection, Stored, on_app
 
 KEEP_ALIVE_SECONDS = 15.0
 DEFAULT_TTL_SECONDS = 7 * 86400

@@ -15,7 +15,7 @@ from receiver.keys.guard import caller_of, needs
 from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
-from receiver.wiring.given import Stored, on_app
+from receiver.wiring.dependencies import Stored, on_app
 
 
 class StreamParams(Params):

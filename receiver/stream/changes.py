@@ -25,7 +25,7 @@ from receiver.config.sections import ServerConfig
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
-from receiver.keys.stories import keys
+from receiver.keys.transactions import keys
 from receiver.lifecycle.rules.records import Change
 from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
 

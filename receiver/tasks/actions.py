@@ -14,11 +14,11 @@ from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
 from receiver.tasks import reads as task_reads
-from receiver.tasks import stories as task_stories
+from receiver.tasks import transactions as task_transactions
 from receiver.wiring.handoff import Wakers
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
-# while they move: each is the story or the submit itself, nothing in between.
+# while they move: each is the transaction or the submit itself, nothing in between.
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ async def cancel(canceller: Canceller, directory: Directory, task_id: str) -> Ta
     if task.state in TERMINAL_STATES:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.submission == "waiting":
-        recorded = await task_stories.while_waiting(store, task.id, directory.subscriptions)
+        recorded = await task_transactions.while_waiting(store, task.id, directory.subscriptions)
         if recorded is not None:
             canceller.wakers.recorded(recorded)
             log.info("task.cancelled", task_id=task.id, sent=False)
@@ -96,7 +96,7 @@ async def cancel(canceller: Canceller, directory: Directory, task_id: str) -> Ta
     if task.upstream_task_id is None:
         raise Conflict("CometAPI has not accepted the task yet: nothing to cancel")
     await canceller.comet.cancel(task.upstream_task_id)
-    recorded = await task_stories.upstream(store, task.id, directory.subscriptions)
+    recorded = await task_transactions.upstream(store, task.id, directory.subscriptions)
     canceller.wakers.recorded(recorded)
     log.info("task.cancelled", task_id=task.id, upstream_task_id=task.upstream_task_id)
     return recorded.task or task

@@ -31,7 +31,7 @@ from receiver.tasks import submit
 from receiver.tasks.detail import TaskDetail, detail_answer
 from receiver.tasks.rules import answers
 from receiver.tasks.submit import AnyTaskRequest
-from receiver.wiring.given import ServerSection, Stored, on_app
+from receiver.wiring.dependencies import ServerSection, Stored, on_app
 
 # A base64 data URI of a 64 MB clip is about 86 MB.
 MAX_SUBMIT_BYTES = 100 * 1024 * 1024

@@ -45,7 +45,7 @@ from receiver.lifecycle.rules.task import (
     passed_through,
 )
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.tasks import stories as task_stories
+from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
 from receiver.wiring.handoff import Wakers
 
@@ -429,7 +429,7 @@ async def _submit(
         inputs=inputs,
     )
     try:
-        task, created = await task_stories.queue(intake.store, new, limits)
+        task, created = await task_transactions.queue(intake.store, new, limits)
     except LimitReached as exc:
         intake.log.info("submit.limit_reached", key=owner_key, limit=exc.limit)
         raise

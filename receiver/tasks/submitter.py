@@ -37,15 +37,15 @@ from receiver.lifecycle.rules.retries import Refusal, after_refusal
 from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import reads as task_reads
-from receiver.tasks import stories as task_stories
+from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import (
     holds_references,
     json_pieces,
     json_string_part,
     next_batch,
 )
-from receiver.wiring.aside import set_aside
 from receiver.wiring.handoff import WorkerParts
+from receiver.wiring.set_aside import set_aside
 
 T = TypeVar("T")
 # Sends in flight from one process. Few: the HTTP client's pool spends CPU on every call in
@@ -107,7 +107,7 @@ class Submitter:
             jobs: list[SubmitJob] = []
             if room > 0:
                 try:
-                    jobs = await task_stories.claim(
+                    jobs = await task_transactions.claim(
                         self.store, self.owner, self.policy.max_concurrent, room
                     )
                 except Exception:
@@ -173,11 +173,11 @@ class Submitter:
             None,
         )
         recorded = await self._stored(
-            lambda: task_stories.accepted(
+            lambda: task_transactions.accepted(
                 self.store,
                 job,
                 self.owner,
-                task_stories.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
+                task_transactions.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
                 attempt,
                 self.directory.subscriptions,
             ),
@@ -188,7 +188,7 @@ class Submitter:
         self.metrics.submits.labels(job.kind, "accepted").inc()
         if recorded is not None:
             self.wakers.recorded(recorded)
-        log.info("task_stories.accepted", upstream_task_id=submitted.upstream_task_id)
+        log.info("task_transactions.accepted", upstream_task_id=submitted.upstream_task_id)
 
     async def _submitted(self, job: SubmitJob, fields: dict[str, Any]) -> Submitted:
         """CometAPI's answer to the task's body, built and sent within the upstream timeout
@@ -229,7 +229,7 @@ class Submitter:
             refusal.retry_at,
         )
         recorded = await self._stored(
-            lambda: task_stories.refused(
+            lambda: task_transactions.refused(
                 self.store,
                 job,
                 self.owner,

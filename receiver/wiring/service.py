@@ -14,7 +14,7 @@ from receiver.kernel.store import Store
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.lifecycle.stories import leases
+from receiver.lifecycle.transactions import leases
 from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, Wakers
 
 

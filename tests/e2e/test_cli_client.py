@@ -28,7 +28,7 @@ from receiver.cli.remote import (
     progress_line,
     submit_body,
 )
-from receiver.frontdoor.models import models_of
+from receiver.runway_api.models import models_of
 from tests import forked
 from tests.conftest import relay_env
 from tests.harness import (

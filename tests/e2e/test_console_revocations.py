@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from receiver.kernel.store import Store
-from receiver.keys.stories import sessions
+from receiver.keys.transactions import sessions
 from tests.e2e.test_store import with_stores
 
 

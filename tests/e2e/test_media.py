@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from receiver.devtools.simulator.files import served
-from receiver.frontdoor.models import models_of
 from receiver.lifecycle.rules.task import KINDS
+from receiver.runway_api.models import models_of
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Simulator, Sink, image_to_video, metric
 from tests.testkit import to_toml

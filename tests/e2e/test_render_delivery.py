@@ -12,7 +12,7 @@ import pytest
 
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
-from receiver.frontdoor.models import models_of
+from receiver.runway_api.models import models_of
 from tests.conftest import MakeRelay
 from tests.harness import API_KEY, Relay, Simulator, Sink, settled, video2video
 from tests.unit.render_specs import SPECS

@@ -12,10 +12,10 @@ from pathlib import Path
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.reports import Observation
-from receiver.lifecycle.stories.observe import Audience, Report, observe
+from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.retention import worker as retention
 from receiver.retention.rules import DAY, RetentionPolicy, pages_to_free
-from tests.stories import make_task
+from tests.transactions import make_task
 
 BODY = "x" * 8000  # a raw callback body of a size seen in the wild, with its outputs
 

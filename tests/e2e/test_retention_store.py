@@ -17,25 +17,25 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from receiver.deliveries import stories as delivery
-from receiver.downstreams import stories as downstream_stories
+from receiver.deliveries import transactions as delivery
+from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import Attempt, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels, Subscription
-from receiver.lifecycle.stories import leases
-from receiver.lifecycle.stories import polls as poll_stories
-from receiver.lifecycle.stories.observe import Audience, Report, observe
-from receiver.media import stories as copies
-from receiver.retention import stories as pruning
+from receiver.lifecycle.transactions import leases
+from receiver.lifecycle.transactions import polls as poll_transactions
+from receiver.lifecycle.transactions.observe import Audience, Report, observe
+from receiver.media import transactions as copies
+from receiver.retention import transactions as pruning
 from receiver.retention import worker as retention
 from receiver.retention.rules import DAY, START, RetentionPolicy, pages_to_free
-from tests import stories
+from tests import transactions
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema, metric
-from tests.stories import make_task
+from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
 
@@ -100,7 +100,7 @@ def with_store(url: str, fn: Callable[[Store], Awaitable[T]]) -> T:
 
 async def submitted(store: Store, n: int) -> str:
     task, _ = await make_task(store, NewTask("video2video", {"prompt": f"t{n}"}, f"key-{n}"))
-    await stories.accept_for(store, task.id, f"up-{n}", "{}", time.time() + 3600, SUBS)
+    await transactions.accept_for(store, task.id, f"up-{n}", "{}", time.time() + 3600, SUBS)
     return task.id
 
 
@@ -110,10 +110,10 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
     task_id = await submitted(store, n)
     answer = Observation(state="succeeded", upstream_task_id=f"up-{n}", outputs=("https://x/v",))
     if mirrored:
-        await poll_stories.answered(
+        await poll_transactions.answered(
             store,
-            poll_stories.Answer(task_id, "", answer, "{}", None),
-            poll_stories.PollPolicy(SUBS, 120.0, True),
+            poll_transactions.Answer(task_id, "", answer, "{}", None),
+            poll_transactions.PollPolicy(SUBS, 120.0, True),
         )
         [job] = await copies.claim(store, OWNER, 60, 10)
         await copies.finish(store, job.event_id, OWNER, {"status": "mirrored", "files": []})
@@ -136,7 +136,7 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
 
 
 async def population(store: Store) -> dict[str, str]:
-    await downstream_stories.register(store, ["hook"])
+    await downstream_transactions.register(store, ["hook"])
     return {
         "old_delivered": await ended(store, 1, "succeeded", mirrored=True),
         "old_dead_long_ago": await ended(store, 2, "dead"),

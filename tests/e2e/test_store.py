@@ -15,7 +15,7 @@ from typing import TypeVar
 import pytest
 
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries import stories as delivery
+from receiver.deliveries import transactions as delivery
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import Db, new_id
 from receiver.kernel.store.migrate import migrations
@@ -24,12 +24,12 @@ from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Attempt, DeliveryFilter, DeliveryJob, NewTask, PollJob
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
-from receiver.lifecycle.stories import leases
-from receiver.lifecycle.stories import polls as poll_stories
-from receiver.lifecycle.stories.observe import Audience, Report, observe
+from receiver.lifecycle.transactions import leases
+from receiver.lifecycle.transactions import polls as poll_transactions
+from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.tasks import reads as task_reads
-from tests import stories
-from tests.stories import make_task
+from tests import transactions
+from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
 
@@ -42,7 +42,7 @@ SUBSCRIPTIONS = {
 
 async def claim_polls(store: Store, owner: str, seconds: float, limit: int) -> list[PollJob]:
     lease = PollLease(owner, seconds, 60.0, None)
-    return await poll_stories.claim(store, lease, limit)
+    return await poll_transactions.claim(store, lease, limit)
 
 
 def with_stores(url: str, count: int, fn: Callable[[list[Store]], Awaitable[T]]) -> T:
@@ -86,7 +86,7 @@ async def seed_polls(store: Store, tasks: int) -> list[str]:
 
     async def one(i: int) -> str:
         task, _ = await make_task(store, NewTask("image_to_video", {"i": i}))
-        await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
+        await transactions.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
         return task.id
 
     return list(await asyncio.gather(*(one(i) for i in range(tasks))))
@@ -97,8 +97,10 @@ ALL_MIGRATIONS = [m.version for m in migrations()]
 
 async def reschedule(store: Store, task_id: str, owner: str, at: float) -> None:
     """A poll that got no answer, finished by `owner`: only the schedule changes."""
-    await poll_stories.answered(
-        store, poll_stories.Answer(task_id, owner, None, "", at), poll_stories.PollPolicy({}, 120.0)
+    await poll_transactions.answered(
+        store,
+        poll_transactions.Answer(task_id, owner, None, "", at),
+        poll_transactions.PollPolicy({}, 120.0),
     )
 
 
@@ -284,18 +286,18 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         [task_id] = await seed_polls(a, 1)
         assert len(await claim_polls(a, "A", 60, 10)) == 1
         running = Observation(state="running", upstream_status="RUNNING")
-        first = await poll_stories.answered(
+        first = await poll_transactions.answered(
             a,
-            poll_stories.Answer(task_id, "A", running, "{}", time.time()),
-            poll_stories.PollPolicy(subscriptions, 120.0),
+            poll_transactions.Answer(task_id, "A", running, "{}", time.time()),
+            poll_transactions.PollPolicy(subscriptions, 120.0),
         )
         assert first.handed == [] and first.recorded is not None
         [running_delivery] = first.recorded.delivery_ids
         done = Observation(state="succeeded", upstream_status="SUCCEEDED", outputs=("https://x/v",))
-        result = await poll_stories.answered(
+        result = await poll_transactions.answered(
             a,
-            poll_stories.Answer(task_id, "A", done, "{}", None),
-            poll_stories.PollPolicy(subscriptions, 120.0),
+            poll_transactions.Answer(task_id, "A", done, "{}", None),
+            poll_transactions.PollPolicy(subscriptions, 120.0),
             frozenset({"a", "b"}),
         )
         assert result.recorded is not None and len(result.recorded.delivery_ids) == 3
@@ -343,12 +345,12 @@ def test_replicas_share_one_poll_budget_and_a_429_holds_them_all(storage_url: st
         await a.migrate()
         await seed_polls(a, 30)
         budget = PollLease("A", 60, 60, 5.0)
-        first = len(await poll_stories.claim(a, budget, 50))
+        first = len(await poll_transactions.claim(a, budget, 50))
         # The other replica right after: the second's worth is spent.
-        second = len(await poll_stories.claim(b, replace(budget, owner="B"), 50))
-        await poll_stories.hold(b, 30.0)
+        second = len(await poll_transactions.claim(b, replace(budget, owner="B"), 50))
+        await poll_transactions.hold(b, 30.0)
         await asyncio.sleep(0.3)
-        held_budgeted = len(await poll_stories.claim(a, budget, 50))
+        held_budgeted = len(await poll_transactions.claim(a, budget, 50))
         held_unbudgeted = len(await claim_polls(a, "A", 60, 50))
         return first, second, held_budgeted, held_unbudgeted
 

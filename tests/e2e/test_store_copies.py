@@ -18,12 +18,12 @@ from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
-from receiver.lifecycle.stories import leases
-from receiver.lifecycle.stories import polls as poll_stories
-from receiver.media import stories as copies
-from tests import stories
+from receiver.lifecycle.transactions import leases
+from receiver.lifecycle.transactions import polls as poll_transactions
+from receiver.media import transactions as copies
+from tests import transactions
 from tests.e2e.test_store import with_stores
-from tests.stories import make_task
+from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
 
@@ -35,15 +35,15 @@ async def seed_copies(store: Store, tasks: int) -> list[str]:
     ids = []
     for i in range(tasks):
         task, _ = await make_task(store, NewTask("image_to_video", {"i": i}))
-        await stories.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
-        [due] = await poll_stories.claim(store, PollLease("seeder", 60, 60, None), 1)
+        await transactions.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
+        [due] = await poll_transactions.claim(store, PollLease("seeder", 60, 60, None), 1)
         done = Observation(
             state="succeeded", upstream_task_id=f"up-{i}", outputs=(f"https://cdn.test/{i}.mp4",)
         )
-        await poll_stories.answered(
+        await poll_transactions.answered(
             store,
-            poll_stories.Answer(due.task_id, "seeder", done, "{}", None),
-            poll_stories.PollPolicy(SUBSCRIPTIONS, 120.0, True),
+            poll_transactions.Answer(due.task_id, "seeder", done, "{}", None),
+            poll_transactions.PollPolicy(SUBSCRIPTIONS, 120.0, True),
         )
         ids.append(task.id)
     return ids

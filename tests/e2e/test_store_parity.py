@@ -18,19 +18,19 @@ from typing import Any
 
 import pytest
 
-from receiver.alerts import stories as alert_stories
+from receiver.alerts import transactions as alert_transactions
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries import stories as delivery
-from receiver.deliveries.stories import AttemptHealth
-from receiver.downstreams import stories as downstream_rows
+from receiver.deliveries import transactions as delivery
+from receiver.deliveries.transactions import AttemptHealth
+from receiver.downstreams import transactions as downstream_rows
 from receiver.kernel.errors import LimitReached, RelayError
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
-from receiver.keys.stories import apps as apps_story
-from receiver.keys.stories import keys as keys_story
-from receiver.keys.stories import sessions
+from receiver.keys.transactions import apps as apps_story
+from receiver.keys.transactions import keys as keys_story
+from receiver.keys.transactions import sessions
 from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import polls, submits
 from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
@@ -48,17 +48,17 @@ from receiver.lifecycle.rules.records import (
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscription, owned_name
-from receiver.lifecycle.stories import claims, leases
-from receiver.lifecycle.stories import polls as poll_stories
-from receiver.lifecycle.stories.observe import Report
-from receiver.media import stories as copies
+from receiver.lifecycle.transactions import claims, leases
+from receiver.lifecycle.transactions import polls as poll_transactions
+from receiver.lifecycle.transactions.observe import Report
+from receiver.media import transactions as copies
 from receiver.operator import queries
 from receiver.operator import rows as reads
-from receiver.retention import stories as pruning
+from receiver.retention import transactions as pruning
 from receiver.retention.rules import START, RetentionPolicy
 from receiver.stream import reads as stream_reads
 from receiver.tasks import reads as task_reads
-from receiver.tasks import stories as task_stories
+from receiver.tasks import transactions as task_transactions
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema
 from tests.statements import every_statement, statements_run
@@ -139,7 +139,7 @@ def sent(job: Any, status: int | None, outcome: str, retry_at: float | None) -> 
 
 def create(store: Store, new: NewTask) -> Awaitable[tuple[Task, bool]]:
     """A task made as the API makes one: the intake story, here under no key's limits."""
-    return task_stories.queue(store, new, NO_LIMITS)
+    return task_transactions.queue(store, new, NO_LIMITS)
 
 
 async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob]]:
@@ -162,17 +162,17 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     dog, _ = await run("create", create(store, NewTask("image_to_video", {"promptText": "dog"})))
     fox, _ = await run("create", create(store, NewTask("video2video", {"prompt": "a fox"})))
     await run("position", task_reads.task(store, fox.id))
-    await run("orphans none", poll_stories.orphaned(store, time.time() + 60))
-    jobs = await run("claim submits", task_stories.claim(store, "S", None, 10))
+    await run("orphans none", poll_transactions.orphaned(store, time.time() + 60))
+    jobs = await run("claim submits", task_transactions.claim(store, "S", None, 10))
     by_task = {j.task_id: j for j in jobs}
-    await run("orphans", poll_stories.orphaned(store, time.time() + 60))
+    await run("orphans", poll_transactions.orphaned(store, time.time() + 60))
     await run(
         "accepted",
-        task_stories.accepted(
+        task_transactions.accepted(
             store,
             by_task[cat.id],
             "S",
-            task_stories.Accepted("up-cat", "{}", time.time() - 1),
+            task_transactions.Accepted("up-cat", "{}", time.time() - 1),
             sent(by_task[cat.id], 200, "accepted", None),
             SUBS,
         ),
@@ -180,7 +180,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     retry_at = time.time() - 1
     await run(
         "refused retry",
-        task_stories.refused(
+        task_transactions.refused(
             store,
             by_task[dog.id],
             "S",
@@ -191,7 +191,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     )
     await run(
         "refused failed",
-        task_stories.refused(
+        task_transactions.refused(
             store,
             by_task[fox.id],
             "S",
@@ -200,21 +200,21 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             SUBS,
         ),
     )
-    [again] = await run("claim retry", task_stories.claim(store, "S", 5, 10))
+    [again] = await run("claim retry", task_transactions.claim(store, "S", 5, 10))
     await run(
         "accepted retry",
-        task_stories.accepted(
+        task_transactions.accepted(
             store,
             again,
             "S",
-            task_stories.Accepted("up-dog", "{}", time.time() - 1),
+            task_transactions.Accepted("up-dog", "{}", time.time() - 1),
             sent(again, 200, "accepted", None),
             SUBS,
         ),
     )
     await run("sends", store.read(lambda db: submits.attempts(db, dog.id, 500)))
     waiting, _ = await run("create", create(store, NewTask("video2video", {"prompt": "w"})))
-    await run("cancel waiting", task_stories.while_waiting(store, waiting.id, SUBS))
+    await run("cancel waiting", task_transactions.while_waiting(store, waiting.id, SUBS))
 
     # A callback's claim, then the polls that confirm it.
     await run(
@@ -236,15 +236,15 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             POLICY,
         ),
     )
-    claimed = await run("claim polls", poll_stories.claim(store, POLL_LEASE, 10))
+    claimed = await run("claim polls", poll_transactions.claim(store, POLL_LEASE, 10))
     assert sorted(p.task_id for p in claimed) == sorted([cat.id, dog.id])
     running = Observation(state="running", upstream_task_id="up-dog", progress="50%")
     await run(
         "poll running",
-        poll_stories.answered(
+        poll_transactions.answered(
             store,
-            poll_stories.Answer(dog.id, "P", running, "{}", time.time() - 1),
-            poll_stories.PollPolicy(SUBS, 120.0),
+            poll_transactions.Answer(dog.id, "P", running, "{}", time.time() - 1),
+            poll_transactions.PollPolicy(SUBS, 120.0),
         ),
     )
     done = Observation(
@@ -257,10 +257,10 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     chat_now = frozenset({"chat"})
     handed = await run(
         "poll done",
-        poll_stories.answered(
+        poll_transactions.answered(
             store,
-            poll_stories.Answer(cat.id, "P", done, "{}", None),
-            poll_stories.PollPolicy(SUBS, 120.0),
+            poll_transactions.Answer(cat.id, "P", done, "{}", None),
+            poll_transactions.PollPolicy(SUBS, 120.0),
             chat_now,
         ),
     )
@@ -268,25 +268,25 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     # Asked again after it ended, CometAPI now refunds: the cost changes, nothing else.
     await run(
         "poll refund",
-        poll_stories.answered(
+        poll_transactions.answered(
             store,
-            poll_stories.Answer(cat.id, "P", dataclasses.replace(done, refund=5), "{}", None),
-            poll_stories.PollPolicy(SUBS, 120.0),
+            poll_transactions.Answer(cat.id, "P", dataclasses.replace(done, refund=5), "{}", None),
+            poll_transactions.PollPolicy(SUBS, 120.0),
         ),
     )
     # One end in sixteen trims its kind's history: here, whichever the cat's id is.
     key = timing_key(cat.kind, cat.request)
     await run("trim history", store.run(lambda db: polls.trim_durations(db, key, 1)))
-    [due] = await run("claim poll again", poll_stories.claim(store, POLL_LEASE, 10))
+    [due] = await run("claim poll again", poll_transactions.claim(store, POLL_LEASE, 10))
     done_dog = Observation(
         state="succeeded", upstream_task_id="up-dog", outputs=("https://cdn.test/dog.mp4",)
     )
     await run(
         "poll copy",
-        poll_stories.answered(
+        poll_transactions.answered(
             store,
-            poll_stories.Answer(due.task_id, "P", done_dog, "{}", None),
-            poll_stories.PollPolicy(SUBS, 120.0, True),
+            poll_transactions.Answer(due.task_id, "P", done_dog, "{}", None),
+            poll_transactions.PollPolicy(SUBS, 120.0, True),
         ),
     )
     return {"cat": cat.id, "dog": dog.id, "fox": fox.id}, handed.handed
@@ -297,14 +297,14 @@ async def resubmit_and_orphan(run: Script) -> None:
     cut off given up."""
     store = run.store
     eel, _ = await run("create", create(store, NewTask("video2video", {"prompt": "eel"})))
-    [job] = await run("claim submits", task_stories.claim(store, "S", None, 10))
+    [job] = await run("claim submits", task_transactions.claim(store, "S", None, 10))
     await run(
         "accepted",
-        task_stories.accepted(
+        task_transactions.accepted(
             store,
             job,
             "S",
-            task_stories.Accepted("up-eel", "{}", time.time() - 1),
+            task_transactions.Accepted("up-eel", "{}", time.time() - 1),
             sent(job, 200, "accepted", None),
             SUBS,
         ),
@@ -330,16 +330,16 @@ async def resubmit_and_orphan(run: Script) -> None:
     )
     await run(
         "poll failed",
-        poll_stories.answered(
+        poll_transactions.answered(
             store,
-            poll_stories.Answer(eel.id, "C", failed, "{}", time.time() + 60),
-            poll_stories.PollPolicy(SUBS, 120.0, False, 1),
+            poll_transactions.Answer(eel.id, "C", failed, "{}", time.time() + 60),
+            poll_transactions.PollPolicy(SUBS, 120.0, False, 1),
         ),
     )
     await run("requeued", task_reads.task(store, eel.id))
-    [job] = await run("claim resubmit", task_stories.claim(store, "S", None, 10))
-    await run("orphans", poll_stories.orphaned(store, time.time() + 60))
-    await run("orphan failed", poll_stories.fail_orphan(store, eel.id, SUBS))
+    [job] = await run("claim resubmit", task_transactions.claim(store, "S", None, 10))
+    await run("orphans", poll_transactions.orphaned(store, time.time() + 60))
+    await run("orphan failed", poll_transactions.fail_orphan(store, eel.id, SUBS))
 
 
 async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -> None:
@@ -506,20 +506,24 @@ async def apps_and_limits(run: Script) -> None:
     limits = KeyLimits(1, 2)
     first, _ = await run(
         "limited",
-        task_stories.queue(store, NewTask("video2video", {"p": 1}, owner_key=app.id), limits),
+        task_transactions.queue(store, NewTask("video2video", {"p": 1}, owner_key=app.id), limits),
     )
     await run(
         "queued limit",
-        refused(task_stories.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
+        refused(
+            task_transactions.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)
+        ),
     )
-    await run("cancel limited", task_stories.while_waiting(store, first.id, SUBS))
+    await run("cancel limited", task_transactions.while_waiting(store, first.id, SUBS))
     await run(
         "limited again",
-        task_stories.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
+        task_transactions.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
     )
     await run(
         "day limit",
-        refused(task_stories.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)),
+        refused(
+            task_transactions.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)
+        ),
     )
     await run("revoke key", apps_story.revoke_key(store, "k1", "studio"))
     await run("key gone", keys_story.is_live(store, key.id))
@@ -546,17 +550,17 @@ async def inputs_progress_and_copies(run: Script) -> None:
     await run("input parts", task_reads.input_parts(store, task.id))
     await run("input wholes", task_reads.input_wholes(store, task.id, ["sha-1", "sha-2"]))
     await run("input part", task_reads.input_part(store, task.id, "sha-1", 0))
-    jobs = await run("claim submit", task_stories.claim(store, "S", None, 10))
+    jobs = await run("claim submit", task_transactions.claim(store, "S", None, 10))
     listening = {**SUBS, "progress": Subscription(frozenset({"progress", "running"}))}
     rule = PollRule()
     for progress in ("10%", "20%"):
         running = Observation(state="running", upstream_task_id="up-in", progress=progress)
         await run(
             f"running {progress}",
-            poll_stories.answered(
+            poll_transactions.answered(
                 store,
-                poll_stories.Answer(task.id, "P", running, "{}", rule),
-                poll_stories.PollPolicy(listening, 120.0, progress_every=0.0),
+                poll_transactions.Answer(task.id, "P", running, "{}", rule),
+                poll_transactions.PollPolicy(listening, 120.0, progress_every=0.0),
             ),
         )
     await run("due downstreams", downstream_rows.due(store))
@@ -564,10 +568,10 @@ async def inputs_progress_and_copies(run: Script) -> None:
     done = Observation(state="succeeded", upstream_task_id="up-in", outputs=("https://c/x.mp4",))
     await run(
         "copy wanted",
-        poll_stories.answered(
+        poll_transactions.answered(
             store,
-            poll_stories.Answer(task.id, "P", done, "{}", rule),
-            poll_stories.PollPolicy(listening, 120.0, mirror=True),
+            poll_transactions.Answer(task.id, "P", done, "{}", rule),
+            poll_transactions.PollPolicy(listening, 120.0, mirror=True),
         ),
     )
     await run("give up copies", copies.give_up_all(store, "stopping", 4))
@@ -621,20 +625,20 @@ async def operator_alerts(run: Script) -> None:
     """An alert decided under its downstream's mark: sent, held back, recovered; an app's
     own alert downstream named and taking its endpoints' alerts."""
     store = run.store
-    plan = alert_stories.Plan("chat", 900.0, lambda name: True, {})
+    plan = alert_transactions.Plan("chat", 900.0, lambda name: True, {})
     for label, kind in (
         ("alert failing", FAILING),
         ("alert held back", FAILING),
         ("alert disabled", DISABLED),
     ):
-        await run(label, alert_stories.alert(store, "hook", kind, "HTTP 503", plan))
-    await run("alerts open", alert_stories.open_problems(store))
-    await run("alert recovered", alert_stories.alert(store, "hook", RECOVERED, "ok", plan))
+        await run(label, alert_transactions.alert(store, "hook", kind, "HTTP 503", plan))
+    await run("alerts open", alert_transactions.open_problems(store))
+    await run("alert recovered", alert_transactions.alert(store, "hook", RECOVERED, "ok", plan))
     app = await run("alerting app", apps_story.create(store, "alerting", AppSettings()))
-    await run("app alerts", alert_stories.choose(store, lambda name: True, app.id, "ops"))
-    await run("app alerts chosen", alert_stories.chosen(store, app.id))
+    await run("app alerts", alert_transactions.choose(store, lambda name: True, app.id, "ops"))
+    await run("app alerts chosen", alert_transactions.chosen(store, app.id))
     crm = owned_name(app.id, "crm")
-    await run("app alert", alert_stories.alert(store, crm, FAILING, "HTTP 500", plan))
+    await run("app alert", alert_transactions.alert(store, crm, FAILING, "HTTP 500", plan))
 
 
 def run_on(url: str, fn: Callable[[Store], Awaitable[Any]]) -> Any:

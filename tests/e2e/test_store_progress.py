@@ -9,16 +9,16 @@ import time
 
 import pytest
 
-from receiver.deliveries import stories as delivery
+from receiver.deliveries import transactions as delivery
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
-from receiver.lifecycle.stories import polls as poll_stories
-from tests import stories
-from tests.stories import make_task
+from receiver.lifecycle.transactions import polls as poll_transactions
+from tests import transactions
+from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
 
@@ -26,12 +26,12 @@ SUBSCRIPTIONS = {
     "hook": Subscription(frozenset({"progress", "succeeded"})),
     "chat": Subscription(frozenset({"running", "succeeded"})),  # running is not progress
 }
-EVERY_FIGURE = poll_stories.PollPolicy(SUBSCRIPTIONS, 120.0, progress_every=0.0)
+EVERY_FIGURE = poll_transactions.PollPolicy(SUBSCRIPTIONS, 120.0, progress_every=0.0)
 
 
 async def report(store: Store, task_id: str, obs: Observation) -> None:
-    await poll_stories.answered(
-        store, poll_stories.Answer(task_id, "A", obs, "{}", time.time()), EVERY_FIGURE
+    await poll_transactions.answered(
+        store, poll_transactions.Answer(task_id, "A", obs, "{}", time.time()), EVERY_FIGURE
     )
 
 
@@ -48,7 +48,7 @@ async def rows(store: Store, task_id: str, downstream: str) -> list[Delivery]:
 async def scenario(store: Store) -> None:
     await store.migrate()
     task, _ = await make_task(store, NewTask("image_to_video", {"promptText": "p"}))
-    await stories.accept_for(store, task.id, "up-1", "{}", time.time() - 1, {})
+    await transactions.accept_for(store, task.id, "up-1", "{}", time.time() - 1, {})
 
     await report(store, task.id, running("0.2"))
     await report(store, task.id, running("0.4"))

@@ -7,22 +7,22 @@ import time
 
 import pytest
 
-from receiver.deliveries import stories as delivery
+from receiver.deliveries import transactions as delivery
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Attempt, NewTask, TaskFilter
 from receiver.lifecycle.rules.reports import Observation
-from receiver.lifecycle.stories import polls as poll_stories
-from receiver.lifecycle.stories.observe import Audience, Report, observe
+from receiver.lifecycle.transactions import polls as poll_transactions
+from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.operator import rows as reads
 from receiver.stream import reads as stream_reads
 from receiver.tasks import reads as task_reads
-from tests import stories
+from tests import transactions
 from tests.e2e.test_store import SUBSCRIPTIONS, claim_all, with_stores
 from tests.harness import wait_for
-from tests.stories import make_task
+from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
 
@@ -124,13 +124,13 @@ def test_a_polls_progress_is_kept_until_the_task_ends(storage_url: str):
         [store] = stores
         await store.migrate()
         task, _ = await make_task(store, NewTask("image_to_video", {"promptText": "p"}))
-        await stories.accept_for(store, task.id, "up", "{}", time.time() - 1, {})
-        [job] = await poll_stories.claim(store, PollLease("me", 60, 60, None), 10)
+        await transactions.accept_for(store, task.id, "up", "{}", time.time() - 1, {})
+        [job] = await poll_transactions.claim(store, PollLease("me", 60, 60, None), 10)
         running = Observation(state="running", upstream_status="RUNNING", progress="0.4")
-        await poll_stories.answered(
+        await poll_transactions.answered(
             store,
-            poll_stories.Answer(job.task_id, "me", running, "{}", time.time() - 1),
-            poll_stories.PollPolicy({}, 120.0),
+            poll_transactions.Answer(job.task_id, "me", running, "{}", time.time() - 1),
+            poll_transactions.PollPolicy({}, 120.0),
         )
         seen = await task_reads.task(store, task.id)
         assert seen is not None and seen.progress == 0.4

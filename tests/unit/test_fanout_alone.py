@@ -21,7 +21,7 @@ from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.lifecycle.stories.observe import Audience, Report, observed
+from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.wiring.handoff import DeliveryHandoff, Wakers, WorkerParts
 
 from .test_parts_alone import OWNER, Lines

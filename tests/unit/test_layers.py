@@ -48,18 +48,18 @@ FEATURES: dict[str, set[str]] = {
     "apps": {"keys", "downstreams", "stream", "alerts"},  # apps and their keys, through the API
     "catalog": {"keys", "downstreams", "deliveries"},  # the event types, their schemas, AsyncAPI
     "operator": {"keys", "downstreams", "retention", "tasks", "deliveries", "media"},
-    "frontdoor": {"keys", "downstreams", "tasks", "media", "operator"},  # Runway's API
+    "runway_api": {"keys", "downstreams", "tasks", "media", "operator"},  # Runway's API
 }
 # Above every feature: the operator's console and an app's portal use any of them; `api`
 # puts every feature's router in order with the OpenAPI document, which the agents' door
 # reads; `app` assembles the process; the development tools and the command line on top.
 TOP = ["console", "portal", "api", "agents", "app", "devtools", "cli", "__main__"]
 # Inside the lifecycle and inside each feature: the pure rules, the rows (SQL beside the
-# function that runs it), the stories (one transaction each) and the reads (`reads.py`, one
+# function that runs it), the transactions (one transaction each) and the reads (`reads.py`, one
 # snapshot each), then the edges (routes, workers, actions, the CometAPI client): each may
 # use only what stands before it, in its own unit or in one beneath. The configuration and
 # the wiring are read at the edges; the kernel has no roles, any of it may be used anywhere.
-ROLES = ["rules", "rows", "stories", "edges"]
+ROLES = ["rules", "rows", "transactions", "edges"]
 MAX_TOP_LEVEL_MODULES = 5
 MAX_LINES = 600  # one idea a module, whole: a flow reads better unsplit up to this
 # ...and not cut short: a module under FRAGMENT_LINES is most often a piece of another's
@@ -81,11 +81,11 @@ def _unit(module: str) -> str:
 
 
 def _role(module: str) -> int:
-    """Where a module stands inside its unit: rules 0, rows 2, stories and reads 3, the
+    """Where a module stands inside its unit: rules 0, rows 2, transactions and reads 3, the
     rest 4 (its edges)."""
     parts = module.split(".")
     if len(parts) > 2 and parts[2] in (*ROLES[:3], "reads"):
-        return {"rules": 0, "rows": 2, "stories": 3, "reads": 3}[parts[2]]
+        return {"rules": 0, "rows": 2, "transactions": 3, "reads": 3}[parts[2]]
     return 4
 
 
@@ -244,7 +244,7 @@ def _is_rules(module: str) -> bool:
 
 def test_the_rows_take_no_decision() -> None:
     """The store only stores: of the rules, rows may use records (dataclasses, enums) and
-    constants, never a rule; the decisions are made in the stories."""
+    constants, never a rule; the decisions are made in the transactions."""
     found = []
     for path in PACKAGE.rglob("*.py"):
         if not _is_rows(_module_name(path)):
@@ -260,7 +260,7 @@ def test_the_rows_take_no_decision() -> None:
 
 # What answers a request: the console, the agents' door, Runway's front door, and each
 # feature's routes.
-ANSWERING_UNITS = ("console", "agents", "frontdoor")
+ANSWERING_UNITS = ("console", "agents", "runway_api")
 ANSWERING_MODULES = ("api", "route", "page")
 
 
@@ -340,7 +340,7 @@ def test_the_store_is_run_read_migrations_and_leases() -> None:
         assert len(public) <= MAX_STORE_METHODS, (cls.__name__, public)
 
 
-LAYERS = ("rules", "rows", "stories", "reads", "api")
+LAYERS = ("rules", "rows", "transactions", "reads", "api")
 
 
 def _misnamed(module: str, alias: str) -> bool:
@@ -355,7 +355,7 @@ def _misnamed(module: str, alias: str) -> bool:
 
 
 def test_no_alias_names_another_layer_or_folder() -> None:
-    """`stories as downstream_rows` or `rows as reads` tells the reader the wrong thing: an
+    """`transactions as downstream_rows` or `rows as reads` tells the reader the wrong thing: an
     alias may add what the module belongs to (`actions as task_actions`), never name
     another layer or folder."""
     found = []
@@ -384,7 +384,7 @@ WHOLE_SERVICE = {
     "receiver.app.deliver",
     "receiver.app.parts",
     "receiver.cli.offline",
-    "receiver.wiring.given",
+    "receiver.wiring.dependencies",
 }
 # The modules that reach through the config for a section: where the parts are made and
 # given; every other takes its section.
@@ -392,11 +392,11 @@ WHOLE_SETTINGS = {
     "receiver.app.deliver",
     "receiver.app.parts",
     "receiver.cli.runners",
-    "receiver.wiring.given",
+    "receiver.wiring.dependencies",
 }
 # Where the application's state is read or written: its assembly, the routes' dependencies,
 # and the development tools' own applications.
-APP_STATE = {"receiver.app.asgi", "receiver.wiring.given"}
+APP_STATE = {"receiver.app.asgi", "receiver.wiring.dependencies"}
 
 
 def test_few_modules_take_the_whole_service_or_read_the_apps_state() -> None:

@@ -23,10 +23,10 @@ from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
-from receiver.lifecycle.stories import polls
+from receiver.lifecycle.transactions import polls
 from receiver.polls.poller import Poller
 from receiver.tasks import reads
-from receiver.tasks import stories as task_stories
+from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import holds_references
 from receiver.tasks.submitter import Submitter
 from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, Wakers, WorkerParts
@@ -126,17 +126,17 @@ async def _story(tmp_path: Path) -> None:
     parts = _parts(store, log, Wakers(SETTINGS.wakeups()))
     try:
         new = NewTask("generate", {"prompt": "a cat", "model": "gen3"})
-        task, _ = await task_stories.queue(store, new, KeyLimits())
+        task, _ = await task_transactions.queue(store, new, KeyLimits())
 
         # Sent: CometAPI gets the request with the task's own callback URL.
-        [job] = await task_stories.claim(store, OWNER, None, 8)
+        [job] = await task_transactions.claim(store, OWNER, None, 8)
         await _submitter(parts, comet).send(job)
         [(kind, body)] = comet.sent
         assert kind == "generate" and not holds_references(body)
         assert body["callback_url"].startswith("http://relay.test/callbacks/runway/")
         sent = await reads.task(store, task.id)
         assert sent is not None and sent.upstream_task_id == "up_1"
-        assert "task_stories.accepted" in log.events()
+        assert "task_transactions.accepted" in log.events()
 
         # Polled: CometAPI says it runs, and the task does.
         [poll] = await polls.claim(store, SETTINGS.polling.lease(OWNER), 10)

@@ -1,4 +1,4 @@
-"""Runway's models per route (receiver/frontdoor/models.py) against the installed SDK's
+"""Runway's models per route (receiver/runway_api/models.py) against the installed SDK's
 own type definitions, the routes passed through (receiver/lifecycle/rules/task.py), and the
 usage
 answer built from the relay's records."""
@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from receiver.frontdoor import shape
-from receiver.frontdoor.models import MODELS_BY_ROUTE, USAGE_MODELS, model_error, models_of
 from receiver.lifecycle.rules.task import (
     KINDS,
     NOT_TASK_ROUTES,
@@ -25,6 +23,8 @@ from receiver.lifecycle.rules.task import (
     passed_through,
     route_of,
 )
+from receiver.runway_api import shape
+from receiver.runway_api.models import MODELS_BY_ROUTE, USAGE_MODELS, model_error, models_of
 from tests.unit.test_runway_shape import TASK
 
 pytestmark = pytest.mark.unit

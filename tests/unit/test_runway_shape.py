@@ -6,14 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from receiver.frontdoor.shape import (
+from receiver.lifecycle.rules.records import Task
+from receiver.runway_api.shape import (
     copied_outputs,
     organization,
     relay_payload,
     runway_status,
     runway_task,
 )
-from receiver.lifecycle.rules.records import Task
 
 TASK = Task(
     id="tsk_1",

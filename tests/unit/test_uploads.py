@@ -1,5 +1,5 @@
 """Runway's ephemeral uploads as the relay keeps them (receiver/media/rules/uploads.py), and
-the file out of the SDK's form (receiver/frontdoor/uploads.py, Starlette's parser)."""
+the file out of the SDK's form (receiver/runway_api/uploads.py, Starlette's parser)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from starlette.datastructures import Headers
 
 from receiver.devtools.simulator.files import served
-from receiver.frontdoor.uploads import form_file
 from receiver.kernel.errors import MalformedRequest
 from receiver.media.rules import uploads
+from receiver.runway_api.uploads import form_file
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import Breaker, TokenBucket
 from receiver.destinations import registry
-from receiver.downstreams import stories as downstream_stories
+from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
@@ -110,7 +110,7 @@ async def with_rows_due(store: Store, lanes: list[Lane], disabled: set[str]) -> 
     nothing due are drained until new rows come or a tick passes."""
     due = {lane.downstream.name for lane in lanes if lane.backlog}
     if len(due) < len(lanes):
-        due |= await downstream_stories.due(store)
+        due |= await downstream_transactions.due(store)
     due -= disabled
     for lane in lanes:
         if lane.downstream.name not in due:

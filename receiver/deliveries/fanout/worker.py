@@ -16,7 +16,7 @@ from typing import Any
 from receiver.alerts.hooks import Alerts
 from receiver.config import Downstream
 from receiver.config.sections import AlertsConfig, DeliveryConfig
-from receiver.deliveries import stories as delivery_story
+from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, task_webhooks, with_rows_due
 from receiver.deliveries.fanout.outgoing import default_body, message_of
@@ -24,7 +24,7 @@ from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped
 from receiver.deliveries.rules import STATE_NUMBERS, claim_round
 from receiver.destinations.http import storable
 from receiver.destinations.publishing import Outcome
-from receiver.downstreams import stories as downstream_stories
+from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
@@ -90,7 +90,7 @@ class Fanout:
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
         self.out.follow()
-        await downstream_stories.register(self.parts.store, list(self.out.downstreams))
+        await downstream_transactions.register(self.parts.store, list(self.out.downstreams))
         self.handoff.taker = self
         try:
             while not stopping.is_set():
@@ -142,7 +142,7 @@ class Fanout:
         now = time.time()
         if now - self._disabled_read >= self.settings.outbox_scan_seconds:
             # Disabled by another replica or an operator: seen within a tick.
-            self._disabled = await downstream_stories.disabled(self.parts.store)
+            self._disabled = await downstream_transactions.disabled(self.parts.store)
             self._disabled_read = now
         free = self._free()
         lanes = list(self.out.lanes.values())
@@ -207,7 +207,7 @@ class Fanout:
         self.parts.metrics.breakers[name] = STATE_NUMBERS[state]
         line = self.parts.log.info if state != "open" else self.parts.log.warning
         line("downstream.breaker", downstream=name, state=state)
-        await downstream_stories.note_breaker(self.parts.store, name, state)
+        await downstream_transactions.note_breaker(self.parts.store, name, state)
         await self.alerts.breaker(name, state)
 
     def _finished(self, task: asyncio.Task[None]) -> None:

@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.frontdoor.models import model_error
+from receiver.runway_api.models import model_error
 
 _RATIO = re.compile(r"\d+:\d+")
 _DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+;base64,")
@@ -65,7 +65,7 @@ def video_to_video_error(body: dict[str, Any]) -> str | None:
     if reason := _int_error(body, "seed", 4294967295):
         return reason
     if reason := model_error("video_to_video", body.get("model")):
-        return reason  # Runway's SDK's names and CometAPI's (receiver/frontdoor/models.py)
+        return reason  # Runway's SDK's names and CometAPI's (receiver/runway_api/models.py)
     ratio = body.get("ratio")
     if ratio is not None and (not isinstance(ratio, str) or not _RATIO.fullmatch(ratio)):
         return "ratio must be colon-separated, e.g. 1280:720"

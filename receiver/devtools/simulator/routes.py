@@ -35,8 +35,8 @@ from receiver.devtools.simulator.limits import (
 )
 from receiver.devtools.simulator.model import SERVED_THROUGH, Kind, Style, wrapped
 from receiver.devtools.simulator.state import Simulator, SimulatorConfig
-from receiver.frontdoor.models import model_error
 from receiver.lifecycle.rules.task import KINDS, TaskKind, route_of
+from receiver.runway_api.models import model_error
 
 Check = Callable[[dict[str, Any]], str | None]
 # Routes whose published limits the simulator holds; every other route needs its `model`.

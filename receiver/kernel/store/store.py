@@ -1,8 +1,8 @@
 """The store interface the service talks to, small on purpose: a function of rows (each
-table's, receiver/lifecycle/rows/) or a story (a feature's `stories`) runs in one
+table's, receiver/lifecycle/rows/) or a transaction (a feature's `transactions`) runs in one
 transaction through `run`, or in one read-only snapshot through `read`; every write is such
-a story. Besides, what belongs to the process: migrations, readiness, the work it takes
-(its leases are given back by receiver/lifecycle/stories/leases.py), space given back; and
+a transaction. Besides, what belongs to the process: migrations, readiness, the work it takes
+(its leases are given back by receiver/lifecycle/transactions/leases.py), space given back; and
 which backend a storage URL names (`open_store`).
 
 A backend only knows how to run a function inside a transaction (`run`) and gives it a
@@ -40,7 +40,7 @@ def _ready(db: Db) -> list[int]:
 
 
 class Store(ABC):
-    """A story reads the clock inside its transaction, not when it is called: a job that
+    """A transaction reads the clock inside its transaction, not when it is called: a job that
     waited in a queue (a slow disk, a database coming back) must not write a lease that has
     already run out."""
 

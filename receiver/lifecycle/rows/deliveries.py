@@ -4,7 +4,7 @@ message it posted), the moves of the rows that wait (held while their downstream
 disabled or cannot be opened, released when a copy ends, superseded by a newer progress
 event, ended with a downstream or a task's own webhook, replayed), the leases given back,
 and a pruned task's rows deleted; and the lists of them. What to write is decided by the
-stories, with the rules."""
+transactions, with the rules."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The events table, written here only: each report of a task kept as an event (with the
 document its deliveries carry), the relay's own notices, a callback's claim judged, a
 copy's outcome added to its event's document, and a pruned task's events deleted. What to
-write is decided by the stories, with the rules."""
+write is decided by the transactions, with the rules."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ bucket refills at `rate` up to one second's worth, and a 429 from CometAPI empti
 its Retry-After has passed, so that every replica holds its polls, not only the one that
 was refused.
 
-Pure: the stories read what the store knows, these decide, the stories write it.
+Pure: the transactions read what the store knows, these decide, the transactions write it.
 """
 
 from __future__ import annotations

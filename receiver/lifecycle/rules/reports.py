@@ -15,7 +15,7 @@ comes from an authenticated poll; the claim only gets a verdict:
 
 The bounds on what one task may keep of its callbacks, when the poll a claim brings forward
 is due, what a poll's answer settles, and what a failed render's code allows (another try)
-and may tell an end user are here too. Everything here is pure: the stories
+and may tell an end user are here too. Everything here is pure: the transactions
 read the task and its pending claims, call these, and write what they decide, in one
 transaction.
 """

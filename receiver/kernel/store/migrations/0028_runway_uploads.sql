@@ -1,4 +1,4 @@
--- Runway's ephemeral uploads taken (receiver/frontdoor/uploads.py): one row for each upload
+-- Runway's ephemeral uploads taken (receiver/runway_api/uploads.py): one row for each upload
 -- URL that took its file, so that a second file to the same URL is refused on any replica,
 -- and the bytes each key uploaded, for its quota ([media] upload_bytes_per_hour). A row
 -- older than the URL's life and the quota's window is of no use, and goes as new ones come.

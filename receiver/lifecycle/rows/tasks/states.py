@@ -2,7 +2,7 @@
 that records a report, its new state, its credits and progress, the progress last told,
 the callbacks it was sent, its own webhook gone, and a task set aside. When it is polled
 next is polls.py's; its place in the submit queue, submits.py's. What to write is decided
-by the stories, with the rules; these functions only read and write rows.
+by the transactions, with the rules; these functions only read and write rows.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ cut off), and the queue's moves (out of it, back into it for a new upstream task
 A task waits while `submit_due_at` is set. A claim takes it out of the queue and marks it
 in flight (`submit_owner`) in one commit, right before the call: a send in flight is never
 taken over, for no one can tell whether CometAPI took it. What is written is decided in
-receiver/tasks/stories.py, by receiver/lifecycle/rules/queue.py's rules.
+receiver/tasks/transactions.py, by receiver/lifecycle/rules/queue.py's rules.
 """
 
 from __future__ import annotations

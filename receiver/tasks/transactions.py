@@ -17,7 +17,7 @@ A task is cancelled (`while_waiting`, `upstream`): here and at once while it wai
 submit queue (it never reaches CometAPI), else once CometAPI has accepted the cancel.
 
 Its polls, and a task a worker could not handle set aside, are the lifecycle's
-(receiver/lifecycle/stories/polls.py and leases.py).
+(receiver/lifecycle/transactions/polls.py and leases.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through
-from receiver.lifecycle.stories.observe import (
+from receiver.lifecycle.transactions.observe import (
     Audience,
     Report,
     fan_out,

@@ -1,6 +1,6 @@
-"""The step every story ends with: one report of a task (a callback, a poll's answer, a
+"""The step every transaction ends with: one report of a task (a callback, a poll's answer, a
 submit's outcome, a cancel) kept as an event, and, when it moves the task forward, the
-task's new state and one delivery per downstream that takes it, in the story's transaction.
+task's new state and one delivery per downstream that takes it, in the transaction.
 
 A poll that reports a running task's progress makes, when the throttle allows and the
 figure is new, one progress event, whose deliveries take the place of those of an older
@@ -77,7 +77,7 @@ def lock(db: Db, task_id: str, obs: Observation) -> Locked | Recorded:
 
 def observed(db: Db, task_id: str, report: Report, audience: Audience, now: float) -> Recorded:
     """A report that may move the task, about a task locked here (a cancel, a give-up, a
-    refused submit): the transaction of a story that has no other step."""
+    refused submit): the transaction of one that has no other step."""
     locked = lock(db, task_id, report.obs)
     if isinstance(locked, Recorded):
         return locked

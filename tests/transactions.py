@@ -1,5 +1,6 @@
-"""The stories of receiver/tasks/stories.py as the store tests call them, with a task's steps
-that no worker takes alone (CometAPI's answer to a send, bound without a claimed send)."""
+"""The transactions of receiver/tasks/transactions.py as the store tests call them, with a
+task's steps that no worker takes alone (CometAPI's answer to a send, bound without a
+claimed send)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from receiver.kernel.store import Store
 from receiver.lifecycle.rules.quotas import NO_LIMITS
 from receiver.lifecycle.rules.records import NewTask, Recorded, Task
 from receiver.lifecycle.rules.routing import Subscriptions
-from receiver.lifecycle.stories.observe import Audience
-from receiver.tasks import stories as task_stories
-from receiver.tasks.stories import Accepted, bind
+from receiver.lifecycle.transactions.observe import Audience
+from receiver.tasks import transactions as task_transactions
+from receiver.tasks.transactions import Accepted, bind
 
 
 async def accept_for(
@@ -30,4 +31,4 @@ async def accept_for(
 
 async def make_task(store: Store, new: NewTask) -> tuple[Task, bool]:
     """A task made as the API makes one, through the intake story, under no key's limits."""
-    return await task_stories.queue(store, new, NO_LIMITS)
+    return await task_transactions.queue(store, new, NO_LIMITS)

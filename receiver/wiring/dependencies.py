@@ -79,7 +79,7 @@ async def access_change_of(request: Request) -> Callable[[], None]:
     return (await _service_of(request)).access_changed
 
 
-# The store, which a route hands to a feature's reads and stories.
+# The store, which a route hands to a feature's reads and transactions.
 Stored = Annotated[Store, Depends(store_of)]
 Logged = Annotated[Log, Depends(log_of)]
 # The store, metrics, log and wake-ups: what an action that wakes the fan-out uses.

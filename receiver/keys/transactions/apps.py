@@ -17,7 +17,7 @@ from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import apps, keys
 from receiver.keys.rows.apps import AppRow, AppSettings, PortalApp
 from receiver.keys.rows.keys import KeyRow, NewKey
-from receiver.keys.stories import sessions
+from receiver.keys.transactions import sessions
 
 
 async def create(store: Store, name: str, settings: AppSettings) -> AppRow:

@@ -63,7 +63,14 @@ from receiver.lifecycle.rules.reports import (
 )
 from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import TERMINAL_STATES
-from receiver.lifecycle.stories.observe import Audience, Report, observe, observed, record, told
+from receiver.lifecycle.transactions.observe import (
+    Audience,
+    Report,
+    observe,
+    observed,
+    record,
+    told,
+)
 
 SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
 

@@ -28,8 +28,6 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver.frontdoor.files import UPLOAD_SALT, URI_SALT, media_store, signer
-from receiver.frontdoor.tasks import RunwayError, refusal, runway_answers, runway_version
 from receiver.kernel.errors import (
     InvalidRequest,
     MalformedRequest,
@@ -41,10 +39,12 @@ from receiver.kernel.http.body import read_body, read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.http.openapi import answer, body, described, reply
 from receiver.keys.guard import caller_of, needs
-from receiver.media import stories
+from receiver.media import transactions
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError
-from receiver.wiring.given import (
+from receiver.runway_api.files import UPLOAD_SALT, URI_SALT, media_store, signer
+from receiver.runway_api.tasks import RunwayError, refusal, runway_answers, runway_version
+from receiver.wiring.dependencies import (
     PublicUrl,
     ServerSection,
     log_of,
@@ -145,8 +145,8 @@ async def _receive(request: Request) -> Response:
         kept_in = await media_store(request)
         # Refused before a byte of the body is read: a spent URL, a quota with no room.
         least = _least_file_bytes(request.headers.get("content-length"))
-        early = stories.Upload(named["key"], uploader, least)
-        refused = await stories.upload_refusal(store, early, quota)
+        early = transactions.Upload(named["key"], uploader, least)
+        refused = await transactions.upload_refusal(store, early, quota)
         if refused is not None:
             raise refused
         timeout = (await server_settings_of(request)).body_timeout_seconds
@@ -156,8 +156,8 @@ async def _receive(request: Request) -> Response:
             raise InvalidRequest(f"the file is over {uploads.MAX_UPLOAD_BYTES} bytes")
         if not uploads.looks_like(named["type"], data[:16]):
             raise InvalidRequest(f"the file is not a {named['type']} file, as its name says")
-        upload = stories.Upload(named["key"], uploader, len(data))
-        await stories.take_upload(store, upload, quota)
+        upload = transactions.Upload(named["key"], uploader, len(data))
+        await transactions.take_upload(store, upload, quota)
         await _keep(request, kept_in, named, data)
     except RelayError as exc:
         return refusal(exc)
@@ -216,7 +216,7 @@ async def _keep(request: Request, kept_in: MediaStore, named: Any, data: bytes) 
     try:
         await kept_in.put(named["key"], _once(data), named["type"])
     except MediaStoreError as exc:
-        await stories.forget_upload(await store_of(request), named["key"])
+        await transactions.forget_upload(await store_of(request), named["key"])
         (await log_of(request)).warning("uploads.store_unavailable", reason=str(exc))
         raise StoreError("the media store cannot be reached") from None
 

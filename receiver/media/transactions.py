@@ -1,9 +1,9 @@
 """A media copy's life (receiver/media/mirror.py makes it): claimed under a lease,
 tried again later, finished (the deliveries that waited for it released), its lease renewed
-while it runs, or given up, each in one transaction. Every story reads the clock inside its
+while it runs, or given up, each in one transaction. Every transaction reads the clock inside its
 transaction: a job that waited in the store's queue never writes a lease already over.
 
-And a Runway upload taken (receiver/frontdoor/uploads.py): once for each upload URL, under
+And a Runway upload taken (receiver/runway_api/uploads.py): once for each upload URL, under
 its key's quota of bytes in an hour."""
 
 from __future__ import annotations

@@ -17,9 +17,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver.config.sections import ServerConfig
-from receiver.frontdoor import shape
-from receiver.frontdoor.models import USAGE_MODELS
-from receiver.frontdoor.tasks import RunwayError, create, refusal, runway_answers, runway_version
 from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
 from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
@@ -30,9 +27,12 @@ from receiver.keys.guard import authorize, caller_of, keys_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import passed_through
+from receiver.runway_api import shape
+from receiver.runway_api.models import USAGE_MODELS
+from receiver.runway_api.tasks import RunwayError, create, refusal, runway_answers, runway_version
 from receiver.tasks import actions as task_actions
 from receiver.tasks.api import intake_of
-from receiver.wiring.given import ServerSection, Stored, server_settings_of
+from receiver.wiring.dependencies import ServerSection, Stored, server_settings_of
 
 _USAGE_BODY_BYTES = 4096
 _PAGE = 1000

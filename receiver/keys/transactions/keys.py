@@ -10,7 +10,7 @@ from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import keys
 from receiver.keys.rows.keys import KeyRow
-from receiver.keys.stories.sessions import revoked
+from receiver.keys.transactions.sessions import revoked
 
 
 async def by_digest(store: Store, digests: list[str]) -> KeyRow | None:

@@ -39,12 +39,12 @@ def run(bench: Bench) -> None:
     out: dict[str, Any] = {"this": _summary(runs[bench.this.name])}
     if bench.against is not None:
         out["against"] = {"build": bench.against.name, **_summary(runs[bench.against.name])}
-    bench.results["frontdoor"] = out
-    log("frontdoor: done")
+    bench.results["runway_api"] = out
+    log("runway_api: done")
 
 
 def one_round(bench: Bench, build: Build, i: int, creates: int) -> dict[str, float]:
-    name = f"frontdoor-{'this' if build == bench.this else 'against'}-{i}"
+    name = f"runway_api-{'this' if build == bench.this else 'against'}-{i}"
     db = bench.work / f"{name}.db"
     for leftover in bench.work.glob(f"{name}.db*"):
         leftover.unlink()
@@ -80,9 +80,9 @@ def _summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def rows(r: dict[str, Any]) -> list[Row]:
-    if "frontdoor" not in r:
+    if "runway_api" not in r:
         return []
-    f = r["frontdoor"]
+    f = r["runway_api"]
     this = f["this"]
     shown = f"{this['wall_ms']} ms wall, {this['cpu_us']:,} us relay CPU"
     if "against" not in f:

@@ -1,4 +1,4 @@
-"""Runway's `runway://` URIs of the relay's own uploads (receiver/frontdoor/uploads.py):
+"""Runway's `runway://` URIs of the relay's own uploads (receiver/runway_api/uploads.py):
 where their files are kept, and a create's body with each URI replaced by its file as a data
 URI, which the relay keeps once with the task (receiver/tasks/rules/inputs.py): no private
 address of the relay's ever reaches CometAPI.
@@ -17,7 +17,7 @@ from receiver.keys.guard import caller_of
 from receiver.media.api import media_storage_of
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError, Redirect
-from receiver.wiring.given import log_of, media_settings_of, signing_keys_of
+from receiver.wiring.dependencies import log_of, media_settings_of, signing_keys_of
 
 UPLOAD_SALT = "runway-relay.runway-upload.v1"
 URI_SALT = "runway-relay.runway-uri.v1"

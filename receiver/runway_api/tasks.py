@@ -22,8 +22,6 @@ from starlette.responses import Response
 
 from receiver.config.sections import ServerConfig
 from receiver.downstreams.api import Downstreams
-from receiver.frontdoor import files as runway_files
-from receiver.frontdoor import shape
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound, RelayError
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
@@ -44,12 +42,14 @@ from receiver.keys.guard import caller_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import FRONT_DOOR, TERMINAL_STATES
+from receiver.runway_api import files as runway_files
+from receiver.runway_api import shape
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 from receiver.tasks import submit
 from receiver.tasks.api import Cancelling, Intaking
 from receiver.tasks.submit import Intake
-from receiver.wiring.given import ServerSection, Stored, UpstreamSection
+from receiver.wiring.dependencies import ServerSection, Stored, UpstreamSection
 
 # How long a create waits for CometAPI's answer, so that a refusal comes back as Runway's
 # own API gives it (a 400); a task the queue holds longer is answered as THROTTLED.

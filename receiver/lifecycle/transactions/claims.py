@@ -30,7 +30,7 @@ from receiver.lifecycle.rules.reports import (
 )
 from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import TERMINAL_STATES
-from receiver.lifecycle.stories.observe import Audience, Report, lock, record
+from receiver.lifecycle.transactions.observe import Audience, Report, lock, record
 
 
 async def arrive(

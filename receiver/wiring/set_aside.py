@@ -13,7 +13,7 @@ from typing import Protocol
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
-from receiver.lifecycle.stories import leases
+from receiver.lifecycle.transactions import leases
 
 
 class AsideParts(Protocol):
