@@ -19,16 +19,16 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
 from receiver.lifecycle.comet.client import CometClient
+from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.probes import count_store
-from receiver.polls.poller import Poller
 from receiver.retention.worker import Retention
+from receiver.tasks.poller import Poller
 from receiver.tasks.submitter import Submitter
-from receiver.wiring.handoff import Wakers
 from receiver.wiring.service import Service, process_owner
 
 

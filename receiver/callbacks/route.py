@@ -36,11 +36,11 @@ from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.handoff import PollHandoff, WorkerParts
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.reports import PENDING
 from receiver.lifecycle.transactions import claims
 from receiver.lifecycle.transactions.observe import Report
-from receiver.wiring.handoff import PollHandoff, WorkerParts
 
 PATH = "/callbacks/runway/{token}"
 
@@ -62,10 +62,7 @@ class Callback:
         settings: CallbackConfig,
         body_timeout: float,
     ) -> None:
-        self.store = parts.store
-        self.metrics = parts.metrics
-        self.log = parts.log
-        self.wakers = parts.wakers
+        self.parts = parts
         self.signer = signer
         self.handed = handed
         self.directory = directory
@@ -81,7 +78,7 @@ class Callback:
         except ClientDisconnect:
             return  # the sender is gone before its body was in: nothing was stored
         finally:
-            self.metrics.callback_seconds.observe(time.perf_counter() - started)
+            self.parts.metrics.callback_seconds.observe(time.perf_counter() - started)
         # A refusal is a RelayError, answered by the application's one handler.
         body = orjson.dumps(content)
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -99,8 +96,8 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 
 def _refused(route: Callback, reason: str, error: RelayError, **ids: Any) -> RelayError:
     """Count and log a refusal; the caller raises what this returns."""
-    route.metrics.callbacks.labels(f"rejected_{reason}").inc()
-    route.log.warning("callback.rejected", reason=reason, **ids)
+    route.parts.metrics.callbacks.labels(f"rejected_{reason}").inc()
+    route.parts.log.warning("callback.rejected", reason=reason, **ids)
     return error
 
 
@@ -132,17 +129,17 @@ async def _read(route: Callback, scope: Scope, receive: Receive) -> tuple[str, R
 async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, Any]:
     started = time.time()
     task_id, report = await _read(route, scope, receive)
-    obs = report.obs
+    obs, parts = report.obs, route.parts
     try:
         lease = route.handed.lease_for(route.lease)
         subscriptions = route.directory.subscriptions
         recorded = await claims.arrive(
-            route.store, report, task_id, subscriptions, route.claims, lease
+            parts.store, report, task_id, subscriptions, route.claims, lease
         )
     except Exception:
         # Not committed: say so, so that the sender tries again rather than forgets.
-        route.metrics.callbacks.labels("store_unavailable").inc()
-        route.log.exception("callback.store_failed", task_id=task_id)
+        parts.metrics.callbacks.labels("store_unavailable").inc()
+        parts.log.exception("callback.store_failed", task_id=task_id)
         raise StoreError("could not store the callback; try again") from None
     ids = {
         "task_id": task_id,
@@ -168,14 +165,14 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
         state=task.state if task else None,
     ):
         if recorded.outcome in ("duplicate", "over_limit"):
-            route.metrics.callbacks.labels(recorded.outcome).inc()
+            parts.metrics.callbacks.labels(recorded.outcome).inc()
         elif verdict not in (None, PENDING):
-            route.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
+            parts.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
+        parts.wakers.recorded(recorded)
         # A pending claim has CometAPI asked now; outbox rows come only under trust_body.
         if recorded.poll is not None:
             route.handed.give(recorded.poll)
-        route.wakers.recorded(recorded)
-        line = route.log.warning if verdict == "contradicted" else route.log.info
+        line = parts.log.warning if verdict == "contradicted" else parts.log.info
         line(
             "callback.received",
             **ids,

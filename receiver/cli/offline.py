@@ -25,7 +25,7 @@ from receiver.kernel.observability.logs import add_secrets
 from receiver.kernel.store import Store, open_store
 
 if TYPE_CHECKING:
-    from receiver.wiring.handoff import WorkerParts
+    from receiver.lifecycle.handoff import WorkerParts
     from receiver.wiring.service import Service
 
 T = TypeVar("T")

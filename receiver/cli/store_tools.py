@@ -40,10 +40,10 @@ from receiver.kernel.errors import ConfigError
 if TYPE_CHECKING:
     from receiver.downstreams.directory import Directory
     from receiver.kernel.store import Store
+    from receiver.lifecycle.handoff import WorkerParts
     from receiver.lifecycle.rows.downstreams import DownstreamHealth
     from receiver.lifecycle.rules.records import Delivery
     from receiver.tasks.reads import TaskHistory
-    from receiver.wiring.handoff import WorkerParts
 
 
 @click.group()

@@ -46,16 +46,7 @@ class Downstream(DownstreamSettings):
     # Made through the API: its URL came from a caller, and its secret may be rotating.
     managed: bool = False
     previous_secret: str | None = None  # signs beside `secret` until `previous_until`
-    previous_until: float = 0.0
-
-    def signing_secrets(self, now: float) -> list[str]:
-        """The secrets a delivery is signed with now: during a rotation's overlap, the new
-        one and the one it replaces (Standard Webhooks: space-separated signatures)."""
-        if not self.secret:
-            return []
-        if self.previous_secret and now < self.previous_until:
-            return [self.secret, self.previous_secret]
-        return [self.secret]
+    previous_until: float = 0.0  # (receiver/destinations/signing.py's `secrets_in_use`)
 
 
 class Secrets(BaseModel):

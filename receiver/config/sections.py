@@ -4,6 +4,7 @@ would not use (a typo is an error, not a silently ignored line)."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from receiver.lifecycle.rules.polling import PollLease, PollRule
+from receiver.lifecycle.rules.polling import PollLease, PollRule, PollSchedule
 from receiver.lifecycle.rules.reports import ClaimPolicy
 
 CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
@@ -252,6 +253,19 @@ class PollingConfig(Section):
             waiting_gap=self.waiting_gap_seconds,
             ceiling=self.ceiling_seconds,
             running_gap=min(self.running_gap_seconds, self.ceiling_seconds),
+        )
+
+    def schedule(self) -> PollSchedule:
+        """When the poller asks about a task again, after each poll."""
+        rule, gap = self.rule(), self.lost_callback_gap_seconds
+        return PollSchedule(
+            rule,
+            replace(rule, near_gap=gap, running_gap=max(gap, rule.running_gap)),
+            self.interval_seconds,
+            self.backoff_factor,
+            self.max_interval_seconds,
+            self.callback_grace_seconds,
+            self.lost_callback_polls,
         )
 
 

@@ -25,9 +25,9 @@ from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import open_route, proxy_of
-from receiver.deliveries.fanout.outgoing import default_body, message_of
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
 from receiver.destinations.http import EXCERPT_CHARS, Request, request_of
+from receiver.destinations.outgoing import default_body, message_of
 from receiver.destinations.publishing import Opening
 from receiver.destinations.registry import open_publisher, untestable
 from receiver.downstreams.directory import Directory

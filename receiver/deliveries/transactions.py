@@ -48,15 +48,24 @@ async def ended(
 ) -> tuple[bool, bool]:
     """(kept, this attempt disabled its downstream). Not durable: an outcome lost to a power
     cut makes the delivery due again, and deliveries are at least once."""
-    end = AttemptEnd(attempt, owner, row_state(attempt.outcome), next_attempt_at, posted)
     return await store.run(
-        lambda db: _ended(db, end, health, time.time()), durable=False, urgent=False
+        lambda db: _ended(db, attempt, owner, next_attempt_at, posted, health),
+        durable=False,
+        urgent=False,
     )
 
 
-def _ended(db: Db, end: AttemptEnd, health: AttemptHealth | None, now: float) -> tuple[bool, bool]:
+def _ended(
+    db: Db,
+    attempt: Attempt,
+    owner: str,
+    next_attempt_at: float,
+    posted: tuple[str, bool] | None,
+    health: AttemptHealth | None,
+) -> tuple[bool, bool]:
+    now = time.time()
+    end = AttemptEnd(attempt, owner, row_state(attempt.outcome), next_attempt_at, posted)
     kept = deliveries.finish_attempt(db, end, now)
-    attempt = end.attempt
     if kept and filter_failed(attempt) and attempt.error is not None:
         downstreams.filter_failed(db, attempt.downstream, attempt.error, now)
     if health is None:

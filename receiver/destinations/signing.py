@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -32,6 +32,30 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 MIN_KEY_BYTES = 16
 _HOW = "make one with `receiver secret`"
 _HOW_ED25519 = "make one with `receiver secret --ed25519`"
+
+
+class Rotating(Protocol):
+    """A downstream's secrets: the one it signs with, and the one a rotation replaces, still
+    signing beside it until `previous_until`."""
+
+    @property
+    def secret(self) -> str | None: ...
+
+    @property
+    def previous_secret(self) -> str | None: ...
+
+    @property
+    def previous_until(self) -> float: ...
+
+
+def secrets_in_use(d: Rotating, now: float) -> list[str]:
+    """The secrets a delivery is signed with now: during a rotation's overlap, the new one
+    and the one it replaces (Standard Webhooks: space-separated signatures)."""
+    if not d.secret:
+        return []
+    if d.previous_secret and now < d.previous_until:
+        return [d.secret, d.previous_secret]
+    return [d.secret]
 
 
 def parse_secret(secret: str) -> bytes:

@@ -33,6 +33,7 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
+from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
 from receiver.lifecycle.rules.routing import (
     SECRET_HELD,
@@ -40,7 +41,6 @@ from receiver.lifecycle.rules.routing import (
     Subscription,
     owner_of,
 )
-from receiver.wiring.handoff import WorkerParts
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.

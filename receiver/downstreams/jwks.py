@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from receiver.config import Downstream
 from receiver.destinations.message_signatures import jwk, keys_of
+from receiver.destinations.signing import secrets_in_use
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.http.models import Answer
 from receiver.kernel.http.openapi import answer, described, reply
@@ -42,7 +43,7 @@ def published(downstreams: Iterable[Downstream], now: float) -> list[dict[str, s
         key["kid"]: key
         for d in downstreams
         if d.signing == "rfc9421"
-        for key in map(jwk, keys_of(d.signing_secrets(now)))
+        for key in map(jwk, keys_of(secrets_in_use(d, now)))
     }
     return [keys[kid] for kid in sorted(keys)]
 

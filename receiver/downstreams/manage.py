@@ -39,6 +39,7 @@ from receiver.kernel.secrets.sealing import (
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
+from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.downstreams import ManagedRow
 from receiver.lifecycle.rules.routing import (
     NAME_MAX,
@@ -48,7 +49,6 @@ from receiver.lifecycle.rules.routing import (
     owner_of,
 )
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.wiring.handoff import WorkerParts
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,11 +11,11 @@ from receiver.kernel.observability.logs import Log
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.comet.client import CometClient
+from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
 from receiver.tasks import reads as task_reads
 from receiver.tasks import transactions as task_transactions
-from receiver.wiring.handoff import Wakers
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
 # while they move: each is the transaction or the submit itself, nothing in between.

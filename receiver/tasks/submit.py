@@ -34,6 +34,7 @@ from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask, Task
 from receiver.lifecycle.rules.task import (
@@ -47,7 +48,6 @@ from receiver.lifecycle.rules.task import (
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
-from receiver.wiring.handoff import Wakers
 
 # A URL CometAPI can fetch: a host name or address (an IPv6 one in brackets), then an
 # optional port and the rest without spaces. One pattern is both the check and what the

@@ -31,6 +31,7 @@ from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.comet.client import CometClient, StreamedBody, Submitted
+from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob
 from receiver.lifecycle.rules.retries import Refusal, after_refusal
@@ -44,7 +45,6 @@ from receiver.tasks.rules.inputs import (
     json_string_part,
     next_batch,
 )
-from receiver.wiring.handoff import WorkerParts
 from receiver.wiring.set_aside import set_aside
 
 T = TypeVar("T")

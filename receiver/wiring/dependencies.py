@@ -20,7 +20,7 @@ from receiver.config.sections import DeliveryConfig, MediaConfig, ServerConfig, 
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.kernel.store import Store
-from receiver.wiring.handoff import WorkerParts
+from receiver.lifecycle.handoff import WorkerParts
 from receiver.wiring.service import Service
 
 T = TypeVar("T")

@@ -16,13 +16,13 @@ from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import subscription
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
+from receiver.lifecycle.handoff import DeliveryHandoff, Wakers, WorkerParts
 from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
-from receiver.wiring.handoff import DeliveryHandoff, Wakers, WorkerParts
 
 from .test_parts_alone import OWNER, Lines
 

@@ -32,9 +32,9 @@ FEATURES: dict[str, set[str]] = {
     "keys": set(),  # API keys, who a bearer is, console sessions, apps' rows
     "downstreams": {"keys"},  # where events go: the file's and the API's, checked and opened
     "retention": set(),  # what is kept how long, and pruned
-    "tasks": {"keys", "downstreams", "retention"},  # intake, the submit queue, sends, cancels
+    # intake, the submit queue, sends and polls (CometAPI asked for each task's state), cancels
+    "tasks": {"keys", "downstreams", "retention"},
     "callbacks": {"downstreams"},  # CometAPI's callback route
-    "polls": {"downstreams"},  # the poller: CometAPI asked for each task's state
     "alerts": {"downstreams"},  # operator alerts: a downstream failing, recovered, disabled
     "deliveries": {
         "keys",

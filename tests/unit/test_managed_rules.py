@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig, managed_downstream
+from receiver.destinations.signing import secrets_in_use
 from receiver.downstreams.manage import shown_url
 from receiver.kernel.net.guard import PrivateAddress, check_host
 from receiver.kernel.secrets.sealing import Sealer, Unsealable, open_url, seal_url, url_is_current
@@ -49,9 +50,9 @@ def managed(**extra: object) -> ManagedDownstreamConfig:
 
 def test_during_the_overlap_both_secrets_sign_and_after_it_only_the_new() -> None:
     d = managed_downstream(managed(), "whsec_new", "whsec_old", previous_until=100.0)
-    assert d.signing_secrets(now=99.0) == ["whsec_new", "whsec_old"]
-    assert d.signing_secrets(now=100.0) == ["whsec_new"]
-    assert managed_downstream(managed(), "whsec_new", None, None).signing_secrets(0) == [
+    assert secrets_in_use(d, now=99.0) == ["whsec_new", "whsec_old"]
+    assert secrets_in_use(d, now=100.0) == ["whsec_new"]
+    assert secrets_in_use(managed_downstream(managed(), "whsec_new", None, None), 0) == [
         "whsec_new"
     ]
 

@@ -19,17 +19,17 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store, open_store
 from receiver.lifecycle.comet.client import Polled, Submitted
+from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers, WorkerParts
 from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
 from receiver.lifecycle.transactions import polls
-from receiver.polls.poller import Poller
 from receiver.tasks import reads
 from receiver.tasks import transactions as task_transactions
+from receiver.tasks.poller import Poller
 from receiver.tasks.rules.inputs import holds_references
 from receiver.tasks.submitter import Submitter
-from receiver.wiring.handoff import DeliveryHandoff, PollHandoff, Wakers, WorkerParts
 
 SETTINGS = Settings()
 OWNER = "here:1:abc"

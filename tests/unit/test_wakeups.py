@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from receiver.lifecycle.handoff import PollHandoff, TaskChanges, Wakers
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import PollJob, Recorded, Task
 from receiver.lifecycle.rules.reports import PENDING
 from receiver.lifecycle.rules.wakeups import Wakeups, Work
-from receiver.wiring.handoff import PollHandoff, TaskChanges, Wakers
 
 PLAIN = Wakeups(mirroring=False)  # renders not copied; a cap on the tasks upstream
 MIRRORING = Wakeups(mirroring=True)
@@ -69,17 +69,30 @@ def test_a_duplicate_or_a_judged_claim_wakes_nothing() -> None:
     assert MIRRORING.work_after(judged) == Work.NONE
 
 
+class _Poller:
+    def __init__(self) -> None:
+        self.started: list[PollJob] = []
+
+    def start(self, job: PollJob) -> None:
+        self.started.append(job)
+
+
 def test_a_handoff_offers_leases_only_while_a_poller_runs_and_has_room() -> None:
     handoff, lease = PollHandoff(), PollLease("me", 30.0, 60.0, None)
     assert handoff.lease_for(lease) is None  # no poller in this process
-    handoff.limit = 2
+    poller = _Poller()
+    handoff.limit, handoff.taker = 2, poller
     job = PollJob("tsk_1", "video2video", "up", 0.0, 0)
     handoff.give(job)
     assert handoff.lease_for(lease) == lease
     handoff.give(job)
+    assert poller.started == [job, job]  # each started as it is handed over
     assert handoff.lease_for(lease) is None  # full: the poller's claims take over
     handoff.done()
     assert handoff.lease_for(lease) == lease
+    handoff.taker = None  # stopped meanwhile: the poll waits for its lease's end
+    handoff.give(job)
+    assert poller.started == [job, job] and handoff.lease_for(lease) == lease
 
 
 def test_a_task_change_wakes_only_the_requests_waiting_on_that_task() -> None:

@@ -9,12 +9,11 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
-from receiver.config.downstream import client_tls_of
+from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.lanes import Lane, close_later
-from receiver.deliveries.fanout.outgoing import fixed_authorization
 from receiver.deliveries.rules import STATE_NUMBERS
-from receiver.destinations.credentials import client_tls
+from receiver.destinations.credentials import basic_authorization, client_tls
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
@@ -71,6 +70,17 @@ def open_session(rules: DeliveryConfig, d: Downstream, guarded: bool) -> aiohttp
         headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
         auto_decompress=False,
     )
+
+
+def fixed_authorization(downstream: Downstream) -> str | None:
+    """The `Authorization` value of a downstream's `basic` or `bearer` auth; None for none,
+    and for `oauth2` (its token changes)."""
+    auth = endpoint_auth(downstream)
+    if isinstance(auth, BasicAuth):
+        return basic_authorization(auth.username, auth.password)
+    if isinstance(auth, BearerAuth):
+        return f"Bearer {auth.token}"
+    return None
 
 
 def open_route(rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool) -> Route:
@@ -145,6 +155,8 @@ class Connections:
             lambda: open_route(self.rules, self.directory, d, judged),
         )
         self.publishers[name] = open_publisher(d, opening)
+        # Once its publisher is open: an OAuth2 token source is made with its route.
+        self.lanes[name].scope = self.directory.scope_of(name)
 
     def _patterns(self, d: Downstream) -> tuple[str, ...]:
         """The operator's patterns an app's downstream is held to at every server its

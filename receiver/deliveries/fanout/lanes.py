@@ -11,6 +11,7 @@ from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import Breaker, TokenBucket
 from receiver.destinations import registry
 from receiver.downstreams import transactions as downstream_transactions
+from receiver.kernel.observability.logs import Redactor
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
@@ -58,6 +59,9 @@ class Lane:
     downstream: Downstream
     breaker: Breaker
     bucket: TokenBucket | None
+    # A task's events go out in order: asked for, or a chat's (a later state of the task
+    # edits the message its first posted).
+    ordered: bool
     in_flight: int = 0
     reported: str = "closed"  # the breaker state last written to the store and the gauge
     # Its last claim got less than it asked for: nothing more waits until new rows are
@@ -65,6 +69,9 @@ class Lane:
     drained: bool = False
     # Its last claim came back full: more rows wait, whatever woke the fan-out since.
     backlog: bool = False
+    # What its attempts must not show (`logs.scoped`): its downstream's own secrets, as the
+    # directory had them when its publisher opened (receiver/downstreams/directory.py).
+    scope: tuple[Redactor, ...] = ()
 
     @classmethod
     def of(cls, d: Downstream) -> Lane:
@@ -76,14 +83,7 @@ class Lane:
             d.breaker_window_seconds,
             d.breaker_cool_off_seconds,
         )
-        return cls(d, breaker, bucket)
-
-    @property
-    def ordered(self) -> bool:
-        """A task's events go out in order: asked for, or a chat's (a later state of the
-        task edits the message its first posted)."""
-        d = self.downstream
-        return d.ordering == "task" or registry.chat(str(d.format))
+        return cls(d, breaker, bucket, d.ordering == "task" or registry.chat(str(d.format)))
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import Any
 
 from receiver.alerts.hooks import Alerts
@@ -19,20 +20,20 @@ from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, task_webhooks, with_rows_due
-from receiver.deliveries.fanout.outgoing import default_body, message_of
-from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, Shaped, prepare
+from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
 from receiver.deliveries.rules import STATE_NUMBERS, claim_round
 from receiver.destinations.http import storable
+from receiver.destinations.outgoing import default_body, message_of
 from receiver.destinations.publishing import Outcome
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
+from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, Reservation, WorkerParts
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob
 from receiver.lifecycle.rules.retries import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 from receiver.lifecycle.rules.wakeups import Work
-from receiver.wiring.handoff import NOTHING_RESERVED, DeliveryHandoff, Reservation, WorkerParts
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
@@ -253,13 +254,6 @@ class Fanout:
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
         await self.out.close()
 
-    async def _publish(self, downstream: Downstream, job: DeliveryJob, shaped: Shaped) -> Outcome:
-        """One delivery to its downstream's publisher, whatever the destination."""
-        publisher = self.out.publishers.get(downstream.name)
-        if publisher is None:
-            return Outcome(Answer(failure="the downstream was changed or removed"))
-        return await publisher.publish(message_of(downstream, job, shaped))
-
     async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:
         """The receiver answered 410 Gone (Standard Webhooks: stop sending). A task's own
         webhook takes nothing more of that task; a downstream is disabled, with the reason,
@@ -289,7 +283,7 @@ class Fanout:
         # Its downstream's own secrets (an app's, its OAuth2 token) are cut out of what the
         # attempt logs, keeps and traces.
         with (
-            logs.scoped(*self.directory.scope_of(delivery.downstream)),
+            logs.scoped(*lane.scope),
             tracing.span("delivery.attempt", job.trace_context, **ids, **document) as span,
         ):
             await self._attempt_traced(job, lane, span, ids)
@@ -347,12 +341,20 @@ class Fanout:
         if downstream is None:
             return Decision("dead", time.time(), "downstream is no longer configured"), None
         try:
-            shaped = await prepare(downstream, job, lambda: default_body(downstream, job))
+            # Shaped, signed and published by receiver/destinations/ (its outgoing.py) in one
+            # go: the attempt leaves for the destination once, and comes back with its answer.
+            shaped = await prepare(downstream, job, partial(default_body, downstream, job))
             if isinstance(shaped, Refused):
                 label = self.parts.metrics.downstream(downstream.name)
                 self.parts.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()
                 return Decision("filtered", time.time(), shaped.reason), None
-            outcome = await self._publish(downstream, job, shaped)
+            # One delivery to its downstream's publisher, whatever the destination.
+            publisher = self.out.publishers.get(downstream.name)
+            outcome = (
+                await publisher.publish(message_of(downstream, job, shaped))
+                if publisher is not None
+                else Outcome(Answer(failure="the downstream was changed or removed"))
+            )
             return decide(self.policy, attempt, outcome.answer, time.time()), outcome
         except ExpressionFailed as exc:  # the same every time: no retry helps
             return Decision("dead", time.time(), str(exc)), None

@@ -27,6 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.lifecycle.rules.retries import poll_backoff
+from receiver.lifecycle.rules.task import is_callback
+
 # A fraction this small says nothing yet about the rate (a first tick of "1%").
 _MIN_PROGRESS = 0.03
 # Fewest finished tasks before their durations count as history, and the most read.
@@ -199,6 +202,39 @@ def callback_poll(
     gap = plan.lost.near_gap
     looked = 1 + int((now - check) / gap)  # the poll at the check, then one each gap
     return min(plan.grace_at, now + gap) if looked < plan.lost_polls else plan.grace_at
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """When the poller asks about a task again after a poll (the `polling` config section):
+    `rule` for a task with no callback coming; a callback-route task's own plan within its
+    grace period (`CallbackPolls`, its lost-callback polls set apart by `lost_rule`); then
+    the grace period and a backoff from `interval` by `factor` up to `max_interval`."""
+
+    rule: PollRule
+    lost_rule: PollRule
+    interval: float
+    factor: float
+    max_interval: float
+    callback_grace: float
+    lost_polls: int
+
+    def after(
+        self, kind: str, created_at: float, attempts: int, now: float, failed: bool
+    ) -> float | PollRule | CallbackPolls:
+        """The next poll of a task of `kind` asked `attempts` times. A poll CometAPI failed
+        says nothing of the task: the next backs off, up to the ceiling (a callback-route
+        task's, to the grace period)."""
+        backoff = poll_backoff(attempts, self.interval, self.factor, self.max_interval)
+        if not is_callback(kind):
+            return now + min(backoff, self.rule.ceiling) if failed else self.rule
+        grace_at = created_at + self.callback_grace
+        later_at = max(grace_at, now + backoff)
+        if failed or now >= grace_at:
+            return later_at
+        return CallbackPolls(
+            grace_at, later_at, self.rule.waiting_gap, self.lost_rule, self.lost_polls
+        )
 
 
 _EPSILON = 1e-9  # a whole poll's worth summed from a float's fractions still counts as whole

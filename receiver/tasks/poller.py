@@ -14,7 +14,6 @@ few times around where such tasks usually end (a lost callback), then once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import replace
 
@@ -24,14 +23,11 @@ from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
 from receiver.lifecycle.comet.client import CometClient, Polled
-from receiver.lifecycle.rules.polling import CallbackPolls, PollRule
+from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
 from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled
 from receiver.lifecycle.rules.reports import Observation, sane_credits
-from receiver.lifecycle.rules.retries import poll_backoff
-from receiver.lifecycle.rules.task import is_callback
 from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.transactions import polls
-from receiver.wiring.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
 from receiver.wiring.set_aside import set_aside
 
 
@@ -52,11 +48,7 @@ class Poller:
         recording: polls.PollPolicy,
         orphan_wait: float,
     ) -> None:
-        self.store = parts.store
-        self.metrics = parts.metrics
-        self.log = parts.log
-        self.owner = parts.owner
-        self.wakers = parts.wakers
+        self.parts = parts
         self.comet = comet
         self.handed, self.deliveries = handoffs
         self.directory = directory
@@ -66,11 +58,9 @@ class Poller:
         self.orphan_wait = orphan_wait
         self._orphans_read = 0.0  # when cut-off submits were last looked for
         self.rule = self.settings.rule()
+        self.schedule = self.settings.schedule()  # when each task is asked again
         self._held_until = 0.0  # monotonic: till then CometAPI asked for no polls
-        gap = self.settings.lost_callback_gap_seconds
-        self.lost_callback_rule = replace(
-            self.rule, near_gap=gap, running_gap=max(gap, self.rule.running_gap)
-        )
+        self._running: set[asyncio.Task[None]] = set()  # the handed polls
 
     async def _hold(self, retry_after: float | None) -> None:
         """CometAPI's 429 on a poll holds every poll (not the submits) of every replica for
@@ -78,76 +68,41 @@ class Poller:
         process's at once, the others' through the budget they share."""
         wait = min(retry_after or self.settings.waiting_gap_seconds, self.rule.ceiling)
         self._held_until = max(self._held_until, time.monotonic() + wait)
-        await polls.hold(self.store, wait)
+        await polls.hold(self.parts.store, wait)
 
     async def _held(self) -> None:
         wait = self._held_until - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
 
-    def _interval(self, attempts: int) -> float:
-        s = self.settings
-        return poll_backoff(attempts, s.interval_seconds, s.backoff_factor, s.max_interval_seconds)
-
-    def _next(self, job: PollJob, now: float, failed: bool) -> float | PollRule | CallbackPolls:
-        """The rule for a task with no callback coming; a callback-route task's own within
-        its grace period (asked until it runs, then for a lost callback); then the grace
-        period and the backoff. A poll CometAPI failed says nothing of the task: the next
-        backs off, up to the ceiling (a callback-route task's, to the grace period)."""
-        if not is_callback(job.kind):
-            if failed:
-                return now + min(self._interval(job.poll_attempts), self.rule.ceiling)
-            return self.rule
-        grace_at = job.created_at + self.settings.callback_grace_seconds
-        later_at = max(grace_at, now + self._interval(job.poll_attempts))
-        if failed or now >= grace_at:
-            return later_at
-        return CallbackPolls(
-            grace_at,
-            later_at,
-            self.settings.waiting_gap_seconds,
-            self.lost_callback_rule,
-            self.settings.lost_callback_polls,
-        )
-
     async def run(self, stopping: asyncio.Event) -> None:
+        """Claim and poll until `stopping`, taking meanwhile the polls callbacks hand over;
+        then let the handed polls already running finish."""
         handoff = self.handed
-        handoff.limit = self.settings.batch_size
-        handed = asyncio.create_task(self._run_handed(), name="handed-polls")
+        handoff.limit, handoff.taker = self.settings.batch_size, self
         try:
             await self._run_claimed(stopping)
         finally:
-            handoff.limit = 0  # callbacks leave their polls to the claims from here on
-            handed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await handed
+            # Callbacks leave their polls to the claims from here on.
+            handoff.limit, handoff.taker = 0, None
+            await asyncio.gather(*self._running, return_exceptions=True)
 
-    async def _run_handed(self) -> None:
-        """Run each poll a callback leased as it is handed over. Cancelled at stop, it lets
-        the polls already running finish; one handed but not begun keeps its lease until
-        the leases are given back at close."""
-        running: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                job = await self.handed.take()
-                poll = asyncio.create_task(self._poll_handed(job))
-                running.add(poll)
-                poll.add_done_callback(running.discard)
-        finally:
-            await asyncio.gather(*running, return_exceptions=True)
+    def start(self, job: PollJob) -> None:
+        """Run a poll a callback leased, as soon as its transaction committed."""
+        poll = asyncio.create_task(self._poll_isolated(job))
+        self._running.add(poll)
+        poll.add_done_callback(self._handed_done)
 
-    async def _poll_handed(self, job: PollJob) -> None:
-        try:
-            await self._poll_isolated(job)
-        finally:
-            self.handed.done()
+    def _handed_done(self, poll: asyncio.Task[None]) -> None:
+        self._running.discard(poll)
+        self.handed.done()
 
     async def _poll_isolated(self, job: PollJob) -> None:
         """`poll_one`, with whatever it raises kept to that task."""
         try:
             await self.poll_one(job)
         except Exception as exc:
-            await set_aside(self, "poll", job.task_id, exc)
+            await set_aside(self.parts, "poll", job.task_id, exc)
 
     async def _run_claimed(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -159,16 +114,16 @@ class Poller:
                 try:
                     await self._fail_orphans()
                 except Exception:
-                    self.log.exception("submit.orphans_failed")
+                    self.parts.log.exception("submit.orphans_failed")
             await self._held()
             try:
-                jobs = await polls.claim(self.store, self.lease, self.settings.batch_size)
+                jobs = await polls.claim(self.parts.store, self.lease, self.settings.batch_size)
             except Exception:
-                self.log.exception("poll.claim_failed")
+                self.parts.log.exception("poll.claim_failed")
             await asyncio.gather(*(self._poll_isolated(job) for job in jobs))
             if len(jobs) < self.settings.batch_size and not stopping.is_set():
                 # A callback wakes the poller early: it asks CometAPI about that task now.
-                await self.wakers.wait(Work.POLLS, self.settings.scan_seconds)
+                await self.parts.wakers.wait(Work.POLLS, self.settings.scan_seconds)
 
     async def poll_one(self, job: PollJob) -> None:
         with tracing.span(
@@ -182,37 +137,29 @@ class Poller:
             await self._poll_one(job, span)
 
     async def _poll_one(self, job: PollJob, span: tracing.Span) -> None:
-        log = self.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
+        log = self.parts.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
         age = time.time() - job.created_at
-        polled = await self._ask(job, span, log)
-        answer = polled.observation if polled is not None else None
-        if answer is not None:
-            answer, refused = sane_credits(answer)
-            if refused:
-                log.warning("poll.credits_refused", **refused)
-        if polled is not None:
-            self.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
-            span.set(state=answer.state if answer else "not_exist")
-        if (
-            polled is not None
-            and answer is None
-            and age > self.settings.task_not_exist_grace_seconds
-        ):
-            log.warning("poll.task_not_exist", age_seconds=round(age, 1))
+        polled, answer = await self._ask(job, span, log, age)
         gave_up = age > self.settings.give_up_after_seconds
         # Read at each poll: the directory's subscriptions are replaced whenever a
         # downstream is made, changed or removed through the API.
         policy = replace(self.recording, subscriptions=self.directory.subscriptions)
-        next_at = None if gave_up else self._next(job, time.time(), failed=polled is None)
+        failed, now = polled is None, time.time()
+        schedule, attempts = self.schedule, job.poll_attempts
+        next_at = (
+            None if gave_up else schedule.after(job.kind, job.created_at, attempts, now, failed)
+        )
         raw = polled.raw if polled is not None else ""
-        done = polls.Answer(job.task_id, self.owner, answer, raw, next_at)
+        done = polls.Answer(job.task_id, self.parts.owner, answer, raw, next_at)
         # The fan-out of this process, if one runs, straight: no hop through the hand-off.
         taker = self.deliveries.taker
         reserved = taker.reserve() if taker is not None else NOTHING_RESERVED
         handed: list[DeliveryJob] = []
         try:
-            result = await polls.answered(self.store, done, policy, reserved.downstreams)
-            handed = result.handed
+            result = await polls.answered(self.parts.store, done, policy, reserved.downstreams)
+            handed, recorded = result.handed, result.recorded
+            if recorded is not None and recorded.outcome == "applied":
+                self.parts.wakers.recorded(recorded, frozenset(j.delivery.id for j in handed))
         finally:
             # The unused slots given back, then the jobs started. Jobs no fan-out takes any
             # more (it stopped meanwhile) keep their leases until they are given back.
@@ -220,26 +167,26 @@ class Poller:
             if handed and (taker := self.deliveries.taker) is not None:
                 taker.start(handed)
         if result.resubmitted:
-            self.wakers.wake(Work.SUBMITS)
+            self.parts.wakers.wake(Work.SUBMITS)
             log.warning(
                 "task.resubmitted",
                 failure_code=answer and answer.failure_code,
                 reason=answer and answer.error,
             )
-        recorded = result.recorded
         if recorded is not None and recorded.outcome == "applied":
-            self.wakers.recorded(recorded, frozenset(job.delivery.id for job in handed))
-            log.info(
-                "poll.state_changed", state=answer and answer.state, event_id=recorded.event_id
-            )
+            state, event_id = answer and answer.state, recorded.event_id
+            log.info("poll.state_changed", state=state, event_id=event_id)
         for settled in result.settled:
             span.set(verdict=settled.verdict, claim_event_id=settled.claim.event_id)
             self._report(log, settled, answer)
         if gave_up:
             await self._give_up(job, age)
 
-    async def _ask(self, job: PollJob, span: tracing.Span, log: Log) -> Polled | None:
-        """CometAPI's answer, or None when asking failed (a 429 holds every poll a while)."""
+    async def _ask(
+        self, job: PollJob, span: tracing.Span, log: Log, age: float
+    ) -> tuple[Polled | None, Observation | None]:
+        """CometAPI's answer and the observation it makes (its credits if sane), or None
+        when asking failed (a 429 holds every poll a while)."""
         started = time.monotonic()
         polled: Polled | None = None
         try:
@@ -250,7 +197,7 @@ class Poller:
                 await self._hold(exc.retry_after)
             span.set(status=exc.upstream_status)
             span.failed(exc.message)
-            self.metrics.polls.labels("error").inc()
+            self.parts.metrics.polls.labels("error").inc()
             elapsed_ms = round((time.monotonic() - started) * 1000, 1)
             log.warning(
                 "poll.failed",
@@ -258,14 +205,24 @@ class Poller:
                 reason=exc.message,
                 elapsed_ms=elapsed_ms,
             )
+            return None, None
         finally:
-            self.metrics.poll_seconds.observe(time.monotonic() - started)
-        return polled
+            self.parts.metrics.poll_seconds.observe(time.monotonic() - started)
+        answer = polled.observation
+        if answer is not None:
+            answer, refused = sane_credits(answer)
+            if refused:
+                log.warning("poll.credits_refused", **refused)
+        self.parts.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
+        span.set(state=answer.state if answer else "not_exist")
+        if answer is None and age > self.settings.task_not_exist_grace_seconds:
+            log.warning("poll.task_not_exist", age_seconds=round(age, 1))
+        return polled, answer
 
     def _report(self, log: Log, settled: Settled, answer: Observation | None) -> None:
         """Count a callback's verdict; a contradicted one is logged with both sides."""
         claim, verdict = settled.claim, settled.verdict
-        self.metrics.callbacks.labels(verdict).inc()
+        self.parts.metrics.callbacks.labels(verdict).inc()
         line = log.warning if verdict == "contradicted" else log.info
         line(
             f"callback.{verdict}",
@@ -281,19 +238,19 @@ class Poller:
         """A task with no upstream id can't be polled: if its send was cut off (crash or
         kill mid-call) and no callback came either, say so instead of leaving it queued.
         It is not sent again: CometAPI may have taken it, and would run it twice."""
-        store = self.store
+        store = self.parts.store
         for task_id in await polls.orphaned(store, time.time() - self.orphan_wait):
             try:
                 recorded = await polls.fail_orphan(store, task_id, self.directory.subscriptions)
             except Exception as exc:
-                await set_aside(self, "orphan_sweep", task_id, exc)
+                await set_aside(self.parts, "orphan_sweep", task_id, exc)
                 continue
-            self.wakers.recorded(recorded)
-            self.log.warning("task_transactions.orphaned", task_id=task_id)
+            self.parts.wakers.recorded(recorded)
+            self.parts.log.warning("task_transactions.orphaned", task_id=task_id)
 
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""
-        store, subscriptions = self.store, self.directory.subscriptions
+        store, subscriptions = self.parts.store, self.directory.subscriptions
         recorded = await polls.give_up(store, job.task_id, age, subscriptions)
-        self.wakers.recorded(recorded)
-        self.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))
+        self.parts.wakers.recorded(recorded)
+        self.parts.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

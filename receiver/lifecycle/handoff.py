@@ -1,10 +1,14 @@
 """Work handed over inside the process, with the lease taken in the transaction that made
-the work: a callback leases its poll (receiver/lifecycle/rows/tasks/polls.py) and this
-process's poller runs it at once; a poll leases its new event's deliveries and this
-process's fan-out sends them at once. Either way, no claim transaction and no wait for the
-worker's next turn. And a request waiting on a task is told of its change as it is
-recorded here, rather than finding it at its next read; and each worker, asleep between
-its ticks, is woken by a change that gives it work (`Wakers`). What each worker stands on
+the work, by one mechanism: the worker that takes it (`taker`) is set here while it runs in
+this process; the transaction leases what that worker has room for, and the worker is
+handed the leased jobs as soon as it commits. A callback leases its poll
+(receiver/lifecycle/rows/tasks/polls.py) and this process's poller starts it; a poll leases
+its new event's deliveries and this process's fan-out starts them. Either way, no claim
+transaction and no wait for the worker's next turn. Work no worker takes here waits in the
+store for the claims of whichever process has room, woken (`Wakers`) when a change gives a
+sleeping worker something new: the rule of which is the lifecycle's, beside it in
+receiver/lifecycle/rules/wakeups.py. And a request waiting on a task is told of its change
+as it is recorded here, rather than finding it at its next read. What each worker stands on
 is given to it as `WorkerParts`."""
 
 from __future__ import annotations
@@ -23,25 +27,30 @@ from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Recorded
 from receiver.lifecycle.rules.wakeups import Wakeups, Work
 
 
+class PollTaker(Protocol):
+    def start(self, job: PollJob) -> None: ...
+
+
 class PollHandoff:
-    """At most `limit` handed polls waiting or running; past it, or while no poller runs in
-    this process (`limit` 0), a callback leaves its poll to the poller's own claim."""
+    """Polls handed over by callbacks: at most `limit` handed polls running in this
+    process's poller (`taker`, set while it runs); past it, or with no poller here (`limit`
+    0), a callback leaves its poll to the poller's own claim."""
 
     def __init__(self) -> None:
-        self._jobs: asyncio.Queue[PollJob] = asyncio.Queue()
-        self._busy = 0
+        self.taker: PollTaker | None = None
         self.limit = 0
+        self._busy = 0
 
     def lease_for(self, lease: PollLease) -> PollLease | None:
         """What a callback's transaction should lease its poll with, if there is room."""
         return lease if self._busy < self.limit else None
 
     def give(self, job: PollJob) -> None:
-        self._busy += 1
-        self._jobs.put_nowait(job)
-
-    async def take(self) -> PollJob:
-        return await self._jobs.get()
+        """A poll the callback's transaction leased, started at once (a poller stopped
+        meanwhile leaves it to its lease, given back at close)."""
+        if self.taker is not None:
+            self._busy += 1
+            self.taker.start(job)
 
     def done(self) -> None:
         self._busy -= 1
@@ -74,7 +83,7 @@ class DeliveryHandoff:
 
     def __init__(self) -> None:
         # Set while this process's fan-out runs; the poller reserves its slots and starts
-        # the leased jobs on it directly (receiver/polls/poller.py).
+        # the leased jobs on it directly (receiver/tasks/poller.py).
         self.taker: DeliveryTaker | None = None
 
 
