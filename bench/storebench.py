@@ -23,7 +23,7 @@ from receiver.config import CallbackConfig
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.comet.parse import parse_callback
-from receiver.lifecycle.transactions import claims
+from receiver.lifecycle.transactions import polls
 from receiver.lifecycle.transactions.observe import Report
 
 
@@ -47,7 +47,7 @@ async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[s
             task_id, up = tasks[k % len(tasks)]
             body = callback_body(up, "running" if k < len(tasks) else "succeeded", f"s{k}")
             _, obs = parse_callback(body.encode())
-            await claims.arrive(
+            await polls.arrive(
                 store, Report("callback", f"callback:{k}", obs, body), task_id, {}, policy
             )
             done += 1

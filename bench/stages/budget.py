@@ -34,7 +34,7 @@ from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
 from receiver.deliveries.fanout.shaping import prepare
-from receiver.destinations.outgoing import default_body
+from receiver.destinations.registry import default_body
 from receiver.expressions import evaluate as expressions
 from receiver.expressions import pool
 from receiver.expressions.rules import Shaped
@@ -175,7 +175,7 @@ def example_jobs() -> list[DeliveryJob]:
 _OLD = """
 import sys, time
 from receiver.config import Downstream
-from receiver.destinations.outgoing import default_body
+from receiver.destinations.registry import default_body
 from receiver.deliveries.fanout.shaping import prepare
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob

@@ -39,7 +39,7 @@ from receiver.lifecycle.comet.parse import parse_callback
 from receiver.lifecycle.handoff import PollHandoff, WorkerParts
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.reports import PENDING
-from receiver.lifecycle.transactions import claims
+from receiver.lifecycle.transactions import polls
 from receiver.lifecycle.transactions.observe import Report
 
 PATH = "/callbacks/runway/{token}"
@@ -133,7 +133,7 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
     try:
         lease = route.handed.lease_for(route.lease)
         subscriptions = route.directory.subscriptions
-        recorded = await claims.arrive(
+        recorded = await polls.arrive(
             parts.store, report, task_id, subscriptions, route.claims, lease
         )
     except Exception:

@@ -29,7 +29,7 @@ import orjson
 from receiver.config import Downstream
 from receiver.deliveries import reads
 from receiver.deliveries.fanout.shaping import Refused, prepare
-from receiver.destinations.outgoing import default_body
+from receiver.destinations.registry import default_body
 from receiver.kernel.errors import MalformedRequest, Overloaded
 from receiver.kernel.store import Store
 from receiver.lifecycle.rows.pulls import Pulled, Readable

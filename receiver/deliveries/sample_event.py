@@ -3,9 +3,9 @@ portal's "Send a test event"): a sample event of a type of the catalog
 (receiver/lifecycle/rules/catalog.py), marked as a test in its body (`data.test`) and in a
 header (`webhook-test: true`), and otherwise what a real delivery of it would be: its
 downstream's filter asked, its transform and static headers applied, the URL and path it
-makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code (shaped and
-signed by deliveries/fanout/shaping.py and outgoing.py, published by its provider's
-publisher, opened as connections.py opens one). Sent once outside the outbox
+makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code (shaped by
+deliveries/fanout/shaping.py, signed by destinations/http.py's `message_of`, published by
+its provider's publisher, opened as connections.py opens one). Sent once outside the outbox
 (no retry, nothing stored), and the attempt answered: what was sent (method, URL, headers
 and body, every secret masked), its status, how long it took, and the start of the
 answer, scrubbed of secrets.
@@ -26,10 +26,9 @@ from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import open_route, proxy_of
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
-from receiver.destinations.http import EXCERPT_CHARS, Request, request_of
-from receiver.destinations.outgoing import default_body, message_of
+from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
 from receiver.destinations.publishing import Opening
-from receiver.destinations.registry import open_publisher, untestable
+from receiver.destinations.registry import default_body, open_publisher, untestable
 from receiver.downstreams.directory import Directory
 from receiver.downstreams.manage import shown_url
 from receiver.kernel.errors import InvalidRequest, NotFound

@@ -2,7 +2,9 @@
 one request its downstream's way (its session, with its TLS; its proxy; its `auth`, an
 OAuth2 token fetched again once on a 401), the target of a URL from the API judged first,
 and the answer read into what the retry rules judge (its transport failures are told by
-receiver/kernel/net/outbound.py)."""
+receiver/kernel/net/outbound.py). And the message every publisher takes, signed over its
+body as sent (`message_of`): the fan-out comes here once it has the body, and leaves
+with the answer."""
 
 from __future__ import annotations
 
@@ -11,16 +13,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from receiver.destinations import message_signatures
+from receiver.destinations import signing as sign
 from receiver.destinations.credentials import TokenSource
 from receiver.destinations.publishing import Message, Outcome
+from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
-from receiver.kernel.net.headers import retry_after
-from receiver.kernel.net.outbound import Failure, transport_errors
-from receiver.kernel.observability import logs
+from receiver.kernel.net.outbound import Failure, retry_after, transport_errors
+from receiver.kernel.observability import logs, tracing
+from receiver.lifecycle.rules.records import DeliveryJob
 from receiver.lifecycle.rules.retries import Answer
 
 if TYPE_CHECKING:
@@ -54,6 +59,55 @@ def with_path(url: str, path: str) -> str:
 
 def _undelivered(failure: Failure) -> DownstreamError:
     return DownstreamError(failure.reason)
+
+
+class Sender(sign.Rotating, Protocol):
+    """What a message's downstream holds for it (receiver/config/load.py's `Downstream`)."""
+
+    @property
+    def format(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def signing(self) -> str: ...
+
+
+def signed_headers(
+    downstream: Sender,
+    message_id: str,
+    body: bytes,
+    sent: tuple[str, str, dict[str, str]] | None = None,
+) -> dict[str, str]:
+    """Standard Webhooks headers for `body`, signed with every secret in use now (two during
+    a rotation's overlap), and the attempt's `traceparent`: the receiver's own tracing goes
+    on in the task's trace. `signing = "rfc9421"` signs the request (`sent`: its method, URL
+    and other headers) with RFC 9421 signatures instead, with its `whsk_` keys; a `whsec_`
+    one (until a rotation brings the key) still signs Standard Webhooks' signature."""
+    now = time.time()
+    secrets = sign.secrets_in_use(downstream, now)
+    keys = message_signatures.keys_of(secrets) if downstream.signing == "rfc9421" else []
+    signed = sign.headers([s for s in secrets if s not in keys], message_id, int(now), body)
+    if keys and sent is not None:
+        method, url, headers = sent
+        signed |= message_signatures.signature_headers(
+            method, url, headers | signed, body, keys, int(now)
+        )
+    return signed | tracing.current_headers()
+
+
+def message_of(downstream: Sender, job: DeliveryJob, shaped: Shaped) -> Message:
+    """The delivery as its publisher takes it: the shaped body, method and path, its headers
+    (static, the transform's) signed over the body as sent, to the task's own webhook or the
+    downstream's URL."""
+    message_id, body = job.delivery.id, shaped.body
+    # The URL as it is sent (RFC 9421 signs it): Telegram's method after the token.
+    target = with_path(job.webhook or downstream.url, shaped.path)
+    sent = (shaped.method, target, shaped.headers)
+    headers = shaped.headers | signed_headers(downstream, message_id, body, sent)
+    event = job.payload
+    return Message(message_id, body, event, headers, shaped.method, shaped.path, job.webhook)
 
 
 @dataclass(frozen=True)

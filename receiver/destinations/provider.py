@@ -10,8 +10,9 @@ client that confirms each message (brokers, AWS; `pull` settles it at once)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -25,10 +26,18 @@ from receiver.destinations.publishing import (
     Confirms,
     Opening,
     Publisher,
-    webhook,
 )
 
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def webhook(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The event as it goes out: the `webhook` format's, which every broker publishes too
+    and a downstream's filter and transform see: Standard Webhooks' recommended shape, a
+    type, a timestamp and the event document as its data."""
+    occurred = datetime.fromtimestamp(p["occurred_at"], UTC).isoformat().replace("+00:00", "Z")
+    kind = p.get("type") or f"task.{p['state']}"  # the relay's own notices carry their type
+    return {"type": kind, "timestamp": occurred, "data": p}
 
 
 @dataclass(frozen=True, slots=True)

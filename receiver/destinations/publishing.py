@@ -8,7 +8,6 @@ import asyncio
 import string
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from receiver.kernel.errors import DownstreamError
@@ -71,14 +70,6 @@ class Opening:
     judge: ServerJudge | None = field(default=None, compare=False)
     allowed: tuple[str, ...] = ()
     route: Callable[[], Route] | None = field(default=None, compare=False)
-
-
-def webhook(p: Mapping[str, Any]) -> dict[str, Any]:
-    """The `webhook` format's event, which every broker publishes too: Standard Webhooks'
-    recommended shape, a type, a timestamp and the data."""
-    occurred = datetime.fromtimestamp(p["occurred_at"], UTC).isoformat().replace("+00:00", "Z")
-    kind = p.get("type") or f"task.{p['state']}"  # the relay's own notices carry their type
-    return {"type": kind, "timestamp": occurred, "data": p}
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from receiver.destinations.provider import Addresses, Endpoint, Provider, Render
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.expressions.rules import Shaped
 from receiver.kernel.extras import installed, require
+from receiver.lifecycle.rules.records import DeliveryJob
 
 PROVIDERS: dict[str, Provider] = {
     provider.format: provider
@@ -219,6 +220,13 @@ def render(
     """The body for a downstream of format `fmt` at `url` (Telegram reads its chat there);
     `posted`: the task's first message there, which Telegram edits in place."""
     return PROVIDERS[fmt].render(payload, url, posted)
+
+
+def default_body(downstream: Endpoint, job: DeliveryJob) -> Shaped:
+    """The format's own body: the `webhook` event (every broker publishes it too), or a chat
+    platform's message, with the path to append (Telegram's Bot API method)."""
+    rendered = render(downstream.format, job.payload, downstream.url or "", job.posted)
+    return Shaped(rendered.body, path=rendered.path)
 
 
 def addresses(settings: Endpoint) -> Addresses:

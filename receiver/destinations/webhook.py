@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.destinations.provider import Addresses, Binding, Destination
-from receiver.destinations.publishing import webhook
+from receiver.destinations.provider import Addresses, Binding, Destination, webhook
 
 __all__ = ["PROVIDER", "webhook"]
 

@@ -98,10 +98,13 @@ def _drive(relay_url: str, admin: str, tracer: PathTracer, runs: int) -> list[Wi
     with httpx.Client(base_url=relay_url, headers=headers, timeout=10) as client:
         client.get("/readyz", timeout=_TIMEOUT).raise_for_status()
         for _ in range(runs):
+            # Called back 3.5 s after its send (the simulator's `run=`): half a tick off the
+            # submitter's, which ticks each second from the send, so that the quietest run
+            # is the path's own, not the submitter's next look at its queue.
             task = {
                 "kind": "video2video",
                 "video": "https://example.invalid/source.mp4",
-                "prompt": "traced",
+                "prompt": "traced run=2.5",
             }
             client.post("/v1/tasks", json=task).raise_for_status()
             deadline = time.monotonic() + _TIMEOUT

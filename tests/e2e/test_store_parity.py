@@ -48,7 +48,7 @@ from receiver.lifecycle.rules.records import (
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscription, owned_name
-from receiver.lifecycle.transactions import claims, leases
+from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Report
 from receiver.media import transactions as copies
@@ -219,7 +219,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     # A callback's claim, then the polls that confirm it.
     await run(
         "callback",
-        claims.arrive(
+        poll_transactions.arrive(
             store,
             Report(
                 "callback",
@@ -312,7 +312,7 @@ async def resubmit_and_orphan(run: Script) -> None:
     claim = Observation(state="failed", upstream_task_id="up-eel", error="bad output")
     taken = await run(
         "callback takes poll",
-        claims.arrive(
+        poll_transactions.arrive(
             store,
             Report("callback", "cb-eel", claim, "{}"),
             eel.id,

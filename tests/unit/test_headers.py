@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from receiver.kernel.net.headers import retry_after
+from receiver.kernel.net.outbound import retry_after
 
 pytestmark = pytest.mark.unit
 

@@ -20,9 +20,8 @@ from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import NewTask, Recorded
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.routing import Subscription
-from receiver.lifecycle.transactions.claims import arrived
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
-from receiver.lifecycle.transactions.polls import SET_POLL_BUDGET
+from receiver.lifecycle.transactions.polls import SET_POLL_BUDGET, arrived
 from receiver.tasks.transactions import Accepted, bind
 
 

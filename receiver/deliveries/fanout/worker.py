@@ -22,9 +22,9 @@ from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, task_webhooks, with_rows_due
 from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
 from receiver.deliveries.rules import STATE_NUMBERS, claim_round
-from receiver.destinations.http import storable
-from receiver.destinations.outgoing import default_body, message_of
+from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
+from receiver.destinations.registry import default_body
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability import logs, tracing
@@ -341,8 +341,9 @@ class Fanout:
         if downstream is None:
             return Decision("dead", time.time(), "downstream is no longer configured"), None
         try:
-            # Shaped, signed and published by receiver/destinations/ (its outgoing.py) in one
-            # go: the attempt leaves for the destination once, and comes back with its answer.
+            # Its body made, signed and published by receiver/destinations/ (registry.py,
+            # http.py) in one go: the attempt leaves for the destination once, back with its
+            # answer.
             shaped = await prepare(downstream, job, partial(default_body, downstream, job))
             if isinstance(shaped, Refused):
                 label = self.parts.metrics.downstream(downstream.name)

@@ -1,12 +1,10 @@
-"""What the relay reads from other services' HTTP headers, and which headers a downstream's
-headers (static, or set by a transform) may not name."""
+"""Which headers a downstream's headers (static, or set by a transform) may not name (an
+answer's Retry-After is read in outbound.py, beside what a failed call means)."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 # Headers neither a downstream's static `headers` nor a transform may set: the
@@ -56,18 +54,3 @@ def header_problem(headers: Mapping[Any, Any]) -> str | None:
         if _CONTROL.search(value):
             return f"headers: the value of {name} holds a control character"
     return None
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date); None when
-    it says nothing readable. It may be huge or infinite: each caller caps it."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, OverflowError):
-            return None
-    return None if math.isnan(seconds) else max(0.0, seconds)

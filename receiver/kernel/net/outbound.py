@@ -7,12 +7,14 @@ and they verify with one TLS context. What an outgoing call can raise (aiohttp, 
 the OS, SSL, DNS, IDNA) maps into the relay's error tree in one place (as httpx's
 transports map their library's errors): each failure gets a `kind` (for metrics and retry
 decisions) and a reason that is safe to keep and show: aiohttp's own messages name the URL
-whole, and a chat webhook's URL is its credential, so no reason here quotes one.
+whole, and a chat webhook's URL is its credential, so no reason here quotes one. And how
+long an answer asks the relay to wait before it tries again (`retry_after`).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import socket
 import ssl
@@ -20,6 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import certifi
@@ -114,3 +117,18 @@ def transport_errors(into: Callable[[Failure], RelayError]) -> Iterator[None]:
         if failure is None:
             raise
         raise into(failure) from None
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date); None when
+    it says nothing readable. It may be huge or infinite: each caller caps it."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None if math.isnan(seconds) else max(0.0, seconds)

@@ -12,11 +12,11 @@ import orjson
 
 from receiver.kernel.errors import ParseError, UpstreamError, UpstreamTimeout
 from receiver.kernel.http.body import load_json
-from receiver.kernel.net.headers import retry_after
 from receiver.kernel.net.outbound import (
     IDLE_KEEPALIVE_SECONDS,
     Failure,
     env_proxy,
+    retry_after,
     tls_context,
     transport_errors,
 )
