@@ -169,9 +169,6 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
         elif verdict not in (None, PENDING):
             parts.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
         parts.wakers.recorded(recorded)
-        # A pending claim has CometAPI asked now; outbox rows come only under trust_body.
-        if recorded.poll is not None:
-            route.handed.give(recorded.poll)
         line = parts.log.warning if verdict == "contradicted" else parts.log.info
         line(
             "callback.received",
@@ -182,5 +179,9 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
             upstream_status=obs.upstream_status,
             task_state=task.state if task else None,
         )
+    # A pending claim has CometAPI asked now, in a task of the poller's (started outside
+    # the callback's span); outbox rows come only under trust_body.
+    if recorded.poll is not None:
+        route.handed.give(recorded.poll)
     # The answer says nothing about the task's state: the URL may be in the wrong hands.
     return {"ok": True, "task_id": task_id, "duplicate": recorded.outcome == "duplicate"}
