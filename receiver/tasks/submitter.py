@@ -85,11 +85,7 @@ class Submitter:
         tick: float,
         first_poll: float,
     ) -> None:
-        self.store = parts.store
-        self.metrics = parts.metrics
-        self.log = parts.log
-        self.owner = parts.owner
-        self.wakers = parts.wakers
+        self.parts = parts
         self.comet = comet
         self.signer = signer
         self.directory = directory
@@ -108,10 +104,10 @@ class Submitter:
             if room > 0:
                 try:
                     jobs = await task_transactions.claim(
-                        self.store, self.owner, self.policy.max_concurrent, room
+                        self.parts.store, self.parts.owner, self.policy.max_concurrent, room
                     )
                 except Exception:
-                    self.log.exception("submit.claim_failed")
+                    self.parts.log.exception("submit.claim_failed")
             for job in jobs:
                 sending = asyncio.create_task(self.send(job), name=f"submit {job.task_id}")
                 self._sending.add(sending)
@@ -119,14 +115,14 @@ class Submitter:
             if not jobs or len(jobs) < room:
                 # Woken by a new task, a task that ended (room under the cap), a send that
                 # finished (room in this process); else the next tick finds retries due.
-                await self.wakers.wait(Work.SUBMITS, self.tick)
+                await self.parts.wakers.wait(Work.SUBMITS, self.tick)
         await asyncio.gather(*self._sending, return_exceptions=True)
 
     def _sent(self, sending: asyncio.Task[None]) -> None:
         self._sending.discard(sending)
         if not sending.cancelled() and sending.exception() is not None:
-            self.log.error("submit.crashed", error=repr(sending.exception()))
-        self.wakers.wake(Work.SUBMITS)
+            self.parts.log.error("submit.crashed", error=repr(sending.exception()))
+        self.parts.wakers.wake(Work.SUBMITS)
 
     async def send(self, job: SubmitJob) -> None:
         """`_send` in the task's trace, with whatever it raises kept to that task."""
@@ -142,10 +138,10 @@ class Submitter:
                 await self._send(job, span)
             except Exception as exc:
                 span.failed(f"set aside: {type(exc).__name__}")
-                await set_aside(self, "submit", job.task_id, exc)
+                await set_aside(self.parts, "submit", job.task_id, exc)
 
     async def _send(self, job: SubmitJob, span: tracing.Span) -> None:
-        log = self.log.bind(task_id=job.task_id, kind=job.kind, attempt=job.attempt)
+        log = self.parts.log.bind(task_id=job.task_id, kind=job.kind, attempt=job.attempt)
         fields = dict(job.request)
         if is_callback(job.kind):
             fields["callback_url"] = self.signer.url_for(job.task_id)
@@ -174,9 +170,9 @@ class Submitter:
         )
         recorded = await self._stored(
             lambda: task_transactions.accepted(
-                self.store,
+                self.parts.store,
                 job,
-                self.owner,
+                self.parts.owner,
                 task_transactions.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
                 attempt,
                 self.directory.subscriptions,
@@ -184,10 +180,10 @@ class Submitter:
             log,
             upstream_task_id=submitted.upstream_task_id,
         )
-        self.metrics.submit_attempts.labels("accepted").inc()
-        self.metrics.submits.labels(job.kind, "accepted").inc()
+        self.parts.metrics.submit_attempts.labels("accepted").inc()
+        self.parts.metrics.submits.labels(job.kind, "accepted").inc()
         if recorded is not None:
-            self.wakers.recorded(recorded)
+            self.parts.wakers.recorded(recorded)
         log.info("task_transactions.accepted", upstream_task_id=submitted.upstream_task_id)
 
     async def _submitted(self, job: SubmitJob, fields: dict[str, Any]) -> Submitted:
@@ -200,7 +196,7 @@ class Submitter:
         try:
             async with asyncio.timeout(timeout):
                 try:
-                    body = await outgoing_request(self.store, job.task_id, fields)
+                    body = await outgoing_request(self.parts.store, job.task_id, fields)
                 except StoreError as exc:
                     # Nothing left yet: sent again later, like a send CometAPI refused.
                     raise UpstreamError(f"the request could not be read: {exc.detail}") from None
@@ -230,16 +226,16 @@ class Submitter:
         )
         recorded = await self._stored(
             lambda: task_transactions.refused(
-                self.store,
+                self.parts.store,
                 job,
-                self.owner,
+                self.parts.owner,
                 refusal,
                 attempt,
                 self.directory.subscriptions,
             ),
             log,
         )
-        self.metrics.submit_attempts.labels(refusal.outcome).inc()
+        self.parts.metrics.submit_attempts.labels(refusal.outcome).inc()
         line = log.info if refusal.outcome == "retry" else log.warning
         line(
             f"submit.{'retry' if refusal.outcome == 'retry' else 'refused'}",
@@ -249,9 +245,9 @@ class Submitter:
             paused_until=refusal.pause_until,
         )
         if refusal.outcome == "failed":
-            self.metrics.submits.labels(job.kind, "refused").inc()
+            self.parts.metrics.submits.labels(job.kind, "refused").inc()
         if recorded is not None:
-            self.wakers.recorded(recorded)
+            self.parts.wakers.recorded(recorded)
 
     async def _stored(
         self, write: Callable[[], Awaitable[T]], log: Log, **context: Any
