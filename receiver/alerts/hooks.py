@@ -48,6 +48,7 @@ class Alerts:
         self._marks: dict[str, Mark] = {}
         self._read_at = float("-inf")
         self._nowhere: dict[str, float] = {}  # no alert downstream for it until then
+        self._disabled: set[str] | None = None  # as the fan-out last read them
         self._said_unknown = False
 
     async def breaker(self, name: str, state: str) -> None:
@@ -65,6 +66,15 @@ class Alerts:
             await self._tell(name, FAILING, f"a delivery went dead: {why}")
         elif attempt.outcome == "succeeded":
             await self._tell(name, RECOVERED, "a delivery went through again")
+
+    async def seen_disabled(self, disabled: set[str]) -> None:
+        """The downstreams disabled now, as the fan-out reads them every scan: one newly
+        disabled (by an operator, or by another replica) is told, the store deciding once
+        for every replica; those disabled before this process first looked are no news."""
+        fresh = disabled - self._disabled if self._disabled is not None else set()
+        self._disabled = set(disabled)
+        for name in sorted(fresh):
+            await self._tell(name, DISABLED, "disabled by an operator")
 
     async def tick(self) -> None:
         """Every scan: the marks read again, and each transition held back past its window

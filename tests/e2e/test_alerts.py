@@ -228,6 +228,27 @@ def test_a_410_disables_and_tells_it_once_then_the_recovery(
     assert _apart(_alerts(ops))[0] >= WINDOW_SECONDS  # held till the window's end
 
 
+def test_an_operators_disable_is_told_once(make_relay: MakeRelay, make_sink: Any) -> None:
+    bad, ops = make_sink(), make_sink()
+    relay = make_relay(_downstreams(bad, ops), **ALERTS)
+    assert relay.api.post("/v1/downstreams/hook/disable").status_code == 200
+    wait_for(lambda: _alerts(ops))
+    [disabled] = _alerts(ops)
+    assert disabled["type"] == "endpoint.disabled"
+    assert (disabled["data"]["downstream"], disabled["data"]["reason"]) == (
+        "hook",
+        "disabled by an operator",
+    )
+    # Enabled, delivering (so the fan-out saw it enabled), and disabled again within the
+    # window: each held back.
+    assert relay.api.post("/v1/downstreams/hook/enable").status_code == 200
+    _deliver_tasks(relay, 1)
+    wait_for(lambda: _held(relay, RECOVERED))
+    assert relay.api.post("/v1/downstreams/hook/disable").status_code == 200
+    wait_for(lambda: _held(relay, "endpoint.disabled"))
+    assert len(_deliveries(relay, "ops")) == 1
+
+
 def test_an_apps_alert_downstream_takes_its_own_endpoints_alerts(
     make_relay: MakeRelay, make_sink: Any
 ) -> None:
