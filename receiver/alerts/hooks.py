@@ -142,7 +142,7 @@ class Alerts:
             return
         self._marks[name] = told.mark
         if told.sent is not None:
-            self.log.warning("alert.sent", downstream=name, alert=told.sent)
+            self.log.warning("alert.sent", downstream=name, alert=told.sent, reason=told.reason)
             self.wake(Work.DELIVERIES)
         elif told.mark.held_kind is not None:  # held for the window's end
             until = quiet_until(told.mark, self._quiet)

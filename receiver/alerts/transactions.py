@@ -42,6 +42,7 @@ class Recipients:
 class Told:
     sent: str | None  # the alert that went out (None: none)
     mark: Mark | None  # the downstream's mark now; None: there was nowhere to send one
+    reason: str = ""  # why, when one went out
 
 
 async def alert(store: Store, about: str, kind: str, reason: str, plan: Plan) -> Told:
@@ -106,7 +107,7 @@ def _carried_out(
         "failing_since": failing_since,
     }
     notice(db, kind, about, fields, recipients.to, plan.held, now)
-    return Told(kind, decided.mark)
+    return Told(kind, decided.mark, str(fields["reason"]))
 
 
 async def live_marks(store: Store) -> dict[str, Mark]:
