@@ -4,14 +4,16 @@ there; another app's downstream, a global one or an unknown name is refused in w
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from tests import forked
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_alerts import ALERTS, FAILING
 from tests.e2e.test_app_downstreams import _app, _made
 from tests.e2e.test_apps import app_key
 from tests.e2e.test_keys import as_key
-from tests.harness import image_to_video, wait_for
+from tests.harness import Relay, image_to_video, wait_for
 
 
 def test_an_apps_key_names_its_own_alert_downstream(make_relay: MakeRelay, make_sink: Any) -> None:
@@ -58,3 +60,30 @@ def test_an_apps_key_names_its_own_alert_downstream(make_relay: MakeRelay, make_
     # The admin's route still names it.
     changed = relay.api.patch("/v1/apps/alpha", json={"alert_downstream": "alerts"})
     assert alpha.get("/v1/app/alerts").json()["alert_downstream"] == "alerts", changed.text
+
+
+def _as_app(relay: Relay, key: str, *args: str) -> Any:
+    """`receiver <args>` with an app's key alone, no admin token."""
+    env = {k: v for k, v in os.environ.items() if k != "RECEIVER_ADMIN_TOKEN"}
+    env |= {"RECEIVER_URL": relay.url, "RECEIVER_API_KEY": key}
+    return forked.run(list(args), env, timeout=60)
+
+
+def test_the_command_line_names_it_with_the_apps_own_key(
+    make_relay: MakeRelay, make_sink: Any
+) -> None:
+    sink = make_sink()
+    relay = make_relay()
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="alerts", url=f"{sink.url}/alerts")
+    key = app_key(relay, "alpha", "alpha-cli", ["downstreams"])
+    named = _as_app(relay, key, "apps", "alerts", "alpha", "alerts")
+    assert named.stdout.strip() == "alpha: alerts to alerts", named.stderr
+    assert relay.api.get("/v1/apps/alpha").json()["alert_downstream"] == "alerts"
+    refused = _as_app(relay, key, "apps", "alerts", "beta", "alerts")
+    assert refused.returncode != 0 and "is app 'alpha''s, not 'beta''s" in refused.stderr
+    unknown = _as_app(relay, key, "apps", "alerts", "alpha", "nope")
+    assert unknown.returncode != 0 and "no downstream named 'nope'" in unknown.stderr
+    cleared = _as_app(relay, key, "apps", "alerts", "alpha")
+    assert "alpha: alerts to none" in cleared.stdout, cleared.stderr
+    assert key not in cleared.stdout + cleared.stderr
