@@ -147,5 +147,5 @@ class Alerts:
         elif told.mark.held_kind is not None:  # held for the window's end
             until = quiet_until(told.mark, self._quiet)
             self.log.info("alert.quiet", downstream=name, alert=kind, until=until)
-        elif ending:  # the state at the window's end is the one last told
+        elif ending and told.decided:  # its state at the window's end is the one last told
             self.log.info("alert.unchanged", downstream=name, alert=kind)

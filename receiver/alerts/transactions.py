@@ -43,6 +43,7 @@ class Told:
     sent: str | None  # the alert that went out (None: none)
     mark: Mark | None  # the downstream's mark now; None: there was nowhere to send one
     reason: str = ""  # why, when one went out
+    decided: bool = True  # False: another replica had decided the held one first
 
 
 async def alert(store: Store, about: str, kind: str, reason: str, plan: Plan) -> Told:
@@ -72,7 +73,7 @@ def window_ended_now(db: Db, about: str, plan: Plan, now: float) -> Told:
     disabled = rows.failure(db, about)[1] is not None
     decided = at_window_end(mark, now, plan.quiet, disabled)
     if decided is None:
-        return Told(None, mark)  # another replica decided it first
+        return Told(None, mark, decided=False)  # another replica decided it first
     if not recipients.to:  # nowhere to tell it any more: forgotten
         decided = Decision(replace(mark, held_kind=None, held_reason=None))
     return _carried_out(db, about, mark, decided, recipients, plan, now)
