@@ -310,6 +310,25 @@ def test_a_caller_that_leaves_costs_the_others_nothing_and_the_line_is_bounded()
     assert verdicts == [rules.MATCHED] * (pool.SIZE * pool.DEPTH + pool.MAX_WAITING - 1)
 
 
+def test_an_answer_is_kept_for_the_same_request_and_a_stop_never_is() -> None:
+    """CEL is pure: the same sources on the same fields answer the same, so a filter that
+    meets the same event type again is not asked of a process again. A stop is not kept:
+    the budget is CPU time, which a busy machine may pass once."""
+    envelope = events.example("task.succeeded")
+    source = 'event.type == "task.succeeded" && event.data.state == "succeeded"'
+    assert verdict(source, envelope).matched
+    run(_closed())  # the processes gone: an answer now can only be one kept
+    assert verdict(source, envelope).matched
+    assert run(_workers()) == []
+    assert verdict(COSTLY, _with_metadata(l=[0] * 1000)).cut
+    assert verdict(COSTLY, _with_metadata(l=[0] * 1000)).cut
+    assert run(_workers()), "a stop is asked of a process each time"
+
+
+async def _workers() -> list[int]:
+    return pool.pool().workers()
+
+
 def test_a_process_that_ended_is_told_in_words() -> None:
     assert pool.ended(-signal.SIGPROF) == "it used more than 80 ms of CPU"
     assert pool.ended(-signal.SIGABRT) == "it needed more than 512 MiB of memory"
