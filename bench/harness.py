@@ -98,6 +98,12 @@ class Build:
         return self.work / f"stored.db.{stored}"
 
 
+def _knows_metrics_listen(build: Build) -> bool:
+    """Whether `build`'s config has `server.metrics_listen` (newer than a41becd)."""
+    config = build.root / "receiver" / "config"
+    return any("metrics_listen" in f.read_text() for f in config.rglob("*.py"))
+
+
 def against_build(checkout: Path, work: Path) -> Build:
     """An older checkout (a git worktree with its own .venv, e.g. made by
     `git worktree add ../old <commit>`) as the baseline the stages pair this build with."""
@@ -213,7 +219,12 @@ class Bench:
             settings["sim_url"] = self.upstream()
         port = free_port()
         python = (build or self.this).python
-        relay = start_relay(self.work, name, relay_settings(db, port, **settings), python)
+        made = relay_settings(db, port, **settings)
+        if build is not None and not _knows_metrics_listen(build):
+            # An older build served /metrics on its public port behind the token already.
+            for key in ("metrics_listen", "metrics_public"):
+                made["server"].pop(key)
+        relay = start_relay(self.work, name, made, python)
         self.children.append(relay)
         try:
             yield relay, port

@@ -1,18 +1,23 @@
 """The fan-out's transitions told as alerts: a breaker opened or a delivery dead (failing),
 a downstream disabled, a delivery through after a problem told of (recovered). The worker
-calls one method a transition; whatever fails here is logged and never stops a delivery.
+calls one method a transition, and `tick` on each round; whatever fails here is logged and
+never stops a delivery.
 
-Each process skips the store while it knows an alert is not due (its own quiet window, or
-the one the store answered), so a downstream dead-lettering thousands of deliveries costs a
-transaction per quiet window, not one per dead letter; the store decides for every replica.
+Each process keeps the marks it last saw (read again every scan, and as the store answers
+it) and skips the store for a transition the store already holds within its quiet window,
+so a downstream dead-lettering thousands of deliveries costs a transaction a window, and a
+success costs none unless a problem was told; the store decides for every replica. `tick`
+also decides each transition held back once its window is over, on whichever replica reads
+it first (the row lock makes that one): a held alert outlives a restart in its row.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from receiver.alerts import transactions
+from receiver.alerts.rules import Mark, quiet_until, worth_asking
 from receiver.config.sections import AlertsConfig
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.logs import Log
@@ -35,12 +40,15 @@ class Alerts:
     ) -> None:
         self.store, self.log, self.wake, self.directory = store, log, wake, directory
         self.settings = settings
-        self._ask_after: dict[tuple[str, str], float] = {}
-        # The downstreams with a problem told of and no recovery yet, read this often: a
-        # replica that did not send the failing alert still tells the recovery.
+        self._quiet = settings.quiet_minutes * 60
+        # The marks of the downstreams with a problem told or a transition held, as this
+        # process last saw them, read again this often: a replica that did not send the
+        # failing alert still tells the recovery.
         self._every = scan_seconds
-        self._open: set[str] = set()
-        self._open_read = float("-inf")
+        self._marks: dict[str, Mark] = {}
+        self._read_at = float("-inf")
+        self._nowhere: dict[str, float] = {}  # no alert downstream for it until then
+        self._disabled: set[str] | None = None  # as the fan-out last read them
         self._said_unknown = False
 
     async def breaker(self, name: str, state: str) -> None:
@@ -50,59 +58,94 @@ class Alerts:
     async def ended(self, attempt: Attempt, kept: bool, disabled: bool) -> None:
         name = attempt.downstream
         if not self._could_tell(name):
-            return  # no alert downstream could take it: not even a read of the store
+            return  # no alert downstream could take it: not even a look at the marks
         if disabled:
             await self._tell(name, DISABLED, "the relay stopped delivering to it")
         elif attempt.outcome == "dead" and kept:
             why = attempt.error or "no reason given"
             await self._tell(name, FAILING, f"a delivery went dead: {why}")
-        elif attempt.outcome == "succeeded" and await self._open_problem(name):
+        elif attempt.outcome == "succeeded":
             await self._tell(name, RECOVERED, "a delivery went through again")
 
-    async def _open_problem(self, name: str) -> bool:
+    async def seen_disabled(self, disabled: set[str]) -> None:
+        """The downstreams disabled now, as the fan-out reads them every scan: one newly
+        disabled (by an operator, or by another replica) is told, the store deciding once
+        for every replica; those disabled before this process first looked are no news."""
+        fresh = disabled - self._disabled if self._disabled is not None else set()
+        self._disabled = set(disabled)
+        for name in sorted(fresh):
+            await self._tell(name, DISABLED, "disabled by an operator")
+
+    async def tick(self) -> None:
+        """Every scan: the marks read again, and each transition held back past its window
+        decided (told if it is news)."""
         now = time.monotonic()
-        if now - self._open_read >= self._every:
-            self._open_read = now
-            try:
-                self._open = await transactions.open_problems(self.store)
-            except Exception:
-                self.log.exception("alerts.read_failed")
-        return name in self._open
+        if now - self._read_at < self._every or not self._anywhere():
+            return
+        self._read_at = now
+        try:
+            self._marks = await transactions.live_marks(self.store)
+        except Exception:
+            self.log.exception("alerts.read_failed")
+            return
+        wall = time.time()
+        for name, mark in list(self._marks.items()):
+            ended = mark.held_kind is not None and wall >= quiet_until(mark, self._quiet)
+            if ended and self.directory.knows(name):
+                await self._decided(name, mark.held_kind or "", self._window_ended(name), True)
+
+    def _anywhere(self) -> bool:
+        """An alert could go somewhere: the operator's downstream, or an app's."""
+        return bool(self.settings.downstream) or any(map(owner_of, self.directory.every))
 
     def _could_tell(self, name: str) -> bool:
         """The operator's alert downstream, or the app's that `name` may belong to."""
         return bool(self.settings.downstream) or owner_of(name) is not None
 
+    def _plan(self) -> transactions.Plan:
+        return transactions.Plan(
+            self.settings.downstream,
+            self._quiet,
+            self.directory.knows,
+            held_reasons(self.directory.subscriptions),
+        )
+
+    def _window_ended(self, name: str) -> Awaitable[transactions.Told]:
+        return transactions.window_ended(self.store, name, self._plan())
+
     async def _tell(self, name: str, kind: str, reason: str) -> None:
-        if not self._could_tell(name):
-            return
-        if not self.directory.knows(name):
+        if not self._could_tell(name) or not self.directory.knows(name):
             return  # removed: its last rows end dead, and that is no news
+        now = time.time()
+        if not worth_asking(self._marks.get(name), kind, now, self._quiet):
+            return
+        if now < self._nowhere.get(name, 0.0):
+            return
         operator = self.settings.downstream
         if operator and not self.directory.knows(operator) and not self._said_unknown:
             self._said_unknown = True  # once a process: a typo in `[alerts]` is told
             self.log.warning("alerts.no_such_downstream", downstream=operator)
-        if time.time() < self._ask_after.get((name, kind), 0.0):
-            return
-        plan = transactions.Plan(
-            self.settings.downstream,
-            self.settings.quiet_minutes * 60,
-            self.directory.knows,
-            held_reasons(self.directory.subscriptions),
-        )
+        plan = self._plan()
+        await self._decided(name, kind, transactions.alert(self.store, name, kind, reason, plan))
+
+    async def _decided(
+        self, name: str, kind: str, deciding: Awaitable[transactions.Told], ending: bool = False
+    ) -> None:
+        """`ending`: the window of a transition held back is over."""
         try:
-            told = await transactions.alert(self.store, name, kind, reason, plan)
+            told = await deciding
         except Exception:
             self.log.exception("alerts.failed", downstream=name, alert=kind)
             return
-        if kind == RECOVERED:
-            self._open.discard(name)
-        else:
-            self._ask_after[(name, kind)] = told.ask_after
-            if told.sent:
-                self._open.add(name)
-        if told.sent:
-            self.log.warning("alert.sent", downstream=name, alert=kind, reason=reason)
+        if told.mark is None:
+            self._nowhere[name] = time.time() + transactions.NOWHERE_SECONDS
+            return
+        self._marks[name] = told.mark
+        if told.sent is not None:
+            self.log.warning("alert.sent", downstream=name, alert=told.sent, reason=told.reason)
             self.wake(Work.DELIVERIES)
-        elif kind != RECOVERED:  # once a quiet window in each process: the cache above
-            self.log.info("alert.quiet", downstream=name, alert=kind, until=told.ask_after)
+        elif told.mark.held_kind is not None:  # held for the window's end
+            until = quiet_until(told.mark, self._quiet)
+            self.log.info("alert.quiet", downstream=name, alert=kind, until=until)
+        elif ending and told.decided:  # its state at the window's end is the one last told
+            self.log.info("alert.unchanged", downstream=name, alert=kind)

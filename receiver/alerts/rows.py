@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from receiver.alerts.rules import Mark
 from receiver.kernel.store.db import Db, Sql
 
@@ -11,32 +13,49 @@ NEW_MARK = Sql("INSERT INTO alert_marks (downstream) VALUES (?) ON CONFLICT DO N
 # so a second replica deciding on the same downstream reads what the first wrote.
 LOCK_MARK = Sql(
     "UPDATE alert_marks SET open_kind = open_kind WHERE downstream = ?"
-    " RETURNING open_kind, failing_at, disabled_at"
+    " RETURNING open_kind, failing_at, disabled_at, sent_at, held_kind, held_reason"
 )
 
 SET_MARK = Sql(
-    "UPDATE alert_marks SET open_kind = ?, failing_at = ?, disabled_at = ? WHERE downstream = ?"
+    "UPDATE alert_marks SET open_kind = ?, failing_at = ?, disabled_at = ?, sent_at = ?,"
+    " held_kind = ?, held_reason = ? WHERE downstream = ?"
 )
+
+
+def _mark(row: Any) -> Mark:
+    return Mark(
+        row["open_kind"],
+        row["failing_at"],
+        row["disabled_at"],
+        row["sent_at"],
+        row["held_kind"],
+        row["held_reason"],
+    )
 
 
 def locked(db: Db, downstream: str) -> Mark:
     """The downstream's mark, its row locked until the transaction ends."""
     db.execute(NEW_MARK, (downstream,))
     # Every row fetched (one), so that SQLite's statement is done before the commit.
-    row = db.all(LOCK_MARK, (downstream,))[0]
-    return Mark(row["open_kind"], row["failing_at"], row["disabled_at"])
+    return _mark(db.all(LOCK_MARK, (downstream,))[0])
 
 
 def keep(db: Db, downstream: str, mark: Mark) -> None:
-    db.execute(SET_MARK, (mark.open_kind, mark.failing_at, mark.disabled_at, downstream))
+    m = mark
+    values = (m.open_kind, m.failing_at, m.disabled_at, m.sent_at, m.held_kind, m.held_reason)
+    db.execute(SET_MARK, (*values, downstream))
 
 
-OPEN_MARKS = Sql("SELECT downstream FROM alert_marks WHERE open_kind IS NOT NULL")
+# What a process needs to see of the others' alerts: a problem told and not yet answered,
+# or a transition held back for its window's end.
+LIVE_MARKS = Sql(
+    "SELECT downstream, open_kind, failing_at, disabled_at, sent_at, held_kind, held_reason"
+    " FROM alert_marks WHERE open_kind IS NOT NULL OR held_kind IS NOT NULL"
+)
 
 
-def open_problems(db: Db) -> set[str]:
-    """The downstreams whose failing or disabled alert no recovery has answered yet."""
-    return {r["downstream"] for r in db.all(OPEN_MARKS)}
+def live_marks(db: Db) -> dict[str, Mark]:
+    return {r["downstream"]: _mark(r) for r in db.all(LIVE_MARKS)}
 
 
 APP_ALERTS = Sql("SELECT name, alert_downstream FROM apps WHERE id = ? AND deleted_at IS NULL")

@@ -1,12 +1,14 @@
-"""When an alert is due, and to whom: the dedupe rule the store applies under a row lock, so
-that however many replicas see a transition, one alert goes out per quiet window.
+"""When an alert is due, and to whom: the rule the store applies under a row lock, so that
+however many replicas see a transition, at most one alert about a downstream goes out per
+quiet window, whatever its kind.
 
-- `endpoint.failing` (its breaker opened, or a delivery went dead): unless a failing or
-  disabled alert about it went out within the quiet window.
-- `endpoint.disabled`: unless one went out within the quiet window (a failing alert does
-  not hold it back: being disabled says more).
-- `endpoint.recovered` (a delivery went through): only after a failing or disabled alert
-  that no recovery has answered yet, so each problem told of is told to be over once.
+- Past the window, a transition is told: `endpoint.failing` (its breaker opened, or a
+  delivery went dead) and `endpoint.disabled` always (a failure still going on is told
+  again once a window), `endpoint.recovered` (a delivery went through) only after a failing
+  or disabled alert that no recovery has answered yet.
+- Within the window, nothing goes out, but the latest transition is kept (`held`): when the
+  window ends, one alert tells the downstream's state then, if it differs from the last one
+  told (failing told, recovered held: recovered goes out; failed again meanwhile: nothing).
 """
 
 from __future__ import annotations
@@ -17,37 +19,102 @@ from dataclasses import dataclass, replace
 from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name, owner_of
 
+PROBLEMS = (FAILING, DISABLED)
+
 
 @dataclass(frozen=True)
 class Mark:
-    """What was last told about one downstream (the store's `alert_marks` row)."""
+    """What was told about one downstream, and what waits for the window's end (the store's
+    `alert_marks` row)."""
 
     open_kind: str | None = None  # a failing or disabled alert not yet answered by a recovery
     failing_at: float | None = None
     disabled_at: float | None = None
+    sent_at: float | None = None  # the last alert of any kind, a recovery too
+    held_kind: str | None = None  # the latest transition the window held back
+    held_reason: str | None = None
 
 
-def due(mark: Mark, kind: str, now: float, quiet: float) -> bool:
-    """Whether an alert of `kind` about the downstream goes out now."""
-    if kind == RECOVERED:
-        return mark.open_kind is not None
-    return now >= quiet_until(mark, kind, quiet)
+@dataclass(frozen=True)
+class Decision:
+    mark: Mark  # the mark kept from now on
+    send: str | None = None  # the alert that goes out now (None: none)
+    reason: str = ""
 
 
-def quiet_until(mark: Mark, kind: str, quiet: float) -> float:
-    """When an alert of this kind (failing or disabled) may next go out."""
-    told = [mark.disabled_at] if kind == DISABLED else [mark.failing_at, mark.disabled_at]
-    last = max((t for t in told if t is not None), default=None)
+def told_at(mark: Mark) -> float | None:
+    """When the last alert about it went out (None: never)."""
+    times = (mark.failing_at, mark.disabled_at, mark.sent_at)
+    return max((t for t in times if t is not None), default=None)
+
+
+def quiet_until(mark: Mark, quiet: float) -> float:
+    """When the next alert about it may go out."""
+    last = told_at(mark)
     return float("-inf") if last is None else last + quiet
 
 
-def after(mark: Mark, kind: str, now: float) -> Mark:
+def last_told(mark: Mark) -> str | None:
+    """The kind of the last alert about it (None: none ever)."""
+    if mark.open_kind is not None:
+        return mark.open_kind
+    return RECOVERED if told_at(mark) is not None else None
+
+
+def latest(mark: Mark) -> str | None:
+    """What the store last heard of it: the transition held back, or the last one told."""
+    return mark.held_kind or last_told(mark)
+
+
+def news(kind: str, last: str | None) -> bool:
+    """Whether telling `kind` now changes what was last told (being disabled says more than
+    failing; a recovery answers either)."""
+    if kind == RECOVERED:
+        return last in PROBLEMS
+    if kind == FAILING:
+        return last not in PROBLEMS
+    return last != DISABLED
+
+
+def decide(mark: Mark, kind: str, reason: str, now: float, quiet: float) -> Decision:
+    """A transition of `kind`: told now, held for the window's end, or no news."""
+    if now < quiet_until(mark, quiet):
+        return Decision(replace(mark, held_kind=kind, held_reason=reason))
+    cleared = replace(mark, held_kind=None, held_reason=None)  # this transition is newer
+    if kind == RECOVERED and last_told(mark) not in PROBLEMS:
+        return Decision(cleared)
+    return Decision(told(cleared, kind, now), kind, reason)
+
+
+def at_window_end(mark: Mark, now: float, quiet: float, disabled: bool) -> Decision | None:
+    """What a held transition comes to once the window is over (None: not over, or none
+    held): one alert when it is news, else nothing, and the mark without it. A downstream
+    held as disabled and enabled again since is not told disabled (`disabled`: it still is)."""
+    if mark.held_kind is None or now < quiet_until(mark, quiet):
+        return None
+    kind, reason = mark.held_kind, mark.held_reason or ""
+    cleared = replace(mark, held_kind=None, held_reason=None)
+    if not news(kind, last_told(mark)) or (kind == DISABLED and not disabled):
+        return Decision(cleared)
+    return Decision(told(cleared, kind, now), kind, reason)
+
+
+def told(mark: Mark, kind: str, now: float) -> Mark:
     """The mark once an alert of `kind` went out."""
     if kind == RECOVERED:
-        return replace(mark, open_kind=None)
+        return replace(mark, open_kind=None, sent_at=now)
     if kind == FAILING:
-        return replace(mark, open_kind=FAILING, failing_at=now)
-    return replace(mark, open_kind=DISABLED, disabled_at=now)
+        return replace(mark, open_kind=FAILING, failing_at=now, sent_at=now)
+    return replace(mark, open_kind=DISABLED, disabled_at=now, sent_at=now)
+
+
+def worth_asking(mark: Mark | None, kind: str, now: float, quiet: float) -> bool:
+    """Whether a process that last saw `mark` should take a transition to the store: not a
+    recovery of what is no problem, nor what the store already holds within its window."""
+    seen = latest(mark) if mark is not None else None
+    if kind == RECOVERED:
+        return seen in PROBLEMS
+    return mark is None or seen != kind or now >= quiet_until(mark, quiet)
 
 
 def targets(

@@ -1,23 +1,22 @@
-"""An alert decided and queued in one transaction: the downstream's mark locked, the dedupe
-rule applied to it, and, when the alert is due, the mark moved on, the alert kept as an event
-of the relay's own task (as the `downstream.disabled` notice is) and one delivery made to
-each alert downstream. Retries and dead letters are then those of any delivery."""
+"""An alert decided and queued in one transaction: the downstream's mark locked, the rule
+applied to it (receiver/alerts/rules.py), the mark moved on, and, when an alert is due, the
+alert kept as a notice of the relay's own with one delivery to each alert downstream. A
+transition held back by the quiet window is decided again, as one, when the window ends."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from receiver.alerts import rows
-from receiver.alerts.rules import after, due, quiet_until, targets
+from receiver.alerts.rules import Decision, Mark, at_window_end, decide, targets
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db, new_id
-from receiver.lifecycle.rows import deliveries, events
-from receiver.lifecycle.rows.downstreams import RELAY_TASK
+from receiver.kernel.store.db import Db
 from receiver.lifecycle.rules.catalog import DISABLED
 from receiver.lifecycle.rules.routing import owned_name, owner_of, shown_name
+from receiver.lifecycle.transactions.notices import notice
 
 # With nowhere to send an alert, ask again this soon: an app may name a downstream meanwhile.
 NOWHERE_SECONDS = 60.0
@@ -34,9 +33,17 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Recipients:
+    to: list[str]  # the alert downstreams
+    app: str | None  # the name of the app of the downstream it is about
+
+
+@dataclass(frozen=True)
 class Told:
-    sent: bool
-    ask_after: float  # no alert of this kind about it is due before then
+    sent: str | None  # the alert that went out (None: none)
+    mark: Mark | None  # the downstream's mark now; None: there was nowhere to send one
+    reason: str = ""  # why, when one went out
+    decided: bool = True  # False: another replica had decided the held one first
 
 
 async def alert(store: Store, about: str, kind: str, reason: str, plan: Plan) -> Told:
@@ -47,37 +54,66 @@ async def alert(store: Store, about: str, kind: str, reason: str, plan: Plan) ->
 
 
 def alert_now(db: Db, about: str, kind: str, reason: str, plan: Plan, now: float) -> Told:
+    recipients = _recipients(db, about, plan)
+    if not recipients.to:
+        return Told(None, None)
+    mark = rows.locked(db, about)
+    decided = decide(mark, kind, reason, now, plan.quiet)
+    return _carried_out(db, about, mark, decided, recipients, plan, now)
+
+
+async def window_ended(store: Store, about: str, plan: Plan) -> Told:
+    """The transition held back about `about`, now that its window is over: told if news."""
+    return await store.run(lambda db: window_ended_now(db, about, plan, time.time()), durable=False)
+
+
+def window_ended_now(db: Db, about: str, plan: Plan, now: float) -> Told:
+    recipients = _recipients(db, about, plan)
+    mark = rows.locked(db, about)
+    disabled = rows.failure(db, about)[1] is not None
+    decided = at_window_end(mark, now, plan.quiet, disabled)
+    if decided is None:
+        return Told(None, mark, decided=False)  # another replica decided it first
+    if not recipients.to:  # nowhere to tell it any more: forgotten
+        decided = Decision(replace(mark, held_kind=None, held_reason=None))
+    return _carried_out(db, about, mark, decided, recipients, plan, now)
+
+
+def _recipients(db: Db, about: str, plan: Plan) -> Recipients:
     owner = owner_of(about)
     app = rows.app_choice(db, owner) if owner is not None else None
     to = targets(about, plan.operator, app[1] if app else None, plan.known)
-    if not to:
-        return Told(False, now + NOWHERE_SECONDS)
-    mark = rows.locked(db, about)
-    if not due(mark, kind, now, plan.quiet):
-        return Told(False, quiet_until(mark, kind, plan.quiet))
-    rows.keep(db, about, after(mark, kind, now))
+    return Recipients(to, app[0] if app else None)
+
+
+def _carried_out(
+    db: Db,
+    about: str,
+    before: Mark,
+    decided: Decision,
+    recipients: Recipients,
+    plan: Plan,
+    now: float,
+) -> Told:
+    if decided.mark != before:
+        rows.keep(db, about, decided.mark)
+    kind = decided.send
+    if kind is None:
+        return Told(None, decided.mark)
     failing_since, disabled_reason = rows.failure(db, about)
-    event_id = new_id("evt")
-    document = {
-        "event_id": event_id,
-        "type": kind,
-        "task_id": RELAY_TASK,
-        "kind": "relay",
-        "state": kind,
+    fields = {
         "downstream": shown_name(about),
-        "app": app[0] if app else None,
-        "reason": (disabled_reason if kind == DISABLED else None) or reason,
+        "app": recipients.app,
+        "reason": (disabled_reason if kind == DISABLED else None) or decided.reason,
         "failing_since": failing_since,
-        "occurred_at": now,
     }
-    events.insert_notice(db, RELAY_TASK, f"{kind}:{about}:{now}", document)
-    told = [(t, "held" if t in plan.held else "pending") for t in to]
-    deliveries.insert_deliveries(db, RELAY_TASK, event_id, told, now, plan.held)
-    return Told(True, now + plan.quiet)
+    notice(db, kind, about, fields, recipients.to, plan.held, now)
+    return Told(kind, decided.mark, str(fields["reason"]))
 
 
-async def open_problems(store: Store) -> set[str]:
-    return await store.read(rows.open_problems)
+async def live_marks(store: Store) -> dict[str, Mark]:
+    """The downstreams with a problem told and not yet answered, or a transition held back."""
+    return await store.read(rows.live_marks)
 
 
 async def choose(store: Store, known: Callable[[str], bool], app_id: str, name: str | None) -> None:

@@ -79,6 +79,7 @@ _ROUTERS = (
     runway_more.router,
     keys.router,
     apps.router,
+    apps.own,
     portal_links.router,
     deliveries.router,
     downstreams.router,

@@ -22,7 +22,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
 from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
-from receiver.keys.guard import Keyring, needs
+from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.routing import owner_of
@@ -81,6 +81,23 @@ class AppChangeAll(AppChangeFields):
     )
 
 
+class AlertChoice(Answer):
+    alert_downstream: str | None = Field(
+        max_length=130,
+        description="One of the key's app's own downstreams, by the name the app gave it"
+        " (or `APP/NAME` with its own app's name), that receives the operator alerts about"
+        " its downstreams (`endpoint.failing`, `endpoint.recovered`, `endpoint.disabled`);"
+        " null: none.",
+    )
+
+
+class AppAlerts(Answer):
+    app: str = Field(description="The key's app.")
+    alert_downstream: str | None = Field(
+        description="Its downstream that receives its downstreams' alerts; null: none."
+    )
+
+
 class NewApp(AppChange):
     name: KeyName = Field(description="Unique among the live apps: letters, digits, `_.-`.")
 
@@ -120,6 +137,8 @@ _BAD = {
     422: answer("A bad field; `detail` says which.", _ERR),
 }
 router = APIRouter(tags=["apps"], dependencies=[needs("admin")])
+# The key's own app, without the admin: what an app may set of itself.
+own = APIRouter(tags=["apps"], dependencies=[needs("downstreams")])
 
 
 def app_info(row: AppRow) -> dict[str, Any]:
@@ -317,3 +336,76 @@ async def revoke_app_key(
     await keys.revoke(name, app)
     access_changed()
     return reply(KeyRevoked, {"revoked": name})
+
+
+_NO_OWN_APP = answer("The admin token has no app: `PATCH /v1/apps/{app}` names one.", _ERR)
+
+
+def _own_app(request: Request) -> tuple[str, str]:
+    """The id and name of the caller's app (422 for the admin token, which has none)."""
+    caller = caller_of(request)
+    if caller.owner is None:
+        raise InvalidRequest("the admin token has no app: PATCH /v1/apps/{app} names one")
+    return caller.owner, caller.app
+
+
+def _own_downstream(app: str, given: str | None) -> str | None:
+    """The name the app gave the downstream: `APP/NAME` only for its own app."""
+    if given is None or "/" not in given:
+        return given
+    owner, _, name = given.partition("/")
+    if owner != app:
+        raise InvalidRequest(
+            f"alert_downstream: {given!r} is not app {app!r}'s: an app's alerts go to one"
+            " of its own downstreams"
+        )
+    return name
+
+
+@own.get(
+    "/v1/app/alerts",
+    summary="Where the key's app's alerts go",
+    description=described(
+        "The downstream of its own that receives the operator alerts about its downstreams.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams", {200: answer("Its choice.", AppAlerts), 422: _NO_OWN_APP}, params=False
+    ),
+)
+async def show_app_alerts(request: Request, store: Stored) -> Response:
+    app_id, app = _own_app(request)
+    chosen = await alerts.chosen(store, app_id)
+    return reply(AppAlerts, {"app": app, "alert_downstream": chosen})
+
+
+@own.put(
+    "/v1/app/alerts",
+    summary="Name where the key's app's alerts go",
+    description=described(
+        "One of the app's own downstreams (by the name it gave it) receives the operator"
+        " alerts about its other downstreams, beside the operator's `[alerts]` one; null:"
+        " none of its own. Another app's downstream, or a global one, is refused.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams",
+        {
+            200: answer("Named.", AppAlerts),
+            **_BAD,
+            422: answer(
+                "No downstream of the app's of that name, or the admin token (no app).", _ERR
+            ),
+        },
+        params=False,
+    ),
+    openapi_extra=body(AlertChoice, "AlertChoice", "Its downstream, or null for none."),
+)
+async def choose_app_alerts(
+    request: Request, store: Stored, server: ServerSection, directory: Downstreams
+) -> Response:
+    app_id, app = _own_app(request)
+    given: AlertChoice = _checked(AlertChoice, await _body(request, server))
+    name = _own_downstream(app, given.alert_downstream)
+    await alerts.choose(store, directory.knows, app_id, name)
+    return reply(AppAlerts, {"app": app, "alert_downstream": name})

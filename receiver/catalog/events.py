@@ -91,7 +91,8 @@ class DisabledData(_Strict):
 
 class AlertData(_Strict):
     """An operator alert about one downstream (`[alerts]`, or its app's alert downstream):
-    at most one of a kind per downstream per quiet window, for the whole relay."""
+    at most one per downstream per quiet window, whatever its kind, for the whole relay; a
+    change within the window told, as the downstream's state then, when it ends."""
 
     event_id: str
     type: Literal["endpoint.failing", "endpoint.recovered", "endpoint.disabled"]

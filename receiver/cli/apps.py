@@ -4,6 +4,7 @@ token in $RECEIVER_ADMIN_TOKEN. An app that is not there is one line, exit 1."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 from urllib.parse import quote
@@ -11,6 +12,8 @@ from urllib.parse import quote
 import click
 
 from receiver.cli.client import call_relay, url_option
+from receiver.cli.common import fail
+from receiver.cli.remote import TOKEN_ENV, RemoteError
 from receiver.cli.tables import table, when
 
 # The bounds the API holds them to (receiver/apps/api.py, receiver/apps/portal.py), checked
@@ -118,10 +121,32 @@ def change(
 @click.argument("downstream", required=False)
 def alerts(url: str, name: str, downstream: str | None) -> None:
     """App NAME's downstreams' alerts go to its downstream DOWNSTREAM (the name it gave
-    it), beside the operator's `[alerts]` one; without DOWNSTREAM, to none of its own."""
+    it), beside the operator's `[alerts]` one; without DOWNSTREAM, to none of its own.
+    Without $RECEIVER_ADMIN_TOKEN, the app's own key in $RECEIVER_API_KEY (scope
+    `downstreams`) names its own app's."""
+    from receiver.cli.listen import KEY_ENV
+
     body = {"alert_downstream": downstream}
-    changed = call_relay(url, "PATCH", _app_path(name), body, _missing(name))
+    if os.environ.get(TOKEN_ENV) or not os.environ.get(KEY_ENV):
+        changed = call_relay(url, "PATCH", _app_path(name), body, _missing(name))
+    else:
+        changed = _own_alerts(url, name, body)
     click.echo(f"{name}: alerts to {changed['alert_downstream'] or 'none of its downstreams'}")
+
+
+def _own_alerts(url: str, name: str, body: dict[str, Any]) -> Any:
+    """Named with the app's own key: only for the key's own app."""
+    from receiver.cli.listen import KEY_ENV
+    from receiver.cli.relay import Relay
+
+    try:
+        with Relay(url, os.environ[KEY_ENV].strip()) as relay:
+            own = relay.call("GET", "/v1/app/alerts")["app"]
+            if own != name:
+                fail(f"the key in ${KEY_ENV} is app {own!r}'s, not {name!r}'s")
+            return relay.call("PUT", "/v1/app/alerts", json=body)
+    except RemoteError as exc:
+        fail(str(exc))
 
 
 @apps.command("list")

@@ -441,7 +441,8 @@ class AlertsConfig(Section):
 
     # The downstream (from this file or made through the API) that receives them; "": none.
     downstream: Annotated[str, Field(max_length=64)] = ""
-    # At most one alert of a kind per downstream this often, for the whole relay.
+    # At most one alert per downstream this often, whatever its kind, for the whole relay;
+    # what happens within it is told, as its state then, when it ends.
     quiet_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 15.0
 
 

@@ -5,6 +5,7 @@ says a change is done; refusals and failures as HTML pages."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
+import markupsafe
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
@@ -63,6 +65,18 @@ def refuse_nul_in_address(request: Request) -> None:
     refuse_nul(named, "address")
 
 
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def code_spans(text: str) -> markupsafe.Markup:
+    """Text with its `quoted` parts as <code>, everything else escaped."""
+    parts = _CODE.split(text)
+    return markupsafe.Markup("").join(
+        markupsafe.Markup("<code>{}</code>").format(part) if n % 2 else markupsafe.escape(part)
+        for n, part in enumerate(parts)
+    )
+
+
 def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environment:
     """The console's templates and filters; a page of `template_dirs` (the portal's) is
     taken before the console's page of the same name. `directory` names the apps of the
@@ -81,6 +95,7 @@ def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environmen
         downstream=directory.shown_name,
         health=directory.health,  # a downstream's record: its health in one word
         pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
+        code_spans=code_spans,  # an option's description: its `code` as code, not backticks
     )
     env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
     env.tests["pulled"] = directory.pulled  # a pull downstream: no breaker, no attempts

@@ -70,9 +70,9 @@ def preview_payload(fields: dict[str, Any]) -> dict[str, Any]:
     task's newest event when a task id is given, an example of the type picked, else (no
     type picked) a real event: the downstream's newest, or the newest task's."""
     payload = expression_fields(fields)
-    fmt = fields.get("format")
-    if isinstance(fmt, str) and fmt:
-        payload["format"] = fmt
+    for name in ("format", "signing"):
+        if isinstance(chosen := fields.get(name), str) and chosen:
+            payload[name] = chosen
     task_id = fields.get("task_id")
     if isinstance(task_id, str) and task_id.strip():
         payload["task_id"] = task_id.strip()

@@ -16,12 +16,14 @@ from pydantic import ConfigDict, Field, model_validator
 
 from receiver.config.expression_fields import DownstreamExpressions, vet_expressions
 from receiver.deliveries import reads as delivery_reads
+from receiver.destinations.message_signatures import ALG, COVERED, TAG
 from receiver.destinations.registry import (
     DestinationFormat,
     preview_refusal,
     preview_request,
     render,
 )
+from receiver.destinations.signing import Signing
 from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
 from receiver.expressions.evaluate import evaluate
@@ -34,13 +36,21 @@ from receiver.lifecycle.rules.records import TaskFilter
 from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name, owner_of
 from receiver.tasks import reads as task_reads
 
-# What the relay adds to every request (values shown as placeholders).
-_SIGNED = {
-    "content-type": "application/json",
-    "webhook-id": "msg_…",
-    "webhook-timestamp": "…",
-    "webhook-signature": "v1,***",
-}
+
+def signed_placeholders(signing: Signing) -> dict[str, str]:
+    """What the relay adds to every request, as `signing` signs it (values shown as
+    placeholders: a preview never shows a signature, which would tell of the secret)."""
+    added = {"content-type": "application/json", "webhook-id": "msg_…", "webhook-timestamp": "…"}
+    if signing != "rfc9421":
+        version = "v1a" if signing == "ed25519" else "v1"
+        return added | {"webhook-signature": f"{version},***"}
+    covered = " ".join(f'"{name}"' for name in COVERED)
+    params = f'({covered});created=…;keyid="…";alg="{ALG}";tag="{TAG}"'
+    return added | {
+        "content-digest": "sha-256=:…:",
+        "signature-input": f"sig1={params}",
+        "signature": "sig1=:***:",
+    }
 
 
 class PreviewRequest(DownstreamExpressions):
@@ -49,6 +59,9 @@ class PreviewRequest(DownstreamExpressions):
     model_config = ConfigDict(extra="forbid")
 
     format: DestinationFormat = "webhook"
+    signing: Signing = Field(
+        "hmac", description="How the downstream signs: its headers in the request shown."
+    )
     type: Literal[EVENT_TYPES] | None = None  # type: ignore[valid-type]
     task_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     # The downstream being changed, by the name its caller knows it: its newest event is
@@ -148,7 +161,7 @@ async def preview(store: Store, payload: Any, caller: Caller = BOOTSTRAP) -> dic
             answer |= {"matched": verdict.matched, "reason": verdict.reason}
     if shaped is None:
         shaped = _default(asked, document)
-    headers = {**masked(asked.headers), **shaped.headers, **_SIGNED}
+    headers = {**masked(asked.headers), **shaped.headers, **signed_placeholders(asked.signing)}
     request = preview_request(asked.format, shaped, headers, envelope["type"])
     return answer | {"request": request, "transform_error": None}
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from receiver.expressions.rules import REFUSED
 from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db, Sql, new_id
-from receiver.lifecycle.rows import deliveries, downstreams, events
+from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows import deliveries, downstreams
 from receiver.lifecycle.rows.deliveries import AttemptEnd
-from receiver.lifecycle.rows.downstreams import DISABLED, RELAY_TASK
+from receiver.lifecycle.rows.downstreams import DISABLED
 from receiver.lifecycle.rows.tasks import states
 from receiver.lifecycle.rules.polling import Bucket, give_back, take
 from receiver.lifecycle.rules.records import Attempt, DeliveryJob
@@ -25,6 +25,7 @@ from receiver.lifecycle.rules.routing import (
     held_reasons,
     notified_of,
 )
+from receiver.lifecycle.transactions.notices import notice
 
 
 @dataclass(frozen=True)
@@ -112,25 +113,9 @@ def disable_now(
     if not downstreams.disable(db, name, reason, now):
         return False
     deliveries.hold(db, name, now)
-    event_id = new_id("evt")
-    document = {
-        "event_id": event_id,
-        "type": DISABLED,
-        "task_id": RELAY_TASK,
-        "kind": "relay",
-        "state": DISABLED,
-        "downstream": name,
-        "reason": reason,
-        "failing_since": failing_since,
-        "occurred_at": now,
-    }
-    events.insert_notice(db, RELAY_TASK, f"disabled:{name}:{now}", document)
-    reasons = held_reasons(subscriptions)
-    told = [
-        (other, "held" if other in reasons else "pending")
-        for other in notified_of(DISABLED, name, subscriptions)
-    ]
-    deliveries.insert_deliveries(db, RELAY_TASK, event_id, told, now, reasons)
+    fields = {"downstream": name, "reason": reason, "failing_since": failing_since}
+    told = notified_of(DISABLED, name, subscriptions)
+    notice(db, DISABLED, name, fields, told, held_reasons(subscriptions), now)
     return True
 
 

@@ -12,7 +12,10 @@ receiver/expressions/rules.py.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
+
+import orjson
 
 from receiver.expressions import pool
 from receiver.expressions.pool import Stopped
@@ -51,7 +54,7 @@ async def evaluate(
         "always": always,
     }
     try:
-        answer, body = await pool.pool().ask(request)
+        answer, body = await _answered(request)
     except Stopped as exc:
         return _stopped(filter_source, transform_source, str(exc)), None
     if answer.get("memory"):
@@ -67,7 +70,31 @@ async def evaluate(
         raise (OverBudget if made["over"] else ExpressionFailed)(made["error"])
     if problem := header_problem(made["headers"]):
         raise ExpressionFailed(f"transform: {problem}")
-    return verdict, Shaped(body, made["method"], made["path"], made["headers"])
+    return verdict, Shaped(body, made["method"], made["path"], dict(made["headers"]))
+
+
+# Answers kept by their request: CEL is pure (no clock, no randomness, no I/O), so the
+# same sources on the same variables answer the same, and a filter that reads a few
+# fields (`event.type`, `event.data.state`) meets the same values again and again. Kept
+# only when small, and only what a process answered within its budget (never a stop).
+_KEPT = 1024
+_KEY_BYTES = 1024
+_BODY_BYTES = 2048
+_answers: OrderedDict[bytes, pool.Answer] = OrderedDict()
+
+
+async def _answered(request: dict[str, Any]) -> pool.Answer:
+    """A process's answer to `request`, or the one it gave to the same request before."""
+    key = orjson.dumps(request)
+    if (kept := _answers.get(key)) is not None:
+        _answers.move_to_end(key)
+        return kept
+    answer, body = await pool.pool().ask(request)
+    if len(key) <= _KEY_BYTES and len(body) <= _BODY_BYTES and not answer.get("memory"):
+        _answers[key] = answer, body
+        if len(_answers) > _KEPT:
+            _answers.popitem(last=False)
+    return answer, body
 
 
 def _stopped(filter_source: str | None, transform_source: str | None, why: str) -> Verdict:

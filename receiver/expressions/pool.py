@@ -36,7 +36,6 @@ import signal
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -96,39 +95,36 @@ def _body_length(answer: dict[str, Any]) -> int:
     return transform["body"] if isinstance(transform, dict) and "body" in transform else 0
 
 
-class _Lost(Exception):
-    """A request sent to a process that died on another: not answered, asked again."""
-
-
 Answer = tuple[dict[str, Any], bytes]
+Asked = tuple[dict[str, Any], asyncio.Future[Answer]]  # a request and who waits for it
 
 
 class _Worker(asyncio.SubprocessProtocol):
-    """One process, given up to DEPTH requests, one batch out at a time: those asked while
+    """One process, given up to DEPTH requests, one batch out at a time: those given while
     it is out (or in one turn of the loop, when none is) gather into the next, sent in one
     frame and one write (each write wakes the process) as its answer comes back, so that
     the busier it is, the bigger its batches. Each answer is read as its bytes arrive (no
     stream, no task). When the evaluator dies on a request of a batch, that one is stopped
-    and the rest asked again; when the process itself dies (killed), the first request
-    unanswered is the one it died on."""
+    and the rest handed back to the pool to ask again; when the process itself dies
+    (killed), the first request unanswered is the one it died on."""
 
-    def __init__(self, room: Callable[[], None]) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.transport: asyncio.SubprocessTransport | None = None
         self.alive = True
         self.ready = False  # its empty frame read: CEL loaded
-        self.load = 0  # requests asked and not yet answered
-        self.out: list[asyncio.Future[Answer]] = []  # the batch sent, unanswered
-        self.gathering: list[tuple[dict[str, Any], asyncio.Future[Answer]]] = []
+        self.load = 0  # requests given and not yet answered
+        self.out: list[Asked] = []  # the batch sent, unanswered
+        self.gathering: list[Asked] = []
         self._sending = False  # a send is due at the end of this turn
-        self._room = room  # told when a request leaves
+        self._pool = pool  # told when requests leave, and given back those to ask again
         self._given = bytearray()
         self._header: Any = None
         self._late: asyncio.TimerHandle | None = None
 
     @classmethod
-    async def start(cls, room: Callable[[], None]) -> _Worker:
+    async def start(cls, pool: Pool) -> _Worker:
         _, worker = await asyncio.get_running_loop().subprocess_exec(
-            lambda: cls(room),
+            lambda: cls(pool),
             *_COMMAND,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -142,41 +138,51 @@ class _Worker(asyncio.SubprocessProtocol):
         # uvloop's transports are not asyncio's classes, though they do what those do.
         self.transport = cast(asyncio.SubprocessTransport, transport)
 
-    def ask(self, request: dict[str, Any]) -> asyncio.Future[Answer]:
-        answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self.gathering.append((request, answered))
-        self.load += 1
+    def give(self, asked: list[Asked]) -> None:
+        self.gathering += asked
+        self.load += len(asked)
         self._send_soon()
-        return answered
 
     def _send_soon(self) -> None:
-        """At the end of this turn (those asked in it join), unless a batch is out."""
+        """At the end of this turn (those given in it join), unless a batch is out."""
         if self.gathering and not self.out and not self._sending:
             self._sending = True
             asyncio.get_running_loop().call_soon(self._send)
 
     def _send(self) -> None:
-        """Those gathered, as one batch."""
+        """Those gathered, as one batch (a request whose caller went is left out)."""
         self._sending = False
         batch, self.gathering = self.gathering, []
+        gone = [asked for asked in batch if asked[1].done()]
+        if gone:
+            batch = [asked for asked in batch if not asked[1].done()]
+            self._left(len(gone))
+        if not batch:
+            return
         if not self.alive or self.transport is None:
-            for _, answered in batch:
-                self._settle(answered, _Lost())
+            self._again(batch)
             return
         given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
         given.write(_frame([request for request, _ in batch]))
-        self.out = [answered for _, answered in batch]
+        self.out = batch
         self._arm()
+
+    def _left(self, count: int) -> None:
+        self.load -= count
+        self._pool.room()
 
     def _settle(self, answered: asyncio.Future[Answer], outcome: Answer | Exception) -> None:
         """One request leaves (its caller may have gone: the answer is dropped)."""
-        self.load -= 1
         if not answered.done():
             if isinstance(outcome, Exception):
                 answered.set_exception(outcome)
             else:
                 answered.set_result(outcome)
-        self._room()
+
+    def _again(self, asked: list[Asked]) -> None:
+        """Requests this process will not answer, given back to the pool, first in line."""
+        self._left(len(asked))
+        self._pool.again(asked)
 
     def _arm(self) -> None:
         """The backstop, for the batch out, once the process is ready: its own budget is CPU
@@ -191,8 +197,8 @@ class _Worker(asyncio.SubprocessProtocol):
 
     def _too_late(self) -> None:
         """The first request of the batch is told the relay is busy; the rest, asked again."""
-        if self.out and not self.out[0].done():
-            self.out[0].set_exception(
+        if self.out and not self.out[0][1].done():
+            self.out[0][1].set_exception(
                 Overloaded(
                     f"an expression found no CPU within {WALL_SECONDS:g} s: the relay is busy"
                 )
@@ -212,20 +218,22 @@ class _Worker(asyncio.SubprocessProtocol):
             self._arm()
             self._send_soon()
 
-    def _answered(self, batch: list[asyncio.Future[Answer]], header: Any, body: bytes) -> None:
+    def _answered(self, batch: list[Asked], header: Any, lengths: list[int], body: bytes) -> None:
         if isinstance(header, dict):  # its evaluator died on one (and was forked again)
             at = header["at"]
-            for n, answered in enumerate(batch):
-                self._settle(answered, Stopped(ended(-header["died"])) if n == at else _Lost())
+            self._left(1)
+            self._settle(batch[at][1], Stopped(ended(-header["died"])))
+            self._again(batch[:at] + batch[at + 1 :])
             return
         start = 0
-        for answered, answer in zip(batch, header, strict=True):
-            end = start + _body_length(answer)
-            self._settle(answered, (answer, body[start:end]))
-            start = end
+        for (_, answered), answer, length in zip(batch, header, lengths, strict=True):
+            self._settle(answered, (answer, body[start : start + length]))
+            start += length
+        self._left(len(batch))
 
-    def _answer(self) -> tuple[Any, bytes] | None:
-        """The next whole answer in what was read, if it is all there."""
+    def _answer(self) -> tuple[Any, list[int], bytes] | None:
+        """The next whole answer in what was read, if it is all there, with the length of
+        each request's body in it."""
         given = self._given
         if self._header is None:
             if len(given) < FRAME.size:
@@ -239,13 +247,13 @@ class _Worker(asyncio.SubprocessProtocol):
             self._header = orjson.loads(given[FRAME.size : FRAME.size + size])
             del given[: FRAME.size + size]
         header = self._header
-        length = sum(map(_body_length, header)) if isinstance(header, list) else 0
-        if len(given) < length:
+        lengths = list(map(_body_length, header)) if isinstance(header, list) else []
+        if len(given) < sum(lengths):
             return None
-        body = bytes(given[:length])
-        del given[:length]
+        body = bytes(given[: sum(lengths)])
+        del given[: sum(lengths)]
         self._header = None
-        return header, body
+        return header, lengths, body
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The process ended and its pipes are read to the end: the first request still
@@ -254,15 +262,12 @@ class _Worker(asyncio.SubprocessProtocol):
         if self._late is not None:
             self._late.cancel()
         returncode = self.transport.get_returncode() if self.transport else None
-        died: Exception = Stopped(ended(returncode))
-        for answered in self.out:
-            self._settle(answered, died)
-            died = _Lost()
-        self.out = []
-        self._room()  # one waiting starts it again, had none been sent
-        for _, answered in self.gathering:  # never sent: asked again
-            self._settle(answered, _Lost())
-        self.gathering = []
+        out, self.out = self.out, []
+        gathering, self.gathering = self.gathering, []
+        if out:
+            self._left(1)
+            self._settle(out[0][1], Stopped(ended(returncode)))
+        self._again(out[1:] + gathering)  # never answered, or never sent
 
     def kill(self) -> None:
         self.alive = False
@@ -271,64 +276,80 @@ class _Worker(asyncio.SubprocessProtocol):
 
 
 class Pool:
-    """SIZE processes, each sent up to DEPTH requests; made for one event loop."""
+    """SIZE processes, each given up to DEPTH requests; made for one event loop. Requests
+    wait in one line (first come, first served); those asked in one turn of the loop are
+    handed out together at its end, a whole process's room at a time."""
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._workers: list[_Worker | None] = [None] * SIZE
-        self._starting = asyncio.Lock()
-        self._queue: deque[asyncio.Future[None]] = deque()  # waiting for room, in turn
+        self._starting: asyncio.Task[None] | None = None
+        self._waiting: deque[Asked] = deque()  # not yet given to a process, in turn
+        self._handing = False  # a hand-out is due at the end of this turn
 
     async def ask(self, request: dict[str, Any]) -> Answer:
         """The answer to one request; Stopped saying why when its process died on it;
         Overloaded when too many wait, or it found no CPU within WALL_SECONDS."""
-        again = False
-        while True:
-            worker = await self._worker(again)
-            try:
-                return await worker.ask(request)
-            except _Lost:
-                again = True  # its evaluator died on another request: asked again
+        if len(self._waiting) - self._room_left() >= MAX_WAITING:
+            raise Overloaded(f"over {MAX_WAITING} expressions wait to be evaluated")
+        answered: asyncio.Future[Answer] = self.loop.create_future()
+        self._waiting.append((request, answered))
+        self._hand_out_soon()
+        return await answered
 
-    async def _worker(self, again: bool) -> _Worker:
-        """A live process with room, in turn with those already waiting (first come, first
-        served); a request asked `again` has waited its turn once, and is first."""
-        turn_came = again
-        while True:
-            if turn_came or not self._queue:
-                worker = await self._with_room()
-                if worker is not None:
-                    return worker
-            if len(self._queue) >= MAX_WAITING and not turn_came:
-                raise Overloaded(f"over {MAX_WAITING} expressions wait to be evaluated")
-            turn: asyncio.Future[None] = self.loop.create_future()
-            # One whose turn came, and whose room was taken meanwhile, is first again.
-            (self._queue.appendleft if turn_came else self._queue.append)(turn)
-            try:
-                await turn
-            except asyncio.CancelledError:
-                if turn in self._queue:
-                    self._queue.remove(turn)
-                else:
-                    self._room()  # its turn came as it went: the next one's
-                raise
-            turn_came = True
+    def _room_left(self) -> int:
+        """How many more the processes take now (a process yet to start: all of its)."""
+        return sum(DEPTH - w.load if w and w.alive else DEPTH for w in self._workers)
 
-    async def _with_room(self) -> _Worker | None:
-        if not all(w is not None and w.alive for w in self._workers):
-            async with self._starting:  # a process that died is started again, once
-                for n, worker in enumerate(self._workers):
-                    if worker is None or not worker.alive:
-                        self._workers[n] = await _Worker.start(self._room)
-        room = [w for w in self._workers if w is not None and w.alive and w.load < DEPTH]
-        # A process with no batch out first, the one gathering this turn's (one frame, one
-        # wake-up); else the least busy, whose batch gathers while one is out.
-        return min(room, key=lambda w: (bool(w.out), not w.gathering, w.load), default=None)
+    def _hand_out_soon(self) -> None:
+        if not self._handing:
+            self._handing = True
+            self.loop.call_soon(self._hand_out)
 
-    def _room(self) -> None:
-        """A request left a process: the first in the queue takes its place."""
-        if self._queue and not self._queue[0].done():
-            self._queue.popleft().set_result(None)
+    def _hand_out(self) -> None:
+        """Those waiting, to the processes with room: first one with no batch out, the one
+        gathering this turn's (one frame, one wake-up); else the least busy, whose batch
+        gathers while one is out. A process that died is started again."""
+        self._handing = False
+        alive = [w for w in self._workers if w is not None and w.alive]
+        if len(alive) < SIZE and self._starting is None and self._waiting:
+            self._starting = self.loop.create_task(self._start())
+        while self._waiting:
+            room = [w for w in alive if w.load < DEPTH]
+            if not room:
+                return
+            worker = min(room, key=lambda w: (bool(w.out), not w.gathering, w.load))
+            given: list[Asked] = []
+            while self._waiting and len(given) < DEPTH - worker.load:
+                asked = self._waiting.popleft()
+                if not asked[1].done():  # its caller went while it waited
+                    given.append(asked)
+            worker.give(given)
+
+    async def _start(self) -> None:
+        """Each missing process started, once; a failure to start is told to those waiting."""
+        try:
+            for n, worker in enumerate(self._workers):
+                if worker is None or not worker.alive:
+                    self._workers[n] = await _Worker.start(self)
+        except Exception as exc:  # no process: nothing can be evaluated now
+            while self._waiting:
+                _, answered = self._waiting.popleft()
+                if not answered.done():
+                    answered.set_exception(exc)
+        finally:
+            self._starting = None
+        self._hand_out_soon()
+
+    def room(self) -> None:
+        """Requests left a process: those waiting may take their place."""
+        if self._waiting:
+            self._hand_out_soon()
+
+    def again(self, asked: list[Asked]) -> None:
+        """Requests a process will not answer: first in line again."""
+        self._waiting.extendleft(reversed(asked))
+        self._hand_out_soon()
 
     def workers(self) -> list[int]:
         """The ids of its live processes (the bench reads their CPU)."""
@@ -336,6 +357,8 @@ class Pool:
 
     def close(self) -> None:
         """Its processes ended, their pipes closed (on a loop that ended, killed only)."""
+        if self._starting is not None:
+            self._starting.cancel()
         for worker in self._workers:
             if worker is not None and worker.transport is not None:
                 _kill(worker.transport.get_pid())

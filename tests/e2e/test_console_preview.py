@@ -81,6 +81,15 @@ def test_the_preview_route_takes_a_session_and_its_token_and_answers_the_apis_pr
         },
     )
     assert api.json() == previewed
+    # The headers shown are those the signing chosen adds, its signature masked.
+    rfc = console.post(ROUTE, json={"csrf": csrf, "type": "task.failed", "signing": "rfc9421"})
+    shown = rfc.json()["request"]["headers"]
+    assert shown["signature"] == "sig1=:***:" and "webhook-signature" not in shown
+    assert '"content-digest" "webhook-id");created=' in shown["signature-input"]
+    ed = relay.api.post("/v1/downstreams/preview", json={"signing": "ed25519"})
+    assert ed.json()["request"]["headers"]["webhook-signature"] == "v1a,***"
+    wrong = relay.api.post("/v1/downstreams/preview", json={"signing": "rsa"})
+    assert wrong.status_code == 422 and "signing" in wrong.json()["detail"]
 
     silver = console.post(
         ROUTE, json={"csrf": csrf, "filter": 'event.data.metadata.tier == "silver"'}

@@ -622,8 +622,8 @@ async def script(store: Store) -> list[tuple[str, Any]]:
 
 
 async def operator_alerts(run: Script) -> None:
-    """An alert decided under its downstream's mark: sent, held back, recovered; an app's
-    own alert downstream named and taking its endpoints' alerts."""
+    """An alert decided under its downstream's mark: sent, held back, recovered once its
+    window ended; an app's own alert downstream named and taking its endpoints' alerts."""
     store = run.store
     plan = alert_transactions.Plan("chat", 900.0, lambda name: True, {})
     for label, kind in (
@@ -632,8 +632,11 @@ async def operator_alerts(run: Script) -> None:
         ("alert disabled", DISABLED),
     ):
         await run(label, alert_transactions.alert(store, "hook", kind, "HTTP 503", plan))
-    await run("alerts open", alert_transactions.open_problems(store))
+    await run("alerts open", alert_transactions.live_marks(store))
     await run("alert recovered", alert_transactions.alert(store, "hook", RECOVERED, "ok", plan))
+    await run("alert window", alert_transactions.window_ended(store, "hook", plan))
+    ended = dataclasses.replace(plan, quiet=0.0)  # the held recovery, past its window
+    await run("alert window ended", alert_transactions.window_ended(store, "hook", ended))
     app = await run("alerting app", apps_story.create(store, "alerting", AppSettings()))
     await run("app alerts", alert_transactions.choose(store, lambda name: True, app.id, "ops"))
     await run("app alerts chosen", alert_transactions.chosen(store, app.id))

@@ -1,12 +1,23 @@
-"""The operator alerts' dedupe rule (receiver/alerts/rules.py): at most one alert of a kind
-per downstream per quiet window, a recovery told only after a problem told of, and the
-downstreams an alert goes to."""
+"""The operator alerts' rule (receiver/alerts/rules.py): at most one alert per downstream
+per quiet window whatever its kind, the latest transition held back told at the window's
+end when it is news, a recovery told only after a problem told of, and the downstreams an
+alert goes to."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from receiver.alerts.rules import Mark, after, due, quiet_until, targets
+from receiver.alerts.rules import (
+    Mark,
+    at_window_end,
+    decide,
+    latest,
+    quiet_until,
+    targets,
+    worth_asking,
+)
 from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name
 
@@ -16,58 +27,101 @@ QUIET = 900.0
 APP = "app_" + "0" * 24
 
 
-def told(kinds_at: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """What goes out of a run of transitions, each applied to the mark the last left."""
+def told(kinds_at: list[tuple[str, float]], disabled: bool = True) -> list[tuple[str, float]]:
+    """What goes out of a run of transitions, each applied to the mark the last left, with
+    a tick just before each (and one at the end, long after): what the fan-out does."""
     mark, sent = Mark(), []
-    for kind, now in kinds_at:
-        if due(mark, kind, now, QUIET):
-            mark = after(mark, kind, now)
-            sent.append((kind, now))
+    for kind, now in [*kinds_at, ("tick", 1e9)]:
+        ended = at_window_end(mark, now, QUIET, disabled)
+        if ended is not None:
+            mark = ended.mark
+            sent += [(ended.send, now)] if ended.send else []
+        if kind != "tick":
+            decided = decide(mark, kind, "why", now, QUIET)
+            mark = decided.mark
+            sent += [(decided.send, now)] if decided.send else []
     return sent
 
 
 def test_one_failing_alert_a_quiet_window_however_often_it_fails() -> None:
     failures = [(FAILING, float(t)) for t in range(0, 1800, 30)]
+    # The held repeats are no news at the window's end; the next failure after it is told.
     assert told(failures) == [(FAILING, 0.0), (FAILING, 900.0)]
 
 
-def test_a_recovery_answers_a_failing_alert_once() -> None:
-    run = [(FAILING, 0.0), (RECOVERED, 60.0), (RECOVERED, 61.0)]
-    assert told(run) == [(FAILING, 0.0), (RECOVERED, 60.0)]
+def test_a_recovery_within_the_window_is_told_when_it_ends() -> None:
+    run = [(FAILING, 0.0), (RECOVERED, 120.0), (RECOVERED, 121.0), (RECOVERED, 950.0)]
+    assert told(run) == [(FAILING, 0.0), (RECOVERED, 950.0)]
+
+
+def test_a_recovery_past_the_window_is_told_at_once_and_once() -> None:
+    run = [(FAILING, 0.0), (RECOVERED, 1000.0), (RECOVERED, 1001.0)]
+    assert told(run) == [(FAILING, 0.0), (RECOVERED, 1000.0)]
+
+
+def test_the_window_end_tells_the_state_then_not_each_change() -> None:
+    # Failing told, recovered and failing again within the window: nothing new to tell.
+    run = [(FAILING, 0.0), (RECOVERED, 120.0), (FAILING, 240.0), (FAILING, 1200.0)]
+    assert told(run)[:2] == [(FAILING, 0.0), (FAILING, 1200.0)]
+    # Recovered told, failing then: the failure goes out once the window is over.
+    run = [(FAILING, 0.0), (RECOVERED, 1000.0), (FAILING, 1100.0), (FAILING, 1200.0)]
+    assert told(run) == [(FAILING, 0.0), (RECOVERED, 1000.0), (FAILING, 1e9)]
 
 
 def test_no_recovery_is_told_of_a_problem_never_told() -> None:
     assert told([(RECOVERED, 10.0)]) == []
-    # A failure within the quiet window is not told, so neither is its end.
-    run = [(FAILING, 0.0), (RECOVERED, 60.0), (FAILING, 120.0), (RECOVERED, 180.0)]
-    assert told(run) == [(FAILING, 0.0), (RECOVERED, 60.0)]
+    assert told([(RECOVERED, 10.0), (RECOVERED, 2000.0)]) == []
 
 
-def test_flapping_tells_at_most_one_failure_a_window() -> None:
+def test_flapping_tells_at_most_one_alert_a_window() -> None:
     run = [(k, float(t)) for t in range(0, 3600, 60) for k in (FAILING, RECOVERED)]
-    failing = [at for kind, at in told(run) if kind == FAILING]
-    assert failing == [0.0, 900.0, 1800.0, 2700.0]
+    sent = told(run)
+    times = [at for _, at in sent]
+    assert all(b - a >= QUIET for a, b in itertools.pairwise(times)), sent
+    kinds = [kind for kind, _ in sent]
+    assert kinds[0] == FAILING and RECOVERED in kinds
 
 
-def test_being_disabled_is_told_even_just_after_a_failure() -> None:
+def test_being_disabled_just_after_a_failure_waits_for_the_window() -> None:
     run = [(FAILING, 0.0), (DISABLED, 10.0), (FAILING, 20.0), (DISABLED, 30.0)]
-    # The dead letter of the 410 that disabled it says nothing more.
-    assert told(run) == [(FAILING, 0.0), (DISABLED, 10.0)]
+    assert told(run) == [(FAILING, 0.0), (DISABLED, 1e9)]
+    # Enabled again before the window ended: its being disabled is no longer news.
+    assert told(run, disabled=False) == [(FAILING, 0.0)]
 
 
-def test_a_disabled_alert_holds_back_failing_ones_for_its_window() -> None:
-    mark = after(Mark(), DISABLED, 100.0)
-    assert quiet_until(mark, FAILING, QUIET) == 1000.0
-    assert not due(mark, FAILING, 999.0, QUIET)
-    assert due(mark, FAILING, 1000.0, QUIET)
-    assert due(mark, RECOVERED, 101.0, QUIET)
+def test_a_failure_held_after_a_disabled_alert_is_no_news() -> None:
+    assert told([(DISABLED, 0.0), (FAILING, 10.0)]) == [(DISABLED, 0.0)]
 
 
 def test_the_quiet_window_is_the_settings() -> None:
-    mark = after(Mark(), FAILING, 0.0)
-    assert not due(mark, FAILING, 59.0, 60.0)
-    assert due(mark, FAILING, 60.0, 60.0)
-    assert quiet_until(Mark(), FAILING, 60.0) == float("-inf")
+    mark = decide(Mark(), FAILING, "x", 0.0, 60.0).mark
+    assert decide(mark, FAILING, "x", 59.0, 60.0).send is None
+    assert decide(mark, FAILING, "x", 60.0, 60.0).send == FAILING
+    assert quiet_until(Mark(), 60.0) == float("-inf") and quiet_until(mark, 60.0) == 60.0
+
+
+def test_a_held_alert_keeps_its_reason_and_waits_for_its_window() -> None:
+    mark = decide(Mark(), FAILING, "HTTP 503", 0.0, QUIET).mark
+    held = decide(mark, RECOVERED, "through again", 5.0, QUIET)
+    assert held.send is None and held.mark.held_kind == RECOVERED
+    assert at_window_end(held.mark, 899.0, QUIET, False) is None
+    ended = at_window_end(held.mark, 900.0, QUIET, False)
+    assert ended is not None and (ended.send, ended.reason) == (RECOVERED, "through again")
+    assert ended.mark.held_kind is None and ended.mark.open_kind is None
+    assert at_window_end(ended.mark, 2000.0, QUIET, False) is None
+
+
+def test_a_process_skips_the_store_for_what_it_already_holds() -> None:
+    assert not worth_asking(None, RECOVERED, 0.0, QUIET)  # a success, nothing told: free
+    assert worth_asking(None, FAILING, 0.0, QUIET)
+    failing = decide(Mark(), FAILING, "x", 0.0, QUIET).mark
+    assert worth_asking(failing, RECOVERED, 1.0, QUIET)
+    assert not worth_asking(failing, FAILING, 1.0, QUIET)  # the window holds it
+    assert worth_asking(failing, FAILING, 900.0, QUIET)
+    assert worth_asking(failing, DISABLED, 1.0, QUIET)
+    held = decide(failing, RECOVERED, "x", 1.0, QUIET).mark
+    assert latest(held) == RECOVERED and not worth_asking(held, RECOVERED, 2.0, QUIET)
+    assert worth_asking(held, FAILING, 2.0, QUIET)  # a change the store must hear
 
 
 def test_an_alert_goes_to_the_operators_and_the_apps_downstream() -> None:

@@ -19,6 +19,7 @@ from receiver.app.build import build_service, create_app
 from receiver.config import parse_settings, resolve
 from receiver.console import chart, views
 from receiver.console.brake import LoginBrake
+from receiver.console.core import code_spans
 from receiver.console.session import Sessions, check_form, same_origin
 from receiver.kernel.errors import InvalidRequest, NotAllowed
 from receiver.kernel.store.db import Db
@@ -670,3 +671,8 @@ def test_the_key_form_becomes_the_body_of_post_v1_keys() -> None:
     assert key_payload({"name": "a", "max_queued": "-1"})["max_queued"] == "-1"
     assert key_payload({"name": "a", "weight": "9" * 20})["weight"] == "9" * 20
     assert key_payload({})["scopes"] == []
+
+
+def test_an_options_description_shows_its_code_as_code_and_escapes_the_rest() -> None:
+    shown = code_spans("`task`: in order <b>, or `a&b`")
+    assert shown == "<code>task</code>: in order &lt;b&gt;, or <code>a&amp;b</code>"

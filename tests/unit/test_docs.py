@@ -52,7 +52,7 @@ WORDS = [
         for unit in ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
     ),
     "thirty",
-    "thirty-one",
+    *(f"thirty-{unit}" for unit in ("one", "two", "three", "four", "five", "six", "seven")),
 ]
 NUMBER = {word: n for n, word in enumerate(WORDS)}
 TICKED = re.compile(r"`([^`]+)`")

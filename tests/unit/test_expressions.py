@@ -23,7 +23,7 @@ from receiver.config.expression_fields import vet_expressions, vet_now
 from receiver.destinations.webhook import webhook
 from receiver.expressions import evaluate as evaluation
 from receiver.expressions import pool, rules
-from receiver.kernel.errors import InvalidRequest
+from receiver.kernel.errors import InvalidRequest, Overloaded
 from receiver.lifecycle.rules import catalog as events
 
 # Filters and transforms need the cel extra; the core install refuses them
@@ -284,6 +284,49 @@ def test_a_hostile_evaluation_in_a_batch_fails_none_of_the_honest_beside_it() ->
     bodies = [made.body if made else None for _, made in answered]
     body = b'{"t":"task.succeeded"}'
     assert bodies == [body, None, body, None, None, body]
+
+
+def test_a_caller_that_leaves_costs_the_others_nothing_and_the_line_is_bounded() -> None:
+    """A request whose caller went (a delivery cancelled at shutdown) is left out of the
+    batch; past MAX_WAITING waiting beyond the processes' room, a request is refused at once
+    as an overload, and those in line are all answered."""
+    envelope = events.example("task.succeeded")
+
+    async def scenario() -> tuple[list[bool], int, list[rules.Verdict]]:
+        asked = [
+            asyncio.ensure_future(evaluation.evaluate("true", None, envelope))
+            for _ in range(pool.SIZE * pool.DEPTH + pool.MAX_WAITING + 5)
+        ]
+        await asyncio.sleep(0)  # each has asked: the line is full
+        asked[0].cancel()
+        done = await asyncio.gather(*asked, return_exceptions=True)
+        overloaded = sum(isinstance(d, Overloaded) for d in done)
+        verdicts = [d[0] for d in done if isinstance(d, tuple)]
+        return [isinstance(d, asyncio.CancelledError) for d in done[:1]], overloaded, verdicts
+
+    cancelled, overloaded, verdicts = run(scenario())
+    assert cancelled == [True]
+    assert overloaded == 5
+    assert verdicts == [rules.MATCHED] * (pool.SIZE * pool.DEPTH + pool.MAX_WAITING - 1)
+
+
+def test_an_answer_is_kept_for_the_same_request_and_a_stop_never_is() -> None:
+    """CEL is pure: the same sources on the same fields answer the same, so a filter that
+    meets the same event type again is not asked of a process again. A stop is not kept:
+    the budget is CPU time, which a busy machine may pass once."""
+    envelope = events.example("task.succeeded")
+    source = 'event.type == "task.succeeded" && event.data.state == "succeeded"'
+    assert verdict(source, envelope).matched
+    run(_closed())  # the processes gone: an answer now can only be one kept
+    assert verdict(source, envelope).matched
+    assert run(_workers()) == []
+    assert verdict(COSTLY, _with_metadata(l=[0] * 1000)).cut
+    assert verdict(COSTLY, _with_metadata(l=[0] * 1000)).cut
+    assert run(_workers()), "a stop is asked of a process each time"
+
+
+async def _workers() -> list[int]:
+    return pool.pool().workers()
 
 
 def test_a_process_that_ended_is_told_in_words() -> None:

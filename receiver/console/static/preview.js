@@ -11,7 +11,7 @@
   if (!window.fetch) {
     return;
   }
-  var WATCHED = ["filter", "transform", "headers", "format", "type", "task_id", "downstream"];
+  var WATCHED = ["filter", "transform", "headers", "format", "signing", "type", "task_id", "downstream"];
   var SOURCES = {
     downstream: "its newest real event",
     task: "a real event (a task's newest)",

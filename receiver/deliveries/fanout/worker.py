@@ -145,6 +145,8 @@ class Fanout:
             # Disabled by another replica or an operator: seen within a tick.
             self._disabled = await downstream_transactions.disabled(self.parts.store)
             self._disabled_read = now
+            await self.alerts.seen_disabled(self._disabled)
+        await self.alerts.tick()  # held alerts whose quiet window ended
         free = self._free()
         lanes = list(self.out.lanes.values())
         for lane in lanes:

@@ -41,7 +41,7 @@ DESCRIPTIONS = {
     DISABLED_TYPE: "The relay stopped delivering to a downstream, and why.",
     FAILING: "Operator alert: a downstream's breaker opened or a delivery to it went dead.",
     RECOVERED: "Operator alert: a downstream told of as failing or disabled delivers again.",
-    DISABLED: "Operator alert: the relay disabled a downstream (failing too long, or 410).",
+    DISABLED: "Operator alert: a downstream was disabled (failing too long, a 410, an operator).",
     TEST_TYPE: "A made-up succeeded task, to try a filter or transform on (the preview).",
 }
 
