@@ -98,10 +98,16 @@ class Build:
         return self.work / f"stored.db.{stored}"
 
 
-def _knows_metrics_listen(build: Build) -> bool:
-    """Whether `build`'s config has `server.metrics_listen` (newer than a41becd)."""
+def for_build(build: Build | None, settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` as `build`'s config reads them: a build older than `server.metrics_listen`
+    (a41becd) served /metrics on its public port behind the token already."""
+    if build is None:
+        return settings
     config = build.root / "receiver" / "config"
-    return any("metrics_listen" in f.read_text() for f in config.rglob("*.py"))
+    if not any("metrics_listen" in f.read_text() for f in config.rglob("*.py")):
+        for key in ("metrics_listen", "metrics_public"):
+            settings["server"].pop(key, None)
+    return settings
 
 
 def against_build(checkout: Path, work: Path) -> Build:
@@ -219,11 +225,7 @@ class Bench:
             settings["sim_url"] = self.upstream()
         port = free_port()
         python = (build or self.this).python
-        made = relay_settings(db, port, **settings)
-        if build is not None and not _knows_metrics_listen(build):
-            # An older build served /metrics on its public port behind the token already.
-            for key in ("metrics_listen", "metrics_public"):
-                made["server"].pop(key)
+        made = for_build(build, relay_settings(db, port, **settings))
         relay = start_relay(self.work, name, made, python)
         self.children.append(relay)
         try:

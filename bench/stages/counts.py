@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 from common import BENCH, Child, python_child, relay_env, relay_settings
-from harness import Bench, Build, Row, wait_until
+from harness import Bench, Build, Row, for_build, wait_until
 
 from tests.testkit import free_port, to_toml
 
@@ -96,6 +96,7 @@ def relay(bench: Bench, sink_url: str, build: Build) -> dict[str, Any]:
     settings = relay_settings(
         db, port, bench.upstream(), downstream_urls=[f"{sink_url}/hook"], level="info"
     )
+    settings = for_build(build, settings)
     config = bench.work / f"{name}.toml"
     config.write_text(to_toml(settings))
     argv = [str(BENCH / "counted.py"), str(out), "-m", "receiver", "serve", "--config", str(config)]
