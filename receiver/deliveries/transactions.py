@@ -39,6 +39,10 @@ class AttemptHealth:
     subscriptions: Subscriptions
 
 
+# Well within an attempt's lease (60 s by default), so the row is not claimed meanwhile.
+_RECORD_SECONDS = 20.0
+
+
 async def ended(
     store: Store,
     attempt: Attempt,
@@ -48,9 +52,13 @@ async def ended(
     posted: tuple[str, bool] | None = None,
 ) -> tuple[bool, bool]:
     """(kept, this attempt disabled its downstream). Not durable: an outcome lost to a power
-    cut makes the delivery due again, and deliveries are at least once."""
+    cut makes the delivery due again, and deliveries are at least once. No caller waits on
+    it, so it waits for the store longer than a request would (`_RECORD_SECONDS`): an
+    outcome given up on while the store is slow, just after an outage, is a receiver sent the
+    same webhook again once the lease ends."""
     return await store.run(
         lambda db: _ended(db, attempt, owner, next_attempt_at, posted, health),
+        timeout=_RECORD_SECONDS,
         durable=False,
         urgent=False,
     )
