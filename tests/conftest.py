@@ -229,6 +229,8 @@ SLOWEST = (
     "tests/e2e/test_claims_end_to_end.py::test_a_flood_of_callbacks",
     "tests/e2e/test_agents_door.py::test_a_small_finished_image",
     "tests/e2e/test_poll_budget.py::test_a_burst_is_polled",
+    "tests/e2e/test_trace_callback.py",  # five callbacks traced one after another
+    "tests/e2e/test_alerts.py",  # quiet windows of 20 s waited out
     "tests/browser/test_console.py",
     "tests/fault/test_fuzz.py",
     "tests/fault/test_crash.py::test_sigkill_loop_loses_nothing",
