@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from receiver.config.expression_fields import DownstreamExpressions, vet_expressions
 from receiver.deliveries import reads as delivery_reads
-from receiver.destinations.message_signatures import ALG, COVERED, TAG
+from receiver.destinations.message_signatures import ALG, COVERED, TAG, signature_params
 from receiver.destinations.registry import (
     DestinationFormat,
     preview_refusal,
@@ -44,8 +44,7 @@ def signed_placeholders(signing: Signing) -> dict[str, str]:
     if signing != "rfc9421":
         version = "v1a" if signing == "ed25519" else "v1"
         return added | {"webhook-signature": f"{version},***"}
-    covered = " ".join(f'"{name}"' for name in COVERED)
-    params = f'({covered});created=…;keyid="…";alg="{ALG}";tag="{TAG}"'
+    params = f'{signature_params(COVERED)};created=…;keyid="…";alg="{ALG}";tag="{TAG}"'
     return added | {
         "content-digest": "sha-256=:…:",
         "signature-input": f"sig1={params}",

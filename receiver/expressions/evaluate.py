@@ -89,7 +89,7 @@ async def _answered(request: dict[str, Any]) -> pool.Answer:
     if (kept := _answers.get(key)) is not None:
         _answers.move_to_end(key)
         return kept
-    answer, body = await pool.pool().ask(request)
+    answer, body = await pool.pool().ask(key)
     if len(key) <= _KEY_BYTES and len(body) <= _BODY_BYTES and not answer.get("memory"):
         _answers[key] = answer, body
         if len(_answers) > _KEPT:
@@ -129,7 +129,7 @@ async def vet(source: str, field_name: str, example: dict[str, Any] | None = Non
     meant for. Compiled in a process, under the same budget as an evaluation."""
     check(source, field_name)
     try:
-        answer, _ = await pool.pool().ask(_vet_request(source, example))
+        answer, _ = await pool.pool().ask(orjson.dumps(_vet_request(source, example)))
     except Stopped as exc:
         answer = {"stopped": str(exc)}
     _judged(answer, source, field_name, example is not None)

@@ -85,8 +85,9 @@ def _kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _frame(batch: list[dict[str, Any]]) -> bytes:
-    data = orjson.dumps(batch)
+def _frame(batch: list[bytes]) -> bytes:
+    """Requests, each already JSON, as one frame: a JSON list of them."""
+    data = b"[" + b",".join(batch) + b"]"
     return FRAME.pack(len(data)) + data
 
 
@@ -96,7 +97,7 @@ def _body_length(answer: dict[str, Any]) -> int:
 
 
 Answer = tuple[dict[str, Any], bytes]
-Asked = tuple[dict[str, Any], asyncio.Future[Answer]]  # a request and who waits for it
+Asked = tuple[bytes, asyncio.Future[Answer]]  # a request (JSON) and who waits for it
 
 
 class _Worker(asyncio.SubprocessProtocol):
@@ -248,10 +249,11 @@ class _Worker(asyncio.SubprocessProtocol):
             del given[: FRAME.size + size]
         header = self._header
         lengths = list(map(_body_length, header)) if isinstance(header, list) else []
-        if len(given) < sum(lengths):
+        length = sum(lengths)
+        if len(given) < length:
             return None
-        body = bytes(given[: sum(lengths)])
-        del given[: sum(lengths)]
+        body = bytes(given[:length])
+        del given[:length]
         self._header = None
         return header, lengths, body
 
@@ -287,8 +289,8 @@ class Pool:
         self._waiting: deque[Asked] = deque()  # not yet given to a process, in turn
         self._handing = False  # a hand-out is due at the end of this turn
 
-    async def ask(self, request: dict[str, Any]) -> Answer:
-        """The answer to one request; Stopped saying why when its process died on it;
+    async def ask(self, request: bytes) -> Answer:
+        """The answer to one request (its JSON); Stopped saying why when its process died on it;
         Overloaded when too many wait, or it found no CPU within WALL_SECONDS."""
         if len(self._waiting) - self._room_left() >= MAX_WAITING:
             raise Overloaded(f"over {MAX_WAITING} expressions wait to be evaluated")
@@ -401,7 +403,7 @@ def ask_now(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
             done = subprocess.run(
                 _COMMAND,
                 start_new_session=True,
-                input=b"".join(_frame([request]) for request in rest),
+                input=b"".join(_frame([orjson.dumps(request)]) for request in rest),
                 capture_output=True,
                 env=_environment(),
                 timeout=WALL_SECONDS * len(rest),
