@@ -23,9 +23,8 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
-from receiver.lifecycle.rules.records import Attempt
+from receiver.lifecycle.rules.records import Attempt, Work
 from receiver.lifecycle.rules.routing import held_reasons, owner_of
-from receiver.lifecycle.rules.wakeups import Work
 
 
 class Alerts:

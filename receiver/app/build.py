@@ -20,8 +20,8 @@ from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.handoff import Wakers
+from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
-from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors

@@ -21,7 +21,7 @@ from receiver.config.sections import (
     StorageConfig,
     UpstreamConfig,
 )
-from receiver.lifecycle.rules.wakeups import Wakeups
+from receiver.lifecycle.rules.records import Wakeups
 
 
 class Settings(Section):

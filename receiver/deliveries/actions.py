@@ -14,9 +14,8 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.handoff import WorkerParts
-from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
+from receiver.lifecycle.rules.records import Delivery, DeliveryFilter, Work
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name
-from receiver.lifecycle.rules.wakeups import Work
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
 # while they move: each is the transaction or the submit itself, nothing in between.

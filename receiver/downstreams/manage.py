@@ -41,6 +41,7 @@ from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.downstreams import ManagedRow
+from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import (
     NAME_MAX,
     TASK_WEBHOOK,
@@ -48,7 +49,6 @@ from receiver.lifecycle.rules.routing import (
     owned_name,
     owner_of,
 )
-from receiver.lifecycle.rules.wakeups import Work
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -6,10 +6,10 @@ handed the leased jobs as soon as it commits. A callback leases its poll
 its new event's deliveries and this process's fan-out starts them. Either way, no claim
 transaction and no wait for the worker's next turn. Work no worker takes here waits in the
 store for the claims of whichever process has room, woken (`Wakers`) when a change gives a
-sleeping worker something new: the rule of which is the lifecycle's, beside it in
-receiver/lifecycle/rules/wakeups.py. And a request waiting on a task is told of its change
-as it is recorded here, rather than finding it at its next read. What each worker stands on
-is given to it as `WorkerParts`."""
+sleeping worker something new: the rule of which is the lifecycle's, beside what a
+recording returns (receiver/lifecycle/rules/records.py's `Wakeups`). And a request waiting
+on a task is told of its change as it is recorded here, rather than finding it at its next
+read. What each worker stands on is given to it as `WorkerParts`."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Recorded
-from receiver.lifecycle.rules.wakeups import Wakeups, Work
+from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Recorded, Wakeups, Work
 
 
 class PollTaker(Protocol):

@@ -31,6 +31,7 @@ from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.mirrors import MirrorJob
+from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.retries import (
     COPIES_TURNED_OFF,
     copy_attempt_seconds,
@@ -39,7 +40,6 @@ from receiver.lifecycle.rules.retries import (
 )
 from receiver.lifecycle.rules.routing import sources_of
 from receiver.lifecycle.rules.task import output_of
-from receiver.lifecycle.rules.wakeups import Work
 from receiver.media import transactions as copies
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.local import open_media_store

@@ -24,9 +24,8 @@ from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
 from receiver.lifecycle.comet.client import CometClient, Polled
 from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
-from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled
+from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled, Work
 from receiver.lifecycle.rules.reports import Observation, sane_credits
-from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.transactions import polls
 from receiver.wiring.set_aside import set_aside
 

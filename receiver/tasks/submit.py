@@ -36,7 +36,7 @@ from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.rules.quotas import KeyLimits
-from receiver.lifecycle.rules.records import NewTask, Task
+from receiver.lifecycle.rules.records import NewTask, Task, Work
 from receiver.lifecycle.rules.task import (
     KIND_NAMES,
     TERMINAL_STATES,
@@ -45,7 +45,6 @@ from receiver.lifecycle.rules.task import (
     kind_of,
     passed_through,
 )
-from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
 

@@ -33,10 +33,9 @@ from receiver.kernel.store.db import new_id
 from receiver.lifecycle.comet.client import CometClient, StreamedBody, Submitted
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.queue import SubmitPolicy
-from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob
+from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob, Work
 from receiver.lifecycle.rules.retries import Refusal, after_refusal
 from receiver.lifecycle.rules.task import is_callback
-from receiver.lifecycle.rules.wakeups import Work
 from receiver.tasks import reads as task_reads
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import (

@@ -13,8 +13,8 @@ from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.lifecycle.comet.client import CometClient
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
+from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import DownstreamLabels
-from receiver.lifecycle.rules.wakeups import Work
 from receiver.lifecycle.transactions import leases
 
 

@@ -51,7 +51,6 @@ RULES = (
     "receiver.lifecycle.rules.polling",
     "receiver.lifecycle.rules.queue",
     "receiver.lifecycle.rules.retries",
-    "receiver.lifecycle.rules.wakeups",
     "receiver.lifecycle.rules.records",
 )
 

@@ -1,4 +1,4 @@
-"""One rule for which workers a recorded change wakes (receiver/lifecycle/rules/wakeups.py)."""
+"""One rule for which workers a recorded change wakes (receiver/lifecycle/rules/records.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import asyncio
 
 from receiver.lifecycle.handoff import PollHandoff, TaskChanges, Wakers
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.records import PollJob, Recorded, Task
+from receiver.lifecycle.rules.records import PollJob, Recorded, Task, Wakeups, Work
 from receiver.lifecycle.rules.reports import PENDING
-from receiver.lifecycle.rules.wakeups import Wakeups, Work
 
 PLAIN = Wakeups(mirroring=False)  # renders not copied; a cap on the tasks upstream
 MIRRORING = Wakeups(mirroring=True)

@@ -30,10 +30,9 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, Reservation, WorkerParts
-from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob
+from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob, Work
 from receiver.lifecycle.rules.retries import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.routing import TASK_WEBHOOK
-from receiver.lifecycle.rules.wakeups import Work
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
