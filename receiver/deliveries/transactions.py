@@ -15,7 +15,7 @@ from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import deliveries, downstreams
 from receiver.lifecycle.rows.deliveries import AttemptEnd
 from receiver.lifecycle.rows.downstreams import DISABLED
-from receiver.lifecycle.rows.tasks import states
+from receiver.lifecycle.rows.tasks import tracking
 from receiver.lifecycle.rules.polling import Bucket, give_back, take
 from receiver.lifecycle.rules.records import Attempt, DeliveryJob
 from receiver.lifecycle.rules.retries import row_state
@@ -134,7 +134,7 @@ async def webhook_gone(store: Store, task_id: str, reason: str, except_id: str) 
 
 
 def _webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
-    if not states.mark_webhook_gone(db, task_id, now):
+    if not tracking.mark_webhook_gone(db, task_id, now):
         return 0
     return deliveries.end_of_task(db, task_id, TASK_WEBHOOK, reason, except_id, now)
 

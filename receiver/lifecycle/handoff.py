@@ -2,7 +2,7 @@
 the work, by one mechanism: the worker that takes it (`taker`) is set here while it runs in
 this process; the transaction leases what that worker has room for, and the worker is
 handed the leased jobs as soon as it commits. A callback leases its poll
-(receiver/lifecycle/rows/tasks/polls.py) and this process's poller starts it; a poll leases
+(receiver/lifecycle/rows/tasks/tracking.py) and this process's poller starts it; a poll leases
 its new event's deliveries and this process's fan-out starts them. Either way, no claim
 transaction and no wait for the worker's next turn. Work no worker takes here waits in the
 store for the claims of whichever process has room, woken (`Wakers`) when a change gives a

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows.tasks import intake, states, submits
+from receiver.lifecycle.rows.tasks import intake, submits, tracking
 from receiver.lifecycle.rules.queue import free_slots, take_turns
 from receiver.lifecycle.rules.quotas import KeyLimits, Usage, day_start, freeing_offset, over_limit
 from receiver.lifecycle.rules.records import NewTask, Recorded, SubmitAttempt, SubmitJob, Task
@@ -216,7 +216,7 @@ async def while_waiting(
     """None when the task is not waiting (sent, being sent, or ended)."""
 
     def write(db: Db) -> Recorded | None:
-        locked = states.lock_task(db, task_id)
+        locked = tracking.lock_task(db, task_id)
         task = locked.task if locked else None
         if task is None or task.next_submit_at is None or task.state in TERMINAL_STATES:
             return None

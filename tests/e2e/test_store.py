@@ -19,7 +19,7 @@ from receiver.deliveries import transactions as delivery
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import Db, new_id
 from receiver.kernel.store.migrate import migrations
-from receiver.lifecycle.rows.tasks import polls
+from receiver.lifecycle.rows.tasks import tracking
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Attempt, DeliveryFilter, DeliveryJob, NewTask, PollJob
 from receiver.lifecycle.rules.reports import Observation
@@ -326,10 +326,10 @@ def test_due_polls_go_nearest_their_end_first(storage_url: str):
 
         def shape(db: Db) -> None:
             due = now - 1  # when seed_polls made them due
-            polls.set_poll_timing(db, far, now - 5, due + 30)
-            polls.set_poll_timing(db, near, now - 5, due + 5)
-            polls.set_poll_timing(db, past, now - 50, due - 10)
-            polls.bring_poll_forward(db, called, None, due, now, True)
+            tracking.set_poll_timing(db, far, now - 5, due + 30)
+            tracking.set_poll_timing(db, near, now - 5, due + 5)
+            tracking.set_poll_timing(db, past, now - 50, due - 10)
+            tracking.bring_poll_forward(db, called, None, due, now, True)
 
         await store.run(shape)
         order = [(await claim_polls(store, "A", 60, 1))[0].task_id for _ in range(5)]

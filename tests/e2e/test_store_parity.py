@@ -32,7 +32,7 @@ from receiver.keys.transactions import apps as apps_story
 from receiver.keys.transactions import keys as keys_story
 from receiver.keys.transactions import sessions
 from receiver.lifecycle.rows import mirrors
-from receiver.lifecycle.rows.tasks import polls, submits
+from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
 from receiver.lifecycle.rules.polling import PollLease, PollRule, timing_key
 from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
@@ -276,7 +276,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     )
     # One end in sixteen trims its kind's history: here, whichever the cat's id is.
     key = timing_key(cat.kind, cat.request)
-    await run("trim history", store.run(lambda db: polls.trim_durations(db, key, 1)))
+    await run("trim history", store.run(lambda db: tracking.trim_durations(db, key, 1)))
     [due] = await run("claim poll again", poll_transactions.claim(store, POLL_LEASE, 10))
     done_dog = Observation(
         state="succeeded", upstream_task_id="up-dog", outputs=("https://cdn.test/dog.mp4",)

@@ -14,8 +14,8 @@ from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.lifecycle.rows.deliveries import claim_deliveries
 from receiver.lifecycle.rows.tasks.intake import create_task
-from receiver.lifecycle.rows.tasks.polls import RELEASE_POLL_LEASES, claim_polls
 from receiver.lifecycle.rows.tasks.submits import END_SUBMIT, START_SUBMIT, due_lines, orphaned
+from receiver.lifecycle.rows.tasks.tracking import RELEASE_POLL_LEASES, claim_polls
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import NewTask, Recorded
 from receiver.lifecycle.rules.reports import ClaimPolicy, Observation

@@ -12,7 +12,7 @@ import time
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows import deliveries, mirrors
-from receiver.lifecycle.rows.tasks import polls, states
+from receiver.lifecycle.rows.tasks import tracking
 
 
 async def release(store: Store, owner: str) -> None:
@@ -20,7 +20,7 @@ async def release(store: Store, owner: str) -> None:
 
     def write(db: Db) -> None:
         deliveries.release_leases(db, owner)
-        polls.release_leases(db, owner)
+        tracking.release_leases(db, owner)
         mirrors.release_leases(db, owner)
 
     await store.run(write)
@@ -38,7 +38,7 @@ async def release_all(
         if delivering:
             deliveries.release_every_lease(db)
         if polling:
-            polls.release_every_lease(db)
+            tracking.release_every_lease(db)
         if mirroring:
             mirrors.release_every_lease(db)
 
@@ -46,4 +46,4 @@ async def release_all(
 
 
 async def set_aside(store: Store, task_id: str, reason: str) -> None:
-    await store.run(lambda db: states.set_aside(db, task_id, reason, time.time()))
+    await store.run(lambda db: tracking.set_aside(db, task_id, reason, time.time()))

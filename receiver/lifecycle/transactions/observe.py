@@ -16,8 +16,8 @@ from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, new_id
 from receiver.lifecycle.rows import deliveries, downstreams, events, mirrors
 from receiver.lifecycle.rows.events import NewEvent
-from receiver.lifecycle.rows.tasks import states, submits
-from receiver.lifecycle.rows.tasks.states import Locked
+from receiver.lifecycle.rows.tasks import submits, tracking
+from receiver.lifecycle.rows.tasks.tracking import Locked
 from receiver.lifecycle.rules.records import Recorded, Task
 from receiver.lifecycle.rules.reports import PENDING, Observation
 from receiver.lifecycle.rules.routing import (
@@ -62,7 +62,7 @@ class Audience:
 
 def lock(db: Db, task_id: str, obs: Observation) -> Locked | Recorded:
     """The task, locked for this transaction, or why the observation cannot be about it."""
-    locked = states.lock_task(db, task_id)
+    locked = tracking.lock_task(db, task_id)
     if locked is None:
         return Recorded("unknown_task")
     upstream = obs.upstream_task_id
@@ -103,7 +103,7 @@ def record(
     updated = advanced(task, obs, now)
     # The row as the writes leave it (it is locked, or SQLite's only writer holds it), so
     # the caller gets the new task without reading it back.
-    states.write_state(db, task, updated)
+    tracking.write_state(db, task, updated)
     if updated.terminal_at is not None and task.next_submit_at is not None:
         submits.leave_queue(db, task.id)  # ended while it waited to be sent
     if supersedes(obs.state) and (task.progress_sent_at is not None or task.resubmits):
@@ -232,5 +232,5 @@ def told(
     deliveries.repoint(db, plan.replaced, event_id, now)
     reasons = held_reasons(subscriptions)
     inserted = deliveries.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
-    states.set_progress_sent(db, task.id, progress, now)
+    tracking.set_progress_sent(db, task.id, progress, now)
     return [*inserted, *plan.replaced]

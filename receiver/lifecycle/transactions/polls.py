@@ -34,9 +34,8 @@ from dataclasses import dataclass, replace
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import deliveries, events
-from receiver.lifecycle.rows.tasks import polls, states, submits
-from receiver.lifecycle.rows.tasks.polls import PollEnd
-from receiver.lifecycle.rows.tasks.states import Locked
+from receiver.lifecycle.rows.tasks import submits, tracking
+from receiver.lifecycle.rows.tasks.tracking import Locked, PollEnd
 from receiver.lifecycle.rules.polling import (
     HISTORY_SIZE,
     Bucket,
@@ -99,9 +98,9 @@ def _settle(db: Db, lease: PollLease, before: Bucket, after: Bucket, unused: int
 
 def claim_due(db: Db, lease: PollLease, limit: int, now: float) -> list[PollJob]:
     """Lease up to `limit` due polls within the budget, in one transaction."""
-    before = Bucket(*polls.poll_budget(db))
+    before = Bucket(*tracking.poll_budget(db))
     granted, after = take(before, now, lease.max_per_second, limit)
-    jobs = polls.claim_polls(db, lease.owner, now, lease.seconds, lease.ceiling, granted)
+    jobs = tracking.claim_polls(db, lease.owner, now, lease.seconds, lease.ceiling, granted)
     _settle(db, lease, before, after, granted - len(jobs))
     return jobs
 
@@ -114,7 +113,7 @@ async def hold(store: Store, wait: float) -> None:
     """CometAPI's 429 on a poll: every replica's polls wait `wait` seconds."""
 
     def empty(db: Db) -> None:
-        bucket = Bucket(*polls.poll_budget(db))
+        bucket = Bucket(*tracking.poll_budget(db))
         after = held(bucket, time.time(), wait)
         db.execute(SET_POLL_BUDGET, (after.tokens, after.at))
 
@@ -168,11 +167,11 @@ def finish(
     deliver_now: frozenset[str],
     now: float,
 ) -> PollResult:
-    locked = states.lock_task(db, answer.task_id)
+    locked = tracking.lock_task(db, answer.task_id)
     if locked is None:
         return PollResult(None, [])
     task, obs = locked.task, answer.observation
-    claims = polls.pending_claims(db, task.id) if task.claim_since is not None else []
+    claims = tracking.pending_claims(db, task.id) if task.claim_since is not None else []
     polled_again = answer.next_poll_at is not None
     settlement = settle(claims, obs, now, policy.window, polled_again)
     for claim, verdict in settlement.verdicts:
@@ -190,7 +189,7 @@ def finish(
         recorded = record(db, task, report, audience, now, may_apply=not again)
         if again and recorded.outcome != "duplicate":
             _requeue(db, locked, now)
-            polls.finish_poll(db, PollEnd(task.id, answer.owner, None, now, None))
+            tracking.finish_poll(db, PollEnd(task.id, answer.owner, None, now, None))
             return PollResult(recorded, settled, resubmitted=True)
         if recorded.outcome != "applied":
             _keep_cost(db, task, obs)
@@ -198,7 +197,7 @@ def finish(
     ended = state in TERMINAL_STATES
     progress = progress_fraction(obs.progress) if obs is not None else None
     if progress is not None and not ended and progress != task.progress:
-        states.set_progress(db, task.id, progress, now)
+        tracking.set_progress(db, task.id, progress, now)
     progressed: list[str] = []
     if obs is not None and not ended:
         current = recorded.task if recorded is not None and recorded.task else task
@@ -208,7 +207,7 @@ def finish(
     next_at = _planned(db, task, answer.next_poll_at, state, progress, now)
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
-    polls.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
+    tracking.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
     handed: list[DeliveryJob] = []
     new_ids = [*(recorded.delivery_ids if recorded is not None else []), *progressed]
     if deliver_now and new_ids:
@@ -252,7 +251,7 @@ def _keep_cost(db: Db, task: Task, obs: Observation) -> None:
     point = obs.point if obs.point is not None else task.point
     refund = obs.refund if obs.refund is not None else task.refund
     if (point, refund) != (task.point, task.refund):
-        states.set_cost(db, task.id, point, refund)
+        tracking.set_cost(db, task.id, point, refund)
 
 
 def _requeue(db: Db, locked: Locked, now: float) -> None:
@@ -272,7 +271,7 @@ async def give_up(store: Store, task_id: str, age: float, subscriptions: Subscri
 def usual(db: Db, task: Task) -> Window | None:
     """Where tasks like this one usually end, from the store's history of them."""
     key = timing_key(task.kind, task.request)
-    return usual_window(polls.recent_durations(db, key, HISTORY_SIZE))
+    return usual_window(tracking.recent_durations(db, key, HISTORY_SIZE))
 
 
 def scheduled(
@@ -287,7 +286,7 @@ def scheduled(
     history = usual(db, task) if running and not says_end else None
     chosen = timed_poll(Seen(now, task.created_at, running, started_at, progress, history), rule)
     if (started_at, chosen.expected_end) != (task.started_at, task.expected_end_at):
-        polls.set_poll_timing(db, task.id, started_at, chosen.expected_end)
+        tracking.set_poll_timing(db, task.id, started_at, chosen.expected_end)
     return chosen.at
 
 
@@ -302,9 +301,9 @@ def _join_history(db: Db, task: Task, state: str, now: float) -> None:
     """A task that succeeded joins the history of its kind (failures end anywhere)."""
     if state == "succeeded":
         key = timing_key(task.kind, task.request)
-        polls.keep_duration(db, key, now - task.created_at, now)
+        tracking.keep_duration(db, key, now - task.created_at, now)
         if trims_history(task.id):
-            polls.trim_durations(db, key, HISTORY_SIZE)
+            tracking.trim_durations(db, key, HISTORY_SIZE)
 
 
 async def orphaned(store: Store, started_before: float, limit: int = 100) -> list[str]:
@@ -372,7 +371,7 @@ def arrived(
     recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
     if recorded.outcome == "duplicate":
         return recorded
-    states.count_callback(db, task.id, size)
+    tracking.count_callback(db, task.id, size)
     if verdict != PENDING:
         return recorded
     _bring_poll_forward(db, locked, obs, policy, claim=True, now=now)
@@ -388,7 +387,7 @@ def _bring_poll_forward(
     db: Db, locked: Locked, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
 ) -> None:
     due = poll_due(now, locked.last_polled_at, policy)
-    polls.bring_poll_forward(db, locked.task.id, obs.upstream_task_id, due, now, claim)
+    tracking.bring_poll_forward(db, locked.task.id, obs.upstream_task_id, due, now, claim)
 
 
 def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | None:
@@ -397,4 +396,4 @@ def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | N
     the budget's lock in every callback's transaction would queue the callbacks behind it."""
     if lease.max_per_second is not None:
         return None
-    return polls.claim_poll(db, task_id, lease.owner, now, lease.seconds)
+    return tracking.claim_poll(db, task_id, lease.owner, now, lease.seconds)

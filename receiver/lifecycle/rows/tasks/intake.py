@@ -2,7 +2,7 @@
 inside the submit's transaction under the key's app locked), reading it, its history, the
 lists, and a task pruned.
 
-What is learnt of a task after it was created is stored by states.py.
+What is learnt of a task after it was created is stored by tracking.py.
 """
 
 from __future__ import annotations
