@@ -30,7 +30,7 @@ from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.postgres.store import PostgresDb
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
-from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.reports import Observation

@@ -22,7 +22,7 @@ from common import SIGNING_SECRET, callback_body
 from receiver.config import CallbackConfig
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore
-from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.transactions import polls
 from receiver.lifecycle.transactions.observe import Report
 

@@ -18,7 +18,7 @@ from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
-from receiver.lifecycle.comet.client import CometClient
+from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels

@@ -23,7 +23,7 @@ class CallbackAck(Answer):
 
 
 # What CometAPI posts to a callback URL, as loosely as the parser
-# (receiver/lifecycle/comet/parse.py) reads it: field types drift in the wild, so the fields
+# (receiver/lifecycle/comet.py) reads it: field types drift in the wild, so the fields
 # take any JSON value, and any other field is kept with the claim.
 
 

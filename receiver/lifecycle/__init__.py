@@ -3,5 +3,5 @@ CometAPI reports and a callback claims, when it is polled, who gets a delivery, 
 document), its rows (each of its tables written in one module or folder only: the tasks,
 their events, deliveries and copies, the downstreams), the one transaction every door records an
 event through (`transactions/observe.py`), a callback's claim and the polls that settle it
-(`transactions/polls.py`), and its edge to CometAPI (`comet/`: the
-client and the tolerant parser, in the lifecycle's words)."""
+(`transactions/polls.py`), and its edge to CometAPI (`comet.py`: the client and the
+tolerant parser, in the lifecycle's words)."""

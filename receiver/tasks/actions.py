@@ -10,7 +10,7 @@ from receiver.kernel.errors import Conflict, NotAllowed, NotFound
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
-from receiver.lifecycle.comet.client import CometClient
+from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback

@@ -22,7 +22,7 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
-from receiver.lifecycle.comet.client import CometClient, Polled
+from receiver.lifecycle.comet import CometClient, Polled
 from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
 from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled, Work
 from receiver.lifecycle.rules.reports import Observation, sane_credits

@@ -30,7 +30,7 @@ from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.comet.client import CometClient, StreamedBody, Submitted
+from receiver.lifecycle.comet import CometClient, StreamedBody, Submitted
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob, Work

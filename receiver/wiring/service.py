@@ -11,7 +11,7 @@ from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
-from receiver.lifecycle.comet.client import CometClient
+from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import DownstreamLabels

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from receiver.kernel.secrets.tokens import CallbackSigner
-from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.comet import parse_callback
 from tests.conftest import MakeRelay, webhook
 from tests.fault.conftest import SimFactory
 from tests.fault.support import LEDGER, Figures, all_tasks, backend_of, pending_deliveries, size

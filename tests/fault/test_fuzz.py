@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from receiver.kernel.errors import ParseError
-from receiver.lifecycle.comet.parse import parse_callback
+from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.rules.task import STATES
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of, size

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from receiver.kernel.errors import ParseError
-from receiver.lifecycle.comet.parse import (
+from receiver.lifecycle.comet import (
     NOT_EXIST,
     _split_with_host,
     _with_host,

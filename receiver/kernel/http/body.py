@@ -144,7 +144,7 @@ def load_json(body: bytes, *, exact_numbers: bool = True, keep_nul: bool = False
     `exact_numbers=False` is for CometAPI's own answers, whose numbers are only read, never
     stored or sent on as parsed: a huge one there is the parser's to judge, not a reason to
     lose the answer. `keep_nul` (and `exact_numbers=False`) leave NUL in for CometAPI's
-    parser, which makes the text it keeps storable (receiver/lifecycle/comet/parse.py)."""
+    parser, which makes the text it keeps storable (receiver/lifecycle/comet.py)."""
     value = _load(body, exact_numbers)
     if exact_numbers and not keep_nul and _ESCAPED_NUL in body:
         refuse_nul(value)

@@ -1,1 +1,0 @@
-"""CometAPI: the HTTP client and the tolerant reading of what it sends."""
