@@ -5,8 +5,8 @@ Four figures. (1) The loop: the longest it went unanswered while 8 hostile evalu
 at once (in process, a 1 ms ticker on the loop the evaluations are awaited on), and on a
 real relay the slowest `/livez` while 8 hostile previews were out (each a 422). (2) The CPU
 a hostile evaluation costs: the relay's and its processes' together, each stopped at 100 ms
-and its evaluator forked again. (3) An honest filter and transform per delivery
-(`shaping.prepare`, 8 at a time as the fan-out runs them), the relay's CPU and its
+and its evaluator forked again. (3) An honest filter and transform per delivery (the
+fan-out worker's `prepare`, 8 at a time as the fan-out runs them), the relay's CPU and its
 processes', paired round by round with the same deliveries on a41becd's in-process path
 (`--against`'s checkout, else a41becd exported with `git archive`), run in a process of its
 own. Hostile: macros nested behind `//` comments, and a regex compiled at each `matches`.
@@ -33,7 +33,7 @@ from common import ADMIN_TOKEN, BENCH
 from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
-from receiver.deliveries.fanout.shaping import prepare
+from receiver.deliveries.fanout.worker import prepare
 from receiver.destinations.registry import default_body
 from receiver.expressions import evaluate as expressions
 from receiver.expressions import pool
@@ -176,7 +176,7 @@ _OLD = """
 import sys, time
 from receiver.config import Downstream
 from receiver.destinations.registry import default_body
-from receiver.deliveries.fanout.shaping import prepare
+from receiver.deliveries.fanout.worker import prepare
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 jobs = []

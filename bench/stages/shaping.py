@@ -1,8 +1,8 @@
 """Filters and transforms: what a CEL filter plus a transform add to one delivery of the
 fan-out, paired with the same delivery without them.
 
-The fan-out's own step is timed, `shaping.prepare` (the body a delivery sends, as the worker
-builds it before signing, 8 at a time), on the same event documents: a plain `webhook`
+The fan-out's own step is timed, its worker's `prepare` (the body a delivery sends, as the
+worker builds it before signing, 8 at a time), on the same event documents: a plain `webhook`
 downstream, then one with a filter and a transform, interleaved round by round so that both
 see the same machine, in CPU time: the relay's and that of the processes the expressions
 are evaluated in (receiver/expressions/pool.py). The figure is the median over

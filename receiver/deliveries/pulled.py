@@ -28,7 +28,7 @@ import orjson
 
 from receiver.config import Downstream
 from receiver.deliveries import reads
-from receiver.deliveries.fanout.shaping import Refused, prepare
+from receiver.deliveries.fanout.worker import Refused, prepare
 from receiver.destinations.registry import default_body
 from receiver.kernel.errors import MalformedRequest, Overloaded
 from receiver.kernel.store import Store

@@ -4,7 +4,7 @@ portal's "Send a test event"): a sample event of a type of the catalog
 header (`webhook-test: true`), and otherwise what a real delivery of it would be: its
 downstream's filter asked, its transform and static headers applied, the URL and path it
 makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code (shaped by
-deliveries/fanout/shaping.py, signed by destinations/http.py's `message_of`, published by
+deliveries/fanout/worker.py's `prepare`, signed by destinations/http.py's `message_of`, published by
 its provider's publisher, opened as connections.py opens one). Sent once outside the outbox
 (no retry, nothing stored), and the attempt answered: what was sent (method, URL, headers
 and body, every secret masked), its status, how long it took, and the start of the
@@ -25,12 +25,13 @@ from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import open_route, proxy_of
-from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
+from receiver.deliveries.fanout.worker import Refused, prepare
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
 from receiver.destinations.publishing import Opening
 from receiver.destinations.registry import default_body, open_publisher, untestable
 from receiver.downstreams.directory import Directory
 from receiver.downstreams.manage import shown_url
+from receiver.expressions.rules import ExpressionFailed
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.observability.logs import Log, scoped, scrub
 from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
@@ -52,7 +53,7 @@ def sample(event_type: str) -> dict[str, Any]:
 
 
 def _job(name: str, document: dict[str, Any]) -> DeliveryJob:
-    """The sample as the fan-out's shaping reads a leased delivery of it."""
+    """The sample as the fan-out's `prepare` reads a leased delivery of it."""
     now = float(document["occurred_at"])
     event_id = str(document["event_id"])
     delivery = Delivery(

@@ -5,12 +5,21 @@ across retries, retry on network errors, timeouts, 408, 425, 429 and 5xx on a fi
 schedule with jitter (a `Retry-After` stretches the wait), stop at once on any other 4xx,
 and dead-letter after the last scheduled attempt. Rows are leased, so a crashed worker's
 rows are taken over when the lease runs out.
+
+What one delivery sends, before it is signed, is shaped here too (`prepare`): whether its
+downstream's filter takes the event, and the body (the format's own, or what its transform
+makes of the event), with the method, a path and the headers to add. Every format goes
+through it, the HTTP formats and each broker's alike, so a new format gets filters and
+transforms by building its default body; the pull endpoint and a test event shape theirs
+with it as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -20,13 +29,15 @@ from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, task_webhooks, with_rows_due
-from receiver.deliveries.fanout.shaping import ExpressionFailed, Refused, prepare
 from receiver.deliveries.rules import STATE_NUMBERS, claim_round
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
 from receiver.destinations.registry import default_body
+from receiver.destinations.webhook import webhook
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
+from receiver.expressions.evaluate import evaluate
+from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, Reservation, WorkerParts
@@ -37,6 +48,47 @@ from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
 GONE = 410
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The filter did not take the event (or failed on it): why, kept on the delivery."""
+
+    reason: str
+    failed: bool  # the expression failed, rather than answering false
+
+
+def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
+    """A task's own webhook carries the task's filter; any other downstream its own."""
+    return job.webhook_filter if job.webhook is not None else downstream.filter
+
+
+async def prepare(
+    downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
+) -> Shaped | Refused:
+    """The request's parts, or why it is not sent: the filter and the transform evaluated in
+    one round trip to a process (receiver/expressions/pool.py), never on the loop. One
+    stopped for passing its budget is refused with why. A transform that fails raises
+    ExpressionFailed (a body over 1 MiB, too): sending it again cannot help until the
+    transform changes; Overloaded when the processes are too busy (tried again later)."""
+    source = filter_of(downstream, job)
+    transform = downstream.transform
+    if source is None and transform is None:  # the common case: nothing to evaluate
+        shaped = default()
+    else:
+        verdict, made = await evaluate(source, transform, event(job.payload))
+        if not verdict.matched:
+            reason = verdict.reason or REFUSED
+            return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
+        shaped = made or default()
+    if not downstream.headers:
+        return shaped
+    return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})
+
+
+def event(payload: dict[str, Any]) -> dict[str, Any]:
+    """The event as the `webhook` format delivers it: what an expression sees."""
+    return webhook(payload)
 
 
 class Fanout:
