@@ -1,83 +1,14 @@
-"""The rules of sending, pure (the caller passes the time, so they are tested without
-waiting): each downstream's circuit breaker and token bucket, and its fair share of the
-claims in one round (when to retry is the lifecycle's: receiver/lifecycle/rules/retries.py).
-
-Breaker (Convoy's rule): it opens when, over the last `window` seconds, at least
-`min_attempts` attempts were made and at least `failure_rate` of them failed; the
-downstream is then left alone (`open`) for `cool_off` seconds; then one probe is let through
-(`half_open`); its success closes the breaker, its failure opens it again. Counting a rate
-over a window, not failures in a row, keeps a flaky downstream (one attempt in two fails)
-served: runs of failures come by chance, and each run would have paused it.
+"""The rules of sharing the fan-out, pure (the caller passes the time, so they are tested
+without waiting): each downstream's token bucket, and its fair share of the claims in one
+round. When to try again, an attempt or a failing downstream (its circuit breaker), is the
+lifecycle's: receiver/lifecycle/rules/retries.py.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
-
-BreakerState = Literal["closed", "half_open", "open"]
-# For the `relay_downstream_state` gauge; `disabled` is an operator's or the relay's decision.
-STATE_NUMBERS = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
-
-
-@dataclass
-class Breaker:
-    failure_rate: float  # the share of failed attempts in the window that opens it
-    min_attempts: int  # no verdict on fewer attempts than this in the window
-    window: float  # seconds of attempts that count
-    cool_off: float  # seconds it stays open before a probe
-    outcomes: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, failed)
-    failed_in_window: int = 0
-    opened_at: float | None = None
-    probing: bool = False  # the half-open probe is in flight
-
-    def state(self, now: float) -> BreakerState:
-        if self.opened_at is None:
-            return "closed"
-        return "half_open" if now - self.opened_at >= self.cool_off else "open"
-
-    def allowance(self, now: float) -> int | None:
-        """How many attempts may start now: None for no limit, 0 or 1 otherwise."""
-        state = self.state(now)
-        if state == "closed":
-            return None
-        if state == "half_open" and not self.probing:
-            return 1
-        return 0
-
-    def started(self, now: float) -> None:
-        if self.state(now) == "half_open":
-            self.probing = True
-
-    def succeeded(self, now: float) -> None:
-        if self.opened_at is not None:
-            self._reset(None)  # the probe (or a straggler) got through: closed again
-            return
-        self._note(now, failed=False)
-
-    def failed(self, now: float) -> None:
-        if self.probing:
-            self._reset(now)  # the probe failed: open again, for a whole cool-off
-            return
-        if self.opened_at is not None:
-            return  # an attempt that started before it opened
-        self._note(now, failed=True)
-        attempts = len(self.outcomes)
-        if attempts >= self.min_attempts and self.failed_in_window >= self.failure_rate * attempts:
-            self._reset(now)
-
-    def _note(self, now: float, failed: bool) -> None:
-        self.outcomes.append((now, failed))
-        self.failed_in_window += failed
-        while self.outcomes and self.outcomes[0][0] <= now - self.window:
-            self.failed_in_window -= self.outcomes.popleft()[1]
-
-    def _reset(self, opened_at: float | None) -> None:
-        self.outcomes.clear()
-        self.failed_in_window = 0
-        self.opened_at, self.probing = opened_at, False
+from typing import TypeVar
 
 
 @dataclass

@@ -3,6 +3,7 @@ observation, a claim and its verdict), when it is polled (`polling.py`: timing, 
 budget), who gets what (`routing.py`: recipients, the event document, progress events), the
 submit queue (`queue.py`: room under the cap, fair turns) and a key's quotas on what it
 submits (`quotas.py`), the retries and backoffs of submits, polls and deliveries side by
-side (`retries.py`), the event catalog (`catalog.py`), and the records the store hands out
-with which workers a recorded change wakes (`records.py`); the API answers them
-through the models of the features that serve them (receiver/tasks/rules/answers.py)."""
+side, and a failing downstream's breaker (`retries.py`), the event catalog (`catalog.py`),
+and the records the store hands out with which workers a recorded change wakes
+(`records.py`); the API answers them through the models of the features that serve them
+(receiver/tasks/rules/answers.py)."""

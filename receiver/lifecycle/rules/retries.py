@@ -1,7 +1,8 @@
 """The retry and backoff rules of a task's lifecycle, side by side: what follows a send
 CometAPI refused (the submit queue), how far apart the polls of a task go when they fail or
 its callback does not come, what follows a delivery attempt (as Svix and Convoy document
-theirs), and when a finished render's copy is tried again or given up.
+theirs) and when a downstream whose attempts keep failing is left alone (its breaker), and
+when a finished render's copy is tried again or given up.
 
 Pure: given what came back and which attempt it was, say whether there is another try and
 when, or why there is none.
@@ -10,8 +11,9 @@ when, or why there is none.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from receiver.lifecycle.rules.queue import SubmitPolicy
@@ -191,6 +193,76 @@ def decide(
     backoff = policy.schedule[attempt - 1]
     delay = jittered_wait(backoff, policy.jitter, retry_after, policy.max_retry_after, uniform)
     return Decision("retry", now + delay, failure)
+
+
+# A downstream's breaker (Convoy's rule): it opens when, over the last `window` seconds, at
+# least `min_attempts` attempts were made and at least `failure_rate` of them failed; the
+# downstream is then left alone (`open`) for `cool_off` seconds; then one probe is let
+# through (`half_open`); its success closes the breaker, its failure opens it again.
+# Counting a rate over a window, not failures in a row, keeps a flaky downstream (one
+# attempt in two fails) served: runs of failures come by chance, and each run would have
+# paused it.
+BreakerState = Literal["closed", "half_open", "open"]
+# For the `relay_downstream_state` gauge; `disabled` is an operator's or the relay's decision.
+STATE_NUMBERS = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
+
+
+@dataclass
+class Breaker:
+    failure_rate: float  # the share of failed attempts in the window that opens it
+    min_attempts: int  # no verdict on fewer attempts than this in the window
+    window: float  # seconds of attempts that count
+    cool_off: float  # seconds it stays open before a probe
+    outcomes: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, failed)
+    failed_in_window: int = 0
+    opened_at: float | None = None
+    probing: bool = False  # the half-open probe is in flight
+
+    def state(self, now: float) -> BreakerState:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if now - self.opened_at >= self.cool_off else "open"
+
+    def allowance(self, now: float) -> int | None:
+        """How many attempts may start now: None for no limit, 0 or 1 otherwise."""
+        state = self.state(now)
+        if state == "closed":
+            return None
+        if state == "half_open" and not self.probing:
+            return 1
+        return 0
+
+    def started(self, now: float) -> None:
+        if self.state(now) == "half_open":
+            self.probing = True
+
+    def succeeded(self, now: float) -> None:
+        if self.opened_at is not None:
+            self._reset(None)  # the probe (or a straggler) got through: closed again
+            return
+        self._note(now, failed=False)
+
+    def failed(self, now: float) -> None:
+        if self.probing:
+            self._reset(now)  # the probe failed: open again, for a whole cool-off
+            return
+        if self.opened_at is not None:
+            return  # an attempt that started before it opened
+        self._note(now, failed=True)
+        attempts = len(self.outcomes)
+        if attempts >= self.min_attempts and self.failed_in_window >= self.failure_rate * attempts:
+            self._reset(now)
+
+    def _note(self, now: float, failed: bool) -> None:
+        self.outcomes.append((now, failed))
+        self.failed_in_window += failed
+        while self.outcomes and self.outcomes[0][0] <= now - self.window:
+            self.failed_in_window -= self.outcomes.popleft()[1]
+
+    def _reset(self, opened_at: float | None) -> None:
+        self.outcomes.clear()
+        self.failed_in_window = 0
+        self.opened_at, self.probing = opened_at, False
 
 
 # A finished render's copy (the mirror worker, receiver/media/mirror.py, asks with the job's
