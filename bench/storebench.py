@@ -20,7 +20,7 @@ from pathlib import Path
 from common import SIGNING_SECRET, callback_body
 
 from receiver.config import CallbackConfig
-from receiver.kernel.secrets.signing import CallbackSigner
+from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.transactions import polls

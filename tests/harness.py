@@ -30,7 +30,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from receiver.config.names import ADVANCED, RENAMED
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
-from receiver.kernel.secrets.signing import _SALT
+from receiver.kernel.secrets.tokens import _SALT
 from tests import forked
 from tests.forked import Process, spawn
 from tests.testkit import free_port, to_toml

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from receiver.config import Settings
     from receiver.downstreams.directory import Directory
     from receiver.kernel.observability.logs import Log
-    from receiver.kernel.secrets.signing import MediaLinks
+    from receiver.kernel.secrets.tokens import MediaLinks
     from receiver.kernel.store import Store
     from receiver.keys.bearers import Keys
     from receiver.lifecycle.handoff import WorkerParts

@@ -15,7 +15,7 @@ from typing import Any
 from receiver.config.sections import MediaConfig
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.models import answerable_metadata
-from receiver.kernel.secrets.signing import MediaLinks
+from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.kernel.store import Store
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of

@@ -16,7 +16,7 @@ from receiver.config import Config
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.secrets.signing import CallbackSigner
+from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import Wakers

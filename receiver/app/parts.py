@@ -13,7 +13,7 @@ from starlette.datastructures import State
 from receiver.apps.portal import PortalLinks
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import Directory, new_directory
-from receiver.kernel.secrets.signing import MediaLinks
+from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.polling import PollLease

@@ -34,7 +34,7 @@ from receiver.kernel.errors import (
 )
 from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
-from receiver.kernel.secrets.signing import CallbackSigner, TokenRejected
+from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.handoff import PollHandoff, WorkerParts
 from receiver.lifecycle.rules.polling import PollLease

@@ -21,9 +21,9 @@ from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.destinations.message_signatures import shown_key_id
+from receiver.destinations.signing import public_key
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.errors import Conflict, InvalidRequest
-from receiver.kernel.secrets.signing import public_key
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit

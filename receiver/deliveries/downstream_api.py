@@ -14,13 +14,13 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.api import RecoverParams
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.destinations.message_signatures import shown_key_id
+from receiver.destinations.signing import public_key
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, Downstreams, own_name
 from receiver.downstreams.manage import read_checked
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
-from receiver.kernel.secrets.signing import public_key
 from receiver.keys.guard import needs
 from receiver.wiring.dependencies import DeliverySection, Logged, ServerSection, Workers
 

@@ -23,12 +23,12 @@ from receiver.destinations.registry import (
     preview_request,
     render,
 )
+from receiver.destinations.signing import Signing
 from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
 from receiver.expressions.evaluate import evaluate
 from receiver.expressions.rules import ExpressionFailed, OverBudget, Shaped
 from receiver.kernel.errors import InvalidRequest, NotFound
-from receiver.kernel.secrets.signing import Signing
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document

@@ -12,5 +12,5 @@ loaded only when configured. What they share stands in one module each: publishi
 message, the target, the interface), connection.py (one connection, reconnected with
 backoff), brokers.py, and aws.py with aws_client.py (the AWS settings and addresses, and the
 client); http.py sends the HTTP ones, proving the relay with credentials.py (a TLS client
-certificate, Basic, bearer, OAuth2 client credentials); every message is signed with
-receiver/kernel/secrets/signing.py (Standard Webhooks)."""
+certificate, Basic, bearer, OAuth2 client credentials), and signing.py signs every message
+(Standard Webhooks)."""

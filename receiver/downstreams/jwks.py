@@ -14,10 +14,10 @@ from starlette.responses import Response
 
 from receiver.config import Downstream
 from receiver.destinations.message_signatures import jwk, keys_of
+from receiver.destinations.signing import secrets_in_use
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.http.models import Answer
 from receiver.kernel.http.openapi import answer, described, reply
-from receiver.kernel.secrets.signing import secrets_in_use
 
 PATH = "/.well-known/jwks.json"
 # A receiver meeting a `keyid` it has not seen fetches again (a new key after a rotation).

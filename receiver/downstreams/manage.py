@@ -24,6 +24,7 @@ from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
 from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
+from receiver.destinations.signing import new_secret, public_key
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
@@ -35,7 +36,6 @@ from receiver.kernel.secrets.sealing import (
     open_url,
     seal_url,
 )
-from receiver.kernel.secrets.signing import new_secret, public_key
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller

@@ -27,7 +27,7 @@ from receiver.config.sections import MediaConfig
 from receiver.kernel.errors import MirrorError, UpstreamError
 from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
-from receiver.kernel.secrets.signing import MediaLinks
+from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.mirrors import MirrorJob

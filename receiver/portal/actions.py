@@ -19,9 +19,9 @@ from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.destinations.registry import APP_FORMED, read_by_pull
+from receiver.destinations.signing import public_key
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
-from receiver.kernel.secrets.signing import public_key
 from receiver.keys.rules import Caller
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.pages import Pages, own_name

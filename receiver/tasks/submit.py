@@ -31,7 +31,7 @@ from receiver.kernel.errors import InvalidRequest, LimitReached
 from receiver.kernel.net.guard import check_api_url
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
-from receiver.kernel.secrets.signing import CallbackSigner
+from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.handoff import Wakers

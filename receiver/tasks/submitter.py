@@ -27,7 +27,7 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
-from receiver.kernel.secrets.signing import CallbackSigner
+from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.comet import CometClient, StreamedBody, Submitted

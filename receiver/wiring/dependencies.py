@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from receiver.config.sections import DeliveryConfig, MediaConfig, ServerConfig, UpstreamConfig
 from receiver.kernel.observability.logs import Log
-from receiver.kernel.secrets.signing import MediaLinks
+from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.kernel.store import Store
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.wiring.service import Service

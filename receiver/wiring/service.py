@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from receiver.config import Config
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.secrets.signing import CallbackSigner
+from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers

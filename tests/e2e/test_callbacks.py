@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from receiver.kernel.secrets.signing import _SALT
+from receiver.kernel.secrets.tokens import _SALT
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     OLD_SIGNING_SECRET,

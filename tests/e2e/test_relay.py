@@ -8,7 +8,7 @@ import time
 import pytest
 
 from receiver.kernel.net.outbound import env_proxy
-from receiver.kernel.secrets.signing import CallbackSigner
+from receiver.kernel.secrets.tokens import CallbackSigner
 from tests.conftest import MakeRelay, webhook
 from tests.harness import (
     SEEN_RUNNING,

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.kernel.secrets.signing import CallbackSigner
+from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.lifecycle.comet import parse_callback
 from tests.conftest import MakeRelay, webhook
 from tests.fault.conftest import SimFactory

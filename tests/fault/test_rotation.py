@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.kernel.secrets.signing import CallbackSigner, TokenRejected
+from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 from tests.conftest import MakeRelay, webhook
 from tests.fault.support import Figures, backend_of, callback_body
 from tests.harness import OLD_SIGNING_SECRET, SIGNING_SECRET, Relay, Simulator, Sink, settled

@@ -16,7 +16,7 @@ from receiver.callbacks.route import Callback
 from receiver.config import Settings
 from receiver.kernel.errors import RelayError
 from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.secrets.signing import CallbackSigner
+from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store, open_store
 from receiver.lifecycle.comet import Polled, Submitted
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers, WorkerParts

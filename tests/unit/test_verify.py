@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.kernel.secrets.signing import CallbackSigner, TokenRejected
+from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 
 OLD_KEY = "old-key-for-rotation-000000"
 NEW_KEY = "current-key-1111111111111111"

@@ -1,3 +1,3 @@
-"""Secrets at work: what the relay signs (callback tokens, media links, and the Standard
-Webhooks signature of what goes out: `signing.py`), and secrets sealed at rest
-(`sealing.py`)."""
+"""Secrets at work: signed callback tokens and media links, and secrets sealed at rest (the
+Standard Webhooks signature of what goes out is the destinations':
+receiver/destinations/signing.py)."""
