@@ -97,7 +97,6 @@ class SqliteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._db: SqliteDb | None = None
         self._queue: list[_Job] = []
-        self._sync_mode = "FULL"  # the writer connection's, as opened
         self._writer: asyncio.Task[None] | None = None
         self._later: asyncio.TimerHandle | None = None  # the writer's start, held for company
         self._committer: ThreadPoolExecutor | None = None
@@ -124,10 +123,11 @@ class SqliteStore(Store):
         # by migrate()); it must be set before the first table is made.
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before we answer; NORMAL could lose it on power loss.
-        # Only the jobs that may be lost so (a lease, an attempt's outcome) commit under
-        # NORMAL, one transaction at a time (_transaction).
-        conn.execute("PRAGMA synchronous=FULL")
+        # NORMAL: SQLite never syncs a commit itself. A commit that must be on disk before
+        # we answer is followed by an fsync of the WAL (`_commit`), which is what FULL would
+        # do; the jobs that may be lost on power loss (a lease, an attempt's outcome) skip
+        # it, with no PRAGMA to switch between them.
+        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         # No busy wait inside SQLite: it would stall the event loop. _begin retries instead.
         conn.execute("PRAGMA busy_timeout=0")
@@ -140,7 +140,6 @@ class SqliteStore(Store):
         if self._conn is None or self._db is None:
             try:
                 self._conn = self._connect()
-                self._sync_mode = "FULL"
             except (OSError, sqlite3.Error) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
                 raise StoreError(f"cannot open SQLite database {self.path}: {reason}") from None
@@ -290,10 +289,8 @@ class SqliteStore(Store):
         """Each job's (ok, result or error), and whether the commit was synced."""
         conn, db = self._open()
         # A batch of jobs that need no sync of their own commits without an fsync (WAL
-        # keeps the commit order, so it is durable with the next synced commit); set outside
-        # the transaction, as SQLite wants it.
+        # keeps the commit order, so it is durable with the next synced commit).
         durable = any(sync == _SYNCED for _, _, sync in batch)
-        self._synchronous(conn, "FULL" if durable else "NORMAL")
         await self._begin(conn)
         try:
             try:
@@ -316,11 +313,6 @@ class SqliteStore(Store):
         self.commits += 1
         return results, durable
 
-    def _synchronous(self, conn: sqlite3.Connection, mode: str) -> None:
-        if mode != self._sync_mode:
-            conn.execute(f"PRAGMA synchronous={mode}")
-            self._sync_mode = mode
-
     async def _begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting without blocking the loop while another connection (the
         checkpointer, or an operator's CLI) holds the write lock."""
@@ -337,7 +329,7 @@ class SqliteStore(Store):
 
     async def _commit(self, conn: sqlite3.Connection) -> None:
         assert self._committer is not None
-        done = self._committer.submit(conn.execute, "COMMIT")
+        done = self._committer.submit(self._commit_synced, conn)
         try:
             await asyncio.wrap_future(done)
         except asyncio.CancelledError:
@@ -346,6 +338,16 @@ class SqliteStore(Store):
             with contextlib.suppress(Exception):
                 done.result()
             raise
+
+    def _commit_synced(self, conn: sqlite3.Connection) -> None:
+        """COMMIT, then the WAL's fsync that puts it on disk (in memory, nothing to sync)."""
+        conn.execute("COMMIT")
+        if self.path == ":memory:":
+            return
+        try:
+            _fsync(f"{self.path}-wal")
+        except OSError as exc:
+            raise StoreError(f"SQLite: syncing the WAL: {exc}") from None
 
     def take_workers(self, deliveries: bool, polls: bool) -> None:
         if self.path == ":memory:":
