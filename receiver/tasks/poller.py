@@ -172,12 +172,12 @@ class Poller:
                 failure_code=answer and answer.failure_code,
                 reason=answer and answer.error,
             )
-        if recorded is not None and recorded.outcome == "applied":
-            state, event_id = answer and answer.state, recorded.event_id
-            log.info("poll.state_changed", state=state, event_id=event_id)
+        changed = recorded.event_id if recorded and recorded.outcome == "applied" else None
+        if changed and not result.settled:  # else the callback's line says so: one line
+            log.info("poll.state_changed", state=answer and answer.state, event_id=changed)
         for settled in result.settled:
             span.set(verdict=settled.verdict, claim_event_id=settled.claim.event_id)
-            self._report(log, settled, answer)
+            self._report(log, settled, answer, changed)
         if gave_up:
             await self._give_up(job, age)
 
@@ -218,8 +218,11 @@ class Poller:
             log.warning("poll.task_not_exist", age_seconds=round(age, 1))
         return polled, answer
 
-    def _report(self, log: Log, settled: Settled, answer: Observation | None) -> None:
-        """Count a callback's verdict; a contradicted one is logged with both sides."""
+    def _report(
+        self, log: Log, settled: Settled, answer: Observation | None, changed: str | None
+    ) -> None:
+        """Count a callback's verdict; a contradicted one is logged with both sides. With
+        `changed`, the id of the event the answer recorded, the task's state changed."""
         claim, verdict = settled.claim, settled.verdict
         self.parts.metrics.callbacks.labels(verdict).inc()
         line = log.warning if verdict == "contradicted" else log.info
@@ -231,6 +234,7 @@ class Poller:
             upstream_state=answer.state if answer else None,
             upstream_status=answer.upstream_status if answer else None,
             upstream_outputs=list(answer.outputs) if answer else None,
+            state_changed_by=changed,
         )
 
     async def _fail_orphans(self) -> None:
