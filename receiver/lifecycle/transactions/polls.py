@@ -371,10 +371,10 @@ def arrived(
     recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
     if recorded.outcome == "duplicate":
         return recorded
-    tracking.count_callback(db, task.id, size)
     if verdict != PENDING:
+        tracking.count_callback(db, task.id, size)
         return recorded
-    _bring_poll_forward(db, locked, obs, policy, claim=True, now=now)
+    _bring_poll_forward(db, locked, obs, policy, claim=True, now=now, kept=size)
     if obs.upstream_task_id and task.upstream_task_id is None and task.next_submit_at:
         # CometAPI has it (a send that timed out got through): it is not sent again.
         submits.leave_queue(db, task.id)
@@ -384,10 +384,16 @@ def arrived(
 
 
 def _bring_poll_forward(
-    db: Db, locked: Locked, obs: Observation, policy: ClaimPolicy, claim: bool, now: float
+    db: Db,
+    locked: Locked,
+    obs: Observation,
+    policy: ClaimPolicy,
+    claim: bool,
+    now: float,
+    kept: int | None = None,
 ) -> None:
     due = poll_due(now, locked.last_polled_at, policy)
-    tracking.bring_poll_forward(db, locked.task.id, obs.upstream_task_id, due, now, claim)
+    tracking.bring_poll_forward(db, locked.task.id, obs.upstream_task_id, due, now, claim, kept)
 
 
 def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | None:

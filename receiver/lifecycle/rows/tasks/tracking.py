@@ -236,15 +236,25 @@ BRING_POLL_FORWARD = Sql(
     "UPDATE tasks SET claim_since = CASE WHEN ? THEN COALESCE(claim_since, ?)"
     " ELSE claim_since END, upstream_task_id = COALESCE(upstream_task_id, ?),"
     " next_poll_at = CASE WHEN next_poll_at IS NULL OR next_poll_at > ? THEN ?"
-    " ELSE next_poll_at END WHERE id = ?"
+    " ELSE next_poll_at END, callback_count = callback_count + ?,"
+    " callback_bytes = callback_bytes + ? WHERE id = ?"
 )
 
 
 def bring_poll_forward(
-    db: Db, task_id: str, upstream_task_id: str | None, due: float, now: float, claim: bool
+    db: Db,
+    task_id: str,
+    upstream_task_id: str | None,
+    due: float,
+    now: float,
+    claim: bool,
+    kept: int | None = None,
 ) -> None:
-    """Poll by `due`; `claim`: a callback's claim now waits for the poll's answer."""
-    db.execute(BRING_POLL_FORWARD, (claim, now, upstream_task_id, due, due, task_id))
+    """Poll by `due`; `claim`: a callback's claim now waits for the poll's answer; `kept`:
+    the size of the callback kept with it, counted as `count_callback` does (one statement
+    for both, on every pending claim's way)."""
+    counted = (0, 0) if kept is None else (1, kept)
+    db.execute(BRING_POLL_FORWARD, (claim, now, upstream_task_id, due, due, *counted, task_id))
 
 
 PENDING_CLAIMS = Sql(
