@@ -45,9 +45,9 @@ from receiver.lifecycle.rules.records import (
     Task,
     TaskFilter,
 )
-from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscription, owned_name
+from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Report
@@ -272,6 +272,14 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             store,
             poll_transactions.Answer(cat.id, "P", dataclasses.replace(done, refund=5), "{}", None),
             poll_transactions.PollPolicy(SUBS, 120.0),
+        ),
+    )
+    # A late callback on the ended task: judged at once, and counted toward its bound.
+    late = Observation(state="succeeded", upstream_task_id="up-cat", outputs=done.outputs)
+    await run(
+        "late callback",
+        poll_transactions.arrive(
+            store, Report("callback", "cb-late", late, "{}"), cat.id, SUBS, POLICY
         ),
     )
     # One end in sixteen trims its kind's history: here, whichever the cat's id is.
