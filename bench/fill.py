@@ -33,8 +33,8 @@ from receiver.kernel.store.sqlite import SqliteDb, dict_row
 from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import NewTask
-from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.tasks.transactions import Accepted, bind
 

@@ -4,7 +4,7 @@ Order matters: the token is checked before the body is read, and the 200 goes ou
 after the event is committed. Every refusal is a 4xx with a reason and changes nothing.
 CometAPI does not sign callbacks, so an accepted one is kept as a claim and wakes the
 poller, whose authenticated answer is what changes the task
-(receiver/lifecycle/rules/reports.py).
+(receiver/lifecycle/rules/task.py).
 
 The route is a bare ASGI app, not a Starlette endpoint: on the busiest path the Request and
 Response objects and the per-route exception wrapper were a twentieth of a callback's
@@ -38,7 +38,7 @@ from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.handoff import PollHandoff, WorkerParts
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.reports import PENDING
+from receiver.lifecycle.rules.task import PENDING
 from receiver.lifecycle.transactions import polls
 from receiver.lifecycle.transactions.observe import Report
 

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from receiver.lifecycle.rules.polling import PollLease, PollRule, PollSchedule
-from receiver.lifecycle.rules.reports import ClaimPolicy
+from receiver.lifecycle.rules.task import ClaimPolicy
 
 CHANNEL = r"^[A-Za-z0-9_.:-]{1,64}$"  # a name a task and a downstream share
 

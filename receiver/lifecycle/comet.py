@@ -31,8 +31,7 @@ from receiver.kernel.net.outbound import (
     transport_errors,
 )
 from receiver.kernel.observability.logs import get_logger, scrub
-from receiver.lifecycle.rules.reports import Observation
-from receiver.lifecycle.rules.task import State, is_callback, map_upstream, route_of
+from receiver.lifecycle.rules.task import Observation, State, is_callback, map_upstream, route_of
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened
@@ -236,7 +235,7 @@ def _reverse(
         thumbnail=_url(data.get("poster")) or _url(data.get("last_frame")),
         error=error,
         progress=_text(data.get("progress"), 16),
-        # As given: receiver/lifecycle/rules/reports.py's sane_credits refuses, and has the
+        # As given: receiver/lifecycle/rules/task.py's sane_credits refuses, and has the
         # refusal logged, what cannot be a price (not finite, negative, absurdly large).
         point=_figure(data.get("point")),
         refund=_figure(data.get("refund")),

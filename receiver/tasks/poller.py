@@ -4,7 +4,7 @@ Official-format tasks have no callback and are polled from the start, when the r
 receiver/lifecycle/rules/polling.py says: dense around the end it estimates, sparse before.
 Reverse-format tasks are polled at once when a callback comes (the callback is only a
 claim, and the poll's answer is what changes the task and settles the claim:
-receiver/lifecycle/rules/reports.py). CometAPI calls back only when a task ends, so one
+receiver/lifecycle/rules/task.py). CometAPI calls back only when a task ends, so one
 is asked every `waiting_gap_seconds` until CometAPI says it runs; then, with no callback, a
 few times around where such tasks usually end (a lost callback), then once
 `callback_grace_seconds` pass, at intervals growing by `backoff_factor` up to
@@ -25,7 +25,7 @@ from receiver.kernel.observability.logs import Log
 from receiver.lifecycle.comet import CometClient, Polled
 from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
 from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled, Work
-from receiver.lifecycle.rules.reports import Observation, sane_credits
+from receiver.lifecycle.rules.task import Observation, sane_credits
 from receiver.lifecycle.transactions import polls
 from receiver.wiring.set_aside import set_aside
 

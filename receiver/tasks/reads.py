@@ -20,7 +20,7 @@ from receiver.lifecycle.rules.records import (
     Task,
     TaskFilter,
 )
-from receiver.lifecycle.rules.reports import failure_message
+from receiver.lifecycle.rules.task import failure_message
 
 HISTORY = 500  # events, deliveries and attempts shown of one task, the newest
 

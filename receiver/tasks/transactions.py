@@ -32,10 +32,14 @@ from receiver.lifecycle.rows.tasks import intake, submits, tracking
 from receiver.lifecycle.rules.queue import free_slots, take_turns
 from receiver.lifecycle.rules.quotas import KeyLimits, Usage, day_start, freeing_offset, over_limit
 from receiver.lifecycle.rules.records import NewTask, Recorded, SubmitAttempt, SubmitJob, Task
-from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.routing import Subscriptions
-from receiver.lifecycle.rules.task import NOT_SERVED, TERMINAL_STATES, is_passed_through
+from receiver.lifecycle.rules.task import (
+    NOT_SERVED,
+    TERMINAL_STATES,
+    Observation,
+    is_passed_through,
+)
 from receiver.lifecycle.transactions.observe import (
     Audience,
     Report,

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from receiver.lifecycle.rules.reports import failure_message
+from receiver.lifecycle.rules.task import failure_message
 from receiver.shares.links import ShareSigner
 from tests.browser.conftest import missing, start_chromium
 from tests.conftest import relay_env

@@ -6,7 +6,7 @@ simulator's own callbacks are dropped here and the polling grace is a minute, so
 callbacks a task gets are the ones a test posts, and only those bring a poll.
 
 CometAPI signs nothing, so a taken callback is a claim
-(receiver/lifecycle/rules/reports.py): it
+(receiver/lifecycle/rules/task.py): it
 is stored as a `callback` event with the state it claims and a verdict, and it brings a poll
 forward; the task's state is CometAPI's answer to that poll. The hand-made bodies here claim
 a video CometAPI never made, so once CometAPI has finished the task they are contradicted.

@@ -46,7 +46,6 @@ def test_the_default_relay_loads_no_library_of_an_extra() -> None:
 
 RULES = (
     "receiver.lifecycle.rules.task",
-    "receiver.lifecycle.rules.reports",
     "receiver.lifecycle.rules.routing",
     "receiver.lifecycle.rules.polling",
     "receiver.lifecycle.rules.queue",

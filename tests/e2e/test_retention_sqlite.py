@@ -11,7 +11,7 @@ from pathlib import Path
 
 from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.rules.records import NewTask
-from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.retention import worker as retention
 from receiver.retention.rules import DAY, RetentionPolicy, pages_to_free

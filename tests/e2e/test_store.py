@@ -22,8 +22,8 @@ from receiver.kernel.store.migrate import migrations
 from receiver.lifecycle.rows.tasks import tracking
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Attempt, DeliveryFilter, DeliveryJob, NewTask, PollJob
-from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Audience, Report, observe

@@ -16,8 +16,8 @@ from receiver.kernel.store import Store
 from receiver.lifecycle.rows.tasks import intake
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
-from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.media import transactions as copies

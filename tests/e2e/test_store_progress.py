@@ -14,8 +14,8 @@ from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryFilter, NewTask
-from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls as poll_transactions
 from tests import transactions
 from tests.transactions import make_task

@@ -13,7 +13,7 @@ from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import Attempt, NewTask, TaskFilter
-from receiver.lifecycle.rules.reports import Observation
+from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.operator import rows as reads

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.lifecycle.rules.reports import (
+from receiver.lifecycle.rules.task import (
     Claim,
     ClaimPolicy,
     Observation,

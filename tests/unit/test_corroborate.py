@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from receiver.lifecycle.rules.reports import (
+from receiver.lifecycle.rules.task import (
     MAX_CREDITS,
     Claim,
     Observation,

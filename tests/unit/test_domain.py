@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import event_document
-from receiver.lifecycle.rules.task import shown_progress
+from receiver.lifecycle.rules.task import Observation, shown_progress
 
 NOW = 1_000.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.lifecycle.rules.reports import (
+from receiver.lifecycle.rules.task import (
     DEFAULT_FAILURE_MESSAGE,
     failure_message,
     resubmit,

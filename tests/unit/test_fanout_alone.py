@@ -19,8 +19,8 @@ from receiver.kernel.store import Store, open_store
 from receiver.lifecycle.handoff import DeliveryHandoff, Wakers, WorkerParts
 from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rules.records import DeliveryFilter, NewTask, Work
-from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
+from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 
 from .test_parts_alone import OWNER, Lines

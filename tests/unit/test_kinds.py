@@ -98,7 +98,7 @@ class _Task:
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_the_event_document_says_the_output_type(name: str) -> None:
-    from receiver.lifecycle.rules.reports import Observation
+    from receiver.lifecycle.rules.task import Observation
 
     document = event_document(_Task(name), "evt_1", Observation(state="running"), "poll", 1.0)
     assert document["output_type"] == KINDS[name].output

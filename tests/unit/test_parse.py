@@ -22,8 +22,13 @@ from receiver.lifecycle.comet import (
     parse_official_task,
     upstream_error_message,
 )
-from receiver.lifecycle.rules.reports import Observation
-from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, advances, map_upstream
+from receiver.lifecycle.rules.task import (
+    STATES,
+    TERMINAL_STATES,
+    Observation,
+    advances,
+    map_upstream,
+)
 
 # Every status word /work/shared/cometapi-runway.md lists, and the state it means.
 WORDS = {

@@ -22,8 +22,8 @@ from receiver.lifecycle.comet import Polled, Submitted
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers, WorkerParts
 from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask
-from receiver.lifecycle.rules.reports import Observation
 from receiver.lifecycle.rules.routing import DELIVERY_STATES, DownstreamLabels
+from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls
 from receiver.tasks import reads
 from receiver.tasks import transactions as task_transactions

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from receiver.config.sections import MediaConfig, ServerConfig, ShareLook
 from receiver.lifecycle.rules.records import Task
-from receiver.lifecycle.rules.reports import failure_message
+from receiver.lifecycle.rules.task import failure_message
 from receiver.shares.links import SharedLink, ShareRefused, ShareSigner
 from receiver.shares.page import CLOSED, favicon, page_headers, render_closed, render_page
 from receiver.shares.share import prompt_of, shared_view

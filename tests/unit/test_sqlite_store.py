@@ -18,8 +18,8 @@ from receiver.lifecycle.rows.tasks.submits import END_SUBMIT, START_SUBMIT, due_
 from receiver.lifecycle.rows.tasks.tracking import RELEASE_POLL_LEASES, claim_polls
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import NewTask, Recorded
-from receiver.lifecycle.rules.reports import ClaimPolicy, Observation
 from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.lifecycle.transactions.polls import SET_POLL_BUDGET, arrived
 from receiver.tasks.transactions import Accepted, bind

@@ -7,7 +7,7 @@ import asyncio
 from receiver.lifecycle.handoff import PollHandoff, TaskChanges, Wakers
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import PollJob, Recorded, Task, Wakeups, Work
-from receiver.lifecycle.rules.reports import PENDING
+from receiver.lifecycle.rules.task import PENDING
 
 PLAIN = Wakeups(mirroring=False)  # renders not copied; a cap on the tasks upstream
 MIRRORING = Wakeups(mirroring=True)

@@ -1,5 +1,5 @@
-"""What a task is (`task.py`: states, kinds), what CometAPI tells of it (`reports.py`: an
-observation, a claim and its verdict), when it is polled (`polling.py`: timing, the poll
+"""What a task is and what CometAPI tells of it (`task.py`: states, kinds; an observation,
+a claim and its verdict), when it is polled (`polling.py`: timing, the poll
 budget), who gets what (`routing.py`: recipients, the event document, progress events), the
 submit queue (`queue.py`: room under the cap, fair turns) and a key's quotas on what it
 submits (`quotas.py`), the retries and backoffs of submits, polls and deliveries side by

@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from receiver.lifecycle.rules.reports import PENDING, Claim, Verdict
 from receiver.lifecycle.rules.routing import TaskRoute
-from receiver.lifecycle.rules.task import TERMINAL_STATES
+from receiver.lifecycle.rules.task import PENDING, TERMINAL_STATES, Claim, Verdict
 
 
 def webhook_origin(url: str | None) -> str | None:

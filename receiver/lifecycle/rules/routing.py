@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from receiver.lifecycle.rules.polling import end_from_progress
-from receiver.lifecycle.rules.reports import Observation, failure_message
-from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of
+from receiver.lifecycle.rules.task import TERMINAL_STATES, Observation, failure_message, output_of
 
 RowState = Literal["pending", "held", "mirroring"]
 

@@ -19,7 +19,6 @@ from receiver.lifecycle.rows.events import NewEvent
 from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rows.tasks.tracking import Locked
 from receiver.lifecycle.rules.records import Recorded, Task
-from receiver.lifecycle.rules.reports import PENDING, Observation
 from receiver.lifecycle.rules.routing import (
     PROGRESS,
     PROGRESS_TYPE,
@@ -35,7 +34,14 @@ from receiver.lifecycle.rules.routing import (
     supersedes,
     waits_for_mirror,
 )
-from receiver.lifecycle.rules.task import TERMINAL_STATES, advances, output_of, shown_progress
+from receiver.lifecycle.rules.task import (
+    PENDING,
+    TERMINAL_STATES,
+    Observation,
+    advances,
+    output_of,
+    shown_progress,
+)
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,10 @@ from receiver.lifecycle.rules.records import (
     Settled,
     Task,
 )
-from receiver.lifecycle.rules.reports import (
+from receiver.lifecycle.rules.routing import Subscriptions
+from receiver.lifecycle.rules.task import (
     PENDING,
+    TERMINAL_STATES,
     ClaimPolicy,
     Observation,
     claim_of,
@@ -75,8 +77,6 @@ from receiver.lifecycle.rules.reports import (
     resubmit,
     settle,
 )
-from receiver.lifecycle.rules.routing import Subscriptions
-from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.lifecycle.transactions.observe import (
     Audience,
     Report,

@@ -15,7 +15,7 @@ import orjson
 
 from receiver.kernel.store.db import Db, Row, Sql
 from receiver.lifecycle.rules.records import PollJob, Task
-from receiver.lifecycle.rules.reports import Claim
+from receiver.lifecycle.rules.task import Claim
 
 
 @dataclass(frozen=True)
