@@ -165,7 +165,7 @@ def bind(
     event_id = insert_event(db, task, Report("submit", key, obs, accepted.raw), first, now)
     if event_id is None or not first:
         return Recorded("history", task, event_id)
-    delivery_ids = fan_out(db, task, event_id, "queued", audience.subscriptions, now)
+    delivery_ids, _ = fan_out(db, task, event_id, "queued", audience, now)
     return Recorded("applied", task, event_id, delivery_ids)
 
 

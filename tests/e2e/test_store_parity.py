@@ -569,6 +569,7 @@ async def inputs_progress_and_copies(run: Script) -> None:
                 store,
                 poll_transactions.Answer(task.id, "P", running, "{}", rule),
                 poll_transactions.PollPolicy(listening, 120.0, progress_every=0.0),
+                frozenset({"progress"}),  # its rows leased to the poller, new or carrying it
             ),
         )
     await run("due downstreams", downstream_rows.due(store))

@@ -8,7 +8,7 @@ transactions, with the rules."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,27 +23,78 @@ INSERT_DELIVERY = Sql(
     " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+# A new pending row leased as it is made, unless an earlier row of its task waits at its
+# downstream (the order kept, as the claims keep it: see DUE_NEW_DELIVERIES).
+_WAITING_EARLIER = (
+    "EXISTS (SELECT 1 FROM deliveries e WHERE e.task_id = ? AND e.downstream = ?"
+    " AND e.state IN ('pending', 'held', 'mirroring'))"
+)
+INSERT_HANDED_DELIVERY = Sql(
+    "INSERT INTO deliveries (id, event_id, task_id, downstream, state, last_error,"
+    " next_attempt_at, created_at, updated_at, lease_owner, lease_until)"
+    " VALUES (?, ?, ?, ?, 'pending', NULL, ?, ?, ?,"
+    f" CASE WHEN {_WAITING_EARLIER} THEN NULL ELSE ? END,"
+    f" CASE WHEN {_WAITING_EARLIER} THEN NULL ELSE ? END) RETURNING lease_owner"
+)
+
+
+@dataclass(frozen=True)
+class Handing:
+    """The rows a process sends at once, leased to it in the transaction that makes them:
+    the pending ones to `downstreams` (its fan-out has a free slot for each)."""
+
+    owner: str
+    until: float
+    downstreams: frozenset[str]
+
+    def takes(self, downstream: str, first_state: str) -> bool:
+        return first_state == "pending" and downstream in self.downstreams
+
 
 def insert_deliveries(
     db: Db,
     task_id: str,
     event_id: str,
-    recipients: list[tuple[str, str]],
+    recipients: Sequence[tuple[str, str]],
     now: float,
     reasons: Mapping[str, str] | None = None,
 ) -> list[str]:
     """One outbox row per (downstream, first state), in the event's transaction; `reasons`:
     why a downstream's rows are held, kept as each row's last error."""
-    delivery_ids = []
+    return insert_handing(db, task_id, event_id, recipients, now, reasons, None)[0]
+
+
+def insert_handing(
+    db: Db,
+    task_id: str,
+    event_id: str,
+    recipients: Sequence[tuple[str, str]],
+    now: float,
+    reasons: Mapping[str, str] | None,
+    handing: Handing | None,
+) -> tuple[list[str], list[str]]:
+    """`insert_deliveries`, with the rows `handing` takes leased to it as they are made:
+    every row's id, and those leased (no claim, no lease of their own follows)."""
+    delivery_ids, handed = [], []
     for downstream, first_state in recipients:
         delivery_id = new_id("msg")
-        reason = (reasons or {}).get(downstream) if first_state == "held" else None
-        db.execute(
-            INSERT_DELIVERY,
-            (delivery_id, event_id, task_id, downstream, first_state, reason, now, now, now),
-        )
+        if handing is not None and handing.takes(downstream, first_state):
+            waiting = (task_id, downstream)
+            lease = (*waiting, handing.owner, *waiting, handing.until)
+            row = db.one(
+                INSERT_HANDED_DELIVERY,
+                (delivery_id, event_id, task_id, downstream, now, now, now, *lease),
+            )
+            if row is not None and row["lease_owner"] is not None:
+                handed.append(delivery_id)
+        else:
+            reason = (reasons or {}).get(downstream) if first_state == "held" else None
+            db.execute(
+                INSERT_DELIVERY,
+                (delivery_id, event_id, task_id, downstream, first_state, reason, now, now, now),
+            )
         delivery_ids.append(delivery_id)
-    return delivery_ids
+    return delivery_ids, handed
 
 
 # Progress events (source 'progress'): a task's deliveries of them not yet sent, a
@@ -167,6 +218,11 @@ def lease_new_deliveries(
     return _lease(db, [r["id"] for r in due if r["downstream"] in downstreams], owner, now + lease)
 
 
+def leased_jobs(db: Db, ids: list[str]) -> list[DeliveryJob]:
+    """The jobs of rows leased as they were made (`insert_handing`), to send at once."""
+    return _jobs(db, db.array(ids)) if ids else []
+
+
 # The ids as one list parameter: one fixed statement for any number of them.
 LEASE_DELIVERIES = Sql("UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ANY(?)")
 
@@ -186,6 +242,10 @@ def _lease(db: Db, due: list[str], owner: str, until: float) -> list[DeliveryJob
         return []
     ids = db.array(due)
     db.execute(LEASE_DELIVERIES, (owner, until, ids))
+    return _jobs(db, ids)
+
+
+def _jobs(db: Db, ids: object) -> list[DeliveryJob]:
     rows = db.all(LEASED_DELIVERIES, (ids,))
     # A task's own webhook: its URL is the task's, read for that lane's rows only.
     hooks: dict[str, dict[str, Any]] = {}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, new_id
 from receiver.lifecycle.rows import deliveries, downstreams, events, mirrors
+from receiver.lifecycle.rows.deliveries import Handing
 from receiver.lifecycle.rows.events import NewEvent
 from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rows.tasks.tracking import Locked
@@ -64,6 +65,7 @@ class Audience:
     subscriptions: Subscriptions
     mirror: bool = False
     progress_every: float = 10.0  # seconds between one task's progress events, at least
+    handing: Handing | None = None  # the new deliveries this process sends at once
 
 
 def lock(db: Db, task_id: str, obs: Observation) -> Locked | Recorded:
@@ -125,8 +127,8 @@ def record(
     sources = sources_of(files)
     hold = waits_for_mirror(audience.mirror, obs.state, [s["url"] for s in sources])
     hold = hold and mirrors.start_copy(db, event_id, task.id, sources, now)
-    delivery_ids = fan_out(db, task, event_id, obs.state, audience.subscriptions, now, hold)
-    return Recorded("applied", updated, event_id, delivery_ids, report.verdict)
+    delivery_ids, handed = fan_out(db, task, event_id, obs.state, audience, now, hold)
+    return Recorded("applied", updated, event_id, delivery_ids, report.verdict, None, handed)
 
 
 def insert_event(db: Db, task: Task, report: Report, applied: bool, now: float) -> str | None:
@@ -179,16 +181,18 @@ def fan_out(
     task: Task,
     event_id: str,
     state: str,
-    subscriptions: Subscriptions,
+    audience: Audience,
     now: float,
     hold: bool = False,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """One delivery per downstream subscribed to `state`: held, not pending, for one that
-    is disabled, and `mirroring` while the event's files are being copied (`hold`)."""
+    is disabled, and `mirroring` while the event's files are being copied (`hold`). Their
+    ids, and those leased to `audience.handing` as they were made."""
+    subscriptions = audience.subscriptions
     disabled = downstreams.disabled_names(db) if subscriptions else set()
-    wanted = recipients(state, subscriptions, disabled, hold, task.route)
+    wanted = list(recipients(state, subscriptions, disabled, hold, task.route))
     reasons = held_reasons(subscriptions)
-    return deliveries.insert_deliveries(db, task.id, event_id, list(wanted), now, reasons)
+    return deliveries.insert_handing(db, task.id, event_id, wanted, now, reasons, audience.handing)
 
 
 def told(

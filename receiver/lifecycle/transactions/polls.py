@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import deliveries, events
+from receiver.lifecycle.rows.deliveries import Handing
 from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rows.tasks.tracking import Locked, PollEnd
 from receiver.lifecycle.rules.polling import (
@@ -55,7 +56,6 @@ from receiver.lifecycle.rules.polling import (
 )
 from receiver.lifecycle.rules.polling import next_poll as timed_poll
 from receiver.lifecycle.rules.records import (
-    DeliveryJob,
     PollJob,
     PollResult,
     Recorded,
@@ -178,7 +178,10 @@ def finish(
         events.set_verdict(db, claim.event_id, verdict, now)
     settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
     recorded = None
-    audience = Audience(policy.subscriptions, policy.mirror, policy.progress_every)
+    # The answer's new deliveries to `deliver_now` are leased to its poller as they are made.
+    lease_until = now + policy.delivery_lease_seconds
+    handing = Handing(answer.owner, lease_until, deliver_now) if deliver_now else None
+    audience = Audience(policy.subscriptions, policy.mirror, policy.progress_every, handing)
     if obs is not None:
         again = (
             obs.state == "failed"
@@ -208,11 +211,12 @@ def finish(
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
     tracking.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
-    handed: list[DeliveryJob] = []
-    new_ids = [*(recorded.delivery_ids if recorded is not None else []), *progressed]
-    if deliver_now and new_ids:
+    handed = deliveries.leased_jobs(db, recorded.handed_ids if recorded is not None else [])
+    if deliver_now and progressed:  # a progress event's rows, new or carrying it now
         lease = policy.delivery_lease_seconds
-        handed = deliveries.lease_new_deliveries(db, new_ids, deliver_now, answer.owner, now, lease)
+        handed += deliveries.lease_new_deliveries(
+            db, progressed, deliver_now, answer.owner, now, lease
+        )
     return PollResult(recorded, settled, handed=handed)
 
 
