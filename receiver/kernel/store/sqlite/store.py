@@ -273,8 +273,8 @@ class SqliteStore(Store):
             task.add_done_callback(self._syncs.discard)
 
     async def _sync_wal(self) -> None:
-        """fsync the WAL, which holds every commit made so far (SQLite's own sync of a
-        commit is the same call), on the committer's thread, after any commit queued there."""
+        """fsync the WAL, which holds every commit made so far (a synced commit's own sync is
+        the same call), on the committer's thread, after any commit queued there."""
         upto = self.commits  # what the WAL holds as the sync starts
         if not self._unsynced or self._committer is None:
             return
