@@ -26,6 +26,8 @@ def test_an_absurd_retry_after_is_capped_and_the_task_still_goes(
     behind = relay.submit(**image_to_video()).json()["id"]
     done = [relay.wait_task(t, settled) for t in (first, behind)]
     assert [t["state"] for t in done] == ["succeeded", "succeeded"]
-    refused = done[0]["submits"][0]
-    assert (refused["status"], refused["outcome"]) == (429, "retry")
+    # One send is refused: the first to reach CometAPI, which may be either (one claim can
+    # take both, and their sends race).
+    [refused] = [t["submits"][0] for t in done if t["submits"][0]["status"] == 429]
+    assert refused["outcome"] == "retry"
     assert refused["retry_at"] - refused["finished_at"] <= CAP + 0.01
