@@ -40,6 +40,7 @@ from tests.harness import (
 if missing():  # one line for the whole module
     pytest.skip(str(missing()), allow_module_level=True)
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -56,7 +57,8 @@ SCREENSHOTS = os.environ.get("RELAY_SCREENSHOTS") == "1"
 # On a loaded machine the driver's connection has been dropped as a request went out (the
 # request is then asked again), and a page has taken far more than 15 s to come live: the
 # bound is the harness's, only a backstop.
-TRANSIENT = (ProtocolError, ConnectionError)
+# A row the live list drew again is read again, as a dropped connection is.
+TRANSIENT = (ProtocolError, ConnectionError, StaleElementReferenceException)
 
 
 def until(driver: WebDriver, check: Callable[[WebDriver], Any]) -> Any:
@@ -149,7 +151,9 @@ def test_a_task_appears_live_on_the_list_after_its_callback(
 ) -> None:
     task = relay.task(finished)
     assert [e["source"] for e in task["events"] if e["source"] == "callback"]
-    text = console.find_element(By.ID, f"task-{finished}").text
+    # The live list may draw the row again between finding it and reading it: read it
+    # within a wait, which finds it again.
+    text = until(console, lambda d: d.find_element(By.ID, f"task-{finished}").text)
     assert "video2video" in text and "lighthouse" in text
 
 
