@@ -45,7 +45,7 @@ def _polls_near_the_end(task: dict[str, Any]) -> int:
 
 
 # Its own waits allow six minutes on a slow machine; the suite's two would cut them short.
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(540)
 def test_a_burst_is_polled_within_the_budget_nearest_the_end_first(
     make_relay: MakeRelay, sim: Simulator, sink: Sink, storage_url: str
 ) -> None:
@@ -71,7 +71,8 @@ def test_a_burst_is_polled_within_the_budget_nearest_the_end_first(
         tasks = [t for t in sim.tasks() if "run=900" in t["prompt"]]
         return tasks if len(tasks) == LONG and all(t["polls"] for t in tasks) else None
 
-    longs = wait_for(long_ones, timeout=180, interval=1.0)  # none is left unasked
+    # None is left unasked (a CI run with the fault suite beside it took over 180 s).
+    longs = wait_for(long_ones, timeout=300, interval=1.0)
     ended = {t["task_id"]: t for t in sim.tasks() if "run=40" in t["prompt"]}
     relay.stop()
 
