@@ -23,18 +23,20 @@ INSERT_DELIVERY = Sql(
     " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+# The states of a row not yet settled: an earlier one in them holds a later one back.
+_UNSETTLED = "('pending', 'held', 'mirroring')"
+
 # A new pending row leased as it is made, unless an earlier row of its task waits at its
-# downstream (the order kept, as the claims keep it: see DUE_NEW_DELIVERIES).
-_WAITING_EARLIER = (
-    "EXISTS (SELECT 1 FROM deliveries e WHERE e.task_id = ? AND e.downstream = ?"
-    " AND e.state IN ('pending', 'held', 'mirroring'))"
-)
+# downstream (the order kept, as the claims keep it: see DUE_NEW_DELIVERIES); that is asked
+# once, for both lease columns.
 INSERT_HANDED_DELIVERY = Sql(
     "INSERT INTO deliveries (id, event_id, task_id, downstream, state, last_error,"
     " next_attempt_at, created_at, updated_at, lease_owner, lease_until)"
-    " VALUES (?, ?, ?, ?, 'pending', NULL, ?, ?, ?,"
-    f" CASE WHEN {_WAITING_EARLIER} THEN NULL ELSE ? END,"
-    f" CASE WHEN {_WAITING_EARLIER} THEN NULL ELSE ? END) RETURNING lease_owner"
+    " SELECT ?, ?, ?, ?, 'pending', NULL, ?, ?, ?,"
+    " CASE WHEN w.waiting THEN NULL ELSE ? END, CASE WHEN w.waiting THEN NULL ELSE ? END"
+    " FROM (SELECT EXISTS (SELECT 1 FROM deliveries e WHERE e.task_id = ?"
+    f" AND e.downstream = ? AND e.state IN {_UNSETTLED}) AS waiting) AS w"
+    " RETURNING lease_owner"
 )
 
 
@@ -79,13 +81,10 @@ def insert_handing(
     for downstream, first_state in recipients:
         delivery_id = new_id("msg")
         if handing is not None and handing.takes(downstream, first_state):
-            waiting = (task_id, downstream)
-            lease = (*waiting, handing.owner, *waiting, handing.until)
-            row = db.one(
-                INSERT_HANDED_DELIVERY,
-                (delivery_id, event_id, task_id, downstream, now, now, now, *lease),
-            )
-            if row is not None and row["lease_owner"] is not None:
+            row = (delivery_id, event_id, task_id, downstream, now, now, now)
+            lease = (handing.owner, handing.until, task_id, downstream)
+            inserted = db.one(INSERT_HANDED_DELIVERY, (*row, *lease))
+            if inserted is not None and inserted["lease_owner"] is not None:
                 handed.append(delivery_id)
         else:
             reason = (reasons or {}).get(downstream) if first_state == "held" else None
@@ -148,7 +147,7 @@ def due_downstreams(db: Db, now: float) -> set[str]:
 _EARLIER_UNSETTLED = (
     "NOT EXISTS (SELECT 1 FROM deliveries e{index}"
     " WHERE e.task_id = d.task_id AND e.downstream = d.downstream"
-    " AND e.state IN ('pending', 'held', 'mirroring') AND e.id < d.id)"
+    f" AND e.state IN {_UNSETTLED} AND e.id < d.id)"
 )
 _SQLITE_EARLIER = _EARLIER_UNSETTLED.format(index=" INDEXED BY deliveries_task")
 _DUE = (
