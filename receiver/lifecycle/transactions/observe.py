@@ -128,7 +128,7 @@ def record(
     hold = waits_for_mirror(audience.mirror, obs.state, [s["url"] for s in sources])
     hold = hold and mirrors.start_copy(db, event_id, task.id, sources, now)
     delivery_ids, handed = fan_out(db, task, event_id, obs.state, audience, now, hold)
-    return Recorded("applied", updated, event_id, delivery_ids, report.verdict, None, handed)
+    return Recorded("applied", updated, event_id, delivery_ids, report.verdict, handed_ids=handed)
 
 
 def insert_event(db: Db, task: Task, report: Report, applied: bool, now: float) -> str | None:
