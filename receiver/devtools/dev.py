@@ -2,8 +2,8 @@
 
 The relay, the CometAPI simulator and a downstream sink on loopback (receiver/devtools/
 stack.py, as the demo runs them), with a store in a folder of its own that is kept between
-runs: its SQLite file and media copies, and `dev.json` (0600), which holds the secrets made
-on the first run (the admin token among them) and the ports last used, taken again when
+runs (0700, its files 0600: the store holds the app's keys and payloads): its SQLite file and
+media copies, and `dev.json`, which holds the secrets made on the first run (the admin token among them) and the ports last used, taken again when
 free so that the exported URL stays the same. On the first run it makes, through the
 relay's own API, a demo app with a key and a downstream at the sink, whose portal it links.
 """
@@ -32,6 +32,8 @@ from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, Ports, StackErr
 from receiver.kernel.observability import logs
 
 STATE_FILE = "dev.json"
+# What an older run (before the folder was made private) may have left readable to others.
+_STORE_FILES = ("relay.db", "relay.db-wal", "relay.db-shm", "lock")
 DEMO_APP = "demo"
 DEMO_DOWNSTREAM = "hooks"
 _READY_SECONDS = 60.0
@@ -109,9 +111,11 @@ def _secrets(state: dict[str, Any]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _folder(folder: Path) -> Iterator[None]:
-    """The folder made if need be, and held: two relays on one SQLite file would both poll."""
+    """The folder made if need be, private, and held: two relays on one SQLite file would
+    both poll."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private(folder)
         lock = open(folder / "lock", "a")  # noqa: SIM115 (held until the end)
     except OSError as exc:
         raise DevError(f"cannot use the folder {folder}: {exc.strerror or exc}") from None
@@ -121,6 +125,25 @@ def _folder(folder: Path) -> Iterator[None]:
         except OSError:
             raise DevError(f"another `receiver dev` runs on {folder}") from None
         yield
+
+
+def _make_private(folder: Path) -> None:
+    """The folder 0700 and its store's files 0600, also when an older run left them open."""
+    folder.chmod(0o700)
+    for name in _STORE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).chmod(0o600)
+
+
+@contextlib.contextmanager
+def _private_files() -> Iterator[None]:
+    """Files made meanwhile (SQLite's -wal and -shm, media copies) readable by their owner
+    only: the relay runs in this process, so its umask is theirs."""
+    before = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(before)
 
 
 def _port(value: object) -> int:
@@ -209,7 +232,7 @@ def run_dev(folder: Path, fixed: Fixed) -> None:
     logs.configure("warning")
     stopped = _stop_on_signals()
     state_path = folder / STATE_FILE
-    with _folder(folder):
+    with _private_files(), _folder(folder):
         state = _read_state(state_path)
         fresh = "secrets" not in state
         env = _secrets(state)

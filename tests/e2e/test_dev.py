@@ -183,3 +183,32 @@ def test_a_task_through_receiver_dev_succeeds_and_a_restart_keeps_it(
     wait_for(lambda: any(line in said for said in again.lines))
     assert f"127.0.0.1:{sink_port}" in "\n".join(again.lines)
     again.stop(signal.SIGTERM)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_the_store_is_readable_by_its_owner_only(tmp_path: Path, started: list[Dev]) -> None:
+    # A folder an older run left open to others, with its store in it.
+    folder = tmp_path / "dev"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    (folder / "relay.db").touch()
+    (folder / "relay.db").chmod(0o644)
+    dev = Dev(folder)
+    started.append(dev)
+    dev.started()
+    files = ("relay.db", "relay.db-wal", "relay.db-shm", "dev.json", "lock")
+    assert {name: _mode(folder / name) for name in files} == dict.fromkeys(files, 0o600)
+    assert _mode(folder) == 0o700
+    dev.stop()
+
+    # Made afresh: private from the start.
+    fresh = tmp_path / "fresh"
+    dev = Dev(fresh)
+    started.append(dev)
+    dev.started()
+    assert _mode(fresh) == 0o700
+    assert {name: _mode(fresh / name) for name in files} == dict.fromkeys(files, 0o600)
+    dev.stop()
