@@ -2,10 +2,11 @@
 
 The relay, the CometAPI simulator and a downstream sink on loopback (receiver/devtools/
 stack.py, as the demo runs them), with a store in a folder of its own that is kept between
-runs (0700, its files 0600: the store holds the app's keys and payloads): its SQLite file and
-media copies, and `dev.json`, which holds the secrets made on the first run (the admin token among them) and the ports last used, taken again when
-free so that the exported URL stays the same. On the first run it makes, through the
-relay's own API, a demo app with a key and a downstream at the sink, whose portal it links.
+runs (0700, its files 0600: the store holds the apps' keys and payloads): its SQLite file
+and media copies, and `dev.json`, which holds the secrets made on the first run (the admin
+token among them) and the ports last used, taken again when free so that the exported URL
+stays the same. On the first run it makes, through the relay's own API, a demo app with a
+key and a downstream at the sink, whose portal it links.
 """
 
 from __future__ import annotations
