@@ -107,6 +107,7 @@ class ServerConfig(Section):
     metrics_token_env: str = ""
     # /metrics is served on a listener of its own, `host:port` (port 0: any free one), and
     # not on the public port: its labels name apps and downstreams. "": no such listener.
+    # An address other than loopback needs `metrics_token_env`.
     metrics_listen: str = "127.0.0.1:9464"
     # /metrics on the public port as well; only with `metrics_token_env` set.
     metrics_public: bool = False
@@ -130,11 +131,22 @@ class ServerConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _metrics_public_with_a_token(self) -> ServerConfig:
+    def _metrics_beyond_loopback_with_a_token(self) -> ServerConfig:
         if self.metrics_public and not self.metrics_token_env:
             raise ValueError(
                 "metrics_public = true needs metrics_token_env: the public port serves"
                 " /metrics only to a scraper with the token"
+            )
+        address = self.metrics_address
+        if (
+            address
+            and not ipaddress.ip_address(address[0]).is_loopback
+            and not self.metrics_token_env
+        ):
+            raise ValueError(
+                f"metrics_listen = {self.metrics_listen!r} needs metrics_token_env: /metrics"
+                " names every app and downstream, so off loopback it is served only to a"
+                " scraper with the token"
             )
         return self
 

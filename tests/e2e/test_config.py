@@ -144,6 +144,13 @@ BAD: list[tuple[str, Any, Any, str, tuple[str, ...]]] = [
         ("config keys media.allow_private_networks and media.allow_private_sources",),
     ),
     (
+        "metrics on every address without a token",
+        setting("server", metrics_listen="0.0.0.0:9464"),
+        None,
+        "",
+        ("config key server", "metrics_listen = '0.0.0.0:9464' needs metrics_token_env"),
+    ),
+    (
         "PORT not a number",
         None,
         lambda env: env.update(PORT="http"),

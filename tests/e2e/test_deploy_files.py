@@ -238,12 +238,21 @@ def test_metrics_have_a_port_of_their_own_in_every_deploy_file() -> None:
     the Service routes only `http`, Prometheus finds each pod by its annotations, and
     Compose publishes 9464 on the host's loopback only."""
     text = (ROOT / "Containerfile").read_text()
-    assert "RECEIVER__SERVER__METRICS_LISTEN=0.0.0.0:9464" in text and "EXPOSE 8080 9464" in text
+    assert "RECEIVER__SERVER__METRICS_LISTEN=127.0.0.1:9464" in text and "EXPOSE 8080 9464" in text
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert compose["services"]["relay"]["ports"] == ["8080:8080", "127.0.0.1:9464:9464"]
+    # Off loopback the relay serves /metrics only with a token, which the secrets hold.
+    token = {"RECEIVER__SERVER__METRICS_TOKEN_ENV": "RECEIVER_METRICS_TOKEN"}
+    environment = compose["services"]["relay"]["environment"]
+    assert environment["RECEIVER__SERVER__METRICS_LISTEN"] == "0.0.0.0:9464"
+    assert token.items() <= environment.items()
+    assert "RECEIVER_METRICS_TOKEN=" in (ROOT / "deploy" / "relay.env.example").read_text()
     docs = _manifests()
     [config] = [d for d in docs if d["kind"] == "ConfigMap"]
     assert config["data"]["RECEIVER__SERVER__METRICS_LISTEN"] == "0.0.0.0:9464"
+    assert token.items() <= config["data"].items()
+    [secret] = [d for d in docs if d["kind"] == "Secret"]
+    assert "RECEIVER_METRICS_TOKEN" in secret["stringData"]
     assert "RECEIVER__SERVER__METRICS_PUBLIC" not in config["data"]
     [serve] = [
         d

@@ -247,6 +247,21 @@ def test_service_monitor_and_network_policy_only_when_enabled(chart: helm.Chart)
     [port] = [p for p in service["spec"]["ports"] if p["name"] == "metrics"]
     assert port["port"] == port["targetPort"] == 9464
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    # Off loopback the relay asks for a token: the chart makes it and the monitor sends it.
+    config = manifests["ConfigMap", "relay-runway-relay"]["data"]
+    assert config["RECEIVER__SERVER__METRICS_LISTEN"] == "0.0.0.0:9464"
+    assert config["RECEIVER__SERVER__METRICS_TOKEN_ENV"] == "RECEIVER_METRICS_TOKEN"
+    secret = manifests["Secret", "relay-runway-relay"]
+    assert len(base64.b64decode(secret["data"]["RECEIVER_METRICS_TOKEN"])) >= 32
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["authorization"]["credentials"] == {
+        "name": "relay-runway-relay",
+        "key": "RECEIVER_METRICS_TOKEN",
+    }
+    assert (
+        "RECEIVER__SERVER__METRICS_TOKEN_ENV"
+        not in plain["ConfigMap", "relay-runway-relay"]["data"]
+    )
     assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
     [container] = _pod(manifests, "serve")["containers"]
     assert {"name": "metrics", "containerPort": 9464} in container["ports"]

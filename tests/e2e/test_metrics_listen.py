@@ -1,5 +1,6 @@
 """Where /metrics listens: `server.metrics_listen` read and refused in words, the public
-port only with a token, and a taken or shared port refused before anything starts."""
+port and any address but loopback only with a token, and a taken or shared port refused
+before anything starts."""
 
 from __future__ import annotations
 
@@ -29,6 +30,20 @@ def test_the_public_port_serves_metrics_only_with_a_token() -> None:
         {"server": {"metrics_public": True, "metrics_token_env": "METRICS_TOKEN"}}
     )
     assert settings.server.metrics_public
+
+
+def test_metrics_beyond_loopback_only_with_a_token() -> None:
+    for address in ("0.0.0.0:9464", "[::]:9464", "10.1.2.3:9464", "[fd00::1]:0"):
+        with pytest.raises(ConfigError, match=r"needs metrics_token_env: /metrics names every"):
+            parse_settings({"server": {"metrics_listen": address}})
+        settings = parse_settings(
+            {"server": {"metrics_listen": address, "metrics_token_env": "METRICS_TOKEN"}}
+        )
+        assert settings.server.metrics_listen == address
+    for loopback in ("127.0.0.1:9464", "127.0.0.2:0", "[::1]:9464", ""):
+        assert (
+            parse_settings({"server": {"metrics_listen": loopback}}).server.metrics_token_env == ""
+        )
 
 
 def test_a_taken_or_shared_port_is_refused_in_one_line() -> None:
