@@ -273,7 +273,45 @@ def test_service_monitor_and_network_policy_only_when_enabled(chart: helm.Chart)
     ]
     # deliver listens on nothing: no ingress at all.
     deliver_policy = manifests["NetworkPolicy", "deliver"]["spec"]
-    assert deliver_policy["policyTypes"] == ["Ingress"] and "ingress" not in deliver_policy
+    assert (
+        deliver_policy["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deliver_policy
+    )
+
+
+LINK_LOCAL = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128"]
+NODE_LOCAL_DNS = {"to": [{"ipBlock": {"cidr": "169.254.20.10/32"}}], "ports": [{"port": 53}]}
+
+
+def _blocked(rules: list[dict[str, Any]]) -> list[str]:
+    """The addresses the rules' every-address blocks leave out."""
+    blocks = [peer["ipBlock"] for rule in rules for peer in rule.get("to", [])]
+    return [
+        cidr
+        for block in blocks
+        if block["cidr"] in ("0.0.0.0/0", "::/0")
+        for cidr in block.get("except", [])
+    ]
+
+
+def test_the_network_policy_keeps_pods_from_link_local_addresses(chart: helm.Chart) -> None:
+    # A cloud's metadata endpoint (169.254.169.254, fd00:ec2::254) hands out node credentials.
+    policy: dict[str, Any] = {"enabled": True}
+    manifests = _render(chart, {**REPLICAS_ON_POSTGRES, "networkPolicy": policy})
+    _validate(manifests)
+    for component in ("serve", "deliver"):
+        spec = manifests["NetworkPolicy", component]["spec"]
+        assert "Egress" in spec["policyTypes"], component
+        [rule] = spec["egress"]
+        assert "ports" not in rule and sorted(_blocked([rule])) == sorted(LINK_LOCAL), component
+    # What a deployment needs there is opened beside the default; `egress` replaces it.
+    opened = {**policy, "egressAllowed": [NODE_LOCAL_DNS]}
+    manifests = _render(chart, {**REPLICAS_ON_POSTGRES, "networkPolicy": opened})
+    _validate(manifests)
+    rules = manifests["NetworkPolicy", "deliver"]["spec"]["egress"]
+    assert rules[1:] == [NODE_LOCAL_DNS] and sorted(_blocked(rules)) == sorted(LINK_LOCAL)
+    only = {**policy, "egress": [NODE_LOCAL_DNS]}
+    manifests = _render(chart, {**REPLICAS_ON_POSTGRES, "networkPolicy": only})
+    assert manifests["NetworkPolicy", "serve"]["spec"]["egress"] == [NODE_LOCAL_DNS]
 
 
 def test_pods_run_as_the_manifests_do(chart: helm.Chart) -> None:
