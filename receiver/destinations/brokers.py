@@ -26,10 +26,11 @@ class BrokerDestination(PublishingDestination):
 
     def check_url(self, url: str) -> str:
         parts = urlsplit(url)
-        if parts.scheme not in self.schemes or not parts.hostname:
-            raise ValueError(
-                f"a {self.format} downstream needs a {' or '.join(self.schemes)}:// URL"
-            )
+        wanted = f"a {self.format} downstream needs a {' or '.join(self.schemes)}:// URL"
+        if parts.scheme not in self.schemes:
+            raise ValueError(f"{wanted}: its scheme is {parts.scheme!r}")
+        if not parts.hostname:
+            raise ValueError(f"{wanted}: it names no host")
         return url
 
     def check_settings(self, settings: Any) -> None:

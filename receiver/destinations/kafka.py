@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field
@@ -61,23 +61,33 @@ class KafkaUrl:
 
 
 def parse(url: str) -> KafkaUrl:
-    """The URL's parts; ValueError saying what a Kafka URL is."""
+    """The URL's parts; ValueError saying which part is wrong, and what a Kafka URL is."""
     parts = urlsplit(url)
     _, at, hosts = parts.netloc.rpartition("@")
+    if parts.scheme not in ("kafka", "kafkas"):
+        _refuse(f"its scheme {parts.scheme!r} is neither kafka nor kafkas")
     servers = []
     for server in hosts.split(","):
-        found = _SERVER.match(server)
-        port = int(found["port"] or DEFAULT_PORT) if found else 0
-        if found is None or not 0 < port < 65536:
-            raise ValueError(f"a kafka downstream's url is {WANTED}")
+        if (found := _SERVER.match(server)) is None:
+            _refuse(f"its server {server!r} is not HOST or HOST:PORT")
+        port = int(found["port"] or DEFAULT_PORT)
+        if not 0 < port < 65536:
+            _refuse(f"its server {server!r} has port {port}, not one of 1 to 65535")
         servers.append(f"{found['host']}:{port}")
     topic = parts.path[1:]
-    named = _TOPIC.match(topic) and topic not in (".", "..")
-    if parts.scheme not in ("kafka", "kafkas") or not named or parts.query or parts.fragment:
-        raise ValueError(f"a kafka downstream's url is {WANTED}")
+    if parts.query or parts.fragment:
+        _refuse("it has a query or a fragment; settings go in the downstream's own keys")
+    if not topic:
+        _refuse("it names no topic (its path)")
+    if not _TOPIC.match(topic) or topic in (".", ".."):
+        _refuse(f"its topic {topic!r} is not a topic's name: 1 to 249 letters, digits, . _ -")
     user = unquote(parts.username or "") if at else ""
     password = unquote(parts.password or "") if at else ""
     return KafkaUrl(parts.scheme == "kafkas", tuple(servers), topic, user, password)
+
+
+def _refuse(wrong: str) -> NoReturn:
+    raise ValueError(f"a kafka downstream's url is {WANTED}: {wrong}")
 
 
 def server_target(found: KafkaUrl, server: str) -> str:

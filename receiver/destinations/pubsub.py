@@ -40,11 +40,10 @@ if TYPE_CHECKING:
     import aiohttp
 
 WANTED = "pubsub://projects/PROJECT/topics/TOPIC"
+_SHAPE = re.compile(r"^pubsub://projects/(?P<project>[^/?#]*)/topics/(?P<topic>[^/?#]*)$")
 # Google's rules: a project id (a legacy one with its domain), a topic's name (never `goog…`).
-_URL = re.compile(
-    r"^pubsub://(?P<topic>projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
-    r"/topics/(?!goog)[A-Za-z][A-Za-z0-9._~%+-]{2,254})$"
-)
+_PROJECT = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_TOPIC = re.compile(r"[A-Za-z][A-Za-z0-9._~%+-]{2,254}")
 ENDPOINT = "https://pubsub.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/pubsub"
 # Pub/Sub's own limits on an attribute.
@@ -52,10 +51,35 @@ MAX_KEY_BYTES, MAX_VALUE_BYTES = 256, 1024
 
 
 def topic_of(url: str) -> str:
-    """`projects/P/topics/T`, the topic's resource name; ValueError saying what one is."""
-    if (found := _URL.match(url)) is None:
+    """`projects/P/topics/T`, the topic's resource name; ValueError saying which part is
+    wrong and why."""
+    if (found := _SHAPE.match(url)) is None:
         raise ValueError(f"a pubsub downstream's url is {WANTED}")
-    return found["topic"]
+    project, topic = found["project"], found["topic"]
+    if not _PROJECT.fullmatch(project):
+        wrong = f"its project {project!r} {_project_problem(project.rpartition(':')[2])}"
+    elif topic.startswith("goog"):
+        wrong = f"its topic {topic!r} starts with `goog`, which Google keeps for its own"
+    elif not 3 <= len(topic) <= 255:
+        wrong = f"its topic {topic!r} has {len(topic)} characters; a topic's name has 3 to 255"
+    elif not ("a" <= topic[0].lower() <= "z"):
+        wrong = f"its topic {topic!r} does not start with a letter"
+    elif not _TOPIC.fullmatch(topic):
+        wrong = f"its topic {topic!r} has a character other than letters, digits and -_.~+%"
+    else:
+        return f"projects/{project}/topics/{topic}"
+    raise ValueError(f"a pubsub downstream's url is {WANTED}: {wrong}")
+
+
+def _project_problem(project: str) -> str:
+    """Why Google refuses this project id."""
+    if not 6 <= len(project) <= 30:
+        return f"has {len(project)} characters; a project id has 6 to 30"
+    if not "a" <= project[0] <= "z":
+        return "does not start with a lowercase letter"
+    if project.endswith("-"):
+        return "ends with a hyphen"
+    return "has a character other than lowercase letters, digits and hyphens"
 
 
 class PubsubDestination(BrokerDestination):

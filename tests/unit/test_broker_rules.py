@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from receiver.config import DownstreamConfig
 from receiver.destinations.connection import MAX_BACKOFF, next_backoff
 from receiver.destinations.publishing import fill
+from receiver.destinations.registry import PROVIDERS
 
 
 def downstream(**fields: Any) -> DownstreamConfig:
@@ -93,6 +94,38 @@ def test_a_kafka_url_lists_its_servers_and_names_its_topic(url: str) -> None:
 def test_a_url_that_is_not_kafkas_is_refused_saying_what_one_is(url: str) -> None:
     with pytest.raises(ValidationError, match=r"kafka://HOST:PORT\[,HOST:PORT\]/TOPIC"):
         downstream(format="kafka", url=url)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "url", "said"),
+    [
+        ("amqp", "http://127.0.0.1/", "needs a amqp or amqps:// URL: its scheme is 'http'"),
+        ("mqtt", "mqtt:///events", "needs a mqtt or mqtts:// URL: it names no host"),
+        ("nats", "nats:127.0.0.1", "it names no host"),
+        ("redis", "localhost:6379", "its scheme is 'localhost'"),
+    ],
+)
+def test_a_brokers_wrong_scheme_or_missing_host_is_named(fmt: str, url: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        PROVIDERS[fmt].check_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("kafka://127.0.0.1:9092", "it names no topic"),
+        ("kafka://127.0.0.1:9092/a/b", "its topic 'a/b' is not a topic's name"),
+        ("kafka://127.0.0.1:99999/events", "its server '127.0.0.1:99999' has port 99999"),
+        ("kafka://u:secret@127.0.0.1:9092,/events", "its server '' is not HOST or HOST:PORT"),
+        ("kafka://127.0.0.1:9092/events?acks=1", "it has a query or a fragment"),
+        ("https://127.0.0.1:9092/events", "its scheme 'https' is neither kafka nor kafkas"),
+    ],
+)
+def test_a_wrong_part_of_a_kafka_url_is_named(url: str, said: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        downstream(format="kafka", url=url)
+    [error] = refused.value.errors()
+    assert said in error["msg"] and "secret" not in error["msg"]
 
 
 def test_kafka_signs_in_with_the_urls_user_over_tls_when_kafkas() -> None:

@@ -53,6 +53,46 @@ def test_a_url_that_names_no_topic_is_refused_saying_what_one_is(url: str) -> No
         downstream(url=url)
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (
+            "pubsub://projects/demo/topics/t1",
+            "its project 'demo' has 4 characters; a project id has 6 to 30",
+        ),
+        (
+            "pubsub://projects/9-relay/topics/t1",
+            "its project '9-relay' does not start with a lowercase letter",
+        ),
+        ("pubsub://projects/acme-relay-/topics/t1", "its project 'acme-relay-' ends with a hyphen"),
+        (
+            "pubsub://projects/acme_relay/topics/t1",
+            "its project 'acme_relay' has a character other than",
+        ),
+        (
+            "pubsub://projects/acme-relay/topics/goog-events",
+            "its topic 'goog-events' starts with `goog`",
+        ),
+        (
+            "pubsub://projects/acme-relay/topics/ab",
+            "its topic 'ab' has 2 characters; a topic's name has 3 to 255",
+        ),
+        (
+            "pubsub://projects/acme-relay/topics/1events",
+            "its topic '1events' does not start with a letter",
+        ),
+        (
+            "pubsub://projects/acme-relay/topics/run*way",
+            "its topic 'run*way' has a character other than",
+        ),
+    ],
+)
+def test_a_wrong_project_or_topic_is_named_with_why(url: str, said: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        downstream(url=url)
+    assert said in str(refused.value)
+
+
 def test_a_message_is_the_event_with_its_attributes_keyed_by_its_task() -> None:
     headers = {
         "webhook-id": "msg_1",
