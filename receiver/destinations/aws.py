@@ -22,6 +22,16 @@ ARN = re.compile(
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
+def arn_of(url: str, service: str) -> tuple[re.Match[str] | None, str]:
+    """An ARN of `service` as its parts; else None and why it is not one."""
+    arn = ARN.match(url)
+    if arn is None:
+        return None, "it is not an ARN: arn:aws:SERVICE:REGION:ACCOUNT:NAME, a 12-digit account"
+    if arn["service"] != service:
+        return None, f"it is an ARN of {arn['service']}, not of {service}"
+    return arn, ""
+
+
 class AwsSettings(BaseModel):
     """`region` and `endpoint_url` (LocalStack, moto, MinIO, another S3-compatible store)."""
 
@@ -56,14 +66,15 @@ class AwsTarget(BrokerTarget):
 
 class AwsDestination(PublishingDestination):
     """An AWS service the relay publishes to, at the address its `url` holds (a queue URL,
-    an ARN, a bus name, `s3://`): `wanted` says what that is, `valid` checks it."""
+    an ARN, a bus name, `s3://`): `wanted` says what that is, `problem` what is wrong."""
 
     extra = "aws"
     settings_model: type[BaseModel] | None = AwsSettings
     masks_url_path = True
     wanted = ""
 
-    def valid(self, url: str) -> bool:
+    def problem(self, url: str) -> str:
+        """Which part of the address is wrong, and why; "" for a right one."""
         raise NotImplementedError
 
     def region_in(self, url: str) -> str | None:
@@ -73,8 +84,8 @@ class AwsDestination(PublishingDestination):
         return None
 
     def check_url(self, url: str) -> str:
-        if not self.valid(url):
-            raise ValueError(f"a {self.format} downstream's url is {self.wanted}")
+        if wrong := self.problem(url):
+            raise ValueError(f"a {self.format} downstream's url is {self.wanted}: {wrong}")
         return url
 
     def target(self, settings: Any) -> AwsTarget:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
+from receiver.destinations.aws import AwsDestination, AwsTarget, arn_of
 from receiver.destinations.aws_client import THROTTLING_CODES, AwsPublisher, Throttled
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -26,11 +26,15 @@ class EventBridgeDestination(AwsDestination):
     wanted = "the event bus name or ARN"
     stand_in_url = "sealed"
 
-    def valid(self, url: str) -> bool:
-        arn = ARN.match(url)
-        if arn is not None:
-            return arn["service"] == "events" and arn["rest"].startswith("event-bus/")
-        return not url.startswith("arn:") and bool(_BUS_NAME.match(url))
+    def problem(self, url: str) -> str:
+        if url.startswith("arn:"):
+            arn, wrong = arn_of(url, "events")
+            if arn is None or arn["rest"].startswith("event-bus/"):
+                return wrong
+            return f"its resource {arn['rest']!r} is not an event bus (event-bus/NAME)"
+        if not _BUS_NAME.match(url):
+            return f"its name {url!r} is not 1 to 256 letters, digits and . _ - /"
+        return ""
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         assert isinstance(target, AwsTarget)

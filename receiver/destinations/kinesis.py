@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
+from receiver.destinations.aws import AwsDestination, AwsTarget, arn_of
 from receiver.destinations.aws_client import AwsPublisher
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -24,9 +24,13 @@ class KinesisDestination(AwsDestination):
     wanted = "the stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
     stand_in_url = "arn:aws:kinesis:us-east-1:000000000000:stream/sealed"
 
-    def valid(self, url: str) -> bool:
-        arn = ARN.match(url)
-        return bool(arn and arn["service"] == "kinesis" and _STREAM.match(arn["rest"]))
+    def problem(self, url: str) -> str:
+        arn, wrong = arn_of(url, "kinesis")
+        if arn is None or _STREAM.match(arn["rest"]):
+            return wrong
+        return (
+            f"its resource {arn['rest']!r} is not stream/NAME, of 1 to 128 letters, digits, _ . -"
+        )
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         assert isinstance(target, AwsTarget)

@@ -51,9 +51,16 @@ class S3Destination(AwsDestination):
     wanted = "s3://BUCKET/PREFIX"
     stand_in_url = "s3://sealed/"
 
-    def valid(self, url: str) -> bool:
+    def problem(self, url: str) -> str:
+        if not url.startswith("s3://"):
+            return "it does not start with s3://"
         bucket, _ = s3_location(url)
-        return url.startswith("s3://") and bool(_BUCKET.match(bucket))
+        if not _BUCKET.match(bucket):
+            return (
+                f"its bucket {bucket!r} is not a bucket's name: 3 to 63 lowercase letters,"
+                " digits, . and -, starting and ending with a letter or digit"
+            )
+        return ""
 
     def check_url(self, url: str) -> str:
         super().check_url(url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import ARN, AwsDestination, AwsTarget
+from receiver.destinations.aws import AwsDestination, AwsTarget, arn_of
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.destinations.sqs import event_attributes, ordering
@@ -22,9 +22,14 @@ class SnsDestination(AwsDestination):
     wanted = "the topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
     stand_in_url = "arn:aws:sns:us-east-1:000000000000:sealed"
 
-    def valid(self, url: str) -> bool:
-        arn = ARN.match(url)
-        return bool(arn and arn["service"] == "sns" and _TOPIC_NAME.match(arn["rest"]))
+    def problem(self, url: str) -> str:
+        arn, wrong = arn_of(url, "sns")
+        if arn is None or _TOPIC_NAME.match(arn["rest"]):
+            return wrong
+        return (
+            f"its topic {arn['rest']!r} is not 1 to 256 letters, digits, - and _"
+            " (.fifo at the end for a FIFO topic)"
+        )
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         assert isinstance(target, AwsTarget)

@@ -25,11 +25,19 @@ class SqsDestination(AwsDestination):
     wanted = "the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
     stand_in_url = "https://sqs.us-east-1.amazonaws.com/000000000000/sealed"
 
-    def valid(self, url: str) -> bool:
+    def problem(self, url: str) -> str:
         parts = urlsplit(url)
         # http only for a local stand-in (moto, LocalStack); AWS itself answers on https.
-        ok_scheme = parts.scheme in ("https", "http")
-        return ok_scheme and bool(parts.hostname) and bool(_QUEUE_PATH.match(parts.path))
+        if parts.scheme not in ("https", "http"):
+            return f"its scheme {parts.scheme!r} is not https"
+        if not parts.hostname:
+            return "it names no host"
+        if not _QUEUE_PATH.match(parts.path):
+            return (
+                f"its path {parts.path!r} is not /ACCOUNT/NAME: a 12-digit account, a name of"
+                " 1 to 80 letters, digits, - and _ (.fifo at the end for a FIFO queue)"
+            )
+        return ""
 
     def region_in(self, url: str) -> str | None:
         """The region the queue URL's host names."""

@@ -70,6 +70,28 @@ def test_a_wrong_address_is_refused_saying_what_it_must_be(fmt: str, url: str) -
         DownstreamConfig(name="d", format=fmt, url=url)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("fmt", "url", "said"),
+    [
+        ("sqs", "amqp://127.0.0.1/123456789012/q", "its scheme 'amqp' is not https"),
+        ("sqs", "https:///123456789012/q", "it names no host"),
+        ("sqs", "https://sqs.eu-west-1.amazonaws.com/render-jobs", "its path '/render-jobs' is"),
+        ("sns", "https://sns.us-east-1.amazonaws.com/", "it is not an ARN"),
+        ("sns", "arn:aws:sqs:us-east-2:123456789012:renders", "an ARN of sqs, not of sns"),
+        ("sns", "arn:aws:sns:us-east-2:123456789012:a b", "its topic 'a b' is not"),
+        ("kinesis", "arn:aws:kinesis:us-east-1:123456789012:renders", "its resource 'renders'"),
+        ("eventbridge", "arn:aws:events:us-east-1:123456789012:rule/r", "'rule/r' is not an"),
+        ("eventbridge", "bus with spaces", "its name 'bus with spaces' is not"),
+        ("s3", "https://acme-events.s3.amazonaws.com/", "it does not start with s3://"),
+        ("s3", "s3://Not_A_Bucket/", "its bucket 'Not_A_Bucket' is not a bucket's name"),
+    ],
+)
+def test_the_wrong_part_of_an_address_is_named(fmt: str, url: str, said: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        check_aws_url(fmt, url)
+    assert said in str(refused.value), refused.value
+
+
 def test_the_region_comes_from_the_url_or_the_arn() -> None:
     assert region_in("sqs", QUEUE) == "eu-west-1"
     assert region_in("sqs", "https://eu-west-3.queue.amazonaws.com/123456789012/q") == "eu-west-3"
