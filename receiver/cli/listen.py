@@ -2,11 +2,11 @@
 would send them (Standard Webhooks, signed), read from a pull downstream of the app (made
 on the first run) with its key: no public URL needed. One line each event; the cursor is
 kept per relay, app and downstream (listen_state.py), so a restart resumes after the last
-event forwarded. Whatever goes wrong is said in one line: the relay or the local server
-out of reach (then tried again with a backoff), an answer that is no page of events, or
-over MAX_ANSWER_BYTES (never read whole), a kept cursor the relay refuses (then read from
-the start). What the relay sent is printed only with a terminal's escapes taken out.
-httpx is imported only when the command runs."""
+event forwarded. Whatever goes wrong is said in one line: a server that is no relay (then
+it ends, status 1), the relay or the local server out of reach (then tried again with a
+backoff), an answer that is no page of events, or over MAX_ANSWER_BYTES (never read whole),
+a kept cursor the relay refuses (then read from the start). What the relay sent is printed
+only with a terminal's escapes taken out. httpx is imported only when the command runs."""
 
 from __future__ import annotations
 
@@ -125,8 +125,17 @@ def page_of(found: Any) -> tuple[list[dict[str, Any]], str, list[Any]]:
 
 
 def _downstream(relay: httpx.Client, name: str) -> None:
-    """The app's pull downstream `name`, made when missing."""
+    """The app's pull downstream `name`, made when missing. The first contact: a server
+    that answers it with no JSON (a 5xx aside: a proxy's page while the relay restarts) or
+    with JSON that is no downstream is no relay, and trying it again would not make one."""
     status, found = read(relay, "GET", f"/v1/downstreams/{name}")
+    no_downstream = status == 200 and not (isinstance(found, dict) and "format" in found)
+    if (found is None and status < 500) or no_downstream:
+        fail(
+            f"{relay.base_url} is not a relay: it answered {status} without a relay's JSON"
+            f" to GET /v1/downstreams/{name}",
+            status=1,
+        )
     if status == 404:
         status, made = read(relay, "POST", "/v1/downstreams", json={"name": name, "format": "pull"})
         if status != 201:

@@ -13,8 +13,11 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from standardwebhooks import Webhook
 
 from tests.conftest import MakeRelay
@@ -149,3 +152,42 @@ def test_the_key_is_never_an_argument(tmp_path: Path):
         assert done.returncode == 2
         [said] = done.stderr.splitlines()
         assert variable in said and "whsec_abc" not in said, said
+
+
+class _HtmlPage(BaseHTTPRequestHandler):
+    """A web server that is no relay: a page of HTML whatever is asked."""
+
+    def do_GET(self) -> None:
+        page = b"<!doctype html><title>Welcome</title><p>It works!</p>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads the command's output, not the server's."""
+
+
+@pytest.fixture
+def html_server() -> Iterator[str]:
+    with ThreadingHTTPServer(("127.0.0.1", 0), _HtmlPage) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+def test_a_server_that_is_no_relay_is_said_at_once(tmp_path: Path, html_server: str) -> None:
+    listening = Listening(html_server, "rk_test_key", "http://127.0.0.1:9/hooks", tmp_path)
+    try:
+        assert listening.ended() == 1, listening.lines
+    finally:
+        if listening.process.poll() is None:
+            listening.stop()
+    wait_for(lambda: any("is not a relay" in x for x in listening.lines))
+    said = [x for x in listening.lines if x.startswith("receiver:")]
+    assert said == [
+        f"receiver: {html_server} is not a relay: it answered 200 without a relay's JSON"
+        " to GET /v1/downstreams/listen"
+    ], listening.lines
+    assert not any("retrying" in x for x in listening.lines)
