@@ -33,7 +33,7 @@ from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
 from receiver.kernel.secrets.tokens import _SALT
 from tests import forked
 from tests.forked import Process, spawn
-from tests.testkit import free_port, to_toml
+from tests.testkit import PG_URL, free_port, to_toml
 
 API_KEY = "sk-test-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN_TOKEN = "admin-" + "f0e1d2c3b4a5968778695a4b"
@@ -49,7 +49,6 @@ SECRETS = (
     WEBHOOK_SECRET,
     TASK_HOOK_SECRET,
 )
-PG_URL = "postgresql://127.0.0.1:5432/test"
 # URLs a caller may not give the relay (a task's webhook, a downstream made through the
 # API): loopback, private, cloud metadata, a local name. None is ever contacted.
 PRIVATE_URLS = (

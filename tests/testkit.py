@@ -8,6 +8,17 @@ import random
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+# The PostgreSQL server and database the suite and the benchmarks use (`.ci/run` reads the
+# same setting): a database of its own that the tests may make schemas in, each test one.
+PG_URL = os.environ.get("RELAY_TEST_PG_URL") or "postgresql://127.0.0.1:5432/test"
+
+
+def pg_address() -> tuple[str, int]:
+    """PG_URL's host and port, for a test that stands a proxy in front of the server."""
+    found = urlsplit(PG_URL)
+    return found.hostname or "127.0.0.1", found.port or 5432
 
 
 def free_port() -> int:

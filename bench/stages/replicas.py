@@ -21,9 +21,8 @@ import psycopg
 from common import BENCH, cpu_seconds
 from harness import Bench, Row, slope, verdict, wait_until
 
-from tests.testkit import free_port
+from tests.testkit import PG_URL, free_port
 
-PG_URL = "postgresql://127.0.0.1:5432/test"
 REPLICAS = (1, 2, 4)
 CONNECTIONS = 8  # per replica
 ROUND = 8_000  # open tasks a round may call: no round reaches the next one's

@@ -1,7 +1,7 @@
 """Retention: the store's size under a steady load with a short retention (SQLite, and
-PostgreSQL when one answers on 127.0.0.1:5432), callback latency while 1 M rows are pruned
-against the same relay not pruning, and the one-time conversion of a file made before
-retention.
+PostgreSQL when one answers at RELAY_TEST_PG_URL, else 127.0.0.1:5432), callback latency
+while 1 M rows are pruned against the same relay not pruning, and the one-time conversion
+of a file made before retention.
 
 Steady: tasks are submitted through the API at a fixed rate to a simulator whose tasks end
 in about a second and call back (trusted, not corroborated by a poll: the CPU this saves
@@ -32,9 +32,8 @@ from harness import Bench, Row, log, verdict
 
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
 from receiver.retention.rules import DAY
-from tests.testkit import free_port
+from tests.testkit import PG_URL, free_port
 
-PG_URL = "postgresql://127.0.0.1:5432/test"
 STEADY_RATE = 50.0  # tasks submitted per second
 PRUNE_RATE = 100  # callbacks per second, open loop, while the prune runs
 PRUNE_TASKS = 200_000  # finished tasks to prune: 5 rows each (task, 3 events, a delivery)
@@ -185,7 +184,7 @@ def pg_schema() -> str | None:
         with psycopg.connect(PG_URL, autocommit=True, connect_timeout=2) as conn:
             conn.execute(f"CREATE SCHEMA {name}".encode())
     except psycopg.Error:
-        log("retention: no PostgreSQL on 127.0.0.1:5432; its steady run is left out")
+        log("retention: no PostgreSQL at RELAY_TEST_PG_URL; its steady run is left out")
         return None
     return name
 

@@ -22,7 +22,8 @@ import psycopg
 from common import ADMIN_TOKEN
 from harness import Bench, Row, log, verdict
 
-PG_URL = "postgresql://127.0.0.1:5432/test"
+from tests.testkit import PG_URL
+
 ROUNDS = 20
 POLL = 0.02  # seconds between two requests to replica B
 TARGET_MS = 2000.0  # the bound: every replica within 2 s

@@ -24,6 +24,7 @@ from tests.conftest import MakeRelay, webhook
 from tests.fault.proxy import Proxy
 from tests.fault.support import Figures
 from tests.harness import PgSchema, Relay, Simulator, Sink, settled, video2video, wait_for
+from tests.testkit import pg_address
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres]
 CALLBACKS = 40
@@ -32,7 +33,7 @@ CUT_SECONDS = 6.0
 
 @pytest.fixture
 def proxy() -> Iterator[Proxy]:
-    proxy = Proxy(5432)
+    proxy = Proxy(pg_address()[1])
     yield proxy
     proxy.close()
 
@@ -40,7 +41,8 @@ def proxy() -> Iterator[Proxy]:
 @pytest.fixture
 def storage_url(proxy: Proxy) -> Iterator[str]:
     schema = PgSchema()
-    yield schema.url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    host, port = pg_address()
+    yield schema.url.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}", 1)
     schema.drop()
 
 
