@@ -31,9 +31,18 @@ class LazyGroup(click.Group):
     the group's own help lists them all from the table (the short help as the command's
     docstring gives it, which tests/unit/test_cli_lean.py holds the same)."""
 
-    def __init__(self, *args: Any, lazy: Mapping[str, tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        lazy: Mapping[str, tuple[str, str]],
+        sections: Mapping[str, tuple[str, ...]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
+        # Headings of the help's list, each over the commands it names, where a group mixes
+        # commands that work on the store with those that ask a running relay.
+        self.sections = sections or {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.lazy})
@@ -60,8 +69,9 @@ class LazyGroup(click.Group):
             )
             for name in names
         ]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+        for heading, named in self.sections.items() or [("Commands", tuple(names))]:
+            with formatter.section(heading):
+                formatter.write_dl([row for row in rows if row[0] in named])
 
 
 class ChoiceOf(click.Choice):  # type: ignore[type-arg]  # click 8.1: not generic

@@ -288,6 +288,15 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
             "Remove NAME: what it still had to deliver ends as dead letters.",
         ),
     },
+    sections={
+        "Through a running relay (RECEIVER_URL, RECEIVER_ADMIN_TOKEN)": (
+            "create",
+            "change",
+            "rotate",
+            "remove",
+        ),
+        "On the store (--config, or RECEIVER__STORAGE__URL)": ("list", "disable", "enable"),
+    },
 )
 def downstreams() -> None:
     """See each downstream's health; disable one, or enable it and recover what it missed;

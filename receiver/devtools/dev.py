@@ -285,6 +285,8 @@ def _say(folder: Path, stack: LocalStack, token: str, portal: str, fresh: bool) 
         "\n# paste into a shell:\n"
         f"export RECEIVER_URL={relay}\n"
         f"export RECEIVER_ADMIN_TOKEN={token}\n"
+        # The store commands (`receiver tasks list`, `downstreams list`) read the store itself.
+        f"export RECEIVER__STORAGE__URL=sqlite:///{folder.resolve() / 'relay.db'}\n"
         f"\n  console    {relay}/console  (sign in with the admin token)\n"
         f"  portal     {portal}\n"
         f"             (the {DEMO_APP} app's portal: the link opens once, within a day)\n"

@@ -26,7 +26,7 @@ import pytest
 from tests.harness import wait_for
 
 README = Path(__file__).parents[2] / "README.md"
-EXPORT = re.compile(r"^export (RECEIVER_URL|RECEIVER_ADMIN_TOKEN)=(\S+)$")
+EXPORT = re.compile(r"^export (RECEIVER_URL|RECEIVER_ADMIN_TOKEN|RECEIVER__STORAGE__URL)=(\S+)$")
 
 
 class Dev:
@@ -133,6 +133,17 @@ def test_a_task_through_receiver_dev_succeeds_and_a_restart_keeps_it(
         return dict(task) if ok else None
 
     wait_for(delivered)
+    # The store commands, with only the exported variables: they find dev's store.
+    for command in (["tasks", "list"], ["downstreams", "list"]):
+        listed = subprocess.run(
+            [sys.executable, "-m", "receiver", *command],
+            env={**os.environ, **exported},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert listed.returncode == 0, listed
+        assert (task_id if command[0] == "tasks" else "demo/") in listed.stdout, listed
     received = httpx.get(f"{sink}/_sink/received").json()
     assert [(r["path"], r["status"]) for r in received] == [("/hooks/relay", 200)]
     assert received[0]["json"]["data"]["task_id"] == task_id
