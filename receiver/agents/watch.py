@@ -20,7 +20,7 @@ from receiver.kernel.store import Store
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.task import TERMINAL_STATES, output_of
 from receiver.media.storage.local import MediaStoreError, Redirect, open_media_store
-from receiver.shares.share import shared_view
+from receiver.shares.share import prompt_of, shared_view
 from receiver.stream.changes import ChangeHub, Subscription
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
@@ -42,6 +42,7 @@ async def task_view(store: Store, caller: Caller, task_id: str) -> dict[str, Any
         # The key's own task: CometAPI's words too, not only those safe for an end user.
         error=task.error,
         app=task.app,  # whose it is, not the share link's app
+        prompt=prompt_of(task),  # the key's own task: its prompt, as GET /v1/tasks/{id} has it
         output_type=output_of(task.kind),
         # The copies' status (pending, mirrored, failed with its reason); null: none made.
         copies={k: media[k] for k in ("status", "reason") if k in media} or None,

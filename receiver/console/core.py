@@ -94,6 +94,7 @@ def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environmen
         when_input=views.when_input,
         downstream=directory.shown_name,
         health=directory.health,  # a downstream's record: its health in one word
+        nothing_failed=views.nothing_failed,  # its card with no dead letter and no retry
         pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
         code_spans=code_spans,  # an option's description: its `code` as code, not backticks
     )

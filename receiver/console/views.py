@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from receiver.config.downstream import ManagedDownstreamConfig
 from receiver.destinations.options import offered
@@ -321,3 +321,30 @@ def offset(epoch: float, start: float) -> str:
 def listed(text: str) -> list[str]:
     """A form's comma-separated list: its items, trimmed, the empty ones left out."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class Health(Protocol):
+    """What a card reads of a downstream's health record."""
+
+    @property
+    def deliveries(self) -> dict[str, int]: ...
+
+    @property
+    def breaker(self) -> str: ...
+
+    @property
+    def failing_since(self) -> float | None: ...
+
+
+def nothing_failed(health: Health) -> str:
+    """What a downstream's card says when it lists no dead letter and no retry: never "no
+    failures" while it fails or its breaker holds what is pending (those may not have been
+    tried yet, so the list of retries is empty)."""
+    pending = health.deliveries.get("pending", 0)
+    held = health.breaker not in ("closed", "")
+    if pending and (held or health.failing_since):
+        why = f"its breaker is {health.breaker.replace('_', '-')}" if held else "it is failing"
+        return f"Nothing dead; {pending} pending wait while {why}, none tried again yet."
+    if health.failing_since:
+        return "Nothing dead and nothing retrying, but its last attempts failed."
+    return "No failures: nothing dead, nothing retrying."

@@ -289,6 +289,10 @@ def test_a_task_resource_announces_its_changes_and_kinds_are_a_resource(
             read = await session.read_resource(uri)
             now = json.loads(read.contents[0].text)  # type: ignore[union-attr]
             assert now["id"] == task["id"] and now["state"] == "succeeded"
+            # The key's own task: its prompt, as GET /v1/tasks/{id} and get_task have it.
+            assert now["prompt"] == "queue=1 run=2", now
+            viewed = await call(session, "get_task", task_id=task["id"])
+            assert viewed["prompt"] == "queue=1 run=2", viewed
 
     run(story)
 

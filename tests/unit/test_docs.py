@@ -346,3 +346,14 @@ def test_every_sample_command_is_a_known_command_with_known_options(doc: str, li
     shown = re.split(r"\s(?:#|&|\|\|?)\s?|\s&$", line.removeprefix("$ "))[0]
     words = shown.split()[1:]
     _check_command(words)
+
+
+def test_what_the_docs_call_not_shipped_is_no_destination() -> None:
+    """A heading that says a kind is not shipped names none the relay has."""
+    shipped = {"pubsub": "Pub/Sub", "kafka": "Kafka", "sqs": "SQS", "sns": "SNS"}
+    for doc in DOCS:
+        for heading in re.findall(r"^#+ Not shipped:(.*)$", doc.read_text(), re.M):
+            named = [
+                word for kind, word in shipped.items() if kind in PROVIDERS and word in heading
+            ]
+            assert not named, f"{doc.name}: {heading.strip()} names {named}, which ship"
