@@ -183,7 +183,7 @@ def bind(server: ServerConfig) -> Listening:
     """The listening sockets, bound before the store is reached or any worker starts, so
     that a port that is taken stops start-up in one line with nothing touched (uvicorn binds
     only after the application's start-up has run)."""
-    public = _bound(server.host, server.port, "")
+    public = bound(server.host, server.port, "")
     address = server.metrics_address
     if address is None:
         return Listening(public, None)
@@ -193,13 +193,14 @@ def bind(server: ServerConfig) -> Listening:
                 f"config key server.metrics_listen: port {server.port} is the public port;"
                 " /metrics needs one of its own"
             )
-        return Listening(public, _bound(*address, "config key server.metrics_listen: "))
+        return Listening(public, bound(*address, "config key server.metrics_listen: "))
     except ConfigError:
         public.close()
         raise
 
 
-def _bound(host: str, port: int, what: str) -> socket.socket:
+def bound(host: str, port: int, what: str) -> socket.socket:
+    """A listening socket, or ConfigError saying why not in words (`what` first)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         listening = socket.create_server((host, port), family=family)

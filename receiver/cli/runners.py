@@ -108,12 +108,21 @@ def serve(config_path: str | None) -> None:
     default=None,
     help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT.",
 )
-def deliver(config_path: str | None, metrics_port: int | None) -> None:
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    is_flag=True,
+    help="Serve this worker's metrics at server.metrics_listen, asking for the token of"
+    " server.metrics_token_env as serve does (off loopback it must be set): for a worker in"
+    " a pod or container of its own.",
+)
+def deliver(config_path: str | None, metrics_port: int | None, metrics_listen: bool) -> None:
     """Run only the fan-out, beside `receiver serve` with delivery.in_process = false."""
     from prometheus_client import start_http_server
 
     from receiver.app.build import build_service
     from receiver.app.deliver import deliver as run_fanout
+    from receiver.app.server import bound
 
     config = _load_to_run(config_path)
     if config.settings.delivery.in_process:
@@ -121,11 +130,20 @@ def deliver(config_path: str | None, metrics_port: int | None) -> None:
             "config error: config key delivery.in_process: set it to false, so that"
             " `receiver serve` leaves the deliveries to this worker"
         )
+    listening = None
+    address = config.settings.server.metrics_address
+    if metrics_listen:
+        if address is None:
+            fail("config error: --metrics needs server.metrics_listen, which is empty")
+        try:
+            listening = bound(*address, "config key server.metrics_listen: ")
+        except ConfigError as exc:
+            fail(f"config error: {exc.detail}")
     service = build_service(config)
     _take_workers(service.store, deliveries=True, polls=False)
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1", registry=service.metrics.registry)
-    run_fanout(service)
+    run_fanout(service, listening)
 
 
 @click.command()

@@ -262,20 +262,52 @@ def test_service_monitor_and_network_policy_only_when_enabled(chart: helm.Chart)
         "RECEIVER__SERVER__METRICS_TOKEN_ENV"
         not in plain["ConfigMap", "relay-runway-relay"]["data"]
     )
-    assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    # The monitor scrapes serve's Service and the deliver workers' (headless: metrics only).
+    selector = monitor["spec"]["selector"]
+    assert {
+        **selector["matchLabels"],
+        "app.kubernetes.io/component": "serve",
+    } == service["spec"]["selector"]
+    assert selector["matchExpressions"] == [
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["serve", "deliver"]}
+    ]
+    workers = manifests["Service", "deliver"]["spec"]
+    assert workers["clusterIP"] == "None" and [p["name"] for p in workers["ports"]] == ["metrics"]
     [container] = _pod(manifests, "serve")["containers"]
     assert {"name": "metrics", "containerPort": 9464} in container["ports"]
+    [worker] = _pod(manifests, "deliver")["containers"]
+    assert worker["args"] == ["receiver", "deliver", "--metrics"]
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9464}]
     serve_policy = manifests["NetworkPolicy", "serve"]["spec"]
     assert serve_policy["podSelector"]["matchLabels"] == service["spec"]["selector"]
-    assert [rule["ports"] for rule in serve_policy["ingress"]] == [
-        [{"port": "http"}],
-        [{"port": 9464}],
-    ]
-    # deliver listens on nothing: no ingress at all.
+    # No metricsFrom: the metrics port is open to no one; deliver takes no ingress at all.
+    assert [rule["ports"] for rule in serve_policy["ingress"]] == [[{"port": "http"}]]
     deliver_policy = manifests["NetworkPolicy", "deliver"]["spec"]
     assert (
         deliver_policy["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deliver_policy
     )
+    # Prometheus named: it alone reaches the metrics port, of serve and of deliver.
+    prometheus = [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}]
+    scraped = {**policy, "metricsFrom": prometheus}
+    manifests = _render(
+        chart, {**REPLICAS_ON_POSTGRES, "metrics": metrics, "networkPolicy": scraped}
+    )
+    for component in ("serve", "deliver"):
+        rules = manifests["NetworkPolicy", component]["spec"]["ingress"]
+        assert {"ports": [{"port": 9464}], "from": prometheus} in rules, component
+        assert all("from" in rule for rule in rules if rule["ports"] != [{"port": "http"}])
+
+
+def test_the_notes_say_how_to_build_and_push_the_image(chart: helm.Chart) -> None:
+    rendered = chart.render(REPLICAS_ON_POSTGRES, name="relay", namespace="relay", is_install=True)
+    [notes] = [text for template, text in rendered.items() if template.endswith("NOTES.txt")]
+    assert "deploy/build-here.sh" in notes and "image.repository" in notes
+    own = {**REPLICAS_ON_POSTGRES, "image": {"repository": "registry.example.com/t/relay"}}
+    rendered = chart.render(own, name="relay", namespace="relay", is_install=True)
+    [notes] = [text for template, text in rendered.items() if template.endswith("NOTES.txt")]
+    assert "deploy/build-here.sh" not in notes
+    pod = _pod(_render(chart, own), "serve")
+    assert pod["containers"][0]["image"].startswith("registry.example.com/t/relay:")
 
 
 LINK_LOCAL = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128"]
