@@ -230,7 +230,7 @@ def _stop_on_signals() -> threading.Event:
 
 def run_dev(folder: Path, fixed: Fixed) -> None:
     """Raises DevError for a start-up problem; returns once stopped by a signal."""
-    logs.configure("warning")
+    logs.configure("warning", readable=True)  # among its own lines, not JSON
     stopped = _stop_on_signals()
     state_path = folder / STATE_FILE
     with _private_files(), _folder(folder):

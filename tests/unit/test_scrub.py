@@ -132,3 +132,25 @@ def test_a_scope_holds_its_last_two_tokens_only() -> None:
             "oauth-token-0001-xyz [redacted] [redacted]"
         )
     assert logs.scrub("oauth-token-0003-xyz") == "oauth-token-0003-xyz"
+
+
+def test_readable_lines_are_plain_text_and_scrubbed_the_same(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`receiver dev`'s warnings sit among the deliveries it prints: a line each, not JSON."""
+    logs.add_secrets(["dev-secret-0123456789"])
+    logs.configure("info", readable=True)
+    try:
+        logs.get_logger("t").warning(
+            "delivery.retry", downstream="demo/hooks", error="dev-secret-0123456789"
+        )
+        logging.getLogger("aiokafka").warning("Unable to update metadata")
+        out = capsys.readouterr().out
+    finally:
+        with capsys.disabled():
+            logs.configure("warning")
+    own, foreign = out.splitlines()
+    assert not own.startswith("{") and "  relay  warning  delivery.retry  " in own, own
+    assert "downstream=demo/hooks" in own and "error=[redacted]" in own
+    assert "dev-secret" not in out
+    assert "warning  Unable to update metadata  logger=aiokafka" in foreign, foreign

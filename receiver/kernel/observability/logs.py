@@ -22,6 +22,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -211,7 +212,31 @@ def _render_foreign(logger: WrappedLogger, method: str, event: EventDict) -> str
     return _rendered(event, _SHAPE)
 
 
-def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
+def _as_read(line: str) -> str:
+    """A JSON line, already scrubbed, as a person reads it among `receiver dev`'s lines:
+    its local time, level and name, then its fields as key=value."""
+    doc = orjson.loads(line)
+    stamp = str(doc.pop("timestamp", ""))
+    with contextlib.suppress(ValueError):
+        stamp = datetime.fromisoformat(stamp).astimezone().strftime("%H:%M:%S")
+    level, what = doc.pop("level", ""), doc.pop("event", "")
+    rest = "  ".join(f"{key}={value}" for key, value in doc.items())
+    return f"{stamp}  relay  {level}  {what}  {rest}".rstrip()
+
+
+def _render_read(logger: WrappedLogger, method: str, event: EventDict) -> str:
+    return _as_read(_rendered(event, _OWN))
+
+
+def _render_foreign_read(logger: WrappedLogger, method: str, event: EventDict) -> str:
+    return _as_read(_rendered(event, _SHAPE))
+
+
+def configure(
+    level: str = "info", secrets: Iterable[str | None] = (), readable: bool = False
+) -> None:
+    """The relay's logs: JSON lines on stdout, secrets scrubbed; `readable`, each a plain
+    line instead (`receiver dev`, where they sit among the deliveries it prints)."""
     from receiver.kernel.observability import tracing
 
     add_secrets(secrets)
@@ -226,7 +251,7 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
             timestamper,
             *traced,
             structlog.processors.format_exc_info,
-            _render,
+            _render_read if readable else _render,
         ],
         logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         # A line below the level returns at once, before any processor runs.
@@ -245,7 +270,7 @@ def configure(level: str = "info", secrets: Iterable[str | None] = ()) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            _render_foreign,
+            _render_foreign_read if readable else _render_foreign,
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
