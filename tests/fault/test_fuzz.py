@@ -32,6 +32,10 @@ pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 
 PURE_EXAMPLES = size("FAULT_FUZZ_EXAMPLES", 10_000)
 HTTP_EXAMPLES = size("FAULT_HTTP_FUZZ_EXAMPLES", 1_000)
+# Each fuzz runs as this many tests of a share of its examples: whole, one took 224-269 s of
+# its 300 s cap on a quiet machine and passed it on a loaded one; a share takes a quarter,
+# and the four spread over the step's workers.
+SHARDS = 4
 MAX_BODY = 64 * 1024
 
 _WORDS = [
@@ -186,10 +190,12 @@ def _storable(text: str | None) -> bool:
     return "\x00" not in text
 
 
-def test_parser_raises_only_parse_error(figures: Figures) -> None:
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_parser_raises_only_parse_error(figures: Figures, shard: int) -> None:
     outcomes: Counter[str] = Counter()
+    examples = -(-PURE_EXAMPLES // SHARDS)
 
-    @settings(max_examples=PURE_EXAMPLES, deadline=None, database=None)
+    @settings(max_examples=examples, deadline=None, database=None)
     @given(bodies(["sim-task-1", "sim-task-2"]))
     def parse(body: bytes) -> None:
         try:
@@ -215,18 +221,26 @@ def test_parser_raises_only_parse_error(figures: Figures) -> None:
     parse()
     figures.record(
         "fuzz_parser",
+        shard=shard,
         examples=sum(outcomes.values()),
         parsed=outcomes["parsed"],
         refused_with_parse_error=outcomes["refused"],
         other_exceptions=0,
         seconds=round(time.monotonic() - started, 1),
     )
-    assert sum(outcomes.values()) >= PURE_EXAMPLES
+    assert sum(outcomes.values()) >= examples
 
 
+@pytest.mark.parametrize("shard", range(SHARDS))
 def test_callback_route_never_answers_5xx(
-    make_relay: MakeRelay, sim: Simulator, sink: Sink, figures: Figures, storage_url: str
+    make_relay: MakeRelay,
+    sim: Simulator,
+    sink: Sink,
+    figures: Figures,
+    storage_url: str,
+    shard: int,
 ) -> None:
+    examples = -(-HTTP_EXAMPLES // SHARDS)
     sim.faults(drop_rate=1.0)
     relay = make_relay(
         [webhook(sink)],
@@ -246,7 +260,7 @@ def test_callback_route_never_answers_5xx(
     oversize = st.integers(MAX_BODY - 4, 4 * MAX_BODY).map(lambda n: b" " * n)
 
     @settings(
-        max_examples=HTTP_EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -274,6 +288,7 @@ def test_callback_route_never_answers_5xx(
     figures.record(
         "fuzz_http",
         backend=backend_of(storage_url),
+        shard=shard,
         examples=sum(statuses.values()),
         statuses={str(k): v for k, v in sorted(statuses.items())},
         answers_5xx=sum(v for k, v in statuses.items() if k >= 500),
@@ -284,4 +299,4 @@ def test_callback_route_never_answers_5xx(
         readyz_after=200,
         seconds=round(seconds, 1),
     )
-    assert sum(statuses.values()) >= HTTP_EXAMPLES
+    assert sum(statuses.values()) >= examples
