@@ -92,6 +92,10 @@ COMMANDS = {
         "Print each change as it happens (tasks, delivery attempts) until Ctrl-C.",
     ),
     "tasks": ("receiver.cli.store_tools:tasks", "Inspect stored tasks."),
+    "version": (
+        "receiver.cli.version:show_version",
+        "The release, the commit it was built from, and the extras installed.",
+    ),
     "trace-callback": (
         "receiver.cli.runners:trace_callback",
         "Trace what a relay runs from a callback to the webhook's recorded attempt.",

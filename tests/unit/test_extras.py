@@ -80,3 +80,27 @@ def test_the_default_relay_needs_no_extra(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setitem(extras.EXTRAS, extra, ("a_module_that_is_not_installed",))
     extras.require_configured("sqlite:///relay.db", "local")
     require_extras({"webhook", "slack", "discord"})
+
+
+def test_receiver_version_names_the_release_the_commit_and_the_extras_installed() -> None:
+    """What an image scan or a bug report reads: `receiver version --json`, one object."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "receiver", "version", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found = json.loads(done.stdout)
+    assert found["release"] and found["release"] != "unknown"
+    assert set(found["extras"]) == {e for e in extras.EXTRAS if extras.installed(e)}
+    # From this checkout: its commit (the image names it in $RUNWAY_RELAY_COMMIT).
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=30
+    )
+    if head.returncode == 0:
+        assert found["commit"] == head.stdout.strip()
