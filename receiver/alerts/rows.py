@@ -141,12 +141,17 @@ DIGEST_SENT = Sql(
 )
 
 
-def take_digest(db: Db, app_id: str, kind: str) -> list[Entry]:
-    """The entries waiting in the digest (its row locked), taken out of it, in the order
-    they joined."""
+def digest_entries(db: Db, app_id: str, kind: str) -> list[Entry]:
+    """The entries waiting in the digest, in the order they joined."""
     rows = db.all(DIGEST_ENTRIES, (app_id, kind))
-    db.execute(DROP_ENTRIES, (app_id, kind))
     return [Entry(r["downstream"], r["reason"], r["failing_since"]) for r in rows]
+
+
+def take_digest(db: Db, app_id: str, kind: str) -> list[Entry]:
+    """The entries waiting in the digest (its row locked), taken out of it."""
+    entries = digest_entries(db, app_id, kind)
+    db.execute(DROP_ENTRIES, (app_id, kind))
+    return entries
 
 
 def digest_sent(db: Db, app_id: str, kind: str, now: float | None) -> None:

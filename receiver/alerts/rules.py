@@ -115,6 +115,16 @@ def told(mark: Mark, kind: str, now: float) -> Mark:
     return replace(mark, open_kind=DISABLED, disabled_at=now, sent_at=now)
 
 
+def sent_in_digest(mark: Mark, kind: str, now: float) -> Mark:
+    """The mark once the digest naming it as `kind` went out: its window runs from the
+    message, not from when it joined the digest (only the times: what is open stays)."""
+    if kind == FAILING:
+        return replace(mark, failing_at=now, sent_at=now)
+    if kind == DISABLED:
+        return replace(mark, disabled_at=now, sent_at=now)
+    return replace(mark, sent_at=now)
+
+
 def worth_asking(mark: Mark | None, kind: str, now: float, quiet: float) -> bool:
     """Whether a process that last saw `mark` should take a transition to the store: not a
     recovery of what is no problem, nor what the store already holds within its window."""
@@ -161,10 +171,12 @@ class Entry:
 
 
 def digest_due(waiting_since: float, sent_at: float | None, wait: float, quiet: float) -> float:
-    """When a digest waiting since `waiting_since` goes out: after its wait (at most the
-    window), and not within the window of the one before it."""
+    """When a digest waiting since `waiting_since` goes out: after its wait, and not within
+    the window of the one before it."""
     after_last = float("-inf") if sent_at is None else sent_at + quiet
-    return max(waiting_since + min(wait, quiet), after_last)
+    # At most half the window: an app's failing digest goes before a recovery of one it
+    # names can join the next (a window after it joined).
+    return max(waiting_since + min(wait, quiet / 2), after_last)
 
 
 def shortened(reason: str) -> str:

@@ -20,6 +20,7 @@ from receiver.alerts.rules import (
     digest_due,
     digest_fields,
     digest_targets,
+    sent_in_digest,
     targets,
 )
 from receiver.kernel.errors import InvalidRequest
@@ -107,11 +108,11 @@ def _carried_out(db: Db, about: str, before: Mark, decided: Decision, now: float
 
 @dataclass(frozen=True)
 class Digest:
-    """A digest that went out: its kind, its app's name, how many downstreams it named."""
+    """A digest that went out: its kind, its app's name, the downstreams it is about."""
 
     kind: str
     app: str | None
-    about: list[str]  # the downstreams it is about
+    about: list[str]  # their full names, in the order they joined
 
 
 async def waiting_digests(store: Store) -> list[tuple[str, str, float, float | None]]:
@@ -127,14 +128,19 @@ async def send_digest(store: Store, app_id: str, kind: str, plan: Plan) -> Diges
 
 
 def send_digest_now(db: Db, app_id: str, kind: str, plan: Plan, now: float) -> Digest | None:
+    # The marks of the downstreams it names locked before the digest (as an alert deciding
+    # locks its mark, then the digest it joins: one order, no deadlock), in one order, to
+    # start their windows at the message. One joining meanwhile keeps its joining time.
+    named = sorted({e.downstream for e in rows.digest_entries(db, app_id, kind)})
+    marks = {name: rows.locked(db, name) for name in named}
     waiting_since, sent_at = rows.locked_digest(db, app_id, kind)
     if waiting_since is None or now < digest_due(waiting_since, sent_at, plan.wait, plan.quiet):
         return None
     entries = rows.take_digest(db, app_id, kind)
     app = rows.app_choice(db, app_id) if app_id else None
-    named = {e.downstream for e in entries}
     owner = app_id or None
-    to = digest_targets(owner, plan.operator, app[1] if app else None, plan.known, named)
+    about_them = {e.downstream for e in entries}
+    to = digest_targets(owner, plan.operator, app[1] if app else None, plan.known, about_them)
     if not entries or not to:  # nowhere to tell it any more: forgotten
         rows.digest_sent(db, app_id, kind, None)
         return None
@@ -142,6 +148,8 @@ def send_digest_now(db: Db, app_id: str, kind: str, plan: Plan, now: float) -> D
     about = entries[0].downstream if len(entries) == 1 else f"app:{app_id}"
     notice(db, kind, about, fields, to, plan.held, now)
     rows.digest_sent(db, app_id, kind, now)
+    for name, mark in marks.items():
+        rows.keep(db, name, sent_in_digest(mark, kind, now))
     return Digest(kind, app[0] if app else None, [e.downstream for e in entries])
 
 
