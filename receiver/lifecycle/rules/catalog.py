@@ -39,9 +39,9 @@ DESCRIPTIONS = {
     "task.failed": "The task ended without renders; `failure_message` is safe to show.",
     "task.cancelled": "The task was cancelled.",
     DISABLED_TYPE: "The relay stopped delivering to a downstream, and why.",
-    FAILING: "Operator alert: a downstream's breaker opened or a delivery to it went dead.",
-    RECOVERED: "Operator alert: a downstream told of as failing or disabled delivers again.",
-    DISABLED: "Operator alert: a downstream was disabled (failing too long, a 410, an operator).",
+    FAILING: "Operator alert: an app's downstreams whose breaker opened or a delivery went dead.",
+    RECOVERED: "Operator alert: an app's downstreams told of as failing or disabled deliver again.",
+    DISABLED: "Operator alert: an app's downstreams disabled (failing too long, 410, an operator).",
     TEST_TYPE: "A made-up succeeded task, to try a filter or transform on (the preview).",
 }
 
