@@ -446,7 +446,7 @@ class AlertsConfig(Section):
     # it ends.
     quiet_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 15.0
     # An app's downstreams failing together make one message: the first alert of a kind
-    # waits this long (at most the quiet window) for the app's others before it goes out.
+    # waits this long (at most half the quiet window) for the app's others, then goes.
     digest_wait_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
 
 
