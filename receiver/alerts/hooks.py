@@ -9,6 +9,10 @@ so a downstream dead-lettering thousands of deliveries costs a transaction a win
 success costs none unless a problem was told; the store decides for every replica. `tick`
 also decides each transition held back once its window is over, on whichever replica reads
 it first (the row lock makes that one): a held alert outlives a restart in its row.
+
+What is told waits in its app's digest of that kind; `tick` sends each digest once due (its
+wait over, and a window after the one before), on whichever replica locks it first: one
+message a kind per app per window, naming every downstream told in it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from receiver.alerts import transactions
-from receiver.alerts.rules import Mark, quiet_until, worth_asking
+from receiver.alerts.rules import Mark, digest_due, quiet_until, worth_asking
 from receiver.config.sections import AlertsConfig
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.logs import Log
@@ -40,6 +44,7 @@ class Alerts:
         self.store, self.log, self.wake, self.directory = store, log, wake, directory
         self.settings = settings
         self._quiet = settings.quiet_minutes * 60
+        self._wait = settings.digest_wait_seconds
         # The marks of the downstreams with a problem told or a transition held, as this
         # process last saw them, read again this often: a replica that did not send the
         # failing alert still tells the recovery.
@@ -92,6 +97,26 @@ class Alerts:
             ended = mark.held_kind is not None and wall >= quiet_until(mark, self._quiet)
             if ended and self.directory.knows(name):
                 await self._decided(name, mark.held_kind or "", self._window_ended(name), True)
+        await self._send_digests()
+
+    async def _send_digests(self) -> None:
+        """Each digest whose time has come, sent (or found sent by another replica)."""
+        try:
+            waiting = await transactions.waiting_digests(self.store)
+            for app_id, kind, since, sent_at in waiting:
+                if time.time() < digest_due(since, sent_at, self._wait, self._quiet):
+                    continue
+                sent = await transactions.send_digest(self.store, app_id, kind, self._plan())
+                if sent is not None:
+                    self._sent(sent)
+        except Exception:
+            self.log.exception("alerts.digest_failed")
+
+    def _sent(self, sent: transactions.Digest) -> None:
+        one = sent.about[0] if len(sent.about) == 1 else None
+        count = len(sent.about)
+        self.log.warning("alert.sent", alert=sent.kind, app=sent.app, downstream=one, count=count)
+        self.wake(Work.DELIVERIES)
 
     def _anywhere(self) -> bool:
         """An alert could go somewhere: the operator's downstream, or an app's."""
@@ -105,6 +130,7 @@ class Alerts:
         return transactions.Plan(
             self.settings.downstream,
             self._quiet,
+            self._wait,
             self.directory.knows,
             held_reasons(self.directory.subscriptions),
         )
@@ -140,9 +166,8 @@ class Alerts:
             self._nowhere[name] = time.time() + transactions.NOWHERE_SECONDS
             return
         self._marks[name] = told.mark
-        if told.sent is not None:
-            self.log.warning("alert.sent", downstream=name, alert=told.sent, reason=told.reason)
-            self.wake(Work.DELIVERIES)
+        if told.sent is not None:  # named in its app's digest, sent by `tick` once due
+            self.log.info("alert.queued", downstream=name, alert=told.sent, reason=told.reason)
         elif told.mark.held_kind is not None:  # held for the window's end
             until = quiet_until(told.mark, self._quiet)
             self.log.info("alert.quiet", downstream=name, alert=kind, until=until)

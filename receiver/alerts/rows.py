@@ -1,10 +1,11 @@
-"""The alert_marks table, and an app's alert downstream on its row: written here only."""
+"""The alert_marks table, the digests (alert_digests, alert_digest_entries), and an app's
+alert downstream on its row: written here only."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from receiver.alerts.rules import Mark
+from receiver.alerts.rules import Entry, Mark
 from receiver.kernel.store.db import Db, Sql
 
 NEW_MARK = Sql("INSERT INTO alert_marks (downstream) VALUES (?) ON CONFLICT DO NOTHING")
@@ -81,3 +82,78 @@ def failure(db: Db, downstream: str) -> tuple[float | None, str | None]:
     """Since when every attempt failed, and why it is disabled (if it is)."""
     row = db.one(FAILURE, (downstream,))
     return (None, None) if row is None else (row["failing_since"], row["disabled_reason"])
+
+
+NEW_DIGEST = Sql("INSERT INTO alert_digests (app_id, kind) VALUES (?, ?) ON CONFLICT DO NOTHING")
+# Its row locked before an entry joins: a digest going out (which locks it first) takes
+# every entry that joined before it, and one joining after waits, then starts the next.
+WAIT_DIGEST = Sql(
+    "UPDATE alert_digests SET waiting_since = COALESCE(waiting_since, ?)"
+    " WHERE app_id = ? AND kind = ?"
+)
+JOIN_DIGEST = Sql(
+    "INSERT INTO alert_digest_entries (app_id, kind, downstream, reason, failing_since,"
+    " added_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, kind, downstream) DO UPDATE"
+    " SET reason = excluded.reason, failing_since = excluded.failing_since"
+)
+
+
+def join_digest(db: Db, app_id: str, kind: str, entry: Entry, now: float) -> None:
+    """`entry` named in the next digest of `kind` about the app (`""`: the relay's own)."""
+    db.execute(NEW_DIGEST, (app_id, kind))
+    db.execute(WAIT_DIGEST, (now, app_id, kind))
+    values = (entry.downstream, entry.reason, entry.failing_since, now)
+    db.execute(JOIN_DIGEST, (app_id, kind, *values))
+
+
+WAITING_DIGESTS = Sql(
+    "SELECT app_id, kind, waiting_since, sent_at FROM alert_digests WHERE waiting_since IS NOT NULL"
+)
+
+
+def waiting_digests(db: Db) -> list[tuple[str, str, float, float | None]]:
+    """Each digest with entries waiting: its app, kind, since when, and the last one sent."""
+    rows = db.all(WAITING_DIGESTS)
+    return [(r["app_id"], r["kind"], r["waiting_since"], r["sent_at"]) for r in rows]
+
+
+LOCK_DIGEST = Sql(
+    "UPDATE alert_digests SET waiting_since = waiting_since WHERE app_id = ? AND kind = ?"
+    " RETURNING waiting_since, sent_at"
+)
+
+
+def locked_digest(db: Db, app_id: str, kind: str) -> tuple[float | None, float | None]:
+    """Since when the digest waits (None: nothing waits) and when the last one went out,
+    its row locked until the transaction ends."""
+    found = db.all(LOCK_DIGEST, (app_id, kind))
+    return (None, None) if not found else (found[0]["waiting_since"], found[0]["sent_at"])
+
+
+DIGEST_ENTRIES = Sql(
+    "SELECT downstream, reason, failing_since FROM alert_digest_entries"
+    " WHERE app_id = ? AND kind = ? ORDER BY added_at, downstream"
+)
+DROP_ENTRIES = Sql("DELETE FROM alert_digest_entries WHERE app_id = ? AND kind = ?")
+DIGEST_SENT = Sql(
+    "UPDATE alert_digests SET waiting_since = NULL, sent_at = COALESCE(?, sent_at)"
+    " WHERE app_id = ? AND kind = ?"
+)
+
+
+def digest_entries(db: Db, app_id: str, kind: str) -> list[Entry]:
+    """The entries waiting in the digest, in the order they joined."""
+    rows = db.all(DIGEST_ENTRIES, (app_id, kind))
+    return [Entry(r["downstream"], r["reason"], r["failing_since"]) for r in rows]
+
+
+def take_digest(db: Db, app_id: str, kind: str) -> list[Entry]:
+    """The entries waiting in the digest (its row locked), taken out of it."""
+    entries = digest_entries(db, app_id, kind)
+    db.execute(DROP_ENTRIES, (app_id, kind))
+    return entries
+
+
+def digest_sent(db: Db, app_id: str, kind: str, now: float | None) -> None:
+    """Nothing waits in it any more; `now`: it went out then (None: it went nowhere)."""
+    db.execute(DIGEST_SENT, (now, app_id, kind))

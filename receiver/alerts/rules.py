@@ -9,6 +9,9 @@ quiet window, whatever its kind.
 - Within the window, nothing goes out, but the latest transition is kept (`held`): when the
   window ends, one alert tells the downstream's state then, if it differs from the last one
   told (failing told, recovered held: recovered goes out; failed again meanwhile: nothing).
+- What is told joins its app's digest of that kind: one message a kind per app per quiet
+  window names every downstream told in it (the first `LISTED`, then how many more), so
+  an app's forty downstreams failing together make one message, not forty.
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name, owner_of
+from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name, owner_of, shown_name
 
 PROBLEMS = (FAILING, DISABLED)
+# A digest names this many downstreams, then says how many more: one app cannot make the
+# message huge. Each one's reason is cut to `REASON_CHARS`.
+LISTED = 20
+REASON_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,16 @@ def told(mark: Mark, kind: str, now: float) -> Mark:
     return replace(mark, open_kind=DISABLED, disabled_at=now, sent_at=now)
 
 
+def sent_in_digest(mark: Mark, kind: str, now: float) -> Mark:
+    """The mark once the digest naming it as `kind` went out: its window runs from the
+    message, not from when it joined the digest (only the times: what is open stays)."""
+    if kind == FAILING:
+        return replace(mark, failing_at=now, sent_at=now)
+    if kind == DISABLED:
+        return replace(mark, disabled_at=now, sent_at=now)
+    return replace(mark, sent_at=now)
+
+
 def worth_asking(mark: Mark | None, kind: str, now: float, quiet: float) -> bool:
     """Whether a process that last saw `mark` should take a transition to the store: not a
     recovery of what is no problem, nor what the store already holds within its window."""
@@ -125,8 +142,74 @@ def targets(
     downstream the alert is about, and nothing about a task's own webhook."""
     if about == TASK_WEBHOOK:
         return []
-    owner = owner_of(about)
+    return digest_targets(owner_of(about), operator, app_choice, known, {about})
+
+
+def digest_targets(
+    owner: str | None,
+    operator: str,
+    app_choice: str | None,
+    known: Callable[[str], bool],
+    named: set[str],
+) -> list[str]:
+    """Where an alert about the downstreams `named` of the app `owner` (None: the relay's
+    own) goes: the operator's and the app's alert downstreams, but none it names (failing,
+    it could not take it)."""
     chosen = [operator]
     if owner is not None and app_choice:
         chosen.append(owned_name(owner, app_choice))
-    return [t for t in dict.fromkeys(chosen) if t and t != about and known(t)]
+    return [t for t in dict.fromkeys(chosen) if t and t not in named and known(t)]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One downstream a digest names (its full name), and why it is told."""
+
+    downstream: str
+    reason: str
+    failing_since: float | None
+
+
+def digest_due(waiting_since: float, sent_at: float | None, wait: float, quiet: float) -> float:
+    """When a digest waiting since `waiting_since` goes out: after its wait, and not within
+    the window of the one before it."""
+    after_last = float("-inf") if sent_at is None else sent_at + quiet
+    # At most half the window: an app's failing digest goes before a recovery of one it
+    # names can join the next (a window after it joined).
+    return max(waiting_since + min(wait, quiet / 2), after_last)
+
+
+def shortened(reason: str) -> str:
+    return reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + "…"
+
+
+def _summary(kind: str, count: int) -> str:
+    if kind == RECOVERED:
+        return f"{count} downstreams deliver again"
+    if kind == FAILING:
+        return f"{count} downstreams are failing"
+    return f"{count} downstreams were disabled"
+
+
+def digest_fields(kind: str, app: str | None, entries: list[Entry]) -> dict[str, object]:
+    """The event's own fields: a digest of one reads as the alert about that downstream did
+    (its `downstream`, `reason`, `failing_since`); of more, `downstream` is null and
+    `reason` says how many. `downstreams` lists the first `LISTED`, `more` counts the rest."""
+    listed = [
+        {
+            "downstream": shown_name(e.downstream),
+            "reason": shortened(e.reason),
+            "failing_since": e.failing_since,
+        }
+        for e in entries[:LISTED]
+    ]
+    since = [e.failing_since for e in entries if e.failing_since is not None]
+    one = len(entries) == 1
+    return {
+        "downstream": listed[0]["downstream"] if one else None,
+        "app": app,
+        "reason": listed[0]["reason"] if one else _summary(kind, len(entries)),
+        "failing_since": min(since) if since else None,
+        "downstreams": listed,
+        "more": len(entries) - len(listed),
+    }

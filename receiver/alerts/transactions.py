@@ -1,7 +1,8 @@
-"""An alert decided and queued in one transaction: the downstream's mark locked, the rule
-applied to it (receiver/alerts/rules.py), the mark moved on, and, when an alert is due, the
-alert kept as a notice of the relay's own with one delivery to each alert downstream. A
-transition held back by the quiet window is decided again, as one, when the window ends."""
+"""An alert decided in one transaction: the downstream's mark locked, the rule applied to it
+(receiver/alerts/rules.py), the mark moved on, and, when an alert is due, the downstream
+named in its app's digest of that kind. A transition held back by the quiet window is
+decided again, as one, when the window ends. A digest goes out in a transaction of its own,
+once due: kept as a notice of the relay's own with one delivery to each alert downstream."""
 
 from __future__ import annotations
 
@@ -10,12 +11,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from receiver.alerts import rows
-from receiver.alerts.rules import Decision, Mark, at_window_end, decide, targets
+from receiver.alerts.rules import (
+    Decision,
+    Entry,
+    Mark,
+    at_window_end,
+    decide,
+    digest_due,
+    digest_fields,
+    digest_targets,
+    sent_in_digest,
+    targets,
+)
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rules.catalog import DISABLED
-from receiver.lifecycle.rules.routing import owned_name, owner_of, shown_name
+from receiver.lifecycle.rules.routing import owned_name, owner_of
 from receiver.lifecycle.transactions.notices import notice
 
 # With nowhere to send an alert, ask again this soon: an app may name a downstream meanwhile.
@@ -28,19 +40,14 @@ class Plan:
 
     operator: str  # `[alerts] downstream` ("": none)
     quiet: float  # seconds
+    wait: float  # seconds a digest waits for the app's other downstreams
     known: Callable[[str], bool]  # a downstream of this name exists
     held: Mapping[str, str]  # why each downstream that cannot be used holds its rows
 
 
 @dataclass(frozen=True)
-class Recipients:
-    to: list[str]  # the alert downstreams
-    app: str | None  # the name of the app of the downstream it is about
-
-
-@dataclass(frozen=True)
 class Told:
-    sent: str | None  # the alert that went out (None: none)
+    sent: str | None  # the alert named in its app's digest (None: none)
     mark: Mark | None  # the downstream's mark now; None: there was nowhere to send one
     reason: str = ""  # why, when one went out
     decided: bool = True  # False: another replica had decided the held one first
@@ -54,12 +61,11 @@ async def alert(store: Store, about: str, kind: str, reason: str, plan: Plan) ->
 
 
 def alert_now(db: Db, about: str, kind: str, reason: str, plan: Plan, now: float) -> Told:
-    recipients = _recipients(db, about, plan)
-    if not recipients.to:
+    if not _recipients(db, about, plan):
         return Told(None, None)
     mark = rows.locked(db, about)
     decided = decide(mark, kind, reason, now, plan.quiet)
-    return _carried_out(db, about, mark, decided, recipients, plan, now)
+    return _carried_out(db, about, mark, decided, now)
 
 
 async def window_ended(store: Store, about: str, plan: Plan) -> Told:
@@ -74,41 +80,77 @@ def window_ended_now(db: Db, about: str, plan: Plan, now: float) -> Told:
     decided = at_window_end(mark, now, plan.quiet, disabled)
     if decided is None:
         return Told(None, mark, decided=False)  # another replica decided it first
-    if not recipients.to:  # nowhere to tell it any more: forgotten
+    if not recipients:  # nowhere to tell it any more: forgotten
         decided = Decision(replace(mark, held_kind=None, held_reason=None))
-    return _carried_out(db, about, mark, decided, recipients, plan, now)
+    return _carried_out(db, about, mark, decided, now)
 
 
-def _recipients(db: Db, about: str, plan: Plan) -> Recipients:
+def _recipients(db: Db, about: str, plan: Plan) -> list[str]:
+    """The alert downstreams an alert about `about` would go to now."""
     owner = owner_of(about)
     app = rows.app_choice(db, owner) if owner is not None else None
-    to = targets(about, plan.operator, app[1] if app else None, plan.known)
-    return Recipients(to, app[0] if app else None)
+    return targets(about, plan.operator, app[1] if app else None, plan.known)
 
 
-def _carried_out(
-    db: Db,
-    about: str,
-    before: Mark,
-    decided: Decision,
-    recipients: Recipients,
-    plan: Plan,
-    now: float,
-) -> Told:
+def _carried_out(db: Db, about: str, before: Mark, decided: Decision, now: float) -> Told:
+    """The mark moved on, and what is told named in its app's digest."""
     if decided.mark != before:
         rows.keep(db, about, decided.mark)
     kind = decided.send
     if kind is None:
         return Told(None, decided.mark)
     failing_since, disabled_reason = rows.failure(db, about)
-    fields = {
-        "downstream": shown_name(about),
-        "app": recipients.app,
-        "reason": (disabled_reason if kind == DISABLED else None) or decided.reason,
-        "failing_since": failing_since,
-    }
-    notice(db, kind, about, fields, recipients.to, plan.held, now)
-    return Told(kind, decided.mark, str(fields["reason"]))
+    reason = (disabled_reason if kind == DISABLED else None) or decided.reason
+    entry = Entry(about, reason, failing_since)
+    rows.join_digest(db, owner_of(about) or "", kind, entry, now)
+    return Told(kind, decided.mark, reason)
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A digest that went out: its kind, its app's name, the downstreams it is about."""
+
+    kind: str
+    app: str | None
+    about: list[str]  # their full names, in the order they joined
+
+
+async def waiting_digests(store: Store) -> list[tuple[str, str, float, float | None]]:
+    return await store.read(rows.waiting_digests)
+
+
+async def send_digest(store: Store, app_id: str, kind: str, plan: Plan) -> Digest | None:
+    """The app's digest of `kind`, if due, sent (None: not due, or another replica sent it
+    first). Not durable, as an alert is not."""
+    return await store.run(
+        lambda db: send_digest_now(db, app_id, kind, plan, time.time()), durable=False
+    )
+
+
+def send_digest_now(db: Db, app_id: str, kind: str, plan: Plan, now: float) -> Digest | None:
+    # The marks of the downstreams it names locked before the digest (as an alert deciding
+    # locks its mark, then the digest it joins: one order, no deadlock), in one order, to
+    # start their windows at the message. One joining meanwhile keeps its joining time.
+    named = sorted({e.downstream for e in rows.digest_entries(db, app_id, kind)})
+    marks = {name: rows.locked(db, name) for name in named}
+    waiting_since, sent_at = rows.locked_digest(db, app_id, kind)
+    if waiting_since is None or now < digest_due(waiting_since, sent_at, plan.wait, plan.quiet):
+        return None
+    entries = rows.take_digest(db, app_id, kind)
+    app = rows.app_choice(db, app_id) if app_id else None
+    owner = app_id or None
+    about_them = {e.downstream for e in entries}
+    to = digest_targets(owner, plan.operator, app[1] if app else None, plan.known, about_them)
+    if not entries or not to:  # nowhere to tell it any more: forgotten
+        rows.digest_sent(db, app_id, kind, None)
+        return None
+    fields = digest_fields(kind, app[0] if app else None, entries)
+    about = entries[0].downstream if len(entries) == 1 else f"app:{app_id}"
+    notice(db, kind, about, fields, to, plan.held, now)
+    rows.digest_sent(db, app_id, kind, now)
+    for name, mark in marks.items():
+        rows.keep(db, name, sent_in_digest(mark, kind, now))
+    return Digest(kind, app[0] if app else None, [e.downstream for e in entries])
 
 
 async def live_marks(store: Store) -> dict[str, Mark]:

@@ -89,20 +89,39 @@ class DisabledData(_Strict):
     occurred_at: float
 
 
+class AlertedDownstream(_Strict):
+    """One downstream an alert names."""
+
+    downstream: str = Field(description="The downstream's name (an app's: the name it gave).")
+    reason: str = Field(description="What happened to it, in words (at most 200 characters).")
+    failing_since: float | None = Field(description="Every attempt since then has failed.")
+
+
 class AlertData(_Strict):
-    """An operator alert about one downstream (`[alerts]`, or its app's alert downstream):
-    at most one per downstream per quiet window, whatever its kind, for the whole relay; a
-    change within the window told, as the downstream's state then, when it ends."""
+    """An operator alert about one app's downstreams (or the relay's own): one message a
+    kind per app per quiet window, for the whole relay, naming every downstream told in it;
+    at most one alert about a downstream per window, whatever its kind, a change within the
+    window told, as the downstream's state then, when it ends."""
 
     event_id: str
     type: Literal["endpoint.failing", "endpoint.recovered", "endpoint.disabled"]
     task_id: str = Field(description="`tsk_relay`: the relay's own notices.")
     kind: Literal["relay"]
     state: Literal["endpoint.failing", "endpoint.recovered", "endpoint.disabled"]
-    downstream: str = Field(description="The downstream's name (an app's: the name it gave).")
-    app: str | None = Field(description="The app the downstream belongs to; null: global.")
-    reason: str = Field(description="What happened, in words.")
-    failing_since: float | None = Field(description="Every attempt since then has failed.")
+    downstream: str | None = Field(
+        description="The downstream's name (an app's: the name it gave) when the alert is"
+        " about one; null when it is about several (see `downstreams`)."
+    )
+    app: str | None = Field(description="The app the downstreams belong to; null: global.")
+    reason: str = Field(description="What happened, in words; about several: how many.")
+    failing_since: float | None = Field(
+        description="Every attempt since then has failed (about several: the earliest)."
+    )
+    downstreams: list[AlertedDownstream] = Field(
+        description="Every downstream the alert is about, in the order they were told, at"
+        " most 20; `more` counts the rest."
+    )
+    more: int = Field(ge=0, description="How many more downstreams than `downstreams` lists.")
     occurred_at: float
     test: bool | None = Field(None, description="`true` on a test event: a sample alert.")
 

@@ -453,9 +453,13 @@ class AlertsConfig(Section):
 
     # The downstream (from this file or made through the API) that receives them; "": none.
     downstream: Annotated[str, Field(max_length=64)] = ""
-    # At most one alert per downstream this often, whatever its kind, for the whole relay;
-    # what happens within it is told, as its state then, when it ends.
+    # At most one alert per downstream this often, whatever its kind, and one message a kind
+    # per app, for the whole relay; what happens within it is told, as its state then, when
+    # it ends.
     quiet_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 15.0
+    # An app's downstreams failing together make one message: the first alert of a kind
+    # waits this long (at most half the quiet window) for the app's others, then goes.
+    digest_wait_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
 
 
 # The `[mcp]` section: the agents' door at /mcp (receiver/agents).

@@ -36,13 +36,50 @@ def _notice(p: Payload) -> bool:
     return p.get("type") == _DISABLED or p.get("type") in _ALERTS
 
 
+# An alert about several downstreams of one app (a digest), by type.
+_SEVERAL = {
+    "endpoint.failing": "🔴 runway-relay: {} are failing",
+    "endpoint.recovered": "🟢 runway-relay: {} deliver again",
+    "endpoint.disabled": "⛔ runway-relay disabled {}",
+}
+
+
+def _named(p: Payload) -> list[tuple[str, str]]:
+    """Name and reason of each downstream a digest lists."""
+    listed = p.get("downstreams")
+    entries = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+    return [(str(e.get("downstream", "")), str(e.get("reason", ""))) for e in entries]
+
+
+def _several(p: Payload) -> bool:
+    return p.get("type") in _SEVERAL and p.get("downstream") is None and bool(_named(p))
+
+
+def _more(p: Payload) -> int:
+    more = p.get("more")
+    return more if isinstance(more, int) and not isinstance(more, bool) and more > 0 else 0
+
+
 def _about(p: Payload) -> str:
-    """The downstream an alert is about, with its app's name when it is an app's."""
+    """The downstream an alert is about, with its app's name when it is an app's; for a
+    digest, how many of which app."""
+    app = p.get("app") if isinstance(p.get("app"), str) else None
+    if _several(p):
+        count = len(_named(p)) + _more(p)
+        return f"{count} downstreams" + (f" of {app}" if app else "")
     name = str(p.get("downstream", ""))
-    return f"{p['app']}/{name}" if isinstance(p.get("app"), str) else name
+    return f"{app}/{name}" if app else name
+
+
+def _names(p: Payload) -> str:
+    """A digest's downstreams in one line: "crm, billing and 38 more"."""
+    names = ", ".join(name for name, _ in _named(p))
+    return f"{names} and {_more(p)} more" if _more(p) else names
 
 
 def headline(p: Payload) -> str:
+    if _several(p):
+        return _SEVERAL[str(p["type"])].format(_about(p))
     if (alert := _ALERTS.get(str(p.get("type")))) is not None:
         return f"{alert.format(_about(p))}: {p.get('reason')}"
     if _notice(p):
@@ -77,6 +114,12 @@ def _number(value: Any) -> float | None:
 def facts(p: Payload) -> list[tuple[str, str]]:
     """Label and raw (unescaped) value of each fact the document has. `prompt`, `model`
     and `duration` are shown when a document carries them."""
+    if _several(p):
+        reasons = "; ".join(f"{name}: {why}" for name, why in _named(p))
+        found = [("Downstreams", _names(p)), ("Reasons", reasons)]
+        if since := iso(p.get("failing_since")):
+            found.append(("Failing since", since))
+        return found
     if _notice(p):
         found = [("Downstream", _about(p)), ("Reason", str(p.get("reason")))]
         if since := iso(p.get("failing_since")):
@@ -210,6 +253,9 @@ def plain_lines(p: Payload) -> list[str]:
     if reason := error(p):
         lines.append(f"Reason: {reason}")
     lines.extend(f"Output: {url}" for url in outputs(p))
+    lines.extend(f"{name}: {why}" for name, why in _named(p) if _several(p))
+    if _several(p) and _more(p):
+        lines.append(f"and {_more(p)} more")
     if _notice(p):
         if since := iso(p.get("failing_since")):
             lines.append(f"Failing since: {since}")

@@ -46,7 +46,7 @@ from receiver.lifecycle.rules.records import (
     TaskFilter,
 )
 from receiver.lifecycle.rules.retries import Refused
-from receiver.lifecycle.rules.routing import Subscription, owned_name
+from receiver.lifecycle.rules.routing import Subscription, owned_name, shown_name
 from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions
@@ -632,9 +632,10 @@ async def script(store: Store) -> list[tuple[str, Any]]:
 
 async def operator_alerts(run: Script) -> None:
     """An alert decided under its downstream's mark: sent, held back, recovered once its
-    window ended; an app's own alert downstream named and taking its endpoints' alerts."""
+    window ended; an app's own alert downstream named and taking its endpoints' alerts; each
+    app's digest sent once, naming every downstream told."""
     store = run.store
-    plan = alert_transactions.Plan("chat", 900.0, lambda name: True, {})
+    plan = alert_transactions.Plan("chat", 900.0, 0.0, lambda name: True, {})
     for label, kind in (
         ("alert failing", FAILING),
         ("alert held back", FAILING),
@@ -651,6 +652,22 @@ async def operator_alerts(run: Script) -> None:
     await run("app alerts chosen", alert_transactions.chosen(store, app.id))
     crm = owned_name(app.id, "crm")
     await run("app alert", alert_transactions.alert(store, crm, FAILING, "HTTP 500", plan))
+    erp = owned_name(app.id, "erp")
+    await run("app alert 2", alert_transactions.alert(store, erp, FAILING, "timed out", plan))
+    await run("digests waiting", alert_transactions.waiting_digests(store))
+    for label, app_id, kind in (
+        ("app digest", app.id, FAILING),
+        ("app digest again", app.id, FAILING),
+        ("relay digest", "", FAILING),
+        ("relay digest disabled", "", DISABLED),
+    ):
+        await run(label, _digest(alert_transactions.send_digest(store, app_id, kind, plan)))
+
+
+async def _digest(sending: Awaitable[Any]) -> Any:
+    """A digest sent, its downstreams by the names their apps gave (app ids differ)."""
+    sent = await sending
+    return sent and (sent.kind, sent.app, [shown_name(name) for name in sent.about])
 
 
 def run_on(url: str, fn: Callable[[Store], Awaitable[Any]]) -> Any:

@@ -1,7 +1,7 @@
 """The operator alerts' rule (receiver/alerts/rules.py): at most one alert per downstream
 per quiet window whatever its kind, the latest transition held back told at the window's
-end when it is news, a recovery told only after a problem told of, and the downstreams an
-alert goes to."""
+end when it is news, a recovery told only after a problem told of, the downstreams an
+alert goes to, and an app's digest: when it goes, and what it says."""
 
 from __future__ import annotations
 
@@ -10,11 +10,18 @@ import itertools
 import pytest
 
 from receiver.alerts.rules import (
+    LISTED,
+    REASON_CHARS,
+    Entry,
     Mark,
     at_window_end,
     decide,
+    digest_due,
+    digest_fields,
+    digest_targets,
     latest,
     quiet_until,
+    sent_in_digest,
     targets,
     worth_asking,
 )
@@ -146,3 +153,56 @@ def test_an_alert_never_goes_to_what_it_is_about_nor_nowhere() -> None:
     assert targets("hook", "missing", None, known) == []
     assert targets(TASK_WEBHOOK, "ops", None, known) == []
     assert targets(owned_name(APP, "alerts"), "ops", "alerts", known) == ["ops"]
+
+
+def test_a_digest_waits_for_the_others_then_a_window_after_the_last() -> None:
+    assert digest_due(100.0, None, 30.0, QUIET) == 130.0
+    assert digest_due(100.0, None, 5000.0, QUIET) == 100.0 + QUIET / 2  # at most half of it
+    assert digest_due(100.0, 50.0, 30.0, QUIET) == 50.0 + QUIET  # the one before's window
+    assert digest_due(2000.0, 50.0, 30.0, QUIET) == 2030.0
+
+
+def test_a_digest_of_one_keeps_the_downstreams_own_fields() -> None:
+    entry = Entry(owned_name(APP, "crm"), "a delivery went dead: HTTP 503", 10.0)
+    fields = digest_fields(FAILING, "acme", [entry])
+    assert fields == {
+        "downstream": "crm",
+        "app": "acme",
+        "reason": "a delivery went dead: HTTP 503",
+        "failing_since": 10.0,
+        "downstreams": [
+            {"downstream": "crm", "reason": "a delivery went dead: HTTP 503", "failing_since": 10.0}
+        ],
+        "more": 0,
+    }
+
+
+def test_a_digest_of_many_names_the_first_and_counts_the_rest() -> None:
+    entries = [Entry(f"d{i:02}", "x" * 1000, 50.0 - i) for i in range(40)]
+    fields = digest_fields(DISABLED, None, entries)
+    assert fields["downstream"] is None and fields["reason"] == "40 downstreams were disabled"
+    listed = fields["downstreams"]
+    assert isinstance(listed, list) and len(listed) == LISTED and fields["more"] == 40 - LISTED
+    assert [d["downstream"] for d in listed] == [f"d{i:02}" for i in range(LISTED)]
+    assert all(len(d["reason"]) == REASON_CHARS for d in listed)
+    assert fields["failing_since"] == 11.0  # the earliest of all, named or not
+
+
+def test_a_digest_skips_an_alert_downstream_it_names() -> None:
+    def known(name: str) -> bool:
+        return name in {"ops", owned_name(APP, "alerts")}
+
+    mine = owned_name(APP, "alerts")
+    assert digest_targets(APP, "ops", "alerts", known, {owned_name(APP, "crm")}) == ["ops", mine]
+    assert digest_targets(APP, "ops", "alerts", known, {mine}) == ["ops"]
+    assert digest_targets(None, "ops", "alerts", known, {"hook"}) == ["ops"]
+
+
+def test_a_downstreams_window_runs_from_the_digest_that_named_it() -> None:
+    joined = decide(Mark(), FAILING, "x", 100.0, QUIET).mark
+    sent = sent_in_digest(joined, FAILING, 130.0)
+    assert quiet_until(sent, QUIET) == 130.0 + QUIET and sent.open_kind == FAILING
+    # Recovered meanwhile (held): only the times move, the held transition stays.
+    held = decide(joined, RECOVERED, "ok", 110.0, QUIET).mark
+    assert sent_in_digest(held, FAILING, 130.0).held_kind == RECOVERED
+    assert sent_in_digest(joined, RECOVERED, 130.0).failing_at == 100.0

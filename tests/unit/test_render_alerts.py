@@ -35,3 +35,37 @@ def test_an_apps_downstream_is_named_with_its_app() -> None:
     message = body("slack", doc)
     assert message["blocks"][0]["text"]["text"].startswith("🔴 runway-relay: acme/hooks is failing")
     assert render("webhook", doc).body.startswith(b'{"type":"endpoint.failing"')
+
+
+def _digest(count: int) -> dict[str, object]:
+    doc = example_document("endpoint.failing")
+    named = [
+        {"downstream": f"hook-{i:02}", "reason": f"HTTP 50{i % 4}", "failing_since": 1.0}
+        for i in range(min(count, 20))
+    ]
+    return doc | {
+        "downstream": None,
+        "app": "acme",
+        "reason": f"{count} downstreams are failing",
+        "downstreams": named,
+        "more": count - len(named),
+    }
+
+
+def test_a_digest_says_how_many_of_which_app_and_names_them_in_every_format() -> None:
+    doc = _digest(40)
+    for fmt in RENDERED:
+        text = json.dumps(body(fmt, doc), ensure_ascii=False)
+        if fmt == "webhook":
+            assert json.loads(text)["data"]["more"] == 20
+            continue
+        assert "🔴 runway-relay: 40 downstreams of acme are failing" in text, fmt
+        assert "hook-00" in text and "and 20 more" in text, fmt
+        assert "None" not in text, fmt
+
+
+def test_a_digest_of_the_relays_own_downstreams_names_no_app() -> None:
+    doc = _digest(3) | {"app": None}
+    message = body("slack", doc)
+    assert message["blocks"][0]["text"]["text"].startswith("🔴 runway-relay: 3 downstreams are")
+    assert "more" not in json.dumps(message)

@@ -23,7 +23,7 @@ DISABLED_TYPE = "downstream.disabled"
 # What `POST /v1/downstreams/preview` sends through a filter and a transform when asked for
 # no task: a made-up task that succeeded, marked as a test.
 TEST_TYPE = "relay.test"
-# The operator alerts (receiver/alerts), about one downstream each.
+# The operator alerts (receiver/alerts), about one app's downstreams each.
 FAILING = "endpoint.failing"
 RECOVERED = "endpoint.recovered"
 DISABLED = "endpoint.disabled"
@@ -39,9 +39,9 @@ DESCRIPTIONS = {
     "task.failed": "The task ended without renders; `failure_message` is safe to show.",
     "task.cancelled": "The task was cancelled.",
     DISABLED_TYPE: "The relay stopped delivering to a downstream, and why.",
-    FAILING: "Operator alert: a downstream's breaker opened or a delivery to it went dead.",
-    RECOVERED: "Operator alert: a downstream told of as failing or disabled delivers again.",
-    DISABLED: "Operator alert: a downstream was disabled (failing too long, a 410, an operator).",
+    FAILING: "Operator alert: an app's downstreams whose breaker opened or a delivery went dead.",
+    RECOVERED: "Operator alert: an app's downstreams told of as failing or disabled deliver again.",
+    DISABLED: "Operator alert: an app's downstreams disabled (failing too long, 410, an operator).",
     TEST_TYPE: "A made-up succeeded task, to try a filter or transform on (the preview).",
 }
 
@@ -62,7 +62,7 @@ def example_document(event_type: str) -> dict[str, Any]:
             "occurred_at": now,
         }
     if event_type in ALERT_TYPES:
-        return {
+        alert: dict[str, Any] = {
             "event_id": "evt_example",
             "type": event_type,
             "task_id": "tsk_relay",
@@ -78,6 +78,9 @@ def example_document(event_type: str) -> dict[str, Any]:
             "failing_since": None if event_type == RECOVERED else now - 900,
             "occurred_at": now,
         }
+        # A digest of one: the downstream's own fields, and the list (of one) beside them.
+        named = {k: alert[k] for k in ("downstream", "reason", "failing_since")}
+        return alert | {"downstreams": [named], "more": 0}
     state = "succeeded" if event_type == TEST_TYPE else event_type.split(".", 1)[1]
     state = "running" if state == "progress" else state
     ended = state == "succeeded"
