@@ -200,7 +200,11 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
             made = relay.call("POST", "/v1/downstreams", json=body)
     except RemoteError as exc:
         _failed(exc)
-    click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])})")
+    # What it was made with that changes how it delivers, said as the relay took it.
+    ordered = f", ordering by {made['ordering']}" if made.get("ordering") else ""
+    click.echo(
+        f"{name}: made ({made['format']}, events {', '.join(made['events'])}{ordered})"
+    )
     _show_once(made)
 
 

@@ -173,3 +173,16 @@ def test_postgres_checks_a_row_s_earlier_ones_by_task_and_only_when_ordered(
         assert "Index Scan using deliveries_task on deliveries e" in ordered
         assert "never executed" not in ordered and "Seq Scan" not in ordered
         conn.rollback()
+
+
+def test_the_command_line_says_ordering_is_on_when_it_makes_one(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    relay = make_relay()
+    made = relay.cli("downstreams", "create", "in-order", f"{sink.url}/o", "--ordering", "task")
+    assert made.returncode == 0, made.stderr
+    assert (
+        "in-order: made (webhook, events " in made.stdout and ", ordering by task)" in made.stdout
+    )
+    plain = relay.cli("downstreams", "create", "as-they-come", f"{sink.url}/p")
+    assert plain.returncode == 0 and "ordering" not in plain.stdout, plain.stdout
