@@ -45,6 +45,9 @@ CPU_SECONDS = 0.08
 MEMORY_BYTES = 512 * 1024 * 1024
 # The most a transform's body may be, as JSON: a preview shows it, a delivery sends it.
 MAX_BODY_BYTES = 1024 * 1024
+# The most its method, path and headers may be, as JSON: bounded here, before the answer
+# leaves, so that a batch's answer stays within what the pool reads (16 of these: 1 MiB).
+MAX_PARTS_BYTES = 64 * 1024
 # Compiled programs kept, by their text: a downstream's change compiles, an event does not.
 PROGRAMS = 512
 # What a transform may say besides the body.
@@ -176,6 +179,12 @@ def shape(programs: Programs, source: str, context: Any) -> tuple[dict[str, Any]
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise Failed("transform: headers must be a map of strings")
     parts = {"method": method.upper(), "path": path, "headers": dict(headers)}
+    if (size := len(orjson.dumps(parts))) > MAX_PARTS_BYTES:
+        raise Failed(
+            f"transform made headers and a path of {size:,} bytes, over {MAX_PARTS_BYTES:,}"
+            " (64 KiB)",
+            over=True,
+        )
     return parts, _dumps(result["body"])
 
 
