@@ -50,6 +50,10 @@ OVERSIZED = '{"body": {}, "headers": {"x-a": ' + _doubled(12) + "}}"
 HUNGRY = "[" + ", ".join(["0"] * 100) + "].exists(x, 'a'.matches('\\\\w{200}')) || "
 
 
+def _hungry(n: int) -> dict[str, Any]:
+    return {"type": "task.succeeded", "filter": f"{HUNGRY}{n} == 0"}
+
+
 def _flood(
     client: httpx.Client, threads: int, ask: Callable[[int], dict[str, Any]], until: threading.Event
 ) -> tuple[list[threading.Thread], list[httpx.Response]]:
@@ -131,12 +135,48 @@ def test_a_flood_of_costly_previews_leaves_another_apps_deliveries_whole(
         delivery={"retry_schedule": [0.5, 1]},
         alerts={"downstream": "ops", "quiet_minutes": 15},
     )
-    ended, answers = _b_delivered_beside(
-        relay, sink, 128, lambda n: {"type": "task.succeeded", "filter": f"{HUNGRY}{n} == 0"}
-    )
+    ended, answers = _b_delivered_beside(relay, sink, 128, _hungry)
     assert [(d["state"], d["attempts"]) for d in ended] == [("succeeded", 1)] * TASKS, ended
     # A's own are stopped in words (422), or refused as its own line is full (503).
     assert {a.status_code for a in answers} <= {422, 503}
     assert any("used more than 80 ms of CPU" in a.text for a in answers)
+    alerts = [h["json"] for h in sink.accepted("/ops")]
+    assert not [a for a in alerts if a.get("type") == "endpoint.failing"], alerts
+
+
+def _postponed(relay: Relay) -> int:
+    return sum(1 for line in relay.log_lines() if line.get("event") == "delivery.postponed")
+
+
+@pytest.mark.every_backend
+def test_a_delivery_its_own_apps_full_line_refuses_waits_and_is_never_counted(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    """B floods its own line: its deliveries' evaluations are refused as an overload, the
+    relay's own state, so each waits and is tried again without spending its schedule."""
+    ops = [webhook(sink, "ops", channels=["alerts-only"])]
+    relay = make_relay(
+        ops,
+        delivery={"retry_schedule": [0.5, 1]},
+        alerts={"downstream": "ops", "quiet_minutes": 15},
+    )
+    beta = _app(relay, "beta")
+    _made(beta, name="hooks", url=f"{sink.url}/beta", events=["succeeded"], filter=HONEST)
+    done = threading.Event()
+    patient = httpx.Client(base_url=relay.url, timeout=120, headers=beta.headers)
+    flooding, answers = _flood(patient, 128, _hungry, done)
+    try:
+        wait_for(lambda: any(a.status_code == 503 for a in answers), timeout=120)  # full
+        ids = {beta.post("/v1/tasks", json=image_to_video()).json()["id"] for _ in range(TASKS)}
+        wait_for(lambda: _postponed(relay) >= TASKS, timeout=120)
+    finally:
+        done.set()
+        for thread in flooding:
+            thread.join()
+        patient.close()
+    ended = wait_for(lambda: _deliveries(beta, ids), timeout=120)
+    assert [(d["state"], d["attempts"]) for d in ended] == [("succeeded", 1)] * TASKS, ended
+    delivered = {json.loads(h["body"])["data"]["task_id"] for h in sink.accepted("/beta")}
+    assert delivered == ids
     alerts = [h["json"] for h in sink.accepted("/ops")]
     assert not [a for a in alerts if a.get("type") == "endpoint.failing"], alerts
