@@ -3,27 +3,31 @@ so that no expression runs on the event loop's thread: the Rust core holds the G
 evaluates, so a thread would not do.
 
 A few (`SIZE`), started at their first use (never at the relay's start), each sent up to
-`DEPTH` requests at once; a request waits for room in turn (first come, first served), and
-past `MAX_WAITING` waiting it is refused as an overload (a delivery is tried again later, a
-preview answers 503) rather than queued without end. The requests asked in one turn of the
-loop (a fan-out starts a lease's attempts together), and those asked while a process's
-batch is out, go to it as one batch: one frame, one write, one answer, rather than two
-wake-ups of each process per evaluation.
+`DEPTH` requests at once. A request waits for room in its app's line (lines.py: the
+operator's own, the relay's own downstreams' and tasks' own webhooks have one each), the
+lines served in turn, and past `MAX_WAITING` waiting in its line it is refused as an
+overload (a delivery waits and is tried again, uncounted; a preview answers 503) rather than
+queued without end: one app's flood fills its own line, never another's. The requests asked
+in one turn of the loop (a fan-out starts a lease's attempts together), and those asked
+while a process's batch is out, go to it as one batch: one frame, one write, one answer,
+rather than two wake-ups of each process per evaluation.
 
 Each evaluation has 80 ms of CPU of its own, which the kernel enforces in the process's
 evaluator (a fork: one that dies is forked again in a few ms and its death told, with the
-place in the batch it died at, in the batch's answer's place). That one is stopped; the
-rest of its batch is asked again, ahead of those waiting, so an honest evaluation beside a
-hostile one costs a second run, never a failure. The wall clock is the backstop (a process
-starved of CPU on a busy machine): past `WALL_SECONDS` an evaluation of its batch without an
-answer it is killed, and started again at the next use; the first request of the batch is
-refused as an overload, the others are asked again.
+place in the batch it died at, in the batch's answer's place), and its answer is bounded
+there too (a body of 1 MiB, its headers and path 64 KiB), so an answer is never big enough
+to cost another. The one it died on is stopped; the rest of its batch is asked again, first
+in their lines, so an honest evaluation beside a hostile one costs a second run, never a
+failure. When the process itself dies (the wall clock is the backstop for one starved of CPU
+on a busy machine: past `WALL_SECONDS` an evaluation of its batch without an answer it is
+killed; or an answer too big), which request it died on is not known: a batch of one is
+charged with it, a bigger batch's requests are each asked again alone (first, each to a
+process with nothing else), so only the one that kills a process alone is.
 
-The worst wait, when every request ahead is hostile: the 64 waiting and the 32 given to the
-processes before it, each stopped at 80 ms of CPU, on 2 processes: 96 / 2 * 0.08 s = about
-3.8 s of CPU, on an idle machine about that of wall time. Honest evaluations (well under
-1 ms each) are served in turn meanwhile, never after every hostile one: one key's many
-deliveries wait in the same line as everyone's.
+The worst wait of an app's request, when every other app's line is full of hostile ones: a
+turn of each line ahead of it, each stopped at 80 ms of CPU, on 2 processes, after the 32
+given to the processes before it; honest evaluations (well under 1 ms each) are served in
+turn meanwhile, never after every hostile one.
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ A batch is a list of requests, answered by one frame: the list of answers, then 
 of the transforms, in order. A request is either an evaluation, `{"filter", "transform",
 "variables"}` (the transform runs only when the filter, if any, takes the event, or
 `always`), answered `{"filter": [matched, reason], "transform": {...}}` (the body's length
-in `body`; a filter that answered false has no reason); or a check, `{"vet", "example"}`,
+in `body`; a filter that answered false has no reason; a body over 1 MiB, or a method, path
+and headers over 64 KiB, is the transform's own error, so that no answer is big enough to
+cost the batch's others); or a check, `{"vet", "example"}`,
 answered `{"invalid": message}` or `{"gives": type}` (the type of its result on
 `example`). Batches are answered in order, each flushed before the next is read, so that
 the first one unanswered when it dies is the one it died on.
