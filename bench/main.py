@@ -33,6 +33,7 @@ from stages import (
     cheap,
     cli,
     endtoend,
+    fairturns,
     fanout,
     fanshaping,
     growth,
@@ -80,6 +81,7 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "ordering": ordering.run,
     "runway_api": runway_api.run,
     "budget": budget.run,
+    "fairturns": fairturns.run,
     "cli": cli.run,
     "kafka": kafka.run,
     "pull": pull.run,
@@ -96,6 +98,7 @@ OWN_STORES = {
     "ordering",
     "runway_api",
     "budget",
+    "fairturns",  # none at all
     "cli",  # none at all
     "kafka",  # none at all
     "pull",
@@ -116,6 +119,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     fanshaping.rows,
     ordering.rows,
     budget.rows,
+    fairturns.rows,
     runway_api.rows,
     poller.rows,
     polllag.rows,

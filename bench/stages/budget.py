@@ -37,6 +37,7 @@ from receiver.deliveries.fanout.worker import prepare
 from receiver.destinations.registry import default_body
 from receiver.expressions import evaluate as expressions
 from receiver.expressions import pool
+from receiver.expressions.lines import OPERATOR
 from receiver.expressions.rules import Shaped
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
@@ -111,7 +112,7 @@ def _reaped_cpu() -> float:
 
 async def _in_process(rounds: int) -> dict[str, Any]:
     envelope = example("task.succeeded")
-    await expressions.evaluate("true", None, envelope)  # the pool started
+    await expressions.evaluate("true", None, envelope, OPERATOR)  # the pool started
     stalls, cpu, stopped = [], [], 0
     for _ in range(rounds):
         gaps: list[float] = []
@@ -128,12 +129,12 @@ async def _in_process(rounds: int) -> dict[str, Any]:
         ticking = asyncio.create_task(ticker())
         before = time.process_time() + _reaped_cpu() + workers_cpu()
         verdicts = await asyncio.gather(
-            *(expressions.evaluate(source, None, envelope) for source in HOSTILE)
+            *(expressions.evaluate(source, None, envelope, OPERATOR) for source in HOSTILE)
         )
         done.set()
         await ticking
         # Its processes' CPU: those that died are reaped, the live ones read.
-        await expressions.evaluate("true", None, envelope)
+        await expressions.evaluate("true", None, envelope, OPERATOR)
         after = time.process_time() + _reaped_cpu() + workers_cpu()
         stopped += sum(v.cut for v, _ in verdicts)
         stalls.append(max(gaps) - 0.001)

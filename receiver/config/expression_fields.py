@@ -62,12 +62,13 @@ class DownstreamExpressions(BaseModel):
         return f"downstream {name!r}: " if name else ""
 
 
-async def vet_expressions(settings: DownstreamExpressions) -> None:
+async def vet_expressions(settings: DownstreamExpressions, line: str) -> None:
     """InvalidRequest (422, in the words the model would use) unless each expression
-    compiles, and a transform gives a map on the example event."""
+    compiles, and a transform gives a map on the example event; asked in `line` (the
+    asking app's, receiver/expressions/lines.py)."""
     for source, field_name in settings.sources():
         try:
-            await evaluate.vet(source, field_name, _example(field_name))
+            await evaluate.vet(source, field_name, line, _example(field_name))
         except ExpressionError as exc:
             raise InvalidRequest(f"body: {settings.who()}{exc}") from None
 

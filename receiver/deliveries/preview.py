@@ -27,6 +27,7 @@ from receiver.destinations.signing import Signing
 from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
 from receiver.expressions.evaluate import evaluate
+from receiver.expressions.lines import OPERATOR
 from receiver.expressions.rules import ExpressionFailed, OverBudget, Shaped
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.store import Store
@@ -135,7 +136,8 @@ async def preview(store: Store, payload: Any, caller: Caller = BOOTSTRAP) -> dic
     (receiver/expressions/pool.py), in one round trip: one stopped for passing its
     budget, or making a body over 1 MiB, is the caller's to change (422)."""
     asked = read_checked(PreviewRequest, payload)
-    await vet_expressions(asked)
+    line = caller.owner or OPERATOR  # a portal session's caller is its app's
+    await vet_expressions(asked, line)
     document, source = await _document(store, asked, caller)
     envelope = webhook(document)
     answer: dict[str, Any] = {
@@ -149,7 +151,9 @@ async def preview(store: Store, payload: Any, caller: Caller = BOOTSTRAP) -> dic
     # the format would make.
     if asked.filter is not None or asked.transform is not None:
         try:
-            verdict, shaped = await evaluate(asked.filter, asked.transform, envelope, always=True)
+            verdict, shaped = await evaluate(
+                asked.filter, asked.transform, envelope, line, always=True
+            )
         except OverBudget as exc:  # a body too big to send
             raise InvalidRequest(str(exc)) from None
         except ExpressionFailed as exc:

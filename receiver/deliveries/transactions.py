@@ -101,6 +101,17 @@ def filter_failed(attempt: Attempt) -> bool:
     )
 
 
+async def postpone(store: Store, delivery_id: str, owner: str, until: float) -> bool:
+    """A delivery no attempt was made of (the relay too busy to evaluate its filter or
+    transform), due again at `until` with nothing counted; False when its lease was lost."""
+    return await store.run(
+        lambda db: deliveries.postpone(db, delivery_id, owner, until),
+        timeout=_RECORD_SECONDS,
+        durable=False,
+        urgent=False,
+    )
+
+
 async def disable(store: Store, name: str, reason: str, subscriptions: Subscriptions) -> bool:
     """Disable a downstream (an operator, or a 410): False when it was disabled already."""
     return await store.run(

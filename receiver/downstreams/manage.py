@@ -27,6 +27,7 @@ from receiver.destinations.registry import addresses, missing_extra, unallowed_t
 from receiver.destinations.signing import new_secret, public_key
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
+from receiver.expressions.lines import OPERATOR
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command
 from receiver.kernel.net.guard import check_api_url
@@ -166,7 +167,7 @@ async def create_downstream(
     delivery settings `rules`."""
     owner, payload = await _owner(keys, caller, payload)
     settings = _checked(rules, payload)
-    await vet_expressions(settings)
+    await vet_expressions(settings, caller.owner or OPERATOR)
     _allowed_target(rules, caller, settings)
     if owner is None:
         if looks_owned(settings.name):
@@ -216,7 +217,7 @@ async def change_downstream(
             ) from None
     settings = _checked(rules, {**spec, **_kept_secrets(spec, change), "name": name})
     if change.keys() & {"filter", "transform"}:  # those kept were checked when given
-        await vet_expressions(settings)
+        await vet_expressions(settings, owner_of(name) or OPERATOR)  # its app's line
     if by is not None:
         _allowed_target(rules, by, settings)
     await transactions.change(parts.store, name, seal_url(sealer, _spec(settings), name))

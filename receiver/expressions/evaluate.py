@@ -40,10 +40,12 @@ async def evaluate(
     filter_source: str | None,
     transform_source: str | None,
     envelope: dict[str, Any],
+    line: str,
     always: bool = False,
 ) -> tuple[Verdict, Shaped | None]:
     """Whether the event passes the filter, and what the transform makes of it (None without
-    one, or when the filter refused it, unless `always`), in one round trip to a process.
+    one, or when the filter refused it, unless `always`), in one round trip to a process,
+    waiting in `line` (the app's, receiver/expressions/lines.py) for its turn.
     ExpressionFailed when the transform fails (OverBudget: its body is over 1 MiB); a
     budget passed is a cut verdict; Overloaded when the processes are too busy."""
     sources = [s for s in (filter_source, transform_source) if s is not None]
@@ -54,7 +56,7 @@ async def evaluate(
         "always": always,
     }
     try:
-        answer, body = await _answered(request)
+        answer, body = await _answered(request, line)
     except Stopped as exc:
         return _stopped(filter_source, transform_source, str(exc)), None
     if answer.get("memory"):
@@ -83,13 +85,13 @@ _BODY_BYTES = 2048
 _answers: OrderedDict[bytes, pool.Answer] = OrderedDict()
 
 
-async def _answered(request: dict[str, Any]) -> pool.Answer:
+async def _answered(request: dict[str, Any], line: str) -> pool.Answer:
     """A process's answer to `request`, or the one it gave to the same request before."""
     key = orjson.dumps(request)
     if (kept := _answers.get(key)) is not None:
         _answers.move_to_end(key)
         return kept
-    answer, body = await pool.pool().ask(key)
+    answer, body = await pool.pool().ask(key, line)
     if len(key) <= _KEY_BYTES and len(body) <= _BODY_BYTES and not answer.get("memory"):
         _answers[key] = answer, body
         if len(_answers) > _KEPT:
@@ -123,13 +125,17 @@ def _judged(answer: dict[str, Any], source: str, field_name: str, map_wanted: bo
         raise ExpressionError(f"{field_name} must give a map, and gives a {gives}", (1, 1))
 
 
-async def vet(source: str, field_name: str, example: dict[str, Any] | None = None) -> None:
+async def vet(
+    source: str, field_name: str, line: str, example: dict[str, Any] | None = None
+) -> None:
     """ExpressionError unless `source` passes `check`, compiles, and (given an example event,
     for a transform) gives a map on it; one that fails there may still suit the events it is
-    meant for. Compiled in a process, under the same budget as an evaluation."""
+    meant for. Compiled in a process, under the same budget as an evaluation, waiting in
+    `line` (the app's)."""
     check(source, field_name)
     try:
-        answer, _ = await pool.pool().ask(orjson.dumps(_vet_request(source, example)))
+        request = orjson.dumps(_vet_request(source, example))
+        answer, _ = await pool.pool().ask(request, line)
     except Stopped as exc:
         answer = {"stopped": str(exc)}
     _judged(answer, source, field_name, example is not None)

@@ -3,27 +3,31 @@ so that no expression runs on the event loop's thread: the Rust core holds the G
 evaluates, so a thread would not do.
 
 A few (`SIZE`), started at their first use (never at the relay's start), each sent up to
-`DEPTH` requests at once; a request waits for room in turn (first come, first served), and
-past `MAX_WAITING` waiting it is refused as an overload (a delivery is tried again later, a
-preview answers 503) rather than queued without end. The requests asked in one turn of the
-loop (a fan-out starts a lease's attempts together), and those asked while a process's
-batch is out, go to it as one batch: one frame, one write, one answer, rather than two
-wake-ups of each process per evaluation.
+`DEPTH` requests at once. A request waits for room in its app's line (lines.py: the
+operator's own, the relay's own downstreams' and tasks' own webhooks have one each), the
+lines served in turn, and past `MAX_WAITING` waiting in its line it is refused as an
+overload (a delivery waits and is tried again, uncounted; a preview answers 503) rather than
+queued without end: one app's flood fills its own line, never another's. The requests asked
+in one turn of the loop (a fan-out starts a lease's attempts together), and those asked
+while a process's batch is out, go to it as one batch: one frame, one write, one answer,
+rather than two wake-ups of each process per evaluation.
 
 Each evaluation has 80 ms of CPU of its own, which the kernel enforces in the process's
 evaluator (a fork: one that dies is forked again in a few ms and its death told, with the
-place in the batch it died at, in the batch's answer's place). That one is stopped; the
-rest of its batch is asked again, ahead of those waiting, so an honest evaluation beside a
-hostile one costs a second run, never a failure. The wall clock is the backstop (a process
-starved of CPU on a busy machine): past `WALL_SECONDS` an evaluation of its batch without an
-answer it is killed, and started again at the next use; the first request of the batch is
-refused as an overload, the others are asked again.
+place in the batch it died at, in the batch's answer's place), and its answer is bounded
+there too (a body of 1 MiB, its headers and path 64 KiB), so an answer is never big enough
+to cost another. The one it died on is stopped; the rest of its batch is asked again, first
+in their lines, so an honest evaluation beside a hostile one costs a second run, never a
+failure. When the process itself dies (the wall clock is the backstop for one starved of CPU
+on a busy machine: past `WALL_SECONDS` an evaluation of its batch without an answer it is
+killed; or an answer too big), which request it died on is not known: a batch of one is
+charged with it, a bigger batch's requests are each asked again alone (first, each to a
+process with nothing else), so only the one that kills a process alone is.
 
-The worst wait, when every request ahead is hostile: the 64 waiting and the 32 given to the
-processes before it, each stopped at 80 ms of CPU, on 2 processes: 96 / 2 * 0.08 s = about
-3.8 s of CPU, on an idle machine about that of wall time. Honest evaluations (well under
-1 ms each) are served in turn meanwhile, never after every hostile one: one key's many
-deliveries wait in the same line as everyone's.
+The worst wait of an app's request, when every other app's line is full of hostile ones: a
+turn of each line ahead of it, each stopped at 80 ms of CPU, on 2 processes, after the 32
+given to the processes before it; honest evaluations (well under 1 ms each) are served in
+turn meanwhile, never after every hostile one.
 """
 
 from __future__ import annotations
@@ -36,20 +40,23 @@ import signal
 import subprocess
 import sys
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
 
 from receiver.expressions import worker as worker_script
+from receiver.expressions.lines import Lines
 from receiver.expressions.worker import CPU_SECONDS, FRAME, MEMORY_BYTES
 from receiver.kernel.errors import Overloaded
 
 SIZE = 2
 DEPTH = 16  # requests given to one process: its batch out, and the next gathering
-MAX_WAITING = 64
+MAX_WAITING = 64  # in each line
 WALL_SECONDS = 5.0
-# The frame of a reply (the body follows it, counted in it, at most 1 MiB).
+# The frame of a reply (the bodies follow it, counted in it): each evaluation's answer is
+# bounded in its evaluator (worker.py), so a bigger one is a process gone wrong.
 _MAX_HEADER = 2 * 1024 * 1024
 _COMMAND = (sys.executable, "-S", worker_script.__file__)
 # What the process is given of the relay's environment: none of its secrets.
@@ -97,7 +104,18 @@ def _body_length(answer: dict[str, Any]) -> int:
 
 
 Answer = tuple[dict[str, Any], bytes]
-Asked = tuple[bytes, asyncio.Future[Answer]]  # a request (JSON) and who waits for it
+
+
+@dataclass(eq=False, slots=True)
+class Asked:
+    """A request (its JSON), who waits for its answer, and the line it waits in."""
+
+    request: bytes
+    answered: asyncio.Future[Answer]
+    line: str
+    # Asked again in a batch of its own: a process died on its batch, on which request
+    # of it is not known; alone, a death is its own.
+    alone: bool = False
 
 
 class _Worker(asyncio.SubprocessProtocol):
@@ -107,7 +125,8 @@ class _Worker(asyncio.SubprocessProtocol):
     the busier it is, the bigger its batches. Each answer is read as its bytes arrive (no
     stream, no task). When the evaluator dies on a request of a batch, that one is stopped
     and the rest handed back to the pool to ask again; when the process itself dies
-    (killed), the first request unanswered is the one it died on."""
+    (killed: its answer too big, or past the wall clock), which request it died on is not
+    known: a batch of one is charged, a bigger one's requests are each asked again alone."""
 
     def __init__(self, pool: Pool) -> None:
         self.transport: asyncio.SubprocessTransport | None = None
@@ -121,6 +140,7 @@ class _Worker(asyncio.SubprocessProtocol):
         self._given = bytearray()
         self._header: Any = None
         self._late: asyncio.TimerHandle | None = None
+        self._killed_for: Exception | None = None  # what one asked alone is told, if so
 
     @classmethod
     async def start(cls, pool: Pool) -> _Worker:
@@ -139,6 +159,12 @@ class _Worker(asyncio.SubprocessProtocol):
         # uvloop's transports are not asyncio's classes, though they do what those do.
         self.transport = cast(asyncio.SubprocessTransport, transport)
 
+    def room(self) -> int:
+        """How many more it takes now: none while a request asked alone is in it."""
+        if any(asked.alone for asked in self.out) or any(a.alone for a in self.gathering):
+            return 0
+        return DEPTH - self.load
+
     def give(self, asked: list[Asked]) -> None:
         self.gathering += asked
         self.load += len(asked)
@@ -154,9 +180,9 @@ class _Worker(asyncio.SubprocessProtocol):
         """Those gathered, as one batch (a request whose caller went is left out)."""
         self._sending = False
         batch, self.gathering = self.gathering, []
-        gone = [asked for asked in batch if asked[1].done()]
+        gone = [asked for asked in batch if asked.answered.done()]
         if gone:
-            batch = [asked for asked in batch if not asked[1].done()]
+            batch = [asked for asked in batch if not asked.answered.done()]
             self._left(len(gone))
         if not batch:
             return
@@ -164,7 +190,7 @@ class _Worker(asyncio.SubprocessProtocol):
             self._again(batch)
             return
         given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
-        given.write(_frame([request for request, _ in batch]))
+        given.write(_frame([asked.request for asked in batch]))
         self.out = batch
         self._arm()
 
@@ -197,13 +223,11 @@ class _Worker(asyncio.SubprocessProtocol):
             self._late = asyncio.get_running_loop().call_later(late, self._too_late)
 
     def _too_late(self) -> None:
-        """The first request of the batch is told the relay is busy; the rest, asked again."""
-        if self.out and not self.out[0][1].done():
-            self.out[0][1].set_exception(
-                Overloaded(
-                    f"an expression found no CPU within {WALL_SECONDS:g} s: the relay is busy"
-                )
-            )
+        """Killed: which request was too slow is not known (connection_lost says what
+        follows)."""
+        self._killed_for = Overloaded(
+            f"an expression found no CPU within {WALL_SECONDS:g} s: the relay is busy"
+        )
         self.kill()
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
@@ -223,12 +247,12 @@ class _Worker(asyncio.SubprocessProtocol):
         if isinstance(header, dict):  # its evaluator died on one (and was forked again)
             at = header["at"]
             self._left(1)
-            self._settle(batch[at][1], Stopped(ended(-header["died"])))
+            self._settle(batch[at].answered, Stopped(ended(-header["died"])))
             self._again(batch[:at] + batch[at + 1 :])
             return
         start = 0
-        for (_, answered), answer, length in zip(batch, header, lengths, strict=True):
-            self._settle(answered, (answer, body[start : start + length]))
+        for asked, answer, length in zip(batch, header, lengths, strict=True):
+            self._settle(asked.answered, (answer, body[start : start + length]))
             start += length
         self._left(len(batch))
 
@@ -241,6 +265,7 @@ class _Worker(asyncio.SubprocessProtocol):
                 return None
             (size,) = FRAME.unpack_from(given)
             if size > _MAX_HEADER:
+                self._killed_for = Stopped(f"its answer was over {_MAX_HEADER // 2**20} MiB")
                 self.kill()
                 return None
             if len(given) < FRAME.size + size:
@@ -258,18 +283,23 @@ class _Worker(asyncio.SubprocessProtocol):
         return header, lengths, body
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """The process ended and its pipes are read to the end: the first request still
-        unanswered was the death of it; the others are asked again."""
+        """The process ended and its pipes are read to the end. A batch of one was the
+        death of it; a bigger one's requests are each asked again alone, never failed, since
+        any of them may be the culprit; those gathered, never sent, are asked again."""
         self.alive = False
         if self._late is not None:
             self._late.cancel()
         returncode = self.transport.get_returncode() if self.transport else None
         out, self.out = self.out, []
         gathering, self.gathering = self.gathering, []
-        if out:
+        if len(out) == 1:
             self._left(1)
-            self._settle(out[0][1], Stopped(ended(returncode)))
-        self._again(out[1:] + gathering)  # never answered, or never sent
+            self._settle(out[0].answered, self._killed_for or Stopped(ended(returncode)))
+        else:
+            for asked in out:
+                asked.alone = True
+            self._again(out)
+        self._again(gathering)
 
     def kill(self) -> None:
         self.alive = False
@@ -279,29 +309,32 @@ class _Worker(asyncio.SubprocessProtocol):
 
 class Pool:
     """SIZE processes, each given up to DEPTH requests; made for one event loop. Requests
-    wait in one line (first come, first served); those asked in one turn of the loop are
-    handed out together at its end, a whole process's room at a time."""
+    wait in a line per app (receiver/expressions/lines.py), served in turn; those asked in
+    one turn of the loop are handed out together at its end, a whole process's room at a
+    time. Requests asked again alone go first, each to a process with nothing else."""
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._workers: list[_Worker | None] = [None] * SIZE
         self._starting: asyncio.Task[None] | None = None
-        self._waiting: deque[Asked] = deque()  # not yet given to a process, in turn
+        self._lines: Lines[Asked] = Lines()  # not yet given to a process
+        self._alone: deque[Asked] = deque()  # to be asked again, each in a batch of its own
         self._handing = False  # a hand-out is due at the end of this turn
 
-    async def ask(self, request: bytes) -> Answer:
-        """The answer to one request (its JSON); Stopped saying why when its process died on it;
-        Overloaded when too many wait, or it found no CPU within WALL_SECONDS."""
-        if len(self._waiting) - self._room_left() >= MAX_WAITING:
-            raise Overloaded(f"over {MAX_WAITING} expressions wait to be evaluated")
+    async def ask(self, request: bytes, line: str) -> Answer:
+        """The answer to one request (its JSON), waiting in `line` (its app's); Stopped saying
+        why when its process died on it; Overloaded when too many wait in its line, or it
+        found no CPU within WALL_SECONDS."""
+        if self._lines.waiting(line) - self._room_left() >= MAX_WAITING:
+            raise Overloaded(f"over {MAX_WAITING} expressions of its app wait to be evaluated")
         answered: asyncio.Future[Answer] = self.loop.create_future()
-        self._waiting.append((request, answered))
+        self._lines.add(line, Asked(request, answered, line))
         self._hand_out_soon()
         return await answered
 
     def _room_left(self) -> int:
         """How many more the processes take now (a process yet to start: all of its)."""
-        return sum(DEPTH - w.load if w and w.alive else DEPTH for w in self._workers)
+        return sum(w.room() if w and w.alive else DEPTH for w in self._workers)
 
     def _hand_out_soon(self) -> None:
         if not self._handing:
@@ -309,22 +342,32 @@ class Pool:
             self.loop.call_soon(self._hand_out)
 
     def _hand_out(self) -> None:
-        """Those waiting, to the processes with room: first one with no batch out, the one
-        gathering this turn's (one frame, one wake-up); else the least busy, whose batch
-        gathers while one is out. A process that died is started again."""
+        """Those waiting, to the processes with room: first those to ask alone, each to a
+        process with nothing given (the others wait for one to empty); then the lines in
+        turn, first to one with no batch out, the one gathering this turn's (one frame, one
+        wake-up); else the least busy, whose batch gathers while one is out. A process
+        that died is started again."""
         self._handing = False
         alive = [w for w in self._workers if w is not None and w.alive]
-        if len(alive) < SIZE and self._starting is None and self._waiting:
+        waiting = len(self._lines) + len(self._alone)
+        if len(alive) < SIZE and self._starting is None and waiting:
             self._starting = self.loop.create_task(self._start())
-        while self._waiting:
-            room = [w for w in alive if w.load < DEPTH]
+        while self._alone:
+            empty = [w for w in alive if w.load == 0]
+            if not empty:
+                return
+            alone = self._alone.popleft()
+            if not alone.answered.done():
+                empty[0].give([alone])
+        while self._lines:
+            room = [w for w in alive if w.room() > 0]
             if not room:
                 return
             worker = min(room, key=lambda w: (bool(w.out), not w.gathering, w.load))
             given: list[Asked] = []
-            while self._waiting and len(given) < DEPTH - worker.load:
-                asked = self._waiting.popleft()
-                if not asked[1].done():  # its caller went while it waited
+            space = worker.room()
+            while len(given) < space and (asked := self._lines.take()) is not None:
+                if not asked.answered.done():  # its caller went while it waited
                     given.append(asked)
             worker.give(given)
 
@@ -335,22 +378,26 @@ class Pool:
                 if worker is None or not worker.alive:
                     self._workers[n] = await _Worker.start(self)
         except Exception as exc:  # no process: nothing can be evaluated now
-            while self._waiting:
-                _, answered = self._waiting.popleft()
-                if not answered.done():
-                    answered.set_exception(exc)
+            for asked in [*self._alone, *self._lines.drain()]:
+                if not asked.answered.done():
+                    asked.answered.set_exception(exc)
+            self._alone.clear()
         finally:
             self._starting = None
         self._hand_out_soon()
 
     def room(self) -> None:
         """Requests left a process: those waiting may take their place."""
-        if self._waiting:
+        if self._lines or self._alone:
             self._hand_out_soon()
 
     def again(self, asked: list[Asked]) -> None:
-        """Requests a process will not answer: first in line again."""
-        self._waiting.extendleft(reversed(asked))
+        """Requests a process will not answer: first in their lines again (or to ask alone)."""
+        for one in reversed(asked):
+            if one.alone:
+                self._alone.appendleft(one)
+            else:
+                self._lines.again(one.line, [one])
         self._hand_out_soon()
 
     def workers(self) -> list[int]:

@@ -16,7 +16,9 @@ A batch is a list of requests, answered by one frame: the list of answers, then 
 of the transforms, in order. A request is either an evaluation, `{"filter", "transform",
 "variables"}` (the transform runs only when the filter, if any, takes the event, or
 `always`), answered `{"filter": [matched, reason], "transform": {...}}` (the body's length
-in `body`; a filter that answered false has no reason); or a check, `{"vet", "example"}`,
+in `body`; a filter that answered false has no reason; a body over 1 MiB, or a method, path
+and headers over 64 KiB, is the transform's own error, so that no answer is big enough to
+cost the batch's others); or a check, `{"vet", "example"}`,
 answered `{"invalid": message}` or `{"gives": type}` (the type of its result on
 `example`). Batches are answered in order, each flushed before the next is read, so that
 the first one unanswered when it dies is the one it died on.
@@ -45,6 +47,9 @@ CPU_SECONDS = 0.08
 MEMORY_BYTES = 512 * 1024 * 1024
 # The most a transform's body may be, as JSON: a preview shows it, a delivery sends it.
 MAX_BODY_BYTES = 1024 * 1024
+# The most its method, path and headers may be, as JSON: bounded here, before the answer
+# leaves, so that a batch's answer stays within what the pool reads (16 of these: 1 MiB).
+MAX_PARTS_BYTES = 64 * 1024
 # Compiled programs kept, by their text: a downstream's change compiles, an event does not.
 PROGRAMS = 512
 # What a transform may say besides the body.
@@ -176,6 +181,12 @@ def shape(programs: Programs, source: str, context: Any) -> tuple[dict[str, Any]
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise Failed("transform: headers must be a map of strings")
     parts = {"method": method.upper(), "path": path, "headers": dict(headers)}
+    if (size := len(orjson.dumps(parts))) > MAX_PARTS_BYTES:
+        raise Failed(
+            f"transform made headers and a path of {size:,} bytes, over {MAX_PARTS_BYTES:,}"
+            " (64 KiB)",
+            over=True,
+        )
     return parts, _dumps(result["body"])
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 from receiver.config import problems
 from receiver.config.sections import CHANNEL
 from receiver.expressions.evaluate import vet
+from receiver.expressions.lines import OPERATOR
 from receiver.expressions.rules import ExpressionError, check
 from receiver.kernel.errors import InvalidRequest, LimitReached
 from receiver.kernel.net.guard import check_api_url
@@ -405,7 +406,7 @@ async def _submit(
         check_webhook(intake, routing["webhook"])
     if routing and "webhook_filter" in routing:  # compiled in a process, never here
         try:
-            await vet(routing["webhook_filter"], "webhook_filter")
+            await vet(routing["webhook_filter"], "webhook_filter", owner_key or OPERATOR)
         except ExpressionError as exc:
             raise InvalidRequest(f"webhook_filter: {exc}") from None
     fields = taken.references(_sent_fields(request, payload))

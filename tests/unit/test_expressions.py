@@ -23,6 +23,7 @@ from receiver.config.expression_fields import vet_expressions, vet_now
 from receiver.destinations.webhook import webhook
 from receiver.expressions import evaluate as evaluation
 from receiver.expressions import pool, rules
+from receiver.expressions.lines import OPERATOR
 from receiver.kernel.errors import InvalidRequest, Overloaded
 from receiver.lifecycle.rules import catalog as events
 
@@ -68,14 +69,14 @@ def refusal(**spec: Any) -> str:
         [line] = problems(exc, "body")
         return line
     with pytest.raises(InvalidRequest) as caught:
-        run(vet_expressions(settings))
+        run(vet_expressions(settings, OPERATOR))
     return caught.value.detail
 
 
 def evaluate(
     envelope: dict[str, Any], filter: str | None = None, transform: str | None = None
 ) -> tuple[rules.Verdict, rules.Shaped | None]:
-    return run(evaluation.evaluate(filter, transform, envelope))
+    return run(evaluation.evaluate(filter, transform, envelope, OPERATOR))
 
 
 def verdict(source: str, envelope: dict[str, Any]) -> rules.Verdict:
@@ -179,7 +180,7 @@ def test_the_six_worked_examples_are_valid_and_do_what_they_say() -> None:
     examples = {d["name"]: DownstreamConfig.model_validate(d) for d in _worked_examples()}
     assert len(examples) == 6
     for settings in examples.values():
-        run(vet_expressions(settings))
+        run(vet_expressions(settings, OPERATOR))
     gold = events.example("task.succeeded")
     silver = events.envelope(
         {**events.example_document("task.succeeded"), "metadata": None}, "2026-01-01T00:00:00Z"
@@ -267,7 +268,7 @@ def test_a_hostile_evaluation_in_a_batch_fails_none_of_the_honest_beside_it() ->
 
     async def together() -> list[tuple[rules.Verdict, rules.Shaped | None]]:
         return await asyncio.gather(
-            *(evaluation.evaluate(s, "{'t': event.type}", envelope) for s in sources)
+            *(evaluation.evaluate(s, "{'t': event.type}", envelope, OPERATOR) for s in sources)
         )
 
     answered = run(together())
@@ -294,7 +295,7 @@ def test_a_caller_that_leaves_costs_the_others_nothing_and_the_line_is_bounded()
 
     async def scenario() -> tuple[list[bool], int, list[rules.Verdict]]:
         asked = [
-            asyncio.ensure_future(evaluation.evaluate("true", None, envelope))
+            asyncio.ensure_future(evaluation.evaluate("true", None, envelope, OPERATOR))
             for _ in range(pool.SIZE * pool.DEPTH + pool.MAX_WAITING + 5)
         ]
         await asyncio.sleep(0)  # each has asked: the line is full

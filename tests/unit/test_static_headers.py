@@ -52,12 +52,13 @@ def test_a_transform_may_not_set_them_either(name: str) -> None:
     pytest.importorskip("cel")
     from receiver.expressions import pool
     from receiver.expressions.evaluate import evaluate
+    from receiver.expressions.lines import OPERATOR
     from receiver.expressions.rules import ExpressionFailed
 
     async def shaped() -> None:
         transform = f'{{"body": {{}}, "headers": {{"{name}": "x"}}}}'
         try:
-            await evaluate(None, transform, {"type": "task.succeeded"})
+            await evaluate(None, transform, {"type": "task.succeeded"}, OPERATOR)
         finally:
             pool.close()
 

@@ -37,17 +37,22 @@ from receiver.destinations.webhook import webhook
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.expressions.evaluate import evaluate
+from receiver.expressions.lines import RELAY_DOWNSTREAMS, TASK_WEBHOOKS
 from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
+from receiver.kernel.errors import Overloaded
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, Reservation, WorkerParts
 from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob, Work
 from receiver.lifecycle.rules.retries import STATE_NUMBERS, Answer, Decision, RetryPolicy, decide
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK
+from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
 GONE = 410
+# A delivery whose expression the relay was too busy to evaluate is due again this much
+# later: its turn in the pool comes around meanwhile, and nothing of it is counted.
+OVERLOADED_WAIT = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,14 @@ def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
     return job.webhook_filter if job.webhook is not None else downstream.filter
 
 
+def line_of(downstream: Downstream, job: DeliveryJob) -> str:
+    """Whose line in the expression pool its evaluation waits in: its app's, else the
+    relay's own downstreams' (tasks' own webhooks have one of theirs)."""
+    if job.webhook is not None:
+        return TASK_WEBHOOKS
+    return owner_of(downstream.name) or RELAY_DOWNSTREAMS
+
+
 async def prepare(
     downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
 ) -> Shaped | Refused:
@@ -76,7 +89,8 @@ async def prepare(
     if source is None and transform is None:  # the common case: nothing to evaluate
         shaped = default()
     else:
-        verdict, made = await evaluate(source, transform, event(job.payload))
+        line = line_of(downstream, job)
+        verdict, made = await evaluate(source, transform, event(job.payload), line)
         if not verdict.matched:
             reason = verdict.reason or REFUSED
             return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
@@ -347,7 +361,11 @@ class Fanout:
         delivery = job.delivery
         downstream = self.out.downstreams.get(delivery.downstream)
         started_at, started = time.time(), time.monotonic()
-        decision, outcome = await self._decided(job, downstream, ids)
+        try:
+            decision, outcome = await self._decided(job, downstream, ids)
+        except Overloaded as exc:
+            await self._postpone(job, lane, str(exc), ids)
+            return
         elapsed = time.monotonic() - started
         status = outcome.answer.status if outcome is not None else None
         span.set(status=status, outcome=decision.outcome)
@@ -412,6 +430,8 @@ class Fanout:
             return decide(self.policy, attempt, outcome.answer, time.time()), outcome
         except ExpressionFailed as exc:  # the same every time: no retry helps
             return Decision("dead", time.time(), str(exc)), None
+        except Overloaded:  # the relay's own state, never the downstream's failure
+            raise
         except Exception as exc:
             # Whatever this attempt raised is its own failure, retried and then
             # dead-lettered like any other: never a row left pending with no reason.
@@ -419,6 +439,26 @@ class Fanout:
             self.parts.metrics.item_failures.labels("fanout").inc()
             failure = Answer(failure=f"the attempt failed: {type(exc).__name__}")
             return decide(self.policy, attempt, failure, time.time()), None
+
+    async def _postpone(self, job: DeliveryJob, lane: Lane, why: str, ids: dict[str, Any]) -> None:
+        """The relay was too busy to evaluate the delivery's filter or transform: no
+        attempt was made, so none is counted, and its downstream's breaker and alerts hear
+        nothing. Its lease is given back, due again a little later (lost, it runs out)."""
+        if (me := asyncio.current_task()) is not None:
+            self._recording.add(me)
+            self._free_slot(me, lane)
+        lane.breaker.untried()
+        until = time.time() + OVERLOADED_WAIT
+        try:
+            await delivery_story.postpone(
+                self.parts.store, job.delivery.id, self.parts.owner, until
+            )
+        except Exception:
+            self.parts.log.exception("delivery.postpone_failed", **ids)
+            return
+        self.parts.log.info(
+            "delivery.postponed", **ids, reason=why, next_attempt_in=OVERLOADED_WAIT
+        )
 
     def _health(
         self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool

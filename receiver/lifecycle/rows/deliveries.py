@@ -296,6 +296,18 @@ INSERT_CHAT_MESSAGE = Sql(
     " ON CONFLICT (task_id, downstream) DO NOTHING"
 )
 
+# No attempt made (the relay's own overload): the lease given back, nothing counted.
+POSTPONE_DELIVERY = Sql(
+    "UPDATE deliveries SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL"
+    " WHERE id = ? AND lease_owner = ? AND state = 'pending'"
+)
+
+
+def postpone(db: Db, delivery_id: str, owner: str, until: float) -> bool:
+    """A leased delivery due again at `until`, its attempts as they were; False when the
+    lease was lost meanwhile."""
+    return db.execute(POSTPONE_DELIVERY, (until, delivery_id, owner)) > 0
+
 
 def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
     """Store one attempt and its outcome; False (nothing written) when the lease was lost

@@ -242,6 +242,11 @@ class Breaker:
             return
         self._note(now, failed=False)
 
+    def untried(self) -> None:
+        """An attempt that never reached the downstream (the relay's own overload): it says
+        nothing of its health, and a probe it was goes again."""
+        self.probing = False
+
     def failed(self, now: float) -> None:
         if self.probing:
             self._reset(now)  # the probe failed: open again, for a whole cool-off
