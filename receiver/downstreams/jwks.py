@@ -81,6 +81,7 @@ async def jwks(directory: Downstreams) -> Response:
     ),
     responses={
         200: answer("The key set.", KeySet),
+        400: answer("No name an app could have (over 200 characters).", ErrorAnswer),
         404: answer("No app of that name.", ErrorAnswer),
     },
 )
