@@ -40,7 +40,9 @@ _SIGNATURE_HEADERS = {
             "type": "string",
             "description": "`signing: rfc9421`: RFC 9421's, `sig1` (and `sig2` during a"
             " rotation) over `@method`, `@target-uri`, `content-type`, `content-digest` and"
-            " `webhook-id`; `keyid` names a key at /.well-known/jwks.json.",
+            " `webhook-id`, with `created` and `expires` (five minutes on); `keyid` names a key"
+            " of the app's /.well-known/jwks/{app}.json (the operator's own downstreams':"
+            " /.well-known/jwks.json).",
         },
         "signature": {"type": "string", "description": "`signing: rfc9421`: the signatures."},
     },

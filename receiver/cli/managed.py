@@ -115,14 +115,17 @@ def _expressions(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _show_once(answer: dict[str, Any]) -> None:
-    """The secret on stdout (for a pipe), and an ed25519 key's public key, which receivers
-    verify with (and its key id with rfc9421); the warning on stderr."""
-    click.echo(f"secret: {answer['secret']}")
+    """A `whsec_` secret on stdout (for a pipe), with its warning on stderr; of an ed25519
+    key (whose private half never leaves the relay) the public key receivers verify with,
+    and its key id with rfc9421."""
+    if answer.get("secret"):
+        click.echo(f"secret: {answer['secret']}")
     if answer.get("public_key"):
         click.echo(f"public key: {answer['public_key']}")
     if answer.get("key_id"):
         click.echo(f"key id: {answer['key_id']}")
-    click.echo("keep the secret now: it is not shown again", err=True)
+    if answer.get("secret"):
+        click.echo("keep the secret now: it is not shown again", err=True)
 
 
 def _flag(option: Offered) -> click.Option:

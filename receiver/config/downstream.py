@@ -195,8 +195,9 @@ class DownstreamSettings(
         Field(
             description="How deliveries are signed: hmac (v1, a whsec_ secret), ed25519 (v1a,"
             " a whsk_ key, verified with its whpk_ public key) or rfc9421 (RFC 9421 HTTP Message"
-            " Signatures, a whsk_ key published at /.well-known/jwks.json). A change takes"
-            " effect at the next rotation of the secret."
+            " Signatures, a whsk_ key whose public key is published in the key set of its app,"
+            " /.well-known/jwks/{app}.json, or of the operator, /.well-known/jwks.json). A"
+            " change takes effect at the next rotation of the secret."
         ),
         OPTION,
     ] = "hmac"

@@ -20,16 +20,22 @@ from receiver.console.pages import Pages
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
-from receiver.destinations.message_signatures import shown_key_id
-from receiver.destinations.signing import public_key
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.lifecycle.rules.routing import owner_of
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 
 # What the form takes of the settings only AWS destinations have (the object key: S3's).
 AWS_SETTINGS = ("region", "endpoint_url", "key")
+
+
+def shown_keys(made: dict[str, Any]) -> dict[str, Any]:
+    """What a page shows of a secret just made (`made`: an answer of the API's, with its
+    `secret`): `value`, a `whsec_` secret, this once; `key`, a `whpk_` public key, and `kid`,
+    an rfc9421 key's id. An ed25519 key's private half is never shown."""
+    return {"value": made.get("secret"), "key": made.get("public_key"), "kid": made.get("key_id")}
 
 
 class DownstreamForms:
@@ -49,6 +55,14 @@ class DownstreamForms:
         kept."""
         kept = delivery_actions.known_downstream(self.directory, request.path_params["name"])
         return self.directory.shown_name(kept), kept
+
+    def key_set(self, kept: str) -> str:
+        """Where the receivers of downstream `kept` fetch its public keys: its app's set,
+        or the operator's own."""
+        owner = owner_of(kept)
+        if owner is None:
+            return "/.well-known/jwks.json"
+        return f"/.well-known/jwks/{quote(self.directory.app_names.get(owner, owner))}.json"
 
     def caller(self, session: Session) -> Caller:
         """Whom the forms act as: the operator, for every app."""
@@ -104,18 +118,11 @@ class DownstreamForms:
         asked = self.console.confirm(request, session, form, question, "Rotate it")
         if asked:
             return asked
-        secret, until = await downstreams.rotate_secret(
+        made, until = await downstreams.rotate_secret(
             self.workers, self.rules, self.directory, kept
         )
-        rotated = self.directory.get(kept)
-        shown = {
-            "name": name,
-            "value": secret,
-            "rotated": True,
-            "until": until,
-            "key": public_key(secret),
-            "kid": shown_key_id(rotated.signing if rotated else "hmac", secret),
-        }
+        shown = {"name": name, "rotated": True, "until": until, **shown_keys(made)}
+        shown["jwks"] = self.key_set(kept)
         return await self.with_secret(request, session, shown)
 
     async def edit(self, request: Request, session: Session, form: Form) -> Response:
@@ -233,11 +240,6 @@ class Actions(DownstreamForms):
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.pages.deliveries(request, session, kept=kept, create_error=said)
-        shown = {
-            "name": made["name"],
-            "value": secret,
-            "rotated": False,
-            "key": public_key(secret),
-            "kid": made.get("key_id"),
-        }
+        shown = {"name": made["name"], "rotated": False, **shown_keys({**made, "secret": secret})}
+        shown["jwks"] = self.key_set(made["name"])
         return await self.pages.deliveries(request, session, secret=shown)

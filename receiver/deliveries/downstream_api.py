@@ -13,8 +13,6 @@ from starlette.responses import Response
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.api import RecoverParams
 from receiver.deliveries.sample_event import SENDABLE, send_test
-from receiver.destinations.message_signatures import shown_key_id
-from receiver.destinations.signing import public_key
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, Downstreams, own_name
 from receiver.downstreams.manage import read_checked
@@ -29,9 +27,12 @@ MAX_TEST_BODY_BYTES = 4 * 1024
 
 class SecretRotated(Answer):
     downstream: str
-    secret: str = Field(description="The new signing secret: shown this once only.")
+    secret: str | None = Field(
+        description="The new `whsec_` signing secret, shown this once only; null with"
+        " `signing: ed25519` or `rfc9421`, whose private key never leaves the relay."
+    )
     public_key: str | None = Field(
-        None, description="With `signing: ed25519`: the new secret's `whpk_` public key."
+        None, description="With `signing: ed25519` or `rfc9421`: the new key's `whpk_` public key."
     )
     key_id: str | None = Field(
         None, description="With `signing: rfc9421`: the new key's id (`keyid`, `kid`)."
@@ -108,16 +109,8 @@ async def rotate_secret(
     request: Request, workers: Workers, rules: DeliverySection, directory: Downstreams, name: PathId
 ) -> Response:
     kept = own_name(request, directory, name)
-    secret, until = await managed.rotate_secret(workers, rules, directory, kept)
-    rotated_one = directory.get(kept)
-    signing = rotated_one.signing if rotated_one is not None else "hmac"
-    rotated = {
-        "downstream": name,
-        "secret": secret,
-        "public_key": public_key(secret),
-        "key_id": shown_key_id(signing, secret),
-        "previous_secret_until": until,
-    }
+    shown, until = await managed.rotate_secret(workers, rules, directory, kept)
+    rotated = {"downstream": name, **shown, "previous_secret_until": until}
     return reply(SecretRotated, rotated)
 
 

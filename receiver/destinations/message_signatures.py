@@ -2,9 +2,10 @@
 
 A downstream with `signing = "rfc9421"` has a `whsk_` (ed25519) secret. Each request
 carries a `Content-Digest` (RFC 9530, sha-256) and one signature per secret in use (two
-during a rotation's overlap: `sig1`, `sig2`) over `COVERED`, with `created`, `keyid` (the
-key's RFC 7638 JWK thumbprint: stable, not secret), `alg="ed25519"` and `tag`. The public
-keys are published as a JWKS (`jwk`), where a receiver picks one by `keyid`.
+during a rotation's overlap: `sig1`, `sig2`) over `COVERED`, with `created`, `expires`
+(`created` plus `LIFETIME_SECONDS`), `keyid` (the key's RFC 7638 JWK thumbprint: stable, not
+secret), `alg="ed25519"` and `tag`. The public keys are published as a JWKS (`jwk`), each app's
+apart, where a receiver picks one by `keyid`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ TAG = "runway-relay"
 ALG = "ed25519"
 # The body's type when nothing else set one (the sessions' default header): sent and signed.
 CONTENT_TYPE = "application/json"
+# A signature's life: each attempt is signed anew, so a request replayed later is refused by
+# any verifier, even one that sets no age of its own (it drops repeats by `webhook-id`).
+LIFETIME_SECONDS = 300
 
 
 def keys_of(secrets: Sequence[str]) -> list[str]:
@@ -97,7 +101,14 @@ def signature_headers(
     components = [(name, values[name]) for name in COVERED]
     inputs, signatures = [], []
     for n, secret in enumerate(secrets, start=1):
-        params = signature_params(COVERED, created=created, keyid=key_id(secret), alg=ALG, tag=TAG)
+        params = signature_params(
+            COVERED,
+            created=created,
+            expires=created + LIFETIME_SECONDS,
+            keyid=key_id(secret),
+            alg=ALG,
+            tag=TAG,
+        )
         inputs.append(f"sig{n}={params}")
         signatures.append(f"sig{n}=:{signature(secret, signature_base(components, params))}:")
     if secrets:

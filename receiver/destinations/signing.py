@@ -88,6 +88,13 @@ def new_secret(signing: Signing = "hmac") -> str:
     return PREFIX + base64.b64encode(os.urandom(24)).decode()
 
 
+def shown_once(secret: str) -> str | None:
+    """A new secret as its answer may show it, this once: a `whsec_` secret, which the
+    receiver verifies with; never a `whsk_` private key (None): it never leaves the relay,
+    whose receivers verify with its public key."""
+    return None if secret.startswith(SIGNING_PREFIX) else secret
+
+
 def signing_of(secret: str) -> Signing:
     return "ed25519" if secret.startswith(SIGNING_PREFIX) else "hmac"
 

@@ -111,7 +111,8 @@ class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid
     key_id: str | None = Field(
         None,
         description="With `signing: rfc9421`: its key's id, the `keyid` of its signatures and"
-        " the `kid` of its key in /.well-known/jwks.json.",
+        " the `kid` of its key in its app's /.well-known/jwks/{app}.json (the operator's own"
+        " downstreams': /.well-known/jwks.json).",
     )
     headers: dict[str, str] = Field(
         {}, description="The headers sent with each delivery, their values masked (`***`)."
@@ -146,9 +147,10 @@ class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid
 
 
 class DownstreamCreated(DownstreamDetail):
-    secret: str = Field(
-        description="Its signing secret (`whsec_`, or `whsk_` with `signing: ed25519` or"
-        " `rfc9421`): shown this once only."
+    secret: str | None = Field(
+        description="Its `whsec_` signing secret, shown this once only; null with `signing:"
+        " ed25519` or `rfc9421`, whose private key never leaves the relay: verify with"
+        " `public_key` (and `key_id`, at its app's /.well-known/jwks/{app}.json)."
     )
 
 
@@ -233,7 +235,8 @@ async def list_downstreams(
     summary="Make a downstream",
     description=described(
         "In use on every replica within a tick, and kept across restarts. Its signing secret"
-        " is made here, shown in this answer only, and stored sealed. A URL must reach a"
+        " is made here and stored sealed: a `whsec_` one is shown in this answer only; of an"
+        " ed25519 or rfc9421 key, only its public key is ever shown. A URL must reach a"
         " public address (unless `delivery.allow_private_networks`), also after DNS at"
         " connect time.",
         "downstreams",
@@ -242,7 +245,7 @@ async def list_downstreams(
     responses=guarded(
         "downstreams",
         {
-            201: answer("Made; `secret` is shown this once.", DownstreamCreated),
+            201: answer("Made; a `whsec_` `secret` is shown this once.", DownstreamCreated),
             409: answer("The name is taken (by the config file or the API).", _ERR),
             **_BAD_BODY,
         },

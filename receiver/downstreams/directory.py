@@ -21,6 +21,7 @@ from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_a
 from receiver.destinations.credentials import ClientCredentials, TokenSource
 from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
+from receiver.downstreams.key_sets import KeySets, Owner
 from receiver.downstreams.rules import Health, Outcomes, health
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
@@ -45,6 +46,11 @@ from receiver.lifecycle.rules.routing import (
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.
 _STRAGGLER_TICKS = 3
+
+
+def _keys(d: Downstream | None) -> tuple[object, ...] | None:
+    """What a downstream's published keys are made of."""
+    return None if d is None else (d.signing, d.secret, d.previous_secret, d.previous_until)
 
 
 def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = None) -> Subscription:
@@ -117,6 +123,12 @@ class Directory:
         # The secrets an app gave each downstream it made (headers, credentials, URL): its
         # choice, cut out of what that downstream's attempts write, not of every log line.
         self._secrets: dict[str, logs.Redactor] = {}
+        # Each owner's RFC 9421 public keys, serialised once a change of them.
+        self._key_sets = KeySets()
+
+    def key_set(self, owner: Owner, now: float) -> bytes:
+        """The JWKS of `owner`'s downstreams (an app's id; None: the operator's own)."""
+        return self._key_sets.body(owner, lambda: self.every.values(), now)
 
     def token_source(self, d: Downstream) -> TokenSource | None:
         """The one OAuth2 token source of `d` in this process (a new one once its `auth`
@@ -193,14 +205,19 @@ class Directory:
         for _, name in changes.removed:
             # Made again after it was removed: the new row stands.
             if name not in remade:
+                if self._managed.get(name) is not None:
+                    self._key_sets.changed(owner_of(name))
                 self._forget(name)
                 self._gone[name] = _STRAGGLER_TICKS
         usable, unusable = [], []
         for row in changes.rows:
             was_unusable = row.name in self.unusable
+            before = _keys(self._managed.get(row.name))
             self._forget(row.name)
             self._made.add(row.name)
             opened = self._open(row)
+            if _keys(opened if isinstance(opened, Downstream) else None) != before:
+                self._key_sets.changed(owner_of(row.name))
             if isinstance(opened, Downstream):
                 self._managed[row.name] = opened
                 self._gone.pop(row.name, None)

@@ -1,27 +1,33 @@
-"""`GET /.well-known/jwks.json`: the public keys of every downstream that signs with RFC 9421
-(receiver/destinations/message_signatures.py), the config file's and those made through
-the API, both keys during a rotation's overlap. Open to anyone: a public key is no secret,
-and a receiver fetches them without any credential of the relay's."""
+"""The public keys of the downstreams that sign with RFC 9421
+(receiver/destinations/message_signatures.py), one set an owner, both keys of a downstream
+during a rotation's overlap: `GET /.well-known/jwks/{app}.json`, an app's own downstreams'
+keys; `GET /.well-known/jwks.json`, the operator's own (the config file's, and those made
+through the API for no app). A receiver trusts only its app's set, so that another app's key
+cannot sign as its relay. Open to anyone: a public key is no secret, and a receiver fetches
+them without any credential of the relay's. Each set is kept serialised
+(receiver/downstreams/key_sets.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import Field
 from starlette.responses import Response
 
-from receiver.config import Downstream
-from receiver.destinations.message_signatures import jwk, keys_of
-from receiver.destinations.signing import secrets_in_use
 from receiver.downstreams.api import Downstreams
-from receiver.kernel.http.models import Answer
-from receiver.kernel.http.openapi import answer, described, reply
+from receiver.downstreams.key_sets import Owner
+from receiver.kernel.errors import NotFound
+from receiver.kernel.http.models import Answer, ErrorAnswer
+from receiver.kernel.http.openapi import answer, described
+from receiver.keys.guard import Keyring
 
 PATH = "/.well-known/jwks.json"
+APP_PATH = "/.well-known/jwks/{app}.json"
 # A receiver meeting a `keyid` it has not seen fetches again (a new key after a rotation).
 CACHE_SECONDS = 300
+AppName = Annotated[str, Path(min_length=1, max_length=200, description="The app's name.")]
 
 
 class PublicKey(Answer):
@@ -37,32 +43,51 @@ class KeySet(Answer):
     keys: list[PublicKey]
 
 
-def published(downstreams: Iterable[Downstream], now: float) -> list[dict[str, str]]:
-    """Each key in use now by a downstream signing with rfc9421, once, by `kid`."""
-    keys = {
-        key["kid"]: key
-        for d in downstreams
-        if d.signing == "rfc9421"
-        for key in map(jwk, keys_of(secrets_in_use(d, now)))
-    }
-    return [keys[kid] for kid in sorted(keys)]
+def _answer(directory: Downstreams, owner: Owner) -> Response:
+    body = directory.key_set(owner, time.time())
+    headers = {"Cache-Control": f"public, max-age={CACHE_SECONDS}"}
+    return Response(body, media_type="application/json", headers=headers)
 
 
 router = APIRouter(tags=["downstreams"])
+_SAID = (
+    " `kid` being the signatures' `keyid`: during a rotation's overlap, both keys of the"
+    " downstream. Cached for five minutes."
+)
 
 
 @router.get(
     PATH,
-    summary="The keys of RFC 9421 signatures",
+    summary="The keys of the operator's RFC 9421 signatures",
     description=described(
-        "A JSON Web Key Set of the ed25519 public keys that downstreams with"
-        " `signing: rfc9421` are signed with, `kid` being the signatures' `keyid`: during a"
-        " rotation's overlap, both keys of the downstream. Cached for five minutes.",
+        "A JSON Web Key Set of the ed25519 public keys that the operator's own downstreams"
+        " with `signing: rfc9421` (the config file's, and those made for no app) are signed"
+        " with; an app's are at /.well-known/jwks/{app}.json." + _SAID,
         auth="none",
     ),
     responses={200: answer("The key set.", KeySet)},
 )
 async def jwks(directory: Downstreams) -> Response:
-    answered = reply(KeySet, {"keys": published(directory.every.values(), time.time())})
-    answered.headers["Cache-Control"] = f"public, max-age={CACHE_SECONDS}"
-    return answered
+    return _answer(directory, None)
+
+
+@router.get(
+    APP_PATH,
+    summary="The keys of an app's RFC 9421 signatures",
+    description=described(
+        "A JSON Web Key Set of the ed25519 public keys that the app's own downstreams with"
+        " `signing: rfc9421` are signed with, and no other app's." + _SAID,
+        auth="none",
+    ),
+    responses={
+        200: answer("The key set.", KeySet),
+        400: answer("No name an app could have (over 200 characters).", ErrorAnswer),
+        404: answer("No app of that name.", ErrorAnswer),
+    },
+)
+async def app_jwks(directory: Downstreams, keys: Keyring, app: AppName) -> Response:
+    try:
+        found = await keys.app(app)
+    except NotFound:
+        raise NotFound(f"no app named {app!r}") from None
+    return _answer(directory, found.id)

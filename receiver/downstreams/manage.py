@@ -24,7 +24,7 @@ from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
 from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
-from receiver.destinations.signing import new_secret, public_key
+from receiver.destinations.signing import new_secret, public_key, shown_once
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.expressions.lines import OPERATOR
@@ -154,6 +154,16 @@ async def _changed(parts: WorkerParts, directory: Directory) -> None:
     parts.wakers.wake(Work.DELIVERIES)
 
 
+def new_keys(signing: str, secret: str) -> dict[str, str | None]:
+    """What an answer shows of a secret just made: a `whsec_` secret, this once; of a
+    `whsk_` key its public key and, with rfc9421, its key id, never the key itself."""
+    return {
+        "secret": shown_once(secret),
+        "public_key": public_key(secret),
+        "key_id": shown_key_id(signing, secret),
+    }
+
+
 async def create_downstream(
     parts: WorkerParts,
     rules: DeliveryConfig,
@@ -161,10 +171,11 @@ async def create_downstream(
     directory: Directory,
     payload: Any,
     caller: Caller,
-) -> tuple[dict[str, Any], str]:
-    """A new downstream and its freshly made secret (shown this once): the app's when the
-    caller is an app's key (or the admin names one in `owner`), else global; held to the
-    delivery settings `rules`."""
+) -> tuple[dict[str, Any], str | None]:
+    """A new downstream and its freshly made `whsec_` secret (shown this once; None for an
+    ed25519 or rfc9421 key, whose public key it shows): the app's when the caller is an
+    app's key (or the admin names one in `owner`), else global; held to the delivery
+    settings `rules`."""
     owner, payload = await _owner(keys, caller, payload)
     settings = _checked(rules, payload)
     await vet_expressions(settings, caller.owner or OPERATOR)
@@ -186,7 +197,7 @@ async def create_downstream(
     await transactions.create(parts.store, name, seal_url(sealer, _spec(settings), name), sealed)
     await _changed(parts, directory)
     parts.log.info("downstream.created", downstream=name, format=settings.format)
-    return await describe_downstream(parts.store, directory, name), secret
+    return await describe_downstream(parts.store, directory, name), shown_once(secret)
 
 
 async def change_downstream(
@@ -246,13 +257,15 @@ def _kept_secrets(spec: dict[str, Any], change: dict[str, Any]) -> dict[str, Any
 
 async def rotate_secret(
     parts: WorkerParts, rules: DeliveryConfig, directory: Directory, name: str
-) -> tuple[str, float]:
+) -> tuple[dict[str, str | None], float]:
     """A new secret of the kind its `signing` asks (a change of `signing` takes effect
-    here); the old one signs beside it until the overlap ends (returned)."""
+    here), as an answer shows it (`new_keys`); the old one signs beside it until the
+    overlap ends (returned)."""
     _managed_name(directory, name)
     row = await transactions.one_made(parts.store, name)
     sealer = directory.sealer
-    secret = new_secret(row.spec.get("signing", "hmac"))
+    signing = row.spec.get("signing", "hmac")
+    secret = new_secret(signing)
     overlap = rules.rotation_overlap_seconds
     try:
         sealer.open(row.sealed_secret, name)
@@ -263,7 +276,7 @@ async def rotate_secret(
     await _changed(parts, directory)
     rotated = await transactions.one_made(parts.store, name)
     parts.log.info("downstream.secret_rotated", downstream=name, overlap_seconds=overlap)
-    return secret, rotated.previous_until or rotated.changed_at
+    return new_keys(signing, secret), rotated.previous_until or rotated.changed_at
 
 
 async def remove_downstream(parts: WorkerParts, directory: Directory, name: str) -> int:

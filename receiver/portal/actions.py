@@ -13,13 +13,12 @@ from starlette.responses import Response
 
 from receiver.alerts import transactions as alerts
 from receiver.console import endpoint_form, views
-from receiver.console.actions import DownstreamForms
+from receiver.console.actions import DownstreamForms, shown_keys
 from receiver.console.core import Form
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.destinations.registry import APP_FORMED, read_by_pull
-from receiver.destinations.signing import public_key
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules import Caller
@@ -86,10 +85,9 @@ class Actions(DownstreamForms):
             session,
             {
                 "name": kept["name"],
-                "value": secret,
                 "rotated": False,
-                "key": public_key(secret),
-                "kid": made.get("key_id"),
+                **shown_keys({**made, "secret": secret}),
+                "jwks": self.key_set(made["name"]),
             },
         )
 

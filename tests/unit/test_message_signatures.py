@@ -125,6 +125,7 @@ def test_a_request_verifies_with_another_implementation_and_either_key(
     assert [r.label for r in _verify([new, old], message, body)] == ["sig1", "sig2"]
     assert _verify([old], message, body, expect_label="sig2")[0].parameters == {
         "created": 1_800_000_000,
+        "expires": 1_800_000_300,  # five minutes on
         "keyid": rfc9421.key_id(old),
         "alg": "ed25519",
         "tag": "runway-relay",
