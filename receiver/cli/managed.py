@@ -205,9 +205,7 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
         _failed(exc)
     # What it was made with that changes how it delivers, said as the relay took it.
     ordered = f", ordering by {made['ordering']}" if made.get("ordering") else ""
-    click.echo(
-        f"{name}: made ({made['format']}, events {', '.join(made['events'])}{ordered})"
-    )
+    click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])}{ordered})")
     _show_once(made)
 
 
