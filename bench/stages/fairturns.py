@@ -2,7 +2,7 @@
 filtered deliveries while app A floods previews and filters at the pool's full rate.
 
 Each round times B's 24 deliveries' filters (`prepare`, the step a delivery's filter is
-evaluated in, in the relay's own code: B's downstream `app_b.hooks`, each event a task of
+evaluated in, in the relay's own code: B's downstream `<B's id>.hooks`, each event a task of
 its own so that none is an answer kept from before) from their start to the last answer:
 alone, then beside A's flood (its line held full: every answer asked again at once, a
 refusal asked again a few ms later; half its downstream's deliveries' filters, half
@@ -35,11 +35,13 @@ from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 from stages.budget import on_a_loop
 
 B_DELIVERIES = 24
+# Apps' ids, as the store makes them: a downstream kept as `<app id>.<name>` is that app's.
+APP_A, APP_B = "app_" + "a" * 24, "app_" + "b" * 24
 TARGET_RATIO = 2.0
 HONEST = 'event.data.task_id != ""'
 HUNGRY = "[" + ", ".join(["0"] * 100) + "].exists(x, 'a'.matches('\\\\w{200}')) || "
-# Enough of A's at once to hold the processes' room and its whole line.
-A_AT_ONCE = pool.SIZE * pool.DEPTH + pool.MAX_WAITING
+# More of A's at once than the processes' room and its whole line hold: some are refused.
+A_AT_ONCE = pool.SIZE * pool.DEPTH + pool.MAX_WAITING + 16
 REFUSED_WAIT = 0.005
 
 
@@ -76,7 +78,7 @@ def _job(task_id: str) -> DeliveryJob:
 
 async def _b_round(tag: str) -> tuple[float, int]:
     """Seconds until B's deliveries are all shaped, and how many were lost."""
-    b = _downstream("app_b", HONEST)
+    b = _downstream(APP_B, HONEST)
     jobs = [_job(f"tsk_b_{tag}_{i}") for i in range(B_DELIVERIES)]
     started = time.perf_counter()
     made = await asyncio.gather(
@@ -98,12 +100,12 @@ async def _flood(stop: asyncio.Event, hungry: bool, counts: dict[str, int]) -> N
             n = next(numbers)
             try:
                 if k % 2:  # a delivery's filter
-                    a = _downstream("app_a", source(n))
+                    a = _downstream(APP_A, source(n))
                     job = _job(f"tsk_a_{n}")
                     await prepare(a, job, partial(default_body, a, job))
                 else:  # a preview
                     envelope = {"type": "task.succeeded", "data": {"n": n}}
-                    await evaluate(source(n), None, envelope, "app_a", always=True)
+                    await evaluate(source(n), None, envelope, APP_A, always=True)
                 counts["answered"] += 1
             except Overloaded:
                 counts["refused"] += 1

@@ -55,6 +55,10 @@ SIZE = 2
 DEPTH = 16  # requests given to one process: its batch out, and the next gathering
 MAX_WAITING = 64  # in each line
 WALL_SECONDS = 5.0
+# A line whose request was stopped has batches of its own this long after: in a batch, a
+# stop costs every other request's answer (each asked again), so another app's honest ones
+# batched beside a hostile app's would be asked again without end.
+APART_SECONDS = 10.0
 # The frame of a reply (the bodies follow it, counted in it): each evaluation's answer is
 # bounded in its evaluator (worker.py), so a bigger one is a process gone wrong.
 _MAX_HEADER = 2 * 1024 * 1024
@@ -248,6 +252,7 @@ class _Worker(asyncio.SubprocessProtocol):
             at = header["at"]
             self._left(1)
             self._settle(batch[at].answered, Stopped(ended(-header["died"])))
+            self._pool.stopped(batch[at].line)
             self._again(batch[:at] + batch[at + 1 :])
             return
         start = 0
@@ -295,6 +300,7 @@ class _Worker(asyncio.SubprocessProtocol):
         if len(out) == 1:
             self._left(1)
             self._settle(out[0].answered, self._killed_for or Stopped(ended(returncode)))
+            self._pool.stopped(out[0].line)
         else:
             for asked in out:
                 asked.alone = True
@@ -319,6 +325,7 @@ class Pool:
         self._starting: asyncio.Task[None] | None = None
         self._lines: Lines[Asked] = Lines()  # not yet given to a process
         self._alone: deque[Asked] = deque()  # to be asked again, each in a batch of its own
+        self._stopped: dict[str, float] = {}  # until when a line's batches are its own
         self._handing = False  # a hand-out is due at the end of this turn
 
     async def ask(self, request: bytes, line: str) -> Answer:
@@ -366,10 +373,29 @@ class Pool:
             worker = min(room, key=lambda w: (bool(w.out), not w.gathering, w.load))
             given: list[Asked] = []
             space = worker.room()
+            mode = self._kind(worker.gathering[0]) if worker.gathering else None
             while len(given) < space and (asked := self._lines.take()) is not None:
-                if not asked.answered.done():  # its caller went while it waited
-                    given.append(asked)
+                if asked.answered.done():  # its caller went while it waited
+                    continue
+                if mode is not None and self._kind(asked) != mode:
+                    self._lines.again(asked.line, [asked])  # for the next batch
+                    break
+                mode = self._kind(asked)
+                given.append(asked)
+            if not given:
+                return  # what waits fits no batch now: the next to leave hands out
             worker.give(given)
+
+    def _kind(self, asked: Asked) -> str:
+        """Which requests it may share a batch with: a line whose requests were stopped
+        lately shares with none but its own (a stop costs the answers of its whole batch,
+        asked again); the others share with each other ("")."""
+        stopped = self._stopped.get(asked.line)
+        return asked.line if stopped is not None and self.loop.time() < stopped else ""
+
+    def stopped(self, line: str) -> None:
+        """A request of `line` was stopped: for a while its batches hold only its own."""
+        self._stopped[line] = self.loop.time() + APART_SECONDS
 
     async def _start(self) -> None:
         """Each missing process started, once; a failure to start is told to those waiting."""
