@@ -13,7 +13,9 @@ not a video or image, a private address), the event goes out with its original l
 Each attempt has a deadline (`media.download_timeout_seconds`, cut short where the deliveries
 stop waiting), so a source that trickles fails like any other. The worker copies up to eight
 jobs at once and claims a new one as soon as a slot frees: a slow copy holds its own slot
-only. A job's lease is short and renewed while its copy goes on; on SIGTERM, copies get
+only, and one app's copies hold half the slots at most (the apps take free slots in turn),
+so an app whose renders' links trickle or hang never holds another app's copy behind them.
+A job's lease is short and renewed while its copy goes on; on SIGTERM, copies get
 `delivery.shutdown_grace_seconds`, then are cut and their leases given back.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from receiver.config.sections import MediaConfig
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened
 
 _SLOTS = 8
+# The most one app's copies take of the slots: the other half is always there for others.
+_PER_APP = _SLOTS // 2
 _GIVE_UP_BATCH = 100
 _PRUNE_SECONDS = 3600.0
 
@@ -129,8 +134,9 @@ class Mirror:
         _note_given_up(self.worker, overdue)
         free = _SLOTS - len(self._in_flight)
         if free > 0:
+            held = Counter(job.app for job in self._in_flight.values())
             for job in await copies.claim(
-                store, self.worker.owner, settings.mirror_lease_seconds, free
+                store, self.worker.owner, settings.mirror_lease_seconds, free, _PER_APP, held
             ):
                 copy = asyncio.create_task(
                     self._mirror_one(session, job), name=f"copy {job.task_id}"

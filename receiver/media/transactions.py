@@ -9,7 +9,7 @@ its key's quota of bytes in an hour."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,19 @@ class GivenUp:
     delivery_ids: list[str]  # released without the copy
 
 
-async def claim(store: Store, owner: str, lease: float, limit: int) -> list[MirrorJob]:
-    return await store.run(lambda db: mirrors.claim(db, owner, time.time(), lease, limit))
+async def claim(
+    store: Store,
+    owner: str,
+    lease: float,
+    limit: int,
+    per_app: int | None = None,
+    held: Mapping[str, int] | None = None,
+) -> list[MirrorJob]:
+    """Up to `limit` due copies leased to `owner`, the apps in turn; an app holds at most
+    `per_app` of them, counting those `owner` copies already (`held`, by app)."""
+    return await store.run(
+        lambda db: mirrors.claim(db, owner, time.time(), lease, limit, per_app, held)
+    )
 
 
 async def retry(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -51,6 +52,9 @@ T = TypeVar("T")
 # proportion to its open connections, and CometAPI's task creation, not the sending, is
 # what a queue waits for. Polls keep the rest of the client's connections.
 IN_FLIGHT = 8
+# The most of them one app's tasks take: a request CometAPI is slow to answer holds its own
+# send only, and another app's task always finds a send free.
+PER_APP = IN_FLIGHT // 2
 JITTER = 0.2
 # Recording what CometAPI answered is retried through a short store outage: a task it took
 # and the relay did not record would be failed later as cut off.
@@ -92,7 +96,7 @@ class Submitter:
         self.timeout = upstream.timeout_seconds
         self.tick = tick
         self.first_poll = first_poll
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: dict[asyncio.Task[None], str] = {}  # each send in flight: its app
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping`; then let the sends in flight finish, so that
@@ -103,13 +107,18 @@ class Submitter:
             if room > 0:
                 try:
                     jobs = await task_transactions.claim(
-                        self.parts.store, self.parts.owner, self.policy.max_concurrent, room
+                        self.parts.store,
+                        self.parts.owner,
+                        self.policy.max_concurrent,
+                        room,
+                        PER_APP,
+                        Counter(self._sending.values()),
                     )
                 except Exception:
                     self.parts.log.exception("submit.claim_failed")
             for job in jobs:
                 sending = asyncio.create_task(self.send(job), name=f"submit {job.task_id}")
-                self._sending.add(sending)
+                self._sending[sending] = job.app
                 sending.add_done_callback(self._sent)
             if not jobs or len(jobs) < room:
                 # Woken by a new task, a task that ended (room under the cap), a send that
@@ -118,7 +127,7 @@ class Submitter:
         await asyncio.gather(*self._sending, return_exceptions=True)
 
     def _sent(self, sending: asyncio.Task[None]) -> None:
-        self._sending.discard(sending)
+        self._sending.pop(sending, None)
         if not sending.cancelled() and sending.exception() is not None:
             self.parts.log.error("submit.crashed", error=repr(sending.exception()))
         self.parts.wakers.wake(Work.SUBMITS)

@@ -23,7 +23,8 @@ Its polls, and a task a worker could not handle set aside, are the lifecycle's
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.store import Store
@@ -86,22 +87,44 @@ def _refuse_over_limit(db: Db, key_id: str, limits: KeyLimits, now: float) -> No
         raise LimitReached(refused.reason, refused.limit, refused.retry_after)
 
 
-async def claim(store: Store, owner: str, cap: int | None, limit: int) -> list[SubmitJob]:
+async def claim(
+    store: Store,
+    owner: str,
+    cap: int | None,
+    limit: int,
+    per_app: int | None = None,
+    held: Mapping[str, int] | None = None,
+) -> list[SubmitJob]:
     """Up to `limit` waiting tasks that are due, as many as the cap leaves room for, in
-    flight for `owner`: key by key in turn, each key's oldest first."""
-    return await store.run(lambda db: _claim(db, owner, cap, limit, time.time()))
+    flight for `owner`: key by key in turn, each key's oldest first; none of an app that
+    would then have more than `per_app` sends in flight (counting `held`, `owner`'s sends
+    already in flight, by app)."""
+    return await store.run(
+        lambda db: _claim(db, owner, cap, limit, time.time(), per_app, held or {})
+    )
 
 
 SET_LAST_TURN = Sql("UPDATE submit_gate SET last_turn = ?, turn_left = ? WHERE id = 1")
 
 
-def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[SubmitJob]:
+def _claim(
+    db: Db,
+    owner: str,
+    cap: int | None,
+    limit: int,
+    now: float,
+    per_app: int | None,
+    held: Mapping[str, int],
+) -> list[SubmitJob]:
     paused_until = submits.paused_until(db)
     if free_slots(cap, 0, paused_until, now) == 0:
         return []
     lines, weights = submits.due_lines(db, now, limit)
+    if per_app is not None:
+        # An app whose sends fill its share waits for one of them to end: its line is cut.
+        lines = {app: line[: max(0, per_app - held.get(app, 0))] for app, line in lines.items()}
     slots = limit
-    if lines and cap is not None:
+    if any(lines.values()) and cap is not None:
         # Counted only when a cap applies and something waits: every open task is read.
         slots = min(limit, free_slots(cap, submits.running_upstream(db), paused_until, now) or 0)
     after, left = submits.last_turn(db)
@@ -109,6 +132,7 @@ def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[
     if not turns.chosen:
         return []
     db.execute(SET_LAST_TURN, (turns.last, turns.left))
+    apps = {task_id: app for app, line in lines.items() for task_id in line}
     due = submits.due(db, turns.chosen)
     jobs = []
     for row in due:
@@ -116,7 +140,7 @@ def _claim(db: Db, owner: str, cap: int | None, limit: int, now: float) -> list[
             # Ended while it waited, or bound by its callback after a send that timed out.
             submits.leave_queue(db, row["id"])
             continue
-        jobs.append(submits.start(db, row, owner, now))
+        jobs.append(replace(submits.start(db, row, owner, now), app=apps[row["id"]]))
     return jobs
 
 

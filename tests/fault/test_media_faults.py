@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.fault
 DOWNLOAD_TIMEOUT = 10.0
 WAIT = 16.0
 GRACE = 2.0
+SLOTS = 8  # copies one relay makes at once (receiver/media/mirror.py)
 
 
 @pytest.fixture
@@ -261,3 +263,44 @@ def test_deliveries_waiting_for_a_copy_go_out_when_the_relay_restarts_with_media
         restart_to_ready_s=round(ready - started, 2),
         restart_to_delivered_s=round(delivered_at(sink, task_id) - started, 2),
     )
+
+
+def _app(relay: Relay, name: str) -> httpx.Client:
+    """A client with a key of an app of its own."""
+    made = relay.api.post("/v1/keys", json={"name": name, "scopes": ["tasks:submit", "tasks:read"]})
+    assert made.status_code == 201, made.text
+    headers = {"Authorization": f"Bearer {made.json()['key']}"}
+    return httpx.Client(base_url=relay.url, timeout=15, headers=headers)
+
+
+# The apps' turns are taken in the claim's statement: on each store.
+@pytest.mark.every_backend
+def test_one_apps_trickling_copies_hold_half_the_slots_and_another_apps_copy_goes_at_once(
+    make_relay: MakeRelay, cdn_sim: Simulator, sink: Sink, tmp_path: Path, storage_url: str
+) -> None:
+    # A download timeout far past the test: app A's copies hold their slots all along.
+    relay = media_relay(
+        make_relay,
+        cdn_sim,
+        sink,
+        tmp_path / "media",
+        download_timeout_seconds=300,
+        wait_seconds=600,
+    )
+    hostile, honest = _app(relay, "hostile"), _app(relay, "honest")
+    trickles = [
+        hostile.post("/v1/tasks", json=image_to_video(promptText=f"TRICKLE {i}")).json()["id"]
+        for i in range(SLOTS + 2)
+    ]
+    for task_id in trickles:
+        relay.wait_task(task_id, lambda t: mirroring(t) or t["state"] == "failed", timeout=60)
+    wait_for(lambda: trickling(cdn_sim) >= SLOTS // 2)
+    made = honest.post("/v1/tasks", json=image_to_video(promptText="an honest pan"))
+    task_id = made.json()["id"]
+    relay.wait_task(task_id, delivered, timeout=120)
+    assert media_of(sink, task_id)["status"] == "mirrored"
+    # App A never held more than half the copier, and its copies were still going: app B's
+    # copy did not wait for one of them to time out.
+    assert trickling(cdn_sim) == SLOTS // 2
+    assert not [x for x in relay.log_lines() if x.get("event") == "media.retry"]
+    assert all(mirroring(relay.task(t)) for t in trickles)

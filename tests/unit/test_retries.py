@@ -79,11 +79,14 @@ def test_a_refusal_that_will_not_change_fails_at_once_with_cometapis_words(statu
     assert decision == Refused("failed", None, None, "prompt rejected")
 
 
-def test_retry_after_lengthens_a_send_s_wait_and_holds_every_send_back() -> None:
+def test_retry_after_lengthens_a_send_s_wait_and_holds_only_its_own_task_back() -> None:
     decision = refused(1, 503, retry_after=30)
-    assert decision.retry_at == decision.pause_until == NOW + 30
+    assert decision.retry_at == NOW + 30
+    # Its request's trouble, not the account's: only this task waits (a 429 holds them all).
+    assert decision.pause_until is None
     assert refused(1, 503, retry_after=0.5).retry_at == NOW + 2  # never shortens it
-    assert refused(1, 503).pause_until is None  # a gateway's trouble: only this task waits
+    assert refused(1, 503).pause_until is None
+    assert refused(1, 429, retry_after=30).pause_until == NOW + 30
 
 
 def test_a_429_holds_every_send_back_even_without_retry_after() -> None:

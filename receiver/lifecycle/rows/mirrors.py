@@ -11,6 +11,8 @@ worker's copies are taken up again soon (receiver/media/ makes the copies).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -29,6 +31,7 @@ class MirrorJob:
     started_at: float
     last_error: str | None  # why the last attempt failed
     trace_context: str | None = None  # the task's trace
+    app: str = ""  # the app whose task it is ('': the admin token's)
 
 
 @dataclass(frozen=True)
@@ -66,31 +69,53 @@ def copying(db: Db, task_id: str) -> bool:
     return db.one(MIRROR_PENDING, (task_id,)) is not None
 
 
+# Each app's oldest due jobs (the admin token's under ''), every app's first before any
+# app's second: a claim takes the apps in turn. Not locked: the lease is taken only where
+# no other worker took it since (`LEASE_MIRROR`), so two replicas never copy one job.
 DUE_MIRRORS = Sql(
-    sqlite=(
-        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
-        " t.kind, t.upstream_task_id, t.trace_context"
-        " FROM mirrors m JOIN tasks t ON t.id = m.task_id"
-        " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
-        " AND (m.lease_until IS NULL OR m.lease_until < ?) ORDER BY m.next_attempt_at LIMIT ?"
-    ),
-    postgres=(
-        "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
-        " t.kind, t.upstream_task_id, t.trace_context"
-        " FROM mirrors m JOIN tasks t ON t.id = m.task_id"
-        " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
-        " AND (m.lease_until IS NULL OR m.lease_until < ?) ORDER BY m.next_attempt_at"
-        " LIMIT ? FOR UPDATE OF m SKIP LOCKED"
-    ),
+    "SELECT due.* FROM ("
+    "SELECT m.event_id, m.task_id, m.sources, m.attempts, m.started_at, m.reason,"
+    " m.next_attempt_at, t.kind, t.upstream_task_id, t.trace_context,"
+    " COALESCE(t.owner_key, '') AS app,"
+    " ROW_NUMBER() OVER (PARTITION BY t.owner_key ORDER BY m.next_attempt_at, m.event_id)"
+    " AS place"
+    " FROM mirrors m JOIN tasks t ON t.id = m.task_id"
+    " WHERE m.state = 'pending' AND m.next_attempt_at <= ?"
+    " AND (m.lease_until IS NULL OR m.lease_until < ?)) AS due"
+    " WHERE due.place <= ? ORDER BY due.place, due.next_attempt_at, due.event_id LIMIT ?"
 )
 
-LEASE_MIRROR = Sql("UPDATE mirrors SET lease_owner = ?, lease_until = ? WHERE event_id = ?")
+LEASE_MIRROR = Sql(
+    "UPDATE mirrors SET lease_owner = ?, lease_until = ? WHERE event_id = ?"
+    " AND state = 'pending' AND (lease_until IS NULL OR lease_until < ?)"
+)
 
 
-def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[MirrorJob]:
-    jobs = []
-    for r in db.all(DUE_MIRRORS, (now, now, limit)):
-        db.execute(LEASE_MIRROR, (owner, now + lease, r["event_id"]))
+def claim(
+    db: Db,
+    owner: str,
+    now: float,
+    lease: float,
+    limit: int,
+    per_app: int | None = None,
+    held: Mapping[str, int] | None = None,
+) -> list[MirrorJob]:
+    """Up to `limit` due jobs leased to `owner`, the apps in turn, each app's oldest first;
+    none of an app that would then hold more than `per_app` (counting `held`, the jobs
+    `owner` copies already, by app)."""
+    held = held or {}
+    share = per_app if per_app is not None else limit
+    # An app's rows past its share are read and passed over: at most what it holds already.
+    rows = db.all(DUE_MIRRORS, (now, now, share, limit + sum(held.values())))
+    taken: Counter[str] = Counter()
+    jobs: list[MirrorJob] = []
+    for r in rows:
+        app = r["app"]
+        if len(jobs) >= limit or held.get(app, 0) + taken[app] >= share:
+            continue
+        if not db.execute(LEASE_MIRROR, (owner, now + lease, r["event_id"], now)):
+            continue  # another worker leased it since it was read
+        taken[app] += 1
         jobs.append(
             MirrorJob(
                 r["event_id"],
@@ -102,6 +127,7 @@ def claim(db: Db, owner: str, now: float, lease: float, limit: int) -> list[Mirr
                 r["started_at"],
                 r["reason"],
                 r["trace_context"],
+                app,
             )
         )
     return jobs

@@ -364,6 +364,7 @@ class SubmitJob:
     resubmits: int
     started_at: float
     trace_context: str | None = None  # the task's trace
+    app: str = ""  # the app whose task it is ('': the admin token's)
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,10 @@ def after_refusal(
 
     A refusal that will not change fails the task at once with CometAPI's words. Otherwise
     it waits, doubling from `initial_backoff` up to `max_backoff`, never less than
-    Retry-After asks (up to `max_retry_after`); a 429 or a Retry-After holds every send back
-    as long, since the limit is the account's. The task fails only once its own give-up time
+    Retry-After asks (up to `max_retry_after`); a 429 holds every send back as long, since
+    the limit is the account's. Any other refusal, Retry-After or not, holds back its own
+    task only: CometAPI answering one request 503 is that request's to bear, not the other
+    apps' tasks behind it. The task fails only once its own give-up time
     (`give_up_seconds` after it was queued) has passed; a wait that would end later is cut
     to that time, for a last try.
     """
@@ -104,7 +106,7 @@ def after_refusal(
         return Refused("failed", None, None, reason)
     backoff = submit_backoff(attempt, policy.initial_backoff, policy.max_backoff)
     delay = jittered_wait(backoff, policy.jitter, retry_after, policy.max_retry_after, uniform)
-    pause = now + delay if status == 429 or retry_after is not None else None
+    pause = now + delay if status == 429 else None
     give_up_at = queued_since + policy.give_up_seconds
     if now >= give_up_at:
         waited = now - queued_since
