@@ -22,7 +22,9 @@ failure. When the process itself dies (the wall clock is the backstop for one st
 on a busy machine: past `WALL_SECONDS` an evaluation of its batch without an answer it is
 killed; or an answer too big), which request it died on is not known: a batch of one is
 charged with it, a bigger batch's requests are each asked again alone (first, each to a
-process with nothing else), so only the one that kills a process alone is.
+process with nothing else), so only the one that kills a process alone is. A line with a
+request stopped lately (`APART_SECONDS`) is batched apart: its stops cost no other line's
+answers.
 
 The worst wait of an app's request, when every other app's line is full of hostile ones: a
 turn of each line ahead of it, each stopped at 80 ms of CPU, on 2 processes, after the 32
