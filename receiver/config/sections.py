@@ -186,7 +186,8 @@ class UpstreamConfig(Section):
     # last reason.
     submit_give_up_seconds: Annotated[float, Field(gt=0)] = 6 * 3600.0
     # CometAPI's Retry-After is honoured up to this: a wait it asks for beyond it (or an
-    # unreadable one, such as `inf`) is cut to it, for this task and every other send.
+    # unreadable one, such as `inf`) is cut to it, for this task (and, after a 429, for
+    # every other send).
     max_retry_after_seconds: Annotated[float, Field(ge=0)] = 15 * 60.0
     # A task that failed upstream with a code Runway calls worth another try
     # (INTERNAL.BAD_OUTPUT.*, INTERNAL) is sent again as a new upstream task, at most this

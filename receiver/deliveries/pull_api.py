@@ -1,6 +1,6 @@
 """`GET /v1/downstreams/{name}/events`: a pull downstream's events, read by its app (or the
 operator) after a cursor (receiver/deliveries/pulled.py); another app's name is no such one.
-A client that hangs up ends its read at once, and gives back its key's waiting slot."""
+A client that hangs up ends its read at once, and gives back its app's waiting slot."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
             ),
             404: NO_DOWNSTREAM,
             422: answer("Not a pull downstream, or a parameter out of range.", ErrorAnswer),
-            503: answer("This key has too many requests waiting.", ErrorAnswer),
+            503: answer("This app has too many requests waiting.", ErrorAnswer),
         },
     ),
 )
@@ -91,7 +91,9 @@ async def pull_events(
     if not read_by_pull(downstream.format):
         raise InvalidRequest(f"{name!r} is a {downstream.format} downstream, not one read by pull")
     after = pulled.position(keys, kept, params.after)
-    holder = caller_of(request).key_id or "admin"
+    # Counted by app, not by key: an app given more keys gets no more of the relay.
+    caller = caller_of(request)
+    holder = caller.app_id or "admin"
     pulled.WAITING.take(holder)
     try:
         read = pulled.read_events(store, keys, downstream, after, params.limit, params.wait)

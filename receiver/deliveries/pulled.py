@@ -39,8 +39,9 @@ MAX_WAIT_SECONDS = 30.0
 SETTLE_SECONDS = 0.5
 # While a request waits, the store is read this often (any replica's events are found).
 POLL_SECONDS = 0.1
-# Requests of one key waiting at once: one key cannot hold every connection.
-WAITING_PER_KEY = 4
+# Requests of one app waiting at once, all its keys together: one app cannot hold every
+# connection, nor a share of the store's reads that grows with its keys.
+WAITING_PER_APP = 4
 # What one answer may spend shaping its events (the event loop is free between two of them),
 # and the most its events may weigh (one event over it comes alone).
 ANSWER_SECONDS = 0.5
@@ -103,15 +104,17 @@ def position(keys: list[str], downstream: str, given: str | None) -> Position:
 
 
 class Waiting:
-    """How many pull requests each key has waiting in this process."""
+    """How many pull requests each app has waiting in this process."""
 
-    def __init__(self, per_key: int = WAITING_PER_KEY) -> None:
-        self.per_key = per_key
+    def __init__(self, per_app: int = WAITING_PER_APP) -> None:
+        self.per_app = per_app
         self.open: Counter[str] = Counter()
 
     def take(self, holder: str) -> None:
-        if self.open[holder] >= self.per_key:
-            raise Overloaded(f"this key has {self.per_key} pull requests waiting")
+        if self.open[holder] >= self.per_app:
+            raise Overloaded(
+                f"this app has {self.per_app} pull requests waiting (all its keys together)"
+            )
         self.open[holder] += 1
 
     def give_back(self, holder: str) -> None:

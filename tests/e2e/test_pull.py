@@ -4,7 +4,8 @@ answers as soon as an event is there; another app never reads it; a tampered cur
 refused. An answer stops at its budget (a costly transform's events, 1 MiB of them) with a
 `next` that goes on exactly there, while `/livez` answers; a downstream removed and made
 again under its name reads none of the old one's events, and the old one's cursors are
-refused in words; a wait whose client hung up gives its key's slot back at once."""
+refused in words; a wait whose client hung up gives its app's slot back at once; an app's
+waits are counted across its keys, and another app's reads answer all the same."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ import httpx
 import orjson
 import pytest
 
-from receiver.deliveries.pulled import ANSWER_BYTES, WAITING_PER_KEY
+from receiver.deliveries.pulled import ANSWER_BYTES, WAITING_PER_APP
 from tests.conftest import MakeRelay
-from tests.e2e.test_app_downstreams import _app, _made
+from tests.e2e.test_app_downstreams import SCOPES, _app, _made
+from tests.e2e.test_apps import app_key
+from tests.e2e.test_keys import as_key
 from tests.harness import Relay, image_to_video, settled, wait_for
 
 # Twenty copies of a 13,000-character field: some 260 KB an event, so four fill an answer.
@@ -266,7 +269,7 @@ def test_a_wait_whose_client_hung_up_gives_its_slot_back_at_once(make_relay: Mak
         conn.close()
         assert b" 503 " in head, head
         break
-    assert len(held) >= WAITING_PER_KEY
+    assert len(held) >= WAITING_PER_APP
     for conn in held:
         conn.close()
     # Before, the slots stayed taken until each wait's 25 s ran out.
@@ -276,3 +279,45 @@ def test_a_wait_whose_client_hung_up_gives_its_slot_back_at_once(make_relay: Mak
         return dict(got.json()) if got.status_code == 200 else None
 
     assert wait_for(answered, timeout=5)["data"] == []
+
+
+def _held(conn: socket.socket) -> bool:
+    """Whether the wait sent on `conn` is waiting (not answered within a second)."""
+    conn.settimeout(1.0)
+    try:
+        head = conn.recv(64)
+    except TimeoutError:
+        return True
+    assert b" 503 " in head, head
+    return False
+
+
+def test_an_apps_waits_count_across_its_keys_and_another_apps_reads_answer_at_once(
+    make_relay: MakeRelay,
+):
+    relay = make_relay([])
+    alpha, beta = _app(relay, "alpha"), _app(relay, "beta")
+    second = as_key(relay, app_key(relay, "alpha", "alpha-second", SCOPES))
+    for client in (alpha, beta):
+        _made(client, name="inbox", format="pull", events=["succeeded"])
+    _, after = _read_all(alpha)
+    held = [_waiting(relay, alpha.headers["Authorization"], after) for _ in range(WAITING_PER_APP)]
+    assert all(_held(conn) for conn in held)
+    # The app's other key finds its app's slots taken: no more waits for more keys.
+    extra = _waiting(relay, second.headers["Authorization"], after)
+    assert not _held(extra)
+    extra.close()
+    # App B reads, and its wait is answered with its event as soon as it is there.
+    _, beta_after = _read_all(beta)
+    answers: list[httpx.Response] = []
+    params = {"after": beta_after, "wait": 25}
+    thread = threading.Thread(
+        target=lambda: answers.append(beta.get("/v1/downstreams/inbox/events", params=params))
+    )
+    thread.start()
+    (task_id,) = _submit(relay, beta, 1)
+    thread.join(30)
+    assert answers and answers[0].status_code == 200, answers
+    assert [e["data"]["task_id"] for e in answers[0].json()["data"]] == [task_id]
+    for conn in held:
+        conn.close()
