@@ -5,6 +5,7 @@ died on. The pool's tests run its real processes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from importlib.util import find_spec
@@ -118,3 +119,35 @@ def test_a_process_killed_under_a_batch_fails_none_of_it() -> None:
             pool.close()
 
     assert asyncio.run(scenario()) == [True] * 8
+
+
+@needs_cel
+def test_a_line_stopped_lately_is_batched_apart_and_costs_another_none() -> None:
+    """Once one of a's is stopped, a's batches hold only a's: before, each batch began with
+    a hostile one of a's whose stop sent b's honest ones beside it to be asked again, and
+    again, while a's flood lasted."""
+
+    async def scenario() -> list[bool]:
+        numbers = iter(range(10**6))
+        stopping = asyncio.Event()
+
+        async def flooding() -> None:
+            while not stopping.is_set():
+                n = next(numbers)
+                with contextlib.suppress(Overloaded):
+                    await evaluate(f"{HUNGRY}{n} == 0", None, _envelope(n, "apart"), "a")
+
+        try:
+            flood = [asyncio.ensure_future(flooding()) for _ in range(pool.SIZE * pool.DEPTH)]
+            while next(numbers) < 2 * pool.SIZE * pool.DEPTH:  # a's have been stopped
+                await asyncio.sleep(0.05)
+            honest = [evaluate(HONEST, None, _envelope(n, "apart_b"), "b") for n in range(24)]
+            # Bounded only so that a starved b fails the test rather than hanging it.
+            answered = await asyncio.wait_for(asyncio.gather(*honest), timeout=60)
+            stopping.set()
+            await asyncio.gather(*flood)
+            return [v.matched for v, _ in answered]
+        finally:
+            pool.close()
+
+    assert asyncio.run(scenario()) == [True] * 24
