@@ -30,11 +30,12 @@ pytestmark = pytest.mark.every_backend
 SUBSCRIPTIONS = {"hook": Subscription(frozenset({"succeeded"}))}
 
 
-async def seed_copies(store: Store, tasks: int) -> list[str]:
-    """`tasks` renders confirmed by a poll, each with a copy to make; returns the task ids."""
+async def seed_copies(store: Store, tasks: int, app: str | None = None) -> list[str]:
+    """`tasks` renders confirmed by a poll, each with a copy to make (of `app`'s tasks);
+    returns the task ids."""
     ids = []
     for i in range(tasks):
-        task, _ = await make_task(store, NewTask("image_to_video", {"i": i}))
+        task, _ = await make_task(store, NewTask("image_to_video", {"i": i}, owner_key=app))
         await transactions.accept_for(store, task.id, f"up-{i}", "{}", time.time() - 1, {})
         [due] = await poll_transactions.claim(store, PollLease("seeder", 60, 60, None), 1)
         done = Observation(
@@ -131,5 +132,27 @@ def test_copies_past_the_wait_are_given_up_unless_a_live_worker_holds_them(
         copied = {"status": "mirrored", "files": []}
         assert await copies.finish(a, jobs[idle].event_id, "A", copied) == []
         assert await copies.give_up_all(a, "media copies are turned off", 100) == []
+
+    with_stores(storage_url, 1, scenario)
+
+
+def test_a_claim_takes_the_apps_in_turn_and_none_past_its_share(storage_url: str) -> None:
+    async def scenario(stores: list[Store]) -> None:
+        [a] = stores
+        await a.migrate()
+        first = await seed_copies(a, 5, "app-a")  # the oldest: before, claimed first
+        second = await seed_copies(a, 2, "app-b")
+        jobs = await copies.claim(a, "A", 60, 4, per_app=2)
+        # Two of each app, each app's oldest first, the apps in turn.
+        assert [(j.app, j.task_id) for j in jobs] == [
+            ("app-a", first[0]),
+            ("app-b", second[0]),
+            ("app-a", first[1]),
+            ("app-b", second[1]),
+        ]
+        # An app holding its share gets no more, whatever is free.
+        assert await copies.claim(a, "A", 60, 8, per_app=2, held={"app-a": 2}) == []
+        more = await copies.claim(a, "A", 60, 8, per_app=2, held={"app-a": 1})
+        assert [(j.app, j.task_id) for j in more] == [("app-a", first[2])]
 
     with_stores(storage_url, 1, scenario)
