@@ -265,12 +265,13 @@ async def _evaluated(expressions: Any, source: str, event: dict[str, Any]) -> ob
     """What the relay's evaluator gives: a map's body as JSON (its keys in no fixed order),
     or a filter's verdict (matched, or why not)."""
     from receiver.expressions import pool
+    from receiver.expressions.lines import OPERATOR  # the operator's own line in the pool
 
     try:
         if source.startswith("{"):
-            _, shaped = await expressions.evaluate(None, source, event)
+            _, shaped = await expressions.evaluate(None, source, event, OPERATOR)
             return None if shaped is None else json.loads(shaped.body)
-        verdict, _ = await expressions.evaluate(source, None, event)
+        verdict, _ = await expressions.evaluate(source, None, event, OPERATOR)
         return verdict.matched or verdict.reason
     finally:
         pool.close()

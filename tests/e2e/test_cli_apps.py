@@ -133,9 +133,14 @@ def test_an_unknown_app_or_a_refusal_is_one_line(relay: Relay) -> None:
 
 
 def _commands(helped: str) -> dict[str, str]:
-    """A group's --help: each command with its short help."""
-    listed = helped.split("Commands:\n", 1)[1].splitlines()
-    return {line.split()[0]: line.split(None, 1)[1] for line in listed if line.strip()}
+    """A group's --help: each command with its short help, under whichever headings (a
+    group that mixes store and API commands lists each kind under its own)."""
+    listed = helped.split("\nOptions:\n", 1)[1].splitlines()
+    return {
+        line.split()[0]: line.split(None, 1)[1]
+        for line in listed
+        if line.startswith("  ") and not line.lstrip().startswith("-")
+    }
 
 
 def test_the_apps_and_downstreams_commands_each_have_help(relay: Relay) -> None:
@@ -143,6 +148,14 @@ def test_the_apps_and_downstreams_commands_each_have_help(relay: Relay) -> None:
     downstreams = _commands(_ok(relay, "downstreams", "--help"))
     every = {"list", "create", "change", "disable", "enable", "rotate", "remove"}
     assert set(downstreams) == every
+    helped = _ok(relay, "downstreams", "--help")
+    api, store = helped.split("Through a running relay")[1].split("On the store")
+    assert {"create", "change", "rotate", "remove"} == {
+        line.split()[0] for line in api.splitlines()[1:] if line.strip()
+    }
+    assert {"list", "disable", "enable"} == {
+        line.split()[0] for line in store.splitlines()[1:] if line.strip()
+    }
     apps = _commands(_ok(relay, "apps", "--help"))
     assert set(apps) == {"create", "change", "list", "show", "portal-link", "alerts"}
     assert all(len(text) > 10 for text in [*downstreams.values(), *apps.values()])

@@ -407,6 +407,9 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
     # One a second: the first replayed goes, the next waits for its token.
     replayed = await run("claim replayed", delivery.claim(store, "D", 60, 10, "hook", 1.0))
     task_id = replayed[0].delivery.task_id
+    # Postponed by a worker that holds no lease on it (the relay too busy to evaluate):
+    # refused alike, nothing changed; the fault tests postpone held ones.
+    await run("postpone not held", delivery.postpone(store, replayed[0].delivery.id, "E", 0.0))
     filtered = attempt(replayed[0], 3, None, "filtered")  # "HTTP None": no refusal's reason
     await run("filter failed", delivery.ended(store, filtered, "D", time.time()))
     await run("filter failures", downstream_rows.health(store, ["hook"]))
