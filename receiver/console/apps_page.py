@@ -8,6 +8,7 @@ receiver/apps/portal.py, receiver/keys/bearers.py)."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,10 @@ from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.keys.api import key_info
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import BOOTSTRAP, SCOPES
+from receiver.lifecycle.rows.downstreams import DownstreamHealth
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.routing import owner_of, shown_name
+from receiver.operator import queries
 from receiver.tasks import actions as task_actions
 
 NEWEST_TASKS = 5  # of each app, on the page; the tasks page lists the rest
@@ -38,6 +41,7 @@ class AppDownstream:
     name: str  # as the app knows it
     kept: str  # as the relay keeps it (`<app id>.<name>`): the deliveries page's filter
     format: str
+    record: DownstreamHealth | None  # its health (the badge), none before its first delivery
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,14 @@ class AppPages:
 
     async def _views(self) -> list[AppView]:
         keys, every = self.console.keys, self.console.directory.every
+        owned = [name for name in sorted(every) if owner_of(name) is not None]
+        records = {h.name: h for h in await queries.health(self.console.store, owned)}
         views = []
         for app in await keys.apps():
             listed = [key_info(row) for row in await keys.listed(app.id)]
             downstreams = [
-                AppDownstream(shown_name(name), name, d.format)
-                for name, d in sorted(every.items())
+                AppDownstream(shown_name(name), name, every[name].format, records.get(name))
+                for name in owned
                 if owner_of(name) == app.id
             ]
             wanted = TaskFilter(owner_key=app.id)
@@ -106,6 +112,7 @@ class AppPages:
             session,
             status=status,
             nav="apps",
+            stream=self.console.stream_url(request, time.time()),
             apps=await self._views(),
             scopes=SCOPES,
             kept=shown.pop("kept", {}),

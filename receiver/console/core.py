@@ -168,6 +168,11 @@ class Console:
     def root(self, request: Request) -> str:
         return str(request.scope.get("root_path", ""))
 
+    def stream_url(self, request: Request, since: float, task_id: str | None = None) -> str:
+        """The live stream a page listens to (its "live" badge), from `since` on."""
+        query = {"since": f"{since:.3f}", **({"task_id": task_id} if task_id else {})}
+        return f"{self.root(request)}/stream?{urlencode(query)}"
+
     def secure(self, request: Request) -> bool:
         return request.url.scheme == "https" or self.public_url.startswith("https:")
 

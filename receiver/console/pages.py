@@ -73,10 +73,6 @@ class Pages:
         self.console = console
         self.changes = changes  # the live stream's feed
 
-    def _stream_url(self, request: Request, since: float, task_id: str | None = None) -> str:
-        query = {"since": f"{since:.3f}", **({"task_id": task_id} if task_id else {})}
-        return f"{self.console.root(request)}/stream?{urlencode(query)}"
-
     async def home(self, request: Request, session: Session) -> Response:
         now = time.time()
         since, names = now - chart.HOURS * 3600, list(self.console.directory.subscriptions)
@@ -86,7 +82,7 @@ class Pages:
             "home.html",
             session,
             nav="home",
-            stream=self._stream_url(request, now),
+            stream=self.console.stream_url(request, now),
             counts=seen.counts,
             states=STATES,
             tasks_chart=chart.tasks_chart(seen.activity, now),
@@ -131,7 +127,7 @@ class Pages:
             session,
             status=422 if errors or general else 200,
             nav="tasks",
-            stream=self._stream_url(request, now),
+            stream=self.console.stream_url(request, now),
             tasks=page,
             filters=shown,
             states=STATES,
@@ -167,7 +163,7 @@ class Pages:
             "task.html",
             session,
             nav="tasks",
-            stream=self._stream_url(request, now, task.id),
+            stream=self.console.stream_url(request, now, task.id),
             task=task,
             metadata=answerable_metadata(task.metadata),
             app=app,
@@ -213,7 +209,7 @@ class Pages:
             session,
             status=422 if create_error else 200,
             nav="deliveries",
-            stream=self._stream_url(request, now),
+            stream=self.console.stream_url(request, now),
             downstreams=shown,
             formats={name: d.format for name, d in every.items()},
             readable=readable,  # a pull downstream's events to read, by its name

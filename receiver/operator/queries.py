@@ -40,6 +40,11 @@ async def overview(store: Store, since: float, names: list[str], recent: int) ->
     return await store.read(read)
 
 
+async def health(store: Store, names: list[str]) -> list[DownstreamHealth]:
+    """The downstreams' health records (the apps page's badges)."""
+    return await store.read(lambda db: downstreams.health(db, names))
+
+
 @dataclass(frozen=True)
 class Backlog:
     """A downstream's health with its dead letters and the deliveries being retried."""

@@ -326,3 +326,32 @@ def test_the_console_apps_page_makes_and_rotates_keys_and_opens_a_portal(
     assert revoked.status_code in (200, 303)
     no_key = console.post("/console/apps/beta/portal-link", data=form)
     assert no_key.status_code == 409 and "has no live key" in no_key.text
+
+
+def test_the_apps_page_shows_each_downstreams_health_and_listens_live(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    relay = make_relay(delivery={"retry_schedule": [0.1]})
+    make_app(relay, "alpha")
+    alpha = as_key(relay, app_key(relay, "alpha", "alpha-1"))
+    made = relay.api.post(
+        "/v1/downstreams", json={"name": "hooks", "url": f"{sink.url}/a", "owner": "alpha"}
+    )
+    assert made.status_code == 201, made.text
+    console = relay.console()
+    fresh = console.get("/console/apps").text.split('id="app-alpha"', 1)[1]
+    assert 'data-name="hooks"' in fresh and "health-no-traffic-yet" in fresh
+    sink.mode(status=500)
+    task_id = alpha.post("/v1/tasks", json=image_to_video()).json()["id"]
+
+    def dead() -> bool:
+        task = relay.task(task_id)
+        return any(d["state"] == "dead" for d in task.get("deliveries", []))
+
+    wait_for(dead)
+    page = console.get("/console/apps").text
+    card = page.split('id="app-alpha"', 1)[1]
+    assert 'class="badge downstream-health health-failing"' in card
+    # Its body names the live stream: the "live" badge shows, the card refreshes itself.
+    assert 'data-stream="/console/stream?since=' in page
+    assert 'id="downstreams-alpha" data-live' in card

@@ -132,6 +132,8 @@ def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
     assert "with a key of <strong>alpha</strong>" in console
     assert "/v1/downstreams/inbox/events</code>" in console
     assert "<b>2</b> events readable now" in console
+    assert "Rotate secret" not in console  # nothing is signed for it
+    assert "/remove" in console  # still removable
 
     link = alpha.post("/v1/portal-links", json={})
     assert link.status_code == 201, link.text
