@@ -284,9 +284,9 @@ def api_page() -> str:
         _HEAD.format(refresh=REFRESH, source="the OpenAPI document (GET /openapi.json)"),
         "# API reference\n\n",
         "Every operation of the OpenAPI document the relay serves at `/openapi.json`: its"
-        " method, path, summary, and the scope a key needs (none: open, or signed by its"
-        " path). Bodies and answers: the document itself. How to use them:"
-        " [api-and-cli.md](../api-and-cli.md).\n\n",
+        " method, path (with its query's parameters), summary, and the scope a key needs (none:"
+        " open, or signed by its path). Bodies, answers and each parameter: the document"
+        " itself. How to use them: [api-and-cli.md](../api-and-cli.md).\n\n",
         "| method | path | summary | scope |\n|---|---|---|---|\n",
     ]
     for path, operations in sorted(openapi()["paths"].items()):
@@ -294,9 +294,11 @@ def api_page() -> str:
             scopes = [
                 s for needed in operation.get("security", []) for v in needed.values() for s in v
             ]
-            summary = operation.get("summary") or operation.get("description", "").split("\n")[0]
+            said = [operation.get("summary", ""), operation.get("description", "").split("\n\n")[0]]
+            query = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
+            where = f"{path}?{'&'.join(f'{q}=' for q in query)}" if query else path
             out.append(
-                f"| {method.upper()} | `{path}` | {_cell(summary)}"
+                f"| {method.upper()} | `{where}` | {_cell('. '.join(filter(None, said)))}"
                 f" | {', '.join(f'`{s}`' for s in scopes) or '—'} |\n"
             )
     return "".join(out)
