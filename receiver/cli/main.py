@@ -3,8 +3,8 @@ module only when it is called or asked for its help, so that `receiver --help` a
 start of every command load none of the service (tests/unit/test_cli_lean.py).
 
 The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev,
-trace-callback) with `secret` are in runners.py, the operator tools over the store in
-store_tools.py and maintenance.py, the client of a running relay (submit, tail, keys,
+trace-callback) with `secret` and `reference` are in runners.py, the operator tools over
+the store in store_tools.py and maintenance.py, the client of a running relay (submit, tail, keys,
 downstreams made through the API) in client.py, apps.py, keys.py and managed.py."""
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ COMMANDS = {
         "receiver.cli.maintenance:prune",
         "Remove ended tasks past retention.task_days (the relay also does, every"
         " advanced.retention.prune_interval_seconds), with everything that hangs on them.",
+    ),
+    "reference": (
+        "receiver.cli.runners:reference",
+        "Write the reference pages (config keys, commands, routes, metrics) from the code.",
     ),
     "replay": (
         "receiver.cli.store_tools:replay",

@@ -1,7 +1,8 @@
 """The runners of the relay's processes (`receiver serve`, `deliver`, `simulate`, `sink`,
-`demo`, `dev`, `trace-callback`) with `secret`, and `receiver config show`: the
-configuration the relay would run with. Each imports what it runs when it is called, so
-that its help loads none of the service."""
+`demo`, `dev`, `trace-callback`) with `secret`, `receiver config show` (the configuration
+the relay would run with) and `receiver reference` (docs/reference/, written from the
+code). Each imports what it runs when it is called, so that its help loads none of the
+service."""
 
 from __future__ import annotations
 
@@ -223,6 +224,23 @@ def trace_callback(as_json: bool, runs: int) -> None:
     from receiver.devtools.trace_callback import run_trace
 
     sys.exit(run_trace(as_json, runs))
+
+
+@click.command()
+@click.argument(
+    "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/reference")
+)
+def reference(folder: Path) -> None:
+    """Write the reference pages (config keys, commands, routes, metrics) from the code.
+
+    Into FOLDER (default docs/reference, from the repository's root): configuration.md,
+    cli.md, api.md and metrics.md, the same on every machine.
+    """
+    from receiver.cli.main import main
+    from receiver.devtools.reference import write
+
+    for path in write(folder, main):
+        click.echo(f"wrote {path}")
 
 
 _PORT = click.IntRange(0, 65535)

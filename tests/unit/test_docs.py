@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from receiver.config import DownstreamConfig, Settings, load
+from receiver.config.names import place
 from receiver.destinations.aws import AwsDestination
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.registry import PROVIDERS, RENDERED
@@ -87,10 +88,10 @@ def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     assert {row[0] for row in _rows(delivery)} == {f"`{f}`" for f in RENDERED}
     [row] = [
         r
-        for r in _rows(section(text("docs/configuration.md"), "## Downstreams"))
-        if r[0] == "format"
+        for r in _rows(section(text("docs/reference/configuration.md"), "## [[downstream]]"))
+        if r[0] == "`format`"
     ]
-    assert set(TICKED.findall(row[2])) == configurable
+    assert set(re.findall(r'"(\w+)"', row[1])) == configurable
     brokers = section(text("docs/delivery.md"), "## Brokers")
     assert {row[0] for row in _rows(brokers)} == {f"`{f}`" for f in BROKERS}
     aws = section(text("docs/delivery.md"), "## AWS: SQS, SNS, EventBridge, Kinesis and S3")
@@ -118,7 +119,7 @@ def _rows(markdown: str) -> list[list[str]]:
     for line in markdown.splitlines():
         if not line.startswith("|"):
             continue
-        cells = [c.strip() for c in line.strip("|").split("|")]
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip("|"))]  # not `\|`
         if all(set(c) <= set("-:") for c in cells):
             rows.pop()  # the header above this rule
         else:
@@ -165,27 +166,29 @@ def _defaults(model: type[BaseModel]) -> dict[str, str]:
 
 
 def test_every_config_key_is_documented_with_its_default() -> None:
-    doc = text("docs/configuration.md")
-    rows = []
-    for heading in ("## Every key", "## Advanced keys"):
-        section_name = ""
-        for cells in _rows(section(doc, heading)):
-            section_name = cells[0].removeprefix("advanced.") or section_name
-            rows.append((section_name, cells[1], cells[2]))
+    """The reference (docs/reference/configuration.md, written from the model) shows each
+    key's default as the file would spell it."""
+    doc = text("docs/reference/configuration.md")
+    documented = {}
+    for cells in _rows(doc):
+        key, default = cells[0].strip("`"), cells[2]
+        spelled = default.strip("`")
+        if spelled.startswith('"') and spelled.endswith('"') and spelled != '""':
+            spelled = spelled[1:-1]  # a string: the docs' own spelling has no quotes
+        documented[key] = {"unset": "none"}.get(spelled, spelled)
     for name, field in Settings.model_fields.items():
         if name == "downstream":
             continue
         model = field.annotation
         assert isinstance(model, type) and issubclass(model, BaseModel)
-        documented = _documented([[k, d] for s, k, d in rows if s == name])
-        assert documented == _defaults(model), f"[{name}]"
-    assert {s for s, _, _ in rows} == set(Settings.model_fields) - {"downstream"}
-    downstream = _documented([r[:2] for r in _rows(section(doc, "## Downstreams"))])
+        shown = {
+            place(name, key): value.strip('"') if value != '""' else value
+            for key, value in _defaults(model).items()
+        }
+        assert {k: documented[k] for k in shown} == shown, f"[{name}]"
     expected = _defaults(DownstreamConfig)
-    # Spelled out in words where there is no value to show.
-    expected |= {"url": "one of them required", "url_env": "one of them required"}
     expected |= {k: "none" for k, v in expected.items() if v == "None"}
-    assert downstream == expected
+    assert {k: documented[k] for k in expected} == expected
 
 
 def test_the_readme_exports_what_the_example_config_needs() -> None:
@@ -262,11 +265,12 @@ def _slug(heading: str) -> str:
 
 
 def _metric_rows() -> list[str]:
-    """The first cell of every row of operations.md's metrics table."""
-    doc = text("docs/operations.md")
-    start = doc.index("| metric | what |")
-    table = doc[start : doc.index("\n\n", start)]
-    return [row[0] for row in _rows(table)]
+    """Every metric of the reference's table, as `name{label,label}`."""
+    found = []
+    for name, _, labels, _ in _rows(text("docs/reference/metrics.md")):
+        shown = ",".join(TICKED.findall(labels))
+        found.append(f"{name.removesuffix('`')}{{{shown}}}`" if shown else name)
+    return found
 
 
 def _exposed() -> dict[str, set[str]]:
