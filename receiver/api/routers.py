@@ -84,10 +84,12 @@ _ROUTERS = (
     deliveries.router,
     downstreams.router,
     catalog.router,  # before /v1/downstreams/{name}, which would take "preview"
-    downstreams.one,
+    # A downstream's name may be APP/NAME (a path of two segments): its actions' routes
+    # first, which /v1/downstreams/{name:path} would take whole.
     downstream_actions.router,
-    jwks.router,
     pull_api.router,
+    downstreams.one,
+    jwks.router,
     stream_api.live,
     media.router,
     shares.pages,

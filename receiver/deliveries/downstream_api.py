@@ -92,7 +92,7 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 
 
 @router.post(
-    "/v1/downstreams/{name}/rotate-secret",
+    "/v1/downstreams/{name:path}/rotate-secret",
     summary="Rotate a downstream's secret",
     description=described(
         "A new secret, shown once. For `delivery.rotation_overlap_seconds` (24 h by default)"
@@ -115,7 +115,7 @@ async def rotate_secret(
 
 
 @router.post(
-    "/v1/downstreams/{name}/disable",
+    "/v1/downstreams/{name:path}/disable",
     summary="Disable a downstream",
     description=described(
         "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
@@ -132,7 +132,7 @@ async def disable_downstream(
 
 
 @router.post(
-    "/v1/downstreams/{name}/enable",
+    "/v1/downstreams/{name:path}/enable",
     summary="Enable a downstream",
     description=described(
         "Attempts it again, and queues what it held (and, with `recover_since`, what went"
@@ -155,7 +155,7 @@ async def enable_downstream(
 
 
 @router.post(
-    "/v1/downstreams/{name}/test",
+    "/v1/downstreams/{name:path}/test",
     summary="Send a test event",
     description=described(
         "Sends a sample event of the type asked (the catalog's example, `task.succeeded` by"

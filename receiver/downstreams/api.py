@@ -189,7 +189,9 @@ def own_name(request: Request, directory: Directory, name: str) -> str:
     """The name the caller's downstream is kept under; 404 (by the name the caller gave)
     when there is none of its own."""
     caller = caller_of(request)
-    kept = managed.kept_name(caller, name)
+    # The admin names an app's as APP/NAME (its path's slash encoded or not), as the CLI
+    # and the console do; its kept name `<app id>.NAME` is still taken.
+    kept = managed.kept_name(caller, directory.kept_of(name) if caller.sees_all else name)
     if not directory.knows(kept) or not managed.sees(caller, kept):
         raise NotFound(f"no downstream named {name!r}")
     return kept
@@ -278,7 +280,7 @@ one = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 
 
 @one.get(
-    "/v1/downstreams/{name}",
+    "/v1/downstreams/{name:path}",
     summary="One downstream",
     description=described("Its settings (never its secret) and health.", "downstreams"),
     responses=guarded(
@@ -294,7 +296,7 @@ async def get_downstream(
 
 
 @one.patch(
-    "/v1/downstreams/{name}",
+    "/v1/downstreams/{name:path}",
     summary="Change a downstream made through the API",
     description=described(
         "The fields given replace its settings (the name stays); the whole is checked again.",
@@ -330,7 +332,7 @@ async def change_downstream(
 
 
 @one.delete(
-    "/v1/downstreams/{name}",
+    "/v1/downstreams/{name:path}",
     summary="Remove a downstream made through the API",
     description=described(
         "At once, on every replica within a tick: what it still had to deliver ends as dead"

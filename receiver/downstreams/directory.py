@@ -40,6 +40,7 @@ from receiver.lifecycle.rules.routing import (
     SECRET_HELD,
     DownstreamLabels,
     Subscription,
+    owned_name,
     owner_of,
 )
 
@@ -164,6 +165,16 @@ class Directory:
 
     def get(self, name: str) -> Downstream | None:
         return self.configured.get(name) or self._managed.get(name)
+
+    def kept_of(self, typed: str) -> str:
+        """The name a downstream typed as `APP/NAME` is kept under (the one of that app's
+        that exists: an app's name may have been given again after a delete); any other
+        name as it is."""
+        app, slash, name = typed.partition("/")
+        if not (slash and app and name):
+            return typed
+        owned = (owned_name(i, name) for i, shown in self.app_names.items() if shown == app)
+        return next((kept for kept in owned if self.knows(kept)), typed)
 
     def shown_name(self, kept: str) -> str:
         """A downstream as people read it: an app's as `APP/NAME` (its app's name, then the

@@ -266,3 +266,30 @@ def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink
     # Nothing of beta's was touched.
     assert beta.get(f"/v1/tasks/{task_id}").json()["state"] == "succeeded"
     assert beta.get("/v1/downstreams/theirs").json()["events"] == ["succeeded"]
+
+
+def test_the_admin_names_an_apps_downstream_app_slash_name_in_every_path(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    relay = make_relay()
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="hooks", url=f"{sink.url}/alpha", events=["succeeded"])
+    _made(alpha, name="inbox", format="pull", events=["succeeded"])
+    for path in ("alpha%2Fhooks", "alpha/hooks"):
+        found = relay.api.get(f"/v1/downstreams/{path}")
+        assert found.status_code == 200, found.text
+        assert found.json()["url"] == f"{sink.url}/alpha"
+    off = relay.api.post("/v1/downstreams/alpha/hooks/disable")
+    assert off.status_code == 200 and off.json()["downstream"] == "alpha/hooks", off.text
+    assert relay.api.post("/v1/downstreams/alpha%2Fhooks/enable").status_code == 200
+    changed = relay.api.patch("/v1/downstreams/alpha/hooks", json={"url": f"{sink.url}/moved"})
+    assert changed.status_code == 200, changed.text
+    assert relay.api.get("/v1/downstreams/alpha/inbox/events").status_code == 200
+    # The app itself names it as it gave it, never through another app's name.
+    assert alpha.get("/v1/downstreams/hooks").status_code == 200
+    for unknown in ("alpha/nothing", "nobody/hooks", "alpha%2Fnothing"):
+        missing = relay.api.get(f"/v1/downstreams/{unknown}")
+        assert missing.status_code == 404, missing.text
+        assert unknown.replace("%2F", "/") in missing.json()["detail"], missing.text
+    assert relay.api.delete("/v1/downstreams/alpha/hooks").status_code == 200
+    assert relay.api.get("/v1/downstreams/alpha/hooks").status_code == 404
