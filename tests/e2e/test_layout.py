@@ -51,6 +51,7 @@ RULES = (
     "receiver.lifecycle.rules.queue",
     "receiver.lifecycle.rules.retries",
     "receiver.lifecycle.rules.records",
+    "receiver.deliveries.rules",
 )
 
 
