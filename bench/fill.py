@@ -25,6 +25,7 @@ import psycopg
 from common import SIGNING_SECRET, callback_body
 from psycopg.rows import dict_row as pg_dict_row
 
+from receiver.deliveries.rules import Subscription
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.migrate import migrate
@@ -33,7 +34,6 @@ from receiver.kernel.store.sqlite import SqliteDb, dict_row
 from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import NewTask
-from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.tasks.transactions import Accepted, bind

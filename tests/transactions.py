@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
+from receiver.deliveries.rules import Subscriptions
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.quotas import NO_LIMITS
 from receiver.lifecycle.rules.records import NewTask, Recorded, Task
-from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.transactions.observe import Audience
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.transactions import Accepted, bind

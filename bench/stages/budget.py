@@ -34,13 +34,13 @@ from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
 from receiver.deliveries.fanout.worker import prepare
+from receiver.deliveries.rules import Delivery, DeliveryJob
 from receiver.destinations.registry import default_body
 from receiver.expressions import evaluate as expressions
 from receiver.expressions import pool
 from receiver.expressions.lines import OPERATOR
 from receiver.expressions.rules import Shaped
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example, example_document
-from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 
 T = TypeVar("T")
 

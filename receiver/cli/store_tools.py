@@ -38,11 +38,11 @@ from receiver.cli.tables import (
 from receiver.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
+    from receiver.deliveries.rules import Delivery
     from receiver.downstreams.directory import Directory
     from receiver.kernel.store import Store
     from receiver.lifecycle.handoff import WorkerParts
     from receiver.lifecycle.rows.downstreams import DownstreamHealth
-    from receiver.lifecycle.rules.records import Delivery
     from receiver.tasks.reads import TaskHistory
 
 
@@ -197,7 +197,7 @@ def deliveries() -> None:
 
 @deliveries.command("list")
 @config_option
-@click.option("--state", type=ChoiceOf("receiver.lifecycle.rules.routing:DELIVERY_STATES"))
+@click.option("--state", type=ChoiceOf("receiver.deliveries.rules:DELIVERY_STATES"))
 @click.option("--downstream", help="Only this one's (an app's: APP/NAME).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def deliveries_list(
@@ -206,11 +206,10 @@ def deliveries_list(
     """The newest deliveries, from the store; an unknown --downstream is an error."""
     from receiver.cli.offline import with_store
     from receiver.deliveries import reads as delivery_reads
+    from receiver.deliveries.rules import TASK_WEBHOOK, DeliveryFilter
     from receiver.downstreams import names
     from receiver.downstreams import transactions as downstream_transactions
     from receiver.kernel.errors import NotFound
-    from receiver.lifecycle.rules.records import DeliveryFilter
-    from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
     configured = {d.name for d in settings_of(config_path).downstream}
 

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from receiver.config.downstream import ManagedDownstreamConfig
+from receiver.deliveries.rules import Attempt
 from receiver.destinations.options import offered
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
-from receiver.lifecycle.rules.records import Attempt, Event, SubmitAttempt, Task
+from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES, Output, TaskKind, kind_of, output_of
 from receiver.lifecycle.rules.task import KINDS as TABLE
 

@@ -8,14 +8,15 @@ from dataclasses import replace
 
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
+from receiver.deliveries.rules import TASK_WEBHOOK, Delivery, DeliveryFilter
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.handoff import WorkerParts
-from receiver.lifecycle.rules.records import Delivery, DeliveryFilter, Work
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owned_name
+from receiver.lifecycle.rules.records import Work
+from receiver.lifecycle.rules.routing import owned_name
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
 # while they move: each is the transaction or the submit itself, nothing in between.

@@ -29,11 +29,11 @@ import orjson
 from receiver.config import Downstream
 from receiver.deliveries import reads
 from receiver.deliveries.fanout.worker import Refused, prepare
+from receiver.deliveries.rows.pulls import Pulled, Readable
+from receiver.deliveries.rules import Delivery, DeliveryJob
 from receiver.destinations.registry import default_body
 from receiver.kernel.errors import MalformedRequest, Overloaded
 from receiver.kernel.store import Store
-from receiver.lifecycle.rows.pulls import Pulled, Readable
-from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 
 MAX_WAIT_SECONDS = 30.0
 SETTLE_SECONDS = 0.5

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver.deliveries.rows import pulls as pull_rows
+from receiver.deliveries.rows.outbox import list_app_deliveries, list_deliveries, newest_event
+from receiver.deliveries.rows.pulls import Readable
+from receiver.deliveries.rules import Delivery, DeliveryFilter
 from receiver.kernel.store import Store
-from receiver.lifecycle.rows import pulls as pull_rows
-from receiver.lifecycle.rows.deliveries import list_app_deliveries, list_deliveries, newest_event
-from receiver.lifecycle.rows.pulls import Readable
-from receiver.lifecycle.rules.records import Delivery, DeliveryFilter
 
 
 async def deliveries(store: Store, wanted: DeliveryFilter) -> list[Delivery]:

@@ -1,14 +1,385 @@
-"""The rules of sharing the fan-out, pure (the caller passes the time, so they are tested
-without waiting): each downstream's token bucket, and its fair share of the claims in one
-round. When to try again, an attempt or a failing downstream (its circuit breaker), is the
-lifecycle's: receiver/lifecycle/rules/retries.py.
+"""A delivery's rules, pure, beneath the lifecycle (whose transactions write the outbox with
+the event that makes it): the records the store hands out of it; who gets one (each
+downstream's subscription, a task's own route) and in what state its row starts, and how a
+newer progress event takes the place of one not yet sent; what follows an attempt (as Svix
+and Convoy document theirs) and when a downstream whose attempts keep failing is left alone
+(its breaker); and each lane's pace and fair share of the fan-out.
+
+Pure: the caller passes the time and what the store read (which downstreams are disabled,
+which progress deliveries still wait), so they are tested without waiting; the outbox's
+rows (receiver/deliveries/rows/) write what these decide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
+
+# What the store hands out: rows become these at its edge.
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event_id: str
+    task_id: str
+    downstream: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Delivery:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """A leased delivery with the event payload it carries."""
+
+    delivery: Delivery
+    payload: dict[str, Any]
+    # The task's first message at this downstream, when its platform edits in place:
+    # (message id, whether it shows a video).
+    posted: tuple[str, bool] | None = None
+    webhook: str | None = None  # the task's own webhook, for its lane's deliveries
+    trace_context: str | None = None  # the task's trace
+    webhook_filter: str | None = None  # the CEL filter of the task's own webhook
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt, as the console's timeline and latency chart show it."""
+
+    id: str
+    delivery_id: str
+    task_id: str
+    downstream: str
+    number: int
+    started_at: float
+    finished_at: float
+    latency_ms: float
+    status: int | None
+    error: str | None  # already scrubbed of secrets
+    outcome: str  # succeeded | retry | dead
+    excerpt: str | None = None  # the start of the answer's body, scrubbed of secrets
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Attempt:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries a list shows, newest first: each filter optional (None: any)."""
+
+    state: str | None = None
+    downstream: str | None = None
+    task_id: str | None = None
+    limit: int = 50
+
+
+# Who gets a delivery of an event, and in what state its row starts.
+
+RowState = Literal["pending", "held", "mirroring"]
+
+# Why the rows of a downstream made through the API wait, when its secret (or URL) was
+# sealed under a key this relay no longer has; they go out once it can be opened again.
+SECRET_HELD = "its secret cannot be opened: set previous_secret_envs or rotate the secret"
+
+# The lane of every task's own webhook (`webhook` on submit): one name, never a downstream's.
+TASK_WEBHOOK = "task-webhook"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a downstream takes: task states (and relay notices), and, when it names
+    channels, only the tasks that name one of them."""
+
+    events: frozenset[str]
+    channels: frozenset[str] = frozenset()
+    # Why its rows wait `held` whatever the state (None: they do not): it cannot be used.
+    held: str | None = None
+    owner: str | None = None  # the app whose tasks alone it takes (None: every task)
+
+
+Subscriptions = Mapping[str, Subscription]
+
+
+@dataclass(frozen=True)
+class TaskRoute:
+    """What a task asked for itself: its channels, and its own webhook's states (None: no
+    webhook)."""
+
+    channels: frozenset[str] = frozenset()
+    webhook_events: frozenset[str] | None = None
+    owner: str | None = None  # the app that made the task (None: the admin token)
+
+
+def takes(sub: Subscription, state: str, route: TaskRoute) -> bool:
+    """Whether a downstream gets this task's event: it is global or the task's app's, it
+    takes the state, and it names no channels or one of the task's."""
+    if sub.owner is not None and sub.owner != route.owner:
+        return False
+    return state in sub.events and (not sub.channels or bool(sub.channels & route.channels))
+
+
+# Every state an outbox row can be in: the first ones above, where attempts leave it, and
+# `superseded`: a progress event not yet sent when the task ended.
+# `filtered`: its downstream's filter did not take the event (last_error says why).
+DELIVERY_STATES = (
+    "pending",
+    "mirroring",
+    "held",
+    "succeeded",
+    "dead",
+    "superseded",
+    "filtered",
+)
+
+
+def recipients(
+    state: str,
+    subscriptions: Subscriptions,
+    disabled: set[str],
+    copying: bool,
+    route: TaskRoute = TaskRoute(),
+) -> list[tuple[str, RowState]]:
+    """Each downstream that takes the event, with its row's first state: `held` while the
+    downstream is disabled or cannot be used, `mirroring` while the event's files are being
+    copied, else `pending`; and the task's own webhook when it takes the state."""
+    waiting: RowState = "mirroring" if copying else "pending"
+    out: list[tuple[str, RowState]] = [
+        (name, "held" if name in disabled or sub.held else waiting)
+        for name, sub in subscriptions.items()
+        if takes(sub, state, route)
+    ]
+    if route.webhook_events is not None and state in route.webhook_events:
+        out.append((TASK_WEBHOOK, waiting))
+    return out
+
+
+def held_reasons(subscriptions: Subscriptions) -> dict[str, str]:
+    """Why each downstream that cannot be used has its rows held, kept on each row."""
+    return {name: sub.held for name, sub in subscriptions.items() if sub.held}
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A progress delivery of the task not yet sent: its row, downstream, state, attempts so
+    far and lease (None: none)."""
+
+    id: str
+    downstream: str
+    state: str
+    attempts: int
+    lease_until: float | None
+
+
+def replaceable(row: Waiting, now: float) -> bool:
+    """A waiting row whose event may still be swapped for a newer one: never attempted, and
+    not leased to a worker that may be sending it now."""
+    unleased = row.lease_until is None or row.lease_until < now
+    return row.state in ("pending", "held") and row.attempts == 0 and unleased
+
+
+@dataclass(frozen=True)
+class Coalesced:
+    """A progress event's deliveries: new rows, and waiting rows that now carry it."""
+
+    new: list[tuple[str, RowState]]
+    replaced: list[str]
+
+
+def coalesce(
+    wanted: Sequence[tuple[str, RowState]], waiting: Sequence[Waiting], now: float
+) -> Coalesced:
+    """For each downstream that takes the event: the row it already has waiting takes the
+    newer event in place of the older one, when it still can; otherwise a new row."""
+    by_downstream = {w.downstream: w for w in waiting if replaceable(w, now)}
+    new: list[tuple[str, RowState]] = []
+    replaced: list[str] = []
+    for name, row_state in wanted:
+        found = by_downstream.get(name)
+        if found is None:
+            new.append((name, row_state))
+        else:
+            replaced.append(found.id)
+    return Coalesced(new, replaced)
+
+
+# What follows an attempt. Every retry of the relay's waits so: a delivery's, and a send
+# CometAPI refused (receiver/lifecycle/rules/retries.py).
+Uniform = Callable[[float, float], float]  # a random number between its two bounds
+
+
+def jittered_wait(
+    backoff: float,
+    jitter: float,
+    retry_after: float | None,
+    max_retry_after: float,
+    uniform: Uniform,
+) -> float:
+    """`backoff` shortened by a random share up to `jitter`, never less than the answer's
+    Retry-After asks (honoured up to `max_retry_after`)."""
+    delay = backoff * uniform(1 - jitter, 1)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, max_retry_after))
+    return delay
+
+
+# Timeouts and throttling and server trouble pass; any other 4xx is the request's fault,
+# and sending it again will not help.
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    schedule: tuple[float, ...]  # seconds before each retry; the first attempt is at once
+    jitter: float  # each wait is shortened by a random share up to this
+    max_retry_after: float  # a downstream's Retry-After is honoured up to this
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Literal["succeeded", "retry", "dead", "filtered"]
+    next_attempt_at: float  # when to try again (retry), else when decided
+    error: str | None  # why it failed, kept in last_error
+
+    @property
+    def state(self) -> str:
+        """The outbox row's state after this attempt."""
+        return row_state(self.outcome)
+
+
+def row_state(outcome: str) -> str:
+    """The outbox row's state after an attempt with this outcome: a retry stays pending."""
+    return "pending" if outcome == "retry" else outcome
+
+
+def retryable(status: int | None) -> bool:
+    """None is a failure with no answer (refused, reset, timed out): always worth a retry."""
+    return status is None or status in RETRYABLE_STATUSES or status >= 500
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt got back: `status` (None: no answer) or the `failure`, with the
+    downstream's Retry-After in seconds."""
+
+    status: int | None = None
+    failure: str | None = None
+    retry_after: float | None = None
+    abort: bool = False  # the receiver answered `webhook-delivery: abort-message`
+    confirmed: bool = False  # a broker confirmed the message (brokers answer no HTTP status)
+
+
+def decide(
+    policy: RetryPolicy,
+    attempt: int,
+    answer: Answer,
+    now: float,
+    uniform: Uniform = random.uniform,
+) -> Decision:
+    """What follows attempt number `attempt` (1 for the first), which got `answer`."""
+    status, failure, retry_after = answer.status, answer.failure, answer.retry_after
+    if answer.confirmed or (status is not None and 200 <= status < 300):
+        return Decision("succeeded", now, None)
+    if answer.abort:
+        return Decision("dead", now, f"the receiver asked to stop retrying; {failure}")
+    if not retryable(status):
+        return Decision("dead", now, failure)
+    if attempt > len(policy.schedule):
+        return Decision("dead", now, f"gave up after {attempt} attempts; last: {failure}")
+    backoff = policy.schedule[attempt - 1]
+    delay = jittered_wait(backoff, policy.jitter, retry_after, policy.max_retry_after, uniform)
+    return Decision("retry", now + delay, failure)
+
+
+# A downstream's breaker (Convoy's rule): it opens when, over the last `window` seconds, at
+# least `min_attempts` attempts were made and at least `failure_rate` of them failed; the
+# downstream is then left alone (`open`) for `cool_off` seconds; then one probe is let
+# through (`half_open`); its success closes the breaker, its failure opens it again.
+# Counting a rate over a window, not failures in a row, keeps a flaky downstream (one
+# attempt in two fails) served: runs of failures come by chance, and each run would have
+# paused it.
+BreakerState = Literal["closed", "half_open", "open"]
+# For the `relay_downstream_state` gauge; `disabled` is an operator's or the relay's decision.
+STATE_NUMBERS = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
+
+
+@dataclass
+class Breaker:
+    failure_rate: float  # the share of failed attempts in the window that opens it
+    min_attempts: int  # no verdict on fewer attempts than this in the window
+    window: float  # seconds of attempts that count
+    cool_off: float  # seconds it stays open before a probe
+    outcomes: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, failed)
+    failed_in_window: int = 0
+    opened_at: float | None = None
+    probing: bool = False  # the half-open probe is in flight
+
+    def state(self, now: float) -> BreakerState:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if now - self.opened_at >= self.cool_off else "open"
+
+    def allowance(self, now: float) -> int | None:
+        """How many attempts may start now: None for no limit, 0 or 1 otherwise."""
+        state = self.state(now)
+        if state == "closed":
+            return None
+        if state == "half_open" and not self.probing:
+            return 1
+        return 0
+
+    def started(self, now: float) -> None:
+        if self.state(now) == "half_open":
+            self.probing = True
+
+    def succeeded(self, now: float) -> None:
+        if self.opened_at is not None:
+            self._reset(None)  # the probe (or a straggler) got through: closed again
+            return
+        self._note(now, failed=False)
+
+    def untried(self) -> None:
+        """An attempt that never reached the downstream (the relay's own overload): it says
+        nothing of its health, and a probe it was goes again."""
+        self.probing = False
+
+    def failed(self, now: float) -> None:
+        if self.probing:
+            self._reset(now)  # the probe failed: open again, for a whole cool-off
+            return
+        if self.opened_at is not None:
+            return  # an attempt that started before it opened
+        self._note(now, failed=True)
+        attempts = len(self.outcomes)
+        if attempts >= self.min_attempts and self.failed_in_window >= self.failure_rate * attempts:
+            self._reset(now)
+
+    def _note(self, now: float, failed: bool) -> None:
+        self.outcomes.append((now, failed))
+        self.failed_in_window += failed
+        while self.outcomes and self.outcomes[0][0] <= now - self.window:
+            self.failed_in_window -= self.outcomes.popleft()[1]
+
+    def _reset(self, opened_at: float | None) -> None:
+        self.outcomes.clear()
+        self.failed_in_window = 0
+        self.opened_at, self.probing = opened_at, False
+
+
+# The fan-out's lanes: each downstream's pace, and its fair share of the free slots.
 
 
 @dataclass

@@ -26,6 +26,7 @@ from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import open_route, proxy_of
 from receiver.deliveries.fanout.worker import Refused, prepare
+from receiver.deliveries.rules import Delivery, DeliveryJob
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
 from receiver.destinations.publishing import Opening
 from receiver.destinations.registry import default_body, open_publisher, untestable
@@ -35,7 +36,6 @@ from receiver.expressions.rules import ExpressionFailed
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.observability.logs import Log, scoped, scrub
 from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
-from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 
 TEST_HEADER = "webhook-test"
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)

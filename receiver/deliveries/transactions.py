@@ -9,22 +9,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from receiver.deliveries.rows import outbox
+from receiver.deliveries.rows.outbox import AttemptEnd
+from receiver.deliveries.rules import (
+    TASK_WEBHOOK,
+    Attempt,
+    DeliveryJob,
+    Subscriptions,
+    held_reasons,
+    row_state,
+)
 from receiver.expressions.rules import REFUSED
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import deliveries, downstreams
-from receiver.lifecycle.rows.deliveries import AttemptEnd
+from receiver.lifecycle.rows import downstreams
 from receiver.lifecycle.rows.downstreams import DISABLED
 from receiver.lifecycle.rows.tasks import tracking
 from receiver.lifecycle.rules.polling import Bucket, give_back, take
-from receiver.lifecycle.rules.records import Attempt, DeliveryJob
-from receiver.lifecycle.rules.retries import row_state
-from receiver.lifecycle.rules.routing import (
-    TASK_WEBHOOK,
-    Subscriptions,
-    held_reasons,
-    notified_of,
-)
+from receiver.lifecycle.rules.routing import notified_of
 from receiver.lifecycle.transactions.notices import notice
 
 
@@ -74,7 +76,7 @@ def _ended(
 ) -> tuple[bool, bool]:
     now = time.time()
     end = AttemptEnd(attempt, owner, row_state(attempt.outcome), next_attempt_at, posted)
-    kept = deliveries.finish_attempt(db, end, now)
+    kept = outbox.finish_attempt(db, end, now)
     if kept and filter_failed(attempt) and attempt.error is not None:
         downstreams.filter_failed(db, attempt.downstream, attempt.error, now)
     if health is None:
@@ -105,7 +107,7 @@ async def postpone(store: Store, delivery_id: str, owner: str, until: float) -> 
     """A delivery no attempt was made of (the relay too busy to evaluate its filter or
     transform), due again at `until` with nothing counted; False when its lease was lost."""
     return await store.run(
-        lambda db: deliveries.postpone(db, delivery_id, owner, until),
+        lambda db: outbox.postpone(db, delivery_id, owner, until),
         timeout=_RECORD_SECONDS,
         durable=False,
         urgent=False,
@@ -131,7 +133,7 @@ def disable_now(
     `downstream.disabled` are told."""
     if not downstreams.disable(db, name, reason, now):
         return False
-    deliveries.hold(db, name, now)
+    outbox.hold(db, name, now)
     fields = {"downstream": name, "reason": reason, "failing_since": failing_since}
     told = notified_of(DISABLED, name, subscriptions)
     notice(db, DISABLED, name, fields, told, held_reasons(subscriptions), now)
@@ -147,7 +149,7 @@ async def webhook_gone(store: Store, task_id: str, reason: str, except_id: str) 
 def _webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
     if not tracking.mark_webhook_gone(db, task_id, now):
         return 0
-    return deliveries.end_of_task(db, task_id, TASK_WEBHOOK, reason, except_id, now)
+    return outbox.end_of_task(db, task_id, TASK_WEBHOOK, reason, except_id, now)
 
 
 def claim_within(
@@ -164,17 +166,17 @@ def claim_within(
     attempt time put at the budget's next token. `ordered`: a task's events in order."""
     now = time.time()
     if rate is None:
-        return deliveries.claim_deliveries(db, owner, now, lease, limit, downstream, ordered)
+        return outbox.claim_deliveries(db, owner, now, lease, limit, downstream, ordered)
     before = Bucket(*downstreams.budget(db, downstream))
     granted, after = take(before, now, rate, limit)
-    jobs = deliveries.claim_deliveries(db, owner, now, lease, granted, downstream, ordered)
+    jobs = outbox.claim_deliveries(db, owner, now, lease, granted, downstream, ordered)
     left = give_back(after, granted - len(jobs), rate)
     if left != before:
         downstreams.set_budget(db, downstream, left.tokens, left.at)
     if granted < limit and len(jobs) == granted:
         waiting = limit - granted
         times = [left.at + (k + 1 - left.tokens) / rate for k in range(waiting)]
-        deliveries.throttle(db, now, waiting, downstream, ordered, times)
+        outbox.throttle(db, now, waiting, downstream, ordered, times)
     return jobs
 
 
@@ -195,7 +197,7 @@ async def claim(
 
 
 def _replay(db: Db, delivery_ids: list[str]) -> int:
-    return deliveries.replay(db, delivery_ids, time.time())
+    return outbox.replay(db, delivery_ids, time.time())
 
 
 async def replay(store: Store, delivery_ids: list[str]) -> int:

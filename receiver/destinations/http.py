@@ -16,6 +16,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from receiver.deliveries.rules import Answer, DeliveryJob
 from receiver.destinations import message_signatures
 from receiver.destinations import signing as sign
 from receiver.destinations.credentials import TokenSource
@@ -25,8 +26,6 @@ from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from receiver.kernel.net.outbound import Failure, retry_after, transport_errors
 from receiver.kernel.observability import logs, tracing
-from receiver.lifecycle.rules.records import DeliveryJob
-from receiver.lifecycle.rules.retries import Answer
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened

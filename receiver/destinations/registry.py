@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from receiver.deliveries.rules import DeliveryJob
 from receiver.destinations import (
     amqp,
     discord,
@@ -45,7 +46,6 @@ from receiver.destinations.provider import Addresses, Endpoint, Provider, Render
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.expressions.rules import Shaped
 from receiver.kernel.extras import installed, require
-from receiver.lifecycle.rules.records import DeliveryJob
 
 PROVIDERS: dict[str, Provider] = {
     provider.format: provider

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
+from receiver.deliveries.rules import SECRET_HELD, Subscription
 from receiver.destinations.credentials import ClientCredentials, TokenSource
 from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
@@ -36,13 +37,7 @@ from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
-from receiver.lifecycle.rules.routing import (
-    SECRET_HELD,
-    DownstreamLabels,
-    Subscription,
-    owned_name,
-    owner_of,
-)
+from receiver.lifecycle.rules.routing import DownstreamLabels, owned_name, owner_of
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.

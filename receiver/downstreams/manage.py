@@ -22,6 +22,7 @@ from receiver.config import (
 from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
+from receiver.deliveries.rules import TASK_WEBHOOK
 from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
 from receiver.destinations.signing import new_secret, public_key, shown_once
@@ -43,13 +44,7 @@ from receiver.keys.rules import Caller
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.downstreams import ManagedRow
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import (
-    NAME_MAX,
-    TASK_WEBHOOK,
-    looks_owned,
-    owned_name,
-    owner_of,
-)
+from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name, owner_of
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from receiver.deliveries.rows import outbox
+from receiver.deliveries.rules import SECRET_HELD
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import deliveries, downstreams
+from receiver.lifecycle.rows import downstreams
 from receiver.lifecycle.rows.downstreams import Changes, DownstreamHealth, ManagedRow
-from receiver.lifecycle.rules.routing import SECRET_HELD
 
 
 async def register(store: Store, names: list[str]) -> None:
@@ -26,7 +27,7 @@ async def disabled(store: Store) -> set[str]:
 
 async def due(store: Store) -> set[str]:
     """The downstreams with deliveries to claim now."""
-    return await store.read(lambda db: deliveries.due_downstreams(db, time.time()))
+    return await store.read(lambda db: outbox.due_downstreams(db, time.time()))
 
 
 async def enable(store: Store, name: str, recover_since: float | None) -> int:
@@ -36,7 +37,7 @@ async def enable(store: Store, name: str, recover_since: float | None) -> int:
 
     def write(db: Db) -> int:
         downstreams.enable(db, name)
-        return deliveries.recover(db, name, recover_since, time.time())
+        return outbox.recover(db, name, recover_since, time.time())
 
     return await store.run(write)
 
@@ -88,15 +89,13 @@ async def remove(store: Store, name: str, reason: str) -> int:
 
     def write(db: Db) -> int:
         downstreams.remove(db, name)
-        return deliveries.end_downstream(db, name, reason, time.time())
+        return outbox.end_downstream(db, name, reason, time.time())
 
     return await store.run(write)
 
 
 async def end_deliveries(store: Store, downstream: str, reason: str) -> int:
-    return await store.run(
-        lambda db: deliveries.end_downstream(db, downstream, reason, time.time())
-    )
+    return await store.run(lambda db: outbox.end_downstream(db, downstream, reason, time.time()))
 
 
 async def follow_unopened(store: Store, unusable: list[str], usable: list[str]) -> None:
@@ -107,9 +106,9 @@ async def follow_unopened(store: Store, unusable: list[str], usable: list[str]) 
     def write(db: Db) -> None:
         now = time.time()
         if unusable:
-            deliveries.hold_unopened(db, unusable, SECRET_HELD, now)
+            outbox.hold_unopened(db, unusable, SECRET_HELD, now)
         if usable:
-            deliveries.release_unopened(db, usable, SECRET_HELD, now)
+            outbox.release_unopened(db, usable, SECRET_HELD, now)
 
     await store.run(write)
 

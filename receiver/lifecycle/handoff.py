@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from receiver.deliveries.rules import DeliveryJob
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Recorded, Wakeups, Work
+from receiver.lifecycle.rules.records import PollJob, Recorded, Wakeups, Work
 
 
 class PollTaker(Protocol):

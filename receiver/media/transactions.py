@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.deliveries.rows import outbox
 from receiver.kernel.errors import BodyTooLarge, Conflict, LimitReached, RequestRejected
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import deliveries, events, mirrors
+from receiver.lifecycle.rows import events, mirrors
 from receiver.lifecycle.rows.mirrors import MirrorJob, Unfinished
 from receiver.media import rows
 from receiver.media.rules import uploads
@@ -66,7 +67,7 @@ async def finish(store: Store, event_id: str, owner: str, media: dict[str, Any])
 def _publish(db: Db, event_id: str, media: dict[str, Any], now: float) -> list[str]:
     """The job's outcome goes into the event's document, and its deliveries go out."""
     events.add_media(db, event_id, media)
-    return deliveries.release_mirrored(db, event_id, now)
+    return outbox.release_mirrored(db, event_id, now)
 
 
 async def renew(store: Store, owner: str, event_ids: list[str], lease: float) -> int:

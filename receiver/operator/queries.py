@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from receiver.deliveries.rows import outbox
+from receiver.deliveries.rules import Delivery, DeliveryFilter
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import deliveries, downstreams
+from receiver.lifecycle.rows import downstreams
 from receiver.lifecycle.rows.downstreams import DownstreamHealth
 from receiver.lifecycle.rows.tasks import intake, submits
-from receiver.lifecycle.rules.records import Activity, Delivery, DeliveryFilter, Task, TaskFilter
+from receiver.lifecycle.rules.records import Activity, Task, TaskFilter
 from receiver.operator import rows
 
 
@@ -58,10 +60,8 @@ async def backlogs(store: Store, names: list[str], limit: int) -> list[Backlog]:
     def read(db: Db) -> list[Backlog]:
         found = []
         for each in downstreams.health(db, names):
-            dead = deliveries.list_deliveries(db, DeliveryFilter("dead", each.name, limit=limit))
-            pending = deliveries.list_deliveries(
-                db, DeliveryFilter("pending", each.name, limit=limit)
-            )
+            dead = outbox.list_deliveries(db, DeliveryFilter("dead", each.name, limit=limit))
+            pending = outbox.list_deliveries(db, DeliveryFilter("pending", each.name, limit=limit))
             found.append(Backlog(each, dead, [d for d in pending if d.attempts > 0]))
         return found
 

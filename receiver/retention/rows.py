@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from receiver.deliveries.rows import outbox
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import deliveries, events, mirrors
+from receiver.lifecycle.rows import events, mirrors
 from receiver.lifecycle.rows.tasks import intake
 from receiver.retention.rules import KINDS, Batch, Candidate, Cursor, RetentionPolicy
 
@@ -88,7 +89,7 @@ def remove(db: Db, task_ids: list[str]) -> dict[str, int]:
         "attempts": lambda: db.execute(PRUNE_ATTEMPTS, (ids,)),
         "chat_messages": lambda: db.execute(PRUNE_CHAT_MESSAGES, (ids,)),
         "mirrors": lambda: mirrors.prune(db, task_ids),
-        "deliveries": lambda: deliveries.prune(db, task_ids),
+        "deliveries": lambda: outbox.prune(db, task_ids),
         "events": lambda: events.prune(db, task_ids),
         "tasks": lambda: intake.prune(db, task_ids),
     }

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from receiver.deliveries.rules import Attempt
 from receiver.kernel.http.models import as_answer
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import apps
-from receiver.lifecycle.rules.records import Attempt, Change, Task
+from receiver.lifecycle.rules.records import Change, Task
 from receiver.tasks.rules.answers import AttemptSummary, TaskSummary
 
 

@@ -18,13 +18,14 @@ import time
 from dataclasses import replace
 
 from receiver.config.sections import PollingConfig
+from receiver.deliveries.rules import DeliveryJob
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
 from receiver.lifecycle.comet import CometClient, Polled
 from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
-from receiver.lifecycle.rules.records import DeliveryJob, PollJob, Settled, Work
+from receiver.lifecycle.rules.records import PollJob, Settled, Work
 from receiver.lifecycle.rules.task import Observation, sane_credits
 from receiver.lifecycle.transactions import polls
 from receiver.wiring.set_aside import set_aside

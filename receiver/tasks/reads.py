@@ -7,19 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from receiver.deliveries.rows import outbox
+from receiver.deliveries.rules import Attempt, Delivery
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.keys.rows import apps
-from receiver.lifecycle.rows import deliveries, mirrors
+from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import intake, submits
-from receiver.lifecycle.rules.records import (
-    Attempt,
-    Delivery,
-    Event,
-    SubmitAttempt,
-    Task,
-    TaskFilter,
-)
+from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task, TaskFilter
 from receiver.lifecycle.rules.task import failure_message
 
 HISTORY = 500  # events, deliveries and attempts shown of one task, the newest
@@ -78,7 +73,7 @@ async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskHis
             task,
             event_rows,
             delivery_rows,
-            deliveries.task_attempts(db, task_id, HISTORY),
+            outbox.task_attempts(db, task_id, HISTORY),
             submits.attempts(db, task_id, HISTORY),
             intake.event_bodies(db, task_id, documents) if documents else {},
             mirrors.copying(db, task_id),

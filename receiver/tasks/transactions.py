@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from receiver.deliveries.rules import Subscriptions
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
@@ -34,7 +35,6 @@ from receiver.lifecycle.rules.queue import free_slots, take_turns
 from receiver.lifecycle.rules.quotas import KeyLimits, Usage, day_start, freeing_offset, over_limit
 from receiver.lifecycle.rules.records import NewTask, Recorded, SubmitAttempt, SubmitJob, Task
 from receiver.lifecycle.rules.retries import Refused
-from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import (
     NOT_SERVED,
     TERMINAL_STATES,

@@ -16,13 +16,13 @@ import pytest
 
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
+from receiver.deliveries.rules import Attempt, DeliveryFilter, DeliveryJob, Subscription
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import Db, new_id
 from receiver.kernel.store.migrate import migrations
 from receiver.lifecycle.rows.tasks import tracking
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.records import Attempt, DeliveryFilter, DeliveryJob, NewTask, PollJob
-from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.records import NewTask, PollJob
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions

@@ -12,11 +12,11 @@ import time
 import pytest
 
 from receiver.deliveries import reads as delivery_reads
+from receiver.deliveries.rules import DeliveryFilter, Subscription
 from receiver.kernel.store import Store
 from receiver.lifecycle.rows.tasks import intake
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.records import DeliveryFilter, NewTask
-from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions

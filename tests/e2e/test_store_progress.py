@@ -10,11 +10,11 @@ import time
 import pytest
 
 from receiver.deliveries import transactions as delivery
+from receiver.deliveries.rows import outbox
+from receiver.deliveries.rules import Attempt, Delivery, DeliveryFilter, Subscription
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.rows import deliveries
-from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryFilter, NewTask
-from receiver.lifecycle.rules.routing import Subscription
+from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls as poll_transactions
 from tests import transactions
@@ -41,7 +41,7 @@ def running(figure: str) -> Observation:
 
 async def rows(store: Store, task_id: str, downstream: str) -> list[Delivery]:
     wanted = DeliveryFilter(downstream=downstream, task_id=task_id)
-    found = await store.read(lambda db: deliveries.list_deliveries(db, wanted))
+    found = await store.read(lambda db: outbox.list_deliveries(db, wanted))
     return sorted(found, key=lambda d: d.created_at)
 
 

@@ -8,11 +8,12 @@ import time
 import pytest
 
 from receiver.deliveries import transactions as delivery
+from receiver.deliveries.rows import outbox
+from receiver.deliveries.rules import Attempt
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.rows import deliveries
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.records import Attempt, NewTask, TaskFilter
+from receiver.lifecycle.rules.records import NewTask, TaskFilter
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
@@ -92,7 +93,7 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         )  # fmt: skip
         assert not (await delivery.ended(store, stale, "me", now))[0]
 
-        assert await store.read(lambda db: deliveries.task_attempts(db, task.id, 500)) == [
+        assert await store.read(lambda db: outbox.task_attempts(db, task.id, 500)) == [
             failed,
             ok,
         ]

@@ -17,14 +17,23 @@ PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 # infrastructure (the store, the HTTP edge, observability, outbound safety, secrets) and
 # uses nothing of the receiver outside itself; CEL's filters and transforms (what is checked
 # of their text, the worker processes that evaluate them under a budget) stand on it; the
-# lifecycle of a task (its kinds and states, reports and claims, polls, the outbox and who
-# gets a delivery, the retries of submits, polls and deliveries) on those; the destinations
+# outbox (OUTBOX: a delivery's rules and rows, which stand in deliveries/) on those; the
+# lifecycle of a task (its kinds and states, reports and claims, polls, the retries of
+# submits and polls, its events and the deliveries they make, written through the outbox's
+# rows in the event's transaction) on those; the destinations
 # (one provider a format: the settings it owns, how a downstream of it is sent) on that; the
 # configuration (which speaks of the lifecycle's states, builds its policies and asks each
 # destination for its settings) on those; the wiring (the process's parts, made once at
 # start-up) on them all.
 KERNEL = "kernel"
-BENEATH = [KERNEL, "expressions", "lifecycle", "destinations", "config", "wiring"]
+OUTBOX = "outbox"
+BENEATH = [KERNEL, "expressions", OUTBOX, "lifecycle", "destinations", "config", "wiring"]
+# The outbox is a delivery's own, in its feature's folder, but beneath the lifecycle: a
+# delivery's rules (`deliveries/rules/`: its records, who gets one, its retries and breaker,
+# its lanes' pace) and rows (`deliveries/rows/`: the deliveries table), which the lifecycle's
+# transactions write with the event that makes them, in one transaction. The rest of the
+# folder (the fan-out, the attempts' transactions, the API) is the feature over them.
+OUTBOX_OF = "deliveries"
 # One folder a feature, each over the units beneath. A feature may use those and the
 # features it declares here, nothing else: a new arrow between features is a decision made
 # here, in review, and the declarations must stay free of cycles.
@@ -75,8 +84,10 @@ def _module_name(path: Path) -> str:
 
 def _unit(module: str) -> str:
     """The folder a module belongs to: a unit beneath the features, a feature, or one of
-    the top."""
+    the top; the outbox, of the deliveries' folder, its rules and rows."""
     parts = module.split(".")
+    if parts[1:2] == [OUTBOX_OF] and len(parts) > 2 and parts[2] in ("rules", "rows"):
+        return OUTBOX
     return parts[1] if len(parts) > 1 else "receiver"
 
 

@@ -8,22 +8,24 @@ from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig
 from receiver.config.downstream import ManagedDownstreamConfig
+from receiver.deliveries.rules import (
+    TASK_WEBHOOK,
+    Coalesced,
+    Subscription,
+    TaskRoute,
+    Waiting,
+    coalesce,
+    recipients,
+    replaceable,
+)
 from receiver.destinations.chat_message import headline
 from receiver.destinations.publishing import fill
 from receiver.destinations.webhook import webhook
 from receiver.lifecycle.rules.routing import (
     PROGRESS,
-    TASK_WEBHOOK,
-    Coalesced,
     LastSent,
-    Subscription,
-    TaskRoute,
-    Waiting,
-    coalesce,
     estimated_end,
     progress_due,
-    recipients,
-    replaceable,
     supersedes,
 )
 from receiver.tasks.submit import Routing

@@ -6,16 +6,13 @@ import math
 
 import pytest
 
+from receiver.deliveries.rules import Answer, Decision, RetryPolicy, decide
+from receiver.lifecycle.rules.polling import poll_backoff
 from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.retries import (
-    Answer,
-    Decision,
     Refusal,
     Refused,
-    RetryPolicy,
     after_refusal,
-    decide,
-    poll_backoff,
     retryable_submit,
     submit_backoff,
 )

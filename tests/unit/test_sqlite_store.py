@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
+from receiver.deliveries.rows.outbox import claim_deliveries
+from receiver.deliveries.rules import Subscription
 from receiver.kernel.store.db import Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
-from receiver.lifecycle.rows.deliveries import claim_deliveries
 from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rows.tasks.submits import END_SUBMIT, START_SUBMIT, due_lines, orphaned
 from receiver.lifecycle.rows.tasks.tracking import RELEASE_POLL_LEASES, claim_polls
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import NewTask, Recorded
-from receiver.lifecycle.rules.routing import Subscription
 from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.lifecycle.transactions.polls import SET_POLL_BUDGET, arrived

@@ -1,7 +1,8 @@
 """Each of the lifecycle's tables is written in one place: every statement that inserts,
-updates or deletes `tasks`, `events`, `deliveries`, `mirrors` or `downstreams` stands in
-that table's module or folder under receiver/lifecycle/rows/, and every other part of the
-relay calls its functions. A schema change reads one place, not the house."""
+updates or deletes `tasks`, `events`, `mirrors` or `downstreams` stands in that table's
+module or folder under receiver/lifecycle/rows/, and `deliveries` (the outbox) in
+receiver/deliveries/rows/outbox.py; every other part of the relay calls their functions. A
+schema change reads one place, not the house."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ ROWS = PACKAGE / "lifecycle" / "rows"
 HOMES = {
     "tasks": ROWS / "tasks",
     "events": ROWS / "events.py",
-    "deliveries": ROWS / "deliveries.py",
+    "deliveries": PACKAGE / "deliveries" / "rows" / "outbox.py",
     "mirrors": ROWS / "mirrors.py",
     "downstreams": ROWS / "downstreams.py",
 }

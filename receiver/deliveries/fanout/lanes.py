@@ -8,13 +8,11 @@ from typing import Protocol
 
 from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules import TokenBucket
+from receiver.deliveries.rules import TASK_WEBHOOK, Breaker, TokenBucket
 from receiver.destinations import registry
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.observability.logs import Redactor
 from receiver.kernel.store import Store
-from receiver.lifecycle.rules.retries import Breaker
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK
 
 
 class Closable(Protocol):

@@ -29,7 +29,18 @@ from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, reservable, task_webhooks, with_rows_due
-from receiver.deliveries.rules import claim_round
+from receiver.deliveries.rules import (
+    STATE_NUMBERS,
+    TASK_WEBHOOK,
+    Answer,
+    Attempt,
+    Decision,
+    Delivery,
+    DeliveryJob,
+    RetryPolicy,
+    claim_round,
+    decide,
+)
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
 from receiver.destinations.registry import default_body
@@ -43,9 +54,8 @@ from receiver.kernel.errors import Overloaded
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, Reservation, WorkerParts
-from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryJob, Work
-from receiver.lifecycle.rules.retries import STATE_NUMBERS, Answer, Decision, RetryPolicy, decide
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK, owner_of
+from receiver.lifecycle.rules.records import Work
+from receiver.lifecycle.rules.routing import owner_of
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210

@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from receiver.lifecycle.rules.retries import poll_backoff
 from receiver.lifecycle.rules.task import is_callback
 
 # A fraction this small says nothing yet about the rate (a first tick of "1%").
@@ -202,6 +201,13 @@ def callback_poll(
     gap = plan.lost.near_gap
     looked = 1 + int((now - check) / gap)  # the poll at the check, then one each gap
     return min(plan.grace_at, now + gap) if looked < plan.lost_polls else plan.grace_at
+
+
+def poll_backoff(attempts: int, interval: float, factor: float, maximum: float) -> float:
+    """The wait before the next poll of a task asked `attempts` times (CometAPI failed the
+    last, or a callback task is past its grace): growing by `factor` from `interval`, up to
+    `maximum`."""
+    return float(min(maximum, interval * factor**attempts))
 
 
 @dataclass(frozen=True)

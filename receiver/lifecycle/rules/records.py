@@ -1,7 +1,7 @@
-"""Plain records of the lifecycle the store hands out: a task, its events, deliveries,
-attempts and polls; rows become these at the store's edge. And what a recorded observation
-gives work to: the one rule of which workers it wakes (`Wakeups`), for every step that
-records one."""
+"""Plain records of the lifecycle the store hands out: a task, its events and polls (a
+delivery's are receiver/deliveries/rules.py); rows become these at the store's
+edge. And what a recorded observation gives work to: the one rule of which workers it
+wakes (`Wakeups`), for every step that records one."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from receiver.lifecycle.rules.routing import TaskRoute
+from receiver.deliveries.rules import DeliveryJob, TaskRoute
 from receiver.lifecycle.rules.task import PENDING, TERMINAL_STATES, Claim, Verdict
 
 
@@ -174,40 +174,6 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Delivery:
-    id: str
-    event_id: str
-    task_id: str
-    downstream: str
-    state: str
-    attempts: int
-    next_attempt_at: float
-    last_status: int | None
-    last_error: str | None
-    created_at: float
-    updated_at: float
-    delivered_at: float | None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Delivery:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
-class DeliveryJob:
-    """A leased delivery with the event payload it carries."""
-
-    delivery: Delivery
-    payload: dict[str, Any]
-    # The task's first message at this downstream, when its platform edits in place:
-    # (message id, whether it shows a video).
-    posted: tuple[str, bool] | None = None
-    webhook: str | None = None  # the task's own webhook, for its lane's deliveries
-    trace_context: str | None = None  # the task's trace
-    webhook_filter: str | None = None  # the CEL filter of the task's own webhook
-
-
-@dataclass(frozen=True)
 class PollJob:
     task_id: str
     kind: str
@@ -287,28 +253,6 @@ class Wakeups:
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """One delivery attempt, as the console's timeline and latency chart show it."""
-
-    id: str
-    delivery_id: str
-    task_id: str
-    downstream: str
-    number: int
-    started_at: float
-    finished_at: float
-    latency_ms: float
-    status: int | None
-    error: str | None  # already scrubbed of secrets
-    outcome: str  # succeeded | retry | dead
-    excerpt: str | None = None  # the start of the answer's body, scrubbed of secrets
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Attempt:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
 class TaskFilter:
     """Which tasks a list shows: newest first, a page of `limit` after the cursor `before`."""
 
@@ -320,16 +264,6 @@ class TaskFilter:
     limit: int = 50
     floor: str | None = None  # the lowest id looked at (a search's window), inclusive
     owner_key: str | None = None  # only the tasks this key made (None: every task)
-
-
-@dataclass(frozen=True)
-class DeliveryFilter:
-    """Which deliveries a list shows, newest first: each filter optional (None: any)."""
-
-    state: str | None = None
-    downstream: str | None = None
-    task_id: str | None = None
-    limit: int = 50
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
 """The retry and backoff rules of a task's lifecycle, side by side: what follows a send
-CometAPI refused (the submit queue), how far apart the polls of a task go when they fail or
-its callback does not come, what follows a delivery attempt (as Svix and Convoy document
-theirs) and when a downstream whose attempts keep failing is left alone (its breaker), and
-when a finished render's copy is tried again or given up.
+CometAPI refused (the submit queue), and when a finished render's copy is tried again or
+given up. How far apart the polls of a task go when they fail is polling.py's
+(`poll_backoff`); a delivery's are the deliveries' (receiver/deliveries/rules.py).
 
 Pure: given what came back and which attempt it was, say whether there is another try and
 when, or why there is none.
@@ -11,42 +10,17 @@ when, or why there is none.
 from __future__ import annotations
 
 import random
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
+from receiver.deliveries.rules import Uniform, jittered_wait
 from receiver.lifecycle.rules.queue import SubmitPolicy
-
-Uniform = Callable[[float, float], float]  # a random number between its two bounds
-
-
-def jittered_wait(
-    backoff: float,
-    jitter: float,
-    retry_after: float | None,
-    max_retry_after: float,
-    uniform: Uniform,
-) -> float:
-    """`backoff` shortened by a random share up to `jitter`, never less than the answer's
-    Retry-After asks (honoured up to `max_retry_after`)."""
-    delay = backoff * uniform(1 - jitter, 1)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, max_retry_after))
-    return delay
 
 
 def submit_backoff(attempt: int, initial: float, maximum: float) -> float:
     """The wait after send number `attempt` (1 for the first) was refused: doubling from
     `initial`, up to `maximum`."""
     return float(min(maximum, initial * 2 ** (attempt - 1)))
-
-
-def poll_backoff(attempts: int, interval: float, factor: float, maximum: float) -> float:
-    """The wait before the next poll of a task asked `attempts` times (CometAPI failed the
-    last, or a callback task is past its grace): growing by `factor` from `interval`, up to
-    `maximum`."""
-    return float(min(maximum, interval * factor**attempts))
 
 
 # Submits: a send CometAPI did not take.
@@ -125,151 +99,6 @@ def _duration(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds:.0f} s"
-
-
-# Deliveries: one attempt to a downstream.
-
-# Timeouts and throttling and server trouble pass; any other 4xx is the request's fault,
-# and sending it again will not help.
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    schedule: tuple[float, ...]  # seconds before each retry; the first attempt is at once
-    jitter: float  # each wait is shortened by a random share up to this
-    max_retry_after: float  # a downstream's Retry-After is honoured up to this
-
-
-@dataclass(frozen=True)
-class Decision:
-    outcome: Literal["succeeded", "retry", "dead", "filtered"]
-    next_attempt_at: float  # when to try again (retry), else when decided
-    error: str | None  # why it failed, kept in last_error
-
-    @property
-    def state(self) -> str:
-        """The outbox row's state after this attempt."""
-        return row_state(self.outcome)
-
-
-def row_state(outcome: str) -> str:
-    """The outbox row's state after an attempt with this outcome: a retry stays pending."""
-    return "pending" if outcome == "retry" else outcome
-
-
-def retryable(status: int | None) -> bool:
-    """None is a failure with no answer (refused, reset, timed out): always worth a retry."""
-    return status is None or status in RETRYABLE_STATUSES or status >= 500
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What one attempt got back: `status` (None: no answer) or the `failure`, with the
-    downstream's Retry-After in seconds."""
-
-    status: int | None = None
-    failure: str | None = None
-    retry_after: float | None = None
-    abort: bool = False  # the receiver answered `webhook-delivery: abort-message`
-    confirmed: bool = False  # a broker confirmed the message (brokers answer no HTTP status)
-
-
-def decide(
-    policy: RetryPolicy,
-    attempt: int,
-    answer: Answer,
-    now: float,
-    uniform: Uniform = random.uniform,
-) -> Decision:
-    """What follows attempt number `attempt` (1 for the first), which got `answer`."""
-    status, failure, retry_after = answer.status, answer.failure, answer.retry_after
-    if answer.confirmed or (status is not None and 200 <= status < 300):
-        return Decision("succeeded", now, None)
-    if answer.abort:
-        return Decision("dead", now, f"the receiver asked to stop retrying; {failure}")
-    if not retryable(status):
-        return Decision("dead", now, failure)
-    if attempt > len(policy.schedule):
-        return Decision("dead", now, f"gave up after {attempt} attempts; last: {failure}")
-    backoff = policy.schedule[attempt - 1]
-    delay = jittered_wait(backoff, policy.jitter, retry_after, policy.max_retry_after, uniform)
-    return Decision("retry", now + delay, failure)
-
-
-# A downstream's breaker (Convoy's rule): it opens when, over the last `window` seconds, at
-# least `min_attempts` attempts were made and at least `failure_rate` of them failed; the
-# downstream is then left alone (`open`) for `cool_off` seconds; then one probe is let
-# through (`half_open`); its success closes the breaker, its failure opens it again.
-# Counting a rate over a window, not failures in a row, keeps a flaky downstream (one
-# attempt in two fails) served: runs of failures come by chance, and each run would have
-# paused it.
-BreakerState = Literal["closed", "half_open", "open"]
-# For the `relay_downstream_state` gauge; `disabled` is an operator's or the relay's decision.
-STATE_NUMBERS = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
-
-
-@dataclass
-class Breaker:
-    failure_rate: float  # the share of failed attempts in the window that opens it
-    min_attempts: int  # no verdict on fewer attempts than this in the window
-    window: float  # seconds of attempts that count
-    cool_off: float  # seconds it stays open before a probe
-    outcomes: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, failed)
-    failed_in_window: int = 0
-    opened_at: float | None = None
-    probing: bool = False  # the half-open probe is in flight
-
-    def state(self, now: float) -> BreakerState:
-        if self.opened_at is None:
-            return "closed"
-        return "half_open" if now - self.opened_at >= self.cool_off else "open"
-
-    def allowance(self, now: float) -> int | None:
-        """How many attempts may start now: None for no limit, 0 or 1 otherwise."""
-        state = self.state(now)
-        if state == "closed":
-            return None
-        if state == "half_open" and not self.probing:
-            return 1
-        return 0
-
-    def started(self, now: float) -> None:
-        if self.state(now) == "half_open":
-            self.probing = True
-
-    def succeeded(self, now: float) -> None:
-        if self.opened_at is not None:
-            self._reset(None)  # the probe (or a straggler) got through: closed again
-            return
-        self._note(now, failed=False)
-
-    def untried(self) -> None:
-        """An attempt that never reached the downstream (the relay's own overload): it says
-        nothing of its health, and a probe it was goes again."""
-        self.probing = False
-
-    def failed(self, now: float) -> None:
-        if self.probing:
-            self._reset(now)  # the probe failed: open again, for a whole cool-off
-            return
-        if self.opened_at is not None:
-            return  # an attempt that started before it opened
-        self._note(now, failed=True)
-        attempts = len(self.outcomes)
-        if attempts >= self.min_attempts and self.failed_in_window >= self.failure_rate * attempts:
-            self._reset(now)
-
-    def _note(self, now: float, failed: bool) -> None:
-        self.outcomes.append((now, failed))
-        self.failed_in_window += failed
-        while self.outcomes and self.outcomes[0][0] <= now - self.window:
-            self.failed_in_window -= self.outcomes.popleft()[1]
-
-    def _reset(self, opened_at: float | None) -> None:
-        self.outcomes.clear()
-        self.failed_in_window = 0
-        self.opened_at, self.probing = opened_at, False
 
 
 # A finished render's copy (the mirror worker, receiver/media/mirror.py, asks with the job's

@@ -1,36 +1,27 @@
-"""Who gets what: which downstreams get an outbox row for an event and in what state it
-waits, the document every delivery of the event carries, and progress events (when a
-running task's progress is worth telling, how a newer figure takes the place of one not yet
-sent, what a terminal event does to those still waiting).
+"""What an event carries and who hears of the relay's own: the document every delivery of
+the event carries, downstreams' names and labels, the downstreams told of a relay notice,
+and progress events (when a running task's progress is worth telling, what a terminal
+event does to those still waiting). Which downstreams get an outbox row, and in what state,
+is the deliveries' (receiver/deliveries/rules.py).
 
 The document is fixed when the event is recorded: every delivery of one event, first
 attempt or replay a week later, carries the same one, and rendering for each downstream's
 format starts from it.
 
-Pure: the store reads which downstreams are disabled, whether the event's files are being
-copied and which progress deliveries still wait, and writes what these decide.
+Pure: the store reads whether the event's files are being copied, and writes what these
+decide.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
+from receiver.deliveries.rules import Subscriptions
 from receiver.lifecycle.rules.polling import end_from_progress
 from receiver.lifecycle.rules.task import TERMINAL_STATES, Observation, failure_message, output_of
-
-RowState = Literal["pending", "held", "mirroring"]
-
-# Why the rows of a downstream made through the API wait, when its secret (or URL) was
-# sealed under a key this relay no longer has; they go out once it can be opened again.
-SECRET_HELD = "its secret cannot be opened: set previous_secret_envs or rotate the secret"
-
-# The lane of every task's own webhook (`webhook` on submit): one name, never a downstream's.
-TASK_WEBHOOK = "task-webhook"
-
 
 # A downstream made with an app's key is the app's: its name is kept as `<app id>.<name>`,
 # so that names are unique per app (one app's `hooks` is not another's) while every table,
@@ -78,79 +69,6 @@ class DownstreamLabels:
         if owner is None:
             return kept
         return f"{self.app_names.get(owner, UNNAMED_APP)}/{shown_name(kept)}"
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """What a downstream takes: task states (and relay notices), and, when it names
-    channels, only the tasks that name one of them."""
-
-    events: frozenset[str]
-    channels: frozenset[str] = frozenset()
-    # Why its rows wait `held` whatever the state (None: they do not): it cannot be used.
-    held: str | None = None
-    owner: str | None = None  # the app whose tasks alone it takes (None: every task)
-
-
-Subscriptions = Mapping[str, Subscription]
-
-
-@dataclass(frozen=True)
-class TaskRoute:
-    """What a task asked for itself: its channels, and its own webhook's states (None: no
-    webhook)."""
-
-    channels: frozenset[str] = frozenset()
-    webhook_events: frozenset[str] | None = None
-    owner: str | None = None  # the app that made the task (None: the admin token)
-
-
-def takes(sub: Subscription, state: str, route: TaskRoute) -> bool:
-    """Whether a downstream gets this task's event: it is global or the task's app's, it
-    takes the state, and it names no channels or one of the task's."""
-    if sub.owner is not None and sub.owner != route.owner:
-        return False
-    return state in sub.events and (not sub.channels or bool(sub.channels & route.channels))
-
-
-# Every state an outbox row can be in: the first ones above, where attempts leave it, and
-# `superseded`: a progress event not yet sent when the task ended.
-# `filtered`: its downstream's filter did not take the event (last_error says why).
-DELIVERY_STATES = (
-    "pending",
-    "mirroring",
-    "held",
-    "succeeded",
-    "dead",
-    "superseded",
-    "filtered",
-)
-
-
-def recipients(
-    state: str,
-    subscriptions: Subscriptions,
-    disabled: set[str],
-    copying: bool,
-    route: TaskRoute = TaskRoute(),
-) -> list[tuple[str, RowState]]:
-    """Each downstream that takes the event, with its row's first state: `held` while the
-    downstream is disabled or cannot be used, `mirroring` while the event's files are being
-    copied, else `pending`; and the task's own webhook when it takes the state."""
-    waiting: RowState = "mirroring" if copying else "pending"
-    out: list[tuple[str, RowState]] = [
-        (name, "held" if name in disabled or sub.held else waiting)
-        for name, sub in subscriptions.items()
-        if takes(sub, state, route)
-    ]
-    if route.webhook_events is not None and state in route.webhook_events:
-        out.append((TASK_WEBHOOK, waiting))
-    return out
-
-
-def held_reasons(subscriptions: Subscriptions) -> dict[str, str]:
-    """Why each downstream that cannot be used has its rows held, kept on each row."""
-    return {name: sub.held for name, sub in subscriptions.items() if sub.held}
 
 
 def waits_for_mirror(mirroring: bool, state: str, files: list[str]) -> bool:
@@ -268,50 +186,6 @@ def estimated_end(started_at: float | None, now: float, progress: float) -> str 
     if end is None:
         return None
     return datetime.fromtimestamp(end, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """A progress delivery of the task not yet sent: its row, downstream, state, attempts so
-    far and lease (None: none)."""
-
-    id: str
-    downstream: str
-    state: str
-    attempts: int
-    lease_until: float | None
-
-
-def replaceable(row: Waiting, now: float) -> bool:
-    """A waiting row whose event may still be swapped for a newer one: never attempted, and
-    not leased to a worker that may be sending it now."""
-    unleased = row.lease_until is None or row.lease_until < now
-    return row.state in ("pending", "held") and row.attempts == 0 and unleased
-
-
-@dataclass(frozen=True)
-class Coalesced:
-    """A progress event's deliveries: new rows, and waiting rows that now carry it."""
-
-    new: list[tuple[str, RowState]]
-    replaced: list[str]
-
-
-def coalesce(
-    wanted: Sequence[tuple[str, RowState]], waiting: Sequence[Waiting], now: float
-) -> Coalesced:
-    """For each downstream that takes the event: the row it already has waiting takes the
-    newer event in place of the older one, when it still can; otherwise a new row."""
-    by_downstream = {w.downstream: w for w in waiting if replaceable(w, now)}
-    new: list[tuple[str, RowState]] = []
-    replaced: list[str] = []
-    for name, row_state in wanted:
-        found = by_downstream.get(name)
-        if found is None:
-            new.append((name, row_state))
-        else:
-            replaced.append(found.id)
-    return Coalesced(new, replaced)
 
 
 def supersedes(state: str) -> bool:

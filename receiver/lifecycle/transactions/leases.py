@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 
+from receiver.deliveries.rows import outbox
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import deliveries, mirrors
+from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import tracking
 
 
@@ -19,7 +20,7 @@ async def release(store: Store, owner: str) -> None:
     """Give back what `owner` holds: deliveries, polls and copies."""
 
     def write(db: Db) -> None:
-        deliveries.release_leases(db, owner)
+        outbox.release_leases(db, owner)
         tracking.release_leases(db, owner)
         mirrors.release_leases(db, owner)
 
@@ -36,7 +37,7 @@ async def release_all(
 
     def write(db: Db) -> None:
         if delivering:
-            deliveries.release_every_lease(db)
+            outbox.release_every_lease(db)
         if polling:
             tracking.release_every_lease(db)
         if mirroring:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from receiver.deliveries.rows import outbox
 from receiver.kernel.store.db import Db, new_id
-from receiver.lifecycle.rows import deliveries, events
+from receiver.lifecycle.rows import events
 from receiver.lifecycle.rows.downstreams import RELAY_TASK
 
 
@@ -36,5 +37,5 @@ def notice(
     }
     events.insert_notice(db, RELAY_TASK, f"{kind}:{about}:{now}", document)
     told = [(to, "held" if to in held else "pending") for to in recipients]
-    deliveries.insert_deliveries(db, RELAY_TASK, event_id, told, now, held)
+    outbox.insert_deliveries(db, RELAY_TASK, event_id, told, now, held)
     return event_id

@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from receiver.deliveries.rows import outbox
+from receiver.deliveries.rows.outbox import Handing
+from receiver.deliveries.rules import Subscriptions, coalesce, held_reasons, recipients
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, new_id
-from receiver.lifecycle.rows import deliveries, downstreams, events, mirrors
-from receiver.lifecycle.rows.deliveries import Handing
+from receiver.lifecycle.rows import downstreams, events, mirrors
 from receiver.lifecycle.rows.events import NewEvent
 from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rows.tasks.tracking import Locked
@@ -24,13 +26,9 @@ from receiver.lifecycle.rules.routing import (
     PROGRESS,
     PROGRESS_TYPE,
     LastSent,
-    Subscriptions,
-    coalesce,
     estimated_end,
     event_document,
-    held_reasons,
     progress_due,
-    recipients,
     sources_of,
     supersedes,
     waits_for_mirror,
@@ -118,7 +116,7 @@ def record(
         # Its progress deliveries not yet sent end here: deliveries go in order per
         # downstream, and the terminal event must never wait behind them. A task has
         # some only once a progress event was told (a resubmit forgets when).
-        deliveries.supersede_progress(db, task.id, now)
+        outbox.supersede_progress(db, task.id, now)
     files = {
         "outputs": updated.outputs,
         "thumbnail": updated.thumbnail,
@@ -192,7 +190,7 @@ def fan_out(
     disabled = downstreams.disabled_names(db) if subscriptions else set()
     wanted = list(recipients(state, subscriptions, disabled, hold, task.route))
     reasons = held_reasons(subscriptions)
-    return deliveries.insert_handing(db, task.id, event_id, wanted, now, reasons, audience.handing)
+    return outbox.insert_handing(db, task.id, event_id, wanted, now, reasons, audience.handing)
 
 
 def told(
@@ -238,9 +236,9 @@ def told(
     )
     if not events.insert_event(db, event):
         return []
-    plan = coalesce(wanted, deliveries.waiting_progress(db, task.id), now)
-    deliveries.repoint(db, plan.replaced, event_id, now)
+    plan = coalesce(wanted, outbox.waiting_progress(db, task.id), now)
+    outbox.repoint(db, plan.replaced, event_id, now)
     reasons = held_reasons(subscriptions)
-    inserted = deliveries.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
+    inserted = outbox.insert_deliveries(db, task.id, event_id, list(plan.new), now, reasons)
     tracking.set_progress_sent(db, task.id, progress, now)
     return [*inserted, *plan.replaced]

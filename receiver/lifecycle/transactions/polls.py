@@ -31,10 +31,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from receiver.deliveries.rows import outbox
+from receiver.deliveries.rows.outbox import Handing
+from receiver.deliveries.rules import Subscriptions
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import deliveries, events
-from receiver.lifecycle.rows.deliveries import Handing
+from receiver.lifecycle.rows import events
 from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rows.tasks.tracking import Locked, PollEnd
 from receiver.lifecycle.rules.polling import (
@@ -62,7 +64,6 @@ from receiver.lifecycle.rules.records import (
     Settled,
     Task,
 )
-from receiver.lifecycle.rules.routing import Subscriptions
 from receiver.lifecycle.rules.task import (
     PENDING,
     TERMINAL_STATES,
@@ -211,12 +212,10 @@ def finish(
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
     tracking.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
-    handed = deliveries.leased_jobs(db, recorded.handed_ids if recorded is not None else [])
+    handed = outbox.leased_jobs(db, recorded.handed_ids if recorded is not None else [])
     if deliver_now and progressed:  # a progress event's rows, new or carrying it now
         lease = policy.delivery_lease_seconds
-        handed += deliveries.lease_new_deliveries(
-            db, progressed, deliver_now, answer.owner, now, lease
-        )
+        handed += outbox.lease_new_deliveries(db, progressed, deliver_now, answer.owner, now, lease)
     return PollResult(recorded, settled, handed=handed)
 
 

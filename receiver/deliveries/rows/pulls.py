@@ -1,8 +1,8 @@
-"""A pull downstream's events, read from the outbox (lifecycle/rows/deliveries.py writes
-it): its settled deliveries after a position, oldest first, with their event documents;
-and how many it holds. Only those of the downstream of that name as it is now: one removed
-and made again under the same name starts with none of the old one's (its deliveries were
-recorded before the new one was made)."""
+"""A pull downstream's events, read from the outbox (outbox.py writes it): its settled
+deliveries after a position, oldest first, with their event documents; and how many it
+holds. Only those of the downstream of that name as it is now: one removed and made again
+under the same name starts with none of the old one's (its deliveries were recorded before
+the new one was made)."""
 
 from __future__ import annotations
 

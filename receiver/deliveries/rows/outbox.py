@@ -14,9 +14,15 @@ from typing import Any
 
 import orjson
 
+from receiver.deliveries.rules import (
+    TASK_WEBHOOK,
+    Attempt,
+    Delivery,
+    DeliveryFilter,
+    DeliveryJob,
+    Waiting,
+)
 from receiver.kernel.store.db import Db, Sql, new_id
-from receiver.lifecycle.rules.records import Attempt, Delivery, DeliveryFilter, DeliveryJob
-from receiver.lifecycle.rules.routing import TASK_WEBHOOK, Waiting
 
 INSERT_DELIVERY = Sql(
     "INSERT INTO deliveries (id, event_id, task_id, downstream, state, last_error,"
