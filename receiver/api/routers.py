@@ -101,7 +101,7 @@ _DESCRIBED = [r for router in _ROUTERS for r in router.routes if isinstance(r, A
 _API = [route for route in _DESCRIBED if route not in probes.described_only.routes]
 # The paths whose HEAD is described apart (a file's headers); every other GET answers HEAD
 # too, undescribed, as Starlette's own routes do.
-_HEADS = {route.path for route in _API if "HEAD" in (route.methods or ())}
+_HEADS = {route.path_format for route in _API if "HEAD" in (route.methods or ())}
 
 
 class _Refusing:

@@ -303,7 +303,7 @@ def test_every_route_is_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert isinstance(route, Route), route
         if route.path in ("/runwayml/v1/{route:path}", "/runwayml/uploads/{token}"):
             continue  # what no documented route matches; an upload's file (multipart)
-        served |= {(route.path, method) for method in route.methods or ()}
+        served |= {(route.path_format, method) for method in route.methods or ()}
     described = {(op.path, method) for op in OPERATIONS for method in op.methods}
     # Starlette answers HEAD wherever GET is served.
     assert served - {(p, "HEAD") for p, _ in served} == described - {
