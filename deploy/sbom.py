@@ -8,7 +8,8 @@ beside it; tests/e2e/test_sbom.py runs it on the virtualenv the tests run in. Th
 that runs this script needs cyclonedx-bom (the dev extra has it); the environment described
 does not.
 
-    python deploy/sbom.py /opt/relay sbom.cdx.json --pyproject pyproject.toml
+    python deploy/sbom.py write /opt/relay sbom.cdx.json --pyproject pyproject.toml
+    python deploy/sbom.py check sbom.cdx.json /opt/relay/lib/python3.11/site-packages
 
 The environment is a virtualenv's directory or a Python interpreter: its `sys.path` is
 where the distributions are looked for. The output is reproducible (no serial number, no
@@ -21,6 +22,7 @@ import argparse
 import json
 import subprocess
 import sys
+from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,17 @@ def named(bom: dict[str, Any]) -> dict[str, str]:
     return {normalized(c["name"]): c.get("version", "") for c in components}
 
 
+def unlisted(bom: dict[str, Any], site: Path) -> list[str]:
+    """The distributions installed in `site` (a site-packages folder) that the SBOM does
+    not name at their version."""
+    listed = named(bom)
+    return sorted(
+        f"{found.metadata['Name']} {found.version}"
+        for found in distributions(path=[str(site)])
+        if listed.get(normalized(found.metadata["Name"])) != found.version
+    )
+
+
 def normalized(name: str) -> str:
     """A distribution's name as packaging compares them (PEP 503)."""
     return "-".join(name.lower().replace("_", "-").replace(".", "-").split("-"))
@@ -64,10 +77,22 @@ def normalized(name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("environment", type=Path, help="a virtualenv's directory or a python")
-    parser.add_argument("out", type=Path, help="where the SBOM is written (JSON)")
-    parser.add_argument("--pyproject", type=Path, help="the relay's pyproject.toml: the subject")
+    command = parser.add_subparsers(dest="command", required=True)
+    write_it = command.add_parser("write", help="write the SBOM of an environment")
+    write_it.add_argument("environment", type=Path, help="a virtualenv's directory or a python")
+    write_it.add_argument("out", type=Path, help="where the SBOM is written (JSON)")
+    write_it.add_argument("--pyproject", type=Path, help="the relay's pyproject.toml: the subject")
+    check = command.add_parser("check", help="fail when a distribution of SITE is not named")
+    check.add_argument("sbom", type=Path)
+    check.add_argument("site", type=Path, help="a site-packages folder")
     args = parser.parse_args()
+    if args.command == "check":
+        bom = json.loads(args.sbom.read_text())
+        missing = unlisted(bom, args.site)
+        if missing:
+            sys.exit(f"sbom: {args.sbom} does not name {', '.join(missing)}")
+        print(f"{args.sbom}: names each of the {len(bom['components'])} distributions installed")
+        return
     try:
         bom = write(args.environment, args.out, args.pyproject)
     except SbomFailed as exc:

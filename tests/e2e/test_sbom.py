@@ -73,3 +73,6 @@ def test_the_sbom_names_what_the_relay_imports_at_its_installed_version(tmp_path
         elif dist != project["name"] and f"pkg:pypi/{key}@{installed}" not in purls:
             wrong.append(f"{dist} {installed}: no package URL")
     assert not wrong, wrong
+    # And every distribution installed there, imported or not.
+    [site] = [Path(p) for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix)]
+    assert sbom.unlisted(bom, site) == []
