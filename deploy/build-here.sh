@@ -7,13 +7,17 @@
 # 2. a wheelhouse of the package and every dependency at the versions of constraints.txt,
 #    made by this machine's pip and served on loopback for the build (no index is needed);
 # 3. `podman build` of the Containerfile on that base (RUN steps under chroot isolation,
-#    since this sandbox cannot start containers);
+#    since this sandbox cannot start containers); then a stage on the build base describes
+#    the image's virtualenv, as slim_venv.py left it, in a CycloneDX SBOM (deploy/sbom.py,
+#    cyclonedx-bom, which stays out of the image), and a layer adds it to the image at
+#    /usr/share/runway-relay/sbom.cdx.json with $RUNWAY_RELAY_COMMIT (`receiver version`);
 # 4. the image checked: its user, nothing in it that only builds or tests (pip, setuptools,
 #    a compiler, headers, tests/ folders, CEL's REPL); then its file system exported and
 #    run, read-only but for /data, as the image's non-root user, under chroot in a private
 #    mount namespace: every shared library finds its libraries, Python finds the CA
-#    bundle, `receiver --help`, `receiver demo`, then `receiver serve` until /readyz
-#    answers 200, then SIGTERM;
+#    bundle, `receiver --help`, `receiver version --json` (the commit), `receiver demo`,
+#    then `receiver serve` until /readyz answers 200, then SIGTERM; the SBOM copied
+#    beside the image ($WORK/sbom.cdx.json) and checked against its site-packages;
 # 5. the figures docs/operations.md quotes ("The image"), last, and in $WORK/figures.txt: the
 #    image's size as Podman counts it, its base's, the virtualenv's, the exported file
 #    system's, the build's warnings (none expected) and each step's seconds.
@@ -76,8 +80,10 @@ step "wheelhouse ($EXTRAS)"
 rm -rf "$WORK/wheels" && mkdir -p "$WORK/wheels"
 # async-timeout: redis needs it below Python 3.11.3 (Debian 12 has 3.11.2), whatever the
 # Python that makes the wheelhouse.
+# cyclonedx-bom: the SBOM stage's, never the image's.
 "$PYTHON" -m pip wheel --quiet -c constraints.txt --wheel-dir "$WORK/wheels" \
-  ".${EXTRAS:+[$EXTRAS]}" "setuptools>=68" "async-timeout>=4.0.3" 2>&1 | grep -v '^WARNING: Location' || true
+  ".${EXTRAS:+[$EXTRAS]}" "setuptools>=68" "async-timeout>=4.0.3" cyclonedx-bom 2>&1 \
+  | grep -v '^WARNING: Location' || true
 [ -n "$(ls "$WORK"/wheels/runway_relay-*.whl 2>/dev/null)" ] || { echo "the wheelhouse failed" >&2; exit 1; }
 # A fixed port when free: the address is a build argument, part of each layer's cache key.
 free_port() { "$PYTHON" -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); print(s.getsockname()[1])' "$1"; }
@@ -93,8 +99,32 @@ podman build --quiet --isolation=chroot --network=host --layers --format=docker 
   --build-arg BASE_IMAGE="$BASE_TAG" --build-arg BUILD_IMAGE="$BUILD_TAG" --build-arg EXTRAS="$EXTRAS" \
   --build-arg PIP_FIND_LINKS="http://127.0.0.1:$port/" --build-arg PIP_NO_INDEX=1 \
   -t "$IMAGE_TAG" -f Containerfile . >/dev/null 2>"$WORK/build.err" || { cat "$WORK/build.err" >&2; exit 1; }
-build_seconds=$(( $(date +%s) - build_started ))
 cat "$WORK/build.err" >&2
+
+# The SBOM of the image's virtualenv, made in a stage on the build base (the same Python at
+# the same path) from a context of its own, then added to the image with the commit.
+step "SBOM of the image's virtualenv"
+commit=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || true)
+rm -rf "$WORK/sbom-context" && mkdir -p "$WORK/sbom-context"
+cp pyproject.toml constraints.txt deploy/sbom.py "$WORK/sbom-context/"
+cat >"$WORK/sbom-context/Containerfile" <<STAGES
+FROM $BUILD_TAG AS sbom
+ARG PIP_FIND_LINKS=""
+ARG PIP_NO_INDEX=""
+COPY --from=$IMAGE_TAG /opt/relay /opt/relay
+COPY pyproject.toml constraints.txt sbom.py /src/
+RUN python3 -m venv /opt/sbom \\
+    && PIP_NO_CACHE_DIR=1 /opt/sbom/bin/python -m pip install --quiet --constraint /src/constraints.txt cyclonedx-bom \\
+    && /opt/sbom/bin/python /src/sbom.py write /opt/relay /sbom.cdx.json --pyproject /src/pyproject.toml
+FROM $IMAGE_TAG
+COPY --from=sbom /sbom.cdx.json /usr/share/runway-relay/sbom.cdx.json
+ENV RUNWAY_RELAY_COMMIT=$commit
+STAGES
+podman build --quiet --isolation=chroot --network=host --layers --format=docker \
+  --build-arg PIP_FIND_LINKS="http://127.0.0.1:$port/" --build-arg PIP_NO_INDEX=1 \
+  -t "$IMAGE_TAG" "$WORK/sbom-context" >/dev/null 2>"$WORK/sbom.err" || { cat "$WORK/sbom.err" >&2; exit 1; }
+build_seconds=$(( $(date +%s) - build_started ))
+cat "$WORK/sbom.err" >>"$WORK/build.err"
 warnings=$(grep -ci 'warn' "$WORK/build.err" || true)
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE_TAG")
 step "image $IMAGE_TAG: $(bytes "$size"), $warnings build warnings"
@@ -117,6 +147,8 @@ unwanted=$(cd "$WORK/rootfs" && find . \( -path './opt/relay/lib/*' \( -name 'pi
   -o -path './usr/bin/*' \( -name 'gcc*' -o -name 'cc' -o -name 'ld' -o -name 'strip' -o -name 'apt*' \
   -o -name 'dpkg' -o -name 'perl' \) -o -path './usr/include/*' -o -path './usr/share/doc/*' | head -n 5)
 [ -z "$unwanted" ] || { echo "the image holds what only builds or tests: $unwanted" >&2; exit 1; }
+cp "$WORK/rootfs/usr/share/runway-relay/sbom.cdx.json" "$WORK/sbom.cdx.json"
+"$PYTHON" deploy/sbom.py check "$WORK/sbom.cdx.json" "$site"
 rootfs_size=$(du -s --bytes "$WORK/rootfs" | cut -f1)
 venv_size=$(du -s --bytes "$WORK/rootfs/opt/relay" | cut -f1)
 bytecode_size=$(find "$site" -name '*.pyc' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
@@ -130,7 +162,7 @@ secret() { "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
 step "inside the image's file system (read-only): libraries, CA bundle, --help, demo, serve"
 unshare --mount --propagation private env \
   ROOTFS="$WORK/rootfs" DATA="$WORK/data" PORT_TO_USE="$serve_port" CHROOT="$(command -v chroot)" \
-  ADMIN="$(secret)" SIGNING="$(secret)" PYTHON="$PYTHON" \
+  ADMIN="$(secret)" SIGNING="$(secret)" PYTHON="$PYTHON" COMMIT="$commit" \
   bash -s -- "${image_env[@]}" <<'INSIDE'
 set -euo pipefail
 image_env=("$@")
@@ -161,6 +193,9 @@ run python3 -c "import ssl, sys; sys.exit(ssl.create_default_context().cert_stor
 echo "CA bundle: read by Python's ssl"
 run receiver --help >/dev/null
 echo "receiver --help: ok"
+version=$(run receiver version --json)
+[ -z "$COMMIT" ] || grep -q "\"commit\":\"$COMMIT\"" <<<"$version" || { echo "receiver version: $version" >&2; exit 1; }
+echo "receiver version --json: $version"
 run sh -c 'cd /data && receiver demo' | tail -n 3
 # chroot itself in the background (not a function's subshell): the SIGTERM below reaches
 # the relay, which chroot and sh each exec into.
@@ -196,6 +231,7 @@ step "done"
   echo "  base image:                 $(bytes "$base_size")"
   echo "  virtualenv /opt/relay:      $(bytes "$venv_size"), $(bytes "$bytecode_size") of it bytecode"
   echo "  exported file system:       $(bytes "$rootfs_size")"
+  echo "  SBOM, its components:       $("$PYTHON" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["components"]))' "$WORK/sbom.cdx.json")"
   echo "  podman build warnings:      $warnings"
   echo "  podman build:               ${build_seconds} s"
   echo "  the whole script:           $(( $(date +%s) - started )) s"

@@ -31,6 +31,10 @@ CHART = ROOT / "deploy" / "helm" / "runway-relay"
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 POSTGRES = {"enabled": True, "url": "postgresql://relay@postgres:5432/relay?sslmode=prefer"}
 REPLICAS_ON_POSTGRES = {"replicaCount": 3, "postgresql": POSTGRES}
+RULE_LABELS = {"release": "kube-prometheus-stack"}  # what an operator's ruleSelector picks
+WITH_ALERT_RULES = {
+    "metrics": {"enabled": True, "prometheusRule": {"enabled": True, "labels": RULE_LABELS}}
+}
 MARGIN_SECONDS = 5  # uvicorn's graceful shutdown is the deliveries' grace plus this
 
 Manifests = dict[tuple[str, str], dict[str, Any]]
@@ -93,7 +97,7 @@ def test_chart_runs_this_release() -> None:
 
 
 def test_chart_is_clean_under_strict_lint(sdk: ModuleType) -> None:
-    for values in (None, REPLICAS_ON_POSTGRES):
+    for values in (None, REPLICAS_ON_POSTGRES, WITH_ALERT_RULES):
         report = sdk.lint(CHART, values, strict=True)
         assert report["errors"] == [], report
         said = [(m["severity"], m["error"]) for m in report["messages"]]
@@ -173,6 +177,10 @@ def test_three_replicas_on_postgresql_with_deliver_workers(chart: helm.Chart) ->
             "deliver.terminationGracePeriodSeconds must exceed relay.shutdownGraceSeconds",
         ),
         ({"metrics": {"serviceMonitor": {"enabled": True}}}, "needs metrics.enabled"),
+        (
+            {"metrics": {"prometheusRule": {"enabled": True}}},
+            "metrics.prometheusRule.enabled needs metrics.enabled",
+        ),
         (
             {"metrics": {"enabled": True, "port": 8080}, "service": {"port": 8080}},
             "metrics.port and service.port are both 8080",
@@ -296,6 +304,23 @@ def test_service_monitor_and_network_policy_only_when_enabled(chart: helm.Chart)
         rules = manifests["NetworkPolicy", component]["spec"]["ingress"]
         assert {"ports": [{"port": 9464}], "from": prometheus} in rules, component
         assert all("from" in rule for rule in rules if rule["ports"] != [{"port": "http"}])
+
+
+def test_the_alert_rules_are_installed_as_a_prometheus_rule_when_asked(
+    chart: helm.Chart,
+) -> None:
+    assert not [
+        kind for kind, _ in _render(chart, REPLICAS_ON_POSTGRES) if kind == "PrometheusRule"
+    ]
+    manifests = _render(chart, {**REPLICAS_ON_POSTGRES, **WITH_ALERT_RULES})
+    # The Prometheus operator's kind, for which no schema ships: its rules are the file's.
+    rule = manifests.pop(("PrometheusRule", "relay-runway-relay"))
+    _validate(manifests)
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert RULE_LABELS.items() <= rule["metadata"]["labels"].items()
+    # The file as it is: Helm's templating leaves Prometheus's ({{ $labels.downstream }}).
+    kit = yaml.safe_load((ROOT / "deploy" / "monitoring" / "alerts.yaml").read_text())
+    assert rule["spec"] == kit
 
 
 def test_the_notes_say_how_to_build_and_push_the_image(chart: helm.Chart) -> None:

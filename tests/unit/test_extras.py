@@ -3,6 +3,7 @@ a configured feature whose extra is missing is refused in one line naming it."""
 
 from __future__ import annotations
 
+import importlib.util
 import tomllib
 from pathlib import Path
 
@@ -97,7 +98,10 @@ def test_receiver_version_names_the_release_the_commit_and_the_extras_installed(
     )
     found = json.loads(done.stdout)
     assert found["release"] and found["release"] != "unknown"
-    assert set(found["extras"]) == {e for e in extras.EXTRAS if extras.installed(e)}
+    features = {e for e in extras.EXTRAS if extras.installed(e)}
+    # Traces: an extra of their own, which no config key asks for.
+    traces = {"otel"} if importlib.util.find_spec("opentelemetry") else set()
+    assert set(found["extras"]) == features | traces
     # From this checkout: its commit (the image names it in $RUNWAY_RELAY_COMMIT).
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=30
