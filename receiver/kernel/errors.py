@@ -121,6 +121,12 @@ class StoreError(RelayError):
     """The store could not be opened, reached or written; one line saying why."""
 
 
+class StoreSlow(StoreError):
+    """The store answered later than its timeout (a busy machine, a long lock). What asked
+    is tried again (its loop's next turn, CometAPI's retry, a lease that runs out): logged
+    as a warning, never an error (receiver/kernel/observability/logs.py)."""
+
+
 class DownstreamError(RelayError):
     """A downstream refused a delivery or cannot be reached: the delivery is retried, then
     dead-lettered, with this as its reason."""

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
+from receiver.kernel.errors import StoreError, StoreSlow
 from receiver.kernel.observability import logs
 from receiver.media.storage import local as storage
 
@@ -154,3 +155,23 @@ def test_readable_lines_are_plain_text_and_scrubbed_the_same(
     assert "downstream=demo/hooks" in own and "error=[redacted]" in own
     assert "dev-secret" not in out
     assert "warning  Unable to update metadata  logger=aiokafka" in foreign, foreign
+
+
+def test_a_store_past_its_timeout_is_a_warning_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Under load the store may answer past its timeout: what asked is tried again, so its
+    line is a warning saying so; any other failure stays an error with its traceback."""
+
+    def write() -> None:
+        log = logs.get_logger("t")
+        for raised in (StoreSlow("PostgreSQL did not answer within 2s"), StoreError("gone")):
+            try:
+                raise raised
+            except StoreError:
+                log.exception("poll.claim_failed")
+
+    slow, broken = _written(capsys, write)
+    assert slow["level"] == "warning" and slow["retried"] is True
+    assert slow["store"] == "PostgreSQL did not answer within 2s" and "exception" not in slow
+    assert broken["level"] == "error" and "StoreError: gone" in broken["exception"]

@@ -28,6 +28,8 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import orjson
 
+from receiver.kernel.errors import StoreSlow
+
 # structlog's package imports its console renderer (structlog.dev), which imports rich for
 # its tracebacks wherever rich is installed (25 ms of a start). The relay renders JSON and
 # never uses that renderer: rich is hidden while structlog loads, unless already loaded.
@@ -232,6 +234,17 @@ def _render_foreign_read(logger: WrappedLogger, method: str, event: EventDict) -
     return _as_read(_rendered(event, _SHAPE))
 
 
+def _slow_store_is_a_warning(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    """A line logged with a StoreSlow (the store past its timeout on a busy machine) is a
+    warning without its traceback: what failed is tried again, nothing is lost."""
+    exc_info = event.get("exc_info")
+    exc = sys.exc_info()[1] if exc_info is True else exc_info
+    if event.get("level") == "error" and isinstance(exc, StoreSlow):
+        del event["exc_info"]
+        event.update(level="warning", store=str(exc), retried=True)
+    return event
+
+
 def configure(
     level: str = "info", secrets: Iterable[str | None] = (), readable: bool = False
 ) -> None:
@@ -248,6 +261,7 @@ def configure(
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
+            _slow_store_is_a_warning,
             timestamper,
             *traced,
             structlog.processors.format_exc_info,

@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from receiver.kernel.errors import StoreError
+from receiver.kernel.errors import StoreError, StoreSlow
 from receiver.kernel.observability import logs
 from receiver.kernel.store.db import Db, Row, Sql
 from receiver.kernel.store.store import PagesToFree, Store
@@ -174,7 +174,7 @@ class PostgresStore(Store):
         except TimeoutError:
             abandoned.set()
             job.add_done_callback(_retrieve)  # its outcome has no reader any more
-            raise StoreError(f"PostgreSQL did not answer within {limit:g}s") from None
+            raise StoreSlow(f"PostgreSQL did not answer within {limit:g}s") from None
 
     async def reclaim_space(
         self, pruned: int, to_free: PagesToFree, stopping: Callable[[], bool] = lambda: False
