@@ -185,8 +185,12 @@ def test_sigkill_loop_loses_nothing(
     # (or had just been written to the socket: the sink may read it after the kill).
     repeated = [group for group in by_id.values() if len(group) > 1]
     duplicates = sum(len(group) - 1 for group in repeated)
+    # On a busy machine an answer can also come past the delivery's timeout: that attempt is
+    # recorded failed and retried, a resend the relay knows of (each send has its attempt).
+    attempts = {d["id"]: d["attempts"] for task in tasks.values() for d in task["deliveries"]}
     unexplained = sum(
         not any(k - SINK_DELAY - 1.0 < group[0]["received_at"] <= k + 0.5 for k in kills)
+        and len(group) > attempts.get(group[0]["headers"]["webhook-id"], 0)
         for group in repeated
     )
     assert unexplained == 0, f"{unexplained} webhook-ids were resent without a crash"
