@@ -135,7 +135,11 @@ def test_each_aws_destination_gets_the_document_a_webhook_gets(
     assert ordered["Attributes"]["MessageDeduplicationId"] == fifo_id
     assert sqs_attributes(ordered)["webhook-id"] == fifo_id
 
-    [notified] = collect(aws, where.topic_queue, 1)
+    # At least once: a publish answered past its timeout on a busy machine is sent again.
+    notified, *again = collect(aws, where.topic_queue, 1)
+    assert all(
+        json.loads(n["Body"])["Message"] == json.loads(notified["Body"])["Message"] for n in again
+    )
     envelope = json.loads(notified["Body"])
     sns = sns_attributes(envelope)
     assert verified(sns, envelope["Message"]) == event
@@ -347,7 +351,11 @@ def test_each_aws_message_carries_the_task_trace(
     [submit] = [s for s in spans if s.name == "task.submit"]
     attempt = {s.attr("downstream"): s.span_id for s in spans if s.name == "delivery.attempt"}
     [plain] = collect(aws, where.queue, 1)
-    [notified] = collect(aws, where.topic_queue, 1)
+    # At least once: a publish answered past its timeout on a busy machine is sent again.
+    notified, *again = collect(aws, where.topic_queue, 1)
+    assert all(
+        json.loads(n["Body"])["Message"] == json.loads(notified["Body"])["Message"] for n in again
+    )
     [(key, _)] = aws.objects(where.bucket).items()
     stored = aws.s3.head_object(Bucket=where.bucket, Key=key)["Metadata"]
     carried = {
