@@ -129,7 +129,8 @@ async def _measure(rounds: int, hungry: bool) -> dict[str, Any]:
             stop = asyncio.Event()
             flood = asyncio.create_task(_flood(stop, hungry, counts)) if flooded else None
             if flood is not None:
-                while counts["refused"] == 0:  # A's line is full
+                refused = counts["refused"]
+                while counts["refused"] == refused:  # A's line is full, in this round too
                     await asyncio.sleep(0.01)
             seconds, missing = await _b_round(f"{hungry}_{n}_{flooded}")
             stop.set()

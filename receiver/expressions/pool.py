@@ -3,14 +3,16 @@ so that no expression runs on the event loop's thread: the Rust core holds the G
 evaluates, so a thread would not do.
 
 A few (`SIZE`), started at their first use (never at the relay's start), each sent up to
-`DEPTH` requests at once. A request waits for room in its app's line (lines.py: the
-operator's own, the relay's own downstreams' and tasks' own webhooks have one each), the
-lines served in turn, and past `MAX_WAITING` waiting in its line it is refused as an
-overload (a delivery waits and is tried again, uncounted; a preview answers 503) rather than
-queued without end: one app's flood fills its own line, never another's. The requests asked
-in one turn of the loop (a fan-out starts a lease's attempts together), and those asked
-while a process's batch is out, go to it as one batch: one frame, one write, one answer,
-rather than two wake-ups of each process per evaluation.
+`DEPTH` requests at once. A request waits in its app's line (lines.py: the operator's own,
+the relay's own downstreams' and tasks' own webhooks have one each) until a process has no
+batch out; then that process's next batch is filled from the lines that used least of the
+processes' time lately, so an app that asks now and then goes ahead of one that floods.
+Past `MAX_WAITING` waiting in its line a request is refused as an overload (a delivery
+waits and is tried again, uncounted; a preview answers 503) rather than queued without end:
+one app's flood fills its own line, never another's. Those waiting when a process comes back
+(and those asked in that turn of the loop: a fan-out starts a lease's attempts together) go
+to it as one batch: one frame, one write, one answer, rather than two wake-ups of each
+process per evaluation; the busier the pool, the bigger its batches.
 
 Each evaluation has 80 ms of CPU of its own, which the kernel enforces in the process's
 evaluator (a fork: one that dies is forked again in a few ms and its death told, with the
@@ -23,13 +25,11 @@ on a busy machine: past `WALL_SECONDS` an evaluation of its batch without an ans
 killed; or an answer too big), which request it died on is not known: a batch of one is
 charged with it, a bigger batch's requests are each asked again alone (first, each to a
 process with nothing else), so only the one that kills a process alone is. A line with a
-request stopped lately (`APART_SECONDS`) is batched apart: its stops cost no other line's
-answers.
-
-The worst wait of an app's request, when every other app's line is full of hostile ones: a
-turn of each line ahead of it, each stopped at 80 ms of CPU, on 2 processes, after the 32
-given to the processes before it; honest evaluations (well under 1 ms each) are served in
-turn meanwhile, never after every hostile one.
+request stopped lately (`APART_SECONDS`) is batched apart, its stops costing no other
+line's answers, and never given to the first process (reserved): however many apps' lines
+are full of hostile ones, a line with no stop has a process where none waits behind an 80 ms
+stop (evaluations that cost less than their budget each are not told apart: their line is
+charged their time, lines.py, and has fewer turns).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import subprocess
 import sys
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -125,17 +126,19 @@ class Asked:
 
 
 class _Worker(asyncio.SubprocessProtocol):
-    """One process, given up to DEPTH requests, one batch out at a time: those given while
-    it is out (or in one turn of the loop, when none is) gather into the next, sent in one
-    frame and one write (each write wakes the process) as its answer comes back, so that
-    the busier it is, the bigger its batches. Each answer is read as its bytes arrive (no
-    stream, no task). When the evaluator dies on a request of a batch, that one is stopped
-    and the rest handed back to the pool to ask again; when the process itself dies
-    (killed: its answer too big, or past the wall clock), which request it died on is not
-    known: a batch of one is charged, a bigger one's requests are each asked again alone."""
+    """One process, given up to DEPTH requests, one batch out at a time: those given in
+    one turn of the loop, when none is out (the pool gives it none while one is), gather
+    into the next, sent at the end of the turn in one frame and one write (each write wakes
+    the process); each request is charged to its line at its share of the batch's time.
+    Each answer is read as its bytes arrive (no stream, no task). When the evaluator dies on
+    a request of a batch, that one is stopped and the rest handed back to the pool to ask
+    again; when the process itself dies (killed: its answer too big, or past the wall
+    clock), which request it died on is not known: a batch of one is charged, a bigger
+    one's requests are each asked again alone."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, reserved: bool) -> None:
         self.transport: asyncio.SubprocessTransport | None = None
+        self.reserved = reserved  # takes no request of a line stopped lately
         self.alive = True
         self.ready = False  # its empty frame read: CEL loaded
         self.load = 0  # requests given and not yet answered
@@ -146,12 +149,13 @@ class _Worker(asyncio.SubprocessProtocol):
         self._given = bytearray()
         self._header: Any = None
         self._late: asyncio.TimerHandle | None = None
+        self._sent_at = 0.0  # when the batch out was sent
         self._killed_for: Exception | None = None  # what one asked alone is told, if so
 
     @classmethod
-    async def start(cls, pool: Pool) -> _Worker:
+    async def start(cls, pool: Pool, reserved: bool) -> _Worker:
         _, worker = await asyncio.get_running_loop().subprocess_exec(
-            lambda: cls(pool),
+            lambda: cls(pool, reserved),
             *_COMMAND,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -166,8 +170,10 @@ class _Worker(asyncio.SubprocessProtocol):
         self.transport = cast(asyncio.SubprocessTransport, transport)
 
     def room(self) -> int:
-        """How many more it takes now: none while a request asked alone is in it."""
-        if any(asked.alone for asked in self.out) or any(a.alone for a in self.gathering):
+        """How many more it takes now: none while a batch is out (those waiting are handed
+        out when it is back, the least used lines' first) or a request asked alone is in
+        its next."""
+        if self.out or any(asked.alone for asked in self.gathering):
             return 0
         return DEPTH - self.load
 
@@ -198,6 +204,7 @@ class _Worker(asyncio.SubprocessProtocol):
         given = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
         given.write(_frame([asked.request for asked in batch]))
         self.out = batch
+        self._sent_at = asyncio.get_running_loop().time()
         self._arm()
 
     def _left(self, count: int) -> None:
@@ -250,8 +257,10 @@ class _Worker(asyncio.SubprocessProtocol):
             self._send_soon()
 
     def _answered(self, batch: list[Asked], header: Any, lengths: list[int], body: bytes) -> None:
+        took = asyncio.get_running_loop().time() - self._sent_at
         if isinstance(header, dict):  # its evaluator died on one (and was forked again)
             at = header["at"]
+            self._pool.spent(batch[at].line, took)  # its own time, mostly
             self._left(1)
             self._settle(batch[at].answered, Stopped(ended(-header["died"])))
             self._pool.stopped(batch[at].line)
@@ -259,6 +268,7 @@ class _Worker(asyncio.SubprocessProtocol):
             return
         start = 0
         for asked, answer, length in zip(batch, header, lengths, strict=True):
+            self._pool.spent(asked.line, took / len(batch))
             self._settle(asked.answered, (answer, body[start : start + length]))
             start += length
         self._left(len(batch))
@@ -317,9 +327,10 @@ class _Worker(asyncio.SubprocessProtocol):
 
 class Pool:
     """SIZE processes, each given up to DEPTH requests; made for one event loop. Requests
-    wait in a line per app (receiver/expressions/lines.py), served in turn; those asked in
-    one turn of the loop are handed out together at its end, a whole process's room at a
-    time. Requests asked again alone go first, each to a process with nothing else."""
+    wait in a line per app (receiver/expressions/lines.py), the least used first; those
+    asked in one turn of the loop are handed out together at its end, a whole process's room
+    at a time, to the processes with no batch out. Requests asked again alone go first,
+    each to a process with nothing else."""
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -351,49 +362,62 @@ class Pool:
             self.loop.call_soon(self._hand_out)
 
     def _hand_out(self) -> None:
-        """Those waiting, to the processes with room: first those to ask alone, each to a
-        process with nothing given (the others wait for one to empty); then the lines in
-        turn, first to one with no batch out, the one gathering this turn's (one frame, one
-        wake-up); else the least busy, whose batch gathers while one is out. A process
-        that died is started again."""
+        """Those waiting, to the processes with no batch out: first those to ask alone, each
+        to a process with nothing given (the others wait for one to empty); then a batch
+        for each, the least used lines' first (lines.py), the reserved process's first (what
+        it may not take is left to the others). A process that died is started again."""
         self._handing = False
         alive = [w for w in self._workers if w is not None and w.alive]
         waiting = len(self._lines) + len(self._alone)
         if len(alive) < SIZE and self._starting is None and waiting:
             self._starting = self.loop.create_task(self._start())
-        while self._alone:
-            empty = [w for w in alive if w.load == 0]
-            if not empty:
-                return
+        for _ in range(len(self._alone)):
             alone = self._alone.popleft()
-            if not alone.answered.done():
+            if alone.answered.done():
+                continue
+            empty = [w for w in alive if w.load == 0 and self._may(w, alone.line, None)]
+            if empty:
                 empty[0].give([alone])
-        while self._lines:
-            room = [w for w in alive if w.room() > 0]
-            if not room:
-                return
-            worker = min(room, key=lambda w: (bool(w.out), not w.gathering, w.load))
-            given: list[Asked] = []
+            else:
+                self._alone.append(alone)  # in its order, for the next to empty
+        for worker in sorted(alive, key=lambda w: not w.reserved):
             space = worker.room()
-            mode = self._kind(worker.gathering[0]) if worker.gathering else None
-            while len(given) < space and (asked := self._lines.take()) is not None:
-                if asked.answered.done():  # its caller went while it waited
-                    continue
-                if mode is not None and self._kind(asked) != mode:
-                    self._lines.again(asked.line, [asked])  # for the next batch
+            if not space or not self._lines:
+                continue
+            now = self.loop.time()
+            mode = self._kind(worker.gathering[0].line) if worker.gathering else None
+            given: list[Asked] = []
+            while len(given) < space:
+                asked = self._lines.take(now, partial(self._may, worker, mode=mode))
+                if asked is None:
                     break
-                mode = self._kind(asked)
-                given.append(asked)
-            if not given:
-                return  # what waits fits no batch now: the next to leave hands out
-            worker.give(given)
+                if not asked.answered.done():  # else its caller went while it waited
+                    mode = self._kind(asked.line)
+                    given.append(asked)
+            if given:
+                worker.give(given)
 
-    def _kind(self, asked: Asked) -> str:
+    def _may(self, worker: _Worker, line: str, mode: str | None) -> bool:
+        """Whether `worker` may take `line`'s next, into a batch of `mode` (None: empty)."""
+        kind = self._kind(line)
+        return not (worker.reserved and kind) and mode in (None, kind)
+
+    def _kind(self, line: str) -> str:
         """Which requests it may share a batch with: a line whose requests were stopped
         lately shares with none but its own (a stop costs the answers of its whole batch,
         asked again); the others share with each other ("")."""
-        stopped = self._stopped.get(asked.line)
-        return asked.line if stopped is not None and self.loop.time() < stopped else ""
+        stopped = self._stopped.get(line)
+        return line if stopped is not None and self.loop.time() < stopped else ""
+
+    @staticmethod
+    def _reserved(n: int) -> bool:
+        """The first process, of two or more, takes only lines with no stop lately: an app
+        whose expressions pass their budget has the others, never all."""
+        return n == 0 and SIZE > 1
+
+    def spent(self, line: str, seconds: float) -> None:
+        """One of `line`'s requests took `seconds` of a process: what its next are charged."""
+        self._lines.spent(line, seconds)
 
     def stopped(self, line: str) -> None:
         """A request of `line` was stopped: for a while its batches hold only its own."""
@@ -404,7 +428,7 @@ class Pool:
         try:
             for n, worker in enumerate(self._workers):
                 if worker is None or not worker.alive:
-                    self._workers[n] = await _Worker.start(self)
+                    self._workers[n] = await _Worker.start(self, self._reserved(n))
         except Exception as exc:  # no process: nothing can be evaluated now
             for asked in [*self._alone, *self._lines.drain()]:
                 if not asked.answered.done():
