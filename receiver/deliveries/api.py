@@ -34,6 +34,9 @@ class DeliveryListParams(Limit):
     state: DeliveryState | None = None
     downstream: Id | None = None
     task_id: Id | None = None
+    before: Id | None = Field(
+        None, description="A delivery's id: only those older than it (the next page)."
+    )
 
 
 class DeliveryIdParams(Params):
@@ -69,7 +72,9 @@ async def list_deliveries(
     request: Request, store: Stored, params: Annotated[DeliveryListParams, Query()]
 ) -> Response:
     caller = caller_of(request)
-    wanted = DeliveryFilter(params.state, params.downstream, params.task_id, params.limit)
+    wanted = DeliveryFilter(
+        params.state, params.downstream, params.task_id, params.limit, params.before
+    )
     found = await delivery_actions.deliveries_for(store, caller, wanted)
     listed = own(caller, found)
     return reply(DeliveryList, {"deliveries": listed})

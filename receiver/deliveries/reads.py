@@ -6,10 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.deliveries.rows import pulls as pull_rows
-from receiver.deliveries.rows.outbox import list_app_deliveries, list_deliveries, newest_event
+from receiver.deliveries.rows.lists import (
+    event_documents,
+    list_app_deliveries,
+    list_deliveries,
+    newest_event,
+)
 from receiver.deliveries.rows.pulls import Readable
 from receiver.deliveries.rules import Delivery, DeliveryFilter
 from receiver.kernel.store import Store
+from receiver.lifecycle.rules.catalog import type_of
 
 
 async def deliveries(store: Store, wanted: DeliveryFilter) -> list[Delivery]:
@@ -21,6 +27,13 @@ async def app_deliveries(
 ) -> list[Delivery]:
     """An app's deliveries: its downstreams' and its own tasks' webhooks'."""
     return await store.read(lambda db: list_app_deliveries(db, app_id, wanted, delivery_id))
+
+
+async def types_of(store: Store, deliveries: list[Delivery]) -> dict[str, str]:
+    """The type of the event each of these deliveries carries, by event id."""
+    ids = [d.event_id for d in deliveries]
+    documents = await store.read(lambda db: event_documents(db, ids))
+    return {event_id: type_of(document) for event_id, document in documents.items()}
 
 
 async def newest_event_of(store: Store, downstream: str) -> dict[str, Any] | None:

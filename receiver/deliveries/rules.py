@@ -85,6 +85,7 @@ class DeliveryFilter:
     downstream: str | None = None
     task_id: str | None = None
     limit: int = 50
+    before: str | None = None  # a delivery's id: only those older (the next page)
 
 
 # Who gets a delivery of an event, and in what state its row starts.

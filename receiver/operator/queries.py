@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from receiver.deliveries.rows import outbox
+from receiver.deliveries.rows import lists
 from receiver.deliveries.rules import Delivery, DeliveryFilter
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
@@ -60,8 +60,8 @@ async def backlogs(store: Store, names: list[str], limit: int) -> list[Backlog]:
     def read(db: Db) -> list[Backlog]:
         found = []
         for each in downstreams.health(db, names):
-            dead = outbox.list_deliveries(db, DeliveryFilter("dead", each.name, limit=limit))
-            pending = outbox.list_deliveries(db, DeliveryFilter("pending", each.name, limit=limit))
+            dead = lists.list_deliveries(db, DeliveryFilter("dead", each.name, limit=limit))
+            pending = lists.list_deliveries(db, DeliveryFilter("pending", each.name, limit=limit))
             found.append(Backlog(each, dead, [d for d in pending if d.attempts > 0]))
         return found
 

@@ -31,6 +31,7 @@ from receiver.tasks import reads as task_reads
 from receiver.tasks.detail import own
 
 PAGE_SIZE = 25
+DELIVERIES_PAGE = 50  # rows of the deliveries page, then an "Older" link
 DELIVERY_STATES = ("pending", "succeeded", "dead", "held", "filtered", "superseded", "mirroring")
 
 
@@ -108,10 +109,16 @@ class Pages:
         task = q.get("task") or None  # one task's (another app's shows none)
         if task is not None and (len(task) > 64 or not task.isprintable()):
             raise MalformedRequest("task must be a task id")
+        before = q.get("before") or None
+        if before is not None and (len(before) > 64 or not before.isprintable()):
+            raise MalformedRequest("before must be a delivery id")
         caller = caller_of(session).caller
-        wanted = DeliveryFilter(state, endpoint, task, limit=PAGE_SIZE * 2)
+        wanted = DeliveryFilter(state, endpoint, task, limit=DELIVERIES_PAGE + 1, before=before)
         found = await delivery_actions.deliveries_for(self.portal.store, caller, wanted)
+        # One more than a page asked: whether an older page follows.
+        found, more = found[:DELIVERIES_PAGE], len(found) > DELIVERIES_PAGE
         tasks = await task_reads.tasks_of(self.portal.store, [d.task_id for d in found])
+        types = await delivery_reads.types_of(self.portal.store, found)
         return self.portal.render(
             request,
             "deliveries.html",
@@ -122,7 +129,10 @@ class Pages:
             endpoint=endpoint or "",
             task=task or "",
             tasks={i: t for i, t in tasks.items() if caller.owns(t.owner_key)},
+            types=types,
             states=DELIVERY_STATES,
+            next=found[-1].id if more else None,
+            newest=before is not None,
         )
 
     async def delivery(self, request: Request, session: Session) -> Response:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from receiver.deliveries.rows import outbox
+from receiver.deliveries.rows import lists
 from receiver.deliveries.rules import Attempt, Delivery
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
@@ -73,7 +73,7 @@ async def task_detail(store: Store, task_id: str, documents: int = 0) -> TaskHis
             task,
             event_rows,
             delivery_rows,
-            outbox.task_attempts(db, task_id, HISTORY),
+            lists.task_attempts(db, task_id, HISTORY),
             submits.attempts(db, task_id, HISTORY),
             intake.event_bodies(db, task_id, documents) if documents else {},
             mirrors.copying(db, task_id),

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rows import outbox
+from receiver.deliveries.rows import lists
 from receiver.deliveries.rules import Attempt, Delivery, DeliveryFilter, Subscription
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
@@ -41,7 +41,7 @@ def running(figure: str) -> Observation:
 
 async def rows(store: Store, task_id: str, downstream: str) -> list[Delivery]:
     wanted = DeliveryFilter(downstream=downstream, task_id=task_id)
-    found = await store.read(lambda db: outbox.list_deliveries(db, wanted))
+    found = await store.read(lambda db: lists.list_deliveries(db, wanted))
     return sorted(found, key=lambda d: d.created_at)
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rows import outbox
+from receiver.deliveries.rows import lists
 from receiver.deliveries.rules import Attempt
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
@@ -93,7 +93,7 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         )  # fmt: skip
         assert not (await delivery.ended(store, stale, "me", now))[0]
 
-        assert await store.read(lambda db: outbox.task_attempts(db, task.id, 500)) == [
+        assert await store.read(lambda db: lists.task_attempts(db, task.id, 500)) == [
             failed,
             ok,
         ]

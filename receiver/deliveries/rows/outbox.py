@@ -3,7 +3,7 @@ under a lease by one worker at a time, each attempt's outcome (its attempt row a
 message it posted), the moves of the rows that wait (held while their downstream is
 disabled or cannot be opened, released when a copy ends, superseded by a newer progress
 event, ended with a downstream or a task's own webhook, replayed), the leases given back,
-and a pruned task's rows deleted; and the lists of them. What to write is decided by the
+and a pruned task's rows deleted (read in lists.py). What to write is decided by the
 transactions, with the rules."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from receiver.deliveries.rules import (
     TASK_WEBHOOK,
     Attempt,
     Delivery,
-    DeliveryFilter,
     DeliveryJob,
     Waiting,
 )
@@ -511,89 +510,3 @@ PRUNE_DELIVERIES = Sql("DELETE FROM deliveries WHERE task_id = ANY(?)")
 def prune(db: Db, task_ids: list[str]) -> int:
     """The deliveries of these tasks deleted; how many."""
     return db.execute(PRUNE_DELIVERIES, (db.array(task_ids),))
-
-
-DELIVERIES_OF_TASK = Sql(
-    "SELECT * FROM deliveries WHERE task_id = ? AND (CAST(? AS TEXT) IS NULL OR state = ?)"
-    " AND (CAST(? AS TEXT) IS NULL OR downstream = ?) ORDER BY created_at DESC, id DESC LIMIT ?"
-)
-
-DELIVERIES_IN_STATE_TO = Sql(
-    "SELECT * FROM deliveries WHERE state = ? AND downstream = ?"
-    " ORDER BY created_at DESC, id DESC LIMIT ?"
-)
-
-DELIVERIES_IN_STATE = Sql(
-    "SELECT * FROM deliveries WHERE state = ? ORDER BY created_at DESC, id DESC LIMIT ?"
-)
-
-DELIVERIES = Sql(
-    "SELECT * FROM deliveries WHERE (CAST(? AS TEXT) IS NULL OR downstream = ?)"
-    " ORDER BY created_at DESC, id DESC LIMIT ?"
-)
-
-
-def list_deliveries(db: Db, wanted: DeliveryFilter) -> list[Delivery]:
-    """The variant is picked by what can narrow the rows through an index (a task, a state
-    and downstream); the other filters are optional parameters (NULL: no filter)."""
-    state, downstream, task_id = wanted.state or None, wanted.downstream or None, wanted.task_id
-    if task_id:
-        sql = DELIVERIES_OF_TASK
-        params: tuple[object, ...] = (task_id, state, state, downstream, downstream)
-    elif state and downstream:
-        sql, params = DELIVERIES_IN_STATE_TO, (state, downstream)
-    elif state:
-        sql, params = DELIVERIES_IN_STATE, (state,)
-    else:
-        sql, params = DELIVERIES, (downstream, downstream)
-    return [Delivery.from_row(r) for r in db.all(sql, (*params, wanted.limit))]
-
-
-# An app's: to its own downstreams (kept under its id's prefix) and its tasks' own
-# webhooks (the 'task-webhook' lane); each other filter optional.
-APP_DELIVERIES = Sql(
-    "SELECT * FROM deliveries WHERE (SUBSTR(downstream, 1, ?) = ?"
-    " OR (downstream = 'task-webhook' AND task_id IN"
-    " (SELECT id FROM tasks WHERE owner_key = ?)))"
-    " AND (CAST(? AS TEXT) IS NULL OR state = ?)"
-    " AND (CAST(? AS TEXT) IS NULL OR downstream = ?)"
-    " AND (CAST(? AS TEXT) IS NULL OR task_id = ?) AND (CAST(? AS TEXT) IS NULL OR id = ?)"
-    " ORDER BY created_at DESC, id DESC LIMIT ?"
-)
-
-
-def list_app_deliveries(
-    db: Db, app_id: str, wanted: DeliveryFilter, delivery_id: str | None = None
-) -> list[Delivery]:
-    """An app's deliveries, newest first: to the downstreams kept under `<app id>.` and to
-    its own tasks' webhooks; `delivery_id` too, when given (None: any)."""
-    prefix = app_id + "."
-    state, downstream, task_id = wanted.state, wanted.downstream, wanted.task_id
-    params = (len(prefix), prefix, app_id, state, state, downstream, downstream, task_id)
-    rows = db.all(APP_DELIVERIES, (*params, task_id, delivery_id, delivery_id, wanted.limit))
-    return [Delivery.from_row(r) for r in rows]
-
-
-TASK_ATTEMPTS = Sql(
-    "SELECT * FROM delivery_attempts WHERE task_id = ? ORDER BY finished_at DESC, id DESC LIMIT ?"
-)
-
-
-def task_attempts(db: Db, task_id: str, limit: int) -> list[Attempt]:
-    """The task's newest `limit` delivery attempts, oldest first."""
-    rows = db.all(TASK_ATTEMPTS, (task_id, limit))
-    rows.reverse()
-    return [Attempt.from_row(r) for r in rows]
-
-
-NEWEST_EVENT_OF = Sql(
-    "SELECT e.payload FROM deliveries d JOIN events e ON e.id = d.event_id"
-    " WHERE d.downstream = ? ORDER BY d.created_at DESC, d.id DESC LIMIT 1"
-)
-
-
-def newest_event(db: Db, downstream: str) -> dict[str, Any] | None:
-    """The document of the newest event offered to the downstream (filtered ones too):
-    what a preview of its filter and transform runs on, as real as it gets."""
-    row = db.one(NEWEST_EVENT_OF, (downstream,))
-    return orjson.loads(row["payload"]) if row and row["payload"] else None

@@ -112,10 +112,14 @@ def example_document(event_type: str) -> dict[str, Any]:
     return document
 
 
+def type_of(document: dict[str, Any]) -> str:
+    """An event document's type: the relay's own notices carry theirs, a task's is its state's."""
+    return str(document.get("type") or f"task.{document.get('state')}")
+
+
 def envelope(document: dict[str, Any], timestamp: str) -> dict[str, Any]:
     """The `webhook` format's event around a document (receiver/destinations/webhook.py)."""
-    kind = document.get("type") or f"task.{document['state']}"
-    return {"type": kind, "timestamp": timestamp, "data": document}
+    return {"type": type_of(document), "timestamp": timestamp, "data": document}
 
 
 def example(event_type: str) -> dict[str, Any]:
