@@ -226,6 +226,9 @@ def test_the_console_shows_a_downstreams_app(make_relay: MakeRelay, sink: Sink):
     assert '<span class="name">alpha/hooks</span>' in page.text
     assert not re.search(r">[^<]*app_[0-9a-f]{24}", page.text)
     assert "/v1/downstreams/inbox/events</code>" in page.text
+    # Each card says where it sends, as the portal does (a pull one is read, sends nowhere).
+    assert 'class="mono small target"' in page.text and f">{sink.url}/alpha</p>" in page.text
+    assert page.text.count('class="mono small target"') == 2
 
 
 def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink: Sink):
