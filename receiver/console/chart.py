@@ -22,6 +22,14 @@ OUTCOMES = (("succeeded", "#16a34a"), ("failed", "#dc2626"), ("cancelled", "#94a
 PALETTE = ("#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d")
 
 
+def colour(number: int) -> str:
+    """The `number`th series' colour: the palette's, then hues a golden angle apart, so
+    that no two series of a chart share one however many there are."""
+    if number < len(PALETTE):
+        return PALETTE[number]
+    return f"hsl({(number - len(PALETTE)) * 137.508 % 360:.0f}, 70%, 40%)"
+
+
 def nice_ceiling(value: float) -> float:
     """The smallest of 1, 2 or 5 times 10^k at or above `value` (an axis's top)."""
     if value <= 0:
@@ -136,28 +144,34 @@ def _with_key(svg: str, what: str, colours: list[tuple[str, str]]) -> Markup:
     of its own instead of being cut."""
     items = [
         f'<li><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10"'
-        f' height="10" rx="2" fill="{colour}"/></svg>{escape(name)}</li>'
-        for name, colour in colours
+        f' height="10" rx="2" fill="{shade}"/></svg>{escape(name)}</li>'
+        for name, shade in colours
     ]
     key = f'<ul class="chart-key" aria-label="{what}">{"".join(items)}</ul>'
     return Markup(f'<div class="chart-box">{svg}{key}</div>')
 
 
-def latency_chart(activity: Activity, now: float, name: Callable[[str], str] = str) -> Markup:
+def latency_chart(
+    activity: Activity,
+    now: float,
+    name: Callable[[str], str] = str,
+    left_out: Callable[[str], bool] = lambda _: False,
+) -> Markup:
     """Mean delivery latency per downstream in each of the last 24 hours, each downstream
-    called by `name` (in words: `acme/hooks`)."""
+    called by `name` (in words: `acme/hooks`); those `left_out` (read by pull: the relay
+    sends them nothing) are not drawn."""
     first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
     probe = _Frame(first_hour, 1)
     series: dict[str, dict[int, tuple[float, int]]] = defaultdict(dict)
     for hour, downstream, mean_ms, attempts in activity.latency:
         index = probe.slot_of(hour)
-        if index is not None:
+        if index is not None and not left_out(downstream):
             series[name(downstream)][index] = (mean_ms, attempts)
     highest = max((ms for points in series.values() for ms, _ in points.values()), default=0.0)
     frame = _Frame(first_hour, nice_ceiling(highest))
     parts = frame.axes("Delivery latency per downstream (mean ms per hour)")
     for number, (shown, points) in enumerate(sorted(series.items())):
-        colour = PALETTE[number % len(PALETTE)]
+        drawn = colour(number)
         centre = [
             (frame.x(i) + frame.slot / 2, frame.y(ms), ms, n)
             for i, (ms, n) in sorted(points.items())
@@ -165,14 +179,14 @@ def latency_chart(activity: Activity, now: float, name: Callable[[str], str] = s
         if len(centre) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in centre)
             parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
+                f'<polyline points="{path}" fill="none" stroke="{drawn}" stroke-width="2"/>'
             )
         for (x, y, ms, n), index in zip(centre, sorted(points), strict=True):
             tip = (
                 f"{shown}, {_hour_label(first_hour + index * 3600)} UTC: {ms:.0f} ms, {n} attempts"
             )
             parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{drawn}">'
                 f"<title>{escape(tip)}</title></circle>"
             )
     if not series:
@@ -181,5 +195,5 @@ def latency_chart(activity: Activity, now: float, name: Callable[[str], str] = s
             "No delivery attempt in the last 24 hours</text>"
         )
     svg = _svg("Mean delivery latency per downstream over the last 24 hours", parts)
-    key = [(shown, PALETTE[number % len(PALETTE)]) for number, shown in enumerate(sorted(series))]
+    key = [(shown, colour(number)) for number, shown in enumerate(sorted(series))]
     return _with_key(svg, "Downstreams", key)

@@ -86,7 +86,9 @@ class Pages:
             counts=seen.counts,
             states=STATES,
             tasks_chart=chart.tasks_chart(seen.activity, now),
-            latency_chart=chart.latency_chart(seen.activity, now, self._name),
+            latency_chart=chart.latency_chart(
+                seen.activity, now, self._name, self.console.directory.pulled
+            ),
             health=seen.health,
             recent=seen.recent,
             retention_days=self._retention_days(),

@@ -278,6 +278,16 @@ def test_the_latency_chart_escapes_downstream_names() -> None:
     assert "acme / plain" in named
 
 
+def test_every_latency_line_has_a_colour_of_its_own_and_pull_ones_are_left_out() -> None:
+    names = [f"hook-{n:02d}" for n in range(14)]
+    activity = Activity([], [(HOUR, name, 10.0 + n, 1) for n, name in enumerate(names)])
+    svg = str(chart.latency_chart(activity, NOW, left_out=lambda kept: kept == "hook-13"))
+    fills = re.findall(r'<circle [^>]*fill="([^"]+)"', svg)
+    assert len(fills) == 13 and len(set(fills)) == 13
+    assert "hook-13" not in svg
+    assert len({chart.colour(n) for n in range(60)}) == 60
+
+
 def test_nice_ceiling() -> None:
     assert [chart.nice_ceiling(v) for v in (0, 0.3, 1, 3, 7, 10, 11, 240, 999)] == [
         1,
