@@ -98,6 +98,7 @@ class Directory:
         self._rows_read = rows_read
         # The names of the apps whose downstreams were read: their metrics' labels.
         self.app_names = {} if app_names is None else app_names
+        logs.name_downstreams(self.shown_name)  # log lines name an app's as APP/NAME
         self._managed: dict[str, Downstream] = {}
         # Made through the API, with a secret (or URL) sealed under a key this relay no longer
         # has: its settings as far as they can be read, and why it cannot be used.

@@ -296,3 +296,6 @@ def test_the_admin_names_an_apps_downstream_app_slash_name_in_every_path(
         assert unknown.replace("%2F", "/") in missing.json()["detail"], missing.text
     assert relay.api.delete("/v1/downstreams/alpha/hooks").status_code == 200
     assert relay.api.get("/v1/downstreams/alpha/hooks").status_code == 404
+    # The log lines name it so too, never by the id it is kept under.
+    named = [line["downstream"] for line in relay.log_lines() if "downstream" in line]
+    assert "alpha/hooks" in named and not [n for n in named if n.startswith("app_")], named

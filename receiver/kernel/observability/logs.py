@@ -21,7 +21,7 @@ import contextvars
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
@@ -234,6 +234,23 @@ def _render_foreign_read(logger: WrappedLogger, method: str, event: EventDict) -
     return _as_read(_rendered(event, _SHAPE))
 
 
+# How a line names a downstream (`downstream=`): as people read it (`APP/NAME`), once the
+# directory that knows the apps' names says how (receiver/downstreams/directory.py).
+_shown_downstream: Callable[[str], str] | None = None
+
+
+def name_downstreams(shown: Callable[[str], str]) -> None:
+    global _shown_downstream
+    _shown_downstream = shown
+
+
+def _downstream_as_read(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    name = event.get("downstream")
+    if _shown_downstream is not None and isinstance(name, str):
+        event["downstream"] = _shown_downstream(name)
+    return event
+
+
 def _slow_store_is_a_warning(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
     """A line logged with a StoreSlow (the store past its timeout on a busy machine) is a
     warning without its traceback: what failed is tried again, nothing is lost."""
@@ -262,6 +279,7 @@ def configure(
         processors=[
             structlog.processors.add_log_level,
             _slow_store_is_a_warning,
+            _downstream_as_read,
             timestamper,
             *traced,
             structlog.processors.format_exc_info,
