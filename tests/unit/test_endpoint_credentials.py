@@ -181,7 +181,7 @@ def test_through_its_own_proxy_a_target_from_the_api_is_judged_before_anything_g
     async def sent() -> None:
         async with aiohttp.ClientSession() as session:  # never connects: refused first
             tokens = TokenSource(ClientCredentials(str(token_url), "relay", "s")) if auth else None
-            route = Route(session, d.proxy, judged=True, tokens=tokens)
+            route = Route(lambda: session, d.proxy, judged=True, tokens=tokens)
             request = request_of(Message("msg_1", b"{}", {}, {}), d.url, route.proxy)
             await send(request, route)
 

@@ -6,6 +6,7 @@ their time."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
@@ -86,10 +87,10 @@ def fixed_authorization(downstream: Downstream) -> str | None:
 def open_route(rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool) -> Route:
     """An HTTP downstream's way out, its session opened: `judged`, its URL came through the
     API and each target is judged before it is sent."""
-    session = open_session(rules, d, judged)
     tokens, authorization = directory.token_source(d), fixed_authorization(d)
     names = proxy_names(rules, d)
-    return Route(session, proxy_of(rules, d), judged, tokens, authorization, names)
+    opens = functools.partial(open_session, rules, d, judged)
+    return Route(opens, proxy_of(rules, d), judged, tokens, authorization, names)
 
 
 async def _judge_public(host: str, port: int) -> None:
