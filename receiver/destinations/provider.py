@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
-from pydantic import HttpUrl, TypeAdapter, ValidationError
+from pydantic import ConfigDict, HttpUrl, TypeAdapter, ValidationError
 
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA, Metadata
@@ -30,7 +30,7 @@ from receiver.destinations.publishing import (
     Publisher,
 )
 
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl, config=ConfigDict(defer_build=True))
 
 
 def webhook(p: Mapping[str, Any]) -> dict[str, Any]:

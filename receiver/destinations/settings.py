@@ -7,35 +7,51 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, HttpUrl, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from receiver.destinations.options import CLI_ONLY
 from receiver.destinations.publishing import placeholders
 
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl, config=ConfigDict(defer_build=True))
 # What an S3 object's key template may name.
 KEY_PLACEHOLDERS = frozenset({"date", "task_id", "event_id", "state", "kind"})
 
 
-class AmqpSettings(BaseModel):
+class Own(BaseModel):
+    """A destination's own keys: never validated alone, only as a base of a downstream's
+    settings (receiver/config/downstream.py), so its schema is not built (a relay's start
+    would pay for each)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class AmqpSettings(Own):
     exchange: str | None = None  # unset: the default exchange
     routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
 
 
-class NatsSettings(BaseModel):
+class NatsSettings(Own):
     subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None
 
 
-class MqttSettings(BaseModel):
+class MqttSettings(Own):
     topic: Annotated[str, Field(min_length=1, max_length=255)] | None = None
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(Own):
     stream: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     maxlen: Annotated[int, Field(gt=0)] | None = None  # XADD MAXLEN ~
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(Own):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
         None, description="kafka: how the URL's user and password sign in (unset: PLAIN)."
     )
@@ -44,7 +60,7 @@ class KafkaSettings(BaseModel):
     )
 
 
-class AwsSettings(BaseModel):
+class AwsSettings(Own):
     """`region` and `endpoint_url` (LocalStack, moto, MinIO, another S3-compatible store)."""
 
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] | None = Field(
@@ -67,7 +83,7 @@ class AwsSettings(BaseModel):
         return value
 
 
-class S3Settings(BaseModel):
+class S3Settings(Own):
     key: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
         None, description="s3: the object key template."
     )
