@@ -16,15 +16,15 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from receiver.destinations import message_signatures
-from receiver.destinations import signing as sign
-from receiver.destinations.credentials import TokenSource
 from receiver.destinations.publishing import Message, Outcome
 from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
+from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.net.outbound import Failure, retry_after, transport_errors
 from receiver.kernel.observability import logs, tracing
+from receiver.kernel.secrets import message_signatures
+from receiver.kernel.secrets import signing as sign
 from receiver.lifecycle.rules.records import DeliveryJob
 from receiver.lifecycle.rules.retries import Answer
 

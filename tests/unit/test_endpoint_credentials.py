@@ -21,16 +21,16 @@ from receiver.config import (
 from receiver.config.downstream import credential_values, credentials_masked, endpoint_auth
 from receiver.config.settings import Settings
 from receiver.config.show import effective
-from receiver.destinations.credentials import (
+from receiver.destinations.http import Route, request_of, send
+from receiver.destinations.publishing import Message
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.net.credentials import (
     ClientCredentials,
     TokenSource,
     basic_authorization,
     client_tls,
     tls_problem,
 )
-from receiver.destinations.http import Route, request_of, send
-from receiver.destinations.publishing import Message
-from receiver.kernel.errors import ConfigError
 from receiver.kernel.net.guard import PrivateAddress
 from receiver.kernel.secrets.sealing import Sealer, open_url, seal_url, url_is_current
 from tests.certificates import Authority

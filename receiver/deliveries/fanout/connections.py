@@ -13,12 +13,12 @@ from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.lanes import Lane, close_later
-from receiver.destinations.credentials import basic_authorization, client_tls
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
 from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
+from receiver.kernel.net.credentials import basic_authorization, client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.kernel.observability.metrics import Metrics
 from receiver.lifecycle.rules.retries import STATE_NUMBERS

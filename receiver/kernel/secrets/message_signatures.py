@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from yarl import URL
 
-from receiver.destinations.signing import SIGNING_PREFIX, parse_secret
+from receiver.kernel.secrets.signing import SIGNING_PREFIX, parse_secret
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
