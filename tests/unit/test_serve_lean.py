@@ -98,7 +98,7 @@ format = "pull"
 # The libraries a destination's client imports, and the destinations' modules no
 # configured downstream is of (their providers load only for a downstream of theirs).
 CLIENTS = {"aiohttp", "aiokafka", "aiobotocore", "botocore", "nats", "aio_pika", "redis"}
-CLIENTS |= {"aiomqtt", "paho", "google"}
+CLIENTS |= {"aiomqtt", "paho", "google", "yarl"}
 UNCONFIGURED = {"amqp", "mqtt", "redis", "pubsub", "sns", "s3", "discord", "telegram"}
 
 
