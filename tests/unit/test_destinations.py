@@ -107,7 +107,8 @@ def test_the_contract_is_small() -> None:
 # What asks a destination what kind it is: its flags, or the classes below the contract.
 _KIND = re.compile(
     r"\.(publishes|addressless|in_forms|previewable|transformable|url_is_credential"
-    r"|masks_url_path|stand_in_url|target_setting|broker)\b|provider_of|PROVIDERS"
+    r"|masks_url_path|stand_in_url|target_setting|broker|url_secret|formed)\b|provider_of"
+    r"|PROVIDERS|\bMETADATA\b"
     r"|Destination\b|describe\([^)]*\)\.|registry import[^\n]*\bdescribe\b"
 )
 
