@@ -35,13 +35,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import ADMIN_TOKEN, BENCH, cpu_seconds, relay_env, relay_settings
+from common import ADMIN_TOKEN, BENCH, SINK_SECRET_ENV, cpu_seconds, relay_env, relay_settings
 from harness import Bench, Row, log, verdict
 
 from tests.forked import spawn
 from tests.testkit import free_port, to_toml
 
 TARGET = 3.0  # times the bare app's start (issue 66)
+
+# config.example.toml's downstreams (a signed webhook, a Slack channel): the relay loads
+# what reads their settings, and no destination's client before its first delivery.
+EXAMPLE_DOWNSTREAMS = [
+    {
+        "name": "orders-service",
+        "url": "https://hooks.example.com/runway",
+        "secret_env": SINK_SECRET_ENV,
+        "ordering": "task",
+    },
+    {"name": "team-slack", "url": "https://hooks.slack.com/services/T0/B0/x", "format": "slack"},
+]
 
 # The reference: what any app on this server stack pays to answer at all.
 BARE_APP = """
@@ -123,7 +135,9 @@ def _fresh_config(work: Path, name: str, port: int) -> Path:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     config = work / f"{name}.toml"
-    config.write_text(to_toml(relay_settings(db, port)))
+    settings = relay_settings(db, port)
+    settings["downstream"] = EXAMPLE_DOWNSTREAMS
+    config.write_text(to_toml(settings))
     return config
 
 

@@ -23,7 +23,7 @@ import click
 
 from receiver.cli.common import fail, printable
 from receiver.cli.listen_state import MAX_CURSOR_CHARS, OLD_STATE, State, default_path, entry_key
-from receiver.destinations.signing import headers, new_secret, parse_secret
+from receiver.kernel.secrets.signing import headers, new_secret, parse_secret
 
 if TYPE_CHECKING:
     import httpx

@@ -156,8 +156,8 @@ def deliver(config_path: str | None, metrics_port: int | None, metrics_listen: b
 )
 def secret(ed25519: bool) -> None:
     """Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream."""
-    from receiver.destinations.message_signatures import key_id
-    from receiver.destinations.signing import new_secret, public_key
+    from receiver.kernel.secrets.message_signatures import key_id
+    from receiver.kernel.secrets.signing import new_secret, public_key
 
     made = new_secret("ed25519" if ed25519 else "hmac")
     click.echo(made)

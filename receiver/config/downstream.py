@@ -23,11 +23,11 @@ from pydantic import (
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
 from receiver.destinations import registry
-from receiver.destinations.credentials import basic_authorization, tls_problem
 from receiver.destinations.options import OPTION
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
-from receiver.destinations.signing import Signing
+from receiver.kernel.net.credentials import basic_authorization, tls_problem
 from receiver.kernel.net.headers import header_problem
+from receiver.kernel.secrets.signing import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
 
 # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.

@@ -29,10 +29,10 @@ from receiver.config.expression_fields import vet_now
 from receiver.config.names import Normalised, unknown
 from receiver.config.settings import Settings
 from receiver.destinations import registry
-from receiver.destinations.credentials import tls_problem
-from receiver.destinations.signing import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
 from receiver.kernel.errors import ConfigError
+from receiver.kernel.net.credentials import tls_problem
 from receiver.kernel.net.headers import header_problem
+from receiver.kernel.secrets.signing import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
 
 
 class Downstream(DownstreamSettings):
@@ -46,7 +46,7 @@ class Downstream(DownstreamSettings):
     # Made through the API: its URL came from a caller, and its secret may be rotating.
     managed: bool = False
     previous_secret: str | None = None  # signs beside `secret` until `previous_until`
-    previous_until: float = 0.0  # (receiver/destinations/signing.py's `secrets_in_use`)
+    previous_until: float = 0.0  # (receiver/kernel/secrets/signing.py's `secrets_in_use`)
 
 
 class Secrets(BaseModel):

@@ -16,20 +16,20 @@ from pydantic import ConfigDict, Field, model_validator
 
 from receiver.config.expression_fields import DownstreamExpressions, vet_expressions
 from receiver.deliveries import reads as delivery_reads
-from receiver.destinations.message_signatures import ALG, COVERED, TAG, signature_params
 from receiver.destinations.registry import (
     DestinationFormat,
     preview_refusal,
     preview_request,
     render,
 )
-from receiver.destinations.signing import Signing
 from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
 from receiver.expressions.evaluate import evaluate
 from receiver.expressions.lines import OPERATOR
 from receiver.expressions.rules import ExpressionFailed, OverBudget, Shaped
 from receiver.kernel.errors import InvalidRequest, NotFound
+from receiver.kernel.secrets.message_signatures import ALG, COVERED, TAG, signature_params
+from receiver.kernel.secrets.signing import Signing
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.catalog import EVENT_TYPES, TEST_TYPE, example_document

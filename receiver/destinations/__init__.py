@@ -11,6 +11,6 @@ module whose publisher imports its client library only when it opens, so that a 
 loaded only when configured. What they share stands in one module each: publishing.py (the
 message, the target, the interface), connection.py (one connection, reconnected with
 backoff), brokers.py, and aws.py with aws_client.py (the AWS settings and addresses, and the
-client); http.py sends the HTTP ones, proving the relay with credentials.py (a TLS client
-certificate, Basic, bearer, OAuth2 client credentials), and signing.py signs every message
-(Standard Webhooks)."""
+client); http.py sends the HTTP ones, proving the relay with receiver/kernel/net/credentials.py
+(a TLS client certificate, Basic, bearer, OAuth2 client credentials), and every message is
+signed by receiver/kernel/secrets/signing.py (Standard Webhooks)."""

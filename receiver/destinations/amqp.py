@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
-
-from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination, server_of
 from receiver.destinations.connection import Reconnecting, describe, judged
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -24,21 +23,13 @@ if TYPE_CHECKING:
     Opened = tuple[AbstractConnection, AbstractChannel, AbstractExchange]
 
 
-class AmqpSettings(BaseModel):
-    exchange: str | None = None  # unset: the default exchange
-    routing_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-
-
 @dataclass(frozen=True)
 class AmqpTarget(BrokerTarget):
     exchange: str = ""  # "": the default exchange
 
 
 class AmqpDestination(BrokerDestination):
-    format = "amqp"
-    extra = "amqp"
-    settings_model = AmqpSettings
-    target_setting = "routing_key"
+    metadata = METADATA["amqp"]
     schemes = ("amqp", "amqps")
 
     def target_addresses(self, settings: Any) -> list[str]:
@@ -50,7 +41,9 @@ class AmqpDestination(BrokerDestination):
 
     def target(self, settings: Any) -> AmqpTarget:
         name, exchange = settings.routing_key, settings.exchange or ""
-        return AmqpTarget(self.format, settings.url, name, settings.timeout, exchange=exchange)
+        return AmqpTarget(
+            self.metadata.format, settings.url, name, settings.timeout, exchange=exchange
+        )
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         assert isinstance(target, AmqpTarget)
@@ -58,9 +51,9 @@ class AmqpDestination(BrokerDestination):
 
     def binding(self, settings: Any) -> Binding | None:
         if not settings.exchange:
-            return Binding(self.format)
+            return Binding(self.metadata.format)
         exchange = {"is": "routingKey", "exchange": {"name": settings.exchange}}
-        return Binding(self.format, {self.format: exchange})
+        return Binding(self.metadata.format, {self.metadata.format: exchange})
 
 
 class RabbitMQ:

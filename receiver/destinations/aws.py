@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
-
-from pydantic import BaseModel, Field, HttpUrl, TypeAdapter, ValidationError, field_validator
+from typing import Any
 
 from receiver.destinations.provider import PublishingDestination
 from receiver.destinations.publishing import BrokerTarget
@@ -19,7 +17,6 @@ from receiver.destinations.publishing import BrokerTarget
 ARN = re.compile(
     r"^arn:aws[a-z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):\d{12}:(?P<rest>.+)$"
 )
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 def arn_of(url: str, service: str) -> tuple[re.Match[str] | None, str]:
@@ -30,29 +27,6 @@ def arn_of(url: str, service: str) -> tuple[re.Match[str] | None, str]:
     if arn["service"] != service:
         return None, f"it is an ARN of {arn['service']}, not of {service}"
     return arn, ""
-
-
-class AwsSettings(BaseModel):
-    """`region` and `endpoint_url` (LocalStack, moto, MinIO, another S3-compatible store)."""
-
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] | None = Field(
-        None, description="sqs, sns, eventbridge, kinesis, s3: the AWS region."
-    )
-    endpoint_url: Annotated[str, Field(max_length=2048)] | None = Field(
-        None,
-        description="sqs, sns, eventbridge, kinesis, s3: a stand-in endpoint (LocalStack, MinIO).",
-    )
-
-    @field_validator("endpoint_url")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            _HTTP_URL.validate_python(value)
-        except ValidationError:
-            raise ValueError("must be an http(s) URL") from None
-        return value
 
 
 @dataclass(frozen=True)
@@ -68,9 +42,6 @@ class AwsDestination(PublishingDestination):
     """An AWS service the relay publishes to, at the address its `url` holds (a queue URL,
     an ARN, a bus name, `s3://`): `wanted` says what that is, `problem` what is wrong."""
 
-    extra = "aws"
-    settings_model: type[BaseModel] | None = AwsSettings
-    masks_url_path = True
     wanted = ""
 
     def problem(self, url: str) -> str:
@@ -85,12 +56,12 @@ class AwsDestination(PublishingDestination):
 
     def check_url(self, url: str) -> str:
         if wrong := self.problem(url):
-            raise ValueError(f"a {self.format} downstream's url is {self.wanted}: {wrong}")
+            raise ValueError(f"a {self.metadata.format} downstream's url is {self.wanted}: {wrong}")
         return url
 
     def target(self, settings: Any) -> AwsTarget:
         return AwsTarget(
-            self.format,
+            self.metadata.format,
             settings.url,
             "",
             timeout=settings.timeout,

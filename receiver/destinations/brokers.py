@@ -13,20 +13,18 @@ from receiver.destinations.publishing import PLACEHOLDERS, BrokerTarget, placeho
 
 
 class BrokerDestination(PublishingDestination):
-    in_forms = False  # its own settings (an exchange, a subject) are the file's or the API's
+    """Its metadata's `formed` is False unless its URL names its topic: its own settings
+    (an exchange, a subject) are the file's or the API's."""
+
     # The URL schemes it takes (the second: over TLS), and the characters it reads as a
     # wildcard in a name it publishes to: a message sent there would be refused, or taken as
     # going to many.
     schemes: tuple[str, ...] = ()
     wildcards = ""
 
-    @property
-    def stand_in_url(self) -> str:  # type: ignore[override]
-        return f"{self.schemes[0]}://sealed.invalid/"
-
     def check_url(self, url: str) -> str:
         parts = urlsplit(url)
-        wanted = f"a {self.format} downstream needs a {' or '.join(self.schemes)}:// URL"
+        wanted = f"a {self.metadata.format} downstream needs a {' or '.join(self.schemes)}:// URL"
         if parts.scheme not in self.schemes:
             raise ValueError(f"{wanted}: its scheme is {parts.scheme!r}")
         if not parts.hostname:
@@ -35,10 +33,10 @@ class BrokerDestination(PublishingDestination):
 
     def check_settings(self, settings: Any) -> None:
         """It names where its messages go, with known placeholders and no wildcard."""
-        wanted = str(self.target_setting)
+        wanted = str(self.metadata.target_setting)
         template = getattr(settings, wanted)
         if template is None:
-            raise ValueError(f"a {self.format} downstream needs {wanted}")
+            raise ValueError(f"a {self.metadata.format} downstream needs {wanted}")
         try:
             unknown = placeholders(template) - PLACEHOLDERS
         except ValueError as exc:
@@ -50,22 +48,22 @@ class BrokerDestination(PublishingDestination):
             )
         if wildcards := sorted(set(template) & set(self.wildcards)):
             raise ValueError(
-                f"{wanted}: {' '.join(wildcards)} is a wildcard to {self.format}, not a name"
+                f"{wanted}: {' '.join(wildcards)} is a wildcard to {self.metadata.format},"
+                " not a name"
             )
 
     def target(self, settings: Any) -> BrokerTarget:
-        name = getattr(settings, str(self.target_setting))
-        return BrokerTarget(self.format, settings.url, name, settings.timeout)
+        name = getattr(settings, str(self.metadata.target_setting))
+        return BrokerTarget(self.metadata.format, settings.url, name, settings.timeout)
 
     def target_addresses(self, settings: Any) -> list[str]:
         """The broker's server, never its credentials, then what the client reads as the
         target: `nats://HOST:PORT/SUBJECT`, `mqtt://HOST:PORT/TOPIC`."""
-        return [
-            f"{server_of(str(settings.url or ''))}/{getattr(settings, str(self.target_setting))}"
-        ]
+        name = getattr(settings, str(self.metadata.target_setting))
+        return [f"{server_of(str(settings.url or ''))}/{name}"]
 
     def binding(self, settings: Any) -> Binding | None:
-        return Binding(self.format)
+        return Binding(self.metadata.format)
 
 
 def server_of(url: str) -> str:

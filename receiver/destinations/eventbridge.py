@@ -14,6 +14,7 @@ from typing import Any
 
 from receiver.destinations.aws import AwsDestination, AwsTarget, arn_of
 from receiver.destinations.aws_client import THROTTLING_CODES, AwsPublisher, Throttled
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
@@ -22,9 +23,8 @@ SOURCE = "runway-relay"
 
 
 class EventBridgeDestination(AwsDestination):
-    format = "eventbridge"
+    metadata = METADATA["eventbridge"]
     wanted = "the event bus name or ARN"
-    stand_in_url = "sealed"
 
     def problem(self, url: str) -> str:
         if url.startswith("arn:"):

@@ -11,21 +11,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from receiver.deliveries.rules import Answer, DeliveryJob
-from receiver.destinations import message_signatures
-from receiver.destinations import signing as sign
-from receiver.destinations.credentials import TokenSource
 from receiver.destinations.publishing import Message, Outcome
 from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
+from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.net.outbound import Failure, retry_after, transport_errors
 from receiver.kernel.observability import logs, tracing
+from receiver.kernel.secrets import message_signatures
+from receiver.kernel.secrets import signing as sign
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened
@@ -109,19 +109,33 @@ def message_of(downstream: Sender, job: DeliveryJob, shaped: Shaped) -> Message:
     return Message(message_id, body, event, headers, shaped.method, shaped.path, job.webhook)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Route:
-    """How one downstream's requests leave: its session (None once changed or removed), the
-    proxy, whether each target is judged first (a URL from the API), and its `auth`: the
-    `Authorization` of `basic` and `bearer`, made once, or `oauth2`'s token source;
-    `proxy_names`: the names the proxy may resolve unjudged."""
+    """How one downstream's requests leave: its session, opened by `opens` at its first
+    request (a relay starts without aiohttp; None once closed), the proxy, whether each
+    target is judged first (a URL from the API), and its `auth`: the `Authorization` of
+    `basic` and `bearer`, made once, or `oauth2`'s token source; `proxy_names`: the names
+    the proxy may resolve unjudged."""
 
-    session: aiohttp.ClientSession | None
+    opens: Callable[[], aiohttp.ClientSession]
     proxy: str | None
     judged: bool
     tokens: TokenSource | None = None
     authorization: str | None = None
     proxy_names: tuple[str, ...] = ()
+    _session: aiohttp.ClientSession | None = field(default=None, init=False)
+    _closed: bool = field(default=False, init=False)
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        if self._session is None and not self._closed:
+            self._session = self.opens()
+        return self._session
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
 
 
 @dataclass(frozen=True)
@@ -167,8 +181,7 @@ class HttpPublisher:
         return Outcome(answer, posted, logs.scrub(reply.start, EXCERPT_CHARS))
 
     async def close(self) -> None:
-        if self.route.session is not None:
-            await self.route.session.close()
+        await self.route.close()
 
 
 async def judge_target(url: str, proxied: bool, proxy_names: tuple[str, ...] = ()) -> None:

@@ -16,14 +16,12 @@ import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
-
-from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
-from receiver.destinations.options import CLI_ONLY
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -40,15 +38,6 @@ _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _SERVER = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>\d{1,5}))?$")
 # AsyncAPI's Kafka bindings, the version these are written to.
 BINDING_VERSION = "0.5.0"
-
-
-class KafkaSettings(BaseModel):
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        None, description="kafka: how the URL's user and password sign in (unset: PLAIN)."
-    )
-    idempotent: Annotated[bool | None, CLI_ONLY] = Field(
-        None, description="kafka: the idempotent producer (unset: on); off for a broker without it."
-    )
 
 
 @dataclass(frozen=True)
@@ -105,12 +94,8 @@ class KafkaTarget(BrokerTarget):
 
 
 class KafkaDestination(BrokerDestination):
-    format = "kafka"
-    extra = "kafka"
-    settings_model = KafkaSettings
+    metadata = METADATA["kafka"]
     schemes = ("kafka", "kafkas")
-    in_forms = True  # its topic is in the URL
-    stand_in_url = "kafka://sealed.invalid:9092/sealed"
 
     def check_url(self, url: str) -> str:
         parse(url)
@@ -119,13 +104,13 @@ class KafkaDestination(BrokerDestination):
     def check_settings(self, settings: Any) -> None:
         """A SASL mechanism needs a user and password to sign in with (a sealed URL's are
         not at hand: the stand-in has none)."""
-        url = settings.url
-        if settings.sasl_mechanism and url and url != self.stand_in_url and not parse(url).user:
+        url, stand_in = settings.url, self.metadata.stand_in_url
+        if settings.sasl_mechanism and url and url != stand_in and not parse(url).user:
             raise ValueError("sasl_mechanism: the url has no user and password to sign in with")
 
     def target(self, settings: Any) -> KafkaTarget:
         return KafkaTarget(
-            self.format,
+            self.metadata.format,
             settings.url,
             parse(settings.url).topic,
             timeout=settings.timeout,

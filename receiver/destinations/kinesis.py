@@ -13,6 +13,7 @@ from typing import Any
 
 from receiver.destinations.aws import AwsDestination, AwsTarget, arn_of
 from receiver.destinations.aws_client import AwsPublisher
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
@@ -20,9 +21,8 @@ _STREAM = re.compile(r"^stream/[A-Za-z0-9_.-]{1,128}$")
 
 
 class KinesisDestination(AwsDestination):
-    format = "kinesis"
+    metadata = METADATA["kinesis"]
     wanted = "the stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
-    stand_in_url = "arn:aws:kinesis:us-east-1:000000000000:stream/sealed"
 
     def problem(self, url: str) -> str:
         arn, wrong = arn_of(url, "kinesis")

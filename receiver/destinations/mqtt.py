@@ -5,13 +5,12 @@ the `mqtt` extra) is imported only when a publisher opens."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
-
-from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe, judged
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
@@ -19,15 +18,8 @@ if TYPE_CHECKING:
     import aiomqtt
 
 
-class MqttSettings(BaseModel):
-    topic: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-
-
 class MqttDestination(BrokerDestination):
-    format = "mqtt"
-    extra = "mqtt"
-    settings_model = MqttSettings
-    target_setting = "topic"
+    metadata = METADATA["mqtt"]
     schemes = ("mqtt", "mqtts")
     wildcards = "+#"
 

@@ -6,12 +6,11 @@ opens."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING
 
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe, judged
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
@@ -19,15 +18,8 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
 
 
-class NatsSettings(BaseModel):
-    subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-
-
 class NatsDestination(BrokerDestination):
-    format = "nats"
-    extra = "nats"
-    settings_model = NatsSettings
-    target_setting = "subject"
+    metadata = METADATA["nats"]
     schemes = ("nats", "tls")
     wildcards = "*>"
 

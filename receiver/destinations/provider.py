@@ -1,9 +1,11 @@
-"""What a destination is: one `Provider` each (receiver/destinations/registry.py lists them),
-asked by everything that would otherwise switch on a format's name: the settings model, the
-fan-out, the AsyncAPI document, the forms, `config show` and the checks of the install.
+"""What a destination is: one `Provider` each, loaded by the registry at its first use
+(receiver/destinations/registry.py), and one plain `Metadata` record, read by everything
+that would otherwise switch on a format's name: the settings model, the AsyncAPI document,
+the forms, `config show` and the checks of the install (receiver/destinations/metadata.py).
 
-The contract is Hookdeck Outpost's: a provider validates a downstream's settings, opens its
-publisher, and describes itself; the fan-out hands every delivery to `publisher.publish`.
+The contract is Hookdeck Outpost's: a provider has its metadata, validates a downstream's
+settings, renders its body and opens its publisher (`publish` and `close`); the fan-out
+hands every delivery to `publisher.publish`.
 An HTTP destination (`webhook`, the chat formats) renders its body and publishes with an
 HTTP request (receiver/destinations/http.py); the others publish the `webhook` event to a
 client that confirms each message (brokers, AWS; `pull` settles it at once)."""
@@ -16,10 +18,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
-from pydantic import BaseModel, HttpUrl, TypeAdapter, ValidationError
+from pydantic import ConfigDict, HttpUrl, TypeAdapter, ValidationError
 
 from receiver.destinations.chat_message import Payload
-from receiver.destinations.http import HttpPublisher
+from receiver.destinations.metadata import METADATA, Metadata
 from receiver.destinations.publishing import (
     BrokerTarget,
     Confirming,
@@ -28,7 +30,7 @@ from receiver.destinations.publishing import (
     Publisher,
 )
 
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl, config=ConfigDict(defer_build=True))
 
 
 def webhook(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,22 +67,6 @@ class Binding:
 
 
 @dataclass(frozen=True)
-class Description:
-    """The facts of a destination the rest of the relay shows or checks."""
-
-    extra: str | None  # the package's extra it needs (pyproject.toml); None: the core has it
-    target_setting: str | None  # the setting that says where a message goes
-    url_is_credential: bool  # the URL itself is the credential (a chat webhook's path)
-    masks_url_path: bool  # `config show` masks the URL's whole path (a token, an account)
-    transformable: bool  # a transform may replace its body (the relay's JSON event)
-    http: bool  # an HTTP request: auth, TLS, proxy and test events apply
-    stand_in_url: str  # passes `check_url`, for a row whose real URL is sealed away
-    previewable: bool  # the console and the API may preview a message to it
-    addressless: bool  # read by its app (`pull`): its `url` is its `stand_in_url`
-    in_forms: bool  # the console's and the portal's forms make one
-
-
-@dataclass(frozen=True)
 class Addresses:
     """Where a downstream's messages go: `servers`, the setting and URL of every server the
     relay connects to (each judged public when made through the API; none: the service's
@@ -90,11 +76,13 @@ class Addresses:
     servers: list[tuple[str, str]] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     binding: Binding | None = None
+    url: str = ""  # the URL as its check gave it back
 
 
 class Endpoint(Protocol):
     """What every downstream's settings hold, whatever its destination (they are a model
-    composed of every provider's `settings_model`: a provider reads its own keys besides)."""
+    composed of every destination's `Metadata.settings`: a provider reads its own keys
+    besides)."""
 
     @property
     def format(self) -> str: ...
@@ -108,82 +96,51 @@ class Endpoint(Protocol):
 
 @runtime_checkable
 class Provider(Protocol):
-    """One destination."""
+    """One destination: its metadata, its settings validated, its body, its publisher."""
 
     @property
-    def format(self) -> str:
-        """Its `format` in a downstream's settings."""
+    def metadata(self) -> Metadata: ...
 
-    @property
-    def settings_model(self) -> type[BaseModel] | None:
-        """The keys only its downstreams take (the registry composes them into a
-        downstream's settings); None: it has none."""
-
-    def describe(self) -> Description: ...
-
-    def check_url(self, url: str) -> str:
-        """`url` when it is an address of this destination; else ValueError saying why."""
-
-    def check(self, settings: Endpoint) -> None:
-        """ValueError saying what is wrong with a downstream's settings for it."""
-
-    def addresses(self, settings: Endpoint) -> Addresses: ...
+    def validate(self, url: str | None, settings: Endpoint | None = None) -> Addresses:
+        """Where a downstream's messages go, its URL as checked (`url` alone when `settings`
+        is None); ValueError saying what is wrong with the URL or the settings."""
 
     def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
         """The body for the event (at `url`: Telegram reads its chat there); `posted`: the
         task's first message there, which Telegram edits in place."""
 
     def open(self, settings: Endpoint, opening: Opening) -> Publisher:
-        """The publisher of a downstream (a client library imported only once it opens)."""
+        """The publisher of a downstream; it opens its client (an HTTP session, a broker's
+        library) at its first publish, so that a relay starts without them."""
 
 
 class Destination:
-    """What most destinations answer alike; a destination overrides what it does otherwise
-    (its flags, and the hooks below the contract's methods)."""
+    """What most destinations answer alike (an HTTP endpoint's JSON event); a destination
+    overrides the hooks below the contract's methods where it differs."""
 
-    format = ""
-    extra: str | None = None
-    settings_model: type[BaseModel] | None = None
-    target_setting: str | None = None
-    url_is_credential = False
-    masks_url_path = False
-    transformable = True
-    http = True
-    stand_in_url = "https://sealed.invalid/"
-    previewable = True
-    addressless = False
-    in_forms = True
+    metadata = METADATA["webhook"]
 
-    def describe(self) -> Description:
-        return Description(
-            self.extra,
-            self.target_setting,
-            self.url_is_credential,
-            self.masks_url_path,
-            self.transformable,
-            self.http,
-            self.stand_in_url,
-            self.previewable,
-            self.addressless,
-            self.in_forms,
-        )
+    def validate(self, url: str | None, settings: Any = None) -> Addresses:
+        checked = "" if url is None else self.check_url(url)
+        if settings is None:
+            return Addresses(url=checked)
+        self.check_settings(settings)
+        http = self.metadata.sent == "request"
+        sent = getattr(settings, "auth", None) or getattr(settings, "tls", None)
+        fmt = self.metadata.format
+        if not http and (sent or getattr(settings, "proxy", None)):
+            raise ValueError(f"auth, tls and proxy are settings of HTTP downstreams, not {fmt}")
+        if not http and getattr(settings, "signing", None) == "rfc9421":
+            raise ValueError(f"signing: rfc9421 signs HTTP requests, not {fmt} messages")
+        if url is None:  # its URL comes later (`url_env`): where it goes is not known yet
+            return Addresses()
+        return replace(self.addresses(settings), url=checked)
 
     def check_url(self, url: str) -> str:
         try:
             return str(_HTTP_URL.validate_python(url))
         except ValidationError:
             raise ValueError("must be an http(s) URL") from None
-
-    def check(self, settings: Any) -> None:
-        """Its own settings checked; auth, TLS and a proxy only on an HTTP request."""
-        self.check_settings(settings)
-        sent = getattr(settings, "auth", None) or getattr(settings, "tls", None)
-        if not self.http and (sent or getattr(settings, "proxy", None)):
-            raise ValueError(
-                f"auth, tls and proxy are settings of HTTP downstreams, not {self.format}"
-            )
-        if not self.http and getattr(settings, "signing", None) == "rfc9421":
-            raise ValueError(f"signing: rfc9421 signs HTTP requests, not {self.format} messages")
 
     def check_settings(self, settings: Any) -> None:
         return None
@@ -195,6 +152,8 @@ class Destination:
         return Rendered(orjson.dumps(webhook(payload)))
 
     def open(self, settings: Any, opening: Opening) -> Publisher:
+        from receiver.destinations.http import HttpPublisher  # with the first HTTP downstream
+
         assert opening.route is not None, "an HTTP destination's publisher needs its route"
         return HttpPublisher(opening.route(), str(settings.url), float(settings.timeout))
 
@@ -203,12 +162,8 @@ class ChatDestination(Destination):
     """A chat platform's incoming webhook: a message of its own, at a URL that is its
     credential."""
 
-    url_is_credential = True
-    masks_url_path = True
-    transformable = False
-
     def __init__(self, fmt: str, message: Callable[[Payload], Payload]) -> None:
-        self.format = fmt
+        self.metadata = METADATA[fmt]
         self._message = message
 
     def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
@@ -218,8 +173,6 @@ class ChatDestination(Destination):
 class PublishingDestination(Destination):
     """A destination whose client confirms each message (a broker, an AWS service, `pull`):
     it publishes the `webhook` event to its `target`."""
-
-    http = False
 
     def target(self, settings: Any) -> BrokerTarget:
         raise NotImplementedError
@@ -234,7 +187,7 @@ class PublishingDestination(Destination):
         return None
 
     def addresses(self, settings: Any) -> Addresses:
-        binding, setting = self.binding(settings), self.target_setting
+        binding, setting = self.binding(settings), self.metadata.target_setting
         if binding is not None and binding.address is None and setting is not None:
             binding = replace(binding, address=str(getattr(settings, setting)), setting=setting)
         return Addresses(self.connects_to(settings), self.target_addresses(settings), binding)

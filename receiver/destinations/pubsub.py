@@ -29,6 +29,7 @@ import orjson
 
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, ServerJudge
 from receiver.kernel.errors import DownstreamError
@@ -83,11 +84,8 @@ def _project_problem(project: str) -> str:
 
 
 class PubsubDestination(BrokerDestination):
-    format = "pubsub"
-    extra = "pubsub"
+    metadata = METADATA["pubsub"]
     schemes = ("pubsub",)
-    in_forms = True  # its topic is in the URL
-    stand_in_url = "pubsub://projects/sealed/topics/sealed"
 
     def check_url(self, url: str) -> str:
         topic_of(url)
@@ -98,7 +96,7 @@ class PubsubDestination(BrokerDestination):
 
     def target(self, settings: Any) -> BrokerTarget:
         return BrokerTarget(
-            self.format, settings.url, topic_of(settings.url), timeout=settings.timeout
+            self.metadata.format, settings.url, topic_of(settings.url), timeout=settings.timeout
         )
 
     def target_addresses(self, settings: Any) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import PublishingDestination
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 
@@ -18,10 +19,7 @@ PULL_URL = "pull:"
 class PullDestination(PublishingDestination):
     """Settled at once: no client, no server, nothing to preview (no address)."""
 
-    format = "pull"
-    stand_in_url = PULL_URL
-    previewable = False
-    addressless = True
+    metadata = METADATA["pull"]
 
     def check_url(self, url: str) -> str:
         if url != PULL_URL:
@@ -29,7 +27,7 @@ class PullDestination(PublishingDestination):
         return url
 
     def target(self, settings: Any) -> BrokerTarget:
-        return BrokerTarget(self.format, PULL_URL, "", timeout=float(settings.timeout))
+        return BrokerTarget(self.metadata.format, PULL_URL, "", timeout=float(settings.timeout))
 
     def connects_to(self, settings: Any) -> list[tuple[str, str]]:
         return []

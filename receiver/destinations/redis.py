@@ -5,23 +5,17 @@ imported only when a publisher opens."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
-
-from pydantic import BaseModel, Field
 
 from receiver.destinations.brokers import BrokerDestination, server_of
 from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, ServerJudge
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-
-class RedisSettings(BaseModel):
-    stream: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    maxlen: Annotated[int, Field(gt=0)] | None = None  # XADD MAXLEN ~
 
 
 @dataclass(frozen=True)
@@ -30,10 +24,7 @@ class RedisTarget(BrokerTarget):
 
 
 class RedisDestination(BrokerDestination):
-    format = "redis"
-    extra = "redis"
-    settings_model = RedisSettings
-    target_setting = "stream"
+    metadata = METADATA["redis"]
     schemes = ("redis", "rediss")
 
     def target_addresses(self, settings: Any) -> list[str]:
@@ -45,7 +36,7 @@ class RedisDestination(BrokerDestination):
 
     def target(self, settings: Any) -> RedisTarget:
         url, stream, timeout = settings.url, settings.stream, settings.timeout
-        return RedisTarget(self.format, url, stream, timeout, maxlen=settings.maxlen)
+        return RedisTarget(self.metadata.format, url, stream, timeout, maxlen=settings.maxlen)
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         assert isinstance(target, RedisTarget)

@@ -10,7 +10,8 @@ folder reads a destination's flags."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Iterable, Iterator, Mapping
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -18,113 +19,89 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from receiver.deliveries.rules import DeliveryJob
-from receiver.destinations import (
-    amqp,
-    discord,
-    eventbridge,
-    google_chat,
-    kafka,
-    kinesis,
-    mattermost,
-    mqtt,
-    nats,
-    pubsub,
-    pull,
-    redis,
-    s3,
-    slack,
-    sns,
-    sqs,
-    teams,
-    telegram,
-    webhook,
-)
-from receiver.destinations.aws import AwsSettings
-from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.chat_message import Payload
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Addresses, Endpoint, Provider, Rendered
 from receiver.destinations.publishing import Opening, Publisher
+from receiver.destinations.settings import (
+    AmqpSettings,
+    AwsSettings,
+    KafkaSettings,
+    MqttSettings,
+    NatsSettings,
+    RedisSettings,
+    S3Settings,
+)
 from receiver.expressions.rules import Shaped
 from receiver.kernel.extras import installed, require
 
-PROVIDERS: dict[str, Provider] = {
-    provider.format: provider
-    for provider in (
-        webhook.PROVIDER,
-        slack.PROVIDER,
-        discord.PROVIDER,
-        teams.PROVIDER,
-        telegram.PROVIDER,
-        google_chat.PROVIDER,
-        mattermost.PROVIDER,
-        amqp.PROVIDER,
-        nats.PROVIDER,
-        mqtt.PROVIDER,
-        redis.PROVIDER,
-        kafka.PROVIDER,
-        sqs.PROVIDER,
-        sns.PROVIDER,
-        eventbridge.PROVIDER,
-        s3.PROVIDER,
-        kinesis.PROVIDER,
-        pubsub.PROVIDER,
-        pull.PROVIDER,
-    )
-}
-_DESCRIBED = {name: p.describe() for name, p in PROVIDERS.items()}
+
+class _Providers(Mapping[str, Provider]):
+    """Every destination's provider by its format, its module imported at its first use
+    (a downstream validated, rendered or opened): the settings and the forms read only
+    `METADATA`."""
+
+    def __getitem__(self, fmt: str) -> Provider:
+        if fmt not in METADATA:
+            raise KeyError(fmt)
+        provider: Provider = importlib.import_module(f"receiver.destinations.{fmt}").PROVIDER
+        return provider
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(METADATA)
+
+    def __len__(self) -> int:
+        return len(METADATA)
 
 
-class PublishedSettings(
-    kafka.KafkaSettings,
-    redis.RedisSettings,
-    mqtt.MqttSettings,
-    nats.NatsSettings,
-    amqp.AmqpSettings,
-):
+PROVIDERS: Mapping[str, Provider] = _Providers()
+
+
+class PublishedSettings(KafkaSettings, RedisSettings, MqttSettings, NatsSettings, AmqpSettings):
     """The brokers' own settings, listed after a downstream's address (bases are read last
     first: `exchange`, `routing_key`, `subject`, `topic`, `stream`, `maxlen`,
     `sasl_mechanism`, `idempotent`)."""
 
 
-class StoredSettings(s3.S3Settings, AwsSettings):
+class StoredSettings(S3Settings, AwsSettings):
     """The AWS destinations' own settings, listed before a downstream's name."""
 
 
 if TYPE_CHECKING:
     DestinationFormat = str
 else:  # every registered format, in order: the settings' and the API's enum
-    DestinationFormat = Literal[tuple(PROVIDERS)]
+    DestinationFormat = Literal[tuple(METADATA)]
 
 
-def _own(provider: Provider) -> frozenset[str]:
-    model = provider.settings_model
+def _own(fmt: str) -> frozenset[str]:
+    model = METADATA[fmt].settings
     return frozenset(model.model_fields) if model is not None else frozenset()
 
 
 # Every setting some destination owns, which any other refuses.
-OWN_SETTINGS = frozenset(name for p in PROVIDERS.values() for name in _own(p))
+OWN_SETTINGS = frozenset(name for fmt in METADATA for name in _own(fmt))
 # The formats the relay renders a body for (the HTTP ones), in order.
-RENDERED = tuple(name for name, d in _DESCRIBED.items() if d.http)
+RENDERED = tuple(name for name, d in METADATA.items() if d.sent == "request")
 # What the console's form offers, and the portal's: an app makes, unasked, only what the
 # relay renders and what has no address (the rest needs `delivery.allowed_targets`).
-FORMED = tuple(name for name, d in _DESCRIBED.items() if d.in_forms)
-APP_FORMED = tuple(n for n in FORMED if _DESCRIBED[n].http or _DESCRIBED[n].addressless)
+FORMED = tuple(name for name, d in METADATA.items() if d.formed)
+APP_FORMED = tuple(n for n in FORMED if METADATA[n].sent != "publish")
 
 
 def check_url(fmt: str, url: str) -> str:
     """`url` when it is an address of a `fmt` downstream; else ValueError saying why."""
-    return PROVIDERS[fmt].check_url(url)
+    return PROVIDERS[fmt].validate(url).url
 
 
 def check(settings: Any) -> None:
     """ValueError saying what is wrong with a downstream's settings: another destination's
     setting given, or its own destination's refusal."""
     provider = PROVIDERS[str(settings.format)]
-    others = OWN_SETTINGS - _own(provider)
+    others = OWN_SETTINGS - _own(str(settings.format))
     for key in type(settings).model_fields:
         if key in others and getattr(settings, key) is not None:
             raise ValueError(f"{key} is not a setting of a {settings.format} downstream")
-    provider.check(settings)
+    provider.validate(settings.url, settings)
 
 
 def transform_refusal(fmt: str) -> str | None:
@@ -136,32 +113,32 @@ def transform_refusal(fmt: str) -> str | None:
 
 def chat(fmt: str) -> bool:
     """Whether a `fmt` downstream sends a chat message (its own body, never transformed)."""
-    return not _DESCRIBED[fmt].transformable
+    return METADATA[fmt].body == "chat"
 
 
 def default_url(fmt: str) -> str | None:
     """The `url` of a downstream given none: its format's own when it has no address (read
     by its app); None: it needs one."""
-    described = _DESCRIBED.get(fmt)
-    return described.stand_in_url if described is not None and described.addressless else None
+    found = METADATA.get(fmt)
+    return found.stand_in_url if found is not None and found.sent == "read" else None
 
 
 def sealed_url(fmt: str) -> str:
     """A URL that passes `check_url`, for a row whose real URL is sealed away."""
-    described = _DESCRIBED.get(fmt)
-    return described.stand_in_url if described is not None else "https://sealed.invalid/"
+    found = METADATA.get(fmt)
+    return found.stand_in_url if found is not None else "https://sealed.invalid/"
 
 
 def secret_url(fmt: str) -> bool:
     """Whether a `fmt` downstream's URL is itself its credential (a chat webhook's)."""
-    return _DESCRIBED[fmt].url_is_credential
+    return METADATA[fmt].url_secret == "credential"
 
 
 def masked_url(fmt: str, url: str, mask: str) -> str | None:
     """`url` shown with its whole path masked when the path is a credential (a chat's token,
     an AWS account; an unknown format's too); None: it is shown as any URL is."""
-    described = _DESCRIBED.get(fmt)
-    if described is not None and not described.masks_url_path:
+    found = METADATA.get(fmt)
+    if found is not None and not found.url_secret:
         return None
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{mask}", "", ""))
@@ -169,34 +146,34 @@ def masked_url(fmt: str, url: str, mask: str) -> str | None:
 
 def read_by_pull(fmt: str) -> bool:
     """Whether a `fmt` downstream is read by its app at the pull endpoint, never sent to."""
-    described = _DESCRIBED.get(fmt)
-    return described is not None and described.addressless
+    found = METADATA.get(fmt)
+    return found is not None and found.sent == "read"
 
 
 def target_option(fmt: str | None) -> str:
     """The setting the CLI's --target fills for `fmt`; ValueError naming the formats that
     take one. A broker whose URL names its topic (Kafka's) takes none."""
-    described = _DESCRIBED.get(fmt or "")
-    if described is None or described.target_setting is None:
-        named = [f for f, d in _DESCRIBED.items() if d.target_setting]
-        brokers = [f for f in named if isinstance(PROVIDERS[f], BrokerDestination)]
+    found = METADATA.get(fmt or "")
+    if found is None or found.target_setting is None:
+        named = [f for f, d in METADATA.items() if d.target_setting]
+        brokers = [f for f in named if METADATA[f].extra == f]  # a broker's extra is its own
         others = ", ".join(f for f in named if f not in brokers)
         raise ValueError(
             f"--target is for a broker format ({', '.join(brokers)}) or {others}: give --format"
         )
-    return described.target_setting
+    return found.target_setting
 
 
 def preview_refusal(fmt: str) -> str | None:
     """Why a message to a `fmt` downstream cannot be previewed; None: it can."""
-    if _DESCRIBED[fmt].previewable:
+    if METADATA[fmt].previewable:
         return None
     return f"format: {fmt} cannot be previewed; try another chat format"
 
 
 def untestable(fmt: str) -> str | None:
     """Why a test event is not sent to a `fmt` downstream now; None: it is."""
-    if _DESCRIBED[fmt].http:
+    if METADATA[fmt].sent == "request":
         return None
     return "format: test events go to HTTP downstreams (webhook and chats)"
 
@@ -204,7 +181,7 @@ def untestable(fmt: str) -> str | None:
 def preview_request(fmt: str, shaped: Shaped, headers: dict[str, str], kind: str) -> dict[str, Any]:
     """What a delivery to a `fmt` downstream would send: an HTTP request, or a publish with
     the event's type among its headers."""
-    published = not _DESCRIBED[fmt].http
+    published = METADATA[fmt].sent != "request"
     shown = headers | {"webhook-type": kind} if published else headers
     return {
         "method": "PUBLISH" if published else shaped.method,
@@ -230,27 +207,27 @@ def default_body(downstream: Endpoint, job: DeliveryJob) -> Shaped:
 
 
 def addresses(settings: Endpoint) -> Addresses:
-    return PROVIDERS[str(settings.format)].addresses(settings)
+    return PROVIDERS[str(settings.format)].validate(settings.url, settings)
 
 
 def open_publisher(settings: Endpoint, opening: Opening) -> Publisher:
     """A downstream's publisher; ConfigError when its extra is not installed."""
     provider = PROVIDERS[str(settings.format)]
-    if (extra := _DESCRIBED[provider.format].extra) is not None:
+    if (extra := provider.metadata.extra) is not None:
         require(extra, f'downstream {opening.name} (format = "{settings.format}")')
     return provider.open(settings, opening)
 
 
 def missing_extra(fmt: str) -> str | None:
     """The extra a `fmt` downstream needs that the install lacks; None: nothing lacks."""
-    extra = _DESCRIBED[fmt].extra
+    extra = METADATA[fmt].extra
     return extra if extra is not None and not installed(extra) else None
 
 
 def require_extras(formats: Iterable[str]) -> None:
     """Refuse, in one line, the first configured format whose extra is missing."""
     for fmt in sorted(formats):
-        if (extra := _DESCRIBED[fmt].extra) is not None:
+        if (extra := METADATA[fmt].extra) is not None:
             require(extra, f'a downstream with format = "{fmt}"')
 
 

@@ -9,34 +9,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
-
-from receiver.destinations.aws import AwsDestination, AwsSettings, AwsTarget
+from receiver.destinations.aws import AwsDestination, AwsTarget
 from receiver.destinations.aws_client import AwsPublisher
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, placeholders
+from receiver.destinations.metadata import METADATA
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.settings import KEY_PLACEHOLDERS, check_s3_path
 from receiver.kernel.errors import DownstreamError
 
 DEFAULT_KEY = "{date}/{task_id}/{event_id}.json"
-KEY_PLACEHOLDERS = frozenset({"date", "task_id", "event_id", "state", "kind"})
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ALREADY_THERE = 412
-
-
-class S3Settings(BaseModel):
-    key: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
-        None, description="s3: the object key template."
-    )
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        return value if value is None else check_key(value)
-
-
-class S3AwsSettings(S3Settings, AwsSettings):
-    """What an s3 downstream takes: its key template and the AWS settings."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +29,9 @@ class S3Target(AwsTarget):
 
 
 class S3Destination(AwsDestination):
-    format = "s3"
-    settings_model = S3AwsSettings
+    metadata = METADATA["s3"]
     target_setting = "key"
     wanted = "s3://BUCKET/PREFIX"
-    stand_in_url = "s3://sealed/"
 
     def problem(self, url: str) -> str:
         if not url.startswith("s3://"):
@@ -69,7 +51,7 @@ class S3Destination(AwsDestination):
 
     def target(self, settings: Any) -> S3Target:
         return S3Target(
-            self.format,
+            self.metadata.format,
             settings.url,
             "",
             timeout=settings.timeout,
@@ -88,35 +70,12 @@ class S3Destination(AwsDestination):
         return S3Archive(target, max_in_flight)
 
 
-def check_s3_path(where: str, path: str) -> None:
-    """A key or prefix S3 takes as written: `..`, `//` or a leading `/` would be sent as is
-    (`PUT /bucket/p/../../other/...`), and read by a proxy or a stand-in as another path."""
-    if ".." in path or "//" in path or path.startswith("/"):
-        raise ValueError(f"{where}: must not hold `..` or `//`, nor start with /")
-
-
 def s3_location(url: str) -> tuple[str, str]:
     """The bucket and the key prefix (with its trailing slash, or empty) of `s3://B/P`."""
     rest = url.removeprefix("s3://")
     bucket, _, prefix = rest.partition("/")
     prefix = prefix.strip("/")
     return bucket, f"{prefix}/" if prefix else ""
-
-
-def check_key(template: str) -> str:
-    """A key template that names the event (so that each event has its own object, and a
-    replay the same one) and only known placeholders."""
-    try:
-        names = placeholders(template)
-    except ValueError as exc:
-        raise ValueError(f"key: {exc}") from None
-    if unknown := names - KEY_PLACEHOLDERS:
-        known = ", ".join(f"{{{n}}}" for n in sorted(KEY_PLACEHOLDERS))
-        raise ValueError(f"key: unknown placeholder {{{sorted(unknown)[0]}}} (known: {known})")
-    if "event_id" not in names:
-        raise ValueError("key: must hold {event_id}, so that each event is its own object")
-    check_s3_path("key", template)
-    return template
 
 
 def object_key(prefix: str, template: str, event: dict[str, Any]) -> str:

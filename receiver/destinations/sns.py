@@ -10,6 +10,7 @@ from typing import Any
 
 from receiver.destinations.aws import AwsDestination, AwsTarget, arn_of
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.destinations.sqs import event_attributes, ordering
 from receiver.kernel.errors import DownstreamError
@@ -18,9 +19,8 @@ _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 
 
 class SnsDestination(AwsDestination):
-    format = "sns"
+    metadata = METADATA["sns"]
     wanted = "the topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
-    stand_in_url = "arn:aws:sns:us-east-1:000000000000:sealed"
 
     def problem(self, url: str) -> str:
         arn, wrong = arn_of(url, "sns")

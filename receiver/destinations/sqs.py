@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from receiver.destinations.aws import AwsDestination, AwsTarget, is_fifo
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
 
@@ -21,9 +22,8 @@ _SQS_HOST = re.compile(r"^(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.
 
 
 class SqsDestination(AwsDestination):
-    format = "sqs"
+    metadata = METADATA["sqs"]
     wanted = "the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
-    stand_in_url = "https://sqs.us-east-1.amazonaws.com/000000000000/sealed"
 
     def problem(self, url: str) -> str:
         parts = urlsplit(url)

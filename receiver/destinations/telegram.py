@@ -14,7 +14,6 @@ import orjson
 from receiver.destinations import chat_message
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.chat_text import cut, utf16_len
-from receiver.destinations.http import HttpPublisher
 from receiver.destinations.provider import ChatDestination, Rendered
 from receiver.destinations.publishing import Opening, Publisher
 
@@ -169,9 +168,6 @@ class TelegramDestination(ChatDestination):
     """Its message goes to the chat its URL names, by the Bot API method the output asks
     for (a path after the token), and later events of the task edit that message."""
 
-    # Its message is addressed to a chat its URL names, which a preview has not.
-    previewable = False
-
     def __init__(self) -> None:
         super().__init__("telegram", lambda p: telegram(p)[1])
 
@@ -180,6 +176,8 @@ class TelegramDestination(ChatDestination):
         return Rendered(orjson.dumps(body), path)
 
     def open(self, settings: Any, opening: Opening) -> Publisher:
+        from receiver.destinations.http import HttpPublisher  # with the first HTTP downstream
+
         assert opening.route is not None, "an HTTP destination's publisher needs its route"
         url, timeout = str(settings.url), float(settings.timeout)
         return HttpPublisher(opening.route(), url, timeout, posted_message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Addresses, Binding, Destination, webhook
 
 __all__ = ["PROVIDER", "webhook"]
@@ -12,7 +13,7 @@ __all__ = ["PROVIDER", "webhook"]
 class WebhookDestination(Destination):
     """Any HTTP endpoint: the event as JSON, signed (Standard Webhooks)."""
 
-    format = "webhook"
+    metadata = METADATA["webhook"]
 
     def addresses(self, settings: Any) -> Addresses:
         # Each one a server of the AsyncAPI document's one `webhook` channel.

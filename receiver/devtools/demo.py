@@ -16,9 +16,9 @@ from typing import Any
 import click
 import httpx
 
-from receiver.destinations import signing as sign
 from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, StackError
 from receiver.kernel.observability import logs
+from receiver.kernel.secrets import signing as sign
 
 _TIMEOUT = 60.0
 _SOURCES = {"poll": "polled", "cancel": "cancelled"}

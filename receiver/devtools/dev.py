@@ -28,9 +28,9 @@ from typing import Any
 import click
 import httpx
 
-from receiver.destinations import signing as sign
 from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, Ports, StackError
 from receiver.kernel.observability import logs
+from receiver.kernel.secrets import signing as sign
 
 STATE_FILE = "dev.json"
 # What an older run (before the folder was made private) may have left readable to others.

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from receiver.destinations.signing import parse_secret, signature
+from receiver.kernel.secrets.signing import parse_secret, signature
 
 TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks libraries' default
 # Every method a downstream may be sent or probed with: a route takes only those it names.

@@ -22,10 +22,10 @@ from typing import Any
 import click
 import httpx
 
-from receiver.destinations import signing as sign
 from receiver.devtools.path_tracer import BENEATH, ROOT, Figures, PathTracer, Window, figures
 from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, StackError
 from receiver.kernel.observability import logs
+from receiver.kernel.secrets import signing as sign
 
 _TIMEOUT = 60.0
 

@@ -19,11 +19,11 @@ from pydantic import ValidationError
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
 from receiver.deliveries.rules import SECRET_HELD, Subscription
-from receiver.destinations.credentials import ClientCredentials, TokenSource
 from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
 from receiver.downstreams.key_sets import KeySets, Owner
 from receiver.downstreams.rules import Health, Outcomes, health
+from receiver.kernel.net.credentials import ClientCredentials, TokenSource
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
     SEALED,

@@ -1,5 +1,5 @@
 """The public keys of the downstreams that sign with RFC 9421
-(receiver/destinations/message_signatures.py), one set an owner, both keys of a downstream
+(receiver/kernel/secrets/message_signatures.py), one set an owner, both keys of a downstream
 during a rotation's overlap: `GET /.well-known/jwks/{app}.json`, an app's own downstreams'
 keys; `GET /.well-known/jwks.json`, the operator's own (the config file's, and those made
 through the API for no app). A receiver trusts only its app's set, so that another app's key

@@ -23,21 +23,21 @@ from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import TASK_WEBHOOK
-from receiver.destinations.message_signatures import shown_key_id
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
-from receiver.destinations.signing import new_secret, public_key, shown_once
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.expressions.lines import OPERATOR
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command
 from receiver.kernel.net.guard import check_api_url
+from receiver.kernel.secrets.message_signatures import shown_key_id
 from receiver.kernel.secrets.sealing import (
     SEALED,
     Unsealable,
     open_url,
     seal_url,
 )
+from receiver.kernel.secrets.signing import new_secret, public_key, shown_once
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller

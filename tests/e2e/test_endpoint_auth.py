@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from receiver.destinations.credentials import ClientCredentials, TokenSource, client_tls
+from receiver.kernel.net.credentials import ClientCredentials, TokenSource, client_tls
 from tests.certificates import Authority, Pair
 from tests.conftest import MakeRelay, webhook
 from tests.e2e.test_egress_proxy import RecordingProxy

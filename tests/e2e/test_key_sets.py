@@ -14,7 +14,7 @@ import httpx
 import pytest
 from http_message_signatures import InvalidSignature
 
-from receiver.destinations import signing as sign
+from receiver.kernel.secrets import signing as sign
 from tests.conftest import MakeRelay
 from tests.e2e.test_apps import app_key, make_app
 from tests.e2e.test_keys import as_key

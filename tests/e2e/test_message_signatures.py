@@ -25,7 +25,7 @@ from http_message_signatures import (
 from http_message_signatures import signatures as verifier_module
 from http_sf import parse
 
-from receiver.destinations import signing as sign
+from receiver.kernel.secrets import signing as sign
 from tests.conftest import MakeRelay
 from tests.harness import Relay, Sink, image_to_video, settled, wait_for
 

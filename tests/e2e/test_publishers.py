@@ -52,7 +52,7 @@ def _sent(
         )
 
         def route() -> Route:
-            return Route(aiohttp.ClientSession(), None, judged=False)
+            return Route(aiohttp.ClientSession, None, judged=False)
 
         publisher = open_publisher(settings, Opening("d", 1, route=route))
         headers = {"webhook-id": "dlv_1", "x-static": "1"}

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
 
 from receiver.config import parse_settings, resolve
-from receiver.destinations import signing as sign
 from receiver.kernel.errors import ConfigError
+from receiver.kernel.secrets import signing as sign
 from tests.conftest import MakeRelay, relay_env
 from tests.harness import (
     SEEN_RUNNING,

@@ -16,11 +16,11 @@ from receiver.destinations.registry import PROVIDERS
 from receiver.destinations.s3 import DEFAULT_KEY, object_key, s3_location
 
 AWS = {f: p for f, p in PROVIDERS.items() if isinstance(p, AwsDestination)}
-STAND_INS = {f: p.stand_in_url for f, p in AWS.items()}
+STAND_INS = {f: p.metadata.stand_in_url for f, p in AWS.items()}
 
 
 def check_aws_url(fmt: str, url: str) -> str:
-    return AWS[fmt].check_url(url)
+    return AWS[fmt].validate(url).url
 
 
 def region_in(fmt: str, url: str) -> str | None:

@@ -107,7 +107,7 @@ def test_a_url_that_is_not_kafkas_is_refused_saying_what_one_is(url: str) -> Non
 )
 def test_a_brokers_wrong_scheme_or_missing_host_is_named(fmt: str, url: str, said: str) -> None:
     with pytest.raises(ValueError, match=said):
-        PROVIDERS[fmt].check_url(url)
+        PROVIDERS[fmt].validate(url)
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,21 @@
 """A destination is one provider: every registered one answers the whole interface (its
 settings checked and masked, its AsyncAPI binding, its extra), and each destination's name
-stands in its own module or package, the registry, and at most one module more."""
+stands in its own module or package, its metadata, and at most one module more."""
 
 from __future__ import annotations
 
 import ast
 import re
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from receiver.config import ManagedDownstreamConfig
-from receiver.destinations.provider import Binding, Provider
+from receiver.destinations.provider import Binding, Metadata, Provider
+from receiver.destinations.publishing import Publisher
 from receiver.destinations.registry import PROVIDERS, render
 from receiver.lifecycle.rules.catalog import TEST_TYPE, example_document
 
@@ -65,44 +67,48 @@ def test_every_registered_format_has_an_example_here() -> None:
 @pytest.mark.parametrize("fmt", list(PROVIDERS))
 def test_each_provider_answers_the_whole_interface(fmt: str) -> None:
     provider = PROVIDERS[fmt]
-    assert isinstance(provider, Provider) and provider.format == fmt
-    described = provider.describe()
+    described = provider.metadata
+    assert isinstance(provider, Provider) and described.format == fmt
     assert described.extra is None or described.extra in OPTIONAL
     settings = ManagedDownstreamConfig.model_validate({"name": "d", "format": fmt, **EXAMPLES[fmt]})
     # Its settings: its address checked, a stand-in for a sealed one, its own keys its own.
-    assert provider.check_url(settings.url)
-    assert provider.check_url(described.stand_in_url)
+    assert provider.validate(settings.url).url
+    assert provider.validate(described.stand_in_url).url
     with pytest.raises(ValueError, match=r"\S"):
-        provider.check_url("not an address of anything")
-    provider.check(settings)
-    own = set(provider.settings_model.model_fields) if provider.settings_model else set()
+        provider.validate("not an address of anything")
+    found = provider.validate(settings.url, settings)
+    own = set(described.settings.model_fields) if described.settings else set()
     assert own <= set(ManagedDownstreamConfig.model_fields)
     assert described.target_setting is None or described.target_setting in own
-    # Masked for display: where the URL is the credential, config show hides its path.
-    assert not described.url_is_credential or described.masks_url_path
-    found = provider.addresses(settings)
     binding = found.binding
     assert binding is None or (isinstance(binding, Binding) and binding.protocol)
     rendered = render(fmt, example_document(TEST_TYPE), settings.url)
     assert rendered.body.startswith(b"{")
-    if not described.http:
+    if described.sent != "request":
         # A publisher of the `webhook` event, opened only with its extra; one read by its
         # app (`pull`) is settled by the relay: no client, no address.
         assert rendered.body == render("webhook", example_document(TEST_TYPE)).body
-        assert described.addressless or described.extra is not None
-        assert described.addressless or found.targets
+        assert described.sent == "read" or described.extra is not None
+        assert described.sent == "read" or found.targets
 
 
 def test_the_contract_is_small() -> None:
-    """Outpost's shape: a provider validates, opens a publisher and describes itself."""
+    """Outpost's shape: a provider validates, opens a publisher and describes itself (and
+    renders an HTTP destination's body); a `Publisher` publishes and closes; its metadata
+    is a plain record with few flags."""
     members = [name for name in vars(Provider) if not name.startswith("_")]
-    assert len(members) <= 8, members
+    assert len(members) <= 4, members
+    publisher = [name for name in vars(Publisher) if not name.startswith("_")]
+    assert sorted(publisher) == ["close", "publish"]
+    flags = [f.name for f in fields(Metadata) if f.type in ("bool", bool)]
+    assert len(flags) < 6, flags
 
 
 # What asks a destination what kind it is: its flags, or the classes below the contract.
 _KIND = re.compile(
     r"\.(publishes|addressless|in_forms|previewable|transformable|url_is_credential"
-    r"|masks_url_path|stand_in_url|target_setting|broker)\b|provider_of|PROVIDERS"
+    r"|masks_url_path|stand_in_url|target_setting|broker|url_secret|formed)\b|provider_of"
+    r"|PROVIDERS|\bMETADATA\b"
     r"|Destination\b|describe\([^)]*\)\.|registry import[^\n]*\bdescribe\b"
 )
 
@@ -152,6 +158,6 @@ def test_each_destination_is_named_in_at_most_three_modules() -> None:
                 owners.add(_owner(path))
     crowded = {fmt: sorted(owners) for fmt, owners in named.items() if len(owners) > MOST_MODULES}
     assert crowded == {}
-    for fmt, owners in named.items():  # its own module and the registry among them
-        assert {"destinations/registry"} <= owners
+    for fmt, owners in named.items():  # its own module and its metadata among them
+        assert {"destinations/metadata"} <= owners
         assert f"destinations/{fmt}" in owners

@@ -72,7 +72,7 @@ def section(doc: str, heading: str) -> str:
 
 def test_the_formats_named_are_the_renderers_and_the_brokers() -> None:
     configurable = set(typing.get_args(DownstreamConfig.model_fields["format"].annotation))
-    read_by_pull = {f for f, p in PROVIDERS.items() if p.describe().addressless}
+    read_by_pull = {f for f, p in PROVIDERS.items() if p.metadata.sent == "read"}
     assert configurable == set(RENDERED) | set(BROKERS) | set(AWS_FORMATS) | read_by_pull
     # The README names every destination, and counts them.
     listed = re.search(

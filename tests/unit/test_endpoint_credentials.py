@@ -21,16 +21,16 @@ from receiver.config import (
 from receiver.config.downstream import credential_values, credentials_masked, endpoint_auth
 from receiver.config.settings import Settings
 from receiver.config.show import effective
-from receiver.destinations.credentials import (
+from receiver.destinations.http import Route, request_of, send
+from receiver.destinations.publishing import Message
+from receiver.kernel.errors import ConfigError
+from receiver.kernel.net.credentials import (
     ClientCredentials,
     TokenSource,
     basic_authorization,
     client_tls,
     tls_problem,
 )
-from receiver.destinations.http import Route, request_of, send
-from receiver.destinations.publishing import Message
-from receiver.kernel.errors import ConfigError
 from receiver.kernel.net.guard import PrivateAddress
 from receiver.kernel.secrets.sealing import Sealer, open_url, seal_url, url_is_current
 from tests.certificates import Authority
@@ -181,7 +181,7 @@ def test_through_its_own_proxy_a_target_from_the_api_is_judged_before_anything_g
     async def sent() -> None:
         async with aiohttp.ClientSession() as session:  # never connects: refused first
             tokens = TokenSource(ClientCredentials(str(token_url), "relay", "s")) if auth else None
-            route = Route(session, d.proxy, judged=True, tokens=tokens)
+            route = Route(lambda: session, d.proxy, judged=True, tokens=tokens)
             request = request_of(Message("msg_1", b"{}", {}, {}), d.url, route.proxy)
             await send(request, route)
 

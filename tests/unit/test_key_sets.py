@@ -11,9 +11,9 @@ from collections.abc import Iterable
 import pytest
 
 from receiver.config import Downstream, ManagedDownstreamConfig, managed_downstream
-from receiver.destinations import message_signatures as rfc9421
-from receiver.destinations.signing import Signing, new_secret
 from receiver.downstreams.key_sets import KeySets
+from receiver.kernel.secrets import message_signatures as rfc9421
+from receiver.kernel.secrets.signing import Signing, new_secret
 
 pytestmark = pytest.mark.unit
 NOW = 1_800_000_000.0

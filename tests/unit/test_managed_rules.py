@@ -8,10 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.config import DownstreamChange, ManagedDownstreamConfig, managed_downstream
-from receiver.destinations.signing import secrets_in_use
 from receiver.downstreams.manage import shown_url
 from receiver.kernel.net.guard import PrivateAddress, check_host
 from receiver.kernel.secrets.sealing import Sealer, Unsealable, open_url, seal_url, url_is_current
+from receiver.kernel.secrets.signing import secrets_in_use
 
 OLD, NEW = "relay-secret-before-rotation-0001", "relay-secret-after-rotation-00002"
 HOOK_SECRET = "whsec_" + "A" * 32

@@ -20,9 +20,9 @@ from http_message_signatures import (
 from pydantic import ValidationError
 
 from receiver.config import ManagedDownstreamConfig, parse_settings, resolve
-from receiver.destinations import message_signatures as rfc9421
-from receiver.destinations.signing import new_secret
 from receiver.kernel.errors import ConfigError
+from receiver.kernel.secrets import message_signatures as rfc9421
+from receiver.kernel.secrets.signing import new_secret
 
 # RFC 9421 appendix B.1.4, test-key-ed25519: the seed is the PKCS#8 key's last 32 bytes.
 RFC9421_KEY = (

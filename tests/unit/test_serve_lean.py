@@ -60,3 +60,68 @@ def test_building_the_app_loads_nothing_it_needs_later(tmp_path: Path) -> None:
     assert {"/healthz", "/livez", "/readyz", "/metrics"} <= set(found["paths"])
     assert sorted({m.split(".")[0] for m in found["modules"]} & {"fastapi"}) == []
     assert "receiver.api.routers" not in found["modules"]
+
+
+# A downstream of several kinds: the relay reads their settings from the destinations'
+# metadata and loads their providers to check them, never a client before its first use.
+DOWNSTREAMS = """
+[[downstream]]
+name = "orders"
+url = "https://hooks.example.com/runway"
+ordering = "task"
+
+[[downstream]]
+name = "team-slack"
+url = "https://hooks.slack.com/services/T0/B0/x"
+format = "slack"
+
+[[downstream]]
+name = "events"
+url = "kafka://127.0.0.1:9/relay"
+format = "kafka"
+
+[[downstream]]
+name = "queue"
+url = "https://sqs.eu-west-1.amazonaws.com/123456789012/relay"
+format = "sqs"
+
+[[downstream]]
+name = "bus"
+url = "nats://127.0.0.1:9"
+format = "nats"
+subject = "relay.{state}"
+
+[[downstream]]
+name = "polled"
+format = "pull"
+"""
+# The libraries a destination's client imports, and the destinations' modules no
+# configured downstream is of (their providers load only for a downstream of theirs).
+CLIENTS = {"aiohttp", "aiokafka", "aiobotocore", "botocore", "nats", "aio_pika", "redis"}
+CLIENTS |= {"aiomqtt", "paho", "google", "yarl"}
+UNCONFIGURED = {"amqp", "mqtt", "redis", "pubsub", "sns", "s3", "discord", "telegram"}
+
+
+def test_downstreams_of_every_kind_load_no_client_at_build(tmp_path: Path) -> None:
+    config = tmp_path / "relay.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/relay.db"\n{DOWNSTREAMS}')
+    env = {
+        **os.environ,
+        "COMETAPI_KEY": "sk-lean-" + "0" * 20,
+        "RECEIVER_ADMIN_TOKEN": "admin-lean-" + "1" * 20,
+        "RECEIVER_SECRET": "sign-lean-" + "2" * 32,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    ).stdout
+    modules = set(json.loads(out.splitlines()[-1])["modules"])
+    assert sorted({m.split(".")[0] for m in modules} & CLIENTS) == []
+    loaded = {m.removeprefix("receiver.destinations.") for m in modules}
+    assert sorted(loaded & UNCONFIGURED) == []
+    # What the configured ones are checked with is loaded: their providers, not more.
+    assert {"webhook", "slack", "kafka", "sqs", "nats", "pull"} <= loaded

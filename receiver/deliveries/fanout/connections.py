@@ -6,6 +6,7 @@ their time."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
@@ -13,12 +14,12 @@ from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, end
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.lanes import Lane, close_later
 from receiver.deliveries.rules import STATE_NUMBERS, TASK_WEBHOOK
-from receiver.destinations.credentials import basic_authorization, client_tls
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
 from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
+from receiver.kernel.net.credentials import basic_authorization, client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.kernel.observability.metrics import Metrics
 from receiver.lifecycle.rules.routing import owner_of
@@ -86,10 +87,10 @@ def fixed_authorization(downstream: Downstream) -> str | None:
 def open_route(rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool) -> Route:
     """An HTTP downstream's way out, its session opened: `judged`, its URL came through the
     API and each target is judged before it is sent."""
-    session = open_session(rules, d, judged)
     tokens, authorization = directory.token_source(d), fixed_authorization(d)
     names = proxy_names(rules, d)
-    return Route(session, proxy_of(rules, d), judged, tokens, authorization, names)
+    opens = functools.partial(open_session, rules, d, judged)
+    return Route(opens, proxy_of(rules, d), judged, tokens, authorization, names)
 
 
 async def _judge_public(host: str, port: int) -> None:

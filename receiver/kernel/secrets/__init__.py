@@ -1,3 +1,3 @@
-"""Secrets at work: signed callback tokens and media links, and secrets sealed at rest (the
-Standard Webhooks signature of what goes out is the destinations':
-receiver/destinations/signing.py)."""
+"""Secrets at work: signed callback tokens and media links, secrets sealed at rest, and the
+signatures of what goes out (signing.py: Standard Webhooks; message_signatures.py: RFC
+9421)."""

@@ -17,9 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from yarl import URL
-
-from receiver.destinations.signing import SIGNING_PREFIX, parse_secret
+from receiver.kernel.secrets.signing import SIGNING_PREFIX, parse_secret
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -65,6 +63,8 @@ def target_uri(url: str) -> str:
     """The URI as the request goes out (aiohttp sends yarl's `URL(url)`), as a receiver
     rebuilds it from its request line and Host: an empty path is `/`, a default port, the
     userinfo and a fragment are not sent."""
+    from yarl import URL  # at the first RFC 9421 signature: a relay starts without it
+
     sent = URL(url)
     built = URL.build(
         scheme=sent.scheme,
