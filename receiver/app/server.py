@@ -282,20 +282,24 @@ class Served(Protocol):
     def log(self) -> Log: ...
 
 
-def run(app: Any, config: Config, listening: Listening, served: Served) -> None:
+def wrapped(app: ASGIApp, server: ServerConfig, metrics_port: int | None) -> ASGIApp:
+    """`app` inside the connection wrappers `receiver serve` adds: each request's head and
+    answer told to its connection, /metrics on its own port (`metrics_port`)."""
+    return _RequestCycle(_MetricsWhereConfigured(app, metrics_port, server.metrics_public))
+
+
+def served_config(app: ASGIApp, config: Config) -> uvicorn.Config:
+    """uvicorn's settings for `app` (already `wrapped`) as `receiver serve` runs it, loaded:
+    its loop and parser, each connection in the head limits."""
     settings = config.settings
     server = settings.server
-    raise_open_file_limit()
-    # "socket.accept() out of system resource" comes once per loop turn while fds run out.
-    logging.getLogger("asyncio").addFilter(_EveryTenSeconds())
-    loop, parser = speed.loop_name(), speed.http_name()
-    metrics_port = listening.metrics.getsockname()[1] if listening.metrics else None
-    uvicorn_config = uvicorn.Config(
-        _RequestCycle(_MetricsWhereConfigured(app, metrics_port, server.metrics_public)),
+    parser = speed.http_name()
+    loaded = uvicorn.Config(
+        app,
         host=server.host,
         port=server.port,
         # uvloop and httptools where the platform has them (receiver/kernel/net/speed.py).
-        loop=loop,
+        loop=speed.loop_name(),
         http=parser,
         ws="none",
         log_config=None,
@@ -308,10 +312,21 @@ def run(app: Any, config: Config, listening: Listening, served: Served) -> None:
         forwarded_allow_ips=server.trusted_proxies,
         timeout_graceful_shutdown=int(settings.delivery.shutdown_grace_seconds) + 5,
     )
-    uvicorn_config.load()  # picks uvicorn's protocol class, which the limits then wrap
-    uvicorn_config.http_protocol_class = _with_head_limits(
-        uvicorn_config.http_protocol_class, server.head_timeout_seconds, parser
+    loaded.load()  # picks uvicorn's protocol class, which the limits then wrap
+    loaded.http_protocol_class = _with_head_limits(
+        loaded.http_protocol_class, server.head_timeout_seconds, parser
     )
+    return loaded
+
+
+def run(app: Any, config: Config, listening: Listening, served: Served) -> None:
+    settings = config.settings
+    server = settings.server
+    raise_open_file_limit()
+    # "socket.accept() out of system resource" comes once per loop turn while fds run out.
+    logging.getLogger("asyncio").addFilter(_EveryTenSeconds())
+    metrics_port = listening.metrics.getsockname()[1] if listening.metrics else None
+    uvicorn_config = served_config(wrapped(app, server, metrics_port), config)
     drain = server.drain_seconds
     serving = _DrainingServer(uvicorn_config, drain)
     served.drains_by(lambda: serving.draining)
@@ -321,8 +336,8 @@ def run(app: Any, config: Config, listening: Listening, served: Served) -> None:
         "server.listening",
         address=_address(listening.public),
         metrics=_address(listening.metrics) if listening.metrics else None,
-        loop=loop,
-        http=parser,
+        loop=uvicorn_config.loop,
+        http=uvicorn_config.http,
     )
     serving.run(sockets=sockets)
     if not serving.started:
