@@ -107,6 +107,7 @@ class LocalStack:
         from receiver.config import parse_settings, resolve
         from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
         from receiver.devtools.sink import create_sink_app
+        from receiver.kernel.http import connections
 
         self.simulator.app = create_simulator_app(
             SimulatorConfig(
@@ -125,8 +126,9 @@ class LocalStack:
         self.relay.app = create_app(build_service(config))
         if served is not None:
             # /metrics's own port is left out here: its socket is not bound.
-            relay = config.settings
-            outer = served(server.wrapped(self.relay.app, relay.server, None))
+            relay = config.settings  # its server section, as `receiver serve` reads it
+            public = relay.server.metrics_public
+            outer = served(connections.wrapped(self.relay.app, None, public))
             self.relay.config = server.served_config(outer, config)
 
     def _take(self, port: int, what: str) -> BackgroundServer:
