@@ -3,9 +3,10 @@ module only when it is called or asked for its help, so that `receiver --help` a
 start of every command load none of the service (tests/unit/test_cli_lean.py).
 
 The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev,
-trace-callback) with `secret` and `reference` are in runners.py, the operator tools over
-the store in store_tools.py and maintenance.py, the client of a running relay (submit, tail, keys,
-downstreams made through the API) in client.py, apps.py, keys.py and managed.py."""
+trace-callback, trace-submit) with `secret` and `reference` are in runners.py, the operator
+tools over the store in store_tools.py and maintenance.py, the client of a running relay
+(submit, tail, keys, downstreams made through the API) in client.py, apps.py, keys.py and
+managed.py."""
 
 from __future__ import annotations
 
@@ -103,6 +104,10 @@ COMMANDS = {
     "trace-callback": (
         "receiver.cli.runners:trace_callback",
         "Trace what a relay runs from a callback to the webhook's recorded attempt.",
+    ),
+    "trace-submit": (
+        "receiver.cli.runners:trace_submit",
+        "Trace what a relay runs from an app's submit to CometAPI's answer recorded.",
     ),
 }
 

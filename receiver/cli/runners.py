@@ -1,7 +1,7 @@
 """The runners of the relay's processes (`receiver serve`, `deliver`, `simulate`, `sink`,
-`demo`, `dev`, `trace-callback`) with `secret`, `receiver config show` (the configuration
-the relay would run with) and `receiver reference` (docs/reference/, written from the
-code). Each imports what it runs when it is called, so that its help loads none of the
+`demo`, `dev`, `trace-callback`, `trace-submit`) with `secret`, `receiver config show` (the
+configuration the relay would run with) and `receiver reference` (docs/reference/, written
+from the code). Each imports what it runs when it is called, so that its help loads none of the
 service."""
 
 from __future__ import annotations
@@ -205,25 +205,47 @@ def demo() -> None:
     sys.exit(run_demo())
 
 
-@click.command("trace-callback")
-@click.option("--json", "as_json", is_flag=True, help="The figures and each task's calls as JSON.")
-@click.option(
+_RUNS = click.option(
     "--runs",
     type=click.IntRange(1, 20),
     default=3,
     show_default=True,
-    help="Callbacks traced one after another; the quietest is shown (a worker's scan that"
-    " ticks in a window only adds to it).",
+    help="Runs traced one after another, after one that warms the relay up; the median is"
+    " shown (by modules, then returns).",
 )
+_AS_JSON = click.option(
+    "--json", "as_json", is_flag=True, help="The figures and each task's calls as JSON."
+)
+
+
+@click.command("trace-callback")
+@_AS_JSON
+@_RUNS
 def trace_callback(as_json: bool, runs: int) -> None:
     """Trace what a relay runs from a callback to the webhook's recorded attempt.
 
-    Simulator, sink and relay on loopback, a task a run; each fresh call of the service's
-    functions, by asyncio task (docs/development.md, "A callback's path, measured").
+    Simulator, sink and relay on loopback, the relay as `receiver serve` runs it, a task a
+    run; each fresh call of the service's functions, by asyncio task, without what its
+    background loops run in an idle window (docs/development.md, "A request's path,
+    measured").
     """
-    from receiver.devtools.trace_callback import run_trace
+    from receiver.devtools import trace_callback as traced
 
-    sys.exit(run_trace(as_json, runs))
+    sys.exit(traced.run(as_json, runs))
+
+
+@click.command("trace-submit")
+@_AS_JSON
+@_RUNS
+def trace_submit(as_json: bool, runs: int) -> None:
+    """Trace what a relay runs from an app's submit to CometAPI's answer recorded.
+
+    As trace-callback: from `POST /v1/tasks` with an app's key to the statement that
+    records the send's attempt (docs/development.md, "A request's path, measured").
+    """
+    from receiver.devtools import trace_submit as traced
+
+    sys.exit(traced.run(as_json, runs))
 
 
 @click.command()

@@ -41,6 +41,8 @@ class BackgroundServer:
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://{_HOST}:{self.port}"
         self._server: uvicorn.Server | None = None
+        # uvicorn's settings, when not this module's own (the relay as `receiver serve` runs it).
+        self.config: uvicorn.Config | None = None
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
         self._error: BaseException | None = None
 
@@ -55,20 +57,24 @@ class BackgroundServer:
         """Start serving; block until uvicorn reports started, or raise."""
         if self._thread.ident is not None:
             raise RuntimeError("BackgroundServer can only be started once")
-        if self.app is None:
-            raise RuntimeError("BackgroundServer has no app to serve")
-        config = uvicorn.Config(
-            self.app,
-            log_level=self._log_level,
-            lifespan="on",
-            # Leave the host process's logging setup alone; uvicorn records still reach root.
-            log_config=None,
-            # A handler stuck in a long sleep (e.g. a slow sink) must not block stop().
-            timeout_graceful_shutdown=2,
-            # Nothing stands in front on loopback: the peer is the client (the demo's relay
-            # must not take X-Forwarded-For from anyone, as `receiver serve` does not).
-            proxy_headers=False,
-        )
+        config = self.config
+        if config is None:
+            if self.app is None:
+                raise RuntimeError("BackgroundServer has no app to serve")
+            config = uvicorn.Config(
+                self.app,
+                log_level=self._log_level,
+                lifespan="on",
+                # Leave the host process's logging setup alone; uvicorn records still reach
+                # root.
+                log_config=None,
+                # A handler stuck in a long sleep (e.g. a slow sink) must not block stop().
+                timeout_graceful_shutdown=2,
+                # Nothing stands in front on loopback: the peer is the client (the demo's
+                # relay must not take X-Forwarded-For from anyone, as `receiver serve` does
+                # not).
+                proxy_headers=False,
+            )
         self._server = uvicorn.Server(config)
         self._thread.start()
         deadline = time.monotonic() + _START_TIMEOUT

@@ -1,4 +1,4 @@
-"""What a callback runs in the relay, traced (`receiver trace-callback`).
+"""What a request runs in the relay, traced (`receiver trace-callback`, `trace-submit`).
 
 A profile function (`sys.setprofile` on the relay's thread, `threading.setprofile` for
 threads started later) notes each fresh call of a function of the service: one whose file
@@ -6,19 +6,22 @@ is under receiver/, not under receiver/devtools/. Fresh: the first call of that 
 within its asyncio task (in a thread outside any event loop, within that thread); a call
 again, or a coroutine resumed, is not. Comprehensions and module bodies are not functions.
 
-The window opens when the relay's ASGI application (`create_app`'s, without the connection
-wrappers `receiver serve` adds) receives the callback's request (its path under
-/callbacks/: the URL CometAPI is given, stable whatever the route's code) and
-closes at the statement that records the webhook's attempt: a `Db.execute` (the kernel's
-store protocol) whose `Sql` inserts into the `delivery_attempts` table.
+The window opens when the relay's ASGI application, as `receiver serve` runs it (inside its
+connection wrappers), receives the request that starts the path (`opens`: the callback's,
+under the URL CometAPI is given; a submit's, `POST /v1/tasks`), and closes at the statement
+that ends it: a `Db.execute` (the kernel's store protocol) whose `Sql` starts with `ends`
+(an INSERT into the table recording the attempt). An idle window (`open_idle`, no request)
+notes what the background loops run meanwhile; `Window.without` drops those calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +37,6 @@ _DEVTOOLS = ROOT + "devtools/"
 _STORE = ROOT + "kernel/store/"
 # Counted apart: the infrastructure and the settings every path crosses.
 BENEATH = ("kernel", "config")
-CALLBACK_PATH = "/callbacks/"
-ATTEMPT_TABLE = "INSERT INTO delivery_attempts"
 _NOT_FUNCTIONS = ("<module>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
 
 
@@ -57,6 +58,7 @@ class TaskCalls:
     """What one asyncio task (or one thread outside a loop) ran in the window."""
 
     label: str
+    kind: str  # the label without a name asyncio made up ("Task-12"): alike in every window
     calls: list[Call] = field(default_factory=list)
     seen: set[CodeType] = field(default_factory=set)
 
@@ -96,16 +98,33 @@ class Window:
     tasks: list[TaskCalls]
     ended_in: str | None  # the label of the task that recorded the attempt
     ended_by: str | None  # the function that ran the statement
+    seconds: float  # from its opening to its end
+
+    def without(self, idle: Window) -> Window:
+        """This window without the calls the same kind of task made in the idle window (a
+        background loop's tick), the task that ended it kept."""
+        ticks = {(t.kind, c.code) for t in idle.tasks for c in t.calls}
+        kept = []
+        for task_calls in self.tasks:
+            calls = [c for c in task_calls.calls if (task_calls.kind, c.code) not in ticks]
+            if calls or task_calls.label == self.ended_in:
+                kept.append(TaskCalls(task_calls.label, task_calls.kind, calls))
+        return Window(kept, self.ended_in, self.ended_by, self.seconds)
 
 
 class PathTracer:
-    """Opened by the callback's request, closed by the attempt's record (see the module);
-    armed again for the next callback once its window is taken."""
+    """Opened by the path's first request, closed by the statement that ends it (see the
+    module); armed again for the next request once its window is taken."""
 
-    def __init__(self) -> None:
+    def __init__(self, opens: Callable[[Scope], bool], ends: str) -> None:
+        self.opens = opens
+        self.ends = ends
         self.tasks: dict[object, TaskCalls] = {}
         self.opened = False
         self.closed = False
+        self._opened_at = self._closed_at = 0.0
+        # The relay's loop: the simulator's and the sink's, in this process too, are not traced.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.ended_in: str | None = None
         self.ended_by: str | None = None
         self._lock = threading.Lock()
@@ -120,23 +139,34 @@ class PathTracer:
         sys.setprofile(None)
 
     def take(self) -> Window:
-        """The window just closed; the tracer waits for the next callback."""
+        """The window just closed; the tracer waits for the next request."""
         with self._lock:
-            held = Window([s for s in self.tasks.values() if s.calls], self.ended_in, self.ended_by)
+            seconds = self._closed_at - self._opened_at
+            held = [s for s in self.tasks.values() if s.calls]
+            window = Window(held, self.ended_in, self.ended_by, seconds)
             self.tasks, self.ended_in, self.ended_by = {}, None, None
             self.opened = self.closed = False
-        return held
+        return window
+
+    def open_idle(self) -> None:
+        """A window opened with no request, to be closed by `close_idle`."""
+        self._opened_at = time.monotonic()
+        self.opened = True
+
+    def close_idle(self) -> Window:
+        with self._lock:
+            self.closed = True
+            self._closed_at = time.monotonic()
+        return self.take()
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
-        """The relay's application, opening the window at the first callback request."""
+        """The relay's application, opening the window at the path's first request."""
 
         async def traced(scope: Scope, receive: Receive, send: Send) -> None:
-            if (
-                not self.opened
-                and scope["type"] == "http"
-                and scope["path"].startswith(CALLBACK_PATH)
-            ):
+            if not self.opened and scope["type"] == "http" and self.opens(scope):
                 sys.setprofile(self._profile)  # this loop's thread, already running
+                self._loop = asyncio.get_running_loop()
+                self._opened_at = time.monotonic()
                 self.opened = True
             await app(scope, receive, send)
 
@@ -153,8 +183,10 @@ class PathTracer:
         if place is None or code.co_name in _NOT_FUNCTIONS:
             return None
         task_calls = self._calls_of_task()
+        if task_calls is None:
+            return None
         # Before the freshness test: the statement is run by a function called before.
-        ends = code.co_filename.startswith(_STORE) and _records_attempt(frame)
+        ends = code.co_filename.startswith(_STORE) and _runs(frame, self.ends)
         if code in task_calls.seen and not ends:
             return None
         with self._lock:
@@ -165,30 +197,34 @@ class PathTracer:
                 task_calls.calls.append(Call(place[0], place[1], code))
             if ends:
                 self.closed = True
+                self._closed_at = time.monotonic()
                 self.ended_in = task_calls.label
                 self.ended_by = _caller(frame)
         return None
 
-    def _calls_of_task(self) -> TaskCalls:
+    def _calls_of_task(self) -> TaskCalls | None:
         key: object
         loop = asyncio.events._get_running_loop()
+        if loop is not None and loop is not self._loop:
+            return None
         task = asyncio.current_task(loop) if loop is not None else None
         if task is not None:
-            key, label = task, _task_label(task)
+            key, label, kind = task, *_task_label(task)
         else:
             where_ = "loop callbacks" if loop is not None else "thread"
             key, label = threading.get_ident(), f"{where_} {threading.current_thread().name}"
+            kind = label
         if (task_calls := self.tasks.get(key)) is None:
-            task_calls = self.tasks.setdefault(key, TaskCalls(label))
+            task_calls = self.tasks.setdefault(key, TaskCalls(label, kind))
         return task_calls
 
 
-def _records_attempt(frame: FrameType) -> bool:
+def _runs(frame: FrameType, statement: str) -> bool:
     if frame.f_code.co_name not in ("execute", "execute_many"):
         return False
     written = getattr(frame.f_locals.get("sql"), "written", None)
     texts = written if isinstance(written, tuple) else (written,)
-    return any(isinstance(text, str) and text.startswith(ATTEMPT_TABLE) for text in texts)
+    return any(isinstance(text, str) and text.startswith(statement) for text in texts)
 
 
 def _caller(frame: FrameType) -> str | None:
@@ -197,10 +233,15 @@ def _caller(frame: FrameType) -> str | None:
     return f"{place[0]}.{caller.f_code.co_qualname}" if caller and place else None
 
 
-def _task_label(task: asyncio.Task[Any]) -> str:
+_MADE_UP = re.compile(r"Task-\d+")
+
+
+def _task_label(task: asyncio.Task[Any]) -> tuple[str, str]:
+    """The task's label, and its kind: the label without a name asyncio made up."""
     coro = task.get_coro()
     name = getattr(coro, "__qualname__", type(coro).__name__)
-    return f"{name} ({task.get_name()})"
+    label = f"{name} ({task.get_name()})"
+    return label, name if _MADE_UP.fullmatch(task.get_name()) else label
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from starlette.types import ASGIApp
+
 from receiver.devtools.localserver import BackgroundServer
 
 # The secrets the relay's config below names, besides those the relay always reads.
@@ -83,10 +85,13 @@ class LocalStack:
         ports: Ports | None = None,
         announce: Callable[[dict[str, Any]], None] | None = None,
         tune: Callable[[dict[str, Any]], None] | None = None,
+        served: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
         """`env`: the relay's secrets (COMETAPI_KEY is the simulator's key too);
         `downstreams(sink_url)`: the config file's downstreams; `announce`: told of each
-        request the sink records; `tune`: changes the relay's settings before it is built."""
+        request the sink records; `tune`: changes the relay's settings before it is built;
+        `served`: the relay runs as `receiver serve` runs it (its connection wrappers, loop,
+        parser and limits), `served` around all of it."""
         ports = ports or Ports()
         self._bound: list[BackgroundServer] = []
         try:
@@ -97,10 +102,12 @@ class LocalStack:
             self.close()
             raise
         # The service is imported once the ports are bound: a port in use is said at once.
+        from receiver.app import server
         from receiver.app.build import build_service, create_app
         from receiver.config import parse_settings, resolve
         from receiver.devtools.simulator import SimulatorConfig, create_simulator_app
         from receiver.devtools.sink import create_sink_app
+        from receiver.kernel.http import connections
 
         self.simulator.app = create_simulator_app(
             SimulatorConfig(
@@ -115,7 +122,14 @@ class LocalStack:
         settings = relay_settings(folder, self.relay.url, self.simulator.url, wanted)
         if tune is not None:
             tune(settings)
-        self.relay.app = create_app(build_service(resolve(parse_settings(settings), env)))
+        config = resolve(parse_settings(settings), env)
+        self.relay.app = create_app(build_service(config))
+        if served is not None:
+            # /metrics's own port is left out here: its socket is not bound.
+            relay = config.settings  # its server section, as `receiver serve` reads it
+            public = relay.server.metrics_public
+            outer = served(connections.wrapped(self.relay.app, None, public))
+            self.relay.config = server.served_config(outer, config)
 
     def _take(self, port: int, what: str) -> BackgroundServer:
         server = _bind(port, what)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, get_args
 
@@ -40,6 +40,12 @@ class Caller:
     limits: KeyLimits = NO_LIMITS  # its app's, on what it submits; the admin token has none
     app_id: str | None = None  # the app whose key it is: the owner of what it makes
     app: str = ""  # that app's name
+    # The app what it makes belongs to (None: the admin token's). Settled when the key is
+    # resolved, so that a route reads it without asking the keys again.
+    owner: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "owner", self.app_id if self.key_id is not None else None)
 
     def allows(self, scope: Scope) -> bool:
         return "admin" in self.scopes or scope in self.scopes
@@ -48,11 +54,6 @@ class Caller:
     def sees_all(self) -> bool:
         """Every task, not only its own."""
         return "admin" in self.scopes
-
-    @property
-    def owner(self) -> str | None:
-        """The app what it makes belongs to (None: the admin token's)."""
-        return self.app_id if self.key_id is not None else None
 
     def owns(self, task_owner: str | None) -> bool:
         return self.sees_all or (task_owner is not None and task_owner == self.owner)

@@ -24,6 +24,7 @@ from receiver.kernel.http.openapi import (
 )
 from receiver.kernel.observability import tracing
 from receiver.keys.guard import caller_of, needs
+from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
@@ -46,6 +47,8 @@ router = APIRouter(tags=["tasks"])
 # A route's parts for taking a task in and for cancelling one (receiver/app/parts.py).
 intake_of = on_app("intake", submit.Intake)
 Intaking = Annotated[submit.Intake, Depends(intake_of)]
+# Who submits: a bearer holding `tasks:submit`, resolved once (receiver/keys/guard.py).
+Submitting = Annotated[Caller, needs("tasks:submit")]
 Cancelling = Annotated[task_actions.Canceller, Depends(on_app("canceller", task_actions.Canceller))]
 
 IdempotencyKey = Annotated[
@@ -72,7 +75,6 @@ IdempotencyKey = Annotated[
         "tasks:submit",
     ),
     status_code=202,
-    dependencies=[needs("tasks:submit")],
     responses=guarded(
         "tasks:submit",
         {
@@ -106,9 +108,10 @@ async def create_task(
     request: Request,
     intake: Intaking,
     server: ServerSection,
+    # The guard's caller, key and scopes resolved once, before the body: keys/ is left once.
+    caller: Submitting,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    caller = caller_of(request)  # the guard's, taken before the body: keys/ is left once
     payload = await read_json(request, MAX_SUBMIT_BYTES, server.body_timeout_seconds)
     trace = tracing.caller(request.headers)
     result = await submit.submit(intake, payload, idempotency_key, trace, caller)

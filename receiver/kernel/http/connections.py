@@ -1,0 +1,158 @@
+"""The wrappers `receiver serve` puts around the application and each connection
+(receiver/app/server.py), on every request's path: limits on what one caller can hold, and
+/metrics on its own port.
+
+uvicorn times out idle keep-alive connections but not a request whose head or body never
+finishes, so a few hundred slow senders could hold every file descriptor. Here a request
+head must arrive within `head_timeout_seconds` of the connection (or of the previous
+answer), and a head larger than 64 KiB closes its connection (`head_size.py`, where uvicorn
+parses with httptools).
+
+The head deadline is ours because uvicorn has none: `timeout_keep_alive` starts only once a
+first answer is out and any byte cancels it, and `h11_max_incomplete_event_size` bounds a
+head's size, not its time. It is built from public parts only: uvicorn's protocol for each
+connection is wrapped (composition over the asyncio Protocol interface, no subclass of a
+private class), and the wrapper rides in the connection's ASGI lifespan state (which uvicorn
+copies into every request's `scope["state"]`, as the ASGI spec says) to the small ASGI
+middleware below, which tells it when a request's head is in and when its answer is out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from receiver.kernel.http.answers import error
+
+if TYPE_CHECKING:
+    from receiver.kernel.http.head_size import HeadSize
+
+_CONNECTION = "runway_relay.connection"  # the key of the wrapper in the lifespan state
+
+
+class _HeadLimits(asyncio.Protocol):
+    """One connection: uvicorn's protocol inside, closed when a request head is not in on
+    time, or (on httptools) grows past `head_size.MAX_HEAD_BYTES`. The deadline runs from the
+    connection, and from each answer on it, until the next request reaches the application."""
+
+    inner_class: type[asyncio.Protocol]
+    seconds: float
+    head_size: type[HeadSize] | None  # where uvicorn parses with httptools
+
+    def __init__(self, **uvicorn_arguments: Any) -> None:
+        state = {**uvicorn_arguments.pop("app_state"), _CONNECTION: self}
+        self._inner = self.inner_class(app_state=state, **uvicorn_arguments)  # type: ignore[call-arg]
+        self._transport: asyncio.BaseTransport | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._in_flight = 0
+        self._head_size = self.head_size() if self.head_size else None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._arm()
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_size is not None and self._head_size.too_large(data):
+            if self._transport is not None:
+                self._transport.close()
+            return
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def head_in(self) -> None:
+        self._in_flight += 1
+        self._disarm()
+
+    def answered(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight and self._transport and not self._transport.is_closing():
+            self._arm()  # the next request on this connection gets a deadline of its own
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = asyncio.get_running_loop().call_later(self.seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self._in_flight and self._transport is not None:
+            self._transport.close()
+
+
+def with_head_limits(
+    inner: type[asyncio.Protocol], seconds: float, parser: str
+) -> type[asyncio.Protocol]:
+    head_size = None
+    if parser == "httptools":  # h11 bounds a head's size itself
+        from receiver.kernel.http.head_size import HeadSize
+
+        head_size = HeadSize
+    attributes = {"inner_class": inner, "seconds": seconds, "head_size": head_size}
+    return type("HeadLimits", (_HeadLimits,), attributes)
+
+
+class _RequestCycle:
+    """Tells each request's connection when its head is in and when its answer is out."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection = scope.get("state", {}).get(_CONNECTION) if scope["type"] == "http" else None
+        if connection is None:
+            await self.app(scope, receive, send)
+            return
+        connection.head_in()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            connection.answered()
+
+
+class _MetricsWhereConfigured:
+    """/metrics on its own port, which answers nothing else; on the public port only when
+    the operator opted in (`server.metrics_public`, with a token). Elsewhere a 404, as for
+    any path the relay does not serve: one uvicorn serves both sockets, and a request's
+    `server` (the socket's own address) says which it came in on."""
+
+    def __init__(self, app: ASGIApp, metrics_port: int | None, public: bool) -> None:
+        self.app = app
+        self.metrics_port = metrics_port
+        self.public = public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            server = scope.get("server") or (None, None)
+            on_metrics_port = self.metrics_port is not None and server[1] == self.metrics_port
+            asks_metrics = scope["path"] == "/metrics"
+            if (asks_metrics and not (on_metrics_port or self.public)) or (
+                on_metrics_port and not asks_metrics
+            ):
+                await error(404, "http_error", "Not Found")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def wrapped(app: ASGIApp, metrics_port: int | None, metrics_public: bool) -> ASGIApp:
+    """`app` inside the wrappers: each request's head and answer told to its connection,
+    /metrics on its own port (`metrics_port`; on the public one too when `metrics_public`)."""
+    return _RequestCycle(_MetricsWhereConfigured(app, metrics_port, metrics_public))
