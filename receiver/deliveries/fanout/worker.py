@@ -433,7 +433,7 @@ class Fanout:
             # One delivery to its downstream's publisher, whatever the destination.
             publisher = self.out.publishers.get(downstream.name)
             outcome = (
-                await publisher.publish(message_of(downstream, job, shaped))
+                await publisher.publish(message_of(downstream, job, shaped, self._source(job)))
                 if publisher is not None
                 else Outcome(Answer(failure="the downstream was changed or removed"))
             )
@@ -469,6 +469,10 @@ class Fanout:
         self.parts.log.info(
             "delivery.postponed", **ids, reason=why, next_attempt_in=OVERLOADED_WAIT
         )
+
+    def _source(self, job: DeliveryJob) -> str:
+        """The CloudEvents `source` of a delivery (its downstream's envelope may be one)."""
+        return self.directory.source_of(job.delivery.downstream)
 
     def _health(
         self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool
