@@ -120,3 +120,18 @@ def test_an_envelope_a_destination_cannot_send_is_refused_in_words(
 def test_every_destination_with_a_binding_takes_binary() -> None:
     bound = sorted(fmt for fmt, m in METADATA.items() if m.binding is not None)
     assert bound == ["amqp", "kafka", "mqtt", "nats", "pubsub", "webhook"]
+
+
+def test_the_handshake_answer_is_read_by_section_4() -> None:
+    from receiver.destinations.handshake import verdict
+
+    allowed = verdict(
+        200,
+        {"WebHook-Allowed-Origin": "relay.example", "WebHook-Allowed-Rate": "120"},
+        "relay.example",
+    )
+    assert allowed.allowed and allowed.per_second == 2
+    assert verdict(200, {"webhook-allowed-origin": "*"}, "relay.example").per_minute is None
+    other = verdict(200, {"WebHook-Allowed-Origin": "elsewhere"}, "relay.example")
+    assert not other.allowed and "elsewhere" in other.reason
+    assert "HTTP 405" in verdict(405, {}, "relay.example").reason
