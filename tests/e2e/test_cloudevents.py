@@ -83,3 +83,6 @@ def test_only_a_cloudevents_webhook_is_validated(make_relay: MakeRelay, sink: Si
     relay = make_relay([webhook(sink, "hook")])
     answer = relay.api.post("/v1/downstreams/hook/validate")
     assert answer.status_code == 422 and "cloudevents envelope" in answer.text
+    # The AsyncAPI document describes the envelope.
+    document = relay.api.get("/asyncapi.json").text
+    assert "ce-specversion" in document and "application/cloudevents+json" in document
