@@ -440,7 +440,9 @@ class Fanout:
             # One delivery to its downstream's publisher, whatever the destination.
             publisher = self.out.publishers.get(downstream.name)
             outcome = (
-                await publisher.publish(message_of(downstream, job, shaped, self._source(job)))
+                await publisher.publish(
+                    message_of(downstream, job, shaped, self._source(job, downstream))
+                )
                 if publisher is not None
                 else Outcome(Answer(failure="the downstream was changed or removed"))
             )
@@ -489,8 +491,10 @@ class Fanout:
             "delivery.postponed", **ids, reason=why, next_attempt_in=OVERLOADED_WAIT
         )
 
-    def _source(self, job: DeliveryJob) -> str:
-        """The CloudEvents `source` of a delivery (its downstream's envelope may be one)."""
+    def _source(self, job: DeliveryJob, downstream: Downstream) -> str:
+        """The CloudEvents `source` of a delivery in a CloudEvent envelope ("": none)."""
+        if downstream.envelope == "relay":
+            return ""
         return self.directory.source_of(job.delivery.downstream)
 
     def _health(
