@@ -45,6 +45,16 @@ _SIGNATURE_HEADERS = {
             " /.well-known/jwks.json).",
         },
         "signature": {"type": "string", "description": "`signing: rfc9421`: the signatures."},
+        "ce-specversion": {
+            "type": "string",
+            "description": "A downstream's `envelope`: `cloudevents` sends a CloudEvent 1.0 in"
+            " structured mode (content type `application/cloudevents+json`, the event above as"
+            " its `data`); `cloudevents-binary` sends the event above as the body and the"
+            " attributes as `ce-` headers (Kafka `ce_`, AMQP `cloudEvents:`, MQTT 5 user"
+            " properties, Pub/Sub `ce-` attributes): `id` the webhook-id, `source` the relay's"
+            " public URL (an app's: `/apps/<app>` after it), `type`"
+            " `com.runway-relay.<the event's type>`, `time`, `subject` the task id.",
+        },
     },
 }
 _PARAMETERS = {

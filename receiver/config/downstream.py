@@ -23,6 +23,7 @@ from pydantic import (
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
 from receiver.destinations import registry
+from receiver.destinations.cloudevents import Envelope
 from receiver.destinations.options import OPTION
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
 from receiver.kernel.net.credentials import basic_authorization, tls_problem
@@ -201,6 +202,18 @@ class DownstreamSettings(
         ),
         OPTION,
     ] = "hmac"
+    envelope: Annotated[
+        Envelope,
+        Field(
+            description="How each event goes: relay (the relay's own event), cloudevents"
+            " (a CloudEvent 1.0 in structured mode: one JSON document, content type"
+            " application/cloudevents+json) or cloudevents-binary (the relay's event as the"
+            " body, the CloudEvent's attributes in its protocol's headers). A webhook"
+            " downstream with a CloudEvent envelope is validated (an OPTIONS handshake) before"
+            " its first delivery."
+        ),
+        OPTION,
+    ] = "relay"
     # How the relay proves itself to the endpoint (HTTP formats): basic, bearer or oauth2.
     auth: EndpointAuth | None = None
     # Mutual TLS (a client certificate and key), and a private CA, for an HTTPS endpoint.

@@ -5,13 +5,17 @@ downstream; each once, with its wake-up and its log line."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
+from receiver.config.sections import DeliveryConfig
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
+from receiver.deliveries.fanout.connections import validate
 from receiver.deliveries.rules import TASK_WEBHOOK, Delivery, DeliveryFilter
+from receiver.destinations.handshake import NOT_VALIDATED, needs_handshake, origin_of
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
-from receiver.kernel.errors import NotFound
+from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.handoff import WorkerParts
@@ -111,3 +115,37 @@ async def enable_downstream(
         "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued
     )
     return queued
+
+
+async def validate_downstream(
+    parts: WorkerParts, rules: DeliveryConfig, directory: Directory, name: str
+) -> dict[str, Any]:
+    """Ask a webhook downstream with a CloudEvents envelope again whether it allows the
+    relay's events (the handshake): allowed, what its refusal held goes out, at its allowed
+    rate; refused, it stays held (disabled) with why."""
+    name = known_downstream(directory, name)
+    d = directory.get(name)
+    if d is None or not needs_handshake(d):
+        raise InvalidRequest(
+            "only a webhook downstream with a cloudevents envelope is validated (the"
+            " CloudEvents webhook handshake)"
+        )
+    judged = d.managed and not rules.allow_private_networks
+    found = await validate(rules, directory, d, judged, origin_of(directory.public_url))
+    queued = 0
+    if found.allowed:
+        health = await downstream_transactions.health(parts.store, [name])
+        reason = health[0].disabled_reason if health else None
+        if reason is not None and reason.startswith(NOT_VALIDATED):  # not a failing one's
+            queued = await downstream_transactions.validated(parts.store, name)
+            parts.wakers.wake(Work.DELIVERIES)
+    else:
+        await delivery.disable(parts.store, name, found.reason, directory.subscriptions)
+    parts.log.info("downstream.validated", downstream=name, allowed=found.allowed, queued=queued)
+    return {
+        "downstream": directory.shown_name(name),
+        "allowed": found.allowed,
+        "reason": found.reason or None,
+        "allowed_rate": found.per_minute,
+        "queued": queued,
+    }

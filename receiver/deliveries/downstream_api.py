@@ -154,6 +154,45 @@ async def enable_downstream(
     return reply(Enabled, {"downstream": name, "disabled": False, "queued": queued})
 
 
+class Validated(Answer):
+    downstream: str
+    allowed: bool
+    reason: str | None = None  # why it is held, when not allowed
+    allowed_rate: float | None = None  # requests a minute its endpoint allows (None: any)
+    queued: int = 0  # deliveries its refusal held, queued again
+
+
+@router.post(
+    "/v1/downstreams/{name:path}/validate",
+    summary="Validate a downstream (the CloudEvents handshake)",
+    description=described(
+        "Asks a webhook downstream with a CloudEvents envelope again whether it allows the"
+        " relay's events (`OPTIONS` with `WebHook-Request-Origin`, the CloudEvents webhook"
+        " spec's section 4). Allowed, what its refusal held is queued again, at most"
+        " `WebHook-Allowed-Rate` a minute; refused, it stays held with why.",
+        "downstreams",
+    ),
+    responses=guarded(
+        "downstreams",
+        {
+            200: answer("Asked; `allowed` is its endpoint's answer.", Validated),
+            404: NO_DOWNSTREAM,
+            422: answer("Not a webhook downstream with a cloudevents envelope.", ErrorAnswer),
+        },
+    ),
+)
+async def validate_downstream(
+    request: Request,
+    workers: Workers,
+    rules: DeliverySection,
+    directory: Downstreams,
+    name: PathId,
+) -> Response:
+    kept = own_name(request, directory, name)
+    found = await delivery_actions.validate_downstream(workers, rules, directory, kept)
+    return reply(Validated, found)
+
+
 @router.post(
     "/v1/downstreams/{name:path}/test",
     summary="Send a test event",

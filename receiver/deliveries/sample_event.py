@@ -105,7 +105,7 @@ async def send_test(
         # What a real delivery of this event would do: end filtered (or dead), unsent.
         error = scrub(f"not sent, as a real delivery would not be: {shaped.reason}", EXCERPT_CHARS)
     else:
-        message = message_of(d, job, shaped)
+        message = message_of(d, job, shaped, directory.source_of(name))
         message = replace(message, headers=message.headers | {TEST_HEADER: "true"})
         sent = shown_request(d, request_of(message, d.url, proxy_of(rules, d)))
         guarded = d.managed and not rules.allow_private_networks

@@ -14,7 +14,7 @@ from receiver.destinations.brokers import BrokerDestination, server_of
 from receiver.destinations.connection import Reconnecting, describe, judged
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Binding
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, content_typed
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -82,10 +82,11 @@ class RabbitMQ:
         from aio_pika.exceptions import DeliveryError
 
         opened = await self._conn.get()
+        headers, content_type = content_typed(message.headers)
         amqp_message = aio_pika.Message(
             message.body,
-            headers=dict(message.headers),
-            content_type="application/json",
+            headers=dict(headers),
+            content_type=content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=message.headers["webhook-id"],
             type=message.headers["webhook-type"],

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from receiver.deliveries.rules import Answer, DeliveryJob
+from receiver.destinations import cloudevents
+from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import Message, Outcome
 from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import DownstreamError
@@ -72,6 +74,9 @@ class Sender(sign.Rotating, Protocol):
     @property
     def signing(self) -> str: ...
 
+    @property
+    def envelope(self) -> str: ...
+
 
 def signed_headers(
     downstream: Sender,
@@ -96,11 +101,20 @@ def signed_headers(
     return signed | tracing.current_headers()
 
 
-def message_of(downstream: Sender, job: DeliveryJob, shaped: Shaped) -> Message:
-    """The delivery as its publisher takes it: the shaped body, method and path, its headers
-    (static, the transform's) signed over the body as sent, to the task's own webhook or the
+def message_of(downstream: Sender, job: DeliveryJob, shaped: Shaped, source: str = "") -> Message:
+    """The delivery as its publisher takes it: the shaped body, method and path, in its
+    downstream's envelope (a CloudEvent from `source`: cloudevents.py), its headers (static,
+    the transform's) signed over the body as sent, to the task's own webhook or the
     downstream's URL."""
-    message_id, body = job.delivery.id, shaped.body
+    message_id = job.delivery.id
+    if downstream.envelope != "relay":
+        context = cloudevents.attributes(job.payload, message_id, source)
+        binding = METADATA[downstream.format].binding
+        sent_body, sent_headers = cloudevents.enveloped(
+            downstream.envelope, binding, context, shaped.body, shaped.headers
+        )
+        shaped = replace(shaped, body=sent_body, headers=sent_headers)
+    body = shaped.body
     # The URL as it is sent (RFC 9421 signs it): Telegram's method after the token.
     target = with_path(job.webhook or downstream.url, shaped.path)
     sent = (shaped.method, target, shaped.headers)

@@ -50,6 +50,10 @@ class Metadata:
     stand_in_url: str = "https://sealed.invalid/"  # passes its URL check, for a sealed row
     formed: bool = True  # the console's and the portal's forms make one
     previewable: bool = True  # a message to it may be previewed (Telegram's needs its chat)
+    # Its CloudEvents protocol binding: the prefix of a binary-mode event's attributes in
+    # its protocol's headers (receiver/destinations/cloudevents.py); None: it has none,
+    # structured mode only (Redis Streams, the AWS services).
+    binding: str | None = None
 
 
 def _chat(fmt: str, previewable: bool = True) -> Metadata:
@@ -57,7 +61,9 @@ def _chat(fmt: str, previewable: bool = True) -> Metadata:
     return Metadata(fmt, body="chat", url_secret="credential", previewable=previewable)
 
 
-def _broker(fmt: str, settings: type[BaseModel], target: str) -> Metadata:
+def _broker(
+    fmt: str, settings: type[BaseModel], target: str, binding: str | None = None
+) -> Metadata:
     """A broker whose own setting names where a message goes (the file's or the API's: the
     forms do not make one)."""
     return Metadata(
@@ -68,6 +74,7 @@ def _broker(fmt: str, settings: type[BaseModel], target: str) -> Metadata:
         target_setting=target,
         stand_in_url=f"{fmt}://sealed.invalid/",
         formed=False,
+        binding=binding,
     )
 
 
@@ -88,16 +95,18 @@ def _aws(fmt: str, stand_in_url: str, settings: type[BaseModel] = AwsSettings) -
 METADATA: dict[str, Metadata] = {
     m.format: m
     for m in (
-        Metadata("webhook"),
+        Metadata("webhook", binding="ce-"),
         _chat("slack"),
         _chat("discord"),
         _chat("teams"),
         _chat("telegram", previewable=False),  # its message needs the chat its URL names
         _chat("google_chat"),
         _chat("mattermost"),
-        _broker("amqp", AmqpSettings, "routing_key"),
-        _broker("nats", NatsSettings, "subject"),
-        _broker("mqtt", MqttSettings, "topic"),
+        # AMQP's application properties (RabbitMQ's headers table), NATS's headers, MQTT 5's
+        # user properties named as the attributes.
+        _broker("amqp", AmqpSettings, "routing_key", "cloudEvents:"),
+        _broker("nats", NatsSettings, "subject", "ce-"),
+        _broker("mqtt", MqttSettings, "topic", ""),
         _broker("redis", RedisSettings, "stream"),
         # Kafka and Pub/Sub: the URL names the topic, so the forms make one.
         Metadata(
@@ -106,6 +115,7 @@ METADATA: dict[str, Metadata] = {
             settings=KafkaSettings,
             extra="kafka",
             stand_in_url="kafka://sealed.invalid:9092/sealed",
+            binding="ce_",
         ),
         _aws("sqs", "https://sqs.us-east-1.amazonaws.com/000000000000/sealed"),
         _aws("sns", "arn:aws:sns:us-east-1:000000000000:sealed"),
@@ -117,6 +127,7 @@ METADATA: dict[str, Metadata] = {
             "publish",
             extra="pubsub",
             stand_in_url="pubsub://projects/sealed/topics/sealed",
+            binding="ce-",  # its attributes
         ),
         Metadata("pull", "read", stand_in_url="pull:", previewable=False),
     )

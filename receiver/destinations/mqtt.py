@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 from receiver.destinations.brokers import BrokerDestination
 from receiver.destinations.connection import Reconnecting, describe, judged
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, content_typed
 from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ class Mqtt:
 
         client = await self._conn.get()
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        properties.ContentType = "application/json"
-        properties.UserProperty = list(message.headers.items())
+        headers, properties.ContentType = content_typed(message.headers)
+        properties.UserProperty = list(headers.items())
         try:
             await client.publish(
                 message.name,

@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 from pydantic import ConfigDict, HttpUrl, TypeAdapter, ValidationError
 
+from receiver.destinations import cloudevents
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA, Metadata
 from receiver.destinations.publishing import (
@@ -132,6 +133,9 @@ class Destination:
             raise ValueError(f"auth, tls and proxy are settings of HTTP downstreams, not {fmt}")
         if not http and getattr(settings, "signing", None) == "rfc9421":
             raise ValueError(f"signing: rfc9421 signs HTTP requests, not {fmt} messages")
+        envelope = getattr(settings, "envelope", "relay")
+        if problem := cloudevents.refusal(envelope, self.metadata):
+            raise ValueError(problem)
         if url is None:  # its URL comes later (`url_env`): where it goes is not known yet
             return Addresses()
         return replace(self.addresses(settings), url=checked)

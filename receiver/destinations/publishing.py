@@ -138,6 +138,15 @@ class Confirming:
         await self.client.close()
 
 
+def content_typed(headers: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """The headers but its content type, and that type (JSON unless a CloudEvent envelope
+    said otherwise): for a protocol whose message has a content type of its own (AMQP's
+    property, MQTT 5's)."""
+    kept = {name: value for name, value in headers.items() if name.lower() != "content-type"}
+    found = [value for name, value in headers.items() if name.lower() == "content-type"]
+    return kept, found[0] if found else "application/json"
+
+
 def placeholders(template: str) -> set[str]:
     """The names a template uses; ValueError when it is not a valid template, or a
     placeholder is not bare (a format spec such as `{task_id:>40000000}` would make each

@@ -43,6 +43,10 @@ class SinkMode:
     # The first request at each path for each task (the event's `data.task_id`) is answered
     # 503, the others as the rest of the mode says: a refused first attempt per task.
     refuse_first_per_task: bool = False
+    # The CloudEvents webhook handshake: an OPTIONS with WebHook-Request-Origin is answered
+    # 200 with these as WebHook-Allowed-Origin and WebHook-Allowed-Rate (None: left out).
+    allowed_origin: str | None = None
+    allowed_rate: str | None = None
 
 
 def _parse_mode(raw: object) -> SinkMode:
@@ -65,6 +69,9 @@ def _parse_mode(raw: object) -> SinkMode:
     flags = (mode.abort, mode.telegram, mode.express, mode.refuse_first_per_task)
     if not all(isinstance(flag, bool) for flag in flags):
         raise ValueError("abort, telegram, express and refuse_first_per_task must be true or false")
+    allowed = (mode.allowed_origin, mode.allowed_rate)
+    if not all(value is None or isinstance(value, str) for value in allowed):
+        raise ValueError("allowed_origin and allowed_rate must be strings or null")
     flaky: object = mode.flaky
     if isinstance(flaky, bool) or not isinstance(flaky, int | float) or not 0 <= flaky <= 1:
         raise ValueError("flaky must be a number from 0 to 1")
@@ -172,6 +179,8 @@ async def _capture(request: Request) -> Response:
             await asyncio.wait_for(_until_disconnect(request), mode.delay_seconds)
         sink.release(entry)
     extra = {"Retry-After": str(mode.retry_after)} if mode.retry_after is not None else {}
+    if request.method == "OPTIONS" and "webhook-request-origin" in request.headers:
+        return Response(status_code=mode.status, headers=_handshake(mode))
     if mode.abort:
         extra["webhook-delivery"] = "abort-message"
     if mode.express and mode.status >= 400:
@@ -182,6 +191,14 @@ async def _capture(request: Request) -> Response:
     elif mode.telegram:
         body["result"] = {"message_id": len(sink.received), "chat": {"id": -100}}
     return JSONResponse(body, status_code=mode.status, headers=extra)
+
+
+def _handshake(mode: SinkMode) -> dict[str, str]:
+    allowed = {
+        "WebHook-Allowed-Origin": mode.allowed_origin,
+        "WebHook-Allowed-Rate": mode.allowed_rate,
+    }
+    return {name: value for name, value in allowed.items() if value is not None}
 
 
 def _express_error(request: Request, status: int, headers: dict[str, str]) -> Response:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
 from receiver.deliveries.rules import SECRET_HELD, Subscription
+from receiver.destinations import cloudevents
 from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
 from receiver.downstreams.key_sets import KeySets, Owner
@@ -37,7 +38,7 @@ from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
 from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
-from receiver.lifecycle.rules.routing import DownstreamLabels, owned_name, owner_of
+from receiver.lifecycle.rules.routing import UNNAMED_APP, DownstreamLabels, owned_name, owner_of
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.
@@ -94,6 +95,7 @@ class Directory:
         follows: bool = True,
     ) -> None:
         self.configured = {d.name: d for d in config.downstreams}
+        self.public_url = config.public_url
         self._store, self.sealer, self._log = store, sealer, log
         self._rows_read = rows_read
         # The names of the apps whose downstreams were read: their metrics' labels.
@@ -177,6 +179,13 @@ class Directory:
         name the app gave it, as its metrics label it), never the `<app id>.<name>` it is
         kept under; the operator's own as it is."""
         return DownstreamLabels(self.app_names)(kept)
+
+    def source_of(self, kept: str) -> str:
+        """The CloudEvents `source` of a downstream's events: the relay's public URL, and
+        its app's name for an app's."""
+        owner = owner_of(kept)
+        app = None if owner is None else self.app_names.get(owner, UNNAMED_APP)
+        return cloudevents.source_of(self.public_url, app)
 
     def pulled(self, name: str) -> bool:
         """It is read by pull (no breaker, no attempts of its own)."""

@@ -42,6 +42,17 @@ async def enable(store: Store, name: str, recover_since: float | None) -> int:
     return await store.run(write)
 
 
+async def validated(store: Store, name: str) -> int:
+    """Its endpoint allowed the relay's CloudEvents: attempted again, everything it held
+    queued; how many deliveries."""
+
+    def write(db: Db) -> int:
+        downstreams.enable(db, name)
+        return outbox.release_held(db, name, time.time())
+
+    return await store.run(write)
+
+
 async def note_breaker(store: Store, name: str, state: str) -> None:
     await store.run(lambda db: downstreams.note_breaker(db, name, state, time.time()))
 

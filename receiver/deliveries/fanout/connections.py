@@ -14,6 +14,8 @@ from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, end
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.lanes import Lane, close_later
 from receiver.deliveries.rules import STATE_NUMBERS, TASK_WEBHOOK
+from receiver.destinations import handshake
+from receiver.destinations.handshake import Verdict
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
@@ -93,6 +95,18 @@ def open_route(rules: DeliveryConfig, directory: Directory, d: Downstream, judge
     return Route(opens, proxy_of(rules, d), judged, tokens, authorization, names)
 
 
+async def validate(
+    rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool, origin: str
+) -> Verdict:
+    """The CloudEvents handshake with a downstream's endpoint, its own way out (its session,
+    TLS, proxy, auth), opened for it and closed after."""
+    route = open_route(rules, directory, d, judged)
+    try:
+        return await handshake.ask(route, d.url, origin, d.timeout)
+    finally:
+        await route.close()
+
+
 async def _judge_public(host: str, port: int) -> None:
     """A server a broker's client is about to dial, of a downstream from the API: judged
     each time it connects (receiver/destinations/connection.py's `judged`, Kafka's every
@@ -119,6 +133,9 @@ class Connections:
         # Opened in the fan-out's run(): aiohttp wants a running loop.
         self.publishers: dict[str, Publisher] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # old publishers, closing once idle
+        # The CloudEvents handshake's allowing answers (a refusal disables the downstream).
+        self._verdicts: dict[str, Verdict] = {}
+        self._validating: dict[str, asyncio.Lock] = {}
 
     def from_the_api(self, d: Downstream) -> bool:
         """Its URL came through the API: it may reach public addresses only, unless the
@@ -144,6 +161,7 @@ class Connections:
 
     def _open(self, d: Downstream) -> None:
         name = d.name
+        self._verdicts.pop(name, None)  # changed: asked again
         self.downstreams[name] = d
         self.lanes[name] = Lane.of(d)
         self.metrics.breakers[name] = STATE_NUMBERS["closed"]
@@ -176,6 +194,7 @@ class Connections:
 
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)
+        self._verdicts.pop(name, None)
         self.lanes.pop(name, None)
         self.metrics.breakers.pop(name, None)
         closing = self.publishers.pop(name, None)
@@ -183,6 +202,19 @@ class Connections:
             task = asyncio.create_task(close_later(closing, d.timeout + 1))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
+
+    async def validated(self, d: Downstream, origin: str) -> Verdict:
+        """Whether a downstream's endpoint allows the relay's CloudEvents (its handshake,
+        asked once a process and kept while allowed): its allowed rate becomes its lane's."""
+        lock = self._validating.setdefault(d.name, asyncio.Lock())
+        async with lock:
+            if (known := self._verdicts.get(d.name)) is not None:
+                return known
+            found = await validate(self.rules, self.directory, d, self.from_the_api(d), origin)
+            if found.allowed and (lane := self.lanes.get(d.name)) is not None:
+                lane.allowed_per_second = found.per_second
+                self._verdicts[d.name] = found
+            return found
 
     async def close(self) -> None:
         for publisher in self.publishers.values():

@@ -71,6 +71,16 @@ class Lane:
     # What its attempts must not show (`logs.scoped`): its downstream's own secrets, as the
     # directory had them when its publisher opened (receiver/downstreams/directory.py).
     scope: tuple[Redactor, ...] = ()
+    # The rate its endpoint allowed in the CloudEvents handshake (receiver/destinations/
+    # handshake.py); None: none said.
+    allowed_per_second: float | None = None
+
+    @property
+    def per_second(self) -> float | None:
+        """Its budget of attempts a second, by every replica together: `max_per_second`,
+        or its endpoint's allowed rate when that is less."""
+        rates = [r for r in (self.downstream.max_per_second, self.allowed_per_second) if r]
+        return min(rates) if rates else None
 
     @classmethod
     def of(cls, d: Downstream) -> Lane:
@@ -129,7 +139,7 @@ def reservable(lanes: list[Lane], disabled: set[str], free: int, now: float) -> 
     for lane in lanes:
         if len(held) >= free:
             break
-        budgeted = lane.bucket is not None or lane.downstream.max_per_second is not None
+        budgeted = lane.bucket is not None or lane.per_second is not None
         if lane.downstream.name in disabled or budgeted:
             continue
         if lane.allowance(now, 1) >= 1:

@@ -41,6 +41,7 @@ from receiver.deliveries.rules import (
     claim_round,
     decide,
 )
+from receiver.destinations.handshake import needs_handshake, origin_of
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
 from receiver.destinations.registry import default_body
@@ -246,7 +247,7 @@ class Fanout:
                     lease,
                     n,
                     lane.downstream.name,
-                    lane.downstream.max_per_second,
+                    lane.per_second,
                     lane.ordered,
                 )
                 for lane, n in wanted
@@ -370,6 +371,12 @@ class Fanout:
     ) -> None:
         delivery = job.delivery
         downstream = self.out.downstreams.get(delivery.downstream)
+        if downstream is not None and job.webhook is None and needs_handshake(downstream):
+            origin = origin_of(self.directory.public_url)
+            found = await self.out.validated(downstream, origin)
+            if not found.allowed:
+                await self._hold_unvalidated(lane, downstream.name, found.reason)
+                return
         started_at, started = time.time(), time.monotonic()
         try:
             decision, outcome = await self._decided(job, downstream, ids)
@@ -433,7 +440,9 @@ class Fanout:
             # One delivery to its downstream's publisher, whatever the destination.
             publisher = self.out.publishers.get(downstream.name)
             outcome = (
-                await publisher.publish(message_of(downstream, job, shaped))
+                await publisher.publish(
+                    message_of(downstream, job, shaped, self._source(job, downstream))
+                )
                 if publisher is not None
                 else Outcome(Answer(failure="the downstream was changed or removed"))
             )
@@ -449,6 +458,18 @@ class Fanout:
             self.parts.metrics.item_failures.labels("fanout").inc()
             failure = Answer(failure=f"the attempt failed: {type(exc).__name__}")
             return decide(self.policy, attempt, failure, time.time()), None
+
+    async def _hold_unvalidated(self, lane: Lane, name: str, reason: str) -> None:
+        """Its endpoint did not allow the relay's CloudEvents: no attempt was made; the
+        downstream is disabled with why, its deliveries held (this one too), until it is
+        validated again (POST /v1/downstreams/{name}/validate)."""
+        if (me := asyncio.current_task()) is not None:
+            self._recording.add(me)
+            self._free_slot(me, lane)
+        lane.breaker.untried()
+        await delivery_story.disable(self.parts.store, name, reason, self.directory.subscriptions)
+        self.parts.log.warning("downstream.not_validated", downstream=name, reason=reason)
+        self._disabled_read = 0.0  # re-read at once: its rows are held now
 
     async def _postpone(self, job: DeliveryJob, lane: Lane, why: str, ids: dict[str, Any]) -> None:
         """The relay was too busy to evaluate the delivery's filter or transform: no
@@ -469,6 +490,12 @@ class Fanout:
         self.parts.log.info(
             "delivery.postponed", **ids, reason=why, next_attempt_in=OVERLOADED_WAIT
         )
+
+    def _source(self, job: DeliveryJob, downstream: Downstream) -> str:
+        """The CloudEvents `source` of a delivery in a CloudEvent envelope ("": none)."""
+        if downstream.envelope == "relay":
+            return ""
+        return self.directory.source_of(job.delivery.downstream)
 
     def _health(
         self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool

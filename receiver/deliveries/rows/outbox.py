@@ -421,6 +421,17 @@ def recover(db: Db, downstream: str, since: float | None, now: float) -> int:
     return queued
 
 
+RELEASE_HELD = Sql(
+    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?"
+    " WHERE downstream = ? AND state = 'held'"
+)
+
+
+def release_held(db: Db, downstream: str, now: float) -> int:
+    """A downstream validated again: everything it held goes out; how many."""
+    return db.execute(RELEASE_HELD, (now, now, downstream))
+
+
 HOLD_UNOPENED = Sql(
     "UPDATE deliveries SET state = 'held', last_error = ?, lease_owner = NULL,"
     " lease_until = NULL, updated_at = ? WHERE downstream = ANY(?) AND state = 'pending'"

@@ -1,0 +1,99 @@
+"""The abuse protection of CloudEvents' "HTTP 1.1 Web Hooks" (section 4): before the relay
+sends a webhook downstream its first CloudEvent, it asks the endpoint with `OPTIONS` and
+`WebHook-Request-Origin: <the relay's public host>`; an answer whose
+`WebHook-Allowed-Origin` names that host (or `*`) lets deliveries go, at most
+`WebHook-Allowed-Rate` a minute when it says one. Any other answer holds them, with why."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from receiver.destinations.http import Route, judge_target
+from receiver.destinations.metadata import METADATA
+from receiver.kernel.errors import DownstreamError
+from receiver.kernel.net.outbound import Failure, transport_errors
+
+# Why a downstream's deliveries wait: the words start so, the answer's follow.
+NOT_VALIDATED = "not validated by its endpoint (the CloudEvents webhook handshake)"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the endpoint answered: allowed (at most `per_minute` requests a minute; None:
+    no limit), or not, with why in words."""
+
+    allowed: bool
+    reason: str = ""
+    per_minute: float | None = None
+
+    @property
+    def per_second(self) -> float | None:
+        return None if self.per_minute is None else self.per_minute / 60
+
+
+def origin_of(public_url: str) -> str:
+    """The relay's host as `WebHook-Request-Origin` names it."""
+    return urlsplit(public_url).hostname or public_url
+
+
+def needs_handshake(downstream: Any) -> bool:
+    """Whether a downstream is validated before its deliveries go: a webhook (an HTTP
+    endpoint of the relay's events) sending CloudEvents."""
+    found = METADATA.get(str(downstream.format))
+    sends_events = found is not None and found.sent == "request" and found.body == "event"
+    return sends_events and getattr(downstream, "envelope", "relay") != "relay"
+
+
+def verdict(status: int, headers: Mapping[str, str], origin: str) -> Verdict:
+    """The answer to the handshake read by section 4.1.2: a 2xx whose
+    `WebHook-Allowed-Origin` is `origin` or `*`; its `WebHook-Allowed-Rate` a number or `*`."""
+    lowered = {name.lower(): value.strip() for name, value in headers.items()}
+    allowed = lowered.get("webhook-allowed-origin")
+    if not 200 <= status < 300:
+        return Verdict(False, f"{NOT_VALIDATED}: its OPTIONS answered HTTP {status}")
+    if allowed is None:
+        return Verdict(False, f"{NOT_VALIDATED}: its answer has no WebHook-Allowed-Origin")
+    if allowed not in ("*", origin):
+        return Verdict(
+            False, f"{NOT_VALIDATED}: WebHook-Allowed-Origin is {allowed!r}, not {origin!r}"
+        )
+    rate = lowered.get("webhook-allowed-rate", "*")
+    try:
+        per_minute = None if rate == "*" else float(rate)
+    except ValueError:
+        per_minute = None
+    if per_minute is not None and per_minute <= 0:
+        per_minute = None
+    return Verdict(True, per_minute=per_minute)
+
+
+def _unreached(failure: Failure) -> DownstreamError:
+    return DownstreamError(failure.reason)
+
+
+async def ask(route: Route, url: str, origin: str, timeout: float) -> Verdict:
+    """Send the handshake's `OPTIONS` to `url` its downstream's way (the target judged first
+    when it came through the API); a transport failure is a refusal, in words."""
+    headers = {"WebHook-Request-Origin": origin}
+    if route.authorization is not None:
+        headers["Authorization"] = route.authorization
+    try:
+        async with asyncio.timeout(timeout):
+            with transport_errors(_unreached):
+                if route.judged:
+                    await judge_target(url, route.proxy is not None, route.proxy_names)
+                session = route.session
+                if session is None or session.closed:
+                    raise DownstreamError("the downstream was changed or removed")
+                async with session.request(
+                    "OPTIONS", url, headers=headers, allow_redirects=False, proxy=route.proxy
+                ) as answer:
+                    return verdict(answer.status, dict(answer.headers), origin)
+    except TimeoutError:
+        return Verdict(False, f"{NOT_VALIDATED}: its OPTIONS timed out after {timeout:g}s")
+    except DownstreamError as exc:
+        return Verdict(False, f"{NOT_VALIDATED}: {exc.detail}")

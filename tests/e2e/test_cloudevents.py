@@ -1,0 +1,88 @@
+"""A downstream's CloudEvents envelope, end to end: what the sink received read by the CNCF
+SDK (`cloudevents.v1.http.from_http`) in both modes, signed over the body as sent; and the
+webhook handshake: a sink that does not allow the relay holds its deliveries, with why,
+until it is validated again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudevents.v1.http import from_http
+
+from tests.conftest import MakeRelay, webhook
+from tests.harness import (
+    WEBHOOK_SECRET,
+    Relay,
+    Sink,
+    image_to_video,
+    verify_standard_webhook,
+    wait_for,
+)
+
+
+def _delivered(sink: Sink, path: str) -> dict[str, Any]:
+    return wait_for(lambda: next((h for h in sink.received(path) if h["method"] == "POST"), None))
+
+
+def _hook(relay: Relay, name: str) -> dict[str, Any]:
+    found = relay.api.get("/v1/downstreams").json()["downstreams"]
+    return next(d for d in found if d["name"] == name)
+
+
+def test_both_modes_reach_a_webhook_as_cloudevents(make_relay: MakeRelay, sink: Sink) -> None:
+    sink.mode(allowed_origin="*")
+    relay = make_relay(
+        [
+            webhook(sink, "structured", envelope="cloudevents"),
+            webhook(sink, "binary", envelope="cloudevents-binary"),
+        ]
+    )
+    task = relay.submit(**image_to_video()).json()
+    for path in ("/structured", "/binary"):
+        hit = _delivered(sink, path)
+        body = hit["body"].encode()
+        assert verify_standard_webhook(WEBHOOK_SECRET, hit["headers"], body)
+        event = from_http(hit["headers"], body)
+        assert event["specversion"] == "1.0"
+        assert event["id"] == hit["headers"]["webhook-id"]
+        assert event["type"] == "com.runway-relay.task.succeeded"
+        assert event["subject"] == task["id"]
+        # The operator's own downstream: the relay's public URL alone.
+        assert event["source"].startswith("http") and "/apps/" not in event["source"]
+        assert event.data["data"]["task_id"] == task["id"]
+        # The handshake came first, naming the relay's host.
+        options = [h for h in sink.received(path) if h["method"] == "OPTIONS"]
+        assert options and options[0]["headers"]["webhook-request-origin"]
+    structured = _delivered(sink, "/structured")["headers"]
+    assert structured["content-type"] == "application/cloudevents+json"
+    binary = _delivered(sink, "/binary")["headers"]
+    assert binary["content-type"] == "application/json" and binary["ce-specversion"] == "1.0"
+
+
+def test_an_endpoint_that_does_not_allow_the_relay_holds_its_deliveries(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    relay = make_relay([webhook(sink, "hook", envelope="cloudevents")])
+    relay.submit(**image_to_video())
+    # The sink answers the OPTIONS without WebHook-Allowed-Origin: held, with why.
+    held = wait_for(lambda: (d := _hook(relay, "hook"))["disabled"] and d)
+    assert "WebHook-Allowed-Origin" in str(held), held
+    assert not [h for h in sink.received("/hook") if h["method"] == "POST"]
+
+    sink.mode(allowed_origin="*", allowed_rate="120")
+    answer = relay.api.post("/v1/downstreams/hook/validate")
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["allowed"] is True and found["allowed_rate"] == 120 and found["queued"] >= 1
+    event = from_http(*(lambda h: (h["headers"], h["body"].encode()))(_delivered(sink, "/hook")))
+    assert event["type"] == "com.runway-relay.task.succeeded"
+    assert not _hook(relay, "hook")["disabled"]
+
+
+def test_only_a_cloudevents_webhook_is_validated(make_relay: MakeRelay, sink: Sink) -> None:
+    relay = make_relay([webhook(sink, "hook")])
+    answer = relay.api.post("/v1/downstreams/hook/validate")
+    assert answer.status_code == 422 and "cloudevents envelope" in answer.text
+    # The AsyncAPI document describes the envelope.
+    document = relay.api.get("/asyncapi.json").text
+    assert "ce-specversion" in document and "application/cloudevents+json" in document
