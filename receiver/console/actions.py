@@ -68,6 +68,11 @@ class DownstreamForms:
         """Whom the forms act as: the operator, for every app."""
         return BOOTSTRAP
 
+    def page_of(self, name: str) -> str:
+        """Where a change to downstream `name` (as shown) sends the browser back, unless
+        its form says where."""
+        return self.home
+
     async def with_secret(
         self, request: Request, session: Session, shown: dict[str, Any]
     ) -> Response:
@@ -98,7 +103,7 @@ class DownstreamForms:
         if asked:
             return asked
         await delivery_actions.disable_downstream(self.workers, self.directory, kept)
-        return self.console.done(request, form, self.home, "disabled")
+        return self.console.done(request, form, self.page_of(name), "disabled")
 
     async def enable(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
@@ -110,7 +115,7 @@ class DownstreamForms:
         if asked:
             return asked
         queued = await delivery_actions.enable_downstream(self.workers, self.directory, kept, since)
-        return self.console.done(request, form, self.home, "enabled", queued)
+        return self.console.done(request, form, self.page_of(name), "enabled", queued)
 
     async def rotate(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
@@ -138,7 +143,7 @@ class DownstreamForms:
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.refused_edit(request, session, name, said)
-        return self.console.done(request, form, self.home, "changed")
+        return self.console.done(request, form, self.page_of(name), "changed")
 
     async def refused_edit(
         self, request: Request, session: Session, name: str, error: str

@@ -139,7 +139,9 @@ def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
     assert link.status_code == 201, link.text
     browser = httpx.Client(base_url=relay.url, timeout=15)
     browser.get(str(link.json()["url"]).removeprefix(relay.url))
-    portal = browser.get("/portal/")
+    listed = browser.get("/portal/")
+    assert 'href="/portal/endpoints/inbox"' in listed.text  # its page, from the list
+    portal = browser.get("/portal/endpoints/inbox")
     assert portal.status_code == 200, portal.text
     assert "/v1/downstreams/inbox/events</code>" in portal.text
     assert "<b>2</b> events readable now" in portal.text
