@@ -171,12 +171,16 @@ class Actions(DownstreamForms):
     async def with_secret(
         self, request: Request, session: Session, shown: dict[str, Any]
     ) -> Response:
-        return await self.pages.deliveries(request, session, secret=shown)
+        # a secret rotated: shown on its own card (one made: on the list)
+        one = request.path_params.get("name")
+        return await self.pages.deliveries(request, session, secret=shown, only=one)
 
     async def refused_edit(
         self, request: Request, session: Session, name: str, error: str
     ) -> Response:
-        return await self.pages.deliveries(request, session, create_error=f"{name}: {error}")
+        one = request.path_params.get("name")
+        said = f"{name}: {error}"
+        return await self.pages.deliveries(request, session, create_error=said, only=one)
 
     async def submit(self, request: Request, session: Session, form: Form) -> Response:
         names = ("kind", "prompt", "source", "model", "options")
@@ -247,4 +251,6 @@ class Actions(DownstreamForms):
             return await self.pages.deliveries(request, session, kept=kept, create_error=said)
         shown = {"name": made["name"], "rotated": False, **shown_keys({**made, "secret": secret})}
         shown["jwks"] = self.key_set(made["name"])
-        return await self.pages.deliveries(request, session, secret=shown)
+        # a secret rotated: shown on its own card (one made: on the list)
+        one = request.path_params.get("name")
+        return await self.pages.deliveries(request, session, secret=shown, only=one)

@@ -191,10 +191,12 @@ class Pages:
         secret: dict[str, Any] | None = None,
         kept: dict[str, str] | None = None,
         create_error: str = "",
+        only: str | None = None,
     ) -> Response:
+        """The downstreams, a table; or one (`only`, else the `downstream` asked), its card."""
         now = time.time()
         q = request.query_params
-        only = q.get("downstream") or None
+        only = only or q.get("downstream") or None
         directory = self.console.directory
         every, unusable = directory.every, directory.unusable
         search, after = (q.get("q") or "").strip(), q.get("after") or ""

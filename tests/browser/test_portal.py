@@ -295,13 +295,18 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("console-task", f"/console/tasks/{dead}")
     check("console-deliveries", "/console/deliveries")
     assert "app_" not in _text(driver)
+    assert _health(driver, "#downstreams tr[data-name]", ".name")["fragile"] == ("failing", "")
+    pull = driver.find_element(By.CSS_SELECTOR, "#downstreams tr[data-name$='.alpha-pull']")
+    pulled_card = f"/console/deliveries?downstream={pull.get_attribute('data-name')}"
+    check("console-downstream-pull", pulled_card, keep=False)
+    [pulled] = driver.find_elements(By.CSS_SELECTOR, "p.pull")
+    assert "with a key of alpha: GET" in pulled.text, pulled.text
+    assert "/v1/downstreams/alpha-pull/events" in pulled.text
+    check("console-downstream", "/console/deliveries?downstream=fragile")
     # A failed delivery's answer, said once (the portal's log shares the words).
     answers = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "td.why")]
     assert any("HTTP 500" in a for a in answers)
     assert all(a.count("HTTP 500") <= 1 for a in answers), answers
-    [pulled] = driver.find_elements(By.CSS_SELECTOR, "p.pull")
-    assert "with a key of alpha: GET" in pulled.text, pulled.text
-    assert "/v1/downstreams/alpha-pull/events" in pulled.text
     check("console-keys", "/console/keys")
     check("console-apps", "/console/apps")
     check("console-error", "/console/tasks/tsk_none", keep=False)
