@@ -68,6 +68,11 @@ class DownstreamForms:
         """Whom the forms act as: the operator, for every app."""
         return BOOTSTRAP
 
+    def page_of(self, name: str) -> str:
+        """Where a change to downstream `name` (as shown) sends the browser back, unless
+        its form says where."""
+        return self.home
+
     async def with_secret(
         self, request: Request, session: Session, shown: dict[str, Any]
     ) -> Response:
@@ -98,7 +103,7 @@ class DownstreamForms:
         if asked:
             return asked
         await delivery_actions.disable_downstream(self.workers, self.directory, kept)
-        return self.console.done(request, form, self.home, "disabled")
+        return self.console.done(request, form, self.page_of(name), "disabled")
 
     async def enable(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
@@ -110,7 +115,7 @@ class DownstreamForms:
         if asked:
             return asked
         queued = await delivery_actions.enable_downstream(self.workers, self.directory, kept, since)
-        return self.console.done(request, form, self.home, "enabled", queued)
+        return self.console.done(request, form, self.page_of(name), "enabled", queued)
 
     async def rotate(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
@@ -138,7 +143,7 @@ class DownstreamForms:
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.refused_edit(request, session, name, said)
-        return self.console.done(request, form, self.home, "changed")
+        return self.console.done(request, form, self.page_of(name), "changed")
 
     async def refused_edit(
         self, request: Request, session: Session, name: str, error: str
@@ -166,12 +171,16 @@ class Actions(DownstreamForms):
     async def with_secret(
         self, request: Request, session: Session, shown: dict[str, Any]
     ) -> Response:
-        return await self.pages.deliveries(request, session, secret=shown)
+        # a secret rotated: shown on its own card (one made: on the list)
+        one = request.path_params.get("name")
+        return await self.pages.deliveries(request, session, secret=shown, only=one)
 
     async def refused_edit(
         self, request: Request, session: Session, name: str, error: str
     ) -> Response:
-        return await self.pages.deliveries(request, session, create_error=f"{name}: {error}")
+        one = request.path_params.get("name")
+        said = f"{name}: {error}"
+        return await self.pages.deliveries(request, session, create_error=said, only=one)
 
     async def submit(self, request: Request, session: Session, form: Form) -> Response:
         names = ("kind", "prompt", "source", "model", "options")
@@ -242,4 +251,6 @@ class Actions(DownstreamForms):
             return await self.pages.deliveries(request, session, kept=kept, create_error=said)
         shown = {"name": made["name"], "rotated": False, **shown_keys({**made, "secret": secret})}
         shown["jwks"] = self.key_set(made["name"])
-        return await self.pages.deliveries(request, session, secret=shown)
+        # a secret rotated: shown on its own card (one made: on the list)
+        one = request.path_params.get("name")
+        return await self.pages.deliveries(request, session, secret=shown, only=one)

@@ -32,6 +32,7 @@ from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads
 
 PAGE_SIZE = 25
+DOWNSTREAMS_PAGE = 50  # rows of the downstreams' table, then a "Next" link
 
 
 def _pretty_raw(raw: str) -> str:
@@ -190,15 +191,29 @@ class Pages:
         secret: dict[str, Any] | None = None,
         kept: dict[str, str] | None = None,
         create_error: str = "",
+        only: str | None = None,
     ) -> Response:
+        """The downstreams, a table; or one (`only`, else the `downstream` asked), its card."""
         now = time.time()
-        only = request.query_params.get("downstream") or None
+        q = request.query_params
+        only = only or q.get("downstream") or None
         directory = self.console.directory
         every, unusable = directory.every, directory.unusable
+        search, after = (q.get("q") or "").strip(), q.get("after") or ""
+        if len(search) > 200 or len(after) > 200 or not after.isprintable():
+            raise MalformedRequest("q and after are names, of 200 characters at most")
+        # Every downstream a row of a table, by name, fifty a page (those whose name holds
+        # `q`); one (`downstream`) a card with its forms and its dead and retrying deliveries.
+        listed = sorted((directory.shown_name(n), n) for n in (*every, *unusable))
+        found_names = [n for s, n in listed if search.lower() in s.lower() and s > after]
+        more = not only and len(found_names) > DOWNSTREAMS_PAGE
         names = (
-            [delivery_actions.known_downstream(directory, only)] if only else [*every, *unusable]
+            [delivery_actions.known_downstream(directory, only)]
+            if only
+            else found_names[:DOWNSTREAMS_PAGE]
         )
-        found = await queries.backlogs(self.console.store, names, 50)
+        found = await queries.backlogs(self.console.store, names, 50) if only else []
+        rows = await queries.health(self.console.store, names) if not only else []
         polled = [n for n in names if n in every and directory.pulled(n)]
         readable = await delivery_reads.pullable(self.console.store, polled)
         shown = [(b.health, b.dead, b.retrying) for b in found]
@@ -213,6 +228,10 @@ class Pages:
             nav="deliveries",
             stream=self.console.stream_url(request, now),
             downstreams=shown,
+            rows=rows,  # the table's, without `downstream`
+            q=search,
+            after=after,
+            next=directory.shown_name(names[-1]) if more else None,
             formats={name: d.format for name, d in every.items()},
             readable=readable,  # a pull downstream's events to read, by its name
             # the name its app reads it by (`/v1/downstreams/{name}/events`, with the app's key)
@@ -227,7 +246,7 @@ class Pages:
             create_error=create_error,
             example_types=EXAMPLE_TYPES,
             # Each one's settings as the API shows them: header values and secrets masked.
-            settings={n: describe_any(directory, n, None, now) for n in names},
+            settings={n: describe_any(directory, n, None, now) for n in names} if only else {},
         )
 
     async def stream(self, request: Request) -> Response:

@@ -8,6 +8,7 @@ from typing import Any
 from receiver.deliveries.rows import pulls as pull_rows
 from receiver.deliveries.rows.lists import (
     event_documents,
+    last_delivered,
     list_app_deliveries,
     list_deliveries,
     newest_event,
@@ -52,3 +53,8 @@ async def pullable(store: Store, names: list[str]) -> dict[str, int]:
     """How many events each pull downstream holds to be read (kept for the retention
     period), in one snapshot."""
     return await store.read(lambda db: {n: pull_rows.count_pulled(db, n) for n in names})
+
+
+async def last_delivered_to(store: Store, names: list[str]) -> dict[str, float]:
+    """When each of these downstreams last had a delivery go through, in one snapshot."""
+    return await store.read(lambda db: last_delivered(db, names))

@@ -7,6 +7,7 @@ goes through the same operations as the API, as the app's keys would."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,7 +50,10 @@ class Actions(DownstreamForms):
     async def with_secret(
         self, request: Request, session: Session, shown: dict[str, Any]
     ) -> Response:
-        return await self.portal_pages.endpoints(request, session, secret=shown)
+        return await self.portal_pages.endpoint(request, session, shown["name"], secret=shown)
+
+    def page_of(self, name: str) -> str:
+        return f"/endpoints/{quote(name, safe='')}"
 
     async def create(self, request: Request, session: Session, form: Form) -> Response:
         fields = ("name", "url", "format", "events", "channels", "filter", "transform")
@@ -79,7 +83,7 @@ class Actions(DownstreamForms):
             return await self.portal_pages.endpoints(request, session, kept=kept, error=said)
         if read_by_pull(payload["format"]):  # read by the app: nothing signed
             made = {"name": kept["name"], "pulled": True}
-            return await self.portal_pages.endpoints(request, session, secret=made)
+            return await self.portal_pages.endpoint(request, session, kept["name"], secret=made)
         return await self.with_secret(
             request,
             session,
@@ -94,9 +98,9 @@ class Actions(DownstreamForms):
     async def refused_edit(
         self, request: Request, session: Session, name: str, error: str
     ) -> Response:
-        # said in its own card, beside the form that was refused
+        # said on its own page, beside the form that was refused
         refused = {"name": name, "error": error}
-        return await self.portal_pages.endpoints(request, session, refused=refused)
+        return await self.portal_pages.endpoint(request, session, refused=refused)
 
     async def test(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
@@ -106,7 +110,7 @@ class Actions(DownstreamForms):
         if event_type not in SENDABLE:
             raise InvalidRequest(f"type: one of {', '.join(SENDABLE)}")
         sent = await send_test(self.workers.log, self.rules, self.directory, kept, event_type)
-        return await self.portal_pages.endpoints(request, session, tested={"name": name, **sent})
+        return await self.portal_pages.endpoint(request, session, tested={"name": name, **sent})
 
     async def alerts(self, request: Request, session: Session, form: Form) -> Response:
         """The endpoint its other endpoints' alerts go to; none when left empty."""

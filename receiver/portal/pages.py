@@ -1,7 +1,7 @@
-"""The portal's pages for one app: its endpoints (with the form that makes one, and its
-live preview), its delivery log with each delivery's attempts, and its tasks. Each shows
-only what the app's own keys with `downstreams` and `tasks:read` would see through the API:
-another app's ids are no such thing (404)."""
+"""The portal's pages for one app: its endpoints (a table, with the form that makes one and
+its live preview), each endpoint's own page, its delivery log with each delivery's
+attempts, and its tasks. Each shows only what the app's own keys with `downstreams` and
+`tasks:read` would see through the API: another app's ids are no such thing (404)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ from receiver.tasks.detail import own
 
 PAGE_SIZE = 25
 DELIVERIES_PAGE = 50  # rows of the deliveries page, then an "Older" link
+ENDPOINTS_PAGE = 50  # rows of the endpoints page, then a "Next" link
+NEWEST_DELIVERIES = 10  # on an endpoint's page, then a link to all of them
 DELIVERY_STATES = ("pending", "succeeded", "dead", "held", "filtered", "superseded", "mirroring")
 
 
@@ -52,29 +54,34 @@ class Pages:
         self,
         request: Request,
         session: Session,
-        secret: dict[str, Any] | None = None,
         kept: dict[str, str] | None = None,
         error: str = "",
-        tested: dict[str, Any] | None = None,
-        refused: dict[str, str] | None = None,
     ) -> Response:
+        """The app's endpoints, a table a page at a time by name (`after`: the last name of
+        the page before), those whose name holds `q` only; the new endpoint's form above
+        (`kept`: what a refused one was typed with, `error`: why)."""
+        q = request.query_params
+        search, after = (q.get("q") or "").strip(), q.get("after") or ""
+        if len(search) > 64 or len(after) > 64 or not after.isprintable():
+            raise MalformedRequest("q and after are names, of 64 characters at most")
         caller = caller_of(session).caller
-        alert_downstream = await alerts.chosen(self.portal.store, caller_of(session).app.id)
         directory = self.portal.directory
-        every, unusable = directory.every, directory.unusable
-        names = [n for n in (*every, *unusable) if managed.sees(caller, n)]
+        mine = {shown_name(n): n for n in (*directory.every, *directory.unusable)}
+        mine = {shown: n for shown, n in sorted(mine.items()) if managed.sees(caller, n)}
+        found = [s for s in mine if search.lower() in s.lower() and s > after]
+        page, more = found[:ENDPOINTS_PAGE], len(found) > ENDPOINTS_PAGE
+        names = [mine[s] for s in page]
         made, health = await downstream_transactions.downstreams_made(self.portal.store, names)
         rows = {row.name: row for row in made}
-        polled = [n for n in names if n in every and directory.pulled(n)]
-        readable = await delivery_reads.pullable(self.portal.store, polled)
+        last = await delivery_reads.last_delivered_to(self.portal.store, names)
         now = time.time()
         shown = [
             {
                 **directory.summary(h),
                 **managed.describe_any(directory, h.name, rows.get(h.name), now),
                 "name": shown_name(h.name),
-                # read by its app: no address, no signature, nothing sent to test
                 "pulled": directory.pulled(h.name),
+                "last_delivered": last.get(h.name),
             }
             for h in health
         ]
@@ -82,20 +89,64 @@ class Pages:
             request,
             "endpoints.html",
             session,
-            status=422 if error or refused else 200,
+            status=422 if error else 200,
             nav="endpoints",
             endpoints=shown,
-            # a pull endpoint's events to read, by the name the app gave it
-            readable={shown_name(n): count for n, count in readable.items()},
-            public_url=self.portal.public_url,
-            secret=secret,
+            every=list(mine),  # every name, for the alerts' choice
+            q=search,
+            after=after,
+            next=page[-1] if more else None,
             kept=kept or {},
             error=error,
+            example_types=EXAMPLE_TYPES,
+            alert_downstream=await alerts.chosen(self.portal.store, caller_of(session).app.id),
+        )
+
+    async def endpoint(
+        self,
+        request: Request,
+        session: Session,
+        name: str | None = None,
+        secret: dict[str, Any] | None = None,
+        tested: dict[str, Any] | None = None,
+        refused: dict[str, str] | None = None,
+    ) -> Response:
+        """One endpoint's page (`name`: as the app named it; the address's by default): its
+        settings and the forms that change it, its newest deliveries; with a secret just
+        made or rotated (`secret`), a test event's answer (`tested`), or why an edit was
+        refused (`refused`)."""
+        name = name or request.path_params["name"]
+        kept = own_name(self.portal.directory, session, name)
+        directory, store = self.portal.directory, self.portal.store
+        made, [health] = await downstream_transactions.downstreams_made(store, [kept])
+        row = next((r for r in made if r.name == kept), None)
+        readable = await delivery_reads.pullable(store, [kept] if directory.pulled(kept) else [])
+        caller = caller_of(session).caller
+        wanted = DeliveryFilter(downstream=name, limit=NEWEST_DELIVERIES)
+        found = await delivery_actions.deliveries_for(store, caller, wanted)
+        shown = {
+            **directory.summary(health),
+            **managed.describe_any(directory, kept, row, time.time()),
+            "name": name,
+            # read by its app: no address, no signature, nothing sent to test
+            "pulled": directory.pulled(kept),
+        }
+        return self.portal.render(
+            request,
+            "endpoint.html",
+            session,
+            status=422 if refused else 200,
+            nav="endpoints",
+            e=shown,
+            readable=readable.get(kept, 0),  # a pull endpoint's events to read
+            deliveries=own(caller, found),
+            types=await delivery_reads.types_of(store, found),
+            public_url=self.portal.public_url,
+            secret=secret,
             tested=tested,
-            refused=refused or {},  # an edit refused: its endpoint's name and why
+            refused=refused or {},  # an edit refused: why
             example_types=EXAMPLE_TYPES,
             test_types=sorted(SENDABLE),
-            alert_downstream=alert_downstream,  # the endpoint its endpoints' alerts go to
         )
 
     async def deliveries(self, request: Request, session: Session) -> Response:

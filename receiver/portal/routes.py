@@ -48,6 +48,7 @@ def portal_app(portal: Portal, share_signer: ShareSigner) -> Starlette:
             Route("/", page(pages.endpoints), methods=["GET"]),
             Route("/endpoints", action(actions.create), methods=["POST"]),
             Route("/endpoints/preview", PortalPreview(portal).answer, methods=["POST"]),
+            Route("/endpoints/{name}", page(pages.endpoint), methods=["GET"]),
             Route("/endpoints/{name}/edit", action(actions.edit), methods=["POST"]),
             Route("/endpoints/{name}/disable", action(actions.disable), methods=["POST"]),
             Route("/endpoints/{name}/enable", action(actions.enable), methods=["POST"]),

@@ -326,6 +326,10 @@ def test_a_downstream_is_made_rotated_and_removed_from_the_page(
     # Shown on the answer to the form only: the page itself never shows it again.
     console.get(f"{relay.url}/console/deliveries")
     assert first not in console.page_source
+    # Its row in the table opens its card, with its forms.
+    console.find_element(By.CSS_SELECTOR, "#row-from-page a.name").click()
+    until(console, lambda d: d.find_elements(By.ID, "downstream-from-page"))
+    assert console.current_url.endswith("/console/deliveries?downstream=from-page")
 
     console.find_element(By.CSS_SELECTOR, "form[action$='/from-page/rotate'] button").click()
     accept_dialog(console)
@@ -338,6 +342,7 @@ def test_a_downstream_is_made_rotated_and_removed_from_the_page(
     until(console, lambda d: "removed" in d.find_element(By.CLASS_NAME, "notice").text)
     assert relay.api.get("/v1/downstreams/from-page").status_code == 404
     assert not console.find_elements(By.ID, "downstream-from-page")
+    assert not console.find_elements(By.ID, "row-from-page")
 
 
 def test_the_task_page_shows_the_callers_metadata_channels_and_webhook(

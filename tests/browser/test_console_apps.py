@@ -131,8 +131,8 @@ def test_an_apps_keys_portal_and_endpoint_settings_from_the_pages(
     assert hit["headers"]["x-api-key"] == API_KEY
 
     # The console's edit form of it previews that delivery's event by default.
-    console.get(f"{relay.url}/console/deliveries")
     kept = _kept(relay, "acme", "crm")
+    console.get(f"{relay.url}/console/deliveries?downstream={kept}")  # its card
     _open(console, f"[id='downstream-{kept}'] form.settings textarea[name='filter']")
     panel = console.find_element(By.CSS_SELECTOR, f"[id='downstream-{kept}'] .preview")
     until(console, lambda d: panel.get_attribute("data-source") == "downstream")

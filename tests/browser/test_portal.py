@@ -121,9 +121,8 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         mine, theirs = apps[me], apps[them]
         url = _open(driver, relay, mine)
         assert driver.find_element(By.ID, "app-name").text == me
-        shown = [
-            e.get_attribute("data-name") for e in driver.find_elements(By.CSS_SELECTOR, ".endpoint")
-        ]
+        rows = driver.find_elements(By.CSS_SELECTOR, "#endpoints tr[data-name]")
+        shown = [e.get_attribute("data-name") for e in rows]
         assert shown == [f"{me}-hook"]  # not the other app's, nor the operator's `hook`
 
         driver.get(f"{relay.url}/portal/deliveries")
@@ -132,7 +131,7 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         assert mine["delivery"] in ids and theirs["delivery"] not in ids
         # The log leads with the task's prompt and the endpoint's name, never an internal id.
         first = rows[-1].find_elements(By.TAG_NAME, "td")
-        assert [first[0].text, first[1].text] == [f"{me} prompt", f"{me}-hook"]
+        assert [first[0].text, first[2].text] == [f"{me} prompt", f"{me}-hook"]
         table = driver.find_element(By.ID, "deliveries").text
         assert "msg_" not in table and "tsk_" not in table
         driver.get(f"{relay.url}/portal/deliveries/{mine['delivery']}")
@@ -157,14 +156,17 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         for path in (
             f"/portal/deliveries/{theirs['delivery']}",
             f"/portal/deliveries?endpoint={them}-hook",
+            f"/portal/endpoints/{them}-hook",
             f"/portal/tasks/{theirs['task']}",
         ):
             driver.get(relay.url + path)
             assert driver.find_element(By.ID, "refused").get_attribute("data-code") == "404"
 
-        # A change made here is this app's alone.
+        # A change made on its page, from the list, is this app's alone.
         driver.get(f"{relay.url}/portal/")
-        form = driver.find_element(By.CSS_SELECTOR, f"#endpoint-{me}-hook form.edit")
+        driver.find_element(By.CSS_SELECTOR, f"#row-{me}-hook a.name").click()
+        card = f"#endpoint-{me}-hook form.edit"
+        form = until(driver, lambda d, card=card: d.find_elements(By.CSS_SELECTOR, card))[0]
         field = form.find_element(By.NAME, "channels")
         field.clear()
         field.send_keys(f"{me}-channel")
@@ -172,6 +174,7 @@ def test_each_apps_portal_shows_and_changes_only_its_own(
         form.find_element(By.CSS_SELECTOR, "input[name='event.cancelled']").click()
         form.find_element(By.CSS_SELECTOR, "button").click()
         until(driver, lambda d: "Endpoint changed." in _text(d))
+        assert f"/portal/endpoints/{me}-hook?done=changed" in driver.current_url  # back to its page
         own = mine["client"].get(f"/v1/downstreams/{me}-hook").json()
         other = theirs["client"].get(f"/v1/downstreams/{them}-hook").json()
         assert own["channels"] == [f"{me}-channel"]
@@ -255,11 +258,15 @@ def test_every_page_fits_a_phone_and_a_desktop(
 
     _open(driver, relay, alpha)
     check("portal-endpoints", "/portal/")
-    assert _health(driver, ".endpoint", "h2 .name") == {
+    assert _health(driver, "#endpoints tr[data-name]", ".name") == {
         "alpha-hook": ("paused", ""),  # disabled: its breaker says nothing then
         "alpha-second": ("no traffic yet", ""),  # its filter took nothing; a closed breaker
         "alpha-pull": ("", ""),
     }
+    check("portal-endpoint-disabled", "/portal/endpoints/alpha-hook", keep=False)
+    assert _health(driver, ".endpoint", "h2 .name") == {"alpha-hook": ("paused", "")}
+    check("portal-endpoint-pull", "/portal/endpoints/alpha-pull", keep=False)
+    assert _health(driver, ".endpoint", "h2 .name") == {"alpha-pull": ("", "")}
     assert "/v1/downstreams/alpha-pull/events" in driver.find_element(By.ID, "pull-alpha-pull").text
     check("portal-deliveries", "/portal/deliveries")
     check("portal-delivery", f"/portal/deliveries/{alpha['delivery']}")
@@ -288,13 +295,18 @@ def test_every_page_fits_a_phone_and_a_desktop(
     check("console-task", f"/console/tasks/{dead}")
     check("console-deliveries", "/console/deliveries")
     assert "app_" not in _text(driver)
+    assert _health(driver, "#downstreams tr[data-name]", ".name")["fragile"] == ("failing", "")
+    pull = driver.find_element(By.CSS_SELECTOR, "#downstreams tr[data-name$='.alpha-pull']")
+    pulled_card = f"/console/deliveries?downstream={pull.get_attribute('data-name')}"
+    check("console-downstream-pull", pulled_card, keep=False)
+    [pulled] = driver.find_elements(By.CSS_SELECTOR, "p.pull")
+    assert "with a key of alpha: GET" in pulled.text, pulled.text
+    assert "/v1/downstreams/alpha-pull/events" in pulled.text
+    check("console-downstream", "/console/deliveries?downstream=fragile")
     # A failed delivery's answer, said once (the portal's log shares the words).
     answers = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "td.why")]
     assert any("HTTP 500" in a for a in answers)
     assert all(a.count("HTTP 500") <= 1 for a in answers), answers
-    [pulled] = driver.find_elements(By.CSS_SELECTOR, "p.pull")
-    assert "with a key of alpha: GET" in pulled.text, pulled.text
-    assert "/v1/downstreams/alpha-pull/events" in pulled.text
     check("console-keys", "/console/keys")
     check("console-apps", "/console/apps")
     check("console-error", "/console/tasks/tsk_none", keep=False)
@@ -302,10 +314,10 @@ def test_every_page_fits_a_phone_and_a_desktop(
     assert not wrong, "\n".join(wrong)
 
 
-def test_an_endpoint_card_offers_what_its_endpoint_can_do(
+def test_an_endpoint_page_offers_what_its_endpoint_can_do(
     chromium: WebDriver, relay: Relay, sinks: dict[str, Sink], apps: dict[str, Any]
 ):
-    """A webhook's card: its test event's type labelled beside its button, its states as
+    """A webhook's page: its test event's type labelled beside its button, its states as
     boxes, of its authentication only the chosen kind's fields (all of them without
     JavaScript), a bad filter refused in the form's words. A pull endpoint's: no test
     event, no secret to rotate, no breaker, no health word once it has events."""
@@ -313,6 +325,7 @@ def test_an_endpoint_card_offers_what_its_endpoint_can_do(
     _second(apps["alpha"], sinks)
     _pull_with_an_event(apps["alpha"])
     _open(driver, relay, apps["alpha"])
+    driver.get(f"{relay.url}/portal/endpoints/alpha-second")
     served = driver.execute_async_script(
         "fetch(location.href).then(r => r.text()).then(arguments[0]);"
     )
@@ -364,6 +377,8 @@ def test_an_endpoint_card_offers_what_its_endpoint_can_do(
     said = until(driver, lambda d: d.find_elements(By.ID, "edit-error-alpha-second"))
     assert said[0].text.startswith("Not saved: filter is not valid CEL"), said[0].text
 
+    assert driver.find_elements(By.ID, "endpoint-alpha-second")  # refused on its own page
+    driver.get(f"{relay.url}/portal/endpoints/alpha-pull")
     pull = driver.find_element(By.ID, "endpoint-alpha-pull")
     for offered in ("test", "rotate"):
         assert not pull.find_elements(By.CSS_SELECTOR, f"button[value={offered}]")

@@ -219,16 +219,23 @@ def test_the_console_shows_a_downstreams_app(make_relay: MakeRelay, sink: Sink):
     alpha = _app(relay, "alpha")
     _made(alpha, name="hooks", url=f"{sink.url}/alpha")
     _made(alpha, name="inbox", format="pull")  # its URL too: the name its app reads it by
-    page = relay.console().get("/console/deliveries")
-    assert page.status_code == 200 and "app: alpha</span>" in page.text
-    assert page.text.count("app: ") == 2  # the global one has none
+    console = relay.console()
+    listed = console.get("/console/deliveries")
+    assert listed.status_code == 200 and listed.text.count('<td data-label="App">alpha</td>') == 2
+    assert '<td data-label="App">—</td>' in listed.text  # the global one has none
     # In words as people read it; its id only in the page's addresses, never in its text.
-    assert '<span class="name">alpha/hooks</span>' in page.text
-    assert not re.search(r">[^<]*app_[0-9a-f]{24}", page.text)
-    assert "/v1/downstreams/inbox/events</code>" in page.text
+    assert 'class="name" href="/console/deliveries?downstream=app_' in listed.text
+    assert ">alpha/hooks</a>" in listed.text
+    assert not re.search(r">[^<]*app_[0-9a-f]{24}", listed.text)
+    kept = re.findall(r'data-name="([^"]+)"', listed.text)
+    cards = "".join(console.get("/console/deliveries", params={"downstream": n}).text for n in kept)
+    assert cards.count("app: alpha</span>") == 2
+    assert '<span class="name">alpha/hooks</span>' in cards
+    assert not re.search(r">[^<]*app_[0-9a-f]{24}", cards)
+    assert "/v1/downstreams/inbox/events</code>" in cards
     # Each card says where it sends, as the portal does (a pull one is read, sends nowhere).
-    assert 'class="mono small target"' in page.text and f">{sink.url}/alpha</p>" in page.text
-    assert page.text.count('class="mono small target"') == 2
+    assert 'class="mono small target"' in cards and f">{sink.url}/alpha</p>" in cards
+    assert cards.count('class="mono small target"') == 2
 
 
 def test_every_route_answers_404_to_another_apps_ids(make_relay: MakeRelay, sink: Sink):

@@ -154,7 +154,7 @@ def test_the_console_form_makes_a_downstream_with_filter_transform_and_sealed_he
     assert newest_task["source"] == "task" and newest_task["event"]["data"]["task_id"] == gold
 
     # Its settings form: shown masked, changed, a secret left empty kept.
-    page = console.get("/console/deliveries").text
+    page = console.get("/console/deliveries?downstream=rows").text  # its card
     assert "Authorization: ***" in page and API_KEY not in page
     edit = {
         "csrf": csrf,

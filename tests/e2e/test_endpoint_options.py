@@ -65,7 +65,7 @@ def test_the_consoles_form_makes_and_changes_a_downstream_with_its_options(
     assert "max_per_second" not in shown
 
     # Its edit form holds them as they are; emptied, a nullable one is unset, the rest kept.
-    page = console.get("/console/deliveries").text
+    page = console.get("/console/deliveries?downstream=tuned").text  # its card
     assert 'name="max_in_flight" type="number" step="1" min="1" value="3"' in page
     edit = {"csrf": csrf, "timeout": "", "max_in_flight": "5", "max_per_second": "2"}
     changed = console.post("/console/downstreams/tuned/edit", data=edit)

@@ -109,7 +109,7 @@ def test_a_filter_picks_a_transform_shapes_and_headers_go_with_each_delivery(
     assert failing["filter_failures"] == 2 and failing["filter_failed_at"] is not None
     assert failing["filter_failure"] == "filter failed: no field 'nope'"
     assert relay.api.get("/v1/downstreams/gold").json()["filter_failures"] == 0
-    page = relay.console().get("/console/deliveries").text
+    page = relay.console().get("/console/deliveries?downstream=broken").text  # its card
     said = page.split('id="filter-failures-broken"', 1)[1].split("</p>", 1)[0]
     assert "failed on <b>2</b> events" in said and "no field &#39;nope&#39;" in said
     shown = relay.api.get("/v1/downstreams/linear").json()

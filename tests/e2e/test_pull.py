@@ -118,6 +118,14 @@ def test_wait_answers_as_soon_as_an_event_is_there(make_relay: MakeRelay):
     assert took < 15, took
 
 
+def _card(relay: Relay, name: str) -> str:
+    """The console's card of the app's downstream `name`, found by its row in the table."""
+    console = relay.console()
+    listed = console.get("/console/deliveries").text
+    [kept] = [n for n in re.findall(r'data-name="([^"]+)"', listed) if n.endswith(f".{name}")]
+    return str(console.get("/console/deliveries", params={"downstream": kept}).text)
+
+
 def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
     make_relay: MakeRelay,
 ):
@@ -127,7 +135,7 @@ def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
     ids = _submit(relay, alpha, 2)
     wait_for(lambda: len(_read_all(alpha)[0]) == len(ids))
 
-    console = relay.console().get("/console/deliveries").text
+    console = _card(relay, "inbox")
     # The URL its app reads it at, with its key: never the id it is kept under.
     assert "with a key of <strong>alpha</strong>" in console
     assert "/v1/downstreams/inbox/events</code>" in console
@@ -139,7 +147,9 @@ def test_the_console_and_portal_show_where_to_poll_and_how_many_are_readable(
     assert link.status_code == 201, link.text
     browser = httpx.Client(base_url=relay.url, timeout=15)
     browser.get(str(link.json()["url"]).removeprefix(relay.url))
-    portal = browser.get("/portal/")
+    listed = browser.get("/portal/")
+    assert 'href="/portal/endpoints/inbox"' in listed.text  # its page, from the list
+    portal = browser.get("/portal/endpoints/inbox")
     assert portal.status_code == 200, portal.text
     assert "/v1/downstreams/inbox/events</code>" in portal.text
     assert "<b>2</b> events readable now" in portal.text
@@ -238,7 +248,7 @@ def test_a_downstream_made_again_under_its_name_reads_none_of_the_old_ones_event
     for cursor in (halfway, old_cursor):
         refused = alpha.get("/v1/downstreams/inbox/events", params={"after": cursor})
         assert refused.status_code == 400 and "removed since" in refused.text, refused.text
-    assert "<b>0</b> events readable now" in relay.console().get("/console/deliveries").text
+    assert "<b>0</b> events readable now" in _card(relay, "inbox")
     (fresh,) = _submit(relay, alpha, 1)
     assert wait_for(lambda: _read_all(alpha)[0]) == [fresh]
 

@@ -37,6 +37,20 @@ DELIVERIES = Sql(
 )
 
 
+# When the newest delivery that went through was settled: the newest by the (state,
+# downstream, created_at) index, then its one row.
+LAST_DELIVERED = Sql(
+    "SELECT updated_at FROM deliveries WHERE state = 'succeeded' AND downstream = ?"
+    " ORDER BY created_at DESC LIMIT 1"
+)
+
+
+def last_delivered(db: Db, names: list[str]) -> dict[str, float]:
+    """When each of these downstreams last had a delivery go through (none: never)."""
+    found = {name: db.one(LAST_DELIVERED, (name,)) for name in names}
+    return {name: float(row["updated_at"]) for name, row in found.items() if row is not None}
+
+
 def list_deliveries(db: Db, wanted: DeliveryFilter) -> list[Delivery]:
     """The variant is picked by what can narrow the rows through an index (a task, a state
     and downstream); the other filters are optional parameters (NULL: no filter)."""
