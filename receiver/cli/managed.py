@@ -243,3 +243,18 @@ def remove(url: str, name: str) -> None:
     removed = _call(url, "DELETE", name)
     ended = counted(removed["deliveries_ended"], "waiting delivery", "waiting deliveries")
     click.echo(f"{name}: removed; {ended} ended")
+
+
+@click.command("validate")
+@url_option
+@click.argument("name")
+def validate(url: str, name: str) -> None:
+    """Ask NAME's endpoint again whether it allows the relay's CloudEvents (the CloudEvents
+    webhook handshake): allowed, what it held goes out; refused, it stays held, and why."""
+    found = _call(url, "POST", name, "/validate")
+    if not found["allowed"]:
+        fail(f"{name}: still held: {found['reason']}", 1)
+    rate = found["allowed_rate"]
+    at = f", at most {rate:g} a minute" if rate else ""
+    queued = counted(found["queued"], "held delivery", "held deliveries")
+    click.echo(f"{name}: allowed{at}; {queued} queued again")

@@ -286,6 +286,10 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
             "receiver.cli.managed:remove",
             "Remove NAME: what it still had to deliver ends as dead letters.",
         ),
+        "validate": (
+            "receiver.cli.managed:validate",
+            "Ask NAME's endpoint again whether it allows the relay's CloudEvents.",
+        ),
     },
     sections={
         "Through a running relay (RECEIVER_URL, RECEIVER_ADMIN_TOKEN)": (
@@ -293,6 +297,7 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
             "change",
             "rotate",
             "remove",
+            "validate",
         ),
         "On the store (--config, or RECEIVER__STORAGE__URL)": ("list", "disable", "enable"),
     },

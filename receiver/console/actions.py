@@ -117,6 +117,15 @@ class DownstreamForms:
         queued = await delivery_actions.enable_downstream(self.workers, self.directory, kept, since)
         return self.console.done(request, form, self.page_of(name), "enabled", queued)
 
+    async def validate(self, request: Request, session: Session, form: Form) -> Response:
+        """A CloudEvents webhook asked again whether it allows the relay's events."""
+        name, kept = self.downstream(request, session)
+        found = await delivery_actions.validate_downstream(
+            self.workers, self.rules, self.directory, kept
+        )
+        code = "validated" if found["allowed"] else "not_validated"
+        return self.console.done(request, form, self.page_of(name), code, found["queued"])
+
     async def rotate(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
         question = f"Rotate the secret of {name}? The old one keeps signing beside the new."

@@ -49,6 +49,8 @@ NOTICES = {
     "submitted": "Task submitted: it is sent to CometAPI as soon as CometAPI has room.",
     "revoked": "Key revoked: every replica refuses it within seconds, its share links too.",
     "changed": "Downstream changed.",
+    "validated": "Its endpoint allows the relay's events; {n} held delivery(ies) queued again.",
+    "not_validated": "Its endpoint did not allow the relay's events: its deliveries stay held.",
 }
 
 Form = dict[str, str]

@@ -51,6 +51,7 @@ def console_app(console: Console, changes: ChangeHub) -> Starlette:
             Route("/downstreams/preview", PreviewRoute(console).answer, methods=["POST"]),
             Route("/downstreams/{name}/edit", action(actions.edit), methods=["POST"]),
             Route("/downstreams/{name}/rotate", action(actions.rotate), methods=["POST"]),
+            Route("/downstreams/{name}/validate", action(actions.validate), methods=["POST"]),
             Route("/downstreams/{name}/remove", action(actions.remove), methods=["POST"]),
             Route("/downstreams/{name}/replay", action(actions.replay_all), methods=["POST"]),
             Route("/downstreams/{name}/disable", action(actions.disable), methods=["POST"]),

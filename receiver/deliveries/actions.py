@@ -84,9 +84,11 @@ async def replay_dead_letters(
 
 
 def known_downstream(directory: Directory, name: str) -> str:
-    if not directory.knows(name):
+    """The name a downstream is kept under, given it so or as people read it (`APP/NAME`)."""
+    kept = directory.kept_of(name)
+    if not directory.knows(kept):
         raise NotFound(f"no downstream named {name!r}")
-    return name
+    return kept
 
 
 async def disable_downstream(parts: WorkerParts, directory: Directory, name: str) -> bool:

@@ -53,6 +53,7 @@ def portal_app(portal: Portal, share_signer: ShareSigner) -> Starlette:
             Route("/endpoints/{name}/disable", action(actions.disable), methods=["POST"]),
             Route("/endpoints/{name}/enable", action(actions.enable), methods=["POST"]),
             Route("/endpoints/{name}/rotate", action(actions.rotate), methods=["POST"]),
+            Route("/endpoints/{name}/validate", action(actions.validate), methods=["POST"]),
             Route("/endpoints/{name}/test", action(actions.test), methods=["POST"]),
             Route("/endpoints/{name}/delete", action(actions.remove), methods=["POST"]),
             Route("/alerts", action(actions.alerts), methods=["POST"]),

@@ -146,11 +146,11 @@ def _commands(helped: str) -> dict[str, str]:
 def test_the_apps_and_downstreams_commands_each_have_help(relay: Relay) -> None:
     assert "apps" in _commands(_ok(relay, "--help"))
     downstreams = _commands(_ok(relay, "downstreams", "--help"))
-    every = {"list", "create", "change", "disable", "enable", "rotate", "remove"}
+    every = {"list", "create", "change", "disable", "enable", "rotate", "remove", "validate"}
     assert set(downstreams) == every
     helped = _ok(relay, "downstreams", "--help")
     api, store = helped.split("Through a running relay")[1].split("On the store")
-    assert {"create", "change", "rotate", "remove"} == {
+    assert {"create", "change", "rotate", "remove", "validate"} == {
         line.split()[0] for line in api.splitlines()[1:] if line.strip()
     }
     assert {"list", "disable", "enable"} == {

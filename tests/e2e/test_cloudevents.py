@@ -5,11 +5,14 @@ until it is validated again."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import httpx
 from cloudevents.v1.http import from_http
 
 from tests.conftest import MakeRelay, webhook
+from tests.e2e.test_app_downstreams import _app, _made
 from tests.harness import (
     WEBHOOK_SECRET,
     Relay,
@@ -69,6 +72,9 @@ def test_an_endpoint_that_does_not_allow_the_relay_holds_its_deliveries(
     assert "WebHook-Allowed-Origin" in str(held), held
     assert not [h for h in sink.received("/hook") if h["method"] == "POST"]
 
+    # Asked again from the command line while the sink still refuses: held, and why.
+    refused = relay.cli("downstreams", "validate", "hook")
+    assert refused.returncode == 1 and "hook: still held: " in refused.stderr, refused.stderr
     sink.mode(allowed_origin="*", allowed_rate="120")
     answer = relay.api.post("/v1/downstreams/hook/validate")
     assert answer.status_code == 200, answer.text
@@ -77,6 +83,8 @@ def test_an_endpoint_that_does_not_allow_the_relay_holds_its_deliveries(
     event = from_http(*(lambda h: (h["headers"], h["body"].encode()))(_delivered(sink, "/hook")))
     assert event["type"] == "com.runway-relay.task.succeeded"
     assert not _hook(relay, "hook")["disabled"]
+    again = relay.cli("downstreams", "validate", "hook")
+    assert again.returncode == 0 and "hook: allowed, at most 120 a minute" in again.stdout
 
 
 def test_only_a_cloudevents_webhook_is_validated(make_relay: MakeRelay, sink: Sink) -> None:
@@ -86,3 +94,30 @@ def test_only_a_cloudevents_webhook_is_validated(make_relay: MakeRelay, sink: Si
     # The AsyncAPI document describes the envelope.
     document = relay.api.get("/asyncapi.json").text
     assert "ce-specversion" in document and "application/cloudevents+json" in document
+
+
+def test_an_apps_endpoint_is_validated_again_from_its_portal_page(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    relay = make_relay()
+    alpha = _app(relay, "alpha")
+    _made(alpha, name="ce", url=f"{sink.url}/ce", envelope="cloudevents")
+    alpha.post("/v1/tasks", json=image_to_video())
+    wait_for(lambda: alpha.get("/v1/downstreams/ce").json()["disabled"])
+    console = relay.console().get("/console/deliveries", params={"downstream": "alpha/ce"})
+    assert "/downstreams/" in console.text and ">Validate again</button>" in console.text
+
+    link = alpha.post("/v1/portal-links", json={}).json()["url"]
+    browser = httpx.Client(base_url=relay.url, timeout=30)
+    browser.get(str(link).removeprefix(relay.url))
+    page = browser.get("/portal/endpoints/ce")
+    assert ">Validate again</button>" in page.text, page.text[:2000]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    sink.mode(allowed_origin="*")
+    asked = browser.post("/portal/endpoints/ce/validate", data={"csrf": csrf[1]})
+    assert asked.status_code in (200, 303), asked.text[:2000]
+    event = from_http(*(lambda h: (h["headers"], h["body"].encode()))(_delivered(sink, "/ce")))
+    # An app's endpoint: the source names the app.
+    assert event["source"].endswith("/apps/alpha"), event["source"]
+    assert not alpha.get("/v1/downstreams/ce").json()["disabled"]
