@@ -249,8 +249,10 @@ def remove(url: str, name: str) -> None:
 @url_option
 @click.argument("name")
 def validate(url: str, name: str) -> None:
-    """Ask NAME's endpoint again whether it allows the relay's CloudEvents (the CloudEvents
-    webhook handshake): allowed, what it held goes out; refused, it stays held, and why."""
+    """Ask NAME's endpoint again whether it allows the relay's CloudEvents.
+
+    The CloudEvents webhook handshake: allowed, what it held goes out; refused, it stays
+    held, and why."""
     found = _call(url, "POST", name, "/validate")
     if not found["allowed"]:
         fail(f"{name}: still held: {found['reason']}", 1)
