@@ -85,7 +85,7 @@ _ROUTERS = (
     downstreams.router,
     catalog.router,  # before /v1/downstreams/{name}, which would take "preview"
     # A downstream's name may be APP/NAME (a path of two segments): its actions' routes
-    # first, which /v1/downstreams/{name:path} would take whole.
+    # first, which /v1/downstreams/{name:downstream} would take whole.
     downstream_actions.router,
     pull_api.router,
     downstreams.one,

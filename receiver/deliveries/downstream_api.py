@@ -92,7 +92,7 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 
 
 @router.post(
-    "/v1/downstreams/{name:path}/rotate-secret",
+    "/v1/downstreams/{name:downstream}/rotate-secret",
     summary="Rotate a downstream's secret",
     description=described(
         "A new secret, shown once. For `delivery.rotation_overlap_seconds` (24 h by default)"
@@ -115,7 +115,7 @@ async def rotate_secret(
 
 
 @router.post(
-    "/v1/downstreams/{name:path}/disable",
+    "/v1/downstreams/{name:downstream}/disable",
     summary="Disable a downstream",
     description=described(
         "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
@@ -132,7 +132,7 @@ async def disable_downstream(
 
 
 @router.post(
-    "/v1/downstreams/{name:path}/enable",
+    "/v1/downstreams/{name:downstream}/enable",
     summary="Enable a downstream",
     description=described(
         "Attempts it again, and queues what it held (and, with `recover_since`, what went"
@@ -163,7 +163,7 @@ class Validated(Answer):
 
 
 @router.post(
-    "/v1/downstreams/{name:path}/validate",
+    "/v1/downstreams/{name:downstream}/validate",
     summary="Validate a downstream (the CloudEvents handshake)",
     description=described(
         "Asks a webhook downstream with a CloudEvents envelope again whether it allows the"
@@ -194,7 +194,7 @@ async def validate_downstream(
 
 
 @router.post(
-    "/v1/downstreams/{name:path}/test",
+    "/v1/downstreams/{name:downstream}/test",
     summary="Send a test event",
     description=described(
         "Sends a sample event of the type asked (the catalog's example, `task.succeeded` by"

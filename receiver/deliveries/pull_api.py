@@ -52,7 +52,7 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 
 
 @router.get(
-    "/v1/downstreams/{name:path}/events",
+    "/v1/downstreams/{name:downstream}/events",
     summary="Read a pull downstream's events",
     description=described(
         "The events of a `pull` downstream after a cursor, oldest first; `after=next` never"

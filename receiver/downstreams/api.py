@@ -280,7 +280,7 @@ one = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 
 
 @one.get(
-    "/v1/downstreams/{name:path}",
+    "/v1/downstreams/{name:downstream}",
     summary="One downstream",
     description=described("Its settings (never its secret) and health.", "downstreams"),
     responses=guarded(
@@ -296,7 +296,7 @@ async def get_downstream(
 
 
 @one.patch(
-    "/v1/downstreams/{name:path}",
+    "/v1/downstreams/{name:downstream}",
     summary="Change a downstream made through the API",
     description=described(
         "The fields given replace its settings (the name stays); the whole is checked again.",
@@ -332,7 +332,7 @@ async def change_downstream(
 
 
 @one.delete(
-    "/v1/downstreams/{name:path}",
+    "/v1/downstreams/{name:downstream}",
     summary="Remove a downstream made through the API",
     description=described(
         "At once, on every replica within a tick: what it still had to deliver ends as dead"

@@ -377,6 +377,7 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
     await run("newest event", delivery_reads.newest_event_of(store, "hook"))
     await run("disabled", downstream_rows.disabled(store))
     await run("enable", downstream_rows.enable(store, "hook", time.time() - 60))
+    await run("validated", downstream_rows.validated(store, "hook"))  # its handshake allowed
     for job in await run("claim again", delivery.claim(store, "D", 60, 10, "hook")):
         await run(
             "hook dead", delivery.ended(store, attempt(job, 2, 410, "dead"), "D", time.time())
@@ -391,10 +392,14 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
         "of task",
         delivery_reads.deliveries(store, DeliveryFilter(task_id=ids["cat"], state="pending")),
     )
-    await run(
+    every = await run(
         "every",
         delivery_reads.deliveries(store, DeliveryFilter()),
     )
+    # A page past a cursor, each one's event type, each downstream's last delivery.
+    await run("older", delivery_reads.deliveries(store, DeliveryFilter(before=every[0].id)))
+    await run("event types", delivery_reads.types_of(store, every))
+    await run("last delivered", delivery_reads.last_delivered_to(store, ["hook", "chat"]))
     await run("pending", delivery_reads.deliveries(store, DeliveryFilter(state="pending")))
     await run("to hook", delivery_reads.deliveries(store, DeliveryFilter(downstream="hook")))
     # One a second: the first replayed goes, the next waits for its token.

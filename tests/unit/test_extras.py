@@ -100,7 +100,16 @@ def test_receiver_version_names_the_release_the_commit_and_the_extras_installed(
     assert found["release"] and found["release"] != "unknown"
     features = {e for e in extras.EXTRAS if extras.installed(e)}
     # Traces: an extra of their own, which no config key asks for.
-    traces = {"otel"} if importlib.util.find_spec("opentelemetry") else set()
+    from receiver.cli.version import TRACES, TRACES_MODULES
+
+    def found_module(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # its parent package is not there
+            return False
+
+    # The SDK and its exporter, not the API alone (a core dependency's).
+    traces = {TRACES} if all(found_module(m) for m in TRACES_MODULES) else set()
     assert set(found["extras"]) == features | traces
     # From this checkout: its commit (the image names it in $RUNWAY_RELAY_COMMIT).
     head = subprocess.run(

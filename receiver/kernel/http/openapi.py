@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
 from pydantic import BaseModel, TypeAdapter
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.models import TEXT, ErrorAnswer, as_answer
@@ -20,6 +21,17 @@ REF = "#/components/schemas/{model}"
 # A path's id, as the stores take text: no NUL (PostgreSQL refuses it).
 PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=TEXT)]
 PathName = Annotated[str, Path(max_length=64)]
+
+
+class _DownstreamName(StringConvertor):
+    """A downstream's name in a path: an app's as `APP/NAME` too (its slash encoded or not,
+    Starlette decodes both alike), so one segment or two, any character but NUL (a `path`
+    convertor's `.*` would leave out a newline, which then ends the match)."""
+
+    regex = "[^\x00]+"
+
+
+register_url_convertor("downstream", _DownstreamName())
 # A signed route's token: checked by its signer, not here.
 Token = Annotated[str, Path(description="Signed by the relay; expires.")]
 
