@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-# A dev tool: the core install's checks run without it.
-pytest.importorskip("promql_parser", reason="promql-parser is a dev tool (pip install -e '.[dev]')")
-
 from tests.promql import checked, exported, problems
 
 SCRAPE = """\
