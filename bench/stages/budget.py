@@ -149,26 +149,31 @@ async def _in_process(rounds: int) -> dict[str, Any]:
     }
 
 
+def bench_job(key: str, task_id: str, document: dict[str, Any]) -> DeliveryJob:
+    """A pending delivery (`dlv_KEY` of event `evt_KEY`) of `document` to the bench's downstream."""
+    row = {
+        "id": f"dlv_{key}",
+        "event_id": f"evt_{key}",
+        "task_id": task_id,
+        "downstream": "bench",
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": 0.0,
+        "last_status": None,
+        "last_error": None,
+        "created_at": 0.0,
+        "updated_at": 0.0,
+        "delivered_at": None,
+    }
+    return DeliveryJob(Delivery.from_row(row), document)
+
+
 def example_jobs() -> list[DeliveryJob]:
     """A pending delivery of each task event type's example document, to the bench's downstream."""
-    jobs = []
-    for n, event_type in enumerate(TASK_TYPES):
-        row = {
-            "id": f"dlv_{n}",
-            "event_id": f"evt_{n}",
-            "task_id": "tsk_example",
-            "downstream": "bench",
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt_at": 0.0,
-            "last_status": None,
-            "last_error": None,
-            "created_at": 0.0,
-            "updated_at": 0.0,
-            "delivered_at": None,
-        }
-        jobs.append(DeliveryJob(Delivery.from_row(row), example_document(event_type)))
-    return jobs
+    return [
+        bench_job(str(n), "tsk_example", example_document(event_type))
+        for n, event_type in enumerate(TASK_TYPES)
+    ]
 
 
 # a41becd's path, in a process of its own: one round of `count` deliveries per line read,

@@ -27,14 +27,14 @@ from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
 from receiver.deliveries.fanout.worker import prepare
-from receiver.deliveries.rules import Delivery, DeliveryJob
+from receiver.deliveries.rules import DeliveryJob
 from receiver.destinations.registry import default_body
 from receiver.expressions import pool
 from receiver.expressions.evaluate import evaluate
 from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import Overloaded
 from receiver.lifecycle.rules.catalog import example_document
-from stages.budget import on_a_loop
+from stages.budget import bench_job, on_a_loop
 
 B_DELIVERIES = 24
 # Apps' ids, as the store makes them: a downstream kept as `<app id>.<name>` is that app's.
@@ -60,22 +60,8 @@ def _downstream(app: str, source: str) -> Downstream:
 
 
 def _job(task_id: str) -> DeliveryJob:
-    row = {
-        "id": f"dlv_{task_id}",
-        "event_id": f"evt_{task_id}",
-        "task_id": task_id,
-        "downstream": "bench",
-        "state": "pending",
-        "attempts": 0,
-        "next_attempt_at": 0.0,
-        "last_status": None,
-        "last_error": None,
-        "created_at": 0.0,
-        "updated_at": 0.0,
-        "delivered_at": None,
-    }
     document = {**example_document("task.succeeded"), "task_id": task_id}
-    return DeliveryJob(Delivery.from_row(row), document)
+    return bench_job(task_id, task_id, document)
 
 
 async def _b_round(tag: str) -> tuple[float, int]:
