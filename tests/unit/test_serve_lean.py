@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,9 +31,10 @@ print(json.dumps({"modules": sorted(sys.modules), "paths": paths}))
 """
 
 
-def test_building_the_app_loads_nothing_it_needs_later(tmp_path: Path) -> None:
+def _built(tmp_path: Path, more: str = "") -> dict[str, Any]:
+    """What PROBE saw, with `more` of the config file after its store."""
     config = tmp_path / "relay.toml"
-    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/relay.db"\n')
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/relay.db"\n{more}')
     env = {
         **os.environ,
         "COMETAPI_KEY": "sk-lean-" + "0" * 20,
@@ -47,7 +49,12 @@ def test_building_the_app_loads_nothing_it_needs_later(tmp_path: Path) -> None:
         env=env,
         cwd=tmp_path,
     ).stdout
-    found = json.loads(out.splitlines()[-1])
+    found: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return found
+
+
+def test_building_the_app_loads_nothing_it_needs_later(tmp_path: Path) -> None:
+    found = _built(tmp_path)
     # Mounted where the extra is installed (`enabled` is "auto"); the core install has none.
     assert ("/mcp" in found["paths"]) == installed("mcp")
     sdk = sorted({m.split(".")[0] for m in found["modules"]} & {"mcp", "mcp_types"})
@@ -109,23 +116,7 @@ UNCONFIGURED = {"amqp", "mqtt", "redis", "pubsub", "sns", "s3", "discord", "tele
     reason="the core install: its kafka, sqs and nats downstreams need their extras",
 )
 def test_downstreams_of_every_kind_load_no_client_at_build(tmp_path: Path) -> None:
-    config = tmp_path / "relay.toml"
-    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/relay.db"\n{DOWNSTREAMS}')
-    env = {
-        **os.environ,
-        "COMETAPI_KEY": "sk-lean-" + "0" * 20,
-        "RECEIVER_ADMIN_TOKEN": "admin-lean-" + "1" * 20,
-        "RECEIVER_SECRET": "sign-lean-" + "2" * 32,
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=tmp_path,
-    ).stdout
-    modules = set(json.loads(out.splitlines()[-1])["modules"])
+    modules = set(_built(tmp_path, DOWNSTREAMS)["modules"])
     assert sorted({m.split(".")[0] for m in modules} & CLIENTS) == []
     loaded = {m.removeprefix("receiver.destinations.") for m in modules}
     assert sorted(loaded & UNCONFIGURED) == []
