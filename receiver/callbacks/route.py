@@ -1,10 +1,12 @@
-"""The inbound callback: verify the signed URL, then parse, then persist, then ask CometAPI.
+"""The inbound callback: verify the signed URL, then parse, then ask CometAPI, then persist.
 
 Order matters: the token is checked before the body is read, and the 200 goes out only
 after the event is committed. Every refusal is a 4xx with a reason and changes nothing.
-CometAPI does not sign callbacks, so an accepted one is kept as a claim and wakes the
-poller, whose authenticated answer is what changes the task
-(receiver/lifecycle/rules/task.py).
+CometAPI does not sign callbacks, so an accepted one is a claim: CometAPI is asked at once,
+and its authenticated answer, which is what changes the task
+(receiver/lifecycle/rules/task.py), is recorded with the claim in one transaction. When it
+is not asked now or does not answer within `ask_within_seconds`, the claim is kept alone
+and brings a poll forward, as the poller's (receiver/tasks/poller.py).
 
 The route is a bare ASGI app, not a Starlette endpoint: on the busiest path the Request and
 Response objects and the per-route exception wrapper were a twentieth of a callback's
@@ -69,6 +71,7 @@ class Callback:
         self.claims = settings.claim_policy()
         self.lease = lease
         self.max_body_bytes = settings.max_body_bytes
+        self.ask_within = settings.ask_within_seconds
         self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -131,11 +134,13 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
     task_id, report = await _read(route, scope, receive)
     obs, parts = report.obs, route.parts
     try:
-        lease = route.handed.lease_for(route.lease)
-        subscriptions = route.directory.subscriptions
-        recorded = await polls.arrive(
-            parts.store, report, task_id, subscriptions, route.claims, lease
-        )
+        # CometAPI asked now: the claim, its answer and the deliveries in one transaction.
+        handed, claims = route.handed, route.claims
+        recorded = await handed.settle_now(task_id, report, claims, route.ask_within)
+        settled_now = recorded is not None
+        if recorded is None:  # not asked now, or no answer in time: the claim alone
+            lease, wanted = handed.lease_for(route.lease), route.directory.subscriptions
+            recorded = await polls.arrive(parts.store, report, task_id, wanted, claims, lease)
     except Exception:
         # Not committed: say so, so that the sender tries again rather than forgets.
         parts.metrics.callbacks.labels("store_unavailable").inc()
@@ -168,7 +173,8 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
             parts.metrics.callbacks.labels(recorded.outcome).inc()
         elif verdict not in (None, PENDING):
             parts.metrics.callbacks.labels(verdict).inc()  # judged at once: the task had ended
-        parts.wakers.recorded(recorded)
+        if not settled_now:  # else the answer's commit woke what it gave work to
+            parts.wakers.recorded(recorded)
         line = parts.log.warning if verdict == "contradicted" else parts.log.info
         line(
             "callback.received",

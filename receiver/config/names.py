@@ -37,6 +37,7 @@ ADVANCED: dict[str, frozenset[str]] = {
             "max_body_bytes",
             "corroborate_seconds",
             "min_poll_gap_seconds",
+            "ask_within_seconds",
             "max_history_per_task",
             "max_history_bytes_per_task",
         }

@@ -209,6 +209,10 @@ class CallbackConfig(Section):
     corroborate_seconds: Annotated[float, Field(gt=0)] = 120.0
     # Callbacks bring a poll forward, but never closer than this to the previous poll.
     min_poll_gap_seconds: Annotated[float, Field(ge=0)] = 1.0
+    # A callback's request asks CometAPI at once and records its answer with the claim, in
+    # one transaction, when it answers within this; else the claim is kept alone and its
+    # poll goes on after the answer (0: never asked in the request).
+    ask_within_seconds: Annotated[float, Field(ge=0, le=30)] = 2.0
     # Callback bodies kept per task: past either bound a callback is answered and counted
     # (`over_limit`) but not stored, so one leaked URL cannot grow the store without end.
     max_history_per_task: Annotated[int, Field(gt=0)] = 100

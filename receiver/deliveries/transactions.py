@@ -216,3 +216,8 @@ async def replay_dead_letters(store: Store, downstream: str) -> int:
     return await store.run(
         lambda db: _replay(db, [r["id"] for r in db.all(DEAD_LETTERS, (downstream,))])
     )
+
+
+async def give_back_leases(store: Store, delivery_ids: list[str], owner: str) -> None:
+    """Not durable: a lease kept through a power cut only holds the rows until it ends."""
+    await store.run(lambda db: outbox.give_back(db, delivery_ids, owner), durable=False)

@@ -533,8 +533,10 @@ class CometClient:
             fallback = f"CometAPI answered HTTP {response.status}"
             raise UpstreamError(_refusal(payload, fallback), response.status)
 
-    async def poll(self, kind: str, upstream_task_id: str) -> Polled:
-        reverse = is_callback(kind)
+    async def poll(self, kind: str | None, upstream_task_id: str) -> Polled:
+        """CometAPI's answer on a task of `kind`; a callback-route kind (or None: a callback
+        was received, so it is one) is asked by its feed query."""
+        reverse = kind is None or is_callback(kind)
         if reverse:
             response = await self._send("POST", "/runway/feed", {"task_id": upstream_task_id})
         else:

@@ -1,40 +1,49 @@
-"""Work handed over inside the process, with the lease taken in the transaction that made
-the work, by one mechanism: the worker that takes it (`taker`) is set here while it runs in
-this process; the transaction leases what that worker has room for, and the worker is
-handed the leased jobs as soon as it commits. A callback leases its poll
-(receiver/lifecycle/rows/tasks/tracking.py) and this process's poller starts it; a poll leases
-its new event's deliveries and this process's fan-out starts them. Either way, no claim
-transaction and no wait for the worker's next turn. Work no worker takes here waits in the
-store for the claims of whichever process has room, woken (`Wakers`) when a change gives a
-sleeping worker something new: the rule of which is the lifecycle's, beside what a
-recording returns (receiver/lifecycle/rules/records.py's `Wakeups`). And a request waiting
-on a task is told of its change as it is recorded here, rather than finding it at its next
-read. What each worker stands on is given to it as `WorkerParts`."""
+"""Work handed over inside the process, by one mechanism: the worker that takes it
+(`taker`) is set here while it runs in this process, and work made in a transaction is
+leased to this process in that transaction and handed to the worker once it commits. A
+callback asks CometAPI through this process's poller and records the answer with its claim
+(`settle_now`), or leases its poll (receiver/lifecycle/rows/tasks/tracking.py) for the
+poller to start; a poll's or a callback's transaction leases its new deliveries to this
+process and the fan-out starts those it has room for, giving the others back. Either way,
+no claim transaction and no wait for the worker's next turn. Work no worker takes here
+waits in the store for the claims of whichever process has room, woken (`Wakers`) when a
+change gives a sleeping worker something new: the rule of which is the lifecycle's, beside
+what a recording returns (receiver/lifecycle/rules/records.py's `Wakeups`). And a request
+waiting on a task is told of its change as it is recorded here, rather than finding it at
+its next read. What each worker stands on is given to it as `WorkerParts`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from receiver.deliveries.rows.outbox import Handing
 from receiver.deliveries.rules import DeliveryJob
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import PollJob, Recorded, Wakeups, Work
+from receiver.lifecycle.rules.task import ClaimPolicy
+from receiver.lifecycle.transactions.observe import Report
 
 
 class PollTaker(Protocol):
     def start(self, job: PollJob) -> None: ...
 
+    async def settle_now(
+        self, task_id: str, report: Report, claims: ClaimPolicy, within: float
+    ) -> Recorded | None: ...
+
 
 class PollHandoff:
-    """Polls handed over by callbacks: at most `limit` handed polls running in this
-    process's poller (`taker`, set while it runs); past it, or with no poller here (`limit`
-    0), a callback leaves its poll to the poller's own claim."""
+    """Polls handed over by callbacks: at most `limit` of them running in this process's
+    poller (`taker`, set while it runs), asked in the callback's request (`settle_now`) or
+    after it (`give`); past it, or with no poller here (`limit` 0), a callback leaves its
+    poll to the poller's own claim."""
 
     def __init__(self) -> None:
         self.taker: PollTaker | None = None
@@ -44,6 +53,21 @@ class PollHandoff:
     def lease_for(self, lease: PollLease) -> PollLease | None:
         """What a callback's transaction should lease its poll with, if there is room."""
         return lease if self._busy < self.limit else None
+
+    async def settle_now(
+        self, task_id: str, report: Report, claims: ClaimPolicy, within: float
+    ) -> Recorded | None:
+        """A callback's claim and CometAPI's answer, asked now and recorded in one
+        transaction by this process's poller, within its room; None (nothing stored) when it
+        is not asked now or not answered `within` seconds: the claim is then kept alone."""
+        taker = self.taker
+        if taker is None or within <= 0 or self._busy >= self.limit:
+            return None
+        self._busy += 1
+        try:
+            return await taker.settle_now(task_id, report, claims, within)
+        finally:
+            self._busy -= 1
 
     def give(self, job: PollJob) -> None:
         """A poll the callback's transaction leased, started at once (a poller stopped
@@ -56,35 +80,32 @@ class PollHandoff:
         self._busy -= 1
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """Slots held in this process's fan-out for one new event's deliveries, one in each of
-    `downstreams`; `release` gives back those that were not used."""
-
-    downstreams: frozenset[str]
-    release: Callable[[], None]
-
-
-NOTHING_RESERVED = Reservation(frozenset(), lambda: None)
-
-
 class DeliveryTaker(Protocol):
-    def reserve(self) -> Reservation: ...
-
     def start(self, jobs: list[DeliveryJob]) -> None: ...
 
 
 class DeliveryHandoff:
-    """Deliveries handed over by polls: a poll's transaction leases its new event's
-    deliveries to the downstreams that have a free slot reserved on the fan-out, and the
-    fan-out of this process sends them as soon as the transaction commits, with no claim
-    transaction and no wake-up of its own. With no fan-out in this process (`receiver
-    deliver` runs it), nothing is reserved and the rows wait for the claims."""
+    """Deliveries handed over by the transactions that make them: with a fan-out running in
+    this process (`taker`, set while it runs), a transaction leases its new rows to this
+    process as it inserts them (`handing`), and the fan-out is handed the leased jobs once it
+    commits: it starts those it has room for and gives the others' leases back. Nothing is
+    reserved before the commit. With no fan-out here (`receiver deliver` runs it), nothing is
+    leased and the rows wait for the claims."""
 
     def __init__(self) -> None:
-        # Set while this process's fan-out runs; the poller reserves its slots and starts
-        # the leased jobs on it directly (receiver/tasks/poller.py).
         self.taker: DeliveryTaker | None = None
+
+    def handing(self, owner: str, lease_seconds: float) -> Handing | None:
+        """How a transaction about to run leases its new rows to this process, or None."""
+        if self.taker is None:
+            return None
+        return Handing(owner, time.time() + lease_seconds)
+
+    def start(self, jobs: list[DeliveryJob]) -> None:
+        """The jobs a committed transaction leased here (a fan-out stopped meanwhile leaves
+        them to their leases' end)."""
+        if jobs and (taker := self.taker) is not None:
+            taker.start(jobs)
 
 
 class TaskChanges:

@@ -18,17 +18,21 @@ import time
 from dataclasses import replace
 
 from receiver.config.sections import PollingConfig
-from receiver.deliveries.rules import DeliveryJob
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
 from receiver.lifecycle.comet import CometClient, Polled
-from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, PollHandoff, WorkerParts
-from receiver.lifecycle.rules.records import PollJob, Settled, Work
-from receiver.lifecycle.rules.task import Observation, sane_credits
+from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, WorkerParts
+from receiver.lifecycle.rules.records import PollJob, PollResult, Recorded, Settled, Work
+from receiver.lifecycle.rules.task import ClaimPolicy, Observation, sane_credits
 from receiver.lifecycle.transactions import polls
+from receiver.lifecycle.transactions.observe import Report
 from receiver.wiring.set_aside import set_aside
+
+# Tasks a process remembers having asked CometAPI about for a callback, at most: each
+# callback-asked task is kept `min_poll_gap` seconds.
+ASKED_MEMORY = 10_000
 
 
 class Poller:
@@ -61,6 +65,7 @@ class Poller:
         self.schedule = self.settings.schedule()  # when each task is asked again
         self._held_until = 0.0  # monotonic: till then CometAPI asked for no polls
         self._running: set[asyncio.Task[None]] = set()  # the handed polls
+        self._asked: dict[str, float] = {}  # monotonic: when a callback last asked of a task
 
     async def _hold(self, retry_after: float | None) -> None:
         """CometAPI's 429 on a poll holds every poll (not the submits) of every replica for
@@ -139,7 +144,10 @@ class Poller:
     async def _poll_one(self, job: PollJob, span: tracing.Span) -> None:
         log = self.parts.log.bind(task_id=job.task_id, upstream_task_id=job.upstream_task_id)
         age = time.time() - job.created_at
-        polled, answer = await self._ask(job, span, log, age)
+        polled, answer = await self._ask(job.kind, job.upstream_task_id, log, span)
+        grace = self.settings.task_not_exist_grace_seconds
+        if polled is not None and answer is None and age > grace:
+            log.warning("poll.task_not_exist", age_seconds=round(age, 1))
         gave_up = age > self.settings.give_up_after_seconds
         # Read at each poll: the directory's subscriptions are replaced whenever a
         # downstream is made, changed or removed through the API.
@@ -151,21 +159,21 @@ class Poller:
         )
         raw = polled.raw if polled is not None else ""
         done = polls.Answer(job.task_id, self.parts.owner, answer, raw, next_at)
-        # The fan-out of this process, if one runs, straight: no hop through the hand-off.
-        taker = self.deliveries.taker
-        reserved = taker.reserve() if taker is not None else NOTHING_RESERVED
-        handed: list[DeliveryJob] = []
-        try:
-            result = await polls.answered(self.parts.store, done, policy, reserved.downstreams)
-            handed, recorded = result.handed, result.recorded
-            if recorded is not None and recorded.outcome == "applied":
-                self.parts.wakers.recorded(recorded, frozenset(j.delivery.id for j in handed))
-        finally:
-            # The unused slots given back, then the jobs started. Jobs no fan-out takes any
-            # more (it stopped meanwhile) keep their leases until they are given back.
-            reserved.release()
-            if handed and (taker := self.deliveries.taker) is not None:
-                taker.start(handed)
+        handing = self.deliveries.handing(self.parts.owner, policy.delivery_lease_seconds)
+        result = await polls.answered(self.parts.store, done, policy, handing)
+        self._told(result, answer, log, span)
+        if gave_up:
+            await self._give_up(job, age)
+
+    def _told(
+        self, result: PollResult, answer: Observation | None, log: Log, span: tracing.Span
+    ) -> None:
+        """After an answer's commit: its deliveries leased here to the fan-out, once; the
+        workers it gives work to woken; a resubmit and the claims it settled said."""
+        handed, recorded = result.handed, result.recorded
+        self.deliveries.start(handed)
+        if recorded is not None and recorded.outcome == "applied":
+            self.parts.wakers.recorded(recorded, frozenset(j.delivery.id for j in handed))
         if result.resubmitted:
             self.parts.wakers.wake(Work.SUBMITS)
             log.warning(
@@ -179,24 +187,77 @@ class Poller:
         for settled in result.settled:
             span.set(verdict=settled.verdict, claim_event_id=settled.claim.event_id)
             self._report(log, settled, answer, changed)
-        if gave_up:
-            await self._give_up(job, age)
+
+    async def settle_now(
+        self, task_id: str, report: Report, claims: ClaimPolicy, within: float
+    ) -> Recorded | None:
+        """A callback's claim with CometAPI's answer asked now, in one transaction
+        (receiver/lifecycle/transactions/polls.py's `arrive_answered`), when CometAPI answers
+        within `within` seconds; None (nothing stored) when it is not asked now (under a
+        budget or a 429, or this task was asked less than `min_poll_gap` ago here) or
+        does not answer in time: the callback's claim then brings a poll forward."""
+        upstream = report.obs.upstream_task_id
+        if upstream is None or not self._may_ask(task_id, claims.min_poll_gap):
+            return None
+        started, log = time.time(), self.parts.log
+        try:
+            # Its span is made once the task's trace is known, backdated to `started`.
+            polled, answer = await asyncio.wait_for(self._ask(None, upstream, log, None), within)
+        except TimeoutError:
+            self.parts.metrics.polls.labels("error").inc()
+            log.info("callback.answer_slow", task_id=task_id, waited_seconds=within)
+            return None
+        if polled is None or answer is None:
+            return None  # failed, or CometAPI knows no such task: the usual polls decide
+        policy = replace(self.recording, subscriptions=self.directory.subscriptions)
+        asked = polls.Answer(task_id, None, answer, polled.raw, self.schedule)
+        handing = self.deliveries.handing(self.parts.owner, policy.delivery_lease_seconds)
+        claim, result = await polls.arrive_answered(
+            self.parts.store, report, asked, claims, policy, handing
+        )
+        task = claim.task
+        with tracing.span(
+            "comet.poll",
+            task.trace_context if task else None,
+            started,
+            task_id=task_id,
+            upstream_task_id=upstream,
+            state=answer.state,
+        ) as span:
+            self._told(result, answer, log.bind(task_id=task_id), span)
+        return claim  # as kept (pending): its verdict is said and counted by `_told`
+
+    def _may_ask(self, task_id: str, gap: float) -> bool:
+        """Whether a callback on `task_id` asks CometAPI now: not under a poll budget or a
+        429, and not again within `gap` seconds here (a flood of callbacks is not a flood of
+        calls); the memory of it is bounded."""
+        if self.lease.max_per_second is not None or time.monotonic() < self._held_until:
+            return False
+        now, asked = time.monotonic(), self._asked
+        if (at := asked.get(task_id)) is not None and now - at < gap:
+            return False
+        if len(asked) >= ASKED_MEMORY:
+            for old in [k for k, at in asked.items() if now - at >= gap] or list(asked)[:1]:
+                del asked[old]
+        asked[task_id] = now
+        return True
 
     async def _ask(
-        self, job: PollJob, span: tracing.Span, log: Log, age: float
+        self, kind: str | None, upstream_task_id: str, log: Log, span: tracing.Span | None
     ) -> tuple[Polled | None, Observation | None]:
         """CometAPI's answer and the observation it makes (its credits if sane), or None
-        when asking failed (a 429 holds every poll a while)."""
+        when asking failed (a 429 holds every poll a while); `kind` None: a callback's."""
         started = time.monotonic()
         polled: Polled | None = None
         try:
             await self._held()
-            polled = await self.comet.poll(job.kind, job.upstream_task_id)
+            polled = await self.comet.poll(kind, upstream_task_id)
         except UpstreamError as exc:
             if exc.upstream_status == 429:
                 await self._hold(exc.retry_after)
-            span.set(status=exc.upstream_status)
-            span.failed(exc.message)
+            if span is not None:
+                span.set(status=exc.upstream_status)
+                span.failed(exc.message)
             self.parts.metrics.polls.labels("error").inc()
             elapsed_ms = round((time.monotonic() - started) * 1000, 1)
             log.warning(
@@ -214,9 +275,8 @@ class Poller:
             if refused:
                 log.warning("poll.credits_refused", **refused)
         self.parts.metrics.polls.labels("not_exist" if answer is None else "observed").inc()
-        span.set(state=answer.state if answer else "not_exist")
-        if answer is None and age > self.settings.task_not_exist_grace_seconds:
-            log.warning("poll.task_not_exist", age_seconds=round(age, 1))
+        if span is not None:
+            span.set(state=answer.state if answer else "not_exist")
         return polled, answer
 
     def _report(

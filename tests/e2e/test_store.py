@@ -16,6 +16,7 @@ import pytest
 
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
+from receiver.deliveries.rows.outbox import Handing
 from receiver.deliveries.rules import Attempt, DeliveryFilter, DeliveryJob, Subscription
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import Db, new_id
@@ -298,7 +299,7 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
             a,
             poll_transactions.Answer(task_id, "A", done, "{}", None),
             poll_transactions.PollPolicy(subscriptions, 120.0),
-            frozenset({"a", "b"}),
+            Handing("A", time.time() + 60, frozenset({"a", "b"})),
         )
         assert result.recorded is not None and len(result.recorded.delivery_ids) == 3
         # "a" waits behind its running event, "c" was not offered: only "b" is handed.

@@ -21,6 +21,7 @@ import pytest
 from receiver.alerts import transactions as alert_transactions
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
+from receiver.deliveries.rows.outbox import Handing
 from receiver.deliveries.rules import Attempt, DeliveryFilter, DeliveryJob, Subscription
 from receiver.deliveries.transactions import AttemptHealth
 from receiver.downstreams import transactions as downstream_rows
@@ -247,7 +248,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         point=5,
         refund=0,
     )
-    chat_now = frozenset({"chat"})
+    chat_now = Handing("P", time.time() + 60, frozenset({"chat"}))
     handed = await run(
         "poll done",
         poll_transactions.answered(
@@ -570,7 +571,8 @@ async def inputs_progress_and_copies(run: Script) -> None:
                 store,
                 poll_transactions.Answer(task.id, "P", running, "{}", rule),
                 poll_transactions.PollPolicy(listening, 120.0, progress_every=0.0),
-                frozenset({"progress"}),  # its rows leased to the poller, new or carrying it
+                # its rows leased to the poller, new or carrying it
+                Handing("P", time.time() + 60, frozenset({"progress"})),
             ),
         )
     await run("due downstreams", downstream_rows.due(store))

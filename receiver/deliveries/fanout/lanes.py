@@ -127,21 +127,14 @@ async def with_rows_due(store: Store, lanes: list[Lane], disabled: set[str]) -> 
     return due
 
 
-def reservable(lanes: list[Lane], disabled: set[str], free: int, now: float) -> list[Lane]:
-    """The lanes that may each take one new event's delivery at once, at most `free` of
-    them: none while any lane has rows waiting (then the claims' fair shares decide what
-    goes next), and never a disabled lane, one with a rate limit or a shared budget (the
-    claims take its tokens) or one without room (its cap reached, or its breaker holding
-    attempts back)."""
-    if any(not lane.drained for lane in lanes):
-        return []
-    held: list[Lane] = []
-    for lane in lanes:
-        if len(held) >= free:
-            break
-        budgeted = lane.bucket is not None or lane.per_second is not None
-        if lane.downstream.name in disabled or budgeted:
-            continue
-        if lane.allowance(now, 1) >= 1:
-            held.append(lane)
-    return held
+def startable(lane: Lane, lanes: list[Lane], disabled: set[str], free: int, now: float) -> bool:
+    """Whether `lane` may send one new event's delivery at once, leased to this process as
+    it was made: not while any lane has rows waiting (then the claims' fair shares decide
+    what goes next), never with no slot `free`, and never a disabled lane, one with a rate
+    limit or a shared budget (the claims take its tokens) or one without room (its cap
+    reached, or its breaker holding attempts back)."""
+    if free <= 0 or lane.downstream.name in disabled:
+        return False
+    if lane.bucket is not None or lane.per_second is not None:
+        return False
+    return lane.allowance(now, 1) >= 1 and all(other.drained for other in lanes)

@@ -28,7 +28,7 @@ from receiver.config import Downstream
 from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections
-from receiver.deliveries.fanout.lanes import Lane, reservable, task_webhooks, with_rows_due
+from receiver.deliveries.fanout.lanes import Lane, startable, task_webhooks, with_rows_due
 from receiver.deliveries.rules import (
     STATE_NUMBERS,
     TASK_WEBHOOK,
@@ -54,7 +54,7 @@ from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
 from receiver.kernel.errors import Overloaded
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.handoff import NOTHING_RESERVED, DeliveryHandoff, Reservation, WorkerParts
+from receiver.lifecycle.handoff import DeliveryHandoff, WorkerParts
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import owner_of
 
@@ -134,7 +134,7 @@ class Fanout:
         task_webhook_secret: str | None = None,
         alerts: AlertsConfig | None = None,
     ) -> None:
-        """`handoff`: where polls hand this process's fan-out their new deliveries;
+        """`handoff`: where transactions hand this process's fan-out their new deliveries;
         `task_webhook_secret` signs every task's own webhook (none: no such lane)."""
         self.parts = parts
         self.directory = directory
@@ -158,7 +158,6 @@ class Fanout:
         self._disabled: set[str] = set()
         self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
-        self._reserved = 0  # slots held for deliveries a poll's transaction is leasing
         # Operator alerts (receiver/alerts): told of breakers, dead letters and disables.
         wake, scan = parts.wakers.wake, settings.outbox_scan_seconds
         told = alerts or AlertsConfig()
@@ -185,32 +184,31 @@ class Fanout:
         await self._drain()
 
     def _free(self) -> int:
-        return self.settings.concurrency - len(self._in_flight) - self._reserved
-
-    def reserve(self) -> Reservation:
-        """A slot in each lane `reservable` names, for one new event's delivery there,
-        held until the poll's transaction has leased what it could."""
-        held = reservable(list(self.out.lanes.values()), self._disabled, self._free(), time.time())
-        if not held:
-            return NOTHING_RESERVED
-        for lane in held:
-            lane.in_flight += 1
-        self._reserved += len(held)
-
-        def release() -> None:
-            self._reserved -= len(held)
-            for lane in held:
-                lane.in_flight -= 1
-
-        return Reservation(frozenset(lane.downstream.name for lane in held), release)
+        return self.settings.concurrency - len(self._in_flight)
 
     def start(self, jobs: list[DeliveryJob]) -> None:
-        """Send deliveries a poll's transaction leased to this process (a lane changed or
-        removed meanwhile leaves its job to the lease's end)."""
-        now = time.time()
+        """Send the deliveries a committed transaction leased to this process as it made
+        them, those `startable` now; the others' leases are given back at once, for the
+        claims (a lane changed or removed meanwhile gives its job back too)."""
+        now, lanes = time.time(), list(self.out.lanes.values())
+        refused: list[str] = []
         for job in jobs:
-            if (lane := self.out.lanes.get(job.delivery.downstream)) is not None:
+            lane = self.out.lanes.get(job.delivery.downstream)
+            if lane is not None and startable(lane, lanes, self._disabled, self._free(), now):
                 self._start(job, lane, now)
+            else:
+                refused.append(job.delivery.id)
+        if refused:
+            giving = asyncio.create_task(self._give_back(refused))
+            self._recording.add(giving)
+            giving.add_done_callback(self._recording.discard)
+
+    async def _give_back(self, delivery_ids: list[str]) -> None:
+        try:
+            await delivery_story.give_back_leases(self.parts.store, delivery_ids, self.parts.owner)
+        except Exception:  # their leases run out instead
+            self.parts.log.exception("fanout.give_back_failed", deliveries=len(delivery_ids))
+        self.parts.wakers.wake(Work.DELIVERIES)  # for the next claim
 
     async def _claim(self) -> int:
         """One round: each lane claims what its share allows, all in one go; a lane that

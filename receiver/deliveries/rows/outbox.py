@@ -48,14 +48,16 @@ INSERT_HANDED_DELIVERY = Sql(
 @dataclass(frozen=True)
 class Handing:
     """The rows a process sends at once, leased to it in the transaction that makes them:
-    the pending ones to `downstreams` (its fan-out has a free slot for each)."""
+    the pending ones (to `downstreams` only, when named). Its fan-out starts each after the
+    commit or gives its lease back (`give_back`): nothing is reserved before."""
 
     owner: str
     until: float
-    downstreams: frozenset[str]
+    downstreams: frozenset[str] | None = None
 
     def takes(self, downstream: str, first_state: str) -> bool:
-        return first_state == "pending" and downstream in self.downstreams
+        wanted = self.downstreams
+        return first_state == "pending" and (wanted is None or downstream in wanted)
 
 
 def insert_deliveries(
@@ -210,16 +212,14 @@ DUE_NEW_DELIVERIES = Sql(
 )
 
 
-def lease_new_deliveries(
-    db: Db, ids: list[str], downstreams: frozenset[str], owner: str, now: float, lease: float
-) -> list[DeliveryJob]:
-    """Lease, in the transaction that inserted them, those of an event's deliveries that
-    are due now and go to one of `downstreams` (those with a free slot in this process):
-    they are sent at once, with no claim of their own."""
-    if not ids or not downstreams:
+def lease_new_deliveries(db: Db, ids: list[str], handing: Handing, now: float) -> list[DeliveryJob]:
+    """Lease to `handing`, in the transaction that made them, those of an event's rows that
+    are due now and that it takes: they are sent at once, with no claim of their own."""
+    if not ids:
         return []
     due = db.all(DUE_NEW_DELIVERIES, (db.array(ids), now))
-    return _lease(db, [r["id"] for r in due if r["downstream"] in downstreams], owner, now + lease)
+    taken = [r["id"] for r in due if handing.takes(r["downstream"], "pending")]
+    return _lease(db, taken, handing.owner, handing.until)
 
 
 def leased_jobs(db: Db, ids: list[str]) -> list[DeliveryJob]:
@@ -504,6 +504,17 @@ RELEASE_DELIVERY_LEASES = Sql(
 def release_leases(db: Db, owner: str) -> None:
     """The deliveries `owner` holds, free for any worker."""
     db.execute(RELEASE_DELIVERY_LEASES, (owner,))
+
+
+GIVE_BACK = Sql(
+    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL"
+    " WHERE id = ANY(?) AND lease_owner = ?"
+)
+
+
+def give_back(db: Db, delivery_ids: list[str], owner: str) -> None:
+    """Rows leased as they were made that the fan-out could not start: free for any claim."""
+    db.execute(GIVE_BACK, (db.array(delivery_ids), owner))
 
 
 RELEASE_ALL_DELIVERY_LEASES = Sql(

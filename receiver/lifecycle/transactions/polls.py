@@ -45,6 +45,7 @@ from receiver.lifecycle.rules.polling import (
     CallbackPolls,
     PollLease,
     PollRule,
+    PollSchedule,
     Seen,
     Window,
     callback_poll,
@@ -129,10 +130,11 @@ class Answer:
     (never)."""
 
     task_id: str
-    owner: str  # the poll's lease holder
+    owner: str | None  # the poll's lease holder (None: asked at once, by a callback)
     observation: Observation | None
     raw: str
-    next_poll_at: float | PollRule | CallbackPolls | None
+    # PollSchedule: when its plan says, after this answer (read with the task's row)
+    next_poll_at: float | PollRule | CallbackPolls | PollSchedule | None
 
 
 @dataclass(frozen=True)
@@ -148,40 +150,32 @@ class PollPolicy:
 
 
 async def answered(
-    store: Store,
-    answer: Answer,
-    policy: PollPolicy,
-    deliver_now: frozenset[str] = frozenset(),
+    store: Store, answer: Answer, policy: PollPolicy, handing: Handing | None = None
 ) -> PollResult:
-    """The new event's deliveries to the downstreams `deliver_now` names are leased to the
-    poll's owner here, to be sent at once. Durable before it returns (nothing is sent
-    before), but its sync may be the next callback's: one sync covers both."""
+    """The new event's deliveries are leased to `handing` as they are made, to be sent at
+    once. Durable before it returns (nothing is sent before), but its sync may be the next
+    callback's: one sync covers both."""
     return await store.run(
-        lambda db: finish(db, answer, policy, deliver_now, time.time()), shared_sync=True
+        lambda db: finish(db, answer, policy, handing, time.time()), shared_sync=True
     )
 
 
 def finish(
-    db: Db,
-    answer: Answer,
-    policy: PollPolicy,
-    deliver_now: frozenset[str],
-    now: float,
+    db: Db, answer: Answer, policy: PollPolicy, handing: Handing | None, now: float
 ) -> PollResult:
     locked = tracking.lock_task(db, answer.task_id)
     if locked is None:
         return PollResult(None, [])
     task, obs = locked.task, answer.observation
     claims = tracking.pending_claims(db, task.id) if task.claim_since is not None else []
-    polled_again = answer.next_poll_at is not None
-    settlement = settle(claims, obs, now, policy.window, polled_again)
+    planned = answer.next_poll_at
+    if isinstance(planned, PollSchedule):
+        planned = planned.after(task.kind, task.created_at, locked.poll_attempts, now, False)
+    settlement = settle(claims, obs, now, policy.window, planned is not None)
     for claim, verdict in settlement.verdicts:
         events.set_verdict(db, claim.event_id, verdict, now)
     settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
     recorded = None
-    # The answer's new deliveries to `deliver_now` are leased to its poller as they are made.
-    lease_until = now + policy.delivery_lease_seconds
-    handing = Handing(answer.owner, lease_until, deliver_now) if deliver_now else None
     audience = Audience(policy.subscriptions, policy.mirror, policy.progress_every, handing)
     if obs is not None:
         again = (
@@ -208,14 +202,13 @@ def finish(
         progressed = told(db, current, obs, progress, audience, now)
     if recorded is not None and recorded.outcome == "applied" and ended:
         _join_history(db, task, state, now)
-    next_at = _planned(db, task, answer.next_poll_at, state, progress, now)
+    next_at = _planned(db, task, planned, state, progress, now)
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
     tracking.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
     handed = outbox.leased_jobs(db, recorded.handed_ids if recorded is not None else [])
-    if deliver_now and progressed:  # a progress event's rows, new or carrying it now
-        lease = policy.delivery_lease_seconds
-        handed += outbox.lease_new_deliveries(db, progressed, deliver_now, answer.owner, now, lease)
+    if handing is not None and progressed:  # a progress event's rows, new or carrying it now
+        handed += outbox.lease_new_deliveries(db, progressed, handing, now)
     return PollResult(recorded, settled, handed=handed)
 
 
@@ -346,6 +339,31 @@ async def arrive(
     return await store.run(
         lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
     )
+
+
+async def arrive_answered(
+    store: Store,
+    report: Report,
+    answer: Answer,
+    claims: ClaimPolicy,
+    policy: PollPolicy,
+    handing: Handing | None,
+) -> tuple[Recorded, PollResult]:
+    """The callback `report` and CometAPI's `answer`, asked at once, in one transaction:
+    the claim kept and settled by the answer, which moves the task and makes its
+    deliveries (leased to `handing` as they are made). A claim that waits for no answer (a
+    repeat, or one judged at once on an ended task) leaves the answer unused, as if it had
+    not been asked. Durable before it returns (see `answered`)."""
+
+    def write(db: Db) -> tuple[Recorded, PollResult]:
+        now = time.time()
+        audience = Audience(policy.subscriptions)
+        claim = arrived(db, answer.task_id, report, audience, claims, None, now)
+        if claim.verdict != PENDING and claim.outcome != "over_limit":
+            return claim, PollResult(None, [])
+        return claim, finish(db, answer, policy, handing, now)
+
+    return await store.run(write, shared_sync=True)
 
 
 def arrived(

@@ -27,6 +27,7 @@ class Locked:
     callback_count: int
     callback_bytes: int
     last_polled_at: float | None
+    poll_attempts: int
 
 
 LOCKED_TASK = Sql(
@@ -50,6 +51,7 @@ def lock_task(db: Db, task_id: str) -> Locked | None:
         row["callback_count"],
         row["callback_bytes"],
         row["last_polled_at"],
+        row["poll_attempts"],
     )
 
 
@@ -311,10 +313,12 @@ def trim_durations(db: Db, timing_key: str, keep: int) -> None:
 
 @dataclass(frozen=True)
 class PollEnd:
-    """A poll's lease given back, with when the task is polled next (None: never)."""
+    """A poll's lease given back, with when the task is polled next (None: never). A poll
+    made with no lease (`owner` None: a callback's request asked at once) is recorded only
+    while no poller holds the task's lease: that poller's answer has the last word."""
 
     task_id: str
-    owner: str
+    owner: str | None
     next_poll_at: float | None
     polled_at: float
     claim_since: float | None  # the oldest claim still waiting for CometAPI's word
@@ -326,12 +330,18 @@ FINISH_POLL = Sql(
     " WHERE id = ? AND poll_lease_owner = ?"
 )
 
+FINISH_UNLEASED_POLL = Sql(
+    "UPDATE tasks SET next_poll_at = ?, poll_attempts = poll_attempts + 1, last_polled_at = ?,"
+    " claim_since = ? WHERE id = ? AND (poll_lease_owner IS NULL OR poll_lease_until < ?)"
+)
+
 
 def finish_poll(db: Db, end: PollEnd) -> None:
-    db.execute(
-        FINISH_POLL,
-        (end.next_poll_at, end.polled_at, end.claim_since, end.task_id, end.owner),
-    )
+    values = (end.next_poll_at, end.polled_at, end.claim_since, end.task_id)
+    if end.owner is None:
+        db.execute(FINISH_UNLEASED_POLL, (*values, end.polled_at))
+    else:
+        db.execute(FINISH_POLL, (*values, end.owner))
 
 
 RELEASE_POLL_LEASES = Sql(

@@ -1,9 +1,10 @@
-"""Which downstreams a poll may hand its new event's deliveries to at once, without a claim."""
+"""Which downstreams' new deliveries, leased to this process in the transaction that made
+them, the fan-out starts at once (the others' leases are given back for the claims)."""
 
 from __future__ import annotations
 
 from receiver.config import Downstream
-from receiver.deliveries.fanout.lanes import Lane, reservable
+from receiver.deliveries.fanout.lanes import Lane, startable
 
 
 def lane(
@@ -26,24 +27,23 @@ def lane(
     return made
 
 
-def names(lanes: list[Lane]) -> list[str]:
-    return [one.downstream.name for one in lanes]
+def names(lanes: list[Lane], disabled: set[str], free: int, now: float) -> list[str]:
+    return [one.downstream.name for one in lanes if startable(one, lanes, disabled, free, now)]
 
 
-def test_every_drained_lane_with_room_is_reserved_up_to_the_free_slots() -> None:
+def test_every_drained_lane_with_room_starts_while_slots_are_free() -> None:
     lanes = [lane("a"), lane("b"), lane("c")]
-    assert names(reservable(lanes, set(), 8, 0.0)) == ["a", "b", "c"]
-    assert names(reservable(lanes, set(), 2, 0.0)) == ["a", "b"]
-    assert reservable(lanes, set(), 0, 0.0) == []
+    assert names(lanes, set(), 8, 0.0) == ["a", "b", "c"]
+    assert names(lanes, set(), 0, 0.0) == []
 
 
 def test_a_backlog_anywhere_leaves_every_lane_to_the_claims() -> None:
     lanes = [lane("a"), lane("b")]
     lanes[1].drained = False
-    assert reservable(lanes, set(), 8, 0.0) == []
+    assert names(lanes, set(), 8, 0.0) == []
 
 
-def test_disabled_rate_limited_budgeted_full_or_broken_lanes_are_never_reserved() -> None:
+def test_disabled_rate_limited_budgeted_full_or_broken_lanes_never_start_at_once() -> None:
     full = lane("full", max_in_flight=1)
     full.in_flight = 1
     broken = lane("broken")
@@ -52,4 +52,4 @@ def test_disabled_rate_limited_budgeted_full_or_broken_lanes_are_never_reserved(
     budgeted = lane("budgeted", shared=5.0)  # its tokens are the store's, drawn by claims
     lanes = [lane("off"), lane("rated", rate=10.0), budgeted, full, broken, lane("ok")]
     assert broken.breaker.allowance(1.0) == 0  # open: the claims would not send either
-    assert names(reservable(lanes, {"off"}, 8, 1.0)) == ["ok"]
+    assert names(lanes, {"off"}, 8, 1.0) == ["ok"]
