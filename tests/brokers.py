@@ -71,6 +71,7 @@ class RabbitQueue:
                         "message_id": message.message_id,
                         "type": message.type,
                         "persistent": message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT,
+                        "content_type": message.content_type,
                     }
                     headers = {**dict(message.headers), **props}
                     checked(f"RabbitMQ queue {self.name}", headers, message.body, self.shaped)
@@ -164,7 +165,9 @@ class MqttTopic:
         client.subscribe(f"{self.prefix}/#", qos=1)
 
     def _message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        """Its user properties, with its content type (a property of MQTT 5's own)."""
         props = dict(getattr(msg.properties, "UserProperty", []) or [])
+        props["content_type"] = getattr(msg.properties, "ContentType", "")
         with self._lock:
             self._seen.append((props, msg.payload, msg.topic))
 

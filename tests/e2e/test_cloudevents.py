@@ -1,10 +1,11 @@
 """A downstream's CloudEvents envelope, end to end: what the sink received read by the CNCF
 SDK (`cloudevents.v1.http.from_http`) in both modes, signed over the body as sent; and the
 webhook handshake: a sink that does not allow the relay holds its deliveries, with why,
-until it is validated again."""
+until it is validated again; the rate it allows spaces a burst of them."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -121,3 +122,31 @@ def test_an_apps_endpoint_is_validated_again_from_its_portal_page(
     # An app's endpoint: the source names the app.
     assert event["source"].endswith("/apps/alpha"), event["source"]
     assert not alpha.get("/v1/downstreams/ce").json()["disabled"]
+
+
+PER_MINUTE, BURST = 60, 4  # one a second: four deliveries take three seconds at least
+
+
+def test_an_endpoints_allowed_rate_paces_a_burst(make_relay: MakeRelay, sink: Sink) -> None:
+    relay = make_relay([webhook(sink, "paced", envelope="cloudevents")])
+    for _ in range(BURST):
+        assert relay.submit(**image_to_video()).status_code == 202
+
+    # Refused at first: every task's delivery is held, then released at once.
+    def held() -> bool:
+        found = relay.api.get("/v1/deliveries", params={"downstream": "paced"}).json()
+        rows = found["deliveries"]
+        return len(rows) == BURST and all(r["state"] == "held" for r in rows)
+
+    wait_for(held)
+    sink.mode(allowed_origin="*", allowed_rate=str(PER_MINUTE))
+    answer = relay.api.post("/v1/downstreams/paced/validate")
+    assert answer.status_code == 200 and answer.json()["queued"] == BURST, answer.text
+    posts = wait_for(
+        lambda: (
+            len(p := [h for h in sink.received("/paced") if h["method"] == "POST"]) == BURST and p
+        )
+    )
+    times = sorted(h["received_at"] for h in posts)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 0.75 * 60 / PER_MINUTE, gaps

@@ -1,5 +1,6 @@
 """Which downstreams' new deliveries, leased to this process in the transaction that made
-them, the fan-out starts at once (the others' leases are given back for the claims)."""
+them, the fan-out starts at once (the others' leases are given back for the claims); and
+how many a CloudEvents webhook takes before its endpoint has said its rate."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ from receiver.deliveries.fanout.lanes import Lane, startable
 
 
 def lane(
-    name: str, max_in_flight: int = 4, rate: float | None = None, shared: float | None = None
+    name: str,
+    max_in_flight: int = 4,
+    rate: float | None = None,
+    shared: float | None = None,
+    envelope: str = "relay",
 ) -> Lane:
     made = Lane.of(
         Downstream(
             name=name,
             url=f"http://127.0.0.1:9/{name}",
             events=["succeeded"],
+            envelope=envelope,
             max_in_flight=max_in_flight,
             rate_per_second=rate,
             max_per_second=shared,
@@ -53,3 +59,14 @@ def test_disabled_rate_limited_budgeted_full_or_broken_lanes_never_start_at_once
     lanes = [lane("off"), lane("rated", rate=10.0), budgeted, full, broken, lane("ok")]
     assert broken.breaker.allowance(1.0) == 0  # open: the claims would not send either
     assert names(lanes, {"off"}, 8, 1.0) == ["ok"]
+
+
+def test_a_cloudevents_webhook_takes_one_delivery_until_its_endpoint_answers() -> None:
+    asking = lane("ce", envelope="cloudevents")
+    assert asking.unasked and asking.allowance(0.0, 8) == 1
+    assert names([asking], set(), 8, 0.0) == ["ce"]
+    asking.in_flight = 1  # the attempt that asks: nothing goes beside it
+    assert asking.allowance(0.0, 8) == 0 and names([asking], set(), 8, 0.0) == []
+    asking.unasked, asking.allowed_per_second = False, 0.5  # answered: 30 a minute
+    assert asking.allowance(0.0, 8) == 3 and asking.per_second == 0.5
+    assert not lane("plain").unasked

@@ -212,7 +212,7 @@ class Connections:
                 return known
             found = await validate(self.rules, self.directory, d, self.from_the_api(d), origin)
             if found.allowed and (lane := self.lanes.get(d.name)) is not None:
-                lane.allowed_per_second = found.per_second
+                lane.allowed_per_second, lane.unasked = found.per_second, False
                 self._verdicts[d.name] = found
             return found
 

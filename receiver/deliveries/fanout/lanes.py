@@ -10,6 +10,7 @@ from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import TASK_WEBHOOK, Breaker, TokenBucket
 from receiver.destinations import registry
+from receiver.destinations.handshake import needs_handshake
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.observability.logs import Redactor
 from receiver.kernel.store import Store
@@ -74,6 +75,9 @@ class Lane:
     # The rate its endpoint allowed in the CloudEvents handshake (receiver/destinations/
     # handshake.py); None: none said.
     allowed_per_second: float | None = None
+    # Its endpoint not asked yet: one attempt at a time, the one that asks, so that none
+    # goes before the rate it answers is known.
+    unasked: bool = False
 
     @property
     def per_second(self) -> float | None:
@@ -92,7 +96,8 @@ class Lane:
             d.breaker_window_seconds,
             d.breaker_cool_off_seconds,
         )
-        return cls(d, breaker, bucket, d.ordering == "task" or registry.chat(str(d.format)))
+        ordered = d.ordering == "task" or registry.chat(str(d.format))
+        return cls(d, breaker, bucket, ordered, unasked=needs_handshake(d))
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""
@@ -101,6 +106,8 @@ class Lane:
             n = min(n, probe)
         if self.bucket is not None:
             n = min(n, self.bucket.available(now))
+        if self.unasked:
+            n = min(n, 1 - self.in_flight)
         return max(n, 0)
 
     def claimed(self, got: int, asked: int) -> None:

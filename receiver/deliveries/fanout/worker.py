@@ -370,16 +370,20 @@ class Fanout:
         delivery = job.delivery
         downstream = self.out.downstreams.get(delivery.downstream)
         if downstream is not None and job.webhook is None and needs_handshake(downstream):
-            origin = origin_of(self.directory.public_url)
+            origin, asks = origin_of(self.directory.public_url), lane.unasked
             found = await self.out.validated(downstream, origin)
             if not found.allowed:
                 await self._hold_unvalidated(lane, downstream.name, found.reason)
+                return
+            if asks and found.per_second is not None:
+                # Leased before its rate was known: claimed again within it.
+                await self._postpone(job, lane, "its endpoint's allowed rate", ids, 0.0)
                 return
         started_at, started = time.time(), time.monotonic()
         try:
             decision, outcome = await self._decided(job, downstream, ids)
         except Overloaded as exc:
-            await self._postpone(job, lane, str(exc), ids)
+            await self._postpone(job, lane, str(exc), ids, OVERLOADED_WAIT)
             return
         elapsed = time.monotonic() - started
         status = outcome.answer.status if outcome is not None else None
@@ -469,15 +473,18 @@ class Fanout:
         self.parts.log.warning("downstream.not_validated", downstream=name, reason=reason)
         self._disabled_read = 0.0  # re-read at once: its rows are held now
 
-    async def _postpone(self, job: DeliveryJob, lane: Lane, why: str, ids: dict[str, Any]) -> None:
-        """The relay was too busy to evaluate the delivery's filter or transform: no
-        attempt was made, so none is counted, and its downstream's breaker and alerts hear
-        nothing. Its lease is given back, due again a little later (lost, it runs out)."""
+    async def _postpone(
+        self, job: DeliveryJob, lane: Lane, why: str, ids: dict[str, Any], wait: float
+    ) -> None:
+        """No attempt was made (the relay too busy to evaluate the delivery's filter or
+        transform, or its endpoint's rate learnt), so none is counted, and its downstream's
+        breaker and alerts hear nothing. Its lease is given back, due again in `wait` s
+        (lost, it runs out)."""
         if (me := asyncio.current_task()) is not None:
             self._recording.add(me)
             self._free_slot(me, lane)
         lane.breaker.untried()
-        until = time.time() + OVERLOADED_WAIT
+        until = time.time() + wait
         try:
             await delivery_story.postpone(
                 self.parts.store, job.delivery.id, self.parts.owner, until
@@ -485,9 +492,7 @@ class Fanout:
         except Exception:
             self.parts.log.exception("delivery.postpone_failed", **ids)
             return
-        self.parts.log.info(
-            "delivery.postponed", **ids, reason=why, next_attempt_in=OVERLOADED_WAIT
-        )
+        self.parts.log.info("delivery.postponed", **ids, reason=why, next_attempt_in=wait)
 
     def _source(self, job: DeliveryJob, downstream: Downstream) -> str:
         """The CloudEvents `source` of a delivery in a CloudEvent envelope ("": none)."""
