@@ -46,7 +46,8 @@ PRELOAD = [
     "receiver.kernel.store.sqlite.store",
     "receiver.kernel.store.postgres.store",
     "receiver.kernel.store.migrations",  # the package its files are read from
-    "receiver.kernel.http.head_size",
+    "receiver.kernel.http.connections",
+    "httptools",
     "uvicorn.loops.uvloop",
     "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on",

@@ -146,11 +146,7 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
         parts.metrics.callbacks.labels("store_unavailable").inc()
         parts.log.exception("callback.store_failed", task_id=task_id)
         raise StoreError("could not store the callback; try again") from None
-    ids = {
-        "task_id": task_id,
-        "upstream_task_id": obs.upstream_task_id,
-        "event_id": recorded.event_id,
-    }
+    ids = dict(task_id=task_id, upstream_task_id=obs.upstream_task_id, event_id=recorded.event_id)
     if recorded.outcome == "unknown_task":
         raise _refused(route, "unknown_task", NotFound("no such task"), **ids)
     if recorded.outcome == "task_mismatch":
@@ -185,8 +181,7 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
             upstream_status=obs.upstream_status,
             task_state=task.state if task else None,
         )
-    # A pending claim has CometAPI asked now, in a task of the poller's (started outside
-    # the callback's span); outbox rows come only under trust_body.
+    # A claim kept alone has its poll started now, in a task of the poller's.
     if recorded.poll is not None:
         route.handed.give(recorded.poll)
     # The answer says nothing about the task's state: the URL may be in the wrong hands.

@@ -22,7 +22,7 @@ async def register(store: Store, names: list[str]) -> None:
 
 
 async def disabled(store: Store) -> set[str]:
-    return await store.read(downstreams.disabled_names)
+    return await store.read(outbox.disabled_downstreams)
 
 
 async def due(store: Store) -> set[str]:

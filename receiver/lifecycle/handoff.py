@@ -26,7 +26,7 @@ from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.lifecycle.rules.polling import PollLease
-from receiver.lifecycle.rules.records import PollJob, Recorded, Wakeups, Work
+from receiver.lifecycle.rules.records import PollJob, PollResult, Recorded, Wakeups, Work
 from receiver.lifecycle.rules.task import ClaimPolicy
 from receiver.lifecycle.transactions.observe import Report
 
@@ -101,11 +101,15 @@ class DeliveryHandoff:
             return None
         return Handing(owner, time.time() + lease_seconds)
 
-    def start(self, jobs: list[DeliveryJob]) -> None:
-        """The jobs a committed transaction leased here (a fan-out stopped meanwhile leaves
-        them to their leases' end)."""
-        if jobs and (taker := self.taker) is not None:
-            taker.start(jobs)
+    def committed(self, result: PollResult, wakers: Wakers) -> None:
+        """Once an answer's transaction committed: the workers it gives work to woken, and
+        the deliveries it leased here started (a fan-out stopped meanwhile leaves them to
+        their leases' end)."""
+        handed, recorded = result.handed, result.recorded
+        if recorded is not None and recorded.outcome == "applied":
+            wakers.recorded(recorded, frozenset(job.delivery.id for job in handed))
+        if handed and (taker := self.taker) is not None:
+            taker.start(handed)
 
 
 class TaskChanges:

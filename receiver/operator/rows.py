@@ -3,8 +3,8 @@ live stream's changes and the hourly activity chart."""
 
 from __future__ import annotations
 
+from receiver.deliveries.rows import outbox
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import downstreams
 from receiver.lifecycle.rows.tasks import submits
 from receiver.lifecycle.rules.records import Activity
 from receiver.retention import rows as retention
@@ -26,7 +26,7 @@ def counts(db: Db) -> dict[str, float]:
     credits = db.one(CREDITS)
     for kind in ("charged", "refunded"):
         out[f"credits_{kind}"] = (credits or {}).get(kind) or 0
-    for name in downstreams.disabled_names(db):
+    for name in outbox.disabled_downstreams(db):
         out[f"disabled:{name}"] = 1
     out.update(submits.counts(db))
 

@@ -161,6 +161,7 @@ class Poller:
         done = polls.Answer(job.task_id, self.parts.owner, answer, raw, next_at)
         handing = self.deliveries.handing(self.parts.owner, policy.delivery_lease_seconds)
         result = await polls.answered(self.parts.store, done, policy, handing)
+        self.deliveries.committed(result, self.parts.wakers)
         self._told(result, answer, log, span)
         if gave_up:
             await self._give_up(job, age)
@@ -168,12 +169,9 @@ class Poller:
     def _told(
         self, result: PollResult, answer: Observation | None, log: Log, span: tracing.Span
     ) -> None:
-        """After an answer's commit: its deliveries leased here to the fan-out, once; the
-        workers it gives work to woken; a resubmit and the claims it settled said."""
-        handed, recorded = result.handed, result.recorded
-        self.deliveries.start(handed)
-        if recorded is not None and recorded.outcome == "applied":
-            self.parts.wakers.recorded(recorded, frozenset(j.delivery.id for j in handed))
+        """After an answer's commit (`DeliveryHandoff.committed` done): a resubmit and the
+        claims it settled said."""
+        recorded = result.recorded
         if result.resubmitted:
             self.parts.wakers.wake(Work.SUBMITS)
             log.warning(
@@ -215,6 +213,7 @@ class Poller:
         claim, result = await polls.arrive_answered(
             self.parts.store, report, asked, claims, policy, handing
         )
+        self.deliveries.committed(result, self.parts.wakers)
         task = claim.task
         with tracing.span(
             "comet.poll",

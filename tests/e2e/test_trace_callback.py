@@ -13,8 +13,6 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-
 MAX_FUNCTION_LINES = 60
 
 
@@ -43,11 +41,6 @@ def _within(traced: dict[str, Any], folders: int, modules: int, returns: int) ->
     assert figures["returns"] <= returns, [(t["label"], t["returns"]) for t in tasks]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="31 modules, one over: serve's wrappers (kernel/http/connections.py) are now"
-    " traced, and no module has left the callback's path yet (issue 81)",
-)
 def test_a_callback_is_traced_to_its_attempt_within_the_targets() -> None:
     traced = _traced("trace-callback", 5)
     tasks = traced["tasks"]

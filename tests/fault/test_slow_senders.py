@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from receiver.kernel.http.head_size import MAX_HEAD_BYTES
+from receiver.kernel.http.connections import MAX_HEAD_BYTES
 from tests.conftest import MakeRelay
 from tests.fault.support import Figures, backend_of
 from tests.harness import Simulator, image_to_video, video2video, wait_for, whole_answer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.kernel.http.head_size import MAX_HEAD_BYTES, HeadSize
+from receiver.kernel.http.connections import MAX_HEAD_BYTES, HeadSize
 
 HEAD = b"POST /callbacks/runway/t HTTP/1.1\r\nHost: relay\r\n"
 LINE = b"X-Filler: " + b"a" * 990 + b"\r\n"

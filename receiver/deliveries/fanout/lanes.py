@@ -75,6 +75,8 @@ class Lane:
     # The rate its endpoint allowed in the CloudEvents handshake (receiver/destinations/
     # handshake.py); None: none said.
     allowed_per_second: float | None = None
+    # A CloudEvents webhook: its endpoint is asked before it is sent to (read once here).
+    handshake: bool = False
     # Its endpoint not asked yet: one attempt at a time, the one that asks, so that none
     # goes before the rate it answers is known.
     unasked: bool = False
@@ -97,7 +99,8 @@ class Lane:
             d.breaker_cool_off_seconds,
         )
         ordered = d.ordering == "task" or registry.chat(str(d.format))
-        return cls(d, breaker, bucket, ordered, unasked=needs_handshake(d))
+        asks = needs_handshake(d)
+        return cls(d, breaker, bucket, ordered, handshake=asks, unasked=asks)
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""

@@ -41,7 +41,7 @@ from receiver.deliveries.rules import (
     claim_round,
     decide,
 )
-from receiver.destinations.handshake import needs_handshake, origin_of
+from receiver.destinations.handshake import origin_of
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
 from receiver.destinations.registry import default_body
@@ -369,7 +369,7 @@ class Fanout:
     ) -> None:
         delivery = job.delivery
         downstream = self.out.downstreams.get(delivery.downstream)
-        if downstream is not None and job.webhook is None and needs_handshake(downstream):
+        if downstream is not None and job.webhook is None and lane.handshake:
             origin, asks = origin_of(self.directory.public_url), lane.unasked
             found = await self.out.validated(downstream, origin)
             if not found.allowed:

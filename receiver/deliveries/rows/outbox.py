@@ -60,6 +60,14 @@ class Handing:
         return first_state == "pending" and (wanted is None or downstream in wanted)
 
 
+DISABLED_DOWNSTREAMS = Sql("SELECT name FROM downstreams WHERE disabled_at IS NOT NULL")
+
+
+def disabled_downstreams(db: Db) -> set[str]:
+    """The downstreams whose new deliveries are made held, not pending."""
+    return {r["name"] for r in db.all(DISABLED_DOWNSTREAMS)}
+
+
 def insert_deliveries(
     db: Db,
     task_id: str,

@@ -5,8 +5,9 @@
 uvicorn times out idle keep-alive connections but not a request whose head or body never
 finishes, so a few hundred slow senders could hold every file descriptor. Here a request
 head must arrive within `head_timeout_seconds` of the connection (or of the previous
-answer), and a head larger than 64 KiB closes its connection (`head_size.py`, where uvicorn
-parses with httptools).
+answer), and a head larger than 64 KiB closes its connection (`HeadSize`, where uvicorn
+parses with httptools, which bounds none: h11 refuses a head past 16 KiB itself; within the
+head's deadline a fast client could otherwise send megabytes of header lines).
 
 The head deadline is ours because uvicorn has none: `timeout_keep_alive` starts only once a
 first answer is out and any byte cancels it, and `h11_max_incomplete_event_size` bounds a
@@ -20,21 +21,68 @@ middleware below, which tells it when a request's head is in and when its answer
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.kernel.http.answers import error
 
-if TYPE_CHECKING:
-    from receiver.kernel.http.head_size import HeadSize
-
 _CONNECTION = "runway_relay.connection"  # the key of the wrapper in the lifespan state
+
+
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class HeadSize:
+    """A second httptools parser, fed the bytes uvicorn's gets, that only measures each
+    request's head: its own framing tells a head from a body, as uvicorn's parser does.
+
+    A chunk read wholly inside a head counts whole (a line that never ends calls back
+    nothing); a chunk where a head starts or ends counts the URL and the header lines it
+    completed."""
+
+    def __init__(self) -> None:
+        import httptools  # here: only a server parsing with it measures heads
+
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+        self._in_head = False
+        self._size = 0  # of the current request's head
+        self._began = False  # whether a request began in the chunk being parsed
+
+    def too_large(self, data: bytes) -> bool:
+        if self._parser is None:
+            return False
+        import httptools
+
+        inside_from_the_start, size_before, self._began = self._in_head, self._size, False
+        try:
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            # Not a request, or an upgrade (none is served): uvicorn's own parser meets the
+            # same bytes and answers or drops them its own way.
+            self._parser = None
+            return False
+        if inside_from_the_start and self._in_head and not self._began:
+            self._size = size_before + len(data)  # every byte of it is of one head
+        return self._size > MAX_HEAD_BYTES
+
+    # httptools' callbacks
+    def on_message_begin(self) -> None:
+        self._in_head, self._size, self._began = True, 0, True
+
+    def on_url(self, url: bytes) -> None:
+        self._size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._size += len(name) + len(value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
 
 
 class _HeadLimits(asyncio.Protocol):
     """One connection: uvicorn's protocol inside, closed when a request head is not in on
-    time, or (on httptools) grows past `head_size.MAX_HEAD_BYTES`. The deadline runs from the
+    time, or (on httptools) grows past `MAX_HEAD_BYTES`. The deadline runs from the
     connection, and from each answer on it, until the next request reaches the application."""
 
     inner_class: type[asyncio.Protocol]
@@ -103,8 +151,6 @@ def with_head_limits(
 ) -> type[asyncio.Protocol]:
     head_size = None
     if parser == "httptools":  # h11 bounds a head's size itself
-        from receiver.kernel.http.head_size import HeadSize
-
         head_size = HeadSize
     attributes = {"inner_class": inner, "seconds": seconds, "head_size": head_size}
     return type("HeadLimits", (_HeadLimits,), attributes)

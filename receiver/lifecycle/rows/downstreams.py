@@ -51,13 +51,6 @@ def register(db: Db, names: list[str]) -> None:
         db.execute(REGISTER_DOWNSTREAM, (name,))
 
 
-DISABLED_DOWNSTREAMS = Sql("SELECT name FROM downstreams WHERE disabled_at IS NOT NULL")
-
-
-def disabled_names(db: Db) -> set[str]:
-    return {r["name"] for r in db.all(DISABLED_DOWNSTREAMS)}
-
-
 DOWNSTREAMS = Sql("SELECT * FROM downstreams")
 
 # Read from the (state, downstream) index alone (a column beside them, read in the same pass,

@@ -211,7 +211,7 @@ class Recorded:
     delivery_ids: list[str] = field(default_factory=list)
     verdict: str | None = None  # callbacks: pending, or judged at once against a final task
     poll: PollJob | None = None  # callbacks: the poll it leased to this process, to run now
-    handed_ids: list[str] = field(default_factory=list)  # deliveries leased as they were made
+    handed: list[DeliveryJob] = field(default_factory=list)  # leased as they were made
 
 
 # Which workers a recorded change wakes: the one rule, for every step that records one.

@@ -14,10 +14,16 @@ from dataclasses import dataclass, replace
 
 from receiver.deliveries.rows import outbox
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import Subscriptions, coalesce, held_reasons, recipients
+from receiver.deliveries.rules import (
+    DeliveryJob,
+    Subscriptions,
+    coalesce,
+    held_reasons,
+    recipients,
+)
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, new_id
-from receiver.lifecycle.rows import downstreams, events, mirrors
+from receiver.lifecycle.rows import events, mirrors
 from receiver.lifecycle.rows.events import NewEvent
 from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rows.tasks.tracking import Locked
@@ -126,7 +132,7 @@ def record(
     hold = waits_for_mirror(audience.mirror, obs.state, [s["url"] for s in sources])
     hold = hold and mirrors.start_copy(db, event_id, task.id, sources, now)
     delivery_ids, handed = fan_out(db, task, event_id, obs.state, audience, now, hold)
-    return Recorded("applied", updated, event_id, delivery_ids, report.verdict, handed_ids=handed)
+    return Recorded("applied", updated, event_id, delivery_ids, report.verdict, handed=handed)
 
 
 def insert_event(db: Db, task: Task, report: Report, applied: bool, now: float) -> str | None:
@@ -182,15 +188,18 @@ def fan_out(
     audience: Audience,
     now: float,
     hold: bool = False,
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[DeliveryJob]]:
     """One delivery per downstream subscribed to `state`: held, not pending, for one that
     is disabled, and `mirroring` while the event's files are being copied (`hold`). Their
-    ids, and those leased to `audience.handing` as they were made."""
+    ids, and the jobs of those leased to `audience.handing` as they were made."""
     subscriptions = audience.subscriptions
-    disabled = downstreams.disabled_names(db) if subscriptions else set()
+    disabled = outbox.disabled_downstreams(db) if subscriptions else set()
     wanted = list(recipients(state, subscriptions, disabled, hold, task.route))
     reasons = held_reasons(subscriptions)
-    return outbox.insert_handing(db, task.id, event_id, wanted, now, reasons, audience.handing)
+    made, leased = outbox.insert_handing(
+        db, task.id, event_id, wanted, now, reasons, audience.handing
+    )
+    return made, outbox.leased_jobs(db, leased)
 
 
 def told(
@@ -211,7 +220,7 @@ def told(
         return []
     if not recipients(PROGRESS, subscriptions, set(), False, task.route):
         return []  # nobody listens: nothing read, and the next figure is told when one does
-    disabled = downstreams.disabled_names(db) if subscriptions else set()
+    disabled = outbox.disabled_downstreams(db) if subscriptions else set()
     wanted = recipients(PROGRESS, subscriptions, disabled, False, task.route)
     event_id = new_id("evt")
     document = {

@@ -206,7 +206,7 @@ def finish(
     waiting = settlement.waiting_since
     next_at = next_poll(now, next_at, waiting, ended)
     tracking.finish_poll(db, PollEnd(task.id, answer.owner, next_at, now, waiting))
-    handed = outbox.leased_jobs(db, recorded.handed_ids if recorded is not None else [])
+    handed = list(recorded.handed) if recorded is not None else []
     if handing is not None and progressed:  # a progress event's rows, new or carrying it now
         handed += outbox.lease_new_deliveries(db, progressed, handing, now)
     return PollResult(recorded, settled, handed=handed)
