@@ -60,3 +60,12 @@ def test_an_old_token_past_the_maximum_age_is_expired():
     with pytest.raises(TokenRejected) as refused:
         CallbackSigner([OLD_KEY, NEW_KEY], 1, RELAY).verify(BY_NEW_KEY)
     assert refused.value.reason == "expired"
+
+
+def test_a_task_queued_and_sent_soon_is_given_the_url_signed_when_it_was_queued():
+    signer = CallbackSigner([NEW_KEY], CENTURY, RELAY)
+    queued = signer.url_for("tsk_a")
+    assert signer.url_for("tsk_a") is queued  # at its send: not signed again
+    assert signer.url_for("tsk_b") != queued
+    token = queued.rsplit("/", 1)[1]
+    assert signer.verify(token) == "tsk_a"

@@ -20,6 +20,10 @@ from itsdangerous.encoding import want_bytes
 from receiver.kernel.errors import NotAllowed
 
 _SALT = "runway-relay.callback.v1"
+# A task's callback URL is signed once when it is queued and sent within this: the URL
+# queued with it goes to CometAPI (at most this many remembered, in memory only).
+REUSE_SECONDS = 60.0
+RECENT_URLS = 4096
 _MEDIA_SALT = "runway-relay.media.v1"
 
 
@@ -79,6 +83,7 @@ class CallbackSigner:
         )
         self._max_age = max_age_seconds
         self._callbacks = f"{public_url.rstrip('/')}/callbacks/runway/"
+        self._recent: dict[str, tuple[float, str]] = {}  # task id: (monotonic, URL)
 
     def token_for(self, task_id: str) -> str:
         token = self._serializer.dumps({"t": task_id})
@@ -86,8 +91,22 @@ class CallbackSigner:
         return token
 
     def url_for(self, task_id: str) -> str:
-        """The signed URL CometAPI calls back for `task_id`."""
-        return self._callbacks + self.token_for(task_id)
+        """The signed URL CometAPI calls back for `task_id`: the one signed when it was
+        queued, when it goes within `REUSE_SECONDS` (a task that waited longer gets a new
+        token, so that its age counts from the send), kept in memory only."""
+        now = time.monotonic()
+        issued = self._recent.get(task_id)
+        if issued is not None and now - issued[0] < REUSE_SECONDS:
+            return issued[1]
+        url = self._callbacks + self.token_for(task_id)
+        recent = self._recent
+        if len(recent) >= RECENT_URLS:
+            for old in [k for k, (at, _) in recent.items() if now - at >= REUSE_SECONDS] or [
+                next(iter(recent))
+            ]:
+                del recent[old]
+        recent[task_id] = (now, url)
+        return url
 
     def verify(self, token: str) -> str:
         """The task id the token was issued for, or TokenRejected."""
