@@ -45,7 +45,9 @@ def test_every_drained_lane_with_room_starts_while_slots_are_free() -> None:
 
 def test_a_backlog_anywhere_leaves_every_lane_to_the_claims() -> None:
     lanes = [lane("a"), lane("b")]
-    lanes[1].drained = False
+    lanes[1].drained = False  # a wake-up: rows may wait, none is known to
+    assert names(lanes, set(), 8, 0.0) == ["a", "b"]
+    lanes[1].backlog = True  # its last claim came back full
     assert names(lanes, set(), 8, 0.0) == []
 
 

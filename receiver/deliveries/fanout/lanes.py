@@ -139,12 +139,12 @@ async def with_rows_due(store: Store, lanes: list[Lane], disabled: set[str]) -> 
 
 def startable(lane: Lane, lanes: list[Lane], disabled: set[str], free: int, now: float) -> bool:
     """Whether `lane` may send one new event's delivery at once, leased to this process as
-    it was made: not while any lane has rows waiting (then the claims' fair shares decide
-    what goes next), never with no slot `free`, and never a disabled lane, one with a rate
-    limit or a shared budget (the claims take its tokens) or one without room (its cap
-    reached, or its breaker holding attempts back)."""
+    it was made: not while any lane's last claim came back full (rows wait there, and the
+    claims' fair shares decide what goes next), never with no slot `free`, and never a
+    disabled lane, one with a rate limit or a shared budget (the claims take its tokens)
+    or one without room (its cap reached, or its breaker holding attempts back)."""
     if free <= 0 or lane.downstream.name in disabled:
         return False
     if lane.bucket is not None or lane.per_second is not None:
         return False
-    return lane.allowance(now, 1) >= 1 and all(other.drained for other in lanes)
+    return lane.allowance(now, 1) >= 1 and not any(other.backlog for other in lanes)
