@@ -200,7 +200,8 @@ class Poller:
         started, log = time.time(), self.parts.log
         try:
             # Its span is made once the task's trace is known, backdated to `started`.
-            polled, answer = await asyncio.wait_for(self._ask(None, upstream, log, None), within)
+            async with asyncio.timeout(within):  # in this task: no task of its own
+                polled, answer = await self._ask(None, upstream, log, None)
         except TimeoutError:
             self.parts.metrics.polls.labels("error").inc()
             log.info("callback.answer_slow", task_id=task_id, waited_seconds=within)
