@@ -10,44 +10,15 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.destinations.aws import AwsDestination, AwsTarget, is_fifo
+from receiver.destinations.aws import AwsDestination, is_fifo
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.publishing import BrokerMessage
 from receiver.kernel.errors import DownstreamError
 
 _QUEUE_PATH = re.compile(r"^/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 # sqs.eu-west-1.amazonaws.com, or the legacy eu-west-1.queue.amazonaws.com.
 _SQS_HOST = re.compile(r"^(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?$")
-
-
-class SqsDestination(AwsDestination):
-    metadata = METADATA["sqs"]
-    wanted = "the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
-
-    def problem(self, url: str) -> str:
-        parts = urlsplit(url)
-        # http only for a local stand-in (moto, LocalStack); AWS itself answers on https.
-        if parts.scheme not in ("https", "http"):
-            return f"its scheme {parts.scheme!r} is not https"
-        if not parts.hostname:
-            return "it names no host"
-        if not _QUEUE_PATH.match(parts.path):
-            return (
-                f"its path {parts.path!r} is not /ACCOUNT/NAME: a 12-digit account, a name of"
-                " 1 to 80 letters, digits, - and _ (.fifo at the end for a FIFO queue)"
-            )
-        return ""
-
-    def region_in(self, url: str) -> str | None:
-        """The region the queue URL's host names."""
-        if found := _SQS_HOST.match(urlsplit(url).hostname or ""):
-            return found[1] or found[2]
-        return None
-
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
-        assert isinstance(target, AwsTarget)
-        return Sqs(target, max_in_flight)
 
 
 def event_attributes(message: BrokerMessage) -> dict[str, str]:
@@ -73,17 +44,47 @@ def ordering(url: str, message: BrokerMessage) -> dict[str, str]:
 
 
 class Sqs(AwsPublisher):
+    """A message with the event's attributes, to a queue; SNS's topics take the same
+    (receiver/destinations/sns.py), by a call and fields of their own names."""
+
     service = "sqs"
+    call, to, body = "send_message", "QueueUrl", "MessageBody"
 
     async def send(self, client: Any, message: BrokerMessage) -> None:
-        answer = await client.send_message(
-            QueueUrl=self.target.url,
-            MessageBody=message.body.decode(),
+        answer = await getattr(client, self.call)(
+            **{self.to: self.target.url, self.body: message.body.decode()},
             MessageAttributes=as_string_attributes(attributes(message, event_attributes(message))),
             **ordering(self.target.url, message),
         )
         if not answer.get("MessageId"):
-            raise DownstreamError("not delivered: SQS answered without a message id")
+            said = f"not delivered: {self.service.upper()} answered without a message id"
+            raise DownstreamError(said)
+
+
+class SqsDestination(AwsDestination):
+    metadata = METADATA["sqs"]
+    wanted = "the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+    publisher = Sqs
+
+    def problem(self, url: str) -> str:
+        parts = urlsplit(url)
+        # http only for a local stand-in (moto, LocalStack); AWS itself answers on https.
+        if parts.scheme not in ("https", "http"):
+            return f"its scheme {parts.scheme!r} is not https"
+        if not parts.hostname:
+            return "it names no host"
+        if not _QUEUE_PATH.match(parts.path):
+            return (
+                f"its path {parts.path!r} is not /ACCOUNT/NAME: a 12-digit account, a name of"
+                " 1 to 80 letters, digits, - and _ (.fifo at the end for a FIFO queue)"
+            )
+        return ""
+
+    def region_in(self, url: str) -> str | None:
+        """The region the queue URL's host names."""
+        if found := _SQS_HOST.match(urlsplit(url).hostname or ""):
+            return found[1] or found[2]
+        return None
 
 
 PROVIDER = SqsDestination()
