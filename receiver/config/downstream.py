@@ -24,7 +24,7 @@ from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
 from receiver.destinations import registry
 from receiver.destinations.cloudevents import Envelope
-from receiver.destinations.options import OPTION
+from receiver.destinations.options import OPTION, Option
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
 from receiver.kernel.net.credentials import basic_authorization, tls_problem
 from receiver.kernel.net.headers import header_problem
@@ -256,7 +256,7 @@ class DownstreamSettings(
             " up. Unset: a task's events go out as they come (a chat downstream, which"
             " edits its message, is always ordered)."
         ),
-        OPTION,
+        Option(told="ordering by {}"),
     ] = None
 
     @field_validator("headers")

@@ -31,7 +31,7 @@ def event_attributes(message: BrokerMessage) -> dict[str, str]:
     }
 
 
-def ordering(url: str, message: BrokerMessage) -> dict[str, str]:
+def fifo_fields(url: str, message: BrokerMessage) -> dict[str, str]:
     """A FIFO queue's or topic's group (the task) and deduplication id (the delivery's
     `webhook-id`: a repeated send of one delivery is dropped, another delivery of the same
     event is not)."""
@@ -54,7 +54,7 @@ class Sqs(AwsPublisher):
         answer = await getattr(client, self.call)(
             **{self.to: self.target.url, self.body: message.body.decode()},
             MessageAttributes=as_string_attributes(attributes(message, event_attributes(message))),
-            **ordering(self.target.url, message),
+            **fifo_fields(self.target.url, message),
         )
         if not answer.get("MessageId"):
             said = f"not delivered: {self.service.upper()} answered without a message id"
