@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Self, cast
+from typing import Annotated, Any, Literal, Self, cast, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -26,7 +26,7 @@ from receiver.destinations import registry
 from receiver.destinations.cloudevents import Envelope
 from receiver.destinations.options import OPTION, Option
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
-from receiver.kernel.net.credentials import basic_authorization, tls_problem
+from receiver.kernel.net.credentials import ClientCredentials, basic_authorization, tls_problem
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.signing import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
@@ -107,11 +107,28 @@ class OAuth2Auth(Section):
     scope: _Text | None = None
     audience: _Text | None = None
 
+    def credentials(self) -> ClientCredentials:
+        """What its token endpoint is asked with."""
+        return ClientCredentials(**self.model_dump(exclude={"type"}))
+
 
 EndpointAuth = Annotated[BasicAuth | BearerAuth | OAuth2Auth, Field(discriminator="type")]
 _AUTH: TypeAdapter[BasicAuth | BearerAuth | OAuth2Auth] = TypeAdapter(EndpointAuth)
 # The one secret of each kind of `auth`, and the TLS client key: sealed, never shown.
 SECRET_OF = {"basic": "password", "bearer": "token", "oauth2": "client_secret"}
+_AUTHS = {
+    get_args(m.model_fields["type"].annotation)[0]: m for m in (BasicAuth, BearerAuth, OAuth2Auth)
+}
+# Each kind of `auth`: its fields in their order (its secret among them), and those it needs,
+# as the forms and the command line give them.
+AUTH_FIELDS = {kind: tuple(f for f in m.model_fields if f != "type") for kind, m in _AUTHS.items()}
+AUTH_NEEDS = {
+    kind: tuple(f for f in AUTH_FIELDS[kind] if m.model_fields[f].is_required())
+    for kind, m in _AUTHS.items()
+}
+# The field of an `auth` naming where its secret is sent (OAuth2's token endpoint): an
+# address the relay connects to, which a secret kept must not follow to a new one.
+SENT_TO = {"oauth2": "token_url"}
 
 
 class ClientTls(Section):

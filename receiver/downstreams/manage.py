@@ -19,7 +19,7 @@ from receiver.config import (
     problems,
     timeout_problem,
 )
-from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
+from receiver.config.downstream import MASK, SECRET_OF, SENT_TO, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import TASK_WEBHOOK
@@ -79,8 +79,8 @@ def _checked(rules: DeliveryConfig, spec: Any) -> ManagedDownstreamConfig:
     # The relay connects to these too: judged as the downstream's own URL is.
     if settings.proxy is not None:
         check_api_url(settings.proxy, "proxy", allow)
-    if isinstance(settings.auth, OAuth2Auth):
-        check_api_url(settings.auth.token_url, "auth.token_url", allow)
+    if settings.auth is not None and (sent_to := SENT_TO.get(settings.auth.type)):
+        check_api_url(getattr(settings.auth, sent_to), f"auth.{sent_to}", allow)
     return settings
 
 
@@ -241,8 +241,9 @@ def _kept_secrets(spec: dict[str, Any], change: dict[str, Any]) -> dict[str, Any
         if auth.get(field) == MASK:
             # A client secret kept would go to whatever token endpoint the change names: a
             # caller who cannot read it must not be able to send it elsewhere.
-            if auth.get("token_url", before.get("token_url")) != before.get("token_url"):
-                raise InvalidRequest(f"auth.{field}: give it again to send it to a new token_url")
+            sent_to = SENT_TO.get(auth["type"])
+            if sent_to and auth.get(sent_to, before.get(sent_to)) != before.get(sent_to):
+                raise InvalidRequest(f"auth.{field}: give it again to send it to a new {sent_to}")
             change = {**change, "auth": {**auth, field: before[field]}}
     tls, before = change.get("tls"), spec.get("tls")
     if isinstance(tls, dict) and tls.get("client_key") == MASK and isinstance(before, dict):
