@@ -132,6 +132,7 @@ class Console:
     # A browser that never had a session (or whose cookie is gone) is not told one ended.
     signed_out = "log in first: this browser is not logged in to the console"
     pages: tuple[Path, ...] = ()  # folders of pages taken before the console's (the portal's)
+    app_formats = APP_FORMED  # the formats an app's portal makes
 
     def __init__(
         self,
