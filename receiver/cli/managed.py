@@ -137,13 +137,11 @@ def _flag(option: Offered) -> click.Option:
     return click.Option([option.flag, option.name], type=kind, help=option.description)
 
 
-@cache
 def _options() -> tuple[Offered, ...]:
-    """A downstream's options (receiver/destinations/options.py), read from its model."""
-    from receiver.config.downstream import ManagedDownstreamConfig
-    from receiver.destinations.options import offered
+    """A downstream's options, read from its model when a command uses them."""
+    from receiver.config.downstream import OPTIONS
 
-    return offered(ManagedDownstreamConfig)
+    return OPTIONS
 
 
 @cache

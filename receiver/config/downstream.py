@@ -24,7 +24,7 @@ from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
 from receiver.destinations import registry
 from receiver.destinations.cloudevents import Envelope
-from receiver.destinations.options import OPTION, Option
+from receiver.destinations.options import OPTION, Option, offered
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
 from receiver.kernel.net.credentials import ClientCredentials, basic_authorization, tls_problem
 from receiver.kernel.net.headers import header_problem
@@ -348,6 +348,10 @@ class ManagedDownstreamConfig(DownstreamSettings):
 
     url: Annotated[str, Field(max_length=2048)]
 
+
+# A downstream's options, as its model declares them (receiver/destinations/options.py):
+# the command line's flags, and those the forms offer.
+OPTIONS = offered(ManagedDownstreamConfig)
 
 # What an answer shows of a downstream's settings as they are: every one but its name (shown
 # with its health), its URL, its headers and its credentials (masked: credentials_masked).
