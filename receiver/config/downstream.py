@@ -72,6 +72,22 @@ class DownstreamAddress(BaseModel):
         fmt = info.data.get("format")
         return value if value is None or fmt is None else registry.check_url(fmt, value)
 
+    # What the rest of the relay asks of a downstream's destination, asked of the downstream.
+    def checked_url(self, url: str) -> str:
+        """`url` when it is an address of its format (one read from the environment);
+        else ValueError saying why."""
+        return registry.check_url(self.format, url)
+
+    @property
+    def credential_in_url(self) -> bool:
+        """Its URL is itself its credential (a chat webhook's)."""
+        return registry.secret_url(self.format)
+
+    def masked_url(self, mask: str) -> str | None:
+        """Its URL with its whole path masked when the path is a credential; None: shown as
+        any URL is."""
+        return registry.masked_url(self.format, self.url or "", mask)
+
 
 _Secret = Annotated[str, Field(min_length=1, max_length=4096)]
 _Text = Annotated[str, Field(min_length=1, max_length=1024)]
