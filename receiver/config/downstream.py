@@ -22,10 +22,13 @@ from pydantic import (
 
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
+from receiver.deliveries.rules import DeliveryJob
 from receiver.destinations import registry
 from receiver.destinations.cloudevents import Envelope
 from receiver.destinations.options import OPTION, Option, offered
+from receiver.destinations.provider import Addresses
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
+from receiver.expressions.rules import Shaped
 from receiver.kernel.net.credentials import ClientCredentials, basic_authorization, tls_problem
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.signing import Signing
@@ -306,6 +309,22 @@ class DownstreamSettings(
         if self.auth is not None and any(h.lower() == "authorization" for h in self.headers):
             raise ValueError("headers: Authorization is auth's to set")
         return self
+
+    def addresses(self) -> Addresses:
+        """The servers it connects to, and what `delivery.allowed_targets` matches."""
+        return registry.addresses(self)
+
+    def missing_extra(self) -> str | None:
+        """The extra of the package its destination needs that the install lacks."""
+        return registry.missing_extra(self.format)
+
+    def unallowed_target(self, patterns: list[str]) -> str | None:
+        """Its first address no pattern of `delivery.allowed_targets` matches."""
+        return registry.unallowed_target(self, patterns)
+
+    def default_body(self, job: DeliveryJob) -> Shaped:
+        """Its format's own body for `job`: the event, or a chat platform's message."""
+        return registry.default_body(self, job)
 
 
 class DownstreamConfig(DownstreamSettings):

@@ -23,7 +23,6 @@ from receiver.config.downstream import MASK, SECRET_OF, SENT_TO, credentials_mas
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import TASK_WEBHOOK
-from receiver.destinations.registry import addresses, missing_extra, unallowed_target
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.expressions.lines import OPERATOR
@@ -65,7 +64,7 @@ def _checked(rules: DeliveryConfig, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
     settings = _read(ManagedDownstreamConfig, spec)
-    if (extra := missing_extra(settings.format)) is not None:
+    if (extra := settings.missing_extra()) is not None:
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
             f" {install_command(extra)}"
@@ -74,7 +73,7 @@ def _checked(rules: DeliveryConfig, spec: Any) -> ManagedDownstreamConfig:
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
     allow = rules.allow_private_networks
-    for setting, url in addresses(settings).servers:
+    for setting, url in settings.addresses().servers:
         check_api_url(url, setting, allow)
     # The relay connects to these too: judged as the downstream's own URL is.
     if settings.proxy is not None:
@@ -135,7 +134,7 @@ def _allowed_target(
     if caller.sees_all:
         return
     patterns = [*rules.allowed_targets, *rules.allowed_targets_by_app.get(caller.app, [])]
-    if (address := unallowed_target(settings, patterns)) is not None:
+    if (address := settings.unallowed_target(patterns)) is not None:
         raise InvalidRequest(
             f"url: an app's key names only the targets the operator allows, and {address}"
             " matches no pattern of delivery.allowed_targets or"
