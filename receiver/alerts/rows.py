@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.alerts.rules import Entry, Mark
-from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.db import Db, Sql, record
 
 NEW_MARK = Sql("INSERT INTO alert_marks (downstream) VALUES (?) ON CONFLICT DO NOTHING")
 
@@ -24,14 +24,7 @@ SET_MARK = Sql(
 
 
 def _mark(row: Any) -> Mark:
-    return Mark(
-        row["open_kind"],
-        row["failing_at"],
-        row["disabled_at"],
-        row["sent_at"],
-        row["held_kind"],
-        row["held_reason"],
-    )
+    return record(Mark, row)
 
 
 def locked(db: Db, downstream: str) -> Mark:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import click
@@ -20,6 +21,7 @@ from receiver.cli.tables import table, when
 # here too so that a mistyped figure is refused before anything is sent.
 _WEIGHTS = click.IntRange(1, 100)
 _TTLS = click.IntRange(10, 86_400)
+C = TypeVar("C", bound=Callable[..., Any])
 
 
 def _missing(name: str) -> str:
@@ -42,6 +44,34 @@ def _settings(info: dict[str, Any]) -> str:
     return f"weight {info['weight']}; {'no limit' if limits == '-' else limits}"
 
 
+def new_app_options(whose: str) -> Callable[[C], C]:
+    """A new app's `--weight` and limits, `whose` tasks they govern in their help."""
+    options = [
+        click.option(
+            "--weight",
+            type=_WEIGHTS,
+            help=f"{whose.capitalize()} share of the submit queue's turns (1 to 100; default 1).",
+        ),
+        click.option(
+            "--max-queued",
+            type=click.IntRange(min=1),
+            help=f"At most this many of {whose} tasks not ended at once (429 past it).",
+        ),
+        click.option(
+            "--max-per-day",
+            type=click.IntRange(min=1),
+            help=f"At most this many of {whose} tasks in any 24 hours (429 past it).",
+        ),
+    ]
+
+    def with_options(command: C) -> C:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return with_options
+
+
 def _downstreams_of(url: str) -> list[dict[str, Any]]:
     """Every downstream made through the API, each with its app's name (None: global)."""
     found: list[dict[str, Any]] = call_relay(url, "GET", "/v1/downstreams")["downstreams"]
@@ -56,21 +86,7 @@ def apps() -> None:
 @apps.command("create")
 @url_option
 @click.argument("name")
-@click.option(
-    "--weight",
-    type=_WEIGHTS,
-    help="Its share of the submit queue's turns (1 to 100; default 1).",
-)
-@click.option(
-    "--max-queued",
-    type=click.IntRange(min=1),
-    help="At most this many of its tasks not ended at once (429 past it).",
-)
-@click.option(
-    "--max-per-day",
-    type=click.IntRange(min=1),
-    help="At most this many tasks in any 24 hours (429 past it).",
-)
+@new_app_options("its")
 def create(
     url: str, name: str, weight: int | None, max_queued: int | None, max_per_day: int | None
 ) -> None:

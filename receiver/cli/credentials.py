@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,25 +24,35 @@ import click
 from receiver.cli.common import fail
 
 MASK = "***"  # how the API shows a secret, and what a change sends back to keep it
-# Each kind of auth: its fields given by an option, and its secret (option, field).
-_FIELDS = {
-    "basic": ("username",),
-    "bearer": (),
-    "oauth2": ("token_url", "client_id", "scope", "audience"),
-}
-_REQUIRED = {"basic": ("username",), "bearer": (), "oauth2": ("token_url", "client_id")}
+# Each kind of auth: its secret (option, field).
 _SECRET = {
     "basic": ("password_env", "password"),
     "bearer": ("token_env", "token"),
     "oauth2": ("client_secret_env", "client_secret"),
 }
-_AUTH_OPTIONS = ("username", "token_url", "client_id", "scope", "audience")
 _SECRET_OPTIONS = tuple(option for option, _ in _SECRET.values())
 _TLS_OPTIONS = ("tls_client_cert", "tls_client_key", "tls_ca")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Reads one secret: (what it is, the environment variable named for it, or None).
 ReadSecret = Callable[[str, str | None], str]
+
+
+@cache
+def _auth_fields() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Each kind of auth: the fields its options give (its secret aside), and those it
+    needs, as its model declares them: read when a command runs (the model is pydantic)."""
+    from receiver.config.downstream import AUTH_FIELDS, AUTH_NEEDS
+
+    def given(fields: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {k: tuple(f for f in named if f != _SECRET[k][1]) for k, named in fields.items()}
+
+    return given(AUTH_FIELDS), given(AUTH_NEEDS)
+
+
+def _auth_options() -> tuple[str, ...]:
+    """Every auth option but a secret's, each once."""
+    return tuple(dict.fromkeys(f for fields in _auth_fields()[0].values() for f in fields))
 
 
 def _flag(option: str) -> str:
@@ -85,16 +96,17 @@ def _auth(
     if kind is None:
         fail(f"{_flag(next(iter(given)))} goes with --auth basic|bearer|oauth2")
     secret_option, secret_field = _SECRET[kind]
+    fields, needed = (found[kind] for found in _auth_fields())
     for option in given:
-        if option not in (*_FIELDS[kind], secret_option):
+        if option not in (*fields, secret_option):
             fail(f"{_flag(option)} is not a setting of --auth {kind}")
     kept = before if before.get("type") == kind else {}
     auth: dict[str, Any] = {"type": kind}
-    for field in _FIELDS[kind]:
+    for field in fields:
         value = given.get(field, kept.get(field))
         if value:  # an empty value (--scope '') leaves it out
             auth[field] = value
-    for field in _REQUIRED[kind]:
+    for field in needed:
         if field not in auth:
             fail(f"--auth {kind} needs {_flag(field)}")
     if secret_option in given or not kept:
@@ -135,7 +147,7 @@ def _proxy(given: Mapping[str, Any]) -> str:
 
 def needs_current(options: Mapping[str, Any]) -> bool:
     """Whether a change's new `auth` or `tls` is made over the downstream's current one."""
-    names = ("auth", *_AUTH_OPTIONS, *_SECRET_OPTIONS, *_TLS_OPTIONS)
+    names = ("auth", *_auth_options(), *_SECRET_OPTIONS, *_TLS_OPTIONS)
     return any(options.get(name) is not None for name in names)
 
 
@@ -146,7 +158,7 @@ def credential_settings(
     `options`) over `current`, the downstream as the API shows it (empty: a new one);
     `--no-auth`, `--no-tls` and `--no-proxy` remove one (null)."""
     kind = options.pop("auth", None)
-    auth = _given(options, (*_AUTH_OPTIONS, *_SECRET_OPTIONS))
+    auth = _given(options, (*_auth_options(), *_SECRET_OPTIONS))
     tls = _given(options, _TLS_OPTIONS)
     proxy = _given(options, ("proxy", "proxy_env"))
     body: dict[str, Any] = {}
@@ -177,7 +189,7 @@ def credential_options(fn: Callable[..., None]) -> Callable[..., None]:
         (
             click.option(
                 "--auth",
-                type=click.Choice(sorted(_FIELDS)),
+                type=click.Choice(sorted(_SECRET)),
                 help="How it proves itself to the endpoint: HTTP Basic, a bearer token, or"
                 " an OAuth2 token fetched with client credentials.",
             ),

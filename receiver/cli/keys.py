@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import click
 
-from receiver.cli.apps import limits_of
+from receiver.cli.apps import limits_of, new_app_options
 from receiver.cli.client import call_relay, url_option
 from receiver.cli.common import ChoiceOf
 from receiver.cli.tables import table, when
@@ -35,21 +35,7 @@ def keys() -> None:
     help="Make it a key of this app (`receiver apps create`), which owns what it makes;"
     " without it, the key is the only key of a new app of its own name.",
 )
-@click.option(
-    "--weight",
-    type=click.IntRange(1, 100),
-    help="Its new app's share of the submit queue's turns (1 to 100; default 1).",
-)
-@click.option(
-    "--max-queued",
-    type=click.IntRange(min=1),
-    help="At most this many of its new app's tasks not ended at once (429 past it).",
-)
-@click.option(
-    "--max-per-day",
-    type=click.IntRange(min=1),
-    help="At most this many of its new app's tasks in any 24 hours (429 past it).",
-)
+@new_app_options("its new app's")
 def create(
     url: str,
     name: str,

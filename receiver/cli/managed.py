@@ -137,13 +137,17 @@ def _flag(option: Offered) -> click.Option:
     return click.Option([option.flag, option.name], type=kind, help=option.description)
 
 
+def _options() -> tuple[Offered, ...]:
+    """A downstream's options, read from its model when a command uses them."""
+    from receiver.config.downstream import OPTIONS
+
+    return OPTIONS
+
+
 @cache
 def _option_flags() -> tuple[click.Option, ...]:
-    """A downstream's options (receiver/destinations/options.py), each a flag of its name."""
-    from receiver.config.downstream import ManagedDownstreamConfig
-    from receiver.destinations.options import offered
-
-    return tuple(_flag(option) for option in offered(ManagedDownstreamConfig))
+    """Each option a flag of its name."""
+    return tuple(_flag(option) for option in _options())
 
 
 class _WithOptions(click.Command):
@@ -204,8 +208,10 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
     except RemoteError as exc:
         _failed(exc)
     # What it was made with that changes how it delivers, said as the relay took it.
-    ordered = f", ordering by {made['ordering']}" if made.get("ordering") else ""
-    click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])}{ordered})")
+    told = "".join(
+        f", {o.told.format(made[o.name])}" for o in _options() if o.told and made.get(o.name)
+    )
+    click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])}{told})")
     _show_once(made)
 
 

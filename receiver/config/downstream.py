@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Self, cast
+from typing import Annotated, Any, Literal, Self, cast, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -22,11 +22,14 @@ from pydantic import (
 
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
+from receiver.deliveries.rules import DeliveryJob
 from receiver.destinations import registry
 from receiver.destinations.cloudevents import Envelope
-from receiver.destinations.options import OPTION
+from receiver.destinations.options import OPTION, Option, offered
+from receiver.destinations.provider import Addresses
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
-from receiver.kernel.net.credentials import basic_authorization, tls_problem
+from receiver.expressions.rules import Shaped
+from receiver.kernel.net.credentials import ClientCredentials, basic_authorization, tls_problem
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.signing import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
@@ -72,6 +75,22 @@ class DownstreamAddress(BaseModel):
         fmt = info.data.get("format")
         return value if value is None or fmt is None else registry.check_url(fmt, value)
 
+    # What the rest of the relay asks of a downstream's destination, asked of the downstream.
+    def checked_url(self, url: str) -> str:
+        """`url` when it is an address of its format (one read from the environment);
+        else ValueError saying why."""
+        return registry.check_url(self.format, url)
+
+    @property
+    def credential_in_url(self) -> bool:
+        """Its URL is itself its credential (a chat webhook's)."""
+        return registry.secret_url(self.format)
+
+    def masked_url(self, mask: str) -> str | None:
+        """Its URL with its whole path masked when the path is a credential; None: shown as
+        any URL is."""
+        return registry.masked_url(self.format, self.url or "", mask)
+
 
 _Secret = Annotated[str, Field(min_length=1, max_length=4096)]
 _Text = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -107,11 +126,28 @@ class OAuth2Auth(Section):
     scope: _Text | None = None
     audience: _Text | None = None
 
+    def credentials(self) -> ClientCredentials:
+        """What its token endpoint is asked with."""
+        return ClientCredentials(**self.model_dump(exclude={"type"}))
+
 
 EndpointAuth = Annotated[BasicAuth | BearerAuth | OAuth2Auth, Field(discriminator="type")]
 _AUTH: TypeAdapter[BasicAuth | BearerAuth | OAuth2Auth] = TypeAdapter(EndpointAuth)
 # The one secret of each kind of `auth`, and the TLS client key: sealed, never shown.
 SECRET_OF = {"basic": "password", "bearer": "token", "oauth2": "client_secret"}
+_AUTHS = {
+    get_args(m.model_fields["type"].annotation)[0]: m for m in (BasicAuth, BearerAuth, OAuth2Auth)
+}
+# Each kind of `auth`: its fields in their order (its secret among them), and those it needs,
+# as the forms and the command line give them.
+AUTH_FIELDS = {kind: tuple(f for f in m.model_fields if f != "type") for kind, m in _AUTHS.items()}
+AUTH_NEEDS = {
+    kind: tuple(f for f in AUTH_FIELDS[kind] if m.model_fields[f].is_required())
+    for kind, m in _AUTHS.items()
+}
+# The field of an `auth` naming where its secret is sent (OAuth2's token endpoint): an
+# address the relay connects to, which a secret kept must not follow to a new one.
+SENT_TO = {"oauth2": "token_url"}
 
 
 class ClientTls(Section):
@@ -256,7 +292,7 @@ class DownstreamSettings(
             " up. Unset: a task's events go out as they come (a chat downstream, which"
             " edits its message, is always ordered)."
         ),
-        OPTION,
+        Option(told="ordering by {}"),
     ] = None
 
     @field_validator("headers")
@@ -273,6 +309,22 @@ class DownstreamSettings(
         if self.auth is not None and any(h.lower() == "authorization" for h in self.headers):
             raise ValueError("headers: Authorization is auth's to set")
         return self
+
+    def addresses(self) -> Addresses:
+        """The servers it connects to, and what `delivery.allowed_targets` matches."""
+        return registry.addresses(self)
+
+    def missing_extra(self) -> str | None:
+        """The extra of the package its destination needs that the install lacks."""
+        return registry.missing_extra(self.format)
+
+    def unallowed_target(self, patterns: list[str]) -> str | None:
+        """Its first address no pattern of `delivery.allowed_targets` matches."""
+        return registry.unallowed_target(self, patterns)
+
+    def default_body(self, job: DeliveryJob) -> Shaped:
+        """Its format's own body for `job`: the event, or a chat platform's message."""
+        return registry.default_body(self, job)
 
 
 class DownstreamConfig(DownstreamSettings):
@@ -331,6 +383,10 @@ class ManagedDownstreamConfig(DownstreamSettings):
 
     url: Annotated[str, Field(max_length=2048)]
 
+
+# A downstream's options, as its model declares them (receiver/destinations/options.py):
+# the command line's flags, and those the forms offer.
+OPTIONS = offered(ManagedDownstreamConfig)
 
 # What an answer shows of a downstream's settings as they are: every one but its name (shown
 # with its health), its URL, its headers and its credentials (masked: credentials_masked).

@@ -28,7 +28,6 @@ from receiver.config.environ import overlay
 from receiver.config.expression_fields import vet_now
 from receiver.config.names import Normalised, unknown
 from receiver.config.settings import Settings
-from receiver.destinations import registry
 from receiver.kernel.errors import ConfigError
 from receiver.kernel.net.credentials import tls_problem
 from receiver.kernel.net.headers import header_problem
@@ -274,7 +273,7 @@ def _downstream(d: DownstreamConfig, key: str, env: _Environment) -> Downstream:
     url = d.url if d.url is not None else env.get(d.url_env or "", f"{key}.url_env")
     if url and d.url is None:
         try:
-            url = registry.check_url(d.format, url)
+            url = d.checked_url(url)
         except ValueError as exc:
             env.note(f"{key}.url_env", f"the value of {d.url_env}: {exc}")
     secret = env.get(d.secret_env, f"{key}.secret_env") if d.secret_env else None
@@ -322,7 +321,7 @@ def managed_downstream(
     return Downstream.model_construct(
         **settings.model_dump(),
         secret=secret,
-        url_is_secret=registry.secret_url(settings.format),
+        url_is_secret=settings.credential_in_url,
         managed=True,
         previous_secret=previous_secret,
         previous_until=previous_until or 0.0,

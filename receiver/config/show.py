@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.config.downstream import SECRET_OF
+from receiver.config.downstream import SECRET_OF, DownstreamConfig
 from receiver.config.names import ADVANCED
 from receiver.config.settings import Settings
-from receiver.destinations import registry
 
 MASK = "********"
 
@@ -59,7 +58,7 @@ def _masked_urls(value: Any) -> Any:
     return value
 
 
-def _masked_downstream(downstream: dict[str, Any]) -> dict[str, Any]:
+def _masked_downstream(downstream: dict[str, Any], model: DownstreamConfig) -> dict[str, Any]:
     # A header's value is a credential as often as not (an API key): shown as set, never read.
     if isinstance(headers := downstream.get("headers"), dict) and headers:
         downstream = {**downstream, "headers": dict.fromkeys(headers, MASK)}
@@ -72,7 +71,7 @@ def _masked_downstream(downstream: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(url, str):
         return downstream
     # Slack, Discord, Telegram: the path or query is the credential.
-    hidden = registry.masked_url(str(downstream.get("format")), url, MASK)
+    hidden = model.masked_url(MASK)
     return {**downstream, "url": _masked_url(url) if hidden is None else hidden}
 
 
@@ -83,7 +82,10 @@ def effective(settings: Settings) -> dict[str, Any]:
     advanced: dict[str, dict[str, Any]] = {}
     for section, values in dumped.items():
         if isinstance(values, list):
-            shaped[section] = [_masked_downstream(d) for d in values]
+            models = getattr(settings, section)
+            shaped[section] = [
+                _masked_downstream(*each) for each in zip(values, models, strict=True)
+            ]
             continue
         knobs = ADVANCED.get(section, frozenset())
         shaped[section] = {k: v for k, v in values.items() if k not in knobs}

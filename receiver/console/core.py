@@ -131,6 +131,8 @@ class Console:
     ended = "your session has ended: log in again"
     # A browser that never had a session (or whose cookie is gone) is not told one ended.
     signed_out = "log in first: this browser is not logged in to the console"
+    pages: tuple[Path, ...] = ()  # folders of pages taken before the console's (the portal's)
+    app_formats = APP_FORMED  # the formats an app's portal makes
 
     def __init__(
         self,
@@ -156,8 +158,9 @@ class Console:
         self.delivery = settings.delivery  # what the downstreams made here are held to
         self.sessions_config = settings.console  # how long sessions last, the login brake
         self.public_url = config.public_url
+        self.signing_keys = config.secrets.signing_keys
         self.sessions = Sessions(
-            config.secrets.signing_keys,
+            self.signing_keys,
             config.secrets.admin_token,
             settings.console.session_seconds,
         )
@@ -165,7 +168,7 @@ class Console:
             settings.console.login_attempts_per_minute,
             settings.console.global_login_failures_per_minute,
         )
-        self.templates = Jinja2Templates(env=environment(directory))
+        self.templates = Jinja2Templates(env=environment(directory, *self.pages))
 
     def root(self, request: Request) -> str:
         return str(request.scope.get("root_path", ""))

@@ -15,7 +15,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.config.downstream import MASK, SECRET_OF
+from receiver.config.downstream import AUTH_FIELDS, MASK, SECRET_OF
 from receiver.console import views
 from receiver.console.preview import header_lines
 from receiver.kernel.errors import InvalidRequest
@@ -23,12 +23,6 @@ from receiver.kernel.errors import InvalidRequest
 Form = dict[str, str]
 OPTION_NAMES = tuple(option.name for option in views.ENDPOINT_OPTIONS)
 
-# The form's fields of each kind of `auth`, by the name the API gives them.
-AUTH_FIELDS = {
-    "basic": ("username", "password"),
-    "bearer": ("token",),
-    "oauth2": ("token_url", "client_id", "client_secret", "scope", "audience"),
-}
 TLS_FIELDS = ("client_cert", "client_key", "ca")
 # How the API's refusal of a downstream names where it was wrong, which a form says
 # beside the field itself: `body: downstream 'orders': filter is not valid CEL ...`.

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from receiver.config.downstream import ManagedDownstreamConfig
+from receiver.config.downstream import OPTIONS
 from receiver.deliveries.rules import Attempt
-from receiver.destinations.options import offered
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
 from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task
@@ -24,9 +23,9 @@ KINDS = KIND_NAMES
 # What a downstream may be sent, as its `events` lists them: each state a task can reach,
 # a running task's progress, and the relay's notice that it gave up on the downstream.
 EVENT_CHOICES = (*STATES, "progress", "downstream.disabled")
-# A downstream's options its forms offer, as its model declares them (receiver/destinations/
-# options.py): every format's; a destination's own is the command line's alone.
-ENDPOINT_OPTIONS = tuple(option for option in offered(ManagedDownstreamConfig) if option.forms)
+# A downstream's options its forms offer: every format's; a destination's own is the command
+# line's alone.
+ENDPOINT_OPTIONS = tuple(option for option in OPTIONS if option.forms)
 # The submit form's kinds, by what they make, for the groups of its select.
 KIND_GROUPS: tuple[tuple[Output, tuple[TaskKind, ...]], ...] = tuple(
     (made, tuple(k for k in TABLE.values() if k.output == made))

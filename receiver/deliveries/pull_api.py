@@ -15,7 +15,6 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from receiver.deliveries import pulled
-from receiver.destinations.registry import read_by_pull
 from receiver.downstreams.api import NO_DOWNSTREAM, Downstreams, own_name
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
@@ -88,7 +87,7 @@ async def pull_events(
     downstream = directory.get(kept)
     if downstream is None:
         raise NotFound(f"no downstream named {name!r}")
-    if not read_by_pull(downstream.format):
+    if not directory.pulled(kept):
         raise InvalidRequest(f"{name!r} is a {downstream.format} downstream, not one read by pull")
     after = pulled.position(keys, kept, params.after)
     # Counted by app, not by key: an app given more keys gets no more of the relay.

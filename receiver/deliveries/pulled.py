@@ -31,7 +31,6 @@ from receiver.deliveries import reads
 from receiver.deliveries.fanout.worker import Refused, prepare
 from receiver.deliveries.rows.pulls import Pulled, Readable
 from receiver.deliveries.rules import Delivery, DeliveryJob
-from receiver.destinations.registry import default_body
 from receiver.kernel.errors import MalformedRequest, Overloaded
 from receiver.kernel.store import Store
 
@@ -152,7 +151,7 @@ async def shaped(downstream: Downstream, row: Pulled) -> Any | None:
         row.at,
     )
     job = DeliveryJob(stub, row.payload)
-    made = await prepare(downstream, job, lambda: default_body(downstream, job))
+    made = await prepare(downstream, job, lambda: downstream.default_body(job))
     return None if isinstance(made, Refused) else orjson.loads(made.body)
 
 

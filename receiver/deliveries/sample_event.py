@@ -29,7 +29,7 @@ from receiver.deliveries.fanout.worker import Refused, prepare
 from receiver.deliveries.rules import Delivery, DeliveryJob
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
 from receiver.destinations.publishing import Opening
-from receiver.destinations.registry import default_body, open_publisher, untestable
+from receiver.destinations.registry import open_publisher, untestable
 from receiver.downstreams.directory import Directory
 from receiver.downstreams.manage import shown_url
 from receiver.expressions.rules import ExpressionFailed
@@ -98,7 +98,7 @@ async def send_test(
     status: int | None = None
     excerpt, error, sent = "", None, None
     try:
-        shaped = await prepare(d, job, lambda: default_body(d, job))
+        shaped = await prepare(d, job, lambda: d.default_body(job))
     except ExpressionFailed as exc:
         shaped = Refused(str(exc), failed=True)
     if isinstance(shaped, Refused):

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from receiver.destinations.provider import PublishingDestination
-from receiver.destinations.publishing import BrokerTarget
+from receiver.destinations.publishing import BrokerTarget, Confirms
+
+if TYPE_CHECKING:
+    from receiver.destinations.aws_client import AwsPublisher
 
 ARN = re.compile(
     r"^arn:aws[a-z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):\d{12}:(?P<rest>.+)$"
@@ -29,6 +32,15 @@ def arn_of(url: str, service: str) -> tuple[re.Match[str] | None, str]:
     return arn, ""
 
 
+def arn_problem(url: str, service: str, resource: re.Pattern[str], part: str, wanted: str) -> str:
+    """Why `url` is not an ARN of `service` whose resource (its `part`) is `wanted`; "" for
+    a right one."""
+    arn, wrong = arn_of(url, service)
+    if arn is None or resource.match(arn["rest"]):
+        return wrong
+    return f"its {part} {arn['rest']!r} is not {wanted}"
+
+
 @dataclass(frozen=True)
 class AwsTarget(BrokerTarget):
     """The setting, else the region its URL names (None: the AWS default applies), and a
@@ -40,9 +52,11 @@ class AwsTarget(BrokerTarget):
 
 class AwsDestination(PublishingDestination):
     """An AWS service the relay publishes to, at the address its `url` holds (a queue URL,
-    an ARN, a bus name, `s3://`): `wanted` says what that is, `problem` what is wrong."""
+    an ARN, a bus name, `s3://`): `wanted` says what that is, `problem` what is wrong;
+    `publisher` sends to it."""
 
     wanted = ""
+    publisher: type[AwsPublisher]
 
     def problem(self, url: str) -> str:
         """Which part of the address is wrong, and why; "" for a right one."""
@@ -82,6 +96,10 @@ class AwsDestination(PublishingDestination):
 
     def address(self, url: str) -> str:
         return url
+
+    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
+        assert isinstance(target, AwsTarget)
+        return self.publisher(target, max_in_flight)
 
 
 def is_fifo(url: str) -> bool:

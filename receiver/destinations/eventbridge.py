@@ -12,33 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import AwsDestination, AwsTarget, arn_of
+from receiver.destinations.aws import AwsDestination, arn_problem
 from receiver.destinations.aws_client import THROTTLING_CODES, AwsPublisher, Throttled
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.publishing import BrokerMessage
 from receiver.kernel.errors import DownstreamError
 
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-/]{1,256}$")
+_BUS = re.compile(r"^event-bus/")
 SOURCE = "runway-relay"
-
-
-class EventBridgeDestination(AwsDestination):
-    metadata = METADATA["eventbridge"]
-    wanted = "the event bus name or ARN"
-
-    def problem(self, url: str) -> str:
-        if url.startswith("arn:"):
-            arn, wrong = arn_of(url, "events")
-            if arn is None or arn["rest"].startswith("event-bus/"):
-                return wrong
-            return f"its resource {arn['rest']!r} is not an event bus (event-bus/NAME)"
-        if not _BUS_NAME.match(url):
-            return f"its name {url!r} is not 1 to 256 letters, digits and . _ - /"
-        return ""
-
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
-        assert isinstance(target, AwsTarget)
-        return EventBridge(target, max_in_flight)
 
 
 def xray_trace_header(traceparent: str | None) -> str | None:
@@ -74,6 +56,19 @@ class EventBridge(AwsPublisher):
             raise Throttled(code)
         why = str(result.get("ErrorMessage") or "")[:160]
         raise DownstreamError(f"not delivered: {code}: {why}".rstrip(": "))
+
+
+class EventBridgeDestination(AwsDestination):
+    metadata = METADATA["eventbridge"]
+    wanted = "the event bus name or ARN"
+    publisher = EventBridge
+
+    def problem(self, url: str) -> str:
+        if url.startswith("arn:"):
+            return arn_problem(url, "events", _BUS, "resource", "an event bus (event-bus/NAME)")
+        if not _BUS_NAME.match(url):
+            return f"its name {url!r} is not 1 to 256 letters, digits and . _ - /"
+        return ""
 
 
 PROVIDER = EventBridgeDestination()

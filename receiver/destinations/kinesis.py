@@ -11,30 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.destinations.aws import AwsDestination, AwsTarget, arn_of
+from receiver.destinations.aws import AwsDestination, arn_problem
 from receiver.destinations.aws_client import AwsPublisher
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.publishing import BrokerMessage
 from receiver.kernel.errors import DownstreamError
 
 _STREAM = re.compile(r"^stream/[A-Za-z0-9_.-]{1,128}$")
-
-
-class KinesisDestination(AwsDestination):
-    metadata = METADATA["kinesis"]
-    wanted = "the stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
-
-    def problem(self, url: str) -> str:
-        arn, wrong = arn_of(url, "kinesis")
-        if arn is None or _STREAM.match(arn["rest"]):
-            return wrong
-        return (
-            f"its resource {arn['rest']!r} is not stream/NAME, of 1 to 128 letters, digits, _ . -"
-        )
-
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
-        assert isinstance(target, AwsTarget)
-        return Kinesis(target, max_in_flight)
 
 
 class Kinesis(AwsPublisher):
@@ -49,6 +32,17 @@ class Kinesis(AwsPublisher):
         )
         if not answer.get("SequenceNumber"):
             raise DownstreamError("not delivered: Kinesis answered without a sequence number")
+
+
+class KinesisDestination(AwsDestination):
+    metadata = METADATA["kinesis"]
+    wanted = "the stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+    publisher = Kinesis
+
+    def problem(self, url: str) -> str:
+        return arn_problem(
+            url, "kinesis", _STREAM, "resource", "stream/NAME, of 1 to 128 letters, digits, _ . -"
+        )
 
 
 PROVIDER = KinesisDestination()

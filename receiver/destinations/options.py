@@ -18,9 +18,11 @@ from pydantic.fields import FieldInfo
 class Option:
     """The mark of an offered setting. `forms`: False for a destination's own option that
     only some formats take, which the command line alone offers (the forms hold every
-    format's)."""
+    format's). `told`: how a downstream made with it set is told (`{}` its value); "": not
+    told."""
 
     forms: bool = True
+    told: str = ""
 
 
 OPTION = Option()
@@ -38,6 +40,7 @@ class Offered:
     nullable: bool  # unset is a value of its own (an input left empty unsets it)
     default: Any
     forms: bool
+    told: str
     minimum: float | None  # the least value a number input takes, when its rule says one
     max_length: int | None
 
@@ -114,6 +117,7 @@ def _offered(name: str, info: FieldInfo, mark: Option) -> Offered:
         nullable=nullable,
         default=info.get_default(call_default_factory=True),
         forms=mark.forms,
+        told=mark.told,
         minimum=least[0] if least else None,
         max_length=longest[0] if longest else None,
     )

@@ -3,8 +3,8 @@
 id. The message's data is the event a webhook gets; its attributes are the Standard Webhooks
 headers (`webhook-id`, `webhook-type`, `webhook-timestamp`, `webhook-signature`), the trace
 context, and the event's `state` and `kind` (what a subscription's filter reads); its
-ordering key is the task id, always, as Kafka's record key is (a subscription with message
-ordering gets one task's events in the order they were published).
+`orderingKey` is the task id, always, as Kafka's record key is (a subscription that keeps
+the key's order gets one task's events in the order they were published).
 
 It speaks Pub/Sub's REST API (`POST /v1/projects/P/topics/T:publish`) over aiohttp, the
 relay's own HTTP stack, with tokens from google-auth (the `pubsub` extra, imported only when
@@ -120,7 +120,7 @@ class PubsubDestination(BrokerDestination):
 def pubsub_message(message: BrokerMessage) -> dict[str, Any]:
     """The message as Pub/Sub's REST API takes it: the body as base64 data; the headers, then
     the event's state and kind, as attributes (none empty, nor one Pub/Sub would refuse the
-    message for); the task id as the ordering key."""
+    message for); the task id as its `orderingKey`."""
     event = message.event
     every = {
         **message.headers,

@@ -10,10 +10,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.destinations.aws import AwsDestination, AwsTarget, is_fifo
+from receiver.destinations.aws import AwsDestination, is_fifo
 from receiver.destinations.aws_client import AwsPublisher, as_string_attributes, attributes
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.publishing import BrokerMessage
 from receiver.kernel.errors import DownstreamError
 
 _QUEUE_PATH = re.compile(r"^/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
@@ -21,9 +21,50 @@ _QUEUE_PATH = re.compile(r"^/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 _SQS_HOST = re.compile(r"^(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?$")
 
 
+def event_attributes(message: BrokerMessage) -> dict[str, str]:
+    """What subscribers filter on: the event's type, state and kind."""
+    event = message.event
+    return {
+        "type": message.headers.get("webhook-type", ""),
+        "state": str(event.get("state") or ""),
+        "kind": str(event.get("kind") or ""),
+    }
+
+
+def fifo_fields(url: str, message: BrokerMessage) -> dict[str, str]:
+    """A FIFO queue's or topic's group (the task) and deduplication id (the delivery's
+    `webhook-id`: a repeated send of one delivery is dropped, another delivery of the same
+    event is not)."""
+    if not is_fifo(url):
+        return {}
+    return {
+        "MessageGroupId": str(message.event.get("task_id") or "relay"),
+        "MessageDeduplicationId": message.headers["webhook-id"],
+    }
+
+
+class Sqs(AwsPublisher):
+    """A message with the event's attributes, to a queue; SNS's topics take the same
+    (receiver/destinations/sns.py), by a call and fields of their own names."""
+
+    service = "sqs"
+    call, to, body = "send_message", "QueueUrl", "MessageBody"
+
+    async def send(self, client: Any, message: BrokerMessage) -> None:
+        answer = await getattr(client, self.call)(
+            **{self.to: self.target.url, self.body: message.body.decode()},
+            MessageAttributes=as_string_attributes(attributes(message, event_attributes(message))),
+            **fifo_fields(self.target.url, message),
+        )
+        if not answer.get("MessageId"):
+            said = f"not delivered: {self.service.upper()} answered without a message id"
+            raise DownstreamError(said)
+
+
 class SqsDestination(AwsDestination):
     metadata = METADATA["sqs"]
     wanted = "the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+    publisher = Sqs
 
     def problem(self, url: str) -> str:
         parts = urlsplit(url)
@@ -44,46 +85,6 @@ class SqsDestination(AwsDestination):
         if found := _SQS_HOST.match(urlsplit(url).hostname or ""):
             return found[1] or found[2]
         return None
-
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
-        assert isinstance(target, AwsTarget)
-        return Sqs(target, max_in_flight)
-
-
-def event_attributes(message: BrokerMessage) -> dict[str, str]:
-    """What subscribers filter on: the event's type, state and kind."""
-    event = message.event
-    return {
-        "type": message.headers.get("webhook-type", ""),
-        "state": str(event.get("state") or ""),
-        "kind": str(event.get("kind") or ""),
-    }
-
-
-def ordering(url: str, message: BrokerMessage) -> dict[str, str]:
-    """A FIFO queue's or topic's group (the task) and deduplication id (the delivery's
-    `webhook-id`: a repeated send of one delivery is dropped, another delivery of the same
-    event is not)."""
-    if not is_fifo(url):
-        return {}
-    return {
-        "MessageGroupId": str(message.event.get("task_id") or "relay"),
-        "MessageDeduplicationId": message.headers["webhook-id"],
-    }
-
-
-class Sqs(AwsPublisher):
-    service = "sqs"
-
-    async def send(self, client: Any, message: BrokerMessage) -> None:
-        answer = await client.send_message(
-            QueueUrl=self.target.url,
-            MessageBody=message.body.decode(),
-            MessageAttributes=as_string_attributes(attributes(message, event_attributes(message))),
-            **ordering(self.target.url, message),
-        )
-        if not answer.get("MessageId"):
-            raise DownstreamError("not delivered: SQS answered without a message id")
 
 
 PROVIDER = SqsDestination()

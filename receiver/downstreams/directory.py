@@ -24,7 +24,7 @@ from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
 from receiver.downstreams.key_sets import KeySets, Owner
 from receiver.downstreams.rules import Health, Outcomes, health
-from receiver.kernel.net.credentials import ClientCredentials, TokenSource
+from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
     SEALED,
@@ -136,9 +136,7 @@ class Directory:
         if not isinstance(auth, OAuth2Auth):
             self._tokens.pop(d.name, None)
             return None
-        wanted = ClientCredentials(
-            auth.token_url, auth.client_id, auth.client_secret, auth.scope, auth.audience
-        )
+        wanted = auth.credentials()
         source = self._tokens.get(d.name)
         if source is None or source.credentials != wanted:
             source = self._tokens[d.name] = TokenSource(wanted)

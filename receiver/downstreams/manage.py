@@ -19,11 +19,10 @@ from receiver.config import (
     problems,
     timeout_problem,
 )
-from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
+from receiver.config.downstream import MASK, SECRET_OF, SENT_TO, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules import TASK_WEBHOOK
-from receiver.destinations.registry import addresses, missing_extra, unallowed_target
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
 from receiver.expressions.lines import OPERATOR
@@ -65,7 +64,7 @@ def _checked(rules: DeliveryConfig, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
     settings = _read(ManagedDownstreamConfig, spec)
-    if (extra := missing_extra(settings.format)) is not None:
+    if (extra := settings.missing_extra()) is not None:
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
             f" {install_command(extra)}"
@@ -74,13 +73,13 @@ def _checked(rules: DeliveryConfig, spec: Any) -> ManagedDownstreamConfig:
     if (problem := timeout_problem(settings.timeout, lease)) is not None:
         raise InvalidRequest(f"timeout: {problem}")
     allow = rules.allow_private_networks
-    for setting, url in addresses(settings).servers:
+    for setting, url in settings.addresses().servers:
         check_api_url(url, setting, allow)
     # The relay connects to these too: judged as the downstream's own URL is.
     if settings.proxy is not None:
         check_api_url(settings.proxy, "proxy", allow)
-    if isinstance(settings.auth, OAuth2Auth):
-        check_api_url(settings.auth.token_url, "auth.token_url", allow)
+    if settings.auth is not None and (sent_to := SENT_TO.get(settings.auth.type)):
+        check_api_url(getattr(settings.auth, sent_to), f"auth.{sent_to}", allow)
     return settings
 
 
@@ -135,7 +134,7 @@ def _allowed_target(
     if caller.sees_all:
         return
     patterns = [*rules.allowed_targets, *rules.allowed_targets_by_app.get(caller.app, [])]
-    if (address := unallowed_target(settings, patterns)) is not None:
+    if (address := settings.unallowed_target(patterns)) is not None:
         raise InvalidRequest(
             f"url: an app's key names only the targets the operator allows, and {address}"
             " matches no pattern of delivery.allowed_targets or"
@@ -241,8 +240,9 @@ def _kept_secrets(spec: dict[str, Any], change: dict[str, Any]) -> dict[str, Any
         if auth.get(field) == MASK:
             # A client secret kept would go to whatever token endpoint the change names: a
             # caller who cannot read it must not be able to send it elsewhere.
-            if auth.get("token_url", before.get("token_url")) != before.get("token_url"):
-                raise InvalidRequest(f"auth.{field}: give it again to send it to a new token_url")
+            sent_to = SENT_TO.get(auth["type"])
+            if sent_to and auth.get(sent_to, before.get(sent_to)) != before.get(sent_to):
+                raise InvalidRequest(f"auth.{field}: give it again to send it to a new {sent_to}")
             change = {**change, "auth": {**auth, field: before[field]}}
     tls, before = change.get("tls"), spec.get("tls")
     if isinstance(tls, dict) and tls.get("client_key") == MASK and isinstance(before, dict):

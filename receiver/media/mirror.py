@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from receiver.config.sections import MediaConfig
@@ -77,25 +78,20 @@ def _note_given_up(parts: WorkerParts, given_up: list[GivenUp]) -> None:
         parts.wakers.wake(Work.DELIVERIES)
 
 
+@dataclass(eq=False)
 class Mirror:
     """What every worker stands on (`worker`: the store, metrics, log, owner, wake-ups),
     CometAPI's client, the signer of media links, the media settings and how long copies
     in flight are given at a stop (`grace`), each given at start-up (receiver/app/build.py).
     """
 
-    def __init__(
-        self,
-        worker: WorkerParts,
-        comet: CometClient,
-        links: MediaLinks,
-        settings: MediaConfig,
-        grace: float,
-    ) -> None:
-        self.worker = worker
-        self.comet = comet
-        self.links = links
-        self.settings = settings
-        self.grace = grace
+    worker: WorkerParts
+    comet: CometClient
+    links: MediaLinks
+    settings: MediaConfig
+    grace: float
+
+    def __post_init__(self) -> None:
         self.store = open_media_store(self.settings)  # the copies' store
         self._in_flight: dict[asyncio.Task[None], MirrorJob] = {}
         self._freed = asyncio.Event()  # a copy ended: its slot can take another job

@@ -19,7 +19,6 @@ from receiver.console.core import Form
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
-from receiver.destinations.registry import APP_FORMED, read_by_pull
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules import Caller
@@ -62,8 +61,8 @@ class Actions(DownstreamForms):
         kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
         kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
         try:
-            if (kept["format"] or "webhook") not in APP_FORMED:
-                raise InvalidRequest(f"format: one of {', '.join(APP_FORMED)}")
+            if (kept["format"] or "webhook") not in (formats := self.console.app_formats):
+                raise InvalidRequest(f"format: one of {', '.join(formats)}")
             payload: dict[str, Any] = {
                 "name": kept["name"],
                 **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
@@ -81,7 +80,7 @@ class Actions(DownstreamForms):
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.portal_pages.endpoints(request, session, kept=kept, error=said)
-        if read_by_pull(payload["format"]):  # read by the app: nothing signed
+        if self.directory.pulled(made["name"]):  # read by the app: nothing signed
             made = {"name": kept["name"], "pulled": True}
             return await self.portal_pages.endpoint(request, session, kept["name"], secret=made)
         return await self.with_secret(

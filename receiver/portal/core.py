@@ -7,27 +7,19 @@ allowed for that app (receiver/console/security.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.templating import Jinja2Templates
 
 from receiver.apps import portal
-from receiver.config import Config
 from receiver.console.core import NOTICES, Console
-from receiver.console.core import environment as console_environment
 from receiver.console.security import FRAMED_BY
 from receiver.console.session import Session
-from receiver.downstreams.directory import Directory
-from receiver.keys.bearers import Keys
 from receiver.keys.transactions import sessions
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
-from receiver.tasks.actions import Canceller
-from receiver.tasks.submit import Intake
 
 HERE = Path(__file__).parent
 ENDED = "Your portal session has ended: open a new portal link from the app."
@@ -49,22 +41,12 @@ class Portal(Console):
     ended = ENDED
     signed_out = SIGN_IN
 
-    def __init__(
-        self,
-        workers: WorkerParts,
-        config: Config,
-        access_changed: Callable[[], None],
-        keys: Keys,
-        directory: Directory,
-        tasks: tuple[Intake, Canceller],
-        portal_links: portal.PortalLinks,
-    ) -> None:
-        super().__init__(workers, config, access_changed, keys, directory, tasks, portal_links)
-        self.templates = Jinja2Templates(env=console_environment(directory, HERE / "templates"))
-        self.portal_sessions = PortalSessions(
-            self.sessions,
-            config.secrets.signing_keys,
-            self.sessions_config.portal_session_seconds,
+    pages = (HERE / "templates",)
+
+    @cached_property
+    def portal_sessions(self) -> PortalSessions:
+        return PortalSessions(
+            self.sessions, self.signing_keys, self.sessions_config.portal_session_seconds
         )
 
     def render(

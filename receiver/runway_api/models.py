@@ -9,6 +9,17 @@ with the installed SDK's own type definitions).
 
 from __future__ import annotations
 
+# The models that both make a video and change one.
+_VIDEO_AND_EDIT = (
+    "klingO3_4k",
+    "klingO3_pro",
+    "klingO3_standard",
+    "kling_4",
+    "seedance2",
+    "seedance2_5",
+    "seedance2_fast",
+    "seedance2_mini",
+)
 _VIDEO_MODELS = (
     "gen4.5",
     "veo3.1",
@@ -24,14 +35,7 @@ _VIDEO_MODELS = (
     "kling3.0_4k",
     "kling3.0_pro",
     "kling3.0_standard",
-    "klingO3_4k",
-    "klingO3_pro",
-    "klingO3_standard",
-    "kling_4",
-    "seedance2",
-    "seedance2_5",
-    "seedance2_fast",
-    "seedance2_mini",
+    *_VIDEO_AND_EDIT,
     "wan3",
     "wan3_prime",
 )
@@ -46,14 +50,7 @@ MODELS_BY_ROUTE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "gemini_omni_flash",
             "gemini_omni_flash_1.1",
             "hailuo3",
-            "klingO3_4k",
-            "klingO3_pro",
-            "klingO3_standard",
-            "kling_4",
-            "seedance2",
-            "seedance2_5",
-            "seedance2_fast",
-            "seedance2_mini",
+            *_VIDEO_AND_EDIT,
         ),
         ("gen4_aleph",),
     ),

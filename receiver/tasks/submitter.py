@@ -21,6 +21,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from receiver.config.sections import UpstreamConfig
@@ -72,30 +73,24 @@ def submit_policy(u: UpstreamConfig) -> SubmitPolicy:
     )
 
 
+@dataclass(eq=False)
 class Submitter:
     """Each part given at start-up (receiver/app/build.py): what every worker stands on,
     CometAPI's client, the signer of callback URLs; the downstreams (`directory`), the
     upstream's settings, how often the queue is looked at (`tick`) and how long after its
     send a task is first polled (`first_poll`)."""
 
-    def __init__(
-        self,
-        parts: WorkerParts,
-        comet: CometClient,
-        signer: CallbackSigner,
-        directory: Directory,
-        upstream: UpstreamConfig,
-        tick: float,
-        first_poll: float,
-    ) -> None:
-        self.parts = parts
-        self.comet = comet
-        self.signer = signer
-        self.directory = directory
-        self.policy = submit_policy(upstream)
-        self.timeout = upstream.timeout_seconds
-        self.tick = tick
-        self.first_poll = first_poll
+    parts: WorkerParts
+    comet: CometClient
+    signer: CallbackSigner
+    directory: Directory
+    upstream: UpstreamConfig
+    tick: float
+    first_poll: float
+
+    def __post_init__(self) -> None:
+        self.policy = submit_policy(self.upstream)
+        self.timeout = self.upstream.timeout_seconds
         self._sending: dict[asyncio.Task[None], str] = {}  # each send in flight: its app
 
     async def run(self, stopping: asyncio.Event) -> None:

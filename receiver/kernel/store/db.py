@@ -17,9 +17,20 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 Row = dict[str, Any]
+R = TypeVar("R", bound="DataclassInstance")
+
+
+def record(cls: type[R], row: Row, **given: Any) -> R:
+    """The record `cls` of a row: each field its column of the same name, but those `given`
+    (a column read as JSON, or of another name)."""
+    return cls(**{f.name: row[f.name] for f in fields(cls) if f.name not in given}, **given)
 
 
 def new_id(prefix: str) -> str:

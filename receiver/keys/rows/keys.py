@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.db import Db, Sql, record
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,7 @@ class KeyRow:
 
 
 def _row(r: dict[str, Any]) -> KeyRow:
-    return KeyRow(
-        id=r["id"],
-        name=r["name"],
-        digest=r["digest"],
-        scopes=orjson.loads(r["scopes"]),
-        created_at=r["created_at"],
-        last_used_at=r["last_used_at"],
-        weight=r["weight"],
-        max_queued=r["max_queued"],
-        max_per_day=r["max_per_day"],
-        app_id=r["app_id"],
-        app=r["app"],
-    )
+    return record(KeyRow, r, scopes=orjson.loads(r["scopes"]))
 
 
 INSERT_KEY = Sql(

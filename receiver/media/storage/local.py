@@ -25,30 +25,8 @@ from receiver.kernel.observability.logs import scrub
 from receiver.lifecycle.rules.task import content_type_of
 
 if TYPE_CHECKING:
+    from receiver.config.sections import MediaConfig
     from receiver.media.storage.s3 import S3MediaStore
-
-
-class MediaSettings(Protocol):
-    """What opening a store reads of the `[media]` section (receiver.config.MediaConfig)."""
-
-    @property
-    def store(self) -> str: ...
-    @property
-    def dir(self) -> str: ...
-    @property
-    def bucket(self) -> str: ...
-    @property
-    def prefix(self) -> str: ...
-    @property
-    def endpoint_url(self) -> str: ...
-    @property
-    def region(self) -> str: ...
-    @property
-    def access_key_id_env(self) -> str: ...
-    @property
-    def secret_access_key_env(self) -> str: ...
-    @property
-    def presign(self) -> bool: ...
 
 
 MEDIA_KEY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -192,7 +170,7 @@ def _env(environ: Mapping[str, str], name: str, key: str) -> str:
     return value
 
 
-def s3_keys(settings: MediaSettings, environ: Mapping[str, str]) -> tuple[str, str] | None:
+def s3_keys(settings: MediaConfig, environ: Mapping[str, str]) -> tuple[str, str] | None:
     """(access key id, secret access key) from the variables `[media]` names; None when both
     names are "" (the AWS chain: its own env variables, an instance or task role).
     ConfigError when a named variable is unset."""
@@ -205,7 +183,7 @@ def s3_keys(settings: MediaSettings, environ: Mapping[str, str]) -> tuple[str, s
 
 
 def open_media_store(
-    settings: MediaSettings, environ: Mapping[str, str] = os.environ
+    settings: MediaConfig, environ: Mapping[str, str] = os.environ
 ) -> LocalMediaStore | S3MediaStore:
     """The store `[media]` names; the S3 keys are read from the environment here."""
     if settings.store == "local":
@@ -221,7 +199,7 @@ class MediaStorage:
     and opened at its first use: an S3 store needs its extra and its keys only once a file
     is asked for."""
 
-    def __init__(self, settings: MediaSettings) -> None:
+    def __init__(self, settings: MediaConfig) -> None:
         self._settings = settings
         self._store: MediaStore | None = None
 

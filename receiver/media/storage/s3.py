@@ -15,7 +15,6 @@ from obstore.store import S3Store
 from receiver.media.storage.local import (
     MEDIA_KEY,
     Located,
-    MediaSettings,
     MediaStoreError,
     Pruned,
     Redirect,
@@ -27,6 +26,8 @@ from receiver.media.storage.local import (
 
 if TYPE_CHECKING:
     from obstore.store import S3Config
+
+    from receiver.config.sections import MediaConfig
 
 # S3's presigned URLs (SigV4) are valid for a week at most.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
@@ -115,7 +116,7 @@ class S3MediaStore:
         return Pruned(len(old), size, kept)
 
 
-def open_s3(settings: MediaSettings, keys: tuple[str, str] | None) -> S3MediaStore:
+def open_s3(settings: MediaConfig, keys: tuple[str, str] | None) -> S3MediaStore:
     """The bucket `[media]` names, with the keys read from the environment (None: the
     AWS chain)."""
     config: S3Config = {"region": settings.region}

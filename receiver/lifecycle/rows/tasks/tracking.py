@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from receiver.kernel.store.db import Db, Row, Sql
+from receiver.kernel.store.db import Db, Row, Sql, record
 from receiver.lifecycle.rules.records import PollJob, Task
 from receiver.lifecycle.rules.task import Claim
 
@@ -224,14 +224,7 @@ def _lease_polls(db: Db, rows: list[Row], owner: str, now: float, lease: float) 
 
 
 def _job(row: Row) -> PollJob:
-    return PollJob(
-        row["id"],
-        row["kind"],
-        row["upstream_task_id"],
-        row["created_at"],
-        row["poll_attempts"],
-        row["trace_context"],
-    )
+    return record(PollJob, row, task_id=row["id"])
 
 
 BRING_POLL_FORWARD = Sql(
