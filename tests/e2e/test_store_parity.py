@@ -276,6 +276,21 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             store, Report("callback", "cb-late", late, "{}"), cat.id, SUBS, POLICY
         ),
     )
+    # A callback with CometAPI asked at once: claim and answer in one transaction, no lease.
+    asked = Observation(state="running", upstream_task_id="up-dog", progress="60%")
+    await run(
+        "callback answered",
+        poll_transactions.arrive_answered(
+            store,
+            Report("callback", "cb-asked", asked, "{}"),
+            poll_transactions.Answer(dog.id, None, asked, "{}", time.time() - 1),
+            POLICY,
+            poll_transactions.PollPolicy(SUBS, 120.0),
+            Handing("P", time.time() + 60),
+        ),
+    )
+    # Rows leased as they were made that the fan-out could not start: given back.
+    await run("give back", delivery.give_back_leases(store, ["msg_none"], "P"))
     # One end in sixteen trims its kind's history: here, whichever the cat's id is.
     key = timing_key(cat.kind, cat.request)
     await run("trim history", store.run(lambda db: tracking.trim_durations(db, key, 1)))
