@@ -41,9 +41,9 @@ if TYPE_CHECKING:
     from receiver.deliveries.rules import Delivery
     from receiver.downstreams.directory import Directory
     from receiver.kernel.store import Store
-    from receiver.lifecycle.handoff import WorkerParts
     from receiver.lifecycle.rows.downstreams import DownstreamHealth
     from receiver.tasks.reads import TaskHistory
+    from receiver.wiring.worker_parts import WorkerParts
 
 
 @click.group()

@@ -18,9 +18,9 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import owned_name
+from receiver.wiring.worker_parts import WorkerParts
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
 # while they move: each is the transaction or the submit itself, nothing in between.

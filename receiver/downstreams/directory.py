@@ -36,9 +36,9 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
 from receiver.lifecycle.rules.routing import UNNAMED_APP, DownstreamLabels, owned_name, owner_of
+from receiver.wiring.worker_parts import WorkerParts
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.

@@ -41,10 +41,10 @@ from receiver.kernel.secrets.signing import new_secret, public_key, shown_once
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.downstreams import ManagedRow
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name, owner_of
+from receiver.wiring.worker_parts import WorkerParts
 
 M = TypeVar("M", bound=BaseModel)
 

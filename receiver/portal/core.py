@@ -24,10 +24,10 @@ from receiver.console.session import Session
 from receiver.downstreams.directory import Directory
 from receiver.keys.bearers import Keys
 from receiver.keys.transactions import sessions
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
 from receiver.tasks.actions import Canceller
 from receiver.tasks.submit import Intake
+from receiver.wiring.worker_parts import WorkerParts
 
 HERE = Path(__file__).parent
 ENDED = "Your portal session has ended: open a new portal link from the app."

@@ -54,9 +54,10 @@ from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
 from receiver.kernel.errors import Overloaded
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.handoff import DeliveryHandoff, WorkerParts
+from receiver.lifecycle.handoff import DeliveryHandoff
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.routing import owner_of
+from receiver.wiring.worker_parts import WorkerParts
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
