@@ -334,8 +334,8 @@ def downstreams_list(config_path: str | None) -> None:
 def _told_while_sealed(directory: Directory, kept: str) -> str | None:
     """Disabling `kept` tells the downstreams that take `downstream.disabled`: one made
     through the API whose secret does not open here would have its notice held for it."""
+    from receiver.deliveries.rules import notified_of
     from receiver.lifecycle.rows.downstreams import DISABLED
-    from receiver.lifecycle.rules.routing import notified_of
 
     subscriptions = directory.subscriptions
     sealed = [n for n in notified_of(DISABLED, kept, subscriptions) if subscriptions[n].held]

@@ -17,6 +17,7 @@ from receiver.deliveries.rules import (
     DeliveryJob,
     Subscriptions,
     held_reasons,
+    notified_of,
     row_state,
 )
 from receiver.expressions.rules import REFUSED
@@ -26,7 +27,6 @@ from receiver.lifecycle.rows import downstreams
 from receiver.lifecycle.rows.downstreams import DISABLED
 from receiver.lifecycle.rows.tasks import tracking
 from receiver.lifecycle.rules.polling import Bucket, give_back, take
-from receiver.lifecycle.rules.routing import notified_of
 from receiver.lifecycle.transactions.notices import notice
 
 

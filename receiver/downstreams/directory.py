@@ -18,7 +18,14 @@ from pydantic import ValidationError
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
-from receiver.deliveries.rules import SECRET_HELD, Subscription
+from receiver.deliveries.rules import (
+    SECRET_HELD,
+    UNNAMED_APP,
+    DownstreamLabels,
+    Subscription,
+    owned_name,
+    owner_of,
+)
 from receiver.destinations import cloudevents
 from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
@@ -37,7 +44,6 @@ from receiver.kernel.secrets.sealing import (
 from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
 from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
-from receiver.lifecycle.rules.routing import UNNAMED_APP, DownstreamLabels, owned_name, owner_of
 from receiver.wiring.worker_parts import WorkerParts
 
 REMOVED = "the downstream was removed"

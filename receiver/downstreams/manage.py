@@ -22,7 +22,7 @@ from receiver.config import (
 from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules import TASK_WEBHOOK
+from receiver.deliveries.rules import NAME_MAX, TASK_WEBHOOK, looks_owned, owned_name, owner_of
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
@@ -43,7 +43,6 @@ from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rows.downstreams import ManagedRow
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name, owner_of
 from receiver.wiring.worker_parts import WorkerParts
 
 M = TypeVar("M", bound=BaseModel)

@@ -25,9 +25,8 @@ from receiver.alerts.rules import (
     targets,
     worth_asking,
 )
-from receiver.deliveries.rules import TASK_WEBHOOK
+from receiver.deliveries.rules import TASK_WEBHOOK, owned_name
 from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
-from receiver.lifecycle.rules.routing import owned_name
 
 pytestmark = pytest.mark.unit
 

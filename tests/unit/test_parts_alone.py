@@ -14,7 +14,7 @@ import pytest
 
 from receiver.callbacks.route import Callback
 from receiver.config import Settings
-from receiver.deliveries.rules import DELIVERY_STATES
+from receiver.deliveries.rules import DELIVERY_STATES, DownstreamLabels
 from receiver.kernel.errors import RelayError
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
@@ -23,7 +23,6 @@ from receiver.lifecycle.comet import Polled, Submitted
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
 from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask
-from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls
 from receiver.tasks import reads

@@ -40,6 +40,7 @@ from receiver.deliveries.rules import (
     RetryPolicy,
     claim_round,
     decide,
+    owner_of,
 )
 from receiver.destinations.handshake import origin_of
 from receiver.destinations.http import message_of, storable
@@ -56,7 +57,6 @@ from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.handoff import DeliveryHandoff
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import owner_of
 from receiver.wiring.worker_parts import WorkerParts
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).

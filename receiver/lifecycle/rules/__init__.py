@@ -1,6 +1,6 @@
 """What a task is and what CometAPI tells of it (`task.py`: states, kinds; an observation,
 a claim and its verdict), when it is polled (`polling.py`: timing, the poll
-budget), who gets what (`routing.py`: recipients, the event document, progress events), the
+budget), what an event carries (`routing.py`: the event document, progress events), the
 submit queue (`queue.py`: room under the cap, fair turns) and a key's quotas on what it
 submits (`quotas.py`), the retries and backoffs of submits, polls and deliveries side by
 side, and a failing downstream's breaker (`retries.py`), the event catalog (`catalog.py`),
