@@ -40,8 +40,8 @@ from receiver.kernel.errors import ConfigError
 if TYPE_CHECKING:
     from receiver.deliveries.rules import Delivery
     from receiver.downstreams.directory import Directory
+    from receiver.downstreams.rows import DownstreamHealth
     from receiver.kernel.store import Store
-    from receiver.lifecycle.rows.downstreams import DownstreamHealth
     from receiver.tasks.reads import TaskHistory
     from receiver.wiring.worker_parts import WorkerParts
 
@@ -335,7 +335,7 @@ def _told_while_sealed(directory: Directory, kept: str) -> str | None:
     """Disabling `kept` tells the downstreams that take `downstream.disabled`: one made
     through the API whose secret does not open here would have its notice held for it."""
     from receiver.deliveries.rules import notified_of
-    from receiver.lifecycle.rows.downstreams import DISABLED
+    from receiver.downstreams.rows import DISABLED
 
     subscriptions = directory.subscriptions
     sealed = [n for n in notified_of(DISABLED, kept, subscriptions) if subscriptions[n].held]

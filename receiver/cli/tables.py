@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from receiver.deliveries.rules import Delivery
-    from receiver.lifecycle.rows.downstreams import DownstreamHealth
+    from receiver.downstreams.rows import DownstreamHealth
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

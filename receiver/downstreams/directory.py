@@ -30,6 +30,7 @@ from receiver.destinations import cloudevents
 from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
 from receiver.downstreams.key_sets import KeySets, Owner
+from receiver.downstreams.rows import DownstreamHealth, ManagedRow
 from receiver.downstreams.rules import Health, Outcomes, health
 from receiver.kernel.net.credentials import ClientCredentials, TokenSource
 from receiver.kernel.observability import logs
@@ -43,7 +44,6 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
-from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
 from receiver.wiring.worker_parts import WorkerParts
 
 REMOVED = "the downstream was removed"

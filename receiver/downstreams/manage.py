@@ -26,6 +26,7 @@ from receiver.deliveries.rules import NAME_MAX, TASK_WEBHOOK, looks_owned, owned
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
+from receiver.downstreams.rows import ManagedRow
 from receiver.expressions.lines import OPERATOR
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command
@@ -41,7 +42,6 @@ from receiver.kernel.secrets.signing import new_secret, public_key, shown_once
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
-from receiver.lifecycle.rows.downstreams import ManagedRow
 from receiver.lifecycle.rules.records import Work
 from receiver.wiring.worker_parts import WorkerParts
 
