@@ -267,18 +267,6 @@ class TaskFilter:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One item of the live stream: a task's new state, or a delivery attempt."""
-
-    kind: str  # task | attempt
-    at: float  # the task's updated_at, the attempt's finished_at
-    key: str  # the task's or the attempt's id
-    task_id: str
-    data: dict[str, Any]
-    owner_key: str | None = None  # a task's: the key that made it
-
-
-@dataclass(frozen=True)
 class Activity:
     """The last hours at a glance, by hour (each hour's start, epoch seconds)."""
 
