@@ -13,8 +13,9 @@ from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows.tasks import intake, submits
-from receiver.lifecycle.rules.records import Activity, Task, TaskFilter
+from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.operator import rows
+from receiver.operator.rows import Activity
 
 
 async def counts(store: Store) -> dict[str, float]:

@@ -24,8 +24,9 @@ from receiver.console.session import Sessions, check_form, same_origin
 from receiver.deliveries.rules import Attempt, DownstreamLabels
 from receiver.kernel.errors import InvalidRequest, NotAllowed
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rules.records import Activity, Event, SubmitAttempt, Task
+from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import KINDS
+from receiver.operator.rows import Activity
 
 T = TypeVar("T")
 

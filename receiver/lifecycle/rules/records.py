@@ -267,14 +267,6 @@ class TaskFilter:
 
 
 @dataclass(frozen=True)
-class Activity:
-    """The last hours at a glance, by hour (each hour's start, epoch seconds)."""
-
-    tasks: list[tuple[float, str, int]]  # (hour, final state, tasks)
-    latency: list[tuple[float, str, float, int]]  # (hour, downstream, mean ms, attempts)
-
-
-@dataclass(frozen=True)
 class SubmitJob:
     """A task being sent to CometAPI by this process."""
 
