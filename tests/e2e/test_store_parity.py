@@ -37,6 +37,7 @@ from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
+from receiver.keys.rules import NO_LIMITS, KeyLimits
 from receiver.keys.transactions import apps as apps_story
 from receiver.keys.transactions import keys as keys_story
 from receiver.keys.transactions import sessions
@@ -44,7 +45,6 @@ from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
 from receiver.lifecycle.rules.polling import PollLease, PollRule, timing_key
-from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
 from receiver.lifecycle.rules.records import NewTask, SubmitAttempt, Task, TaskFilter
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.task import ClaimPolicy, Observation

@@ -19,9 +19,9 @@ from receiver.kernel.errors import RelayError
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store, open_store
+from receiver.keys.rules import KeyLimits
 from receiver.lifecycle.comet import Polled, Submitted
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
-from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls
