@@ -21,7 +21,7 @@ from typing import cast
 import structlog
 
 from receiver.config import Config
-from receiver.deliveries.rules import DELIVERY_STATES, DownstreamLabels
+from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.metrics import Metrics

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from receiver.deliveries.rules import Subscriptions
+from receiver.deliveries.rules.delivery import Subscriptions
 from receiver.kernel.store import Store
 from receiver.keys.rules import NO_LIMITS
 from receiver.lifecycle.rules.records import NewTask, Recorded, Task

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from receiver.app.asgi import create_app as create_web_app
 from receiver.app.parts import Parts, build_parts, fanout_of, probed, worker_parts
 from receiver.config import Config
-from receiver.deliveries.rules import DELIVERY_STATES, DownstreamLabels
+from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics

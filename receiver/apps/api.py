@@ -15,7 +15,7 @@ from receiver.alerts import transactions as alerts
 from receiver.apps import portal
 from receiver.config import problems
 from receiver.config.sections import ServerConfig
-from receiver.deliveries.rules import owner_of
+from receiver.deliveries.rules.delivery import owner_of
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.errors import InvalidRequest

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from receiver.catalog import asyncapi
 from receiver.catalog.events import catalog
 from receiver.deliveries import preview as previews
-from receiver.deliveries.rules import shown_name
+from receiver.deliveries.rules.delivery import shown_name
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.http.answers import Json

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from receiver.deliveries.rules import Delivery
+    from receiver.deliveries.rules.delivery import Delivery
     from receiver.downstreams.rows import DownstreamHealth
 
 

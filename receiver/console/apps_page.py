@@ -22,7 +22,7 @@ from receiver.config import problems
 from receiver.console.core import Console, Form
 from receiver.console.keys_page import number_field
 from receiver.console.session import Session
-from receiver.deliveries.rules import owner_of, shown_name
+from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.keys.api import key_info

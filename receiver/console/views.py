@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from receiver.config.downstream import ManagedDownstreamConfig
-from receiver.deliveries.rules import Attempt
+from receiver.deliveries.rules.delivery import Attempt
 from receiver.destinations.options import offered
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul

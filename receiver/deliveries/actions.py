@@ -11,7 +11,7 @@ from receiver.config.sections import DeliveryConfig
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.fanout.connections import validate
-from receiver.deliveries.rules import TASK_WEBHOOK, Delivery, DeliveryFilter, owned_name
+from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Delivery, DeliveryFilter, owned_name
 from receiver.destinations.handshake import NOT_VALIDATED, needs_handshake, origin_of
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from receiver.deliveries.rows import outbox
 from receiver.deliveries.rows.outbox import AttemptEnd
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     TASK_WEBHOOK,
     Attempt,
     DeliveryJob,

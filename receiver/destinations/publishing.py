@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from receiver.deliveries.rules import Answer
+from receiver.deliveries.rules.delivery import Answer
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.outbound import Failure, transport_errors
 from receiver.lifecycle.rules.routing import PROGRESS, PROGRESS_TYPE

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.config.sections import ServerConfig
-from receiver.deliveries.rules import owner_of, shown_name
+from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams import manage as managed
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import Directory

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     SECRET_HELD,
     UNNAMED_APP,
     DownstreamLabels,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from receiver.config import Downstream
-from receiver.deliveries.rules import owner_of
+from receiver.deliveries.rules.delivery import owner_of
 from receiver.kernel.secrets.message_signatures import jwk, keys_of
 from receiver.kernel.secrets.signing import secrets_in_use
 

@@ -22,7 +22,13 @@ from receiver.config import (
 from receiver.config.downstream import MASK, SECRET_OF, OAuth2Auth, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules import NAME_MAX, TASK_WEBHOOK, looks_owned, owned_name, owner_of
+from receiver.deliveries.rules.delivery import (
+    NAME_MAX,
+    TASK_WEBHOOK,
+    looks_owned,
+    owned_name,
+    owner_of,
+)
 from receiver.destinations.registry import addresses, missing_extra, unallowed_target
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory

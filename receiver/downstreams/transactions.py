@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from receiver.deliveries.rows import outbox
-from receiver.deliveries.rules import SECRET_HELD
+from receiver.deliveries.rules.delivery import SECRET_HELD
 from receiver.downstreams import rows as downstreams
 from receiver.downstreams.rows import Changes, DownstreamHealth, ManagedRow
 from receiver.kernel.store import Store

@@ -21,7 +21,7 @@ import time
 from typing import Protocol
 
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import DeliveryJob
+from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import PollJob, PollResult, Recorded, Wakeups, Work
 from receiver.lifecycle.rules.task import ClaimPolicy

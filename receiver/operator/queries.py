@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from receiver.deliveries.rows import lists
-from receiver.deliveries.rules import Delivery, DeliveryFilter
+from receiver.deliveries.rules.delivery import Delivery, DeliveryFilter
 from receiver.downstreams import rows as downstreams
 from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.store import Store

@@ -16,7 +16,7 @@ from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries.rules import DeliveryFilter, shown_name
+from receiver.deliveries.rules.delivery import DeliveryFilter, shown_name
 from receiver.deliveries.sample_event import SENDABLE
 from receiver.downstreams import manage as managed
 from receiver.downstreams import transactions as downstream_transactions

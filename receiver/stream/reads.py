@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from receiver.deliveries.rules import Attempt
+from receiver.deliveries.rules.delivery import Attempt
 from receiver.kernel.http.models import as_answer
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rules import Subscriptions
+from receiver.deliveries.rules.delivery import Subscriptions
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from receiver.config import Config
-from receiver.deliveries.rules import DownstreamLabels
+from receiver.deliveries.rules.delivery import DownstreamLabels
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner

@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 
 from receiver.api.routers import openapi
 from receiver.api.routers import routes as api_routes
-from receiver.deliveries.rules import Attempt, Delivery
+from receiver.deliveries.rules.delivery import Attempt, Delivery
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
 from receiver.downstreams import api as downstreams

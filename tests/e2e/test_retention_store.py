@@ -18,7 +18,12 @@ import pytest
 from prometheus_client import generate_latest
 
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rules import DELIVERY_STATES, Attempt, DownstreamLabels, Subscription
+from receiver.deliveries.rules.delivery import (
+    DELIVERY_STATES,
+    Attempt,
+    DownstreamLabels,
+    Subscription,
+)
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store

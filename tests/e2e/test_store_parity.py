@@ -22,7 +22,7 @@ from receiver.alerts import transactions as alert_transactions
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     Attempt,
     DeliveryFilter,
     DeliveryJob,
@@ -30,6 +30,7 @@ from receiver.deliveries.rules import (
     owned_name,
     shown_name,
 )
+from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.deliveries.transactions import AttemptHealth
 from receiver.downstreams import transactions as downstream_rows
 from receiver.kernel.errors import LimitReached, RelayError
@@ -43,7 +44,6 @@ from receiver.keys.transactions import keys as keys_story
 from receiver.keys.transactions import sessions
 from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import submits, tracking
-from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
 from receiver.lifecycle.rules.polling import PollLease, PollRule, timing_key
 from receiver.lifecycle.rules.records import NewTask, SubmitAttempt, Task, TaskFilter
 from receiver.lifecycle.rules.retries import Refused

@@ -277,7 +277,7 @@ def _exposed() -> dict[str, set[str]]:
     """Every metric /metrics exposes, by its name in the exposition, with its labels."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from receiver.deliveries.rules import DELIVERY_STATES, DownstreamLabels
+    from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
     from receiver.kernel.observability.metrics import Metrics
 
     found: dict[str, set[str]] = {}

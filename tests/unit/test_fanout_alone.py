@@ -13,7 +13,7 @@ from typing import Any
 from receiver.config import Downstream, Settings
 from receiver.deliveries import reads
 from receiver.deliveries.fanout.worker import Fanout
-from receiver.deliveries.rules import DELIVERY_STATES, DeliveryFilter, DownstreamLabels
+from receiver.deliveries.rules.delivery import DELIVERY_STATES, DeliveryFilter, DownstreamLabels
 from receiver.downstreams.directory import subscription
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store

@@ -14,7 +14,7 @@ import pytest
 
 from receiver.callbacks.route import Callback
 from receiver.config import Settings
-from receiver.deliveries.rules import DELIVERY_STATES, DownstreamLabels
+from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.kernel.errors import RelayError
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner

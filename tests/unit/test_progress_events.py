@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig
 from receiver.config.downstream import ManagedDownstreamConfig
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     TASK_WEBHOOK,
     Coalesced,
     Subscription,

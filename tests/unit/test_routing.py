@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     SECRET_HELD,
     TASK_WEBHOOK,
     Subscription,
@@ -71,7 +71,7 @@ def test_a_tasks_own_webhook_gets_the_states_it_asked_for_and_is_never_held() ->
 
 
 def test_an_apps_downstream_takes_only_its_apps_tasks() -> None:
-    from receiver.deliveries.rules import (
+    from receiver.deliveries.rules.delivery import (
         Subscription,
         TaskRoute,
         looks_owned,
@@ -98,7 +98,7 @@ def test_an_apps_downstream_takes_only_its_apps_tasks() -> None:
 
 
 def test_an_app_hears_only_of_its_own_downstreams() -> None:
-    from receiver.deliveries.rules import Subscription, notified_of, owned_name
+    from receiver.deliveries.rules.delivery import Subscription, notified_of, owned_name
 
     alpha, beta = "app_" + "a" * 24, "app_" + "b" * 24
     subs = {

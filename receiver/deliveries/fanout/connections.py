@@ -13,7 +13,7 @@ from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.lanes import Lane, close_later
-from receiver.deliveries.rules import STATE_NUMBERS, TASK_WEBHOOK, owner_of
+from receiver.deliveries.rules.delivery import STATE_NUMBERS, TASK_WEBHOOK, owner_of
 from receiver.destinations import handshake
 from receiver.destinations.handshake import Verdict
 from receiver.destinations.http import Route

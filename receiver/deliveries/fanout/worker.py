@@ -29,7 +29,7 @@ from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, startable, task_webhooks, with_rows_due
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     STATE_NUMBERS,
     TASK_WEBHOOK,
     Answer,

@@ -1,5 +1,5 @@
 """Plain records of the lifecycle the store hands out: a task, its events and polls (a
-delivery's are receiver/deliveries/rules.py); rows become these at the store's
+delivery's are receiver/deliveries/rules/delivery.py); rows become these at the store's
 edge. And what a recorded observation gives work to: the one rule of which workers it
 wakes (`Wakeups`), for every step that records one."""
 
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from receiver.deliveries.rules import DeliveryJob, TaskRoute
+from receiver.deliveries.rules.delivery import DeliveryJob, TaskRoute
 from receiver.lifecycle.rules.task import PENDING, TERMINAL_STATES, Claim, Verdict
 
 

@@ -1,7 +1,8 @@
 """What an event carries: the document every delivery of the event carries, the files a
 copy is made of, and progress events (when a running task's progress is worth telling, what
 a terminal event does to those still waiting). Which downstreams get an outbox row, and in
-what state, and which app a downstream is, are the deliveries' (receiver/deliveries/rules.py).
+what state, and which app a downstream is, are the deliveries'
+(receiver/deliveries/rules/).
 
 The document is fixed when the event is recorded: every delivery of one event, first
 attempt or replay a week later, carries the same one, and rendering for each downstream's

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from receiver.deliveries.rows import outbox
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     DeliveryJob,
     Subscriptions,
     coalesce,
