@@ -92,12 +92,6 @@ def event_document(
     }
 
 
-# The event a downstream (its `events`) or a task's webhook (`webhook_events`) subscribes to.
-PROGRESS = "progress"
-# The webhook format's `type` of a progress event, and the source of its event row.
-PROGRESS_TYPE = "task.progress"
-
-
 @dataclass(frozen=True)
 class LastSent:
     """The task's latest progress event: its figure and when it was made."""
