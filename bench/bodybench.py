@@ -19,7 +19,7 @@ from pathlib import Path
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.sqlite import SqliteStore
-from receiver.lifecycle.rules.quotas import NO_LIMITS
+from receiver.keys.rules import NO_LIMITS
 from receiver.lifecycle.rules.records import NewTask
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import TakenOut

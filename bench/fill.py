@@ -25,7 +25,7 @@ import psycopg
 from common import SIGNING_SECRET, callback_body
 from psycopg.rows import dict_row as pg_dict_row
 
-from receiver.deliveries.rules import Subscription
+from receiver.deliveries.rules.delivery import Subscription
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.migrate import migrate

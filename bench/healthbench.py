@@ -1,4 +1,4 @@
-"""A downstream's health read from the store (`receiver/lifecycle/rows/downstreams.py`'s
+"""A downstream's health read from the store (`receiver/downstreams/rows.py`'s
 `health`, what the console's overview and `GET /v1/downstreams` read), paired with what it
 read before its dead letters since the last success were counted (the downstreams' rows and
 the deliveries by state), on a store of N deliveries to 10 downstreams, 2 of them failing:
@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from receiver.downstreams import rows as downstreams
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
-from receiver.lifecycle.rows import downstreams
 
 BEFORE = Sql("SELECT downstream, state, COUNT(*) AS n FROM deliveries GROUP BY downstream, state")
 NAMES = [f"d{k}" for k in range(10)]

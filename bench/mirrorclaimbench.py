@@ -19,8 +19,8 @@ from pathlib import Path
 
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.sqlite import SqliteStore
+from receiver.keys.rules import KeyLimits
 from receiver.lifecycle.rows import mirrors
-from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask
 from receiver.tasks import transactions as task_transactions
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 
-from receiver.deliveries.rules import Subscriptions
+from receiver.deliveries.rules.delivery import Subscriptions
 from receiver.kernel.store import Store
-from receiver.lifecycle.rules.quotas import NO_LIMITS
+from receiver.keys.rules import NO_LIMITS
 from receiver.lifecycle.rules.records import NewTask, Recorded, Task
 from receiver.lifecycle.transactions.observe import Audience
 from receiver.tasks import transactions as task_transactions

@@ -34,13 +34,13 @@ from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
 from receiver.deliveries.fanout.worker import prepare
-from receiver.deliveries.rules import Delivery, DeliveryJob
+from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
+from receiver.deliveries.rules.event_types import TASK_TYPES, example, example_document
 from receiver.destinations.registry import default_body
 from receiver.expressions import evaluate as expressions
 from receiver.expressions import pool
 from receiver.expressions.lines import OPERATOR
 from receiver.expressions.rules import Shaped
-from receiver.lifecycle.rules.catalog import TASK_TYPES, example, example_document
 
 T = TypeVar("T")
 
@@ -183,7 +183,7 @@ import sys, time
 from receiver.config import Downstream
 from receiver.destinations.registry import default_body
 from receiver.deliveries.fanout.worker import prepare
-from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
+from receiver.deliveries.rules.event_types import TASK_TYPES, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 jobs = []
 for n, event_type in enumerate(TASK_TYPES):

@@ -27,13 +27,13 @@ from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
 from receiver.deliveries.fanout.worker import prepare
-from receiver.deliveries.rules import DeliveryJob
+from receiver.deliveries.rules.delivery import DeliveryJob
+from receiver.deliveries.rules.event_types import example_document
 from receiver.destinations.registry import default_body
 from receiver.expressions import pool
 from receiver.expressions.evaluate import evaluate
 from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import Overloaded
-from receiver.lifecycle.rules.catalog import example_document
 from stages.budget import bench_job, on_a_loop
 
 B_DELIVERIES = 24

@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     from receiver.kernel.secrets.tokens import MediaLinks
     from receiver.kernel.store import Store
     from receiver.keys.bearers import Keys
-    from receiver.lifecycle.handoff import WorkerParts
     from receiver.shares.links import ShareSigner
     from receiver.stream.changes import ChangeHub
     from receiver.tasks.actions import Canceller
     from receiver.tasks.submit import Intake
+    from receiver.wiring.worker_parts import WorkerParts
 
 PATH = "/mcp"
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]

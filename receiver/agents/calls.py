@@ -18,7 +18,7 @@ from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.api import DeliveryList
-from receiver.deliveries.rules import DeliveryFilter
+from receiver.deliveries.rules.delivery import DeliveryFilter
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.http.models import as_answer

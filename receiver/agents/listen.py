@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from receiver.agents.resources import task_id_of
 from receiver.keys.rules import Caller
-from receiver.lifecycle.rules.records import Change
+from receiver.stream.reads import Change
 
 # Tasks whose last state one stream remembers, to tell a state change from progress; one
 # forgotten is heard of as a list change again when it next changes (a change is a hint to

@@ -23,13 +23,12 @@ from collections.abc import Awaitable, Callable
 from receiver.alerts import transactions
 from receiver.alerts.rules import Mark, digest_due, quiet_until, worth_asking
 from receiver.config.sections import AlertsConfig
-from receiver.deliveries.rules import Attempt, held_reasons
+from receiver.deliveries.rules.delivery import Attempt, held_reasons, owner_of
+from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.store import Store
-from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import owner_of
 
 
 class Alerts:

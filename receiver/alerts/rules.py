@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rules import TASK_WEBHOOK
-from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
-from receiver.lifecycle.rules.routing import owned_name, owner_of, shown_name
+from receiver.deliveries.rules.delivery import TASK_WEBHOOK, owned_name, owner_of, shown_name
+from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 
 PROBLEMS = (FAILING, DISABLED)
 # A digest names this many downstreams, then says how many more: one app cannot make the

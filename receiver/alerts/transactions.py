@@ -23,11 +23,11 @@ from receiver.alerts.rules import (
     sent_in_digest,
     targets,
 )
+from receiver.deliveries.rules.delivery import owned_name, owner_of
+from receiver.deliveries.rules.event_types import DISABLED
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rules.catalog import DISABLED
-from receiver.lifecycle.rules.routing import owned_name, owner_of
 from receiver.lifecycle.transactions.notices import notice
 
 # With nowhere to send an alert, ask again this soon: an app may name a downstream meanwhile.

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from receiver.app.asgi import create_app as create_web_app
 from receiver.app.parts import Parts, build_parts, fanout_of, probed, worker_parts
 from receiver.config import Config
-from receiver.deliveries.rules import DELIVERY_STATES
+from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics
@@ -22,7 +22,6 @@ from receiver.kernel.store import open_store
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors

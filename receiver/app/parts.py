@@ -15,7 +15,6 @@ from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import Directory, new_directory
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.media.storage.local import MediaStorage
 from receiver.operator.probes import Probed
@@ -24,6 +23,7 @@ from receiver.stream.changes import ChangeHub, stream_pools
 from receiver.tasks.actions import Canceller
 from receiver.tasks.submit import Intake
 from receiver.wiring.service import Service
+from receiver.wiring.worker_parts import WorkerParts
 
 
 @dataclass(frozen=True)

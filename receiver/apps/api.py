@@ -15,6 +15,7 @@ from receiver.alerts import transactions as alerts
 from receiver.apps import portal
 from receiver.config import problems
 from receiver.config.sections import ServerConfig
+from receiver.deliveries.rules.delivery import owner_of
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.errors import InvalidRequest
@@ -25,7 +26,6 @@ from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
-from receiver.lifecycle.rules.routing import owner_of
 from receiver.wiring.dependencies import AccessChange, ServerSection, Stored, Workers
 
 MAX_APP_BODY_BYTES = 16 * 1024

@@ -38,11 +38,12 @@ from receiver.kernel.http.body import read_limited
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 from receiver.lifecycle.comet import parse_callback
-from receiver.lifecycle.handoff import PollHandoff, WorkerParts
+from receiver.lifecycle.handoff import PollHandoff
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.task import PENDING
 from receiver.lifecycle.transactions import polls
 from receiver.lifecycle.transactions.observe import Report
+from receiver.wiring.worker_parts import WorkerParts
 
 PATH = "/callbacks/runway/{token}"
 

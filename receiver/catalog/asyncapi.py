@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 from receiver.catalog.events import MODELS
 from receiver.config import Downstream
+from receiver.deliveries.rules.event_types import ALERT_TYPES, DESCRIPTIONS, EVENT_TYPES, example
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import PLACEHOLDERS, placeholders
 from receiver.destinations.registry import addresses
-from receiver.lifecycle.rules.catalog import ALERT_TYPES, DESCRIPTIONS, EVENT_TYPES, example
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES
 
 _REF = "#/components/schemas/{model}"

@@ -1,5 +1,5 @@
 """The event types' models, and the JSON Schema made from them: what `GET /v1/event-types`
-serves and the AsyncAPI document describes (receiver/lifecycle/rules/catalog.py holds the
+serves and the AsyncAPI document describes (receiver/deliveries/rules/event_types.py holds the
 types themselves and their examples). Apart from them: only the API uses these models, and a
 relay's start builds none of them."""
 
@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from receiver.lifecycle.rules.catalog import (
+from receiver.deliveries.rules.event_types import (
     ALERT_TYPES,
     DESCRIPTIONS,
     DISABLED_TYPE,

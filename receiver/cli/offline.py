@@ -25,8 +25,8 @@ from receiver.kernel.observability.logs import add_secrets
 from receiver.kernel.store import Store, open_store
 
 if TYPE_CHECKING:
-    from receiver.lifecycle.handoff import WorkerParts
     from receiver.wiring.service import Service
+    from receiver.wiring.worker_parts import WorkerParts
 
 T = TypeVar("T")
 

@@ -38,12 +38,12 @@ from receiver.cli.tables import (
 from receiver.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from receiver.deliveries.rules import Delivery
+    from receiver.deliveries.rules.delivery import Delivery
     from receiver.downstreams.directory import Directory
+    from receiver.downstreams.rows import DownstreamHealth
     from receiver.kernel.store import Store
-    from receiver.lifecycle.handoff import WorkerParts
-    from receiver.lifecycle.rows.downstreams import DownstreamHealth
     from receiver.tasks.reads import TaskHistory
+    from receiver.wiring.worker_parts import WorkerParts
 
 
 @click.group()
@@ -197,7 +197,7 @@ def deliveries() -> None:
 
 @deliveries.command("list")
 @config_option
-@click.option("--state", type=ChoiceOf("receiver.deliveries.rules:DELIVERY_STATES"))
+@click.option("--state", type=ChoiceOf("receiver.deliveries.rules.delivery:DELIVERY_STATES"))
 @click.option("--downstream", help="Only this one's (an app's: APP/NAME).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def deliveries_list(
@@ -206,7 +206,7 @@ def deliveries_list(
     """The newest deliveries, from the store; an unknown --downstream is an error."""
     from receiver.cli.offline import with_store
     from receiver.deliveries import reads as delivery_reads
-    from receiver.deliveries.rules import TASK_WEBHOOK, DeliveryFilter
+    from receiver.deliveries.rules.delivery import TASK_WEBHOOK, DeliveryFilter
     from receiver.downstreams import names
     from receiver.downstreams import transactions as downstream_transactions
     from receiver.kernel.errors import NotFound
@@ -334,8 +334,8 @@ def downstreams_list(config_path: str | None) -> None:
 def _told_while_sealed(directory: Directory, kept: str) -> str | None:
     """Disabling `kept` tells the downstreams that take `downstream.disabled`: one made
     through the API whose secret does not open here would have its notice held for it."""
-    from receiver.lifecycle.rows.downstreams import DISABLED
-    from receiver.lifecycle.rules.routing import notified_of
+    from receiver.deliveries.rules.delivery import notified_of
+    from receiver.downstreams.rows import DISABLED
 
     subscriptions = directory.subscriptions
     sealed = [n for n in notified_of(DISABLED, kept, subscriptions) if subscriptions[n].held]

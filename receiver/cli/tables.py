@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from receiver.deliveries.rules import Delivery
-    from receiver.lifecycle.rows.downstreams import DownstreamHealth
+    from receiver.deliveries.rules.delivery import Delivery
+    from receiver.downstreams.rows import DownstreamHealth
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

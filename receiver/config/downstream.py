@@ -22,7 +22,7 @@ from pydantic import (
 
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
-from receiver.deliveries.rules import DeliveryJob
+from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations import registry
 from receiver.destinations.cloudevents import Envelope
 from receiver.destinations.options import OPTION, Option, offered

@@ -13,12 +13,12 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from receiver.deliveries.rules.event_types import example
 from receiver.destinations import registry
 from receiver.expressions import evaluate
 from receiver.expressions.rules import ExpressionError, check
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.net.headers import header_problem
-from receiver.lifecycle.rules.catalog import example
 
 
 class DownstreamExpressions(BaseModel):

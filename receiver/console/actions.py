@@ -20,10 +20,10 @@ from receiver.console.pages import Pages
 from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
+from receiver.deliveries.rules.delivery import owner_of
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.keys.rules import BOOTSTRAP, Caller
-from receiver.lifecycle.rules.routing import owner_of
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 

@@ -22,13 +22,13 @@ from receiver.config import problems
 from receiver.console.core import Console, Form
 from receiver.console.keys_page import number_field
 from receiver.console.session import Session
+from receiver.deliveries.rules.delivery import owner_of, shown_name
+from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.keys.api import key_info
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import BOOTSTRAP, SCOPES
-from receiver.lifecycle.rows.downstreams import DownstreamHealth
 from receiver.lifecycle.rules.records import Task, TaskFilter
-from receiver.lifecycle.rules.routing import owner_of, shown_name
 from receiver.operator import queries
 from receiver.tasks import actions as task_actions
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from markupsafe import Markup, escape
 
-from receiver.lifecycle.rules.records import Activity
+from receiver.operator.rows import Activity
 
 HOURS = 24
 WIDTH, HEIGHT = 720, 210

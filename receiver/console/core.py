@@ -32,10 +32,10 @@ from receiver.kernel.http.body import read_body, refuse_nul
 from receiver.kernel.http.errors import answer_for
 from receiver.keys.bearers import Keys
 from receiver.keys.transactions import sessions
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.task import is_passed_through
 from receiver.tasks.actions import Canceller
 from receiver.tasks.submit import Intake
+from receiver.wiring.worker_parts import WorkerParts
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 64 * 1024

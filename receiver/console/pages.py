@@ -18,11 +18,11 @@ from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
+from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams.manage import describe_any
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
 from receiver.lifecycle.rules.records import TaskFilter
-from receiver.lifecycle.rules.routing import owner_of, shown_name
 from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, is_callback
 from receiver.operator import queries
 from receiver.stream.caps import Holder

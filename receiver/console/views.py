@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from receiver.config.downstream import OPTIONS
-from receiver.deliveries.rules import Attempt
+from receiver.deliveries.rules.delivery import Attempt
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
 from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task

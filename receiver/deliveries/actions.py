@@ -11,16 +11,15 @@ from receiver.config.sections import DeliveryConfig
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.fanout.connections import validate
-from receiver.deliveries.rules import TASK_WEBHOOK, Delivery, DeliveryFilter
+from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Delivery, DeliveryFilter, owned_name
 from receiver.destinations.handshake import NOT_VALIDATED, needs_handshake, origin_of
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import owned_name
+from receiver.wiring.worker_parts import WorkerParts
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
 # while they move: each is the transaction or the submit itself, nothing in between.

@@ -11,7 +11,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
-from receiver.deliveries.rules import DeliveryFilter
+from receiver.deliveries.rules.delivery import DeliveryFilter
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.http import models as m
 from receiver.kernel.http.models import Answer, Id, Limit, Moment, Params

@@ -14,9 +14,9 @@ from receiver.deliveries.rows.lists import (
     newest_event,
 )
 from receiver.deliveries.rows.pulls import Readable
-from receiver.deliveries.rules import Delivery, DeliveryFilter
+from receiver.deliveries.rules.delivery import Delivery, DeliveryFilter
+from receiver.deliveries.rules.event_types import type_of
 from receiver.kernel.store import Store
-from receiver.lifecycle.rules.catalog import type_of
 
 
 async def deliveries(store: Store, wanted: DeliveryFilter) -> list[Delivery]:

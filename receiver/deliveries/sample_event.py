@@ -1,6 +1,6 @@
 """A test event sent to a downstream now (`POST /v1/downstreams/{name}/test`, and the
 portal's "Send a test event"): a sample event of a type of the catalog
-(receiver/lifecycle/rules/catalog.py), marked as a test in its body (`data.test`) and in a
+(receiver/deliveries/rules/event_types.py), marked as a test in its body (`data.test`) and in a
 header (`webhook-test: true`), and otherwise what a real delivery of it would be: its
 downstream's filter asked, its transform and static headers applied, the URL and path it
 makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code (shaped by
@@ -26,7 +26,8 @@ from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import open_route, proxy_of
 from receiver.deliveries.fanout.worker import Refused, prepare
-from receiver.deliveries.rules import Delivery, DeliveryJob
+from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
+from receiver.deliveries.rules.event_types import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
 from receiver.destinations.publishing import Opening
 from receiver.destinations.registry import open_publisher, untestable
@@ -35,7 +36,6 @@ from receiver.downstreams.manage import shown_url
 from receiver.expressions.rules import ExpressionFailed
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.observability.logs import Log, scoped, scrub
-from receiver.lifecycle.rules.catalog import DISABLED_TYPE, EVENT_TYPES, example_document
 
 TEST_HEADER = "webhook-test"
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)

@@ -11,22 +11,22 @@ from dataclasses import dataclass
 
 from receiver.deliveries.rows import outbox
 from receiver.deliveries.rows.outbox import AttemptEnd
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     TASK_WEBHOOK,
     Attempt,
     DeliveryJob,
     Subscriptions,
     held_reasons,
+    notified_of,
     row_state,
 )
+from receiver.downstreams import rows as downstreams
+from receiver.downstreams.rows import DISABLED
 from receiver.expressions.rules import REFUSED
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows import downstreams
-from receiver.lifecycle.rows.downstreams import DISABLED
 from receiver.lifecycle.rows.tasks import tracking
 from receiver.lifecycle.rules.polling import Bucket, give_back, take
-from receiver.lifecycle.rules.routing import notified_of
 from receiver.lifecycle.transactions.notices import notice
 
 

@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import orjson
 
+from receiver.deliveries.rules.event_types import type_of
 from receiver.destinations.metadata import Metadata
-from receiver.lifecycle.rules.catalog import type_of
 
 Envelope = Literal["relay", "cloudevents", "cloudevents-binary"]
 TYPE_PREFIX = "com.runway-relay."

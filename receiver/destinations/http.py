@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from receiver.deliveries.rules import Answer, DeliveryJob
+from receiver.deliveries.rules.delivery import Answer, DeliveryJob
 from receiver.destinations import cloudevents
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import Message, Outcome

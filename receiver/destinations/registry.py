@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from receiver.deliveries.rules import DeliveryJob
+from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Addresses, Endpoint, Provider, Rendered

@@ -18,11 +18,19 @@ from pydantic import ValidationError
 
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import OAuth2Auth, credential_values, endpoint_auth
-from receiver.deliveries.rules import SECRET_HELD, Subscription
+from receiver.deliveries.rules.delivery import (
+    SECRET_HELD,
+    UNNAMED_APP,
+    DownstreamLabels,
+    Subscription,
+    owned_name,
+    owner_of,
+)
 from receiver.destinations import cloudevents
 from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
 from receiver.downstreams.key_sets import KeySets, Owner
+from receiver.downstreams.rows import DownstreamHealth, ManagedRow
 from receiver.downstreams.rules import Health, Outcomes, health
 from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.observability import logs
@@ -36,9 +44,7 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
-from receiver.lifecycle.handoff import WorkerParts
-from receiver.lifecycle.rows.downstreams import DownstreamHealth, ManagedRow
-from receiver.lifecycle.rules.routing import UNNAMED_APP, DownstreamLabels, owned_name, owner_of
+from receiver.wiring.worker_parts import WorkerParts
 
 REMOVED = "the downstream was removed"
 # Ticks after a removal during which rows a slower replica still made for it are ended too.

@@ -22,9 +22,16 @@ from receiver.config import (
 from receiver.config.downstream import MASK, SECRET_OF, SENT_TO, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules import TASK_WEBHOOK
+from receiver.deliveries.rules.delivery import (
+    NAME_MAX,
+    TASK_WEBHOOK,
+    looks_owned,
+    owned_name,
+    owner_of,
+)
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory
+from receiver.downstreams.rows import ManagedRow
 from receiver.expressions.lines import OPERATOR
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.kernel.extras import install_command
@@ -40,10 +47,8 @@ from receiver.kernel.secrets.signing import new_secret, public_key, shown_once
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
-from receiver.lifecycle.handoff import WorkerParts
-from receiver.lifecycle.rows.downstreams import ManagedRow
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import NAME_MAX, looks_owned, owned_name, owner_of
+from receiver.wiring.worker_parts import WorkerParts
 
 M = TypeVar("M", bound=BaseModel)
 

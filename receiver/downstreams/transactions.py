@@ -9,11 +9,11 @@ import time
 from typing import Any
 
 from receiver.deliveries.rows import outbox
-from receiver.deliveries.rules import SECRET_HELD
+from receiver.deliveries.rules.delivery import SECRET_HELD
+from receiver.downstreams import rows as downstreams
+from receiver.downstreams.rows import Changes, DownstreamHealth, ManagedRow
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import downstreams
-from receiver.lifecycle.rows.downstreams import Changes, DownstreamHealth, ManagedRow
 
 
 async def register(store: Store, names: list[str]) -> None:

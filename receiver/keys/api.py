@@ -17,8 +17,7 @@ from receiver.kernel.http.openapi import PathName, answer, body, described, guar
 from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, needs
 from receiver.keys.rows.keys import KeyRow
-from receiver.keys.rules import Scope
-from receiver.lifecycle.rules.quotas import KeyLimits
+from receiver.keys.rules import KeyLimits, Scope
 from receiver.wiring.dependencies import AccessChange, ServerSection
 
 MAX_KEY_BODY_BYTES = 16 * 1024

@@ -19,9 +19,11 @@ from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rows.keys import KeyRow, NewKey
 from receiver.keys.rules import (
     BOOTSTRAP,
+    NO_LIMITS,
     SCOPES,
     Caller,
     KeyHasher,
+    KeyLimits,
     Scope,
     looks_like_key,
     new_key,
@@ -29,7 +31,6 @@ from receiver.keys.rules import (
     same_digest,
 )
 from receiver.keys.transactions import apps, keys
-from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
 
 REMEMBER_SECONDS = 1.0
 _MAX_REMEMBERED = 10_000

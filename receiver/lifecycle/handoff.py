@@ -10,21 +10,18 @@ waits in the store for the claims of whichever process has room, woken (`Wakers`
 change gives a sleeping worker something new: the rule of which is the lifecycle's, beside
 what a recording returns (receiver/lifecycle/rules/records.py's `Wakeups`). And a request
 waiting on a task is told of its change as it is recorded here, rather than finding it at
-its next read. What each worker stands on is given to it as `WorkerParts`."""
+its next read. What each worker stands on is given to it as
+receiver/wiring/worker_parts.py's `WorkerParts`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from typing import Protocol
 
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import DeliveryJob
-from receiver.kernel.observability.logs import Log
-from receiver.kernel.observability.metrics import Metrics
-from receiver.kernel.store import Store
+from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import PollJob, PollResult, Recorded, Wakeups, Work
 from receiver.lifecycle.rules.task import ClaimPolicy
@@ -183,16 +180,3 @@ class Wakers:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), timeout)
         ready.clear()
-
-
-@dataclass(frozen=True)
-class WorkerParts:
-    """What a worker or a route of this process stands on, made once at start-up
-    (receiver/app/build.py): the store, the metrics, the log, this process in leases
-    (`owner`), and the wake-ups of its workers and of the requests waiting on a task."""
-
-    store: Store
-    metrics: Metrics
-    log: Log
-    owner: str
-    wakers: Wakers

@@ -33,7 +33,6 @@ from receiver.kernel.net.guard import resolver
 from receiver.kernel.observability import tracing
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.lifecycle.comet import CometClient
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rows.mirrors import MirrorJob
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.rules.retries import (
@@ -48,6 +47,7 @@ from receiver.media import transactions as copies
 from receiver.media.storage.fetch import Fetched, fetch
 from receiver.media.storage.local import open_media_store
 from receiver.media.transactions import GivenUp
+from receiver.wiring.worker_parts import WorkerParts
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened

@@ -7,14 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from receiver.deliveries.rows import lists
-from receiver.deliveries.rules import Delivery, DeliveryFilter
+from receiver.deliveries.rules.delivery import Delivery, DeliveryFilter
+from receiver.downstreams import rows as downstreams
+from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.lifecycle.rows import downstreams
-from receiver.lifecycle.rows.downstreams import DownstreamHealth
 from receiver.lifecycle.rows.tasks import intake, submits
-from receiver.lifecycle.rules.records import Activity, Task, TaskFilter
+from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.operator import rows
+from receiver.operator.rows import Activity
 
 
 async def counts(store: Store) -> dict[str, float]:

@@ -3,11 +3,21 @@ live stream's changes and the hourly activity chart."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from receiver.deliveries.rows import outbox
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows.tasks import submits
-from receiver.lifecycle.rules.records import Activity
 from receiver.retention import rows as retention
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The last hours at a glance, by hour (each hour's start, epoch seconds)."""
+
+    tasks: list[tuple[float, str, int]]  # (hour, final state, tasks)
+    latency: list[tuple[float, str, float, int]]  # (hour, downstream, mean ms, attempts)
+
 
 TASKS_BY_STATE = Sql("SELECT state, COUNT(*) AS n FROM tasks WHERE kind <> 'relay' GROUP BY state")
 

@@ -16,14 +16,13 @@ from receiver.console.preview import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries.rules import DeliveryFilter
+from receiver.deliveries.rules.delivery import DeliveryFilter, shown_name
 from receiver.deliveries.sample_event import SENDABLE
 from receiver.downstreams import manage as managed
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.lifecycle.rules.records import TaskFilter
-from receiver.lifecycle.rules.routing import shown_name
 from receiver.lifecycle.rules.task import STATES
 from receiver.portal.core import Portal, caller_of
 from receiver.tasks import actions as task_actions

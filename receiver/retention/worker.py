@@ -20,10 +20,10 @@ from receiver.config import RetentionConfig
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.retention import transactions as pruning
 from receiver.retention.rows import PruneStep
 from receiver.retention.rules import KINDS, START, Cursor, RetentionPolicy, pages_to_free
+from receiver.wiring.worker_parts import WorkerParts
 
 LEASE_SECONDS = 60.0  # renewed at every batch; a dead replica's lease runs out after this
 _PAUSE = (0.005, 1.0)  # the pause between batches, as long as the batch took, within these

@@ -26,13 +26,13 @@ from receiver.kernel.http.openapi import PathId, Token, answer, described, guard
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, caller_of, needs
-from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.shares.links import ShareRefused, ShareSigner
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
 from receiver.stream.api import Changes
 from receiver.stream.changes import ChangeHub, Subscription
+from receiver.stream.reads import Change
 from receiver.tasks.rules.answers import TaskIdParams
 from receiver.wiring.dependencies import MediaSection, PublicUrl, ServerSection, Stored, on_app
 

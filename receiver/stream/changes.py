@@ -26,8 +26,8 @@ from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.keys.transactions import keys
-from receiver.lifecycle.rules.records import Change
 from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
+from receiver.stream.reads import Change
 
 POLL_SECONDS = 0.5
 # How often the holders of quiet streams are checked against the store: a key revoked, or a

@@ -3,15 +3,28 @@ after a moment, oldest first, in one snapshot."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
-from receiver.deliveries.rules import Attempt
+from receiver.deliveries.rules.delivery import Attempt
 from receiver.kernel.http.models import as_answer
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import apps
-from receiver.lifecycle.rules.records import Change, Task
+from receiver.lifecycle.rules.records import Task
 from receiver.tasks.rules.answers import AttemptSummary, TaskSummary
+
+
+@dataclass(frozen=True)
+class Change:
+    """One item of the live stream: a task's new state, or a delivery attempt."""
+
+    kind: str  # task | attempt
+    at: float  # the task's updated_at, the attempt's finished_at
+    key: str  # the task's or the attempt's id
+    task_id: str
+    data: dict[str, Any]
+    owner_key: str | None = None  # a task's: the key that made it
 
 
 async def changes(

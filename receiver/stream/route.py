@@ -21,10 +21,10 @@ from starlette.responses import Response, StreamingResponse
 
 from receiver.kernel.errors import MalformedRequest
 from receiver.keys.rules import BOOTSTRAP, Caller
-from receiver.lifecycle.rules.records import Change
 from receiver.stream import reads as stream_reads
 from receiver.stream.caps import Holder
 from receiver.stream.changes import READ_LIMIT, ChangeHub, Feed, Subscription
+from receiver.stream.reads import Change
 
 KEEP_ALIVE_SECONDS = 15.0
 RECONNECT_MS = 1000

@@ -23,12 +23,12 @@ from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
 from receiver.lifecycle.comet import CometClient, Polled
-from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, WorkerParts
+from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff
 from receiver.lifecycle.rules.records import PollJob, PollResult, Recorded, Settled, Work
 from receiver.lifecycle.rules.task import ClaimPolicy, Observation, sane_credits
 from receiver.lifecycle.transactions import polls
 from receiver.lifecycle.transactions.observe import Report
-from receiver.wiring.set_aside import set_aside
+from receiver.wiring.worker_parts import WorkerParts, set_aside
 
 # Tasks a process remembers having asked CometAPI about for a callback, at most: each
 # callback-asked task is kept `min_poll_gap` seconds.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from receiver.deliveries.rows import lists
-from receiver.deliveries.rules import Attempt, Delivery
+from receiver.deliveries.rules.delivery import Attempt, Delivery
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.keys.rows import apps

@@ -34,9 +34,8 @@ from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
-from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.keys.rules import BOOTSTRAP, Caller, KeyLimits
 from receiver.lifecycle.handoff import Wakers
-from receiver.lifecycle.rules.quotas import KeyLimits
 from receiver.lifecycle.rules.records import NewTask, Task, Work
 from receiver.lifecycle.rules.task import (
     KIND_NAMES,

@@ -33,7 +33,6 @@ from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.comet import CometClient, StreamedBody, Submitted
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob, Work
 from receiver.lifecycle.rules.retries import Refusal, after_refusal
@@ -46,7 +45,7 @@ from receiver.tasks.rules.inputs import (
     json_string_part,
     next_batch,
 )
-from receiver.wiring.set_aside import set_aside
+from receiver.wiring.worker_parts import WorkerParts, set_aside
 
 T = TypeVar("T")
 # Sends in flight from one process. Few: the HTTP client's pool spends CPU on every call in

@@ -2,7 +2,7 @@
 refused, cancelled.
 
 A task comes in (`queue`): stored, waiting in the submit queue, unless its API key's own
-limits (receiver/lifecycle/rules/quotas.py) refuse it. A key with limits is locked before
+limits (receiver/keys/rules.py) refuse it. A key with limits is locked before
 its tasks are counted, in the transaction that inserts the new one, so that two submits on
 two replicas cannot both take its last place. A repeat of an earlier request (the same
 Idempotency-Key) answers that request's task and counts for nothing.
@@ -26,13 +26,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rules import Subscriptions
+from receiver.deliveries.rules.delivery import Subscriptions
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
+from receiver.keys.rules import KeyLimits, Usage, day_start, freeing_offset, over_limit
 from receiver.lifecycle.rows.tasks import intake, submits, tracking
 from receiver.lifecycle.rules.queue import free_slots, take_turns
-from receiver.lifecycle.rules.quotas import KeyLimits, Usage, day_start, freeing_offset, over_limit
 from receiver.lifecycle.rules.records import NewTask, Recorded, SubmitAttempt, SubmitJob, Task
 from receiver.lifecycle.rules.retries import Refused
 from receiver.lifecycle.rules.task import (

@@ -20,8 +20,8 @@ from receiver.config.sections import DeliveryConfig, MediaConfig, ServerConfig, 
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.kernel.store import Store
-from receiver.lifecycle.handoff import WorkerParts
 from receiver.wiring.service import Service
+from receiver.wiring.worker_parts import WorkerParts
 
 T = TypeVar("T")
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from receiver.config import Config
+from receiver.deliveries.rules.delivery import DownstreamLabels
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
@@ -14,7 +15,6 @@ from receiver.kernel.store import Store
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.transactions import leases
 
 

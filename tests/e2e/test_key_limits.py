@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.lifecycle.rules.quotas import DAY_SECONDS, QUEUED_RETRY_SECONDS
+from receiver.keys.rules import DAY_SECONDS, QUEUED_RETRY_SECONDS
 from tests.conftest import MakeRelay
 from tests.e2e.test_keys import as_key
 from tests.harness import Relay, image_to_video, wait_for

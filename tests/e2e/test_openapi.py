@@ -24,16 +24,16 @@ from starlette.routing import Mount, Route
 
 from receiver.api.routers import openapi
 from receiver.api.routers import routes as api_routes
-from receiver.deliveries.rules import Attempt, Delivery
+from receiver.deliveries.rules.delivery import Attempt, Delivery
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
 from receiver.downstreams import api as downstreams
+from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http import models as m
 from receiver.kernel.http.answers import error_body
 from receiver.kernel.http.errors import answer_for
 from receiver.keys.rules import SCOPES
-from receiver.lifecycle.rows.downstreams import DownstreamHealth
 from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import FRONT_DOOR, KINDS
 from receiver.tasks.rules import answers

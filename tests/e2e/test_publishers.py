@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from receiver.config import DownstreamConfig
-from receiver.deliveries.rules import RetryPolicy, decide
+from receiver.deliveries.rules.delivery import RetryPolicy, decide
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Message, Opening, Outcome
 from receiver.destinations.registry import open_publisher

@@ -18,13 +18,17 @@ import pytest
 from prometheus_client import generate_latest
 
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rules import DELIVERY_STATES, Attempt, Subscription
+from receiver.deliveries.rules.delivery import (
+    DELIVERY_STATES,
+    Attempt,
+    DownstreamLabels,
+    Subscription,
+)
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import NewTask
-from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions

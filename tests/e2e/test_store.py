@@ -17,7 +17,7 @@ import pytest
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import Attempt, DeliveryFilter, DeliveryJob, Subscription
+from receiver.deliveries.rules.delivery import Attempt, DeliveryFilter, DeliveryJob, Subscription
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import Db, new_id
 from receiver.kernel.store.migrate import migrations

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries.rules import DeliveryFilter, Subscription
+from receiver.deliveries.rules.delivery import DeliveryFilter, Subscription
 from receiver.kernel.store import Store
 from receiver.lifecycle.rows.tasks import intake
 from receiver.lifecycle.rules.polling import PollLease

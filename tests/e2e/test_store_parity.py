@@ -22,7 +22,15 @@ from receiver.alerts import transactions as alert_transactions
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import Attempt, DeliveryFilter, DeliveryJob, Subscription
+from receiver.deliveries.rules.delivery import (
+    Attempt,
+    DeliveryFilter,
+    DeliveryJob,
+    Subscription,
+    owned_name,
+    shown_name,
+)
+from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.deliveries.transactions import AttemptHealth
 from receiver.downstreams import transactions as downstream_rows
 from receiver.kernel.errors import LimitReached, RelayError
@@ -30,17 +38,15 @@ from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
+from receiver.keys.rules import NO_LIMITS, KeyLimits
 from receiver.keys.transactions import apps as apps_story
 from receiver.keys.transactions import keys as keys_story
 from receiver.keys.transactions import sessions
 from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import submits, tracking
-from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
 from receiver.lifecycle.rules.polling import PollLease, PollRule, timing_key
-from receiver.lifecycle.rules.quotas import NO_LIMITS, KeyLimits
 from receiver.lifecycle.rules.records import NewTask, SubmitAttempt, Task, TaskFilter
 from receiver.lifecycle.rules.retries import Refused
-from receiver.lifecycle.rules.routing import owned_name, shown_name
 from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions

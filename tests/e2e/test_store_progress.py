@@ -11,7 +11,7 @@ import pytest
 
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.rows import lists
-from receiver.deliveries.rules import Attempt, Delivery, DeliveryFilter, Subscription
+from receiver.deliveries.rules.delivery import Attempt, Delivery, DeliveryFilter, Subscription
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import NewTask

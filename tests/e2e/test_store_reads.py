@@ -9,7 +9,7 @@ import pytest
 
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.rows import lists
-from receiver.deliveries.rules import Attempt
+from receiver.deliveries.rules.delivery import Attempt
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.polling import PollLease

@@ -94,7 +94,7 @@ def test_a_key_is_recognisable_and_hashed_under_every_relay_secret() -> None:
 
 
 def test_a_keys_stream_carries_only_its_own_tasks() -> None:
-    from receiver.lifecycle.rules.records import Change
+    from receiver.stream.reads import Change
     from receiver.stream.route import _Wanted
 
     app = Caller("key_1", "app", frozenset({"tasks:read"}), app_id="key_1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from receiver.agents import listen
 from receiver.agents.listen import Heard, Listening
 from receiver.keys.rules import Caller
-from receiver.lifecycle.rules.records import Change
+from receiver.stream.reads import Change
 
 RENDER = Caller("key_1", "agent", frozenset({"tasks:read"}), app_id="app_1", app="render")
 OTHER_KEY_SAME_APP = Caller("key_2", "b", frozenset({"tasks:read"}), app_id="app_1")

@@ -25,9 +25,8 @@ from receiver.alerts.rules import (
     targets,
     worth_asking,
 )
-from receiver.deliveries.rules import TASK_WEBHOOK
-from receiver.lifecycle.rules.catalog import DISABLED, FAILING, RECOVERED
-from receiver.lifecycle.rules.routing import owned_name
+from receiver.deliveries.rules.delivery import TASK_WEBHOOK, owned_name
+from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 
 pytestmark = pytest.mark.unit
 

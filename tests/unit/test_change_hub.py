@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from receiver.kernel.errors import Overloaded
-from receiver.lifecycle.rules.records import Change
 from receiver.stream.caps import Caps
 from receiver.stream.changes import BEHIND_LIMIT, Subscription, fan_out
+from receiver.stream.reads import Change
 
 
 def change(n: int) -> Change:

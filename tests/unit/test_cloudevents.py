@@ -15,9 +15,9 @@ from cloudevents.v1.http import from_http
 from cloudevents.v1.kafka import KafkaMessage, from_binary, from_structured
 
 from receiver.config import ManagedDownstreamConfig
+from receiver.deliveries.rules.event_types import example_document
 from receiver.destinations import cloudevents
 from receiver.destinations.metadata import METADATA
-from receiver.lifecycle.rules.catalog import example_document
 
 EVENT = example_document("task.succeeded")
 BODY = orjson.dumps({"type": "task.succeeded", "data": EVENT})

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from receiver.downstreams.directory import health_of
+from receiver.downstreams.rows import DownstreamHealth
 from receiver.downstreams.rules import HEALTHS, MEANINGS, Outcomes, health
-from receiver.lifecycle.rows.downstreams import DownstreamHealth
 
 QUIET = Outcomes(
     delivered=0, dead=0, dead_since_success=0, failing=False, breaker="closed", enabled=True,

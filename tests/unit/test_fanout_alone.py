@@ -13,16 +13,16 @@ from typing import Any
 from receiver.config import Downstream, Settings
 from receiver.deliveries import reads
 from receiver.deliveries.fanout.worker import Fanout
-from receiver.deliveries.rules import DELIVERY_STATES, DeliveryFilter
+from receiver.deliveries.rules.delivery import DELIVERY_STATES, DeliveryFilter, DownstreamLabels
 from receiver.downstreams.directory import subscription
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
-from receiver.lifecycle.handoff import DeliveryHandoff, Wakers, WorkerParts
+from receiver.lifecycle.handoff import DeliveryHandoff, Wakers
 from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rules.records import NewTask, Work
-from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
+from receiver.wiring.worker_parts import WorkerParts
 
 from .test_parts_alone import OWNER, Lines
 

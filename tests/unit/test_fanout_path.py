@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from receiver.config import DownstreamConfig
-from receiver.deliveries.rules import RetryPolicy, decide
+from receiver.deliveries.rules.delivery import RetryPolicy, decide
 from receiver.destinations.provider import PublishingDestination
 from receiver.destinations.publishing import (
     BrokerMessage,

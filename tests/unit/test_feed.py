@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from receiver.kernel.errors import MalformedRequest
-from receiver.lifecycle.rules.records import Change
 from receiver.lifecycle.rules.task import progress_fraction
 from receiver.stream.changes import LOOK_BACK_SECONDS, READ_LIMIT, Feed
+from receiver.stream.reads import Change
 from receiver.stream.route import encode, resume_point
 
 

@@ -3,7 +3,7 @@ place frees."""
 
 from __future__ import annotations
 
-from receiver.lifecycle.rules.quotas import (
+from receiver.keys.rules import (
     DAY_SECONDS,
     NO_LIMITS,
     QUEUED_RETRY_SECONDS,

@@ -14,16 +14,15 @@ import pytest
 
 from receiver.callbacks.route import Callback
 from receiver.config import Settings
-from receiver.deliveries.rules import DELIVERY_STATES
+from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.kernel.errors import RelayError
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store, open_store
+from receiver.keys.rules import KeyLimits
 from receiver.lifecycle.comet import Polled, Submitted
-from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers, WorkerParts
-from receiver.lifecycle.rules.quotas import KeyLimits
+from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
 from receiver.lifecycle.rules.records import NewTask
-from receiver.lifecycle.rules.routing import DownstreamLabels
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls
 from receiver.tasks import reads
@@ -31,6 +30,7 @@ from receiver.tasks import transactions as task_transactions
 from receiver.tasks.poller import Poller
 from receiver.tasks.rules.inputs import holds_references
 from receiver.tasks.submitter import Submitter
+from receiver.wiring.worker_parts import WorkerParts
 
 SETTINGS = Settings()
 OWNER = "here:1:abc"

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig
 from receiver.config.downstream import ManagedDownstreamConfig
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     TASK_WEBHOOK,
     Coalesced,
     Subscription,
@@ -18,16 +18,11 @@ from receiver.deliveries.rules import (
     recipients,
     replaceable,
 )
+from receiver.deliveries.rules.event_types import PROGRESS
 from receiver.destinations.chat_message import headline
 from receiver.destinations.publishing import fill
 from receiver.destinations.webhook import webhook
-from receiver.lifecycle.rules.routing import (
-    PROGRESS,
-    LastSent,
-    estimated_end,
-    progress_due,
-    supersedes,
-)
+from receiver.lifecycle.rules.routing import LastSent, estimated_end, progress_due, supersedes
 from receiver.tasks.submit import Routing
 
 NOW = 1_000.0

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from receiver.deliveries.rules import Answer, Decision, RetryPolicy, decide
+from receiver.deliveries.rules.delivery import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.polling import poll_backoff
 from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.retries import (

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     SECRET_HELD,
     TASK_WEBHOOK,
     Subscription,
     TaskRoute,
     held_reasons,
+    notified_of,
     recipients,
 )
-from receiver.lifecycle.rules.routing import notified_of, waits_for_mirror
+from receiver.lifecycle.rules.routing import waits_for_mirror
 
 SUBS = {
     "hooks": Subscription(frozenset({"succeeded", "failed"})),
@@ -70,8 +71,15 @@ def test_a_tasks_own_webhook_gets_the_states_it_asked_for_and_is_never_held() ->
 
 
 def test_an_apps_downstream_takes_only_its_apps_tasks() -> None:
-    from receiver.deliveries.rules import Subscription, TaskRoute, recipients
-    from receiver.lifecycle.rules.routing import looks_owned, owned_name, owner_of, shown_name
+    from receiver.deliveries.rules.delivery import (
+        Subscription,
+        TaskRoute,
+        looks_owned,
+        owned_name,
+        owner_of,
+        recipients,
+        shown_name,
+    )
 
     alpha, beta = "app_" + "a" * 24, "key_" + "b" * 24
     kept = owned_name(alpha, "hooks")
@@ -90,8 +98,7 @@ def test_an_apps_downstream_takes_only_its_apps_tasks() -> None:
 
 
 def test_an_app_hears_only_of_its_own_downstreams() -> None:
-    from receiver.deliveries.rules import Subscription
-    from receiver.lifecycle.rules.routing import notified_of, owned_name
+    from receiver.deliveries.rules.delivery import Subscription, notified_of, owned_name
 
     alpha, beta = "app_" + "a" * 24, "app_" + "b" * 24
     subs = {

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from receiver.deliveries.rows.outbox import claim_deliveries
-from receiver.deliveries.rules import Subscription
+from receiver.deliveries.rules.delivery import Subscription
 from receiver.kernel.store.db import Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row

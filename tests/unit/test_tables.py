@@ -1,8 +1,8 @@
-"""Each of the lifecycle's tables is written in one place: every statement that inserts,
-updates or deletes `tasks`, `events`, `mirrors` or `downstreams` stands in that table's
-module or folder under receiver/lifecycle/rows/, and `deliveries` (the outbox) in
-receiver/deliveries/rows/outbox.py; every other part of the relay calls their functions. A
-schema change reads one place, not the house."""
+"""Each of these tables is written in one place: every statement that inserts, updates or
+deletes `tasks`, `events` or `mirrors` stands in that table's module or folder under
+receiver/lifecycle/rows/, `deliveries` (the outbox) in receiver/deliveries/rows/outbox.py
+and `downstreams` in receiver/downstreams/rows.py; every other part of the relay calls
+their functions. A schema change reads one place, not the house."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ HOMES = {
     "events": ROWS / "events.py",
     "deliveries": PACKAGE / "deliveries" / "rows" / "outbox.py",
     "mirrors": ROWS / "mirrors.py",
-    "downstreams": ROWS / "downstreams.py",
+    "downstreams": PACKAGE / "downstreams" / "rows.py",
 }
 # A shipped migration is history (checksummed): it writes the tables of its day.
 MIGRATIONS = PACKAGE / "kernel" / "store" / "migrations"

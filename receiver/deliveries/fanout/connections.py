@@ -13,7 +13,7 @@ from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.lanes import Lane, close_later
-from receiver.deliveries.rules import STATE_NUMBERS, TASK_WEBHOOK
+from receiver.deliveries.rules.delivery import STATE_NUMBERS, TASK_WEBHOOK, owner_of
 from receiver.destinations import handshake
 from receiver.destinations.handshake import Verdict
 from receiver.destinations.http import Route
@@ -24,7 +24,6 @@ from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import basic_authorization, client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
 from receiver.kernel.observability.metrics import Metrics
-from receiver.lifecycle.rules.routing import owner_of
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules import TASK_WEBHOOK, Breaker, TokenBucket
+from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Breaker, TokenBucket
 from receiver.destinations import registry
 from receiver.destinations.handshake import needs_handshake
 from receiver.downstreams import transactions as downstream_transactions

@@ -29,7 +29,7 @@ from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections
 from receiver.deliveries.fanout.lanes import Lane, startable, task_webhooks, with_rows_due
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     STATE_NUMBERS,
     TASK_WEBHOOK,
     Answer,
@@ -40,6 +40,7 @@ from receiver.deliveries.rules import (
     RetryPolicy,
     claim_round,
     decide,
+    owner_of,
 )
 from receiver.destinations.handshake import origin_of
 from receiver.destinations.http import message_of, storable
@@ -54,9 +55,9 @@ from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
 from receiver.kernel.errors import Overloaded
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
-from receiver.lifecycle.handoff import DeliveryHandoff, WorkerParts
+from receiver.lifecycle.handoff import DeliveryHandoff
 from receiver.lifecycle.rules.records import Work
-from receiver.lifecycle.rules.routing import owner_of
+from receiver.wiring.worker_parts import WorkerParts
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210

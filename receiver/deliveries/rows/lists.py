@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from receiver.deliveries.rules import Attempt, Delivery, DeliveryFilter
+from receiver.deliveries.rules.delivery import Attempt, Delivery, DeliveryFilter
 from receiver.kernel.store.db import Db, Sql
 
 # Each list a page: past a cursor (`before`, a delivery's id; NULL: from the newest), a

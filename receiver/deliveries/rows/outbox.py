@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     TASK_WEBHOOK,
     Attempt,
     Delivery,

@@ -12,6 +12,8 @@ import orjson
 
 from receiver.kernel.store.db import Db, Sql
 
+RELAY_TASK = "tsk_relay"  # the relay's own notices are events of this task
+
 
 @dataclass(frozen=True)
 class NewEvent:

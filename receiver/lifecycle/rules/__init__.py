@@ -1,9 +1,8 @@
 """What a task is and what CometAPI tells of it (`task.py`: states, kinds; an observation,
-a claim and its verdict), when it is polled (`polling.py`: timing, the poll
-budget), who gets what (`routing.py`: recipients, the event document, progress events), the
-submit queue (`queue.py`: room under the cap, fair turns) and a key's quotas on what it
-submits (`quotas.py`), the retries and backoffs of submits, polls and deliveries side by
-side, and a failing downstream's breaker (`retries.py`), the event catalog (`catalog.py`),
-and the records the store hands out with which workers a recorded change wakes
-(`records.py`); the API answers them through the models of the features that serve them
-(receiver/tasks/rules/answers.py)."""
+a claim and its verdict), when it is polled (`polling.py`: timing, the poll budget), what
+an event carries (`routing.py`: the event document, progress events), the submit queue
+(`queue.py`: room under the cap, fair turns; a key's own limits are its,
+receiver/keys/rules.py), the retries and backoffs of submits and copies (`retries.py`; a
+delivery's, and its breaker, are receiver/deliveries/rules/), and the records the store
+hands out with which workers a recorded change wakes (`records.py`); the API answers them
+through the models of the features that serve them (receiver/tasks/rules/answers.py)."""

@@ -1,5 +1,5 @@
 """Plain records of the lifecycle the store hands out: a task, its events and polls (a
-delivery's are receiver/deliveries/rules.py); rows become these at the store's
+delivery's are receiver/deliveries/rules/delivery.py); rows become these at the store's
 edge. And what a recorded observation gives work to: the one rule of which workers it
 wakes (`Wakeups`), for every step that records one."""
 
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from receiver.deliveries.rules import DeliveryJob, TaskRoute
+from receiver.deliveries.rules.delivery import DeliveryJob, TaskRoute
 from receiver.lifecycle.rules.task import PENDING, TERMINAL_STATES, Claim, Verdict
 
 
@@ -264,26 +264,6 @@ class TaskFilter:
     limit: int = 50
     floor: str | None = None  # the lowest id looked at (a search's window), inclusive
     owner_key: str | None = None  # only the tasks this key made (None: every task)
-
-
-@dataclass(frozen=True)
-class Change:
-    """One item of the live stream: a task's new state, or a delivery attempt."""
-
-    kind: str  # task | attempt
-    at: float  # the task's updated_at, the attempt's finished_at
-    key: str  # the task's or the attempt's id
-    task_id: str
-    data: dict[str, Any]
-    owner_key: str | None = None  # a task's: the key that made it
-
-
-@dataclass(frozen=True)
-class Activity:
-    """The last hours at a glance, by hour (each hour's start, epoch seconds)."""
-
-    tasks: list[tuple[float, str, int]]  # (hour, final state, tasks)
-    latency: list[tuple[float, str, float, int]]  # (hour, downstream, mean ms, attempts)
 
 
 @dataclass(frozen=True)

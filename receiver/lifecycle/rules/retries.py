@@ -1,7 +1,7 @@
 """The retry and backoff rules of a task's lifecycle, side by side: what follows a send
 CometAPI refused (the submit queue), and when a finished render's copy is tried again or
 given up. How far apart the polls of a task go when they fail is polling.py's
-(`poll_backoff`); a delivery's are the deliveries' (receiver/deliveries/rules.py).
+(`poll_backoff`); a delivery's are the deliveries' (receiver/deliveries/rules/delivery.py).
 
 Pure: given what came back and which attempt it was, say whether there is another try and
 when, or why there is none.
@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from receiver.deliveries.rules import Uniform, jittered_wait
+from receiver.deliveries.rules.delivery import Uniform, jittered_wait
 from receiver.lifecycle.rules.queue import SubmitPolicy
 
 

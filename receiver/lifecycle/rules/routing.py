@@ -1,8 +1,8 @@
-"""What an event carries and who hears of the relay's own: the document every delivery of
-the event carries, downstreams' names and labels, the downstreams told of a relay notice,
-and progress events (when a running task's progress is worth telling, what a terminal
-event does to those still waiting). Which downstreams get an outbox row, and in what state,
-is the deliveries' (receiver/deliveries/rules.py).
+"""What an event carries: the document every delivery of the event carries, the files a
+copy is made of, and progress events (when a running task's progress is worth telling, what
+a terminal event does to those still waiting). Which downstreams get an outbox row, and in
+what state, and which app a downstream is, are the deliveries'
+(receiver/deliveries/rules/).
 
 The document is fixed when the event is recorded: every delivery of one event, first
 attempt or replay a week later, carries the same one, and rendering for each downstream's
@@ -14,61 +14,12 @@ decide.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from receiver.deliveries.rules import Subscriptions
 from receiver.lifecycle.rules.polling import end_from_progress
 from receiver.lifecycle.rules.task import TERMINAL_STATES, Observation, failure_message, output_of
-
-# A downstream made with an app's key is the app's: its name is kept as `<app id>.<name>`,
-# so that names are unique per app (one app's `hooks` is not another's) while every table,
-# lane and outbox row keeps one name per downstream. No other downstream may be named so.
-_OWNED = re.compile(r"^((?:app|key)_[0-9a-f]{24})\.(.+)$")
-NAME_MAX = 64  # as every downstream's
-
-
-def owned_name(app_id: str, name: str) -> str:
-    """The name an app's downstream `name` is kept under."""
-    return f"{app_id}.{name}"
-
-
-def owner_of(kept: str) -> str | None:
-    """The app a downstream belongs to (None: global, every task's)."""
-    found = _OWNED.match(kept)
-    return found[1] if found else None
-
-
-def shown_name(kept: str) -> str:
-    """The name its app knows it by."""
-    found = _OWNED.match(kept)
-    return found[2] if found else kept
-
-
-def looks_owned(name: str) -> bool:
-    """A name only an app's downstream may be kept under."""
-    return _OWNED.match(name) is not None
-
-
-# An app's downstream whose app this process has not read yet (a moment after it was made).
-UNNAMED_APP = "(app)"
-
-
-@dataclass
-class DownstreamLabels:
-    """Downstreams' labels in the metrics: an app's is `<app>/<name>`, by the names the app
-    and its downstream were given, never the id it is kept under (`app_<id>.<name>`)."""
-
-    # Each app's name by its id (the directory of downstreams fills it as it reads them).
-    app_names: dict[str, str] = field(default_factory=dict)
-
-    def __call__(self, kept: str) -> str:
-        owner = owner_of(kept)
-        if owner is None:
-            return kept
-        return f"{self.app_names.get(owner, UNNAMED_APP)}/{shown_name(kept)}"
 
 
 def waits_for_mirror(mirroring: bool, state: str, files: list[str]) -> bool:
@@ -84,17 +35,6 @@ def sources_of(document: dict[str, Any]) -> list[dict[str, str]]:
     if document.get("thumbnail"):
         found.append({"role": "poster", "url": document["thumbnail"]})
     return found
-
-
-def notified_of(event: str, about: str, subscriptions: Subscriptions) -> list[str]:
-    """The downstreams told of a relay event (`downstream.disabled`) about another one."""
-    return [
-        name
-        for name, sub in subscriptions.items()
-        if name != about
-        and event in sub.events
-        and (sub.owner is None or sub.owner == owner_of(about))  # an app hears of its own
-    ]
 
 
 class TaskFacts(Protocol):
@@ -150,12 +90,6 @@ def event_document(
         # The caller's own data, as given on submit: every event of the task carries it.
         "metadata": task.metadata,
     }
-
-
-# The event a downstream (its `events`) or a task's webhook (`webhook_events`) subscribes to.
-PROGRESS = "progress"
-# The webhook format's `type` of a progress event, and the source of its event row.
-PROGRESS_TYPE = "task.progress"
 
 
 @dataclass(frozen=True)

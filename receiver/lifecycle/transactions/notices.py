@@ -11,7 +11,7 @@ from typing import Any
 from receiver.deliveries.rows import outbox
 from receiver.kernel.store.db import Db, new_id
 from receiver.lifecycle.rows import events
-from receiver.lifecycle.rows.downstreams import RELAY_TASK
+from receiver.lifecycle.rows.events import RELAY_TASK
 
 
 def notice(

@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 
 from receiver.deliveries.rows import outbox
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import (
+from receiver.deliveries.rules.delivery import (
     DeliveryJob,
     Subscriptions,
     coalesce,
     held_reasons,
     recipients,
 )
+from receiver.deliveries.rules.event_types import PROGRESS, PROGRESS_TYPE
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, new_id
 from receiver.lifecycle.rows import events, mirrors
@@ -29,8 +30,6 @@ from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rows.tasks.tracking import Locked
 from receiver.lifecycle.rules.records import Recorded, Task
 from receiver.lifecycle.rules.routing import (
-    PROGRESS,
-    PROGRESS_TYPE,
     LastSent,
     estimated_end,
     event_document,

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 
 from receiver.deliveries.rows import outbox
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules import Subscriptions
+from receiver.deliveries.rules.delivery import Subscriptions
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import events

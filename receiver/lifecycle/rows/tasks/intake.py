@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from receiver.deliveries.rules import Delivery
+from receiver.deliveries.rules.delivery import Delivery
 from receiver.kernel.errors import Conflict
 from receiver.kernel.store.db import Db, Row, Sql, new_id
 from receiver.lifecycle.rules.records import Event, NewTask, Task, TaskFilter

@@ -1,19 +1,35 @@
-"""One bad row never stops a worker: a task whose handling raised is set aside.
+"""What a worker or a route of this process stands on, made once at start-up
+(receiver/app/build.py) and given to each as itself, never the whole service; and what a
+worker does with an item that raised.
 
-Each worker hands what one item raised here. The task is failed with the reason (if it was
-unfinished) and taken out of every queue in one statement that writes nothing of the task's
-own data (that data may be what could not be written), the failure is counted by worker,
-and it is logged once: set aside, the task is never picked up again.
-"""
+One bad row never stops a worker: a task whose handling raised is set aside. The task is
+failed with the reason (if it was unfinished) and taken out of every queue in one statement
+that writes nothing of the task's own data (that data may be what could not be written),
+the failure is counted by worker, and it is logged once: set aside, the task is never picked
+up again."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
+from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.transactions import leases
+
+
+@dataclass(frozen=True)
+class WorkerParts:
+    """The store, the metrics, the log, this process in leases (`owner`), and the wake-ups
+    of its workers and of the requests waiting on a task (the lifecycle's hand-off)."""
+
+    store: Store
+    metrics: Metrics
+    log: Log
+    owner: str
+    wakers: Wakers
 
 
 class AsideParts(Protocol):

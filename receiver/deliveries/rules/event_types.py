@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# The event a downstream (its `events`) or a task's webhook (`webhook_events`) subscribes to.
+PROGRESS = "progress"
+# The webhook format's `type` of a progress event, and the source of its event row.
+PROGRESS_TYPE = "task.progress"
+
 TASK_TYPES = (
     "task.queued",
     "task.running",

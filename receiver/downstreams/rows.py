@@ -18,7 +18,6 @@ import orjson
 from receiver.kernel.errors import Conflict, NotFound
 from receiver.kernel.store.db import Db, Sql
 
-RELAY_TASK = "tsk_relay"  # the relay's own notices are events of this task
 DISABLED = "downstream.disabled"
 
 

@@ -1,7 +1,8 @@
 """A delivery's rules, pure, beneath the lifecycle (whose transactions write the outbox with
 the event that makes it): the records the store hands out of it; who gets one (each
-downstream's subscription, a task's own route) and in what state its row starts, and how a
-newer progress event takes the place of one not yet sent; what follows an attempt (as Svix
+downstream's subscription, a task's own route; which app a downstream is, its name and
+label, who is told of a relay notice) and in what state its row starts, and how a newer
+progress event takes the place of one not yet sent; what follows an attempt (as Svix
 and Convoy document theirs) and when a downstream whose attempts keep failing is left alone
 (its breaker); and each lane's pace and fair share of the fan-out.
 
@@ -13,6 +14,7 @@ rows (receiver/deliveries/rows/) write what these decide.
 from __future__ import annotations
 
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,6 +173,65 @@ def recipients(
 def held_reasons(subscriptions: Subscriptions) -> dict[str, str]:
     """Why each downstream that cannot be used has its rows held, kept on each row."""
     return {name: sub.held for name, sub in subscriptions.items() if sub.held}
+
+
+# A downstream made with an app's key is the app's: its name is kept as `<app id>.<name>`,
+# so that names are unique per app (one app's `hooks` is not another's) while every table,
+# lane and outbox row keeps one name per downstream. No other downstream may be named so.
+_OWNED = re.compile(r"^((?:app|key)_[0-9a-f]{24})\.(.+)$")
+NAME_MAX = 64  # as every downstream's
+
+
+def owned_name(app_id: str, name: str) -> str:
+    """The name an app's downstream `name` is kept under."""
+    return f"{app_id}.{name}"
+
+
+def owner_of(kept: str) -> str | None:
+    """The app a downstream belongs to (None: global, every task's)."""
+    found = _OWNED.match(kept)
+    return found[1] if found else None
+
+
+def shown_name(kept: str) -> str:
+    """The name its app knows it by."""
+    found = _OWNED.match(kept)
+    return found[2] if found else kept
+
+
+def looks_owned(name: str) -> bool:
+    """A name only an app's downstream may be kept under."""
+    return _OWNED.match(name) is not None
+
+
+# An app's downstream whose app this process has not read yet (a moment after it was made).
+UNNAMED_APP = "(app)"
+
+
+@dataclass
+class DownstreamLabels:
+    """Downstreams' labels in the metrics: an app's is `<app>/<name>`, by the names the app
+    and its downstream were given, never the id it is kept under (`app_<id>.<name>`)."""
+
+    # Each app's name by its id (the directory of downstreams fills it as it reads them).
+    app_names: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, kept: str) -> str:
+        owner = owner_of(kept)
+        if owner is None:
+            return kept
+        return f"{self.app_names.get(owner, UNNAMED_APP)}/{shown_name(kept)}"
+
+
+def notified_of(event: str, about: str, subscriptions: Subscriptions) -> list[str]:
+    """The downstreams told of a relay event (`downstream.disabled`) about another one."""
+    return [
+        name
+        for name, sub in subscriptions.items()
+        if name != about
+        and event in sub.events
+        and (sub.owner is None or sub.owner == owner_of(about))  # an app hears of its own
+    ]
 
 
 @dataclass(frozen=True)
