@@ -9,6 +9,8 @@ The raw body is always kept by the caller; the readers only extract meaning.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import math
 import re
 import time
@@ -457,6 +459,18 @@ class CometClient:
                 auto_decompress=True,
             )
         return self._http
+
+    @property
+    def ready(self) -> bool:
+        """Whether its HTTP client is open (aiohttp imported): a request that waits on
+        CometAPI must not wait for that import too."""
+        return self._http is not None
+
+    async def open(self) -> None:
+        """Its HTTP client opened with aiohttp imported on a thread, the loop serving on."""
+        if self._http is None:
+            await asyncio.to_thread(importlib.import_module, "aiohttp")
+            self._session()
 
     async def aclose(self) -> None:
         if self._http is not None:

@@ -66,6 +66,7 @@ class Poller:
         self._held_until = 0.0  # monotonic: till then CometAPI asked for no polls
         self._running: set[asyncio.Task[None]] = set()  # the handed polls
         self._asked: dict[str, float] = {}  # monotonic: when a callback last asked of a task
+        self._opening: asyncio.Task[None] | None = None  # CometAPI's client, opening
 
     async def _hold(self, retry_after: float | None) -> None:
         """CometAPI's 429 on a poll holds every poll (not the submits) of every replica for
@@ -195,6 +196,10 @@ class Poller:
         budget or a 429, or this task was asked less than `min_poll_gap` ago here) or
         does not answer in time: the callback's claim then brings a poll forward."""
         upstream = report.obs.upstream_task_id
+        if not self.comet.ready:  # the first callback: the client opens meanwhile
+            if self._opening is None or self._opening.done():
+                self._opening = asyncio.create_task(self.comet.open())
+            return None
         if upstream is None or not self._may_ask(task_id, claims.min_poll_gap):
             return None
         started, log = time.time(), self.parts.log

@@ -353,7 +353,8 @@ async def arrive_answered(
     the claim kept and settled by the answer, which moves the task and makes its
     deliveries (leased to `handing` as they are made). A claim that waits for no answer (a
     repeat, or one judged at once on an ended task) leaves the answer unused, as if it had
-    not been asked. Durable before it returns (see `answered`)."""
+    not been asked. Durable before it returns: the 200 waits for it, so its sync is its own
+    (or its batch's), not one shared later."""
 
     def write(db: Db) -> tuple[Recorded, PollResult]:
         now = time.time()
@@ -363,7 +364,7 @@ async def arrive_answered(
             return claim, PollResult(None, [])
         return claim, finish(db, answer, policy, handing, now)
 
-    return await store.run(write, shared_sync=True)
+    return await store.run(write)
 
 
 def arrived(
