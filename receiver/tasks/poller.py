@@ -202,14 +202,15 @@ class Poller:
             return None
         if upstream is None or not self._may_ask(task_id, claims.min_poll_gap):
             return None
-        started, log = time.time(), self.parts.log
+        started = time.time()
+        log = self.parts.log.bind(task_id=task_id, upstream_task_id=upstream)
         try:
             # Its span is made once the task's trace is known, backdated to `started`.
             async with asyncio.timeout(within):  # in this task: no task of its own
                 polled, answer = await self._ask(None, upstream, log, None)
         except TimeoutError:
             self.parts.metrics.polls.labels("error").inc()
-            log.info("callback.answer_slow", task_id=task_id, waited_seconds=within)
+            log.info("callback.answer_slow", waited_seconds=within)
             return None
         if polled is None or answer is None:
             return None  # failed, or CometAPI knows no such task: the usual polls decide
@@ -229,7 +230,7 @@ class Poller:
             upstream_task_id=upstream,
             state=answer.state,
         ) as span:
-            self._told(result, answer, log.bind(task_id=task_id), span)
+            self._told(result, answer, log, span)
         return claim  # as kept (pending): its verdict is said and counted by `_told`
 
     def _may_ask(self, task_id: str, gap: float) -> bool:
