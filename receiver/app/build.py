@@ -38,7 +38,7 @@ def build_service(config: Config) -> Service:
     owner = process_owner()
     return Service(
         config=config,
-        store=open_store(s.storage.url),
+        store=open_store(s.storage.url, s.storage.answer_within_seconds),
         comet=CometClient(
             str(s.upstream.base_url),
             config.secrets.api_key,

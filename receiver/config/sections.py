@@ -394,6 +394,9 @@ class MediaConfig(Section):
 
 class StorageConfig(Section):
     url: str = "sqlite:///runway-relay.db"
+    # How long a request waits on PostgreSQL before it is answered 503 (the database away,
+    # or too slow): callers hear so rather than queue behind stuck connections.
+    answer_within_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
 
     @field_validator("url")
     @classmethod

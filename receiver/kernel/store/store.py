@@ -121,8 +121,9 @@ class Store(ABC):
         given back."""
 
 
-def open_store(url: str) -> Store:
-    """The backend the storage URL names; nothing is connected until first use."""
+def open_store(url: str, answer_within: float = 2.0) -> Store:
+    """The backend the storage URL names; nothing is connected until first use. PostgreSQL
+    answers each job within `answer_within` seconds or says it is slow."""
     if url.startswith("sqlite:///"):
         from receiver.kernel.store.sqlite import SqliteStore
 
@@ -130,4 +131,4 @@ def open_store(url: str) -> Store:
     require("postgres", "storage.url (PostgreSQL)")
     from receiver.kernel.store.postgres.store import PostgresStore
 
-    return PostgresStore(url)
+    return PostgresStore(url, timeout=answer_within)
