@@ -22,6 +22,7 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
+from receiver.kernel.recent import Recent
 from receiver.lifecycle.comet import CometClient, Polled
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff
 from receiver.lifecycle.rules.records import PollJob, PollResult, Recorded, Settled, Work
@@ -65,7 +66,7 @@ class Poller:
         self.schedule = self.settings.schedule()  # when each task is asked again
         self._held_until = 0.0  # monotonic: till then CometAPI asked for no polls
         self._running: set[asyncio.Task[None]] = set()  # the handed polls
-        self._asked: dict[str, float] = {}  # monotonic: when a callback last asked of a task
+        self._asked: Recent[bool] = Recent(0.0, ASKED_MEMORY)  # tasks a callback asked of
         self._opening: asyncio.Task[None] | None = None  # CometAPI's client, opening
 
     async def _hold(self, retry_after: float | None) -> None:
@@ -239,13 +240,10 @@ class Poller:
         calls); the memory of it is bounded."""
         if self.lease.max_per_second is not None or time.monotonic() < self._held_until:
             return False
-        now, asked = time.monotonic(), self._asked
-        if (at := asked.get(task_id)) is not None and now - at < gap:
+        if self._asked.get(task_id, gap) is not None:
             return False
-        if len(asked) >= ASKED_MEMORY:
-            for old in [k for k, at in asked.items() if now - at >= gap] or list(asked)[:1]:
-                del asked[old]
-        asked[task_id] = now
+        self._asked.window = max(self._asked.window, gap)  # kept as long as any gap asks
+        self._asked.keep(task_id, True)
         return True
 
     async def _ask(

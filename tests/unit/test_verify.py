@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from receiver.kernel.recent import Recent
 from receiver.kernel.secrets.tokens import CallbackSigner, TokenRejected
 
 OLD_KEY = "old-key-for-rotation-000000"
@@ -69,3 +70,12 @@ def test_a_task_queued_and_sent_soon_is_given_the_url_signed_when_it_was_queued(
     assert signer.url_for("tsk_b") != queued
     token = queued.rsplit("/", 1)[1]
     assert signer.verify(token) == "tsk_a"
+
+
+def test_a_recent_memory_forgets_past_its_window_and_its_size():
+    memory: Recent[str] = Recent(60.0, 2)
+    memory.keep("a", "1")
+    assert memory.get("a") == "1" and memory.get("a", 0.0) is None
+    memory.keep("b", "2")
+    memory.keep("c", "3")  # full, none old: the oldest goes
+    assert memory.get("a") is None and memory.get("b") == "2" and memory.get("c") == "3"

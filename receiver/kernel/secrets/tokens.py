@@ -18,6 +18,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from itsdangerous.encoding import want_bytes
 
 from receiver.kernel.errors import NotAllowed
+from receiver.kernel.recent import Recent
 
 _SALT = "runway-relay.callback.v1"
 # A task's callback URL is signed once when it is queued and sent within this: the URL
@@ -83,7 +84,7 @@ class CallbackSigner:
         )
         self._max_age = max_age_seconds
         self._callbacks = f"{public_url.rstrip('/')}/callbacks/runway/"
-        self._recent: dict[str, tuple[float, str]] = {}  # task id: (monotonic, URL)
+        self._recent: Recent[str] = Recent(REUSE_SECONDS, RECENT_URLS)  # task id: its URL
 
     def token_for(self, task_id: str) -> str:
         token = self._serializer.dumps({"t": task_id})
@@ -94,18 +95,11 @@ class CallbackSigner:
         """The signed URL CometAPI calls back for `task_id`: the one signed when it was
         queued, when it goes within `REUSE_SECONDS` (a task that waited longer gets a new
         token, so that its age counts from the send), kept in memory only."""
-        now = time.monotonic()
         issued = self._recent.get(task_id)
-        if issued is not None and now - issued[0] < REUSE_SECONDS:
-            return issued[1]
+        if issued is not None:
+            return issued
         url = self._callbacks + self.token_for(task_id)
-        recent = self._recent
-        if len(recent) >= RECENT_URLS:
-            for old in [k for k, (at, _) in recent.items() if now - at >= REUSE_SECONDS] or [
-                next(iter(recent))
-            ]:
-                del recent[old]
-        recent[task_id] = (now, url)
+        self._recent.keep(task_id, url)
         return url
 
     def verify(self, token: str) -> str:
