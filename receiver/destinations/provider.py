@@ -95,6 +95,10 @@ class Endpoint(Protocol):
     def timeout(self) -> float: ...
 
 
+# A destination's body for an event: (payload, url, the task's first message there) -> Rendered.
+Render = Callable[[Payload, str, tuple[str, bool] | None], Rendered]
+
+
 @runtime_checkable
 class Provider(Protocol):
     """One destination: its metadata, its settings validated, its body, its publisher."""

@@ -21,7 +21,7 @@ import orjson
 from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.provider import Addresses, Endpoint, Provider, Rendered
+from receiver.destinations.provider import Addresses, Endpoint, Provider, Render, Rendered
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.settings import (
     AmqpSettings,
@@ -197,6 +197,11 @@ def render(
     """The body for a downstream of format `fmt` at `url` (Telegram reads its chat there);
     `posted`: the task's first message there, which Telegram edits in place."""
     return PROVIDERS[fmt].render(payload, url, posted)
+
+
+def renderer(fmt: str) -> Render:
+    """A format's `render`, looked up once: a lane keeps its downstream's for its attempts."""
+    return PROVIDERS[fmt].render
 
 
 def default_body(downstream: Endpoint, job: DeliveryJob) -> Shaped:

@@ -11,6 +11,7 @@ from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Breaker, TokenBucket
 from receiver.destinations import registry
 from receiver.destinations.handshake import needs_handshake
+from receiver.destinations.provider import Render
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.observability.logs import Redactor
 from receiver.kernel.store import Store
@@ -62,6 +63,7 @@ class Lane:
     # A task's events go out in order: asked for, or a chat's (a later state of the task
     # edits the message its first posted).
     ordered: bool
+    render: Render  # its format's body, looked up once
     in_flight: int = 0
     reported: str = "closed"  # the breaker state last written to the store and the gauge
     # Its last claim got less than it asked for: nothing more waits until new rows are
@@ -100,7 +102,8 @@ class Lane:
         )
         ordered = d.ordering == "task" or registry.chat(str(d.format))
         asks = needs_handshake(d)
-        return cls(d, breaker, bucket, ordered, handshake=asks, unasked=asks)
+        render = registry.renderer(str(d.format))
+        return cls(d, breaker, bucket, ordered, render, handshake=asks, unasked=asks)
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""
