@@ -141,9 +141,17 @@ class _HeadLimits(asyncio.Protocol):
             self._deadline = None
 
     def _too_slow(self) -> None:
+        # Due by the clock; but a loop running late (uvloop runs its timers before it reads
+        # the sockets) may hold a head that came in time, unread: two more turns let what
+        # is already here reach the application (`head_in`) before the connection is judged.
         self._deadline = None
-        if not self._in_flight and self._transport is not None:
-            self._transport.close()
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._close_if_still_waiting)
+
+    def _close_if_still_waiting(self) -> None:
+        if self._in_flight or self._deadline is not None or self._transport is None:
+            return
+        self._transport.close()
 
 
 def with_head_limits(
