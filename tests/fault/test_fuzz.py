@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
 # strategies, not the parser), and 10,000 were a third of the whole run's CPU; a longer run
 # raises it (docs/operations.md).
 PURE_EXAMPLES = size("FAULT_FUZZ_EXAMPLES", 2_000)
-HTTP_EXAMPLES = size("FAULT_HTTP_FUZZ_EXAMPLES", 1_000)
+HTTP_EXAMPLES = size("FAULT_HTTP_FUZZ_EXAMPLES", 400)
 # Each fuzz runs as this many tests of a share of its examples: whole, one took 224-269 s of
 # its 300 s cap on a quiet machine and passed it on a loaded one; a share takes a quarter,
 # and the four spread over the step's workers.
