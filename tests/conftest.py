@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,30 @@ from tests.testkit import free_port
 # example once took 295 ms against hypothesis's default deadline of 200.
 settings.register_profile("relay", deadline=None)
 settings.load_profile("relay")
+
+
+def _one_tls_context() -> None:
+    """httpx reads and parses the CA bundle for every client it makes (some 25 ms of CPU:
+    an eighth of a CI worker's time, measured), though the tests make thousands of clients
+    and talk plain HTTP on loopback: the default context is made once and shared, as an
+    SSLContext can be. A client asking for other TLS settings gets its own as before."""
+    from httpx._transports import default
+
+    names = vars(default)  # httpx's own name for it, not exported
+    make: Callable[..., ssl.SSLContext] = names["create_ssl_context"]
+    shared = {trust: make(trust_env=trust) for trust in (True, False)}
+
+    def create(
+        verify: ssl.SSLContext | str | bool = True, cert: Any = None, trust_env: bool = True
+    ) -> ssl.SSLContext:
+        if verify is True and cert is None:
+            return shared[trust_env]
+        return make(verify=verify, cert=cert, trust_env=trust_env)
+
+    names["create_ssl_context"] = create
+
+
+_one_tls_context()
 
 if TYPE_CHECKING:
     from tests.kafka import Tansu
