@@ -51,6 +51,13 @@ PRELOAD = [
     "uvicorn.loops.uvloop",
     "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on",
+    # Imported by a relay at its first callback or delivery, not at its start (`serve` stays
+    # lean): aiohttp alone is some 0.3 s of CPU, and every relay under test reaches it.
+    "aiohttp",
+    "receiver.kernel.net.outbound",
+    "receiver.destinations.http",
+    "receiver.deliveries.fanout.connections",
+    "receiver.media.mirror",
     "tests.forked",
 ]
 
