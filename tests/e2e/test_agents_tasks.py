@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field
 
 from tests.conftest import MakeRelay
 from tests.e2e.test_agents_door import ALL_TASKS, SLOW, make_key, run
-from tests.harness import Relay, image_to_video
+from tests.harness import WAIT_SECONDS, Relay, image_to_video
 
 EXTENSION = "io.modelcontextprotocol/tasks"
 VERSION = "2026-07-28"
@@ -103,7 +103,8 @@ def raw(relay: Relay, key: str | None, method: str, params: dict[str, Any]) -> h
         "Mcp-Method": method,
         **({"Authorization": f"Bearer {key}"} if key else {}),
     }
-    return httpx.post(f"{relay.url}/mcp", json=body, headers=headers)
+    # httpx's 5 s default: a loaded CI machine's first /mcp answer has taken longer.
+    return httpx.post(f"{relay.url}/mcp", json=body, headers=headers, timeout=WAIT_SECONDS)
 
 
 def test_server_discover_names_the_versions_and_the_tasks_extension(

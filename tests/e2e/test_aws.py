@@ -104,6 +104,19 @@ def collect(
     return got
 
 
+def _first_of_repeats(messages: list[dict[str, Any]], field: str | None = None) -> dict[str, Any]:
+    """The one message a delivery made, and any repeats of it (at least once: a publish
+    answered past its timeout on a busy machine is sent again), which must carry the same
+    document (`field` of the body: what SNS and EventBridge wrap around it differs)."""
+    first, *again = messages
+
+    def document(message: dict[str, Any]) -> Any:
+        return json.loads(message["Body"])[field] if field else message["Body"]
+
+    assert all(document(m) == document(first) for m in again), messages
+    return first
+
+
 def states(relay: Relay, task_id: str) -> dict[str, tuple[str, int]]:
     task = relay.task(task_id)
     return {d["downstream"]: (d["state"], d["attempts"]) for d in task["deliveries"]}
@@ -120,7 +133,8 @@ def test_each_aws_destination_gets_the_document_a_webhook_gets(
         ["sqs", "sqs-fifo", "sns", "bus", "archive"], "succeeded"
     )
 
-    [plain] = collect(aws, where.queue, 1)
+    # At least once: a publish answered past its timeout on a busy machine is sent again.
+    plain = _first_of_repeats(collect(aws, where.queue, 1))
     attributes = sqs_attributes(plain)
     event = verified(attributes, plain["Body"])
     assert event["data"]["task_id"] == task["id"] and event["type"] == "task.succeeded"
@@ -135,17 +149,13 @@ def test_each_aws_destination_gets_the_document_a_webhook_gets(
     assert ordered["Attributes"]["MessageDeduplicationId"] == fifo_id
     assert sqs_attributes(ordered)["webhook-id"] == fifo_id
 
-    # At least once: a publish answered past its timeout on a busy machine is sent again.
-    notified, *again = collect(aws, where.topic_queue, 1)
-    assert all(
-        json.loads(n["Body"])["Message"] == json.loads(notified["Body"])["Message"] for n in again
-    )
+    notified = _first_of_repeats(collect(aws, where.topic_queue, 1), "Message")
     envelope = json.loads(notified["Body"])
     sns = sns_attributes(envelope)
     assert verified(sns, envelope["Message"]) == event
     assert (sns["type"], sns["state"], sns["kind"]) == filtered_on
 
-    [routed] = collect(aws, where.bus_queue, 1)
+    routed = _first_of_repeats(collect(aws, where.bus_queue, 1), "detail")
     bridged = json.loads(routed["Body"])
     assert (bridged["source"], bridged["detail-type"]) == ("runway-relay", "task.succeeded")
     assert bridged["detail"] == event
@@ -350,7 +360,8 @@ def test_each_aws_message_carries_the_task_trace(
     spans = spans_until(collector, task["id"], "task.submit", *["delivery.attempt"] * 3)
     [submit] = [s for s in spans if s.name == "task.submit"]
     attempt = {s.attr("downstream"): s.span_id for s in spans if s.name == "delivery.attempt"}
-    [plain] = collect(aws, where.queue, 1)
+    # At least once: a publish answered past its timeout on a busy machine is sent again.
+    plain = _first_of_repeats(collect(aws, where.queue, 1))
     # At least once: a publish answered past its timeout on a busy machine is sent again.
     notified, *again = collect(aws, where.topic_queue, 1)
     assert all(

@@ -55,7 +55,8 @@ def test_serve_with_no_file_takes_every_setting_from_the_environment(
         timeout=60,
         check=True,
     ).stdout
-    assert f"port = {port}" in shown and "scan_seconds = 0.1" in shown
+    tick = settings["advanced"]["polling"]["scan_seconds"]  # the harness's, not the default
+    assert f"port = {port}" in shown and f"scan_seconds = {tick}" in shown
     assert not [s for s in SECRETS if s in shown]
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:

@@ -50,6 +50,17 @@ def storage_url(proxy: Proxy) -> Iterator[str]:
     schema.drop()
 
 
+def _callback_urls(relay: Relay, count: int) -> list[str]:
+    """The callback URLs of `count` new tasks, made before an outage: a submit the store
+    answered past its deadline (a 503, on a loaded machine) is sent again, as a client would."""
+
+    def made() -> str:  # "" (not yet) while refused
+        answer = relay.submit(**video2video())
+        return str(answer.json()["callback_url"]) if answer.status_code == 202 else ""
+
+    return [wait_for(made) for _ in range(count)]
+
+
 def _timed(call: httpx.Client, method: str, url: str, **kw: object) -> tuple[int, float]:
     t0 = time.monotonic()
     try:
@@ -161,7 +172,7 @@ def test_callbacks_are_taken_again_within_a_second_of_the_database(
 ) -> None:
     sim.faults(drop_rate=1.0)
     relay: Relay = make_relay(polling={"callback_grace_seconds": 60}, storage=DEADLINE)
-    urls = [relay.submit(**video2video()).json()["callback_url"] for _ in range(20)]
+    urls = _callback_urls(relay, 20)
 
     with CallbackStream(urls) as stream:
         wait_for(lambda: stream.seen(200))
@@ -200,14 +211,7 @@ def test_a_restart_while_the_relay_is_quiet_costs_no_callback(
     and the next burst must not be the one to find out."""
     sim.faults(drop_rate=1.0)
     relay: Relay = make_relay(polling={"callback_grace_seconds": 60}, storage=DEADLINE)
-
-    def callback_url() -> str | None:
-        # Before the outage: a submit the store answered past its deadline (503, on a
-        # loaded machine) is sent again, as a client would.
-        answer = relay.submit(**video2video())
-        return answer.json()["callback_url"] if answer.status_code == 202 else None
-
-    urls = [wait_for(callback_url) for _ in range(CALLBACKS)]
+    urls = _callback_urls(relay, CALLBACKS)
 
     def burst(client: httpx.Client, pool: ThreadPoolExecutor) -> list[int]:
         return list(pool.map(lambda u: _timed(client, "POST", u, json=RUNNING)[0], urls))

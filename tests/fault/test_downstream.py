@@ -122,7 +122,9 @@ def test_outages_recover_within_the_schedule(
         assert row["last_status"] == 503
         assert row["last_error"].startswith(f"gave up after {len(SCHEDULE) + 1} attempts; last: ")
         assert "HTTP 503" in row["last_error"]
-    assert len(seen["dead"]) == TASKS * (len(SCHEDULE) + 1)
+    # Read once every row is dead: `seen` was taken as the tasks settled, and on a loaded
+    # machine a last attempt may still have been on its way then.
+    assert len(sinks["dead"].received("/dead")) == TASKS * (len(SCHEDULE) + 1)
 
     figures.record(
         "downstream_outages",
