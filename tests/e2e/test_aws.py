@@ -228,7 +228,7 @@ def test_a_fifo_queue_keeps_each_tasks_events_in_order(
     tasks = [relay.submitted(**image_to_video(promptText=SEEN_RUNNING))["id"] for _ in range(3)]
     for task_id in tasks:
         relay.wait_task(task_id, settled)
-    got = collect(aws, fifo, 3 * len(every))
+    got = collect(aws, fifo, 3 * len(every), timeout=3 * WAIT_SECONDS)  # one at a time, in turn
     by_task: dict[str, list[str]] = {}
     for message in got:
         group = message["Attributes"]["MessageGroupId"]
