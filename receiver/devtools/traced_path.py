@@ -6,7 +6,7 @@ relay as `receiver serve` runs it (its connection wrappers, loop and parser), wi
 default relay's intervals, no media copies, and operator alerts sent to a downstream of
 their own. An app's key submits video2video tasks (each finished by its callback) one
 after another; receiver/devtools/path_tracer.py traces each window. The first run warms
-the relay up and is not counted; then an idle window as long as it, with no request,
+the relay up and is not counted; then an idle window three times as long, with no request,
 notes what the background loops run by themselves, and each counted run is taken without
 those calls. Printed: the median run (by modules, then returns) with its folders,
 modules, asyncio tasks, returns and longest functions, then its walk task by task.
@@ -149,7 +149,9 @@ def _drive(
                 return None
             if n == 0:
                 tracer.open_idle()
-                time.sleep(window.seconds)  # as long as the warm-up window
+                # Three times the warm-up window: on a loaded machine a loop's rarer ticks
+                # (an alert's check, a directory refresh) were missed by a shorter one.
+                time.sleep(max(3 * window.seconds, 5.0))
                 idle = tracer.close_idle()
             else:
                 windows.append(window)
