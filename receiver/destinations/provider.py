@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 from pydantic import ConfigDict, HttpUrl, TypeAdapter, ValidationError
 
+from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations import cloudevents
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA, Metadata
@@ -30,6 +31,7 @@ from receiver.destinations.publishing import (
     Opening,
     Publisher,
 )
+from receiver.expressions.rules import Shaped
 
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl, config=ConfigDict(defer_build=True))
 
@@ -97,6 +99,13 @@ class Endpoint(Protocol):
 
 # A destination's body for an event: (payload, url, the task's first message there) -> Rendered.
 Render = Callable[[Payload, str, tuple[str, bool] | None], Rendered]
+
+
+def body_of(render: Render, url: str, job: DeliveryJob) -> Shaped:
+    """A format's own body for a delivery (the `webhook` event, or a chat platform's
+    message), with the path to append (Telegram's Bot API method), by its `render`."""
+    rendered = render(job.payload, url, job.posted)
+    return Shaped(rendered.body, path=rendered.path)
 
 
 @runtime_checkable

@@ -21,7 +21,14 @@ import orjson
 from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.provider import Addresses, Endpoint, Provider, Render, Rendered
+from receiver.destinations.provider import (
+    Addresses,
+    Endpoint,
+    Provider,
+    Render,
+    Rendered,
+    body_of,
+)
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.settings import (
     AmqpSettings,
@@ -205,10 +212,8 @@ def renderer(fmt: str) -> Render:
 
 
 def default_body(downstream: Endpoint, job: DeliveryJob) -> Shaped:
-    """The format's own body: the `webhook` event (every broker publishes it too), or a chat
-    platform's message, with the path to append (Telegram's Bot API method)."""
-    rendered = render(downstream.format, job.payload, downstream.url or "", job.posted)
-    return Shaped(rendered.body, path=rendered.path)
+    """The format's own body (every broker publishes the `webhook` event too)."""
+    return body_of(renderer(downstream.format), downstream.url or "", job)
 
 
 def addresses(settings: Endpoint) -> Addresses:

@@ -44,6 +44,7 @@ from receiver.deliveries.rules.delivery import (
 )
 from receiver.destinations.handshake import origin_of
 from receiver.destinations.http import message_of, storable
+from receiver.destinations.provider import body_of
 from receiver.destinations.publishing import Outcome
 from receiver.destinations.webhook import webhook
 from receiver.downstreams import transactions as downstream_transactions
@@ -72,13 +73,6 @@ class Refused:
 
     reason: str
     failed: bool  # the expression failed, rather than answering false
-
-
-def _body(lane: Lane, job: DeliveryJob) -> Shaped:
-    """Its format's own body (the `webhook` event, or a chat platform's message, with the
-    path to append), by the render its lane looked up once."""
-    rendered = lane.render(job.payload, lane.downstream.url or "", job.posted)
-    return Shaped(rendered.body, path=rendered.path)
 
 
 def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
@@ -442,7 +436,9 @@ class Fanout:
             # http.py) in one go: the attempt leaves for the destination once, back with its
             # answer.
             lane = self.out.lanes[downstream.name]  # the lane of `downstream` as it is now
-            shaped = await prepare(downstream, job, partial(_body, lane, job))
+            shaped = await prepare(
+                downstream, job, partial(body_of, lane.render, lane.downstream.url or "", job)
+            )
             if isinstance(shaped, Refused):
                 label = self.parts.metrics.downstream(downstream.name)
                 self.parts.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()
