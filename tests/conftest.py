@@ -201,8 +201,11 @@ MakeRelay = Callable[..., Relay]
 
 
 @pytest.fixture
-def make_relay(tmp_path: Path, storage_url: str, sim: Simulator) -> Iterator[MakeRelay]:
-    """Start relays on this test's store; each log is checked for secrets at the end."""
+def make_relay(
+    request: pytest.FixtureRequest, tmp_path: Path, storage_url: str, sim: Simulator
+) -> Iterator[MakeRelay]:
+    """Start relays on this test's store; each log is checked for secrets at the end, and
+    its last lines shown when the test failed (a loaded CI run's only witness)."""
     relays: list[Relay] = []
 
     def make(
@@ -226,11 +229,28 @@ def make_relay(tmp_path: Path, storage_url: str, sim: Simulator) -> Iterator[Mak
     yield make
     for relay in relays:
         relay.close()
+    failed = request.node.stash.get(FAILED_CALL, False)
     for relay in relays:
         log = relay.log()
+        if failed:
+            tail = "\n".join(log.splitlines()[-LOG_TAIL_LINES:])
+            print(f"--- relay {relay.url}: its log's last {LOG_TAIL_LINES} lines ---\n{tail}")
         leaked = [s for s in SECRETS if s in log]
         assert not leaked, f"secret in log of relay {relay.url}"
         assert "/callbacks/runway/eyJ" not in log, "callback token in log"
+
+
+# Whether a test's call failed, for fixtures that say more at their teardown.
+FAILED_CALL = pytest.StashKey[bool]()
+LOG_TAIL_LINES = 60
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED_CALL] = True
+    return report
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
