@@ -88,7 +88,7 @@ def _task_of_hit(hit: dict[str, Any]) -> str:
     return match.group(1)
 
 
-@pytest.mark.timeout(300 + 6 * CYCLES)
+@pytest.mark.timeout(600 + 6 * CYCLES)
 def test_sigkill_loop_loses_nothing(
     make_relay: MakeRelay, make_sim: SimFactory, sink: Sink, figures: Figures, storage_url: str
 ) -> None:

@@ -80,7 +80,6 @@ def _submitter(relay: Relay, timeline: Timeline, stopping: threading.Event) -> N
             stopping.wait(0.03)
 
 
-@pytest.mark.timeout(240)
 def test_sigterm_under_load_loses_nothing(
     make_relay: MakeRelay, make_sim: SimFactory, sink: Sink, figures: Figures, storage_url: str
 ) -> None:
