@@ -1,7 +1,7 @@
 """A picture of deploy/monitoring/dashboard.json drawn from a relay under load, for
 docs/operations.md; Grafana itself is not run here (nor Prometheus):
 
-    .venv/bin/python bench/dashboard_shot.py docs/screens/dashboard.png [--seconds 75]
+    .venv/bin/python bench/dashboard_shot.py docs/screens/dashboard-1600.png [--seconds 75]
 
 Starts on 127.0.0.1: CometAPI's simulator (bench/servers.py timed), a bare sink for the
 `hook` downstream, the devtools sink for `flaky` (a share of 503s, then a stretch of 500s
