@@ -352,7 +352,11 @@ def test_forge_posts_a_claim_to_the_callback_url(sim: SimControl, hook: Hook) ->
     real = hook.json()[2]
     assert set(real) == FLAT_KEYS and real["status"] == "3"
     assert real["video_url"] == f"{sim.url}/cdn/{task_id}.mp4"
-    assert [c["kind"] for c in sim.callbacks()] == ["forged", "forged", "normal"]
+    # The simulator logs a callback once its POST is answered: after the hook has its body.
+    kinds = wait_for(
+        lambda: [c["kind"] for c in sim.callbacks()] if len(sim.callbacks()) == 3 else None
+    )
+    assert kinds == ["forged", "forged", "normal"]
 
     i2v_task = sim.http.post("/runwayml/v1/image_to_video", json=i2v(), headers=AUTH).json()["id"]
     for body in (
