@@ -21,7 +21,6 @@ import base64
 import html
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import httpx
 from common import ADMIN_TOKEN, BENCH, SINK_SECRET_ENV, Child, python_child, start_relay
 from dashboard_queries import Range, Scrapes, legend, query_range
 
+from tests.chromium import missing, start_chromium
 from tests.testkit import free_port
 
 DASHBOARD = BENCH.parent / "deploy" / "monitoring" / "dashboard.json"
@@ -52,8 +52,6 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # downstream answering 500 to everything; the live streams each open over its own stretch.
 SUBMITS_REFUSED, POLLS_FAILING, FLAKY_DOWN = (0.25, 0.4), (0.65, 0.75), (0.35, 0.6)
 STREAMS = ((0.05, 0.8), (0.3, 1.0), (0.5, 1.0))
-CHROMIUM = os.environ.get("RELAY_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("RELAY_CHROMEDRIVER", "/usr/bin/chromedriver")
 
 
 def log(message: str) -> None:
@@ -485,36 +483,12 @@ def page(board: dict[str, Any], scrapes: Scrapes) -> tuple[str, int]:
 
 
 def screenshot(document: Path, out: Path, height: int) -> None:
-    """Debian's Chromium, headless, with tests/browser/conftest.py's flags: the page at
-    WIDTH px and its full height."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.access(path, os.X_OK):
-            raise SystemExit(f"{path} missing: apt-get install chromium chromium-driver")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium fetches nothing
-    profile = tempfile.mkdtemp(prefix="relay-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        f"--window-size={WIDTH},{height}",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    """Debian's Chromium, headless, as the browser tests start it: the page at WIDTH px and
+    its full height."""
+    if (why := missing()) is not None:
+        raise SystemExit(why)
+    driver, profile = start_chromium((WIDTH, height), ("--hide-scrollbars",))
     try:
-        driver.set_page_load_timeout(20)
         driver.get(document.as_uri())
         full = int(driver.execute_script("return document.documentElement.scrollHeight"))
         metrics = {"width": WIDTH, "height": full, "deviceScaleFactor": 1, "mobile": False}

@@ -22,8 +22,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from receiver.devtools.localserver import BackgroundServer
-from tests.browser.conftest import log_in, missing
+from tests.browser.conftest import log_in
 from tests.browser.layout import AGO, SIZES, broken_phrases, measure
+from tests.chromium import missing
 from tests.e2e.test_apps import app_key, make_app
 from tests.e2e.test_keys import as_key
 from tests.harness import (

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import missing
 from tests.browser.layout import SIZES, measure
+from tests.chromium import missing
 from tests.harness import Relay, Sink, image_to_video, wait_for
 
 if missing():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.browser.conftest import missing
+from tests.chromium import missing
 from tests.harness import Relay
 
 if missing():

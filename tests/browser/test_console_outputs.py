@@ -13,7 +13,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from receiver.lifecycle.rules.task import KIND_NAMES
-from tests.browser.conftest import missing
+from tests.chromium import missing
 from tests.harness import Relay, wait_for
 
 if missing():  # one line for the whole module

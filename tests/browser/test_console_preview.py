@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import missing, start_chromium
 from tests.browser.layout import PHONE, emulate, measure
 from tests.browser.test_console import screenshot, until
+from tests.chromium import missing, start_chromium
 from tests.harness import Relay, Sink
 
 if missing():

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import log_in, missing
+from tests.browser.conftest import log_in
 from tests.browser.layout import SIZES, measure
+from tests.chromium import missing
 from tests.e2e.test_apps import app_key, make_app
 from tests.e2e.test_keys import as_key
 from tests.harness import Relay, Sink, image_to_video, wait_for

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import missing
 from tests.browser.layout import PHONE, SIZES, measure
+from tests.chromium import missing
 from tests.e2e.test_apps import app_key, make_app
 from tests.e2e.test_keys import as_key
 from tests.harness import Relay, Sink

@@ -24,7 +24,7 @@ import pytest
 
 from receiver.lifecycle.rules.task import failure_message
 from receiver.shares.links import ShareSigner
-from tests.browser.conftest import missing, start_chromium
+from tests.chromium import missing, start_chromium
 from tests.conftest import relay_env
 from tests.harness import (
     ADMIN_TOKEN,
