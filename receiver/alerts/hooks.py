@@ -28,7 +28,6 @@ from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.store import Store
-from receiver.lifecycle.rules.records import Work
 
 
 class Alerts:
@@ -36,12 +35,13 @@ class Alerts:
         self,
         store: Store,
         log: Log,
-        wake: Callable[[Work], None],
+        wake_deliveries: Callable[[], None],
         settings: AlertsConfig,
         scan_seconds: float,
         directory: Directory,
     ) -> None:
-        self.store, self.log, self.wake, self.directory = store, log, wake, directory
+        self.store, self.log, self.directory = store, log, directory
+        self.wake_deliveries = wake_deliveries
         self.settings = settings
         self._quiet = settings.quiet_minutes * 60
         self._wait = settings.digest_wait_seconds
@@ -116,7 +116,7 @@ class Alerts:
         one = sent.about[0] if len(sent.about) == 1 else None
         count = len(sent.about)
         self.log.warning("alert.sent", alert=sent.kind, app=sent.app, downstream=one, count=count)
-        self.wake(Work.DELIVERIES)
+        self.wake_deliveries()
 
     def _anywhere(self) -> bool:
         """An alert could go somewhere: the operator's downstream, or an app's."""

@@ -21,7 +21,7 @@ from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import Wakers
-from receiver.lifecycle.rules.records import Work
+from receiver.lifecycle.rules.records import Wakeups, Work
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors
@@ -52,7 +52,9 @@ def build_service(config: Config) -> Service:
         metrics=Metrics(DELIVERY_STATES, labels),
         labels=labels,
         owner=owner,
-        wakers=Wakers(s.wakeups()),
+        # A recorded change wakes the copies of finished renders, and the submits a task
+        # that ends makes room for under a cap.
+        wakers=Wakers(Wakeups(s.media.enabled, s.upstream.max_concurrent_tasks > 0)),
     )
 
 

@@ -21,7 +21,6 @@ from receiver.config.sections import (
     StorageConfig,
     UpstreamConfig,
 )
-from receiver.lifecycle.rules.records import Wakeups
 
 
 class Settings(Section):
@@ -38,8 +37,3 @@ class Settings(Section):
     mcp: McpConfig = McpConfig()
     alerts: AlertsConfig = AlertsConfig()
     downstream: list[DownstreamConfig] = Field(default_factory=list)
-
-    def wakeups(self) -> Wakeups:
-        """What a recorded change can give work to: the copies of finished renders, and the
-        submits a task that ends makes room for under a cap."""
-        return Wakeups(self.media.enabled, self.upstream.max_concurrent_tasks > 0)

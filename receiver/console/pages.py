@@ -23,7 +23,7 @@ from receiver.downstreams.manage import describe_any
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
 from receiver.lifecycle.rules.records import TaskFilter
-from receiver.lifecycle.rules.task import STATES, TERMINAL_STATES, is_callback
+from receiver.lifecycle.rules.task import STATES, is_callback
 from receiver.operator import queries
 from receiver.stream.caps import Holder
 from receiver.stream.changes import ChangeHub
@@ -180,7 +180,7 @@ class Pages:
             raw_events=raw_events,
             # A waiting task is cancelled here, whatever its kind; CometAPI cancels only
             # official-format tasks.
-            cancellable=task.state not in TERMINAL_STATES
+            cancellable=not task.ended
             and (task.submission == "waiting" or not is_callback(task.kind)),
         )
 

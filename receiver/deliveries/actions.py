@@ -18,7 +18,6 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
-from receiver.lifecycle.rules.records import Work
 from receiver.wiring.worker_parts import WorkerParts
 
 # The names the doors call (the API, the console, the portal, the agents' door), kept
@@ -28,7 +27,7 @@ from receiver.wiring.worker_parts import WorkerParts
 async def replay_deliveries(parts: WorkerParts, delivery_ids: list[str]) -> int:
     """Send these deliveries again at once, whatever their state; how many were found."""
     count = await delivery.replay(parts.store, delivery_ids)
-    parts.wakers.wake(Work.DELIVERIES)
+    parts.wakers.wake_deliveries()
     parts.log.info("delivery.replayed", deliveries=count)
     return count
 
@@ -77,7 +76,7 @@ async def replay_dead_letters(
     if not directory.knows(kept):
         raise NotFound(f"no downstream named {downstream!r}")
     count = await delivery.replay_dead_letters(parts.store, kept)
-    parts.wakers.wake(Work.DELIVERIES)
+    parts.wakers.wake_deliveries()
     parts.log.info("delivery.replayed", downstream=downstream, deliveries=count)
     return count
 
@@ -97,7 +96,7 @@ async def disable_downstream(parts: WorkerParts, directory: Directory, name: str
         parts.store, name, "disabled by an operator", directory.subscriptions
     )
     # The `downstream.disabled` notices to its subscribers are committed: send them now.
-    parts.wakers.wake(Work.DELIVERIES)
+    parts.wakers.wake_deliveries()
     parts.log.warning("downstream.disabled", downstream=name, reason="operator")
     return changed
 
@@ -111,7 +110,7 @@ async def enable_downstream(
     if name in directory.unusable:
         # Enabled, it still cannot be used: what was queued waits held, with the reason.
         await downstream_transactions.follow_unopened(parts.store, [name], [])
-    parts.wakers.wake(Work.DELIVERIES)
+    parts.wakers.wake_deliveries()
     parts.log.info(
         "downstream.enabled", downstream=name, recover_since=recover_since, queued=queued
     )
@@ -139,7 +138,7 @@ async def validate_downstream(
         reason = health[0].disabled_reason if health else None
         if reason is not None and reason.startswith(NOT_VALIDATED):  # not a failing one's
             queued = await downstream_transactions.validated(parts.store, name)
-            parts.wakers.wake(Work.DELIVERIES)
+            parts.wakers.wake_deliveries()
     else:
         await delivery.disable(parts.store, name, found.reason, directory.subscriptions)
     parts.log.info("downstream.validated", downstream=name, allowed=found.allowed, queued=queued)

@@ -47,7 +47,6 @@ from receiver.kernel.secrets.signing import new_secret, public_key, shown_once
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
-from receiver.lifecycle.rules.records import Work
 from receiver.wiring.worker_parts import WorkerParts
 
 M = TypeVar("M", bound=BaseModel)
@@ -150,7 +149,7 @@ def _allowed_target(
 async def _changed(parts: WorkerParts, directory: Directory) -> None:
     """In use in this process at once; the other replicas follow within a tick."""
     await directory.refresh()
-    parts.wakers.wake(Work.DELIVERIES)
+    parts.wakers.wake_deliveries()
 
 
 def new_keys(signing: str, secret: str) -> dict[str, str | None]:

@@ -161,6 +161,11 @@ class Wakers:
                 if bit & wanted:
                     ready.set()
 
+    def wake_deliveries(self) -> None:
+        """The fan-out, for outbox rows a change outside a recording made (a replay, a
+        downstream enabled, an alert): what most features wake, named so they need no flag."""
+        self.wake(Work.DELIVERIES)
+
     def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
         """Wake the requests waiting on a recorded observation's task, and whatever it
         gives work to (`handed`: its deliveries already handed to this process's fan-out)."""

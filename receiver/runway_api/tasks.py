@@ -41,7 +41,7 @@ from receiver.kernel.store import Store
 from receiver.keys.guard import caller_of, needs
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.records import Task, TaskFilter
-from receiver.lifecycle.rules.task import FRONT_DOOR, TERMINAL_STATES
+from receiver.lifecycle.rules.task import FRONT_DOOR
 from receiver.runway_api import files as runway_files
 from receiver.runway_api import shape
 from receiver.tasks import actions as task_actions
@@ -208,13 +208,13 @@ async def delete(
     store, changes = canceller.store, canceller.wakers.task_changes
     task = await _task(request, store, task_id)
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
-    while task.state not in TERMINAL_STATES:
+    while not task.ended:
         try:
             await task_actions.cancel_task(canceller, directory, task.id, caller_of(request))
             break
         except Conflict:
             task = await task_reads.task(store, task.id) or task
-            if task.state in TERMINAL_STATES:
+            if task.ended:
                 break  # it ended meanwhile: nothing to cancel
             # A send in flight this moment (the queue retrying it): Runway's DELETE has no
             # such state, so wait for the send's answer and cancel then.

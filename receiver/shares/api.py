@@ -26,7 +26,6 @@ from receiver.kernel.http.openapi import PathId, Token, answer, described, guard
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, caller_of, needs
-from receiver.lifecycle.rules.task import TERMINAL_STATES
 from receiver.shares.links import ShareRefused, ShareSigner
 from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
@@ -265,7 +264,7 @@ async def _views(
             if view != last:
                 yield b"event: task\ndata: " + orjson.dumps(view) + b"\n\n"
                 last, quiet_since = view, time.monotonic()
-            if detail.task.state in TERMINAL_STATES and not view["copying"]:
+            if detail.task.ended and not view["copying"]:
                 return
             change = await _next_change(sub.queue, task_id, quiet_since)
             if change is False:

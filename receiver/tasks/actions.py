@@ -13,7 +13,7 @@ from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import Wakers
 from receiver.lifecycle.rules.records import Task, TaskFilter
-from receiver.lifecycle.rules.task import TERMINAL_STATES, is_callback
+from receiver.lifecycle.rules.task import is_callback
 from receiver.tasks import reads as task_reads
 from receiver.tasks import transactions as task_transactions
 
@@ -75,7 +75,7 @@ async def cancel(canceller: Canceller, directory: Directory, task_id: str) -> Ta
     task = await task_reads.task(store, task_id)
     if task is None:
         raise NotFound("no such task")
-    if task.state in TERMINAL_STATES:
+    if task.ended:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.submission == "waiting":
         recorded = await task_transactions.while_waiting(store, task.id, directory.subscriptions)
@@ -91,7 +91,7 @@ async def cancel(canceller: Canceller, directory: Directory, task_id: str) -> Ta
             f"CometAPI documents no cancel for {task.kind} (reverse-format) tasks:"
             " the task runs to its end"
         )
-    if task.state in TERMINAL_STATES:
+    if task.ended:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.upstream_task_id is None:
         raise Conflict("CometAPI has not accepted the task yet: nothing to cancel")

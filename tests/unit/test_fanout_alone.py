@@ -19,7 +19,7 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
 from receiver.lifecycle.handoff import DeliveryHandoff, Wakers
 from receiver.lifecycle.rows.tasks.intake import create_task
-from receiver.lifecycle.rules.records import NewTask, Work
+from receiver.lifecycle.rules.records import NewTask, Wakeups, Work
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.wiring.worker_parts import WorkerParts
@@ -87,7 +87,7 @@ async def _story(tmp_path: Path) -> None:
     d = d.model_copy(update={"secret": "whsec_" + "a" * 32})
     directory = Directory(d)
     log = Lines()
-    wakers = Wakers(SETTINGS.wakeups())
+    wakers = Wakers(Wakeups(SETTINGS.media.enabled, SETTINGS.upstream.max_concurrent_tasks > 0))
     parts = WorkerParts(store, Metrics(DELIVERY_STATES, DownstreamLabels()), log, OWNER, wakers)
     handoff = DeliveryHandoff()
     fanout = Fanout(parts, SETTINGS.delivery, directory, handoff)  # type: ignore[arg-type]

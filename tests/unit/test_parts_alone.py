@@ -22,7 +22,7 @@ from receiver.kernel.store import Store, open_store
 from receiver.keys.rules import KeyLimits
 from receiver.lifecycle.comet import Polled, Submitted
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
-from receiver.lifecycle.rules.records import NewTask
+from receiver.lifecycle.rules.records import NewTask, Wakeups
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls
 from receiver.tasks import reads
@@ -124,7 +124,11 @@ async def _story(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'relay.db'}")
     await store.migrate()
     comet, log = Comet(), Lines()
-    parts = _parts(store, log, Wakers(SETTINGS.wakeups()))
+    parts = _parts(
+        store,
+        log,
+        Wakers(Wakeups(SETTINGS.media.enabled, SETTINGS.upstream.max_concurrent_tasks > 0)),
+    )
     try:
         new = NewTask("generate", {"prompt": "a cat", "model": "gen3"})
         task, _ = await task_transactions.queue(store, new, KeyLimits())

@@ -160,7 +160,7 @@ class Fanout:
         self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
         # Operator alerts (receiver/alerts): told of breakers, dead letters and disables.
-        wake, scan = parts.wakers.wake, settings.outbox_scan_seconds
+        wake, scan = parts.wakers.wake_deliveries, settings.outbox_scan_seconds
         told = alerts or AlertsConfig()
         self.alerts = Alerts(parts.store, parts.log, wake, told, scan, directory)
 

@@ -78,6 +78,11 @@ class Task:
     app: str | None = None  # that app's name, as a read names it (None: the operator's own)
 
     @property
+    def ended(self) -> bool:
+        """Succeeded, failed or cancelled: nothing CometAPI says of it changes it now."""
+        return self.state in TERMINAL_STATES
+
+    @property
     def metadata(self) -> dict[str, Any] | None:
         """The caller's own data, echoed in every event of the task."""
         found = self.routing.get("metadata")
