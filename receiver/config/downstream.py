@@ -322,6 +322,11 @@ class DownstreamSettings(
         """Its first address no pattern of `delivery.allowed_targets` matches."""
         return registry.unallowed_target(self, patterns)
 
+    @property
+    def needs_handshake(self) -> bool:
+        """Validated by its endpoint before its deliveries go (the CloudEvents handshake)."""
+        return registry.needs_handshake(self.format, self.envelope)
+
     def default_body(self, job: DeliveryJob) -> Shaped:
         """Its format's own body for `job`: the event, or a chat platform's message."""
         return registry.default_body(self, job)

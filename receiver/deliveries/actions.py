@@ -11,8 +11,13 @@ from receiver.config.sections import DeliveryConfig
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.fanout.connections import validate
-from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Delivery, DeliveryFilter, owned_name
-from receiver.destinations.handshake import NOT_VALIDATED, needs_handshake, origin_of
+from receiver.deliveries.rules.delivery import (
+    NOT_VALIDATED,
+    TASK_WEBHOOK,
+    Delivery,
+    DeliveryFilter,
+    owned_name,
+)
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, NotFound
@@ -125,13 +130,13 @@ async def validate_downstream(
     rate; refused, it stays held (disabled) with why."""
     name = known_downstream(directory, name)
     d = directory.get(name)
-    if d is None or not needs_handshake(d):
+    if d is None or not d.needs_handshake:
         raise InvalidRequest(
             "only a webhook downstream with a cloudevents envelope is validated (the"
             " CloudEvents webhook handshake)"
         )
     judged = d.managed and not rules.allow_private_networks
-    found = await validate(rules, directory, d, judged, origin_of(directory.public_url))
+    found = await validate(rules, directory, d, judged, directory.origin)
     queued = 0
     if found.allowed:
         health = await downstream_transactions.health(parts.store, [name])

@@ -9,16 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
 
+from receiver.deliveries.rules.delivery import NOT_VALIDATED
 from receiver.destinations.http import Route, judge_target
-from receiver.destinations.metadata import METADATA
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.outbound import Failure, transport_errors
-
-# Why a downstream's deliveries wait: the words start so, the answer's follow.
-NOT_VALIDATED = "not validated by its endpoint (the CloudEvents webhook handshake)"
 
 
 @dataclass(frozen=True)
@@ -33,19 +28,6 @@ class Verdict:
     @property
     def per_second(self) -> float | None:
         return None if self.per_minute is None else self.per_minute / 60
-
-
-def origin_of(public_url: str) -> str:
-    """The relay's host as `WebHook-Request-Origin` names it."""
-    return urlsplit(public_url).hostname or public_url
-
-
-def needs_handshake(downstream: Any) -> bool:
-    """Whether a downstream is validated before its deliveries go: a webhook (an HTTP
-    endpoint of the relay's events) sending CloudEvents."""
-    found = METADATA.get(str(downstream.format))
-    sends_events = found is not None and found.sent == "request" and found.body == "event"
-    return sends_events and getattr(downstream, "envelope", "relay") != "relay"
 
 
 def verdict(status: int, headers: Mapping[str, str], origin: str) -> Verdict:

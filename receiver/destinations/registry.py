@@ -151,6 +151,14 @@ def masked_url(fmt: str, url: str, mask: str) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, f"/{mask}", "", ""))
 
 
+def needs_handshake(fmt: str, envelope: str) -> bool:
+    """Whether a downstream is validated before its deliveries go: a webhook (an HTTP
+    endpoint of the relay's events) sending CloudEvents."""
+    found = METADATA.get(fmt)
+    sends_events = found is not None and found.sent == "request" and found.body == "event"
+    return sends_events and envelope != "relay"
+
+
 def read_by_pull(fmt: str) -> bool:
     """Whether a `fmt` downstream is read by its app at the pull endpoint, never sent to."""
     found = METADATA.get(fmt)

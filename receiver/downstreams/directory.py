@@ -102,6 +102,8 @@ class Directory:
     ) -> None:
         self.configured = {d.name: d for d in config.downstreams}
         self.public_url = config.public_url
+        # The relay's host as the CloudEvents handshake's `WebHook-Request-Origin` names it.
+        self.origin = urlsplit(config.public_url).hostname or config.public_url
         self._store, self.sealer, self._log = store, sealer, log
         self._rows_read = rows_read
         # The names of the apps whose downstreams were read: their metrics' labels.

@@ -10,7 +10,6 @@ from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Breaker, TokenBucket
 from receiver.destinations import registry
-from receiver.destinations.handshake import needs_handshake
 from receiver.destinations.provider import Render
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.observability.logs import Redactor
@@ -101,7 +100,7 @@ class Lane:
             d.breaker_cool_off_seconds,
         )
         ordered = d.ordering == "task" or registry.chat(str(d.format))
-        asks = needs_handshake(d)
+        asks = d.needs_handshake
         render = registry.renderer(str(d.format))
         return cls(d, breaker, bucket, ordered, render, handshake=asks, unasked=asks)
 

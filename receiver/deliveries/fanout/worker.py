@@ -42,7 +42,6 @@ from receiver.deliveries.rules.delivery import (
     decide,
     owner_of,
 )
-from receiver.destinations.handshake import origin_of
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.provider import body_of
 from receiver.destinations.publishing import Outcome
@@ -371,7 +370,7 @@ class Fanout:
         delivery = job.delivery
         downstream = self.out.downstreams.get(delivery.downstream)
         if downstream is not None and job.webhook is None and lane.handshake:
-            origin, asks = origin_of(self.directory.public_url), lane.unasked
+            origin, asks = self.directory.origin, lane.unasked
             found = await self.out.validated(downstream, origin)
             if not found.allowed:
                 await self._hold_unvalidated(lane, downstream.name, found.reason)

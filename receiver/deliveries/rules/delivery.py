@@ -96,6 +96,8 @@ RowState = Literal["pending", "held", "mirroring"]
 
 # Why the rows of a downstream made through the API wait, when its secret (or URL) was
 # sealed under a key this relay no longer has; they go out once it can be opened again.
+# A webhook with a CloudEvents envelope waits for its endpoint's handshake; the words start so.
+NOT_VALIDATED = "not validated by its endpoint (the CloudEvents webhook handshake)"
 SECRET_HELD = "its secret cannot be opened: set previous_secret_envs or rotate the secret"
 
 # The lane of every task's own webhook (`webhook` on submit): one name, never a downstream's.
