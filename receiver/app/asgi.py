@@ -169,10 +169,18 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
         settings.server.body_timeout_seconds,
     )
     api = _ApiWhenVisited()
+
+    async def prepare(router: Router) -> None:
+        # What readiness waits for beside the store: the API's routes, and CometAPI's client
+        # open (aiohttp imported on a thread), so the first callbacks a load balancer sends
+        # ask CometAPI at once instead of leaving their polls for later behind that import.
+        await api.build(router)
+        await service.comet.open()
+
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
         Route(CALLBACK_PATH, callback, methods=["POST"]),
-        *probes.routes(api.build, probed(service)),
+        *probes.routes(prepare, probed(service)),
         api,
         Mount("/console", app=_BuiltWhenVisited("receiver.console", _console(service, parts))),
         Mount("/portal", app=_BuiltWhenVisited("receiver.portal", _portal(service, parts))),

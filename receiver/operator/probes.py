@@ -85,18 +85,18 @@ async def _metrics(request: Request, probed: Probed) -> Response:
     return Response(probed.metrics.render(counts), media_type=METRICS_TYPE)
 
 
-BuildApi = Callable[[Router], Awaitable[None]]
+Prepare = Callable[[Router], Awaitable[None]]
 
 
-def routes(build_api: BuildApi, probed: Probed) -> list[Route]:
-    """The probes. Liveness answers at once; readiness also waits until `build_api` has put
+def routes(prepare: Prepare, probed: Probed) -> list[Route]:
+    """The probes. Liveness answers at once; readiness also waits until `prepare` has put
     the API's routes in the application's router (they are built at the first request that
-    may be theirs): a load balancer sends nothing before every route answers at once. Each
-    GET answers HEAD too, as the API's routes do."""
+    may be theirs) and opened the clients a callback uses: a load balancer sends nothing
+    before every route answers at once. Each GET answers HEAD too, as the API's routes do."""
 
     async def readyz(request: Request) -> Response:
         await _store_ready(probed)
-        await build_api(request.app.router)
+        await prepare(request.app.router)
         return Json(UP)
 
     async def metrics(request: Request) -> Response:
