@@ -161,9 +161,16 @@ async def answered(
 
 
 def finish(
-    db: Db, answer: Answer, policy: PollPolicy, handing: Handing | None, now: float
+    db: Db,
+    answer: Answer,
+    policy: PollPolicy,
+    handing: Handing | None,
+    now: float,
+    locked: Locked | None = None,
 ) -> PollResult:
-    locked = tracking.lock_task(db, answer.task_id)
+    """`locked`: the task as this transaction left it, locked already (a callback's claim
+    kept in it); else it is read and locked here."""
+    locked = locked or tracking.lock_task(db, answer.task_id)
     if locked is None:
         return PollResult(None, [])
     task, obs = locked.task, answer.observation
@@ -359,12 +366,44 @@ async def arrive_answered(
     def write(db: Db) -> tuple[Recorded, PollResult]:
         now = time.time()
         audience = Audience(policy.subscriptions)
-        claim = arrived(db, answer.task_id, report, audience, claims, None, now)
+        locked = lock(db, answer.task_id, claim_of(report.obs))
+        if isinstance(locked, Recorded):
+            return locked, PollResult(None, [])
+        claim = keep_claim(db, locked, report, audience, claims, None, now)
         if claim.verdict != PENDING and claim.outcome != "over_limit":
             return claim, PollResult(None, [])
-        return claim, finish(db, answer, policy, handing, now)
+        return claim, finish(
+            db, answer, policy, handing, now, claimed(locked, report, claim, claims, now)
+        )
 
     return await store.run(write)
+
+
+def claimed(
+    locked: Locked, report: Report, claim: Recorded, policy: ClaimPolicy, now: float
+) -> Locked | None:
+    """The task as `keep_claim` left a pending claim's row, without reading it again: its
+    statement (tracking.py's BRING_POLL_FORWARD) done over the locked row. None (read it
+    again) when the claim did more: moved the task (`trust_body`), took it out of the
+    submit queue, or was over the history bound."""
+    task = locked.task
+    leaves_queue = bool(task.upstream_task_id is None and task.next_submit_at)
+    if claim.outcome != "history" or claim.verdict != PENDING or leaves_queue:
+        return None
+    due = poll_due(now, locked.last_polled_at, policy)
+    bound = report.obs.upstream_task_id if task.upstream_task_id is None else task.upstream_task_id
+    sooner = task.next_poll_at is None or task.next_poll_at > due
+    return replace(
+        locked,
+        task=replace(
+            task,
+            claim_since=now if task.claim_since is None else task.claim_since,
+            upstream_task_id=bound,
+            next_poll_at=due if sooner else task.next_poll_at,
+        ),
+        callback_count=locked.callback_count + 1,
+        callback_bytes=locked.callback_bytes + len(report.raw.encode()),
+    )
 
 
 def arrived(
@@ -376,10 +415,22 @@ def arrived(
     take_poll: PollLease | None,
     now: float,
 ) -> Recorded:
-    obs = claim_of(report.obs)  # its credits are never taken: only CometAPI's answer prices
-    locked = lock(db, task_id, obs)
+    locked = lock(db, task_id, claim_of(report.obs))
     if isinstance(locked, Recorded):
         return locked
+    return keep_claim(db, locked, report, audience, policy, take_poll, now)
+
+
+def keep_claim(
+    db: Db,
+    locked: Locked,
+    report: Report,
+    audience: Audience,
+    policy: ClaimPolicy,
+    take_poll: PollLease | None,
+    now: float,
+) -> Recorded:
+    obs = claim_of(report.obs)  # its credits are never taken: only CometAPI's answer prices
     task = locked.task
     size = len(report.raw.encode())
     if over_history_bound(locked.callback_count, locked.callback_bytes, size, policy):
