@@ -174,8 +174,7 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
         # What readiness waits for beside the store: the API's routes, and CometAPI's client
         # open (aiohttp imported on a thread), so the first callbacks a load balancer sends
         # ask CometAPI at once instead of leaving their polls for later behind that import.
-        await api.build(router)
-        await service.comet.open()
+        await asyncio.gather(api.build(router), service.comet.open())  # each on a thread
 
     routes = [
         # First: the busiest route, a bare ASGI app, matched before any other.
