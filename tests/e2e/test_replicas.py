@@ -193,8 +193,9 @@ def test_killed_replica_loses_nothing(
     until_the_victim_holds_a_lease(first_wave)
 
     # Reverse-format tasks whose callbacks will find the victim gone: those its own submit
-    # worker sent. Woken by its submits, it is mostly first to them, but another replica's
-    # tick can come sooner on a busy machine: a few more rounds until it has sent one.
+    # worker sent, not yet called back. Woken by its submits, it is mostly first to them,
+    # but another replica's tick can come sooner on a busy machine, and a slow one may see a
+    # task end first: a few more rounds until it has one.
     orphans: list[str] = []
     for _ in range(5):
         late = [victim.submit(**video2video()).json()["id"] for _ in range(3)]
@@ -203,7 +204,8 @@ def test_killed_replica_loses_nothing(
         by_victim = {
             s["task_id"] for s in sim.tasks() if (s["callback_url"] or "").startswith(victim.url)
         }
-        orphans += [t["id"] for t in sent if t["upstream_task_id"] in by_victim]
+        called = {c["task_id"] for c in sim.callbacks()}
+        orphans += [t["id"] for t in sent if t["upstream_task_id"] in by_victim - called]
         if orphans:
             break
     assert orphans
@@ -227,10 +229,12 @@ def test_killed_replica_loses_nothing(
         last = max(h["received_at"] for h in hits if h["headers"]["webhook-id"] == delivery_id)
         assert last >= lease_until > killed_at
 
-    # The orphans' callbacks were refused by the dead replica and recovered by polling.
+    # The orphans' callbacks were refused by the dead replica and recovered by polling. One
+    # may still have come before the kill on a slow machine, answered by the victim alive.
     orphan_upstream = {t["upstream_task_id"] for t in tasks if t["id"] in orphans}
-    lost = [c for c in sim.callbacks() if c["task_id"] in orphan_upstream]
-    assert lost and all(c["status"] is None for c in lost)
+    calls = [c for c in sim.callbacks() if c["task_id"] in orphan_upstream]
+    assert all(c["status"] is None for c in calls if c["time"] >= killed_at), calls
+    assert any(c["status"] is None for c in calls), calls
     for task in tasks:
         if task["id"] in orphans:
             # Polls alone (the one that saw it running, when one did, then its end).
