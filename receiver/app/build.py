@@ -20,8 +20,7 @@ from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
 from receiver.lifecycle.comet import CometClient
-from receiver.lifecycle.handoff import Wakers
-from receiver.lifecycle.rules.records import Wakeups, Work
+from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors
@@ -30,6 +29,7 @@ from receiver.retention.worker import Retention
 from receiver.tasks.poller import Poller
 from receiver.tasks.submitter import Submitter
 from receiver.wiring.service import Service, process_owner
+from receiver.wiring.worker_parts import wakers_for
 
 
 def build_service(config: Config) -> Service:
@@ -52,9 +52,7 @@ def build_service(config: Config) -> Service:
         metrics=Metrics(DELIVERY_STATES, labels),
         labels=labels,
         owner=owner,
-        # A recorded change wakes the copies of finished renders, and the submits a task
-        # that ends makes room for under a cap.
-        wakers=Wakers(Wakeups(s.media.enabled, s.upstream.max_concurrent_tasks > 0)),
+        wakers=wakers_for(s),
     )
 
 

@@ -11,13 +11,17 @@ up again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
 from receiver.lifecycle.handoff import Wakers
+from receiver.lifecycle.rules.records import Wakeups
 from receiver.lifecycle.transactions import leases
+
+if TYPE_CHECKING:
+    from receiver.config import Settings
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,13 @@ class WorkerParts:
     log: Log
     owner: str
     wakers: Wakers
+
+
+def wakers_for(settings: Settings) -> Wakers:
+    """This process's wakers, under the lifecycle's rule as the settings set it up: a
+    recorded change wakes the copies of finished renders (when copies are on), and the
+    submits a task that ends makes room for under a cap (when one is set)."""
+    return Wakers(Wakeups(settings.media.enabled, settings.upstream.max_concurrent_tasks > 0))
 
 
 class AsideParts(Protocol):

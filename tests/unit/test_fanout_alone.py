@@ -17,12 +17,12 @@ from receiver.deliveries.rules.delivery import DELIVERY_STATES, DeliveryFilter, 
 from receiver.downstreams.directory import subscription
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
-from receiver.lifecycle.handoff import DeliveryHandoff, Wakers
+from receiver.lifecycle.handoff import DeliveryHandoff
 from receiver.lifecycle.rows.tasks.intake import create_task
-from receiver.lifecycle.rules.records import NewTask, Wakeups, Work
+from receiver.lifecycle.rules.records import NewTask, Work
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
-from receiver.wiring.worker_parts import WorkerParts
+from receiver.wiring.worker_parts import WorkerParts, wakers_for
 
 from .test_parts_alone import OWNER, Lines
 
@@ -87,7 +87,7 @@ async def _story(tmp_path: Path) -> None:
     d = d.model_copy(update={"secret": "whsec_" + "a" * 32})
     directory = Directory(d)
     log = Lines()
-    wakers = Wakers(Wakeups(SETTINGS.media.enabled, SETTINGS.upstream.max_concurrent_tasks > 0))
+    wakers = wakers_for(SETTINGS)
     parts = WorkerParts(store, Metrics(DELIVERY_STATES, DownstreamLabels()), log, OWNER, wakers)
     handoff = DeliveryHandoff()
     fanout = Fanout(parts, SETTINGS.delivery, directory, handoff)  # type: ignore[arg-type]

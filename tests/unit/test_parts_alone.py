@@ -22,7 +22,7 @@ from receiver.kernel.store import Store, open_store
 from receiver.keys.rules import KeyLimits
 from receiver.lifecycle.comet import Polled, Submitted
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
-from receiver.lifecycle.rules.records import NewTask, Wakeups
+from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls
 from receiver.tasks import reads
@@ -30,7 +30,7 @@ from receiver.tasks import transactions as task_transactions
 from receiver.tasks.poller import Poller
 from receiver.tasks.rules.inputs import holds_references
 from receiver.tasks.submitter import Submitter
-from receiver.wiring.worker_parts import WorkerParts
+from receiver.wiring.worker_parts import WorkerParts, wakers_for
 
 SETTINGS = Settings()
 OWNER = "here:1:abc"
@@ -124,11 +124,7 @@ async def _story(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'relay.db'}")
     await store.migrate()
     comet, log = Comet(), Lines()
-    parts = _parts(
-        store,
-        log,
-        Wakers(Wakeups(SETTINGS.media.enabled, SETTINGS.upstream.max_concurrent_tasks > 0)),
-    )
+    parts = _parts(store, log, wakers_for(SETTINGS))
     try:
         new = NewTask("generate", {"prompt": "a cat", "model": "gen3"})
         task, _ = await task_transactions.queue(store, new, KeyLimits())
