@@ -170,7 +170,7 @@ def finish(
 ) -> PollResult:
     """`locked`: the task as this transaction left it, locked already (a callback's claim
     kept in it); else it is read and locked here."""
-    locked = locked or tracking.lock_task(db, answer.task_id)
+    locked = tracking.lock_task(db, answer.task_id) if locked is None else locked
     if locked is None:
         return PollResult(None, [])
     task, obs = locked.task, answer.observation
@@ -366,14 +366,15 @@ async def arrive_answered(
     def write(db: Db) -> tuple[Recorded, PollResult]:
         now = time.time()
         audience = Audience(policy.subscriptions)
-        locked = lock(db, answer.task_id, claim_of(report.obs))
+        claimed_report = as_claim(report)
+        locked = lock(db, answer.task_id, claimed_report.obs)
         if isinstance(locked, Recorded):
             return locked, PollResult(None, [])
-        claim = keep_claim(db, locked, report, audience, claims, None, now)
+        claim = keep_claim(db, locked, claimed_report, audience, claims, None, now)
         if claim.verdict != PENDING and claim.outcome != "over_limit":
             return claim, PollResult(None, [])
         return claim, finish(
-            db, answer, policy, handing, now, claimed(locked, report, claim, claims, now)
+            db, answer, policy, handing, now, claimed(locked, claimed_report, claim, claims, now)
         )
 
     return await store.run(write)
@@ -415,10 +416,17 @@ def arrived(
     take_poll: PollLease | None,
     now: float,
 ) -> Recorded:
-    locked = lock(db, task_id, claim_of(report.obs))
+    claim = as_claim(report)
+    locked = lock(db, task_id, claim.obs)
     if isinstance(locked, Recorded):
         return locked
-    return keep_claim(db, locked, report, audience, policy, take_poll, now)
+    return keep_claim(db, locked, claim, audience, policy, take_poll, now)
+
+
+def as_claim(report: Report) -> Report:
+    """A callback's report as a claim: its credits are never taken, only CometAPI's answer
+    prices (`claim_of`)."""
+    return replace(report, obs=claim_of(report.obs))
 
 
 def keep_claim(
@@ -430,7 +438,8 @@ def keep_claim(
     take_poll: PollLease | None,
     now: float,
 ) -> Recorded:
-    obs = claim_of(report.obs)  # its credits are never taken: only CometAPI's answer prices
+    """Keep the callback `report`, made a claim (`as_claim`), on the task `locked` here."""
+    obs = report.obs
     task = locked.task
     size = len(report.raw.encode())
     if over_history_bound(locked.callback_count, locked.callback_bytes, size, policy):
@@ -440,7 +449,7 @@ def keep_claim(
     verdict: str | None = PENDING
     if task.state in TERMINAL_STATES:
         verdict = judge_on_ended(task.state, task.outputs, obs, now)
-    claim = replace(report, obs=obs, verdict=verdict)
+    claim = replace(report, verdict=verdict)
     recorded = record(db, task, claim, audience, now, may_apply=policy.trust_body)
     if recorded.outcome == "duplicate":
         return recorded
