@@ -108,14 +108,8 @@ def run(bench: Bench) -> None:
         "floors": round(relay_us / floor_us, 2),
         # Issue 81's figure: the relay against the least a relay that loses nothing costs.
         "relay_durable_floors": round(relay_us / durable_us, 2),
-        "round_durable_floors": [
-            round(r["cpu_us_per_callback"] / d["cpu_us_per_callback"], 2)
-            for r, d in zip(relays, durables, strict=True)
-        ],
-        "round_floors": [
-            round(r["cpu_us_per_callback"] / f["cpu_us_per_callback"], 2)
-            for r, f in zip(relays, floors, strict=True)
-        ],
+        "round_durable_floors": by_round(relays, durables),
+        "round_floors": by_round(relays, floors),
         "counts": counted,
         "p50_ms": middle["p50_ms"],
         "p99_ms": middle["p99_ms"],
@@ -137,6 +131,14 @@ def run(bench: Bench) -> None:
             "pair_ratios": [round(r, 3) for r in ratios],
             "ratio": round(statistics.median(ratios), 3),
         }
+
+
+def by_round(relays: list[dict[str, Any]], floors: list[dict[str, Any]]) -> list[float]:
+    """Each round's relay CPU per callback over the same round's floor's."""
+    return [
+        round(r["cpu_us_per_callback"] / f["cpu_us_per_callback"], 2)
+        for r, f in zip(relays, floors, strict=True)
+    ]
 
 
 def reference(bench: Bench, ref: Any, port: int, seconds: float, i: int) -> dict[str, Any]:
