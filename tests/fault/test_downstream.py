@@ -30,8 +30,14 @@ from tests.testkit import free_port
 pytestmark = pytest.mark.fault
 
 TASKS = size("FAULT_OUTAGE_TASKS", 8)
-SCHEDULE = [0.3, 0.6, 1.2, 2.4]
-TIMEOUT = 0.5  # downstream timeout; the hanging sink holds each request longer
+# The last step is long so that a downstream's deliveries, begun seconds apart on a loaded
+# machine, are all still mid-schedule when it comes back (the first must not die before the
+# last has failed twice).
+SCHEDULE = [0.3, 0.6, 1.2, 4.8]
+# The downstreams' timeout. The hanging sink holds each request twice as long; a sink that
+# answers at once still took more than 0.5 s on a loaded machine, and those attempts failed
+# after it had recovered.
+TIMEOUT = 1.5
 RECOVERING = ("errors", "hangs", "limited", "refused")
 
 
@@ -71,21 +77,32 @@ def test_outages_recover_within_the_schedule(
         ).json()
         return found["deliveries"]
 
-    # Every delivery to a recovering downstream has failed twice before the outage ends.
-    wait_for(
-        lambda: all(
-            len(ds := deliveries(name)) == TASKS and all(d["attempts"] >= 2 for d in ds)
-            for name in RECOVERING
-        ),
-        timeout=20,
-    )
     refused = BackgroundServer(create_sink_app(), port=refused_port)
-    try:
-        recovered_at = time.time()
-        for name in ("errors", "hangs", "limited"):
+
+    def recover(name: str) -> None:
+        recovered_at[name] = time.time()  # first: no hit that succeeds is earlier than it
+        if name == "refused":
+            refused.start()
+            sinks["refused"] = Sink(refused)
+        else:
             sinks[name].mode(status=200)
-        refused.start()
-        sinks["refused"] = Sink(refused)
+
+    # Each downstream comes back once every delivery to it has failed twice. All at once
+    # waited for the slowest (the hanging one), and meanwhile the refused one, whose attempts
+    # fail at once, had used up its schedule on a loaded machine.
+    recovered_at: dict[str, float] = {}
+
+    def recover_the_retried() -> bool:
+        for name in RECOVERING:
+            if name in recovered_at:
+                continue
+            ds = deliveries(name)
+            if len(ds) == TASKS and all(d["attempts"] >= 2 for d in ds):
+                recover(name)
+        return len(recovered_at) == len(RECOVERING)
+
+    try:
+        wait_for(recover_the_retried)
         for task_id in task_ids:
             relay.wait_task(task_id, settled, timeout=3 * sum(SCHEDULE))
         seen = {name: sinks[name].received(f"/{name}") for name in sinks}
@@ -101,9 +118,10 @@ def test_outages_recover_within_the_schedule(
         delivered_percent[name] = 100.0 * sum(d["state"] == "succeeded" for d in rows) / TASKS
         assert [d["state"] for d in rows] == ["succeeded"] * TASKS, rows
         delivered = {d["id"] for d in rows}
-        after = {h["headers"]["webhook-id"] for h in seen[name] if h["received_at"] >= recovered_at}
+        back = recovered_at[name]
+        after = {h["headers"]["webhook-id"] for h in seen[name] if h["received_at"] >= back}
         assert after == delivered  # every one of them reached the downstream once it was back
-        completion[name] = max(d["delivered_at"] for d in rows) - recovered_at
+        completion[name] = max(d["delivered_at"] for d in rows) - back
         end_to_end[name] = max(d["delivered_at"] - d["created_at"] for d in rows)
         attempts[name] = max(d["attempts"] for d in rows)
         assert completion[name] <= sum(SCHEDULE), (name, completion[name])
