@@ -155,13 +155,13 @@ def settings_of(config_path: str | None) -> Settings:
 
 def installed_for(settings: Settings) -> None:
     """Exit in one line when a configured feature's extra of the package is missing."""
-    from receiver.destinations.registry import require_extras
+    from receiver.config.downstream import require_extras
     from receiver.kernel.extras import require, require_configured
 
     media = settings.media.store if settings.media.enabled else None
     try:
         require_configured(settings.storage.url, media)
-        require_extras({d.format for d in settings.downstream})
+        require_extras(settings.downstream)
         if settings.mcp.enabled == "on":
             require("mcp", '[mcp] enabled = "on"')
     except ConfigError as exc:

@@ -5,7 +5,7 @@ headers), each checked before it is kept."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal, Self, cast, get_args
 from urllib.parse import urlsplit
 
@@ -29,6 +29,7 @@ from receiver.destinations.options import OPTION, Option, offered
 from receiver.destinations.provider import Addresses
 from receiver.destinations.registry import DestinationFormat, PublishedSettings, StoredSettings
 from receiver.expressions.rules import Shaped
+from receiver.kernel.extras import require
 from receiver.kernel.net.credentials import ClientCredentials, basic_authorization, tls_problem
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.signing import Signing
@@ -322,14 +323,42 @@ class DownstreamSettings(
         """Its first address no pattern of `delivery.allowed_targets` matches."""
         return registry.unallowed_target(self, patterns)
 
+    def transform_refusal(self) -> str | None:
+        """A chat format renders a message of its own and takes a filter only."""
+        return registry.transform_refusal(self.format)
+
+    @property
+    def pulled(self) -> bool:
+        """Read by its app at the pull endpoint, never sent to (no breaker, no attempts)."""
+        return registry.read_by_pull(self.format)
+
+    @property
+    def ordered(self) -> bool:
+        """A task's events go out in order: asked for, or a chat's (a later state of the task
+        edits the message its first posted)."""
+        return self.ordering == "task" or registry.chat(self.format)
+
     @property
     def needs_handshake(self) -> bool:
         """Validated by its endpoint before its deliveries go (the CloudEvents handshake)."""
         return registry.needs_handshake(self.format, self.envelope)
 
+    def bodies(self) -> Callable[[DeliveryJob], Shaped]:
+        """Its format's own body for a job (the event, or a chat platform's message), its
+        renderer looked up once: a lane keeps it for its attempts."""
+        return registry.bodies(self)
+
     def default_body(self, job: DeliveryJob) -> Shaped:
         """Its format's own body for `job`: the event, or a chat platform's message."""
-        return registry.default_body(self, job)
+        return self.bodies()(job)
+
+
+def require_extras(downstreams: Iterable[DownstreamSettings]) -> None:
+    """Refuse, in one line, the first configured downstream (by format) whose destination's
+    extra of the package is missing."""
+    for d in sorted(downstreams, key=lambda d: d.format):
+        if (extra := d.missing_extra()) is not None:
+            require(extra, f'a downstream with format = "{d.format}"')
 
 
 class DownstreamConfig(DownstreamSettings):
@@ -387,6 +416,13 @@ class ManagedDownstreamConfig(DownstreamSettings):
     secret is the relay's to make."""
 
     url: Annotated[str, Field(max_length=2048)]
+
+    @classmethod
+    def stand_in(cls, spec: dict[str, Any]) -> Self:
+        """The settings of a row whose URL is sealed away (or may not open), read with a URL
+        its format's check passes in its place; ValidationError as for any other."""
+        url = registry.sealed_url(str(spec.get("format", "webhook")))
+        return cls.model_validate({**spec, "url": url})
 
 
 # A downstream's options, as its model declares them (receiver/destinations/options.py):

@@ -14,7 +14,6 @@ from typing import Annotated, Self
 from pydantic import BaseModel, Field, model_validator
 
 from receiver.deliveries.rules.event_types import example
-from receiver.destinations import registry
 from receiver.expressions import evaluate
 from receiver.expressions.rules import ExpressionError, check
 from receiver.kernel.errors import InvalidRequest
@@ -37,11 +36,9 @@ class DownstreamExpressions(BaseModel):
 
     @model_validator(mode="after")
     def _expressions(self) -> Self:
-        fmt = str(getattr(self, "format", "webhook"))
         who = self.who()
-        # A transform replaces the relay's JSON event; a chat format renders a message of
-        # its own and takes a filter only.
-        if self.transform is not None and (refused := registry.transform_refusal(fmt)):
+        # A transform replaces the relay's JSON event: its format may have a body of its own.
+        if self.transform is not None and (refused := self.transform_refusal()):
             raise ValueError(f"{who}transform: {refused}")
         if problem := header_problem(self.headers):
             raise ValueError(f"{who}{problem}")
@@ -51,6 +48,10 @@ class DownstreamExpressions(BaseModel):
         except ExpressionError as exc:
             raise ValueError(f"{who}{exc}") from None
         return self
+
+    def transform_refusal(self) -> str | None:
+        """Why its format takes no transform; None: it does (a model with a format says)."""
+        return None
 
     def sources(self) -> list[tuple[str, str]]:
         """Its expressions, each with the name of its field."""

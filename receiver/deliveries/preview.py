@@ -23,6 +23,7 @@ from receiver.destinations.registry import (
     preview_refusal,
     preview_request,
     render,
+    transform_refusal,
 )
 from receiver.destinations.webhook import webhook
 from receiver.downstreams.manage import masked, read_checked
@@ -67,6 +68,9 @@ class PreviewRequest(DownstreamExpressions):
     # The downstream being changed, by the name its caller knows it: its newest event is
     # the one tried when neither a type nor a task is asked for.
     downstream: Annotated[str, Field(min_length=1, max_length=NAME_MAX)] | None = None
+
+    def transform_refusal(self) -> str | None:
+        return transform_refusal(self.format)
 
     @model_validator(mode="after")
     def _one_event(self) -> PreviewRequest:

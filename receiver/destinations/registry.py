@@ -11,8 +11,9 @@ folder reads a destination's flags."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from fnmatch import fnmatchcase
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,7 +26,6 @@ from receiver.destinations.provider import (
     Addresses,
     Endpoint,
     Provider,
-    Render,
     Rendered,
     body_of,
 )
@@ -214,14 +214,10 @@ def render(
     return PROVIDERS[fmt].render(payload, url, posted)
 
 
-def renderer(fmt: str) -> Render:
-    """A format's `render`, looked up once: a lane keeps its downstream's for its attempts."""
-    return PROVIDERS[fmt].render
-
-
-def default_body(downstream: Endpoint, job: DeliveryJob) -> Shaped:
-    """The format's own body (every broker publishes the `webhook` event too)."""
-    return body_of(renderer(downstream.format), downstream.url or "", job)
+def bodies(downstream: Endpoint) -> Callable[[DeliveryJob], Shaped]:
+    """A downstream's own body for a job (every broker publishes the `webhook` event too),
+    its format's renderer looked up once: a lane keeps it for its attempts."""
+    return partial(body_of, PROVIDERS[str(downstream.format)].render, downstream.url or "")
 
 
 def addresses(settings: Endpoint) -> Addresses:
@@ -240,13 +236,6 @@ def missing_extra(fmt: str) -> str | None:
     """The extra a `fmt` downstream needs that the install lacks; None: nothing lacks."""
     extra = METADATA[fmt].extra
     return extra if extra is not None and not installed(extra) else None
-
-
-def require_extras(formats: Iterable[str]) -> None:
-    """Refuse, in one line, the first configured format whose extra is missing."""
-    for fmt in sorted(formats):
-        if (extra := METADATA[fmt].extra) is not None:
-            require(extra, f'a downstream with format = "{fmt}"')
 
 
 def unallowed_target(settings: Endpoint, patterns: list[str]) -> str | None:

@@ -26,8 +26,6 @@ from receiver.deliveries.rules.delivery import (
     owned_name,
     owner_of,
 )
-from receiver.destinations import cloudevents
-from receiver.destinations.registry import read_by_pull, sealed_url
 from receiver.downstreams import transactions
 from receiver.downstreams.key_sets import KeySets, Owner
 from receiver.downstreams.rows import DownstreamHealth, ManagedRow
@@ -80,11 +78,8 @@ def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, st
     """The settings of a row whose URL may not open, read with a stand-in URL."""
     # Its headers' values and its credentials are sealed too.
     spec = {key: value for key, value in row.spec.items() if key != "url" and key not in SEALED}
-    fmt = str(spec.get("format", "webhook"))
-    url = sealed_url(fmt)
     try:
-        stand_in = {**spec, "url": url, "name": row.name}
-        return ManagedDownstreamConfig.model_validate(stand_in), reason
+        return ManagedDownstreamConfig.stand_in({**spec, "name": row.name}), reason
     except ValidationError:
         return None
 
@@ -186,18 +181,17 @@ class Directory:
         kept under; the operator's own as it is."""
         return DownstreamLabels(self.app_names)(kept)
 
-    def source_of(self, kept: str) -> str:
-        """The CloudEvents `source` of a downstream's events: the relay's public URL, and
-        its app's name for an app's."""
+    def app_of(self, kept: str) -> str | None:
+        """The name of the app a downstream is kept for (its CloudEvents `source` names it);
+        None: the operator's."""
         owner = owner_of(kept)
-        app = None if owner is None else self.app_names.get(owner, UNNAMED_APP)
-        return cloudevents.source_of(self.public_url, app)
+        return None if owner is None else self.app_names.get(owner, UNNAMED_APP)
 
     def pulled(self, name: str) -> bool:
         """It is read by pull (no breaker, no attempts of its own)."""
         d = self.get(name)
         settings = d if d is not None else self.unusable.get(name, (None, ""))[0]
-        return settings is not None and read_by_pull(settings.format)
+        return settings is not None and settings.pulled
 
     def health(self, h: DownstreamHealth) -> Health | None:
         """Its health in the one vocabulary (None: a pull downstream with events to read)."""

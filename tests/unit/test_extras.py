@@ -9,12 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from receiver.destinations.registry import require_extras
+from receiver.config.downstream import ManagedDownstreamConfig, require_extras
 from receiver.kernel import extras
 from receiver.kernel.errors import ConfigError
 
 PYPROJECT = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
 OPTIONAL = PYPROJECT["project"]["optional-dependencies"]
+OWN = {"mqtt": {"topic": "relay/events"}}  # a setting a format cannot be without
+
+
+def downstreams(formats: set[str]) -> list[ManagedDownstreamConfig]:
+    """A downstream of each format, at its format's stand-in URL."""
+    return [
+        ManagedDownstreamConfig.stand_in({"name": fmt, "format": fmt, **OWN.get(fmt, {})})
+        for fmt in formats
+    ]
 
 
 def test_every_feature_names_an_extra_of_the_package_and_all_holds_them() -> None:
@@ -62,7 +71,7 @@ def test_a_configured_feature_without_its_extra_is_refused_naming_it(
     wanted = rf"pip install -c constraints.txt -e '\.\[{extra}\]' \(in the relay's clone\)$"
     with pytest.raises(ConfigError, match=wanted):
         extras.require_configured(storage, media)
-        require_extras(formats)
+        require_extras(downstreams(formats))
 
 
 def test_an_extra_whose_package_is_missing_is_not_installed(
@@ -73,14 +82,14 @@ def test_an_extra_whose_package_is_missing_is_not_installed(
     monkeypatch.setitem(extras.EXTRAS, "pubsub", ("a_package_that_is_not_installed.auth",))
     assert not extras.installed("pubsub")
     with pytest.raises(ConfigError, match=r"needs the pubsub extra"):
-        require_extras({"pubsub"})
+        require_extras(downstreams({"pubsub"}))
 
 
 def test_the_default_relay_needs_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for extra in list(extras.EXTRAS):
         monkeypatch.setitem(extras.EXTRAS, extra, ("a_module_that_is_not_installed",))
     extras.require_configured("sqlite:///relay.db", "local")
-    require_extras({"webhook", "slack", "discord"})
+    require_extras(downstreams({"webhook", "slack", "discord"}))
 
 
 def test_receiver_version_names_the_release_the_commit_and_the_extras_installed() -> None:

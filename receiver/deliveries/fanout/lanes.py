@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Breaker, TokenBucket
-from receiver.destinations import registry
-from receiver.destinations.provider import Render
+from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Breaker, DeliveryJob, TokenBucket
 from receiver.downstreams import transactions as downstream_transactions
+from receiver.expressions.rules import Shaped
 from receiver.kernel.observability.logs import Redactor
 from receiver.kernel.store import Store
 
@@ -62,7 +62,7 @@ class Lane:
     # A task's events go out in order: asked for, or a chat's (a later state of the task
     # edits the message its first posted).
     ordered: bool
-    render: Render  # its format's body, looked up once
+    body: Callable[[DeliveryJob], Shaped]  # its format's own body, looked up once
     in_flight: int = 0
     reported: str = "closed"  # the breaker state last written to the store and the gauge
     # Its last claim got less than it asked for: nothing more waits until new rows are
@@ -99,10 +99,8 @@ class Lane:
             d.breaker_window_seconds,
             d.breaker_cool_off_seconds,
         )
-        ordered = d.ordering == "task" or registry.chat(str(d.format))
         asks = d.needs_handshake
-        render = registry.renderer(str(d.format))
-        return cls(d, breaker, bucket, ordered, render, handshake=asks, unasked=asks)
+        return cls(d, breaker, bucket, d.ordered, d.bodies(), handshake=asks, unasked=asks)
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""

@@ -42,8 +42,8 @@ from receiver.deliveries.rules.delivery import (
     decide,
     owner_of,
 )
+from receiver.destinations import cloudevents
 from receiver.destinations.http import message_of, storable
-from receiver.destinations.provider import body_of
 from receiver.destinations.publishing import Outcome
 from receiver.destinations.webhook import webhook
 from receiver.downstreams import transactions as downstream_transactions
@@ -435,9 +435,7 @@ class Fanout:
             # http.py) in one go: the attempt leaves for the destination once, back with its
             # answer.
             lane = self.out.lanes[downstream.name]  # the lane of `downstream` as it is now
-            shaped = await prepare(
-                downstream, job, partial(body_of, lane.render, lane.downstream.url or "", job)
-            )
+            shaped = await prepare(downstream, job, partial(lane.body, job))
             if isinstance(shaped, Refused):
                 label = self.parts.metrics.downstream(downstream.name)
                 self.parts.metrics.filtered.labels(label, str(shaped.failed).lower()).inc()
@@ -501,7 +499,8 @@ class Fanout:
         """The CloudEvents `source` of a delivery in a CloudEvent envelope ("": none)."""
         if downstream.envelope == "relay":
             return ""
-        return self.directory.source_of(job.delivery.downstream)
+        kept = job.delivery.downstream
+        return cloudevents.source_of(self.directory.public_url, self.directory.app_of(kept))
 
     def _health(
         self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool
