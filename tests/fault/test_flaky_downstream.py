@@ -4,6 +4,10 @@ The breaker once opened after five failures in a row; at that failure rate such 
 by chance every few dozen attempts, and each paused the downstream for its whole cool-off:
 in a soak it was paused most of the time and got a fraction of its events. The breaker now
 weighs the failure rate over a window (Convoy's rule), which a flaky downstream stays under.
+
+Its 503s come at once and its 200s late, with many attempts in flight: the first outcomes
+to end are nearly all failures. Counted as they ended, the first twenty opened the breaker;
+each failure is now weighed with the attempts begun no later that are still out.
 """
 
 from __future__ import annotations
@@ -28,12 +32,11 @@ def test_a_flaky_downstream_gets_every_event_and_is_never_paused(
     if not storage_url.startswith("sqlite"):
         pytest.skip("the breaker is in-process and the same on both backends: once is enough")
     sink = make_sink()
-    sink.mode(flaky=0.5)
+    sink.mode(flaky=0.5, delay_seconds=0.3)  # the delay is its 200s' alone
     relay = make_relay(
-        [webhook(sink, "flaky", events=["succeeded"])],
-        # Polled ten at a time: a burst of a hundred deliveries at once ends its fast 503s
-        # first, and the first twenty ends could open the breaker (a 50 % sink, not a failing one).
-        polling={"initial_delay_seconds": 0.5, "batch_size": 10},
+        [webhook(sink, "flaky", events=["succeeded"], max_in_flight=64, timeout=10.0)],
+        # Polled a hundred at a time: one burst of deliveries.
+        polling={"initial_delay_seconds": 0.5, "batch_size": 100},
         delivery={"retry_schedule": [0.2] * 12, "jitter": 0.0},
     )
     started = time.monotonic()

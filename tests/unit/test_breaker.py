@@ -26,6 +26,37 @@ def test_a_downstream_that_fails_one_attempt_in_two_is_never_paused() -> None:
         assert b.state(at * 0.1) == "closed"
 
 
+def test_a_bursts_fast_failures_wait_for_its_slow_successes() -> None:
+    """120 attempts begun at once, one in two failing: the 503s end first. Each failure
+    weighs the attempts begun before it that are still out, so the burst's verdict is its
+    whole rate, not that of its first 20 to end."""
+    b = Breaker(failure_rate=0.8, min_attempts=20, window=60, cool_off=10)
+    # Begun in turn, every other one fails; the failures end first, in the order they began:
+    # the one begun k-th has its k // 2 successes begun before it still out.
+    for k in range(1, 120, 2):
+        b.failed(k * 0.01, older_in_flight=k // 2)
+        assert b.state(k * 0.01) == "closed"
+    for k in range(0, 120, 2):
+        b.succeeded(1.2 + k * 0.01)
+    assert b.state(1.2) == "closed"
+    # Not weighed so, the same burst opened it on its 20th failure.
+    naive = Breaker(failure_rate=0.8, min_attempts=20, window=60, cool_off=10)
+    for at in range(20):
+        naive.failed(at * 0.01)
+    assert naive.state(0.2) == "open"
+
+
+def test_a_dead_downstream_still_opens_as_its_attempts_end_in_turn() -> None:
+    """Attempts begun one after another, each failing: those begun later do not count
+    against the verdict, so it opens on the twentieth as before."""
+    b = Breaker(failure_rate=0.8, min_attempts=20, window=60, cool_off=10)
+    for at in range(19):
+        b.failed(at, older_in_flight=0)
+    assert b.state(19) == "closed"
+    b.failed(19, older_in_flight=2)  # two begun with it are still out: 20 of 22 weighed
+    assert b.state(19) == "open"
+
+
 def test_only_the_window_counts() -> None:
     b = Breaker(failure_rate=0.5, min_attempts=4, window=10, cool_off=10)
     for at in range(8):

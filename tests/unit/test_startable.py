@@ -53,7 +53,7 @@ def test_a_backlog_anywhere_leaves_every_lane_to_the_claims() -> None:
 
 def test_disabled_rate_limited_budgeted_full_or_broken_lanes_never_start_at_once() -> None:
     full = lane("full", max_in_flight=1)
-    full.in_flight = 1
+    full.began(0)
     broken = lane("broken")
     broken.breaker.failed(0.0)
     broken.breaker.failed(0.0)
@@ -67,8 +67,18 @@ def test_a_cloudevents_webhook_takes_one_delivery_until_its_endpoint_answers() -
     asking = lane("ce", envelope="cloudevents")
     assert asking.unasked and asking.allowance(0.0, 8) == 1
     assert names([asking], set(), 8, 0.0) == ["ce"]
-    asking.in_flight = 1  # the attempt that asks: nothing goes beside it
+    asking.began(0)  # the attempt that asks: nothing goes beside it
     assert asking.allowance(0.0, 8) == 0 and names([asking], set(), 8, 0.0) == []
     asking.unasked, asking.allowed_per_second = False, 0.5  # answered: 30 a minute
     assert asking.allowance(0.0, 8) == 3 and asking.per_second == 0.5
     assert not lane("plain").unasked
+
+
+def test_a_lane_counts_its_attempts_in_flight_begun_before_one_that_ends() -> None:
+    burst = lane("burst", max_in_flight=8)
+    for turn in (1, 2, 3, 4, 5):
+        burst.began(turn)
+    assert burst.in_flight == 5
+    assert burst.ended(3) == 2  # the first two are still out
+    assert burst.ended(5) == 3  # every one left began before it
+    assert burst.ended(1) == 0 and burst.in_flight == 2

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from receiver.config import Downstream
@@ -63,7 +64,10 @@ class Lane:
     # edits the message its first posted).
     ordered: bool
     body: Callable[[DeliveryJob], Shaped]  # its format's own body, looked up once
-    in_flight: int = 0
+    # The turns of its attempts in flight (the fan-out numbers each attempt as it begins), in
+    # order: a failure is weighed against those begun before it, which may yet succeed
+    # (deliveries/rules/delivery.py).
+    begun: list[int] = field(default_factory=list)
     reported: str = "closed"  # the breaker state last written to the store and the gauge
     # Its last claim got less than it asked for: nothing more waits until new rows are
     # committed or a tick passes (a retry comes due).
@@ -81,6 +85,20 @@ class Lane:
     # Its endpoint not asked yet: one attempt at a time, the one that asks, so that none
     # goes before the rate it answers is known.
     unasked: bool = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.begun)
+
+    def began(self, turn: int) -> None:
+        """An attempt took one of its slots."""
+        insort(self.begun, turn)
+
+    def ended(self, turn: int) -> int:
+        """The attempt of `turn` gave its slot back: how many still in flight began before
+        it."""
+        self.begun.pop(bisect_left(self.begun, turn))
+        return bisect_right(self.begun, turn)
 
     @property
     def per_second(self) -> float | None:

@@ -17,6 +17,7 @@ with it as well.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,7 +155,10 @@ class Fanout:
         limit = self.settings.concurrency
         self._refill_at = limit - max(1, limit // 4)
         self._slots = asyncio.Event()
-        self._lane_of: dict[asyncio.Task[None], Lane] = {}  # attempts holding a lane's slot
+        # The attempts holding a lane's slot, each with its turn: attempts are numbered as
+        # they begin (a claim's clock is read before its transaction, a commit's after).
+        self._lane_of: dict[asyncio.Task[None], tuple[Lane, int]] = {}
+        self._turns = itertools.count()
         self._disabled: set[str] = set()
         self._turn = 0  # which lane claims first in the next round
         self._disabled_read = 0.0
@@ -269,10 +273,11 @@ class Fanout:
         if lane.bucket is not None:
             lane.bucket.take(1)
         lane.breaker.started(now)
-        lane.in_flight += 1
+        turn = next(self._turns)
+        lane.began(turn)
         task = asyncio.create_task(self._attempt(job, lane))
         self._in_flight.add(task)
-        self._lane_of[task] = lane
+        self._lane_of[task] = lane, turn
         task.add_done_callback(self._finished)
 
     async def _report_breaker(self, lane: Lane, now: float) -> None:
@@ -289,15 +294,19 @@ class Fanout:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._recording.discard(task)
-        if (lane := self._lane_of.pop(task, None)) is not None:
-            self._free_slot(task, lane)  # it ended before its answer was in
+        self._free_slot(task)  # when it ended before its answer was in
 
-    def _free_slot(self, task: asyncio.Task[None], lane: Lane) -> None:
-        self._lane_of.pop(task, None)
+    def _free_slot(self, task: asyncio.Task[None] | None) -> int:
+        """Its slot given back (once): how many of its lane's attempts still in flight
+        began before it."""
+        if task is None or (held := self._lane_of.pop(task, None)) is None:
+            return 0
+        lane, turn = held
         self._in_flight.discard(task)
-        lane.in_flight -= 1
+        older = lane.ended(turn)
         if len(self._in_flight) <= self._refill_at or lane.refill():
             self._slots.set()
+        return older
 
     async def _idle(self, stopping: asyncio.Event, slots: bool) -> None:
         """Sleep until new rows are committed, a tick passes or we stop; and, while rows
@@ -399,9 +408,9 @@ class Fanout:
         # its commit (this row's lease keeps it from being claimed again meanwhile).
         if (me := asyncio.current_task()) is not None:
             self._recording.add(me)
-            self._free_slot(me, lane)
+        older = self._free_slot(me)
         abort = outcome is not None and outcome.answer.abort
-        health = self._health(downstream, lane, decision.outcome, abort)
+        health = self._health(downstream, lane, decision.outcome, abort, older)
         # Before this attempt is recorded: the task's next event there becomes due the
         # moment this one ends, and must already be ended too.
         gone = status == GONE and downstream is not None and await self._gone(delivery, downstream)
@@ -468,7 +477,7 @@ class Fanout:
         validated again (POST /v1/downstreams/{name}/validate)."""
         if (me := asyncio.current_task()) is not None:
             self._recording.add(me)
-            self._free_slot(me, lane)
+        self._free_slot(me)
         lane.breaker.untried()
         await delivery_story.disable(self.parts.store, name, reason, self.directory.subscriptions)
         self.parts.log.warning("downstream.not_validated", downstream=name, reason=reason)
@@ -483,7 +492,7 @@ class Fanout:
         (lost, it runs out)."""
         if (me := asyncio.current_task()) is not None:
             self._recording.add(me)
-            self._free_slot(me, lane)
+        self._free_slot(me)
         lane.breaker.untried()
         until = time.time() + wait
         try:
@@ -503,10 +512,11 @@ class Fanout:
         return cloudevents.source_of(self.directory.public_url, self.directory.app_of(kept))
 
     def _health(
-        self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool
+        self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool, older: int
     ) -> delivery_story.AttemptHealth | None:
-        """The downstream's breaker told of this attempt, and its health to record; none
-        for an attempt the receiver aborted, a filtered one, or a task's own webhook."""
+        """The downstream's breaker told of this attempt (`older`: its lane's attempts in
+        flight begun before it), and its health to record; none for an attempt the receiver
+        aborted, a filtered one, or a task's own webhook."""
         if downstream is None or abort or outcome == "filtered":
             return None
         if downstream.name == TASK_WEBHOOK:
@@ -515,7 +525,7 @@ class Fanout:
         if ok:
             lane.breaker.succeeded(time.time())
         else:
-            lane.breaker.failed(time.time())
+            lane.breaker.failed(time.time(), older)
         return delivery_story.AttemptHealth(
             downstream.name, ok, downstream.disable_after_seconds, self.directory.subscriptions
         )

@@ -374,7 +374,9 @@ def decide(
 # through (`half_open`); its success closes the breaker, its failure opens it again.
 # Counting a rate over a window, not failures in a row, keeps a flaky downstream (one
 # attempt in two fails) served: runs of failures come by chance, and each run would have
-# paused it.
+# paused it. A failure is weighed with the attempts still in flight that began before it
+# (each may yet succeed): a fast 503 ends before a slow 200, and a burst's first outcomes to
+# end would otherwise be mostly its failures.
 BreakerState = Literal["closed", "half_open", "open"]
 # For the `relay_downstream_state` gauge; `disabled` is an operator's or the relay's decision.
 STATE_NUMBERS = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
@@ -420,15 +422,18 @@ class Breaker:
         nothing of its health, and a probe it was goes again."""
         self.probing = False
 
-    def failed(self, now: float) -> None:
+    def failed(self, now: float, older_in_flight: int = 0) -> None:
+        """An attempt failed; `older_in_flight` of its downstream's attempts, begun before
+        it, have not ended yet."""
         if self.probing:
             self._reset(now)  # the probe failed: open again, for a whole cool-off
             return
         if self.opened_at is not None:
             return  # an attempt that started before it opened
         self._note(now, failed=True)
-        attempts = len(self.outcomes)
-        if attempts >= self.min_attempts and self.failed_in_window >= self.failure_rate * attempts:
+        ended = len(self.outcomes)
+        weighed = ended + older_in_flight
+        if ended >= self.min_attempts and self.failed_in_window >= self.failure_rate * weighed:
             self._reset(now)
 
     def _note(self, now: float, failed: bool) -> None:
