@@ -36,7 +36,6 @@ from receiver.config import Downstream
 from receiver.deliveries.fanout.worker import prepare
 from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
 from receiver.deliveries.rules.event_types import TASK_TYPES, example, example_document
-from receiver.destinations.registry import default_body
 from receiver.expressions import evaluate as expressions
 from receiver.expressions import pool
 from receiver.expressions.lines import OPERATOR
@@ -220,7 +219,7 @@ def _baseline(bench: Bench) -> tuple[str, dict[str, str], str]:
 
 
 def _body_of(downstream: Downstream, job: DeliveryJob) -> Callable[[], Shaped]:
-    return lambda: default_body(downstream, job)
+    return lambda: downstream.default_body(job)
 
 
 async def per_delivery_us(downstream: Downstream, jobs: list[DeliveryJob], count: int) -> float:

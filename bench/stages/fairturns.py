@@ -29,7 +29,6 @@ from receiver.config import Downstream
 from receiver.deliveries.fanout.worker import prepare
 from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.deliveries.rules.event_types import example_document
-from receiver.destinations.registry import default_body
 from receiver.expressions import pool
 from receiver.expressions.evaluate import evaluate
 from receiver.expressions.rules import Shaped
@@ -70,7 +69,7 @@ async def _b_round(tag: str) -> tuple[float, int]:
     jobs = [_job(f"tsk_b_{tag}_{i}") for i in range(B_DELIVERIES)]
     started = time.perf_counter()
     made = await asyncio.gather(
-        *(prepare(b, job, partial(default_body, b, job)) for job in jobs),
+        *(prepare(b, job, partial(b.default_body, job)) for job in jobs),
         return_exceptions=True,
     )
     return time.perf_counter() - started, sum(not isinstance(m, Shaped) for m in made)
@@ -93,7 +92,7 @@ async def _flood(stop: asyncio.Event, hungry: bool, counts: dict[str, int]) -> N
                 if k % 2:  # a delivery's filter
                     a = _downstream(APP_A, source(n)) if hungry else honest
                     job = _job(f"tsk_a_{n}")
-                    await prepare(a, job, partial(default_body, a, job))
+                    await prepare(a, job, partial(a.default_body, job))
                 else:  # a preview
                     envelope = {"type": "task.succeeded", "data": {"task_id": f"tsk_p_{n}"}}
                     await evaluate(source(n), None, envelope, APP_A, always=True)
