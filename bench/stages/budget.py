@@ -176,13 +176,14 @@ def example_jobs() -> list[DeliveryJob]:
 
 
 # a41becd's path, in a process of its own: one round of `count` deliveries per line read,
-# its CPU per delivery (µs) written back.
+# its CPU per delivery (µs) written back. Its imports are a41becd's modules, as they were
+# then: a later move of the relay's modules leaves them be.
 _OLD = """
 import sys, time
 from receiver.config import Downstream
-from receiver.destinations.registry import default_body
-from receiver.deliveries.fanout.worker import prepare
-from receiver.deliveries.rules.event_types import TASK_TYPES, example_document
+from receiver.deliveries.fanout.outgoing import default_body
+from receiver.deliveries.fanout.shaping import prepare
+from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 jobs = []
 for n, event_type in enumerate(TASK_TYPES):
@@ -203,10 +204,8 @@ for line in sys.stdin:
 
 
 def _baseline(bench: Bench) -> tuple[str, dict[str, str], str]:
-    """The interpreter, environment and name of the build paired with this one."""
-    if bench.against is not None:
-        env = {**os.environ, "PYTHONPATH": str(bench.against.root)}
-        return bench.against.python, env, bench.against.name
+    """The interpreter, environment and name of the build paired with this one: a41becd's
+    tree always (`--against` pairs ingest and endtoend; _OLD is written for a41becd)."""
     tree = bench.work / BASELINE
     if not (tree / "receiver").exists():
         tree.mkdir(parents=True, exist_ok=True)
