@@ -25,10 +25,9 @@ from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import open_route, proxy_of
-from receiver.deliveries.fanout.worker import Refused, prepare
+from receiver.deliveries.fanout.worker import Refused, prepare, source_of
 from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
 from receiver.deliveries.rules.event_types import DISABLED_TYPE, EVENT_TYPES, example_document
-from receiver.destinations import cloudevents
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
 from receiver.destinations.publishing import Opening
 from receiver.destinations.registry import open_publisher, untestable
@@ -106,8 +105,7 @@ async def send_test(
         # What a real delivery of this event would do: end filtered (or dead), unsent.
         error = scrub(f"not sent, as a real delivery would not be: {shaped.reason}", EXCERPT_CHARS)
     else:
-        source = cloudevents.source_of(directory.public_url, directory.app_of(name))
-        message = message_of(d, job, shaped, source)
+        message = message_of(d, job, shaped, source_of(directory, name))
         message = replace(message, headers=message.headers | {TEST_HEADER: "true"})
         sent = shown_request(d, request_of(message, d.url, proxy_of(rules, d)))
         guarded = d.managed and not rules.allow_private_networks

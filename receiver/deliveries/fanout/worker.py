@@ -112,6 +112,12 @@ async def prepare(
     return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})
 
 
+def source_of(directory: Directory, kept: str) -> str:
+    """The CloudEvents `source` of a downstream's events: the relay's public URL, and its
+    app's name for an app's."""
+    return cloudevents.source_of(directory.public_url, directory.app_of(kept))
+
+
 def event(payload: dict[str, Any]) -> dict[str, Any]:
     """The event as the `webhook` format delivers it: what an expression sees."""
     return webhook(payload)
@@ -508,8 +514,7 @@ class Fanout:
         """The CloudEvents `source` of a delivery in a CloudEvent envelope ("": none)."""
         if downstream.envelope == "relay":
             return ""
-        kept = job.delivery.downstream
-        return cloudevents.source_of(self.directory.public_url, self.directory.app_of(kept))
+        return source_of(self.directory, job.delivery.downstream)
 
     def _health(
         self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool, older: int
