@@ -313,22 +313,25 @@ def downstreams_list(config_path: str | None) -> None:
     """Each downstream's health: the config file's, and those made through the API (an
     app's as APP/NAME)."""
     from receiver.cli.offline import with_store
-    from receiver.destinations.registry import read_by_pull
     from receiver.downstreams import names
     from receiver.downstreams import transactions as downstream_transactions
+    from receiver.downstreams.directory import stand_in
 
     configured = settings_of(config_path).downstream
-    formats = {d.name: d.format for d in configured}
+    pulled = {d.name: d.pulled for d in configured}
 
     async def every(store: Store) -> tuple[list[DownstreamHealth], dict[str, str]]:
-        managed = await downstream_transactions.made(store)
-        formats.update((row.name, str(row.spec.get("format", "webhook"))) for row in managed)
-        found = await downstream_transactions.health(store, [*formats])
+        for row in await downstream_transactions.made(store):
+            settings = stand_in(row)
+            pulled[row.name] = settings is not None and settings.pulled
+        found = await downstream_transactions.health(store, [*pulled])
         return found, await names.shown_names(store, [h.name for h in found])
 
     found, shown_names = with_store(config_path, every)
-    pulled = {n for n, fmt in formats.items() if read_by_pull(fmt)}
-    click.echo(downstreams_table(found, pulled, name=lambda kept: shown_names.get(kept, kept)))
+    read_by_pull = {name for name, is_pulled in pulled.items() if is_pulled}
+    click.echo(
+        downstreams_table(found, read_by_pull, name=lambda kept: shown_names.get(kept, kept))
+    )
 
 
 def _told_while_sealed(directory: Directory, kept: str) -> str | None:

@@ -74,12 +74,13 @@ def health_of(h: DownstreamHealth, pulled: bool = False) -> Health | None:
     )
 
 
-def _unopened(row: ManagedRow, reason: str) -> tuple[ManagedDownstreamConfig, str] | None:
-    """The settings of a row whose URL may not open, read with a stand-in URL."""
+def stand_in(row: ManagedRow) -> ManagedDownstreamConfig | None:
+    """The settings of a row read without opening its seals, with a stand-in URL (None if
+    they no longer pass their checks)."""
     # Its headers' values and its credentials are sealed too.
     spec = {key: value for key, value in row.spec.items() if key != "url" and key not in SEALED}
     try:
-        return ManagedDownstreamConfig.stand_in({**spec, "name": row.name}), reason
+        return ManagedDownstreamConfig.stand_in({**spec, "name": row.name})
     except ValidationError:
         return None
 
@@ -296,7 +297,8 @@ class Directory:
         except Unsealable as exc:
             reason = f"{SECRET_HELD} (its secret or URL does not open: {exc})"
             self._log.error("downstream.unusable", downstream=row.name, reason=reason)
-            return _unopened(row, reason)
+            held = stand_in(row)
+            return None if held is None else (held, reason)
         except ValidationError as exc:
             self._log.error("downstream.unusable", downstream=row.name, reason=str(exc)[:200])
             return None
