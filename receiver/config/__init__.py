@@ -26,39 +26,22 @@ from receiver.config.load import (
     resolve,
     timeout_problem,
 )
-from receiver.config.sections import (
-    CallbackConfig,
-    ConsoleConfig,
-    DeliveryConfig,
-    LoggingConfig,
-    MediaConfig,
-    PollingConfig,
-    RetentionConfig,
-    ServerConfig,
-    StorageConfig,
-    UpstreamConfig,
-)
+from receiver.config.sections import CallbackConfig, PollingConfig, RetentionConfig, ServerConfig
 from receiver.config.settings import Settings
 
 __all__ = [
     "SHOWN_SETTINGS",
     "CallbackConfig",
     "Config",
-    "ConsoleConfig",
-    "DeliveryConfig",
     "Downstream",
     "DownstreamChange",
     "DownstreamConfig",
-    "LoggingConfig",
     "ManagedDownstreamConfig",
-    "MediaConfig",
     "PollingConfig",
     "RetentionConfig",
     "Secrets",
     "ServerConfig",
     "Settings",
-    "StorageConfig",
-    "UpstreamConfig",
     "effective_settings",
     "load",
     "managed_downstream",
