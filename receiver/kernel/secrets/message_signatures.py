@@ -15,12 +15,8 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from receiver.kernel.secrets.signing import SIGNING_PREFIX, parse_secret
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from receiver.kernel.secrets.signing import SIGNING_PREFIX, private_key, public_bytes
 
 COVERED = ("@method", "@target-uri", "content-type", "content-digest", "webhook-id")
 TAG = "runway-relay"
@@ -118,15 +114,7 @@ def signature_headers(
 
 def signature(secret: str, base: bytes) -> str:
     """The ed25519 signature of a signature base (RFC 9421 section 3.3.6), base64."""
-    return base64.b64encode(_private(secret).sign(base)).decode()
-
-
-@functools.lru_cache(maxsize=64)
-def _private(secret: str) -> Ed25519PrivateKey:
-    # Imported when first used, as webhooks.py does: every command's help stays quick.
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    return Ed25519PrivateKey.from_private_bytes(parse_secret(secret))
+    return base64.b64encode(private_key(secret).sign(base)).decode()
 
 
 def _b64url(raw: bytes) -> str:
@@ -135,10 +123,7 @@ def _b64url(raw: bytes) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _x(secret: str) -> str:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    raw = _private(secret).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return _b64url(raw)
+    return _b64url(public_bytes(secret))
 
 
 def key_id(secret: str) -> str:

@@ -105,27 +105,32 @@ def _key(secret: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
-def _private(secret: str) -> Ed25519PrivateKey:
+def private_key(secret: str) -> Ed25519PrivateKey:
+    """A `whsk_` secret's ed25519 key (for Standard Webhooks and RFC 9421 alike)."""
     # Imported when first used: every command's help stays quick to load.
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     return Ed25519PrivateKey.from_private_bytes(_key(secret))
 
 
+def public_bytes(secret: str) -> bytes:
+    """The raw public key of a `whsk_` secret."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return private_key(secret).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
 def public_key(secret: str) -> str | None:
     """The `whpk_` key a receiver verifies a `whsk_` secret's signatures with; None for HMAC."""
     if signing_of(secret) != "ed25519":
         return None
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    raw = _private(secret).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return PUBLIC_PREFIX + base64.b64encode(raw).decode()
+    return PUBLIC_PREFIX + base64.b64encode(public_bytes(secret)).decode()
 
 
 def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{msg_id}.{timestamp}.".encode() + body
     if signing_of(secret) == "ed25519":
-        return "v1a," + base64.b64encode(_private(secret).sign(signed)).decode()
+        return "v1a," + base64.b64encode(private_key(secret).sign(signed)).decode()
     digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
