@@ -101,16 +101,8 @@ _CREDENTIALS = ("auth", "tls")
 SEALED = (SEALED_URL, SEALED_HEADERS, SEALED_CREDENTIALS)
 
 
-def _credentials_binding(name: str) -> str:
-    return f"{name}#credentials"
-
-
-def _headers_binding(name: str) -> str:
-    return f"{name}#headers"
-
-
-def _url_binding(name: str) -> str:
-    return f"{name}#url"
+def _binding(name: str, part: str) -> str:
+    return f"{name}#{part}"
 
 
 def seal_url(sealer: Sealer, spec: dict[str, Any], name: str) -> dict[str, Any]:
@@ -119,12 +111,12 @@ def seal_url(sealer: Sealer, spec: dict[str, Any], name: str) -> dict[str, Any]:
     plain = ("url", "headers", *_CREDENTIALS)
     stored = {key: value for key, value in spec.items() if key not in plain}
     if "url" in spec:
-        stored[SEALED_URL] = sealer.seal(str(spec["url"]), _url_binding(name))
+        stored[SEALED_URL] = sealer.seal(str(spec["url"]), _binding(name, "url"))
     if spec.get("headers"):
-        sealed = sealer.seal(orjson.dumps(spec["headers"]).decode(), _headers_binding(name))
+        sealed = sealer.seal(orjson.dumps(spec["headers"]).decode(), _binding(name, "headers"))
         stored[SEALED_HEADERS] = sealed
     if credentials := {key: spec[key] for key in _CREDENTIALS if spec.get(key) is not None}:
-        sealed = sealer.seal(orjson.dumps(credentials).decode(), _credentials_binding(name))
+        sealed = sealer.seal(orjson.dumps(credentials).decode(), _binding(name, "credentials"))
         stored[SEALED_CREDENTIALS] = sealed
     return stored
 
@@ -134,13 +126,13 @@ def open_url(sealer: Sealer, stored: dict[str, Any], name: str) -> dict[str, Any
     before URLs were sealed are taken as they are."""
     spec = {key: value for key, value in stored.items() if key not in SEALED}
     if SEALED_URL in stored:
-        spec["url"] = sealer.open(str(stored[SEALED_URL]), _url_binding(name))
+        spec["url"] = sealer.open(str(stored[SEALED_URL]), _binding(name, "url"))
     if SEALED_HEADERS in stored:
         spec["headers"] = orjson.loads(
-            sealer.open(str(stored[SEALED_HEADERS]), _headers_binding(name))
+            sealer.open(str(stored[SEALED_HEADERS]), _binding(name, "headers"))
         )
     if SEALED_CREDENTIALS in stored:
-        binding = _credentials_binding(name)
+        binding = _binding(name, "credentials")
         spec.update(orjson.loads(sealer.open(str(stored[SEALED_CREDENTIALS]), binding)))
     return spec
 
