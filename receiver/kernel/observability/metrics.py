@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -47,135 +48,108 @@ class Metrics:
         self._delivery_states = tuple(delivery_states)
         self._downstream_label = downstream_label
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.callbacks = Counter(
+        counter = partial(Counter, registry=self.registry)
+        gauge = partial(Gauge, registry=self.registry)
+        timer = partial(Histogram, buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.callbacks = counter(
             "relay_callbacks_total",
             "Inbound callbacks by final outcome: confirmed, contradicted or unconfirmed by"
             " CometAPI, duplicate, or refused (rejected_*, store_unavailable)",
             ["outcome"],
-            registry=r,
         )
-        self.callback_seconds = Histogram(
-            "relay_callback_seconds",
-            "Time to verify, parse and commit a callback",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.callback_seconds = timer(
+            "relay_callback_seconds", "Time to verify, parse and commit a callback"
         )
-        self.submits = Counter(
+        self.submits = counter(
             "relay_submits_total",
             "Tasks CometAPI took (accepted) or refused for good, by kind",
             ["kind", "outcome"],
-            registry=r,
         )
-        self.deliveries = Counter(
+        self.deliveries = counter(
             "relay_deliveries_total",
             "Delivery attempts by downstream and outcome",
             ["downstream", "outcome"],
-            registry=r,
         )
         # Deliveries a downstream's filter did not take: refused (false), or failed on.
-        self.filtered = Counter(
+        self.filtered = counter(
             "relay_deliveries_filtered_total",
             "Deliveries a downstream's filter did not take, by downstream and whether it failed",
             ["downstream", "failed"],
-            registry=r,
         )
-        self.delivery_seconds = Histogram(
-            "relay_delivery_seconds",
-            "Time of one delivery attempt",
-            ["downstream"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.delivery_seconds = timer(
+            "relay_delivery_seconds", "Time of one delivery attempt", ["downstream"]
         )
-        self.media_files = Counter(
+        self.media_files = counter(
             "relay_media_files_total",
             "Files copied to the media store (mirrored), or failures by reason",
             ["outcome"],
-            registry=r,
         )
-        self.media_bytes = Counter(
-            "relay_media_bytes_total", "Bytes copied to the media store", registry=r
-        )
-        self.media_stored = Gauge(
+        self.media_bytes = counter("relay_media_bytes_total", "Bytes copied to the media store")
+        self.media_stored = gauge(
             "relay_media_stored_bytes",
             "Bytes the media store holds (counted at each hourly prune, plus copies since)",
-            registry=r,
         )
-        self.polls = Counter("relay_polls_total", "Polls by outcome", ["outcome"], registry=r)
-        self.poll_seconds = Histogram(
-            "relay_poll_seconds", "Time of one poll", buckets=_LATENCY_BUCKETS, registry=r
-        )
-        self.tasks = Gauge("relay_tasks", "Stored tasks by state", ["state"], registry=r)
-        self.streams_open = Gauge(
-            "relay_streams_open", "Live streams open in this process", registry=r
-        )
-        self.credits = Gauge(
+        self.polls = counter("relay_polls_total", "Polls by outcome", ["outcome"])
+        self.poll_seconds = timer("relay_poll_seconds", "Time of one poll")
+        self.tasks = gauge("relay_tasks", "Stored tasks by state", ["state"])
+        self.streams_open = gauge("relay_streams_open", "Live streams open in this process")
+        self.credits = gauge(
             "relay_credits",
             "CometAPI credits over stored tasks (charged = point, refunded = refund)",
             ["kind"],
-            registry=r,
         )
-        self.downstream_state = Gauge(
+        self.downstream_state = gauge(
             "relay_downstream_state",
             "Each downstream: 0 closed, 1 half-open, 2 open (breaker, this process), 3 disabled",
             ["downstream"],
-            registry=r,
         )
         # This process's breakers (set by the fan-out); `disabled` comes from the store.
         self.breakers: dict[str, int] = {}
-        self.queue = Gauge(
+        self.queue = gauge(
             "relay_outbox",
             "Stored deliveries by state (pending = retry queue depth, dead = dead-letter size,"
             " mirroring = waiting for a copy of the renders)",
             ["state"],
-            registry=r,
         )
         # Retention (receiver/retention/worker.py).
-        self.pruned = Counter(
+        self.pruned = counter(
             "relay_pruned_total",
             "Rows removed by retention, by kind: tasks, events (with their raw bodies),"
             " deliveries, attempts, mirrors, chat_messages",
             ["kind"],
-            registry=r,
         )
-        self.store_bytes = Gauge(
+        self.store_bytes = gauge(
             "relay_store_bytes",
             "What the store takes on disk (SQLite: the database file; PostgreSQL: its tables)",
-            registry=r,
         )
-        self.store_free_bytes = Gauge(
+        self.store_free_bytes = gauge(
             "relay_store_free_bytes",
             "Of it, free pages a SQLite file keeps for new rows (0 on PostgreSQL)",
-            registry=r,
         )
 
-        self.submit_attempts = Counter(
+        self.submit_attempts = counter(
             "relay_submit_attempts_total",
             "Sends to CometAPI by outcome: accepted, retry (queued again), failed",
             ["outcome"],
-            registry=r,
         )
-        self.directory_rows = Counter(
+        self.directory_rows = counter(
             "relay_directory_rows_read_total",
             "Rows of downstreams made through the API read to follow their changes (only the"
             " changed ones: a tick with nothing new reads none)",
-            registry=r,
         )
-        self.item_failures = Counter(
+        self.item_failures = counter(
             "relay_item_failures_total",
             "Items a worker could not handle (an exception of that item alone: it was failed or"
             " set aside with the reason, and the worker went on), by worker",
             ["worker"],
-            registry=r,
         )
-        self.submit_queue = Gauge(
-            "relay_submit_queue", "Tasks waiting in the submit queue to be sent", registry=r
+        self.submit_queue = gauge(
+            "relay_submit_queue", "Tasks waiting in the submit queue to be sent"
         )
-        self.upstream_running = Gauge(
+        self.upstream_running = gauge(
             "relay_upstream_running",
             "Tasks sent to CometAPI (or being sent) and not ended: what"
             " upstream.max_concurrent_tasks caps",
-            registry=r,
         )
 
     def downstream(self, kept: str) -> str:
