@@ -1,31 +1,9 @@
 """One exception hierarchy for the package, named by what went wrong.
 
-    RelayError                  every error the relay raises on purpose
-    ├── ConfigError             the configuration is bad or incomplete
-    ├── RequestRejected         a request cannot be served as it was sent
-    │   ├── MalformedRequest    it cannot be read (not JSON, a bad parameter or form)
-    │   │   └── ParseError      a body from CometAPI's side that cannot be read
-    │   ├── InvalidRequest      it reads, but breaks a documented limit (names every field)
-    │   ├── BodyTooLarge        its body is over the size limit
-    │   ├── BodyTooSlow         its body did not arrive in time
-    │   ├── NotAuthenticated    no credentials, or wrong ones
-    │   ├── NotAllowed          credentials that do not cover this (a stale form, a token
-    │   │                       for another task, an expired link)
-    │   ├── NotFound            no such thing
-    │   ├── Conflict            the thing's state forbids it now
-    │   └── LimitReached        the caller's own limit is reached: ask again later
-    ├── UpstreamError           CometAPI refused, failed or did not answer
-    │   └── UpstreamTimeout     CometAPI did not answer in time
-    ├── DownstreamError         a downstream refused a delivery or cannot be reached
-    ├── MirrorError          a finished render's file could not be copied
-    ├── Overloaded              a limit on what one process serves at once is reached
-    └── StoreError              the store could not be opened, reached or written
-
-What an outgoing call raises (aiohttp, asyncio, the OS, SSL, DNS) is mapped into this tree
-in one place, `receiver.kernel.net.outbound`. Nothing here knows HTTP: the web layer
-chooses each answer's status in one place (`receiver.kernel.http.errors`), and the CLI prints the
-message as one line. A message is always safe to show: it never carries a secret or a
-stack trace.
+What an outgoing call raises is mapped into it in one place (`receiver.kernel.net.outbound`);
+the web layer chooses each answer's status in one place (`receiver.kernel.http.errors`), and
+the CLI prints the message as one line. A message is always safe to show: it never carries a
+secret or a stack trace.
 """
 
 from __future__ import annotations
