@@ -40,9 +40,7 @@ MAX_LOGO_CHARS = 64 * 1024
 # the app's name (today: the name of the API key that made the link) under
 # `server.share_apps`; the fields are named as an app's own settings would be, so they can
 # move onto apps unchanged.
-class ShareLook(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ShareLook(Section):
     # The logo at the top of the page: a `data:image/...` URI (served with the page, so the
     # page asks nothing of another site) or an https URL (the viewer's browser fetches it
     # from there; the page's CSP allows that one origin for images).
@@ -471,11 +469,9 @@ class AlertsConfig(Section):
 
 
 # The `[mcp]` section: the agents' door at /mcp (receiver/agents).
-class McpConfig(BaseModel):
+class McpConfig(Section):
     """`auto` mounts /mcp when the `mcp` extra is installed, `on` refuses to start without
     it, `off` never mounts it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: Literal["auto", "on", "off"] = "auto"
     # `wait_for_task` returns after this long at most, ended or not: clients time calls out.
