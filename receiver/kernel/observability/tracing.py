@@ -237,11 +237,8 @@ class _Live:
 
     def headers(self) -> dict[str, str]:
         from opentelemetry import trace
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        carrier: dict[str, str] = {}
-        TraceContextTextMapPropagator().inject(carrier, trace.set_span_in_context(self._span))
-        return carrier
+        return _injected(trace.set_span_in_context(self._span))
 
 
 Span = _Null | _Live
@@ -289,12 +286,15 @@ def _live(
 
 def current_headers() -> dict[str, str]:
     """The current span's context as W3C headers, to send on ({} when tracing is off)."""
-    if _tracer is None:
-        return {}
+    return {} if _tracer is None else _injected(None)
+
+
+def _injected(context: Any) -> dict[str, str]:
+    """`context` (None: the current one) as W3C headers."""
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     carrier: dict[str, str] = {}
-    TraceContextTextMapPropagator().inject(carrier)
+    TraceContextTextMapPropagator().inject(carrier, context)
     return carrier
 
 
