@@ -26,15 +26,12 @@ def http_name() -> str:
     return "httptools" if _has("httptools") else "h11"
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on the fastest loop."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     if loop_name() == "uvloop":
         import uvloop
 
-        return uvloop.new_event_loop
-    return None
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run on the fastest loop."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)
