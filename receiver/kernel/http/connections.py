@@ -157,9 +157,7 @@ class _HeadLimits(asyncio.Protocol):
 def with_head_limits(
     inner: type[asyncio.Protocol], seconds: float, parser: str
 ) -> type[asyncio.Protocol]:
-    head_size = None
-    if parser == "httptools":  # h11 bounds a head's size itself
-        head_size = HeadSize
+    head_size = HeadSize if parser == "httptools" else None  # h11 bounds a head's size itself
     attributes = {"inner_class": inner, "seconds": seconds, "head_size": head_size}
     return type("HeadLimits", (_HeadLimits,), attributes)
 
