@@ -93,11 +93,9 @@ def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     table = data
     for part in path[:-1]:
         inner = table.get(part)
-        if not isinstance(inner, dict):
-            inner = table[part] = {}
-        else:
-            inner = table[part] = dict(inner)  # never change the caller's tables
-        table = inner
+        # A copy: never change the caller's tables.
+        table[part] = dict(inner) if isinstance(inner, dict) else {}
+        table = table[part]
     table[path[-1]] = value
 
 

@@ -246,8 +246,7 @@ def timeout_problem(timeout: float, lease: float) -> str | None:
         return None
     return (
         f"must be below advanced.delivery.attempt_lease_seconds ({lease:g}), or a delivery"
-        " still in flight"
-        " would be sent again"
+        " still in flight would be sent again"
     )
 
 
