@@ -1,17 +1,11 @@
-"""A body that came from outside: read under a cap on its size and on the time it may take
-to arrive, and decoded as JSON under one rule for every door.
+"""A body that came from outside (every door's, and CometAPI's answers: `load_json`): read
+under a cap on its size and time, and decoded as JSON under one rule.
 
-The web layer's one reader: the callback route reads its body here (after the token check,
-so that nobody unknown can make the relay read anything), and so do the submit route and the
-console's forms. CometAPI's answers are decoded by the same rule (`load_json`).
-
-Whatever the JSON rule accepts can be stored, answered and delivered: it is nested at most
-`MAX_DEPTH` deep (orjson writes at most 255 levels, and the deepest event document adds a
-few around the caller's data), its integers fit in 64 bits (orjson reads bigger ones as
-floats and refuses to write them), and it holds no NaN or infinity (JSON has no word for
-them, and PostgreSQL refuses them in jsonb), and none of its strings, keys included, holds
-the NUL character (PostgreSQL's text and jsonb cannot store it): such a body is refused
-with a 422 naming the field.
+Whatever the rule accepts can be stored, answered and delivered: nested at most `MAX_DEPTH`
+deep (orjson writes at most 255 levels, and an event document adds a few), integers within
+64 bits (orjson reads bigger ones as floats and refuses to write them), no NaN or infinity
+(PostgreSQL's jsonb refuses them), and no NUL in any string or key (PostgreSQL cannot store
+it): such a body is refused with a 422 naming the field.
 """
 
 from __future__ import annotations

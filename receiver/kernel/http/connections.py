@@ -1,21 +1,13 @@
 """The wrappers `receiver serve` puts around the application and each connection
-(receiver/app/server.py), on every request's path: limits on what one caller can hold, and
-/metrics on its own port.
+(receiver/app/server.py): limits on what one caller can hold, and /metrics on its own port.
 
-uvicorn times out idle keep-alive connections but not a request whose head or body never
-finishes, so a few hundred slow senders could hold every file descriptor. Here a request
-head must arrive within `head_timeout_seconds` of the connection (or of the previous
-answer), and a head larger than 64 KiB closes its connection (`HeadSize`, where uvicorn
-parses with httptools, which bounds none: h11 refuses a head past 16 KiB itself; within the
-head's deadline a fast client could otherwise send megabytes of header lines).
-
-The head deadline is ours because uvicorn has none: `timeout_keep_alive` starts only once a
-first answer is out and any byte cancels it, and `h11_max_incomplete_event_size` bounds a
-head's size, not its time. It is built from public parts only: uvicorn's protocol for each
-connection is wrapped (composition over the asyncio Protocol interface, no subclass of a
-private class), and the wrapper rides in the connection's ASGI lifespan state (which uvicorn
-copies into every request's `scope["state"]`, as the ASGI spec says) to the small ASGI
-middleware below, which tells it when a request's head is in and when its answer is out.
+uvicorn bounds neither a head's time (`timeout_keep_alive` starts only after a first answer)
+nor, with httptools, its size, so a few hundred slow senders could hold every file
+descriptor. Here a head must arrive within `head_timeout_seconds` of the connection (or of
+the previous answer), and one past 64 KiB closes its connection (h11 refuses one past 16 KiB
+itself). Only public parts: uvicorn's protocol is wrapped, and the wrapper rides in the
+lifespan state (copied into every request's `scope["state"]`) to the ASGI middleware below,
+which tells it when a head is in and when its answer is out.
 """
 
 from __future__ import annotations

@@ -2,13 +2,9 @@
 TLS, or a private CA trusted alone), HTTP Basic, a bearer token, or an OAuth2 access token
 fetched with client credentials (RFC 6749, 4.4).
 
-An OAuth2 token is kept by one `TokenSource` per downstream and process: every delivery
-there asks it, and a burst asks the token endpoint once (one fetch at a time, under a lock;
-those that waited take its token). It is kept until shortly before it expires, and a
-token the endpoint refused (a 401) is dropped once, however many deliveries saw it
-refused, so that one new token is fetched for all of them. The token is the endpoint's
-choice: it is cut out of that downstream's own log lines, errors and excerpts only (its
-`redactor`, in `logs.scoped`), never searched for in every line the relay writes."""
+One `TokenSource` per downstream and process keeps its OAuth2 token, so that a burst, or a
+401 seen by many deliveries, fetches one. The token is the endpoint's choice: it is cut out
+of that downstream's own lines only (its `redactor`), never searched for in every line."""
 
 from __future__ import annotations
 
@@ -105,7 +101,7 @@ class TokenSource:
 
     def __init__(self, credentials: ClientCredentials) -> None:
         self.credentials = credentials
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one fetch at a time: those that waited take its token
         self._token: str | None = None  # None: none, or refused
         self._held: str | None = None  # the last one fetched
         # The last token and the one before (an attempt may still be out with it).

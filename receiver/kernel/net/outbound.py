@@ -1,14 +1,10 @@
-"""How the relay's own HTTP clients (CometAPI's, the fan-out's and the media fetches') go
-out, and what their failures mean.
+"""How the relay's own HTTP clients go out, and what their failures mean.
 
-Which proxy a URL goes through is settled once per client from the environment (aiohttp's
-`trust_env` would read the environment and ~/.netrc again on every request, in a thread),
-and they verify with one TLS context. What an outgoing call can raise (aiohttp, asyncio,
-the OS, SSL, DNS, IDNA) maps into the relay's error tree in one place (as httpx's
-transports map their library's errors): each failure gets a `kind` (for metrics and retry
-decisions) and a reason that is safe to keep and show: aiohttp's own messages name the URL
-whole, and a chat webhook's URL is its credential, so no reason here quotes one. And how
-long an answer asks the relay to wait before it tries again (`retry_after`).
+The proxy is settled once per client from the environment (aiohttp's `trust_env` reads it
+and ~/.netrc again on every request, in a thread). What an outgoing call can raise maps into
+the relay's error tree here: a `kind` (for metrics and retries) and a reason safe to show,
+which never quotes the URL (aiohttp's messages do, and a chat webhook's URL is its
+credential).
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """OpenTelemetry traces, one per task, exported over OTLP/HTTP when the standard variables
 ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
 
-Without them nothing of OpenTelemetry is imported and every span is one shared object that
-does nothing. A task's context (W3C `traceparent` and `tracestate`, as JSON) is stored on
-its row when it is submitted: work that comes later without any context (a callback, a
-poll, a delivery attempt, on any replica) starts its span as a child of it, so the whole
-life of a task is one trace. Attributes are scrubbed like log lines; a span's status is
-scrubbed too, and keeps no URL's path, query or user part (a downstream's answer may echo
-the address it was sent to, and its path or query may be the credential).
+Without them nothing of OpenTelemetry is imported and every span does nothing. A task's
+context (W3C headers, as JSON) is stored on its row, so that later work on any replica (a
+callback, a poll, a delivery) is its child: a task's life is one trace. Attributes and
+statuses are scrubbed like log lines, and a status keeps no URL's path, query or user part
+(a downstream's answer may echo its address, whose path may be the credential).
 """
 
 from __future__ import annotations

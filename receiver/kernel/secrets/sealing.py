@@ -1,13 +1,10 @@
 """Secrets sealed at rest: AES-GCM (`cryptography`), keyed from the relay's own secret.
 
-A downstream made through the API has a signing secret the relay must read back to sign
-with, so it cannot be hashed; it is encrypted instead, and what the store holds is
-`v1.<key id>.<base64url of nonce and ciphertext>`, bound to the downstream's name (a sealed
-secret copied onto another row does not open). The key is derived with HKDF from each of
-the relay's callback secrets (`callbacks.secret_env`, then `previous_secret_envs`): the
-newest seals, every one of them opens. After a rotation of that secret, each process
-re-seals under the new key at start, so the old one may go once every replica has
-restarted with both.
+A secret the relay must read back (a managed downstream's) cannot be hashed: the store holds
+`v1.<key id>.<base64url of nonce and ciphertext>`, bound to the downstream's name (copied
+onto another row, it does not open). Keys come from each callback secret (HKDF): the newest
+seals, every one opens, and each process re-seals under the newest at start, so an old
+secret may go once every replica has restarted with both.
 """
 
 from __future__ import annotations
