@@ -1,15 +1,10 @@
 """Every key of the file from the environment: `RECEIVER__<SECTION>__<KEY>` (tuning knobs
-`RECEIVER__ADVANCED__<SECTION>__<KEY>`, as the file nests them), over what the file says, so
-that a container needs no file at all.
+`RECEIVER__ADVANCED__<SECTION>__<KEY>`), over what the file says, so that a container needs
+no file at all. The names come from the settings model, so a new key needs no change here.
 
-The names are derived from the settings model each time, so a key added to a section can be
-set this way with no change here. A variable naming no key is a problem with the nearest
-name suggested, as an unknown key of the file is. A list or table value (`trusted_proxies`,
-`retry_schedule`, the whole `downstream` array) is written as JSON, as pydantic-settings
-reads complex values; every other value is the text pydantic converts (`8080`, `1.5`,
-`true`). Whatever a variable holds, a mistake in it is one line naming it: a value that is
-not text (bytes no UTF-8 decodes), JSON that does not parse or nests past `MAX_DEPTH` (the
-parser's own recursion would otherwise end start-up in a traceback).
+A list or table (`trusted_proxies`, the whole `downstream` array) is JSON, as
+pydantic-settings reads them; any other value is the text pydantic converts. A mistake is
+one line naming the variable, never a traceback (JSON nested past `MAX_DEPTH` included).
 """
 
 from __future__ import annotations

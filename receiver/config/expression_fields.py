@@ -1,10 +1,8 @@
-"""A downstream's filter, transform and static headers, wherever it is declared: checked
-before they are stored (receiver/expressions/evaluate.py says what CEL may do here).
+"""A downstream's filter, transform and static headers, checked before they are stored.
 
-The model checks what the text alone tells (its size); whether it compiles, and whether a
-transform gives a map on the example `task.succeeded` event, is asked of a process, never
-run in a validator: `vet_expressions` where the API takes them, `vet_now` for the config
-file, read before the relay serves."""
+The model checks what the text alone tells; whether it compiles (and a transform gives a map
+on the example event) is asked of a process, never in a validator: `vet_expressions` where
+the API takes them, `vet_now` for the config file."""
 
 from __future__ import annotations
 

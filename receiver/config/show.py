@@ -1,9 +1,6 @@
-"""The effective configuration as a file would say it (`receiver config show`): every key
-with its value from the file, the environment or the default, tuning knobs under
-`[advanced.<section>]`, and no secret: every URL's user part (a password, or a broker's token
-alone) and each of its query's values (`?token=`, `?sig=`, a database's `?password=`) are
-masked, a chat webhook's whole path (it is the credential), and the variables holding
-secrets are only said to be set."""
+"""The effective configuration as a file would say it (`receiver config show`), with no
+secret: every URL's user part and query values are masked, a chat webhook's whole path (it
+is the credential), and the variables holding secrets are only said to be set."""
 
 from __future__ import annotations
 
