@@ -29,6 +29,7 @@ from receiver.config.expression_fields import vet_now
 from receiver.config.names import Normalised, unknown
 from receiver.config.settings import Settings
 from receiver.kernel.errors import ConfigError
+from receiver.kernel.http.errors import problem_of
 from receiver.kernel.net.credentials import tls_problem
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.signing import PREFIX, SIGNING_PREFIX, parse_secret, signing_of
@@ -98,19 +99,13 @@ class Config(BaseModel):
 
 
 def problems(exc: ValidationError, whole: str, skip: int = 0) -> list[str]:
-    """Every error pydantic found, as `<where>: <why>` (`whole` where it is the whole input;
-    the first `skip` parts of a location left out, such as a tagged union's tag), in the
-    relay's words: our validators' unprefixed, an unknown field said so; never the input
-    itself (it may hold a secret)."""
+    """Every error pydantic found, in the relay's words (`problem_of`: the first `skip` parts
+    of a location left out, such as a tagged union's tag), an unknown field said so."""
     found = []
     for err in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in err["loc"][skip:]) or whole
-        cause = err.get("ctx", {}).get("error")
         if err["type"] == "extra_forbidden":
-            why = "unknown field, leave it out"
-        else:
-            why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
-        found.append(f"{where}: {why}")
+            err["msg"] = "unknown field, leave it out"
+        found.append(problem_of(err, whole, skip))
     return found
 
 

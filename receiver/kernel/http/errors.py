@@ -4,7 +4,8 @@ FastAPI's refusal of a parameter becomes the relay's own."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from receiver.kernel.errors import (
     BodyTooLarge,
@@ -65,13 +66,16 @@ def answer_for(exc: RelayError) -> tuple[int, str]:
     return 500, "internal"
 
 
+def problem_of(err: Mapping[str, Any], whole: str, skip: int) -> str:
+    """One error pydantic found, as `<where>: <why>` (`whole` where it is the whole input;
+    the first `skip` parts of its location left out): our validators' words unprefixed,
+    never the value given (it may hold a secret)."""
+    where = ".".join(str(p) for p in err["loc"][skip:]) or whole
+    cause = err.get("ctx", {}).get("error")
+    why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
+    return f"{where}: {why}"
+
+
 def malformed(exc: RequestValidationError) -> MalformedRequest:
-    """FastAPI's refusal of a parameter, in the relay's words: `<name>: <why>`, never the
-    value given (it may hold a secret)."""
-    found = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"][1:]) or "parameters"
-        cause = err.get("ctx", {}).get("error")
-        why = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
-        found.append(f"{where}: {why}")
-    return MalformedRequest("; ".join(found))
+    """FastAPI's refusal of a parameter, in the relay's words."""
+    return MalformedRequest("; ".join(problem_of(err, "parameters", 1) for err in exc.errors()))
