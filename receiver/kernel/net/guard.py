@@ -116,9 +116,13 @@ def check_host(host: str) -> None:
         raise BadHost("the URL has no host")
     check_name(host)
     check_literal(host)
-    name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
+    if _in_domain(host, "localhost"):
         raise PrivateAddress(f"{host} is a local name")
+
+
+def _in_domain(host: str, domain: str) -> bool:
+    name = host.lower().rstrip(".")
+    return name == domain or name.endswith(f".{domain}")
 
 
 def check_api_url(url: str, field: str, allow_private: bool = False) -> None:
@@ -136,13 +140,6 @@ def check_api_url(url: str, field: str, allow_private: bool = False) -> None:
         raise InvalidRequest(f"{field}: {exc}; it must be a public address") from None
 
 
-def never_resolves(host: str) -> bool:
-    """A name under `.invalid`, which no resolver answers (RFC 6761): no DNS server is
-    asked."""
-    name = host.lower().rstrip(".")
-    return name == "invalid" or name.endswith(".invalid")
-
-
 async def check_resolved(host: str, proxied: bool = False) -> None:
     """A name's every address public, for a client that resolves by itself (a broker's, a
     proxy): the check comes before it connects, as close to that as the relay can get. A
@@ -152,7 +149,7 @@ async def check_resolved(host: str, proxied: bool = False) -> None:
     if literal_address(host) is not None:
         return  # checked above, and never resolved
     try:
-        if never_resolves(host):
+        if _in_domain(host, "invalid"):  # no resolver answers it (RFC 6761): none is asked
             raise OSError("never resolves")
         loop = asyncio.get_running_loop()
         answers = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
