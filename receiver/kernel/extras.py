@@ -34,10 +34,11 @@ def install_command(extra: str) -> str:
 
 def installed(extra: str) -> bool:
     """Whether every module of the extra can be imported (found, not loaded)."""
-    return all(_found(module) for module in EXTRAS[extra])
+    return all(found(module) for module in EXTRAS[extra])
 
 
-def _found(module: str) -> bool:
+def found(module: str) -> bool:
+    """Whether `module` can be imported (found, not loaded)."""
     try:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:  # a dotted name's package is missing too (google.auth)

@@ -5,25 +5,22 @@ the relay (`receiver serve`, `receiver deliver`) runs on the same choice."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+from receiver.kernel.extras import found
 
 T = TypeVar("T")
 
 
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def loop_name() -> str:
     """uvicorn's name for the loop: `uvloop`, else `asyncio`."""
-    return "uvloop" if _has("uvloop") else "asyncio"
+    return "uvloop" if found("uvloop") else "asyncio"
 
 
 def http_name() -> str:
     """uvicorn's name for the HTTP/1.1 parser: `httptools`, else `h11`."""
-    return "httptools" if _has("httptools") else "h11"
+    return "httptools" if found("httptools") else "h11"
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
