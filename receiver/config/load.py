@@ -98,14 +98,14 @@ class Config(BaseModel):
         return str(self.settings.server.public_url).rstrip("/")
 
 
-def problems(exc: ValidationError, whole: str, skip: int = 0) -> list[str]:
-    """Every error pydantic found, in the relay's words (`problem_of`: the first `skip` parts
-    of a location left out, such as a tagged union's tag), an unknown field said so."""
+def problems(exc: ValidationError, whole: str) -> list[str]:
+    """Every error pydantic found, in the relay's words (`problem_of`), an unknown field
+    said so."""
     found = []
     for err in exc.errors(include_url=False, include_input=False):
         if err["type"] == "extra_forbidden":
             err["msg"] = "unknown field, leave it out"
-        found.append(problem_of(err, whole, skip))
+        found.append(problem_of(err, whole, 0))
     return found
 
 
