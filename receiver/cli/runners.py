@@ -229,9 +229,9 @@ def trace_callback(as_json: bool, runs: int) -> None:
     background loops run in an idle window (docs/development.md, "A request's path,
     measured").
     """
-    from receiver.devtools import trace_callback as traced
+    from receiver.devtools.traced_path import CALLBACK, run_trace
 
-    sys.exit(traced.run(as_json, runs))
+    sys.exit(run_trace(CALLBACK, as_json, runs))
 
 
 @click.command("trace-submit")
@@ -243,9 +243,9 @@ def trace_submit(as_json: bool, runs: int) -> None:
     As trace-callback: from `POST /v1/tasks` with an app's key to the statement that
     records the send's attempt (docs/development.md, "A request's path, measured").
     """
-    from receiver.devtools import trace_submit as traced
+    from receiver.devtools.traced_path import SUBMIT, run_trace
 
-    sys.exit(traced.run(as_json, runs))
+    sys.exit(run_trace(SUBMIT, as_json, runs))
 
 
 @click.command()

@@ -46,6 +46,28 @@ class TracedPath:
     ends: str
 
 
+def _callback(scope: Scope) -> bool:
+    # The URL CometAPI is given, stable whatever the route's code.
+    return str(scope["path"]).startswith("/callbacks/")
+
+
+def _submit(scope: Scope) -> bool:
+    return bool(scope["method"] == "POST" and scope["path"] == "/v1/tasks")
+
+
+# `receiver trace-callback` (issue 73, item 4) and `receiver trace-submit` (issue 81).
+CALLBACK = TracedPath(
+    "from the callback's request to the attempt's record",
+    _callback,
+    "INSERT INTO delivery_attempts",
+)
+SUBMIT = TracedPath(
+    "from the submit's request to its send's record",
+    _submit,
+    "INSERT INTO submit_attempts",
+)
+
+
 def _downstreams(sink_url: str) -> list[dict[str, Any]]:
     # Terminal states only (the default): a task's one webhook is its end's. The alerts'
     # downstream takes them alone (a channel no task names), as config.example.toml's.
