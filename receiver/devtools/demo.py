@@ -7,7 +7,6 @@ image_to_video task (finished by polling), and prints what happened, in order.
 
 from __future__ import annotations
 
-import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,13 @@ from typing import Any
 import click
 import httpx
 
-from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, StackError
+from receiver.devtools.stack import (
+    SINK_SECRET_ENV,
+    LocalStack,
+    StackError,
+    new_secrets,
+    sink_webhook,
+)
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets import signing as sign
 
@@ -26,13 +31,7 @@ _SOURCES = {"poll": "polled", "cancel": "cancelled"}
 
 def _downstreams(sink_url: str) -> list[dict[str, Any]]:
     return [
-        {
-            "name": "webhook",
-            "url": f"{sink_url}/hooks/relay",
-            "format": "webhook",
-            "secret_env": SINK_SECRET_ENV,
-            "events": ["running", "succeeded", "failed"],
-        },
+        {**sink_webhook(sink_url, "webhook"), "events": ["running", "succeeded", "failed"]},
         {"name": "slack", "url": f"{sink_url}/slack/T000/B000", "format": "slack"},
         {"name": "discord", "url": f"{sink_url}/discord/123/abc", "format": "discord"},
     ]
@@ -96,13 +95,8 @@ def _timeline(
 
 def run_demo() -> int:
     logs.configure("warning")
-    admin, webhook_secret = secrets.token_urlsafe(24), sign.new_secret()
-    env = {
-        "COMETAPI_KEY": "demo-" + secrets.token_hex(8),
-        "RECEIVER_ADMIN_TOKEN": admin,
-        "RECEIVER_SECRET": secrets.token_urlsafe(32),
-        SINK_SECRET_ENV: webhook_secret,
-    }
+    env = new_secrets("demo-")
+    admin, webhook_secret = env["RECEIVER_ADMIN_TOKEN"], env[SINK_SECRET_ENV]
     try:
         with (
             tempfile.TemporaryDirectory(prefix="runway-relay-demo-") as tmp,

@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import signal
 import threading
 import time
@@ -28,9 +27,8 @@ from typing import Any
 import click
 import httpx
 
-from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, Ports, StackError
+from receiver.devtools.stack import LocalStack, Ports, StackError, new_secrets, sink_webhook
 from receiver.kernel.observability import logs
-from receiver.kernel.secrets import signing as sign
 
 STATE_FILE = "dev.json"
 # What an older run (before the folder was made private) may have left readable to others.
@@ -57,15 +55,8 @@ class Fixed:
 
 
 def _sink_downstream(sink_url: str) -> list[dict[str, Any]]:
-    # Every task's events, the admin token's included, signed as a real downstream's.
-    return [
-        {
-            "name": "sink",
-            "url": f"{sink_url}/hooks/relay",
-            "format": "webhook",
-            "secret_env": SINK_SECRET_ENV,
-        }
-    ]
+    # Every task's events, the admin token's included.
+    return [sink_webhook(sink_url, "sink")]
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -96,12 +87,7 @@ def _write_state(path: Path, state: dict[str, Any]) -> None:
 
 def _secrets(state: dict[str, Any]) -> dict[str, str]:
     """The relay's secrets, made once per folder."""
-    made = {
-        "COMETAPI_KEY": "dev-" + secrets.token_hex(8),  # the simulator's, not a real key
-        "RECEIVER_ADMIN_TOKEN": secrets.token_urlsafe(24),
-        "RECEIVER_SECRET": secrets.token_urlsafe(32),
-        SINK_SECRET_ENV: sign.new_secret(),
-    }
+    made = new_secrets("dev-")
     kept = state.setdefault("secrets", {})
     if not isinstance(kept, dict):
         raise DevError(f"{STATE_FILE}: `secrets` is not a JSON object ({_AFRESH})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,30 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from receiver.devtools.localserver import BackgroundServer
+from receiver.kernel.secrets import signing as sign
 
 # The secrets the relay's config below names, besides those the relay always reads.
 SINK_SECRET_ENV = "LOCAL_SINK_SECRET"
+
+
+def new_secrets(key_prefix: str) -> dict[str, str]:
+    """The relay's secrets, made afresh; COMETAPI_KEY is the simulator's, not a real key."""
+    return {
+        "COMETAPI_KEY": key_prefix + secrets.token_hex(8),
+        "RECEIVER_ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "RECEIVER_SECRET": secrets.token_urlsafe(32),
+        SINK_SECRET_ENV: sign.new_secret(),
+    }
+
+
+def sink_webhook(sink_url: str, name: str, hook: str = "relay") -> dict[str, Any]:
+    """A webhook downstream at the sink's /hooks/`hook`, signed as a real downstream's."""
+    return {
+        "name": name,
+        "url": f"{sink_url}/hooks/{hook}",
+        "format": "webhook",
+        "secret_env": SINK_SECRET_ENV,
+    }
 
 
 class StackError(Exception):
@@ -59,17 +81,6 @@ def relay_settings(
         "logging": {"level": "warning"},
         "downstream": downstreams,
     }
-
-
-def _bind(port: int, what: str) -> BackgroundServer:
-    try:
-        return BackgroundServer(port=port)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise StackError(
-                f"127.0.0.1:{port} ({what}) is in use: free it or pick another"
-            ) from None
-        raise StackError(f"cannot listen on 127.0.0.1:{port} ({what}): {exc.strerror}") from None
 
 
 class LocalStack:
@@ -131,7 +142,16 @@ class LocalStack:
             self.relay.config = server.served_config(outer, config)
 
     def _take(self, port: int, what: str) -> BackgroundServer:
-        server = _bind(port, what)
+        try:
+            server = BackgroundServer(port=port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StackError(
+                    f"127.0.0.1:{port} ({what}) is in use: free it or pick another"
+                ) from None
+            raise StackError(
+                f"cannot listen on 127.0.0.1:{port} ({what}): {exc.strerror}"
+            ) from None
         self._bound.append(server)
         return server
 

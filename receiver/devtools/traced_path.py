@@ -15,7 +15,6 @@ modules, asyncio tasks, returns and longest functions, then its walk task by tas
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import tempfile
 import time
@@ -29,9 +28,8 @@ import httpx
 from starlette.types import Scope
 
 from receiver.devtools.path_tracer import BENEATH, ROOT, Figures, PathTracer, Window, figures
-from receiver.devtools.stack import SINK_SECRET_ENV, LocalStack, StackError
+from receiver.devtools.stack import LocalStack, StackError, new_secrets, sink_webhook
 from receiver.kernel.observability import logs
-from receiver.kernel.secrets import signing as sign
 
 _TIMEOUT = 60.0
 
@@ -72,19 +70,8 @@ def _downstreams(sink_url: str) -> list[dict[str, Any]]:
     # Terminal states only (the default): a task's one webhook is its end's. The alerts'
     # downstream takes them alone (a channel no task names), as config.example.toml's.
     return [
-        {
-            "name": "webhook",
-            "url": f"{sink_url}/hooks/relay",
-            "format": "webhook",
-            "secret_env": SINK_SECRET_ENV,
-        },
-        {
-            "name": "alerts",
-            "url": f"{sink_url}/hooks/alerts",
-            "format": "webhook",
-            "secret_env": SINK_SECRET_ENV,
-            "channels": ["alerts-only"],
-        },
+        sink_webhook(sink_url, "webhook"),
+        {**sink_webhook(sink_url, "alerts", "alerts"), "channels": ["alerts-only"]},
     ]
 
 
@@ -107,12 +94,7 @@ def _as_default(settings: dict[str, Any]) -> None:
 
 def run_trace(path: TracedPath, as_json: bool, runs: int) -> int:
     logs.configure("warning")
-    env = {
-        "COMETAPI_KEY": "trace-" + secrets.token_hex(8),
-        "RECEIVER_ADMIN_TOKEN": secrets.token_urlsafe(24),
-        "RECEIVER_SECRET": secrets.token_urlsafe(32),
-        SINK_SECRET_ENV: sign.new_secret(),
-    }
+    env = new_secrets("trace-")
     tracer = PathTracer(path.opens, path.ends)
     tracer.install()  # before the relay's threads start, so that each is traced
     try:
