@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from receiver.devtools.printing_sink import METHODS
+from receiver.devtools.simulator.limits import is_int
 
 
 @dataclass
@@ -57,14 +58,14 @@ def _parse_mode(raw: object) -> SinkMode:
     if unknown:
         raise ValueError(f"unknown mode keys: {sorted(unknown)}")
     mode = SinkMode(**raw)
-    if not _is_int(mode.status) or not 100 <= mode.status <= 599:
+    if not is_int(mode.status) or not 100 <= mode.status <= 599:
         raise ValueError("status must be an HTTP status code")
-    if mode.count is not None and (not _is_int(mode.count) or mode.count < 0):
+    if mode.count is not None and (not is_int(mode.count) or mode.count < 0):
         raise ValueError("count must be a non-negative integer or null")
     delay: object = mode.delay_seconds
     if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
         raise ValueError("delay_seconds must be a non-negative number")
-    if mode.retry_after is not None and (not _is_int(mode.retry_after) or mode.retry_after < 0):
+    if mode.retry_after is not None and (not is_int(mode.retry_after) or mode.retry_after < 0):
         raise ValueError("retry_after must be a non-negative integer or null")
     flags = (mode.abort, mode.telegram, mode.express, mode.refuse_first_per_task)
     if not all(isinstance(flag, bool) for flag in flags):
@@ -76,11 +77,6 @@ def _parse_mode(raw: object) -> SinkMode:
     if isinstance(flaky, bool) or not isinstance(flaky, int | float) or not 0 <= flaky <= 1:
         raise ValueError("flaky must be a number from 0 to 1")
     return mode
-
-
-def _is_int(value: object) -> bool:
-    # bool is an int subclass, but true/false is never a meaningful status or count.
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class SinkState:

@@ -29,10 +29,8 @@ def missing(body: dict[str, Any], keys: tuple[str, ...]) -> str | None:
 
 def video2video_error(body: dict[str, Any]) -> str | None:
     """``POST /runway/pro/video2video``."""
-    if missing(body, ("callback_url",)):
-        return "callback_url_empty"  # CometAPI's own answer
-    if not _is_url(body["callback_url"]):
-        return "callback_url must be an http(s) URL"
+    if reason := callback_kind_error(body):
+        return reason
     if not _is_url(body.get("video")):
         return "video must be an http(s) URL"
     if reason := _text_error(body, "prompt", 2000, required=True):

@@ -38,13 +38,7 @@ _REVERSE_STATUS: dict[Phase, str] = {
     "failed": "FAILURE",
     "cancelled": "CANCELLED",
 }
-_FEED_STATUS: dict[Phase, str] = {
-    "queued": "QUEUED",
-    "running": "IN_PROGRESS",
-    "succeeded": "SUCCESS",
-    "failed": "FAILURE",
-    "cancelled": "CANCELLED",
-}
+_FEED_STATUS: dict[Phase, str] = {**_REVERSE_STATUS, "running": "IN_PROGRESS"}
 _RUNWAY_STATUS: dict[Phase, str] = {
     "queued": "PENDING",
     "running": "RUNNING",

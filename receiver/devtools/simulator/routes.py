@@ -35,7 +35,7 @@ from receiver.devtools.simulator.limits import (
 )
 from receiver.devtools.simulator.model import SERVED_THROUGH, Kind, Style, wrapped
 from receiver.devtools.simulator.state import Simulator, SimulatorConfig
-from receiver.lifecycle.rules.task import KINDS, TaskKind, route_of
+from receiver.lifecycle.rules.task import KINDS, route_of
 from receiver.runway_api.models import model_error
 
 Check = Callable[[dict[str, Any]], str | None]
@@ -74,10 +74,6 @@ def _sim(request: Request) -> Simulator:
 
 def _bad_request(reason: str) -> JSONResponse:
     return JSONResponse({"code": 400, "msg": reason, "data": None}, status_code=400)
-
-
-async def _video2video(request: Request) -> Response:
-    return await _reverse_submit(request, "video2video")
 
 
 async def _reverse_submit(request: Request, kind: Kind) -> Response:
@@ -149,11 +145,11 @@ async def _official_submit(request: Request, kind: Kind) -> Response:
         return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
     if (unserved := _unserved(sim, kind)) is not None:
         return unserved
-    # The route's published limits, then its models (Runway's SDK's and CometAPI's names).
-    check = _OFFICIAL_CHECKS.get(
-        kind, _served_through if kind in SERVED_THROUGH else official_kind_error
-    )
-    if reason := check(body) or model_error(kind, body.get("model")):
+    # The route's published limits, then its models (Runway's SDK's and CometAPI's names);
+    # a route served through has no limits here, its model (if any) is the table's to check.
+    check = _OFFICIAL_CHECKS.get(kind, official_kind_error)
+    limits = None if kind in SERVED_THROUGH else check(body)
+    if reason := limits or model_error(kind, body.get("model")):
         return JSONResponse({"error": reason}, status_code=400)
     prompt = body.get("promptText")
     prompt = prompt if isinstance(prompt, str) else ""
@@ -161,24 +157,13 @@ async def _official_submit(request: Request, kind: Kind) -> Response:
     return _answer(sim, sim.created(task))
 
 
-def _served_through(body: dict[str, Any]) -> str | None:
-    return None  # its model, where it has one, is the table's to check
+def _creates(route: str, kind: Kind, reverse: bool) -> Route:
+    submit = _reverse_submit if reverse else _official_submit
 
-
-def _through(kind: Kind) -> Route:
     async def create(request: Request) -> Response:
-        return await _official_submit(request, kind)
+        return await submit(request, kind)
 
-    return Route(route_of(kind), create, methods=["POST"])
-
-
-def _creates(kind: TaskKind) -> Route:
-    async def create(request: Request) -> Response:
-        if kind.form == "reverse":
-            return await _reverse_submit(request, kind.name)
-        return await _official_submit(request, kind.name)
-
-    return Route(kind.route, create, methods=["POST"])
+    return Route(route, create, methods=["POST"])
 
 
 async def _get_task(request: Request) -> Response:
@@ -312,8 +297,8 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            *(_creates(kind) for kind in KINDS.values()),
-            *(_through(kind) for kind in SERVED_THROUGH),
+            *(_creates(k.route, k.name, k.form == "reverse") for k in KINDS.values()),
+            *(_creates(route_of(kind), kind, False) for kind in SERVED_THROUGH),
             Route("/runway/feed", _feed, methods=["POST"]),
             Route("/runwayml/v1/tasks/{task_id}", _get_task, methods=["GET"]),
             Route("/runwayml/v1/tasks/{task_id}", _delete_task, methods=["DELETE"]),
