@@ -83,19 +83,17 @@ class SinkState:
     """Recorded requests and the answer mode; reachable as ``app.state.sink``."""
 
     def __init__(self, announce: Callable[[dict[str, Any]], None] | None = None) -> None:
-        self.mode = SinkMode()
         self._announce = announce  # told of each request recorded, with its answer's status
-        self.received: list[dict[str, Any]] = []
         # Requests are recorded on the server's loop thread while tests wait on their own.
         self._changed = threading.Condition()
         self._chance = random.Random(7)
-        self._tasks_seen: set[tuple[str, str]] = set()  # (path, task id): refuse_first_per_task
+        self.reset()
 
     def reset(self) -> None:
         with self._changed:
             self.mode = SinkMode()
-            self.received = []
-            self._tasks_seen = set()
+            self.received: list[dict[str, Any]] = []
+            self._tasks_seen: set[tuple[str, str]] = set()  # (path, task id) seen
 
     def set_mode(self, mode: SinkMode) -> None:
         with self._changed:

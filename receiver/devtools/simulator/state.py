@@ -76,18 +76,11 @@ class Simulator:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.faults = replace(config.faults)
-        self.rng = random.Random(config.seed)
-        self.tasks: dict[str, SimTask] = {}
-        self.callbacks: list[dict[str, Any]] = []
-        self.stats = _new_stats()
         self.client: httpx.AsyncClient | None = None  # set by the lifespan
         self._jobs: set[asyncio.Task[None]] = set()  # strong refs so jobs are not GC'd
+        self.reset()
 
     # --- control -------------------------------------------------------------------------
-
-    def set_faults(self, updates: object) -> None:
-        self.faults = merge_faults(self.faults, updates)
 
     def reset(self) -> None:
         """Back to the configured faults, no tasks, empty logs, RNG reseeded."""
@@ -96,9 +89,12 @@ class Simulator:
             job.get_loop().call_soon_threadsafe(job.cancel)
         self.faults = replace(self.config.faults)
         self.rng = random.Random(self.config.seed)
-        self.tasks = {}
-        self.callbacks = []
+        self.tasks: dict[str, SimTask] = {}
+        self.callbacks: list[dict[str, Any]] = []
         self.stats = _new_stats()
+
+    def set_faults(self, updates: object) -> None:
+        self.faults = merge_faults(self.faults, updates)
 
     async def cancel_jobs(self) -> None:
         jobs = list(self._jobs)
