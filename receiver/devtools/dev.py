@@ -1,12 +1,9 @@
-"""`receiver dev`: a local stack to play with until Ctrl-C.
+"""`receiver dev`: the demo's stack (stack.py) to play with until Ctrl-C.
 
-The relay, the CometAPI simulator and a downstream sink on loopback (receiver/devtools/
-stack.py, as the demo runs them), with a store in a folder of its own that is kept between
-runs (0700, its files 0600: the store holds the apps' keys and payloads): its SQLite file
-and media copies, and `dev.json`, which holds the secrets made on the first run (the admin
-token among them) and the ports last used, taken again when free so that the exported URL
-stays the same. On the first run it makes, through the relay's own API, a demo app with a
-key and a downstream at the sink, whose portal it links.
+Its folder is kept between runs, private (the store holds the apps' keys and payloads): the
+SQLite file, media copies and `dev.json`, with the secrets made on the first run and the
+ports last used, taken again when free so that the exported URL stays the same. The first
+run makes a demo app with a key and a downstream at the sink, through the relay's own API.
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ from receiver.kernel.observability import logs
 STATE_FILE = "dev.json"
 # What an older run (before the folder was made private) may have left readable to others.
 _STORE_FILES = ("relay.db", "relay.db-wal", "relay.db-shm", "lock")
+_SERVERS = ("relay", "simulator", "sink")  # the fields of Fixed and Ports, dev.json's ports
 DEMO_APP = "demo"
 DEMO_DOWNSTREAM = "hooks"
 _READY_SECONDS = 60.0
@@ -102,7 +100,10 @@ def _folder(folder: Path) -> Iterator[None]:
     both poll."""
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _make_private(folder)
+        folder.chmod(0o700)  # also when an older run left it, and its store's files, open
+        for name in _STORE_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / name).chmod(0o600)
         lock = open(folder / "lock", "a")  # noqa: SIM115 (held until the end)
     except OSError as exc:
         raise DevError(f"cannot use the folder {folder}: {exc.strerror or exc}") from None
@@ -112,14 +113,6 @@ def _folder(folder: Path) -> Iterator[None]:
         except OSError:
             raise DevError(f"another `receiver dev` runs on {folder}") from None
         yield
-
-
-def _make_private(folder: Path) -> None:
-    """The folder 0700 and its store's files 0600, also when an older run left them open."""
-    folder.chmod(0o700)
-    for name in _STORE_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (folder / name).chmod(0o600)
 
 
 @contextlib.contextmanager
@@ -140,13 +133,9 @@ def _port(value: object) -> int:
 
 def _ports(fixed: Fixed, last: dict[str, Any]) -> tuple[Ports, Ports]:
     """The ports asked for, else last run's; and the ports asked for, else any."""
-    asked = Ports(fixed.relay or 0, fixed.simulator or 0, fixed.sink or 0)
-    remembered = Ports(
-        relay=fixed.relay if fixed.relay is not None else _port(last.get("relay")),
-        simulator=fixed.simulator if fixed.simulator is not None else _port(last.get("simulator")),
-        sink=fixed.sink if fixed.sink is not None else _port(last.get("sink")),
-    )
-    return remembered, asked
+    wanted = {name: getattr(fixed, name) for name in _SERVERS}
+    remembered = {n: _port(last.get(n)) if p is None else p for n, p in wanted.items()}
+    return Ports(**remembered), Ports(**{n: p or 0 for n, p in wanted.items()})
 
 
 def _start(folder: Path, env: dict[str, str], fixed: Fixed, last: dict[str, Any]) -> LocalStack:
@@ -226,11 +215,7 @@ def run_dev(folder: Path, fixed: Fixed) -> None:
         _write_state(state_path, state)  # before any server: an unwritable file says so now
         last = state.get("ports")
         with _start(folder, env, fixed, last if isinstance(last, dict) else {}) as stack:
-            state["ports"] = {
-                "relay": stack.relay.port,
-                "simulator": stack.simulator.port,
-                "sink": stack.sink.port,
-            }
+            state["ports"] = {name: getattr(stack, name).port for name in _SERVERS}
             link = _prepare(stack, env["RECEIVER_ADMIN_TOKEN"], state)
             _write_state(state_path, state)
             _say(folder, stack, env["RECEIVER_ADMIN_TOKEN"], link, fresh)
