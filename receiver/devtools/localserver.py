@@ -17,12 +17,9 @@ _STOP_TIMEOUT = 10.0
 
 
 class BackgroundServer:
-    """A uvicorn server on a loopback socket we bind ourselves.
-
-    Binding the socket in ``__init__`` (port 0 by default) means ``port`` and ``url`` are
-    known before ``start()`` and no other process can grab the port in between. The app may
-    be given later (``server.app = ...``, before ``start()``) when it needs to know its URL.
-    """
+    """A uvicorn server on a loopback socket bound in ``__init__`` (port 0 by default), so
+    that ``port`` and ``url`` are known before ``start()`` and no other process can take the
+    port in between. The app may be set later (before ``start()``) to know its own URL."""
 
     def __init__(
         self, app: ASGIApp | None = None, *, port: int = 0, log_level: str = "warning"
@@ -66,14 +63,12 @@ class BackgroundServer:
                 self.app,
                 log_level=self._log_level,
                 lifespan="on",
-                # Leave the host process's logging setup alone; uvicorn records still reach
-                # root.
+                # Leave the host process's logging setup alone; uvicorn records still reach root.
                 log_config=None,
                 # A handler stuck in a long sleep (e.g. a slow sink) must not block stop().
                 timeout_graceful_shutdown=2,
-                # Nothing stands in front on loopback: the peer is the client (the demo's
-                # relay must not take X-Forwarded-For from anyone, as `receiver serve` does
-                # not).
+                # Nothing stands in front on loopback: the peer is the client (the demo's relay
+                # must not take X-Forwarded-For from anyone, as `receiver serve` does not).
                 proxy_headers=False,
             )
         self._server = uvicorn.Server(config)

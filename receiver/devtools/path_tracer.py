@@ -1,17 +1,13 @@
 """What a request runs in the relay, traced (`receiver trace-callback`, `trace-submit`).
 
-A profile function (`sys.setprofile` on the relay's thread, `threading.setprofile` for
-threads started later) notes each fresh call of a function of the service: one whose file
-is under receiver/, not under receiver/devtools/. Fresh: the first call of that code object
-within its asyncio task (in a thread outside any event loop, within that thread); a call
-again, or a coroutine resumed, is not. Comprehensions and module bodies are not functions.
-
-The window opens when the relay's ASGI application, as `receiver serve` runs it (inside its
-connection wrappers), receives the request that starts the path (`opens`: the callback's,
-under the URL CometAPI is given; a submit's, `POST /v1/tasks`), and closes at the statement
-that ends it: a `Db.execute` (the kernel's store protocol) whose `Sql` starts with `ends`
-(an INSERT into the table recording the attempt). An idle window (`open_idle`, no request)
-notes what the background loops run meanwhile; `Window.without` drops those calls.
+A profile function (`sys.setprofile` on the relay's thread, `threading.setprofile` for later
+threads) notes each fresh call of a function of the service (under receiver/, not under
+receiver/devtools/): the first call of that code object within its asyncio task, or within
+its thread outside any loop; a call again, a resumed coroutine, a comprehension or a module
+body is not one. The window opens when the relay's application, inside `receiver serve`'s
+connection wrappers, receives the path's first request (`opens`), and closes at the
+`Db.execute` whose `Sql` starts with `ends`. An idle window (`open_idle`, no request) notes
+what the background loops run meanwhile; `Window.without` drops those calls.
 """
 
 from __future__ import annotations

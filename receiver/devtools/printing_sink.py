@@ -1,11 +1,8 @@
 """`receiver sink`: a downstream to wire against, which prints what arrives.
 
-Each request, whatever its method (a transform may send PUT or PATCH), is printed (when,
-method and path, the Standard Webhooks headers, whether the signature holds, then the body,
-its JSON indented) and answered `200`. Given the downstream's secret
-(`whsec_...`), it checks each signature as a receiver must (an HMAC of `id.timestamp.body`,
-a timestamp within five minutes) and answers `401` to one that fails, so the relay's
-delivery shows what a real receiver would do. Not part of the service: the command loads it.
+Each request, whatever its method (a transform may send PUT or PATCH), is printed and
+answered `200`. Given the downstream's secret (`whsec_...`), it checks each signature as a
+receiver must and answers `401` to one that fails, as a real receiver would.
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
-"""A path through the relay measured in a running relay (`receiver trace-callback`,
-`receiver trace-submit`; docs/development.md, "A request's path, measured").
+"""`receiver trace-callback` and `receiver trace-submit`: a path through the relay measured
+in a running relay (docs/development.md, "A request's path, measured").
 
-Starts the simulator, a webhook sink and the relay on loopback (devtools/stack.py), the
-relay as `receiver serve` runs it (its connection wrappers, loop and parser), with the
-default relay's intervals, no media copies, and operator alerts sent to a downstream of
-their own. An app's key submits video2video tasks (each finished by its callback) one
-after another; receiver/devtools/path_tracer.py traces each window. The first run warms
-the relay up and is not counted; then an idle window three times as long, with no request,
-notes what the background loops run by themselves, and each counted run is taken without
-those calls. Printed: the median run (by modules, then returns) with its folders,
-modules, asyncio tasks, returns and longest functions, then its walk task by task.
+The stack of stack.py, the relay as `receiver serve` runs it, with the default relay's
+intervals, no media copies and alerts on a downstream of their own. An app's key submits
+video2video tasks one after another, each window traced by path_tracer.py. The first run
+warms the relay up and is not counted; an idle window three times as long then notes what
+the background loops run by themselves, left out of each counted run. Printed: the median
+run (by modules, then returns) with its figures, then its walk task by task.
 """
 
 from __future__ import annotations
@@ -77,15 +74,13 @@ def _downstreams(sink_url: str) -> list[dict[str, Any]]:
 
 def _as_default(settings: dict[str, Any]) -> None:
     """The default relay's: no copies of the renders, its own scan intervals (a scan that
-    ticks in the window is traced with it, then left out by the idle window); alerts on;
-    /metrics on no port of its own (not bound here); the first scheduled poll well after
-    the callback (about 3 s after the submit), so that the callback, not a poll, ends the
-    task however busy the machine is, its answer asked of CometAPI within the request."""
+    ticks in the window is left out by the idle window); alerts on; /metrics not bound."""
     settings["media"]["enabled"] = False
     settings["server"]["metrics_listen"] = ""
     settings["alerts"] = {"downstream": "alerts"}
-    # A callback's answer waited for however busy the machine is: past its wait, the claim
-    # is kept alone and a poll brought forward, a path of its own (not the one measured).
+    # The first poll well after the callback (about 3 s after the submit), and the callback's
+    # answer waited for, however busy the machine is: else a poll, or a claim kept alone and
+    # a poll brought forward, would end the task by a path of its own, not the one measured.
     settings["advanced"] = {
         "polling": {"initial_delay_seconds": 30},
         "callbacks": {"ask_within_seconds": 30},
