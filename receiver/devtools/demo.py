@@ -15,6 +15,7 @@ from typing import Any
 import click
 import httpx
 
+from receiver.devtools.printing_sink import verdict
 from receiver.devtools.stack import (
     SINK_SECRET_ENV,
     LocalStack,
@@ -23,7 +24,6 @@ from receiver.devtools.stack import (
     sink_webhook,
 )
 from receiver.kernel.observability import logs
-from receiver.kernel.secrets import signing as sign
 
 _TIMEOUT = 60.0
 _SOURCES = {"poll": "polled", "cancel": "cancelled"}
@@ -47,10 +47,7 @@ def _signatures(received: list[dict[str, Any]], secret: str) -> dict[str, str]:
     for hit in received:
         h = hit["headers"]
         if "webhook-signature" in h:
-            expected = sign.signature(
-                secret, h["webhook-id"], int(h["webhook-timestamp"]), hit["body"].encode()
-            )
-            ok = expected == h["webhook-signature"]
+            ok = verdict(secret, h, hit["body"].encode(), time.time()) == "ok"
             checked[h["webhook-id"]] = "signature valid" if ok else "signature INVALID"
     return checked
 

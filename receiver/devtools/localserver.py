@@ -21,11 +21,8 @@ class BackgroundServer:
     that ``port`` and ``url`` are known before ``start()`` and no other process can take the
     port in between. The app may be set later (before ``start()``) to know its own URL."""
 
-    def __init__(
-        self, app: ASGIApp | None = None, *, port: int = 0, log_level: str = "warning"
-    ) -> None:
+    def __init__(self, app: ASGIApp | None = None, *, port: int = 0) -> None:
         self.app = app
-        self._log_level = log_level
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are
         # TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK.
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -61,7 +58,7 @@ class BackgroundServer:
                 raise RuntimeError("BackgroundServer has no app to serve")
             config = uvicorn.Config(
                 self.app,
-                log_level=self._log_level,
+                log_level="warning",
                 lifespan="on",
                 # Leave the host process's logging setup alone; uvicorn records still reach root.
                 log_config=None,

@@ -225,13 +225,11 @@ async def _mode(request: Request) -> Response:
 
 
 async def _received(request: Request) -> Response:
-    sink: SinkState = request.app.state.sink
-    return JSONResponse(sink.snapshot())
+    return JSONResponse(request.app.state.sink.snapshot())
 
 
 async def _reset(request: Request) -> Response:
-    sink: SinkState = request.app.state.sink
-    sink.reset()
+    request.app.state.sink.reset()
     return JSONResponse({"ok": True})
 
 
