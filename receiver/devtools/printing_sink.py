@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import sys
 import time
-from collections.abc import Callable
-from typing import TextIO
 
 import uvicorn
 from starlette.applications import Starlette
@@ -50,33 +47,28 @@ def _shown(body: bytes) -> str:
         return body.decode("utf-8", errors="replace")
 
 
-def create_printing_sink(
-    secret: str | None, out: TextIO = sys.stdout, clock: Callable[[], float] = time.time
-) -> Starlette:
-    """The app: every request printed to `out`, checked against `secret` when given."""
+def run_printing_sink(port: int, host: str, secret: str | None) -> None:
+    """Every request printed, checked against `secret` when given."""
     if secret is not None:
         parse_secret(secret)  # ValueError saying why it cannot work
 
     async def arrived(request: Request) -> Response:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        said = verdict(secret, headers, body, clock())
-        stamp = time.strftime("%H:%M:%S", time.localtime(clock()))
-        print(f"--- {stamp}  {request.method} {request.url.path}  {len(body)} bytes", file=out)
+        now = time.time()
+        said = verdict(secret, headers, body, now)
+        stamp = time.strftime("%H:%M:%S", time.localtime(now))
+        print(f"--- {stamp}  {request.method} {request.url.path}  {len(body)} bytes")
         for name in ("webhook-id", "webhook-timestamp", "content-type", "traceparent"):
             if name in headers:
-                print(f"{name}: {headers[name]}", file=out)
-        print(f"signature: {said}", file=out)
-        print(_shown(body), file=out, flush=True)
+                print(f"{name}: {headers[name]}")
+        print(f"signature: {said}")
+        print(_shown(body), flush=True)
         if said.startswith("BAD"):
             return JSONResponse({"error": "signature does not verify"}, status_code=401)
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[Route("/{path:path}", arrived, methods=METHODS)])
-
-
-def run_printing_sink(port: int, host: str, secret: str | None) -> None:
-    app = create_printing_sink(secret)
+    app = Starlette(routes=[Route("/{path:path}", arrived, methods=METHODS)])
     checked = "checking signatures" if secret else "not checking signatures (no --secret)"
     print(f"receiver sink: listening on http://{host}:{port}/, {checked}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Any
 
 import httpx
@@ -17,13 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from receiver.devtools.simulator.faults import (
-    Faults,
-    error_response,
-    key_refused,
-    merge_faults,
-    take_status,
-)
+from receiver.devtools.simulator.faults import error_response, key_refused, take_status
 from receiver.devtools.simulator.files import served
 from receiver.devtools.simulator.limits import (
     callback_kind_error,
@@ -316,20 +310,9 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
     return app
 
 
-def run_simulator(port: int, host: str = "127.0.0.1", **config: Any) -> None:
-    """Serve the simulator in the foreground with human-scale timings.
-
-    ``config`` takes SimulatorConfig fields and Faults fields (as initial faults). A value of
-    None means "default", so a CLI can pass its unset options straight through.
-    """
-    fault_names = {f.name for f in fields(Faults)}
-    given = {key: value for key, value in config.items() if value is not None}
-    settings: dict[str, Any] = {
-        "queued_seconds": 5.0,
-        "running_seconds": 20.0,
-        "not_exist_seconds": 3.0,
-    }
-    settings.update({k: v for k, v in given.items() if k not in fault_names})
-    initial = {k: v for k, v in given.items() if k in fault_names}
-    settings["faults"] = merge_faults(settings.get("faults", Faults()), initial)
-    uvicorn.run(create_simulator_app(SimulatorConfig(**settings)), host=host, port=port)
+def run_simulator(port: int, host: str = "127.0.0.1", api_key: str | None = None) -> None:
+    """Serve the simulator in the foreground with human-scale timings."""
+    config = SimulatorConfig(
+        api_key=api_key, queued_seconds=5.0, running_seconds=20.0, not_exist_seconds=3.0
+    )
+    uvicorn.run(create_simulator_app(config), host=host, port=port)
