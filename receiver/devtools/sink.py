@@ -174,7 +174,12 @@ async def _capture(request: Request) -> Response:
         sink.release(entry)
     extra = {"Retry-After": str(mode.retry_after)} if mode.retry_after is not None else {}
     if request.method == "OPTIONS" and "webhook-request-origin" in request.headers:
-        return Response(status_code=mode.status, headers=_handshake(mode))
+        allowed = {
+            "WebHook-Allowed-Origin": mode.allowed_origin,
+            "WebHook-Allowed-Rate": mode.allowed_rate,
+        }
+        shown = {name: value for name, value in allowed.items() if value is not None}
+        return Response(status_code=mode.status, headers=shown)
     if mode.abort:
         extra["webhook-delivery"] = "abort-message"
     if mode.express and mode.status >= 400:
@@ -185,14 +190,6 @@ async def _capture(request: Request) -> Response:
     elif mode.telegram:
         body["result"] = {"message_id": len(sink.received), "chat": {"id": -100}}
     return JSONResponse(body, status_code=mode.status, headers=extra)
-
-
-def _handshake(mode: SinkMode) -> dict[str, str]:
-    allowed = {
-        "WebHook-Allowed-Origin": mode.allowed_origin,
-        "WebHook-Allowed-Rate": mode.allowed_rate,
-    }
-    return {name: value for name, value in allowed.items() if value is not None}
 
 
 def _express_error(request: Request, status: int, headers: dict[str, str]) -> Response:

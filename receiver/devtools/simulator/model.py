@@ -232,11 +232,6 @@ def _outputs(task: SimTask) -> dict[str, str]:
     }
 
 
-def _code(rng: random.Random) -> int | str:
-    codes: list[int | str] = [200, "success"]
-    return rng.choice(codes)
-
-
 def _stamp(epoch: float, rng: random.Random) -> str | int:
     return _iso(epoch) if rng.random() < 0.5 else int(epoch)
 
@@ -262,7 +257,7 @@ def envelope(task: SimTask, phase: Phase, rng: random.Random) -> dict[str, Any]:
     elif phase == "failed" and task.failure:
         data["msg"] = task.failure[0]
     return {
-        "code": _code(rng),
+        "code": rng.choice([200, "success"]),
         "msg": "success",
         "data": data,
         "exec_time": round(rng.uniform(0.005, 0.2), 3),
@@ -359,8 +354,3 @@ def official(task: SimTask) -> dict[str, Any]:
 def created(task: SimTask) -> dict[str, Any]:
     """The answer of an official create route."""
     return {"id": task.task_id, "estimatedCost": {"credits": float(task.point)}}
-
-
-def wrapped(body: dict[str, Any]) -> dict[str, Any]:
-    """An official answer as some of CometAPI's pages show it: in `{code, message, data}`."""
-    return {"code": "success", "message": "", "data": body}

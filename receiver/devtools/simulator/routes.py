@@ -27,7 +27,7 @@ from receiver.devtools.simulator.limits import (
     video2video_error,
     video_to_video_error,
 )
-from receiver.devtools.simulator.model import SERVED_THROUGH, Kind, Style, wrapped
+from receiver.devtools.simulator.model import SERVED_THROUGH, Kind, Style
 from receiver.devtools.simulator.state import Simulator, SimulatorConfig
 from receiver.lifecycle.rules.task import KINDS, route_of
 from receiver.runway_api.models import model_error
@@ -102,7 +102,9 @@ def _unserved(sim: Simulator, kind: Kind) -> Response | None:
 
 
 def _answer(sim: Simulator, body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(wrapped(body) if sim.faults.wrapped_answers else body)
+    if sim.faults.wrapped_answers:  # as some of CometAPI's pages show an official answer
+        return JSONResponse({"code": "success", "message": "", "data": body})
+    return JSONResponse(body)
 
 
 async def _feed(request: Request) -> Response:
