@@ -27,6 +27,23 @@ from receiver.kernel.observability import logs
 
 _TIMEOUT = 60.0
 _SOURCES = {"poll": "polled", "cancel": "cancelled"}
+# One task finished by its callback, one by polling.
+_TASKS = [
+    {
+        "kind": "video2video",
+        "video": "https://example.invalid/source.mp4",
+        "prompt": "pixel-art redraw",
+        "options": {"structure_transformation": 0.5},
+    },
+    {
+        "kind": "image_to_video",
+        "model": "gen4_turbo",
+        "promptImage": "https://example.invalid/cat.jpg",
+        "promptText": "a calm camera move",
+        "duration": 5,
+        "ratio": "1280:768",
+    },
+]
 
 
 def _downstreams(sink_url: str) -> list[dict[str, Any]]:
@@ -118,28 +135,7 @@ def _drive(relay_url: str, sink_url: str, admin: str, webhook_secret: str) -> in
         # Ready first: the store migrated and the API's routes built (the first /readyz
         # builds them; on a busy machine, from source, that may take longer than a request).
         client.get("/readyz", timeout=_TIMEOUT).raise_for_status()
-        submitted = [
-            client.post(
-                "/v1/tasks",
-                json={
-                    "kind": "video2video",
-                    "video": "https://example.invalid/source.mp4",
-                    "prompt": "pixel-art redraw",
-                    "options": {"structure_transformation": 0.5},
-                },
-            ),
-            client.post(
-                "/v1/tasks",
-                json={
-                    "kind": "image_to_video",
-                    "model": "gen4_turbo",
-                    "promptImage": "https://example.invalid/cat.jpg",
-                    "promptText": "a calm camera move",
-                    "duration": 5,
-                    "ratio": "1280:768",
-                },
-            ),
-        ]
+        submitted = [client.post("/v1/tasks", json=task) for task in _TASKS]
         for response in submitted:
             if response.status_code != 202:
                 click.echo(f"submit failed: HTTP {response.status_code} {response.text}")
