@@ -49,26 +49,23 @@ class SimulatorConfig:
     files_url: str | None = None
 
 
-def _new_stats() -> dict[str, int]:
-    return dict.fromkeys(
-        (
-            "submits",
-            "submit_faults",
-            "polls",
-            "poll_faults",
-            "unauthorized",
-            "cancels",  # DELETE /runwayml/v1/tasks/{id} calls
-            "tasks",
-            "callbacks_sent",  # HTTP requests made (any outcome)
-            "callbacks_ok",  # answered 2xx
-            "callbacks_failed",  # answered non-2xx or transport error
-            "callbacks_dropped",  # withheld on purpose by drop_rate / drop_next
-            "cdn_requests",  # files fetched from /cdn
-            "cdn_trickling",  # files trickling out of /cdn now (not a count of all)
-            "running_max",  # the most tasks unfinished at once
-        ),
-        0,
-    )
+# The counters of /_sim/stats.
+_STATS = (
+    "submits",
+    "submit_faults",
+    "polls",
+    "poll_faults",
+    "unauthorized",
+    "cancels",  # DELETE /runwayml/v1/tasks/{id} calls
+    "tasks",
+    "callbacks_sent",  # HTTP requests made (any outcome)
+    "callbacks_ok",  # answered 2xx
+    "callbacks_failed",  # answered non-2xx or transport error
+    "callbacks_dropped",  # withheld on purpose by drop_rate / drop_next
+    "cdn_requests",  # files fetched from /cdn
+    "cdn_trickling",  # files trickling out of /cdn now (not a count of all)
+    "running_max",  # the most tasks unfinished at once
+)
 
 
 class Simulator:
@@ -91,7 +88,7 @@ class Simulator:
         self.rng = random.Random(self.config.seed)
         self.tasks: dict[str, SimTask] = {}
         self.callbacks: list[dict[str, Any]] = []
-        self.stats = _new_stats()
+        self.stats = dict.fromkeys(_STATS, 0)
 
     def set_faults(self, updates: object) -> None:
         self.faults = merge_faults(self.faults, updates)
