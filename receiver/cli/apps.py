@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import click
 
 from receiver.cli.client import call_relay, url_option
-from receiver.cli.common import fail
+from receiver.cli.common import C, fail, options
 from receiver.cli.remote import TOKEN_ENV, RemoteError
 from receiver.cli.tables import table, when
 
@@ -21,7 +21,6 @@ from receiver.cli.tables import table, when
 # here too so that a mistyped figure is refused before anything is sent.
 _WEIGHTS = click.IntRange(1, 100)
 _TTLS = click.IntRange(10, 86_400)
-C = TypeVar("C", bound=Callable[..., Any])
 
 
 def _missing(name: str) -> str:
@@ -46,7 +45,7 @@ def _settings(info: dict[str, Any]) -> str:
 
 def new_app_options(whose: str) -> Callable[[C], C]:
     """A new app's `--weight` and limits, `whose` tasks they govern in their help."""
-    options = [
+    return options(
         click.option(
             "--weight",
             type=_WEIGHTS,
@@ -62,14 +61,7 @@ def new_app_options(whose: str) -> Callable[[C], C]:
             type=click.IntRange(min=1),
             help=f"At most this many of {whose} tasks in any 24 hours (429 past it).",
         ),
-    ]
-
-    def with_options(command: C) -> C:
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return with_options
+    )
 
 
 def _downstreams_of(url: str) -> list[dict[str, Any]]:

@@ -1,10 +1,6 @@
-"""What the commands share: the group that imports a command's module only when it is
-called, the --config option, reading the settings, and the way every command fails (one
-line on stderr, exit status 2).
-
-A command's help, and the start of every command, import no more than click and the
-command's own module: the service (its config's models, HTTP clients, logging) is imported
-inside the command that uses it."""
+"""What the commands share: the lazy group, the --config option, reading the settings, and
+the way every command fails (one line on stderr, exit status 2). Imports only click: the
+service is imported inside the command that uses it, so that `--help` stays lean."""
 
 from __future__ import annotations
 
@@ -12,9 +8,9 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -24,12 +20,13 @@ from receiver.kernel.errors import ConfigError
 if TYPE_CHECKING:
     from receiver.config import Settings
 
+C = TypeVar("C", bound=Callable[..., Any])
+
 
 class LazyGroup(click.Group):
-    """A group whose commands are named in a table, `name: ("module:attribute", short help)`:
-    a command's module is imported when the command is called or asked for its help, and
-    the group's own help lists them all from the table (the short help as the command's
-    docstring gives it, which tests/unit/test_cli_lean.py holds the same)."""
+    """A group whose commands are named in a table, `name: ("module:attribute", short help)`,
+    each imported when called or asked for its help; the group's help lists them from the
+    table (tests/unit/test_cli_lean.py holds its short help the command's own)."""
 
     def __init__(
         self,
@@ -54,21 +51,15 @@ class LazyGroup(click.Group):
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """click's list of commands, with the short help of those not imported taken from
-        the table (cut to the width as click cuts a command's own)."""
+        """click's list, the short help of a command not imported taken from the table."""
         names = self.list_commands(ctx)
         if not names:
             return
         limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = [
-            (
-                name,
-                (
-                    self.commands.get(name) or click.Command(name, help=self.lazy[name][1])
-                ).get_short_help_str(limit),
-            )
-            for name in names
-        ]
+        rows = []
+        for name in names:
+            command = self.commands.get(name) or click.Command(name, help=self.lazy[name][1])
+            rows.append((name, command.get_short_help_str(limit)))
         for heading, named in self.sections.items() or [("Commands", tuple(names))]:
             with formatter.section(heading):
                 formatter.write_dl([row for row in rows if row[0] in named])
@@ -76,8 +67,7 @@ class LazyGroup(click.Group):
 
 class ChoiceOf(click.Choice):  # type: ignore[type-arg]  # click 8.1: not generic
     """click's Choice among the values a module names (`"module:attribute"`), imported when
-    they are first needed: to check a value given, or to show them in the help of a command
-    that takes them; the other commands of the same module do without."""
+    first needed: to check a value, or for the help of a command that takes them."""
 
     def __init__(self, where: str) -> None:
         self.where = where
@@ -87,6 +77,17 @@ class ChoiceOf(click.Choice):  # type: ignore[type-arg]  # click 8.1: not generi
     def choices(self) -> Sequence[str]:  # type: ignore[override]
         module, _, attribute = self.where.partition(":")
         return tuple(getattr(importlib.import_module(module), attribute))
+
+
+def options(*given: Callable[[C], C]) -> Callable[[C], C]:
+    """Several click options as one decorator, in the order given."""
+
+    def apply(command: C) -> C:
+        for option in reversed(given):
+            command = option(command)
+        return command
+
+    return apply
 
 
 config_option = click.option(
@@ -119,6 +120,14 @@ def fail(message: str, status: int = 2) -> NoReturn:
 
     click.echo(f"receiver: {printable(scrub(message))}", err=True)
     sys.exit(status)
+
+
+def typed_secret(prompt: str) -> str:
+    """Typed at a prompt that does not echo, else (stdin no terminal) the first line piped in."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    typed = click.prompt(prompt, hide_input=True, err=True, default="", show_default=False)
+    return str(typed)
 
 
 def not_found(message: str) -> NoReturn:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from receiver.cli.common import fail
+from receiver.cli.common import fail, options, typed_secret
 
 MASK = "***"  # how the API shows a secret, and what a change sends back to keep it
 # Each kind of auth: its secret (option, field).
@@ -69,12 +68,7 @@ def read_secret(what: str, variable: str | None) -> str:
         if not value:
             fail(f"${variable} is not set: it holds the {what}")
         return value
-    if not sys.stdin.isatty():
-        value = sys.stdin.readline().rstrip("\r\n")
-    else:
-        value = click.prompt(
-            f"The {what}", hide_input=True, err=True, default="", show_default=False
-        )
+    value = typed_secret(f"The {what}")
     if not value:
         fail(f"no {what} given: name its environment variable, or type it at the prompt")
     return value
@@ -182,56 +176,49 @@ def credential_settings(
     return body
 
 
-def credential_options(fn: Callable[..., None]) -> Callable[..., None]:
-    """The options, on `create` and `change`."""
-    secret_help = "{}: the environment variable holding the {} (else prompted)."
-    for option in reversed(
-        (
-            click.option(
-                "--auth",
-                type=click.Choice(sorted(_SECRET)),
-                help="How it proves itself to the endpoint: HTTP Basic, a bearer token, or"
-                " an OAuth2 token fetched with client credentials.",
-            ),
-            click.option("--username", help="basic: the user name."),
-            click.option(
-                "--password-env", metavar="NAME", help=secret_help.format("basic", "password")
-            ),
-            click.option("--token-env", metavar="NAME", help=secret_help.format("bearer", "token")),
-            click.option("--token-url", help="oauth2: the token endpoint."),
-            click.option("--client-id", help="oauth2: the client's id."),
-            click.option(
-                "--client-secret-env",
-                metavar="NAME",
-                help=secret_help.format("oauth2", "client secret"),
-            ),
-            click.option("--scope", help="oauth2: the scope asked for ('' for none)."),
-            click.option("--audience", help="oauth2: the audience asked for ('' for none)."),
-            click.option("--no-auth", is_flag=True, help="Remove its auth."),
-            click.option(
-                "--tls-client-cert",
-                type=click.Path(exists=True, dir_okay=False),
-                help="PEM file: the client certificate for mutual TLS (with its key).",
-            ),
-            click.option(
-                "--tls-client-key",
-                type=click.Path(exists=True, dir_okay=False),
-                help="PEM file: the certificate's private key (sealed by the relay).",
-            ),
-            click.option(
-                "--tls-ca",
-                type=click.Path(exists=True, dir_okay=False),
-                help="PEM file: a private CA, trusted alone for its endpoint.",
-            ),
-            click.option("--no-tls", is_flag=True, help="Remove its tls."),
-            click.option("--proxy", metavar="URL", help="Its own HTTP proxy (no password)."),
-            click.option(
-                "--proxy-env",
-                metavar="NAME",
-                help="The environment variable holding a proxy URL with a password.",
-            ),
-            click.option("--no-proxy", is_flag=True, help="Remove its own proxy."),
-        )
-    ):
-        fn = option(fn)
-    return fn
+_SECRET_HELP = "{}: the environment variable holding the {} (else prompted)."
+# The options, on `create` and `change`.
+credential_options = options(
+    click.option(
+        "--auth",
+        type=click.Choice(sorted(_SECRET)),
+        help="How it proves itself to the endpoint: HTTP Basic, a bearer token, or"
+        " an OAuth2 token fetched with client credentials.",
+    ),
+    click.option("--username", help="basic: the user name."),
+    click.option("--password-env", metavar="NAME", help=_SECRET_HELP.format("basic", "password")),
+    click.option("--token-env", metavar="NAME", help=_SECRET_HELP.format("bearer", "token")),
+    click.option("--token-url", help="oauth2: the token endpoint."),
+    click.option("--client-id", help="oauth2: the client's id."),
+    click.option(
+        "--client-secret-env",
+        metavar="NAME",
+        help=_SECRET_HELP.format("oauth2", "client secret"),
+    ),
+    click.option("--scope", help="oauth2: the scope asked for ('' for none)."),
+    click.option("--audience", help="oauth2: the audience asked for ('' for none)."),
+    click.option("--no-auth", is_flag=True, help="Remove its auth."),
+    click.option(
+        "--tls-client-cert",
+        type=click.Path(exists=True, dir_okay=False),
+        help="PEM file: the client certificate for mutual TLS (with its key).",
+    ),
+    click.option(
+        "--tls-client-key",
+        type=click.Path(exists=True, dir_okay=False),
+        help="PEM file: the certificate's private key (sealed by the relay).",
+    ),
+    click.option(
+        "--tls-ca",
+        type=click.Path(exists=True, dir_okay=False),
+        help="PEM file: a private CA, trusted alone for its endpoint.",
+    ),
+    click.option("--no-tls", is_flag=True, help="Remove its tls."),
+    click.option("--proxy", metavar="URL", help="Its own HTTP proxy (no password)."),
+    click.option(
+        "--proxy-env",
+        metavar="NAME",
+        help="The environment variable holding a proxy URL with a password.",
+    ),
+    click.option("--no-proxy", is_flag=True, help="Remove its own proxy."),
+)

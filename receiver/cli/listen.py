@@ -1,12 +1,8 @@
-"""`receiver listen`: an app's events forwarded to a server on this machine, as the relay
-would send them (Standard Webhooks, signed), read from a pull downstream of the app (made
-on the first run) with its key: no public URL needed. One line each event; the cursor is
-kept per relay, app and downstream (listen_state.py), so a restart resumes after the last
-event forwarded. Whatever goes wrong is said in one line: a server that is no relay (then
-it ends, status 1), the relay or the local server out of reach (then tried again with a
-backoff), an answer that is no page of events, or over MAX_ANSWER_BYTES (never read whole),
-a kept cursor the relay refuses (then read from the start). What the relay sent is printed
-only with a terminal's escapes taken out. httpx is imported only when the command runs."""
+"""`receiver listen`: an app's events, read from its pull downstream with its key (no
+public URL needed), forwarded signed to a local server. The cursor is kept per relay, app
+and downstream (listen_state.py), so a restart resumes after the last event forwarded.
+Whatever goes wrong is one line; what the relay sent is printed without a terminal's
+escapes. httpx is imported only when the command runs."""
 
 from __future__ import annotations
 
@@ -14,14 +10,13 @@ import hashlib
 import json
 import os
 import re
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from receiver.cli.common import fail, printable
+from receiver.cli.common import fail, printable, typed_secret
 from receiver.cli.listen_state import MAX_CURSOR_CHARS, OLD_STATE, State, default_path, entry_key
 from receiver.kernel.secrets.signing import headers, new_secret, parse_secret
 
@@ -178,14 +173,7 @@ def _api_key() -> str:
     the shell's history would show)."""
     from receiver.kernel.observability.logs import add_secrets
 
-    key = os.environ.get(KEY_ENV, "").strip()
-    if not key and sys.stdin.isatty():
-        asked = click.prompt(
-            "The app's API key", hide_input=True, err=True, default="", show_default=False
-        )
-        key = str(asked).strip()
-    elif not key:
-        key = sys.stdin.readline().strip()  # piped in
+    key = os.environ.get(KEY_ENV, "").strip() or typed_secret("The app's API key").strip()
     if not key:
         fail(f"no key: set ${KEY_ENV} to the app's API key, or type it at the prompt")
     add_secrets([key])

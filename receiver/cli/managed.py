@@ -5,14 +5,13 @@ app's is named APP/NAME, as everywhere on the command line: made with the app as
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from receiver.cli.client import relay_of, url_option
-from receiver.cli.common import fail, not_found
+from receiver.cli.common import fail, not_found, options
 from receiver.cli.credentials import credential_options, credential_settings, needs_current
 from receiver.cli.remote import RemoteError
 from receiver.cli.tables import counted
@@ -165,27 +164,18 @@ class _WithOptions(click.Command):
         return super().get_params(ctx)
 
 
-def _setting_options(fn: Callable[..., None]) -> Callable[..., None]:
-    for option in reversed(
-        (
-            click.option("--format", "fmt", help="webhook (default), a chat format or a broker."),
-            click.option("--event", "events", multiple=True, help="A state it takes (repeat)."),
-            click.option(
-                "--channel", "channels", multiple=True, help="Only tasks naming it (repeat)."
-            ),
-            click.option(
-                "--target",
-                help="A broker's routing key, subject, topic or stream, or s3's key template.",
-            ),
-            click.option("--filter", help="CEL: the events it takes (docs/delivery.md)."),
-            click.option("--transform", help="CEL: the body it is sent (webhook, brokers)."),
-            click.option(
-                "--header", "headers", multiple=True, help="NAME=VALUE sent with each (repeat)."
-            ),
-        )
-    ):
-        fn = option(fn)
-    return fn
+_setting_options = options(
+    click.option("--format", "fmt", help="webhook (default), a chat format or a broker."),
+    click.option("--event", "events", multiple=True, help="A state it takes (repeat)."),
+    click.option("--channel", "channels", multiple=True, help="Only tasks naming it (repeat)."),
+    click.option(
+        "--target",
+        help="A broker's routing key, subject, topic or stream, or s3's key template.",
+    ),
+    click.option("--filter", help="CEL: the events it takes (docs/delivery.md)."),
+    click.option("--transform", help="CEL: the body it is sent (webhook, brokers)."),
+    click.option("--header", "headers", multiple=True, help="NAME=VALUE sent with each (repeat)."),
+)
 
 
 @click.command("create", cls=_WithOptions)
