@@ -13,7 +13,7 @@ from urllib.parse import quote
 import click
 
 from receiver.cli.client import call_relay, url_option
-from receiver.cli.common import C, fail, options
+from receiver.cli.common import C, fail, stacked
 from receiver.cli.remote import TOKEN_ENV, RemoteError
 from receiver.cli.tables import table, when
 
@@ -45,7 +45,7 @@ def _settings(info: dict[str, Any]) -> str:
 
 def new_app_options(whose: str) -> Callable[[C], C]:
     """A new app's `--weight` and limits, `whose` tasks they govern in their help."""
-    return options(
+    return stacked(
         click.option(
             "--weight",
             type=_WEIGHTS,

@@ -79,7 +79,7 @@ class ChoiceOf(click.Choice):  # type: ignore[type-arg]  # click 8.1: not generi
         return tuple(getattr(importlib.import_module(module), attribute))
 
 
-def options(*given: Callable[[C], C]) -> Callable[[C], C]:
+def stacked(*given: Callable[[C], C]) -> Callable[[C], C]:
     """Several click options as one decorator, in the order given."""
 
     def apply(command: C) -> C:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from receiver.cli.common import fail, options, typed_secret
+from receiver.cli.common import fail, stacked, typed_secret
 
 MASK = "***"  # how the API shows a secret, and what a change sends back to keep it
 # Each kind of auth: its secret (option, field).
@@ -178,7 +178,7 @@ def credential_settings(
 
 _SECRET_HELP = "{}: the environment variable holding the {} (else prompted)."
 # The options, on `create` and `change`.
-credential_options = options(
+credential_options = stacked(
     click.option(
         "--auth",
         type=click.Choice(sorted(_SECRET)),

@@ -5,13 +5,15 @@ app's is named APP/NAME, as everywhere on the command line: made with the app as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from receiver.cli.client import relay_of, url_option
-from receiver.cli.common import fail, not_found, options
+from receiver.cli.common import fail, not_found, stacked
 from receiver.cli.credentials import credential_options, credential_settings, needs_current
 from receiver.cli.remote import RemoteError
 from receiver.cli.tables import counted
@@ -21,11 +23,17 @@ if TYPE_CHECKING:
     from receiver.destinations.options import Offered
 
 
-def _failed(exc: RemoteError) -> NoReturn:
-    """A name that is no downstream is exit 1, as everywhere on the command line."""
-    if exc.status == 404:
-        not_found(str(exc))
-    fail(str(exc))
+@contextmanager
+def _relay(url: str) -> Iterator[Relay]:
+    """The relay at `url`; what it refuses is one line, a name that is no downstream exit 1,
+    as everywhere on the command line."""
+    try:
+        with relay_of(url) as relay:
+            yield relay
+    except RemoteError as exc:
+        if exc.status == 404:
+            not_found(str(exc))
+        fail(str(exc))
 
 
 def _admin_name(relay: Relay, typed: str) -> str:
@@ -43,32 +51,25 @@ def _admin_name(relay: Relay, typed: str) -> str:
 
 def _call(url: str, method: str, typed: str, action: str = "") -> Any:
     """`method` on the downstream `typed` names (`action`: the route under it)."""
-    try:
-        with relay_of(url) as relay:
-            path = f"/v1/downstreams/{_admin_name(relay, typed)}{action}"
-            return relay.call(method, path)
-    except RemoteError as exc:
-        _failed(exc)
+    with _relay(url) as relay:
+        return relay.call(method, f"/v1/downstreams/{_admin_name(relay, typed)}{action}")
 
 
 def _change(url: str, typed: str, options: dict[str, Any]) -> dict[str, Any]:
     """The change the options make, sent: a new `auth` or `tls` is made over the
     downstream's current one (read first), so that a field not given stays."""
     to = options.pop("to")
-    try:
-        with relay_of(url) as relay:
-            path = f"/v1/downstreams/{_admin_name(relay, typed)}"
-            current = relay.call("GET", path) if needs_current(options) else {}
-            body = {**credential_settings(options, current), **_expressions(options)}
-            body.update(_settings(options))
-            if to is not None:
-                body["url"] = to
-            if not body:
-                fail("nothing to change: give --to or a setting")
-            relay.call("PATCH", path, json=body)
-            return body
-    except RemoteError as exc:
-        _failed(exc)
+    with _relay(url) as relay:
+        path = f"/v1/downstreams/{_admin_name(relay, typed)}"
+        current = relay.call("GET", path) if needs_current(options) else {}
+        body = {**credential_settings(options, current), **_expressions(options)}
+        body.update(_settings(options))
+        if to is not None:
+            body["url"] = to
+        if not body:
+            fail("nothing to change: give --to or a setting")
+        relay.call("PATCH", path, json=body)
+        return body
 
 
 def _settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +165,7 @@ class _WithOptions(click.Command):
         return super().get_params(ctx)
 
 
-_setting_options = options(
+_setting_options = stacked(
     click.option("--format", "fmt", help="webhook (default), a chat format or a broker."),
     click.option("--event", "events", multiple=True, help="A state it takes (repeat)."),
     click.option("--channel", "channels", multiple=True, help="Only tasks naming it (repeat)."),
@@ -192,11 +193,8 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
     # APP/NAME: the app's own, made by the admin for it.
     named = {"name": own, "owner": app} if slash else {"name": name}
     body = {**named, "url": target_url, **_settings(options), **expressions, **credentials}
-    try:
-        with relay_of(url) as relay:
-            made = relay.call("POST", "/v1/downstreams", json=body)
-    except RemoteError as exc:
-        _failed(exc)
+    with _relay(url) as relay:
+        made = relay.call("POST", "/v1/downstreams", json=body)
     # What it was made with that changes how it delivers, said as the relay took it.
     told = "".join(
         f", {o.told.format(made[o.name])}" for o in _options() if o.told and made.get(o.name)

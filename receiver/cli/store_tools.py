@@ -1,13 +1,8 @@
-"""The operator's tools over the store, run with the relay's config file beside a running
-relay or without one: tasks and deliveries to look at, deliveries to replay, downstreams to
-disable and enable, old media copies to prune.
-
-What changes something calls the same operation as the admin API and the console
-(receiver/tasks/actions.py, receiver/deliveries/actions.py); a running relay then sends
-what it queued.
-
-Each command imports the store's side when it runs: a command's help loads none of it.
-"""
+"""The operator's tools over the store, with the relay's config file, the relay running or
+not: tasks and deliveries to look at, deliveries to replay, downstreams to disable and
+enable, old media copies to prune. What changes something calls the operation the admin
+API and the console call (receiver/deliveries/actions.py); a running relay sends what it
+queued. Each command imports the store's side when it runs, so that its help stays lean."""
 
 from __future__ import annotations
 
@@ -248,17 +243,13 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
     if bool(delivery_ids) == bool(downstream):
         fail("give delivery ids or --dead-letters-of DOWNSTREAM (one of the two)")
     if downstream:
-        count, name = with_downstream(
-            config_path,
-            downstream,
-            lambda s, d, kept: delivery_actions.replay_dead_letters(s, d, kept),
-        )
+        count, name = with_downstream(config_path, downstream, delivery_actions.replay_dead_letters)
         click.echo(f"{name}: queued {counted(count, 'dead letter', 'dead letters')} for replay")
         return
     ids = list(delivery_ids)
     count = with_parts(config_path, lambda p, _: delivery_actions.replay_deliveries(p, ids))
     click.echo(f"queued {counted(count, 'delivery', 'deliveries')} for replay")
-    if delivery_ids and count < len(set(delivery_ids)):
+    if count < len(set(delivery_ids)):
         missing = len(set(delivery_ids)) - count
         not_found(
             f"{missing} of the ids given is no delivery"
@@ -267,38 +258,36 @@ def replay(config_path: str | None, delivery_ids: tuple[str, ...], downstream: s
         )
 
 
+# The commands that ask a running relay (managed.py), as main.py's table names commands.
+_THROUGH_RELAY = {
+    "create": (
+        "receiver.cli.managed:create",
+        "Make downstream NAME, delivering to URL; prints its secret, this once.",
+    ),
+    "change": (
+        "receiver.cli.managed:change",
+        "Change downstream NAME (one made through the API).",
+    ),
+    "rotate": (
+        "receiver.cli.managed:rotate",
+        "A new secret for NAME; the old one still signs, beside it, for the overlap.",
+    ),
+    "remove": (
+        "receiver.cli.managed:remove",
+        "Remove NAME: what it still had to deliver ends as dead letters.",
+    ),
+    "validate": (
+        "receiver.cli.managed:validate",
+        "Ask NAME's endpoint again whether it allows the relay's CloudEvents.",
+    ),
+}
+
+
 @click.group(
     cls=LazyGroup,
-    lazy={
-        "create": (
-            "receiver.cli.managed:create",
-            "Make downstream NAME, delivering to URL; prints its secret, this once.",
-        ),
-        "change": (
-            "receiver.cli.managed:change",
-            "Change downstream NAME (one made through the API).",
-        ),
-        "rotate": (
-            "receiver.cli.managed:rotate",
-            "A new secret for NAME; the old one still signs, beside it, for the overlap.",
-        ),
-        "remove": (
-            "receiver.cli.managed:remove",
-            "Remove NAME: what it still had to deliver ends as dead letters.",
-        ),
-        "validate": (
-            "receiver.cli.managed:validate",
-            "Ask NAME's endpoint again whether it allows the relay's CloudEvents.",
-        ),
-    },
+    lazy=_THROUGH_RELAY,
     sections={
-        "Through a running relay (RECEIVER_URL, RECEIVER_ADMIN_TOKEN)": (
-            "create",
-            "change",
-            "rotate",
-            "remove",
-            "validate",
-        ),
+        "Through a running relay (RECEIVER_URL, RECEIVER_ADMIN_TOKEN)": tuple(_THROUGH_RELAY),
         "On the store (--config, or RECEIVER__STORAGE__URL)": ("list", "disable", "enable"),
     },
 )
@@ -361,10 +350,7 @@ def downstreams_disable(config_path: str | None, name: str) -> None:
     from receiver.deliveries import actions as delivery_actions
 
     changed, shown_name = with_downstream(
-        config_path,
-        name,
-        lambda s, d, kept: delivery_actions.disable_downstream(s, d, kept),
-        _told_while_sealed,
+        config_path, name, delivery_actions.disable_downstream, _told_while_sealed
     )
     click.echo(f"{shown_name}: disabled" if changed else f"{shown_name}: was disabled already")
 
