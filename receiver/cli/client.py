@@ -1,6 +1,6 @@
-"""A client of a running relay, through its HTTP API with $RECEIVER_ADMIN_TOKEN: submit a
-task (and follow it to its end), tail the live stream of changes. The HTTP side is in
-relay.py, what it reads in remote.py; here are the commands and what they print."""
+"""`receiver submit` (and follow the task to its end) and `receiver tail`, through a running
+relay's API with $RECEIVER_ADMIN_TOKEN; the HTTP side is in relay.py, what it reads in
+remote.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -108,21 +108,6 @@ def _wait(relay: Relay, task_id: str, progress: _Progress, media_wait: float) ->
     return task
 
 
-class _SubmitOptions(TypedDict):
-    """The submit command's options, as click passes them."""
-
-    prompt: str | None
-    video: str | None
-    image: str | None
-    audio: str | None
-    kind: str
-    model: str | None
-    fields: str | None
-    wait: bool
-    as_json: bool
-    url: str
-
-
 def _read_fields(fields: str | None) -> str | None:
     """`--body`'s JSON, or the text of the file it names after an @."""
     if not fields or not fields.startswith("@"):
@@ -156,29 +141,34 @@ def _read_fields(fields: str | None) -> str | None:
 @click.option("--wait", is_flag=True, help="Show its progress until it ends, then its outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the relay's JSON answer.")
 @url_option
-def submit(**given: Unpack[_SubmitOptions]) -> None:
+def submit(
+    kind: str,
+    prompt: str | None,
+    video: str | None,
+    image: str | None,
+    audio: str | None,
+    model: str | None,
+    fields: str | None,
+    wait: bool,
+    as_json: bool,
+    url: str,
+) -> None:
     """Submit a task through a running relay; with --wait, follow it to its end.
 
     With --wait the output URLs are printed, one a line (the relay's copies when it makes
     them), and the exit status is 0; a task that fails or is cancelled exits with 1.
     """
-    wait, as_json, url = given["wait"], given["as_json"], given["url"]
-    sources = [given[name] for name in ("video", "image", "audio") if given[name]]
+    sources = [source for source in (video, image, audio) if source]
     if len(sources) > 1:
         raise click.UsageError("give one source: --video, --image or --audio")
+    source = sources[0] if sources else None
     try:
-        body = submit_body(
-            given["kind"],
-            given["prompt"],
-            sources[0] if sources else None,
-            given["model"],
-            _read_fields(given["fields"]),
-        )
+        body = submit_body(kind, prompt, source, model, _read_fields(fields))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     with relay_of(url) as relay:
         try:
-            answer = relay.submit(body)
+            answer = relay.call("POST", "/v1/tasks", json=body)
             if not wait:
                 click.echo(json.dumps(answer) if as_json else f"{answer['id']}  {answer['state']}")
                 return

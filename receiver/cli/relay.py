@@ -1,6 +1,5 @@
-"""A running relay's admin API over HTTP, with the admin token, and its live stream: every
-failure is a RemoteError. The commands that call it import it when they run, so that a
-command's help loads no HTTP client."""
+"""A running relay's admin API over HTTP, and its live stream: every failure is a
+RemoteError. Imported by a command when it runs, so that its help loads no HTTP client."""
 
 from __future__ import annotations
 
@@ -14,24 +13,21 @@ from receiver.cli.remote import TOKEN_ENV, EventReader, RemoteError, ServerEvent
 
 
 class Relay:
-    """A running relay's admin API, with the admin token; every failure is a RemoteError."""
+    """A running relay's API, with a token (the admin's, or an app's key)."""
 
-    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, token: str) -> None:
         self.url = url.rstrip("/")
         self.http = httpx.Client(
             base_url=self.url,
-            timeout=timeout,
+            timeout=30.0,
             headers={"Authorization": f"Bearer {token}"},
         )
-
-    def close(self) -> None:
-        self.http.close()
 
     def __enter__(self) -> Relay:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.http.close()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -40,10 +36,6 @@ class Relay:
             raise RemoteError(self._unreachable(exc)) from None
         _check(response)
         return response.json()
-
-    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = self.call("POST", "/v1/tasks", json=body)
-        return answer
 
     def task(self, task_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = self.call("GET", f"/v1/tasks/{task_id}")
