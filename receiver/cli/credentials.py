@@ -1,12 +1,8 @@
-"""The options of `receiver downstreams create|change` that say how the relay proves itself
-to an endpoint (`--auth` and its fields, `--tls-*`) and the way out (`--proxy`), as the
-API's `auth`, `tls` and `proxy`.
-
-No secret is a value on the command line, where the shell's history and `ps` would show
-it: a password, token or client secret comes from the environment variable an option
-names, else from a prompt that does not echo (a line of stdin when it is no terminal); a
-client key from its file; a proxy URL that carries a password from a variable. A change
-that gives no new secret sends back the mask the API shows, which keeps the one kept."""
+"""The options of `receiver downstreams create|change` for the API's `auth`, `tls` and
+`proxy`. No secret is a value on the command line, where the shell's history and `ps` would
+show it: it comes from the variable an option names, else a prompt that does not echo; a
+client key from its file. A change with no new secret sends back the API's mask, which
+keeps the one kept."""
 
 from __future__ import annotations
 

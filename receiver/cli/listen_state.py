@@ -1,8 +1,7 @@
-"""What `receiver listen` keeps between runs: for each relay, app (by its key) and pull
-downstream, the cursor after the last event forwarded and the secret the local server
-verifies with. One small file, readable by its owner alone (it holds those secrets), in the
-user's state directory ($XDG_STATE_HOME, else ~/.local/state), never in the working
-directory, where a project's repository would take it in."""
+"""What `receiver listen` keeps between runs, for each relay, app and pull downstream: the
+cursor after the last event forwarded and the local server's secret. One small file, its
+owner's alone, in the user's state directory, not the working one, where a repository
+would take it in."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
 """The `receiver` command: its group, and a table of its commands, each imported from its
 module only when it is called or asked for its help, so that `receiver --help` and the
-start of every command load none of the service (tests/unit/test_cli_lean.py).
-
-The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev,
-trace-callback, trace-submit) with `secret` and `reference` are in runners.py, the operator
-tools over the store in store_tools.py and maintenance.py, the client of a running relay
-(submit, tail, keys, downstreams made through the API) in client.py, apps.py, keys.py and
-managed.py."""
+start of every command load none of the service (tests/unit/test_cli_lean.py)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The store, or the relay's parts around it, opened for one command and closed after.
-
-The operator tools run beside the relay (or while it is down) with its config file: they
-read and change the store, and only the rows they are asked about. An action whose rows'
-state hangs on the sealed secret of a downstream made through the API needs the relay's own
-secret (`callbacks.secret_env`) to be set: without it, that action is refused in one line.
-"""
+"""The store, or the relay's parts around it, opened for one command of the operator tools
+and closed after. An action whose rows hang on the sealed secret of a downstream made
+through the API needs the relay's own secret (`callbacks.secret_env`): else it is refused."""
 
 from __future__ import annotations
 
@@ -56,9 +52,9 @@ def with_store(
 
 
 def relay_keys(settings: Settings) -> list[str]:
-    """The relay's own secrets (`callbacks.secret_env`, then `previous_secret_envs`), newest
-    last, from this process's environment, those not set left out: what opens the sealed
-    secrets of the downstreams made through the API."""
+    """The relay's own secrets set in this environment (`previous_secret_envs`, then
+    `callbacks.secret_env`): what opens the sealed secrets of the downstreams made through
+    the API."""
     callbacks = settings.callbacks
     variables = [*callbacks.previous_secret_envs, callbacks.secret_env]
     return [value for name in variables if (value := os.environ.get(name, "").strip())]

@@ -1,8 +1,5 @@
-"""The CLI's side of a running relay: what can be said without a network (reading
-Server-Sent Events, drawing progress, the lines `receiver tail` prints), in plain functions
-unit-tested alone. Its admin API over HTTP, and the live stream, are in relay.py, imported
-only by the commands that call it.
-"""
+"""The CLI's side of a running relay that needs no network (reading Server-Sent Events,
+drawing progress, the lines `receiver tail` prints), tested alone; the HTTP is in relay.py."""
 
 from __future__ import annotations
 
@@ -39,11 +36,8 @@ class ServerEvent:
 
 @dataclass
 class EventReader:
-    """Server-Sent Events, line by line, as the HTML standard reads them.
-
-    Tiny enough to keep here rather than take a dependency for: fields `event`, `data`
-    (several lines joined), `id` and `retry`; comments (`: keep-alive`) are skipped.
-    """
+    """Server-Sent Events, line by line, as the HTML standard reads them: too small to take
+    a dependency for. Comments (`: keep-alive`) are skipped."""
 
     last_id: str | None = None
     retry_ms: int | None = None
@@ -135,11 +129,11 @@ def output_urls(task: dict[str, Any]) -> list[str]:
 
 def change_line(event: ServerEvent, data: dict[str, Any]) -> str:
     """One line of `receiver tail` for one change."""
+    extra = f"  {data['error']}" if data.get("error") else ""
     if event.event == "task":
         at = data.get("updated_at")
         progress = data.get("progress")
         share = f" {round(progress * 100)}%" if isinstance(progress, int | float) else ""
-        extra = f"  {data['error']}" if data.get("error") else ""
         return (
             f"{_clock(at)}  task     {data.get('id')}  {data.get('kind')}"
             f"  {data.get('state')}{share}{extra}"
@@ -149,7 +143,6 @@ def change_line(event: ServerEvent, data: dict[str, Any]) -> str:
         answer = f"HTTP {status}" if status is not None else "no answer"
         latency = data.get("latency_ms")
         took = f"  {latency:.0f} ms" if isinstance(latency, int | float) else ""
-        extra = f"  {data['error']}" if data.get("error") else ""
         return (
             f"{_clock(data.get('finished_at'))}  attempt  {data.get('task_id')}"
             f"  -> {data.get('downstream')} #{data.get('number')}  {answer}{took}"

@@ -1,8 +1,6 @@
-"""The runners of the relay's processes (`receiver serve`, `deliver`, `simulate`, `sink`,
-`demo`, `dev`, `trace-callback`, `trace-submit`) with `secret`, `receiver config show` (the
-configuration the relay would run with) and `receiver reference` (docs/reference/, written
-from the code). Each imports what it runs when it is called, so that its help loads none of the
-service."""
+"""The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev,
+trace-callback, trace-submit), with `secret`, `config show` and `reference`. Each imports
+what it runs when it is called, so that its help loads none of the service."""
 
 from __future__ import annotations
 
@@ -20,13 +18,6 @@ from receiver.kernel.errors import ConfigError, StoreError
 if TYPE_CHECKING:
     from receiver.config import Config
     from receiver.kernel.store import Store
-
-
-def _load_to_run(config_path: str | None) -> Config:
-    """The config of a long-running command, with its store reachable and logging set up."""
-    config, media_keys = _load_config(config_path)
-    _get_ready(config_path, config, media_keys)
-    return config
 
 
 def _load_config(config_path: str | None) -> tuple[Config, tuple[str, ...]]:
@@ -50,6 +41,7 @@ def _load_config(config_path: str | None) -> tuple[Config, tuple[str, ...]]:
 
 
 def _get_ready(config_path: str | None, config: Config, media_keys: tuple[str, ...]) -> None:
+    """The store reachable, at this release's schema, and logging set up."""
     from receiver.cli.offline import with_store
     from receiver.kernel.observability import logs, tracing
 
@@ -125,7 +117,8 @@ def deliver(config_path: str | None, metrics_port: int | None, metrics_listen: b
     from receiver.app.deliver import deliver as run_fanout
     from receiver.app.server import bound
 
-    config = _load_to_run(config_path)
+    config, media_keys = _load_config(config_path)
+    _get_ready(config_path, config, media_keys)
     if config.settings.delivery.in_process:
         fail(
             "config error: config key delivery.in_process: set it to false, so that"
