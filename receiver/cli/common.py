@@ -1,6 +1,6 @@
 """What the commands share: the lazy group, the --config option, reading the settings, and
-the way every command fails (one line on stderr, exit status 2). Imports only click: the
-service is imported inside the command that uses it, so that `--help` stays lean."""
+the way every command fails (one line on stderr, exit status 2). The service is imported
+inside the command that uses it, so that `--help` loads no more than click."""
 
 from __future__ import annotations
 

@@ -63,16 +63,11 @@ class Backoff:
     def __init__(self) -> None:
         self.seconds = 1.0
 
-    def wait(self) -> float:
-        waited = self.seconds
-        time.sleep(waited)
-        self.seconds = min(self.seconds * 2, MAX_BACKOFF_SECONDS)
-        return waited
-
     def said(self, what: str) -> None:
-        """One line, then the wait before the next try."""
+        """One line, then the wait before the next try, doubled for the one after."""
         click.echo(f"{printable(what)}; retrying in {self.seconds:g}s", err=True)
-        self.wait()
+        time.sleep(self.seconds)
+        self.seconds = min(self.seconds * 2, MAX_BACKOFF_SECONDS)
 
     def unreachable(self, what: str, exc: Exception) -> None:
         self.said(f"{what} unreachable ({type(exc).__name__})")

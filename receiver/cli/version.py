@@ -40,12 +40,11 @@ def commit() -> str | None:
                 capture_output=True,
                 text=True,
                 timeout=10,
-                check=False,
+                check=True,
             )
-        except (OSError, subprocess.TimeoutExpired):
-            found = None
-        if found is not None and found.returncode == 0:
             return found.stdout.strip()
+        except (OSError, subprocess.SubprocessError):  # no git, a timeout, no commit
+            pass
     return os.environ.get(COMMIT_ENV) or None
 
 
