@@ -143,46 +143,23 @@ def tasks_show(config_path: str | None, task_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(detail_answer(detail), indent=2))
         return
-    events, deliveries, sends = detail.events, detail.deliveries, detail.sends
     for key, value in _overview(detail).items():
         click.echo(f"{key:>16}: {shown(key, value)}")
+    sends = [
+        [a.number, when(a.started_at), a.status, a.outcome, when(a.retry_at), short(a.error, 60)]
+        for a in detail.sends
+    ]
     click.echo("\nsends to CometAPI")
-    click.echo(
-        table(
-            ["attempt", "started", "status", "outcome", "next try", "error"],
-            [
-                [
-                    a.number,
-                    when(a.started_at),
-                    a.status,
-                    a.outcome,
-                    when(a.retry_at),
-                    short(a.error, 60),
-                ]
-                for a in sends
-            ],
-        )
-    )
+    click.echo(table(["attempt", "started", "status", "outcome", "next try", "error"], sends))
+    events = [
+        [e.id, e.source, e.state, e.upstream_status, e.applied, e.verdict, when(e.received_at)]
+        for e in detail.events
+    ]
     click.echo("\nevents")
-    click.echo(
-        table(
-            ["id", "source", "state", "upstream status", "applied", "verdict", "received"],
-            [
-                [
-                    e.id,
-                    e.source,
-                    e.state,
-                    e.upstream_status,
-                    e.applied,
-                    e.verdict,
-                    when(e.received_at),
-                ]
-                for e in events
-            ],
-        )
-    )
+    headers = ["id", "source", "state", "upstream status", "applied", "verdict", "received"]
+    click.echo(table(headers, events))
     click.echo("\ndeliveries")
-    click.echo(deliveries_table(deliveries, downstream_names))
+    click.echo(deliveries_table(detail.deliveries, downstream_names))
 
 
 @click.group()
