@@ -64,12 +64,6 @@ def new_app_options(whose: str) -> Callable[[C], C]:
     )
 
 
-def _downstreams_of(url: str) -> list[dict[str, Any]]:
-    """Every downstream made through the API, each with its app's name (None: global)."""
-    found: list[dict[str, Any]] = call_relay(url, "GET", "/v1/downstreams")["downstreams"]
-    return found
-
-
 @click.group("apps")
 def apps() -> None:
     """Apps: each owns the tasks its keys make, its share of the submit queue and its limits."""
@@ -162,7 +156,8 @@ def _own_alerts(url: str, name: str, body: dict[str, Any]) -> Any:
 def list_apps(url: str) -> None:
     """Every live app: name, weight, limits, live keys, downstreams, made."""
     found = call_relay(url, "GET", "/v1/apps")["apps"]
-    downstreams = Counter(d.get("app") for d in _downstreams_of(url))
+    listed = call_relay(url, "GET", "/v1/downstreams")["downstreams"]
+    downstreams = Counter(d.get("app") for d in listed)
     rows = [
         (
             a["name"],
@@ -185,10 +180,9 @@ def show(url: str, name: str) -> None:
     found = call_relay(url, "GET", _app_path(name), missing=_missing(name))
     keys = call_relay(url, "GET", f"{_app_path(name)}/keys", missing=_missing(name))["keys"]
     # The admin's list names an app's downstream `<app id>.<name>`: shown as APP/NAME.
+    listed = call_relay(url, "GET", "/v1/downstreams")["downstreams"]
     downstreams = [
-        f"{name}/{str(d['name']).partition('.')[2]}"
-        for d in _downstreams_of(url)
-        if d.get("app") == name
+        f"{name}/{str(d['name']).partition('.')[2]}" for d in listed if d.get("app") == name
     ]
     fields = [
         ("name", found["name"]),
