@@ -227,9 +227,8 @@ def tail(task_id: str | None, since: float | None, as_json: bool, url: str) -> N
 
 
 class _ShownNames:
-    """Downstreams as people read them: an app's, which the stream names by its kept name
-    (`app_<id>.NAME`), as APP/NAME, from the admin's list (read again for one not in it
-    yet, once each)."""
+    """An app's downstream, which the stream names `app_<id>.NAME`, as APP/NAME, from the
+    admin's list (read again, once, for each name not in it yet)."""
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay

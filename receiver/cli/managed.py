@@ -151,9 +151,8 @@ def _option_flags() -> tuple[click.Option, ...]:
 
 
 class _WithOptions(click.Command):
-    """A command taking a downstream's options, whose flags are read from its model when
-    the command is used (its --help too), before --filter: the command line starts
-    without the model."""
+    """A command whose flags for a downstream's options, before --filter, are read from its
+    model when it is used (its --help too): the command line starts without the model."""
 
     added = False
 

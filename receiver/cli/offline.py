@@ -61,8 +61,7 @@ def relay_keys(settings: Settings) -> list[str]:
 
 
 class KeyNeeded(Exception):
-    """The action would write rows whose state depends on a sealed secret, and this
-    process has not the relay's secret to open it: why, in one line."""
+    """The action would write rows that hang on a sealed secret this process cannot open."""
 
 
 # Whether an action on a downstream (its kept name) needs the relay's secret here, and
@@ -82,10 +81,9 @@ def with_downstream(
     fn: Callable[[WorkerParts, Directory, str], Awaitable[T]],
     needs_key: KeyCheck | None = None,
 ) -> tuple[T, str]:
-    """`fn` over the parts and the downstream `typed` names (`APP/NAME` for an app's), given
-    the name the store keeps it under; its result, and the downstream's name as people read
-    it. One that is not there is refused, exit 1, before anything changes; so is an action
-    that needs the relay's secret when it is not set."""
+    """`fn` over the parts and the kept name of the downstream `typed` names (an app's:
+    APP/NAME); its result, and the name as people read it. One that is not there, or an
+    action that needs the relay's secret when it is not set, is refused before any change."""
     shown: list[str] = []
 
     async def named(parts: WorkerParts, directory: Directory, kept: str) -> T:

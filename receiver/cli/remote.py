@@ -74,10 +74,8 @@ class EventReader:
 def submit_body(
     kind: str, prompt: str | None, source: str | None, model: str | None, fields: str | None
 ) -> dict[str, Any]:
-    """The submit body from the command's options: the kind's own fields as a JSON object
-    (`fields`), then the prompt and the source in the fields the table of kinds names for
-    them, and the model. ValueError when an option does not fit the kind; the relay checks
-    the rest."""
+    """The submit body: the kind's fields (JSON), the prompt and the source where the table
+    of kinds puts them, the model. ValueError when an option does not fit the kind."""
     from receiver.lifecycle.rules.task import KIND_NAMES, kind_of
 
     found = kind_of(kind)
