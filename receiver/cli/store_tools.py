@@ -48,9 +48,7 @@ def tasks() -> None:
 
 @tasks.command("list")
 @config_option
-@click.option(
-    "--state", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"])
-)
+@click.option("--state", type=ChoiceOf("receiver.lifecycle.rules.task:STATES"))
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per task.")
 def tasks_list(config_path: str | None, state: str | None, limit: int, as_json: bool) -> None:
