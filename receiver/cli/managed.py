@@ -137,17 +137,13 @@ def _flag(option: Offered) -> click.Option:
     return click.Option([option.flag, option.name], type=kind, help=option.description)
 
 
-def _options() -> tuple[Offered, ...]:
-    """A downstream's options, read from its model when a command uses them."""
-    from receiver.config.downstream import OPTIONS
-
-    return OPTIONS
-
-
 @cache
 def _option_flags() -> tuple[click.Option, ...]:
-    """Each option a flag of its name."""
-    return tuple(_flag(option) for option in _options())
+    """A flag for each of a downstream's options, read from its model when a command uses
+    them."""
+    from receiver.config.downstream import OPTIONS
+
+    return tuple(_flag(option) for option in OPTIONS)
 
 
 class _WithOptions(click.Command):
@@ -186,6 +182,8 @@ _setting_options = stacked(
 @credential_options
 def create(url: str, name: str, target_url: str, **options: Any) -> None:
     """Make downstream NAME, delivering to URL; prints its secret, this once."""
+    from receiver.config.downstream import OPTIONS
+
     credentials = credential_settings(options, {})
     expressions = _expressions(options)
     app, slash, own = name.partition("/")
@@ -196,7 +194,7 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
         made = relay.call("POST", "/v1/downstreams", json=body)
     # What it was made with that changes how it delivers, said as the relay took it.
     told = "".join(
-        f", {o.told.format(made[o.name])}" for o in _options() if o.told and made.get(o.name)
+        f", {o.told.format(made[o.name])}" for o in OPTIONS if o.told and made.get(o.name)
     )
     click.echo(f"{name}: made ({made['format']}, events {', '.join(made['events'])}{told})")
     _show_once(made)
