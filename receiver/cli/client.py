@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 import click
 
@@ -108,6 +108,21 @@ def _wait(relay: Relay, task_id: str, progress: _Progress, media_wait: float) ->
     return task
 
 
+class _SubmitOptions(TypedDict):
+    """The submit command's options, as click passes them."""
+
+    prompt: str | None
+    video: str | None
+    image: str | None
+    audio: str | None
+    kind: str
+    model: str | None
+    fields: str | None
+    wait: bool
+    as_json: bool
+    url: str
+
+
 def _read_fields(fields: str | None) -> str | None:
     """`--body`'s JSON, or the text of the file it names after an @."""
     if not fields or not fields.startswith("@"):
@@ -141,29 +156,24 @@ def _read_fields(fields: str | None) -> str | None:
 @click.option("--wait", is_flag=True, help="Show its progress until it ends, then its outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the relay's JSON answer.")
 @url_option
-def submit(
-    kind: str,
-    prompt: str | None,
-    video: str | None,
-    image: str | None,
-    audio: str | None,
-    model: str | None,
-    fields: str | None,
-    wait: bool,
-    as_json: bool,
-    url: str,
-) -> None:
+def submit(**given: Unpack[_SubmitOptions]) -> None:
     """Submit a task through a running relay; with --wait, follow it to its end.
 
     With --wait the output URLs are printed, one a line (the relay's copies when it makes
     them), and the exit status is 0; a task that fails or is cancelled exits with 1.
     """
-    sources = [source for source in (video, image, audio) if source]
+    wait, as_json, url = given["wait"], given["as_json"], given["url"]
+    sources = [given[name] for name in ("video", "image", "audio") if given[name]]
     if len(sources) > 1:
         raise click.UsageError("give one source: --video, --image or --audio")
-    source = sources[0] if sources else None
     try:
-        body = submit_body(kind, prompt, source, model, _read_fields(fields))
+        body = submit_body(
+            given["kind"],
+            given["prompt"],
+            sources[0] if sources else None,
+            given["model"],
+            _read_fields(given["fields"]),
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     with relay_of(url) as relay:
