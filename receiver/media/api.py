@@ -150,19 +150,12 @@ _HEAD_ANSWERS = {
     for status, spec in _ANSWERS.items()
 }
 router = APIRouter(tags=["media"], default_response_class=Response)
-router.add_api_route(
-    "/media/{token}",
-    media,
-    methods=["GET"],
-    summary="A mirrored file",
-    description=_DESCRIPTION,
-    responses=_ANSWERS,
-)
-router.add_api_route(
-    "/media/{token}",
-    media,
-    methods=["HEAD"],
-    summary="A mirrored file",
-    description=_DESCRIPTION,
-    responses=_HEAD_ANSWERS,
-)
+for _method, _responses in (("GET", _ANSWERS), ("HEAD", _HEAD_ANSWERS)):
+    router.add_api_route(
+        "/media/{token}",
+        media,
+        methods=[_method],
+        summary="A mirrored file",
+        description=_DESCRIPTION,
+        responses=_responses,
+    )
