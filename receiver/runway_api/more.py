@@ -23,19 +23,23 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
 from receiver.kernel.http.openapi import answer, body, described, reply
 from receiver.kernel.store import Store
-from receiver.keys.guard import authorize, caller_of, keys_of, needs
+from receiver.keys.guard import authorize, keys_of, needs
 from receiver.keys.rules import Scope
-from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import passed_through
 from receiver.runway_api import shape
 from receiver.runway_api.models import USAGE_MODELS
-from receiver.runway_api.tasks import RunwayError, create, refusal, runway_answers, runway_version
-from receiver.tasks import actions as task_actions
+from receiver.runway_api.tasks import (
+    RunwayError,
+    create,
+    refusal,
+    runway_answers,
+    runway_version,
+    tasks_since,
+)
 from receiver.tasks.api import intake_of
 from receiver.wiring.dependencies import ServerSection, Stored, server_settings_of
 
 _USAGE_BODY_BYTES = 4096
-_PAGE = 1000
 _PAGES = 100  # a window past 100,000 tasks is counted in its newest 100,000
 
 
@@ -58,11 +62,9 @@ class RunwayUsage(Answer):
 
 def _iso_day(value: object) -> object:
     """Only a day written YYYY-MM-DD, as Runway takes it (no epoch number, no time)."""
-    if isinstance(value, str) and not _DAY.fullmatch(value):
-        raise ValueError("must be a date, YYYY-MM-DD")
-    if not isinstance(value, str | date):
-        raise ValueError("must be a date, YYYY-MM-DD")
-    return value
+    if isinstance(value, date) or (isinstance(value, str) and _DAY.fullmatch(value)):
+        return value
+    raise ValueError("must be a date, YYYY-MM-DD")
 
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -114,15 +116,7 @@ async def _usage(
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
     since = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()
-    found: list[Task] = []
-    cursor = None
-    for _ in range(_PAGES):
-        wanted = TaskFilter(since=since, before=cursor, owner_key=caller_of(request).owner_filter)
-        page = await task_actions.list_tasks(store, wanted, _PAGE, server.search_window)
-        found.extend(page.tasks)
-        if page.next is None:
-            break
-        cursor = page.next
+    found = await tasks_since(request, store, server, since, _PAGES)
     return reply(RunwayUsage, shape.usage(found, first, end, USAGE_MODELS))
 
 

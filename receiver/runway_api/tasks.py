@@ -257,23 +257,28 @@ _PAGE = 1000
 _DAY_PAGES = 50  # a day past 50,000 tasks is counted in its newest 50,000
 
 
+async def tasks_since(
+    request: Request, store: Store, server: ServerConfig, since: float, pages: int
+) -> list[Task]:
+    """The caller's tasks made since `since`, newest first: at most `pages` pages of them."""
+    found: list[Task] = []
+    before = None
+    for _ in range(pages):
+        wanted = TaskFilter(since=since, before=before, owner_key=caller_of(request).owner_filter)
+        page = await task_actions.list_tasks(store, wanted, _PAGE, server.search_window)
+        found.extend(page.tasks)
+        if page.next is None:
+            break
+        before = page.next
+    return found
+
+
 async def organization(
     request: Request, store: Stored, server: ServerSection, upstream: UpstreamSection
 ) -> Response:
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    today: list[Task] = []
-    before = None
-    for _ in range(_DAY_PAGES):
-        wanted = TaskFilter(
-            since=midnight.timestamp(), before=before, owner_key=caller_of(request).owner_filter
-        )
-        page = await task_actions.list_tasks(store, wanted, _PAGE, server.search_window)
-        today.extend(page.tasks)
-        if page.next is None:
-            break
-        before = page.next
-    cap = upstream.max_concurrent_tasks
-    return reply(RunwayOrganization, shape.organization(today, cap))
+    today = await tasks_since(request, store, server, midnight.timestamp(), _DAY_PAGES)
+    return reply(RunwayOrganization, shape.organization(today, upstream.max_concurrent_tasks))
 
 
 _ERR = RunwayError
