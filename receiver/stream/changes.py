@@ -1,16 +1,8 @@
-"""One reader of the store's change feed per process, shared by every open live stream.
-
-An idle stream costs no store read: the reader reads the feed once a tick while any stream
-is open (and not at all while none is), and hands each new change to every stream through
-a bounded queue. A stream that falls too far behind (a client that stops reading) is ended
-rather than left to grow: its client reconnects with `Last-Event-ID` and catches up from
-the store. The caps keep streams from taking every connection: per process, and per client
-address, so one client cannot fill `server.max_connections` by itself; share links' streams
-have a pool of their own (stream_caps.py). The reader also ends the streams whose key was
-revoked, or whose console session or share link ended, on any replica: about once a second
-while streams are open, and, before it hands over what a read found, in a read of the
-holders made after that one, so that a stream carries nothing its right's end committed
-before.
+"""One reader of the store's change feed per process, shared by every open live stream:
+an idle stream costs no store read. Each change goes to every stream through a bounded
+queue; a stream too far behind is ended, and its client catches up with `Last-Event-ID`.
+The reader also ends the streams whose key, console session or share link ended on any
+replica, checking before it hands over what a read found.
 """
 
 from __future__ import annotations
@@ -166,7 +158,7 @@ class ChangeHub:
             if self._recheck.is_set() or time.monotonic() - checked >= RIGHTS_SECONDS:
                 self._recheck.clear()
                 checked = time.monotonic()
-                await self._end_lapsed()
+                await self.end_lapsed()
             if feed is None:
                 feed = Feed(time.time() - LOOK_BACK_SECONDS)
             # Not at start-up: it and the answers' models it reads through come with the API,
@@ -184,19 +176,14 @@ class ChangeHub:
                 # Read after the feed: a right ended before a change was read ends its streams
                 # before the change is handed over.
                 checked = time.monotonic()
-                await self._end_lapsed()
+                await self.end_lapsed()
             for change in fresh:
                 fan_out(change, self.subscriptions)
             if len(found) >= READ_LIMIT:
                 continue  # a full read: more is waiting, read again at once
             await _first(asyncio.sleep(POLL_SECONDS), stopping.wait(), self._recheck.wait())
 
-    async def end_if_lapsed(self, sub: Subscription) -> None:
-        """End `sub` now if its right has ended (a stream catching up reads the feed itself,
-        and checks before it sends what a read found)."""
-        await self._end_lapsed([sub])
-
-    async def _end_lapsed(self, among: list[Subscription] | None = None) -> None:
+    async def end_lapsed(self, among: list[Subscription] | None = None) -> None:
         """End every stream (of `among`) whose key was revoked, or whose session or link
         has ended."""
         subs = [s for s in (self.subscriptions if among is None else among) if s.open]

@@ -1,11 +1,7 @@
-"""The live stream: tasks that change and delivery attempts that end, as Server-Sent Events.
-The API's /v1/stream and the console's /console/stream both answer with it.
-
-It reads the store, not this process's memory, so it shows what every replica does and
-picks up where it left off after a restart: each event's id is its time, which a browser's
-EventSource sends back as `Last-Event-ID` when it reconnects. A stream reads the store
-itself only to catch up to now; after that it takes what the process's one reader of the
-change feed hands it (receiver/stream/changes.py), so an idle stream reads nothing.
+"""The live stream of /v1/stream and /console/stream: tasks that change and delivery
+attempts that end, as Server-Sent Events. Each event's id is its time in the store, so a
+reconnecting EventSource (`Last-Event-ID`) resumes on any replica, after a restart too. A
+stream reads the store only to catch up; then the process's one reader (changes.py) feeds it.
 """
 
 from __future__ import annotations
@@ -142,7 +138,7 @@ async def _catch_up(
             hub.log.warning("stream.store_unavailable")
             return  # the shared reader takes over; a reconnect catches up again
         if found:
-            await hub.end_if_lapsed(sub)
+            await hub.end_lapsed([sub])
         for change in feed.take(found):
             if wanted(change):
                 yield encode(change)
