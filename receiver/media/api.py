@@ -1,10 +1,5 @@
-"""`GET /media/{token}`: a mirrored file at its signed URL.
-
-Content-Type, ETag, Content-Length and Range from a local directory or S3; for S3 with
-`presign`, a redirect (307) to a presigned URL living as long as the token. `?download=NAME`
-answers it as an attachment of that name (a share page's Download button), so a browser
-saves it rather than plays it.
-"""
+"""`GET /media/{token}`: a mirrored file at its signed URL, with Range; from S3 with
+`presign`, a redirect (307) to a presigned URL living as long as the token."""
 
 from __future__ import annotations
 

@@ -1,22 +1,11 @@
 """The mirror worker: copies each finished render before its links expire.
 
-A succeeded event with files waits, its deliveries `mirroring`, while the worker copies
-the video and the poster into the media store (a local directory or an S3 bucket, see
-`receiver.media.storage.local`). When every file is in, the event's
-document gains `"media": {"status": "mirrored", "files": [...]}` (a signed relay URL,
-`sha256`, `bytes`, `content_type` for each) and the deliveries go out. A link that has
-expired is asked of CometAPI again (it gives fresh ones); other failures are retried with
-backoff. After `media.wait_seconds`, or at once when trying again cannot help (too large,
-not a video or image, a private address), the event goes out with its original links and
-`"media": {"status": "failed", "reason": ...}`: a failed copy never holds delivery for ever.
-
-Each attempt has a deadline (`media.download_timeout_seconds`, cut short where the deliveries
-stop waiting), so a source that trickles fails like any other. The worker copies up to eight
-jobs at once and claims a new one as soon as a slot frees: a slow copy holds its own slot
-only, and one app's copies hold half the slots at most (the apps take free slots in turn),
-so an app whose renders' links trickle or hang never holds another app's copy behind them.
-A job's lease is short and renewed while its copy goes on; on SIGTERM, copies get
-`delivery.shutdown_grace_seconds`, then are cut and their leases given back.
+A succeeded event's deliveries wait (`mirroring`) while its files are copied into the
+media store; then its document gains `media` (mirrored, or failed with a reason) and they
+go out. An expired link is asked of CometAPI again; other failures are retried until
+`media.wait_seconds`, or given up at once when trying again cannot help: a failed copy
+never holds delivery for ever. Up to eight copies run at once, one app's in half the slots
+at most, so an app whose links trickle or hang never holds another app's copies.
 """
 
 from __future__ import annotations
@@ -80,10 +69,8 @@ def _note_given_up(parts: WorkerParts, given_up: list[GivenUp]) -> None:
 
 @dataclass(eq=False)
 class Mirror:
-    """What every worker stands on (`worker`: the store, metrics, log, owner, wake-ups),
-    CometAPI's client, the signer of media links, the media settings and how long copies
-    in flight are given at a stop (`grace`), each given at start-up (receiver/app/build.py).
-    """
+    """The copies' worker, its parts given at start-up (receiver/app/build.py); `grace`:
+    how long copies in flight are given at a stop."""
 
     worker: WorkerParts
     comet: CometClient

@@ -1,6 +1,5 @@
-"""Runway's uploads taken (receiver/runway_api/uploads.py): the upload URLs that took their
-file, and the bytes each key uploaded, for its quota. (The copies of renders are the
-mirrors table's, receiver/lifecycle/rows/mirrors.py.)
+"""Runway's uploads taken: the upload URLs that took their file, and the bytes each key
+uploaded, for its quota. (Copies of renders: receiver/lifecycle/rows/mirrors.py.)
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""A media copy's life (receiver/media/mirror.py makes it): claimed under a lease,
-tried again later, finished (the deliveries that waited for it released), its lease renewed
-while it runs, or given up, each in one transaction. Every transaction reads the clock inside its
-transaction: a job that waited in the store's queue never writes a lease already over.
-
-And a Runway upload taken (receiver/runway_api/uploads.py): once for each upload URL, under
-its key's quota of bytes in an hour."""
+"""A media copy's life (mirror.py makes it) and a Runway upload taken, each step in one
+transaction. Each reads the clock inside its transaction: a job that waited in the store's
+queue never writes a lease already over."""
 
 from __future__ import annotations
 
@@ -109,8 +105,6 @@ def _give_up(
             given_up.append(GivenUp(job.task_id, why, _publish(db, job.event_id, media, now)))
     return given_up
 
-
-# --- Runway's uploads taken -------------------------------------------------------------
 
 # How many of a key's uploads of the window are read to say when its quota frees enough.
 _OLDEST_READ = 1000

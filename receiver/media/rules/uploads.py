@@ -1,6 +1,5 @@
-"""Runway's ephemeral uploads, kept by the relay: which files it takes (by name and by their
-first bytes), how large, for how long, what the SDK's `multipart/form-data` post may hold,
-and each key's quota of bytes in an hour. Pure functions: no I/O.
+"""Runway's ephemeral uploads, kept by the relay: which files, how large, for how long,
+what the SDK's form may hold, and each key's quota of bytes in an hour. No I/O.
 """
 
 from __future__ import annotations
@@ -82,11 +81,9 @@ def looks_like(content_type: str, head: bytes) -> bool:
 def quota_wait(
     quota: int, used: int, oldest: Sequence[tuple[float, int]], size: int, now: float
 ) -> int | None:
-    """None when a file of `size` bytes fits under the key's `quota` (0: none) beside the
-    `used` bytes it uploaded in the window; else the whole seconds (at least 1) until enough
-    of its uploads have left the window for it to fit, the first of them in `oldest` as
-    (uploaded at, bytes), oldest first (when they are not enough, the last of them is when
-    to ask again). A file over the whole quota never fits: the caller refuses it first."""
+    """None when a file of `size` bytes fits under `quota` (0: none) beside the `used`
+    bytes of the window; else the seconds (at least 1) until enough of the `oldest` uploads,
+    (uploaded at, bytes), have left the window (when too few, the last one's)."""
     if quota <= 0 or used + size <= quota:
         return None
     freed, leaves_at = 0, now

@@ -1,10 +1,6 @@
-"""Copying one file from the provider's CDN into the media store, streamed.
-
-Memory stays bounded whatever the file's size: chunks go straight to the store (a file,
-or the parts of an S3 multipart upload) while their SHA-256 is taken. Redirects are
-followed by hand (each hop passes the address guard), the size limit holds whether or not
-the server declares a length (past it the stream stops and the store keeps nothing), and
-only videos and images are kept.
+"""Copying one file from the provider's CDN into the media store, streamed: memory stays
+bounded whatever its size. Redirects are followed by hand, so each hop passes the address
+guard; the size limit holds whether or not the server declares a length.
 """
 
 from __future__ import annotations

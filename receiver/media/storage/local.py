@@ -1,11 +1,6 @@
-"""Where mirrored files live: a local directory (the embedded default) or an S3 bucket.
-
-Both sit behind one narrow interface, `MediaStore`: `put` streams a file in from an async
-iterator of chunks, `locate` tells the /media route how to serve a key, `prune` removes
-old copies. A file is never visible under its key until it is complete: the local store
-writes a temporary file and renames it into place, S3 (`s3.py`, loaded only when configured)
-completes a multipart upload only once every part is in (and aborts it when the chunks
-stop with an error).
+"""Where mirrored files live: a local directory (the default) or an S3 bucket (s3.py,
+loaded only when configured), behind `MediaStore`. A file is never visible under its key
+until it is complete: a temporary file renamed into place, or a completed multipart upload.
 """
 
 from __future__ import annotations
@@ -108,9 +103,8 @@ class LocalMediaStore:
         return final.with_name(f".{final.name}.part"), final
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], content_type: str) -> None:
-        """Write to a temporary file, fsync, and rename into place; the temporary file goes
-        whatever happens. Only the disk's errors become `MediaStoreError`: an error from
-        `chunks` (the download) goes through as it is."""
+        """Only the disk's errors become `MediaStoreError`: an error from `chunks` (the
+        download) goes through as it is."""
         with _disk(key):
             part, final = self.writer(key)
         try:
@@ -133,7 +127,6 @@ class LocalMediaStore:
         return path if path.is_file() else None
 
     def prune(self, older_than_days: float, now: float | None = None) -> Pruned:
-        """Remove files older than the retention; returns what went and what is kept."""
         cutoff = (now if now is not None else time.time()) - older_than_days * 86400
         files = size = kept = 0
         if not self.root.exists():
@@ -195,9 +188,8 @@ def open_media_store(
 
 
 class MediaStorage:
-    """The process's one media store for its routes, made at start-up (receiver/app/parts.py)
-    and opened at its first use: an S3 store needs its extra and its keys only once a file
-    is asked for."""
+    """The process's one media store for its routes, opened at its first use: an S3 store
+    needs its extra and its keys only once a file is asked for."""
 
     def __init__(self, settings: MediaConfig) -> None:
         self._settings = settings

@@ -38,12 +38,8 @@ _READ_CHUNK = 256 * 1024
 
 
 class S3MediaStore:
-    """Any S3-compatible bucket, through obstore (one Rust HTTP client, connections reused).
-
-    Uploads are multipart and streamed: parts of 5 MB, two in flight, whatever the file's
-    size. With `presign`, the /media route redirects to a presigned GET URL; without, the
-    relay streams the object itself, Range included.
-    """
+    """Any S3-compatible bucket. With `presign`, /media redirects to a presigned GET URL;
+    without, the relay streams the object itself, Range included."""
 
     def __init__(self, store: S3Store, presign: bool = True) -> None:
         self._store = store
