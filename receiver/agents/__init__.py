@@ -1,11 +1,7 @@
-"""The agents' door: `/mcp`, the relay as a Model Context Protocol server (server.py).
-
-Mounted when `[mcp] enabled` is "auto" (the default) and the `mcp` extra is installed, or
-"on" (start-up refuses without the extra); never when "off". The door reaches no further
-than the HTTP API: the same keys, scopes, limits and pipeline actions. Only server.py
-imports the SDK, and only at the door's first request: importing it and building its server
-cost a relay's start more CPU than the rest of its app together, which a relay that no agent
-calls would pay for nothing.
+"""The agents' door: `/mcp`, the relay as a Model Context Protocol server (server.py),
+reaching no further than the HTTP API. Only server.py imports the SDK, at the door's first
+request: importing it costs more CPU than the rest of the app's start, which a relay no
+agent calls would pay for nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +38,8 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 @dataclass(frozen=True)
 class ToolParts:
-    """What the door and its tools use, each made once at start-up (receiver/app/parts.py).
-    Here, not with the tools (calls.py): they import the whole HTTP API, which mounting the
-    door must not."""
+    """What the door and its tools use, made at start-up. Here, not in calls.py: that
+    imports the whole HTTP API, which mounting the door must not."""
 
     store: Store  # what the tools read tasks from
     log: Log
@@ -62,7 +57,7 @@ class ToolParts:
 
 class Door:
     """The ASGI app mounted at /mcp: the SDK's door (server.py), opened at the first request
-    and run until the application's lifespan ends, inside it (`around`)."""
+    and run until the application's lifespan ends (`around`)."""
 
     def __init__(self, parts: ToolParts) -> None:
         self.parts = parts
@@ -78,7 +73,7 @@ class Door:
 
         @asynccontextmanager
         async def both(app: Any) -> AsyncIterator[None]:
-            async with _maybe(inner, app):
+            async with inner(app) if inner is not None else nullcontext():
                 try:
                     yield
                 finally:
@@ -127,15 +122,6 @@ class Door:
             self._closing.set()
             if self._held is not None:
                 await self._held
-
-
-@asynccontextmanager
-async def _maybe(inner: Lifespan | None, app: Any) -> AsyncIterator[None]:
-    if inner is None:
-        yield
-    else:
-        async with inner(app):
-            yield
 
 
 def agents_door(parts: ToolParts) -> Door | None:

@@ -1,15 +1,9 @@
-"""What one key may hold at the agents' door: its MCP sessions (`[mcp]
-max_sessions_per_key`), its `GET /mcp` streams (places in the live streams' pool,
-`server.max_streams`, at most `max_streams_per_client` a key), and its requests in flight
-with their bodies. Past any, only that key is refused; every other key's agents, and the
-rest of the relay, keep their room.
+"""What one key may hold at the agents' door: its MCP sessions, its `GET /mcp` streams, and
+its requests in flight with their bodies. Past any, only that key is refused.
 
-The SDK (its StreamableHTTPSessionManager) ends a session idle for `session_idle_seconds`
-(no request in flight, no open GET stream) but counts sessions only in all, not per key: the
-ledger here counts them per key, under the same rule. It sees each request from before the
-SDK does to after the SDK is done with it, so a session it holds idle has been idle at least
-as long in the SDK: it never forgets a session the SDK still keeps. No I/O and no SDK import,
-so its rules are unit-tested alone.
+The SDK ends idle sessions but counts them only in all: the ledger counts them per key,
+under the same rule. It sees each request from before the SDK does to after, so it never
+forgets a session the SDK still keeps. No I/O, no SDK import.
 """
 
 from __future__ import annotations
@@ -121,10 +115,9 @@ class SessionLedger:
 
 
 class InFlight:
-    """Each key's POST requests at the door that are not answered yet, and the bytes of
-    their bodies: what the SDK holds for them (a body is parsed whole, and a listen or a
-    wait keeps its request until it ends) grows with both, so both are bounded per key.
-    Past either, only that key is refused (429), before its body is read."""
+    """Each key's POST requests not answered yet, and the bytes of their bodies: what the
+    SDK holds grows with both (a body is parsed whole, a listen keeps its request), so both
+    are bounded per key, before a body is read."""
 
     def __init__(self, requests: int, body_bytes: int) -> None:
         self.requests, self.body_bytes = requests, body_bytes

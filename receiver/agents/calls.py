@@ -149,6 +149,10 @@ async def _run(
     return Outcome({"replayed": count})
 
 
+# What list_tasks shows of each task.
+_LISTED = ("id", "kind", "state", "app", "progress", "created_at", "prompt", "error")
+
+
 async def _list(parts: ToolParts, caller: Caller, args: TaskListParams) -> Outcome:
     wanted = TaskFilter(
         state=args.state,
@@ -160,17 +164,5 @@ async def _list(parts: ToolParts, caller: Caller, args: TaskListParams) -> Outco
     )
     window = parts.settings.server.search_window
     page = await task_actions.list_tasks(parts.store, wanted, args.limit, window)
-    tasks = [
-        {
-            "id": t.id,
-            "kind": t.kind,
-            "state": t.state,
-            "app": t.app,
-            "progress": t.progress,
-            "created_at": t.created_at,
-            "prompt": t.prompt,
-            "error": t.error,
-        }
-        for t in page.tasks
-    ]
+    tasks = [{field: getattr(t, field) for field in _LISTED} for t in page.tasks]
     return Outcome({"tasks": tasks, "next": page.next})

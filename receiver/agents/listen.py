@@ -1,10 +1,6 @@
 """`subscriptions/listen` (the 2026-07-28 protocol era): what a listening agent hears of.
-
-A listen is one long-lived answer that carries change events. They come from the process's
-one reader of the change feed (receiver/stream/changes.py), which reads the store, so any
-replica serves any listen and the door keeps nothing between requests: a client whose
-stream ended listens again, on whichever replica, and reads its tasks again. No I/O and no
-SDK import, so its rules are unit-tested alone; server.py turns them into notifications.
+Its events come from the process's one reader of the change feed, so any replica serves
+any listen and the door keeps nothing between requests. No I/O, no SDK import.
 """
 
 from __future__ import annotations

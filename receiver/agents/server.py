@@ -1,11 +1,7 @@
-"""`/mcp`: the relay as a Model Context Protocol server over Streamable HTTP, on the official
-SDK's low-level `Server` and its `StreamableHTTPSessionManager` (the only module that imports
-`mcp`; it is loaded only when the door is mounted: see __init__.py).
-
-Every HTTP request is authenticated here, before the SDK sees it, by the relay's own API
-keys as bearer tokens (pipeline/keys.py): a key revoked mid-session is refused at its next
-request. The caller rides on the request's scope to the handlers; the SDK's session owner
-check keeps one key from using another's session.
+"""`/mcp`: the relay as a Model Context Protocol server over Streamable HTTP, on the SDK's
+low-level `Server` (the only module that imports `mcp`). Every request is authenticated by
+its bearer API key before the SDK sees it, so a key revoked mid-session is refused at its
+next request; the SDK's session owner check keeps one key out of another's session.
 """
 
 from __future__ import annotations
@@ -419,10 +415,8 @@ class AgentsDoor:
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
     ) -> types.SubscriptionsListenResult:
         """One `subscriptions/listen` stream (the 2026 era), as the SDK's ListenHandler
-        serves one: acknowledged first, each frame stamped with the request's id, a result
-        last when it ends by the relay's will (shutdown, the key revoked), an error when it
-        fell behind (the client listens again and reads again). It holds a live stream's
-        place under the key's cap, as a `GET /mcp` stream does."""
+        serves one: acknowledged first, a result last when the relay ends it, an error when
+        it fell behind. It holds a live stream's place under the key's cap."""
         caller, asked = _caller(ctx), params.notifications
         if ctx.request_id is None:
             raise MCPError(types.INVALID_REQUEST, "subscriptions/listen requires a request id")

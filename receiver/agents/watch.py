@@ -1,7 +1,6 @@
-"""Following a task for an agent: `wait_for_task` (progress while it runs, back when it ends
-or at its bound) and `task://{id}` subscriptions (an update announced at each change). Both
-take what the process's one reader of the change feed hands out (pipeline/workers/changes.py,
-as the live stream does), so a waiting agent costs no store read while nothing changes.
+"""Following a task for an agent: `wait_for_task` and `task://{id}` subscriptions. Both
+take what the process's one reader of the change feed hands out, so a waiting agent costs
+no store read while nothing changes.
 """
 
 from __future__ import annotations
@@ -164,8 +163,7 @@ async def small_image(
     if found is None or isinstance(found, Redirect):
         return None
     if isinstance(found, Path):
-        data = await asyncio.to_thread(_read_small, found, cap)
-        return data
+        return await asyncio.to_thread(_read_small, found, cap)
     if found.size > cap:
         return None
     return b"".join([chunk async for chunk in found.read(0, found.size)])

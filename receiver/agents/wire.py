@@ -58,15 +58,10 @@ class Answer:
 
 
 class MemoryGivenBack:
-    """The pages a large body took, given back to the system once it is answered.
-
-    A body is copied whole a few times on its way (read here, then by the SDK's size check,
-    Starlette, its JSON parser). glibc gives a big block its own mapping, returned when
-    freed, but raises that threshold to the largest block freed so far: after the first
-    large body, the next ones' copies come from the heap, whose free pages it keeps (they
-    were 17 MiB after a flood of 4 MiB bodies in two runs of six). `malloc_trim(0)` returns
-    every free page, in about a tenth of a millisecond, which a large body's parsing dwarfs.
-    Without glibc (no such symbol) nothing is done."""
+    """The pages a large body took, given back to the system once it is answered: glibc
+    raises its mapping threshold to the largest block freed, so after the first large body
+    the next ones' copies stay on the heap (17 MiB after a flood of 4 MiB bodies).
+    `malloc_trim(0)` takes a tenth of a millisecond. Without glibc nothing is done."""
 
     LARGE = 1024 * 1024
 
