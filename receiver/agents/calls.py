@@ -1,9 +1,6 @@
-"""What each tool does: the same pipeline actions the HTTP API's handlers call, for the
-caller the bearer key authenticated as; never the store. A refusal (a limit, no such task, a
-bad request) is an outcome with `error` set, which the door answers as a tool error a model
-can act on, never as a protocol failure.
-
-Nothing here imports the `mcp` SDK (server.py turns outcomes into its types).
+"""What each tool does: the pipeline actions the HTTP API's handlers call, for the bearer
+key's caller. A refusal is an outcome with `error` set, answered as a tool error a model
+can act on, never as a protocol failure. No `mcp` import.
 """
 
 from __future__ import annotations

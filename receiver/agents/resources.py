@@ -1,6 +1,4 @@
-"""The door's resources: the kinds table, a task as `task://{id}` (whose changes are announced
-to subscribers: watch.py), and the event catalog (each event type's JSON Schema and example).
-
+"""The door's resources: the kinds table, a task as `task://{id}`, and the event catalog.
 Plain data, no `mcp` import: server.py turns these into the SDK's types.
 """
 

@@ -1,9 +1,6 @@
-"""The MCP tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28 era): a Runway task
-submitted with `submit_task` answered as a task handle the client follows with `tasks/get`.
-
-Everything a handle says is read from the relay's store (the task as CometAPI's corroborated
-answers left it, through watch.task_view, with the key's own scoping), never taken from a
-callback's claim. No SDK import: server.py turns these dicts into answers.
+"""The MCP tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28 era): a task
+submitted with `submit_task` answered as a handle the client follows with `tasks/get`.
+A handle says only what the store says (watch.task_view), never a callback's claim.
 """
 
 from __future__ import annotations

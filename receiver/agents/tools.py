@@ -1,8 +1,6 @@
-"""The agents' door's tools: names, descriptions written for a model to choose well, input
-schemas from the API's own models, and each tool's scope read from the API route it stands
-for, so the door allows exactly what the HTTP API allows (tests/unit/test_agent_tools.py).
-
-Nothing here imports the `mcp` SDK: the table is plain data, unit-tested on the core install.
+"""The agents' door's tools: descriptions written for a model to choose well, schemas from
+the API's own models, and each tool's scope read from the API route it stands for, so the
+door allows exactly what the HTTP API allows. Plain data, no `mcp` import.
 """
 
 from __future__ import annotations

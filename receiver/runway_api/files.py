@@ -1,7 +1,5 @@
-"""Runway's `runway://` URIs of the relay's own uploads (receiver/runway_api/uploads.py):
-where their files are kept, and a create's body with each URI replaced by its file as a data
-URI, which the relay keeps once with the task (receiver/tasks/rules/inputs.py): no private
-address of the relay's ever reaches CometAPI.
+"""Runway's `runway://` URIs of the relay's own uploads: a create's body with each replaced
+by its file as a data URI, so no private address of the relay's ever reaches CometAPI.
 """
 
 from __future__ import annotations

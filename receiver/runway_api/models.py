@@ -1,10 +1,6 @@
-"""Runway's models per route, in one table from both sources: the names Runway's SDKs type
-today (`runwayml` 5.24, `@runwayml/sdk` 4.20) and the older names CometAPI's own pages still
-use (`gen4_aleph`, `gen3a_turbo`). The simulator refuses a model neither knows, as CometAPI
-does; the usage answer names only models Runway's SDK can read in its strict mode.
-
-A model Runway adds is one word here (tests/unit/test_runway_models.py compares the table
-with the installed SDK's own type definitions).
+"""Runway's models per route: the names Runway's SDKs type today (`runwayml` 5.24,
+`@runwayml/sdk` 4.20) and the older names CometAPI's pages still use. The usage answer
+names only models Runway's SDK can read in its strict mode.
 """
 
 from __future__ import annotations

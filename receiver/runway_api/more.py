@@ -1,8 +1,6 @@
 """The rest of Runway's SDK surface under `/runwayml`: a create of a route the kinds table
-does not know, passed through to CometAPI's same path (its task is of that route's name);
-a clear 404 for the routes that make no task (workflows, voices, avatars, documents,
-routers, realtime sessions...), which the relay does not offer; and the organization's
-usage from the relay's own records.
+does not know, passed through to CometAPI; a clear 404 for the routes that make no task;
+and the organization's usage from the relay's own records.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Between Runway's API shape and the relay's tasks: pure functions, no I/O.
-
-Runway's task object has a status word of its own (PENDING, THROTTLED, RUNNING, SUCCEEDED,
-FAILED, CANCELLED), camelCase fields, and a cost that is an estimate (a float) until the
-task ends and a whole number of credits after.
+"""Between Runway's API shape and the relay's tasks: pure functions, no I/O. Runway's cost
+is an estimate (a float) until the task ends, and a whole number of credits after.
 """
 
 from __future__ import annotations

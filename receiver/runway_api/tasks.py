@@ -1,12 +1,6 @@
-"""Runway's API shape under `/runwayml`: code written for Runway's SDK points its base URL
-at the relay, and each create becomes an ordinary relay task (the same id answers
-`GET /v1/tasks/{id}`) that goes through the submit queue, polling, corroboration, fan-out
-and copies like any other.
-
-An API key of the relay (or its admin token) is the Runway API key, holding the
-scopes each route names; a key without `admin` reaches only the tasks it made. Refusals
-come in Runway's shape (`{"error": ...}`) with Runway's statuses: 400 where the relay's
-own API says 422.
+"""Runway's API shape under `/runwayml`, for code written for Runway's SDK: each create
+becomes an ordinary relay task. The relay's API key is the Runway API key; refusals come in
+Runway's shape (`{"error": ...}`), 400 where the relay's own API says 422.
 """
 
 from __future__ import annotations

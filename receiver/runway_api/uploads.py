@@ -1,16 +1,8 @@
-"""Runway's ephemeral uploads, as its SDKs' `uploads.create_ephemeral` makes them: `POST
-/runwayml/v1/uploads` names the file and answers where to post it (a signed URL of the
-relay's, no bearer key, as the SDK posts it) and the `runway://` URI a create then names.
-The file is kept in the relay's media store, under the key that asked for it, for a day
-(Runway's ephemeral uploads expire so); a create naming its URI sends CometAPI the file as
-a data URI, which the relay keeps once with the task (receiver/tasks/rules/inputs.py), so no
-private address of the relay's ever reaches CometAPI.
-
-An upload URL takes one file: the store keeps which URLs have, so a second post is refused
-(409) on any replica. Each key may upload `[media] upload_bytes_per_hour` bytes in any hour
-(429 with `Retry-After` past it). The form is read by Starlette's parser (python-multipart)
-under bounds a form of the SDK's never meets: one file, a few small fields; the first part
-past them ends the parse with a 400, so a form of 100,000 parts costs no more than ten.
+"""Runway's ephemeral uploads, as its SDKs' `uploads.create_ephemeral` makes them: the
+start answers a signed upload URL (no bearer key, as the SDK posts it) and the `runway://`
+URI a create names. An upload URL takes one file, on any replica (the store keeps which
+have), under its key's quota. The form is parsed under bounds the SDK's never meets, so a
+form of 100,000 parts costs no more than ten.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""Who may open one more live stream, and whose right each open stream rests on; no I/O,
-so these rules are unit-tested alone.
-
-Operators' streams (the API's /v1/stream, the console's) and share links' (anyone holding a
-link) are counted in two pools: anonymous viewers can fill theirs, never the operators'.
-A share link also has its own cap, so one link passed around cannot take the whole pool.
-
-Every stream names its holder: the key, console session or share link it was opened with.
-The change hub checks the holders of the open streams about once a second (and at once
-after a revocation on this replica) and ends the streams whose right is gone.
+"""Who may open one more live stream, and whose right each open stream rests on; no I/O.
+Operators' streams and share links' are counted in two pools, so anonymous viewers never
+fill the operators'; a share link has its own cap, so one link cannot take its whole pool.
 """
 
 from __future__ import annotations
