@@ -301,10 +301,7 @@ class AgentsDoor:
     ) -> dict[str, Any]:
         """`tasks/get`: the task now, with its result once completed; through the
         get_task tool, so under the same scope and key as it (another's task: no such)."""
-        caller = _caller(ctx)
-        _may(caller, "tasks/get", "get_task")
-        outcome = await self._tool(caller, "get_task", {"task_id": params.task_id}, ctx)
-        _refuse_task("tasks/get", params.task_id, outcome)
+        outcome = await self._task_tool(ctx, "tasks/get", "get_task", params.task_id)
         task = task_handles.handle(outcome.data)
         if task["status"] == "completed":
             task["result"] = _result(outcome).model_dump(
@@ -318,11 +315,24 @@ class AgentsDoor:
         self, ctx: ServerRequestContext[Any, Any], params: TaskHandleParams
     ) -> dict[str, Any]:
         """`tasks/cancel`: as the cancel_task tool, under its scope; acknowledged empty."""
-        caller = _caller(ctx)
-        _may(caller, "tasks/cancel", "cancel_task")
-        outcome = await self._tool(caller, "cancel_task", {"task_id": params.task_id}, ctx)
-        _refuse_task("tasks/cancel", params.task_id, outcome)
+        await self._task_tool(ctx, "tasks/cancel", "cancel_task", params.task_id)
         return {}
+
+    async def _task_tool(
+        self, ctx: ServerRequestContext[Any, Any], method: str, tool: str, task_id: Any
+    ) -> Outcome:
+        """A tasks/* method done by `tool`, under its scope; a refusal as the method's error,
+        in its words (an id is echoed only once the tool found it a valid one)."""
+        caller, scope = _caller(ctx), BY_NAME[tool].scope
+        if not caller.allows(scope):
+            raise MCPError(types.INVALID_PARAMS, f"{method}: this key lacks the scope {scope}")
+        outcome = await self._tool(caller, tool, {"task_id": task_id}, ctx)
+        if outcome.error is None:
+            return outcome
+        if outcome.data.get("error") == "invalid_arguments":
+            detail = str(outcome.data["detail"]).replace("task_id", "taskId")
+            raise MCPError(types.INVALID_PARAMS, f"{method}: {detail}")
+        raise MCPError(types.INVALID_PARAMS, f"task {task_id}: {outcome.error}")
 
     async def _list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -414,9 +424,8 @@ class AgentsDoor:
     async def _listen(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
     ) -> types.SubscriptionsListenResult:
-        """One `subscriptions/listen` stream (the 2026 era), as the SDK's ListenHandler
-        serves one: acknowledged first, a result last when the relay ends it, an error when
-        it fell behind. It holds a live stream's place under the key's cap."""
+        """One `subscriptions/listen` stream (the 2026 era), as the SDK's ListenHandler serves
+        one, holding a live stream's place under the key's cap."""
         caller, asked = _caller(ctx), params.notifications
         if ctx.request_id is None:
             raise MCPError(types.INVALID_REQUEST, "subscriptions/listen requires a request id")
@@ -455,24 +464,6 @@ class AgentsDoor:
     def _stop_follows(self, session: str) -> None:
         for key in [k for k in self._follows if k[0] == session]:
             self._follows.pop(key).cancel()
-
-
-def _may(caller: Caller, method: str, tool: str) -> None:
-    """A tasks/* method asks the scope of the tool doing its work, in words when lacking."""
-    scope = BY_NAME[tool].scope
-    if not caller.allows(scope):
-        raise MCPError(types.INVALID_PARAMS, f"{method}: this key lacks the scope {scope}")
-
-
-def _refuse_task(method: str, task_id: Any, outcome: Outcome) -> None:
-    """A tool's refusal as the method's error, in its words; an id is echoed only once
-    the tool found it a valid one."""
-    if outcome.error is None:
-        return
-    if outcome.data.get("error") == "invalid_arguments":
-        detail = str(outcome.data["detail"]).replace("task_id", "taskId")
-        raise MCPError(types.INVALID_PARAMS, f"{method}: {detail}")
-    raise MCPError(types.INVALID_PARAMS, f"task {task_id}: {outcome.error}")
 
 
 def _wants_handles(ctx: ServerRequestContext[Any, Any]) -> bool:

@@ -81,19 +81,15 @@ class UsageDates(BaseModel):
 _DATES: TypeAdapter[UsageDates] = TypeAdapter(UsageDates)
 
 
-async def _posted_dates(request: Request, timeout: float) -> UsageDates:
-    """The window's dates in the JSON body, as the Python SDK sends them."""
-    body = await read_json(request, _USAGE_BODY_BYTES, timeout)  # `{}` at least, as the SDK
+async def usage_posted(request: Request, store: Stored, server: ServerSection) -> Response:
+    """The window's dates in the JSON body, as the Python SDK sends them (`{}` at least)."""
+    body = await read_json(request, _USAGE_BODY_BYTES, server.body_timeout_seconds)
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")
     try:
-        return _DATES.validate_python(body)
+        asked = _DATES.validate_python(body)
     except ValidationError:
         raise InvalidRequest("startDate and beforeDate must be dates, YYYY-MM-DD") from None
-
-
-async def usage_posted(request: Request, store: Stored, server: ServerSection) -> Response:
-    asked = await _posted_dates(request, server.body_timeout_seconds)
     return await _usage(request, store, server, asked)
 
 
@@ -120,8 +116,7 @@ async def _usage(
 
 async def _elsewhere(request: Request) -> Response:
     """Every other path under `/runwayml/v1/`: a create of a route the table does not know
-    is passed through; anything else is a 404 saying the relay does not offer it. A bare
-    route: it asks the application for its parts."""
+    is passed through; anything else is a 404. A bare route: it asks the app for its parts."""
     name, method = request.path_params["route"], request.method
     if methods := methods_of(request, ROUTES):  # a documented path, another method
         headers = {"Allow": ", ".join(sorted(methods))}

@@ -159,9 +159,8 @@ async def _submitted(
 
 
 async def _sent_or_held(intake: Intake, task: Task) -> Task | None:
-    """The task once CometAPI has answered its send, or as it is after CREATE_WAIT_SECONDS
-    (the queue holds it: no room at CometAPI, or CometAPI asked to wait); None when the
-    send removed it (a route passed through that CometAPI does not serve)."""
+    """The task once CometAPI has answered its send, or as it is after CREATE_WAIT_SECONDS;
+    None when the send removed it (a route passed through that CometAPI does not serve)."""
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while task.submission in ("waiting", "sending") and time.monotonic() < deadline:
         # Woken as soon as this process records CometAPI's answer; another replica's send
@@ -187,20 +186,16 @@ async def retrieve(request: Request, store: Stored, task_id: PathId) -> Response
     return reply(RunwayTask, shape.runway_task(task, copies, failure_code))
 
 
-async def _task(request: Request, store: Store, task_id: str) -> Task:
-    try:
-        return await task_actions.task_of(store, task_id, caller_of(request))
-    except NotFound:
-        raise NotFound("task not found") from None
-
-
 async def delete(
     request: Request, canceller: Cancelling, directory: Downstreams, task_id: PathId
 ) -> Response:
     """Runway's DELETE cancels a task that has not ended; on one that has, there is nothing
     to cancel (the relay keeps its record until retention removes it)."""
     store, changes = canceller.store, canceller.wakers.task_changes
-    task = await _task(request, store, task_id)
+    try:
+        task = await task_actions.task_of(store, task_id, caller_of(request))
+    except NotFound:
+        raise NotFound("task not found") from None
     deadline = time.monotonic() + CREATE_WAIT_SECONDS
     while not task.ended:
         try:

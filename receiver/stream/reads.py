@@ -37,19 +37,13 @@ async def changes(
 CHANGED_TASK = Sql(
     "SELECT * FROM tasks WHERE updated_at > ? AND id = ? ORDER BY updated_at LIMIT ?"
 )
-
-
 ENDED_ATTEMPTS_OF_TASK = Sql(
     "SELECT * FROM delivery_attempts WHERE finished_at > ? AND task_id = ?"
     " ORDER BY finished_at LIMIT ?"
 )
-
-
 CHANGED_TASKS = Sql(
     "SELECT * FROM tasks WHERE updated_at > ? AND kind <> 'relay' ORDER BY updated_at LIMIT ?"
 )
-
-
 ENDED_ATTEMPTS = Sql(
     "SELECT * FROM delivery_attempts WHERE finished_at > ? ORDER BY finished_at LIMIT ?"
 )

@@ -68,8 +68,7 @@ Located = Path | Redirect | StoredObject
 class MediaStore(Protocol):
     async def put(self, key: str, chunks: AsyncIterable[bytes], content_type: str) -> None:
         """Store `chunks` under `key`, all or nothing. An exception raised by `chunks` goes
-        through unchanged (nothing is then kept); the store's own failures raise
-        `MediaStoreError`."""
+        through unchanged; the store's own failures raise `MediaStoreError`."""
 
     async def locate(self, key: str, valid_for: float) -> Located | None:
         """How to serve `key` for the next `valid_for` seconds; None when it is not kept.
@@ -96,17 +95,13 @@ class LocalMediaStore:
         """The file for `key` (`<task id>/<name>`); keys never leave the store's folder."""
         return self.root / check_key(key)
 
-    def writer(self, key: str) -> tuple[Path, Path]:
-        """(temporary path to write, final path to rename it to)."""
-        final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        return final.with_name(f".{final.name}.part"), final
-
     async def put(self, key: str, chunks: AsyncIterable[bytes], content_type: str) -> None:
         """Only the disk's errors become `MediaStoreError`: an error from `chunks` (the
         download) goes through as it is."""
         with _disk(key):
-            part, final = self.writer(key)
+            final = self.path(key)
+            final.parent.mkdir(parents=True, exist_ok=True)
+        part = final.with_name(f".{final.name}.part")
         try:
             with _disk(key):
                 out = part.open("wb")
@@ -145,9 +140,8 @@ class LocalMediaStore:
 
 
 def failure_reason(exc: Exception) -> str:
-    """An S3 store's errors run over many lines (a Rust debug dump); the first one says it.
-    It is kept on the copy and shown, so it is scrubbed: an S3 server's refusal quotes the
-    access key id it was given (`<AWSAccessKeyId>...`)."""
+    """The first line of an S3 store's error (a Rust debug dump), scrubbed: it is shown, and
+    an S3 server's refusal quotes the access key id it was given."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return scrub(first, 300)
 
@@ -165,8 +159,7 @@ def _env(environ: Mapping[str, str], name: str, key: str) -> str:
 
 def s3_keys(settings: MediaConfig, environ: Mapping[str, str]) -> tuple[str, str] | None:
     """(access key id, secret access key) from the variables `[media]` names; None when both
-    names are "" (the AWS chain: its own env variables, an instance or task role).
-    ConfigError when a named variable is unset."""
+    names are "" (the AWS chain). ConfigError when a named variable is unset."""
     if not (settings.access_key_id_env or settings.secret_access_key_env):
         return None
     return (
@@ -203,8 +196,7 @@ class MediaStorage:
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The one range a `Range` header asks of `size` bytes, as [start, end); None to send
-    the whole (no header, one that cannot be parsed, or several ranges: all allowed by
-    RFC 9110). ValueError when the range lies past the end (416)."""
+    the whole (as RFC 9110 allows). ValueError when it lies past the end (416)."""
     if not header or not header.strip().lower().startswith("bytes="):
         return None
     spec = header.strip()[6:].strip()
