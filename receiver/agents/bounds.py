@@ -116,8 +116,7 @@ class SessionLedger:
 
 class InFlight:
     """Each key's POST requests not answered yet, and the bytes of their bodies: what the
-    SDK holds grows with both (a body is parsed whole, a listen keeps its request), so both
-    are bounded per key, before a body is read."""
+    SDK holds grows with both, so both are bounded per key, before a body is read."""
 
     def __init__(self, requests: int, body_bytes: int) -> None:
         self.requests, self.body_bytes = requests, body_bytes

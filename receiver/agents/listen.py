@@ -29,10 +29,8 @@ class Heard:
 
 
 class Listening:
-    """What one listen asked for that the relay serves, and which changes it hears of:
-    updates of the `task://` resources it named, and changes of its task list (a task
-    appearing or changing state), of the tasks its key may read only (an app's key: its
-    app's tasks; another's task never fires, as a task that does not exist)."""
+    """What one listen asked for that the relay serves, and which changes it hears of: of
+    the tasks its key may read only (another's task never fires, as one that does not exist)."""
 
     def __init__(self, caller: Caller, uris: Iterable[str], task_list: bool) -> None:
         reads = caller.allows("tasks:read")

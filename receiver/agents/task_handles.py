@@ -23,9 +23,8 @@ _STATUS: dict[str, McpStatus] = {
 
 
 def mcp_status(state: str, copying: bool) -> McpStatus:
-    """The MCP status of a relay task in `state`. A task that succeeded while its renders
-    are still being copied is still working: its result's links would change. The relay
-    never waits on its client, so `input_required` is never given."""
+    """The MCP status of a relay task in `state`: still working while its renders are being
+    copied (its result's links would change); never `input_required`."""
     status = _STATUS.get(state)
     if status is None:
         raise ValueError(f"no MCP status for the relay state {state!r}")

@@ -28,11 +28,9 @@ def replay(body: bytes, receive: Receive) -> Receive:
 
 
 class Answer:
-    """The `send` of one request to the SDK: what it answered (status, the session it
-    opened), and nothing more once that answer has ended. The SDK answers a notification 202
-    before handing it to its session; when the client's DELETE ends the session in between
-    (a client closing right after `initialize`), the SDK would answer a second time (an
-    error traceback in the log): that second answer goes nowhere."""
+    """The `send` of one request to the SDK: what it answered, and nothing more once that
+    answer has ended: when a client's DELETE ends the session between the SDK's 202 to a
+    notification and its handing over, the SDK's second answer goes nowhere."""
 
     def __init__(self, send: Send) -> None:
         self._send = send

@@ -145,9 +145,8 @@ class Mirror:
             waiter.cancel()
 
     async def _keep_leases(self) -> None:
-        """Renew the leases of the copies in flight, a third of a lease before they run out:
-        a lease outlives a dead worker by `mirror_lease_seconds` at most, whatever a download
-        takes."""
+        """Renew the leases of the copies in flight a third of a lease before they run out: a
+        lease outlives a dead worker by `mirror_lease_seconds` at most."""
         lease = self.settings.mirror_lease_seconds
         if not self._in_flight or time.monotonic() - self._renewed < lease / 3:
             return

@@ -33,8 +33,7 @@ async def media_store(request: Request) -> MediaStore:
 
 async def resolved(request: Request, body: Any) -> Any:
     """The create's body with each `runway://` URI of the relay's replaced by its file as a
-    data URI; InvalidRequest for one that is not valid, not the caller's, or expired. The
-    parts are asked of the application only for such a URI: most creates have none."""
+    data URI; InvalidRequest for one that is not valid, not the caller's, or expired."""
     if isinstance(body, dict):
         return {key: await resolved(request, value) for key, value in body.items()}
     if isinstance(body, list):

@@ -21,9 +21,8 @@ def relay_payload(kind: str, body: Any) -> Any:
 
 
 def runway_status(task: Task) -> str:
-    """Runway's word for where the task is. A task the relay still holds (CometAPI has no
-    room, or it is next in line) is THROTTLED: Runway's word for a task queued behind the
-    account's concurrency."""
+    """Runway's word for where the task is: one the relay still holds is THROTTLED, Runway's
+    word for a task queued behind the account's concurrency."""
     if task.state == "queued":
         if task.upstream_task_id is None:
             return "THROTTLED"
@@ -85,10 +84,8 @@ def copied_outputs(media: Any) -> list[str]:
 
 
 def organization(tasks: list[Task], concurrency_cap: int) -> dict[str, Any]:
-    """Runway's `GET /v1/organization`, from what the relay knows: the concurrency cap it
-    keeps for every model (null: none), and per model the tasks made today (UTC) and the
-    credits CometAPI confirmed for them. The balance and monthly spend are CometAPI's
-    account's, which the relay cannot see: 0."""
+    """Runway's `GET /v1/organization`, from what the relay knows: the balance and monthly
+    spend are CometAPI's account's, which the relay cannot see: 0."""
     usage: dict[str, dict[str, int]] = {}
     for task in tasks:
         model = task.request.get("model")
@@ -122,8 +119,7 @@ def usage_window(start: date | None, before: date | None, today: date) -> tuple[
 
 
 def usage(tasks: list[Task], first: date, end: date, known: frozenset[str]) -> dict[str, Any]:
-    """Runway's `POST /v1/organization/usage`: the credits the tasks spent (as CometAPI
-    confirmed them) per model per day (UTC), every day of the window listed. A model
+    """Runway's `POST /v1/organization/usage`, every day of the window listed. A model
     Runway's SDK does not name is left out: its strict mode refuses any other name."""
     days: dict[date, dict[str, int]] = {}
     for task in tasks:

@@ -59,10 +59,8 @@ def stream_response(
     caller: Caller = BOOTSTRAP,
     holder: Holder | None = None,
 ) -> Response:
-    """The stream of every change, or of one task's; the caller has checked who asks (a
-    key without `admin` gets only its own tasks' changes), and the stream ends when the
-    right it was opened with does (`holder`: the caller's key unless given, e.g. a console
-    session). 503 (Overloaded) past the caps on open streams."""
+    """The stream of every change, or of one task's, for a caller already checked; it ends
+    when `holder`'s right does (the caller's key unless given). Overloaded past the caps."""
     since, key = resume_point(
         request.headers.get("last-event-id"), request.query_params.get("since"), time.time()
     )
@@ -125,9 +123,8 @@ async def _events(
 async def _catch_up(
     hub: ChangeHub, sub: Subscription, feed: Feed, wanted: _Wanted
 ) -> AsyncIterator[bytes]:
-    """What changed since the stream's starting point, read from the store until a read
-    comes back short: from then on the shared reader hands over what is new. The holder's
-    right is checked after each read, as the shared reader does, before what it found goes."""
+    """What changed since the stream's start, read from the store until a read comes back
+    short; the holder's right is checked after each read, before what it found goes."""
     while True:
         try:
             # The hub's store and log: the stream reads where the shared reader does.

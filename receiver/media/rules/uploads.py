@@ -81,9 +81,8 @@ def looks_like(content_type: str, head: bytes) -> bool:
 def quota_wait(
     quota: int, used: int, oldest: Sequence[tuple[float, int]], size: int, now: float
 ) -> int | None:
-    """None when a file of `size` bytes fits under `quota` (0: none) beside the `used`
-    bytes of the window; else the seconds (at least 1) until enough of the `oldest` uploads,
-    (uploaded at, bytes), have left the window (when too few, the last one's)."""
+    """None when a file of `size` bytes fits under `quota` (0: none) beside the `used` bytes;
+    else the seconds (at least 1) until enough of the `oldest` (at, bytes) leave the window."""
     if quota <= 0 or used + size <= quota:
         return None
     freed, leaves_at = 0, now
