@@ -14,8 +14,7 @@ from receiver.keys.rules import Caller
 from receiver.stream.reads import Change
 
 # Tasks whose last state one stream remembers, to tell a state change from progress; one
-# forgotten is heard of as a list change again when it next changes (a change is a hint to
-# read again, never a fact to count).
+# forgotten is heard of as a list change again (a change is a hint to read again).
 KNOWN_STATES = 10_000
 
 

@@ -8,7 +8,7 @@ form of 100,000 parts costs no more than ten.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -46,7 +46,7 @@ from receiver.wiring.dependencies import (
 )
 
 _FOLDER = "runway-uploads"  # the media store's folder for them (keys are `<folder>/<name>`)
-_FED_BYTES = 1024 * 1024  # the body goes to the form's parser a chunk this long at a time
+_CHUNK_BYTES = 1024 * 1024  # the body goes to the form's parser, the file to the store
 
 
 class UploadAsked(BaseModel):
@@ -173,7 +173,7 @@ async def form_file(headers: Headers, body: bytes) -> bytes:
         raise MalformedRequest("post the file as multipart/form-data, in a field named file")
     parser = MultiPartParser(
         headers,
-        _fed(body),
+        _chunks(body),
         max_files=uploads.MAX_FORM_FILES,
         max_fields=uploads.MAX_FORM_FIELDS,
         max_part_size=uploads.MAX_FIELD_BYTES,
@@ -196,25 +196,21 @@ async def form_file(headers: Headers, body: bytes) -> bytes:
         await form.close()
 
 
-async def _fed(body: bytes) -> AsyncGenerator[bytes, None]:
+async def _chunks(body: bytes) -> AsyncGenerator[bytes, None]:
     view = memoryview(body)
-    for start in range(0, len(body), _FED_BYTES):
-        yield bytes(view[start : start + _FED_BYTES])
+    for start in range(0, len(body), _CHUNK_BYTES):
+        yield bytes(view[start : start + _CHUNK_BYTES])
 
 
 async def _keep(request: Request, kept_in: MediaStore, named: Any, data: bytes) -> None:
     """The file kept; when the media store fails, the URL is given back, so the client may
     post it again."""
     try:
-        await kept_in.put(named["key"], _once(data), named["type"])
+        await kept_in.put(named["key"], _chunks(data), named["type"])
     except MediaStoreError as exc:
         await transactions.forget_upload(await store_of(request), named["key"])
         (await log_of(request)).warning("uploads.store_unavailable", reason=str(exc))
         raise StoreError("the media store cannot be reached") from None
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 ROUTES = (Route("/runwayml/uploads/{token}", _receive, methods=["POST"]),)

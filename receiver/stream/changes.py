@@ -22,9 +22,8 @@ from receiver.stream.caps import BY_ADMIN_TOKEN, Caps, Holder, Pools, lapsed
 from receiver.stream.reads import Change
 
 POLL_SECONDS = 0.5
-# How often the holders of quiet streams are checked against the store: a key revoked, or a
-# session logged out, on another replica ends its streams here within this and a tick (and
-# before any change the feed reads after it is handed over).
+# How often the holders of quiet streams are checked against the store: a key revoked on
+# another replica ends its streams here within this and a tick.
 RIGHTS_SECONDS = 1.0
 # A change is stamped before its transaction commits, so one that commits late (a slow
 # write, another replica) can carry a time a reader has already passed: each read looks

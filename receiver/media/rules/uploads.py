@@ -14,18 +14,16 @@ EPHEMERAL_SECONDS = 24 * 3600  # Runway's ephemeral uploads live a day
 UPLOAD_WINDOW_SECONDS = 3600  # the upload URL's own life
 URI_PREFIX = "runway://relay/"
 
-# The form the SDK posts holds the file and the few `fields` the start answered (none) and
-# its `metadata`: a form of more parts, or of larger fields, is refused as soon as the
-# parser meets the first part too many (100,000 tiny parts must not hold the event loop).
+# The SDK's form holds the file, the `fields` the start answered (none) and its `metadata`:
+# the parser stops at the first part too many (100,000 tiny parts must not hold the loop).
 MAX_FORM_FILES = 1
 MAX_FORM_FIELDS = 8
 MAX_FIELD_BYTES = 64 * 1024
 # What a form may add to its file: boundaries, part headers and the fields above.
 MAX_FORM_OVERHEAD = 64 * 1024 + MAX_FORM_FIELDS * (MAX_FIELD_BYTES + 1024)
 
-# Each key's quota ([media] upload_bytes_per_hour) counts the bytes of the files it
-# uploaded in the last hour, a rolling window; a row of an upload is kept as long as the
-# URL that took it could be posted to again, and no less than the window.
+# A key's quota counts its uploads of the last hour; an upload's row is kept as long as its
+# URL could be posted to again, and no less than the window.
 QUOTA_WINDOW_SECONDS = 3600.0
 TAKEN_KEPT_SECONDS = max(UPLOAD_WINDOW_SECONDS, QUOTA_WINDOW_SECONDS) + 60.0
 
