@@ -393,8 +393,7 @@ class AgentsDoor:
             async def announce() -> None:
                 await notify.send_resource_updated(uri)
 
-            task = asyncio.create_task(self._follow(caller, task_id, announce, key))
-            self._follows[key] = task
+            self._follows[key] = asyncio.create_task(self._follow(caller, task_id, announce, key))
         return types.EmptyResult()
 
     async def _follow(
@@ -402,8 +401,6 @@ class AgentsDoor:
     ) -> None:
         try:
             await follow(self.parts.store, self.parts.changes, caller, task_id, announce)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # the session went away, or the store did: stop following
             self.parts.log.info("mcp.follow_ended", task_id=task_id, reason=type(exc).__name__)
         finally:
