@@ -135,8 +135,10 @@ async def _receive(request: Request) -> Response:
     uploader = str(named.get("uploader", named["owner"]))
     try:
         kept_in = await media_store(request)
-        # Refused before a byte of the body is read: a spent URL, a quota with no room.
-        least = _least_file_bytes(request.headers.get("content-length"))
+        # Refused before a byte of the body is read (a spent URL, a quota with no room), at
+        # the fewest bytes the file can have in a body of this Content-Length.
+        declared = request.headers.get("content-length", "")
+        least = max(1, int(declared) - uploads.MAX_FORM_OVERHEAD) if declared.isdigit() else 1
         early = transactions.Upload(named["key"], uploader, least)
         refused = await transactions.upload_refusal(store, early, quota)
         if refused is not None:
@@ -156,13 +158,6 @@ async def _receive(request: Request) -> Response:
     except ClientDisconnect:
         return refusal(MalformedRequest("the client went away before its file was in"))
     return Response(status_code=204)
-
-
-def _least_file_bytes(declared: str | None) -> int:
-    """The fewest bytes the file can have in a body of this Content-Length (at least 1)."""
-    if not declared or not declared.isdigit():
-        return 1
-    return max(1, int(declared) - uploads.MAX_FORM_OVERHEAD)
 
 
 async def form_file(headers: Headers, body: bytes) -> bytes:
