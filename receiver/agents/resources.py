@@ -24,8 +24,7 @@ class StaticResource:
 
 
 def kinds_table() -> str:
-    """Every kind of task the relay takes: what it makes, its body's prompt and source
-    fields, whether it can be cancelled."""
+    """Every kind of task the relay takes, with its output and its body's fields."""
     rows = [
         {
             "kind": kind.name,

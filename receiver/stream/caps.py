@@ -28,8 +28,7 @@ BY_ADMIN_TOKEN = Holder()
 
 
 def lapsed(holder: Holder, now: float, gone_keys: set[str], gone_sessions: set[str]) -> bool:
-    """The holder's right has ended: its key revoked, its session logged out, or its time
-    (a session's, a link's) up."""
+    """The holder's right has ended: its key revoked, its session logged out, or its time up."""
     return (
         holder.until <= now
         or (holder.key_id is not None and holder.key_id in gone_keys)

@@ -183,8 +183,7 @@ class ChangeHub:
             await _first(asyncio.sleep(POLL_SECONDS), stopping.wait(), self._recheck.wait())
 
     async def end_lapsed(self, among: list[Subscription] | None = None) -> None:
-        """End every stream (of `among`) whose key was revoked, or whose session or link
-        has ended."""
+        """End every stream (of `among`) whose key, session or link has ended."""
         subs = [s for s in (self.subscriptions if among is None else among) if s.open]
         key_ids = {s.holder.key_id for s in subs if s.holder.key_id is not None}
         session_ids = {s.holder.session_id for s in subs if s.holder.session_id is not None}

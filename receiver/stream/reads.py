@@ -30,7 +30,8 @@ class Change:
 async def changes(
     store: Store, since: float, task_id: str | None = None, limit: int = 500
 ) -> list[Change]:
-    """Tasks that changed and attempts that ended after `since`, oldest first."""
+    """Tasks that changed and attempts that ended after `since`, oldest first (of one task,
+    or of every task but the relay's own)."""
     return await store.read(lambda db: _changes(db, since, task_id, limit))
 
 
@@ -50,8 +51,6 @@ ENDED_ATTEMPTS = Sql(
 
 
 def _changes(db: Db, since: float, task_id: str | None, limit: int) -> list[Change]:
-    """Tasks that changed and attempts that ended after `since`, oldest first (of one task,
-    or of every task but the relay's own)."""
     if task_id:
         tasks = db.all(CHANGED_TASK, (since, task_id, limit))
         attempts = db.all(ENDED_ATTEMPTS_OF_TASK, (since, task_id, limit))

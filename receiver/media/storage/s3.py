@@ -113,8 +113,7 @@ class S3MediaStore:
 
 
 def open_s3(settings: MediaConfig, keys: tuple[str, str] | None) -> S3MediaStore:
-    """The bucket `[media]` names, with the keys read from the environment (None: the
-    AWS chain)."""
+    """The bucket `[media]` names (`keys` None: the AWS chain)."""
     config: S3Config = {"region": settings.region}
     if keys is not None:
         config["access_key_id"], config["secret_access_key"] = keys
