@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from receiver.deliveries.rules.delivery import NOT_VALIDATED
 from receiver.destinations.http import Route, judge_target
+from receiver.destinations.publishing import undelivered
 from receiver.kernel.errors import DownstreamError
-from receiver.kernel.net.outbound import Failure, transport_errors
+from receiver.kernel.net.outbound import transport_errors
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,6 @@ def verdict(status: int, headers: Mapping[str, str], origin: str) -> Verdict:
     return Verdict(True, per_minute=per_minute)
 
 
-def _unreached(failure: Failure) -> DownstreamError:
-    return DownstreamError(failure.reason)
-
-
 async def ask(route: Route, url: str, origin: str, timeout: float) -> Verdict:
     """Send the handshake's `OPTIONS` to `url` its downstream's way (the target judged first
     when it came through the API); a transport failure is a refusal, in words."""
@@ -65,7 +62,7 @@ async def ask(route: Route, url: str, origin: str, timeout: float) -> Verdict:
         headers["Authorization"] = route.authorization
     try:
         async with asyncio.timeout(timeout):
-            with transport_errors(_unreached):
+            with transport_errors(undelivered):
                 if route.judged:
                     await judge_target(url, route.proxy is not None, route.proxy_names)
                 session = route.session

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 from receiver.deliveries.rules.delivery import Answer, DeliveryJob
 from receiver.destinations import cloudevents
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.publishing import Message, Outcome
+from receiver.destinations.publishing import Message, Outcome, undelivered
 from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import TokenSource
-from receiver.kernel.net.outbound import Failure, retry_after, transport_errors
+from receiver.kernel.net.outbound import retry_after, transport_errors
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.secrets import message_signatures
 from receiver.kernel.secrets import signing as sign
@@ -56,10 +56,6 @@ def with_path(url: str, path: str) -> str:
         return url
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
-
-
-def _undelivered(failure: Failure) -> DownstreamError:
-    return DownstreamError(failure.reason)
 
 
 class Sender(sign.Rotating, Protocol):
@@ -181,7 +177,7 @@ class HttpPublisher:
         request = request_of(message, self.url, self.route.proxy)
         try:
             async with asyncio.timeout(self.timeout):
-                with transport_errors(_undelivered):
+                with transport_errors(undelivered):
                     reply = await send(request, self.route)
         except TimeoutError:
             return Outcome(Answer(failure=f"timed out after {self.timeout:g}s"))

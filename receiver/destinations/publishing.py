@@ -106,7 +106,7 @@ class Confirms(Protocol):
     async def close(self) -> None: ...
 
 
-def _undelivered(failure: Failure) -> DownstreamError:
+def undelivered(failure: Failure) -> DownstreamError:
     return DownstreamError(failure.reason)
 
 
@@ -126,7 +126,7 @@ class Confirming:
         timeout = self.target.timeout
         try:
             async with asyncio.timeout(timeout):
-                with transport_errors(_undelivered):
+                with transport_errors(undelivered):
                     await self.client.publish(sent)
         except TimeoutError:
             return Outcome(Answer(failure=f"no confirm within {timeout:g}s"))
