@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from receiver.destinations.brokers import BrokerDestination, server_of
-from receiver.destinations.connection import Reconnecting, describe, judged
+from receiver.destinations.connection import Connected, Reconnecting, judged
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, content_typed
@@ -56,7 +56,7 @@ class AmqpDestination(BrokerDestination):
         return Binding(self.metadata.format, {self.metadata.format: exchange})
 
 
-class RabbitMQ:
+class RabbitMQ(Connected["Opened"]):
     def __init__(self, target: AmqpTarget) -> None:
         self.target = target
         self._conn = Reconnecting(judged(target, self._open), self._shut, target.timeout)
@@ -102,11 +102,7 @@ class RabbitMQ:
             why = f"no queue takes routing key {message.name!r}" if returned else "nacked"
             raise DownstreamError(f"not delivered: {why}") from None
         except Exception as exc:
-            await self._conn.drop(opened)
-            raise DownstreamError(f"publish failed: {describe(exc)}") from None
-
-    async def close(self) -> None:
-        await self._conn.close()
+            raise await self.broken(opened, exc) from None
 
 
 PROVIDER = AmqpDestination()

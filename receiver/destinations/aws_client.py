@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from receiver.destinations.aws import AwsTarget
-from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.connection import Connected, Reconnecting
 from receiver.destinations.publishing import BrokerMessage
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.guard import resolver
@@ -96,7 +96,7 @@ class Throttle:
         await asyncio.sleep(pause)
 
 
-class AwsPublisher:
+class AwsPublisher(Connected[Any]):
     """A publisher for one AWS service. Subclasses say which service and send a message."""
 
     service = ""
@@ -105,7 +105,7 @@ class AwsPublisher:
         self.target = target
         self.max_in_flight = max_in_flight
         self.throttle = Throttle()
-        self._client = Reconnecting(self._open, self._shut, target.timeout)
+        self._conn = Reconnecting(self._open, self._shut, target.timeout)
 
     async def _open(self) -> Any:
         from aiobotocore.config import AioConfig
@@ -143,7 +143,7 @@ class AwsPublisher:
     async def publish(self, message: BrokerMessage) -> None:
         from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
-        client = await self._client.get()
+        client = await self._conn.get()
         deadline = time.monotonic() + self.target.timeout
         while True:
             await self.throttle.wait(deadline)
@@ -162,17 +162,13 @@ class AwsPublisher:
             except (NoCredentialsError, NoRegionError) as exc:
                 raise DownstreamError(_setup_problem(exc)) from None
             except Exception as exc:
-                await self._client.drop(client)
-                raise DownstreamError(f"publish failed: {describe(exc)}") from None
+                raise await self.broken(client, exc) from None
             self.throttle.passed()
             return
 
     async def send(self, client: Any, message: BrokerMessage) -> None:
         """One call; returns once the service accepted the message."""
         raise NotImplementedError
-
-    async def close(self) -> None:
-        await self._client.close()
 
 
 def _setup_problem(exc: Exception) -> str:

@@ -97,6 +97,20 @@ class Reconnecting(Generic[C]):
             return
 
 
+class Connected(Generic[C]):
+    """A client on one `Reconnecting` connection, `_conn`."""
+
+    _conn: Reconnecting[C]
+
+    async def broken(self, conn: C, exc: Exception) -> DownstreamError:
+        """Why a publish failed on `conn`, dropped: the next publish opens another."""
+        await self._conn.drop(conn)
+        return DownstreamError(f"publish failed: {describe(exc)}")
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
 def _refusal_in(exc: BaseException) -> PrivateAddress | None:
     seen: BaseException | None = exc
     for _ in range(8):  # a chain is short; a cycle is not followed

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from receiver.destinations.brokers import BrokerDestination
-from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.connection import Connected, Reconnecting, describe
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
@@ -239,7 +239,7 @@ class Dials:
                 doing.cancel()
 
 
-class Kafka:
+class Kafka(Connected["AIOKafkaProducer"]):
     def __init__(self, target: KafkaTarget) -> None:
         self.target = target
         self._conn = Reconnecting(self._open, self._shut, target.timeout)
@@ -317,11 +317,7 @@ class Kafka:
             # large, no right to write): the producer itself is fine.
             raise DownstreamError(f"not delivered: {describe(exc)}") from None
         except Exception as exc:
-            await self._conn.drop(producer)
-            raise DownstreamError(f"publish failed: {describe(exc)}") from None
-
-    async def close(self) -> None:
-        await self._conn.close()
+            raise await self.broken(producer, exc) from None
 
 
 PROVIDER = KafkaDestination()

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from receiver.destinations.brokers import BrokerDestination
-from receiver.destinations.connection import Reconnecting, describe, judged
+from receiver.destinations.connection import Connected, Reconnecting, judged
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, content_typed
-from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -28,7 +27,7 @@ class MqttDestination(BrokerDestination):
         return Mqtt(target, client_id=f"runway-relay-{name}-{uuid.uuid4().hex[:8]}")
 
 
-class Mqtt:
+class Mqtt(Connected["aiomqtt.Client"]):
     def __init__(self, target: BrokerTarget, client_id: str) -> None:
         self.target = target
         self.client_id = client_id
@@ -73,11 +72,7 @@ class Mqtt:
                 timeout=self.target.timeout,
             )
         except Exception as exc:
-            await self._conn.drop(client)
-            raise DownstreamError(f"publish failed: {describe(exc)}") from None
-
-    async def close(self) -> None:
-        await self._conn.close()
+            raise await self.broken(client, exc) from None
 
 
 PROVIDER = MqttDestination()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from receiver.destinations.brokers import BrokerDestination
-from receiver.destinations.connection import Reconnecting, describe, judged
+from receiver.destinations.connection import Connected, Reconnecting, judged
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
 from receiver.kernel.errors import DownstreamError
@@ -31,7 +31,7 @@ async def _quiet(exc: Exception) -> None:
     """nats-py reports connection trouble here; the publish that meets it says why."""
 
 
-class JetStream:
+class JetStream(Connected["Client"]):
     def __init__(self, target: BrokerTarget) -> None:
         self.target = target
         self._conn = Reconnecting(judged(target, self._open), self._shut, target.timeout)
@@ -63,11 +63,7 @@ class JetStream:
             why = f"not delivered: no stream takes subject {message.name!r}"
             raise DownstreamError(why) from None
         except Exception as exc:
-            await self._conn.drop(client)
-            raise DownstreamError(f"publish failed: {describe(exc)}") from None
-
-    async def close(self) -> None:
-        await self._conn.close()
+            raise await self.broken(client, exc) from None
 
 
 PROVIDER = NatsDestination()

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 import orjson
 
 from receiver.destinations.brokers import BrokerDestination
-from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.connection import Connected, Reconnecting, describe
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, ServerJudge
@@ -278,12 +278,12 @@ def _credentials() -> Any:
     return credentials
 
 
-class Pubsub:
+class Pubsub(Connected["_Client"]):
     def __init__(self, target: BrokerTarget, max_in_flight: int) -> None:
         self.target = target
         self.max_in_flight = max_in_flight
         self.topic = topic_of(target.url)
-        self._client = Reconnecting(self._open, self._shut, target.timeout)
+        self._conn = Reconnecting(self._open, self._shut, target.timeout)
 
     async def _open(self) -> _Client:
         judge = self.target.judge
@@ -317,7 +317,7 @@ class Pubsub:
             await session.close()
 
     async def publish(self, message: BrokerMessage) -> None:
-        client = await self._client.get()
+        client = await self._conn.get()
         headers = {"Content-Type": "application/json"}
         if client.tokens is not None:
             headers |= await client.tokens.headers()
@@ -337,9 +337,6 @@ class Pubsub:
             ids = None
         if not ids:
             raise DownstreamError("not delivered: Pub/Sub answered without a message id")
-
-    async def close(self) -> None:
-        await self._client.close()
 
 
 PROVIDER = PubsubDestination()

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from receiver.destinations.brokers import BrokerDestination, server_of
-from receiver.destinations.connection import Reconnecting, describe
+from receiver.destinations.connection import Connected, Reconnecting
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms, ServerJudge
-from receiver.kernel.errors import DownstreamError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -57,7 +56,7 @@ def _judge_each_connection(client: Redis, judge: ServerJudge) -> None:
     pool.connection_class = Judged
 
 
-class RedisStreams:
+class RedisStreams(Connected["Redis"]):
     def __init__(self, target: RedisTarget, connections: int) -> None:
         self.target = target
         self.connections = connections
@@ -87,11 +86,7 @@ class RedisStreams:
         try:
             await client.xadd(message.name, fields, maxlen=self.target.maxlen, approximate=True)
         except Exception as exc:
-            await self._conn.drop(client)
-            raise DownstreamError(f"publish failed: {describe(exc)}") from None
-
-    async def close(self) -> None:
-        await self._conn.close()
+            raise await self.broken(client, exc) from None
 
 
 PROVIDER = RedisDestination()
