@@ -73,14 +73,15 @@ class AwsDestination(PublishingDestination):
             raise ValueError(f"a {self.metadata.format} downstream's url is {self.wanted}: {wrong}")
         return url
 
-    def target(self, settings: Any) -> AwsTarget:
-        return AwsTarget(
+    def target(self, settings: Any, target: type[AwsTarget] = AwsTarget, **own: Any) -> AwsTarget:
+        return target(
             self.metadata.format,
             settings.url,
             "",
             timeout=settings.timeout,
             region=settings.region or self.region_in(settings.url),
             endpoint_url=settings.endpoint_url,
+            **own,
         )
 
     def target_addresses(self, settings: Any) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 from receiver.destinations.aws import AwsDestination, AwsTarget
 from receiver.destinations.aws_client import AwsPublisher
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.publishing import BrokerMessage, BrokerTarget, Confirms
+from receiver.destinations.publishing import BrokerMessage
 from receiver.destinations.settings import KEY_PLACEHOLDERS, check_s3_path
 from receiver.kernel.errors import DownstreamError
 
@@ -26,48 +26,6 @@ ALREADY_THERE = 412
 @dataclass(frozen=True)
 class S3Target(AwsTarget):
     key: str = DEFAULT_KEY  # the object key template
-
-
-class S3Destination(AwsDestination):
-    metadata = METADATA["s3"]
-    target_setting = "key"
-    wanted = "s3://BUCKET/PREFIX"
-
-    def problem(self, url: str) -> str:
-        if not url.startswith("s3://"):
-            return "it does not start with s3://"
-        bucket, _ = s3_location(url)
-        if not _BUCKET.match(bucket):
-            return (
-                f"its bucket {bucket!r} is not a bucket's name: 3 to 63 lowercase letters,"
-                " digits, . and -, starting and ending with a letter or digit"
-            )
-        return ""
-
-    def check_url(self, url: str) -> str:
-        super().check_url(url)
-        check_s3_path("its prefix", url.removeprefix("s3://").partition("/")[2])
-        return url
-
-    def target(self, settings: Any) -> S3Target:
-        return S3Target(
-            self.metadata.format,
-            settings.url,
-            "",
-            timeout=settings.timeout,
-            key=settings.key or DEFAULT_KEY,
-            region=settings.region,
-            endpoint_url=settings.endpoint_url,
-        )
-
-    def address(self, url: str) -> str:
-        """`s3://BUCKET/PREFIX/`, as the operator's patterns match it."""
-        bucket, prefix = s3_location(url)
-        return f"s3://{bucket}/{prefix}"
-
-    def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
-        assert isinstance(target, S3Target)
-        return S3Archive(target, max_in_flight)
 
 
 def s3_location(url: str) -> tuple[str, str]:
@@ -113,6 +71,36 @@ class S3Archive(AwsPublisher):
             raise
         if not answer.get("ETag"):
             raise DownstreamError("not delivered: S3 answered without an ETag")
+
+
+class S3Destination(AwsDestination):
+    metadata = METADATA["s3"]
+    wanted = "s3://BUCKET/PREFIX"
+    publisher = S3Archive
+
+    def problem(self, url: str) -> str:
+        if not url.startswith("s3://"):
+            return "it does not start with s3://"
+        bucket, _ = s3_location(url)
+        if not _BUCKET.match(bucket):
+            return (
+                f"its bucket {bucket!r} is not a bucket's name: 3 to 63 lowercase letters,"
+                " digits, . and -, starting and ending with a letter or digit"
+            )
+        return ""
+
+    def check_url(self, url: str) -> str:
+        super().check_url(url)
+        check_s3_path("its prefix", url.removeprefix("s3://").partition("/")[2])
+        return url
+
+    def target(self, settings: Any, target: type[AwsTarget] = S3Target, **own: Any) -> AwsTarget:
+        return super().target(settings, target, key=settings.key or DEFAULT_KEY, **own)
+
+    def address(self, url: str) -> str:
+        """`s3://BUCKET/PREFIX/`, as the operator's patterns match it."""
+        bucket, prefix = s3_location(url)
+        return f"s3://{bucket}/{prefix}"
 
 
 PROVIDER = S3Destination()
