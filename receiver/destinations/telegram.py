@@ -14,7 +14,8 @@ import orjson
 from receiver.destinations import chat_message
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.chat_text import cut, utf16_len
-from receiver.destinations.provider import ChatDestination, Rendered
+from receiver.destinations.metadata import METADATA
+from receiver.destinations.provider import Destination, Rendered
 from receiver.destinations.publishing import Opening, Publisher
 
 # Telegram Bot API (core.telegram.org/bots/api#sendvideo, #sendmessage, #sending-files):
@@ -98,12 +99,7 @@ def telegram(
         target["chat_id"] = chat_id
     if thread_id is not None:
         target["message_thread_id"] = thread_id
-    lines = [
-        chat_message.headline(p),
-        *(f"{label}: {value}" for label, value in chat_message.facts(p)),
-    ]
-    if error := chat_message.error(p):
-        lines.append(f"Reason: {error}")
+    lines = _lines(p)
     outputs = chat_message.outputs(p)
     links = chat_message.links(p)
     first = links[0] if links else None
@@ -126,6 +122,14 @@ def telegram(
     return "/sendMessage", {**target, "text": cut(lines, TELEGRAM_TEXT, utf16_len)}
 
 
+def _lines(p: Payload) -> list[str]:
+    """The headline, the facts and the reason, as plain text."""
+    lines = [chat_message.headline(p), *(f"{k}: {v}" for k, v in chat_message.facts(p))]
+    if error := chat_message.error(p):
+        lines.append(f"Reason: {error}")
+    return lines
+
+
 def _sendable(p: Payload, url: str) -> bool:
     """Whether Telegram takes this output by its send method: any video or image; a sound
     only as MP3 or M4A (by its content type, else by its name)."""
@@ -138,13 +142,7 @@ def _sendable(p: Payload, url: str) -> bool:
 def _edit(p: Payload, chat_id: int | str | None, posted: tuple[str, bool]) -> tuple[str, Payload]:
     """editMessageCaption for a video, photo or audio message, editMessageText for a text one."""
     message_id, media = posted
-    lines = [
-        chat_message.headline(p),
-        *(f"{label}: {value}" for label, value in chat_message.facts(p)),
-    ]
-    if error := chat_message.error(p):
-        lines.append(f"Reason: {error}")
-    lines.extend(f"Output: {url}" for url in chat_message.outputs(p))
+    lines = [*_lines(p), *(f"Output: {url}" for url in chat_message.outputs(p))]
     target: Payload = {"chat_id": chat_id, "message_id": int(message_id)}
     if media:
         return "/editMessageCaption", {**target, "caption": cut(lines, TELEGRAM_CAPTION, utf16_len)}
@@ -164,12 +162,11 @@ def posted_message(path: str, answer: str) -> tuple[str, bool] | None:
     return (found.group(1), path in _SENT_WITH_CAPTION) if found else None
 
 
-class TelegramDestination(ChatDestination):
+class TelegramDestination(Destination):
     """Its message goes to the chat its URL names, by the Bot API method the output asks
     for (a path after the token), and later events of the task edit that message."""
 
-    def __init__(self) -> None:
-        super().__init__("telegram", lambda p: telegram(p)[1])
+    metadata = METADATA["telegram"]
 
     def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
         path, body = telegram(payload, *telegram_chat(url), posted=posted)
