@@ -1,14 +1,7 @@
-"""What a destination is: one `Provider` each, loaded by the registry at its first use
-(receiver/destinations/registry.py), and one plain `Metadata` record, read by everything
-that would otherwise switch on a format's name: the settings model, the AsyncAPI document,
-the forms, `config show` and the checks of the install (receiver/destinations/metadata.py).
-
-The contract is Hookdeck Outpost's: a provider has its metadata, validates a downstream's
-settings, renders its body and opens its publisher (`publish` and `close`); the fan-out
-hands every delivery to `publisher.publish`.
-An HTTP destination (`webhook`, the chat formats) renders its body and publishes with an
-HTTP request (receiver/destinations/http.py); the others publish the `webhook` event to a
-client that confirms each message (brokers, AWS; `pull` settles it at once)."""
+"""What a destination is: one `Provider` each, loaded by the registry at its first use, and
+one plain `Metadata` record (metadata.py). The contract is Hookdeck Outpost's: a provider
+has its metadata, validates a downstream's settings, renders its body and opens its
+publisher (`publish` and `close`), to which the fan-out hands every delivery."""
 
 from __future__ import annotations
 
@@ -20,7 +13,6 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 from pydantic import ConfigDict, HttpUrl, TypeAdapter, ValidationError
 
-from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations import cloudevents
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA, Metadata
@@ -31,15 +23,13 @@ from receiver.destinations.publishing import (
     Opening,
     Publisher,
 )
-from receiver.expressions.rules import Shaped
 
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl, config=ConfigDict(defer_build=True))
 
 
 def webhook(p: Mapping[str, Any]) -> dict[str, Any]:
-    """The event as it goes out: the `webhook` format's, which every broker publishes too
-    and a downstream's filter and transform see: Standard Webhooks' recommended shape, a
-    type, a timestamp and the event document as its data."""
+    """The event as it goes out (every broker publishes it too, and a filter or transform
+    sees it): Standard Webhooks' recommended shape, the event document as its data."""
     occurred = datetime.fromtimestamp(p["occurred_at"], UTC).isoformat().replace("+00:00", "Z")
     kind = p.get("type") or f"task.{p['state']}"  # the relay's own notices carry their type
     return {"type": kind, "timestamp": occurred, "data": p}
@@ -55,16 +45,14 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Binding:
-    """How the AsyncAPI document describes a destination: its server's protocol, and the
-    bindings of its channel (none: AsyncAPI's defaults). A destination whose URL names where
-    messages go (a Kafka topic) gives that `address`, and the `host` its server stands for
-    (the first of a URL's several). `shared`: its downstreams are servers of the one
-    `webhook` channel rather than a channel each."""
+    """How the AsyncAPI document describes a destination: its server's protocol and its
+    channel's bindings (None: AsyncAPI's defaults). `shared`: its downstreams are servers of
+    the one `webhook` channel rather than a channel each."""
 
     protocol: str
     channel: dict[str, Any] | None = None
-    address: str | None = None  # None: its `target_setting`'s template
-    host: str | None = None  # None: the URL's host and port
+    address: str | None = None  # None: its `target_setting`'s template (a URL's: Kafka's topic)
+    host: str | None = None  # None: the URL's host and port (its first of several)
     shared: bool = False
     setting: str = "address"  # what names `address`: the URL, or its `target_setting`
 
@@ -72,9 +60,8 @@ class Binding:
 @dataclass(frozen=True)
 class Addresses:
     """Where a downstream's messages go: `servers`, the setting and URL of every server the
-    relay connects to (each judged public when made through the API; none: the service's
-    own endpoint); `targets`, what `delivery.allowed_targets` matches (none: an HTTP URL is
-    checked as any URL); `binding`, its AsyncAPI server and channel (None: not shown)."""
+    relay connects to (none: the service's own endpoint); `targets`, what
+    `delivery.allowed_targets` matches (none: an HTTP URL is checked as any URL)."""
 
     servers: list[tuple[str, str]] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
@@ -83,9 +70,7 @@ class Addresses:
 
 
 class Endpoint(Protocol):
-    """What every downstream's settings hold, whatever its destination (they are a model
-    composed of every destination's `Metadata.settings`: a provider reads its own keys
-    besides)."""
+    """What every downstream's settings hold (a provider reads its own keys besides)."""
 
     @property
     def format(self) -> str: ...
@@ -95,17 +80,6 @@ class Endpoint(Protocol):
 
     @property
     def timeout(self) -> float: ...
-
-
-# A destination's body for an event: (payload, url, the task's first message there) -> Rendered.
-Render = Callable[[Payload, str, tuple[str, bool] | None], Rendered]
-
-
-def body_of(render: Render, url: str, job: DeliveryJob) -> Shaped:
-    """A format's own body for a delivery (the `webhook` event, or a chat platform's
-    message), with the path to append (Telegram's Bot API method), by its `render`."""
-    rendered = render(job.payload, url, job.posted)
-    return Shaped(rendered.body, path=rendered.path)
 
 
 @runtime_checkable
@@ -120,8 +94,8 @@ class Provider(Protocol):
         is None); ValueError saying what is wrong with the URL or the settings."""
 
     def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
-        """The body for the event (at `url`: Telegram reads its chat there); `posted`: the
-        task's first message there, which Telegram edits in place."""
+        """The body for the event at `url`; `posted`: the task's first message there, which
+        Telegram edits in place."""
 
     def open(self, settings: Endpoint, opening: Opening) -> Publisher:
         """The publisher of a downstream; it opens its client (an HTTP session, a broker's
@@ -129,8 +103,8 @@ class Provider(Protocol):
 
 
 class Destination:
-    """What most destinations answer alike (an HTTP endpoint's JSON event); a destination
-    overrides the hooks below the contract's methods where it differs."""
+    """What most destinations answer alike; a destination overrides the hooks below the
+    contract's methods where it differs."""
 
     metadata = METADATA["webhook"]
 
@@ -176,8 +150,7 @@ class Destination:
 
 
 class ChatDestination(Destination):
-    """A chat platform's incoming webhook: a message of its own, at a URL that is its
-    credential."""
+    """A chat platform's incoming webhook: a message of its own."""
 
     def __init__(self, fmt: str, message: Callable[[Payload], Payload]) -> None:
         self.metadata = METADATA[fmt]
@@ -188,8 +161,7 @@ class ChatDestination(Destination):
 
 
 class PublishingDestination(Destination):
-    """A destination whose client confirms each message (a broker, an AWS service, `pull`):
-    it publishes the `webhook` event to its `target`."""
+    """A destination whose client confirms each message: the `webhook` event to its `target`."""
 
     def target(self, settings: Any) -> BrokerTarget:
         raise NotImplementedError
@@ -210,7 +182,6 @@ class PublishingDestination(Destination):
         return Addresses(self.connects_to(settings), self.target_addresses(settings), binding)
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
-        """The client of a downstream (its library imported only once it opens)."""
         raise NotImplementedError
 
     def open(self, settings: Any, opening: Opening) -> Publisher:

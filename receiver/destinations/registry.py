@@ -1,19 +1,12 @@
-"""Every destination, one line each: adding one is writing its module (a `Provider`, see
-receiver/destinations/provider.py) and naming it here, with its settings' model below when
-it has settings of its own (docs/development.md, "Adding a destination").
-
-What would otherwise switch on a format's name asks this registry, in the words of its own
-question: the settings model and its checks, the fan-out (a publisher opened), the AsyncAPI
-document, previews and test events, the forms, `config show`, the pull endpoint, and the
-checks that the install has each configured destination's extra. Nothing outside this
-folder reads a destination's flags."""
+"""Every destination, by its format (docs/development.md, "Adding a destination"). What
+would otherwise switch on a format's name asks this registry, in the words of its own
+question: nothing outside this folder reads a destination's flags."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from fnmatch import fnmatchcase
-from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,13 +15,7 @@ import orjson
 from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA
-from receiver.destinations.provider import (
-    Addresses,
-    Endpoint,
-    Provider,
-    Rendered,
-    body_of,
-)
+from receiver.destinations.provider import Addresses, Endpoint, Provider, Rendered
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.settings import (
     AmqpSettings,
@@ -44,9 +31,8 @@ from receiver.kernel.extras import installed, require
 
 
 class _Providers(Mapping[str, Provider]):
-    """Every destination's provider by its format, its module imported at its first use
-    (a downstream validated, rendered or opened): the settings and the forms read only
-    `METADATA`."""
+    """Every destination's provider by its format, its module imported at its first use:
+    the settings and the forms read only `METADATA`."""
 
     def __getitem__(self, fmt: str) -> Provider:
         if fmt not in METADATA:
@@ -101,8 +87,7 @@ def check_url(fmt: str, url: str) -> str:
 
 
 def check(settings: Any) -> None:
-    """ValueError saying what is wrong with a downstream's settings: another destination's
-    setting given, or its own destination's refusal."""
+    """ValueError saying what is wrong with a downstream's settings."""
     provider = PROVIDERS[str(settings.format)]
     others = OWN_SETTINGS - _own(str(settings.format))
     for key in type(settings).model_fields:
@@ -119,13 +104,13 @@ def transform_refusal(fmt: str) -> str | None:
 
 
 def chat(fmt: str) -> bool:
-    """Whether a `fmt` downstream sends a chat message (its own body, never transformed)."""
+    """Whether a `fmt` downstream sends a chat message (never transformed)."""
     return METADATA[fmt].body == "chat"
 
 
 def default_url(fmt: str) -> str | None:
-    """The `url` of a downstream given none: its format's own when it has no address (read
-    by its app); None: it needs one."""
+    """The `url` of a downstream given none: its format's own when it has no address; None:
+    it needs one."""
     found = METADATA.get(fmt)
     return found.stand_in_url if found is not None and found.sent == "read" else None
 
@@ -142,8 +127,8 @@ def secret_url(fmt: str) -> bool:
 
 
 def masked_url(fmt: str, url: str, mask: str) -> str | None:
-    """`url` shown with its whole path masked when the path is a credential (a chat's token,
-    an AWS account; an unknown format's too); None: it is shown as any URL is."""
+    """`url` with its whole path masked when the path is a credential (an unknown format's
+    too); None: it is shown as any URL is."""
     found = METADATA.get(fmt)
     if found is not None and not found.url_secret:
         return None
@@ -152,8 +137,8 @@ def masked_url(fmt: str, url: str, mask: str) -> str | None:
 
 
 def needs_handshake(fmt: str, envelope: str) -> bool:
-    """Whether a downstream is validated before its deliveries go: a webhook (an HTTP
-    endpoint of the relay's events) sending CloudEvents."""
+    """Whether a downstream is validated before its deliveries go: a webhook sending
+    CloudEvents."""
     found = METADATA.get(fmt)
     sends_events = found is not None and found.sent == "request" and found.body == "event"
     return sends_events and envelope != "relay"
@@ -194,8 +179,7 @@ def untestable(fmt: str) -> str | None:
 
 
 def preview_request(fmt: str, shaped: Shaped, headers: dict[str, str], kind: str) -> dict[str, Any]:
-    """What a delivery to a `fmt` downstream would send: an HTTP request, or a publish with
-    the event's type among its headers."""
+    """What a delivery to a `fmt` downstream would send: a request, or a publish."""
     published = METADATA[fmt].sent != "request"
     shown = headers | {"webhook-type": kind} if published else headers
     return {
@@ -209,15 +193,20 @@ def preview_request(fmt: str, shaped: Shaped, headers: dict[str, str], kind: str
 def render(
     fmt: str, payload: Payload, url: str = "", posted: tuple[str, bool] | None = None
 ) -> Rendered:
-    """The body for a downstream of format `fmt` at `url` (Telegram reads its chat there);
-    `posted`: the task's first message there, which Telegram edits in place."""
+    """The body for a `fmt` downstream at `url` (see `Provider.render`)."""
     return PROVIDERS[fmt].render(payload, url, posted)
 
 
 def bodies(downstream: Endpoint) -> Callable[[DeliveryJob], Shaped]:
-    """A downstream's own body for a job (every broker publishes the `webhook` event too),
-    its format's renderer looked up once: a lane keeps it for its attempts."""
-    return partial(body_of, PROVIDERS[str(downstream.format)].render, downstream.url or "")
+    """A downstream's own body for a job, its renderer looked up once: a lane keeps it for
+    its attempts."""
+    render, url = PROVIDERS[str(downstream.format)].render, downstream.url or ""
+
+    def body(job: DeliveryJob) -> Shaped:
+        rendered = render(job.payload, url, job.posted)
+        return Shaped(rendered.body, path=rendered.path)
+
+    return body
 
 
 def addresses(settings: Endpoint) -> Addresses:
