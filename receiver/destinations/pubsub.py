@@ -1,19 +1,11 @@
 """`format = "pubsub"`: a Google Cloud Pub/Sub topic, at
 `pubsub://projects/PROJECT/topics/TOPIC`, delivered once Pub/Sub answers with the message's
-id. The message's data is the event a webhook gets; its attributes are the Standard Webhooks
-headers (`webhook-id`, `webhook-type`, `webhook-timestamp`, `webhook-signature`), the trace
-context, and the event's `state` and `kind` (what a subscription's filter reads); its
-`orderingKey` is the task id, always, as Kafka's record key is (a subscription that keeps
-the key's order gets one task's events in the order they were published).
+id; its `orderingKey` is the task id, as Kafka's record key is.
 
-It speaks Pub/Sub's REST API (`POST /v1/projects/P/topics/T:publish`) over aiohttp, the
-relay's own HTTP stack, with tokens from google-auth (the `pubsub` extra, imported only when
-a publisher opens): credentials are found as Google's libraries find them (Application
-Default Credentials: the file GOOGLE_APPLICATION_CREDENTIALS names, gcloud's, the metadata
-server's), and PUBSUB_EMULATOR_HOST is honoured as Google's clients do (plain HTTP to that
-host, no credentials). For a downstream from the API, each connection is judged as it is
-made (the address guard's resolver): Pub/Sub's endpoint or the emulator's, and the token
-endpoint, unless that is the metadata server (the machine's own, never the API's)."""
+It speaks Pub/Sub's REST API over aiohttp, the relay's own HTTP stack, with tokens from
+google-auth (the `pubsub` extra): Application Default Credentials, and PUBSUB_EMULATOR_HOST
+honoured as Google's clients do. For a downstream from the API, each connection is judged
+as it is made, but the metadata server's (the machine's own, never the API's)."""
 
 from __future__ import annotations
 
@@ -52,8 +44,7 @@ MAX_KEY_BYTES, MAX_VALUE_BYTES = 256, 1024
 
 
 def topic_of(url: str) -> str:
-    """`projects/P/topics/T`, the topic's resource name; ValueError saying which part is
-    wrong and why."""
+    """`projects/P/topics/T`, the topic's resource name; ValueError saying what is wrong."""
     if (found := _SHAPE.match(url)) is None:
         raise ValueError(f"a pubsub downstream's url is {WANTED}")
     project, topic = found["project"], found["topic"]
@@ -92,7 +83,7 @@ class PubsubDestination(BrokerDestination):
         return url
 
     def check_settings(self, settings: Any) -> None:
-        """None of its own: the URL names the topic."""
+        return None  # none of its own: the URL names the topic
 
     def target(self, settings: Any) -> BrokerTarget:
         return BrokerTarget(
@@ -100,12 +91,10 @@ class PubsubDestination(BrokerDestination):
         )
 
     def target_addresses(self, settings: Any) -> list[str]:
-        """The URL itself: it names the topic, and no server or credential."""
         return [str(settings.url)]
 
     def connects_to(self, settings: Any) -> list[tuple[str, str]]:
-        """None the URL names: Pub/Sub's own endpoint, or the operator's emulator."""
-        return []
+        return []  # Pub/Sub's own endpoint, or the operator's emulator
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
         return Pubsub(target, max_in_flight)
@@ -118,9 +107,8 @@ class PubsubDestination(BrokerDestination):
 
 
 def pubsub_message(message: BrokerMessage) -> dict[str, Any]:
-    """The message as Pub/Sub's REST API takes it: the body as base64 data; the headers, then
-    the event's state and kind, as attributes (none empty, nor one Pub/Sub would refuse the
-    message for); the task id as its `orderingKey`."""
+    """The message as Pub/Sub's REST API takes it: the headers, then the event's state and
+    kind (what a subscription's filter reads), as attributes, none that Pub/Sub refuses."""
     event = message.event
     every = {
         **message.headers,
@@ -144,8 +132,7 @@ def _fits(name: str, value: str) -> bool:
 
 
 def refused(status: int, answer: bytes) -> str:
-    """Pub/Sub's refusal in its own words: the status, its code and the start of its message
-    (which names the topic, never a credential)."""
+    """Pub/Sub's refusal in its own words (its message names the topic, never a credential)."""
     try:
         error = orjson.loads(answer)["error"]
         words = f" {error['status']}: {str(error['message'])[:160]}"
@@ -164,8 +151,8 @@ class _Answer:
 
 
 async def judged(judge: ServerJudge | None, url: str, what: str) -> None:
-    """The host of `url` judged, when there is a judge: an address written as one never
-    meets the session's resolver, which judges each connection to a name."""
+    """The host of `url` judged: an address written as one never meets the session's
+    resolver, which judges each connection to a name."""
     if judge is None:
         return
     parts = urlsplit(url)
@@ -176,9 +163,8 @@ async def judged(judge: ServerJudge | None, url: str, what: str) -> None:
 
 
 class _Fetch:
-    """google-auth's transport (`google.auth.transport.Request`, called in a worker thread
-    by a credential's refresh) over an aiohttp session, on the relay's loop; the token
-    endpoint's host judged before each request when `judge` is given."""
+    """google-auth's transport (called in a worker thread by a credential's refresh) over an
+    aiohttp session, on the relay's loop."""
 
     def __init__(
         self, session: aiohttp.ClientSession, timeout: float, judge: ServerJudge | None
@@ -216,8 +202,7 @@ class _Fetch:
 
 
 class _Tokens:
-    """The Application Default Credentials' access token, refreshed (once at a time, in a
-    thread: google-auth is blocking) when it is missing or about to expire."""
+    """The access token, refreshed once at a time, in a thread: google-auth is blocking."""
 
     def __init__(self, credentials: Any, fetch: _Fetch) -> None:
         self.credentials, self.fetch = credentials, fetch
@@ -263,8 +248,7 @@ def _session(max_in_flight: int, guarded: bool) -> aiohttp.ClientSession:
 
 
 def _credentials() -> Any:
-    """Application Default Credentials, scoped to Pub/Sub (blocking: files, the metadata
-    server's probe)."""
+    """Application Default Credentials, scoped to Pub/Sub (blocking)."""
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
@@ -287,22 +271,15 @@ class Pubsub(Connected["_Client"]):
 
     async def _open(self) -> _Client:
         judge = self.target.judge
-        session = _session(self.max_in_flight, judge is not None)
         if emulator := os.environ.get("PUBSUB_EMULATOR_HOST"):
             base = f"http://{emulator}"
-            try:
-                await judged(judge, base, "PUBSUB_EMULATOR_HOST")
-            except BaseException:
-                await session.close()
-                raise
+            await judged(judge, base, "PUBSUB_EMULATOR_HOST")
+            session = _session(self.max_in_flight, judge is not None)
             return _Client(session, base, None, (session,))
-        try:
-            credentials = await asyncio.to_thread(_credentials)
-        except BaseException:
-            await session.close()
-            raise
+        credentials = await asyncio.to_thread(_credentials)
         from google.auth import compute_engine
 
+        session = _session(self.max_in_flight, judge is not None)
         if judge is not None and isinstance(credentials, compute_engine.Credentials):
             # The metadata server is link-local, and the machine's: its tokens are not judged.
             via = _session(1, guarded=False)
