@@ -65,10 +65,7 @@ async def ask(route: Route, url: str, origin: str, timeout: float) -> Verdict:
             with transport_errors(undelivered):
                 if route.judged:
                     await judge_target(url, route.proxy is not None, route.proxy_names)
-                session = route.session
-                if session is None or session.closed:
-                    raise DownstreamError("the downstream was changed or removed")
-                async with session.request(
+                async with route.session.request(
                     "OPTIONS", url, headers=headers, allow_redirects=False, proxy=route.proxy
                 ) as answer:
                     return verdict(answer.status, dict(answer.headers), origin)

@@ -1,10 +1,6 @@
-"""The HTTP destinations' publisher (`webhook` and the chat formats): each message sent as
-one request its downstream's way (its session, with its TLS; its proxy; its `auth`, an
-OAuth2 token fetched again once on a 401), the target of a URL from the API judged first,
-and the answer read into what the retry rules judge (its transport failures are told by
-receiver/kernel/net/outbound.py). And the message every publisher takes, signed over its
-body as sent (`message_of`): the fan-out comes here once it has the body, and leaves
-with the answer."""
+"""The HTTP destinations' publisher: each message sent as one request its downstream's way
+(its session, proxy and `auth`), the target of a URL from the API judged first. And the
+message every publisher takes, signed over its body as sent (`message_of`)."""
 
 from __future__ import annotations
 
@@ -51,7 +47,6 @@ def storable(text: str) -> str:
 
 
 def with_path(url: str, path: str) -> str:
-    """`url` with `path` appended to its path, before any query string."""
     if not path:
         return url
     parts = urlsplit(url)
@@ -81,10 +76,9 @@ def signed_headers(
     sent: tuple[str, str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
     """Standard Webhooks headers for `body`, signed with every secret in use now (two during
-    a rotation's overlap), and the attempt's `traceparent`: the receiver's own tracing goes
-    on in the task's trace. `signing = "rfc9421"` signs the request (`sent`: its method, URL
-    and other headers) with RFC 9421 signatures instead, with its `whsk_` keys; a `whsec_`
-    one (until a rotation brings the key) still signs Standard Webhooks' signature."""
+    a rotation's overlap), and the attempt's `traceparent`. `signing = "rfc9421"` signs the
+    request (`sent`) with its `whsk_` keys instead; a `whsec_` one still signs Standard
+    Webhooks' signature (until a rotation brings the key)."""
     now = time.time()
     secrets = sign.secrets_in_use(downstream, now)
     keys = message_signatures.keys_of(secrets) if downstream.signing == "rfc9421" else []
@@ -98,10 +92,8 @@ def signed_headers(
 
 
 def message_of(downstream: Sender, job: DeliveryJob, shaped: Shaped, source: str = "") -> Message:
-    """The delivery as its publisher takes it: the shaped body, method and path, in its
-    downstream's envelope (a CloudEvent from `source`: cloudevents.py), its headers (static,
-    the transform's) signed over the body as sent, to the task's own webhook or the
-    downstream's URL."""
+    """The delivery as its publisher takes it: the shaped body in its downstream's envelope
+    (a CloudEvent from `source`), its headers signed over the body as sent."""
     message_id = job.delivery.id
     if downstream.envelope != "relay":
         context = cloudevents.attributes(job.payload, message_id, source)
@@ -121,11 +113,10 @@ def message_of(downstream: Sender, job: DeliveryJob, shaped: Shaped, source: str
 
 @dataclass(eq=False)
 class Route:
-    """How one downstream's requests leave: its session, opened by `opens` at its first
-    request (a relay starts without aiohttp; None once closed), the proxy, whether each
-    target is judged first (a URL from the API), and its `auth`: the `Authorization` of
-    `basic` and `bearer`, made once, or `oauth2`'s token source; `proxy_names`: the names
-    the proxy may resolve unjudged."""
+    """How one downstream's requests leave: its session, opened at its first request (a
+    relay starts without aiohttp), the proxy, whether each target is judged first (a URL
+    from the API), and its `auth` (`basic`'s and `bearer`'s `Authorization`, or `oauth2`'s
+    token source); `proxy_names`: the names the proxy may resolve unjudged."""
 
     opens: Callable[[], aiohttp.ClientSession]
     proxy: str | None
@@ -137,9 +128,12 @@ class Route:
     _closed: bool = field(default=False, init=False)
 
     @property
-    def session(self) -> aiohttp.ClientSession | None:
+    def session(self) -> aiohttp.ClientSession:
+        """Its session; DownstreamError once it was closed (the downstream changed)."""
         if self._session is None and not self._closed:
             self._session = self.opens()
+        if self._session is None or self._session.closed:
+            raise DownstreamError("the downstream was changed or removed")
         return self._session
 
     async def close(self) -> None:
@@ -158,17 +152,15 @@ class Request:
 
 
 def request_of(message: Message, url: str, proxy: str | None) -> Request:
-    """The request `message` is sent as: its method, its path after the URL (Telegram's Bot
-    API method goes after the token; like the URL itself, a credential, never logged), and
-    its headers. `auth` is added as it goes out (`send`): an OAuth2 token may change."""
+    """The request `message` is sent as (its path, like the URL, a credential: never logged);
+    `auth` is added as it goes out (`send`): an OAuth2 token may change."""
     target = with_path(message.url or url, message.path)
     return Request(message.method, target, message.body, message.headers, proxy)
 
 
 class HttpPublisher:
-    """One downstream's requests: each publish is one request, bounded as a whole by the
-    downstream's timeout (a downstream trickling its answer byte by byte would otherwise
-    outlive it, and then the lease)."""
+    """One downstream's requests, each bounded as a whole by its timeout (a downstream
+    trickling its answer byte by byte would otherwise outlive it, and then the lease)."""
 
     def __init__(self, route: Route, url: str, timeout: float, posted: Posted | None = None):
         self.route, self.url, self.timeout, self._posted = route, url, timeout, posted
@@ -195,11 +187,10 @@ class HttpPublisher:
 
 
 async def judge_target(url: str, proxied: bool, proxy_names: tuple[str, ...] = ()) -> None:
-    """A URL from the API, before it is sent: an address written in it is never resolved,
-    so it is checked here; through a proxy, which resolves the name itself, the name must
-    resolve here to public addresses only, unless it is one of the operator's
-    `delivery.proxy_names` (a name only the proxy's network knows). Raises
-    guard.PrivateAddress."""
+    """A URL from the API, before it is sent (guard.PrivateAddress): an address written in
+    it is never resolved, so it is checked here; through a proxy, which resolves the name
+    itself, the name must resolve here to public addresses only, unless it is one of the
+    operator's `delivery.proxy_names`."""
     host = urlsplit(url).hostname or ""
     if not proxied:
         guard.check_literal(host)
@@ -212,9 +203,8 @@ async def judge_target(url: str, proxied: bool, proxy_names: tuple[str, ...] = (
 
 
 async def send(request: Request, route: Route) -> Reply:
-    """`request` sent its downstream's way: its target judged first when it came through
-    the API (guard.PrivateAddress), then with its `auth`; an OAuth2 token the endpoint
-    refuses (a 401) is fetched again once, and the request sent once more with the new one."""
+    """`request` sent its downstream's way, with its `auth`; an OAuth2 token the endpoint
+    refuses (a 401) is fetched again once, and the request sent once more with it."""
     if route.judged:
         await judge_target(request.url, route.proxy is not None, route.proxy_names)
     if route.authorization is not None:
@@ -230,17 +220,16 @@ async def send(request: Request, route: Route) -> Reply:
 
 
 async def _token(route: Route) -> str:
-    """The token source's token, asked through the downstream's own session and proxy, its
-    URL judged as the target is."""
+    """The token source's token, asked the downstream's own way, its URL judged as the
+    target is."""
     assert route.tokens is not None
-    if route.session is None or route.session.closed:
-        raise DownstreamError("the downstream was changed or removed")
+    session = route.session
 
     async def judge(url: str) -> None:
         if route.judged:
             await judge_target(url, route.proxy is not None, route.proxy_names)
 
-    return await route.tokens.token(route.session, route.proxy, judge)
+    return await route.tokens.token(session, route.proxy, judge)
 
 
 def _authorized(request: Request, authorization: str) -> Request:
@@ -250,8 +239,8 @@ def _authorized(request: Request, authorization: str) -> Request:
 
 @dataclass(frozen=True)
 class Reply:
-    """A downstream's answer: its status, the start of its body (never the whole of it),
-    any Retry-After, and whether it asked to stop retrying (Svix's `webhook-delivery`)."""
+    """A downstream's answer: its status, the start of its body, any Retry-After, and
+    whether it asked to stop retrying (Svix's `webhook-delivery`)."""
 
     status: int
     start: str
@@ -259,9 +248,7 @@ class Reply:
     abort: bool
 
 
-async def post(session: aiohttp.ClientSession | None, request: Request) -> Reply:
-    if session is None or session.closed:
-        raise DownstreamError("the downstream was changed or removed")
+async def post(session: aiohttp.ClientSession, request: Request) -> Reply:
     async with session.request(
         request.method,
         request.url,
