@@ -1,6 +1,5 @@
 """What a message says, before any platform's markup: the headline, the facts, the reason
-and the links of a stored event document (or of the relay's `downstream.disabled` notice);
-and a whole message fitted within a platform's size limit."""
+and the links of a stored event document or a notice; and a message fitted to a limit."""
 
 from __future__ import annotations
 
@@ -61,8 +60,7 @@ def _more(p: Payload) -> int:
 
 
 def _about(p: Payload) -> str:
-    """The downstream an alert is about, with its app's name when it is an app's; for a
-    digest, how many of which app."""
+    """The downstream an alert is about (with its app's name); for a digest, how many."""
     app = p.get("app") if isinstance(p.get("app"), str) else None
     if _several(p):
         count = len(_named(p)) + _more(p)
@@ -99,21 +97,16 @@ def iso(seconds: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
+    try:
         return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    except ValueError:
+        return None
 
 
 def facts(p: Payload) -> list[tuple[str, str]]:
-    """Label and raw (unescaped) value of each fact the document has. `prompt`, `model`
-    and `duration` are shown when a document carries them."""
+    """Label and raw (unescaped) value of each fact the document has."""
     if _several(p):
         reasons = "; ".join(f"{name}: {why}" for name, why in _named(p))
         found = [("Downstreams", _names(p)), ("Reasons", reasons)]
@@ -182,23 +175,20 @@ _OPEN = {"video": "▶ Open video", "image": "🖼 Open image", "audio": "🔊 L
 
 def output_type(p: Payload) -> str:
     """`video`, `image` or `audio`: what the task made (documents before `output_type`
-    were all videos; an unknown value is shown as a video's link is, never as an image)."""
+    were all videos; an unknown value is never shown as an image)."""
     kind = p.get("output_type")
     return kind if isinstance(kind, str) and kind in _NOUNS else "video"
 
 
 def noun(p: Payload) -> str:
-    """ "Video", "Image" or "Audio": the label of one output ("Image 2")."""
     return _NOUNS[output_type(p)]
 
 
 def plural(p: Payload) -> str:
-    """The heading of a list of outputs: "Videos", "Images", "Audio"."""
     return _PLURALS[output_type(p)]
 
 
 def open_label(p: Payload) -> str:
-    """The text of the button that opens (or plays) the first output."""
     return _OPEN[output_type(p)]
 
 
@@ -234,9 +224,8 @@ def links(p: Payload) -> list[str]:
 def output_list(
     p: Payload, link: Callable[[str, str], str], escape: Callable[[str], str]
 ) -> list[str]:
-    """Each output as a link of ours ("Video 2", "Image 2", "Audio 2": `link` is given
-    the label), or as escaped text when it cannot be a link; nothing when the one output is
-    the message's button already."""
+    """Each output as a link of ours ("Video 2"), or as escaped text when it cannot be a
+    link; nothing when the one output is the message's button already."""
     shown = outputs(p)
     if len(shown) == 1 and linkable(shown[0]):
         return []
@@ -271,7 +260,7 @@ def plain_lines(p: Payload) -> list[str]:
 def fit(build: Callable[[int], Payload], measure: Callable[[Payload], int], limit: int) -> Payload:
     """The body built with the largest text budget (halving from `DETAILS`) that keeps
     `measure(body)` within `limit`; at budget 0 only the headline and links remain, which
-    always fit since every link is at most `MAX_LINK` long."""
+    always fit."""
     budget = DETAILS
     while True:
         body = build(budget)

@@ -1,9 +1,7 @@
-"""A delivery as a CloudEvent 1.0 (CNCF), a downstream's `envelope`: "relay" sends the
-relay's own body as it is; "cloudevents" (structured mode) sends one JSON document holding
-the context attributes and that body as `data`; "cloudevents-binary" sends the body as it
-is, the attributes in its protocol's own headers, by each protocol binding's rules (a
-destination's `Metadata.binding`: the prefix of the attributes' names there). Pure: the
-fan-out gives the body and the event, and signs what comes back."""
+"""A delivery as a CloudEvent 1.0, a downstream's `envelope`: "relay" sends the relay's own
+body as it is; "cloudevents" (structured mode) one JSON document of the context attributes
+and that body as `data`; "cloudevents-binary" the body as it is, the attributes in its
+protocol's own headers (named with its `Metadata.binding` prefix)."""
 
 from __future__ import annotations
 
@@ -26,14 +24,14 @@ JSON = "application/json"
 
 def source_of(public_url: str, app: str | None) -> str:
     """The `source` of a downstream's events: the relay's public URL, plus `/apps/<app>` for
-    an app's downstream (its name quoted: a URI reference has no spaces)."""
+    an app's downstream."""
     base = public_url.rstrip("/")
     return base if app is None else f"{base}/apps/{quote(app, safe='')}"
 
 
 def attributes(event: Mapping[str, Any], message_id: str, source: str) -> dict[str, str]:
-    """The context attributes of one delivery of `event` (the stored event document): its
-    id is the delivery's `webhook-id`, its subject the task."""
+    """The context attributes of one delivery of `event`: its id is the delivery's
+    `webhook-id`, its subject the task."""
     occurred = datetime.fromtimestamp(float(event["occurred_at"]), UTC)
     found = {
         "specversion": "1.0",
@@ -57,8 +55,7 @@ def structured(context: Mapping[str, str], body: bytes, content_type: str = JSON
 
 
 def binary(context: Mapping[str, str], prefix: str, content_type: str = JSON) -> dict[str, str]:
-    """The headers of a binary-mode event whose body goes as it is: each attribute named
-    with its binding's `prefix`, `datacontenttype` as the content type."""
+    """The headers of a binary-mode event: each attribute named with its binding's `prefix`."""
     return {prefix + name: value for name, value in context.items()} | {
         "content-type": content_type
     }
@@ -72,7 +69,7 @@ def enveloped(
     headers: Mapping[str, str],
 ) -> tuple[bytes, dict[str, str]]:
     """The body and the headers to send in `envelope` over `binding` (None: structured only,
-    which the settings' check held to), from the relay's own `body` and `headers`."""
+    which the settings' check held to)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     content_type = lowered.get("content-type", JSON)
     kept = {k: v for k, v in headers.items() if k.lower() != "content-type"}

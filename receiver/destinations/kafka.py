@@ -1,12 +1,8 @@
 """`format = "kafka"`: a Kafka topic, at `kafka://HOST:PORT[,HOST:PORT]/TOPIC` (`kafkas://`
 over TLS; a user and password in the URL sign in with SASL), delivered once every in-sync
-replica has the message (`acks=all`). The message's key is the task id, so one task's events
-stay in one partition, in order; its headers are the Standard Webhooks ones (`webhook-id`,
-`webhook-type`: the event's type) and the trace context; its value is the event a webhook
-gets. The producer is idempotent unless `idempotent = false` (a broker that refuses it).
-For a downstream from the API, each server it dials is judged first: the URL's, and each
-broker the cluster's metadata names (`Dials`). Its client library (aiokafka, the `kafka`
-extra) is imported only when a publisher opens."""
+replica has the message (`acks=all`). The key is the task id, so one task's events stay in
+one partition, in order. For a downstream from the API, each server it dials is judged
+first: the URL's, and each broker the cluster's metadata names (`Dials`)."""
 
 from __future__ import annotations
 
@@ -50,7 +46,7 @@ class KafkaUrl:
 
 
 def parse(url: str) -> KafkaUrl:
-    """The URL's parts; ValueError saying which part is wrong, and what a Kafka URL is."""
+    """The URL's parts; ValueError saying which part is wrong."""
     parts = urlsplit(url)
     _, at, hosts = parts.netloc.rpartition("@")
     if parts.scheme not in ("kafka", "kafkas"):
@@ -86,9 +82,6 @@ def server_target(found: KafkaUrl, server: str) -> str:
 
 @dataclass(frozen=True)
 class KafkaTarget(BrokerTarget):
-    """SASL's mechanism (with the URL's user and password), and whether the producer is
-    idempotent (a broker that refuses it needs it off)."""
-
     sasl_mechanism: str = ""
     idempotent: bool = True
 
@@ -102,8 +95,7 @@ class KafkaDestination(BrokerDestination):
         return url
 
     def check_settings(self, settings: Any) -> None:
-        """A SASL mechanism needs a user and password to sign in with (a sealed URL's are
-        not at hand: the stand-in has none)."""
+        # A sealed URL's user and password are not at hand: its stand-in has none.
         url, stand_in = settings.url, self.metadata.stand_in_url
         if settings.sasl_mechanism and url and url != stand_in and not parse(url).user:
             raise ValueError("sasl_mechanism: the url has no user and password to sign in with")
@@ -119,13 +111,12 @@ class KafkaDestination(BrokerDestination):
         )
 
     def target_addresses(self, settings: Any) -> list[str]:
-        """`kafka://HOST:PORT/TOPIC` for each bootstrap server, never the user or password:
-        a pattern must match every server the relay may connect to."""
+        """`kafka://HOST:PORT/TOPIC` for each bootstrap server: a pattern must match every
+        server the relay may connect to."""
         found = parse(settings.url)
         return [server_target(found, server) for server in found.servers]
 
     def connects_to(self, settings: Any) -> list[tuple[str, str]]:
-        """Every bootstrap server (a URL of one host each, as the address guard reads it)."""
         return [("url", f"kafka://{server}") for server in parse(settings.url).servers]
 
     def open_publisher(self, target: BrokerTarget, name: str, max_in_flight: int) -> Confirms:
@@ -141,9 +132,8 @@ class KafkaDestination(BrokerDestination):
 
 def refusal(exc: Exception, idempotent: bool) -> str:
     """Why a producer did not start, in words. Past its connections, the one request a
-    starting producer makes of a broker is the idempotent producer's for its id: refused
-    (a broker without it, before Kafka 0.11 or Tansu's memory engine; a user without the
-    right to write idempotently), the answer says how to turn it off."""
+    starting producer makes is the idempotent producer's for its id: refused (a broker
+    without it, a user without the right), the answer says how to turn it off."""
     from aiokafka.errors import BrokerResponseError, IncompatibleBrokerVersion
 
     why = describe(exc)
@@ -169,17 +159,15 @@ def _tell(told: asyncio.Future[T], done: asyncio.Future[T]) -> None:
 
 class Dials:
     """The servers one producer dials, each judged just before: the bootstrap servers, then
-    every broker the cluster's metadata names, through the client's one door to a broker
-    (`_get_conn`, which aiokafka calls for each request and connects when it has no
-    connection). A refused broker is no connection to aiokafka (it goes on with the others,
-    as after a failed connect), and ends the producer's start or send that waits on it."""
+    every broker the cluster names, through the client's one door to a broker (`_get_conn`).
+    A refused broker is no connection to aiokafka (it goes on with the others, as after a
+    failed connect), and ends the producer's start or send that waits on it."""
 
     def __init__(self, target: KafkaTarget) -> None:
         self.target = target
         self.reason = ""  # "": none refused
         self._waiting: set[asyncio.Future[Any]] = set()  # what unless_refused waits on
-        # Nothing to judge (the config file's downstream, private networks allowed): no
-        # broker is refused, and a send is awaited as it is.
+        # Nothing to judge (the config file's downstream): a send is awaited as it is.
         self.judging = target.judge is not None or bool(target.allowed)
 
     async def judged(self, host: str, port: int) -> None:
@@ -246,8 +234,8 @@ class Kafka(Connected["AIOKafkaProducer"]):
         self._dials = Dials(target)
 
     def _options(self) -> dict[str, Any]:
-        """The producer's settings: every replica's acknowledgement, one try per send (the
-        relay retries a delivery, with its backoff and breaker), the URL's credentials."""
+        """The producer's settings: one try per send (the relay retries a delivery, with its
+        backoff and breaker)."""
         found = parse(self.target.url)
         timeout_ms = int(self.target.timeout * 1000)
         options: dict[str, Any] = {

@@ -1,6 +1,5 @@
-"""The contract's messages and answers (what the fan-out hands a publisher, what comes
-back), and what every publishing destination shares: the broker's target, its message, the
-client it confirms with, and the adapter that makes such a client a `Publisher`."""
+"""The contract's messages and answers, and what every publishing destination shares: its
+target, its message, and the adapter that makes a client that confirms a `Publisher`."""
 
 from __future__ import annotations
 
@@ -26,10 +25,8 @@ ServerJudge = Callable[[str, int], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class Message:
     """One delivery as the fan-out hands it to a publisher: its id (`webhook-id`), the body
-    as shaped (a transform's, or the format's own), the event document, the headers
-    (static, the transform's, Standard Webhooks' signature), and, for an HTTP destination,
-    the method, the path to append, and the URL when it is not the downstream's (a task's
-    own webhook)."""
+    as shaped, the event document, the headers, and, for an HTTP destination, the method,
+    the path to append, and the URL when it is not the downstream's (a task's own webhook)."""
 
     id: str
     body: bytes
@@ -43,8 +40,7 @@ class Message:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one publish brought back: the answer the retry rules judge, the chat message
-    it posted (Telegram edits the task's later states into it), and the start of the
-    answer's body, scrubbed of secrets."""
+    it posted (Telegram edits it later), and the start of the answer's body, scrubbed."""
 
     answer: Answer
     posted: tuple[str, bool] | None = None
@@ -60,10 +56,9 @@ class Publisher(Protocol):
 
 @dataclass(frozen=True)
 class Opening:
-    """What a publisher is opened with besides its settings: the downstream's name, its cap
-    of messages in flight, and, for one from the API, the judge of every server its client
-    dials (raising guard.PrivateAddress) and the operator's patterns it must stay within;
-    `route` opens an HTTP destination's way out (its session, proxy and auth)."""
+    """What a publisher is opened with besides its settings; for a downstream from the API,
+    the judge of every server its client dials and the operator's patterns it must stay
+    within; `route` opens an HTTP destination's way out."""
 
     name: str
     max_in_flight: int
@@ -74,16 +69,14 @@ class Opening:
 
 @dataclass(frozen=True)
 class BrokerTarget:
-    """Where one downstream's messages go; `name` may hold {state}, {kind}, {task_id}. A
-    destination whose client needs more says so in a target of its own (a subclass)."""
+    """Where one downstream's messages go; `name` may hold {state}, {kind}, {task_id}."""
 
     format: str
     url: str
     name: str
     timeout: float = 10.0
-    # A downstream from the API: every server its client dials (each Kafka broker the
-    # cluster names, too) is judged first by `judge` (raising guard.PrivateAddress), and,
-    # an app's within the operator's patterns, must match one of `allowed`.
+    # A downstream from the API: every server its client dials is judged first, and an
+    # app's must match one of the operator's patterns, `allowed`.
     judge: ServerJudge | None = field(default=None, compare=False)
     allowed: tuple[str, ...] = field(default=(), compare=False)
 
@@ -98,7 +91,7 @@ class BrokerMessage:
 
 
 class Confirms(Protocol):
-    """A broker's or a service's client: returns once the message is confirmed."""
+    """A broker's or a service's client."""
 
     async def publish(self, message: BrokerMessage) -> None:
         """Return once the broker confirmed the message; else raise DownstreamError."""
@@ -112,8 +105,8 @@ def undelivered(failure: Failure) -> DownstreamError:
 
 class Confirming:
     """A client that confirms each message, as the fan-out's publisher: the event goes
-    where the target's template names, with Standard Webhooks' headers and the event's
-    type; the confirm, the refusal, or no confirm in time, as an Outcome."""
+    where the target's template names; the confirm, the refusal, or no confirm in time,
+    as an Outcome."""
 
     def __init__(self, client: Confirms, target: BrokerTarget) -> None:
         self.client, self.target = client, target
@@ -139,18 +132,16 @@ class Confirming:
 
 
 def content_typed(headers: Mapping[str, str]) -> tuple[dict[str, str], str]:
-    """The headers but its content type, and that type (JSON unless a CloudEvent envelope
-    said otherwise): for a protocol whose message has a content type of its own (AMQP's
-    property, MQTT 5's)."""
+    """The headers but its content type, and that type: for a protocol whose message has a
+    content type of its own (AMQP's property, MQTT 5's)."""
     kept = {name: value for name, value in headers.items() if name.lower() != "content-type"}
     found = [value for name, value in headers.items() if name.lower() == "content-type"]
     return kept, found[0] if found else "application/json"
 
 
 def placeholders(template: str) -> set[str]:
-    """The names a template uses; ValueError when it is not a valid template, or a
-    placeholder is not bare (a format spec such as `{task_id:>40000000}` would make each
-    message that long)."""
+    """The names a template uses; ValueError when it is not one, or a placeholder is not
+    bare (a format spec such as `{task_id:>40000000}` would make each message that long)."""
     names = set()
     for _, name, spec, conversion in string.Formatter().parse(template):
         if name is None:
