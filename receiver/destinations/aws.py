@@ -1,9 +1,6 @@
-"""What the AWS destinations share, read without any AWS library: the settings they
-take (`region`, `endpoint_url`), an ARN's parts and the region it names, and what the
-operator's patterns for apps match. Each format's own address and publisher are its
-module's; the client they publish with (receiver/destinations/aws_client.py) comes with the
-`aws` extra and is loaded only when configured. Credentials are never settings: AWS's own
-chain finds them (the standard variables, a profile, the container's role)."""
+"""What the AWS destinations share, read without any AWS library (their client,
+aws_client.py, comes with the `aws` extra). Credentials are never settings: AWS's own chain
+finds them (the standard variables, a profile, the container's role)."""
 
 from __future__ import annotations
 
@@ -33,8 +30,7 @@ def arn_of(url: str, service: str) -> tuple[re.Match[str] | None, str]:
 
 
 def arn_problem(url: str, service: str, resource: re.Pattern[str], part: str, wanted: str) -> str:
-    """Why `url` is not an ARN of `service` whose resource (its `part`) is `wanted`; "" for
-    a right one."""
+    """Why `url` is not an ARN of `service` whose resource is `wanted`; "" for a right one."""
     arn, wrong = arn_of(url, service)
     if arn is None or resource.match(arn["rest"]):
         return wrong
@@ -43,17 +39,13 @@ def arn_problem(url: str, service: str, resource: re.Pattern[str], part: str, wa
 
 @dataclass(frozen=True)
 class AwsTarget(BrokerTarget):
-    """The setting, else the region its URL names (None: the AWS default applies), and a
-    stand-in endpoint."""
-
-    region: str | None = None
+    region: str | None = None  # None: the AWS default (environment or profile)
     endpoint_url: str | None = None
 
 
 class AwsDestination(PublishingDestination):
-    """An AWS service the relay publishes to, at the address its `url` holds (a queue URL,
-    an ARN, a bus name, `s3://`): `wanted` says what that is, `problem` what is wrong;
-    `publisher` sends to it."""
+    """An AWS service, at the address its `url` holds: `wanted` says what that is, `problem`
+    what is wrong; `publisher` sends to it."""
 
     wanted = ""
     publisher: type[AwsPublisher]
@@ -63,7 +55,6 @@ class AwsDestination(PublishingDestination):
         raise NotImplementedError
 
     def region_in(self, url: str) -> str | None:
-        """The region an ARN names; None: the AWS default (environment or profile)."""
         if arn := ARN.match(url):
             return arn["region"] or None
         return None
@@ -85,13 +76,11 @@ class AwsDestination(PublishingDestination):
         )
 
     def target_addresses(self, settings: Any) -> list[str]:
-        """Its URL, ARN or bus name as written, and its `endpoint_url` when set."""
         return [self.address(settings.url)] + (
             [settings.endpoint_url] if settings.endpoint_url else []
         )
 
     def connects_to(self, settings: Any) -> list[tuple[str, str]]:
-        """AWS's own endpoint (none), or the one `endpoint_url` names."""
         endpoint = settings.endpoint_url
         return [] if endpoint is None else [("endpoint_url", endpoint)]
 

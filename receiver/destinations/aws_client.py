@@ -1,13 +1,7 @@
-"""What the AWS publishers share: one aiobotocore client per downstream on the relay's
-own HTTP stack (aiohttp), credentials found the way every AWS tool finds them, and the
-service's answers read into delivered, failed, or throttled. aiobotocore (the `aws` extra)
-is imported only when a client opens: each format's module loads without it.
-
-botocore's own retries are off: the relay's retry schedule, breaker and dead letters govern
-a delivery as they do every other destination's. A throttling answer is no failure: every
-send of the downstream waits out a shared backoff (doubling, up to 20 s) and tries again
-within the attempt's time; only a throttle that outlasts the attempt fails it, retryably.
-"""
+"""What the AWS publishers share: one aiobotocore client per downstream, botocore's own
+retries off (the relay's retries govern a delivery as they do every other destination's).
+A throttling answer is no failure: every send of the downstream waits out a shared backoff
+and tries again within the attempt's time; only a throttle that outlasts it fails it."""
 
 from __future__ import annotations
 
@@ -57,8 +51,8 @@ def throttled(exc: ClientError) -> bool:
 
 
 def refused(exc: ClientError) -> DownstreamError:
-    """The service's refusal in its own words: its error code and the start of its message
-    (which names the queue, topic or bucket, never a credential)."""
+    """The service's refusal in its own words (its message names the queue, topic or bucket,
+    never a credential)."""
     error = exc.response.get("Error", {})
     code = error.get("Code") or "error"
     message = str(error.get("Message") or "")[:160]
@@ -97,7 +91,7 @@ class Throttle:
 
 
 class AwsPublisher(Connected[Any]):
-    """A publisher for one AWS service. Subclasses say which service and send a message."""
+    """A publisher for one AWS service: a subclass says which, and sends a message."""
 
     service = ""
 
@@ -167,7 +161,6 @@ class AwsPublisher(Connected[Any]):
             return
 
     async def send(self, client: Any, message: BrokerMessage) -> None:
-        """One call; returns once the service accepted the message."""
         raise NotImplementedError
 
 
@@ -180,8 +173,7 @@ def _setup_problem(exc: Exception) -> str:
 
 
 def attributes(message: BrokerMessage, extra: dict[str, str]) -> dict[str, str]:
-    """The message attributes: `extra` (the event's type, state, kind), then the Standard
-    Webhooks headers and the trace context, at most ten and none empty."""
+    """The message attributes: `extra`, then the headers, at most ten and none empty."""
     every = {**extra, **message.headers}
     kept = [(name, value) for name, value in every.items() if value]
     return dict(kept[:MAX_ATTRIBUTES])

@@ -1,7 +1,5 @@
-"""What the four brokers share as destinations: a URL of their own scheme, a setting that
-names where messages go (a template of the event's state, kind and task id), the address
-the operator's patterns for apps match, and the AsyncAPI server they stand for. Their
-publishers keep one connection each (receiver/destinations/connection.py)."""
+"""What the brokers share as destinations: a URL of their own scheme, a setting that names
+where messages go (a template), the address the operator's patterns for apps match."""
 
 from __future__ import annotations
 
@@ -13,12 +11,8 @@ from receiver.destinations.publishing import PLACEHOLDERS, BrokerTarget, placeho
 
 
 class BrokerDestination(PublishingDestination):
-    """Its metadata's `formed` is False unless its URL names its topic: its own settings
-    (an exchange, a subject) are the file's or the API's."""
-
     # The URL schemes it takes (the second: over TLS), and the characters it reads as a
-    # wildcard in a name it publishes to: a message sent there would be refused, or taken as
-    # going to many.
+    # wildcard in a name: a message sent there would be refused, or taken as going to many.
     schemes: tuple[str, ...] = ()
     wildcards = ""
 
@@ -57,8 +51,7 @@ class BrokerDestination(PublishingDestination):
         return BrokerTarget(self.metadata.format, settings.url, name, settings.timeout)
 
     def target_addresses(self, settings: Any) -> list[str]:
-        """The broker's server, never its credentials, then what the client reads as the
-        target: `nats://HOST:PORT/SUBJECT`, `mqtt://HOST:PORT/TOPIC`."""
+        """The broker's server, never its credentials, then the target: `nats://HOST/SUBJECT`."""
         name = getattr(settings, str(self.metadata.target_setting))
         return [f"{server_of(str(settings.url or ''))}/{name}"]
 

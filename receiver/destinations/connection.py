@@ -25,8 +25,7 @@ def next_backoff(previous: float | None) -> float:
 
 
 def judged(target: BrokerTarget, connect: Callable[[], Awaitable[C]]) -> Callable[[], Awaitable[C]]:
-    """`connect`, after the server of the target's URL is judged, each time (a downstream
-    from the API: receiver/deliveries/fanout/connections.py); as it is without a judge."""
+    """`connect`, after the server of the target's URL is judged, each time."""
     judge = target.judge
     if judge is None:
         return connect
@@ -122,9 +121,8 @@ def _refusal_in(exc: BaseException) -> PrivateAddress | None:
 
 def describe(exc: BaseException) -> str:
     """A client library's failure in words that never carry the URL (it may hold a
-    password): the exception's class and, for OS errors, the system's reason; the
-    relay's own DownstreamError says what it says, and the address guard's refusal (met
-    anywhere in the chain: a library wraps its resolver's errors) names the host alone."""
+    password); the address guard's refusal is met anywhere in the chain (a library wraps
+    its resolver's errors)."""
     if isinstance(exc, DownstreamError):
         return exc.detail
     if (refused := _refusal_in(exc)) is not None:

@@ -1,8 +1,6 @@
-"""The abuse protection of CloudEvents' "HTTP 1.1 Web Hooks" (section 4): before the relay
-sends a webhook downstream its first CloudEvent, it asks the endpoint with `OPTIONS` and
-`WebHook-Request-Origin: <the relay's public host>`; an answer whose
-`WebHook-Allowed-Origin` names that host (or `*`) lets deliveries go, at most
-`WebHook-Allowed-Rate` a minute when it says one. Any other answer holds them, with why."""
+"""The abuse protection of CloudEvents' "HTTP 1.1 Web Hooks" (section 4): before a webhook
+downstream's first CloudEvent, the relay asks the endpoint with `OPTIONS`; an answer that
+allows the relay's origin lets deliveries go, at most `WebHook-Allowed-Rate` a minute."""
 
 from __future__ import annotations
 
@@ -19,8 +17,7 @@ from receiver.kernel.net.outbound import transport_errors
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the endpoint answered: allowed (at most `per_minute` requests a minute; None:
-    no limit), or not, with why in words."""
+    """What the endpoint answered: allowed (`per_minute`: None, no limit), or not, and why."""
 
     allowed: bool
     reason: str = ""
@@ -55,8 +52,8 @@ def verdict(status: int, headers: Mapping[str, str], origin: str) -> Verdict:
 
 
 async def ask(route: Route, url: str, origin: str, timeout: float) -> Verdict:
-    """Send the handshake's `OPTIONS` to `url` its downstream's way (the target judged first
-    when it came through the API); a transport failure is a refusal, in words."""
+    """Send the handshake's `OPTIONS` to `url` its downstream's way; a transport failure is
+    a refusal, in words."""
     headers = {"WebHook-Request-Origin": origin}
     if route.authorization is not None:
         headers["Authorization"] = route.authorization

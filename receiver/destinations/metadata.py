@@ -1,10 +1,5 @@
-"""Every destination's metadata, one plain record each: what the settings' model, the
-console's and the portal's forms, the AsyncAPI document, `config show` and the checks of
-the install read of a destination, without loading its module (the registry loads a
-destination's provider at its first use: receiver/destinations/registry.py).
-
-Adding a destination is one record here, with its settings' model when it has keys of
-its own (receiver/destinations/settings.py), and its module (docs/development.md)."""
+"""Every destination's metadata, one plain record each: what the rest of the relay reads
+of a destination without loading its module (the registry loads it at its first use)."""
 
 from __future__ import annotations
 
@@ -29,9 +24,8 @@ UrlSecret = Literal["", "path", "credential"]
 
 @dataclass(frozen=True)
 class Metadata:
-    """A destination as the rest of the relay reads it (the settings model, the forms,
-    AsyncAPI, `config show`, the checks of the install), one plain record: nothing asks a
-    destination anything else but to validate, render and open.
+    """A destination as the rest of the relay reads it: nothing asks a destination anything
+    else but to validate, render and open.
 
     `sent`: an HTTP request the relay renders ("request": auth, TLS, a proxy, test events
     apply), a publish to a client that confirms it ("publish"), or read by its app at the
@@ -57,15 +51,13 @@ class Metadata:
 
 
 def _chat(fmt: str, previewable: bool = True) -> Metadata:
-    """A chat platform's incoming webhook: its own message, at a URL that is its credential."""
     return Metadata(fmt, body="chat", url_secret="credential", previewable=previewable)
 
 
 def _broker(
     fmt: str, settings: type[BaseModel], target: str, binding: str | None = None
 ) -> Metadata:
-    """A broker whose own setting names where a message goes (the file's or the API's: the
-    forms do not make one)."""
+    """A broker whose own setting names where a message goes (the forms make none)."""
     return Metadata(
         fmt,
         "publish",
@@ -79,7 +71,7 @@ def _broker(
 
 
 def _aws(fmt: str, stand_in_url: str, settings: type[BaseModel] = AwsSettings) -> Metadata:
-    """An AWS service: the `aws` extra, its settings, its URL's path masked (an account)."""
+    """An AWS service: its URL's path masked (an account)."""
     target = "key" if settings is S3AwsSettings else None
     return Metadata(
         fmt,

@@ -1,8 +1,7 @@
-"""A downstream's options, declared once: a setting of a downstream's model marked `OPTION`
-(in its `Annotated`, beside a `Field(description=...)`) is offered by the CLI's `downstreams
-create|change` as a flag and by the console's and an app's portal's forms as an input, each
-worded by its description; the API, the config file and `config show` take the model as it
-is. An option is a plain value: a bool, a number, a short string, or a `Literal` choice."""
+"""A downstream's options, declared once: a setting marked `OPTION` (in its `Annotated`,
+beside a `Field(description=...)`) is offered by the CLI as a flag and by the forms as an
+input, each worded by its description. An option is a bool, a number, a short string, or a
+`Literal` choice."""
 
 from __future__ import annotations
 
@@ -16,10 +15,9 @@ from pydantic.fields import FieldInfo
 
 @dataclass(frozen=True)
 class Option:
-    """The mark of an offered setting. `forms`: False for a destination's own option that
-    only some formats take, which the command line alone offers (the forms hold every
-    format's). `told`: how a downstream made with it set is told (`{}` its value); "": not
-    told."""
+    """The mark of an offered setting. `forms`: False for one only the command line offers
+    (a destination's own). `told`: how a downstream made with it set is told (`{}` its
+    value); "": not told."""
 
     forms: bool = True
     told: str = ""
@@ -65,7 +63,7 @@ class Offered:
         return {int: "1", float: "any"}.get(self.kind)
 
     def shown(self, value: Any) -> str:
-        """`value` as a form holds it: empty when unset, a bool as true or false."""
+        """`value` as a form holds it."""
         if value is None:
             return ""
         if isinstance(value, bool):
@@ -74,8 +72,7 @@ class Offered:
 
 
 def _parts(annotation: Any) -> tuple[Any, bool, list[Any]]:
-    """The annotation's one type, whether None is allowed beside it, and the rules found
-    inside (an `Annotated[float, Field(gt=0)] | None`'s `gt`)."""
+    """The annotation's one type, whether None is allowed beside it, and the rules inside."""
     nullable, rules = False, []
     while True:
         origin = get_origin(annotation)

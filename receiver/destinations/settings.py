@@ -1,7 +1,5 @@
-"""The settings only some destinations take, each model its destination's own keys with
-their words (each field's description), read by the settings' model and the forms without
-loading any destination: the registry composes them into a downstream's settings, and
-each destination's `Metadata` names its own."""
+"""The settings only some destinations take, read without loading any destination: the
+registry composes them into a downstream's settings."""
 
 from __future__ import annotations
 
@@ -26,9 +24,8 @@ KEY_PLACEHOLDERS = frozenset({"date", "task_id", "event_id", "state", "kind"})
 
 
 class Own(BaseModel):
-    """A destination's own keys: never validated alone, only as a base of a downstream's
-    settings (receiver/config/downstream.py), so its schema is not built (a relay's start
-    would pay for each)."""
+    """Never validated alone, only as a base of a downstream's settings, so its schema is
+    not built (a relay's start would pay for each)."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -106,8 +103,8 @@ def check_s3_path(where: str, path: str) -> None:
 
 
 def check_key(template: str) -> str:
-    """A key template that names the event (so that each event has its own object, and a
-    replay the same one) and only known placeholders."""
+    """A key template that names the event (each event its own object, and a replay the
+    same one) and only known placeholders."""
     try:
         names = placeholders(template)
     except ValueError as exc:

@@ -1,8 +1,5 @@
 """`format = "sqs"`: one message per event to a queue, at its queue URL, delivered once SQS
-answers with its message id. A FIFO queue gets the task id as message group (a task's events
-stay in order) and the event id as deduplication id (a resend within SQS's five minutes is
-dropped by SQS itself). Its client (receiver/destinations/aws_client.py) comes with the
-`aws` extra."""
+answers with its message id."""
 
 from __future__ import annotations
 
@@ -32,9 +29,8 @@ def event_attributes(message: BrokerMessage) -> dict[str, str]:
 
 
 def fifo_fields(url: str, message: BrokerMessage) -> dict[str, str]:
-    """A FIFO queue's or topic's group (the task) and deduplication id (the delivery's
-    `webhook-id`: a repeated send of one delivery is dropped, another delivery of the same
-    event is not)."""
+    """A FIFO queue's or topic's group (the task: its events stay in order) and dedup id
+    (the delivery's: a repeated send of it is dropped, another delivery of the event not)."""
     if not is_fifo(url):
         return {}
     return {
@@ -44,8 +40,8 @@ def fifo_fields(url: str, message: BrokerMessage) -> dict[str, str]:
 
 
 class Sqs(AwsPublisher):
-    """A message with the event's attributes, to a queue; SNS's topics take the same
-    (receiver/destinations/sns.py), by a call and fields of their own names."""
+    """A message with the event's attributes, to a queue; SNS's topics take the same, by a
+    call and fields of their own names."""
 
     service = "sqs"
     call, to, body = "send_message", "QueueUrl", "MessageBody"
@@ -81,7 +77,6 @@ class SqsDestination(AwsDestination):
         return ""
 
     def region_in(self, url: str) -> str | None:
-        """The region the queue URL's host names."""
         if found := _SQS_HOST.match(urlsplit(url).hostname or ""):
             return found[1] or found[2]
         return None
