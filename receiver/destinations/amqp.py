@@ -1,7 +1,6 @@
 """`format = "amqp"`: RabbitMQ, to an exchange (the default one unless named) with a
 routing key, with publisher confirms. Messages are persistent and `mandatory`, so a message
-no queue takes comes back as a failure, never as delivered. Its client library (aio-pika,
-the `amqp` extra) is imported only when a publisher opens."""
+no queue takes comes back as a failure, never as delivered."""
 
 from __future__ import annotations
 

@@ -37,8 +37,7 @@ def _prefix(text: str, room: int, size: Measure) -> int:
 
 def clip(text: str, limit: int, size: Measure = len) -> str:
     """`text` within `limit`, cut with an ellipsis at a word boundary; never inside a URL
-    (it goes whole or not at all) nor inside an HTML entity. Unbroken text (a long run
-    without spaces) is cut where it must be."""
+    (it goes whole or not at all) nor inside an HTML entity."""
     if size(text) <= limit:
         return text
     room = limit - size(_ELLIPSIS)
@@ -63,9 +62,8 @@ def clip(text: str, limit: int, size: Measure = len) -> str:
 
 
 def cut(lines: list[str], limit: int, size: Measure = len) -> str:
-    """Whole lines up to `limit`. A first line longer than that is clipped (at a word, never
-    inside a URL); a later one is clipped only when most of it still shows, else it and the
-    lines after it are left out, so a list of links never ends in a broken one."""
+    """Whole lines up to `limit`. A first line longer than that is clipped; a later one only
+    when most of it still shows, else it and the lines after it are left out."""
     kept: list[str] = []
     used = 0
     for line in lines:
@@ -104,16 +102,14 @@ _JOINER = "\u2060"  # WORD JOINER: invisible, and not a letter, so it splits a m
 
 
 def mattermost_escape(text: str) -> str:
-    """Markdown escaped with backslashes, `&<>` as entities (Mattermost turns a Slack-style
-    `<!channel>` or `<url|label>` into a ping or a link), and `@` followed by a word joiner:
-    Mattermost links and notifies every `@name`, `@channel` and `@all` in a webhook's text."""
+    """Markdown escaped, `&<>` as entities (Mattermost reads Slack's `<!channel>`), and `@`
+    followed by a word joiner: Mattermost notifies every `@name` in a webhook's text."""
     return slack_escape(_MARKDOWN.sub(r"\\\1", text)).replace("@", "@" + _JOINER)
 
 
 def teams_escape(text: str) -> str:
-    """Adaptive Card text is a Markdown subset whose escaping Teams does not document: a
-    word joiner after every `]` breaks `[label](url)`, `[label][ref]` and `[ref]: url`.
-    Teams renders no HTML, and pings only with explicit mention entities, which we never send."""
+    """Teams does not document its Markdown's escaping: a word joiner after every `]` breaks
+    links. Teams renders no HTML, and pings only with mention entities, which we never send."""
     return text.replace("]", "]" + _JOINER)
 
 

@@ -1,11 +1,7 @@
 """`format = "eventbridge"`: `PutEvents` to an event bus, by name or ARN, one entry per
-event: `source` is `runway-relay`, `detail-type` the event's type (`task.succeeded`,
-`task.progress`...), the detail the event document a webhook gets. EventBridge answers 200
-even when it refused the entry: delivered only when the entry came back with an event id.
-Its client (receiver/destinations/aws_client.py) comes with the `aws` extra.
-
-An event carries no attributes on EventBridge: the trace context goes in `TraceHeader`
-(X-Ray's form of the same trace and span ids)."""
+event. EventBridge answers 200 even when it refused the entry: delivered only when the entry
+came back with an event id. An entry carries no attributes: the trace context goes in
+`TraceHeader`."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
 """`format = "kinesis"`: one record per event to a Kinesis data stream, at its ARN, delivered
 once Kinesis answers with the record's sequence number. The partition key is the task id,
-so one task's events land in one shard, in order; the record's data is the event a webhook
-gets. A record carries no attributes: like EventBridge's, its signature does not travel
-(docs/delivery.md). Its client (receiver/destinations/aws_client.py) comes with the `aws`
-extra; a throttled stream (`ProvisionedThroughputExceededException`) is waited out as every
-AWS format's throttling is."""
+so one task's events land in one shard, in order."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""`format = "mqtt"`: an MQTT 5 topic at QoS 1, delivered once its PUBACK arrives. The
-Standard Webhooks headers travel as MQTT 5 user properties. Its client library (aiomqtt,
-the `mqtt` extra) is imported only when a publisher opens."""
+"""`format = "mqtt"`: an MQTT 5 topic at QoS 1, delivered once its PUBACK arrives; the
+headers travel as user properties."""
 
 from __future__ import annotations
 

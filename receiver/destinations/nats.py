@@ -1,8 +1,6 @@
 """`format = "nats"`: NATS JetStream, to a subject a stream takes, delivered once the stream
 acknowledges the message. `Nats-Msg-Id` is the delivery's `webhook-id`, so JetStream drops a
-repeat within its duplicate window; a subject that no stream takes is a failure, never
-delivered. Its client library (nats-py, the `nats` extra) is imported only when a publisher
-opens."""
+repeat within its duplicate window."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""`format = "pull"`: no address; the app (or the operator) reads the events at
-`GET /v1/downstreams/{name}/events` (receiver/deliveries/pull_api.py). The fan-out settles
-each of its deliveries at once, as a broker that confirms every message: a settled row is
-what the endpoint reads, so filters and transforms apply as for a webhook, and a pull
-downstream never shows as failing."""
+"""`format = "pull"`: no address; the app reads `GET /v1/downstreams/{name}/events`. The
+fan-out settles each delivery at once: a settled row is what the endpoint reads, so filters
+and transforms apply as for a webhook."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """`format = "redis"`: Redis Streams, `XADD` (trimmed to about `maxlen` when set), delivered
-once Redis answers with the entry's id. Its client library (redis-py, the `redis` extra) is
-imported only when a publisher opens."""
+once Redis answers with the entry's id."""
 
 from __future__ import annotations
 
@@ -43,8 +42,7 @@ class RedisDestination(BrokerDestination):
 
 
 def _judge_each_connection(client: Redis, judge: ServerJudge) -> None:
-    """The pool opens a connection whenever it has none free (and after one broke): each
-    is judged as it is made, TLS or not."""
+    """The pool opens a connection whenever it has none free: each is judged as it is made."""
     pool = client.connection_pool
     base: Any = pool.connection_class
 

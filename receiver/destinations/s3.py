@@ -1,8 +1,6 @@
 """`format = "s3"`: every event as one JSON object under `s3://BUCKET/PREFIX`, at a key of
-its own (`key`, a template: `{date}/{task_id}/{event_id}.json` by default). An event has one
-key, whichever attempt or replay writes it, and the write is conditional (`If-None-Match:
-*`): an object already there is that event, delivered before, never written twice. Its
-client (receiver/destinations/aws_client.py) comes with the `aws` extra."""
+its own, whichever attempt or replay writes it; the write is conditional: an object already
+there is that event, delivered before, never written twice."""
 
 from __future__ import annotations
 
@@ -37,8 +35,7 @@ def s3_location(url: str) -> tuple[str, str]:
 
 
 def object_key(prefix: str, template: str, event: dict[str, Any]) -> str:
-    """Where an event is written: the same key for every attempt and replay of it (the
-    date is the event's own, never the attempt's)."""
+    """Where an event is written (the date is the event's own, never the attempt's)."""
     occurred = event.get("occurred_at")
     values = {key: str(event.get(key) or "") for key in KEY_PLACEHOLDERS}
     day = datetime.fromtimestamp(float(occurred), UTC).strftime("%Y-%m-%d") if occurred else ""

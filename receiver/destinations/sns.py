@@ -1,7 +1,4 @@
-"""`format = "sns"`: one message per event to a topic, at its ARN, delivered once SNS answers
-with its message id. Message attributes `type`, `state` and `kind` let subscribers filter; a
-FIFO topic orders a task's events as a FIFO queue does (receiver/destinations/sqs.py). Its
-client (receiver/destinations/aws_client.py) comes with the `aws` extra."""
+"""`format = "sns"`: one message per event to a topic, at its ARN, as SQS's (sqs.py)."""
 
 from __future__ import annotations
 

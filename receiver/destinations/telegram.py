@@ -18,12 +18,10 @@ from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Destination, Rendered
 from receiver.destinations.publishing import Opening, Publisher
 
-# Telegram Bot API (core.telegram.org/bots/api#sendvideo, #sendmessage, #sending-files):
-# caption 0-1024 characters, message text 1-4096, counted after entity parsing (we count
-# UTF-16 code units, as Telegram's entity offsets do: never more than it counts). A file
-# sent by URL is fetched by Telegram only up to 20 MB.
+# Telegram Bot API (core.telegram.org/bots/api): caption 1024 characters, text 4096, counted
+# in UTF-16 code units as its entity offsets are. A file sent by URL is fetched only up to
+# 20 MB, a photo 5 MB; sendAudio takes MP3 and M4A only (other sounds go as links).
 TELEGRAM_CAPTION, TELEGRAM_TEXT, TELEGRAM_FETCH_BYTES = 1024, 4096, 20 * 1024 * 1024
-# A photo by URL only up to 5 MB; sendAudio takes MP3 and M4A only (other sounds go as links).
 TELEGRAM_PHOTO_BYTES = 5 * 1024 * 1024
 _SEND = {
     "video": ("/sendVideo", "video", TELEGRAM_FETCH_BYTES),
@@ -35,8 +33,8 @@ _SENDABLE_AUDIO = re.compile(r"audio/(mpeg|mp3|mp4|x-m4a)|.*\.(mp3|m4a)", re.IGN
 
 
 def telegram_chat(url: str) -> tuple[int | str | None, int | None]:
-    """The chat (and forum topic) named in a Telegram downstream's URL:
-    `https://api.telegram.org/bot<token>?chat_id=<id or @channel>[&message_thread_id=<n>]`."""
+    """The chat (and forum topic) named in a Telegram downstream's URL (`?chat_id=<id or
+    @channel>[&message_thread_id=<n>]`)."""
     query = parse_qs(urlsplit(url).query)
     chat = next(iter(query.get("chat_id", [])), None)
     thread = next(iter(query.get("message_thread_id", [])), None)
@@ -60,9 +58,8 @@ def _sizes(value: Any, depth: int = 0) -> Iterator[Payload]:
 
 
 def _entries(p: Payload, url: str) -> list[Payload]:
-    """The document's entries of the file at `url` (a `media`, `mirror` or `files` entry
-    naming that URL, or else its only output entry: the mirror writes
-    `"media": {"files": [{"role", "source", "url", "bytes", "content_type", ...}]}`)."""
+    """The document's entries of the file at `url`: those naming that URL, or else its only
+    output entry."""
     entries = [e for key in ("media", "mirror", "files") for e in _sizes(p.get(key))]
     named = [e for e in entries if url in chat_message.strings(e)]
     if named:
@@ -89,9 +86,9 @@ def telegram(
     thread_id: int | None = None,
     posted: tuple[str, bool] | None = None,
 ) -> tuple[str, Payload]:
-    """The Bot API method and its parameters. No parse_mode: the text is shown as typed,
-    so nothing in it can become a link or a mention. With `posted` (the task's first
-    message here: its id, and whether it shows a video), that message is edited in place."""
+    """The Bot API method and its parameters. No parse_mode: the text is shown as typed, so
+    nothing in it can become a link or a mention. With `posted` (the task's first message
+    here: its id, and whether it has a caption), that message is edited in place."""
     if posted is not None:
         return _edit(p, chat_id, posted)
     target: Payload = {}
@@ -131,8 +128,7 @@ def _lines(p: Payload) -> list[str]:
 
 
 def _sendable(p: Payload, url: str) -> bool:
-    """Whether Telegram takes this output by its send method: any video or image; a sound
-    only as MP3 or M4A (by its content type, else by its name)."""
+    """Whether Telegram takes this output by its send method (a sound only as MP3 or M4A)."""
     if chat_message.output_type(p) != "audio":
         return True
     types = [str(e.get("content_type", "")) for e in _entries(p, url)]
@@ -140,7 +136,6 @@ def _sendable(p: Payload, url: str) -> bool:
 
 
 def _edit(p: Payload, chat_id: int | str | None, posted: tuple[str, bool]) -> tuple[str, Payload]:
-    """editMessageCaption for a video, photo or audio message, editMessageText for a text one."""
     message_id, media = posted
     lines = [*_lines(p), *(f"Output: {url}" for url in chat_message.outputs(p))]
     target: Payload = {"chat_id": chat_id, "message_id": int(message_id)}
@@ -154,8 +149,8 @@ _MESSAGE_ID = re.compile(r'"message_id"\s*:\s*(\d+)')
 
 
 def posted_message(path: str, answer: str) -> tuple[str, bool] | None:
-    """The message a successful send created (id, has a caption rather than a text), from
-    the Bot API's answer; None for an edit, or when the answer does not say."""
+    """The message a successful send created (id, has a caption rather than a text); None
+    for an edit, or when the answer does not say."""
     if path not in (*_SENT_WITH_CAPTION, "/sendMessage"):
         return None
     found = _MESSAGE_ID.search(answer)
@@ -163,8 +158,8 @@ def posted_message(path: str, answer: str) -> tuple[str, bool] | None:
 
 
 class TelegramDestination(Destination):
-    """Its message goes to the chat its URL names, by the Bot API method the output asks
-    for (a path after the token), and later events of the task edit that message."""
+    """Its message goes to the chat its URL names, by the Bot API method (a path after the
+    token) the output asks for; later events of the task edit that message."""
 
     metadata = METADATA["telegram"]
 
