@@ -107,14 +107,12 @@ def _number(value: Any) -> float | None:
 
 def facts(p: Payload) -> list[tuple[str, str]]:
     """Label and raw (unescaped) value of each fact the document has."""
-    if _several(p):
-        reasons = "; ".join(f"{name}: {why}" for name, why in _named(p))
-        found = [("Downstreams", _names(p)), ("Reasons", reasons)]
-        if since := iso(p.get("failing_since")):
-            found.append(("Failing since", since))
-        return found
-    if _notice(p):
-        found = [("Downstream", _about(p)), ("Reason", str(p.get("reason")))]
+    if _notice(p):  # a digest's downstreams, or the one a notice is about
+        if _several(p):
+            reasons = "; ".join(f"{name}: {why}" for name, why in _named(p))
+            found = [("Downstreams", _names(p)), ("Reasons", reasons)]
+        else:
+            found = [("Downstream", _about(p)), ("Reason", str(p.get("reason")))]
         if since := iso(p.get("failing_since")):
             found.append(("Failing since", since))
         return found
@@ -257,13 +255,18 @@ def plain_lines(p: Payload) -> list[str]:
 # A whole message within a platform's size limit
 
 
-def fit(build: Callable[[int], Payload], measure: Callable[[Payload], int], limit: int) -> Payload:
-    """The body built with the largest text budget (halving from `DETAILS`) that keeps
-    `measure(body)` within `limit`; at budget 0 only the headline and links remain, which
-    always fit."""
+def fit(
+    build: Callable[[Payload, int], Payload],
+    p: Payload,
+    measure: Callable[[Payload], int],
+    limit: int,
+) -> Payload:
+    """The body of `p` built with the largest text budget (halving from `DETAILS`) that
+    keeps `measure(body)` within `limit`; at budget 0 only the headline and links remain,
+    which always fit."""
     budget = DETAILS
     while True:
-        body = build(budget)
+        body = build(p, budget)
         if budget == 0 or measure(body) <= limit:
             return body
         budget = budget // 2 if budget > 64 else 0

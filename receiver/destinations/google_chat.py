@@ -59,9 +59,7 @@ def _google_chat_card(p: Payload, budget: int) -> Payload:
 
 
 def google_chat(p: Payload) -> Payload:
-    return chat_message.fit(
-        lambda budget: _google_chat_card(p, budget), chat_message.json_bytes, GOOGLE_CHAT_BYTES
-    )
+    return chat_message.fit(_google_chat_card, p, chat_message.json_bytes, GOOGLE_CHAT_BYTES)
 
 
 PROVIDER = ChatDestination("google_chat", google_chat)

@@ -46,9 +46,7 @@ def _mattermost_post(p: Payload, budget: int) -> Payload:
 
 
 def mattermost(p: Payload) -> Payload:
-    return chat_message.fit(
-        lambda budget: _mattermost_post(p, budget), chat_message.text_chars, MATTERMOST_CHARS
-    )
+    return chat_message.fit(_mattermost_post, p, chat_message.text_chars, MATTERMOST_CHARS)
 
 
 PROVIDER = ChatDestination("mattermost", mattermost)

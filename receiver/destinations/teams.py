@@ -66,9 +66,7 @@ def _teams_card(p: Payload, budget: int) -> Payload:
 
 
 def teams(p: Payload) -> Payload:
-    return chat_message.fit(
-        lambda budget: _teams_card(p, budget), chat_message.json_bytes, TEAMS_BYTES
-    )
+    return chat_message.fit(_teams_card, p, chat_message.json_bytes, TEAMS_BYTES)
 
 
 PROVIDER = ChatDestination("teams", teams)
