@@ -65,12 +65,10 @@ class Throttle:
     def __init__(self) -> None:
         self.backoff: float | None = None
         self.until = 0.0
-        self.answers = 0  # throttling answers met, for the tests and the logs
 
     def hit(self) -> None:
         """A throttling answer. Sends in flight together meet the same throttle: only one
         met after the last pause ended doubles the backoff."""
-        self.answers += 1
         now = time.monotonic()
         if now < self.until:
             return

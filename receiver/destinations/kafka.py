@@ -88,7 +88,6 @@ class KafkaTarget(BrokerTarget):
 
 class KafkaDestination(BrokerDestination):
     metadata = METADATA["kafka"]
-    schemes = ("kafka", "kafkas")
 
     def check_url(self, url: str) -> str:
         parse(url)

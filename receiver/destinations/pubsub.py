@@ -76,7 +76,6 @@ def _project_problem(project: str) -> str:
 
 class PubsubDestination(BrokerDestination):
     metadata = METADATA["pubsub"]
-    schemes = ("pubsub",)
 
     def check_url(self, url: str) -> str:
         topic_of(url)
