@@ -11,20 +11,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
-from pydantic import ConfigDict, HttpUrl, TypeAdapter, ValidationError
 
 from receiver.destinations import cloudevents
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA, Metadata
-from receiver.destinations.publishing import (
-    BrokerTarget,
-    Confirming,
-    Confirms,
-    Opening,
-    Publisher,
-)
-
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl, config=ConfigDict(defer_build=True))
+from receiver.destinations.publishing import BrokerTarget, Confirming, Confirms, Opening, Publisher
+from receiver.destinations.settings import http_url
 
 
 def webhook(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,10 +120,7 @@ class Destination:
         return replace(self.addresses(settings), url=checked)
 
     def check_url(self, url: str) -> str:
-        try:
-            return str(_HTTP_URL.validate_python(url))
-        except ValidationError:
-            raise ValueError("must be an http(s) URL") from None
+        return http_url(url)
 
     def check_settings(self, settings: Any) -> None:
         return None

@@ -71,12 +71,8 @@ class AwsSettings(Own):
     @field_validator("endpoint_url")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            _HTTP_URL.validate_python(value)
-        except ValidationError:
-            raise ValueError("must be an http(s) URL") from None
+        if value is not None:
+            http_url(value)
         return value
 
 
@@ -93,6 +89,14 @@ class S3Settings(Own):
 
 class S3AwsSettings(S3Settings, AwsSettings):
     """What an s3 downstream takes: its key template and the AWS settings."""
+
+
+def http_url(url: str) -> str:
+    """`url` as an http(s) URL reads; ValueError when it is not one."""
+    try:
+        return str(_HTTP_URL.validate_python(url))
+    except ValidationError:
+        raise ValueError("must be an http(s) URL") from None
 
 
 def check_s3_path(where: str, path: str) -> None:
