@@ -44,8 +44,7 @@ class AwsTarget(BrokerTarget):
 
 
 class AwsDestination(PublishingDestination):
-    """An AWS service, at the address its `url` holds: `wanted` says what that is, `problem`
-    what is wrong; `publisher` sends to it."""
+    """An AWS service at its `url`: `wanted` says what that is, `problem` what is wrong."""
 
     wanted = ""
     publisher: type[AwsPublisher]

@@ -51,8 +51,7 @@ def throttled(exc: ClientError) -> bool:
 
 
 def refused(exc: ClientError) -> DownstreamError:
-    """The service's refusal in its own words (its message names the queue, topic or bucket,
-    never a credential)."""
+    """The service's refusal in its own words (which name a queue, never a credential)."""
     error = exc.response.get("Error", {})
     code = error.get("Code") or "error"
     message = str(error.get("Message") or "")[:160]

@@ -23,15 +23,13 @@ JSON = "application/json"
 
 
 def source_of(public_url: str, app: str | None) -> str:
-    """The `source` of a downstream's events: the relay's public URL, plus `/apps/<app>` for
-    an app's downstream."""
+    """The `source` of a downstream's events (with `/apps/<app>` for an app's downstream)."""
     base = public_url.rstrip("/")
     return base if app is None else f"{base}/apps/{quote(app, safe='')}"
 
 
 def attributes(event: Mapping[str, Any], message_id: str, source: str) -> dict[str, str]:
-    """The context attributes of one delivery of `event`: its id is the delivery's
-    `webhook-id`, its subject the task."""
+    """The context attributes of one delivery: its id the delivery's, its subject the task."""
     occurred = datetime.fromtimestamp(float(event["occurred_at"]), UTC)
     found = {
         "specversion": "1.0",

@@ -52,8 +52,7 @@ def verdict(status: int, headers: Mapping[str, str], origin: str) -> Verdict:
 
 
 async def ask(route: Route, url: str, origin: str, timeout: float) -> Verdict:
-    """Send the handshake's `OPTIONS` to `url` its downstream's way; a transport failure is
-    a refusal, in words."""
+    """The handshake's `OPTIONS` to `url`; a transport failure is a refusal, in words."""
     headers = {"WebHook-Request-Origin": origin}
     if route.authorization is not None:
         headers["Authorization"] = route.authorization

@@ -92,8 +92,7 @@ def signed_headers(
 
 
 def message_of(downstream: Sender, job: DeliveryJob, shaped: Shaped, source: str = "") -> Message:
-    """The delivery as its publisher takes it: the shaped body in its downstream's envelope
-    (a CloudEvent from `source`), its headers signed over the body as sent."""
+    """The delivery as its publisher takes it, signed over its body as sent."""
     message_id = job.delivery.id
     if downstream.envelope != "relay":
         context = cloudevents.attributes(job.payload, message_id, source)
@@ -220,8 +219,7 @@ async def send(request: Request, route: Route) -> Reply:
 
 
 async def _token(route: Route) -> str:
-    """The token source's token, asked the downstream's own way, its URL judged as the
-    target is."""
+    """The token source's token, asked the downstream's own way, its URL judged."""
     assert route.tokens is not None
     session = route.session
 

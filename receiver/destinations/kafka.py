@@ -233,8 +233,7 @@ class Kafka(Connected["AIOKafkaProducer"]):
         self._dials = Dials(target)
 
     def _options(self) -> dict[str, Any]:
-        """The producer's settings: one try per send (the relay retries a delivery, with its
-        backoff and breaker)."""
+        """The producer's settings: one try per send (the relay retries a delivery)."""
         found = parse(self.target.url)
         timeout_ms = int(self.target.timeout * 1000)
         options: dict[str, Any] = {

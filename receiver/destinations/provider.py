@@ -86,8 +86,7 @@ class Provider(Protocol):
         is None); ValueError saying what is wrong with the URL or the settings."""
 
     def render(self, payload: Payload, url: str, posted: tuple[str, bool] | None) -> Rendered:
-        """The body for the event at `url`; `posted`: the task's first message there, which
-        Telegram edits in place."""
+        """The body for the event at `url`; `posted`: the task's first message there."""
 
     def open(self, settings: Endpoint, opening: Opening) -> Publisher:
         """The publisher of a downstream; it opens its client (an HTTP session, a broker's
@@ -95,8 +94,7 @@ class Provider(Protocol):
 
 
 class Destination:
-    """What most destinations answer alike; a destination overrides the hooks below the
-    contract's methods where it differs."""
+    """What most destinations answer alike; each overrides the hooks where it differs."""
 
     metadata = METADATA["webhook"]
 

@@ -162,8 +162,7 @@ async def judged(judge: ServerJudge | None, url: str, what: str) -> None:
 
 
 class _Fetch:
-    """google-auth's transport (called in a worker thread by a credential's refresh) over an
-    aiohttp session, on the relay's loop."""
+    """google-auth's transport (called in a thread by a refresh), on the relay's loop."""
 
     def __init__(
         self, session: aiohttp.ClientSession, timeout: float, judge: ServerJudge | None

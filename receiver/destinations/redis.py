@@ -26,8 +26,7 @@ class RedisDestination(BrokerDestination):
     schemes = ("redis", "rediss")
 
     def target_addresses(self, settings: Any) -> list[str]:
-        """`redis://HOST:PORT/DB/STREAM`: the database is the query's `db`, else the
-        path's number."""
+        """`redis://HOST:PORT/DB/STREAM` (the query's `db`, else the path's number)."""
         parts = urlsplit(settings.url)
         db = parse_qs(parts.query).get("db", [parts.path.strip("/") or "0"])[-1]
         return [f"{server_of(settings.url)}/{quote(db, safe='')}/{settings.stream}"]

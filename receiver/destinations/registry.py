@@ -31,8 +31,7 @@ from receiver.kernel.extras import installed, require
 
 
 class _Providers(Mapping[str, Provider]):
-    """Every destination's provider by its format, its module imported at its first use:
-    the settings and the forms read only `METADATA`."""
+    """Every destination's provider by its format, its module imported at its first use."""
 
     def __getitem__(self, fmt: str) -> Provider:
         if fmt not in METADATA:
@@ -109,8 +108,7 @@ def chat(fmt: str) -> bool:
 
 
 def default_url(fmt: str) -> str | None:
-    """The `url` of a downstream given none: its format's own when it has no address; None:
-    it needs one."""
+    """The `url` of a downstream given none, when it has no address; None: it needs one."""
     found = METADATA.get(fmt)
     return found.stand_in_url if found is not None and found.sent == "read" else None
 
@@ -137,8 +135,7 @@ def masked_url(fmt: str, url: str, mask: str) -> str | None:
 
 
 def needs_handshake(fmt: str, envelope: str) -> bool:
-    """Whether a downstream is validated before its deliveries go: a webhook sending
-    CloudEvents."""
+    """Whether a downstream is validated before its deliveries: a webhook of CloudEvents."""
     found = METADATA.get(fmt)
     sends_events = found is not None and found.sent == "request" and found.body == "event"
     return sends_events and envelope != "relay"
@@ -198,8 +195,7 @@ def render(
 
 
 def bodies(downstream: Endpoint) -> Callable[[DeliveryJob], Shaped]:
-    """A downstream's own body for a job, its renderer looked up once: a lane keeps it for
-    its attempts."""
+    """A downstream's own body for a job, its renderer looked up once (a lane keeps it)."""
     render, url = PROVIDERS[str(downstream.format)].render, downstream.url or ""
 
     def body(job: DeliveryJob) -> Shaped:

@@ -40,8 +40,7 @@ def fifo_fields(url: str, message: BrokerMessage) -> dict[str, str]:
 
 
 class Sqs(AwsPublisher):
-    """A message with the event's attributes, to a queue; SNS's topics take the same, by a
-    call and fields of their own names."""
+    """A message with the event's attributes, to a queue; SNS's topics take the same."""
 
     service = "sqs"
     call, to, body = "send_message", "QueueUrl", "MessageBody"

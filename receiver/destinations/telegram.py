@@ -58,8 +58,7 @@ def _sizes(value: Any, depth: int = 0) -> Iterator[Payload]:
 
 
 def _entries(p: Payload, url: str) -> list[Payload]:
-    """The document's entries of the file at `url`: those naming that URL, or else its only
-    output entry."""
+    """The document's entries of the file at `url` (else its only output entry)."""
     entries = [e for key in ("media", "mirror", "files") for e in _sizes(p.get(key))]
     named = [e for e in entries if url in chat_message.strings(e)]
     if named:
