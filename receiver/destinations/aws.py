@@ -19,22 +19,16 @@ ARN = re.compile(
 )
 
 
-def arn_of(url: str, service: str) -> tuple[re.Match[str] | None, str]:
-    """An ARN of `service` as its parts; else None and why it is not one."""
-    arn = ARN.match(url)
-    if arn is None:
-        return None, "it is not an ARN: arn:aws:SERVICE:REGION:ACCOUNT:NAME, a 12-digit account"
-    if arn["service"] != service:
-        return None, f"it is an ARN of {arn['service']}, not of {service}"
-    return arn, ""
-
-
 def arn_problem(url: str, service: str, resource: re.Pattern[str], part: str, wanted: str) -> str:
     """Why `url` is not an ARN of `service` whose resource is `wanted`; "" for a right one."""
-    arn, wrong = arn_of(url, service)
-    if arn is None or resource.match(arn["rest"]):
-        return wrong
-    return f"its {part} {arn['rest']!r} is not {wanted}"
+    arn = ARN.match(url)
+    if arn is None:
+        return "it is not an ARN: arn:aws:SERVICE:REGION:ACCOUNT:NAME, a 12-digit account"
+    if arn["service"] != service:
+        return f"it is an ARN of {arn['service']}, not of {service}"
+    if not resource.match(arn["rest"]):
+        return f"its {part} {arn['rest']!r} is not {wanted}"
+    return ""
 
 
 @dataclass(frozen=True)
