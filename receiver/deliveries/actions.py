@@ -25,9 +25,6 @@ from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.wiring.worker_parts import WorkerParts
 
-# The names the doors call (the API, the console, the portal, the agents' door), kept
-# while they move: each is the transaction or the submit itself, nothing in between.
-
 
 async def replay_deliveries(parts: WorkerParts, delivery_ids: list[str]) -> int:
     """Send these deliveries again at once, whatever their state; how many were found."""
@@ -60,13 +57,9 @@ async def app_delivery(store: Store, caller: Caller, delivery_id: str) -> Delive
     return found[0]
 
 
-async def _app_may_replay(store: Store, caller: Caller, delivery_id: str) -> None:
-    if not caller.sees_all:
-        await app_delivery(store, caller, delivery_id)
-
-
 async def replay_delivery(parts: WorkerParts, delivery_id: str, caller: Caller = BOOTSTRAP) -> int:
-    await _app_may_replay(parts.store, caller, delivery_id)
+    if not caller.sees_all:
+        await app_delivery(parts.store, caller, delivery_id)
     count = await replay_deliveries(parts, [delivery_id])
     if not count:
         raise NotFound("no such delivery")

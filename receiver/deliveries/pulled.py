@@ -1,14 +1,10 @@
 """Events by pull: a pull downstream's settled deliveries read after an opaque cursor, as
 the `webhook` format (or the downstream's transform) makes them, waiting up to `wait`
-seconds for the first one; the cursor's rules are pure, so they are unit-tested alone.
+seconds for the first one.
 
 A delivery is stamped when it settles, before its transaction commits, so one that commits
 late could carry a position a reader has already passed: a read leaves out what settled in
-the last SETTLE_SECONDS, and a cursor never passes a row that could still appear behind it.
-
-An answer has a budget, of time spent shaping (a transform is costly) and of bytes: it stops
-between two events once either is spent, and its cursor resumes at the first event it left
-out. A cursor also names which downstream of that name it was made for (when it was made):
+the last SETTLE_SECONDS. A cursor names the downstream it was made for (when it was made):
 one removed and made again refuses the old one's cursors."""
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """A test event sent to a downstream now (`POST /v1/downstreams/{name}/test`, and the
-portal's "Send a test event"): a sample event of a type of the catalog
-(receiver/deliveries/rules/event_types.py), marked as a test in its body (`data.test`) and in a
-header (`webhook-test: true`), and otherwise what a real delivery of it would be: its
-downstream's filter asked, its transform and static headers applied, the URL and path it
-makes, signed, with its `auth`, TLS and proxy, by the fan-out's own code (shaped by
-deliveries/fanout/worker.py's `prepare`, signed by destinations/http.py's `message_of`, published by
-its provider's publisher, opened as connections.py opens one). Sent once outside the outbox
-(no retry, nothing stored), and the attempt answered: what was sent (method, URL, headers
-and body, every secret masked), its status, how long it took, and the start of the
-answer, scrubbed of secrets.
-
-It goes through a publisher and session of its own with the same guard as the fan-out's: a
-URL that came through the API reaches public addresses only, unless the operator allows
-private ones; an OAuth2 token is the one the fan-out uses in this process."""
+portal's "Send a test event"): a sample of a type of the catalog, marked as a test
+(`data.test`, `webhook-test: true`), otherwise what a real delivery of it would be, made by
+the fan-out's own code. Sent once outside the outbox (no retry, nothing stored), through a
+publisher of its own with the fan-out's guard; the attempt is answered, secrets masked."""
 
 from __future__ import annotations
 
@@ -67,11 +57,10 @@ def shown_request(d: Downstream, request: Request) -> dict[str, Any]:
     chat's credential path hidden), the values of its static headers and of
     `Authorization` masked, the body as text with every known secret cut out."""
     secret = {name.lower() for name in d.headers}
-    if endpoint_auth(d) is not None:
-        secret.add("authorization")
     headers = {"User-Agent": "runway-relay", "Content-Type": "application/json"}
     headers |= request.headers
     if endpoint_auth(d) is not None:
+        secret.add("authorization")
         headers["Authorization"] = MASK
     return {
         "method": request.method,

@@ -1,7 +1,5 @@
-"""Each downstream's lane and its publisher (an HTTP destination's with its way out: its
-session, proxy and auth), kept as the directory has them: one made through the API gets its
-own, a changed one new ones, and a removed one's close once its attempts in flight have had
-their time."""
+"""Each downstream's lane and its publisher (an HTTP destination's with its session, proxy
+and auth), kept as the directory has them."""
 
 from __future__ import annotations
 
@@ -36,10 +34,9 @@ def _came_through_the_api(d: Downstream) -> bool:
 
 def proxy_of(rules: DeliveryConfig, d: Downstream) -> str | None:
     """The proxy a downstream's requests go through: its own, else `delivery.proxy`, else
-    (the config file's alone) the environment's. aiohttp's trust_env would read the
-    environment and ~/.netrc on every request, in a thread; this is settled once. A URL from
-    the API goes direct, or through a proxy once judged: the environment's proxy would
-    resolve it past the guard."""
+    (the config file's alone) the environment's, settled once (aiohttp's trust_env reads it
+    on every request). A URL from the API never takes the environment's: it would resolve
+    it past the guard."""
     return d.proxy or rules.proxy or (None if _came_through_the_api(d) else env_proxy(d.url))
 
 
@@ -50,13 +47,9 @@ def proxy_names(rules: DeliveryConfig, d: Downstream) -> tuple[str, ...]:
 
 
 def open_session(rules: DeliveryConfig, d: Downstream, guarded: bool) -> aiohttp.ClientSession:
-    """A session for one downstream's requests, with its TLS (a client certificate, a
-    private CA). `guarded`: its URL came through the API, and reaches public addresses only.
-
-    The resolver refuses a name that resolves to a private address, at connect time. Through
-    a proxy it connects only to that: `delivery.proxy` is the operator's, a downstream's own
-    proxy from the API must be public like its URL; the target is judged before each send
-    instead (receiver/destinations/http.py's `judge_target`)."""
+    """A session for one downstream's requests, with its TLS. `guarded`: its URL came through
+    the API, and its resolver refuses private addresses at connect time (the operator's
+    `delivery.proxy` excepted: the target is judged before each send instead)."""
     import aiohttp  # with a downstream's first session: a relay starts without it
 
     operators_proxy = bool(rules.proxy) and d.proxy is None

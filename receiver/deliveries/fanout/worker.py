@@ -1,17 +1,9 @@
-"""Fan-out: deliver outbox rows to downstreams, with retries, backoff and a dead-letter state.
+"""Fan-out: deliver outbox rows to downstreams, with retries, backoff and a dead-letter state
+(as Svix and Convoy: at least once, one stable `webhook-id` across retries; rows are leased,
+so a crashed worker's are taken over when the lease runs out).
 
-Semantics follow Svix and Convoy: at-least-once, one stable `webhook-id` per delivery
-across retries, retry on network errors, timeouts, 408, 425, 429 and 5xx on a fixed
-schedule with jitter (a `Retry-After` stretches the wait), stop at once on any other 4xx,
-and dead-letter after the last scheduled attempt. Rows are leased, so a crashed worker's
-rows are taken over when the lease runs out.
-
-What one delivery sends, before it is signed, is shaped here too (`prepare`): whether its
-downstream's filter takes the event, and the body (the format's own, or what its transform
-makes of the event), with the method, a path and the headers to add. Every format goes
-through it, the HTTP formats and each broker's alike, so a new format gets filters and
-transforms by building its default body; the pull endpoint and a test event shape theirs
-with it as well.
+`prepare` shapes what one delivery sends, for every format, the pull endpoint and a test
+event alike: a new format gets filters and transforms by building its default body.
 """
 
 from __future__ import annotations
@@ -102,7 +94,7 @@ async def prepare(
         shaped = default()
     else:
         line = line_of(downstream, job)
-        verdict, made = await evaluate(source, transform, event(job.payload), line)
+        verdict, made = await evaluate(source, transform, webhook(job.payload), line)
         if not verdict.matched:
             reason = verdict.reason or REFUSED
             return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
@@ -118,19 +110,10 @@ def source_of(directory: Directory, kept: str) -> str:
     return cloudevents.source_of(directory.public_url, directory.app_of(kept))
 
 
-def event(payload: dict[str, Any]) -> dict[str, Any]:
-    """The event as the `webhook` format delivers it: what an expression sees."""
-    return webhook(payload)
-
-
 class Fanout:
-    """Claims each downstream's due rows within its own share and sends them.
-
-    A downstream that hangs or fails holds at most its `max_in_flight` slots, its breaker
-    stops attempts after failures in a row, and a disabled one is not claimed at all: the
-    others keep their pace. Caps, rates and breakers are per process (each replica learns
-    a downstream's health by itself); being disabled is shared, in the store.
-    """
+    """Claims each downstream's due rows within its own share and sends them: a downstream
+    that hangs or fails holds at most its `max_in_flight` slots, so the others keep their
+    pace. Caps, rates and breakers are per process; being disabled is shared, in the store."""
 
     def __init__(
         self,
@@ -302,6 +285,13 @@ class Fanout:
         self._recording.discard(task)
         self._free_slot(task)  # when it ended before its answer was in
 
+    def _answered(self) -> int:
+        """The answer is in: the slot goes to the next delivery while the outcome waits for
+        its commit (this row's lease keeps it from being claimed again meanwhile)."""
+        if (me := asyncio.current_task()) is not None:
+            self._recording.add(me)
+        return self._free_slot(me)
+
     def _free_slot(self, task: asyncio.Task[None] | None) -> int:
         """Its slot given back (once): how many of its lane's attempts still in flight
         began before it."""
@@ -410,11 +400,7 @@ class Fanout:
         label = self.parts.metrics.downstream(delivery.downstream)  # an app's: `<app>/<name>`
         self.parts.metrics.deliveries.labels(label, decision.outcome).inc()
         self.parts.metrics.delivery_seconds.labels(label).observe(elapsed)
-        # The answer is in: the slot goes to the next delivery while the outcome waits for
-        # its commit (this row's lease keeps it from being claimed again meanwhile).
-        if (me := asyncio.current_task()) is not None:
-            self._recording.add(me)
-        older = self._free_slot(me)
+        older = self._answered()
         abort = outcome is not None and outcome.answer.abort
         health = self._health(downstream, lane, decision.outcome, abort, older)
         # Before this attempt is recorded: the task's next event there becomes due the
@@ -481,9 +467,7 @@ class Fanout:
         """Its endpoint did not allow the relay's CloudEvents: no attempt was made; the
         downstream is disabled with why, its deliveries held (this one too), until it is
         validated again (POST /v1/downstreams/{name}/validate)."""
-        if (me := asyncio.current_task()) is not None:
-            self._recording.add(me)
-        self._free_slot(me)
+        self._answered()
         lane.breaker.untried()
         await delivery_story.disable(self.parts.store, name, reason, self.directory.subscriptions)
         self.parts.log.warning("downstream.not_validated", downstream=name, reason=reason)
@@ -496,9 +480,7 @@ class Fanout:
         transform, or its endpoint's rate learnt), so none is counted, and its downstream's
         breaker and alerts hear nothing. Its lease is given back, due again in `wait` s
         (lost, it runs out)."""
-        if (me := asyncio.current_task()) is not None:
-            self._recording.add(me)
-        self._free_slot(me)
+        self._answered()
         lane.breaker.untried()
         until = time.time() + wait
         try:

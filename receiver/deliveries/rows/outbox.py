@@ -1,10 +1,6 @@
-"""The deliveries table, written here only: the outbox rows of a recorded event, claimed
-under a lease by one worker at a time, each attempt's outcome (its attempt row and the chat
-message it posted), the moves of the rows that wait (held while their downstream is
-disabled or cannot be opened, released when a copy ends, superseded by a newer progress
-event, ended with a downstream or a task's own webhook, replayed), the leases given back,
-and a pruned task's rows deleted (read in lists.py). What to write is decided by the
-transactions, with the rules."""
+"""The deliveries table, written here only (read in lists.py): the outbox rows of a recorded
+event, claimed under a lease by one worker at a time, each attempt's outcome, and the moves
+of the rows that wait. What to write is decided by the transactions, with the rules."""
 
 from __future__ import annotations
 

@@ -1,14 +1,7 @@
-"""A delivery's rules, pure, beneath the lifecycle (whose transactions write the outbox with
-the event that makes it): the records the store hands out of it; who gets one (each
-downstream's subscription, a task's own route; which app a downstream is, its name and
-label, who is told of a relay notice) and in what state its row starts, and how a newer
-progress event takes the place of one not yet sent; what follows an attempt (as Svix
-and Convoy document theirs) and when a downstream whose attempts keep failing is left alone
-(its breaker); and each lane's pace and fair share of the fan-out.
-
-Pure: the caller passes the time and what the store read (which downstreams are disabled,
-which progress deliveries still wait), so they are tested without waiting; the outbox's
-rows (receiver/deliveries/rows/) write what these decide.
+"""A delivery's rules, pure, beneath the lifecycle: its records, who gets one and in what
+state, how a newer progress event replaces one not yet sent, what follows an attempt, the
+breaker, and each lane's pace and fair share. The caller passes the time and what the store
+read, so they are tested without waiting; the outbox's rows write what these decide.
 """
 
 from __future__ import annotations
