@@ -1,13 +1,7 @@
-"""Filters and transforms in CEL (Common Expression Language), evaluated: what a downstream
-takes, and the body it is sent; and a source vetted before it is stored.
-
-CEL always ends (no loops, no recursion), but what it may cost cannot be told from its text
-(comments, a regex compiled at each `matches`, lists copied at each item of a macro), and
-the Rust core of `common-expression-language` holds the GIL while it runs. So no expression
-is compiled or evaluated in the relay's process: each goes to a process of
-receiver/expressions/pool.py, whose CPU (80 ms an evaluation) and memory the kernel bounds.
-What is checked of the text alone, and the answers' shapes, are in
-receiver/expressions/rules.py.
+"""Filters and transforms in CEL, evaluated: what a downstream takes, and the body it is
+sent; and a source vetted before it is stored. What CEL costs cannot be told from its text,
+and its Rust core holds the GIL, so each goes to a process of receiver/expressions/pool.py,
+whose CPU and memory the kernel bounds.
 """
 
 from __future__ import annotations

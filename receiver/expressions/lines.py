@@ -1,14 +1,9 @@
 """The expression pool's waiting lines: one a line key (an app, the operator, the relay's own
-downstreams, tasks' own webhooks), each bounded on its own, so that one app's flood waits
-behind itself and never fills another's line. The next taken is the oldest of the line that
-has used the least of the processes' time lately (what its requests cost, halved every
-`HALF_LIFE` seconds; lines even in it, in turn, as the submit queue's keys take turns,
-receiver/lifecycle/rules/queue.py): an app that asks now and then goes ahead of one that
-floods, and two that flood share the processes' time, not their count of requests (one
-whose evaluations cost 80 ms has fewer turns than one whose cost 30 µs).
-
-Pure: the pool (pool.py) says what waits, what a request cost and when it is; it hands out
-what `take` gives.
+downstreams, tasks' own webhooks), each bounded on its own, so that one app's flood never
+fills another's line. The next taken is the oldest of the line that has used the least of
+the processes' time lately (halved every `HALF_LIFE` seconds), so two that flood share the
+processes' time, not their count of requests. Pure: the pool says what waits and what a
+request cost.
 """
 
 from __future__ import annotations

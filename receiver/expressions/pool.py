@@ -1,35 +1,20 @@
-"""The processes that evaluate filters and transforms (receiver/expressions/worker.py),
-so that no expression runs on the event loop's thread: the Rust core holds the GIL while it
-evaluates, so a thread would not do.
+"""The processes that evaluate filters and transforms (receiver/expressions/worker.py), so
+that no expression runs on the event loop's thread (the Rust core holds the GIL: a thread
+would not do). A few (`SIZE`), started at their first use.
 
-A few (`SIZE`), started at their first use (never at the relay's start), each sent up to
-`DEPTH` requests at once. A request waits in its app's line (lines.py: the operator's own,
-the relay's own downstreams' and tasks' own webhooks have one each) until a process has no
-batch out; then that process's next batch is filled from the lines that used least of the
-processes' time lately, so an app that asks now and then goes ahead of one that floods.
-Past `MAX_WAITING` waiting in its line a request is refused as an overload (a delivery
-waits and is tried again, uncounted; a preview answers 503) rather than queued without end:
-one app's flood fills its own line, never another's. Those waiting when a process comes back
-(and those asked in that turn of the loop: a fan-out starts a lease's attempts together) go
-to it as one batch: one frame, one write, one answer, rather than two wake-ups of each
-process per evaluation; the busier the pool, the bigger its batches.
+A request waits in its app's line (lines.py) until a process has no batch out; that
+process's next batch is filled from the lines that used least of the processes' time
+lately, so an app that asks now and then goes ahead of one that floods, and past
+`MAX_WAITING` in its line a request is refused as an overload: one app's flood fills its
+own line, never another's. What waits goes as one batch (one frame, one write, one answer):
+the busier the pool, the bigger its batches.
 
-Each evaluation has 80 ms of CPU of its own, which the kernel enforces in the process's
-evaluator (a fork: one that dies is forked again in a few ms and its death told, with the
-place in the batch it died at, in the batch's answer's place), and its answer is bounded
-there too (a body of 1 MiB, its headers and path 64 KiB), so an answer is never big enough
-to cost another. The one it died on is stopped; the rest of its batch is asked again, first
-in their lines, so an honest evaluation beside a hostile one costs a second run, never a
-failure. When the process itself dies (the wall clock is the backstop for one starved of CPU
-on a busy machine: past `WALL_SECONDS` an evaluation of its batch without an answer it is
-killed; or an answer too big), which request it died on is not known: a batch of one is
-charged with it, a bigger batch's requests are each asked again alone (first, each to a
-process with nothing else), so only the one that kills a process alone is. A line with a
-request stopped lately (`APART_SECONDS`) is batched apart, its stops costing no other
-line's answers, and never given to the first process (reserved): however many apps' lines
-are full of hostile ones, a line with no stop has a process where none waits behind an 80 ms
-stop (evaluations that cost less than their budget each are not told apart: their line is
-charged their time, lines.py, and has fewer turns).
+Each evaluation's CPU and answer are bounded in the process's evaluator (worker.py). The
+request it died on is stopped and the rest of its batch asked again, so an honest
+evaluation beside a hostile one costs a second run, never a failure. When the whole process
+dies (past `WALL_SECONDS`, or an answer too big), a bigger batch's requests are each asked
+again alone, so only the one that kills a process alone is charged. A line stopped lately
+(`APART_SECONDS`) is batched apart and kept off the first, reserved, process.
 """
 
 from __future__ import annotations
@@ -126,15 +111,9 @@ class Asked:
 
 
 class _Worker(asyncio.SubprocessProtocol):
-    """One process, given up to DEPTH requests, one batch out at a time: those given in
-    one turn of the loop, when none is out (the pool gives it none while one is), gather
-    into the next, sent at the end of the turn in one frame and one write (each write wakes
-    the process); each request is charged to its line at its share of the batch's time.
-    Each answer is read as its bytes arrive (no stream, no task). When the evaluator dies on
-    a request of a batch, that one is stopped and the rest handed back to the pool to ask
-    again; when the process itself dies (killed: its answer too big, or past the wall
-    clock), which request it died on is not known: a batch of one is charged, a bigger
-    one's requests are each asked again alone."""
+    """One process, given up to DEPTH requests, one batch out at a time: those given in one
+    turn of the loop gather into the next, sent at its end in one write (each write wakes
+    the process). Each answer is read as its bytes arrive (no stream, no task)."""
 
     def __init__(self, pool: Pool, reserved: bool) -> None:
         self.transport: asyncio.SubprocessTransport | None = None
@@ -326,11 +305,7 @@ class _Worker(asyncio.SubprocessProtocol):
 
 
 class Pool:
-    """SIZE processes, each given up to DEPTH requests; made for one event loop. Requests
-    wait in a line per app (receiver/expressions/lines.py), the least used first; those
-    asked in one turn of the loop are handed out together at its end, a whole process's room
-    at a time, to the processes with no batch out. Requests asked again alone go first,
-    each to a process with nothing else."""
+    """SIZE processes, each given up to DEPTH requests; made for one event loop."""
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()

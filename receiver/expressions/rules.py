@@ -1,12 +1,7 @@
 """What a filter or a transform is before any process runs it: the text checked before it
-is stored (its size; the parser's complaint put in words), what an expression sees of an
-event, and the answers (a verdict, a shaped request, a failure). Nothing here evaluates:
-receiver/expressions/evaluate.py asks a process of receiver/expressions/pool.py.
-
-An expression that fails on an event (a field it lacks, a wrong type) never raises past
-`evaluate`: a filter that fails is "not matched", with the reason; a transform that fails is
-an `ExpressionFailed` the caller records on the delivery. One stopped for passing its budget
-is "not matched" too (`cut`), whichever of the two it was.
+is stored, what an expression sees of an event, and the answers. A filter that fails on an
+event is "not matched", with the reason; a transform that fails is an `ExpressionFailed` the
+caller records on the delivery; one stopped for passing its budget is "not matched" (`cut`).
 """
 
 from __future__ import annotations

@@ -1,27 +1,19 @@
 """The process that evaluates filters and transforms, started by
-receiver/expressions/pool.py as `python -S <this file>` (no site, nothing of the relay
-imported: orjson and CEL alone, so that a process starts again in a few tens of ms), one
-batch at a time over its stdin and stdout (each frame a 4-byte big-endian length, then
-orjson), at a lower priority than the relay (nice 10), so that the kernel gives the
-relay's event loop its turn first.
+receiver/expressions/pool.py as `python -S <this file>` (orjson and CEL alone, so that it
+starts again in a few tens of ms), one batch at a time over its stdin and stdout (each frame
+a 4-byte big-endian length, then orjson), at nice 10 so the relay's event loop goes first.
 
-Each request of a batch runs under a budget of its own the kernel enforces: `ITIMER_PROF` is
-armed for 80 ms of CPU before it, with SIGPROF left at its default action (the process
-ends), so an expression is stopped whatever the Rust core of `common-expression-language`
-is doing (it holds the GIL, so no Python code could stop it: a regex compiled per
-`matches`, a list copied at each item); `RLIMIT_AS` caps what it may allocate. The parent
-sees the signal, says which budget was passed and which request of the batch passed it.
+Each request runs under a budget the kernel enforces: `ITIMER_PROF` armed for 80 ms of CPU,
+SIGPROF left to end the process, so an expression is stopped whatever the Rust core (which
+holds the GIL) is doing; `RLIMIT_AS` caps what it may allocate.
 
-A batch is a list of requests, answered by one frame: the list of answers, then the bodies
-of the transforms, in order. A request is either an evaluation, `{"filter", "transform",
-"variables"}` (the transform runs only when the filter, if any, takes the event, or
-`always`), answered `{"filter": [matched, reason], "transform": {...}}` (the body's length
-in `body`; a filter that answered false has no reason; a body over 1 MiB, or a method, path
-and headers over 64 KiB, is the transform's own error, so that no answer is big enough to
-cost the batch's others); or a check, `{"vet", "example"}`,
-answered `{"invalid": message}` or `{"gives": type}` (the type of its result on
-`example`). Batches are answered in order, each flushed before the next is read, so that
-the first one unanswered when it dies is the one it died on.
+A batch is a list of requests, answered by one frame: the list of answers, then the
+transforms' bodies, in order. An evaluation, `{"filter", "transform", "variables"}`, is
+answered `{"filter": [matched, reason], "transform": {...}}` (its body's length in `body`;
+a body over 1 MiB, or parts over 64 KiB, is the transform's own error, so that no answer
+costs the batch's others); a check, `{"vet", "example"}`, `{"invalid": message}` or
+`{"gives": type}`. Each batch is flushed before the next is read, so that the first one
+unanswered when it dies is the one it died on.
 """
 
 from __future__ import annotations
