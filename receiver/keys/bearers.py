@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
@@ -57,7 +57,8 @@ class Keys:
     ) -> tuple[KeyRow, str]:
         """`POST /v1/keys`: a key alone, the only key of a new app of its name. The new key's
         row and the key itself, which is never seen again."""
-        new, key = self._new_key(name, scopes, AppSettings(weight, *_limits(limits)))
+        settings = AppSettings(weight, limits.max_queued, limits.max_per_day)
+        new, key = self._new_key(name, scopes, settings)
         return await apps.key_alone(self._store, new), key
 
     async def add(self, app: str, name: str, scopes: list[str]) -> tuple[KeyRow, str]:
@@ -73,7 +74,7 @@ class Keys:
         key = new_key()
         ordered: list[str] = [s for s in SCOPES if s in chosen]
         digest = self._hasher.digest(key)
-        return NewKey(name, digest, ordered, settings.weight, *_limits_of(settings)), key
+        return NewKey(name, digest, ordered, **asdict(settings)), key
 
     async def listed(self, app_id: str | None = None) -> list[KeyRow]:
         return await keys.live(self._store, app_id)
@@ -144,11 +145,3 @@ class Keys:
                 self._used.clear()
             self._used[key_id] = now
             await keys.used(self._store, key_id)
-
-
-def _limits(limits: KeyLimits) -> tuple[int | None, int | None]:
-    return limits.max_queued, limits.max_per_day
-
-
-def _limits_of(settings: AppSettings) -> tuple[int | None, int | None]:
-    return settings.max_queued, settings.max_per_day

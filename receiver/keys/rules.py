@@ -1,22 +1,14 @@
 """What a key is and may do: the scopes it can hold and the caller a request was
 authenticated as, with its own limits on what it submits, and its form and keyed hash.
 
-A key's limits, each optional: `max_queued`, how many of its tasks may be open at once (not
-ended: waiting in the submit queue, being sent, or running at CometAPI), and `max_per_day`,
-how many it may make in any 24 hours (a rolling window, not a calendar day, so that no
-burst fits at midnight). The store counts under the key's lock, in the transaction that
-takes the task in (receiver/tasks/transactions.py, receiver/lifecycle/rows/tasks/intake.py);
-these decide whether one more task fits, and if not, which limit refuses it and how long to
-wait.
-
-Who may do what: `admin` covers every scope and every task; any other caller sees only its
-app's tasks: an app owns what any of its keys made, so a key rotated loses nothing.
+`max_per_day` is a rolling 24 hours, not a calendar day, so that no burst fits at midnight;
+the store counts under the key's lock, these decide whether one more task fits. `admin`
+covers every scope and task; any other caller sees only its app's tasks (an app owns what
+any of its keys made, so a key rotated loses nothing).
 
 A key is `rr_` and 43 URL-safe characters, so secret scanners can find one that leaks, and
-it is stored only as a keyed hash (HMAC-SHA256). The hash's key is derived with HKDF from
-each of the relay's callback secrets, as the sealing of stored secrets is (sealing.py): the
-newest hashes a new key, and a key is looked up under every one of them, so a rotation of
-that secret does not void the keys already given out.
+is stored only as an HMAC-SHA256 under keys derived from each of the relay's callback
+secrets: a key is looked up under every one, so a rotation does not void the keys given out.
 """
 
 from __future__ import annotations

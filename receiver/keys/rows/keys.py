@@ -4,7 +4,7 @@ do is decided above it (receiver/keys/rules.py)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -69,18 +69,7 @@ def create(db: Db, new: NewKey, now: float) -> KeyRow:
     )
     if not made:
         raise Conflict(f"a key named {new.name!r} exists; revoke it first, or choose another name")
-    return KeyRow(
-        key_id,
-        new.name,
-        new.digest,
-        new.scopes,
-        now,
-        None,
-        new.weight,
-        new.max_queued,
-        new.max_per_day,
-        new.app_id,
-    )
+    return KeyRow(id=key_id, created_at=now, last_used_at=None, **asdict(new))
 
 
 _KEY_COLUMNS = (

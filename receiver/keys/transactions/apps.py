@@ -3,14 +3,13 @@ transaction, so its streams end as a revoked key's do), and the keys made and re
 credentials. A key made through `POST /v1/keys` is the only key of an app of its own name:
 made together, and revoked together when that key goes.
 
-And its portal: the origins that may frame it, a link used at most once (its id kept with
-the console's revocations until the link expires), and the app a session rests on: live,
-with a key made before the session began that is live still. Revoking the app's last such
-key, or deleting the app, so ends every session of its portal."""
+And its portal: the origins that may frame it, a link used at most once, and the app a
+session rests on (live, with a key made before the session began that is live still)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, replace
 
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
@@ -69,12 +68,7 @@ async def add_key(store: Store, app_name: str, new: NewKey) -> KeyRow:
 
     def write(db: Db) -> KeyRow:
         app = apps.must(db, app_name)
-        s = app.settings
-        made = keys.create(
-            db,
-            NewKey(new.name, new.digest, new.scopes, s.weight, s.max_queued, s.max_per_day, app.id),
-            time.time(),
-        )
+        made = keys.create(db, replace(new, **asdict(app.settings), app_id=app.id), time.time())
         return _with_app(made, app)
 
     return await store.run(write)
@@ -88,19 +82,7 @@ async def key_alone(store: Store, new: NewKey) -> KeyRow:
         now = time.time()
         settings = AppSettings(new.weight, new.max_queued, new.max_per_day)
         app = apps.create(db, new.name, settings, now)
-        made = keys.create(
-            db,
-            NewKey(
-                new.name,
-                new.digest,
-                new.scopes,
-                new.weight,
-                new.max_queued,
-                new.max_per_day,
-                app.id,
-            ),
-            now,
-        )
+        made = keys.create(db, replace(new, app_id=app.id), now)
         return _with_app(made, app)
 
     return await store.run(write)
@@ -122,20 +104,7 @@ async def revoke_key(store: Store, name: str, app_name: str | None) -> None:
 
 
 def _with_app(row: KeyRow, app: AppRow) -> KeyRow:
-    s = app.settings
-    return KeyRow(
-        row.id,
-        row.name,
-        row.digest,
-        row.scopes,
-        row.created_at,
-        row.last_used_at,
-        s.weight,
-        s.max_queued,
-        s.max_per_day,
-        app.id,
-        app.name,
-    )
+    return replace(row, **asdict(app.settings), app_id=app.id, app=app.name)
 
 
 async def set_framing(store: Store, name: str, origins: tuple[str, ...]) -> AppRow:
