@@ -52,7 +52,7 @@ from receiver.wiring.worker_parts import WorkerParts
 M = TypeVar("M", bound=BaseModel)
 
 
-def _read(model: type[M], payload: Any) -> M:
+def read_checked(model: type[M], payload: Any) -> M:
     if not isinstance(payload, dict):
         raise InvalidRequest("body must be a JSON object")
     try:
@@ -61,13 +61,10 @@ def _read(model: type[M], payload: Any) -> M:
         raise InvalidRequest("; ".join(problems(exc, "body"))) from None
 
 
-read_checked = _read
-
-
 def _checked(rules: DeliveryConfig, spec: Any) -> ManagedDownstreamConfig:
     """Settings that pass the same rules as the config file's, with a URL from the API:
     public addresses only, unless the operator allows private ones."""
-    settings = _read(ManagedDownstreamConfig, spec)
+    settings = read_checked(ManagedDownstreamConfig, spec)
     if (extra := settings.missing_extra()) is not None:
         raise InvalidRequest(
             f"format: {settings.format} needs the relay installed with its extra:"
@@ -209,7 +206,7 @@ async def change_downstream(
     """`by`: an app's key, whose new target must be one the operator allows; None: a door
     that changes no target (an app's portal) or the operator's."""
     _managed_name(directory, name)
-    change = _read(DownstreamChange, payload).model_dump(exclude_unset=True)
+    change = read_checked(DownstreamChange, payload).model_dump(exclude_unset=True)
     row = await transactions.one_made(parts.store, name)
     sealer = directory.sealer
     try:

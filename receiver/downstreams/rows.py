@@ -1,11 +1,7 @@
 """The downstreams table, written here only: each downstream's health (disabled or not,
 failing since when, its breaker) and the downstreams made through the API (their settings
-and sealed secrets, each change numbered).
-
-Shared by every replica: a downstream disabled by one (or by an operator) is disabled for
-all, and while it is, its deliveries are `held` rather than attempted (the deliveries'
-rows). The store keeps what it is given (settings as JSON, secrets already sealed); what
-the settings may be, and the sealing, are decided above it.
+and sealed secrets, each change numbered). Shared by every replica: one disabled by one is
+disabled for all. The store keeps what it is given; the sealing is decided above it.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ from typing import Any
 import orjson
 
 from receiver.kernel.errors import Conflict, NotFound
-from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.db import Db, Sql, record
 
 DISABLED = "downstream.disabled"
 
@@ -198,15 +194,7 @@ class ManagedRow:
 
 
 def _row(r: dict[str, Any]) -> ManagedRow:
-    return ManagedRow(
-        name=r["name"],
-        spec=orjson.loads(r["spec"]),
-        sealed_secret=r["sealed_secret"],
-        sealed_previous=r["sealed_previous"],
-        previous_until=r["previous_until"],
-        created_at=r["created_at"],
-        changed_at=r["changed_at"],
-    )
+    return record(ManagedRow, r, spec=orjson.loads(r["spec"]))
 
 
 @dataclass(frozen=True)
