@@ -1,11 +1,7 @@
-"""The public keys of the downstreams that sign with RFC 9421
-(receiver/kernel/secrets/message_signatures.py), one set an owner, both keys of a downstream
-during a rotation's overlap: `GET /.well-known/jwks/{app}.json`, an app's own downstreams'
-keys; `GET /.well-known/jwks.json`, the operator's own (the config file's, and those made
-through the API for no app). A receiver trusts only its app's set, so that another app's key
-cannot sign as its relay. Open to anyone: a public key is no secret, and a receiver fetches
-them without any credential of the relay's. Each set is kept serialised
-(receiver/downstreams/key_sets.py)."""
+"""The public keys of the downstreams that sign with RFC 9421, one set an owner:
+`GET /.well-known/jwks/{app}.json`, an app's own, so that another app's key cannot sign as
+its relay; `GET /.well-known/jwks.json`, the operator's own. Open to anyone: a public key is
+no secret, and a receiver fetches them without any credential of the relay's."""
 
 from __future__ import annotations
 

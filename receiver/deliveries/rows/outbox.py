@@ -5,7 +5,7 @@ of the rows that wait. What to write is decided by the transactions, with the ru
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import orjson
@@ -293,6 +293,7 @@ FINISH_DELIVERY = Sql(
     " WHERE id = ? AND lease_owner = ? AND state = 'pending'"
 )
 
+# Its columns in the order of Attempt's fields.
 INSERT_ATTEMPT = Sql(
     "INSERT INTO delivery_attempts (id, delivery_id, task_id, downstream, number, started_at,"
     " finished_at, latency_ms, status, error, outcome, excerpt)"
@@ -340,23 +341,7 @@ def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
     )
     if not kept:
         return False
-    db.execute(
-        INSERT_ATTEMPT,
-        (
-            attempt.id,
-            attempt.delivery_id,
-            attempt.task_id,
-            attempt.downstream,
-            attempt.number,
-            attempt.started_at,
-            attempt.finished_at,
-            attempt.latency_ms,
-            attempt.status,
-            attempt.error,
-            attempt.outcome,
-            attempt.excerpt,
-        ),
-    )
+    db.execute(INSERT_ATTEMPT, astuple(attempt))
     if end.posted is not None:
         # The first message this task posted there: its later states edit it.
         db.execute(INSERT_CHAT_MESSAGE, (end.posted[0], int(end.posted[1]), attempt.delivery_id))
