@@ -166,14 +166,8 @@ async def preview(store: Store, payload: Any, caller: Caller = BOOTSTRAP) -> dic
             raise InvalidRequest(verdict.reason or "filter passed its budget")
         if asked.filter is not None:
             answer |= {"matched": verdict.matched, "reason": verdict.reason}
-    if shaped is None:
-        shaped = _default(asked, document)
+    if shaped is None:  # a publisher sends the relay's JSON event, as a webhook does
+        shaped = Shaped(render(asked.format, document).body)
     headers = {**masked(asked.headers), **shaped.headers, **signed_placeholders(asked.signing)}
     request = preview_request(asked.format, shaped, headers, envelope["type"])
     return answer | {"request": request, "transform_error": None}
-
-
-def _default(asked: PreviewRequest, document: dict[str, Any]) -> Shaped:
-    """The body the format makes, without a transform: a publisher sends the relay's JSON
-    event, as a webhook does."""
-    return Shaped(render(asked.format, document).body)

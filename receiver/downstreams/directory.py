@@ -177,9 +177,8 @@ class Directory:
         return next((kept for kept in owned if self.knows(kept)), typed)
 
     def shown_name(self, kept: str) -> str:
-        """A downstream as people read it: an app's as `APP/NAME` (its app's name, then the
-        name the app gave it, as its metrics label it), never the `<app id>.<name>` it is
-        kept under; the operator's own as it is."""
+        """A downstream as people read it: an app's as `APP/NAME`, as its metrics label it,
+        never the `<app id>.<name>` it is kept under; the operator's own as it is."""
         return DownstreamLabels(self.app_names)(kept)
 
     def app_of(self, kept: str) -> str | None:
@@ -356,9 +355,7 @@ def new_directory(
     config: Config, parts: WorkerParts, app_names: dict[str, str], follows: bool = True
 ) -> Directory:
     """Every downstream of the relay: the config file's and those made through the API
-    (`app_names` filled as their apps' are read, for the metrics' labels). One a process,
-    made at its start (receiver/app/parts.py; `receiver deliver` and the command line's
-    operator actions, which follow no rows, make their own)."""
+    (`app_names` filled as their apps' are read, for the metrics' labels). One a process."""
     sealer = Sealer(config.secrets.signing_keys)
     rows_read = parts.metrics.directory_rows
     return Directory(config, parts.store, sealer, parts.log, rows_read, app_names, follows)

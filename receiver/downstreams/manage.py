@@ -167,10 +167,9 @@ async def create_downstream(
     payload: Any,
     caller: Caller,
 ) -> tuple[dict[str, Any], str | None]:
-    """A new downstream and its freshly made `whsec_` secret (shown this once; None for an
-    ed25519 or rfc9421 key, whose public key it shows): the app's when the caller is an
-    app's key (or the admin names one in `owner`), else global; held to the delivery
-    settings `rules`."""
+    """A new downstream and its `whsec_` secret (shown this once; None for an ed25519 or
+    rfc9421 key): the app's when the caller is an app's key (or the admin names one in
+    `owner`), else global."""
     owner, payload = await _owner(keys, caller, payload)
     settings = _checked(rules, payload)
     await vet_expressions(settings, caller.owner or OPERATOR)

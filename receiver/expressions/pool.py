@@ -149,9 +149,8 @@ class _Worker(asyncio.SubprocessProtocol):
         self.transport = cast(asyncio.SubprocessTransport, transport)
 
     def room(self) -> int:
-        """How many more it takes now: none while a batch is out (those waiting are handed
-        out when it is back, the least used lines' first) or a request asked alone is in
-        its next."""
+        """How many more it takes now: none while a batch is out or a request asked alone
+        is in its next."""
         if self.out or any(asked.alone for asked in self.gathering):
             return 0
         return DEPTH - self.load
@@ -204,9 +203,8 @@ class _Worker(asyncio.SubprocessProtocol):
         self._pool.again(asked)
 
     def _arm(self) -> None:
-        """The backstop, for the batch out, once the process is ready: its own budget is CPU
-        time, so one starved of CPU on a busy machine would wait without end. Each of its
-        evaluations has the time one alone had."""
+        """The backstop for the batch out, once the process is ready: its own budget is CPU
+        time, so one starved of CPU on a busy machine would wait without end."""
         if self._late is not None:
             self._late.cancel()
         self._late = None
@@ -215,8 +213,7 @@ class _Worker(asyncio.SubprocessProtocol):
             self._late = asyncio.get_running_loop().call_later(late, self._too_late)
 
     def _too_late(self) -> None:
-        """Killed: which request was too slow is not known (connection_lost says what
-        follows)."""
+        """Killed: which request was too slow is not known (see connection_lost)."""
         self._killed_for = Overloaded(
             f"an expression found no CPU within {WALL_SECONDS:g} s: the relay is busy"
         )
@@ -279,9 +276,8 @@ class _Worker(asyncio.SubprocessProtocol):
         return header, lengths, body
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """The process ended and its pipes are read to the end. A batch of one was the
-        death of it; a bigger one's requests are each asked again alone, never failed, since
-        any of them may be the culprit; those gathered, never sent, are asked again."""
+        """The process ended. A batch of one was the death of it; a bigger one's requests
+        are each asked again alone, since any of them may be the culprit."""
         self.alive = False
         if self._late is not None:
             self._late.cancel()
@@ -338,9 +334,8 @@ class Pool:
 
     def _hand_out(self) -> None:
         """Those waiting, to the processes with no batch out: first those to ask alone, each
-        to a process with nothing given (the others wait for one to empty); then a batch
-        for each, the least used lines' first (lines.py), the reserved process's first (what
-        it may not take is left to the others). A process that died is started again."""
+        to a process with nothing given; then a batch for each, the least used lines' first,
+        the reserved process's first. A process that died is started again."""
         self._handing = False
         alive = [w for w in self._workers if w is not None and w.alive]
         waiting = len(self._lines) + len(self._alone)

@@ -204,15 +204,13 @@ def throttle(
 
 # Whatever the downstream's `ordering`, a new row with an earlier one unsettled is left
 # to the claims, which know it.
+_DUE_NEW = (
+    "SELECT id, downstream FROM deliveries d WHERE id = ANY(?) AND state = 'pending'"
+    " AND next_attempt_at <= ? AND "
+)
 DUE_NEW_DELIVERIES = Sql(
-    sqlite=(
-        "SELECT id, downstream FROM deliveries d WHERE id = ANY(?) AND state = 'pending'"
-        " AND next_attempt_at <= ? AND " + _SQLITE_EARLIER
-    ),
-    postgres=(
-        "SELECT id, downstream FROM deliveries d WHERE id = ANY(?) AND state = 'pending'"
-        " AND next_attempt_at <= ? AND " + _EARLIER_UNSETTLED.format(index="")
-    ),
+    sqlite=_DUE_NEW + _SQLITE_EARLIER,
+    postgres=_DUE_NEW + _EARLIER_UNSETTLED.format(index=""),
 )
 
 
