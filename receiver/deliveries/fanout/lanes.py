@@ -156,11 +156,9 @@ async def with_rows_due(store: Store, lanes: list[Lane], disabled: set[str]) -> 
 
 
 def startable(lane: Lane, lanes: list[Lane], disabled: set[str], free: int, now: float) -> bool:
-    """Whether `lane` may send one new event's delivery at once, leased to this process as
-    it was made: not while any lane's last claim came back full (rows wait there, and the
-    claims' fair shares decide what goes next), never with no slot `free`, and never a
-    disabled lane, one with a rate limit or a shared budget (the claims take its tokens)
-    or one without room (its cap reached, or its breaker holding attempts back)."""
+    """Whether `lane` may send a new event's delivery at once, leased as it was made: not
+    while any lane has a backlog (the claims' fair shares decide what goes next), nor when
+    it is disabled, rated or budgeted (the claims take its tokens), nor without room."""
     if free <= 0 or lane.downstream.name in disabled:
         return False
     if lane.bucket is not None or lane.per_second is not None:
