@@ -5,7 +5,7 @@ of the rows that wait. What to write is decided by the transactions, with the ru
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -291,7 +291,6 @@ FINISH_DELIVERY = Sql(
     " WHERE id = ? AND lease_owner = ? AND state = 'pending'"
 )
 
-# Its columns in the order of Attempt's fields.
 INSERT_ATTEMPT = Sql(
     "INSERT INTO delivery_attempts (id, delivery_id, task_id, downstream, number, started_at,"
     " finished_at, latency_ms, status, error, outcome, excerpt)"
@@ -339,7 +338,24 @@ def finish_attempt(db: Db, end: AttemptEnd, now: float) -> bool:
     )
     if not kept:
         return False
-    db.execute(INSERT_ATTEMPT, astuple(attempt))
+    # Field by field: astuple() would deep-copy each value, on every attempt.
+    db.execute(
+        INSERT_ATTEMPT,
+        (
+            attempt.id,
+            attempt.delivery_id,
+            attempt.task_id,
+            attempt.downstream,
+            attempt.number,
+            attempt.started_at,
+            attempt.finished_at,
+            attempt.latency_ms,
+            attempt.status,
+            attempt.error,
+            attempt.outcome,
+            attempt.excerpt,
+        ),
+    )
     if end.posted is not None:
         # The first message this task posted there: its later states edit it.
         db.execute(INSERT_CHAT_MESSAGE, (end.posted[0], int(end.posted[1]), attempt.delivery_id))
