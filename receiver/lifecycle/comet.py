@@ -1,11 +1,6 @@
 """CometAPI: the client that submits Runway tasks and polls them, over one pooled aiohttp
-session, and the tolerant reading of what CometAPI sends (callbacks, poll answers and submit
-answers).
-
-Field types drift in the wild (`code` as 200 or "success", times as strings or integers,
-keys missing), so every reader here accepts what it can and says precisely what it can't.
-The raw body is always kept by the caller; the readers only extract meaning.
-"""
+session, and the tolerant reading of what it sends. Field types drift in the wild (`code` as
+200 or "success", times as strings or integers), so each reader accepts what it can."""
 
 from __future__ import annotations
 
@@ -76,8 +71,8 @@ def _text(value: object, limit: int = _MAX_TEXT) -> str | None:
 
 
 def _url(value: object) -> str | None:
-    """A link with a host, or None. What the standard library cannot split (an unclosed `[`
-    in the host, a port past 65535) is no link: every reader of an output splits it."""
+    """A link with a host, or None: what the standard library cannot split is no link, since
+    every reader of an output splits it."""
     if value is None:
         return None  # most of the fields read for links are absent
     text = _text(value, 4096)
@@ -106,8 +101,7 @@ def _split_with_host(link: str) -> str | None:
 
 
 def _figure(value: object) -> float | None:
-    """A number as given, or as a string of one (`"320"`, `"0.5"`), finite or not: what a
-    figure that is not finite means is for its reader to say."""
+    """A number, or a string of one, finite or not: its reader says what infinity means."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
@@ -141,8 +135,7 @@ def _epoch(value: object) -> float | None:
 
 
 def _still_running(state: State | None, word: str | None) -> State | None:
-    """CometAPI's own answer with a status word no table knows yet: the task is still
-    under way (a new word is logged once, so that the table can learn it)."""
+    """A status word no table knows yet: still under way (logged once, for the table)."""
     if state is not None or word is None:
         return state
     if word not in _UNKNOWN_SEEN and len(_UNKNOWN_SEEN) < 100:
@@ -164,9 +157,8 @@ def _first_state(*words: object) -> tuple[State | None, str | None]:
     return None, next((_text(w, 64) for w in words if _text(w, 64)), None)
 
 
-# CometAPI's callback writes its status as a number in a string. Its documents show only
-# "3", on a finished task that carries a `video_url`; no other number is published, so
-# every other number (and "3" without a video) is left unknown: "something changed, ask".
+# A callback's status may be a number in a string. Only "3", on a finished task with a
+# `video_url`, is documented: any other is left unknown ("something changed, ask").
 _FINISHED_NUMBER = "3"
 
 
@@ -227,8 +219,7 @@ def _reverse(
     task_id: object,
     times: tuple[str, str],
 ) -> Observation:
-    """What a reverse-format body says (a callback's or a feed answer's `data`); `times`
-    names its created and updated fields, which differ between the two."""
+    """A callback's or a feed answer's `data`; `times` names its created and updated fields."""
     return Observation(
         state=state,
         upstream_status=word,
@@ -237,9 +228,7 @@ def _reverse(
         thumbnail=_url(data.get("poster")) or _url(data.get("last_frame")),
         error=error,
         progress=_text(data.get("progress"), 16),
-        # As given: receiver/lifecycle/rules/task.py's sane_credits refuses, and has the
-        # refusal logged, what cannot be a price (not finite, negative, absurdly large).
-        point=_figure(data.get("point")),
+        point=_figure(data.get("point")),  # as given: sane_credits refuses what is no price
         refund=_figure(data.get("refund")),
         upstream_created_at=_epoch(data.get(times[0])),
         upstream_updated_at=_epoch(data.get(times[1])),
@@ -340,8 +329,7 @@ def parse_official_task(payload: Any) -> Observation | str:
 
 
 def _charged(state: State | None, cost: object) -> float | None:
-    """An ended task's `cost.credits`: what Runway's format says it charged (an unfinished
-    task's `estimatedCost` is only an estimate, not a charge)."""
+    """An ended task's `cost.credits` (an unfinished one's `estimatedCost` is no charge)."""
     if state not in ("succeeded", "failed", "cancelled") or not isinstance(cost, dict):
         return None
     return _figure(cost.get("credits"))
@@ -374,14 +362,21 @@ _MAX_WORDS = 500  # of CometAPI's words in an error: stored on a task, answered,
 
 
 def _words(text: str) -> str:
-    """CometAPI's words, safe to store and show: an answer to a wrong key can quote the key
-    ("Incorrect API key provided: Bearer sk-..."). Every error text made of them goes
-    through here; scrub() cuts it after the key is out."""
+    """CometAPI's words, safe to store and show: an answer to a wrong key can quote the key.
+    scrub() cuts the text after the key is out."""
     return scrub(text, _MAX_WORDS)
 
 
 def _refusal(payload: Any, fallback: str) -> str:
     return _words(upstream_error_message(payload, fallback))
+
+
+def _refused(payload: Any, response: _Answer) -> UpstreamError:
+    """CometAPI's refusal; a throttled account is told how long to wait (the submit queue
+    and the poller honour it)."""
+    wait = retry_after(response.headers.get("retry-after"), time.time())
+    fallback = f"CometAPI answered HTTP {response.status}"
+    return UpstreamError(_refusal(payload, fallback), response.status, wait)
 
 
 def _unanswered(failure: Failure) -> UpstreamError:
@@ -428,9 +423,7 @@ class _Answer:
 
 
 class CometClient:
-    """One pooled aiohttp session, opened on first use (aiohttp wants a running loop): a poll
-    costs a fraction of what it did through httpx, whose pool checks every pooled
-    connection on each request."""
+    """One pooled aiohttp session, opened on first use (aiohttp wants a running loop)."""
 
     def __init__(self, base_url: str, api_key: str, runway_version: str, timeout: float) -> None:
         self._base = base_url.rstrip("/")
@@ -462,8 +455,7 @@ class CometClient:
 
     @property
     def ready(self) -> bool:
-        """Whether its HTTP client is open (aiohttp imported): a request that waits on
-        CometAPI must not wait for that import too."""
+        """Whether aiohttp is imported: a request waiting on CometAPI must not wait for it."""
         return self._http is not None
 
     async def open(self) -> None:
@@ -514,11 +506,8 @@ class CometClient:
     async def submit(self, kind: str, body: dict[str, Any] | StreamedBody) -> Submitted:
         response = await self._send("POST", route_of(kind), body)
         payload, raw = self._json(response)
-        fallback = f"CometAPI answered HTTP {response.status}"
         if not response.is_success:
-            # A throttled account is told how long to wait: the submit queue honours it.
-            wait = retry_after(response.headers.get("retry-after"), time.time())
-            raise UpstreamError(_refusal(payload, fallback), response.status, wait)
+            raise _refused(payload, response)
         upstream_id: object = None
         if is_callback(kind):
             try:
@@ -528,6 +517,7 @@ class CometClient:
                     _words(f"CometAPI answer unreadable: {exc}"), response.status
                 ) from None
             if envelope.code and not envelope.ok:
+                fallback = f"CometAPI answered HTTP {response.status}"
                 raise UpstreamError(_words(envelope.msg) or fallback, response.status)
             upstream_id = envelope.data.get("task_id") or envelope.data.get("id")
         elif isinstance(payload, dict):
@@ -548,8 +538,7 @@ class CometClient:
             raise UpstreamError(_refusal(payload, fallback), response.status)
 
     async def poll(self, kind: str | None, upstream_task_id: str) -> Polled:
-        """CometAPI's answer on a task of `kind`; a callback-route kind (or None: a callback
-        was received, so it is one) is asked by its feed query."""
+        """CometAPI's answer on a task of `kind` (None: a callback came, so the feed's)."""
         reverse = kind is None or is_callback(kind)
         if reverse:
             response = await self._send("POST", "/runway/feed", {"task_id": upstream_task_id})
@@ -569,8 +558,5 @@ class CometClient:
         if result == NOT_EXIST:
             return Polled(None, raw)
         if not response.is_success or not isinstance(result, Observation):
-            fallback = f"CometAPI answered HTTP {response.status}"
-            # A throttled account is told how long to wait: the poller holds its polls.
-            wait = retry_after(response.headers.get("retry-after"), time.time())
-            raise UpstreamError(_refusal(payload, fallback), response.status, wait)
+            raise _refused(payload, response)
         return Polled(result, raw)
