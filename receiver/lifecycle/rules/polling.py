@@ -1,22 +1,9 @@
-"""When to ask CometAPI about a task, and how many polls may go at once.
+"""When to ask CometAPI about a task, and how many polls may go at once. Pure.
 
-When: dense around the task's estimated end, sparse before. The store reads what it knows
-of the task (its state, the progress CometAPI last reported, when the relay first saw it
-running, how long finished tasks of the same kind usually took) and writes back the time
-this decides, in the poll's own transaction. The end is estimated from `progress` when
-CometAPI reports it (the time since the task was first seen running, divided by the
-fraction done), else from the relay's history of tasks of the same kind, model and
-requested duration, else from a prior. Polls head for the estimate in halving steps, come
-every `near_gap` across the window where the end is expected, and thin out past it; no gap
-is ever longer than `ceiling`.
-
-How many: the poll budget, at most `rate` polls a second over every replica. A token bucket
-the replicas share through the store: each claim of due polls draws what it takes, the
-bucket refills at `rate` up to one second's worth, and a 429 from CometAPI empties it until
-its Retry-After has passed, so that every replica holds its polls, not only the one that
-was refused.
-
-Pure: the transactions read what the store knows, these decide, the transactions write it.
+When: dense around the task's estimated end (from its progress, else the history of tasks
+like it, else a prior), sparse before, never a gap past `ceiling`. How many: a token bucket
+the replicas share through the store, which a 429 empties until its Retry-After has passed,
+so that every replica holds its polls, not only the one refused.
 """
 
 from __future__ import annotations
@@ -94,14 +81,13 @@ def timing_key(kind: str, request: Mapping[str, Any]) -> str:
 
 
 def trims_history(task_id: str) -> bool:
-    """Whether this task's end trims its kind's history (one task in HISTORY_TRIM_EVERY,
-    chosen by its random id; reads take the newest HISTORY_SIZE whatever is kept)."""
+    """Whether this task's end trims its kind's history (one in HISTORY_TRIM_EVERY, by id)."""
     return zlib.crc32(task_id.encode()) % HISTORY_TRIM_EVERY == 0
 
 
 def usual_window(durations: Sequence[float]) -> Window | None:
-    """The window where tasks of one kind end, from the durations (submit to end) of the
-    last of them that finished: their 10th to 90th percentile, or None with too few."""
+    """Where tasks of one kind end: the 10th to 90th percentile of their durations, or None
+    with too few."""
     if len(durations) < MIN_HISTORY:
         return None
     ordered = sorted(durations)
@@ -123,8 +109,7 @@ def end_from_progress(started_at: float, now: float, progress: float) -> float |
 
 
 def expected_window(seen: Seen, rule: PollRule) -> Window | None:
-    """Where the task's end is expected: around the end its progress points to, else where
-    tasks of its kind usually end, else unknown."""
+    """Where the task's end is expected: by its progress, else its kind's history."""
     if seen.started and seen.started_at is not None and seen.progress is not None:
         end = end_from_progress(seen.started_at, seen.now, seen.progress)
         if end is not None:
@@ -162,8 +147,7 @@ def _gap(age: float, window: Window, rule: PollRule) -> float:
 
 def lost_callback_check(created_at: float, usual: Window | None, rule: PollRule) -> float | None:
     """When a callback-route task is first polled in case its callback is lost: just past
-    the end tasks of its kind usually reach, by when the callback has normally come; None
-    before any history (the grace period alone holds)."""
+    where its kind usually ends; None before any history."""
     if usual is None:
         return None
     return created_at + usual.high + rule.window_seconds
@@ -171,8 +155,7 @@ def lost_callback_check(created_at: float, usual: Window | None, rule: PollRule)
 
 @dataclass(frozen=True)
 class CallbackPolls:
-    """How an unfinished callback-route task is polled (the poller's settings, placed in
-    time for the poll that just answered)."""
+    """How an unfinished callback-route task is polled, placed in time after a poll."""
 
     grace_at: float  # the end of its grace period (`polling.callback_grace_seconds`)
     later_at: float  # the next poll once that period has passed (the backoff's)
@@ -184,11 +167,9 @@ class CallbackPolls:
 def callback_poll(
     plan: CallbackPolls, state: str, created_at: float, usual: Window | None, now: float
 ) -> float:
-    """The next poll of an unfinished callback-route task in `state`. CometAPI calls back
-    only when a task ends, so while it has not started the task it is asked every
-    `waiting_gap`: the task shows `running` once CometAPI says so. Then the callback is
-    awaited, but for `lost_polls` polls from just past where tasks of its kind usually end
-    (`usual`), in case it is lost; none before any history; `later_at` past the grace."""
+    """The next poll of an unfinished callback-route task. CometAPI calls back only when a
+    task ends, so a queued one is asked every `waiting_gap` (to show `running`); then the
+    callback is awaited, but for `lost_polls` polls in case it is lost."""
     if now >= plan.grace_at:
         return plan.later_at
     if state == "queued":
@@ -204,18 +185,15 @@ def callback_poll(
 
 
 def poll_backoff(attempts: int, interval: float, factor: float, maximum: float) -> float:
-    """The wait before the next poll of a task asked `attempts` times (CometAPI failed the
-    last, or a callback task is past its grace): growing by `factor` from `interval`, up to
-    `maximum`."""
+    """The wait before the next poll of a task asked `attempts` times: growing by `factor`
+    from `interval`, up to `maximum`."""
     return float(min(maximum, interval * factor**attempts))
 
 
 @dataclass(frozen=True)
 class PollSchedule:
     """When the poller asks about a task again after a poll (the `polling` config section):
-    `rule` for a task with no callback coming; a callback-route task's own plan within its
-    grace period (`CallbackPolls`, its lost-callback polls set apart by `lost_rule`); then
-    the grace period and a backoff from `interval` by `factor` up to `max_interval`."""
+    `rule`, or a callback-route task's own plan within its grace period, then a backoff."""
 
     rule: PollRule
     lost_rule: PollRule
@@ -228,9 +206,8 @@ class PollSchedule:
     def after(
         self, kind: str, created_at: float, attempts: int, now: float, failed: bool
     ) -> float | PollRule | CallbackPolls:
-        """The next poll of a task of `kind` asked `attempts` times. A poll CometAPI failed
-        says nothing of the task: the next backs off, up to the ceiling (a callback-route
-        task's, to the grace period)."""
+        """The next poll of a task of `kind` asked `attempts` times; after a failed poll, a
+        backoff."""
         backoff = poll_backoff(attempts, self.interval, self.factor, self.max_interval)
         if not is_callback(kind):
             return now + min(backoff, self.rule.ceiling) if failed else self.rule
@@ -268,8 +245,7 @@ def burst(rate: float) -> float:
 
 
 def take(bucket: Bucket, now: float, rate: float | None, want: int) -> tuple[int, Bucket]:
-    """How many of `want` polls may go now, and the bucket after them. No rate: as many
-    as wanted, unless a 429 still holds them."""
+    """How many of `want` polls may go now, and the bucket after them."""
     if now < bucket.at:
         return 0, bucket
     if rate is None:

@@ -1,9 +1,5 @@
-"""The submit queue's rules: how many waiting tasks may go to CometAPI now, and which of
-them (fair turns between keys). What follows a send CometAPI refused is retries.py's.
-
-Pure: the store counts, these functions decide, the submit worker acts. Waiting tasks go
-in submission order (the store reads them oldest first); this module says how many.
-"""
+"""The submit queue's rules, pure: how many waiting tasks may go to CometAPI now, and which
+of them (fair turns between keys)."""
 
 from __future__ import annotations
 
@@ -23,9 +19,7 @@ class SubmitPolicy:
 
 
 def free_slots(cap: int | None, running: int, paused_until: float, now: float) -> int | None:
-    """How many waiting tasks may be sent now (None: as many as are waiting) under `cap`,
-    given how many run upstream (sent and not ended, counted over every replica) and until
-    when CometAPI asked every sender to wait."""
+    """How many waiting tasks may be sent now under `cap` (None: as many as are waiting)."""
     if now < paused_until:
         return 0
     if cap is None:
@@ -33,15 +27,9 @@ def free_slots(cap: int | None, running: int, paused_until: float, now: float) -
     return max(0, cap - running)
 
 
-# Fair turns between API keys in the submit queue: which waiting tasks are sent next.
-#
-# Each key's waiting tasks form a line, oldest first. The lines take turns in a fixed order
-# (by key), each sending up to its weight per turn, so one key's batch of hundreds cannot
-# hold another key's single task behind it, and a key of weight 3 sends three tasks for each
-# one of a key of weight 1. A turn outlives the claim that began it: a claim with room for
-# one task (a cap of 1, or a slot freed) takes one, and the next claim goes on with the same
-# key while its turn has tasks left (`left`), then with the key after it. The admin token's
-# tasks are a line of their own.
+# Fair turns: each key's waiting tasks form a line, and the lines take turns by key, each
+# sending up to its weight, so one key's batch cannot hold another's single task behind it.
+# A turn outlives the claim that began it (`left`): a claim with room for one takes one.
 
 T = TypeVar("T")
 

@@ -1,7 +1,5 @@
-"""Plain records of the lifecycle the store hands out: a task, its events and polls (a
-delivery's are receiver/deliveries/rules/delivery.py); rows become these at the store's
-edge. And what a recorded observation gives work to: the one rule of which workers it
-wakes (`Wakeups`), for every step that records one."""
+"""Plain records of the lifecycle the store hands out, and the one rule of which workers a
+recorded observation wakes (`Wakeups`)."""
 
 from __future__ import annotations
 
@@ -219,7 +217,6 @@ class Recorded:
     handed: list[DeliveryJob] = field(default_factory=list)  # leased as they were made
 
 
-# Which workers a recorded change wakes: the one rule, for every step that records one.
 class Work(enum.Flag):
     """The workers a committed change can have something new for."""
 
@@ -232,16 +229,15 @@ class Work(enum.Flag):
 
 @dataclass(frozen=True)
 class Wakeups:
-    """What a recorded observation can give work to, as the configuration sets it up:
-    `mirroring`, finished renders are copied; `capped`, a cap on the tasks running upstream
-    is set, so a task that ends may make room for a waiting one."""
+    """What a recorded observation can give work to: `mirroring`, renders are copied;
+    `capped`, a task that ends may make room for a waiting one."""
 
     mirroring: bool
     capped: bool = True
 
     def work_after(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> Work:
-        """Which workers a recorded observation gives something to do. `handed`:
-        deliveries already handed to this process's fan-out, which need no claim."""
+        """Which workers a recorded observation gives something to do (`handed`: deliveries
+        already handed to this process's fan-out)."""
         work = Work.NONE
         if set(recorded.delivery_ids) - handed:
             work |= Work.DELIVERIES

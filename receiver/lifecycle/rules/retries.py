@@ -1,11 +1,5 @@
-"""The retry and backoff rules of a task's lifecycle, side by side: what follows a send
-CometAPI refused (the submit queue), and when a finished render's copy is tried again or
-given up. How far apart the polls of a task go when they fail is polling.py's
-(`poll_backoff`); a delivery's are the deliveries' (receiver/deliveries/rules/delivery.py).
-
-Pure: given what came back and which attempt it was, say whether there is another try and
-when, or why there is none.
-"""
+"""The retries of a task's lifecycle, pure: what follows a send CometAPI refused, and when a
+finished render's copy is tried again or given up (a poll's are polling.py's)."""
 
 from __future__ import annotations
 
@@ -22,8 +16,6 @@ def submit_backoff(attempt: int, initial: float, maximum: float) -> float:
     `initial`, up to `maximum`."""
     return float(min(maximum, initial * 2 ** (attempt - 1)))
 
-
-# Submits: a send CometAPI did not take.
 
 # What CometAPI (and Runway behind it) answers when it has no room now: throttled, or a
 # gateway in trouble. No answer at all (refused, reset, timed out) is retried too.
@@ -47,8 +39,7 @@ class Refused:
 
 @dataclass(frozen=True)
 class Refusal:
-    """What CometAPI answered a send it did not take: its `status` (None: no answer), the
-    `reason`, and its Retry-After in seconds."""
+    """What CometAPI answered a send it did not take (`status` None: no answer)."""
 
     status: int | None
     reason: str
@@ -64,17 +55,9 @@ def after_refusal(
     uniform: Uniform = random.uniform,
 ) -> Refused:
     """Send number `attempt` (1 for the first) of a task queued at `queued_since` got
-    `refusal`.
-
-    A refusal that will not change fails the task at once with CometAPI's words. Otherwise
-    it waits, doubling from `initial_backoff` up to `max_backoff`, never less than
-    Retry-After asks (up to `max_retry_after`); a 429 holds every send back as long, since
-    the limit is the account's. Any other refusal, Retry-After or not, holds back its own
-    task only: CometAPI answering one request 503 is that request's to bear, not the other
-    apps' tasks behind it. The task fails only once its own give-up time
-    (`give_up_seconds` after it was queued) has passed; a wait that would end later is cut
-    to that time, for a last try.
-    """
+    `refusal`: a refusal that will not change fails it; else it waits, with a backoff and
+    Retry-After. A 429 holds every send back as long, since the limit is the account's; any
+    other refusal holds back its own task only. The last try is at its give-up time."""
     status, reason, retry_after = refusal.status, refusal.reason, refusal.retry_after
     if not retryable_submit(status):
         return Refused("failed", None, None, reason)
@@ -101,10 +84,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-# A finished render's copy (the mirror worker, receiver/media/mirror.py, asks with the job's
-# figures and the clock): when it is tried, for how long, and when it is given up. A copy
-# exists so that its event's deliveries can carry it; once they can wait no longer
-# (`media.wait_seconds` after the event), trying on serves no one.
+# A finished render's copy exists so that its event's deliveries can carry it: once they can
+# wait no longer (`media.wait_seconds` after the event), trying on serves no one.
 _COPY_MAX_BACKOFF = 60.0
 
 
@@ -119,9 +100,8 @@ def copy_attempt_seconds(
 def copy_retry_in(
     attempts: int, started_at: float, now: float, wait: float, final: bool
 ) -> float | None:
-    """Seconds until the next attempt after a failed one (`attempts` failed before it), with
-    a backoff doubling from 1 s up to a minute; None when the copy is given up: trying
-    again cannot help (`final`), or the deliveries could wait no longer by then."""
+    """Seconds until the next attempt after a failed one, doubling from 1 s up to a minute;
+    None when the copy is given up (`final`, or the deliveries could wait no longer)."""
     if final:
         return None
     delay = min(_COPY_MAX_BACKOFF, 2.0 ** min(attempts, 6))

@@ -1,16 +1,6 @@
-"""What an event carries: the document every delivery of the event carries, the files a
-copy is made of, and progress events (when a running task's progress is worth telling, what
-a terminal event does to those still waiting). Which downstreams get an outbox row, and in
-what state, and which app a downstream is, are the deliveries'
-(receiver/deliveries/rules/).
-
-The document is fixed when the event is recorded: every delivery of one event, first
-attempt or replay a week later, carries the same one, and rendering for each downstream's
-format starts from it.
-
-Pure: the store reads whether the event's files are being copied, and writes what these
-decide.
-"""
+"""What an event carries, pure: its document, the files a copy is made of, and progress
+events. The document is fixed when the event is recorded: every delivery of it, first
+attempt or replay a week later, carries the same one."""
 
 from __future__ import annotations
 
@@ -23,8 +13,7 @@ from receiver.lifecycle.rules.task import TERMINAL_STATES, Observation, failure_
 
 
 def waits_for_mirror(mirroring: bool, state: str, files: list[str]) -> bool:
-    """Whether an event's deliveries wait for a copy of its files: only a success that has
-    files, and only while mirroring is on."""
+    """Whether an event's deliveries wait for a copy of its files."""
     return mirroring and state == "succeeded" and bool(files)
 
 
@@ -72,8 +61,6 @@ def event_document(
         "state": obs.state,
         "upstream_status": obs.upstream_status,
         "outputs": list(obs.outputs) or task.outputs,
-        # Every output of a kind is of one type (task.py; a passed-through kind's is read
-        # from its outputs).
         "output_type": output_of(task.kind, list(obs.outputs) or task.outputs),
         "thumbnail": obs.thumbnail or task.thumbnail,
         "error": obs.error,
@@ -87,7 +74,6 @@ def event_document(
         # code says what failed, the message is safe to show.
         "failure_code": obs.failure_code if failed else None,
         "failure_message": failure_message(obs.failure_code) if failed else None,
-        # The caller's own data, as given on submit: every event of the task carries it.
         "metadata": task.metadata,
     }
 
@@ -103,9 +89,8 @@ class LastSent:
 def progress_due(
     state: str, progress: float | None, last: LastSent | None, now: float, every: float
 ) -> bool:
-    """Whether a report of `progress` on a task now in `state` makes a progress event: only
-    while it runs, only a figure above the last one told (so subscribers never see it go
-    back), and at most one per `every` seconds."""
+    """Whether a report of `progress` makes a progress event: only while it runs, only above
+    the last one told (subscribers never see it go back), at most one per `every` seconds."""
     if state != "running" or progress is None or progress <= 0:
         return False
     if last is None:
@@ -114,8 +99,7 @@ def progress_due(
 
 
 def estimated_end(started_at: float | None, now: float, progress: float) -> str | None:
-    """The end the progress since the task was first seen running points to, as an ISO
-    8601 time in UTC; None: unknown (not seen running before, or too little progress)."""
+    """The end the progress since the task was first seen running points to, in ISO 8601."""
     end = None if started_at is None else end_from_progress(started_at, now, progress)
     if end is None:
         return None

@@ -1,32 +1,11 @@
-"""A task: what it is, and what CometAPI tells of it.
-
-What a task is: its canonical states, and how every upstream status word maps onto
-them; and its kind, in one table: where CometAPI takes it, at which doors the relay takes
-it, whether CometAPI calls back or is only polled, how its answers read, and what it makes.
-
-A route Runway ships next month is one row of KINDS (and one test): the doors, the client,
-the parser, the mirror and the simulator all read this table.
-
-What CometAPI tells of a task, and how far the relay believes it: an observation (what one
-report says, whatever shape it came in; its progress as a fraction; its credits, when they
-can be a price), and a callback's claim weighed against CometAPI's own answer.
+"""A task: its states and kinds (KINDS: one row a route, which the doors, the client, the
+parser, the mirror and the simulator all read), and what CometAPI tells of it. Pure.
 
 CometAPI does not sign its callbacks: the signed URL proves which task a callback is about,
-not that the body is true. So a callback is a claim. What the relay applies and fans out
-comes from an authenticated poll; the claim only gets a verdict:
-
-- confirmed: CometAPI's answer agrees (the same state, or one further on; for a finished
-  task, the claimed video among CometAPI's outputs);
-- contradicted: CometAPI's answer disagrees, and either it is final or the claim is older
-  than the corroboration window (a genuine callback can run ahead of the feed for a moment);
-- unconfirmed: CometAPI could not be asked (unreachable, or `task_not_exist`) within the
-  window.
-
-The bounds on what one task may keep of its callbacks, when the poll a claim brings forward
-is due, what a poll's answer settles, and what a failed render's code allows (another try)
-and may tell an end user are here too. Everything here is pure: the transactions
-read the task and its pending claims, call these, and write what they decide, in one
-transaction.
+not that the body is true. So a callback is a claim, and gets a verdict from CometAPI's
+authenticated answer: confirmed (it agrees), contradicted (it disagrees, finally or past the
+corroboration window: a genuine callback can run ahead of the feed), or unconfirmed
+(CometAPI could not be asked within the window).
 """
 
 from __future__ import annotations
@@ -82,20 +61,16 @@ def map_upstream(word: object) -> State | None:
 
 
 def advances(current: str | None, new: str) -> bool:
-    """Whether moving from `current` to `new` is progress.
-
-    States only move forward (queued -> running -> terminal); a terminal state never changes,
-    so late, duplicate and out-of-order reports are history, not transitions.
-    """
+    """Whether moving from `current` to `new` is progress: states only move forward, so late
+    and out-of-order reports are history, not transitions."""
     if current is None:
         return True
     return _RANK[new] > _RANK[current]
 
 
 def shown_progress(state: str, progress: float | None) -> float | None:
-    """The progress a task keeps once it reaches `state`: whole once it succeeded
-    (CometAPI's last figure before the end is often short of it), none once it ended
-    otherwise (no partial figure for an ended task), as last reported while it runs."""
+    """The progress a task keeps in `state`: whole once it succeeded (CometAPI's last figure
+    is often short of it), none once it ended otherwise."""
     if state == "succeeded":
         return 1.0
     if state in TERMINAL_STATES:
@@ -117,9 +92,8 @@ class TaskKind:
     form: Form
     output: Output
     front_door: bool  # taken at `/runwayml/v1/<name>` as well as `POST /v1/tasks`
-    # The body's field for a text prompt, and for the one URL of its source (a video, image
-    # or sound), where the route has them: what the console's form and the command line
-    # fill in. Every other field is given as the body's JSON.
+    # The body's fields for a text prompt and a source URL, which the console's form and
+    # the command line fill in.
     prompt: str | None = None
     source: str | None = None
 
@@ -188,9 +162,8 @@ def kind_of(name: object) -> TaskKind | None:
     return KINDS.get(name) if isinstance(name, str) else None
 
 
-# A route of Runway's own format the table does not know yet (`video_to_hdr`,
-# `generate/video`, `recipes/product_ad`): its creates are passed through to CometAPI's same
-# path as sent, and its tasks are of that route's name.
+# A route of Runway's own format the table does not know yet (`generate/video`): its creates
+# are passed through to CometAPI's same path, and its tasks are of that route's name.
 ROUTE_PATTERN = r"[a-z][a-z0-9_]{0,47}(?:/[a-z][a-z0-9_]{0,47}){0,2}"
 _ROUTE_NAME = re.compile(ROUTE_PATTERN)
 # Runway's routes that make no task (management, sessions, reads): never passed through.
@@ -214,8 +187,7 @@ PASSED_PATTERN = f"^{ROUTE_PATTERN}$"
 
 
 def passed_through(name: object) -> TaskKind | None:
-    """The kind of a route the table does not know, taken at the front door and passed
-    through; None for a name of the table, a route that makes no task, or no route name."""
+    """The kind of a route the table does not know, passed through; else None."""
     if not isinstance(name, str) or name in KINDS or not _ROUTE_NAME.fullmatch(name):
         return None
     if name.split("/", 1)[0] in NOT_TASK_ROUTES:
@@ -250,8 +222,8 @@ def is_callback(name: str) -> bool:
 
 
 def output_of(name: str, outputs: tuple[str, ...] | list[str] = ()) -> Output:
-    """What a task of this kind makes. A passed-through kind's is read from its answer (the
-    first output's suffix); a kind the table no longer has, or no answer yet: a video."""
+    """What a task of this kind makes: a passed-through kind's by its first output's suffix;
+    else a video."""
     kind = KINDS.get(name)
     if kind is not None:
         return kind.output
@@ -276,7 +248,6 @@ def output_type_of(content_type: str) -> Output | None:
     return known[0] if known else None
 
 
-# What CometAPI tells of a task, and how far the relay believes it.
 @dataclass(frozen=True)
 class Observation:
     """What one report from upstream says about a task."""
@@ -288,8 +259,7 @@ class Observation:
     thumbnail: str | None = None
     error: str | None = None
     progress: str | None = None
-    # Credits charged and refunded (`point`, `refund`), as CometAPI reports them; kept only
-    # from its authenticated answers, and only when sane_credits lets them through.
+    # Credits charged and refunded, kept only from authenticated answers that are sane.
     point: float | None = None
     refund: float | None = None
     # When CometAPI says the task was created and last changed (epoch seconds).
@@ -300,8 +270,7 @@ class Observation:
 
 
 def progress_fraction(text: str | None) -> float | None:
-    """Upstream's progress as a fraction from 0 to 1: CometAPI writes "45%", Runway's
-    official format 0.45; anything else says nothing."""
+    """Upstream's progress from 0 to 1: CometAPI writes "45%", Runway's format 0.45."""
     if text is None:
         return None
     raw = text.strip()
@@ -322,17 +291,13 @@ def progress_fraction(text: str | None) -> float | None:
 MAX_CREDITS = 1_000_000.0
 
 
-def _sane(value: float | None) -> bool:
-    return value is None or (math.isfinite(value) and 0 <= value <= MAX_CREDITS)
-
-
 def sane_credits(obs: Observation) -> tuple[Observation, dict[str, str]]:
-    """`obs` without a credit figure that cannot be a price (not finite, negative, or past
-    MAX_CREDITS), and the figures it dropped, by name and as read, for the warning."""
+    """`obs` without a credit figure that cannot be a price, and those dropped, for the
+    warning."""
     refused = {
         name: str(value)
         for name, value in (("point", obs.point), ("refund", obs.refund))
-        if not _sane(value)
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_CREDITS)
     }
     if not refused:
         return obs, refused
@@ -386,16 +351,13 @@ def judge(claim: Claim, answer: Observation | None, now: float, window: float) -
 
 
 def claim_of(callback: Observation) -> Observation:
-    """What a callback's body may claim: a state and its outputs, never credits. Cost, like
-    the state, is CometAPI's authenticated answer's; a callback's `point` and `refund` stay
-    in its raw body. So under `trust_body` too: that setting skips waiting for CometAPI's
-    word on the state, it does not make anyone's figures count in `relay_credits`."""
+    """What a callback's body may claim: a state and its outputs, never credits (not even
+    under `trust_body`): cost is only CometAPI's authenticated answer's."""
     return replace(callback, point=None, refund=None)
 
 
 def retry_delay(claim_age: float) -> float:
-    """When to ask CometAPI again about a claim it has not settled: soon for a fresh claim,
-    backing off as it ages (about half its age, from a quarter second to ten seconds)."""
+    """When to ask again about an unsettled claim: about half its age, 0.25 to 10 s."""
     return min(10.0, max(0.25, claim_age / 2))
 
 
@@ -416,16 +378,15 @@ def over_history_bound(count: int, stored_bytes: int, size: int, policy: ClaimPo
 
 
 def poll_due(now: float, last_polled_at: float | None, policy: ClaimPolicy) -> float:
-    """When the poll a callback brings forward is due: now, but never sooner than
-    `min_poll_gap` after the last poll (a flood of callbacks is not a flood of polls)."""
+    """When a callback's poll is due: now, but `min_poll_gap` after the last poll at the
+    soonest (a flood of callbacks is not a flood of polls)."""
     return max(now, (last_polled_at or 0.0) + policy.min_poll_gap)
 
 
 def judge_on_ended(
     task_state: str, task_outputs: list[str], claim: Observation, now: float
 ) -> Verdict | None:
-    """A claim about a task that has already ended is judged at once, against what CometAPI
-    said when it ended."""
+    """A claim on an ended task, judged at once against what CometAPI said when it ended."""
     known = Observation(state=cast(State, task_state), outputs=tuple(task_outputs))
     return judge(Claim("", claim.state, claim.outputs, now), known, now, window=0.0)
 
@@ -462,9 +423,8 @@ def settle(
 def next_poll(
     now: float, scheduled: float | None, waiting_since: float | None, ended: bool
 ) -> float | None:
-    """When to ask CometAPI next: a claim still unsettled brings the scheduled poll closer
-    (sooner for a fresh claim); an ended task with nothing left to settle is not asked
-    again."""
+    """When to ask CometAPI next: an unsettled claim brings the scheduled poll closer; an
+    ended task with nothing left to settle is not asked again."""
     if waiting_since is not None and scheduled is not None:
         return min(scheduled, now + retry_delay(now - waiting_since))
     return None if ended else scheduled
