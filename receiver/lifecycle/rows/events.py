@@ -1,7 +1,5 @@
 """The events table, written here only: each report of a task kept as an event (with the
-document its deliveries carry), the relay's own notices, a callback's claim judged, a
-copy's outcome added to its event's document, and a pruned task's events deleted. What to
-write is decided by the transactions, with the rules."""
+document its deliveries carry), and the relay's own notices."""
 
 from __future__ import annotations
 
@@ -27,10 +25,10 @@ class NewEvent:
     upstream_status: str | None
     applied: bool
     at: float
-    raw: str
     document: dict[str, Any]
-    verdict: str | None
-    verdict_at: float | None
+    raw: str = ""
+    verdict: str | None = None
+    verdict_at: float | None = None
 
 
 INSERT_EVENT = Sql(
@@ -70,8 +68,7 @@ INSERT_NOTICE = Sql(
 
 
 def insert_notice(db: Db, task_id: str, dedupe_key: str, document: dict[str, Any]) -> None:
-    """A notice of the relay's own (a downstream disabled), an event of the relay's task:
-    its id, state and time are its document's."""
+    """A notice of the relay's own: its id, state and time are its document's."""
     db.execute(
         INSERT_NOTICE,
         (

@@ -1,13 +1,6 @@
 """The mirrors table, written here only: which finished renders are being copied, and how
-each copy went.
-
-A succeeded event whose task has files gets a job in the transaction that records it, and
-its deliveries wait as `mirroring`; when the job ends (copied, or failed for good) the
-event's document gains its `media` section and the deliveries go out (the events' and the
-deliveries' rows). A job is leased to one worker while it copies; the lease is short and
-renewed as the copy goes on, and given back when the worker stops, so a stopped or killed
-worker's copies are taken up again soon (receiver/media/ makes the copies).
-"""
+each copy went. A job is leased to one worker while it copies; the lease is short and
+renewed as the copy goes on, so a killed worker's copies are taken up again soon."""
 
 from __future__ import annotations
 
@@ -17,7 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from receiver.kernel.store.db import Db, Sql
+from receiver.kernel.store.db import Db, Sql, record
 
 
 @dataclass(frozen=True)
@@ -117,18 +110,7 @@ def claim(
             continue  # another worker leased it since it was read
         taken[app] += 1
         jobs.append(
-            MirrorJob(
-                r["event_id"],
-                r["task_id"],
-                r["kind"],
-                r["upstream_task_id"],
-                orjson.loads(r["sources"]),
-                r["attempts"],
-                r["started_at"],
-                r["reason"],
-                r["trace_context"],
-                app,
-            )
+            record(MirrorJob, r, sources=orjson.loads(r["sources"]), last_error=r["reason"])
         )
     return jobs
 
@@ -168,17 +150,13 @@ def renew(db: Db, owner: str, event_ids: list[str], until: float) -> int:
     return sum(db.execute(RENEW_MIRROR_LEASE, (until, e, owner)) for e in event_ids)
 
 
+_OVERDUE_MIRRORS = (
+    "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
+    " AND started_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+    " ORDER BY next_attempt_at LIMIT ?"
+)
 OVERDUE_MIRRORS = Sql(
-    sqlite=(
-        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
-        " AND started_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
-        " ORDER BY next_attempt_at LIMIT ?"
-    ),
-    postgres=(
-        "SELECT event_id, task_id, reason FROM mirrors WHERE state = 'pending'"
-        " AND started_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
-        " ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED"
-    ),
+    sqlite=_OVERDUE_MIRRORS, postgres=f"{_OVERDUE_MIRRORS} FOR UPDATE SKIP LOCKED"
 )
 
 

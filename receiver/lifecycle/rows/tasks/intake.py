@@ -1,9 +1,5 @@
 """Tasks as asked for and as read back: creating one (and what its key has made, counted
-inside the submit's transaction under the key's app locked), reading it, its history, the
-lists, and a task pruned.
-
-What is learnt of a task after it was created is stored by tracking.py.
-"""
+under the key's app locked), reading it, its history, the lists, and a task pruned."""
 
 from __future__ import annotations
 
@@ -90,8 +86,7 @@ def replayed(db: Db, new: NewTask) -> Task | None:
 
 
 def _same_request(row: Row, new: NewTask) -> Task:
-    """The key's task, if this request is the one it was made for (a task stored before
-    requests were fingerprinted is taken as the same)."""
+    """The key's task, if this request is the one it was made for (an unfingerprinted one is)."""
     task = Task.from_row(row)
     if row["request_hash"] not in (None, new.request_hash):
         # Stored under its caller's namespace (`<key id>:`, `admin:`); the caller sent the rest.
@@ -114,8 +109,7 @@ LOCKED_KEY_LIMITS = Sql(
 
 
 def locked_limits(db: Db, key_id: str) -> tuple[int | None, int | None]:
-    """The app's (max_queued, max_per_day), the app locked until the transaction ends: its
-    submits on every replica count and insert one at a time."""
+    """The app's (max_queued, max_per_day), the app locked until the transaction ends."""
     row = db.one(LOCKED_KEY_LIMITS, (key_id,))
     return (row["max_queued"], row["max_per_day"]) if row else (None, None)
 
@@ -176,8 +170,7 @@ TASK_INPUT_WHOLES = Sql(
 
 
 def input_wholes(db: Db, task_id: str, digests: list[str]) -> dict[str, str]:
-    """The first part of each of these data URIs (the whole of one kept in one part), by
-    digest: many small URIs in one read."""
+    """The first part of each of these data URIs, by digest: many small URIs in one read."""
     rows = db.all(TASK_INPUT_WHOLES, (task_id, db.array(digests)))
     return {row["sha256"]: str(row["body"]) for row in rows}
 
@@ -202,8 +195,7 @@ TASK_DELIVERIES = Sql(
 
 
 def task_history(db: Db, task_id: str, limit: int) -> tuple[list[Event], list[Delivery]]:
-    """The task's newest `limit` events and deliveries, oldest first; raw bodies stay in
-    the store (a task's history is bounded, and its reader's cost with it)."""
+    """The task's newest `limit` events and deliveries, oldest first, without raw bodies."""
     events = db.all(TASK_EVENTS, (task_id, limit))
     deliveries = db.all(TASK_DELIVERIES, (task_id, limit))
     events.reverse()
@@ -218,41 +210,26 @@ EVENT_BODIES = Sql(
 
 
 def event_bodies(db: Db, task_id: str, limit: int) -> dict[str, tuple[dict[str, Any], str]]:
-    """The newest `limit` events' documents (with `media` once mirrored) and the raw bodies
-    they came with, by event id: what an operator reads on the console's task page."""
+    """The newest `limit` events' documents and raw bodies, by event id (the console's)."""
     rows = db.all(EVENT_BODIES, (task_id, limit))
     return {r["id"]: (orjson.loads(r["payload"]), r["raw"]) for r in rows}
 
 
-LIST_TASKS_IN_STATE = Sql(
-    "SELECT * FROM tasks WHERE kind <> 'relay' AND state = ?"
-    " AND (CAST(? AS TEXT) IS NULL OR id < ?)"
-    " AND created_at >= ? AND (CAST(? AS TEXT) IS NULL OR kind = ?)"
-    " AND (CAST(? AS TEXT) IS NULL OR LOWER(request) LIKE ? ESCAPE '!')"
-    " AND (CAST(? AS TEXT) IS NULL OR id >= ?)"
-    " AND (CAST(? AS TEXT) IS NULL OR owner_key = ?)"
-    " ORDER BY id DESC LIMIT ?"
-)
-
-LIST_TASKS_BEFORE = Sql(
-    "SELECT * FROM tasks WHERE kind <> 'relay' AND id < ?"
-    " AND created_at >= ? AND (CAST(? AS TEXT) IS NULL OR kind = ?)"
-    " AND (CAST(? AS TEXT) IS NULL OR LOWER(request) LIKE ? ESCAPE '!')"
-    " AND (CAST(? AS TEXT) IS NULL OR id >= ?)"
-    " AND (CAST(? AS TEXT) IS NULL OR owner_key = ?)"
-    " ORDER BY id DESC LIMIT ?"
-)
-
 # An optional filter is `(CAST(? AS TEXT) IS NULL OR ...)`: no index is read for it, so
 # each index that narrows the rows has its variant.
-LIST_TASKS = Sql(
-    "SELECT * FROM tasks WHERE kind <> 'relay'"
+_LIST_FILTERS = (
     " AND created_at >= ? AND (CAST(? AS TEXT) IS NULL OR kind = ?)"
     " AND (CAST(? AS TEXT) IS NULL OR LOWER(request) LIKE ? ESCAPE '!')"
     " AND (CAST(? AS TEXT) IS NULL OR id >= ?)"
     " AND (CAST(? AS TEXT) IS NULL OR owner_key = ?)"
     " ORDER BY id DESC LIMIT ?"
 )
+LIST_TASKS_IN_STATE = Sql(
+    "SELECT * FROM tasks WHERE kind <> 'relay' AND state = ?"
+    f" AND (CAST(? AS TEXT) IS NULL OR id < ?){_LIST_FILTERS}"
+)
+LIST_TASKS_BEFORE = Sql(f"SELECT * FROM tasks WHERE kind <> 'relay' AND id < ?{_LIST_FILTERS}")
+LIST_TASKS = Sql(f"SELECT * FROM tasks WHERE kind <> 'relay'{_LIST_FILTERS}")
 
 
 def list_tasks(db: Db, wanted: TaskFilter) -> list[Task]:
@@ -283,7 +260,7 @@ SEARCH_WINDOW_END = Sql(
 
 def search_window_end(db: Db, before: str | None, size: int) -> str | None:
     """The id `size` tasks down from the cursor (None: fewer are left): a text search reads
-    no further than this, so one search costs the same with a thousand tasks or millions."""
+    no further, so it costs the same over a thousand tasks or millions."""
     row = db.one(SEARCH_WINDOW_END, (before, before, size - 1))
     return str(row["id"]) if row else None
 

@@ -1,16 +1,11 @@
-"""The submit queue in the store: tasks waiting for CometAPI, claimed under the concurrency
-cap by one replica at a time, each send and its outcome (CometAPI's id bound, or the send
-cut off), and the queue's moves (out of it, back into it for a new upstream task).
-
-A task waits while `submit_due_at` is set. A claim takes it out of the queue and marks it
-in flight (`submit_owner`) in one commit, right before the call: a send in flight is never
-taken over, for no one can tell whether CometAPI took it. What is written is decided in
-receiver/tasks/transactions.py, by receiver/lifecycle/rules/queue.py's rules.
-"""
+"""The submit queue in the store: tasks waiting for CometAPI (while `submit_due_at` is set),
+claimed under the cap by one replica at a time, and each send and its outcome. A claim marks
+a task in flight (`submit_owner`) in one commit right before the call: a send in flight is
+never taken over, for no one can tell whether CometAPI took it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import astuple, replace
 
 import orjson
 
@@ -27,7 +22,7 @@ SUBMIT_GATE = Sql(
 
 def paused_until(db: Db) -> float:
     """Until when CometAPI asked every sender to wait; the gate row is locked, so replicas
-    count and claim one at a time and never pass the cap together."""
+    never pass the cap together."""
     gate = db.one(SUBMIT_GATE)
     return float(gate["paused_until"]) if gate else 0.0
 
@@ -44,27 +39,21 @@ def running_upstream(db: Db) -> int:
     return int(row["n"]) if row else 0
 
 
-# Each app's oldest waiting tasks, its line in the fair turns
-# (receiver/lifecycle/rules/queue.py).
+# Each app's oldest waiting tasks, its line in the fair turns.
+_LINES = (
+    "SELECT due.id, due.owner, COALESCE(k.weight, 1) AS weight FROM ("
+    "SELECT id, COALESCE(owner_key, '') AS owner,"
+    " ROW_NUMBER() OVER (PARTITION BY owner_key ORDER BY id) AS place FROM tasks"
+)
+_DUE_LINES = (
+    " WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?) AS due"
+    " LEFT JOIN apps k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
+)
 # SQLite is told to read the queue's own index: left to itself it walks tasks_owner,
 # already in the window's order, which is every task ever stored (33 ms a claim at
 # 60,000 tasks with none waiting, against microseconds).
 DUE_LINES = Sql(
-    sqlite=(
-        "SELECT due.id, due.owner, COALESCE(k.weight, 1) AS weight FROM ("
-        "SELECT id, COALESCE(owner_key, '') AS owner,"
-        " ROW_NUMBER() OVER (PARTITION BY owner_key ORDER BY id) AS place"
-        " FROM tasks INDEXED BY tasks_submit_queue"
-        " WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?) AS due"
-        " LEFT JOIN apps k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
-    ),
-    postgres=(
-        "SELECT due.id, due.owner, COALESCE(k.weight, 1) AS weight FROM ("
-        "SELECT id, COALESCE(owner_key, '') AS owner,"
-        " ROW_NUMBER() OVER (PARTITION BY owner_key ORDER BY id) AS place"
-        " FROM tasks WHERE submit_due_at IS NOT NULL AND submit_due_at <= ?) AS due"
-        " LEFT JOIN apps k ON k.id = due.owner WHERE due.place <= ? ORDER BY due.id"
-    ),
+    sqlite=f"{_LINES} INDEXED BY tasks_submit_queue{_DUE_LINES}", postgres=_LINES + _DUE_LINES
 )
 
 
@@ -79,22 +68,15 @@ def due_lines(db: Db, now: float, depth: int) -> tuple[dict[str, list[str]], dic
     return lines, weights
 
 
-DUE_SUBMITS = Sql(
-    sqlite=(
-        "SELECT id, kind, request, state, upstream_task_id, submit_count, submit_since,"
-        " resubmits, trace_context FROM tasks WHERE id = ANY(?) AND submit_due_at IS NOT NULL"
-    ),
-    postgres=(
-        "SELECT id, kind, request, state, upstream_task_id, submit_count, submit_since,"
-        " resubmits, trace_context FROM tasks WHERE id = ANY(?) AND submit_due_at IS NOT NULL"
-        " FOR UPDATE SKIP LOCKED"
-    ),
+_DUE_SUBMITS = (
+    "SELECT id, kind, request, state, upstream_task_id, submit_count, submit_since,"
+    " resubmits, trace_context FROM tasks WHERE id = ANY(?) AND submit_due_at IS NOT NULL"
 )
+DUE_SUBMITS = Sql(sqlite=_DUE_SUBMITS, postgres=f"{_DUE_SUBMITS} FOR UPDATE SKIP LOCKED")
 
 
 def due(db: Db, task_ids: list[str]) -> list[Row]:
-    """Those of these tasks still waiting, in the order given, none another transaction
-    is claiming."""
+    """Those of these tasks still waiting, in order, none another transaction is claiming."""
     by_id = {row["id"]: row for row in db.all(DUE_SUBMITS, (db.array(task_ids),))}
     return [by_id[i] for i in task_ids if i in by_id]
 
@@ -137,8 +119,8 @@ BIND_SUBMISSION = Sql(
 
 
 def bind(db: Db, task_id: str, upstream_task_id: str, next_poll_at: float, now: float) -> None:
-    """CometAPI took the task: its id there is bound (unless a callback bound it first) and
-    its first poll is due, while it has not ended."""
+    """CometAPI took the task: its id bound (unless a callback bound it first), its first
+    poll due."""
     db.execute(BIND_SUBMISSION, (upstream_task_id, next_poll_at, now, task_id))
 
 
@@ -158,7 +140,7 @@ END_SUBMIT = Sql(
 
 def end_send(db: Db, job: SubmitJob, owner: str, retry_at: float | None, now: float) -> bool:
     """The send is over (back in the queue at `retry_at`, if set); False when it is not
-    `owner`'s send any more, and nothing was written."""
+    `owner`'s send any more."""
     return bool(db.execute(END_SUBMIT, (retry_at, now, job.task_id, owner)))
 
 
@@ -243,17 +225,5 @@ INSERT_SUBMIT_ATTEMPT = Sql(
 
 
 def keep(db: Db, attempt: SubmitAttempt) -> None:
-    db.execute(
-        INSERT_SUBMIT_ATTEMPT,
-        (
-            attempt.id,
-            attempt.task_id,
-            attempt.number,
-            attempt.started_at,
-            attempt.finished_at,
-            attempt.status,
-            attempt.error,
-            attempt.outcome,
-            attempt.retry_at,
-        ),
-    )
+    """The attempt's row: its columns are its fields, in order."""
+    db.execute(INSERT_SUBMIT_ATTEMPT, astuple(attempt))

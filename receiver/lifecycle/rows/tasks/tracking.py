@@ -1,11 +1,6 @@
-"""What is learnt of a task once it has gone upstream, and when it is asked next. Its state:
-the task locked for the transaction that records a report, its new state, its credits and
-progress, the progress last told, the callbacks it was sent, its own webhook gone, and a
-task set aside. Its polls: when the next is due, who holds it (its lease, given back when
-its process stops), what it found, how long tasks of a kind take, and the replicas' one poll
-budget. Its place in the submit queue is submits.py's. What to write is decided by the
-transactions, with the rules; these functions only read and write rows.
-"""
+"""What is learnt of a task once it has gone upstream: its state (locked for the transaction
+that records a report), credits, progress and callbacks; and its polls: when the next is
+due, who holds its lease, how long tasks of a kind take, and the replicas' one poll budget."""
 
 from __future__ import annotations
 
@@ -71,10 +66,9 @@ BIND_UPSTREAM = Sql("UPDATE tasks SET upstream_task_id = ? WHERE id = ?")
 
 def write_state(db: Db, before: Task, after: Task) -> None:
     """The task as `after` has it, from `before`. SQLite rewrites an index whenever the SET
-    names one of its columns, changed or not (upstream_task_id and next_poll_at are
-    indexed): the common path names none of the columns that seldom change, and each of
-    those has its own UPDATE when it does. A final state also ends the polls; the poll
-    lease stays, for its holder's finish must still apply."""
+    names one of its columns, changed or not: the common path names none of the indexed
+    columns that seldom change. A final state ends the polls; the lease stays, for its
+    holder's finish must still apply."""
     db.execute(
         ADVANCE_TASK if after.terminal_at is None else END_TASK,
         (
@@ -132,7 +126,7 @@ SET_TASK_ROUTING = Sql("UPDATE tasks SET routing = ? WHERE id = ?")
 
 
 def mark_webhook_gone(db: Db, task_id: str, now: float) -> bool:
-    """The task's own webhook marked gone: its later events make no row for it. False when
+    """The task's own webhook marked gone (its later events make no row for it); False when
     there is no such task."""
     row = db.one(LOCKED_TASK, (task_id,))
     if row is None:
@@ -173,6 +167,7 @@ _DUE_POLLS = (
 
 
 DUE_POLLS = Sql(sqlite=_DUE_POLLS, postgres=f"{_DUE_POLLS} FOR UPDATE SKIP LOCKED")
+LEASE_POLL = Sql("UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ? WHERE id = ?")
 
 
 def claim_polls(
@@ -181,7 +176,9 @@ def claim_polls(
     """Lease up to `limit` tasks due for a poll for `seconds`, so one replica polls each task
     at a time, nearest their end first (none put further back than the polls' `ceiling`)."""
     rows = db.all(DUE_POLLS, (now, now, ceiling, ceiling, limit))
-    return _lease_polls(db, rows, owner, now, seconds)
+    for row in rows:
+        db.execute(LEASE_POLL, (owner, now + seconds, row["id"]))
+    return [_job(r) for r in rows]
 
 
 POLL_BUDGET = Sql(
@@ -207,20 +204,10 @@ LEASE_DUE_POLL = Sql(
 
 
 def claim_poll(db: Db, task_id: str, owner: str, now: float, lease: float) -> PollJob | None:
-    """Lease one task's poll if it is due now, nobody holds it and no 429 holds the polls
-    (a callback's own transaction takes it, so that no claim of its own is needed)."""
+    """Lease one task's poll if it is due now, nobody holds it and no 429 holds the polls."""
     # Every row fetched (one at most), so that SQLite's statement is done before the commit.
     rows = db.all(LEASE_DUE_POLL, (owner, now + lease, task_id, now, now, now))
     return _job(rows[0]) if rows else None
-
-
-LEASE_POLL = Sql("UPDATE tasks SET poll_lease_owner = ?, poll_lease_until = ? WHERE id = ?")
-
-
-def _lease_polls(db: Db, rows: list[Row], owner: str, now: float, lease: float) -> list[PollJob]:
-    for row in rows:
-        db.execute(LEASE_POLL, (owner, now + lease, row["id"]))
-    return [_job(r) for r in rows]
 
 
 def _job(row: Row) -> PollJob:
@@ -246,8 +233,7 @@ def bring_poll_forward(
     kept: int | None = None,
 ) -> None:
     """Poll by `due`; `claim`: a callback's claim now waits for the poll's answer; `kept`:
-    the size of the callback kept with it, counted as `count_callback` does (one statement
-    for both, on every pending claim's way)."""
+    the size of the callback kept with it, counted in the same statement."""
     counted = (0, 0) if kept is None else (1, kept)
     db.execute(BRING_POLL_FORWARD, (claim, now, upstream_task_id, due, due, *counted, task_id))
 
@@ -307,8 +293,8 @@ def trim_durations(db: Db, timing_key: str, keep: int) -> None:
 @dataclass(frozen=True)
 class PollEnd:
     """A poll's lease given back, with when the task is polled next (None: never). A poll
-    made with no lease (`owner` None: a callback's request asked at once) is recorded only
-    while no poller holds the task's lease: that poller's answer has the last word."""
+    with no lease (a callback's, asked at once) is recorded only while no poller holds the
+    task's lease: that poller's answer has the last word."""
 
     task_id: str
     owner: str | None
