@@ -1,17 +1,7 @@
-"""Work handed over inside the process, by one mechanism: the worker that takes it
-(`taker`) is set here while it runs in this process, and work made in a transaction is
-leased to this process in that transaction and handed to the worker once it commits. A
-callback asks CometAPI through this process's poller and records the answer with its claim
-(`settle_now`), or leases its poll (receiver/lifecycle/rows/tasks/tracking.py) for the
-poller to start; a poll's or a callback's transaction leases its new deliveries to this
-process and the fan-out starts those it has room for, giving the others back. Either way,
-no claim transaction and no wait for the worker's next turn. Work no worker takes here
-waits in the store for the claims of whichever process has room, woken (`Wakers`) when a
-change gives a sleeping worker something new: the rule of which is the lifecycle's, beside
-what a recording returns (receiver/lifecycle/rules/records.py's `Wakeups`). And a request
-waiting on a task is told of its change as it is recorded here, rather than finding it at
-its next read. What each worker stands on is given to it as
-receiver/wiring/worker_parts.py's `WorkerParts`."""
+"""Work handed over inside the process: work made in a transaction is leased to this
+process in it and handed, once it commits, to the worker (`taker`) running here, with no
+claim transaction and no wait for the worker's next turn. Work no worker takes here waits in
+the store, its workers woken (`Wakers`) when a change gives them something new."""
 
 from __future__ import annotations
 
@@ -37,10 +27,9 @@ class PollTaker(Protocol):
 
 
 class PollHandoff:
-    """Polls handed over by callbacks: at most `limit` of them running in this process's
-    poller (`taker`, set while it runs), asked in the callback's request (`settle_now`) or
-    after it (`give`); past it, or with no poller here (`limit` 0), a callback leaves its
-    poll to the poller's own claim."""
+    """Polls handed over by callbacks: at most `limit` running in this process's poller,
+    asked in the callback's request (`settle_now`) or after it (`give`); past it, a callback
+    leaves its poll to the poller's own claim."""
 
     def __init__(self) -> None:
         self.taker: PollTaker | None = None
@@ -54,9 +43,8 @@ class PollHandoff:
     async def settle_now(
         self, task_id: str, report: Report, claims: ClaimPolicy, within: float
     ) -> Recorded | None:
-        """A callback's claim and CometAPI's answer, asked now and recorded in one
-        transaction by this process's poller, within its room; None (nothing stored) when it
-        is not asked now or not answered `within` seconds: the claim is then kept alone."""
+        """A callback's claim and CometAPI's answer, recorded in one transaction by this
+        process's poller; None (nothing stored) when not asked now or answered in time."""
         taker = self.taker
         if taker is None or within <= 0 or self._busy >= self.limit:
             return None
@@ -67,8 +55,7 @@ class PollHandoff:
             self._busy -= 1
 
     def give(self, job: PollJob) -> None:
-        """A poll the callback's transaction leased, started at once (a poller stopped
-        meanwhile leaves it to its lease, given back at close)."""
+        """A poll the callback's transaction leased, started at once."""
         if self.taker is not None:
             self._busy += 1
             self.taker.start(job)
@@ -82,12 +69,9 @@ class DeliveryTaker(Protocol):
 
 
 class DeliveryHandoff:
-    """Deliveries handed over by the transactions that make them: with a fan-out running in
-    this process (`taker`, set while it runs), a transaction leases its new rows to this
-    process as it inserts them (`handing`), and the fan-out is handed the leased jobs once it
-    commits: it starts those it has room for and gives the others' leases back. Nothing is
-    reserved before the commit. With no fan-out here (`receiver deliver` runs it), nothing is
-    leased and the rows wait for the claims."""
+    """Deliveries handed over by the transactions that make them: with a fan-out running
+    here, a transaction leases its new rows to this process (`handing`), and the fan-out is
+    handed them once it commits; with none, the rows wait for the claims."""
 
     def __init__(self) -> None:
         self.taker: DeliveryTaker | None = None
@@ -99,9 +83,7 @@ class DeliveryHandoff:
         return Handing(owner, time.time() + lease_seconds)
 
     def committed(self, result: PollResult, wakers: Wakers) -> None:
-        """Once an answer's transaction committed: the workers it gives work to woken, and
-        the deliveries it leased here started (a fan-out stopped meanwhile leaves them to
-        their leases' end)."""
+        """Once an answer's transaction committed: its workers woken, its deliveries started."""
         handed, recorded = result.handed, result.recorded
         if recorded is not None and recorded.outcome == "applied":
             wakers.recorded(recorded, frozenset(job.delivery.id for job in handed))
@@ -110,9 +92,8 @@ class DeliveryHandoff:
 
 
 class TaskChanges:
-    """Requests waiting for a change to one task (the front door's create, for CometAPI's
-    answer to its send), woken as this process records one. A change another replica
-    records is not told here: the waiter reads the task again when its wait runs out."""
+    """Requests waiting for a change to one task, woken as this process records one (one
+    another replica records is read when the wait runs out)."""
 
     def __init__(self) -> None:
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}
@@ -141,8 +122,7 @@ class TaskChanges:
 
 class Wakers:
     """This process's workers, each asleep until its tick ends or a committed change gives
-    it work: `rule` says which a recorded change wakes (the lifecycle's rule, as the
-    configuration sets it up); and the requests waiting on one task's next change."""
+    it work (`rule` says which), and the requests waiting on one task's next change."""
 
     def __init__(self, rule: Wakeups) -> None:
         self.rule = rule
@@ -162,13 +142,11 @@ class Wakers:
                     ready.set()
 
     def wake_deliveries(self) -> None:
-        """The fan-out, for outbox rows a change outside a recording made (a replay, a
-        downstream enabled, an alert): what most features wake, named so they need no flag."""
+        """The fan-out, for outbox rows made outside a recording (a replay, an alert)."""
         self.wake(Work.DELIVERIES)
 
     def recorded(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> None:
-        """Wake the requests waiting on a recorded observation's task, and whatever it
-        gives work to (`handed`: its deliveries already handed to this process's fan-out)."""
+        """Wake those waiting on a recorded observation's task, and what it gives work to."""
         if recorded.task is not None:
             self.task_changes.changed(recorded.task.id)
         # `wake`'s loop, here: the rule's answer is applied without another call back

@@ -1,7 +1,5 @@
-"""A notice of the relay's own about one downstream (an operator alert, a downstream
-disabled): an event of the relay's task (`tsk_relay`), kept, and one delivery queued to each
-downstream told of it, in the caller's transaction. Retries and dead letters are then those
-of any delivery."""
+"""A notice of the relay's own about one downstream (an alert, a downstream disabled): an
+event of the relay's task, and one delivery to each downstream told of it."""
 
 from __future__ import annotations
 
@@ -23,8 +21,7 @@ def notice(
     held: Mapping[str, str],
     now: float,
 ) -> str:
-    """The event of `kind` about the downstream `about`, with its own `fields`, and its
-    deliveries (held where `held` gives the reason a downstream's rows wait); its id."""
+    """The event of `kind` about the downstream `about`, and its deliveries; its id."""
     event_id = new_id("evt")
     document = {
         "event_id": event_id,

@@ -1,11 +1,6 @@
-"""The step every transaction ends with: one report of a task (a callback, a poll's answer, a
-submit's outcome, a cancel) kept as an event, and, when it moves the task forward, the
-task's new state and one delivery per downstream that takes it, in the transaction.
-
-A poll that reports a running task's progress makes, when the throttle allows and the
-figure is new, one progress event, whose deliveries take the place of those of an older
-one not yet sent (`told`), in the poll's transaction.
-"""
+"""The step every transaction ends with: one report of a task kept as an event, and, when it
+moves the task forward, its new state and one delivery per downstream that takes it. A
+progress event's deliveries take the place of an older one's not yet sent (`told`)."""
 
 from __future__ import annotations
 
@@ -50,8 +45,7 @@ from receiver.lifecycle.rules.task import (
 
 @dataclass(frozen=True)
 class Report:
-    """One observation of a task, as it came: from where (`source`), the key that makes a
-    repeat of it change nothing, and its body."""
+    """One observation of a task, as it came; a repeat of its `dedupe_key` changes nothing."""
 
     source: str
     dedupe_key: str
@@ -62,8 +56,8 @@ class Report:
 
 @dataclass(frozen=True)
 class Audience:
-    """Who hears of a change: the downstreams' subscriptions, whether a success's files are
-    copied before they hear of it, and how often at most they hear of a task's progress."""
+    """Who hears of a change, whether a success's files are copied first, and how often
+    they hear of a task's progress."""
 
     subscriptions: Subscriptions
     mirror: bool = False
@@ -87,8 +81,7 @@ def lock(db: Db, task_id: str, obs: Observation) -> Locked | Recorded:
 
 
 def observed(db: Db, task_id: str, report: Report, audience: Audience, now: float) -> Recorded:
-    """A report that may move the task, about a task locked here (a cancel, a give-up, a
-    refused submit): the transaction of one that has no other step."""
+    """A report that may move the task, in a transaction with no other step (a cancel)."""
     locked = lock(db, task_id, report.obs)
     if isinstance(locked, Recorded):
         return locked
@@ -156,8 +149,7 @@ def insert_event(db: Db, task: Task, report: Report, applied: bool, now: float) 
 
 
 def advanced(task: Task, obs: Observation, now: float) -> Task:
-    """The task once `obs` (which moves it forward) is applied: files and credits are
-    kept when the report has none."""
+    """The task once `obs` is applied: files and credits kept when the report has none."""
     assert obs.state is not None
     terminal = obs.state in TERMINAL_STATES
     return replace(
@@ -188,8 +180,7 @@ def fan_out(
     now: float,
     hold: bool = False,
 ) -> tuple[list[str], list[DeliveryJob]]:
-    """One delivery per downstream subscribed to `state`: held, not pending, for one that
-    is disabled, and `mirroring` while the event's files are being copied (`hold`). Their
+    """One delivery per downstream subscribed to `state` (held for a disabled one): their
     ids, and the jobs of those leased to `audience.handing` as they were made."""
     subscriptions = audience.subscriptions
     disabled = outbox.disabled_downstreams(db) if subscriptions else set()
@@ -209,8 +200,7 @@ def told(
     audience: Audience,
     now: float,
 ) -> list[str]:
-    """The deliveries of the progress event this report makes (new rows, and rows that
-    now carry it), or none."""
+    """The deliveries of the progress event this report makes, new or now carrying it."""
     subscriptions, every = audience.subscriptions, audience.progress_every
     last = None
     if task.progress_sent is not None and task.progress_sent_at is not None:
@@ -237,10 +227,7 @@ def told(
         upstream_status=obs.upstream_status,
         applied=False,
         at=now,
-        raw="",
         document=document,
-        verdict=None,
-        verdict_at=None,
     )
     if not events.insert_event(db, event):
         return []

@@ -1,30 +1,8 @@
-"""The polls of a task, one transaction each: which due polls go now, when it is asked
-next, and what CometAPI's answer records.
-
-Which due polls go now (`claim`): the nearest their end first, as many as the replicas'
-one budget allows (receiver/lifecycle/rules/polling.py), each leased to the process that
-will make it; a 429 holds every replica's polls (`hold`).
-
-A poll answers (`answered`): CometAPI's authenticated word on a task, the only report that
-changes its state (unless callbacks are trusted), in one transaction with the callbacks'
-claims it settles (kept by `arrive`, below), when to ask next (`scheduled`, `awaiting_callback`: the
-rule of polling.py fed with what the store keeps, when the task was first seen running and
-the history of tasks like it, which a success joins), and the poll's lease given
-back. A failure worth another try, while resubmits are left, is kept as history and the
-task goes back to the submit queue, to be sent as a new upstream task.
-
-A task that cannot be polled or never ends is failed: a send cut off before CometAPI gave
-its id (`orphaned`, `fail_orphan`), a task polled past the give-up age (`give_up`).
-
-A callback is kept as a claim, in one transaction (`arrive`): CometAPI does not sign
-callbacks, so the claim changes the task only under `trust_body`. On a task that has ended
-it is judged at once against what CometAPI said; otherwise it waits, `pending`, for the poll
-it brings forward (never sooner than `min_poll_gap` after the last poll, so a flood of
-callbacks is not a flood of calls to CometAPI), and that poll, due at once, may be leased in
-the same transaction to the process that took the callback (`claim_one`). Past the task's
-history bound nothing is stored: the callback only brings the poll forward. The poll's
-answer settles the claim (`answered`).
-"""
+"""The polls of a task, one transaction each: which due polls go now within the replicas'
+one budget (`claim`, `hold`), and what CometAPI's answer records (`answered`): the only
+report that changes a task's state unless callbacks are trusted, with the callbacks' claims
+it settles and when to ask next. A callback is kept as such a claim (`arrive`), and the
+poll it brings forward may be leased in the same transaction to the process that took it."""
 
 from __future__ import annotations
 
@@ -92,18 +70,14 @@ from receiver.lifecycle.transactions.observe import (
 SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
 
 
-def _settle(db: Db, lease: PollLease, before: Bucket, after: Bucket, unused: int) -> None:
-    left = give_back(after, unused, lease.max_per_second)
-    if left != before:
-        db.execute(SET_POLL_BUDGET, (left.tokens, left.at))
-
-
 def claim_due(db: Db, lease: PollLease, limit: int, now: float) -> list[PollJob]:
     """Lease up to `limit` due polls within the budget, in one transaction."""
     before = Bucket(*tracking.poll_budget(db))
     granted, after = take(before, now, lease.max_per_second, limit)
     jobs = tracking.claim_polls(db, lease.owner, now, lease.seconds, lease.ceiling, granted)
-    _settle(db, lease, before, after, granted - len(jobs))
+    left = give_back(after, granted - len(jobs), lease.max_per_second)
+    if left != before:
+        db.execute(SET_POLL_BUDGET, (left.tokens, left.at))
     return jobs
 
 
@@ -124,10 +98,8 @@ async def hold(store: Store, wait: float) -> None:
 
 @dataclass(frozen=True)
 class Answer:
-    """What one poll of a task brought: CometAPI's answer (None: none, or it knows no such
-    task) and its body, and when to poll next: a time, the rule that chooses it (a
-    callback-route task's own, which waits for its callback once it runs), or None
-    (never)."""
+    """What one poll of a task brought: CometAPI's answer (None: none, or no such task),
+    its body, and when to poll next: a time, the rule that chooses it, or None (never)."""
 
     task_id: str
     owner: str | None  # the poll's lease holder (None: asked at once, by a callback)
@@ -153,8 +125,7 @@ async def answered(
     store: Store, answer: Answer, policy: PollPolicy, handing: Handing | None = None
 ) -> PollResult:
     """The new event's deliveries are leased to `handing` as they are made, to be sent at
-    once. Durable before it returns (nothing is sent before), but its sync may be the next
-    callback's: one sync covers both."""
+    once. Durable before it returns, but its sync may be shared with the next callback's."""
     return await store.run(
         lambda db: finish(db, answer, policy, handing, time.time()), shared_sync=True
     )
@@ -232,7 +203,9 @@ def _planned(
     if isinstance(planned, CallbackPolls):
         if ended:
             return now + planned.lost.ceiling
-        return awaiting_callback(db, task, state, now, planned)
+        # Its kind's history is read once it runs.
+        history = usual(db, task) if state != "queued" and now < planned.grace_at else None
+        return callback_poll(planned, state, task.created_at, history, now)
     if isinstance(planned, PollRule):
         # An ended task is asked again only to settle a claim (next_poll decides when).
         if ended:
@@ -248,9 +221,8 @@ def _dedupe_key(task: Task, obs: Observation) -> str:
 
 
 def _keep_cost(db: Db, task: Task, obs: Observation) -> None:
-    """CometAPI's credits for a task whose state its answer does not move: the cost is its
-    answer's whenever it gives one (under `trust_body` a callback may have ended the task
-    before any poll did, and the callback's own figures are never taken)."""
+    """CometAPI's credits for a task its answer does not move (under `trust_body` a callback
+    may have ended it, and a callback's own figures are never taken)."""
     point = obs.point if obs.point is not None else task.point
     refund = obs.refund if obs.refund is not None else task.refund
     if (point, refund) != (task.point, task.refund):
@@ -280,8 +252,8 @@ def usual(db: Db, task: Task) -> Window | None:
 def scheduled(
     db: Db, task: Task, state: str, progress: float | None, now: float, rule: PollRule
 ) -> float:
-    """The next poll of an unfinished task, from its `state` and the `progress` CometAPI
-    just reported; keeps when it was first seen running and the end its polls aim at."""
+    """The next poll of an unfinished task; keeps when it was first seen running and the end
+    its polls aim at."""
     running = state == "running"
     started_at = task.started_at if task.started_at is not None or not running else now
     says_end = progress is not None and end_from_progress(started_at or now, now, progress)
@@ -291,13 +263,6 @@ def scheduled(
     if (started_at, chosen.expected_end) != (task.started_at, task.expected_end_at):
         tracking.set_poll_timing(db, task.id, started_at, chosen.expected_end)
     return chosen.at
-
-
-def awaiting_callback(db: Db, task: Task, state: str, now: float, plan: CallbackPolls) -> float:
-    """The next poll of an unfinished callback-route task (receiver/lifecycle/rules/
-    polling.py's `callback_poll`); the history of its kind is read once it runs."""
-    history = usual(db, task) if state != "queued" and now < plan.grace_at else None
-    return callback_poll(plan, state, task.created_at, history, now)
 
 
 def _join_history(db: Db, task: Task, state: str, now: float) -> None:
@@ -315,8 +280,8 @@ async def orphaned(store: Store, started_before: float, limit: int = 100) -> lis
 
 
 async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
-    """A send cut off (the process stopped mid-call) and never bound by a callback: failed,
-    for whether CometAPI took it cannot be known, and sending it again could run it twice."""
+    """A send cut off and never bound by a callback: failed, for whether CometAPI took it
+    cannot be known, and sending it again could run it twice."""
     error = "submission interrupted: the relay stopped before CometAPI answered"
     report = Report("submit", "submit:orphaned", Observation(state="failed", error=error))
 
@@ -325,9 +290,6 @@ async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) 
         return observed(db, task_id, report, Audience(subscriptions), time.time())
 
     return await store.run(write)
-
-
-# A callback: its claim kept, its poll brought forward.
 
 
 async def arrive(
@@ -339,9 +301,7 @@ async def arrive(
     take_poll: PollLease | None = None,
 ) -> Recorded:
     """Keep the callback `report` on `task_id` in one transaction. With `take_poll`, a poll
-    due at once is leased here to its owner and returned, so that
-    it runs without a claim transaction of its own. The answer may go out once this
-    returns: the claim is committed."""
+    due at once is leased here and returned, to run without a claim transaction of its own."""
     audience = Audience(subscriptions)
     return await store.run(
         lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
@@ -356,12 +316,9 @@ async def arrive_answered(
     policy: PollPolicy,
     handing: Handing | None,
 ) -> tuple[Recorded, PollResult]:
-    """The callback `report` and CometAPI's `answer`, asked at once, in one transaction:
-    the claim kept and settled by the answer, which moves the task and makes its
-    deliveries (leased to `handing` as they are made). A claim that waits for no answer (a
-    repeat, or one judged at once on an ended task) leaves the answer unused, as if it had
-    not been asked. Durable before it returns: the 200 waits for it, so its sync is its own
-    (or its batch's), not one shared later."""
+    """The callback `report` and CometAPI's `answer`, asked at once, in one transaction: the
+    claim kept and settled by the answer (unused when the claim waits for none). Durable
+    before it returns: the 200 waits for it, so its sync is not one shared later."""
 
     def write(db: Db) -> tuple[Recorded, PollResult]:
         now = time.time()
@@ -383,10 +340,8 @@ async def arrive_answered(
 def claimed(
     locked: Locked, report: Report, claim: Recorded, policy: ClaimPolicy, now: float
 ) -> Locked | None:
-    """The task as `keep_claim` left a pending claim's row, without reading it again: its
-    statement (tracking.py's BRING_POLL_FORWARD) done over the locked row. None (read it
-    again) when the claim did more: moved the task (`trust_body`), took it out of the
-    submit queue, or was over the history bound."""
+    """The task as `keep_claim` left a pending claim's row (tracking.py's BRING_POLL_FORWARD
+    done over the locked row), without reading it again; None when the claim did more."""
     task = locked.task
     leaves_queue = bool(task.upstream_task_id is None and task.next_submit_at)
     if claim.outcome != "history" or claim.verdict != PENDING or leaves_queue:
@@ -479,9 +434,8 @@ def _bring_poll_forward(
 
 
 def claim_one(db: Db, task_id: str, lease: PollLease, now: float) -> PollJob | None:
-    """A callback's own poll, leased in its transaction unless a 429 holds polls. Under a
-    budget it is left to the next claim, which takes the polls of callbacks first: taking
-    the budget's lock in every callback's transaction would queue the callbacks behind it."""
+    """A callback's own poll, leased in its transaction; under a budget it is left to the
+    next claim, since the budget's lock would queue every callback behind it."""
     if lease.max_per_second is not None:
         return None
     return tracking.claim_poll(db, task_id, lease.owner, now, lease.seconds)
