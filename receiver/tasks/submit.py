@@ -1,10 +1,7 @@
 """Submitting tasks: check what the relay must (a known kind, a `model` for Runway's own
-routes, the routing fields it keeps, JSON it can send on), then store the task in the
-submit queue. Everything else in a body is CometAPI's to judge, and goes on as sent.
-
-The task row is committed before anything leaves, so a task that CometAPI accepted is
-never unknown to us; the submit worker sends it when CometAPI has room.
-"""
+routes, the routing fields it keeps, JSON it can send on), then store the task in the submit
+queue. The rest of a body is CometAPI's to judge. The row is committed before anything
+leaves, so a task CometAPI accepted is never unknown to us."""
 
 from __future__ import annotations
 
@@ -48,9 +45,8 @@ from receiver.lifecycle.rules.task import (
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import MAX_DATA_URI_CHARS, TakenOut
 
-# A URL CometAPI can fetch: a host name or address (an IPv6 one in brackets), then an
-# optional port and the rest without spaces. One pattern is both the check and what the
-# OpenAPI document says; whether the address is public is the guard's to judge.
+# A URL CometAPI can fetch. One pattern is both the check and what the OpenAPI document
+# says; whether the address is public is the guard's to judge.
 _MIN_URL = 12
 # An IPv6 literal as RFC 4291 writes it (eight groups, one `::` for a run of zeros, an IPv4
 # tail), so that what the pattern admits is an address: the document's promise is kept.
@@ -102,6 +98,15 @@ NotBlank = Annotated[
     AfterValidator(_not_blank),
     Field(min_length=1, json_schema_extra={"pattern": f"[^{SPACE}]"}),
 ]
+
+
+def _json_size(value: Any) -> int | None:
+    """Its bytes as JSON, sent on and stored; None when it cannot be (NaN, Infinity, a lone
+    surrogate)."""
+    try:
+        return len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode())
+    except (ValueError, RecursionError):
+        return None
 
 
 class _Request(BaseModel):
@@ -158,10 +163,9 @@ class Routing(_Request):
     def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is None:
             return None
-        try:
-            size = len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode())
-        except (ValueError, RecursionError):
-            raise ValueError("must be plain JSON (no NaN, Infinity or bad text)") from None
+        size = _json_size(value)
+        if size is None:
+            raise ValueError("must be plain JSON (no NaN, Infinity or bad text)")
         if size > MAX_METADATA_BYTES:
             raise ValueError(f"is {size} bytes as JSON, over {MAX_METADATA_BYTES}")
         return value
@@ -207,11 +211,8 @@ class Video2VideoRequest(Routing):
             raise ValueError("structure_transformation must be a number from 0 to 1")
         if "flip" in value and not isinstance(value["flip"], bool):
             raise ValueError("flip must be true or false")
-        try:
-            # Sent on as JSON: NaN, Infinity and lone surrogates would fail in the client.
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
-        except (ValueError, RecursionError):
-            raise ValueError("options must be plain JSON (no NaN, Infinity or bad text)") from None
+        if _json_size(value) is None:
+            raise ValueError("options must be plain JSON (no NaN, Infinity or bad text)")
         return value
 
 
@@ -260,7 +261,7 @@ Validated = AnyTaskRequest | ThroughRequest
 
 def validate(payload: Any, through: bool = False) -> Validated:
     """The request, or InvalidRequest naming every field that is wrong at once. `through`:
-    a route the table does not know is taken too, passed through (the front door's)."""
+    a route the table does not know is passed through (the front door's)."""
     if not isinstance(payload, dict):
         raise InvalidRequest("body must be a JSON object")
     found = []
@@ -298,17 +299,12 @@ def validate(payload: Any, through: bool = False) -> Validated:
 
 
 def _not_plain_json(payload: dict[str, Any]) -> list[str]:
-    """A passed-on body is sent on and stored as JSON: a field holding NaN, Infinity or a
-    lone surrogate would fail there, so it is refused here, by name."""
-    found = []
-    for key, value in payload.items():
-        if key in ROUTING_FIELDS:
-            continue  # checked by their own fields
-        try:
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
-        except (ValueError, RecursionError):
-            found.append(f"{key}: must be plain JSON (no NaN, Infinity or bad text)")
-    return found
+    """A passed-on body's fields that would fail as JSON (routing fields check their own)."""
+    return [
+        f"{key}: must be plain JSON (no NaN, Infinity or bad text)"
+        for key, value in payload.items()
+        if key not in ROUTING_FIELDS and _json_size(value) is None
+    ]
 
 
 def _sent_fields(request: Validated, payload: dict[str, Any]) -> dict[str, Any]:
@@ -319,16 +315,6 @@ def _sent_fields(request: Validated, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Asked:
-    """One request to submit: its body, its Idempotency-Key, and whether a Runway route the
-    kinds table does not know is taken, passed through (the front door's)."""
-
-    payload: Any
-    idempotency_key: str | None
-    through: bool = False
-
-
-@dataclass(frozen=True)
 class Submission:
     task: Task
     created: bool  # False: an earlier request with the same idempotency key
@@ -336,18 +322,15 @@ class Submission:
 
 
 def request_hash(kind: str, fields: dict[str, Any]) -> str:
-    """What an Idempotency-Key's request must match: the request as validated (defaults
-    filled in)."""
+    """What an Idempotency-Key's request must match: the request as validated."""
     canonical = json.dumps({"kind": kind, **fields}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class Intake:
-    """What taking a task in uses, made once at start-up (receiver/app/parts.py): the store,
-    the signer of callback URLs, the log, the wake-ups of the submit worker; the variable
-    whose secret task webhooks are signed with, unless it is set (`webhooks_off`: None when
-    they are on), and whether they may reach private networks."""
+    """What taking a task in uses, made once at start-up (receiver/app/parts.py);
+    `webhooks_off`: the unset variable that turns task webhooks off (None: they are on)."""
 
     store: Store
     signer: CallbackSigner
@@ -365,15 +348,13 @@ async def submit(
     caller: Caller = BOOTSTRAP,
     through: bool = False,
 ) -> Submission:
-    """Validate and store the task, the caller's, waiting in the submit queue; the submit
-    worker (receiver/tasks/submitter.py) sends it. Nothing leaves here, so
-    CometAPI's limits never reach the caller. The task's trace is a child of `trace` (the
-    context the request came with), else a trace of its own. The caller's key's limits
-    hold (LimitReached when one more task would break one). `through`: a Runway route the
-    table does not know is taken, passed through (the front door's)."""
+    """Validate and store the caller's task, waiting in the submit queue: nothing leaves
+    here, so CometAPI's limits never reach the caller. The task's trace is a child of
+    `trace`; LimitReached when one more task would break a limit of the caller's key."""
     with tracing.span("task.submit", trace) as span:
-        given = Asked(payload, idempotency_key, through)
-        submission = await _submit(intake, given, span, caller.owner, caller.limits)
+        submission = await _submit(
+            intake, payload, idempotency_key, through, span, caller.owner, caller.limits
+        )
         task = submission.task
         span.set(task_id=task.id, kind=task.kind, model=task.request.get("model"))
         span.set(created=submission.created, state=task.state)
@@ -382,12 +363,13 @@ async def submit(
 
 async def _submit(
     intake: Intake,
-    given: Asked,
+    payload: Any,
+    idempotency_key: str | None,
+    through: bool,
     span: tracing.Span,
     owner_key: str | None,
     limits: KeyLimits,
 ) -> Submission:
-    payload, idempotency_key, through = given.payload, given.idempotency_key, given.through
     # Each data URI is kept apart, once, and never copied on the way: the request, its
     # validation and its fingerprint see a short stand-in, then a reference to it.
     taken = TakenOut()
@@ -443,9 +425,8 @@ async def _submit(
 
 
 def check_webhook(intake: Intake, url: str) -> None:
-    """A task's webhook came through the API: it may not name a private, loopback,
-    link-local or metadata address (checked again after DNS, when the delivery connects),
-    and it is signed, so the secret must be there."""
+    """A task's webhook may not name a private address (checked again after DNS), and it is
+    signed, so the secret must be there."""
     if intake.webhooks_off is not None:
         raise InvalidRequest(
             f"webhook: task webhooks are off here ({intake.webhooks_off} is not set)"
