@@ -1,5 +1,5 @@
-"""What a caller does to a task, whichever door they come in by (the admin API, the
-console, the command line, the agents' door): read one it may see, list a page, cancel."""
+"""What a caller does to a task, whichever door they come in by: read one it may see, list a
+page, cancel."""
 
 from __future__ import annotations
 
@@ -17,14 +17,10 @@ from receiver.lifecycle.rules.task import is_callback
 from receiver.tasks import reads as task_reads
 from receiver.tasks import transactions as task_transactions
 
-# The names the doors call (the API, the console, the portal, the agents' door), kept
-# while they move: each is the transaction or the submit itself, nothing in between.
-
 
 @dataclass(frozen=True)
 class Canceller:
-    """What cancelling a task uses, made once at start-up (receiver/app/parts.py): the store,
-    CometAPI's client, the wake-ups a recorded change gives, and the log."""
+    """What cancelling a task uses, made once at start-up (receiver/app/parts.py)."""
 
     store: Store
     comet: CometClient
@@ -59,22 +55,10 @@ async def owner_filter(store: Store, caller: Caller, app: str | None) -> str | N
 async def cancel_task(
     canceller: Canceller, directory: Directory, task_id: str, caller: Caller = BOOTSTRAP
 ) -> Task:
-    """Cancel here while it waits to be sent; else upstream, then record `cancelled`."""
-    await task_of(canceller.store, task_id, caller)
-    return await cancel(canceller, directory, task_id)
-
-
-async def cancel(canceller: Canceller, directory: Directory, task_id: str) -> Task:
-    """Cancel a task: here and at once while it waits in the submit queue (it never reaches
-    CometAPI); else upstream, then record `cancelled`.
-
-    Only the official format has a cancel route; CometAPI documents none for the reverse
-    format. The state changes only once CometAPI has accepted the cancel.
-    """
+    """Cancel here and at once while it waits to be sent; else upstream (only the official
+    format has a cancel route), recorded once CometAPI has accepted it."""
     store, log = canceller.store, canceller.log
-    task = await task_reads.task(store, task_id)
-    if task is None:
-        raise NotFound("no such task")
+    task = await task_of(store, task_id, caller)
     if task.ended:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.submission == "waiting":
@@ -113,11 +97,8 @@ class TaskPage:
 async def list_tasks(
     store: Store, wanted: TaskFilter, page_size: int, search_window: int
 ) -> TaskPage:
-    """A page of tasks, newest first. A text search scans no more than
-    `search_window` tasks (`server.search_window`: no index serves a substring of the
-    request), so one costs
-    the same however many tasks are stored; a page cut short by the window says so and
-    where to go on."""
+    """A page of tasks, newest first. A text search scans no more than `search_window`
+    tasks (no index serves a substring), so one costs the same however many are stored."""
     floor = None
     if wanted.text:
         floor = await task_reads.search_window_end(store, wanted.before, search_window)
