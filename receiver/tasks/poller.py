@@ -1,15 +1,6 @@
-"""Polling: ask CometAPI about tasks whose callback has not come (or never will).
-
-Official-format tasks have no callback and are polled from the start, when the rule of
-receiver/lifecycle/rules/polling.py says: dense around the end it estimates, sparse before.
-Reverse-format tasks are polled at once when a callback comes (the callback is only a
-claim, and the poll's answer is what changes the task and settles the claim:
-receiver/lifecycle/rules/task.py). CometAPI calls back only when a task ends, so one
-is asked every `waiting_gap_seconds` until CometAPI says it runs; then, with no callback, a
-few times around where such tasks usually end (a lost callback), then once
-`callback_grace_seconds` pass, at intervals growing by `backoff_factor` up to
-`max_interval_seconds`.
-"""
+"""Polling: ask CometAPI about tasks whose callback has not come (or never will). A
+callback-route task is polled at once when a callback comes: the callback is only a claim,
+and the poll's answer is what changes the task and settles the claim."""
 
 from __future__ import annotations
 
@@ -37,11 +28,8 @@ ASKED_MEMORY = 10_000
 
 
 class Poller:
-    """Each part given at start-up (receiver/app/build.py): what every worker stands on,
-    CometAPI's client, the polls callbacks hand over (`handed`) and the deliveries it hands
-    to the fan-out; the downstreams (`directory`), the polling settings, how a poll's
-    outcome is recorded (`recording`, its subscriptions read at each poll) and how long
-    after its send an upstream-less task counts as cut off (`orphan_wait`)."""
+    """Each part given at start-up (receiver/app/build.py); `orphan_wait`: how long after
+    its send an upstream-less task counts as cut off."""
 
     def __init__(
         self,
@@ -70,9 +58,8 @@ class Poller:
         self._opening: asyncio.Task[None] | None = None  # CometAPI's client, opening
 
     async def _hold(self, retry_after: float | None) -> None:
-        """CometAPI's 429 on a poll holds every poll (not the submits) of every replica for
-        its Retry-After, at most the polls' ceiling, so that no task waits longer: this
-        process's at once, the others' through the budget they share."""
+        """CometAPI's 429 on a poll holds every replica's polls for its Retry-After (at most
+        the polls' ceiling): this process's at once, the others' through their budget."""
         wait = min(retry_after or self.settings.waiting_gap_seconds, self.rule.ceiling)
         self._held_until = max(self._held_until, time.monotonic() + wait)
         await polls.hold(self.parts.store, wait)
@@ -171,8 +158,7 @@ class Poller:
     def _told(
         self, result: PollResult, answer: Observation | None, log: Log, span: tracing.Span
     ) -> None:
-        """After an answer's commit (`DeliveryHandoff.committed` done): a resubmit and the
-        claims it settled said."""
+        """After an answer's commit: a resubmit and the claims it settled said."""
         recorded = result.recorded
         if result.resubmitted:
             self.parts.wakers.wake(Work.SUBMITS)
@@ -191,10 +177,8 @@ class Poller:
     async def settle_now(
         self, task_id: str, report: Report, claims: ClaimPolicy, within: float
     ) -> Recorded | None:
-        """A callback's claim with CometAPI's answer asked now, in one transaction
-        (receiver/lifecycle/transactions/polls.py's `arrive_answered`), when CometAPI answers
-        within `within` seconds; None (nothing stored) when it is not asked now (under a
-        budget or a 429, or this task was asked less than `min_poll_gap` ago here) or
+        """A callback's claim with CometAPI's answer asked now, in one transaction, when it
+        answers within `within` seconds; None (nothing stored) when it is not asked now or
         does not answer in time: the callback's claim then brings a poll forward."""
         upstream = report.obs.upstream_task_id
         if not self.comet.ready:  # the first callback: the client opens meanwhile
@@ -236,8 +220,7 @@ class Poller:
 
     def _may_ask(self, task_id: str, gap: float) -> bool:
         """Whether a callback on `task_id` asks CometAPI now: not under a poll budget or a
-        429, and not again within `gap` seconds here (a flood of callbacks is not a flood of
-        calls); the memory of it is bounded."""
+        429, and not again within `gap` seconds here."""
         if self.lease.max_per_second is not None or time.monotonic() < self._held_until:
             return False
         if self._asked.get(task_id, gap) is not None:
@@ -249,8 +232,8 @@ class Poller:
     async def _ask(
         self, kind: str | None, upstream_task_id: str, log: Log, span: tracing.Span | None
     ) -> tuple[Polled | None, Observation | None]:
-        """CometAPI's answer and the observation it makes (its credits if sane), or None
-        when asking failed (a 429 holds every poll a while); `kind` None: a callback's."""
+        """CometAPI's answer and its observation (credits if sane), or None when asking
+        failed; `kind` None: a callback's."""
         started = time.monotonic()
         polled: Polled | None = None
         try:
@@ -286,8 +269,7 @@ class Poller:
     def _report(
         self, log: Log, settled: Settled, answer: Observation | None, changed: str | None
     ) -> None:
-        """Count a callback's verdict; a contradicted one is logged with both sides. With
-        `changed`, the id of the event the answer recorded, the task's state changed."""
+        """Count a callback's verdict; a contradicted one is logged with both sides."""
         claim, verdict = settled.claim, settled.verdict
         self.parts.metrics.callbacks.labels(verdict).inc()
         line = log.warning if verdict == "contradicted" else log.info
@@ -303,9 +285,8 @@ class Poller:
         )
 
     async def _fail_orphans(self) -> None:
-        """A task with no upstream id can't be polled: if its send was cut off (crash or
-        kill mid-call) and no callback came either, say so instead of leaving it queued.
-        It is not sent again: CometAPI may have taken it, and would run it twice."""
+        """A task whose send was cut off, with no callback since, is failed rather than left
+        queued; not sent again, for CometAPI may have taken it."""
         store = self.parts.store
         for task_id in await polls.orphaned(store, time.time() - self.orphan_wait):
             try:

@@ -1,6 +1,5 @@
-"""What the service reads of a task, each answer in one snapshot of the store (one read
-transaction): the API, the console and the command line ask the same questions here, so a
-task's page never mixes two moments of it."""
+"""What the service reads of a task, each answer in one snapshot of the store, so a task's
+page never mixes two moments of it."""
 
 from __future__ import annotations
 
@@ -29,14 +28,12 @@ class TaskHistory:
     deliveries: list[Delivery]
     attempts: list[Attempt]
     sends: list[SubmitAttempt]
-    # The newest events' documents and the raw bodies they came with, by event id, newest
-    # first (as many as asked for).
+    # The newest events' documents and raw bodies, by event id, newest first.
     documents: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     copying: bool = False  # a copy of its files is being made
 
     def media(self) -> dict[str, Any] | None:
-        """Where the copies of the renders are: the newest event's `media` section, or
-        pending while they are being made; None when none is made."""
+        """The newest event's `media` section, or pending while copies are being made."""
         for document, _ in self.documents.values():
             media = document.get("media")
             if isinstance(media, dict):
@@ -44,8 +41,8 @@ class TaskHistory:
         return {"status": "pending"} if self.copying else None
 
     def failure(self) -> dict[str, str | None]:
-        """Once the task failed: CometAPI's failure code and the message safe to show an end
-        user, as its webhook carried them (the newest failed event's document); else none."""
+        """Once the task failed: its failure code and the message safe to show an end user,
+        as its newest failed event carried them."""
         if self.task.state != "failed":
             return {"failure_code": None, "failure_message": None}
         for document, _ in self.documents.values():
@@ -136,8 +133,7 @@ async def task_list(store: Store, wanted: TaskFilter) -> list[Task]:
 
 
 async def input_parts(store: Store, task_id: str) -> dict[str, tuple[int, int]]:
-    """How many parts each data URI kept for the task has, and its characters
-    (receiver/tasks/rules/inputs.py); read apart: the lengths are read from the parts."""
+    """How many parts each data URI kept for the task has, and its characters."""
     return await store.read(lambda db: intake.input_parts(db, task_id), apart=True)
 
 
@@ -147,8 +143,7 @@ async def input_wholes(store: Store, task_id: str, digests: list[str]) -> dict[s
 
 
 async def input_part(store: Store, task_id: str, sha256: str, part: int) -> str:
-    """One part of one of the task's data URIs (off SQLite's event loop: a part is
-    megabytes)."""
+    """One part of one of the task's data URIs (apart: a part is megabytes)."""
     return await store.read(lambda db: intake.input_part(db, task_id, sha256, part), apart=True)
 
 

@@ -1,18 +1,6 @@
-"""The submit worker: sends waiting tasks to CometAPI, as many as the concurrency cap allows,
-each as the request CometAPI gets.
-
-`POST /v1/tasks` only stores a task; this worker, on every replica, claims due tasks from
-the store (receiver/lifecycle/rows/tasks/submits.py) and sends each once. CometAPI's
-refusals that pass (429, 502, 503, 504, no answer) put the task back in the queue with a
-growing wait; the others fail it with CometAPI's words (receiver/lifecycle/rules/retries.py
-decides which).
-Every send is kept in the task's submit history.
-
-A task's request goes out with the data URIs it refers to back in place, read from the
-store while the body goes out, so that no send holds a whole large URI
-(receiver/tasks/rules/inputs.py cuts the JSON; the store keeps the parts). Small URIs are
-read many at a time (`next_batch`), large ones a part at a time: building a body takes time
-in proportion to its bytes, never a store round trip per URI.
+"""The submit worker: on every replica, claims due tasks under the concurrency cap and sends
+each once; every send is kept in the task's submit history. A request goes out with its data
+URIs read back from the store as the body goes out, so that no send holds a whole large URI.
 """
 
 from __future__ import annotations
@@ -61,23 +49,10 @@ JITTER = 0.2
 _STORE_RETRIES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
-def submit_policy(u: UpstreamConfig) -> SubmitPolicy:
-    return SubmitPolicy(
-        max_concurrent=u.max_concurrent_tasks or None,
-        give_up_seconds=u.submit_give_up_seconds,
-        initial_backoff=u.submit_retry_initial_seconds,
-        max_backoff=u.submit_retry_max_seconds,
-        jitter=JITTER,
-        max_retry_after=u.max_retry_after_seconds,
-    )
-
-
 @dataclass(eq=False)
 class Submitter:
-    """Each part given at start-up (receiver/app/build.py): what every worker stands on,
-    CometAPI's client, the signer of callback URLs; the downstreams (`directory`), the
-    upstream's settings, how often the queue is looked at (`tick`) and how long after its
-    send a task is first polled (`first_poll`)."""
+    """Each part given at start-up (receiver/app/build.py); `first_poll`: how long after
+    its send a task is first polled."""
 
     parts: WorkerParts
     comet: CometClient
@@ -88,8 +63,16 @@ class Submitter:
     first_poll: float
 
     def __post_init__(self) -> None:
-        self.policy = submit_policy(self.upstream)
-        self.timeout = self.upstream.timeout_seconds
+        u = self.upstream
+        self.policy = SubmitPolicy(
+            max_concurrent=u.max_concurrent_tasks or None,
+            give_up_seconds=u.submit_give_up_seconds,
+            initial_backoff=u.submit_retry_initial_seconds,
+            max_backoff=u.submit_retry_max_seconds,
+            jitter=JITTER,
+            max_retry_after=u.max_retry_after_seconds,
+        )
+        self.timeout = u.timeout_seconds
         self._sending: dict[asyncio.Task[None], str] = {}  # each send in flight: its app
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -190,9 +173,7 @@ class Submitter:
 
     async def _submitted(self, job: SubmitJob, fields: dict[str, Any]) -> Submitted:
         """CometAPI's answer to the task's body, built and sent within the upstream timeout
-        as a whole: a send never outlives it, so the sweep of sends cut off by a stop (after
-        twice the timeout) never takes one still going for one (an UpstreamTimeout, sent
-        again later, when it would)."""
+        as a whole: the sweep of sends cut off (after twice it) never takes one still going."""
         timeout = self.timeout
         built = False
         try:
@@ -254,8 +235,8 @@ class Submitter:
     async def _stored(
         self, write: Callable[[], Awaitable[T]], log: Log, **context: Any
     ) -> T | None:
-        """The write's result, tried again through a short store outage; None if it never
-        went in (logged with what it was about, for an operator to reconcile)."""
+        """The write's result, tried again through a short store outage; None (logged) if it
+        never went in."""
         for wait in (*_STORE_RETRIES, None):
             try:
                 return await write()
@@ -274,9 +255,8 @@ HOLD_CHARS = 8 * 1024 * 1024  # URIs up to this in all: the body is built once, 
 async def outgoing_request(
     store: Store, task_id: str, fields: dict[str, Any]
 ) -> dict[str, Any] | StreamedBody:
-    """`fields` as they go out: as they are when the task keeps no data URI, else streamed.
-    Past HOLD_CHARS the parts are read twice, once for the body's length and once to send
-    it: the store, not the process, holds the URIs between the two."""
+    """`fields` as they go out: as they are when the task keeps no data URI, else streamed
+    (past HOLD_CHARS read twice, for the length and to send: the store holds the URIs)."""
     if not holds_references(fields):
         return fields  # the common case: no read of the store, which is a thread's hop
     sizes = await task_reads.input_parts(store, task_id)

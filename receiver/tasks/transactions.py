@@ -1,24 +1,7 @@
-"""How a task changes on the way to CometAPI, one transaction each: taken in, sent or
-refused, cancelled.
-
-A task comes in (`queue`): stored, waiting in the submit queue, unless its API key's own
-limits (receiver/keys/rules.py) refuse it. A key with limits is locked before
-its tasks are counted, in the transaction that inserts the new one, so that two submits on
-two replicas cannot both take its last place. A repeat of an earlier request (the same
-Idempotency-Key) answers that request's task and counts for nothing.
-
-A submit (`claim`, then `accepted` or `refused`): waiting tasks claimed under the
-concurrency cap, and each send accepted or refused by CometAPI, or cut off. A claim takes a
-task out of the queue and marks it in flight in one commit, right before the call: a send
-in flight is never taken over, for no one can tell whether CometAPI took it. What follows a
-refusal (wait and send again, or fail) is receiver/lifecycle/rules/retries.py's.
-
-A task is cancelled (`while_waiting`, `upstream`): here and at once while it waits in the
-submit queue (it never reaches CometAPI), else once CometAPI has accepted the cancel.
-
-Its polls, and a task a worker could not handle set aside, are the lifecycle's
-(receiver/lifecycle/transactions/polls.py and leases.py).
-"""
+"""How a task changes on the way to CometAPI, one transaction each: taken in (`queue`), sent
+or refused (`claim`, `accepted`, `refused`), cancelled (`while_waiting`, `upstream`). A key
+with limits is locked before its tasks are counted, in the transaction that inserts the new
+one, so that two submits on two replicas cannot both take its last place."""
 
 from __future__ import annotations
 
@@ -95,10 +78,8 @@ async def claim(
     per_app: int | None = None,
     held: Mapping[str, int] | None = None,
 ) -> list[SubmitJob]:
-    """Up to `limit` waiting tasks that are due, as many as the cap leaves room for, in
-    flight for `owner`: key by key in turn, each key's oldest first; none of an app that
-    would then have more than `per_app` sends in flight (counting `held`, `owner`'s sends
-    already in flight, by app)."""
+    """Up to `limit` due waiting tasks, as many as the cap leaves room for, in flight for
+    `owner`: key by key in turn; none of an app past `per_app` sends in flight (with `held`)."""
     return await store.run(
         lambda db: _claim(db, owner, cap, limit, time.time(), per_app, held or {})
     )
@@ -161,8 +142,7 @@ async def accepted(
     attempt: SubmitAttempt,
     subscriptions: Subscriptions,
 ) -> Recorded:
-    """The send is over, its id is bound, the first poll is due, `queued` is announced (a
-    task sent again after a retryable failure announces nothing new)."""
+    """The send is over, its id bound, the first poll due, `queued` announced once."""
 
     def write(db: Db) -> Recorded:
         now = time.time()
@@ -177,8 +157,7 @@ async def accepted(
 def bind(
     db: Db, task_id: str, accepted: Accepted, audience: Audience, key: str, now: float
 ) -> Recorded:
-    """CometAPI's id bound to the task, and `queued` announced the first time (`key`: the
-    send's, so that a repeat changes nothing)."""
+    """CometAPI's id bound to the task, and `queued` announced the first time."""
     upstream = accepted.upstream_task_id
     submits.bind(db, task_id, upstream, accepted.next_poll_at, now)
     task = intake.get_task(db, task_id)
@@ -206,9 +185,8 @@ async def refused(
     attempt: SubmitAttempt,
     subscriptions: Subscriptions,
 ) -> Recorded | None:
-    """CometAPI did not take the task: back in the queue until `retry_at`, or failed with
-    the reason (the recorded failure; None when it waits again, or when the send is not
-    `owner`'s any more and nothing of it is decided here)."""
+    """CometAPI did not take the task: back in the queue until `retry_at` (None), or failed
+    with the reason (the recorded failure)."""
 
     def write(db: Db) -> Recorded | None:
         now = time.time()

@@ -1,11 +1,7 @@
-"""A task as the API answers it (with its events, deliveries and attempts, its sends and
-copies) and the query parameters that pick tasks, as pydantic models: what the routes
-answer through and FastAPI reads parameters with and describes (one truth). Answers are
-built from the lifecycle's records (receiver/lifecycle/rules/records.py), read by their
-attributes: a field is declared once, here. Rules of the feature rather than beside its
-routes, since the live stream's read (receiver/stream/reads.py) shapes its changes with
-them; the deliveries' own lists and parameters are receiver/deliveries/api.py's. What every
-resource shares is receiver/kernel/http/models.py's."""
+"""A task as the API answers it and the query parameters that pick tasks, as pydantic
+models: what the routes answer through and FastAPI describes (one truth). Rules of the
+feature, since the live stream's read (receiver/stream/reads.py) shapes its changes with
+them too."""
 
 from __future__ import annotations
 

@@ -1,14 +1,12 @@
-"""Large inputs kept once: every `data:` URI of a submitted request is taken out of it and
-kept apart (the store's `task_inputs`, written once), and the request keeps a small
-reference in its place, which is also what the API and the console show:
+"""Large inputs kept once, pure: every `data:` URI of a submitted request is kept apart (the
+store's `task_inputs`), and the request keeps a small reference in its place, which is also
+what the API and the console show:
 
     {"data_uri": {"type": "image/png", "bytes": 62914560, "sha256": "<hex>"}}
 
-`bytes` is the size of the data the URI carries (decoded, for base64). The submit worker
-streams the request with the URIs back in place, a part at a time (`json_pieces`). What
-stays inline (every other string, key and value, a URI whose header runs past 4,096
-characters too) is kept in the task row, which every state change rewrites: at most
-`MAX_INLINE_CHARS` of it. Pure functions: no I/O.
+The submit worker streams the request with the URIs back in place (`json_pieces`). What
+stays inline is kept in the task row, which every state change rewrites: at most
+`MAX_INLINE_CHARS` of it.
 """
 
 from __future__ import annotations
@@ -57,9 +55,8 @@ def reference(uri: str) -> tuple[str, dict[str, Any]]:
 @dataclass
 class TakenOut:
     """The data URIs taken out of a request body before it is validated, each replaced by
-    a short stand-in with the same header (a validator judges it as it would the URI), so
-    that validation copies no large text; `references` turns the stand-ins into references
-    afterwards."""
+    a short stand-in with the same header, so that validation copies no large text;
+    `references` turns the stand-ins into references afterwards."""
 
     uris: dict[str, str] = field(default_factory=dict)  # by digest
     stand_ins: dict[str, dict[str, Any]] = field(default_factory=dict)  # stand-in: reference
@@ -81,8 +78,7 @@ class TakenOut:
         return taken
 
     def too_much(self) -> str | None:
-        """Why the request holds more than it could keep or send (too many data URIs, too
-        much text inline, naming its largest field); None: it does not."""
+        """Why the request holds more than it could keep or send; None: it does not."""
         if self.count > MAX_DATA_URIS:
             return (
                 f"the request holds {self.count} data: URIs, over {MAX_DATA_URIS}: send the"
@@ -128,8 +124,7 @@ class TakenOut:
 
 
 def holds_references(value: Any) -> bool:
-    """Whether a stored request refers anywhere to a data URI kept apart: one that does not
-    goes out as it is, with no read of the store."""
+    """Whether a stored request refers anywhere to a data URI kept apart."""
     if isinstance(value, dict):
         if len(value) == 1 and isinstance(value.get(REFERENCE), dict):
             return True
@@ -146,13 +141,11 @@ Piece = bytes | str
 
 def json_pieces(fields: dict[str, Any], kept: Collection[str]) -> list[Piece]:
     """The request's JSON cut where each kept URI goes, so that a send can stream it and no
-    buffer holds a whole URI (a reference whose URI is not kept goes out as it is). The
-    pieces joined, with each URI in place, are what `orjson.dumps` writes of it put back."""
+    buffer holds a whole URI. Joined with each URI in place, they are what `orjson.dumps`
+    writes of it put back."""
     pieces: list[Piece] = []
     run = bytearray()  # the JSON text since the last URI: one copy, however many tokens
-
-    def text(piece: bytes) -> None:
-        run.extend(piece)
+    text = run.extend
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
@@ -202,9 +195,8 @@ def next_batch(
     sizes: Mapping[str, tuple[int, int]],
     budget: int = BATCH_CHARS,
 ) -> list[str]:
-    """The digests of the URIs kept in one part that the pieces from `start` on put back,
-    each once, in order, as many as `budget` characters hold (always the first): what the
-    send reads next in one go. A URI in several parts is read a part at a time instead."""
+    """The digests of the one-part URIs the pieces from `start` on put back, each once, in
+    order, as many as `budget` characters hold (always the first): the send's next read."""
     chosen: dict[str, None] = {}
     held = 0
     for index in range(start, len(pieces)):  # no copy of the rest: a batch costs its own
