@@ -1,6 +1,5 @@
-"""How CometAPI's callback route (`POST /callbacks/runway/{token}`) is described in the
-OpenAPI document. The route itself is a bare ASGI app (receiver/callbacks/route.py), matched
-before the API's and never through FastAPI: this router is only read for the document."""
+"""How CometAPI's callback route is described in the OpenAPI document: the route itself is a
+bare ASGI app (route.py), never reached through FastAPI."""
 
 from __future__ import annotations
 
@@ -22,11 +21,7 @@ class CallbackAck(Answer):
     duplicate: bool = Field(description="The same bytes came before; nothing was stored.")
 
 
-# What CometAPI posts to a callback URL, as loosely as the parser
-# (receiver/lifecycle/comet.py) reads it: field types drift in the wild, so the fields
-# take any JSON value, and any other field is kept with the claim.
-
-
+# What CometAPI posts, as loosely as the parser reads it: field types drift in the wild.
 class FlatCallback(BaseModel):
     """CometAPI's documented callback: the task's fields at the top level (no `data`)."""
 

@@ -1,16 +1,10 @@
 """The inbound callback: verify the signed URL, then parse, then ask CometAPI, then persist.
-
-Order matters: the token is checked before the body is read, and the 200 goes out only
-after the event is committed. Every refusal is a 4xx with a reason and changes nothing.
-CometAPI does not sign callbacks, so an accepted one is a claim: CometAPI is asked at once,
-and its authenticated answer, which is what changes the task
-(receiver/lifecycle/rules/task.py), is recorded with the claim in one transaction. When it
-is not asked now or does not answer within `ask_within_seconds`, the claim is kept alone
-and brings a poll forward, as the poller's (receiver/tasks/poller.py).
+The token is checked before the body is read, and the 200 goes out only after the event is
+committed. CometAPI does not sign callbacks, so an accepted one is a claim, recorded with
+CometAPI's answer when asked now, else kept alone to bring a poll forward.
 
 The route is a bare ASGI app, not a Starlette endpoint: on the busiest path the Request and
-Response objects and the per-route exception wrapper were a twentieth of a callback's
-work. Anything unexpected still reaches the application's exception handlers.
+Response objects and the per-route exception wrapper were a twentieth of a callback's work.
 """
 
 from __future__ import annotations
@@ -49,11 +43,7 @@ PATH = "/callbacks/runway/{token}"
 
 
 class Callback:
-    """POST /callbacks/runway/{token}, over the parts given at start-up
-    (receiver/app/asgi.py): what every part of the process stands on, the signer of
-    callback URLs, the polls it hands to this process's poller (`handed`); the downstreams
-    (`directory`), how this process leases a poll, the callbacks' settings (how a claim is
-    judged, how large a body may be) and how slow a body may come (`body_timeout`)."""
+    """POST /callbacks/runway/{token}, over the parts given at start-up (receiver/app/asgi.py)."""
 
     def __init__(
         self,
