@@ -71,8 +71,7 @@ def _text(value: object, limit: int = _MAX_TEXT) -> str | None:
 
 
 def _url(value: object) -> str | None:
-    """A link with a host, or None: what the standard library cannot split is no link, since
-    every reader of an output splits it."""
+    """A link with a host that the standard library can split (every reader splits it)."""
     if value is None:
         return None  # most of the fields read for links are absent
     text = _text(value, 4096)
@@ -372,8 +371,7 @@ def _refusal(payload: Any, fallback: str) -> str:
 
 
 def _refused(payload: Any, response: _Answer) -> UpstreamError:
-    """CometAPI's refusal; a throttled account is told how long to wait (the submit queue
-    and the poller honour it)."""
+    """CometAPI's refusal, with how long a throttled account is told to wait."""
     wait = retry_after(response.headers.get("retry-after"), time.time())
     fallback = f"CometAPI answered HTTP {response.status}"
     return UpstreamError(_refusal(payload, fallback), response.status, wait)
@@ -400,8 +398,7 @@ class Polled:
 
 @dataclass(frozen=True)
 class StreamedBody:
-    """A JSON body too large to hold at once: its length in bytes, and its bytes in order
-    (a fresh iterator for each send)."""
+    """A JSON body too large to hold at once: its length, and a fresh iterator a send."""
 
     length: int
     chunks: Callable[[], AsyncIterator[bytes]]

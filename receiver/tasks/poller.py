@@ -70,8 +70,7 @@ class Poller:
             await asyncio.sleep(wait)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Claim and poll until `stopping`, taking meanwhile the polls callbacks hand over;
-        then let the handed polls already running finish."""
+        """Claim and poll until `stopping`, with the polls callbacks hand over meanwhile."""
         handoff = self.handed
         handoff.limit, handoff.taker = self.settings.batch_size, self
         try:
@@ -219,8 +218,7 @@ class Poller:
         return claim  # as kept (pending): its verdict is said and counted by `_told`
 
     def _may_ask(self, task_id: str, gap: float) -> bool:
-        """Whether a callback on `task_id` asks CometAPI now: not under a poll budget or a
-        429, and not again within `gap` seconds here."""
+        """Whether a callback asks CometAPI now: no budget, no 429, not within `gap` here."""
         if self.lease.max_per_second is not None or time.monotonic() < self._held_until:
             return False
         if self._asked.get(task_id, gap) is not None:
@@ -232,8 +230,7 @@ class Poller:
     async def _ask(
         self, kind: str | None, upstream_task_id: str, log: Log, span: tracing.Span | None
     ) -> tuple[Polled | None, Observation | None]:
-        """CometAPI's answer and its observation (credits if sane), or None when asking
-        failed; `kind` None: a callback's."""
+        """CometAPI's answer and its observation, or None when asking failed."""
         started = time.monotonic()
         polled: Polled | None = None
         try:

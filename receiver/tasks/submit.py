@@ -101,8 +101,7 @@ NotBlank = Annotated[
 
 
 def _json_size(value: Any) -> int | None:
-    """Its bytes as JSON, sent on and stored; None when it cannot be (NaN, Infinity, a lone
-    surrogate)."""
+    """Its bytes as JSON; None when it has none (NaN, Infinity, a lone surrogate)."""
     try:
         return len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode())
     except (ValueError, RecursionError):

@@ -76,8 +76,7 @@ class Submitter:
         self._sending: dict[asyncio.Task[None], str] = {}  # each send in flight: its app
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Claim and send until `stopping`; then let the sends in flight finish, so that
-        none is cut off by a graceful stop."""
+        """Claim and send until `stopping`; then let the sends in flight finish."""
         while not stopping.is_set():
             room = IN_FLIGHT - len(self._sending)
             jobs: list[SubmitJob] = []
@@ -235,8 +234,7 @@ class Submitter:
     async def _stored(
         self, write: Callable[[], Awaitable[T]], log: Log, **context: Any
     ) -> T | None:
-        """The write's result, tried again through a short store outage; None (logged) if it
-        never went in."""
+        """The write's result, tried through a short store outage; None (logged): never in."""
         for wait in (*_STORE_RETRIES, None):
             try:
                 return await write()

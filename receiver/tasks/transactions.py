@@ -38,8 +38,7 @@ INPUTS_SECONDS = 30.0
 
 
 async def queue(store: Store, new: NewTask, limits: KeyLimits) -> tuple[Task, bool]:
-    """The task, with its place in the queue, and whether it is new (False: a repeat);
-    LimitReached when the key that makes it is at one of its limits."""
+    """The task, with its place in the queue, and whether it is new (or LimitReached)."""
     # Thousands of data URIs, or tens of MiB of one, take longer to write than the store's
     # usual deadline, which is made for the rows of one task.
     timeout = INPUTS_SECONDS if new.inputs else 0.0

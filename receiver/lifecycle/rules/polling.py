@@ -86,8 +86,7 @@ def trims_history(task_id: str) -> bool:
 
 
 def usual_window(durations: Sequence[float]) -> Window | None:
-    """Where tasks of one kind end: the 10th to 90th percentile of their durations, or None
-    with too few."""
+    """Where tasks of one kind end: their durations' 10th to 90th percentile (None: few)."""
     if len(durations) < MIN_HISTORY:
         return None
     ordered = sorted(durations)
@@ -185,8 +184,7 @@ def callback_poll(
 
 
 def poll_backoff(attempts: int, interval: float, factor: float, maximum: float) -> float:
-    """The wait before the next poll of a task asked `attempts` times: growing by `factor`
-    from `interval`, up to `maximum`."""
+    """The wait before the next poll of a task asked `attempts` times."""
     return float(min(maximum, interval * factor**attempts))
 
 
@@ -206,8 +204,7 @@ class PollSchedule:
     def after(
         self, kind: str, created_at: float, attempts: int, now: float, failed: bool
     ) -> float | PollRule | CallbackPolls:
-        """The next poll of a task of `kind` asked `attempts` times; after a failed poll, a
-        backoff."""
+        """The next poll of a task of `kind` asked `attempts` times (a failed poll backs off)."""
         backoff = poll_backoff(attempts, self.interval, self.factor, self.max_interval)
         if not is_callback(kind):
             return now + min(backoff, self.rule.ceiling) if failed else self.rule

@@ -236,8 +236,7 @@ class Wakeups:
     capped: bool = True
 
     def work_after(self, recorded: Recorded, handed: frozenset[str] = frozenset()) -> Work:
-        """Which workers a recorded observation gives something to do (`handed`: deliveries
-        already handed to this process's fan-out)."""
+        """Which workers a recorded observation gives something to do."""
         work = Work.NONE
         if set(recorded.delivery_ids) - handed:
             work |= Work.DELIVERIES

@@ -12,8 +12,7 @@ from receiver.lifecycle.rules.queue import SubmitPolicy
 
 
 def submit_backoff(attempt: int, initial: float, maximum: float) -> float:
-    """The wait after send number `attempt` (1 for the first) was refused: doubling from
-    `initial`, up to `maximum`."""
+    """The wait after send number `attempt` (1 for the first) was refused."""
     return float(min(maximum, initial * 2 ** (attempt - 1)))
 
 

@@ -222,8 +222,7 @@ def is_callback(name: str) -> bool:
 
 
 def output_of(name: str, outputs: tuple[str, ...] | list[str] = ()) -> Output:
-    """What a task of this kind makes: a passed-through kind's by its first output's suffix;
-    else a video."""
+    """What a task of this kind makes (a passed-through kind's: by its first output)."""
     kind = KINDS.get(name)
     if kind is not None:
         return kind.output
@@ -292,8 +291,7 @@ MAX_CREDITS = 1_000_000.0
 
 
 def sane_credits(obs: Observation) -> tuple[Observation, dict[str, str]]:
-    """`obs` without a credit figure that cannot be a price, and those dropped, for the
-    warning."""
+    """`obs` without a credit figure that cannot be a price, and those dropped."""
     refused = {
         name: str(value)
         for name, value in (("point", obs.point), ("refund", obs.refund))

@@ -56,8 +56,7 @@ class Report:
 
 @dataclass(frozen=True)
 class Audience:
-    """Who hears of a change, whether a success's files are copied first, and how often
-    they hear of a task's progress."""
+    """Who hears of a change, and how: files copied first, progress at most how often."""
 
     subscriptions: Subscriptions
     mirror: bool = False

@@ -252,8 +252,7 @@ def usual(db: Db, task: Task) -> Window | None:
 def scheduled(
     db: Db, task: Task, state: str, progress: float | None, now: float, rule: PollRule
 ) -> float:
-    """The next poll of an unfinished task; keeps when it was first seen running and the end
-    its polls aim at."""
+    """The next poll of an unfinished task; keeps when it started and the end aimed at."""
     running = state == "running"
     started_at = task.started_at if task.started_at is not None or not running else now
     says_end = progress is not None and end_from_progress(started_at or now, now, progress)
@@ -379,8 +378,7 @@ def arrived(
 
 
 def as_claim(report: Report) -> Report:
-    """A callback's report as a claim: its credits are never taken, only CometAPI's answer
-    prices (`claim_of`)."""
+    """A callback's report as a claim: its credits are never taken (`claim_of`)."""
     return replace(report, obs=claim_of(report.obs))
 
 

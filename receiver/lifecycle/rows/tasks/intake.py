@@ -77,8 +77,7 @@ def create_task(db: Db, new: NewTask, now: float) -> tuple[Task, bool]:
 
 
 def replayed(db: Db, new: NewTask) -> Task | None:
-    """The task an earlier request with this idempotency key made, if any (Conflict when it
-    came with another body)."""
+    """The task an earlier request with this idempotency key made (Conflict: another body)."""
     if not new.idempotency_key:
         return None
     row = db.one(TASK_BY_KEY, (new.idempotency_key,))

@@ -58,8 +58,7 @@ DUE_LINES = Sql(
 
 
 def due_lines(db: Db, now: float, depth: int) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Each key's oldest `depth` waiting tasks that are due (the admin token's under ''),
-    and each key's weight."""
+    """Each key's oldest `depth` due waiting tasks (the admin's under ''), and its weight."""
     lines: dict[str, list[str]] = {}
     weights: dict[str, int] = {}
     for row in db.all(DUE_LINES, (now, depth)):
@@ -119,8 +118,7 @@ BIND_SUBMISSION = Sql(
 
 
 def bind(db: Db, task_id: str, upstream_task_id: str, next_poll_at: float, now: float) -> None:
-    """CometAPI took the task: its id bound (unless a callback bound it first), its first
-    poll due."""
+    """CometAPI took the task: its id bound (unless a callback was first), its poll due."""
     db.execute(BIND_SUBMISSION, (upstream_task_id, next_poll_at, now, task_id))
 
 
@@ -139,8 +137,7 @@ END_SUBMIT = Sql(
 
 
 def end_send(db: Db, job: SubmitJob, owner: str, retry_at: float | None, now: float) -> bool:
-    """The send is over (back in the queue at `retry_at`, if set); False when it is not
-    `owner`'s send any more."""
+    """The send is over (queued again at `retry_at`, if set); False: no longer `owner`'s."""
     return bool(db.execute(END_SUBMIT, (retry_at, now, job.task_id, owner)))
 
 

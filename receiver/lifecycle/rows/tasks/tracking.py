@@ -126,8 +126,7 @@ SET_TASK_ROUTING = Sql("UPDATE tasks SET routing = ? WHERE id = ?")
 
 
 def mark_webhook_gone(db: Db, task_id: str, now: float) -> bool:
-    """The task's own webhook marked gone (its later events make no row for it); False when
-    there is no such task."""
+    """The task's own webhook marked gone (no row for it after); False: no such task."""
     row = db.one(LOCKED_TASK, (task_id,))
     if row is None:
         return False
