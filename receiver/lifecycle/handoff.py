@@ -44,7 +44,8 @@ class PollHandoff:
         self, task_id: str, report: Report, claims: ClaimPolicy, within: float
     ) -> Recorded | None:
         """A callback's claim and CometAPI's answer, recorded in one transaction by this
-        process's poller; None (nothing stored) when not asked now or answered in time."""
+        process's poller; None (nothing stored) when it is not asked now, or not answered in
+        time."""
         taker = self.taker
         if taker is None or within <= 0 or self._busy >= self.limit:
             return None
