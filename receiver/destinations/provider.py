@@ -12,11 +12,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations import cloudevents
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA, Metadata
 from receiver.destinations.publishing import BrokerTarget, Confirming, Confirms, Opening, Publisher
 from receiver.destinations.settings import http_url
+from receiver.expressions.rules import Shaped
 
 
 def webhook(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,6 +74,16 @@ class Endpoint(Protocol):
 
     @property
     def timeout(self) -> float: ...
+
+
+# A destination's body for an event: (payload, url, the task's first message there) -> Rendered.
+Render = Callable[[Payload, str, tuple[str, bool] | None], Rendered]
+
+
+def body_of(render: Render, url: str, job: DeliveryJob) -> Shaped:
+    """A format's own body for a delivery, with the path to append, by its `render`."""
+    rendered = render(job.payload, url, job.posted)
+    return Shaped(rendered.body, path=rendered.path)
 
 
 @runtime_checkable
