@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
@@ -47,6 +48,16 @@ def _admin_mark(admin_token: str) -> str:
     return hmac.new(admin_token.encode(), b"console-session", hashlib.sha256).hexdigest()[:32]
 
 
+def loaded(serializer: URLSafeTimedSerializer, cookie: str | None, max_age: int) -> Any:
+    """What a signed cookie holds, or None when it is absent, forged or older than `max_age`."""
+    if not cookie:
+        return None
+    try:
+        return serializer.loads(cookie, max_age=max_age)
+    except BadData:
+        return None
+
+
 class Sessions:
     def __init__(self, keys: list[str], admin_token: str, max_age_seconds: int) -> None:
         self.max_age = max_age_seconds
@@ -60,74 +71,53 @@ class Sessions:
     def token_matches(self, given: str) -> bool:
         return hmac.compare_digest(given.encode(), self._admin_token.encode())
 
+    def _marked(self, payload: Any, field: str) -> str | None:
+        """`payload[field]`, of a payload issued under this admin token; else None."""
+        if not isinstance(payload, dict) or not isinstance(payload.get(field), str):
+            return None
+        if not hmac.compare_digest(str(payload.get("a", "")), self._mark):
+            return None
+        return str(payload[field])
+
     def issue(self) -> str:
         """A fresh session's cookie value (a new id on every login: no fixation). Its end is
         written in it, so that a revocation need be kept only until then, whatever
         `session_seconds` later becomes."""
         payload = {"s": secrets.token_urlsafe(16), "a": self._mark, "e": time.time() + self.max_age}
-        value = self._session.dumps(payload)
-        assert isinstance(value, str)
-        return value
+        return self._session.dumps(payload)
 
     def read(self, cookie: str | None) -> Session | None:
         """The session a cookie holds, or None when it is absent, forged, expired, or was
         issued under another admin token. Whether it was revoked is the store's to say."""
-        if not cookie:
-            return None
-        try:
-            payload = self._session.loads(cookie, max_age=self.max_age)
-        except BadData:
-            return None
-        if not isinstance(payload, dict) or not isinstance(payload.get("s"), str):
-            return None
-        if not hmac.compare_digest(str(payload.get("a", "")), self._mark):
+        payload = loaded(self._session, cookie, self.max_age)
+        session_id = self._marked(payload, "s")
+        if session_id is None:
             return None
         ends = payload.get("e")
         if not isinstance(ends, (int, float)) or ends <= time.time():
             return None
-        return Session(payload["s"], self.csrf_for(payload["s"]), float(ends))
+        return Session(session_id, self.csrf_for(session_id), float(ends))
 
     def issue_browser(self, known: str | None) -> str:
         """The known-browser cookie, keeping the browser's id when it had one."""
-        value = self._browser.dumps({"b": known or secrets.token_urlsafe(16), "a": self._mark})
-        assert isinstance(value, str)
-        return value
+        return self._browser.dumps({"b": known or secrets.token_urlsafe(16), "a": self._mark})
 
     def read_browser(self, cookie: str | None) -> str | None:
         """The id of the browser a known-browser cookie names, or None."""
-        if not cookie:
-            return None
-        try:
-            payload = self._browser.loads(cookie, max_age=KNOWN_BROWSER_SECONDS)
-        except BadData:
-            return None
-        if not isinstance(payload, dict) or not isinstance(payload.get("b"), str):
-            return None
-        if not hmac.compare_digest(str(payload.get("a", "")), self._mark):
-            return None
-        return str(payload["b"])
+        return self._marked(loaded(self._browser, cookie, KNOWN_BROWSER_SECONDS), "b")
 
     def issue_login(self) -> tuple[str, str]:
         """The login form's cookie, and the nonce in it that the form's CSRF token is bound
         to before anyone is logged in."""
         nonce = secrets.token_urlsafe(16)
-        value = self._login.dumps(nonce)
-        assert isinstance(value, str)
-        return value, nonce
+        return self._login.dumps(nonce), nonce
 
     def read_login(self, cookie: str | None) -> str | None:
-        if not cookie:
-            return None
-        try:
-            nonce = self._login.loads(cookie, max_age=LOGIN_FORM_SECONDS)
-        except BadData:
-            return None
+        nonce = loaded(self._login, cookie, LOGIN_FORM_SECONDS)
         return nonce if isinstance(nonce, str) else None
 
     def csrf_for(self, bound_to: str) -> str:
-        token = self._csrf.dumps(bound_to)
-        assert isinstance(token, str)
-        return token
+        return self._csrf.dumps(bound_to)
 
     def csrf_valid(self, bound_to: str | None, given: object) -> bool:
         if bound_to is None or not isinstance(given, str) or not given:

@@ -45,9 +45,7 @@ class Portal(Console):
 
     @cached_property
     def portal_sessions(self) -> PortalSessions:
-        return PortalSessions(
-            self.sessions, self.signing_keys, self.sessions_config.portal_session_seconds
-        )
+        return PortalSessions(self.signing_keys, self.sessions_config.portal_session_seconds)
 
     def render(
         self,

@@ -13,9 +13,9 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
-from receiver.console.session import Session, Sessions
+from receiver.console.session import Session, loaded
 from receiver.keys.rows.apps import PortalApp
 from receiver.keys.rules import Caller
 
@@ -40,8 +40,7 @@ class Started:
 
 
 class PortalSessions:
-    def __init__(self, sessions: Sessions, keys: list[str], max_age_seconds: int) -> None:
-        self.csrf = sessions  # the console's CSRF tokens, bound to this session's id
+    def __init__(self, keys: list[str], max_age_seconds: int) -> None:
         self.max_age = max_age_seconds
         self._session = URLSafeTimedSerializer(keys, salt=_SESSION_SALT)
 
@@ -52,18 +51,11 @@ class PortalSessions:
             "i": since,
             "e": time.time() + self.max_age,
         }
-        value = self._session.dumps(payload)
-        assert isinstance(value, str)
-        return value
+        return self._session.dumps(payload)
 
     def read(self, cookie: str | None) -> Started | None:
         """What a cookie holds, or None when it is absent, forged or past its end."""
-        if not cookie:
-            return None
-        try:
-            payload = self._session.loads(cookie, max_age=self.max_age)
-        except BadData:
-            return None
+        payload = loaded(self._session, cookie, self.max_age)
         if not isinstance(payload, dict):
             return None
         sid, app_id, since, ends = (payload.get(k) for k in ("s", "a", "i", "e"))
