@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 from receiver.console import endpoint_form, views
 from receiver.console.core import Console, Form
 from receiver.console.pages import Pages
-from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.rules.delivery import owner_of
@@ -29,13 +28,6 @@ from receiver.tasks import submit
 
 # What the form takes of the settings only AWS destinations have (the object key: S3's).
 AWS_SETTINGS = ("region", "endpoint_url", "key")
-
-
-def shown_keys(made: dict[str, Any]) -> dict[str, Any]:
-    """What a page shows of a secret just made (`made`: an answer of the API's, with its
-    `secret`): `value`, a `whsec_` secret, this once; `key`, a `whpk_` public key, and `kid`,
-    an rfc9421 key's id. An ed25519 key's private half is never shown."""
-    return {"value": made.get("secret"), "key": made.get("public_key"), "kid": made.get("key_id")}
 
 
 class DownstreamForms:
@@ -63,6 +55,20 @@ class DownstreamForms:
         if owner is None:
             return "/.well-known/jwks.json"
         return f"/.well-known/jwks/{quote(self.directory.app_names.get(owner, owner))}.json"
+
+    def secret_shown(
+        self, name: str, kept: str, made: dict[str, Any], **more: Any
+    ) -> dict[str, Any]:
+        """What a page shows, this once, of a secret made or rotated for `kept` (`name`: as
+        shown; `made`: the API's answer, with its `secret`); never an ed25519 private key."""
+        return {
+            "name": name,
+            **more,
+            "value": made.get("secret"),  # a `whsec_` secret, this once
+            "key": made.get("public_key"),  # a `whpk_` public key
+            "kid": made.get("key_id"),  # an rfc9421 key's id
+            "jwks": self.key_set(kept),  # where its receivers fetch its public keys
+        }
 
     def caller(self, session: Session) -> Caller:
         """Whom the forms act as: the operator, for every app."""
@@ -135,8 +141,7 @@ class DownstreamForms:
         made, until = await downstreams.rotate_secret(
             self.workers, self.rules, self.directory, kept
         )
-        shown = {"name": name, "rotated": True, "until": until, **shown_keys(made)}
-        shown["jwks"] = self.key_set(kept)
+        shown = self.secret_shown(name, kept, made, rotated=True, until=until)
         return await self.with_secret(request, session, shown)
 
     async def edit(self, request: Request, session: Session, form: Form) -> Response:
@@ -232,25 +237,9 @@ class Actions(DownstreamForms):
 
     async def create_downstream(self, request: Request, session: Session, form: Form) -> Response:
         """Make one; its secret is shown on the answer itself, this once (never in a URL)."""
-        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
-        form = endpoint_form.with_events(form)  # its states' checkboxes, as the API's list
-        options = endpoint_form.OPTION_NAMES
-        kept = {k: form.get(k, "").strip() for k in (*fields, *AWS_SETTINGS, *options)}
-        kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
-        # The headers' values may be secrets: never written back into the page.
-        kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
+        form, kept = endpoint_form.new_fields(form, AWS_SETTINGS)
         try:
-            payload = {
-                "name": kept["name"],
-                **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
-                "format": kept["format"] or "webhook",
-                "events": views.listed(kept["events"]),
-                "channels": views.listed(kept["channels"]),
-                **{k: kept[k] for k in AWS_SETTINGS if kept[k]},  # region, endpoint_url, key
-                **endpoint_form.options_of(kept),  # signing, timeout, max_per_second, ...
-                **expression_fields(form),  # filter, transform, headers (sealed when stored)
-                **endpoint_form.credentials(form),  # auth, tls, proxy (their secrets sealed)
-            }
+            payload = endpoint_form.new_body(form, kept, AWS_SETTINGS)
             keys = self.console.keys
             made, secret = await downstreams.create_downstream(
                 self.workers, self.rules, keys, self.directory, payload, BOOTSTRAP
@@ -258,8 +247,6 @@ class Actions(DownstreamForms):
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.pages.deliveries(request, session, kept=kept, create_error=said)
-        shown = {"name": made["name"], "rotated": False, **shown_keys({**made, "secret": secret})}
-        shown["jwks"] = self.key_set(made["name"])
-        # a secret rotated: shown on its own card (one made: on the list)
-        one = request.path_params.get("name")
-        return await self.pages.deliveries(request, session, secret=shown, only=one)
+        name = made["name"]
+        shown = self.secret_shown(name, name, made | {"secret": secret}, rotated=False)
+        return await self.with_secret(request, session, shown)

@@ -17,11 +17,13 @@ from urllib.parse import urlsplit
 
 from receiver.config.downstream import AUTH_FIELDS, MASK, SECRET_OF
 from receiver.console import views
-from receiver.console.preview import header_lines
+from receiver.console.preview import expression_fields, header_lines
 from receiver.kernel.errors import InvalidRequest
 
 Form = dict[str, str]
 OPTION_NAMES = tuple(option.name for option in views.ENDPOINT_OPTIONS)
+# A new downstream's own fields, before its options and its destination's settings.
+NEW_FIELDS = ("name", "url", "format", "events", "channels", "filter", "transform")
 
 TLS_FIELDS = ("client_cert", "client_key", "ca")
 # How the API's refusal of a downstream names where it was wrong, which a form says
@@ -99,6 +101,32 @@ def credentials(form: Form) -> dict[str, Any]:
     """`auth`, `tls` and `proxy` of a new downstream: those given."""
     given = {"auth": auth_of(form), "tls": tls_of(form), "proxy": _field(form, "proxy") or None}
     return {name: value for name, value in given.items() if value is not None}
+
+
+def new_fields(form: Form, settings: tuple[str, ...] = ()) -> tuple[Form, dict[str, str]]:
+    """A new downstream's form with its events' checkboxes as the API's list, and what a
+    refusal shows again (`settings`: its destination's own it takes): never a secret (typed
+    again), nor a header's value (it may be one)."""
+    form = with_events(form)
+    kept = {k: _field(form, k) for k in (*NEW_FIELDS, *settings, *OPTION_NAMES)}
+    kept |= kept_fields(form)
+    kept["headers_given"] = "yes" if _field(form, "headers") else ""
+    return form, kept
+
+
+def new_body(form: Form, kept: dict[str, str], settings: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A new downstream's form as `POST /v1/downstreams` takes it."""
+    return {
+        "name": kept["name"],
+        **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
+        "format": kept["format"] or "webhook",
+        "events": views.listed(kept["events"]),
+        "channels": views.listed(kept["channels"]),
+        **{k: kept[k] for k in settings if kept[k]},
+        **options_of(kept),  # signing, timeout, max_per_second, ...
+        **expression_fields(form),  # filter, transform, headers (sealed when stored)
+        **credentials(form),  # auth, tls, proxy (their secrets sealed)
+    }
 
 
 def change_of(form: Form) -> dict[str, Any]:

@@ -13,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.alerts import transactions as alerts
-from receiver.console import endpoint_form, views
-from receiver.console.actions import DownstreamForms, shown_keys
+from receiver.console import endpoint_form
+from receiver.console.actions import DownstreamForms
 from receiver.console.core import Form
-from receiver.console.preview import expression_fields
 from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.downstreams import manage as managed
@@ -55,24 +54,11 @@ class Actions(DownstreamForms):
         return f"/endpoints/{quote(name, safe='')}"
 
     async def create(self, request: Request, session: Session, form: Form) -> Response:
-        fields = ("name", "url", "format", "events", "channels", "filter", "transform")
-        form = endpoint_form.with_events(form)  # its states' checkboxes, as the API's list
-        kept = {k: form.get(k, "").strip() for k in (*fields, *endpoint_form.OPTION_NAMES)}
-        kept |= endpoint_form.kept_fields(form)  # never a secret: typed again
-        kept["headers_given"] = "yes" if form.get("headers", "").strip() else ""
+        form, kept = endpoint_form.new_fields(form)
         try:
             if (kept["format"] or "webhook") not in (formats := self.console.app_formats):
                 raise InvalidRequest(f"format: one of {', '.join(formats)}")
-            payload: dict[str, Any] = {
-                "name": kept["name"],
-                **({"url": kept["url"]} if kept["url"] else {}),  # none: an addressless format
-                "format": kept["format"] or "webhook",
-                "events": views.listed(kept["events"]),
-                "channels": views.listed(kept["channels"]),
-                **endpoint_form.options_of(kept),  # signing, timeout, max_per_second, ...
-                **expression_fields(form),
-                **endpoint_form.credentials(form),  # auth, tls, proxy (their secrets sealed)
-            }
+            payload = endpoint_form.new_body(form, kept)
             caller = self.caller(session)
             made, secret = await managed.create_downstream(
                 self.workers, self.rules, self.console.keys, self.directory, payload, caller
@@ -83,16 +69,9 @@ class Actions(DownstreamForms):
         if self.directory.pulled(made["name"]):  # read by the app: nothing signed
             made = {"name": kept["name"], "pulled": True}
             return await self.portal_pages.endpoint(request, session, kept["name"], secret=made)
-        return await self.with_secret(
-            request,
-            session,
-            {
-                "name": kept["name"],
-                "rotated": False,
-                **shown_keys({**made, "secret": secret}),
-                "jwks": self.key_set(made["name"]),
-            },
-        )
+        made = made | {"secret": secret}
+        shown = self.secret_shown(kept["name"], made["name"], made, rotated=False)
+        return await self.with_secret(request, session, shown)
 
     async def refused_edit(
         self, request: Request, session: Session, name: str, error: str
