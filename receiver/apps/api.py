@@ -12,7 +12,6 @@ from pydantic import Field, ValidationError
 from starlette.responses import Response
 
 from receiver.alerts import transactions as alerts
-from receiver.apps import portal
 from receiver.config import problems
 from receiver.config.sections import ServerConfig
 from receiver.deliveries.rules.delivery import owner_of
@@ -26,6 +25,7 @@ from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
+from receiver.keys.transactions import apps as app_transactions
 from receiver.wiring.dependencies import AccessChange, ServerSection, Stored, Workers
 
 MAX_APP_BODY_BYTES = 16 * 1024
@@ -155,13 +155,14 @@ def app_info(row: AppRow) -> dict[str, Any]:
     }
 
 
-def _checked(model: type[Answer], payload: object) -> Any:
+def checked(model: type[Answer], payload: object, where: str = "body") -> Any:
+    """`payload` as `model` reads it; InvalidRequest naming each bad field of `where`."""
     if not isinstance(payload, dict):
-        raise InvalidRequest("body must be a JSON object")
+        raise InvalidRequest(f"{where} must be a JSON object")
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise InvalidRequest("; ".join(problems(exc, "body"))) from None
+        raise InvalidRequest("; ".join(problems(exc, where))) from None
 
 
 async def _body(request: Request, server: ServerConfig) -> object:
@@ -185,7 +186,7 @@ async def _body(request: Request, server: ServerConfig) -> object:
     openapi_extra=body(NewApp, "NewApp", "The app's name, weight and limits."),
 )
 async def create_app(request: Request, server: ServerSection, keys: Keyring) -> Response:
-    wanted: NewApp = _checked(NewApp, await _body(request, server))
+    wanted: NewApp = checked(NewApp, await _body(request, server))
     settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
     return reply(AppInfo, app_info(await keys.make_app(wanted.name, settings)), 201)
 
@@ -237,7 +238,7 @@ async def change_app(
     payload = await _body(request, server)
     found = await keys.app(app)
     current = found.settings
-    given = _checked(AppChangeAll, payload)
+    given = checked(AppChangeAll, payload)
     if "alert_downstream" in given.model_fields_set:  # checked before anything changes
         await alerts.choose(store, directory.knows, found.id, given.alert_downstream)
     # Only the fields given change; a limit given as null is lifted.
@@ -249,7 +250,7 @@ async def change_app(
     changed = await keys.change_app(app, AppSettings(**merged))
     if "portal_frame_ancestors" in given.model_fields_set:
         origins = tuple(dict.fromkeys(o.lower() for o in given.portal_frame_ancestors or []))
-        changed = await portal.set_framing(store, app, origins)
+        changed = await app_transactions.set_framing(store, app, origins)
     if "alert_downstream" in given.model_fields_set:
         changed = await keys.app(app)
     return reply(AppInfo, app_info(changed))
@@ -301,7 +302,7 @@ async def delete_app(
 async def create_app_key(
     request: Request, server: ServerSection, keys: Keyring, app: PathName
 ) -> Response:
-    wanted: NewAppKey = _checked(NewAppKey, await _body(request, server))
+    wanted: NewAppKey = checked(NewAppKey, await _body(request, server))
     row, key = await keys.add(app, wanted.name, list(wanted.scopes))
     return reply(KeyCreated, {**key_info(row), "key": key}, 201)
 
@@ -405,7 +406,7 @@ async def choose_app_alerts(
     request: Request, store: Stored, server: ServerSection, directory: Downstreams
 ) -> Response:
     app_id, app = _own_app(request)
-    given: AlertChoice = _checked(AlertChoice, await _body(request, server))
+    given: AlertChoice = checked(AlertChoice, await _body(request, server))
     name = _own_downstream(app, given.alert_downstream)
     await alerts.choose(store, directory.knows, app_id, name)
     return reply(AppAlerts, {"app": app, "alert_downstream": name})

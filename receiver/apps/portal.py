@@ -114,17 +114,8 @@ class PortalLinks:
         return Opened(found, float(since))
 
 
-async def app_of(store: Store, app_id: str, since: float) -> PortalApp | None:
-    """The app a session rests on, or None once the session has ended with its keys."""
-    return await app_transactions.app_of(store, app_id, since)
-
-
 def caller_for(app: PortalApp) -> Caller:
     """Who a portal session acts as: its app, with what the `downstreams` and `tasks:read`
     scopes allow, through a live key of the app (so share links it makes end with it)."""
     scopes: frozenset[Scope] = frozenset({"downstreams", "tasks:read"})
     return Caller(app.key_id, f"portal of {app.name}", scopes, app_id=app.id, app=app.name)
-
-
-async def set_framing(store: Store, name: str, origins: tuple[str, ...]) -> AppRow:
-    return await app_transactions.set_framing(store, name, origins)

@@ -12,15 +12,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.apps import portal
-from receiver.apps.api import NewApp, NewAppKey
-from receiver.config import problems
+from receiver.apps.api import NewApp, NewAppKey, checked
 from receiver.console.core import Console, Form
-from receiver.console.keys_page import number_field
+from receiver.console.keys_page import FIELDS, limits_of
 from receiver.console.session import Session
 from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams.rows import DownstreamHealth
@@ -33,7 +31,6 @@ from receiver.operator import queries
 from receiver.tasks import actions as task_actions
 
 NEWEST_TASKS = 5  # of each app, on the page; the tasks page lists the rest
-APP_FIELDS = ("name", "weight", "max_queued", "max_per_day")
 
 
 @dataclass(frozen=True)
@@ -52,13 +49,6 @@ class AppView:
     keys: list[dict[str, Any]]
     downstreams: list[AppDownstream]
     tasks: list[Task]
-
-
-def _checked(model: type[BaseModel], payload: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequest("; ".join(problems(exc, "form"))) from None
 
 
 def next_key_name(name: str, taken: set[str]) -> str:
@@ -120,13 +110,10 @@ class AppPages:
         )
 
     async def create(self, request: Request, session: Session, form: Form) -> Response:
-        kept = {k: v for k, v in form.items() if k in APP_FIELDS}
-        payload: dict[str, Any] = {"name": form.get("name", "").strip()}
-        for name in APP_FIELDS[1:]:
-            if (value := number_field(form, name)) is not None:
-                payload[name] = value
+        kept = {k: v for k, v in form.items() if k in FIELDS}
+        payload = {"name": form.get("name", "").strip(), **limits_of(form)}
         try:
-            wanted: NewApp = _checked(NewApp, payload)
+            wanted: NewApp = checked(NewApp, payload, "form")
             settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
             await self.console.keys.make_app(wanted.name, settings)
         except (InvalidRequest, Conflict) as exc:
@@ -141,7 +128,7 @@ class AppPages:
             "scopes": [s for s in SCOPES if form.get(f"scope.{s}")],
         }
         try:
-            wanted: NewAppKey = _checked(NewAppKey, payload)
+            wanted: NewAppKey = checked(NewAppKey, payload, "form")
             row, key = await self.console.keys.add(app, wanted.name, list(wanted.scopes))
         except (InvalidRequest, Conflict) as exc:
             kept = {k: v for k, v in form.items() if k == "name" or k.startswith("scope.")}

@@ -19,26 +19,20 @@ from receiver.keys.rules import SCOPES
 FIELDS = ("name", "weight", "max_queued", "max_per_day")
 
 
-def number_field(form: Form, name: str) -> int | str | None:
-    """A number field as the API takes it: empty is unset; what is not a whole number is
-    passed on as typed, for the API's check to name it."""
-    typed = form.get(name, "").strip()
-    if not typed:
-        return None
-    return int(typed) if typed.isdigit() and len(typed) <= 12 else typed
+def limits_of(form: Form) -> dict[str, int | str]:
+    """The form's limits as the API takes them: an empty field is unset; what is not a whole
+    number is passed on as typed, for the API's check to name it."""
+    typed = {name: form.get(name, "").strip() for name in FIELDS[1:]}
+    return {k: int(v) if v.isdigit() and len(v) <= 12 else v for k, v in typed.items() if v}
 
 
 def key_payload(form: Form) -> dict[str, Any]:
     """What the form asks for, as the body of `POST /v1/keys`."""
-    payload: dict[str, Any] = {
+    return {
         "name": form.get("name", "").strip(),
         "scopes": [s for s in SCOPES if form.get(f"scope.{s}")],
+        **limits_of(form),
     }
-    for name in FIELDS[1:]:
-        value = number_field(form, name)
-        if value is not None:
-            payload[name] = value
-    return payload
 
 
 class KeyPages:

@@ -18,6 +18,7 @@ from receiver.apps import portal
 from receiver.console.core import NOTICES, Console
 from receiver.console.security import FRAMED_BY
 from receiver.console.session import Session
+from receiver.keys.transactions import apps as app_transactions
 from receiver.keys.transactions import sessions
 from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
 
@@ -69,7 +70,7 @@ class Portal(Console):
         started = self.portal_sessions.read(request.cookies.get(PORTAL_COOKIE))
         if started is None or await sessions.ended(self.store, started.id):
             return None
-        app = await portal.app_of(self.store, started.app_id, started.since)
+        app = await app_transactions.app_of(self.store, started.app_id, started.since)
         if app is None:
             return None
         self.frame_for(request, app.frame_ancestors)
