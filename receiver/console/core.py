@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
 import markupsafe
-from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -27,9 +26,8 @@ from receiver.console.session import SESSION_COOKIE, Session, Sessions, check_fo
 from receiver.destinations.registry import APP_FORMED, FORMED
 from receiver.downstreams.directory import Directory
 from receiver.downstreams.rules import MEANINGS
-from receiver.kernel.errors import MalformedRequest, NotAllowed, RelayError
+from receiver.kernel.errors import MalformedRequest, NotAllowed
 from receiver.kernel.http.body import read_body, refuse_nul
-from receiver.kernel.http.errors import answer_for
 from receiver.keys.bearers import Keys
 from receiver.keys.transactions import sessions
 from receiver.lifecycle.rules.task import is_passed_through
@@ -299,26 +297,3 @@ class Console:
         joiner = "&" if "?" in target else "?"
         query = urlencode({"done": code, "n": n})
         return RedirectResponse(f"{target}{joiner}{query}", status_code=303)
-
-
-class ErrorPages:
-    """The console's (and a portal's) refusals and failures as HTML pages, with the
-    status the API would give."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    async def relay_error(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RelayError)
-        return self.console.error_page(request, answer_for(exc)[0], exc.detail)
-
-    async def http_error(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        detail = "There is no such page." if exc.status_code == 404 else exc.detail
-        response = self.console.error_page(request, exc.status_code, detail)
-        response.headers.update(exc.headers or {})
-        return response
-
-    async def crash(self, request: Request, exc: Exception) -> Response:
-        # Never a stack trace on a page; the server's log has it.
-        return self.console.error_page(request, 500, "Something went wrong; it has been logged.")

@@ -12,12 +12,14 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from receiver.console.actions import Actions
 from receiver.console.apps_page import AppPages
-from receiver.console.core import HERE, Console, ErrorPages
+from receiver.console.core import HERE, Console
 from receiver.console.keys_page import KeyPages
 from receiver.console.login import Login
 from receiver.console.pages import Pages
@@ -25,18 +27,48 @@ from receiver.console.preview import PreviewRoute
 from receiver.console.security import SecurityHeaders
 from receiver.console.session import origin_of
 from receiver.kernel.errors import RelayError
+from receiver.kernel.http.errors import answer_for
 from receiver.stream.changes import ChangeHub
+
+
+def html_app(console: Console, routes: list[BaseRoute], framing: bool = False) -> Starlette:
+    """An application of its own over `routes` (the console's or a portal's) with the
+    console's static files and security headers; its refusals and failures are HTML pages
+    with the status the API would give."""
+
+    async def relay_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RelayError)
+        return console.error_page(request, answer_for(exc)[0], exc.detail)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        detail = "There is no such page." if exc.status_code == 404 else exc.detail
+        response = console.error_page(request, exc.status_code, detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        # Never a stack trace on a page; the server's log has it.
+        return console.error_page(request, 500, "Something went wrong; it has been logged.")
+
+    media = origin_of(console.public_url)
+    return Starlette(
+        routes=[*routes, Mount("/static", StaticFiles(directory=HERE / "static"))],
+        middleware=[Middleware(SecurityHeaders, media_origin=media, framing=framing)],
+        exception_handlers={RelayError: relay_error, HTTPException: http_error, Exception: crash},
+    )
 
 
 def console_app(console: Console, changes: ChangeHub) -> Starlette:
     """The console's application over `console` (made at start-up: receiver/app/asgi.py)
     and the process's reader of the change feed, for its live pages."""
-    login, pages, errors = Login(console), Pages(console, changes), ErrorPages(console)
+    login, pages = Login(console), Pages(console, changes)
     actions, key_pages = Actions(console, pages), KeyPages(console)
     app_pages = AppPages(console)
     page, action = console.page, console.action
-    app = Starlette(
-        routes=[
+    return html_app(
+        console,
+        [
             Route("/", page(pages.home)),
             Route("/login", login.form, methods=["GET"]),
             Route("/login", login.login, methods=["POST"]),
@@ -66,13 +98,5 @@ def console_app(console: Console, changes: ChangeHub) -> Starlette:
             Route("/apps/{app}/keys/{name}/revoke", action(app_pages.revoke_key), methods=["POST"]),
             Route("/apps/{app}/portal-link", action(app_pages.portal_link), methods=["POST"]),
             Route("/stream", pages.stream, methods=["GET"]),
-            Mount("/static", StaticFiles(directory=HERE / "static")),
         ],
-        middleware=[Middleware(SecurityHeaders, media_origin=origin_of(console.public_url))],
-        exception_handlers={
-            RelayError: errors.relay_error,
-            HTTPException: errors.http_error,
-            Exception: errors.crash,
-        },
     )
-    return app

@@ -9,17 +9,11 @@ answers carry the console's security headers, with the framing the admin allowed
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
-from receiver.console.core import HERE as CONSOLE_HERE
-from receiver.console.core import ErrorPages
 from receiver.console.preview import PreviewRoute
-from receiver.console.security import SecurityHeaders
-from receiver.console.session import Session, origin_of
-from receiver.kernel.errors import RelayError
+from receiver.console.routes import html_app
+from receiver.console.session import Session
 from receiver.keys.rules import Caller
 from receiver.portal.actions import Actions
 from receiver.portal.core import Portal, caller_of
@@ -38,11 +32,12 @@ class PortalPreview(PreviewRoute):
 def portal_app(portal: Portal, share_signer: ShareSigner) -> Starlette:
     """The portal's application over `portal` (made at start-up: receiver/app/asgi.py) and
     the signer of the share links it makes."""
-    pages, opening, errors = Pages(portal), Opening(portal), ErrorPages(portal)
+    pages, opening = Pages(portal), Opening(portal)
     actions = Actions(portal, pages, share_signer)
     page, action = portal.page, portal.action
-    app = Starlette(
-        routes=[
+    return html_app(
+        portal,
+        [
             Route("/open/{token}", opening.open, methods=["GET"]),
             Route("/logout", action(opening.logout), methods=["POST"]),
             Route("/", page(pages.endpoints), methods=["GET"]),
@@ -63,15 +58,6 @@ def portal_app(portal: Portal, share_signer: ShareSigner) -> Starlette:
             Route("/tasks", page(pages.tasks), methods=["GET"]),
             Route("/tasks/{task_id}", page(pages.task), methods=["GET"]),
             Route("/tasks/{task_id}/share", action(actions.share), methods=["POST"]),
-            Mount("/static", StaticFiles(directory=CONSOLE_HERE / "static")),
         ],
-        middleware=[
-            Middleware(SecurityHeaders, media_origin=origin_of(portal.public_url), framing=True)
-        ],
-        exception_handlers={
-            RelayError: errors.relay_error,
-            HTTPException: errors.http_error,
-            Exception: errors.crash,
-        },
+        framing=True,
     )
-    return app
