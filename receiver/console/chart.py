@@ -93,14 +93,6 @@ class _Frame:
         return parts
 
 
-def _svg(label: str, parts: list[str]) -> str:
-    return (
-        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}"'
-        ' class="chart" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{escape(label)}</title>" + "".join(parts) + "</svg>"
-    )
-
-
 def tasks_chart(activity: Activity, now: float) -> Markup:
     """Tasks that ended in each of the last 24 hours, stacked by outcome."""
     first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
@@ -129,26 +121,34 @@ def tasks_chart(activity: Activity, now: float) -> Markup:
                 f' fill="{colours.get(state, "#64748b")}"><title>{escape(tip)}</title></rect>'
             )
             base += n
-    if not counts:
+    empty = "" if counts else "No task ended in the last 24 hours"
+    label = "Tasks ended per hour over the last 24 hours, by outcome"
+    return _chart(parts, empty, label, "Outcomes", list(OUTCOMES))
+
+
+def _chart(
+    parts: list[str], empty: str, label: str, what: str, key: list[tuple[str, str]]
+) -> Markup:
+    """The drawing (saying `empty` when it has nothing to draw) with its key under it, each
+    name whole beside its colour: text of the page, not of the drawing, so that it keeps its
+    size on a phone and a long name wraps to a line of its own instead of being cut."""
+    if empty:
         parts.append(
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
-            "No task ended in the last 24 hours</text>"
+            f"{empty}</text>"
         )
-    svg = _svg("Tasks ended per hour over the last 24 hours, by outcome", parts)
-    return _with_key(svg, "Outcomes", list(OUTCOMES))
-
-
-def _with_key(svg: str, what: str, colours: list[tuple[str, str]]) -> Markup:
-    """The chart with its key under it, each name whole beside its colour: text of the page,
-    not of the drawing, so that it keeps its size on a phone and a long name wraps to a line
-    of its own instead of being cut."""
+    svg = (
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}"'
+        ' class="chart" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{escape(label)}</title>" + "".join(parts) + "</svg>"
+    )
     items = [
         f'<li><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10"'
         f' height="10" rx="2" fill="{shade}"/></svg>{escape(name)}</li>'
-        for name, shade in colours
+        for name, shade in key
     ]
-    key = f'<ul class="chart-key" aria-label="{what}">{"".join(items)}</ul>'
-    return Markup(f'<div class="chart-box">{svg}{key}</div>')
+    listed = f'<ul class="chart-key" aria-label="{what}">{"".join(items)}</ul>'
+    return Markup(f'<div class="chart-box">{svg}{listed}</div>')
 
 
 def latency_chart(
@@ -189,11 +189,7 @@ def latency_chart(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{drawn}">'
                 f"<title>{escape(tip)}</title></circle>"
             )
-    if not series:
-        parts.append(
-            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
-            "No delivery attempt in the last 24 hours</text>"
-        )
-    svg = _svg("Mean delivery latency per downstream over the last 24 hours", parts)
+    empty = "" if series else "No delivery attempt in the last 24 hours"
+    label = "Mean delivery latency per downstream over the last 24 hours"
     key = [(shown, colour(number)) for number, shown in enumerate(sorted(series))]
-    return _with_key(svg, "Downstreams", key)
+    return _chart(parts, empty, label, "Downstreams", key)
