@@ -37,6 +37,12 @@ _SOURCE_LABEL = {
     "poll": "Poll",
     "cancel": "Cancelled by an operator",
 }
+# A delivery attempt's outcome: its line's colour and words; any other, a retry.
+_OUTCOMES = {
+    "succeeded": ("ok", "delivered"),
+    "dead": ("bad", "failed for good (dead letter)"),
+    "filtered": ("info", "not sent: its filter did not take the event"),
+}
 _VERDICT = {
     "pending": "waiting for CometAPI to confirm",
     "confirmed": "confirmed by CometAPI",
@@ -93,14 +99,7 @@ def _event_entry(event: Event) -> Entry:
 
 
 def _attempt_entry(attempt: Attempt, name: Callable[[str], str]) -> Entry:
-    if attempt.outcome == "succeeded":
-        tone, said = "ok", "delivered"
-    elif attempt.outcome == "dead":
-        tone, said = "bad", "failed for good (dead letter)"
-    elif attempt.outcome == "filtered":
-        tone, said = "info", "not sent: its filter did not take the event"
-    else:
-        tone, said = "warn", "failed, will retry"
+    tone, said = _OUTCOMES.get(attempt.outcome, ("warn", "failed, will retry"))
     detail = said if not attempt.error else f"{said}: {attempt.error}"
     named = name(attempt.downstream)
     return Entry(
@@ -151,15 +150,8 @@ def timeline(
         *map(_event_entry, events),
         *(_attempt_entry(attempt, name) for attempt in attempts),
     ]
-    order = {
-        "created": 0,
-        "send": 1,
-        "submit": 2,
-        "callback": 3,
-        "poll": 4,
-        "cancel": 5,
-        "attempt": 6,
-    }
+    kinds = ("created", "send", "submit", "callback", "poll", "cancel", "attempt")
+    order = {kind: n for n, kind in enumerate(kinds)}
     return sorted(entries, key=lambda e: (e.at, order.get(e.kind, 9)))
 
 
