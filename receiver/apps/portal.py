@@ -1,12 +1,8 @@
-"""An app's portal: a link made for one app (by a key of it with the `downstreams` scope,
-or by the admin), opened once, within its short life, while the app has a key made before
-the link; and the app a portal session rests on, asked on each of its requests.
-
-The link is signed with the callback keys under a salt of its own and names the app, the
-time it was made and the time it ends; its id is recorded in the store when it is opened,
-so it opens once on any replica. A session rests on the keys the app had when the link was
-made: once none of them is live (revoked, or the app deleted) the session ends, on every
-replica at its next request, and a key made later does not bring it back.
+"""An app's portal links: made for one app (by its key with `downstreams`, or the admin),
+opened once within a short life, while the app has a key made before the link. Signed with
+the callback keys; its id is recorded when opened, so it opens once on any replica. A
+session rests on the keys the app had when the link was made: once none is live, it ends,
+and a key made later does not bring it back.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The console's forms that change things: submit and cancel a task, replay deliveries,
-disable and enable a downstream; make, rotate the secret of and remove one through the API.
-
-Each asks to confirm first (but submit), then calls the same operation as the admin API
-(receiver/tasks/actions.py, receiver/deliveries/actions.py,
-receiver/downstreams/manage.py) and redirects back with a notice of what it did.
-"""
+disable, enable, make, edit, rotate the secret of and remove a downstream. Each asks to
+confirm first (but submit), calls the admin API's own operation and redirects back with a
+notice of what it did."""
 
 from __future__ import annotations
 

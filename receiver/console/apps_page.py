@@ -1,9 +1,7 @@
-"""The console's apps page: each app with its keys, its downstreams, its newest tasks and its
-limits; a form to make an app, one to make a key of an app, a key rotated (a new key with
-the same scopes made first, the old one revoked after: nothing in flight is lost) or
-revoked, and a link that opens the app's portal once. A key and a link are shown on the
-answer page alone, once. The same functions as the admin API do each (receiver/apps/api.py,
-receiver/apps/portal.py, receiver/keys/bearers.py)."""
+"""The console's apps page: each app with its keys, downstreams, newest tasks and limits;
+forms to make an app or a key of one, to rotate a key (the new one made before the old one
+is revoked: nothing in flight is lost) or revoke it, and to make a portal link. A key or a
+link is shown on its answer page alone, once."""
 
 from __future__ import annotations
 

@@ -1,21 +1,11 @@
 """The brake on guessing the admin token: per client, and harder on failers when many fail.
 
-A client is its address (the connection's, or what a trusted proxy forwarded), unless it
-brings a known-browser cookie (set by an earlier successful login, signed, see session.py):
-then it is that browser, braked on its own. So an attacker who shares the operator's
-address (an untrusted proxy in front, one NAT) can lock that address but not the operator's
-own browser, whose cookie it cannot forge.
-
-Past `per_minute` failures in 60 s a client gets 429 until the oldest leaves the window.
-When every client's failures together pass `pressure_after` in 60 s (many addresses
-guessing), each address may fail only once in the window: one that has failed waits, one
-that has not is still heard, and known browsers keep their own allowance. Nobody is ever
-refused for what others did, so the operator gets in from a clean address or a known
-browser whatever the load.
-
-Kept in this process's memory: each replica counts on its own, which still caps a guesser
-at `per_minute` times the replicas tries a minute. The table is bounded: past
-`max_clients` clients the one idle longest is forgotten.
+A client is its address, unless it brings a known-browser cookie (signed, set by an earlier
+login: session.py): then it is that browser, braked on its own, so that one who shares the
+operator's address (a proxy, a NAT) can lock the address but not the operator's browser.
+When every client's failures together pass `pressure_after` in 60 s, each address may fail
+once a window; nobody is refused for what others did. Kept in this process's memory (each
+replica counts on its own), for at most `max_clients` clients, the idlest forgotten first.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""The home page's chart, drawn on the server as SVG: no script, no library, no request.
-
-A pure function of the store's `Activity` and the clock, so it is tested alone. Every
-text in it (downstream names above all: they come from the config) is escaped.
-"""
+"""The home page's charts, drawn on the server as SVG: no script, no library, no request.
+Pure functions of the store's `Activity` and the clock; every text in them is escaped
+(downstream names above all: they come from the config)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,10 @@
-"""A downstream's form fields as the API takes them, in the console and in an app's portal
-alike: its options (each a field of its own name, derived from the model:
-receiver/destinations/options.py), its endpoint's authentication (`auth`), mutual TLS
-(`tls`) and proxy, and, when one is changed, its filter, transform and headers.
+"""A downstream's form fields as the API takes them, in the console and an app's portal
+alike: its options (receiver/destinations/options.py), `auth`, `tls`, proxy, and filter,
+transform and headers.
 
-No secret is ever written back into a page: a form shows a secret field empty, and one left
-empty keeps the secret it has (sent as the mask `***`, which the change keeps:
-receiver/downstreams/manage.py); a header's value is never shown, so headers typed replace
-them all, and none typed keeps them. A proxy whose password is masked (`***`) is kept.
+No secret is written back into a page: a secret field shows empty, and left empty keeps its
+secret (sent as the mask `***`, which the change keeps); headers typed replace them all,
+none typed keeps them; a proxy whose password is masked is kept.
 """
 
 from __future__ import annotations

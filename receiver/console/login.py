@@ -1,9 +1,6 @@
-"""Logging in with the admin token, and out: the session cookie is set and cleared here,
-and a logout revokes the session in the store, for every replica.
-
-The login form carries a CSRF token bound to a short-lived cookie of its own (session.py),
-and failed attempts are braked per client, a known browser on its own (brake.py).
-"""
+"""Logging in with the admin token, and out (a logout revokes the session in the store, for
+every replica). The login form's CSRF token is bound to a cookie of its own (session.py);
+failed attempts are braked per client (brake.py)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
 """A downstream's filter, transform and headers on the console's form, and the live preview
-beside them: `POST /console/downstreams/preview`, which static/preview.js asks as the
-operator types.
-
-The route answers JSON, never a page: what `POST /v1/downstreams/preview` answers
-(receiver/deliveries/preview.py, called here the same way), or the API's `{error, detail}` with
-its status. It takes a session, the session's CSRF token in the body, a same-origin
-request and a JSON body (which a form on another site cannot send without a preflight the
-console never grants).
+beside them (`POST /console/downstreams/preview`, asked by static/preview.js as the operator
+types). It answers JSON as `POST /v1/downstreams/preview` does, never a page; it takes a
+session, its CSRF token, a same-origin request and a JSON body (which another site's form
+cannot send without a preflight the console never grants).
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""The console's routes, assembled: pages rendered on the server, forms that POST back,
-the live stream, the static files.
-
-Mounted at /console as an application of its own, so that its refusals are HTML pages
-rather than the API's JSON, and its pages carry their own security headers. Every change
-it makes goes through the same functions as the admin API (receiver/tasks/actions.py,
-receiver/deliveries/actions.py, receiver/downstreams/manage.py).
-"""
+"""The console's routes: pages rendered on the server, forms that POST back, the live
+stream, the static files. Mounted at /console as an application of its own, so that its
+refusals are HTML pages, not the API's JSON, under its own security headers."""
 
 from __future__ import annotations
 

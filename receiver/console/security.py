@@ -1,9 +1,5 @@
-"""The console's security headers, on every answer it gives (pages, redirects, refusals).
-
-Who may see a page and send a form (the session cookie, the CSRF token, the same-origin
-check) is decided per route: `Console.page` and `Console.action` in core.py, with the rules
-of session.py.
-"""
+"""The console's security headers, on every answer it gives (pages, redirects, refusals);
+who may see a page or send a form is decided per route (core.py)."""
 
 from __future__ import annotations
 

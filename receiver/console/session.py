@@ -1,13 +1,10 @@
 """Who may use the console: a signed session cookie, CSRF tokens bound to it, and the
 cookie that marks a browser as one the operator has logged in from.
 
-The session lives in the cookie (signed with the callback keys under a salt of its own),
-so every replica can read it. It carries a random id, the time it ends, and a MAC of the
-admin token: a new admin token ends every session at once. Logging out records the id as
-revoked in the store, which `Console.session_of` asks on every request. A form's CSRF
-token is that id signed again under another salt; a login form's is bound the same way to
-a short-lived cookie of its own, set when the form is shown.
-"""
+The session lives in the cookie, so every replica reads it: a random id, its end, and a MAC
+of the admin token (a new token ends every session). A logout records the id as revoked in
+the store. A form's CSRF token is that id signed under another salt; a login form's is
+bound to a short-lived cookie of its own."""
 
 from __future__ import annotations
 
@@ -130,14 +127,9 @@ class Sessions:
 
 
 def same_origin(headers: Mapping[str, str], own_origins: set[str]) -> bool:
-    """False when the browser says the request comes from another site or origin.
-
-    Browsers send `Sec-Fetch-Site` and, on a form POST, `Origin`; a request with neither
-    (an old browser, a script) is left to the CSRF token alone. Another port on the same
-    host is `same-site`, not `same-origin`: refused too. Under the console's own
-    `Referrer-Policy: no-referrer` a browser writes `Origin: null` even on its forms, so
-    `null` says nothing and the other two checks decide.
-    """
+    """False when the browser says the request comes from another site or origin (another
+    port is `same-site`: refused too). A request with neither header is left to the CSRF
+    token; `Origin: null` says nothing, as `Referrer-Policy: no-referrer` makes every form's."""
     fetch_site = headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return False

@@ -1,8 +1,6 @@
-"""The portal's forms: the console's own (disable, enable with recovery, rotate the secret,
-remove, replay; receiver/console/actions.py), acting as the app on the app's endpoints
-by the names it gave them; and its own: an endpoint made (its secret shown on that answer
-alone), its states and channels changed, a test event sent, a task's share link made. Each
-goes through the same operations as the API, as the app's keys would."""
+"""The portal's forms: the console's own (receiver/console/actions.py) acting as the app on
+its endpoints by the names it gave them, and its own: an endpoint made, a test event sent,
+its alerts' endpoint chosen, a task's share link made."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
 """What every portal route shares: the console's templates, forms and confirmations (the
-portal's own pages taken first), with a session for one app instead of the operator's.
-
-A page or form with no live session, or whose app's keys were revoked since the link was
-made, is refused with an HTML page; every answer is framed only by the origins the admin
-allowed for that app (receiver/console/security.py)."""
+portal's own pages first), with a session for one app. Every answer may be framed only by
+the origins the admin allowed that app."""
 
 from __future__ import annotations
 

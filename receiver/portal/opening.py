@@ -1,12 +1,7 @@
-"""Opening a portal link, and leaving the portal.
-
-A link opens once (receiver/apps/portal.py); opened, it sets the session cookie and
-sends the browser to the endpoints page. A link that does not open answers an HTML page
-saying why, never JSON: a person reads it. The cookie is `HttpOnly` and `SameSite=Lax`
-(so a link followed from another site starts the session), or `SameSite=None; Secure`
-when the app's portal may be framed and the relay is served over https, since a framed
-page's cookies are third-party ones.
-"""
+"""Opening a portal link (once: receiver/apps/portal.py), and leaving the portal. A link that
+does not open answers an HTML page. The cookie is `SameSite=Lax`, so that a link followed
+from another site starts the session, or `SameSite=None; Secure` when the portal may be
+framed over https, since a framed page's cookies are third-party ones."""
 
 from __future__ import annotations
 

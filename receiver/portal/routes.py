@@ -1,10 +1,6 @@
-"""The portal's routes, assembled: an app's endpoints, deliveries and tasks, for a session
-started by opening a portal link (`POST /v1/portal-links`).
-
-Mounted at /portal as an application of its own, like the console (whose templates, forms,
-CSRF tokens, preview and static files it shares): its refusals are HTML pages, and its
-answers carry the console's security headers, with the framing the admin allowed the app.
-"""
+"""The portal's routes: an app's endpoints, deliveries and tasks, for a session started by
+opening a portal link; mounted at /portal like the console, whose templates, forms, preview
+and static files it shares."""
 
 from __future__ import annotations
 

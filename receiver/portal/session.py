@@ -1,11 +1,6 @@
 """Who may use an app's portal: a signed session cookie for one app, started by opening a
-portal link (receiver/apps/portal.py), with CSRF tokens as the console's.
-
-The cookie carries a random id, the app's id, the time the link was made (the session rests
-on the app's keys made by then) and the time it ends. Logging out records the id as the
-console's logouts are recorded; revoking the app's keys or deleting the app ends it through
-the store, which `Portal.session_of` asks on every request.
-"""
+portal link, with the console's CSRF tokens. It carries a random id, the app's id, its end
+and the time the link was made: the session rests on the app's keys made by then."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
-"""Share links' routes: one task, read only, for an app's own users, with no key.
-
-`/share/{token}` is a page for the app's end user (share_page.py: the state in words, a
-ticking estimate, then the video, image or audio with a download button; its own page for
-a link that no longer opens); `/share/{token}/task` the task as JSON and
-`/share/{token}/stream` as Server-Sent Events, both open to any origin (CORS), so a browser
-app can use them directly. The token opens
-that one task and nothing else; it is no API key.
-"""
+"""Share links' routes: one task, read only, for an app's own users, with no key:
+`/share/{token}` a page for a person, `/share/{token}/task` the task as JSON and
+`/share/{token}/stream` as Server-Sent Events, both open to any origin (CORS). The token
+opens that one task and nothing else."""
 
 from __future__ import annotations
 

@@ -1,16 +1,11 @@
-"""Share links: an opaque, expiring token that opens one task, read only, for an app's own
-users.
+"""Share links: an opaque, expiring token that opens one task, read only.
 
-The token is sealed (AES-GCM, keyed with HKDF from each of the relay's callback secrets:
-the newest seals, every one opens), so whoever holds a link reads nothing in it. Inside:
-the task's id, the key that made the link (revoking the key ends its links), when it
-expires, a random id of the link (its streams' cap counts by it), what its page shows (the
-name of the app that made it, and whether the task's prompt may show) and, for a link the
-admin token made, a mark of that token: a new admin token ends those links.
-
-Links of the earlier format (signed, not sealed: the key's id readable) still open until
-they expire when a key made them; the admin token's no longer open, as nothing could end
-them.
+Sealed (AES-GCM, keyed by HKDF from each callback secret: the newest seals, every one
+opens), so a holder reads nothing in it: the task, the key that made it (revoking the key
+ends its links), its end, a random id (its streams' cap counts by it), what its page shows
+and, for the admin token's, a mark of that token. Links of the earlier, signed format still
+open until they expire when a key made them; the admin token's no longer do, as nothing
+could end them.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""The page a share link opens, fit to send to an end user: the app's name (with its logo
-and accent colour when set), the prompt when the link allows it, the state in words, a
-ticking estimate, then the video, image or audio with a poster and a download button, or the
-failure in safe words. An expired, withdrawn or forged link gets a page of its own.
-
-Everything the page needs comes with it or from the relay: its script and style inline
-under a nonce, its favicon a data URI, the renders the relay's copies. Its CSP allows
-nothing else, but a logo given as an https URL and an S3 bucket that serves presigned
-copies."""
+"""The page a share link opens, fit for an end user: the app's name, logo and accent, the
+prompt when allowed, the state in words, a ticking estimate, then the render with a download
+button, or the failure in safe words; a link that does not open gets a page of its own.
+Its CSP allows nothing but the page's own script and style (by nonce), the relay, an https
+logo and the bucket of presigned copies."""
 
 from __future__ import annotations
 
