@@ -5,6 +5,7 @@ loses nothing."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -142,12 +143,9 @@ own = APIRouter(tags=["apps"], dependencies=[needs("downstreams")])
 
 
 def app_info(row: AppRow) -> dict[str, Any]:
-    s = row.settings
     return {
         "name": row.name,
-        "weight": s.weight,
-        "max_queued": s.max_queued,
-        "max_per_day": s.max_per_day,
+        **asdict(row.settings),  # weight, max_queued, max_per_day
         "created_at": row.created_at,
         "keys": row.keys,
         "portal_frame_ancestors": list(row.frame_ancestors),
@@ -237,17 +235,12 @@ async def change_app(
 ) -> Response:
     payload = await _body(request, server)
     found = await keys.app(app)
-    current = found.settings
     given = checked(AppChangeAll, payload)
     if "alert_downstream" in given.model_fields_set:  # checked before anything changes
         await alerts.choose(store, directory.knows, found.id, given.alert_downstream)
     # Only the fields given change; a limit given as null is lifted.
-    merged = {
-        "weight": current.weight,
-        "max_queued": current.max_queued,
-        "max_per_day": current.max_per_day,
-    } | {f: getattr(given, f) for f in given.model_fields_set if f in AppChange.model_fields}
-    changed = await keys.change_app(app, AppSettings(**merged))
+    merged = {f: getattr(given, f) for f in given.model_fields_set if f in AppChange.model_fields}
+    changed = await keys.change_app(app, replace(found.settings, **merged))
     if "portal_frame_ancestors" in given.model_fields_set:
         origins = tuple(dict.fromkeys(o.lower() for o in given.portal_frame_ancestors or []))
         changed = await app_transactions.set_framing(store, app, origins)
