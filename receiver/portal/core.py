@@ -23,6 +23,21 @@ HERE = Path(__file__).parent
 ENDED = "Your portal session has ended: open a new portal link from the app."
 SIGN_IN = "Sign in through the app: it opens this portal for you with a link of its own."
 
+# (status, heading, advice) of the page for each way into the portal that does not open
+# it, or out of it.
+REFUSALS = {
+    "forged": (404, "This portal link is not valid", "Check that it was copied whole."),
+    "expired": (410, "This portal link has expired", "Ask the app for a new link."),
+    "used": (410, "This portal link was used already", "A link opens once: ask for a new one."),
+    "revoked": (410, "This portal link was withdrawn", "The app's keys were revoked."),
+    "signed-out": (403, "Sign in to the portal", SIGN_IN),
+    "logged-out": (
+        200,
+        "You have left the portal",
+        "Open a new portal link from the app to come back.",
+    ),
+}
+
 PORTAL_NOTICES = {
     **NOTICES,
     "removed": "Endpoint deleted; {n} waiting delivery(ies) ended as dead letters.",
@@ -81,14 +96,12 @@ class Portal(Console):
     def without_session(self, request: Request) -> Response:
         if request.cookies.get(self.cookie):
             return self.error_page(request, 403, ENDED)
+        return self.refused(request, "signed-out")
+
+    def refused(self, request: Request, why: str) -> Response:
+        status, heading, advice = REFUSALS[why]
         return self.render(
-            request,
-            "refused.html",
-            None,
-            403,
-            why="signed-out",
-            heading="Sign in to the portal",
-            advice=SIGN_IN,
+            request, "refused.html", None, status, why=why, heading=heading, advice=advice
         )
 
 

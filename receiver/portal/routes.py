@@ -1,21 +1,64 @@
 """The portal's routes: an app's endpoints, deliveries and tasks, for a session started by
 opening a portal link; mounted at /portal like the console, whose templates, forms, preview
-and static files it shares."""
+and static files it shares.
+
+A link opens once (receiver/apps/portal.py); one that does not answers an HTML page. The
+cookie is `SameSite=Lax`, so that a link followed from another site starts the session, or
+`SameSite=None; Secure` when the portal may be framed over https, since a framed page's
+cookies are third-party ones."""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from receiver.apps.portal import LinkRefused
+from receiver.console.core import Form
 from receiver.console.preview import PreviewRoute
 from receiver.console.routes import html_app
 from receiver.console.session import Session
 from receiver.keys.rules import Caller
+from receiver.keys.transactions import sessions
 from receiver.portal.actions import Actions
 from receiver.portal.core import Portal, caller_of
-from receiver.portal.opening import Opening
 from receiver.portal.pages import Pages
+from receiver.portal.session import PORTAL_COOKIE
 from receiver.shares.links import ShareSigner
+
+
+class Opening:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+
+    async def open(self, request: Request) -> Response:
+        try:
+            opened = await self.portal.portal_links.open(request.path_params["token"])
+        except LinkRefused as exc:
+            return self.portal.refused(request, exc.why)
+        self.portal.frame_for(request, opened.app.frame_ancestors)
+        root = self.portal.root(request)
+        response = RedirectResponse(f"{root}/", status_code=303)
+        framed = bool(opened.app.frame_ancestors) and self.portal.secure(request)
+        response.set_cookie(
+            PORTAL_COOKIE,
+            self.portal.portal_sessions.issue(opened.app.id, opened.since),
+            max_age=self.portal.portal_sessions.max_age,
+            path=root or "/",
+            secure=self.portal.secure(request) or framed,
+            httponly=True,
+            samesite="none" if framed else "lax",
+        )
+        self.portal.log.info("portal.opened", app=opened.app.name)
+        return response
+
+    async def logout(self, request: Request, session: Session, form: Form) -> Response:
+        await sessions.end(self.portal.store, session.id, session.expires_at)
+        root = self.portal.root(request)
+        response = self.portal.refused(request, "logged-out")
+        response.delete_cookie(PORTAL_COOKIE, path=root or "/", httponly=True)
+        return response
 
 
 class PortalPreview(PreviewRoute):
