@@ -75,8 +75,9 @@ class Pages:
         self.changes = changes  # the live stream's feed
 
     async def home(self, request: Request, session: Session) -> Response:
+        directory, retention = self.console.directory, self.console.retention
         now = time.time()
-        since, names = now - chart.HOURS * 3600, list(self.console.directory.subscriptions)
+        since, names = now - chart.HOURS * 3600, list(directory.subscriptions)
         seen = await queries.overview(self.console.store, since, names, recent=8)
         return self.console.render(
             request,
@@ -88,20 +89,12 @@ class Pages:
             states=STATES,
             tasks_chart=chart.tasks_chart(seen.activity, now),
             latency_chart=chart.latency_chart(
-                seen.activity, now, self._name, self.console.directory.pulled
+                seen.activity, now, directory.shown_name, directory.pulled
             ),
             health=seen.health,
             recent=seen.recent,
-            retention_days=self._retention_days(),
+            retention_days=retention.task_days if retention.enabled else None,
         )
-
-    def _name(self, kept: str) -> str:
-        """A downstream's name in words (`acme/hooks`)."""
-        return self.console.directory.shown_name(kept)
-
-    def _retention_days(self) -> float | None:
-        retention = self.console.retention
-        return retention.task_days if retention.enabled else None
 
     async def tasks(
         self,
@@ -170,7 +163,9 @@ class Pages:
             task=task,
             metadata=answerable_metadata(task.metadata),
             app=app,
-            timeline=views.timeline(task, events, detail.attempts, detail.sends, self._name),
+            timeline=views.timeline(
+                task, events, detail.attempts, detail.sends, self.console.directory.shown_name
+            ),
             submission=views.submission(task),
             offset=views.offset,
             media=views.media_of(task, documents),
