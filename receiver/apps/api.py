@@ -6,7 +6,7 @@ loses nothing."""
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import Field, ValidationError
@@ -34,6 +34,8 @@ _ERR = ErrorAnswer
 
 Weight = Annotated[int, Field(strict=True, ge=1, le=100)]
 MaxQueued = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+Model = TypeVar("Model", bound=Answer)
+
 MaxPerDay = Annotated[int, Field(strict=True, ge=1, le=10_000_000)]
 
 
@@ -153,7 +155,7 @@ def app_info(row: AppRow) -> dict[str, Any]:
     }
 
 
-def checked(model: type[Answer], payload: object, where: str = "body") -> Any:
+def checked(model: type[Model], payload: object, where: str = "body") -> Model:
     """`payload` as `model` reads it; InvalidRequest naming each bad field of `where`."""
     if not isinstance(payload, dict):
         raise InvalidRequest(f"{where} must be a JSON object")
@@ -184,7 +186,7 @@ async def _body(request: Request, server: ServerConfig) -> object:
     openapi_extra=body(NewApp, "NewApp", "The app's name, weight and limits."),
 )
 async def create_app(request: Request, server: ServerSection, keys: Keyring) -> Response:
-    wanted: NewApp = checked(NewApp, await _body(request, server))
+    wanted = checked(NewApp, await _body(request, server))
     settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
     return reply(AppInfo, app_info(await keys.make_app(wanted.name, settings)), 201)
 
@@ -295,7 +297,7 @@ async def delete_app(
 async def create_app_key(
     request: Request, server: ServerSection, keys: Keyring, app: PathName
 ) -> Response:
-    wanted: NewAppKey = checked(NewAppKey, await _body(request, server))
+    wanted = checked(NewAppKey, await _body(request, server))
     row, key = await keys.add(app, wanted.name, list(wanted.scopes))
     return reply(KeyCreated, {**key_info(row), "key": key}, 201)
 
@@ -399,7 +401,7 @@ async def choose_app_alerts(
     request: Request, store: Stored, server: ServerSection, directory: Downstreams
 ) -> Response:
     app_id, app = _own_app(request)
-    given: AlertChoice = checked(AlertChoice, await _body(request, server))
+    given = checked(AlertChoice, await _body(request, server))
     name = _own_downstream(app, given.alert_downstream)
     await alerts.choose(store, directory.knows, app_id, name)
     return reply(AppAlerts, {"app": app, "alert_downstream": name})

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import Field, ValidationError
+from pydantic import Field
 from starlette.responses import Response
 
 from receiver.apps import portal
-from receiver.config import problems
-from receiver.kernel.errors import InvalidRequest, MalformedRequest
+from receiver.apps.api import checked
+from receiver.kernel.errors import MalformedRequest
 from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, reply
@@ -51,10 +51,7 @@ def _wanted(raw: bytes) -> NewPortalLink:
     payload: Any = load_json(raw)
     if not isinstance(payload, dict):
         raise MalformedRequest("body must be a JSON object")
-    try:
-        return NewPortalLink.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequest("; ".join(problems(exc, "body"))) from None
+    return checked(NewPortalLink, payload)
 
 
 router = APIRouter(tags=["apps"])

@@ -111,7 +111,7 @@ class AppPages:
         kept = {k: v for k, v in form.items() if k in FIELDS}
         payload = {"name": form.get("name", "").strip(), **limits_of(form)}
         try:
-            wanted: NewApp = checked(NewApp, payload, "form")
+            wanted = checked(NewApp, payload, "form")
             settings = AppSettings(wanted.weight, wanted.max_queued, wanted.max_per_day)
             await self.console.keys.make_app(wanted.name, settings)
         except (InvalidRequest, Conflict) as exc:
@@ -126,7 +126,7 @@ class AppPages:
             "scopes": [s for s in SCOPES if form.get(f"scope.{s}")],
         }
         try:
-            wanted: NewAppKey = checked(NewAppKey, payload, "form")
+            wanted = checked(NewAppKey, payload, "form")
             row, key = await self.console.keys.add(app, wanted.name, list(wanted.scopes))
         except (InvalidRequest, Conflict) as exc:
             kept = {k: v for k, v in form.items() if k == "name" or k.startswith("scope.")}
