@@ -112,11 +112,9 @@ class Pages:
         found = await task_actions.list_tasks(
             self.console.store, wanted, PAGE_SIZE, self.console.server.search_window
         )
-        page = found.tasks
-        older = None
-        if found.next is not None:
-            older = "?" + urlencode({**{k: v for k, v in shown.items() if v}, "before": found.next})
-        newest = "?" + urlencode({k: v for k, v in shown.items() if v}) if wanted.before else None
+        given = {k: v for k, v in shown.items() if v}
+        older = f"?{urlencode({**given, 'before': found.next})}" if found.next is not None else None
+        newest = f"?{urlencode(given)}" if wanted.before else None
         return self.console.render(
             request,
             "tasks.html",
@@ -124,7 +122,7 @@ class Pages:
             status=422 if errors or general else 200,
             nav="tasks",
             stream=self.console.stream_url(request, now),
-            tasks=page,
+            tasks=found.tasks,
             filters=shown,
             states=STATES,
             kinds=views.KINDS,
