@@ -66,16 +66,13 @@ Origin = Annotated[
 ]
 
 
-class AppChangeFields(AppChange):
+class AppChangeAll(AppChange):
     portal_frame_ancestors: list[Origin] | None = Field(
         None,
         max_length=10,
         description="The origins (`https://app.example.com`, `https://*.example.com`) whose"
         " pages may frame the app's portal (`frame-ancestors`); empty or null: none may.",
     )
-
-
-class AppChangeAll(AppChangeFields):
     alert_downstream: KeyName | None = Field(
         None,
         description="One of its own downstreams (the name it gave it) that receives the"
