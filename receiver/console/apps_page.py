@@ -1,7 +1,9 @@
-"""The console's apps page: each app with its keys, downstreams, newest tasks and limits;
-forms to make an app or a key of one, to rotate a key (the new one made before the old one
-is revoked: nothing in flight is lost) or revoke it, and to make a portal link. A key or a
-link is shown on its answer page alone, once."""
+"""The console's API keys and apps pages: every live key (never the key itself) with a form
+to make one and a button to revoke one; each app with its keys, downstreams, newest tasks
+and limits, with forms to make an app or a key of one, to rotate a key (the new one made
+before the old one is revoked: nothing in flight is lost) or revoke it, and to make a
+portal link. A key or a link is shown on its answer page alone, once. The admin API's own
+functions do each."""
 
 from __future__ import annotations
 
@@ -16,17 +18,35 @@ from starlette.responses import Response
 from receiver.apps import portal
 from receiver.apps.api import NewApp, NewAppKey, checked
 from receiver.console.core import Console, Form
-from receiver.console.keys_page import FIELDS, limits_of
 from receiver.console.session import Session
 from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
-from receiver.keys.api import key_info
+from receiver.keys.api import key_info, make_key
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import BOOTSTRAP, SCOPES
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.operator import queries
 from receiver.tasks import actions as task_actions
+
+FIELDS = ("name", "weight", "max_queued", "max_per_day")
+
+
+def limits_of(form: Form) -> dict[str, int | str]:
+    """The form's limits as the API takes them: an empty field is unset; what is not a whole
+    number is passed on as typed, for the API's check to name it."""
+    typed = {name: form.get(name, "").strip() for name in FIELDS[1:]}
+    return {k: int(v) if v.isdigit() and len(v) <= 12 else v for k, v in typed.items() if v}
+
+
+def key_payload(form: Form) -> dict[str, Any]:
+    """What the form asks for, as the body of `POST /v1/keys`."""
+    return {
+        "name": form.get("name", "").strip(),
+        "scopes": [s for s in SCOPES if form.get(f"scope.{s}")],
+        **limits_of(form),
+    }
+
 
 NEWEST_TASKS = 5  # of each app, on the page; the tasks page lists the rest
 
@@ -59,6 +79,56 @@ def next_key_name(name: str, taken: set[str]) -> str:
         candidate = f"{base[: 64 - len(str(n)) - 1]}-{n}"
         if candidate not in taken:
             return candidate
+
+
+class KeyPages:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    async def page(
+        self,
+        request: Request,
+        session: Session,
+        made: dict[str, Any] | None = None,
+        kept: Form | None = None,
+        create_error: str = "",
+    ) -> Response:
+        # Whose each key is: its app's name (a key made alone is its own app's).
+        keys = [{**key_info(row), "app": row.app} for row in await self.console.keys.listed()]
+        return self.console.render(
+            request,
+            "keys.html",
+            session,
+            status=422 if create_error else 200,
+            nav="keys",
+            keys=keys,
+            scopes=SCOPES,
+            made=made,
+            kept=kept or {},
+            create_error=create_error,
+        )
+
+    async def create(self, request: Request, session: Session, form: Form) -> Response:
+        """Make one; its key is shown on the answer itself, this once (never in a URL)."""
+        kept = {k: v for k, v in form.items() if k in FIELDS or k.startswith("scope.")}
+        try:
+            info, key = await make_key(self.console.keys, key_payload(form))
+        except (InvalidRequest, Conflict) as exc:
+            return await self.page(request, session, kept=kept, create_error=exc.detail)
+        return await self.page(request, session, made={**info, "key": key})
+
+    async def revoke(self, request: Request, session: Session, form: Form) -> Response:
+        name = request.path_params["name"]
+        question = (
+            f"Revoke the key {name}? Every replica refuses it within seconds, and the share"
+            " links it made stop opening."
+        )
+        asked = self.console.confirm(request, session, form, question, "Revoke it")
+        if asked:
+            return asked
+        await self.console.keys.revoke(name)
+        self.console.access_changed()  # its open streams end
+        return self.console.done(request, form, "/keys", "revoked")
 
 
 class AppPages:

@@ -37,6 +37,7 @@ from receiver.wiring.worker_parts import WorkerParts
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 64 * 1024
+FRAMED_BY = "frame_ancestors"  # the scope state's key for the origins that may frame an answer
 # Fixed texts for what a redirect after a change says: a link can name one, never write one.
 NOTICES = {
     "replayed": "{n} delivery(ies) queued again.",

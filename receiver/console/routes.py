@@ -1,6 +1,7 @@
 """The console's routes: pages rendered on the server, forms that POST back, the live
 stream, the static files. Mounted at /console as an application of its own, so that its
-refusals are HTML pages, not the API's JSON, under its own security headers."""
+refusals are HTML pages, not the API's JSON, under its own security headers (who may see
+a page or send a form is decided per route: core.py)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,66 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from receiver.console.actions import Actions
-from receiver.console.apps_page import AppPages
-from receiver.console.core import HERE, Console
-from receiver.console.keys_page import KeyPages
+from receiver.console.apps_page import AppPages, KeyPages
+from receiver.console.core import FRAMED_BY, HERE, Console
 from receiver.console.login import Login
 from receiver.console.pages import Pages
 from receiver.console.preview import PreviewRoute
-from receiver.console.security import SecurityHeaders
 from receiver.console.session import origin_of
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http.errors import answer_for
 from receiver.stream.changes import ChangeHub
+
+
+class SecurityHeaders:
+    """Headers on every console answer: scripts and styles from the relay only, no framing,
+    no referrer, no caching of pages that show tasks and deliveries.
+
+    With `framing`, an answer may be framed by the origins a handler put in the request's
+    state under FRAMED_BY (an app's portal); by none when it put none there."""
+
+    def __init__(self, app: ASGIApp, media_origin: str, framing: bool = False) -> None:
+        self.app = app
+        self.framing = framing
+        self.policy = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; "
+            f"img-src 'self' {media_origin} https: data:; "
+            f"media-src 'self' {media_origin} https:; connect-src 'self'; "
+            "form-action 'self'; base-uri 'none'; frame-ancestors "
+        )
+        self.headers = [
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+
+    def _framing(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        origins = scope.get("state", {}).get(FRAMED_BY) if self.framing else None
+        if origins:
+            policy = self.policy + " ".join(origins)
+            return [(b"content-security-policy", policy.encode())]
+        policy = self.policy + "'none'"
+        return [(b"content-security-policy", policy.encode()), (b"x-frame-options", b"DENY")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith(scope.get("root_path", "") + "/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(self._framing(scope))
+                headers.extend(self.headers)
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def html_app(console: Console, routes: list[BaseRoute], framing: bool = False) -> Starlette:

@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.apps import portal
-from receiver.console.core import NOTICES, Console
-from receiver.console.security import FRAMED_BY
+from receiver.console.core import FRAMED_BY, NOTICES, Console
 from receiver.console.session import Session
 from receiver.keys.transactions import apps as app_transactions
 from receiver.keys.transactions import sessions

@@ -660,7 +660,7 @@ def test_media_of_an_image_or_a_sound_is_its_mirrored_copy_and_type() -> None:
 
 
 def test_the_key_form_becomes_the_body_of_post_v1_keys() -> None:
-    from receiver.console.keys_page import key_payload
+    from receiver.console.apps_page import key_payload
 
     form = {
         "name": " shop ",
