@@ -1,26 +1,82 @@
 """What every portal route shares: the console's templates, forms and confirmations (the
 portal's own pages first), with a session for one app. Every answer may be framed only by
-the origins the admin allowed that app."""
+the origins the admin allowed that app.
+
+The session's signed cookie carries a random id, the app's id, its end and the time the
+link was made: the session rests on the app's keys made by then."""
 
 from __future__ import annotations
 
+import secrets
+import time
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from itsdangerous import URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.apps import portal
 from receiver.console.core import FRAMED_BY, NOTICES, Console
-from receiver.console.session import Session
+from receiver.console.session import Session, loaded
+from receiver.keys.rows.apps import PortalApp
+from receiver.keys.rules import Caller
 from receiver.keys.transactions import apps as app_transactions
 from receiver.keys.transactions import sessions
-from receiver.portal.session import PORTAL_COOKIE, PortalSession, PortalSessions
 
 HERE = Path(__file__).parent
+PORTAL_COOKIE = "relay_portal"
+_SESSION_SALT = "runway-relay.portal.session.v1"
 ENDED = "Your portal session has ended: open a new portal link from the app."
 SIGN_IN = "Sign in through the app: it opens this portal for you with a link of its own."
+
+
+@dataclass(frozen=True)
+class PortalSession(Session):
+    app: PortalApp
+    caller: Caller  # the app, as its keys with `downstreams` and `tasks:read` are
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a portal cookie says before the store is asked."""
+
+    id: str
+    app_id: str
+    since: float
+    expires_at: float
+
+
+class PortalSessions:
+    def __init__(self, keys: list[str], max_age_seconds: int) -> None:
+        self.max_age = max_age_seconds
+        self._session = URLSafeTimedSerializer(keys, salt=_SESSION_SALT)
+
+    def issue(self, app_id: str, since: float) -> str:
+        payload = {
+            "s": secrets.token_urlsafe(16),
+            "a": app_id,
+            "i": since,
+            "e": time.time() + self.max_age,
+        }
+        return self._session.dumps(payload)
+
+    def read(self, cookie: str | None) -> Started | None:
+        """What a cookie holds, or None when it is absent, forged or past its end."""
+        payload = loaded(self._session, cookie, self.max_age)
+        if not isinstance(payload, dict):
+            return None
+        sid, app_id, since, ends = (payload.get(k) for k in ("s", "a", "i", "e"))
+        if not isinstance(sid, str) or not isinstance(app_id, str):
+            return None
+        if not isinstance(since, (int, float)) or not isinstance(ends, (int, float)):
+            return None
+        if ends <= time.time():
+            return None
+        return Started(sid, app_id, float(since), float(ends))
+
 
 # (status, heading, advice) of the page for each way into the portal that does not open
 # it, or out of it.

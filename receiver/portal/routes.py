@@ -22,9 +22,8 @@ from receiver.console.session import Session
 from receiver.keys.rules import Caller
 from receiver.keys.transactions import sessions
 from receiver.portal.actions import Actions
-from receiver.portal.core import Portal, caller_of
+from receiver.portal.core import PORTAL_COOKIE, Portal, caller_of
 from receiver.portal.pages import Pages
-from receiver.portal.session import PORTAL_COOKIE
 from receiver.shares.links import ShareSigner
 
 
