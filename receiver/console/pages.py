@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from receiver.console import chart, views
 from receiver.console.core import Console, Form, refuse_nul_in_address
-from receiver.console.preview import EXAMPLE_TYPES
+from receiver.console.endpoint_form import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads

@@ -17,9 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from receiver.console.actions import Actions
 from receiver.console.apps_page import AppPages, KeyPages
 from receiver.console.core import FRAMED_BY, HERE, Console
+from receiver.console.endpoint_form import PreviewRoute
 from receiver.console.login import Login
 from receiver.console.pages import Pages
-from receiver.console.preview import PreviewRoute
 from receiver.console.session import origin_of
 from receiver.kernel.errors import RelayError
 from receiver.kernel.http.errors import answer_for

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.alerts import transactions as alerts
-from receiver.console.preview import EXAMPLE_TYPES
+from receiver.console.endpoint_form import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from receiver.apps.portal import LinkRefused
 from receiver.console.core import Form
-from receiver.console.preview import PreviewRoute
+from receiver.console.endpoint_form import PreviewRoute
 from receiver.console.routes import html_app
 from receiver.console.session import Session
 from receiver.keys.rules import Caller

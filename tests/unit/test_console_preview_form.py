@@ -7,7 +7,7 @@ import pytest
 
 from receiver.console import endpoint_form
 from receiver.console.apps_page import next_key_name
-from receiver.console.preview import EXAMPLE_TYPES, header_lines, preview_payload
+from receiver.console.endpoint_form import EXAMPLE_TYPES, header_lines, preview_payload
 from receiver.deliveries.rules.event_types import EVENT_TYPES
 from receiver.kernel.errors import InvalidRequest
 
