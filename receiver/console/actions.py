@@ -40,14 +40,12 @@ class DownstreamForms:
         self.directory = console.directory
 
     def downstream(self, request: Request, session: Session) -> tuple[str, str]:
-        """The downstream a form's path names: as shown (an app's as `acme/hooks`), and as
-        kept."""
+        """The downstream the form's path names: as shown (`acme/hooks`), and as kept."""
         kept = delivery_actions.known_downstream(self.directory, request.path_params["name"])
         return self.directory.shown_name(kept), kept
 
     def key_set(self, kept: str) -> str:
-        """Where the receivers of downstream `kept` fetch its public keys: its app's set,
-        or the operator's own."""
+        """Where the receivers of `kept` fetch its public keys: its app's set, or the operator's."""
         owner = owner_of(kept)
         if owner is None:
             return "/.well-known/jwks.json"
@@ -72,8 +70,7 @@ class DownstreamForms:
         return BOOTSTRAP
 
     def page_of(self, name: str) -> str:
-        """Where a change to downstream `name` (as shown) sends the browser back, unless
-        its form says where."""
+        """Where a change to `name` (as shown) sends the browser back, unless its form says."""
         return self.home
 
     async def with_secret(
@@ -142,8 +139,7 @@ class DownstreamForms:
         return await self.with_secret(request, session, shown)
 
     async def edit(self, request: Request, session: Session, form: Form) -> Response:
-        """Its settings changed from its edit form (receiver/console/endpoint_form.py): no
-        secret is shown there, and one left empty is kept."""
+        """Its settings changed from its edit form (no secret shown: one left empty is kept)."""
         name, kept = self.downstream(request, session)
         try:
             change = endpoint_form.change_of(form)

@@ -155,9 +155,8 @@ def latency_chart(
     name: Callable[[str], str] = str,
     left_out: Callable[[str], bool] = lambda _: False,
 ) -> Markup:
-    """Mean delivery latency per downstream in each of the last 24 hours, each downstream
-    called by `name` (in words: `acme/hooks`); those `left_out` (read by pull: the relay
-    sends them nothing) are not drawn."""
+    """Mean delivery latency per downstream (called by `name`: `acme/hooks`) in each of the
+    last 24 hours; those `left_out` (read by pull: sent nothing) are not drawn."""
     first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
     probe = _Frame(first_hour, 1)
     series: dict[str, dict[int, tuple[float, int]]] = defaultdict(dict)

@@ -80,8 +80,7 @@ def code_spans(text: str) -> markupsafe.Markup:
 
 def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environment:
     """The console's templates and filters; a page of `template_dirs` (the portal's) is
-    taken before the console's page of the same name. `directory` names the apps of the
-    downstreams it knows (the `downstream` filter: `acme/hooks`)."""
+    taken before the console's of the same name."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*template_dirs, HERE / "templates"]),
         autoescape=True,

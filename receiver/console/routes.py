@@ -27,11 +27,9 @@ from receiver.stream.changes import ChangeHub
 
 
 class SecurityHeaders:
-    """Headers on every console answer: scripts and styles from the relay only, no framing,
-    no referrer, no caching of pages that show tasks and deliveries.
-
-    With `framing`, an answer may be framed by the origins a handler put in the request's
-    state under FRAMED_BY (an app's portal); by none when it put none there."""
+    """Scripts and styles from the relay only, no referrer, no caching of pages that show
+    tasks and deliveries, and no framing; with `framing`, by the origins a handler put in
+    the request's state under FRAMED_BY (an app's portal's)."""
 
     def __init__(self, app: ASGIApp, media_origin: str, framing: bool = False) -> None:
         self.app = app

@@ -77,9 +77,8 @@ class Sessions:
         return str(payload[field])
 
     def issue(self) -> str:
-        """A fresh session's cookie value (a new id on every login: no fixation). Its end is
-        written in it, so that a revocation need be kept only until then, whatever
-        `session_seconds` later becomes."""
+        """A fresh session's cookie value (a new id on every login: no fixation), its end in
+        it: a revocation is kept until then, whatever `session_seconds` later becomes."""
         payload = {"s": secrets.token_urlsafe(16), "a": self._mark, "e": time.time() + self.max_age}
         return self._session.dumps(payload)
 

@@ -199,10 +199,9 @@ def media_of(task: Task, documents: list[dict[str, Any]]) -> Media:
 
 
 def form_payload(kind: str, prompt: str, source: str, model: str, options: str) -> dict[str, Any]:
-    """The submit form as the body POST /v1/tasks takes: the kind's other fields given as a
-    JSON object (`options`), then the prompt and the source in the fields the table of kinds
-    names for them, and the model. InvalidRequest, on the form's own fields, when one does
-    not fit the kind; the relay checks the rest."""
+    """The submit form as the body POST /v1/tasks takes: `options` (a JSON object of the
+    kind's other fields), the prompt and the source in the kind's fields for them, the
+    model. InvalidRequest when one of these does not fit the kind; the relay checks the rest."""
     found = kind_of(kind)
     if found is None:
         return {"kind": kind}  # the relay names the kinds it takes

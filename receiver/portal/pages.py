@@ -56,9 +56,8 @@ class Pages:
         kept: dict[str, str] | None = None,
         error: str = "",
     ) -> Response:
-        """The app's endpoints, a table a page at a time by name (`after`: the last name of
-        the page before), those whose name holds `q` only; the new endpoint's form above
-        (`kept`: what a refused one was typed with, `error`: why)."""
+        """The app's endpoints whose name holds `q`, a page at a time by name after `after`;
+        the new endpoint's form above (`kept`: what a refused one was typed with, `error`)."""
         q = request.query_params
         search, after = (q.get("q") or "").strip(), q.get("after") or ""
         if len(search) > 64 or len(after) > 64 or not after.isprintable():
@@ -110,10 +109,8 @@ class Pages:
         tested: dict[str, Any] | None = None,
         refused: dict[str, str] | None = None,
     ) -> Response:
-        """One endpoint's page (`name`: as the app named it; the address's by default): its
-        settings and the forms that change it, its newest deliveries; with a secret just
-        made or rotated (`secret`), a test event's answer (`tested`), or why an edit was
-        refused (`refused`)."""
+        """One endpoint's page (`name`: as the app named it), its settings, forms and newest
+        deliveries; with a secret made, a test event's answer, or why an edit was refused."""
         name = name or request.path_params["name"]
         kept = own_name(self.portal.directory, session, name)
         directory, store = self.portal.directory, self.portal.store
