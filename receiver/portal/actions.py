@@ -32,7 +32,6 @@ class Actions(DownstreamForms):
 
     def __init__(self, portal: Portal, pages: Pages, share_signer: ShareSigner) -> None:
         super().__init__(portal)
-        self.portal = portal
         self.portal_pages = pages
         self.share_signer = share_signer
 
