@@ -68,9 +68,7 @@ class _Frame:
         return TOP + self.plot_h * (1 - value / self.top)
 
     def axes(self, title: str) -> list[str]:
-        parts = [
-            f'<text x="{LEFT}" y="16" class="chart-title">{escape(title)}</text>',
-        ]
+        parts = [f'<text x="{LEFT}" y="16" class="chart-title">{escape(title)}</text>']
         for fraction in (0.0, 0.5, 1.0):
             value = self.top * fraction
             y = self.y(value)

@@ -80,10 +80,9 @@ class Login:
         wait = console.brake.retry_after(client, browser)
         if wait is not None:
             log.warning("console.login_limited", client=client, known_browser=known)
-            message = "Too many failed logins from your address"
-            if known:
-                message = "Too many failed logins from this browser"
-            response = self._page(request, target, f"{message}: try again in {wait:.0f} s.", 429)
+            who = "this browser" if known else "your address"
+            message = f"Too many failed logins from {who}: try again in {wait:.0f} s."
+            response = self._page(request, target, message, 429)
             response.headers["Retry-After"] = f"{wait:.0f}"
             return response
         if not console.sessions.token_matches(form.get("token", "")):

@@ -160,11 +160,8 @@ def submission(task: Task) -> str:
     if task.submission == "waiting":
         place = f"#{task.queue_position} in line" if task.queue_position else "in line"
         return f"waiting to be sent, {place}; next try {when(task.next_submit_at)}"
-    if task.submission == "sending":
-        return "being sent to CometAPI"
-    if task.submission == "sent":
-        return "sent: CometAPI has it"
-    return "never sent"
+    said = {"sending": "being sent to CometAPI", "sent": "sent: CometAPI has it"}
+    return said.get(task.submission, "never sent")
 
 
 @dataclass(frozen=True)
