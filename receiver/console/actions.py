@@ -93,13 +93,8 @@ class DownstreamForms:
 
     async def disable(self, request: Request, session: Session, form: Form) -> Response:
         name, kept = self.downstream(request, session)
-        asked = self.console.confirm(
-            request,
-            session,
-            form,
-            f"Disable {name}? Its new deliveries will be held, not attempted.",
-            "Disable it",
-        )
+        question = f"Disable {name}? Its new deliveries will be held, not attempted."
+        asked = self.console.confirm(request, session, form, question, "Disable it")
         if asked:
             return asked
         await delivery_actions.disable_downstream(self.workers, self.directory, kept)
@@ -216,13 +211,8 @@ class Actions(DownstreamForms):
 
     async def replay_all(self, request: Request, session: Session, form: Form) -> Response:
         name = delivery_actions.known_downstream(self.directory, request.path_params["name"])
-        asked = self.console.confirm(
-            request,
-            session,
-            form,
-            f"Send every dead letter of {name} again now?",
-            "Replay all dead letters",
-        )
+        question = f"Send every dead letter of {name} again now?"
+        asked = self.console.confirm(request, session, form, question, "Replay all dead letters")
         if asked:
             return asked
         count = await delivery_actions.replay_dead_letters(self.workers, self.directory, name)
