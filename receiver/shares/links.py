@@ -154,10 +154,8 @@ class ShareSigner:
         cipher = self._sealing[1].get(raw[:_KEY_ID_BYTES])
         if cipher is None:
             raise _forged()
-        nonce, box = (
-            raw[_KEY_ID_BYTES : _KEY_ID_BYTES + _NONCE_BYTES],
-            raw[_KEY_ID_BYTES + _NONCE_BYTES :],
-        )
+        sealed = raw[_KEY_ID_BYTES:]
+        nonce, box = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
         try:
             found = orjson.loads(cipher.decrypt(nonce, box, _BOUND))
         except (InvalidTag, ValueError):
