@@ -6,6 +6,7 @@ opens that one task and nothing else."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -22,7 +23,7 @@ from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.shares.links import ShareRefused, ShareSigner
-from receiver.shares.page import look_of, new_nonce, page_headers, render_closed, render_page
+from receiver.shares.page import look_of, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
 from receiver.stream.api import Changes
 from receiver.stream.changes import ChangeHub, Subscription
@@ -161,7 +162,7 @@ async def share_page(
 ) -> Response:
     """The page, or a page saying why the link no longer opens (never JSON: a person reads
     it): 404 for a forged link, 410 for one expired, withdrawn, or whose task is gone."""
-    nonce = new_nonce()
+    nonce = secrets.token_urlsafe(18)
     try:
         link, detail = await opened_link(store, signer, keys, token)
     except (ShareRefused, NotFound) as exc:

@@ -6,7 +6,6 @@ logo and the bucket of presigned copies."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -98,10 +97,6 @@ def render_closed(why: Why, server: ServerConfig, nonce: str) -> tuple[int, str]
         nonce=nonce,
     )
     return status, page
-
-
-def new_nonce() -> str:
-    return secrets.token_urlsafe(18)
 
 
 def page_headers(
