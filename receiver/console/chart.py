@@ -48,10 +48,10 @@ def _hour_label(epoch: float) -> str:
 
 
 class _Frame:
-    """One panel: hour slots across, a value axis up."""
+    """One panel: the last 24 hours' slots across, a value axis up to `top`."""
 
-    def __init__(self, first_hour: float, top: float) -> None:
-        self.first_hour = first_hour
+    def __init__(self, now: float, top: float = 1.0) -> None:
+        self.first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
         self.top = top
         self.plot_w = WIDTH - LEFT - RIGHT
         self.plot_h = HEIGHT - TOP - BOTTOM
@@ -91,15 +91,14 @@ class _Frame:
 
 def tasks_chart(activity: Activity, now: float) -> Markup:
     """Tasks that ended in each of the last 24 hours, stacked by outcome."""
-    first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    probe = _Frame(first_hour, 1)
+    probe = _Frame(now)
     for hour, state, n in activity.tasks:
         index = probe.slot_of(hour)
         if index is not None:
             counts[index][state] = counts[index].get(state, 0) + n
     highest = max((sum(c.values()) for c in counts.values()), default=0)
-    frame = _Frame(first_hour, nice_ceiling(highest))
+    frame = _Frame(now, nice_ceiling(highest))
     parts = frame.axes("Tasks ended per hour (UTC)")
     bar_w = frame.slot * 0.7
     colours = dict(OUTCOMES)
@@ -110,7 +109,7 @@ def tasks_chart(activity: Activity, now: float) -> Markup:
         for state in [*known, *others]:
             n = by_state[state]
             y_top, y_base = frame.y(base + n), frame.y(base)
-            tip = f"{_hour_label(first_hour + index * 3600)} UTC: {n} {state}"
+            tip = f"{_hour_label(frame.first_hour + index * 3600)} UTC: {n} {state}"
             parts.append(
                 f'<rect x="{frame.x(index) + (frame.slot - bar_w) / 2:.1f}" y="{y_top:.1f}"'
                 f' width="{bar_w:.1f}" height="{max(y_base - y_top, 0.5):.1f}"'
@@ -155,15 +154,14 @@ def latency_chart(
 ) -> Markup:
     """Mean delivery latency per downstream (called by `name`: `acme/hooks`) in each of the
     last 24 hours; those `left_out` (read by pull: sent nothing) are not drawn."""
-    first_hour = (now // 3600) * 3600 - (HOURS - 1) * 3600
-    probe = _Frame(first_hour, 1)
+    probe = _Frame(now)
     series: dict[str, dict[int, tuple[float, int]]] = defaultdict(dict)
     for hour, downstream, mean_ms, attempts in activity.latency:
         index = probe.slot_of(hour)
         if index is not None and not left_out(downstream):
             series[name(downstream)][index] = (mean_ms, attempts)
     highest = max((ms for points in series.values() for ms, _ in points.values()), default=0.0)
-    frame = _Frame(first_hour, nice_ceiling(highest))
+    frame = _Frame(now, nice_ceiling(highest))
     parts = frame.axes("Delivery latency per downstream (mean ms per hour)")
     for number, (shown, points) in enumerate(sorted(series.items())):
         drawn = colour(number)
@@ -177,9 +175,8 @@ def latency_chart(
                 f'<polyline points="{path}" fill="none" stroke="{drawn}" stroke-width="2"/>'
             )
         for (x, y, ms, n), index in zip(centre, sorted(points), strict=True):
-            tip = (
-                f"{shown}, {_hour_label(first_hour + index * 3600)} UTC: {ms:.0f} ms, {n} attempts"
-            )
+            at = _hour_label(frame.first_hour + index * 3600)
+            tip = f"{shown}, {at} UTC: {ms:.0f} ms, {n} attempts"
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{drawn}">'
                 f"<title>{escape(tip)}</title></circle>"
