@@ -186,7 +186,8 @@ class Pages:
         create_error: str = "",
         only: str | None = None,
     ) -> Response:
-        """The downstreams, a table; or one (`only`, else the `downstream` asked), its card."""
+        """The downstreams whose name holds `q`, a table a page at a time by name; or one
+        (`only`, else the `downstream` asked), its card with its dead and retrying deliveries."""
         now = time.time()
         q = request.query_params
         only = only or q.get("downstream") or None
@@ -195,8 +196,6 @@ class Pages:
         search, after = (q.get("q") or "").strip(), q.get("after") or ""
         if len(search) > 200 or len(after) > 200 or not after.isprintable():
             raise MalformedRequest("q and after are names, of 200 characters at most")
-        # Every downstream a row of a table, by name, fifty a page (those whose name holds
-        # `q`); one (`downstream`) a card with its forms and its dead and retrying deliveries.
         listed = sorted((directory.shown_name(n), n) for n in (*every, *unusable))
         found_names = [n for s, n in listed if search.lower() in s.lower() and s > after]
         more = not only and len(found_names) > DOWNSTREAMS_PAGE
