@@ -24,8 +24,9 @@ from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.shares.links import ShareRefused, ShareSigner
 from receiver.shares.page import look_of, page_headers, render_closed, render_page
-from receiver.shares.share import make_link, opened_link, shared_view, stream_holder
+from receiver.shares.share import make_link, opened_link, shared_view
 from receiver.stream.api import Changes
+from receiver.stream.caps import Holder
 from receiver.stream.changes import ChangeHub, Subscription
 from receiver.stream.reads import Change
 from receiver.tasks.rules.answers import TaskIdParams
@@ -229,7 +230,9 @@ async def share_stream(
     link, detail = await opened_link(store, signer, keys, token)
     client = request.client.host if request.client else "unknown"
     # Before the answer starts: past the share pool's caps it is a 503, not a cut stream.
-    sub = changes.subscribe(client, stream_holder(link))
+    # It ends with the key that made the link, or at the link's end.
+    holder = Holder(key_id=link.key_id, until=link.expires_at, link=link.link_id)
+    sub = changes.subscribe(client, holder)
     return StreamingResponse(
         _views(store, changes, signer, keys, token, detail.task.id, sub),
         media_type="text/event-stream",

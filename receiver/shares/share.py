@@ -16,7 +16,6 @@ from receiver.lifecycle.rules.polling import end_from_progress
 from receiver.lifecycle.rules.records import Task
 from receiver.lifecycle.rules.task import kind_of, output_of
 from receiver.shares.links import SharedLink, ShareRefused, ShareSigner
-from receiver.stream.caps import Holder
 from receiver.tasks import reads as task_reads
 from receiver.tasks.actions import task_of
 from receiver.tasks.reads import TaskHistory
@@ -58,11 +57,6 @@ async def opened_link(
     if detail is None:
         raise NotFound("the task is no longer kept")
     return link, detail
-
-
-def stream_holder(link: SharedLink) -> Holder:
-    """What a link's live stream rests on: it ends with the key, or at the link's end."""
-    return Holder(key_id=link.key_id, until=link.expires_at, link=link.link_id)
 
 
 def shared_view(detail: TaskHistory, link: SharedLink | None = None) -> dict[str, Any]:
