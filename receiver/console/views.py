@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from receiver.config.downstream import OPTIONS
 from receiver.deliveries.rules.delivery import Attempt
+from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
 from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task
@@ -311,20 +312,7 @@ def listed(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-class Health(Protocol):
-    """What a card reads of a downstream's health record."""
-
-    @property
-    def deliveries(self) -> dict[str, int]: ...
-
-    @property
-    def breaker(self) -> str: ...
-
-    @property
-    def failing_since(self) -> float | None: ...
-
-
-def nothing_failed(health: Health) -> str:
+def nothing_failed(health: DownstreamHealth) -> str:
     """What a downstream's card says when it lists no dead letter and no retry: never "no
     failures" while it fails or its breaker holds what is pending (those may not have been
     tried yet, so the list of retries is empty)."""
