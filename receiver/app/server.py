@@ -82,8 +82,16 @@ def bind(server: ServerConfig) -> Listening:
                 " /metrics needs one of its own"
             )
         return Listening(public, bound(*address, "config key server.metrics_listen: "))
-    except ConfigError:
+    except ConfigError as exc:
         public.close()
+        if "already in use" in str(exc):
+            # Most often a second replica on one host, started with the same settings.
+            host = f"[{address[0]}]" if ":" in address[0] else address[0]
+            raise ConfigError(
+                f"{exc} (another relay on this host? give each its own:"
+                f" RECEIVER__SERVER__METRICS_LISTEN={host}:<a free port>, or an empty"
+                " value for no /metrics listener)"
+            ) from None
         raise
 
 

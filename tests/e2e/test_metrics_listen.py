@@ -53,7 +53,9 @@ def test_a_taken_or_shared_port_is_refused_in_one_line() -> None:
         with pytest.raises(ConfigError) as refused:
             server.bind(config)
         assert str(refused.value) == (
-            f"config key server.metrics_listen: port {port} is already in use"
+            f"config key server.metrics_listen: port {port} is already in use (another relay"
+            " on this host? give each its own: RECEIVER__SERVER__METRICS_LISTEN=127.0.0.1:<a"
+            " free port>, or an empty value for no /metrics listener)"
         )
     with pytest.raises(ConfigError, match="is the public port"):
         server.bind(ServerConfig(port=port, metrics_listen=f"127.0.0.1:{port}"))
