@@ -137,7 +137,11 @@ def check_api_url(url: str, field: str, allow_private: bool = False) -> None:
     except BadHost as exc:
         raise InvalidRequest(f"{field}: {exc}") from None
     except PrivateAddress as exc:
-        raise InvalidRequest(f"{field}: {exc}; it must be a public address") from None
+        raise InvalidRequest(
+            f"{field}: {exc}; it must be a public address (an operator who runs the relay"
+            " and its endpoints on one network allows private ones with"
+            " delivery.allow_private_networks = true)"
+        ) from None
 
 
 async def check_resolved(host: str, proxied: bool = False) -> None:
