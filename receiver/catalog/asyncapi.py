@@ -48,12 +48,14 @@ _SIGNATURE_HEADERS = {
         "ce-specversion": {
             "type": "string",
             "description": "A downstream's `envelope`: `cloudevents` sends a CloudEvent 1.0 in"
-            " structured mode (content type `application/cloudevents+json`, the event above as"
-            " its `data`); `cloudevents-binary` sends the event above as the body and the"
+            " structured mode (content type `application/cloudevents+json`, the event's `data`"
+            " above as its `data`); `cloudevents-binary` sends that data as the body and the"
             " attributes as `ce-` headers (Kafka `ce_`, AMQP `cloudEvents:`, MQTT 5 user"
-            " properties, Pub/Sub `ce-` attributes): `id` the webhook-id, `source` the relay's"
+            " properties, Pub/Sub `ce-` attributes): `id` the event's id (one on every"
+            " downstream and retry), `source` `delivery.cloudevents_source` or the relay's"
             " public URL (an app's: `/apps/<app>` after it), `type`"
-            " `com.runway-relay.<the event's type>`, `time`, `subject` the task id.",
+            " `delivery.cloudevents_type_prefix` (`com.runway-relay.`) and the event's type,"
+            " `time`, `subject` the task id.",
         },
     },
 }

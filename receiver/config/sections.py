@@ -325,6 +325,12 @@ class DeliveryConfig(Section):
     # an app's key makes no such downstream; the operator's are never checked.
     allowed_targets: list[Annotated[str, Field(min_length=1, max_length=2048)]] = []
     allowed_targets_by_app: dict[str, list[Annotated[str, Field(min_length=1)]]] = {}
+    # A CloudEvent's `type` is this prefix and the event's type (`task.succeeded`); its
+    # `source` this URI ("": the relay's `public_url`), with `/apps/<app>` for an app's.
+    cloudevents_type_prefix: Annotated[str, Field(max_length=200, pattern=r"^[^\s]*$")] = (
+        "com.runway-relay."
+    )
+    cloudevents_source: Annotated[str, Field(max_length=2048, pattern=r"^([^\s]+)?$")] = ""
 
 
 class MediaConfig(Section):

@@ -15,7 +15,7 @@ from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import open_route, proxy_of
-from receiver.deliveries.fanout.worker import Refused, prepare, source_of
+from receiver.deliveries.fanout.worker import Refused, origin_of, prepare
 from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
 from receiver.deliveries.rules.event_types import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
@@ -94,7 +94,7 @@ async def send_test(
         # What a real delivery of this event would do: end filtered (or dead), unsent.
         error = scrub(f"not sent, as a real delivery would not be: {shaped.reason}", EXCERPT_CHARS)
     else:
-        message = message_of(d, job, shaped, source_of(directory, name))
+        message = message_of(d, job, shaped, origin_of(directory, rules, name))
         message = replace(message, headers=message.headers | {TEST_HEADER: "true"})
         sent = shown_request(d, request_of(message, d.url, proxy_of(rules, d)))
         guarded = d.managed and not rules.allow_private_networks

@@ -1,20 +1,25 @@
 """A delivery as a CloudEvent 1.0, a downstream's `envelope`: "relay" sends the relay's own
 body as it is; "cloudevents" (structured mode) one JSON document of the context attributes
-and that body as `data`; "cloudevents-binary" the body as it is, the attributes in its
-protocol's own headers (named with its `Metadata.binding` prefix)."""
+and the event's own data (the task's fields at its top, or a transform's body) as `data`;
+"cloudevents-binary" that data as the body, the attributes in its protocol's own headers
+(named with its `Metadata.binding` prefix). The `id` is the event's: the same on every
+downstream and every retry, as consumers de-duplicate by `source` and `id`."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 import orjson
 
+from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.deliveries.rules.event_types import type_of
 from receiver.destinations.metadata import Metadata
+from receiver.expressions.rules import Shaped
 
 Envelope = Literal["relay", "cloudevents", "cloudevents-binary"]
 TYPE_PREFIX = "com.runway-relay."
@@ -22,24 +27,41 @@ STRUCTURED = "application/cloudevents+json"
 JSON = "application/json"
 
 
-def source_of(public_url: str, app: str | None) -> str:
-    """The `source` of a downstream's events (with `/apps/<app>` for an app's downstream)."""
-    base = public_url.rstrip("/")
+@dataclass(frozen=True)
+class Origin:
+    """Where a downstream's events say they come from: their `source`, and the prefix of
+    their `type` (`delivery.cloudevents_type_prefix`)."""
+
+    source: str
+    type_prefix: str = TYPE_PREFIX
+
+
+def source_of(base: str, app: str | None) -> str:
+    """The `source` of a downstream's events: `base` (`delivery.cloudevents_source`, else the
+    relay's public URL), with `/apps/<app>` for an app's downstream."""
+    base = base.rstrip("/")
     return base if app is None else f"{base}/apps/{quote(app, safe='')}"
 
 
-def attributes(event: Mapping[str, Any], message_id: str, source: str) -> dict[str, str]:
-    """The context attributes of one delivery: its id the delivery's, its subject the task."""
+def attributes(event: Mapping[str, Any], message_id: str, origin: Origin) -> dict[str, str]:
+    """The context attributes of one delivery: its id the event's (the delivery's for a
+    document without one), its subject the task."""
     occurred = datetime.fromtimestamp(float(event["occurred_at"]), UTC)
     found = {
         "specversion": "1.0",
-        "id": message_id,
-        "source": source,
-        "type": TYPE_PREFIX + type_of(dict(event)),
+        "id": str(event.get("event_id") or message_id),
+        "source": origin.source,
+        "type": origin.type_prefix + type_of(dict(event)),
         "time": occurred.isoformat().replace("+00:00", "Z"),
         "subject": str(event.get("task_id") or ""),
     }
     return {name: value for name, value in found.items() if value}
+
+
+def event_data(job: DeliveryJob) -> Shaped:
+    """The body of a delivery in a CloudEvent envelope, unless a transform makes its own:
+    the event's own document, its task's fields at the top."""
+    return Shaped(orjson.dumps(job.payload))
 
 
 def structured(context: Mapping[str, str], body: bytes, content_type: str = JSON) -> bytes:

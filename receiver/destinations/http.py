@@ -91,11 +91,14 @@ def signed_headers(
     return signed | tracing.current_headers()
 
 
-def message_of(downstream: Sender, job: DeliveryJob, shaped: Shaped, source: str = "") -> Message:
-    """The delivery as its publisher takes it, signed over its body as sent."""
+def message_of(
+    downstream: Sender, job: DeliveryJob, shaped: Shaped, origin: cloudevents.Origin | None = None
+) -> Message:
+    """The delivery as its publisher takes it, signed over its body as sent; `origin`: its
+    CloudEvents `source` and type prefix, for a downstream in a CloudEvent envelope."""
     message_id = job.delivery.id
     if downstream.envelope != "relay":
-        context = cloudevents.attributes(job.payload, message_id, source)
+        context = cloudevents.attributes(job.payload, message_id, origin or cloudevents.Origin(""))
         binding = METADATA[downstream.format].binding
         sent_body, sent_headers = cloudevents.enveloped(
             downstream.envelope, binding, context, shaped.body, shaped.headers

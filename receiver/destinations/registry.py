@@ -15,6 +15,7 @@ import orjson
 
 from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations.chat_message import Payload
+from receiver.destinations.cloudevents import event_data
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.provider import Addresses, Endpoint, Provider, Rendered, body_of
 from receiver.destinations.publishing import Opening, Publisher
@@ -196,7 +197,11 @@ def render(
 
 
 def bodies(downstream: Endpoint) -> Callable[[DeliveryJob], Shaped]:
-    """A downstream's own body for a job, its renderer looked up once (a lane keeps it)."""
+    """A downstream's own body for a job, its renderer looked up once (a lane keeps it): in
+    a CloudEvent envelope, the event's own document (the envelope carries its type and
+    time), else its format's body."""
+    if getattr(downstream, "envelope", "relay") != "relay":
+        return event_data
     # A partial of provider.py's function: a delivery's path runs no code of this module.
     return partial(body_of, PROVIDERS[str(downstream.format)].render, downstream.url or "")
 

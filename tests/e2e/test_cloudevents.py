@@ -42,21 +42,26 @@ def test_both_modes_reach_a_webhook_as_cloudevents(make_relay: MakeRelay, sink: 
         ]
     )
     task = relay.submit(**image_to_video()).json()
+    ids = set()
     for path in ("/structured", "/binary"):
         hit = _delivered(sink, path)
         body = hit["body"].encode()
         assert verify_standard_webhook(WEBHOOK_SECRET, hit["headers"], body)
         event = from_http(hit["headers"], body)
         assert event["specversion"] == "1.0"
-        assert event["id"] == hit["headers"]["webhook-id"]
+        assert event["id"].startswith("evt_") and event["id"] != hit["headers"]["webhook-id"]
+        ids.add(event["id"])
         assert event["type"] == "com.runway-relay.task.succeeded"
         assert event["subject"] == task["id"]
         # The operator's own downstream: the relay's public URL alone.
         assert event["source"].startswith("http") and "/apps/" not in event["source"]
-        assert event.data["data"]["task_id"] == task["id"]
+        # The event's own data: the task's fields at its top.
+        assert event.data["task_id"] == task["id"] and event.data["state"] == "succeeded"
         # The handshake came first, naming the relay's host.
         options = [h for h in sink.received(path) if h["method"] == "OPTIONS"]
         assert options and options[0]["headers"]["webhook-request-origin"]
+    # The event's id, the same on both downstreams (consumers de-duplicate by source + id).
+    assert len(ids) == 1
     structured = _delivered(sink, "/structured")["headers"]
     assert structured["content-type"] == "application/cloudevents+json"
     binary = _delivered(sink, "/binary")["headers"]
@@ -150,3 +155,18 @@ def test_an_endpoints_allowed_rate_paces_a_burst(make_relay: MakeRelay, sink: Si
     times = sorted(h["received_at"] for h in posts)
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) >= 0.75 * 60 / PER_MINUTE, gaps
+
+
+def test_the_type_prefix_and_source_are_settings(make_relay: MakeRelay, sink: Sink) -> None:
+    sink.mode(allowed_origin="*")
+    relay = make_relay(
+        [webhook(sink, "hook", envelope="cloudevents")],
+        delivery={
+            "cloudevents_type_prefix": "com.example.renders.",
+            "cloudevents_source": "urn:example:relay",
+        },
+    )
+    relay.submit(**image_to_video())
+    event = from_http(*(lambda h: (h["headers"], h["body"].encode()))(_delivered(sink, "/hook")))
+    assert event["type"] == "com.example.renders.task.succeeded"
+    assert event["source"] == "urn:example:relay"

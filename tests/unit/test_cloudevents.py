@@ -19,23 +19,39 @@ from receiver.deliveries.rules.event_types import example_document
 from receiver.destinations import cloudevents
 from receiver.destinations.metadata import METADATA
 
-EVENT = example_document("task.succeeded")
-BODY = orjson.dumps({"type": "task.succeeded", "data": EVENT})
+EVENT = example_document("task.succeeded") | {"event_id": "evt_1"}
+BODY = orjson.dumps(EVENT)
 SOURCE = "https://relay.example/apps/acme"
 
 
 def _context() -> dict[str, str]:
-    return cloudevents.attributes(EVENT, "msg_1", SOURCE)
+    return cloudevents.attributes(EVENT, "msg_1", cloudevents.Origin(SOURCE))
 
 
-def test_the_attributes_name_the_delivery_the_relay_and_the_task() -> None:
+def test_the_attributes_name_the_event_the_relay_and_the_task() -> None:
     context = _context()
     assert context["specversion"] == "1.0"
-    assert context["id"] == "msg_1"
+    assert context["id"] == "evt_1"  # the event's, not the delivery's: one on every downstream
     assert context["source"] == SOURCE
     assert context["type"] == "com.runway-relay.task.succeeded"
     assert context["subject"] == EVENT["task_id"]
     assert context["time"].endswith("Z")
+    without = {k: v for k, v in EVENT.items() if k != "event_id"}
+    assert cloudevents.attributes(without, "msg_1", cloudevents.Origin(SOURCE))["id"] == "msg_1"
+
+
+def test_the_type_prefix_is_the_origins() -> None:
+    origin = cloudevents.Origin(SOURCE, "com.example.renders.")
+    context = cloudevents.attributes(EVENT, "msg_1", origin)
+    assert context["type"] == "com.example.renders.task.succeeded"
+
+
+def test_the_data_is_the_events_own_document() -> None:
+    from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
+
+    delivery = Delivery("d", "evt_1", "t", "hook", "pending", 0, 0, None, None, 0, 0, None)
+    shaped = cloudevents.event_data(DeliveryJob(delivery, EVENT))
+    assert orjson.loads(shaped.body) == EVENT  # the task's fields at the top, no wrapper
 
 
 def test_an_apps_source_is_quoted_and_the_operators_is_the_public_url() -> None:
@@ -49,7 +65,7 @@ def test_structured_mode_over_http_is_read_by_the_sdk() -> None:
     assert headers == {"x-a": "1", "content-type": "application/cloudevents+json"}
     event = from_http(headers, body)
     assert event["type"] == "com.runway-relay.task.succeeded"
-    assert event["id"] == "msg_1"
+    assert event["id"] == "evt_1"
     assert event.data == orjson.loads(BODY)
 
 
@@ -70,7 +86,7 @@ def test_kafka_binary_and_structured_are_read_by_the_sdk() -> None:
         message = KafkaMessage({k: v.encode() for k, v in headers.items()}, None, body)
         read = from_binary if mode == "cloudevents-binary" else from_structured
         event = read(message)
-        assert event["id"] == "msg_1"
+        assert event["id"] == "evt_1"
         assert event.data == orjson.loads(BODY)
 
 

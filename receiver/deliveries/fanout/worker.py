@@ -104,10 +104,12 @@ async def prepare(
     return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})
 
 
-def source_of(directory: Directory, kept: str) -> str:
-    """The CloudEvents `source` of a downstream's events: the relay's public URL, and its
-    app's name for an app's."""
-    return cloudevents.source_of(directory.public_url, directory.app_of(kept))
+def origin_of(directory: Directory, settings: DeliveryConfig, kept: str) -> cloudevents.Origin:
+    """Where a downstream's CloudEvents come from: `delivery.cloudevents_source` (else the
+    relay's public URL), and its app's name for an app's; the type prefix of the settings."""
+    base = settings.cloudevents_source or directory.public_url
+    source = cloudevents.source_of(base, directory.app_of(kept))
+    return cloudevents.Origin(source, settings.cloudevents_type_prefix)
 
 
 class Fanout:
@@ -445,7 +447,7 @@ class Fanout:
             publisher = self.out.publishers.get(downstream.name)
             outcome = (
                 await publisher.publish(
-                    message_of(downstream, job, shaped, self._source(job, downstream))
+                    message_of(downstream, job, shaped, self._origin(job, downstream))
                 )
                 if publisher is not None
                 else Outcome(Answer(failure="the downstream was changed or removed"))
@@ -492,11 +494,11 @@ class Fanout:
             return
         self.parts.log.info("delivery.postponed", **ids, reason=why, next_attempt_in=wait)
 
-    def _source(self, job: DeliveryJob, downstream: Downstream) -> str:
-        """The CloudEvents `source` of a delivery in a CloudEvent envelope ("": none)."""
+    def _origin(self, job: DeliveryJob, downstream: Downstream) -> cloudevents.Origin | None:
+        """Where a delivery in a CloudEvent envelope says it comes from (None: no envelope)."""
         if downstream.envelope == "relay":
-            return ""
-        return source_of(self.directory, job.delivery.downstream)
+            return None
+        return origin_of(self.directory, self.settings, job.delivery.downstream)
 
     def _health(
         self, downstream: Downstream | None, lane: Lane, outcome: str, abort: bool, older: int
