@@ -31,11 +31,13 @@ Why = Literal["forged", "expired", "used", "revoked"]
 
 
 class LinkRefused(Exception):
-    """The link does not open; `why` says which of the reasons, for the page."""
+    """The link does not open; `why` says which of the reasons, for the page; `app_id`: the
+    app a used link was for (a browser with that app's session goes in all the same)."""
 
-    def __init__(self, why: Why) -> None:
+    def __init__(self, why: Why, app_id: str | None = None) -> None:
         super().__init__(why)
         self.why: Why = why
+        self.app_id = app_id
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class PortalLinks:
         if found is None:
             raise LinkRefused("revoked")
         if not await app_transactions.use_once(self.store, f"portal-link:{link_id}", float(ends)):
-            raise LinkRefused("used")
+            raise LinkRefused("used", str(app_id))
         return Opened(found, float(since))
 
 

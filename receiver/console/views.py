@@ -314,8 +314,12 @@ def listed(text: str) -> list[str]:
 
 def nothing_failed(health: DownstreamHealth) -> str:
     """What a downstream's card says when it lists no dead letter and no retry: never "no
-    failures" while it fails or its breaker holds what is pending (those may not have been
-    tried yet, so the list of retries is empty)."""
+    failures" while it fails, while it is paused with deliveries held, or while its breaker
+    holds what is pending (those may not have been tried yet, so the list of retries is
+    empty)."""
+    if held := health.deliveries.get("held", 0):
+        why = f" ({health.disabled_reason})" if health.disabled_reason else ""
+        return f"Nothing dead; {held} held while it is paused{why}, sent once it is enabled."
     pending = health.deliveries.get("pending", 0)
     held = health.breaker not in ("closed", "")
     if pending and (held or health.failing_since):

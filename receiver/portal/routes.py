@@ -35,6 +35,10 @@ class Opening:
         try:
             opened = await self.portal.portal_links.open(request.path_params["token"])
         except LinkRefused as exc:
+            # Opened again in the browser it was opened in: that session goes in.
+            session = await self.portal.session_of(request) if exc.why == "used" else None
+            if session is not None and session.app.id == exc.app_id:
+                return RedirectResponse(f"{self.portal.root(request)}/", status_code=303)
             return self.portal.refused(request, exc.why)
         self.portal.frame_for(request, opened.app.frame_ancestors)
         root = self.portal.root(request)

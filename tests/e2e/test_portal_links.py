@@ -85,6 +85,9 @@ def test_a_portal_link_opens_once_and_not_after_it_expires(make_relay: MakeRelay
 
     _, again = _open(relay, url)
     _refused(again, "used")
+    # Opened again in the browser it opened in: that session goes in.
+    reopened = browser.get(url.removeprefix(relay.url))
+    assert reopened.status_code == 303 and reopened.headers["location"] == "/portal/"
     _, forged = _open(relay, url[:-3] + "abc")
     _refused(forged, "forged")
 
