@@ -147,12 +147,12 @@ def _face(service: Service, parts: Parts, kind: str) -> Callable[[ModuleType], A
 
 def _console(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
     face = _face(service, parts, "Console")
-    return lambda module: module.console_app(face(module), parts.changes)
+    return lambda module: module.console_app(face(module), parts.changes, parts.request_calls)
 
 
 def _portal(service: Service, parts: Parts) -> Callable[[ModuleType], ASGIApp]:
     face = _face(service, parts, "Portal")
-    return lambda module: module.portal_app(face(module), parts.share_signer)
+    return lambda module: module.portal_app(face(module), parts.share_signer, parts.request_calls)
 
 
 def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None) -> Starlette:

@@ -13,6 +13,7 @@ from starlette.datastructures import State
 from receiver.apps.portal import PortalLinks
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import Directory, new_directory
+from receiver.kernel.net.request_calls import RequestCalls
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
 from receiver.lifecycle.rules.polling import PollLease
@@ -39,6 +40,9 @@ class Parts:
     intake: Intake  # what taking a task in uses
     canceller: Canceller  # what cancelling a task uses
     portal_links: PortalLinks  # makes and opens the apps' portal links
+    # The bound on the calls to downstreams that requests wait on (validate, test events),
+    # one for every door: the API, the console, the portals.
+    request_calls: RequestCalls
 
     def put_on(self, state: State) -> None:
         """Where the routes' dependencies find them, each by its field's name
@@ -115,4 +119,9 @@ def build_parts(service: Service) -> Parts:
         ),
         canceller=Canceller(service.store, service.comet, service.wakers, service.log),
         portal_links=PortalLinks(service.store, secrets.signing_keys, config.public_url),
+        request_calls=RequestCalls(
+            settings.server.request_calls_per_app,
+            settings.server.request_calls_per_key_per_second,
+            settings.server.request_calls_cap,
+        ),
     )

@@ -79,6 +79,14 @@ class ServerConfig(Section):
     body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     # Past this many open connections, new requests are answered 503 at once.
     max_connections: Annotated[int, Field(gt=0)] = 1000
+    # The calls to a tenant's URL that requests make the relay wait on (a downstream
+    # validated, a test event, from the API, the console or a portal): at most this many in
+    # flight per app (the operator's own count as one more app), this many asked a second
+    # per key, and this many in all (at most half of `max_connections`); past any, 429 at
+    # once (receiver/kernel/net/request_calls.py).
+    request_calls_per_app: Annotated[int, Field(gt=0)] = 4
+    request_calls_per_key_per_second: Annotated[int, Field(gt=0)] = 10
+    request_calls_in_all: Annotated[int, Field(gt=0)] = 64
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs);
     # none by default, so no client can name its own address to the login brake.
     trusted_proxies: list[str] = []
@@ -127,6 +135,13 @@ class ServerConfig(Section):
         if value:
             listen_address(value)
         return value
+
+    @property
+    def request_calls_cap(self) -> int:
+        """The calls in all that requests may make the relay wait on: each holds its
+        request's connection, so never more than half of `max_connections`, whatever
+        `request_calls_in_all` says, and other requests still get in while they wait."""
+        return max(1, min(self.request_calls_in_all, self.max_connections // 2))
 
     @model_validator(mode="after")
     def _metrics_beyond_loopback_with_a_token(self) -> ServerConfig:

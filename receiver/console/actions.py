@@ -19,6 +19,7 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.rules.delivery import owner_of
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.errors import Conflict, InvalidRequest
+from receiver.kernel.net.request_calls import RequestCalls
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
@@ -34,10 +35,11 @@ class DownstreamForms:
 
     home = "/deliveries"  # where a change to a downstream sends the browser back
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, calls: RequestCalls) -> None:
         self.console = console
         self.workers, self.rules = console.workers, console.delivery
         self.directory = console.directory
+        self.calls = calls  # the bound on the calls to downstreams a form waits on
 
     def downstream(self, request: Request, session: Session) -> tuple[str, str]:
         """The downstream the form's path names: as shown (`acme/hooks`), and as kept."""
@@ -116,7 +118,7 @@ class DownstreamForms:
         """A CloudEvents webhook asked again whether it allows the relay's events."""
         name, kept = self.downstream(request, session)
         found = await delivery_actions.validate_downstream(
-            self.workers, self.rules, self.directory, kept
+            self.workers, self.rules, self.directory, kept, self.calls, self.caller(session)
         )
         code = "validated" if found["allowed"] else "not_validated"
         return self.console.done(request, form, self.page_of(name), code, found["queued"])
@@ -166,8 +168,8 @@ class DownstreamForms:
 class Actions(DownstreamForms):
     """The console's forms: the operator's, on every downstream and task."""
 
-    def __init__(self, console: Console, pages: Pages) -> None:
-        super().__init__(console)
+    def __init__(self, console: Console, pages: Pages, calls: RequestCalls) -> None:
+        super().__init__(console, calls)
         self.pages = pages
 
     async def with_secret(

@@ -22,7 +22,8 @@ from receiver.console.login import Login
 from receiver.console.pages import Pages
 from receiver.console.session import origin_of
 from receiver.kernel.errors import RelayError
-from receiver.kernel.http.errors import answer_for
+from receiver.kernel.http.errors import answer_for, headers_for
+from receiver.kernel.net.request_calls import RequestCalls
 from receiver.stream.changes import ChangeHub
 
 
@@ -79,7 +80,9 @@ def html_app(console: Console, routes: list[BaseRoute], framing: bool = False) -
 
     async def relay_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RelayError)
-        return console.error_page(request, answer_for(exc)[0], exc.detail)
+        response = console.error_page(request, answer_for(exc)[0], exc.detail)
+        response.headers.update(headers_for(exc) or {})  # a 429's Retry-After
+        return response
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -100,11 +103,12 @@ def html_app(console: Console, routes: list[BaseRoute], framing: bool = False) -
     )
 
 
-def console_app(console: Console, changes: ChangeHub) -> Starlette:
-    """The console's application over `console` (made at start-up: receiver/app/asgi.py)
-    and the process's reader of the change feed, for its live pages."""
+def console_app(console: Console, changes: ChangeHub, calls: RequestCalls) -> Starlette:
+    """The console's application over `console` (made at start-up: receiver/app/asgi.py),
+    the process's reader of the change feed, for its live pages, and the bound on the calls
+    to downstreams its forms wait on."""
     login, pages = Login(console), Pages(console, changes)
-    actions, key_pages = Actions(console, pages), KeyPages(console)
+    actions, key_pages = Actions(console, pages, calls), KeyPages(console)
     app_pages = AppPages(console)
     page, action = console.page, console.action
     return html_app(

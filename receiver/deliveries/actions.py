@@ -21,6 +21,7 @@ from receiver.deliveries.rules.delivery import (
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, NotFound
+from receiver.kernel.net.request_calls import RequestCalls
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.wiring.worker_parts import WorkerParts
@@ -116,11 +117,17 @@ async def enable_downstream(
 
 
 async def validate_downstream(
-    parts: WorkerParts, rules: DeliveryConfig, directory: Directory, name: str
+    parts: WorkerParts,
+    rules: DeliveryConfig,
+    directory: Directory,
+    name: str,
+    calls: RequestCalls,
+    caller: Caller,
 ) -> dict[str, Any]:
     """Ask a webhook downstream with a CloudEvents envelope again whether it allows the
     relay's events (the handshake): allowed, what its refusal held goes out, at its allowed
-    rate; refused, it stays held (disabled) with why."""
+    rate; refused, it stays held (disabled) with why. The `OPTIONS` waits within the
+    caller's room of `calls` (429 past it)."""
     name = known_downstream(directory, name)
     d = directory.get(name)
     if d is None or not d.needs_handshake:
@@ -129,7 +136,8 @@ async def validate_downstream(
             " CloudEvents webhook handshake)"
         )
     judged = d.managed and not rules.allow_private_networks
-    found = await validate(rules, directory, d, judged, directory.origin)
+    with calls.call(caller.asker, d.timeout):
+        found = await validate(rules, directory, d, judged, directory.origin)
     queued = 0
     if found.allowed:
         health = await downstream_transactions.health(parts.store, [name])

@@ -18,9 +18,24 @@ from receiver.downstreams.api import FROM_CONFIG, NO_DOWNSTREAM, Downstreams, ow
 from receiver.downstreams.manage import read_checked
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
-from receiver.keys.guard import needs
-from receiver.wiring.dependencies import DeliverySection, Logged, ServerSection, Workers
+from receiver.kernel.http.openapi import (
+    CALLS_LIMITED,
+    CALLS_RETRY_AFTER,
+    PathId,
+    answer,
+    body,
+    described,
+    guarded,
+    reply,
+)
+from receiver.keys.guard import caller_of, needs
+from receiver.wiring.dependencies import (
+    Calls,
+    DeliverySection,
+    Logged,
+    ServerSection,
+    Workers,
+)
 
 MAX_TEST_BODY_BYTES = 4 * 1024
 
@@ -178,6 +193,7 @@ class Validated(Answer):
             200: answer("Asked; `allowed` is its endpoint's answer.", Validated),
             404: NO_DOWNSTREAM,
             422: answer("Not a webhook downstream with a cloudevents envelope.", ErrorAnswer),
+            429: answer(CALLS_LIMITED, ErrorAnswer, headers=CALLS_RETRY_AFTER),
         },
     ),
 )
@@ -187,9 +203,12 @@ async def validate_downstream(
     rules: DeliverySection,
     directory: Downstreams,
     name: PathId,
+    calls: Calls,
 ) -> Response:
     kept = own_name(request, directory, name)
-    found = await delivery_actions.validate_downstream(workers, rules, directory, kept)
+    found = await delivery_actions.validate_downstream(
+        workers, rules, directory, kept, calls, caller_of(request)
+    )
     return reply(Validated, found)
 
 
@@ -210,6 +229,7 @@ async def validate_downstream(
             200: answer("Sent; `status` is the downstream's answer.", TestEventSent),
             404: answer("No downstream of that name (of the caller's app).", ErrorAnswer),
             422: answer("An unknown type, or a broker's format.", ErrorAnswer),
+            429: answer(CALLS_LIMITED, ErrorAnswer, headers=CALLS_RETRY_AFTER),
         },
     ),
     openapi_extra=body(TestEventRequest, "TestEventRequest", "The event type."),
@@ -221,9 +241,10 @@ async def test_downstream(
     server: ServerSection,
     directory: Downstreams,
     name: PathId,
+    calls: Calls,
 ) -> Response:
     kept = own_name(request, directory, name)
     payload = await read_json(request, MAX_TEST_BODY_BYTES, server.body_timeout_seconds)
     wanted = read_checked(TestEventRequest, payload)
-    sent = await send_test(log, rules, directory, kept, wanted.type)
+    sent = await send_test(log, rules, directory, kept, wanted.type, calls, caller_of(request))
     return reply(TestEventSent, sent)

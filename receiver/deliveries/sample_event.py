@@ -25,7 +25,9 @@ from receiver.downstreams.directory import Directory
 from receiver.downstreams.manage import shown_url
 from receiver.expressions.rules import ExpressionFailed
 from receiver.kernel.errors import InvalidRequest, NotFound
+from receiver.kernel.net.request_calls import RequestCalls
 from receiver.kernel.observability.logs import Log, scoped, scrub
+from receiver.keys.rules import Caller
 
 TEST_HEADER = "webhook-test"
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)
@@ -71,10 +73,17 @@ def shown_request(d: Downstream, request: Request) -> dict[str, Any]:
 
 
 async def send_test(
-    log: Log, rules: DeliveryConfig, directory: Directory, name: str, event_type: str
+    log: Log,
+    rules: DeliveryConfig,
+    directory: Directory,
+    name: str,
+    event_type: str,
+    calls: RequestCalls,
+    caller: Caller,
 ) -> dict[str, Any]:
     """Send a test event of `event_type` to the downstream kept under `name` now, its way
-    out opened as the fan-out's by the delivery settings `rules`."""
+    out opened as the fan-out's by the delivery settings `rules`, within the caller's room
+    of `calls` (429 past it)."""
     d = directory.get(name)
     if d is None:
         raise NotFound("no usable downstream of that name")
@@ -100,7 +109,7 @@ async def send_test(
         guarded = d.managed and not rules.allow_private_networks
         opening = Opening(name, 1, route=lambda: open_route(rules, directory, d, guarded))
         # Its own secrets are cut out of what this attempt logs and answers, as a delivery's.
-        with scoped(*directory.scope_of(name)):
+        with scoped(*directory.scope_of(name)), calls.call(caller.asker, d.timeout):
             publisher = open_publisher(d, opening)
             try:
                 outcome = await publisher.publish(message)

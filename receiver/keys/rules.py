@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, get_args
 
+from receiver.kernel.net.request_calls import Asker
 from receiver.kernel.secrets.sealing import derive_key
 
 Scope = Literal["tasks:submit", "tasks:read", "tasks:cancel", "downstreams", "admin"]
@@ -128,6 +129,12 @@ class Caller:
 
     def owns(self, task_owner: str | None) -> bool:
         return self.sees_all or (task_owner is not None and task_owner == self.owner)
+
+    @property
+    def asker(self) -> Asker:
+        """Whose bound a call to a downstream it asks for counts under: its app's room (the
+        admin token's and an app-less key's: the operator's own) and its key's rate."""
+        return Asker(self.owner, self.key_id or "admin token")
 
     @property
     def owner_filter(self) -> str | None:

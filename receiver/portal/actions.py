@@ -18,6 +18,7 @@ from receiver.console.session import Session
 from receiver.deliveries.sample_event import SENDABLE, send_test
 from receiver.downstreams import manage as managed
 from receiver.kernel.errors import Conflict, InvalidRequest
+from receiver.kernel.net.request_calls import RequestCalls
 from receiver.keys.rules import Caller
 from receiver.portal.core import Portal, caller_of
 from receiver.portal.pages import Pages, own_name
@@ -30,8 +31,10 @@ SHARE_TTL_SECONDS = 7 * 86400
 class Actions(DownstreamForms):
     home = "/"
 
-    def __init__(self, portal: Portal, pages: Pages, share_signer: ShareSigner) -> None:
-        super().__init__(portal)
+    def __init__(
+        self, portal: Portal, pages: Pages, share_signer: ShareSigner, calls: RequestCalls
+    ) -> None:
+        super().__init__(portal, calls)
         self.portal_pages = pages
         self.share_signer = share_signer
 
@@ -84,7 +87,10 @@ class Actions(DownstreamForms):
         event_type = form.get("type") or "task.succeeded"
         if event_type not in SENDABLE:
             raise InvalidRequest(f"type: one of {', '.join(SENDABLE)}")
-        sent = await send_test(self.workers.log, self.rules, self.directory, kept, event_type)
+        log, caller = self.workers.log, self.caller(session)
+        sent = await send_test(
+            log, self.rules, self.directory, kept, event_type, self.calls, caller
+        )
         return await self.portal_pages.endpoint(request, session, tested={"name": name, **sent})
 
     async def alerts(self, request: Request, session: Session, form: Form) -> Response:

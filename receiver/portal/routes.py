@@ -19,6 +19,7 @@ from receiver.console.core import Form
 from receiver.console.endpoint_form import PreviewRoute
 from receiver.console.routes import html_app
 from receiver.console.session import Session
+from receiver.kernel.net.request_calls import RequestCalls
 from receiver.keys.rules import Caller
 from receiver.keys.transactions import sessions
 from receiver.portal.actions import Actions
@@ -71,11 +72,12 @@ class PortalPreview(PreviewRoute):
         return caller_of(session).caller
 
 
-def portal_app(portal: Portal, share_signer: ShareSigner) -> Starlette:
-    """The portal's application over `portal` (made at start-up: receiver/app/asgi.py) and
-    the signer of the share links it makes."""
+def portal_app(portal: Portal, share_signer: ShareSigner, calls: RequestCalls) -> Starlette:
+    """The portal's application over `portal` (made at start-up: receiver/app/asgi.py), the
+    signer of the share links it makes, and the bound on the calls to endpoints its forms
+    wait on."""
     pages, opening = Pages(portal), Opening(portal)
-    actions = Actions(portal, pages, share_signer)
+    actions = Actions(portal, pages, share_signer, calls)
     page, action = portal.page, portal.action
     return html_app(
         portal,

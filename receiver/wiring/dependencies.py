@@ -17,6 +17,7 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from receiver.config.sections import DeliveryConfig, MediaConfig, ServerConfig, UpstreamConfig
+from receiver.kernel.net.request_calls import RequestCalls
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.kernel.store import Store
@@ -97,3 +98,5 @@ PublicUrl = Annotated[str, Depends(public_url_of)]
 AccessChange = Annotated[Callable[[], None], Depends(access_change_of)]
 # A route's signer of media links.
 Links = Annotated[MediaLinks, Depends(on_app("media_links", MediaLinks))]
+# The bound on the calls to downstreams that requests wait on (validate, test events).
+Calls = Annotated[RequestCalls, Depends(on_app("request_calls", RequestCalls))]

@@ -41,7 +41,11 @@ class ErrorAnswer(Answer):
 
     error: str = Field(examples=["bad_request", "unauthorized", "not_found", "invalid_request"])
     detail: str
-    limit: str | None = Field(None, description="`limit_reached`: `max_queued` or `max_per_day`.")
+    limit: str | None = Field(
+        None,
+        description="`limit_reached`: the limit reached, `max_queued`, `max_per_day` or one"
+        " of the `server.request_calls_*` settings.",
+    )
 
 
 def answerable_metadata(metadata: object) -> object:

@@ -43,6 +43,21 @@ LIMIT_RETRY_AFTER = {
     }
 }
 
+# The header of a 429 for the bound on the calls to downstreams that requests wait on.
+CALLS_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds until a call in flight gives up at the latest, or the key's"
+        " rate lets one more.",
+        "schema": {"type": "string"},
+    }
+}
+# That 429 itself.
+CALLS_LIMITED = (
+    "The app has `server.request_calls_per_app` calls to its downstreams in flight, the key"
+    " asked `request_calls_per_key_per_second` this second, or the relay waits on"
+    " `request_calls_in_all`; `limit` says which."
+)
+
 _NOTES = {
     "admin": "Needs an API key holding the scope `{scope}` (or `admin`), or the admin token:"
     " `Authorization: Bearer rr_...`. Without the scope: 403.",
