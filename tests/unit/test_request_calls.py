@@ -41,9 +41,8 @@ def test_an_app_holds_a_few_calls_at_once_and_the_next_is_told_when_to_ask_again
             clock.now += 1
             held.enter_context(calls.call(Asker("alpha", f"k{n}"), 55))
         assert calls.in_flight("alpha") == 4
-        with pytest.raises(LimitReached) as refused:
-            with calls.call(alpha, 55):
-                pass
+        with pytest.raises(LimitReached) as refused, calls.call(alpha, 55):
+            pass
         assert refused.value.limit == PER_APP_LIMIT
         assert refused.value.retry_after == 52  # the first call's timeout, 52 s from now
         assert "4 calls to its downstreams in flight" in refused.value.detail
@@ -62,9 +61,8 @@ def test_a_key_asks_at_most_its_rate_within_any_second() -> None:
         clock.now += 0.01
         with calls.call(key, 5):
             pass
-    with pytest.raises(LimitReached) as refused:
-        with calls.call(key, 5):
-            pass
+    with pytest.raises(LimitReached) as refused, calls.call(key, 5):
+        pass
     assert refused.value.limit == PER_KEY_LIMIT and refused.value.retry_after == 1
     # Another key of the same app has a rate of its own.
     with calls.call(Asker("alpha", "k2"), 5):
@@ -73,9 +71,8 @@ def test_a_key_asks_at_most_its_rate_within_any_second() -> None:
     clock.now += 1 - 0.09
     with calls.call(key, 5):
         pass
-    with pytest.raises(LimitReached):
-        with calls.call(key, 5):
-            pass
+    with pytest.raises(LimitReached), calls.call(key, 5):
+        pass
 
 
 def test_a_refused_call_counts_for_no_rate() -> None:
@@ -83,9 +80,8 @@ def test_a_refused_call_counts_for_no_rate() -> None:
     key = Asker("alpha", "k1")
     with calls.call(key, 5):
         for _ in range(50):
-            with pytest.raises(LimitReached, match="in flight"):
-                with calls.call(key, 5):
-                    pass
+            with pytest.raises(LimitReached, match="in flight"), calls.call(key, 5):
+                pass
     clock.now += 0.5
     with calls.call(key, 5):  # the second of its two this second
         pass
@@ -96,17 +92,15 @@ def test_every_app_together_stays_under_the_cap_in_all() -> None:
     with ExitStack() as held:
         for n in range(6):
             held.enter_context(calls.call(Asker(f"app{n}", f"k{n}"), 30))
-        with pytest.raises(LimitReached) as refused:
-            with calls.call(Asker("app9", "k9"), 30):
-                pass
+        with pytest.raises(LimitReached) as refused, calls.call(Asker("app9", "k9"), 30):
+            pass
         assert refused.value.limit == IN_ALL_LIMIT and refused.value.retry_after == 30
 
 
 def test_a_call_that_fails_gives_its_room_back() -> None:
     calls, _ = _calls(per_app=1)
-    with pytest.raises(RuntimeError):
-        with calls.call(Asker("alpha", "k1"), 5):
-            raise RuntimeError("the endpoint went away")
+    with pytest.raises(RuntimeError), calls.call(Asker("alpha", "k1"), 5):
+        raise RuntimeError("the endpoint went away")
     assert calls.in_flight("alpha") == 0
 
 
