@@ -1,13 +1,17 @@
 """The bound on the calls to downstreams that requests wait on: a few in flight per app, a
 rate per key within any second, a cap in all below the connection cap; each refusal a 429
-naming its limit, with when to ask again, and taking no room."""
+naming its limit, with when to ask again, and taking no room. And no module a request
+reaches sends to a downstream but through it."""
 
 from __future__ import annotations
 
+import ast
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
+import receiver
 from receiver.config.sections import ServerConfig
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.net.request_calls import (
@@ -114,3 +118,28 @@ def test_a_caller_asks_as_its_app_and_key() -> None:
     key = Caller("key-1", "ci", frozenset({"downstreams"}), app_id="app-1", app="acme")
     assert key.asker == Asker("app-1", "key-1")
     assert BOOTSTRAP.asker == Asker(None, "admin token")
+
+
+# What sends to a downstream's URL: a publisher, a route, the handshake.
+_OPENERS = {"open_publisher", "open_route", "validate", "ask", "Connections"}
+_SENDERS = ("receiver.destinations", "receiver.deliveries.fanout")
+# Outside the destinations and the fan-out (whose sends no request waits on), each module
+# that sends is a request's, and holds the bound around its send.
+_BOUND_BY_REQUESTS = {"deliveries/sample_event.py", "deliveries/actions.py"}
+
+
+def test_what_a_request_sends_to_a_downstream_goes_through_the_bound() -> None:
+    root = Path(receiver.__file__).parent
+    sending = set()
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            named = {alias.name for alias in node.names}
+            if node.module.startswith(_SENDERS) and named & _OPENERS:
+                sending.add(path.relative_to(root).as_posix())
+    outside = {p for p in sending if not p.startswith(("destinations/", "deliveries/fanout/"))}
+    assert outside == _BOUND_BY_REQUESTS
+    for name in _BOUND_BY_REQUESTS:
+        assert "calls.call(caller.asker" in (root / name).read_text(), name
