@@ -117,6 +117,10 @@ def _judged(answer: dict[str, Any], source: str, field_name: str, map_wanted: bo
     gives = answer.get("gives")
     if map_wanted and gives not in (None, "dict"):
         raise ExpressionError(f"{field_name} must give a map, and gives a {gives}", (1, 1))
+    # A header it sets on the sample event that no delivery could send (the relay's own, a
+    # CR or LF in a value): refused now rather than every delivery dead-lettered.
+    if (problem := header_problem(answer.get("headers") or {})) is not None:
+        raise ExpressionError(f"{field_name}: on the sample event, {problem}")
 
 
 async def vet(

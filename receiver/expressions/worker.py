@@ -202,7 +202,8 @@ def evaluate(programs: Programs, request: dict[str, Any]) -> tuple[dict[str, Any
 
 def vet(programs: Programs, request: dict[str, Any]) -> dict[str, Any]:
     """Whether it compiles, and the type of its result on the example, if one is given (an
-    expression that fails there may still suit the events it is meant for)."""
+    expression that fails there may still suit the events it is meant for), with the
+    headers a transform's result sets there (the caller judges them)."""
     try:
         program = programs.get(request["vet"])
     except Invalid as exc:
@@ -215,7 +216,16 @@ def vet(programs: Programs, request: dict[str, Any]) -> dict[str, Any]:
         raise
     except BaseException:
         return {}
-    return {"gives": type(result).__name__}
+    answer: dict[str, Any] = {"gives": type(result).__name__}
+    if isinstance(result, dict) and "body" in result and result.keys() <= ENVELOPE_KEYS:
+        if isinstance(headers := result.get("headers"), dict):
+            # As JSON carries them back: a name or a value that is not text as none, which
+            # the caller refuses as such.
+            answer["headers"] = {
+                name if isinstance(name, str) else "": value if isinstance(value, str) else None
+                for name, value in headers.items()
+            }
+    return answer
 
 
 def answer(programs: Programs, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:

@@ -28,6 +28,9 @@ REFUSED = [
     "proxy-connection",
     "Webhook-Signature",
     "webhook-anything",
+    "Signature",
+    "Signature-Input",
+    "Content-Digest",
 ]
 
 

@@ -10,17 +10,21 @@ from typing import Any
 # Headers neither a downstream's static `headers` nor a transform may set: the
 # connection's own (hop-by-hop, RFC 9110 7.6.1), the request's framing, which the client
 # sets from the body, a cookie (the relay holds no session), and what the relay sets itself
-# (the signature is the receiver's only proof; the trace is the relay's). Sent anyway, they
-# left a request the downstream could not read or held open, and its deliveries pending.
+# (the signature, RFC 9421's too, is the receiver's only proof; the trace is the relay's).
+# Sent anyway, they left a request the downstream could not read or held open, and its
+# deliveries pending.
 _RESERVED = frozenset(
     {
         "connection",
+        "content-digest",
         "content-length",
         "content-type",
         "cookie",
         "expect",
         "host",
         "keep-alive",
+        "signature",
+        "signature-input",
         "te",
         "traceparent",
         "tracestate",
@@ -47,7 +51,7 @@ def header_problem(headers: Mapping[Any, Any]) -> str | None:
         if lowered in _RESERVED or lowered.startswith(_OWNED_PREFIXES):
             return (
                 f"headers: {name} is the relay's to set (as is every hop-by-hop, framing,"
-                " cookie, trace, proxy-* and webhook-* header)"
+                " cookie, trace, signature, proxy-* and webhook-* header)"
             )
         if not isinstance(value, str) or len(value) > MAX_VALUE:
             return f"headers: the value of {name} must be text of at most {MAX_VALUE} characters"
