@@ -217,14 +217,14 @@ def vet(programs: Programs, request: dict[str, Any]) -> dict[str, Any]:
     except BaseException:
         return {}
     answer: dict[str, Any] = {"gives": type(result).__name__}
-    if isinstance(result, dict) and "body" in result and result.keys() <= ENVELOPE_KEYS:
-        if isinstance(headers := result.get("headers"), dict):
-            # As JSON carries them back: a name or a value that is not text as none, which
-            # the caller refuses as such.
-            answer["headers"] = {
-                name if isinstance(name, str) else "": value if isinstance(value, str) else None
-                for name, value in headers.items()
-            }
+    enveloped = isinstance(result, dict) and result.keys() <= ENVELOPE_KEYS and "body" in result
+    if enveloped and isinstance(headers := result.get("headers"), dict):
+        # As JSON carries them back: a name or a value that is not text as none, which the
+        # caller refuses as such.
+        answer["headers"] = {
+            name if isinstance(name, str) else "": value if isinstance(value, str) else None
+            for name, value in headers.items()
+        }
     return answer
 
 
