@@ -81,3 +81,33 @@ def test_the_models_refuse_them_with_the_reason() -> None:
         ManagedDownstreamConfig(name="crm", url="https://x.example/h", headers={"Cookie": "a=1"})
     with pytest.raises(ValidationError, match="headers: Upgrade is the relay's to set"):
         DownstreamConfig(name="crm", url="https://x.example/h", headers_env={"Upgrade": "ENV"})
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ('"webhook-id": "x"', "webhook-id is the relay's to set"),
+        ('"Signature-Input": "x"', "Signature-Input is the relay's to set"),
+        ('"x-key": "a\\r\\nb"', "the value of x-key holds a control character"),
+    ],
+)
+def test_a_transform_setting_them_on_the_sample_event_is_refused_before_it_is_stored(
+    header: str, said: str
+) -> None:
+    pytest.importorskip("cel")
+    from receiver.config.expression_fields import vet_expressions
+    from receiver.expressions import pool
+    from receiver.expressions.lines import OPERATOR
+    from receiver.kernel.errors import InvalidRequest
+
+    transform = f'{{"body": {{}}, "headers": {{{header}}}}}'
+    made = ManagedDownstreamConfig(name="crm", url="https://x.example/h", transform=transform)
+
+    async def vetted() -> None:
+        try:
+            await vet_expressions(made, OPERATOR)
+        finally:
+            pool.close()
+
+    with pytest.raises(InvalidRequest, match=f"transform: on the sample event, headers: {said}"):
+        asyncio.run(vetted())
