@@ -71,6 +71,11 @@ class Alerts:
         elif attempt.outcome == "succeeded":
             await self._tell(name, RECOVERED, "a delivery went through again")
 
+    async def paused(self, name: str, reason: str) -> None:
+        """Its endpoint's answer to the CloudEvents handshake did not allow the relay: paused,
+        its endpoint asked again on its own (the replica that paused it tells, once)."""
+        await self._tell(name, DISABLED, f"paused until its endpoint allows it: {reason}")
+
     async def seen_disabled(self, disabled: set[str]) -> None:
         """The downstreams disabled now, as the fan-out reads them every scan: one newly
         disabled (by an operator, or by another replica) is told, the store deciding once

@@ -67,6 +67,7 @@ ADVANCED: dict[str, frozenset[str]] = {
         {
             "jitter",
             "max_downstream_retry_after_seconds",
+            "handshake_ask_again_schedule",
             "concurrency",
             "outbox_scan_seconds",
             "attempt_lease_seconds",

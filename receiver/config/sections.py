@@ -304,6 +304,12 @@ class DeliveryConfig(Section):
     retry_schedule: list[Annotated[float, Field(ge=0)]] = [5, 30, 120, 600, 1800, 7200]
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
     max_downstream_retry_after_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    # A CloudEvents webhook whose endpoint's handshake answer does not allow the relay is
+    # paused, and asked again on its own after each of these waits in turn (the last one
+    # repeated) until it allows; no answer at all is a failed attempt, on `retry_schedule`.
+    handshake_ask_again_schedule: Annotated[
+        list[Annotated[float, Field(gt=0)]], Field(min_length=1)
+    ] = [60, 300, 900, 3600]
     # Under load each attempt spans several turns of a busy event loop: at 16 in flight the
     # outbox fell behind 1,800 callbacks/s in the bench, at 64 it kept up.
     concurrency: Annotated[int, Field(gt=0)] = 64

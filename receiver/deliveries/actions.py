@@ -11,9 +11,10 @@ from receiver.config.sections import DeliveryConfig
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.fanout.connections import validate
+from receiver.deliveries.fanout.handshakes import keep_verdict
 from receiver.deliveries.rules.delivery import (
-    NOT_VALIDATED,
     TASK_WEBHOOK,
+    Answer,
     Delivery,
     DeliveryFilter,
     owned_name,
@@ -125,9 +126,10 @@ async def validate_downstream(
     caller: Caller,
 ) -> dict[str, Any]:
     """Ask a webhook downstream with a CloudEvents envelope again whether it allows the
-    relay's events (the handshake): allowed, what its refusal held goes out, at its allowed
-    rate; refused, it stays held (disabled) with why. The `OPTIONS` waits within the
-    caller's room of `calls` (429 past it)."""
+    relay's events (the handshake, one OPTIONS), its verdict kept for every replica: allowed,
+    what its refusal held goes out, at its allowed rate; refused, it is paused (held) with
+    why; no answer, nothing is kept (its next delivery asks, as a failed attempt if none).
+    The `OPTIONS` waits within the caller's room of `calls` (429 past it)."""
     name = known_downstream(directory, name)
     d = directory.get(name)
     if d is None or not d.needs_handshake:
@@ -138,18 +140,15 @@ async def validate_downstream(
     judged = d.managed and not rules.allow_private_networks
     with calls.call(caller.asker, d.timeout):
         found = await validate(rules, directory, d, judged, directory.origin)
-    queued = 0
-    if found.allowed:
-        health = await downstream_transactions.health(parts.store, [name])
-        reason = health[0].disabled_reason if health else None
-        if reason is not None and reason.startswith(NOT_VALIDATED):  # not a failing one's
-            queued = await downstream_transactions.validated(parts.store, name)
-            parts.wakers.wake_deliveries()
-    else:
-        await delivery.disable(parts.store, name, found.reason, directory.subscriptions)
+    shown = directory.shown_name(name)
+    if isinstance(found, Answer):
+        parts.log.info("downstream.validated", downstream=name, answered=False)
+        reason = f"no answer: {found.failure}; its next delivery asks again"
+        return {"downstream": shown, "allowed": False, "reason": reason, "queued": 0}
+    queued, _ = await keep_verdict(parts, rules, directory, d, found)
     parts.log.info("downstream.validated", downstream=name, allowed=found.allowed, queued=queued)
     return {
-        "downstream": directory.shown_name(name),
+        "downstream": shown,
         "allowed": found.allowed,
         "reason": found.reason or None,
         "allowed_rate": found.per_minute,

@@ -7,6 +7,7 @@ the deliveries claimed for an attempt, and replayed.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from receiver.deliveries.rows import outbox
@@ -16,12 +17,13 @@ from receiver.deliveries.rules.delivery import (
     Attempt,
     DeliveryJob,
     Subscriptions,
+    ask_again_in,
     held_reasons,
     notified_of,
     row_state,
 )
 from receiver.downstreams import rows as downstreams
-from receiver.downstreams.rows import DISABLED
+from receiver.downstreams.rows import DISABLED, HandshakeRow
 from receiver.expressions.rules import REFUSED
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
@@ -138,6 +140,30 @@ def disable_now(
     told = notified_of(DISABLED, name, subscriptions)
     notice(db, DISABLED, name, fields, told, held_reasons(subscriptions), now)
     return True
+
+
+async def handshake_refused(
+    store: Store,
+    name: str,
+    of: str,
+    reason: str,
+    schedule: Sequence[float],
+    subscriptions: Subscriptions,
+) -> bool:
+    """Its endpoint's answer did not allow the relay's CloudEvents: the verdict kept for every
+    replica, asked again after the wait its refusals in a row call for; paused once (disabled
+    with why, its deliveries held, the downstreams subscribed to `downstream.disabled` told).
+    True when this paused it."""
+
+    def write(db: Db) -> bool:
+        now = time.time()
+        kept = downstreams.handshake(db, name)
+        refusals = kept.refusals + 1 if kept is not None and kept.refusal is not None else 1
+        again = now + ask_again_in(schedule, refusals - 1)
+        downstreams.note_handshake(db, name, HandshakeRow(of, reason, None, now, again, refusals))
+        return disable_now(db, name, reason, subscriptions, None, now)
+
+    return await store.run(write)
 
 
 async def webhook_gone(store: Store, task_id: str, reason: str, except_id: str) -> int:

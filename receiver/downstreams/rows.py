@@ -116,6 +116,15 @@ def mark_failing(db: Db, name: str, now: float) -> tuple[float, bool] | None:
     return (row["failing_since"], row["disabled_at"] is not None) if row else None
 
 
+DISABLED_REASON = Sql("SELECT disabled_reason FROM downstreams WHERE name = ?")
+
+
+def disabled_reason(db: Db, name: str) -> str | None:
+    """Why it is disabled (None: it is not)."""
+    row = db.one(DISABLED_REASON, (name,))
+    return row["disabled_reason"] if row else None
+
+
 # Only a failing one is written: every success would otherwise rewrite the row's page.
 DOWNSTREAM_OK = Sql(
     "UPDATE downstreams SET failing_since = NULL WHERE name = ? AND failing_since IS NOT NULL"
@@ -177,6 +186,69 @@ def budget(db: Db, name: str) -> tuple[float, float]:
 
 def set_budget(db: Db, name: str, tokens: float, at: float) -> None:
     db.execute(SET_DOWNSTREAM_BUDGET, (tokens, at, name))
+
+
+# --- The CloudEvents handshake's verdict ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandshakeRow:
+    """The handshake's verdict kept on a downstream, for every replica: what it was asked of
+    (receiver/destinations/handshake.py's `asked_of`), its refusal (None: allowed), the
+    requests a minute allowed (None: any), when; refused, when it is asked again and after
+    how many refusals in a row."""
+
+    of: str
+    refusal: str | None
+    per_minute: float | None
+    asked_at: float
+    again_at: float | None = None
+    refusals: int = 0
+
+
+HANDSHAKE = Sql(
+    "SELECT handshake_of AS of, handshake_refusal AS refusal, handshake_per_minute AS"
+    " per_minute, handshake_asked_at AS asked_at, handshake_again_at AS again_at,"
+    " handshake_refusals AS refusals FROM downstreams WHERE name = ? AND handshake_of IS NOT NULL"
+)
+
+
+def handshake(db: Db, name: str) -> HandshakeRow | None:
+    row = db.one(HANDSHAKE, (name,))
+    return record(HandshakeRow, row) if row else None
+
+
+NOTE_HANDSHAKE = Sql(
+    "UPDATE downstreams SET handshake_of = ?, handshake_refusal = ?, handshake_per_minute = ?,"
+    " handshake_asked_at = ?, handshake_again_at = ?, handshake_refusals = ? WHERE name = ?"
+)
+
+
+def note_handshake(db: Db, name: str, verdict: HandshakeRow) -> None:
+    v = verdict
+    db.execute(
+        NOTE_HANDSHAKE, (v.of, v.refusal, v.per_minute, v.asked_at, v.again_at, v.refusals, name)
+    )
+
+
+# Through the partial index of the paused ones (migration 0040): no walk of every downstream.
+HANDSHAKES_DUE = Sql("SELECT name FROM downstreams WHERE handshake_again_at <= ?")
+
+
+def handshakes_due(db: Db, now: float) -> list[str]:
+    """The paused downstreams whose endpoint is to be asked again now."""
+    return [r["name"] for r in db.all(HANDSHAKES_DUE, (now,))]
+
+
+TAKE_HANDSHAKE_TURN = Sql(
+    "UPDATE downstreams SET handshake_again_at = ? WHERE name = ? AND handshake_again_at <= ?"
+)
+
+
+def take_handshake_turn(db: Db, name: str, now: float, until: float) -> bool:
+    """This process asks the endpoint again (none other before `until`); False when another
+    took the turn first."""
+    return bool(db.execute(TAKE_HANDSHAKE_TURN, (until, name, now)))
 
 
 # --- The downstreams made through the API -------------------------------------------------

@@ -6,12 +6,14 @@ replica; disabling one is an attempt's outcome, in delivery.py."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from receiver.deliveries.rows import outbox
-from receiver.deliveries.rules.delivery import SECRET_HELD
+from receiver.deliveries.rules.delivery import NOT_VALIDATED, SECRET_HELD, ask_again_in
 from receiver.downstreams import rows as downstreams
-from receiver.downstreams.rows import Changes, DownstreamHealth, ManagedRow
+from receiver.downstreams.rows import Changes, DownstreamHealth, HandshakeRow, ManagedRow
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 
@@ -42,15 +44,52 @@ async def enable(store: Store, name: str, recover_since: float | None) -> int:
     return await store.run(write)
 
 
-async def validated(store: Store, name: str) -> int:
-    """Its endpoint allowed the relay's CloudEvents: attempted again, everything it held
-    queued; how many deliveries."""
+async def handshake(store: Store, name: str) -> HandshakeRow | None:
+    """The CloudEvents handshake's verdict on it, as every replica sees it (None: never
+    asked)."""
+    return await store.read(lambda db: downstreams.handshake(db, name))
+
+
+async def handshake_allowed(store: Store, name: str, of: str, per_minute: float | None) -> int:
+    """Its endpoint allowed the relay's CloudEvents (at most `per_minute`): the verdict kept
+    for every replica; paused by a refusal, it is attempted again and everything it held
+    queued (not one an operator or its failures disabled); how many deliveries."""
 
     def write(db: Db) -> int:
+        now = time.time()
+        downstreams.note_handshake(db, name, HandshakeRow(of, None, per_minute, now))
+        reason = downstreams.disabled_reason(db, name)
+        if reason is None or not reason.startswith(NOT_VALIDATED):
+            return 0
         downstreams.enable(db, name)
-        return outbox.release_held(db, name, time.time())
+        return outbox.release_held(db, name, now)
 
     return await store.run(write)
+
+
+async def handshakes_due(store: Store) -> list[str]:
+    """The paused downstreams whose endpoint is to be asked again now."""
+    return await store.read(lambda db: downstreams.handshakes_due(db, time.time()))
+
+
+async def take_handshake_turn(store: Store, name: str, within: float) -> bool:
+    """This process asks a paused downstream's endpoint again, no other for `within`
+    seconds; False when another took the turn."""
+    now = time.time()
+    return await store.run(lambda db: downstreams.take_handshake_turn(db, name, now, now + within))
+
+
+async def handshake_unanswered(store: Store, name: str, schedule: Sequence[float]) -> None:
+    """A paused downstream's endpoint gave no answer when asked again: asked again after the
+    wait its refusals so far call for."""
+
+    def write(db: Db) -> None:
+        kept = downstreams.handshake(db, name)
+        if kept is not None and kept.refusal is not None:
+            again = time.time() + ask_again_in(schedule, max(kept.refusals - 1, 0))
+            downstreams.note_handshake(db, name, replace(kept, again_at=again))
+
+    await store.run(write)
 
 
 async def note_breaker(store: Store, name: str, state: str) -> None:

@@ -151,3 +151,30 @@ def test_the_handshake_answer_is_read_by_section_4() -> None:
     other = verdict(200, {"WebHook-Allowed-Origin": "elsewhere"}, "relay.example")
     assert not other.allowed and "elsewhere" in other.reason
     assert "HTTP 405" in verdict(405, {}, "relay.example").reason
+
+
+def test_a_handshake_rate_is_read_strictly() -> None:
+    from receiver.destinations.handshake import MAX_RATE_PER_MINUTE, verdict
+
+    def rate(value: str) -> Any:
+        headers = {"WebHook-Allowed-Origin": "*", "WebHook-Allowed-Rate": value}
+        return verdict(200, headers, "relay.example")
+
+    for good, per_minute in (("*", None), ("60", 60.0), ("0.5", 0.5), ("1e3", 1000.0)):
+        assert rate(good).allowed and rate(good).per_minute == per_minute, good
+    assert rate(f"{MAX_RATE_PER_MINUTE:.0f}").allowed
+    for bad in ("inf", "1e400", "nan", "-1", "0", "lots", "1_000", "60, 120", "", "1e-400"):
+        found = rate(bad)
+        assert not found.allowed, bad
+        assert f"WebHook-Allowed-Rate {bad!r} is not a rate" in found.reason, found.reason
+    assert not rate(f"{MAX_RATE_PER_MINUTE * 2:.0f}").allowed
+    # What a refusal quotes of the answer is cut short.
+    assert len(rate("9" * 5000).reason) < 300
+
+
+def test_a_paused_endpoint_is_asked_again_on_a_slow_schedule() -> None:
+    from receiver.deliveries.rules.delivery import ask_again_in
+
+    schedule = [60.0, 300.0, 900.0]
+    waits = [ask_again_in(schedule, refusals) for refusals in range(5)]
+    assert waits == [60.0, 300.0, 900.0, 900.0, 900.0]

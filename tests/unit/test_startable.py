@@ -82,3 +82,14 @@ def test_a_lane_counts_its_attempts_in_flight_begun_before_one_that_ends() -> No
     assert burst.ended(3) == 2  # the first two are still out
     assert burst.ended(5) == 3  # every one left began before it
     assert burst.ended(1) == 0 and burst.in_flight == 2
+
+
+def test_a_lanes_claim_failure_is_news_once_per_change() -> None:
+    made = lane("hook")
+    overflow = OverflowError("cannot convert float infinity to integer")
+    assert made.claim_failed(overflow)
+    # The same error every tick is logged once.
+    assert not made.claim_failed(OverflowError("cannot convert float infinity to integer"))
+    assert made.claim_failed(ValueError("another"))
+    made.claim_failure = None  # a claim went through
+    assert made.claim_failed(overflow)

@@ -11,9 +11,14 @@ from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.lanes import Lane, close_later
-from receiver.deliveries.rules.delivery import STATE_NUMBERS, TASK_WEBHOOK, owner_of
+from receiver.deliveries.rules.delivery import (
+    STATE_NUMBERS,
+    TASK_WEBHOOK,
+    Answer,
+    Verdict,
+    owner_of,
+)
 from receiver.destinations import handshake
-from receiver.destinations.handshake import Verdict
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
@@ -46,10 +51,13 @@ def proxy_names(rules: DeliveryConfig, d: Downstream) -> tuple[str, ...]:
     return tuple(rules.proxy_names) if rules.proxy and d.proxy is None else ()
 
 
-def open_session(rules: DeliveryConfig, d: Downstream, guarded: bool) -> aiohttp.ClientSession:
+def open_session(
+    rules: DeliveryConfig, d: Downstream, guarded: bool, bodies: bool = True
+) -> aiohttp.ClientSession:
     """A session for one downstream's requests, with its TLS. `guarded`: its URL came through
     the API, and its resolver refuses private addresses at connect time (the operator's
-    `delivery.proxy` excepted: the target is judged before each send instead)."""
+    `delivery.proxy` excepted: the target is judged before each send instead). `bodies`:
+    its requests carry JSON (not the handshake's OPTIONS, which has no body)."""
     import aiohttp  # with a downstream's first session: a relay starts without it
 
     operators_proxy = bool(rules.proxy) and d.proxy is None
@@ -62,7 +70,10 @@ def open_session(rules: DeliveryConfig, d: Downstream, guarded: bool) -> aiohttp
             resolver=guard.resolver(not guarded or operators_proxy),
             keepalive_timeout=IDLE_KEEPALIVE_SECONDS,
         ),
-        headers={"User-Agent": "runway-relay", "Content-Type": "application/json"},
+        headers={
+            "User-Agent": "runway-relay",
+            **({"Content-Type": "application/json"} if bodies else {}),
+        },
         auto_decompress=False,
     )
 
@@ -78,21 +89,24 @@ def fixed_authorization(downstream: Downstream) -> str | None:
     return None
 
 
-def open_route(rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool) -> Route:
+def open_route(
+    rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool, bodies: bool = True
+) -> Route:
     """An HTTP downstream's way out, its session opened: `judged`, its URL came through the
     API and each target is judged before it is sent."""
     tokens, authorization = directory.token_source(d), fixed_authorization(d)
     names = proxy_names(rules, d)
-    opens = functools.partial(open_session, rules, d, judged)
+    opens = functools.partial(open_session, rules, d, judged, bodies)
     return Route(opens, proxy_of(rules, d), judged, tokens, authorization, names)
 
 
 async def validate(
     rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool, origin: str
-) -> Verdict:
-    """The CloudEvents handshake with a downstream's endpoint, its own way out (its session,
-    TLS, proxy, auth), opened for it and closed after."""
-    route = open_route(rules, directory, d, judged)
+) -> Verdict | Answer:
+    """The CloudEvents handshake with a downstream's endpoint (one OPTIONS), its own way out
+    (its session, TLS, proxy, auth), opened for it and closed after: its verdict, or the
+    failed attempt's Answer when it gave none."""
+    route = open_route(rules, directory, d, judged, bodies=False)
     try:
         return await handshake.ask(route, d.url, origin, d.timeout)
     finally:
@@ -125,9 +139,6 @@ class Connections:
         # Opened in the fan-out's run(): aiohttp wants a running loop.
         self.publishers: dict[str, Publisher] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # old publishers, closing once idle
-        # The CloudEvents handshake's allowing answers (a refusal disables the downstream).
-        self._verdicts: dict[str, Verdict] = {}
-        self._validating: dict[str, asyncio.Lock] = {}
 
     def from_the_api(self, d: Downstream) -> bool:
         """Its URL came through the API: it may reach public addresses only, unless the
@@ -153,7 +164,6 @@ class Connections:
 
     def _open(self, d: Downstream) -> None:
         name = d.name
-        self._verdicts.pop(name, None)  # changed: asked again
         self.downstreams[name] = d
         self.lanes[name] = Lane.of(d)
         self.metrics.breakers[name] = STATE_NUMBERS["closed"]
@@ -186,7 +196,6 @@ class Connections:
 
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)
-        self._verdicts.pop(name, None)
         self.lanes.pop(name, None)
         self.metrics.breakers.pop(name, None)
         closing = self.publishers.pop(name, None)
@@ -194,19 +203,6 @@ class Connections:
             task = asyncio.create_task(close_later(closing, d.timeout + 1))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
-
-    async def validated(self, d: Downstream, origin: str) -> Verdict:
-        """Whether a downstream's endpoint allows the relay's CloudEvents (its handshake,
-        asked once a process and kept while allowed): its allowed rate becomes its lane's."""
-        lock = self._validating.setdefault(d.name, asyncio.Lock())
-        async with lock:
-            if (known := self._verdicts.get(d.name)) is not None:
-                return known
-            found = await validate(self.rules, self.directory, d, self.from_the_api(d), origin)
-            if found.allowed and (lane := self.lanes.get(d.name)) is not None:
-                lane.allowed_per_second, lane.unasked = found.per_second, False
-                self._verdicts[d.name] = found
-            return found
 
     async def close(self) -> None:
         for publisher in self.publishers.values():

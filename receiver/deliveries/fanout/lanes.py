@@ -85,6 +85,8 @@ class Lane:
     # Its endpoint not asked yet: one attempt at a time, the one that asks, so that none
     # goes before the rate it answers is known.
     unasked: bool = False
+    # What its last claim raised (None: it went through): logged when it changes only.
+    claim_failure: str | None = None
 
     @property
     def in_flight(self) -> int:
@@ -130,6 +132,12 @@ class Lane:
         if self.unasked:
             n = min(n, 1 - self.in_flight)
         return max(n, 0)
+
+    def claim_failed(self, error: BaseException) -> bool:
+        """Its claim raised `error`: whether that is news (not what the last one raised)."""
+        said = f"{type(error).__name__}: {error}"
+        news, self.claim_failure = said != self.claim_failure, said
+        return news
 
     def claimed(self, got: int, asked: int) -> None:
         self.drained = got < asked

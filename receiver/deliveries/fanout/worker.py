@@ -21,6 +21,7 @@ from receiver.config import Downstream
 from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections
+from receiver.deliveries.fanout.handshakes import Handshakes
 from receiver.deliveries.fanout.lanes import Lane, startable, task_webhooks, with_rows_due
 from receiver.deliveries.rules.delivery import (
     STATE_NUMBERS,
@@ -157,6 +158,7 @@ class Fanout:
         wake, scan = parts.wakers.wake_deliveries, settings.outbox_scan_seconds
         told = alerts or AlertsConfig()
         self.alerts = Alerts(parts.store, parts.log, wake, told, scan, directory)
+        self.handshakes = Handshakes(parts, settings, directory, self.out.from_the_api, self.alerts)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
@@ -216,6 +218,7 @@ class Fanout:
             self._disabled_read = now
             await self.alerts.seen_disabled(self._disabled)
         await self.alerts.tick()  # held alerts whose quiet window ended
+        await self.handshakes.tick()  # paused CloudEvents webhooks asked again
         free = self._free()
         lanes = list(self.out.lanes.values())
         for lane in lanes:
@@ -251,10 +254,13 @@ class Fanout:
             if isinstance(jobs, BaseException):
                 # One lane's claim failing (a row it could not read) leaves the others be.
                 self.parts.metrics.item_failures.labels("fanout").inc()
-                self.parts.log.error(
-                    "fanout.lane_claim_failed", downstream=lane.downstream.name, exc_info=jobs
-                )
+                if lane.claim_failed(jobs):  # logged once per change of its error
+                    name = lane.downstream.name
+                    self.parts.log.error("fanout.lane_claim_failed", downstream=name, exc_info=jobs)
                 continue
+            if lane.claim_failure is not None:
+                lane.claim_failure = None
+                self.parts.log.info("fanout.lane_claim_recovered", downstream=lane.downstream.name)
             lane.claimed(len(jobs), asked)
             for job in jobs:
                 self._start(job, lane, now)
@@ -335,6 +341,7 @@ class Fanout:
         if self._recording:
             await asyncio.wait(set(self._recording))
         # Whatever is unfinished stays pending; the lifespan hands its lease back.
+        await self.handshakes.close()
         await self.out.close()
 
     async def _gone(self, delivery: Delivery, downstream: Downstream) -> bool:
@@ -376,19 +383,22 @@ class Fanout:
     ) -> None:
         delivery = job.delivery
         downstream = self.out.downstreams.get(delivery.downstream)
+        unanswered = None  # its endpoint gave the handshake no answer: this attempt failed
         if downstream is not None and job.webhook is None and lane.handshake:
-            origin, asks = self.directory.origin, lane.unasked
-            found = await self.out.validated(downstream, origin)
-            if not found.allowed:
-                await self._hold_unvalidated(lane, downstream.name, found.reason)
+            was = lane.per_second
+            found = await self.handshakes.before(downstream, lane)
+            if isinstance(found, Answer):
+                unanswered = Outcome(found)
+            elif not found.allowed:
+                self._hold_unvalidated(lane)
                 return
-            if asks and found.per_second is not None:
-                # Leased before its rate was known: claimed again within it.
+            elif (rate := lane.per_second) is not None and (was is None or rate < was):
+                # Leased before its rate was known, or lowered: claimed again within it.
                 await self._postpone(job, lane, "its endpoint's allowed rate", ids, 0.0)
                 return
         started_at, started = time.time(), time.monotonic()
         try:
-            decision, outcome = await self._decided(job, downstream, ids)
+            decision, outcome = await self._decided(job, downstream, ids, unanswered)
         except Overloaded as exc:
             await self._postpone(job, lane, str(exc), ids, OVERLOADED_WAIT)
             return
@@ -426,13 +436,19 @@ class Fanout:
         await self._record(record, decision.next_attempt_at, health, posted, gone, ids)
 
     async def _decided(
-        self, job: DeliveryJob, downstream: Downstream | None, ids: dict[str, Any]
+        self,
+        job: DeliveryJob,
+        downstream: Downstream | None,
+        ids: dict[str, Any],
+        unanswered: Outcome | None = None,
     ) -> tuple[Decision, Outcome | None]:
         """What follows this attempt, and what its publisher brought back (None: nothing
-        was published)."""
+        was published; `unanswered`: its handshake got no answer, nothing to publish)."""
         attempt = ids["attempt"]
         if downstream is None:
             return Decision("dead", time.time(), "downstream is no longer configured"), None
+        if unanswered is not None:
+            return decide(self.policy, attempt, unanswered.answer, time.time()), unanswered
         try:
             # Its body made, signed and published by receiver/destinations/ (registry.py,
             # http.py) in one go: the attempt leaves for the destination once, back with its
@@ -465,14 +481,12 @@ class Fanout:
             failure = Answer(failure=f"the attempt failed: {type(exc).__name__}")
             return decide(self.policy, attempt, failure, time.time()), None
 
-    async def _hold_unvalidated(self, lane: Lane, name: str, reason: str) -> None:
+    def _hold_unvalidated(self, lane: Lane) -> None:
         """Its endpoint did not allow the relay's CloudEvents: no attempt was made; the
-        downstream is disabled with why, its deliveries held (this one too), until it is
-        validated again (POST /v1/downstreams/{name}/validate)."""
+        downstream is paused (receiver/deliveries/fanout/handshakes.py), its deliveries held
+        (this one too), until its endpoint allows it."""
         self._answered()
         lane.breaker.untried()
-        await delivery_story.disable(self.parts.store, name, reason, self.directory.subscriptions)
-        self.parts.log.warning("downstream.not_validated", downstream=name, reason=reason)
         self._disabled_read = 0.0  # re-read at once: its rows are held now
 
     async def _postpone(

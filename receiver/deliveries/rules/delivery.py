@@ -6,6 +6,7 @@ read, so they are tested without waiting; the outbox's rows write what these dec
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections import deque
@@ -325,6 +326,33 @@ def row_state(outcome: str) -> str:
 def retryable(status: int | None) -> bool:
     """None is a failure with no answer (refused, reset, timed out): always worth a retry."""
     return status is None or status in RETRYABLE_STATUSES or status >= 500
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a CloudEvents webhook's endpoint answered the handshake (receiver/destinations/
+    handshake.py): allowed (`per_minute`: None, no limit), or not, and why."""
+
+    allowed: bool
+    reason: str = ""
+    per_minute: float | None = None
+
+    @property
+    def per_second(self) -> float | None:
+        return None if self.per_minute is None else self.per_minute / 60
+
+
+def asked_of(url: str, origin: str) -> str:
+    """What a handshake's verdict was asked of (a digest of the endpoint and the relay's
+    origin): a verdict kept for another is no verdict."""
+    return hashlib.sha256(f"{origin}\n{url}".encode()).hexdigest()[:32]
+
+
+def ask_again_in(schedule: Sequence[float], refusals: int) -> float:
+    """Seconds until a downstream paused by its endpoint's refusal of the CloudEvents
+    handshake is asked again, after `refusals` refusals in a row before this one: the
+    schedule's (`delivery.handshake_ask_again_schedule`), its last wait repeated."""
+    return schedule[min(refusals, len(schedule) - 1)]
 
 
 @dataclass(frozen=True)
