@@ -231,7 +231,7 @@ def note_handshake(db: Db, name: str, verdict: HandshakeRow) -> None:
     )
 
 
-# Through the partial index of the paused ones (migration 0040): no walk of every downstream.
+# Through the partial index of the paused ones (migration 0034): no walk of every downstream.
 HANDSHAKES_DUE = Sql("SELECT name FROM downstreams WHERE handshake_again_at <= ?")
 
 
