@@ -23,10 +23,12 @@ from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.rows.outbox import Handing
 from receiver.deliveries.rules.delivery import (
+    NOT_VALIDATED,
     Attempt,
     DeliveryFilter,
     DeliveryJob,
     Subscription,
+    asked_of,
     owned_name,
     shown_name,
 )
@@ -399,7 +401,17 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
     await run("newest event", delivery_reads.newest_event_of(store, "hook"))
     await run("disabled", downstream_rows.disabled(store))
     await run("enable", downstream_rows.enable(store, "hook", time.time() - 60))
-    await run("validated", downstream_rows.validated(store, "hook"))  # its handshake allowed
+    # Its CloudEvents handshake: refused (paused), its turn to be asked again taken once, no
+    # answer then (asked again later), then allowed (released).
+    of = asked_of("http://127.0.0.1:9/hook", "relay.example")
+    refusal = f"{NOT_VALIDATED}: its answer has no WebHook-Allowed-Origin"
+    await run("refused", delivery.handshake_refused(store, "hook", of, refusal, [0.0], SUBS))
+    await run("handshakes due", downstream_rows.handshakes_due(store))
+    await run("turn", downstream_rows.take_handshake_turn(store, "hook", 60.0))
+    await run("turn taken", downstream_rows.take_handshake_turn(store, "hook", 60.0))
+    await run("unanswered", downstream_rows.handshake_unanswered(store, "hook", [30.0]))
+    await run("verdict", downstream_rows.handshake(store, "hook"))
+    await run("allowed", downstream_rows.handshake_allowed(store, "hook", of, 60.0))
     for job in await run("claim again", delivery.claim(store, "D", 60, 10, "hook")):
         await run(
             "hook dead", delivery.ended(store, attempt(job, 2, 410, "dead"), "D", time.time())
