@@ -172,7 +172,7 @@ async def enable_downstream(
 class Validated(Answer):
     downstream: str
     allowed: bool
-    reason: str | None = None  # why it is held, when not allowed
+    reason: str | None = None  # why it is held, or got no answer, when not allowed
     allowed_rate: float | None = None  # requests a minute its endpoint allows (None: any)
     queued: int = 0  # deliveries its refusal held, queued again
 
@@ -182,9 +182,12 @@ class Validated(Answer):
     summary="Validate a downstream (the CloudEvents handshake)",
     description=described(
         "Asks a webhook downstream with a CloudEvents envelope again whether it allows the"
-        " relay's events (`OPTIONS` with `WebHook-Request-Origin`, the CloudEvents webhook"
-        " spec's section 4). Allowed, what its refusal held is queued again, at most"
-        " `WebHook-Allowed-Rate` a minute; refused, it stays held with why.",
+        " relay's events (one `OPTIONS` with `WebHook-Request-Origin` and no body, the"
+        " CloudEvents webhook spec's section 4); the answer is kept as its verdict for every"
+        " process and replica. Allowed, what its refusal held is queued again, at most"
+        " `WebHook-Allowed-Rate` a minute from its next attempt on; refused, it is paused"
+        " (held) with why; no answer (a connection error, a timeout, a 5xx), nothing is kept"
+        " and `reason` says why.",
         "downstreams",
     ),
     responses=guarded(
