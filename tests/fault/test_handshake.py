@@ -4,8 +4,9 @@ up, across a restart, nobody asking (a refused connection is a failed attempt, n
 an answer that does not allow the relay pauses it, told once, and it is asked again on its
 own until it allows; a rate that is no rate (`nan`, `inf`) is a refusal in words, its
 deliveries held, the log not flooded; the verdict is the store's: a rate lowered by
-`validate` is heard by the running fan-out and after a restart, and `validate` sends one
-OPTIONS, with no body and no content type. Every event is read by the CNCF SDK."""
+`validate` is heard by the running fan-out, by another replica and after a restart, and
+`validate` sends one OPTIONS, with no body and no content type. Every event is read by the
+CNCF SDK."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Sink, image_to_video, wait_for
 from tests.testkit import free_port
 
-pytestmark = [pytest.mark.fault, pytest.mark.every_backend]
+pytestmark = pytest.mark.fault
 
 # Retries every half second, long enough that no delivery dies while its endpoint is away.
 PATIENT = {"retry_schedule": [0.5] * 60, "jitter": 0.1}
@@ -56,6 +57,7 @@ def _logged(relay: Relay, event: str) -> list[dict[str, Any]]:
     return [line for line in relay.log_lines() if line.get("event") == event]
 
 
+@pytest.mark.every_backend
 def test_an_endpoint_down_at_its_first_delivery_gets_the_event_once_up(
     make_relay: MakeRelay,
 ) -> None:
@@ -101,6 +103,7 @@ def test_an_endpoint_down_at_its_first_delivery_gets_the_event_once_up(
     )
 
 
+@pytest.mark.every_backend
 def test_a_refusal_pauses_once_and_is_asked_again_until_it_allows(
     make_relay: MakeRelay, make_sink: Any
 ) -> None:
@@ -144,6 +147,7 @@ def test_a_refusal_pauses_once_and_is_asked_again_until_it_allows(
     assert len(lines) == 1, lines
 
 
+@pytest.mark.every_backend
 def test_a_rate_that_is_no_rate_is_refused_in_words(make_relay: MakeRelay, make_sink: Any) -> None:
     sinks = {"nan": make_sink(), "inf": make_sink()}
     for rate, sink in sinks.items():
@@ -177,6 +181,7 @@ def _paced(sink: Sink, path: str, from_post: int) -> list[float]:
     return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
+@pytest.mark.every_backend
 def test_a_rate_lowered_by_validate_is_heard_and_outlives_a_restart(
     make_relay: MakeRelay, sink: Sink
 ) -> None:
@@ -208,3 +213,23 @@ def test_a_rate_lowered_by_validate_is_heard_and_outlives_a_restart(
     for options in asked:
         assert "content-type" not in options["headers"] and options["body"] == "", options
     assert _event(_posts(sink, "/ce")[-1])["type"] == "com.runway-relay.task.succeeded"
+
+
+@pytest.mark.postgres
+def test_a_rate_lowered_on_one_replica_is_heard_by_the_other(
+    make_relay: MakeRelay, sink: Sink
+) -> None:
+    sink.mode(allowed_origin="*")
+    hook = webhook(sink, "ce", envelope="cloudevents")
+    one, two = make_relay([hook]), make_relay([hook])
+    one.submit(**image_to_video())
+    wait_for(lambda: _posts(sink, "/ce"))
+    # Lowered through one replica; the burst comes in through both, and both send it.
+    sink.mode(allowed_origin="*", allowed_rate=str(PER_MINUTE))
+    found = two.api.post("/v1/downstreams/ce/validate").json()
+    assert found["allowed_rate"] == PER_MINUTE, found
+    for i in range(BURST):
+        (one, two)[i % 2].submit(**image_to_video())
+    gaps = _paced(sink, "/ce", 1)
+    assert min(gaps) >= 0.75 * 60 / PER_MINUTE, gaps
+    assert len(_options(sink, "/ce")) == 2  # the first delivery's, then validate's
