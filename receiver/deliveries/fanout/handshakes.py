@@ -9,8 +9,8 @@ attempt at a time while unasked). An answer that does not allow the relay pauses
 downstream: its deliveries held, the app and the operator told once. No answer (the
 connection, a timeout, a 5xx) is that attempt's failure, retried on its schedule like any
 other. A paused downstream's endpoint is asked again on its own, on
-`delivery.handshake_ask_again_schedule`, by whichever replica takes the turn, and released as
-soon as it allows."""
+`advanced.delivery.handshake_ask_again_schedule`, by whichever replica takes the turn, and
+released as soon as it allows."""
 
 from __future__ import annotations
 
