@@ -121,6 +121,8 @@ class DownstreamForms:
             self.workers, self.rules, self.directory, kept, self.calls, self.caller(session)
         )
         code = "validated" if found["allowed"] else "not_validated"
+        if not found.get("answered", True):
+            code = "not_answered"
         return self.console.done(request, form, self.page_of(name), code, found["queued"])
 
     async def rotate(self, request: Request, session: Session, form: Form) -> Response:

@@ -50,6 +50,7 @@ NOTICES = {
     "changed": "Downstream changed.",
     "validated": "Its endpoint allows the relay's events; {n} held delivery(ies) queued again.",
     "not_validated": "Its endpoint did not allow the relay's events: its deliveries stay held.",
+    "not_answered": "Its endpoint gave no answer: nothing changed; its next delivery asks again.",
 }
 
 Form = dict[str, str]

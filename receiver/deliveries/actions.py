@@ -144,7 +144,13 @@ async def validate_downstream(
     if isinstance(found, Answer):
         parts.log.info("downstream.validated", downstream=name, answered=False)
         reason = f"no answer: {found.failure}; its next delivery asks again"
-        return {"downstream": shown, "allowed": False, "reason": reason, "queued": 0}
+        return {
+            "downstream": shown,
+            "allowed": False,
+            "reason": reason,
+            "answered": False,
+            "queued": 0,
+        }
     queued, _ = await keep_verdict(parts, rules, directory, d, found)
     parts.log.info("downstream.validated", downstream=name, allowed=found.allowed, queued=queued)
     return {

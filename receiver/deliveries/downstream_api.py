@@ -173,6 +173,7 @@ class Validated(Answer):
     downstream: str
     allowed: bool
     reason: str | None = None  # why it is held, or got no answer, when not allowed
+    answered: bool = True  # False: its endpoint gave no answer (nothing kept or changed)
     allowed_rate: float | None = None  # requests a minute its endpoint allows (None: any)
     queued: int = 0  # deliveries its refusal held, queued again
 

@@ -81,6 +81,10 @@ def test_an_endpoint_down_at_its_first_delivery_gets_the_event_once_up(
     failed = retried() or wait_for(retried)
     assert failed["state"] == "pending", failed
     assert "OPTIONS (the CloudEvents webhook handshake)" in failed["last_error"], failed
+    # Asked by hand meanwhile: no answer, said so; nothing kept, nothing paused.
+    asked = relay.api.post("/v1/downstreams/ce/validate").json()
+    assert asked["answered"] is False and asked["allowed"] is False, asked
+    assert asked["reason"].startswith("no answer: its OPTIONS"), asked
     assert not _hook(relay, "ce")["disabled"]
 
     # The relay restarts while the endpoint is away; the endpoint comes up; nobody asks.
