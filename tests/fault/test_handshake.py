@@ -176,6 +176,9 @@ def test_a_rate_that_is_no_rate_is_refused_in_words(make_relay: MakeRelay, make_
 
 
 PER_MINUTE, BURST = 60, 4  # one a second: four deliveries take three seconds at least
+# The budget grants one a second; what reaches the sink is spaced by that less the spread of
+# an attempt's own time on a loaded machine. Unpaced, the gaps are under 10 ms.
+PACED = 0.5 * 60 / PER_MINUTE
 
 
 def _paced(sink: Sink, path: str, from_post: int) -> list[float]:
@@ -203,7 +206,7 @@ def test_a_rate_lowered_by_validate_is_heard_and_outlives_a_restart(
     for _ in range(BURST):
         relay.submit(**image_to_video())
     gaps = _paced(sink, "/ce", 1)
-    assert min(gaps) >= 0.75 * 60 / PER_MINUTE, gaps  # heard by the running fan-out
+    assert min(gaps) >= PACED, gaps  # heard by the running fan-out
 
     # A new process keeps the store's verdict: nothing asked again, the same pace.
     relay.stop()
@@ -211,7 +214,7 @@ def test_a_rate_lowered_by_validate_is_heard_and_outlives_a_restart(
     for _ in range(BURST):
         again.submit(**image_to_video())
     gaps = _paced(sink, "/ce", 1 + BURST)
-    assert min(gaps) >= 0.75 * 60 / PER_MINUTE, gaps
+    assert min(gaps) >= PACED, gaps
     asked = _options(sink, "/ce")
     assert len(asked) == 2, [h["received_at"] for h in asked]
     for options in asked:
@@ -235,5 +238,5 @@ def test_a_rate_lowered_on_one_replica_is_heard_by_the_other(
     for i in range(BURST):
         (one, two)[i % 2].submit(**image_to_video())
     gaps = _paced(sink, "/ce", 1)
-    assert min(gaps) >= 0.75 * 60 / PER_MINUTE, gaps
+    assert min(gaps) >= PACED, gaps
     assert len(_options(sink, "/ce")) == 2  # the first delivery's, then validate's
