@@ -38,6 +38,7 @@ from receiver.kernel.http.openapi import media as media_answer
 from receiver.keys import api as keys
 from receiver.media import api as media
 from receiver.operator import api as probes
+from receiver.operator import maintenance_api as maintenance
 from receiver.runway_api import more as runway_more
 from receiver.runway_api import tasks as runwayml
 from receiver.runway_api import uploads as runway_uploads
@@ -81,6 +82,7 @@ _ROUTERS = (
     apps.router,
     apps.own,
     portal_links.router,
+    maintenance.router,
     deliveries.router,
     downstreams.router,
     catalog.router,  # before /v1/downstreams/{name}, which would take "preview"

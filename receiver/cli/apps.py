@@ -12,9 +12,16 @@ from urllib.parse import quote
 
 import click
 
-from receiver.cli.client import call_relay, url_option
-from receiver.cli.common import C, fail, stacked
-from receiver.cli.remote import TOKEN_ENV, RemoteError
+from receiver.cli.common import C, fail, not_found, stacked
+from receiver.cli.reach import (
+    call_relay,
+    every_downstream,
+    relay_option,
+    said,
+    shown_names,
+    through_relay,
+)
+from receiver.cli.remote import KEY_ENV, TOKEN_ENV, RemoteError
 from receiver.cli.tables import table, when
 
 # The bounds the API holds them to (receiver/apps/api.py, receiver/apps/portal.py), checked
@@ -66,11 +73,13 @@ def new_app_options(whose: str) -> Callable[[C], C]:
 
 @click.group("apps")
 def apps() -> None:
-    """Apps: each owns the tasks its keys make, its share of the submit queue and its limits."""
+    """Apps: their keys, share of the queue and limits.
+
+    Each owns the tasks its keys make, its share of the submit queue and its limits."""
 
 
 @apps.command("create")
-@url_option
+@relay_option
 @click.argument("name")
 @new_app_options("its")
 def create(
@@ -84,7 +93,7 @@ def create(
 
 
 @apps.command("change")
-@url_option
+@relay_option
 @click.argument("name")
 @click.option("--weight", type=_WEIGHTS, help="Its new share of the submit queue's turns.")
 @click.option("--max-queued", type=click.IntRange(min=1), help="A new max_queued.")
@@ -118,7 +127,7 @@ def change(
 
 
 @apps.command("alerts")
-@url_option
+@relay_option
 @click.argument("name")
 @click.argument("downstream", required=False)
 def alerts(url: str, name: str, downstream: str | None) -> None:
@@ -126,8 +135,6 @@ def alerts(url: str, name: str, downstream: str | None) -> None:
     it), beside the operator's `[alerts]` one; without DOWNSTREAM, to none of its own.
     Without $RECEIVER_ADMIN_TOKEN, the app's own key in $RECEIVER_API_KEY (scope
     `downstreams`) names its own app's."""
-    from receiver.cli.listen import KEY_ENV
-
     body = {"alert_downstream": downstream}
     if os.environ.get(TOKEN_ENV) or not os.environ.get(KEY_ENV):
         changed = call_relay(url, "PATCH", _app_path(name), body, _missing(name))
@@ -138,26 +145,27 @@ def alerts(url: str, name: str, downstream: str | None) -> None:
 
 def _own_alerts(url: str, name: str, body: dict[str, Any]) -> Any:
     """Named with the app's own key: only for the key's own app."""
-    from receiver.cli.listen import KEY_ENV
     from receiver.cli.relay import Relay
 
     try:
-        with Relay(url, os.environ[KEY_ENV].strip()) as relay:
+        with Relay(url, os.environ[KEY_ENV].strip(), KEY_ENV) as relay:
             own = relay.call("GET", "/v1/app/alerts")["app"]
             if own != name:
                 fail(f"the key in ${KEY_ENV} is app {own!r}'s, not {name!r}'s")
-            return relay.call("PUT", "/v1/app/alerts", json=body)
+            changed = relay.call("PUT", "/v1/app/alerts", json=body)
     except RemoteError as exc:
         fail(str(exc))
+    said(f"through the relay at {url}, with the app's key")
+    return changed
 
 
 @apps.command("list")
-@url_option
+@relay_option
 def list_apps(url: str) -> None:
     """Every live app: name, weight, limits, live keys, downstreams, made."""
-    found = call_relay(url, "GET", "/v1/apps")["apps"]
-    listed = call_relay(url, "GET", "/v1/downstreams")["downstreams"]
-    downstreams = Counter(d.get("app") for d in listed)
+    with through_relay(url, store_too=False) as relay:
+        found = relay.call("GET", "/v1/apps")["apps"]
+        downstreams = Counter(d.get("app") for d in every_downstream(relay))
     rows = [
         (
             a["name"],
@@ -173,17 +181,22 @@ def list_apps(url: str) -> None:
 
 
 @apps.command("show")
-@url_option
+@relay_option
 @click.argument("name")
 def show(url: str, name: str) -> None:
     """App NAME: its weight, limits, live keys (never a key) and downstreams (APP/NAME)."""
-    found = call_relay(url, "GET", _app_path(name), missing=_missing(name))
-    keys = call_relay(url, "GET", f"{_app_path(name)}/keys", missing=_missing(name))["keys"]
-    # The admin's list names an app's downstream `<app id>.<name>`: shown as APP/NAME.
-    listed = call_relay(url, "GET", "/v1/downstreams")["downstreams"]
-    downstreams = [
-        f"{name}/{str(d['name']).partition('.')[2]}" for d in listed if d.get("app") == name
-    ]
+    with through_relay(url, store_too=False) as relay:
+        try:
+            found = relay.call("GET", _app_path(name))
+            keys = relay.call("GET", f"{_app_path(name)}/keys")["keys"]
+        except RemoteError as exc:
+            if exc.status == 404:
+                not_found(_missing(name))
+            raise
+        # The admin's list names an app's downstream `<app id>.<name>`: shown as APP/NAME.
+        listed = every_downstream(relay)
+    shown = shown_names(listed)
+    downstreams = [shown(str(d["name"])) for d in listed if d.get("app") == name]
     fields = [
         ("name", found["name"]),
         ("weight", found["weight"]),
@@ -200,7 +213,7 @@ def show(url: str, name: str) -> None:
 
 
 @apps.command("portal-link")
-@url_option
+@relay_option
 @click.argument("name")
 @click.option(
     "--ttl",

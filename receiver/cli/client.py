@@ -13,12 +13,10 @@ from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 import click
 
-from receiver.cli.common import ChoiceOf, fail, not_found, printable
+from receiver.cli.common import ChoiceOf, fail, moment, printable
+from receiver.cli.reach import every_downstream, relay_of, relay_option, shown_names
 from receiver.cli.remote import (
-    DEFAULT_URL,
     TERMINAL,
-    TOKEN_ENV,
-    URL_ENV,
     RemoteError,
     StreamUnavailable,
     change_line,
@@ -29,37 +27,6 @@ from receiver.cli.remote import (
 
 if TYPE_CHECKING:
     from receiver.cli.relay import Relay
-
-url_option = click.option(
-    "--url",
-    envvar=URL_ENV,
-    default=DEFAULT_URL,
-    show_default=True,
-    help=f"The running relay (or ${URL_ENV}).",
-)
-
-
-def relay_of(url: str) -> Relay:
-    token = os.environ.get(TOKEN_ENV)
-    if not token:
-        fail(f"set ${TOKEN_ENV} to the relay's admin token")
-    from receiver.cli.relay import Relay
-
-    return Relay(url, token)
-
-
-def call_relay(
-    url: str, method: str, path: str, body: dict[str, Any] | None = None, missing: str = ""
-) -> Any:
-    """One call of the admin API; a failure is one line, exit 2, and a 404 the line
-    `missing` says (what was asked for is not there), exit 1, when it says one."""
-    try:
-        with relay_of(url) as relay:
-            return relay.call(method, path, json=body)
-    except RemoteError as exc:
-        if exc.status == 404 and missing:
-            not_found(missing)
-        fail(str(exc))
 
 
 class _Progress:
@@ -155,9 +122,9 @@ def _read_fields(fields: str | None) -> str | None:
 )
 @click.option("--wait", is_flag=True, help="Show its progress until it ends, then its outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the relay's JSON answer.")
-@url_option
+@relay_option
 def submit(**given: Unpack[_SubmitOptions]) -> None:
-    """Submit a task through a running relay; with --wait, follow it to its end.
+    """Submit a task; with --wait, follow it to its end.
 
     With --wait the output URLs are printed, one a line (the relay's copies when it makes
     them), and the exit status is 0; a task that fails or is cancelled exits with 1.
@@ -176,7 +143,7 @@ def submit(**given: Unpack[_SubmitOptions]) -> None:
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    with relay_of(url) as relay:
+    with relay_of(url, app_key=True) as relay:
         try:
             answer = relay.call("POST", "/v1/tasks", json=body)
             if not wait:
@@ -203,15 +170,20 @@ def submit(**given: Unpack[_SubmitOptions]) -> None:
 @click.command()
 @click.option("--task", "task_id", help="Only this task's changes.")
 @click.option(
-    "--since", type=float, default=None, help="Start at this time (epoch seconds), not now."
+    "--since",
+    callback=moment,
+    help="Start at this time, not now: epoch seconds, RFC 3339 (2026-05-01T09:30:00Z) or a"
+    " while ago (10m, 2h, 1d).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a change.")
-@url_option
+@relay_option
 def tail(task_id: str | None, since: float | None, as_json: bool, url: str) -> None:
-    """Print each change as it happens (tasks, delivery attempts) until Ctrl-C."""
+    """Print each change as it happens, until Ctrl-C.
+
+    A task's new state or progress, a delivery attempt with its answer."""
     signal.signal(signal.SIGINT, _quit_reading)
     started = time.time()
-    with relay_of(url) as relay:
+    with relay_of(url, app_key=True) as relay:
         shown = _ShownNames(relay)
         try:
             for event in relay.follow(task_id, since=since):
@@ -251,13 +223,11 @@ class _ShownNames:
             return self.names.get(kept, kept)
         self.asked.add(kept)
         try:
-            listed = self.relay.call("GET", "/v1/downstreams")["downstreams"]
+            listed = every_downstream(self.relay)
         except (RemoteError, KeyError, TypeError):
             listed = []
-        for found in listed:
-            name, app = found.get("name"), found.get("app")
-            if isinstance(name, str) and isinstance(app, str):
-                self.names[name] = f"{app}/{name.partition('.')[2]}"
+        shown = shown_names(listed)
+        self.names.update({str(d["name"]): shown(str(d["name"])) for d in listed})
         return self.names.get(kept, kept)
 
 

@@ -135,17 +135,31 @@ def not_found(message: str) -> NoReturn:
     fail(message, status=1)
 
 
+# A while ago, as people type it: `90s`, `10m`, `2h`, `1d`.
+_AGO = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
 def moment(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    """An option's time as the API takes it: epoch seconds, or ISO 8601 (UTC unless it
-    says otherwise)."""
+    """An option's time as the API takes it: epoch seconds, an RFC 3339 (ISO 8601) time,
+    UTC unless it says otherwise, or a while ago (`10m`, `2h`, `1d`)."""
+    import time
+
     from receiver.kernel.moments import epoch_seconds
 
     if value is None:
         return None
+    if ago := _AGO.fullmatch(value.strip()):
+        return time.time() - float(ago[1]) * _UNIT_SECONDS[ago[2]]
     try:
         return epoch_seconds(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} {exc}", ctx, param) from None
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is no time: give epoch seconds, an RFC 3339 time"
+            " (2026-05-01T09:30:00Z) or a while ago (10m, 2h, 1d)",
+            ctx,
+            param,
+        ) from None
 
 
 def settings_of(config_path: str | None) -> Settings:

@@ -9,18 +9,18 @@ from urllib.parse import quote
 import click
 
 from receiver.cli.apps import limits_of, new_app_options
-from receiver.cli.client import call_relay, url_option
 from receiver.cli.common import ChoiceOf
+from receiver.cli.reach import call_relay, relay_option
 from receiver.cli.tables import table, when
 
 
 @click.group("keys")
 def keys() -> None:
-    """API keys for apps: each holds only the scopes it is given."""
+    """API keys for apps, each with only its scopes."""
 
 
 @keys.command("create")
-@url_option
+@relay_option
 @click.argument("name")
 @click.option(
     "--scope",
@@ -69,7 +69,7 @@ def create(
 
 
 @keys.command("list")
-@url_option
+@relay_option
 def list_keys(url: str) -> None:
     """Every live key: name, app, scopes, its app's weight and limits, made, last used (never
     the key)."""
@@ -91,7 +91,7 @@ def list_keys(url: str) -> None:
 
 
 @keys.command("revoke")
-@url_option
+@relay_option
 @click.argument("name")
 def revoke(url: str, name: str) -> None:
     """Revoke key NAME: every replica refuses it within seconds, its share links with it."""

@@ -18,12 +18,12 @@ import click
 
 from receiver.cli.common import fail, printable, typed_secret
 from receiver.cli.listen_state import MAX_CURSOR_CHARS, OLD_STATE, State, default_path, entry_key
+from receiver.cli.remote import KEY_ENV
 from receiver.kernel.secrets.signing import headers, new_secret, parse_secret
 
 if TYPE_CHECKING:
     import httpx
 
-KEY_ENV = "RECEIVER_API_KEY"
 SECRET_ENV = "RECEIVER_LISTEN_SECRET"
 WAIT_SECONDS = 25
 MAX_BACKOFF_SECONDS = 30.0
@@ -224,7 +224,9 @@ def _save(state: State) -> None:
     " else ~/.local/state/runway-relay/listen.json).",
 )
 def listen(relay_url: str, forward_to: str, downstream: str, state_path: Path | None) -> None:
-    """Forward an app's events to a local URL, signed as the relay signs them.
+    """Forward an app's events to a local URL, signed.
+
+    Signed as the relay signs them.
 
     The app's key (scope `downstreams`) comes from $RECEIVER_API_KEY, else a prompt; the
     signing secret from $RECEIVER_LISTEN_SECRET, else the one kept, else a new one."""

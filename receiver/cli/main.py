@@ -1,6 +1,7 @@
 """The `receiver` command: its group, and a table of its commands, each imported from its
 module only when it is called or asked for its help, so that `receiver --help` and the
-start of every command load none of the service (tests/unit/test_cli_lean.py)."""
+start of every command load none of the service (tests/unit/test_cli_lean.py). The relay's
+developers' tools are under `receiver dev` (runners.py), out of the operator's list."""
 
 from __future__ import annotations
 
@@ -8,100 +9,56 @@ import click
 
 from receiver.cli.common import LazyGroup
 
-# name: ("module:command", its short help, as its docstring's first sentence gives it).
+# name: ("module:command", its short help, as its docstring's first sentence gives it:
+# short enough that `receiver --help` shows it whole).
 COMMANDS = {
-    "apps": (
-        "receiver.cli.apps:apps",
-        "Apps: each owns the tasks its keys make, its share of the submit queue and its limits.",
-    ),
+    "apps": ("receiver.cli.apps:apps", "Apps: their keys, share of the queue and limits."),
     "backup": (
         "receiver.cli.maintenance:backup",
-        "Copy the SQLite store to PATH while the relay serves, check the copy, and say what"
-        " it holds.",
+        "Copy the SQLite store to PATH, checked, while it serves.",
     ),
     "config": (
         "receiver.cli.runners:config",
-        "The configuration: file, `RECEIVER__<SECTION>__<KEY>` variables and defaults.",
+        "The configuration in effect, and where it comes from.",
     ),
-    "deliver": (
-        "receiver.cli.runners:deliver",
-        "Run only the fan-out, beside `receiver serve` with delivery.in_process = false.",
+    "deliver": ("receiver.cli.runners:deliver", "Run only the fan-out, in a process of its own."),
+    "deliveries": (
+        "receiver.cli.operate:deliveries",
+        "List deliveries: one an event and downstream.",
     ),
-    "deliveries": ("receiver.cli.store_tools:deliveries", "Inspect the delivery outbox."),
-    "demo": (
-        "receiver.cli.runners:demo",
-        "Run simulator, a downstream sink and the relay locally; show one task of each route.",
-    ),
-    "dev": (
-        "receiver.cli.runners:dev",
-        "Run the relay, a CometAPI simulator and a sink on loopback until Ctrl-C, the store kept.",
-    ),
+    "demo": ("receiver.cli.runners:demo", "Show one task of each route on a local stack."),
+    "dev": ("receiver.cli.runners:dev", "Run a local relay, simulator and sink until Ctrl-C."),
     "downstreams": (
-        "receiver.cli.store_tools:downstreams",
-        "See each downstream's health; disable one, or enable it and recover what it missed;"
-        " make, change, rotate the secret of and remove downstreams through a running relay.",
+        "receiver.cli.operate:downstreams",
+        "Downstreams: health, disable, enable, make, change.",
     ),
-    "keys": (
-        "receiver.cli.keys:keys",
-        "API keys for apps: each holds only the scopes it is given.",
-    ),
-    "listen": (
-        "receiver.cli.listen:listen",
-        "Forward an app's events to a local URL, signed as the relay signs them.",
-    ),
-    "media": (
-        "receiver.cli.store_tools:media",
-        "The copies of finished renders (the [media] section).",
-    ),
+    "keys": ("receiver.cli.keys:keys", "API keys for apps, each with only its scopes."),
+    "listen": ("receiver.cli.listen:listen", "Forward an app's events to a local URL, signed."),
+    "media": ("receiver.cli.operate:media", "The copies of finished renders ([media])."),
     "prune": (
         "receiver.cli.maintenance:prune",
-        "Remove ended tasks past retention.task_days (the relay also does, every"
-        " advanced.retention.prune_interval_seconds), with everything that hangs on them.",
-    ),
-    "reference": (
-        "receiver.cli.runners:reference",
-        "Write the reference pages (config keys, commands, routes, metrics) from the code.",
+        "Remove ended tasks past retention.task_days, now.",
     ),
     "replay": (
-        "receiver.cli.store_tools:replay",
-        "Queue deliveries for an immediate new attempt (a running service sends them).",
+        "receiver.cli.operate:replay",
+        "Queue deliveries, or a downstream's dead letters, again.",
     ),
-    "secret": (
-        "receiver.cli.runners:secret",
-        "Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream.",
-    ),
-    "serve": (
-        "receiver.cli.runners:serve",
-        "Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port).",
-    ),
+    "secret": ("receiver.cli.runners:secret", "Print a fresh signing secret (whsec_...)."),
+    "serve": ("receiver.cli.runners:serve", "Run the relay: its API, callbacks and workers."),
     "simulate": (
         "receiver.cli.runners:simulate",
         "Run a local CometAPI simulator to develop against.",
     ),
     "sink": (
         "receiver.cli.runners:sink",
-        "Run a downstream that prints each webhook it gets and checks its signature.",
+        "Run a downstream that prints and checks each webhook.",
     ),
-    "submit": (
-        "receiver.cli.client:submit",
-        "Submit a task through a running relay; with --wait, follow it to its end.",
-    ),
-    "tail": (
-        "receiver.cli.client:tail",
-        "Print each change as it happens (tasks, delivery attempts) until Ctrl-C.",
-    ),
-    "tasks": ("receiver.cli.store_tools:tasks", "Inspect stored tasks."),
+    "submit": ("receiver.cli.client:submit", "Submit a task; with --wait, follow it to its end."),
+    "tail": ("receiver.cli.client:tail", "Print each change as it happens, until Ctrl-C."),
+    "tasks": ("receiver.cli.operate:tasks", "List tasks, or show one with its history."),
     "version": (
         "receiver.cli.version:show_version",
-        "The release, the commit it was built from, and the extras installed.",
-    ),
-    "trace-callback": (
-        "receiver.cli.runners:trace_callback",
-        "Trace what a relay runs from a callback to the webhook's recorded attempt.",
-    ),
-    "trace-submit": (
-        "receiver.cli.runners:trace_submit",
-        "Trace what a relay runs from an app's submit to CometAPI's answer recorded.",
+        "The release, its commit and the extras installed.",
     ),
 }
 

@@ -1,20 +1,15 @@
 """Keeping the store lean and safe: `receiver prune` (what retention removes, now or as a dry
-run) and `receiver backup` (a checked copy of the SQLite store, taken while the relay
-serves). Both run with the relay's config file, beside a running relay or without one."""
+run: through a running relay, or on the store with --store) and `receiver backup` (a
+checked copy of the SQLite store, taken while the relay serves, with the relay's config)."""
 
 from __future__ import annotations
-
-import os
-from typing import TYPE_CHECKING
 
 import click
 
 from receiver.cli.common import config_option, fail, settings_of, store_url
+from receiver.cli.reach import on_store, store_options, through_relay
 from receiver.cli.tables import counted
 from receiver.kernel.errors import StoreError
-
-if TYPE_CHECKING:
-    from receiver.kernel.store import Store
 
 _WHAT = {
     "tasks": "tasks",
@@ -31,46 +26,40 @@ def _megabytes(size: float) -> str:
 
 
 @click.command()
-@config_option
+@store_options
 @click.option("--dry-run", is_flag=True, help="Only say what a prune now would remove.")
-def prune(config_path: str | None, dry_run: bool) -> None:
-    """Remove ended tasks past retention.task_days (the relay also does, every
-    advanced.retention.prune_interval_seconds), with everything that hangs on them."""
-    from receiver.cli.offline import with_store
-    from receiver.retention import worker as retention
-    from receiver.retention.rules import pages_to_free
+def prune(url: str, on_store_asked: bool, config_path: str | None, dry_run: bool) -> None:
+    """Remove ended tasks past retention.task_days, now.
 
-    settings = settings_of(config_path)
-    policy = retention.policy_of(settings.retention)
+    With everything that hangs on them; the relay also does, every
+    advanced.retention.prune_interval_seconds."""
+    if on_store(on_store_asked, config_path):
+        from receiver.cli import on_store as store
 
-    async def run(store: Store) -> tuple[dict[str, int] | None, int]:
-        if dry_run:
-            return await retention.preview(store, policy), 0
-        owner = f"cli:{os.uname().nodename}:{os.getpid()}"
-        removed = await retention.prune(store, policy, owner)
-        if removed is None:
-            return None, 0
-        return removed, await store.reclaim_space(removed["tasks"], pages_to_free)
-
-    removed, given_back = with_store(config_path, run)
-    if removed is None:
-        fail("another process is pruning now; try again when it is done")
+        pruned = store.prune(config_path, dry_run)
+    else:
+        with through_relay(url) as relay:
+            params = {"dry_run": "true" if dry_run else "false"}
+            # A long walk on a big store: as long as it takes.
+            pruned = relay.call("POST", "/v1/retention/prune", params=params, timeout=None)
+    removed = pruned["removed"]
     verb = "would remove" if dry_run else "removed"
-    days = f"{policy.task_days:g}"
     tasks = counted(removed["tasks"], "task", "tasks")
-    click.echo(f"{verb} {tasks} that ended more than {days} days ago:")
+    click.echo(f"{verb} {tasks} that ended more than {pruned['task_days']:g} days ago:")
     for kind, what in _WHAT.items():
         click.echo(f"  {removed[kind]:>12,}  {what}")
     if not dry_run:
-        click.echo(f"gave {_megabytes(given_back)} back to the file system")
+        click.echo(f"gave {_megabytes(pruned['bytes_given_back'])} back to the file system")
 
 
 @click.command()
 @config_option
 @click.argument("path", type=click.Path(dir_okay=False))
 def backup(config_path: str | None, path: str) -> None:
-    """Copy the SQLite store to PATH while the relay serves, check the copy, and say what
-    it holds. (PostgreSQL: use pg_dump, see docs/operations.md.)"""
+    """Copy the SQLite store to PATH, checked, while it serves.
+
+    The copy is checked, and what it holds said. (PostgreSQL: use pg_dump, see
+    docs/operations.md.)"""
     import asyncio
 
     from receiver.operator.backup import backup as take

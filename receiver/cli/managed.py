@@ -5,48 +5,34 @@ app's is named APP/NAME, as everywhere on the command line: made with the app as
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from receiver.cli.client import relay_of, url_option
-from receiver.cli.common import fail, not_found, stacked
+from receiver.cli.common import fail, stacked
 from receiver.cli.credentials import credential_options, credential_settings, needs_current
-from receiver.cli.remote import RemoteError
-from receiver.cli.tables import counted
+from receiver.cli.reach import every_downstream, kept_name, relay_option, through_relay
+from receiver.cli.tables import counted, when
 
 if TYPE_CHECKING:
     from receiver.cli.relay import Relay
     from receiver.destinations.options import Offered
 
 
-@contextmanager
-def _relay(url: str) -> Iterator[Relay]:
+def _relay(url: str) -> AbstractContextManager[Relay]:
     """The relay at `url`; what it refuses is one line, a name that is no downstream exit 1,
     as everywhere on the command line."""
-    try:
-        with relay_of(url) as relay:
-            yield relay
-    except RemoteError as exc:
-        if exc.status == 404:
-            not_found(str(exc))
-        fail(str(exc))
+    return through_relay(url, store_too=False)
 
 
 def _admin_name(relay: Relay, typed: str) -> str:
     """The name the admin's routes address `typed` by: an app's APP/NAME as its kept name
     (read from the list, which names each one's app), a global name as it is."""
-    app, slash, name = typed.partition("/")
-    if not slash:
+    if "/" not in typed:
         return typed
-    for found in relay.call("GET", "/v1/downstreams")["downstreams"]:
-        kept = str(found.get("name", ""))
-        if found.get("app") == app and kept.partition(".")[2] == name:
-            return kept
-    not_found(f"no downstream named {typed!r}")
+    return kept_name(every_downstream(relay), typed)
 
 
 def _call(url: str, method: str, typed: str, action: str = "") -> Any:
@@ -175,13 +161,15 @@ _setting_options = stacked(
 
 
 @click.command("create", cls=_WithOptions)
-@url_option
+@relay_option
 @click.argument("name")
-@click.argument("target_url", metavar="URL")
+@click.argument("target_url", metavar="DOWNSTREAM_URL")
 @_setting_options
 @credential_options
 def create(url: str, name: str, target_url: str, **options: Any) -> None:
-    """Make downstream NAME, delivering to URL; prints its secret, this once."""
+    """Make downstream NAME; prints its secret, this once.
+
+    It delivers to DOWNSTREAM_URL (its own address, never the relay's: that is --relay)."""
     from receiver.config.downstream import OPTIONS
 
     credentials = credential_settings(options, {})
@@ -201,7 +189,7 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
 
 
 @click.command("change", cls=_WithOptions)
-@url_option
+@relay_option
 @click.argument("name")
 @click.option("--to", help="A new URL.")
 @_setting_options
@@ -218,29 +206,33 @@ def change(url: str, name: str, **options: Any) -> None:
 
 
 @click.command("rotate")
-@url_option
+@relay_option
 @click.argument("name")
 def rotate(url: str, name: str) -> None:
-    """A new secret for NAME; the old one still signs, beside it, for the overlap."""
+    """A new secret for NAME; the old one signs too, for a while.
+
+    Beside the new one, until the time it prints (delivery.rotation_overlap_seconds)."""
     rotated = _call(url, "POST", name, "/rotate-secret")
     _show_once(rotated)
+    until = when(rotated["previous_secret_until"])
+    click.echo(f"{name}: the old secret signs too, beside the new one, until {until} UTC", err=True)
 
 
 @click.command("remove")
-@url_option
+@relay_option
 @click.argument("name")
 def remove(url: str, name: str) -> None:
-    """Remove NAME: what it still had to deliver ends as dead letters."""
+    """Remove NAME; its waiting deliveries end as dead letters."""
     removed = _call(url, "DELETE", name)
     ended = counted(removed["deliveries_ended"], "waiting delivery", "waiting deliveries")
     click.echo(f"{name}: removed; {ended} ended")
 
 
 @click.command("validate")
-@url_option
+@relay_option
 @click.argument("name")
 def validate(url: str, name: str) -> None:
-    """Ask NAME's endpoint again whether it allows the relay's CloudEvents.
+    """Ask NAME's endpoint again whether it takes CloudEvents.
 
     The CloudEvents webhook handshake: allowed, what it held goes out; refused, it stays
     held, and why."""

@@ -15,8 +15,9 @@ from receiver.cli.remote import TOKEN_ENV, EventReader, RemoteError, ServerEvent
 class Relay:
     """A running relay's API, with a token (the admin's, or an app's key)."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, token_env: str = TOKEN_ENV) -> None:
         self.url = url.rstrip("/")
+        self.token_env = token_env  # where the token came from, named when it is refused
         self.http = httpx.Client(
             base_url=self.url,
             timeout=30.0,
@@ -34,7 +35,7 @@ class Relay:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise RemoteError(self._unreachable(exc)) from None
-        _check(response)
+        _check(response, self.token_env)
         return response.json()
 
     def task(self, task_id: str) -> dict[str, Any]:
@@ -68,7 +69,7 @@ class Relay:
                         raise StreamUnavailable("this relay has no live stream")
                     if response.status_code != 200:
                         response.read()
-                        _check(response)
+                        _check(response, self.token_env)
                     connected, lost_since = True, None
                     for line in response.iter_lines():
                         event = reader.feed(line)
@@ -91,11 +92,12 @@ class Relay:
         return f"cannot reach the relay at {self.url}: {reason}"
 
 
-def _check(response: httpx.Response) -> None:
+def _check(response: httpx.Response, token_env: str) -> None:
     if response.is_success:
         return
     if response.status_code == 401:
-        raise RemoteError(f"the relay refused the admin token (401): check ${TOKEN_ENV}")
+        what = "the admin token" if token_env == TOKEN_ENV else "the key"
+        raise RemoteError(f"the relay refused {what} (401): check ${token_env}")
     try:
         body = response.json()
     except ValueError:

@@ -10,6 +10,7 @@ from typing import Any
 
 URL_ENV = "RECEIVER_URL"
 TOKEN_ENV = "RECEIVER_ADMIN_TOKEN"
+KEY_ENV = "RECEIVER_API_KEY"  # an app's key, where the API takes one
 DEFAULT_URL = "http://127.0.0.1:8080"
 TERMINAL = ("succeeded", "failed", "cancelled")
 

@@ -1,5 +1,6 @@
-"""The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev,
-trace-callback, trace-submit), with `secret`, `config show` and `reference`. Each imports
+"""The runners of the relay's processes (serve, deliver, simulate, sink, demo, dev), with
+`secret`, `config show`, and the relay's developers' tools under `dev` (trace-callback,
+trace-submit, reference). Each imports
 what it runs when it is called, so that its help loads none of the service."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from receiver.cli.common import config_option, fail, installed_for
+from receiver.cli.common import LazyGroup, config_option, fail, installed_for
 from receiver.kernel.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ def _take_workers(store: Store, deliveries: bool, polls: bool) -> None:
 @click.command()
 @config_option
 def serve(config_path: str | None) -> None:
-    """Run the service (config from --config or $RECEIVER_CONFIG; $PORT sets the port)."""
+    """Run the relay: its API, callbacks and workers.
+
+    Its config from --config or $RECEIVER_CONFIG; $PORT sets the port."""
     # No garbage collection while the service is imported and built: what that allocates
     # lives as long as the process; the app freezes it and turns the collector on once it
     # has started (receiver/app/build.py).
@@ -110,7 +113,9 @@ def serve(config_path: str | None) -> None:
     " a pod or container of its own.",
 )
 def deliver(config_path: str | None, metrics_port: int | None, metrics_listen: bool) -> None:
-    """Run only the fan-out, beside `receiver serve` with delivery.in_process = false."""
+    """Run only the fan-out, in a process of its own.
+
+    Beside `receiver serve` with delivery.in_process = false."""
     from prometheus_client import start_http_server
 
     from receiver.app.build import build_service
@@ -148,7 +153,9 @@ def deliver(config_path: str | None, metrics_port: int | None, metrics_listen: b
     " (whpk_...) and its rfc9421 key id go to stderr.",
 )
 def secret(ed25519: bool) -> None:
-    """Print a fresh Standard Webhooks signing secret (whsec_...) for a downstream."""
+    """Print a fresh signing secret (whsec_...).
+
+    A Standard Webhooks signing secret for a downstream."""
     from receiver.kernel.secrets.message_signatures import key_id
     from receiver.kernel.secrets.signing import new_secret, public_key
 
@@ -181,7 +188,9 @@ def simulate(port: int, host: str, api_key: str | None) -> None:
     " (or set $RECEIVER_SINK_SECRET, which stays out of the process list).",
 )
 def sink(port: int, host: str, secret: str | None) -> None:
-    """Run a downstream that prints each webhook it gets and checks its signature."""
+    """Run a downstream that prints and checks each webhook.
+
+    It prints each webhook it gets and, given the secret, checks its signature."""
     from receiver.devtools.printing_sink import run_printing_sink
 
     try:
@@ -192,7 +201,9 @@ def sink(port: int, host: str, secret: str | None) -> None:
 
 @click.command()
 def demo() -> None:
-    """Run simulator, a downstream sink and the relay locally; show one task of each route."""
+    """Show one task of each route on a local stack.
+
+    Runs a CometAPI simulator, a downstream sink and the relay on loopback."""
     from receiver.devtools.demo import run_demo
 
     sys.exit(run_demo())
@@ -215,7 +226,9 @@ _AS_JSON = click.option(
 @_AS_JSON
 @_RUNS
 def trace_callback(as_json: bool, runs: int) -> None:
-    """Trace what a relay runs from a callback to the webhook's recorded attempt.
+    """Trace a relay's path from a callback to the webhook.
+
+    What a relay runs from a callback to the webhook's recorded attempt.
 
     Simulator, sink and relay on loopback, the relay as `receiver serve` runs it, a task a
     run; each fresh call of the service's functions, by asyncio task, without what its
@@ -231,7 +244,9 @@ def trace_callback(as_json: bool, runs: int) -> None:
 @_AS_JSON
 @_RUNS
 def trace_submit(as_json: bool, runs: int) -> None:
-    """Trace what a relay runs from an app's submit to CometAPI's answer recorded.
+    """Trace a relay's path from a submit to CometAPI's answer.
+
+    What a relay runs from an app's submit to CometAPI's answer recorded.
 
     As trace-callback: from `POST /v1/tasks` with an app's key to the statement that
     records the send's attempt (docs/development.md, "A request's path, measured").
@@ -246,7 +261,9 @@ def trace_submit(as_json: bool, runs: int) -> None:
     "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/reference")
 )
 def reference(folder: Path) -> None:
-    """Write the reference pages (config keys, commands, routes, metrics) from the code.
+    """Write the reference pages (docs/reference) from the code.
+
+    The config keys, commands, routes and metrics.
 
     Into FOLDER (default docs/reference, from the repository's root): configuration.md,
     cli.md, api.md and metrics.md, the same on every machine.
@@ -261,7 +278,29 @@ def reference(folder: Path) -> None:
 _PORT = click.IntRange(0, 65535)
 
 
-@click.command()
+# The relay's developers' tools, under `receiver dev`, as main.py's table names commands.
+_DEVELOPERS = {
+    "reference": (
+        "receiver.cli.runners:reference",
+        "Write the reference pages (docs/reference) from the code.",
+    ),
+    "trace-callback": (
+        "receiver.cli.runners:trace_callback",
+        "Trace a relay's path from a callback to the webhook.",
+    ),
+    "trace-submit": (
+        "receiver.cli.runners:trace_submit",
+        "Trace a relay's path from a submit to CometAPI's answer.",
+    ),
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=_DEVELOPERS,
+    invoke_without_command=True,
+    sections={"For the relay's developers": tuple(_DEVELOPERS)},
+)
 @click.option(
     "--dir",
     "folder",
@@ -279,11 +318,22 @@ _PORT = click.IntRange(0, 65535)
 )
 @click.option("--simulator-port", type=_PORT, default=None, help="The CometAPI simulator's port.")
 @click.option("--sink-port", type=_PORT, default=None, help="The downstream sink's port.")
-def dev(folder: Path, port: int | None, simulator_port: int | None, sink_port: int | None) -> None:
-    """Run the relay, a CometAPI simulator and a sink on loopback until Ctrl-C, the store kept.
+@click.pass_context
+def dev(
+    ctx: click.Context,
+    folder: Path,
+    port: int | None,
+    simulator_port: int | None,
+    sink_port: int | None,
+) -> None:
+    """Run a local relay, simulator and sink until Ctrl-C.
 
-    Prints the `export` lines a shell needs, a console link and the demo app's portal link.
+    Called bare: the relay, a CometAPI simulator and a sink on loopback, the store kept,
+    with the `export` lines a shell needs, a console link and the demo app's portal link.
+    Its commands below are the relay's developers' tools.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from receiver.devtools.dev import DevError, Fixed, run_dev
     from receiver.devtools.stack import StackError
 
@@ -295,7 +345,9 @@ def dev(folder: Path, port: int | None, simulator_port: int | None, sink_port: i
 
 @click.group()
 def config() -> None:
-    """The configuration: file, `RECEIVER__<SECTION>__<KEY>` variables and defaults."""
+    """The configuration in effect, and where it comes from.
+
+    The file, `RECEIVER__<SECTION>__<KEY>` variables and defaults."""
 
 
 @config.command()

@@ -3,13 +3,9 @@ script can cut them), times in UTC, short cells."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from receiver.deliveries.rules.delivery import Delivery
-    from receiver.downstreams.rows import DownstreamHealth
+from typing import Any
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -50,9 +46,9 @@ def counted(count: int, one: str, many: str) -> str:
     return f"{count:,} {one if count == 1 else many}"
 
 
-def deliveries_table(deliveries: Sequence[Delivery], names: Mapping[str, str]) -> str:
-    """The deliveries, each downstream by the name people read (`names`, from the kept one:
-    an app's as `APP/NAME`)."""
+def deliveries_table(deliveries: Sequence[Mapping[str, Any]], name: Callable[[str], str]) -> str:
+    """The deliveries as answered, each downstream by the name people read (`name`, from
+    the kept one: an app's as `APP/NAME`)."""
     return table(
         [
             "id",
@@ -66,29 +62,24 @@ def deliveries_table(deliveries: Sequence[Delivery], names: Mapping[str, str]) -
         ],
         [
             [
-                d.id,
-                d.task_id,
-                names.get(d.downstream, d.downstream),
-                d.state,
-                d.attempts,
-                d.last_status,
-                when(d.next_attempt_at) if d.state == "pending" else "-",
-                (d.last_error or "")[:60],
+                d["id"],
+                d["task_id"],
+                name(d["downstream"]),
+                d["state"],
+                d["attempts"],
+                d["last_status"],
+                when(d["next_attempt_at"]) if d["state"] == "pending" else "-",
+                (d["last_error"] or "")[:60],
             ]
             for d in deliveries
         ],
     )
 
 
-def downstreams_table(
-    found: Sequence[DownstreamHealth],
-    pulled: Collection[str],
-    name: Callable[[str], str] = str,
-) -> str:
-    """Each downstream's health in the one vocabulary (receiver/downstreams/rules.py), its
-    breaker under its own name (none for a pull downstream in `pulled`), and its deliveries."""
-    from receiver.downstreams.directory import health_of
-
+def downstreams_table(found: Sequence[Mapping[str, Any]], name: Callable[[str], str]) -> str:
+    """Each downstream's health as answered, in the one vocabulary
+    (receiver/downstreams/rules.py), its breaker under its own name (none for a pull
+    downstream, `pulled`), and its deliveries."""
     return table(
         [
             "name",
@@ -104,16 +95,13 @@ def downstreams_table(
         ],
         [
             [
-                name(h.name),
-                health_of(h, h.name in pulled),
-                None if h.name in pulled else h.breaker.replace("_", "-"),
-                when(h.disabled_at or h.breaker_changed_at),
-                h.disabled_reason,
-                when(h.failing_since),
-                h.deliveries.get("succeeded", 0),
-                h.deliveries.get("pending", 0),
-                h.deliveries.get("held", 0),
-                h.deliveries.get("dead", 0),
+                name(h["name"]),
+                h["health"],
+                None if h["pulled"] else h["breaker"].replace("_", "-"),
+                when(h["disabled_at"] or h["breaker_changed_at"]),
+                h["disabled_reason"],
+                when(h["failing_since"]),
+                *(h["deliveries"].get(s, 0) for s in ("succeeded", "pending", "held", "dead")),
             ]
             for h in found
         ],

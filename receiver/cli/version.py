@@ -60,7 +60,7 @@ def installed_extras() -> list[str]:
 @click.command("version")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for a script.")
 def show_version(as_json: bool) -> None:
-    """The release, the commit it was built from, and the extras installed."""
+    """The release, its commit and the extras installed."""
     made, extras = commit(), installed_extras()
     if as_json:
         found = {"release": release(), "commit": made, "extras": extras}

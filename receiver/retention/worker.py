@@ -105,6 +105,21 @@ async def preview(store: Store, policy: RetentionPolicy) -> dict[str, int]:
         cursor = step.batch.cursor
 
 
+async def prune_now(
+    parts: WorkerParts, settings: RetentionConfig, dry_run: bool = False
+) -> tuple[dict[str, int], int] | None:
+    """A prune asked for now (`POST /v1/retention/prune`): what it removed by kind and the
+    bytes given back to the file system; with `dry_run`, what it would remove. None when
+    another replica is pruning."""
+    policy = policy_of(settings)
+    if dry_run:
+        return await preview(parts.store, policy), 0
+    removed = await prune(parts.store, policy, parts.owner, parts.metrics, log=parts.log)
+    if removed is None:
+        return None
+    return removed, await parts.store.reclaim_space(removed["tasks"], pages_to_free)
+
+
 class Retention:
     """What every worker stands on and the retention settings, given at start-up
     (receiver/app/build.py)."""

@@ -16,7 +16,13 @@ from typing import Annotated, Any, TypeVar, cast
 from fastapi import Depends
 from starlette.requests import Request
 
-from receiver.config.sections import DeliveryConfig, MediaConfig, ServerConfig, UpstreamConfig
+from receiver.config.sections import (
+    DeliveryConfig,
+    MediaConfig,
+    RetentionConfig,
+    ServerConfig,
+    UpstreamConfig,
+)
 from receiver.kernel.net.request_calls import RequestCalls
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.secrets.tokens import MediaLinks
@@ -71,6 +77,10 @@ async def media_settings_of(request: Request) -> MediaConfig:
     return (await _service_of(request)).config.settings.media
 
 
+async def retention_settings_of(request: Request) -> RetentionConfig:
+    return (await _service_of(request)).config.settings.retention
+
+
 async def public_url_of(request: Request) -> str:
     return (await _service_of(request)).config.public_url
 
@@ -92,6 +102,7 @@ SigningKeys = Annotated[list[str], Depends(signing_keys_of)]
 # The server's settings: how long a body may take, how far a search looks.
 ServerSection = Annotated[ServerConfig, Depends(server_settings_of)]
 MediaSection = Annotated[MediaConfig, Depends(media_settings_of)]
+RetentionSection = Annotated[RetentionConfig, Depends(retention_settings_of)]
 UpstreamSection = Annotated[UpstreamConfig, Depends(upstream_settings_of)]
 # Where the relay is reached from outside (the links it makes start with it).
 PublicUrl = Annotated[str, Depends(public_url_of)]
