@@ -58,7 +58,7 @@ def store_options(command: C) -> C:
         relay_option,
         click.option(
             "--store",
-            "on_store",
+            "on_store_asked",
             is_flag=True,
             help="Work on the store itself, not through a relay: for recovery when none"
             " runs (the store of --config, else of $RECEIVER_CONFIG).",
