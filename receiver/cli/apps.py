@@ -85,7 +85,9 @@ def apps() -> None:
 def create(
     url: str, name: str, weight: int | None, max_queued: int | None, max_per_day: int | None
 ) -> None:
-    """Make app NAME; its keys are made with `receiver keys create KEY --app NAME`."""
+    """Make app NAME.
+
+    Its keys are made with `receiver keys create KEY --app NAME`."""
     given = {"weight": weight, "max_queued": max_queued, "max_per_day": max_per_day}
     body: dict[str, Any] = {"name": name, **{k: v for k, v in given.items() if v is not None}}
     made = call_relay(url, "POST", "/v1/apps", body)
@@ -109,7 +111,9 @@ def change(
     no_max_queued: bool,
     no_max_per_day: bool,
 ) -> None:
-    """Change app NAME's weight or limits; its keys hold them within a second."""
+    """Change app NAME's weight or limits.
+
+    Its keys hold them within a second."""
     body: dict[str, Any] = {}
     for field, value, lifted in (
         ("weight", weight, False),
@@ -131,7 +135,9 @@ def change(
 @click.argument("name")
 @click.argument("downstream", required=False)
 def alerts(url: str, name: str, downstream: str | None) -> None:
-    """App NAME's downstreams' alerts go to its downstream DOWNSTREAM (the name it gave
+    """Send app NAME's alerts to its downstream DOWNSTREAM.
+
+    App NAME's downstreams' alerts go to its downstream DOWNSTREAM (the name it gave
     it), beside the operator's `[alerts]` one; without DOWNSTREAM, to none of its own.
     Without $RECEIVER_ADMIN_TOKEN, the app's own key in $RECEIVER_API_KEY (scope
     `downstreams`) names its own app's."""
@@ -162,7 +168,9 @@ def _own_alerts(url: str, name: str, body: dict[str, Any]) -> Any:
 @apps.command("list")
 @relay_option
 def list_apps(url: str) -> None:
-    """Every live app: name, weight, limits, live keys, downstreams, made."""
+    """Every live app, with its weight, limits, keys.
+
+    Its name, weight, limits, live keys, downstreams, when made."""
     with through_relay(url, store_too=False) as relay:
         found = relay.call("GET", "/v1/apps")["apps"]
         downstreams = Counter(d.get("app") for d in every_downstream(relay))
@@ -184,7 +192,9 @@ def list_apps(url: str) -> None:
 @relay_option
 @click.argument("name")
 def show(url: str, name: str) -> None:
-    """App NAME: its weight, limits, live keys (never a key) and downstreams (APP/NAME)."""
+    """App NAME: its weight, limits, keys, downstreams.
+
+    Its live keys (never a key) and its downstreams (APP/NAME)."""
     with through_relay(url, store_too=False) as relay:
         try:
             found = relay.call("GET", _app_path(name))
@@ -223,7 +233,9 @@ def show(url: str, name: str) -> None:
     help="Seconds it may be opened in (10 to 86400).",
 )
 def portal_link(url: str, name: str, ttl: int) -> None:
-    """A link that opens app NAME's portal once, for its owner: printed on stdout."""
+    """Print a link that opens app NAME's portal once.
+
+    For its owner: printed on stdout."""
     body = {"app": name, "ttl_seconds": ttl}
     made = call_relay(url, "POST", "/v1/portal-links", body, _missing(name))
     click.echo(made["url"])

@@ -71,8 +71,10 @@ def create(
 @keys.command("list")
 @relay_option
 def list_keys(url: str) -> None:
-    """Every live key: name, app, scopes, its app's weight and limits, made, last used (never
-    the key)."""
+    """Every live key, with its app and scopes.
+
+    Its name, app, scopes, its app's weight and limits, when made and last used (never the
+    key)."""
     found = call_relay(url, "GET", "/v1/keys")["keys"]
     rows = [
         (
@@ -94,6 +96,8 @@ def list_keys(url: str) -> None:
 @relay_option
 @click.argument("name")
 def revoke(url: str, name: str) -> None:
-    """Revoke key NAME: every replica refuses it within seconds, its share links with it."""
+    """Revoke key NAME, and its share links.
+
+    Every replica refuses it within seconds, its share links with it."""
     call_relay(url, "DELETE", f"/v1/keys/{quote(name, safe='')}", missing=f"no key named {name!r}")
     click.echo(f"{name}: revoked")

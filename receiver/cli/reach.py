@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
+from click.core import ParameterSource
 
 from receiver import CONFIG_ENV
 from receiver.cli.common import C, fail, not_found, stacked
@@ -25,30 +26,33 @@ if TYPE_CHECKING:
 TASK_WEBHOOK = "task-webhook"
 
 
-class _OldNamesHidden(click.Option):
-    """An option whose help shows its first spelling only: the others are older names of
-    it, still taken."""
+def _old_spelling(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["relay url"] = value
 
-    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        every = self.opts
-        self.opts = every[:1]
-        try:
-            return super().get_help_record(ctx)
-        finally:
-            self.opts = every
+
+def _relay_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--relay's value; else --url's, its older spelling (hidden), over the variable."""
+    if ctx.get_parameter_source(str(param.name)) is ParameterSource.COMMANDLINE:
+        return value
+    return str(ctx.meta.get("relay url", value))
 
 
 # The relay's address, spelt one way on every command (`--url` was its older name here).
-relay_option = click.option(
-    "--relay",
-    "--url",
-    "url",
-    cls=_OldNamesHidden,
-    envvar=URL_ENV,
-    default=DEFAULT_URL,
-    show_default=True,
-    metavar="URL",
-    help=f"The running relay's address (or ${URL_ENV}).",
+relay_option = stacked(
+    click.option(
+        "--relay",
+        "url",
+        envvar=URL_ENV,
+        default=DEFAULT_URL,
+        show_default=True,
+        metavar="URL",
+        callback=_relay_url,
+        help=f"The running relay's address (or ${URL_ENV}).",
+    ),
+    click.option(
+        "--url", "old_url", hidden=True, expose_value=False, is_eager=True, callback=_old_spelling
+    ),
 )
 
 

@@ -353,7 +353,9 @@ def config() -> None:
 @config.command()
 @config_option
 def show(config_path: str | None) -> None:
-    """Print the effective configuration as TOML, secrets masked; exit 2 on a problem."""
+    """Print the configuration in effect as TOML.
+
+    Its secrets masked; exit 2 on a problem."""
     from receiver.config import effective_settings
     from receiver.config.show import as_toml, effective, secret_variables
 

@@ -40,15 +40,15 @@ MAX_FORM_BYTES = 64 * 1024
 FRAMED_BY = "frame_ancestors"  # the scope state's key for the origins that may frame an answer
 # Fixed texts for what a redirect after a change says: a link can name one, never write one.
 NOTICES = {
-    "replayed": "{n} delivery(ies) queued again.",
+    "replayed": "{n} {deliveries} queued again.",
     "disabled": "Downstream disabled: its new deliveries are held until it is enabled.",
-    "enabled": "Downstream enabled; {n} delivery(ies) queued again.",
+    "enabled": "Downstream enabled; {n} {deliveries} queued again.",
     "cancelled": "Task cancelled.",
-    "removed": "Downstream removed; {n} waiting delivery(ies) ended as dead letters.",
+    "removed": "Downstream removed; {n} waiting {deliveries} ended as dead letters.",
     "submitted": "Task submitted: it is sent to CometAPI as soon as CometAPI has room.",
     "revoked": "Key revoked: every replica refuses it within seconds, its share links too.",
     "changed": "Downstream changed.",
-    "validated": "Its endpoint allows the relay's events; {n} held delivery(ies) queued again.",
+    "validated": "Its endpoint allows the relay's events; {n} held {deliveries} queued again.",
     "not_validated": "Its endpoint did not allow the relay's events: its deliveries stay held.",
     "not_answered": "Its endpoint gave no answer: nothing changed; its next delivery asks again.",
 }
@@ -194,7 +194,9 @@ class Console:
         done = request.query_params.get("done")
         notice = self.notices.get(done or "", "")
         count = request.query_params.get("n", "")
-        context.setdefault("notice", notice.format(n=count if count.isdigit() else "some"))
+        word = "delivery" if count == "1" else "deliveries"
+        n = count if count.isdigit() else "some"
+        context.setdefault("notice", notice.format(n=n, deliveries=word))
         context.setdefault("stream", None)
         context.setdefault("nav", "")
         return self.templates.TemplateResponse(

@@ -95,9 +95,9 @@ REFUSALS = {
 
 PORTAL_NOTICES = {
     **NOTICES,
-    "removed": "Endpoint deleted; {n} waiting delivery(ies) ended as dead letters.",
+    "removed": "Endpoint deleted; {n} waiting {deliveries} ended as dead letters.",
     "disabled": "Endpoint disabled: its new deliveries are held until it is enabled.",
-    "enabled": "Endpoint enabled; {n} delivery(ies) queued again.",
+    "enabled": "Endpoint enabled; {n} {deliveries} queued again.",
     "changed": "Endpoint changed.",
     "alerts": "Alerts endpoint saved.",
 }

@@ -114,7 +114,7 @@ def _lazy_groups(group: click.Group) -> Iterator[LazyGroup]:
 def test_the_table_gives_each_command_its_own_short_help() -> None:
     """At any width: the listing cuts the table's text as click cuts the command's help."""
     groups = list(_lazy_groups(main))
-    assert {g.name for g in groups} == {"main", "downstreams"}
+    assert {g.name for g in groups} == {"main", "downstreams", "dev"}
     for group in groups:
         ctx = click.Context(group)
         for name, (_, text) in group.lazy.items():
@@ -123,3 +123,31 @@ def test_the_table_gives_each_command_its_own_short_help() -> None:
             listed = click.Command(name, help=text)
             for limit in range(10, 120):
                 assert listed.get_short_help_str(limit) == command.get_short_help_str(limit), name
+
+
+def _groups(group: click.Group, path: list[str]) -> Iterator[list[str]]:
+    ctx = click.Context(group)
+    yield path
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from _groups(command, [*path, name])
+
+
+def test_every_groups_help_shows_each_summary_whole_at_80_columns() -> None:
+    """A summary cut mid-sentence (`...`) says less than it seems to (issue 92)."""
+    from click.testing import CliRunner
+
+    for path in _groups(main, []):
+        shown = CliRunner().invoke(main, [*path, "--help"], terminal_width=80).output
+        listed = shown.partition("Options:")[2]
+        assert "..." not in listed.replace("(whsec_...)", ""), (path, listed)
+
+
+def test_the_developers_tools_are_under_dev_not_beside_the_operators() -> None:
+    ctx = click.Context(main)
+    listed = main.list_commands(ctx)
+    assert not {"trace-callback", "trace-submit", "reference"} & set(listed)
+    dev = main.get_command(ctx, "dev")
+    assert isinstance(dev, click.Group)
+    assert {"trace-callback", "trace-submit", "reference"} <= set(dev.list_commands(ctx))
