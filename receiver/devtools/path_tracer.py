@@ -1,4 +1,4 @@
-"""What a request runs in the relay, traced (`receiver trace-callback`, `trace-submit`).
+"""What a request runs in the relay, traced (`receiver dev trace-callback`, `dev trace-submit`).
 
 A profile function (`sys.setprofile` on the relay's thread, `threading.setprofile` for later
 threads) notes each fresh call of a function of the service (under receiver/, not under

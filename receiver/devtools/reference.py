@@ -1,4 +1,4 @@
-"""The reference pages of docs/reference/, written from the code itself (`receiver reference`):
+"""The reference pages of docs/reference/, written from the code itself (`receiver dev reference`):
 every config key from the settings models, every command and option from the click group,
 every route from the OpenAPI document the relay serves, every metric from the registry a
 relay's service counts in. The guides in docs/ link here rather than list these by hand;

@@ -1,4 +1,4 @@
-"""`receiver trace-callback` and `receiver trace-submit`: a path through the relay measured
+"""`receiver dev trace-callback` and `dev trace-submit`: a path through the relay measured
 in a running relay (docs/development.md, "A request's path, measured").
 
 The stack of stack.py, the relay as `receiver serve` runs it, with the default relay's

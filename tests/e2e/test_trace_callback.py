@@ -1,4 +1,4 @@
-"""`receiver trace-callback` and `receiver trace-submit`, run as a developer runs them: the
+"""`receiver dev trace-callback` and `receiver dev trace-submit`, run as a developer runs them: the
 relay as `receiver serve` runs it, alerts on, an app's key submitting; the trace from the
 path's request to the statement that records its attempt is found and counted, and the
 median of the runs is held to the targets (issues 73 and 81; docs/development.md): for a
@@ -18,7 +18,7 @@ MAX_FUNCTION_LINES = 60
 
 def _traced(command: str, runs: int) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "receiver", command, "--json", "--runs", str(runs)],
+        [sys.executable, "-m", "receiver", "dev", command, "--json", "--runs", str(runs)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,4 +1,4 @@
-"""How `receiver trace-callback` and `trace-submit` count a traced path: which functions are
+"""How `receiver dev trace-callback` and `dev trace-submit` count a traced path: which functions are
 the service's, the folder each belongs to, a return to a folder already left within one
 task (kernel and config aside), and what a background loop ran in the idle window left out.
 The traces themselves are run in tests/e2e/test_trace_callback.py."""

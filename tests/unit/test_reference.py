@@ -1,4 +1,4 @@
-"""docs/reference/ is what the code writes (`receiver reference docs/reference`), and it
+"""docs/reference/ is what the code writes (`receiver dev reference docs/reference`), and it
 names every config key, every command with its options, every route and every metric: the
 guides link there, so a change to the code that the checked-in pages miss fails here."""
 
