@@ -85,6 +85,14 @@ def _target_option(fmt: str | None) -> str:
         fail(str(exc))
 
 
+def pulled(fmt: str) -> bool:
+    """Whether a downstream of format `fmt` is read by its app at the pull endpoint (it has
+    no breaker and makes no attempts)."""
+    from receiver.destinations.registry import read_by_pull
+
+    return read_by_pull(fmt)
+
+
 def _expressions(options: dict[str, Any]) -> dict[str, Any]:
     """--filter, --transform and each --header NAME=VALUE, taken out of `options`."""
     body: dict[str, Any] = {}

@@ -334,15 +334,12 @@ def downstreams_list(url: str, on_store_asked: bool, config_path: str | None) ->
 
         found, name = store.downstreams(config_path)
     else:
-        from receiver.destinations.metadata import METADATA
+        from receiver.cli.managed import pulled
 
         with through_relay(url, app_key=True) as relay:
             listed = every_downstream(relay)
         name = shown_names(listed)
-        found = [
-            {**d, "pulled": getattr(METADATA.get(d.get("format", "")), "sent", "") == "read"}
-            for d in listed
-        ]
+        found = [{**d, "pulled": pulled(str(d.get("format", "")))} for d in listed]
     click.echo(downstreams_table(found, name))
 
 
