@@ -11,13 +11,14 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.responses import Response
 
-from receiver.kernel.errors import Conflict
+from receiver.kernel.errors import Conflict, StoreError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
 from receiver.kernel.http.openapi import answer, described, guarded, reply
 from receiver.keys.guard import needs
 from receiver.media.api import Storage
+from receiver.media.storage.local import MediaStoreError
 from receiver.retention.worker import prune_now
-from receiver.wiring.dependencies import MediaSection, RetentionSection, Workers
+from receiver.wiring.dependencies import Logged, MediaSection, RetentionSection, Workers
 
 
 class Pruned(Answer):
@@ -85,8 +86,18 @@ async def prune(
         " store, as the media worker does hourly.",
         "admin",
     ),
-    responses=guarded("admin", {200: answer("Removed.", MediaPruned)}),
+    responses=guarded(
+        "admin",
+        {
+            200: answer("Removed.", MediaPruned),
+            503: answer("The media store cannot be reached.", ErrorAnswer),
+        },
+    ),
 )
-async def prune_media(storage: Storage, settings: MediaSection) -> Response:
-    pruned = await asyncio.to_thread(storage.opened().prune, settings.retention_days)
+async def prune_media(storage: Storage, settings: MediaSection, log: Logged) -> Response:
+    try:
+        pruned = await asyncio.to_thread(storage.opened().prune, settings.retention_days)
+    except MediaStoreError as exc:
+        log.warning("media.store_unavailable", reason=str(exc))
+        raise StoreError("the media store cannot be reached") from None
     return reply(MediaPruned, {**pruned._asdict(), "retention_days": settings.retention_days})
