@@ -13,7 +13,13 @@ import click
 
 from receiver.cli.common import fail, stacked
 from receiver.cli.credentials import credential_options, credential_settings, needs_current
-from receiver.cli.reach import every_downstream, kept_name, relay_option, through_relay
+from receiver.cli.reach import (
+    every_downstream,
+    kept_name,
+    relay_only_option,
+    relay_option,
+    through_relay,
+)
 from receiver.cli.tables import counted, when
 
 if TYPE_CHECKING:
@@ -169,7 +175,7 @@ _setting_options = stacked(
 
 
 @click.command("create", cls=_WithOptions)
-@relay_option
+@relay_only_option
 @click.argument("name")
 @click.argument("target_url", metavar="DOWNSTREAM_URL")
 @_setting_options
@@ -197,7 +203,7 @@ def create(url: str, name: str, target_url: str, **options: Any) -> None:
 
 
 @click.command("change", cls=_WithOptions)
-@relay_option
+@relay_only_option
 @click.argument("name")
 @click.option("--to", help="A new URL.")
 @_setting_options

@@ -38,18 +38,20 @@ def _relay_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return str(ctx.meta.get("relay url", value))
 
 
-# The relay's address, spelt one way on every command (`--url` was its older name here).
+# The relay's address, spelt one way on every command.
+relay_only_option = click.option(
+    "--relay",
+    "url",
+    envvar=URL_ENV,
+    default=DEFAULT_URL,
+    show_default=True,
+    metavar="URL",
+    callback=_relay_url,
+    help=f"The running relay's address (or ${URL_ENV}).",
+)
+# ... with `--url`, its older name, still taken (hidden), where no other URL is given.
 relay_option = stacked(
-    click.option(
-        "--relay",
-        "url",
-        envvar=URL_ENV,
-        default=DEFAULT_URL,
-        show_default=True,
-        metavar="URL",
-        callback=_relay_url,
-        help=f"The running relay's address (or ${URL_ENV}).",
-    ),
+    relay_only_option,
     click.option(
         "--url", "old_url", hidden=True, expose_value=False, is_eager=True, callback=_old_spelling
     ),
