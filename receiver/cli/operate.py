@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import click
 
@@ -142,7 +143,7 @@ def tasks_show(
     else:
         with through_relay(url, app_key=True) as relay:
             try:
-                detail = relay.call("GET", f"/v1/tasks/{task_id}")
+                detail = relay.call("GET", f"/v1/tasks/{quote(task_id, safe='')}")
             except RemoteError as exc:
                 if exc.status == 404:
                     not_found(f"no task {task_id}")
@@ -256,7 +257,8 @@ def replay(
         with through_relay(url, app_key=True) as relay:
             for one in ids:
                 try:
-                    count += relay.call("POST", f"/v1/deliveries/{one}/replay")["replayed"]
+                    path = f"/v1/deliveries/{quote(one, safe='')}/replay"
+                    count += relay.call("POST", path)["replayed"]
                 except RemoteError as exc:
                     if exc.status != 404:
                         raise
@@ -345,8 +347,6 @@ def downstreams_list(url: str, on_store_asked: bool, config_path: str | None) ->
 
 def _acted(url: str, typed: str, action: str, params: dict[str, Any] | None = None) -> Any:
     """`action` (a route under the downstream) on the one `typed` names, through the relay."""
-    from urllib.parse import quote
-
     with through_relay(url, app_key=True) as relay:
         kept = kept_name(every_downstream(relay), typed) if "/" in typed else typed
         path = f"/v1/downstreams/{quote(kept, safe='')}/{action}"
