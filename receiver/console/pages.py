@@ -19,6 +19,7 @@ from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries.rules.delivery import owner_of, shown_name
+from receiver.downstreams import listing
 from receiver.downstreams.manage import describe_any
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
@@ -186,32 +187,32 @@ class Pages:
         create_error: str = "",
         only: str | None = None,
     ) -> Response:
-        """The downstreams whose name holds `q`, a table a page at a time by name; or one
+        """The downstreams whose name holds `q` (`APP/part`: that app's whose name holds
+        part), a table a page at a time by name, read through the store's indexes; or one
         (`only`, else the `downstream` asked), its card with its dead and retrying deliveries."""
         now = time.time()
         q = request.query_params
         only = only or q.get("downstream") or None
-        directory = self.console.directory
-        every, unusable = directory.every, directory.unusable
-        search, after = (q.get("q") or "").strip(), q.get("after") or ""
-        if len(search) > 200 or len(after) > 200 or not after.isprintable():
-            raise MalformedRequest("q and after are names, of 200 characters at most")
-        listed = sorted((directory.shown_name(n), n) for n in (*every, *unusable))
-        found_names = [n for s, n in listed if search.lower() in s.lower() and s > after]
-        more = not only and len(found_names) > DOWNSTREAMS_PAGE
-        names = (
-            [delivery_actions.known_downstream(directory, only)]
-            if only
-            else found_names[:DOWNSTREAMS_PAGE]
-        )
-        found = await queries.backlogs(self.console.store, names, 50) if only else []
-        rows = await queries.health(self.console.store, names) if not only else []
-        polled = [n for n in names if n in every and directory.pulled(n)]
-        readable = await delivery_reads.pullable(self.console.store, polled)
+        directory, store = self.console.directory, self.console.store
+        search = (q.get("q") or "").strip()
+        if len(search) > 200:
+            raise MalformedRequest("q is a name, of 200 characters at most")
+        at = listing.position_of(q.get("cursor"))
+        page = None
+        if only:
+            names = [delivery_actions.known_downstream(directory, only)]
+        else:
+            owner, part = await self._searched(search)
+            page = await listing.read_page(store, directory, owner, at, DOWNSTREAMS_PAGE, part)
+            names = [h.name for h in page.health]
+        found = await queries.backlogs(store, names, 50) if only else []
+        polled = [n for n in names if directory.get(n) is not None and directory.pulled(n)]
+        readable = await delivery_reads.pullable(store, polled)
         shown = [(b.health, b.dead, b.retrying) for b in found]
         # An app's downstream is shown with its app (and under `<app id>.<name>`).
         owners = {n: o for n in names if (o := owner_of(n)) is not None}
         app_names = await self.console.keys.app_names(sorted(set(owners.values())))
+        formats = {n: d.format for n in names if (d := directory.get(n)) is not None}
         return self.console.render(
             request,
             "deliveries.html",
@@ -220,18 +221,19 @@ class Pages:
             nav="deliveries",
             stream=self.console.stream_url(request, now),
             downstreams=shown,
-            rows=rows,  # the table's, without `downstream`
+            rows=page.health if page else [],  # the table's, without `downstream`
             q=search,
-            after=after,
-            next=directory.shown_name(names[-1]) if more else None,
-            formats={name: d.format for name, d in every.items()},
+            first=bool(q.get("cursor")),
+            next=listing.cursor_of(page.next) if page and page.next else None,
+            formats=formats,
             readable=readable,  # a pull downstream's events to read, by its name
             # the name its app reads it by (`/v1/downstreams/{name}/events`, with the app's key)
             pull_names={n: shown_name(n) for n in polled},
             public_url=self.console.public_url,
             apps={n: app_names.get(o, "") for n, o in owners.items()},
-            managed={name for name, d in every.items() if d.managed} | set(unusable),
-            unusable={name: reason for name, (_, reason) in unusable.items()},
+            # made through the API (its secret opening or not)
+            managed={n for n in names if (d := directory.get(n)) is None or d.managed},
+            unusable={n: directory.unusable[n][1] for n in names if n in directory.unusable},
             only=only,
             secret=secret,
             kept=kept or {},
@@ -240,6 +242,17 @@ class Pages:
             # Each one's settings as the API shows them: header values and secrets masked.
             settings={n: describe_any(directory, n, None, now) for n in names} if only else {},
         )
+
+    async def _searched(self, search: str) -> tuple[str | None, str]:
+        """Whose downstreams a search reads, and the part of their names it looks for: an
+        app's own for `APP/part` (no app of that name: none), else every one."""
+        app, slash, part = search.partition("/")
+        if not slash:
+            return None, search
+        try:
+            return (await self.console.keys.app(app)).id, part
+        except NotFound:
+            return "", part
 
     async def stream(self, request: Request) -> Response:
         # Not a page: a plain 401, not the login form, so the browser's EventSource stops.

@@ -2,29 +2,29 @@
 they answer through (rotate, disable, enable, test: downstream_actions.py).
 
 An app's key sees and changes only its app's downstreams, by the names it gave them (another
-app's, or a global one, is no such downstream); the admin sees every one, an app's under
-`<app id>.<name>`, with its app."""
+app's, or a global one, is no such downstream); the admin sees every one, an app's as
+`APP/NAME`, with its app."""
 
 from __future__ import annotations
 
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 from starlette.responses import Response
 
 from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.config.sections import ServerConfig
-from receiver.deliveries.rules.delivery import owner_of, shown_name
+from receiver.deliveries.rules.delivery import UNNAMED_APP, DownstreamLabels, owner_of, shown_name
+from receiver.downstreams import listing
 from receiver.downstreams import manage as managed
-from receiver.downstreams import transactions
 from receiver.downstreams.directory import Directory
 from receiver.downstreams.rules import MEANINGS, Health
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.body import read_json
-from receiver.kernel.http.models import Answer, BreakerState, ErrorAnswer
+from receiver.kernel.http.models import Answer, BreakerState, ErrorAnswer, Params
 from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
 from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, caller_of, needs
@@ -99,7 +99,7 @@ class DownstreamDetail(DownstreamHealth, _Settings):  # type: ignore[misc, valid
     app: str | None = Field(
         None,
         description="The app it belongs to, whose tasks alone it takes (unset: global, every"
-        " task's); shown to the admin, whose `name` for it is `<app id>.<name>`.",
+        " task's); shown to the admin, whose `name` for it is `APP/NAME`.",
     )
     url: str = Field(description="A chat URL (a credential) shows only its origin.")
     signed: bool = Field(description="Its deliveries carry Standard Webhooks signatures.")
@@ -161,7 +161,19 @@ class Removed(Answer):
 
 
 class DownstreamList(Answer):
-    downstreams: list[DownstreamDetail]
+    downstreams: list[DownstreamDetail] = Field(description="By name.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page (opaque); null: this is the last."
+    )
+
+
+class ListParams(Params):
+    limit: int = Field(
+        listing.LIMIT_MAX,
+        description=f"At most this many, from 1 to {listing.LIMIT_MAX}.",
+        json_schema_extra={"minimum": 1, "maximum": listing.LIMIT_MAX},
+    )
+    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 # A route's downstreams: every one, the config file's and those made through the API (the
@@ -175,14 +187,26 @@ async def _payload(request: Request, server: ServerConfig) -> Any:
 
 
 async def _seen(keys: Keys, caller: Caller, shown: dict[str, Any]) -> dict[str, Any]:
-    """A downstream as the caller knows it: an app by its own name; the admin with its app."""
-    kept = shown["name"]
-    owner = owner_of(kept)
-    if owner is None:
-        return shown
+    (seen,) = await _seen_all(keys, caller, [shown])
+    return seen
+
+
+async def _seen_all(
+    keys: Keys, caller: Caller, shown: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Downstreams as the caller knows them: an app's by their own names; the admin's as
+    `APP/NAME` (the name its routes take), with their app."""
     if not caller.sees_all:
-        return {**shown, "name": shown_name(kept)}
-    return {**shown, "app": (await keys.app_names([owner])).get(owner)}
+        return [{**each, "name": shown_name(each["name"])} for each in shown]
+    owners = sorted({owner for each in shown if (owner := owner_of(each["name"]))})
+    apps = await keys.app_names(owners) if owners else {}
+    labels = DownstreamLabels(apps)
+    return [
+        {**each, "name": labels(kept), "app": apps.get(owner, UNNAMED_APP)}
+        if (owner := owner_of(kept := each["name"]))
+        else each
+        for each in shown
+    ]
 
 
 def own_name(request: Request, directory: Directory, name: str) -> str:
@@ -199,37 +223,37 @@ def own_name(request: Request, directory: Directory, name: str) -> str:
 
 @router.get(
     "/v1/downstreams",
-    summary="Every downstream, with its health",
+    summary="The downstreams, a page at a time, with their health",
     description=described(
-        "The config file's and those made through the API: settings (never a secret),"
-        " health in one word (`health`), breaker state, disabled or not (since when, why),"
-        " failing since, deliveries by state.",
+        "The config file's and those made through the API, by name, a page at a time (pass"
+        " `next_cursor` as `cursor` for the next): settings (never a secret), health in one"
+        " word (`health`), breaker state, disabled or not (since when, why), failing since,"
+        " deliveries by state. An app's key lists its own; the admin every one, an app's as"
+        " `APP/NAME`.",
         "downstreams",
     ),
     responses=guarded(
-        "downstreams", {200: answer("Every downstream.", DownstreamList)}, params=False
+        "downstreams",
+        {
+            200: answer("A page of downstreams.", DownstreamList),
+            422: answer("`limit` is out of range, or `cursor` is not this list's.", _ERR),
+        },
     ),
 )
 async def list_downstreams(
-    request: Request, store: Stored, keys: Keyring, directory: Downstreams
+    request: Request,
+    store: Stored,
+    keys: Keyring,
+    directory: Downstreams,
+    params: Annotated[ListParams, Query()],
 ) -> Response:
     caller = caller_of(request)
-    names = [n for n in (*directory.every, *directory.unusable) if managed.sees(caller, n)]
-    made, health = await transactions.downstreams_made(store, names)
-    rows = {row.name: row for row in made}
-    now = time.time()
-    listed = [
-        await _seen(
-            keys,
-            caller,
-            {
-                **directory.summary(h),
-                **managed.describe_any(directory, h.name, rows.get(h.name), now),
-            },
-        )
-        for h in health
-    ]
-    return reply(DownstreamList, {"downstreams": listed})
+    limit, at = listing.checked_limit(params.limit), listing.position_of(params.cursor)
+    page = await listing.read_page(store, directory, caller.owner_filter, at, limit)
+    shown = listing.described(directory, page, time.time())
+    listed = await _seen_all(keys, caller, shown)
+    cursor = None if page.next is None else listing.cursor_of(page.next)
+    return reply(DownstreamList, {"downstreams": listed, "next_cursor": cursor})
 
 
 @router.post(

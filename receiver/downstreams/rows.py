@@ -6,11 +6,13 @@ disabled for all. The store keeps what it is given; the sealing is decided above
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 
+from receiver.deliveries.rules.delivery import DELIVERY_STATES
 from receiver.kernel.errors import Conflict, NotFound
 from receiver.kernel.store.db import Db, Sql, record
 
@@ -63,10 +65,26 @@ DEAD_SINCE = Sql(
 )
 
 
+# A page's: its rows by name, its deliveries counted through the (state, downstream) index,
+# one probe a state and name.
+DOWNSTREAMS_NAMED = Sql("SELECT * FROM downstreams WHERE name = ANY(?)")
+DELIVERIES_OF = Sql(
+    "SELECT downstream, state, COUNT(*) AS n FROM deliveries"
+    " WHERE state = ANY(?) AND downstream = ANY(?) GROUP BY downstream, state"
+)
+# Up to this many names are read one by one; more, in one pass over each table.
+_FEW = 200
+
+
 def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
-    rows = {r["name"]: r for r in db.all(DOWNSTREAMS)}
+    few = len(names) <= _FEW
+    named = (db.array(names),)
+    rows = {
+        r["name"]: r for r in (db.all(DOWNSTREAMS_NAMED, named) if few else db.all(DOWNSTREAMS))
+    }
     counts: dict[str, dict[str, int]] = {}
-    for r in db.all(DELIVERIES_BY_DOWNSTREAM):
+    by_state = (db.array(DELIVERY_STATES), *named)
+    for r in db.all(DELIVERIES_OF, by_state) if few else db.all(DELIVERIES_BY_DOWNSTREAM):
         counts.setdefault(r["downstream"], {})[r["state"]] = r["n"]
     out = []
     for name in names:
@@ -330,6 +348,52 @@ MANAGED_DOWNSTREAMS = Sql("SELECT * FROM downstreams WHERE spec IS NOT NULL ORDE
 
 def every_made(db: Db) -> list[ManagedRow]:
     return [_row(r) for r in db.all(MANAGED_DOWNSTREAMS)]
+
+
+# A page of them in name order after `after`: every one along the primary key (the admin's),
+# or one app's through its index (0034), whose first 29 characters are `<app id>.`; `search`:
+# a LIKE pattern their name (an app's: the name it gave) must match.
+MADE_PAGE = Sql(
+    "SELECT * FROM downstreams WHERE spec IS NOT NULL AND name > ? AND lower(name) LIKE ?"
+    " ESCAPE '\\' ORDER BY name LIMIT ?"
+)
+OWNED_PAGE = Sql(
+    "SELECT * FROM downstreams WHERE substr(name, 1, 29) = ? AND name > ?"
+    " AND spec IS NOT NULL AND lower(substr(name, 30)) LIKE ? ESCAPE '\\' ORDER BY name LIMIT ?"
+)
+OWNED_NAMES = Sql(
+    "SELECT name FROM downstreams WHERE substr(name, 1, 29) = ? AND spec IS NOT NULL ORDER BY name"
+)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A page of the downstreams made through the API: `prefix` an app's (`<app id>.`; None:
+    every one), by name after `after`, those whose name holds `search`."""
+
+    prefix: str | None
+    after: str
+    limit: int
+    search: str = ""
+
+    def pattern(self) -> str:
+        """`search` as a LIKE pattern: its own `_` and `%` taken as themselves."""
+        escaped = re.sub(r"([\\%_])", r"\\\1", self.search.lower())
+        return f"%{escaped}%"
+
+
+def made_page(db: Db, wanted: Wanted) -> list[ManagedRow]:
+    if wanted.prefix is None:
+        found = db.all(MADE_PAGE, (wanted.after, wanted.pattern(), wanted.limit))
+    else:
+        page = (wanted.prefix, wanted.after, wanted.pattern(), wanted.limit)
+        found = db.all(OWNED_PAGE, page)
+    return [_row(r) for r in found]
+
+
+def owned_names(db: Db, prefix: str) -> list[str]:
+    """Every name one app's downstreams are kept under (`prefix`: `<app id>.`), in order."""
+    return [r["name"] for r in db.all(OWNED_NAMES, (prefix,))]
 
 
 MANAGED_DOWNSTREAM = Sql("SELECT * FROM downstreams WHERE name = ? AND spec IS NOT NULL")

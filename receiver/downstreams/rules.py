@@ -48,3 +48,21 @@ def health(o: Outcomes) -> Health | None:
     if o.breaker == "half_open" or o.failing:  # failed since its last success: retried
         return "trying again"
     return "healthy" if o.delivered else "no traffic yet"
+
+
+def merged(made: list[str], configured: list[str], limit: int) -> tuple[list[str], bool]:
+    """The first `limit` names of two lists, each in its own order (the store's, the config
+    file's), merged by name: each list's own order is kept, so that what was taken of each
+    is where its next page starts. Whether any name is left over."""
+    taken: list[str] = []
+    i = j = 0
+    while len(taken) < limit and (i < len(made) or j < len(configured)):
+        if j == len(configured) or (i < len(made) and made[i] <= configured[j]):
+            # A name in both (the file names one made through the API): listed once.
+            j += j < len(configured) and made[i] == configured[j]
+            taken.append(made[i])
+            i += 1
+        else:
+            taken.append(configured[j])
+            j += 1
+    return taken, i < len(made) or j < len(configured)

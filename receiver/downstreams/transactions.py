@@ -13,7 +13,9 @@ from typing import Any
 from receiver.deliveries.rows import outbox
 from receiver.deliveries.rules.delivery import NOT_VALIDATED, SECRET_HELD, ask_again_in
 from receiver.downstreams import rows as downstreams
-from receiver.downstreams.rows import Changes, DownstreamHealth, HandshakeRow, ManagedRow
+from receiver.downstreams.rows import Changes, DownstreamHealth, HandshakeRow, ManagedRow, Wanted
+from receiver.downstreams.rules import merged
+from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 
@@ -167,8 +169,34 @@ async def health(store: Store, names: list[str]) -> list[DownstreamHealth]:
     return await store.read(lambda db: downstreams.health(db, names))
 
 
-async def downstreams_made(
-    store: Store, names: list[str]
-) -> tuple[list[ManagedRow], list[DownstreamHealth]]:
-    """The downstreams made through the API, and the health of those `names`."""
-    return await store.read(lambda db: (downstreams.every_made(db), downstreams.health(db, names)))
+async def with_health(store: Store, name: str) -> tuple[ManagedRow | None, DownstreamHealth]:
+    """One downstream's row (None: the config file's) and health, in one snapshot."""
+
+    def read(db: Db) -> tuple[ManagedRow | None, DownstreamHealth]:
+        (health,) = downstreams.health(db, [name])
+        try:
+            return downstreams.one_made(db, name), health
+        except NotFound:
+            return None, health
+
+    return await store.read(read)
+
+
+async def page(
+    store: Store, wanted: Wanted, configured: list[str]
+) -> tuple[list[ManagedRow], list[DownstreamHealth], bool]:
+    """In one snapshot: a page of the downstreams made through the API (`wanted`, one more
+    read than a page), merged by name with the config file's `configured` (those after the
+    page's start, in order); the rows, the page's health in its order, whether more follow."""
+
+    def read(db: Db) -> tuple[list[ManagedRow], list[DownstreamHealth], bool]:
+        made = downstreams.made_page(db, replace(wanted, limit=wanted.limit + 1))
+        names, more = merged([row.name for row in made], configured, wanted.limit)
+        listed = set(names)
+        return [r for r in made if r.name in listed], downstreams.health(db, names), more
+
+    return await store.read(read)
+
+
+async def owned_names(store: Store, prefix: str) -> list[str]:
+    return await store.read(lambda db: downstreams.owned_names(db, prefix))

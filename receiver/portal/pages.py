@@ -16,8 +16,9 @@ from receiver.console.endpoint_form import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries.rules.delivery import DeliveryFilter, shown_name
+from receiver.deliveries.rules.delivery import DeliveryFilter, owned_name, shown_name
 from receiver.deliveries.sample_event import SENDABLE
+from receiver.downstreams import listing
 from receiver.downstreams import manage as managed
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
@@ -63,26 +64,25 @@ class Pages:
         if len(search) > 64 or len(after) > 64 or not after.isprintable():
             raise MalformedRequest("q and after are names, of 64 characters at most")
         caller = caller_of(session).caller
-        directory = self.portal.directory
-        mine = {shown_name(n): n for n in (*directory.every, *directory.unusable)}
-        mine = {shown: n for shown, n in sorted(mine.items()) if managed.sees(caller, n)}
-        found = [s for s in mine if search.lower() in s.lower() and s > after]
-        page, more = found[:ENDPOINTS_PAGE], len(found) > ENDPOINTS_PAGE
-        names = [mine[s] for s in page]
-        made, health = await downstream_transactions.downstreams_made(self.portal.store, names)
-        rows = {row.name: row for row in made}
-        last = await delivery_reads.last_delivered_to(self.portal.store, names)
-        now = time.time()
+        directory, store = self.portal.directory, self.portal.store
+        # Only the app's own rows are read, keyed by the app and the name it gave them: no
+        # other app's (nor a global) downstream of the same name can stand in for one.
+        at = listing.Position(managed.kept_name(caller, after) if after else "")
+        owner = caller.owner_filter
+        page = await listing.read_page(store, directory, owner, at, ENDPOINTS_PAGE, search)
+        names = [h.name for h in page.health]
+        last = await delivery_reads.last_delivered_to(store, names)
         shown = [
             {
-                **directory.summary(h),
-                **managed.describe_any(directory, h.name, rows.get(h.name), now),
-                "name": shown_name(h.name),
-                "pulled": directory.pulled(h.name),
-                "last_delivered": last.get(h.name),
+                **each,
+                "name": shown_name(each["name"]),
+                "pulled": directory.pulled(each["name"]),
+                "last_delivered": last.get(each["name"]),
             }
-            for h in health
+            for each in listing.described(directory, page, time.time())
         ]
+        prefix = owned_name(owner or "", "")
+        every = [shown_name(n) for n in await downstream_transactions.owned_names(store, prefix)]
         return self.portal.render(
             request,
             "endpoints.html",
@@ -90,10 +90,10 @@ class Pages:
             status=422 if error else 200,
             nav="endpoints",
             endpoints=shown,
-            every=list(mine),  # every name, for the alerts' choice
+            every=every,  # every name of the app's own, for the alerts' choice
             q=search,
             after=after,
-            next=page[-1] if more else None,
+            next=None if page.next is None else shown_name(page.next.made),
             kept=kept or {},
             error=error,
             example_types=EXAMPLE_TYPES,
@@ -114,8 +114,7 @@ class Pages:
         name = name or request.path_params["name"]
         kept = own_name(self.portal.directory, session, name)
         directory, store = self.portal.directory, self.portal.store
-        made, [health] = await downstream_transactions.downstreams_made(store, [kept])
-        row = next((r for r in made if r.name == kept), None)
+        row, health = await downstream_transactions.with_health(store, kept)
         readable = await delivery_reads.pullable(store, [kept] if directory.pulled(kept) else [])
         caller = caller_of(session).caller
         wanted = DeliveryFilter(downstream=name, limit=NEWEST_DELIVERIES)
