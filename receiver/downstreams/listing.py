@@ -48,7 +48,8 @@ def position_of(cursor: str | None) -> Position:
     if len(cursor) > _CURSOR_MAX:
         raise refused
     try:
-        found = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        padded = cursor + "=" * (-len(cursor) % 4)
+        found = orjson.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
     except (binascii.Error, ValueError):
         raise refused from None
     if not (isinstance(found, list) and len(found) == 2 and all(isinstance(n, str) for n in found)):
