@@ -187,6 +187,10 @@ def test_every_operation_answers_as_described(case: Any, who: str, world: World)
     # An app's alert downstream: one of its own downstreams, whose names no schema lists;
     # and the admin token has no app of its own to read or name one for.
     across_fields = across_fields or case.operation.path == "/v1/app/alerts"
+    # A list's `cursor` is one the relay gave (opaque to JSON Schema): any other is its 422.
+    across_fields = across_fields or (
+        case.operation.path == "/v1/downstreams" and case.method == "GET"
+    )
     # A key's and an app's `weight` and limits are integers as written: JSON Schema's
     # `integer` takes 18.0 too, which the relay refuses on purpose (`"3"`, `true` and `2.0`
     # were read as counts).
