@@ -35,6 +35,7 @@ from receiver.deliveries.rules.delivery import (
 from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.deliveries.transactions import AttemptHealth
 from receiver.downstreams import transactions as downstream_rows
+from receiver.downstreams.rows import Wanted
 from receiver.kernel.errors import LimitReached, RelayError
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
@@ -506,6 +507,16 @@ async def read_and_prune(run: Script, ids: dict[str, str]) -> None:
     await run("held", downstream_rows.follow_unopened(store, ["hook"], []))
     await run("released", downstream_rows.follow_unopened(store, [], ["hook"]))
     await run("every managed", downstream_rows.made(store))
+    # Pages: every one (the config file's merged in), one app's through its index, by name.
+    mine = owned_name("app_" + "0" * 24, "crm")
+    await run("app's", downstream_rows.create(store, mine, {"url": "https://z.test"}, "sealed"))
+    await run("a page", downstream_rows.page(store, Wanted(None, "", 2), ["cfg", "zz"]))
+    await run("a search", downstream_rows.page(store, Wanted(None, "app", 5, "O"), ["zz"]))
+    await run("app's page", downstream_rows.page(store, Wanted(mine[:29], "", 5, "R"), []))
+    await run("app's names", downstream_rows.owned_names(store, mine[:29]))
+    await run("one's health", downstream_rows.with_health(store, mine))
+    await run("file's health", downstream_rows.with_health(store, "chat"))
+    await run("many's health", downstream_rows.health(store, [f"d{n}" for n in range(201)]))
     await run("end", downstream_rows.end_deliveries(store, "hook", "removed"))
     await run("remove", downstream_rows.remove(store, "hook", "removed"))
     await run("removed since", downstream_rows.changes_since(store, 3))
