@@ -7,6 +7,7 @@ delivery's event by default."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -144,8 +145,10 @@ def test_an_apps_keys_portal_and_endpoint_settings_from_the_pages(
 
 
 def _kept(relay: Relay, app: str, name: str) -> str:
-    """The name an app's downstream is kept under, as the admin lists it."""
-    names = [d["name"] for d in relay.api.get("/v1/downstreams").json()["downstreams"]]
+    """The name an app's downstream is kept under, as the console's table holds it (the
+    API names it `APP/NAME`)."""
+    page = relay.console().get("/console/deliveries", params={"q": f"{app}/{name}"})
+    names = re.findall(r'<tr id="row-[^"]*" data-name="([^"]+)"', page.text)
     (found,) = [n for n in names if n.endswith(f".{name}") and n.startswith("app_")]
     return found
 

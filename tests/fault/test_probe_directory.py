@@ -46,7 +46,12 @@ def test_a_thousand_runtime_downstreams_are_read_once_each(
     took += [_create(relay, sink, f"d{i:04d}") for i in range(10, COUNT)]
     # Read once each, however many refreshes ran meanwhile (one per create, one per tick).
     assert _rows_read(relay) == COUNT
-    listed = relay.api.get("/v1/downstreams").json()["downstreams"]
+    listed, cursor = [], None
+    while True:  # a page of 100 at a time
+        page = relay.api.get("/v1/downstreams", params={"cursor": cursor} if cursor else {})
+        listed += page.json()["downstreams"]
+        if (cursor := page.json()["next_cursor"]) is None:
+            break
     assert len([d for d in listed if d["source"] == "api"]) == COUNT
 
     _create(relay, sink, "one-more")
