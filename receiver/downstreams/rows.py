@@ -7,7 +7,7 @@ disabled for all. The store keeps what it is given; the sealing is decided above
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -35,8 +35,10 @@ class DownstreamHealth:
     filter_failed_at: float | None = None
 
     def summary(self) -> dict[str, Any]:
-        """Its fields, and whether it is disabled."""
-        return {**asdict(self), "disabled": self.disabled_at is not None}
+        """Its fields, and whether it is disabled (not `asdict`'s deep copy: a page lists a
+        hundred, and nothing changes them)."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**shown, "disabled": self.disabled_at is not None}
 
 
 REGISTER_DOWNSTREAM = Sql("INSERT INTO downstreams (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
