@@ -1,5 +1,6 @@
 """The downstream lists at N apps of 10 endpoints each: one app's `GET /v1/downstreams`, the
-admin's first page, the app's portal page and the console's downstreams page.
+admin's first page, the app's portal page and the console's downstreams page, beside
+`/livez` (what any request waits for in that process).
 
     PYTHONPATH=. python bench/listbench.py --apps 10000 [--python OTHER/.venv/bin/python]
     PYTHONPATH=. python bench/listbench.py --apps 10 --postgres postgresql://127.0.0.1/bench
@@ -138,6 +139,8 @@ def run(apps: int, python: str, postgres: str | None) -> dict[str, object]:
         made.raise_for_status()
         key = made.json()["key"]
         app = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=600)
+        # What any request waits for in this process (its loop's other work): the control.
+        out["livez"] = _figure(*_timed(admin, "/livez"))
         out["app_list"] = _figure(*_timed(app, "/v1/downstreams"))
         out["admin_first_page"] = _figure(*_timed(admin, "/v1/downstreams"))
         link = app.post("/v1/portal-links", json={})
