@@ -18,7 +18,6 @@ from receiver.cli.reach import (
     every_downstream,
     relay_option,
     said,
-    shown_names,
     through_relay,
 )
 from receiver.cli.remote import KEY_ENV, TOKEN_ENV, RemoteError
@@ -203,10 +202,9 @@ def show(url: str, name: str) -> None:
             if exc.status == 404:
                 not_found(_missing(name))
             raise
-        # The admin's list names an app's downstream `<app id>.<name>`: shown as APP/NAME.
+        # The admin's list names an app's downstream as APP/NAME.
         listed = every_downstream(relay)
-    shown = shown_names(listed)
-    downstreams = [shown(str(d["name"])) for d in listed if d.get("app") == name]
+    downstreams = [str(d["name"]) for d in listed if d.get("app") == name]
     fields = [
         ("name", found["name"]),
         ("weight", found["weight"]),

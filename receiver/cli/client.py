@@ -226,9 +226,8 @@ class _ShownNames:
             listed = every_downstream(self.relay)
         except (RemoteError, KeyError, TypeError):
             listed = []
-        shown = shown_names(listed)
-        self.names.update({str(d["name"]): shown(str(d["name"])) for d in listed})
-        return self.names.get(kept, kept)
+        self.names[kept] = shown_names(listed)(kept)
+        return self.names[kept]
 
 
 def _replayed(data: dict[str, Any], started: float) -> bool:

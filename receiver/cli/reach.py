@@ -162,14 +162,20 @@ def every_downstream(relay: Relay) -> list[dict[str, Any]]:
 
 
 def shown_names(listed: list[dict[str, Any]]) -> Callable[[str], str]:
-    """A downstream as people read it: the admin's list names an app's `<app id>.NAME`,
-    beside its app, shown `APP/NAME`; any other name as it is."""
-    names = {
-        str(d["name"]): f"{d['app']}/{str(d['name']).partition('.')[2]}"
-        for d in listed
-        if d.get("app")
-    }
-    return lambda kept: names.get(kept, kept)
+    """A downstream as people read it: an app's `APP/NAME`, as the admin's list names it,
+    for the `<app id>.NAME` that deliveries and tasks carry; any other name as it is. The
+    list names no app id: a NAME that two apps' downstreams share stays as it is kept."""
+    by_own: dict[str, list[str]] = {}
+    for d in listed:
+        if d.get("app"):
+            by_own.setdefault(_own(d), []).append(str(d["name"]))
+
+    def shown(kept: str) -> str:
+        owner, dot, own = kept.partition(".")
+        found = by_own.get(own, []) if dot and owner.startswith(("app_", "key_")) else []
+        return found[0] if len(found) == 1 else kept
+
+    return shown
 
 
 def kept_name(listed: list[dict[str, Any]], typed: str) -> str:
@@ -178,14 +184,14 @@ def kept_name(listed: list[dict[str, Any]], typed: str) -> str:
     of that name, which is what a bare name may have meant."""
     if typed == TASK_WEBHOOK:
         return typed
-    shown = shown_names(listed)
     for d in listed:
-        if shown(str(d["name"])) == typed:
-            return str(d["name"])
-    meant = [shown(str(d["name"])) for d in listed if d.get("app") and _own(d) == typed]
+        if str(d["name"]) == typed:
+            return typed  # the routes take an app's as `APP/NAME`
+    meant = [str(d["name"]) for d in listed if d.get("app") and _own(d) == typed]
     hint = f" (an app's is named APP/NAME: {', '.join(meant)})" if meant else ""
     not_found(f"no downstream named {typed!r}{hint}")
 
 
 def _own(downstream: dict[str, Any]) -> str:
-    return str(downstream["name"]).partition(".")[2]
+    """An app's downstream's own NAME, from the `APP/NAME` the admin's list gives."""
+    return str(downstream["name"]).partition("/")[2]

@@ -72,7 +72,8 @@ async def replay_dead_letters(
     parts: WorkerParts, directory: Directory, downstream: str, caller: Caller = BOOTSTRAP
 ) -> int:
     """Every dead letter of the downstream queued again; an app names its own."""
-    kept = downstream if caller.sees_all else owned_name(caller.app_id or "", downstream)
+    own = owned_name(caller.app_id or "", downstream)
+    kept = directory.kept_of(downstream) if caller.sees_all else own
     if not directory.knows(kept):
         raise NotFound(f"no downstream named {downstream!r}")
     count = await delivery.replay_dead_letters(parts.store, kept)
