@@ -28,6 +28,7 @@ from typing import Any
 from common import BENCH
 from harness import Bench, Plan, Row, against_build, log, verdict
 from stages import (
+    apps,
     budget,
     callback,
     cheap,
@@ -86,6 +87,7 @@ STAGES: dict[str, Callable[[Bench], None]] = {
     "kafka": kafka.run,
     "pull": pull.run,
     "start": start.run,
+    "apps": apps.run,
 }
 
 # Stages that start from empty stores of their own: alone, they need no filled ones.
@@ -103,6 +105,7 @@ OWN_STORES = {
     "kafka",  # none at all
     "pull",
     "start",  # fresh SQLite files of its own
+    "apps",  # fresh stores of its own, SQLite and PostgreSQL
 }
 
 # Table order: the headline figures first.
@@ -134,6 +137,7 @@ ROWS: tuple[Callable[[dict[str, Any]], list[Row]], ...] = (
     kafka.rows,
     pull.rows,
     start.rows,
+    apps.rows,
 )
 
 # The stages that load the relay's callback endpoint, counted in the failures row.

@@ -9,6 +9,7 @@ python bench/servers.py sim PORT COUNT      CometAPI simulator knowing COUNT run
 python bench/servers.py done PORT COUNT     CometAPI simulator knowing the COUNT open tasks, done
 python bench/servers.py live PORT           CometAPI simulator whose tasks end in about a second
 python bench/servers.py timed PORT          CometAPI simulator, each task as long as its prompt says
+python bench/servers.py forever PORT        CometAPI simulator, each task running until ended
 """
 
 from __future__ import annotations
@@ -248,6 +249,28 @@ def timed(port: int) -> None:
     _serve_like_relay(create_simulator_app(config), port)
 
 
+def forever(port: int) -> None:
+    """Tasks that start at once and run until the benchmark ends them: `POST /_bench/end`
+    with `{"task_ids": [...]}` ends those now and answers each one's callback as CometAPI
+    would send it (`url`, `body`), for the benchmark to send when it chooses; the relay's
+    poll then finds the task done, as it does in production."""
+    config = SimulatorConfig(queued_seconds=0, running_seconds=1e9, not_exist_seconds=0)
+    app = create_simulator_app(config)
+    sim = app.state.sim
+
+    async def end(request: Request) -> Response:
+        ended = []
+        for task_id in (await request.json())["task_ids"]:
+            task = sim.tasks[task_id]
+            task.running_seconds = max(0.0, task.elapsed() - task.queued_seconds)
+            body = sim.callback_body(task, "succeeded")
+            ended.append({"url": task.callback_url, "body": body})
+        return JSONResponse(ended)
+
+    app.add_route("/_bench/end", end, methods=["POST"])
+    _serve_like_relay(app, port)
+
+
 def main() -> None:
     role, *rest = sys.argv[1:]
     if role == "ref":
@@ -268,6 +291,8 @@ def main() -> None:
         live(int(rest[0]))
     elif role == "timed":
         timed(int(rest[0]))
+    elif role == "forever":
+        forever(int(rest[0]))
     else:
         raise SystemExit(f"unknown role {role}")
 
