@@ -47,6 +47,7 @@ class Relay:
     url: str
     sim_url: str
     sink_url: str
+    name: str  # in its tasks' prompts: the simulator serves one relay after another
     admin: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,7 +72,7 @@ class Relay:
 
     def submit(self, app: httpx.Client, tag: str) -> tuple[float, str]:
         """A task of the app's key: the answer's time, and the task's id."""
-        body = {**SUBMIT, "prompt": f"bench-apps {tag}"}
+        body = {**SUBMIT, "prompt": f"{self.name} {tag}"}
         took, answer = timed(lambda: app.post("/v1/tasks", json=body), 202)
         return took, str(answer.json()["id"])
 
@@ -81,7 +82,8 @@ class Relay:
 
         def listed() -> dict[str, Any]:
             tasks = httpx.get(f"{self.sim_url}/_sim/tasks", timeout=60).json()
-            return {t["prompt"].removeprefix("bench-apps "): t for t in tasks}
+            mine = f"{self.name} "
+            return {t["prompt"][len(mine) :]: t for t in tasks if t["prompt"].startswith(mine)}
 
         found = wait_until(listed, lambda got: tasks.keys() <= got.keys(), LONG)
         for tag, task_id in tasks.items():

@@ -146,7 +146,8 @@ def one_size(bench: Bench, backend: str, n: int, sim_url: str, sink_url: str) ->
         try:
             start_s = until_healthy(relay, port, began)
             relay.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=600)
-            got = measure(bench, relay, Relay(f"http://127.0.0.1:{port}", sim_url, sink_url), keys)
+            at = Relay(f"http://127.0.0.1:{port}", sim_url, sink_url, name)
+            got = measure(bench, relay, at, keys)
         finally:
             relay.stop()
             bench.children.remove(relay)
