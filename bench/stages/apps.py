@@ -26,6 +26,7 @@ import contextlib
 import http.client
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from appcalls import Probe, Relay, median_ms, timed
 from common import BENCH, Child, cpu_seconds, python_child, relay_env, relay_settings, rss_mb
@@ -54,17 +56,26 @@ IDLE_SECONDS = 10.0
 # most, "<" an absolute bound, ">x" a ratio at least)
 FIGURES: tuple[tuple[str, str, str, tuple[str, float] | None], ...] = (
     ("start_s", "`serve` to /healthz, wall", "s", ("x", 1.5)),
+    ("start_cpu_s", "… its CPU", "s", ("x", 1.5)),
     ("rss_mb", "RSS after start", "MB", ("+", 50)),
     ("idle_cpu_pct", "idle CPU, % of a core", "%", ("+", 0.5)),
     ("event_ms", "one app's event to its 10 endpoints", "ms", ("x", 1.5)),
+    ("event_cpu_ms", "… the relay's CPU", "ms", ("x", 1.5)),
     ("submit_ms", "one submit (`POST /v1/tasks`)", "ms", ("x", 1.5)),
+    ("submit_cpu_ms", "… its CPU", "ms", ("x", 1.5)),
     ("list_ms", "one app's `GET /v1/downstreams`", "ms", ("x", 1.5)),
+    ("list_cpu_ms", "… its CPU", "ms", ("x", 1.5)),
     ("portal_ms", "its portal page", "ms", ("x", 1.5)),
+    ("portal_cpu_ms", "… its CPU", "ms", ("x", 1.5)),
     ("create_ms", "one `POST /v1/downstreams`", "ms", ("x", 1.5)),
+    ("create_cpu_ms", "… its CPU", "ms", ("x", 1.5)),
     ("create_stall_ms", "longest /livez answer during a create", "ms", ("<", 20)),
+    ("probe_idle_ms", "… while idle (0.5 s before)", "ms", None),
     ("burst_per_s", "200 tasks of 200 apps ending at once, deliveries/s", "/s", (">x", 0.75)),
+    ("burst_cpu_ms_per_task", "… the relay's CPU a task (10 deliveries)", "ms", None),
     ("submits_200_s", "… their 200 submits, one after another", "s", None),
     ("admin_page_ms", "the admin's `GET /v1/downstreams?limit=100`", "ms", ("<", 100)),
+    ("admin_page_cpu_ms", "… its CPU", "ms", None),
     ("admin_page_kb", "… its answer", "KB", None),
     ("app_page_ms", "one app's `GET /v1/downstreams?limit=100`", "ms", ("<", 100)),
 )
@@ -72,6 +83,10 @@ FIGURES: tuple[tuple[str, str, str, tuple[str, float] | None], ...] = (
 
 def run(bench: Bench) -> None:
     sizes = QUICK_SIZES if bench.plan.quick else SIZES
+    # BENCH_APPS_BACKENDS=sqlite: one backend alone (the full run takes long on a busy machine).
+    backends = [
+        b for b in os.environ.get("BENCH_APPS_BACKENDS", ",".join(BACKENDS)).split(",") if b
+    ]
     sink_port, sim_port = free_port(), free_port()
     sink_url, sim_url = f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{sim_port}"
     children = [
@@ -84,7 +99,7 @@ def run(bench: Bench) -> None:
     ]
     found: dict[str, Any] = {"sizes": list(sizes)}
     try:
-        for backend in BACKENDS:
+        for backend in backends:
             by_size: dict[str, Any] = {}
             for i, n in enumerate(sizes):
                 if i >= 2:  # the 10 apps again, just before: a shared machine's speed drifts
@@ -154,18 +169,19 @@ def one_size(bench: Bench, backend: str, n: int, sim_url: str, sink_url: str) ->
         relay = python_child(name, argv, bench.work, relay_env(port))
         bench.children.append(relay)
         try:
-            start_s = until_healthy(relay, port, began)
+            start_s, start_cpu_s = until_healthy(relay, port, began)
             relay.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=600)
             at = Relay(f"http://127.0.0.1:{port}", sim_url, sink_url, name)
             got = measure(bench, relay, at, keys)
         finally:
             relay.stop()
             bench.children.remove(relay)
-    return {"apps": n, "made_s": made_s, "start_s": round(start_s, 3), **got}
+    start = {"start_s": round(start_s, 3), "start_cpu_s": round(start_cpu_s, 3)}
+    return {"apps": n, "made_s": made_s, **start, **got}
 
 
-def until_healthy(relay: Child, port: int, began: float) -> float:
-    """Seconds from the exec to the first 200 at /healthz."""
+def until_healthy(relay: Child, port: int, began: float) -> tuple[float, float]:
+    """Seconds from the exec to the first 200 at /healthz, and the relay's CPU seconds then."""
     while time.perf_counter() - began < 600:
         if relay.proc.poll() is not None:
             raise RuntimeError(f"{relay.name} exited:\n{relay.tail()}")
@@ -173,7 +189,7 @@ def until_healthy(relay: Child, port: int, began: float) -> float:
         try:
             connection.request("GET", "/healthz")
             if connection.getresponse().status == 200:
-                return time.perf_counter() - began
+                return time.perf_counter() - began, cpu_seconds(relay.pid)
         except OSError:
             time.sleep(0.01)
         finally:
@@ -181,34 +197,71 @@ def until_healthy(relay: Child, port: int, began: float) -> float:
     raise RuntimeError(f"{relay.name}: no /healthz within 600 s")
 
 
+class Spent:
+    """The relay's CPU (every thread) over a block, in ms; its background work (what it does
+    idle, at most a few % of a core) included."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.ms = pid, 0.0
+
+    def __enter__(self) -> Spent:
+        self._at = cpu_seconds(self.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ms = 1000 * (cpu_seconds(self.pid) - self._at)
+
+
 def measure(bench: Bench, relay: Child, at: Relay, keys: list[str]) -> dict[str, Any]:
     idle = IDLE_SECONDS / 2 if bench.plan.quick else IDLE_SECONDS
-    cpu0 = cpu_seconds(relay.pid)
-    time.sleep(idle)
+    with Spent(relay.pid) as spent:
+        time.sleep(idle)
     out: dict[str, Any] = {
-        "idle_cpu_pct": round(100 * (cpu_seconds(relay.pid) - cpu0) / idle, 2),
+        "idle_cpu_pct": round(spent.ms / 10 / idle, 2),
         "rss_mb": round(rss_mb(relay.pid), 1),
     }
-    port = int(at.url.rsplit(":", 1)[1])
     app = at.client(keys[0])
     timed(lambda: at.admin.get("/v1/tasks"))  # builds the API: no call below pays for it
-    # 2. One app's calls.
-    listed = [timed(lambda: app.get("/v1/downstreams")) for _ in range(ROUNDS)]
+    clients = [at.client(key) for key in keys[:ENDING]]
+    try:
+        out |= one_app(relay.pid, at, app)
+        out |= ending_at_once(relay.pid, at, clients)
+        out |= first_pages(relay.pid, at, app)
+    finally:
+        for client in [app, at.admin, *clients]:
+            client.close()
+    return out
+
+
+def one_app(pid: int, at: Relay, app: httpx.Client) -> dict[str, Any]:
+    """2. One app's calls, each the median of a few, and the relay's CPU for one."""
+    out: dict[str, Any] = {}
+    with Spent(pid) as spent:
+        listed = [timed(lambda: app.get("/v1/downstreams")) for _ in range(ROUNDS)]
     out["list_ms"] = median_ms([t for t, _ in listed])
+    out["list_cpu_ms"] = round(spent.ms / ROUNDS, 1)
     out["list_kb"] = round(len(listed[0][1].content) / 1024, 1)
-    browser = at.portal(app)
-    out["portal_ms"] = median_ms([timed(lambda: browser.get("/portal/"))[0] for _ in range(ROUNDS)])
-    submits = [at.submit(app, f"one-{r}") for r in range(ROUNDS)]
+    with at.portal(app) as browser, Spent(pid) as spent:
+        portal = [timed(lambda: browser.get("/portal/"))[0] for _ in range(ROUNDS)]
+    out["portal_ms"] = median_ms(portal)
+    out["portal_cpu_ms"] = round(spent.ms / ROUNDS, 1)
+    with Spent(pid) as spent:
+        submits = [at.submit(app, f"one-{r}") for r in range(ROUNDS)]
     out["submit_ms"] = median_ms([t for t, _ in submits])
+    out["submit_cpu_ms"] = round(spent.ms / ROUNDS, 1)
     ended = at.sent({f"one-{r}": task_id for r, (_, task_id) in enumerate(submits)})
-    events = []
+    events, cpu = [], []
     for task in ended:
         at.sink("reset")
-        sent = at.end([task])
-        events.append(at.delivered(ENDPOINTS)["last"] - sent)
+        with Spent(pid) as spent:
+            sent = at.end([task])
+            events.append(at.delivered(ENDPOINTS)["last"] - sent)
+        cpu.append(spent.ms)
     out["event_ms"] = median_ms(events)
+    out["event_cpu_ms"] = round(statistics.median(cpu), 1)
     creates, stalls = [], []
-    with Probe(port) as probe:
+    port = int(at.url.rsplit(":", 1)[1])
+    with Probe(port) as probe, Spent(pid) as spent:
         time.sleep(0.5)
         out["probe_idle_ms"] = round(1000 * probe.worst(0, time.perf_counter()), 2)
         for r in range(CREATES):
@@ -219,26 +272,37 @@ def measure(bench: Bench, relay: Child, at: Relay, keys: list[str]) -> dict[str,
             creates.append(took)
             stalls.append(probe.worst(since - 0.01, since + took))
     out["create_ms"] = median_ms(creates)
+    out["create_cpu_ms"] = round(spent.ms / CREATES, 1)  # the probes' few ms included
     out["create_stall_ms"] = round(1000 * max(stalls), 2)
-    # 3. 200 tasks of 200 apps (fewer apps: each several) ending at once.
-    clients = [at.client(key) for key in keys[:ENDING]]
+    return out
+
+
+def ending_at_once(pid: int, at: Relay, clients: list[httpx.Client]) -> dict[str, Any]:
+    """3. 200 tasks of 200 apps (fewer apps: several each) ending at once."""
     began = time.perf_counter()
     tasks = {f"end-{i}": at.submit(clients[i % len(clients)], f"end-{i}")[1] for i in range(ENDING)}
-    out["submits_200_s"] = round(time.perf_counter() - began, 2)
+    out: dict[str, Any] = {"submits_200_s": round(time.perf_counter() - began, 2)}
     ending = at.sent(tasks)
     at.sink("reset")
-    sent = at.end(ending)
-    got = at.delivered(ENDING * ENDPOINTS)
+    with Spent(pid) as spent:
+        sent = at.end(ending)
+        got = at.delivered(ENDING * ENDPOINTS)
     out["burst_s"] = round(got["last"] - sent, 3)
     out["burst_per_s"] = round(ENDING * ENDPOINTS / (got["last"] - sent), 1)
-    # 4. The first page of the admin's list and of the app's.
-    took, page = timed(lambda: at.admin.get("/v1/downstreams", params={"limit": 100}))
+    out["burst_cpu_ms_per_task"] = round(spent.ms / ENDING, 1)
+    return out
+
+
+def first_pages(pid: int, at: Relay, app: httpx.Client) -> dict[str, Any]:
+    """4. The first page of the admin's list and of the app's."""
+    out: dict[str, Any] = {}
+    with Spent(pid) as spent:
+        took, page = timed(lambda: at.admin.get("/v1/downstreams", params={"limit": 100}))
     out["admin_page_ms"] = round(1000 * took, 1)
+    out["admin_page_cpu_ms"] = round(spent.ms, 1)
     out["admin_page_kb"] = round(len(page.content) / 1024, 1)
     pages = [timed(lambda: app.get("/v1/downstreams", params={"limit": 100})) for _ in range(3)]
     out["app_page_ms"] = median_ms([t for t, _ in pages])
-    for client in [app, browser, at.admin, *clients]:
-        client.close()
     return out
 
 
@@ -275,6 +339,8 @@ def rows(r: dict[str, Any]) -> list[Row]:
         last = by_size[sizes[-1]]
         loads = "/".join(f"{by_size[n]['load_average'][0]:.0f}" for n in sizes)
         for key, what, unit, target in FIGURES:
+            if any(key not in by_size[n] for n in sizes):
+                continue  # a run before the figure was measured
             parts = []
             for n in sizes:
                 value, base = by_size[n][key], by_size[n].get("against", {}).get(key)
