@@ -241,8 +241,10 @@ def one_app(pid: int, at: Relay, app: httpx.Client) -> dict[str, Any]:
     out["list_ms"] = median_ms([t for t, _ in listed])
     out["list_cpu_ms"] = round(spent.ms / ROUNDS, 1)
     out["list_kb"] = round(len(listed[0][1].content) / 1024, 1)
-    with at.portal(app) as browser, Spent(pid) as spent:
+    browser = at.portal(app)
+    with Spent(pid) as spent:
         portal = [timed(lambda: browser.get("/portal/"))[0] for _ in range(ROUNDS)]
+    browser.close()
     out["portal_ms"] = median_ms(portal)
     out["portal_cpu_ms"] = round(spent.ms / ROUNDS, 1)
     with Spent(pid) as spent:
