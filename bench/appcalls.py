@@ -105,9 +105,7 @@ class Relay:
             limits = httpx.Limits(max_connections=64)
             async with httpx.AsyncClient(timeout=LONG, limits=limits) as client:
                 started = time.time()
-                answers = await asyncio.gather(
-                    *(client.post(e["url"], json=e["body"]) for e in ended)
-                )
+                answers = await asyncio.gather(*(_post(client, e["url"], e["body"]) for e in ended))
             refused = [a.status_code for a in answers if a.status_code != 200]
             if refused:
                 raise RuntimeError(f"callbacks refused: {refused[:5]}")
@@ -121,6 +119,18 @@ class Relay:
         if got["total"] < count:
             raise RuntimeError(f"{got['total']} of {count} deliveries arrived")
         return got
+
+
+async def _post(client: httpx.AsyncClient, url: str, body: Any) -> httpx.Response:
+    """A callback, sent again when the connection fails before its answer (a keep-alive
+    connection the busy relay closed as it was reused), as CometAPI retries; the relay
+    keeps one callback once."""
+    for _ in range(3):
+        try:
+            return await client.post(url, json=body)
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+    return await client.post(url, json=body)
 
 
 def _bound(task: dict[str, Any]) -> bool:
