@@ -223,9 +223,13 @@ def measure(bench: Bench, relay: Child, at: Relay, keys: list[str]) -> dict[str,
     timed(lambda: at.admin.get("/v1/tasks"))  # builds the API: no call below pays for it
     clients = [at.client(key) for key in keys[:ENDING]]
     try:
-        out |= one_app(relay.pid, at, app)
-        out |= ending_at_once(relay.pid, at, clients)
-        out |= first_pages(relay.pid, at, app)
+        for step in (
+            partial(one_app, relay.pid, at, app),
+            partial(ending_at_once, relay.pid, at, clients),
+            partial(first_pages, relay.pid, at, app),
+        ):
+            out |= step()
+            log(f"apps: {relay.name}: {json.dumps(out)}")  # a run cut short keeps these
     finally:
         for client in [app, at.admin, *clients]:
             client.close()
