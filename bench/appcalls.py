@@ -113,11 +113,18 @@ class Relay:
 
         return asyncio.run(send())
 
-    def delivered(self, count: int) -> dict[str, Any]:
-        """The sink once it has `count` deliveries since its reset."""
-        got = wait_until(lambda: self.sink(), lambda s: s["total"] >= count, LONG)
-        if got["total"] < count:
-            raise RuntimeError(f"{got['total']} of {count} deliveries arrived")
+    def delivered(self, count: int, stuck: float = 120.0) -> dict[str, Any]:
+        """The sink once it has `count` deliveries since its reset; an error when none came
+        for `stuck` seconds."""
+        got, moved = self.sink(), time.monotonic()
+        while got["total"] < count:
+            time.sleep(0.1)
+            now = self.sink()
+            if now["total"] > got["total"]:
+                moved = time.monotonic()
+            elif time.monotonic() - moved > stuck:
+                raise RuntimeError(f"{now['total']} of {count} deliveries; none for {stuck:g} s")
+            got = now
         return got
 
 
