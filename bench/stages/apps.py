@@ -81,11 +81,12 @@ FIGURES: tuple[tuple[str, str, str, tuple[str, float] | None], ...] = (
 
 
 def run(bench: Bench) -> None:
-    sizes = QUICK_SIZES if bench.plan.quick else SIZES
-    # BENCH_APPS_BACKENDS=sqlite: one backend alone (the full run takes long on a busy machine).
-    backends = [
-        b for b in os.environ.get("BENCH_APPS_BACKENDS", ",".join(BACKENDS)).split(",") if b
-    ]
+    sizes: tuple[int, ...] = QUICK_SIZES if bench.plan.quick else SIZES
+    # One backend alone, or other sizes (the first is the reference): a full run takes long
+    # on a busy machine. BENCH_APPS_BACKENDS=sqlite BENCH_APPS_SIZES=10,10000
+    backends = os.environ.get("BENCH_APPS_BACKENDS", ",".join(BACKENDS)).split(",")
+    if os.environ.get("BENCH_APPS_SIZES"):
+        sizes = tuple(int(n) for n in os.environ["BENCH_APPS_SIZES"].split(","))
     sink_port, sim_port = free_port(), free_port()
     sink_url, sim_url = f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{sim_port}"
     children = [
