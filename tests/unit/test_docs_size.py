@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 DOCS = Path(__file__).parents[2] / "docs"
-LIMIT = 300_000
+# 300,000 until issues 90-92 (an app's task-webhook keys, the shared things' table, the
+# handshake's healing, paged lists, the CLI through the relay) added what they must say.
+LIMIT = 310_000
 
 
 def test_the_guides_stay_within_their_budget() -> None:
