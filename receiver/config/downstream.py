@@ -244,7 +244,7 @@ class DownstreamSettings(
         Field(
             description="How each event goes: relay (the relay's own event), cloudevents"
             " (a CloudEvent 1.0 in structured mode: one JSON document, content type"
-            " application/cloudevents+json) or cloudevents-binary (the relay's event as the"
+            " application/cloudevents+json) or cloudevents-binary (the event's data as the"
             " body, the CloudEvent's attributes in its protocol's headers). A webhook"
             " downstream with a CloudEvent envelope is validated (an OPTIONS handshake) before"
             " its first delivery."

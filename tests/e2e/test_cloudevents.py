@@ -6,7 +6,12 @@ until it is validated again; the rate it allows spaces a burst of them."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +27,7 @@ from tests.harness import (
     verify_standard_webhook,
     wait_for,
 )
+from tests.testkit import free_port
 
 
 def _delivered(sink: Sink, path: str) -> dict[str, Any]:
@@ -170,3 +176,43 @@ def test_the_type_prefix_and_source_are_settings(make_relay: MakeRelay, sink: Si
     event = from_http(*(lambda h: (h["headers"], h["body"].encode()))(_delivered(sink, "/hook")))
     assert event["type"] == "com.example.renders.task.succeeded"
     assert event["source"] == "urn:example:relay"
+
+
+def _docs_receiver() -> tuple[str, str]:
+    """docs/delivery.md's CloudEvents receiver: its create command and its code."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "delivery.md").read_text()
+    section = text.split("### A CloudEvents receiver", 1)[1].split("\n## ", 1)[0]
+    [command] = re.findall(r"```sh\n(.*?)\n```", section, re.DOTALL)
+    [code] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    return command, code
+
+
+def test_the_docs_receiver_gets_an_event_as_written(make_relay: MakeRelay, tmp_path: Path) -> None:
+    relay = make_relay()
+    command, code = _docs_receiver()
+    port = free_port()
+    words = shlex.split(command.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}"))
+    assert words[0] == "receiver"
+    made = relay.cli(*words[1:])
+    assert made.returncode == 0, made.stderr
+    secret = re.search(r"whsec_[A-Za-z0-9+/=]+", made.stdout)
+    assert secret is not None, made.stdout
+    (tmp_path / "receiver.py").write_text(code)
+    env = {**os.environ, "HOOK_SECRET": secret[0], "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    out = (tmp_path / "receiver.out").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "receiver.py"], cwd=tmp_path, env=env, stdout=out, stderr=out
+    )
+    try:
+        task = relay.submitted(**image_to_video())
+        said = wait_for(
+            lambda: (
+                "com.runway-relay.task.succeeded evt_"
+                in (t := (tmp_path / "receiver.out").read_text())
+                and t
+            )
+        )
+        assert task["id"] in said and "Traceback" not in said, said
+    finally:
+        server.terminate()
+        server.wait(30)
