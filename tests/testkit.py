@@ -6,9 +6,14 @@ import json
 import os
 import random
 import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from receiver.deliveries.rules.delivery import Subscriptions
+from receiver.kernel.store.db import Db
 
 # The PostgreSQL server and database the suite and the benchmarks use (`.ci/run` reads the
 # same setting): a database of its own that the tests may make schemas in, each test one.
@@ -101,3 +106,18 @@ def to_toml(settings: dict[str, Any]) -> str:
         else:
             table(section, body)
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Listed:
+    """`Subscribers` that are these downstreams, read from no store: the store's
+    transactions tested without downstream rows. Each still takes only its app's tasks
+    (`Subscription.owner`), as the rules say."""
+
+    subscriptions: Subscriptions
+
+    def of(self, db: Db, owner: str | None) -> Subscriptions:
+        return self.subscriptions
+
+    def named(self, db: Db, names: Sequence[str]) -> Subscriptions:
+        return {n: s for n, s in self.subscriptions.items() if n in names}

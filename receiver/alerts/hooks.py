@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from receiver.alerts import transactions
 from receiver.alerts.rules import Mark, digest_due, quiet_until, worth_asking
 from receiver.config.sections import AlertsConfig
-from receiver.deliveries.rules.delivery import Attempt, held_reasons, owner_of
+from receiver.deliveries.rules.delivery import Attempt, owner_of
 from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.logs import Log
@@ -137,7 +137,7 @@ class Alerts:
             self._quiet,
             self._wait,
             self.directory.knows,
-            held_reasons(self.directory.subscriptions),
+            self.directory.subscribers,
         )
 
     def _window_ended(self, name: str) -> Awaitable[transactions.Told]:

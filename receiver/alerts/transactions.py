@@ -7,7 +7,7 @@ once due: kept as a notice of the relay's own with one delivery to each alert do
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from receiver.alerts import rows
@@ -23,7 +23,7 @@ from receiver.alerts.rules import (
     sent_in_digest,
     targets,
 )
-from receiver.deliveries.rules.delivery import owned_name, owner_of
+from receiver.deliveries.rules.delivery import Subscribers, held_reasons, owned_name, owner_of
 from receiver.deliveries.rules.event_types import DISABLED
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
@@ -42,7 +42,7 @@ class Plan:
     quiet: float  # seconds
     wait: float  # seconds a digest waits for the app's other downstreams
     known: Callable[[str], bool]  # a downstream of this name exists
-    held: Mapping[str, str]  # why each downstream that cannot be used holds its rows
+    subscribers: Subscribers  # read for why a downstream told cannot be used (held)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,8 @@ def send_digest_now(db: Db, app_id: str, kind: str, plan: Plan, now: float) -> D
         return None
     fields = digest_fields(kind, app[0] if app else None, entries)
     about = entries[0].downstream if len(entries) == 1 else f"app:{app_id}"
-    notice(db, kind, about, fields, to, plan.held, now)
+    held = held_reasons(plan.subscribers.named(db, to))
+    notice(db, kind, about, fields, to, held, now)
     rows.digest_sent(db, app_id, kind, now)
     for name, mark in marks.items():
         rows.keep(db, name, sent_in_digest(mark, kind, now))

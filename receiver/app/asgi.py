@@ -163,7 +163,7 @@ def create_app(service: Service, parts: Parts, lifespan: Lifespan | None = None)
         parts.workers,
         service.signer,
         service.polls,
-        parts.directory,
+        parts.directory.subscribers,
         parts.poll_lease,
         settings.callbacks,
         settings.server.body_timeout_seconds,

@@ -59,7 +59,7 @@ def build_service(config: Config) -> Service:
 def _poller(service: Service, parts: Parts) -> Poller:
     s = service.config.settings
     recording = PollPolicy(
-        parts.directory.subscriptions,
+        parts.directory.subscribers,
         s.callbacks.corroborate_seconds,
         s.media.enabled,
         s.upstream.resubmit_failed,
@@ -70,7 +70,6 @@ def _poller(service: Service, parts: Parts) -> Poller:
         worker_parts(service),
         service.comet,
         (service.polls, service.deliveries),
-        parts.directory,
         s.polling,
         recording,
         max(2 * s.upstream.timeout_seconds, s.polling.callback_grace_seconds),
@@ -83,7 +82,7 @@ def _submitter(service: Service, parts: Parts) -> Submitter:
         worker_parts(service),
         service.comet,
         service.signer,
-        parts.directory,
+        parts.directory.subscribers,
         s.upstream,
         s.polling.scan_seconds,
         s.polling.initial_delay_seconds,

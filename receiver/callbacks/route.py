@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from receiver.config.sections import CallbackConfig
-from receiver.downstreams.directory import Directory
+from receiver.deliveries.rules.delivery import Subscribers
 from receiver.kernel.errors import (
     BodyTooLarge,
     BodyTooSlow,
@@ -50,7 +50,7 @@ class Callback:
         parts: WorkerParts,
         signer: CallbackSigner,
         handed: PollHandoff,
-        directory: Directory,
+        subscribers: Subscribers,
         lease: PollLease,
         settings: CallbackConfig,
         body_timeout: float,
@@ -58,7 +58,7 @@ class Callback:
         self.parts = parts
         self.signer = signer
         self.handed = handed
-        self.directory = directory
+        self.subscribers = subscribers
         self.claims = settings.claim_policy()
         self.lease = lease
         self.max_body_bytes = settings.max_body_bytes
@@ -130,7 +130,7 @@ async def _handle(route: Callback, scope: Scope, receive: Receive) -> dict[str, 
         recorded = await handed.settle_now(task_id, report, claims, route.ask_within)
         settled_now = recorded is not None
         if recorded is None:  # not asked now, or no answer in time: the claim alone
-            lease, wanted = handed.lease_for(route.lease), route.directory.subscriptions
+            lease, wanted = handed.lease_for(route.lease), route.subscribers
             recorded = await polls.arrive(parts.store, report, task_id, wanted, claims, lease)
     except Exception:
         # Not committed: say so, so that the sender tries again rather than forgets.

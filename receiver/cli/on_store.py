@@ -125,7 +125,8 @@ def downstreams(config_path: str | None) -> tuple[list[dict[str, Any]], Named]:
     API's list has its fields, with whether it is read by pull (`pulled`)."""
     from receiver.downstreams import names
     from receiver.downstreams import transactions as downstream_transactions
-    from receiver.downstreams.directory import health_of, stand_in
+    from receiver.downstreams.directory import health_of
+    from receiver.downstreams.subscribers import stand_in
     from receiver.downstreams.rows import DownstreamHealth
 
     configured = settings_of(config_path).downstream
@@ -150,11 +151,12 @@ def downstreams(config_path: str | None) -> tuple[list[dict[str, Any]], Named]:
 def _told_while_sealed(directory: Directory, kept: str) -> str | None:
     """Disabling `kept` tells the downstreams that take `downstream.disabled`: one made
     through the API whose secret does not open here would have its notice held for it."""
-    from receiver.deliveries.rules.delivery import notified_of
+    from receiver.deliveries.rules.delivery import SECRET_HELD, notified_of
     from receiver.downstreams.rows import DISABLED
+    from receiver.downstreams.subscribers import subscription
 
-    subscriptions = directory.subscriptions
-    sealed = [n for n in notified_of(DISABLED, kept, subscriptions) if subscriptions[n].held]
+    held = {n: subscription(s, SECRET_HELD) for n, (s, _) in directory.unusable.items()}
+    sealed = notified_of(DISABLED, kept, held)
     why = "downstreams made through the API take its notice, their secrets sealed"
     return why if sealed else None
 

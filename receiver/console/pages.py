@@ -78,7 +78,7 @@ class Pages:
     async def home(self, request: Request, session: Session) -> Response:
         directory, retention = self.console.directory, self.console.retention
         now = time.time()
-        since, names = now - chart.HOURS * 3600, list(directory.subscriptions)
+        since, names = now - chart.HOURS * 3600, [*directory.every, *directory.unusable]
         seen = await queries.overview(self.console.store, since, names, recent=8)
         return self.console.render(
             request,

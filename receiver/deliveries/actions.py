@@ -94,7 +94,7 @@ async def disable_downstream(parts: WorkerParts, directory: Directory, name: str
     """Stop attempting it; its new deliveries are held. False when it was already."""
     name = known_downstream(directory, name)
     changed = await delivery.disable(
-        parts.store, name, "disabled by an operator", directory.subscriptions
+        parts.store, name, "disabled by an operator", directory.subscribers
     )
     # The `downstream.disabled` notices to its subscribers are committed: send them now.
     parts.wakers.wake_deliveries()

@@ -16,10 +16,11 @@ from receiver.deliveries.rules.delivery import (
     TASK_WEBHOOK,
     Attempt,
     DeliveryJob,
-    Subscriptions,
+    Subscribers,
     ask_again_in,
     held_reasons,
     notified_of,
+    owner_of,
     row_state,
 )
 from receiver.downstreams import rows as downstreams
@@ -40,7 +41,7 @@ class AttemptHealth:
     downstream: str
     ok: bool
     disable_after: float
-    subscriptions: Subscriptions
+    subscribers: Subscribers
 
 
 # Well within an attempt's lease (60 s by default), so the row is not claimed meanwhile.
@@ -93,7 +94,7 @@ def _ended(
     if disabled or now - since < health.disable_after:
         return kept, False
     reason = f"every attempt failed for {(now - since) / 3600:.1f} h"
-    return kept, disable_now(db, health.downstream, reason, health.subscriptions, since, now)
+    return kept, disable_now(db, health.downstream, reason, health.subscribers, since, now)
 
 
 def filter_failed(attempt: Attempt) -> bool:
@@ -116,27 +117,26 @@ async def postpone(store: Store, delivery_id: str, owner: str, until: float) -> 
     )
 
 
-async def disable(store: Store, name: str, reason: str, subscriptions: Subscriptions) -> bool:
+async def disable(store: Store, name: str, reason: str, subscribers: Subscribers) -> bool:
     """Disable a downstream (an operator, or a 410): False when it was disabled already."""
-    return await store.run(
-        lambda db: disable_now(db, name, reason, subscriptions, None, time.time())
-    )
+    return await store.run(lambda db: disable_now(db, name, reason, subscribers, None, time.time()))
 
 
 def disable_now(
     db: Db,
     name: str,
     reason: str,
-    subscriptions: Subscriptions,
+    subscribers: Subscribers,
     failing_since: float | None,
     now: float,
 ) -> bool:
     """Its waiting deliveries are held, and the downstreams that subscribe to
-    `downstream.disabled` are told."""
+    `downstream.disabled` are told: the global ones, and its app's."""
     if not downstreams.disable(db, name, reason, now):
         return False
     outbox.hold(db, name, now)
     fields = {"downstream": name, "reason": reason, "failing_since": failing_since}
+    subscriptions = subscribers.of(db, owner_of(name))
     told = notified_of(DISABLED, name, subscriptions)
     notice(db, DISABLED, name, fields, told, held_reasons(subscriptions), now)
     return True
@@ -148,7 +148,7 @@ async def handshake_refused(
     of: str,
     reason: str,
     schedule: Sequence[float],
-    subscriptions: Subscriptions,
+    subscribers: Subscribers,
 ) -> bool:
     """Its endpoint's answer did not allow the relay's CloudEvents: the verdict kept for every
     replica, asked again after the wait its refusals in a row call for; paused once (disabled
@@ -161,7 +161,7 @@ async def handshake_refused(
         refusals = kept.refusals + 1 if kept is not None and kept.refusal is not None else 1
         again = now + ask_again_in(schedule, refusals - 1)
         downstreams.note_handshake(db, name, HandshakeRow(of, reason, None, now, again, refusals))
-        return disable_now(db, name, reason, subscriptions, None, now)
+        return disable_now(db, name, reason, subscribers, None, now)
 
     return await store.run(write)
 

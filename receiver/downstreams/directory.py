@@ -22,7 +22,6 @@ from receiver.deliveries.rules.delivery import (
     SECRET_HELD,
     UNNAMED_APP,
     DownstreamLabels,
-    Subscription,
     owned_name,
     owner_of,
 )
@@ -30,10 +29,10 @@ from receiver.downstreams import transactions
 from receiver.downstreams.key_sets import KeySets, Owner
 from receiver.downstreams.rows import DownstreamHealth, ManagedRow
 from receiver.downstreams.rules import Health, Outcomes, health
+from receiver.downstreams.subscribers import StoredSubscribers, stand_in, subscription
 from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
-    SEALED,
     Sealer,
     Unsealable,
     open_url,
@@ -54,10 +53,6 @@ def _keys(d: Downstream | None) -> tuple[object, ...] | None:
     return None if d is None else (d.signing, d.secret, d.previous_secret, d.previous_until)
 
 
-def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = None) -> Subscription:
-    return Subscription(frozenset(d.events), frozenset(d.channels), held, owner_of(d.name))
-
-
 def health_of(h: DownstreamHealth, pulled: bool = False) -> Health | None:
     """Its health in the one vocabulary (rules.py), from its record in the store; `pulled`:
     a pull downstream's."""
@@ -72,17 +67,6 @@ def health_of(h: DownstreamHealth, pulled: bool = False) -> Health | None:
             pulled=pulled,
         )
     )
-
-
-def stand_in(row: ManagedRow) -> ManagedDownstreamConfig | None:
-    """The settings of a row read without opening its seals, with a stand-in URL (None if
-    they no longer pass their checks)."""
-    # Its headers' values and its credentials are sealed too.
-    spec = {key: value for key, value in row.spec.items() if key != "url" and key not in SEALED}
-    try:
-        return ManagedDownstreamConfig.stand_in({**spec, "name": row.name})
-    except ValidationError:
-        return None
 
 
 class Directory:
@@ -117,6 +101,9 @@ class Directory:
         # Downstream name -> the states and channels it takes; read on every event, a plain
         # field so that a callback's or a poll's walk runs no code of this folder for it.
         self.subscriptions = {n: subscription(d) for n, d in self.configured.items()}
+        # Who an event may go to, read in its transaction: the config file's downstreams, and
+        # the global ones and the task's app's made through the API.
+        self.subscribers = StoredSubscribers(config.downstreams, sealer)
         # Each downstream's OAuth2 token, shared by the fan-out and the test events.
         self._tokens: dict[str, TokenSource] = {}
         # False in a one-shot process (the command line's operator actions): it reads the

@@ -283,6 +283,7 @@ class ManagedRow:
     previous_until: float | None
     created_at: float
     changed_at: float
+    change_seq: int  # the number of its last change (a rotation's too; not a reseal)
 
 
 def _row(r: dict[str, Any]) -> ManagedRow:
@@ -408,20 +409,44 @@ def one_made(db: Db, name: str) -> ManagedRow:
     return _row(r)
 
 
-CREATE_MANAGED = Sql(
-    "UPDATE downstreams SET spec = ?, sealed_secret = ?, sealed_previous = NULL,"
-    " previous_until = NULL, created_at = ?, changed_at = ? WHERE name = ?"
+# Those that may take an event of one app's task: the global ones ('') and the app's own,
+# through the app's index (one range each), whatever the number of apps.
+MANAGED_FOR_APP = Sql(
+    "SELECT * FROM downstreams WHERE spec IS NOT NULL AND app_id IN ('', ?) ORDER BY name"
 )
 
 
-def create(db: Db, name: str, spec: dict[str, Any], sealed_secret: str, now: float) -> ManagedRow:
-    """A new one; a name taken already is a conflict. The health row of a name no longer in
-    the config file is taken over, with its state."""
+def made_for(db: Db, app_id: str | None) -> list[ManagedRow]:
+    """The global downstreams made through the API, and those of `app_id` (None: only the
+    global ones)."""
+    return [_row(r) for r in db.all(MANAGED_FOR_APP, (app_id or "",))]
+
+
+MANAGED_NAMED = Sql("SELECT * FROM downstreams WHERE spec IS NOT NULL AND name = ANY(?)")
+
+
+def made_named(db: Db, names: list[str]) -> list[ManagedRow]:
+    """Those of `names` made through the API (by their primary key)."""
+    return [_row(r) for r in db.all(MANAGED_NAMED, (db.array(names),))] if names else []
+
+
+CREATE_MANAGED = Sql(
+    "UPDATE downstreams SET spec = ?, sealed_secret = ?, sealed_previous = NULL,"
+    " previous_until = NULL, created_at = ?, changed_at = ?, app_id = ? WHERE name = ?"
+)
+
+
+def create(
+    db: Db, name: str, app_id: str | None, spec: dict[str, Any], sealed_secret: str, now: float
+) -> ManagedRow:
+    """A new one, `app_id`'s (None: global); a name taken already is a conflict. The health
+    row of a name no longer in the config file is taken over, with its state."""
     taken = db.one(MANAGED_DOWNSTREAM, (name,))
     if taken is not None:
         raise Conflict(f"a downstream named {name!r} exists already")
     db.execute(REGISTER_DOWNSTREAM, (name,))
-    db.execute(CREATE_MANAGED, (orjson.dumps(spec).decode(), sealed_secret, now, now, name))
+    spec_text = orjson.dumps(spec).decode()
+    db.execute(CREATE_MANAGED, (spec_text, sealed_secret, now, now, app_id or "", name))
     _changed(db, name)
     return one_made(db, name)
 

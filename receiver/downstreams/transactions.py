@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from receiver.deliveries.rows import outbox
-from receiver.deliveries.rules.delivery import NOT_VALIDATED, SECRET_HELD, ask_again_in
+from receiver.deliveries.rules.delivery import NOT_VALIDATED, SECRET_HELD, ask_again_in, owner_of
 from receiver.downstreams import rows as downstreams
 from receiver.downstreams.rows import Changes, DownstreamHealth, HandshakeRow, ManagedRow, Wanted
 from receiver.downstreams.rules import merged
@@ -113,7 +113,10 @@ async def one_made(store: Store, name: str) -> ManagedRow:
 
 
 async def create(store: Store, name: str, spec: dict[str, Any], sealed: str) -> ManagedRow:
-    return await store.run(lambda db: downstreams.create(db, name, spec, sealed, time.time()))
+    """A new one, its app's when its name says so (`<app id>.<name>`), else global."""
+    return await store.run(
+        lambda db: downstreams.create(db, name, owner_of(name), spec, sealed, time.time())
+    )
 
 
 async def change(store: Store, name: str, spec: dict[str, Any]) -> ManagedRow:

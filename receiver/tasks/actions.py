@@ -62,7 +62,7 @@ async def cancel_task(
     if task.ended:
         raise Conflict(f"the task has already ended ({task.state})")
     if task.submission == "waiting":
-        recorded = await task_transactions.while_waiting(store, task.id, directory.subscriptions)
+        recorded = await task_transactions.while_waiting(store, task.id, directory.subscribers)
         if recorded is not None:
             canceller.wakers.recorded(recorded)
             log.info("task.cancelled", task_id=task.id, sent=False)
@@ -80,7 +80,7 @@ async def cancel_task(
     if task.upstream_task_id is None:
         raise Conflict("CometAPI has not accepted the task yet: nothing to cancel")
     await canceller.comet.cancel(task.upstream_task_id)
-    recorded = await task_transactions.upstream(store, task.id, directory.subscriptions)
+    recorded = await task_transactions.upstream(store, task.id, directory.subscribers)
     canceller.wakers.recorded(recorded)
     log.info("task.cancelled", task_id=task.id, upstream_task_id=task.upstream_task_id)
     return recorded.task or task

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 
 from receiver.config.sections import PollingConfig
-from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import UpstreamError
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
@@ -36,7 +34,6 @@ class Poller:
         parts: WorkerParts,
         comet: CometClient,
         handoffs: tuple[PollHandoff, DeliveryHandoff],
-        directory: Directory,
         settings: PollingConfig,
         recording: polls.PollPolicy,
         orphan_wait: float,
@@ -44,7 +41,6 @@ class Poller:
         self.parts = parts
         self.comet = comet
         self.handed, self.deliveries = handoffs
-        self.directory = directory
         self.settings = settings
         self.lease = settings.lease(parts.owner)  # how it leases its polls, and their budget
         self.recording = recording
@@ -137,9 +133,6 @@ class Poller:
         if polled is not None and answer is None and age > grace:
             log.warning("poll.task_not_exist", age_seconds=round(age, 1))
         gave_up = age > self.settings.give_up_after_seconds
-        # Read at each poll: the directory's subscriptions are replaced whenever a
-        # downstream is made, changed or removed through the API.
-        policy = replace(self.recording, subscriptions=self.directory.subscriptions)
         failed, now = polled is None, time.time()
         schedule, attempts = self.schedule, job.poll_attempts
         next_at = (
@@ -147,6 +140,7 @@ class Poller:
         )
         raw = polled.raw if polled is not None else ""
         done = polls.Answer(job.task_id, self.parts.owner, answer, raw, next_at)
+        policy = self.recording
         handing = self.deliveries.handing(self.parts.owner, policy.delivery_lease_seconds)
         result = await polls.answered(self.parts.store, done, policy, handing)
         self.deliveries.committed(result, self.parts.wakers)
@@ -198,7 +192,7 @@ class Poller:
             return None
         if polled is None or answer is None:
             return None  # failed, or CometAPI knows no such task: the usual polls decide
-        policy = replace(self.recording, subscriptions=self.directory.subscriptions)
+        policy = self.recording
         asked = polls.Answer(task_id, None, answer, polled.raw, self.schedule)
         handing = self.deliveries.handing(self.parts.owner, policy.delivery_lease_seconds)
         claim, result = await polls.arrive_answered(
@@ -287,7 +281,7 @@ class Poller:
         store = self.parts.store
         for task_id in await polls.orphaned(store, time.time() - self.orphan_wait):
             try:
-                recorded = await polls.fail_orphan(store, task_id, self.directory.subscriptions)
+                recorded = await polls.fail_orphan(store, task_id, self.recording.subscribers)
             except Exception as exc:
                 await set_aside(self.parts, "orphan_sweep", task_id, exc)
                 continue
@@ -296,7 +290,7 @@ class Poller:
 
     async def _give_up(self, job: PollJob, age: float) -> None:
         """A task that never ends would be polled forever: declare it failed, once."""
-        store, subscriptions = self.parts.store, self.directory.subscriptions
-        recorded = await polls.give_up(store, job.task_id, age, subscriptions)
+        store, subscribers = self.parts.store, self.recording.subscribers
+        recorded = await polls.give_up(store, job.task_id, age, subscribers)
         self.parts.wakers.recorded(recorded)
         self.parts.log.warning("poll.gave_up", task_id=job.task_id, age_seconds=round(age))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from receiver.config.sections import UpstreamConfig
-from receiver.downstreams.directory import Directory
+from receiver.deliveries.rules.delivery import Subscribers
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
@@ -57,7 +57,7 @@ class Submitter:
     parts: WorkerParts
     comet: CometClient
     signer: CallbackSigner
-    directory: Directory
+    subscribers: Subscribers  # who hears of a task's `queued`, or its failure
     upstream: UpstreamConfig
     tick: float
     first_poll: float
@@ -159,7 +159,7 @@ class Submitter:
                 self.parts.owner,
                 task_transactions.Accepted(submitted.upstream_task_id, submitted.raw, next_poll_at),
                 attempt,
-                self.directory.subscriptions,
+                self.subscribers,
             ),
             log,
             upstream_task_id=submitted.upstream_task_id,
@@ -213,7 +213,7 @@ class Submitter:
                 self.parts.owner,
                 refusal,
                 attempt,
-                self.directory.subscriptions,
+                self.subscribers,
             ),
             log,
         )

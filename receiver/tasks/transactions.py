@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rules.delivery import Subscriptions
+from receiver.deliveries.rules.delivery import Subscribers
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
@@ -139,7 +139,7 @@ async def accepted(
     owner: str,
     accepted: Accepted,
     attempt: SubmitAttempt,
-    subscriptions: Subscriptions,
+    subscribers: Subscribers,
 ) -> Recorded:
     """The send is over, its id bound, the first poll due, `queued` announced once."""
 
@@ -148,7 +148,7 @@ async def accepted(
         submits.end_send(db, job, owner, None, now)
         submits.keep(db, attempt)
         key = f"submit:resubmit:{job.resubmits}" if job.resubmits else "submit"
-        return bind(db, job.task_id, accepted, Audience(subscriptions), key, now)
+        return bind(db, job.task_id, accepted, Audience(subscribers), key, now)
 
     return await store.run(write)
 
@@ -182,7 +182,7 @@ async def refused(
     owner: str,
     refusal: Refused,
     attempt: SubmitAttempt,
-    subscriptions: Subscriptions,
+    subscribers: Subscribers,
 ) -> Recorded | None:
     """CometAPI did not take the task: back in the queue until `retry_at` (None), or failed
     with the reason (the recorded failure)."""
@@ -207,7 +207,7 @@ async def refused(
             return None
         failed = Observation(state="failed", error=f"submit: {refusal.error}")
         report = Report("submit", "submit:refused", failed, refusal.error)
-        return observed(db, job.task_id, report, Audience(subscriptions), now)
+        return observed(db, job.task_id, report, Audience(subscribers), now)
 
     return await store.run(write)
 
@@ -215,9 +215,7 @@ async def refused(
 _NEVER_SENT = "cancelled before it was sent to CometAPI"
 
 
-async def while_waiting(
-    store: Store, task_id: str, subscriptions: Subscriptions
-) -> Recorded | None:
+async def while_waiting(store: Store, task_id: str, subscribers: Subscribers) -> Recorded | None:
     """None when the task is not waiting (sent, being sent, or ended)."""
 
     def write(db: Db) -> Recorded | None:
@@ -227,12 +225,12 @@ async def while_waiting(
             return None
         submits.leave_queue(db, task_id)
         report = Report("cancel", "cancel", Observation(state="cancelled", error=_NEVER_SENT))
-        return observed(db, task_id, report, Audience(subscriptions), time.time())
+        return observed(db, task_id, report, Audience(subscribers), time.time())
 
     return await store.run(write)
 
 
-async def upstream(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
+async def upstream(store: Store, task_id: str, subscribers: Subscribers) -> Recorded:
     """CometAPI accepted the cancel of the task it runs."""
     obs = Observation(state="cancelled", upstream_status="CANCELLED")
-    return await observe(store, task_id, Report("cancel", "cancel", obs), Audience(subscriptions))
+    return await observe(store, task_id, Report("cancel", "cancel", obs), Audience(subscribers))

@@ -65,6 +65,7 @@ from receiver.tasks import transactions as task_transactions
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema
 from tests.statements import every_statement, statements_run
+from tests.testkit import Listed
 
 # Both backends, whatever RELAY_TEST_BACKENDS says: the comparison needs PostgreSQL too.
 pytestmark = [
@@ -177,7 +178,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             "S",
             task_transactions.Accepted("up-cat", "{}", time.time() - 1),
             sent(by_task[cat.id], 200, "accepted", None),
-            SUBS,
+            Listed(SUBS),
         ),
     )
     retry_at = time.time() - 1
@@ -189,7 +190,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             "S",
             Refused("retry", retry_at, retry_at, "busy"),
             sent(by_task[dog.id], 503, "retry", retry_at),
-            SUBS,
+            Listed(SUBS),
         ),
     )
     await run(
@@ -200,7 +201,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             "S",
             Refused("failed", None, None, "prompt rejected"),
             sent(by_task[fox.id], 400, "failed", None),
-            SUBS,
+            Listed(SUBS),
         ),
     )
     [again] = await run("claim retry", task_transactions.claim(store, "S", 5, 10))
@@ -212,12 +213,12 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             "S",
             task_transactions.Accepted("up-dog", "{}", time.time() - 1),
             sent(again, 200, "accepted", None),
-            SUBS,
+            Listed(SUBS),
         ),
     )
     await run("sends", store.read(lambda db: submits.attempts(db, dog.id, 500)))
     waiting, _ = await run("create", create(store, NewTask("video2video", {"prompt": "w"})))
-    await run("cancel waiting", task_transactions.while_waiting(store, waiting.id, SUBS))
+    await run("cancel waiting", task_transactions.while_waiting(store, waiting.id, Listed(SUBS)))
 
     # A callback's claim, then the polls that confirm it.
     await run(
@@ -235,7 +236,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
                 '{"status":"SUCCESS"}',
             ),
             cat.id,
-            SUBS,
+            Listed(SUBS),
             POLICY,
         ),
     )
@@ -247,7 +248,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         poll_transactions.answered(
             store,
             poll_transactions.Answer(dog.id, "P", running, "{}", time.time() - 1),
-            poll_transactions.PollPolicy(SUBS, 120.0),
+            poll_transactions.PollPolicy(Listed(SUBS), 120.0),
         ),
     )
     done = Observation(
@@ -263,7 +264,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         poll_transactions.answered(
             store,
             poll_transactions.Answer(cat.id, "P", done, "{}", None),
-            poll_transactions.PollPolicy(SUBS, 120.0),
+            poll_transactions.PollPolicy(Listed(SUBS), 120.0),
             chat_now,
         ),
     )
@@ -274,7 +275,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         poll_transactions.answered(
             store,
             poll_transactions.Answer(cat.id, "P", dataclasses.replace(done, refund=5), "{}", None),
-            poll_transactions.PollPolicy(SUBS, 120.0),
+            poll_transactions.PollPolicy(Listed(SUBS), 120.0),
         ),
     )
     # A late callback on the ended task: judged at once, and counted toward its bound.
@@ -282,7 +283,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     await run(
         "late callback",
         poll_transactions.arrive(
-            store, Report("callback", "cb-late", late, "{}"), cat.id, SUBS, POLICY
+            store, Report("callback", "cb-late", late, "{}"), cat.id, Listed(SUBS), POLICY
         ),
     )
     # A callback with CometAPI asked at once: claim and answer in one transaction, no lease.
@@ -294,7 +295,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             Report("callback", "cb-asked", asked, "{}"),
             poll_transactions.Answer(dog.id, None, asked, "{}", time.time() - 1),
             POLICY,
-            poll_transactions.PollPolicy(SUBS, 120.0),
+            poll_transactions.PollPolicy(Listed(SUBS), 120.0),
             Handing("P", time.time() + 60),
         ),
     )
@@ -312,7 +313,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         poll_transactions.answered(
             store,
             poll_transactions.Answer(due.task_id, "P", done_dog, "{}", None),
-            poll_transactions.PollPolicy(SUBS, 120.0, True),
+            poll_transactions.PollPolicy(Listed(SUBS), 120.0, True),
         ),
     )
     return {"cat": cat.id, "dog": dog.id, "fox": fox.id}, handed.handed
@@ -332,7 +333,7 @@ async def resubmit_and_orphan(run: Script) -> None:
             "S",
             task_transactions.Accepted("up-eel", "{}", time.time() - 1),
             sent(job, 200, "accepted", None),
-            SUBS,
+            Listed(SUBS),
         ),
     )
     claim = Observation(state="failed", upstream_task_id="up-eel", error="bad output")
@@ -342,7 +343,7 @@ async def resubmit_and_orphan(run: Script) -> None:
             store,
             Report("callback", "cb-eel", claim, "{}"),
             eel.id,
-            SUBS,
+            Listed(SUBS),
             POLICY,
             CALLBACK_LEASE,
         ),
@@ -359,13 +360,13 @@ async def resubmit_and_orphan(run: Script) -> None:
         poll_transactions.answered(
             store,
             poll_transactions.Answer(eel.id, "C", failed, "{}", time.time() + 60),
-            poll_transactions.PollPolicy(SUBS, 120.0, False, 1),
+            poll_transactions.PollPolicy(Listed(SUBS), 120.0, False, 1),
         ),
     )
     await run("requeued", task_reads.task(store, eel.id))
     [job] = await run("claim resubmit", task_transactions.claim(store, "S", None, 10))
     await run("orphans", poll_transactions.orphaned(store, time.time() + 60))
-    await run("orphan failed", poll_transactions.fail_orphan(store, eel.id, SUBS))
+    await run("orphan failed", poll_transactions.fail_orphan(store, eel.id, Listed(SUBS)))
 
 
 async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -> None:
@@ -385,14 +386,14 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
                 attempt(job, 1, 200, "succeeded"),
                 "P",
                 time.time(),
-                AttemptHealth("chat", True, 3600.0, SUBS),
+                AttemptHealth("chat", True, 3600.0, Listed(SUBS)),
                 ("m-1", True),
             ),
         )
     # The chat's settled deliveries, read as a pull downstream's events are.
     await run("pulled", delivery_reads.pulled(store, "chat", (0.0, ""), time.time() + 60, 10))
     await run("pullable", delivery_reads.pullable(store, ["chat", "hook"]))
-    failing = AttemptHealth("hook", False, 0.0, SUBS)
+    failing = AttemptHealth("hook", False, 0.0, Listed(SUBS))
     for job in hooks:
         await run(
             "hook fails",
@@ -568,7 +569,7 @@ async def apps_and_limits(run: Script) -> None:
             task_transactions.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)
         ),
     )
-    await run("cancel limited", task_transactions.while_waiting(store, first.id, SUBS))
+    await run("cancel limited", task_transactions.while_waiting(store, first.id, Listed(SUBS)))
     await run(
         "limited again",
         task_transactions.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
@@ -614,7 +615,7 @@ async def inputs_progress_and_copies(run: Script) -> None:
             poll_transactions.answered(
                 store,
                 poll_transactions.Answer(task.id, "P", running, "{}", rule),
-                poll_transactions.PollPolicy(listening, 120.0, progress_every=0.0),
+                poll_transactions.PollPolicy(Listed(listening), 120.0, progress_every=0.0),
                 # its rows leased to the poller, new or carrying it
                 Handing("P", time.time() + 60, frozenset({"progress"})),
             ),
@@ -627,7 +628,7 @@ async def inputs_progress_and_copies(run: Script) -> None:
         poll_transactions.answered(
             store,
             poll_transactions.Answer(task.id, "P", done, "{}", rule),
-            poll_transactions.PollPolicy(listening, 120.0, mirror=True),
+            poll_transactions.PollPolicy(Listed(listening), 120.0, mirror=True),
         ),
     )
     await run("give up copies", copies.give_up_all(store, "stopping", 4))
@@ -682,7 +683,7 @@ async def operator_alerts(run: Script) -> None:
     window ended; an app's own alert downstream named and taking its endpoints' alerts; each
     app's digest sent once, naming every downstream told."""
     store = run.store
-    plan = alert_transactions.Plan("chat", 900.0, 0.0, lambda name: True, {})
+    plan = alert_transactions.Plan("chat", 900.0, 0.0, lambda name: True, Listed({}))
     for label, kind in (
         ("alert failing", FAILING),
         ("alert held back", FAILING),

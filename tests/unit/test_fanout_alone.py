@@ -14,7 +14,7 @@ from receiver.config import Downstream, Settings
 from receiver.deliveries import reads
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.deliveries.rules.delivery import DELIVERY_STATES, DeliveryFilter, DownstreamLabels
-from receiver.downstreams.directory import subscription
+from receiver.downstreams.subscribers import subscription
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
 from receiver.lifecycle.handoff import DeliveryHandoff
@@ -23,6 +23,7 @@ from receiver.lifecycle.rules.records import NewTask, Work
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.wiring.worker_parts import WorkerParts, wakers_for
+from tests.testkit import Listed
 
 from .test_parts_alone import OWNER, Lines
 
@@ -59,7 +60,7 @@ class Directory:
         self.generation = 1
         self.every = {d.name: d}
         self.app_names: dict[str, str] = {}
-        self.subscriptions = {d.name: subscription(d)}
+        self.subscribers = Listed({d.name: subscription(d)})
 
     def token_source(self, d: Downstream) -> None:
         return None
@@ -99,7 +100,7 @@ async def _story(tmp_path: Path) -> None:
             task, _ = create_task(db, NewTask("generate", {"prompt": "a cat"}), now=time.time())
             success = Observation(state="succeeded", upstream_task_id="up_1")
             report = Report("poll", "k", success, "{}")
-            observed(db, task.id, report, Audience(directory.subscriptions), time.time())
+            observed(db, task.id, report, Audience(directory.subscribers), time.time())
 
         await store.run(succeeded)
         wakers.wake(Work.DELIVERIES)  # as a poll's commit does

@@ -48,9 +48,9 @@ async def keep_verdict(
         if queued:
             parts.wakers.wake_deliveries()
         return queued, False
-    schedule, subscriptions = rules.handshake_ask_again_schedule, directory.subscriptions
+    schedule, subscribers = rules.handshake_ask_again_schedule, directory.subscribers
     paused = await delivery_story.handshake_refused(
-        store, d.name, of, found.reason, schedule, subscriptions
+        store, d.name, of, found.reason, schedule, subscribers
     )
     if paused:
         parts.log.warning("downstream.not_validated", downstream=d.name, reason=found.reason)

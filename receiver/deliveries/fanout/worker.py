@@ -354,7 +354,7 @@ class Fanout:
             ended = await delivery_story.webhook_gone(store, delivery.task_id, reason, delivery.id)
             log.warning("task_webhook.gone", task_id=delivery.task_id, deliveries_ended=ended)
             return False
-        await delivery_story.disable(store, name, reason, self.directory.subscriptions)
+        await delivery_story.disable(store, name, reason, self.directory.subscribers)
         return True
 
     async def _attempt(self, job: DeliveryJob, lane: Lane) -> None:
@@ -530,7 +530,7 @@ class Fanout:
         else:
             lane.breaker.failed(time.time(), older)
         return delivery_story.AttemptHealth(
-            downstream.name, ok, downstream.disable_after_seconds, self.directory.subscriptions
+            downstream.name, ok, downstream.disable_after_seconds, self.directory.subscribers
         )
 
     async def _record(

@@ -64,6 +64,15 @@ def disabled_downstreams(db: Db) -> set[str]:
     return {r["name"] for r in db.all(DISABLED_DOWNSTREAMS)}
 
 
+DISABLED_AMONG = Sql("SELECT name FROM downstreams WHERE name = ANY(?) AND disabled_at IS NOT NULL")
+
+
+def disabled_among(db: Db, names: Sequence[str]) -> set[str]:
+    """Those of `names` whose new deliveries are made held (by their primary key: an event
+    asks of the few that take it, never of every downstream)."""
+    return {r["name"] for r in db.all(DISABLED_AMONG, (db.array(names),))} if names else set()
+
+
 def insert_deliveries(
     db: Db,
     task_id: str,

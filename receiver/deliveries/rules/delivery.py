@@ -12,7 +12,9 @@ import re
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
+
+from receiver.kernel.store.db import Db
 
 # What the store hands out: rows become these at its edge.
 
@@ -113,6 +115,19 @@ class Subscription:
 Subscriptions = Mapping[str, Subscription]
 
 
+class Subscribers(Protocol):
+    """The downstreams an event may go to, read in the event's own transaction (a downstream
+    made or changed on another replica counts at once): the few of one app, never every
+    app's, so that an app's event costs the same beside ten apps or ten thousand."""
+
+    def of(self, db: Db, owner: str | None) -> Subscriptions:
+        """Those that may take an event of a task of `owner` (an app's id; None: the admin
+        token's), or a notice about one of its downstreams: the global ones and its own."""
+
+    def named(self, db: Db, names: Sequence[str]) -> Subscriptions:
+        """Those of `names` that exist."""
+
+
 @dataclass(frozen=True)
 class TaskRoute:
     """What a task asked for itself: its channels, and its own webhook's states (None: no
@@ -143,6 +158,11 @@ DELIVERY_STATES = (
     "superseded",
     "filtered",
 )
+
+
+def takers(state: str, subscriptions: Subscriptions, route: TaskRoute) -> list[str]:
+    """The downstreams that take the event (whether they are disabled is asked of these)."""
+    return [name for name, sub in subscriptions.items() if takes(sub, state, route)]
 
 
 def recipients(

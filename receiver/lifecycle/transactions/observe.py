@@ -11,10 +11,11 @@ from receiver.deliveries.rows import outbox
 from receiver.deliveries.rows.outbox import Handing
 from receiver.deliveries.rules.delivery import (
     DeliveryJob,
-    Subscriptions,
+    Subscribers,
     coalesce,
     held_reasons,
     recipients,
+    takers,
 )
 from receiver.deliveries.rules.event_types import PROGRESS, PROGRESS_TYPE
 from receiver.kernel.store import Store
@@ -58,7 +59,7 @@ class Report:
 class Audience:
     """Who hears of a change, and how: files copied first, progress at most how often."""
 
-    subscriptions: Subscriptions
+    subscribers: Subscribers
     mirror: bool = False
     progress_every: float = 10.0  # seconds between one task's progress events, at least
     handing: Handing | None = None  # the new deliveries this process sends at once
@@ -180,10 +181,11 @@ def fan_out(
     hold: bool = False,
 ) -> tuple[list[str], list[DeliveryJob]]:
     """One delivery per downstream subscribed to `state` (held for a disabled one): their
-    ids, and the jobs of those leased to `audience.handing` as they were made."""
-    subscriptions = audience.subscriptions
-    disabled = outbox.disabled_downstreams(db) if subscriptions else set()
-    wanted = list(recipients(state, subscriptions, disabled, hold, task.route))
+    ids, and the jobs of those leased to `audience.handing` as they were made. Of the
+    downstreams, only the global ones and the task's app's are read."""
+    subscriptions = audience.subscribers.of(db, task.route.owner)
+    disabled = outbox.disabled_among(db, takers(state, subscriptions, task.route))
+    wanted = recipients(state, subscriptions, disabled, hold, task.route)
     reasons = held_reasons(subscriptions)
     made, leased = outbox.insert_handing(
         db, task.id, event_id, wanted, now, reasons, audience.handing
@@ -200,16 +202,17 @@ def told(
     now: float,
 ) -> list[str]:
     """The deliveries of the progress event this report makes, new or now carrying it."""
-    subscriptions, every = audience.subscriptions, audience.progress_every
+    every = audience.progress_every
     last = None
     if task.progress_sent is not None and task.progress_sent_at is not None:
         last = LastSent(task.progress_sent, task.progress_sent_at)
     if progress is None or not progress_due(task.state, progress, last, now, every):
         return []
-    if not recipients(PROGRESS, subscriptions, set(), False, task.route):
-        return []  # nobody listens: nothing read, and the next figure is told when one does
-    disabled = outbox.disabled_downstreams(db) if subscriptions else set()
+    subscriptions = audience.subscribers.of(db, task.route.owner)
+    disabled = outbox.disabled_among(db, takers(PROGRESS, subscriptions, task.route))
     wanted = recipients(PROGRESS, subscriptions, disabled, False, task.route)
+    if not wanted:
+        return []  # nobody listens: nothing written, and the next figure is told when one does
     event_id = new_id("evt")
     document = {
         **event_document(task, event_id, obs, "poll", now),

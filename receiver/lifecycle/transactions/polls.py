@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from receiver.deliveries.rows import outbox
 from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules.delivery import Subscriptions
+from receiver.deliveries.rules.delivery import Subscribers
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import events
@@ -113,7 +113,7 @@ class Answer:
 class PollPolicy:
     """The settings a poll's outcome is recorded under."""
 
-    subscriptions: Subscriptions
+    subscribers: Subscribers
     window: float  # how long a claim may wait for CometAPI to agree (corroborate_seconds)
     mirror: bool = False  # copy a success's files before its deliveries go
     resubmits_allowed: int = 0
@@ -154,7 +154,7 @@ def finish(
         events.set_verdict(db, claim.event_id, verdict, now)
     settled = [Settled(claim, verdict) for claim, verdict in settlement.verdicts]
     recorded = None
-    audience = Audience(policy.subscriptions, policy.mirror, policy.progress_every, handing)
+    audience = Audience(policy.subscribers, policy.mirror, policy.progress_every, handing)
     if obs is not None:
         again = (
             obs.state == "failed"
@@ -236,11 +236,11 @@ def _requeue(db: Db, locked: Locked, now: float) -> None:
     submits.requeue(db, locked.task.id, [r for r in replaced if r is not None], now)
 
 
-async def give_up(store: Store, task_id: str, age: float, subscriptions: Subscriptions) -> Recorded:
+async def give_up(store: Store, task_id: str, age: float, subscribers: Subscribers) -> Recorded:
     """A task that never ends would be polled forever: declared failed, once."""
     error = f"no terminal state from CometAPI after {age / 3600:.1f} h"
     report = Report("poll", "poll:gave_up", Observation(state="failed", error=error))
-    return await observe(store, task_id, report, Audience(subscriptions))
+    return await observe(store, task_id, report, Audience(subscribers))
 
 
 def usual(db: Db, task: Task) -> Window | None:
@@ -278,7 +278,7 @@ async def orphaned(store: Store, started_before: float, limit: int = 100) -> lis
     return await store.run(lambda db: submits.orphaned(db, started_before, limit))
 
 
-async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) -> Recorded:
+async def fail_orphan(store: Store, task_id: str, subscribers: Subscribers) -> Recorded:
     """A send cut off and never bound by a callback: failed, for whether CometAPI took it
     cannot be known, and sending it again could run it twice."""
     error = "submission interrupted: the relay stopped before CometAPI answered"
@@ -286,7 +286,7 @@ async def fail_orphan(store: Store, task_id: str, subscriptions: Subscriptions) 
 
     def write(db: Db) -> Recorded:
         submits.abandon(db, task_id)
-        return observed(db, task_id, report, Audience(subscriptions), time.time())
+        return observed(db, task_id, report, Audience(subscribers), time.time())
 
     return await store.run(write)
 
@@ -295,13 +295,13 @@ async def arrive(
     store: Store,
     report: Report,
     task_id: str,
-    subscriptions: Subscriptions,
+    subscribers: Subscribers,
     policy: ClaimPolicy,
     take_poll: PollLease | None = None,
 ) -> Recorded:
     """Keep the callback `report` on `task_id` in one transaction. With `take_poll`, a poll
     due at once is leased here and returned, to run without a claim transaction of its own."""
-    audience = Audience(subscriptions)
+    audience = Audience(subscribers)
     return await store.run(
         lambda db: arrived(db, task_id, report, audience, policy, take_poll, time.time())
     )
@@ -321,7 +321,7 @@ async def arrive_answered(
 
     def write(db: Db) -> tuple[Recorded, PollResult]:
         now = time.time()
-        audience = Audience(policy.subscriptions)
+        audience = Audience(policy.subscribers)
         claimed_report = as_claim(report)
         locked = lock(db, answer.task_id, claimed_report.obs)
         if isinstance(locked, Recorded):
