@@ -36,7 +36,9 @@ from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.deliveries.transactions import AttemptHealth
 from receiver.downstreams import transactions as downstream_rows
 from receiver.downstreams.rows import Wanted
+from receiver.downstreams.subscribers import StoredSubscribers
 from receiver.kernel.errors import LimitReached, RelayError
+from receiver.kernel.secrets.sealing import Sealer
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.keys.rows.apps import AppSettings
@@ -521,12 +523,30 @@ async def read_and_prune(run: Script, ids: dict[str, str]) -> None:
     await run("end", downstream_rows.end_deliveries(store, "hook", "removed"))
     await run("remove", downstream_rows.remove(store, "hook", "removed"))
     await run("removed since", downstream_rows.changes_since(store, 3))
+    await subscribers_read(run)
     policy = RetentionPolicy(task_days=0, dead_letter_days=0, batch_size=10)
     await run("preview", pruning.preview(store, policy, START))
     await run("prune", pruning.step(store, policy, START, "R", 60))
     await run("prune again", pruning.step(store, policy, START, "R", 60))
     await run("release prune", pruning.release(store, "R"))
     await run("left", task_reads.task_list(store, TaskFilter()))
+
+
+async def subscribers_read(run: Script) -> None:
+    """Who an event may go to: the global downstreams and one app's, found by its index, and
+    downstreams by name; a seal that does not open holds its rows."""
+    store, sealer = run.store, Sealer(["parity-key-" + "k" * 32])
+    app = "app_" + "0" * 24
+    crm, sealed = owned_name(app, "crm"), sealer.seal("whsec_" + "c" * 32, owned_name(app, "crm"))
+    spec = {"url": "https://crm.test", "events": ["succeeded"]}
+    await downstream_rows.create(store, crm, spec, sealed)  # sealed anew: its answer differs
+    await run("global", downstream_rows.create(store, "all", {"url": "https://a.test"}, "x"))
+    subscribers = StoredSubscribers([], sealer)
+    for label, owner in (("app's audience", app), ("admin's audience", None)):
+        await run(label, store.read(lambda db, owner=owner: subscribers.of(db, owner)))
+    await run("by name", store.read(lambda db: subscribers.named(db, [crm, "all", "none"])))
+    for name in (crm, "all"):
+        await run(f"remove {name}", downstream_rows.remove(store, name, "removed"))
 
 
 async def refused(call: Awaitable[Any]) -> str:
