@@ -37,7 +37,7 @@ from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.tasks.transactions import Accepted, bind
-from tests.testkit import Listed
+from tests.testkit import listed
 
 _SUB: dict[str, Subscription] = {}
 
@@ -75,7 +75,7 @@ def _submitted(db: Db, kind: str, i: int, upstream_id: str, next_poll_at: float)
         submits.end_send(db, submits.start(db, row, "fill", now), "fill", None, now)
     raw = json.dumps({"code": 200, "msg": "success", "data": {"task_id": upstream_id}})
     accepted = Accepted(upstream_id, raw, next_poll_at)
-    bind(db, task.id, accepted, Audience(Listed(_SUB)), "submit", time.time())
+    bind(db, task.id, accepted, Audience(listed(_SUB)), "submit", time.time())
     return task.id
 
 
@@ -96,7 +96,7 @@ def add_stored(db: SqliteDb, start: int, stop: int) -> None:
             body = callback_body(up, state, f"fill-{i}")
             _, obs = _parse(body)
             report = Report("callback", f"callback:{state}", obs, body)
-            observed(db, task_id, report, Audience(Listed(sub)), now)
+            observed(db, task_id, report, Audience(listed(sub)), now)
     db.execute(_DELIVERED)
 
 
@@ -140,7 +140,7 @@ def add_outbox(db: SqliteDb, events: int, downstreams: int, chains: bool = False
             body = callback_body(up, state, f"out-{i}")
             _, obs = _parse(body)
             report = Report("callback", f"callback:{state}", obs, body)
-            observed(db, task_id, report, Audience(Listed(sub)), now)
+            observed(db, task_id, report, Audience(listed(sub)), now)
 
 
 def finish(conn: sqlite3.Connection) -> None:

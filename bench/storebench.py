@@ -25,7 +25,7 @@ from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.comet import parse_callback
 from receiver.lifecycle.transactions import polls
 from receiver.lifecycle.transactions.observe import Report
-from tests.testkit import Listed
+from tests.testkit import listed
 
 
 async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[str, float]:
@@ -49,7 +49,7 @@ async def run(db: Path, pairs: Path, concurrency: int, seconds: float) -> dict[s
             body = callback_body(up, "running" if k < len(tasks) else "succeeded", f"s{k}")
             _, obs = parse_callback(body.encode())
             await polls.arrive(
-                store, Report("callback", f"callback:{k}", obs, body), task_id, Listed({}), policy
+                store, Report("callback", f"callback:{k}", obs, body), task_id, listed({}), policy
             )
             done += 1
 

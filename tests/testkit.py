@@ -6,14 +6,11 @@ import json
 import os
 import random
 import socket
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.deliveries.rules.delivery import Subscriptions
-from receiver.kernel.store.db import Db
+from receiver.deliveries.rules.delivery import MadeDownstream, Subscribers, Subscriptions
 
 # The PostgreSQL server and database the suite and the benchmarks use (`.ci/run` reads the
 # same setting): a database of its own that the tests may make schemas in, each test one.
@@ -108,16 +105,11 @@ def to_toml(settings: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True)
-class Listed:
-    """`Subscribers` that are these downstreams, read from no store: the store's
-    transactions tested without downstream rows. Each still takes only its app's tasks
-    (`Subscription.owner`), as the rules say."""
+def listed(subscriptions: Subscriptions) -> Subscribers:
+    """These downstreams, whatever the store holds: the store's transactions tested without
+    downstream rows. Each still takes only its app's tasks (`Subscription.owner`)."""
+    return Subscribers(subscriptions, (lambda db, owner: [], lambda db, names: []), _none)
 
-    subscriptions: Subscriptions
 
-    def of(self, db: Db, owner: str | None) -> Subscriptions:
-        return self.subscriptions
-
-    def named(self, db: Db, names: Sequence[str]) -> Subscriptions:
-        return {n: s for n, s in self.subscriptions.items() if n in names}
+def _none(row: MadeDownstream) -> None:
+    return None

@@ -13,7 +13,7 @@ from receiver.lifecycle.rules.records import NewTask, Recorded, Task
 from receiver.lifecycle.transactions.observe import Audience
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.transactions import Accepted, bind
-from tests.testkit import Listed
+from tests.testkit import listed
 
 
 async def accept_for(
@@ -26,7 +26,7 @@ async def accept_for(
 ) -> Recorded:
     """CometAPI took the task: its id bound and the first poll due at `next_poll_at`."""
     accepted = Accepted(upstream_task_id, raw, next_poll_at)
-    audience = Audience(Listed(subscriptions))
+    audience = Audience(listed(subscriptions))
     return await store.run(lambda db: bind(db, task_id, accepted, audience, "submit", time.time()))
 
 

@@ -29,7 +29,7 @@ from receiver.downstreams import transactions
 from receiver.downstreams.key_sets import KeySets, Owner
 from receiver.downstreams.rows import DownstreamHealth, ManagedRow
 from receiver.downstreams.rules import Health, Outcomes, health
-from receiver.downstreams.subscribers import StoredSubscribers, stand_in, subscription
+from receiver.downstreams.subscribers import stand_in, subscribers, subscription
 from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import (
@@ -103,7 +103,7 @@ class Directory:
         self.subscriptions = {n: subscription(d) for n, d in self.configured.items()}
         # Who an event may go to, read in its transaction: the config file's downstreams, and
         # the global ones and the task's app's made through the API.
-        self.subscribers = StoredSubscribers(config.downstreams, sealer)
+        self.subscribers = subscribers(config.downstreams, sealer)
         # Each downstream's OAuth2 token, shared by the fan-out and the test events.
         self._tokens: dict[str, TokenSource] = {}
         # False in a one-shot process (the command line's operator actions): it reads the

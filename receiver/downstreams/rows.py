@@ -283,7 +283,6 @@ class ManagedRow:
     previous_until: float | None
     created_at: float
     changed_at: float
-    change_seq: int  # the number of its last change (a rotation's too; not a reseal)
 
 
 def _row(r: dict[str, Any]) -> ManagedRow:
@@ -407,27 +406,6 @@ def one_made(db: Db, name: str) -> ManagedRow:
     if r is None:
         raise NotFound(f"no downstream named {name!r}")
     return _row(r)
-
-
-# Those that may take an event of one app's task: the global ones ('') and the app's own,
-# through the app's index (one range each), whatever the number of apps.
-MANAGED_FOR_APP = Sql(
-    "SELECT * FROM downstreams WHERE spec IS NOT NULL AND app_id IN ('', ?) ORDER BY name"
-)
-
-
-def made_for(db: Db, app_id: str | None) -> list[ManagedRow]:
-    """The global downstreams made through the API, and those of `app_id` (None: only the
-    global ones)."""
-    return [_row(r) for r in db.all(MANAGED_FOR_APP, (app_id or "",))]
-
-
-MANAGED_NAMED = Sql("SELECT * FROM downstreams WHERE spec IS NOT NULL AND name = ANY(?)")
-
-
-def made_named(db: Db, names: list[str]) -> list[ManagedRow]:
-    """Those of `names` made through the API (by their primary key)."""
-    return [_row(r) for r in db.all(MANAGED_NAMED, (db.array(names),))] if names else []
 
 
 CREATE_MANAGED = Sql(

@@ -15,7 +15,7 @@ from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.retention import worker as retention
 from receiver.retention.rules import DAY, RetentionPolicy, pages_to_free
-from tests.testkit import Listed
+from tests.testkit import listed
 from tests.transactions import make_task
 
 BODY = "x" * 8000  # a raw callback body of a size seen in the wild, with its outputs
@@ -25,7 +25,7 @@ async def fill(store: SqliteStore, tasks: int) -> None:
     async def one(i: int) -> None:
         task, _ = await make_task(store, NewTask("video2video", {"prompt": f"t{i}"}))
         answer = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x",))
-        await observe(store, task.id, Report("callback", "cb", answer, BODY), Audience(Listed({})))
+        await observe(store, task.id, Report("callback", "cb", answer, BODY), Audience(listed({})))
 
     for start in range(0, tasks, 200):
         await asyncio.gather(*(one(i) for i in range(start, min(start + 200, tasks))))

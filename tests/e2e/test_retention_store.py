@@ -40,7 +40,7 @@ from receiver.retention.rules import DAY, START, RetentionPolicy, pages_to_free
 from tests import transactions
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema, metric
-from tests.testkit import Listed
+from tests.testkit import listed
 from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
@@ -119,7 +119,7 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
         await poll_transactions.answered(
             store,
             poll_transactions.Answer(task_id, "", answer, "{}", None),
-            poll_transactions.PollPolicy(Listed(SUBS), 120.0, True),
+            poll_transactions.PollPolicy(listed(SUBS), 120.0, True),
         )
         [job] = await copies.claim(store, OWNER, 60, 10)
         await copies.finish(store, job.event_id, OWNER, {"status": "mirrored", "files": []})
@@ -128,7 +128,7 @@ async def ended(store: Store, n: int, outcome: str | None, mirrored: bool = Fals
             store,
             task_id,
             Report("poll", "poll:done", answer, '{"raw": "body"}'),
-            Audience(Listed(SUBS)),
+            Audience(listed(SUBS)),
         )
     if outcome is not None:
         jobs = await delivery.claim(store, OWNER, 60, 50, "hook")

@@ -30,7 +30,7 @@ from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.tasks import reads as task_reads
 from tests import transactions
-from tests.testkit import Listed
+from tests.testkit import listed
 from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
@@ -68,7 +68,7 @@ async def seed_deliveries(store: Store, tasks: int) -> list[str]:
         task, _ = await make_task(store, NewTask("video2video", {"i": i}))
         obs = Observation(state="succeeded", upstream_task_id=f"up-{i}", outputs=("https://x/v",))
         recorded = await observe(
-            store, task.id, Report("callback", f"k{i}", obs, "{}"), Audience(Listed(SUBSCRIPTIONS))
+            store, task.id, Report("callback", f"k{i}", obs, "{}"), Audience(listed(SUBSCRIPTIONS))
         )
         return recorded.delivery_ids
 
@@ -102,7 +102,7 @@ async def reschedule(store: Store, task_id: str, owner: str, at: float) -> None:
     await poll_transactions.answered(
         store,
         poll_transactions.Answer(task_id, owner, None, "", at),
-        poll_transactions.PollPolicy(Listed({}), 120.0),
+        poll_transactions.PollPolicy(listed({}), 120.0),
     )
 
 
@@ -258,7 +258,7 @@ def test_state_change_keeps_the_poll_lease(storage_url: str):
         for task_id, state in ((running, "running"), (done, "succeeded")):
             obs = Observation(state=state)  # type: ignore[arg-type]
             recorded = await observe(
-                a, task_id, Report("poll", f"poll:{state}", obs, "{}"), Audience(Listed({}))
+                a, task_id, Report("poll", f"poll:{state}", obs, "{}"), Audience(listed({}))
             )
             assert recorded.outcome == "applied"
         later = time.time() + 100
@@ -291,7 +291,7 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         first = await poll_transactions.answered(
             a,
             poll_transactions.Answer(task_id, "A", running, "{}", time.time()),
-            poll_transactions.PollPolicy(Listed(subscriptions), 120.0),
+            poll_transactions.PollPolicy(listed(subscriptions), 120.0),
         )
         assert first.handed == [] and first.recorded is not None
         [running_delivery] = first.recorded.delivery_ids
@@ -299,7 +299,7 @@ def test_a_polls_transaction_leases_only_its_events_deliveries_free_to_go(storag
         result = await poll_transactions.answered(
             a,
             poll_transactions.Answer(task_id, "A", done, "{}", None),
-            poll_transactions.PollPolicy(Listed(subscriptions), 120.0),
+            poll_transactions.PollPolicy(listed(subscriptions), 120.0),
             Handing("A", time.time() + 60, frozenset({"a", "b"})),
         )
         assert result.recorded is not None and len(result.recorded.delivery_ids) == 3

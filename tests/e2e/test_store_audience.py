@@ -15,7 +15,7 @@ from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.rules.delivery import SECRET_HELD, DeliveryFilter, owned_name
 from receiver.downstreams import transactions as downstream_transactions
-from receiver.downstreams.subscribers import StoredSubscribers
+from receiver.downstreams.subscribers import subscribers
 from receiver.kernel.secrets.sealing import Sealer, seal_url
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
@@ -69,7 +69,7 @@ def test_an_event_goes_to_its_apps_downstreams_as_the_store_has_them_now(
         here, there = stores  # this replica, and the one the changes are made on
         await here.migrate()
         # Made before the first of the downstreams: it reads them in each event's transaction.
-        audience = Audience(StoredSubscribers([shared], sealer))
+        audience = Audience(subscribers([shared], sealer))
         await make(there, sealer, crm, events=["succeeded"])
         await make(there, sealer, ops, events=["downstream.disabled"])
         await make(there, sealer, chan, events=["succeeded"], channels=["orders"])
@@ -136,7 +136,7 @@ def test_the_downstreams_made_before_are_found_by_their_app(storage_url: str) ->
 
     async def scenario(stores: list[Store]) -> dict[str, str]:
         [store] = stores
-        await store.run(add)
+        await store.run(add, timeout=60)  # every migration but the last, in one transaction
         await store.migrate()
         return {r["name"]: r["app_id"] for r in await store.read(lambda db: db.all(APP_OF))}
 

@@ -23,7 +23,7 @@ from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.media import transactions as copies
 from tests import transactions
 from tests.e2e.test_store import with_stores
-from tests.testkit import Listed
+from tests.testkit import listed
 from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
@@ -45,7 +45,7 @@ async def seed_copies(store: Store, tasks: int, app: str | None = None) -> list[
         await poll_transactions.answered(
             store,
             poll_transactions.Answer(due.task_id, "seeder", done, "{}", None),
-            poll_transactions.PollPolicy(Listed(SUBSCRIPTIONS), 120.0, True),
+            poll_transactions.PollPolicy(listed(SUBSCRIPTIONS), 120.0, True),
         )
         ids.append(task.id)
     return ids

@@ -36,7 +36,7 @@ from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.deliveries.transactions import AttemptHealth
 from receiver.downstreams import transactions as downstream_rows
 from receiver.downstreams.rows import Wanted
-from receiver.downstreams.subscribers import StoredSubscribers
+from receiver.downstreams.subscribers import subscribers as read_subscribers
 from receiver.kernel.errors import LimitReached, RelayError
 from receiver.kernel.secrets.sealing import Sealer
 from receiver.kernel.store import Store, open_store
@@ -67,7 +67,7 @@ from receiver.tasks import transactions as task_transactions
 from tests.conftest import BACKENDS
 from tests.harness import PgSchema
 from tests.statements import every_statement, statements_run
-from tests.testkit import Listed
+from tests.testkit import listed
 
 # Both backends, whatever RELAY_TEST_BACKENDS says: the comparison needs PostgreSQL too.
 pytestmark = [
@@ -180,7 +180,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             "S",
             task_transactions.Accepted("up-cat", "{}", time.time() - 1),
             sent(by_task[cat.id], 200, "accepted", None),
-            Listed(SUBS),
+            listed(SUBS),
         ),
     )
     retry_at = time.time() - 1
@@ -192,7 +192,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             "S",
             Refused("retry", retry_at, retry_at, "busy"),
             sent(by_task[dog.id], 503, "retry", retry_at),
-            Listed(SUBS),
+            listed(SUBS),
         ),
     )
     await run(
@@ -203,7 +203,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             "S",
             Refused("failed", None, None, "prompt rejected"),
             sent(by_task[fox.id], 400, "failed", None),
-            Listed(SUBS),
+            listed(SUBS),
         ),
     )
     [again] = await run("claim retry", task_transactions.claim(store, "S", 5, 10))
@@ -215,12 +215,12 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             "S",
             task_transactions.Accepted("up-dog", "{}", time.time() - 1),
             sent(again, 200, "accepted", None),
-            Listed(SUBS),
+            listed(SUBS),
         ),
     )
     await run("sends", store.read(lambda db: submits.attempts(db, dog.id, 500)))
     waiting, _ = await run("create", create(store, NewTask("video2video", {"prompt": "w"})))
-    await run("cancel waiting", task_transactions.while_waiting(store, waiting.id, Listed(SUBS)))
+    await run("cancel waiting", task_transactions.while_waiting(store, waiting.id, listed(SUBS)))
 
     # A callback's claim, then the polls that confirm it.
     await run(
@@ -238,7 +238,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
                 '{"status":"SUCCESS"}',
             ),
             cat.id,
-            Listed(SUBS),
+            listed(SUBS),
             POLICY,
         ),
     )
@@ -250,7 +250,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         poll_transactions.answered(
             store,
             poll_transactions.Answer(dog.id, "P", running, "{}", time.time() - 1),
-            poll_transactions.PollPolicy(Listed(SUBS), 120.0),
+            poll_transactions.PollPolicy(listed(SUBS), 120.0),
         ),
     )
     done = Observation(
@@ -266,7 +266,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         poll_transactions.answered(
             store,
             poll_transactions.Answer(cat.id, "P", done, "{}", None),
-            poll_transactions.PollPolicy(Listed(SUBS), 120.0),
+            poll_transactions.PollPolicy(listed(SUBS), 120.0),
             chat_now,
         ),
     )
@@ -277,7 +277,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         poll_transactions.answered(
             store,
             poll_transactions.Answer(cat.id, "P", dataclasses.replace(done, refund=5), "{}", None),
-            poll_transactions.PollPolicy(Listed(SUBS), 120.0),
+            poll_transactions.PollPolicy(listed(SUBS), 120.0),
         ),
     )
     # A late callback on the ended task: judged at once, and counted toward its bound.
@@ -285,7 +285,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
     await run(
         "late callback",
         poll_transactions.arrive(
-            store, Report("callback", "cb-late", late, "{}"), cat.id, Listed(SUBS), POLICY
+            store, Report("callback", "cb-late", late, "{}"), cat.id, listed(SUBS), POLICY
         ),
     )
     # A callback with CometAPI asked at once: claim and answer in one transaction, no lease.
@@ -297,7 +297,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
             Report("callback", "cb-asked", asked, "{}"),
             poll_transactions.Answer(dog.id, None, asked, "{}", time.time() - 1),
             POLICY,
-            poll_transactions.PollPolicy(Listed(SUBS), 120.0),
+            poll_transactions.PollPolicy(listed(SUBS), 120.0),
             Handing("P", time.time() + 60),
         ),
     )
@@ -315,7 +315,7 @@ async def submit_and_poll(run: Script) -> tuple[dict[str, str], list[DeliveryJob
         poll_transactions.answered(
             store,
             poll_transactions.Answer(due.task_id, "P", done_dog, "{}", None),
-            poll_transactions.PollPolicy(Listed(SUBS), 120.0, True),
+            poll_transactions.PollPolicy(listed(SUBS), 120.0, True),
         ),
     )
     return {"cat": cat.id, "dog": dog.id, "fox": fox.id}, handed.handed
@@ -335,7 +335,7 @@ async def resubmit_and_orphan(run: Script) -> None:
             "S",
             task_transactions.Accepted("up-eel", "{}", time.time() - 1),
             sent(job, 200, "accepted", None),
-            Listed(SUBS),
+            listed(SUBS),
         ),
     )
     claim = Observation(state="failed", upstream_task_id="up-eel", error="bad output")
@@ -345,7 +345,7 @@ async def resubmit_and_orphan(run: Script) -> None:
             store,
             Report("callback", "cb-eel", claim, "{}"),
             eel.id,
-            Listed(SUBS),
+            listed(SUBS),
             POLICY,
             CALLBACK_LEASE,
         ),
@@ -362,13 +362,13 @@ async def resubmit_and_orphan(run: Script) -> None:
         poll_transactions.answered(
             store,
             poll_transactions.Answer(eel.id, "C", failed, "{}", time.time() + 60),
-            poll_transactions.PollPolicy(Listed(SUBS), 120.0, False, 1),
+            poll_transactions.PollPolicy(listed(SUBS), 120.0, False, 1),
         ),
     )
     await run("requeued", task_reads.task(store, eel.id))
     [job] = await run("claim resubmit", task_transactions.claim(store, "S", None, 10))
     await run("orphans", poll_transactions.orphaned(store, time.time() + 60))
-    await run("orphan failed", poll_transactions.fail_orphan(store, eel.id, Listed(SUBS)))
+    await run("orphan failed", poll_transactions.fail_orphan(store, eel.id, listed(SUBS)))
 
 
 async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -> None:
@@ -388,14 +388,14 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
                 attempt(job, 1, 200, "succeeded"),
                 "P",
                 time.time(),
-                AttemptHealth("chat", True, 3600.0, Listed(SUBS)),
+                AttemptHealth("chat", True, 3600.0, listed(SUBS)),
                 ("m-1", True),
             ),
         )
     # The chat's settled deliveries, read as a pull downstream's events are.
     await run("pulled", delivery_reads.pulled(store, "chat", (0.0, ""), time.time() + 60, 10))
     await run("pullable", delivery_reads.pullable(store, ["chat", "hook"]))
-    failing = AttemptHealth("hook", False, 0.0, Listed(SUBS))
+    failing = AttemptHealth("hook", False, 0.0, listed(SUBS))
     for job in hooks:
         await run(
             "hook fails",
@@ -541,7 +541,7 @@ async def subscribers_read(run: Script) -> None:
     spec = {"url": "https://crm.test", "events": ["succeeded"]}
     await downstream_rows.create(store, crm, spec, sealed)  # sealed anew: its answer differs
     await run("global", downstream_rows.create(store, "all", {"url": "https://a.test"}, "x"))
-    subscribers = StoredSubscribers([], sealer)
+    subscribers = read_subscribers([], sealer)
     for label, owner in (("app's audience", app), ("admin's audience", None)):
         await run(label, store.read(lambda db, owner=owner: subscribers.of(db, owner)))
     await run("by name", store.read(lambda db: subscribers.named(db, [crm, "all", "none"])))
@@ -589,7 +589,7 @@ async def apps_and_limits(run: Script) -> None:
             task_transactions.queue(store, NewTask("video2video", {}, owner_key=app.id), limits)
         ),
     )
-    await run("cancel limited", task_transactions.while_waiting(store, first.id, Listed(SUBS)))
+    await run("cancel limited", task_transactions.while_waiting(store, first.id, listed(SUBS)))
     await run(
         "limited again",
         task_transactions.queue(store, NewTask("video2video", {"p": 2}, owner_key=app.id), limits),
@@ -635,7 +635,7 @@ async def inputs_progress_and_copies(run: Script) -> None:
             poll_transactions.answered(
                 store,
                 poll_transactions.Answer(task.id, "P", running, "{}", rule),
-                poll_transactions.PollPolicy(Listed(listening), 120.0, progress_every=0.0),
+                poll_transactions.PollPolicy(listed(listening), 120.0, progress_every=0.0),
                 # its rows leased to the poller, new or carrying it
                 Handing("P", time.time() + 60, frozenset({"progress"})),
             ),
@@ -648,7 +648,7 @@ async def inputs_progress_and_copies(run: Script) -> None:
         poll_transactions.answered(
             store,
             poll_transactions.Answer(task.id, "P", done, "{}", rule),
-            poll_transactions.PollPolicy(Listed(listening), 120.0, mirror=True),
+            poll_transactions.PollPolicy(listed(listening), 120.0, mirror=True),
         ),
     )
     await run("give up copies", copies.give_up_all(store, "stopping", 4))
@@ -703,7 +703,7 @@ async def operator_alerts(run: Script) -> None:
     window ended; an app's own alert downstream named and taking its endpoints' alerts; each
     app's digest sent once, naming every downstream told."""
     store = run.store
-    plan = alert_transactions.Plan("chat", 900.0, 0.0, lambda name: True, Listed({}))
+    plan = alert_transactions.Plan("chat", 900.0, 0.0, lambda name: True, listed({}))
     for label, kind in (
         ("alert failing", FAILING),
         ("alert held back", FAILING),

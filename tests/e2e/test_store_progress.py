@@ -18,7 +18,7 @@ from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls as poll_transactions
 from tests import transactions
-from tests.testkit import Listed
+from tests.testkit import listed
 from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
@@ -27,7 +27,7 @@ SUBSCRIPTIONS = {
     "hook": Subscription(frozenset({"progress", "succeeded"})),
     "chat": Subscription(frozenset({"running", "succeeded"})),  # running is not progress
 }
-EVERY_FIGURE = poll_transactions.PollPolicy(Listed(SUBSCRIPTIONS), 120.0, progress_every=0.0)
+EVERY_FIGURE = poll_transactions.PollPolicy(listed(SUBSCRIPTIONS), 120.0, progress_every=0.0)
 
 
 async def report(store: Store, task_id: str, obs: Observation) -> None:

@@ -23,7 +23,7 @@ from receiver.tasks import reads as task_reads
 from tests import transactions
 from tests.e2e.test_store import SUBSCRIPTIONS, claim_all, with_stores
 from tests.harness import wait_for
-from tests.testkit import Listed
+from tests.testkit import listed
 from tests.transactions import make_task
 
 pytestmark = pytest.mark.every_backend
@@ -72,7 +72,7 @@ def test_attempts_feed_the_timeline_the_stream_and_the_chart(storage_url: str):
         task, _ = await make_task(store, NewTask("video2video", {"prompt": "p"}))
         obs = Observation(state="succeeded", upstream_task_id="up", outputs=("https://x/v",))
         await observe(
-            store, task.id, Report("poll", "k", obs, "{}"), Audience(Listed(SUBSCRIPTIONS))
+            store, task.id, Report("poll", "k", obs, "{}"), Audience(listed(SUBSCRIPTIONS))
         )
         [job, _other] = await claim_all(store, "me", 60, 10)
         now = time.time()
@@ -134,7 +134,7 @@ def test_a_polls_progress_is_kept_until_the_task_ends(storage_url: str):
         await poll_transactions.answered(
             store,
             poll_transactions.Answer(job.task_id, "me", running, "{}", time.time() - 1),
-            poll_transactions.PollPolicy(Listed({}), 120.0),
+            poll_transactions.PollPolicy(listed({}), 120.0),
         )
         seen = await task_reads.task(store, task.id)
         assert seen is not None and seen.progress == 0.4

@@ -18,7 +18,7 @@ from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, lock
 from receiver.lifecycle.transactions.polls import claimed, keep_claim
 from receiver.tasks.transactions import Accepted, bind
-from tests.testkit import Listed
+from tests.testkit import listed
 
 POLICY = ClaimPolicy(False, 600.0, 0.5, 100, 1_000_000)
 
@@ -37,7 +37,7 @@ def _claim(db: SqliteDb, task_id: str, key: str, now: float, body: str = "{}") -
     report = Report("callback", key, obs, body)
     locked = lock(db, task_id, obs)
     assert isinstance(locked, Locked), locked
-    kept = keep_claim(db, locked, report, Audience(Listed({})), POLICY, None, now)
+    kept = keep_claim(db, locked, report, Audience(listed({})), POLICY, None, now)
     assert kept.verdict == "pending"
     assert claimed(locked, report, kept, POLICY, now) == lock_task(db, task_id)
 
@@ -48,7 +48,7 @@ def test_the_row_a_claim_leaves_is_the_one_kept_in_memory(
 ) -> None:
     db = _db(tmp_path / "h.db")
     task, _ = create_task(db, NewTask("video2video", {"video": "https://x.invalid/v.mp4"}), 100.0)
-    bind(db, task.id, Accepted("up-1", "{}", 9e9), Audience(Listed({})), "submit", 100.0)
+    bind(db, task.id, Accepted("up-1", "{}", 9e9), Audience(listed({})), "submit", 100.0)
     if polled_at is not None:  # asked lately: the claim's poll waits for the gap
         finish_poll(db, PollEnd(task.id, None, 9e9, polled_at, None))
     _claim(db, task.id, "callback:1", 200.0, '{"status": "SUCCEEDED"}')
@@ -63,6 +63,6 @@ def test_a_claim_that_takes_a_task_out_of_the_queue_has_it_read_again(tmp_path: 
     report = Report("callback", "callback:1", obs, "{}")
     locked = lock_task(db, task.id)
     assert locked is not None and locked.task.next_submit_at is not None
-    kept = keep_claim(db, locked, report, Audience(Listed({})), POLICY, None, 200.0)
+    kept = keep_claim(db, locked, report, Audience(listed({})), POLICY, None, 200.0)
     assert kept.verdict == "pending"
     assert claimed(locked, report, kept, POLICY, 200.0) is None

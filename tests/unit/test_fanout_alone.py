@@ -23,7 +23,7 @@ from receiver.lifecycle.rules.records import NewTask, Work
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.wiring.worker_parts import WorkerParts, wakers_for
-from tests.testkit import Listed
+from tests.testkit import listed
 
 from .test_parts_alone import OWNER, Lines
 
@@ -60,7 +60,7 @@ class Directory:
         self.generation = 1
         self.every = {d.name: d}
         self.app_names: dict[str, str] = {}
-        self.subscribers = Listed({d.name: subscription(d)})
+        self.subscribers = listed({d.name: subscription(d)})
 
     def token_source(self, d: Downstream) -> None:
         return None

@@ -31,7 +31,7 @@ from receiver.tasks.poller import Poller
 from receiver.tasks.rules.inputs import holds_references
 from receiver.tasks.submitter import Submitter
 from receiver.wiring.worker_parts import WorkerParts, wakers_for
-from tests.testkit import Listed
+from tests.testkit import listed
 
 SETTINGS = Settings()
 OWNER = "here:1:abc"
@@ -82,19 +82,19 @@ def _signer() -> CallbackSigner:
 def _submitter(parts: WorkerParts, comet: Comet) -> Submitter:
     polling = SETTINGS.polling
     return Submitter(
-        parts, comet, _signer(), Listed({}), SETTINGS.upstream, polling.scan_seconds, 0.0
+        parts, comet, _signer(), listed({}), SETTINGS.upstream, polling.scan_seconds, 0.0
     )
 
 
 def _poller(parts: WorkerParts, comet: Comet) -> Poller:
-    recording = polls.PollPolicy(Listed({}), SETTINGS.callbacks.corroborate_seconds)
+    recording = polls.PollPolicy(listed({}), SETTINGS.callbacks.corroborate_seconds)
     handoffs = (PollHandoff(), DeliveryHandoff())
     return Poller(parts, comet, handoffs, SETTINGS.polling, recording, 60.0)
 
 
 def _callback(parts: WorkerParts) -> Callback:
     lease = SETTINGS.polling.lease(OWNER)
-    return Callback(parts, _signer(), PollHandoff(), Listed({}), lease, SETTINGS.callbacks, 5.0)
+    return Callback(parts, _signer(), PollHandoff(), listed({}), lease, SETTINGS.callbacks, 5.0)
 
 
 async def _called_back(route: Callback, token: str, body: bytes) -> tuple[int, Any]:

@@ -23,7 +23,7 @@ from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.lifecycle.transactions.polls import SET_POLL_BUDGET, arrived
 from receiver.tasks.transactions import Accepted, bind
-from tests.testkit import Listed
+from tests.testkit import listed
 
 
 def _insert(value: str) -> Any:
@@ -244,7 +244,7 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
         else:
             db.execute(END_SUBMIT, (None, 2000.0, task.id, "owner"))
             bind(
-                db, task.id, Accepted(f"up-{i}", "{}", 9e9), Audience(Listed({})), "submit", 2000.0
+                db, task.id, Accepted(f"up-{i}", "{}", 9e9), Audience(listed({})), "submit", 2000.0
             )
     conn.execute("COMMIT")
 
@@ -280,7 +280,7 @@ def test_a_submit_claim_reads_the_queue_not_every_task_stored(tmp_path: Path) ->
             continue
         db.execute(START_SUBMIT, ("owner", 1000.0 + i, task.id))
         db.execute(END_SUBMIT, (None, 2000.0, task.id, "owner"))
-        bind(db, task.id, Accepted(f"up-{i}", "{}", 9e9), Audience(Listed({})), "submit", 2000.0)
+        bind(db, task.id, Accepted(f"up-{i}", "{}", 9e9), Audience(listed({})), "submit", 2000.0)
     conn.execute("COMMIT")
 
     steps = 0
@@ -319,7 +319,7 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(
         for i in range(tasks):
             task, _ = create_task(db, NewTask("image_to_video", {"i": i}), now=1.0)
             obs = Observation(state="succeeded", upstream_task_id=f"up-{i}-{len(only)}")
-            observed(db, task.id, Report("poll", "k", obs, "{}"), Audience(Listed(only)), 2.0)
+            observed(db, task.id, Report("poll", "k", obs, "{}"), Audience(listed(only)), 2.0)
         conn.execute("COMMIT")
 
     def claim_steps() -> tuple[int, int]:
@@ -358,12 +358,12 @@ def test_a_callback_leases_its_due_poll_in_its_own_transaction_once(tmp_path: Pa
     migrate(db)
     policy = ClaimPolicy(False, 600.0, 0.5, 100, 1_000_000)
     task, _ = create_task(db, NewTask("video2video", {"video": "https://x.invalid/v.mp4"}), 100.0)
-    bind(db, task.id, Accepted("up-1", "{}", 9e9), Audience(Listed({})), "submit", 100.0)
+    bind(db, task.id, Accepted("up-1", "{}", 9e9), Audience(listed({})), "submit", 100.0)
     claim = Observation(state="succeeded", upstream_task_id="up-1")
 
     def callback(key: str, now: float, take: PollLease | None) -> Recorded:
         report = Report("callback", key, claim, "{}")
-        return arrived(db, task.id, report, Audience(Listed({})), policy, take, now)
+        return arrived(db, task.id, report, Audience(listed({})), policy, take, now)
 
     first = callback("callback:1", 200.0, PollLease("me", 30.0, 60.0, None))
     assert first.verdict == "pending" and first.poll is not None

@@ -15,6 +15,7 @@ from receiver.deliveries.rules.delivery import (
     Attempt,
     Delivery,
     DeliveryJob,
+    MadeDownstream,
     Waiting,
 )
 from receiver.kernel.store.db import Db, Sql, new_id
@@ -62,6 +63,36 @@ DISABLED_DOWNSTREAMS = Sql("SELECT name FROM downstreams WHERE disabled_at IS NO
 def disabled_downstreams(db: Db) -> set[str]:
     """The downstreams whose new deliveries are made held, not pending."""
     return {r["name"] for r in db.all(DISABLED_DOWNSTREAMS)}
+
+
+MADE_COLUMNS = "name, spec, sealed_secret, sealed_previous, change_seq"
+# An event's audience (`StoredSubscribers`): the global downstreams made through the API ('')
+# and the task's app's, through the app's index, whatever the number of apps.
+MADE_FOR_APP = Sql(
+    f"SELECT {MADE_COLUMNS} FROM downstreams WHERE spec IS NOT NULL AND app_id IN ('', ?)"
+    " ORDER BY name"
+)
+MADE_NAMED = Sql(f"SELECT {MADE_COLUMNS} FROM downstreams WHERE spec IS NOT NULL AND name = ANY(?)")
+
+
+def made_for(db: Db, app_id: str | None) -> list[MadeDownstream]:
+    """The global downstreams made through the API, and `app_id`'s (None: the global ones)."""
+    return [_made(r) for r in db.all(MADE_FOR_APP, (app_id or "",))]
+
+
+def made_named(db: Db, names: Sequence[str]) -> list[MadeDownstream]:
+    """Those of `names` made through the API (by their primary key)."""
+    return [_made(r) for r in db.all(MADE_NAMED, (db.array(names),))] if names else []
+
+
+def _made(r: dict[str, Any]) -> MadeDownstream:
+    return MadeDownstream(
+        r["name"],
+        orjson.loads(r["spec"]),
+        r["sealed_secret"],
+        r["sealed_previous"],
+        r["change_seq"],
+    )
 
 
 DISABLED_AMONG = Sql("SELECT name FROM downstreams WHERE name = ANY(?) AND disabled_at IS NOT NULL")

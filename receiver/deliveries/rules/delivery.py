@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 from receiver.kernel.store.db import Db
 
@@ -115,17 +116,71 @@ class Subscription:
 Subscriptions = Mapping[str, Subscription]
 
 
-class Subscribers(Protocol):
-    """The downstreams an event may go to, read in the event's own transaction (a downstream
-    made or changed on another replica counts at once): the few of one app, never every
-    app's, so that an app's event costs the same beside ten apps or ten thousand."""
+@dataclass(frozen=True)
+class MadeDownstream:
+    """A downstream made through the API as an event reads it from the store."""
+
+    name: str
+    spec: dict[str, Any]  # its settings, the URL and other secrets sealed
+    sealed_secret: str
+    sealed_previous: str | None
+    change_seq: int  # the number of its last change (a rotation's too; not a reseal)
+
+
+# What the store holds for an app (None: the global ones), or of some names; and a row's
+# subscription, worked out by the downstreams (settings checked, seals tried; None: it
+# takes nothing, its settings no longer pass).
+ReadMade = Callable[[Db, str | None], list[MadeDownstream]]
+ReadNamed = Callable[[Db, Sequence[str]], list[MadeDownstream]]
+Judge = Callable[[MadeDownstream], Subscription | None]
+
+
+class Subscribers:
+    """The downstreams an event may go to, read in the event's own transaction (a change made
+    on another replica counts at once): the config file's (few, fixed at start), and the rows
+    made through the API that are global or the task's app's, read by the app's index, never
+    every app's. Each row is judged once a version (its last change, and its seals: a reseal
+    under another replica's key changes no number but may change what opens here), kept in
+    a bounded cache. Used from the store's threads."""
+
+    def __init__(self, configured: Subscriptions, read: tuple[ReadMade, ReadNamed], judge: Judge):
+        self._configured, (self._read, self._read_named), self._judge = configured, read, judge
+        self._judged: OrderedDict[str, tuple[tuple[Any, ...], Subscription | None]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def of(self, db: Db, owner: str | None) -> Subscriptions:
         """Those that may take an event of a task of `owner` (an app's id; None: the admin
         token's), or a notice about one of its downstreams: the global ones and its own."""
+        return self._with(self._read(db, owner))
 
     def named(self, db: Db, names: Sequence[str]) -> Subscriptions:
         """Those of `names` that exist."""
+        found = self._with(self._read_named(db, names))
+        return {n: found[n] for n in names if n in found}
+
+    def _with(self, rows: list[MadeDownstream]) -> dict[str, Subscription]:
+        found = dict(self._configured)  # a row of the same name stands in the file's place
+        for row in rows:
+            if (sub := self._subscription(row)) is not None:
+                found[row.name] = sub
+        return found
+
+    def _subscription(self, row: MadeDownstream) -> Subscription | None:
+        version = (row.change_seq, row.sealed_secret, row.sealed_previous)
+        with self._lock:
+            if (kept := self._judged.get(row.name)) is not None and kept[0] == version:
+                self._judged.move_to_end(row.name)
+                return kept[1]
+        sub = self._judge(row)
+        with self._lock:
+            self._judged[row.name] = (version, sub)
+            if len(self._judged) > CACHED_ROWS:
+                self._judged.popitem(last=False)
+        return sub
+
+
+# Rows kept judged: a few apps' busy downstreams, well over what one app has.
+CACHED_ROWS = 4096
 
 
 @dataclass(frozen=True)
