@@ -409,7 +409,9 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
     # answer then (asked again later), then allowed (released).
     of = asked_of("http://127.0.0.1:9/hook", "relay.example")
     refusal = f"{NOT_VALIDATED}: its answer has no WebHook-Allowed-Origin"
-    await run("refused", delivery.handshake_refused(store, "hook", of, refusal, [0.0], SUBS))
+    await run(
+        "refused", delivery.handshake_refused(store, "hook", of, refusal, [0.0], listed(SUBS))
+    )
     await run("handshakes due", downstream_rows.handshakes_due(store))
     await run("turn", downstream_rows.take_handshake_turn(store, "hook", 60.0))
     await run("turn taken", downstream_rows.take_handshake_turn(store, "hook", 60.0))
