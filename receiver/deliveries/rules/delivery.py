@@ -127,21 +127,18 @@ class MadeDownstream:
     change_seq: int  # the number of its last change (a rotation's too; not a reseal)
 
 
-# What the store holds for an app (None: the global ones), or of some names; and a row's
-# subscription, worked out by the downstreams (settings checked, seals tried; None: it
-# takes nothing, its settings no longer pass).
+# An app's rows (None: the global ones), or some names'; a row's subscription (None: none).
 ReadMade = Callable[[Db, str | None], list[MadeDownstream]]
 ReadNamed = Callable[[Db, Sequence[str]], list[MadeDownstream]]
 Judge = Callable[[MadeDownstream], Subscription | None]
 
 
 class Subscribers:
-    """The downstreams an event may go to, read in the event's own transaction (a change made
-    on another replica counts at once): the config file's (few, fixed at start), and the rows
-    made through the API that are global or the task's app's, read by the app's index, never
-    every app's. Each row is judged once a version (its last change, and its seals: a reseal
-    under another replica's key changes no number but may change what opens here), kept in
-    a bounded cache. Used from the store's threads."""
+    """Who an event may go to, read in its transaction (another replica's change counts at
+    once): the config file's downstreams, the API's global ones and the task's app's (by the
+    app's index), each row judged once a version in a bounded cache (the store's threads)."""
+
+    CACHED_ROWS = 4096  # a few apps' busy downstreams, well over what one app has
 
     def __init__(self, configured: Subscriptions, read: tuple[ReadMade, ReadNamed], judge: Judge):
         self._configured, (self._read, self._read_named), self._judge = configured, read, judge
@@ -149,8 +146,7 @@ class Subscribers:
         self._lock = threading.Lock()
 
     def of(self, db: Db, owner: str | None) -> Subscriptions:
-        """Those that may take an event of a task of `owner` (an app's id; None: the admin
-        token's), or a notice about one of its downstreams: the global ones and its own."""
+        """Those that may take an event of `owner`'s task (None: the admin's), or its notice."""
         return self._with(self._read(db, owner))
 
     def named(self, db: Db, names: Sequence[str]) -> Subscriptions:
@@ -174,13 +170,9 @@ class Subscribers:
         sub = self._judge(row)
         with self._lock:
             self._judged[row.name] = (version, sub)
-            if len(self._judged) > CACHED_ROWS:
+            if len(self._judged) > self.CACHED_ROWS:
                 self._judged.popitem(last=False)
         return sub
-
-
-# Rows kept judged: a few apps' busy downstreams, well over what one app has.
-CACHED_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -213,11 +205,6 @@ DELIVERY_STATES = (
     "superseded",
     "filtered",
 )
-
-
-def takers(state: str, subscriptions: Subscriptions, route: TaskRoute) -> list[str]:
-    """The downstreams that take the event (whether they are disabled is asked of these)."""
-    return [name for name, sub in subscriptions.items() if takes(sub, state, route)]
 
 
 def recipients(

@@ -12,10 +12,12 @@ from receiver.deliveries.rows.outbox import Handing
 from receiver.deliveries.rules.delivery import (
     DeliveryJob,
     Subscribers,
+    Subscriptions,
+    TaskRoute,
     coalesce,
     held_reasons,
     recipients,
-    takers,
+    takes,
 )
 from receiver.deliveries.rules.event_types import PROGRESS, PROGRESS_TYPE
 from receiver.kernel.store import Store
@@ -169,6 +171,11 @@ def advanced(task: Task, obs: Observation, now: float) -> Task:
         next_poll_at=None if terminal else task.next_poll_at,
         progress=shown_progress(obs.state, task.progress),
     )
+
+
+def takers(state: str, subscriptions: Subscriptions, route: TaskRoute) -> list[str]:
+    """The downstreams that take the event (whether they are disabled is asked of these)."""
+    return [name for name, sub in subscriptions.items() if takes(sub, state, route)]
 
 
 def fan_out(
