@@ -126,8 +126,8 @@ def downstreams(config_path: str | None) -> tuple[list[dict[str, Any]], Named]:
     from receiver.downstreams import names
     from receiver.downstreams import transactions as downstream_transactions
     from receiver.downstreams.directory import health_of
-    from receiver.downstreams.subscribers import stand_in
     from receiver.downstreams.rows import DownstreamHealth
+    from receiver.downstreams.subscribers import stand_in
 
     configured = settings_of(config_path).downstream
     pulled = {d.name: d.pulled for d in configured}
