@@ -8,4 +8,4 @@ UPDATE downstreams SET app_id = substr(name, 1, 28)
     WHERE spec IS NOT NULL AND length(name) > 29 AND substr(name, 29, 1) = '.'
     AND substr(name, 1, 4) IN ('app_', 'key_')
     AND ltrim(substr(name, 5, 24), '0123456789abcdef') = '';
-CREATE INDEX downstreams_by_app ON downstreams (app_id, name) WHERE spec IS NOT NULL;
+CREATE INDEX downstreams_of_app ON downstreams (app_id, name) WHERE spec IS NOT NULL;
