@@ -71,7 +71,8 @@ async def fill(url: str, count: int) -> None:
                 for k in range(ENDPOINTS):
                     kept = owned_name(app.id, f"hook-{k:02d}")
                     sealed = sealer.seal(new_secret(), kept)
-                    downstreams.create(db, kept, seal_url(sealer, spec(kept), kept), sealed, now)
+                    spec_sealed = seal_url(sealer, spec(kept), kept)
+                    downstreams.create(db, kept, app.id, spec_sealed, sealed, now)
 
         await store.run(write)
     await store.close()
