@@ -538,7 +538,7 @@ async def subscribers_read(run: Script) -> None:
     """Who an event may go to: the global downstreams and one app's, found by its index, and
     downstreams by name; a seal that does not open holds its rows."""
     store, sealer = run.store, Sealer(["parity-key-" + "k" * 32])
-    app = "app_" + "0" * 24
+    app = "app_" + "e" * 24  # an app of its own: the lists above made others
     crm, sealed = owned_name(app, "crm"), sealer.seal("whsec_" + "c" * 32, owned_name(app, "crm"))
     spec = {"url": "https://crm.test", "events": ["succeeded"]}
     await downstream_rows.create(store, crm, spec, sealed)  # sealed anew: its answer differs
