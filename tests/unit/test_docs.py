@@ -338,7 +338,9 @@ def _check_command(words: list[str]) -> None:
             assert sub is not None, f"no command {name!r} under {command.name!r}"
         assert subs[0] is not None
         command = subs[0]
-    options = {o for p in command.params for o in [*p.opts, *p.secondary_opts]}
+    # get_params: the options a command adds as it is read (a downstream's settings) too.
+    params = command.get_params(click.Context(command))
+    options = {o for p in params for o in [*p.opts, *p.secondary_opts]}
     for word in words:
         option = word.strip("[]").split("=")[0]
         if option.startswith("--"):
