@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rules.delivery import TASK_WEBHOOK, owned_name, owner_of, shown_name
+from receiver.deliveries.rules.delivery import is_task_webhook, owned_name, owner_of, shown_name
 from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 
 PROBLEMS = (FAILING, DISABLED)
@@ -140,7 +140,7 @@ def targets(
     """The downstreams an alert about `about` goes to: the operator's alert downstream, and
     the one its app named (kept as `<app id>.<name>`), each when it exists; never the
     downstream the alert is about, and nothing about a task's own webhook."""
-    if about == TASK_WEBHOOK:
+    if is_task_webhook(about):
         return []
     return digest_targets(owner_of(about), operator, app_choice, known, {about})
 

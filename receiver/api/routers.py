@@ -36,6 +36,7 @@ from receiver.kernel.http.errors import malformed
 from receiver.kernel.http.openapi import ANSWERS, BODIES, REF, described
 from receiver.kernel.http.openapi import media as media_answer
 from receiver.keys import api as keys
+from receiver.keys import webhooks_api
 from receiver.media import api as media
 from receiver.operator import api as probes
 from receiver.operator import maintenance_api as maintenance
@@ -79,6 +80,7 @@ _ROUTERS = (
     runway_uploads.router,
     runway_more.router,
     keys.router,
+    webhooks_api.router,
     apps.router,
     apps.own,
     portal_links.router,

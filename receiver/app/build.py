@@ -136,7 +136,7 @@ def create_app(service: Service) -> Starlette:
             asyncio.create_task(directory.run(stopping, tick), name="directory"),
         ]
         if delivers:
-            fanout = fanout_of(service, directory).run(stopping)
+            fanout = fanout_of(service, directory, parts.task_webhook_keys).run(stopping)
             workers.append(asyncio.create_task(fanout, name="fanout"))
         if mirrors:
             mirror = _mirror(service, parts).run(stopping)

@@ -14,8 +14,10 @@ from receiver.apps.portal import PortalLinks
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.directory import Directory, new_directory
 from receiver.kernel.net.request_calls import RequestCalls
+from receiver.kernel.secrets.sealing import Sealer
 from receiver.kernel.secrets.tokens import MediaLinks
 from receiver.keys.bearers import Keys
+from receiver.keys.webhook_keys import TaskWebhookKeys
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.media.storage.local import MediaStorage
 from receiver.operator.probes import Probed
@@ -43,6 +45,7 @@ class Parts:
     # The bound on the calls to downstreams that requests wait on (validate, test events),
     # one for every door: the API, the console, the portals.
     request_calls: RequestCalls
+    task_webhook_keys: TaskWebhookKeys  # each app's keys for its tasks' own webhooks
 
     def put_on(self, state: State) -> None:
         """Where the routes' dependencies find them, each by its field's name
@@ -61,12 +64,24 @@ def directory_of(service: Service, follows: bool = True) -> Directory:
     return new_directory(service.config, worker_parts(service), service.labels.app_names, follows)
 
 
-def fanout_of(service: Service, directory: Directory) -> Fanout:
-    """The fan-out over `directory`, taking what this process's polls hand it."""
+def task_webhook_keys_of(service: Service) -> TaskWebhookKeys:
+    """Each app's keys for its tasks' own webhooks, sealed as the downstreams' secrets are."""
+    config = service.config
+    sealer = Sealer(config.secrets.signing_keys)
+    overlap = config.settings.delivery.rotation_overlap_seconds
+    return TaskWebhookKeys(service.store, sealer, overlap)
+
+
+def fanout_of(
+    service: Service, directory: Directory, keys: TaskWebhookKeys | None = None
+) -> Fanout:
+    """The fan-out over `directory`, taking what this process's polls hand it; `keys`: the
+    apps' task-webhook keys the process's routes rotate (None: its own)."""
     config = service.config
     delivery, secret = config.settings.delivery, config.secrets.task_webhook_secret
     parts, alerts = worker_parts(service), config.settings.alerts
-    return Fanout(parts, delivery, directory, service.deliveries, secret, alerts)
+    keys = keys or task_webhook_keys_of(service)
+    return Fanout(parts, delivery, directory, service.deliveries, secret, alerts, keys)
 
 
 def probed(service: Service) -> Probed:
@@ -92,7 +107,8 @@ def build_parts(service: Service) -> Parts:
         stream_pools(settings.server),
         lambda: service.draining(),
     )
-    # Task webhooks are signed: off until the variable naming their secret is set.
+    # The operator's own tasks' webhooks are signed with the relay-wide secret: off until the
+    # variable naming it is set (an app's tasks' are signed with the app's own keys).
     webhooks_off = None
     if secrets.task_webhook_secret is None:
         webhooks_off = settings.delivery.task_webhook_secret_env
@@ -124,4 +140,5 @@ def build_parts(service: Service) -> Parts:
             settings.server.request_calls_per_key_per_second,
             settings.server.request_calls_cap,
         ),
+        task_webhook_keys=task_webhook_keys_of(service),
     )

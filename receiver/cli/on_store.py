@@ -70,7 +70,7 @@ def deliveries(
 ) -> tuple[list[dict[str, Any]], Named]:
     """The newest deliveries; an unknown `downstream` is one line, exit 1."""
     from receiver.deliveries import reads as delivery_reads
-    from receiver.deliveries.rules.delivery import TASK_WEBHOOK, DeliveryFilter
+    from receiver.deliveries.rules.delivery import DeliveryFilter, is_task_webhook
     from receiver.downstreams import names
     from receiver.downstreams import transactions as downstream_transactions
     from receiver.kernel.errors import NotFound
@@ -90,7 +90,7 @@ def deliveries(
         if kept is not None and not found:
             # Nothing for it: say so when there is no such downstream, not an empty table.
             made = {row.name for row in await downstream_transactions.made(store)}
-            if kept not in configured | made | {TASK_WEBHOOK}:
+            if kept not in configured | made and not is_task_webhook(kept):
                 meant = await names.also_named(store, kept, made)
                 hint = f" (an app's is named APP/NAME: {', '.join(meant)})" if meant else ""
                 return f"no downstream named {downstream!r}{hint}"

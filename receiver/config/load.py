@@ -47,6 +47,10 @@ class Downstream(DownstreamSettings):
     managed: bool = False
     previous_secret: str | None = None  # signs beside `secret` until `previous_until`
     previous_until: float = 0.0  # (receiver/kernel/secrets/signing.py's `secrets_in_use`)
+    # An app's tasks' own webhooks: its ed25519 key signs `v1a` beside `secret`'s `v1`, and
+    # the key a rotation replaced beside `previous_secret` (receiver/keys/webhook_keys.py).
+    key_beside: str | None = None
+    previous_key_beside: str | None = None
 
 
 class Secrets(BaseModel):

@@ -318,8 +318,9 @@ class DeliveryConfig(Section):
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
     # False when `receiver deliver` runs the fan-out in a process of its own.
     in_process: bool = True
-    # Each task's own webhook (`webhook` on submit): signed with the secret in this env var
-    # (a task that asks for a webhook is refused while it is unset), its attempts bounded.
+    # A task's own webhook (`webhook` on submit): the operator's own tasks' signed with the
+    # secret in this env var (such a task is refused while it is unset), an app's with the
+    # app's own keys (GET /v1/webhooks/default/secret); each app's attempts bounded apart.
     task_webhook_secret_env: str = "RECEIVER_WEBHOOK_SECRET"
     task_webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
     task_webhook_max_in_flight: Annotated[int, Field(gt=0)] = 32

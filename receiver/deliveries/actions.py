@@ -13,7 +13,6 @@ from receiver.deliveries import transactions as delivery
 from receiver.deliveries.fanout.connections import validate
 from receiver.deliveries.fanout.handshakes import keep_verdict
 from receiver.deliveries.rules.delivery import (
-    TASK_WEBHOOK,
     Answer,
     Delivery,
     DeliveryFilter,
@@ -43,7 +42,7 @@ async def deliveries_for(store: Store, caller: Caller, wanted: DeliveryFilter) -
     if caller.sees_all:
         return await delivery_reads.deliveries(store, wanted)
     app_id = caller.app_id or ""
-    if wanted.downstream is not None and wanted.downstream != TASK_WEBHOOK:
+    if wanted.downstream is not None:  # its tasks' webhooks' too: `<app id>.task-webhook`
         wanted = replace(wanted, downstream=owned_name(app_id, wanted.downstream))
     return await delivery_reads.app_deliveries(store, app_id, wanted)
 

@@ -19,6 +19,7 @@ from receiver.deliveries.rules.delivery import (
     Subscribers,
     ask_again_in,
     held_reasons,
+    is_task_webhook,
     notified_of,
     owner_of,
     row_state,
@@ -102,7 +103,7 @@ def filter_failed(attempt: Attempt) -> bool:
     return (
         attempt.outcome == "filtered"
         and attempt.error != REFUSED
-        and attempt.downstream != TASK_WEBHOOK
+        and not is_task_webhook(attempt.downstream)
     )
 
 
@@ -166,16 +167,19 @@ async def handshake_refused(
     return await store.run(write)
 
 
-async def webhook_gone(store: Store, task_id: str, reason: str, except_id: str) -> int:
+async def webhook_gone(
+    store: Store, task_id: str, reason: str, except_id: str, lane: str = TASK_WEBHOOK
+) -> int:
     """The task's own webhook answered 410: it takes nothing more of this task. Its other
-    unfinished deliveries there end; how many."""
-    return await store.run(lambda db: _webhook_gone(db, task_id, reason, except_id, time.time()))
+    unfinished deliveries there (in `lane`: its app's, or the operator's) end; how many."""
+    now = time.time()
+    return await store.run(lambda db: _webhook_gone(db, task_id, lane, reason, except_id, now))
 
 
-def _webhook_gone(db: Db, task_id: str, reason: str, except_id: str, now: float) -> int:
+def _webhook_gone(db: Db, task_id: str, lane: str, reason: str, except_id: str, now: float) -> int:
     if not tracking.mark_webhook_gone(db, task_id, now):
         return 0
-    return outbox.end_of_task(db, task_id, TASK_WEBHOOK, reason, except_id, now)
+    return outbox.end_of_task(db, task_id, lane, reason, except_id, now)
 
 
 def claim_within(

@@ -5,7 +5,9 @@ no secret, and a receiver fetches them without any credential of the relay's."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -18,6 +20,7 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, described
 from receiver.keys.guard import Keyring
+from receiver.keys.webhooks_api import WebhookKeys
 
 PATH = "/.well-known/jwks.json"
 APP_PATH = "/.well-known/jwks/{app}.json"
@@ -39,8 +42,14 @@ class KeySet(Answer):
     keys: list[PublicKey]
 
 
-def _answer(directory: Downstreams, owner: Owner) -> Response:
+def _answer(directory: Downstreams, owner: Owner, more: Sequence[dict[str, str]] = ()) -> Response:
+    """`owner`'s set; `more`: the keys its tasks' own webhooks are signed with."""
     body = directory.key_set(owner, time.time())
+    if more:
+        found = json.loads(body)["keys"]
+        kids = {key["kid"] for key in found}
+        found += [key for key in more if key["kid"] not in kids]
+        body = json.dumps({"keys": found}, separators=(",", ":")).encode()
     headers = {"Cache-Control": f"public, max-age={CACHE_SECONDS}"}
     return Response(body, media_type="application/json", headers=headers)
 
@@ -72,7 +81,8 @@ async def jwks(directory: Downstreams) -> Response:
     summary="The keys of an app's RFC 9421 signatures",
     description=described(
         "A JSON Web Key Set of the ed25519 public keys that the app's own downstreams with"
-        " `signing: rfc9421` are signed with, and no other app's." + _SAID,
+        " `signing: rfc9421` are signed with, and the app's tasks' own webhooks (`v1a`), and"
+        " no other app's." + _SAID,
         auth="none",
     ),
     responses={
@@ -81,9 +91,13 @@ async def jwks(directory: Downstreams) -> Response:
         404: answer("No app of that name.", ErrorAnswer),
     },
 )
-async def app_jwks(directory: Downstreams, keys: Keyring, app: AppName) -> Response:
+async def app_jwks(
+    directory: Downstreams, keys: Keyring, webhook_keys: WebhookKeys, app: AppName
+) -> Response:
     try:
         found = await keys.app(app)
     except NotFound:
         raise NotFound(f"no app named {app!r}") from None
-    return _answer(directory, found.id)
+    signing = await webhook_keys.known(found.id)
+    more = signing.public_keys(time.time()) if signing is not None else []
+    return _answer(directory, found.id, more)

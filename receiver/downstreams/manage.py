@@ -179,6 +179,8 @@ async def create_downstream(
             raise InvalidRequest("name: `<app id>.` begins only the names of apps' downstreams")
         name = _managed_name(directory, settings.name)
     else:
+        if settings.name == TASK_WEBHOOK:  # its app's tasks' own webhooks' lane
+            raise Conflict(f"{TASK_WEBHOOK!r} is the name of the app's tasks' own webhooks")
         name = owned_name(owner, settings.name)
         if len(name) > NAME_MAX:
             short = NAME_MAX - len(name) + len(settings.name)

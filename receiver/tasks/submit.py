@@ -329,7 +329,8 @@ def request_hash(kind: str, fields: dict[str, Any]) -> str:
 @dataclass(frozen=True)
 class Intake:
     """What taking a task in uses, made once at start-up (receiver/app/parts.py);
-    `webhooks_off`: the unset variable that turns task webhooks off (None: they are on)."""
+    `webhooks_off`: the unset variable that turns the operator's own tasks' webhooks off
+    (None: they are on; an app's are always on)."""
 
     store: Store
     signer: CallbackSigner
@@ -383,7 +384,7 @@ async def _submit(
     request = validate(payload, through)
     routing = request.routing()
     if routing and "webhook" in routing:
-        check_webhook(intake, routing["webhook"])
+        check_webhook(intake, routing["webhook"], owner_key)
     if routing and "webhook_filter" in routing:  # compiled in a process, never here
         try:
             await vet(routing["webhook_filter"], "webhook_filter", owner_key or OPERATOR)
@@ -423,10 +424,11 @@ async def _submit(
     return Submission(task, True, callback_url)
 
 
-def check_webhook(intake: Intake, url: str) -> None:
+def check_webhook(intake: Intake, url: str, owner: str | None = None) -> None:
     """A task's webhook may not name a private address (checked again after DNS), and it is
-    signed, so the secret must be there."""
-    if intake.webhooks_off is not None:
+    signed: an app's task's with its app's own keys, the operator's with the relay-wide
+    secret, which must be there."""
+    if intake.webhooks_off is not None and owner is None:
         raise InvalidRequest(
             f"webhook: task webhooks are off here ({intake.webhooks_off} is not set)"
         )

@@ -191,6 +191,8 @@ def test_every_operation_answers_as_described(case: Any, who: str, world: World)
     across_fields = across_fields or (
         case.operation.path == "/v1/downstreams" and case.method == "GET"
     )
+    # An app's task-webhook secret: the admin token has no app to read or rotate it for.
+    across_fields = across_fields or case.operation.path.startswith("/v1/webhooks/default/")
     # A key's and an app's `weight` and limits are integers as written: JSON Schema's
     # `integer` takes 18.0 too, which the relay refuses on purpose (`"3"`, `true` and `2.0`
     # were read as counts).

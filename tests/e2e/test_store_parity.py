@@ -47,6 +47,7 @@ from receiver.keys.rules import NO_LIMITS, KeyLimits
 from receiver.keys.transactions import apps as apps_story
 from receiver.keys.transactions import keys as keys_story
 from receiver.keys.transactions import sessions
+from receiver.keys.transactions import webhook_keys as webhook_keys_story
 from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import submits, tracking
 from receiver.lifecycle.rules.polling import PollLease, PollRule, timing_key
@@ -580,6 +581,11 @@ async def apps_and_limits(run: Script) -> None:
     await run("portal framing", apps_story.set_framing(store, "studio", origins))
     await run("portal app", apps_story.app_of(store, app.id, time.time() + 60))
     await run("portal link used", apps_story.use_once(store, "lnk_parity", time.time() + 60))
+    # Its task-webhook keys: none, made once (the first kept), rotated.
+    await run("no webhook keys", webhook_keys_story.of(store, app.id))
+    await run("webhook keys made", webhook_keys_story.made(store, app.id, "sealed-1"))
+    await run("webhook keys kept", webhook_keys_story.made(store, app.id, "sealed-2"))
+    await run("webhook keys rotated", webhook_keys_story.rotate(store, app.id, "sealed-3", 60.0))
     limits = KeyLimits(1, 2)
     first, _ = await run(
         "limited",

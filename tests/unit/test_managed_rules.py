@@ -116,3 +116,18 @@ def test_header_values_are_sealed_bound_to_their_row_and_resealed() -> None:
     assert not url_is_current(new, stored)
     assert url_is_current(new, seal_url(new, open_url(new, stored, "crm"), "crm"))
     assert seal_url(old, {"url": "https://x.example/h"}, "crm").keys() == {"sealed_url"}
+
+
+def test_an_apps_task_webhooks_sign_with_its_pair_and_the_replaced_one_in_the_overlap() -> None:
+    from receiver.config.sections import DeliveryConfig
+    from receiver.deliveries.fanout.lanes import app_task_webhooks
+    from receiver.kernel.secrets.signing import new_secret
+    from receiver.keys.webhook_keys import AppWebhookKeys, KeyPair
+
+    new = KeyPair(new_secret(), new_secret("ed25519"))
+    old = KeyPair(new_secret(), new_secret("ed25519"))
+    keys = AppWebhookKeys(new, old, 100.0)
+    lane = app_task_webhooks("app_x.task-webhook", keys, DeliveryConfig())
+    assert secrets_in_use(lane, now=99.0) == [new.secret, new.key, old.secret, old.key]
+    assert secrets_in_use(lane, now=100.0) == [new.secret, new.key]
+    assert lane.max_in_flight == DeliveryConfig().task_webhook_max_in_flight

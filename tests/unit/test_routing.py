@@ -8,8 +8,10 @@ from receiver.deliveries.rules.delivery import (
     Subscription,
     TaskRoute,
     held_reasons,
+    is_task_webhook,
     notified_of,
     recipients,
+    task_webhook_of,
 )
 from receiver.lifecycle.rules.routing import waits_for_mirror
 
@@ -108,3 +110,17 @@ def test_an_app_hears_only_of_its_own_downstreams() -> None:
     assert notified_of("downstream.disabled", owned_name(beta, "x"), subs) == ["ops"]
     told = notified_of("downstream.disabled", owned_name(alpha, "x"), subs)
     assert sorted(told) == sorted([owned_name(alpha, "watch"), "ops"])
+
+
+def test_an_apps_tasks_own_webhook_is_a_lane_of_its_apps_own() -> None:
+    app = "app_" + "a" * 24
+    route = TaskRoute(webhook_events=frozenset({"succeeded"}), owner=app)
+    assert recipients("succeeded", {}, set(), copying=False, route=route) == [
+        (f"{app}.task-webhook", "pending")
+    ]
+    operators = TaskRoute(webhook_events=frozenset({"succeeded"}))
+    assert recipients("succeeded", {}, set(), False, operators) == [(TASK_WEBHOOK, "pending")]
+    assert task_webhook_of(app) == f"{app}.task-webhook" and task_webhook_of(None) == TASK_WEBHOOK
+    assert is_task_webhook(TASK_WEBHOOK) and is_task_webhook(f"{app}.task-webhook")
+    # An app's downstream whose own name merely ends so is no task's webhook.
+    assert not is_task_webhook(f"{app}.hooks.task-webhook") and not is_task_webhook("hooks")

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.fanout.lanes import Lane, close_later
+from receiver.deliveries.fanout.lanes import Lane, app_task_webhooks, close_later
 from receiver.deliveries.rules.delivery import (
     STATE_NUMBERS,
     TASK_WEBHOOK,
     Answer,
     Verdict,
+    is_task_webhook,
     owner_of,
 )
 from receiver.destinations import handshake
@@ -26,7 +28,10 @@ from receiver.downstreams.directory import Directory
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import basic_authorization, client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
+from receiver.kernel.observability import logs
 from receiver.kernel.observability.metrics import Metrics
+from receiver.kernel.secrets.sealing import Unsealable
+from receiver.keys.webhook_keys import AppWebhookKeys, TaskWebhookKeys
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened
@@ -34,7 +39,7 @@ if TYPE_CHECKING:
 
 def _came_through_the_api(d: Downstream) -> bool:
     """A task's webhook, or a downstream made through the API (not the operator's file)."""
-    return d.name == TASK_WEBHOOK or d.managed
+    return is_task_webhook(d.name) or d.managed
 
 
 def proxy_of(rules: DeliveryConfig, d: Downstream) -> str | None:
@@ -127,8 +132,15 @@ class Connections:
         rules: DeliveryConfig,
         directory: Directory,
         task_lane: Downstream | None,
+        task_keys: TaskWebhookKeys | None = None,
     ) -> None:
+        """`task_lane`: the operator's own tasks' webhooks' lane; `task_keys`: the apps'
+        keys their tasks' webhooks' lanes are signed with (None: no such lanes)."""
         self.metrics = metrics
+        self._task_keys = task_keys
+        # The keys each app's task-webhook lane was made with (`task_lane`).
+        self._task_lane_keys: dict[str, AppWebhookKeys] = {}
+        self._unopened: set[str] = set()  # those whose keys do not open (said once)
         self.rules = rules
         self.directory = directory
         self._private_ok = rules.allow_private_networks
@@ -154,6 +166,8 @@ class Connections:
             return
         self._generation = directory.generation
         wanted = dict(directory.every)
+        # The apps' task-webhook lanes are not the directory's (`task_lane`).
+        wanted |= {n: d for n, d in self.downstreams.items() if is_task_webhook(n)}
         if self._task_lane is not None:
             wanted[TASK_WEBHOOK] = self._task_lane
         for name in [n for n, d in self.downstreams.items() if wanted.get(n) != d]:
@@ -161,6 +175,34 @@ class Connections:
         for name, d in wanted.items():
             if self.downstreams.get(name) != d:
                 self._open(d)
+
+    async def task_lane(self, name: str) -> Lane | None:
+        """The lane of an app's tasks' own webhooks (`<app id>.task-webhook`), made when it
+        first has work and made anew when the app's keys changed (a rotation: its attempts
+        in flight finish on the old one); any other name's lane as it is."""
+        owner, lane = owner_of(name), self.lanes.get(name)
+        if owner is None or self._task_keys is None or not is_task_webhook(name):
+            return lane
+        try:
+            keys = await self._task_keys.of(owner)
+        except Unsealable as exc:  # said once; its lane signs on as it was, or its rows wait
+            if name not in self._unopened:
+                log = logs.get_logger("receiver")
+                log.error("task_webhook.keys_unopened", app=owner, reason=str(exc))
+            self._unopened.add(name)
+            return lane
+        self._unopened.discard(name)
+        if lane is not None and self._task_lane_keys.get(name) == keys:
+            return lane
+        self._task_lane_keys[name] = keys
+        if name in self.downstreams:
+            self._retire(name)
+        self._open(app_task_webhooks(name, keys, self.rules))
+        scope = logs.Redactor()  # its keys, cut out of what its attempts log
+        scope.add(secret for pair in keys.in_use(time.time()) for secret in pair.both)
+        lane = self.lanes[name]
+        lane.scope = (scope,)
+        return lane
 
     def _open(self, d: Downstream) -> None:
         name = d.name

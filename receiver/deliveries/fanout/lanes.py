@@ -15,6 +15,7 @@ from receiver.downstreams import transactions as downstream_transactions
 from receiver.expressions.rules import Shaped
 from receiver.kernel.observability.logs import Redactor
 from receiver.kernel.store import Store
+from receiver.keys.webhook_keys import AppWebhookKeys
 
 
 class Closable(Protocol):
@@ -48,6 +49,29 @@ def task_webhooks(secret: str | None, d: DeliveryConfig) -> Downstream | None:
         breaker_failure_rate=1.0,
         breaker_min_attempts=2**31,
         breaker_cool_off_seconds=1.0,
+        disable_after_seconds=float("inf"),
+        ordering="task",
+    )
+
+
+def app_task_webhooks(name: str, keys: AppWebhookKeys, d: DeliveryConfig) -> Downstream:
+    """The lane of one app's tasks' own webhooks (`name`: `<app id>.task-webhook`): signed
+    with the app's own keys (`v1` and `v1a`, the pair a rotation replaced beside them until
+    its overlap ends), its own cap and breaker, so that another app's webhooks, slow or
+    failing, take none of its slots. Never disabled as a whole."""
+    previous = keys.previous
+    return Downstream.model_construct(
+        name=name,
+        url="",
+        events=[],
+        secret=keys.current.secret,
+        key_beside=keys.current.key,
+        previous_secret=previous.secret if previous else None,
+        previous_key_beside=previous.key if previous else None,
+        previous_until=keys.previous_until or 0.0,
+        timeout=d.task_webhook_timeout,
+        url_is_secret=True,
+        max_in_flight=d.task_webhook_max_in_flight,
         disable_after_seconds=float("inf"),
         ordering="task",
     )

@@ -34,6 +34,7 @@ from receiver.deliveries.rules.delivery import (
     RetryPolicy,
     claim_round,
     decide,
+    is_task_webhook,
     owner_of,
 )
 from receiver.destinations import cloudevents
@@ -48,6 +49,7 @@ from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
 from receiver.kernel.errors import Overloaded
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
+from receiver.keys.webhook_keys import TaskWebhookKeys
 from receiver.lifecycle.handoff import DeliveryHandoff
 from receiver.lifecycle.rules.records import Work
 from receiver.wiring.worker_parts import WorkerParts
@@ -74,11 +76,12 @@ def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
 
 
 def line_of(downstream: Downstream, job: DeliveryJob) -> str:
-    """Whose line in the expression pool its evaluation waits in: its app's, else the
-    relay's own downstreams' (tasks' own webhooks have one of theirs)."""
-    if job.webhook is not None:
-        return TASK_WEBHOOKS
-    return owner_of(downstream.name) or RELAY_DOWNSTREAMS
+    """Whose line in the expression pool its evaluation waits in: its app's (its tasks' own
+    webhooks' too), else the relay's own downstreams' (the operator's tasks' own webhooks
+    have one of theirs)."""
+    if (owner := owner_of(downstream.name)) is not None:
+        return owner
+    return TASK_WEBHOOKS if job.webhook is not None else RELAY_DOWNSTREAMS
 
 
 async def prepare(
@@ -126,10 +129,12 @@ class Fanout:
         handoff: DeliveryHandoff,
         task_webhook_secret: str | None = None,
         alerts: AlertsConfig | None = None,
+        task_webhook_keys: TaskWebhookKeys | None = None,
     ) -> None:
         """`handoff`: where transactions hand this process's fan-out their new deliveries;
-        `task_webhook_secret` signs every task's own webhook (none: no such lane)."""
-        self.parts = parts
+        `task_webhook_secret` signs the operator's own tasks' webhooks (none: no such lane),
+        `task_webhook_keys` each app's tasks' (none: no such lanes)."""
+        self.parts, self._opening = parts, set[str]()  # apps' task-webhook lanes being made
         self.directory = directory
         self.handoff = handoff
         self.settings = settings
@@ -139,7 +144,7 @@ class Fanout:
             self.settings.max_downstream_retry_after_seconds,
         )
         task_lane = task_webhooks(task_webhook_secret, settings)
-        self.out = Connections(parts.metrics, settings, directory, task_lane)
+        self.out = Connections(parts.metrics, settings, directory, task_lane, task_webhook_keys)
         self._in_flight: set[asyncio.Task[None]] = set()  # holding a slot
         self._recording: set[asyncio.Task[None]] = set()  # answered, outcome being stored
         # Refill once a quarter of the slots is free, not after every single attempt:
@@ -195,10 +200,31 @@ class Fanout:
                 self._start(job, lane, now)
             else:
                 refused.append(job.delivery.id)
+                if lane is None:
+                    self._open_later(job.delivery.downstream)
         if refused:
             giving = asyncio.create_task(self._give_back(refused))
             self._recording.add(giving)
             giving.add_done_callback(self._recording.discard)
+
+    def _open_later(self, name: str) -> None:
+        """An app's task-webhook lane made (its keys read), then the claims woken."""
+        if not is_task_webhook(name) or name in self._opening:
+            return
+        self._opening.add(name)
+
+        async def opening() -> None:
+            try:
+                await self.out.task_lane(name)
+            except Exception:  # made at the next claim that finds its rows due
+                self.parts.log.exception("fanout.task_lane_failed", downstream=name)
+            finally:
+                self._opening.discard(name)
+            self.parts.wakers.wake(Work.DELIVERIES)
+
+        task = asyncio.create_task(opening())
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
 
     async def _give_back(self, delivery_ids: list[str]) -> None:
         try:
@@ -226,6 +252,11 @@ class Fanout:
         if free <= 0:
             return 0
         due = await with_rows_due(self.parts.store, lanes, self._disabled)
+        for name in [n for n in due if is_task_webhook(n) and owner_of(n) is not None]:
+            # An app's task webhooks' lane: made as it has work, its keys read again (none
+            # while they do not open: its rows wait).
+            if (made := await self.out.task_lane(name)) is not None and made not in lanes:
+                lanes = list(self.out.lanes.values())
         wanted, self._turn = claim_round(
             lanes,
             lambda lane: lane.downstream.name in due,
@@ -350,8 +381,10 @@ class Fanout:
         until an operator enables it. True when a downstream was disabled."""
         reason = "the receiver answered 410 Gone"
         store, log, name = self.parts.store, self.parts.log, downstream.name
-        if name == TASK_WEBHOOK:
-            ended = await delivery_story.webhook_gone(store, delivery.task_id, reason, delivery.id)
+        if is_task_webhook(name):
+            ended = await delivery_story.webhook_gone(
+                store, delivery.task_id, reason, delivery.id, name
+            )
             log.warning("task_webhook.gone", task_id=delivery.task_id, deliveries_ended=ended)
             return False
         await delivery_story.disable(store, name, reason, self.directory.subscribers)
@@ -529,6 +562,8 @@ class Fanout:
             lane.breaker.succeeded(time.time())
         else:
             lane.breaker.failed(time.time(), older)
+        if is_task_webhook(downstream.name):  # an app's: its breaker, but no endpoint's health
+            return None
         return delivery_story.AttemptHealth(
             downstream.name, ok, downstream.disable_after_seconds, self.directory.subscribers
         )

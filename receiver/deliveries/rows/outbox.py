@@ -272,8 +272,12 @@ def leased_jobs(db: Db, ids: list[str]) -> list[DeliveryJob]:
 # The ids as one list parameter: one fixed statement for any number of them.
 LEASE_DELIVERIES = Sql("UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ANY(?)")
 
+# `own_webhook`: a task's own webhook's delivery, the operator's tasks' lane or its app's
+# (receiver/deliveries/rules/delivery.py's `task_webhook_of`).
 LEASED_DELIVERIES = Sql(
-    "SELECT d.*, e.payload, c.message_id, c.media, t.trace_context FROM deliveries d"
+    "SELECT d.*, e.payload, c.message_id, c.media, t.trace_context,"
+    f" (d.downstream = '{TASK_WEBHOOK}' OR d.downstream = t.owner_key || '.{TASK_WEBHOOK}')"
+    " AS own_webhook FROM deliveries d"
     " JOIN events e ON e.id = d.event_id LEFT JOIN tasks t ON t.id = d.task_id"
     " LEFT JOIN chat_messages c ON c.task_id = d.task_id AND c.downstream = d.downstream"
     " WHERE d.id = ANY(?) ORDER BY d.next_attempt_at"
@@ -295,14 +299,14 @@ def _jobs(db: Db, ids: object) -> list[DeliveryJob]:
     rows = db.all(LEASED_DELIVERIES, (ids,))
     # A task's own webhook: its URL is the task's, read for that lane's rows only.
     hooks: dict[str, dict[str, Any]] = {}
-    if webhook_tasks := sorted({r["task_id"] for r in rows if r["downstream"] == TASK_WEBHOOK}):
+    if webhook_tasks := sorted({r["task_id"] for r in rows if r["own_webhook"]}):
         for task in db.all(TASK_WEBHOOKS, (db.array(webhook_tasks),)):
             hooks[task["id"]] = orjson.loads(task["routing"] or "{}")
     return [_job(row, hooks.get(row["task_id"], {})) for row in rows]
 
 
 def _job(row: dict[str, Any], routing: dict[str, Any]) -> DeliveryJob:
-    own = row["downstream"] == TASK_WEBHOOK  # the task's own webhook: its URL and filter
+    own = bool(row["own_webhook"])  # the task's own webhook: its URL and filter
     return DeliveryJob(
         Delivery.from_row(row),
         orjson.loads(row["payload"]),

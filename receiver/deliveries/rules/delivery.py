@@ -97,7 +97,8 @@ RowState = Literal["pending", "held", "mirroring"]
 NOT_VALIDATED = "not validated by its endpoint (the CloudEvents webhook handshake)"
 SECRET_HELD = "its secret cannot be opened: set previous_secret_envs or rotate the secret"
 
-# The lane of every task's own webhook (`webhook` on submit): one name, never a downstream's.
+# The lane of the operator's own tasks' own webhooks (`webhook` on submit): never a
+# downstream's name. An app's tasks' go in a lane of the app's own (`task_webhook_of`).
 TASK_WEBHOOK = "task-webhook"
 
 
@@ -224,7 +225,7 @@ def recipients(
         if takes(sub, state, route)
     ]
     if route.webhook_events is not None and state in route.webhook_events:
-        out.append((TASK_WEBHOOK, waiting))
+        out.append((task_webhook_of(route.owner), waiting))
     return out
 
 
@@ -255,6 +256,18 @@ def shown_name(kept: str) -> str:
     """The name its app knows it by."""
     found = _OWNED.match(kept)
     return found[2] if found else kept
+
+
+def task_webhook_of(owner: str | None) -> str:
+    """Where a task's own webhook's deliveries are kept: an app's tasks' as a downstream of
+    the app's (`<app id>.task-webhook`: signed with its keys, in its expression line, lane
+    and breaker), the operator's own tasks' in the `TASK_WEBHOOK` lane."""
+    return owned_name(owner, TASK_WEBHOOK) if owner else TASK_WEBHOOK
+
+
+def is_task_webhook(kept: str) -> bool:
+    """The deliveries of tasks' own webhooks: the operator's lane or an app's."""
+    return kept == TASK_WEBHOOK or (owner_of(kept) is not None and shown_name(kept) == TASK_WEBHOOK)
 
 
 def looks_owned(name: str) -> bool:

@@ -47,15 +47,24 @@ class Rotating(Protocol):
     @property
     def previous_until(self) -> float: ...
 
+    @property
+    def key_beside(self) -> str | None: ...
+
+    @property
+    def previous_key_beside(self) -> str | None: ...
+
 
 def secrets_in_use(d: Rotating, now: float) -> list[str]:
     """The secrets a delivery is signed with now: during a rotation's overlap, the new one
-    and the one it replaces (Standard Webhooks: space-separated signatures)."""
+    and the one it replaces (Standard Webhooks: space-separated signatures); each with the
+    ed25519 key that signs beside it, when it has one (an app's task webhooks)."""
     if not d.secret:
         return []
+    in_use = [d.secret, *([d.key_beside] if d.key_beside else [])]
     if d.previous_secret and now < d.previous_until:
-        return [d.secret, d.previous_secret]
-    return [d.secret]
+        in_use.append(d.previous_secret)
+        in_use += [d.previous_key_beside] if d.previous_key_beside else []
+    return in_use
 
 
 def parse_secret(secret: str) -> bytes:
