@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
@@ -141,6 +142,7 @@ class Connections:
         # The keys each app's task-webhook lane was made with (`task_lane`).
         self._task_lane_keys: dict[str, AppWebhookKeys] = {}
         self._unopened: set[str] = set()  # those whose keys do not open (said once)
+        self._opening: set[str] = set()  # being made (`open_later`)
         self.rules = rules
         self.directory = directory
         self._private_ok = rules.allow_private_networks
@@ -150,7 +152,8 @@ class Connections:
         self._generation = -1  # of the directory, when the lanes were last made from it
         # Opened in the fan-out's run(): aiohttp wants a running loop.
         self.publishers: dict[str, Publisher] = {}
-        self._retiring: set[asyncio.Task[None]] = set()  # old publishers, closing once idle
+        # Old publishers closing once idle, and apps' task-webhook lanes being made.
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def from_the_api(self, d: Downstream) -> bool:
         """Its URL came through the API: it may reach public addresses only, unless the
@@ -175,6 +178,26 @@ class Connections:
         for name, d in wanted.items():
             if self.downstreams.get(name) != d:
                 self._open(d)
+
+    def open_later(self, name: str, then: Callable[[], None]) -> None:
+        """An app's task-webhook lane made in a task of its own (its keys are read from the
+        store), then `then` (the claims woken for the rows given back meanwhile)."""
+        if not is_task_webhook(name) or name in self._opening:
+            return
+        self._opening.add(name)
+
+        async def opening() -> None:
+            try:
+                await self.task_lane(name)
+            except Exception:  # made at the next claim that finds its rows due
+                logs.get_logger("receiver").exception("fanout.task_lane_failed", downstream=name)
+            finally:
+                self._opening.discard(name)
+            then()
+
+        task = asyncio.create_task(opening())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def task_lane(self, name: str) -> Lane | None:
         """The lane of an app's tasks' own webhooks (`<app id>.task-webhook`), made when it

@@ -134,7 +134,7 @@ class Fanout:
         """`handoff`: where transactions hand this process's fan-out their new deliveries;
         `task_webhook_secret` signs the operator's own tasks' webhooks (none: no such lane),
         `task_webhook_keys` each app's tasks' (none: no such lanes)."""
-        self.parts, self._opening = parts, set[str]()  # apps' task-webhook lanes being made
+        self.parts = parts
         self.directory = directory
         self.handoff = handoff
         self.settings = settings
@@ -200,31 +200,15 @@ class Fanout:
                 self._start(job, lane, now)
             else:
                 refused.append(job.delivery.id)
-                if lane is None:
-                    self._open_later(job.delivery.downstream)
+                if lane is None:  # an app's task webhooks' lane made, then claimed
+                    self.out.open_later(job.delivery.downstream, self._wake)
         if refused:
             giving = asyncio.create_task(self._give_back(refused))
             self._recording.add(giving)
             giving.add_done_callback(self._recording.discard)
 
-    def _open_later(self, name: str) -> None:
-        """An app's task-webhook lane made (its keys read), then the claims woken."""
-        if not is_task_webhook(name) or name in self._opening:
-            return
-        self._opening.add(name)
-
-        async def opening() -> None:
-            try:
-                await self.out.task_lane(name)
-            except Exception:  # made at the next claim that finds its rows due
-                self.parts.log.exception("fanout.task_lane_failed", downstream=name)
-            finally:
-                self._opening.discard(name)
-            self.parts.wakers.wake(Work.DELIVERIES)
-
-        task = asyncio.create_task(opening())
-        self._recording.add(task)
-        task.add_done_callback(self._recording.discard)
+    def _wake(self) -> None:
+        self.parts.wakers.wake(Work.DELIVERIES)
 
     async def _give_back(self, delivery_ids: list[str]) -> None:
         try:
