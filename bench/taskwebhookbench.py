@@ -14,7 +14,9 @@ process. B submits a task with a webhook every `B_EVERY` s; its latency is from 
 - slow: A's 40 tasks' webhooks answer 503 after 9.5 s, retried (1, 2, 4, 8 s); B's measured
   for `SLOW_SECONDS` from when A's hold 32 slots at once.
 
-Prints one JSON line: B's p50, p95 and max (s) in each phase, and what A did."""
+Prints one JSON line: B's p50, p95 and max (s) in each phase, and what A did. Measured on two
+shared cores, B's p95: hungry 0.21-0.38 s, after 0.07-0.19 s, slow 28-48 ms; e331405 (its
+`receiver` first on PYTHONPATH, RELAY_TEST_SPAWN=exec): 9.34 s, 15.9 s, 6.52 s."""
 
 from __future__ import annotations
 
