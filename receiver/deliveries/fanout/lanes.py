@@ -10,7 +10,8 @@ from typing import Protocol
 
 from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Breaker, DeliveryJob, TokenBucket
+from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Breaker, DeliveryJob
+from receiver.deliveries.rules.pacing import TokenBucket
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.expressions.rules import Shaped
 from receiver.kernel.observability.logs import Redactor

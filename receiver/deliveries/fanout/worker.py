@@ -32,11 +32,11 @@ from receiver.deliveries.rules.delivery import (
     Delivery,
     DeliveryJob,
     RetryPolicy,
-    claim_round,
     decide,
     is_task_webhook,
     owner_of,
 )
+from receiver.deliveries.rules.pacing import claim_round
 from receiver.destinations import cloudevents
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
