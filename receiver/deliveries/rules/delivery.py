@@ -13,9 +13,11 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from receiver.kernel.store.db import Db
+if TYPE_CHECKING:  # the rules load no I/O: the store's types for annotations only
+    from receiver.kernel.store.db import Db
+
 
 # What the store hands out: rows become these at its edge.
 
@@ -129,8 +131,8 @@ class MadeDownstream:
 
 
 # An app's rows (None: the global ones), or some names'; a row's subscription (None: none).
-ReadMade = Callable[[Db, str | None], list[MadeDownstream]]
-ReadNamed = Callable[[Db, Sequence[str]], list[MadeDownstream]]
+ReadMade = Callable[["Db", str | None], list[MadeDownstream]]
+ReadNamed = Callable[["Db", Sequence[str]], list[MadeDownstream]]
 Judge = Callable[[MadeDownstream], Subscription | None]
 
 
