@@ -17,7 +17,7 @@ from receiver.config import Downstream
 from receiver.deliveries.rules.event_types import ALERT_TYPES, DESCRIPTIONS, EVENT_TYPES, example
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import PLACEHOLDERS, placeholders
-from receiver.destinations.registry import addresses
+from receiver.destinations.registry import BINDING_PLACES, addresses
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES
 
 _REF = "#/components/schemas/{model}"
@@ -50,8 +50,7 @@ _SIGNATURE_HEADERS = {
             "description": "A downstream's `envelope`: `cloudevents` sends a CloudEvent 1.0 in"
             " structured mode (content type `application/cloudevents+json`, the event's `data`"
             " above as its `data`); `cloudevents-binary` sends that data as the body and the"
-            " attributes as `ce-` headers (Kafka `ce_`, AMQP `cloudEvents:`, MQTT 5 user"
-            " properties, Pub/Sub `ce-` attributes): `id` the event's id (one on every"
+            f" attributes as `ce-` headers ({BINDING_PLACES}): `id` the event's id (one on every"
             " downstream and retry), `source` `delivery.cloudevents_source` or the relay's"
             " public URL (an app's: `/apps/<app>` after it), `type`"
             " `delivery.cloudevents_type_prefix` (`com.runway-relay.`) and the event's type,"
@@ -74,17 +73,13 @@ def _key(name: str) -> str:
     return "downstream-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def message_name(event_type: str) -> str:
-    return "".join(part.title() for part in event_type.split("."))
-
-
 def _components() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for event_type in EVENT_TYPES:
         schema = MODELS[event_type].model_json_schema(ref_template=_REF)
         schemas.update(schema.pop("$defs", {}))
-        name = message_name(event_type)
+        name = "".join(part.title() for part in event_type.split("."))  # TaskQueued
         schemas[f"{name}Event"] = schema
         messages[name] = {
             "name": event_type,
@@ -145,11 +140,10 @@ def document(downstreams: list[Downstream], version: str) -> dict[str, Any]:
     for d in sorted(downstreams, key=lambda d: d.name):
         if (binding := addresses(d).binding) is None:
             continue
+        servers[_key(d.name)] = _server(d, binding.protocol, binding.host)
         if binding.shared:  # a server of the one `webhook` channel
-            servers[_key(d.name)] = _server(d, binding.protocol)
             hooks.append({"$ref": f"#/servers/{_key(d.name)}"})
         else:
-            servers[_key(d.name)] = _server(d, binding.protocol, binding.host)
             channels[_key(d.name)] = _channel(d, binding, refs)
     if hooks:
         channels["webhook"]["servers"] = hooks

@@ -48,6 +48,7 @@ class Metadata:
     # its protocol's headers (receiver/destinations/cloudevents.py); None: it has none,
     # structured mode only (Redis Streams, the AWS services).
     binding: str | None = None
+    binding_place: str = ""  # where it puts them in the AsyncAPI document's words, if not `ce-`
 
 
 def _chat(fmt: str, previewable: bool = True) -> Metadata:
@@ -55,7 +56,7 @@ def _chat(fmt: str, previewable: bool = True) -> Metadata:
 
 
 def _broker(
-    fmt: str, settings: type[BaseModel], target: str, binding: str | None = None
+    fmt: str, settings: type[BaseModel], target: str, binding: str | None = None, place: str = ""
 ) -> Metadata:
     """A broker whose own setting names where a message goes (the forms make none)."""
     return Metadata(
@@ -67,6 +68,7 @@ def _broker(
         stand_in_url=f"{fmt}://sealed.invalid/",
         formed=False,
         binding=binding,
+        binding_place=place,
     )
 
 
@@ -94,11 +96,10 @@ METADATA: dict[str, Metadata] = {
         _chat("telegram", previewable=False),  # its message needs the chat its URL names
         _chat("google_chat"),
         _chat("mattermost"),
-        # AMQP's application properties (RabbitMQ's headers table), NATS's headers, MQTT 5's
-        # user properties named as the attributes.
-        _broker("amqp", AmqpSettings, "routing_key", "cloudEvents:"),
+        # AMQP's application properties: RabbitMQ's headers table.
+        _broker("amqp", AmqpSettings, "routing_key", "cloudEvents:", "AMQP `cloudEvents:`"),
         _broker("nats", NatsSettings, "subject", "ce-"),
-        _broker("mqtt", MqttSettings, "topic", ""),
+        _broker("mqtt", MqttSettings, "topic", "", "MQTT 5 user properties"),
         _broker("redis", RedisSettings, "stream"),
         # Kafka and Pub/Sub: the URL names the topic, so the forms make one.
         Metadata(
@@ -108,6 +109,7 @@ METADATA: dict[str, Metadata] = {
             extra="kafka",
             stand_in_url="kafka://sealed.invalid:9092/sealed",
             binding="ce_",
+            binding_place="Kafka `ce_`",
         ),
         _aws("sqs", "https://sqs.us-east-1.amazonaws.com/000000000000/sealed"),
         _aws("sns", "arn:aws:sns:us-east-1:000000000000:sealed"),
@@ -119,7 +121,8 @@ METADATA: dict[str, Metadata] = {
             "publish",
             extra="pubsub",
             stand_in_url="pubsub://projects/sealed/topics/sealed",
-            binding="ce-",  # its attributes
+            binding="ce-",
+            binding_place="Pub/Sub `ce-` attributes",
         ),
         Metadata("pull", "read", stand_in_url="pull:", previewable=False),
     )

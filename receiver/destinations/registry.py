@@ -80,6 +80,8 @@ RENDERED = tuple(name for name, d in METADATA.items() if d.sent == "request")
 # relay renders and what has no address (the rest needs `delivery.allowed_targets`).
 FORMED = tuple(name for name, d in METADATA.items() if d.formed)
 APP_FORMED = tuple(n for n in FORMED if METADATA[n].sent != "publish")
+# Where binary mode puts a CloudEvent's attributes but in `ce-` headers, as AsyncAPI says.
+BINDING_PLACES = ", ".join(m.binding_place for m in METADATA.values() if m.binding_place)
 
 
 def check_url(fmt: str, url: str) -> str:
