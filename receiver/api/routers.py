@@ -27,8 +27,7 @@ from receiver.apps import portal_links
 from receiver.callbacks import api as callbacks
 from receiver.catalog import api as catalog
 from receiver.deliveries import api as deliveries
-from receiver.deliveries import downstream_api as downstream_actions
-from receiver.deliveries import pull_api
+from receiver.deliveries import downstream_api, pull_api
 from receiver.downstreams import api as downstreams
 from receiver.downstreams import jwks
 from receiver.kernel.http.answers import Json
@@ -90,7 +89,7 @@ _ROUTERS = (
     catalog.router,  # before /v1/downstreams/{name}, which would take "preview"
     # A downstream's name may be APP/NAME (a path of two segments): its actions' routes
     # first, which /v1/downstreams/{name:downstream} would take whole.
-    downstream_actions.router,
+    downstream_api.router,
     pull_api.router,
     downstreams.one,
     jwks.router,

@@ -1,5 +1,5 @@
 """Downstreams: their health, and those made through the API; their routes and the models
-they answer through (rotate, disable, enable, test: downstream_actions.py).
+they answer through (rotate, disable, enable, test: deliveries/downstream_api.py).
 
 An app's key sees and changes only its app's downstreams, by the names it gave them (another
 app's, or a global one, is no such downstream); the admin sees every one, an app's as
