@@ -6,14 +6,13 @@ loses nothing."""
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import Field, ValidationError
+from pydantic import Field
 from starlette.responses import Response
 
 from receiver.alerts import transactions as alerts
-from receiver.config import problems
 from receiver.config.sections import ServerConfig
 from receiver.deliveries.rules.delivery import owner_of
 from receiver.downstreams import manage as managed
@@ -22,7 +21,7 @@ from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
-from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, key_info
+from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, checked, key_info
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
@@ -34,7 +33,6 @@ _ERR = ErrorAnswer
 
 Weight = Annotated[int, Field(strict=True, ge=1, le=100)]
 MaxQueued = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
-Model = TypeVar("Model", bound=Answer)
 
 MaxPerDay = Annotated[int, Field(strict=True, ge=1, le=10_000_000)]
 
@@ -150,16 +148,6 @@ def app_info(row: AppRow) -> dict[str, Any]:
         "portal_frame_ancestors": list(row.frame_ancestors),
         "alert_downstream": row.alert_downstream,
     }
-
-
-def checked(model: type[Model], payload: object, where: str = "body") -> Model:
-    """`payload` as `model` reads it; InvalidRequest naming each bad field of `where`."""
-    if not isinstance(payload, dict):
-        raise InvalidRequest(f"{where} must be a JSON object")
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequest("; ".join(problems(exc, where))) from None
 
 
 async def _body(request: Request, server: ServerConfig) -> object:

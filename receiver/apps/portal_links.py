@@ -11,11 +11,11 @@ from pydantic import Field
 from starlette.responses import Response
 
 from receiver.apps import portal
-from receiver.apps.api import checked
 from receiver.kernel.errors import MalformedRequest
 from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, reply
+from receiver.keys.api import checked
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.wiring.dependencies import ServerSection, on_app
 

@@ -16,13 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver.apps import portal
-from receiver.apps.api import NewApp, NewAppKey, checked
+from receiver.apps.api import NewApp, NewAppKey
 from receiver.console.core import Console, Form
 from receiver.console.session import Session
 from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
-from receiver.keys.api import key_info, make_key
+from receiver.keys.api import checked, key_info, make_key
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import BOOTSTRAP, SCOPES
 from receiver.lifecycle.rules.records import Task, TaskFilter

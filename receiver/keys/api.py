@@ -3,7 +3,7 @@ models."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import Field, ValidationError
@@ -21,6 +21,7 @@ from receiver.keys.rules import KeyLimits, Scope
 from receiver.wiring.dependencies import AccessChange, ServerSection
 
 MAX_KEY_BODY_BYTES = 16 * 1024
+Model = TypeVar("Model", bound=Answer)
 KeyName = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ]
@@ -89,15 +90,20 @@ def key_info(row: KeyRow) -> dict[str, Any]:
     return KeyInfo.model_validate(row, from_attributes=True).model_dump()
 
 
+def checked(model: type[Model], payload: object, where: str = "body") -> Model:
+    """`payload` as `model` reads it; InvalidRequest naming each bad field of `where`."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest(f"{where} must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest("; ".join(problems(exc, where))) from None
+
+
 async def make_key(keys: Keys, payload: object) -> tuple[dict[str, Any], str]:
     """Make the key `payload` asks for, through the API or the console: what `GET /v1/keys`
     shows of it, and the key itself (InvalidRequest naming every bad field)."""
-    if not isinstance(payload, dict):
-        raise InvalidRequest("body must be a JSON object")
-    try:
-        wanted = NewKey.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequest("; ".join(problems(exc, "body"))) from None
+    wanted = checked(NewKey, payload)
     limits = KeyLimits(wanted.max_queued, wanted.max_per_day)
     row, key = await keys.create(wanted.name, list(wanted.scopes), wanted.weight, limits)
     return key_info(row), key

@@ -31,29 +31,21 @@ class StoreSize:
     free_bytes: int  # of it, free pages a SQLite file could give back (PostgreSQL: 0)
 
 
+_CANDIDATES = (
+    "SELECT t.id, t.state, t.terminal_at,"
+    " (SELECT COUNT(*) FROM deliveries d WHERE d.task_id = t.id"
+    " AND d.state IN ('pending', 'held', 'mirroring')) AS unfinished,"
+    " (SELECT MAX(d.updated_at) FROM deliveries d WHERE d.task_id = t.id"
+    " AND d.state = 'dead') AS last_dead_at"
+    " FROM tasks t{index} WHERE t.terminal_at IS NOT NULL"
+    " AND t.terminal_at < ? AND (t.terminal_at, t.id) > (?, ?)"
+    " ORDER BY t.terminal_at, t.id LIMIT ?{lock}"
+)
 PRUNE_CANDIDATES = Sql(
-    sqlite=(
-        "SELECT t.id, t.state, t.terminal_at,"
-        " (SELECT COUNT(*) FROM deliveries d WHERE d.task_id = t.id"
-        " AND d.state IN ('pending', 'held', 'mirroring')) AS unfinished,"
-        " (SELECT MAX(d.updated_at) FROM deliveries d WHERE d.task_id = t.id"
-        " AND d.state = 'dead') AS last_dead_at"
-        " FROM tasks t INDEXED BY tasks_ended WHERE t.terminal_at IS NOT NULL"
-        " AND t.terminal_at < ? AND (t.terminal_at, t.id) > (?, ?)"
-        " ORDER BY t.terminal_at, t.id LIMIT ?"
-    ),
+    sqlite=_CANDIDATES.format(index=" INDEXED BY tasks_ended", lock=""),
     # Each candidate is locked, and one being recorded just now is skipped: no event can
     # land on a task while it is being deleted.
-    postgres=(
-        "SELECT t.id, t.state, t.terminal_at,"
-        " (SELECT COUNT(*) FROM deliveries d WHERE d.task_id = t.id"
-        " AND d.state IN ('pending', 'held', 'mirroring')) AS unfinished,"
-        " (SELECT MAX(d.updated_at) FROM deliveries d WHERE d.task_id = t.id"
-        " AND d.state = 'dead') AS last_dead_at"
-        " FROM tasks t WHERE t.terminal_at IS NOT NULL"
-        " AND t.terminal_at < ? AND (t.terminal_at, t.id) > (?, ?)"
-        " ORDER BY t.terminal_at, t.id LIMIT ? FOR UPDATE OF t SKIP LOCKED"
-    ),
+    postgres=_CANDIDATES.format(index="", lock=" FOR UPDATE OF t SKIP LOCKED"),
 )
 
 
