@@ -81,7 +81,8 @@ class Maker:
         spec = settings.model_dump(exclude={"name"}, exclude_none=True)
         kept = owned_name(app_id, settings.name)
         sealed = self.sealer.seal(new_secret(settings.signing), kept)
-        downstreams.create(db, kept, app_id, seal_url(self.sealer, spec, kept), sealed, now)
+        stored = seal_url(self.sealer, spec, kept)
+        downstreams.create(db, kept, app_id, stored, (sealed, self.sealer.current_key), now)
 
 
 async def make(store: Store, count: int, sink_url: str) -> list[App]:

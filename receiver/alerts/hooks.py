@@ -89,9 +89,11 @@ class Alerts:
         """Every scan: the marks read again, and each transition held back past its window
         decided (told if it is news)."""
         now = time.monotonic()
-        if now - self._read_at < self._every or not self._anywhere():
+        if now - self._read_at < self._every:
             return
         self._read_at = now
+        if not (self.settings.downstream or await self.directory.any_owned()):
+            return  # no alert could go anywhere
         try:
             self._marks = await transactions.live_marks(self.store)
         except Exception:
@@ -100,7 +102,7 @@ class Alerts:
         wall = time.time()
         for name, mark in list(self._marks.items()):
             ended = mark.held_kind is not None and wall >= quiet_until(mark, self._quiet)
-            if ended and self.directory.knows(name):
+            if ended and await self.directory.knows(name):
                 await self._decided(name, mark.held_kind or "", self._window_ended(name), True)
         await self._send_digests()
 
@@ -123,10 +125,6 @@ class Alerts:
         self.log.warning("alert.sent", alert=sent.kind, app=sent.app, downstream=one, count=count)
         self.wake_deliveries()
 
-    def _anywhere(self) -> bool:
-        """An alert could go somewhere: the operator's downstream, or an app's."""
-        return bool(self.settings.downstream) or any(map(owner_of, self.directory.every))
-
     def _could_tell(self, name: str) -> bool:
         """The operator's alert downstream, or the app's that `name` may belong to."""
         return bool(self.settings.downstream) or owner_of(name) is not None
@@ -136,7 +134,7 @@ class Alerts:
             self.settings.downstream,
             self._quiet,
             self._wait,
-            self.directory.knows,
+            self.directory.known_in,
             self.directory.subscribers,
         )
 
@@ -144,7 +142,7 @@ class Alerts:
         return transactions.window_ended(self.store, name, self._plan())
 
     async def _tell(self, name: str, kind: str, reason: str) -> None:
-        if not self._could_tell(name) or not self.directory.knows(name):
+        if not self._could_tell(name) or not await self.directory.knows(name):
             return  # removed: its last rows end dead, and that is no news
         now = time.time()
         if not worth_asking(self._marks.get(name), kind, now, self._quiet):
@@ -152,7 +150,7 @@ class Alerts:
         if now < self._nowhere.get(name, 0.0):
             return
         operator = self.settings.downstream
-        if operator and not self.directory.knows(operator) and not self._said_unknown:
+        if operator and not self._said_unknown and not await self.directory.knows(operator):
             self._said_unknown = True  # once a process: a typo in `[alerts]` is told
             self.log.warning("alerts.no_such_downstream", downstream=operator)
         plan = self._plan()

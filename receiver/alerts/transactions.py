@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from receiver.alerts import rows
 from receiver.alerts.rules import (
@@ -41,7 +42,7 @@ class Plan:
     operator: str  # `[alerts] downstream` ("": none)
     quiet: float  # seconds
     wait: float  # seconds a digest waits for the app's other downstreams
-    known: Callable[[str], bool]  # a downstream of this name exists
+    known: Callable[[Db, str], bool]  # a downstream of this name exists (as the store has it)
     subscribers: Subscribers  # read for why a downstream told cannot be used (held)
 
 
@@ -89,7 +90,7 @@ def _recipients(db: Db, about: str, plan: Plan) -> list[str]:
     """The alert downstreams an alert about `about` would go to now."""
     owner = owner_of(about)
     app = rows.app_choice(db, owner) if owner is not None else None
-    return targets(about, plan.operator, app[1] if app else None, plan.known)
+    return targets(about, plan.operator, app[1] if app else None, partial(plan.known, db))
 
 
 def _carried_out(db: Db, about: str, before: Mark, decided: Decision, now: float) -> Told:
@@ -140,7 +141,8 @@ def send_digest_now(db: Db, app_id: str, kind: str, plan: Plan, now: float) -> D
     app = rows.app_choice(db, app_id) if app_id else None
     owner = app_id or None
     about_them = {e.downstream for e in entries}
-    to = digest_targets(owner, plan.operator, app[1] if app else None, plan.known, about_them)
+    known = partial(plan.known, db)
+    to = digest_targets(owner, plan.operator, app[1] if app else None, known, about_them)
     if not entries or not to:  # nowhere to tell it any more: forgotten
         rows.digest_sent(db, app_id, kind, None)
         return None
@@ -159,12 +161,18 @@ async def live_marks(store: Store) -> dict[str, Mark]:
     return await store.read(rows.live_marks)
 
 
-async def choose(store: Store, known: Callable[[str], bool], app_id: str, name: str | None) -> None:
+async def choose(
+    store: Store, known: Callable[[Db, str], bool], app_id: str, name: str | None
+) -> None:
     """The downstream of its own (by the name it gave it) an app's alerts go to; None: none.
     A name the app has no downstream of is refused (422)."""
-    if name is not None and not known(owned_name(app_id, name)):
-        raise InvalidRequest(f"alert_downstream: the app has no downstream named {name!r}")
-    await store.run(lambda db: rows.set_app_choice(db, app_id, name))
+
+    def write(db: Db) -> None:
+        if name is not None and not known(db, owned_name(app_id, name)):
+            raise InvalidRequest(f"alert_downstream: the app has no downstream named {name!r}")
+        rows.set_app_choice(db, app_id, name)
+
+    await store.run(write)
 
 
 async def chosen(store: Store, app_id: str) -> str | None:

@@ -116,7 +116,7 @@ def create_app(service: Service) -> Starlette:
         service.log.info(
             "service.started",
             migrations=applied,
-            downstreams=list(directory.every),
+            downstreams=list(directory.configured),
             owner=service.owner,
         )
         # What start-up allocated lives as long as the process: out of the collector's reach

@@ -71,7 +71,7 @@ async def run_worker(
         await leases.release_all(service.store, delivering=True, polling=False)
     directory = directory_of(service)
     await directory.start()
-    log.info("worker.started", downstreams=list(directory.every), owner=service.owner)
+    log.info("worker.started", downstreams=list(directory.configured), owner=service.owner)
     tick = service.config.settings.delivery.outbox_scan_seconds
     following = asyncio.create_task(directory.run(stopping, tick))
     try:

@@ -14,8 +14,9 @@ from starlette.responses import Response
 
 from receiver.alerts import transactions as alerts
 from receiver.config.sections import ServerConfig
-from receiver.deliveries.rules.delivery import owner_of
+from receiver.deliveries.rules.delivery import owned_name
 from receiver.downstreams import manage as managed
+from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
@@ -224,7 +225,7 @@ async def change_app(
     found = await keys.app(app)
     given = checked(AppChangeAll, payload)
     if "alert_downstream" in given.model_fields_set:  # checked before anything changes
-        await alerts.choose(store, directory.knows, found.id, given.alert_downstream)
+        await alerts.choose(store, directory.known_in, found.id, given.alert_downstream)
     # Only the fields given change; a limit given as null is lifted.
     merged = {f: getattr(given, f) for f in given.model_fields_set if f in AppChange.model_fields}
     changed = await keys.change_app(app, replace(found.settings, **merged))
@@ -253,9 +254,9 @@ async def delete_app(
     deleted = await keys.delete_app(app)
     changed()  # its open streams here end now, elsewhere within seconds
     # Its downstreams go with it: no later app of its name takes them over.
-    for name in [*directory.every, *directory.unusable]:
-        if owner_of(name) == deleted.id:
-            await managed.remove_downstream(workers, directory, name)
+    prefix = owned_name(deleted.id, "")
+    for name in await downstream_transactions.owned_names(workers.store, prefix):
+        await managed.remove_downstream(workers, directory, name)
     return reply(AppDeleted, {"deleted": app})
 
 
@@ -388,5 +389,5 @@ async def choose_app_alerts(
     app_id, app = _own_app(request)
     given = checked(AlertChoice, await _body(request, server))
     name = _own_downstream(app, given.alert_downstream)
-    await alerts.choose(store, directory.knows, app_id, name)
+    await alerts.choose(store, directory.known_in, app_id, name)
     return reply(AppAlerts, {"app": app, "alert_downstream": name})

@@ -99,7 +99,10 @@ async def event_types() -> Response:
 )
 async def asyncapi_json(request: Request, directory: Downstreams) -> Response:
     caller = caller_of(request)
-    every = directory.every.values()
+    if caller.sees_all:
+        every = await directory.every_one()
+    else:  # its own, through the index of the apps'
+        every = await directory.owned(caller.app_id) if caller.app_id else []
     downstreams = [d for d in every if managed.sees(caller, d.name)]
     if not caller.sees_all:  # an app knows its own by the names it gave them
         downstreams = [d.model_copy(update={"name": shown_name(d.name)}) for d in downstreams]

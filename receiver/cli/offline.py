@@ -66,7 +66,7 @@ class KeyNeeded(Exception):
 
 # Whether an action on a downstream (its kept name) needs the relay's secret here, and
 # why; None when it does not.
-KeyCheck = Callable[["Directory", str], "str | None"]
+KeyCheck = Callable[["WorkerParts", "Directory", str], Awaitable["str | None"]]
 
 
 def with_parts(config_path: str | None, fn: Callable[[WorkerParts, Directory], Awaitable[T]]) -> T:
@@ -111,15 +111,14 @@ def _with_parts(
         directory = directory_of(service, follows=False)
         try:
             await service.store.migrate()
-            kept = ""
+            kept, parts = "", worker_parts(service)
             if typed is not None:
-                await directory.refresh()  # the names made through the API too
                 kept = await _known(service.store, directory, typed)
-                if needs_key and not keys and (why := needs_key(directory, kept)):
+                if needs_key and not keys and (why := await needs_key(parts, directory, kept)):
                     env = settings.callbacks.secret_env
                     fix = f"set ${env} as the relay has it, or use the API"
                     raise KeyNeeded(f"{typed}: {why}: {fix}")
-            return await fn(worker_parts(service), directory, kept)
+            return await fn(parts, directory, kept)
         finally:
             # Not Service.close(): this process took no lease, so there is none to give back.
             await service.comet.aclose()
@@ -139,9 +138,9 @@ async def _known(store: Store, directory: Directory, typed: str) -> str:
     """The kept name of a downstream there is; NotFound, in words, else (naming the apps'
     downstreams of that name, which is what a bare name may have meant)."""
     kept = await names.kept_name(store, typed)
-    if directory.knows(kept):
+    if await directory.knows(kept):
         return kept
-    meant = await names.also_named(store, typed, directory.every.keys() | directory.unusable)
+    meant = await names.also_named(store, typed)
     hint = f" (an app's is named APP/NAME: {', '.join(meant)})" if meant else ""
     raise NotFound(f"no downstream named {typed!r}{hint}")
 

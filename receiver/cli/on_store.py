@@ -89,9 +89,9 @@ def deliveries(
         found = await delivery_reads.deliveries(store, DeliveryFilter(state, kept, limit=limit))
         if kept is not None and not found:
             # Nothing for it: say so when there is no such downstream, not an empty table.
-            made = {row.name for row in await downstream_transactions.made(store)}
-            if kept not in configured | made and not is_task_webhook(kept):
-                meant = await names.also_named(store, kept, made)
+            made = await downstream_transactions.made_named(store, [kept])
+            if kept not in configured and not made and not is_task_webhook(kept):
+                meant = await names.also_named(store, kept)
                 hint = f" (an app's is named APP/NAME: {', '.join(meant)})" if meant else ""
                 return f"no downstream named {downstream!r}{hint}"
         return found, await names.shown_names(store, [d.downstream for d in found])
@@ -148,22 +148,23 @@ def downstreams(config_path: str | None) -> tuple[list[dict[str, Any]], Named]:
     return listed, lambda kept: shown.get(kept, kept)
 
 
-def _told_while_sealed(directory: Directory, kept: str) -> str | None:
+async def _told_while_sealed(parts: WorkerParts, directory: Directory, kept: str) -> str | None:
     """Disabling `kept` tells the downstreams that take `downstream.disabled`: one made
     through the API whose secret does not open here would have its notice held for it."""
-    from receiver.deliveries.rules.delivery import SECRET_HELD, notified_of
+    from receiver.deliveries.rules.delivery import notified_of, owner_of
     from receiver.downstreams.rows import DISABLED
-    from receiver.downstreams.subscribers import subscription
 
-    held = {n: subscription(s, SECRET_HELD) for n, (s, _) in directory.unusable.items()}
-    sealed = notified_of(DISABLED, kept, held)
+    audience = directory.subscribers
+    told = await parts.store.read(lambda db: audience.of(db, owner_of(kept)))
+    held = {name: sub for name, sub in told.items() if sub.held}
     why = "downstreams made through the API take its notice, their secrets sealed"
-    return why if sealed else None
+    return why if notified_of(DISABLED, kept, held) else None
 
 
-def _sealed(directory: Directory, kept: str) -> str | None:
+async def _sealed(parts: WorkerParts, directory: Directory, kept: str) -> str | None:
     """Enabling one made through the API queues its rows as its sealed secret allows."""
-    return "made through the API, its secret sealed" if kept in directory.unusable else None
+    held = await directory.held(kept)
+    return "made through the API, its secret sealed" if held is not None else None
 
 
 def disable(config_path: str | None, name: str) -> tuple[bool, str]:
@@ -183,7 +184,7 @@ def enable(config_path: str | None, name: str, recover_since: float | None) -> t
     unopened: list[bool] = []
 
     async def enable(parts: WorkerParts, directory: Directory, kept: str) -> int:
-        unopened.append(kept in directory.unusable)
+        unopened.append(await directory.held(kept) is not None)
         return await delivery_actions.enable_downstream(parts, directory, kept, recover_since)
 
     queued, shown_name = with_downstream(config_path, name, enable, _sealed)

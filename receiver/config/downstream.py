@@ -197,6 +197,12 @@ def credentials_masked(d: Any) -> dict[str, Any]:
     return shown
 
 
+def read_by_pull(fmt: str) -> bool:
+    """Whether a downstream of format `fmt` is read by its app at the pull endpoint: known
+    from a row's format alone, none of its seals opened."""
+    return registry.read_by_pull(fmt)
+
+
 def credential_values(d: Any) -> list[str]:
     """The secrets of a downstream's `auth` and `tls`: never in a log line."""
     auth, tls = endpoint_auth(d), client_tls_of(d)
@@ -330,7 +336,7 @@ class DownstreamSettings(
     @property
     def pulled(self) -> bool:
         """Read by its app at the pull endpoint, never sent to (no breaker, no attempts)."""
-        return registry.read_by_pull(self.format)
+        return read_by_pull(self.format)
 
     @property
     def ordered(self) -> bool:

@@ -41,9 +41,9 @@ class DownstreamForms:
         self.directory = console.directory
         self.calls = calls  # the bound on the calls to downstreams a form waits on
 
-    def downstream(self, request: Request, session: Session) -> tuple[str, str]:
+    async def downstream(self, request: Request, session: Session) -> tuple[str, str]:
         """The downstream the form's path names: as shown (`acme/hooks`), and as kept."""
-        kept = delivery_actions.known_downstream(self.directory, request.path_params["name"])
+        kept = await delivery_actions.known_downstream(self.directory, request.path_params["name"])
         return self.directory.shown_name(kept), kept
 
     def key_set(self, kept: str) -> str:
@@ -94,7 +94,7 @@ class DownstreamForms:
         return self.console.done(request, form, "/deliveries", "replayed", count)
 
     async def disable(self, request: Request, session: Session, form: Form) -> Response:
-        name, kept = self.downstream(request, session)
+        name, kept = await self.downstream(request, session)
         question = f"Disable {name}? Its new deliveries will be held, not attempted."
         asked = self.console.confirm(request, session, form, question, "Disable it")
         if asked:
@@ -103,7 +103,7 @@ class DownstreamForms:
         return self.console.done(request, form, self.page_of(name), "disabled")
 
     async def enable(self, request: Request, session: Session, form: Form) -> Response:
-        name, kept = self.downstream(request, session)
+        name, kept = await self.downstream(request, session)
         since = views.parse_when(form.get("recover_since"), "recover since")
         question = f"Enable {name}? What it held is queued again"
         if since is not None:
@@ -116,7 +116,7 @@ class DownstreamForms:
 
     async def validate(self, request: Request, session: Session, form: Form) -> Response:
         """A CloudEvents webhook asked again whether it allows the relay's events."""
-        name, kept = self.downstream(request, session)
+        name, kept = await self.downstream(request, session)
         found = await delivery_actions.validate_downstream(
             self.workers, self.rules, self.directory, kept, self.calls, self.caller(session)
         )
@@ -126,7 +126,7 @@ class DownstreamForms:
         return self.console.done(request, form, self.page_of(name), code, found["queued"])
 
     async def rotate(self, request: Request, session: Session, form: Form) -> Response:
-        name, kept = self.downstream(request, session)
+        name, kept = await self.downstream(request, session)
         question = f"Rotate the secret of {name}? The old one keeps signing beside the new."
         asked = self.console.confirm(request, session, form, question, "Rotate it")
         if asked:
@@ -139,7 +139,7 @@ class DownstreamForms:
 
     async def edit(self, request: Request, session: Session, form: Form) -> Response:
         """Its settings changed from its edit form (no secret shown: one left empty is kept)."""
-        name, kept = self.downstream(request, session)
+        name, kept = await self.downstream(request, session)
         try:
             change = endpoint_form.change_of(form)
             by = self.caller(session)  # an app's change is held to what its key may do
@@ -158,7 +158,7 @@ class DownstreamForms:
         raise NotImplementedError
 
     async def remove(self, request: Request, session: Session, form: Form) -> Response:
-        name, kept = self.downstream(request, session)
+        name, kept = await self.downstream(request, session)
         question = f"Remove {name}? What it still has to deliver ends as dead letters."
         asked = self.console.confirm(request, session, form, question, "Remove it")
         if asked:
@@ -214,7 +214,7 @@ class Actions(DownstreamForms):
         return self.console.done(request, form, f"/tasks/{quote(task_id)}", "cancelled")
 
     async def replay_all(self, request: Request, session: Session, form: Form) -> Response:
-        name = delivery_actions.known_downstream(self.directory, request.path_params["name"])
+        name = await delivery_actions.known_downstream(self.directory, request.path_params["name"])
         question = f"Send every dead letter of {name} again now?"
         asked = self.console.confirm(request, session, form, question, "Replay all dead letters")
         if asked:

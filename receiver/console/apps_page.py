@@ -20,6 +20,7 @@ from receiver.apps.api import NewApp, NewAppKey
 from receiver.console.core import Console, Form
 from receiver.console.session import Session
 from receiver.deliveries.rules.delivery import owner_of, shown_name
+from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
 from receiver.keys.api import checked, key_info, make_key
@@ -136,14 +137,15 @@ class AppPages:
         self.console = console
 
     async def _views(self) -> list[AppView]:
-        keys, every = self.console.keys, self.console.directory.every
-        owned = [name for name in sorted(every) if owner_of(name) is not None]
-        records = {h.name: h for h in await queries.health(self.console.store, owned)}
+        keys, store = self.console.keys, self.console.store
+        made = await downstream_transactions.made_names(store)  # every app's, none opened
+        owned = [name for name in made if owner_of(name) is not None]
+        records = {h.name: h for h in await queries.health(store, owned)}
         views = []
         for app in await keys.apps():
             listed = [key_info(row) for row in await keys.listed(app.id)]
             downstreams = [
-                AppDownstream(shown_name(name), name, every[name].format, records.get(name))
+                AppDownstream(shown_name(name), name, records[name].format, records.get(name))
                 for name in owned
                 if owner_of(name) == app.id
             ]

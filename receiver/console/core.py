@@ -100,7 +100,7 @@ def environment(directory: Directory, *template_dirs: Path) -> jinja2.Environmen
         code_spans=code_spans,  # an option's description: its `code` as code, not backticks
     )
     env.tests["passed_through"] = is_passed_through  # a Runway route the table lacks
-    env.tests["pulled"] = directory.pulled  # a pull downstream: no breaker, no attempts
+    env.tests["pulled"] = directory.pulled_of  # a health record's: no breaker, no attempts
     env.globals.update(
         console_formats=FORMED,
         portal_formats=APP_FORMED,

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from receiver.config import Downstream
 from receiver.console import chart, views
 from receiver.console.core import Console, Form, refuse_nul_in_address
 from receiver.console.endpoint_form import EXAMPLE_TYPES
@@ -20,6 +21,8 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams import listing
+from receiver.downstreams import transactions as downstream_transactions
+from receiver.downstreams.directory import Held
 from receiver.downstreams.manage import describe_any
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.kernel.http.models import answerable_metadata
@@ -78,8 +81,12 @@ class Pages:
     async def home(self, request: Request, session: Session) -> Response:
         directory, retention = self.console.directory, self.console.retention
         now = time.time()
-        since, names = now - chart.HOURS * 3600, [*directory.every, *directory.unusable]
+        # Every downstream's health, the config file's and those made through the API (their
+        # names read from the store, none opened).
+        made = await downstream_transactions.made_names(self.console.store)
+        since, names = now - chart.HOURS * 3600, [*directory.configured, *made]
         seen = await queries.overview(self.console.store, since, names, recent=8)
+        pulled = {h.name for h in seen.health if directory.pulled_of(h)}
         return self.console.render(
             request,
             "home.html",
@@ -90,7 +97,7 @@ class Pages:
             states=STATES,
             tasks_chart=chart.tasks_chart(seen.activity, now),
             latency_chart=chart.latency_chart(
-                seen.activity, now, directory.shown_name, directory.pulled
+                seen.activity, now, directory.shown_name, pulled.__contains__
             ),
             health=seen.health,
             recent=seen.recent,
@@ -200,19 +207,20 @@ class Pages:
         at = listing.position_of(q.get("cursor"))
         page = None
         if only:
-            names = [delivery_actions.known_downstream(directory, only)]
+            names = [await delivery_actions.known_downstream(directory, only)]
         else:
             owner, part = await self._searched(search)
             page = await listing.read_page(store, directory, owner, at, DOWNSTREAMS_PAGE, part)
             names = [h.name for h in page.health]
         found = await queries.backlogs(store, names, 50) if only else []
-        polled = [n for n in names if directory.get(n) is not None and directory.pulled(n)]
+        opened = page.found if page else await directory.found(names)
+        polled = [n for n in names if isinstance(d := opened.get(n), Downstream) and d.pulled]
         readable = await delivery_reads.pullable(store, polled)
         shown = [(b.health, b.dead, b.retrying) for b in found]
         # An app's downstream is shown with its app (and under `<app id>.<name>`).
         owners = {n: o for n in names if (o := owner_of(n)) is not None}
         app_names = await self.console.keys.app_names(sorted(set(owners.values())))
-        formats = {n: d.format for n in names if (d := directory.get(n)) is not None}
+        formats = {n: d.format for n in names if isinstance(d := opened.get(n), Downstream)}
         return self.console.render(
             request,
             "deliveries.html",
@@ -232,15 +240,17 @@ class Pages:
             public_url=self.console.public_url,
             apps={n: app_names.get(o, "") for n, o in owners.items()},
             # made through the API (its secret opening or not)
-            managed={n for n in names if (d := directory.get(n)) is None or d.managed},
-            unusable={n: directory.unusable[n][1] for n in names if n in directory.unusable},
+            managed={
+                n for n in names if not isinstance(d := opened.get(n), Downstream) or d.managed
+            },
+            unusable={n: d.reason for n in names if isinstance(d := opened.get(n), Held)},
             only=only,
             secret=secret,
             kept=kept or {},
             create_error=create_error,
             example_types=EXAMPLE_TYPES,
             # Each one's settings as the API shows them: header values and secrets masked.
-            settings={n: describe_any(directory, n, None, now) for n in names} if only else {},
+            settings={n: describe_any(d, None, now) for n, d in opened.items()} if only else {},
         )
 
     async def _searched(self, search: str) -> tuple[str | None, str]:

@@ -72,8 +72,8 @@ async def replay_dead_letters(
 ) -> int:
     """Every dead letter of the downstream queued again; an app names its own."""
     own = owned_name(caller.app_id or "", downstream)
-    kept = directory.kept_of(downstream) if caller.sees_all else own
-    if not directory.knows(kept):
+    kept = await directory.kept_of(downstream) if caller.sees_all else own
+    if not await directory.knows(kept):
         raise NotFound(f"no downstream named {downstream!r}")
     count = await delivery.replay_dead_letters(parts.store, kept)
     parts.wakers.wake_deliveries()
@@ -81,17 +81,17 @@ async def replay_dead_letters(
     return count
 
 
-def known_downstream(directory: Directory, name: str) -> str:
+async def known_downstream(directory: Directory, name: str) -> str:
     """The name a downstream is kept under, given it so or as people read it (`APP/NAME`)."""
-    kept = directory.kept_of(name)
-    if not directory.knows(kept):
+    kept = await directory.kept_of(name)
+    if not await directory.knows(kept):
         raise NotFound(f"no downstream named {name!r}")
     return kept
 
 
 async def disable_downstream(parts: WorkerParts, directory: Directory, name: str) -> bool:
     """Stop attempting it; its new deliveries are held. False when it was already."""
-    name = known_downstream(directory, name)
+    name = await known_downstream(directory, name)
     changed = await delivery.disable(
         parts.store, name, "disabled by an operator", directory.subscribers
     )
@@ -105,9 +105,9 @@ async def enable_downstream(
     parts: WorkerParts, directory: Directory, name: str, recover_since: float | None
 ) -> int:
     """Attempt it again; queue what it held, and what went to dead-letter since then."""
-    name = known_downstream(directory, name)
+    name = await known_downstream(directory, name)
     queued = await downstream_transactions.enable(parts.store, name, recover_since)
-    if name in directory.unusable:
+    if await directory.held(name) is not None:
         # Enabled, it still cannot be used: what was queued waits held, with the reason.
         await downstream_transactions.follow_unopened(parts.store, [name], [])
     parts.wakers.wake_deliveries()
@@ -130,8 +130,8 @@ async def validate_downstream(
     what its refusal held goes out, at its allowed rate; refused, it is paused (held) with
     why; no answer, nothing is kept (its next delivery asks, as a failed attempt if none).
     The `OPTIONS` waits within the caller's room of `calls` (429 past it)."""
-    name = known_downstream(directory, name)
-    d = directory.get(name)
+    name = await known_downstream(directory, name)
+    d = await directory.get(name)
     if d is None or not d.needs_handshake:
         raise InvalidRequest(
             "only a webhook downstream with a cloudevents envelope is validated (the"

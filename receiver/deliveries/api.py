@@ -77,7 +77,7 @@ async def list_deliveries(
     caller = caller_of(request)
     downstream = params.downstream
     if downstream is not None and caller.sees_all:  # an app's as the admin names it: APP/NAME
-        downstream = directory.kept_of(downstream)
+        downstream = await directory.kept_of(downstream)
     wanted = DeliveryFilter(params.state, downstream, params.task_id, params.limit, params.before)
     found = await delivery_actions.deliveries_for(store, caller, wanted)
     listed = own(caller, found)

@@ -123,7 +123,7 @@ router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 async def rotate_secret(
     request: Request, workers: Workers, rules: DeliverySection, directory: Downstreams, name: PathId
 ) -> Response:
-    kept = own_name(request, directory, name)
+    kept = await own_name(request, directory, name)
     shown, until = await managed.rotate_secret(workers, rules, directory, kept)
     rotated = {"downstream": name, **shown, "previous_secret_until": until}
     return reply(SecretRotated, rotated)
@@ -141,7 +141,7 @@ async def rotate_secret(
 async def disable_downstream(
     request: Request, workers: Workers, directory: Downstreams, name: PathId
 ) -> Response:
-    kept = own_name(request, directory, name)
+    kept = await own_name(request, directory, name)
     changed = await delivery_actions.disable_downstream(workers, directory, kept)
     return reply(Disabled, {"downstream": name, "disabled": True, "changed": changed})
 
@@ -163,7 +163,7 @@ async def enable_downstream(
     name: PathId,
     params: Annotated[RecoverParams, Query()],
 ) -> Response:
-    kept = own_name(request, directory, name)
+    kept = await own_name(request, directory, name)
     since = params.recover_since
     queued = await delivery_actions.enable_downstream(workers, directory, kept, since)
     return reply(Enabled, {"downstream": name, "disabled": False, "queued": queued})
@@ -209,7 +209,7 @@ async def validate_downstream(
     name: PathId,
     calls: Calls,
 ) -> Response:
-    kept = own_name(request, directory, name)
+    kept = await own_name(request, directory, name)
     found = await delivery_actions.validate_downstream(
         workers, rules, directory, kept, calls, caller_of(request)
     )
@@ -247,7 +247,7 @@ async def test_downstream(
     name: PathId,
     calls: Calls,
 ) -> Response:
-    kept = own_name(request, directory, name)
+    kept = await own_name(request, directory, name)
     payload = await read_json(request, MAX_TEST_BODY_BYTES, server.body_timeout_seconds)
     wanted = read_checked(TestEventRequest, payload)
     sent = await send_test(log, rules, directory, kept, wanted.type, calls, caller_of(request))

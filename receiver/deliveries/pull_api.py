@@ -83,11 +83,11 @@ async def pull_events(
     name: PathId,
     params: Annotated[PullParams, Query()],
 ) -> Response:
-    kept = own_name(request, directory, name)
-    downstream = directory.get(kept)
+    kept = await own_name(request, directory, name)
+    downstream = await directory.get(kept)
     if downstream is None:
         raise NotFound(f"no downstream named {name!r}")
-    if not directory.pulled(kept):
+    if not downstream.pulled:
         raise InvalidRequest(f"{name!r} is a {downstream.format} downstream, not one read by pull")
     after = pulled.position(keys, kept, params.after)
     # Counted by app, not by key: an app given more keys gets no more of the relay.

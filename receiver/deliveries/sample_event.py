@@ -14,8 +14,7 @@ from typing import Any
 from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.fanout.connections import open_route, proxy_of
-from receiver.deliveries.fanout.worker import Refused, origin_of, prepare
+from receiver.deliveries.fanout.connections import Refused, open_route, origin_of, prepare, proxy_of
 from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
 from receiver.deliveries.rules.event_types import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
@@ -84,9 +83,10 @@ async def send_test(
     """Send a test event of `event_type` to the downstream kept under `name` now, its way
     out opened as the fan-out's by the delivery settings `rules`, within the caller's room
     of `calls` (429 past it)."""
-    d = directory.get(name)
-    if d is None:
+    found = (await directory.usable([name])).get(name)
+    if found is None:
         raise NotFound("no usable downstream of that name")
+    d, secrets = found
     if (refused := untestable(d.format)) is not None:
         raise InvalidRequest(refused)
     document = sample(event_type)
@@ -109,7 +109,7 @@ async def send_test(
         guarded = d.managed and not rules.allow_private_networks
         opening = Opening(name, 1, route=lambda: open_route(rules, directory, d, guarded))
         # Its own secrets are cut out of what this attempt logs and answers, as a delivery's.
-        with scoped(*directory.scope_of(name)), calls.call(caller.asker, d.timeout):
+        with scoped(*directory.scope_of(name, secrets)), calls.call(caller.asker, d.timeout):
             publisher = open_publisher(d, opening)
             try:
                 outcome = await publisher.publish(message)

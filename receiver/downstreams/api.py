@@ -209,14 +209,14 @@ async def _seen_all(
     ]
 
 
-def own_name(request: Request, directory: Directory, name: str) -> str:
+async def own_name(request: Request, directory: Directory, name: str) -> str:
     """The name the caller's downstream is kept under; 404 (by the name the caller gave)
     when there is none of its own."""
     caller = caller_of(request)
     # The admin names an app's as APP/NAME (its path's slash encoded or not), as the CLI
     # and the console do; its kept name `<app id>.NAME` is still taken.
-    kept = managed.kept_name(caller, directory.kept_of(name) if caller.sees_all else name)
-    if not directory.knows(kept) or not managed.sees(caller, kept):
+    kept = managed.kept_name(caller, await directory.kept_of(name) if caller.sees_all else name)
+    if not managed.sees(caller, kept) or not await directory.knows(kept):
         raise NotFound(f"no downstream named {name!r}")
     return kept
 
@@ -314,7 +314,7 @@ one = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
 async def get_downstream(
     request: Request, store: Stored, keys: Keyring, directory: Downstreams, name: PathId
 ) -> Response:
-    kept = own_name(request, directory, name)
+    kept = await own_name(request, directory, name)
     shown = await managed.describe_downstream(store, directory, kept)
     return reply(DownstreamDetail, await _seen(keys, caller_of(request), shown))
 
@@ -348,7 +348,7 @@ async def change_downstream(
     directory: Downstreams,
     name: PathId,
 ) -> Response:
-    kept = own_name(request, directory, name)
+    kept = await own_name(request, directory, name)
     payload = await _payload(request, server)
     caller = caller_of(request)
     shown = await managed.change_downstream(workers, rules, directory, kept, payload, caller)
@@ -371,6 +371,6 @@ async def change_downstream(
 async def remove_downstream(
     request: Request, workers: Workers, directory: Downstreams, name: PathId
 ) -> Response:
-    kept = own_name(request, directory, name)
+    kept = await own_name(request, directory, name)
     ended = await managed.remove_downstream(workers, directory, kept)
     return reply(Removed, {"downstream": name, "removed": True, "deliveries_ended": ended})

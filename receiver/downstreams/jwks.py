@@ -42,9 +42,11 @@ class KeySet(Answer):
     keys: list[PublicKey]
 
 
-def _answer(directory: Downstreams, owner: Owner, more: Sequence[dict[str, str]] = ()) -> Response:
+async def _answer(
+    directory: Downstreams, owner: Owner, more: Sequence[dict[str, str]] = ()
+) -> Response:
     """`owner`'s set; `more`: the keys its tasks' own webhooks are signed with."""
-    body = directory.key_set(owner, time.time())
+    body = await directory.key_set(owner, time.time())
     if more:
         found = json.loads(body)["keys"]
         kids = {key["kid"] for key in found}
@@ -73,7 +75,7 @@ _SAID = (
     responses={200: answer("The key set.", KeySet)},
 )
 async def jwks(directory: Downstreams) -> Response:
-    return _answer(directory, None)
+    return await _answer(directory, None)
 
 
 @router.get(
@@ -100,4 +102,4 @@ async def app_jwks(
         raise NotFound(f"no app named {app!r}") from None
     signing = await webhook_keys.known(found.id)
     more = signing.public_keys(time.time()) if signing is not None else []
-    return _answer(directory, found.id, more)
+    return await _answer(directory, found.id, more)

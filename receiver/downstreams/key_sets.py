@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from receiver.config import Downstream
@@ -48,7 +48,8 @@ def built(
 
 
 class KeySets:
-    """Each owner's set, built when first asked after a change."""
+    """Each owner's set, built when first asked after a change (the directory reads its
+    owner's downstreams for it)."""
 
     def __init__(self) -> None:
         self._sets: dict[Owner, KeySet] = {}
@@ -58,11 +59,17 @@ class KeySets:
         """One of `owner`'s downstreams' keys changed (made, rotated, removed, `signing`)."""
         self._stale.add(owner)
 
-    def body(self, owner: Owner, every: Callable[[], Iterable[Downstream]], now: float) -> bytes:
-        """`owner`'s set, serialised; `every`: all the downstreams, read only to build it."""
+    def kept(self, owner: Owner, now: float) -> bytes | None:
+        """`owner`'s set, serialised, while it holds (None: to be built again)."""
         kept = self._sets.get(owner)
         if kept is None or owner in self._stale or now >= kept.until:
-            own = (d for d in every() if owner_of(d.name) == owner)
-            kept = self._sets[owner] = built(own, now, kept.derived if kept else {})
-            self._stale.discard(owner)
+            return None
+        return kept.body
+
+    def build(self, owner: Owner, downstreams: Iterable[Downstream], now: float) -> bytes:
+        """`owner`'s set made of its `downstreams` (others' are left out), kept."""
+        before = self._sets.get(owner)
+        own = (d for d in downstreams if owner_of(d.name) == owner)
+        kept = self._sets[owner] = built(own, now, before.derived if before else {})
+        self._stale.discard(owner)
         return kept.body

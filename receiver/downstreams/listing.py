@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ import orjson
 from receiver.deliveries.rules.delivery import owned_name
 from receiver.downstreams import manage as managed
 from receiver.downstreams import transactions
-from receiver.downstreams.directory import Directory
+from receiver.downstreams.directory import Directory, Found
 from receiver.downstreams.rows import DownstreamHealth, ManagedRow, Wanted
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
@@ -66,11 +66,13 @@ def checked_limit(limit: int) -> int:
 @dataclass(frozen=True)
 class Page:
     """A page's downstreams in order (their health records), the rows of those made through
-    the API, and where the next page starts (None: this is the last)."""
+    the API, each as the directory opened it, and where the next page starts (None: this is
+    the last)."""
 
     health: list[DownstreamHealth]
     rows: dict[str, ManagedRow]
     next: Position | None
+    found: dict[str, Found] = field(default_factory=dict)
 
 
 async def read_page(
@@ -94,20 +96,15 @@ async def read_page(
         return Page([], {}, None)
     wanted = Wanted(prefix, at.made, limit, search)
     made, health, more = await transactions.page(store, wanted, configured)
-    if any(not _described(directory, h.name) for h in health):
-        await directory.refresh()  # made on another replica a moment ago
     rows = {row.name: row for row in made}
+    found = await directory.found([h.name for h in health], rows)  # opened from its rows
     last_made = next((h.name for h in reversed(health) if h.name in rows), at.made)
     ours = directory.configured
     last_configured = next((h.name for h in reversed(health) if h.name in ours), None)
     after = Position(last_made, at.configured if last_configured is None else last_configured)
     # One whose settings no longer pass is not listed (the directory says why, in its log).
-    shown = [h for h in health if _described(directory, h.name)]
-    return Page(shown, rows, after if more else None)
-
-
-def _described(directory: Directory, name: str) -> bool:
-    return directory.get(name) is not None or name in directory.unusable
+    shown = [h for h in health if h.name in found]
+    return Page(shown, rows, after if more else None, found)
 
 
 def described(directory: Directory, page: Page, now: float) -> list[dict[str, Any]]:
@@ -115,7 +112,7 @@ def described(directory: Directory, page: Page, now: float) -> list[dict[str, An
     return [
         {
             **directory.summary(h),
-            **managed.describe_any(directory, h.name, page.rows.get(h.name), now),
+            **managed.describe_any(page.found[h.name], page.rows.get(h.name), now),
         }
         for h in page.health
     ]

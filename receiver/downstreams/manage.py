@@ -30,7 +30,7 @@ from receiver.deliveries.rules.delivery import (
     owner_of,
 )
 from receiver.downstreams import transactions
-from receiver.downstreams.directory import REMOVED, Directory
+from receiver.downstreams.directory import REMOVED, Directory, Found, Held
 from receiver.downstreams.rows import ManagedRow
 from receiver.expressions.lines import OPERATOR
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
@@ -185,11 +185,11 @@ async def create_downstream(
         if len(name) > NAME_MAX:
             short = NAME_MAX - len(name) + len(settings.name)
             raise InvalidRequest(f"name: an app's downstream has at most {short} characters")
-        if name in directory.every or name in directory.unusable:
+        if await directory.knows(name):  # its row, through the primary key
             raise Conflict(f"a downstream named {settings.name!r} exists")
     secret = new_secret(settings.signing)
     sealer = directory.sealer
-    sealed = sealer.seal(secret, name)
+    sealed = sealer.seal(secret, name), sealer.current_key
     await transactions.create(parts.store, name, seal_url(sealer, _spec(settings), name), sealed)
     await _changed(parts, directory)
     parts.log.info("downstream.created", downstream=name, format=settings.format)
@@ -359,15 +359,11 @@ def describe_unusable(
     return _made(out, row, now)
 
 
-def describe_any(
-    directory: Directory, name: str, row: ManagedRow | None, now: float
-) -> dict[str, Any]:
+def describe_any(found: Found, row: ManagedRow | None, now: float) -> dict[str, Any]:
     """`describe` or `describe_unusable`, whichever the downstream is."""
-    d = directory.get(name)
-    if d is not None:
-        return describe(d, row, now)
-    settings, reason = directory.unusable[name]
-    return describe_unusable(settings, reason, row, now)
+    if isinstance(found, Held):
+        return describe_unusable(found.settings, found.reason, row, now)
+    return describe(found, row, now)
 
 
 def _made(out: dict[str, Any], row: ManagedRow | None, now: float) -> dict[str, Any]:
@@ -381,10 +377,8 @@ def _made(out: dict[str, Any], row: ManagedRow | None, now: float) -> dict[str, 
 
 async def describe_downstream(store: Store, directory: Directory, name: str) -> dict[str, Any]:
     """One downstream, config or API, with its health."""
-    d = directory.get(name)
-    if d is None and name not in directory.unusable:
+    found = await directory.find(name)
+    if found is None:
         raise NotFound(f"no downstream named {name!r}")
-    managed = d is None or d.managed
-    row = await transactions.one_made(store, name) if managed else None
-    (health,) = await transactions.health(store, [name])
-    return {**directory.summary(health), **describe_any(directory, name, row, time.time())}
+    row, health = await transactions.with_health(store, name)
+    return {**directory.summary(health), **describe_any(found, row, time.time())}

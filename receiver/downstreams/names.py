@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from receiver.deliveries.rules.delivery import DownstreamLabels, owned_name, owner_of, shown_name
+from receiver.deliveries.rules.delivery import DownstreamLabels, owned_name, owner_of
+from receiver.downstreams import transactions
 from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
@@ -44,9 +45,8 @@ async def kept_name(store: Store, typed: str) -> str:
     return owned_name(owner.id, name)
 
 
-async def also_named(store: Store, typed: str, kept: Iterable[str]) -> list[str]:
+async def also_named(store: Store, typed: str) -> list[str]:
     """The apps' downstreams named `typed` (as their app knows them), as `APP/NAME`: what a
     global name that is not there may have meant."""
-    owned = [name for name in kept if owner_of(name) and shown_name(name) == typed]
-    shown = await shown_names(store, owned)
+    shown = await shown_names(store, await transactions.owned_called(store, typed))
     return sorted(shown.values())

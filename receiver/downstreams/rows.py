@@ -33,11 +33,14 @@ class DownstreamHealth:
     filter_failures: int = 0
     filter_failure: str | None = None
     filter_failed_at: float | None = None
+    # The format of one made through the API ('': the config file's, as its settings say):
+    # whether it is read by pull, known without opening its seals.
+    format: str = ""
 
     def summary(self) -> dict[str, Any]:
         """Its fields, and whether it is disabled (not `asdict`'s deep copy: a page lists a
         hundred, and nothing changes them)."""
-        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "format"}
         return {**shown, "disabled": self.disabled_at is not None}
 
 
@@ -106,9 +109,14 @@ def health(db: Db, names: list[str]) -> list[DownstreamHealth]:
                 filter_failures=row.get("filter_failures") or 0,
                 filter_failure=row.get("filter_failure"),
                 filter_failed_at=row.get("filter_failed_at"),
+                format=_format(row.get("spec")),
             )
         )
     return out
+
+
+def _format(spec: str | None) -> str:
+    return str(orjson.loads(spec).get("format") or "webhook") if spec else ""
 
 
 FILTER_FAILED = Sql(
@@ -352,6 +360,66 @@ def every_made(db: Db) -> list[ManagedRow]:
     return [_row(r) for r in db.all(MANAGED_DOWNSTREAMS)]
 
 
+MADE_NAMED = Sql("SELECT * FROM downstreams WHERE name = ANY(?) AND spec IS NOT NULL")
+# One owner's through the index of the apps' (0036): `app_id` '' is the global ones'.
+MADE_OF = Sql("SELECT * FROM downstreams WHERE app_id = ? AND spec IS NOT NULL ORDER BY name")
+ANY_OWNED = Sql("SELECT 1 AS one FROM downstreams WHERE app_id > '' AND spec IS NOT NULL LIMIT 1")
+# Those an app would call `name` (a hint for a global name that is not there): every row
+# read, for the command line's error only.
+OWNED_CALLED = Sql(
+    "SELECT name FROM downstreams WHERE app_id > '' AND spec IS NOT NULL AND substr(name, 30) = ?"
+)
+MADE_NAMES = Sql("SELECT name FROM downstreams WHERE spec IS NOT NULL ORDER BY name")
+
+
+MADE_EXISTS = Sql("SELECT 1 AS one FROM downstreams WHERE name = ? AND spec IS NOT NULL")
+
+
+def made_exists(db: Db, name: str) -> bool:
+    return db.one(MADE_EXISTS, (name,)) is not None
+
+
+def made_named(db: Db, names: list[str]) -> list[ManagedRow]:
+    """Those of `names` made through the API, by their primary key."""
+    return [_row(r) for r in db.all(MADE_NAMED, (db.array(names),))] if names else []
+
+
+def made_of(db: Db, app_id: str) -> list[ManagedRow]:
+    """An app's (its id), or the global ones ('')."""
+    return [_row(r) for r in db.all(MADE_OF, (app_id,))]
+
+
+def any_owned(db: Db) -> bool:
+    """Some app has a downstream of its own."""
+    return db.one(ANY_OWNED) is not None
+
+
+def owned_called(db: Db, name: str) -> list[str]:
+    return [r["name"] for r in db.all(OWNED_CALLED, (name,))]
+
+
+def made_names(db: Db) -> list[str]:
+    return [r["name"] for r in db.all(MADE_NAMES)]
+
+
+# Through their index (0038): the rows a key other than `?` sealed, or not known yet.
+SEALED_OTHERWISE = Sql(
+    "SELECT name FROM downstreams WHERE spec IS NOT NULL AND (sealed_with < ? OR sealed_with > ?)"
+    " ORDER BY name"
+)
+MARK_SEALED = Sql("UPDATE downstreams SET sealed_with = ? WHERE name = ? AND spec IS NOT NULL")
+
+
+def sealed_otherwise(db: Db, key_id: str) -> list[str]:
+    """The names of those whose seals were not all made under the key `key_id`."""
+    return [r["name"] for r in db.all(SEALED_OTHERWISE, (key_id, key_id))]
+
+
+def mark_sealed(db: Db, name: str, key_id: str) -> None:
+    """Every seal of it was made under `key_id` ('': not known)."""
+    db.execute(MARK_SEALED, (key_id, name))
+
+
 # A page of them in name order after `after`: every one along the primary key (the admin's),
 # or one app's through its index (0034), whose first 29 characters are `<app id>.`; `search`:
 # a LIKE pattern their name (an app's: the name it gave) must match.
@@ -415,22 +483,32 @@ CREATE_MANAGED = Sql(
 
 
 def create(
-    db: Db, name: str, app_id: str | None, spec: dict[str, Any], sealed_secret: str, now: float
+    db: Db,
+    name: str,
+    app_id: str | None,
+    spec: dict[str, Any],
+    sealed: tuple[str, str],
+    now: float,
 ) -> ManagedRow:
-    """A new one, `app_id`'s (None: global); a name taken already is a conflict. The health
+    """A new one, `app_id`'s (None: global), `sealed`: its secret sealed and the id of the
+    key every seal of it was made under; a name taken already is a conflict. The health
     row of a name no longer in the config file is taken over, with its state."""
+    sealed_secret, key_id = sealed
     taken = db.one(MANAGED_DOWNSTREAM, (name,))
     if taken is not None:
         raise Conflict(f"a downstream named {name!r} exists already")
     db.execute(REGISTER_DOWNSTREAM, (name,))
     spec_text = orjson.dumps(spec).decode()
     db.execute(CREATE_MANAGED, (spec_text, sealed_secret, now, now, app_id or "", name))
+    mark_sealed(db, name, key_id)
     _changed(db, name)
     return one_made(db, name)
 
 
+# Its seals then not all known to be the newest key's: checked at the next start.
 CHANGE_MANAGED = Sql(
-    "UPDATE downstreams SET spec = ?, changed_at = ? WHERE name = ? AND spec IS NOT NULL"
+    "UPDATE downstreams SET spec = ?, changed_at = ?, sealed_with = '' WHERE name = ?"
+    " AND spec IS NOT NULL"
 )
 
 
@@ -443,7 +521,7 @@ def change(db: Db, name: str, spec: dict[str, Any], now: float) -> ManagedRow:
 
 ROTATE_MANAGED = Sql(
     "UPDATE downstreams SET sealed_secret = ?, sealed_previous = ?, previous_until = ?,"
-    " changed_at = ? WHERE name = ? AND spec IS NOT NULL"
+    " changed_at = ?, sealed_with = '' WHERE name = ? AND spec IS NOT NULL"
 )
 
 

@@ -26,6 +26,7 @@ async def register(store: Store, names: list[str]) -> None:
 
 
 async def disabled(store: Store) -> set[str]:
+    """Every disabled downstream, through the index of those (0038): a few among many."""
     return await store.read(outbox.disabled_downstreams)
 
 
@@ -104,16 +105,58 @@ async def changes_since(store: Store, seq: int) -> Changes:
     return await store.read(lambda db: downstreams.changes_since(db, seq))
 
 
+async def last_change(store: Store) -> int:
+    return await store.read(downstreams.last_change)
+
+
 async def made(store: Store) -> list[ManagedRow]:
     return await store.read(downstreams.every_made)
+
+
+async def made_named(store: Store, names: list[str]) -> list[ManagedRow]:
+    return await store.read(lambda db: downstreams.made_named(db, names))
+
+
+async def made_of(store: Store, app_id: str) -> list[ManagedRow]:
+    """An app's own (its id), or the global ones ('')."""
+    return await store.read(lambda db: downstreams.made_of(db, app_id))
+
+
+async def made_names(store: Store) -> list[str]:
+    return await store.read(downstreams.made_names)
+
+
+async def any_owned(store: Store) -> bool:
+    return await store.read(downstreams.any_owned)
+
+
+async def owned_called(store: Store, name: str) -> list[str]:
+    """The kept names of the apps' downstreams an app calls `name`."""
+    return await store.read(lambda db: downstreams.owned_called(db, name))
+
+
+async def sealed_otherwise(store: Store, key_id: str) -> list[str]:
+    return await store.read(lambda db: downstreams.sealed_otherwise(db, key_id))
+
+
+async def mark_sealed(store: Store, name: str, key_id: str) -> None:
+    await store.run(lambda db: downstreams.mark_sealed(db, name, key_id))
+
+
+async def held_unopened(store: Store) -> list[str]:
+    """The downstreams with deliveries held because their secret did not open."""
+    return await store.read(lambda db: outbox.held_for(db, SECRET_HELD))
 
 
 async def one_made(store: Store, name: str) -> ManagedRow:
     return await store.read(lambda db: downstreams.one_made(db, name))
 
 
-async def create(store: Store, name: str, spec: dict[str, Any], sealed: str) -> ManagedRow:
-    """A new one, its app's when its name says so (`<app id>.<name>`), else global."""
+async def create(
+    store: Store, name: str, spec: dict[str, Any], sealed: tuple[str, str]
+) -> ManagedRow:
+    """A new one, its app's when its name says so (`<app id>.<name>`), else global;
+    `sealed`: its sealed secret and the id of the key its seals were made under."""
     return await store.run(
         lambda db: downstreams.create(db, name, owner_of(name), spec, sealed, time.time())
     )
@@ -135,8 +178,16 @@ async def rotate(
     await store.run(write)
 
 
-async def reseal(store: Store, name: str, sealed: str, sealed_previous: str | None) -> None:
-    await store.run(lambda db: downstreams.reseal(db, name, sealed, sealed_previous))
+async def reseal(
+    store: Store, name: str, sealed: str, sealed_previous: str | None, key_id: str
+) -> None:
+    """Its secrets sealed anew under `key_id`, every seal of it now that key's."""
+
+    def write(db: Db) -> None:
+        downstreams.reseal(db, name, sealed, sealed_previous)
+        downstreams.mark_sealed(db, name, key_id)
+
+    await store.run(write)
 
 
 async def remove(store: Store, name: str, reason: str) -> int:

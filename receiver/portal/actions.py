@@ -38,9 +38,9 @@ class Actions(DownstreamForms):
         self.portal_pages = pages
         self.share_signer = share_signer
 
-    def downstream(self, request: Request, session: Session) -> tuple[str, str]:
+    async def downstream(self, request: Request, session: Session) -> tuple[str, str]:
         name = request.path_params["name"]
-        return name, own_name(self.directory, session, name)
+        return name, await own_name(self.directory, session, name)
 
     def caller(self, session: Session) -> Caller:
         return caller_of(session).caller
@@ -66,7 +66,7 @@ class Actions(DownstreamForms):
         except (InvalidRequest, Conflict) as exc:
             said = endpoint_form.in_words(exc.detail)
             return await self.portal_pages.endpoints(request, session, kept=kept, error=said)
-        if self.directory.pulled(made["name"]):  # read by the app: nothing signed
+        if await self.directory.pulled(made["name"]):  # read by the app: nothing signed
             made = {"name": kept["name"], "pulled": True}
             return await self.portal_pages.endpoint(request, session, kept["name"], secret=made)
         made = made | {"secret": secret}
@@ -81,8 +81,8 @@ class Actions(DownstreamForms):
         return await self.portal_pages.endpoint(request, session, refused=refused)
 
     async def test(self, request: Request, session: Session, form: Form) -> Response:
-        name, kept = self.downstream(request, session)
-        if self.directory.pulled(kept):
+        name, kept = await self.downstream(request, session)
+        if await self.directory.pulled(kept):
             raise InvalidRequest(f"{name} is read by pull: the relay sends it nothing to test")
         event_type = form.get("type") or "task.succeeded"
         if event_type not in SENDABLE:
@@ -97,7 +97,7 @@ class Actions(DownstreamForms):
         """The endpoint its other endpoints' alerts go to; none when left empty."""
         name = form.get("alert_downstream", "").strip() or None
         app_id = caller_of(session).app.id
-        await alerts.choose(self.console.store, self.directory.knows, app_id, name)
+        await alerts.choose(self.console.store, self.directory.known_in, app_id, name)
         return self.console.done(request, form, self.home, "alerts")
 
     async def share(self, request: Request, session: Session, form: Form) -> Response:

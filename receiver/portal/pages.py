@@ -21,7 +21,7 @@ from receiver.deliveries.sample_event import SENDABLE
 from receiver.downstreams import listing
 from receiver.downstreams import manage as managed
 from receiver.downstreams import transactions as downstream_transactions
-from receiver.downstreams.directory import Directory
+from receiver.downstreams.directory import Directory, is_pulled
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.lifecycle.rules.task import STATES
@@ -37,11 +37,11 @@ NEWEST_DELIVERIES = 10  # on an endpoint's page, then a link to all of them
 DELIVERY_STATES = ("pending", "succeeded", "dead", "held", "filtered", "superseded", "mirroring")
 
 
-def own_name(directory: Directory, session: Session, name: str) -> str:
+async def own_name(directory: Directory, session: Session, name: str) -> str:
     """The name the app's endpoint is kept under; 404 when the app has none of that name."""
     caller = caller_of(session).caller
     kept = managed.kept_name(caller, name)
-    if not directory.knows(kept) or not managed.sees(caller, kept):
+    if not managed.sees(caller, kept) or not await directory.knows(kept):
         raise NotFound(f"no endpoint named {name!r}")
     return kept
 
@@ -76,7 +76,7 @@ class Pages:
             {
                 **each,
                 "name": shown_name(each["name"]),
-                "pulled": directory.pulled(each["name"]),
+                "pulled": is_pulled(page.found.get(each["name"])),
                 "last_delivered": last.get(each["name"]),
             }
             for each in listing.described(directory, page, time.time())
@@ -112,19 +112,23 @@ class Pages:
         """One endpoint's page (`name`: as the app named it), its settings, forms and newest
         deliveries; with a secret made, a test event's answer, or why an edit was refused."""
         name = name or request.path_params["name"]
-        kept = own_name(self.portal.directory, session, name)
+        kept = await own_name(self.portal.directory, session, name)
         directory, store = self.portal.directory, self.portal.store
         row, health = await downstream_transactions.with_health(store, kept)
-        readable = await delivery_reads.pullable(store, [kept] if directory.pulled(kept) else [])
+        endpoint = await directory.find(kept)
+        if endpoint is None:  # its settings no longer pass (its row says why, in the log)
+            raise NotFound(f"no endpoint named {name!r}")
+        pulled = is_pulled(endpoint)
+        readable = await delivery_reads.pullable(store, [kept] if pulled else [])
         caller = caller_of(session).caller
         wanted = DeliveryFilter(downstream=name, limit=NEWEST_DELIVERIES)
         found = await delivery_actions.deliveries_for(store, caller, wanted)
         shown = {
             **directory.summary(health),
-            **managed.describe_any(directory, kept, row, time.time()),
+            **managed.describe_any(endpoint, row, time.time()),
             "name": name,
             # read by its app: no address, no signature, nothing sent to test
-            "pulled": directory.pulled(kept),
+            "pulled": pulled,
         }
         return self.portal.render(
             request,
@@ -151,7 +155,7 @@ class Pages:
             raise MalformedRequest(f"state must be one of {', '.join(DELIVERY_STATES)}")
         endpoint = q.get("endpoint") or None
         if endpoint is not None:
-            own_name(self.portal.directory, session, endpoint)
+            await own_name(self.portal.directory, session, endpoint)
         task = q.get("task") or None  # one task's (another app's shows none)
         if task is not None and (len(task) > 64 or not task.isprintable()):
             raise MalformedRequest("task must be a task id")

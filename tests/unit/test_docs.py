@@ -53,7 +53,10 @@ WORDS = [
         for unit in ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
     ),
     "thirty",
-    *(f"thirty-{unit}" for unit in ("one", "two", "three", "four", "five", "six", "seven")),
+    *(
+        f"thirty-{unit}"
+        for unit in ("one", "two", "three", "four", "five", "six", "seven", "eight")
+    ),
 ]
 NUMBER = {word: n for n, word in enumerate(WORDS)}
 TICKED = re.compile(r"`([^`]+)`")

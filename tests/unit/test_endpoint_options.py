@@ -54,7 +54,7 @@ def test_the_clis_flags_are_sent_as_the_apis_fields() -> None:
 
 
 def _rendered(values: dict[str, Any]) -> str:
-    shown = SimpleNamespace(shown_name=str, health=str, pulled=lambda _: False)
+    shown = SimpleNamespace(shown_name=str, health=str, pulled_of=lambda _: False)
     env = environment(cast(Any, shown))
     return str(env.get_template("_endpoint.html").module.option_inputs(values))  # type: ignore[attr-defined]
 

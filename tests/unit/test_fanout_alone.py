@@ -57,16 +57,24 @@ class Directory:
     """Every downstream, as the fan-out reads the directory: one, from the config file."""
 
     def __init__(self, d: Downstream) -> None:
-        self.generation = 1
-        self.every = {d.name: d}
+        self.configured = {d.name: d}
         self.app_names: dict[str, str] = {}
         self.subscribers = listed({d.name: subscription(d)})
+
+    def followed(self) -> set[str]:
+        return set()  # nothing changes
+
+    async def usable(self, wanted: list[str]) -> dict[str, tuple[Downstream, tuple[Any, ...]]]:
+        return {n: (self.configured[n], ()) for n in wanted if n in self.configured}
+
+    async def any_owned(self) -> bool:
+        return False
 
     def token_source(self, d: Downstream) -> None:
         return None
 
-    def scope_of(self, name: str) -> tuple[Any, ...]:
-        return ()
+    def scope_of(self, name: str, secrets: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        return secrets
 
 
 async def _delivered(store: Store, deadline: float) -> str:

@@ -1,12 +1,18 @@
 """Each downstream's lane and its publisher (an HTTP destination's with its session, proxy
-and auth), kept as the directory has them."""
+and auth), made when the downstream has work, made anew when the directory follows a change
+of it, and let go once idle: an idle relay holds the config file's lanes alone, however
+many downstreams its apps made.
+
+`prepare` shapes what one delivery sends, for every format, the pull endpoint and a test
+event alike: a new format gets filters and transforms by building its default body."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
@@ -17,15 +23,20 @@ from receiver.deliveries.rules.delivery import (
     STATE_NUMBERS,
     TASK_WEBHOOK,
     Answer,
+    DeliveryJob,
     Verdict,
     is_task_webhook,
     owner_of,
 )
-from receiver.destinations import handshake
+from receiver.destinations import cloudevents, handshake
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
-from receiver.downstreams.directory import Directory
+from receiver.destinations.webhook import webhook
+from receiver.downstreams.directory import Directory, Secrets
+from receiver.expressions.evaluate import evaluate
+from receiver.expressions.lines import RELAY_DOWNSTREAMS, TASK_WEBHOOKS
+from receiver.expressions.rules import REFUSED, Shaped
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import basic_authorization, client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
@@ -36,6 +47,60 @@ from receiver.keys.webhook_keys import AppWebhookKeys, TaskWebhookKeys
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The filter did not take the event (or failed on it): why, kept on the delivery."""
+
+    reason: str
+    failed: bool  # the expression failed, rather than answering false
+
+
+def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
+    """A task's own webhook carries the task's filter; any other downstream its own."""
+    return job.webhook_filter if job.webhook is not None else downstream.filter
+
+
+def line_of(downstream: Downstream, job: DeliveryJob) -> str:
+    """Whose line in the expression pool its evaluation waits in: its app's (its tasks' own
+    webhooks' too), else the relay's own downstreams' (the operator's tasks' own webhooks
+    have one of theirs)."""
+    if (owner := owner_of(downstream.name)) is not None:
+        return owner
+    return TASK_WEBHOOKS if job.webhook is not None else RELAY_DOWNSTREAMS
+
+
+async def prepare(
+    downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
+) -> Shaped | Refused:
+    """The request's parts, or why it is not sent: the filter and the transform evaluated in
+    one round trip to a process (receiver/expressions/pool.py), never on the loop. One
+    stopped for passing its budget is refused with why. A transform that fails raises
+    ExpressionFailed (a body over 1 MiB, too): sending it again cannot help until the
+    transform changes; Overloaded when the processes are too busy (tried again later)."""
+    source = filter_of(downstream, job)
+    transform = downstream.transform
+    if source is None and transform is None:  # the common case: nothing to evaluate
+        shaped = default()
+    else:
+        line = line_of(downstream, job)
+        verdict, made = await evaluate(source, transform, webhook(job.payload), line)
+        if not verdict.matched:
+            reason = verdict.reason or REFUSED
+            return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
+        shaped = made or default()
+    if not downstream.headers:
+        return shaped
+    return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})
+
+
+def origin_of(directory: Directory, settings: DeliveryConfig, kept: str) -> cloudevents.Origin:
+    """Where a downstream's CloudEvents come from: `delivery.cloudevents_source` (else the
+    relay's public URL), and its app's name for an app's; the type prefix of the settings."""
+    base = settings.cloudevents_source or directory.public_url
+    source = cloudevents.source_of(base, directory.app_of(kept))
+    return cloudevents.Origin(source, settings.cloudevents_type_prefix)
 
 
 def _came_through_the_api(d: Downstream) -> bool:
@@ -142,17 +207,20 @@ class Connections:
         # The keys each app's task-webhook lane was made with (`task_lane`).
         self._task_lane_keys: dict[str, AppWebhookKeys] = {}
         self._unopened: set[str] = set()  # those whose keys do not open (said once)
-        self._opening: set[str] = set()  # being made (`open_later`)
+        # Being made (`open_later`): what to do once each is.
+        self._opening: dict[str, list[Callable[[], None]]] = {}
         self.rules = rules
         self.directory = directory
+        self._changed = directory.followed()  # changed or removed since the last look
+        # Downstreams with rows due and none usable here: not read again until then.
+        self._missing: dict[str, float] = {}
         self._private_ok = rules.allow_private_networks
         self._task_lane = task_lane
         self.downstreams: dict[str, Downstream] = {}
         self.lanes: dict[str, Lane] = {}
-        self._generation = -1  # of the directory, when the lanes were last made from it
         # Opened in the fan-out's run(): aiohttp wants a running loop.
         self.publishers: dict[str, Publisher] = {}
-        # Old publishers closing once idle, and apps' task-webhook lanes being made.
+        # Old publishers closing once idle, and lanes being made.
         self._retiring: set[asyncio.Task[None]] = set()
 
     def from_the_api(self, d: Downstream) -> bool:
@@ -160,40 +228,70 @@ class Connections:
         operator allows private ones."""
         return _came_through_the_api(d) and not self._private_ok
 
-    def follow(self) -> None:
-        """Lanes for the downstreams as the directory has them now: one made through the
-        API gets its lane and connections, a changed one new ones, a removed one none (its
-        in-flight attempts finish on the old)."""
-        directory = self.directory
-        if directory.generation == self._generation:
-            return
-        self._generation = directory.generation
-        wanted = dict(directory.every)
-        # The apps' task-webhook lanes are not the directory's (`task_lane`).
-        wanted |= {n: d for n, d in self.downstreams.items() if is_task_webhook(n)}
+    def open_held(self) -> None:
+        """The lanes held while the process runs: the config file's (a few), and the
+        operator's tasks' webhooks'."""
+        for d in self.directory.configured.values():
+            self._open(d)
         if self._task_lane is not None:
-            wanted[TASK_WEBHOOK] = self._task_lane
-        for name in [n for n, d in self.downstreams.items() if wanted.get(n) != d]:
-            self._retire(name)
-        for name, d in wanted.items():
-            if self.downstreams.get(name) != d:
-                self._open(d)
+            self._open(self._task_lane)
+
+    def _held(self, name: str) -> bool:
+        return name in self.directory.configured or name == TASK_WEBHOOK
+
+    async def follow(self) -> None:
+        """The lanes of the downstreams changed since the last look made anew as the
+        directory has them now (their attempts in flight finish on the old), a removed
+        one's let go."""
+        while self._changed:
+            name = self._changed.pop()
+            self._missing.pop(name, None)
+            if name not in self.downstreams or is_task_webhook(name):
+                continue
+            d, secrets = (await self.directory.usable([name])).get(name, (None, ()))
+            if d != self.downstreams.get(name) and name in self.downstreams:
+                self._retire(name)
+                if d is not None:
+                    self._open(d, secrets)
+
+    async def with_work(self, due: Iterable[str], now: float) -> None:
+        """Lanes for the downstreams of `due` with none: read in one go through the
+        directory (an app's task webhooks' with its keys)."""
+        wanted = [n for n in due if n not in self.lanes and now >= self._missing.get(n, 0.0)]
+        for name in [n for n in wanted if is_task_webhook(n)]:
+            await self.task_lane(name)
+        others = [n for n in wanted if not is_task_webhook(n)]
+        found = await self.directory.usable(others) if others else {}
+        for name in others:
+            if name not in found:  # removed, held, or not valid any more
+                self._missing[name] = now + self.rules.outbox_scan_seconds
+            elif name not in self.lanes:
+                self._open(*found[name])
+
+    def let_go(self, now: float) -> None:
+        """The lanes idle a while let go (their connections closed once idle), but the
+        held ones: made again when their downstream has work."""
+        for name in [n for n, lane in self.lanes.items() if lane.idle(now)]:
+            if not self._held(name):
+                self._retire(name)
+        self._missing = {n: until for n, until in self._missing.items() if until > now}
 
     def open_later(self, name: str, then: Callable[[], None]) -> None:
-        """An app's task-webhook lane made in a task of its own (its keys are read from the
-        store), then `then` (the claims woken for the rows given back meanwhile)."""
-        if not is_task_webhook(name) or name in self._opening:
+        """A lane made in a task of its own (its row, or its app's keys, read from the
+        store), then `then`."""
+        if (waiting := self._opening.get(name)) is not None:
+            waiting.append(then)
             return
-        self._opening.add(name)
+        self._opening[name] = [then]
 
         async def opening() -> None:
             try:
-                await self.task_lane(name)
+                await self.with_work([name], time.time())
             except Exception:  # made at the next claim that finds its rows due
-                logs.get_logger("receiver").exception("fanout.task_lane_failed", downstream=name)
+                logs.get_logger("receiver").exception("fanout.lane_failed", downstream=name)
             finally:
-                self._opening.discard(name)
-            then()
+                for each in self._opening.pop(name, []):
+                    each()
 
         task = asyncio.create_task(opening())
         self._retiring.add(task)
@@ -217,9 +315,9 @@ class Connections:
         self._unopened.discard(name)
         if lane is not None and self._task_lane_keys.get(name) == keys:
             return lane
-        self._task_lane_keys[name] = keys
         if name in self.downstreams:
             self._retire(name)
+        self._task_lane_keys[name] = keys
         self._open(app_task_webhooks(name, keys, self.rules))
         scope = logs.Redactor()  # its keys, cut out of what its attempts log
         scope.add(secret for pair in keys.in_use(time.time()) for secret in pair.both)
@@ -227,7 +325,8 @@ class Connections:
         lane.scope = (scope,)
         return lane
 
-    def _open(self, d: Downstream) -> None:
+    def _open(self, d: Downstream, secrets: Secrets = ()) -> None:
+        """`secrets`: what only its own attempts may show (`Directory.scope_of`)."""
         name = d.name
         self.downstreams[name] = d
         self.lanes[name] = Lane.of(d)
@@ -242,7 +341,7 @@ class Connections:
         )
         self.publishers[name] = open_publisher(d, opening)
         # Once its publisher is open: an OAuth2 token source is made with its route.
-        self.lanes[name].scope = self.directory.scope_of(name)
+        self.lanes[name].scope = self.directory.scope_of(name, secrets)
 
     def _patterns(self, d: Downstream) -> tuple[str, ...]:
         """The operator's patterns an app's downstream is held to at every server its
@@ -262,6 +361,7 @@ class Connections:
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)
         self.lanes.pop(name, None)
+        self._task_lane_keys.pop(name, None)
         self.metrics.breakers.pop(name, None)
         closing = self.publishers.pop(name, None)
         if closing is not None:

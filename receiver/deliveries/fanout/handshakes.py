@@ -98,7 +98,7 @@ class Handshakes:
         store = self.parts.store
         try:
             for name in await downstream_transactions.handshakes_due(store):
-                d = self.directory.get(name)
+                d = await self.directory.get(name)
                 if d is None or not d.needs_handshake or name in self._asking:
                     continue
                 within = d.timeout + TURN_SLACK_SECONDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,8 @@ class Lane:
     unasked: bool = False
     # What its last claim raised (None: it went through): logged when it changes only.
     claim_failure: str | None = None
+    # When an attempt last began on it (made: then): idle long enough, it is let go.
+    used_at: float = field(default_factory=time.time)
 
     @property
     def in_flight(self) -> int:
@@ -173,13 +176,27 @@ class Lane:
         cap = self.downstream.max_in_flight
         return self.in_flight <= cap - max(1, cap // 4)
 
+    def idle(self, now: float) -> bool:
+        """Nothing of it in flight or waiting, its breaker closed (what it remembers is
+        none), no attempt begun for a while: it may be let go, and made again."""
+        quiet = max(LANE_IDLE_SECONDS, self.downstream.breaker_window_seconds)
+        if self.in_flight or self.backlog or now - self.used_at < quiet:
+            return False
+        return self.reported == "closed" and self.breaker.state(now) == "closed"
+
+
+# A lane with no attempt begun for this long is let go (its connections closed): an idle
+# relay visits none of its downstreams, however many.
+LANE_IDLE_SECONDS = 60.0
+
 
 async def with_rows_due(store: Store, lanes: list[Lane], disabled: set[str]) -> set[str]:
-    """The lanes that claim this round: with many downstreams, an idle one costs no
-    transaction. The store is asked of the lanes not known to have a backlog; those with
-    nothing due are drained until new rows come or a tick passes."""
+    """The downstreams that claim this round (a lane is made for one with none): with many
+    downstreams, an idle one costs no transaction. The store is asked unless every lane is
+    known to have a backlog; those with nothing due are drained until new rows come or a
+    tick passes."""
     due = {lane.downstream.name for lane in lanes if lane.backlog}
-    if len(due) < len(lanes):
+    if not lanes or len(due) < len(lanes):  # the downstreams with no lane yet too
         due |= await downstream_transactions.due(store)
     due -= disabled
     for lane in lanes:

@@ -1,9 +1,7 @@
 """Fan-out: deliver outbox rows to downstreams, with retries, backoff and a dead-letter state
 (as Svix and Convoy: at least once, one stable `webhook-id` across retries; rows are leased,
-so a crashed worker's are taken over when the lease runs out).
-
-`prepare` shapes what one delivery sends, for every format, the pull endpoint and a test
-event alike: a new format gets filters and transforms by building its default body.
+so a crashed worker's are taken over when the lease runs out). What one delivery sends is
+shaped, and each downstream's lane made when it has work, in connections.py.
 """
 
 from __future__ import annotations
@@ -11,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -20,7 +16,7 @@ from receiver.alerts.hooks import Alerts
 from receiver.config import Downstream
 from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
-from receiver.deliveries.fanout.connections import Connections
+from receiver.deliveries.fanout.connections import Connections, Refused, origin_of, prepare
 from receiver.deliveries.fanout.handshakes import Handshakes
 from receiver.deliveries.fanout.lanes import Lane, startable, task_webhooks, with_rows_due
 from receiver.deliveries.rules.delivery import (
@@ -34,18 +30,14 @@ from receiver.deliveries.rules.delivery import (
     RetryPolicy,
     decide,
     is_task_webhook,
-    owner_of,
 )
 from receiver.deliveries.rules.pacing import claim_round
 from receiver.destinations import cloudevents
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
-from receiver.destinations.webhook import webhook
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
-from receiver.expressions.evaluate import evaluate
-from receiver.expressions.lines import RELAY_DOWNSTREAMS, TASK_WEBHOOKS
-from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
+from receiver.expressions.rules import ExpressionFailed
 from receiver.kernel.errors import Overloaded
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
@@ -60,60 +52,6 @@ GONE = 410
 # A delivery whose expression the relay was too busy to evaluate is due again this much
 # later: its turn in the pool comes around meanwhile, and nothing of it is counted.
 OVERLOADED_WAIT = 0.5
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The filter did not take the event (or failed on it): why, kept on the delivery."""
-
-    reason: str
-    failed: bool  # the expression failed, rather than answering false
-
-
-def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
-    """A task's own webhook carries the task's filter; any other downstream its own."""
-    return job.webhook_filter if job.webhook is not None else downstream.filter
-
-
-def line_of(downstream: Downstream, job: DeliveryJob) -> str:
-    """Whose line in the expression pool its evaluation waits in: its app's (its tasks' own
-    webhooks' too), else the relay's own downstreams' (the operator's tasks' own webhooks
-    have one of theirs)."""
-    if (owner := owner_of(downstream.name)) is not None:
-        return owner
-    return TASK_WEBHOOKS if job.webhook is not None else RELAY_DOWNSTREAMS
-
-
-async def prepare(
-    downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
-) -> Shaped | Refused:
-    """The request's parts, or why it is not sent: the filter and the transform evaluated in
-    one round trip to a process (receiver/expressions/pool.py), never on the loop. One
-    stopped for passing its budget is refused with why. A transform that fails raises
-    ExpressionFailed (a body over 1 MiB, too): sending it again cannot help until the
-    transform changes; Overloaded when the processes are too busy (tried again later)."""
-    source = filter_of(downstream, job)
-    transform = downstream.transform
-    if source is None and transform is None:  # the common case: nothing to evaluate
-        shaped = default()
-    else:
-        line = line_of(downstream, job)
-        verdict, made = await evaluate(source, transform, webhook(job.payload), line)
-        if not verdict.matched:
-            reason = verdict.reason or REFUSED
-            return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
-        shaped = made or default()
-    if not downstream.headers:
-        return shaped
-    return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})
-
-
-def origin_of(directory: Directory, settings: DeliveryConfig, kept: str) -> cloudevents.Origin:
-    """Where a downstream's CloudEvents come from: `delivery.cloudevents_source` (else the
-    relay's public URL), and its app's name for an app's; the type prefix of the settings."""
-    base = settings.cloudevents_source or directory.public_url
-    source = cloudevents.source_of(base, directory.app_of(kept))
-    return cloudevents.Origin(source, settings.cloudevents_type_prefix)
 
 
 class Fanout:
@@ -167,7 +105,7 @@ class Fanout:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and send until `stopping` is set; then let in-flight attempts finish."""
-        self.out.follow()
+        self.out.open_held()
         await downstream_transactions.register(self.parts.store, list(self.out.downstreams))
         self.handoff.taker = self
         try:
@@ -194,21 +132,32 @@ class Fanout:
         claims (a lane changed or removed meanwhile gives its job back too)."""
         now, lanes = time.time(), list(self.out.lanes.values())
         refused: list[str] = []
+        laneless: dict[str, list[DeliveryJob]] = {}
         for job in jobs:
             lane = self.out.lanes.get(job.delivery.downstream)
-            if lane is not None and startable(lane, lanes, self._disabled, self._free(), now):
+            if lane is None:  # its downstream idle until now: its lane is made first
+                laneless.setdefault(job.delivery.downstream, []).append(job)
+            elif startable(lane, lanes, self._disabled, self._free(), now):
                 self._start(job, lane, now)
             else:
                 refused.append(job.delivery.id)
-                if lane is None:  # an app's task webhooks' lane made, then claimed
-                    self.out.open_later(job.delivery.downstream, self._wake)
+        for name, waiting in laneless.items():
+            self.out.open_later(name, partial(self._lane_made, name, waiting))
         if refused:
-            giving = asyncio.create_task(self._give_back(refused))
-            self._recording.add(giving)
-            giving.add_done_callback(self._recording.discard)
+            self._giving_back(refused)
 
-    def _wake(self) -> None:
-        self.parts.wakers.wake(Work.DELIVERIES)
+    def _lane_made(self, name: str, jobs: list[DeliveryJob]) -> None:
+        """Its lane made, the jobs leased meanwhile start as if just handed over; with no
+        lane (no such downstream usable here), their leases are given back."""
+        if name in self.out.lanes:
+            self.start(jobs)
+        else:
+            self._giving_back([job.delivery.id for job in jobs])
+
+    def _giving_back(self, delivery_ids: list[str]) -> None:
+        giving = asyncio.create_task(self._give_back(delivery_ids))
+        self._recording.add(giving)
+        giving.add_done_callback(self._recording.discard)
 
     async def _give_back(self, delivery_ids: list[str]) -> None:
         try:
@@ -220,13 +169,14 @@ class Fanout:
     async def _claim(self) -> int:
         """One round: each lane claims what its share allows, all in one go; a lane that
         gets less than it asked for is drained."""
-        self.out.follow()
+        await self.out.follow()
         now = time.time()
         if now - self._disabled_read >= self.settings.outbox_scan_seconds:
             # Disabled by another replica or an operator: seen within a tick.
             self._disabled = await downstream_transactions.disabled(self.parts.store)
             self._disabled_read = now
             await self.alerts.seen_disabled(self._disabled)
+            self.out.let_go(now)  # the lanes idle a while: made again when they have work
         await self.alerts.tick()  # held alerts whose quiet window ended
         await self.handshakes.tick()  # paused CloudEvents webhooks asked again
         free = self._free()
@@ -236,11 +186,10 @@ class Fanout:
         if free <= 0:
             return 0
         due = await with_rows_due(self.parts.store, lanes, self._disabled)
-        for name in [n for n in due if is_task_webhook(n) and owner_of(n) is not None]:
-            # An app's task webhooks' lane: made as it has work, its keys read again (none
-            # while they do not open: its rows wait).
-            if (made := await self.out.task_lane(name)) is not None and made not in lanes:
-                lanes = list(self.out.lanes.values())
+        # The lanes of the downstreams with work and none yet (an app's task webhooks' with
+        # its keys read again: none while they do not open, and its rows wait).
+        await self.out.with_work(due, now)
+        lanes = list(self.out.lanes.values())
         wanted, self._turn = claim_round(
             lanes,
             lambda lane: lane.downstream.name in due,
@@ -282,6 +231,7 @@ class Fanout:
         return sum(len(jobs) for jobs in batches if not isinstance(jobs, BaseException))
 
     def _start(self, job: DeliveryJob, lane: Lane, now: float) -> None:
+        lane.used_at = now
         if lane.bucket is not None:
             lane.bucket.take(1)
         lane.breaker.started(now)

@@ -497,6 +497,14 @@ RELEASE_UNOPENED = Sql(
 )
 
 
+HELD_FOR = Sql("SELECT DISTINCT downstream FROM deliveries WHERE state = 'held' AND last_error = ?")
+
+
+def held_for(db: Db, reason: str) -> list[str]:
+    """The downstreams with deliveries held for `reason` (through the state's index)."""
+    return [r["downstream"] for r in db.all(HELD_FOR, (reason,))]
+
+
 def release_unopened(db: Db, downstreams: list[str], reason: str, now: float) -> None:
     """What these downstreams held for `reason` goes out, unless they are disabled."""
     db.execute(RELEASE_UNOPENED, (now, now, db.array(downstreams), reason))

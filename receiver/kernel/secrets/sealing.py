@@ -83,6 +83,11 @@ class Sealer:
         except (InvalidTag, ValueError):
             raise Unsealable("the sealed value does not open: altered, or another row's") from None
 
+    @property
+    def current_key(self) -> str:
+        """The id of the newest key: what it seals under now."""
+        return self._keys[0]
+
     def is_current(self, sealed: str) -> bool:
         """Sealed under the newest key: nothing to re-seal."""
         return sealed.startswith(f"{_VERSION}.{self._keys[0]}.")
