@@ -247,7 +247,7 @@ def test_after_the_relays_secret_rotates_the_sealed_secrets_are_resealed(
 ) -> None:
     """RECEIVER_SECRET rotated the documented way (the old one kept in
     `callbacks.previous_secret_envs` for one start): the first start re-seals under the new
-    key, and from then on the old key is not needed."""
+    key (in the background, once it serves), and from then on the old key is not needed."""
     first = make_relay()
     secret = create(first, name="kept", url=f"{sink.url}/kept")["secret"]
     first.stop()
@@ -255,7 +255,7 @@ def test_after_the_relays_secret_rotates_the_sealed_secrets_are_resealed(
     second = make_relay(
         env=rotated_env, callbacks={"previous_secret_envs": ["RECEIVER_SECRET_OLD"]}
     )
-    assert any(line.get("event") == "downstream.resealed" for line in second.log_lines())
+    wait_for(lambda: any(line.get("event") == "downstream.resealed" for line in second.log_lines()))
     second.stop()
     third = make_relay(env={"RECEIVER_SECRET": rotated_env["RECEIVER_SECRET"]})
     run_task(third)
@@ -272,9 +272,11 @@ def test_replicas_on_one_database_follow_each_others_changes(
     a, b = make_relay(), make_relay()
     create(a, name="shared", url=f"{sink.url}/first")
     assert wait_for(lambda: b.api.get("/v1/downstreams/shared").status_code == 200)
+    run_task(b)  # b's fan-out makes its lane, to the first URL
+    wait_for(lambda: events_at(sink, "/first") or None)
     a.api.patch("/v1/downstreams/shared", json={"url": f"{sink.url}/second"})
     wait_for(lambda: b.api.get("/v1/downstreams/shared").json()["url"] == f"{sink.url}/second")
-    run_task(b)
+    run_task(b)  # its lane made anew from the change a made
     wait_for(lambda: events_at(sink, "/second") or None)
     assert b.api.delete("/v1/downstreams/shared").status_code == 200
     assert wait_for(lambda: a.api.get("/v1/downstreams/shared").status_code == 404)

@@ -34,6 +34,7 @@ from receiver.deliveries.rules.delivery import (
 )
 from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.deliveries.transactions import AttemptHealth
+from receiver.downstreams import rows as rows_of
 from receiver.downstreams import transactions as downstream_rows
 from receiver.downstreams.rows import Wanted
 from receiver.downstreams.subscribers import subscribers as read_subscribers
@@ -503,19 +504,34 @@ async def read_and_prune(run: Script, ids: dict[str, str]) -> None:
     await run("revoke again", sessions.end(store, "sess-1", time.time() + 60))
     await run("revoked", sessions.ended(store, "sess-1"))
     await run("not revoked", sessions.ended(store, "sess-2"))
-    await run("managed", downstream_rows.create(store, "hook", {"url": "https://x.test"}, "sealed"))
+    made = {"url": "https://x.test"}
+    await run("managed", downstream_rows.create(store, "hook", made, ("sealed", "k1")))
     await run("changed", downstream_rows.change(store, "hook", {"url": "https://y.test"}))
     await run("rotate", downstream_rows.rotate(store, "hook", "sealed-2", "sealed", 60))
-    await run("reseal", downstream_rows.reseal(store, "hook", "sealed-3", None))
+    await run("sealed otherwise", downstream_rows.sealed_otherwise(store, "k1"))
+    await run("reseal", downstream_rows.reseal(store, "hook", "sealed-3", None, "k2"))
+    await run("sealed with k2", downstream_rows.sealed_otherwise(store, "k2"))
+    await run("marked", downstream_rows.mark_sealed(store, "hook", "k1"))
+    await run("last change", downstream_rows.last_change(store))
     await run("changes", downstream_rows.changes_since(store, -1))
     await run("changes after the first", downstream_rows.changes_since(store, 1))
     await run("nothing new", downstream_rows.changes_since(store, 3))
     await run("held", downstream_rows.follow_unopened(store, ["hook"], []))
+    await run("held for", downstream_rows.held_unopened(store))
     await run("released", downstream_rows.follow_unopened(store, [], ["hook"]))
     await run("every managed", downstream_rows.made(store))
+    await run("named", downstream_rows.made_named(store, ["hook", "none"]))
+    for name in ("hook", "none"):
+        await run(f"{name} exists", store.read(lambda db, n=name: rows_of.made_exists(db, n)))
+    await run("names", downstream_rows.made_names(store))
     # Pages: every one (the config file's merged in), one app's through its index, by name.
     mine = owned_name("app_" + "0" * 24, "crm")
-    await run("app's", downstream_rows.create(store, mine, {"url": "https://z.test"}, "sealed"))
+    app_made = {"url": "https://z.test"}
+    await run("app's", downstream_rows.create(store, mine, app_made, ("sealed", "k1")))
+    await run("of the app", downstream_rows.made_of(store, mine[:28]))
+    await run("global ones", downstream_rows.made_of(store, ""))
+    await run("any app's", downstream_rows.any_owned(store))
+    await run("called crm", downstream_rows.owned_called(store, "crm"))
     await run("a page", downstream_rows.page(store, Wanted(None, "", 2), ["cfg", "zz"]))
     await run("a search", downstream_rows.page(store, Wanted(None, "app", 5, "O"), ["zz"]))
     await run("app's page", downstream_rows.page(store, Wanted(mine[:29], "", 5, "R"), []))
@@ -542,8 +558,10 @@ async def subscribers_read(run: Script) -> None:
     app = "app_" + "e" * 24  # an app of its own: the lists above made others
     crm, sealed = owned_name(app, "crm"), sealer.seal("whsec_" + "c" * 32, owned_name(app, "crm"))
     spec = {"url": "https://crm.test", "events": ["succeeded"]}
-    await downstream_rows.create(store, crm, spec, sealed)  # sealed anew: its answer differs
-    await run("global", downstream_rows.create(store, "all", {"url": "https://a.test"}, "x"))
+    key = sealer.current_key
+    await downstream_rows.create(store, crm, spec, (sealed, key))  # sealed anew: it differs
+    made = downstream_rows.create(store, "all", {"url": "https://a.test"}, ("x", key))
+    await run("global", made)
     subscribers = read_subscribers([], sealer)
     for label, owner in (("app's audience", app), ("admin's audience", None)):
         await run(label, store.read(lambda db, owner=owner: subscribers.of(db, owner)))
@@ -711,7 +729,7 @@ async def operator_alerts(run: Script) -> None:
     window ended; an app's own alert downstream named and taking its endpoints' alerts; each
     app's digest sent once, naming every downstream told."""
     store = run.store
-    plan = alert_transactions.Plan("chat", 900.0, 0.0, lambda name: True, listed({}))
+    plan = alert_transactions.Plan("chat", 900.0, 0.0, lambda db, name: True, listed({}))
     for label, kind in (
         ("alert failing", FAILING),
         ("alert held back", FAILING),
@@ -724,7 +742,8 @@ async def operator_alerts(run: Script) -> None:
     ended = dataclasses.replace(plan, quiet=0.0)  # the held recovery, past its window
     await run("alert window ended", alert_transactions.window_ended(store, "hook", ended))
     app = await run("alerting app", apps_story.create(store, "alerting", AppSettings()))
-    await run("app alerts", alert_transactions.choose(store, lambda name: True, app.id, "ops"))
+    chosen = alert_transactions.choose(store, lambda db, name: True, app.id, "ops")
+    await run("app alerts", chosen)
     await run("app alerts chosen", alert_transactions.chosen(store, app.id))
     crm = owned_name(app.id, "crm")
     await run("app alert", alert_transactions.alert(store, crm, FAILING, "HTTP 500", plan))
