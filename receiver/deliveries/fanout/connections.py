@@ -207,8 +207,6 @@ class Connections:
         # The keys each app's task-webhook lane was made with (`task_lane`).
         self._task_lane_keys: dict[str, AppWebhookKeys] = {}
         self._unopened: set[str] = set()  # those whose keys do not open (said once)
-        # Being made (`open_later`): what to do once each is.
-        self._opening: dict[str, list[Callable[[], None]]] = {}
         self.rules = rules
         self.directory = directory
         self._changed = directory.followed()  # changed or removed since the last look
@@ -276,22 +274,16 @@ class Connections:
                 self._retire(name)
         self._missing = {n: until for n, until in self._missing.items() if until > now}
 
-    def open_later(self, name: str, then: Callable[[], None]) -> None:
-        """A lane made in a task of its own (its row, or its app's keys, read from the
-        store), then `then`."""
-        if (waiting := self._opening.get(name)) is not None:
-            waiting.append(then)
-            return
-        self._opening[name] = [then]
+    def open_later(self, names: list[str], then: Callable[[], None]) -> None:
+        """Lanes made in a task of its own (their rows, or their app's keys, read from the
+        store in one go), then `then`."""
 
         async def opening() -> None:
             try:
-                await self.with_work([name], time.time())
-            except Exception:  # made at the next claim that finds its rows due
-                logs.get_logger("receiver").exception("fanout.lane_failed", downstream=name)
-            finally:
-                for each in self._opening.pop(name, []):
-                    each()
+                await self.with_work(names, time.time())
+            except Exception:  # made at the next claim that finds their rows due
+                logs.get_logger("receiver").exception("fanout.lanes_failed", downstreams=names)
+            then()
 
         task = asyncio.create_task(opening())
         self._retiring.add(task)

@@ -141,18 +141,19 @@ class Fanout:
                 self._start(job, lane, now)
             else:
                 refused.append(job.delivery.id)
-        for name, waiting in laneless.items():
-            self.out.open_later(name, partial(self._lane_made, name, waiting))
+        if laneless:
+            self.out.open_later(list(laneless), partial(self._lanes_made, laneless))
         if refused:
             self._giving_back(refused)
 
-    def _lane_made(self, name: str, jobs: list[DeliveryJob]) -> None:
-        """Its lane made, the jobs leased meanwhile start as if just handed over; with no
+    def _lanes_made(self, laneless: dict[str, list[DeliveryJob]]) -> None:
+        """Their lanes made, the jobs leased meanwhile start as if just handed over; with no
         lane (no such downstream usable here), their leases are given back."""
-        if name in self.out.lanes:
-            self.start(jobs)
-        else:
-            self._giving_back([job.delivery.id for job in jobs])
+        lanes = self.out.lanes
+        self.start([job for name, jobs in laneless.items() if name in lanes for job in jobs])
+        lost = [job.delivery.id for n, jobs in laneless.items() if n not in lanes for job in jobs]
+        if lost:
+            self._giving_back(lost)
 
     def _giving_back(self, delivery_ids: list[str]) -> None:
         giving = asyncio.create_task(self._give_back(delivery_ids))
