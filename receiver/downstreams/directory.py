@@ -55,7 +55,6 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
-from receiver.keys.transactions import apps
 from receiver.wiring.worker_parts import WorkerParts
 
 REMOVED = "the downstream was removed"
@@ -247,10 +246,17 @@ class Directory:
             return found
         drops, given = self._drops, rows or {}
         unread = [name for name in missing if name not in given]
-        read = {r.name: r for r in await transactions.made_named(self._store, unread)}
+        # Their apps' names with them (the metrics' labels, the log lines').
+        owners = {owner_of(name) or "" for name in missing} - {"", *self.app_names}
+        made, named = (
+            await transactions.made_named_of_apps(self._store, unread, sorted(owners))
+            if unread or owners
+            else ([], {})
+        )
+        self.app_names.update(named)
+        read = {row.name: row for row in made}
         self._rows_read.inc(len(read))
         opening = [row for name in missing if (row := given.get(name) or read.get(name))]
-        await self._learn_apps(row.name for row in opening)
         for at, row in enumerate(opening):
             if at and at % _OPENED_AT_ONCE == 0:
                 await asyncio.sleep(0)
@@ -260,11 +266,6 @@ class Directory:
                 if len(self._cache) > self.CACHED:
                     self._cache.popitem(last=False)
         return found
-
-    async def _learn_apps(self, kept: Iterable[str]) -> None:
-        owners = {owner_of(name) or "" for name in kept} - {"", *self.app_names}
-        if owners:
-            self.app_names.update(await apps.names(self._store, sorted(owners)))
 
     async def kept_of(self, typed: str) -> str:
         """The name a downstream typed as `APP/NAME` is kept under (of the live app of that

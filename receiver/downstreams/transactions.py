@@ -18,6 +18,7 @@ from receiver.downstreams.rules import merged
 from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
+from receiver.keys.rows import apps as app_rows
 
 
 async def register(store: Store, names: list[str]) -> None:
@@ -115,6 +116,18 @@ async def made(store: Store) -> list[ManagedRow]:
 
 async def made_named(store: Store, names: list[str]) -> list[ManagedRow]:
     return await store.read(lambda db: downstreams.made_named(db, names))
+
+
+async def made_named_of_apps(
+    store: Store, names: list[str], app_ids: list[str]
+) -> tuple[list[ManagedRow], dict[str, str]]:
+    """Those of `names` made through the API, and the names of the apps `app_ids` (deleted
+    ones too), in one read."""
+
+    def read(db: Db) -> tuple[list[ManagedRow], dict[str, str]]:
+        return downstreams.made_named(db, names), app_rows.names(db, app_ids)
+
+    return await store.read(read)
 
 
 async def made_of(store: Store, app_id: str) -> list[ManagedRow]:

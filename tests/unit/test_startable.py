@@ -34,7 +34,8 @@ def lane(
 
 
 def names(lanes: list[Lane], disabled: set[str], free: int, now: float) -> list[str]:
-    return [one.downstream.name for one in lanes if startable(one, lanes, disabled, free, now)]
+    backlogged = any(one.backlog for one in lanes)
+    return [n.downstream.name for n in lanes if startable(n, backlogged, disabled, free, now)]
 
 
 def test_every_drained_lane_with_room_starts_while_slots_are_free() -> None:

@@ -205,12 +205,13 @@ async def with_rows_due(store: Store, lanes: list[Lane], disabled: set[str]) -> 
     return due
 
 
-def startable(lane: Lane, lanes: list[Lane], disabled: set[str], free: int, now: float) -> bool:
+def startable(lane: Lane, backlogged: bool, disabled: set[str], free: int, now: float) -> bool:
     """Whether `lane` may send a new event's delivery at once, leased as it was made: not
-    while any lane has a backlog (the claims' fair shares decide what goes next), nor when
-    it is disabled, rated or budgeted (the claims take its tokens), nor without room."""
+    while any lane has a backlog (`backlogged`: the claims' fair shares decide what goes
+    next), nor when it is disabled, rated or budgeted (the claims take its tokens), nor
+    without room."""
     if free <= 0 or lane.downstream.name in disabled:
         return False
     if lane.bucket is not None or lane.per_second is not None:
         return False
-    return lane.allowance(now, 1) >= 1 and not any(other.backlog for other in lanes)
+    return not backlogged and lane.allowance(now, 1) >= 1

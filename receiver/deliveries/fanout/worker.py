@@ -130,14 +130,15 @@ class Fanout:
         """Send the deliveries a committed transaction leased to this process as it made
         them, those `startable` now; the others' leases are given back at once, for the
         claims (a lane changed or removed meanwhile gives its job back too)."""
-        now, lanes = time.time(), list(self.out.lanes.values())
+        now, lanes = time.time(), self.out.lanes.values()
+        backlogged = any(lane.backlog for lane in lanes)  # once: a burst hands many jobs
         refused: list[str] = []
         laneless: dict[str, list[DeliveryJob]] = {}
         for job in jobs:
             lane = self.out.lanes.get(job.delivery.downstream)
             if lane is None:  # its downstream idle until now: its lane is made first
                 laneless.setdefault(job.delivery.downstream, []).append(job)
-            elif startable(lane, lanes, self._disabled, self._free(), now):
+            elif startable(lane, backlogged, self._disabled, self._free(), now):
                 self._start(job, lane, now)
             else:
                 refused.append(job.delivery.id)
@@ -183,7 +184,8 @@ class Fanout:
         free = self._free()
         lanes = list(self.out.lanes.values())
         for lane in lanes:
-            await self._report_breaker(lane, now)
+            if (state := lane.breaker.state(now)) != lane.reported:
+                await self._report_breaker(lane, state)
         if free <= 0:
             return 0
         due = await with_rows_due(self.parts.store, lanes, self._disabled)
@@ -243,10 +245,7 @@ class Fanout:
         self._lane_of[task] = lane, turn
         task.add_done_callback(self._finished)
 
-    async def _report_breaker(self, lane: Lane, now: float) -> None:
-        state = lane.breaker.state(now)
-        if state == lane.reported:
-            return
+    async def _report_breaker(self, lane: Lane, state: str) -> None:
         lane.reported = state
         name = lane.downstream.name
         self.parts.metrics.breakers[name] = STATE_NUMBERS[state]
