@@ -314,8 +314,11 @@ def last_change(db: Db) -> int:
     return int(row["seq"]) if row else 0
 
 
+# Bounded on both sides: a database that has not analysed the table yet still takes the
+# index for a range, where an open one made it read every row.
 MANAGED_CHANGED_SINCE = Sql(
-    "SELECT * FROM downstreams WHERE spec IS NOT NULL AND change_seq > ? ORDER BY change_seq"
+    "SELECT * FROM downstreams WHERE spec IS NOT NULL AND change_seq > ? AND change_seq <= ?"
+    " ORDER BY change_seq"
 )
 
 MANAGED_REMOVED_SINCE = Sql(
@@ -329,7 +332,7 @@ def changes_since(db: Db, seq: int) -> Changes:
     last = last_change(db)
     if last == seq:
         return Changes(last, [], [])
-    rows = [_row(r) for r in db.all(MANAGED_CHANGED_SINCE, (seq,))]
+    rows = [_row(r) for r in db.all(MANAGED_CHANGED_SINCE, (seq, last))]
     removed = db.all(MANAGED_REMOVED_SINCE, (seq,)) if seq >= 0 else []
     return Changes(last, rows, [(int(r["change_seq"]), r["name"]) for r in removed])
 

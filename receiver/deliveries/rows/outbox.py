@@ -57,7 +57,8 @@ class Handing:
         return first_state == "pending" and (wanted is None or downstream in wanted)
 
 
-DISABLED_DOWNSTREAMS = Sql("SELECT name FROM downstreams WHERE disabled_at IS NOT NULL")
+# Through the index of the disabled (0038): `disabled_at` is when, never 0.
+DISABLED_DOWNSTREAMS = Sql("SELECT name FROM downstreams WHERE disabled_at > 0")
 
 
 def disabled_downstreams(db: Db) -> set[str]:
