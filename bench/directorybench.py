@@ -34,7 +34,7 @@ SECRET = "bench-signing-secret-" + "9" * 32
 
 async def _make(store: SqliteStore, sealer: Sealer, name: str) -> None:
     spec = {"url": f"https://hooks.example.com/{name}", "format": "webhook"}
-    sealed = sealer.seal(new_secret(), name)
+    sealed = sealer.seal(new_secret(), name), sealer.current_key
     await downstream_transactions.create(store, name, seal_url(sealer, spec, name), sealed)
 
 
@@ -43,7 +43,7 @@ async def run(db: Path, count: int) -> dict[str, float]:
     await store.migrate()
     sealer = Sealer([SECRET])
     log = structlog.wrap_logger(logging.getLogger("bench"))
-    config = cast(Config, SimpleNamespace(downstreams=[]))
+    config = cast(Config, SimpleNamespace(downstreams=[], public_url="https://relay.test"))
     directory = Directory(
         config, store, sealer, log, Metrics(DELIVERY_STATES, DownstreamLabels()).directory_rows
     )

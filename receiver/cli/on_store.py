@@ -123,24 +123,25 @@ def replay(config_path: str | None, ids: list[str]) -> int:
 def downstreams(config_path: str | None) -> tuple[list[dict[str, Any]], Named]:
     """Each downstream's health, the config file's and those made through the API, as the
     API's list has its fields, with whether it is read by pull (`pulled`)."""
+    from receiver.config.downstream import read_by_pull
     from receiver.downstreams import names
     from receiver.downstreams import transactions as downstream_transactions
     from receiver.downstreams.directory import health_of
     from receiver.downstreams.rows import DownstreamHealth
-    from receiver.downstreams.subscribers import stand_in
 
-    configured = settings_of(config_path).downstream
-    pulled = {d.name: d.pulled for d in configured}
+    configured = {d.name: d.pulled for d in settings_of(config_path).downstream}
 
     async def every(store: Store) -> tuple[list[DownstreamHealth], dict[str, str]]:
-        for row in await downstream_transactions.made(store):
-            settings = stand_in(row)
-            pulled[row.name] = settings is not None and settings.pulled
-        found = await downstream_transactions.health(store, [*pulled])
+        made = await downstream_transactions.made_names(store)  # none opened
+        found = await downstream_transactions.health(store, [*configured, *made])
         return found, await names.shown_names(store, [h.name for h in found])
 
     found, shown = with_store(config_path, every)
     _said(config_path)
+    # Read by pull: the config file says, or the format of the row (never sealed).
+    pulled = {
+        h.name: configured.get(h.name, bool(h.format) and read_by_pull(h.format)) for h in found
+    }
     listed = [
         {**h.summary(), "health": health_of(h, pulled[h.name]), "pulled": pulled[h.name]}
         for h in found

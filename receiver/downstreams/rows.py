@@ -356,13 +356,6 @@ def _changed(db: Db, name: str, removed: bool = False) -> None:
         db.execute(MARK_MANAGED_CHANGE, (seq, name))
 
 
-MANAGED_DOWNSTREAMS = Sql("SELECT * FROM downstreams WHERE spec IS NOT NULL ORDER BY name")
-
-
-def every_made(db: Db) -> list[ManagedRow]:
-    return [_row(r) for r in db.all(MANAGED_DOWNSTREAMS)]
-
-
 MADE_NAMED = Sql("SELECT * FROM downstreams WHERE name = ANY(?) AND spec IS NOT NULL")
 # One owner's through the index of the apps' (0036): `app_id` '' is the global ones'.
 MADE_OF = Sql("SELECT * FROM downstreams WHERE app_id = ? AND spec IS NOT NULL ORDER BY name")

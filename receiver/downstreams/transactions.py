@@ -110,10 +110,6 @@ async def last_change(store: Store) -> int:
     return await store.read(downstreams.last_change)
 
 
-async def made(store: Store) -> list[ManagedRow]:
-    return await store.read(downstreams.every_made)
-
-
 async def made_named(store: Store, names: list[str]) -> list[ManagedRow]:
     return await store.read(lambda db: downstreams.made_named(db, names))
 

@@ -41,10 +41,15 @@ def secret(sealer: Sealer, name: str) -> str:
     return sealer.seal("whsec_" + "c" * 32, name)
 
 
+def sealed_by(sealer: Sealer, name: str) -> tuple[str, str]:
+    """Its secret sealed, and the key it was sealed under (as the API creates it)."""
+    return secret(sealer, name), sealer.current_key
+
+
 async def make(store: Store, sealer: Sealer, name: str, **settings: Any) -> None:
     """A downstream made through the API, as another replica makes it."""
     await downstream_transactions.create(
-        store, name, spec(sealer, name, **settings), secret(sealer, name)
+        store, name, spec(sealer, name, **settings), sealed_by(sealer, name)
     )
 
 
@@ -74,7 +79,7 @@ def test_an_event_goes_to_its_apps_downstreams_as_the_store_has_them_now(
         await make(there, sealer, ops, events=["downstream.disabled"])
         await make(there, sealer, chan, events=["succeeded"], channels=["orders"])
         # Its secret sealed under a key this relay does not have: its rows wait, held.
-        unknown = secret(Sealer([OTHER_KEY]), sealed)
+        unknown = sealed_by(Sealer([OTHER_KEY]), sealed)
         await downstream_transactions.create(
             there, sealed, spec(sealer, sealed, events=["succeeded"]), unknown
         )
@@ -96,7 +101,9 @@ def test_an_event_goes_to_its_apps_downstreams_as_the_store_has_them_now(
 
         # Changed there: here at once, the version it had worked out no longer stands.
         await downstream_transactions.change(there, crm, spec(sealer, crm, events=["failed"]))
-        await downstream_transactions.reseal(there, sealed, secret(sealer, sealed), None)
+        await downstream_transactions.reseal(
+            there, sealed, secret(sealer, sealed), None, sealer.current_key
+        )
         assert set(await ended(here, ALPHA, audience)) == {"shared", "everyone", sealed}
         assert (await ended(here, ALPHA, audience))[sealed] == ("pending", None)
 

@@ -519,7 +519,6 @@ async def read_and_prune(run: Script, ids: dict[str, str]) -> None:
     await run("held", downstream_rows.follow_unopened(store, ["hook"], []))
     await run("held for", downstream_rows.held_unopened(store))
     await run("released", downstream_rows.follow_unopened(store, [], ["hook"]))
-    await run("every managed", downstream_rows.made(store))
     await run("named", downstream_rows.made_named(store, ["hook", "none"]))
     for name in ("hook", "none"):
         await run(f"{name} exists", store.read(lambda db, n=name: rows_of.made_exists(db, n)))
