@@ -70,7 +70,7 @@ async def fill(url: str, count: int) -> None:
                 app = apps.create(db, f"app-{i:05d}", AppSettings(), now)
                 for k in range(ENDPOINTS):
                     kept = owned_name(app.id, f"hook-{k:02d}")
-                    sealed = sealer.seal(new_secret(), kept)
+                    sealed = sealer.seal(new_secret(), kept), sealer.current_key
                     spec_sealed = seal_url(sealer, spec(kept), kept)
                     downstreams.create(db, kept, app.id, spec_sealed, sealed, now)
 
