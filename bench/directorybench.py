@@ -21,13 +21,13 @@ from typing import cast
 import structlog
 
 from receiver.config import Config
-from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.sealing import Sealer, seal_url
 from receiver.kernel.secrets.signing import new_secret
 from receiver.kernel.store.sqlite import SqliteStore
+from receiver.outbox.rules.delivery import DELIVERY_STATES, DownstreamLabels
 
 SECRET = "bench-signing-secret-" + "9" * 32
 

@@ -27,7 +27,6 @@ from typing import Any, cast
 import structlog
 
 from receiver.config import Config
-from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels, owned_name
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.sealing import Sealer, seal_url
@@ -37,6 +36,7 @@ from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
+from receiver.outbox.rules.delivery import DELIVERY_STATES, DownstreamLabels, owned_name
 from receiver.tasks.transactions import Accepted, bind
 
 SECRET = "bench-signing-secret-" + "9" * 32

@@ -25,7 +25,6 @@ import psycopg
 from common import SIGNING_SECRET, callback_body
 from psycopg.rows import dict_row as pg_dict_row
 
-from receiver.deliveries.rules.delivery import Subscription
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store.db import Db, Sql
 from receiver.kernel.store.migrate import migrate
@@ -36,6 +35,7 @@ from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
+from receiver.outbox.rules.delivery import Subscription
 from receiver.tasks.transactions import Accepted, bind
 from tests.testkit import listed
 

@@ -24,7 +24,6 @@ from typing import Any
 from common import SIGNING_SECRET
 
 from receiver.config import ManagedDownstreamConfig
-from receiver.deliveries.rules.delivery import owned_name
 from receiver.downstreams import rows as downstreams
 from receiver.downstreams.manage import read_checked
 from receiver.kernel.secrets.sealing import Sealer, seal_url
@@ -35,6 +34,7 @@ from receiver.keys.rows import apps, keys
 from receiver.keys.rows.apps import AppSettings
 from receiver.keys.rows.keys import NewKey
 from receiver.keys.rules import KeyHasher, new_key
+from receiver.outbox.rules.delivery import owned_name
 
 ENDPOINTS = 10
 BATCH = 100  # apps a transaction

@@ -31,7 +31,6 @@ import httpx
 from common import ADMIN_TOKEN, SIGNING_SECRET, own_path, python_child, relay_env, relay_settings
 
 from receiver.config import ManagedDownstreamConfig
-from receiver.deliveries.rules.delivery import owned_name
 from receiver.downstreams import rows as downstreams
 from receiver.kernel.secrets.sealing import Sealer, seal_url
 from receiver.kernel.secrets.signing import new_secret
@@ -39,6 +38,7 @@ from receiver.kernel.store import open_store
 from receiver.kernel.store.db import Db
 from receiver.keys.rows import apps
 from receiver.keys.rows.apps import AppSettings
+from receiver.outbox.rules.delivery import owned_name
 from tests.testkit import free_port, to_toml
 
 ENDPOINTS = 10  # an app's

@@ -23,7 +23,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from redis import Redis
 
-from receiver.deliveries.rules.event_types import envelope
+from receiver.outbox.rules.event_types import envelope
 from tests.event_schemas import assert_message_is_its_event
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from receiver.catalog.events import schema
-from receiver.deliveries.rules.event_types import EVENT_TYPES
+from receiver.outbox.rules.event_types import EVENT_TYPES
 
 _ENVELOPE = {"type", "timestamp", "data"}
 

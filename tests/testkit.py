@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.deliveries.rules.delivery import MadeDownstream, Subscribers, Subscriptions
+from receiver.outbox.rules.delivery import MadeDownstream, Subscribers, Subscriptions
 
 # The PostgreSQL server and database the suite and the benchmarks use (`.ci/run` reads the
 # same setting): a database of its own that the tests may make schemas in, each test one.

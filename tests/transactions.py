@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import time
 
-from receiver.deliveries.rules.delivery import Subscriptions
 from receiver.kernel.store import Store
 from receiver.keys.rules import NO_LIMITS
 from receiver.lifecycle.rules.records import NewTask, Recorded, Task
 from receiver.lifecycle.transactions.observe import Audience
+from receiver.outbox.rules.delivery import Subscriptions
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.transactions import Accepted, bind
 from tests.testkit import listed

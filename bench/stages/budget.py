@@ -34,12 +34,12 @@ from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
 from receiver.deliveries.fanout.connections import prepare
-from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
-from receiver.deliveries.rules.event_types import TASK_TYPES, example, example_document
 from receiver.expressions import evaluate as expressions
 from receiver.expressions import pool
 from receiver.expressions.lines import OPERATOR
 from receiver.expressions.rules import Shaped
+from receiver.outbox.rules.delivery import Delivery, DeliveryJob
+from receiver.outbox.rules.event_types import TASK_TYPES, example, example_document
 
 T = TypeVar("T")
 

@@ -27,12 +27,12 @@ from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
 from receiver.deliveries.fanout.connections import prepare
-from receiver.deliveries.rules.delivery import DeliveryJob
-from receiver.deliveries.rules.event_types import example_document
 from receiver.expressions import pool
 from receiver.expressions.evaluate import evaluate
 from receiver.expressions.rules import Shaped
 from receiver.kernel.errors import Overloaded
+from receiver.outbox.rules.delivery import DeliveryJob
+from receiver.outbox.rules.event_types import example_document
 from stages.budget import bench_job, on_a_loop
 
 B_DELIVERIES = 24

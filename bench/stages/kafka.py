@@ -24,9 +24,9 @@ import orjson
 from harness import Bench, Row, log, verdict
 
 from receiver.config import DownstreamConfig
-from receiver.deliveries.rules.event_types import example
 from receiver.destinations.kafka import PROVIDER, Kafka
 from receiver.destinations.publishing import BrokerMessage
+from receiver.outbox.rules.event_types import example
 
 IN_FLIGHT = 8
 # The relay's own work per event on top of the client's: at most this much CPU more.

@@ -15,13 +15,13 @@ from receiver.agents.tools import BY_NAME, SubmitArgs
 from receiver.agents.watch import Progress, small_image, task_view, wait_until_ended
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries.api import DeliveryList
-from receiver.deliveries.rules.delivery import DeliveryFilter
 from receiver.kernel.errors import InvalidRequest, LimitReached, NotFound, RelayError
 from receiver.kernel.http.body import refuse_nul
 from receiver.kernel.http.models import as_answer
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.lifecycle.rules.task import output_of
+from receiver.outbox.rules.delivery import DeliveryFilter
 from receiver.shares.share import make_link
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit

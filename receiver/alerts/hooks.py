@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from receiver.alerts import transactions
 from receiver.alerts.rules import Mark, digest_due, quiet_until, worth_asking
 from receiver.config.sections import AlertsConfig
-from receiver.deliveries.rules.delivery import Attempt, owner_of
-from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.downstreams.directory import Directory
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.store import Store
+from receiver.outbox.rules.delivery import Attempt, owner_of
+from receiver.outbox.rules.event_types import DISABLED, FAILING, RECOVERED
 
 
 class Alerts:

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rules.delivery import is_task_webhook, owned_name, owner_of, shown_name
-from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
+from receiver.outbox.rules.delivery import is_task_webhook, owned_name, owner_of, shown_name
+from receiver.outbox.rules.event_types import DISABLED, FAILING, RECOVERED
 
 PROBLEMS = (FAILING, DISABLED)
 # A digest names this many downstreams, then says how many more: one app cannot make the

@@ -24,12 +24,12 @@ from receiver.alerts.rules import (
     sent_in_digest,
     targets,
 )
-from receiver.deliveries.rules.delivery import Subscribers, held_reasons, owned_name, owner_of
-from receiver.deliveries.rules.event_types import DISABLED
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.transactions.notices import notice
+from receiver.outbox.rules.delivery import Subscribers, held_reasons, owned_name, owner_of
+from receiver.outbox.rules.event_types import DISABLED
 
 # With nowhere to send an alert, ask again this soon: an app may name a downstream meanwhile.
 NOWHERE_SECONDS = 60.0

@@ -13,7 +13,6 @@ from starlette.applications import Starlette
 from receiver.app.asgi import create_app as create_web_app
 from receiver.app.parts import Parts, build_parts, fanout_of, probed, worker_parts
 from receiver.config import Config
-from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.observability.metrics import Metrics
@@ -25,6 +24,7 @@ from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions.polls import PollPolicy
 from receiver.media.mirror import Mirror, give_up_mirrors
 from receiver.operator.probes import count_store
+from receiver.outbox.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.retention.worker import Retention
 from receiver.tasks.poller import Poller
 from receiver.tasks.submitter import Submitter

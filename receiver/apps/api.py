@@ -14,7 +14,6 @@ from starlette.responses import Response
 
 from receiver.alerts import transactions as alerts
 from receiver.config.sections import ServerConfig
-from receiver.deliveries.rules.delivery import owned_name
 from receiver.downstreams import manage as managed
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.api import Downstreams
@@ -27,6 +26,7 @@ from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.keys.transactions import apps as app_transactions
+from receiver.outbox.rules.delivery import owned_name
 from receiver.wiring.dependencies import AccessChange, ServerSection, Stored, Workers
 
 MAX_APP_BODY_BYTES = 16 * 1024

@@ -18,7 +18,6 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from receiver.config.sections import CallbackConfig
-from receiver.deliveries.rules.delivery import Subscribers
 from receiver.kernel.errors import (
     BodyTooLarge,
     BodyTooSlow,
@@ -37,6 +36,7 @@ from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.task import PENDING
 from receiver.lifecycle.transactions import polls
 from receiver.lifecycle.transactions.observe import Report
+from receiver.outbox.rules.delivery import Subscribers
 from receiver.wiring.worker_parts import WorkerParts
 
 PATH = "/callbacks/runway/{token}"

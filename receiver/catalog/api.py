@@ -14,7 +14,6 @@ from starlette.responses import Response
 from receiver.catalog import asyncapi
 from receiver.catalog.events import catalog
 from receiver.deliveries import preview as previews
-from receiver.deliveries.rules.delivery import shown_name
 from receiver.downstreams import manage as managed
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.http.answers import Json
@@ -22,6 +21,7 @@ from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
 from receiver.kernel.http.openapi import answer, body, described, guarded, media, reply
 from receiver.keys.guard import caller_of, needs
+from receiver.outbox.rules.delivery import shown_name
 from receiver.wiring.dependencies import ServerSection, Stored
 
 MAX_BODY_BYTES = 64 * 1024

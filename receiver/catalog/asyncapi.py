@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 from receiver.catalog.events import MODELS
 from receiver.config import Downstream
-from receiver.deliveries.rules.event_types import ALERT_TYPES, DESCRIPTIONS, EVENT_TYPES, example
 from receiver.destinations.provider import Binding
 from receiver.destinations.publishing import PLACEHOLDERS, placeholders
 from receiver.destinations.registry import BINDING_PLACES, addresses
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES
+from receiver.outbox.rules.event_types import ALERT_TYPES, DESCRIPTIONS, EVENT_TYPES, example
 
 _REF = "#/components/schemas/{model}"
 _SIGNATURE_HEADERS = {

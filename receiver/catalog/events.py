@@ -1,5 +1,5 @@
 """The event types' models, and the JSON Schema made from them: what `GET /v1/event-types`
-serves and the AsyncAPI document describes (receiver/deliveries/rules/event_types.py holds the
+serves and the AsyncAPI document describes (receiver/outbox/rules/event_types.py holds the
 types themselves and their examples). Apart from them: only the API uses these models, and a
 relay's start builds none of them."""
 
@@ -10,14 +10,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from receiver.deliveries.rules.event_types import (
+from receiver.lifecycle.rules.task import State
+from receiver.outbox.rules.event_types import (
     ALERT_TYPES,
     DESCRIPTIONS,
     DISABLED_TYPE,
     EVENT_TYPES,
     example,
 )
-from receiver.lifecycle.rules.task import State
 
 
 class _Strict(BaseModel):

@@ -19,9 +19,9 @@ from receiver.cli.reach import said, shown_store
 from receiver.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from receiver.deliveries.rules.delivery import Delivery
     from receiver.downstreams.directory import Directory
     from receiver.kernel.store import Store
+    from receiver.outbox.rules.delivery import Delivery
     from receiver.wiring.worker_parts import WorkerParts
 
 Named = Callable[[str], str]
@@ -70,11 +70,11 @@ def deliveries(
 ) -> tuple[list[dict[str, Any]], Named]:
     """The newest deliveries; an unknown `downstream` is one line, exit 1."""
     from receiver.deliveries import reads as delivery_reads
-    from receiver.deliveries.rules.delivery import DeliveryFilter, is_task_webhook
     from receiver.downstreams import names
     from receiver.downstreams import transactions as downstream_transactions
     from receiver.kernel.errors import NotFound
     from receiver.kernel.http.models import as_answer
+    from receiver.outbox.rules.delivery import DeliveryFilter, is_task_webhook
     from receiver.tasks.rules.answers import DeliverySummary
 
     configured = {d.name for d in settings_of(config_path).downstream}
@@ -152,8 +152,8 @@ def downstreams(config_path: str | None) -> tuple[list[dict[str, Any]], Named]:
 async def _told_while_sealed(parts: WorkerParts, directory: Directory, kept: str) -> str | None:
     """Disabling `kept` tells the downstreams that take `downstream.disabled`: one made
     through the API whose secret does not open here would have its notice held for it."""
-    from receiver.deliveries.rules.delivery import notified_of, owner_of
     from receiver.downstreams.rows import DISABLED
+    from receiver.outbox.rules.delivery import notified_of, owner_of
 
     audience = directory.subscribers
     told = await parts.store.read(lambda db: audience.of(db, owner_of(kept)))

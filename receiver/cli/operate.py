@@ -201,7 +201,7 @@ def deliveries() -> None:
 
 @deliveries.command("list")
 @store_options
-@click.option("--state", type=ChoiceOf("receiver.deliveries.rules.delivery:DELIVERY_STATES"))
+@click.option("--state", type=ChoiceOf("receiver.outbox.rules.delivery:DELIVERY_STATES"))
 @click.option("--downstream", help="Only this one's (an app's: APP/NAME).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def deliveries_list(

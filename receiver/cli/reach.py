@@ -22,7 +22,7 @@ from receiver.cli.remote import DEFAULT_URL, KEY_ENV, TOKEN_ENV, URL_ENV, Remote
 if TYPE_CHECKING:
     from receiver.cli.relay import Relay
 
-# The task-webhook's deliveries are listed under this name (deliveries/rules/delivery.py).
+# The task-webhook's deliveries are listed under this name (outbox/rules/delivery.py).
 TASK_WEBHOOK = "task-webhook"
 
 

@@ -22,7 +22,6 @@ from pydantic import (
 
 from receiver.config.expression_fields import DownstreamExpressions
 from receiver.config.sections import CHANNEL, Section
-from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations import registry
 from receiver.destinations.cloudevents import Envelope
 from receiver.destinations.options import OPTION, Option, offered
@@ -34,6 +33,7 @@ from receiver.kernel.net.credentials import ClientCredentials, basic_authorizati
 from receiver.kernel.net.headers import header_problem
 from receiver.kernel.secrets.signing import Signing
 from receiver.lifecycle.rules.task import TERMINAL_STATES, State
+from receiver.outbox.rules.delivery import DeliveryJob
 
 # Dots only inside, one at a time: never `.` or `..`, which paths and subjects read.
 NAME_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"

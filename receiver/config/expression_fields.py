@@ -11,11 +11,11 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from receiver.deliveries.rules.event_types import example
 from receiver.expressions import evaluate
 from receiver.expressions.rules import ExpressionError, check
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.net.headers import header_problem
+from receiver.outbox.rules.event_types import example
 
 
 class DownstreamExpressions(BaseModel):

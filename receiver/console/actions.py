@@ -16,11 +16,11 @@ from receiver.console.core import Console, Form
 from receiver.console.pages import Pages
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
-from receiver.deliveries.rules.delivery import owner_of
 from receiver.downstreams import manage as downstreams
 from receiver.kernel.errors import Conflict, InvalidRequest
 from receiver.kernel.net.request_calls import RequestCalls
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.outbox.rules.delivery import owner_of
 from receiver.tasks import actions as task_actions
 from receiver.tasks import submit
 

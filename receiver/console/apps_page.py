@@ -19,7 +19,6 @@ from receiver.apps import portal
 from receiver.apps.api import NewApp, NewAppKey
 from receiver.console.core import Console, Form
 from receiver.console.session import Session
-from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import Conflict, InvalidRequest, NotFound
@@ -28,6 +27,7 @@ from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import BOOTSTRAP, SCOPES
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.operator import queries
+from receiver.outbox.rules.delivery import owner_of, shown_name
 from receiver.tasks import actions as task_actions
 
 FIELDS = ("name", "weight", "max_queued", "max_per_day")

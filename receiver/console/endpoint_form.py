@@ -26,12 +26,12 @@ from receiver.console import views
 from receiver.console.core import Console, Form
 from receiver.console.session import Session, check_form
 from receiver.deliveries import preview as previews
-from receiver.deliveries.rules.event_types import EVENT_TYPES
 from receiver.kernel.errors import InvalidRequest, MalformedRequest, NotAllowed, RelayError
 from receiver.kernel.http.answers import Json, error_body
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.errors import answer_for
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.outbox.rules.event_types import EVENT_TYPES
 
 MAX_PREVIEW_BYTES = 64 * 1024
 MAX_HEADER_LINES = 20

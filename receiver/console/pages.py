@@ -19,7 +19,6 @@ from receiver.console.endpoint_form import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries.rules.delivery import owner_of, shown_name
 from receiver.downstreams import listing
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Held
@@ -29,6 +28,7 @@ from receiver.kernel.http.models import answerable_metadata
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.lifecycle.rules.task import STATES, is_callback
 from receiver.operator import queries
+from receiver.outbox.rules.delivery import owner_of, shown_name
 from receiver.stream.caps import Holder
 from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.config.downstream import OPTIONS
-from receiver.deliveries.rules.delivery import Attempt
 from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.errors import InvalidRequest, MalformedRequest
 from receiver.kernel.http.body import refuse_nul
 from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import KIND_NAMES, STATES, Output, TaskKind, kind_of, output_of
 from receiver.lifecycle.rules.task import KINDS as TABLE
+from receiver.outbox.rules.delivery import Attempt
 
 KINDS = KIND_NAMES
 # What a downstream may be sent, as its `events` lists them: each state a task can reach,

@@ -12,18 +12,18 @@ from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
 from receiver.deliveries.fanout.connections import validate
 from receiver.deliveries.fanout.handshakes import keep_verdict
-from receiver.deliveries.rules.delivery import (
-    Answer,
-    Delivery,
-    DeliveryFilter,
-    owned_name,
-)
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.net.request_calls import RequestCalls
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
+from receiver.outbox.rules.delivery import (
+    Answer,
+    Delivery,
+    DeliveryFilter,
+    owned_name,
+)
 from receiver.wiring.worker_parts import WorkerParts
 
 

@@ -11,12 +11,12 @@ from pydantic import Field
 from starlette.responses import Response
 
 from receiver.deliveries import actions as delivery_actions
-from receiver.deliveries.rules.delivery import DeliveryFilter
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.http import models as m
 from receiver.kernel.http.models import Answer, Id, Limit, Moment, Params
 from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
 from receiver.keys.guard import caller_of, needs
+from receiver.outbox.rules.delivery import DeliveryFilter
 from receiver.tasks.detail import own
 from receiver.tasks.rules.answers import DeliveryState, DeliverySummary
 from receiver.wiring.dependencies import Stored, Workers

@@ -16,8 +16,6 @@ from pydantic import ConfigDict, Field, model_validator
 
 from receiver.config.expression_fields import DownstreamExpressions, vet_expressions
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries.rules.delivery import NAME_MAX, looks_owned, owned_name, owner_of
-from receiver.deliveries.rules.event_types import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.destinations.registry import (
     DestinationFormat,
     preview_refusal,
@@ -36,6 +34,8 @@ from receiver.kernel.secrets.signing import Signing
 from receiver.kernel.store import Store
 from receiver.keys.rules import BOOTSTRAP, Caller
 from receiver.lifecycle.rules.records import TaskFilter
+from receiver.outbox.rules.delivery import NAME_MAX, looks_owned, owned_name, owner_of
+from receiver.outbox.rules.event_types import EVENT_TYPES, TEST_TYPE, example_document
 from receiver.tasks import reads as task_reads
 
 

@@ -25,10 +25,10 @@ import orjson
 from receiver.config import Downstream
 from receiver.deliveries import reads
 from receiver.deliveries.fanout.connections import Refused, prepare
-from receiver.deliveries.rows.pulls import Pulled, Readable
-from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
 from receiver.kernel.errors import MalformedRequest, Overloaded
 from receiver.kernel.store import Store
+from receiver.outbox.rows.pulls import Pulled, Readable
+from receiver.outbox.rules.delivery import Delivery, DeliveryJob
 
 MAX_WAIT_SECONDS = 30.0
 SETTLE_SECONDS = 0.5

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.deliveries.rows import pulls as pull_rows
-from receiver.deliveries.rows.lists import (
+from receiver.kernel.store import Store
+from receiver.outbox.rows import pulls as pull_rows
+from receiver.outbox.rows.lists import (
     event_documents,
     last_delivered,
     list_app_deliveries,
     list_deliveries,
     newest_event,
 )
-from receiver.deliveries.rows.pulls import Readable
-from receiver.deliveries.rules.delivery import Delivery, DeliveryFilter
-from receiver.deliveries.rules.event_types import type_of
-from receiver.kernel.store import Store
+from receiver.outbox.rows.pulls import Readable
+from receiver.outbox.rules.delivery import Delivery, DeliveryFilter
+from receiver.outbox.rules.event_types import type_of
 
 
 async def deliveries(store: Store, wanted: DeliveryFilter) -> list[Delivery]:

@@ -15,8 +15,6 @@ from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.connections import Refused, open_route, origin_of, prepare, proxy_of
-from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
-from receiver.deliveries.rules.event_types import DISABLED_TYPE, EVENT_TYPES, example_document
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
 from receiver.destinations.publishing import Opening
 from receiver.destinations.registry import open_publisher, untestable
@@ -27,6 +25,8 @@ from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.net.request_calls import RequestCalls
 from receiver.kernel.observability.logs import Log, scoped, scrub
 from receiver.keys.rules import Caller
+from receiver.outbox.rules.delivery import Delivery, DeliveryJob
+from receiver.outbox.rules.event_types import DISABLED_TYPE, EVENT_TYPES, example_document
 
 TEST_HEADER = "webhook-test"
 SENDABLE = tuple(t for t in EVENT_TYPES if t != DISABLED_TYPE)

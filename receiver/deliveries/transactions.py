@@ -10,9 +10,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from receiver.deliveries.rows import outbox
-from receiver.deliveries.rows.outbox import AttemptEnd
-from receiver.deliveries.rules.delivery import (
+from receiver.downstreams import rows as downstreams
+from receiver.downstreams.rows import DISABLED, HandshakeRow
+from receiver.expressions.rules import REFUSED
+from receiver.kernel.store import Store
+from receiver.kernel.store.db import Db, Sql
+from receiver.lifecycle.rows.tasks import tracking
+from receiver.lifecycle.rules.polling import Bucket, give_back, take
+from receiver.lifecycle.transactions.notices import notice
+from receiver.outbox.rows import outbox
+from receiver.outbox.rows.outbox import AttemptEnd
+from receiver.outbox.rules.delivery import (
     TASK_WEBHOOK,
     Attempt,
     DeliveryJob,
@@ -24,14 +32,6 @@ from receiver.deliveries.rules.delivery import (
     owner_of,
     row_state,
 )
-from receiver.downstreams import rows as downstreams
-from receiver.downstreams.rows import DISABLED, HandshakeRow
-from receiver.expressions.rules import REFUSED
-from receiver.kernel.store import Store
-from receiver.kernel.store.db import Db, Sql
-from receiver.lifecycle.rows.tasks import tracking
-from receiver.lifecycle.rules.polling import Bucket, give_back, take
-from receiver.lifecycle.transactions.notices import notice
 
 
 @dataclass(frozen=True)

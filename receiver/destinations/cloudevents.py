@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 import orjson
 
-from receiver.deliveries.rules.delivery import DeliveryJob
-from receiver.deliveries.rules.event_types import type_of
 from receiver.destinations.metadata import Metadata
 from receiver.expressions.rules import Shaped
+from receiver.outbox.rules.delivery import DeliveryJob
+from receiver.outbox.rules.event_types import type_of
 
 Envelope = Literal["relay", "cloudevents", "cloudevents-binary"]
 TYPE_PREFIX = "com.runway-relay."

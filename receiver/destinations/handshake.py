@@ -14,11 +14,11 @@ import math
 import time
 from collections.abc import Mapping
 
-from receiver.deliveries.rules.delivery import NOT_VALIDATED, Answer, Verdict, retryable
 from receiver.destinations.http import Route, judge_target
 from receiver.destinations.publishing import undelivered
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.outbound import retry_after, transport_errors
+from receiver.outbox.rules.delivery import NOT_VALIDATED, Answer, Verdict, retryable
 
 # The most requests a minute an endpoint's answer may allow (a thousand a second, more than
 # a lane sends): past it a number says nothing the relay could keep to, and `1e400` is an

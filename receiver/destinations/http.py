@@ -12,7 +12,6 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from receiver.deliveries.rules.delivery import Answer, DeliveryJob
 from receiver.destinations import cloudevents
 from receiver.destinations.metadata import METADATA
 from receiver.destinations.publishing import Message, Outcome, undelivered
@@ -24,6 +23,7 @@ from receiver.kernel.net.outbound import retry_after, transport_errors
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.secrets import message_signatures
 from receiver.kernel.secrets import signing as sign
+from receiver.outbox.rules.delivery import Answer, DeliveryJob
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened

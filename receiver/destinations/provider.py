@@ -12,13 +12,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations import cloudevents
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.metadata import METADATA, Metadata
 from receiver.destinations.publishing import BrokerTarget, Confirming, Confirms, Opening, Publisher
 from receiver.destinations.settings import http_url
 from receiver.expressions.rules import Shaped
+from receiver.outbox.rules.delivery import DeliveryJob
 
 
 def webhook(p: Mapping[str, Any]) -> dict[str, Any]:

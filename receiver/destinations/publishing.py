@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from receiver.deliveries.rules.delivery import Answer
-from receiver.deliveries.rules.event_types import PROGRESS, PROGRESS_TYPE
 from receiver.kernel.errors import DownstreamError
 from receiver.kernel.net.outbound import Failure, transport_errors
+from receiver.outbox.rules.delivery import Answer
+from receiver.outbox.rules.event_types import PROGRESS, PROGRESS_TYPE
 
 if TYPE_CHECKING:
     from receiver.destinations.http import Route

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.destinations.chat_message import Payload
 from receiver.destinations.cloudevents import event_data
 from receiver.destinations.metadata import METADATA
@@ -30,6 +29,7 @@ from receiver.destinations.settings import (
 )
 from receiver.expressions.rules import Shaped
 from receiver.kernel.extras import installed, require
+from receiver.outbox.rules.delivery import DeliveryJob
 
 
 class _Providers(Mapping[str, Provider]):

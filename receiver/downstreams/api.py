@@ -17,7 +17,6 @@ from starlette.responses import Response
 
 from receiver.config import SHOWN_SETTINGS, DownstreamChange, ManagedDownstreamConfig
 from receiver.config.sections import ServerConfig
-from receiver.deliveries.rules.delivery import UNNAMED_APP, DownstreamLabels, owner_of, shown_name
 from receiver.downstreams import listing
 from receiver.downstreams import manage as managed
 from receiver.downstreams.directory import Directory
@@ -29,6 +28,7 @@ from receiver.kernel.http.openapi import PathId, answer, body, described, guarde
 from receiver.keys.bearers import Keys
 from receiver.keys.guard import Keyring, caller_of, needs
 from receiver.keys.rules import Caller
+from receiver.outbox.rules.delivery import UNNAMED_APP, DownstreamLabels, owner_of, shown_name
 from receiver.wiring.dependencies import DeliverySection, ServerSection, Stored, Workers, on_app
 
 MAX_BODY_BYTES = 64 * 1024

@@ -31,12 +31,6 @@ from receiver.config.downstream import (
     endpoint_auth,
     read_by_pull,
 )
-from receiver.deliveries.rules.delivery import (
-    SECRET_HELD,
-    UNNAMED_APP,
-    DownstreamLabels,
-    owner_of,
-)
 from receiver.downstreams import names, transactions
 from receiver.downstreams import rows as downstream_rows
 from receiver.downstreams.key_sets import KeySets, Owner
@@ -55,6 +49,12 @@ from receiver.kernel.secrets.sealing import (
 )
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
+from receiver.outbox.rules.delivery import (
+    SECRET_HELD,
+    UNNAMED_APP,
+    DownstreamLabels,
+    owner_of,
+)
 from receiver.wiring.worker_parts import WorkerParts
 
 REMOVED = "the downstream was removed"

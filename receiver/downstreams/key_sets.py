@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from receiver.config import Downstream
-from receiver.deliveries.rules.delivery import owner_of
 from receiver.kernel.secrets.message_signatures import jwk, keys_of
 from receiver.kernel.secrets.signing import secrets_in_use
+from receiver.outbox.rules.delivery import owner_of
 
 # An owner: an app's id, or None for the operator's own downstreams.
 Owner = str | None

@@ -15,13 +15,13 @@ from typing import Any
 
 import orjson
 
-from receiver.deliveries.rules.delivery import owned_name
 from receiver.downstreams import manage as managed
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import Directory, Found
 from receiver.downstreams.rows import DownstreamHealth, ManagedRow, Wanted
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.store import Store
+from receiver.outbox.rules.delivery import owned_name
 
 LIMIT_MAX = 100  # a page's rows at most, and by default
 _CURSOR_MAX = 512

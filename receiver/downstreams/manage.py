@@ -22,13 +22,6 @@ from receiver.config import (
 from receiver.config.downstream import MASK, SECRET_OF, SENT_TO, credentials_masked
 from receiver.config.expression_fields import vet_expressions
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules.delivery import (
-    NAME_MAX,
-    TASK_WEBHOOK,
-    looks_owned,
-    owned_name,
-    owner_of,
-)
 from receiver.downstreams import transactions
 from receiver.downstreams.directory import REMOVED, Directory, Found, Held
 from receiver.downstreams.rows import ManagedRow
@@ -47,6 +40,13 @@ from receiver.kernel.secrets.signing import new_secret, public_key, shown_once
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller
+from receiver.outbox.rules.delivery import (
+    NAME_MAX,
+    TASK_WEBHOOK,
+    looks_owned,
+    owned_name,
+    owner_of,
+)
 from receiver.wiring.worker_parts import WorkerParts
 
 M = TypeVar("M", bound=BaseModel)

@@ -1,18 +1,18 @@
 """A downstream's name as people read and type it: an app's as `APP/NAME` (the app's name,
 then the name the app gave it), the config file's and the admin's global ones as they are;
 and back, from what someone typed to the name the store keeps it under (`app_<id>.NAME`,
-receiver/deliveries/rules/delivery.py). The command line names them so; any page that shows
+receiver/outbox/rules/delivery.py). The command line names them so; any page that shows
 the internal id can too."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from receiver.deliveries.rules.delivery import DownstreamLabels, owned_name, owner_of
 from receiver.downstreams import transactions
 from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
 from receiver.keys.transactions import apps
+from receiver.outbox.rules.delivery import DownstreamLabels, owned_name, owner_of
 
 
 async def shown_names(store: Store, kept: Iterable[str]) -> dict[str, str]:

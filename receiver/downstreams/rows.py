@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from receiver.deliveries.rules.delivery import DELIVERY_STATES
 from receiver.kernel.errors import Conflict, NotFound
 from receiver.kernel.store.db import Db, Sql, record
+from receiver.outbox.rules.delivery import DELIVERY_STATES
 
 DISABLED = "downstream.disabled"
 

@@ -1,7 +1,7 @@
 """What a downstream takes, as an event's audience reads it: the config file's downstreams
 as they are, and each row made through the API judged as the directory reads it (its
 settings checked, its seals tried). The audience itself, read from the store in the event's
-own transaction, is the outbox's (receiver/deliveries/rules/delivery.py's
+own transaction, is the outbox's (receiver/outbox/rules/delivery.py's
 `Subscribers`): an event of one app's task reads that app's rows and the global ones,
 never every app's, and calls in here only for a row it has not judged in its version yet.
 """
@@ -14,8 +14,9 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from receiver.config import Downstream, ManagedDownstreamConfig
-from receiver.deliveries.rows import outbox
-from receiver.deliveries.rules.delivery import (
+from receiver.kernel.secrets.sealing import SEALED, Sealer, Unsealable, open_url
+from receiver.outbox.rows import outbox
+from receiver.outbox.rules.delivery import (
     SECRET_HELD,
     Judge,
     MadeDownstream,
@@ -23,7 +24,6 @@ from receiver.deliveries.rules.delivery import (
     Subscription,
     owner_of,
 )
-from receiver.kernel.secrets.sealing import SEALED, Sealer, Unsealable, open_url
 
 
 class Stored(Protocol):

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from receiver.deliveries.rows import outbox
-from receiver.deliveries.rules.delivery import NOT_VALIDATED, SECRET_HELD, ask_again_in, owner_of
 from receiver.downstreams import rows as downstreams
 from receiver.downstreams.rows import Changes, DownstreamHealth, HandshakeRow, ManagedRow, Wanted
 from receiver.downstreams.rules import merged
@@ -19,6 +17,8 @@ from receiver.kernel.errors import NotFound
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.keys.rows import apps as app_rows
+from receiver.outbox.rows import outbox
+from receiver.outbox.rules.delivery import NOT_VALIDATED, SECRET_HELD, ask_again_in, owner_of
 
 
 async def register(store: Store, names: list[str]) -> None:

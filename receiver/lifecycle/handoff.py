@@ -10,12 +10,12 @@ import contextlib
 import time
 from typing import Protocol
 
-from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules.delivery import DeliveryJob
 from receiver.lifecycle.rules.polling import PollLease
 from receiver.lifecycle.rules.records import PollJob, PollResult, Recorded, Wakeups, Work
 from receiver.lifecycle.rules.task import ClaimPolicy
 from receiver.lifecycle.transactions.observe import Report
+from receiver.outbox.rows.outbox import Handing
+from receiver.outbox.rules.delivery import DeliveryJob
 
 
 class PollTaker(Protocol):

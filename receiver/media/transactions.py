@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from receiver.deliveries.rows import outbox
 from receiver.kernel.errors import BodyTooLarge, Conflict, LimitReached, RequestRejected
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
@@ -17,6 +16,7 @@ from receiver.lifecycle.rows import events, mirrors
 from receiver.lifecycle.rows.mirrors import MirrorJob, Unfinished
 from receiver.media import rows
 from receiver.media.rules import uploads
+from receiver.outbox.rows import outbox
 
 
 @dataclass(frozen=True)

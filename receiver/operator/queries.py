@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from receiver.deliveries.rows import lists
-from receiver.deliveries.rules.delivery import Delivery, DeliveryFilter
 from receiver.downstreams import rows as downstreams
 from receiver.downstreams.rows import DownstreamHealth
 from receiver.kernel.store import Store
@@ -16,6 +14,8 @@ from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.operator import rows
 from receiver.operator.rows import Activity
+from receiver.outbox.rows import lists
+from receiver.outbox.rules.delivery import Delivery, DeliveryFilter
 
 
 async def counts(store: Store) -> dict[str, float]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from receiver.deliveries.rows import outbox
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows.tasks import submits
+from receiver.outbox.rows import outbox
 from receiver.retention import rows as retention
 
 

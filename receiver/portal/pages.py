@@ -16,7 +16,6 @@ from receiver.console.endpoint_form import EXAMPLE_TYPES
 from receiver.console.session import Session
 from receiver.deliveries import actions as delivery_actions
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries.rules.delivery import DeliveryFilter, owned_name, shown_name
 from receiver.deliveries.sample_event import SENDABLE
 from receiver.downstreams import listing
 from receiver.downstreams import manage as managed
@@ -25,6 +24,7 @@ from receiver.downstreams.directory import Directory, is_pulled
 from receiver.kernel.errors import MalformedRequest, NotFound
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.lifecycle.rules.task import STATES
+from receiver.outbox.rules.delivery import DeliveryFilter, owned_name, shown_name
 from receiver.portal.core import Portal, caller_of
 from receiver.tasks import actions as task_actions
 from receiver.tasks import reads as task_reads

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from receiver.deliveries.rows import outbox
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import events, mirrors
 from receiver.lifecycle.rows.tasks import intake
+from receiver.outbox.rows import outbox
 from receiver.retention.rules import KINDS, Batch, Candidate, Cursor, RetentionPolicy
 
 PRUNE_LEASE = "prune"

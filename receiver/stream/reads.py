@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from receiver.deliveries.rules.delivery import Attempt
 from receiver.kernel.http.models import as_answer
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.keys.rows import apps
 from receiver.lifecycle.rules.records import Task
+from receiver.outbox.rules.delivery import Attempt
 from receiver.tasks.rules.answers import AttemptSummary, TaskSummary
 
 

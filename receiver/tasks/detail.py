@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 from pydantic import Field
 
-from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Attempt, Delivery, owner_of, shown_name
 from receiver.kernel.http.models import as_answer
 from receiver.keys.rules import Caller
+from receiver.outbox.rules.delivery import TASK_WEBHOOK, Attempt, Delivery, owner_of, shown_name
 from receiver.tasks.reads import TaskHistory
 from receiver.tasks.rules.answers import (
     AttemptSummary,

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from receiver.deliveries.rows import lists
-from receiver.deliveries.rules.delivery import Attempt, Delivery
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.keys.rows import apps
@@ -15,6 +13,8 @@ from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import intake, submits
 from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task, TaskFilter
 from receiver.lifecycle.rules.task import failure_message
+from receiver.outbox.rows import lists
+from receiver.outbox.rules.delivery import Attempt, Delivery
 
 HISTORY = 500  # events, deliveries and attempts shown of one task, the newest
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from receiver.config.sections import UpstreamConfig
-from receiver.deliveries.rules.delivery import Subscribers
 from receiver.kernel.errors import StoreError, UpstreamError, UpstreamTimeout
 from receiver.kernel.observability import tracing
 from receiver.kernel.observability.logs import Log
@@ -25,6 +24,7 @@ from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.records import SubmitAttempt, SubmitJob, Work
 from receiver.lifecycle.rules.retries import Refusal, after_refusal
 from receiver.lifecycle.rules.task import is_callback
+from receiver.outbox.rules.delivery import Subscribers
 from receiver.tasks import reads as task_reads
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.rules.inputs import (

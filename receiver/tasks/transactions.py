@@ -9,7 +9,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rules.delivery import Subscribers
 from receiver.kernel.errors import LimitReached
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
@@ -32,6 +31,7 @@ from receiver.lifecycle.transactions.observe import (
     observe,
     observed,
 )
+from receiver.outbox.rules.delivery import Subscribers
 from receiver.retention import rows as retention
 
 INPUTS_SECONDS = 30.0

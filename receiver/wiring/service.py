@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from receiver.config import Config
-from receiver.deliveries.rules.delivery import DownstreamLabels
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
@@ -16,6 +15,7 @@ from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.transactions import leases
+from receiver.outbox.rules.delivery import DownstreamLabels
 
 
 def process_owner() -> str:

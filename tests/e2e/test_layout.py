@@ -51,8 +51,8 @@ RULES = (
     "receiver.lifecycle.rules.queue",
     "receiver.lifecycle.rules.retries",
     "receiver.lifecycle.rules.records",
-    "receiver.deliveries.rules.delivery",
-    "receiver.deliveries.rules.event_types",
+    "receiver.outbox.rules.delivery",
+    "receiver.outbox.rules.event_types",
 )
 
 
@@ -63,5 +63,5 @@ def test_the_rules_import_no_io() -> None:
     folders = {".".join(m.split(".")[:i]) for m in RULES for i in range(1, m.count(".") + 1)}
     assert [m for m in loaded if m.split(".")[0] in IO] == []
     others = [m for m in loaded if m.startswith("receiver.") and m not in folders]
-    # A module in a rules folder (`lifecycle/rules/`, `deliveries/rules/`) or a rules module.
+    # A module in a rules folder (`lifecycle/rules/`, `outbox/rules/`) or a rules module.
     assert [m for m in others if ".rules." not in m and not m.endswith(".rules")] == []

@@ -24,7 +24,6 @@ from starlette.routing import Mount, Route
 
 from receiver.api.routers import openapi
 from receiver.api.routers import routes as api_routes
-from receiver.deliveries.rules.delivery import Attempt, Delivery
 from receiver.devtools.localserver import BackgroundServer
 from receiver.devtools.sink import create_sink_app
 from receiver.downstreams import api as downstreams
@@ -36,6 +35,7 @@ from receiver.kernel.http.errors import answer_for
 from receiver.keys.rules import SCOPES
 from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import FRONT_DOOR, KINDS
+from receiver.outbox.rules.delivery import Attempt, Delivery
 from receiver.tasks.rules import answers
 from receiver.tasks.submit import SPACE
 from tests.api_table import OPERATIONS

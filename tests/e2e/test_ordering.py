@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from receiver.deliveries.rows.outbox import DUE_DELIVERIES
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.postgres.store import PostgresDb
+from receiver.outbox.rows.outbox import DUE_DELIVERIES
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Sink, image_to_video, terminal, wait_for
 

@@ -13,10 +13,10 @@ import aiohttp
 from aiohttp import web
 
 from receiver.config import DownstreamConfig
-from receiver.deliveries.rules.delivery import RetryPolicy, decide
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Message, Opening, Outcome
 from receiver.destinations.registry import open_publisher
+from receiver.outbox.rules.delivery import RetryPolicy, decide
 from tests.testkit import free_port
 
 POLICY = RetryPolicy((1.0, 5.0), 0.0, 60.0)

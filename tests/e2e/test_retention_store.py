@@ -18,12 +18,6 @@ import pytest
 from prometheus_client import generate_latest
 
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rules.delivery import (
-    DELIVERY_STATES,
-    Attempt,
-    DownstreamLabels,
-    Subscription,
-)
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
@@ -34,6 +28,12 @@ from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.media import transactions as copies
+from receiver.outbox.rules.delivery import (
+    DELIVERY_STATES,
+    Attempt,
+    DownstreamLabels,
+    Subscription,
+)
 from receiver.retention import transactions as pruning
 from receiver.retention import worker as retention
 from receiver.retention.rules import DAY, START, RetentionPolicy, pages_to_free

@@ -16,8 +16,6 @@ import pytest
 
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules.delivery import Attempt, DeliveryFilter, DeliveryJob, Subscription
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import Db, new_id
 from receiver.kernel.store.migrate import migrations
@@ -28,6 +26,8 @@ from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
+from receiver.outbox.rows.outbox import Handing
+from receiver.outbox.rules.delivery import Attempt, DeliveryFilter, DeliveryJob, Subscription
 from receiver.tasks import reads as task_reads
 from tests import transactions
 from tests.testkit import listed

@@ -13,7 +13,6 @@ import pytest
 from receiver.config import Downstream
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rules.delivery import SECRET_HELD, DeliveryFilter, owned_name
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.subscribers import subscribers
 from receiver.kernel.secrets.sealing import Sealer, seal_url
@@ -24,6 +23,7 @@ from receiver.lifecycle.rows.events import RELAY_TASK
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
+from receiver.outbox.rules.delivery import SECRET_HELD, DeliveryFilter, owned_name
 from tests.e2e.test_store import with_stores
 from tests.transactions import make_task
 

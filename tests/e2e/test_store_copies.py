@@ -12,7 +12,6 @@ import time
 import pytest
 
 from receiver.deliveries import reads as delivery_reads
-from receiver.deliveries.rules.delivery import DeliveryFilter, Subscription
 from receiver.kernel.store import Store
 from receiver.lifecycle.rows.tasks import intake
 from receiver.lifecycle.rules.polling import PollLease
@@ -21,6 +20,7 @@ from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import leases
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.media import transactions as copies
+from receiver.outbox.rules.delivery import DeliveryFilter, Subscription
 from tests import transactions
 from tests.e2e.test_store import with_stores
 from tests.testkit import listed

@@ -21,18 +21,6 @@ import pytest
 from receiver.alerts import transactions as alert_transactions
 from receiver.deliveries import reads as delivery_reads
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules.delivery import (
-    NOT_VALIDATED,
-    Attempt,
-    DeliveryFilter,
-    DeliveryJob,
-    Subscription,
-    asked_of,
-    owned_name,
-    shown_name,
-)
-from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.deliveries.transactions import AttemptHealth
 from receiver.downstreams import rows as rows_of
 from receiver.downstreams import transactions as downstream_rows
@@ -61,6 +49,18 @@ from receiver.lifecycle.transactions.observe import Report
 from receiver.media import transactions as copies
 from receiver.operator import queries
 from receiver.operator import rows as reads
+from receiver.outbox.rows.outbox import Handing
+from receiver.outbox.rules.delivery import (
+    NOT_VALIDATED,
+    Attempt,
+    DeliveryFilter,
+    DeliveryJob,
+    Subscription,
+    asked_of,
+    owned_name,
+    shown_name,
+)
+from receiver.outbox.rules.event_types import DISABLED, FAILING, RECOVERED
 from receiver.retention import transactions as pruning
 from receiver.retention.rules import START, RetentionPolicy
 from receiver.stream import reads as stream_reads

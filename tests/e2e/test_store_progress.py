@@ -10,13 +10,13 @@ import time
 import pytest
 
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rows import lists
-from receiver.deliveries.rules.delivery import Attempt, Delivery, DeliveryFilter, Subscription
 from receiver.kernel.store import Store, open_store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls as poll_transactions
+from receiver.outbox.rows import lists
+from receiver.outbox.rules.delivery import Attempt, Delivery, DeliveryFilter, Subscription
 from tests import transactions
 from tests.testkit import listed
 from tests.transactions import make_task

@@ -8,8 +8,6 @@ import time
 import pytest
 
 from receiver.deliveries import transactions as delivery
-from receiver.deliveries.rows import lists
-from receiver.deliveries.rules.delivery import Attempt
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import new_id
 from receiver.lifecycle.rules.polling import PollLease
@@ -18,6 +16,8 @@ from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls as poll_transactions
 from receiver.lifecycle.transactions.observe import Audience, Report, observe
 from receiver.operator import rows as reads
+from receiver.outbox.rows import lists
+from receiver.outbox.rules.delivery import Attempt
 from receiver.stream import reads as stream_reads
 from receiver.tasks import reads as task_reads
 from tests import transactions

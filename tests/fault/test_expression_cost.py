@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from receiver.deliveries.rules.delivery import TASK_WEBHOOK
+from receiver.outbox.rules.delivery import TASK_WEBHOOK
 from tests.conftest import MakeRelay, webhook
 from tests.harness import Relay, Sink, image_to_video, settled, wait_for
 

@@ -25,8 +25,8 @@ from receiver.alerts.rules import (
     targets,
     worth_asking,
 )
-from receiver.deliveries.rules.delivery import TASK_WEBHOOK, owned_name
-from receiver.deliveries.rules.event_types import DISABLED, FAILING, RECOVERED
+from receiver.outbox.rules.delivery import TASK_WEBHOOK, owned_name
+from receiver.outbox.rules.event_types import DISABLED, FAILING, RECOVERED
 
 pytestmark = pytest.mark.unit
 

@@ -3,8 +3,8 @@ with time passed in."""
 
 from __future__ import annotations
 
-from receiver.deliveries.rules.delivery import Breaker
-from receiver.deliveries.rules.pacing import TokenBucket
+from receiver.outbox.rules.delivery import Breaker
+from receiver.outbox.rules.pacing import TokenBucket
 
 
 def test_the_breaker_opens_on_a_failure_rate_over_enough_attempts_in_the_window() -> None:

@@ -15,9 +15,9 @@ from cloudevents.v1.http import from_http
 from cloudevents.v1.kafka import KafkaMessage, from_binary, from_structured
 
 from receiver.config import ManagedDownstreamConfig
-from receiver.deliveries.rules.event_types import example_document
 from receiver.destinations import cloudevents
 from receiver.destinations.metadata import METADATA
+from receiver.outbox.rules.event_types import example_document
 
 EVENT = example_document("task.succeeded") | {"event_id": "evt_1"}
 BODY = orjson.dumps(EVENT)
@@ -47,7 +47,7 @@ def test_the_type_prefix_is_the_origins() -> None:
 
 
 def test_the_data_is_the_events_own_document() -> None:
-    from receiver.deliveries.rules.delivery import Delivery, DeliveryJob
+    from receiver.outbox.rules.delivery import Delivery, DeliveryJob
 
     delivery = Delivery("d", "evt_1", "t", "hook", "pending", 0, 0, None, None, 0, 0, None)
     shaped = cloudevents.event_data(DeliveryJob(delivery, EVENT))
@@ -173,7 +173,7 @@ def test_a_handshake_rate_is_read_strictly() -> None:
 
 
 def test_a_paused_endpoint_is_asked_again_on_a_slow_schedule() -> None:
-    from receiver.deliveries.rules.delivery import ask_again_in
+    from receiver.outbox.rules.delivery import ask_again_in
 
     schedule = [60.0, 300.0, 900.0]
     waits = [ask_again_in(schedule, refusals) for refusals in range(5)]

@@ -21,12 +21,12 @@ from receiver.console import chart, views
 from receiver.console.brake import LoginBrake
 from receiver.console.core import code_spans
 from receiver.console.session import Sessions, check_form, same_origin
-from receiver.deliveries.rules.delivery import Attempt, DownstreamLabels
 from receiver.kernel.errors import InvalidRequest, NotAllowed
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rules.records import Event, SubmitAttempt, Task
 from receiver.lifecycle.rules.task import KINDS
 from receiver.operator.rows import Activity
+from receiver.outbox.rules.delivery import Attempt, DownstreamLabels
 
 T = TypeVar("T")
 

@@ -8,8 +8,8 @@ import pytest
 from receiver.console import endpoint_form
 from receiver.console.apps_page import next_key_name
 from receiver.console.endpoint_form import EXAMPLE_TYPES, header_lines, preview_payload
-from receiver.deliveries.rules.event_types import EVENT_TYPES
 from receiver.kernel.errors import InvalidRequest
+from receiver.outbox.rules.event_types import EVENT_TYPES
 
 pytestmark = pytest.mark.unit
 

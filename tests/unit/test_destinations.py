@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from receiver.config import ManagedDownstreamConfig
-from receiver.deliveries.rules.event_types import TEST_TYPE, example_document
 from receiver.destinations.provider import Binding, Metadata, Provider
 from receiver.destinations.publishing import Publisher
 from receiver.destinations.registry import PROVIDERS, render
+from receiver.outbox.rules.event_types import TEST_TYPE, example_document
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "receiver"

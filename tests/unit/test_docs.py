@@ -280,8 +280,8 @@ def _exposed() -> dict[str, set[str]]:
     """Every metric /metrics exposes, by its name in the exposition, with its labels."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
     from receiver.kernel.observability.metrics import Metrics
+    from receiver.outbox.rules.delivery import DELIVERY_STATES, DownstreamLabels
 
     found: dict[str, set[str]] = {}
     for metric in vars(Metrics(DELIVERY_STATES, DownstreamLabels())).values():

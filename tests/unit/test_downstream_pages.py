@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.deliveries.rules.delivery import owned_name
 from receiver.downstreams.listing import Position, checked_limit, cursor_of, position_of
 from receiver.downstreams.rows import Wanted
 from receiver.downstreams.rules import merged
 from receiver.kernel.errors import InvalidRequest
+from receiver.outbox.rules.delivery import owned_name
 
 
 def test_two_lists_merge_by_name_keeping_each_ones_order() -> None:

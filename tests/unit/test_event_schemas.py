@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from receiver.deliveries.rules import event_types as events
+from receiver.outbox.rules import event_types as events
 from tests.event_schemas import assert_message_is_its_event
 
 pytestmark = pytest.mark.unit

@@ -20,12 +20,12 @@ from pydantic import ValidationError
 from receiver.catalog.events import schema as event_schema
 from receiver.config import DownstreamConfig, ManagedDownstreamConfig, problems
 from receiver.config.expression_fields import vet_expressions, vet_now
-from receiver.deliveries.rules import event_types as events
 from receiver.destinations.webhook import webhook
 from receiver.expressions import evaluate as evaluation
 from receiver.expressions import pool, rules
 from receiver.expressions.lines import OPERATOR
 from receiver.kernel.errors import InvalidRequest, Overloaded
+from receiver.outbox.rules import event_types as events
 
 # Filters and transforms need the cel extra; the core install refuses them
 # (test_expressions_extra.py). Skipped test by test, so that each is counted.

@@ -13,7 +13,6 @@ from typing import Any
 from receiver.config import Downstream, Settings
 from receiver.deliveries import reads
 from receiver.deliveries.fanout.worker import Fanout
-from receiver.deliveries.rules.delivery import DELIVERY_STATES, DeliveryFilter, DownstreamLabels
 from receiver.downstreams.subscribers import subscription
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store, open_store
@@ -22,6 +21,7 @@ from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rules.records import NewTask, Work
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
+from receiver.outbox.rules.delivery import DELIVERY_STATES, DeliveryFilter, DownstreamLabels
 from receiver.wiring.worker_parts import WorkerParts, wakers_for
 from tests.testkit import listed
 

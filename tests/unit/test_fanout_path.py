@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from receiver.config import DownstreamConfig
-from receiver.deliveries.rules.delivery import RetryPolicy, decide
 from receiver.destinations.provider import PublishingDestination
 from receiver.destinations.publishing import (
     BrokerMessage,
@@ -22,6 +21,7 @@ from receiver.destinations.publishing import (
 )
 from receiver.destinations.registry import PROVIDERS, open_publisher, render
 from receiver.kernel.errors import DownstreamError
+from receiver.outbox.rules.delivery import RetryPolicy, decide
 
 POLICY = RetryPolicy((1.0, 5.0), 0.0, 60.0)
 EVENT = {"type": "task.succeeded", "state": "succeeded", "kind": "video", "task_id": "t1"}

@@ -29,9 +29,9 @@ KERNEL = "kernel"
 OUTBOX = "outbox"
 BENEATH = [KERNEL, "expressions", OUTBOX, "lifecycle", "destinations", "config", "wiring"]
 # The outbox is a delivery's own, in its feature's folder, but beneath the lifecycle: a
-# delivery's rules (`deliveries/rules/`: its records, who gets one, its retries and breaker,
+# delivery's rules (`outbox/rules/`: its records, who gets one, its retries and breaker,
 # its lanes' pace; whose a downstream is; the event types a downstream may receive) and rows
-# (`deliveries/rows/`: the deliveries table), which the lifecycle's transactions write with
+# (`outbox/rows/`: the deliveries table), which the lifecycle's transactions write with
 # the event that makes them, in one transaction. The rest of the
 # folder (the fan-out, the attempts' transactions, the API) is the feature over them.
 OUTBOX_OF = "deliveries"

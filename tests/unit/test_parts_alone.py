@@ -14,7 +14,6 @@ import pytest
 
 from receiver.callbacks.route import Callback
 from receiver.config import Settings
-from receiver.deliveries.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.kernel.errors import RelayError
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
@@ -25,6 +24,7 @@ from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
 from receiver.lifecycle.rules.records import NewTask
 from receiver.lifecycle.rules.task import Observation
 from receiver.lifecycle.transactions import polls
+from receiver.outbox.rules.delivery import DELIVERY_STATES, DownstreamLabels
 from receiver.tasks import reads
 from receiver.tasks import transactions as task_transactions
 from receiver.tasks.poller import Poller

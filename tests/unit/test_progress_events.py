@@ -8,7 +8,11 @@ from pydantic import ValidationError
 
 from receiver.config import DownstreamConfig
 from receiver.config.downstream import ManagedDownstreamConfig
-from receiver.deliveries.rules.delivery import (
+from receiver.destinations.chat_message import headline
+from receiver.destinations.publishing import fill
+from receiver.destinations.webhook import webhook
+from receiver.lifecycle.rules.routing import LastSent, estimated_end, progress_due, supersedes
+from receiver.outbox.rules.delivery import (
     TASK_WEBHOOK,
     Coalesced,
     Subscription,
@@ -18,11 +22,7 @@ from receiver.deliveries.rules.delivery import (
     recipients,
     replaceable,
 )
-from receiver.deliveries.rules.event_types import PROGRESS
-from receiver.destinations.chat_message import headline
-from receiver.destinations.publishing import fill
-from receiver.destinations.webhook import webhook
-from receiver.lifecycle.rules.routing import LastSent, estimated_end, progress_due, supersedes
+from receiver.outbox.rules.event_types import PROGRESS
 from receiver.tasks.submit import Routing
 
 NOW = 1_000.0

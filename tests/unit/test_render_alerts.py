@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from receiver.deliveries.rules.event_types import ALERT_TYPES, example_document
 from receiver.destinations.registry import RENDERED, render
+from receiver.outbox.rules.event_types import ALERT_TYPES, example_document
 from tests.unit.test_render_common import body
 
 HEADLINES = {

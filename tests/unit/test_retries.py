@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from receiver.deliveries.rules.delivery import Answer, Decision, RetryPolicy, decide
 from receiver.lifecycle.rules.polling import poll_backoff
 from receiver.lifecycle.rules.queue import SubmitPolicy
 from receiver.lifecycle.rules.retries import (
@@ -16,6 +15,7 @@ from receiver.lifecycle.rules.retries import (
     retryable_submit,
     submit_backoff,
 )
+from receiver.outbox.rules.delivery import Answer, Decision, RetryPolicy, decide
 
 SUBMITS = SubmitPolicy(
     max_concurrent=2,

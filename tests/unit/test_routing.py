@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from receiver.deliveries.rules.delivery import (
+from receiver.lifecycle.rules.routing import waits_for_mirror
+from receiver.outbox.rules.delivery import (
     SECRET_HELD,
     TASK_WEBHOOK,
     Subscription,
@@ -13,7 +14,6 @@ from receiver.deliveries.rules.delivery import (
     recipients,
     task_webhook_of,
 )
-from receiver.lifecycle.rules.routing import waits_for_mirror
 
 SUBS = {
     "hooks": Subscription(frozenset({"succeeded", "failed"})),
@@ -73,7 +73,7 @@ def test_a_tasks_own_webhook_gets_the_states_it_asked_for_and_is_never_held() ->
 
 
 def test_an_apps_downstream_takes_only_its_apps_tasks() -> None:
-    from receiver.deliveries.rules.delivery import (
+    from receiver.outbox.rules.delivery import (
         Subscription,
         TaskRoute,
         looks_owned,
@@ -100,7 +100,7 @@ def test_an_apps_downstream_takes_only_its_apps_tasks() -> None:
 
 
 def test_an_app_hears_only_of_its_own_downstreams() -> None:
-    from receiver.deliveries.rules.delivery import Subscription, notified_of, owned_name
+    from receiver.outbox.rules.delivery import Subscription, notified_of, owned_name
 
     alpha, beta = "app_" + "a" * 24, "app_" + "b" * 24
     subs = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from receiver.catalog.events import MODELS
-from receiver.deliveries.rules.event_types import envelope
 from receiver.deliveries.sample_event import SENDABLE, sample
 from receiver.kernel.errors import InvalidRequest
+from receiver.outbox.rules.event_types import envelope
 
 
 @pytest.mark.parametrize("event_type", SENDABLE)

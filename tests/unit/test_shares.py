@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.deliveries.rules.pacing import claim_round, share_slots
+from receiver.outbox.rules.pacing import claim_round, share_slots
 
 
 def served(lanes: list[str], start: int, free: int, cap: int = 8) -> dict[str, int]:

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from receiver.deliveries.rows.outbox import claim_deliveries
-from receiver.deliveries.rules.delivery import Subscription
 from receiver.kernel.store.db import Sql
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
@@ -22,6 +20,8 @@ from receiver.lifecycle.rules.records import NewTask, Recorded
 from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, observed
 from receiver.lifecycle.transactions.polls import SET_POLL_BUDGET, arrived
+from receiver.outbox.rows.outbox import claim_deliveries
+from receiver.outbox.rules.delivery import Subscription
 from receiver.tasks.transactions import Accepted, bind
 from tests.testkit import listed
 

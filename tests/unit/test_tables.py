@@ -1,6 +1,6 @@
 """Each of these tables is written in one place: every statement that inserts, updates or
 deletes `tasks`, `events` or `mirrors` stands in that table's module or folder under
-receiver/lifecycle/rows/, `deliveries` (the outbox) in receiver/deliveries/rows/outbox.py
+receiver/lifecycle/rows/, `deliveries` (the outbox) in receiver/outbox/rows/outbox.py
 and `downstreams` in receiver/downstreams/rows.py; every other part of the relay calls
 their functions. A schema change reads one place, not the house."""
 
@@ -16,7 +16,7 @@ ROWS = PACKAGE / "lifecycle" / "rows"
 HOMES = {
     "tasks": ROWS / "tasks",
     "events": ROWS / "events.py",
-    "deliveries": PACKAGE / "deliveries" / "rows" / "outbox.py",
+    "deliveries": PACKAGE / "outbox" / "rows" / "outbox.py",
     "mirrors": ROWS / "mirrors.py",
     "downstreams": PACKAGE / "downstreams" / "rows.py",
 }

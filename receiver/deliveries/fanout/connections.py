@@ -19,15 +19,6 @@ from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
 from receiver.config.sections import DeliveryConfig
 from receiver.deliveries.fanout.lanes import Lane, app_task_webhooks, close_later
-from receiver.deliveries.rules.delivery import (
-    STATE_NUMBERS,
-    TASK_WEBHOOK,
-    Answer,
-    DeliveryJob,
-    Verdict,
-    is_task_webhook,
-    owner_of,
-)
 from receiver.destinations import cloudevents, handshake
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
@@ -44,6 +35,15 @@ from receiver.kernel.observability import logs
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.sealing import Unsealable
 from receiver.keys.webhook_keys import AppWebhookKeys, TaskWebhookKeys
+from receiver.outbox.rules.delivery import (
+    STATE_NUMBERS,
+    TASK_WEBHOOK,
+    Answer,
+    DeliveryJob,
+    Verdict,
+    is_task_webhook,
+    owner_of,
+)
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened

@@ -25,9 +25,9 @@ from receiver.config.sections import DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import validate
 from receiver.deliveries.fanout.lanes import Lane
-from receiver.deliveries.rules.delivery import Answer, Verdict, asked_of
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
+from receiver.outbox.rules.delivery import Answer, Verdict, asked_of
 from receiver.wiring.worker_parts import WorkerParts
 
 # Past its timeout, how long a replica's turn to ask a paused endpoint again is its own.

@@ -11,13 +11,13 @@ from typing import Protocol
 
 from receiver.config import Downstream
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.rules.delivery import TASK_WEBHOOK, Breaker, DeliveryJob
-from receiver.deliveries.rules.pacing import TokenBucket
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.expressions.rules import Shaped
 from receiver.kernel.observability.logs import Redactor
 from receiver.kernel.store import Store
 from receiver.keys.webhook_keys import AppWebhookKeys
+from receiver.outbox.rules.delivery import TASK_WEBHOOK, Breaker, DeliveryJob
+from receiver.outbox.rules.pacing import TokenBucket
 
 
 class Closable(Protocol):
@@ -92,7 +92,7 @@ class Lane:
     body: Callable[[DeliveryJob], Shaped]  # its format's own body, looked up once
     # The turns of its attempts in flight (the fan-out numbers each attempt as it begins), in
     # order: a failure is weighed against those begun before it, which may yet succeed
-    # (deliveries/rules/delivery.py).
+    # (outbox/rules/delivery.py).
     begun: list[int] = field(default_factory=list)
     reported: str = "closed"  # the breaker state last written to the store and the gauge
     # Its last claim got less than it asked for: nothing more waits until new rows are

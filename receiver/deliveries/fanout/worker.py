@@ -19,19 +19,6 @@ from receiver.deliveries import transactions as delivery_story
 from receiver.deliveries.fanout.connections import Connections, Refused, origin_of, prepare
 from receiver.deliveries.fanout.handshakes import Handshakes
 from receiver.deliveries.fanout.lanes import Lane, startable, task_webhooks, with_rows_due
-from receiver.deliveries.rules.delivery import (
-    STATE_NUMBERS,
-    TASK_WEBHOOK,
-    Answer,
-    Attempt,
-    Decision,
-    Delivery,
-    DeliveryJob,
-    RetryPolicy,
-    decide,
-    is_task_webhook,
-)
-from receiver.deliveries.rules.pacing import claim_round
 from receiver.destinations import cloudevents
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
@@ -44,6 +31,19 @@ from receiver.kernel.store.db import new_id
 from receiver.keys.webhook_keys import TaskWebhookKeys
 from receiver.lifecycle.handoff import DeliveryHandoff
 from receiver.lifecycle.rules.records import Work
+from receiver.outbox.rules.delivery import (
+    STATE_NUMBERS,
+    TASK_WEBHOOK,
+    Answer,
+    Attempt,
+    Decision,
+    Delivery,
+    DeliveryJob,
+    RetryPolicy,
+    decide,
+    is_task_webhook,
+)
+from receiver.outbox.rules.pacing import claim_round
 from receiver.wiring.worker_parts import WorkerParts
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).

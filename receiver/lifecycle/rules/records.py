@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from receiver.deliveries.rules.delivery import DeliveryJob, TaskRoute
 from receiver.lifecycle.rules.task import PENDING, TERMINAL_STATES, Claim, Verdict
+from receiver.outbox.rules.delivery import DeliveryJob, TaskRoute
 
 
 def webhook_origin(url: str | None) -> str | None:

@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from receiver.deliveries.rules.delivery import Uniform, jittered_wait
 from receiver.lifecycle.rules.queue import SubmitPolicy
+from receiver.outbox.rules.delivery import Uniform, jittered_wait
 
 
 def submit_backoff(attempt: int, initial: float, maximum: float) -> float:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from receiver.deliveries.rows import outbox
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.rows import mirrors
 from receiver.lifecycle.rows.tasks import tracking
+from receiver.outbox.rows import outbox
 
 
 async def release(store: Store, owner: str) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from receiver.deliveries.rows import outbox
 from receiver.kernel.store.db import Db, new_id
 from receiver.lifecycle.rows import events
 from receiver.lifecycle.rows.events import RELAY_TASK
+from receiver.outbox.rows import outbox
 
 
 def notice(

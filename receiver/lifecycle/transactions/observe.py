@@ -7,19 +7,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rows import outbox
-from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules.delivery import (
-    DeliveryJob,
-    Subscribers,
-    Subscriptions,
-    TaskRoute,
-    coalesce,
-    held_reasons,
-    recipients,
-    takes,
-)
-from receiver.deliveries.rules.event_types import PROGRESS, PROGRESS_TYPE
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, new_id
 from receiver.lifecycle.rows import events, mirrors
@@ -44,6 +31,19 @@ from receiver.lifecycle.rules.task import (
     output_of,
     shown_progress,
 )
+from receiver.outbox.rows import outbox
+from receiver.outbox.rows.outbox import Handing
+from receiver.outbox.rules.delivery import (
+    DeliveryJob,
+    Subscribers,
+    Subscriptions,
+    TaskRoute,
+    coalesce,
+    held_reasons,
+    recipients,
+    takes,
+)
+from receiver.outbox.rules.event_types import PROGRESS, PROGRESS_TYPE
 
 
 @dataclass(frozen=True)

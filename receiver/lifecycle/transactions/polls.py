@@ -9,9 +9,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from receiver.deliveries.rows import outbox
-from receiver.deliveries.rows.outbox import Handing
-from receiver.deliveries.rules.delivery import Subscribers
 from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db, Sql
 from receiver.lifecycle.rows import events
@@ -66,6 +63,9 @@ from receiver.lifecycle.transactions.observe import (
     record,
     told,
 )
+from receiver.outbox.rows import outbox
+from receiver.outbox.rows.outbox import Handing
+from receiver.outbox.rules.delivery import Subscribers
 
 SET_POLL_BUDGET = Sql("UPDATE poll_budget SET tokens = ?, refilled_at = ? WHERE id = 1")
 

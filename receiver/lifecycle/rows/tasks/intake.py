@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
-from receiver.deliveries.rules.delivery import Delivery
 from receiver.kernel.errors import Conflict
 from receiver.kernel.store.db import Db, Row, Sql, new_id
 from receiver.lifecycle.rules.records import Event, NewTask, Task, TaskFilter
+from receiver.outbox.rules.delivery import Delivery
 
 # A data URI is kept in parts of this many characters: no buffer holds a whole one.
 INPUT_PART_CHARS = 4 * 1024 * 1024

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from receiver.deliveries.rules.delivery import Attempt, Delivery, DeliveryFilter
 from receiver.kernel.store.db import Db, Sql
+from receiver.outbox.rules.delivery import Attempt, Delivery, DeliveryFilter
 
 # Each list a page: past a cursor (`before`, a delivery's id; NULL: from the newest), a
 # row value compared in the order the lists are sorted in.

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from receiver.deliveries.rules.delivery import (
+from receiver.kernel.store.db import Db, Sql, new_id
+from receiver.outbox.rules.delivery import (
     TASK_WEBHOOK,
     Attempt,
     Delivery,
@@ -18,7 +19,6 @@ from receiver.deliveries.rules.delivery import (
     MadeDownstream,
     Waiting,
 )
-from receiver.kernel.store.db import Db, Sql, new_id
 
 INSERT_DELIVERY = Sql(
     "INSERT INTO deliveries (id, event_id, task_id, downstream, state, last_error,"
@@ -274,7 +274,7 @@ def leased_jobs(db: Db, ids: list[str]) -> list[DeliveryJob]:
 LEASE_DELIVERIES = Sql("UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ANY(?)")
 
 # `own_webhook`: a task's own webhook's delivery, the operator's tasks' lane or its app's
-# (receiver/deliveries/rules/delivery.py's `task_webhook_of`).
+# (receiver/outbox/rules/delivery.py's `task_webhook_of`).
 LEASED_DELIVERIES = Sql(
     "SELECT d.*, e.payload, c.message_id, c.media, t.trace_context,"
     f" (d.downstream = '{TASK_WEBHOOK}' OR d.downstream = t.owner_key || '.{TASK_WEBHOOK}')"
