@@ -1,3 +1,5 @@
+"""`python -m receiver`: the `receiver` command."""
+
 from receiver.cli.main import main
 
 main()

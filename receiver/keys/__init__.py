@@ -1,2 +1,2 @@
 """API keys and who a caller is: keys hashed and limited, apps' rows, console sessions,
-the bearer check every route's guard calls (`door.py`), and the keys' routes."""
+the bearer check every route's guard calls (`guard.py`), and the keys' routes."""
