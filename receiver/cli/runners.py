@@ -263,10 +263,10 @@ def trace_submit(as_json: bool, runs: int) -> None:
 def reference(folder: Path) -> None:
     """Write the reference pages (docs/reference) from the code.
 
-    The config keys, commands, routes and metrics.
+    The config keys, commands, routes and metrics, and the folders' floors.
 
     Into FOLDER (default docs/reference, from the repository's root): configuration.md,
-    cli.md, api.md and metrics.md, the same on every machine.
+    cli.md, api.md, metrics.md and folders.md, the same on every machine.
     """
     from receiver.cli.main import main
     from receiver.devtools.reference import write

@@ -1,14 +1,17 @@
 """The reference pages of docs/reference/, written from the code itself (`receiver dev reference`):
 every config key from the settings models, every command and option from the click group,
 every route from the OpenAPI document the relay serves, every metric from the registry a
-relay's service counts in. The guides in docs/ link here rather than list these by hand;
-tests/unit/test_reference.py regenerates them and fails when the copy checked in differs.
+relay's service counts in, every folder of receiver/ with its floor and what it may use
+(layout.py here, to which tests/unit/test_layers.py holds every import). The guides in
+docs/ link here rather than list these by hand; tests/unit/test_reference.py regenerates
+them and fails when the copy checked in differs.
 
 The output is the same on every machine: sorted, no date, no path of this one, no secret
 (the service built for its metrics holds placeholders only)."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import tempfile
@@ -37,6 +40,7 @@ def write(folder: Path, command: click.Group) -> list[Path]:
         "cli.md": cli_page(command),
         "configuration.md": configuration_page(),
         "metrics.md": metrics_page(),
+        "folders.md": folders_page(),
     }
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -338,3 +342,54 @@ def _metrics() -> list[tuple[str, str, tuple[str, ...], str]]:
                 labels = tuple(getattr(collector, "_labelnames", ()))
                 found.append((exposed, kind, labels, getattr(collector, "_documentation", "")))
         return found
+
+
+# --- the folders ---------------------------------------------------------------------------
+
+
+def folders_page() -> str:
+    from receiver.devtools.layout import floors
+
+    floor = floors()
+    out = [
+        _HEAD.format(
+            refresh=REFRESH, source="receiver/devtools/layout.py and each folder's docstring"
+        ),
+        "# The folders of `receiver/`\n\n",
+        "One line a folder, lowest floor first. A folder imports from its own and from the"
+        " folders it may use, each on a floor beneath its own, so that no two folders import"
+        " each other, however indirectly; inside a folder, its rules ◀ rows ◀ transactions"
+        " and reads ◀ edges. tests/unit/test_layers.py holds every import of `receiver/` to"
+        " this, at a module's top or inside a function, relative or not. What the layout means:"
+        " [development.md](../development.md#layout).\n\n",
+        "| floor | folder | may use | what it holds |\n|---|---|---|---|\n",
+    ]
+    for folder in sorted(floor, key=lambda f: (floor[f], f)):
+        name = f"`{folder}.py`" if folder == "__main__" else f"`{folder}/`"
+        said = _cell(_first_sentence(folder))
+        out.append(f"| {floor[folder]} | {name} | {_may_use(folder, floor)} | {said} |\n")
+    return "".join(out)
+
+
+def _may_use(folder: str, floor: dict[str, int]) -> str:
+    """What `folder` may import besides itself: every floor beneath its own; a feature's, the
+    units beneath every feature and the features it declares."""
+    from receiver.devtools.layout import BENEATH, FEATURES
+
+    beneath = len(BENEATH) if folder in FEATURES else floor[folder]
+    if beneath == 0:
+        spans = []
+    elif beneath == 1:
+        spans = ["floor 0"]
+    else:
+        spans = [f"floors 0 to {beneath - 1}"]
+    declared = sorted(FEATURES.get(folder, ()), key=lambda f: (floor[f], f))
+    return ", ".join([*spans, *(f"`{f}/`" for f in declared)]) or "—"
+
+
+def _first_sentence(folder: str) -> str:
+    """The first sentence of the folder's docstring (of `__init__.py`, or the module's own)."""
+    package = ROOT / "receiver"
+    path = package / f"{folder}.py" if folder == "__main__" else package / folder / "__init__.py"
+    text = " ".join((ast.get_docstring(ast.parse(path.read_text())) or "").split())
+    return re.split(r"(?<=\.)\s", text, maxsplit=1)[0]

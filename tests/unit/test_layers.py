@@ -9,61 +9,20 @@ import ast
 import contextlib
 import importlib
 import inspect
+from functools import cache
 from pathlib import Path
+
+from receiver.devtools.layout import BENEATH, FEATURES, KERNEL, TOP, floors
 
 PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 
-# Beneath every feature, lowest first; each uses only the units before it. The kernel is
-# infrastructure (the store, the HTTP edge, observability, outbound safety, secrets) and
-# uses nothing of the receiver outside itself; CEL's filters and transforms (what is checked
-# of their text, the worker processes that evaluate them under a budget) stand on it; the
-# outbox (OUTBOX: a delivery's rules and rows, which stand in deliveries/) on those; the
-# lifecycle of a task (its kinds and states, reports and claims, polls, the retries of
-# submits and polls, its events and the deliveries they make, written through the outbox's
-# rows in the event's transaction) on those; the destinations
-# (one provider a format: the settings it owns, how a downstream of it is sent) on that; the
-# configuration (which speaks of the lifecycle's states, builds its policies and asks each
-# destination for its settings) on those; the wiring (the process's parts, made once at
-# start-up) on them all.
-KERNEL = "kernel"
-OUTBOX = "outbox"
-BENEATH = [KERNEL, "expressions", OUTBOX, "lifecycle", "destinations", "config", "wiring"]
-# The outbox is a delivery's own, in its feature's folder, but beneath the lifecycle: a
-# delivery's rules (`outbox/rules/`: its records, who gets one, its retries and breaker,
-# its lanes' pace; whose a downstream is; the event types a downstream may receive) and rows
-# (`outbox/rows/`: the deliveries table), which the lifecycle's transactions write with
-# the event that makes them, in one transaction. The rest of the
-# folder (the fan-out, the attempts' transactions, the API) is the feature over them.
-OUTBOX_OF = "deliveries"
-# One folder a feature, each over the units beneath. A feature may use those and the
-# features it declares here, nothing else: a new arrow between features is a decision made
-# here, in review, and the declarations must stay free of cycles.
-FEATURES: dict[str, set[str]] = {
-    "keys": set(),  # API keys, who a bearer is, console sessions, apps' rows
-    "downstreams": {"keys"},  # where events go: the file's and the API's, checked and opened
-    "retention": set(),  # what is kept how long, and pruned
-    # intake, the submit queue, sends and polls (CometAPI asked for each task's state), cancels
-    "tasks": {"keys", "downstreams", "retention"},
-    "callbacks": {"downstreams"},  # CometAPI's callback route
-    "alerts": {"downstreams"},  # operator alerts: a downstream failing, recovered, disabled
-    "deliveries": {
-        "keys",
-        "downstreams",
-        "tasks",
-        "alerts",
-    },  # the fan-out: attempts, retries, replays
-    "media": {"keys", "tasks", "deliveries"},  # outputs copied before their links expire
-    "stream": {"keys", "tasks"},  # the live change feed and its streams
-    "shares": {"keys", "tasks", "stream"},  # share links and the page behind them
-    "apps": {"keys", "downstreams", "stream", "alerts"},  # apps and their keys, through the API
-    "catalog": {"keys", "downstreams", "deliveries"},  # the event types, their schemas, AsyncAPI
-    "operator": {"keys", "downstreams", "retention", "tasks", "deliveries", "media"},
-    "runway_api": {"keys", "downstreams", "tasks", "media", "operator"},  # Runway's API
-}
-# Above every feature: the operator's console and an app's portal use any of them; `api`
-# puts every feature's router in order with the OpenAPI document, which the agents' door
-# reads; `app` assembles the process; the development tools and the command line on top.
-TOP = ["console", "portal", "api", "agents", "app", "devtools", "cli", "__main__"]
+# The folders' floors and what each may use are declared once, in
+# receiver/devtools/layout.py (`receiver dev reference` writes them out as
+# docs/reference/folders.md): the kernel and the units beneath every feature (BENEATH, lowest
+# first), one folder a feature over them with the features it declares (FEATURES), and the
+# top (TOP). A folder is one unit, whole: none holds a part that stands beneath what the rest
+# of it serves.
+
 # Inside the lifecycle and inside each feature: the pure rules, the rows (SQL beside the
 # function that runs it), the transactions (one transaction each) and the reads (`reads.py`, one
 # snapshot each), then the edges (routes, workers, actions, the CometAPI client): each may
@@ -85,10 +44,8 @@ def _module_name(path: Path) -> str:
 
 def _unit(module: str) -> str:
     """The folder a module belongs to: a unit beneath the features, a feature, or one of
-    the top; the outbox, of the deliveries' folder, its rules and rows."""
+    the top."""
     parts = module.split(".")
-    if parts[1:2] == [OUTBOX_OF] and len(parts) > 2 and parts[2] in ("rules", "rows"):
-        return OUTBOX
     return parts[1] if len(parts) > 1 else "receiver"
 
 
@@ -101,25 +58,29 @@ def _role(module: str) -> int:
     return 4
 
 
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(_module_name(p) for p in PACKAGE.rglob("*.py"))
+
+
 def _imports(path: Path) -> set[str]:
+    """Every module of the package `path` imports: at its top or inside a function, under
+    TYPE_CHECKING or not, by an absolute name or a relative one."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "receiver":
-                found.update(f"receiver.{alias.name}" for alias in node.names)
-            else:
-                for alias in node.names:  # a submodule by name, or a name of the module
-                    full = f"{node.module}.{alias.name}"
-                    found.add(
-                        full
-                        if (PACKAGE.parent / full.replace(".", "/")).exists()
-                        or (PACKAGE.parent / f"{full.replace('.', '/')}.py").exists()
-                        else node.module
-                    )
+        if isinstance(node, ast.ImportFrom):
+            source = node.module or ""
+            if node.level:  # `from .. import x`: from the package `level - 1` folders up
+                base = package.split(".")[: package.count(".") + 2 - node.level]
+                source = ".".join([*base, *filter(None, [node.module])])
+            for alias in node.names:  # a submodule by name, or a name of the module
+                full = f"{source}.{alias.name}"
+                found.add(full if full in _known() else source)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    known = {_module_name(p) for p in PACKAGE.rglob("*.py")}
-    return {name for name in found if name in known}
+    return found & _known()
 
 
 def _edges() -> set[tuple[str, str]]:
@@ -188,6 +149,20 @@ def test_the_kernel_uses_nothing_above_it() -> None:
 
 def test_imports_only_go_down() -> None:
     upward = sorted(f"{s} imports {t}" for s, t in _edges() if not _allowed(s, t))
+    assert upward == []
+
+
+def test_no_cycle_between_folders() -> None:
+    """Every folder stands on one floor (receiver/devtools/layout.py's `floors`), and every
+    import from one folder to another goes down to a lower floor: so no two folders import
+    each other, however indirectly, and a folder never holds a part the rest of it stands
+    on top of (as deliveries/ held the outbox's rules and rows, beneath the lifecycle)."""
+    floor = floors()
+    upward = sorted(
+        f"{s} (floor {floor[a]}) imports {t} (floor {floor[b]})"
+        for s, t in _edges()
+        if (a := _unit(s)) != (b := _unit(t)) and "receiver" not in (a, b) and floor[b] >= floor[a]
+    )
     assert upward == []
 
 
