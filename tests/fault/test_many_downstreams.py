@@ -2,7 +2,8 @@
 
 With the default 64 slots and 8 a downstream, a round once reserved every lane's whole
 allowance before claiming, so the first eight lanes took all slots even with nothing due
-and the rest were never attempted.
+and the rest were never attempted. And the fan-out starts whatever the apps made: at its
+start it writes rows for the config file's downstreams alone.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.conftest import MakeRelay, webhook
@@ -47,3 +49,27 @@ def test_every_downstream_after_the_eighth_is_served(
         served=sum(1 for name in names if sink.accepted(f"/{name}")),
         seconds=round(time.monotonic() - started, 2),
     )
+
+
+@pytest.mark.postgres
+def test_the_fan_out_starts_without_writing_the_apis_downstreams(
+    make_relay: MakeRelay, sim: Simulator, make_sink: Any, storage_url: str
+) -> None:
+    """The API makes a downstream's row with it: the fan-out's start once wrote one again for
+    each, one statement each in one job under the store's deadline (2 s in production), and
+    with 1,000 apps of 10 endpoints on PostgreSQL a busy machine ran past it: the fan-out
+    stopped before its first claim, every event's deliveries left pending (issue 91). A row
+    another transaction is changing stands for that slow write: the start must not wait on
+    it."""
+    sink = make_sink()
+    configured = [webhook(sink, "hook", events=["succeeded"])]
+    relay = make_relay(configured)
+    body = {"name": "made", "url": f"{sink.url}/made", "events": ["failed"]}
+    assert relay.api.post("/v1/downstreams", json=body).status_code == 201
+    relay.stop()
+    with psycopg.connect(storage_url) as changing:  # its transaction open until the end
+        changing.execute("UPDATE downstreams SET spec = spec WHERE name = 'made'")
+        again = make_relay(configured, polling={"initial_delay_seconds": 0.5})
+        assert again.submit(**image_to_video()).status_code == 202
+        wait_for(lambda: sink.accepted("/hook"), interval=0.2)
+        changing.rollback()
