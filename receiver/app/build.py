@@ -7,6 +7,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from starlette.applications import Starlette
 
@@ -15,6 +16,7 @@ from receiver.app.parts import Parts, build_parts, fanout_of, probed, worker_par
 from receiver.config import Config
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.observability import logs, tracing
+from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
@@ -30,6 +32,15 @@ from receiver.tasks.poller import Poller
 from receiver.tasks.submitter import Submitter
 from receiver.wiring.service import Service, process_owner
 from receiver.wiring.worker_parts import wakers_for
+
+
+def _said_if_failed(log: Log, worker: asyncio.Task[None]) -> None:
+    """A worker that raised has stopped for good: said at once, with its traceback (the
+    shutdown's gather keeps its error quiet), or a fan-out that died at its start leaves
+    every delivery pending with nothing in the log. Critical: not the store's slowness that
+    an error line of it says is retried (logs.py)."""
+    if not worker.cancelled() and (error := worker.exception()) is not None:
+        log.critical("worker.failed", worker=worker.get_name(), exc_info=error)
 
 
 def build_service(config: Config) -> Service:
@@ -144,6 +155,8 @@ def create_app(service: Service) -> Starlette:
         if settings.retention.enabled:
             prune = Retention(worker_parts(service), settings.retention).run(stopping)
             workers.append(asyncio.create_task(prune, name="retention"))
+        for worker in workers:
+            worker.add_done_callback(partial(_said_if_failed, service.log))
         try:
             yield
         finally:
