@@ -6,11 +6,14 @@ import json
 import os
 import random
 import socket
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from receiver.outbox.rules.delivery import MadeDownstream, Subscribers, Subscriptions
+from receiver.kernel.store.migrate import migrate
+from receiver.kernel.store.sqlite import SqliteDb, dict_row
 
 # The PostgreSQL server and database the suite and the benchmarks use (`.ci/run` reads the
 # same setting): a database of its own that the tests may make schemas in, each test one.
@@ -113,3 +116,17 @@ def listed(subscriptions: Subscriptions) -> Subscribers:
 
 def _none(row: MadeDownstream) -> None:
     return None
+
+
+def migrated_sqlite(path: Path) -> tuple[sqlite3.Connection, SqliteDb]:
+    """A new SQLite file, migrated, on a connection of its own (each statement its own
+    transaction unless BEGIN says otherwise, rows as dicts): the rows and transactions
+    called directly. It never syncs: each statement of the migrations is a commit of its
+    own, and their fsyncs were most of these tests' time on a busy disk. A test of what
+    reaches the disk runs the store itself (tests/unit/test_sqlite_store.py)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.row_factory = dict_row
+    db = SqliteDb(conn)
+    migrate(db)
+    return conn, db

@@ -4,13 +4,11 @@ holds after the claim's statement (tracking.py's BRING_POLL_FORWARD)."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from receiver.kernel.store.migrate import migrate
-from receiver.kernel.store.sqlite import SqliteDb, dict_row
+from receiver.kernel.store.sqlite import SqliteDb
 from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rows.tasks.tracking import Locked, PollEnd, finish_poll, lock_task
 from receiver.lifecycle.rules.records import NewTask
@@ -18,17 +16,13 @@ from receiver.lifecycle.rules.task import ClaimPolicy, Observation
 from receiver.lifecycle.transactions.observe import Audience, Report, lock
 from receiver.lifecycle.transactions.polls import claimed, keep_claim
 from receiver.tasks.transactions import Accepted, bind
-from tests.testkit import listed
+from tests.testkit import listed, migrated_sqlite
 
 POLICY = ClaimPolicy(False, 600.0, 0.5, 100, 1_000_000)
 
 
 def _db(path: Path) -> SqliteDb:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.row_factory = dict_row
-    db = SqliteDb(conn)
-    migrate(db)
-    return db
+    return migrated_sqlite(path)[1]
 
 
 def _claim(db: SqliteDb, task_id: str, key: str, now: float, body: str = "{}") -> None:

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from receiver.kernel.store.db import Sql
-from receiver.kernel.store.migrate import migrate
-from receiver.kernel.store.sqlite import SqliteDb, SqliteStore, dict_row
+from receiver.kernel.store.sqlite import SqliteStore
 from receiver.lifecycle.rows.tasks.intake import create_task
 from receiver.lifecycle.rows.tasks.submits import END_SUBMIT, START_SUBMIT, due_lines, orphaned
 from receiver.lifecycle.rows.tasks.tracking import RELEASE_POLL_LEASES, claim_polls
@@ -23,7 +22,7 @@ from receiver.lifecycle.transactions.polls import SET_POLL_BUDGET, arrived
 from receiver.outbox.rows.outbox import claim_deliveries
 from receiver.outbox.rules.delivery import Subscription
 from receiver.tasks.transactions import Accepted, bind
-from tests.testkit import listed
+from tests.testkit import listed, migrated_sqlite
 
 
 def _insert(value: str) -> Any:
@@ -227,10 +226,7 @@ def test_in_memory_store_runs_without_a_checkpointer() -> None:
 def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path) -> None:
     # The poller asks this every tick; with thousands of tasks waiting for their callbacks,
     # and thousands waiting in the submit queue, it must cost about the same as with none.
-    conn = sqlite3.connect(tmp_path / "o.db", isolation_level=None)
-    conn.row_factory = dict_row
-    db = SqliteDb(conn)
-    migrate(db)
+    conn, db = migrated_sqlite(tmp_path / "o.db")
     conn.execute("BEGIN")
     cut_off = []
     for i in range(6000):
@@ -266,10 +262,7 @@ def test_finding_cut_off_submits_does_not_read_every_queued_task(tmp_path: Path)
 def test_a_submit_claim_reads_the_queue_not_every_task_stored(tmp_path: Path) -> None:
     # Every replica claims at each tick and whenever a task ends under a cap: the apps'
     # lines are read from the queue's own index, not from every task the store keeps.
-    conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
-    conn.row_factory = dict_row
-    db = SqliteDb(conn)
-    migrate(db)
+    conn, db = migrated_sqlite(tmp_path / "q.db")
     conn.execute("BEGIN")
     waiting = []
     for i in range(3005):
@@ -305,10 +298,7 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(
     # One hung downstream with 10,000 due rows: the claim for another reads its own rows
     # through the per-downstream index, as many steps as with no queue behind it, whether
     # it checks each task's earlier rows (`ordering = "task"`) or not.
-    conn = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
-    conn.row_factory = dict_row
-    db = SqliteDb(conn)
-    migrate(db)
+    conn, db = migrated_sqlite(tmp_path / "c.db")
     subscriptions = {
         "hung": Subscription(frozenset({"succeeded"})),
         "ok": Subscription(frozenset({"succeeded"})),
@@ -352,10 +342,7 @@ def test_a_downstream_with_a_long_queue_does_not_slow_the_others_claims(
 
 
 def test_a_callback_leases_its_due_poll_in_its_own_transaction_once(tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
-    conn.row_factory = dict_row
-    db = SqliteDb(conn)
-    migrate(db)
+    _, db = migrated_sqlite(tmp_path / "h.db")
     policy = ClaimPolicy(False, 600.0, 0.5, 100, 1_000_000)
     task, _ = create_task(db, NewTask("video2video", {"video": "https://x.invalid/v.mp4"}), 100.0)
     bind(db, task.id, Accepted("up-1", "{}", 9e9), Audience(listed({})), "submit", 100.0)

@@ -4,13 +4,11 @@ those whose dialects really differ are written per backend, side by side."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 from receiver.kernel.store.db import Sql, in_psycopg, in_sqlite
-from receiver.kernel.store.migrate import migrate
-from receiver.kernel.store.sqlite import SqliteDb, dict_row
 from tests.statements import every_statement
+from tests.testkit import migrated_sqlite
 
 EVERY = every_statement()
 PER_BACKEND = {name: sql for name, sql in EVERY.items() if sql.per_backend}
@@ -64,8 +62,6 @@ def test_placeholders_are_converted_outside_quoted_text_only() -> None:
 
 
 def test_sqlite_accepts_every_statement_on_the_migrated_schema(tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
-    conn.row_factory = dict_row
-    migrate(SqliteDb(conn))
+    conn, _ = migrated_sqlite(tmp_path / "s.db")
     for sql in EVERY.values():
         conn.execute(f"EXPLAIN {sql.sqlite}", (None,) * sql.sqlite.count("?"))
