@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.outbox.rules.delivery import MadeDownstream, Subscribers, Subscriptions
 from receiver.kernel.store.migrate import migrate
 from receiver.kernel.store.sqlite import SqliteDb, dict_row
+from receiver.outbox.rules.delivery import MadeDownstream, Subscribers, Subscriptions
 
 # The PostgreSQL server and database the suite and the benchmarks use (`.ci/run` reads the
 # same setting): a database of its own that the tests may make schemas in, each test one.

@@ -18,6 +18,7 @@ from receiver.destinations.provider import Binding, Metadata, Provider
 from receiver.destinations.publishing import Publisher
 from receiver.destinations.registry import PROVIDERS, render
 from receiver.outbox.rules.event_types import TEST_TYPE, example_document
+from tests.sources import parsed
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "receiver"
@@ -127,7 +128,7 @@ def test_nothing_outside_the_destinations_asks_what_kind_a_destination_is() -> N
 def _names_in(path: Path) -> set[str]:
     """The words a module uses as code: names, attributes, imports and whole strings."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.add(node.value.strip())
         elif isinstance(node, ast.Name):

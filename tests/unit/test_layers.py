@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from receiver.devtools.layout import BENEATH, FEATURES, KERNEL, TOP, floors
+from tests.sources import parsed
 
 PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 
@@ -63,13 +64,14 @@ def _known() -> frozenset[str]:
     return frozenset(_module_name(p) for p in PACKAGE.rglob("*.py"))
 
 
-def _imports(path: Path) -> set[str]:
+@cache  # read once a run: several tests ask for every module's imports
+def _imports(path: Path) -> frozenset[str]:
     """Every module of the package `path` imports: at its top or inside a function, under
     TYPE_CHECKING or not, by an absolute name or a relative one."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.ImportFrom):
             source = node.module or ""
             if node.level:  # `from .. import x`: from the package `level - 1` folders up
@@ -80,17 +82,18 @@ def _imports(path: Path) -> set[str]:
                 found.add(full if full in _known() else source)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return found & _known()
+    return frozenset(found & _known())
 
 
-def _edges() -> set[tuple[str, str]]:
+@cache
+def _edges() -> frozenset[tuple[str, str]]:
     """(importing module, imported module) for every import of the package's own modules."""
-    return {
+    return frozenset(
         (_module_name(path), target)
         for path in PACKAGE.rglob("*.py")
         for target in _imports(path)
         if target != _module_name(path)
-    }
+    )
 
 
 def test_every_folder_is_beneath_the_features_a_feature_or_the_top() -> None:
@@ -192,7 +195,7 @@ def _holds_code(path: Path) -> bool:
     dunder names (`__all__`, `__version__`)."""
     if path.name != "__init__.py":
         return True
-    for node in ast.parse(path.read_text()).body:
+    for node in parsed(path).body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
@@ -236,7 +239,7 @@ def test_the_rows_take_no_decision() -> None:
     for path in PACKAGE.rglob("*.py"):
         if not _is_rows(_module_name(path)):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.ImportFrom) and node.module and _is_rules(node.module):
                 for alias in node.names:
                     obj = getattr(importlib.import_module(node.module), alias.name)
@@ -258,7 +261,7 @@ def test_what_answers_a_request_asks_a_story_not_the_store() -> None:
         f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
         for path in PACKAGE.rglob("*.py")
         if _unit(_module_name(path)) in ANSWERING_UNITS or path.stem in ANSWERING_MODULES
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(parsed(path))
         if isinstance(node, ast.Attribute)
         and (
             (isinstance(node.value, ast.Name) and node.value.id == "store")
@@ -276,7 +279,7 @@ def test_nothing_is_looked_up_on_the_service() -> None:
     found = sorted(
         f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
         for path in PACKAGE.rglob("*.py")
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(parsed(path))
         if isinstance(node, ast.Attribute) and node.attr in ("part", "_parts")
     )
     assert found == []
@@ -291,7 +294,7 @@ def test_no_function_takes_more_than_seven_parameters() -> None:
     and `cls` are not counted; `*args` and `**kwargs` count one each)."""
     crowded = []
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parsed(path)):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             given = node.args
@@ -347,7 +350,7 @@ def test_no_alias_names_another_layer_or_folder() -> None:
     another layer or folder."""
     found = []
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 named = [(f"{node.module}.{a.name}", a.asname) for a in node.names if a.asname]
             elif isinstance(node, ast.Import):

@@ -22,6 +22,7 @@ from receiver.kernel.net.request_calls import (
     RequestCalls,
 )
 from receiver.keys.rules import BOOTSTRAP, Caller
+from tests.sources import parsed
 
 
 class Clock:
@@ -132,7 +133,7 @@ def test_what_a_request_sends_to_a_downstream_goes_through_the_bound() -> None:
     root = Path(receiver.__file__).parent
     sending = set()
     for path in root.rglob("*.py"):
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         for node in ast.walk(tree):
             if not isinstance(node, ast.ImportFrom) or not node.module:
                 continue

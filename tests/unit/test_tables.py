@@ -7,9 +7,12 @@ their functions. A schema change reads one place, not the house."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.sources import parsed
 
 PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
 ROWS = PACKAGE / "lifecycle" / "rows"
@@ -38,7 +41,7 @@ def _texts(path: Path) -> Iterator[str]:
     if path.suffix == ".sql":
         yield path.read_text()
         return
-    tree = ast.parse(path.read_text())
+    tree = parsed(path)
     docstrings = {
         id(node.value)
         for node in ast.walk(tree)
@@ -61,8 +64,9 @@ def writes(text: str) -> list[str]:
     return [m[2].lower() for m in WRITE.finditer(text) if not NOT_A_WRITE.search(text[: m.start()])]
 
 
+@functools.cache
 def _found() -> dict[str, list[Path]]:
-    """table -> every file that writes it, once each."""
+    """table -> every file that writes it, once each (read once a run: two tests ask)."""
     found: dict[str, list[Path]] = {table: [] for table in HOMES}
     for path in sorted((*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.sql"))):
         if MIGRATIONS in path.parents:
