@@ -143,6 +143,12 @@ class Metrics:
             " set aside with the reason, and the worker went on), by worker",
             ["worker"],
         )
+        self.worker_failures = counter(
+            "relay_worker_failures_total",
+            "Background workers that raised, by worker: each is started again after a backoff"
+            " (1 s, doubling to 60 s), /readyz answering 503 meanwhile",
+            ["worker"],
+        )
         self.submit_queue = gauge(
             "relay_submit_queue", "Tasks waiting in the submit queue to be sent"
         )
