@@ -16,10 +16,10 @@ from receiver.app.parts import Parts, build_parts, fanout_of, probed, worker_par
 from receiver.config import Config
 from receiver.expressions import pool as expression_pool
 from receiver.kernel.observability import logs, tracing
-from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import open_store
+from receiver.kernel.supervisor import Supervisor
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.rules.records import Work
 from receiver.lifecycle.transactions import leases
@@ -34,19 +34,10 @@ from receiver.wiring.service import Service, process_owner
 from receiver.wiring.worker_parts import wakers_for
 
 
-def _said_if_failed(log: Log, worker: asyncio.Task[None]) -> None:
-    """A worker that raised has stopped for good: said at once, with its traceback (the
-    shutdown's gather keeps its error quiet), or a fan-out that died at its start leaves
-    every delivery pending with nothing in the log. Critical: not the store's slowness that
-    an error line of it says is retried (logs.py)."""
-    if not worker.cancelled() and (error := worker.exception()) is not None:
-        log.critical("worker.failed", worker=worker.get_name(), exc_info=error)
-
-
 def build_service(config: Config) -> Service:
     s = config.settings
     labels = DownstreamLabels()
-    owner = process_owner()
+    log, metrics = logs.get_logger("receiver"), Metrics(DELIVERY_STATES, labels)
     return Service(
         config=config,
         store=open_store(s.storage.url, s.storage.answer_within_seconds),
@@ -59,11 +50,12 @@ def build_service(config: Config) -> Service:
         signer=CallbackSigner(
             config.secrets.signing_keys, s.callbacks.max_age_seconds, config.public_url
         ),
-        log=logs.get_logger("receiver"),
-        metrics=Metrics(DELIVERY_STATES, labels),
+        log=log,
+        metrics=metrics,
         labels=labels,
-        owner=owner,
+        owner=process_owner(),
         wakers=wakers_for(s),
+        workers=Supervisor(log, metrics.worker_failures),
     )
 
 
@@ -138,25 +130,25 @@ def create_app(service: Service) -> Starlette:
         gc.enable()
         stopping = asyncio.Event()
         tick = settings.delivery.outbox_scan_seconds
-        poller = _poller(service, parts)
+        # Each worker's object made once: a worker started again after a failure keeps
+        # what it holds (its work in flight, its connections).
+        keep = partial(service.workers.start, stopping=stopping)
+        poller, submitter = _poller(service, parts), _submitter(service, parts)
         workers = [
-            asyncio.create_task(poller.run(stopping), name="poller"),
-            asyncio.create_task(_submitter(service, parts).run(stopping), name="submitter"),
-            asyncio.create_task(parts.changes.run(stopping), name="changes"),
-            asyncio.create_task(count_store(probed(service), stopping), name="gauges"),
-            asyncio.create_task(directory.run(stopping, tick), name="directory"),
+            keep("poller", partial(poller.run, stopping)),
+            keep("submitter", partial(submitter.run, stopping)),
+            keep("changes", partial(parts.changes.run, stopping)),
+            keep("gauges", partial(count_store, probed(service), stopping)),
+            keep("directory", partial(directory.run, stopping, tick)),
         ]
         if delivers:
-            fanout = fanout_of(service, directory, parts.task_webhook_keys).run(stopping)
-            workers.append(asyncio.create_task(fanout, name="fanout"))
+            fanout = fanout_of(service, directory, parts.task_webhook_keys)
+            workers.append(keep("fanout", partial(fanout.run, stopping)))
         if mirrors:
-            mirror = _mirror(service, parts).run(stopping)
-            workers.append(asyncio.create_task(mirror, name="mirror"))
+            workers.append(keep("mirror", partial(_mirror(service, parts).run, stopping)))
         if settings.retention.enabled:
-            prune = Retention(worker_parts(service), settings.retention).run(stopping)
-            workers.append(asyncio.create_task(prune, name="retention"))
-        for worker in workers:
-            worker.add_done_callback(partial(_said_if_failed, service.log))
+            prune = Retention(worker_parts(service), settings.retention)
+            workers.append(keep("retention", partial(prune.run, stopping)))
         try:
             yield
         finally:

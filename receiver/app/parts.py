@@ -92,6 +92,7 @@ def probed(service: Service) -> Probed:
         service.metrics,
         service.log,
         lambda: service.draining(),  # set once the server runs (receiver/app/server.py)
+        service.workers,
         config.secrets.metrics_token,
         config.settings.server.metrics_count_seconds,
     )

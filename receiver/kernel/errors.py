@@ -105,6 +105,11 @@ class StoreSlow(StoreError):
     as a warning, never an error (receiver/kernel/observability/logs.py)."""
 
 
+class WorkerDown(RelayError):
+    """A background worker of this process raised and waits to be started again
+    (receiver/kernel/supervisor.py): the process is not ready meanwhile."""
+
+
 class DownstreamError(RelayError):
     """A downstream refused a delivery or cannot be reached: the delivery is retried, then
     dead-lettered, with this as its reason."""

@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
-from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError
+from receiver.kernel.errors import NotAuthenticated, Overloaded, StoreError, WorkerDown
 from receiver.kernel.http.answers import Json, is_admin
 from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.store import Store
+from receiver.kernel.supervisor import Supervisor
 from receiver.operator import queries
 
 METRICS_TYPE = "text/plain; version=0.0.4"
@@ -39,22 +40,27 @@ async def livez(request: Request) -> Response:
 class Probed:
     """What the probes and the store's gauges read, given at start-up (receiver/app/asgi.py
     and receiver/app/build.py): the store, the metrics, the log, whether the process is
-    draining, the metrics' token (None: open) and how often the gauges are counted."""
+    draining, its background workers, the metrics' token (None: open) and how often the
+    gauges are counted."""
 
     store: Store
     metrics: Metrics
     log: Log
     draining: Callable[[], bool]
+    workers: Supervisor
     metrics_token: str | None
     count_seconds: float
 
 
 async def ready(probed: Probed) -> None:
     """Raise, saying why, unless this process takes work now: not draining after SIGTERM
-    (Overloaded), the store answers and holds every migration this release ships
+    (Overloaded), none of its background workers waiting to be started again after a
+    failure (WorkerDown), the store answers and holds every migration this release ships
     (StoreError)."""
     if probed.draining():
         raise Overloaded("draining: this process is shutting down")
+    if down := probed.workers.down:
+        raise WorkerDown(f"worker down, restarting after a failure: {', '.join(sorted(down))}")
     if lacking := await probed.store.ready():
         raise StoreError(f"migrations not applied yet: {', '.join(map(str, lacking))}")
 
@@ -62,8 +68,8 @@ async def ready(probed: Probed) -> None:
 async def _store_ready(probed: Probed) -> None:
     try:
         await ready(probed)
-    except Overloaded:
-        raise  # draining after SIGTERM: expected, not worth a warning per probe
+    except (Overloaded, WorkerDown):
+        raise  # draining after SIGTERM, or a worker's failure logged once already
     except StoreError as exc:
         probed.log.warning("readyz.store_unavailable", reason=exc.detail)
         raise  # its one line says why: unreachable, a full disk, a failed write

@@ -11,6 +11,7 @@ from receiver.kernel.observability.logs import Log
 from receiver.kernel.observability.metrics import Metrics
 from receiver.kernel.secrets.tokens import CallbackSigner
 from receiver.kernel.store import Store
+from receiver.kernel.supervisor import Supervisor
 from receiver.lifecycle.comet import CometClient
 from receiver.lifecycle.handoff import DeliveryHandoff, PollHandoff, Wakers
 from receiver.lifecycle.rules.records import Work
@@ -41,6 +42,7 @@ class Service:
     labels: DownstreamLabels
     owner: str  # this process in leases (`process_owner`)
     wakers: Wakers  # this process's workers, each woken when a change gives it work
+    workers: Supervisor  # and kept running: each started again after a failure
     # True once the server is shutting down: long-lived answers (the live stream) end, so
     # they do not hold the shutdown for its whole grace period.
     draining: Callable[[], bool] = lambda: False

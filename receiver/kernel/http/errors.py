@@ -23,6 +23,7 @@ from receiver.kernel.errors import (
     StoreError,
     UpstreamError,
     UpstreamTimeout,
+    WorkerDown,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ _ANSWERS: dict[type[RelayError], tuple[int, str]] = {
     UpstreamError: (502, "upstream_error"),
     StoreError: (503, "unavailable"),
     Overloaded: (503, "overloaded"),
+    WorkerDown: (503, "unavailable"),
     UpstreamTimeout: (504, "upstream_error"),
 }
 
