@@ -96,13 +96,17 @@ class Mirror:
         # No session-wide timeout: each attempt has a deadline of its own (`mirror_one`).
         timeout = aiohttp.ClientTimeout(total=None)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            while not stopping.is_set():
-                try:
-                    await self._round(session)
-                except Exception:
-                    self.worker.log.exception("media.round_failed")
-                await self._idle(stopping)
-            await self._drain()
+            try:
+                while not stopping.is_set():
+                    try:
+                        await self._round(session)
+                    except Exception:
+                        self.worker.log.exception("media.round_failed")
+                    await self._idle(stopping)
+            finally:
+                # Whatever ended the loop, the copies end before their session closes: one
+                # started again after a failure opens a new session, and none on the old.
+                await self._drain()
 
     async def _round(self, session: aiohttp.ClientSession) -> None:
         store, settings = self.worker.store, self.settings
