@@ -54,6 +54,7 @@ _clock = [0.0]
 @pytest.fixture(autouse=True)
 def hand_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     _clock[0] = 0.0
+    logs.configure("info")  # the restarts' lines are info: another test may leave warning
     monkeypatch.setattr(supervisor, "monotonic", lambda: _clock[0])
 
 
