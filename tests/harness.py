@@ -483,5 +483,14 @@ class PgSchema:
     def drop(self) -> None:
         import psycopg
 
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+        # A relay killed mid-transaction leaves its server process running until it notices:
+        # the drop may deadlock with its last statement, which the server then ends (each
+        # deadlock is detected, and one side ended, within the server's deadlock_timeout).
+        for attempt in range(10):
+            try:
+                with psycopg.connect(PG_URL, autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+                return
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 9:
+                    raise
