@@ -293,9 +293,9 @@ class Connections:
         """The lane of an app's tasks' own webhooks (`<app id>.task-webhook`), made when it
         first has work and made anew when the app's keys changed (a rotation: its attempts
         in flight finish on the old one); any other name's lane as it is."""
-        owner, lane = owner_of(name), self.lanes.get(name)
+        owner = owner_of(name)
         if owner is None or self._task_keys is None or not is_task_webhook(name):
-            return lane
+            return self.lanes.get(name)
         try:
             keys = await self._task_keys.of(owner)
         except Unsealable as exc:  # said once; its lane signs on as it was, or its rows wait
@@ -303,8 +303,10 @@ class Connections:
                 log = logs.get_logger("receiver")
                 log.error("task_webhook.keys_unopened", app=owner, reason=str(exc))
             self._unopened.add(name)
-            return lane
+            return self.lanes.get(name)
         self._unopened.discard(name)
+        # As it is now: another claim or handed event may have made it meanwhile.
+        lane = self.lanes.get(name)
         if lane is not None and self._task_lane_keys.get(name) == keys:
             return lane
         if name in self.downstreams:
