@@ -33,7 +33,7 @@ from common import ADMIN_TOKEN, BENCH
 from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
-from receiver.deliveries.fanout.connections import prepare
+from receiver.deliveries.fanout.worker import prepare
 from receiver.expressions import evaluate as expressions
 from receiver.expressions import pool
 from receiver.expressions.lines import OPERATOR
@@ -182,7 +182,7 @@ _OLD = """
 import sys, time
 from receiver.config import Downstream
 from receiver.deliveries.fanout.outgoing import default_body
-from receiver.deliveries.fanout.connections import prepare
+from receiver.deliveries.fanout.shaping import prepare
 from receiver.lifecycle.rules.catalog import TASK_TYPES, example_document
 from receiver.lifecycle.rules.records import Delivery, DeliveryJob
 jobs = []

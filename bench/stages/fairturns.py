@@ -26,7 +26,7 @@ from typing import Any
 from harness import Bench, Row, log, verdict
 
 from receiver.config import Downstream
-from receiver.deliveries.fanout.connections import prepare
+from receiver.deliveries.fanout.worker import prepare
 from receiver.expressions import pool
 from receiver.expressions.evaluate import evaluate
 from receiver.expressions.rules import Shaped

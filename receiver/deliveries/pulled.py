@@ -24,7 +24,7 @@ import orjson
 
 from receiver.config import Downstream
 from receiver.deliveries import reads
-from receiver.deliveries.fanout.connections import Refused, prepare
+from receiver.deliveries.fanout.worker import Refused, prepare
 from receiver.kernel.errors import MalformedRequest, Overloaded
 from receiver.kernel.store import Store
 from receiver.outbox.rows.pulls import Pulled, Readable

@@ -14,7 +14,8 @@ from typing import Any
 from receiver.config import Downstream
 from receiver.config.downstream import MASK, endpoint_auth
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.fanout.connections import Refused, open_route, origin_of, prepare, proxy_of
+from receiver.deliveries.fanout.connections import open_route, origin_of, proxy_of
+from receiver.deliveries.fanout.worker import Refused, prepare
 from receiver.destinations.http import EXCERPT_CHARS, Request, message_of, request_of
 from receiver.destinations.publishing import Opening
 from receiver.destinations.registry import open_publisher, untestable

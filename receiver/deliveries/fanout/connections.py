@@ -1,10 +1,7 @@
 """Each downstream's lane and its publisher (an HTTP destination's with its session, proxy
 and auth), made when the downstream has work, made anew when the directory follows a change
 of it, and let go once idle: an idle relay holds the config file's lanes alone, however
-many downstreams its apps made.
-
-`prepare` shapes what one delivery sends, for every format, the pull endpoint and a test
-event alike: a new format gets filters and transforms by building its default body."""
+many downstreams its apps made."""
 
 from __future__ import annotations
 
@@ -12,7 +9,6 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from receiver.config import Downstream
@@ -23,11 +19,7 @@ from receiver.destinations import cloudevents, handshake
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
 from receiver.destinations.registry import open_publisher, unallowed_target
-from receiver.destinations.webhook import webhook
 from receiver.downstreams.directory import Directory, Secrets
-from receiver.expressions.evaluate import evaluate
-from receiver.expressions.lines import RELAY_DOWNSTREAMS, TASK_WEBHOOKS
-from receiver.expressions.rules import REFUSED, Shaped
 from receiver.kernel.net import guard
 from receiver.kernel.net.credentials import basic_authorization, client_tls
 from receiver.kernel.net.outbound import IDLE_KEEPALIVE_SECONDS, env_proxy, tls_context
@@ -39,7 +31,6 @@ from receiver.outbox.rules.delivery import (
     STATE_NUMBERS,
     TASK_WEBHOOK,
     Answer,
-    DeliveryJob,
     Verdict,
     is_task_webhook,
     owner_of,
@@ -47,52 +38,6 @@ from receiver.outbox.rules.delivery import (
 
 if TYPE_CHECKING:
     import aiohttp  # imported where a session is opened
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The filter did not take the event (or failed on it): why, kept on the delivery."""
-
-    reason: str
-    failed: bool  # the expression failed, rather than answering false
-
-
-def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
-    """A task's own webhook carries the task's filter; any other downstream its own."""
-    return job.webhook_filter if job.webhook is not None else downstream.filter
-
-
-def line_of(downstream: Downstream, job: DeliveryJob) -> str:
-    """Whose line in the expression pool its evaluation waits in: its app's (its tasks' own
-    webhooks' too), else the relay's own downstreams' (the operator's tasks' own webhooks
-    have one of theirs)."""
-    if (owner := owner_of(downstream.name)) is not None:
-        return owner
-    return TASK_WEBHOOKS if job.webhook is not None else RELAY_DOWNSTREAMS
-
-
-async def prepare(
-    downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
-) -> Shaped | Refused:
-    """The request's parts, or why it is not sent: the filter and the transform evaluated in
-    one round trip to a process (receiver/expressions/pool.py), never on the loop. One
-    stopped for passing its budget is refused with why. A transform that fails raises
-    ExpressionFailed (a body over 1 MiB, too): sending it again cannot help until the
-    transform changes; Overloaded when the processes are too busy (tried again later)."""
-    source = filter_of(downstream, job)
-    transform = downstream.transform
-    if source is None and transform is None:  # the common case: nothing to evaluate
-        shaped = default()
-    else:
-        line = line_of(downstream, job)
-        verdict, made = await evaluate(source, transform, webhook(job.payload), line)
-        if not verdict.matched:
-            reason = verdict.reason or REFUSED
-            return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
-        shaped = made or default()
-    if not downstream.headers:
-        return shaped
-    return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})
 
 
 def origin_of(directory: Directory, settings: DeliveryConfig, kept: str) -> cloudevents.Origin:

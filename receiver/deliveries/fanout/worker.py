@@ -1,7 +1,9 @@
 """Fan-out: deliver outbox rows to downstreams, with retries, backoff and a dead-letter state
 (as Svix and Convoy: at least once, one stable `webhook-id` across retries; rows are leased,
-so a crashed worker's are taken over when the lease runs out). What one delivery sends is
-shaped, and each downstream's lane made when it has work, in connections.py.
+so a crashed worker's are taken over when the lease runs out). `prepare` shapes what one
+delivery sends, for every format, the pull endpoint and a test event alike: a new format gets
+filters and transforms by building its default body. Each downstream's lane is made when it
+has work, in connections.py.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -16,15 +20,18 @@ from receiver.alerts.hooks import Alerts
 from receiver.config import Downstream
 from receiver.config.sections import AlertsConfig, DeliveryConfig
 from receiver.deliveries import transactions as delivery_story
-from receiver.deliveries.fanout.connections import Connections, Refused, origin_of, prepare
+from receiver.deliveries.fanout.connections import Connections, origin_of
 from receiver.deliveries.fanout.handshakes import Handshakes
 from receiver.deliveries.fanout.lanes import Lane, startable, task_webhooks, with_rows_due
 from receiver.destinations import cloudevents
 from receiver.destinations.http import message_of, storable
 from receiver.destinations.publishing import Outcome
+from receiver.destinations.webhook import webhook
 from receiver.downstreams import transactions as downstream_transactions
 from receiver.downstreams.directory import Directory
-from receiver.expressions.rules import ExpressionFailed
+from receiver.expressions.evaluate import evaluate
+from receiver.expressions.lines import RELAY_DOWNSTREAMS, TASK_WEBHOOKS
+from receiver.expressions.rules import REFUSED, ExpressionFailed, Shaped
 from receiver.kernel.errors import Overloaded
 from receiver.kernel.observability import logs, tracing
 from receiver.kernel.store.db import new_id
@@ -42,6 +49,7 @@ from receiver.outbox.rules.delivery import (
     RetryPolicy,
     decide,
     is_task_webhook,
+    owner_of,
 )
 from receiver.outbox.rules.pacing import claim_round
 from receiver.wiring.worker_parts import WorkerParts
@@ -52,6 +60,52 @@ GONE = 410
 # A delivery whose expression the relay was too busy to evaluate is due again this much
 # later: its turn in the pool comes around meanwhile, and nothing of it is counted.
 OVERLOADED_WAIT = 0.5
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The filter did not take the event (or failed on it): why, kept on the delivery."""
+
+    reason: str
+    failed: bool  # the expression failed, rather than answering false
+
+
+def filter_of(downstream: Downstream, job: DeliveryJob) -> str | None:
+    """A task's own webhook carries the task's filter; any other downstream its own."""
+    return job.webhook_filter if job.webhook is not None else downstream.filter
+
+
+def line_of(downstream: Downstream, job: DeliveryJob) -> str:
+    """Whose line in the expression pool its evaluation waits in: its app's (its tasks' own
+    webhooks' too), else the relay's own downstreams' (the operator's tasks' own webhooks
+    have one of theirs)."""
+    if (owner := owner_of(downstream.name)) is not None:
+        return owner
+    return TASK_WEBHOOKS if job.webhook is not None else RELAY_DOWNSTREAMS
+
+
+async def prepare(
+    downstream: Downstream, job: DeliveryJob, default: Callable[[], Shaped]
+) -> Shaped | Refused:
+    """The request's parts, or why it is not sent: the filter and the transform evaluated in
+    one round trip to a process (receiver/expressions/pool.py), never on the loop. One
+    stopped for passing its budget is refused with why. A transform that fails raises
+    ExpressionFailed (a body over 1 MiB, too): sending it again cannot help until the
+    transform changes; Overloaded when the processes are too busy (tried again later)."""
+    source = filter_of(downstream, job)
+    transform = downstream.transform
+    if source is None and transform is None:  # the common case: nothing to evaluate
+        shaped = default()
+    else:
+        line = line_of(downstream, job)
+        verdict, made = await evaluate(source, transform, webhook(job.payload), line)
+        if not verdict.matched:
+            reason = verdict.reason or REFUSED
+            return Refused(reason, failed=verdict.cut or reason.startswith("filter failed"))
+        shaped = made or default()
+    if not downstream.headers:
+        return shaped
+    return Shaped(shaped.body, shaped.method, shaped.path, {**downstream.headers, **shaped.headers})
 
 
 class Fanout:
