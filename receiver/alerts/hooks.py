@@ -142,13 +142,15 @@ class Alerts:
         return transactions.window_ended(self.store, name, self._plan())
 
     async def _tell(self, name: str, kind: str, reason: str) -> None:
-        if not self._could_tell(name) or not await self.directory.knows(name):
-            return  # removed: its last rows end dead, and that is no news
         now = time.time()
+        if not self._could_tell(name) or now < self._nowhere.get(name, 0.0):
+            return
+        # Before the directory is asked: a success of a downstream with no problem (most of
+        # them) reads no row, not even one the directory's cache let go.
         if not worth_asking(self._marks.get(name), kind, now, self._quiet):
             return
-        if now < self._nowhere.get(name, 0.0):
-            return
+        if not await self.directory.knows(name):
+            return  # removed: its last rows end dead, and that is no news
         operator = self.settings.downstream
         if operator and not self._said_unknown and not await self.directory.knows(operator):
             self._said_unknown = True  # once a process: a typo in `[alerts]` is told
