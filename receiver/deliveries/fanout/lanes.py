@@ -106,6 +106,8 @@ class Lane:
     # The rate its endpoint allowed in the CloudEvents handshake (receiver/destinations/
     # handshake.py); None: none said.
     allowed_per_second: float | None = None
+    # The rate its last claim went by (`claim_rate`): what its attempts were leased within.
+    claimed_per_second: float | None = None
     # A CloudEvents webhook: its endpoint is asked before it is sent to (read once here).
     handshake: bool = False
     # Its endpoint not asked yet: one attempt at a time, the one that asks, so that none
@@ -136,6 +138,12 @@ class Lane:
         or its endpoint's allowed rate when that is less."""
         rates = [r for r in (self.downstream.max_per_second, self.allowed_per_second) if r]
         return min(rates) if rates else None
+
+    def claim_rate(self) -> float | None:
+        """The rate a claim of its rows goes by, kept for the attempts of what it leases: one
+        whose rate its endpoint lowered meanwhile was not counted within the new one."""
+        self.claimed_per_second = self.per_second
+        return self.claimed_per_second
 
     @classmethod
     def of(cls, d: Downstream) -> Lane:

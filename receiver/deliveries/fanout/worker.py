@@ -57,8 +57,7 @@ from receiver.wiring.worker_parts import WorkerParts
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
 _MAX_ERROR = 210
 GONE = 410
-# A delivery whose expression the relay was too busy to evaluate is due again this much
-# later: its turn in the pool comes around meanwhile, and nothing of it is counted.
+# A delivery the expression pool was too busy for is due again this much later, uncounted.
 OVERLOADED_WAIT = 0.5
 
 
@@ -193,7 +192,7 @@ class Fanout:
             if lane is None:  # its downstream idle until now: its lane is made first
                 laneless.setdefault(job.delivery.downstream, []).append(job)
             elif startable(lane, backlogged, self._disabled, self._free(), now):
-                self._start(job, lane, now)
+                self._start(job, lane, now, None)  # unrated: none leased within a rate
             else:
                 refused.append(job.delivery.id)
         if laneless:
@@ -264,7 +263,7 @@ class Fanout:
                     lease,
                     n,
                     lane.downstream.name,
-                    lane.per_second,
+                    lane.claim_rate(),
                     lane.ordered,
                 )
                 for lane, n in wanted
@@ -284,17 +283,18 @@ class Fanout:
                 self.parts.log.info("fanout.lane_claim_recovered", downstream=lane.downstream.name)
             lane.claimed(len(jobs), asked)
             for job in jobs:
-                self._start(job, lane, now)
+                self._start(job, lane, now, lane.claimed_per_second)
         return sum(len(jobs) for jobs in batches if not isinstance(jobs, BaseException))
 
-    def _start(self, job: DeliveryJob, lane: Lane, now: float) -> None:
+    def _start(self, job: DeliveryJob, lane: Lane, now: float, rate: float | None) -> None:
+        """`rate`: the one it was leased within (None: none)."""
         lane.used_at = now
         if lane.bucket is not None:
             lane.bucket.take(1)
         lane.breaker.started(now)
         turn = next(self._turns)
         lane.began(turn)
-        task = asyncio.create_task(self._attempt(job, lane))
+        task = asyncio.create_task(self._attempt(job, lane, rate))
         self._in_flight.add(task)
         self._lane_of[task] = lane, turn
         task.add_done_callback(self._finished)
@@ -378,10 +378,9 @@ class Fanout:
         await delivery_story.disable(store, name, reason, self.directory.subscribers)
         return True
 
-    async def _attempt(self, job: DeliveryJob, lane: Lane) -> None:
+    async def _attempt(self, job: DeliveryJob, lane: Lane, was: float | None) -> None:
         delivery = job.delivery
-        # Passed to the one line this attempt writes, not bound: bind() would build a logger
-        # on every attempt, and below `info` a success writes no line at all.
+        # Passed to the attempt's one line, not bound: bind() would build a logger each time.
         ids = {
             "delivery_id": delivery.id,
             "event_id": delivery.event_id,
@@ -391,22 +390,25 @@ class Fanout:
             "attempt": delivery.attempts + 1,
         }
         document = {"kind": job.payload.get("kind"), "state": job.payload.get("state")}
-        # Its downstream's own secrets (an app's, its OAuth2 token) are cut out of what the
-        # attempt logs, keeps and traces.
+        # Its downstream's own secrets (an app's, its OAuth2 token) kept out of logs and traces.
         with (
             logs.scoped(*lane.scope),
             tracing.span("delivery.attempt", job.trace_context, **ids, **document) as span,
         ):
-            await self._attempt_traced(job, lane, span, ids)
+            await self._attempt_traced(job, lane, span, ids, was)
 
     async def _attempt_traced(
-        self, job: DeliveryJob, lane: Lane, span: tracing.Span, ids: dict[str, Any]
+        self,
+        job: DeliveryJob,
+        lane: Lane,
+        span: tracing.Span,
+        ids: dict[str, Any],
+        was: float | None,
     ) -> None:
         delivery = job.delivery
         downstream = self.out.downstreams.get(delivery.downstream)
         unanswered = None  # its endpoint gave the handshake no answer: this attempt failed
         if downstream is not None and job.webhook is None and lane.handshake:
-            was = lane.per_second
             found = await self.handshakes.before(downstream, lane)
             if isinstance(found, Answer):
                 unanswered = Outcome(found)
@@ -472,8 +474,7 @@ class Fanout:
             return decide(self.policy, attempt, unanswered.answer, time.time()), unanswered
         try:
             # Its body made, signed and published by receiver/destinations/ (registry.py,
-            # http.py) in one go: the attempt leaves for the destination once, back with its
-            # answer.
+            # http.py) in one go: the attempt leaves for the destination once, with its answer.
             lane = self.out.lanes[downstream.name]  # the lane of `downstream` as it is now
             shaped = await prepare(downstream, job, partial(lane.body, job))
             if isinstance(shaped, Refused):
@@ -495,8 +496,7 @@ class Fanout:
         except Overloaded:  # the relay's own state, never the downstream's failure
             raise
         except Exception as exc:
-            # Whatever this attempt raised is its own failure, retried and then
-            # dead-lettered like any other: never a row left pending with no reason.
+            # What it raised is its own failure, retried then dead-lettered: never left pending.
             self.parts.log.exception("delivery.attempt_raised", **ids)
             self.parts.metrics.item_failures.labels("fanout").inc()
             failure = Answer(failure=f"the attempt failed: {type(exc).__name__}")
