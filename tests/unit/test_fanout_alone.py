@@ -1,7 +1,8 @@
 """The fan-out built alone from the few parts it takes: a SQLite store in a temporary
 folder, the delivery settings, a directory of one downstream (a fake) and a log that keeps
 its lines; no service, no configuration file, no relay. The downstream is a small HTTP
-server on loopback: one task's success is sent to it, signed, and recorded as delivered."""
+server on loopback: one task's success is sent to it, signed, and recorded as delivered.
+Beside a lane with a backlog, a downstream with no lane is found by the next tick's claim."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from receiver.config import Downstream, Settings
 from receiver.deliveries import reads
+from receiver.deliveries.fanout.lanes import Lane, with_rows_due
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.subscribers import subscription
 from receiver.kernel.observability.metrics import Metrics
@@ -128,3 +130,33 @@ async def _story(tmp_path: Path) -> None:
 
 def test_the_fanout_runs_on_its_own_parts(tmp_path: Path) -> None:
     asyncio.run(_story(tmp_path))
+
+
+async def _found_each_tick(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'relay.db'}")
+    await store.migrate()
+    flooding, waiting = (
+        Downstream(name=name, url=f"http://127.0.0.1:9/{name}", events=["succeeded"])
+        for name in ("flooding", "waiting")
+    )
+    subscribers = listed({d.name: subscription(d) for d in (flooding, waiting)})
+    try:
+
+        def succeeded(db: Any) -> None:
+            task, _ = create_task(db, NewTask("generate", {"prompt": "a cat"}), now=time.time())
+            success = Observation(state="succeeded", upstream_task_id="up_1")
+            observed(db, task.id, Report("poll", "k", success, "{}"), Audience(subscribers), 0.0)
+
+        await store.run(succeeded)
+        lane = Lane.of(flooding)
+        lane.backlog = True  # its last claim came back full, as in a flood
+        # Between ticks, every lane known to have a backlog: the store is not asked...
+        assert await with_rows_due(store, [lane], set(), ticked=False) == {"flooding"}
+        # ...but each tick it is, whatever they have: the one with no lane has its turn.
+        assert await with_rows_due(store, [lane], set(), ticked=True) == {"flooding", "waiting"}
+    finally:
+        await store.close()
+
+
+def test_a_downstream_with_no_lane_is_found_each_tick_beside_a_backlog(tmp_path: Path) -> None:
+    asyncio.run(_found_each_tick(tmp_path))

@@ -198,13 +198,17 @@ class Lane:
 LANE_IDLE_SECONDS = 60.0
 
 
-async def with_rows_due(store: Store, lanes: list[Lane], disabled: set[str]) -> set[str]:
+async def with_rows_due(
+    store: Store, lanes: list[Lane], disabled: set[str], ticked: bool
+) -> set[str]:
     """The downstreams that claim this round (a lane is made for one with none): with many
     downstreams, an idle one costs no transaction. The store is asked unless every lane is
-    known to have a backlog; those with nothing due are drained until new rows come or a
-    tick passes."""
+    known to have a backlog, and each tick (`ticked`) whatever they have: a downstream with
+    no lane has rows only the store knows of (a retry come due, a replay), which must not
+    wait until another app's backlog drains. Those with nothing due are drained until new
+    rows come or a tick passes."""
     due = {lane.downstream.name for lane in lanes if lane.backlog}
-    if not lanes or len(due) < len(lanes):  # the downstreams with no lane yet too
+    if ticked or not lanes or len(due) < len(lanes):
         due |= await downstream_transactions.due(store)
     due -= disabled
     for lane in lanes:

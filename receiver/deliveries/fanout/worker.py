@@ -226,7 +226,7 @@ class Fanout:
         gets less than it asked for is drained."""
         await self.out.follow()
         now = time.time()
-        if now - self._disabled_read >= self.settings.outbox_scan_seconds:
+        if ticked := now - self._disabled_read >= self.settings.outbox_scan_seconds:
             # Disabled by another replica or an operator: seen within a tick.
             self._disabled = await downstream_transactions.disabled(self.parts.store)
             self._disabled_read = now
@@ -241,7 +241,7 @@ class Fanout:
                 await self._report_breaker(lane, state)
         if free <= 0:
             return 0
-        due = await with_rows_due(self.parts.store, lanes, self._disabled)
+        due = await with_rows_due(self.parts.store, lanes, self._disabled, ticked)
         # The lanes of the downstreams with work and none yet (an app's task webhooks' with
         # its keys read again: none while they do not open, and its rows wait).
         await self.out.with_work(due, now)
