@@ -352,8 +352,7 @@ class Directory:
                 self.sealer.open(row.sealed_previous, row.name) if row.sealed_previous else None
             )
         except Unsealable as exc:
-            reason = f"{SECRET_HELD} (its secret or URL does not open: {exc})"
-            self._log.error("downstream.unusable", downstream=row.name, reason=reason)
+            reason = self._unopened(row, exc)
             held = stand_in(row)
             return None if held is None else Held(held, reason)
         except ValidationError as exc:
@@ -366,6 +365,12 @@ class Directory:
         url_secrets = [d.url if d.url_is_secret else None, parts.password, token]
         secrets.add([secret, previous, *url_secrets])
         return d
+
+    def _unopened(self, row: ManagedRow, exc: Unsealable) -> str:
+        """Why a row whose secret or URL no key here opens cannot be used, said in the log."""
+        reason = f"{SECRET_HELD} (its secret or URL does not open: {exc})"
+        self._log.error("downstream.unusable", downstream=row.name, reason=reason)
+        return reason
 
     # --- Following the store's changes ----------------------------------------------------
 
@@ -464,8 +469,7 @@ class Directory:
             opened = [self.sealer.open(s, row.name) if s else None for s in sealed]
             spec = open_url(self.sealer, row.spec, row.name)
         except Unsealable as exc:
-            reason = f"{SECRET_HELD} (its secret or URL does not open: {exc})"
-            self._log.error("downstream.unusable", downstream=row.name, reason=reason)
+            self._unopened(row, exc)
             return None
         if not url_current:
             await transactions.change(self._store, row.name, seal_url(self.sealer, spec, row.name))
