@@ -160,3 +160,25 @@ async def _found_each_tick(tmp_path: Path) -> None:
 
 def test_a_downstream_with_no_lane_is_found_each_tick_beside_a_backlog(tmp_path: Path) -> None:
     asyncio.run(_found_each_tick(tmp_path))
+
+
+async def _held_once(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'relay.db'}")
+    await store.migrate()
+    d = Downstream(name="sink", url="http://127.0.0.1:9/hook", events=["succeeded"])
+    parts = WorkerParts(
+        store, Metrics(DELIVERY_STATES, DownstreamLabels()), Lines(), OWNER, wakers_for(SETTINGS)
+    )
+    fanout = Fanout(parts, SETTINGS.delivery, Directory(d), DeliveryHandoff())  # type: ignore[arg-type]
+    try:
+        fanout.out.open_held()
+        publisher, lane = fanout.out.publishers["sink"], fanout.out.lanes["sink"]
+        fanout.out.open_held()  # a run started again after a failure (kernel/supervisor.py)
+        assert fanout.out.publishers["sink"] is publisher and fanout.out.lanes["sink"] is lane
+    finally:
+        await publisher.close()
+        await store.close()
+
+
+def test_a_run_started_again_keeps_the_held_lanes_it_has(tmp_path: Path) -> None:
+    asyncio.run(_held_once(tmp_path))

@@ -173,11 +173,12 @@ class Connections:
 
     def open_held(self) -> None:
         """The lanes held while the process runs: the config file's (a few), and the
-        operator's tasks' webhooks'."""
-        for d in self.directory.configured.values():
-            self._open(d)
-        if self._task_lane is not None:
-            self._open(self._task_lane)
+        operator's tasks' webhooks'. A run started again after a failure keeps those it
+        has (their publishers open, their attempts in flight)."""
+        held = [*self.directory.configured.values(), *filter(None, [self._task_lane])]
+        for d in held:
+            if d.name not in self.downstreams:
+                self._open(d)
 
     def _held(self, name: str) -> bool:
         return name in self.directory.configured or name == TASK_WEBHOOK
