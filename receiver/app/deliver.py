@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -73,10 +74,15 @@ async def run_worker(
     await directory.start()
     log.info("worker.started", downstreams=list(directory.configured), owner=service.owner)
     tick = service.config.settings.delivery.outbox_scan_seconds
-    following = asyncio.create_task(directory.run(stopping, tick))
+    # Kept running as serve keeps its workers: one that raises starts again after a backoff.
+    keep = partial(service.workers.start, stopping=stopping)
+    fanout = fanout_of(service, directory)
+    workers = [
+        keep("directory", partial(directory.run, stopping, tick)),
+        keep("fanout", partial(fanout.run, stopping)),
+    ]
     try:
-        await fanout_of(service, directory).run(stopping)
-        await following
+        await asyncio.gather(*workers)
     finally:
         if exposing is not None:
             stopping.set()

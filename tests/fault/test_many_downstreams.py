@@ -121,3 +121,29 @@ def test_a_fan_out_that_failed_at_its_start_is_started_again_by_itself(
     wait_for(lambda: relay.anon.get("/readyz").status_code == 200)
     assert 'relay_worker_failures_total{worker="fanout"}' in relay.scrape()
     assert any(line.get("event") == "worker.restarted" for line in relay.log_lines())
+
+
+@pytest.mark.postgres
+def test_a_deliver_process_whose_fan_out_failed_starts_it_again_by_itself(
+    make_relay: MakeRelay, sim: Simulator, make_sink: Any, storage_url: str
+) -> None:
+    """`receiver deliver` keeps its fan-out as `serve` keeps its own: once it exited at the
+    first fault, for whatever runs it to restart; now the worker is started again in the
+    process, after a backoff, and the deliveries go out."""
+    sink = make_sink()
+    configured = [webhook(sink, "hook", events=["succeeded"])]
+    separate = {"in_process": False, "tick_seconds": 0.1}
+    make_relay(configured).stop()  # the row of `hook` is written
+    relay = make_relay(
+        configured, delivery=separate, storage=DEADLINE, polling={"initial_delay_seconds": 0.5}
+    )
+    with psycopg.connect(storage_url) as changing:  # its transaction open until released
+        held = changing.execute("UPDATE downstreams SET spec = spec WHERE name = 'hook'")
+        assert held.rowcount == 1
+        worker = relay.start_worker()
+        wait_for(lambda: _fan_out_failed(relay), interval=0.2)
+        assert relay.submit(**image_to_video()).status_code == 202
+        changing.rollback()
+    wait_for(lambda: sink.accepted("/hook"), interval=0.2)
+    assert worker.poll() is None
+    assert any(line.get("event") == "worker.restarted" for line in relay.log_lines())
