@@ -59,6 +59,9 @@ class Supervisor:
             if monotonic() - began >= self._longest_wait:
                 wait = self._first_wait  # it ran a while: not a failure in a row
             self._failures.labels(name).inc()
+            if stopping.is_set():  # a shutdown: nothing is started again
+                self._log.error("worker.failed", worker=name, exc_info=error)
+                return
             # An error, not critical: it is tried again (a StoreSlow's line is a warning,
             # receiver/kernel/observability/logs.py); /readyz says it is down meanwhile.
             self._log.error("worker.failed", worker=name, restart_in_seconds=wait, exc_info=error)

@@ -150,3 +150,20 @@ def test_cancelled_while_waiting_to_restart_it_is_no_longer_down() -> None:
 
     flaky, workers = asyncio.run(go())
     assert flaky.calls == 1 and workers.down == set()
+
+
+def test_a_worker_that_fails_during_a_shutdown_is_not_said_to_restart() -> None:
+    async def go() -> tuple[Flaky, Supervisor, Metrics]:
+        stopping = asyncio.Event()
+        stopping.set()  # the shutdown began: the worker's failure is its last
+        workers, metrics = _supervisor()
+        flaky = Flaky(stopping, failures=1, ran={})
+        await workers.start("poller", flaky.run, stopping)
+        return flaky, workers, metrics
+
+    with capture_logs() as lines:
+        flaky, workers, metrics = asyncio.run(go())
+    failed = [line for line in lines if line["event"] == "worker.failed"]
+    assert flaky.calls == 1 and workers.down == set()
+    assert len(failed) == 1 and "restart_in_seconds" not in failed[0]
+    assert _failures(metrics, "poller") == 1
